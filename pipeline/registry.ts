@@ -1,0 +1,33 @@
+import type { Op } from './stage.ts';
+
+/**
+ * Every operator usable in recipes. Each area lists its operators in its own `ops.ts`
+ * (pipeline/ops.ts, filters/ops.ts, dedup/ops.ts, tokenizer/ops.ts); this module only gathers them.
+ */
+let cache: Map<string, Op> | undefined;
+
+export async function allOps(): Promise<Map<string, Op>> {
+  if (cache) return cache;
+  const modules = await Promise.all([
+    import('./ops.ts'),
+    import('../filters/ops.ts'),
+    import('../dedup/ops.ts'),
+    import('../tokenizer/ops.ts'),
+  ]);
+  const m = new Map<string, Op>();
+  for (const mod of modules) {
+    for (const op of mod.ops as Op[]) {
+      if (m.has(op.name)) throw new Error(`operator "${op.name}" is defined twice`);
+      m.set(op.name, op);
+    }
+  }
+  cache = m;
+  return m;
+}
+
+export async function getOp(name: string): Promise<Op> {
+  const ops = await allOps();
+  const op = ops.get(name);
+  if (!op) throw new Error(`unknown operator "${name}" (known: ${[...ops.keys()].sort().join(', ')})`);
+  return op;
+}

@@ -1,0 +1,64 @@
+import type { z } from 'zod';
+import type { Document } from './document.ts';
+
+/** What a streaming stage may do besides yielding documents. */
+export interface StageContext {
+  /** This task's rank and the world size (files[rank::world]). */
+  rank: number;
+  world: number;
+  /** Output folder of the whole run; stages may keep task-private files under `${outDir}/tmp/`. */
+  outDir: string;
+  /**
+   * Record that `doc` was removed by `rule` (e.g. "alnum_ratio", "lang_id") with the offending value.
+   * The runner counts it per stage and rule and sends the document to the exclusion writer.
+   * A stage must either yield a document or drop it: the runner checks in = out + dropped per stage.
+   */
+  drop(doc: Document, rule: string, value?: number | string): void;
+  log(message: string): void;
+}
+
+/** A streaming stage: an async iterable of documents in, an async iterable of documents out. */
+export type Stage = (docs: AsyncIterable<Document>, ctx: StageContext) => AsyncIterable<Document>;
+
+/**
+ * An operator usable by name from a YAML recipe: `{ op: NAME, params: {...} }`.
+ * - kind "map": a streaming Stage, run inside each task (files[rank::world]).
+ * - kind "global": a whole-dataset step (dedup, tokenization, ...) that runs its own tasks through the executor.
+ */
+export interface MapOp<P = any> {
+  kind: 'map';
+  name: string;
+  description: string;
+  /** zod schema of the params; defaults live in the schema (`.default(...)`), so `steel ops` can print them. */
+  params: z.ZodType<P>;
+  create(params: P): Stage | Promise<Stage>;
+}
+
+export interface GlobalOpContext {
+  /** Document files produced by the previous phase (JSONL.zst, one per task), in task order. */
+  inputFiles: string[];
+  /** Folder this op owns for its outputs and intermediates (inside the run's output folder). */
+  workDir: string;
+  /** Run output folder. */
+  outDir: string;
+  workers: number;
+  executor: import('./executor-types.ts').Executor;
+  log(message: string): void;
+}
+
+export interface GlobalOpResult {
+  /** Document files for the next phase (may be empty when the op is terminal, e.g. tokenization). */
+  outputFiles: string[];
+  /** Counts for the run's accounting: every input document must be kept, dropped (by rule) or rejected. */
+  stats: { read: number; kept: number; dropped: Record<string, number>; rejected: number; extra?: Record<string, unknown> };
+}
+
+export interface GlobalOp<P = any> {
+  kind: 'global';
+  name: string;
+  description: string;
+  params: z.ZodType<P>;
+  run(params: P, ctx: GlobalOpContext): Promise<GlobalOpResult>;
+}
+
+export type Op = MapOp | GlobalOp;
