@@ -10,6 +10,7 @@ export async function allOps(): Promise<Map<string, Op>> {
   if (cache) return cache;
   const modules = await Promise.all([
     import('./ops.ts'),
+    import('./corpora/ops.ts'),
     import('../filters/ops.ts'),
     import('../dedup/ops.ts'),
     import('../tokenizer/ops.ts'),
