@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
+
+const module = fileURLToPath(new URL('./test-fixtures/executor-tasks.ts', import.meta.url));
+const quiet = { progress: { quiet: true } };
+
+function runs(dir: string): number[] {
+  const p = join(dir, 'runs.txt');
+  if (!existsSync(p)) return [];
+  return readFileSync(p, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+}
+
+test('multi-process: runs every rank in worker processes, writes markers, returns stats in rank order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
+  assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9, 16]);
+  assert.ok(stats.every((s) => s.world === 5));
+  const pids = new Set(stats.map((s) => s.pid));
+  assert.ok(!pids.has(process.pid), 'tasks must run in child processes');
+  assert.ok(pids.size >= 1 && pids.size <= 2);
+  for (let r = 0; r < 5; r++) {
+    const m = readMarker(markerPath(join(dir, 'state'), 'sq', r));
+    assert.equal(m?.rank, r);
+    assert.equal(m?.stats.square, r * r);
+  }
+  assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
+  // no temp files left next to the markers
+  assert.ok(readdirSync(join(dir, 'state', 'sq')).every((n) => !n.endsWith('.tmp')));
+  // the task log has the lines
+  assert.match(readFileSync(join(dir, 'state', 'sq', 'tasks.log'), 'utf8'), /hello from 3/);
+
+  // a rerun skips every rank with a marker (even with an arg that would make rank 1 fail)
+  const again = await ex.runTasks({ module, fn: 'square', args: { dir, failRank: 1 } }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
+  assert.deepEqual(again.map((s) => s.square), [0, 1, 4, 9, 16]);
+  assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
+
+  // markers from a different task count are refused
+  await assert.rejects(
+    ex.runTasks({ module, fn: 'square', args: { dir } }, { name: 'sq', stateDir: join(dir, 'state'), count: 3, workers: 2 }),
+    /markers of a run with 5 tasks/,
+  );
+});
+
+test('a failing task is reported with rank and message after the others finish; a rerun redoes only it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const opts = { name: 'f', stateDir: join(dir, 'state'), count: 4, workers: 2 };
+  await assert.rejects(ex.runTasks({ module, fn: 'square', args: { dir, failRank: 2 } }, opts), (e: unknown) => {
+    assert.ok(e instanceof TaskFailedError);
+    assert.match(e.message, /1 of 4 task\(s\) failed/);
+    assert.match(e.message, /rank 2: boom in rank 2/);
+    return true;
+  });
+  assert.deepEqual(runs(dir), [0, 1, 2, 3]);
+  assert.equal(readMarker(markerPath(opts.stateDir, 'f', 2)), undefined);
+  for (const r of [0, 1, 3]) assert.ok(readMarker(markerPath(opts.stateDir, 'f', r)));
+  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, opts);
+  assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
+  assert.deepEqual(runs(dir), [0, 1, 2, 2, 3]);
+});
+
+test('a worker process that dies fails its task clearly; remaining tasks still run on a fresh worker', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const opts = { name: 'd', stateDir: join(dir, 'state'), count: 4, workers: 1 };
+  await assert.rejects(ex.runTasks({ module, fn: 'square', args: { dir, dieRank: 1 } }, opts), /rank 1: worker process \d+ died while running the task \(exit code 3\)/);
+  for (const r of [0, 2, 3]) assert.ok(readMarker(markerPath(opts.stateDir, 'd', r)), `rank ${r} marker`);
+  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, opts);
+  assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
+});
+
+test('workers=1 runs in-process by default, with the same markers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const ex = new LocalExecutor(quiet);
+  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, { name: 'ip', stateDir: join(dir, 'state'), count: 3, workers: 1 });
+  assert.deepEqual(stats.map((s) => s.pid), [process.pid, process.pid, process.pid]);
+  assert.equal(readMarker(markerPath(join(dir, 'state'), 'ip', 2))?.stats.square, 4);
+  await assert.rejects(
+    ex.runTasks({ module, fn: 'nope', args: { dir } }, { name: 'ip2', stateDir: join(dir, 'state'), count: 1, workers: 1 }),
+    /rank 0: module .* has no exported function "nope"/,
+  );
+});
