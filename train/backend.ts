@@ -1,0 +1,94 @@
+/**
+ * The one interface every training backend implements (CPU reference in train/backends/cpu.ts, CUDA in train/native/).
+ *
+ * Conventions:
+ * - Parameters are named and shaped as in the HF / Steel-LLM checkpoints (train/config.ts paramShapes()); values cross
+ *   the interface as fp32 Float32Array in row-major PyTorch layout (Linear weight = [out, in]).
+ * - tokens for training are B x (T+1) int32 ids (a block: input = [0, T), target = [1, T+1)); targets equal to
+ *   config.padId are ignored by the loss. For forward() they are B x T.
+ * - forwardBackward returns the mean cross-entropy over the non-ignored targets of this call and ADDS
+ *   gradScale x d(loss)/d(param) into the gradient buffers (gradient accumulation: gradScale = 1 / accumSteps).
+ * - step() = global-norm gradient clipping then PyTorch AdamW (decoupled weight decay applied to every parameter,
+ *   bias correction); it returns the grad norm BEFORE clipping, increments the optimizer step and does not zero grads.
+ */
+import type { ModelConfig } from './config.ts';
+
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+  size: number;
+}
+
+export interface AdamWOptions {
+  lr: number;
+  beta1: number; // 0.9
+  beta2: number; // 0.95
+  eps: number; // 1e-8
+  weightDecay: number; // 0.05
+  gradClip: number; // 1.0 (<= 0 disables clipping)
+}
+
+export interface OptimizerState {
+  /** number of step() calls so far (AdamW bias correction uses step + 1 on the next call). */
+  step: number;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
+/** Incremental decoding with a KV cache (the Steel kind's Soft-MoE sees one token at a time here). */
+export interface DecodeSession {
+  /** tokens already fed. */
+  readonly length: number;
+  /** feeds tokens one by one; returns the logits (vocabSize) after the last one. */
+  feed(tokens: ArrayLike<number>): Promise<Float32Array>;
+  dispose(): void;
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly config: ModelConfig;
+  /** parameters in checkpoint order. */
+  params(): ParamInfo[];
+  /** (re)initialises every parameter deterministically from seed (normal std initStd, biases 0, norms 1, phi N(0,1/d), scale 1). */
+  init(seed: number): Promise<void>;
+  getParam(name: string): Promise<Float32Array>;
+  setParam(name: string, value: Float32Array): Promise<void>;
+  getGrad(name: string): Promise<Float32Array>;
+  zeroGrad(): Promise<void>;
+  forwardBackward(tokens: Int32Array, B: number, T: number, gradScale?: number): Promise<number>;
+  /** logits, B x T x vocabSize, for tokens B x T (no gradient). */
+  forward(tokens: Int32Array, B: number, T: number): Promise<Float32Array>;
+  step(opt: AdamWOptions): Promise<number>;
+  getOptimizerState(): Promise<OptimizerState>;
+  setOptimizerState(s: OptimizerState): Promise<void>;
+  /** optional KV-cache decoder; generation falls back to full forward() without it. */
+  startDecode?(maxLen: number): DecodeSession;
+  dispose(): Promise<void>;
+}
+
+export type BackendFactory = (config: ModelConfig, opts?: { threads?: number; device?: number }) => Promise<Backend>;
+
+export type BackendName = 'cpu' | 'cuda';
+
+/** Loads a backend by name. The CUDA one lives in train/native/index.ts (exports `createBackend: BackendFactory`). */
+export async function loadBackend(name: BackendName | string, config: ModelConfig, opts?: { threads?: number; device?: number }): Promise<Backend> {
+  if (name === 'cpu') {
+    const m = await import('./backends/cpu.ts');
+    return m.createBackend(config, opts);
+  }
+  if (name === 'cuda') {
+    const { existsSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const path = fileURLToPath(new URL('./native/index.ts', import.meta.url));
+    if (!existsSync(path)) throw new Error(`cuda backend not available: ${path} is missing (build train/native first, or use --backend cpu)`);
+    let m: { createBackend?: BackendFactory };
+    try {
+      m = await import(path);
+    } catch (e) {
+      throw new Error(`cuda backend failed to load from ${path}: ${(e as Error).message} (is the native addon built? see train/native/)`);
+    }
+    if (typeof m.createBackend !== 'function') throw new Error(`cuda backend: ${path} does not export createBackend(config, opts)`);
+    return m.createBackend(config, opts);
+  }
+  throw new Error(`unknown backend "${name}" (use cpu or cuda)`);
+}
