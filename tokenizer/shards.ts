@@ -1,0 +1,615 @@
+/**
+ * Steel token shards (format `steel-shards-v1`, see tokenizer/SHARDS.md): Arrow IPC files, one row per document
+ * (id, source, lang, tokens List<Uint32>), plus a manifest.json listing every shard with its sha256.
+ *
+ * Writer: `ShardWriter` streams record batches straight to disk (no whole-shard buffering), rolls to the next shard
+ * before a file would reach `maxShardBytes` (default 1,000,000,000 < 1 GiB), writes under a temporary name and renames.
+ * Reader: `iterShardBatches` (streaming, batch by batch), `readShardTokens` (whole shard, flat token stream +
+ * document offsets), `readManifest` / `verifyManifest` (sizes + sha256).
+ */
+import { createHash } from 'node:crypto';
+import {
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync,
+  writeFileSync, writeSync,
+} from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  AsyncByteQueue, Field, List, makeData, RecordBatch, RecordBatchFileWriter, RecordBatchReader, RecordBatchWriter, Schema, Struct,
+  Uint32, Utf8,
+} from 'apache-arrow';
+
+export const SHARD_FORMAT = 'steel-shards-v1';
+export const DEFAULT_MAX_SHARD_BYTES = 1_000_000_000;
+/** Width of the zero-padded decimal counts in the schema metadata (patched in place when a shard is closed). */
+const COUNT_WIDTH = 15;
+
+export interface TokenizerInfo {
+  name: string;
+  sha256: string;
+  vocab_size: number;
+  eos_id: number;
+  pad_id: number;
+}
+
+export interface ShardInfo {
+  file: string;
+  sha256: string;
+  bytes: number;
+  tokens: number;
+  documents: number;
+  sources: Record<string, number>;
+  langs: Record<string, number>;
+}
+
+export interface Manifest {
+  format: string;
+  tokenizer: TokenizerInfo;
+  shards: ShardInfo[];
+  totals: { tokens: number; documents: number; sources: Record<string, number>; langs: Record<string, number> };
+  /** Optional: how the shards were produced (shuffle seed, recipe, ...). */
+  build?: Record<string, unknown>;
+}
+
+export interface ShardDoc {
+  id: string;
+  source: string;
+  lang?: string | null;
+  tokens: Uint32Array | ArrayLike<number>;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schema
+
+const TOKENS_TYPE = new List(new Field('item', new Uint32(), false));
+
+export function shardSchema(meta: Map<string, string>): Schema {
+  return new Schema(
+    [
+      new Field('id', new Utf8(), false),
+      new Field('source', new Utf8(), false),
+      new Field('lang', new Utf8(), true),
+      new Field('tokens', TOKENS_TYPE, false),
+    ],
+    meta,
+  );
+}
+
+function placeholder(tag: string): string {
+  return '~'.repeat(COUNT_WIDTH - tag.length) + tag;
+}
+const PH_TOKENS = placeholder('#T');
+const PH_DOCS = placeholder('#D');
+
+function padCount(n: number): string {
+  const s = String(n);
+  if (s.length > COUNT_WIDTH) throw new Error(`count ${n} too large for shard metadata`);
+  return s.padStart(COUNT_WIDTH, '0');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writer
+
+/** Byte sink for the Arrow writer: writes through to a file descriptor (buffered), hashing as it goes. */
+class FdSink extends AsyncByteQueue<Uint8Array> {
+  fd: number;
+  bytes = 0;
+  hash = createHash('sha256');
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private used = 0;
+  constructor(fd: number) {
+    super();
+    this.fd = fd;
+  }
+  override write(value: any): void {
+    const u8: Uint8Array = value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    if (u8.byteLength === 0) return;
+    this.bytes += u8.byteLength;
+    if (u8.byteLength >= this.buf.length / 2) {
+      this.flush();
+      this.hash.update(u8);
+      writeAll(this.fd, u8);
+      return;
+    }
+    if (this.used + u8.byteLength > this.buf.length) this.flush();
+    this.buf.set(u8, this.used);
+    this.used += u8.byteLength;
+  }
+  flush(): void {
+    if (this.used === 0) return;
+    const chunk = this.buf.subarray(0, this.used);
+    this.hash.update(chunk);
+    writeAll(this.fd, chunk);
+    this.used = 0;
+  }
+  override close(): void {
+    this.flush();
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array, position?: number): void {
+  let off = 0;
+  while (off < data.byteLength) {
+    off += writeSync(fd, data, off, data.byteLength - off, position === undefined ? null : position + off);
+  }
+}
+
+const enc = new TextEncoder();
+
+/** Column builder for one record batch. */
+class BatchBuilder {
+  ids: Uint8Array[] = [];
+  sources: Uint8Array[] = [];
+  langs: (Uint8Array | null)[] = [];
+  tokens: Uint32Array[] = [];
+  nTokens = 0;
+  nStringBytes = 0;
+  get length(): number {
+    return this.tokens.length;
+  }
+  add(doc: ShardDoc): void {
+    const id = enc.encode(doc.id);
+    const src = enc.encode(doc.source);
+    const lang = doc.lang == null ? null : enc.encode(doc.lang);
+    const t = doc.tokens instanceof Uint32Array ? doc.tokens : Uint32Array.from(doc.tokens);
+    this.ids.push(id);
+    this.sources.push(src);
+    this.langs.push(lang);
+    this.tokens.push(t);
+    this.nTokens += t.length;
+    this.nStringBytes += id.length + src.length + (lang?.length ?? 0);
+  }
+  /** Upper bound of the IPC body + metadata size of this batch. */
+  estimateBytes(): number {
+    return this.nTokens * 4 + this.nStringBytes + this.length * 4 * 4 + this.length / 8 + 1024;
+  }
+  build(schema: Schema): RecordBatch {
+    const n = this.length;
+    const strData = (parts: (Uint8Array | null)[], type: Utf8, nullable: boolean) => {
+      const offsets = new Int32Array(n + 1);
+      let total = 0;
+      for (let i = 0; i < n; i++) {
+        total += parts[i]?.length ?? 0;
+        offsets[i + 1] = total;
+      }
+      const values = new Uint8Array(total);
+      let nulls = 0;
+      let bitmap: Uint8Array | undefined;
+      if (nullable) {
+        bitmap = new Uint8Array(Math.ceil(n / 8) || 1);
+        for (let i = 0; i < n; i++) {
+          if (parts[i] === null) nulls++;
+          else bitmap[i >> 3] |= 1 << (i & 7);
+        }
+      }
+      for (let i = 0; i < n; i++) {
+        const p = parts[i];
+        if (p) values.set(p, offsets[i]);
+      }
+      return makeData({ type, length: n, nullCount: nulls, valueOffsets: offsets, data: values, nullBitmap: nulls ? bitmap : undefined });
+    };
+    const tokOffsets = new Int32Array(n + 1);
+    const flat = new Uint32Array(this.nTokens);
+    let pos = 0;
+    for (let i = 0; i < n; i++) {
+      flat.set(this.tokens[i], pos);
+      pos += this.tokens[i].length;
+      tokOffsets[i + 1] = pos;
+    }
+    const child = makeData({ type: new Uint32(), length: flat.length, nullCount: 0, data: flat });
+    const tokData = makeData({ type: TOKENS_TYPE, length: n, nullCount: 0, valueOffsets: tokOffsets, child });
+    const fields = schema.fields;
+    const struct = makeData({
+      type: new Struct(fields),
+      length: n,
+      nullCount: 0,
+      children: [strData(this.ids, fields[0].type, false), strData(this.sources, fields[1].type, false), strData(this.langs, fields[2].type, true), tokData],
+    });
+    return new RecordBatch(schema, struct);
+  }
+}
+
+export interface ShardWriterOptions {
+  tokenizer: TokenizerInfo;
+  /** Roll to the next shard before a file would exceed this many bytes (default 1,000,000,000). */
+  maxShardBytes?: number;
+  /** Tokens per record batch (default 1M). */
+  batchTokens?: number;
+  /** Shard file name for index i (default `shard-${i:05}.arrow`). */
+  name?: (index: number) => string;
+  /** First shard index (default 0). */
+  startIndex?: number;
+}
+
+interface OpenShard {
+  file: string;
+  tmp: string;
+  fd: number;
+  sink: FdSink;
+  writer: RecordBatchFileWriter;
+  schema: Schema;
+  tokens: number;
+  documents: number;
+  sources: Record<string, number>;
+  langs: Record<string, number>;
+  batches: number;
+}
+
+/**
+ * Streams documents into shards in `dir`. Call `add` per document and `finish` at the end; `finish` returns the
+ * shards written (in order). Does not write manifest.json (see `writeManifest`), so several writers (one per task)
+ * can produce shards that are then listed in one manifest.
+ */
+export class ShardWriter {
+  readonly dir: string;
+  private opts: Required<Omit<ShardWriterOptions, 'tokenizer'>> & { tokenizer: TokenizerInfo };
+  private index: number;
+  private cur: OpenShard | null = null;
+  private batch = new BatchBuilder();
+  private batchSources: Record<string, number> = {};
+  private batchLangs: Record<string, number> = {};
+  readonly shards: ShardInfo[] = [];
+  private finished = false;
+
+  constructor(dir: string, opts: ShardWriterOptions) {
+    this.dir = dir;
+    this.opts = {
+      maxShardBytes: DEFAULT_MAX_SHARD_BYTES,
+      batchTokens: 1 << 20,
+      name: (i: number) => `shard-${String(i).padStart(5, '0')}.arrow`,
+      startIndex: 0,
+      ...opts,
+    };
+    this.index = this.opts.startIndex;
+    mkdirSync(dir, { recursive: true });
+  }
+
+  add(doc: ShardDoc): void {
+    if (this.finished) throw new Error('ShardWriter: add after finish');
+    const nTok = doc.tokens.length;
+    const docBytes = nTok * 4 + 4096;
+    if (docBytes + 65536 > this.opts.maxShardBytes) {
+      throw new Error(`document ${doc.id} (${doc.source}) has ${nTok} tokens: larger than one shard (${this.opts.maxShardBytes} bytes)`);
+    }
+    // The document must fit in the current shard together with the pending batch; otherwise flush and roll first.
+    if (this.batch.length > 0 && this.cur && this.cur.sink.bytes + this.batch.estimateBytes() + docBytes + this.footerReserve() > this.opts.maxShardBytes) {
+      this.flushBatch();
+    }
+    if (this.batch.length === 0 && this.cur && this.cur.sink.bytes + docBytes + this.footerReserve() > this.opts.maxShardBytes) {
+      this.closeShard();
+    }
+    this.batch.add(doc);
+    const lang = doc.lang ?? 'unknown';
+    this.batchSources[doc.source] = (this.batchSources[doc.source] ?? 0) + nTok;
+    this.batchLangs[lang] = (this.batchLangs[lang] ?? 0) + nTok;
+    if (this.batch.nTokens >= this.opts.batchTokens || this.batch.length >= 65536) this.flushBatch();
+  }
+
+  private footerReserve(): number {
+    return 65536 + 64 * ((this.cur?.batches ?? 0) + 1);
+  }
+
+  private openShard(): OpenShard {
+    const file = this.opts.name(this.index++);
+    const tmp = join(this.dir, `.${file}.tmp-${process.pid}`);
+    const fd = openSync(tmp, 'w+');
+    const t = this.opts.tokenizer;
+    const meta = new Map<string, string>([
+      ['steel.format', SHARD_FORMAT],
+      ['steel.tokenizer_name', t.name],
+      ['steel.tokenizer_sha256', t.sha256],
+      ['steel.vocab_size', String(t.vocab_size)],
+      ['steel.eos_id', String(t.eos_id)],
+      ['steel.pad_id', String(t.pad_id)],
+      ['steel.num_tokens', PH_TOKENS],
+      ['steel.num_documents', PH_DOCS],
+    ]);
+    const schema = shardSchema(meta);
+    const sink = new FdSink(fd);
+    const writer = new RecordBatchFileWriter({ autoDestroy: true });
+    writer.reset(sink, schema); // writes the magic; the JS file writer keeps the schema only in the footer
+    // The Arrow file format is "magic, padding, <stream format>, footer": write the stream's schema message too, so
+    // sequential (stream) readers work. Its count values are placeholders patched in place at close.
+    (RecordBatchWriter.prototype as any)._writeSchema.call(writer, schema);
+    return { file, tmp, fd, sink, writer, schema, tokens: 0, documents: 0, sources: {}, langs: {}, batches: 0 };
+  }
+
+  private flushBatch(): void {
+    if (this.batch.length === 0) return;
+    if (!this.cur) this.cur = this.openShard();
+    const cur = this.cur;
+    const rb = this.batch.build(cur.schema);
+    cur.writer.write(rb);
+    cur.batches++;
+    cur.tokens += this.batch.nTokens;
+    cur.documents += this.batch.length;
+    for (const [k, v] of Object.entries(this.batchSources)) cur.sources[k] = (cur.sources[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(this.batchLangs)) cur.langs[k] = (cur.langs[k] ?? 0) + v;
+    this.batch = new BatchBuilder();
+    this.batchSources = {};
+    this.batchLangs = {};
+  }
+
+  private closeShard(): void {
+    const cur = this.cur;
+    if (!cur) return;
+    this.cur = null;
+    // Real counts in the footer schema; the same-width values are patched into the head schema below.
+    cur.schema.metadata.set('steel.num_tokens', padCount(cur.tokens));
+    cur.schema.metadata.set('steel.num_documents', padCount(cur.documents));
+    cur.writer.finish(); // writes the footer, closes the sink (flush)
+    cur.sink.flush();
+    // Patch the placeholders in the head schema message.
+    const headLen = Math.min(cur.sink.bytes, 65536);
+    const head = Buffer.alloc(headLen);
+    readSync(cur.fd, head, 0, headLen, 0);
+    for (const [ph, val] of [[PH_TOKENS, padCount(cur.tokens)], [PH_DOCS, padCount(cur.documents)]] as const) {
+      const at = head.indexOf(ph, 0, 'latin1');
+      if (at < 0) throw new Error(`internal: metadata placeholder not found in ${cur.tmp}`);
+      writeAll(cur.fd, Buffer.from(val, 'latin1'), at);
+    }
+    fsyncSync(cur.fd);
+    closeSync(cur.fd);
+    // The streaming hash covered the placeholders: hash the final file.
+    const sha256 = sha256File(cur.tmp);
+    const final = join(this.dir, cur.file);
+    renameSync(cur.tmp, final);
+    this.shards.push({
+      file: cur.file, sha256, bytes: cur.sink.bytes, tokens: cur.tokens, documents: cur.documents,
+      sources: cur.sources, langs: cur.langs,
+    });
+  }
+
+  /** Flush, close the open shard and return every shard written by this writer. */
+  finish(): ShardInfo[] {
+    if (this.finished) return this.shards;
+    this.flushBatch();
+    this.closeShard();
+    this.finished = true;
+    return this.shards;
+  }
+
+  /** Remove the temporary file of an unfinished shard (after an error). */
+  abort(): void {
+    if (this.cur) {
+      try { closeSync(this.cur.fd); } catch { /* already closed */ }
+      try { unlinkSync(this.cur.tmp); } catch { /* gone */ }
+      this.cur = null;
+    }
+    this.finished = true;
+  }
+}
+
+export function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(8 << 20);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n <= 0) break;
+      h.update(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Manifest
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+}
+
+export function buildManifest(tokenizer: TokenizerInfo, shards: ShardInfo[], build?: Record<string, unknown>): Manifest {
+  const totals = { tokens: 0, documents: 0, sources: {} as Record<string, number>, langs: {} as Record<string, number> };
+  for (const s of shards) {
+    totals.tokens += s.tokens;
+    totals.documents += s.documents;
+    addCounts(totals.sources, s.sources);
+    addCounts(totals.langs, s.langs);
+  }
+  const m: Manifest = { format: SHARD_FORMAT, tokenizer, shards, totals };
+  if (build) m.build = build;
+  return m;
+}
+
+/** Write DIR/manifest.json atomically (temp name + rename). Write it last: a folder without it is incomplete. */
+export function writeManifest(dir: string, manifest: Manifest): string {
+  const path = join(dir, 'manifest.json');
+  const tmp = join(dir, `.manifest.json.tmp-${process.pid}`);
+  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
+  renameSync(tmp, path);
+  return path;
+}
+
+export function readManifest(dir: string): Manifest {
+  const path = join(dir, 'manifest.json');
+  if (!existsSync(path)) throw new Error(`${path}: no manifest.json (shard folder missing or incomplete)`);
+  let m: Manifest;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: invalid JSON: ${(e as Error).message}`);
+  }
+  if (m.format !== SHARD_FORMAT) throw new Error(`${path}: format "${m.format}", expected "${SHARD_FORMAT}"`);
+  if (!Array.isArray(m.shards)) throw new Error(`${path}: "shards" is not a list`);
+  return m;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  problems: string[];
+}
+
+/**
+ * Check every shard listed in DIR/manifest.json: present, same size, and (unless `hash: false`) same sha256.
+ * With `throwOnError` (default true) throws an Error listing the problems.
+ */
+export function verifyManifest(dir: string, opts: { hash?: boolean; throwOnError?: boolean } = {}): VerifyResult {
+  const m = readManifest(dir);
+  const problems: string[] = [];
+  for (const s of m.shards) {
+    const p = join(dir, s.file);
+    if (!existsSync(p)) {
+      problems.push(`${p}: missing`);
+      continue;
+    }
+    const size = statSync(p).size;
+    if (size !== s.bytes) {
+      problems.push(`${p}: ${size} bytes, manifest says ${s.bytes}`);
+      continue;
+    }
+    if (opts.hash !== false) {
+      const h = sha256File(p);
+      if (h !== s.sha256) problems.push(`${p}: sha256 ${h} differs from manifest ${s.sha256}`);
+    }
+  }
+  if (problems.length && opts.throwOnError !== false) {
+    throw new Error(`shard folder ${dir} does not match its manifest:\n  ${problems.join('\n  ')}`);
+  }
+  return { ok: problems.length === 0, problems };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reader
+
+export interface ShardBatch {
+  /** Flat token ids of the batch's documents (a view into the read buffer). */
+  tokens: Uint32Array;
+  /** Document boundaries within `tokens`: document i is tokens[docOffsets[i] .. docOffsets[i+1]). Length docs+1. */
+  docOffsets: Int32Array;
+  numDocs: number;
+  /** Only with `withMeta`. */
+  ids?: string[];
+  sources?: string[];
+  langs?: (string | null)[];
+}
+
+function batchToShardBatch(rb: RecordBatch, withMeta: boolean, path: string): ShardBatch {
+  const col = rb.getChild('tokens');
+  if (!col) throw new Error(`${path}: no "tokens" column`);
+  const d = col.data[0];
+  const child = d.children[0];
+  const base = d.valueOffsets[0];
+  const end = d.valueOffsets[d.length];
+  const values = child.values as Uint32Array;
+  const tokens = values.subarray(child.offset + base, child.offset + end);
+  let docOffsets = d.valueOffsets.subarray(d.offset, d.offset + d.length + 1) as Int32Array;
+  if (docOffsets[0] !== 0) docOffsets = docOffsets.map((x) => x - docOffsets[0]);
+  const out: ShardBatch = { tokens, docOffsets, numDocs: d.length };
+  if (withMeta) {
+    out.ids = rb.getChild('id')!.toArray() as string[];
+    out.sources = rb.getChild('source')!.toArray() as string[];
+    const langCol = rb.getChild('lang')!;
+    const langs: (string | null)[] = [];
+    for (let i = 0; i < langCol.length; i++) langs.push(langCol.get(i) ?? null);
+    out.langs = langs;
+  }
+  return out;
+}
+
+export interface ShardFileInfo {
+  metadata: Record<string, string>;
+  numTokens: number;
+  numDocuments: number;
+}
+
+function metaInfo(schema: Schema, path: string): ShardFileInfo {
+  const metadata = Object.fromEntries(schema.metadata);
+  if (metadata['steel.format'] !== SHARD_FORMAT) throw new Error(`${path}: not a ${SHARD_FORMAT} shard (steel.format=${metadata['steel.format']})`);
+  return { metadata, numTokens: Number(metadata['steel.num_tokens']), numDocuments: Number(metadata['steel.num_documents']) };
+}
+
+/** Stream a shard batch by batch (random-access reads of one record batch at a time). */
+export async function* iterShardBatches(path: string, opts: { withMeta?: boolean } = {}): AsyncGenerator<ShardBatch & { info: ShardFileInfo }> {
+  const fh = await open(path, 'r');
+  try {
+    const reader = await RecordBatchReader.from(fh as any);
+    await reader.open();
+    const info = metaInfo(reader.schema, path);
+    for await (const rb of reader) yield { ...batchToShardBatch(rb, !!opts.withMeta, path), info };
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new Error(msg.startsWith(path) ? msg : `${path}: ${msg}`);
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface ShardTokens {
+  tokens: Uint32Array;
+  /** Document boundaries: document i is tokens[docOffsets[i] .. docOffsets[i+1]). Length numDocs+1. */
+  docOffsets: Uint32Array;
+  numDocs: number;
+  metadata: Record<string, string>;
+  ids?: string[];
+  sources?: string[];
+  langs?: (string | null)[];
+}
+
+/** Read a whole shard as one flat token stream (batches read one at a time and copied into one array). */
+export async function readShardTokens(path: string, opts: { withMeta?: boolean } = {}): Promise<ShardTokens> {
+  let tokens: Uint32Array | null = null;
+  let docOffsets: Uint32Array | null = null;
+  let tpos = 0;
+  let dpos = 0;
+  let metadata: Record<string, string> = {};
+  const ids: string[] = [];
+  const sources: string[] = [];
+  const langs: (string | null)[] = [];
+  for await (const b of iterShardBatches(path, opts)) {
+    if (!tokens) {
+      metadata = b.info.metadata;
+      tokens = new Uint32Array(b.info.numTokens);
+      docOffsets = new Uint32Array(b.info.numDocuments + 1);
+    }
+    if (tpos + b.tokens.length > tokens.length || dpos + b.numDocs > docOffsets!.length - 1) {
+      throw new Error(`${path}: more tokens/documents than its metadata says (${b.info.numTokens}/${b.info.numDocuments})`);
+    }
+    tokens.set(b.tokens, tpos);
+    for (let i = 0; i < b.numDocs; i++) docOffsets![dpos + i] = tpos + b.docOffsets[i];
+    tpos += b.tokens.length;
+    dpos += b.numDocs;
+    if (opts.withMeta) {
+      ids.push(...b.ids!);
+      sources.push(...b.sources!);
+      langs.push(...b.langs!);
+    }
+  }
+  if (!tokens) {
+    // No record batches: an empty shard.
+    const fh = await open(path, 'r');
+    try {
+      const reader = await RecordBatchReader.from(fh as any);
+      await reader.open();
+      metadata = metaInfo(reader.schema, path).metadata;
+    } finally {
+      await fh.close();
+    }
+    return { tokens: new Uint32Array(0), docOffsets: new Uint32Array(1), numDocs: 0, metadata, ...(opts.withMeta ? { ids, sources, langs } : {}) };
+  }
+  if (tpos !== tokens.length || dpos !== docOffsets!.length - 1) {
+    throw new Error(`${path}: ${tpos} tokens / ${dpos} documents, metadata says ${tokens.length}/${docOffsets!.length - 1}`);
+  }
+  docOffsets![dpos] = tpos;
+  const out: ShardTokens = { tokens, docOffsets: docOffsets!, numDocs: dpos, metadata };
+  if (opts.withMeta) Object.assign(out, { ids, sources, langs });
+  return out;
+}
+
+/** Iterate the documents of a shard (id, source, lang, tokens). */
+export async function* iterShardDocs(path: string): AsyncGenerator<ShardDoc & { lang: string | null }> {
+  for await (const b of iterShardBatches(path, { withMeta: true })) {
+    for (let i = 0; i < b.numDocs; i++) {
+      yield { id: b.ids![i], source: b.sources![i], lang: b.langs![i], tokens: b.tokens.subarray(b.docOffsets[i], b.docOffsets[i + 1]) };
+    }
+  }
+}
+
+export function shardPaths(dir: string): string[] {
+  return readManifest(dir).shards.map((s) => join(dir, s.file));
+}
+
