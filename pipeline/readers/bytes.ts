@@ -1,0 +1,76 @@
+import { createReadStream, statSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { Decompress } from 'fzstd';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+export function compressionOf(file: string): Compression {
+  if (/\.(gz|gzip)$/i.test(file)) return 'gzip';
+  if (/\.(zst|zstd)$/i.test(file)) return 'zstd';
+  return 'none';
+}
+
+/** Strip a compression suffix: "a.jsonl.zst" -> "a.jsonl". */
+export function stripCompression(file: string): string {
+  return file.replace(/\.(gz|gzip|zst|zstd)$/i, '');
+}
+
+const CHUNK = 1 << 20;
+
+/**
+ * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (fzstd streaming; concatenated frames
+ * supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
+ */
+export async function* openBytes(file: string, onBytes?: (done: number, total: number) => void): AsyncGenerator<Uint8Array> {
+  const total = statSync(file).size;
+  let done = 0;
+  const raw = createReadStream(file, { highWaterMark: CHUNK });
+  const comp = compressionOf(file);
+  try {
+    if (comp === 'none') {
+      for await (const c of raw as AsyncIterable<Buffer>) {
+        done += c.length;
+        onBytes?.(done, total);
+        yield c;
+      }
+    } else if (comp === 'gzip') {
+      const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+      raw.on('data', (c) => {
+        done += c.length;
+        onBytes?.(done, total);
+      });
+      raw.on('error', (e) => gunzip.destroy(e));
+      raw.pipe(gunzip);
+      try {
+        for await (const c of gunzip as AsyncIterable<Buffer>) yield c;
+      } catch (e) {
+        throw new Error(`${file}: corrupt gzip stream: ${(e as Error).message}`);
+      }
+    } else {
+      let out: Uint8Array[] = [];
+      const dec = new Decompress((chunk) => {
+        if (chunk.length) out.push(chunk);
+      });
+      for await (const c of raw as AsyncIterable<Buffer>) {
+        done += c.length;
+        try {
+          dec.push(c);
+        } catch (e) {
+          throw new Error(`${file}: corrupt zstd stream near byte ${done}: ${(e as Error).message}`);
+        }
+        onBytes?.(done, total);
+        const ready = out;
+        out = [];
+        for (const o of ready) yield o;
+      }
+      try {
+        dec.push(new Uint8Array(0), true);
+      } catch (e) {
+        throw new Error(`${file}: truncated or corrupt zstd stream: ${(e as Error).message}`);
+      }
+      for (const o of out) yield o;
+    }
+  } finally {
+    raw.destroy();
+  }
+}

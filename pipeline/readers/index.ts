@@ -1,0 +1,122 @@
+import { basename, relative, isAbsolute } from 'node:path';
+import type { Document } from '../document.ts';
+import { stripCompression } from './bytes.ts';
+import { readJsonl } from './jsonl.ts';
+import { readParquet, InvalidUtf8 } from './parquet.ts';
+import { readArrow } from './arrow.ts';
+import { readText } from './text.ts';
+import type { InputFormat, ReadItem, ReadOptions, RecordLocation } from './types.ts';
+
+export { expandInput, expandBraces, walkFiles, hasGlob } from './glob.ts';
+export { readJsonl, readLines } from './jsonl.ts';
+export { readParquet, InvalidUtf8 } from './parquet.ts';
+export { readArrow } from './arrow.ts';
+export { readText } from './text.ts';
+export { openBytes, compressionOf, stripCompression } from './bytes.ts';
+export type { ReadItem, ReadOptions, InputFormat, RecordLocation } from './types.ts';
+
+/** Format from the file name (compression suffixes ignored); anything unknown is plain text. */
+export function detectFormat(file: string): InputFormat {
+  const f = stripCompression(file).toLowerCase();
+  if (/\.(jsonl|ndjson|json)$/.test(f)) return 'jsonl';
+  if (/\.(parquet|pq)$/.test(f)) return 'parquet';
+  if (/\.(arrow|arrows|ipc|feather)$/.test(f)) return 'arrow';
+  return 'text';
+}
+
+/** Stream the raw records of one file (format from options or file name). */
+export function readRecords(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const format = opts.format ?? detectFormat(file);
+  switch (format) {
+    case 'jsonl':
+      return readJsonl(file, opts);
+    case 'parquet':
+      return readParquet(file, opts);
+    case 'arrow':
+      return readArrow(file, opts);
+    case 'text':
+      return readText(file, opts);
+    default:
+      throw new Error(`unknown input format "${format as string}" for ${file}`);
+  }
+}
+
+/** A path for ids and messages: relative to the working folder when inside it. */
+export function displayPath(file: string): string {
+  const r = relative(process.cwd(), file);
+  return r && !r.startsWith('..') && !isAbsolute(r) ? r : file;
+}
+
+/** Make a value JSON-safe (bigint, Date, bytes, nested). */
+export function jsonSafe(v: unknown, depth = 0): unknown {
+  if (v === null || v === undefined) return v ?? null;
+  switch (typeof v) {
+    case 'bigint':
+      return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+    case 'number':
+      return Number.isFinite(v) ? v : String(v);
+    case 'string':
+    case 'boolean':
+      return v;
+    case 'object':
+      if (v instanceof Date) return isNaN(v.getTime()) ? null : v.toISOString();
+      if (v instanceof InvalidUtf8) return v.lossy;
+      if (ArrayBuffer.isView(v)) {
+        if (v instanceof Uint8Array) return { $bytes: v.length };
+        return depth > 8 ? null : Array.from(v as unknown as ArrayLike<unknown>, (x) => jsonSafe(x, depth + 1));
+      }
+      if (depth > 8) return null;
+      if (Array.isArray(v)) return v.map((x) => jsonSafe(x, depth + 1));
+      {
+        const o: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v as object)) if (x !== undefined) o[k] = jsonSafe(x, depth + 1);
+        return o;
+      }
+    default:
+      return String(v);
+  }
+}
+
+export interface ToDocumentOptions {
+  textField?: string;
+  idField?: string;
+  /** Source name when the record has no string `source` (default: the file name without extensions). */
+  source?: string;
+}
+
+/** Strip every extension: "a/wiki.part1.jsonl.zst" -> "wiki.part1". */
+export function fileStem(file: string): string {
+  return basename(stripCompression(file)).replace(/\.[^.]+$/, '');
+}
+
+/**
+ * Generic conversion of a raw record to a Document (used when the input names no corpus): text from `textField`
+ * (default "text"); id from `idField` (default "id") or derived from file and line; `source`, `lang` and `meta`
+ * taken when present (so the pipeline's own output reads back unchanged); every other field goes to meta.
+ * Throws an Error for a missing, non-string or undecodable text.
+ */
+export function recordToDocument(rec: Record<string, unknown>, loc: RecordLocation, opts: ToDocumentOptions = {}): Document {
+  const tf = opts.textField ?? 'text';
+  const idf = opts.idField ?? 'id';
+  const t = rec[tf];
+  if (t === undefined || t === null) throw new Error(`missing text field "${tf}"`);
+  if (t instanceof InvalidUtf8) throw new Error(`invalid UTF-8 in text field "${tf}"`);
+  if (typeof t !== 'string') throw new Error(`text field "${tf}" is not a string (got ${Array.isArray(t) ? 'array' : typeof t})`);
+  const rawId = rec[idf];
+  const id =
+    typeof rawId === 'string' && rawId !== ''
+      ? rawId
+      : typeof rawId === 'number' || typeof rawId === 'bigint'
+        ? String(rawId)
+        : `${displayPath(loc.file)}:${loc.line}`;
+  const source = typeof rec.source === 'string' && rec.source ? rec.source : (opts.source ?? fileStem(loc.file));
+  const meta: Record<string, unknown> =
+    rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta) ? (jsonSafe(rec.meta) as Record<string, unknown>) : {};
+  for (const [k, v] of Object.entries(rec)) {
+    if (k === tf || k === idf || k === 'source' || k === 'lang' || k === 'meta' || v === undefined) continue;
+    meta[k] = jsonSafe(v);
+  }
+  const doc: Document = { id, text: t, source, meta };
+  if (typeof rec.lang === 'string' && rec.lang) doc.lang = rec.lang;
+  return doc;
+}

@@ -1,0 +1,62 @@
+import { statSync } from 'node:fs';
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import type { ReadItem, ReadOptions } from './types.ts';
+
+/** Marks a string column value whose bytes are not valid UTF-8 (becomes a reject if it is the text field). */
+export class InvalidUtf8 {
+  constructor(readonly lossy: string) {}
+  toJSON(): string {
+    return this.lossy;
+  }
+}
+
+const fatal = new TextDecoder('utf-8', { fatal: true });
+const lossy = new TextDecoder('utf-8');
+const parsers = {
+  stringFromBytes(bytes: Uint8Array | undefined) {
+    if (!bytes) return bytes;
+    try {
+      return fatal.decode(bytes);
+    } catch {
+      return new InvalidUtf8(lossy.decode(bytes));
+    }
+  },
+};
+
+/**
+ * Parquet reader (hyparquet): reads one row group at a time, so memory is bounded by the largest row group.
+ * Locations are 1-based row numbers within the file.
+ */
+export async function* readParquet(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const size = statSync(file).size;
+  const buf = await asyncBufferFromFile(file);
+  let metadata;
+  try {
+    metadata = await parquetMetadataAsync(buf);
+  } catch (e) {
+    throw new Error(`${file}: not a readable Parquet file: ${(e as Error).message}`);
+  }
+  let rowStart = 0;
+  let bytesDone = 0;
+  for (const rg of metadata.row_groups) {
+    const n = Number(rg.num_rows);
+    const rowEnd = rowStart + n;
+    const rows = await parquetReadObjects({
+      file: buf,
+      metadata,
+      rowStart,
+      rowEnd,
+      columns: opts.columns,
+      compressors,
+      parsers,
+    });
+    for (let i = 0; i < rows.length; i++) {
+      yield { kind: 'record', record: rows[i] as Record<string, unknown>, loc: { file, line: rowStart + i + 1 } };
+    }
+    bytesDone += Number(rg.total_byte_size ?? 0);
+    opts.onBytes?.(Math.min(size, bytesDone), size);
+    rowStart = rowEnd;
+  }
+  opts.onBytes?.(size, size);
+}

@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import {
+  readRecords, recordToDocument, expandInput, detectFormat, readLines, type ReadItem,
+} from './index.ts';
+import { zstdCompressChunk } from '../writers/index.ts';
+
+const td = (f: string) => fileURLToPath(new URL(`./testdata/${f}`, import.meta.url));
+const tmp = () => mkdtempSync(join(tmpdir(), 'steel-read-'));
+
+async function collect(file: string, opts = {}): Promise<ReadItem[]> {
+  const out: ReadItem[] = [];
+  for await (const it of readRecords(file, opts)) out.push(it);
+  return out;
+}
+const records = (items: ReadItem[]) => items.filter((i) => i.kind === 'record') as Extract<ReadItem, { kind: 'record' }>[];
+const rejects = (items: ReadItem[]) => items.filter((i) => i.kind === 'reject') as Extract<ReadItem, { kind: 'reject' }>[];
+
+test('JSONL written by other tools: plain, .gz (python gzip) and .zst (zstd CLI) read identically', async () => {
+  const plain = await collect(td('cli.jsonl'));
+  assert.equal(plain.length, 200);
+  assert.deepEqual(records(plain)[4].record, { id: 'z5', text: '第5条记录 record 5 xxxxx' });
+  assert.equal(records(plain)[199].loc.line, 200);
+  for (const f of ['cli.jsonl.gz', 'cli.jsonl.zst']) {
+    const items = await collect(td(f));
+    assert.deepEqual(items.map((i) => (i.kind === 'record' ? [i.loc.line, i.record] : i)), plain.map((i) => (i.kind === 'record' ? [i.loc.line, i.record] : i)), f);
+  }
+});
+
+test('JSONL .zst of many independent frames, lines spanning chunk and frame boundaries, a 3 MB line', async () => {
+  const dir = tmp();
+  const lines: string[] = [];
+  for (let i = 0; i < 5000; i++) lines.push(JSON.stringify({ id: `d${i}`, text: `文档 ${i} `.repeat(1 + (i % 13)) }));
+  lines.push(JSON.stringify({ id: 'big', text: '大'.repeat(1_000_000) }));
+  lines.push(JSON.stringify({ id: 'last', text: 'end' }));
+  const raw = Buffer.from(lines.join('\n') + '\n');
+  // frames cut at arbitrary byte offsets (not at line ends)
+  const frames: Uint8Array[] = [];
+  for (let off = 0; off < raw.length; off += 77_777) frames.push(await zstdCompressChunk(raw.subarray(off, off + 77_777)));
+  writeFileSync(join(dir, 'a.jsonl.zst'), Buffer.concat(frames));
+  writeFileSync(join(dir, 'a.jsonl.gz'), Buffer.concat([gzipSync(raw.subarray(0, 1000)), gzipSync(raw.subarray(1000))]));
+  for (const f of ['a.jsonl.zst', 'a.jsonl.gz']) {
+    const recs = records(await collect(join(dir, f)));
+    assert.equal(recs.length, 5002, f);
+    assert.equal(recs[1234].record.id, 'd1234');
+    assert.equal((recs[5000].record.text as string).length, 1_000_000);
+    assert.equal(recs[5001].loc.line, 5002);
+  }
+});
+
+test('JSONL malformed records become rejects with file and line; neighbours survive', async () => {
+  const dir = tmp();
+  const f = join(dir, 'bad.jsonl');
+  const good = (id: string) => Buffer.from(JSON.stringify({ id, text: 'ok ' + id }) + '\n');
+  writeFileSync(
+    f,
+    Buffer.concat([
+      Buffer.from('\ufeff'),
+      good('a'), // 1 (with BOM)
+      Buffer.from('{"id": "b", "text": "unterminated\n'), // 2 bad JSON
+      Buffer.from('\n'), // 3 blank: skipped
+      Buffer.from('{"id":"c","text":"'), Buffer.from([0xe4, 0xb8]), Buffer.from('"}\n'), // 4 invalid UTF-8 (truncated sequence)
+      Buffer.from('[1,2]\n'), // 5 not an object
+      Buffer.from('{"id":"d","text":"crlf"}\r\n'), // 6 CRLF ok
+      Buffer.from('{"id":"e","body":"no text"}\n'), // 7 missing text (document-level)
+      Buffer.from('{"id":"f","text":42}\n'), // 8 non-string text (document-level)
+      Buffer.from('{"id":"g","text":"last, no newline"}'), // 9
+    ]),
+  );
+  const items = await collect(f);
+  const rej = rejects(items);
+  assert.deepEqual(rej.map((r) => [r.loc.line, r.error.split(':')[0]]), [[2, 'bad JSON'], [4, 'invalid UTF-8 byte sequence'], [5, 'not a JSON object (got array)']]);
+  assert.ok(rej.every((r) => r.loc.file === f));
+  assert.match(rej[1].raw!, /"id":"c"/);
+  const recs = records(items);
+  assert.deepEqual(recs.map((r) => r.loc.line), [1, 6, 7, 8, 9]);
+  assert.equal(recs[0].record.id, 'a');
+  // document conversion rejects missing and non-string text
+  const conv = recs.map((r) => {
+    try {
+      return recordToDocument(r.record, r.loc).id;
+    } catch (e) {
+      return `ERR ${(e as Error).message}`;
+    }
+  });
+  assert.deepEqual(conv, ['a', 'd', 'ERR missing text field "text"', 'ERR text field "text" is not a string (got number)', 'g']);
+});
+
+test('declared encodings: GBK JSONL and text, GB18030 text', async () => {
+  const recs = records(await collect(td('gbk.jsonl'), { encoding: 'gbk' }));
+  assert.deepEqual(recs.map((r) => r.record.text), ['中文编码测试：北京欢迎你', '第二行，简体字']);
+  // read as UTF-8, the same bytes are invalid and become rejects, not garbage
+  const asUtf8 = await collect(td('gbk.jsonl'));
+  assert.equal(rejects(asUtf8).length, 2);
+  const t = records(await collect(td('gbk.txt'), { encoding: 'gbk' }));
+  assert.equal(t[0].record.text, '这是一个用GBK编码的文本文件。\n第二段。\n');
+  const g = records(await collect(td('gb18030.txt'), { encoding: 'gb18030' }));
+  assert.equal(g[0].record.text, 'GB18030 四字节字符：𠀀 和 €。\n');
+  await assert.rejects(collect(td('gbk.txt'), { encoding: 'no-such-enc' }), /unknown encoding "no-such-enc"/);
+});
+
+test('Parquet written by pyarrow (zstd and snappy, 2 row groups): rows, row numbers, text field, types', async () => {
+  for (const f of ['pyarrow-zstd.parquet', 'pyarrow-snappy.parquet']) {
+    const items = await collect(td(f));
+    const recs = records(items);
+    assert.equal(recs.length, 5, f);
+    assert.deepEqual(recs.map((r) => r.loc.line), [1, 2, 3, 4, 5]);
+    assert.equal(recs[0].record.content, '北京是中华人民共和国的首都。');
+    const docs = recs.map((r) => {
+      try {
+        return recordToDocument(r.record, r.loc, { textField: 'content' });
+      } catch (e) {
+        return (e as Error).message;
+      }
+    });
+    assert.equal(docs[2], 'missing text field "content"');
+    const d4 = docs[3] as { id: string; text: string; meta: Record<string, unknown> };
+    assert.equal(d4.id, 'doc-4');
+    assert.equal(d4.text, '繁體中文：臺灣');
+    assert.equal(d4.meta.n, 2 ** 40); // int64 -> safe number
+    assert.equal(d4.meta.url, 'https://tw.example/4');
+    const only = records(await collect(td(f), { columns: ['id'] }));
+    assert.deepEqual(Object.keys(only[0].record), ['id']);
+  }
+});
+
+test('Arrow IPC written by pyarrow: file and stream formats, two batches', async () => {
+  for (const f of ['pyarrow-file.arrow', 'pyarrow-stream.arrows']) {
+    const recs = records(await collect(td(f)));
+    assert.equal(recs.length, 5, f);
+    assert.deepEqual(recs.map((r) => r.record.id), ['doc-1', 'doc-2', 'doc-3', 'doc-4', 'doc-5']);
+    assert.equal(recs[4].record.content, 'line one\nline two');
+    assert.equal(recs[4].loc.line, 5);
+    assert.deepEqual(recs[0].record.tags, ['a']);
+    const d = recordToDocument(recs[3].record, recs[3].loc, { textField: 'content' });
+    assert.equal(d.meta.n, 2 ** 40);
+  }
+});
+
+test('plain text files and folders: one document per file; invalid UTF-8 file is one reject', async () => {
+  const dir = tmp();
+  mkdirSync(join(dir, 'sub'));
+  writeFileSync(join(dir, 'b.txt'), 'second file\nline 2\n');
+  writeFileSync(join(dir, 'a.md'), '# first');
+  writeFileSync(join(dir, 'sub', 'c.txt'), Buffer.from([0x61, 0xff, 0x62]));
+  writeFileSync(join(dir, '.hidden'), 'skip me');
+  const files = expandInput(dir);
+  assert.deepEqual(files, [join(dir, 'a.md'), join(dir, 'b.txt'), join(dir, 'sub', 'c.txt')]);
+  const all: ReadItem[] = [];
+  for (const f of files) all.push(...(await collect(f)));
+  assert.deepEqual(records(all).map((r) => r.record.text), ['# first', 'second file\nline 2\n']);
+  assert.equal(rejects(all).length, 1);
+  assert.equal(rejects(all)[0].loc.file, join(dir, 'sub', 'c.txt'));
+  assert.match(rejects(all)[0].error, /invalid UTF-8/);
+  const doc = recordToDocument(records(all)[0].record, records(all)[0].loc);
+  assert.equal(doc.source, 'a');
+  assert.equal(doc.meta.path, join(dir, 'a.md'));
+});
+
+test('glob inputs: *, ?, [..], {a,b}, **; sorted; no match is an error', async () => {
+  const dir = tmp();
+  for (const p of ['x/1.jsonl', 'x/2.jsonl.zst', 'x/y/3.jsonl', 'x/y/z/4.parquet', 'x/5.txt', 'w/6.jsonl']) {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), '');
+  }
+  const rel = (ps: string[]) => ps.map((p) => p.slice(dir.length + 1));
+  assert.deepEqual(rel(expandInput(join(dir, 'x/*.jsonl'))), ['x/1.jsonl']);
+  assert.deepEqual(rel(expandInput(join(dir, 'x/**/*.jsonl'))), ['x/1.jsonl', 'x/y/3.jsonl']);
+  assert.deepEqual(rel(expandInput(join(dir, '**/*.{jsonl,parquet}'))), ['w/6.jsonl', 'x/1.jsonl', 'x/y/3.jsonl', 'x/y/z/4.parquet']);
+  assert.deepEqual(rel(expandInput(join(dir, 'x/[12].*'))), ['x/1.jsonl', 'x/2.jsonl.zst']);
+  assert.deepEqual(rel(expandInput(join(dir, 'x/?.txt'))), ['x/5.txt']);
+  assert.throws(() => expandInput(join(dir, 'x/*.csv')), /matched no files/);
+  assert.throws(() => expandInput(join(dir, 'nope.jsonl')), /input not found/);
+  assert.equal(detectFormat('a/b.jsonl.zst'), 'jsonl');
+  assert.equal(detectFormat('a/b.parquet'), 'parquet');
+  assert.equal(detectFormat('a/b.arrow'), 'arrow');
+  assert.equal(detectFormat('a/b.txt.gz'), 'text');
+});
+
+test('readLines reports a truncated .zst clearly', async () => {
+  const dir = tmp();
+  const z = await zstdCompressChunk(Buffer.from('{"text":"a"}\n'.repeat(1000)));
+  writeFileSync(join(dir, 't.jsonl.zst'), z.subarray(0, z.length - 5));
+  await assert.rejects(async () => {
+    for await (const _ of readLines(join(dir, 't.jsonl.zst'))) void _;
+  }, /t\.jsonl\.zst: truncated or corrupt zstd stream/);
+});

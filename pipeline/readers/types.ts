@@ -1,0 +1,30 @@
+import type { ReaderOptions, RecordLocation } from '../corpora/types.ts';
+
+export type { ReaderOptions, RecordLocation };
+
+/** One item produced by a reader: a raw record with its location, or a malformed record turned into a reject. */
+export type ReadItem =
+  | { kind: 'record'; record: Record<string, unknown>; loc: RecordLocation }
+  | { kind: 'reject'; loc: RecordLocation; error: string; raw?: string };
+
+export type InputFormat = ReaderOptions['format'];
+
+export interface ReadOptions {
+  /** Format; detected from the file name when absent. */
+  format?: InputFormat;
+  /** Declared text encoding (TextDecoder label: "utf-8", "gbk", "gb18030", "big5", ...). Default utf-8. */
+  encoding?: string;
+  /** Parquet/Arrow: read only these columns (default: all). */
+  columns?: string[];
+  /** Called with (compressed) input bytes consumed so far and the file size, for progress displays. */
+  onBytes?: (done: number, total: number) => void;
+  /** Text files: name of the field that receives the file content (default "text"). */
+  textField?: string;
+}
+
+/** Max characters of a malformed record kept in the rejects file. */
+export const RAW_PREVIEW = 2000;
+
+export function preview(s: string): string {
+  return s.length > RAW_PREVIEW ? s.slice(0, RAW_PREVIEW) + '…' : s;
+}

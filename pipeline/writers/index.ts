@@ -1,0 +1,105 @@
+import type { Document } from '../document.ts';
+import type { RecordLocation } from '../corpora/types.ts';
+import { displayPath } from '../readers/index.ts';
+import { JsonlWriter, LazyJsonlWriter, type JsonlWriterOptions } from './jsonl.ts';
+import { ParquetDocWriter } from './parquet.ts';
+
+export { AtomicFile } from './atomic.ts';
+export { JsonlWriter, LazyJsonlWriter, zstdCompressChunk, zstdInitOnce } from './jsonl.ts';
+export { ParquetDocWriter } from './parquet.ts';
+
+/** Line format of OUT/excluded/: the dropped document with the stage and rule that removed it. */
+export interface ExclusionLine {
+  stage: string;
+  rule: string;
+  value?: number | string;
+  id: string;
+  text: string;
+  source: string;
+  lang?: string;
+  meta: Record<string, unknown>;
+}
+
+/** Line format of OUT/rejects/: a malformed record with where it came from and why it was rejected. */
+export interface RejectLine {
+  file: string;
+  line: number;
+  error: string;
+  /** Stage that rejected it ("read" for decoding/parsing errors, "unify" for adapter errors). */
+  stage: string;
+  raw?: string;
+}
+
+/** Keeps what stages dropped (created only when something is dropped). */
+export class ExclusionWriter {
+  private readonly w: LazyJsonlWriter;
+  constructor(readonly path: string, opts?: JsonlWriterOptions) {
+    this.w = new LazyJsonlWriter(path, opts);
+  }
+  get count(): number {
+    return this.w.count;
+  }
+  write(doc: Document, stage: string, rule: string, value?: number | string): Promise<void> {
+    const line: ExclusionLine = { stage, rule, ...(value !== undefined ? { value } : {}), id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: doc.meta };
+    return this.w.write(line);
+  }
+  close(): Promise<void> {
+    return this.w.close();
+  }
+  abort(): Promise<void> {
+    return this.w.abort();
+  }
+}
+
+/** Keeps malformed records (created only when something is rejected). */
+export class RejectsWriter {
+  private readonly w: LazyJsonlWriter;
+  constructor(readonly path: string, opts?: JsonlWriterOptions) {
+    this.w = new LazyJsonlWriter(path, opts);
+  }
+  get count(): number {
+    return this.w.count;
+  }
+  write(loc: RecordLocation, stage: string, error: string, raw?: string): Promise<void> {
+    const line: RejectLine = { file: displayPath(loc.file), line: loc.line, error, stage, ...(raw !== undefined ? { raw } : {}) };
+    return this.w.write(line);
+  }
+  close(): Promise<void> {
+    return this.w.close();
+  }
+  abort(): Promise<void> {
+    return this.w.abort();
+  }
+}
+
+/** A document writer by file name: .parquet -> Parquet, anything else JSONL (.zst/.gz by suffix). */
+export interface DocWriter {
+  readonly path: string;
+  count: number;
+  write(doc: Document): Promise<void>;
+  close(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export function openDocWriter(path: string): DocWriter {
+  if (/\.parquet$/i.test(path)) return new ParquetDocWriter(path);
+  const w = new JsonlWriter(path);
+  return {
+    path,
+    get count() {
+      return w.count;
+    },
+    set count(_v: number) {},
+    write: (doc: Document) => w.write(docLine(doc)),
+    close: () => w.close(),
+    abort: () => w.abort(),
+  };
+}
+
+/** The canonical JSONL line of a document: {"id","text","source","lang"?,"meta"}. */
+export function docLine(doc: Document): Record<string, unknown> {
+  const o: Record<string, unknown> = { id: doc.id, text: doc.text, source: doc.source };
+  if (doc.lang) o.lang = doc.lang;
+  o.meta = doc.meta ?? {};
+  return o;
+}

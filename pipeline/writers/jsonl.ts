@@ -1,0 +1,108 @@
+import { gzipSync } from 'node:zlib';
+import { init as zstdInit, compress as zstdCompress } from '@bokuweb/zstd-wasm';
+import { AtomicFile } from './atomic.ts';
+import { compressionOf, type Compression } from '../readers/bytes.ts';
+
+let zstdReady: Promise<void> | undefined;
+export function zstdInitOnce(): Promise<void> {
+  zstdReady ??= zstdInit();
+  return zstdReady;
+}
+
+export async function zstdCompressChunk(data: Uint8Array, level = 3): Promise<Uint8Array> {
+  await zstdInitOnce();
+  return zstdCompress(data, level);
+}
+
+export interface JsonlWriterOptions {
+  /** Default: from the file name (.zst/.gz/none). */
+  compression?: Compression;
+  /** Uncompressed bytes per independent compressed frame/member (default 1 MiB). */
+  chunkBytes?: number;
+  /** zstd level (default 3) or gzip level (default 6). */
+  level?: number;
+}
+
+/**
+ * JSONL writer: one JSON value per line; `.zst` output is a series of independent zstd frames of ~1 MiB of lines
+ * each (@bokuweb/zstd-wasm), `.gz` a series of gzip members, both readable by standard tools. Atomic: the file
+ * appears under its final name only on close().
+ */
+export class JsonlWriter {
+  private readonly file: AtomicFile;
+  private readonly comp: Compression;
+  private readonly chunkBytes: number;
+  private parts: string[] = [];
+  private partBytes = 0;
+  /** Lines written. */
+  count = 0;
+  /** Uncompressed bytes written. */
+  rawBytes = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly opts: JsonlWriterOptions = {},
+  ) {
+    this.file = new AtomicFile(path);
+    this.comp = opts.compression ?? compressionOf(path);
+    this.chunkBytes = opts.chunkBytes ?? 1 << 20;
+  }
+
+  /** Bytes written to disk so far (compressed). */
+  get fileBytes(): number {
+    return this.file.bytes;
+  }
+
+  async write(value: unknown): Promise<void> {
+    const line = JSON.stringify(value) + '\n';
+    this.parts.push(line);
+    // string length is a cheap lower bound of the UTF-8 size; exact size is measured at flush
+    this.partBytes += line.length;
+    this.count++;
+    if (this.partBytes >= this.chunkBytes) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (!this.parts.length) return;
+    const raw = Buffer.from(this.parts.join(''), 'utf8');
+    this.parts = [];
+    this.partBytes = 0;
+    this.rawBytes += raw.length;
+    let out: Uint8Array = raw;
+    if (this.comp === 'zstd') out = await zstdCompressChunk(raw, this.opts.level ?? 3);
+    else if (this.comp === 'gzip') out = gzipSync(raw, { level: this.opts.level ?? 6 });
+    await this.file.write(out);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    await this.file.close();
+  }
+
+  async abort(): Promise<void> {
+    this.parts = [];
+    await this.file.abort();
+  }
+}
+
+/** A JSONL writer that creates its file only when the first line is written (for rejects / exclusions). */
+export class LazyJsonlWriter {
+  private w: JsonlWriter | undefined;
+  constructor(
+    readonly path: string,
+    private readonly opts: JsonlWriterOptions = {},
+  ) {}
+  get count(): number {
+    return this.w?.count ?? 0;
+  }
+  async write(value: unknown): Promise<void> {
+    this.w ??= new JsonlWriter(this.path, this.opts);
+    await this.w.write(value);
+  }
+  async close(): Promise<void> {
+    await this.w?.close();
+  }
+  async abort(): Promise<void> {
+    await this.w?.abort();
+  }
+}

@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { decompress } from 'fzstd';
+import { JsonlWriter, ParquetDocWriter, ExclusionWriter, RejectsWriter, openDocWriter } from './index.ts';
+import { readRecords, recordToDocument } from '../readers/index.ts';
+import type { Document } from '../document.ts';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'steel-write-'));
+const docs: Document[] = Array.from({ length: 3000 }, (_, i) => ({
+  id: `d${i}`,
+  text: `第 ${i} 篇文档。` + 'text '.repeat(i % 50),
+  source: i % 2 ? 'zh' : 'en',
+  ...(i % 3 ? { lang: 'zh' } : {}),
+  meta: { i, tags: ['a', String(i)] },
+}));
+
+async function readDocs(file: string): Promise<Document[]> {
+  const out: Document[] = [];
+  for await (const it of readRecords(file)) {
+    assert.equal(it.kind, 'record');
+    if (it.kind === 'record') out.push(recordToDocument(it.record, it.loc));
+  }
+  return out;
+}
+
+function countZstdFrames(buf: Uint8Array): number {
+  // walk frame headers: each independent frame decompresses alone
+  let n = 0;
+  for (let i = 0; i + 4 <= buf.length; i++) if (buf[i] === 0x28 && buf[i + 1] === 0xb5 && buf[i + 2] === 0x2f && buf[i + 3] === 0xfd) n++;
+  return n;
+}
+
+test('JSONL .zst writer: independent ~chunk-size frames, readable by our reader and by zstd one-shot', async () => {
+  const dir = tmp();
+  const p = join(dir, 'out.jsonl.zst');
+  const w = openDocWriter(p);
+  for (const d of docs) await w.write(d);
+  assert.equal(existsSync(p), false, 'final name must not exist before close');
+  await w.close();
+  assert.deepEqual(await readDocs(p), docs);
+  const buf = readFileSync(p);
+  const text = Buffer.from(decompress(buf)).toString('utf8');
+  assert.equal(text.split('\n').length - 1, docs.length);
+  assert.deepEqual(JSON.parse(text.split('\n')[1]), { id: 'd1', text: docs[1].text, source: 'zh', lang: 'zh', meta: { i: 1, tags: ['a', '1'] } });
+  // small chunks -> many frames
+  const p2 = join(dir, 'small.jsonl.zst');
+  const w2 = new JsonlWriter(p2, { chunkBytes: 16 * 1024 });
+  for (const d of docs) await w2.write(d);
+  await w2.close();
+  assert.ok(countZstdFrames(readFileSync(p2)) >= 10);
+  assert.deepEqual(await readDocs(p2), docs);
+  const zstdCli = spawnSync('zstd', ['-dc', p2]);
+  if (zstdCli.status === 0) assert.equal(zstdCli.stdout.toString('utf8').split('\n').length - 1, docs.length);
+});
+
+test('JSONL .gz and plain writers', async () => {
+  const dir = tmp();
+  for (const name of ['out.jsonl.gz', 'out.jsonl']) {
+    const p = join(dir, name);
+    const w = new JsonlWriter(p, { chunkBytes: 8 * 1024 });
+    for (const d of docs) await w.write(d);
+    await w.close();
+    const raw = name.endsWith('.gz') ? gunzipSync(readFileSync(p)) : readFileSync(p);
+    assert.equal(raw.toString('utf8').trim().split('\n').length, docs.length);
+    assert.deepEqual(await readDocs(p), docs.map((d) => ({ ...d })));
+  }
+});
+
+test('Parquet writer: row groups, readable back (hyparquet) with the same documents', async () => {
+  const dir = tmp();
+  const p = join(dir, 'out.parquet');
+  const w = new ParquetDocWriter(p, { rowGroupRows: 700 });
+  for (const d of docs) await w.write(d);
+  assert.equal(existsSync(p), false);
+  await w.close();
+  assert.deepEqual(await readDocs(p), docs);
+  const { parquetMetadataAsync, asyncBufferFromFile } = await import('hyparquet');
+  const md = await parquetMetadataAsync(await asyncBufferFromFile(p));
+  assert.equal(md.row_groups.length, 5);
+});
+
+test('exclusion and rejects writers: created lazily, one line per item with reason', async () => {
+  const dir = tmp();
+  const ex = new ExclusionWriter(join(dir, 'excluded', 'part-00000.jsonl.zst'));
+  const rj = new RejectsWriter(join(dir, 'rejects', 'part-00000.jsonl'));
+  await ex.close();
+  await rj.close();
+  assert.equal(existsSync(join(dir, 'excluded')), false, 'nothing dropped -> no file');
+  const ex2 = new ExclusionWriter(join(dir, 'excluded', 'part-00001.jsonl.zst'));
+  await ex2.write(docs[1], 'filter', 'alnum_ratio', 0.12);
+  await ex2.close();
+  const line = JSON.parse(Buffer.from(decompress(readFileSync(join(dir, 'excluded', 'part-00001.jsonl.zst')))).toString().trim());
+  assert.deepEqual(line, { stage: 'filter', rule: 'alnum_ratio', value: 0.12, id: 'd1', text: docs[1].text, source: 'zh', lang: 'zh', meta: docs[1].meta });
+  const rj2 = new RejectsWriter(join(dir, 'rejects', 'part-00001.jsonl'));
+  await rj2.write({ file: '/x/a.jsonl', line: 7 }, 'read', 'bad JSON: Unexpected token', '{oops');
+  await rj2.close();
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'rejects', 'part-00001.jsonl'), 'utf8')), { file: '/x/a.jsonl', line: 7, error: 'bad JSON: Unexpected token', stage: 'read', raw: '{oops' });
+});
+
+test('atomic outputs: abort and a killed writer process leave no final-named file', async () => {
+  const dir = tmp();
+  const p = join(dir, 'a.jsonl.zst');
+  const w = openDocWriter(p);
+  for (const d of docs) await w.write(d);
+  await w.abort();
+  assert.deepEqual(readdirSync(dir), []);
+  // a child process writes ~5 MB then dies before close()
+  const script = join(dir, 'killme.mts');
+  const writers = fileURLToPath(new URL('./index.ts', import.meta.url));
+  writeFileSync(
+    script,
+    `import { openDocWriter } from ${JSON.stringify(writers)};\n` +
+      `const w = openDocWriter(${JSON.stringify(join(dir, 'b.jsonl.zst'))});\n` +
+      `for (let i = 0; i < 20000; i++) await w.write({ id: 'x' + i, text: 'y'.repeat(250) + Math.random(), source: 's', meta: {} });\n` +
+      `process.kill(process.pid, 'SIGKILL');\n`,
+  );
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  assert.equal(r.signal, 'SIGKILL', r.stderr.toString());
+  const left = readdirSync(dir).filter((n) => n !== 'killme.mts');
+  assert.equal(left.includes('b.jsonl.zst'), false);
+  assert.equal(left.length, 1, 'only the hidden temp file remains');
+  assert.match(left[0], /^\.b\.jsonl\.zst\..*\.tmp$/);
+});
