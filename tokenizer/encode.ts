@@ -52,7 +52,19 @@ function roundUp(n: number, m: number): number {
  * Load a tokenizer.json. `threads: 1` (default) makes the Rust engine encode batches on the calling thread only
  * (parallelism comes from worker processes instead).
  */
+const loaded = new Map<string, LoadedTokenizer>();
+
 export function loadTokenizer(spec = 'qwen', opts: { threads?: number } = {}): LoadedTokenizer {
+  const key = `${resolveTokenizerPath(spec)}|${opts.threads ?? 1}`;
+  let t = loaded.get(key);
+  if (!t) {
+    t = loadTokenizerUncached(spec, opts);
+    loaded.set(key, t);
+  }
+  return t;
+}
+
+function loadTokenizerUncached(spec: string, opts: { threads?: number }): LoadedTokenizer {
   const threads = opts.threads ?? 1;
   if (threads <= 1) process.env.TOKENIZERS_PARALLELISM = 'false';
   else process.env.RAYON_NUM_THREADS = String(threads);

@@ -1,4 +1,47 @@
-import type { Op } from '../pipeline/stage.ts';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { GlobalOp, Op } from '../pipeline/stage.ts';
+import { tokenizeToShards } from './tokenize.ts';
+
+const tokenizeParams = z.object({
+  tokenizer: z.string().default('qwen').describe('"qwen" (bundled Qwen tokenizer.json) or a path to a tokenizer.json'),
+  shuffle: z.boolean().default(false).describe('seeded global shuffle of documents across shards'),
+  seed: z.number().int().default(1234).describe('shuffle seed'),
+  max_shard_bytes: z.number().int().positive().default(1_000_000_000).describe('roll to the next shard before this size'),
+  out: z.string().default('shards').describe('shard folder, relative to the run output folder'),
+});
+
+/**
+ * Terminal step of a recipe: tokenize the kept documents into OUT/shards/ (tokenizer/SHARDS.md).
+ * Documents pass through unchanged (outputFiles = inputFiles), so OUT/docs/ still holds them.
+ */
+export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
+  kind: 'global',
+  name: 'tokenize',
+  description: 'Tokenize documents (eos appended) into Arrow token shards + manifest.json in OUT/shards/',
+  params: tokenizeParams,
+  async run(params, ctx) {
+    const res = await tokenizeToShards(ctx.inputFiles, join(ctx.outDir, params.out), {
+      executor: ctx.executor,
+      workers: ctx.workers,
+      workDir: ctx.workDir,
+      tokenizer: params.tokenizer,
+      maxShardBytes: params.max_shard_bytes,
+      shuffle: params.shuffle,
+      seed: params.seed,
+      log: ctx.log,
+    });
+    ctx.log(`[tokenize] ${res.documents} documents → ${res.tokens} tokens in ${res.manifest.shards.length} shard(s) ` +
+      `(${(res.chars / Math.max(1, res.tokens)).toFixed(2)} chars/token)`);
+    return {
+      outputFiles: ctx.inputFiles,
+      stats: {
+        read: res.documents, kept: res.documents, dropped: {}, rejected: 0,
+        extra: { tokens: res.tokens, shards: res.manifest.shards.length, chars: res.chars, tokens_by_source: res.manifest.totals.sources },
+      },
+    };
+  },
+};
 
 /** Operators of this area, usable by name in recipes. */
-export const ops: Op[] = [];
+export const ops: Op[] = [tokenize];

@@ -267,8 +267,8 @@ export class ShardWriter {
   add(doc: ShardDoc): void {
     if (this.finished) throw new Error('ShardWriter: add after finish');
     const nTok = doc.tokens.length;
-    const docBytes = nTok * 4 + 4096;
-    if (docBytes + 65536 > this.opts.maxShardBytes) {
+    const docBytes = nTok * 4 + 3 * doc.id.length + 3 * doc.source.length + 64;
+    if (docBytes + this.footerReserve() > this.opts.maxShardBytes) {
       throw new Error(`document ${doc.id} (${doc.source}) has ${nTok} tokens: larger than one shard (${this.opts.maxShardBytes} bytes)`);
     }
     // The document must fit in the current shard together with the pending batch; otherwise flush and roll first.
@@ -286,7 +286,8 @@ export class ShardWriter {
   }
 
   private footerReserve(): number {
-    return 65536 + 64 * ((this.cur?.batches ?? 0) + 1);
+    // footer + schema + per-batch metadata, bounded for tiny test shards
+    return Math.min(65536, this.opts.maxShardBytes / 16) + 1024 * ((this.cur?.batches ?? 0) + 1);
   }
 
   private openShard(): OpenShard {
@@ -601,7 +602,7 @@ export async function readShardTokens(path: string, opts: { withMeta?: boolean }
 }
 
 /** Iterate the documents of a shard (id, source, lang, tokens). */
-export async function* iterShardDocs(path: string): AsyncGenerator<ShardDoc & { lang: string | null }> {
+export async function* iterShardDocs(path: string): AsyncGenerator<{ id: string; source: string; lang: string | null; tokens: Uint32Array }> {
   for await (const b of iterShardBatches(path, { withMeta: true })) {
     for (let i = 0; i < b.numDocs; i++) {
       yield { id: b.ids![i], source: b.sources![i], lang: b.langs![i], tokens: b.tokens.subarray(b.docOffsets[i], b.docOffsets[i + 1]) };

@@ -1,0 +1,174 @@
+/**
+ * Executor tasks of the tokenization step (run in worker processes; see pipeline/executor-types.ts).
+ *  - tokenizeTask: document files[rank::world] → shards in PARTS/r{rank}/ (eos appended per document).
+ *  - scatterTask / gatherTask: seeded global shuffle of documents across shards (two-pass bucket shuffle).
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TaskContext } from '../pipeline/executor-types.ts';
+import { readDocs } from './docs-io.ts';
+import { encodeTexts, loadTokenizer } from './encode.ts';
+import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
+
+export interface TokenizeTaskArgs {
+  inputFiles: string[];
+  partsDir: string;
+  tokenizer: string;
+  maxShardBytes?: number;
+  /** Characters of text per encode batch (default 1M). */
+  batchChars?: number;
+}
+
+export interface TokenizeTaskStats {
+  shards: ShardInfo[];
+  dir: string;
+  documents: number;
+  tokens: number;
+  chars: number;
+  utf8Bytes: number;
+  encodeSeconds: number;
+  tokenizer: TokenizerInfo;
+  [k: string]: unknown;
+}
+
+export function rankDir(parts: string, rank: number): string {
+  return join(parts, `r${String(rank).padStart(5, '0')}`);
+}
+
+export async function tokenizeTask(rank: number, world: number, args: TokenizeTaskArgs, ctx: TaskContext): Promise<TokenizeTaskStats> {
+  const { tok, info } = loadTokenizer(args.tokenizer, { threads: 1 });
+  const dir = rankDir(args.partsDir, rank);
+  rmSync(dir, { recursive: true, force: true }); // a rerun of an unfinished task starts over
+  const writer = new ShardWriter(dir, { tokenizer: info, maxShardBytes: args.maxShardBytes });
+  const files = args.inputFiles.filter((_, i) => i % world === rank);
+  const totalBytes = files.reduce((a, f) => a + statSync(f).size, 0);
+  const batchChars = args.batchChars ?? 1 << 20;
+  let documents = 0, tokens = 0, chars = 0, utf8Bytes = 0, encodeSeconds = 0, doneBytes = 0;
+  let texts: string[] = [];
+  let metas: { id: string; source: string; lang?: string }[] = [];
+  let pendingChars = 0;
+  const flush = async () => {
+    if (!texts.length) return;
+    const t0 = performance.now();
+    const enc = await encodeTexts(tok, texts, info.eos_id);
+    encodeSeconds += (performance.now() - t0) / 1000;
+    for (let i = 0; i < enc.length; i++) {
+      writer.add({ id: metas[i].id, source: metas[i].source, lang: metas[i].lang ?? null, tokens: enc[i] });
+      tokens += enc[i].length;
+    }
+    texts = [];
+    metas = [];
+    pendingChars = 0;
+  };
+  try {
+    for (const f of files) {
+      for await (const d of readDocs(f)) {
+        texts.push(d.text);
+        metas.push({ id: d.id, source: d.source, lang: d.lang });
+        documents++;
+        chars += d.text.length;
+        utf8Bytes += Buffer.byteLength(d.text, 'utf8');
+        pendingChars += d.text.length;
+        if (pendingChars >= batchChars || texts.length >= 4096) {
+          await flush();
+          ctx.progress(doneBytes, totalBytes);
+        }
+      }
+      await flush();
+      doneBytes += statSync(f).size;
+      ctx.progress(doneBytes, totalBytes);
+    }
+    const shards = writer.finish();
+    ctx.log(`${documents} documents, ${tokens} tokens, ${shards.length} shard(s)`);
+    return { shards, dir, documents, tokens, chars, utf8Bytes, encodeSeconds, tokenizer: info };
+  } catch (e) {
+    writer.abort();
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Seeded global shuffle
+
+/** Deterministic 32-bit PRNG (mulberry32) seeded from several integers. */
+export function prng(...seeds: number[]): () => number {
+  let h = 0x9e3779b9;
+  for (const s of seeds) {
+    h = Math.imul(h ^ (s >>> 0), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  let a = h >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ScatterArgs {
+  inputShards: string[];
+  scatterDir: string;
+  buckets: number;
+  seed: number;
+  tokenizer: TokenizerInfo;
+}
+
+function bucketDir(root: string, b: number): string {
+  return join(root, `b${String(b).padStart(5, '0')}`);
+}
+
+/** Scatter the documents of input shard `rank` into `buckets` bucket folders at random (seeded). */
+export async function scatterTask(rank: number, world: number, args: ScatterArgs, ctx: TaskContext): Promise<Record<string, unknown>> {
+  const rnd = prng(args.seed, rank, 1);
+  const writers: ShardWriter[] = [];
+  const from = String(rank).padStart(5, '0');
+  for (let b = 0; b < args.buckets; b++) {
+    const dir = bucketDir(args.scatterDir, b);
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(dir)) if (f.startsWith(`from-${from}-`) || f.startsWith(`.from-${from}-`)) rmSync(join(dir, f), { force: true });
+    writers.push(new ShardWriter(dir, {
+      tokenizer: args.tokenizer, batchTokens: 1 << 16, maxShardBytes: 8e9, name: (k) => `from-${from}-${String(k).padStart(3, '0')}.arrow`,
+    }));
+  }
+  let documents = 0;
+  for await (const d of iterShardDocs(args.inputShards[rank])) {
+    const b = Math.floor(rnd() * args.buckets);
+    writers[b].add({ ...d, tokens: d.tokens.slice() });
+    documents++;
+  }
+  for (const w of writers) w.finish();
+  ctx.log(`scattered ${documents} documents into ${args.buckets} buckets`);
+  return { documents };
+}
+
+export interface GatherArgs {
+  scatterDir: string;
+  outDir: string;
+  seed: number;
+  tokenizer: TokenizerInfo;
+  maxShardBytes?: number;
+}
+
+/** Shuffle the documents of bucket `rank` in memory (seeded) and write them as shards. */
+export async function gatherTask(rank: number, world: number, args: GatherArgs, ctx: TaskContext): Promise<Record<string, unknown>> {
+  const dir = bucketDir(args.scatterDir, rank);
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.arrow') && !f.startsWith('.')).sort() : [];
+  const docs: { id: string; source: string; lang: string | null; tokens: Uint32Array }[] = [];
+  for (const f of files) for await (const d of iterShardDocs(join(dir, f))) docs.push({ ...d, tokens: d.tokens.slice() });
+  const rnd = prng(args.seed, rank, 2);
+  for (let i = docs.length - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const t = docs[i]; docs[i] = docs[j]; docs[j] = t;
+  }
+  const out = rankDir(args.outDir, rank);
+  rmSync(out, { recursive: true, force: true });
+  const w = new ShardWriter(out, { tokenizer: args.tokenizer, maxShardBytes: args.maxShardBytes });
+  for (const d of docs) w.add(d);
+  const shards = w.finish();
+  ctx.log(`bucket ${rank}: ${docs.length} documents → ${shards.length} shard(s)`);
+  return { shards, dir: out, documents: docs.length };
+}

@@ -1,0 +1,116 @@
+/**
+ * Tokenize document files into a shard folder (tokenizer/SHARDS.md) through an executor:
+ * one tokenize task per input file (parallel worker processes), optional seeded global shuffle, then the shards are
+ * renamed into DIR/shard-NNNNN.arrow in task order and manifest.json is written last.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Executor } from '../pipeline/executor-types.ts';
+import { buildManifest, writeManifest, type Manifest, type ShardInfo, type TokenizerInfo, DEFAULT_MAX_SHARD_BYTES } from './shards.ts';
+import { loadTokenizer } from './encode.ts';
+import type { TokenizeTaskStats } from './tasks.ts';
+
+const TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
+
+export interface TokenizeOptions {
+  executor: Executor;
+  workers: number;
+  /** Folder for intermediates and completion markers. */
+  workDir: string;
+  tokenizer?: string;
+  maxShardBytes?: number;
+  shuffle?: boolean;
+  seed?: number;
+  /** Target bytes of a shuffle bucket (default maxShardBytes / 2). */
+  shuffleBucketBytes?: number;
+  log?: (m: string) => void;
+}
+
+export interface TokenizeResult {
+  manifest: Manifest;
+  documents: number;
+  tokens: number;
+  chars: number;
+  utf8Bytes: number;
+  encodeSeconds: number;
+  seconds: number;
+}
+
+/** Move task outputs into `outDir` as shard-NNNNN.arrow (idempotent: an already moved file of the right size is accepted). */
+function collect(outDir: string, parts: { dir: string; shards: ShardInfo[] }[]): ShardInfo[] {
+  mkdirSync(outDir, { recursive: true });
+  const out: ShardInfo[] = [];
+  let i = 0;
+  for (const p of parts) {
+    for (const s of p.shards) {
+      const file = `shard-${String(i++).padStart(5, '0')}.arrow`;
+      const src = join(p.dir, s.file);
+      const dst = join(outDir, file);
+      if (existsSync(src)) renameSync(src, dst);
+      else if (!existsSync(dst) || statSync(dst).size !== s.bytes) throw new Error(`shard ${src} is missing (and ${dst} does not hold it)`);
+      out.push({ ...s, file });
+    }
+  }
+  // stale shards of an earlier run with more shards
+  for (const f of readdirSync(outDir)) {
+    const m = /^shard-(\d+)\.arrow$/.exec(f);
+    if (m && Number(m[1]) >= i) rmSync(join(outDir, f));
+  }
+  return out;
+}
+
+export async function tokenizeToShards(inputFiles: string[], outDir: string, o: TokenizeOptions): Promise<TokenizeResult> {
+  const t0 = performance.now();
+  const log = o.log ?? ((m: string) => console.error(m));
+  const tokSpec = o.tokenizer ?? 'qwen';
+  const { info, path: tokPath } = loadTokenizer(tokSpec);
+  const maxShardBytes = o.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
+  const stateDir = join(o.workDir, 'markers');
+  const partsDir = join(o.workDir, 'parts');
+  outDir = resolve(outDir);
+  rmSync(join(outDir, 'manifest.json'), { force: true }); // the folder is incomplete until the new manifest is written
+  const results = (await o.executor.runTasks(
+    { module: TASKS, fn: 'tokenizeTask', args: { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokPath, maxShardBytes } },
+    { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
+  )) as unknown as TokenizeTaskStats[];
+  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds') => results.reduce((a, r) => a + (r[k] as number), 0);
+  let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
+  const build: Record<string, unknown> = { tokenizer_file: tokPath, inputs: inputFiles.length };
+  if (o.shuffle) {
+    const seed = o.seed ?? 1234;
+    // Phase 1 output into a staging folder, then scatter/gather into buckets.
+    const staged = collect(join(o.workDir, 'staged'), parts);
+    const total = staged.reduce((a, s) => a + s.bytes, 0);
+    const bucketBytes = o.shuffleBucketBytes ?? maxShardBytes / 2;
+    const buckets = Math.max(1, Math.ceil(total / bucketBytes));
+    log(`[tokenize] shuffling ${staged.length} shard(s) into ${buckets} bucket(s), seed ${seed}`);
+    const scatterDir = join(o.workDir, 'scatter');
+    await o.executor.runTasks(
+      { module: TASKS, fn: 'scatterTask', args: { inputShards: staged.map((s) => join(o.workDir, 'staged', s.file)), scatterDir, buckets, seed, tokenizer: info } },
+      { name: 'shuffle-scatter', stateDir, count: staged.length, workers: o.workers },
+    );
+    const gathered = (await o.executor.runTasks(
+      { module: TASKS, fn: 'gatherTask', args: { scatterDir, outDir: join(o.workDir, 'gathered'), seed, tokenizer: info, maxShardBytes } },
+      { name: 'shuffle-gather', stateDir, count: buckets, workers: o.workers },
+    )) as unknown as { dir: string; shards: ShardInfo[] }[];
+    parts = gathered.map((g) => ({ dir: g.dir, shards: g.shards }));
+    build.shuffle_seed = seed;
+    build.shuffle_buckets = buckets;
+  }
+  const shards = collect(outDir, parts);
+  const manifest = buildManifest(info, shards, build);
+  writeManifest(outDir, manifest);
+  // Done: drop intermediates and markers (a later run starts over; the manifest is the record of this one).
+  for (const d of ['scatter', 'staged', 'gathered', 'parts', 'markers']) rmSync(join(o.workDir, d), { recursive: true, force: true });
+  const res: TokenizeResult = {
+    manifest, documents: sum('documents'), tokens: sum('tokens'), chars: sum('chars'), utf8Bytes: sum('utf8Bytes'),
+    encodeSeconds: sum('encodeSeconds'), seconds: (performance.now() - t0) / 1000,
+  };
+  if (manifest.totals.tokens !== res.tokens || manifest.totals.documents !== res.documents) {
+    throw new Error(`internal: manifest counts ${manifest.totals.tokens}/${manifest.totals.documents} differ from tokenized ${res.tokens}/${res.documents}`);
+  }
+  return res;
+}
+
+export type { TokenizerInfo };
