@@ -33,7 +33,7 @@ test('tokenize: parallel worker processes → shards equal direct encoding; seed
   const root = mkdtempSync(join(tmpdir(), 'steel-tok-'));
   try {
     const files: string[] = [];
-    const all = [];
+    const all: ReturnType<typeof sampleDocs> = [];
     for (let p = 0; p < 3; p++) {
       const docs = sampleDocs(p, 40);
       all.push(...docs);
