@@ -47,6 +47,8 @@ export interface DecodeSession {
 export interface Backend {
   readonly name: string;
   readonly config: ModelConfig;
+  /** peak FLOP/s of the device, for MFU (optional; the trainer has defaults per backend name). */
+  readonly peakFlops?: number;
   /** parameters in checkpoint order. */
   params(): ParamInfo[];
   /** (re)initialises every parameter deterministically from seed (normal std initStd, biases 0, norms 1, phi N(0,1/d), scale 1). */
