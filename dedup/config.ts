@@ -1,0 +1,74 @@
+/** Settings shared by every dedup stage (passed as task args, JSON). */
+import type { NormaliseOptions } from './text.ts';
+import type { SimhashTokenization } from './simhash.ts';
+
+export type DedupMethod = 'exact' | 'minhash' | 'simhash';
+export type KeepPolicy = 'first' | 'longest' | 'quality';
+
+export interface DedupConfig {
+  method: DedupMethod;
+  /** Input document files; the position is the file index. */
+  inputs: string[];
+  /** Intermediates (sig/, edges/, cc/, ...) and state markers live here. */
+  workDir: string;
+  /** Kept documents go to `${outDir}/docs/part-RRRRR.jsonl.zst`, duplicates to `${outDir}/duplicates.jsonl`. */
+  outDir: string;
+  /** Drop rule name used in the accounting ("exact_dup", "minhash_dup", "simhash_dup"). */
+  rule: string;
+  /** Stage name for OUT/excluded lines. */
+  stage: string;
+  keep: KeepPolicy;
+  /** meta key (dot path) holding a numeric quality score, for keep = quality. */
+  qualityKey: string;
+  exact: NormaliseOptions;
+  minhash: {
+    threshold: number;
+    bands: number;
+    rows: number;
+    charNgram: number;
+    wordNgram: number;
+    seed: number;
+    /** Keep a candidate pair only when its sketch-estimated Jaccard ≥ verifyThreshold. */
+    verify: boolean;
+    verifyThreshold: number;
+  };
+  simhash: {
+    tokenization: SimhashTokenization;
+    window: number;
+    lowercase: boolean;
+    blocks: number;
+    distance: number;
+  };
+  /** Number of node partitions for clustering (bounds a clustering task's memory to ~1/P of the graph). */
+  partitions: number;
+  /** Number of file groups (join / filter tasks). */
+  groups: number;
+  /** Previous run's index folder (dedup against what it kept). */
+  indexDir?: string;
+  /** Build `${outDir}/index` (kept documents' signatures) for later runs. */
+  writeIndex: boolean;
+}
+
+/** The virtual file index of documents that come from a previous run's index. */
+export const INDEX_FILE = 0xffffffff;
+
+/** Number of bands (record files per input file) and the record width for a method. */
+export function layout(cfg: DedupConfig): { bands: number; width: number; payload: number } {
+  if (cfg.method === 'exact') return { bands: 1, width: 4, payload: 0 };
+  if (cfg.method === 'simhash') {
+    const keep = cfg.simhash.blocks - cfg.simhash.distance;
+    let c = 1;
+    for (let i = 0; i < keep; i++) c = (c * (cfg.simhash.blocks - i)) / (i + 1);
+    return { bands: Math.round(c), width: 6, payload: 2 };
+  }
+  const words = Math.ceil((cfg.minhash.bands * cfg.minhash.rows) / 16);
+  return { bands: cfg.minhash.bands, width: 4 + words, payload: words };
+}
+
+/** The settings that must match between a run and an index it dedups against. */
+export function signatureFingerprint(cfg: DedupConfig): Record<string, unknown> {
+  if (cfg.method === 'exact') return { method: 'exact', normalise: cfg.exact };
+  if (cfg.method === 'simhash') return { method: 'simhash', ...cfg.simhash };
+  const { verify: _v, verifyThreshold: _vt, threshold: _t, ...rest } = cfg.minhash;
+  return { method: 'minhash', ...rest };
+}

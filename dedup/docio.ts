@@ -1,0 +1,193 @@
+/**
+ * Minimal document I/O for dedup: JSONL, JSONL.gz and JSONL.zst readers (streaming) and a JSONL.zst writer
+ * (independent zstd frames per ~1 MB, written to a temp name and renamed on close).
+ */
+import { closeSync, openSync, readSync, renameSync, writeSync, mkdirSync, fsyncSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { Decompress } from 'fzstd';
+import type { Document } from '../pipeline/document.ts';
+import { tempPathFor } from '../pipeline/fsutil.ts';
+
+export interface DocRecord {
+  doc: Document;
+  /** 1-based line number in the file. */
+  line: number;
+}
+
+export interface Reject {
+  file: string;
+  line: number;
+  error: string;
+}
+
+async function* rawChunks(path: string): AsyncGenerator<Uint8Array> {
+  if (path.endsWith('.gz')) {
+    for await (const c of createReadStream(path).pipe(createGunzip())) yield c as Uint8Array;
+    return;
+  }
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    if (path.endsWith('.zst')) {
+      const out: Uint8Array[] = [];
+      const d = new Decompress((chunk) => {
+        out.push(chunk);
+      });
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n <= 0) break;
+        d.push(buf.subarray(0, n));
+        while (out.length) yield out.shift()!;
+      }
+      d.push(new Uint8Array(0), true);
+      while (out.length) yield out.shift()!;
+    } else {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (n <= 0) break;
+        yield Uint8Array.from(buf.subarray(0, n));
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Lines of a (possibly compressed) text file. */
+export async function* readLines(path: string): AsyncGenerator<string> {
+  const dec = new TextDecoder('utf-8');
+  let rest = '';
+  for await (const chunk of rawChunks(path)) {
+    const s = rest + dec.decode(chunk, { stream: true });
+    const parts = s.split('\n');
+    rest = parts.pop()!;
+    for (const p of parts) yield p;
+  }
+  rest += dec.decode();
+  if (rest.length > 0) yield rest;
+}
+
+/**
+ * Documents of a JSONL file. A line that is not a JSON object with a string `text` is passed to `onReject`
+ * (file, line, error) and skipped; an id is derived from file + line when the record has none.
+ */
+export async function* readDocs(path: string, onReject: (r: Reject) => void, sourceName?: string): AsyncGenerator<DocRecord> {
+  let line = 0;
+  for await (const l of readLines(path)) {
+    line++;
+    if (l.trim() === '') continue;
+    let o: any;
+    try {
+      o = JSON.parse(l);
+    } catch (e) {
+      onReject({ file: path, line, error: `invalid JSON: ${(e as Error).message}` });
+      continue;
+    }
+    if (o === null || typeof o !== 'object' || typeof o.text !== 'string') {
+      onReject({ file: path, line, error: 'record has no string "text" field' });
+      continue;
+    }
+    const doc: Document = {
+      id: typeof o.id === 'string' || typeof o.id === 'number' ? String(o.id) : `${path}:${line}`,
+      text: o.text,
+      source: typeof o.source === 'string' ? o.source : (sourceName ?? path),
+      meta: o.meta && typeof o.meta === 'object' ? o.meta : {},
+    };
+    if (typeof o.lang === 'string') doc.lang = o.lang;
+    yield { doc, line };
+  }
+}
+
+let zstdReady: Promise<typeof import('@bokuweb/zstd-wasm')> | undefined;
+async function zstd() {
+  if (!zstdReady) {
+    zstdReady = (async () => {
+      const m = await import('@bokuweb/zstd-wasm');
+      await m.init();
+      return m;
+    })();
+  }
+  return zstdReady;
+}
+
+/** JSONL.zst writer (atomic). Call `await JsonlZstWriter.open(path)`. */
+export class JsonlZstWriter {
+  private parts: string[] = [];
+  private size = 0;
+  private readonly tmp: string;
+  private readonly fd: number;
+  count = 0;
+  private constructor(
+    readonly path: string,
+    private readonly z: typeof import('@bokuweb/zstd-wasm'),
+  ) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.tmp = tempPathFor(path);
+    this.fd = openSync(this.tmp, 'w');
+  }
+  static async open(path: string): Promise<JsonlZstWriter> {
+    return new JsonlZstWriter(path, await zstd());
+  }
+  write(obj: unknown): void {
+    const s = JSON.stringify(obj) + '\n';
+    this.parts.push(s);
+    this.size += s.length;
+    this.count++;
+    if (this.size >= 1 << 20) this.flush();
+  }
+  private flush(): void {
+    if (this.parts.length === 0) return;
+    const data = Buffer.from(this.parts.join(''), 'utf8');
+    writeSync(this.fd, this.z.compress(data, 3));
+    this.parts = [];
+    this.size = 0;
+  }
+  close(): void {
+    this.flush();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+  }
+  abort(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* ignore */
+    }
+    rmSync(this.tmp, { force: true });
+  }
+}
+
+/** Plain JSONL writer (atomic), for small outputs like duplicates.jsonl parts. */
+export class JsonlWriter {
+  private readonly tmp: string;
+  private readonly fd: number;
+  private parts: string[] = [];
+  private size = 0;
+  count = 0;
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.tmp = tempPathFor(path);
+    this.fd = openSync(this.tmp, 'w');
+  }
+  write(obj: unknown): void {
+    const s = JSON.stringify(obj) + '\n';
+    this.parts.push(s);
+    this.size += s.length;
+    this.count++;
+    if (this.size > 1 << 20) this.flush();
+  }
+  private flush(): void {
+    if (this.parts.length) writeSync(this.fd, this.parts.join(''));
+    this.parts = [];
+    this.size = 0;
+  }
+  close(): void {
+    this.flush();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+  }
+}

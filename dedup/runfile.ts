@@ -1,0 +1,311 @@
+/**
+ * Checksummed binary record files for dedup intermediates.
+ *
+ *   header (16 B): magic "STDR", version u32 = 1, width u32 (fixed u32 words per record), flags u32 (bit 0: each record
+ *                  is followed by a UTF-8 string: u32 byte length + bytes padded to 4)
+ *   body:          records (little-endian u32 words)
+ *   footer (24 B): record count u32 lo, u32 hi, body bytes u32 lo, u32 hi, checksum u32 (hash of the body), magic "RDTS"
+ *
+ * Files are written to a temporary name and renamed when complete, so a killed writer never leaves a file under the
+ * final name. Readers check size, header, footer and the body checksum; any mismatch raises CorruptIntermediateError
+ * naming the file, and the task fails before its own outputs are renamed into place (so nothing built from a bad
+ * file is ever committed).
+ */
+import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, mkdirSync, fsyncSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { tempPathFor } from '../pipeline/fsutil.ts';
+
+const MAGIC = 0x52445453; // "STDR" little-endian bytes S T D R
+const FOOT_MAGIC = 0x53544452; // "RDTS"
+const HEADER = 16;
+const FOOTER = 24;
+
+export class CorruptIntermediateError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`corrupt or truncated intermediate ${path}: ${reason} (delete it and rerun the step that wrote it)`);
+    this.name = 'CorruptIntermediateError';
+  }
+}
+
+/** Running checksum over u32 words: two independent multiply-rotate lanes folded at the end. */
+class Checksum {
+  private h1 = 0x811c9dc5;
+  private h2 = 0x2545f491;
+  update(words: Uint32Array, n: number): void {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    for (let i = 0; i < n; i++) {
+      const w = words[i]!;
+      h1 = Math.imul(h1 ^ w, 0x01000193);
+      h1 = (h1 << 5) | (h1 >>> 27);
+      h2 = Math.imul(h2 + w, 0x9e3779b1);
+      h2 ^= h2 >>> 15;
+    }
+    this.h1 = h1;
+    this.h2 = h2;
+  }
+  digest(): number {
+    let h = this.h1 ^ Math.imul(this.h2, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    return h >>> 0;
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export class RecordWriter {
+  private readonly tmp: string;
+  private fd: number;
+  private readonly buf: Uint32Array;
+  private n = 0;
+  private count = 0;
+  private bodyBytes = 0;
+  private readonly ck = new Checksum();
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    readonly width: number,
+    readonly withString = false,
+    chunkWords = 1 << 16,
+  ) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.tmp = tempPathFor(path);
+    this.fd = openSync(this.tmp, 'w');
+    this.buf = new Uint32Array(Math.max(chunkWords, width + 4));
+    writeSync(this.fd, new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
+  }
+
+  private flush(): void {
+    if (this.n === 0) return;
+    this.ck.update(this.buf, this.n);
+    writeSync(this.fd, this.buf, 0, this.n * 4);
+    this.bodyBytes += this.n * 4;
+    this.n = 0;
+  }
+
+  private word(w: number): void {
+    if (this.n === this.buf.length) this.flush();
+    this.buf[this.n++] = w;
+  }
+
+  /** Append one record of `width` words (and its string when the file has strings). */
+  write(words: ArrayLike<number>, offset = 0, str?: string): void {
+    if (this.n + this.width > this.buf.length) this.flush();
+    for (let i = 0; i < this.width; i++) this.buf[this.n++] = words[offset + i]!;
+    if (this.withString) {
+      const bytes = enc.encode(str ?? '');
+      this.word(bytes.length);
+      const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+      padded.set(bytes);
+      const w = new Uint32Array(padded.buffer);
+      for (let i = 0; i < w.length; i++) this.word(w[i]!);
+    }
+    this.count++;
+  }
+
+  /** Append many fixed-width records (no strings) from a typed array. */
+  writeMany(words: Uint32Array, nRecords: number): void {
+    if (this.withString) throw new Error('writeMany: file has strings');
+    for (let r = 0; r < nRecords; r++) this.write(words, r * this.width);
+  }
+
+  get records(): number {
+    return this.count;
+  }
+
+  /** Write the footer, fsync, and rename to the final name. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    const foot = new Uint32Array([this.count >>> 0, Math.floor(this.count / 2 ** 32), this.bodyBytes >>> 0, Math.floor(this.bodyBytes / 2 ** 32), this.ck.digest(), FOOT_MAGIC]);
+    writeSync(this.fd, foot);
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+    this.closed = true;
+  }
+
+  /** Abandon the file (temp removed). */
+  abort(): void {
+    if (this.closed) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(this.tmp, { force: true });
+    this.closed = true;
+  }
+}
+
+interface Meta {
+  width: number;
+  withString: boolean;
+  count: number;
+  bodyBytes: number;
+  checksum: number;
+}
+
+function readMeta(fd: number, path: string): Meta {
+  const size = fstatSync(fd).size;
+  if (size < HEADER + FOOTER) throw new CorruptIntermediateError(path, `file is ${size} bytes, shorter than header + footer`);
+  const h = new Uint32Array(4);
+  readSync(fd, h, 0, HEADER, 0);
+  if (h[0] !== MAGIC) throw new CorruptIntermediateError(path, 'bad header magic');
+  if (h[1] !== 1) throw new CorruptIntermediateError(path, `unknown version ${h[1]}`);
+  const f = new Uint32Array(6);
+  readSync(fd, f, 0, FOOTER, size - FOOTER);
+  if (f[5] !== FOOT_MAGIC) throw new CorruptIntermediateError(path, 'bad footer magic (truncated?)');
+  const count = f[0]! + f[1]! * 2 ** 32;
+  const bodyBytes = f[2]! + f[3]! * 2 ** 32;
+  if (HEADER + bodyBytes + FOOTER !== size) throw new CorruptIntermediateError(path, `size ${size} does not match footer body length ${bodyBytes}`);
+  const width = h[2]!;
+  const withString = (h[3]! & 1) === 1;
+  if (!withString && bodyBytes !== count * width * 4) throw new CorruptIntermediateError(path, `record count ${count} × width ${width} does not match body length ${bodyBytes}`);
+  return { width, withString, count, bodyBytes, checksum: f[4]! };
+}
+
+/** Read a whole fixed-width file (verified) into memory. */
+export function readAllRecords(path: string): { width: number; count: number; words: Uint32Array } {
+  const fd = openSync(path, 'r');
+  try {
+    const m = readMeta(fd, path);
+    if (m.withString) throw new CorruptIntermediateError(path, 'expected a fixed-width file');
+    const words = new Uint32Array(m.bodyBytes / 4);
+    let off = 0;
+    while (off < m.bodyBytes) {
+      const got = readSync(fd, words, off, m.bodyBytes - off, HEADER + off);
+      if (got <= 0) throw new CorruptIntermediateError(path, 'short read');
+      off += got;
+    }
+    const ck = new Checksum();
+    ck.update(words, words.length);
+    if (ck.digest() !== m.checksum) throw new CorruptIntermediateError(path, 'checksum mismatch');
+    return { width: m.width, count: m.count, words };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Records of a file in the order written; the checksum is verified at the end (error thrown before the last yield returns). */
+export class RecordReader {
+  private fd: number;
+  readonly width: number;
+  readonly withString: boolean;
+  readonly count: number;
+  private readonly meta: Meta;
+  private buf: Uint32Array;
+  private pos = 0; // word index in buf
+  private len = 0; // words in buf
+  private fileOff = HEADER;
+  private readonly end: number;
+  private readonly ck = new Checksum();
+  private readRecords = 0;
+  /** Current record's words (valid until next()). */
+  readonly rec: Uint32Array;
+  str = '';
+
+  constructor(
+    readonly path: string,
+    chunkBytes = 1 << 18,
+  ) {
+    this.fd = openSync(path, 'r');
+    try {
+      this.meta = readMeta(this.fd, path);
+    } catch (e) {
+      closeSync(this.fd);
+      throw e;
+    }
+    this.width = this.meta.width;
+    this.withString = this.meta.withString;
+    this.count = this.meta.count;
+    this.end = HEADER + this.meta.bodyBytes;
+    this.buf = new Uint32Array(Math.max(chunkBytes / 4, this.width * 4));
+    this.rec = new Uint32Array(this.width);
+  }
+
+  private fill(need: number): void {
+    // keep the unread tail, then read more
+    if (this.pos > 0) {
+      this.buf.copyWithin(0, this.pos, this.len);
+      this.len -= this.pos;
+      this.pos = 0;
+    }
+    if (need > this.buf.length) {
+      const b = new Uint32Array(need * 2);
+      b.set(this.buf.subarray(0, this.len));
+      this.buf = b;
+    }
+    while (this.len < need) {
+      const want = Math.min((this.buf.length - this.len) * 4, this.end - this.fileOff);
+      if (want <= 0) throw new CorruptIntermediateError(this.path, 'body ends inside a record');
+      const got = readSync(this.fd, this.buf, this.len * 4, want, this.fileOff);
+      if (got <= 0 || got % 4 !== 0) throw new CorruptIntermediateError(this.path, 'short read');
+      this.ck.update(this.buf.subarray(this.len, this.len + got / 4), got / 4);
+      this.fileOff += got;
+      this.len += got / 4;
+    }
+  }
+
+  /** Advance to the next record; false at the end (after verifying the checksum). */
+  next(): boolean {
+    if (this.readRecords === this.count) {
+      this.finish();
+      return false;
+    }
+    if (this.len - this.pos < this.width + (this.withString ? 1 : 0)) this.fill(this.width + (this.withString ? 1 : 0));
+    for (let i = 0; i < this.width; i++) this.rec[i] = this.buf[this.pos + i]!;
+    this.pos += this.width;
+    if (this.withString) {
+      const nb = this.buf[this.pos]!;
+      const nw = Math.ceil(nb / 4);
+      if (nb > this.meta.bodyBytes) throw new CorruptIntermediateError(this.path, 'bad string length');
+      if (this.len - this.pos < 1 + nw) this.fill(1 + nw);
+      const start = this.pos + 1;
+      this.str = dec.decode(new Uint8Array(this.buf.buffer, this.buf.byteOffset + start * 4, nb));
+      this.pos = start + nw;
+    }
+    this.readRecords++;
+    return true;
+  }
+
+  private done = false;
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.fileOff !== this.end || this.pos !== this.len) {
+      // consume the remainder for the checksum (should be nothing)
+      closeSync(this.fd);
+      throw new CorruptIntermediateError(this.path, 'data after the last record');
+    }
+    closeSync(this.fd);
+    if (this.ck.digest() !== this.meta.checksum) throw new CorruptIntermediateError(this.path, 'checksum mismatch');
+  }
+
+  close(): void {
+    if (!this.done) {
+      this.done = true;
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* ignore */
+      }
+    }
+  }
+}
+
+/** Verify a file completely (size, header, footer, checksum) without keeping it. */
+export function verifyRecordFile(path: string): { count: number; width: number } {
+  const r = new RecordReader(path);
+  while (r.next()) {
+    /* read through */
+  }
+  return { count: r.count, width: r.width };
+}
