@@ -184,7 +184,7 @@ export function roffInline(s: string): string {
     ROFF_CHARS[c] ?? (/^u[0-9A-Fa-f]{4,6}$/.test(c) ? String.fromCodePoint(parseInt(c.slice(1), 16)) : ''));
   r = r.replace(/\\\*(\(..|\[[^\]]*\]|.)/g, (_m, c: string) => ROFF_STRINGS[c.replace(/^[([]|]$/g, '')] ?? '');
   r = r.replace(/\\[nwhvlLxXbo]'[^']*'/g, '').replace(/\\[kmMYgnV](\(..|\[[^\]]*\]|.)/g, '');
-  r = r.replace(/\\-/g, '-').replace(/\\e/g, '\u0000').replace(/\\[&|^%:cdu]/g, '').replace(/\\[ ~0]/g, ' ');
+  r = r.replace(/\\-/g, '-').replace(/\\e/g, '\u0000').replace(/\\[&|^%:cdu,/]/g, '').replace(/\\[ ~0]/g, ' ');
   r = r.replace(/\\(.)/g, '$1').replace(/\u0000/g, '\\');
   return r;
 }
