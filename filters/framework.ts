@@ -1,0 +1,129 @@
+/**
+ * How filters and mappers become pipeline operators.
+ * A filter computes named statistics (one per rule) from the text (+ lang), stores them in `doc.meta.stats[RULE]`,
+ * and drops the document with `ctx.drop(doc, RULE, value)` at the first rule whose value is outside [min, max].
+ * Kept and dropped documents both carry their statistics, so `steel refilter` can re-apply changed thresholds.
+ */
+import type { z } from 'zod';
+import type { Document } from '../pipeline/document.ts';
+import type { MapOp, Stage } from '../pipeline/stage.ts';
+
+export interface Bounds { min?: number | null; max?: number | null }
+export interface RuleSpec extends Bounds {
+  /** Rule = statistic name (unique within a recipe), e.g. "alnum_ratio" or "fw2_zh.dup_line_frac". */
+  rule: string;
+  /** Per-language bounds (by doc.lang), overriding min/max for that language. */
+  byLang?: Record<string, Bounds>;
+}
+
+export interface FilterSpec<P = any> {
+  kind: 'filter';
+  name: string;
+  description: string;
+  params: z.ZodType<P>;
+  /** Load models etc. once per process. */
+  init?(p: P): Promise<void> | void;
+  /** Whether this filter looks at the document at all (e.g. only `langs`). Unapplied docs pass untouched. */
+  applies(doc: Document, p: P): boolean;
+  /** Statistics by rule name (may also tag the document, e.g. language ID). */
+  compute(doc: Document, p: P): Record<string, number> | Promise<Record<string, number>>;
+  rules(p: P): RuleSpec[];
+}
+
+export interface MapperSpec<P = any> {
+  kind: 'mapper';
+  name: string;
+  description: string;
+  params: z.ZodType<P>;
+  init?(p: P): Promise<void> | void;
+  apply(text: string, p: P, doc: Document): string;
+}
+
+export type Spec = FilterSpec | MapperSpec;
+
+export function statsOf(doc: Document): Record<string, number> {
+  let s = doc.meta.stats as Record<string, number> | undefined;
+  if (!s || typeof s !== 'object') {
+    s = {};
+    doc.meta.stats = s;
+  }
+  return s;
+}
+
+export function boundsFor(r: RuleSpec, lang: string | undefined): Bounds {
+  if (r.byLang && lang !== undefined) {
+    const b = r.byLang[lang] ?? r.byLang[lang.split('-')[0]];
+    if (b) return { min: b.min ?? r.min, max: b.max ?? r.max };
+  }
+  return r;
+}
+
+/** The first rule violated by `stats`, or undefined when the document passes every rule. */
+export function firstViolation(rules: readonly RuleSpec[], stats: Record<string, number>, lang: string | undefined): { rule: string; value: number } | undefined {
+  for (const r of rules) {
+    const v = stats[r.rule];
+    if (v === undefined || v === null) continue;
+    const b = boundsFor(r, lang);
+    if ((b.min !== undefined && b.min !== null && v < b.min) || (b.max !== undefined && b.max !== null && v > b.max)) {
+      return { rule: r.rule, value: v };
+    }
+  }
+  return undefined;
+}
+
+/** Ensure every filter statistic is present (compute the missing ones). Returns the stats object. */
+export async function ensureStats(spec: FilterSpec, doc: Document, p: unknown): Promise<Record<string, number>> {
+  const stats = statsOf(doc);
+  const rules = spec.rules(p);
+  if (rules.every((r) => typeof stats[r.rule] === 'number')) return stats;
+  Object.assign(stats, await spec.compute(doc, p));
+  return stats;
+}
+
+export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<P> } {
+  return {
+    kind: 'map',
+    name: spec.name,
+    description: spec.description,
+    params: spec.params,
+    spec,
+    async create(p: P): Promise<Stage> {
+      await spec.init?.(p);
+      const rules = spec.rules(p);
+      return async function* (docs, ctx) {
+        for await (const doc of docs) {
+          if (!spec.applies(doc, p)) {
+            yield doc;
+            continue;
+          }
+          let st = spec.compute(doc, p);
+          if (st instanceof Promise) st = await st;
+          const stats = statsOf(doc);
+          for (const k in st) stats[k] = st[k];
+          const v = firstViolation(rules, stats, doc.lang);
+          if (v) ctx.drop(doc, v.rule, v.value);
+          else yield doc;
+        }
+      };
+    },
+  };
+}
+
+export function mapperOp<P>(spec: MapperSpec<P>): MapOp<P> & { spec: MapperSpec<P> } {
+  return {
+    kind: 'map',
+    name: spec.name,
+    description: spec.description,
+    params: spec.params,
+    spec,
+    async create(p: P): Promise<Stage> {
+      await spec.init?.(p);
+      return async function* (docs) {
+        for await (const doc of docs) {
+          doc.text = spec.apply(doc.text, p, doc);
+          yield doc;
+        }
+      };
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Language identification with fastText lid.176 (fasttext.wasm.js, lid.176.ftz bundled), a cheap code detector
+ * (lid.176 has no "code" label), and Simplified/Traditional script detection for Chinese via OpenCC character tables.
+ */
+import * as OpenCC from 'opencc-js';
+import { codePoints, isHan } from './text.ts';
+
+export interface LidModel {
+  /** Top-k labels (without "__label__") and probabilities for one text. */
+  predict(text: string, k?: number): { label: string; score: number }[];
+}
+
+let modelPromise: Promise<LidModel> | undefined;
+
+/** Load lid.176.ftz once per process. */
+export function loadLid(): Promise<LidModel> {
+  if (!modelPromise) {
+    modelPromise = (async () => {
+      const { getLIDModel } = await import('fasttext.wasm.js');
+      const lid = await getLIDModel();
+      const ft = await lid.load();
+      return {
+        predict(text: string, k = 1) {
+          // fastText predicts one line: newlines become spaces; predict() returns a vector that must be deleted
+          const v = ft.predict(text.replace(/[\r\n]+/g, ' '), k, 0) as any;
+          try {
+            const out: { label: string; score: number }[] = [];
+            for (let i = 0; i < v.size(); i++) {
+              const e = v.get(i);
+              out.push({ label: String(e[1]).replace('__label__', ''), score: e[0] });
+            }
+            return out;
+          } finally {
+            v.delete();
+          }
+        },
+      };
+    })();
+  }
+  return modelPromise;
+}
+
+const CODE_LINE = /(?:[;{}]\s*$)|(?:^\s*(?:def|class|import|from|return|if|elif|else|for|while|switch|case|#include|#define|public|private|protected|static|void|int|function|const|let|var|package|using|namespace|fi|done|then|do|echo|export|sudo|\$|#\s|\/\/|\/\*|\*)\b)|(?:^\s*[\w.\[\]"'$-]+\s*(?:=|\+=|:=)\s*\S)|(?:^\s*[$#>]\s)/;
+/**
+ * Share of non-empty lines that look like source code or shell (statement endings, keywords, assignments, prompts),
+ * and the density of code punctuation. Used to label "code" before fastText, which has no such label.
+ */
+export function codeScore(text: string): { lineRatio: number; symbolDensity: number } {
+  const lines = text.split('\n');
+  let n = 0, code = 0;
+  for (const l of lines) {
+    if (!l.trim()) continue;
+    n++;
+    if (CODE_LINE.test(l)) code++;
+  }
+  let sym = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // { } ( ) [ ] ; = < > $ / \ | & _ *
+    if (c === 123 || c === 125 || c === 40 || c === 41 || c === 91 || c === 93 || c === 59 || c === 61 || c === 60 || c === 62 || c === 36 || c === 47 || c === 92 || c === 124 || c === 38 || c === 95 || c === 42) sym++;
+  }
+  return { lineRatio: n ? code / n : 0, symbolDensity: text.length ? sym / text.length : 0 };
+}
+
+// ---------- Simplified vs Traditional ----------
+let tradOnly: Uint8Array | undefined; // 1 = changes under t2s (Traditional form), 2 = changes under s2t (Simplified form)
+function scriptTable(): Uint8Array {
+  if (tradOnly) return tradOnly;
+  const t2s = (OpenCC as any).Converter({ from: 't', to: 'cn' }) as (s: string) => string;
+  const s2t = (OpenCC as any).Converter({ from: 'cn', to: 't' }) as (s: string) => string;
+  const tab = new Uint8Array(0x30000);
+  // convert ranges in blocks (one converter call per block, char-by-char comparison; conversion is 1:1 per char here)
+  const ranges: [number, number][] = [[0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xf900, 0xfaff], [0x20000, 0x2ffff]];
+  for (const [a, b] of ranges) {
+    const chars: string[] = [];
+    for (let cp = a; cp <= b; cp++) chars.push(String.fromCodePoint(cp));
+    const joined = chars.join('\n');
+    const ts = t2s(joined).split('\n');
+    const st = s2t(joined).split('\n');
+    if (ts.length !== chars.length || st.length !== chars.length) continue;
+    for (let i = 0; i < chars.length; i++) {
+      const cp = a + i;
+      if (ts[i] !== chars[i]) tab[cp] |= 1;
+      if (st[i] !== chars[i]) tab[cp] |= 2;
+    }
+  }
+  tradOnly = tab;
+  return tab;
+}
+
+/** Counts Han characters that only exist in Traditional (changed by t2s) or only in Simplified (changed by s2t). */
+export function scriptCounts(text: string, maxChars = Infinity): { han: number; trad: number; simp: number } {
+  const tab = scriptTable();
+  const { cps, n } = codePoints(text);
+  const lim = Math.min(n, maxChars);
+  let han = 0, trad = 0, simp = 0;
+  for (let i = 0; i < lim; i++) {
+    const c = cps[i];
+    if (c < 0x3400 || c >= 0x30000 || !isHan(c)) continue;
+    han++;
+    const f = tab[c];
+    if (f === 1) trad++;
+    else if (f === 2) simp++;
+  }
+  return { han, trad, simp };
+}
+
+/** Traditional share among script-distinctive Han characters (0 = Simplified, 1 = Traditional, 0.5 when undecidable). */
+export function traditionalShare(text: string, maxChars = Infinity): number {
+  const { trad, simp } = scriptCounts(text, maxChars);
+  return trad + simp === 0 ? 0.5 : trad / (trad + simp);
+}

@@ -1,0 +1,328 @@
+/**
+ * Pure statistics over a text. Each returns a number; filters compare it with typed thresholds (filters/ops.ts).
+ * Lengths are in Unicode code points (Python len()), never UTF-16 units.
+ */
+import {
+  codePoints, cpLength, splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
+  hasAlpha, hasAlnum, charFlags, C_LETTER,
+} from './text.ts';
+
+const counter = new HashCounter();
+
+/** data-juicer alphanumeric_filter (char mode): Python isalnum() count / len(text). Unicode-aware: Han are letters. */
+export function alnumRatio(text: string): number {
+  const { cps, n } = codePoints(text);
+  if (n === 0) return 0;
+  let a = 0;
+  for (let i = 0; i < n; i++) if (isAlnum(cps[i])) a++;
+  return a / n;
+}
+
+/** data-juicer alphanumeric_filter (token mode): alnum chars / number of tokenizer tokens. */
+export function alnumTokenRatio(text: string, numTokens: number): number {
+  const { cps, n } = codePoints(text);
+  let a = 0;
+  for (let i = 0; i < n; i++) if (isAlnum(cps[i])) a++;
+  return numTokens === 0 ? 0 : a / numTokens;
+}
+
+/** data-juicer average_line_length_filter: len(text) / len(text.splitlines()). */
+export function avgLineLength(text: string): number {
+  const lines = splitLines(text);
+  return lines.length === 0 ? 0 : cpLength(text) / lines.length;
+}
+
+/** data-juicer maximum_line_length_filter: max(len(line) for line in text.splitlines()). */
+export function maxLineLength(text: string): number {
+  let m = 0;
+  for (const l of splitLines(text)) {
+    const k = cpLength(l);
+    if (k > m) m = k;
+  }
+  return m;
+}
+
+export function textLength(text: string): number {
+  return cpLength(text);
+}
+
+/**
+ * data-juicer character_repetition_filter: over char n-grams (code points), the share of occurrences taken by the
+ * top floor(sqrt(#distinct)) n-grams, limited to those that occur more than once.
+ */
+export function charRepetition(text: string, n = 10): number {
+  const { cps, n: len } = codePoints(text);
+  const total = len - n + 1;
+  if (total <= 0) return 0;
+  counter.reset(total);
+  // two rolling polynomial hashes over the window
+  const B1 = 0x01000193, B2 = 0x5bd1e995;
+  let p1 = 1, p2 = 1;
+  for (let i = 0; i < n; i++) {
+    p1 = Math.imul(p1, B1);
+    p2 = Math.imul(p2, B2);
+  }
+  let h1 = 0, h2 = 0;
+  for (let i = 0; i < len; i++) {
+    const c = cps[i] + 1;
+    h1 = (Math.imul(h1, B1) + c) | 0;
+    h2 = (Math.imul(h2, B2) + c) | 0;
+    if (i >= n) {
+      const o = cps[i - n] + 1;
+      h1 = (h1 - Math.imul(o, p1)) | 0;
+      h2 = (h2 - Math.imul(o, p2)) | 0;
+    }
+    if (i >= n - 1) counter.add(h1, h2);
+  }
+  return topRepetition(counterValues(counter), total);
+}
+
+function topRepetition(vals: Int32Array, total: number): number {
+  const distinct = vals.length;
+  if (distinct === 0) return 0;
+  let ones = 0;
+  for (let i = 0; i < distinct; i++) if (vals[i] === 1) ones++;
+  const k = Math.min(Math.floor(Math.sqrt(distinct)), distinct - ones);
+  if (k <= 0) return 0;
+  vals.sort();
+  let s = 0;
+  for (let i = distinct - 1; i >= distinct - k; i--) s += vals[i];
+  return s / total;
+}
+
+/** Special-character ratio: `datajuicer` = its SPECIAL_CHARACTERS set (contains 一 上 士); `category` = by Unicode category (never Han). */
+export function specialCharRatio(text: string, mode: 'datajuicer' | 'category'): number {
+  const { cps, n } = codePoints(text);
+  if (n === 0) return 0;
+  let s = 0;
+  if (mode === 'datajuicer') for (let i = 0; i < n; i++) s += isDjSpecial(cps[i]) ? 1 : 0;
+  else for (let i = 0; i < n; i++) s += isSpecialCategory(cps[i]) ? 1 : 0;
+  return s / n;
+}
+
+// ---------- data-juicer word handling ----------
+const DJ_SPLIT = /[ \n\t]/;
+/** data-juicer get_words_from_document (no tokenizer) + words_refinement(strip_chars=SPECIAL_CHARACTERS). */
+export function djWords(text: string, lowerCase: boolean): string[] {
+  const parts = text.split(DJ_SPLIT);
+  const out: string[] = [];
+  for (let w of parts) {
+    if (!w) continue;
+    if (lowerCase) w = w.toLowerCase();
+    // strip special characters at both ends (code points)
+    let b = 0, e = w.length;
+    while (b < e) {
+      const c = w.codePointAt(b)!;
+      if (!isDjSpecial(c)) break;
+      b += c > 0xffff ? 2 : 1;
+    }
+    while (e > b) {
+      let c = w.charCodeAt(e - 1);
+      let step = 1;
+      if (c >= 0xdc00 && c <= 0xdfff && e - 2 >= b) {
+        c = w.codePointAt(e - 2)!;
+        step = 2;
+      }
+      if (!isDjSpecial(c)) break;
+      e -= step;
+    }
+    if (e > b) out.push(b === 0 && e === w.length ? w : w.slice(b, e));
+  }
+  return out;
+}
+
+/** Word n-gram repetition (data-juicer word_repetition_filter): occurrences of n-grams seen more than once / all n-gram occurrences. */
+export function wordRepetition(words: readonly string[], n = 10): number {
+  const total = words.length - n + 1;
+  if (total <= 0) return 0;
+  counter.reset(total);
+  const wh1 = hashBuf(words.length), wh2 = hashBuf2(words.length);
+  for (let i = 0; i < words.length; i++) {
+    wh1[i] = hashString(words[i]);
+    wh2[i] = hashString(words[i], 0x12345678);
+  }
+  for (let i = 0; i < total; i++) {
+    let h1 = 0x3c6ef372, h2 = 0x1b873593;
+    for (let j = 0; j < n; j++) {
+      h1 = Math.imul(h1 ^ wh1[i + j], 0x01000193);
+      h2 = Math.imul(h2 ^ wh2[i + j], 0x5bd1e995) ^ (h2 >>> 13);
+    }
+    counter.add(h1, h2);
+  }
+  const vals = counterValues(counter);
+  let rep = 0;
+  for (let i = 0; i < vals.length; i++) if (vals[i] > 1) rep += vals[i];
+  return rep / total;
+}
+let hb1 = new Int32Array(1024), hb2 = new Int32Array(1024);
+function hashBuf(n: number): Int32Array {
+  if (hb1.length < n) hb1 = new Int32Array(Math.max(n, hb1.length * 2));
+  return hb1;
+}
+function hashBuf2(n: number): Int32Array {
+  if (hb2.length < n) hb2 = new Int32Array(Math.max(n, hb2.length * 2));
+  return hb2;
+}
+
+/** Number of words that contain at least one letter or digit. */
+export function countAlnumWords(words: readonly string[]): number {
+  let k = 0;
+  for (const w of words) if (hasAlnum(w)) k++;
+  return k;
+}
+
+/** Stopword occurrences (count-based, FineWeb-2 / Gopher style). Words are compared lower-cased. */
+export function stopwordCount(words: readonly string[], stop: ReadonlySet<string>): number {
+  let k = 0;
+  for (const w of words) if (stop.has(w) || stop.has(w.toLowerCase())) k++;
+  return k;
+}
+
+/** Flagged-word ratio: occurrences of listed words (or, for Chinese, listed substrings) / number of words. */
+export function flaggedRatio(text: string, words: readonly string[], flagged: ReadonlySet<string>, substrings: readonly string[]): number {
+  if (words.length === 0) return 0;
+  let k = 0;
+  for (const w of words) if (flagged.has(w.toLowerCase())) k++;
+  for (const s of substrings) {
+    let at = text.indexOf(s);
+    while (at >= 0) {
+      k++;
+      at = text.indexOf(s, at + s.length);
+    }
+  }
+  return k / words.length;
+}
+
+// ---------- Gopher / FineWeb ----------
+const PUNCT_ONLY = (w: string) => !hasAlnum(w) && !/[^\p{P}\p{S}]/u.test(w);
+
+/** Gopher quality statistics (datatrove semantics). */
+export function gopherQuality(text: string, words: readonly string[]) {
+  const nonSymbol = words.filter((w) => !PUNCT_ONLY(w));
+  const nWords = nonSymbol.length;
+  let lenSum = 0;
+  for (const w of nonSymbol) lenSum += cpLength(w);
+  const lines = splitLines(text);
+  let bullets = 0, ellipsis = 0;
+  for (const l of lines) {
+    const s = l.trimStart();
+    if (s.startsWith('•') || s.startsWith('-')) bullets++;
+    const e = l.trimEnd();
+    if (e.endsWith('...') || e.endsWith('…')) ellipsis++;
+  }
+  let alphaWords = 0;
+  for (const w of words) if (hasAlpha(w)) alphaWords++;
+  const hashes = count(text, '#');
+  const ell = count(text, '...') + count(text, '…');
+  return {
+    n_words: nWords,
+    mean_word_length: nWords ? lenSum / nWords : 0,
+    hash_ratio: nWords ? hashes / nWords : 0,
+    ellipsis_ratio: nWords ? ell / nWords : 0,
+    bullet_lines_ratio: lines.length ? bullets / lines.length : 0,
+    ellipsis_lines_ratio: lines.length ? ellipsis / lines.length : 0,
+    alpha_words_ratio: words.length ? alphaWords / words.length : 0,
+  };
+}
+function count(text: string, sub: string): number {
+  let k = 0, at = text.indexOf(sub);
+  while (at >= 0) {
+    k++;
+    at = text.indexOf(sub, at + sub.length);
+  }
+  return k;
+}
+
+/** Gopher repetition statistics (datatrove semantics); `joiner` joins words of an n-gram ('' for unsegmented scripts). */
+export function gopherRepetition(text: string, words: readonly string[], topNs: readonly number[], dupNs: readonly number[], joiner: string) {
+  const len = cpLength(text) || 1;
+  const paragraphs = text.trim().split(/\n{2,}/);
+  const pd = findDuplicates(paragraphs);
+  const lines = text.split(/\n+/);
+  const ld = findDuplicates(lines);
+  const out: Record<string, number> = {
+    dup_para_frac: paragraphs.length ? pd.elems / paragraphs.length : 0,
+    dup_para_char_frac: pd.chars / len,
+    dup_line_frac: lines.length ? ld.elems / lines.length : 0,
+    dup_line_char_frac: ld.chars / len,
+  };
+  for (const n of topNs) out[`top_${n}gram`] = topNgramFrac(words, n, joiner) / len;
+  for (const n of dupNs) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
+  return out;
+}
+function findDuplicates(xs: readonly string[]): { elems: number; chars: number } {
+  const seen = new Set<string>();
+  let elems = 0, chars = 0;
+  for (const x of xs) {
+    if (seen.has(x)) {
+      elems++;
+      chars += cpLength(x);
+    } else seen.add(x);
+  }
+  return { elems, chars };
+}
+function topNgramFrac(words: readonly string[], n: number, joiner: string): number {
+  if (words.length < n) return 0;
+  const m = new Map<string, number>();
+  let best = 0, bestKey = '';
+  for (let i = 0; i + n <= words.length; i++) {
+    const k = words.slice(i, i + n).join(joiner);
+    const c = (m.get(k) ?? 0) + 1;
+    m.set(k, c);
+    if (c > best) {
+      best = c;
+      bestKey = k;
+    }
+  }
+  const keyLen = cpLength(bestKey);
+  return best * keyLen;
+}
+function dupNgramChars(words: readonly string[], n: number): number {
+  const seen = new Set<string>();
+  let rep = 0, i = 0;
+  while (i < words.length - n + 1) {
+    const k = words.slice(i, i + n).join('');
+    if (seen.has(k)) {
+      rep += cpLength(k);
+      i += n;
+    } else {
+      seen.add(k);
+      i++;
+    }
+  }
+  return rep;
+}
+
+/** Terminal punctuation for the "lines ending in punctuation" statistic (ASCII and CJK). */
+const TERMINAL = ['.', '!', '?', '"', "'", '。', '！', '？', '”', '’', '…', '」', '』', '；', ';', ':', '：', ')', '）', '》', '.\u200b'];
+/** FineWeb quality statistics (datatrove FineWebQualityFilter semantics). */
+export function finewebQuality(text: string, words: readonly string[], shortLineLength = 30) {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) return { line_punct_ratio: 0, short_line_ratio: 1, char_dup_ratio: 0, new_line_ratio: 0 };
+  let punct = 0, short = 0;
+  for (const l of lines) {
+    const t = l.trimEnd();
+    if (TERMINAL.some((p) => t.endsWith(p))) punct++;
+    if (cpLength(l) <= shortLineLength) short++;
+  }
+  const d = findDuplicates(lines);
+  const nonNl = cpLength(text) - count(text, '\n');
+  return {
+    line_punct_ratio: punct / lines.length,
+    short_line_ratio: short / lines.length,
+    char_dup_ratio: nonNl ? d.chars / nonNl : 0,
+    new_line_ratio: words.length ? count(text, '\n') / words.length : 0,
+  };
+}
+
+/** Average word length in code points over words containing a letter or digit. */
+export function meanWordLength(words: readonly string[]): number {
+  let s = 0, k = 0;
+  for (const w of words) if (hasAlnum(w)) {
+    s += cpLength(w);
+    k++;
+  }
+  return k ? s / k : 0;
+}
+
+export { charFlags, C_LETTER };

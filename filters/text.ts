@@ -1,0 +1,291 @@
+/**
+ * Shared text primitives for filters: a code-point category table, code-point buffers, line splitting that matches
+ * Python's str.splitlines(), word tokenisation (whitespace or jieba) with a one-document cache, and a reusable
+ * open-addressing counter for hashed n-grams (no per-document allocation in hot loops).
+ */
+import { createRequire } from 'node:module';
+
+// ---------- character categories ----------
+export const C_LETTER = 1; // \p{L}
+export const C_NUMBER = 2; // \p{N}
+export const C_HAN = 4; // \p{Script=Han}
+export const C_PUNCT = 8; // \p{P}
+export const C_SYMBOL = 16; // \p{S}
+export const C_SPACE = 32; // whitespace (\s or \p{Z})
+export const C_OTHER = 64; // \p{C} that is not whitespace (controls, format, private use, unassigned, surrogates)
+export const C_DJ_SPECIAL = 128; // member of data-juicer's SPECIAL_CHARACTERS (single code points)
+
+const RE_L = /\p{L}/u, RE_N = /\p{N}/u, RE_HAN = /\p{Script=Han}/u, RE_P = /\p{P}/u, RE_S = /\p{S}/u;
+const RE_SPACE = /[\s\p{Z}]/u, RE_C = /\p{C}/u, RE_M = /\p{M}/u;
+const RE_EMOJI = /\p{Extended_Pictographic}|\p{Emoji_Presentation}/u;
+
+/**
+ * data-juicer's SPECIAL_CHARACTERS (string.punctuation + digits + whitespace + its "other" list + emoji). Note that the
+ * "other" list contains the Han characters 一, 上 and 士 and full-width CJK punctuation: that is the documented
+ * behaviour the Steel recipe reproduces; zh-web uses the category-based definition instead.
+ */
+const DJ_OTHER =
+  '    　    ￼’“”–ー一▬…✦�£•€«»°·═' +
+  '×士＾˘⇓↓↑←→（）§″′´¿−±∈¢ø‚„½¼¾¹²³―⁃，ˌ¸‹›ʺˈʻ¦‐⠀‰‑≤≥‖' +
+  '◆●■►▼▲▴∆▻¡★☆✱ːº。¯˜¥ɪ≈†上ン：∼⁄・♡✓⊕․．⋅÷１‟；،、¨ाাी्े◦˚' +
+  '゜ʼ≖ʼ¤ッツシ℃√！【】‿∞➤～πه۩☛₨➩☻๑٪♥ıॽ《‘©﴿٬？▷Г♫∟™ª₪®「—❖' +
+  '」﴾》';
+const PY_PUNCT = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
+const PY_WS = ' \t\n\r\x0b\x0c';
+export const DJ_SPECIAL_SET: ReadonlySet<number> = new Set(
+  [...(PY_PUNCT + '0123456789' + PY_WS + DJ_OTHER)].map((c) => c.codePointAt(0)!),
+);
+
+/** Punctuation that ordinary prose uses (CJK and ASCII); not "special" in the category-based definition. */
+const PROSE_PUNCT = new Set(
+  [...'，。、；：？！“”‘’（）《》〈〉【】「」『』—…·～,.;:?!\'"()-–〔〕﹏・'].map((c) => c.codePointAt(0)!),
+);
+
+function classify(cp: number): number {
+  const ch = String.fromCodePoint(cp);
+  let f = 0;
+  if (RE_L.test(ch)) f |= C_LETTER;
+  if (RE_N.test(ch)) f |= C_NUMBER;
+  if (RE_HAN.test(ch)) f |= C_HAN;
+  if (RE_P.test(ch)) f |= C_PUNCT;
+  if (RE_S.test(ch)) f |= C_SYMBOL;
+  if (RE_SPACE.test(ch) || cp === 0x1c || cp === 0x1d || cp === 0x1e || cp === 0x1f || cp === 0x85) f |= C_SPACE;
+  else if (RE_C.test(ch)) f |= C_OTHER;
+  if (RE_M.test(ch)) f |= 0; // marks: no flag (neither alnum nor special)
+  if (DJ_SPECIAL_SET.has(cp) || (cp > 0xff && RE_EMOJI.test(ch) && !(f & (C_LETTER | C_NUMBER)))) f |= C_DJ_SPECIAL;
+  return f;
+}
+
+/** Category flags for the BMP, built once per process (~65k regex tests, a few tens of ms). */
+const BMP = new Uint8Array(0x10000);
+for (let cp = 0; cp < 0x10000; cp++) BMP[cp] = cp >= 0xd800 && cp <= 0xdfff ? C_OTHER : classify(cp);
+const astralCache = new Map<number, number>();
+
+export function charFlags(cp: number): number {
+  if (cp < 0x10000) return BMP[cp];
+  let f = astralCache.get(cp);
+  if (f === undefined) {
+    f = classify(cp);
+    astralCache.set(cp, f);
+  }
+  return f;
+}
+
+/** Python str.isalnum() for one code point (Unicode-aware: Han characters are letters). */
+export function isAlnum(cp: number): boolean {
+  return (charFlags(cp) & (C_LETTER | C_NUMBER)) !== 0;
+}
+export function isHan(cp: number): boolean {
+  return (charFlags(cp) & C_HAN) !== 0;
+}
+/** Category-based special character: symbols, controls/format/private-use, and punctuation outside ordinary prose punctuation. Never Han, letters, digits or whitespace. */
+export function isSpecialCategory(cp: number): boolean {
+  const f = charFlags(cp);
+  if (f & (C_LETTER | C_NUMBER | C_SPACE)) return false;
+  if (f & (C_SYMBOL | C_OTHER)) return true;
+  if (f & C_PUNCT) return !PROSE_PUNCT.has(cp);
+  return cp === 0xfffd;
+}
+export function isDjSpecial(cp: number): boolean {
+  return (charFlags(cp) & C_DJ_SPECIAL) !== 0;
+}
+
+// ---------- code points ----------
+let cpBuf = new Int32Array(1 << 16);
+/** Decode `text` into a shared Int32Array of code points (valid until the next call). Returns the count. */
+export function codePoints(text: string): { cps: Int32Array; n: number } {
+  if (cpBuf.length < text.length) cpBuf = new Int32Array(Math.max(text.length, cpBuf.length * 2));
+  const buf = cpBuf;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
+      }
+    }
+    buf[n++] = c;
+  }
+  return { cps: buf, n };
+}
+
+/** Length in code points (Python len()). */
+export function cpLength(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}
+
+/** Python str.splitlines() (no keepends): \n \r \r\n \v \f \x1c \x1d \x1e \x85 \u2028 \u2029. */
+export function splitLines(text: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  const L = text.length;
+  for (let i = 0; i < L; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 11 || c === 12 || c === 0x1c || c === 0x1d || c === 0x1e || c === 0x85 || c === 0x2028 || c === 0x2029) {
+      out.push(text.slice(start, i));
+      if (c === 13 && i + 1 < L && text.charCodeAt(i + 1) === 10) i++;
+      start = i + 1;
+    }
+  }
+  if (start < L) out.push(text.slice(start));
+  return out;
+}
+
+// ---------- words ----------
+export type WordMode = 'whitespace' | 'jieba' | 'auto';
+
+let jiebaInstance: { cut(s: string, hmm?: boolean): string[] } | undefined;
+/** The jieba segmenter with the default dictionary, loaded once per process. */
+export function jieba(): { cut(s: string, hmm?: boolean): string[] } {
+  if (!jiebaInstance) {
+    const require = createRequire(import.meta.url);
+    const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): any } };
+    const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
+    jiebaInstance = Jieba.withDict(dict);
+  }
+  return jiebaInstance!;
+}
+
+/** Which tokeniser a word-level op uses for a document: `auto` = jieba for Chinese (lang zh*), whitespace otherwise. */
+export function resolveWordMode(mode: WordMode, lang: string | undefined): 'whitespace' | 'jieba' {
+  if (mode !== 'auto') return mode;
+  return lang !== undefined && lang.startsWith('zh') ? 'jieba' : 'whitespace';
+}
+
+const WS_RE = /[\s\p{Z}]+/u;
+/** Whitespace words (any Unicode whitespace), empty strings removed. */
+export function whitespaceWords(text: string): string[] {
+  const parts = text.split(WS_RE);
+  let k = 0;
+  for (let i = 0; i < parts.length; i++) if (parts[i]) parts[k++] = parts[i];
+  parts.length = k;
+  return parts;
+}
+
+/** jieba words: every non-whitespace token of the segmentation (punctuation tokens included, like datatrove). */
+export function jiebaWords(text: string): string[] {
+  const toks = jieba().cut(text, true);
+  let k = 0;
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i];
+    if (t.length === 1 ? (charFlags(t.charCodeAt(0)) & C_SPACE) === 0 : t.trim() !== '') toks[k++] = t;
+  }
+  toks.length = k;
+  return toks;
+}
+
+/**
+ * Per-document word cache: word-level filters of one document share one segmentation. Keyed by the exact text, so a
+ * mapper that changes the text invalidates it.
+ */
+const wordCache: Record<'whitespace' | 'jieba', { text: string | null; words: string[] }> = {
+  whitespace: { text: null, words: [] },
+  jieba: { text: null, words: [] },
+};
+export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): string[] {
+  const c = wordCache[mode];
+  if (c.text !== text) {
+    c.words = mode === 'jieba' ? jiebaWords(text) : whitespaceWords(text);
+    c.text = text;
+  }
+  return c.words;
+}
+export function docWords(text: string, mode: WordMode, lang: string | undefined): string[] {
+  return wordsOf(text, resolveWordMode(mode, lang));
+}
+
+/** True when the word has at least one letter or digit (i.e. is not pure punctuation/symbols). */
+export function hasAlnum(word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const c = word.codePointAt(i)!;
+    if (c > 0xffff) i++;
+    if (isAlnum(c)) return true;
+  }
+  return false;
+}
+/** Python any(c.isalpha() for c in w). */
+export function hasAlpha(word: string): boolean {
+  for (let i = 0; i < word.length; i++) {
+    const c = word.codePointAt(i)!;
+    if (c > 0xffff) i++;
+    if (charFlags(c) & C_LETTER) return true;
+  }
+  return false;
+}
+
+// ---------- hashing ----------
+/** 32-bit FNV-1a over UTF-16 code units. */
+export function hashString(s: string, seed = 0x811c9dc5): number {
+  let h = seed;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/**
+ * Reusable open-addressing table counting 53-bit keys (pairs of 32/21-bit hashes). `reset()` is O(used slots).
+ * Used for char and word n-gram frequencies without allocating per n-gram.
+ */
+export class HashCounter {
+  private keys = new Float64Array(1 << 12);
+  private counts = new Int32Array(1 << 12);
+  private used = new Int32Array(1 << 11);
+  size = 0;
+  private mask = (1 << 12) - 1;
+
+  /** Prepare for up to `n` distinct keys. */
+  reset(n: number): void {
+    for (let i = 0; i < this.size; i++) this.counts[this.used[i]] = 0;
+    this.size = 0;
+    let cap = this.keys.length;
+    while (cap < n * 2) cap *= 2;
+    if (cap !== this.keys.length) {
+      this.keys = new Float64Array(cap);
+      this.counts = new Int32Array(cap);
+      this.mask = cap - 1;
+    }
+    if (this.used.length < n) this.used = new Int32Array(Math.max(n, this.used.length * 2));
+  }
+  /** Add one occurrence of key (h1: uint32, h2: uint32); returns the new count. */
+  add(h1: number, h2: number): number {
+    const key = (h2 & 0x1fffff) * 4294967296 + (h1 >>> 0);
+    let slot = (h1 ^ Math.imul(h2, 0x9e3779b1)) & this.mask;
+    for (;;) {
+      const c = this.counts[slot];
+      if (c === 0) {
+        this.keys[slot] = key;
+        this.counts[slot] = 1;
+        this.used[this.size++] = slot;
+        return 1;
+      }
+      if (this.keys[slot] === key) return ++this.counts[slot];
+      slot = (slot + 1) & this.mask;
+    }
+  }
+  /** Counts of the distinct keys (a view valid until the next reset/values call). */
+  values(out: Int32Array): Int32Array {
+    for (let i = 0; i < this.size; i++) out[i] = this.counts[this.used[i]];
+    return out.subarray(0, this.size);
+  }
+}
+
+let valBuf = new Int32Array(1 << 12);
+export function counterValues(c: HashCounter): Int32Array {
+  if (valBuf.length < c.size) valBuf = new Int32Array(Math.max(c.size, valBuf.length * 2));
+  return c.values(valBuf);
+}
