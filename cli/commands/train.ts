@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util';
+import { resolveConfig, parseWeights } from '../../train/resolve.ts';
+import { train } from '../../train/trainer.ts';
+
+export const summary = 'pretrain a model on token shards (CPU reference backend or CUDA), with exact resume';
+
+const HELP = `usage: steel train (--preset NAME | --config FILE) --data DIR --out DIR [options]
+
+  --preset NAME        steel-1b, qwen2-dense-1b, qwen2-dense-1b-gqa, tiny, tiny-dense, mini, small, small-dense
+  --config FILE        JSON/YAML {preset?, model: {...}, train: {...}} (overrides the preset)
+  --data DIR           token shard folder (manifest.json, written by steel prep / steel tokenizer)
+  --out DIR            run folder: metrics.jsonl, config.json, checkpoints/
+  --backend cpu|cuda   default cpu (cuda needs train/native built)
+  --steps N            stop after N optimizer steps in total (default: the schedule's total)
+  --resume             continue from OUT's latest checkpoint (weights, optimizer, data position; new shards in
+                       DIR's manifest are added, changed shards are an error)
+  --init-from FILE     start from a model.safetensors (steel import output) instead of random weights
+  --lr X --min-lr X --warmup N --total-steps N --micro-batch N --grad-accum N --seed N
+  --log-every N --ckpt-every N
+  --weights SRC=W,...  per-source mixture weights (default: uniform over blocks, as Steel)
+  --rank R --world W   data split for multi-process runs (shards[rank::world])
+  --quiet`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' }, preset: { type: 'string' }, config: { type: 'string' }, data: { type: 'string' },
+      out: { type: 'string' }, backend: { type: 'string', default: 'cpu' }, steps: { type: 'string' }, resume: { type: 'boolean' },
+      'init-from': { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' }, warmup: { type: 'string' },
+      'total-steps': { type: 'string' }, 'micro-batch': { type: 'string' }, 'grad-accum': { type: 'string' }, seed: { type: 'string' },
+      'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, weights: { type: 'string' }, rank: { type: 'string' },
+      world: { type: 'string' }, quiet: { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (v.help) { console.log(HELP); return 0; }
+  if (!v.data || !v.out) { console.error('steel train: --data and --out are required\n\n' + HELP); return 2; }
+  if (!v.resume && !v.preset && !v.config) { console.error('steel train: give --preset or --config (or --resume)\n\n' + HELP); return 2; }
+  const num = (name: string, s: string | undefined): number | undefined => {
+    if (s === undefined) return undefined;
+    const n = Number(s);
+    if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: ${s}`);
+    return n;
+  };
+  const { model, hyper } = v.resume && !v.preset && !v.config ? resolveConfig({ preset: 'tiny' }) : resolveConfig({ preset: v.preset, config: v.config });
+  const ov: [keyof typeof hyper, string][] = [['lr', 'lr'], ['minLr', 'min-lr'], ['warmupSteps', 'warmup'], ['totalSteps', 'total-steps'],
+    ['microBatch', 'micro-batch'], ['gradAccum', 'grad-accum'], ['seed', 'seed'], ['logEvery', 'log-every'], ['ckptEvery', 'ckpt-every']];
+  for (const [k, flag] of ov) {
+    const n = num(flag, (v as unknown as Record<string, string | undefined>)[flag]);
+    if (n !== undefined) {
+      if (v.resume && k !== 'logEvery' && k !== 'ckptEvery') throw new Error(`--${flag} cannot change on --resume (the schedule and batch come from the checkpoint)`);
+      hyper[k] = n;
+    }
+  }
+  const steps = num('steps', v.steps);
+  const r = await train({
+    model, hyper, dataDir: v.data, outDir: v.out, backend: v.backend!, steps, resume: !!v.resume,
+    weights: parseWeights(v.weights), rank: num('rank', v.rank), world: num('world', v.world), quiet: !!v.quiet,
+    initFrom: v['init-from'],
+    logEvery: v['log-every'] ? hyper.logEvery : undefined, ckptEvery: v['ckpt-every'] ? hyper.ckptEvery : undefined,
+  });
+  return r.stoppedBy === 'nan' ? 3 : 0;
+}

@@ -1,0 +1,896 @@
+// Steel CUDA kernels: attention (FlashAttention-2 style, mma.sync bf16, head_dim <= 64), RMSNorm, RoPE, Soft-MoE,
+// SwiGLU, embedding, chunked cross-entropy, reductions, AdamW. Included by steel_cuda.cu.
+#pragma once
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <stdint.h>
+
+typedef __nv_bfloat16 bf16;
+
+#define MAXS 16  // max Soft-MoE slots (numExperts * slotsPerExpert)
+
+__device__ __forceinline__ float b2f(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ bf16 f2b(float x) { return __float2bfloat16(x); }
+__device__ __forceinline__ float ld(const float* p) { return *p; }
+__device__ __forceinline__ float ld(const bf16* p) { return __bfloat162float(*p); }
+__device__ __forceinline__ float silu(float x) { return x / (1.f + __expf(-x)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+// block-wide sum (blockDim.x multiple of 32, <= 1024); result broadcast to all threads
+__device__ float block_sum(float v, float* sh) {
+  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) sh[w] = v;
+  __syncthreads();
+  float r = 0.f;
+  for (int i = 0; i < nw; i++) r += sh[i];  // fixed order: deterministic
+  return r;
+}
+
+// ============================================================================ attention
+#define ALDS 72  // smem row stride (bf16) for 64-wide tiles: conflict-free 32-bit fragment loads
+
+__device__ __forceinline__ void mma16816(float* c, const uint32_t* a, const uint32_t* b) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+}
+// A fragment (16x16, row-major source s[row][k])
+__device__ __forceinline__ void ldA(uint32_t* a, const bf16* s, int row0, int k0, int g, int t) {
+  a[0] = *reinterpret_cast<const uint32_t*>(s + (row0 + g) * ALDS + k0 + 2 * t);
+  a[1] = *reinterpret_cast<const uint32_t*>(s + (row0 + g + 8) * ALDS + k0 + 2 * t);
+  a[2] = *reinterpret_cast<const uint32_t*>(s + (row0 + g) * ALDS + k0 + 2 * t + 8);
+  a[3] = *reinterpret_cast<const uint32_t*>(s + (row0 + g + 8) * ALDS + k0 + 2 * t + 8);
+}
+// B fragment (16x8) with B[k][n] = s[n][k]
+__device__ __forceinline__ void ldB(uint32_t* b, const bf16* s, int n0, int k0, int g, int t) {
+  b[0] = *reinterpret_cast<const uint32_t*>(s + (n0 + g) * ALDS + k0 + 2 * t);
+  b[1] = *reinterpret_cast<const uint32_t*>(s + (n0 + g) * ALDS + k0 + 2 * t + 8);
+}
+// load 64 rows x 64 cols (nch valid 16-byte chunks per row, rest zero) from global rows [row0, row0+64) (< T valid)
+__device__ __forceinline__ void ld_tile(bf16* s, const bf16* gp, long ldg, int row0, int T, int nch) {
+  for (int i = threadIdx.x; i < 64 * 8; i += blockDim.x) {
+    int r = i >> 3, c = i & 7, gr = row0 + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (gr < T && c < nch) v = *reinterpret_cast<const uint4*>(gp + (long)gr * ldg + c * 8);
+    *reinterpret_cast<uint4*>(s + r * ALDS + c * 8) = v;
+  }
+}
+// transposed: s[col][row]
+__device__ __forceinline__ void ld_tile_T(bf16* s, const bf16* gp, long ldg, int row0, int T, int nch) {
+  for (int i = threadIdx.x; i < 64 * 8; i += blockDim.x) {
+    int r = i & 63, c = i >> 6, gr = row0 + r;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (gr < T && c < nch) v = *reinterpret_cast<const uint4*>(gp + (long)gr * ldg + c * 8);
+    const bf16* e = reinterpret_cast<const bf16*>(&v);
+#pragma unroll
+    for (int j = 0; j < 8; j++) s[(c * 8 + j) * ALDS + r] = e[j];
+  }
+}
+
+// qkv: [B, T, ldq] bf16 with q at column h*hd, k at koff + hk*hd, v at voff + hk*hd (RoPE already applied)
+// out: [B, T, H*hd]; lse: [B*H, T] (log2 domain: p = exp2(s*sl2 - lse))
+__global__ void __launch_bounds__(128) attn_fwd_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
+                                                  float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
+                                                  int koff, int voff, float sl2) {
+  __shared__ __align__(16) bf16 sQ[64 * ALDS];
+  __shared__ __align__(16) bf16 sK[64 * ALDS];
+  __shared__ __align__(16) bf16 sVt[64 * ALDS];
+  const int qt = gridDim.x - 1 - blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H, hk = h / (H / Hk);
+  const int nch = hd >> 3;
+  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  ld_tile(sQ, Qg, ldq, qt * 64, T, nch);
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  uint32_t qa[4][4];
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) ldA(qa[ks], sQ, warp * 16, ks * 16, g, t);
+  float o[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  const int qr0 = qt * 64 + warp * 16 + g, qr1 = qr0 + 8;
+  for (int kt = 0; kt <= qt; kt++) {
+    __syncthreads();
+    ld_tile(sK, Kg, ldq, kt * 64, T, nch);
+    ld_tile_T(sVt, Vg, ldq, kt * 64, T, nch);
+    __syncthreads();
+    float s[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        uint32_t bb[2];
+        ldB(bb, sK, nt * 8, ks * 16, g, t);
+        mma16816(s[nt], qa[ks], bb);
+      }
+    float mx0 = m0, mx1 = m1;
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float v = s[nt][i] * sl2;
+        if (kt == qt) {
+          int key = kt * 64 + nt * 8 + 2 * t + (i & 1);
+          if (key > (i < 2 ? qr0 : qr1)) v = -INFINITY;
+        }
+        s[nt][i] = v;
+      }
+      mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
+      mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float a0 = exp2f(m0 - mx0), a1 = exp2f(m1 - mx1);
+    m0 = mx0;
+    m1 = mx1;
+    l0 *= a0;
+    l1 *= a1;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1;
+    }
+    uint32_t pa[4][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      float p0 = exp2f(s[nt][0] - m0), p1 = exp2f(s[nt][1] - m0), p2 = exp2f(s[nt][2] - m1), p3 = exp2f(s[nt][3] - m1);
+      l0 += p0 + p1;
+      l1 += p2 + p3;
+      if (nt & 1) { pa[nt >> 1][2] = pack2(p0, p1); pa[nt >> 1][3] = pack2(p2, p3); }
+      else { pa[nt >> 1][0] = pack2(p0, p1); pa[nt >> 1][1] = pack2(p2, p3); }
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int dt = 0; dt < 8; dt++) {
+        uint32_t bb[2];
+        ldB(bb, sVt, dt * 8, ks * 16, g, t);
+        mma16816(o[dt], pa[ks], bb);
+      }
+  }
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float i0 = 1.f / l0, i1 = 1.f / l1;
+  const int ldo = H * hd;
+#pragma unroll
+  for (int dt = 0; dt < 8; dt++) {
+    int col = dt * 8 + 2 * t;
+    if (col < hd) {
+      if (qr0 < T) *reinterpret_cast<uint32_t*>(out + ((long)b * T + qr0) * ldo + h * hd + col) = pack2(o[dt][0] * i0, o[dt][1] * i0);
+      if (qr1 < T) *reinterpret_cast<uint32_t*>(out + ((long)b * T + qr1) * ldo + h * hd + col) = pack2(o[dt][2] * i1, o[dt][3] * i1);
+    }
+  }
+  if (t == 0) {
+    if (qr0 < T) lse[(long)bh * T + qr0] = m0 + log2f(l0);
+    if (qr1 < T) lse[(long)bh * T + qr1] = m1 + log2f(l1);
+  }
+}
+
+// delta[bh, t] = sum_d dO * O
+__global__ void attn_delta_k(const bf16* __restrict__ dO, const bf16* __restrict__ O, float* __restrict__ delta, int B,
+                             int T, int H, int hd) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)B * T * H) return;
+  int h = i % H;
+  long bt = i / H;
+  int b = bt / T, tt = bt % T;
+  const bf16* a = dO + bt * H * hd + h * hd;
+  const bf16* c = O + bt * H * hd + h * hd;
+  float s = 0.f;
+  for (int j = 0; j < hd; j++) s += b2f(a[j]) * b2f(c[j]);
+  delta[((long)b * H + h) * T + tt] = s;
+}
+
+// dQ for one q tile of one head; dO: [B,T,H*hd]; writes dq into dqkv (q columns)
+__global__ void __launch_bounds__(128) attn_bwd_dq_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                     const float* __restrict__ lse, const float* __restrict__ delta,
+                                                     bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                     int koff, int voff, float sl2, float scale) {
+  __shared__ __align__(16) bf16 sA[64 * ALDS];   // Q, then K
+  __shared__ __align__(16) bf16 sB[64 * ALDS];   // dO, then V
+  __shared__ __align__(16) bf16 sKt[64 * ALDS];
+  const int qt = gridDim.x - 1 - blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H, hk = h / (H / Hk);
+  const int nch = hd >> 3, ldo = H * hd;
+  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const bf16* dOg = dO + (long)b * T * ldo + h * hd;
+  ld_tile(sA, Qg, ldq, qt * 64, T, nch);
+  ld_tile(sB, dOg, ldo, qt * 64, T, nch);
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  uint32_t qa[4][4], da[4][4];
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) { ldA(qa[ks], sA, warp * 16, ks * 16, g, t); ldA(da[ks], sB, warp * 16, ks * 16, g, t); }
+  const int qr0 = qt * 64 + warp * 16 + g, qr1 = qr0 + 8;
+  const float L0 = qr0 < T ? lse[(long)bh * T + qr0] : INFINITY, L1 = qr1 < T ? lse[(long)bh * T + qr1] : INFINITY;
+  const float D0 = qr0 < T ? delta[(long)bh * T + qr0] : 0.f, D1 = qr1 < T ? delta[(long)bh * T + qr1] : 0.f;
+  float dq[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; i++) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
+  for (int kt = 0; kt <= qt; kt++) {
+    __syncthreads();
+    ld_tile(sA, Kg, ldq, kt * 64, T, nch);
+    ld_tile_T(sKt, Kg, ldq, kt * 64, T, nch);
+    ld_tile(sB, Vg, ldq, kt * 64, T, nch);
+    __syncthreads();
+    float s[8][4], dp[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++) { s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f; dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.f; }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        uint32_t bb[2];
+        ldB(bb, sA, nt * 8, ks * 16, g, t);
+        mma16816(s[nt], qa[ks], bb);
+        ldB(bb, sB, nt * 8, ks * 16, g, t);
+        mma16816(dp[nt], da[ks], bb);
+      }
+    uint32_t dsa[4][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      float ds[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float p = exp2f(s[nt][i] * sl2 - (i < 2 ? L0 : L1));
+        if (kt == qt) {
+          int key = kt * 64 + nt * 8 + 2 * t + (i & 1);
+          if (key > (i < 2 ? qr0 : qr1)) p = 0.f;
+        }
+        ds[i] = p * (dp[nt][i] - (i < 2 ? D0 : D1));
+      }
+      if (nt & 1) { dsa[nt >> 1][2] = pack2(ds[0], ds[1]); dsa[nt >> 1][3] = pack2(ds[2], ds[3]); }
+      else { dsa[nt >> 1][0] = pack2(ds[0], ds[1]); dsa[nt >> 1][1] = pack2(ds[2], ds[3]); }
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int dt = 0; dt < 8; dt++) {
+        uint32_t bb[2];
+        ldB(bb, sKt, dt * 8, ks * 16, g, t);
+        mma16816(dq[dt], dsa[ks], bb);
+      }
+  }
+#pragma unroll
+  for (int dt = 0; dt < 8; dt++) {
+    int col = dt * 8 + 2 * t;
+    if (col < hd) {
+      if (qr0 < T) *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + qr0) * ldq + h * hd + col) = pack2(dq[dt][0] * scale, dq[dt][1] * scale);
+      if (qr1 < T) *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + qr1) * ldq + h * hd + col) = pack2(dq[dt][2] * scale, dq[dt][3] * scale);
+    }
+  }
+}
+
+// dK, dV for one key tile of one kv head (sums over the q heads of its group)
+__global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                       const float* __restrict__ lse, const float* __restrict__ delta,
+                                                       bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                       int koff, int voff, float sl2, float scale) {
+  __shared__ __align__(16) bf16 sQ[64 * ALDS];   // K first
+  __shared__ __align__(16) bf16 sdO[64 * ALDS];  // V first
+  __shared__ __align__(16) bf16 sQt[64 * ALDS];
+  __shared__ __align__(16) bf16 sdOt[64 * ALDS];
+  __shared__ float sL[64], sD[64];
+  const int nKT = gridDim.x, kt = blockIdx.x, bk = blockIdx.y, b = bk / Hk, hk = bk % Hk, G = H / Hk;
+  const int nch = hd >> 3, ldo = H * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  ld_tile(sQ, Kg, ldq, kt * 64, T, nch);
+  ld_tile(sdO, Vg, ldq, kt * 64, T, nch);
+  __syncthreads();
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  uint32_t ka[4][4], va[4][4];
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) { ldA(ka[ks], sQ, warp * 16, ks * 16, g, t); ldA(va[ks], sdO, warp * 16, ks * 16, g, t); }
+  const int kr0 = kt * 64 + warp * 16 + g, kr1 = kr0 + 8;
+  float dk[8][4], dv[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; i++) { dk[i][0] = dk[i][1] = dk[i][2] = dk[i][3] = 0.f; dv[i][0] = dv[i][1] = dv[i][2] = dv[i][3] = 0.f; }
+  for (int j = 0; j < G; j++) {
+    const int h = hk * G + j;
+    const long bh = (long)b * H + h;
+    const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+    const bf16* dOg = dO + (long)b * T * ldo + h * hd;
+    for (int qt = kt; qt < nKT; qt++) {
+      __syncthreads();
+      ld_tile(sQ, Qg, ldq, qt * 64, T, nch);
+      ld_tile_T(sQt, Qg, ldq, qt * 64, T, nch);
+      ld_tile(sdO, dOg, ldo, qt * 64, T, nch);
+      ld_tile_T(sdOt, dOg, ldo, qt * 64, T, nch);
+      for (int i = threadIdx.x; i < 64; i += blockDim.x) {
+        int q = qt * 64 + i;
+        sL[i] = q < T ? lse[bh * T + q] : INFINITY;
+        sD[i] = q < T ? delta[bh * T + q] : 0.f;
+      }
+      __syncthreads();
+      float st[8][4], dpt[8][4];
+#pragma unroll
+      for (int i = 0; i < 8; i++) { st[i][0] = st[i][1] = st[i][2] = st[i][3] = 0.f; dpt[i][0] = dpt[i][1] = dpt[i][2] = dpt[i][3] = 0.f; }
+#pragma unroll
+      for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+        for (int nt = 0; nt < 8; nt++) {
+          uint32_t bb[2];
+          ldB(bb, sQ, nt * 8, ks * 16, g, t);
+          mma16816(st[nt], ka[ks], bb);
+          ldB(bb, sdO, nt * 8, ks * 16, g, t);
+          mma16816(dpt[nt], va[ks], bb);
+        }
+      uint32_t pta[4][4], dsa[4][4];
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++) {
+        float p[4], ds[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          int ql = nt * 8 + 2 * t + (i & 1);
+          float pv = exp2f(st[nt][i] * sl2 - sL[ql]);
+          if (qt == kt && qt * 64 + ql < (i < 2 ? kr0 : kr1)) pv = 0.f;
+          p[i] = pv;
+          ds[i] = pv * (dpt[nt][i] - sD[ql]);
+        }
+        if (nt & 1) {
+          pta[nt >> 1][2] = pack2(p[0], p[1]); pta[nt >> 1][3] = pack2(p[2], p[3]);
+          dsa[nt >> 1][2] = pack2(ds[0], ds[1]); dsa[nt >> 1][3] = pack2(ds[2], ds[3]);
+        } else {
+          pta[nt >> 1][0] = pack2(p[0], p[1]); pta[nt >> 1][1] = pack2(p[2], p[3]);
+          dsa[nt >> 1][0] = pack2(ds[0], ds[1]); dsa[nt >> 1][1] = pack2(ds[2], ds[3]);
+        }
+      }
+#pragma unroll
+      for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+        for (int dt = 0; dt < 8; dt++) {
+          uint32_t bb[2];
+          ldB(bb, sdOt, dt * 8, ks * 16, g, t);
+          mma16816(dv[dt], pta[ks], bb);
+          ldB(bb, sQt, dt * 8, ks * 16, g, t);
+          mma16816(dk[dt], dsa[ks], bb);
+        }
+    }
+  }
+#pragma unroll
+  for (int dt = 0; dt < 8; dt++) {
+    int col = dt * 8 + 2 * t;
+    if (col < hd) {
+      if (kr0 < T) {
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr0) * ldq + koff + hk * hd + col) = pack2(dk[dt][0] * scale, dk[dt][1] * scale);
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr0) * ldq + voff + hk * hd + col) = pack2(dv[dt][0], dv[dt][1]);
+      }
+      if (kr1 < T) {
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr1) * ldq + koff + hk * hd + col) = pack2(dk[dt][2] * scale, dk[dt][3] * scale);
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr1) * ldq + voff + hk * hd + col) = pack2(dv[dt][2], dv[dt][3]);
+      }
+    }
+  }
+}
+
+// ============================================================================ RoPE (in place on q and k columns)
+// heads 0..H-1 are q (column h*hd), H..H+Hk-1 are k (koff + (h-H)*hd); cos/sin [T, hd/2]
+__global__ void rope_k(bf16* __restrict__ x, const float* __restrict__ cs, const float* __restrict__ sn, int N, int T,
+                       int H, int Hk, int hd, int ldq, int koff, int inverse) {
+  const int half = hd >> 1;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  long total = (long)N * (H + Hk) * half;
+  if (i >= total) return;
+  int p = i % half;
+  long r = i / half;
+  int hh = r % (H + Hk);
+  long row = r / (H + Hk);
+  int tt = row % T;
+  bf16* base = x + row * ldq + (hh < H ? hh * hd : koff + (hh - H) * hd);
+  float x1 = b2f(base[p]), x2 = b2f(base[p + half]);
+  float c = cs[tt * half + p], s = sn[tt * half + p];
+  if (inverse) s = -s;
+  base[p] = f2b(x1 * c - x2 * s);
+  base[p + half] = f2b(x2 * c + x1 * s);
+}
+
+// ============================================================================ RMSNorm
+// xout = xin + delta (when delta); y = bf16(w * x * rstd); one block per row
+__global__ void rmsnorm_fwd_k(const float* __restrict__ xin, const bf16* __restrict__ delta, float* __restrict__ xout,
+                              const float* __restrict__ w, bf16* __restrict__ y, float* __restrict__ rstd, int d, float eps) {
+  __shared__ float sh[32];
+  long row = blockIdx.x;
+  const float* xi = xin + row * d;
+  float ss = 0.f;
+  for (int j = threadIdx.x; j < d; j += blockDim.x) {
+    float v = xi[j];
+    if (delta) { v += b2f(delta[row * d + j]); xout[row * d + j] = v; }
+    ss += v * v;
+  }
+  ss = block_sum(ss, sh);
+  float r = rsqrtf(ss / d + eps);
+  const float* xs = delta ? xout + row * d : xi;
+  for (int j = threadIdx.x; j < d; j += blockDim.x) y[row * d + j] = f2b(w[j] * (xs[j] * r));
+  if (threadIdx.x == 0) rstd[row] = r;
+}
+
+#define RMS_KMAX 32  // d <= 32 * 256
+// dres (=|+=) dx; dw partials per block [gridDim.x, d]
+__global__ void __launch_bounds__(256) rmsnorm_bwd_k(const float* __restrict__ dy, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ rstd,
+                                                     float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
+                                                     int N, int d, int rowsPer) {
+  __shared__ float sh[32];
+  float acc[RMS_KMAX];
+#pragma unroll
+  for (int k = 0; k < RMS_KMAX; k++) acc[k] = 0.f;
+  int r0 = blockIdx.x * rowsPer, r1 = min(N, r0 + rowsPer);
+  for (int row = r0; row < r1; row++) {
+    const float* dyr = dy + (long)row * d;
+    const float* xr = x + (long)row * d;
+    float r = rstd[row];
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < RMS_KMAX; k++) {
+      int j = threadIdx.x + k * 256;
+      if (j < d) {
+        float gy = dyr[j];
+        dot += gy * w[j] * xr[j];
+        acc[k] += gy * xr[j] * r;
+      }
+    }
+    dot = block_sum(dot, sh);
+    float c = r * r * r * dot / d;
+#pragma unroll
+    for (int k = 0; k < RMS_KMAX; k++) {
+      int j = threadIdx.x + k * 256;
+      if (j < d) {
+        float v = r * dyr[j] * w[j] - xr[j] * c;
+        long o = (long)row * d + j;
+        dres[o] = accumulate ? dres[o] + v : v;
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < RMS_KMAX; k++) {
+    int j = threadIdx.x + k * 256;
+    if (j < d) dwpart[(long)blockIdx.x * d + j] = acc[k];
+  }
+}
+
+// out[j] += sum_p part[p*n + j] (fixed order)
+__global__ void colreduce_k(const float* __restrict__ part, int np, int n, float* __restrict__ out) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= n) return;
+  float s = 0.f;
+  for (int p = 0; p < np; p++) s += part[(long)p * n + j];
+  out[j] += s;
+}
+// part[blk, j] = sum over rows of block of in[row*ld + j] (bf16)
+__global__ void colsum_bf16_k(const bf16* __restrict__ in, int N, int n, int ld, int rowsPer, float* __restrict__ part) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= n) return;
+  int r0 = blockIdx.y * rowsPer, r1 = min(N, r0 + rowsPer);
+  float s = 0.f;
+  for (int r = r0; r < r1; r++) s += b2f(in[(long)r * ld + j]);
+  part[(long)blockIdx.y * n + j] = s;
+}
+
+// ============================================================================ elementwise
+__global__ void cast_f2b_k(const float* __restrict__ a, bf16* __restrict__ b, long n) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) b[i] = f2b(a[i]);
+}
+__global__ void cast_b2f_k(const bf16* __restrict__ a, float* __restrict__ b, long n) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) b[i] = b2f(a[i]);
+}
+// h[r, i] = silu(gu[r, i]) * gu[r, W + i]; rows R, width W; output bf16 or float
+template <typename TO>
+__global__ void swiglu_fwd_k(const bf16* __restrict__ gu, TO* __restrict__ h, long R, int W) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= R * W) return;
+  long r = i / W;
+  int c = i % W;
+  float a = b2f(gu[r * 2 * W + c]), u = b2f(gu[r * 2 * W + W + c]);
+  float v = silu(a) * u;
+  if constexpr (sizeof(TO) == 4) h[i] = v; else h[i] = f2b(v);
+}
+// dgu from dh (fp32 [R, W]) and saved gu
+__global__ void swiglu_bwd_k(const bf16* __restrict__ gu, const float* __restrict__ dh, bf16* __restrict__ dgu, long R, int W) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= R * W) return;
+  long r = i / W;
+  int c = i % W;
+  float a = b2f(gu[r * 2 * W + c]), u = b2f(gu[r * 2 * W + W + c]);
+  float sg = 1.f / (1.f + __expf(-a));
+  float g = dh[i];
+  dgu[r * 2 * W + c] = f2b(g * u * sg * (1.f + a * (1.f - sg)));
+  dgu[r * 2 * W + W + c] = f2b(g * a * sg);
+}
+
+// ============================================================================ embedding
+__global__ void embed_fwd_k(const int* __restrict__ tok, const float* __restrict__ E, float* __restrict__ x, long N, int d) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= N * d) return;
+  long r = i / d;
+  int j = i % d;
+  x[i] = E[(long)tok[r] * d + j];
+}
+// one block per unique token; positions sorted: pos[off[u] .. off[u+1])
+__global__ void embed_bwd_k(const int* __restrict__ ids, const int* __restrict__ off, const int* __restrict__ pos,
+                            const float* __restrict__ dx, float* __restrict__ dE, int d) {
+  int u = blockIdx.x;
+  int id = ids[u], a = off[u], b = off[u + 1];
+  for (int j = threadIdx.x; j < d; j += blockDim.x) {
+    float s = 0.f;
+    for (int k = a; k < b; k++) s += dx[(long)pos[k] * d + j];
+    dE[(long)id * d + j] += s;
+  }
+}
+
+// ============================================================================ cross-entropy over one chunk of rows
+// logits bf16 [rows, V] (overwritten by dlogits when backward); loss per row (0 for ignored)
+__global__ void __launch_bounds__(1024) ce_k(bf16* __restrict__ logits, const int* __restrict__ tgt,
+                                             float* __restrict__ lossrow, int V, int ignore, float gscale, int backward) {
+  __shared__ float shm[32], shs[32];
+  long row = blockIdx.x;
+  bf16* lr = logits + row * V;
+  float m = -INFINITY, s = 0.f;
+  const bool vec = (V % 8) == 0;
+  if (vec) {
+    for (int c = threadIdx.x; c < V / 8; c += blockDim.x) {
+      uint4 u = reinterpret_cast<const uint4*>(lr)[c];
+      const bf16* e = reinterpret_cast<const bf16*>(&u);
+      float mx = m;
+#pragma unroll
+      for (int k = 0; k < 8; k++) mx = fmaxf(mx, b2f(e[k]));
+      s *= __expf(m - mx);
+#pragma unroll
+      for (int k = 0; k < 8; k++) s += __expf(b2f(e[k]) - mx);
+      m = mx;
+    }
+  } else {
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+      float v = b2f(lr[j]);
+      float mx = fmaxf(m, v);
+      s = s * __expf(m - mx) + __expf(v - mx);
+      m = mx;
+    }
+  }
+  // combine (m, s) over the block
+  int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+    float mx = fmaxf(m, m2);
+    s = (m == -INFINITY ? 0.f : s * __expf(m - mx)) + (m2 == -INFINITY ? 0.f : s2 * __expf(m2 - mx));
+    m = mx;
+  }
+  if (lane == 0) { shm[w] = m; shs[w] = s; }
+  __syncthreads();
+  float M = -INFINITY;
+  for (int i = 0; i < (int)(blockDim.x >> 5); i++) M = fmaxf(M, shm[i]);
+  float S = 0.f;
+  for (int i = 0; i < (int)(blockDim.x >> 5); i++) S += shm[i] == -INFINITY ? 0.f : shs[i] * __expf(shm[i] - M);
+  const float lse = M + __logf(S);
+  const int tg = tgt[row];
+  const bool ign = tg == ignore;
+  __syncthreads();
+  if (threadIdx.x == 0) lossrow[row] = ign ? 0.f : lse - b2f(lr[tg]);
+  __syncthreads();
+  if (!backward) return;
+  if (vec) {
+    for (int c = threadIdx.x; c < V / 8; c += blockDim.x) {
+      uint4 u = reinterpret_cast<const uint4*>(lr)[c];
+      bf16* e = reinterpret_cast<bf16*>(&u);
+#pragma unroll
+      for (int k = 0; k < 8; k++) {
+        int j = c * 8 + k;
+        float gv = ign ? 0.f : (__expf(b2f(e[k]) - lse) - (j == tg ? 1.f : 0.f)) * gscale;
+        e[k] = f2b(gv);
+      }
+      reinterpret_cast<uint4*>(lr)[c] = u;
+    }
+  } else {
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+      float v = b2f(lr[j]);
+      lr[j] = f2b(ign ? 0.f : (__expf(v - lse) - (j == tg ? 1.f : 0.f)) * gscale);
+    }
+  }
+}
+// sum of n values in fixed order (single block)
+__global__ void sum_k(const float* __restrict__ a, long n, double* __restrict__ out) {
+  __shared__ double sh[1024];
+  double s = 0;
+  for (long i = threadIdx.x; i < n; i += blockDim.x) s += a[i];
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double t = 0;
+    for (int i = 0; i < (int)blockDim.x; i++) t += sh[i];
+    *out = t;
+  }
+}
+
+// ============================================================================ Soft-MoE
+// phi [d, S]; phihat = s * phi / max(||phi col||, 1e-12); block of 32*S threads
+__global__ void moe_phi_k(const float* __restrict__ phi, const float* __restrict__ scale, float* __restrict__ phihat,
+                          float* __restrict__ phinorm, int d, int S) {
+  int s = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (s >= S) return;
+  float ss = 0.f;
+  for (int j = lane; j < d; j += 32) { float v = phi[(long)j * S + s]; ss += v * v; }
+  ss = warp_sum(ss);
+  float nr = fmaxf(sqrtf(ss), 1e-12f);
+  for (int j = lane; j < d; j += 32) phihat[(long)j * S + s] = scale[0] * phi[(long)j * S + s] / nr;
+  if (lane == 0) phinorm[s] = nr;
+}
+// warp per row: rinv = 1/max(||x||,1e-12); L = xhat . phihat; C = softmax over slots
+__global__ void moe_logits_k(const bf16* __restrict__ x, const float* __restrict__ phihat, float* __restrict__ rinv,
+                             float* __restrict__ Lg, float* __restrict__ C, long N, int d, int S) {
+  long row = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (row >= N) return;
+  float acc[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) acc[s] = 0.f;
+  float ss = 0.f;
+  for (int j = lane; j < d; j += 32) {
+    float v = b2f(x[row * d + j]);
+    ss += v * v;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) acc[s] += v * phihat[(long)j * S + s];
+  }
+  ss = warp_sum(ss);
+  float nr = fmaxf(sqrtf(ss), 1e-12f);
+  float mx = -INFINITY;
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) if (s < S) { acc[s] = warp_sum(acc[s]) / nr; mx = fmaxf(mx, acc[s]); }
+  float sum = 0.f;
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) if (s < S) sum += __expf(acc[s] - mx);
+  if (lane == 0) {
+    rinv[row] = 1.f / nr;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) { Lg[row * S + s] = acc[s]; C[row * S + s] = __expf(acc[s] - mx) / sum; }
+  }
+}
+// block per (b, s): D[:, s] = softmax over the T tokens of sequence b
+__global__ void moe_dispatch_k(const float* __restrict__ Lg, float* __restrict__ D, int T, int S) {
+  __shared__ float sh[32];
+  int b = blockIdx.x / S, s = blockIdx.x % S;
+  const float* L = Lg + (long)b * T * S + s;
+  float mx = -INFINITY;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) mx = fmaxf(mx, L[(long)t * S]);
+  mx = warp_max(mx);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  mx = -INFINITY;
+  for (int i = 0; i < (int)(blockDim.x >> 5); i++) mx = fmaxf(mx, sh[i]);
+  float sm = 0.f;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) sm += __expf(L[(long)t * S] - mx);
+  sm = block_sum(sm, sh);
+  for (int t = threadIdx.x; t < T; t += blockDim.x) D[((long)b * T + t) * S + s] = __expf(L[(long)t * S] - mx) / sm;
+}
+// part[sp][b][s][j] = sum_{t in split} W[b,t,s] * rs[b,t] * X[b,t,j]
+template <typename TI>
+__global__ void moe_wreduce_k(const TI* __restrict__ X, const float* __restrict__ W, const float* __restrict__ rs,
+                              float* __restrict__ part, int B, int T, int d, int S, int tPer) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x, b = blockIdx.y, sp = blockIdx.z;
+  if (j >= d) return;
+  float acc[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) acc[s] = 0.f;
+  int t0 = sp * tPer, t1 = min(T, t0 + tPer);
+  for (int t = t0; t < t1; t++) {
+    long r = (long)b * T + t;
+    float xv = ld(X + r * d + j);
+    if (rs) xv *= rs[r];
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) acc[s] += W[r * S + s] * xv;
+  }
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) if (s < S) part[(((long)sp * B + b) * S + s) * d + j] = acc[s];
+}
+// slot rows in expert-major order: row(b, s=e*np+jj) = (e*B + b)*np + jj
+__device__ __forceinline__ long slot_row(int b, int s, int B, int np) { return ((long)(s / np) * B + b) * np + (s % np); }
+// mode 0: out[slot_row(b,s), j] (+ bf16 copy); mode 1: out[j*S + s] = sum over b too
+__global__ void moe_wreduce_fin_k(const float* __restrict__ part, int nsp, int B, int S, int d, int np, int mode,
+                                  float* __restrict__ out, bf16* __restrict__ outb) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (mode == 0) {
+    if (i >= (long)B * S * d) return;
+    int j = i % d;
+    long bs = i / d;
+    int s = bs % S, b = bs / S;
+    float acc = 0.f;
+    for (int p = 0; p < nsp; p++) acc += part[(((long)p * B + b) * S + s) * d + j];
+    long o = slot_row(b, s, B, np) * d + j;
+    out[o] = acc;
+    if (outb) outb[o] = f2b(acc);
+  } else {
+    if (i >= (long)S * d) return;
+    int s = i % S, j = i / S;
+    float acc = 0.f;
+    for (int b = 0; b < B; b++)
+      for (int p = 0; p < nsp; p++) acc += part[(((long)p * B + b) * S + s) * d + j];
+    out[(long)j * S + s] = acc;
+  }
+}
+// xout = xmid + sum_s C[r,s] * Ys[slot_row(b,s)]
+__global__ void moe_combine_k(const float* __restrict__ xmid, const float* __restrict__ C, const float* __restrict__ Ys,
+                              float* __restrict__ xout, int B, int T, int d, int S, int np) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)B * T * d) return;
+  long r = i / d;
+  int j = i % d, b = r / T;
+  float acc = 0.f;
+  for (int s = 0; s < S; s++) acc += C[r * S + s] * Ys[slot_row(b, s, B, np) * d + j];
+  xout[i] = xmid[i] + acc;
+}
+// warp per row: dC = dY . Ys[s]; dD = rinv * x . dXs[s]; dLC = C (dC - sum C dC)
+__global__ void moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv, const float* __restrict__ dY,
+                               const float* __restrict__ Ys, const float* __restrict__ dXs, const float* __restrict__ C,
+                               float* __restrict__ dLC, float* __restrict__ dD, int B, int T, int d, int S, int np) {
+  long row = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (row >= (long)B * T) return;
+  int b = row / T;
+  float ac[MAXS], ad[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) ac[s] = ad[s] = 0.f;
+  for (int j = lane; j < d; j += 32) {
+    float gy = dY[row * d + j], xv = b2f(x[row * d + j]);
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) {
+      long sr = slot_row(b, s, B, np) * d + j;
+      ac[s] += gy * Ys[sr];
+      ad[s] += xv * dXs[sr];
+    }
+  }
+  float ri = rinv[row], dot = 0.f;
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) if (s < S) { ac[s] = warp_sum(ac[s]); ad[s] = warp_sum(ad[s]) * ri; dot += C[row * S + s] * ac[s]; }
+  if (lane == 0) {
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) { dLC[row * S + s] = C[row * S + s] * (ac[s] - dot); dD[row * S + s] = ad[s]; }
+  }
+}
+// block per (b, s): dL = dLC + D (dD - sum_t D dD)
+__global__ void moe_dispatch_bwd_k(const float* __restrict__ D, const float* __restrict__ dD, const float* __restrict__ dLC,
+                                   float* __restrict__ dL, int T, int S) {
+  __shared__ float sh[32];
+  int b = blockIdx.x / S, s = blockIdx.x % S;
+  float acc = 0.f;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) { long o = ((long)b * T + t) * S + s; acc += D[o] * dD[o]; }
+  acc = block_sum(acc, sh);
+  for (int t = threadIdx.x; t < T; t += blockDim.x) {
+    long o = ((long)b * T + t) * S + s;
+    dL[o] = dLC[o] + D[o] * (dD[o] - acc);
+  }
+}
+// warp per row: dxhat = sum_s D dXs[s] + sum_s dL phihat[:, s]; dx = rinv (dxhat - xhat (xhat . dxhat))
+__global__ void moe_tok_bwd2_k(const bf16* __restrict__ x, const float* __restrict__ rinv, const float* __restrict__ D,
+                               const float* __restrict__ dL, const float* __restrict__ phihat, const float* __restrict__ dXs,
+                               float* __restrict__ dx, int B, int T, int d, int S, int np) {
+  long row = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  int lane = threadIdx.x & 31;
+  if (row >= (long)B * T) return;
+  int b = row / T;
+  float ri = rinv[row];
+  float Dr[MAXS], Lr[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) if (s < S) { Dr[s] = D[row * S + s]; Lr[s] = dL[row * S + s]; }
+  float dot = 0.f;
+  for (int j = lane; j < d; j += 32) {
+    float g = 0.f;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) g += Dr[s] * dXs[slot_row(b, s, B, np) * d + j] + Lr[s] * phihat[(long)j * S + s];
+    dot += g * b2f(x[row * d + j]) * ri;
+  }
+  dot = warp_sum(dot);
+  for (int j = lane; j < d; j += 32) {
+    float g = 0.f;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) g += Dr[s] * dXs[slot_row(b, s, B, np) * d + j] + Lr[s] * phihat[(long)j * S + s];
+    dx[row * d + j] = ri * (g - b2f(x[row * d + j]) * ri * dot);
+  }
+}
+// gradients of phi and scale from dphihat [d, S]; block 32*S threads
+__global__ void moe_phi_bwd_k(const float* __restrict__ phi, const float* __restrict__ scale, const float* __restrict__ phinorm,
+                              const float* __restrict__ dph, float* __restrict__ gphi, float* __restrict__ gscale, int d, int S) {
+  __shared__ float sds[32];
+  int s = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (s < S) {
+    float nr = phinorm[s], sc = scale[0], ds = 0.f, dotu = 0.f;
+    for (int j = lane; j < d; j += 32) {
+      float u = phi[(long)j * S + s] / nr, g = dph[(long)j * S + s];
+      ds += g * u;
+      dotu += sc * g * u;
+    }
+    ds = warp_sum(ds);
+    dotu = warp_sum(dotu);
+    for (int j = lane; j < d; j += 32) {
+      float u = phi[(long)j * S + s] / nr;
+      gphi[(long)j * S + s] += (sc * dph[(long)j * S + s] - u * dotu) / nr;
+    }
+    if (lane == 0) sds[s] = ds;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float t = 0.f;
+    for (int i = 0; i < S; i++) t += sds[i];
+    gscale[0] += t;
+  }
+}
+
+// ============================================================================ optimizer
+__global__ void sumsq_k(const float* __restrict__ g, long n, double* __restrict__ part) {
+  __shared__ double sh[256];
+  double s = 0;
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) { double v = g[i]; s += v * v; }
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  for (int o = 128; o > 0; o >>= 1) {
+    if ((int)threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+// out[0] = norm, out[1] = clip coefficient
+__global__ void norm_fin_k(const double* __restrict__ part, int np, float clip, float* __restrict__ out) {
+  if (threadIdx.x != 0 || blockIdx.x != 0) return;
+  double s = 0;
+  for (int i = 0; i < np; i++) s += part[i];
+  float nrm = (float)sqrt(s);
+  out[0] = nrm;
+  float c = clip > 0 ? clip / (nrm + 1e-6f) : 1.f;
+  out[1] = c < 1.f ? c : 1.f;
+}
+__global__ void adamw_k(float* __restrict__ p, const float* __restrict__ g, float* __restrict__ m, float* __restrict__ v,
+                        bf16* __restrict__ pb, long n, float lr, float b1, float b2, float eps, float wd, float stepSize,
+                        float bc2s, const float* __restrict__ coef) {
+  const float c = coef[1], decay = 1.f - lr * wd;
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+    float gi = g[i] * c;
+    float pi = p[i] * decay;
+    float mi = b1 * m[i] + (1.f - b1) * gi;
+    float vi = b2 * v[i] + (1.f - b2) * gi * gi;
+    pi -= stepSize * mi / (sqrtf(vi) / bc2s + eps);
+    p[i] = pi; m[i] = mi; v[i] = vi; pb[i] = f2b(pi);
+  }
+}
+// deterministic normal init: counter-based hash + Box-Muller
+__device__ __forceinline__ uint64_t splitmix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+__global__ void init_normal_k(float* __restrict__ p, long n, uint64_t seed, float std) {
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+    uint64_t r = splitmix(seed ^ splitmix((uint64_t)i));
+    float u1 = ((r >> 40) + 1) * (1.0f / 16777217.0f), u2 = ((r & 0xffffff)) * (1.0f / 16777216.0f);
+    p[i] = std * sqrtf(-2.f * __logf(u1)) * __cosf(6.2831853f * u2);
+  }
+}
+__global__ void fill_k(float* __restrict__ p, long n, float v) {
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) p[i] = v;
+}

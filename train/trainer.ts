@@ -1,0 +1,231 @@
+/**
+ * The training loop: AdamW (β 0.9/0.95, weight decay 0.05), linear warmup then cosine to a minimum LR, global-norm
+ * clipping at 1.0, gradient accumulation, pad-id loss masking (in the backend), NaN/inf detection, OUT/metrics.jsonl,
+ * a progress display, and atomic checkpoints every ckptEvery steps, at the end, and on SIGINT/SIGTERM.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadBackend, type Backend } from './backend.ts';
+import { type ModelConfig, type TrainHyper, flopsPerToken, validateConfig } from './config.ts';
+import { DataLoader, collectTokenIds } from './data.ts';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+
+export const QWEN_PAD = 151643;
+export const QWEN_EOS = 151645;
+
+export interface TrainOptions {
+  model: ModelConfig;
+  hyper: TrainHyper;
+  dataDir: string;
+  outDir: string;
+  backend: string;
+  /** stop after this many optimizer steps in total (default hyper.totalSteps). */
+  steps?: number;
+  resume?: boolean;
+  /** per-source mixture weights. */
+  weights?: Record<string, number> | null;
+  rank?: number;
+  world?: number;
+  /** peak FLOP/s for MFU (default: backend's, else cpu 1e10, cuda 989e12). */
+  peakFlops?: number;
+  quiet?: boolean;
+  log?: (msg: string) => void;
+  /** init weights from this model.safetensors (steel import / continued training) instead of random. */
+  initFrom?: string;
+  /** logging / checkpoint intervals (may change on resume; they do not affect the numbers). */
+  logEvery?: number;
+  ckptEvery?: number;
+}
+
+export interface TrainResult {
+  step: number;
+  loss: number;
+  stoppedBy: 'done' | 'signal' | 'nan';
+  checkpoint: string | null;
+  tokensPerS: number;
+  elapsedS: number;
+}
+
+export function lrAt(step: number, h: TrainHyper): number {
+  if (step < h.warmupSteps) return (h.lr * (step + 1)) / h.warmupSteps;
+  const span = Math.max(1, h.totalSteps - h.warmupSteps);
+  const prog = Math.min(1, (step - h.warmupSteps) / span);
+  return h.minLr + 0.5 * (h.lr - h.minLr) * (1 + Math.cos(Math.PI * prog));
+}
+
+/** raw token id -> model id table for compact vocabularies (unknown ids map to the pad id, which the loss ignores). */
+export function vocabTable(vocabIds: Int32Array, padModelId: number): Int32Array {
+  const max = vocabIds[vocabIds.length - 1];
+  const t = new Int32Array(Math.max(max + 1, QWEN_EOS + 1)).fill(padModelId);
+  for (let i = 0; i < vocabIds.length; i++) t[vocabIds[i]] = i;
+  return t;
+}
+
+export function mapTokens(raw: Int32Array, table: Int32Array | null, padModelId: number): { tokens: Int32Array; unknown: number } {
+  if (!table) return { tokens: raw, unknown: 0 };
+  let unknown = 0;
+  const out = new Int32Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const r = raw[i];
+    const m = r < table.length ? table[r] : padModelId;
+    if (m === padModelId && r !== QWEN_PAD) unknown++;
+    out[i] = m;
+  }
+  return { tokens: out, unknown };
+}
+
+function fmtTime(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = Math.floor(s % 60);
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(ss).padStart(2, '0')}s`;
+}
+
+export async function train(o: TrainOptions): Promise<TrainResult> {
+  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  mkdirSync(o.outDir, { recursive: true });
+  const metricsPath = join(o.outDir, 'metrics.jsonl');
+  let be: Backend;
+  let data: DataLoader;
+  let step = 0, tokensSeen = 0, elapsedBefore = 0;
+  let vocabIds: Int32Array | null = null;
+  let model = { ...o.model };
+  let hyper = { ...o.hyper };
+  const existing = latestCheckpoint(o.outDir);
+  if (o.resume) {
+    if (!existing) throw new Error(`--resume: no checkpoint in ${o.outDir}/checkpoints`);
+    const st = JSON.parse(readFileSync(join(existing, 'trainer.json'), 'utf8')) as TrainerState;
+    model = st.model;
+    // schedule and optimizer settings come from the checkpoint (exact resume); a new total may be given with --steps
+    hyper = { ...st.hyper };
+    be = await loadBackend(o.backend, model);
+    const ck = await loadCheckpoint(existing, be);
+    vocabIds = ck.vocabIds;
+    step = ck.state.step;
+    tokensSeen = ck.state.tokens;
+    elapsedBefore = ck.state.elapsedS;
+    data = await DataLoader.open({
+      dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, rank: o.rank, world: o.world,
+      weights: ck.data.json.weights, state: ck.data, log,
+    });
+    // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
+    if (existsSync(metricsPath)) {
+      const keep = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
+      const tmp = metricsPath + '.tmp';
+      writeFileSync(tmp, keep.map((l) => l + '\n').join(''));
+      renameSync(tmp, metricsPath);
+    }
+    log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
+  } else {
+    if (existing) throw new Error(`${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`);
+    if (model.compactVocab) {
+      log(`building a compact vocabulary from ${o.dataDir} ...`);
+      vocabIds = await collectTokenIds(o.dataDir, [QWEN_PAD, QWEN_EOS]);
+      model.vocabSize = vocabIds.length;
+      model.padId = vocabIds.indexOf(QWEN_PAD);
+      model.eosId = vocabIds.indexOf(QWEN_EOS);
+      log(`compact vocabulary: ${vocabIds.length} token ids`);
+    }
+    validateConfig(model);
+    be = await loadBackend(o.backend, model);
+    if (o.initFrom) {
+      const { loadModel } = await import('./checkpoint.ts');
+      const ids = await loadModel(o.initFrom, be);
+      if (ids && !vocabIds) throw new Error(`${o.initFrom} has a compact vocabulary; train with the same preset`);
+      if (ids) vocabIds = ids;
+      log(`initialised weights from ${o.initFrom}`);
+    } else await be.init(hyper.seed);
+    data = await DataLoader.open({ dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, rank: o.rank, world: o.world, weights: o.weights ?? null, log });
+    writeFileSync(join(o.outDir, 'config.json'), JSON.stringify({ model, hyper, backend: o.backend, dataDir: o.dataDir }, null, 2) + '\n');
+    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+  }
+  if (o.logEvery) hyper.logEvery = o.logEvery;
+  if (o.ckptEvery) hyper.ckptEvery = o.ckptEvery;
+  const targetSteps = o.steps ?? hyper.totalSteps;
+  const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
+  const T = model.seqLen, micro = hyper.microBatch, accum = hyper.gradAccum;
+  const tokensPerStep = micro * accum * T;
+  const flops = flopsPerToken(model).total;
+  const peak = o.peakFlops ?? be.peakFlops ?? (o.backend === 'cuda' ? 989e12 : 1e10);
+
+  let stopSignal: string | null = null;
+  const onSig = (sig: string) => () => {
+    if (stopSignal) { log(`${sig} again: exiting without a checkpoint`); process.exit(130); }
+    stopSignal = sig;
+    log(`${sig}: finishing the current step, then saving a checkpoint (send again to abort)`);
+  };
+  const hInt = onSig('SIGINT'), hTerm = onSig('SIGTERM');
+  process.on('SIGINT', hInt);
+  process.on('SIGTERM', hTerm);
+
+  const save = async (reason: string, loss: number | null) => {
+    const st: TrainerState = {
+      step, tokens: tokensSeen, elapsedS: elapsedBefore + (performance.now() - t0) / 1000, model, hyper, backend: o.backend,
+      dataDir: o.dataDir, loss, savedAt: new Date().toISOString(), reason,
+    };
+    const dir = await saveCheckpoint(o.outDir, be, st, data.state(), vocabIds);
+    return dir;
+  };
+
+  const t0 = performance.now();
+  let lastLoss = NaN, lastCkpt: string | null = null, unknownTotal = 0;
+  let winStart = performance.now(), winTokens = 0;
+  const startStep = step;
+  const progress = !o.quiet && process.stderr.isTTY;
+  let stoppedBy: TrainResult['stoppedBy'] = 'done';
+  try {
+    while (step < targetSteps) {
+      const lr = lrAt(step, hyper);
+      await be.zeroGrad();
+      let loss = 0;
+      for (let a = 0; a < accum; a++) {
+        const raw = await data.next(micro);
+        const { tokens, unknown } = mapTokens(raw, table, model.padId);
+        unknownTotal += unknown;
+        loss += (await be.forwardBackward(tokens, micro, T, 1 / accum)) / accum;
+      }
+      if (!Number.isFinite(loss)) {
+        stoppedBy = 'nan';
+        log(`step ${step + 1}: loss is ${loss}; stopping. The last good checkpoint is ${latestCheckpoint(o.outDir) ?? '(none)'}; lower the LR or check the data.`);
+        break;
+      }
+      const gn = await be.step({ lr, beta1: hyper.beta1, beta2: hyper.beta2, eps: hyper.eps, weightDecay: hyper.weightDecay, gradClip: hyper.gradClip });
+      if (!Number.isFinite(gn)) {
+        stoppedBy = 'nan';
+        log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving. The last good checkpoint is ${latestCheckpoint(o.outDir) ?? '(none)'}.`);
+        break;
+      }
+      step++;
+      tokensSeen += tokensPerStep;
+      winTokens += tokensPerStep;
+      lastLoss = loss;
+      if (step % hyper.logEvery === 0 || step === startStep + 1 || step === targetSteps) {
+        const now = performance.now();
+        const tps = winTokens / ((now - winStart) / 1000);
+        winStart = now;
+        winTokens = 0;
+        const rec = {
+          step, loss, lr, grad_norm: gn, tokens_per_s: Math.round(tps), mfu: (tps * flops) / peak, tokens: tokensSeen,
+          epoch: data.epoch, elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
+        };
+        appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+        const eta = ((targetSteps - step) * tokensPerStep) / Math.max(tps, 1e-9);
+        const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtTime(eta)}`;
+        if (progress) process.stderr.write('\r' + line.padEnd(110));
+        else if (!o.quiet) log(line);
+      }
+      if (step % hyper.ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval', loss);
+      if (stopSignal) { stoppedBy = 'signal'; break; }
+    }
+    if (progress) process.stderr.write('\n');
+    if (stoppedBy !== 'nan') lastCkpt = await save(stoppedBy === 'signal' ? `signal ${stopSignal}` : 'end', Number.isFinite(lastLoss) ? lastLoss : null);
+  } finally {
+    process.off('SIGINT', hInt);
+    process.off('SIGTERM', hTerm);
+  }
+  const elapsedS = (performance.now() - t0) / 1000;
+  const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
+  if (unknownTotal) log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id`);
+  if (!o.quiet) log(`${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtTime(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`);
+  await be.dispose();
+  return { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };
+}
