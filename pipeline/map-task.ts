@@ -1,0 +1,295 @@
+/**
+ * The task of a map phase: files[rank::world] are read (raw records → corpus adapter or generic conversion), run
+ * through the phase's map stages, and written to `${docsDir}/part-RRRRR.jsonl.zst`; drops go to OUT/excluded/,
+ * malformed records to OUT/rejects/. Every stage is metered (docs and bytes in/out, time, drops per rule).
+ */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Document } from './document.ts';
+import type { TaskContext } from './executor-types.ts';
+import type { MapOp, StageContext } from './stage.ts';
+import type { Corpus, RecordLocation } from './corpora/types.ts';
+import { getOp } from './registry.ts';
+import { readRecords, recordToDocument, displayPath, type ReadOptions } from './readers/index.ts';
+import { preview } from './readers/types.ts';
+import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
+import { newStage, addCount, errorKind, type MapTaskStats, type StageStats } from './stats.ts';
+
+export interface MapInputFile {
+  path: string;
+  corpus?: string;
+}
+
+export interface GenericReaderOptions {
+  format?: ReadOptions['format'];
+  textField?: string;
+  idField?: string;
+  encoding?: string;
+}
+
+export interface MapTaskArgs {
+  phase: string;
+  files: MapInputFile[];
+  steps: { name: string; op: string; params: Record<string, unknown> }[];
+  outDir: string;
+  /** Folder of this phase's document outputs (OUT/docs for the last phase, else under OUT/.state/). */
+  docsDir: string;
+  /** Prefix for excluded/rejects file names ("" for the first phase). */
+  filePrefix: string;
+  reader: GenericReaderOptions;
+}
+
+export function partName(rank: number, ext = '.jsonl.zst'): string {
+  return `part-${String(rank).padStart(5, '0')}${ext}`;
+}
+
+const utf8Len = (s: string) => Buffer.byteLength(s, 'utf8');
+
+/** Wrap an async iterable; add the time spent waiting for each item to `acc.ms`. */
+async function* timed<T>(it: AsyncIterable<T>, acc: { ms: number }, onItem?: (x: T) => void | Promise<void>, onEnd?: () => void | Promise<void>): AsyncGenerator<T> {
+  const iter = it[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    while (true) {
+      const t0 = performance.now();
+      const r = await iter.next();
+      acc.ms += performance.now() - t0;
+      if (r.done) {
+        done = true;
+        break;
+      }
+      if (onItem) await onItem(r.value);
+      yield r.value;
+    }
+    if (onEnd) await onEnd();
+  } finally {
+    if (!done) await iter.return?.(undefined);
+  }
+}
+
+async function loadCorpus(name: string): Promise<Corpus> {
+  const { getCorpus } = await import('./corpora/index.ts');
+  const c = await getCorpus(name);
+  if (!c) throw new Error(`unknown corpus "${name}"`);
+  return c;
+}
+
+function crashHook(kept: number, rank: number): void {
+  const after = process.env.STEEL_TEST_CRASH_AFTER_DOCS;
+  if (!after || process.env.STEEL_WORKER !== '1') return;
+  const onlyRank = process.env.STEEL_TEST_CRASH_RANK;
+  if (onlyRank !== undefined && Number(onlyRank) !== rank) return;
+  if (kept >= Number(after)) process.kill(process.pid, 'SIGKILL');
+}
+
+export async function mapTask(rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
+  const t0 = performance.now();
+  const files = args.files.filter((_, i) => i % world === rank);
+  const sizes = files.map((f) => statSync(f.path).size);
+  const totalBytes = sizes.reduce((a, b) => a + b, 0);
+  let bytesBefore = 0;
+
+  const docsPath = join(args.docsDir, partName(rank));
+  const excludedPath = join(args.outDir, 'excluded', `${args.filePrefix}${partName(rank)}`);
+  const rejectsPath = join(args.outDir, 'rejects', `${args.filePrefix}${partName(rank, '.jsonl')}`);
+  const docsOut = openDocWriter(docsPath);
+  const excluded = new ExclusionWriter(excludedPath);
+  const rejects = new RejectsWriter(rejectsPath);
+
+  const readSt = newStage('read', 'read', args.phase);
+  const unifySt = newStage('unify', 'unify', args.phase);
+  const stageStats: StageStats[] = [readSt, unifySt];
+  const srcTime = { ms: 0 };
+  const unifyTime = { ms: 0 };
+  let cut = false;
+
+  async function* source(): AsyncGenerator<Document> {
+    for (let fi = 0; fi < files.length; fi++) {
+      const f = files[fi];
+      const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
+      const ropts: ReadOptions = corpus
+        ? { format: corpus.reader.format, encoding: corpus.reader.encoding }
+        : { format: args.reader.format, encoding: args.reader.encoding };
+      ropts.onBytes = (done) => ctx.progress(bytesBefore + done, totalBytes);
+      const convert = corpus
+        ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
+        : (rec: Record<string, unknown>, loc: RecordLocation) => recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
+      for await (const it of readRecords(f.path, ropts)) {
+        readSt.in++;
+        if (it.kind === 'reject') {
+          readSt.rejected++;
+          addCount(readSt.rejected_by_error, errorKind(it.error));
+          await rejects.write(it.loc, 'read', it.error, it.raw);
+          continue;
+        }
+        readSt.out++;
+        unifySt.in++;
+        const u0 = performance.now();
+        let r: ReturnType<typeof convert>;
+        try {
+          r = convert(it.record, it.loc);
+        } catch (e) {
+          unifyTime.ms += performance.now() - u0;
+          const msg = (e as Error)?.message ?? String(e);
+          unifySt.rejected++;
+          addCount(unifySt.rejected_by_error, errorKind(msg));
+          let raw: string;
+          try {
+            raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+          } catch {
+            raw = String(it.record);
+          }
+          await rejects.write(it.loc, 'unify', msg, preview(raw));
+          continue;
+        }
+        unifyTime.ms += performance.now() - u0;
+        if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
+          const d = r as { drop: string; value?: number | string };
+          unifySt.dropped++;
+          addCount(unifySt.dropped_by_rule, d.drop);
+          const tf = corpus?.reader.textField ?? 'text';
+          const t = it.record[tf];
+          const pseudo: Document = {
+            id: `${displayPath(it.loc.file)}:${it.loc.line}`,
+            text: typeof t === 'string' ? t : JSON.stringify(it.record),
+            source: corpus?.name ?? f.corpus ?? '',
+            meta: { file: displayPath(it.loc.file), line: it.loc.line },
+          };
+          await excluded.write(pseudo, 'unify', d.drop, d.value);
+          continue;
+        }
+        const doc = r as Document;
+        unifySt.out++;
+        unifySt.bytes_out += utf8Len(doc.text);
+        yield doc;
+      }
+      bytesBefore += sizes[fi];
+      ctx.progress(bytesBefore, totalBytes);
+    }
+  }
+
+  let stream: AsyncIterable<Document> = timed(source(), srcTime);
+  const times: { ms: number }[] = [srcTime];
+  for (const step of args.steps) {
+    const op = await getOp(step.op);
+    if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
+    const params = (op as MapOp).params.parse(step.params);
+    const stage = await (op as MapOp).create(params);
+    const st = newStage(step.name, step.op, args.phase);
+    stageStats.push(st);
+    const queue: { doc: Document; rule: string; value?: number | string }[] = [];
+    const sctx: StageContext = {
+      rank,
+      world,
+      outDir: args.outDir,
+      drop: (doc, rule, value) => {
+        queue.push({ doc, rule, value });
+      },
+      log: (m) => ctx.log(`${step.name}: ${m}`),
+    };
+    const drain = async () => {
+      for (const q of queue.splice(0)) {
+        st.dropped++;
+        addCount(st.dropped_by_rule, q.rule);
+        await excluded.write(q.doc, step.name, q.rule, q.value);
+      }
+    };
+    const input = (async function* (src: AsyncIterable<Document>) {
+      for await (const d of src) {
+        st.in++;
+        st.bytes_in += utf8Len(d.text);
+        yield d;
+      }
+    })(stream);
+    const acc = { ms: 0 };
+    times.push(acc);
+    const out = (async function* () {
+      try {
+        yield* timed(
+          stage(input, sctx),
+          acc,
+          async (d) => {
+            st.out++;
+            st.bytes_out += utf8Len(d.text);
+            await drain();
+          },
+          drain,
+        );
+      } catch (e) {
+        const err = e as Error;
+        if (err?.message?.startsWith('stage "')) throw err;
+        throw new Error(`stage "${step.name}" (${step.op}): ${err?.message ?? String(e)}`, { cause: e });
+      }
+    })();
+    stream = out;
+  }
+
+  const writeSt = newStage('write', 'write', args.phase);
+  let wroteMs = 0;
+  try {
+    for await (const d of stream) {
+      writeSt.in++;
+      writeSt.bytes_in += utf8Len(d.text);
+      const w0 = performance.now();
+      await docsOut.write(d);
+      wroteMs += performance.now() - w0;
+      writeSt.out++;
+      writeSt.bytes_out += utf8Len(d.text);
+      crashHook(writeSt.out, rank);
+    }
+    const w0 = performance.now();
+    await rejects.close();
+    await excluded.close();
+    await docsOut.close();
+    wroteMs += performance.now() - w0;
+  } catch (e) {
+    await Promise.allSettled([docsOut.abort(), excluded.abort(), rejects.abort()]);
+    throw e;
+  }
+  // a limit/head stage that stopped pulling leaves upstream stages with docs in flight (batching stages): those
+  // were read but neither kept nor dropped, so they are counted as dropped by rule "limit_cutoff".
+  const userStages = stageStats.slice(2);
+  for (let i = 0; i < userStages.length; i++) {
+    const s = userStages[i];
+    const inFlight = s.in - s.out - s.dropped - s.rejected;
+    if (inFlight > 0 && userStages.slice(i + 1).some((x) => x.op === 'limit' || x.op === 'head')) {
+      s.dropped += inFlight;
+      addCount(s.dropped_by_rule, 'limit_cutoff', inFlight);
+      cut = true;
+    }
+  }
+  if (userStages.some((s) => s.op === 'limit' || s.op === 'head')) {
+    const lim = userStages.find((s) => s.op === 'limit' || s.op === 'head')!;
+    if (lim.in > 0 && bytesBefore < totalBytes) cut = true;
+  }
+  writeSt.seconds = wroteMs / 1000;
+  // exclusive times: each wrapper's pull time minus its upstream's
+  unifySt.seconds = unifyTime.ms / 1000;
+  readSt.seconds = Math.max(0, srcTime.ms - unifyTime.ms) / 1000;
+  for (let i = 1; i < times.length; i++) stageStats[i + 1].seconds = Math.max(0, times[i].ms - times[i - 1].ms) / 1000;
+  readSt.bytes_in = totalBytes;
+  readSt.bytes_out = 0;
+  unifySt.bytes_in = 0;
+  stageStats.push(writeSt);
+  const dropped = stageStats.reduce((a, s) => a + s.dropped, 0);
+  const rejected = stageStats.reduce((a, s) => a + s.rejected, 0);
+  return {
+    phase: args.phase,
+    rank,
+    world,
+    files: files.map((f) => displayPath(f.path)),
+    read: readSt.in,
+    kept: writeSt.out,
+    dropped,
+    rejected,
+    input_bytes: totalBytes,
+    seconds: (performance.now() - t0) / 1000,
+    cut,
+    stages: stageStats,
+    outputs: {
+      docs: docsPath,
+      ...(excluded.count ? { excluded: excludedPath } : {}),
+      ...(rejects.count ? { rejects: rejectsPath } : {}),
+    },
+  };
+}

@@ -1,0 +1,321 @@
+/**
+ * The pipeline runner: resolves inputs and a recipe into phases (consecutive map ops = one map phase run as tasks
+ * over files[rank::world]; each global op = its own phase), runs them through an executor with resume, merges
+ * every task's stats into OUT/stats.json and checks the accounting invariant read = kept + dropped + rejected.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, linkSync, copyFileSync, readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve, isAbsolute } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Executor } from './executor-types.ts';
+import type { GlobalOp, GlobalOpResult } from './stage.ts';
+import { LocalExecutor } from './executor.ts';
+import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
+import { loadRecipe, parseRecipe, resolveSteps, type Recipe, type ResolvedStep } from './recipe.ts';
+import { expandInput, displayPath } from './readers/index.ts';
+import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
+import {
+  newStage, mergeStage, mergeCounts, stageProblems, formatStats,
+  type MapTaskStats, type RunStats, type StageStats,
+} from './stats.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+/** What `steel prep` reads when no input is given: the bundled sample corpus. */
+export const DEFAULT_INPUT = `sample=${join(REPO_ROOT, 'corpora-manifests', 'sample', '*.jsonl.zst')}`;
+export const DEFAULT_RECIPE = 'basic';
+const MAP_TASK_MODULE = fileURLToPath(new URL('./map-task.ts', import.meta.url));
+/** Max tasks of the first phase by default (a file is the unit of sharding). */
+export const DEFAULT_MAX_TASKS = 256;
+
+export interface RunOptions {
+  /** A recipe name (pipeline/recipes/NAME.yaml), a file path, or a recipe object. */
+  recipe: string | Recipe;
+  /** Input specs `[CORPUS=]PATH_OR_GLOB`; default: the recipe's `input`, else the bundled sample. */
+  inputs?: string[];
+  outDir: string;
+  workers?: number;
+  /** Tasks of the first phase (default: number of input files, at most 256). Fixed for a run's life (resume). */
+  tasks?: number;
+  /** Start over: remove this run's previous outputs and state in outDir. */
+  fresh?: boolean;
+  quiet?: boolean;
+  /** Generic reader options for inputs without a corpus. */
+  reader?: GenericReaderOptions;
+  executor?: Executor;
+  log?: (line: string) => void;
+}
+
+export interface InputSpec {
+  corpus?: string;
+  pattern: string;
+}
+
+/** Parse `[CORPUS=]PATH_OR_GLOB`. */
+export function parseInputSpec(spec: string): InputSpec {
+  const m = /^([A-Za-z0-9][\w.-]*)=(.+)$/.exec(spec);
+  if (m && !existsSync(spec)) return { corpus: m[1], pattern: m[2] };
+  return { pattern: spec };
+}
+
+async function corpusModule() {
+  return import('./corpora/index.ts');
+}
+
+/** Expand input specs to files (sorted by path, each with its corpus); validates corpus names. */
+export async function resolveInputs(specs: string[]): Promise<MapInputFile[]> {
+  const byPath = new Map<string, MapInputFile>();
+  for (const spec of specs) {
+    let { corpus, pattern } = parseInputSpec(spec);
+    if (corpus) {
+      const c = await (await corpusModule()).getCorpus(corpus);
+      if (!c) {
+        const known = (await (await corpusModule()).listCorpora()).map((x) => x.name);
+        throw new Error(`--input ${spec}: unknown corpus "${corpus}" (known: ${known.join(', ') || 'none'})`);
+      }
+    } else if (!existsSync(pattern) && /^[a-z0-9][\w.-]*$/.test(pattern)) {
+      // a bare corpus name whose files ship with the repository (manifest `local`)
+      const c = await (await corpusModule()).getCorpus(pattern);
+      const local = c?.manifest?.local as { path?: string; include?: string[] } | undefined;
+      if (c && local?.path) {
+        corpus = c.name;
+        const inc = local.include?.length ? local.include : ['*'];
+        const base = isAbsolute(local.path) ? local.path : join(REPO_ROOT, local.path);
+        pattern = inc.length === 1 ? join(base, inc[0]) : join(base, `{${inc.join(',')}}`);
+      }
+    }
+    for (const path of expandInput(pattern)) {
+      const abs = resolve(path);
+      const prev = byPath.get(abs);
+      if (prev && prev.corpus !== corpus) throw new Error(`input ${displayPath(abs)} is given twice with different corpora (${prev.corpus ?? 'none'}, ${corpus ?? 'none'})`);
+      byPath.set(abs, corpus ? { path: abs, corpus } : { path: abs });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+type Phase =
+  | { kind: 'map'; name: string; steps: ResolvedStep[] }
+  | { kind: 'global'; name: string; step: ResolvedStep };
+
+/** Consecutive map steps form one phase; each global step is its own phase; reading always starts with a map phase. */
+export function planPhases(steps: ResolvedStep[]): Phase[] {
+  const phases: Phase[] = [];
+  let cur: ResolvedStep[] = [];
+  const pushMap = () => {
+    phases.push({ kind: 'map', name: `p${phases.length}-map`, steps: cur });
+    cur = [];
+  };
+  for (const s of steps) {
+    if (s.op.kind === 'map') cur.push(s);
+    else {
+      if (cur.length || phases.length === 0 || phases[phases.length - 1].kind === 'global') pushMap();
+      phases.push({ kind: 'global', name: `p${phases.length}-${s.name.replace(/[^\w.-]/g, '_')}`, step: s });
+    }
+  }
+  if (cur.length || phases.length === 0) pushMap();
+  return phases;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function listFiles(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')).sort().map((n) => join(dir, n)) : [];
+}
+
+/** Run a recipe over inputs; returns the merged stats (also written to OUT/stats.json). Throws if accounting fails. */
+export async function runPipeline(o: RunOptions): Promise<RunStats> {
+  const started = new Date();
+  const log = o.log ?? ((s: string) => (o.quiet ? undefined : process.stderr.write(s + '\n')));
+  const recipe = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : parseRecipe(o.recipe);
+  const steps = await resolveSteps(recipe);
+  const specs = o.inputs?.length ? o.inputs : recipe.input ? ([] as string[]).concat(recipe.input) : [DEFAULT_INPUT];
+  const files = await resolveInputs(specs);
+  if (!files.length) throw new Error('no input files');
+  const phases = planPhases(steps);
+  const outDir = resolve(o.outDir);
+  const stateDir = join(outDir, '.state');
+  const workers = Math.max(1, o.workers ?? availableParallelism());
+  const world0 = Math.max(1, Math.min(files.length, o.tasks ?? DEFAULT_MAX_TASKS));
+  const reader = o.reader ?? {};
+
+  // one run per output folder: refuse to mix a different recipe/inputs with existing state (resume needs the same)
+  const fingerprint = {
+    recipe: recipe.name,
+    steps: steps.map((s) => ({ name: s.name, op: s.op.name, params: s.rawParams })),
+    files: files.map((f) => {
+      const st = statSync(f.path);
+      return { path: f.path, corpus: f.corpus ?? null, size: st.size, mtime: Math.floor(st.mtimeMs) };
+    }),
+    tasks: world0,
+    reader,
+  };
+  const runFile = join(stateDir, 'run.json');
+  if (o.fresh) {
+    for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json']) rmSync(join(outDir, d), { recursive: true, force: true });
+  } else if (existsSync(runFile)) {
+    const prev = JSON.parse(readFileSync(runFile, 'utf8'));
+    if (!sameJson(prev, fingerprint)) {
+      const what = !sameJson(prev.steps, fingerprint.steps) || prev.recipe !== fingerprint.recipe ? 'recipe' : !sameJson(prev.files, fingerprint.files) ? 'input files' : 'task count or reader options';
+      throw new Error(`${outDir} holds an unfinished or finished run with a different ${what}; use --fresh to start over, or another --out`);
+    }
+    log(`resuming the run in ${outDir}`);
+  }
+  mkdirSync(stateDir, { recursive: true });
+  writeFileAtomic(runFile, JSON.stringify(fingerprint, null, 1) + '\n');
+  for (const d of ['docs', 'excluded', 'rejects']) removeStaleTemps(join(outDir, d));
+
+  const executor = o.executor ?? new LocalExecutor({ progress: { quiet: o.quiet, unit: 'bytes' } });
+  const problems: string[] = [];
+  const allStages: StageStats[] = [];
+  const phaseInfo: RunStats['phases'] = [];
+  const taskInfo: RunStats['tasks'] = [];
+  let inputs: MapInputFile[] = files;
+  let read = 0;
+  let prevKept: number | undefined;
+  let kept = 0;
+  let dropped = 0;
+  let rejected = 0;
+  const droppedByRule: Record<string, number> = {};
+  const rejectedByError: Record<string, number> = {};
+  let docsOutputs: string[] = [];
+
+  for (const [pi, ph] of phases.entries()) {
+    const isLast = pi === phases.length - 1;
+    if (ph.kind === 'map') {
+      const world = pi === 0 ? world0 : inputs.length;
+      const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
+      removeStaleTemps(docsDir);
+      const args: MapTaskArgs = {
+        phase: ph.name,
+        files: inputs,
+        steps: ph.steps.map((s) => ({ name: s.name, op: s.op.name, params: s.rawParams })),
+        outDir,
+        docsDir,
+        filePrefix: pi === 0 ? '' : `${ph.name}-`,
+        reader: pi === 0 ? reader : {},
+      };
+      if (!o.quiet) log(`[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`);
+      const results = world
+        ? ((await executor.runTasks({ module: MAP_TASK_MODULE, fn: mapTask.name, args }, { name: ph.name, stateDir, count: world, workers })) as unknown as MapTaskStats[])
+        : [];
+      const merged: StageStats[] = [];
+      let pRead = 0, pKept = 0, pDropped = 0, pRejected = 0;
+      for (const t of results) {
+        t.stages.forEach((s, i) => {
+          merged[i] ??= newStage(s.name, s.op, s.phase);
+          mergeStage(merged[i], s);
+        });
+        pRead += t.read;
+        pKept += t.kept;
+        pDropped += t.dropped;
+        pRejected += t.rejected;
+        const { stages: _s, ...rest } = t;
+        taskInfo.push(rest);
+      }
+      for (const s of merged) {
+        mergeCounts(droppedByRule, s.dropped_by_rule);
+        mergeCounts(rejectedByError, s.rejected_by_error);
+      }
+      allStages.push(...merged);
+      problems.push(...stageProblems(merged));
+      if (pRead !== pKept + pDropped + pRejected) problems.push(`phase ${ph.name}: read ${pRead} != kept ${pKept} + dropped ${pDropped} + rejected ${pRejected}`);
+      if (prevKept !== undefined && pRead !== prevKept) problems.push(`phase ${ph.name} read ${pRead} documents but the previous phase kept ${prevKept}`);
+      if (pi === 0) read = pRead;
+      dropped += pDropped;
+      rejected += pRejected;
+      kept = pKept;
+      prevKept = pKept;
+      phaseInfo.push({ name: ph.name, kind: 'map', tasks: world, read: pRead, kept: pKept, dropped: pDropped, rejected: pRejected });
+      inputs = Array.from({ length: world }, (_, r) => ({ path: join(docsDir, partName(r)) }));
+      if (isLast) docsOutputs = inputs.map((f) => f.path);
+    } else {
+      const gop = ph.step.op as GlobalOp;
+      const marker = join(stateDir, `${ph.name}.json`);
+      let res: GlobalOpResult;
+      if (existsSync(marker)) {
+        res = JSON.parse(readFileSync(marker, 'utf8')) as GlobalOpResult;
+        log(`[${ph.name}] already done (resume)`);
+      } else {
+        log(`[${ph.name}] global op "${gop.name}" over ${inputs.length} file(s)`);
+        const workDir = join(stateDir, ph.name);
+        mkdirSync(workDir, { recursive: true });
+        res = await gop.run(ph.step.params, {
+          inputFiles: inputs.map((f) => f.path),
+          workDir,
+          outDir,
+          workers,
+          executor,
+          log: (m) => log(`[${ph.name}] ${m}`),
+        });
+        writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
+      }
+      const s = res.stats;
+      const gDropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
+      const st = newStage(ph.step.name, gop.name, ph.name);
+      st.in = s.read;
+      st.out = s.kept;
+      st.dropped = gDropped;
+      st.rejected = s.rejected;
+      mergeCounts(st.dropped_by_rule, s.dropped);
+      allStages.push(st);
+      problems.push(...stageProblems([st]));
+      if (prevKept !== undefined && s.read !== prevKept) problems.push(`global op ${ph.step.name} read ${s.read} documents but the previous phase kept ${prevKept}`);
+      mergeCounts(droppedByRule, s.dropped);
+      if (s.rejected) rejectedByError[`${ph.step.name}`] = (rejectedByError[`${ph.step.name}`] ?? 0) + s.rejected;
+      dropped += gDropped;
+      rejected += s.rejected;
+      kept = s.kept;
+      prevKept = s.kept;
+      phaseInfo.push({ name: ph.name, kind: 'global', op: gop.name, tasks: 0, read: s.read, kept: s.kept, dropped: gDropped, rejected: s.rejected, ...(s.extra ? { extra: s.extra } : {}) });
+      inputs = res.outputFiles.map((p) => ({ path: p }));
+      if (isLast) {
+        // the final documents always live in OUT/docs/part-RRRRR.jsonl.zst
+        const docsDir = join(outDir, 'docs');
+        mkdirSync(docsDir, { recursive: true });
+        docsOutputs = res.outputFiles.map((p, r) => {
+          const dst = join(docsDir, partName(r));
+          if (resolve(p) === resolve(dst)) return dst;
+          rmSync(dst, { force: true });
+          try {
+            linkSync(p, dst);
+          } catch {
+            copyFileSync(p, dst);
+          }
+          return dst;
+        });
+      }
+    }
+  }
+
+  if (read !== kept + dropped + rejected) problems.unshift(`read ${read} != kept ${kept} + dropped ${dropped} + rejected ${rejected}`);
+  const finished = new Date();
+  const stats: RunStats = {
+    recipe: recipe.name,
+    description: recipe.description,
+    out_dir: outDir,
+    inputs: files.map((f) => ({ path: displayPath(f.path), ...(f.corpus ? { corpus: f.corpus } : {}) })),
+    workers,
+    started: started.toISOString(),
+    finished: finished.toISOString(),
+    seconds: (finished.getTime() - started.getTime()) / 1000,
+    read,
+    kept,
+    dropped,
+    dropped_by_rule: droppedByRule,
+    rejected,
+    rejected_by_error: rejectedByError,
+    invariant: { ok: problems.length === 0, check: 'read = kept + dropped + rejected (run, every phase and every stage)', problems },
+    stages: allStages,
+    phases: phaseInfo,
+    tasks: taskInfo,
+    outputs: { docs: docsOutputs, excluded: listFiles(join(outDir, 'excluded')), rejects: listFiles(join(outDir, 'rejects')) },
+  };
+  writeFileAtomic(join(outDir, 'stats.json'), JSON.stringify(stats, null, 1) + '\n');
+  if (!o.quiet) log('\n' + formatStats(stats));
+  if (!stats.invariant.ok) {
+    throw new Error(`ACCOUNTING INVARIANT VIOLATED (see ${join(outDir, 'stats.json')}):\n  ${problems.join('\n  ')}`);
+  }
+  return stats;
+}

@@ -1,0 +1,140 @@
+import { fmtBytes, fmtDuration } from './progress.ts';
+
+/** Counts of one stage (in one task, or merged over tasks). Invariant: in = out + dropped + rejected. */
+export interface StageStats {
+  name: string;
+  op: string;
+  phase: string;
+  in: number;
+  out: number;
+  dropped: number;
+  dropped_by_rule: Record<string, number>;
+  rejected: number;
+  rejected_by_error: Record<string, number>;
+  bytes_in: number;
+  bytes_out: number;
+  /** Time spent in this stage (exclusive of upstream stages), summed over tasks. */
+  seconds: number;
+}
+
+export function newStage(name: string, op: string, phase: string): StageStats {
+  return { name, op, phase, in: 0, out: 0, dropped: 0, dropped_by_rule: {}, rejected: 0, rejected_by_error: {}, bytes_in: 0, bytes_out: 0, seconds: 0 };
+}
+
+export function addCount(m: Record<string, number>, k: string, n = 1): void {
+  m[k] = (m[k] ?? 0) + n;
+}
+
+export function mergeCounts(into: Record<string, number>, from: Record<string, number> | undefined): void {
+  for (const [k, v] of Object.entries(from ?? {})) addCount(into, k, v);
+}
+
+export function mergeStage(into: StageStats, s: StageStats): void {
+  into.in += s.in;
+  into.out += s.out;
+  into.dropped += s.dropped;
+  into.rejected += s.rejected;
+  into.bytes_in += s.bytes_in;
+  into.bytes_out += s.bytes_out;
+  into.seconds += s.seconds;
+  mergeCounts(into.dropped_by_rule, s.dropped_by_rule);
+  mergeCounts(into.rejected_by_error, s.rejected_by_error);
+}
+
+/** Short kind of a reject error for counting: the text before the first ":" ("bad JSON", "invalid UTF-8 byte sequence"). */
+export function errorKind(message: string): string {
+  const k = message.split(':')[0].trim();
+  return k.length > 80 ? k.slice(0, 80) : k;
+}
+
+/** What one map task returns (and its completion marker holds). */
+export interface MapTaskStats {
+  phase: string;
+  rank: number;
+  world: number;
+  files: string[];
+  read: number;
+  kept: number;
+  dropped: number;
+  rejected: number;
+  input_bytes: number;
+  seconds: number;
+  /** True when a limit/head op stopped reading early. */
+  cut: boolean;
+  stages: StageStats[];
+  outputs: { docs: string; excluded?: string; rejects?: string };
+}
+
+/** The merged OUT/stats.json. */
+export interface RunStats {
+  recipe: string;
+  description: string;
+  out_dir: string;
+  inputs: { path: string; corpus?: string }[];
+  workers: number;
+  started: string;
+  finished: string;
+  seconds: number;
+  read: number;
+  kept: number;
+  dropped: number;
+  dropped_by_rule: Record<string, number>;
+  rejected: number;
+  rejected_by_error: Record<string, number>;
+  invariant: { ok: boolean; check: string; problems: string[] };
+  stages: StageStats[];
+  phases: { name: string; kind: 'map' | 'global'; op?: string; tasks: number; read: number; kept: number; dropped: number; rejected: number; extra?: Record<string, unknown> }[];
+  tasks: Omit<MapTaskStats, 'stages'>[];
+  outputs: { docs: string[]; excluded: string[]; rejects: string[] };
+}
+
+/** Check in = out + dropped + rejected for every stage. */
+export function stageProblems(stages: StageStats[]): string[] {
+  const p: string[] = [];
+  for (const s of stages) {
+    if (s.in !== s.out + s.dropped + s.rejected) {
+      p.push(`stage "${s.name}" (${s.phase}): in ${s.in} != out ${s.out} + dropped ${s.dropped} + rejected ${s.rejected}`);
+    }
+    const byRule = Object.values(s.dropped_by_rule).reduce((a, b) => a + b, 0);
+    if (byRule !== s.dropped) p.push(`stage "${s.name}" (${s.phase}): dropped ${s.dropped} != sum over rules ${byRule}`);
+  }
+  return p;
+}
+
+function table(rows: string[][], alignRight: boolean[]): string {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((v, c) => (alignRight[c] ? v.padStart(w[c]) : v.padEnd(w[c]))).join('  ').trimEnd()).join('\n');
+}
+
+const n = (x: number) => x.toLocaleString('en-US');
+
+/** Human-readable summary: totals, the invariant, a per-stage table and a per-rule table. */
+export function formatStats(s: RunStats): string {
+  const lines: string[] = [];
+  lines.push(`run: recipe "${s.recipe}", ${s.inputs.length} input file(s), ${s.workers} worker(s), ${fmtDuration(s.seconds)} -> ${s.out_dir}`);
+  lines.push('');
+  const rows = [['stage', 'phase', 'in', 'out', 'dropped', 'rejected', 'bytes in', 'bytes out', 'time']];
+  for (const st of s.stages) {
+    rows.push([st.name, st.phase, n(st.in), n(st.out), n(st.dropped), n(st.rejected), fmtBytes(st.bytes_in), fmtBytes(st.bytes_out), fmtDuration(st.seconds)]);
+  }
+  lines.push(table(rows, [false, false, true, true, true, true, true, true, true]));
+  const rules = Object.entries(s.dropped_by_rule).sort((a, b) => b[1] - a[1]);
+  if (rules.length) {
+    lines.push('');
+    const rr = [['dropped by rule', 'docs', '% of read']];
+    for (const [k, v] of rules) rr.push([k, n(v), s.read ? ((100 * v) / s.read).toFixed(2) : '0']);
+    lines.push(table(rr, [false, true, true]));
+  }
+  const errs = Object.entries(s.rejected_by_error).sort((a, b) => b[1] - a[1]);
+  if (errs.length) {
+    lines.push('');
+    const er = [['rejected by error', 'records']];
+    for (const [k, v] of errs) er.push([k, n(v)]);
+    lines.push(table(er, [false, true]));
+  }
+  lines.push('');
+  const mark = s.invariant.ok ? 'OK' : 'VIOLATED';
+  lines.push(`accounting: read ${n(s.read)} = kept ${n(s.kept)} + dropped ${n(s.dropped)} + rejected ${n(s.rejected)}  [${mark}]`);
+  for (const p of s.invariant.problems) lines.push(`  ! ${p}`);
+  return lines.join('\n');
+}
