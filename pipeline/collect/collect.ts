@@ -1,0 +1,404 @@
+/**
+ * `steel collect`: fetch a corpus's raw files (Hugging Face Hub repository or plain URLs) into OUT/NAME/, resumable and
+ * verified, and record what was fetched in OUT/NAME/collect.json.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { downloadFile, hashFile } from './download.ts';
+import { makeMatcher } from './glob.ts';
+import { describeError, type RetryOptions } from './http.ts';
+import { listFiles, normalizeEndpoint, resolveRevision, resolveUrl, type HubRepo } from './hub.ts';
+import { CollectProgress, fmtBytes, fmtDuration, type ProgressMode } from './progress.ts';
+import type { CollectSource } from './source.ts';
+
+export const COLLECT_FILE = 'collect.json';
+
+export interface CollectedFile {
+  path: string;
+  url: string;
+  /** Commit (Hub) the file was fetched at; absent for plain URLs. */
+  revision?: string;
+  size: number;
+  sha256: string;
+  git_oid?: string;
+  /** When the file was verified (ISO 8601). */
+  time: string;
+}
+
+export interface CollectRecord {
+  version: 1;
+  corpus: string;
+  source: {
+    kind: 'hf' | 'urls';
+    endpoint?: string;
+    repo?: string;
+    repo_type?: string;
+    /** Revision asked for (branch, tag or commit) and the commit it resolved to. */
+    revision?: string;
+    commit?: string;
+    include?: string[];
+    exclude?: string[];
+    manifest?: string;
+  };
+  /** Extra path filters given on the command line (`--include`). */
+  selection?: string[];
+  /** True when every selected file is present and verified. */
+  complete: boolean;
+  updated: string;
+  files: CollectedFile[];
+  failed: { path: string; url: string; error: string }[];
+  /** Differences from the previous collect.json in this folder. */
+  changes?: { added: string[]; changed: string[]; removed: string[] };
+}
+
+export interface CollectOptions extends RetryOptions {
+  /** Parent output folder; the corpus goes to OUT/NAME/. */
+  out: string;
+  /** Extra globs on repository paths: a file is fetched when it matches the manifest and one of these. */
+  include?: string[];
+  /** Concurrent downloads = concurrent connections (default 4). */
+  jobs?: number;
+  /** Default: $HF_ENDPOINT or https://huggingface.co. */
+  endpoint?: string;
+  /** Default: $HF_TOKEN. */
+  token?: string;
+  idleTimeoutMs?: number;
+  progress?: ProgressMode | 'auto';
+  progressIntervalMs?: number;
+  stream?: NodeJS.WriteStream;
+}
+
+export interface CollectSummary {
+  corpus: string;
+  dir: string;
+  files: number;
+  bytes: number;
+  downloaded: number;
+  downloadedBytes: number;
+  skipped: number;
+  resumed: number;
+  refetched: number;
+  failed: { path: string; error: string }[];
+  seconds: number;
+  complete: boolean;
+}
+
+interface Planned {
+  path: string;
+  url: string;
+  size?: number;
+  sha256?: string;
+  gitOid?: string;
+}
+
+function safeRelPath(p: string, where: string): string {
+  const parts = p.split('/');
+  if (!p || p.startsWith('/') || parts.some((s) => s === '..' || s === '') || p.includes('\\') || p.includes('\0')) {
+    throw new Error(`${where}: refusing unsafe file path "${p}"`);
+  }
+  if (p === COLLECT_FILE || p.endsWith('.part')) throw new Error(`${where}: file path "${p}" collides with collect's own files`);
+  return p;
+}
+
+export function readCollectRecord(dir: string): CollectRecord | undefined {
+  const p = join(dir, COLLECT_FILE);
+  if (!existsSync(p)) return undefined;
+  try {
+    const r = JSON.parse(readFileSync(p, 'utf8')) as CollectRecord;
+    if (!r || !Array.isArray(r.files)) throw new Error('no "files" list');
+    return r;
+  } catch (e) {
+    throw new Error(`${p}: unreadable collect record (${(e as Error).message})`);
+  }
+}
+
+async function writeJsonAtomic(path: string, data: unknown) {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(data, null, 1) + '\n');
+  await rename(tmp, path);
+}
+
+export async function collectCorpus(source: CollectSource, opts: CollectOptions): Promise<CollectSummary> {
+  const t0 = Date.now();
+  const endpoint = normalizeEndpoint(opts.endpoint ?? process.env.HF_ENDPOINT);
+  const token = opts.token ?? (process.env.HF_TOKEN || undefined);
+  const jobs = Math.max(1, Math.floor(opts.jobs ?? 4));
+  const dir = resolve(opts.out, source.name);
+  const where = source.manifestPath ?? source.name;
+  const stream = opts.stream ?? process.stderr;
+  const say = (l: string) => (opts.progress === 'none' ? undefined : stream.write(l + '\n'));
+  const retry: RetryOptions = { retries: opts.retries, backoffMs: opts.backoffMs, maxBackoffMs: opts.maxBackoffMs, log: say };
+  await mkdir(dir, { recursive: true });
+
+  // 1. What should be there.
+  const cli = opts.include?.length ? makeMatcher(opts.include, undefined) : () => true;
+  let planned: Planned[];
+  let recSource: CollectRecord['source'];
+  let commit: string | undefined;
+  if (source.kind === 'hf') {
+    const hub: HubRepo = { endpoint, repo: source.repo, repoType: source.repoType, token };
+    say(`[collect] ${source.name}: ${source.repo}@${source.revision} from ${endpoint}`);
+    commit = await resolveRevision(hub, source.revision, retry);
+    const all = await listFiles(hub, commit, retry);
+    const m = makeMatcher(source.include, source.exclude);
+    planned = all
+      .filter((f) => m(f.path) && cli(f.path))
+      .map((f) => ({
+        path: safeRelPath(f.path, where),
+        url: resolveUrl(hub, commit!, f.path),
+        size: f.size,
+        sha256: f.sha256,
+        gitOid: f.gitOid,
+      }));
+    if (planned.length === 0) {
+      throw new Error(
+        `${source.name}: no file of ${source.repo}@${source.revision} (${all.length} files) matches ` +
+          `include ${JSON.stringify(source.include ?? ['**'])}${opts.include?.length ? ` and --include ${JSON.stringify(opts.include)}` : ''}`,
+      );
+    }
+    recSource = {
+      kind: 'hf', endpoint, repo: source.repo, repo_type: source.repoType, revision: source.revision, commit,
+      include: source.include, exclude: source.exclude, manifest: source.manifestPath,
+    };
+  } else {
+    planned = source.urls
+      .filter((u) => cli(u.path))
+      .map((u) => ({ path: safeRelPath(u.path, where), url: u.url, size: u.size, sha256: u.sha256 }));
+    if (planned.length === 0) throw new Error(`${source.name}: no URL matches --include ${JSON.stringify(opts.include)}`);
+    recSource = { kind: 'urls', manifest: source.manifestPath };
+  }
+  planned.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  // 2. Compare with what an earlier run recorded.
+  const prev = readCollectRecord(dir);
+  const prevByPath = new Map((prev?.files ?? []).map((f) => [f.path, f]));
+  const plannedPaths = new Set(planned.map((p) => p.path));
+  const sameContent = (p: Planned, f: CollectedFile) =>
+    p.sha256 ? f.sha256 === p.sha256 : p.gitOid ? f.git_oid === p.gitOid : f.url === p.url && (p.size === undefined || p.size === f.size);
+  const changes = {
+    added: planned.filter((p) => !prevByPath.has(p.path)).map((p) => p.path),
+    changed: planned.filter((p) => prevByPath.has(p.path) && !sameContent(p, prevByPath.get(p.path)!)).map((p) => p.path),
+    removed: [...prevByPath.keys()].filter((p) => !plannedPaths.has(p)),
+  };
+  if (prev && (changes.changed.length || changes.removed.length)) {
+    say(`[collect] ${source.name}: since the last collect: ${changes.added.length} new, ${changes.changed.length} changed, ${changes.removed.length} no longer selected`);
+  }
+
+  const done = new Map<string, CollectedFile>();
+  const failed: CollectRecord['failed'] = [];
+  const record = (complete: boolean): CollectRecord => ({
+    version: 1,
+    corpus: source.name,
+    source: recSource,
+    selection: opts.include?.length ? opts.include : undefined,
+    complete,
+    updated: new Date().toISOString(),
+    files: planned.filter((p) => done.has(p.path)).map((p) => done.get(p.path)!),
+    failed,
+    changes: prev ? changes : undefined,
+  });
+  let lastSave = 0;
+  let saving: Promise<void> = Promise.resolve();
+  const save = (force = false) => {
+    if (!force && Date.now() - lastSave < 2000) return saving;
+    lastSave = Date.now();
+    saving = saving.then(() => writeJsonAtomic(join(dir, COLLECT_FILE), record(false)));
+    return saving;
+  };
+
+  // 3. Files already present and verified need nothing.
+  const todo: Planned[] = [];
+  let skippedBytes = 0;
+  for (const p of planned) {
+    const dest = join(dir, p.path);
+    const f = prevByPath.get(p.path);
+    let st: ReturnType<typeof statSync> | undefined;
+    try {
+      st = statSync(dest);
+    } catch {
+      st = undefined;
+    }
+    if (st && f && sameContent(p, f) && st.size === f.size) {
+      done.set(p.path, f);
+      skippedBytes += f.size;
+      continue;
+    }
+    if (st && (p.sha256 || p.gitOid)) {
+      // Present but unrecorded (e.g. killed before collect.json was written): check its content.
+      const h = await hashFile(dest, p.size);
+      if (h.size === p.size && (p.sha256 ? h.sha256 === p.sha256 : h.gitOid === p.gitOid)) {
+        done.set(p.path, { path: p.path, url: p.url, revision: commit, size: h.size, sha256: h.sha256, git_oid: p.gitOid, time: new Date().toISOString() });
+        skippedBytes += h.size;
+        continue;
+      }
+    }
+    todo.push(p);
+  }
+
+  const totalBytes = planned.reduce((s, p) => s + (p.size ?? 0), 0);
+  const progress = new CollectProgress(source.name, totalBytes, planned.length, {
+    mode: opts.progress ?? 'auto',
+    stream,
+    intervalMs: opts.progressIntervalMs,
+  });
+  for (const p of planned) if (done.has(p.path)) progress.skipped(done.get(p.path)!.size);
+  retry.log = (l) => progress.log(`[collect] ${l}`);
+  if (done.size) progress.log(`[collect] ${source.name}: ${done.size} file(s), ${fmtBytes(skippedBytes)} already verified`);
+
+  // 4. Download with at most `jobs` connections.
+  let resumed = 0;
+  let refetched = 0;
+  let downloadedBytes = 0;
+  const queue = [...todo];
+  const worker = async () => {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const label = p.path;
+      try {
+        const r = await downloadFile(
+          { url: p.url, dest: join(dir, p.path), label, size: p.size, sha256: p.sha256, gitOid: p.gitOid },
+          {
+            ...retry,
+            endpoint,
+            token,
+            idleTimeoutMs: opts.idleTimeoutMs,
+            onStart: (off, size) => {
+              if (p!.size === undefined && size !== undefined) progress.addTotal(size);
+              progress.fileStart(label, off, size);
+            },
+            onBytes: (n) => progress.fileBytes(label, n),
+            onReset: (n) => progress.fileReset(label, n),
+          },
+        );
+        if (p.size === undefined) progress.addTotal(0);
+        if (r.resumedFrom > 0) resumed++;
+        refetched += r.refetched;
+        downloadedBytes += r.size - r.resumedFrom;
+        done.set(p.path, {
+          path: p.path, url: p.url, revision: commit, size: r.size, sha256: r.sha256, git_oid: p.gitOid, time: new Date().toISOString(),
+        });
+        const notes = [r.resumedFrom ? `resumed at ${fmtBytes(r.resumedFrom)}` : '', r.refetched ? `refetched ${r.refetched}x after a bad hash` : '', r.attempts > 1 ? `${r.attempts} attempts` : ''].filter(Boolean);
+        progress.fileDone(label, true, notes.length ? `(${notes.join(', ')})` : '');
+        await save();
+      } catch (e) {
+        const msg = describeError(e);
+        failed.push({ path: p.path, url: p.url, error: msg });
+        progress.fileDone(label, false, `: ${msg}`);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(jobs, Math.max(1, todo.length)) }, worker));
+  } finally {
+    progress.stop();
+  }
+
+  const complete = failed.length === 0 && done.size === planned.length;
+  await saving;
+  await writeJsonAtomic(join(dir, COLLECT_FILE), record(complete));
+  const summary: CollectSummary = {
+    corpus: source.name,
+    dir,
+    files: planned.length,
+    bytes: [...done.values()].reduce((s, f) => s + f.size, 0),
+    downloaded: todo.length - failed.length,
+    downloadedBytes,
+    skipped: planned.length - todo.length,
+    resumed,
+    refetched,
+    failed: failed.map((f) => ({ path: f.path, error: f.error })),
+    seconds: (Date.now() - t0) / 1000,
+    complete,
+  };
+  return summary;
+}
+
+export function formatSummary(s: CollectSummary): string {
+  const rate = s.seconds > 0 ? `${fmtBytes(s.downloadedBytes / s.seconds)}/s` : '';
+  const lines = [
+    `${s.corpus}: ${s.complete ? 'complete' : 'INCOMPLETE'} — ${s.files} files, ${fmtBytes(s.bytes)} verified in ${s.dir}`,
+    `  downloaded ${s.downloaded} (${fmtBytes(s.downloadedBytes)}, ${rate}), already present ${s.skipped}, resumed ${s.resumed}, ` +
+      `refetched after bad hash ${s.refetched}, failed ${s.failed.length}, ${fmtDuration(s.seconds)}`,
+  ];
+  for (const f of s.failed.slice(0, 20)) lines.push(`  FAILED ${f.path}: ${f.error}`);
+  if (s.failed.length > 20) lines.push(`  ... and ${s.failed.length - 20} more failures (see collect.json)`);
+  return lines.join('\n');
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  /** Corpus folders checked (one, or each subfolder holding a collect.json). */
+  dirs: string[];
+  files: number;
+  bytes: number;
+  problems: string[];
+}
+
+/**
+ * Check that DIR holds a complete, verified collection: DIR/collect.json marked complete, no failures, every recorded file
+ * present with its size (and its SHA-256 when `hash` is set). DIR may also be a parent folder whose subfolders each hold a
+ * collect.json (the `--out` folder of `steel collect`). `steel prep` calls this to refuse an incomplete corpus.
+ */
+export async function verifyCollected(dir: string, opts: { hash?: boolean } = {}): Promise<VerifyReport> {
+  const rep: VerifyReport = { ok: true, dirs: [], files: 0, bytes: 0, problems: [] };
+  let dirs: string[];
+  if (existsSync(join(dir, COLLECT_FILE))) dirs = [dir];
+  else if (existsSync(dir) && statSync(dir).isDirectory()) {
+    dirs = readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, COLLECT_FILE)))
+      .map((d) => join(dir, d.name));
+  } else dirs = [];
+  if (dirs.length === 0) {
+    rep.ok = false;
+    rep.problems.push(`${dir}: no ${COLLECT_FILE} (run: steel collect NAME --out ${dir})`);
+    return rep;
+  }
+  for (const d of dirs) {
+    rep.dirs.push(d);
+    let r: CollectRecord | undefined;
+    try {
+      r = readCollectRecord(d);
+    } catch (e) {
+      rep.problems.push((e as Error).message);
+      continue;
+    }
+    if (!r) continue;
+    if (!r.complete) rep.problems.push(`${join(d, COLLECT_FILE)}: collection is incomplete (rerun steel collect ${r.corpus})`);
+    for (const f of r.failed ?? []) rep.problems.push(`${join(d, f.path)}: failed to download: ${f.error}`);
+    for (const f of r.files) {
+      const p = join(d, f.path);
+      let size: number;
+      try {
+        size = statSync(p).size;
+      } catch {
+        rep.problems.push(`${p}: missing`);
+        continue;
+      }
+      if (size !== f.size) {
+        rep.problems.push(`${p}: size ${size} != recorded ${f.size}`);
+        continue;
+      }
+      if (opts.hash) {
+        const h = await hashFile(p);
+        if (h.sha256 !== f.sha256) {
+          rep.problems.push(`${p}: sha256 ${h.sha256} != recorded ${f.sha256}`);
+          continue;
+        }
+      }
+      rep.files++;
+      rep.bytes += f.size;
+    }
+  }
+  rep.ok = rep.problems.length === 0;
+  return rep;
+}
+
+/** Throw a clear error unless `dir` holds a complete collection (for `steel prep`). */
+export async function assertCollected(dir: string, opts: { hash?: boolean } = {}): Promise<VerifyReport> {
+  const r = await verifyCollected(dir, opts);
+  if (!r.ok) {
+    const more = r.problems.length > 10 ? `\n  ... and ${r.problems.length - 10} more` : '';
+    throw new Error(`incomplete corpus in ${dir}:\n  ${r.problems.slice(0, 10).join('\n  ')}${more}`);
+  }
+  return r;
+}

@@ -1,0 +1,234 @@
+/**
+ * One resumable, verified file download: bytes go to `DEST.part` (resumed with `Range: bytes=N-`), the size and SHA-256
+ * (or the git blob id) are checked at the end, and only then is the file renamed to DEST.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  describeError,
+  errorForStatus,
+  HttpError,
+  requestHeaders,
+  RetryableError,
+  retryAfterMs,
+  withRetry,
+  type RetryOptions,
+} from './http.ts';
+
+export interface DownloadJob {
+  url: string;
+  /** Final path; the partial download lives at `${dest}.part`. */
+  dest: string;
+  /** Label for messages (the path inside the corpus). */
+  label: string;
+  size?: number;
+  sha256?: string;
+  gitOid?: string;
+}
+
+export interface DownloadOptions extends RetryOptions {
+  endpoint: string;
+  token?: string;
+  /** Abort a transfer that receives nothing for this long (default 120 s). */
+  idleTimeoutMs?: number;
+  /** Called with the byte count of the partial file (resume point) and every chunk received. */
+  onStart?: (offset: number, size: number | undefined) => void;
+  onBytes?: (n: number) => void;
+  /** Called when bytes already counted are thrown away (restart from 0 or refetch after a bad hash). */
+  onReset?: (offset: number) => void;
+}
+
+export interface DownloadResult {
+  size: number;
+  sha256: string;
+  attempts: number;
+  /** Bytes found in a partial file from an earlier run and kept. */
+  resumedFrom: number;
+  /** Refetches caused by a size or hash mismatch. */
+  refetched: number;
+}
+
+/** Incremental hashes of the part file: SHA-256 always, git blob SHA-1 when the size is known in advance. */
+class Hashes {
+  sha256: Hash = createHash('sha256');
+  git: Hash | undefined;
+  length = 0;
+  constructor(readonly size: number | undefined) {
+    this.reset();
+  }
+  reset() {
+    this.sha256 = createHash('sha256');
+    this.git = this.size !== undefined ? createHash('sha1').update(`blob ${this.size}\0`) : undefined;
+    this.length = 0;
+  }
+  update(b: Uint8Array) {
+    this.sha256.update(b);
+    this.git?.update(b);
+    this.length += b.length;
+  }
+}
+
+async function hashPrefix(path: string, h: Hashes): Promise<void> {
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+}
+
+async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return -1;
+  }
+}
+
+export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Promise<DownloadResult> {
+  const part = `${job.dest}.part`;
+  await mkdir(dirname(job.dest), { recursive: true });
+  let size = job.size;
+  let hashes: Hashes | undefined;
+  let resumedFrom = -1;
+  let refetched = 0;
+  let started = false;
+  const idleMs = opts.idleTimeoutMs ?? 120_000;
+
+  const attemptOnce = async (attempt: number): Promise<DownloadResult> => {
+    let offset = Math.max(0, await fileSize(part));
+    if (size !== undefined && offset > size) {
+      await rm(part, { force: true });
+      offset = 0;
+    }
+    // Hash state must describe exactly the bytes in the part file.
+    if (!hashes || hashes.length !== offset || hashes.size !== size) {
+      hashes = new Hashes(size);
+      if (offset > 0) await hashPrefix(part, hashes);
+      if (hashes.length !== offset) offset = hashes.length;
+    }
+    if (resumedFrom < 0) resumedFrom = offset;
+    if (!started) {
+      opts.onStart?.(offset, size);
+      started = true;
+    }
+
+    if (size === undefined || offset < size) {
+      const ac = new AbortController();
+      let idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
+      const headers = requestHeaders(job.url, opts.endpoint, opts.token, offset > 0 ? { range: `bytes=${offset}-` } : {});
+      // Identity encoding: byte ranges and hashes refer to the stored bytes.
+      headers['accept-encoding'] = 'identity';
+      try {
+        const res = await fetch(job.url, { headers, signal: ac.signal, redirect: 'follow' });
+        if (res.status === 416 && offset > 0) {
+          // Our partial file is at least as long as the remote one: start over.
+          await res.body?.cancel().catch(() => {});
+          await rm(part, { force: true });
+          hashes.reset();
+          opts.onReset?.(offset);
+          throw new RetryableError(`server refused resume at byte ${offset} (416); restarting from 0`);
+        }
+        if (!res.ok) {
+          await res.body?.cancel().catch(() => {});
+          const err = errorForStatus(res.status, res.statusText, job.url, !!opts.token, job.label);
+          throw res.status === 429 || res.status === 503
+            ? new HttpError(err.message, err.status, err.url, true, retryAfterMs(res.headers.get('retry-after')))
+            : err;
+        }
+        let flags = 'a';
+        if (res.status === 206) {
+          const cr = /bytes (\d+)-(\d+)\/(\d+|\*)/.exec(res.headers.get('content-range') ?? '');
+          if (!cr || Number(cr[1]) !== offset) {
+            await res.body?.cancel().catch(() => {});
+            throw new HttpError(`${job.label}: bad Content-Range "${res.headers.get('content-range')}" for resume at ${offset}`, 206, job.url, true);
+          }
+          if (cr[3] !== '*') {
+            const total = Number(cr[3]);
+            if (size !== undefined && total !== size) {
+              await res.body?.cancel().catch(() => {});
+              throw new HttpError(`${job.label}: server reports ${total} bytes, listing said ${size}`, 206, job.url, false);
+            }
+            size ??= total;
+          }
+        } else {
+          // 200: full content from byte 0 (server ignored Range, or fresh download).
+          if (offset > 0) {
+            opts.onReset?.(offset);
+            offset = 0;
+          }
+          flags = 'w';
+          hashes.reset();
+          const cl = res.headers.get('content-length');
+          if (cl !== null && size === undefined) size = Number(cl);
+          else if (cl !== null && Number(cl) !== size) {
+            await res.body?.cancel().catch(() => {});
+            throw new HttpError(`${job.label}: server sends ${cl} bytes, listing said ${size}`, 200, job.url, false);
+          }
+          if (hashes.size !== size) hashes = new Hashes(size);
+        }
+        const fh = await open(part, flags);
+        try {
+          if (res.body) {
+            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+              clearTimeout(idle);
+              idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
+              await fh.write(chunk);
+              hashes.update(chunk);
+              opts.onBytes?.(chunk.length);
+              if (size !== undefined && hashes.length > size) {
+                throw new RetryableError(`${job.label}: server sent more than the ${size} expected bytes`);
+              }
+            }
+          }
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      } catch (e) {
+        // Keep what was written (resume on the next attempt), unless the content is known to be bad.
+        if (e instanceof RetryableError && /more than/.test(e.message)) {
+          await rm(part, { force: true });
+          opts.onReset?.(hashes.length);
+          hashes.reset();
+        }
+        throw ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : e;
+      } finally {
+        clearTimeout(idle);
+      }
+      if (size !== undefined && hashes.length < size) {
+        throw new RetryableError(`${job.label}: connection closed at byte ${hashes.length} of ${size}`);
+      }
+      size ??= hashes.length;
+    }
+
+    // Verify before the file gets its final name.
+    const got = hashes.length;
+    const sha = hashes.sha256.copy().digest('hex');
+    const git = hashes.git?.copy().digest('hex');
+    let bad: string | undefined;
+    if (got !== size) bad = `size ${got} != expected ${size}`;
+    else if (job.sha256 && sha !== job.sha256) bad = `sha256 ${sha} != expected ${job.sha256}`;
+    else if (!job.sha256 && job.gitOid && git !== job.gitOid) bad = `git blob id ${git} != expected ${job.gitOid}`;
+    if (bad) {
+      await rm(part, { force: true });
+      opts.onReset?.(got);
+      hashes.reset();
+      refetched++;
+      throw new RetryableError(`${job.label}: verification failed (${bad}); refetching`);
+    }
+    await rename(part, job.dest);
+    return { size: got, sha256: sha, attempts: attempt + 1, resumedFrom: Math.max(0, resumedFrom), refetched };
+  };
+
+  try {
+    return await withRetry(job.label, opts, attemptOnce);
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    throw new Error(`${job.label}: ${describeError(e)}`);
+  }
+}
+
+/** SHA-256 (and git blob id) of a file on disk. */
+export async function hashFile(path: string, size?: number): Promise<{ size: number; sha256: string; gitOid?: string }> {
+  const h = new Hashes(size);
+  await hashPrefix(path, h);
+  return { size: h.length, sha256: h.sha256.digest('hex'), gitOid: h.git?.digest('hex') };
+}
