@@ -71,6 +71,15 @@ export async function run(argv: string[]): Promise<number> {
   for (const name of positionals) sources.push(await resolveSource(name));
   let bad = 0;
   for (const src of sources) {
+    if (src.kind === 'local') {
+      console.log(`${src.name}: files ship with the repository in ${src.path}; nothing to download`);
+      continue;
+    }
+    if (src.kind === 'manual') {
+      console.error(`${src.name}: cannot be downloaded automatically:\n  ${src.instructions}`);
+      bad++;
+      continue;
+    }
     const s = await collectCorpus(src, {
       out: values.out!,
       include: values.include,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { assertCollected, collectCorpus, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
+import { assertCollected, collectCorpus, collectRootOf, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
 import { fakeBytes, FakeHub, type FakeFile } from './fake-hub.ts';
 import { globToRegExp } from './glob.ts';
 import { resolveSource, sourceFromManifest, type CollectSource } from './source.ts';
@@ -183,6 +183,9 @@ describe('collect against a local Hub server', () => {
     assert.equal(v.ok, false);
     assert.ok(v.problems.some((p) => /incomplete/.test(p)));
     await assert.rejects(assertCollected(out), /incomplete corpus/);
+    assert.equal(collectRootOf(join(out, 'holes', 'data/zh/*.jsonl')), join(out, 'holes'));
+    assert.equal(collectRootOf(join(out, 'holes', 'data', 'zh')), join(out, 'holes'));
+    assert.equal(collectRootOf(root), undefined);
   });
 
   test('401: a gated repository asks for HF_TOKEN; with the token it downloads', async () => {
@@ -310,6 +313,11 @@ describe('manifests and globs', () => {
     writeFileSync(join(dir, 'tiny.yaml'), 'urls:\n  - https://example.invalid/a.txt\n');
     const t = await resolveSource('tiny', dir);
     assert.equal(t.kind, 'urls');
+    // the project's own manifests
+    const sky = await resolveSource('skypile-150b');
+    assert.ok(sky.kind === 'hf' && sky.repo === 'Skywork/SkyPile-150B' && sky.include!.length > 0);
+    assert.equal((await resolveSource('sample')).kind, 'local');
+    assert.equal((await resolveSource('wanjuan-1.0-zh')).kind, 'manual');
     writeFileSync(join(dir, 'broken.yaml'), 'hf: [unclosed\n');
     await assert.rejects(resolveSource(join(dir, 'broken.yaml')), /broken\.yaml/);
   });

@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { downloadFile, hashFile } from './download.ts';
 import { makeMatcher } from './glob.ts';
 import { describeError, type RetryOptions } from './http.ts';
@@ -120,6 +120,9 @@ async function writeJsonAtomic(path: string, data: unknown) {
 }
 
 export async function collectCorpus(source: CollectSource, opts: CollectOptions): Promise<CollectSummary> {
+  if (source.kind === 'local' || source.kind === 'manual') {
+    throw new Error(`${source.name}: nothing to download (${source.kind === 'local' ? `files ship with the repository in ${source.path}` : 'manual download'})`);
+  }
   const t0 = Date.now();
   const endpoint = normalizeEndpoint(opts.endpoint ?? process.env.HF_ENDPOINT);
   const token = opts.token ?? (process.env.HF_TOKEN || undefined);
@@ -391,6 +394,23 @@ export async function verifyCollected(dir: string, opts: { hash?: boolean } = {}
   }
   rep.ok = rep.problems.length === 0;
   return rep;
+}
+
+/**
+ * The folder holding the collect.json that covers `path` (a file, folder or glob inside a collected corpus), or undefined
+ * when `path` is not inside a collection (user-provided files).
+ */
+export function collectRootOf(path: string): string | undefined {
+  // Cut a glob at its first wildcard segment.
+  const parts = resolve(path).split('/');
+  const firstWild = parts.findIndex((s) => /[*?[{]/.test(s));
+  let d = firstWild >= 0 ? parts.slice(0, firstWild).join('/') || '/' : parts.join('/');
+  for (;;) {
+    if (existsSync(join(d, COLLECT_FILE))) return d;
+    const up = dirname(d);
+    if (up === d) return undefined;
+    d = up;
+  }
 }
 
 /** Throw a clear error unless `dir` holds a complete collection (for `steel prep`). */

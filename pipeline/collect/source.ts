@@ -25,7 +25,11 @@ export type CollectSource =
       exclude?: string[];
       manifestPath?: string;
     }
-  | { kind: 'urls'; name: string; urls: UrlEntry[]; manifestPath?: string };
+  | { kind: 'urls'; name: string; urls: UrlEntry[]; manifestPath?: string }
+  /** Files that ship with the repository: nothing to download. */
+  | { kind: 'local'; name: string; path: string; manifestPath?: string }
+  /** Not downloadable automatically (login walls, other hubs): instructions for the user. */
+  | { kind: 'manual'; name: string; instructions: string; manifestPath?: string };
 
 const MANIFEST_DIR = fileURLToPath(new URL('../../corpora-manifests/', import.meta.url));
 
@@ -106,6 +110,9 @@ export function sourceFromManifest(name: string, manifest: Record<string, unknow
     }
     return { kind: 'urls', name: corpusName, urls, manifestPath };
   }
+  const local = m.local as { path?: unknown } | undefined;
+  if (local && typeof local.path === 'string') return { kind: 'local', name: corpusName, path: local.path, manifestPath };
+  if (typeof m.manual === 'string') return { kind: 'manual', name: corpusName, instructions: m.manual.trim(), manifestPath };
   throw new Error(`${where}: no download source (expected "hf: {repo, revision, include}" or "urls: [...]")`);
 }
 
