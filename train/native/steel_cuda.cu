@@ -375,7 +375,11 @@ class Model {
       xf = arena.get<bf16>(N * d);
       ropeC = arena.get<float>((long)T * c.hd / 2);
       ropeS = arena.get<float>((long)T * c.hd / 2);
-      chunkRows = (int)std::max(1L, std::min(N, (long)((600L << 20) / 2 / c.V)));
+      {
+        long cr = (600L << 20) / 2 / c.V;
+        if (cr >= 256) cr = cr / 256 * 256;
+        chunkRows = (int)std::max(1L, std::min(N, cr));
+      }
       logits = arena.get<bf16>((long)chunkRows * c.V);
       lossrow = arena.get<float>(N);
       dR = arena.get<float>(N * d);
@@ -1010,19 +1014,19 @@ WRAP(attnTest)
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
-      {"create", 0, create, 0, 0, 0, napi_default, 0},
-      {"params", 0, params, 0, 0, 0, napi_default, 0},
-      {"init", 0, init, 0, 0, 0, napi_default, 0},
-      {"get", 0, get, 0, 0, 0, napi_default, 0},
-      {"set", 0, set, 0, 0, 0, napi_default, 0},
-      {"zeroGrad", 0, zeroGrad, 0, 0, 0, napi_default, 0},
-      {"stepCount", 0, stepCount, 0, 0, 0, napi_default, 0},
-      {"forwardBackward", 0, fb, 0, 0, 0, napi_default, 0},
-      {"forward", 0, fwd, 0, 0, 0, napi_default, 0},
-      {"step", 0, step, 0, 0, 0, napi_default, 0},
-      {"info", 0, info, 0, 0, 0, napi_default, 0},
-      {"sync", 0, sync, 0, 0, 0, napi_default, 0},
-      {"attnTest", 0, attnTest, 0, 0, 0, napi_default, 0},
+      {"create", 0, create, 0, 0, 0, napi_default_jsproperty, 0},
+      {"params", 0, params, 0, 0, 0, napi_default_jsproperty, 0},
+      {"init", 0, init, 0, 0, 0, napi_default_jsproperty, 0},
+      {"get", 0, get, 0, 0, 0, napi_default_jsproperty, 0},
+      {"set", 0, set, 0, 0, 0, napi_default_jsproperty, 0},
+      {"zeroGrad", 0, zeroGrad, 0, 0, 0, napi_default_jsproperty, 0},
+      {"stepCount", 0, stepCount, 0, 0, 0, napi_default_jsproperty, 0},
+      {"forwardBackward", 0, fb, 0, 0, 0, napi_default_jsproperty, 0},
+      {"forward", 0, fwd, 0, 0, 0, napi_default_jsproperty, 0},
+      {"step", 0, step, 0, 0, 0, napi_default_jsproperty, 0},
+      {"info", 0, info, 0, 0, 0, napi_default_jsproperty, 0},
+      {"sync", 0, sync, 0, 0, 0, napi_default_jsproperty, 0},
+      {"attnTest", 0, attnTest, 0, 0, 0, napi_default_jsproperty, 0},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,0 +1,335 @@
+/**
+ * GPU checks for the CUDA backend (run on a GPU host by train/native/run-gpu-checks.sh, bundled with esbuild):
+ *   attn            attention kernels (fwd + bwd) vs a float64 CPU reference on random inputs
+ *   cpu             whole model (tiny, tiny-dense, small) vs the CPU backend: loss, logits, every gradient, 5 AdamW steps
+ *   torch DIR       whole model vs PyTorch dumps written by bench/gpu-baseline.py parity (loss, logits, grads, 50-step trace)
+ *   bench [preset]  tokens/s, MFU, memory for micro-batch 8 x 2048
+ * Usage: node gpu-check.mjs SECTION... [--torch-dir DIR] [--json FILE] [--bench-steps N] [--preset NAME]
+ */
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CpuBackend } from '../backends/cpu.ts';
+import { type ModelConfig, flopsPerToken, getPreset, paramShapes } from '../config.ts';
+import { CudaBackend, loadAddon } from './index.ts';
+
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    'torch-dir': { type: 'string', default: '/tmp/parity' },
+    json: { type: 'string' },
+    'bench-steps': { type: 'string', default: '10' },
+    preset: { type: 'string', default: 'steel-1b' },
+    B: { type: 'string', default: '8' },
+    T: { type: 'string', default: '2048' },
+  },
+});
+const sections = positionals.length ? positionals : ['attn', 'cpu'];
+const results: Record<string, unknown> = {};
+let failures = 0;
+const log = (s: string) => console.log(s);
+function check(name: string, value: number, limit: number): boolean {
+  const ok = Number.isFinite(value) && value <= limit;
+  if (!ok) failures++;
+  log(`${ok ? 'PASS' : 'FAIL'} ${name}: ${value.toExponential(3)} (limit ${limit.toExponential(1)})`);
+  return ok;
+}
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    num += d * d;
+    den += b[i] * b[i];
+  }
+  if (!Number.isFinite(num)) return Infinity;
+  return den > 0 ? Math.sqrt(num / den) : Math.sqrt(num);
+}
+function bf16(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  u[0] = (u[0] + 0x7fff + ((u[0] >> 16) & 1)) & 0xffff0000;
+  return f[0];
+}
+function randn(n: number, seed: number, round = true): Float32Array {
+  let s = seed >>> 0;
+  const r = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = Math.sqrt(-2 * Math.log(r())) * Math.cos(2 * Math.PI * r());
+    a[i] = round ? bf16(v) : v;
+  }
+  return a;
+}
+
+// ------------------------------------------------------------------ attention kernels vs float64 reference
+function attnRef(q: Float32Array, k: Float32Array, v: Float32Array, dO: Float32Array, B: number, T: number, H: number, Hk: number, hd: number) {
+  const qd = H * hd, kd = Hk * hd, G = H / Hk, sc = 1 / Math.sqrt(hd);
+  const o = new Float64Array(B * T * qd), dq = new Float64Array(B * T * qd), dk = new Float64Array(B * T * kd), dv = new Float64Array(B * T * kd);
+  const p = new Float64Array(T), dp = new Float64Array(T);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const hk = Math.floor(h / G);
+      for (let i = 0; i < T; i++) {
+        const qo = (b * T + i) * qd + h * hd;
+        let mx = -Infinity;
+        for (let j = 0; j <= i; j++) {
+          const ko = (b * T + j) * kd + hk * hd;
+          let s = 0;
+          for (let e = 0; e < hd; e++) s += q[qo + e] * k[ko + e];
+          p[j] = s * sc;
+          if (p[j] > mx) mx = p[j];
+        }
+        let sum = 0;
+        for (let j = 0; j <= i; j++) { p[j] = Math.exp(p[j] - mx); sum += p[j]; }
+        for (let j = 0; j <= i; j++) p[j] /= sum;
+        for (let j = 0; j <= i; j++) {
+          const vo = (b * T + j) * kd + hk * hd;
+          for (let e = 0; e < hd; e++) o[qo + e] += p[j] * v[vo + e];
+        }
+        // backward
+        let D = 0;
+        for (let j = 0; j <= i; j++) {
+          const vo = (b * T + j) * kd + hk * hd;
+          let s = 0;
+          for (let e = 0; e < hd; e++) s += dO[qo + e] * v[vo + e];
+          dp[j] = s;
+          D += p[j] * s;
+        }
+        for (let j = 0; j <= i; j++) {
+          const ko = (b * T + j) * kd + hk * hd;
+          const ds = p[j] * (dp[j] - D) * sc;
+          for (let e = 0; e < hd; e++) {
+            dq[qo + e] += ds * k[ko + e];
+            dk[ko + e] += ds * q[qo + e];
+            dv[ko + e] += p[j] * dO[qo + e];
+          }
+        }
+      }
+    }
+  return { o, dq, dk, dv };
+}
+function sectionAttn(): void {
+  const addon = loadAddon();
+  const shapes = [
+    { B: 2, T: 200, H: 4, Hk: 2, hd: 56 },
+    { B: 1, T: 256, H: 2, Hk: 2, hd: 64 },
+    { B: 2, T: 77, H: 4, Hk: 4, hd: 8 },
+  ];
+  const out: unknown[] = [];
+  for (const [i, s] of shapes.entries()) {
+    const nq = s.B * s.T * s.H * s.hd, nk = s.B * s.T * s.Hk * s.hd;
+    const q = randn(nq, 11 + i), k = randn(nk, 22 + i), v = randn(nk, 33 + i), dO = randn(nq, 44 + i);
+    const got = addon.attnTest(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
+    const ref = attnRef(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
+    const tag = `attn B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`;
+    const e = { o: relErr(got.o, ref.o), dq: relErr(got.dq, ref.dq), dk: relErr(got.dk, ref.dk), dv: relErr(got.dv, ref.dv) };
+    for (const [kname, val] of Object.entries(e)) check(`${tag} ${kname}`, val, 1e-2);
+    out.push({ ...s, ...e });
+  }
+  results.attn = out;
+}
+
+// ------------------------------------------------------------------ whole model vs CPU backend
+function tokens(n: number, V: number, seed: number, pad: number): Int32Array {
+  let s = seed >>> 0;
+  const t = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    t[i] = s % V;
+    if (i % 37 === 5) t[i] = pad;
+  }
+  return t;
+}
+async function compareModels(cfg: ModelConfig, B: number, T: number, tag: string): Promise<Record<string, unknown>> {
+  const cpu = new CpuBackend(cfg);
+  const gpu = new CudaBackend(cfg);
+  await cpu.init(7);
+  await gpu.init(7);
+  const toks = tokens(B * (T + 1), cfg.vocabSize, 99, cfg.padId);
+  const lc = await cpu.forwardBackward(toks, B, T, 1);
+  const lg = await gpu.forwardBackward(toks, B, T, 1);
+  const r: Record<string, unknown> = { lossCpu: lc, lossGpu: lg };
+  check(`${tag} loss rel`, Math.abs(lg - lc) / Math.abs(lc), 5e-3);
+  const inp = toks.subarray(0, T);
+  const logc = await cpu.forward(inp, 1, T), logg = await gpu.forward(inp, 1, T);
+  r.logits = relErr(logg, logc);
+  check(`${tag} logits rel`, r.logits as number, 1e-2);
+  let worst = 0, worstName = '';
+  const per: Record<string, number> = {};
+  for (const p of paramShapes(cfg)) {
+    const e = relErr(await gpu.getGrad(p.name), await cpu.getGrad(p.name));
+    per[p.name] = e;
+    if (!(e <= worst)) { worst = e; worstName = p.name; }
+  }
+  r.gradWorst = worst;
+  r.gradWorstName = worstName;
+  check(`${tag} grads worst rel (${worstName})`, worst, 3e-2);
+  const gs = Object.values(per).sort((a, b) => a - b);
+  r.gradMedian = gs[gs.length >> 1];
+  log(`  ${tag}: grad rel err median ${(r.gradMedian as number).toExponential(2)}`);
+  // 5 AdamW steps on both; compare loss traces
+  const o = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1.0 };
+  const tc: number[] = [], tg: number[] = [];
+  for (let s = 0; s < 6; s++) {
+    const tk = tokens(B * (T + 1), cfg.vocabSize, 1000 + s, cfg.padId);
+    await cpu.zeroGrad(); await gpu.zeroGrad();
+    tc.push(await cpu.forwardBackward(tk, B, T, 1));
+    tg.push(await gpu.forwardBackward(tk, B, T, 1));
+    const nc = await cpu.step(o), ng = await gpu.step(o);
+    if (s === 0) check(`${tag} grad norm rel`, Math.abs(nc - ng) / nc, 1e-2);
+  }
+  r.traceCpu = tc;
+  r.traceGpu = tg;
+  const dev = Math.max(...tc.map((v, i) => Math.abs(tg[i] - v) / v));
+  check(`${tag} 6-step loss trace max rel`, dev, 1e-2);
+  log(`  ${tag}: cpu ${tc.map((v) => v.toFixed(4)).join(' ')}\n  ${tag}: gpu ${tg.map((v) => v.toFixed(4)).join(' ')}`);
+  // optimizer state round trip
+  const st = await gpu.getOptimizerState();
+  await gpu.setOptimizerState(st);
+  const st2 = await gpu.getOptimizerState();
+  const n0 = paramShapes(cfg)[1].name;
+  check(`${tag} optimizer state round trip`, relErr(st2.m.get(n0)!, st.m.get(n0)!) + Math.abs(st2.step - st.step), 0);
+  return r;
+}
+async function sectionCpu(): Promise<void> {
+  const out: Record<string, unknown> = {};
+  for (const [name, B, T] of [['tiny', 2, 16], ['tiny-dense', 2, 16], ['small', 2, 128], ['small-dense', 2, 100]] as const) {
+    const cfg = getPreset(name).model;
+    if (cfg.compactVocab) cfg.vocabSize = 200;
+    out[name] = await compareModels(cfg, B, T, name);
+  }
+  results.cpu = out;
+}
+
+// ------------------------------------------------------------------ whole model vs PyTorch
+interface TorchManifest {
+  config: { kind: 'steel' | 'dense'; vocab: number; d: number; layers: number; heads: number; kv: number; hd: number; inter: number; ne: number; np: number };
+  B: number; T: number; steps: number; lr: number;
+  params: { name: string; shape: number[]; file: string }[];
+  files: Record<string, { loss: number; logits: string; prefix: number; grads: Record<string, string> }>;
+  trace: { loss: number; gnorm: number }[];
+}
+const readF32 = (p: string) => { const b = readFileSync(p); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
+async function sectionTorch(dir: string): Promise<void> {
+  const man = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as TorchManifest;
+  const c = man.config;
+  const base = getPreset('steel-1b').model;
+  const cfg: ModelConfig = {
+    ...base, name: 'torch-parity', kind: c.kind, vocabSize: c.vocab, hiddenSize: c.d, numLayers: c.layers, numHeads: c.heads,
+    numKvHeads: c.kv, headDim: c.hd, intermediateSize: c.inter, numExperts: c.ne, slotsPerExpert: c.np, seqLen: man.T,
+  };
+  const gpu = new CudaBackend(cfg);
+  for (const p of man.params) await gpu.setParam(p.name, readF32(join(dir, p.file)));
+  const tb = readFileSync(join(dir, 'tokens.i32'));
+  const all = new Int32Array(tb.buffer, tb.byteOffset, tb.byteLength / 4);
+  const blk = man.B * (man.T + 1);
+  const batch = (i: number) => all.subarray(i * blk, (i + 1) * blk);
+  const out: Record<string, unknown> = {};
+  await gpu.zeroGrad();
+  const loss = await gpu.forwardBackward(batch(0), man.B, man.T, 1);
+  const tbf = man.files.bf16, tfp = man.files.fp32;
+  out.loss = { ours: loss, torchBf16: tbf.loss, torchFp32: tfp.loss };
+  log(`  torch parity loss: ours ${loss.toFixed(6)}  torch-bf16 ${tbf.loss.toFixed(6)}  torch-fp32 ${tfp.loss.toFixed(6)}`);
+  check('torch loss rel vs torch-bf16', Math.abs(loss - tbf.loss) / tbf.loss, 1e-2);
+  const lg = await gpu.forward(batch(0).slice(0, tbf.prefix), 1, tbf.prefix);
+  const lb = readF32(join(dir, tbf.logits)), lf = readF32(join(dir, tfp.logits));
+  out.logits = { oursVsBf16: relErr(lg, lb), oursVsFp32: relErr(lg, lf), bf16VsFp32: relErr(lb, lf) };
+  log(`  logits rel err: ours-vs-torch-bf16 ${relErr(lg, lb).toExponential(2)}  ours-vs-fp32 ${relErr(lg, lf).toExponential(2)}  torch-bf16-vs-fp32 ${relErr(lb, lf).toExponential(2)}`);
+  check('torch logits rel vs torch-bf16', relErr(lg, lb), 1e-2);
+  const rows: string[] = [];
+  let worst = 0, worstName = '', worstRef = 0;
+  for (const p of man.params) {
+    const g = await gpu.getGrad(p.name);
+    const gb = readF32(join(dir, tbf.grads[p.name])), gf = readF32(join(dir, tfp.grads[p.name]));
+    const e1 = relErr(g, gb), e2 = relErr(g, gf), e3 = relErr(gb, gf);
+    rows.push(`${p.name.padEnd(48)} ${e1.toExponential(2)} ${e2.toExponential(2)} ${e3.toExponential(2)}`);
+    if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; }
+  }
+  log('  grad rel err (ours vs torch-bf16, ours vs torch-fp32, torch-bf16 vs torch-fp32), first layer + globals:');
+  for (const r of rows.filter((r) => !/layers\.[1-9]/.test(r) && !/experts\.[1-9]/.test(r))) log('   ' + r);
+  out.gradWorst = { name: worstName, oursVsBf16: worst, torchBf16VsFp32: worstRef };
+  check(`torch grads worst rel vs torch-bf16 (${worstName})`, worst, 1e-2);
+  // 50-step trace
+  const o = { lr: man.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1.0 };
+  const tr: number[] = [];
+  for (let s = 0; s < man.steps; s++) {
+    await gpu.zeroGrad();
+    tr.push(await gpu.forwardBackward(batch(s + 1), man.B, man.T, 1));
+    await gpu.step(o);
+  }
+  const ref = man.trace.map((t) => t.loss);
+  const dev = Math.max(...tr.map((v, i) => Math.abs(v - ref[i]) / ref[i]));
+  out.trace = { ours: tr, torch: ref, maxRelDev: dev };
+  log(`  trace ours : ${tr.filter((_, i) => i % 5 === 0 || i === tr.length - 1).map((v) => v.toFixed(4)).join(' ')}`);
+  log(`  trace torch: ${ref.filter((_, i) => i % 5 === 0 || i === ref.length - 1).map((v) => v.toFixed(4)).join(' ')}`);
+  check(`torch ${man.steps}-step loss trace max rel dev`, dev, 1e-2);
+  results.torch = out;
+}
+
+// ------------------------------------------------------------------ benchmark
+async function sectionBench(preset: string, B: number, T: number, steps: number): Promise<void> {
+  const cfg = getPreset(preset).model;
+  const gpu = new CudaBackend(cfg);
+  await gpu.init(0);
+  const o = { lr: 3e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1.0 };
+  const data = tokens((steps + 2) * B * (T + 1), cfg.vocabSize, 5, cfg.padId);
+  const batch = (i: number) => data.subarray(i * B * (T + 1), (i + 1) * B * (T + 1));
+  const losses: number[] = [];
+  const one = async (i: number) => {
+    const l = await gpu.forwardBackward(batch(i), B, T, 1);
+    await gpu.step(o);
+    await gpu.zeroGrad();
+    losses.push(l);
+  };
+  const tw = performance.now();
+  await one(0);
+  await one(1);
+  const warm = (performance.now() - tw) / 1e3;
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    await one(2 + i);
+    times.push(performance.now() - t0);
+  }
+  gpu.addon.sync();
+  const total = times.reduce((a, b) => a + b, 0) / 1e3;
+  const tps = (B * T * steps) / total;
+  const fpt = flopsPerToken(cfg, T).steelFormula;
+  const info = gpu.info();
+  const sorted = [...times].sort((a, b) => a - b);
+  const r = {
+    preset, device: info.device, B, T, steps, tokensPerS: tps, mfu: (tps * fpt) / 989e12, stepMsMedian: sorted[sorted.length >> 1],
+    memUsedGB: info.memUsed / 1e9, activationGB: info.activationBytes / 1e9, warmupS: warm, losses,
+  };
+  log(`BENCH ${JSON.stringify(r)}`);
+  if (!losses.every(Number.isFinite)) { failures++; log('FAIL bench: non-finite loss'); }
+  results[`bench-${preset}`] = r;
+}
+
+async function main(): Promise<void> {
+  for (const s of sections) {
+    const t0 = performance.now();
+    log(`== ${s}`);
+    try {
+      if (s === 'attn') sectionAttn();
+      else if (s === 'cpu') await sectionCpu();
+      else if (s === 'torch') await sectionTorch(opt['torch-dir']!);
+      else if (s === 'bench') await sectionBench(opt.preset!, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
+      else throw new Error(`unknown section ${s}`);
+    } catch (e) {
+      failures++;
+      log(`FAIL ${s}: ${(e as Error).stack ?? e}`);
+      results[s] = { error: String(e) };
+    }
+    log(`== ${s} done in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+  }
+  results.failures = failures;
+  if (opt.json) {
+    writeFileSync(opt.json + '.tmp', JSON.stringify(results, null, 1));
+    renameSync(opt.json + '.tmp', opt.json);
+  }
+  log(failures ? `${failures} check(s) FAILED` : 'all checks passed');
+  process.exitCode = failures ? 1 : 0;
+}
+await main();
