@@ -34,6 +34,15 @@ export async function saveModel(path: string, be: Backend, vocabIds: Int32Array 
   writeSafetensors(path, tensors, { format: 'pt', 'steel.config': JSON.stringify(be.config), ...extraMeta });
 }
 
+export function readVocabIds(path: string): Int32Array | null {
+  const f = new SafetensorsFile(path);
+  try {
+    return f.has(VOCAB_IDS) ? f.int32(VOCAB_IDS) : null;
+  } finally {
+    f.close();
+  }
+}
+
 export function readModelConfig(path: string): ModelConfig {
   const f = new SafetensorsFile(path);
   try {

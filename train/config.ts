@@ -127,7 +127,7 @@ export const PRESETS: Record<string, Preset> = {
   },
   // ---- small presets (CPU runs and tests). The CPU presets build a compact vocabulary from the data.
   tiny: {
-    description: 'test model: 2 layers x 32, 4 heads (2 kv), Soft-MoE 4x1 experts of width 16, vocab 64, context 16',
+    description: 'test model: 2 layers x 32, 4 heads, Soft-MoE 4x1 experts of width 16, vocab 64, context 16',
     model: steelLike({
       name: 'tiny', vocabSize: 64, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 8,
       intermediateSize: 16, numExperts: 4, slotsPerExpert: 1, seqLen: 16, padId: 0, eosId: 1,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, flopsPerToken, validateConfig } from './config.ts';
 import { DataLoader, collectTokenIds } from './data.ts';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
@@ -117,7 +117,17 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
   } else {
     if (existing) throw new Error(`${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`);
-    if (model.compactVocab) {
+    let initIds: Int32Array | null = null;
+    if (o.initFrom) {
+      const fc = readModelConfig(o.initFrom);
+      for (const k of ['kind', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'intermediateSize', 'numExperts', 'slotsPerExpert'] as const) {
+        if (fc[k] !== model[k]) throw new Error(`--init-from ${o.initFrom}: ${k} is ${fc[k]} there but ${model[k]} in the chosen config`);
+      }
+      model = { ...model, vocabSize: fc.vocabSize, padId: fc.padId, eosId: fc.eosId, ropeTheta: fc.ropeTheta, rmsNormEps: fc.rmsNormEps };
+      initIds = readVocabIds(o.initFrom);
+      model.compactVocab = !!initIds;
+      vocabIds = initIds;
+    } else if (model.compactVocab) {
       log(`building a compact vocabulary from ${o.dataDir} ...`);
       vocabIds = await collectTokenIds(o.dataDir, [QWEN_PAD, QWEN_EOS]);
       model.vocabSize = vocabIds.length;
@@ -128,10 +138,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     validateConfig(model);
     be = await loadBackend(o.backend, model);
     if (o.initFrom) {
-      const { loadModel } = await import('./checkpoint.ts');
-      const ids = await loadModel(o.initFrom, be);
-      if (ids && !vocabIds) throw new Error(`${o.initFrom} has a compact vocabulary; train with the same preset`);
-      if (ids) vocabIds = ids;
+      await loadModel(o.initFrom, be);
       log(`initialised weights from ${o.initFrom}`);
     } else await be.init(hyper.seed);
     data = await DataLoader.open({ dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, rank: o.rank, world: o.world, weights: o.weights ?? null, log });

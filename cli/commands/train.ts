@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { resolveConfig, parseWeights } from '../../train/resolve.ts';
 import { train } from '../../train/trainer.ts';
+import { readModelConfig } from '../../train/checkpoint.ts';
+import { STEEL_TRAIN } from '../../train/config.ts';
 
 export const summary = 'pretrain a model on token shards (CPU reference backend or CUDA), with exact resume';
 
@@ -36,14 +38,16 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (v.help) { console.log(HELP); return 0; }
   if (!v.data || !v.out) { console.error('steel train: --data and --out are required\n\n' + HELP); return 2; }
-  if (!v.resume && !v.preset && !v.config) { console.error('steel train: give --preset or --config (or --resume)\n\n' + HELP); return 2; }
+  if (!v.resume && !v.preset && !v.config && !v['init-from']) { console.error('steel train: give --preset or --config (or --resume)\n\n' + HELP); return 2; }
   const num = (name: string, s: string | undefined): number | undefined => {
     if (s === undefined) return undefined;
     const n = Number(s);
     if (!Number.isFinite(n)) throw new Error(`--${name}: not a number: ${s}`);
     return n;
   };
-  const { model, hyper } = v.resume && !v.preset && !v.config ? resolveConfig({ preset: 'tiny' }) : resolveConfig({ preset: v.preset, config: v.config });
+  const { model, hyper } = !v.preset && !v.config
+    ? (v['init-from'] ? { model: readModelConfig(v['init-from']), hyper: { ...STEEL_TRAIN } } : resolveConfig({ preset: 'tiny' })) // resume: replaced by the checkpoint's
+    : resolveConfig({ preset: v.preset, config: v.config });
   const ov: [keyof typeof hyper, string][] = [['lr', 'lr'], ['minLr', 'min-lr'], ['warmupSteps', 'warmup'], ['totalSteps', 'total-steps'],
     ['microBatch', 'micro-batch'], ['gradAccum', 'grad-accum'], ['seed', 'seed'], ['logEvery', 'log-every'], ['ckptEvery', 'ckpt-every']];
   for (const [k, flag] of ov) {

@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util';
+import { openModel, toModelIds } from '../../train/load.ts';
+import { generate } from '../../train/generate.ts';
+import { loadTokenizer, encodeTexts, decodeIds } from '../../tokenizer/encode.ts';
+
+export const summary = 'generate text from a checkpoint (temperature / top-p sampling, KV cache)';
+
+const HELP = `usage: steel generate --model PATH [--prompt TEXT] [options]
+
+  --model PATH        run folder (latest checkpoint), checkpoint folder, model.safetensors, or HF folder
+  --prompt TEXT       prompt (default: "<|im_start|>" for an unconditional sample)
+  --max-tokens N      default 100
+  --temperature X     default 0.8 (0 = greedy)
+  --top-p X           default 0.9
+  --top-k N           default 0 (off)
+  --seed N            default 1
+  --tokenizer SPEC    default qwen
+  --backend cpu|cuda  default cpu
+  --ids               print token ids instead of text
+Note: the Steel kind's Soft-MoE sees one token at a time here (KV cache, m = 1), unlike in training.`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' }, model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string', default: '100' },
+      temperature: { type: 'string', default: '0.8' }, 'top-p': { type: 'string', default: '0.9' }, 'top-k': { type: 'string', default: '0' },
+      seed: { type: 'string', default: '1' }, tokenizer: { type: 'string', default: 'qwen' }, backend: { type: 'string', default: 'cpu' },
+      ids: { type: 'boolean' },
+    },
+  });
+  if (v.help) { console.log(HELP); return 0; }
+  if (!v.model) { console.error('steel generate: --model is required\n\n' + HELP); return 2; }
+  const m = await openModel(v.model, v.backend);
+  const tk = loadTokenizer(v.tokenizer);
+  const prompt = v.prompt ?? '<|im_start|>';
+  const [raw] = await encodeTexts(tk.tok, [prompt], null);
+  if (raw.length === 0) throw new Error('the prompt encodes to no tokens');
+  const ids = toModelIds(raw, m.vocabIds);
+  const toRaw = (id: number) => (m.vocabIds ? m.vocabIds[id] : id);
+  const eos = m.config.eosId;
+  const out: number[] = [];
+  let printed = '';
+  process.stdout.write(prompt);
+  await generate(m.backend, ids, {
+    maxTokens: Number(v['max-tokens']), temperature: Number(v.temperature), topP: Number(v['top-p']), topK: Number(v['top-k']),
+    seed: Number(v.seed), stopIds: [eos],
+    onToken: async (id) => {
+      out.push(toRaw(id));
+      if (v.ids) { process.stdout.write(` ${toRaw(id)}`); return; }
+      const text = await decodeIds(tk.tok, out, false);
+      if (text.length > printed.length && !text.endsWith('\uFFFD')) { process.stdout.write(text.slice(printed.length)); printed = text; }
+    },
+  });
+  if (!v.ids) {
+    const text = await decodeIds(tk.tok, out, false);
+    if (text.length > printed.length) process.stdout.write(text.slice(printed.length));
+  }
+  process.stdout.write('\n');
+  process.stderr.write(`(${out.length} tokens, model ${m.source}, kind ${m.config.kind})\n`);
+  await m.backend.dispose();
+  return 0;
+}
