@@ -9,7 +9,7 @@ import type { Document } from './document.ts';
 import type { TaskContext } from './executor-types.ts';
 import type { MapOp, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
-import { getOp } from './registry.ts';
+import { findOp } from './registry.ts';
 import { readRecords, recordToDocument, displayPath, type ReadOptions } from './readers/index.ts';
 import { preview } from './readers/types.ts';
 import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
@@ -171,7 +171,7 @@ export async function mapTask(rank: number, world: number, args: MapTaskArgs, ct
   let stream: AsyncIterable<Document> = timed(source(), srcTime);
   const times: { ms: number }[] = [srcTime];
   for (const step of args.steps) {
-    const op = await getOp(step.op);
+    const op = await findOp(step.op);
     if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
     const params = (op as MapOp).params.parse(step.params);
     const stage = await (op as MapOp).create(params);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { MapOp, Op, Stage } from './stage.ts';
+import { fileURLToPath } from 'node:url';
+import type { GlobalOp, MapOp, Op, Stage } from './stage.ts';
 import type { Document } from './document.ts';
 
 /** Steel's per-record normalisation: Unicode normal form (NFKC by default) and removal of `\r`. */
@@ -107,6 +108,30 @@ const selectLang: MapOp<z.infer<typeof SelectLangParams>> = {
     },
 };
 
+const RepartitionParams = z.object({
+  parts: z.number().int().min(1).default(8).describe('number of output files'),
+});
+
+const GLOBAL_TASKS = fileURLToPath(new URL('./global-tasks.ts', import.meta.url));
+
+const repartition: GlobalOp<z.infer<typeof RepartitionParams>> = {
+  kind: 'global',
+  name: 'repartition',
+  description: 'Redistribute the documents round-robin into `parts` files (every task scans all inputs; for modest sizes)',
+  params: RepartitionParams,
+  async run(p, ctx) {
+    const results = await ctx.executor.runTasks(
+      { module: GLOBAL_TASKS, fn: 'repartitionTask', args: { inputFiles: ctx.inputFiles, workDir: ctx.workDir, outDir: ctx.outDir } },
+      { name: 'repartition', stateDir: ctx.workDir, count: p.parts, workers: ctx.workers },
+    );
+    const sum = (k: string) => results.reduce((a, r) => a + Number(r[k] ?? 0), 0);
+    return {
+      outputFiles: results.map((r) => String(r.file)),
+      stats: { read: sum('read'), kept: sum('kept'), dropped: {}, rejected: sum('rejected') },
+    };
+  },
+};
+
 /** Operators of this area, usable by name in recipes. */
 export const ops: Op[] = [
   nfkc,
@@ -115,4 +140,5 @@ export const ops: Op[] = [
   setLang,
   selectSource,
   selectLang,
+  repartition,
 ];

@@ -29,6 +29,8 @@ export const RecipeSchema = z
 
 export type RecipeStep = z.infer<typeof StepSchema>;
 export type Recipe = z.infer<typeof RecipeSchema>;
+/** A recipe as written (YAML or code): params and description may be omitted. */
+export type RecipeInput = z.input<typeof RecipeSchema>;
 
 /** A step with its operator looked up and its params validated (defaults filled in). */
 export interface ResolvedStep {

@@ -11,7 +11,7 @@ import type { Executor } from './executor-types.ts';
 import type { GlobalOp, GlobalOpResult } from './stage.ts';
 import { LocalExecutor } from './executor.ts';
 import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
-import { loadRecipe, parseRecipe, resolveSteps, type Recipe, type ResolvedStep } from './recipe.ts';
+import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
 import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
 import {
@@ -29,7 +29,7 @@ export const DEFAULT_MAX_TASKS = 256;
 
 export interface RunOptions {
   /** A recipe name (pipeline/recipes/NAME.yaml), a file path, or a recipe object. */
-  recipe: string | Recipe;
+  recipe: string | RecipeInput;
   /** Input specs `[CORPUS=]PATH_OR_GLOB`; default: the recipe's `input`, else the bundled sample. */
   inputs?: string[];
   outDir: string;

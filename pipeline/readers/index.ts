@@ -2,15 +2,24 @@ import { basename, relative, isAbsolute } from 'node:path';
 import type { Document } from '../document.ts';
 import { stripCompression } from './bytes.ts';
 import { readJsonl } from './jsonl.ts';
-import { readParquet, InvalidUtf8 } from './parquet.ts';
-import { readArrow } from './arrow.ts';
 import { readText } from './text.ts';
-import type { InputFormat, ReadItem, ReadOptions, RecordLocation } from './types.ts';
+import { InvalidUtf8, type InputFormat, type ReadItem, type ReadOptions, type RecordLocation } from './types.ts';
 
 export { expandInput, expandBraces, walkFiles, hasGlob } from './glob.ts';
 export { readJsonl, readLines } from './jsonl.ts';
-export { readParquet, InvalidUtf8 } from './parquet.ts';
-export { readArrow } from './arrow.ts';
+export { InvalidUtf8 } from './types.ts';
+
+/** Parquet reader (hyparquet, loaded on first use). */
+export async function* readParquet(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const m = await import('./parquet.ts');
+  yield* m.readParquet(file, opts);
+}
+
+/** Arrow IPC reader (apache-arrow, loaded on first use). */
+export async function* readArrow(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const m = await import('./arrow.ts');
+  yield* m.readArrow(file, opts);
+}
 export { readText } from './text.ts';
 export { openBytes, compressionOf, stripCompression } from './bytes.ts';
 export type { ReadItem, ReadOptions, InputFormat, RecordLocation } from './types.ts';

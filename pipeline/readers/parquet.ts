@@ -3,13 +3,8 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'h
 import { compressors } from 'hyparquet-compressors';
 import type { ReadItem, ReadOptions } from './types.ts';
 
-/** Marks a string column value whose bytes are not valid UTF-8 (becomes a reject if it is the text field). */
-export class InvalidUtf8 {
-  constructor(readonly lossy: string) {}
-  toJSON(): string {
-    return this.lossy;
-  }
-}
+import { InvalidUtf8 } from './types.ts';
+export { InvalidUtf8 };
 
 const fatal = new TextDecoder('utf-8', { fatal: true });
 const lossy = new TextDecoder('utf-8');

@@ -28,3 +28,11 @@ export const RAW_PREVIEW = 2000;
 export function preview(s: string): string {
   return s.length > RAW_PREVIEW ? s.slice(0, RAW_PREVIEW) + '…' : s;
 }
+
+/** Marks a string column value whose bytes are not valid UTF-8 (becomes a reject if it is the text field). */
+export class InvalidUtf8 {
+  constructor(readonly lossy: string) {}
+  toJSON(): string {
+    return this.lossy;
+  }
+}

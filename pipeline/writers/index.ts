@@ -2,11 +2,17 @@ import type { Document } from '../document.ts';
 import type { RecordLocation } from '../corpora/types.ts';
 import { displayPath } from '../readers/index.ts';
 import { JsonlWriter, LazyJsonlWriter, type JsonlWriterOptions } from './jsonl.ts';
-import { ParquetDocWriter } from './parquet.ts';
+import type { ParquetDocWriter } from './parquet.ts';
 
 export { AtomicFile } from './atomic.ts';
 export { JsonlWriter, LazyJsonlWriter, zstdCompressChunk, zstdInitOnce } from './jsonl.ts';
-export { ParquetDocWriter } from './parquet.ts';
+export type { ParquetDocWriter } from './parquet.ts';
+
+/** Parquet document writer (hyparquet-writer, loaded on first use). */
+export async function openParquetDocWriter(path: string, opts?: import('./parquet.ts').ParquetDocWriterOptions): Promise<ParquetDocWriter> {
+  const m = await import('./parquet.ts');
+  return new m.ParquetDocWriter(path, opts);
+}
 
 /** Line format of OUT/excluded/: the dropped document with the stage and rule that removed it. */
 export interface ExclusionLine {
@@ -82,7 +88,24 @@ export interface DocWriter {
 }
 
 export function openDocWriter(path: string): DocWriter {
-  if (/\.parquet$/i.test(path)) return new ParquetDocWriter(path);
+  if (/\.parquet$/i.test(path)) {
+    let w: Promise<ParquetDocWriter> | undefined;
+    const get = () => (w ??= openParquetDocWriter(path));
+    let count = 0;
+    return {
+      path,
+      get count() {
+        return count;
+      },
+      set count(_v: number) {},
+      write: async (doc: Document) => {
+        await (await get()).write(doc);
+        count++;
+      },
+      close: async () => (await get()).close(),
+      abort: async () => (await get()).abort(),
+    };
+  }
   const w = new JsonlWriter(path);
   return {
     path,

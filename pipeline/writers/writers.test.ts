@@ -7,7 +7,8 @@ import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
-import { JsonlWriter, ParquetDocWriter, ExclusionWriter, RejectsWriter, openDocWriter } from './index.ts';
+import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter } from './index.ts';
+import { ParquetDocWriter } from './parquet.ts';
 import { readRecords, recordToDocument } from '../readers/index.ts';
 import type { Document } from '../document.ts';
 

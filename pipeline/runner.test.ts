@@ -1,0 +1,236 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { decompress } from 'fzstd';
+import { runPipeline, parseInputSpec, planPhases } from './runner.ts';
+import { loadRecipe, resolveSteps, parseRecipe } from './recipe.ts';
+import { readMarker, markerPath } from './executor.ts';
+import { zstdCompressChunk } from './writers/index.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const tmp = () => mkdtempSync(join(tmpdir(), 'steel-run-'));
+
+/** n JSONL files of k docs each; doc j of file i has id f{i}-{j}. */
+function makeInputs(dir: string, n: number, k: number, opts: { zst?: boolean } = {}): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const lines = Array.from({ length: k }, (_, j) => JSON.stringify({ id: `f${i}-${j}`, text: `Ｄｏｃ ${i}/${j}\r\n第${j}段。` + 'abc '.repeat(j % 17), source: i % 2 ? 'odd' : 'even' }));
+      const raw = Buffer.from(lines.join('\n') + '\n');
+      const p = join(dir, `in-${i}.jsonl${opts.zst ? '.zst' : ''}`);
+      writeFileSync(p, opts.zst ? await zstdCompressChunk(raw) : raw);
+      return p;
+    }),
+  );
+}
+
+function docsOf(file: string): { id: string; text: string; source: string; meta: Record<string, unknown> }[] {
+  const buf = readFileSync(file);
+  const text = file.endsWith('.zst') ? (buf.length ? Buffer.from(decompress(buf)).toString('utf8') : '') : buf.toString('utf8');
+  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+}
+
+function partsOf(dir: string): Map<string, Buffer> {
+  const m = new Map<string, Buffer>();
+  for (const n of readdirSync(dir).sort()) m.set(n, readFileSync(join(dir, n)));
+  return m;
+}
+
+test('input specs, recipe loading and validation, phase planning', async () => {
+  assert.deepEqual(parseInputSpec('wikipedia-cn=raw/wiki/*.parquet'), { corpus: 'wikipedia-cn', pattern: 'raw/wiki/*.parquet' });
+  assert.deepEqual(parseInputSpec('data/**/*.jsonl'), { pattern: 'data/**/*.jsonl' });
+  const basic = loadRecipe('basic');
+  assert.equal(basic.name, 'basic');
+  assert.deepEqual(basic.steps.map((s) => s.op), ['nfkc']);
+  const steps = await resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'nfkc', params: { form: 'NFC' } }] }));
+  assert.deepEqual(steps.map((s) => s.name), ['nfkc', 'repartition', 'nfkc#2']);
+  assert.deepEqual(steps[0].rawParams, { form: 'NFKC', remove_cr: true });
+  assert.deepEqual(planPhases(steps).map((p) => `${p.kind}:${p.name}`), ['map:p0-map', 'global:p1-repartition', 'map:p2-map']);
+  assert.deepEqual(planPhases(steps.slice(1, 2)).map((p) => p.kind), ['map', 'global']);
+  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'no_such_op' }] })), /unknown operator "no_such_op"/);
+  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc', params: { form: 'NFX' } }] })), /step 1 \(nfkc\): bad params: form:/);
+  assert.throws(() => parseRecipe({ name: 'x', stepz: [] }), /invalid recipe/);
+  assert.throws(() => loadRecipe('does-not-exist'), /recipe not found/);
+  const dir = tmp();
+  writeFileSync(join(dir, 'r.yaml'), 'name: mine\nsteps:\n  - op: limit\n    params: {n: 3}\n');
+  assert.equal(loadRecipe(join(dir, 'r.yaml')).steps[0].params.n, 3);
+});
+
+test('rank sharding: task r of w processes files[r::w]; every document exactly once', async () => {
+  const dir = tmp();
+  await makeInputs(join(dir, 'in'), 5, 40);
+  const out = join(dir, 'out');
+  const s = await runPipeline({ recipe: 'basic', inputs: [join(dir, 'in', '*.jsonl')], outDir: out, workers: 1, tasks: 3, quiet: true });
+  assert.deepEqual(s.tasks.map((t) => [t.rank, t.files.map((f) => f.replace(/.*\//, ''))]), [
+    [0, ['in-0.jsonl', 'in-3.jsonl']],
+    [1, ['in-1.jsonl', 'in-4.jsonl']],
+    [2, ['in-2.jsonl']],
+  ]);
+  assert.deepEqual(readdirSync(join(out, 'docs')).sort(), ['part-00000.jsonl.zst', 'part-00001.jsonl.zst', 'part-00002.jsonl.zst']);
+  const p0 = docsOf(join(out, 'docs', 'part-00000.jsonl.zst'));
+  assert.deepEqual([...new Set(p0.map((d) => d.id.split('-')[0]))], ['f0', 'f3']);
+  const all = [0, 1, 2].flatMap((r) => docsOf(join(out, 'docs', `part-0000${r}.jsonl.zst`)).map((d) => d.id));
+  assert.equal(all.length, 200);
+  assert.equal(new Set(all).size, 200);
+  // nfkc folded the full-width letters and removed \r
+  assert.equal(p0[0].text.startsWith('Doc 0/0\n第0段。'), true);
+  assert.equal(s.read, 200);
+  assert.equal(s.kept, 200);
+  assert.equal(s.invariant.ok, true);
+});
+
+test('accounting and rejects: every malformed kind is rejected with file and line, drops are kept with their rule', async () => {
+  const dir = tmp();
+  const f = join(dir, 'mixed.jsonl');
+  writeFileSync(
+    f,
+    Buffer.concat([
+      Buffer.from('{"id":"a","text":"good one","source":"keep"}\n'), // 1
+      Buffer.from('{"id":"b","text":"broken\n'), // 2 bad JSON
+      Buffer.from('{"id":"c","body":"no text"}\n'), // 3 missing text
+      Buffer.from('{"id":"d","text":["not","a","string"]}\n'), // 4 non-string text
+      Buffer.from('{"id":"e","text":"bad '), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n'), // 5 invalid UTF-8
+      Buffer.from('{"id":"f","text":"dropped by source","source":"spam"}\n'), // 6
+      Buffer.from('{"id":"g","text":"good two","source":"keep"}\n'), // 7
+    ]),
+  );
+  const recipe = { name: 't', steps: [{ op: 'select_source', params: { exclude: ['spam'] } }, { op: 'nfkc' }] };
+  const out = join(dir, 'out');
+  const s = await runPipeline({ recipe, inputs: [f], outDir: out, workers: 1, quiet: true });
+  assert.equal(s.read, 7);
+  assert.equal(s.kept, 2);
+  assert.equal(s.dropped, 1);
+  assert.equal(s.rejected, 4);
+  assert.equal(s.read, s.kept + s.dropped + s.rejected);
+  assert.deepEqual(s.dropped_by_rule, { select_source: 1 });
+  assert.deepEqual(s.rejected_by_error, {
+    'bad JSON': 1,
+    'invalid UTF-8 byte sequence': 1,
+    'missing text field "text"': 1,
+    'text field "text" is not a string (got array)': 1,
+  });
+  const st = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
+  assert.deepEqual([st.read, st.kept, st.dropped, st.rejected], [7, 2, 1, 4]);
+  assert.equal(st.invariant.ok, true);
+  const byName = Object.fromEntries(st.stages.map((x: { name: string }) => [x.name, x]));
+  assert.deepEqual([byName.read.in, byName.read.out, byName.read.rejected], [7, 5, 2]);
+  assert.deepEqual([byName.unify.in, byName.unify.out, byName.unify.rejected], [5, 3, 2]);
+  assert.deepEqual([byName.select_source.in, byName.select_source.out, byName.select_source.dropped], [3, 2, 1]);
+  const rej = readFileSync(join(out, 'rejects', 'part-00000.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(rej.map((r) => [r.line, r.stage]), [[2, 'read'], [3, 'unify'], [4, 'unify'], [5, 'read']]);
+  assert.ok(rej.every((r) => r.file.endsWith('mixed.jsonl')));
+  assert.match(rej[2].raw, /not","a","string/);
+  const ex = docsOf(join(out, 'excluded', 'part-00000.jsonl.zst'));
+  assert.deepEqual(ex.map((e: Record<string, unknown>) => [e.id, e.stage, e.rule, e.value]), [['f', 'select_source', 'select_source', 'spam']]);
+  assert.deepEqual(docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => d.id), ['a', 'g']);
+});
+
+test('resume after a killed worker: rerun redoes only the unfinished task; output byte-identical to an uninterrupted run', async () => {
+  const dir = tmp();
+  await makeInputs(join(dir, 'in'), 4, 1500, { zst: true });
+  const inputs = [join(dir, 'in', '*.jsonl.zst')];
+  const recipe = { name: 'r', steps: [{ op: 'select_source', params: { exclude: ['odd'] } }, { op: 'nfkc' }] };
+  const clean = join(dir, 'clean');
+  const a = await runPipeline({ recipe, inputs, outDir: clean, workers: 2, quiet: true });
+  assert.equal(a.read, 6000);
+
+  const crashed = join(dir, 'crashed');
+  process.env.STEEL_TEST_CRASH_AFTER_DOCS = '700';
+  process.env.STEEL_TEST_CRASH_RANK = '2';
+  try {
+    await assert.rejects(runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true }), /rank 2: worker process \d+ died while running the task \(signal SIGKILL\)/);
+  } finally {
+    delete process.env.STEEL_TEST_CRASH_AFTER_DOCS;
+    delete process.env.STEEL_TEST_CRASH_RANK;
+  }
+  // no final-named partial output for the killed task; the other tasks finished with markers
+  const docsAfterCrash = readdirSync(join(crashed, 'docs'));
+  assert.equal(docsAfterCrash.includes('part-00002.jsonl.zst'), false);
+  assert.ok(docsAfterCrash.filter((n) => n.includes('part-00002')).every((n) => n.startsWith('.part-00002.jsonl.zst.') && n.endsWith('.tmp')), 'killed task left at most its temp file');
+  assert.equal(existsSync(join(crashed, 'stats.json')), false);
+  const state = join(crashed, '.state');
+  const before = [0, 1, 3].map((r) => readMarker(markerPath(state, 'p0-map', r))!.finishedAt);
+  assert.equal(readMarker(markerPath(state, 'p0-map', 2)), undefined);
+
+  const b = await runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true });
+  const after = [0, 1, 3].map((r) => readMarker(markerPath(state, 'p0-map', r))!.finishedAt);
+  assert.deepEqual(after, before, 'finished tasks were not redone');
+  assert.deepEqual(partsOf(join(crashed, 'docs')), partsOf(join(clean, 'docs'))); // also: no leftover temp files
+  assert.deepEqual(partsOf(join(crashed, 'excluded')), partsOf(join(clean, 'excluded')));
+  assert.deepEqual([b.read, b.kept, b.dropped, b.rejected], [a.read, a.kept, a.dropped, a.rejected]);
+  assert.equal(b.kept, 3000);
+
+  // a different recipe on the same output folder is refused (resume needs the same run)
+  await assert.rejects(runPipeline({ recipe: 'basic', inputs, outDir: crashed, workers: 1, quiet: true }), /different recipe; use --fresh/);
+});
+
+test('global op between map phases (repartition), limit stops reading; accounting holds across phases', async () => {
+  const dir = tmp();
+  await makeInputs(join(dir, 'in'), 3, 50);
+  const inputs = [join(dir, 'in', '*.jsonl')];
+  const out = join(dir, 'out');
+  const recipe = { name: 'g', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'set_lang', params: { lang: 'xx' } }] };
+  const s = await runPipeline({ recipe, inputs, outDir: out, workers: 1, quiet: true });
+  assert.deepEqual(s.phases.map((p) => [p.name, p.read, p.kept]), [['p0-map', 150, 150], ['p1-repartition', 150, 150], ['p2-map', 150, 150]]);
+  assert.deepEqual(readdirSync(join(out, 'docs')).sort(), ['part-00000.jsonl.zst', 'part-00001.jsonl.zst']);
+  const docs = [0, 1].flatMap((r) => docsOf(join(out, 'docs', `part-0000${r}.jsonl.zst`)));
+  assert.equal(docs.length, 150);
+  assert.ok(docs.every((d) => (d as { lang?: string }).lang === 'xx'));
+  assert.equal(new Set(docs.map((d) => d.id)).size, 150);
+  assert.equal(s.invariant.ok, true);
+  // rerun: every phase is already done
+  const again = await runPipeline({ recipe, inputs, outDir: out, workers: 1, quiet: true });
+  assert.equal(again.kept, 150);
+
+  const lim = await runPipeline({ recipe: { name: 'l', steps: [{ op: 'limit', params: { n: 7 } }] }, inputs, outDir: join(dir, 'lim'), workers: 1, quiet: true });
+  assert.equal(lim.kept, 21);
+  assert.equal(lim.read, 21, 'records after the limit are not read');
+  assert.equal(lim.invariant.ok, true);
+});
+
+test('a corpus input goes through its adapter (bundled sample)', async (t) => {
+  const { getCorpus } = await import('./corpora/index.ts');
+  const c = await getCorpus('sample');
+  const files = existsSync(join(ROOT, 'corpora-manifests/sample')) ? readdirSync(join(ROOT, 'corpora-manifests/sample')).filter((n) => n.startsWith('fortunes') && n.endsWith('.jsonl.zst')) : [];
+  if (!c || !files.length) return t.skip('sample corpus not available yet');
+  const out = join(tmp(), 'out');
+  const s = await runPipeline({ recipe: 'basic', inputs: files.map((f) => `sample=${join(ROOT, 'corpora-manifests/sample', f)}`), outDir: out, workers: 1, quiet: true });
+  assert.ok(s.kept > 0);
+  assert.equal(s.read, s.kept + s.dropped + s.rejected);
+  assert.ok(s.inputs.every((i) => i.corpus === 'sample'));
+  const d = docsOf(join(out, 'docs', 'part-00000.jsonl.zst'))[0];
+  assert.ok(d.source && d.id && typeof d.text === 'string');
+});
+
+test('CLI: steel prep, steel stats, steel ops --json', () => {
+  const dir = tmp();
+  const f = join(dir, 'x.jsonl');
+  writeFileSync(f, '{"text":"Ｈｅｌｌｏ"}\n{"text":1}\n');
+  const out = join(dir, 'out');
+  const cli = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'cli/steel.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, STEEL_QUIET: '1' } });
+  const p = cli(['prep', '--input', f, '--out', out, '--workers', '1']);
+  assert.equal(p.status, 0, p.stderr);
+  assert.match(p.stderr, /accounting: read 2 = kept 1 \+ dropped 0 \+ rejected 1 {2}\[OK\]/);
+  assert.deepEqual(docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => [d.id, d.text]), [['x.jsonl:1', 'Hello']]);
+  const st = cli(['stats', out]);
+  assert.equal(st.status, 0, st.stderr);
+  assert.match(st.stdout, /^nfkc\s+p0-map\s+1\s+1\s+0\s+0/m);
+  assert.match(st.stdout, /text field "text" is not a string \(got number\)\s+1/);
+  const ops = cli(['ops', '--json']);
+  assert.equal(ops.status, 0, ops.stderr);
+  const list = JSON.parse(ops.stdout) as { name: string; kind: string; params: { properties: Record<string, { default?: unknown }> } }[];
+  const nfkc = list.find((o) => o.name === 'nfkc')!;
+  assert.equal(nfkc.kind, 'map');
+  assert.equal(nfkc.params.properties.form.default, 'NFKC');
+  assert.equal(list.find((o) => o.name === 'repartition')?.kind, 'global');
+  const bad = cli(['prep', '--input', join(dir, 'nope-*.jsonl'), '--out', out]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /input pattern matched no files/);
+  const h = cli(['prep', '--help']);
+  assert.equal(h.status, 0);
+  assert.match(h.stdout, /usage: steel prep/);
+});
