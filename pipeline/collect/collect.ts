@@ -274,13 +274,13 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
           },
         );
         if (p.size === undefined) progress.addTotal(0);
-        if (r.resumedFrom > 0) resumed++;
+        if (r.resumes > 0) resumed++;
         refetched += r.refetched;
         downloadedBytes += r.size - r.resumedFrom;
         done.set(p.path, {
           path: p.path, url: p.url, revision: commit, size: r.size, sha256: r.sha256, git_oid: p.gitOid, time: new Date().toISOString(),
         });
-        const notes = [r.resumedFrom ? `resumed at ${fmtBytes(r.resumedFrom)}` : '', r.refetched ? `refetched ${r.refetched}x after a bad hash` : '', r.attempts > 1 ? `${r.attempts} attempts` : ''].filter(Boolean);
+        const notes = [r.resumedFrom ? `continued a partial file at ${fmtBytes(r.resumedFrom)}` : '', r.resumes ? `resumed ${r.resumes}x` : '', r.refetched ? `refetched ${r.refetched}x after a bad hash` : '', r.attempts > 1 ? `${r.attempts} attempts` : ''].filter(Boolean);
         progress.fileDone(label, true, notes.length ? `(${notes.join(', ')})` : '');
         await save();
       } catch (e) {

@@ -48,6 +48,8 @@ export interface DownloadResult {
   resumedFrom: number;
   /** Refetches caused by a size or hash mismatch. */
   refetched: number;
+  /** Requests that continued a partial file (206 answers to `Range: bytes=N-`, N > 0). */
+  resumes: number;
 }
 
 /** Incremental hashes of the part file: SHA-256 always, git blob SHA-1 when the size is known in advance. */
@@ -55,12 +57,15 @@ class Hashes {
   sha256: Hash = createHash('sha256');
   git: Hash | undefined;
   length = 0;
-  constructor(readonly size: number | undefined) {
+  constructor(
+    readonly size: number | undefined,
+    private readonly wantGit = true,
+  ) {
     this.reset();
   }
   reset() {
     this.sha256 = createHash('sha256');
-    this.git = this.size !== undefined ? createHash('sha1').update(`blob ${this.size}\0`) : undefined;
+    this.git = this.wantGit && this.size !== undefined ? createHash('sha1').update(`blob ${this.size}\0`) : undefined;
     this.length = 0;
   }
   update(b: Uint8Array) {
@@ -89,8 +94,11 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
   let hashes: Hashes | undefined;
   let resumedFrom = -1;
   let refetched = 0;
+  let resumes = 0;
   let started = false;
   const idleMs = opts.idleTimeoutMs ?? 120_000;
+  // The git blob id is needed only when no SHA-256 is published (non-LFS Hub files).
+  const wantGit = !job.sha256 && !!job.gitOid;
 
   const attemptOnce = async (attempt: number): Promise<DownloadResult> => {
     let offset = Math.max(0, await fileSize(part));
@@ -100,7 +108,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
     }
     // Hash state must describe exactly the bytes in the part file.
     if (!hashes || hashes.length !== offset || hashes.size !== size) {
-      hashes = new Hashes(size);
+      hashes = new Hashes(size, wantGit);
       if (offset > 0) await hashPrefix(part, hashes);
       if (hashes.length !== offset) offset = hashes.length;
     }
@@ -135,6 +143,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
         }
         let flags = 'a';
         if (res.status === 206) {
+          resumes++;
           const cr = /bytes (\d+)-(\d+)\/(\d+|\*)/.exec(res.headers.get('content-range') ?? '');
           if (!cr || Number(cr[1]) !== offset) {
             await res.body?.cancel().catch(() => {});
@@ -162,20 +171,37 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
             await res.body?.cancel().catch(() => {});
             throw new HttpError(`${job.label}: server sends ${cl} bytes, listing said ${size}`, 200, job.url, false);
           }
-          if (hashes.size !== size) hashes = new Hashes(size);
+          if (hashes.size !== size) hashes = new Hashes(size, wantGit);
         }
         const fh = await open(part, flags);
         try {
           if (res.body) {
-            for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-              clearTimeout(idle);
-              idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
-              await fh.write(chunk);
-              hashes.update(chunk);
-              opts.onBytes?.(chunk.length);
-              if (size !== undefined && hashes.length > size) {
-                throw new RetryableError(`${job.label}: server sent more than the ${size} expected bytes`);
+            // Batch small network chunks into ~1 MiB writes.
+            let pending: Uint8Array[] = [];
+            let pendingBytes = 0;
+            const flush = async () => {
+              if (!pendingBytes) return;
+              const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+              pending = [];
+              pendingBytes = 0;
+              await fh.write(buf);
+              hashes!.update(buf);
+              opts.onBytes?.(buf.length);
+            };
+            try {
+              for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+                clearTimeout(idle);
+                idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
+                pending.push(chunk);
+                pendingBytes += chunk.length;
+                if (size !== undefined && hashes.length + pendingBytes > size) {
+                  throw new RetryableError(`${job.label}: server sent more than the ${size} expected bytes`);
+                }
+                if (pendingBytes >= 1 << 20) await flush();
               }
+            } finally {
+              // Keep every byte received before a cut: the next attempt resumes after them.
+              if (!(size !== undefined && hashes.length + pendingBytes > size)) await flush();
             }
           }
           await fh.sync();
@@ -215,7 +241,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
       throw new RetryableError(`${job.label}: verification failed (${bad}); refetching`);
     }
     await rename(part, job.dest);
-    return { size: got, sha256: sha, attempts: attempt + 1, resumedFrom: Math.max(0, resumedFrom), refetched };
+    return { size: got, sha256: sha, attempts: attempt + 1, resumedFrom: Math.max(0, resumedFrom), refetched, resumes };
   };
 
   try {
