@@ -1,0 +1,129 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeDocs } from './docs-io.ts';
+import { LocalExecutor } from '../pipeline/executor.ts';
+import { tokenizeToShards } from './tokenize.ts';
+import { inspectDir, formatReport, renderHtml } from './inspect.ts';
+
+const CHROMIUM = process.env.STEEL_CHROMIUM ?? '/usr/bin/chromium';
+
+/** A prep-like output folder: stats.json, docs/ (with dup_cluster_size), shards/. */
+async function makeRun(root: string) {
+  const docs = [];
+  for (let i = 0; i < 60; i++) {
+    const zh = i % 3 !== 0;
+    docs.push({
+      id: `d${i}`, source: zh ? 'wiki-zh' : 'books-en', lang: zh ? 'zh' : 'en',
+      meta: { dup_cluster_size: i % 10 === 0 ? 3 : i % 4 === 0 ? 2 : 1 },
+      text: zh ? `钢铁是怎样炼成的？第${i}章。`.repeat(1 + (i % 9)) : `Chapter ${i}: <b>steel</b> & "iron". `.repeat(1 + (i % 6)),
+    });
+  }
+  await writeDocs(join(root, 'docs', 'part-00000.jsonl.zst'), docs.slice(0, 30));
+  await writeDocs(join(root, 'docs', 'part-00001.jsonl.zst'), docs.slice(30));
+  writeFileSync(join(root, 'stats.json'), JSON.stringify({ recipe: 'test', read: 75, kept: 60, dropped: 12, rejected: 3, dropped_by_rule: { alnum_ratio: 7, 'lang_id<script>': 5 } }));
+  await tokenizeToShards([join(root, 'docs', 'part-00000.jsonl.zst'), join(root, 'docs', 'part-00001.jsonl.zst')], join(root, 'shards'), {
+    executor: new LocalExecutor({ progress: { quiet: true } }), workers: 1, workDir: join(root, '.state', 'tok'), log: () => {},
+  });
+  return docs;
+}
+
+test('inspect: prep folder and shard folder reports (tables, JSON)', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'steel-insp-'));
+  try {
+    const docs = await makeRun(root);
+    const r = await inspectDir(root);
+    assert.equal(r.kind, 'prep');
+    assert.equal(r.totals.documents, 60);
+    const zhChars = docs.filter((d) => d.lang === 'zh').reduce((a, d) => a + d.text.length, 0);
+    assert.equal(r.byLang.find((x) => x.name === 'zh')!.chars, zhChars);
+    assert.equal(r.bySource.find((x) => x.name === 'wiki-zh')!.documents, 40);
+    assert.ok(r.totals.tokens! > 60 && r.totals.charsPerToken! > 1);
+    assert.equal(r.histograms.chars!.total, 60);
+    assert.equal(r.histograms.tokens!.total, 60);
+    assert.equal(r.histograms.tokens!.counts.reduce((a, b) => a + b, 0), 60);
+    assert.equal(r.topTokens![0].count >= r.topTokens![1].count, true);
+    assert.ok(r.topTokens!.some((t) => t.id === 151645 && t.count === 60 && t.text === '<|im_end|>'), 'eos once per document');
+    assert.deepEqual(r.dupClusters!.clusters, [{ size: 1, count: 42 }, { size: 2, count: 12 }, { size: 3, count: 6 }]);
+    assert.equal(r.dupClusters!.duplicatesRemoved, 12 + 12);
+    assert.deepEqual(r.drops!.byRule, [{ rule: 'alnum_ratio', documents: 7 }, { rule: 'lang_id<script>', documents: 5 }]);
+    const txt = formatReport(r);
+    assert.match(txt, /per source/);
+    assert.match(txt, /alnum_ratio\s+7/);
+    assert.match(txt, /wiki-zh\s+40/);
+    JSON.parse(JSON.stringify(r));
+
+    const s = await inspectDir(join(root, 'shards'));
+    assert.equal(s.kind, 'shards');
+    assert.equal(s.totals.documents, 60);
+    assert.equal(s.totals.tokens, r.totals.tokens);
+    assert.ok(s.totals.chars! > 0, 'characters estimated by decoding');
+    assert.ok(Math.abs(s.totals.charsPerToken! - r.totals.charsPerToken!) / r.totals.charsPerToken! < 0.05);
+    await assert.rejects(inspectDir(join(root, 'docs')), /neither a prep output folder/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('inspect: HTML report renders in headless Chromium with charts and no errors', async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    console.log(`# SKIP browser check of the HTML report: ${CHROMIUM} not found (apt-get install chromium)`);
+    t.skip('chromium not installed');
+    return;
+  }
+  let chromium: typeof import('playwright-core').chromium;
+  try {
+    ({ chromium } = await import('playwright-core'));
+  } catch {
+    console.log('# SKIP browser check of the HTML report: playwright-core not installed (npm install)');
+    t.skip('playwright-core missing');
+    return;
+  }
+  const root = mkdtempSync(join(tmpdir(), 'steel-insp-'));
+  const profile = mkdtempSync(join(tmpdir(), 'steel-chromium-'));
+  let browser: import('playwright-core').BrowserContext | undefined;
+  try {
+    await makeRun(root);
+    const r = await inspectDir(root);
+    const html = renderHtml(r);
+    assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=["']?https?:/i, 'no external resources');
+    const file = join(root, 'report.html');
+    writeFileSync(file, html);
+    mkdirSync(profile, { recursive: true });
+    // fresh profile folder = --user-data-dir
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1200, height: 900 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    const requests: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    page.on('request', (q) => { if (!q.url().startsWith('file:')) requests.push(q.url()); });
+    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    assert.equal(await page.title(), `steel inspect: ${root}`);
+    const svgs = await page.locator('svg.chart').count();
+    assert.ok(svgs >= 6, `expected >= 6 charts, got ${svgs}`);
+    const bars = await page.locator('svg.chart rect').count();
+    assert.ok(bars > 20, `${bars} bars`);
+    // charts are laid out with a real size
+    const box = await page.locator('#sources svg.chart').boundingBox();
+    assert.ok(box && box.width > 300 && box.height > 40, JSON.stringify(box));
+    assert.match(await page.locator('#drops').innerText(), /lang_id<script>/, 'rule names are escaped text, not markup');
+    const data = JSON.parse(await page.locator('#report-data').textContent() ?? '{}');
+    assert.equal(data.totals.documents, 60);
+    if (process.env.STEEL_SCREENSHOT) await page.screenshot({ path: process.env.STEEL_SCREENSHOT, fullPage: true });
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests, []);
+  } finally {
+    await browser?.close();
+    rmSync(root, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
