@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, openSync, wri
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Executor } from '../pipeline/executor-types.ts';
-import { writeFileAtomic, tempPathFor } from '../pipeline/fsutil.ts';
+import { writeFileAtomic, tempPathFor, removeStaleTemps } from '../pipeline/fsutil.ts';
 import { type DedupConfig, layout, signatureFingerprint } from './config.ts';
 import { formatSCurve } from './minhash.ts';
 import type { Numbering } from './tasks.ts';
@@ -65,6 +65,9 @@ export async function runDedup(
   const { bands } = layout(cfg0b);
   const state = join(cfg0b.workDir, '.state');
   mkdirSync(state, { recursive: true });
+  // temp files of killed tasks (no task of this run is running yet)
+  removeTempsUnder(cfg0b.workDir);
+  for (const d of ['docs', 'excluded', 'index']) removeTempsUnder(join(cfg0b.outDir, d));
   const seconds: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
@@ -212,6 +215,12 @@ export async function runDedup(
         .join(', '),
   );
   return result;
+}
+
+function removeTempsUnder(dir: string): void {
+  if (!existsSync(dir)) return;
+  removeStaleTemps(dir);
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTempsUnder(join(dir, e.name));
 }
 
 function concatAtomic(parts: string[], dest: string): void {

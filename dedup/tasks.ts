@@ -71,6 +71,17 @@ class U32List {
   }
 }
 
+/**
+ * Test hook: when STEEL_DEDUP_CRASH names this point, the process dies here (mid-task, with outputs half written),
+ * like a killed worker. Points: signatures, buckets, cc-large, cc-small, join, reduce, filter, index.
+ */
+function crashPoint(name: string): void {
+  if (process.env.STEEL_DEDUP_CRASH === name) {
+    process.stderr.write(`dedup: simulated crash at ${name}\n`);
+    process.exit(86);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // 1. signatures
 
@@ -163,6 +174,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     });
     const w = new RecordWriter(sigPath(cfg, b, fi), width, false, Math.max(4096, Math.min(1 << 16, n * width + 16)));
     for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
+    if (b === 1) crashPoint('signatures');
     w.close();
   }
   if (rejects.length) {
@@ -388,6 +400,7 @@ export async function bucketsTask(rank: number, world: number, args: BucketArgs,
           }
         }
       });
+      crashPoint('buckets');
       pw.close();
     } catch (err) {
       pw.abort();
@@ -502,6 +515,7 @@ export async function ccTask(rank: number, world: number, args: CcArgs, ctx: Tas
         }
       }
     }
+    crashPoint(`cc-${mode}`);
     pw.close();
   } catch (err) {
     pw.abort();
@@ -597,6 +611,7 @@ export async function joinTask(rank: number, _world: number, args: PostArgs, ctx
         pw.write(rec, fi.ids[doc]!);
       }
     }
+    crashPoint('join');
     pw.close();
   } catch (e) {
     pw.abort();
@@ -659,6 +674,7 @@ export async function reduceTask(rank: number, _world: number, args: PostArgs, c
       }
       s = e;
     }
+    crashPoint('reduce');
     pw.close();
   } catch (e) {
     pw.abort();
@@ -718,6 +734,7 @@ export async function filterTask(rank: number, _world: number, args: PostArgs, c
       if (num.offsets[fi]! + d !== num.offsets[fi + 1]!) throw new Error(`${cfg.inputs[fi]}: ${d} documents, signatures saw ${num.offsets[fi + 1]! - num.offsets[fi]!} (input changed?)`);
       ctx.progress(stats.read);
     }
+    crashPoint('filter');
     for (const kw of keptWriters) kw.close();
     out.close();
     excl.close();
@@ -808,6 +825,7 @@ export async function indexTask(rank: number, world: number, args: IndexArgs, ct
           w.write(rec);
         }
       });
+      crashPoint('index');
       w.close();
     } catch (e) {
       w.abort();

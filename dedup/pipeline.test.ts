@@ -1,0 +1,168 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, truncateSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decompress } from 'fzstd';
+import { LocalExecutor } from '../pipeline/executor.ts';
+import { writeFixture } from './fixtures.ts';
+import { buildConfig, exactParams, minhashParams, simhashParams } from './params.ts';
+import { runDedup } from './run.ts';
+import { sigPath } from './tasks.ts';
+import type { DedupConfig, DedupMethod } from './config.ts';
+
+const quiet = { progress: { quiet: true } };
+const noLog = () => {};
+
+function readDocsDir(out: string): { id: string; text: string; meta: Record<string, unknown> }[] {
+  const dir = join(out, 'docs');
+  const docs = [];
+  for (const f of readdirSync(dir).sort()) {
+    const t = Buffer.from(decompress(readFileSync(join(dir, f)))).toString('utf8');
+    for (const l of t.split('\n')) if (l) docs.push(JSON.parse(l));
+  }
+  return docs;
+}
+function dupMap(out: string): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const l of readFileSync(join(out, 'duplicates.jsonl'), 'utf8').split('\n')) if (l) m.set(JSON.parse(l).id, JSON.parse(l).duplicate_of);
+  return m;
+}
+
+function cfgFor(method: DedupMethod, inputs: string[], out: string, params: Record<string, unknown> = {}): DedupConfig {
+  const schema = method === 'exact' ? exactParams : method === 'minhash' ? minhashParams : simhashParams;
+  return buildConfig(method, schema.parse(params), { inputs, workDir: join(out, 'work'), outDir: out });
+}
+
+test('minhash removes planted near-duplicates, keeps the first, records cluster sizes', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-mh-'));
+  const fx = writeFixture(join(dir, 'in'), { files: 3, perFile: 30 });
+  const out = join(dir, 'out');
+  const r = await runDedup(cfgFor('minhash', fx.files, out), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  const dups = dupMap(out);
+  assert.equal(r.dropped, fx.planted.size, 'every planted duplicate (and nothing else) removed');
+  for (const [d, o] of fx.planted) assert.equal(dups.get(d), o, `${d} -> ${o}`);
+  const kept = readDocsDir(out);
+  assert.equal(kept.length, r.kept);
+  const byId = new Map(kept.map((d) => [d.id, d]));
+  for (const o of fx.planted.values()) {
+    const size = 1 + [...fx.planted.values()].filter((x) => x === o).length;
+    assert.equal(byId.get(o)?.meta.dup_cluster_size, size, `cluster size of ${o}`);
+  }
+  assert.equal(kept.find((d) => !fx.planted.has(d.id) && ![...fx.planted.values()].includes(d.id))?.meta.dup_cluster_size, 1);
+  assert.ok(existsSync(join(out, 'index', 'manifest.json')));
+});
+
+test('exact dedup normalises case and whitespace; keep=longest keeps the longer copy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-ex-'));
+  const p = join(dir, 'a.jsonl');
+  writeFileSync(
+    p,
+    [
+      { id: 'a', text: 'Hello   World' },
+      { id: 'b', text: 'hello world ' },
+      { id: 'c', text: 'hello, world' },
+      { id: 'd', text: 'something else' },
+    ]
+      .map((o) => JSON.stringify(o))
+      .join('\n') + '\n{broken json\n',
+  );
+  const out = join(dir, 'out');
+  const r = await runDedup(cfgFor('exact', [p], out, { keep: 'longest' }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  assert.deepEqual([r.read, r.kept, r.dropped, r.rejected], [4, 3, 1, 1]);
+  assert.deepEqual([...dupMap(out)], [['b', 'a']]);
+  const out2 = join(dir, 'out2');
+  const r2 = await runDedup(cfgFor('exact', [p], out2, { punctuation: true }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  assert.equal(r2.dropped, 2, 'with punctuation removed, "hello, world" is a duplicate too');
+  assert.equal(readDocsDir(out2).find((d) => d.id === 'a')?.meta.dup_cluster_size, 3);
+});
+
+test("simhash with Steel's space tokens lumps unsegmented Chinese together; character tokens do not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-sh-'));
+  const fx = writeFixture(join(dir, 'in'), { files: 1, perFile: 24 });
+  const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
+  const space = await runDedup(cfgFor('simhash', fx.files, join(dir, 'space')), ex, { workers: 1, log: noLog });
+  const zhDocs = readFileSync(fx.files[0]!, 'utf8').split('\n').filter((l) => l && !JSON.parse(l).lang).length;
+  assert.ok(space.dropped >= zhDocs - 1, `space tokens: all ${zhDocs} Chinese docs hash to 0 and collapse (dropped ${space.dropped})`);
+  const chr = await runDedup(cfgFor('simhash', fx.files, join(dir, 'char'), { tokenization: 'character' }), ex, { workers: 1, log: noLog });
+  const dups = dupMap(join(dir, 'char'));
+  for (const [d] of dups) assert.ok(fx.planted.has(d), `character simhash removed only planted duplicates (${d})`);
+  assert.ok(chr.dropped >= 2 && chr.dropped < space.dropped, `character simhash: ${chr.dropped} removed`);
+});
+
+test('dedup against a previous run index removes new documents that duplicate kept ones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-ix-'));
+  const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 20, seed: 3 });
+  const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
+  const a = join(dir, 'a');
+  await runDedup(cfgFor('minhash', [fx.files[0]!], a), ex, { workers: 1, log: noLog });
+  const keptA = readDocsDir(a);
+  // new data: the second file plus a lightly edited copy of two documents kept by run A
+  const extra = join(dir, 'in', 'new.jsonl');
+  writeFileSync(extra, keptA.slice(0, 2).map((d, i) => JSON.stringify({ id: `new-${i}`, text: d.text + ' 完' })).join('\n') + '\n');
+  const b = join(dir, 'b');
+  const rb = await runDedup(cfgFor('minhash', [fx.files[1]!, extra], b, { index: a }), ex, { workers: 1, log: noLog });
+  const dups = dupMap(b);
+  assert.equal(dups.get('new-0'), keptA[0]!.id);
+  assert.equal(dups.get('new-1'), keptA[1]!.id);
+  assert.ok(!readDocsDir(b).some((d) => d.id.startsWith('new-')));
+  const man = JSON.parse(readFileSync(join(b, 'index', 'manifest.json'), 'utf8'));
+  assert.equal(man.docs, keptA.length + rb.kept, 'the new index holds the old kept docs and the new kept docs');
+});
+
+test('a run killed in each stage resumes to the same result as an uninterrupted run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-kill-'));
+  const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 24, seed: 11 });
+  const ref = join(dir, 'ref');
+  await runDedup(cfgFor('minhash', fx.files, ref), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  const out = join(dir, 'out');
+  const ex = new LocalExecutor({ inProcess: 'never', ...quiet });
+  const crashes = ['signatures', 'buckets', 'cc-large', 'cc-small', 'join', 'reduce', 'filter', 'index'];
+  for (const c of crashes) {
+    process.env.STEEL_DEDUP_CRASH = c;
+    try {
+      await assert.rejects(runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog }), /died while running/, `crash at ${c}`);
+    } finally {
+      delete process.env.STEEL_DEDUP_CRASH;
+    }
+  }
+  await runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog });
+  const byId = (a: { id: string }[]) => a.sort((x, y) => (x.id < y.id ? -1 : 1));
+  assert.deepEqual(byId(readDocsDir(out)), byId(readDocsDir(ref)));
+  assert.deepEqual([...dupMap(out)].sort(), [...dupMap(ref)].sort());
+  assert.deepEqual(readFileSync(join(out, 'index', 'info.bin')), readFileSync(join(ref, 'index', 'info.bin')));
+  assert.deepEqual(readFileSync(join(out, 'index', 'bands', 'b000.bin')), readFileSync(join(ref, 'index', 'bands', 'b000.bin')));
+  // no temporary files left in the output
+  assert.ok(!readdirSync(join(out, 'docs')).some((n) => n.endsWith('.tmp')));
+});
+
+test('a truncated or altered intermediate is detected, named, and never used', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-bad-'));
+  const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 12, seed: 5 });
+  const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
+  const out = join(dir, 'out');
+  const cfg = cfgFor('minhash', fx.files, out);
+  await runDedup(cfg, ex, { workers: 1, log: noLog });
+  // damage one band file of a finished signatures step, then rerun the later steps from scratch
+  const resolved = { ...cfg, workDir: join(dir, 'out', 'work') };
+  const victim = sigPath(resolved, 0, 1);
+  const rerunLater = () => {
+    for (const d of readdirSync(join(out, 'work', '.state'))) if (d !== 'dedup-signatures') require_rm(join(out, 'work', '.state', d));
+  };
+  const orig = readFileSync(victim);
+  truncateSync(victim, statSync(victim).size - 7);
+  rerunLater();
+  await assert.rejects(runDedup(cfg, ex, { workers: 1, log: noLog }), (e: Error) => e.message.includes(victim) && /truncated|size/.test(e.message));
+  const flipped = Buffer.from(orig);
+  flipped[40] ^= 0x10;
+  writeFileSync(victim, flipped);
+  await assert.rejects(runDedup(cfg, ex, { workers: 1, log: noLog }), (e: Error) => e.message.includes(victim) && /checksum/.test(e.message));
+  writeFileSync(victim, orig);
+  const r = await runDedup(cfg, ex, { workers: 1, log: noLog });
+  assert.ok(r.dropped > 0);
+});
+
+import { rmSync } from 'node:fs';
+function require_rm(p: string) {
+  rmSync(p, { recursive: true, force: true });
+}
