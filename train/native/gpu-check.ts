@@ -196,7 +196,7 @@ async function sectionCpu(): Promise<void> {
   const out: Record<string, unknown> = {};
   for (const [name, B, T] of [['tiny', 2, 16], ['tiny-dense', 2, 16], ['small', 2, 128], ['small-dense', 2, 100]] as const) {
     const cfg = getPreset(name).model;
-    if (cfg.compactVocab) cfg.vocabSize = 200;
+    if (cfg.compactVocab) { cfg.vocabSize = 200; cfg.padId = 0; cfg.eosId = 1; }
     out[name] = await compareModels(cfg, B, T, name);
   }
   results.cpu = out;
@@ -293,6 +293,14 @@ async function sectionBench(preset: string, B: number, T: number, steps: number)
     times.push(performance.now() - t0);
   }
   gpu.addon.sync();
+  // per-phase breakdown of two more steps (synchronising timer, so the sum exceeds the real step time a little)
+  gpu.addon.profile(gpu.handle, true);
+  await one(0);
+  await one(1);
+  const prof = gpu.addon.profile(gpu.handle, false);
+  const profTotal = Object.values(prof).reduce((a, b) => a + b, 0) / 2;
+  log(`  per-step phase breakdown (ms, profiled step total ${profTotal.toFixed(1)} ms):`);
+  for (const [k, v] of Object.entries(prof).sort((a, b) => b[1] - a[1])) log(`    ${k.padEnd(16)} ${(v / 2).toFixed(2).padStart(8)}  ${((v / 2 / profTotal) * 100).toFixed(1)}%`);
   const total = times.reduce((a, b) => a + b, 0) / 1e3;
   const tps = (B * T * steps) / total;
   const fpt = flopsPerToken(cfg, T).steelFormula;
@@ -301,6 +309,7 @@ async function sectionBench(preset: string, B: number, T: number, steps: number)
   const r = {
     preset, device: info.device, B, T, steps, tokensPerS: tps, mfu: (tps * fpt) / 989e12, stepMsMedian: sorted[sorted.length >> 1],
     memUsedGB: info.memUsed / 1e9, activationGB: info.activationBytes / 1e9, warmupS: warm, losses,
+    profileMs: Object.fromEntries(Object.entries(prof).map(([k, v]) => [k, v / 2])),
   };
   log(`BENCH ${JSON.stringify(r)}`);
   if (!losses.every(Number.isFinite)) { failures++; log('FAIL bench: non-finite loss'); }

@@ -24,6 +24,8 @@ export interface NativeAddon {
   step(h: unknown, lr: number, b1: number, b2: number, eps: number, wd: number, clip: number): number;
   info(h: unknown): { device: string; memUsed: number; memTotal: number; paramFloats: number; activationBytes: number; gemmPlans: number };
   sync(): void;
+  /** per-phase milliseconds accumulated since the last call (synchronising timer); enable/disable for what follows. */
+  profile(h: unknown, enable: boolean): Record<string, number>;
   attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number):
     { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
 }

@@ -3,6 +3,7 @@
 #include <node_api.h>
 #include <cublasLt.h>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
@@ -211,6 +212,17 @@ class Model {
   size_t partCap = 0, mpartCap = 0;
   int TS = 16;  // token splits for Soft-MoE reductions
   std::string devName;
+  // optional per-phase timing (synchronises at every mark; for profiling only)
+  bool prof = false;
+  std::map<std::string, double> profMs;
+  std::chrono::steady_clock::time_point profT;
+  void mark(const char* name) {
+    if (!prof) return;
+    CK(cudaDeviceSynchronize());
+    auto now = std::chrono::steady_clock::now();
+    profMs[name] += std::chrono::duration<double, std::milli>(now - profT).count();
+    profT = now;
+  }
 
   explicit Model(const Cfg& cfg) : c(cfg) {
     if (c.hd % 8 != 0 || c.hd > 64) throw std::runtime_error(strf("cuda backend: headDim must be a multiple of 8 and <= 64 (got %d)", c.hd));
@@ -487,24 +499,32 @@ class Model {
       }
     CK(cudaMemcpy(tokIn, in.data(), N * 4, cudaMemcpyHostToDevice));
     CK(cudaMemcpy(tokTgt, tg.data(), N * 4, cudaMemcpyHostToDevice));
+    if (prof) { CK(cudaDeviceSynchronize()); profT = std::chrono::steady_clock::now(); }
     const float scale = 1.f / std::sqrt((float)c.hd), sl2 = scale * 1.4426950408889634f;
     const int nQT = (T + 63) / 64;
     // ---- forward
     embed_fwd_k<<<nblk(N * d), 256>>>(tokIn, P + embOff, la[0].xin, N, c.d);
     KCHECK("embed_fwd");
+    mark("embed_fwd");
     for (int l = 0; l < c.L; l++) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
       rmsnorm_fwd_k<<<N, 256>>>(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, c.d, (float)c.eps);
       KCHECK("rmsnorm_fwd");
+      mark("rmsnorm_fwd");
       linear(a.xn1, N, c.d, w.qkvw, ldq, a.qkv, PB + w.qkvb);
+      mark("gemm_qkv_fwd");
       rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(a.qkv, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, 0);
       KCHECK("rope");
+      mark("rope");
       attn_fwd_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
       KCHECK("attn_fwd");
+      mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
+      mark("gemm_o_fwd");
       rmsnorm_fwd_k<<<N, 256>>>(a.xin, dRb, a.xmid, P + w.ln2, a.xn2, a.r2, c.d, (float)c.eps);
       KCHECK("rmsnorm_fwd2");
+      mark("rmsnorm_fwd");
       float* xout = l + 1 < c.L ? la[l + 1].xin : resid;
       if (!c.steel) {
         linear(a.xn2, N, c.d, w.guw, 2 * c.I, a.gu);
@@ -516,14 +536,17 @@ class Model {
       } else {
         moeFwd(l, B, T, xout);
       }
+      mark("ffn_fwd");
     }
     rmsnorm_fwd_k<<<N, 256>>>(resid, nullptr, nullptr, P + normOff, xf, rf, c.d, (float)c.eps);
     KCHECK("rmsnorm_final");
+    mark("rmsnorm_fwd");
     // ---- lm_head + cross-entropy (chunked), with its backward
     const float gs = count > 0 ? gradScale / (float)count : 0.f;
     for (long r0 = 0; r0 < N; r0 += chunkRows) {
       long rows = std::min<long>(chunkRows, N - r0);
       gemm.run(false, true, (int)rows, c.V, c.d, xf + r0 * d, c.d, PB + lmOff, c.d, logits, c.V, false, 1.f, 0.f);
+      mark("gemm_lm_fwd");
       if (logitsOut) {
         cast_b2f_k<<<nblk(rows * c.V), 256>>>(logits, normOutBuf(rows * c.V), rows * c.V);
         KCHECK("cast");
@@ -532,10 +555,12 @@ class Model {
       if (!withTargets) continue;
       ce_k<<<rows, 1024>>>(logits, tokTgt + r0, lossrow + r0, c.V, c.pad, gs, backward && count > 0 ? 1 : 0);
       KCHECK("cross_entropy");
+      mark("cross_entropy");
       if (backward && count > 0) {
         // dxf rows (fp32) = dlogits . W ; dW += dlogits^T . xf
         gemm.run(false, false, (int)rows, c.d, c.V, logits, c.V, PB + lmOff, c.d, dxn + r0 * d, c.d, true, 1.f, 0.f);
         gemm.run(true, false, c.V, c.d, (int)rows, logits, c.V, xf + r0 * d, c.d, G + lmOff, c.d, true, 1.f, 1.f);
+        mark("gemm_lm_bwd");
       }
     }
     double lossSum = 0;
@@ -551,6 +576,7 @@ class Model {
     }
     // ---- backward
     rmsBwd(dxn, resid, normOff, rf, dR, false, N);
+    mark("rmsnorm_bwd");
     for (int l = c.L - 1; l >= 0; l--) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
@@ -567,24 +593,31 @@ class Model {
       } else {
         moeBwd(l, B, T);
       }
+      mark("ffn_bwd");
       rmsBwd(dxn, a.xmid, w.ln2, a.r2, dR, true, N);
+      mark("rmsnorm_bwd");
       // attention branch
       cast_f2b_k<<<nblk(N * d), 256>>>(dR, dRb, N * d);
       KCHECK("cast");
       gemm.run(false, false, (int)N, qd, c.d, dRb, c.d, PB + w.ow, qd, datt, qd, false, 1.f, 0.f);
       gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, 1.f);
+      mark("gemm_o_bwd");
       attn_delta_k<<<nblk(N * c.H), 256>>>(datt, a.att, delta, B, T, c.H, c.hd);
       KCHECK("attn_delta");
       attn_bwd_dq_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
       KCHECK("attn_bwd_dq");
       attn_bwd_dkdv_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
       KCHECK("attn_bwd_dkdv");
+      mark("attn_bwd");
       rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(dqkv, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, 1);
       KCHECK("rope_bwd");
       colsumBf16(dqkv, N, ldq, ldq, G + w.qkvb);
+      mark("rope_bwd_bias");
       gemm.run(false, false, (int)N, c.d, ldq, dqkv, ldq, PB + w.qkvw, c.d, dxn, c.d, true, 1.f, 0.f);
       gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, 1.f);
+      mark("gemm_qkv_bwd");
       rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N);
+      mark("rmsnorm_bwd");
     }
     // embedding backward: deterministic (positions grouped per token id, fixed order)
     {
@@ -602,6 +635,7 @@ class Model {
       embed_bwd_k<<<(unsigned)ids.size(), 256>>>(eIds, eOff, ePos, dR, G + embOff, c.d);
       KCHECK("embed_bwd");
     }
+    mark("embed_bwd");
     CK(cudaDeviceSynchronize());
     return lossSum;
   }
@@ -673,6 +707,7 @@ class Model {
 
   float adamw(float lr, float b1, float b2, float eps, float wd, float clip) {
     const int nb = 1024;
+    if (prof) { CK(cudaDeviceSynchronize()); profT = std::chrono::steady_clock::now(); }
     sumsq_k<<<nb, 256>>>(G, total, dsum);
     KCHECK("sumsq");
     norm_fin_k<<<1, 32>>>(dsum, nb, clip, normOut);
@@ -681,6 +716,7 @@ class Model {
     double bc1 = 1 - std::pow((double)b1, (double)step), bc2 = 1 - std::pow((double)b2, (double)step);
     adamw_k<<<8192, 256>>>(P, G, M1, M2, PB, total, lr, b1, b2, eps, wd, (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
     KCHECK("adamw");
+    mark("adamw");
     float nrm;
     CK(cudaMemcpy(&nrm, normOut, 4, cudaMemcpyDeviceToHost));
     return nrm;
@@ -980,6 +1016,20 @@ static napi_value info_impl(napi_env env, napi_callback_info info) {
   return o;
 }
 WRAP(info)
+static napi_value profile_impl(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  getArgs(env, info, 2, a);
+  Model* m = getModel(env, a[0]);
+  bool en;
+  NC(napi_get_value_bool(env, a[1], &en));
+  napi_value o;
+  NC(napi_create_object(env, &o));
+  for (auto& kv : m->profMs) NC(napi_set_named_property(env, o, kv.first.c_str(), num(env, kv.second)));
+  m->profMs.clear();
+  m->prof = en;
+  return o;
+}
+WRAP(profile)
 static napi_value sync_impl(napi_env env, napi_callback_info info) {
   CK(cudaDeviceSynchronize());
   return nullptr;
@@ -1026,6 +1076,7 @@ NAPI_MODULE_INIT() {
       {"step", 0, step, 0, 0, 0, napi_default_jsproperty, 0},
       {"info", 0, info, 0, 0, 0, napi_default_jsproperty, 0},
       {"sync", 0, sync, 0, 0, 0, napi_default_jsproperty, 0},
+      {"profile", 0, profile, 0, 0, 0, napi_default_jsproperty, 0},
       {"attnTest", 0, attnTest, 0, 0, 0, napi_default_jsproperty, 0},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
