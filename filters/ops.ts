@@ -54,7 +54,7 @@ export const mapperSpecs: MapperSpec[] = [
     z.object({}), (t) => M.cleanHtml(t)),
   mapper('clean_ip', 'remove IPv4 and IPv6 addresses (data-juicer clean_ip_mapper)', replParams(M.IP_PATTERN), (t, p) => M.regexReplace(t, p.pattern, p.repl)),
   mapper('clean_links', 'remove http/https/ftp/www links (data-juicer clean_links_mapper; Python \\b and \\w are Unicode-aware, kept so here)',
-    replParams(M.LINK_PATTERN), (t, p) => M.regexReplace(t, p.pattern, p.repl, p.pattern === M.LINK_PATTERN)),
+    replParams(M.LINK_PATTERN), (t, p) => M.cleanLinks(t, p.repl, p.pattern)),
   mapper('clean_copyright', 'remove a leading /* */ block mentioning copyright, else leading //, #, -- comment lines (data-juicer clean_copyright_mapper)',
     z.object({}), (t) => M.cleanCopyright(t)),
   mapper('expand_macro', 'inline-expand argument-free TeX \\newcommand / \\def macros (data-juicer expand_macro_mapper)', z.object({}), (t) => M.expandMacro(t)),
@@ -97,6 +97,13 @@ function filter<P extends { langs: string[] }>(f: Omit<FilterSpec<P>, 'kind' | '
 }
 
 let qwenTok: any;
+const stopSets = new WeakMap<string[], Set<string>>();
+function stopSet(list: string[]): Set<string> {
+  let s = stopSets.get(list);
+  if (!s) stopSets.set(list, (s = new Set(list.map((x) => x.toLowerCase()))));
+  return s;
+}
+const flaggedCache = new Map<string, { latin: Set<string>; cjk: RegExp | null }>();
 const lidState: { model?: LidModel } = {};
 const lmState = new Map<string, ArpaModel | null>();
 
@@ -171,8 +178,8 @@ export const filterSpecs: FilterSpec[] = [
     description: 'word n-gram repetition: occurrences of repeated word n-grams / all (data-juicer word_repetition_filter); jieba words for Chinese in auto mode',
     params: z.object({ rule: ruleName('word_repetition'), words: wordMode('auto'), rep_len: z.number().int().positive().default(10).describe('n-gram length in words'), min: num(0, 'keep when >= min'), max: num(0.5, 'keep when <= max'), langs: langs() }),
     compute: (d, p) => {
-      const w = p.words === 'datajuicer' ? S.djWords(d.text, true) : words(d, p.words).map((x) => x.toLowerCase());
-      return { [p.rule]: S.wordRepetition(w, p.rep_len) };
+      const w = p.words === 'datajuicer' ? S.djWords(d.text, true) : words(d, p.words);
+      return { [p.rule]: S.wordRepetition(w, p.rep_len, p.words !== 'datajuicer') };
     },
     rules: (p) => minmax(p.rule, p),
   }),
@@ -189,7 +196,7 @@ export const filterSpecs: FilterSpec[] = [
     }),
     compute: (d, p) => {
       const l = (d.lang ?? 'en').split('-')[0];
-      const list = new Set(p.lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en);
+      const list = stopSet(p.lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en);
       const w = words(d, p.words);
       const c = S.stopwordCount(w, list);
       return { [`${p.rule}.count`]: c, [`${p.rule}.ratio`]: w.length ? c / w.length : 0 };
@@ -208,10 +215,19 @@ export const filterSpecs: FilterSpec[] = [
       langs: langs(),
     }),
     compute: (d, p) => {
-      const all = [...(p.builtin ? FLAGGED : []), ...p.list];
-      const cjk = all.filter((x) => /\p{Script=Han}/u.test(x));
-      const latin = new Set(all.filter((x) => !/\p{Script=Han}/u.test(x)).map((x) => x.toLowerCase()));
-      return { [p.rule]: S.flaggedRatio(d.text, words(d, p.words), latin, cjk) };
+      const key = JSON.stringify([p.builtin, p.list]);
+      let fl = flaggedCache.get(key);
+      if (!fl) {
+        const all = [...(p.builtin ? FLAGGED : []), ...p.list];
+        const cjk = all.filter((x) => /\p{Script=Han}/u.test(x));
+        const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        fl = {
+          latin: new Set(all.filter((x) => !/\p{Script=Han}/u.test(x)).map((x) => x.toLowerCase())),
+          cjk: cjk.length ? new RegExp(cjk.map(esc).join('|'), 'gu') : null,
+        };
+        flaggedCache.set(key, fl);
+      }
+      return { [p.rule]: S.flaggedRatio(d.text, words(d, p.words), fl.latin, fl.cjk) };
     },
     rules: (p) => [{ rule: p.rule, max: p.max }],
   }),
@@ -236,7 +252,7 @@ export const filterSpecs: FilterSpec[] = [
       const w = words(d, p.words);
       const q = S.gopherQuality(d.text, w);
       const l = (d.lang ?? 'en').split('-')[0];
-      const stop = new Set(STOPWORDS[l] ?? STOPWORDS.en);
+      const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
       const r = p.rule;
       return {
         [`${r}.n_words`]: q.n_words, [`${r}.mean_word_length`]: q.mean_word_length,
@@ -356,7 +372,7 @@ export const filterSpecs: FilterSpec[] = [
       thresholds: z.record(z.string(), z.number()).default({ zh: 0.5, en: 0.5 }).describe('per-language minimum score'),
       default_threshold: z.number().default(0).describe('minimum score for languages not listed (set > 1 to drop every other language)'),
       action: z.enum(['tag', 'drop']).default('drop').describe('tag only, or also drop below threshold'),
-      max_chars: z.number().int().default(2000).describe('identify from the first N characters'),
+      max_chars: z.number().int().default(500).describe('identify from the first N characters (fastText cost grows with length; 500 is as accurate on the sample, see bench/results/filters.md)'),
       detect_code: z.boolean().default(true).describe('label as "code" (score 1) when most lines look like source code or shell'),
       code_line_ratio: z.number().default(0.6).describe('min share of code-looking lines for "code"'),
       keep_original_lang: z.boolean().default(false).describe('keep an existing doc.lang and only record meta.lid_lang'),

@@ -4,7 +4,7 @@
  */
 import {
   codePoints, cpLength, splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
-  hasAlpha, hasAlnum, charFlags, C_LETTER,
+  hasAlpha, hasAlnum, charFlags, C_LETTER, C_PUNCT, C_SYMBOL,
 } from './text.ts';
 
 const counter = new HashCounter();
@@ -132,14 +132,15 @@ export function djWords(text: string, lowerCase: boolean): string[] {
 }
 
 /** Word n-gram repetition (data-juicer word_repetition_filter): occurrences of n-grams seen more than once / all n-gram occurrences. */
-export function wordRepetition(words: readonly string[], n = 10): number {
+export function wordRepetition(words: readonly string[], n = 10, lowerCase = false): number {
   const total = words.length - n + 1;
   if (total <= 0) return 0;
   counter.reset(total);
   const wh1 = hashBuf(words.length), wh2 = hashBuf2(words.length);
   for (let i = 0; i < words.length; i++) {
-    wh1[i] = hashString(words[i]);
-    wh2[i] = hashString(words[i], 0x12345678);
+    const w = lowerCase && /[A-Z\u00c0-\uffff]/.test(words[i]) ? words[i].toLowerCase() : words[i];
+    wh1[i] = hashString(w);
+    wh2[i] = hashString(w, 0x12345678);
   }
   for (let i = 0; i < total; i++) {
     let h1 = 0x3c6ef372, h2 = 0x1b873593;
@@ -174,34 +175,40 @@ export function countAlnumWords(words: readonly string[]): number {
 /** Stopword occurrences (count-based, FineWeb-2 / Gopher style). Words are compared lower-cased. */
 export function stopwordCount(words: readonly string[], stop: ReadonlySet<string>): number {
   let k = 0;
-  for (const w of words) if (stop.has(w) || stop.has(w.toLowerCase())) k++;
+  for (const w of words) if (stop.has(w) || (/[A-Z]/.test(w) && stop.has(w.toLowerCase()))) k++;
   return k;
 }
 
 /** Flagged-word ratio: occurrences of listed words (or, for Chinese, listed substrings) / number of words. */
-export function flaggedRatio(text: string, words: readonly string[], flagged: ReadonlySet<string>, substrings: readonly string[]): number {
+export function flaggedRatio(text: string, words: readonly string[], flagged: ReadonlySet<string>, cjk: RegExp | null): number {
   if (words.length === 0) return 0;
   let k = 0;
-  for (const w of words) if (flagged.has(w.toLowerCase())) k++;
-  for (const s of substrings) {
-    let at = text.indexOf(s);
-    while (at >= 0) {
-      k++;
-      at = text.indexOf(s, at + s.length);
-    }
+  if (flagged.size) for (const w of words) if (flagged.has(w.toLowerCase())) k++;
+  if (cjk) {
+    cjk.lastIndex = 0;
+    while (cjk.exec(text) !== null) k++;
   }
   return k / words.length;
 }
 
 // ---------- Gopher / FineWeb ----------
-const PUNCT_ONLY = (w: string) => !hasAlnum(w) && !/[^\p{P}\p{S}]/u.test(w);
+/** A word made only of punctuation/symbol characters (datatrove: every char in PUNCTUATION_SET). */
+function PUNCT_ONLY(w: string): boolean {
+  for (let i = 0; i < w.length; i++) {
+    const c = w.codePointAt(i)!;
+    if (c > 0xffff) i++;
+    if ((charFlags(c) & (C_PUNCT | C_SYMBOL)) === 0) return false;
+  }
+  return w.length > 0;
+}
 
 /** Gopher quality statistics (datatrove semantics). */
 export function gopherQuality(text: string, words: readonly string[]) {
-  const nonSymbol = words.filter((w) => !PUNCT_ONLY(w));
-  const nWords = nonSymbol.length;
-  let lenSum = 0;
-  for (const w of nonSymbol) lenSum += cpLength(w);
+  let nWords = 0, lenSum = 0;
+  for (const w of words) if (!PUNCT_ONLY(w)) {
+    nWords++;
+    lenSum += cpLength(w);
+  }
   const lines = splitLines(text);
   let bullets = 0, ellipsis = 0;
   for (const l of lines) {
@@ -246,8 +253,10 @@ export function gopherRepetition(text: string, words: readonly string[], topNs: 
     dup_line_frac: lines.length ? ld.elems / lines.length : 0,
     dup_line_char_frac: ld.chars / len,
   };
-  for (const n of topNs) out[`top_${n}gram`] = topNgramFrac(words, n, joiner) / len;
-  for (const n of dupNs) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
+  prepareWords(words);
+  gN = 0;
+  for (const n of [...topNs].sort((a, b) => a - b)) out[`top_${n}gram`] = topNgramFrac(words, n, joiner) / len;
+  for (const n of [...dupNs].sort((a, b) => a - b)) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
   return out;
 }
 function findDuplicates(xs: readonly string[]): { elems: number; chars: number } {
@@ -261,34 +270,73 @@ function findDuplicates(xs: readonly string[]): { elems: number; chars: number }
   }
   return { elems, chars };
 }
+// word hashes and cumulative code-point lengths, shared by the n-gram statistics of one call
+let wl = new Int32Array(1024);
+function prepareWords(words: readonly string[]): void {
+  const n = words.length;
+  const h1 = hashBuf(n), h2 = hashBuf2(n);
+  if (wl.length < n + 1) wl = new Int32Array(Math.max(n + 1, wl.length * 2));
+  wl[0] = 0;
+  for (let i = 0; i < n; i++) {
+    const w = words[i];
+    h1[i] = hashString(w);
+    h2[i] = hashString(w, 0x12345678);
+    wl[i + 1] = wl[i] + cpLength(w);
+  }
+}
+// n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
+let ga = new Int32Array(1024), gb = new Int32Array(1024);
+let gN = 0, gWords = 0;
+function ngramHashesUpTo(n: number, nWords: number): void {
+  if (gN === 0 || gN > n || gWords !== nWords) {
+    if (ga.length < nWords) {
+      ga = new Int32Array(Math.max(nWords, ga.length * 2));
+      gb = new Int32Array(ga.length);
+    }
+    for (let i = 0; i < nWords; i++) {
+      ga[i] = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193);
+      gb[i] = Math.imul(0x1b873593 ^ hb2[i], 0x5bd1e995);
+    }
+    gN = 1;
+    gWords = nWords;
+  }
+  while (gN < n) {
+    const total = nWords - gN; // n-grams of length gN + 1
+    for (let i = 0; i < total; i++) {
+      ga[i] = Math.imul(ga[i] ^ hb1[i + gN], 0x01000193);
+      gb[i] = Math.imul(gb[i] ^ hb2[i + gN], 0x5bd1e995) ^ (gb[i] >>> 13);
+    }
+    gN++;
+  }
+}
+/** datatrove find_top_duplicate: count of the most frequent n-gram × its length (words joined by `joiner`). */
 function topNgramFrac(words: readonly string[], n: number, joiner: string): number {
-  if (words.length < n) return 0;
-  const m = new Map<string, number>();
-  let best = 0, bestKey = '';
-  for (let i = 0; i + n <= words.length; i++) {
-    const k = words.slice(i, i + n).join(joiner);
-    const c = (m.get(k) ?? 0) + 1;
-    m.set(k, c);
+  const total = words.length - n + 1;
+  if (total <= 0) return 0;
+  ngramHashesUpTo(n, words.length);
+  counter.reset(total);
+  let best = 0, bestIdx = 0;
+  for (let i = 0; i < total; i++) {
+    const c = counter.add(ga[i], gb[i]);
     if (c > best) {
       best = c;
-      bestKey = k;
+      bestIdx = i;
     }
   }
-  const keyLen = cpLength(bestKey);
-  return best * keyLen;
+  return best * (wl[bestIdx + n] - wl[bestIdx] + cpLength(joiner) * (n - 1));
 }
+/** datatrove find_all_duplicate: characters of n-grams (joined without separator) already seen, skipping n words after each. */
 function dupNgramChars(words: readonly string[], n: number): number {
-  const seen = new Set<string>();
+  const total = words.length - n + 1;
+  if (total <= 0) return 0;
+  ngramHashesUpTo(n, words.length);
+  counter.reset(total);
   let rep = 0, i = 0;
-  while (i < words.length - n + 1) {
-    const k = words.slice(i, i + n).join('');
-    if (seen.has(k)) {
-      rep += cpLength(k);
+  while (i < total) {
+    if (counter.add(ga[i], gb[i]) > 1) {
+      rep += wl[i + n] - wl[i];
       i += n;
-    } else {
-      seen.add(k);
-      i++;
-    }
+    } else i++;
   }
   return rep;
 }

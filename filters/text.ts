@@ -175,9 +175,14 @@ export function whitespaceWords(text: string): string[] {
   return parts;
 }
 
+/** HMM discovery of unknown words: off by default (2x faster; unknown words then split into characters). */
+let jiebaHmm = false;
+export function setJiebaHmm(on: boolean): void {
+  jiebaHmm = on;
+}
 /** jieba words: every non-whitespace token of the segmentation (punctuation tokens included, like datatrove). */
 export function jiebaWords(text: string): string[] {
-  const toks = jieba().cut(text, true);
+  const toks = jieba().cut(text, jiebaHmm);
   let k = 0;
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i];
