@@ -37,7 +37,16 @@ export interface ModelConfig {
    * every checkpoint), so that a tiny model does not pay for 151,936 output rows. vocabSize is then replaced.
    */
   compactVocab?: boolean;
+  /**
+   * With compactVocab: keep only the vocabCap most frequent ids (plus pad and eos); every other id becomes one
+   * "unknown" class (raw id UNK_RAW_ID, an unused row of Qwen's padded vocabulary). Loss comparisons must then use the
+   * same mapping (the trainer reports the unigram entropy of the mapped stream).
+   */
+  vocabCap?: number;
 }
+
+/** raw id standing for "any token outside a capped compact vocabulary" (Qwen's last, never-produced row). */
+export const UNK_RAW_ID = 151935;
 
 export interface TrainHyper {
   lr: number;
@@ -142,29 +151,29 @@ export const PRESETS: Record<string, Preset> = {
     }),
     train: { ...STEEL_TRAIN, lr: 1e-3, minLr: 1e-4, warmupSteps: 2, totalSteps: 100, microBatch: 2, gradAccum: 1, logEvery: 1, ckptEvery: 10 },
   },
-  mini: {
-    description: 'CPU model, Steel kind: 2 layers x 64, 4 heads, Soft-MoE 6x1 experts of width 32, context 64, compact vocab',
-    model: steelLike({
-      name: 'mini', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, intermediateSize: 32,
-      seqLen: 64, compactVocab: true,
-    }),
-    train: { ...STEEL_TRAIN, lr: 3e-3, minLr: 3e-4, warmupSteps: 20, totalSteps: 400, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
-  },
   small: {
-    description: 'CPU model, Steel kind: 4 layers x 128, 4 heads, Soft-MoE 6x1 experts of width 64, context 128, compact vocab',
+    description: 'CPU model, Steel kind: 2 layers x 64, 4 heads, Soft-MoE 6x1 experts of width 32, context 64, 4096 most frequent ids + unk',
     model: steelLike({
-      name: 'small', hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, intermediateSize: 64,
-      seqLen: 128, compactVocab: true,
+      name: 'small', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, intermediateSize: 32,
+      seqLen: 64, compactVocab: true, vocabCap: 4096,
     }),
-    train: { ...STEEL_TRAIN, lr: 2e-3, minLr: 2e-4, warmupSteps: 20, totalSteps: 300, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: { ...STEEL_TRAIN, lr: 3e-3, minLr: 3e-4, warmupSteps: 20, totalSteps: 300, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
   },
   'small-dense': {
-    description: 'CPU model, dense kind: 4 layers x 128, 4 heads (2 kv), SwiGLU 384, context 128, compact vocab',
+    description: 'CPU model, dense kind: 2 layers x 64, 4 heads (2 kv), SwiGLU 192, context 64, 4096 most frequent ids + unk',
     model: steelLike({
-      name: 'small-dense', kind: 'dense', hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 32,
-      intermediateSize: 384, numExperts: 0, slotsPerExpert: 0, seqLen: 128, compactVocab: true,
+      name: 'small-dense', kind: 'dense', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16,
+      intermediateSize: 192, numExperts: 0, slotsPerExpert: 0, seqLen: 64, compactVocab: true, vocabCap: 4096,
     }),
-    train: { ...STEEL_TRAIN, lr: 2e-3, minLr: 2e-4, warmupSteps: 20, totalSteps: 300, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: { ...STEEL_TRAIN, lr: 3e-3, minLr: 3e-4, warmupSteps: 20, totalSteps: 300, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+  },
+  medium: {
+    description: 'CPU model, Steel kind: 4 layers x 128, 4 heads, Soft-MoE 6x1 experts of width 64, context 128, 8192 most frequent ids + unk',
+    model: steelLike({
+      name: 'medium', hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, intermediateSize: 64,
+      seqLen: 128, compactVocab: true, vocabCap: 8192,
+    }),
+    train: { ...STEEL_TRAIN, lr: 2e-3, minLr: 2e-4, warmupSteps: 30, totalSteps: 1000, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
   },
 };
 

@@ -319,20 +319,40 @@ function upperBound(a: Uint32Array, x: number): number {
   return lo;
 }
 
-/** sorted distinct token ids over every shard of a folder (for compact vocabularies), always including extra ids. */
-export async function collectTokenIds(dir: string, extra: number[]): Promise<Int32Array> {
+/**
+ * Compact vocabulary over every shard of a folder: the sorted distinct token ids (always including `extra`), or with
+ * `cap` only the cap most frequent ones (ties: lower id) plus `extra`. Also returns the unigram entropy (nats/token)
+ * of the stream after mapping out-of-vocabulary ids to one class (`unk`), the baseline a trained model must beat.
+ */
+export async function collectTokenIds(dir: string, extra: number[], cap?: number): Promise<Int32Array> {
+  return (await vocabStats(dir, extra, cap)).ids;
+}
+
+export async function vocabStats(dir: string, extra: number[], cap?: number): Promise<{ ids: Int32Array; distinct: number; tokens: number; unigramEntropy: number; mappedEntropy: number; coverage: number }> {
   const m = readManifest(dir);
-  const seen = new Uint8Array(Math.max(m.tokenizer?.vocab_size ?? 0, 151936, ...extra.map((x) => x + 1)));
-  for (const x of extra) seen[x] = 1;
+  const counts = new Float64Array(Math.max(m.tokenizer?.vocab_size ?? 0, 151936, ...extra.map((x) => x + 1)));
+  let n = 0;
   for (const sh of m.shards) {
     const r = await readShardTokens(join(dir, sh.file));
     for (let i = 0; i < r.tokens.length; i++) {
       const t = r.tokens[i];
-      if (t >= seen.length) throw new Error(`data: ${sh.file} has token id ${t} beyond the vocabulary (${seen.length})`);
-      seen[t] = 1;
+      if (t >= counts.length) throw new Error(`data: ${sh.file} has token id ${t} beyond the vocabulary (${counts.length})`);
+      counts[t]++;
     }
+    n += r.tokens.length;
   }
-  const ids: number[] = [];
-  for (let i = 0; i < seen.length; i++) if (seen[i]) ids.push(i);
-  return Int32Array.from(ids);
+  const present: number[] = [];
+  for (let i = 0; i < counts.length; i++) if (counts[i] > 0) present.push(i);
+  let keep = present;
+  if (cap && present.length > cap) keep = [...present].sort((a, b) => counts[b] - counts[a] || a - b).slice(0, cap);
+  const set = new Set<number>([...keep, ...extra]);
+  const ids = Int32Array.from([...set].sort((a, b) => a - b));
+  let H = 0, Hm = 0, other = 0, covered = 0;
+  for (const i of present) {
+    const p = counts[i] / n;
+    H -= p * Math.log(p);
+    if (set.has(i)) { Hm -= p * Math.log(p); covered += counts[i]; } else other += counts[i];
+  }
+  if (other > 0) Hm -= (other / n) * Math.log(other / n);
+  return { ids, distinct: present.length, tokens: n, unigramEntropy: H, mappedEntropy: Hm, coverage: n ? covered / n : 1 };
 }

@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { latestCheckpoint, loadModel, readModelConfig } from './checkpoint.ts';
-import type { ModelConfig } from './config.ts';
+import { UNK_RAW_ID, type ModelConfig } from './config.ts';
 import { importHf } from './hf.ts';
 
 export interface OpenedModel {
@@ -44,8 +44,9 @@ export function toModelIds(raw: ArrayLike<number>, vocabIds: Int32Array | null):
   const map = new Map<number, number>();
   for (let i = 0; i < vocabIds.length; i++) map.set(vocabIds[i], i);
   const out = new Int32Array(raw.length);
+  const unk = map.get(UNK_RAW_ID);
   for (let i = 0; i < raw.length; i++) {
-    const m = map.get(raw[i]);
+    const m = map.get(raw[i]) ?? unk;
     if (m === undefined) throw new Error(`token id ${raw[i]} is not in this model's compact vocabulary (it never occurred in the training data)`);
     out[i] = m;
   }

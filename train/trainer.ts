@@ -6,8 +6,8 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
-import { type ModelConfig, type TrainHyper, flopsPerToken, validateConfig } from './config.ts';
-import { DataLoader, collectTokenIds } from './data.ts';
+import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
+import { DataLoader, vocabStats } from './data.ts';
 import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 
 export const QWEN_PAD = 151643;
@@ -53,10 +53,11 @@ export function lrAt(step: number, h: TrainHyper): number {
   return h.minLr + 0.5 * (h.lr - h.minLr) * (1 + Math.cos(Math.PI * prog));
 }
 
-/** raw token id -> model id table for compact vocabularies (unknown ids map to the pad id, which the loss ignores). */
+/** raw token id -> model id table for compact vocabularies (unknown ids map to the unk class if the vocabulary has one, else to the pad id, which the loss ignores). */
 export function vocabTable(vocabIds: Int32Array, padModelId: number): Int32Array {
   const max = vocabIds[vocabIds.length - 1];
-  const t = new Int32Array(Math.max(max + 1, QWEN_EOS + 1)).fill(padModelId);
+  const unk = vocabIds.indexOf(UNK_RAW_ID);
+  const t = new Int32Array(Math.max(max + 1, UNK_RAW_ID + 1)).fill(unk >= 0 ? unk : padModelId);
   for (let i = 0; i < vocabIds.length; i++) t[vocabIds[i]] = i;
   return t;
 }
@@ -68,7 +69,7 @@ export function mapTokens(raw: Int32Array, table: Int32Array | null, padModelId:
   for (let i = 0; i < raw.length; i++) {
     const r = raw[i];
     const m = r < table.length ? table[r] : padModelId;
-    if (m === padModelId && r !== QWEN_PAD) unknown++;
+    if (m === padModelId && r !== QWEN_PAD) unknown++; // only without an unk class (new shards with unseen ids)
     out[i] = m;
   }
   return { tokens: out, unknown };
@@ -129,11 +130,13 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       vocabIds = initIds;
     } else if (model.compactVocab) {
       log(`building a compact vocabulary from ${o.dataDir} ...`);
-      vocabIds = await collectTokenIds(o.dataDir, [QWEN_PAD, QWEN_EOS]);
+      const vs = await vocabStats(o.dataDir, model.vocabCap ? [QWEN_PAD, QWEN_EOS, UNK_RAW_ID] : [QWEN_PAD, QWEN_EOS], model.vocabCap);
+      vocabIds = vs.ids;
       model.vocabSize = vocabIds.length;
       model.padId = vocabIds.indexOf(QWEN_PAD);
       model.eosId = vocabIds.indexOf(QWEN_EOS);
-      log(`compact vocabulary: ${vocabIds.length} token ids`);
+      log(`compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`);
+      writeFileSync(join(o.outDir, 'vocab.json'), JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n');
     }
     validateConfig(model);
     be = await loadBackend(o.backend, model);
@@ -231,7 +234,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
   const elapsedS = (performance.now() - t0) / 1000;
   const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
-  if (unknownTotal) log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id`);
+  if (unknownTotal) log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
   if (!o.quiet) log(`${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtTime(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`);
   await be.dispose();
   return { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { openModel, toModelIds } from '../../train/load.ts';
 import { generate } from '../../train/generate.ts';
 import { loadTokenizer, encodeTexts, decodeIds } from '../../tokenizer/encode.ts';
+import { UNK_RAW_ID } from '../../train/config.ts';
 
 export const summary = 'generate text from a checkpoint (temperature / top-p sampling, KV cache)';
 
@@ -40,14 +41,23 @@ export async function run(argv: string[]): Promise<number> {
   const toRaw = (id: number) => (m.vocabIds ? m.vocabIds[id] : id);
   const eos = m.config.eosId;
   const out: number[] = [];
-  let printed = '';
+  let printed = '', count = 0;
   process.stdout.write(prompt);
   await generate(m.backend, ids, {
     maxTokens: Number(v['max-tokens']), temperature: Number(v.temperature), topP: Number(v['top-p']), topK: Number(v['top-k']),
     seed: Number(v.seed), stopIds: [eos],
     onToken: async (id) => {
-      out.push(toRaw(id));
       if (v.ids) { process.stdout.write(` ${toRaw(id)}`); return; }
+      if (toRaw(id) === UNK_RAW_ID) { // a token outside a capped compact vocabulary
+        const text = await decodeIds(tk.tok, out, false);
+        process.stdout.write(text.slice(printed.length) + '⁇');
+        out.length = 0;
+        printed = '';
+        count++;
+        return;
+      }
+      out.push(toRaw(id));
+      count++;
       const text = await decodeIds(tk.tok, out, false);
       if (text.length > printed.length && !text.endsWith('\uFFFD')) { process.stdout.write(text.slice(printed.length)); printed = text; }
     },
@@ -57,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
     if (text.length > printed.length) process.stdout.write(text.slice(printed.length));
   }
   process.stdout.write('\n');
-  process.stderr.write(`(${out.length} tokens, model ${m.source}, kind ${m.config.kind})\n`);
+  process.stderr.write(`(${count} tokens, model ${m.source}, kind ${m.config.kind})\n`);
   await m.backend.dispose();
   return 0;
 }

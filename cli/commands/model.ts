@@ -27,13 +27,17 @@ export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === '--help' || sub === '-h') { console.log(HELP); return sub ? 0 : 2; }
   if (sub === 'list') {
-    for (const [k, p] of Object.entries(PRESETS)) console.log(`${k.padEnd(20)} ${fmt(countParams(p.model).total).padStart(15)}  ${p.description}`);
+    for (const [k, p] of Object.entries(PRESETS)) {
+      const c = p.model.compactVocab && p.model.vocabCap ? { ...p.model, vocabSize: p.model.vocabCap + 3 } : p.model;
+      console.log(`${k.padEnd(20)} ${((c !== p.model ? '~' : '') + fmt(countParams(c).total)).padStart(15)}  ${p.description}`);
+    }
     return 0;
   }
   if (sub === 'info') {
     const { values: v, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' }, 'seq-len': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } });
     if (v.help) { console.log(HELP); return 0; }
     const { model } = v.config ? resolveConfig({ config: v.config, preset: positionals[0] }) : { model: getPreset(positionals[0] ?? '').model };
+    if (model.compactVocab && model.vocabCap) model.vocabSize = model.vocabCap + 3; // cap + pad, eos, unk (upper bound)
     const r = info(model, v['seq-len'] ? Number(v['seq-len']) : model.seqLen);
     if (v.json) { console.log(JSON.stringify(r)); return 0; }
     console.log(`${r.name} (${r.kind} kind): ${fmt(r.total)} parameters`);
@@ -42,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
     const per = (r.total - (r.byPart.embedding ?? 0) - (r.byPart.lm_head ?? 0) - model.hiddenSize) / L;
     console.log(`  per layer  ${fmt(per).padStart(15)}`);
     console.log(`training FLOPs/token at T=${r.seqLen}: ${r.flopsPerToken.toExponential(3)} (executed; Steel's formula 6(L·4d² + dV) + 12·L·d·T: ${r.steelFormulaFlopsPerToken.toExponential(3)})`);
-    if (model.compactVocab) console.log('note: CPU preset with a compact vocabulary: the embedding/lm_head rows shrink to the ids present in the data');
+    if (model.compactVocab) console.log(`note: CPU preset with a compact vocabulary (${model.vocabCap ? `the ${model.vocabCap} most frequent ids + pad/eos/unk` : 'the ids present in the data'}), counted at ${model.vocabSize} rows`);
     console.log(`fp32 AdamW training state (weights+grads+m+v): ${(r.trainMemoryBytes / 2 ** 30).toFixed(2)} GiB`);
     return 0;
   }

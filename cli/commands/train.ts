@@ -8,7 +8,7 @@ export const summary = 'pretrain a model on token shards (CPU reference backend 
 
 const HELP = `usage: steel train (--preset NAME | --config FILE) --data DIR --out DIR [options]
 
-  --preset NAME        steel-1b, qwen2-dense-1b, qwen2-dense-1b-gqa, tiny, tiny-dense, mini, small, small-dense
+  --preset NAME        steel-1b, qwen2-dense-1b, qwen2-dense-1b-gqa, tiny, tiny-dense, small, small-dense, medium
   --config FILE        JSON/YAML {preset?, model: {...}, train: {...}} (overrides the preset)
   --data DIR           token shard folder (manifest.json, written by steel prep / steel tokenizer)
   --out DIR            run folder: metrics.jsonl, config.json, checkpoints/
