@@ -90,11 +90,10 @@ function padCount(n: number): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Writer
 
-/** Byte sink for the Arrow writer: writes through to a file descriptor (buffered), hashing as it goes. */
+/** Byte sink for the Arrow writer: writes through to a file descriptor (buffered). */
 class FdSink extends AsyncByteQueue<Uint8Array> {
   fd: number;
   bytes = 0;
-  hash = createHash('sha256');
   private buf = Buffer.allocUnsafe(1 << 20);
   private used = 0;
   constructor(fd: number) {
@@ -107,7 +106,6 @@ class FdSink extends AsyncByteQueue<Uint8Array> {
     this.bytes += u8.byteLength;
     if (u8.byteLength >= this.buf.length / 2) {
       this.flush();
-      this.hash.update(u8);
       writeAll(this.fd, u8);
       return;
     }
@@ -117,9 +115,7 @@ class FdSink extends AsyncByteQueue<Uint8Array> {
   }
   flush(): void {
     if (this.used === 0) return;
-    const chunk = this.buf.subarray(0, this.used);
-    this.hash.update(chunk);
-    writeAll(this.fd, chunk);
+    writeAll(this.fd, this.buf.subarray(0, this.used));
     this.used = 0;
   }
   override close(): void {
@@ -351,7 +347,7 @@ export class ShardWriter {
     }
     fsyncSync(cur.fd);
     closeSync(cur.fd);
-    // The streaming hash covered the placeholders: hash the final file.
+    // Hash the final file (after the in-place patch of the head schema).
     const sha256 = sha256File(cur.tmp);
     const final = join(this.dir, cur.file);
     renameSync(cur.tmp, final);

@@ -27,6 +27,8 @@ export interface TokenizeTaskStats {
   chars: number;
   utf8Bytes: number;
   encodeSeconds: number;
+  /** CPU seconds of the task process (all threads), for per-core throughput. */
+  cpuSeconds: number;
   tokenizer: TokenizerInfo;
   [k: string]: unknown;
 }
@@ -36,6 +38,7 @@ export function rankDir(parts: string, rank: number): string {
 }
 
 export async function tokenizeTask(rank: number, world: number, args: TokenizeTaskArgs, ctx: TaskContext): Promise<TokenizeTaskStats> {
+  const cpu0 = process.cpuUsage();
   const { tok, info } = loadTokenizer(args.tokenizer, { threads: 1 });
   const dir = rankDir(args.partsDir, rank);
   rmSync(dir, { recursive: true, force: true }); // a rerun of an unfinished task starts over
@@ -80,7 +83,8 @@ export async function tokenizeTask(rank: number, world: number, args: TokenizeTa
     }
     const shards = writer.finish();
     ctx.log(`${documents} documents, ${tokens} tokens, ${shards.length} shard(s)`);
-    return { shards, dir, documents, tokens, chars, utf8Bytes, encodeSeconds, tokenizer: info };
+    const cpu = process.cpuUsage(cpu0);
+    return { shards, dir, documents, tokens, chars, utf8Bytes, encodeSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, tokenizer: info };
   } catch (e) {
     writer.abort();
     throw e;

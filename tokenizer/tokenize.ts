@@ -34,6 +34,8 @@ export interface TokenizeResult {
   chars: number;
   utf8Bytes: number;
   encodeSeconds: number;
+  /** CPU seconds of the tokenize tasks (load + read + encode + write). */
+  cpuSeconds: number;
   seconds: number;
 }
 
@@ -74,7 +76,7 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
     { module: TASKS, fn: 'tokenizeTask', args: { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokPath, maxShardBytes } },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
   )) as unknown as TokenizeTaskStats[];
-  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds') => results.reduce((a, r) => a + (r[k] as number), 0);
+  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') => results.reduce((a, r) => a + (r[k] as number), 0);
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
   const build: Record<string, unknown> = { tokenizer_file: tokPath, inputs: inputFiles.length };
   if (o.shuffle) {
@@ -105,7 +107,7 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
   for (const d of ['scatter', 'staged', 'gathered', 'parts', 'markers']) rmSync(join(o.workDir, d), { recursive: true, force: true });
   const res: TokenizeResult = {
     manifest, documents: sum('documents'), tokens: sum('tokens'), chars: sum('chars'), utf8Bytes: sum('utf8Bytes'),
-    encodeSeconds: sum('encodeSeconds'), seconds: (performance.now() - t0) / 1000,
+    encodeSeconds: sum('encodeSeconds'), cpuSeconds: sum('cpuSeconds'), seconds: (performance.now() - t0) / 1000,
   };
   if (manifest.totals.tokens !== res.tokens || manifest.totals.documents !== res.documents) {
     throw new Error(`internal: manifest counts ${manifest.totals.tokens}/${manifest.totals.documents} differ from tokenized ${res.tokens}/${res.documents}`);

@@ -72,7 +72,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
   const m = res.manifest;
   console.log(`${res.documents} documents, ${res.tokens} tokens, ${m.shards.length} shard(s) in ${out}`);
   console.log(`${(res.chars / Math.max(1, res.tokens)).toFixed(3)} chars/token; ${(res.utf8Bytes / 1e6).toFixed(2)} MB of text in ${res.seconds.toFixed(1)}s ` +
-    `(encode ${(res.utf8Bytes / 1e6 / Math.max(1e-9, res.encodeSeconds)).toFixed(2)} MB/s, ${(res.tokens / Math.max(1e-9, res.encodeSeconds) / 1e6).toFixed(3)}M tokens/s per worker-second)`);
+    `(per CPU-second: ${(res.utf8Bytes / 1e6 / Math.max(1e-9, res.cpuSeconds)).toFixed(2)} MB/s, ${(res.tokens / Math.max(1e-9, res.cpuSeconds) / 1e6).toFixed(3)}M tokens/s)`);
   for (const [s, n] of Object.entries(m.totals.sources).sort((a, b) => b[1] - a[1])) console.log(`  ${s.padEnd(32)} ${String(n).padStart(12)} tokens`);
   return 0;
 }
