@@ -25,6 +25,8 @@ export interface DedupConfig {
     threshold: number;
     bands: number;
     rows: number;
+    /** auto: character n-grams for zh/ja/ko (by lang, else CJK share), word n-grams otherwise. */
+    shingles: 'auto' | 'char' | 'word';
     charNgram: number;
     wordNgram: number;
     seed: number;

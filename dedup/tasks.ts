@@ -134,7 +134,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
       const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
       info.write([doc.text.length, floatBits(Number.isFinite(q) ? q : -Infinity)], 0, doc.id);
       if (mh) {
-        const mode = shingleMode(doc.lang, doc.text);
+        const mode = cfg.minhash.shingles === 'auto' ? shingleMode(doc.lang, doc.text) : cfg.minhash.shingles;
         mh.compute(mode === 'char' ? charShingles(doc.text, cfg.minhash.charNgram) : wordShingles(doc.text, cfg.minhash.wordNgram));
         for (let b = 0; b < bands; b++) {
           push(b, mh.bandHi[b]!, mh.bandLo[b]!, d);
