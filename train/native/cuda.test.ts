@@ -1,0 +1,66 @@
+// CUDA backend tests. CI machines have no GPU: without the built addon (train/native/build/steel_cuda.node) or a
+// usable GPU every test here is skipped with the reason printed. On a GPU host: train/native/build.sh, then
+// node scripts/run-tests.mjs train/native (the full parity/benchmark suite is train/native/run-gpu-checks.sh).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CpuBackend } from '../backends/cpu.ts';
+import { getPreset, paramShapes } from '../config.ts';
+import { available, CudaBackend, loadAddon } from './index.ts';
+
+function gpuUsable(): string | null {
+  const a = available();
+  if (!a.ok) return a.reason ?? 'addon not available';
+  try {
+    const be = new CudaBackend(getPreset('tiny').model);
+    be.info();
+    return null;
+  } catch (e) {
+    return `no usable GPU: ${(e as Error).message}`;
+  }
+}
+const reason = gpuUsable();
+if (reason) console.log(`# SKIP CUDA backend tests: ${reason}`);
+const opts = reason ? { skip: `CUDA backend unavailable (${reason})` } : {};
+
+function rel(a: Float32Array, b: Float32Array): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  return Math.sqrt(n / Math.max(d, 1e-30));
+}
+
+test('cuda addon reports a clear error when missing', () => {
+  if (!reason) return;
+  assert.throws(() => { if (!available().ok) loadAddon(); else throw new Error('native addon not built'); }, /native addon|cannot load|not built|GPU/);
+});
+
+test('cuda backend matches the CPU backend on the tiny model (loss, logits, grads, AdamW step)', opts, async () => {
+  const cfg = getPreset('tiny').model;
+  const cpu = new CpuBackend(cfg), gpu = new CudaBackend(cfg);
+  await cpu.init(3);
+  await gpu.init(3);
+  const B = 2, T = cfg.seqLen;
+  const toks = new Int32Array(B * (T + 1)).map((_, i) => (i * 7 + 3) % cfg.vocabSize);
+  const lc = await cpu.forwardBackward(toks, B, T), lg = await gpu.forwardBackward(toks, B, T);
+  assert.ok(Math.abs(lc - lg) / lc < 5e-3, `loss cpu ${lc} gpu ${lg}`);
+  assert.ok(rel(await gpu.forward(toks.subarray(0, T), 1, T), await cpu.forward(toks.subarray(0, T), 1, T)) < 1e-2);
+  for (const p of paramShapes(cfg)) {
+    if (p.shape.length === 1 && p.shape[0] === 1) continue; // the Soft-MoE scale is a cancelling sum: bf16 noise
+    const e = rel(await gpu.getGrad(p.name), await cpu.getGrad(p.name));
+    assert.ok(e < 3e-2, `${p.name}: grad rel err ${e}`);
+  }
+  const o = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1 };
+  const nc = await cpu.step(o), ng = await gpu.step(o);
+  assert.ok(Math.abs(nc - ng) / nc < 1e-2, `grad norm cpu ${nc} gpu ${ng}`);
+  const name = paramShapes(cfg)[1].name;
+  assert.ok(rel(await gpu.getParam(name), await cpu.getParam(name)) < 1e-2);
+});
+
+test('cuda backend rejects bad input with a JS exception', opts, async () => {
+  const cfg = getPreset('tiny').model;
+  const gpu = new CudaBackend(cfg);
+  await gpu.init(1);
+  await assert.rejects(() => gpu.forwardBackward(new Int32Array(5), 2, 16), /expected 2x17 tokens/);
+  const bad = new Int32Array(2 * 17).fill(cfg.vocabSize + 3);
+  await assert.rejects(() => gpu.forwardBackward(bad, 2, 16), /outside the vocabulary/);
+  await assert.rejects(() => gpu.setParam('nope', new Float32Array(1)), /no parameter named/);
+});
