@@ -7,12 +7,12 @@
  * "MB" = MiB of uncompressed JSONL (the documents as {"id","text","source","meta"} lines); per core = that size
  * divided by the CPU seconds (user+system) the read took in this single-threaded process.
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { readRecords, recordToDocument } from '../pipeline/readers/index.ts';
+import { openBytes, readRecords, recordToDocument } from '../pipeline/readers/index.ts';
 import { JsonlWriter } from '../pipeline/writers/index.ts';
 import { ParquetDocWriter } from '../pipeline/writers/parquet.ts';
 import type { Document } from '../pipeline/document.ts';
@@ -101,6 +101,30 @@ await bench('JSONL (plain)', join(dir, 'b.jsonl'), true);
 await bench('JSONL.gz', join(dir, 'b.jsonl.gz'), true);
 await bench('Parquet (zstd)', join(dir, 'b-zstd.parquet'), true);
 await bench('Parquet (snappy)', join(dir, 'b-snappy.parquet'), true);
+
+// real text: the bundled sample corpus (Debian docs, man pages, fortunes), if present
+const sampleDir = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '..', 'corpora-manifests', 'sample');
+if (existsSync(sampleDir)) {
+  const files = readdirSync(sampleDir).filter((n) => n.endsWith('.jsonl.zst')).sort().map((n) => join(sampleDir, n));
+  let raw = 0; // uncompressed size, measured in an untimed pass
+  for (const f of files) for await (const c of openBytes(f)) raw += c.length;
+  let n = 0;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const f of files) {
+    for await (const it of readRecords(f)) {
+      if (it.kind !== 'record') throw new Error(`sample: reject ${it.loc.file}:${it.loc.line}: ${it.error}`);
+      if (typeof recordToDocument(it.record, it.loc).text !== 'string') throw new Error('no text');
+      n++;
+    }
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const cu = process.cpuUsage(c0);
+  const cpu = (cu.user + cu.system) / 1e6;
+  const mb = raw / 2 ** 20;
+  const fileMiB = files.reduce((a, f) => a + statSync(f).size, 0) / 2 ** 20;
+  rows.push({ name: `bundled sample JSONL.zst (real text, ${files.length} files; MiB = its JSONL)`, file: sampleDir, fileMiB, docs: n, wall, cpu, mbPerCpuS: mb / cpu, mbPerWallS: mb / wall });
+}
 
 const lines = [
   `| input | file MiB | docs | wall s | CPU s | MiB/s per core (CPU) | MiB/s (wall) |`,

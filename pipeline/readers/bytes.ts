@@ -1,6 +1,6 @@
 import { createReadStream, statSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { Decompress } from 'fzstd';
+import { zstdDecompressStream } from './zstd.ts';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -18,8 +18,8 @@ export function stripCompression(file: string): string {
 const CHUNK = 1 << 20;
 
 /**
- * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (fzstd streaming; concatenated frames
- * supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
+ * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (frame by frame through libzstd wasm, or
+ * fzstd streaming for frames without a declared size; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
  */
 export async function* openBytes(file: string, onBytes?: (done: number, total: number) => void): AsyncGenerator<Uint8Array> {
   const total = statSync(file).size;
@@ -47,28 +47,14 @@ export async function* openBytes(file: string, onBytes?: (done: number, total: n
         throw new Error(`${file}: corrupt gzip stream: ${(e as Error).message}`);
       }
     } else {
-      let out: Uint8Array[] = [];
-      const dec = new Decompress((chunk) => {
-        if (chunk.length) out.push(chunk);
-      });
-      for await (const c of raw as AsyncIterable<Buffer>) {
-        done += c.length;
-        try {
-          dec.push(c);
-        } catch (e) {
-          throw new Error(`${file}: corrupt zstd stream near byte ${done}: ${(e as Error).message}`);
-        }
-        onBytes?.(done, total);
-        const ready = out;
-        out = [];
-        for (const o of ready) yield o;
-      }
       try {
-        dec.push(new Uint8Array(0), true);
+        yield* zstdDecompressStream(raw as AsyncIterable<Buffer>, (n) => {
+          done += n;
+          onBytes?.(done, total);
+        });
       } catch (e) {
-        throw new Error(`${file}: truncated or corrupt zstd stream: ${(e as Error).message}`);
+        throw new Error(`${file}: truncated or corrupt zstd stream (near compressed byte ${done}): ${(e as Error).message}`);
       }
-      for (const o of out) yield o;
     }
   } finally {
     raw.destroy();

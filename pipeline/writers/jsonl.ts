@@ -1,17 +1,12 @@
 import { gzipSync } from 'node:zlib';
-import { init as zstdInit, compress as zstdCompress } from '@bokuweb/zstd-wasm';
+import { zstdInitOnce, zstdWasm } from '../readers/zstd.ts';
 import { AtomicFile } from './atomic.ts';
 import { compressionOf, type Compression } from '../readers/bytes.ts';
 
-let zstdReady: Promise<void> | undefined;
-export function zstdInitOnce(): Promise<void> {
-  zstdReady ??= zstdInit();
-  return zstdReady;
-}
+export { zstdInitOnce };
 
 export async function zstdCompressChunk(data: Uint8Array, level = 3): Promise<Uint8Array> {
-  await zstdInitOnce();
-  return zstdCompress(data, level);
+  return (await zstdWasm()).compress(data, level);
 }
 
 export interface JsonlWriterOptions {

@@ -1,0 +1,157 @@
+/**
+ * Streaming zstd decompression. Frames whose content size is declared in the header and whose compressed size stays
+ * under a cap (the ~1 MiB frames our writer emits, and most frames written by `zstd`) are decompressed whole by
+ * the libzstd wasm build (@bokuweb/zstd-wasm, about 2x faster than pure JS); anything else (no declared size,
+ * huge frames) falls back, from that frame on, to the pure-JS streaming decoder fzstd. Memory stays bounded by the
+ * cap, not by the file size.
+ */
+import { Decompress } from 'fzstd';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
+interface ZstdWasm {
+  init(): Promise<void>;
+  compress(buf: Uint8Array, level?: number): Uint8Array;
+  decompress(buf: Uint8Array): Uint8Array;
+}
+
+let ready: Promise<ZstdWasm> | undefined;
+
+/**
+ * Our own instance of the libzstd wasm module (@bokuweb/zstd-wasm). Its init() is not idempotent: a second call
+ * (from any other code in the process) re-instantiates the shared module asynchronously and corrupts the data of
+ * the calls around it. So the pipeline loads a private copy of the package's CommonJS files (the require cache
+ * entries are set aside while loading), initialises it once, and nobody else can re-init it.
+ */
+export function zstdWasm(): Promise<ZstdWasm> {
+  ready ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const entry = require.resolve('@bokuweb/zstd-wasm');
+    const dir = dirname(entry);
+    const saved = new Map<string, NodeJS.Module>();
+    for (const k of Object.keys(require.cache)) {
+      if (k.startsWith(dir)) {
+        saved.set(k, require.cache[k]!);
+        delete require.cache[k];
+      }
+    }
+    let mod: ZstdWasm;
+    try {
+      mod = require(entry) as ZstdWasm;
+    } finally {
+      for (const k of Object.keys(require.cache)) if (k.startsWith(dir)) delete require.cache[k];
+      for (const [k, v] of saved) require.cache[k] = v;
+    }
+    await mod.init();
+    return mod;
+  })();
+  return ready;
+}
+
+/** Initialise the pipeline's private zstd wasm instance (idempotent). */
+export async function zstdInitOnce(): Promise<void> {
+  await zstdWasm();
+}
+
+/** Max compressed bytes of a frame decoded whole (bigger ones stream through fzstd). */
+const MAX_FRAME_COMPRESSED = 16 << 20;
+/** Max declared content size of a frame decoded whole. */
+const MAX_FRAME_CONTENT = 128 << 20;
+
+type Scan =
+  | { kind: 'need' } // more bytes needed to know
+  | { kind: 'frame'; end: number; contentSize: number } // a complete frame in buf[0..end)
+  | { kind: 'skip'; end: number } // a complete skippable frame
+  | { kind: 'stream' }; // not decodable whole: switch to streaming
+
+/** Look at the frame starting at buf[0]. */
+function scanFrame(buf: Uint8Array): Scan {
+  if (buf.length < 8) return { kind: 'need' };
+  const magic = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24);
+  if ((magic >>> 4) === 0x184d2a5) {
+    const size = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
+    const end = 8 + size;
+    return buf.length >= end ? { kind: 'skip', end } : { kind: 'need' };
+  }
+  if ((magic >>> 0) !== 0xfd2fb528) throw new Error('not a zstd frame (bad magic number)');
+  const fhd = buf[4];
+  const fcsFlag = fhd >> 6;
+  const single = (fhd >> 5) & 1;
+  const checksum = (fhd >> 2) & 1;
+  const didFlag = fhd & 3;
+  let pos = 5;
+  if (!single) pos += 1;
+  pos += [0, 1, 2, 4][didFlag];
+  const fcsSize = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
+  if (fcsSize === 0) return { kind: 'stream' }; // content size unknown
+  if (buf.length < pos + fcsSize) return { kind: 'need' };
+  let contentSize = 0;
+  for (let i = fcsSize - 1; i >= 0; i--) contentSize = contentSize * 256 + buf[pos + i];
+  if (fcsSize === 2) contentSize += 256;
+  if (contentSize > MAX_FRAME_CONTENT) return { kind: 'stream' };
+  pos += fcsSize;
+  for (;;) {
+    if (pos > MAX_FRAME_COMPRESSED) return { kind: 'stream' };
+    if (buf.length < pos + 3) return { kind: 'need' };
+    const h = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16);
+    const last = h & 1;
+    const type = (h >> 1) & 3;
+    const size = h >>> 3;
+    pos += 3 + (type === 1 ? 1 : size);
+    if (last) break;
+  }
+  if (checksum) pos += 4;
+  if (pos > MAX_FRAME_COMPRESSED) return { kind: 'stream' };
+  return buf.length >= pos ? { kind: 'frame', end: pos, contentSize } : { kind: 'need' };
+}
+
+/** Decompress a stream of zstd bytes (any number of frames); yields decompressed chunks in order. */
+export async function* zstdDecompressStream(chunks: AsyncIterable<Uint8Array>, onChunk?: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const z = await zstdWasm();
+  let buf: Uint8Array = new Uint8Array(0);
+  let streaming: Decompress | undefined;
+  let out: Uint8Array[] = [];
+  for await (const c of chunks) {
+    onChunk?.(c.length);
+    if (streaming) {
+      streaming.push(c);
+      const o = out;
+      out = [];
+      yield* o;
+      continue;
+    }
+    buf = buf.length ? Buffer.concat([buf, c]) : c;
+    for (;;) {
+      if (!buf.length) break;
+      const s = scanFrame(buf);
+      if (s.kind === 'need') break;
+      if (s.kind === 'skip') {
+        buf = buf.subarray(s.end);
+        continue;
+      }
+      if (s.kind === 'frame') {
+        const d = s.contentSize ? z.decompress(buf.subarray(0, s.end)) : new Uint8Array(0);
+        if (d.length !== s.contentSize) throw new Error(`zstd frame decoded to ${d.length} bytes, header says ${s.contentSize}`);
+        buf = buf.subarray(s.end);
+        if (d.length) yield d;
+        continue;
+      }
+      // switch to the streaming decoder from this frame on
+      streaming = new Decompress((chunk) => {
+        if (chunk.length) out.push(chunk);
+      });
+      streaming.push(buf);
+      buf = new Uint8Array(0);
+      const o = out;
+      out = [];
+      yield* o;
+      break;
+    }
+  }
+  if (streaming) {
+    streaming.push(new Uint8Array(0), true);
+    yield* out;
+  } else if (buf.length) {
+    throw new Error(`truncated zstd frame at end of stream (${buf.length} bytes left)`);
+  }
+}
