@@ -126,7 +126,7 @@ export const filterSpecs: FilterSpec[] = [
       }
     },
     async compute(d, p) {
-      const enc = await qwenTok.encode(d.text, { addSpecialTokens: false });
+      const enc = await qwenTok.encode(d.text, null, { addSpecialTokens: false });
       return { [p.rule]: S.alnumTokenRatio(d.text, enc.getIds().length) };
     },
     rules: (p) => minmax(p.rule, p),

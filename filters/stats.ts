@@ -138,7 +138,7 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
   counter.reset(total);
   const wh1 = hashBuf(words.length), wh2 = hashBuf2(words.length);
   for (let i = 0; i < words.length; i++) {
-    const w = lowerCase && /[A-Z\u00c0-\uffff]/.test(words[i]) ? words[i].toLowerCase() : words[i];
+    const w = lowerCase && /[A-Z\u00c0-\u024f\u0370-\u052f]/.test(words[i]) ? words[i].toLowerCase() : words[i];
     wh1[i] = hashString(w);
     wh2[i] = hashString(w, 0x12345678);
   }

@@ -1,0 +1,179 @@
+// The Steel recipe's operators reproduce data-juicer's documented behaviour: inputs and expected outputs below are
+// data-juicer's own unit-test examples (tests/ops/filter, tests/ops/mapper), run through our operators with the same
+// parameters.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as M from './mappers.ts';
+import * as S from './stats.ts';
+import { specs } from './ops.ts';
+import type { FilterSpec } from './framework.ts';
+import { firstViolation } from './framework.ts';
+import type { Document } from '../pipeline/document.ts';
+
+const PUNCT = '，。、„”“«»１」「《》´∶：？！（）；–—．～’…━〈〉【】％►';
+
+/** Run one of our filter specs like data-juicer's filter op: keep the texts whose statistics are inside the range. */
+function keep(name: string, params: Record<string, unknown>, texts: string[], lang?: string): string[] {
+  const spec = specs.get(name) as FilterSpec;
+  const p = spec.params.parse(params);
+  return texts.filter((text) => {
+    const doc: Document = { id: 'x', text, source: 't', meta: {}, ...(lang ? { lang } : {}) };
+    const st = spec.compute(doc, p) as Record<string, number>;
+    return !firstViolation(spec.rules(p), st, lang);
+  });
+}
+
+test('alphanumeric_filter (char mode, [0.2, 0.9])', () => {
+  const texts = ['a=1\nb\nc=1+2+3+5\nd=6', "Today is Sund Sund Sund Sunda and it's a happy day!\nYou know", 'a v s e e f g a qkc', PUNCT, 'Do you need a cup of coffee?', 'emoji表情测试下😊，😸31231\n'];
+  assert.deepEqual(keep('alnum_ratio', { min: 0.2, max: 0.9 }, texts), [texts[0], texts[1], texts[2], texts[4], texts[5]]);
+});
+
+test('character_repetition_filter (rep_len 5, max 0.4)', () => {
+  const texts = ["Today is Sund Sund Sund Sund Sund Sunda and it's a happy day!", 'a v s e c s f e f g a a a a a a a a a a', PUNCT, '中文也是一个字算一个长度'];
+  assert.deepEqual(keep('char_repetition', { rep_len: 5, min: 0, max: 0.4 }, texts), [PUNCT, '中文也是一个字算一个长度']);
+});
+
+test('special_characters_filter (data-juicer list, max 0.25)', () => {
+  const texts = ["Today is Sunday and it's a happy day!", "Today is Sund Sund Sund Sund Sunda and it's a happy day!", 'a v s e c s f e f g a qkc', PUNCT, 'Do you need a cup of coffee?', 'emoji表情测试下😊，😸31231'];
+  assert.deepEqual(keep('special_char_ratio', { mode: 'datajuicer', min: 0, max: 0.25 }, texts), [texts[0], texts[1], texts[4]]);
+});
+
+test('word_repetition_filter (en, rep_len 3, max 0.2)', () => {
+  const texts = [
+    "Today is Sunday Sunday Sunday Sunday Sunday and it's a happy day!",
+    "Today is Sunday Sunday Sunday and it's a happy day!",
+    "Today is Sund Sund Sund Sund Sund Sunda and it's a happy day!",
+    "plusieurs èrdash@hqbchd.ckd d'accéder à ces wwwasdasd fonc",
+    'This proposed a novel proposed pretraining proposed pretraining.',
+  ];
+  assert.deepEqual(keep('word_repetition', { words: 'datajuicer', rep_len: 3, min: 0, max: 0.2 }, texts), [texts[1], texts[3], texts[4]]);
+});
+
+test('word_repetition_filter (zh): space-split words see one "word" per sentence; jieba words catch the repetition', () => {
+  const texts = ['去除字母、数字、下划线占比过低或过高的代码', '欢迎来到阿里巴巴巴巴巴巴巴巴', '使用片段分词器对每个页面进行分词，使用语言模型计算每个段落的困惑度得分', '根据算子使用使用使用使用安装方案确定', '基于前一步结果，在同一个聚类中找出那些过长文档为假正例，暂不进行滤除'];
+  // Steel ran it without tokenization: nothing is ever repeated, everything is kept
+  assert.deepEqual(keep('word_repetition', { words: 'datajuicer', rep_len: 3, max: 0.2 }, texts, 'zh'), texts);
+  // with jieba words the repeated 使用 is caught (data-juicer's own zh case used sentencepiece pieces); jieba reads
+  // 阿里巴巴|巴巴|巴巴|巴巴, so the 巴巴 run only repeats at word 2-grams
+  assert.deepEqual(keep('word_repetition', { words: 'jieba', rep_len: 3, max: 0.2 }, texts, 'zh'), [texts[0], texts[1], texts[2], texts[4]]);
+  assert.deepEqual(keep('word_repetition', { words: 'jieba', rep_len: 2, max: 0.2 }, texts, 'zh'), [texts[0], texts[2], texts[4]]);
+});
+
+test('words_num_filter: data-juicer splits on spaces (a Chinese sentence is one word), jieba counts real words', () => {
+  const zh = '使用片段分词器对每个页面进行分词，使用语言模型计算每个段落的困惑度得分';
+  assert.equal(S.djWords(zh, false).length, 1);
+  assert.equal(S.djWords("Today is Sunday and it's a happy day!", false).length, 8);
+  // numbers and punctuation-only tokens are stripped away by data-juicer's special characters
+  assert.deepEqual(S.djWords('2023 -- hello, world!', false), ['hello', 'world']);
+  assert.deepEqual(keep('word_count', { words: 'datajuicer', min: 10 }, [zh], 'zh'), []);
+  assert.deepEqual(keep('word_count', { words: 'auto', min: 10 }, [zh], 'zh'), [zh]);
+});
+
+test('average_line_length / maximum_line_length / text_length use Python semantics (code points, splitlines)', () => {
+  assert.equal(S.avgLineLength('a\r\nbb\x0bccc'), 9 / 3);
+  assert.equal(S.maxLineLength('短\n😊😊😊\nab'), 3);
+  assert.equal(S.textLength('😊中a'), 3);
+});
+
+test('punctuation_normalization_mapper', () => {
+  assert.equal(M.punctuationNormalization(PUNCT), ',.,""""""""""\'::?!();- - . ~\'...-<>[]%-');
+});
+
+test('remove_repeat_sentences_mapper', () => {
+  const text =
+    '今天天气真不错，阳光明媚，适合出去散步。小明说：“今天天气真不错，我们去海边吧。” 小红回答说：“好主意！” 但是，小李觉得：“今天天气真不错，我们去爬山吧。” 今天天气真不错，阳光明媚，适合出去散步。昨天下了一整天的雨，今天终于放晴了。昨天下了一整天的雨，今天终于放晴了。';
+  const want =
+    '今天天气真不错，阳光明媚，适合出去散步。小明说：“今天天气真不错，我们去海边吧。” 小红回答说：“好主意！” 但是，小李觉得：“今天天气真不错，我们去爬山吧。”昨天下了一整天的雨，今天终于放晴了。';
+  assert.equal(M.removeRepeatSentences(text, 2, false, true), want);
+  const en = 'Life is short. Life is short. Be kind! be kind!';
+  assert.equal(M.removeRepeatSentences(en, 2, false, true), 'Life is short. Be kind! be kind!');
+  assert.equal(M.removeRepeatSentences(en, 2, true, true), 'Life is short. Be kind!');
+});
+
+test('clean_links_mapper', () => {
+  const cases: [string, string][] = [
+    ['ftp://user:password@ftp.example.com:21/', ''],
+    ['FTP://www.example.com/path/to/file.txt', ''],
+    ['Ftp://example.com/my-page.HTMl', ''],
+    ['HttpS://example.Com/my-page.HTML?param1=value1&param2=value2', ''],
+    ['This is a test,https://www.example.com/file.html?param1=value1&param2=value2', 'This is a test,'],
+    ['这是个测试,https://example.com', '这是个测试,'],
+    ['This is a sample@example for test', 'This is a sample@example for test'],
+    ['abcd:/e f is a sample for test', 'abcd:/e f is a sample for test'],
+    ['abcd://ef is a sample for test', ' is a sample for test'],
+    ['This is a test,http测试://www.example.com/file.html?param1=value1', 'This is a test,'],
+    ['This is a test,http://www.测试.com/path/file.html?param1=value1&param2=value2', 'This is a test,'],
+    ['这是一个测试', '这是一个测试'],
+    [PUNCT, PUNCT],
+  ];
+  for (const [i, o] of cases) assert.equal(M.cleanLinks(i), o, i);
+  assert.equal(M.cleanLinks('abcd://ef is a sample for test', '<LINKS>'), '<LINKS> is a sample for test');
+});
+
+test('clean_email_mapper and clean_ip_mapper', () => {
+  assert.equal(M.cleanEmail('happy day euqdh@cjqi.com'), 'happy day ');
+  assert.equal(M.cleanEmail('请联系 abc-d_e.f@example.org 获取'), '请联系  获取');
+  assert.equal(M.cleanEmail('a@b.c', '<EMAIL>'), '<EMAIL>');
+  assert.equal(M.cleanIp('test of ip 234.128.124.123'), 'test of ip ');
+  assert.equal(M.cleanIp('ipv6 FE80:0000:0000:0000:0202:B3FF:FE1E:8329 end'), 'ipv6  end');
+  assert.equal(M.cleanIp('version 1.2 stays'), 'version 1.2 stays');
+});
+
+test('clean_copyright_mapper', () => {
+  const cases: [string, string][] = [
+    ['这是一段 /* 多行注释\n注释内容copyright\n*/ 的文本。另外还有一些 // 单行注释。', '这是一段  的文本。另外还有一些 // 单行注释。'],
+    ['如果多行/*注释中没有\n关键词,那么\n这部分注释也不会\n被清除*/\n会保留下来', '如果多行/*注释中没有\n关键词,那么\n这部分注释也不会\n被清除*/\n会保留下来'],
+    ['//if start with\n//that will be cleaned \n evenly', ' evenly'],
+    ['http://www.nasosnsncc.com', 'http://www.nasosnsncc.com'],
+    ['#if start with\nthat will be cleaned \n#evenly', 'that will be cleaned \n#evenly'],
+    ['--if start with\n--that will be cleaned \n#evenly', ''],
+  ];
+  for (const [i, o] of cases) assert.equal(M.cleanCopyright(i), o);
+});
+
+test('expand_macro_mapper', () => {
+  const src = [
+    '\\documentclass{article}',
+    '\\newcommand{\\theHalgorithm}{\\arabic{algorithm}}',
+    '\\newcommand{\\cmark}{\\ding{51}\\xspace}%',
+    '\\def \\alambic {\\includegraphics[height=1.52ex]{img/alembic-crop.pdf}\\xspace}',
+    '\\newcommand\\imagenet{ImageNet}',
+    'We use \\alambic here and \\imagenet there.',
+  ].join('\n');
+  const want = [
+    '\\documentclass{article}',
+    '\\newcommand{\\arabic{algorithm}}{\\arabic{algorithm}}',
+    '\\newcommand{\\cmark}{\\ding{51}\\xspace}%',
+    '\\def \\includegraphics[height=1.52ex]{img/alembic-crop.pdf}\\xspace {\\includegraphics[height=1.52ex]{img/alembic-crop.pdf}\\xspace}',
+    '\\newcommand\\imagenet{ImageNet}',
+    'We use \\includegraphics[height=1.52ex]{img/alembic-crop.pdf}\\xspace here and \\imagenet there.',
+  ].join('\n');
+  assert.equal(M.expandMacro(src), want);
+});
+
+test('whitespace_normalization_mapper', () => {
+  const spaces14 = '\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f';
+  const text = 'x \t' + spaces14 + '\u3000\u200B\u200C\u200D\u2060\ufffc\u0084y';
+  assert.equal(M.whitespaceNormalization(text), 'x' + ' '.repeat(23) + 'y');
+  assert.equal(M.whitespaceNormalization('  第一行\n第二行\t结束 \n'), '第一行\n第二行 结束');
+});
+
+test('clean_html_mapper: list items become "\\n*", tags removed, entities decoded', () => {
+  assert.equal(M.cleanHtml('<ul><li>甲</li><li>乙</li></ul><p>a &amp; b</p>'), '\n*甲\n*乙a & b');
+  assert.equal(M.cleanHtml('<script>var x=1;</script><b>粗体</b><!-- c -->'), '粗体');
+});
+
+test('remove_specific_chars_mapper and chinese_convert_mapper', () => {
+  assert.equal(M.removeSpecificChars('◆●■►▼▲▴∆▻▷❖♡□中文', '◆●■►▼▲▴∆▻▷❖♡□'), '中文');
+  assert.equal(M.chineseConvert('這是一個繁體中文的測試', 't2s'), '这是一个繁体中文的测试');
+  assert.equal(M.chineseConvert('这是一个简体中文的测试', 's2t'), '這是一個簡體中文的測試');
+});
+
+test('fix_unicode_mapper (Steel mode) folds full-width punctuation and curly quotes like ftfy; zh-web mode does not', () => {
+  const steel = { normalization: 'NFC' as const, fixEncoding: true, fixCharacterWidth: true, uncurlQuotes: true, fixLineBreaks: true, removeControlChars: true };
+  assert.equal(M.fixUnicode('âœ” No problems', steel), '✔ No problems');
+  assert.equal(M.fixUnicode('ä¸­æ–‡', steel), '中文');
+  assert.equal(M.fixUnicode('你好，世界！“引号”', steel), '你好,世界!"引号"');
+  const zh = { ...steel, normalization: 'NFKC_keep_cjk_punct' as const, fixCharacterWidth: false, uncurlQuotes: false };
+  assert.equal(M.fixUnicode('你好，世界！“引号”ＡＢＣ１２３', zh), '你好，世界！“引号”ABC123');
+});
