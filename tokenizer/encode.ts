@@ -28,12 +28,41 @@ export function qwenTokenizerPath(): string {
   return p;
 }
 
-/** "qwen" → the bundled Qwen tokenizer.json; anything else is a path to a tokenizer.json. */
+/** Names of the bundled tokenizers (anything else is a path to a tokenizer.json). */
+export const QWEN_STEEL_NAMES = ['qwen', 'qwen1.5', 'qwen2'];
+export const QWEN3_NAMES = ['qwen3'];
+
+export function isBundledName(spec: string): boolean {
+  return QWEN_STEEL_NAMES.includes(spec) || QWEN3_NAMES.includes(spec);
+}
+
+/** "qwen"/"qwen1.5"/"qwen2"/"qwen3" → the bundled Qwen tokenizer.json; anything else is a path to a tokenizer.json. */
 export function resolveTokenizerPath(spec: string): string {
-  if (spec === 'qwen' || spec === 'qwen2' || spec === 'qwen3') return qwenTokenizerPath();
+  if (isBundledName(spec)) return qwenTokenizerPath();
   const p = resolve(spec);
-  if (!existsSync(p)) throw new Error(`tokenizer ${spec}: file not found (give "qwen" or a path to a tokenizer.json)`);
+  if (!existsSync(p)) throw new Error(`tokenizer ${spec}: file not found (give "qwen", "qwen3" or a path to a tokenizer.json)`);
   return p;
+}
+
+/** A bundled name stays as is; a path becomes absolute (so worker processes resolve it the same way). */
+export function canonicalTokenizerSpec(spec: string): string {
+  return isBundledName(spec) ? spec : resolveTokenizerPath(spec);
+}
+
+/**
+ * The tokenizer.json text a spec stands for. "qwen" (= "qwen1.5", "qwen2") is the tokenizer Steel-LLM used:
+ * Qwen1.5's, i.e. the Qwen3 file's BPE vocabulary, merges, NFC normaliser and pre-tokenizer (identical in both)
+ * with only Qwen1.5's three special tokens (<|endoftext|> 151643, <|im_start|> 151644, <|im_end|> 151645). So text
+ * that contains e.g. "<think>" or "<|fim_prefix|>" is encoded as ordinary text, as Qwen1.5 did. "qwen3" keeps all
+ * 26 special tokens of the Qwen3 file.
+ */
+export function tokenizerJsonText(spec: string): { path: string; text: string } {
+  const path = resolveTokenizerPath(spec);
+  const raw = readFileSync(path, 'utf8');
+  if (!QWEN_STEEL_NAMES.includes(spec)) return { path, text: raw };
+  const json = JSON.parse(raw);
+  json.added_tokens = (json.added_tokens as { id: number }[]).filter((t) => t.id >= 151643 && t.id <= 151645);
+  return { path, text: JSON.stringify(json) };
 }
 
 type HfTokenizer = import('tokenizers').Tokenizer;
@@ -55,7 +84,7 @@ function roundUp(n: number, m: number): number {
 const loaded = new Map<string, LoadedTokenizer>();
 
 export function loadTokenizer(spec = 'qwen', opts: { threads?: number } = {}): LoadedTokenizer {
-  const key = `${resolveTokenizerPath(spec)}|${opts.threads ?? 1}`;
+  const key = `${canonicalTokenizerSpec(spec)}|${opts.threads ?? 1}`;
   let t = loaded.get(key);
   if (!t) {
     t = loadTokenizerUncached(spec, opts);
@@ -68,13 +97,12 @@ function loadTokenizerUncached(spec: string, opts: { threads?: number }): Loaded
   const threads = opts.threads ?? 1;
   if (threads <= 1) process.env.TOKENIZERS_PARALLELISM = 'false';
   else process.env.RAYON_NUM_THREADS = String(threads);
-  const path = resolveTokenizerPath(spec);
-  const bytes = readFileSync(path);
-  const json = JSON.parse(bytes.toString('utf8'));
+  const { path, text } = tokenizerJsonText(spec);
+  const json = JSON.parse(text);
   const { Tokenizer } = require('tokenizers') as typeof import('tokenizers');
   let tok: HfTokenizer;
   try {
-    tok = Tokenizer.fromString(bytes.toString('utf8'));
+    tok = Tokenizer.fromString(text);
   } catch (e) {
     throw new Error(`${path}: not loadable by the tokenizers engine: ${(e as Error).message}`);
   }
@@ -85,8 +113,9 @@ function loadTokenizerUncached(spec: string, opts: { threads?: number }): Loaded
   if (eos === undefined || pad === undefined) throw new Error(`${path}: no <|im_end|> / <|endoftext|> special token to use as eos`);
   const isQwen = eos === QWEN_EOS_ID && tok.getVocabSize(true) <= QWEN_VOCAB_PADDED && tok.getVocabSize(false) === 151643;
   const info: TokenizerInfo = {
-    name: isQwen ? 'qwen' : (json.model?.type ?? 'custom').toLowerCase(),
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    name: isBundledName(spec) ? (QWEN3_NAMES.includes(spec) ? 'qwen3' : 'qwen') : isQwen ? 'qwen-compatible' : (json.model?.type ?? 'custom').toLowerCase(),
+    // hash of the effective tokenizer.json text (for "qwen": the file with the special tokens trimmed as above)
+    sha256: createHash('sha256').update(text).digest('hex'),
     vocab_size: isQwen ? QWEN_VOCAB_PADDED : roundUp(tok.getVocabSize(true), 128),
     eos_id: eos,
     pad_id: pad,

@@ -208,14 +208,14 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
   let tok: import('tokenizers').Tokenizer | undefined;
   if (manifest) {
     try {
-      const { loadTokenizer, qwenTokenizerPath } = await import('./encode.ts');
-      const buildFile = manifest.build?.tokenizer_file;
-      const candidates = [typeof buildFile === 'string' ? buildFile : undefined, qwenTokenizerPath()].filter((x): x is string => !!x && existsSync(x));
+      const { loadTokenizer } = await import('./encode.ts');
+      const built = manifest.build?.tokenizer;
+      const candidates = [typeof built === 'string' ? built : undefined, 'qwen', 'qwen3'].filter((x): x is string => !!x && (x === 'qwen' || x === 'qwen3' || existsSync(x)));
       for (const c of candidates) {
         const t = loadTokenizer(c);
         if (t.info.sha256 === manifest.tokenizer.sha256) { tok = t.tok; break; }
       }
-      if (!tok) notes.push('tokenizer of the shards not found (sha256 differs from the bundled Qwen one): tokens shown as ids');
+      if (!tok) notes.push('tokenizer of the shards not found (sha256 matches neither manifest build.tokenizer nor the bundled Qwen): tokens shown as ids');
     } catch (e) {
       notes.push(`tokenizer not loadable: ${(e as Error).message}`);
     }

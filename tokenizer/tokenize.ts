@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { buildManifest, writeManifest, type Manifest, type ShardInfo, type TokenizerInfo, DEFAULT_MAX_SHARD_BYTES } from './shards.ts';
-import { loadTokenizer } from './encode.ts';
+import { canonicalTokenizerSpec, loadTokenizer } from './encode.ts';
 import type { TokenizeTaskStats } from './tasks.ts';
 
 const TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
@@ -65,20 +65,20 @@ function collect(outDir: string, parts: { dir: string; shards: ShardInfo[] }[]):
 export async function tokenizeToShards(inputFiles: string[], outDir: string, o: TokenizeOptions): Promise<TokenizeResult> {
   const t0 = performance.now();
   const log = o.log ?? ((m: string) => console.error(m));
-  const tokSpec = o.tokenizer ?? 'qwen';
-  const { info, path: tokPath } = loadTokenizer(tokSpec);
+  const tokSpec = canonicalTokenizerSpec(o.tokenizer ?? 'qwen');
+  const { info } = loadTokenizer(tokSpec);
   const maxShardBytes = o.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   const stateDir = join(o.workDir, 'markers');
   const partsDir = join(o.workDir, 'parts');
   outDir = resolve(outDir);
   rmSync(join(outDir, 'manifest.json'), { force: true }); // the folder is incomplete until the new manifest is written
   const results = (await o.executor.runTasks(
-    { module: TASKS, fn: 'tokenizeTask', args: { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokPath, maxShardBytes } },
+    { module: TASKS, fn: 'tokenizeTask', args: { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes } },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
   )) as unknown as TokenizeTaskStats[];
   const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') => results.reduce((a, r) => a + (r[k] as number), 0);
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
-  const build: Record<string, unknown> = { tokenizer_file: tokPath, inputs: inputFiles.length };
+  const build: Record<string, unknown> = { tokenizer: tokSpec, inputs: inputFiles.length };
   if (o.shuffle) {
     const seed = o.seed ?? 1234;
     // Phase 1 output into a staging folder, then scatter/gather into buckets.
