@@ -1,0 +1,103 @@
+/**
+ * Job side of the Slurm executor: run by one array task as
+ *   node --import tsx slurm-task.ts SPEC_FILE RANKS_FILE ARRAY_INDEX
+ * It runs rank RANKS[ARRAY_INDEX] of the step described in SPEC_FILE and writes the same completion marker as the local
+ * executor; progress goes to STEP/slurm/progress/RANK.json, an error to STEP/slurm/errors/RANK.txt (and the job log).
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { TaskContext } from '../executor-types.ts';
+import { markerPath, readMarker, type TaskMarker } from '../executor.ts';
+import { writeFileAtomic } from '../fsutil.ts';
+import type { SlurmStepSpec } from './slurm.ts';
+
+async function main(): Promise<number> {
+  const [specFile, ranksFile, idxArg] = process.argv.slice(2);
+  if (!specFile || !ranksFile || idxArg === undefined) {
+    console.error('usage: slurm-task.ts SPEC_FILE RANKS_FILE ARRAY_INDEX');
+    return 2;
+  }
+  const step = JSON.parse(readFileSync(specFile, 'utf8')) as SlurmStepSpec;
+  const ranks = JSON.parse(readFileSync(ranksFile, 'utf8')) as number[];
+  const rank = ranks[Number(idxArg)];
+  if (rank === undefined) {
+    console.error(`slurm-task: array index ${idxArg} out of range (${ranks.length} ranks in ${ranksFile})`);
+    return 2;
+  }
+  const { stateDir, name, world, spec } = step;
+  const sdir = join(stateDir, name, 'slurm');
+  const errFile = join(sdir, 'errors', `${rank}.txt`);
+  rmSync(errFile, { force: true });
+  if (readMarker(markerPath(stateDir, name, rank))) {
+    console.log(`[${name} ${rank}/${world}] already done`);
+    return 0;
+  }
+  const fault = testFault(name, rank);
+  let lastProgress = 0;
+  const ctx: TaskContext = {
+    rank,
+    world,
+    log: (m) => console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] ${m}`),
+    progress: (done, total) => {
+      if (fault && done > 0) fault();
+      const now = Date.now();
+      if (now - lastProgress < 1000 && (total === undefined || done < total)) return;
+      lastProgress = now;
+      try {
+        writeFileAtomic(join(sdir, 'progress', `${rank}.json`), JSON.stringify({ done, total }));
+      } catch {
+        /* progress must never fail a task */
+      }
+    },
+  };
+  console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`);
+  const t0 = performance.now();
+  try {
+    const mod = await import(pathToFileURL(spec.module).href);
+    const fn = mod[spec.fn];
+    if (typeof fn !== 'function') throw new Error(`module ${spec.module} has no exported function "${spec.fn}"`);
+    const stats = ((await fn(rank, world, spec.args, ctx)) ?? {}) as Record<string, unknown>;
+    fault?.();
+    const marker: TaskMarker = {
+      name,
+      rank,
+      world,
+      seconds: (performance.now() - t0) / 1000,
+      finishedAt: new Date().toISOString(),
+      stats,
+    };
+    writeFileAtomic(markerPath(stateDir, name, rank), JSON.stringify(marker, null, 1) + '\n');
+    console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] done in ${marker.seconds.toFixed(1)}s`);
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    const msg = err?.message ?? String(e);
+    console.error(`[${name} ${rank}/${world}] FAILED: ${err?.stack ?? msg}`);
+    try {
+      writeFileAtomic(errFile, `${msg}\n${err?.stack ?? ''}\n`);
+    } catch {
+      /* the log has it */
+    }
+    return 1;
+  }
+}
+
+/**
+ * Fault injection for the tests only: when $STEEL_SLURM_TEST_KILL names an existing file holding "STEP RANK", that
+ * task deletes the file (so a resubmission runs normally) and kills itself with SIGKILL in the middle of its work
+ * (at its first progress report, or before writing its marker).
+ */
+function testFault(step: string, rank: number): (() => void) | undefined {
+  const f = process.env.STEEL_SLURM_TEST_KILL;
+  if (!f || !existsSync(f)) return undefined;
+  const [s, r] = readFileSync(f, 'utf8').trim().split(/\s+/);
+  if (s !== step || Number(r) !== rank) return undefined;
+  return () => {
+    rmSync(f, { force: true });
+    console.log(`[${step} ${rank}] test fault: killing myself (SIGKILL)`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+process.exitCode = await main();
