@@ -1,0 +1,119 @@
+// Chinese-correctness of the operators and of the zh-web recipe.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isSpecialCategory, isAlnum, isDjSpecial, jiebaWords, splitLines, codePoints } from './text.ts';
+import * as S from './stats.ts';
+import * as M from './mappers.ts';
+import { mapSteps, runMapSteps } from './harness.ts';
+import { specs } from './ops.ts';
+import type { FilterSpec } from './framework.ts';
+import type { Document } from '../pipeline/document.ts';
+
+const PROSE =
+  '北京是中华人民共和国的首都，也是全国的政治、文化和国际交往中心。它位于华北平原的北部，历史悠久，' +
+  '是世界著名的古都之一。故宫、天坛、长城等名胜古迹吸引了大量游客前来参观。近年来，北京在科技创新方面发展迅速，' +
+  '中关村被誉为“中国的硅谷”。城市交通以地铁为骨干，线路总长度已经超过八百公里。每年秋天，香山的红叶都会吸引' +
+  '许多市民和游客。在这里，古老的胡同与现代化的高楼大厦交相辉映，展现出独特的城市魅力。';
+
+test('Han characters are never "special" (every Han code point) and always alphanumeric', () => {
+  for (const [a, b] of [[0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xf900, 0xfaff], [0x20000, 0x2a6df]] as const) {
+    for (let cp = a; cp <= b; cp++) {
+      if (!/\p{Script=Han}/u.test(String.fromCodePoint(cp))) continue;
+      assert.equal(isSpecialCategory(cp), false, `U+${cp.toString(16)}`);
+      assert.equal(isAlnum(cp), true, `U+${cp.toString(16)}`);
+    }
+  }
+  // data-juicer's list does contain Han characters (the documented mistake the Steel recipe keeps)
+  for (const c of '一上士') assert.equal(isDjSpecial(c.codePointAt(0)!), true);
+  // category-based: symbols and markup punctuation are special, prose punctuation is not
+  for (const c of '©®™€$^|<>=+~#@*\\_◆●■►') assert.equal(isSpecialCategory(c.codePointAt(0)!), true, c);
+  for (const c of '，。、；：？！“”‘’（）《》【】—…,.;:?!\'"()') assert.equal(isSpecialCategory(c.codePointAt(0)!), false, c);
+});
+
+function filterKeeps(name: string, params: Record<string, unknown>, text: string, lang = 'zh'): boolean {
+  const spec = specs.get(name) as FilterSpec;
+  const p = spec.params.parse(params);
+  const doc: Document = { id: 'x', text, source: 't', lang, meta: {} };
+  const st = spec.compute(doc, p) as Record<string, number>;
+  return spec.rules(p).every((r) => {
+    const v = st[r.rule];
+    return v === undefined || ((r.min == null || v >= r.min) && (r.max == null || v <= r.max));
+  });
+}
+
+test('clean Chinese prose passes zh-web alnum and special-character filters; Steel alnum max 0.9 drops it', () => {
+  const alnum = S.alnumRatio(PROSE);
+  assert.ok(alnum > 0.85 && alnum < 1, `alnum ${alnum}`);
+  assert.ok(filterKeeps('alnum_ratio', { min: 0.25, max: null }, PROSE));
+  assert.ok(filterKeeps('special_char_ratio', { mode: 'category', max: 0.25 }, PROSE));
+  assert.equal(S.specialCharRatio(PROSE, 'category'), 0);
+  // pure prose with little punctuation: Steel's alnum max 0.9 throws it away
+  const dense = '中华人民共和国成立于一九四九年十月一日首都北京是全国的政治文化中心' + '。';
+  assert.equal(filterKeeps('alnum_ratio', { min: 0, max: 0.9 }, dense), false);
+  assert.equal(filterKeeps('alnum_ratio', { min: 0.25, max: null }, dense), true);
+});
+
+test('jieba word counts are used for Chinese, whitespace words for English', () => {
+  const words = jiebaWords(PROSE);
+  assert.ok(words.includes('北京') && words.includes('首都') && words.includes('中华人民共和国'));
+  const spec = specs.get('word_count') as FilterSpec;
+  const p = spec.params.parse({});
+  const zh = (spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>).word_count;
+  assert.ok(zh > 80, `zh words ${zh}`);
+  const dj = spec.params.parse({ words: 'datajuicer' });
+  assert.equal((spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, dj) as Record<string, number>).word_count, 1);
+  const en = (spec.compute({ id: 'b', text: 'The quick brown fox, jumps over the lazy dog.', source: 's', lang: 'en', meta: {} }, p) as Record<string, number>).word_count;
+  assert.equal(en, 9);
+});
+
+test('full-width punctuation survives zh-web; steel-text folds it (as data-juicer did)', async () => {
+  const text = PROSE + '\n\n问：这是什么？答：（这是）《测试》！' + '\n' + PROSE.slice(0, 60) + '；结束。';
+  const doc: Document = { id: 'p1', text, source: 'test', meta: {} };
+  const zw = await runMapSteps(await mapSteps('zh-web'), [doc]);
+  // whichever way it ends (kept or dropped by a quality rule), the text it carried keeps its punctuation
+  const out = zw.kept[0] ?? zw.excluded[0];
+  for (const c of '，。：？！（）《》；“”') assert.ok(out.text.includes(c), `zh-web lost ${c}`);
+  assert.equal(out.lang, 'zh');
+  assert.equal(zw.kept.length, 1, `zh-web dropped clean prose: ${JSON.stringify(zw.excluded.map((e) => [e.rule, e.value]))}`);
+  const st = await runMapSteps(await mapSteps('steel-text'), [doc]);
+  const sout = st.kept[0] ?? st.excluded[0];
+  for (const c of '，。：？！（）') assert.ok(!sout.text.includes(c), `steel-text kept ${c}`);
+});
+
+test('char 10-gram repetition catches repeated Chinese boilerplate', () => {
+  const spam = '点击这里领取免费大礼包，'.repeat(40);
+  // data-juicer's measure: top floor(sqrt(distinct)) repeated n-grams; a 12-character period gives 3/12
+  assert.ok(Math.abs(S.charRepetition(spam, 10) - 0.25) < 0.01);
+  assert.ok(S.charRepetition(PROSE, 10) < 0.05);
+});
+
+test('FineWeb-2 Mandarin stopwords are count-based over jieba words', () => {
+  const spec = specs.get('stopwords') as FilterSpec;
+  const p = spec.params.parse({});
+  const st = spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>;
+  assert.ok(st['stopwords.count'] >= 2);
+  const st2 = spec.compute({ id: 'b', text: '北京天安门', source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>;
+  assert.equal(st2['stopwords.count'], 0);
+});
+
+test('PII masking: e-mail, IPv4, mainland mobile numbers, checksum-valid resident ID numbers', () => {
+  const o = { email: '[EMAIL]', ip: '[IP]', mobile: '[PHONE]', idCard: '[ID]' };
+  assert.equal(M.maskPii('请联系张三 zhang.san@example.com 或拨打 13812345678。', o), '请联系张三 [EMAIL] 或拨打 [PHONE]。');
+  assert.equal(M.maskPii('服务器 10.0.0.1 和 +86 15912345678', o), '服务器 [IP] 和 [PHONE]');
+  assert.equal(M.maskPii('身份证号 11010519491231002X 已登记', o), '身份证号 [ID] 已登记');
+  // wrong checksum, too short, or longer digit runs are left alone
+  assert.equal(M.maskPii('编号 110105194912310021 与 12345678901 和 213812345678', o), '编号 110105194912310021 与 12345678901 和 213812345678');
+  assert.equal(M.maskPii('版本 1.2.3.4.5', o), '版本 1.2.3.4.5');
+  assert.equal(M.maskPii('a@b.co', { ...o, email: null }), 'a@b.co');
+});
+
+test('NFKC keeps CJK full-width punctuation but folds full-width letters and digits', () => {
+  assert.equal(M.nfkcKeepCjkPunct('ＡＢＣ１２３，！？：；（）　ｶ'), 'ABC123，！？：；（）　カ');
+  assert.equal(M.fixMojibake('Ã©tÃ© ä¸­æ–‡'), 'été 中文');
+  assert.equal(M.fixMojibake('café naïve'), 'café naïve');
+});
+
+test('python splitlines and code points', () => {
+  assert.deepEqual(splitLines('a\r\nb\rc\u2028d\n'), ['a', 'b', 'c', 'd']);
+  assert.equal(codePoints('😊中').n, 2);
+});

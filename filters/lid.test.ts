@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadLid, codeScore, traditionalShare } from './lid.ts';
+import { specs } from './ops.ts';
+import { filterOp, type FilterSpec } from './framework.ts';
+import type { Document } from '../pipeline/document.ts';
+
+test('fastText lid.176 identifies Chinese and English', async () => {
+  const m = await loadLid();
+  assert.equal(m.predict('这是一个中文句子，我们在测试语言识别。')[0].label, 'zh');
+  assert.equal(m.predict('This is an English sentence about language identification.')[0].label, 'en');
+  const top3 = m.predict('Bonjour tout le monde, ceci est un texte en français.', 3);
+  assert.equal(top3.length, 3);
+  assert.equal(top3[0].label, 'fr');
+  assert.ok(top3[0].score >= top3[1].score);
+});
+
+test('code detector and Simplified/Traditional share', () => {
+  const code = 'def main():\n    x = 1\n    return x\n\nif __name__ == "__main__":\n    main()\n';
+  assert.ok(codeScore(code).lineRatio >= 0.6);
+  assert.ok(codeScore('今天天气很好。\n我们去公园散步。\n').lineRatio < 0.2);
+  assert.ok(traditionalShare('這是一個繁體中文的測試，網絡與軟體。') > 0.9);
+  assert.ok(traditionalShare('这是一个简体中文的测试，网络与软件。') < 0.1);
+  assert.equal(traditionalShare('中文'), 0.5); // no script-distinctive characters
+});
+
+async function runOp(name: string, params: Record<string, unknown>, docs: Document[]) {
+  const spec = specs.get(name) as FilterSpec;
+  const op = filterOp(spec);
+  const stage = await op.create(op.params.parse(params));
+  const dropped: [string, string, number | string | undefined][] = [];
+  const kept: Document[] = [];
+  const ctx = { rank: 0, world: 1, outDir: '', drop: (d: Document, r: string, v?: number | string) => dropped.push([d.id, r, v]), log: () => {} };
+  for await (const d of stage((async function* () { yield* docs; })(), ctx)) kept.push(d);
+  return { kept, dropped };
+}
+
+test('lang_id tags lang + meta.lang_score + stats, drops below the per-language threshold', async () => {
+  const docs: Document[] = [
+    { id: 'zh', text: '北京是中华人民共和国的首都，也是全国的政治和文化中心。', source: 's', meta: {} },
+    { id: 'en', text: 'London is the capital and largest city of England and the United Kingdom.', source: 's', meta: {} },
+    { id: 'de', text: 'Berlin ist die Hauptstadt der Bundesrepublik Deutschland.', source: 's', meta: {} },
+    { id: 'code', text: 'int main() {\n  int x = 0;\n  return x;\n}\n', source: 's', meta: {} },
+  ];
+  const r = await runOp('lang_id', { thresholds: { zh: 0.5, en: 0.5, code: 0.5 }, default_threshold: 1.01 }, structuredClone(docs));
+  assert.deepEqual(r.kept.map((d) => [d.id, d.lang]), [['zh', 'zh'], ['en', 'en'], ['code', 'code']]);
+  assert.equal(r.dropped.length, 1);
+  assert.equal(r.dropped[0][0], 'de');
+  assert.equal(r.dropped[0][1], 'lang_id');
+  for (const d of r.kept) {
+    assert.equal(typeof d.meta.lang_score, 'number');
+    assert.equal((d.meta.stats as Record<string, number>).lang_id, d.meta.lang_score);
+  }
+  // tag only: nothing dropped
+  const t = await runOp('lang_id', { action: 'tag', default_threshold: 1.01 }, structuredClone(docs));
+  assert.equal(t.kept.length, 4);
+  assert.equal(t.kept[2].lang, 'de');
+});
+
+test('zh_script tags Hans/Hant and can keep Simplified only', async () => {
+  const docs: Document[] = [
+    { id: 'hans', text: '这是一个简体中文的测试，网络与软件。', source: 's', lang: 'zh', meta: {} },
+    { id: 'hant', text: '這是一個繁體中文的測試，網絡與軟體。', source: 's', lang: 'zh', meta: {} },
+    { id: 'en', text: 'English is not looked at.', source: 's', lang: 'en', meta: {} },
+  ];
+  const r = await runOp('zh_script', {}, structuredClone(docs));
+  assert.deepEqual(r.kept.map((d) => d.meta.script), ['Hans', 'Hant', undefined]);
+  const s = await runOp('zh_script', { max: 0.5 }, structuredClone(docs));
+  assert.deepEqual(s.kept.map((d) => d.id), ['hans', 'en']);
+  assert.equal(s.dropped[0][1], 'zh_script');
+});
