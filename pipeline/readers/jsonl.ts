@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { openBytes } from './bytes.ts';
+import { openBytes, stripCompression } from './bytes.ts';
 import { preview, type ReadItem, type ReadOptions } from './types.ts';
 
 export interface Line {
@@ -19,7 +19,7 @@ const NL = 10;
  * that is not valid in the declared encoding is reported alone with its number. Splitting on the 0x0A byte is safe
  * for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40).
  */
-export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGenerator<Line> {
+export async function* readLines(file: string, opts: ReadOptions = {}, bytes?: AsyncIterable<Uint8Array>): AsyncGenerator<Line> {
   const encoding = opts.encoding ?? 'utf-8';
   let fatal: TextDecoder;
   try {
@@ -67,7 +67,7 @@ export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGen
     }
   }
 
-  for await (const chunk of openBytes(file, opts.onBytes)) {
+  for await (const chunk of bytes ?? openBytes(file, opts.onBytes)) {
     const last = chunk.lastIndexOf(NL);
     if (last < 0) {
       pending.push(chunk);
@@ -87,9 +87,52 @@ export async function* readLines(file: string, opts: ReadOptions = {}): AsyncGen
   if (pendingLen) yield* decodeBlock(Buffer.concat(pending), true);
 }
 
-/** JSONL reader: one JSON object per line; blank lines are skipped; bad lines become rejects with file and line. */
+/** Parse one JSON value into a record, or describe why it is not one. */
+function parseRecord(s: string): { record: Record<string, unknown> } | { error: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(s);
+  } catch (e) {
+    return { error: `bad JSON: ${(e as Error).message}` };
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    return { error: `not a JSON object (got ${Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v})` };
+  }
+  return { record: v as Record<string, unknown> };
+}
+
+/** Yield the first chunk's bytes again in front of the rest. */
+async function* prepend(first: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield first;
+  for (;;) {
+    const r = await rest.next();
+    if (r.done) return;
+    yield r.value;
+  }
+}
+
+const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
+
+/**
+ * JSONL reader: one JSON object per line; blank lines are skipped; bad lines become rejects with file and line.
+ * A `.json` file whose first non-blank character is `[` is read as a JSON array instead (streamed element by element).
+ */
 export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
-  for await (const l of readLines(file, opts)) {
+  let bytes: AsyncIterable<Uint8Array> | undefined;
+  if (/\.json$/i.test(stripCompression(file))) {
+    const it = openBytes(file, opts.onBytes)[Symbol.asyncIterator]();
+    const first = await it.next();
+    if (first.done) return;
+    let i = 0;
+    const f = first.value;
+    while (i < f.length && (WS.has(f[i]) || (i < 3 && f[0] === 0xef && f[1] === 0xbb && f[2] === 0xbf))) i++;
+    bytes = prepend(f, it);
+    if (f[i] === 0x5b /* [ */) {
+      yield* readJsonArrayBytes(file, bytes, opts);
+      return;
+    }
+  }
+  for await (const l of readLines(file, opts, bytes)) {
     const loc = { file, line: l.line };
     if (l.error !== undefined) {
       yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
@@ -97,17 +140,96 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
     }
     const s = l.text!;
     if (s.trim() === '') continue;
-    let v: unknown;
+    const r = parseRecord(s);
+    if ('error' in r) yield { kind: 'reject', loc, error: r.error, raw: preview(s) };
+    else yield { kind: 'record', record: r.record, loc };
+  }
+}
+
+/**
+ * Stream the elements of a JSON array file (`[ {...}, {...} ]`) without holding the file: structure is found at the
+ * byte level (JSON's structural characters are ASCII and never occur inside UTF-8 multi-byte sequences), then each
+ * element is decoded (fatal, so invalid bytes reject that element only) and parsed. Locations are 1-based element
+ * numbers.
+ */
+export async function* readJsonArrayBytes(file: string, bytes: AsyncIterable<Uint8Array>, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const encoding = opts.encoding ?? 'utf-8';
+  const fatal = new TextDecoder(encoding, { fatal: true });
+  const lossy = new TextDecoder(encoding);
+  let started = false; // saw the outer '['
+  let ended = false; // saw the outer ']'
+  let inElem = false;
+  let depth = 0;
+  let inStr = false;
+  let esc = false;
+  let index = 0;
+  let parts: Uint8Array[] = [];
+  function* finish(last: Uint8Array): Generator<ReadItem> {
+    parts.push(last);
+    const b = parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    parts = [];
+    inElem = false;
+    index++;
+    const loc = { file, line: index };
+    let s: string;
     try {
-      v = JSON.parse(s);
-    } catch (e) {
-      yield { kind: 'reject', loc, error: `bad JSON: ${(e as Error).message}`, raw: preview(s) };
-      continue;
+      s = fatal.decode(b);
+    } catch {
+      yield { kind: 'reject', loc, error: `invalid ${encoding === 'utf-8' ? 'UTF-8' : encoding} byte sequence`, raw: preview(lossy.decode(b)) };
+      return;
     }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      yield { kind: 'reject', loc, error: `not a JSON object (got ${Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v})`, raw: preview(s) };
-      continue;
+    const r = parseRecord(s);
+    if ('error' in r) yield { kind: 'reject', loc, error: r.error, raw: preview(s) };
+    else yield { kind: 'record', record: r.record, loc };
+  }
+  for await (const chunk of bytes) {
+    let start = inElem ? 0 : -1;
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i];
+      if (ended) {
+        if (!WS.has(c)) throw new Error(`${file}: unexpected data after the end of the JSON array (element ${index})`);
+        continue;
+      }
+      if (!started) {
+        if (c === 0x5b) started = true;
+        else if (!WS.has(c) && c !== 0xef && c !== 0xbb && c !== 0xbf) throw new Error(`${file}: not a JSON array`);
+        continue;
+      }
+      if (!inElem) {
+        if (WS.has(c) || c === 0x2c /* , */) continue;
+        if (c === 0x5d /* ] */) {
+          ended = true;
+          continue;
+        }
+        inElem = true;
+        depth = 0;
+        inStr = false;
+        esc = false;
+        start = i;
+      }
+      if (inStr) {
+        if (esc) esc = false;
+        else if (c === 0x5c) esc = true;
+        else if (c === 0x22) inStr = false;
+        continue;
+      }
+      if (c === 0x22) inStr = true;
+      else if (c === 0x7b || c === 0x5b) depth++;
+      else if (c === 0x7d || c === 0x5d) {
+        if (depth === 0) {
+          // the outer array's ']' right after a scalar element
+          yield* finish(chunk.subarray(start, i));
+          ended = true;
+          continue;
+        }
+        depth--;
+        if (depth === 0) yield* finish(chunk.subarray(start, i + 1));
+      } else if (c === 0x2c && depth === 0) yield* finish(chunk.subarray(start, i));
     }
-    yield { kind: 'record', record: v as Record<string, unknown>, loc };
+    if (inElem) parts.push(Uint8Array.prototype.slice.call(chunk.subarray(start)));
+  }
+  if (!started) throw new Error(`${file}: not a JSON array`);
+  if (inElem || !ended) {
+    yield { kind: 'reject', loc: { file, line: index + 1 }, error: 'truncated JSON array (end of file before the closing "]")', raw: preview(lossy.decode(Buffer.concat(parts))) };
   }
 }

@@ -191,3 +191,29 @@ test('readLines reports a truncated .zst clearly', async () => {
     for await (const _ of readLines(join(dir, 't.jsonl.zst'))) void _;
   }, /t\.jsonl\.zst: truncated or corrupt zstd stream/);
 });
+
+test('a .json file holding a JSON array is streamed element by element; bad elements are rejects', async () => {
+  const dir = tmp();
+  const elems = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `a${i}`, text: `元素 ${i} [with] {braces}, "quotes" and \\\\ ` + 'x'.repeat(i % 50) }));
+  writeFileSync(join(dir, 'arr.json'), '\ufeff [\n' + elems.join(',\n') + '\n]\n');
+  writeFileSync(join(dir, 'arr.json.zst'), await zstdCompressChunk(Buffer.from('[' + elems.join(',') + ']')));
+  for (const f of ['arr.json', 'arr.json.zst']) {
+    const items = await collect(join(dir, f));
+    assert.equal(rejects(items).length, 0, f);
+    const recs = records(items);
+    assert.equal(recs.length, 3000);
+    assert.deepEqual(recs[1234].record, JSON.parse(elems[1234]));
+    assert.equal(recs[2999].loc.line, 3000);
+  }
+  writeFileSync(
+    join(dir, 'bad.json'),
+    Buffer.concat([Buffer.from('[{"text":"ok"}, {"text": bad}, 42, {"text":"'), Buffer.from([0xff]), Buffer.from('"}, {"text":"end"}, {"text": "trunc')]),
+  );
+  const items = await collect(join(dir, 'bad.json'));
+  assert.deepEqual(items.map((i) => (i.kind === 'record' ? `${i.loc.line}:ok` : `${i.loc.line}:${i.error.split(':')[0]}`)), [
+    '1:ok', '2:bad JSON', '3:not a JSON object (got number)', '4:invalid UTF-8 byte sequence', '5:ok', '6:truncated JSON array (end of file before the closing "]")',
+  ]);
+  // a .json file of one object per line is still JSONL
+  writeFileSync(join(dir, 'lines.json'), '{"text":"a"}\n{"text":"b"}\n');
+  assert.deepEqual(records(await collect(join(dir, 'lines.json'))).map((r) => r.record.text), ['a', 'b']);
+});
