@@ -120,12 +120,14 @@ function sectionAttn(): void {
   for (const [i, s] of shapes.entries()) {
     const nq = s.B * s.T * s.H * s.hd, nk = s.B * s.T * s.Hk * s.hd;
     const q = randn(nq, 11 + i), k = randn(nk, 22 + i), v = randn(nk, 33 + i), dO = randn(nq, 44 + i);
-    const got = addon.attnTest(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
     const ref = attnRef(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
-    const tag = `attn B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`;
-    const e = { o: relErr(got.o, ref.o), dq: relErr(got.dq, ref.dq), dk: relErr(got.dk, ref.dk), dv: relErr(got.dv, ref.dv) };
-    for (const [kname, val] of Object.entries(e)) check(`${tag} ${kname}`, val, 1e-2);
-    out.push({ ...s, ...e });
+    for (const ver of [1, 2] as const) {
+      const got = addon.attnTest(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd, ver);
+      const tag = `attn v${ver} B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`;
+      const e = { o: relErr(got.o, ref.o), dq: relErr(got.dq, ref.dq), dk: relErr(got.dk, ref.dk), dv: relErr(got.dv, ref.dv) };
+      for (const [kname, val] of Object.entries(e)) check(`${tag} ${kname}`, val, 1e-2);
+      out.push({ ...s, ver, ...e });
+    }
   }
   results.attn = out;
 }

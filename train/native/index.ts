@@ -26,7 +26,7 @@ export interface NativeAddon {
   sync(): void;
   /** per-phase milliseconds accumulated since the last call (synchronising timer); enable/disable for what follows. */
   profile(h: unknown, enable: boolean): Record<string, number>;
-  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number):
+  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number, version: 1 | 2):
     { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
 }
 

@@ -894,3 +894,404 @@ __global__ void init_normal_k(float* __restrict__ p, long n, uint64_t seed, floa
 __global__ void fill_k(float* __restrict__ p, long n, float v) {
   for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) p[i] = v;
 }
+
+// ============================================================================ attention v2: ldmatrix + cp.async double buffering
+__device__ __forceinline__ void cp_async16(bf16* s, const bf16* g, bool valid) {
+  uint32_t sa = (uint32_t)__cvta_generic_to_shared(s);
+  int sz = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(sa), "l"(g), "r"(sz));
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ __forceinline__ void ld_tile_async(bf16* s, const bf16* gp, long ldg, int row0, int T, int nch) {
+  for (int i = threadIdx.x; i < 512; i += blockDim.x) {
+    int r = i >> 3, c = i & 7, gr = row0 + r;
+    bool v = gr < T && c < nch;
+    cp_async16(s + r * ALDS + c * 8, v ? gp + (long)gr * ldg + c * 8 : gp, v);
+  }
+}
+__device__ __forceinline__ void ldsm4(uint32_t* r, const bf16* p) {
+  uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+__device__ __forceinline__ void ldsm4t(uint32_t* r, const bf16* p) {
+  uint32_t a = (uint32_t)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+}
+// A fragment 16x16 at (row0, k0) of row-major s
+__device__ __forceinline__ void ldA2(uint32_t* a, const bf16* s, int row0, int k0, int lane) {
+  ldsm4(a, s + (row0 + (lane & 15)) * ALDS + k0 + (lane >> 4) * 8);
+}
+// B fragments for n-tiles n0 and n0+8 (k0..k0+15) when B[k][n] = s[n][k]: b[0..1] tile n0, b[2..3] tile n0+8
+__device__ __forceinline__ void ldBn(uint32_t* b, const bf16* s, int n0, int k0, int lane) {
+  ldsm4(b, s + (n0 + (lane & 7) + (lane >> 4) * 8) * ALDS + k0 + ((lane >> 3) & 1) * 8);
+}
+// same when B[k][n] = s[k][n] (k-major storage), via ldmatrix.trans
+__device__ __forceinline__ void ldBk(uint32_t* b, const bf16* s, int n0, int k0, int lane) {
+  ldsm4t(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * ALDS + n0 + (lane >> 4) * 8);
+}
+
+__global__ void __launch_bounds__(128) attn_fwd2_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
+                                                   float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
+                                                   int koff, int voff, float sl2) {
+  __shared__ __align__(16) bf16 sQ[64 * ALDS];
+  __shared__ __align__(16) bf16 sK[2][64 * ALDS];
+  __shared__ __align__(16) bf16 sV[2][64 * ALDS];
+  const int qt = gridDim.x - 1 - blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H, hk = h / (H / Hk);
+  const int nch = hd >> 3;
+  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  ld_tile_async(sQ, Qg, ldq, qt * 64, T, nch);
+  ld_tile_async(sK[0], Kg, ldq, 0, T, nch);
+  ld_tile_async(sV[0], Vg, ldq, 0, T, nch);
+  cp_commit();
+  cp_wait<0>();
+  __syncthreads();
+  uint32_t qa[4][4];
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) ldA2(qa[ks], sQ, warp * 16, ks * 16, lane);
+  float o[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  const int qr0 = qt * 64 + warp * 16 + g, qr1 = qr0 + 8;
+  for (int kt = 0; kt <= qt; kt++) {
+    const int buf = kt & 1;
+    if (kt < qt) {
+      ld_tile_async(sK[buf ^ 1], Kg, ldq, (kt + 1) * 64, T, nch);
+      ld_tile_async(sV[buf ^ 1], Vg, ldq, (kt + 1) * 64, T, nch);
+    }
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    float s[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bb[4];
+        ldBn(bb, sK[buf], np * 16, ks * 16, lane);
+        mma16816(s[2 * np], qa[ks], bb);
+        mma16816(s[2 * np + 1], qa[ks], bb + 2);
+      }
+    float mx0 = m0, mx1 = m1;
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float v = s[nt][i] * sl2;
+        if (kt == qt) {
+          int key = kt * 64 + nt * 8 + 2 * t + (i & 1);
+          if (key > (i < 2 ? qr0 : qr1)) v = -INFINITY;
+        }
+        s[nt][i] = v;
+      }
+      mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
+      mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float a0 = exp2f(m0 - mx0), a1 = exp2f(m1 - mx1);
+    m0 = mx0;
+    m1 = mx1;
+    l0 *= a0;
+    l1 *= a1;
+#pragma unroll
+    for (int i = 0; i < 8; i++) { o[i][0] *= a0; o[i][1] *= a0; o[i][2] *= a1; o[i][3] *= a1; }
+    uint32_t pa[4][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      float p0 = exp2f(s[nt][0] - m0), p1 = exp2f(s[nt][1] - m0), p2 = exp2f(s[nt][2] - m1), p3 = exp2f(s[nt][3] - m1);
+      l0 += p0 + p1;
+      l1 += p2 + p3;
+      if (nt & 1) { pa[nt >> 1][2] = pack2(p0, p1); pa[nt >> 1][3] = pack2(p2, p3); }
+      else { pa[nt >> 1][0] = pack2(p0, p1); pa[nt >> 1][1] = pack2(p2, p3); }
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int dp = 0; dp < 4; dp++) {
+        uint32_t bb[4];
+        ldBk(bb, sV[buf], dp * 16, ks * 16, lane);
+        mma16816(o[2 * dp], pa[ks], bb);
+        mma16816(o[2 * dp + 1], pa[ks], bb + 2);
+      }
+    __syncthreads();
+  }
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float i0 = 1.f / l0, i1 = 1.f / l1;
+  const int ldo = H * hd;
+#pragma unroll
+  for (int dt = 0; dt < 8; dt++) {
+    int col = dt * 8 + 2 * t;
+    if (col < hd) {
+      if (qr0 < T) *reinterpret_cast<uint32_t*>(out + ((long)b * T + qr0) * ldo + h * hd + col) = pack2(o[dt][0] * i0, o[dt][1] * i0);
+      if (qr1 < T) *reinterpret_cast<uint32_t*>(out + ((long)b * T + qr1) * ldo + h * hd + col) = pack2(o[dt][2] * i1, o[dt][3] * i1);
+    }
+  }
+  if (t == 0) {
+    if (qr0 < T) lse[(long)bh * T + qr0] = m0 + log2f(l0);
+    if (qr1 < T) lse[(long)bh * T + qr1] = m1 + log2f(l1);
+  }
+}
+
+__global__ void __launch_bounds__(128) attn_bwd_dq2_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                      const float* __restrict__ lse, const float* __restrict__ delta,
+                                                      bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                      int koff, int voff, float sl2, float scale) {
+  __shared__ __align__(16) bf16 sK[2][64 * ALDS];
+  __shared__ __align__(16) bf16 sV[2][64 * ALDS];
+  const int qt = gridDim.x - 1 - blockIdx.x, bh = blockIdx.y, b = bh / H, h = bh % H, hk = h / (H / Hk);
+  const int nch = hd >> 3, ldo = H * hd;
+  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const bf16* dOg = dO + (long)b * T * ldo + h * hd;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  ld_tile_async(sK[1], Qg, ldq, qt * 64, T, nch);
+  ld_tile_async(sV[1], dOg, ldo, qt * 64, T, nch);
+  ld_tile_async(sK[0], Kg, ldq, 0, T, nch);
+  ld_tile_async(sV[0], Vg, ldq, 0, T, nch);
+  cp_commit();
+  cp_wait<0>();
+  __syncthreads();
+  uint32_t qa[4][4], da[4][4];
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) { ldA2(qa[ks], sK[1], warp * 16, ks * 16, lane); ldA2(da[ks], sV[1], warp * 16, ks * 16, lane); }
+  __syncthreads();
+  const int qr0 = qt * 64 + warp * 16 + g, qr1 = qr0 + 8;
+  const float L0 = qr0 < T ? lse[(long)bh * T + qr0] : INFINITY, L1 = qr1 < T ? lse[(long)bh * T + qr1] : INFINITY;
+  const float D0 = qr0 < T ? delta[(long)bh * T + qr0] : 0.f, D1 = qr1 < T ? delta[(long)bh * T + qr1] : 0.f;
+  float dq[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; i++) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
+  for (int kt = 0; kt <= qt; kt++) {
+    const int buf = kt & 1;
+    if (kt < qt) {
+      ld_tile_async(sK[buf ^ 1], Kg, ldq, (kt + 1) * 64, T, nch);
+      ld_tile_async(sV[buf ^ 1], Vg, ldq, (kt + 1) * 64, T, nch);
+    }
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    float s[8][4], dp[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++) { s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f; dp[i][0] = dp[i][1] = dp[i][2] = dp[i][3] = 0.f; }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bb[4];
+        ldBn(bb, sK[buf], np * 16, ks * 16, lane);
+        mma16816(s[2 * np], qa[ks], bb);
+        mma16816(s[2 * np + 1], qa[ks], bb + 2);
+        ldBn(bb, sV[buf], np * 16, ks * 16, lane);
+        mma16816(dp[2 * np], da[ks], bb);
+        mma16816(dp[2 * np + 1], da[ks], bb + 2);
+      }
+    uint32_t dsa[4][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      float ds[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        float p = exp2f(s[nt][i] * sl2 - (i < 2 ? L0 : L1));
+        if (kt == qt) {
+          int key = kt * 64 + nt * 8 + 2 * t + (i & 1);
+          if (key > (i < 2 ? qr0 : qr1)) p = 0.f;
+        }
+        ds[i] = p * (dp[nt][i] - (i < 2 ? D0 : D1));
+      }
+      if (nt & 1) { dsa[nt >> 1][2] = pack2(ds[0], ds[1]); dsa[nt >> 1][3] = pack2(ds[2], ds[3]); }
+      else { dsa[nt >> 1][0] = pack2(ds[0], ds[1]); dsa[nt >> 1][1] = pack2(ds[2], ds[3]); }
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int dp2 = 0; dp2 < 4; dp2++) {
+        uint32_t bb[4];
+        ldBk(bb, sK[buf], dp2 * 16, ks * 16, lane);
+        mma16816(dq[2 * dp2], dsa[ks], bb);
+        mma16816(dq[2 * dp2 + 1], dsa[ks], bb + 2);
+      }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int dt = 0; dt < 8; dt++) {
+    int col = dt * 8 + 2 * t;
+    if (col < hd) {
+      if (qr0 < T) *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + qr0) * ldq + h * hd + col) = pack2(dq[dt][0] * scale, dq[dt][1] * scale);
+      if (qr1 < T) *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + qr1) * ldq + h * hd + col) = pack2(dq[dt][2] * scale, dq[dt][3] * scale);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(128) attn_bwd_dkdv2_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                        const float* __restrict__ lse, const float* __restrict__ delta,
+                                                        bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                        int koff, int voff, float sl2, float scale) {
+  __shared__ __align__(16) bf16 sQ[2][64 * ALDS];
+  __shared__ __align__(16) bf16 sdO[2][64 * ALDS];
+  __shared__ float sL[2][64], sD[2][64];
+  const int nKT = gridDim.x, kt = blockIdx.x, bk = blockIdx.y, b = bk / Hk, hk = bk % Hk, G = H / Hk;
+  const int nch = hd >> 3, ldo = H * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  ld_tile_async(sQ[1], Kg, ldq, kt * 64, T, nch);
+  ld_tile_async(sdO[1], Vg, ldq, kt * 64, T, nch);
+  cp_commit();
+  cp_wait<0>();
+  __syncthreads();
+  uint32_t ka[4][4], va[4][4];
+#pragma unroll
+  for (int ks = 0; ks < 4; ks++) { ldA2(ka[ks], sQ[1], warp * 16, ks * 16, lane); ldA2(va[ks], sdO[1], warp * 16, ks * 16, lane); }
+  __syncthreads();
+  const int kr0 = kt * 64 + warp * 16 + g, kr1 = kr0 + 8;
+  float dk[8][4], dv[8][4];
+#pragma unroll
+  for (int i = 0; i < 8; i++) { dk[i][0] = dk[i][1] = dk[i][2] = dk[i][3] = 0.f; dv[i][0] = dv[i][1] = dv[i][2] = dv[i][3] = 0.f; }
+  const int nq = nKT - kt, total = G * nq;
+  // stage iteration `it` (head j = it / nq, q tile kt + it % nq) into buffer `bf`
+  auto stage = [&](int it, int bf) {
+    const int h = hk * G + it / nq, qt = kt + it % nq;
+    const long bh = (long)b * H + h;
+    ld_tile_async(sQ[bf], qkv + (long)b * T * ldq + h * hd, ldq, qt * 64, T, nch);
+    ld_tile_async(sdO[bf], dO + (long)b * T * ldo + h * hd, ldo, qt * 64, T, nch);
+    for (int i = threadIdx.x; i < 64; i += blockDim.x) {
+      int q = qt * 64 + i;
+      sL[bf][i] = q < T ? lse[bh * T + q] : INFINITY;
+      sD[bf][i] = q < T ? delta[bh * T + q] : 0.f;
+    }
+  };
+  stage(0, 0);
+  cp_commit();
+  for (int it = 0; it < total; it++) {
+    const int buf = it & 1, qt = kt + it % nq;
+    if (it + 1 < total) stage(it + 1, buf ^ 1);
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    float st[8][4], dpt[8][4];
+#pragma unroll
+    for (int i = 0; i < 8; i++) { st[i][0] = st[i][1] = st[i][2] = st[i][3] = 0.f; dpt[i][0] = dpt[i][1] = dpt[i][2] = dpt[i][3] = 0.f; }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int np = 0; np < 4; np++) {
+        uint32_t bb[4];
+        ldBn(bb, sQ[buf], np * 16, ks * 16, lane);
+        mma16816(st[2 * np], ka[ks], bb);
+        mma16816(st[2 * np + 1], ka[ks], bb + 2);
+        ldBn(bb, sdO[buf], np * 16, ks * 16, lane);
+        mma16816(dpt[2 * np], va[ks], bb);
+        mma16816(dpt[2 * np + 1], va[ks], bb + 2);
+      }
+    uint32_t pta[4][4], dsa[4][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) {
+      float p[4], ds[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        int ql = nt * 8 + 2 * t + (i & 1);
+        float pv = exp2f(st[nt][i] * sl2 - sL[buf][ql]);
+        if (qt == kt && qt * 64 + ql < (i < 2 ? kr0 : kr1)) pv = 0.f;
+        p[i] = pv;
+        ds[i] = pv * (dpt[nt][i] - sD[buf][ql]);
+      }
+      if (nt & 1) {
+        pta[nt >> 1][2] = pack2(p[0], p[1]); pta[nt >> 1][3] = pack2(p[2], p[3]);
+        dsa[nt >> 1][2] = pack2(ds[0], ds[1]); dsa[nt >> 1][3] = pack2(ds[2], ds[3]);
+      } else {
+        pta[nt >> 1][0] = pack2(p[0], p[1]); pta[nt >> 1][1] = pack2(p[2], p[3]);
+        dsa[nt >> 1][0] = pack2(ds[0], ds[1]); dsa[nt >> 1][1] = pack2(ds[2], ds[3]);
+      }
+    }
+#pragma unroll
+    for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+      for (int dp2 = 0; dp2 < 4; dp2++) {
+        uint32_t bb[4];
+        ldBk(bb, sdO[buf], dp2 * 16, ks * 16, lane);
+        mma16816(dv[2 * dp2], pta[ks], bb);
+        mma16816(dv[2 * dp2 + 1], pta[ks], bb + 2);
+        ldBk(bb, sQ[buf], dp2 * 16, ks * 16, lane);
+        mma16816(dk[2 * dp2], dsa[ks], bb);
+        mma16816(dk[2 * dp2 + 1], dsa[ks], bb + 2);
+      }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int dt = 0; dt < 8; dt++) {
+    int col = dt * 8 + 2 * t;
+    if (col < hd) {
+      if (kr0 < T) {
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr0) * ldq + koff + hk * hd + col) = pack2(dk[dt][0] * scale, dk[dt][1] * scale);
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr0) * ldq + voff + hk * hd + col) = pack2(dv[dt][0], dv[dt][1]);
+      }
+      if (kr1 < T) {
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr1) * ldq + koff + hk * hd + col) = pack2(dk[dt][2] * scale, dk[dt][3] * scale);
+        *reinterpret_cast<uint32_t*>(dqkv + ((long)b * T + kr1) * ldq + voff + hk * hd + col) = pack2(dv[dt][2], dv[dt][3]);
+      }
+    }
+  }
+}
+
+// RMSNorm backward, warp per row with float4 accesses (d % 4 == 0, d <= 2048); dw partials per warp [gridDim.x*8, d]
+__global__ void __launch_bounds__(256) rmsnorm_bwd2_k(const float* __restrict__ dy, const float* __restrict__ x,
+                                                      const float* __restrict__ w, const float* __restrict__ rstd,
+                                                      float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
+                                                      int N, int d, int rowsPer) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  float4 acc[16];
+#pragma unroll
+  for (int k = 0; k < 16; k++) acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+  const int r0 = blockIdx.x * rowsPer, r1 = min(N, r0 + rowsPer);
+  for (int row = r0 + warp; row < r1; row += 8) {
+    const float4* dy4 = reinterpret_cast<const float4*>(dy + (long)row * d);
+    const float4* x4 = reinterpret_cast<const float4*>(x + (long)row * d);
+    const float r = rstd[row];
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+      int j = lane + 32 * k;
+      if (j < d4) {
+        float4 a = dy4[j], xx = x4[j], ww = w4[j];
+        dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
+        acc[k].x += a.x * xx.x * r; acc[k].y += a.y * xx.y * r; acc[k].z += a.z * xx.z * r; acc[k].w += a.w * xx.w * r;
+      }
+    }
+    dot = warp_sum(dot);
+    const float c = r * r * r * dot / d;
+    float4* o4 = reinterpret_cast<float4*>(dres + (long)row * d);
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+      int j = lane + 32 * k;
+      if (j < d4) {
+        float4 a = dy4[j], xx = x4[j], ww = w4[j];
+        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
+        if (accumulate) { float4 p = o4[j]; v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w; }
+        o4[j] = v;
+      }
+    }
+  }
+  float4* p4 = reinterpret_cast<float4*>(dwpart + ((long)blockIdx.x * 8 + warp) * d);
+#pragma unroll
+  for (int k = 0; k < 16; k++) {
+    int j = lane + 32 * k;
+    if (j < d4) p4[j] = acc[k];
+  }
+}

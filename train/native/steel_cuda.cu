@@ -214,6 +214,8 @@ class Model {
   std::string devName;
   // optional per-phase timing (synchronises at every mark; for profiling only)
   bool prof = false;
+  bool attnV1 = getenv("STEEL_CUDA_ATTN_V1") != nullptr;  // the first (simpler, slower) attention kernels
+  bool rmsV1 = getenv("STEEL_CUDA_RMS_V1") != nullptr;
   std::map<std::string, double> profMs;
   std::chrono::steady_clock::time_point profT;
   void mark(const char* name) {
@@ -401,7 +403,7 @@ class Model {
       dqkv = arena.get<bf16>(N * ldq);
       delta = arena.get<float>((long)B * c.H * T);
       long rowsPer = 64;
-      partCap = (size_t)((N + rowsPer - 1) / rowsPer) * std::max<long>(d, ldq);
+      partCap = (size_t)((N + rowsPer - 1) / rowsPer) * 8 * std::max<long>(d, ldq);
       part = arena.get<float>(partCap);
       if (c.steel) {
         dYs = arena.get<float>((long)B * S * d);
@@ -454,8 +456,14 @@ class Model {
   void rmsBwd(const float* dy, const float* x, long wOff, const float* rstd, float* dres, bool acc, long N) {
     const int rowsPer = 64;
     int nb = (int)((N + rowsPer - 1) / rowsPer);
-    rmsnorm_bwd_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
-    KCHECK("rmsnorm_bwd");
+    if (!rmsV1 && c.d % 4 == 0 && c.d <= 2048) {
+      rmsnorm_bwd2_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      KCHECK("rmsnorm_bwd2");
+      nb *= 8;
+    } else {
+      rmsnorm_bwd_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      KCHECK("rmsnorm_bwd");
+    }
     colreduce_k<<<nblk(c.d), 256>>>(part, nb, c.d, G + wOff);
     KCHECK("colreduce");
   }
@@ -517,7 +525,8 @@ class Model {
       rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(a.qkv, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, 0);
       KCHECK("rope");
       mark("rope");
-      attn_fwd_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
+      if (attnV1) attn_fwd_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
+      else attn_fwd2_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
       KCHECK("attn_fwd");
       mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
@@ -604,10 +613,17 @@ class Model {
       mark("gemm_o_bwd");
       attn_delta_k<<<nblk(N * c.H), 256>>>(datt, a.att, delta, B, T, c.H, c.hd);
       KCHECK("attn_delta");
-      attn_bwd_dq_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-      KCHECK("attn_bwd_dq");
-      attn_bwd_dkdv_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-      KCHECK("attn_bwd_dkdv");
+      if (attnV1) {
+        attn_bwd_dq_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+        KCHECK("attn_bwd_dq");
+        attn_bwd_dkdv_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+        KCHECK("attn_bwd_dkdv");
+      } else {
+        attn_bwd_dq2_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+        KCHECK("attn_bwd_dq2");
+        attn_bwd_dkdv2_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+        KCHECK("attn_bwd_dkdv2");
+      }
       mark("attn_bwd");
       rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(dqkv, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, 1);
       KCHECK("rope_bwd");
@@ -662,7 +678,9 @@ class Model {
     KCHECK("moe_logits");
     moe_dispatch_k<<<B * S, 256>>>(a.Lg, a.D, T, S);
     KCHECK("moe_dispatch");
+    mark("moe_f_router");
     wreduce<bf16>(a.xn2, a.D, a.rinv, B, T, 0, a.slots, a.slotsb);
+    mark("moe_f_slots");
     // experts, batched over ne: [R, d] -> [R, 2I] -> [R, I] -> [R, 2d] -> Ys [R, d]
     gemm.run(false, true, (int)R, 2 * c.I, c.d, a.slotsb, c.d, PB + w.eguw, c.d, a.gu1, 2 * c.I, false, 1.f, 0.f, nullptr,
              c.ne, R * c.d, 2L * c.I * c.d, R * 2 * c.I);
@@ -672,6 +690,7 @@ class Model {
              c.ne, R * c.I, 2L * c.d * c.I, R * 2 * c.d);
     swiglu_fwd_k<float><<<nblk((long)c.ne * R * c.d), 256>>>(a.gd2, a.Ys, c.ne * R, c.d);
     KCHECK("swiglu2");
+    mark("moe_f_experts");
     moe_combine_k<<<nblk(N * c.d), 256>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
     KCHECK("moe_combine");
   }
@@ -681,6 +700,7 @@ class Model {
     LayerP& w = lp[l];
     const long N = (long)B * T, R = (long)B * c.np;
     wreduce<float>(dR, a.C, nullptr, B, T, 0, dYs, nullptr);
+    mark("moe_b_dYs");
     swiglu_bwd_k<<<nblk((long)c.ne * R * c.d), 256>>>(a.gd2, dYs, dgu, c.ne * R, c.d);
     KCHECK("swiglu_bwd2");
     // dh [R, I] = dgd [R, 2d] . Wgd [2d, I]; dWgd += dgd^T . h
@@ -694,15 +714,19 @@ class Model {
              R * 2 * c.I, 2L * c.I * c.d, R * c.d);
     gemm.run(true, false, 2 * c.I, c.d, (int)R, dgu, 2 * c.I, a.slotsb, c.d, G + w.eguw, c.d, true, 1.f, 1.f, nullptr, c.ne,
              R * 2 * c.I, R * c.d, 2L * c.I * c.d);
+    mark("moe_b_experts");
     moe_tok_bwd1_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
     KCHECK("moe_tok_bwd1");
+    mark("moe_b_tok1");
     moe_dispatch_bwd_k<<<B * S, 256>>>(a.D, dD, dC, dL, T, S);
     KCHECK("moe_dispatch_bwd");
     moe_tok_bwd2_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, a.D, dL, a.phihat, dXs, dxn, B, T, c.d, S, c.np);
     KCHECK("moe_tok_bwd2");
+    mark("moe_b_tok2");
     wreduce<bf16>(a.xn2, dL, a.rinv, B, T, 1, dph, nullptr);
     moe_phi_bwd_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phinorm, dph, G + w.phi, G + w.scale, c.d, S);
     KCHECK("moe_phi_bwd");
+    mark("moe_b_dphi");
   }
 
   float adamw(float lr, float b1, float b2, float eps, float wd, float clip) {
@@ -735,7 +759,7 @@ void Model::addResid(const float* a, const bf16* b, float* out, long n) {
 // ============================================================================ attention test entry (per-kernel parity)
 // q [B,T,H*hd], k,v [B,T,Hk*hd], dout [B,T,H*hd] (fp32 host) -> o, dq, dk, dv (fp32 host)
 static void attnTest(const float* q, const float* k, const float* v, const float* dout, int B, int T, int H, int Hk, int hd,
-                     float* o, float* dq, float* dk, float* dv) {
+                     float* o, float* dq, float* dk, float* dv, int ver) {
   const long N = (long)B * T;
   const int qd = H * hd, kd = Hk * hd, ldq = qd + 2 * kd;
   std::vector<bf16> hq(N * ldq), hdo(N * qd);
@@ -759,14 +783,19 @@ static void attnTest(const float* q, const float* k, const float* v, const float
   CK(cudaMemset(dG, 0xff, N * ldq * 2));
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   const int nQT = (T + 63) / 64;
-  attn_fwd_k<<<dim3(nQT, B * H), 128>>>(dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
+  if (ver == 1) attn_fwd_k<<<dim3(nQT, B * H), 128>>>(dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
+  else attn_fwd2_k<<<dim3(nQT, B * H), 128>>>(dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
   KCHECK("attn_fwd");
   attn_delta_k<<<nblk(N * H), 256>>>(dO, dOut, delta, B, T, H, hd);
   KCHECK("attn_delta");
-  attn_bwd_dq_k<<<dim3(nQT, B * H), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-  KCHECK("attn_bwd_dq");
-  attn_bwd_dkdv_k<<<dim3(nQT, B * Hk), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-  KCHECK("attn_bwd_dkdv");
+  if (ver == 1) {
+    attn_bwd_dq_k<<<dim3(nQT, B * H), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
+    attn_bwd_dkdv_k<<<dim3(nQT, B * Hk), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
+  } else {
+    attn_bwd_dq2_k<<<dim3(nQT, B * H), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
+    attn_bwd_dkdv2_k<<<dim3(nQT, B * Hk), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
+  }
+  KCHECK("attn_bwd");
   CK(cudaDeviceSynchronize());
   std::vector<bf16> ho(N * qd), hg(N * ldq);
   CK(cudaMemcpy(ho.data(), dOut, N * qd * 2, cudaMemcpyDeviceToHost));
@@ -1037,8 +1066,9 @@ static napi_value sync_impl(napi_env env, napi_callback_info info) {
 WRAP(sync)
 // attnTest(q, k, v, dout, B, T, H, Hk, hd) -> {o, dq, dk, dv}
 static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
-  napi_value a[9];
-  getArgs(env, info, 9, a);
+  napi_value a[10];
+  getArgs(env, info, 10, a);
+  int ver = (int)getNum(env, a[9], "version");
   size_t lq, lk, lv, lo;
   float* q = getTyped<float>(env, a[0], napi_float32_array, &lq, "q");
   float* k = getTyped<float>(env, a[1], napi_float32_array, &lk, "k");
@@ -1051,7 +1081,7 @@ static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
   if (hd % 8 || hd > 64 || H % Hk) throw std::runtime_error("attnTest: unsupported shape");
   float *o, *dq, *dk, *dv;
   napi_value ro = newF32(env, nq, &o), rdq = newF32(env, nq, &dq), rdk = newF32(env, nk, &dk), rdv = newF32(env, nk, &dv);
-  attnTest(q, k, v, dout, B, T, H, Hk, hd, o, dq, dk, dv);
+  attnTest(q, k, v, dout, B, T, H, Hk, hd, o, dq, dk, dv, ver);
   napi_value res;
   NC(napi_create_object(env, &res));
   NC(napi_set_named_property(env, res, "o", ro));
