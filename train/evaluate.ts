@@ -17,7 +17,7 @@ export async function evaluate(be: Backend, vocabIds: Int32Array | null, dir: st
   while (done < total) {
     const nb = Math.min(B, total - done);
     const blk = new Int32Array(nb * L);
-    for (let b = 0; b < nb; b++) await dl.readBlock(done + b, blk, b * L); // sequential, no shuffling
+    for (let b = 0; b < nb; b++) await dl.readBlock(Math.floor(((done + b) * dl.numBlocks) / total), blk, b * L); // in order, no shuffling
     const { tokens } = mapTokens(blk, table, c.padId);
     const inp = new Int32Array(nb * T), tgt = new Int32Array(nb * T);
     for (let b = 0; b < nb; b++) { inp.set(tokens.subarray(b * L, b * L + T), b * T); tgt.set(tokens.subarray(b * L + 1, (b + 1) * L), b * T); }

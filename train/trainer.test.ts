@@ -107,7 +107,7 @@ test('NaN/inf loss stops with a clear message and keeps the last good checkpoint
     // poison the weights of a copy used as init
     const bad = join(dir, 'bad.safetensors');
     const specs = paramShapes(p.model);
-    writeSafetensors(bad, specs.map((s) => ({ name: s.name, shape: s.shape, data: new Float32Array(numel(s.shape)).fill(s.name.includes('norm') ? NaN : 0.01) })));
+    writeSafetensors(bad, specs.map((s) => ({ name: s.name, shape: s.shape, data: new Float32Array(numel(s.shape)).fill(s.name.includes('norm') ? NaN : 0.01) })), { 'steel.config': JSON.stringify(p.model) });
     const msgs: string[] = [];
     const out2 = join(dir, 'o2');
     const r = await train({ model: p.model, hyper, dataDir: join(dir, 'data'), outDir: out2, backend: 'cpu', steps: 4, quiet: true, initFrom: bad, log: (m) => msgs.push(m) });

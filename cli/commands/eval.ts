@@ -6,7 +6,7 @@ export const summary = 'held-out perplexity of a checkpoint on a token shard fol
 
 const HELP = `usage: steel eval --model PATH --data DIR [--max-blocks N] [--batch N] [--seq-len T] [--backend cpu|cuda] [--json]
 
-Reads DIR's blocks in order (no shuffling) and prints the mean cross-entropy (nats/token, pad ignored), perplexity and
+Reads DIR's blocks in order (no shuffling; with --max-blocks, at an even stride over all shards) and prints the mean cross-entropy (nats/token, pad ignored), perplexity and
 bits per token. Note: the Steel kind sees whole blocks here, as in training (its Soft-MoE is not causal).`;
 
 export async function run(argv: string[]): Promise<number> {

@@ -238,14 +238,14 @@ export function crossEntropy(logits: Arr, targets: Int32Array | number[], N: num
     let mx = -Infinity;
     for (let j = 0; j < V; j++) if (logits[o + j] > mx) mx = logits[o + j];
     let sum = 0;
-    for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - mx);
+    if (dlogits) {
+      for (let j = 0; j < V; j++) { const e = Math.exp(logits[o + j] - mx); dlogits[o + j] = e; sum += e; }
+      const f = scale / count / sum;
+      for (let j = 0; j < V; j++) dlogits[o + j] *= f;
+      dlogits[o + tg] -= scale / count;
+    } else for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - mx);
     const lse = mx + Math.log(sum);
     loss += lse - logits[o + tg];
-    if (dlogits) {
-      const f = scale / count;
-      for (let j = 0; j < V; j++) dlogits[o + j] = Math.exp(logits[o + j] - lse) * f;
-      dlogits[o + tg] -= f;
-    }
   }
   return { loss: count ? loss / count : 0, count };
 }
