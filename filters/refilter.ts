@@ -10,6 +10,8 @@
  *  - steps after the one that dropped it never ran: mappers are applied now and statistics computed now, on the
  *    text that step would have seen in a full rerun;
  *  - thresholds come from the recipe, with `--set RULE.min=X` / `RULE.max=X` / `RULE.LANG.min=X` overrides.
+ * Excluded documents carry the text they had when dropped; a kept document that the new thresholds drop carries
+ * its final text (the run kept no earlier version) — its stage, rule and value are those of a rerun.
  * Global steps (dedup, tokenize) depend on the whole surviving set, so they are re-run on the new survivors; that
  * needs every document a global step dropped to be in OUT/excluded/ (checked against stats.json), else refilter
  * refuses unless --map-only.
