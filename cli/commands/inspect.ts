@@ -37,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const report = await inspectDir(positionals[0], {
     topTokens: values.top ? Number(values.top) : undefined,
     decodeSample: values['decode-sample'] ? Number(values['decode-sample']) : undefined,
+    log: (m) => console.error(m),
   });
   if (values.json) console.log(JSON.stringify(report, null, 2));
   else console.log(formatReport(report));
