@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { ops, specs } from './ops.ts';
+import { loadRecipe, resolveSteps } from '../pipeline/recipe.ts';
+import type { FilterSpec } from './framework.ts';
+
+test('every operator has a description, and its params parse from {} with described defaults', () => {
+  const names = new Set<string>();
+  for (const op of ops) {
+    assert.ok(!names.has(op.name), `duplicate ${op.name}`);
+    names.add(op.name);
+    assert.ok(op.description.length > 20, op.name);
+    const parsed = op.params.parse({});
+    assert.equal(typeof parsed, 'object');
+    const shape = (op.params as z.ZodObject).shape as Record<string, z.ZodType>;
+    for (const [k, v] of Object.entries(shape)) assert.ok(v.description, `${op.name}.${k} has no description`);
+  }
+  for (const n of ['chinese_convert', 'clean_email', 'clean_html', 'clean_ip', 'clean_links', 'clean_copyright', 'expand_macro', 'fix_unicode',
+    'punctuation_normalization', 'remove_repeat_sentences', 'remove_specific_chars', 'whitespace_normalization', 'pii_mask', 'alnum_ratio',
+    'alnum_token_ratio', 'avg_line_length', 'max_line_length', 'char_repetition', 'special_char_ratio', 'text_length', 'word_count',
+    'word_repetition', 'stopwords', 'flagged_words', 'gopher_quality', 'gopher_repetition', 'fineweb_quality', 'perplexity', 'lang_id', 'zh_script']) {
+    assert.ok(names.has(n), `missing operator ${n}`);
+  }
+});
+
+test('filter statistics are stored under their rule names', () => {
+  for (const s of specs.values()) {
+    if (s.kind !== 'filter' || s.name === 'perplexity' || s.name === 'alnum_token_ratio' || s.name === 'lang_id') continue;
+    const f = s as FilterSpec;
+    const p = f.params.parse({ langs: [] });
+    const st = f.compute({ id: 'x', text: 'The quick brown fox jumps over the lazy dog.\n敏捷的棕色狐狸跳过了懒狗。', source: 's', lang: 'en', meta: {} }, p) as Record<string, number>;
+    for (const r of f.rules(p)) assert.equal(typeof st[r.rule], 'number', `${s.name}: ${r.rule}`);
+  }
+});
+
+test('the recipes resolve, in Steel\'s order and with its thresholds', async () => {
+  const text = await resolveSteps(loadRecipe('steel-text'));
+  assert.deepEqual(text.map((s) => s.op.name), [
+    'chinese_convert', 'clean_email', 'clean_html', 'clean_ip', 'clean_links', 'clean_copyright', 'expand_macro', 'fix_unicode',
+    'punctuation_normalization', 'remove_repeat_sentences', 'remove_specific_chars', 'whitespace_normalization',
+    'alnum_ratio', 'avg_line_length', 'char_repetition', 'max_line_length', 'perplexity', 'special_char_ratio', 'text_length',
+    'word_count', 'word_repetition', 'simhash_dedup',
+  ]);
+  const p = (name: string) => text.find((s) => s.op.name === name)!.params as Record<string, unknown>;
+  assert.deepEqual([p('alnum_ratio').min, p('alnum_ratio').max], [0, 0.9]);
+  assert.deepEqual([p('avg_line_length').min, p('avg_line_length').max], [10, 150]);
+  assert.equal(p('char_repetition').max, 0.4);
+  assert.equal(p('max_line_length').max, 1000);
+  assert.equal(p('perplexity').max, 1500);
+  assert.equal(p('special_char_ratio').max, 0.25);
+  assert.deepEqual([p('text_length').min, p('text_length').max], [10, 100000]);
+  assert.deepEqual([p('word_count').min, p('word_count').max], [10, 10000]);
+  assert.equal(p('word_repetition').max, 0.5);
+  assert.equal(p('remove_specific_chars').chars_to_remove, '◆●■►▼▲▴∆▻▷❖♡□');
+  const code = await resolveSteps(loadRecipe('steel-code'));
+  assert.deepEqual(code.map((s) => s.op.name), [
+    'clean_email', 'clean_links', 'fix_unicode', 'punctuation_normalization', 'whitespace_normalization', 'clean_copyright',
+    'alnum_ratio', 'alnum_token_ratio', 'avg_line_length', 'char_repetition', 'max_line_length', 'text_length', 'word_count',
+    'word_repetition', 'simhash_dedup',
+  ]);
+  const c = (name: string) => code.find((s) => s.op.name === name)!.params as Record<string, unknown>;
+  assert.deepEqual([c('alnum_ratio').min, c('alnum_ratio').max, c('alnum_token_ratio').min, c('alnum_token_ratio').max], [0.2, 0.9163, 0.546, 3.65]);
+  assert.deepEqual([c('char_repetition').max, c('text_length').max, c('word_count').min, c('word_count').max, c('word_repetition').max], [0.36, 96714, 20, 6640, 0.357]);
+  const zw = await resolveSteps(loadRecipe('zh-web'));
+  const names = zw.map((s) => s.op.name);
+  assert.ok(!names.includes('punctuation_normalization'));
+  assert.ok(names.includes('lang_id') && names.includes('pii_mask'));
+  assert.deepEqual(names.slice(-2), ['minhash_dedup', 'tokenize']);
+  const fu = zw.find((s) => s.op.name === 'fix_unicode')!.params as Record<string, unknown>;
+  assert.equal(fu.fix_character_width, false);
+});
