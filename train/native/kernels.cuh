@@ -1295,3 +1295,171 @@ __global__ void __launch_bounds__(256) rmsnorm_bwd2_k(const float* __restrict__ 
     if (j < d4) p4[j] = acc[k];
   }
 }
+
+// ============================================================================ Soft-MoE v2: per-sequence slot matrices cached in shared memory
+// (dynamic smem of 2*S*d floats; blocks of 256 threads = 8 warps handle 64 rows of one sequence; d % 4 == 0)
+__device__ __forceinline__ float4 ld_bf16x4(const bf16* p) {
+  uint2 u = *reinterpret_cast<const uint2*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+  float2 a = __bfloat1622float2(h[0]), b = __bfloat1622float2(h[1]);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ float dot4(float4 a, float4 b) { return a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w; }
+// sm[0..S*d) = A rows of sequence b (slot-major), sm[S*d..2*S*d) = Bm rows (or Bt [S][d] when bIsT)
+__device__ __forceinline__ void moe_stage(float* sm, const float* A, const float* Bm, bool bIsT, int b, int B, int d, int S, int np) {
+  for (int s = 0; s < S; s++) {
+    const float* ra = A + slot_row(b, s, B, np) * d;
+    const float* rb = bIsT ? Bm + (long)s * d : Bm + slot_row(b, s, B, np) * d;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) { sm[s * d + j] = ra[j]; sm[S * d + s * d + j] = rb[j]; }
+  }
+  __syncthreads();
+}
+__global__ void __launch_bounds__(256) moe_tok_bwd1s_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                       const float* __restrict__ dY, const float* __restrict__ Ys,
+                                                       const float* __restrict__ dXs, const float* __restrict__ C,
+                                                       float* __restrict__ dLC, float* __restrict__ dD, int B, int T, int d,
+                                                       int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
+  const float4* sY = reinterpret_cast<const float4*>(sm);
+  const float4* sX = reinterpret_cast<const float4*>(sm + S * d);
+  for (int t = blockIdx.x * 64 + warp; t < min(T, blockIdx.x * 64 + 64); t += 8) {
+    const long row = (long)b * T + t;
+    float ac[MAXS], ad[MAXS];
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) ac[s] = ad[s] = 0.f;
+    const float4* gy4 = reinterpret_cast<const float4*>(dY + row * d);
+    for (int j = lane; j < d4; j += 32) {
+      float4 gy = gy4[j], xv = ld_bf16x4(x + row * d + 4 * j);
+#pragma unroll
+      for (int s = 0; s < MAXS; s++)
+        if (s < S) { ac[s] += dot4(gy, sY[s * d4 + j]); ad[s] += dot4(xv, sX[s * d4 + j]); }
+    }
+    float ri = rinv[row], dot = 0.f;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++)
+      if (s < S) { ac[s] = warp_sum(ac[s]); ad[s] = warp_sum(ad[s]) * ri; dot += C[row * S + s] * ac[s]; }
+    if (lane == 0) {
+#pragma unroll
+      for (int s = 0; s < MAXS; s++)
+        if (s < S) { dLC[row * S + s] = C[row * S + s] * (ac[s] - dot); dD[row * S + s] = ad[s]; }
+    }
+  }
+}
+__global__ void __launch_bounds__(256) moe_tok_bwd2s_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                       const float* __restrict__ D, const float* __restrict__ dL,
+                                                       const float* __restrict__ phihatT, const float* __restrict__ dXs,
+                                                       float* __restrict__ dx, int B, int T, int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  moe_stage(sm, dXs, phihatT, true, b, B, d, S, np);
+  const float4* sX = reinterpret_cast<const float4*>(sm);
+  const float4* sP = reinterpret_cast<const float4*>(sm + S * d);
+  for (int t = blockIdx.x * 64 + warp; t < min(T, blockIdx.x * 64 + 64); t += 8) {
+    const long row = (long)b * T + t;
+    const float ri = rinv[row];
+    float Dr[MAXS], Lr[MAXS];
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) { Dr[s] = D[row * S + s]; Lr[s] = dL[row * S + s]; }
+    float dot = 0.f;
+    for (int j = lane; j < d4; j += 32) {
+      float4 g = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int s = 0; s < MAXS; s++)
+        if (s < S) {
+          float4 a = sX[s * d4 + j], p = sP[s * d4 + j];
+          g.x += Dr[s] * a.x + Lr[s] * p.x; g.y += Dr[s] * a.y + Lr[s] * p.y;
+          g.z += Dr[s] * a.z + Lr[s] * p.z; g.w += Dr[s] * a.w + Lr[s] * p.w;
+        }
+      dot += dot4(g, ld_bf16x4(x + row * d + 4 * j)) * ri;
+    }
+    dot = warp_sum(dot);
+    float4* o4 = reinterpret_cast<float4*>(dx + row * d);
+    for (int j = lane; j < d4; j += 32) {
+      float4 g = make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int s = 0; s < MAXS; s++)
+        if (s < S) {
+          float4 a = sX[s * d4 + j], p = sP[s * d4 + j];
+          g.x += Dr[s] * a.x + Lr[s] * p.x; g.y += Dr[s] * a.y + Lr[s] * p.y;
+          g.z += Dr[s] * a.z + Lr[s] * p.z; g.w += Dr[s] * a.w + Lr[s] * p.w;
+        }
+      float4 xv = ld_bf16x4(x + row * d + 4 * j);
+      const float c = ri * dot;
+      o4[j] = make_float4(ri * (g.x - xv.x * c), ri * (g.y - xv.y * c), ri * (g.z - xv.z * c), ri * (g.w - xv.w * c));
+    }
+  }
+}
+// xout = xmid + sum_s C[r,s] Ys[slot(b,s)]  (smem: S*d floats)
+__global__ void __launch_bounds__(256) moe_combine_s_k(const float* __restrict__ xmid, const float* __restrict__ C,
+                                                       const float* __restrict__ Ys, float* __restrict__ xout, int B, int T,
+                                                       int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  for (int s = 0; s < S; s++) {
+    const float* ra = Ys + slot_row(b, s, B, np) * d;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) sm[s * d + j] = ra[j];
+  }
+  __syncthreads();
+  const float4* sY = reinterpret_cast<const float4*>(sm);
+  for (int t = blockIdx.x * 64 + warp; t < min(T, blockIdx.x * 64 + 64); t += 8) {
+    const long row = (long)b * T + t;
+    float Cr[MAXS];
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) Cr[s] = C[row * S + s];
+    const float4* xm = reinterpret_cast<const float4*>(xmid + row * d);
+    float4* xo = reinterpret_cast<float4*>(xout + row * d);
+    for (int j = lane; j < d4; j += 32) {
+      float4 acc = xm[j];
+#pragma unroll
+      for (int s = 0; s < MAXS; s++)
+        if (s < S) {
+          float4 y = sY[s * d4 + j];
+          acc.x += Cr[s] * y.x; acc.y += Cr[s] * y.y; acc.z += Cr[s] * y.z; acc.w += Cr[s] * y.w;
+        }
+      xo[j] = acc;
+    }
+  }
+}
+__global__ void transpose_dS_k(const float* __restrict__ a, float* __restrict__ at, int d, int S) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= d * S) return;
+  int j = i / S, s = i % S;
+  at[(long)s * d + j] = a[i];
+}
+// wreduce v2: 4 columns per thread, the split's weights staged in smem (d % 4 == 0, tPer*S <= 4096)
+template <typename TI>
+__global__ void __launch_bounds__(256) moe_wreduce2_k(const TI* __restrict__ X, const float* __restrict__ W,
+                                                      const float* __restrict__ rs, float* __restrict__ part, int B, int T,
+                                                      int d, int S, int tPer) {
+  __shared__ float sw[4096];
+  const int b = blockIdx.y, sp = blockIdx.z, j4 = blockIdx.x * blockDim.x + threadIdx.x;
+  const int t0 = sp * tPer, t1 = min(T, t0 + tPer);
+  for (int i = threadIdx.x; i < (t1 - t0) * S; i += blockDim.x) {
+    int tt = i / S;
+    long r = (long)b * T + t0 + tt;
+    sw[i] = W[r * S + (i % S)] * (rs ? rs[r] : 1.f);
+  }
+  __syncthreads();
+  if (4 * j4 >= d) return;
+  float4 acc[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) acc[s] = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int t = t0; t < t1; t++) {
+    long r = (long)b * T + t;
+    float4 xv;
+    if constexpr (sizeof(TI) == 2) xv = ld_bf16x4(reinterpret_cast<const bf16*>(X) + r * d + 4 * j4);
+    else xv = reinterpret_cast<const float4*>(reinterpret_cast<const float*>(X) + r * d)[j4];
+    const float* wr = sw + (t - t0) * S;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++)
+      if (s < S) { float w = wr[s]; acc[s].x += w * xv.x; acc[s].y += w * xv.y; acc[s].z += w * xv.z; acc[s].w += w * xv.w; }
+  }
+#pragma unroll
+  for (int s = 0; s < MAXS; s++)
+    if (s < S) reinterpret_cast<float4*>(part + (((long)sp * B + b) * S + s) * d)[j4] = acc[s];
+}

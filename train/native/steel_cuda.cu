@@ -210,12 +210,15 @@ class Model {
   float* normOut = nullptr;
   int chunkRows = 0;
   size_t partCap = 0, mpartCap = 0;
-  int TS = 16;  // token splits for Soft-MoE reductions
+  int TS = 32;  // token splits for Soft-MoE reductions
   std::string devName;
   // optional per-phase timing (synchronises at every mark; for profiling only)
   bool prof = false;
   bool attnV1 = getenv("STEEL_CUDA_ATTN_V1") != nullptr;  // the first (simpler, slower) attention kernels
   bool rmsV1 = getenv("STEEL_CUDA_RMS_V1") != nullptr;
+  bool moeS = false;  // Soft-MoE token kernels with smem-cached slot matrices (set in the constructor when they fit)
+  size_t moeSmem = 0;
+  float* phihatT = nullptr;
   std::map<std::string, double> profMs;
   std::chrono::steady_clock::time_point profT;
   void mark(const char* name) {
@@ -256,8 +259,21 @@ class Model {
     CK(cudaMalloc(&dsum, 4096 * sizeof(double)));
     CK(cudaMalloc(&normOut, 16));
     gemm.init();
+    if (c.steel && c.d % 4 == 0 && !getenv("STEEL_CUDA_MOE_V1")) {
+      moeSmem = (size_t)2 * S * c.d * sizeof(float);
+      int maxOptin = 0;
+      CK(cudaDeviceGetAttribute(&maxOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+      if (moeSmem <= (size_t)maxOptin) {
+        CK(cudaFuncSetAttribute(moe_tok_bwd1s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+        CK(cudaFuncSetAttribute(moe_tok_bwd2s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+        CK(cudaFuncSetAttribute(moe_combine_s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+        CK(cudaMalloc(&phihatT, (size_t)S * c.d * sizeof(float)));
+        moeS = true;
+      }
+    }
   }
   ~Model() {
+    if (phihatT) cudaFree(phihatT);
     cudaFree(P); cudaFree(G); cudaFree(M1); cudaFree(M2); cudaFree(PB); cudaFree(dsum); cudaFree(normOut);
   }
 
@@ -478,8 +494,13 @@ class Model {
   template <typename TI>
   void wreduce(const TI* X, const float* W, const float* rs, int B, int T, int mode, float* out, bf16* outb) {
     int tPer = (T + TS - 1) / TS;
-    moe_wreduce_k<TI><<<dim3(nblk(c.d), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
-    KCHECK("moe_wreduce");
+    if (moeS && tPer * S <= 4096) {
+      moe_wreduce2_k<TI><<<dim3(nblk(c.d / 4), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
+      KCHECK("moe_wreduce2");
+    } else {
+      moe_wreduce_k<TI><<<dim3(nblk(c.d), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
+      KCHECK("moe_wreduce");
+    }
     long n = mode == 0 ? (long)B * S * c.d : (long)S * c.d;
     moe_wreduce_fin_k<<<nblk(n), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
     KCHECK("moe_wreduce_fin");
@@ -691,8 +712,10 @@ class Model {
     swiglu_fwd_k<float><<<nblk((long)c.ne * R * c.d), 256>>>(a.gd2, a.Ys, c.ne * R, c.d);
     KCHECK("swiglu2");
     mark("moe_f_experts");
-    moe_combine_k<<<nblk(N * c.d), 256>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
+    if (moeS) moe_combine_s_k<<<dim3((T + 63) / 64, B), 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
+    else moe_combine_k<<<nblk(N * c.d), 256>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
     KCHECK("moe_combine");
+    mark("moe_f_combine");
   }
   // dR: gradient of xout; writes dxn = gradient of xn2 (fp32)
   void moeBwd(int l, int B, int T) {
@@ -715,12 +738,19 @@ class Model {
     gemm.run(true, false, 2 * c.I, c.d, (int)R, dgu, 2 * c.I, a.slotsb, c.d, G + w.eguw, c.d, true, 1.f, 1.f, nullptr, c.ne,
              R * 2 * c.I, R * c.d, 2L * c.I * c.d);
     mark("moe_b_experts");
-    moe_tok_bwd1_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
+    if (moeS) moe_tok_bwd1s_k<<<dim3((T + 63) / 64, B), 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
+    else moe_tok_bwd1_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
     KCHECK("moe_tok_bwd1");
     mark("moe_b_tok1");
     moe_dispatch_bwd_k<<<B * S, 256>>>(a.D, dD, dC, dL, T, S);
     KCHECK("moe_dispatch_bwd");
-    moe_tok_bwd2_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, a.D, dL, a.phihat, dXs, dxn, B, T, c.d, S, c.np);
+    if (moeS) {
+      transpose_dS_k<<<nblk((long)c.d * S), 256>>>(a.phihat, phihatT, c.d, S);
+      KCHECK("transpose");
+      moe_tok_bwd2s_k<<<dim3((T + 63) / 64, B), 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, phihatT, dXs, dxn, B, T, c.d, S, c.np);
+    } else {
+      moe_tok_bwd2_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, a.D, dL, a.phihat, dXs, dxn, B, T, c.d, S, c.np);
+    }
     KCHECK("moe_tok_bwd2");
     mark("moe_b_tok2");
     wreduce<bf16>(a.xn2, dL, a.rinv, B, T, 1, dph, nullptr);
