@@ -4,7 +4,7 @@
 # when it changes, starts munged/slurmctld/slurmd only when they are not running, resumes a drained node, and waits
 # until the node accepts jobs.
 #   sudo bash pipeline/slurm/ci-setup.sh            # install (apt) if needed, configure, start
-#   STEEL_SLURM_MAX_ARRAY=8 ...                      # MaxArraySize of the test cluster (default 8: tests chunking)
+#   STEEL_SLURM_MAX_ARRAY=3 ...                      # MaxArraySize of the test cluster (default 3: tests chunking)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then echo "ci-setup.sh: must run as root" >&2; exit 1; fi
@@ -18,7 +18,7 @@ fi
 
 NODE="$(hostname -s)"
 CPUS="$(nproc)"
-MAX_ARRAY="${STEEL_SLURM_MAX_ARRAY:-8}"
+MAX_ARRAY="${STEEL_SLURM_MAX_ARRAY:-3}"
 CONF_DIR=/etc/slurm
 CONF="$CONF_DIR/slurm.conf"
 mkdir -p "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge /var/lib/munge /var/log/munge
@@ -54,7 +54,8 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-SchedulerType=sched/backfill
+SchedulerType=sched/builtin
+SchedulerParameters=sched_min_interval=0,batch_sched_delay=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 ReturnToService=2
@@ -76,25 +77,26 @@ NodeName=${NODE} NodeAddr=127.0.0.1 CPUs=${CPUS} State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 )"
+# The daemons are restarted when the config they were started with (copy in /run) differs from the new one.
+STARTED=/run/steel-slurm.conf.started
 changed=0
 if [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$NEW_CONF" ]; then
   printf '%s\n' "$NEW_CONF" > "$CONF.tmp" && mv "$CONF.tmp" "$CONF"
-  changed=1
 fi
-# Slurm 22+ looks for cgroup.conf only with cgroup plugins; keep an explicit empty-ish one out of the way.
+if [ ! -f "$STARTED" ] || ! cmp -s "$CONF" "$STARTED"; then changed=1; fi
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+stop() { # stop the daemon whose pid file is $1 (started by this script), wait for it to exit
+  if running "$1"; then
+    local pid; pid="$(cat "$1")"; kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
 
-if running /run/slurmctld.pid; then
-  if [ "$changed" = 1 ]; then scontrol reconfigure; fi
-else
-  slurmctld
-fi
-if running /run/slurmd.pid; then
-  if [ "$changed" = 1 ]; then kill "$(cat /run/slurmd.pid)"; sleep 1; slurmd; fi
-else
-  slurmd
-fi
+if [ "$changed" = 1 ]; then stop /run/slurmd.pid; stop /run/slurmctld.pid; fi
+running /run/slurmctld.pid || slurmctld
+running /run/slurmd.pid || slurmd
+cp "$CONF" "$STARTED"
 
 # --- wait until the node takes jobs ------------------------------------------------------------------------------
 for i in $(seq 1 100); do

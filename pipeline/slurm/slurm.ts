@@ -139,6 +139,14 @@ interface StepState {
   submissions: Submission[];
 }
 
+function stepJobs(stateFile: string): Set<string> {
+  try {
+    return new Set((JSON.parse(readFileSync(stateFile, 'utf8')) as StepState).submissions.map((s) => s.jobId));
+  } catch {
+    return new Set();
+  }
+}
+
 function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
@@ -246,6 +254,7 @@ export class SlurmExecutor implements Executor {
       this.lastJobs = [];
       return results as Record<string, unknown>[];
     }
+    this.lastJobs = this.lastJobs.filter((id) => !stepJobs(join(stateDir, o.name, 'slurm', 'jobs.json')).has(id));
 
     // Ranks still queued or running from an earlier submission of this step are waited for, not resubmitted.
     const stateFile = join(sdir, 'jobs.json');
@@ -369,7 +378,8 @@ export class SlurmExecutor implements Executor {
         if (waiting.size) await new Promise((r) => setTimeout(r, pollMs));
       }
       for (const f of failures) this.log(`[${o.name} ${f.rank}/${o.count}] FAILED: ${f.message}`, progress);
-      this.lastJobs = submitted.length ? submitted : [...new Set([...where.values()].map((w) => w.jobId))];
+      // A failed step is resubmitted on its own: nothing may depend on its failed jobs.
+      this.lastJobs = failures.length ? [] : submitted.length ? submitted : [...new Set([...where.values()].map((w) => w.jobId))];
       if (failures.length) throw new TaskFailedError(o.name, failures, o.count);
       return results as Record<string, unknown>[];
     } finally {
@@ -384,8 +394,11 @@ export class SlurmExecutor implements Executor {
       const first = readFileSync(errFile, 'utf8').split('\n')[0];
       return `${first} (job ${w.jobId}_${w.index}, log ${log})`;
     }
+    if (!existsSync(log)) {
+      return `array task ${w.jobId}_${w.index} left the queue without running (cancelled, or its dependency failed; see scontrol show job ${w.jobId})`;
+    }
     let tail = '';
-    if (existsSync(log)) {
+    {
       const text = readFileSync(log, 'utf8').trimEnd().split('\n').slice(-3).join(' | ');
       tail = text ? `; last log lines: ${text.slice(-400)}` : '';
     }
