@@ -139,10 +139,10 @@ export class LocalExecutor implements Executor {
       progress.log(`[${o.name}] resuming: ${o.count - pending.length} of ${o.count} task(s) already done`);
     }
     const logFile = join(dir, 'tasks.log');
-    const log = (rank: number, message: string) => {
+    const log = (rank: number, message: string, detail?: string) => {
       const line = `[${o.name} ${rank}/${o.count}] ${message}`;
       try {
-        appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+        appendFileSync(logFile, `${new Date().toISOString()} ${line}\n${detail ? detail.replace(/^/gm, '    ') + '\n' : ''}`);
       } catch {
         /* logging must never fail a task */
       }
@@ -170,7 +170,7 @@ export class LocalExecutor implements Executor {
           } catch (e) {
             const err = e as Error;
             failures.push({ rank, message: err?.message ?? String(e), stack: err?.stack });
-            log(rank, `FAILED: ${err?.message ?? String(e)}`);
+            log(rank, `FAILED: ${err?.message ?? String(e)}`, err?.stack);
           }
         }
       } else {
@@ -191,7 +191,7 @@ export class LocalExecutor implements Executor {
     results: (Record<string, unknown> | undefined)[],
     failures: TaskFailure[],
     progress: Progress,
-    log: (rank: number, message: string) => void,
+    log: (rank: number, message: string, detail?: string) => void,
   ): Promise<void> {
     const queue = [...pending];
     const loader = tsxLoader();
@@ -230,7 +230,7 @@ export class LocalExecutor implements Executor {
               break;
             case 'error':
               failures.push({ rank: msg.rank, message: msg.message, stack: msg.stack });
-              log(msg.rank, `FAILED: ${msg.message}`);
+              log(msg.rank, `FAILED: ${msg.message} (stack in tasks.log)`, msg.stack);
               next();
               break;
           }

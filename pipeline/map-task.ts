@@ -108,8 +108,8 @@ export async function mapTask(rank: number, world: number, args: MapTaskArgs, ct
       const f = files[fi];
       const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
       const ropts: ReadOptions = corpus
-        ? { format: corpus.reader.format, encoding: corpus.reader.encoding }
-        : { format: args.reader.format, encoding: args.reader.encoding };
+        ? { format: corpus.reader.format, encoding: corpus.reader.encoding, textField: corpus.reader.textField }
+        : { format: args.reader.format, encoding: args.reader.encoding, textField: args.reader.textField };
       ropts.onBytes = (done) => ctx.progress(bytesBefore + done, totalBytes);
       const convert = corpus
         ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
@@ -175,7 +175,7 @@ export async function mapTask(rank: number, world: number, args: MapTaskArgs, ct
     if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
     const params = (op as MapOp).params.parse(step.params);
     const stage = await (op as MapOp).create(params);
-    const st = newStage(step.name, step.op, args.phase);
+    const st = newStage(step.name, op.name, args.phase);
     stageStats.push(st);
     const queue: { doc: Document; rule: string; value?: number | string }[] = [];
     const sctx: StageContext = {

@@ -36,6 +36,8 @@ export type RecipeInput = z.input<typeof RecipeSchema>;
 export interface ResolvedStep {
   index: number;
   name: string;
+  /** The op as written in the recipe (a registry name, or `PATH#EXPORT`). */
+  ref: string;
   op: Op;
   params: unknown;
   /** The validated params as plain JSON (what workers re-validate). */
@@ -80,11 +82,12 @@ export async function resolveSteps(recipe: Recipe): Promise<ResolvedStep[]> {
     const op = await getOp(step.op);
     const r = op.params.safeParse(step.params ?? {});
     if (!r.success) throw new Error(`recipe "${recipe.name}" step ${i + 1} (${step.op}): bad params: ${zodMessage(r.error)}`);
-    const n = (seen.get(step.op) ?? 0) + 1;
-    seen.set(step.op, n);
+    const n = (seen.get(op.name) ?? 0) + 1;
+    seen.set(op.name, n);
     out.push({
       index: i,
-      name: step.name ?? (n > 1 ? `${step.op}#${n}` : step.op),
+      name: step.name ?? (n > 1 ? `${op.name}#${n}` : op.name),
+      ref: step.op,
       op,
       params: r.data,
       rawParams: JSON.parse(JSON.stringify(r.data ?? {})),

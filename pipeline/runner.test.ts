@@ -234,3 +234,20 @@ test('CLI: steel prep, steel stats, steel ops --json', () => {
   assert.equal(h.status, 0);
   assert.match(h.stdout, /usage: steel prep/);
 });
+
+test('ops by module reference (PATH#EXPORT); a stage that loses documents fails the run loudly', async () => {
+  const dir = tmp();
+  await makeInputs(join(dir, 'in'), 2, 10);
+  const fx = fileURLToPath(new URL('./test-fixtures/custom-ops.ts', import.meta.url));
+  const ok = await runPipeline({ recipe: { name: 'c', steps: [{ op: `${fx}#shout`, params: { suffix: '?' } }] }, inputs: [join(dir, 'in', '*.jsonl')], outDir: join(dir, 'ok'), workers: 1, quiet: true });
+  assert.equal(ok.kept, 20);
+  assert.ok(docsOf(join(dir, 'ok', 'docs', 'part-00000.jsonl.zst')).every((d) => d.text.endsWith('?') && d.text === d.text.toUpperCase()));
+  const out = join(dir, 'bad');
+  await assert.rejects(
+    runPipeline({ recipe: { name: 'b', steps: [{ op: `${fx}#leaky` }] }, inputs: [join(dir, 'in', '*.jsonl')], outDir: out, workers: 1, quiet: true }),
+    /ACCOUNTING INVARIANT VIOLATED[\s\S]*read 20 != kept 10 \+ dropped 0 \+ rejected 0[\s\S]*stage "leaky" \(p0-map\): in 20 != out 10/,
+  );
+  const st = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
+  assert.equal(st.invariant.ok, false);
+  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: `${fx}#nothing` }] })), /has no exported operator "nothing"/);
+});

@@ -143,7 +143,7 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
   // one run per output folder: refuse to mix a different recipe/inputs with existing state (resume needs the same)
   const fingerprint = {
     recipe: recipe.name,
-    steps: steps.map((s) => ({ name: s.name, op: s.op.name, params: s.rawParams })),
+    steps: steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
     files: files.map((f) => {
       const st = statSync(f.path);
       return { path: f.path, corpus: f.corpus ?? null, size: st.size, mtime: Math.floor(st.mtimeMs) };
@@ -190,7 +190,7 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
       const args: MapTaskArgs = {
         phase: ph.name,
         files: inputs,
-        steps: ph.steps.map((s) => ({ name: s.name, op: s.op.name, params: s.rawParams })),
+        steps: ph.steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
         outDir,
         docsDir,
         filePrefix: pi === 0 ? '' : `${ph.name}-`,
