@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { assertCollected, collectCorpus, collectRootOf, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
+import { assertCollected, assertInputsCollected, collectCorpus, collectRootOf, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
 import { fakeBytes, FakeHub, type FakeFile } from './fake-hub.ts';
 import { globToRegExp } from './glob.ts';
 import { resolveSource, sourceFromManifest, type CollectSource } from './source.ts';
@@ -83,6 +83,7 @@ describe('collect against a local Hub server', () => {
     assert.ok(rec.files.find((f) => f.path === 'README.md')!.git_oid);
     assert.equal((await verifyCollected(join(out, 'demo'), { hash: true })).ok, true);
     assert.equal((await verifyCollected(out)).ok, true, 'parent folder holding corpus folders verifies too');
+    assert.deepEqual(await assertInputsCollected([`demo=${join(out, 'demo', 'data/zh/*.jsonl')}`]), [join(out, 'demo')]);
 
     const before = hub.log.length;
     const again = await collectCorpus(hfSource('org/demo', ['data/zh/**', 'README.md']), opts(out));
@@ -186,6 +187,8 @@ describe('collect against a local Hub server', () => {
     assert.equal(collectRootOf(join(out, 'holes', 'data/zh/*.jsonl')), join(out, 'holes'));
     assert.equal(collectRootOf(join(out, 'holes', 'data', 'zh')), join(out, 'holes'));
     assert.equal(collectRootOf(root), undefined);
+    await assert.rejects(assertInputsCollected([`holes=${join(out, 'holes', 'data/zh/*.jsonl')}`]), /incomplete corpus in .*holes/);
+    assert.deepEqual(await assertInputsCollected([join(root, 'elsewhere', '*.jsonl')]), [], 'files outside a collection are not checked');
   });
 
   test('401: a gated repository asks for HF_TOKEN; with the token it downloads', async () => {

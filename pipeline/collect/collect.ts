@@ -422,3 +422,20 @@ export async function assertCollected(dir: string, opts: { hash?: boolean } = {}
   }
   return r;
 }
+
+/**
+ * For `steel prep`: every input spec `[CORPUS=]PATH_OR_GLOB` that lies inside a collected corpus (a folder with a
+ * collect.json above it) must be complete; inputs outside any collection (the user's own files) are not checked.
+ * Returns the collection folders checked; throws a clear error listing the problems otherwise.
+ */
+export async function assertInputsCollected(specs: string[], opts: { hash?: boolean } = {}): Promise<string[]> {
+  const roots = new Set<string>();
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    const pattern = eq > 0 && /^[a-z0-9][a-z0-9._-]*$/.test(spec.slice(0, eq)) ? spec.slice(eq + 1) : spec;
+    const root = collectRootOf(pattern);
+    if (root) roots.add(root);
+  }
+  for (const r of roots) await assertCollected(r, opts);
+  return [...roots];
+}
