@@ -1463,3 +1463,111 @@ __global__ void __launch_bounds__(256) moe_wreduce2_k(const TI* __restrict__ X, 
   for (int s = 0; s < MAXS; s++)
     if (s < S) reinterpret_cast<float4*>(part + (((long)sp * B + b) * S + s) * d)[j4] = acc[s];
 }
+// RoPE v2: two adjacent pairs per thread (half = hd/2 even), bf16x2 accesses
+__global__ void rope2_k(bf16* __restrict__ x, const float* __restrict__ cs, const float* __restrict__ sn, int N, int T,
+                        int H, int Hk, int hd, int ldq, int koff, int inverse) {
+  const int half = hd >> 1, hp = half >> 1;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  long total = (long)N * (H + Hk) * hp;
+  if (i >= total) return;
+  int p = (int)(i % hp) * 2;
+  long r = i / hp;
+  int hh = r % (H + Hk);
+  long row = r / (H + Hk);
+  int tt = row % T;
+  bf16* base = x + row * ldq + (hh < H ? hh * hd : koff + (hh - H) * hd);
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + p));
+  float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(base + p + half));
+  float2 c = *reinterpret_cast<const float2*>(cs + tt * half + p), s = *reinterpret_cast<const float2*>(sn + tt * half + p);
+  if (inverse) { s.x = -s.x; s.y = -s.y; }
+  *reinterpret_cast<__nv_bfloat162*>(base + p) = __floats2bfloat162_rn(a.x * c.x - b.x * s.x, a.y * c.y - b.y * s.y);
+  *reinterpret_cast<__nv_bfloat162*>(base + p + half) = __floats2bfloat162_rn(b.x * c.x + a.x * s.x, b.y * c.y + a.y * s.y);
+}
+// RMSNorm backward v3: the row kept in registers (KP float4 per lane: d <= 128*KP), one pass over global memory
+template <int KP>
+__global__ void __launch_bounds__(256) rmsnorm_bwd3_k(const float* __restrict__ dy, const float* __restrict__ x,
+                                                      const float* __restrict__ w, const float* __restrict__ rstd,
+                                                      float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
+                                                      int N, int d, int rowsPer) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  float4 acc[KP], wv[KP];
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+#pragma unroll
+  for (int k = 0; k < KP; k++) {
+    acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+    int j = lane + 32 * k;
+    wv[k] = j < d4 ? w4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  const int r0 = blockIdx.x * rowsPer, r1 = min(N, r0 + rowsPer);
+  for (int row = r0 + warp; row < r1; row += 8) {
+    const float4* dy4 = reinterpret_cast<const float4*>(dy + (long)row * d);
+    const float4* x4 = reinterpret_cast<const float4*>(x + (long)row * d);
+    float4* o4 = reinterpret_cast<float4*>(dres + (long)row * d);
+    float4 ya[KP], xa[KP];
+    const float r = rstd[row];
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      int j = lane + 32 * k;
+      if (j < d4) { ya[k] = dy4[j]; xa[k] = x4[j]; }
+      else { ya[k] = make_float4(0.f, 0.f, 0.f, 0.f); xa[k] = ya[k]; }
+      float4 a = ya[k], xx = xa[k], ww = wv[k];
+      dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
+      acc[k].x += a.x * xx.x * r; acc[k].y += a.y * xx.y * r; acc[k].z += a.z * xx.z * r; acc[k].w += a.w * xx.w * r;
+    }
+    dot = warp_sum(dot);
+    const float c = r * r * r * dot / d;
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      int j = lane + 32 * k;
+      if (j < d4) {
+        float4 a = ya[k], xx = xa[k], ww = wv[k];
+        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
+        if (accumulate) { float4 p = o4[j]; v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w; }
+        o4[j] = v;
+      }
+    }
+  }
+  float4* p4 = reinterpret_cast<float4*>(dwpart + ((long)blockIdx.x * 8 + warp) * d);
+#pragma unroll
+  for (int k = 0; k < KP; k++) {
+    int j = lane + 32 * k;
+    if (j < d4) p4[j] = acc[k];
+  }
+}
+// router v2: phihatT [S][d] in smem (S*d floats dynamic), warp per row, bf16x4 loads
+__global__ void __launch_bounds__(256) moe_logits2_k(const bf16* __restrict__ x, const float* __restrict__ phihatT,
+                                                     float* __restrict__ rinv, float* __restrict__ Lg, float* __restrict__ C,
+                                                     long N, int d, int S) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  for (int i = threadIdx.x; i < S * d; i += blockDim.x) sm[i] = phihatT[i];
+  __syncthreads();
+  const float4* sP = reinterpret_cast<const float4*>(sm);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  for (long row = (long)blockIdx.x * 64 + warp; row < min(N, (long)blockIdx.x * 64 + 64); row += 8) {
+    float acc[MAXS];
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) acc[s] = 0.f;
+    float ss = 0.f;
+    for (int j = lane; j < d4; j += 32) {
+      float4 v = ld_bf16x4(x + row * d + 4 * j);
+      ss += dot4(v, v);
+#pragma unroll
+      for (int s = 0; s < MAXS; s++) if (s < S) acc[s] += dot4(v, sP[s * d4 + j]);
+    }
+    ss = warp_sum(ss);
+    float nr = fmaxf(sqrtf(ss), 1e-12f);
+    float mx = -INFINITY;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) { acc[s] = warp_sum(acc[s]) / nr; mx = fmaxf(mx, acc[s]); }
+    float sum = 0.f;
+#pragma unroll
+    for (int s = 0; s < MAXS; s++) if (s < S) sum += __expf(acc[s] - mx);
+    if (lane == 0) {
+      rinv[row] = 1.f / nr;
+#pragma unroll
+      for (int s = 0; s < MAXS; s++) if (s < S) { Lg[row * S + s] = acc[s]; C[row * S + s] = __expf(acc[s] - mx) / sum; }
+    }
+  }
+}

@@ -267,6 +267,7 @@ class Model {
         CK(cudaFuncSetAttribute(moe_tok_bwd1s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaFuncSetAttribute(moe_tok_bwd2s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaFuncSetAttribute(moe_combine_s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+        CK(cudaFuncSetAttribute(moe_logits2_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaMalloc(&phihatT, (size_t)S * c.d * sizeof(float)));
         moeS = true;
       }
@@ -469,11 +470,17 @@ class Model {
   void linear(const bf16* X, long M, int K, long wOff, int Nout, bf16* Y, const bf16* bias = nullptr) {
     gemm.run(false, true, (int)M, Nout, K, X, K, PB + wOff, K, Y, Nout, false, 1.f, 0.f, bias);
   }
+  void rope(bf16* x, long N, int T, int inverse) {
+    if ((c.hd / 2) % 2 == 0) rope2_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 4)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
+    else rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
+  }
   void rmsBwd(const float* dy, const float* x, long wOff, const float* rstd, float* dres, bool acc, long N) {
     const int rowsPer = 64;
     int nb = (int)((N + rowsPer - 1) / rowsPer);
     if (!rmsV1 && c.d % 4 == 0 && c.d <= 2048) {
-      rmsnorm_bwd2_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      if (c.d <= 128 * 4) rmsnorm_bwd3_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      else if (c.d <= 128 * 14) rmsnorm_bwd3_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      else rmsnorm_bwd2_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
       KCHECK("rmsnorm_bwd2");
       nb *= 8;
     } else {
@@ -543,7 +550,7 @@ class Model {
       mark("rmsnorm_fwd");
       linear(a.xn1, N, c.d, w.qkvw, ldq, a.qkv, PB + w.qkvb);
       mark("gemm_qkv_fwd");
-      rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(a.qkv, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, 0);
+      rope(a.qkv, N, T, 0);
       KCHECK("rope");
       mark("rope");
       if (attnV1) attn_fwd_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
@@ -646,7 +653,7 @@ class Model {
         KCHECK("attn_bwd_dkdv2");
       }
       mark("attn_bwd");
-      rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(dqkv, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, 1);
+      rope(dqkv, N, T, 1);
       KCHECK("rope_bwd");
       colsumBf16(dqkv, N, ldq, ldq, G + w.qkvb);
       mark("rope_bwd_bias");
@@ -695,7 +702,13 @@ class Model {
     const long N = (long)B * T, R = (long)B * c.np;
     moe_phi_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, c.d, S);
     KCHECK("moe_phi");
-    moe_logits_k<<<nblk(N * 32), 256>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, c.d, S);
+    if (moeS) {
+      transpose_dS_k<<<nblk((long)c.d * S), 256>>>(a.phihat, phihatT, c.d, S);
+      KCHECK("transpose");
+      moe_logits2_k<<<(unsigned)((N + 63) / 64), 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
+    } else {
+      moe_logits_k<<<nblk(N * 32), 256>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, c.d, S);
+    }
     KCHECK("moe_logits");
     moe_dispatch_k<<<B * S, 256>>>(a.Lg, a.D, T, S);
     KCHECK("moe_dispatch");
