@@ -242,6 +242,22 @@ describe('collect against a local Hub server', () => {
     }
   });
 
+  test('a mirror without the revision endpoint: files are listed and fetched at the branch', async () => {
+    const fx = files(85);
+    hub.addRepo('org/norev', fx);
+    hub.noRevisionApi = true;
+    try {
+      const out = newDir();
+      const s = await collectCorpus(hfSource('org/norev', ['README.md']), opts(out));
+      assert.equal(s.complete, true);
+      const rec = readCollectRecord(join(out, 'norev'))!;
+      assert.equal(rec.source.commit, undefined);
+      assert.ok(rec.files[0]!.url.includes('/resolve/main/README.md'));
+    } finally {
+      hub.noRevisionApi = false;
+    }
+  });
+
   test('a rerun after the dataset changed upstream reports and refetches what changed', async () => {
     const out = newDir();
     hub.addRepo('org/evolve', files(80));

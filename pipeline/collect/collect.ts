@@ -7,7 +7,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { downloadFile, hashFile } from './download.ts';
 import { makeMatcher } from './glob.ts';
-import { describeError, type RetryOptions } from './http.ts';
+import { describeError, HttpError, type RetryOptions } from './http.ts';
 import { listFiles, normalizeEndpoint, resolveRevision, resolveUrl, type HubRepo } from './hub.ts';
 import { CollectProgress, fmtBytes, fmtDuration, type ProgressMode } from './progress.ts';
 import type { CollectSource } from './source.ts';
@@ -142,14 +142,22 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   if (source.kind === 'hf') {
     const hub: HubRepo = { endpoint, repo: source.repo, repoType: source.repoType, token };
     say(`[collect] ${source.name}: ${source.repo}@${source.revision} from ${endpoint}`);
-    commit = await resolveRevision(hub, source.revision, retry);
-    const all = await listFiles(hub, commit, retry);
+    let rev = source.revision;
+    try {
+      commit = await resolveRevision(hub, source.revision, retry);
+      rev = commit;
+    } catch (e) {
+      // Some mirrors lack the revision endpoint: list the branch itself (a missing repository fails the listing).
+      if (!(e instanceof HttpError && e.status === 404)) throw e;
+      say(`[collect] ${source.name}: cannot resolve "${source.revision}" to a commit on ${endpoint} (404); using it as is`);
+    }
+    const all = await listFiles(hub, rev, retry);
     const m = makeMatcher(source.include, source.exclude);
     planned = all
       .filter((f) => m(f.path) && cli(f.path))
       .map((f) => ({
         path: safeRelPath(f.path, where),
-        url: resolveUrl(hub, commit!, f.path),
+        url: resolveUrl(hub, rev, f.path),
         size: f.size,
         sha256: f.sha256,
         gitOid: f.gitOid,

@@ -43,6 +43,8 @@ export class FakeHub {
   pageSize = 1000;
   /** Answer Range requests with the whole file (200), as some servers do. */
   ignoreRange = false;
+  /** Answer 404 on the revision endpoint, as some mirrors do. */
+  noRevisionApi = false;
   private server?: Server;
   endpoint = '';
 
@@ -89,7 +91,7 @@ export class FakeHub {
     let m = /^\/api\/datasets\/([^/]+\/[^/]+)\/revision\/([^/]+)$/.exec(url.pathname);
     if (m) {
       const r = this.findRepo(m[1]!, decodeURIComponent(m[2]!));
-      if (!r) return this.send(req, res, 404, { error: 'Repository not found' });
+      if (!r || this.noRevisionApi) return this.send(req, res, 404, { error: 'Repository not found' });
       return this.send(req, res, 200, { id: m[1], sha: r.commit });
     }
     m = /^\/api\/datasets\/([^/]+\/[^/]+)\/tree\/([^/]+)$/.exec(url.pathname);
