@@ -16,9 +16,13 @@ test('progress: one-line logs when not a terminal, final line on stop', () => {
   p.render();
   p.log('[p0-map 1/4] hello');
   p.stop();
-  assert.match(out[0], /^\[progress\] p0-map: tasks 1\/4 \| 5\.0 MiB \/ 8\.0 MiB/);
+  // only 2 of 4 tasks have reported their size: no overall total yet
+  assert.match(out[0], /^\[progress\] p0-map: tasks 1\/4 \| 5\.0 MiB \(/);
   assert.equal(out[1], '[p0-map 1/4] hello\n');
   assert.match(out[2], /^\[progress\] p0-map: tasks 1\/4/);
+  p.update(2, 0, 1 << 20);
+  p.update(3, 0, 1 << 20);
+  assert.match(p.line(), /tasks 1\/4 \| 5\.0 MiB \/ 10\.0 MiB/);
   assert.ok(out.every((l) => !l.includes('\r')));
 });
 

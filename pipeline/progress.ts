@@ -36,6 +36,7 @@ export class Progress {
   private done = new Map<number, number>();
   private totals = new Map<number, number>();
   private tasksDone = 0;
+  private readonly finished = new Set<number>();
   private readonly start = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private readonly tty: boolean;
@@ -66,6 +67,7 @@ export class Progress {
 
   taskFinished(rank: number): void {
     this.tasksDone++;
+    this.finished.add(rank);
     const t = this.totals.get(rank);
     if (t !== undefined) this.done.set(rank, t);
   }
@@ -88,7 +90,8 @@ export class Progress {
     const fmt = bytes ? fmtBytes : fmtCount;
     const parts = [`${this.label}: tasks ${this.tasksDone}/${this.taskCount}`];
     if (sumDone > 0 || sumTotal > 0) {
-      let p = `${fmt(sumDone)}${sumTotal ? ' / ' + fmt(sumTotal) : ''}${bytes ? '' : ' ' + (this.opts.unit ?? 'units')}`;
+      const allTotals = this.totals.size + this.alreadyDone >= this.taskCount;
+      let p = `${fmt(sumDone)}${sumTotal && allTotals ? ' / ' + fmt(sumTotal) : ''}${bytes ? '' : ' ' + (this.opts.unit ?? 'units')}`;
       if (el > 0 && sumDone > 0) p += ` (${fmt(sumDone / el)}/s)`;
       parts.push(p);
     }
@@ -97,15 +100,14 @@ export class Progress {
   }
 
   private fraction(): number {
-    let sumDone = 0;
-    let sumTotal = 0;
+    if (!this.taskCount) return 1;
+    // finished tasks count 1; running tasks that report a total count done/total; the rest 0
+    let f = this.tasksDone;
     for (const [r, t] of this.totals) {
-      sumTotal += t;
-      sumDone += Math.min(this.done.get(r) ?? 0, t);
+      if (this.finished.has(r) || t <= 0) continue;
+      f += Math.min(1, (this.done.get(r) ?? 0) / t);
     }
-    const taskFrac = this.taskCount ? this.tasksDone / this.taskCount : 1;
-    if (!sumTotal) return taskFrac;
-    return Math.max(taskFrac, sumDone / sumTotal);
+    return Math.min(1, f / this.taskCount);
   }
 
   render(): void {
