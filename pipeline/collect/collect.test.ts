@@ -253,6 +253,7 @@ describe('collect against a local Hub server', () => {
       const rec = readCollectRecord(join(out, 'norev'))!;
       assert.equal(rec.source.commit, undefined);
       assert.ok(rec.files[0]!.url.includes('/resolve/main/README.md'));
+      assert.equal(rec.files[0]!.revision, 'main');
     } finally {
       hub.noRevisionApi = false;
     }

@@ -139,6 +139,8 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   let planned: Planned[];
   let recSource: CollectRecord['source'];
   let commit: string | undefined;
+  /** Revision recorded per file: the resolved commit, else the branch or tag asked for. */
+  let atRevision: string | undefined;
   if (source.kind === 'hf') {
     const hub: HubRepo = { endpoint, repo: source.repo, repoType: source.repoType, token };
     say(`[collect] ${source.name}: ${source.repo}@${source.revision} from ${endpoint}`);
@@ -151,6 +153,7 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
       if (!(e instanceof HttpError && e.status === 404)) throw e;
       say(`[collect] ${source.name}: cannot resolve "${source.revision}" to a commit on ${endpoint} (404); using it as is`);
     }
+    atRevision = rev;
     const all = await listFiles(hub, rev, retry);
     const m = makeMatcher(source.include, source.exclude);
     planned = all
@@ -239,7 +242,7 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
       // Present but unrecorded (e.g. killed before collect.json was written): check its content.
       const h = await hashFile(dest, p.size);
       if (h.size === p.size && (p.sha256 ? h.sha256 === p.sha256 : h.gitOid === p.gitOid)) {
-        done.set(p.path, { path: p.path, url: p.url, revision: commit, size: h.size, sha256: h.sha256, git_oid: p.gitOid, time: new Date().toISOString() });
+        done.set(p.path, { path: p.path, url: p.url, revision: atRevision, size: h.size, sha256: h.sha256, git_oid: p.gitOid, time: new Date().toISOString() });
         skippedBytes += h.size;
         continue;
       }
@@ -286,7 +289,7 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
         refetched += r.refetched;
         downloadedBytes += r.size - r.resumedFrom;
         done.set(p.path, {
-          path: p.path, url: p.url, revision: commit, size: r.size, sha256: r.sha256, git_oid: p.gitOid, time: new Date().toISOString(),
+          path: p.path, url: p.url, revision: atRevision, size: r.size, sha256: r.sha256, git_oid: p.gitOid, time: new Date().toISOString(),
         });
         const notes = [r.resumedFrom ? `continued a partial file at ${fmtBytes(r.resumedFrom)}` : '', r.resumes ? `resumed ${r.resumes}x` : '', r.refetched ? `refetched ${r.refetched}x after a bad hash` : '', r.attempts > 1 ? `${r.attempts} attempts` : ''].filter(Boolean);
         progress.fileDone(label, true, notes.length ? `(${notes.join(', ')})` : '');
