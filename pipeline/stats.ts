@@ -115,7 +115,10 @@ export function formatStats(s: RunStats): string {
   lines.push('');
   const rows = [['stage', 'phase', 'in', 'out', 'dropped', 'rejected', 'bytes in', 'bytes out', 'time']];
   for (const st of s.stages) {
-    rows.push([st.name, st.phase, n(st.in), n(st.out), n(st.dropped), n(st.rejected), fmtBytes(st.bytes_in), fmtBytes(st.bytes_out), fmtDuration(st.seconds)]);
+    // read: bytes in = input files on disk; unify: bytes out = document text (raw record sizes are not measured)
+    const bin = st.op === 'unify' ? '-' : fmtBytes(st.bytes_in);
+    const bout = st.op === 'read' ? '-' : fmtBytes(st.bytes_out);
+    rows.push([st.name, st.phase, n(st.in), n(st.out), n(st.dropped), n(st.rejected), bin, bout, fmtDuration(st.seconds)]);
   }
   lines.push(table(rows, [false, false, true, true, true, true, true, true, true]));
   const rules = Object.entries(s.dropped_by_rule).sort((a, b) => b[1] - a[1]);
