@@ -934,6 +934,7 @@ __device__ __forceinline__ void ldBk(uint32_t* b, const bf16* s, int n0, int k0,
   ldsm4t(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * ALDS + n0 + (lane >> 4) * 8);
 }
 
+template <int NDT>
 __global__ void __launch_bounds__(128) attn_fwd2_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
                                                    float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
                                                    int koff, int voff, float sl2) {
@@ -1021,9 +1022,10 @@ __global__ void __launch_bounds__(128) attn_fwd2_k(const bf16* __restrict__ qkv,
 #pragma unroll
       for (int dp = 0; dp < 4; dp++) {
         uint32_t bb[4];
+        if (2 * dp >= NDT) continue;
         ldBk(bb, sV[buf], dp * 16, ks * 16, lane);
         mma16816(o[2 * dp], pa[ks], bb);
-        mma16816(o[2 * dp + 1], pa[ks], bb + 2);
+        if (2 * dp + 1 < NDT) mma16816(o[2 * dp + 1], pa[ks], bb + 2);
       }
     __syncthreads();
   }
@@ -1047,6 +1049,7 @@ __global__ void __launch_bounds__(128) attn_fwd2_k(const bf16* __restrict__ qkv,
   }
 }
 
+template <int NDT>
 __global__ void __launch_bounds__(128) attn_bwd_dq2_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
                                                       const float* __restrict__ lse, const float* __restrict__ delta,
                                                       bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
@@ -1122,9 +1125,10 @@ __global__ void __launch_bounds__(128) attn_bwd_dq2_k(const bf16* __restrict__ q
 #pragma unroll
       for (int dp2 = 0; dp2 < 4; dp2++) {
         uint32_t bb[4];
+        if (2 * dp2 >= NDT) continue;
         ldBk(bb, sK[buf], dp2 * 16, ks * 16, lane);
         mma16816(dq[2 * dp2], dsa[ks], bb);
-        mma16816(dq[2 * dp2 + 1], dsa[ks], bb + 2);
+        if (2 * dp2 + 1 < NDT) mma16816(dq[2 * dp2 + 1], dsa[ks], bb + 2);
       }
     __syncthreads();
   }
@@ -1138,6 +1142,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dq2_k(const bf16* __restrict__ q
   }
 }
 
+template <int NDT>
 __global__ void __launch_bounds__(128) attn_bwd_dkdv2_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
                                                         const float* __restrict__ lse, const float* __restrict__ delta,
                                                         bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
@@ -1224,12 +1229,13 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv2_k(const bf16* __restrict__
 #pragma unroll
       for (int dp2 = 0; dp2 < 4; dp2++) {
         uint32_t bb[4];
+        if (2 * dp2 >= NDT) continue;
         ldBk(bb, sdO[buf], dp2 * 16, ks * 16, lane);
         mma16816(dv[2 * dp2], pta[ks], bb);
-        mma16816(dv[2 * dp2 + 1], pta[ks], bb + 2);
+        if (2 * dp2 + 1 < NDT) mma16816(dv[2 * dp2 + 1], pta[ks], bb + 2);
         ldBk(bb, sQ[buf], dp2 * 16, ks * 16, lane);
         mma16816(dk[2 * dp2], dsa[ks], bb);
-        mma16816(dk[2 * dp2 + 1], dsa[ks], bb + 2);
+        if (2 * dp2 + 1 < NDT) mma16816(dk[2 * dp2 + 1], dsa[ks], bb + 2);
       }
     __syncthreads();
   }
@@ -1569,5 +1575,41 @@ __global__ void __launch_bounds__(256) moe_logits2_k(const bf16* __restrict__ x,
 #pragma unroll
       for (int s = 0; s < MAXS; s++) if (s < S) { Lg[row * S + s] = acc[s]; C[row * S + s] = __expf(acc[s] - mx) / sum; }
     }
+  }
+}
+
+__global__ void sumsq4_k(const float4* __restrict__ g, long n4, double* __restrict__ part) {
+  __shared__ double sh[256];
+  double s = 0;
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (long)gridDim.x * blockDim.x) {
+    float4 v = g[i];
+    s += (double)(v.x * v.x + v.y * v.y) + (double)(v.z * v.z + v.w * v.w);
+  }
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  for (int o = 128; o > 0; o >>= 1) {
+    if ((int)threadIdx.x < o) sh[threadIdx.x] += sh[threadIdx.x + o];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) part[blockIdx.x] = sh[0];
+}
+__global__ void adamw4_k(float4* __restrict__ p, const float4* __restrict__ g, float4* __restrict__ m, float4* __restrict__ v,
+                         uint2* __restrict__ pb, long n4, float lr, float b1, float b2, float eps, float wd, float stepSize,
+                         float bc2s, const float* __restrict__ coef) {
+  const float c = coef[1], decay = 1.f - lr * wd;
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (long)gridDim.x * blockDim.x) {
+    float4 gi = g[i], pi = p[i], mi = m[i], vi = v[i];
+    float* gp = &gi.x; float* pp = &pi.x; float* mp = &mi.x; float* vp = &vi.x;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float gg = gp[k] * c;
+      float pk = pp[k] * decay;
+      mp[k] = b1 * mp[k] + (1.f - b1) * gg;
+      vp[k] = b2 * vp[k] + (1.f - b2) * gg * gg;
+      pp[k] = pk - stepSize * mp[k] / (sqrtf(vp[k]) / bc2s + eps);
+    }
+    p[i] = pi; m[i] = mi; v[i] = vi;
+    __nv_bfloat162 lo = __floats2bfloat162_rn(pi.x, pi.y), hi = __floats2bfloat162_rn(pi.z, pi.w);
+    pb[i] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
   }
 }

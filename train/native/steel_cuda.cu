@@ -132,6 +132,27 @@ class Gemm {
   }
 };
 
+// attention v2 launchers, specialised on the number of 8-wide head-dim tiles (hd = 56 -> 7: the padding tile is skipped)
+#define NDT_SWITCH(hd, CALL)            \
+  switch (((hd) + 7) / 8) {             \
+    case 1: { constexpr int N_ = 1; CALL; break; } \
+    case 2: { constexpr int N_ = 2; CALL; break; } \
+    case 3: { constexpr int N_ = 3; CALL; break; } \
+    case 4: { constexpr int N_ = 4; CALL; break; } \
+    case 5: { constexpr int N_ = 5; CALL; break; } \
+    case 6: { constexpr int N_ = 6; CALL; break; } \
+    case 7: { constexpr int N_ = 7; CALL; break; } \
+    default: { constexpr int N_ = 8; CALL; break; } \
+  }
+static void attnFwd2(dim3 grid, const bf16* qkv, bf16* out, float* lse, int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2) {
+  NDT_SWITCH(hd, (attn_fwd2_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
+}
+static void attnBwd2(dim3 gq, dim3 gk, const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int T,
+                     int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+  NDT_SWITCH(hd, (attn_bwd_dq2_k<N_><<<gq, 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
+  NDT_SWITCH(hd, (attn_bwd_dkdv2_k<N_><<<gk, 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
+}
+
 // ============================================================================ model
 struct Cfg {
   int V, d, L, H, Hk, hd, I, ne, np;
@@ -554,7 +575,7 @@ class Model {
       KCHECK("rope");
       mark("rope");
       if (attnV1) attn_fwd_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
-      else attn_fwd2_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
+      else attnFwd2(dim3(nQT, B * c.H), a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
       KCHECK("attn_fwd");
       mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
@@ -647,10 +668,8 @@ class Model {
         attn_bwd_dkdv_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
         KCHECK("attn_bwd_dkdv");
       } else {
-        attn_bwd_dq2_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-        KCHECK("attn_bwd_dq2");
-        attn_bwd_dkdv2_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-        KCHECK("attn_bwd_dkdv2");
+        attnBwd2(dim3(nQT, B * c.H), dim3(nQT, B * c.Hk), a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+        KCHECK("attn_bwd2");
       }
       mark("attn_bwd");
       rope(dqkv, N, T, 1);
@@ -775,13 +794,14 @@ class Model {
   float adamw(float lr, float b1, float b2, float eps, float wd, float clip) {
     const int nb = 1024;
     if (prof) { CK(cudaDeviceSynchronize()); profT = std::chrono::steady_clock::now(); }
-    sumsq_k<<<nb, 256>>>(G, total, dsum);
+    sumsq4_k<<<nb, 256>>>((const float4*)G, total / 4, dsum);
     KCHECK("sumsq");
     norm_fin_k<<<1, 32>>>(dsum, nb, clip, normOut);
     KCHECK("norm_fin");
     step++;
     double bc1 = 1 - std::pow((double)b1, (double)step), bc2 = 1 - std::pow((double)b2, (double)step);
-    adamw_k<<<8192, 256>>>(P, G, M1, M2, PB, total, lr, b1, b2, eps, wd, (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
+    adamw4_k<<<8192, 256>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, (uint2*)PB, total / 4, lr, b1, b2, eps, wd,
+                            (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
     KCHECK("adamw");
     mark("adamw");
     float nrm;
@@ -827,7 +847,7 @@ static void attnTest(const float* q, const float* k, const float* v, const float
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   const int nQT = (T + 63) / 64;
   if (ver == 1) attn_fwd_k<<<dim3(nQT, B * H), 128>>>(dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
-  else attn_fwd2_k<<<dim3(nQT, B * H), 128>>>(dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
+  else attnFwd2(dim3(nQT, B * H), dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
   KCHECK("attn_fwd");
   attn_delta_k<<<nblk(N * H), 256>>>(dO, dOut, delta, B, T, H, hd);
   KCHECK("attn_delta");
@@ -835,8 +855,7 @@ static void attnTest(const float* q, const float* k, const float* v, const float
     attn_bwd_dq_k<<<dim3(nQT, B * H), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
     attn_bwd_dkdv_k<<<dim3(nQT, B * Hk), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
   } else {
-    attn_bwd_dq2_k<<<dim3(nQT, B * H), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-    attn_bwd_dkdv2_k<<<dim3(nQT, B * Hk), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
+    attnBwd2(dim3(nQT, B * H), dim3(nQT, B * Hk), dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
   }
   KCHECK("attn_bwd");
   CK(cudaDeviceSynchronize());
