@@ -132,7 +132,9 @@ export async function mapTask(rank: number, world: number, args: MapTaskArgs, ct
           unifyTime.ms += performance.now() - u0;
           const msg = (e as Error)?.message ?? String(e);
           unifySt.rejected++;
-          addCount(unifySt.rejected_by_error, errorKind(msg));
+          // adapters prefix their messages with the corpus name; count by what went wrong
+          const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
+          addCount(unifySt.rejected_by_error, errorKind(kindMsg));
           let raw: string;
           try {
             raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
