@@ -137,6 +137,23 @@ describe('Slurm cluster', cluster, () => {
     assert.deepEqual(ranksRun(dir), [0, 1, 1, 2, 3]);
   });
 
+  test('a second driver for a step whose jobs are still queued or running waits for them instead of resubmitting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-twice-'));
+    const stateDir = join(dir, 'state');
+    const o = { name: 'slow', stateDir, count: 3, workers: 2 };
+    const spec = { module: TASKS, fn: 'square', args: { dir, sleepMs: 1500 } };
+    const first = createSlurmExecutor(opts([])).runTasks(spec, o);
+    const jobsFile = join(stateDir, 'slow', 'slurm', 'jobs.json');
+    while (!existsSync(jobsFile)) await new Promise((r) => setTimeout(r, 50));
+    const lines: string[] = [];
+    const second = await createSlurmExecutor(opts(lines)).runTasks(spec, o);
+    assert.deepEqual(second.map((s) => s.square), [0, 1, 4]);
+    assert.deepEqual((await first).map((s) => s.square), [0, 1, 4]);
+    assert.equal(JSON.parse(readFileSync(jobsFile, 'utf8')).submissions.length, 1, 'nothing resubmitted');
+    assert.ok(lines.some((l) => /3 task\(s\) still queued or running/.test(l)), lines.join('\n'));
+    assert.deepEqual(ranksRun(dir), [0, 1, 2]);
+  });
+
   test('an exception in a task is reported with its message', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-err-'));
     const ex = createSlurmExecutor(opts([]));

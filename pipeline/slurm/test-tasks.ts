@@ -6,12 +6,14 @@ import type { TaskContext } from '../executor-types.ts';
 interface Args {
   dir: string;
   failRank?: number;
+  sleepMs?: number;
 }
 
 export async function square(rank: number, world: number, args: Args, ctx: TaskContext) {
   appendFileSync(join(args.dir, 'runs.txt'), `${rank}\n`);
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 2);
+  if (args.sleepMs) await new Promise((r) => setTimeout(r, args.sleepMs));
   if (rank === args.failRank) throw new Error(`boom in rank ${rank}`);
   writeFileSync(join(args.dir, `out-${rank}.txt`), `${rank * rank}\n`);
   ctx.progress(2, 2);
