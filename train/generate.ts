@@ -10,6 +10,8 @@ export interface SampleOptions {
   seed: number;
   /** model ids that end generation. */
   stopIds?: number[];
+  /** model ids never sampled (e.g. the unk class of a capped vocabulary). */
+  banIds?: number[];
   onToken?: (id: number) => void | Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export function sampleLogits(logits: Float32Array, o: { temperature: number; top
 /** generates after `prompt` (model ids); returns the new ids. */
 export async function generate(be: Backend, prompt: Int32Array, o: SampleOptions): Promise<number[]> {
   if (prompt.length === 0) throw new Error('generate: empty prompt');
+  const ban = (l: Float32Array) => { if (o.banIds) for (const b of o.banIds) l[b] = -Infinity; return l; };
   const rng = new Rng(o.seed);
   const out: number[] = [];
   const maxLen = prompt.length + o.maxTokens;
@@ -55,7 +58,7 @@ export async function generate(be: Backend, prompt: Int32Array, o: SampleOptions
     const s = be.startDecode(maxLen);
     let logits = await s.feed(prompt);
     for (let i = 0; i < o.maxTokens; i++) {
-      const id = sampleLogits(logits, o, rng);
+      const id = sampleLogits(ban(logits), o, rng);
       out.push(id);
       if (o.onToken) await o.onToken(id);
       if (o.stopIds?.includes(id) || i === o.maxTokens - 1) break;
@@ -68,7 +71,7 @@ export async function generate(be: Backend, prompt: Int32Array, o: SampleOptions
   for (let i = 0; i < o.maxTokens; i++) {
     const ctx = Int32Array.from(seq.slice(-be.config.seqLen));
     const all = await be.forward(ctx, 1, ctx.length);
-    const id = sampleLogits(all.subarray((ctx.length - 1) * V, ctx.length * V), o, rng);
+    const id = sampleLogits(ban(all.slice((ctx.length - 1) * V, ctx.length * V)), o, rng);
     out.push(id);
     seq.push(id);
     if (o.onToken) await o.onToken(id);

@@ -18,6 +18,7 @@ const HELP = `usage: steel generate --model PATH [--prompt TEXT] [options]
   --tokenizer SPEC    default qwen
   --backend cpu|cuda  default cpu
   --ids               print token ids instead of text
+  --allow-unk         capped compact vocabularies: also sample the unk class (shown as ⁇); default: never
 Note: the Steel kind's Soft-MoE sees one token at a time here (KV cache, m = 1), unlike in training.`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -27,7 +28,7 @@ export async function run(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' }, model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string', default: '100' },
       temperature: { type: 'string', default: '0.8' }, 'top-p': { type: 'string', default: '0.9' }, 'top-k': { type: 'string', default: '0' },
       seed: { type: 'string', default: '1' }, tokenizer: { type: 'string', default: 'qwen' }, backend: { type: 'string', default: 'cpu' },
-      ids: { type: 'boolean' },
+      ids: { type: 'boolean' }, 'allow-unk': { type: 'boolean' },
     },
   });
   if (v.help) { console.log(HELP); return 0; }
@@ -46,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   await generate(m.backend, ids, {
     maxTokens: Number(v['max-tokens']), temperature: Number(v.temperature), topP: Number(v['top-p']), topK: Number(v['top-k']),
     seed: Number(v.seed), stopIds: [eos],
+    banIds: m.vocabIds && !v['allow-unk'] && m.vocabIds.indexOf(UNK_RAW_ID) >= 0 ? [m.vocabIds.indexOf(UNK_RAW_ID)] : [],
     onToken: async (id) => {
       if (v.ids) { process.stdout.write(` ${toRaw(id)}`); return; }
       if (toRaw(id) === UNK_RAW_ID) { // a token outside a capped compact vocabulary
