@@ -157,7 +157,7 @@ export const PRESETS: Record<string, Preset> = {
       name: 'small', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, intermediateSize: 32,
       seqLen: 64, compactVocab: true, vocabCap: 4096,
     }),
-    train: { ...STEEL_TRAIN, lr: 3e-3, minLr: 3e-4, warmupSteps: 20, totalSteps: 300, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: { ...STEEL_TRAIN, lr: 1e-2, minLr: 1e-3, warmupSteps: 20, totalSteps: 600, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
   },
   'small-dense': {
     description: 'CPU model, dense kind: 2 layers x 64, 4 heads (2 kv), SwiGLU 192, context 64, 4096 most frequent ids + unk',
@@ -165,7 +165,7 @@ export const PRESETS: Record<string, Preset> = {
       name: 'small-dense', kind: 'dense', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16,
       intermediateSize: 192, numExperts: 0, slotsPerExpert: 0, seqLen: 64, compactVocab: true, vocabCap: 4096,
     }),
-    train: { ...STEEL_TRAIN, lr: 3e-3, minLr: 3e-4, warmupSteps: 20, totalSteps: 300, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: { ...STEEL_TRAIN, lr: 1e-2, minLr: 1e-3, warmupSteps: 20, totalSteps: 600, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
   },
   medium: {
     description: 'CPU model, Steel kind: 4 layers x 128, 4 heads, Soft-MoE 6x1 experts of width 64, context 128, 8192 most frequent ids + unk',
