@@ -122,6 +122,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
     if (existsSync(join(dir, 'docs'))) docsDir = join(dir, 'docs');
     if (existsSync(join(dir, 'shards', 'manifest.json'))) shardsDir = join(dir, 'shards');
     else if (existsSync(join(dir, 'shards'))) notes.push('OUT/shards/ has no manifest.json (tokenization unfinished?): tokens not reported');
+    else notes.push('no OUT/shards/ (the recipe has no tokenize step): tokens not reported');
   } else {
     throw new Error(`${dirIn}: neither a prep output folder (stats.json, docs/) nor a shard folder (manifest.json)`);
   }
