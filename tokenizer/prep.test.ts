@@ -19,7 +19,7 @@ test('prep: a recipe ending with the tokenize op writes OUT/shards (and inspect 
       recipe: { name: 'tok-test', description: 'nfkc then tokenize', steps: [{ op: 'nfkc' }, { op: 'tokenize', params: { max_shard_bytes: 1_000_000 } }] } as any,
       inputs: [join(root, 'in', '*.jsonl.zst')], outDir: out, workers: 1, quiet: true,
     });
-    assert.equal((stats as any).kept, 50);
+    assert.equal(stats.kept, 50);
     verifyManifest(join(out, 'shards'));
     const m = readManifest(join(out, 'shards'));
     assert.equal(m.totals.documents, 50);
