@@ -51,6 +51,7 @@ test('input specs, recipe loading and validation, phase planning', async () => {
   assert.deepEqual(steps[0].rawParams, { form: 'NFKC', remove_cr: true });
   assert.deepEqual(planPhases(steps).map((p) => `${p.kind}:${p.name}`), ['map:p0-map', 'global:p1-repartition', 'map:p2-map']);
   assert.deepEqual(planPhases(steps.slice(1, 2)).map((p) => p.kind), ['map', 'global']);
+  assert.deepEqual(planPhases([steps[0], steps[1], steps[1]]).map((p) => p.kind), ['map', 'global', 'global']);
   await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'no_such_op' }] })), /unknown operator "no_such_op"/);
   await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc', params: { form: 'NFX' } }] })), /step 1 \(nfkc\): bad params: form:/);
   assert.throws(() => parseRecipe({ name: 'x', stepz: [] }), /invalid recipe/);

@@ -108,7 +108,8 @@ export function planPhases(steps: ResolvedStep[]): Phase[] {
   for (const s of steps) {
     if (s.op.kind === 'map') cur.push(s);
     else {
-      if (cur.length || phases.length === 0 || phases[phases.length - 1].kind === 'global') pushMap();
+      // reading always happens in a map phase; consecutive global ops feed each other directly
+      if (cur.length || phases.length === 0) pushMap();
       phases.push({ kind: 'global', name: `p${phases.length}-${s.name.replace(/[^\w.-]/g, '_')}`, step: s });
     }
   }
@@ -233,7 +234,7 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
     } else {
       const gop = ph.step.op as GlobalOp;
       const marker = join(stateDir, `${ph.name}.json`);
-      let res: GlobalOpResult;
+      let res: GlobalOpResult & { seconds?: number };
       if (existsSync(marker)) {
         res = JSON.parse(readFileSync(marker, 'utf8')) as GlobalOpResult;
         log(`[${ph.name}] already done (resume)`);
@@ -241,6 +242,7 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
         log(`[${ph.name}] global op "${gop.name}" over ${inputs.length} file(s)`);
         const workDir = join(stateDir, ph.name);
         mkdirSync(workDir, { recursive: true });
+        const g0 = performance.now();
         res = await gop.run(ph.step.params, {
           inputFiles: inputs.map((f) => f.path),
           workDir,
@@ -249,11 +251,14 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
           executor,
           log: (m) => log(`[${ph.name}] ${m}`),
         });
+        res = { ...res, seconds: (performance.now() - g0) / 1000 };
         writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
       }
       const s = res.stats;
       const gDropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
       const st = newStage(ph.step.name, gop.name, ph.name);
+      st.kind = 'global';
+      st.seconds = res.seconds ?? 0;
       st.in = s.read;
       st.out = s.kept;
       st.dropped = gDropped;

@@ -15,6 +15,8 @@ export interface StageStats {
   bytes_out: number;
   /** Time spent in this stage (exclusive of upstream stages), summed over tasks. */
   seconds: number;
+  /** "global" for a whole-dataset op (bytes and time not measured per stage). */
+  kind?: 'map' | 'global';
 }
 
 export function newStage(name: string, op: string, phase: string): StageStats {
@@ -116,11 +118,13 @@ export function formatStats(s: RunStats): string {
   const rows = [['stage', 'phase', 'in', 'out', 'dropped', 'rejected', 'bytes in', 'bytes out', 'time']];
   for (const st of s.stages) {
     // read: bytes in = input files on disk; unify: bytes out = document text (raw record sizes are not measured)
-    const bin = st.op === 'unify' ? '-' : fmtBytes(st.bytes_in);
-    const bout = st.op === 'read' ? '-' : fmtBytes(st.bytes_out);
-    rows.push([st.name, st.phase, n(st.in), n(st.out), n(st.dropped), n(st.rejected), bin, bout, fmtDuration(st.seconds)]);
+    const g = st.kind === 'global';
+    const bin = g || st.op === 'unify' ? '-' : fmtBytes(st.bytes_in);
+    const bout = g || st.op === 'read' ? '-' : fmtBytes(st.bytes_out);
+    rows.push([st.name, st.phase, n(st.in), n(st.out), n(st.dropped), n(st.rejected), bin, bout, g ? fmtDuration(st.seconds) + '*' : fmtDuration(st.seconds)]);
   }
   lines.push(table(rows, [false, false, true, true, true, true, true, true, true]));
+  if (s.stages.some((x) => x.kind === 'global')) lines.push('* global op: wall time of the whole step');
   const rules = Object.entries(s.dropped_by_rule).sort((a, b) => b[1] - a[1]);
   if (rules.length) {
     lines.push('');
