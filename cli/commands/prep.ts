@@ -4,7 +4,7 @@ import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
 
 export const summary = 'run a data-prep recipe over inputs (default: recipe "basic" on the bundled sample)';
 
-const HELP = `usage: steel prep [--recipe NAME|FILE] [--input [CORPUS=]PATH_OR_GLOB]... [--out DIR] [--workers N]
+const HELP = `usage: steel prep [--recipe NAME|FILE] [--input [CORPUS=]PATH_OR_GLOB]... [--out DIR] [--workers N] [INPUT...]
 
 Runs a recipe (pipeline/recipes/NAME.yaml or a YAML file) over the inputs: every record is read, unified (the
 corpus adapter when the input names a corpus, else the generic reader), sent through the recipe's stages and
@@ -19,7 +19,8 @@ options:
                        'data/**/*.jsonl.zst'; without CORPUS= files are read by extension (.jsonl[.gz|.zst],
                        .parquet, .arrow, anything else = one text document per file) with field "text".
                        A bare corpus name whose files ship with the repository (e.g. "sample") also works.
-                       Default: the recipe's input, else the bundled sample (sample=corpora-manifests/sample/*.jsonl.zst)
+                       Default: the recipe's input, else the bundled sample (sample=corpora-manifests/sample/*.jsonl.zst).
+                       Extra arguments are inputs too (quote globs with CORPUS= so the shell leaves them alone).
   --out DIR            output folder (default: out/prep)
   --workers N          worker processes (default: ${availableParallelism()} = CPU count)
   --tasks N            tasks of the first phase (default: number of input files, at most 256)
@@ -33,8 +34,9 @@ options:
 environment: STEEL_PROGRESS=lines forces line logs; STEEL_PROGRESS_INTERVAL_MS sets their period (default 10000).`;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
+    allowPositionals: true,
     options: {
       recipe: { type: 'string', default: DEFAULT_RECIPE },
       input: { type: 'string', multiple: true },
@@ -64,7 +66,8 @@ export async function run(argv: string[]): Promise<number> {
   if (format !== undefined && !['jsonl', 'parquet', 'arrow', 'text'].includes(format)) throw new Error(`--format must be jsonl, parquet, arrow or text, got "${format}"`);
   const stats = await runPipeline({
     recipe: values.recipe!,
-    inputs: values.input,
+    // positionals are inputs too (an unquoted glob expanded by the shell)
+    inputs: [...(values.input ?? []), ...positionals],
     outDir: values.out!,
     workers: int('workers', values.workers),
     tasks: int('tasks', values.tasks),
