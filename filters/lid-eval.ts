@@ -2,7 +2,8 @@
  * A labelled language-ID set built from the bundled sample (real Debian text): prose paragraphs of the zh-cn,
  * zh-tw and en documents, and code/shell blocks (<pre> listings) of debian-reference. Labels come from the
  * document's locale; paragraphs of a zh document need >= 20 Han characters (untranslated English passages and
- * command lines are left out), en paragraphs need >= 40 letters and no Han.
+ * command lines are left out), en paragraphs need >= 40 letters and no Han; prose paragraphs need a sentence ending and
+ * < 2% code punctuation ({};=<>$\\|), since man pages embed C listings and shell sessions in plain paragraphs.
  */
 import type { Document } from '../pipeline/document.ts';
 import { cleanHtml, decodeEntities } from './mappers.ts';
@@ -44,7 +45,9 @@ export async function buildLidSet(perClass = 400): Promise<LidItem[]> {
         const t = para.trim();
         const han = (t.match(HAN) ?? []).length;
         const letters = (t.match(LETTER) ?? []).length;
-        if (label === 'en' ? letters >= 40 && han === 0 : han >= 20) by[label].push({ label, text: t, source: d.source });
+        // prose only: a sentence ending and little code punctuation (man pages embed C listings in plain paragraphs)
+        const prose = /[.!?。！？](?:\s|$)/.test(t) && (t.match(/[{};=<>$\\|]/g) ?? []).length / t.length < 0.02;
+        if (prose && (label === 'en' ? letters >= 40 && han === 0 : han >= 20)) by[label].push({ label, text: t, source: d.source });
       }
     }
   }

@@ -40,18 +40,20 @@ export function loadLid(): Promise<LidModel> {
   return modelPromise;
 }
 
-const CODE_LINE = /(?:[;{}]\s*$)|(?:^\s*(?:def|class|import|from|return|if|elif|else|for|while|switch|case|#include|#define|public|private|protected|static|void|int|function|const|let|var|package|using|namespace|fi|done|then|do|echo|export|sudo|\$|#\s|\/\/|\/\*|\*)\b)|(?:^\s*[\w.\[\]"'$-]+\s*(?:=|\+=|:=)\s*\S)|(?:^\s*[$#>]\s)/;
+const CODE_LINE = /(?:[;{}]\s*$)|(?:^\s*(?:def|class|import|from|return|if|elif|else|for|while|switch|case|#include|#define|public|private|protected|static|void|int|function|const|let|var|package|using|namespace|fi|done|then|do|echo|export|sudo|\$|#\s|\/\/|\/\*|\*)\b)|(?:^\s*[\w.\[\]"'$-]+\s*(?:=|\+=|:=)\s*\S)|(?:^\s*[$#>%]\s)|(?:^[-dlcbsp][rwxsStT-]{9}[+.@]?\s)/;
+const PROMPT_LINE = /^\s*(?:[$#%]|\w+@[\w.-]+:\S*[$#])\s+\S/;
 /**
  * Share of non-empty lines that look like source code or shell (statement endings, keywords, assignments, prompts),
  * and the density of code punctuation. Used to label "code" before fastText, which has no such label.
  */
-export function codeScore(text: string): { lineRatio: number; symbolDensity: number } {
+export function codeScore(text: string): { lineRatio: number; symbolDensity: number; promptRatio: number } {
   const lines = text.split('\n');
-  let n = 0, code = 0;
+  let n = 0, code = 0, prompt = 0;
   for (const l of lines) {
     if (!l.trim()) continue;
     n++;
     if (CODE_LINE.test(l)) code++;
+    if (PROMPT_LINE.test(l)) prompt++;
   }
   let sym = 0;
   for (let i = 0; i < text.length; i++) {
@@ -59,7 +61,13 @@ export function codeScore(text: string): { lineRatio: number; symbolDensity: num
     // { } ( ) [ ] ; = < > $ / \ | & _ *
     if (c === 123 || c === 125 || c === 40 || c === 41 || c === 91 || c === 93 || c === 59 || c === 61 || c === 60 || c === 62 || c === 36 || c === 47 || c === 92 || c === 124 || c === 38 || c === 95 || c === 42) sym++;
   }
-  return { lineRatio: n ? code / n : 0, symbolDensity: text.length ? sym / text.length : 0 };
+  return { lineRatio: n ? code / n : 0, symbolDensity: text.length ? sym / text.length : 0, promptRatio: n ? prompt / n : 0 };
+}
+
+/** Code or a shell session: most lines look like code and code punctuation is dense, or many lines are shell prompts. */
+export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
+  const s = codeScore(text);
+  return (s.lineRatio >= lineRatio && s.symbolDensity >= 0.03) || (s.promptRatio >= 0.25 && s.lineRatio >= 0.3);
 }
 
 // ---------- Simplified vs Traditional ----------

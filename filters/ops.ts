@@ -10,7 +10,7 @@ import { filterOp, mapperOp, type FilterSpec, type MapperSpec, type RuleSpec, ty
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
 import { docWords, resolveWordMode, wordsOf, type WordMode } from './text.ts';
-import { loadLid, codeScore, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
+import { loadLid, looksLikeCode, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
 
@@ -372,7 +372,7 @@ export const filterSpecs: FilterSpec[] = [
       thresholds: z.record(z.string(), z.number()).default({ zh: 0.5, en: 0.5 }).describe('per-language minimum score'),
       default_threshold: z.number().default(0).describe('minimum score for languages not listed (set > 1 to drop every other language)'),
       action: z.enum(['tag', 'drop']).default('drop').describe('tag only, or also drop below threshold'),
-      max_chars: z.number().int().default(500).describe('identify from the first N characters (fastText cost grows with length; 500 is as accurate on the sample, see bench/results/filters.md)'),
+      max_chars: z.number().int().default(300).describe('identify from the first N characters (fastText cost grows with length; 300 is as accurate as 2000 on the sample, see bench/results/filters.md)'),
       detect_code: z.boolean().default(true).describe('label as "code" (score 1) when most lines look like source code or shell'),
       code_line_ratio: z.number().default(0.6).describe('min share of code-looking lines for "code"'),
       keep_original_lang: z.boolean().default(false).describe('keep an existing doc.lang and only record meta.lid_lang'),
@@ -384,8 +384,7 @@ export const filterSpecs: FilterSpec[] = [
     compute: (d, p) => {
       const text = d.text.length > p.max_chars ? d.text.slice(0, p.max_chars) : d.text;
       let lang: string, score: number;
-      const cs = p.detect_code ? codeScore(text) : undefined;
-      if (cs && cs.lineRatio >= p.code_line_ratio && cs.symbolDensity >= 0.03) {
+      if (p.detect_code && looksLikeCode(text, p.code_line_ratio)) {
         lang = 'code';
         score = 1;
       } else {

@@ -3,7 +3,7 @@
  * Lengths are in Unicode code points (Python len()), never UTF-16 units.
  */
 import {
-  codePoints, cpLength, splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
+  codePoints, cpLength, linesOf as splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
   hasAlpha, hasAlnum, charFlags, C_LETTER, C_PUNCT, C_SYMBOL,
 } from './text.ts';
 
@@ -175,7 +175,10 @@ export function countAlnumWords(words: readonly string[]): number {
 /** Stopword occurrences (count-based, FineWeb-2 / Gopher style). Words are compared lower-cased. */
 export function stopwordCount(words: readonly string[], stop: ReadonlySet<string>): number {
   let k = 0;
-  for (const w of words) if (stop.has(w) || (/[A-Z]/.test(w) && stop.has(w.toLowerCase()))) k++;
+  for (const w of words) {
+    if (stop.has(w)) k++;
+    else if (w.charCodeAt(0) < 128 && w !== w.toLowerCase() && stop.has(w.toLowerCase())) k++;
+  }
   return k;
 }
 
@@ -342,25 +345,45 @@ function dupNgramChars(words: readonly string[], n: number): number {
 }
 
 /** Terminal punctuation for the "lines ending in punctuation" statistic (ASCII and CJK). */
-const TERMINAL = ['.', '!', '?', '"', "'", '。', '！', '？', '”', '’', '…', '」', '』', '；', ';', ':', '：', ')', '）', '》', '.\u200b'];
+const TERMINAL = new Set([...'.!?"\'。！？”’…」』；;:：)）》'].map((c) => c.codePointAt(0)!));
+function endsWithTerminal(line: string): boolean {
+  let e = line.length - 1;
+  while (e >= 0) {
+    const c = line.charCodeAt(e);
+    if (c === 32 || c === 9 || c === 13 || c === 0x3000 || c === 0xa0 || c === 0x200b) e--;
+    else return TERMINAL.has(c);
+  }
+  return false;
+}
 /** FineWeb quality statistics (datatrove FineWebQualityFilter semantics). */
 export function finewebQuality(text: string, words: readonly string[], shortLineLength = 30) {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length === 0) return { line_punct_ratio: 0, short_line_ratio: 1, char_dup_ratio: 0, new_line_ratio: 0 };
-  let punct = 0, short = 0;
-  for (const l of lines) {
-    const t = l.trimEnd();
-    if (TERMINAL.some((p) => t.endsWith(p))) punct++;
-    if (cpLength(l) <= shortLineLength) short++;
+  const all = text.split('\n');
+  let n = 0, punct = 0, short = 0, dupChars = 0;
+  const seen = new Set<string>();
+  for (const l of all) {
+    if (!hasNonSpace(l)) continue;
+    n++;
+    if (endsWithTerminal(l)) punct++;
+    if (l.length <= shortLineLength || (l.length <= 2 * shortLineLength && cpLength(l) <= shortLineLength)) short++;
+    if (seen.has(l)) dupChars += cpLength(l);
+    else seen.add(l);
   }
-  const d = findDuplicates(lines);
-  const nonNl = cpLength(text) - count(text, '\n');
+  if (n === 0) return { line_punct_ratio: 0, short_line_ratio: 1, char_dup_ratio: 0, new_line_ratio: 0 };
+  const nl = all.length - 1;
+  const nonNl = cpLength(text) - nl;
   return {
-    line_punct_ratio: punct / lines.length,
-    short_line_ratio: short / lines.length,
-    char_dup_ratio: nonNl ? d.chars / nonNl : 0,
-    new_line_ratio: words.length ? count(text, '\n') / words.length : 0,
+    line_punct_ratio: punct / n,
+    short_line_ratio: short / n,
+    char_dup_ratio: nonNl ? dupChars / nonNl : 0,
+    new_line_ratio: words.length ? nl / words.length : 0,
   };
+}
+function hasNonSpace(l: string): boolean {
+  for (let i = 0; i < l.length; i++) {
+    const c = l.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 11 && c !== 12 && c !== 0xa0 && c !== 0x3000 && !(c >= 0x2000 && c <= 0x200a)) return true;
+  }
+  return false;
 }
 
 /** Average word length in code points over words containing a letter or digit. */

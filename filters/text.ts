@@ -144,6 +144,17 @@ export function splitLines(text: string): string[] {
   return out;
 }
 
+/** splitLines with a one-document cache (line-level filters of one document share it). Do not mutate the result. */
+let linesText: string | null = null;
+let linesVal: string[] = [];
+export function linesOf(text: string): string[] {
+  if (linesText !== text) {
+    linesVal = splitLines(text);
+    linesText = text;
+  }
+  return linesVal;
+}
+
 // ---------- words ----------
 export type WordMode = 'whitespace' | 'jieba' | 'auto';
 
