@@ -252,3 +252,24 @@ test('ops by module reference (PATH#EXPORT); a stage that loses documents fails 
   assert.equal(st.invariant.ok, false);
   await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: `${fx}#nothing` }] })), /has no exported operator "nothing"/);
 });
+
+test('generic reader options through the runner: Parquet/Arrow with another text field, GBK-encoded JSONL', async () => {
+  const td = (f: string) => fileURLToPath(new URL(`./readers/testdata/${f}`, import.meta.url));
+  const dir = tmp();
+  const s = await runPipeline({
+    recipe: 'basic',
+    inputs: [td('pyarrow-zstd.parquet'), td('pyarrow-file.arrow')],
+    outDir: join(dir, 'pq'),
+    workers: 1,
+    quiet: true,
+    reader: { textField: 'content' },
+  });
+  assert.deepEqual([s.read, s.kept, s.rejected], [10, 8, 2]);
+  assert.deepEqual(s.rejected_by_error, { 'missing text field "content"': 2 });
+  const docs = docsOf(join(dir, 'pq', 'docs', 'part-00001.jsonl.zst'));
+  assert.equal(docs[0].id, 'doc-1');
+  assert.equal(docs[0].meta.url, 'https://zh.example/1');
+  const g = await runPipeline({ recipe: 'basic', inputs: [td('gbk.jsonl')], outDir: join(dir, 'gbk'), workers: 1, quiet: true, reader: { encoding: 'gbk' } });
+  assert.equal(g.kept, 2);
+  assert.deepEqual(docsOf(join(dir, 'gbk', 'docs', 'part-00000.jsonl.zst')).map((d) => d.text), ['中文编码测试:北京欢迎你', '第二行,简体字']);
+});
