@@ -28,6 +28,8 @@ options:
   --id-field NAME      generic reader: field holding the id (default "id", else file:line)
   --encoding ENC       generic reader: declared encoding (utf-8, gbk, gb18030, big5...; default utf-8)
   --format FMT         generic reader: jsonl | parquet | arrow | text (default: by file extension)
+  --executor KIND      local (default: worker processes on this machine) or slurm (job arrays; needs a shared
+                       filesystem; settings from STEEL_SLURM_* variables, see pipeline/slurm/slurm.ts)
   --fresh              remove previous outputs and state in OUT and start over
   --quiet              no progress or summary (stats.json is still written)
 
@@ -47,6 +49,7 @@ export async function run(argv: string[]): Promise<number> {
       'id-field': { type: 'string' },
       encoding: { type: 'string' },
       format: { type: 'string' },
+      executor: { type: 'string', default: 'local' },
       fresh: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -64,7 +67,13 @@ export async function run(argv: string[]): Promise<number> {
   };
   const format = values.format;
   if (format !== undefined && !['jsonl', 'parquet', 'arrow', 'text'].includes(format)) throw new Error(`--format must be jsonl, parquet, arrow or text, got "${format}"`);
+  let executor: import('../../pipeline/executor-types.ts').Executor | undefined;
+  if (values.executor === 'slurm') {
+    const slurm = await import('../../pipeline/slurm/slurm.ts');
+    executor = slurm.createSlurmExecutor();
+  } else if (values.executor !== 'local') throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
   const stats = await runPipeline({
+    executor,
     recipe: values.recipe!,
     // positionals are inputs too (an unquoted glob expanded by the shell)
     inputs: [...(values.input ?? []), ...positionals],
