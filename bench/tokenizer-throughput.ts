@@ -186,6 +186,8 @@ async function main() {
     say('The held-out documents come from the same sources as the training text (man pages, Debian reference,');
     say('fortunes; zh-cn and zh-tw translations of the same pages), so this is in-domain compression: a small');
     say('tokenizer trained on the sample beats Qwen on this Chinese, which says little about general text.');
+    say('The merge list is identical to the one Hugging Face\'s Python `BpeTrainer` learns from the same text with the');
+    say('same settings (checked in tokenizer/bpe.test.ts, and on this sample at 16,000 tokens: 15,741 merges, same order).');
     say('');
   } finally {
     rmSync(tmp, { recursive: true, force: true });

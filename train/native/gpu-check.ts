@@ -195,6 +195,7 @@ async function compareModels(cfg: ModelConfig, B: number, T: number, tag: string
   const st2 = await gpu.getOptimizerState();
   const n0 = paramShapes(cfg)[1].name;
   check(`${tag} optimizer state round trip`, relErr(st2.m.get(n0)!, st.m.get(n0)!) + Math.abs(st2.step - st.step), 0);
+  await gpu.dispose();
   return r;
 }
 async function sectionCpu(): Promise<void> {
@@ -269,6 +270,7 @@ async function sectionTorch(dir: string): Promise<void> {
   log(`  trace ours : ${tr.filter((_, i) => i % 5 === 0 || i === tr.length - 1).map((v) => v.toFixed(4)).join(' ')}`);
   log(`  trace torch: ${ref.filter((_, i) => i % 5 === 0 || i === ref.length - 1).map((v) => v.toFixed(4)).join(' ')}`);
   check(`torch ${man.steps}-step loss trace max rel dev`, dev, 1e-2);
+  await gpu.dispose();
   results.torch = out;
 }
 
@@ -308,17 +310,19 @@ async function sectionBench(preset: string, B: number, T: number, steps: number)
   for (const [k, v] of Object.entries(prof).sort((a, b) => b[1] - a[1])) log(`    ${k.padEnd(16)} ${(v / 2).toFixed(2).padStart(8)}  ${((v / 2 / profTotal) * 100).toFixed(1)}%`);
   const total = times.reduce((a, b) => a + b, 0) / 1e3;
   const tps = (B * T * steps) / total;
-  const fpt = flopsPerToken(cfg, T).steelFormula;
+  // Steel's formula (3.81e9 FLOP/token for steel-1b: experts see only n*p slots); the dense kind adds its MLP
+  const fpt = flopsPerToken(cfg, T).steelFormula + (cfg.kind === 'dense' ? 6 * cfg.numLayers * 3 * cfg.hiddenSize * cfg.intermediateSize : 0);
   const info = gpu.info();
   const sorted = [...times].sort((a, b) => a - b);
   const r = {
     preset, device: info.device, B, T, steps, tokensPerS: tps, mfu: (tps * fpt) / 989e12, stepMsMedian: sorted[sorted.length >> 1],
-    memUsedGB: info.memUsed / 1e9, activationGB: info.activationBytes / 1e9, warmupS: warm, losses,
+    memUsedGB: info.memUsed / 1e9, allocatedGB: info.allocatedBytes / 1e9, activationGB: info.activationBytes / 1e9, warmupS: warm, losses,
     profileMs: Object.fromEntries(Object.entries(prof).map(([k, v]) => [k, v / 2])),
   };
   log(`BENCH ${JSON.stringify(r)}`);
   if (!losses.every(Number.isFinite)) { failures++; log('FAIL bench: non-finite loss'); }
   results[`bench-${preset}`] = r;
+  await gpu.dispose();
 }
 
 async function main(): Promise<void> {
@@ -329,7 +333,7 @@ async function main(): Promise<void> {
       if (s === 'attn') sectionAttn();
       else if (s === 'cpu') await sectionCpu();
       else if (s === 'torch') await sectionTorch(opt['torch-dir']!);
-      else if (s === 'bench') await sectionBench(opt.preset!, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
+      else if (s === 'bench') for (const p of opt.preset!.split(',')) await sectionBench(p, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
       else throw new Error(`unknown section ${s}`);
     } catch (e) {
       failures++;

@@ -22,8 +22,10 @@ export interface NativeAddon {
   forwardBackward(h: unknown, tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean): number;
   forward(h: unknown, tokens: Int32Array, B: number, T: number): Float32Array;
   step(h: unknown, lr: number, b1: number, b2: number, eps: number, wd: number, clip: number): number;
-  info(h: unknown): { device: string; memUsed: number; memTotal: number; paramFloats: number; activationBytes: number; gemmPlans: number };
+  info(h: unknown): { device: string; memUsed: number; memTotal: number; paramFloats: number; activationBytes: number; allocatedBytes: number; gemmPlans: number };
   sync(): void;
+  /** frees the model's GPU memory now (the handle is unusable afterwards). */
+  destroy(h: unknown): void;
   /** per-phase milliseconds accumulated since the last call (synchronising timer); enable/disable for what follows. */
   profile(h: unknown, enable: boolean): Record<string, number>;
   attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number, version: 1 | 2):
@@ -150,7 +152,12 @@ export class CudaBackend implements Backend {
     this.addon.stepCount(this.handle, s.step);
   }
   info() { return this.addon.info(this.handle); }
-  async dispose(): Promise<void> { /* freed by the handle's finalizer */ }
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.addon.destroy(this.handle);
+  }
+  private disposed = false;
 }
 
 export const createBackend: BackendFactory = async (config) => new CudaBackend(config);

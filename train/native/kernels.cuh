@@ -1609,6 +1609,7 @@ __global__ void adamw4_k(float4* __restrict__ p, const float4* __restrict__ g, f
       pp[k] = pk - stepSize * mp[k] / (sqrtf(vp[k]) / bc2s + eps);
     }
     p[i] = pi; m[i] = mi; v[i] = vi;
+    if (!pb) continue;
     __nv_bfloat162 lo = __floats2bfloat162_rn(pi.x, pi.y), hi = __floats2bfloat162_rn(pi.z, pi.w);
     pb[i] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
   }

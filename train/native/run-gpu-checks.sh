@@ -4,7 +4,8 @@
 # Needs: nvcc + cuBLASLt (CUDA 13), python3 with torch (for the torch sections), and either `node` on PATH or the staged
 # runtime in .offline/ (shared/scripts/stage-node-runtime.sh) plus the bundle .offline/gpu-check.mjs
 # (npx esbuild train/native/gpu-check.ts --bundle --platform=node --format=esm --outfile=.offline/gpu-check.mjs).
-# Env: SECTIONS (default "attn cpu torch bench torchbench"), TORCH_VARIANTS (default eager,compile), BENCH_STEPS (10).
+# Env: SECTIONS (default "attn cpu torch bench torchbench"), PRESETS (default steel-1b; comma list, e.g.
+# steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default eager,compile), BENCH_STEPS (10).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/steel-gpu-out}
@@ -33,9 +34,9 @@ if has torch; then
   echo "torch parity dump: $(( $(date +%s) - t0 )) s"
 fi
 if [[ -n $node_sections ]]; then
-  $NODE "$BUNDLE" $node_sections --torch-dir /tmp/parity --bench-steps "${BENCH_STEPS:-10}" --json "$OUT/gpu-check.json" 2>&1 | tee "$OUT/gpu-check.log"
+  $NODE "$BUNDLE" $node_sections --preset "${PRESETS:-steel-1b}" --torch-dir /tmp/parity --bench-steps "${BENCH_STEPS:-10}" --json "$OUT/gpu-check.json" 2>&1 | tee "$OUT/gpu-check.log"
 fi
 if has torchbench; then
-  python3 bench/gpu-baseline.py bench --variants "${TORCH_VARIANTS:-eager,compile}" --steps "${BENCH_STEPS:-10}" --json "$OUT/torch-bench.json" 2>&1 | tee "$OUT/torch-bench.log" | grep -v Warning | tail -8
+  python3 bench/gpu-baseline.py bench --preset "${PRESETS:-steel-1b}" --variants "${TORCH_VARIANTS:-eager,compile}" --steps "${BENCH_STEPS:-10}" --json "$OUT/torch-bench.json" 2>&1 | tee "$OUT/torch-bench.log" | grep -v Warning | tail -8
 fi
 python3 bench/gpu-table.py "$OUT/gpu-check.json" "$OUT/torch-bench.json" | tee "$OUT/table.md"

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -46,6 +47,8 @@ static void CK_launch(const char* name, int line) {
 }
 static inline unsigned nblk(long n, int t = 256) { return (unsigned)((n + t - 1) / t); }
 
+static size_t g_allocBytes = 0;  // bytes cudaMalloc'ed by live models (comparable to torch.cuda.max_memory_allocated)
+
 // ============================================================================ cuBLASLt wrapper (row-major semantics)
 struct GemmPlan {
   cublasLtMatmulDesc_t op = nullptr;
@@ -61,6 +64,7 @@ class Gemm {
   void init() {
     CKL(cublasLtCreate(&h));
     CK(cudaMalloc(&ws, wsSize));
+    g_allocBytes += wsSize;
   }
   ~Gemm() {
     for (auto& kv : cache) {
@@ -69,7 +73,7 @@ class Gemm {
       cublasLtMatrixLayoutDestroy(kv.second.c);
       cublasLtMatmulDescDestroy(kv.second.op);
     }
-    if (ws) cudaFree(ws);
+    if (ws) { cudaFree(ws); g_allocBytes -= wsSize; }
     if (h) cublasLtDestroy(h);
   }
   static uint32_t align(const void* p) {
@@ -181,14 +185,25 @@ struct LayerA {  // saved activations
   bf16 *gu, *hm;
 };
 
+static void* devAlloc(size_t bytes) {
+  void* p = nullptr;
+  CK(cudaMalloc(&p, bytes));
+  g_allocBytes += bytes;
+  return p;
+}
+static void devFree(void* p, size_t bytes) {
+  if (!p) return;
+  cudaFree(p);
+  g_allocBytes -= bytes;
+}
 class Arena {
  public:
   char* base = nullptr;
   size_t cap = 0, used = 0;
   void reset(size_t bytes) {
-    if (base) cudaFree(base);
+    if (base) devFree(base, cap);
     base = nullptr;
-    CK(cudaMalloc(&base, bytes));
+    base = (char*)devAlloc(bytes);
     cap = bytes;
     used = 0;
   }
@@ -201,7 +216,7 @@ class Arena {
     return p;
   }
   ~Arena() {
-    if (base) cudaFree(base);
+    if (base) devFree(base, cap);
   }
 };
 
@@ -214,14 +229,17 @@ class Model {
   std::vector<LayerP> lp;
   long embOff = 0, normOff = 0, lmOff = 0, total = 0;
   float *P = nullptr, *G = nullptr, *M1 = nullptr, *M2 = nullptr;
-  bf16* PB = nullptr;
+  bf16* PB = nullptr;  // bf16 shadow, valid for offsets >= pbOff
+  bf16* PBbase = nullptr;
+  long pbOff = 0;
   long step = 0;
   Gemm gemm;
   // activations
   Arena arena;
   int capB = 0, capT = 0;
   std::vector<LayerA> la;
-  float *resid = nullptr;  // xin of layer L (final)
+  float *resid = nullptr;
+  bf16* xnS = nullptr;  // xin of layer L (final)
   float *rf = nullptr, *ropeC = nullptr, *ropeS = nullptr;
   bf16 *xf = nullptr, *logits = nullptr, *dRb = nullptr, *datt = nullptr, *dqkv = nullptr, *dgu = nullptr;
   float *dR = nullptr, *dxn = nullptr, *delta = nullptr, *lossrow = nullptr, *part = nullptr, *dh = nullptr;
@@ -267,18 +285,21 @@ class Model {
     devName = pr.name;
     layout();
     size_t bytes = (size_t)total * 4;
-    CK(cudaMalloc(&P, bytes));
-    CK(cudaMalloc(&G, bytes));
-    CK(cudaMalloc(&M1, bytes));
-    CK(cudaMalloc(&M2, bytes));
-    CK(cudaMalloc(&PB, (size_t)total * 2));
+    P = (float*)devAlloc(bytes);
+    G = (float*)devAlloc(bytes);
+    M1 = (float*)devAlloc(bytes);
+    M2 = (float*)devAlloc(bytes);
+    // bf16 shadow copies only from the first parameter after the embedding (the embedding is gathered in fp32)
+    pbOff = params.size() > 1 ? params[1].off : 0;
+    PBbase = (bf16*)devAlloc((size_t)(total - pbOff) * 2);
+    PB = PBbase - pbOff;
     CK(cudaMemset(P, 0, bytes));
     CK(cudaMemset(G, 0, bytes));
     CK(cudaMemset(M1, 0, bytes));
     CK(cudaMemset(M2, 0, bytes));
-    CK(cudaMemset(PB, 0, (size_t)total * 2));
-    CK(cudaMalloc(&dsum, 4096 * sizeof(double)));
-    CK(cudaMalloc(&normOut, 16));
+    CK(cudaMemset(PBbase, 0, (size_t)(total - pbOff) * 2));
+    dsum = (double*)devAlloc(4096 * sizeof(double));
+    normOut = (float*)devAlloc(16);
     gemm.init();
     if (c.steel && c.d % 4 == 0 && !getenv("STEEL_CUDA_MOE_V1")) {
       moeSmem = (size_t)2 * S * c.d * sizeof(float);
@@ -289,14 +310,18 @@ class Model {
         CK(cudaFuncSetAttribute(moe_tok_bwd2s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaFuncSetAttribute(moe_combine_s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaFuncSetAttribute(moe_logits2_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-        CK(cudaMalloc(&phihatT, (size_t)S * c.d * sizeof(float)));
+        phihatT = (float*)devAlloc((size_t)S * c.d * sizeof(float));
         moeS = true;
       }
     }
   }
   ~Model() {
-    if (phihatT) cudaFree(phihatT);
-    cudaFree(P); cudaFree(G); cudaFree(M1); cudaFree(M2); cudaFree(PB); cudaFree(dsum); cudaFree(normOut);
+    size_t bytes = (size_t)total * 4;
+    devFree(phihatT, (size_t)S * c.d * sizeof(float));
+    devFree(P, bytes); devFree(G, bytes); devFree(M1, bytes); devFree(M2, bytes);
+    devFree(PBbase, (size_t)(total - pbOff) * 2);
+    devFree(dsum, 4096 * sizeof(double)); devFree(normOut, 16);
+    devFree(tmpF, tmpFcap * 4);
   }
 
   long cursor = 0;
@@ -360,6 +385,8 @@ class Model {
     return params[it->second];
   }
   void refreshBf16(long off, long n) {
+    if (off < pbOff) { n -= pbOff - off; off = pbOff; }
+    if (n <= 0) return;
     cast_f2b_k<<<nblk(n), 256>>>(P + off, PB + off, n);
     KCHECK("cast_f2b");
   }
@@ -400,7 +427,7 @@ class Model {
         a.r1 = arena.get<float>(N);
         a.r2 = arena.get<float>(N);
         a.lse = arena.get<float>((long)B * c.H * T);
-        a.xn1 = arena.get<bf16>(N * d);
+        a.xn1 = nullptr;  // shared scratch (xnS), recomputed in the backward pass
         a.qkv = arena.get<bf16>(N * ldq);
         a.att = arena.get<bf16>(N * qd);
         a.xn2 = arena.get<bf16>(N * d);
@@ -422,6 +449,8 @@ class Model {
           a.hm = arena.get<bf16>(N * c.I);
         }
       }
+      xnS = arena.get<bf16>(N * d);
+      for (auto& a : la) a.xn1 = xnS;
       resid = arena.get<float>(N * d);
       rf = arena.get<float>(N);
       xf = arena.get<bf16>(N * d);
@@ -677,6 +706,8 @@ class Model {
       colsumBf16(dqkv, N, ldq, ldq, G + w.qkvb);
       mark("rope_bwd_bias");
       gemm.run(false, false, (int)N, c.d, ldq, dqkv, ldq, PB + w.qkvw, c.d, dxn, c.d, true, 1.f, 0.f);
+      rmsnorm_fwd_k<<<N, 256>>>(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, c.d, (float)c.eps);  // recompute xn1
+      KCHECK("rmsnorm_recompute");
       gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, 1.f);
       mark("gemm_qkv_bwd");
       rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N);
@@ -707,8 +738,8 @@ class Model {
   size_t tmpFcap = 0;
   float* normOutBuf(long n) {
     if ((size_t)n > tmpFcap) {
-      if (tmpF) cudaFree(tmpF);
-      CK(cudaMalloc(&tmpF, n * 4));
+      devFree(tmpF, tmpFcap * 4);
+      tmpF = (float*)devAlloc(n * 4);
       tmpFcap = n;
     }
     return tmpF;
@@ -800,8 +831,11 @@ class Model {
     KCHECK("norm_fin");
     step++;
     double bc1 = 1 - std::pow((double)b1, (double)step), bc2 = 1 - std::pow((double)b2, (double)step);
-    adamw4_k<<<8192, 256>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, (uint2*)PB, total / 4, lr, b1, b2, eps, wd,
-                            (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
+    if (pbOff > 0)
+      adamw4_k<<<2048, 256>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, nullptr, pbOff / 4, lr, b1, b2, eps, wd,
+                              (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
+    adamw4_k<<<8192, 256>>>((float4*)(P + pbOff), (const float4*)(G + pbOff), (float4*)(M1 + pbOff), (float4*)(M2 + pbOff),
+                            (uint2*)(PB + pbOff), (total - pbOff) / 4, lr, b1, b2, eps, wd, (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
     KCHECK("adamw");
     mark("adamw");
     float nrm;
@@ -882,9 +916,11 @@ static void getArgs(napi_env env, napi_callback_info info, size_t n, napi_value*
   NC(napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
   if (argc < n) throw std::runtime_error(strf("expected %zu arguments, got %zu", n, argc));
 }
+static std::set<Model*> g_live;
 static Model* getModel(napi_env env, napi_value v) {
   void* p = nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw std::runtime_error("expected a model handle");
+  if (!g_live.count((Model*)p)) throw std::runtime_error("cuda backend: model already disposed");
   return (Model*)p;
 }
 static double getNum(napi_env env, napi_value v, const char* what) {
@@ -961,8 +997,9 @@ static napi_value create_impl(napi_env env, napi_callback_info info) {
   NC(napi_get_named_property(env, a[0], "kind", &kind));
   c.steel = getStr(env, kind) == "steel";
   Model* m = new Model(c);
+  g_live.insert(m);
   napi_value ext;
-  NC(napi_create_external(env, m, [](napi_env, void* p, void*) { delete (Model*)p; }, nullptr, &ext));
+  NC(napi_create_external(env, m, [](napi_env, void* p, void*) { if (g_live.erase((Model*)p)) delete (Model*)p; }, nullptr, &ext));
   return ext;
 }
 WRAP(create)
@@ -1103,6 +1140,7 @@ static napi_value info_impl(napi_env env, napi_callback_info info) {
   NC(napi_set_named_property(env, o, "memTotal", num(env, (double)tot)));
   NC(napi_set_named_property(env, o, "paramFloats", num(env, (double)m->total)));
   NC(napi_set_named_property(env, o, "activationBytes", num(env, (double)m->arena.cap)));
+  NC(napi_set_named_property(env, o, "allocatedBytes", num(env, (double)g_allocBytes)));
   NC(napi_set_named_property(env, o, "gemmPlans", num(env, (double)m->gemm.cache.size())));
   return o;
 }
@@ -1121,6 +1159,15 @@ static napi_value profile_impl(napi_env env, napi_callback_info info) {
   return o;
 }
 WRAP(profile)
+static napi_value destroy_impl(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  getArgs(env, info, 1, a);
+  Model* m = getModel(env, a[0]);
+  g_live.erase(m);
+  delete m;
+  return nullptr;
+}
+WRAP(destroy)
 static napi_value sync_impl(napi_env env, napi_callback_info info) {
   CK(cudaDeviceSynchronize());
   return nullptr;
@@ -1168,6 +1215,7 @@ NAPI_MODULE_INIT() {
       {"step", 0, step, 0, 0, 0, napi_default_jsproperty, 0},
       {"info", 0, info, 0, 0, 0, napi_default_jsproperty, 0},
       {"sync", 0, sync, 0, 0, 0, napi_default_jsproperty, 0},
+      {"destroy", 0, destroy, 0, 0, 0, napi_default_jsproperty, 0},
       {"profile", 0, profile, 0, 0, 0, napi_default_jsproperty, 0},
       {"attnTest", 0, attnTest, 0, 0, 0, napi_default_jsproperty, 0},
   };
