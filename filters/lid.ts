@@ -2,7 +2,7 @@
  * Language identification with fastText lid.176 (fasttext.wasm.js, lid.176.ftz bundled), a cheap code detector
  * (lid.176 has no "code" label), and Simplified/Traditional script detection for Chinese via OpenCC character tables.
  */
-import * as OpenCC from 'opencc-js';
+import { readFileSync } from 'node:fs';
 import { codePoints, isHan } from './text.ts';
 
 export interface LidModel {
@@ -71,27 +71,14 @@ export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
 }
 
 // ---------- Simplified vs Traditional ----------
-let tradOnly: Uint8Array | undefined; // 1 = changes under t2s (Traditional form), 2 = changes under s2t (Simplified form)
+let tradOnly: Uint8Array | undefined; // 1 = Traditional-only (changed by t2s), 2 = Simplified-only (changed by s2t)
 function scriptTable(): Uint8Array {
   if (tradOnly) return tradOnly;
-  const t2s = (OpenCC as any).Converter({ from: 't', to: 'cn' }) as (s: string) => string;
-  const s2t = (OpenCC as any).Converter({ from: 'cn', to: 't' }) as (s: string) => string;
+  // precomputed from OpenCC by filters/gen-script-table.ts
+  const data = JSON.parse(readFileSync(new URL('./zh-script-chars.json', import.meta.url), 'utf8')) as { traditional: string; simplified: string };
   const tab = new Uint8Array(0x30000);
-  // convert ranges in blocks (one converter call per block, char-by-char comparison; conversion is 1:1 per char here)
-  const ranges: [number, number][] = [[0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xf900, 0xfaff], [0x20000, 0x2ffff]];
-  for (const [a, b] of ranges) {
-    const chars: string[] = [];
-    for (let cp = a; cp <= b; cp++) chars.push(String.fromCodePoint(cp));
-    const joined = chars.join('\n');
-    const ts = t2s(joined).split('\n');
-    const st = s2t(joined).split('\n');
-    if (ts.length !== chars.length || st.length !== chars.length) continue;
-    for (let i = 0; i < chars.length; i++) {
-      const cp = a + i;
-      if (ts[i] !== chars[i]) tab[cp] |= 1;
-      if (st[i] !== chars[i]) tab[cp] |= 2;
-    }
-  }
+  for (const c of data.traditional) tab[c.codePointAt(0)!] = 1;
+  for (const c of data.simplified) tab[c.codePointAt(0)!] = 2;
   tradOnly = tab;
   return tab;
 }

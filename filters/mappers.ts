@@ -204,7 +204,9 @@ export function punctuationNormalization(text: string): string {
 
 // ---------- repeated sentences ----------
 /** data-juicer's sentence splitter (Chinese and English boundaries), reproduced literally. */
+const SENT_END = /[.。！!？?…]/;
 export function splitSentence(text: string): string[] {
+  if (!SENT_END.test(text)) return [text];
   text = text.replace(/([.。！!？?])([^’”])/gu, '$1\n$2');
   text = text.replace(/(\.{6})([^’”])/gu, '$1\n$2');
   text = text.replace(/(…{2})([^’”])/gu, '$1\n$2');
