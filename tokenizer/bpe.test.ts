@@ -67,6 +67,35 @@ test('bpe: incremental training gives exactly the merges of a naive full recount
   assert.deepEqual(fast.merges, slow);
 });
 
+test('bpe: same merges as Hugging Face\'s BpeTrainer (Python) on the same text', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  if (spawnSync('python3', ['-c', 'import tokenizers'], { encoding: 'utf8' }).status !== 0) {
+    console.log('# SKIP BpeTrainer cross-check: python3 with tokenizers not available (pip install tokenizers)');
+    t.skip('python tokenizers missing');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'steel-bpe-'));
+  try {
+    const texts: string[] = [];
+    for (let r = 0; r < 4; r++) texts.push(...CORPUS.map((c, i) => `${c} ${r * 7 + i}`));
+    texts.push(...fixture.cases.map((c) => c.text));
+    const wc = new WordCounter();
+    for (const x of texts) wc.add(x);
+    const ours = trainBpe(wc.counts, { vocabSize: 700, minFrequency: 2 });
+    const f = join(dir, 'texts.json');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(f, JSON.stringify(texts));
+    const r = spawnSync('python3', [new URL('./fixtures/hf-bpe-train.py', import.meta.url).pathname, f, '700', '2'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, r.stderr);
+    const hf = JSON.parse(r.stdout) as [string, string][];
+    assert.ok(ours.merges.length > 300);
+    assert.equal(ours.merges.length, hf.length);
+    assert.deepEqual(ours.merges, hf);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('bpe: tokenizer.json loads in the tokenizers engine; decode(encode(x)) == x; specials; ids 0..255 = Qwen bytes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-bpe-'));
   try {
