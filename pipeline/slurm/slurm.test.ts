@@ -1,13 +1,24 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync as mkdtempRaw, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, markerPath, readMarker, TaskFailedError } from '../executor.ts';
 import { runPipeline } from '../runner.ts';
 import { buildJobScript, chunkRanks, createSlurmExecutor, shq, slurmAvailable, slurmPathPattern, type SlurmExecutorOptions } from './slurm.ts';
+
+const made: string[] = [];
+/** Temporary folders, removed when the file's tests end. */
+function mkdtempSync(prefix: string): string {
+  const d = mkdtempRaw(prefix);
+  made.push(d);
+  return d;
+}
+const cleanup = () => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+};
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const TASKS = join(HERE, 'test-tasks.ts');
@@ -15,6 +26,7 @@ const TASKS = join(HERE, 'test-tasks.ts');
 const NASTY = `we'ird "dir" $(touch PWNED) \`touch PWNED2\`; rm -rf nothing & | * %x 50%\nline2`;
 
 describe('job scripts (no Slurm needed)', () => {
+  after(cleanup);
   test('every value is single-quoted: the script passes hostile paths through unchanged and runs nothing', () => {
     const base = mkdtempSync(join(tmpdir(), 'steel-slurm-q-'));
     const dir = join(base, NASTY);
@@ -76,6 +88,7 @@ function ranksRun(dir: string): number[] {
 }
 
 describe('Slurm cluster', cluster, () => {
+  after(cleanup);
   const opts = (lines: string[], extra: SlurmExecutorOptions = {}): SlurmExecutorOptions => ({
     pollMs: 250,
     progress: { quiet: true },
