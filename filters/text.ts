@@ -197,7 +197,8 @@ export function jiebaWords(text: string): string[] {
   let k = 0;
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i];
-    if (t.length === 1 ? (charFlags(t.charCodeAt(0)) & C_SPACE) === 0 : t.trim() !== '') toks[k++] = t;
+    // jieba emits whitespace runs as their own tokens, so looking at the first character is enough
+    if ((BMP[t.charCodeAt(0)] & C_SPACE) === 0) toks[k++] = t;
   }
   toks.length = k;
   return toks;
