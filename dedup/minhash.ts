@@ -1,7 +1,7 @@
 /**
  * MinHash signatures and LSH banding.
  *
- * Permutations are the 32-bit bijections x -> fmixlite(a*x + b) (a odd) applied to 32-bit shingle hashes; the seeds
+ * Permutations are the 32-bit bijections x -> (a*x) xor b (a odd) applied to 32-bit shingle hashes; the seeds
  * come from a fixed-seed generator so signatures are identical across runs and machines. The signature of a document
  * is the per-permutation minimum. LSH cuts it into `bands` bands of `rows` rows; each band is hashed to 64 bits.
  * Every band record also carries a 2-bit sketch of the whole signature (the low 2 bits of every minimum) so the bucket
@@ -72,6 +72,7 @@ export class MinHasher {
   private readonly a: Int32Array;
   private readonly b: Int32Array;
   readonly sig: Uint32Array;
+  private readonly work: Uint32Array;
   /** 2 bits per permutation, packed 16 per word. */
   readonly sketch: Uint32Array;
   readonly bandHi: Uint32Array;
@@ -82,13 +83,15 @@ export class MinHasher {
     this.rows = p.rows;
     this.numPerm = p.bands * p.rows;
     const rnd = seededRandom(seed);
-    this.a = new Int32Array(this.numPerm);
-    this.b = new Int32Array(this.numPerm);
-    for (let i = 0; i < this.numPerm; i++) {
+    const padded = Math.ceil(this.numPerm / 4) * 4;
+    this.a = new Int32Array(padded);
+    this.b = new Int32Array(padded);
+    this.work = new Uint32Array(padded);
+    for (let i = 0; i < padded; i++) {
       this.a[i] = rnd() | 1;
       this.b[i] = rnd() | 0;
     }
-    this.sig = new Uint32Array(this.numPerm);
+    this.sig = this.work.subarray(0, this.numPerm);
     this.sketch = new Uint32Array(Math.ceil(this.numPerm / 16));
     this.bandHi = new Uint32Array(this.bands);
     this.bandLo = new Uint32Array(this.bands);
@@ -98,20 +101,43 @@ export class MinHasher {
     return Math.ceil(numPerm / 16);
   }
 
-  /** Fill sig, sketch and band hashes from shingle hashes. An empty shingle set gives the all-ones signature. */
+  /**
+   * Fill sig, sketch and band hashes from shingle hashes. An empty shingle set gives the all-ones signature.
+   * Permutation k maps x to (a_k · x) xor b_k (mod 2^32, a_k odd: a bijection); four permutations share each pass over
+   * the shingles so the loop stays in registers.
+   */
   compute(sh: Uint32Array): void {
     const n = sh.length;
-    const { a, b, sig } = this;
-    for (let k = 0; k < this.numPerm; k++) {
-      const ak = a[k]!;
-      const bk = b[k]!;
-      let m = 0xffffffff;
+    const { a, b } = this;
+    const sig = this.work;
+    for (let k = 0; k < a.length; k += 4) {
+      const a0 = a[k]!;
+      const a1 = a[k + 1]!;
+      const a2 = a[k + 2]!;
+      const a3 = a[k + 3]!;
+      const b0 = b[k]!;
+      const b1 = b[k + 1]!;
+      const b2 = b[k + 2]!;
+      const b3 = b[k + 3]!;
+      let m0 = 0xffffffff;
+      let m1 = 0xffffffff;
+      let m2 = 0xffffffff;
+      let m3 = 0xffffffff;
       for (let i = 0; i < n; i++) {
-        let v = (Math.imul(ak, sh[i]!) + bk) | 0;
-        v = (v ^ (v >>> 16)) >>> 0;
-        if (v < m) m = v;
+        const x = sh[i]! | 0;
+        const v0 = (Math.imul(a0, x) ^ b0) >>> 0;
+        if (v0 < m0) m0 = v0;
+        const v1 = (Math.imul(a1, x) ^ b1) >>> 0;
+        if (v1 < m1) m1 = v1;
+        const v2 = (Math.imul(a2, x) ^ b2) >>> 0;
+        if (v2 < m2) m2 = v2;
+        const v3 = (Math.imul(a3, x) ^ b3) >>> 0;
+        if (v3 < m3) m3 = v3;
       }
-      sig[k] = m;
+      sig[k] = m0;
+      sig[k + 1] = m1;
+      sig[k + 2] = m2;
+      sig[k + 3] = m3;
     }
     const sk = this.sketch;
     sk.fill(0);

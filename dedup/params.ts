@@ -31,7 +31,7 @@ export const minhashParams = z.object({
   word_ngram: z.number().int().min(1).default(5).describe('word n-gram for other languages'),
   seed: z.number().int().default(1),
   verify: z.boolean().default(true).describe('keep a candidate pair only when its estimated Jaccard ≥ verify_threshold'),
-  verify_threshold: z.number().min(0).max(1).default(0).describe('0: threshold − 0.02'),
+  verify_threshold: z.number().min(0).max(1).default(0).describe('0: the threshold'),
 });
 
 export const simhashParams = z.object({
@@ -83,7 +83,7 @@ export function buildConfig(
       wordNgram: m.word_ngram,
       seed: m.seed,
       verify: m.verify,
-      verifyThreshold: m.verify_threshold || Math.max(0, m.threshold - 0.02),
+      verifyThreshold: m.verify_threshold || m.threshold,
     },
     simhash: { tokenization: s.tokenization, window: s.window_size, lowercase: s.lowercase, blocks: s.num_blocks, distance: s.hamming_distance },
     partitions: params.partitions,

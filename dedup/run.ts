@@ -254,9 +254,9 @@ export async function runClustering(
     const st = (await executor.runTasks(
       { module: TASKS, fn: 'ccTask', args: { cfg, inputDir: input, outputDir, mode, totalNodes } },
       { name: `dedup-cc-${String(r).padStart(3, '0')}`, stateDir: state, count: cfg.partitions, workers },
-    )) as { edgesIn: number; edgesOut: number; nodes: number; unstable: number }[];
+    )) as { edgesIn: number; edgesOut: number; nodes: number; unstable: number; maxRssMB: number }[];
     const sum = (k: 'edgesIn' | 'edgesOut' | 'nodes' | 'unstable') => st.reduce((a, s) => a + s[k], 0);
-    log(`clustering round ${r} (${mode}-star): ${sum('edgesIn')} edges in, ${sum('edgesOut')} out, ${sum('nodes')} nodes, ${sum('unstable')} not yet in a star`);
+    log(`clustering round ${r} (${mode}-star): ${sum('edgesIn')} edges in, ${sum('edgesOut')} out, ${sum('nodes')} nodes, ${sum('unstable')} not yet in a star; task peak RSS ≤ ${Math.max(...st.map((s) => s.maxRssMB ?? 0))} MB`);
     // the previous round's files are no longer needed once this round is complete
     if (r >= 2) rmSync(join(cfg.workDir, 'cc', `r${String(r - 2).padStart(3, '0')}`), { recursive: true, force: true });
     if (mode === 'large' && sum('unstable') === 0) return { starsDir: outputDir, rounds: r + 1 };

@@ -276,6 +276,24 @@ export class RecordReader {
     return true;
   }
 
+  /**
+   * Fixed-width files only: the next run of whole records as a view (valid until the next call), or null at the end
+   * (after verifying the checksum). Do not mix with next().
+   */
+  nextChunk(): Uint32Array | null {
+    if (this.withString) throw new Error('nextChunk: file has strings');
+    if (this.readRecords === this.count) {
+      this.finish();
+      return null;
+    }
+    if (this.len - this.pos < this.width) this.fill(this.width);
+    const n = Math.min(Math.floor((this.len - this.pos) / this.width), this.count - this.readRecords);
+    const view = this.buf.subarray(this.pos, this.pos + n * this.width);
+    this.pos += n * this.width;
+    this.readRecords += n;
+    return view;
+  }
+
   private done = false;
   private finish(): void {
     if (this.done) return;

@@ -457,11 +457,14 @@ export async function ccTask(rank: number, world: number, args: CcArgs, ctx: Tas
   const dst = new Uint32Array(E);
   let k = 0;
   for (const r of readers) {
-    while (r.next()) {
-      src[k] = r.rec[0]!;
-      dst[k] = r.rec[1]!;
-      if (src[k]! % P !== p) throw new CorruptIntermediateError(r.path, `edge key ${src[k]} does not belong to partition ${p}`);
-      k++;
+    if (r.width !== 2) throw new CorruptIntermediateError(r.path, `record width ${r.width}, expected 2`);
+    for (let c = r.nextChunk(); c !== null; c = r.nextChunk()) {
+      for (let i = 0; i < c.length; i += 2) {
+        const u = c[i]!;
+        if (u % P !== p) throw new CorruptIntermediateError(r.path, `edge key ${u} does not belong to partition ${p}`);
+        src[k] = u;
+        dst[k++] = c[i + 1]!;
+      }
     }
   }
   const nLocal = Math.ceil(args.totalNodes / P) + 1;
@@ -489,10 +492,17 @@ export async function ccTask(rank: number, world: number, args: CcArgs, ctx: Tas
       if (s === e) continue;
       nodes++;
       const u = l * P + p;
-      const nb = adj.subarray(s, e).sort();
-      // unique in place
-      let n = 0;
-      for (let i = 0; i < nb.length; i++) if (i === 0 || nb[i] !== nb[n - 1]) nb[n++] = nb[i]!;
+      const nb = adj.subarray(s, e);
+      let n = e - s;
+      if (n === 2) {
+        if (nb[0]! > nb[1]!) nb.reverse();
+        if (nb[0] === nb[1]) n = 1;
+      } else if (n > 2) {
+        nb.sort();
+        // unique in place
+        n = 0;
+        for (let i = 0; i < nb.length; i++) if (i === 0 || nb[i] !== nb[n - 1]) nb[n++] = nb[i]!;
+      }
       const m = Math.min(u, nb[0]!);
       if (mode === 'large') {
         const hasSmaller = nb[0]! < u;
@@ -522,7 +532,7 @@ export async function ccTask(rank: number, world: number, args: CcArgs, ctx: Tas
     throw err;
   }
   ctx.progress(1, 1);
-  return { edgesIn: E, edgesOut: pw.count, nodes, unstable };
+  return { edgesIn: E, edgesOut: pw.count, nodes, unstable, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
