@@ -11,7 +11,8 @@ corpus adapter when the input names a corpus, else the generic reader), sent thr
 written to OUT/docs/part-RRRRR.jsonl.zst. Dropped documents go to OUT/excluded/ (with stage, rule and value),
 malformed records to OUT/rejects/ (with file, line and error), merged stats to OUT/stats.json; the run checks that
 documents read = kept + dropped + rejected. A file is the unit of sharding: task RANK of WORLD takes
-files[RANK::WORLD]. Rerunning the same command after a crash resumes: finished tasks are skipped.
+files[RANK::WORLD]. Rerunning the same command after a crash resumes: finished tasks are skipped. Inputs inside a
+folder downloaded by \`steel collect\` are checked complete first.
 
 options:
   --recipe NAME|FILE   recipe (default: ${DEFAULT_RECIPE}); list the operators with \`steel ops\`
@@ -72,11 +73,17 @@ export async function run(argv: string[]): Promise<number> {
     const slurm = await import('../../pipeline/slurm/slurm.ts');
     executor = slurm.createSlurmExecutor();
   } else if (values.executor !== 'local') throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
+  const inputs = [...(values.input ?? []), ...positionals];
+  if (inputs.length) {
+    // inputs inside a folder downloaded by `steel collect` must be complete (verified sizes, no .part files)
+    const { assertInputsCollected } = await import('../../pipeline/collect/index.ts');
+    await assertInputsCollected(inputs);
+  }
   const stats = await runPipeline({
     executor,
     recipe: values.recipe!,
     // positionals are inputs too (an unquoted glob expanded by the shell)
-    inputs: [...(values.input ?? []), ...positionals],
+    inputs,
     outDir: values.out!,
     workers: int('workers', values.workers),
     tasks: int('tasks', values.tasks),
