@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const summary = 'tokenize documents into Arrow shards, train a byte-level BPE, verify and export shards';
@@ -69,6 +69,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
     seed: values.seed !== undefined ? Number(values.seed) : undefined,
     log: values.quiet ? () => {} : undefined,
   });
+  try { rmdirSync(join(out, '.work')); } catch { /* not empty or gone */ }
   const m = res.manifest;
   console.log(`${res.documents} documents, ${res.tokens} tokens, ${m.shards.length} shard(s) in ${out}`);
   console.log(`${(res.chars / Math.max(1, res.tokens)).toFixed(3)} chars/token; ${(res.utf8Bytes / 1e6).toFixed(2)} MB of text in ${res.seconds.toFixed(1)}s ` +
