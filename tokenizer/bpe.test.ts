@@ -7,6 +7,7 @@ import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, pretokenize
 import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
 import { trainTokenizer } from './train.ts';
 import { writeDocs } from './docs-io.ts';
+import { LocalExecutor } from '../pipeline/executor.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as { cases: { text: string }[] };
 
@@ -132,6 +133,17 @@ test('bpe: steel tokenizer train driver (hold-out compression report vs Qwen)', 
     const f = join(dir, 'docs.jsonl.zst');
     await writeDocs(f, docs);
     const rep = await trainTokenizer({ inputs: [f], vocabSize: 600, out: join(dir, 'tok.json'), log: () => {} });
+    // parallel counting (2 files, 2 worker processes) gives the same tokenizer and report
+    const f1 = join(dir, 'a.jsonl.zst'), f2 = join(dir, 'b.jsonl.zst');
+    await writeDocs(f1, docs.slice(0, 150));
+    await writeDocs(f2, docs.slice(150));
+    const rep2 = await trainTokenizer({
+      inputs: [f1, f2], vocabSize: 600, out: join(dir, 'tok2.json'), log: () => {}, workers: 2,
+      executor: new LocalExecutor({ inProcess: 'never', progress: { quiet: true } }),
+    });
+    assert.equal(readFileSync(join(dir, 'tok2.json'), 'utf8'), readFileSync(join(dir, 'tok.json'), 'utf8'));
+    assert.deepEqual(rep2.compression, rep.compression);
+    assert.equal(rep2.trainChars, rep.trainChars);
     assert.equal(rep.roundTrip.failures, 0);
     assert.ok(rep.roundTrip.documents > 300);
     const langs = rep.compression.map((r) => r.lang);

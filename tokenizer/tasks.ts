@@ -176,3 +176,19 @@ export async function gatherTask(rank: number, world: number, args: GatherArgs, 
   ctx.log(`bucket ${rank}: ${docs.length} documents → ${shards.length} shard(s)`);
   return { shards, dir: out, documents: docs.length };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// BPE training: parallel pre-token counting
+
+export async function countWordsTask(rank: number, world: number, args: import('./train.ts').CountTaskArgs, ctx: TaskContext): Promise<Record<string, unknown>> {
+  const { countInputs, countFile } = await import('./train.ts');
+  const { writeFileSync, renameSync } = await import('node:fs');
+  const files = args.inputs.filter((_, i) => i % world === rank);
+  const r = await countInputs(files, { holdout: args.holdout, nfc: args.nfc, maxChars: args.maxChars, roundTripDocs: args.roundTripDocs, log: ctx.log });
+  const path = countFile(args.workDir, rank);
+  mkdirSync(args.workDir, { recursive: true });
+  writeFileSync(path + '.tmp', JSON.stringify({ counts: [...r.counts], held: r.held, roundTrip: r.roundTrip }));
+  renameSync(path + '.tmp', path);
+  ctx.log(`${files.length} file(s): ${r.documents} documents, ${r.chars} chars, ${r.counts.size} distinct pre-tokens`);
+  return { documents: r.documents, chars: r.chars, distinct: r.counts.size };
+}

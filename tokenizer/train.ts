@@ -4,6 +4,11 @@
  * training sample and report compression (characters per token) on the held-out Chinese and English documents,
  * next to the Qwen tokenizer.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Executor } from '../pipeline/executor-types.ts';
 import { readDocs, readTextLines } from './docs-io.ts';
 import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, type TrainResult } from './bpe.ts';
 import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
@@ -23,6 +28,24 @@ export interface TrainTokenizerOptions {
   roundTripDocs?: number;
   compareWith?: string | null;
   log?: (m: string) => void;
+  /** Count pre-tokens in this many worker processes (needs `executor` and several input files). */
+  workers?: number;
+  executor?: Executor;
+  /** Folder for the count tables (default: a temporary folder). */
+  workDir?: string;
+}
+
+export interface CountTaskArgs {
+  inputs: string[];
+  workDir: string;
+  holdout: number;
+  nfc?: boolean;
+  maxChars?: number;
+  roundTripDocs: number;
+}
+
+export function countFile(workDir: string, rank: number): string {
+  return join(workDir, `counts-${String(rank).padStart(5, '0')}.json`);
 }
 
 export interface CompressionRow {
@@ -98,29 +121,78 @@ export async function compressionOf(tokSpec: string, texts: string[]): Promise<{
   return { chars, tokens };
 }
 
-export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTokenizerReport> {
-  const log = o.log ?? ((m: string) => console.error(m));
-  const holdout = o.holdout ?? 0.1;
+export interface CountResult {
+  counts: Map<string, number>;
+  chars: number;
+  documents: number;
+  held: Record<string, string[]>;
+  roundTrip: string[];
+}
+
+/** Count the pre-tokens of the training part of `files`; keep the held-out documents (by id hash) aside. */
+export async function countInputs(
+  files: string[],
+  o: { holdout: number; nfc?: boolean; maxChars?: number; roundTripDocs: number; log?: (m: string) => void },
+): Promise<CountResult> {
   const wc = new WordCounter();
-  const held = new Map<string, string[]>();
-  const rtSample: string[] = [];
-  const rtMax = o.roundTripDocs ?? 2000;
-  let t0 = performance.now();
-  let nDocs = 0;
-  for await (const d of inputDocs(o.inputs)) {
+  const held: Record<string, string[]> = {};
+  const roundTrip: string[] = [];
+  let documents = 0;
+  for await (const d of inputDocs(files)) {
     const text = o.nfc ? d.text.normalize('NFC') : d.text;
-    if (holdout > 0 && (fnv1a(d.id) % 10000) < holdout * 10000) {
-      const lang = langOf(text, d.lang);
-      if (!held.has(lang)) held.set(lang, []);
-      held.get(lang)!.push(text);
+    if (o.holdout > 0 && (fnv1a(d.id) % 10000) < o.holdout * 10000) {
+      (held[langOf(text, d.lang)] ??= []).push(text);
       continue;
     }
     if (o.maxChars && wc.chars >= o.maxChars) continue;
     wc.add(text);
-    nDocs++;
-    if (rtSample.length < rtMax) rtSample.push(text);
-    if (nDocs % 5000 === 0) log(`[train] counted ${nDocs} documents, ${(wc.chars / 1e6).toFixed(1)}M chars, ${wc.counts.size} distinct pre-tokens`);
+    documents++;
+    if (roundTrip.length < o.roundTripDocs) roundTrip.push(text);
+    if (documents % 5000 === 0) o.log?.(`[train] counted ${documents} documents, ${(wc.chars / 1e6).toFixed(1)}M chars, ${wc.counts.size} distinct pre-tokens`);
   }
+  return { counts: wc.counts, chars: wc.chars, documents, held, roundTrip };
+}
+
+const TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
+
+export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTokenizerReport> {
+  const log = o.log ?? ((m: string) => console.error(m));
+  const holdout = o.holdout ?? 0.1;
+  const rtMax = o.roundTripDocs ?? 2000;
+  let t0 = performance.now();
+  let counted: CountResult;
+  const workers = o.workers ?? 1;
+  if (workers > 1 && o.executor && o.inputs.length > 1) {
+    // Parallel counting: task r counts files[r::world] and writes its table; the tables are summed here.
+    const world = Math.min(o.inputs.length, 256);
+    const workDir = o.workDir ?? mkdtempSync(join(tmpdir(), 'steel-bpe-count-'));
+    const args: CountTaskArgs = {
+      inputs: o.inputs.map((f) => resolve(f)), workDir, holdout, nfc: o.nfc,
+      maxChars: o.maxChars ? Math.ceil(o.maxChars / world) : undefined, roundTripDocs: Math.ceil(rtMax / world),
+    };
+    const stats = await o.executor.runTasks({ module: TASKS, fn: 'countWordsTask', args }, { name: 'bpe-count', stateDir: join(workDir, 'markers'), count: world, workers });
+    const counts = new Map<string, number>();
+    const held: Record<string, string[]> = {};
+    const roundTrip: string[] = [];
+    let chars = 0, documents = 0;
+    for (let r = 0; r < world; r++) {
+      const part = JSON.parse(readFileSync(countFile(workDir, r), 'utf8')) as { counts: [string, number][]; held: Record<string, string[]>; roundTrip: string[] };
+      for (const [w, c] of part.counts) counts.set(w, (counts.get(w) ?? 0) + c);
+      for (const [lang, texts] of Object.entries(part.held)) (held[lang] ??= []).push(...texts);
+      roundTrip.push(...part.roundTrip);
+      chars += stats[r].chars as number;
+      documents += stats[r].documents as number;
+    }
+    if (!o.workDir) rmSync(workDir, { recursive: true, force: true });
+    else rmSync(join(workDir, 'markers'), { recursive: true, force: true });
+    counted = { counts, chars, documents, held, roundTrip: roundTrip.slice(0, rtMax) };
+  } else {
+    counted = await countInputs(o.inputs, { holdout, nfc: o.nfc, maxChars: o.maxChars, roundTripDocs: rtMax, log });
+  }
+  const wc = { counts: counted.counts, chars: counted.chars };
+  const nDocs = counted.documents;
+  const held = new Map(Object.entries(counted.held));
+  const rtSample = counted.roundTrip;
   if (wc.counts.size === 0) throw new Error(`no training text in ${o.inputs.join(', ')}`);
   const countSeconds = (performance.now() - t0) / 1000;
   log(`[train] ${nDocs} documents, ${(wc.chars / 1e6).toFixed(2)}M chars, ${wc.counts.size} distinct pre-tokens (${countSeconds.toFixed(1)}s); training ${o.vocabSize} tokens`);

@@ -13,11 +13,13 @@ subcommands:
           e.g. a prep run's OUT/docs) into token shards + manifest.json (tokenizer/SHARDS.md). Each document gets
           the eos id appended (<|im_end|> = 151645 for Qwen). One task per input file, in worker processes.
   train   --input PATH... --vocab-size N --out tokenizer.json [--min-frequency 2] [--special T1,T2,...] [--nfc]
-          [--holdout 0.1] [--max-chars N] [--compare qwen|FILE|none] [--json]
+          [--holdout 0.1] [--max-chars N] [--compare qwen|FILE|none] [--workers N] [--json]
           Train a byte-level BPE (Qwen pre-tokenisation) on documents (JSONL) or plain text files (paragraphs),
           write a Hugging Face tokenizer.json, check decode(encode(x)) == x on the training sample and report
           characters per token on the held-out documents per language, next to the Qwen tokenizer.
-          Special tokens default to <|endoftext|>,<|im_start|>,<|im_end|> (ids after the merges).
+          Special tokens default to <|endoftext|>,<|im_start|>,<|im_end|> (ids after the merges). Pre-tokens are
+          counted in --workers processes (default: CPU count) when there are several input files; --max-chars
+          is then split evenly over the files' tasks.
   export  --format megatron|litgpt SHARDS_DIR OUT [--chunk-size N] [--prefix NAME] [--sep-token ID]
           megatron: OUT.bin + OUT.idx (MMIDIDX v1, int32). litgpt: OUT/PREFIX_0000000000.bin ... LITPKDS chunks of
           --chunk-size int32 tokens (default 2049*1024, as Steel-LLM), tail padded with the pad id (151643).
@@ -85,7 +87,7 @@ async function trainCmd(argv: string[]): Promise<number> {
       input: { type: 'string', multiple: true }, 'vocab-size': { type: 'string' }, out: { type: 'string' },
       'min-frequency': { type: 'string' }, special: { type: 'string' }, nfc: { type: 'boolean', default: false },
       holdout: { type: 'string' }, 'max-chars': { type: 'string' }, compare: { type: 'string', default: 'qwen' },
-      json: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false }, workers: { type: 'string' },
     },
   });
   if (!values.input?.length || !values['vocab-size'] || !values.out) throw new Error('train needs --input, --vocab-size and --out');
@@ -94,7 +96,10 @@ async function trainCmd(argv: string[]): Promise<number> {
   const holdout = values.holdout !== undefined ? Number(values.holdout) : 0.1;
   if (!(holdout >= 0 && holdout < 1)) throw new Error(`--holdout must be in [0, 1), got "${values.holdout}"`);
   const { trainTokenizer } = await import('../../tokenizer/train.ts');
+  const workers = posInt('workers', values.workers, availableParallelism());
+  const { LocalExecutor } = await import('../../pipeline/executor.ts');
   const rep = await trainTokenizer({
+    workers, executor: new LocalExecutor({ progress: { quiet: values.json } }),
     inputs, vocabSize: posInt('vocab-size', values['vocab-size'], 0), out: values.out,
     minFrequency: values['min-frequency'] ? posInt('min-frequency', values['min-frequency'], 2) : undefined,
     specialTokens: values.special ? values.special.split(',').filter(Boolean) : undefined,
