@@ -121,3 +121,27 @@ test('record files: round trip; truncation, bit flips and bad headers are report
   writeFileSync(q, buf);
   assert.throws(() => readAllRecords(q), /checksum/);
 });
+
+test('JSONL.zst written in frames reads back intact across read-chunk boundaries', async () => {
+  const { JsonlZstWriter, readDocs } = await import('./docio.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'dd-io-'));
+  const p = join(dir, 'x.jsonl.zst');
+  const w = await JsonlZstWriter.open(p);
+  const rnd = seededRandom(9);
+  const texts: string[] = [];
+  for (let i = 0; i < 1500; i++) {
+    const t = randomZh(rnd, 800);
+    texts.push(t);
+    w.write({ id: `d${i}`, text: t, source: 's', meta: {} });
+  }
+  w.close();
+  assert.ok(readFileSync(p).length > 2 << 20, 'compressed file spans several 1 MB read chunks');
+  let i = 0;
+  const rejects: unknown[] = [];
+  for await (const { doc } of readDocs(p, (r) => rejects.push(r))) {
+    assert.equal(doc.text, texts[i], `doc ${i}`);
+    i++;
+  }
+  assert.equal(i, texts.length);
+  assert.equal(rejects.length, 0);
+});

@@ -13,6 +13,8 @@ export interface DedupConfig {
   workDir: string;
   /** Kept documents go to `${outDir}/docs/part-RRRRR.jsonl.zst`, duplicates to `${outDir}/duplicates.jsonl`. */
   outDir: string;
+  /** Removed documents (OUT/excluded line format) go to `${excludedDir}/${stage}-part-RRRRR.jsonl.zst`. */
+  excludedDir: string;
   /** Drop rule name used in the accounting ("exact_dup", "minhash_dup", "simhash_dup"). */
   rule: string;
   /** Stage name for OUT/excluded lines. */

@@ -38,7 +38,8 @@ async function* rawChunks(path: string): AsyncGenerator<Uint8Array> {
       for (;;) {
         const n = readSync(fd, buf, 0, buf.length, null);
         if (n <= 0) break;
-        d.push(buf.subarray(0, n));
+        // fzstd may keep a reference to a pushed chunk until its frame is complete: push a copy
+        d.push(Uint8Array.from(buf.subarray(0, n)));
         while (out.length) yield out.shift()!;
       }
       d.push(new Uint8Array(0), true);

@@ -5,12 +5,12 @@ import { buildConfig, exactParams, minhashParams, simhashParams, type ExactParam
 import { runDedup } from './run.ts';
 
 async function runOp(method: DedupMethod, name: string, params: ExactParams | MinhashParams | SimhashParams, ctx: GlobalOpContext): Promise<GlobalOpResult> {
-  const cfg = buildConfig(method, params, { inputs: ctx.inputFiles, workDir: join(ctx.workDir, 'work'), outDir: ctx.workDir, stage: name });
+  const cfg = buildConfig(method, params, { inputs: ctx.inputFiles, workDir: join(ctx.workDir, 'work'), outDir: ctx.workDir, stage: name, excludedDir: join(ctx.outDir, 'excluded') });
   const r = await runDedup(cfg, ctx.executor, { workers: ctx.workers, log: ctx.log });
   return {
     outputFiles: r.outputFiles,
     stats: {
-      read: r.read,
+      read: r.read + r.rejected,
       kept: r.kept,
       dropped: { [cfg.rule]: r.dropped },
       rejected: r.rejected,

@@ -58,7 +58,7 @@ export function lshFor(p: MinhashParams): { bands: number; rows: number; lshThre
 export function buildConfig(
   method: DedupMethod,
   params: ExactParams | MinhashParams | SimhashParams,
-  paths: { inputs: string[]; workDir: string; outDir: string; stage?: string },
+  paths: { inputs: string[]; workDir: string; outDir: string; stage?: string; excludedDir?: string },
 ): DedupConfig {
   const e = method === 'exact' ? (params as ExactParams) : exactParams.parse({});
   const m = method === 'minhash' ? (params as MinhashParams) : minhashParams.parse({});
@@ -69,6 +69,7 @@ export function buildConfig(
     inputs: paths.inputs,
     workDir: paths.workDir,
     outDir: paths.outDir,
+    excludedDir: paths.excludedDir ?? `${paths.outDir}/excluded`,
     rule: `${method}_dup`,
     stage: paths.stage ?? `${method}_dedup`,
     keep: params.keep,

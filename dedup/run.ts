@@ -31,7 +31,7 @@ export interface DedupResult {
 
 /** Fill in partitions / groups from the input size when left at 0. */
 export function finishConfig(cfg: DedupConfig, workers: number): DedupConfig {
-  const c = { ...cfg, inputs: cfg.inputs.map((p) => resolve(p)), workDir: resolve(cfg.workDir), outDir: resolve(cfg.outDir) };
+  const c = { ...cfg, inputs: cfg.inputs.map((p) => resolve(p)), workDir: resolve(cfg.workDir), outDir: resolve(cfg.outDir), excludedDir: resolve(cfg.excludedDir) };
   if (c.indexDir) c.indexDir = resolveIndexDir(c.indexDir);
   if (!c.groups) c.groups = Math.max(1, Math.min(c.inputs.length, Math.max(workers, 1) * 2));
   return c;
@@ -67,7 +67,8 @@ export async function runDedup(
   mkdirSync(state, { recursive: true });
   // temp files of killed tasks (no task of this run is running yet)
   removeTempsUnder(cfg0b.workDir);
-  for (const d of ['docs', 'excluded', 'index']) removeTempsUnder(join(cfg0b.outDir, d));
+  for (const d of ['docs', 'index']) removeTempsUnder(join(cfg0b.outDir, d));
+  removeStaleTemps(cfg0b.excludedDir);
   const seconds: Record<string, number> = {};
   const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();

@@ -709,7 +709,7 @@ export async function filterTask(rank: number, _world: number, args: PostArgs, c
     while (r.next()) decisions.set(r.rec[0]!, { keeper: r.rec[1]!, size: r.rec[2]!, keeperId: r.str });
   }
   const out = await JsonlZstWriter.open(docsPartPath(cfg, rank));
-  const excl = await JsonlZstWriter.open(join(cfg.outDir, 'excluded', `${cfg.stage}-part-${pad(rank)}.jsonl.zst`));
+  const excl = await JsonlZstWriter.open(join(cfg.excludedDir, `${cfg.stage}-part-${pad(rank)}.jsonl.zst`));
   const dups = new JsonlWriter(join(cfg.workDir, 'dups', `g${pad(rank)}.jsonl`));
   const stats = { read: 0, kept: 0, dropped: 0, rejected: 0 };
   const keptWriters: RecordWriter[] = [];
