@@ -19,15 +19,20 @@ t0=$(date +%s)
 train --out "$RUN/A" > "$RUN/A.log" 2>&1 || { tail -30 "$RUN/A.log"; echo "run A failed"; exit 1; }
 echo "run A: $(( $(date +%s) - t0 )) s"; grep -E "^step (1|50|100|150|200|250|300)/|^done" "$RUN/A.log"
 t0=$(date +%s)
-train --out "$RUN/B" > "$RUN/B1.log" 2>&1 &
+# start node itself in the background (not a shell function: $! must be the trainer's own pid for the SIGKILL)
+$NODE .offline/steel-train.mjs --config "$CFG" --data .offline/shards --backend cuda --steps "$STEPS" --out "$RUN/B" > "$RUN/B1.log" 2>&1 &
 pid=$!
 while kill -0 $pid 2>/dev/null; do
   last=$(tail -1 "$RUN/B/metrics.jsonl" 2>/dev/null | sed -n 's/.*"step":\([0-9]*\).*/\1/p')
   if [[ -n $last && $last -ge $KILL_AT ]]; then kill -9 $pid; echo "run B: SIGKILL at step $last"; break; fi
   sleep 0.2
 done
-wait $pid 2>/dev/null
-ls "$RUN/B/checkpoints"
+wait $pid 2>/dev/null; echo "killed trainer exit status: $? (137 = SIGKILL)"
+sleep 1
+if pgrep -f "steel-train.mjs.*$RUN/B" >/dev/null; then echo "FAIL: killed trainer still running"; exit 1; fi
+echo "checkpoints after the kill: $(ls "$RUN/B/checkpoints" | tr '\n' ' ')"
+grep -q "^done" "$RUN/B1.log" && { echo "FAIL: run B finished before the kill"; exit 1; }
+echo "metrics lines written before the kill: $(wc -l < "$RUN/B/metrics.jsonl")"
 train --out "$RUN/B" --resume > "$RUN/B2.log" 2>&1 || { tail -30 "$RUN/B2.log"; echo "resume failed"; exit 1; }
 echo "run B (kill + resume): $(( $(date +%s) - t0 )) s"; head -3 "$RUN/B2.log"; tail -2 "$RUN/B2.log"
 python3 - "$RUN/A/metrics.jsonl" "$RUN/B/metrics.jsonl" <<'PY'
