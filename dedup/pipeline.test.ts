@@ -75,6 +75,13 @@ test('exact dedup normalises case and whitespace; keep=longest keeps the longer 
   const r2 = await runDedup(cfgFor('exact', [p], out2, { punctuation: true }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
   assert.equal(r2.dropped, 2, 'with punctuation removed, "hello, world" is a duplicate too');
   assert.equal(readDocsDir(out2).find((d) => d.id === 'a')?.meta.dup_cluster_size, 3);
+  // keep=quality: the highest meta score of the cluster wins
+  const q = join(dir, 'q.jsonl');
+  writeFileSync(q, [{ id: 'x', text: 'same text', meta: { s: { q: 0.2 } } }, { id: 'y', text: 'SAME text', meta: { s: { q: 0.9 } } }, { id: 'z', text: 'same  text', meta: {} }].map((o) => JSON.stringify(o)).join('\n'));
+  const out3 = join(dir, 'out3');
+  await runDedup(cfgFor('exact', [q], out3, { keep: 'quality', quality_key: 's.q' }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  assert.deepEqual([...dupMap(out3)].sort(), [['x', 'y'], ['z', 'y']]);
+  assert.equal(readDocsDir(out3)[0]!.meta.dup_cluster_size, 3);
 });
 
 test("simhash with Steel's space tokens lumps unsegmented Chinese together; character tokens do not", async () => {
