@@ -8,6 +8,7 @@ import { createGunzip } from 'node:zlib';
 import { createReadStream } from 'node:fs';
 import { Decompress } from 'fzstd';
 import type { Document } from '../pipeline/document.ts';
+import { readRecords, recordToDocument } from '../pipeline/readers/index.ts';
 import { tempPathFor } from '../pipeline/fsutil.ts';
 
 export interface DocRecord {
@@ -71,33 +72,24 @@ export async function* readLines(path: string): AsyncGenerator<string> {
 }
 
 /**
- * Documents of a JSONL file. A line that is not a JSON object with a string `text` is passed to `onReject`
- * (file, line, error) and skipped; an id is derived from file + line when the record has none.
+ * Documents of an input file through the pipeline's readers (JSONL / JSONL.gz / JSONL.zst / Parquet / Arrow, format
+ * from the file name; pipeline/readers) and the generic record -> Document conversion, so dedup reads a file exactly
+ * as `steel prep` does. A malformed record is passed to `onReject` (file, line, error) and skipped.
  */
-export async function* readDocs(path: string, onReject: (r: Reject) => void, sourceName?: string): AsyncGenerator<DocRecord> {
-  let line = 0;
-  for await (const l of readLines(path)) {
-    line++;
-    if (l.trim() === '') continue;
-    let o: any;
+export async function* readDocs(path: string, onReject: (r: Reject) => void): AsyncGenerator<DocRecord> {
+  for await (const it of readRecords(path)) {
+    if (it.kind === 'reject') {
+      onReject({ file: path, line: it.loc.line, error: it.error });
+      continue;
+    }
+    let doc: Document;
     try {
-      o = JSON.parse(l);
+      doc = recordToDocument(it.record, it.loc);
     } catch (e) {
-      onReject({ file: path, line, error: `invalid JSON: ${(e as Error).message}` });
+      onReject({ file: path, line: it.loc.line, error: (e as Error).message });
       continue;
     }
-    if (o === null || typeof o !== 'object' || typeof o.text !== 'string') {
-      onReject({ file: path, line, error: 'record has no string "text" field' });
-      continue;
-    }
-    const doc: Document = {
-      id: typeof o.id === 'string' || typeof o.id === 'number' ? String(o.id) : `${path}:${line}`,
-      text: o.text,
-      source: typeof o.source === 'string' ? o.source : (sourceName ?? path),
-      meta: o.meta && typeof o.meta === 'object' ? o.meta : {},
-    };
-    if (typeof o.lang === 'string') doc.lang = o.lang;
-    yield { doc, line };
+    yield { doc, line: it.loc.line };
   }
 }
 

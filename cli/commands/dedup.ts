@@ -18,7 +18,7 @@ Intermediates and resume state live in DIR/work/; rerunning the same command res
 
 options:
   --method M          exact | minhash | simhash (required)
-  --input PATH        JSONL / JSONL.zst / JSONL.gz file, or a folder of them (repeatable)
+  --input PATH        JSONL[.zst|.gz] / Parquet / Arrow file, or a folder of them (repeatable)
   --out DIR           output folder (required)
   --workers N         parallel worker processes (default 2)
   --threshold J       minhash: target Jaccard similarity (default 0.8)
@@ -38,10 +38,10 @@ function expandInputs(paths: string[]): string[] {
     if (!existsSync(p)) throw new Error(`input ${p} does not exist`);
     if (statSync(p).isDirectory()) {
       const files = readdirSync(p)
-        .filter((n) => /\.jsonl(\.zst|\.gz)?$/.test(n))
+        .filter((n) => /\.(jsonl|ndjson|parquet|arrow)(\.zst|\.gz)?$/.test(n))
         .sort()
         .map((n) => join(p, n));
-      if (files.length === 0) throw new Error(`input folder ${p} holds no .jsonl / .jsonl.zst / .jsonl.gz files`);
+      if (files.length === 0) throw new Error(`input folder ${p} holds no .jsonl[.zst|.gz] / .parquet / .arrow files`);
       out.push(...files);
     } else out.push(p);
   }
