@@ -236,14 +236,37 @@ export class ArpaModel {
 
   /** Sum of log10 probabilities of one sentence's tokens plus </s>, starting from <s>. */
   scoreSentence(tokens: readonly string[]): number {
-    const hist: string[] = [BOS];
+    const uni = this.grams[0];
+    const seq: string[] = [BOS];
+    for (const t of tokens) seq.push(uni.has(t) ? t : UNK);
+    seq.push(EOS);
+    const ctxKeys: string[] = new Array(this.order);
     let s = 0;
-    for (const t of tokens) {
-      s += this.logProb(hist, t);
-      hist.push(t);
-      if (hist.length > this.order) hist.shift();
+    for (let i = 1; i < seq.length; i++) {
+      const w = seq[i];
+      const maxK = Math.min(this.order - 1, i);
+      // context keys of length 1..maxK, built right to left
+      let c = '';
+      for (let k = 1; k <= maxK; k++) {
+        c = k === 1 ? seq[i - 1] : seq[i - k] + ' ' + c;
+        ctxKeys[k] = c;
+      }
+      let bo = 0, found = false;
+      for (let k = maxK; k >= 0; k--) {
+        const e = this.grams[k].get(k === 0 ? w : ctxKeys[k] + ' ' + w);
+        if (e) {
+          s += bo + e[0];
+          found = true;
+          break;
+        }
+        if (k > 0) {
+          const b = this.grams[k - 1].get(ctxKeys[k]);
+          if (b) bo += b[1];
+        }
+      }
+      if (!found) s += bo - 99;
     }
-    return s + this.logProb(hist, EOS);
+    return s;
   }
 
   /** data-juicer style perplexity: 10^(-sum log10 p / (tokens + one </s> per line)) over the non-empty lines. */

@@ -183,7 +183,7 @@ export interface RefilterOptions {
   workers?: number;
   log?: (m: string) => void;
   /** stats.json of the run (for the global-drop completeness check). */
-  runStats?: { phases?: { name: string; kind: string; dropped: number }[] };
+  runStats?: { phases?: { name: string; kind: string; op?: string; dropped: number }[] };
 }
 
 export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
@@ -257,9 +257,10 @@ export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
     return res;
   }
   // completeness: every document dropped by a global step must be in excluded/
-  const phaseDrops = new Map((o.runStats?.phases ?? []).filter((p) => p.kind === 'global').map((p) => [p.name, p.dropped]));
+  const phases = (o.runStats?.phases ?? []).filter((p) => p.kind === 'global') as { name: string; op?: string; dropped: number }[];
   for (const g of globals) {
-    const expected = phaseDrops.get(g.name);
+    // the runner names global phases "pN-STEP" and records the op
+    const expected = phases.find((p) => p.name === g.name || p.name.endsWith(`-${g.name}`) || (p.op === g.op.name && !phases.some((q) => q !== p && q.op === p.op)))?.dropped;
     const seen = globalDropsSeen.get(g.name) ?? 0;
     if (expected !== undefined && expected > seen) {
       await xw.abort();
