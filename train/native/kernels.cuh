@@ -1614,3 +1614,28 @@ __global__ void adamw4_k(float4* __restrict__ p, const float4* __restrict__ g, f
     pb[i] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
   }
 }
+// SwiGLU on column pairs (W even): h = silu(g) * u, bf16x2 accesses
+__global__ void swiglu_fwd2_k(const bf16* __restrict__ gu, bf16* __restrict__ h, long R, int W) {
+  const int W2 = W >> 1;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= R * W2) return;
+  long r = i / W2;
+  int c = (int)(i - r * W2) * 2;
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + c));
+  float2 u = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + W + c));
+  *reinterpret_cast<__nv_bfloat162*>(h + r * W + c) = __floats2bfloat162_rn(silu(a.x) * u.x, silu(a.y) * u.y);
+}
+__global__ void swiglu_bwd2_k(const bf16* __restrict__ gu, const float* __restrict__ dh, bf16* __restrict__ dgu, long R, int W) {
+  const int W2 = W >> 1;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= R * W2) return;
+  long r = i / W2;
+  int c = (int)(i - r * W2) * 2;
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + c));
+  float2 u = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + W + c));
+  float2 g = *reinterpret_cast<const float2*>(dh + r * W + c);
+  float s0 = 1.f / (1.f + __expf(-a.x)), s1 = 1.f / (1.f + __expf(-a.y));
+  *reinterpret_cast<__nv_bfloat162*>(dgu + r * 2 * W + c) =
+      __floats2bfloat162_rn(g.x * u.x * s0 * (1.f + a.x * (1.f - s0)), g.y * u.y * s1 * (1.f + a.y * (1.f - s1)));
+  *reinterpret_cast<__nv_bfloat162*>(dgu + r * 2 * W + W + c) = __floats2bfloat162_rn(g.x * a.x * s0, g.y * a.y * s1);
+}

@@ -457,7 +457,7 @@ class Model {
       ropeC = arena.get<float>((long)T * c.hd / 2);
       ropeS = arena.get<float>((long)T * c.hd / 2);
       {
-        long cr = (600L << 20) / 2 / c.V;
+        long cr = (1200L << 20) / 2 / c.V;  // ~1.2 GB of bf16 logits: 4,096 rows for the Qwen vocabulary
         if (cr >= 256) cr = cr / 256 * 256;
         chunkRows = (int)std::max(1L, std::min(N, cr));
       }
@@ -615,7 +615,8 @@ class Model {
       float* xout = l + 1 < c.L ? la[l + 1].xin : resid;
       if (!c.steel) {
         linear(a.xn2, N, c.d, w.guw, 2 * c.I, a.gu);
-        swiglu_fwd_k<bf16><<<nblk(N * c.I), 256>>>(a.gu, a.hm, N, c.I);
+        if (c.I % 2 == 0) swiglu_fwd2_k<<<nblk(N * c.I / 2), 256>>>(a.gu, a.hm, N, c.I);
+        else swiglu_fwd_k<bf16><<<nblk(N * c.I), 256>>>(a.gu, a.hm, N, c.I);
         KCHECK("swiglu");
         linear(a.hm, N, c.I, w.dw, c.d, dRb);
         // xout = xmid + y  (reuse rmsnorm-free add through combine of 0 slots is not available: use a tiny add)
@@ -673,7 +674,8 @@ class Model {
         KCHECK("cast");
         gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
         gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-        swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
+        if (c.I % 2 == 0) swiglu_bwd2_k<<<nblk(N * c.I / 2), 256>>>(a.gu, dh, dgu, N, c.I);
+        else swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
         KCHECK("swiglu_bwd");
         gemm.run(false, false, (int)N, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.guw, c.d, dxn, c.d, true, 1.f, 0.f);
         gemm.run(true, false, 2 * c.I, c.d, (int)N, dgu, 2 * c.I, a.xn2, c.d, G + w.guw, c.d, true, 1.f, 1.f);
