@@ -30,7 +30,7 @@ node_sections=""
 for s in attn cpu torch bench; do has $s && node_sections="$node_sections $s"; done
 if has torch; then
   t0=$(date +%s)
-  python3 bench/gpu-baseline.py parity --dir /tmp/parity --layers 2 --B 2 --T 2048 --steps 50 2>&1 | tee "$OUT/torch-parity.log" | tail -5
+  python3 bench/gpu-baseline.py parity --dir /tmp/parity --layers 2 --B 3 --T 2048 --steps 50 2>&1 | tee "$OUT/torch-parity.log" | tail -5
   echo "torch parity dump: $(( $(date +%s) - t0 )) s"
 fi
 if [[ -n $node_sections ]]; then
