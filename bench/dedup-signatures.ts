@@ -73,7 +73,7 @@ const cfg = buildConfig('minhash', minhashParams.parse({}), { inputs: files.map(
 const ctx = { rank: 0, world: 1, log: () => {}, progress: () => {} };
 const t0 = performance.now();
 const c0 = cpu();
-const st = (await signaturesTask(0, 1, { cfg }, ctx)) as { files: { file: number; docs: number; bytes: number }[] };
+const st = (await signaturesTask(0, 1, { cfg }, ctx)) as { files: { file: number; docs: number; bytes: number; runs: number }[] };
 const s = cpu() - c0;
 const wall = (performance.now() - t0) / 1000;
 const bytes = st.files.reduce((a, f) => a + f.bytes, 0);
@@ -81,9 +81,10 @@ let recs = 0;
 const { bands } = layout(cfg);
 for (const f of st.files) {
   for (let b = 0; b < bands; b++) {
-    const v = verifyRecordFile(sigPath(cfg, b, f.file));
-    if (v.count !== f.docs) throw new Error(`band ${b} of file ${f.file}: ${v.count} records, expected ${f.docs}`);
-    recs += v.count;
+    let c = 0;
+    for (let r = 0; r < f.runs; r++) c += verifyRecordFile(sigPath(cfg, b, f.file, r)).count;
+    if (c !== f.docs) throw new Error(`band ${b} of file ${f.file}: ${c} records, expected ${f.docs}`);
+    recs += c;
   }
 }
 const stage = bytes / 1e6 / s;

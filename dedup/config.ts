@@ -43,6 +43,8 @@ export interface DedupConfig {
     blocks: number;
     distance: number;
   };
+  /** Sort buffer of a signature task in MB: when full, the buffered records are written as a sorted run. */
+  sortBufferMB: number;
   /** Number of node partitions for clustering (bounds a clustering task's memory to ~1/P of the graph). */
   partitions: number;
   /** Number of file groups (join / filter tasks). */

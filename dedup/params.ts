@@ -7,6 +7,7 @@ const common = {
   keep: z.enum(['first', 'longest', 'quality']).default('first').describe('which document of a cluster to keep'),
   quality_key: z.string().default('quality_score').describe('meta key (dot path) with a numeric score, for keep=quality'),
   partitions: z.number().int().min(0).default(0).describe('node partitions for clustering (0: max(workers, nodes / 2M))'),
+  sort_buffer_mb: z.number().gt(0).default(256).describe('signature task sort buffer (MB); a full buffer is written as a sorted run'),
   write_index: z.boolean().default(true).describe('write index/ (kept documents) for deduplicating later data'),
   index: z.string().optional().describe('dedup against this previous run\'s index (its output folder or index/)'),
 };
@@ -49,7 +50,7 @@ export type SimhashParams = z.infer<typeof simhashParams>;
 
 /** Bands × rows for minhash params (explicit, or fitted to the LSH threshold). */
 export function lshFor(p: MinhashParams): { bands: number; rows: number; lshThreshold: number } {
-  const lshThreshold = p.lsh_threshold || (p.verify ? Math.max(0.05, p.threshold - 0.1) : p.threshold);
+  const lshThreshold = p.lsh_threshold || Math.round((p.verify ? Math.max(0.05, p.threshold - 0.1) : p.threshold) * 1000) / 1000;
   if (p.bands > 0 && p.rows > 0) return { bands: p.bands, rows: p.rows, lshThreshold };
   const o = optimalParams(lshThreshold, p.num_perm);
   return { bands: o.bands, rows: o.rows, lshThreshold };
@@ -87,6 +88,7 @@ export function buildConfig(
       verifyThreshold: m.verify_threshold || m.threshold,
     },
     simhash: { tokenization: s.tokenization, window: s.window_size, lowercase: s.lowercase, blocks: s.num_blocks, distance: s.hamming_distance },
+    sortBufferMB: params.sort_buffer_mb,
     partitions: params.partitions,
     groups: 0,
     indexDir: params.index,

@@ -51,6 +51,12 @@ test('minhash removes planted near-duplicates, keeps the first, records cluster 
   }
   assert.equal(kept.find((d) => !fx.planted.has(d.id) && ![...fx.planted.values()].includes(d.id))?.meta.dup_cluster_size, 1);
   assert.ok(existsSync(join(out, 'index', 'manifest.json')));
+  // a tiny sort buffer spills many sorted runs per file: same result
+  const out2 = join(dir, 'out-spill');
+  const r2 = await runDedup(cfgFor('minhash', fx.files, out2, { sort_buffer_mb: 0.02 }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  assert.ok(existsSync(sigPath({ ...cfgFor('minhash', fx.files, out2), workDir: join(out2, 'work') }, 0, 0, 3)), 'several runs written');
+  assert.deepEqual([...dupMap(out2)].sort(), [...dups].sort());
+  assert.equal(r2.kept, r.kept);
 });
 
 test('exact dedup normalises case and whitespace; keep=longest keeps the longer copy', async () => {

@@ -116,17 +116,19 @@ export async function runDedup(
     executor.runTasks({ module: TASKS, fn: 'signaturesTask', args: { cfg } }, { name: 'dedup-signatures', stateDir: state, count: F, workers }),
   );
   const offsets = new Array<number>(F + 1).fill(0);
+  const runs = new Array<number>(F).fill(0);
   let rejected = 0;
   let bytes = 0;
   for (const s of sigStats) {
-    for (const f of (s as { files: { file: number; docs: number; rejected: number; bytes: number }[] }).files) {
+    for (const f of (s as { files: { file: number; docs: number; rejected: number; bytes: number; runs: number }[] }).files) {
       offsets[f.file + 1] = f.docs;
+      runs[f.file] = f.runs;
       rejected += f.rejected;
       bytes += f.bytes;
     }
   }
   for (let i = 0; i < F; i++) offsets[i + 1]! += offsets[i]!;
-  const num: Numbering = { offsets, indexDocs };
+  const num: Numbering = { offsets, indexDocs, runs };
   const totalNodes = offsets[F]! + indexDocs;
   if (totalNodes >= 2 ** 32 - 1) throw new Error(`dedup: ${totalNodes} documents exceed the 32-bit node space`);
   if (!cfg.partitions) {

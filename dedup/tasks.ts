@@ -24,7 +24,14 @@ import { blockRanges, hamming, simhash, tableKey, tables } from './simhash.ts';
 import { charShingles, normalise, shingleMode, wordShingles } from './text.ts';
 
 const pad = (n: number, w = 5) => String(n).padStart(w, '0');
-export const sigPath = (cfg: DedupConfig, band: number, file: number) => join(cfg.workDir, 'sig', `b${pad(band, 3)}`, `f${pad(file)}.bin`);
+/** Sorted run `run` of input file `file` for band `band` (a file spills a new run whenever its sort buffer fills). */
+export const sigPath = (cfg: DedupConfig, band: number, file: number, run = 0) => join(cfg.workDir, 'sig', `b${pad(band, 3)}`, `f${pad(file)}.r${pad(run, 4)}.bin`);
+/** Every sorted run of a band (all input files). */
+export function bandRuns(cfg: DedupConfig, num: Numbering, band: number): string[] {
+  const out: string[] = [];
+  for (let fi = 0; fi < cfg.inputs.length; fi++) for (let r = 0; r < num.runs[fi]!; r++) out.push(sigPath(cfg, band, fi, r));
+  return out;
+}
 export const infoPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'info', `f${pad(file)}.bin`);
 const fileDonePath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'done', `f${pad(file)}.json`);
 
@@ -92,7 +99,7 @@ export interface SigArgs {
 /** One task per input file (rank = file index, world = number of files). */
 export async function signaturesTask(rank: number, world: number, args: SigArgs, ctx: TaskContext) {
   const cfg = args.cfg;
-  const stats = { files: [] as { file: number; docs: number; bytes: number; rejected: number }[], seconds: 0 };
+  const stats = { files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number }[], seconds: 0 };
   const t0 = performance.now();
   for (let fi = rank; fi < cfg.inputs.length; fi += world) {
     const done = fileDonePath(cfg, fi);
@@ -112,6 +119,36 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
   const path = cfg.inputs[fi]!;
   const { bands, width } = layout(cfg);
   const recs: U32List[] = Array.from({ length: bands }, () => new U32List(4096));
+  // leftovers of a killed attempt at this file
+  for (let b = 0; b < bands; b++) {
+    const bd = join(cfg.workDir, 'sig', `b${pad(b, 3)}`);
+    if (existsSync(bd)) for (const n of readdirSync(bd)) if (n.startsWith(`f${pad(fi)}.`)) rmSync(join(bd, n), { force: true });
+  }
+  const limitWords = Math.max(1024, Math.floor(cfg.sortBufferMB * 262144));
+  let runs = 0;
+  let buffered = 0;
+  // sort each band's buffered records by (key, doc) and write them as one run
+  const spill = () => {
+    for (let b = 0; b < bands; b++) {
+      const l = recs[b]!;
+      const a = l.a;
+      const n = l.n / width;
+      const idx = new Uint32Array(n);
+      for (let i = 0; i < n; i++) idx[i] = i;
+      idx.sort((x, y) => {
+        const ox = x * width;
+        const oy = y * width;
+        return a[ox]! - a[oy]! || a[ox + 1]! - a[oy + 1]! || a[ox + 3]! - a[oy + 3]!;
+      });
+      const w = new RecordWriter(sigPath(cfg, b, fi, runs), width, false, Math.max(4096, Math.min(1 << 16, n * width + 16)));
+      for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
+      if (b === 1) crashPoint('signatures');
+      w.close();
+      l.n = 0;
+    }
+    runs++;
+    buffered = 0;
+  };
   const info = new RecordWriter(infoPath(cfg, fi), 2, true);
   const rejects: Reject[] = [];
   let docs = 0;
@@ -153,38 +190,24 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
           recs[t]!.push(lo);
         }
       }
+      buffered += bands * width;
+      if (buffered >= limitWords) spill();
       if (d % 256 === 0) ctx.progress(bytes);
     }
+    if (buffered > 0 || runs === 0) spill();
     info.close();
   } catch (e) {
     info.abort();
     throw e;
-  }
-  // sort each band by (key, doc) and write it
-  for (let b = 0; b < bands; b++) {
-    const l = recs[b]!;
-    const a = l.a;
-    const n = l.n / width;
-    const idx = new Uint32Array(n);
-    for (let i = 0; i < n; i++) idx[i] = i;
-    idx.sort((x, y) => {
-      const ox = x * width;
-      const oy = y * width;
-      return a[ox]! - a[oy]! || a[ox + 1]! - a[oy + 1]! || a[ox + 3]! - a[oy + 3]!;
-    });
-    const w = new RecordWriter(sigPath(cfg, b, fi), width, false, Math.max(4096, Math.min(1 << 16, n * width + 16)));
-    for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
-    if (b === 1) crashPoint('signatures');
-    w.close();
   }
   if (rejects.length) {
     const rw = new JsonlWriter(join(cfg.workDir, 'sig', 'rejects', `f${pad(fi)}.jsonl`));
     for (const r of rejects) rw.write({ ...r, stage: 'dedup-read' });
     rw.close();
   }
-  const st = { file: fi, docs, bytes, rejected: rejects.length };
+  const st = { file: fi, docs, bytes, rejected: rejects.length, runs };
   writeFileAtomic(fileDonePath(cfg, fi), JSON.stringify(st));
-  ctx.log(`${path}: ${docs} docs signed${rejects.length ? `, ${rejects.length} rejected` : ''}`);
+  ctx.log(`${path}: ${docs} docs signed (${runs} sorted run(s) per band)${rejects.length ? `, ${rejects.length} rejected` : ''}`);
   return st;
 }
 
@@ -196,6 +219,8 @@ export interface Numbering {
   offsets: number[];
   /** documents in the previous index (nodes offsets[F] .. offsets[F] + indexDocs). */
   indexDocs: number;
+  /** sorted runs per band of each input file. */
+  runs: number[];
 }
 
 export function nodeOf(num: Numbering, file: number, doc: number): number {
@@ -346,7 +371,7 @@ export async function bucketsTask(rank: number, world: number, args: BucketArgs,
   const { bands, width, payload } = layout(cfg);
   const out = { bands: [] as number[], records: 0, buckets: 0, edges: 0, compared: 0 };
   for (let b = rank; b < bands; b += world) {
-    const runs = cfg.inputs.map((_, fi) => sigPath(cfg, b, fi));
+    const runs = bandRuns(cfg, num, b);
     if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
     const dir = join(cfg.workDir, 'edges', `from-${pad(b)}`);
     rmSync(dir, { recursive: true, force: true });
@@ -813,7 +838,7 @@ export async function indexTask(rank: number, world: number, args: IndexArgs, ct
       w.close();
       continue;
     }
-    const runs = cfg.inputs.map((_, fi) => sigPath(cfg, b, fi));
+    const runs = bandRuns(cfg, num, b);
     if (cfg.indexDir && M > 0) runs.push(indexBandPath(cfg.indexDir, b));
     const w = new RecordWriter(indexBandPath(args.newIndexDir, b), width);
     const rec = new Uint32Array(width);
