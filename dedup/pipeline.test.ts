@@ -90,6 +90,23 @@ test('exact dedup normalises case and whitespace; keep=longest keeps the longer 
   assert.equal(readDocsDir(out3)[0]!.meta.dup_cluster_size, 3);
 });
 
+test('buckets larger than the in-memory group limit still link every member', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dd-big-'));
+  const p = join(dir, 'a.jsonl');
+  const base = '这是一个很长的重复文档，用来测试很大的桶。'.repeat(20);
+  writeFileSync(p, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, text: i % 2 ? base : base + '！' })).join('\n'));
+  process.env.STEEL_DEDUP_MAX_GROUP = '4';
+  try {
+    for (const m of ['exact', 'minhash', 'simhash'] as const) {
+      const out = join(dir, m);
+      const r = await runDedup(cfgFor(m, [p], out, m === 'simhash' ? { tokenization: 'character' } : {}), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+      assert.equal(r.dropped, m === 'exact' ? 38 : 39, m);
+    }
+  } finally {
+    delete process.env.STEEL_DEDUP_MAX_GROUP;
+  }
+});
+
 test("simhash with Steel's space tokens lumps unsegmented Chinese together; character tokens do not", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dd-sh-'));
   const fx = writeFixture(join(dir, 'in'), { files: 1, perFile: 24 });

@@ -261,8 +261,17 @@ function cmpRec(a: Uint32Array, b: Uint32Array): number {
   return a[0]! - b[0]! || a[1]! - b[1]! || ((a[2]! + 1) >>> 0) - ((b[2]! + 1) >>> 0) || a[3]! - b[3]!;
 }
 
-/** Merge sorted runs; calls `onGroup` with every maximal run of records that share a key. */
-function mergeRuns(paths: string[], width: number, onGroup: (recs: Uint32Array, n: number) => void): number {
+/**
+ * Merge sorted runs; calls `onGroup` with every maximal run of records that share a key. A group holds at most
+ * `maxGroup` records in memory: later records of the same key go to `onOverflow(rec, group, n)` one by one.
+ */
+function mergeRuns(
+  paths: string[],
+  width: number,
+  onGroup: (recs: Uint32Array, n: number) => void,
+  maxGroup = Infinity,
+  onOverflow?: (rec: Uint32Array, group: Uint32Array, n: number) => void,
+): number {
   const readers: RecordReader[] = [];
   try {
     for (const p of paths) {
@@ -312,6 +321,18 @@ function mergeRuns(paths: string[], width: number, onGroup: (recs: Uint32Array, 
       const rec = readers[i]!.rec;
       if (total > 0 && cmpRec(prev, rec) > 0) throw new CorruptIntermediateError(paths[i]!, 'records out of order');
       if (gn > 0 && (group[0] !== rec[0] || group[1] !== rec[1])) flush();
+      if (gn >= maxGroup && onOverflow) {
+        onOverflow(rec, group, gn);
+        prev.set(rec);
+        total++;
+        if (readers[i]!.next()) down(0);
+        else {
+          heap[0] = heap[heap.length - 1]!;
+          heap.pop();
+          if (heap.length) down(0);
+        }
+        continue;
+      }
       if ((gn + 1) * width > group.length) {
         const g = new Uint32Array(group.length * 2);
         g.set(group);
@@ -365,11 +386,16 @@ export function indexBandPath(indexDir: string, band: number): string {
   return join(indexDir, 'bands', `b${pad(band, 3)}.bin`);
 }
 
+/** Distinct members of one bucket compared pairwise (beyond that, with the first MAX_PAIRWISE only). */
+const MAX_PAIRWISE = 2000;
+/** Records of one bucket held in memory by the bucket merge. */
+const MAX_GROUP = 200_000;
+
 /** One task per band: merge the band's sorted runs, emit candidate edges (both directions) by node partition. */
 export async function bucketsTask(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width, payload } = layout(cfg);
-  const out = { bands: [] as number[], records: 0, buckets: 0, edges: 0, compared: 0 };
+  const out = { bands: [] as number[], records: 0, buckets: 0, edges: 0, compared: 0, cappedBuckets: 0, overflow: 0 };
   for (let b = rank; b < bands; b += world) {
     const runs = bandRuns(cfg, num, b);
     if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
@@ -412,9 +438,11 @@ export async function bucketsTask(rank: number, world: number, args: BucketArgs,
             reps.push(i);
           }
         }
+        // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
+        if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
         for (let x = 0; x < reps.length; x++) {
           const ox = reps[x]! * width + 4;
-          for (let y = 0; y < x; y++) {
+          for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++) {
             const oy = reps[y]! * width + 4;
             out.compared++;
             const ok =
@@ -423,6 +451,19 @@ export async function bucketsTask(rank: number, world: number, args: BucketArgs,
                 : sketchJaccard(g, ox, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
             if (ok) edge(node(reps[x]!), node(reps[y]!));
           }
+        }
+      }, Number(process.env.STEEL_DEDUP_MAX_GROUP) || MAX_GROUP, (rec, g, n) => {
+        // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
+        out.overflow++;
+        const u = nodeOf(num, rec[2]!, rec[3]!);
+        if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) return edge(nodeOf(num, g[2]!, g[3]!), u);
+        for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++) {
+          const oy = y * width + 4;
+          const ok =
+            cfg.method === 'simhash'
+              ? hamming(rec[4]!, rec[5]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
+              : sketchJaccard(rec, 4, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
+          if (ok) return edge(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u);
         }
       });
       crashPoint('buckets');
