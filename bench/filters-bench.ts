@@ -137,7 +137,7 @@ const lidRows: { maxChars: number; acc: number; perClass: Record<string, number>
 {
   const lidOp = (filterOps as MapOp[]).find((o) => o.name === 'lang_id')!;
   const scriptOp = (filterOps as MapOp[]).find((o) => o.name === 'zh_script')!;
-  for (const maxChars of [200, 300, 2000]) {
+  for (const maxChars of [200, 500, 2000]) {
     const lid = await lidOp.create(lidOp.params.parse({ action: 'tag', max_chars: maxChars }));
     const script = await scriptOp.create(scriptOp.params.parse({}));
     const items: Document[] = lidSet.map((x, i) => ({ id: String(i), text: x.text, source: x.source, meta: {} }));
@@ -224,7 +224,7 @@ if (args.has('--write')) {
     '|---:|---:|---:|---:|---:|---:|---:|',
     ...lidRows.map((r) => `| ${r.maxChars} | **${r.acc.toFixed(4)}** | ${labels.map((l) => r.perClass[l].toFixed(3)).join(' | ')} | ${r.msPerDoc.toFixed(3)} |`),
     '',
-    `Items: ${labels.map((l) => `${l} ${lidSet.filter((x) => x.label === l).length}`).join(', ')}. Confusion at max_chars 300 (the default) (truth → predicted):`,
+    `Items: ${labels.map((l) => `${l} ${lidSet.filter((x) => x.label === l).length}`).join(', ')}. Confusion at max_chars 500 (the default) (truth → predicted):`,
     '',
     ...Object.entries(lidRows[1].confusion).map(([t, m]) => `- ${t}: ${Object.entries(m).map(([p, n]) => `${p} ${n}`).join(', ')}`),
     '',

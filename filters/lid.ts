@@ -65,7 +65,15 @@ export function codeScore(text: string): { lineRatio: number; symbolDensity: num
 }
 
 /** Code or a shell session: most lines look like code and code punctuation is dense, or many lines are shell prompts. */
+const PROMPT_ANY = /(?:^|\n)\s*(?:[$#%]|\w+@[\w.-]+:\S*[$#])\s+\S/;
 export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
+  // cheap exits: prose has little code punctuation and no shell prompts
+  let sym = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 123 || c === 125 || c === 40 || c === 41 || c === 91 || c === 93 || c === 59 || c === 61 || c === 60 || c === 62 || c === 36 || c === 47 || c === 92 || c === 124 || c === 38 || c === 95 || c === 42) sym++;
+  }
+  if (sym < 0.03 * text.length && !PROMPT_ANY.test(text)) return false;
   const s = codeScore(text);
   return (s.lineRatio >= lineRatio && s.symbolDensity >= 0.03) || (s.promptRatio >= 0.25 && s.lineRatio >= 0.3);
 }

@@ -223,6 +223,7 @@ export const filterSpecs: FilterSpec[] = [
         const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
         fl = {
           latin: new Set(all.filter((x) => !/\p{Script=Han}/u.test(x)).map((x) => x.toLowerCase())),
+          // (Latin entries must start with an ASCII character)
           cjk: cjk.length ? new RegExp(cjk.map(esc).join('|'), 'gu') : null,
         };
         flaggedCache.set(key, fl);
@@ -372,7 +373,7 @@ export const filterSpecs: FilterSpec[] = [
       thresholds: z.record(z.string(), z.number()).default({ zh: 0.5, en: 0.5 }).describe('per-language minimum score'),
       default_threshold: z.number().default(0).describe('minimum score for languages not listed (set > 1 to drop every other language)'),
       action: z.enum(['tag', 'drop']).default('drop').describe('tag only, or also drop below threshold'),
-      max_chars: z.number().int().default(300).describe('identify from the first N characters (fastText cost grows with length; 300 is as accurate as 2000 on the sample, see bench/results/filters.md)'),
+      max_chars: z.number().int().default(500).describe('identify from the first N characters (fastText cost grows with length; on whole sample documents 500 drops far fewer man pages than 200-300, whose heads are English headers)'),
       detect_code: z.boolean().default(true).describe('label as "code" (score 1) when most lines look like source code or shell'),
       code_line_ratio: z.number().default(0.6).describe('min share of code-looking lines for "code"'),
       keep_original_lang: z.boolean().default(false).describe('keep an existing doc.lang and only record meta.lid_lang'),

@@ -186,7 +186,8 @@ export function stopwordCount(words: readonly string[], stop: ReadonlySet<string
 export function flaggedRatio(text: string, words: readonly string[], flagged: ReadonlySet<string>, cjk: RegExp | null): number {
   if (words.length === 0) return 0;
   let k = 0;
-  if (flagged.size) for (const w of words) if (flagged.has(w.toLowerCase())) k++;
+  // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII
+  if (flagged.size) for (const w of words) if (w.charCodeAt(0) < 128 && flagged.has(w.toLowerCase())) k++;
   if (cjk) {
     cjk.lastIndex = 0;
     while (cjk.exec(text) !== null) k++;
