@@ -88,3 +88,19 @@ test('AdamW step: clipping returns the pre-clip norm and moves the loss down', a
   const st = await be.getOptimizerState();
   assert.equal(st.step, 15);
 });
+
+test('row-parallel GEMM over worker threads is bitwise identical to the serial kernel', async () => {
+  const { gemmSerial, gemmABt } = await import('./ops.ts');
+  const { setCpuThreads } = await import('./pool.ts');
+  const r = new Rng(4);
+  for (const [N, M, K, acc] of [[203, 1031, 64, false], [256, 515, 96, true]] as const) {
+    const A = Float32Array.from({ length: N * K }, () => r.normal()), B = Float32Array.from({ length: M * K }, () => r.normal());
+    const init = Float32Array.from({ length: N * M }, () => r.normal());
+    const c1 = Float32Array.from(init), c2 = Float32Array.from(init);
+    gemmSerial(A, B, c1, N, M, K, acc);
+    assert.equal(setCpuThreads(3), 3);
+    gemmABt(A, B, c2, N, M, K, acc);
+    setCpuThreads(1);
+    assert.ok(Buffer.from(c1.buffer).equals(Buffer.from(c2.buffer)), `${N}x${M}x${K} differs`);
+  }
+});

@@ -6,12 +6,14 @@
 import type { AdamWOptions, Backend, DecodeSession, OptimizerState, ParamInfo } from '../backend.ts';
 import { type ModelConfig, type ParamSpec, numel, paramShapes, validateConfig } from '../config.ts';
 import { Rng } from '../rng.ts';
+import { setCpuThreads } from './pool.ts';
 import {
   type Arr, type ArrCtor, attnBwd, attnFwd, crossEntropy, gemmABt, linearBwd, linearFwd, rmsnormBwd, rmsnormFwd,
   ropeApply, ropeTables, swigluBwd, swigluFwd, transpose,
 } from './ops.ts';
 
 export interface CpuOptions {
+  /** GEMM threads (default STEEL_CPU_THREADS, else min(2, cores)); results are identical for any count. */
   threads?: number;
   /** 'float64' is for gradient checks only. */
   dtype?: 'float32' | 'float64';
@@ -43,6 +45,7 @@ export class CpuBackend implements Backend {
     validateConfig(config);
     this.config = { ...config };
     this.ctor = opts.dtype === 'float64' ? Float64Array : Float32Array;
+    setCpuThreads(opts.threads);
     this.specs = paramShapes(config);
     for (const s of this.specs) {
       const n = numel(s.shape);

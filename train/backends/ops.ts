@@ -5,8 +5,25 @@
 export type Arr = Float32Array | Float64Array;
 export type ArrCtor = Float32ArrayConstructor | Float64ArrayConstructor;
 
-/** C[N,M] (+)= A[N,K] . B[M,K]^T  -- the one GEMM kernel (4x4 register tiles over contiguous rows). */
+/**
+ * C[N,M] (+)= A[N,K] . B[M,K]^T  -- the one GEMM kernel. Large fp32 products are split by rows over worker threads
+ * (train/backends/pool.ts); every element is computed by the same code in the same order, so the result is bitwise
+ * identical whatever the thread count.
+ */
 export function gemmABt(A: Arr, B: Arr, C: Arr, N: number, M: number, K: number, accumulate: boolean): void {
+  if (gemmHook && gemmHook(A, B, C, N, M, K, accumulate)) return;
+  gemmSerial(A, B, C, N, M, K, accumulate);
+}
+
+type GemmHook = (A: Arr, B: Arr, C: Arr, N: number, M: number, K: number, accumulate: boolean) => boolean;
+let gemmHook: GemmHook | null = null;
+/** installs the parallel GEMM (returns true when it handled the call). */
+export function setGemmHook(h: GemmHook | null): void {
+  gemmHook = h;
+}
+
+/** the serial kernel: 4x4 register tiles over contiguous rows. Self-contained (its source also runs in workers). */
+export function gemmSerial(A: Arr, B: Arr, C: Arr, N: number, M: number, K: number, accumulate: boolean): void {
   const N4 = N - (N % 4), M4 = M - (M % 4);
   for (let i = 0; i < N4; i += 4) {
     const a0 = i * K, a1 = a0 + K, a2 = a1 + K, a3 = a2 + K;
