@@ -25,7 +25,7 @@ for (;;) {
   if (ctrl[0] === 2) break;
   const i0 = ctrl[1], i1 = ctrl[2], M = ctrl[3], K = ctrl[4];
   try {
-    gemm(A.subarray(i0 * K, i1 * K), B, C.subarray(i0 * M, i1 * M), i1 - i0, M, K, false);
+    gemm(A.subarray(i0 * K, i1 * K), B, C.subarray(i0 * M, i1 * M), i1 - i0, M, K, ctrl[8] === 1);
     ctrl[6] = 0;
   } catch (e) { ctrl[6] = 1; }
   Atomics.store(ctrl, 0, 0);
@@ -47,7 +47,7 @@ class GemmPool {
   constructor(n: number) {
     const src = WORKER_SRC.replace('__GEMM__', gemmSerial.toString());
     for (let i = 0; i < n; i++) {
-      const ctrl = new Int32Array(new SharedArrayBuffer(8 * 4));
+      const ctrl = new Int32Array(new SharedArrayBuffer(16 * 4));
       const ch = new MessageChannel();
       const worker = new Worker(src, { eval: true, workerData: { ctrl: ctrl.buffer, port: ch.port2 }, transferList: [ch.port2] });
       worker.unref();
@@ -75,6 +75,7 @@ class GemmPool {
     const sa = new Float32Array(this.sa), sb = new Float32Array(this.sb), sc = new Float32Array(this.sc);
     sa.set(A.subarray(main * K, N * K), main * K);
     sb.set(B.subarray(0, M * K));
+    if (accumulate) sc.set(C.subarray(main * M, N * M), main * M); // workers add into C's own rows (same rounding as serial)
     for (const x of this.ws) {
       // first use: wait for the worker to start (a worker that cannot start disables the pool)
       if (Atomics.load(x.ctrl, 7) !== 1 && Atomics.wait(x.ctrl, 7, 0, 20_000) === 'timed-out' && Atomics.load(x.ctrl, 7) !== 1) {
@@ -88,7 +89,7 @@ class GemmPool {
       if (i0 >= i1) break;
       const x = this.ws[w];
       if (x.gen !== this.gen) { x.port.postMessage({ a: this.sa, b: this.sb, c: this.sc }); x.gen = this.gen; }
-      x.ctrl[1] = i0; x.ctrl[2] = i1; x.ctrl[3] = M; x.ctrl[4] = K; x.ctrl[5] = 0;
+      x.ctrl[1] = i0; x.ctrl[2] = i1; x.ctrl[3] = M; x.ctrl[4] = K; x.ctrl[5] = 0; x.ctrl[8] = accumulate ? 1 : 0;
       Atomics.store(x.ctrl, 0, 1);
       Atomics.notify(x.ctrl, 0);
       used.push(x);
@@ -100,9 +101,7 @@ class GemmPool {
       }
       if (x.ctrl[6] !== 0) throw new Error('cpu backend: GEMM worker thread failed');
     }
-    const rest = sc.subarray(main * M, N * M), dst = C.subarray(main * M, N * M);
-    if (accumulate) for (let i = 0; i < rest.length; i++) dst[i] += rest[i];
-    else dst.set(rest);
+    C.set(sc.subarray(main * M, N * M), main * M);
     return true;
   }
 
