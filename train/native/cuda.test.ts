@@ -35,7 +35,7 @@ test('cuda addon reports a clear error when missing', () => {
 
 test('cuda backend matches the CPU backend on the tiny model (loss, logits, grads, AdamW step)', opts, async () => {
   const cfg = getPreset('tiny').model;
-  const cpu = new CpuBackend(cfg), gpu = new CudaBackend(cfg);
+  const cpu = new CpuBackend(cfg, { threads: 1 }), gpu = new CudaBackend(cfg);
   await cpu.init(3);
   await gpu.init(3);
   const B = 2, T = cfg.seqLen;

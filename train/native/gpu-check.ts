@@ -144,7 +144,7 @@ function tokens(n: number, V: number, seed: number, pad: number): Int32Array {
   return t;
 }
 async function compareModels(cfg: ModelConfig, B: number, T: number, tag: string): Promise<Record<string, unknown>> {
-  const cpu = new CpuBackend(cfg);
+  const cpu = new CpuBackend(cfg, { threads: 1 }); // no GEMM worker threads inside the single-file bundle
   const gpu = new CudaBackend(cfg);
   await cpu.init(7);
   await gpu.init(7);
@@ -250,6 +250,12 @@ async function sectionTorch(dir: string): Promise<void> {
     const gb = readF32(join(dir, tbf.grads[p.name])), gf = readF32(join(dir, tfp.grads[p.name]));
     const e1 = relErr(g, gb), e2 = relErr(g, gf), e3 = relErr(gb, gf);
     rows.push(`${p.name.padEnd(48)} ${e1.toExponential(2)} ${e2.toExponential(2)} ${e3.toExponential(2)}`);
+    if (numel(p.shape) === 1) {
+      // a scalar summed over every token with cancelling signs (Soft-MoE scale): judge it against fp32 truth, next to
+      // PyTorch's own bf16 error on it
+      check(`torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`, e2, Math.max(1e-2, 1.5 * e3));
+      continue;
+    }
     if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; }
   }
   log('  grad rel err (ours vs torch-bf16, ours vs torch-fp32, torch-bf16 vs torch-fp32), first layer + globals:');

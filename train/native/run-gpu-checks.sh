@@ -7,7 +7,7 @@
 # Env: SECTIONS (default "attn cpu torch bench torchbench"), PRESETS (default steel-1b; comma list, e.g.
 # steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default eager,compile), BENCH_STEPS (10).
 set -uo pipefail
-export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
+export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
 mkdir -p "$OUT"
 SECTIONS=${SECTIONS:-attn cpu torch bench torchbench}
