@@ -1,12 +1,9 @@
 /**
- * Minimal document I/O for dedup: JSONL, JSONL.gz and JSONL.zst readers (streaming) and a JSONL.zst writer
- * (independent zstd frames per ~1 MB, written to a temp name and renamed on close).
+ * Document I/O for dedup: documents through pipeline/readers, and a JSONL.zst writer (independent zstd frames per
+ * ~1 MB, written to a temp name and renamed on close).
  */
-import { closeSync, openSync, readSync, renameSync, writeSync, mkdirSync, fsyncSync, rmSync } from 'node:fs';
+import { closeSync, openSync, renameSync, writeSync, mkdirSync, fsyncSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createGunzip } from 'node:zlib';
-import { createReadStream } from 'node:fs';
-import { Decompress } from 'fzstd';
 import type { Document } from '../pipeline/document.ts';
 import { readRecords, recordToDocument } from '../pipeline/readers/index.ts';
 import { tempPathFor } from '../pipeline/fsutil.ts';
@@ -21,54 +18,6 @@ export interface Reject {
   file: string;
   line: number;
   error: string;
-}
-
-async function* rawChunks(path: string): AsyncGenerator<Uint8Array> {
-  if (path.endsWith('.gz')) {
-    for await (const c of createReadStream(path).pipe(createGunzip())) yield c as Uint8Array;
-    return;
-  }
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    if (path.endsWith('.zst')) {
-      const out: Uint8Array[] = [];
-      const d = new Decompress((chunk) => {
-        out.push(chunk);
-      });
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (n <= 0) break;
-        // fzstd may keep a reference to a pushed chunk until its frame is complete: push a copy
-        d.push(Uint8Array.from(buf.subarray(0, n)));
-        while (out.length) yield out.shift()!;
-      }
-      d.push(new Uint8Array(0), true);
-      while (out.length) yield out.shift()!;
-    } else {
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (n <= 0) break;
-        yield Uint8Array.from(buf.subarray(0, n));
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Lines of a (possibly compressed) text file. */
-export async function* readLines(path: string): AsyncGenerator<string> {
-  const dec = new TextDecoder('utf-8');
-  let rest = '';
-  for await (const chunk of rawChunks(path)) {
-    const s = rest + dec.decode(chunk, { stream: true });
-    const parts = s.split('\n');
-    rest = parts.pop()!;
-    for (const p of parts) yield p;
-  }
-  rest += dec.decode();
-  if (rest.length > 0) yield rest;
 }
 
 /**
