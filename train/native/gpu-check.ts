@@ -253,7 +253,7 @@ async function sectionTorch(dir: string): Promise<void> {
     if (numel(p.shape) === 1) {
       // a scalar summed over every token with cancelling signs (Soft-MoE scale): judge it against fp32 truth, next to
       // PyTorch's own bf16 error on it
-      check(`torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`, e2, Math.max(1e-2, 1.5 * e3));
+      check(`torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`, e2, Math.max(3e-2, 1.5 * e3));
       continue;
     }
     if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; }
