@@ -28,6 +28,8 @@ export interface FilterSpec<P = any> {
   /** Statistics by rule name (may also tag the document, e.g. language ID). */
   compute(doc: Document, p: P): Record<string, number> | Promise<Record<string, number>>;
   rules(p: P): RuleSpec[];
+  /** Optional batched computation (e.g. one tokenizer call for many documents); same results as compute(). */
+  computeBatch?(docs: Document[], p: P): Promise<Record<string, number>[]>;
 }
 
 export interface MapperSpec<P = any> {
@@ -90,6 +92,35 @@ export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<
     async create(p: P): Promise<Stage> {
       await spec.init?.(p);
       const rules = spec.rules(p);
+      if (spec.computeBatch) {
+        const batchSize = 64;
+        return async function* (docs, ctx) {
+          let buf: Document[] = [];
+          const flush = async function* () {
+            const todo = buf.filter((d) => spec.applies(d, p));
+            const sts = todo.length ? await spec.computeBatch!(todo, p) : [];
+            const byDoc = new Map(todo.map((d, i) => [d, sts[i]]));
+            for (const doc of buf) {
+              const st = byDoc.get(doc);
+              if (!st) {
+                yield doc;
+                continue;
+              }
+              const stats = statsOf(doc);
+              for (const k in st) stats[k] = st[k];
+              const v = firstViolation(rules, stats, doc.lang);
+              if (v) ctx.drop(doc, v.rule, v.value);
+              else yield doc;
+            }
+            buf = [];
+          };
+          for await (const doc of docs) {
+            buf.push(doc);
+            if (buf.length >= batchSize) yield* flush();
+          }
+          yield* flush();
+        };
+      }
       return async function* (docs, ctx) {
         for await (const doc of docs) {
           if (!spec.applies(doc, p)) {

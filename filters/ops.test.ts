@@ -70,3 +70,13 @@ test('the recipes resolve, in Steel\'s order and with its thresholds', async () 
   const fu = zw.find((s) => s.op.name === 'fix_unicode')!.params as Record<string, unknown>;
   assert.equal(fu.fix_character_width, false);
 });
+
+test('alnum_token_ratio: batched and single computation agree', async () => {
+  const spec = specs.get('alnum_token_ratio') as FilterSpec;
+  const p = spec.params.parse({});
+  await spec.init!(p);
+  const docs = ['int main() { return 0; }', '今天天气很好，我们去公园散步。', 'The quick brown fox.'].map((text, i) => ({ id: String(i), text, source: 's', meta: {} }));
+  const batch = await spec.computeBatch!(docs, p);
+  for (let i = 0; i < docs.length; i++) assert.deepEqual(batch[i], await spec.compute(docs[i], p));
+  assert.ok(batch[2].alnum_token_ratio > 2 && batch[2].alnum_token_ratio < 5);
+});

@@ -129,6 +129,10 @@ export const filterSpecs: FilterSpec[] = [
       const enc = await qwenTok.encode(d.text, null, { addSpecialTokens: false });
       return { [p.rule]: S.alnumTokenRatio(d.text, enc.getIds().length) };
     },
+    async computeBatch(ds, p) {
+      const encs = await qwenTok.encodeBatch(ds.map((d) => d.text), { addSpecialTokens: false });
+      return ds.map((d, i) => ({ [p.rule]: S.alnumTokenRatio(d.text, encs[i].getIds().length) }));
+    },
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
