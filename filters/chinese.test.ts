@@ -1,7 +1,7 @@
 // Chinese-correctness of the operators and of the zh-web recipe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSpecialCategory, isAlnum, isDjSpecial, jiebaWords, splitLines, codePoints } from './text.ts';
+import { isSpecialCategory, isAlnum, isDjSpecial, jiebaWords, splitLines, codePoints, wordsOf } from './text.ts';
 import * as S from './stats.ts';
 import * as M from './mappers.ts';
 import { mapSteps, runMapSteps } from './harness.ts';
@@ -116,4 +116,11 @@ test('NFKC keeps CJK full-width punctuation but folds full-width letters and dig
 test('python splitlines and code points', () => {
   assert.deepEqual(splitLines('a\r\nb\rc\u2028d\n'), ['a', 'b', 'c', 'd']);
   assert.equal(codePoints('😊中').n, 2);
+});
+
+test('one jieba segmentation per document is shared by the word-level filters', () => {
+  const a = wordsOf(PROSE, 'jieba');
+  assert.equal(wordsOf(PROSE, 'jieba'), a); // same array: cached, not recomputed
+  const other = wordsOf(PROSE + '。', 'jieba');
+  assert.notEqual(other, a); // a changed text (e.g. after a mapper) is segmented again
 });
