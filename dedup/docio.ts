@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import type { Document } from '../pipeline/document.ts';
 import { readRecords, recordToDocument } from '../pipeline/readers/index.ts';
 import { tempPathFor } from '../pipeline/fsutil.ts';
+import { zstdWasm } from '../pipeline/readers/zstd.ts';
 
 export interface DocRecord {
   doc: Document;
@@ -42,17 +43,7 @@ export async function* readDocs(path: string, onReject: (r: Reject) => void): As
   }
 }
 
-let zstdReady: Promise<typeof import('@bokuweb/zstd-wasm')> | undefined;
-async function zstd() {
-  if (!zstdReady) {
-    zstdReady = (async () => {
-      const m = await import('@bokuweb/zstd-wasm');
-      await m.init();
-      return m;
-    })();
-  }
-  return zstdReady;
-}
+type Zstd = Awaited<ReturnType<typeof zstdWasm>>;
 
 /** JSONL.zst writer (atomic). Call `await JsonlZstWriter.open(path)`. */
 export class JsonlZstWriter {
@@ -63,14 +54,14 @@ export class JsonlZstWriter {
   count = 0;
   private constructor(
     readonly path: string,
-    private readonly z: typeof import('@bokuweb/zstd-wasm'),
+    private readonly z: Zstd,
   ) {
     mkdirSync(dirname(path), { recursive: true });
     this.tmp = tempPathFor(path);
     this.fd = openSync(this.tmp, 'w');
   }
   static async open(path: string): Promise<JsonlZstWriter> {
-    return new JsonlZstWriter(path, await zstd());
+    return new JsonlZstWriter(path, await zstdWasm());
   }
   write(obj: unknown): void {
     const s = JSON.stringify(obj) + '\n';

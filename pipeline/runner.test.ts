@@ -213,7 +213,7 @@ test('CLI: steel prep, steel stats, steel ops --json', () => {
   writeFileSync(f, '{"text":"Ｈｅｌｌｏ"}\n{"text":1}\n');
   const out = join(dir, 'out');
   const cli = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'cli/steel.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, STEEL_QUIET: '1' } });
-  const p = cli(['prep', '--input', f, '--out', out, '--workers', '1']);
+  const p = cli(['prep', '--recipe', 'basic', '--input', f, '--out', out, '--workers', '1']);
   assert.equal(p.status, 0, p.stderr);
   assert.match(p.stderr, /accounting: read 2 = kept 1 \+ dropped 0 \+ rejected 1 {2}\[OK\]/);
   assert.deepEqual(docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => [d.id, d.text]), [['x.jsonl:1', 'Hello']]);

@@ -22,7 +22,7 @@ import {
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** What `steel prep` reads when no input is given: the bundled sample corpus. */
 export const DEFAULT_INPUT = `sample=${join(REPO_ROOT, 'corpora-manifests', 'sample', '*.jsonl.zst')}`;
-export const DEFAULT_RECIPE = 'basic';
+export const DEFAULT_RECIPE = 'zh-web';
 const MAP_TASK_MODULE = fileURLToPath(new URL('./map-task.ts', import.meta.url));
 /** Max tasks of the first phase by default (a file is the unit of sharding). */
 export const DEFAULT_MAX_TASKS = 256;

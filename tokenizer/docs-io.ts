@@ -3,6 +3,7 @@
  * lines `{"id","text","source","lang"?,"meta"}`. Bad lines raise an error naming the file and line.
  */
 import { createReadStream, renameSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
+import { zstdWasm } from '../pipeline/readers/zstd.ts';
 import { dirname, basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Decompress } from 'fzstd';
@@ -95,15 +96,6 @@ export async function* readDocs(file: string): AsyncGenerator<Document & { _line
   }
 }
 
-let zstd: typeof import('@bokuweb/zstd-wasm') | undefined;
-async function zstdModule() {
-  if (!zstd) {
-    const m = await import('@bokuweb/zstd-wasm');
-    await m.init();
-    zstd = m;
-  }
-  return zstd;
-}
 
 /** Write documents as JSONL (zstd-compressed as independent ~1 MB frames when the name ends in .zst), atomically. */
 export async function writeDocs(file: string, docs: Iterable<Partial<Document> & { text: string }>): Promise<void> {
@@ -113,7 +105,7 @@ export async function writeDocs(file: string, docs: Iterable<Partial<Document> &
   const raw = Buffer.from(lines.join(''), 'utf8');
   let data: Uint8Array = raw;
   if (file.endsWith('.zst')) {
-    const z = await zstdModule();
+    const z = await zstdWasm();
     const parts: Uint8Array[] = [];
     for (let i = 0; i < raw.length; i += 1 << 20) parts.push(z.compress(raw.subarray(i, Math.min(raw.length, i + (1 << 20))), 3));
     data = Buffer.concat(parts);

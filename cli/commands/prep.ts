@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
 
-export const summary = 'run a data-prep recipe over inputs (default: recipe "basic" on the bundled sample)';
+export const summary = 'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
 
 const HELP = `usage: steel prep [--recipe NAME|FILE] [--input [CORPUS=]PATH_OR_GLOB]... [--out DIR] [--workers N] [INPUT...]
 
