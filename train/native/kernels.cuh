@@ -434,7 +434,7 @@ __global__ void rmsnorm_fwd_k(const float* __restrict__ xin, const bf16* __restr
 __global__ void __launch_bounds__(256) rmsnorm_bwd_k(const float* __restrict__ dy, const float* __restrict__ x,
                                                      const float* __restrict__ w, const float* __restrict__ rstd,
                                                      float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
-                                                     int N, int d, int rowsPer) {
+                                                     int N, int d, int rowsPer, bf16* __restrict__ dresb) {
   __shared__ float sh[32];
   float acc[RMS_KMAX];
 #pragma unroll
@@ -462,7 +462,9 @@ __global__ void __launch_bounds__(256) rmsnorm_bwd_k(const float* __restrict__ d
       if (j < d) {
         float v = r * dyr[j] * w[j] - xr[j] * c;
         long o = (long)row * d + j;
-        dres[o] = accumulate ? dres[o] + v : v;
+        v = accumulate ? dres[o] + v : v;
+        dres[o] = v;
+        if (dresb) dresb[o] = f2b(v);
       }
     }
   }
@@ -1259,7 +1261,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv2_k(const bf16* __restrict__
 __global__ void __launch_bounds__(256) rmsnorm_bwd2_k(const float* __restrict__ dy, const float* __restrict__ x,
                                                       const float* __restrict__ w, const float* __restrict__ rstd,
                                                       float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
-                                                      int N, int d, int rowsPer) {
+                                                      int N, int d, int rowsPer, bf16* __restrict__ dresb) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
   float4 acc[16];
 #pragma unroll
@@ -1291,6 +1293,10 @@ __global__ void __launch_bounds__(256) rmsnorm_bwd2_k(const float* __restrict__ 
         float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
         if (accumulate) { float4 p = o4[j]; v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w; }
         o4[j] = v;
+        if (dresb) {
+          __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+          reinterpret_cast<uint2*>(dresb + (long)row * d)[j] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
+        }
       }
     }
   }
@@ -1494,7 +1500,7 @@ template <int KP>
 __global__ void __launch_bounds__(256) rmsnorm_bwd3_k(const float* __restrict__ dy, const float* __restrict__ x,
                                                       const float* __restrict__ w, const float* __restrict__ rstd,
                                                       float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
-                                                      int N, int d, int rowsPer) {
+                                                      int N, int d, int rowsPer, bf16* __restrict__ dresb) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
   float4 acc[KP], wv[KP];
   const float4* w4 = reinterpret_cast<const float4*>(w);
@@ -1531,6 +1537,10 @@ __global__ void __launch_bounds__(256) rmsnorm_bwd3_k(const float* __restrict__ 
         float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
         if (accumulate) { float4 p = o4[j]; v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w; }
         o4[j] = v;
+        if (dresb) {
+          __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+          reinterpret_cast<uint2*>(dresb + (long)row * d)[j] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
+        }
       }
     }
   }
@@ -1634,6 +1644,22 @@ __global__ void swiglu_bwd2_k(const bf16* __restrict__ gu, const float* __restri
   float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + c));
   float2 u = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + W + c));
   float2 g = *reinterpret_cast<const float2*>(dh + r * W + c);
+  float s0 = 1.f / (1.f + __expf(-a.x)), s1 = 1.f / (1.f + __expf(-a.y));
+  *reinterpret_cast<__nv_bfloat162*>(dgu + r * 2 * W + c) =
+      __floats2bfloat162_rn(g.x * u.x * s0 * (1.f + a.x * (1.f - s0)), g.y * u.y * s1 * (1.f + a.y * (1.f - s1)));
+  *reinterpret_cast<__nv_bfloat162*>(dgu + r * 2 * W + W + c) = __floats2bfloat162_rn(g.x * a.x * s0, g.y * a.y * s1);
+}
+
+// SwiGLU backward with a bf16 dh (dense kind)
+__global__ void swiglu_bwd2b_k(const bf16* __restrict__ gu, const bf16* __restrict__ dh, bf16* __restrict__ dgu, long R, int W) {
+  const int W2 = W >> 1;
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= R * W2) return;
+  long r = i / W2;
+  int c = (int)(i - r * W2) * 2;
+  float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + c));
+  float2 u = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(gu + r * 2 * W + W + c));
+  float2 g = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(dh + r * W + c));
   float s0 = 1.f / (1.f + __expf(-a.x)), s1 = 1.f / (1.f + __expf(-a.y));
   *reinterpret_cast<__nv_bfloat162*>(dgu + r * 2 * W + c) =
       __floats2bfloat162_rn(g.x * u.x * s0 * (1.f + a.x * (1.f - s0)), g.y * u.y * s1 * (1.f + a.y * (1.f - s1)));

@@ -524,17 +524,18 @@ class Model {
     if ((c.hd / 2) % 2 == 0) rope2_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 4)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
     else rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
   }
-  void rmsBwd(const float* dy, const float* x, long wOff, const float* rstd, float* dres, bool acc, long N) {
+  // dres (=|+=) dx; also writes bf16(dres) into dresb when given (the next consumer is a bf16 GEMM)
+  void rmsBwd(const float* dy, const float* x, long wOff, const float* rstd, float* dres, bool acc, long N, bf16* dresb = nullptr) {
     const int rowsPer = 64;
     int nb = (int)((N + rowsPer - 1) / rowsPer);
     if (!rmsV1 && c.d % 4 == 0 && c.d <= 2048) {
-      if (c.d <= 128 * 4) rmsnorm_bwd3_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
-      else if (c.d <= 128 * 14) rmsnorm_bwd3_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
-      else rmsnorm_bwd2_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      if (c.d <= 128 * 4) rmsnorm_bwd3_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
+      else if (c.d <= 128 * 14) rmsnorm_bwd3_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
+      else rmsnorm_bwd2_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
       KCHECK("rmsnorm_bwd2");
       nb *= 8;
     } else {
-      rmsnorm_bwd_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer);
+      rmsnorm_bwd_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
       KCHECK("rmsnorm_bwd");
     }
     colreduce_k<<<nblk(c.d), 256>>>(part, nb, c.d, G + wOff);
@@ -663,19 +664,23 @@ class Model {
       return lossSum;
     }
     // ---- backward
-    rmsBwd(dxn, resid, normOff, rf, dR, false, N);
+    rmsBwd(dxn, resid, normOff, rf, dR, false, N, c.steel ? nullptr : dRb);
     mark("rmsnorm_bwd");
     for (int l = c.L - 1; l >= 0; l--) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
       // FFN branch: dR is the gradient of xout (= xmid + ffn(xn2))
       if (!c.steel) {
-        cast_f2b_k<<<nblk(N * d), 256>>>(dR, dRb, N * d);
-        KCHECK("cast");
-        gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
-        gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-        if (c.I % 2 == 0) swiglu_bwd2_k<<<nblk(N * c.I / 2), 256>>>(a.gu, dh, dgu, N, c.I);
-        else swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
+        // dRb = bf16(dR) was written by the RMSNorm backward that produced dR
+        if (c.I % 2 == 0) {  // dh in bf16 (as PyTorch autocast has it)
+          gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, (bf16*)dh, c.I, false, 1.f, 0.f);
+          gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
+          swiglu_bwd2b_k<<<nblk(N * c.I / 2), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
+        } else {
+          gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
+          gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
+          swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
+        }
         KCHECK("swiglu_bwd");
         gemm.run(false, false, (int)N, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.guw, c.d, dxn, c.d, true, 1.f, 0.f);
         gemm.run(true, false, 2 * c.I, c.d, (int)N, dgu, 2 * c.I, a.xn2, c.d, G + w.guw, c.d, true, 1.f, 1.f);
@@ -683,11 +688,9 @@ class Model {
         moeBwd(l, B, T);
       }
       mark("ffn_bwd");
-      rmsBwd(dxn, a.xmid, w.ln2, a.r2, dR, true, N);
+      rmsBwd(dxn, a.xmid, w.ln2, a.r2, dR, true, N, dRb);  // dRb = bf16(dR) for the o_proj backward
       mark("rmsnorm_bwd");
       // attention branch
-      cast_f2b_k<<<nblk(N * d), 256>>>(dR, dRb, N * d);
-      KCHECK("cast");
       gemm.run(false, false, (int)N, qd, c.d, dRb, c.d, PB + w.ow, qd, datt, qd, false, 1.f, 0.f);
       gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, 1.f);
       mark("gemm_o_bwd");
@@ -712,7 +715,7 @@ class Model {
       KCHECK("rmsnorm_recompute");
       gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, 1.f);
       mark("gemm_qkv_bwd");
-      rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N);
+      rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N, c.steel ? nullptr : dRb);  // dense: the next FFN backward's input
       mark("rmsnorm_bwd");
     }
     // embedding backward: deterministic (positions grouped per token id, fixed order)
