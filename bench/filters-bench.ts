@@ -189,7 +189,7 @@ if (args.has('--write')) {
     '',
     `Target: zh-web (language ID and jieba included) ≥ 2 MB/s per core; measured ${(mb(bytes) / zw.sec).toFixed(2)} MB/s per core ` +
       '(NeMo Curator CPU filtering ≈ 1.35 MB/s per vCPU). Best of two runs; on this shared VM repeated runs of the same code ' +
-      'measured 1.8–2.3 MB/s per core for zh-web (CPU time still varies with neighbours on the host).',
+      'measured 1.6–2.3 MB/s per core for zh-web (CPU time per unit of work varied up to 2x between runs even at low load average, e.g. jieba alone 7–13 MB/s: neighbours on the host).',
     '',
     'zh-web drops on the sample, by rule:',
     '',
