@@ -84,12 +84,15 @@ export async function runOneTask(
   rank: number,
   world: number,
   ctx: TaskContext,
+  /** Called after the task returned, before its marker is written (the Slurm task's test fault hook). */
+  beforeMarker?: () => void,
 ): Promise<TaskMarker> {
   const t0 = performance.now();
   const mod = await import(pathToFileURL(spec.module).href);
   const fn = mod[spec.fn];
   if (typeof fn !== 'function') throw new Error(`module ${spec.module} has no exported function "${spec.fn}"`);
   const stats = ((await fn(rank, world, spec.args, ctx)) ?? {}) as Record<string, unknown>;
+  beforeMarker?.();
   const marker: TaskMarker = {
     name,
     rank,

@@ -6,9 +6,8 @@
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { TaskContext } from '../executor-types.ts';
-import { markerPath, readMarker, type TaskMarker } from '../executor.ts';
+import { markerPath, readMarker, runOneTask } from '../executor.ts';
 import { writeFileAtomic } from '../fsutil.ts';
 import type { SlurmStepSpec } from './slurm.ts';
 
@@ -52,22 +51,8 @@ async function main(): Promise<number> {
     },
   };
   console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`);
-  const t0 = performance.now();
   try {
-    const mod = await import(pathToFileURL(spec.module).href);
-    const fn = mod[spec.fn];
-    if (typeof fn !== 'function') throw new Error(`module ${spec.module} has no exported function "${spec.fn}"`);
-    const stats = ((await fn(rank, world, spec.args, ctx)) ?? {}) as Record<string, unknown>;
-    fault?.();
-    const marker: TaskMarker = {
-      name,
-      rank,
-      world,
-      seconds: (performance.now() - t0) / 1000,
-      finishedAt: new Date().toISOString(),
-      stats,
-    };
-    writeFileAtomic(markerPath(stateDir, name, rank), JSON.stringify(marker, null, 1) + '\n');
+    const marker = await runOneTask(spec, name, stateDir, rank, world, ctx, fault);
     console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] done in ${marker.seconds.toFixed(1)}s`);
     return 0;
   } catch (e) {
