@@ -3,6 +3,7 @@
  * options make the Chinese-correct variants (no folding of full-width punctuation, etc.).
  */
 import * as OpenCC from 'opencc-js';
+import { cpLength } from './text.ts';
 
 // ---------- Traditional -> Simplified ----------
 const converters = new Map<string, (s: string) => string>();
@@ -227,7 +228,7 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
         let copy = pyStrip(sentence);
         if (lowercase) copy = copy.toLowerCase();
         if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
-        if ([...copy].length < minLen) nl += sentence;
+        if (cpLength(copy) < minLen) nl += sentence;
         else if (!seen.has(copy)) {
           nl += sentence;
           seen.add(copy);

@@ -3,7 +3,7 @@
  * Lengths are in Unicode code points (Python len()), never UTF-16 units.
  */
 import {
-  codePoints, cpLength, linesOf as splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
+  codePoints, cpLength, textCpLength, linesOf as splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
   hasAlpha, hasAlnum, charFlags, C_LETTER, C_PUNCT, C_SYMBOL,
 } from './text.ts';
 
@@ -29,7 +29,7 @@ export function alnumTokenRatio(text: string, numTokens: number): number {
 /** data-juicer average_line_length_filter: len(text) / len(text.splitlines()). */
 export function avgLineLength(text: string): number {
   const lines = splitLines(text);
-  return lines.length === 0 ? 0 : cpLength(text) / lines.length;
+  return lines.length === 0 ? 0 : textCpLength(text) / lines.length;
 }
 
 /** data-juicer maximum_line_length_filter: max(len(line) for line in text.splitlines()). */
@@ -43,7 +43,7 @@ export function maxLineLength(text: string): number {
 }
 
 export function textLength(text: string): number {
-  return cpLength(text);
+  return codePoints(text).n;
 }
 
 /**
@@ -80,13 +80,14 @@ export function charRepetition(text: string, n = 10): number {
 function topRepetition(vals: Int32Array, total: number): number {
   const distinct = vals.length;
   if (distinct === 0) return 0;
-  let ones = 0;
-  for (let i = 0; i < distinct; i++) if (vals[i] === 1) ones++;
-  const k = Math.min(Math.floor(Math.sqrt(distinct)), distinct - ones);
+  // the top k (k <= number of repeated n-grams) are all repeated: sort only those
+  let rep = 0;
+  for (let i = 0; i < distinct; i++) if (vals[i] > 1) vals[rep++] = vals[i];
+  const k = Math.min(Math.floor(Math.sqrt(distinct)), rep);
   if (k <= 0) return 0;
-  vals.sort();
+  const r = vals.subarray(0, rep).sort();
   let s = 0;
-  for (let i = distinct - 1; i >= distinct - k; i--) s += vals[i];
+  for (let i = rep - 1; i >= rep - k; i--) s += r[i];
   return s / total;
 }
 
@@ -136,11 +137,25 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
   const total = words.length - n + 1;
   if (total <= 0) return 0;
   counter.reset(total);
-  const wh1 = hashBuf(words.length), wh2 = hashBuf2(words.length);
-  for (let i = 0; i < words.length; i++) {
-    const w = lowerCase && /[A-Z\u00c0-\u024f\u0370-\u052f]/.test(words[i]) ? words[i].toLowerCase() : words[i];
-    wh1[i] = hashString(w);
-    wh2[i] = hashString(w, 0x12345678);
+  prepareWords(words);
+  let wh1 = hb1, wh2 = hb2;
+  if (lowerCase) {
+    if (wr1.length < words.length) {
+      wr1 = new Int32Array(Math.max(words.length, wr1.length * 2));
+      wr2 = new Int32Array(wr1.length);
+    }
+    wh1 = wr1;
+    wh2 = wr2;
+    for (let i = 0; i < words.length; i++) {
+      if (LOWERABLE.test(words[i])) {
+        const w = words[i].toLowerCase();
+        wh1[i] = hashString(w);
+        wh2[i] = hashString(w, 0x12345678);
+      } else {
+        wh1[i] = hb1[i];
+        wh2[i] = hb2[i];
+      }
+    }
   }
   for (let i = 0; i < total; i++) {
     let h1 = 0x3c6ef372, h2 = 0x1b873593;
@@ -155,6 +170,8 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
   for (let i = 0; i < vals.length; i++) if (vals[i] > 1) rep += vals[i];
   return rep / total;
 }
+const LOWERABLE = /[A-Z\u00c0-\u024f\u0370-\u052f]/;
+let wr1 = new Int32Array(1024), wr2 = new Int32Array(1024);
 let hb1 = new Int32Array(1024), hb2 = new Int32Array(1024);
 function hashBuf(n: number): Int32Array {
   if (hb1.length < n) hb1 = new Int32Array(Math.max(n, hb1.length * 2));
@@ -209,9 +226,10 @@ function PUNCT_ONLY(w: string): boolean {
 /** Gopher quality statistics (datatrove semantics). */
 export function gopherQuality(text: string, words: readonly string[]) {
   let nWords = 0, lenSum = 0;
-  for (const w of words) if (!PUNCT_ONLY(w)) {
+  prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
+  for (let i = 0; i < words.length; i++) if (!PUNCT_ONLY(words[i])) {
     nWords++;
-    lenSum += cpLength(w);
+    lenSum += wl[i + 1] - wl[i];
   }
   const lines = splitLines(text);
   let bullets = 0, ellipsis = 0;
@@ -246,15 +264,14 @@ function count(text: string, sub: string): number {
 
 /** Gopher repetition statistics (datatrove semantics); `joiner` joins words of an n-gram ('' for unsegmented scripts). */
 export function gopherRepetition(text: string, words: readonly string[], topNs: readonly number[], dupNs: readonly number[], joiner: string) {
-  const len = cpLength(text) || 1;
-  const paragraphs = text.trim().split(/\n{2,}/);
-  const pd = findDuplicates(paragraphs);
-  const lines = text.split(/\n+/);
-  const ld = findDuplicates(lines);
+  const len = textCpLength(text) || 1;
+  // text.trim().split(/\n{2,}/) and text.split(/\n+/), counted without building the arrays
+  const pd = dupSplit(text.trim(), 2);
+  const ld = dupSplit(text, 1);
   const out: Record<string, number> = {
-    dup_para_frac: paragraphs.length ? pd.elems / paragraphs.length : 0,
+    dup_para_frac: pd.parts ? pd.elems / pd.parts : 0,
     dup_para_char_frac: pd.chars / len,
-    dup_line_frac: lines.length ? ld.elems / lines.length : 0,
+    dup_line_frac: ld.parts ? ld.elems / ld.parts : 0,
     dup_line_char_frac: ld.chars / len,
   };
   prepareWords(words);
@@ -263,30 +280,72 @@ export function gopherRepetition(text: string, words: readonly string[], topNs: 
   for (const n of [...dupNs].sort((a, b) => a - b)) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
   return out;
 }
-function findDuplicates(xs: readonly string[]): { elems: number; chars: number } {
+/**
+ * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/): parts, parts already seen (elems) and their
+ * characters, without building the array of parts.
+ */
+function dupSplit(t: string, minRun: number): { parts: number; elems: number; chars: number } {
   const seen = new Set<string>();
-  let elems = 0, chars = 0;
-  for (const x of xs) {
+  let parts = 0, elems = 0, chars = 0;
+  let start = 0, i = 0;
+  const L = t.length;
+  for (;;) {
+    let end = L, next = L + 1;
+    while (i < L) {
+      if (t.charCodeAt(i) === 10) {
+        let j = i + 1;
+        while (j < L && t.charCodeAt(j) === 10) j++;
+        if (j - i >= minRun) {
+          end = i;
+          next = j;
+          i = j;
+          break;
+        }
+        i = j;
+      } else i++;
+    }
+    const x = t.slice(start, end);
+    parts++;
     if (seen.has(x)) {
       elems++;
       chars += cpLength(x);
     } else seen.add(x);
+    if (next > L) break;
+    start = next;
   }
-  return { elems, chars };
+  return { parts, elems, chars };
 }
 // word hashes and cumulative code-point lengths, shared by the n-gram statistics of one call
 let wl = new Int32Array(1024);
+let wlWords: readonly string[] | null = null, wlN = -1;
+/** Word hashes (hashString with both seeds) into hb1/hb2 and cumulative code-point lengths into wl; cached per words array. */
 function prepareWords(words: readonly string[]): void {
   const n = words.length;
+  if (wlWords === words && wlN === n) return;
   const h1 = hashBuf(n), h2 = hashBuf2(n);
   if (wl.length < n + 1) wl = new Int32Array(Math.max(n + 1, wl.length * 2));
+  let acc = 0;
   wl[0] = 0;
   for (let i = 0; i < n; i++) {
     const w = words[i];
-    h1[i] = hashString(w);
-    h2[i] = hashString(w, 0x12345678);
-    wl[i + 1] = wl[i] + cpLength(w);
+    let a = 0x811c9dc5, b = 0x12345678, k = w.length;
+    for (let j = 0; j < w.length; j++) {
+      const c = w.charCodeAt(j);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000193);
+      // a valid surrogate pair is one code point
+      if (c >= 0xd800 && c <= 0xdbff && j + 1 < w.length) {
+        const d = w.charCodeAt(j + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) k--;
+      }
+    }
+    h1[i] = a;
+    h2[i] = b;
+    acc += k;
+    wl[i + 1] = acc;
   }
+  wlWords = words;
+  wlN = n;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
 let ga = new Int32Array(1024), gb = new Int32Array(1024);
@@ -371,7 +430,7 @@ export function finewebQuality(text: string, words: readonly string[], shortLine
   }
   if (n === 0) return { line_punct_ratio: 0, short_line_ratio: 1, char_dup_ratio: 0, new_line_ratio: 0 };
   const nl = all.length - 1;
-  const nonNl = cpLength(text) - nl;
+  const nonNl = textCpLength(text) - nl;
   return {
     line_punct_ratio: punct / n,
     short_line_ratio: short / n,

@@ -92,14 +92,19 @@ export function isDjSpecial(cp: number): boolean {
 
 // ---------- code points ----------
 let cpBuf = new Int32Array(1 << 16);
-/** Decode `text` into a shared Int32Array of code points (valid until the next call). Returns the count. */
+// one-document cache: the character-level filters of one document decode its text once
+let cpText: string | null = null;
+let cpN = 0;
+/** Decode `text` into a shared Int32Array of code points (valid until the next call with another text). Returns the count. */
 export function codePoints(text: string): { cps: Int32Array; n: number } {
+  if (cpText === text) return { cps: cpBuf, n: cpN };
   if (cpBuf.length < text.length) cpBuf = new Int32Array(Math.max(text.length, cpBuf.length * 2));
   const buf = cpBuf;
   let n = 0;
-  for (let i = 0; i < text.length; i++) {
+  const L = text.length;
+  for (let i = 0; i < L; i++) {
     let c = text.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
       const d = text.charCodeAt(i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) {
         c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
@@ -108,7 +113,14 @@ export function codePoints(text: string): { cps: Int32Array; n: number } {
     }
     buf[n++] = c;
   }
+  cpText = text;
+  cpN = n;
   return { cps: buf, n };
+}
+
+/** Length in code points of a whole document text: free when codePoints() has just decoded it. */
+export function textCpLength(text: string): number {
+  return cpText === text ? cpN : cpLength(text);
 }
 
 /** Length in code points (Python len()). */
@@ -259,7 +271,9 @@ export function hashString(s: string, seed = 0x811c9dc5): number {
  * Used for char and word n-gram frequencies without allocating per n-gram.
  */
 export class HashCounter {
-  private keys = new Float64Array(1 << 12);
+  // key = (h1, h2 & 0x1fffff), kept as two int arrays (no float arithmetic per add)
+  private k1 = new Int32Array(1 << 12);
+  private k2 = new Int32Array(1 << 12);
   private counts = new Int32Array(1 << 12);
   private used = new Int32Array(1 << 11);
   size = 0;
@@ -267,12 +281,14 @@ export class HashCounter {
 
   /** Prepare for up to `n` distinct keys. */
   reset(n: number): void {
-    for (let i = 0; i < this.size; i++) this.counts[this.used[i]] = 0;
+    const counts = this.counts, used = this.used;
+    for (let i = 0; i < this.size; i++) counts[used[i]] = 0;
     this.size = 0;
-    let cap = this.keys.length;
+    let cap = this.k1.length;
     while (cap < n * 2) cap *= 2;
-    if (cap !== this.keys.length) {
-      this.keys = new Float64Array(cap);
+    if (cap !== this.k1.length) {
+      this.k1 = new Int32Array(cap);
+      this.k2 = new Int32Array(cap);
       this.counts = new Int32Array(cap);
       this.mask = cap - 1;
     }
@@ -280,18 +296,20 @@ export class HashCounter {
   }
   /** Add one occurrence of key (h1: uint32, h2: uint32); returns the new count. */
   add(h1: number, h2: number): number {
-    const key = (h2 & 0x1fffff) * 4294967296 + (h1 >>> 0);
-    let slot = (h1 ^ Math.imul(h2, 0x9e3779b1)) & this.mask;
+    const a = h1 | 0, b = h2 & 0x1fffff;
+    const counts = this.counts, k1 = this.k1, k2 = this.k2, mask = this.mask;
+    let slot = (h1 ^ Math.imul(h2, 0x9e3779b1)) & mask;
     for (;;) {
-      const c = this.counts[slot];
+      const c = counts[slot];
       if (c === 0) {
-        this.keys[slot] = key;
-        this.counts[slot] = 1;
+        k1[slot] = a;
+        k2[slot] = b;
+        counts[slot] = 1;
         this.used[this.size++] = slot;
         return 1;
       }
-      if (this.keys[slot] === key) return ++this.counts[slot];
-      slot = (slot + 1) & this.mask;
+      if (k1[slot] === a && k2[slot] === b) return (counts[slot] = c + 1);
+      slot = (slot + 1) & mask;
     }
   }
   /** Counts of the distinct keys (a view valid until the next reset/values call). */
