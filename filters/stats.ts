@@ -276,9 +276,101 @@ export function gopherRepetition(text: string, words: readonly string[], topNs: 
   };
   prepareWords(words);
   gN = 0;
-  for (const n of [...topNs].sort((a, b) => a - b)) out[`top_${n}gram`] = topNgramFrac(words, n, joiner) / len;
-  for (const n of [...dupNs].sort((a, b) => a - b)) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
+  const tops = [...topNs].sort((a, b) => a - b), dups = [...dupNs].sort((a, b) => a - b);
+  if (Math.min(2, ...tops, ...dups) >= 2) {
+    const r = ngramStats(words, tops, dups, joiner);
+    for (const n of tops) out[`top_${n}gram`] = r.top.get(n)! / len;
+    for (const n of dups) out[`dup_${n}gram`] = r.dup.get(n)! / len;
+    return out;
+  }
+  for (const n of tops) out[`top_${n}gram`] = topNgramFrac(words, n, joiner) / len;
+  for (const n of dups) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
   return out;
+}
+
+/**
+ * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = 2, 3, ...: an n-gram can only occur twice
+ * where its (n-1)-gram prefix does, so each round counts only the positions whose previous n-gram is repeated
+ * ("candidates"). Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing
+ * repeats: then the first n-gram, count 1) nor the duplicate characters, so the results equal the full passes.
+ */
+let cand = new Int32Array(1024), slots = new Int32Array(1024);
+function ngramStats(words: readonly string[], tops: readonly number[], dups: readonly number[], joiner: string) {
+  const top = new Map<number, number>(), dup = new Map<number, number>();
+  const nW = words.length;
+  const maxN = Math.max(0, ...tops, ...dups);
+  if (cand.length < nW) {
+    cand = new Int32Array(Math.max(nW, cand.length * 2));
+    slots = new Int32Array(cand.length);
+  }
+  if (ga.length < nW) {
+    ga = new Int32Array(Math.max(nW, ga.length * 2));
+    gb = new Int32Array(ga.length);
+  }
+  // 1-gram hashes at every position; every position is a candidate
+  for (let i = 0; i < nW; i++) {
+    ga[i] = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193);
+    gb[i] = Math.imul(0x1b873593 ^ hb2[i], 0x5bd1e995);
+    cand[i] = i;
+  }
+  let nc = nW;
+  const jl = cpLength(joiner);
+  for (let n = 2; n <= maxN; n++) {
+    const total = nW - n + 1;
+    const isTop = tops.includes(n), isDup = dups.includes(n);
+    if (total <= 0) {
+      if (isTop) top.set(n, 0);
+      if (isDup) dup.set(n, 0);
+      continue;
+    }
+    // candidates that still start an n-gram, extended to n words
+    while (nc > 0 && cand[nc - 1] >= total) nc--;
+    const k = n - 1;
+    for (let p = 0; p < nc; p++) {
+      const i = cand[p];
+      ga[i] = Math.imul(ga[i] ^ hb1[i + k], 0x01000193);
+      gb[i] = Math.imul(gb[i] ^ hb2[i + k], 0x5bd1e995) ^ (gb[i] >>> 13);
+    }
+    // count the n-grams at the candidates (in position order: running counts equal the full pass's for repeated n-grams)
+    counter.reset(nc);
+    let best = 0, bestIdx = 0;
+    for (let p = 0; p < nc; p++) {
+      const i = cand[p];
+      const c = counter.add(ga[i], gb[i]);
+      slots[p] = counter.lastSlot;
+      if (c > best) {
+        best = c;
+        bestIdx = i;
+      }
+    }
+    if (isTop) {
+      if (best <= 1) {
+        best = 1;
+        bestIdx = 0;
+      }
+      top.set(n, best * (wl[bestIdx + n] - wl[bestIdx] + jl * (n - 1)));
+    }
+    // keep the candidates whose n-gram is repeated
+    let m = 0;
+    for (let p = 0; p < nc; p++) if (counter.countAt(slots[p]) > 1) cand[m++] = cand[p];
+    nc = m;
+    if (isDup) {
+      counter.reset(nc);
+      let rep = 0, i = 0, p = 0;
+      for (;;) {
+        while (p < nc && cand[p] < i) p++;
+        if (p >= nc) break;
+        i = cand[p];
+        if (counter.add(ga[i], gb[i]) > 1) {
+          rep += wl[i + n] - wl[i];
+          i += n;
+        } else i++;
+      }
+      dup.set(n, rep);
+    }
+  }
+  gN = 0;
+  return { top, dup };
 }
 /**
  * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/): parts, parts already seen (elems) and their

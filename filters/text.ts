@@ -277,7 +277,14 @@ export class HashCounter {
   private counts = new Int32Array(1 << 12);
   private used = new Int32Array(1 << 11);
   size = 0;
+  /** Slot of the key of the last add() (valid until the next reset). */
+  lastSlot = 0;
   private mask = (1 << 12) - 1;
+
+  /** Current count of the key stored in `slot` (from lastSlot). */
+  countAt(slot: number): number {
+    return this.counts[slot];
+  }
 
   /** Prepare for up to `n` distinct keys. */
   reset(n: number): void {
@@ -306,9 +313,13 @@ export class HashCounter {
         k2[slot] = b;
         counts[slot] = 1;
         this.used[this.size++] = slot;
+        this.lastSlot = slot;
         return 1;
       }
-      if (k1[slot] === a && k2[slot] === b) return (counts[slot] = c + 1);
+      if (k1[slot] === a && k2[slot] === b) {
+        this.lastSlot = slot;
+        return (counts[slot] = c + 1);
+      }
       slot = (slot + 1) & mask;
     }
   }

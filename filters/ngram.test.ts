@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { gopherRepetition, charRepetition, wordRepetition, gopherQuality } from './stats.ts';
+
+/** Deterministic pseudo-random word sequences with many repeated phrases (small vocabulary, copied spans). */
+function sample(seed: number, n: number, vocab: number): string[] {
+  let s = seed >>> 0;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const words: string[] = [];
+  while (words.length < n) {
+    if (words.length > 20 && rnd() < 0.2) {
+      const from = Math.floor(rnd() * (words.length - 12));
+      words.push(...words.slice(from, from + 2 + Math.floor(rnd() * 10)));
+    } else words.push(['的', '数据', 'apt', '包', 'Debian', '系统', '😊字', 'x'][Math.floor(rnd() * 8)] + String(Math.floor(rnd() * vocab)));
+  }
+  return words.slice(0, n);
+}
+
+test('gopher_repetition: the candidate sweep (n >= 2) equals the full per-n passes', () => {
+  for (let seed = 1; seed <= 60; seed++) {
+    const words = sample(seed, 5 + seed * 7, 1 + (seed % 9));
+    const text = words.join(seed % 2 ? '' : ' ') + '\n\nfoo\nfoo\n\n' + words.slice(0, 5).join('');
+    const joiner = seed % 2 ? '' : ' ';
+    const fast = gopherRepetition(text, words, [2, 3, 4], [5, 6, 7, 8, 9, 10], joiner);
+    // n = 1 in the list forces the reference implementation (one full counting pass per n)
+    const ref = gopherRepetition(text, words, [1, 2, 3, 4], [1, 5, 6, 7, 8, 9, 10], joiner);
+    for (const k of Object.keys(fast)) assert.equal(fast[k], ref[k], `seed ${seed} ${k}`);
+    assert.ok(Object.keys(fast).length === 13);
+  }
+  // something actually repeats in these samples
+  const w = sample(3, 200, 2);
+  assert.ok(gopherRepetition(w.join(''), w, [2], [5], '').dup_5gram > 0);
+});
+
+test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) and text.trim().split(/\\n{2,}/)', () => {
+  const st = gopherRepetition('\na\n\nb\na\n\n\nb\na\n', [], [], [], '');
+  // lines: ['', 'a', 'b', 'a', 'b', 'a', ''] -> 4 duplicates; paragraphs: ['a', 'b\na', 'b\na'] -> 1 duplicate
+  assert.equal(st.dup_line_frac, 4 / 7);
+  assert.equal(st.dup_para_frac, 1 / 3);
+  assert.equal(st.dup_para_char_frac, 3 / 14);
+});
+
+test('word statistics share cached word hashes/lengths without mixing documents', () => {
+  const a = ['Hello', 'world', '𠀀𠀀', 'Hello', 'world', 'Hello', 'world'];
+  const b = ['hello', 'world', '𠀀𠀀', 'hello', 'world', 'hello', 'world'];
+  assert.equal(wordRepetition(a, 2, true), wordRepetition(b, 2, false));
+  assert.equal(gopherQuality('x', a).mean_word_length, 32 / 7);
+  assert.equal(gopherQuality('x', ['ab', '𠀀𠀀𠀀', '😊']).mean_word_length, 2.5);
+  assert.equal(charRepetition('abcabcabcabc', 3), charRepetition('abcabcabcabc', 3));
+});
