@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gopherRepetition, charRepetition, wordRepetition, gopherQuality } from './stats.ts';
+import { gopherRepetition, charRepetition, wordRepetition, gopherQuality, maxLineLength, stopwordCount } from './stats.ts';
+import { splitLines, cpLength } from './text.ts';
 
 /** Deterministic pseudo-random word sequences with many repeated phrases (small vocabulary, copied spans). */
 function sample(seed: number, n: number, vocab: number): string[] {
@@ -47,4 +48,26 @@ test('word statistics share cached word hashes/lengths without mixing documents'
   assert.equal(gopherQuality('x', a).mean_word_length, 32 / 7);
   assert.equal(gopherQuality('x', ['ab', '𠀀𠀀𠀀', '😊']).mean_word_length, 2.5);
   assert.equal(charRepetition('abcabcabcabc', 3), charRepetition('abcabcabcabc', 3));
+});
+
+test('max_line_length scan equals max(cpLength) over splitLines', () => {
+  for (const t of ['', 'abc', 'ab\r\ncd\u2028efg\x85h', '😊😊😊\nab', 'a\n\n', '\ud800x\udc00\ny', '中文\r\r长一点的行\f']) {
+    const ref = splitLines(t).reduce((m, l) => Math.max(m, cpLength(l)), 0);
+    assert.equal(maxLineLength(t), ref, JSON.stringify(t));
+  }
+});
+
+test('gopher_quality bullet/ellipsis lines follow trimStart/trimEnd', () => {
+  const q = gopherQuality(' \u3000• a\n-b\n  \nc...\u00a0\nd…\ne..\n.. .\n\ufeff-x..', ['a']);
+  // 8 lines: bullets "• a", "-b", "-x.." (BOM trimmed); ellipsis "c...", "d…"
+  assert.equal(q.bullet_lines_ratio, 3 / 8);
+  assert.equal(q.ellipsis_lines_ratio, 2 / 8);
+});
+
+test('stopword counting equals Set membership (with the lower-cased retry)', () => {
+  const stop = new Set(['的', '·', 'the', 'and', '在这']);
+  const words = ['的', '的的', 'The', 'THE', 'the', 'a', '·', '在这', '在', 'And', 'x'];
+  const ref = words.filter((w) => stop.has(w) || (w.charCodeAt(0) < 128 && stop.has(w.toLowerCase()))).length;
+  assert.equal(ref, 7);
+  assert.equal(stopwordCount(words, stop), ref);
 });

@@ -34,12 +34,23 @@ export function avgLineLength(text: string): number {
 
 /** data-juicer maximum_line_length_filter: max(len(line) for line in text.splitlines()). */
 export function maxLineLength(text: string): number {
-  let m = 0;
-  for (const l of splitLines(text)) {
-    const k = cpLength(l);
-    if (k > m) m = k;
+  // the longest of the splitLines() lines, in code points, in one scan
+  let m = 0, k = 0;
+  const L = text.length;
+  for (let i = 0; i < L; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 13 || c === 11 || c === 12 || c === 0x1c || c === 0x1d || c === 0x1e || c === 0x85 || c === 0x2028 || c === 0x2029) {
+      if (k > m) m = k;
+      k = 0;
+    } else {
+      k++;
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
+        const d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) i++;
+      }
+    }
   }
-  return m;
+  return k > m ? k : m;
 }
 
 export function textLength(text: string): number {
@@ -190,10 +201,26 @@ export function countAlnumWords(words: readonly string[]): number {
 }
 
 /** Stopword occurrences (count-based, FineWeb-2 / Gopher style). Words are compared lower-cased. */
+const stopIndex = new WeakMap<ReadonlySet<string>, { one: Uint8Array; lens: Uint8Array }>();
+/** Single-code-unit entries as a table, and the lengths of the others: most words need no Set lookup. */
+function stopIdx(stop: ReadonlySet<string>): { one: Uint8Array; lens: Uint8Array } {
+  let x = stopIndex.get(stop);
+  if (!x) {
+    x = { one: new Uint8Array(0x10000), lens: new Uint8Array(64) };
+    for (const w of stop) {
+      if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
+      else x.lens[Math.min(w.length, 63)] = 1;
+    }
+    stopIndex.set(stop, x);
+  }
+  return x;
+}
 export function stopwordCount(words: readonly string[], stop: ReadonlySet<string>): number {
   let k = 0;
+  const { one, lens } = stopIdx(stop);
   for (const w of words) {
-    if (stop.has(w)) k++;
+    const L = w.length;
+    if (L === 1 ? one[w.charCodeAt(0)] === 1 : lens[L < 63 ? L : 63] === 1 && stop.has(w)) k++;
     else if (w.charCodeAt(0) < 128 && w !== w.toLowerCase() && stop.has(w.toLowerCase())) k++;
   }
   return k;
@@ -234,10 +261,16 @@ export function gopherQuality(text: string, words: readonly string[]) {
   const lines = splitLines(text);
   let bullets = 0, ellipsis = 0;
   for (const l of lines) {
-    const s = l.trimStart();
-    if (s.startsWith('•') || s.startsWith('-')) bullets++;
-    const e = l.trimEnd();
-    if (e.endsWith('...') || e.endsWith('…')) ellipsis++;
+    // l.trimStart() starts with • or -, l.trimEnd() ends with ... or … (without building the trimmed strings)
+    let b = 0, e = l.length;
+    while (b < e && isJsSpace(l.charCodeAt(b))) b++;
+    if (b < e) {
+      const c = l.charCodeAt(b);
+      if (c === 0x2022 || c === 45) bullets++;
+      while (isJsSpace(l.charCodeAt(e - 1))) e--;
+      const d = l.charCodeAt(e - 1);
+      if (d === 0x2026 || (d === 46 && e - b >= 3 && l.charCodeAt(e - 2) === 46 && l.charCodeAt(e - 3) === 46)) ellipsis++;
+    }
   }
   let alphaWords = 0;
   for (const w of words) if (hasAlpha(w)) alphaWords++;
@@ -252,6 +285,11 @@ export function gopherQuality(text: string, words: readonly string[]) {
     ellipsis_lines_ratio: lines.length ? ellipsis / lines.length : 0,
     alpha_words_ratio: words.length ? alphaWords / words.length : 0,
   };
+}
+/** JS String.prototype.trim() whitespace: WhiteSpace (incl. Zs and BOM) and LineTerminator. */
+function isJsSpace(c: number): boolean {
+  if (c < 0x80) return c === 32 || (c >= 9 && c <= 13);
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 }
 function count(text: string, sub: string): number {
   let k = 0, at = text.indexOf(sub);
