@@ -209,35 +209,43 @@ const SENT_END = /[.。！!？?…]/;
 export function splitSentence(text: string): string[] {
   if (!SENT_END.test(text)) return [text];
   text = text.replace(/([.。！!？?])([^’”])/gu, '$1\n$2');
-  text = text.replace(/(\.{6})([^’”])/gu, '$1\n$2');
-  text = text.replace(/(…{2})([^’”])/gu, '$1\n$2');
+  // each replacement below needs a substring its pattern cannot match without: skip the regex when it is absent
+  if (text.includes('......')) text = text.replace(/(\.{6})([^’”])/gu, '$1\n$2');
+  if (text.includes('……')) text = text.replace(/(…{2})([^’”])/gu, '$1\n$2');
   // data-juicer's class here is literally [.。!！？?.{6}…{2}] (the {6} and {2} are characters inside the class)
-  text = text.replace(/([.。!！？?{6}…2][’”])([^’”])/gu, '$1\n$2');
+  if (text.includes('’') || text.includes('”')) text = text.replace(/([.。!！？?{6}…2][’”])([^’”])/gu, '$1\n$2');
   return text.split('\n');
 }
 const NOT_KEPT_FOR_COMPARE = /[^a-zA-Z0-9\u4e00-\u9fa5\n\t ]/g;
 /** data-juicer remove_repeat_sentences_mapper. */
 export function removeRepeatSentences(text: string, minLen = 2, lowercase = false, ignoreSpecial = true): string {
   const lines = text.split('\n');
-  const out: string[] = [];
   const seen = new Set<string>();
-  for (const line of lines) {
+  // a line whose sentences are all kept is unchanged (its sentences concatenate back to it): rebuild only on removal
+  let changed = false;
+  for (let li = 0; li < lines.length; li++) {
+    const line = lines[li];
+    if (!line) continue;
     let nl = '';
-    if (line) {
-      for (const sentence of splitSentence(line)) {
-        let copy = pyStrip(sentence);
-        if (lowercase) copy = copy.toLowerCase();
-        if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
-        if (cpLength(copy) < minLen) nl += sentence;
-        else if (!seen.has(copy)) {
-          nl += sentence;
-          seen.add(copy);
-        }
-      }
+    let removed = false;
+    for (const sentence of splitSentence(line)) {
+      let copy = pyStrip(sentence);
+      if (lowercase) copy = copy.toLowerCase();
+      if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
+      // code points: between length / 2 and length
+      const short = copy.length < minLen || (copy.length < 2 * minLen && cpLength(copy) < minLen);
+      if (short) nl += sentence;
+      else if (!seen.has(copy)) {
+        nl += sentence;
+        seen.add(copy);
+      } else removed = true;
     }
-    out.push(nl);
+    if (removed) {
+      lines[li] = nl;
+      changed = true;
+    }
   }
-  return out.join('\n');
+  return changed ? lines.join('\n') : text;
 }
 
 // ---------- characters and whitespace ----------

@@ -71,3 +71,16 @@ test('stopword counting equals Set membership (with the lower-cased retry)', () 
   assert.equal(ref, 7);
   assert.equal(stopwordCount(words, stop), ref);
 });
+
+test('remove_repeat_sentences: unchanged text comes back as is; the skipped regexes still apply when needed', async () => {
+  const M = await import('./mappers.ts');
+  const t = '第一句话在这里。第二句话在这里！\n\n第一句话在这里。还有别的内容。';
+  assert.equal(M.removeRepeatSentences(t, 2), '第一句话在这里。第二句话在这里！\n\n还有别的内容。');
+  const u = '没有重复的句子。每一句都不同！\nline one. line two';
+  assert.equal(M.removeRepeatSentences(u, 2), u);
+  // six dots, two ellipses and closing quotes: the patterns that are only run when their substring occurs
+  assert.deepEqual(M.splitSentence('他说……好的“对。”然后'), ['他说……', '好的“对。”', '然后']);
+  // minimum length counted in code points: 5 astral characters are 5 (< 6) characters, kept although repeated
+  assert.equal(M.removeRepeatSentences('😊😊😊😊😊𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。', 6, false, false), '😊😊😊😊😊𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。');
+  assert.equal(M.removeRepeatSentences('𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。', 5, false, false), '𠀀𠀀𠀀𠀀𠀀。');
+});
