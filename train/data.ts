@@ -308,6 +308,29 @@ export class DataLoader {
     }
     return out;
   }
+
+  /**
+   * Data parallelism: consumes the next `total` blocks of the stream (exactly as next(total) would, epoch boundaries
+   * included) but reads only blocks [from, from+count) of them, returned as count x blockLen int32. Every rank calls
+   * this with the same `total`, so all ranks keep the same (global) position.
+   */
+  async nextShare(total: number, from: number, count: number): Promise<Int32Array> {
+    if (from < 0 || count < 0 || from + count > total) throw new Error(`data: share [${from}, ${from + count}) outside ${total} blocks`);
+    const L = this.s.blockLen, out = new Int32Array(count * L);
+    for (let b = 0; b < total; b++) {
+      if (this.s.cursor >= this.perm.length) {
+        await this.newEpochPerm(this.s.epoch + 1);
+        this.log(`data: epoch ${this.s.epoch} begins (${this.perm.length} blocks)`);
+      }
+      if (b >= from && b < from + count) await this.readBlock(this.perm[this.s.cursor], out, (b - from) * L);
+      this.s.cursor++;
+      this.s.served++;
+    }
+    return out;
+  }
+
+  /** blocks consumed so far (all epochs). */
+  get served(): number { return this.s.served; }
 }
 
 function upperBound(a: Uint32Array, x: number): number {

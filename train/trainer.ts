@@ -9,6 +9,8 @@ import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
 import { DataLoader, vocabStats } from './data.ts';
 import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { TcpCollective, type Collective } from './distributed/collective.ts';
+import { checkReplicas, distInfo, gradAllReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
@@ -24,8 +26,18 @@ export interface TrainOptions {
   resume?: boolean;
   /** per-source mixture weights. */
   weights?: Record<string, number> | null;
+  /**
+   * data-parallel rank / world size (default 0 / 1). With world > 1 the ranks meet through a TcpCollective at
+   * masterAddr:masterPort (default MASTER_ADDR / MASTER_PORT) unless `collective` is given; see train/distributed/dp.ts
+   * for the batch and data-position semantics. Only rank 0 writes metrics and checkpoints.
+   */
   rank?: number;
   world?: number;
+  collective?: Collective;
+  masterAddr?: string;
+  masterPort?: number;
+  /** backend device index (cuda). */
+  device?: number;
   /** peak FLOP/s for MFU (default: backend's, else cpu 1e10, cuda 989e12). */
   peakFlops?: number;
   quiet?: boolean;
@@ -82,8 +94,22 @@ function fmtTime(s: number): string {
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
-  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const ownColl = !o.collective && (o.world ?? 1) > 1;
+  const coll = o.collective ?? (ownColl ? await TcpCollective.connect({ rank: o.rank ?? 0, world: o.world!, addr: o.masterAddr, port: o.masterPort }) : null);
+  try {
+    return await trainRank(o, coll && coll.world > 1 ? coll : null);
+  } finally {
+    if (ownColl) await coll!.close();
+  }
+}
+
+async function trainRank(o: TrainOptions, coll: Collective | null): Promise<TrainResult> {
+  const rank = coll ? coll.rank : 0, world = coll ? coll.world : 1, isRoot = rank === 0;
+  const baseLog = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const log = isRoot ? baseLog : () => {};
+  if (!isRoot) o = { ...o, quiet: true };
   mkdirSync(o.outDir, { recursive: true });
+  let M = 0; // micro-batches per optimizer step over all ranks
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   let be: Backend;
   let data: DataLoader;
@@ -98,18 +124,19 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     model = st.model;
     // schedule and optimizer settings come from the checkpoint (exact resume); a new total may be given with --steps
     hyper = { ...st.hyper };
-    be = await loadBackend(o.backend, model);
+    be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
     const ck = await loadCheckpoint(existing, be);
+    M = (st as TrainerState & { dist?: DistInfo }).dist?.globalMicroBatches ?? hyper.gradAccum;
     vocabIds = ck.vocabIds;
     step = ck.state.step;
     tokensSeen = ck.state.tokens;
     elapsedBefore = ck.state.elapsedS;
     data = await DataLoader.open({
-      dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, rank: o.rank, world: o.world,
+      dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId,
       weights: ck.data.json.weights, state: ck.data, log,
     });
     // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
-    if (existsSync(metricsPath)) {
+    if (isRoot && existsSync(metricsPath)) {
       const keep = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
       const tmp = metricsPath + '.tmp';
       writeFileSync(tmp, keep.map((l) => l + '\n').join(''));
@@ -136,24 +163,37 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       model.padId = vocabIds.indexOf(QWEN_PAD);
       model.eosId = vocabIds.indexOf(QWEN_EOS);
       log(`compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`);
-      writeFileSync(join(o.outDir, 'vocab.json'), JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n');
+      if (isRoot) writeFileSync(join(o.outDir, 'vocab.json'), JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n');
     }
     validateConfig(model);
-    be = await loadBackend(o.backend, model);
+    be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
+    M = hyper.gradAccum * world;
     if (o.initFrom) {
       await loadModel(o.initFrom, be);
       log(`initialised weights from ${o.initFrom}`);
     } else await be.init(hyper.seed);
-    data = await DataLoader.open({ dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, rank: o.rank, world: o.world, weights: o.weights ?? null, log });
-    writeFileSync(join(o.outDir, 'config.json'), JSON.stringify({ model, hyper, backend: o.backend, dataDir: o.dataDir }, null, 2) + '\n');
-    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+    // every rank reads the same global block stream (see train/distributed/dp.ts)
+    data = await DataLoader.open({ dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, weights: o.weights ?? null, log });
+    if (isRoot) {
+      writeFileSync(join(o.outDir, 'config.json'), JSON.stringify({ model, hyper, backend: o.backend, dataDir: o.dataDir, ...(world > 1 ? { world } : {}) }, null, 2) + '\n');
+      if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+    }
   }
   if (o.logEvery) hyper.logEvery = o.logEvery;
   if (o.ckptEvery) hyper.ckptEvery = o.ckptEvery;
   const targetSteps = o.steps ?? hyper.totalSteps;
   const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
-  const T = model.seqLen, micro = hyper.microBatch, accum = hyper.gradAccum;
+  const T = model.seqLen, micro = hyper.microBatch, accum = M;
   const tokensPerStep = micro * accum * T;
+  const [lo, hi] = shareOf(rank, world, M);
+  const reduceGrads = coll ? gradAllReducer(be, coll) : null;
+  const slots = new Float64Array(M + 1); // per-micro-batch loss / M, then the stop flag
+  if (coll) {
+    if (hi === lo) baseLog(`rank ${rank}: warning: ${world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`);
+    await checkReplicas(coll, await paramDigest(be), [step, data.served, data.epoch, data.cursor, M, micro, T, targetSteps],
+      ['step', 'data position', 'epoch', 'cursor', 'micro-batches per step', 'micro-batch', 'seqLen', 'target steps']);
+    log(`data parallel: ${world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); data position ${data.served} blocks`);
+  }
   const flops = flopsPerToken(model).total;
   const peak = o.peakFlops ?? be.peakFlops ?? (o.backend === 'cuda' ? 989e12 : 1e10);
 
@@ -172,7 +212,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       step, tokens: tokensSeen, elapsedS: elapsedBefore + (performance.now() - t0) / 1000, model, hyper, backend: o.backend,
       dataDir: o.dataDir, loss, savedAt: new Date().toISOString(), reason,
     };
-    const dir = await saveCheckpoint(o.outDir, be, st, data.state(), vocabIds);
+    if (!isRoot) return null;
+    const full: TrainerState & { dist: DistInfo } = { ...st, dist: distInfo(world, M, micro, data.served) };
+    const dir = await saveCheckpoint(o.outDir, be, full, data.state(), vocabIds);
     return dir;
   };
 
@@ -186,12 +228,29 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     while (step < targetSteps) {
       const lr = lrAt(step, hyper);
       await be.zeroGrad();
-      let loss = 0;
-      for (let a = 0; a < accum; a++) {
-        const raw = await data.next(micro);
-        const { tokens, unknown } = mapTokens(raw, table, model.padId);
-        unknownTotal += unknown;
-        loss += (await be.forwardBackward(tokens, micro, T, 1 / accum)) / accum;
+      let loss = 0, stopAgreed = false;
+      if (!coll) {
+        for (let a = 0; a < accum; a++) {
+          const raw = await data.next(micro);
+          const { tokens, unknown } = mapTokens(raw, table, model.padId);
+          unknownTotal += unknown;
+          loss += (await be.forwardBackward(tokens, micro, T, 1 / accum)) / accum;
+        }
+      } else {
+        // this rank's micro-batches of the global batch; gradients scaled by 1/M and summed over ranks
+        slots.fill(0);
+        const mine = await data.nextShare(M * micro, lo * micro, (hi - lo) * micro);
+        const per = micro * (T + 1);
+        for (let j = lo; j < hi; j++) {
+          const { tokens, unknown } = mapTokens(mine.subarray((j - lo) * per, (j - lo + 1) * per), table, model.padId);
+          unknownTotal += unknown;
+          slots[j] = (await be.forwardBackward(tokens, micro, T, 1 / M)) / M;
+        }
+        slots[M] = stopSignal ? 1 : 0;
+        await reduceGrads!();
+        await coll.allReduceSum(slots);
+        for (let j = 0; j < M; j++) loss += slots[j];
+        stopAgreed = slots[M] > 0;
       }
       if (!Number.isFinite(loss)) {
         stoppedBy = 'nan';
@@ -217,17 +276,18 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
           step, loss, lr, grad_norm: gn, tokens_per_s: Math.round(tps), mfu: (tps * flops) / peak, tokens: tokensSeen,
           epoch: data.epoch, elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
         };
-        appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+        if (isRoot) appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
         const eta = ((targetSteps - step) * tokensPerStep) / Math.max(tps, 1e-9);
         const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtTime(eta)}`;
         if (progress) process.stderr.write('\r' + line.padEnd(110));
         else if (!o.quiet) log(line);
       }
       if (step % hyper.ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval', loss);
-      if (stopSignal) { stoppedBy = 'signal'; break; }
+      if (coll ? stopAgreed : stopSignal) { stoppedBy = 'signal'; stopSignal ??= 'SIGTERM (on another rank)'; break; }
     }
     if (progress) process.stderr.write('\n');
     if (stoppedBy !== 'nan') lastCkpt = await save(stoppedBy === 'signal' ? `signal ${stopSignal}` : 'end', Number.isFinite(lastLoss) ? lastLoss : null);
+    if (coll) await coll.barrier(); // rank 0's checkpoint is complete before any rank reports success
   } finally {
     process.off('SIGINT', hInt);
     process.off('SIGTERM', hTerm);

@@ -3,6 +3,8 @@ import { resolveConfig, parseWeights } from '../../train/resolve.ts';
 import { train } from '../../train/trainer.ts';
 import { readModelConfig } from '../../train/checkpoint.ts';
 import { STEEL_TRAIN } from '../../train/config.ts';
+import { resolveRankWorld } from '../../train/distributed/collective.ts';
+import { launchLocal } from '../../train/distributed/launch.ts';
 
 export const summary = 'pretrain a model on token shards (CPU reference backend or CUDA), with exact resume';
 
@@ -20,7 +22,11 @@ const HELP = `usage: steel train (--preset NAME | --config FILE) --data DIR --ou
   --lr X --min-lr X --warmup N --total-steps N --micro-batch N --grad-accum N --seed N
   --log-every N --ckpt-every N
   --weights SRC=W,...  per-source mixture weights (default: uniform over blocks, as Steel)
-  --rank R --world W   data split for multi-process runs (shards[rank::world])
+  --procs N            data-parallel training in N processes on this machine (rank 0 writes metrics and
+  --gpus N             checkpoints); --gpus is the same, one process per GPU with --backend cuda
+  --rank R --world W   this process's data-parallel rank / world size (default: env RANK/WORLD_SIZE, else Slurm's
+                       SLURM_PROCID/SLURM_NTASKS, else 0/1); ranks meet at --master-addr:--master-port
+  --master-addr A --master-port P   rendezvous of rank 0 (default env MASTER_ADDR/MASTER_PORT, else 127.0.0.1:29500)
   --quiet`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -32,7 +38,8 @@ export async function run(argv: string[]): Promise<number> {
       'init-from': { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' }, warmup: { type: 'string' },
       'total-steps': { type: 'string' }, 'micro-batch': { type: 'string' }, 'grad-accum': { type: 'string' }, seed: { type: 'string' },
       'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, weights: { type: 'string' }, rank: { type: 'string' },
-      world: { type: 'string' }, quiet: { type: 'boolean' },
+      world: { type: 'string' }, quiet: { type: 'boolean' }, procs: { type: 'string' }, gpus: { type: 'string' },
+      'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
     },
     strict: true,
   });
@@ -58,9 +65,30 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const steps = num('steps', v.steps);
+  if (v.procs !== undefined || v.gpus !== undefined) {
+    if (v.procs !== undefined && v.gpus !== undefined) throw new Error('give --procs or --gpus, not both');
+    const n = num(v.procs !== undefined ? 'procs' : 'gpus', v.procs ?? v.gpus)!;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${v.procs !== undefined ? 'procs' : 'gpus'}: need a positive integer, got ${n}`);
+    if (v.rank !== undefined || v.world !== undefined) throw new Error('--procs/--gpus starts the ranks itself; do not combine with --rank/--world');
+    if (n > 1) {
+      // the children run this same command without --procs/--gpus, with RANK/WORLD_SIZE/MASTER_* in their environment
+      const childArgv: string[] = [];
+      for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        if (a === '--procs' || a === '--gpus') { i++; continue; }
+        if (a.startsWith('--procs=') || a.startsWith('--gpus=')) continue;
+        childArgv.push(a);
+      }
+      return launchLocal({ n, argv: ['train', ...childArgv], cuda: v.backend === 'cuda', masterAddr: v['master-addr'], masterPort: num('master-port', v['master-port']) });
+    }
+  }
+  const rw = resolveRankWorld({ rank: num('rank', v.rank), world: num('world', v.world) });
   const r = await train({
     model, hyper, dataDir: v.data, outDir: v.out, backend: v.backend!, steps, resume: !!v.resume,
-    weights: parseWeights(v.weights), rank: num('rank', v.rank), world: num('world', v.world), quiet: !!v.quiet,
+    weights: parseWeights(v.weights), rank: rw.rank, world: rw.world, quiet: !!v.quiet,
+    masterAddr: v['master-addr'], masterPort: num('master-port', v['master-port']),
+    // one GPU per rank: the launcher (and Slurm's GPU binding) leave one visible device; otherwise use the local rank
+    device: v.backend === 'cuda' && rw.world > 1 && (process.env.CUDA_VISIBLE_DEVICES ?? '').split(',').filter(Boolean).length !== 1 ? rw.localRank : undefined,
     initFrom: v['init-from'],
     logEvery: v['log-every'] ? hyper.logEvery : undefined, ckptEvery: v['ckpt-every'] ? hyper.ckptEvery : undefined,
   });
