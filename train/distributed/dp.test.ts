@@ -102,3 +102,44 @@ test('a rank that dies mid-run makes the other fail with a clear error instead o
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SIGTERM to one rank only: every rank stops after the same step and rank 0 saves the checkpoint', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-dp-term-'));
+  try {
+    const data = join(dir, 'data');
+    makeShards(data, { shards: 2, docsPerShard: 10, seed: 4 });
+    const out = join(dir, 'o');
+    const port = await freePort();
+    const args = ['train', '--preset', 'tiny', '--data', data, '--out', out, '--steps', '1000000', '--log-every', '1', '--ckpt-every', '1000000', '--quiet'];
+    const env = (r: number) => ({ RANK: String(r), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
+    let victim = 0;
+    const p1 = steel(args, env(1), (pid) => { victim = pid; });
+    const p0 = steel(args, env(0), () => {
+      const iv = setInterval(() => {
+        const m = join(out, 'metrics.jsonl');
+        if (existsSync(m) && readFileSync(m, 'utf8').split('\n').length > 3) { clearInterval(iv); process.kill(victim, 'SIGTERM'); }
+      }, 20);
+    });
+    const [r0, r1] = await Promise.all([p0, p1]);
+    assert.equal(r0.code, 0, r0.err);
+    assert.equal(r1.code, 0, r1.err);
+    const st = JSON.parse(readFileSync(join(latestCheckpoint(out)!, 'trainer.json'), 'utf8'));
+    assert.match(st.reason, /SIGTERM/);
+    assert.equal(losses(out).length, st.step);
+    assert.equal(st.dist.consumedBlocks, st.step * 4); // 2 ranks x 1 micro-batch x 2 blocks per step
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('steel train --procs 2: a failing rank setup fails the launch with a non-zero code', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-dp-bad-'));
+  try {
+    const r = await steel(['train', '--preset', 'tiny', '--data', join(dir, 'nope'), '--out', join(dir, 'o'), '--steps', '2', '--procs', '2']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /\[rank 1\] .*nope/);
+    assert.match(r.err, /failed: rank exit codes/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
