@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { Document } from '../pipeline/document.ts';
-import type { MapOp, Stage } from '../pipeline/stage.ts';
+import type { MapOp, Stage, StageContext } from '../pipeline/stage.ts';
 
 export interface Bounds { min?: number | null; max?: number | null }
 export interface RuleSpec extends Bounds {
@@ -92,6 +92,14 @@ export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<
     async create(p: P): Promise<Stage> {
       await spec.init?.(p);
       const rules = spec.rules(p);
+      /** Store the statistics on the document; drop it (false) when one is outside its range. */
+      const keep = (doc: Document, st: Record<string, number>, ctx: StageContext): boolean => {
+        const stats = statsOf(doc);
+        for (const k in st) stats[k] = st[k];
+        const v = firstViolation(rules, stats, doc.lang);
+        if (v) ctx.drop(doc, v.rule, v.value);
+        return !v;
+      };
       if (spec.computeBatch) {
         const batchSize = 64;
         return async function* (docs, ctx) {
@@ -106,11 +114,7 @@ export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<
                 yield doc;
                 continue;
               }
-              const stats = statsOf(doc);
-              for (const k in st) stats[k] = st[k];
-              const v = firstViolation(rules, stats, doc.lang);
-              if (v) ctx.drop(doc, v.rule, v.value);
-              else yield doc;
+              if (keep(doc, st, ctx)) yield doc;
             }
             buf = [];
           };
@@ -129,11 +133,7 @@ export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<
           }
           let st = spec.compute(doc, p);
           if (st instanceof Promise) st = await st;
-          const stats = statsOf(doc);
-          for (const k in st) stats[k] = st[k];
-          const v = firstViolation(rules, stats, doc.lang);
-          if (v) ctx.drop(doc, v.rule, v.value);
-          else yield doc;
+          if (keep(doc, st, ctx)) yield doc;
         }
       };
     },
