@@ -10,7 +10,7 @@ import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateC
 import { DataLoader, vocabStats } from './data.ts';
 import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
-import { checkReplicas, distInfo, gradAllReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
+import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
@@ -186,7 +186,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   const T = model.seqLen, micro = hyper.microBatch, accum = M;
   const tokensPerStep = micro * accum * T;
   const [lo, hi] = shareOf(rank, world, M);
-  const reduceGrads = coll ? gradAllReducer(be, coll) : null;
+  const reducer = coll ? await gradReducer(be, coll) : null; // every rank gets here together (NCCL set-up)
   const slots = new Float64Array(M + 1); // per-micro-batch loss / M, then the stop flag
   if (coll) {
     if (hi === lo) baseLog(`rank ${rank}: warning: ${world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`);
@@ -244,10 +244,11 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
         for (let j = lo; j < hi; j++) {
           const { tokens, unknown } = mapTokens(mine.subarray((j - lo) * per, (j - lo + 1) * per), table, model.padId);
           unknownTotal += unknown;
+          if (j === hi - 1) reducer!.beforeLast(); // the reduce may overlap this backward pass
           slots[j] = (await be.forwardBackward(tokens, micro, T, 1 / M)) / M;
         }
         slots[M] = stopSignal ? 1 : 0;
-        await reduceGrads!();
+        await reducer!.reduce();
         await coll.allReduceSum(slots);
         for (let j = 0; j < M; j++) loss += slots[j];
         stopAgreed = slots[M] > 0;

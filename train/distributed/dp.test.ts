@@ -143,3 +143,50 @@ test('steel train --procs 2: a failing rank setup fails the launch with a non-ze
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('gradReducer uses a backend\'s own device all-reduce: attach once, overlap hint, then reduce', async () => {
+  const { gradReducer } = await import('./dp.ts');
+  const calls: string[] = [];
+  const coll = { rank: 1, world: 2 } as unknown as import('./collective.ts').Collective;
+  const be = {
+    name: 'fake', params: () => [{ name: 'w', shape: [1], size: 1 }],
+    async attachCollective(c: unknown) { assert.equal(c, coll); calls.push('attach'); },
+    beforeLastBackward() { calls.push('overlap'); },
+    async allReduceGrads(c: unknown) { assert.equal(c, coll); calls.push('reduce'); },
+  } as unknown as import('../backend.ts').Backend;
+  const r = await gradReducer(be, coll);
+  assert.deepEqual(calls, ['attach']);
+  r.beforeLast();
+  await r.reduce();
+  await r.reduce();
+  assert.deepEqual(calls, ['attach', 'overlap', 'reduce', 'reduce']);
+});
+
+test('gradReducer without a device all-reduce sums host gradients through the collective', async () => {
+  const { gradReducer } = await import('./dp.ts');
+  const g = new Float32Array([1, 2, 3]);
+  const coll = {
+    rank: 0, world: 2,
+    async allReduceSum(buf: Float32Array) { for (let i = 0; i < buf.length; i++) buf[i] *= 2; }, // as if the peer had the same values
+  } as unknown as import('./collective.ts').Collective;
+  const be = { name: 'host', params: () => [{ name: 'w', shape: [3], size: 3 }], gradRaw: () => g } as unknown as import('../backend.ts').Backend;
+  const r = await gradReducer(be, coll);
+  r.beforeLast(); // no-op
+  await r.reduce();
+  assert.deepEqual([...g], [2, 4, 6]);
+});
+
+test('the launcher re-runs a single-file train bundle (STEEL_TRAIN_ENTRY) without the "train" word', async () => {
+  const { childArgs } = await import('./launch.ts');
+  const prev = process.env.STEEL_TRAIN_ENTRY;
+  try {
+    delete process.env.STEEL_TRAIN_ENTRY;
+    const a = childArgs(['train', '--out', 'x']);
+    assert.match(a[0], /cli[\\/]steel\.js$/);
+    assert.deepEqual(a.slice(1), ['train', '--out', 'x']);
+    process.env.STEEL_TRAIN_ENTRY = '/opt/steel-train.mjs';
+    assert.deepEqual(childArgs(['train', '--out', 'x']), ['/opt/steel-train.mjs', '--out', 'x']);
+  } finally {
+    if (prev === undefined) delete process.env.STEEL_TRAIN_ENTRY; else process.env.STEEL_TRAIN_ENTRY = prev;
+  }
+});

@@ -45,17 +45,41 @@ export function distInfo(world: number, M: number, micro: number, consumed: numb
 
 interface GradRaw { gradRaw(name: string): Float32Array | Float64Array }
 interface GradSettable { setGrad(name: string, v: Float32Array): Promise<void> }
-/** a backend may all-reduce its own gradients (e.g. a CUDA backend with NCCL on device buffers). */
-export interface GradAllReducer { allReduceGrads(c: Collective): Promise<void> }
+/**
+ * A backend may all-reduce its own gradients (the CUDA backend: NCCL on the device buffers). attachCollective is
+ * called once by every rank at the same point before training (it may use the collective, e.g. to share an NCCL id);
+ * beforeLastBackward tells it that the next forwardBackward is this rank's last micro-batch of the step, so it may
+ * start reducing gradients while that backward pass runs; allReduceGrads then completes the sum.
+ */
+export interface GradAllReducer {
+  attachCollective?(c: Collective): Promise<void>;
+  beforeLastBackward?(): void;
+  allReduceGrads(c: Collective): Promise<void>;
+}
+
+export interface GradReducer {
+  /** sums every parameter gradient over all ranks, in place. */
+  reduce: () => Promise<void>;
+  /** call right before this rank's last forwardBackward of a step (no-op for backends that cannot overlap). */
+  beforeLast: () => void;
+}
 
 /**
- * Returns a function that sums every parameter gradient over all ranks (in place in the backend). Uses the backend's
- * own allReduceGrads if it has one, else one flat fp32 buffer through the collective (CPU backend: its live gradient
- * buffers; other backends: getGrad + setGrad).
+ * Sets up the gradient sum over all ranks for this backend: its own allReduceGrads if it has one (after
+ * attachCollective), else one flat fp32 buffer through the collective (CPU backend: its live gradient buffers; other
+ * backends: getGrad + setGrad). Every rank must call it at the same point.
  */
-export function gradAllReducer(be: Backend, c: Collective): () => Promise<void> {
+export async function gradReducer(be: Backend, c: Collective): Promise<GradReducer> {
   const b = be as unknown as Partial<GradRaw & GradSettable & GradAllReducer>;
-  if (typeof b.allReduceGrads === 'function') return () => b.allReduceGrads!(c);
+  if (typeof b.allReduceGrads === 'function') {
+    if (typeof b.attachCollective === 'function') await b.attachCollective(c);
+    return { reduce: () => b.allReduceGrads!(c), beforeLast: () => b.beforeLastBackward?.() };
+  }
+  return { reduce: hostGradAllReducer(be, c), beforeLast: () => {} };
+}
+
+function hostGradAllReducer(be: Backend, c: Collective): () => Promise<void> {
+  const b = be as unknown as Partial<GradRaw & GradSettable>;
   const params = be.params();
   const total = params.reduce((a, p) => a + p.size, 0);
   const hasRaw = typeof b.gradRaw === 'function' && b.gradRaw(params[0].name) instanceof Float32Array;

@@ -25,6 +25,16 @@ export function freePort(addr = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * The child command line: the steel CLI with argv, or, when this process runs a single-file `steel train` bundle
+ * (scripts/gpu/steel-train-entry.ts sets STEEL_TRAIN_ENTRY to itself), that bundle with argv minus the 'train' word.
+ */
+export function childArgs(argv: string[]): string[] {
+  const entry = process.env.STEEL_TRAIN_ENTRY;
+  if (entry && argv[0] === 'train') return [entry, ...argv.slice(1)];
+  return [CLI, ...argv];
+}
+
 export interface LaunchOptions {
   n: number;
   /** CLI arguments of every child (e.g. ['train', ...]). */
@@ -55,7 +65,7 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
         MASTER_ADDR: addr, MASTER_PORT: String(port), NCCL_NVLS_ENABLE: '0',
       };
       if (o.cuda) env.CUDA_VISIBLE_DEVICES = visible.length ? visible[r] : String(r);
-      const ch = spawn(process.execPath, [CLI, ...o.argv], { env, detached: true, stdio: ['ignore', r === 0 ? 'inherit' : 'ignore', 'pipe'] });
+      const ch = spawn(process.execPath, childArgs(o.argv), { env, detached: true, stdio: ['ignore', r === 0 ? 'inherit' : 'ignore', 'pipe'] });
       kids.push(ch);
       createInterface({ input: ch.stderr! }).on('line', (l) => process.stderr.write(`[rank ${r}] ${l}\n`));
       ch.on('exit', (code, sig) => {

@@ -2,11 +2,12 @@
  * CUDA backend: wraps the native addon (train/native/build/steel_cuda.node, built by train/native/build.sh on a GPU host)
  * behind the Backend interface of train/backend.ts. Every tensor stays on the GPU; values cross as Float32Array.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AdamWOptions, Backend, BackendFactory, OptimizerState, ParamInfo } from '../backend.ts';
+import type { Collective } from '../distributed/collective.ts';
 import { type ModelConfig, numel, paramShapes, validateConfig } from '../config.ts';
 import { Rng } from '../rng.ts';
 
@@ -28,6 +29,17 @@ export interface NativeAddon {
   destroy(h: unknown): void;
   /** per-phase milliseconds accumulated since the last call (synchronising timer); enable/disable for what follows. */
   profile(h: unknown, enable: boolean): Record<string, number>;
+  /** CUDA device for the models created after this call. */
+  setDevice(device: number): void;
+  deviceCount(): number;
+  /** a new NCCL unique id (128 bytes); libs: newline-separated libnccl paths to try before the loader's search. */
+  ncclId(libs: string): Uint8Array;
+  /** joins the NCCL communicator (blocks until every rank has called it). */
+  ncclInit(h: unknown, id: Uint8Array, rank: number, world: number, libs: string): { version: number; library: string };
+  /** the next forwardBackward is this rank's last of the step: its backward pass launches the all-reduce buckets. */
+  ncclOverlap(h: unknown): void;
+  /** sums the gradients over all ranks in place (launches the buckets not yet launched, waits at most timeoutS). */
+  allReduceGrads(h: unknown, timeoutS: number): void;
   attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number, version: 1 | 2):
     { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
 }
@@ -63,6 +75,35 @@ export function available(): { ok: boolean; reason?: string } {
   }
 }
 
+/**
+ * Where to look for libnccl.so.2 before the dynamic loader's own search (LD_LIBRARY_PATH, ldconfig): STEEL_NCCL_LIB,
+ * then the NCCL that pip's nvidia-nccl-cu1x wheels (PyTorch's dependency) put in Python's site-packages.
+ */
+export function ncclCandidates(): string[] {
+  const out: string[] = [];
+  if (process.env.STEEL_NCCL_LIB) out.push(process.env.STEEL_NCCL_LIB);
+  const roots = ['/usr/local/lib', '/usr/lib', join(process.env.HOME ?? '/root', '.local/lib')];
+  if (process.env.VIRTUAL_ENV) roots.unshift(join(process.env.VIRTUAL_ENV, 'lib'));
+  if (process.env.CONDA_PREFIX) roots.unshift(join(process.env.CONDA_PREFIX, 'lib'));
+  for (const r of roots) {
+    let pys: string[] = [];
+    try { pys = readdirSync(r).filter((n) => /^python3(\.\d+)?$/.test(n)).sort().reverse(); } catch { continue; }
+    for (const py of pys) {
+      for (const sp of ['dist-packages', 'site-packages']) {
+        const p = join(r, py, sp, 'nvidia', 'nccl', 'lib', 'libnccl.so.2');
+        if (existsSync(p)) out.push(p);
+      }
+    }
+  }
+  return out;
+}
+
+/** seconds a rank waits for the others in the gradient all-reduce before it fails (STEEL_DIST_TIMEOUT, default 600). */
+function distTimeoutS(): number {
+  const t = Number(process.env.STEEL_DIST_TIMEOUT);
+  return Number.isFinite(t) && t > 0 ? t : 600;
+}
+
 /** parameters above which init() runs on the GPU (hash RNG) instead of the CPU backend's exact JS RNG. */
 const JS_INIT_LIMIT = 20_000_000;
 
@@ -73,10 +114,11 @@ export class CudaBackend implements Backend {
   readonly handle: unknown;
   private infos: ParamInfo[];
 
-  constructor(config: ModelConfig) {
+  constructor(config: ModelConfig, device?: number) {
     validateConfig(config);
     this.config = { ...config };
     this.addon = loadAddon();
+    if (device !== undefined) this.addon.setDevice(device);
     this.handle = this.addon.create(this.config);
     // checkpoint order and shapes come from config.ts; the addon must know every one of them
     const native = new Map(this.addon.params(this.handle).map((p) => [p.name, p]));
@@ -152,6 +194,26 @@ export class CudaBackend implements Backend {
     this.addon.stepCount(this.handle, s.step);
   }
   info() { return this.addon.info(this.handle); }
+
+  // ---- data parallelism (train/distributed/dp.ts GradAllReducer): NCCL on the device gradient buffers
+  private nccl: { version: number; library: string } | null = null;
+  /** joins an NCCL communicator with the other ranks; rank 0's unique id travels through the collective. */
+  async attachCollective(c: Collective): Promise<void> {
+    if (this.nccl || c.world === 1) return;
+    const libs = ncclCandidates().join('\n');
+    const id = c.rank === 0 ? this.addon.ncclId(libs) : new Uint8Array(128);
+    await c.broadcast(id, 0);
+    this.nccl = this.addon.ncclInit(this.handle, id, c.rank, c.world, libs);
+  }
+  get ncclInfo() { return this.nccl; }
+  beforeLastBackward(): void {
+    if (this.nccl) this.addon.ncclOverlap(this.handle);
+  }
+  async allReduceGrads(c: Collective): Promise<void> {
+    if (c.world === 1) return;
+    if (!this.nccl) await this.attachCollective(c);
+    this.addon.allReduceGrads(this.handle, distTimeoutS());
+  }
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
@@ -160,4 +222,4 @@ export class CudaBackend implements Backend {
   private disposed = false;
 }
 
-export const createBackend: BackendFactory = async (config) => new CudaBackend(config);
+export const createBackend: BackendFactory = async (config, opts) => new CudaBackend(config, opts?.device);

@@ -2,6 +2,8 @@
 // fp32 master weights + bf16 shadow copies, fp32 AdamW moments and gradients, cuBLASLt GEMMs (fp32 accumulate).
 #include <node_api.h>
 #include <cublasLt.h>
+#include <dlfcn.h>
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,6 +17,10 @@
 #include <string>
 #include <vector>
 #include "kernels.cuh"
+#if __has_include("attn3.cuh")
+#include "attn3.cuh"
+#define STEEL_HAVE_ATTN3 1
+#endif
 
 static std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 static std::string strf(const char* fmt, ...) {
@@ -157,6 +163,106 @@ static void attnBwd2(dim3 gq, dim3 gk, const bf16* qkv, const bf16* dO, const fl
   NDT_SWITCH(hd, (attn_bwd_dkdv2_k<N_><<<gk, 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
 }
 
+
+// attention by kernel version: 1 = first kernels, 2 = ldmatrix + cp.async (v2), 3 = attn3.cuh when built with it
+static bool attnVersionOk(int ver) {
+#ifdef STEEL_HAVE_ATTN3
+  if (ver == 3) return true;
+#endif
+  return ver == 1 || ver == 2;
+}
+static void attnForward(int ver, const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
+                        int voff, float sl2) {
+  const int nQT = (T + 63) / 64;
+  if (ver == 1) attn_fwd_k<<<dim3(nQT, B * H), 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
+#ifdef STEEL_HAVE_ATTN3
+  else if (ver == 3) attnFwd3(qkv, out, lse, B, T, H, Hk, hd, ldq, koff, voff, sl2);
+#endif
+  else if (ver == 2) attnFwd2(dim3(nQT, B * H), qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
+  else throw std::runtime_error(strf("cuda backend: attention kernel version %d is not built (STEEL_CUDA_ATTN)", ver));
+}
+// delta must already hold rowsum(dO * O) (attn_delta_k)
+static void attnBackward(int ver, const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
+                         int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+  const int nQT = (T + 63) / 64;
+  if (ver == 1) {
+    attn_bwd_dq_k<<<dim3(nQT, B * H), 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+    attn_bwd_dkdv_k<<<dim3(nQT, B * Hk), 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  }
+#ifdef STEEL_HAVE_ATTN3
+  else if (ver == 3) attnBwd3(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+#endif
+  else if (ver == 2) attnBwd2(dim3(nQT, B * H), dim3(nQT, B * Hk), qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  else throw std::runtime_error(strf("cuda backend: attention kernel version %d is not built (STEEL_CUDA_ATTN)", ver));
+}
+
+// ============================================================================ NCCL (loaded at run time)
+// The addon does not link NCCL: it is dlopen'ed on the first multi-GPU use, so a single-GPU build and run need no NCCL
+// at all, and the build needs no NCCL headers. The few declarations below follow NCCL's stable C ABI (nccl.h, 2.x).
+typedef struct ncclComm* ncclComm_t;
+struct ncclUniqueIdT { char internal[128]; };
+typedef int ncclResult_t;  // ncclSuccess = 0
+enum { NCCL_FLOAT32 = 7, NCCL_SUM = 0, NCCL_IN_PROGRESS = 7 };
+struct NcclLib {
+  void* so = nullptr;
+  std::string path;
+  ncclResult_t (*getVersion)(int*) = nullptr;
+  ncclResult_t (*getUniqueId)(ncclUniqueIdT*) = nullptr;
+  ncclResult_t (*commInitRank)(ncclComm_t*, int, ncclUniqueIdT, int) = nullptr;
+  ncclResult_t (*allReduce)(const void*, void*, size_t, int, int, ncclComm_t, cudaStream_t) = nullptr;
+  ncclResult_t (*commDestroy)(ncclComm_t) = nullptr;
+  ncclResult_t (*commAbort)(ncclComm_t) = nullptr;
+  ncclResult_t (*asyncError)(ncclComm_t, ncclResult_t*) = nullptr;
+  const char* (*errStr)(ncclResult_t) = nullptr;
+};
+static NcclLib g_nccl;
+// candidates: '\n'-separated library paths to try first; then the loader's default search for libnccl.so.2
+static NcclLib& ncclLoad(const std::string& candidates) {
+  if (g_nccl.so) return g_nccl;
+  // NVLink multicast (NVLS) stays off unless the user set it explicitly (the lent GPU hosts require it off)
+  setenv("NCCL_NVLS_ENABLE", "0", 0);
+  std::vector<std::string> tries;
+  size_t i = 0;
+  while (i <= candidates.size()) {
+    size_t j = candidates.find('\n', i);
+    if (j == std::string::npos) j = candidates.size();
+    if (j > i) tries.push_back(candidates.substr(i, j - i));
+    i = j + 1;
+  }
+  tries.push_back("libnccl.so.2");
+  tries.push_back("libnccl.so");
+  std::string errs;
+  for (auto& t : tries) {
+    void* so = dlopen(t.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!so) { const char* e = dlerror(); errs += "\n  " + t + ": " + (e ? e : "not found"); continue; }
+    NcclLib L;
+    L.so = so;
+    L.path = t;
+    bool ok = true;
+    auto sym = [&](const char* n) { void* f = dlsym(so, n); if (!f) { ok = false; errs += "\n  " + t + ": no symbol " + n; } return f; };
+    L.getVersion = (decltype(L.getVersion))sym("ncclGetVersion");
+    L.getUniqueId = (decltype(L.getUniqueId))sym("ncclGetUniqueId");
+    L.commInitRank = (decltype(L.commInitRank))sym("ncclCommInitRank");
+    L.allReduce = (decltype(L.allReduce))sym("ncclAllReduce");
+    L.commDestroy = (decltype(L.commDestroy))sym("ncclCommDestroy");
+    L.commAbort = (decltype(L.commAbort))sym("ncclCommAbort");
+    L.asyncError = (decltype(L.asyncError))sym("ncclCommGetAsyncError");
+    L.errStr = (decltype(L.errStr))sym("ncclGetErrorString");
+    if (!ok) { dlclose(so); continue; }
+    g_nccl = L;
+    return g_nccl;
+  }
+  throw std::runtime_error("cuda backend: multi-GPU training needs NCCL (libnccl.so.2), which could not be loaded; set "
+                           "STEEL_NCCL_LIB to its path (e.g. .../site-packages/nvidia/nccl/lib/libnccl.so.2). Tried:" + errs);
+}
+#define CKN(x)                                                                                                  \
+  do {                                                                                                          \
+    ncclResult_t r_ = (x);                                                                                      \
+    if (r_ != 0 && r_ != NCCL_IN_PROGRESS)                                                                      \
+      throw std::runtime_error(strf("NCCL error %d (%s) at %s:%d: %s", (int)r_, g_nccl.errStr ? g_nccl.errStr(r_) : "?", \
+                                    __FILE__, __LINE__, #x));                                                   \
+  } while (0)
+
 // ============================================================================ model
 struct Cfg {
   int V, d, L, H, Hk, hd, I, ne, np;
@@ -259,6 +365,80 @@ class Model {
   size_t moeSmem = 0;
   float* phihatT = nullptr;
   std::map<std::string, double> profMs;
+  // attention kernels: STEEL_CUDA_ATTN=1|2|3 (default 2; STEEL_CUDA_ATTN_V1 = 1)
+  int attnVer = attnV1 ? 1 : getenv("STEEL_CUDA_ATTN") ? atoi(getenv("STEEL_CUDA_ATTN")) : 2;
+
+  // ---------------------------------------------------------------- data parallelism (NCCL)
+  // Gradients are summed over the ranks in buckets: final norm + lm_head, then each layer from the last to the first,
+  // then the embedding, i.e. in the order the backward pass finishes them. During the backward pass of a rank's last
+  // micro-batch of a step (overlapNext), each bucket's all-reduce is launched on its own stream as soon as its
+  // gradients are complete, so communication overlaps the rest of the backward pass. A rank that had no micro-batch
+  // (or whose last one had no targets) launches the same buckets in the same order from allReduceGrads.
+  ncclComm_t comm = nullptr;
+  int rank = 0, world = 1;
+  cudaStream_t cs = nullptr;
+  cudaEvent_t cev = nullptr;
+  bool overlapNext = false;
+  int bucketsIssued = 0;
+  std::vector<std::pair<long, long>> buckets;  // [offset, count) in launch order
+  void ncclSetup(const ncclUniqueIdT& id, int r, int w) {
+    if (comm) throw std::runtime_error("cuda backend: NCCL is already set up for this model");
+    if (!cs) CK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
+    if (!cev) CK(cudaEventCreateWithFlags(&cev, cudaEventDisableTiming));
+    CK(cudaDeviceSynchronize());
+    CKN(g_nccl.commInitRank(&comm, w, id, r));
+    rank = r;
+    world = w;
+    buckets.clear();
+    buckets.push_back({normOff, total - normOff});
+    for (int l = c.L - 1; l >= 0; l--) buckets.push_back({lp[l].ln1, (l + 1 < c.L ? lp[l + 1].ln1 : normOff) - lp[l].ln1});
+    buckets.push_back({0, c.L > 0 ? lp[0].ln1 : normOff});
+    bucketsIssued = 0;
+  }
+  void issueBucket() {  // the next bucket's all-reduce, after everything queued so far on the compute stream
+    auto& b = buckets[bucketsIssued++];
+    CK(cudaEventRecord(cev, 0));
+    CK(cudaStreamWaitEvent(cs, cev, 0));
+    CKN(g_nccl.allReduce(G + b.first, G + b.first, (size_t)b.second, NCCL_FLOAT32, NCCL_SUM, comm, cs));
+  }
+  void overlapBucket() {
+    if (comm && overlapNext && bucketsIssued < (int)buckets.size()) issueBucket();
+  }
+  void checkNoReduceInFlight(const char* what) {
+    if (bucketsIssued > 0)
+      throw std::runtime_error(strf("cuda backend: %s while the gradient all-reduce of this step is in flight (call allReduceGrads first)", what));
+  }
+  void ncclAbort() {
+    if (comm) g_nccl.commAbort(comm);
+    comm = nullptr;
+  }
+  // launches whatever buckets are left, then waits for all of them (polling, so that a dead peer ends in an error
+  // after timeoutS seconds instead of a hang)
+  void allReduceGrads(double timeoutS) {
+    if (!comm) throw std::runtime_error("cuda backend: allReduceGrads before NCCL was set up (ncclInit)");
+    while (bucketsIssued < (int)buckets.size()) issueBucket();
+    auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      cudaError_t e = cudaStreamQuery(cs);
+      if (e == cudaSuccess) break;
+      if (e != cudaErrorNotReady) CK(e);
+      ncclResult_t ae = 0;
+      g_nccl.asyncError(comm, &ae);
+      if (ae != 0 && ae != NCCL_IN_PROGRESS) {
+        std::string msg = strf("NCCL failed during the gradient all-reduce (rank %d of %d): %s", rank, world, g_nccl.errStr(ae));
+        ncclAbort();
+        throw std::runtime_error(msg);
+      }
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeoutS) {
+        ncclAbort();
+        throw std::runtime_error(strf("NCCL gradient all-reduce did not finish within %.0f s (rank %d of %d): another rank "
+                                      "stopped or hangs (STEEL_DIST_TIMEOUT sets the limit)", timeoutS, rank, world));
+      }
+      usleep(50);
+    }
+    bucketsIssued = 0;
+    overlapNext = false;
+  }
   std::chrono::steady_clock::time_point profT;
   void mark(const char* name) {
     if (!prof) return;
@@ -283,6 +463,7 @@ class Model {
     cudaDeviceProp pr;
     CK(cudaGetDeviceProperties(&pr, dev));
     devName = pr.name;
+    if (!attnVersionOk(attnVer)) throw std::runtime_error(strf("cuda backend: STEEL_CUDA_ATTN=%d: no such attention kernel version in this build", attnVer));
     layout();
     size_t bytes = (size_t)total * 4;
     P = (float*)devAlloc(bytes);
@@ -316,6 +497,13 @@ class Model {
     }
   }
   ~Model() {
+    if (comm) {
+      if (cudaStreamSynchronize(cs) == cudaSuccess) g_nccl.commDestroy(comm);
+      else g_nccl.commAbort(comm);
+      comm = nullptr;
+    }
+    if (cs) cudaStreamDestroy(cs);
+    if (cev) cudaEventDestroy(cev);
     size_t bytes = (size_t)total * 4;
     devFree(phihatT, (size_t)S * c.d * sizeof(float));
     devFree(P, bytes); devFree(G, bytes); devFree(M1, bytes); devFree(M2, bytes);
@@ -568,6 +756,7 @@ class Model {
   // tokens: B x (T+1) when withTargets, else B x T. Returns summed loss (host), count of targets.
   double run(const int* tokens, int B, int T, bool withTargets, bool backward, float gradScale, float* logitsOut) {
     const long N = (long)B * T, d = c.d;
+    if (backward) checkNoReduceInFlight("forwardBackward");
     ensure(B, T);
     ropeTables(T);
     std::vector<int> in(N), tg(N, c.pad);
@@ -588,7 +777,6 @@ class Model {
     CK(cudaMemcpy(tokTgt, tg.data(), N * 4, cudaMemcpyHostToDevice));
     if (prof) { CK(cudaDeviceSynchronize()); profT = std::chrono::steady_clock::now(); }
     const float scale = 1.f / std::sqrt((float)c.hd), sl2 = scale * 1.4426950408889634f;
-    const int nQT = (T + 63) / 64;
     // ---- forward
     embed_fwd_k<<<nblk(N * d), 256>>>(tokIn, P + embOff, la[0].xin, N, c.d);
     KCHECK("embed_fwd");
@@ -604,8 +792,7 @@ class Model {
       rope(a.qkv, N, T, 0);
       KCHECK("rope");
       mark("rope");
-      if (attnV1) attn_fwd_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
-      else attnFwd2(dim3(nQT, B * c.H), a.qkv, a.att, a.lse, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
+      attnForward(attnVer, a.qkv, a.att, a.lse, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
       KCHECK("attn_fwd");
       mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
@@ -660,12 +847,14 @@ class Model {
     }
     lastCount = count;
     if (!backward || count == 0) {
-      CK(cudaDeviceSynchronize());
+      overlapNext = false;  // allReduceGrads launches the buckets
+      CK(cudaStreamSynchronize(0));
       return lossSum;
     }
     // ---- backward
     rmsBwd(dxn, resid, normOff, rf, dR, false, N, c.steel ? nullptr : dRb);
     mark("rmsnorm_bwd");
+    overlapBucket();  // final norm + lm_head
     for (int l = c.L - 1; l >= 0; l--) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
@@ -696,15 +885,8 @@ class Model {
       mark("gemm_o_bwd");
       attn_delta_k<<<nblk(N * c.H), 256>>>(datt, a.att, delta, B, T, c.H, c.hd);
       KCHECK("attn_delta");
-      if (attnV1) {
-        attn_bwd_dq_k<<<dim3(nQT, B * c.H), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-        KCHECK("attn_bwd_dq");
-        attn_bwd_dkdv_k<<<dim3(nQT, B * c.Hk), 128>>>(a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-        KCHECK("attn_bwd_dkdv");
-      } else {
-        attnBwd2(dim3(nQT, B * c.H), dim3(nQT, B * c.Hk), a.qkv, datt, a.lse, delta, dqkv, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-        KCHECK("attn_bwd2");
-      }
+      attnBackward(attnVer, a.qkv, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+      KCHECK("attn_bwd");
       mark("attn_bwd");
       rope(dqkv, N, T, 1);
       KCHECK("rope_bwd");
@@ -717,6 +899,7 @@ class Model {
       mark("gemm_qkv_bwd");
       rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N, c.steel ? nullptr : dRb);  // dense: the next FFN backward's input
       mark("rmsnorm_bwd");
+      overlapBucket();  // layer l
     }
     // embedding backward: deterministic (positions grouped per token id, fixed order)
     {
@@ -735,7 +918,9 @@ class Model {
       KCHECK("embed_bwd");
     }
     mark("embed_bwd");
-    CK(cudaDeviceSynchronize());
+    overlapBucket();  // embedding
+    overlapNext = false;
+    CK(cudaStreamSynchronize(0));  // not the NCCL stream: allReduceGrads waits for that one
     return lossSum;
   }
   long lastCount = 0;
@@ -884,18 +1069,11 @@ static void attnTest(const float* q, const float* k, const float* v, const float
   CK(cudaMemset(dOut, 0xff, N * qd * 2));  // poison: every output element must be written
   CK(cudaMemset(dG, 0xff, N * ldq * 2));
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
-  const int nQT = (T + 63) / 64;
-  if (ver == 1) attn_fwd_k<<<dim3(nQT, B * H), 128>>>(dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
-  else attnFwd2(dim3(nQT, B * H), dQKV, dOut, lse, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
+  attnForward(ver, dQKV, dOut, lse, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
   KCHECK("attn_fwd");
   attn_delta_k<<<nblk(N * H), 256>>>(dO, dOut, delta, B, T, H, hd);
   KCHECK("attn_delta");
-  if (ver == 1) {
-    attn_bwd_dq_k<<<dim3(nQT, B * H), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-    attn_bwd_dkdv_k<<<dim3(nQT, B * Hk), 128>>>(dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-  } else {
-    attnBwd2(dim3(nQT, B * H), dim3(nQT, B * Hk), dQKV, dO, lse, delta, dG, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-  }
+  attnBackward(ver, dQKV, dO, lse, delta, dG, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
   KCHECK("attn_bwd");
   CK(cudaDeviceSynchronize());
   std::vector<bf16> ho(N * qd), hg(N * ldq);
@@ -908,6 +1086,46 @@ static void attnTest(const float* q, const float* k, const float* v, const float
     for (int j = 0; j < kd; j++) dv[r * kd + j] = __bfloat162float(hg[r * ldq + qd + kd + j]);
   }
   cudaFree(dQKV); cudaFree(dG); cudaFree(dO); cudaFree(dOut); cudaFree(lse); cudaFree(delta);
+}
+
+// mean milliseconds per call of the attention forward and of delta + backward (kernels only, device buffers filled
+// with N(0, 1) values, dO likewise), for the timing table of gpu-check
+static void attnTime(int B, int T, int H, int Hk, int hd, int ver, int iters, double* fwdMs, double* bwdMs) {
+  const long N = (long)B * T;
+  const int qd = H * hd, kd = Hk * hd, ldq = qd + 2 * kd;
+  std::vector<void*> bufs;
+  auto alloc = [&](size_t bytes) { void* p; CK(cudaMalloc(&p, bytes)); bufs.push_back(p); return p; };
+  bf16 *qkv = (bf16*)alloc(N * ldq * 2), *dG = (bf16*)alloc(N * ldq * 2), *dO = (bf16*)alloc(N * qd * 2), *out = (bf16*)alloc(N * qd * 2);
+  float *lse = (float*)alloc((size_t)B * H * T * 4), *delta = (float*)alloc((size_t)B * H * T * 4), *tmp = (float*)alloc(N * ldq * 4);
+  init_normal_k<<<4096, 256>>>(tmp, N * ldq, 12345, 1.f);
+  cast_f2b_k<<<nblk(N * ldq), 256>>>(tmp, qkv, N * ldq);
+  init_normal_k<<<4096, 256>>>(tmp, N * qd, 678, 1.f);
+  cast_f2b_k<<<nblk(N * qd), 256>>>(tmp, dO, N * qd);
+  KCHECK("attnTime init");
+  const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
+  cudaEvent_t e0, e1, e2;
+  CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1)); CK(cudaEventCreate(&e2));
+  auto fwd = [&]() { attnForward(ver, qkv, out, lse, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2); };
+  auto bwd = [&]() {
+    attn_delta_k<<<nblk(N * H), 256>>>(dO, out, delta, B, T, H, hd);
+    attnBackward(ver, qkv, dO, lse, delta, dG, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
+  };
+  fwd(); bwd();  // warm-up
+  KCHECK("attnTime warm-up");
+  CK(cudaEventRecord(e0));
+  for (int i = 0; i < iters; i++) fwd();
+  CK(cudaEventRecord(e1));
+  for (int i = 0; i < iters; i++) bwd();
+  CK(cudaEventRecord(e2));
+  KCHECK("attnTime");
+  CK(cudaEventSynchronize(e2));
+  float a, b;
+  CK(cudaEventElapsedTime(&a, e0, e1));
+  CK(cudaEventElapsedTime(&b, e1, e2));
+  *fwdMs = a / iters;
+  *bwdMs = b / iters;
+  cudaEventDestroy(e0); cudaEventDestroy(e1); cudaEventDestroy(e2);
+  for (void* p : bufs) cudaFree(p);
 }
 
 // ============================================================================ N-API glue
@@ -1072,6 +1290,7 @@ static napi_value zeroGrad_impl(napi_env env, napi_callback_info info) {
   napi_value a[1];
   getArgs(env, info, 1, a);
   Model* m = getModel(env, a[0]);
+  m->checkNoReduceInFlight("zeroGrad");
   CK(cudaMemset(m->G, 0, (size_t)m->total * 4));
   return nullptr;
 }
@@ -1193,6 +1412,7 @@ static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
   size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * Hk * hd;
   if (lq != nq || lo != nq || lk != nk || lv != nk) throw std::runtime_error("attnTest: wrong input sizes");
   if (hd % 8 || hd > 64 || H % Hk) throw std::runtime_error("attnTest: unsupported shape");
+  if (!attnVersionOk(ver)) throw std::runtime_error(strf("attnTest: attention kernel version %d is not built", ver));
   float *o, *dq, *dk, *dv;
   napi_value ro = newF32(env, nq, &o), rdq = newF32(env, nq, &dq), rdk = newF32(env, nk, &dk), rdv = newF32(env, nk, &dv);
   attnTest(q, k, v, dout, B, T, H, Hk, hd, o, dq, dk, dv, ver);
@@ -1205,6 +1425,101 @@ static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
   return res;
 }
 WRAP(attnTest)
+
+// attnTime(B, T, H, Hk, hd, version, iters) -> {fwdMs, bwdMs}
+static napi_value attnTime_impl(napi_env env, napi_callback_info info) {
+  napi_value a[7];
+  getArgs(env, info, 7, a);
+  int B = (int)getNum(env, a[0], "B"), T = (int)getNum(env, a[1], "T"), H = (int)getNum(env, a[2], "H"),
+      Hk = (int)getNum(env, a[3], "Hk"), hd = (int)getNum(env, a[4], "hd"), ver = (int)getNum(env, a[5], "version"),
+      iters = (int)getNum(env, a[6], "iters");
+  if (B <= 0 || T <= 0 || H <= 0 || Hk <= 0 || hd % 8 || hd > 64 || H % Hk || iters <= 0) throw std::runtime_error("attnTime: unsupported shape");
+  if (!attnVersionOk(ver)) throw std::runtime_error(strf("attnTime: attention kernel version %d is not built", ver));
+  double f, b;
+  attnTime(B, T, H, Hk, hd, ver, iters, &f, &b);
+  napi_value o;
+  NC(napi_create_object(env, &o));
+  NC(napi_set_named_property(env, o, "fwdMs", num(env, f)));
+  NC(napi_set_named_property(env, o, "bwdMs", num(env, b)));
+  return o;
+}
+WRAP(attnTime)
+// setDevice(i): the CUDA device for the models created after it (call before create)
+static napi_value setDevice_impl(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  getArgs(env, info, 1, a);
+  int n = 0, d = (int)getNum(env, a[0], "device");
+  CK(cudaGetDeviceCount(&n));
+  if (d < 0 || d >= n) throw std::runtime_error(strf("cuda backend: device %d does not exist (%d visible)", d, n));
+  CK(cudaSetDevice(d));
+  return nullptr;
+}
+WRAP(setDevice)
+static napi_value deviceCount_impl(napi_env env, napi_callback_info info) {
+  int n = 0;
+  CK(cudaGetDeviceCount(&n));
+  return num(env, n);
+}
+WRAP(deviceCount)
+// ncclId(libCandidates) -> Uint8Array(128): a new NCCL unique id (rank 0 makes it, the others receive it over TCP)
+static napi_value ncclId_impl(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  getArgs(env, info, 1, a);
+  NcclLib& L = ncclLoad(getStr(env, a[0]));
+  ncclUniqueIdT id;
+  CKN(L.getUniqueId(&id));
+  napi_value ab, arr;
+  void* d;
+  NC(napi_create_arraybuffer(env, sizeof id, &d, &ab));
+  memcpy(d, &id, sizeof id);
+  NC(napi_create_typedarray(env, napi_uint8_array, sizeof id, ab, 0, &arr));
+  return arr;
+}
+WRAP(ncclId)
+// ncclInit(h, id Uint8Array(128), rank, world, libCandidates) -> {version, library}; blocks until every rank has joined
+static napi_value ncclInit_impl(napi_env env, napi_callback_info info) {
+  napi_value a[5];
+  getArgs(env, info, 5, a);
+  Model* m = getModel(env, a[0]);
+  size_t len;
+  uint8_t* idb = getTyped<uint8_t>(env, a[1], napi_uint8_array, &len, "id");
+  if (len != sizeof(ncclUniqueIdT)) throw std::runtime_error(strf("ncclInit: the id must have %zu bytes (got %zu)", sizeof(ncclUniqueIdT), len));
+  int r = (int)getNum(env, a[2], "rank"), w = (int)getNum(env, a[3], "world");
+  if (w < 1 || r < 0 || r >= w) throw std::runtime_error(strf("ncclInit: bad rank %d of world %d", r, w));
+  NcclLib& L = ncclLoad(getStr(env, a[4]));
+  ncclUniqueIdT id;
+  memcpy(&id, idb, sizeof id);
+  m->ncclSetup(id, r, w);
+  int ver = 0;
+  L.getVersion(&ver);
+  napi_value o, lib;
+  NC(napi_create_object(env, &o));
+  NC(napi_set_named_property(env, o, "version", num(env, ver)));
+  NC(napi_create_string_utf8(env, L.path.c_str(), L.path.size(), &lib));
+  NC(napi_set_named_property(env, o, "library", lib));
+  return o;
+}
+WRAP(ncclInit)
+// ncclOverlap(h): the next forwardBackward is this rank's last of the step: launch the all-reduce buckets during it
+static napi_value ncclOverlap_impl(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  getArgs(env, info, 1, a);
+  Model* m = getModel(env, a[0]);
+  if (!m->comm) throw std::runtime_error("ncclOverlap before ncclInit");
+  m->checkNoReduceInFlight("ncclOverlap");
+  m->overlapNext = true;
+  return nullptr;
+}
+WRAP(ncclOverlap)
+// allReduceGrads(h, timeoutS): sums the gradients over all ranks (in place), returns when done
+static napi_value allReduceGrads_impl(napi_env env, napi_callback_info info) {
+  napi_value a[2];
+  getArgs(env, info, 2, a);
+  Model* m = getModel(env, a[0]);
+  m->allReduceGrads(getNum(env, a[1], "timeoutS"));
+  return nullptr;
+}
+WRAP(allReduceGrads)
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
@@ -1223,6 +1538,13 @@ NAPI_MODULE_INIT() {
       {"destroy", 0, destroy, 0, 0, 0, napi_default_jsproperty, 0},
       {"profile", 0, profile, 0, 0, 0, napi_default_jsproperty, 0},
       {"attnTest", 0, attnTest, 0, 0, 0, napi_default_jsproperty, 0},
+      {"attnTime", 0, attnTime, 0, 0, 0, napi_default_jsproperty, 0},
+      {"setDevice", 0, setDevice, 0, 0, 0, napi_default_jsproperty, 0},
+      {"deviceCount", 0, deviceCount, 0, 0, 0, napi_default_jsproperty, 0},
+      {"ncclId", 0, ncclId, 0, 0, 0, napi_default_jsproperty, 0},
+      {"ncclInit", 0, ncclInit, 0, 0, 0, napi_default_jsproperty, 0},
+      {"ncclOverlap", 0, ncclOverlap, 0, 0, 0, napi_default_jsproperty, 0},
+      {"allReduceGrads", 0, allReduceGrads, 0, 0, 0, napi_default_jsproperty, 0},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
