@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds train/native/build/steel_cuda.node (N-API addon, CUDA C++) for Hopper (sm_90a).
 # Env: NODE_INC (dir holding node_api.h; default: staged headers or the running node's), CUBLAS_INC / CUBLAS_LIB
-# (default: /usr/local/cuda), ARCH (default: -gencode=arch=compute_90a,code=sm_90a).
+# (default: /usr/local/cuda), ARCH (default: -gencode=arch=compute_90a,code=sm_90a), NVCC_EXTRA (more nvcc flags,
+# e.g. -DSTEEL_NO_ATTN3 to build without train/native/attn3.cuh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/build
@@ -18,7 +19,7 @@ CUBLAS_INC=${CUBLAS_INC:-$CUDA/include}
 CUBLAS_LIB=${CUBLAS_LIB:-$CUDA/lib64}
 ARCH=${ARCH:--gencode=arch=compute_90a,code=sm_90a}
 set -x
-nvcc -O3 -std=c++17 -shared -Xcompiler -fPIC,-Wall -Xptxas -v $ARCH -lineinfo \
+nvcc -O3 -std=c++17 ${NVCC_EXTRA:-} -shared -Xcompiler -fPIC,-Wall -Xptxas -v $ARCH -lineinfo \
   -I"$NODE_INC" -I"$CUBLAS_INC" "$here/steel_cuda.cu" -o "$out/steel_cuda.node.tmp" \
   -L"$CUBLAS_LIB" -lcublasLt -lcudart 2> "$out/ptxas.log" || { cat "$out/ptxas.log" >&2; exit 1; }
 mv "$out/steel_cuda.node.tmp" "$out/steel_cuda.node"

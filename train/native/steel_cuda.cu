@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 #include "kernels.cuh"
-#if __has_include("attn3.cuh")
+#if !defined(STEEL_NO_ATTN3) && __has_include("attn3.cuh")
 #include "attn3.cuh"
 #define STEEL_HAVE_ATTN3 1
 #endif
