@@ -1,0 +1,578 @@
+// Attention v3 (included by steel_cuda.cu right after kernels.cuh; uses its ALDS, cp.async and ldmatrix helpers).
+//
+// Same semantics as attnFwd2 / attnBwd2 (causal, GQA, head_dim a multiple of 8 up to 64, any T, deterministic: no
+// atomics, every reduction in a fixed order). What changes against v2 (mma.sync m16n8k16, 4 warps x 16 rows):
+//  - every warp owns 32 rows (two 16-row m-tiles), so each K/V (forward, dQ) or Q/dO (dK/dV) B fragment that ldmatrix
+//    reads from shared memory feeds two mma instead of one: half the shared-memory traffic per mma, which bounded v2;
+//  - 128-row blocks (4 warps): forward and dQ over 128 query rows, dK/dV over 128 key rows; 64-row tiles of the other
+//    side stream through double-buffered shared memory (cp.async); a warp skips the (sub-)tiles that lie entirely above
+//    the causal diagonal for its own 32 rows, and masks element-wise only where the diagonal crosses its rows;
+//  - the backward works on sub-tiles (32 keys in dQ, 16 queries in dK/dV) to keep S and dP in registers next to the
+//    accumulators and the register-resident Q/dO (dQ) or K/V (dK/dV) fragments;
+//  - head_dim with an odd number of 8-wide tiles (56): the trailing half k-step of Q.K^T and dO.V^T uses m16n8k8, so
+//    the zero padding columns are never multiplied (v2 skipped them only where head_dim is the n dimension);
+//  - softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element;
+//  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
+//    (dK/dV) down, across all heads.
+#pragma once
+
+// ---- tiling (host-callable too, for emulation)
+__host__ __device__ __forceinline__ int a3_cdiv(int a, int b) { return (a + b - 1) / b; }
+// forward / dQ: query block qb (128 rows) visits 64-key tiles 0..a3_last_kt(qb, T)
+__host__ __device__ __forceinline__ int a3_last_kt(int qb, int T) {
+  int n = a3_cdiv(T, 64) - 1;
+  return n < 2 * qb + 1 ? n : 2 * qb + 1;
+}
+// a warp's 32 rows [r0, r0+32) on one side, a (sub-)tile [c0, c0+n) on the other: keys <= queries are needed
+// keys [k0, k0+n) against queries [q0, q0+32): some pair with key <= query exists / some pair with key > query exists
+__host__ __device__ __forceinline__ bool a3_kq_any(int k0, int q0) { return k0 <= q0 + 31; }
+__host__ __device__ __forceinline__ bool a3_kq_mask(int k0, int n, int q0) { return k0 + n - 1 > q0; }
+// queries [q0, q0+n) against keys [k0, k0+32)
+__host__ __device__ __forceinline__ bool a3_qk_any(int q0, int n, int k0) { return q0 + n - 1 >= k0; }
+__host__ __device__ __forceinline__ bool a3_qk_mask(int q0, int k0) { return q0 < k0 + 31; }
+
+#define A3_DQ_SMEM (4 * 128 * ALDS * 2)                     // Q, dO (128 rows each), K[2], V[2] (64 rows each)
+#define A3_DKV_SMEM (4 * 128 * ALDS * 2 + 4 * 64 * 4)        // K, V (128 rows each), Q[2], dO[2], lse[2], delta[2]
+
+#ifndef A3_EMU  // A3_EMU: compiled on the host by a lane-level emulator of the warp primitives (see the lead's notes)
+__device__ __forceinline__ void mma16808(float* c, const uint32_t* a, uint32_t b) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(b));
+}
+#define A3_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
+#endif
+
+// ============================================================================ forward
+// grid (B*H, ceil(T/128)), 128 threads; warp w owns query rows qb*128 + w*32 .. +31 (m-tiles of 16)
+template <int NDT>
+__global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
+                                                   float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
+                                                   int koff, int voff, float sl2) {
+  constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;  // full k16 steps over head_dim; with a trailing k8 step
+  constexpr bool K8 = (NDT & 1) != 0;
+  __shared__ __align__(16) bf16 sK[2][64 * ALDS];
+  __shared__ __align__(16) bf16 sV[2][64 * ALDS];
+  const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
+  const int nch = hd >> 3;
+  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  // Q (128 rows) is staged in the second K/V buffers, which the first iteration refills after the fragments are read
+  ld_tile_async(sK[1], Qg, ldq, qb * 128, T, nch);
+  ld_tile_async(sV[1], Qg, ldq, qb * 128 + 64, T, nch);
+  ld_tile_async(sK[0], Kg, ldq, 0, T, nch);
+  ld_tile_async(sV[0], Vg, ldq, 0, T, nch);
+  cp_commit();
+  cp_wait<0>();
+  __syncthreads();
+  uint32_t qa[2][NKS][4];
+  {
+    const bf16* sq = warp < 2 ? sK[1] : sV[1];
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+      for (int ks = 0; ks < NKS; ks++) ldA2(qa[m][ks], sq, (warp & 1) * 32 + m * 16, ks * 16, lane);
+  }
+  __syncthreads();
+  const int q0w = qb * 128 + warp * 32;
+  float o[2][NDT][4];
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int i = 0; i < NDT; i++) o[m][i][0] = o[m][i][1] = o[m][i][2] = o[m][i][3] = 0.f;
+  float mr[2][2], lr[2][2];
+#pragma unroll
+  for (int m = 0; m < 2; m++) mr[m][0] = mr[m][1] = -INFINITY, lr[m][0] = lr[m][1] = 0.f;
+  const int last = a3_last_kt(qb, T);
+  for (int kt = 0; kt <= last; kt++) {
+    const int buf = kt & 1;
+    if (kt < last) {
+      ld_tile_async(sK[buf ^ 1], Kg, ldq, (kt + 1) * 64, T, nch);
+      ld_tile_async(sV[buf ^ 1], Vg, ldq, (kt + 1) * 64, T, nch);
+    }
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    if (a3_kq_any(kt * 64, q0w)) {  // warp-uniform: the tile is not entirely above the diagonal for this warp
+      const bf16* ks_ = sK[buf];
+      const bf16* vs_ = sV[buf];
+      float s[2][8][4];
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int i = 0; i < 8; i++) s[m][i][0] = s[m][i][1] = s[m][i][2] = s[m][i][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < KF; ks++)
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+          uint32_t bb[4];
+          ldBn(bb, ks_, np * 16, ks * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(s[m][2 * np], qa[m][ks], bb);
+            mma16816(s[m][2 * np + 1], qa[m][ks], bb + 2);
+          }
+        }
+      if (K8) {
+#pragma unroll
+        for (int nq = 0; nq < 2; nq++) {  // 4 key n-tiles x head_dim columns KF*16..+7 in one ldmatrix.x4
+          uint32_t bb[4];
+          ldsm4(bb, ks_ + (nq * 32 + lane) * ALDS + KF * 16);
+#pragma unroll
+          for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int m = 0; m < 2; m++) mma16808(s[m][nq * 4 + j], qa[m][KF], bb[j]);
+        }
+      }
+      if (a3_kq_mask(kt * 64, 64, q0w)) {
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+#pragma unroll
+          for (int nt = 0; nt < 8; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+              const int key = kt * 64 + nt * 8 + 2 * t + (i & 1), q = q0w + m * 16 + g + (i >> 1) * 8;
+              if (key > q) s[m][nt][i] = -INFINITY;
+            }
+      }
+      uint32_t pa[2][4][4];
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+          float mx = -INFINITY;
+#pragma unroll
+          for (int nt = 0; nt < 8; nt++) mx = fmaxf(mx, fmaxf(s[m][nt][2 * hh], s[m][nt][2 * hh + 1]));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+          const float mn = fmaxf(mr[m][hh], mx * sl2);  // finite: key tile 0 always holds key 0 <= every query
+          const float al = exp2f(mr[m][hh] - mn);
+          mr[m][hh] = mn;
+          float ls = 0.f;
+#pragma unroll
+          for (int nt = 0; nt < 8; nt++) {
+            const float p0 = exp2f(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = exp2f(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
+            ls += p0 + p1;
+            pa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(p0, p1);
+          }
+          lr[m][hh] = lr[m][hh] * al + ls;
+#pragma unroll
+          for (int i = 0; i < NDT; i++) o[m][i][2 * hh] *= al, o[m][i][2 * hh + 1] *= al;
+        }
+#pragma unroll
+      for (int ks = 0; ks < 4; ks++)
+#pragma unroll
+        for (int dp = 0; dp < 4; dp++) {
+          if (2 * dp >= NDT) continue;
+          uint32_t bb[4];
+          ldBk(bb, vs_, dp * 16, ks * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(o[m][2 * dp], pa[m][ks], bb);
+            if (2 * dp + 1 < NDT) mma16816(o[m][2 * dp + 1], pa[m][ks], bb + 2);
+          }
+        }
+    }
+    __syncthreads();
+  }
+  const int ldo = H * hd;
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      float l = lr[m][hh];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const float il = 1.f / l;
+      const int q = q0w + m * 16 + g + hh * 8;
+      if (q < T) {
+        bf16* op = out + ((long)b * T + q) * ldo + h * hd + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < NDT; dt++)
+          *reinterpret_cast<uint32_t*>(op + dt * 8) = pack2(o[m][dt][2 * hh] * il, o[m][dt][2 * hh + 1] * il);
+        if (t == 0) lse[(long)bh * T + q] = mr[m][hh] + log2f(l);
+      }
+    }
+}
+
+// ============================================================================ backward: dQ
+// grid (B*H, ceil(T/128)), 128 threads, A3_DQ_SMEM dynamic shared memory; warp w owns query rows qb*128 + w*32 .. +31
+template <int NDT>
+__global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                      const float* __restrict__ lse, const float* __restrict__ delta,
+                                                      bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                      int koff, int voff, float sl2, float scale) {
+  constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
+  constexpr bool K8 = (NDT & 1) != 0;
+  A3_DYN_SMEM(a3_dq_smem);
+  bf16* sQ = a3_dq_smem;             // 128 rows
+  bf16* sO = sQ + 128 * ALDS;        // 128 rows
+  bf16* sK = sO + 128 * ALDS;        // [2][64 rows]
+  bf16* sV = sK + 128 * ALDS;        // [2][64 rows]
+  const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
+  const int nch = hd >> 3, ldo = H * hd;
+  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const bf16* dOg = dO + (long)b * T * ldo + h * hd;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  ld_tile_async(sQ, Qg, ldq, qb * 128, T, nch);
+  ld_tile_async(sQ + 64 * ALDS, Qg, ldq, qb * 128 + 64, T, nch);
+  ld_tile_async(sO, dOg, ldo, qb * 128, T, nch);
+  ld_tile_async(sO + 64 * ALDS, dOg, ldo, qb * 128 + 64, T, nch);
+  ld_tile_async(sK, Kg, ldq, 0, T, nch);
+  ld_tile_async(sV, Vg, ldq, 0, T, nch);
+  cp_commit();
+  const int q0w = qb * 128 + warp * 32;
+  float L[2][2], D[2][2];
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      const int q = q0w + m * 16 + g + hh * 8;
+      L[m][hh] = q < T ? lse[(long)bh * T + q] : INFINITY;  // p = 0 for rows past T
+      D[m][hh] = q < T ? delta[(long)bh * T + q] : 0.f;
+    }
+  cp_wait<0>();
+  __syncthreads();
+  uint32_t qa[2][NKS][4], da[2][NKS][4];
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int ks = 0; ks < NKS; ks++) {
+      ldA2(qa[m][ks], sQ, warp * 32 + m * 16, ks * 16, lane);
+      ldA2(da[m][ks], sO, warp * 32 + m * 16, ks * 16, lane);
+    }
+  float dq[2][NDT][4];
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int i = 0; i < NDT; i++) dq[m][i][0] = dq[m][i][1] = dq[m][i][2] = dq[m][i][3] = 0.f;
+  const int last = a3_last_kt(qb, T);
+  for (int kt = 0; kt <= last; kt++) {
+    const int buf = kt & 1;
+    if (kt < last) {
+      ld_tile_async(sK + (buf ^ 1) * 64 * ALDS, Kg, ldq, (kt + 1) * 64, T, nch);
+      ld_tile_async(sV + (buf ^ 1) * 64 * ALDS, Vg, ldq, (kt + 1) * 64, T, nch);
+    }
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    const bf16* ks_ = sK + buf * 64 * ALDS;
+    const bf16* vs_ = sV + buf * 64 * ALDS;
+#pragma unroll
+    for (int c = 0; c < 2; c++) {  // 32-key sub-tiles
+      const int kc0 = kt * 64 + c * 32;
+      if (!a3_kq_any(kc0, q0w)) continue;  // warp-uniform
+      float s[2][4][4], dp[2][4][4];
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+          s[m][i][0] = s[m][i][1] = s[m][i][2] = s[m][i][3] = dp[m][i][0] = dp[m][i][1] = dp[m][i][2] = dp[m][i][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < KF; ks++)
+#pragma unroll
+        for (int np = 0; np < 2; np++) {
+          uint32_t bb[4];
+          ldBn(bb, ks_, c * 32 + np * 16, ks * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(s[m][2 * np], qa[m][ks], bb);
+            mma16816(s[m][2 * np + 1], qa[m][ks], bb + 2);
+          }
+          ldBn(bb, vs_, c * 32 + np * 16, ks * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(dp[m][2 * np], da[m][ks], bb);
+            mma16816(dp[m][2 * np + 1], da[m][ks], bb + 2);
+          }
+        }
+      if (K8) {
+        uint32_t bb[4];
+        ldsm4(bb, ks_ + (c * 32 + lane) * ALDS + KF * 16);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+          for (int m = 0; m < 2; m++) mma16808(s[m][j], qa[m][KF], bb[j]);
+        ldsm4(bb, vs_ + (c * 32 + lane) * ALDS + KF * 16);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+          for (int m = 0; m < 2; m++) mma16808(dp[m][j], da[m][KF], bb[j]);
+      }
+      const bool msk = a3_kq_mask(kc0, 32, q0w);
+      uint32_t dsa[2][2][4];
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+          for (int hh = 0; hh < 2; hh++) {
+            float ds[2];
+#pragma unroll
+            for (int j = 0; j < 2; j++) {
+              float p = exp2f(fmaf(s[m][nt][2 * hh + j], sl2, -L[m][hh]));
+              if (msk && kc0 + nt * 8 + 2 * t + j > q0w + m * 16 + g + hh * 8) p = 0.f;
+              ds[j] = p * (dp[m][nt][2 * hh + j] - D[m][hh]);
+            }
+            dsa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(ds[0], ds[1]);
+          }
+#pragma unroll
+      for (int ks = 0; ks < 2; ks++)
+#pragma unroll
+        for (int dp2 = 0; dp2 < 4; dp2++) {
+          if (2 * dp2 >= NDT) continue;
+          uint32_t bb[4];
+          ldBk(bb, ks_, dp2 * 16, c * 32 + ks * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(dq[m][2 * dp2], dsa[m][ks], bb);
+            if (2 * dp2 + 1 < NDT) mma16816(dq[m][2 * dp2 + 1], dsa[m][ks], bb + 2);
+          }
+        }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      const int q = q0w + m * 16 + g + hh * 8;
+      if (q < T) {
+        bf16* p = dqkv + ((long)b * T + q) * ldq + h * hd + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < NDT; dt++)
+          *reinterpret_cast<uint32_t*>(p + dt * 8) = pack2(dq[m][dt][2 * hh] * scale, dq[m][dt][2 * hh + 1] * scale);
+      }
+    }
+}
+
+// ============================================================================ backward: dK, dV
+// grid (B*Hk, ceil(T/128)), 128 threads, A3_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;
+// the block walks the G query heads of its group and, per head, the 64-row query tiles from the diagonal on
+// (16-query sub-tiles inside). K/V fragments stay in registers when they fit (head_dim <= 56), else are re-read.
+template <int NDT>
+__global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                        const float* __restrict__ lse, const float* __restrict__ delta,
+                                                        bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                        int koff, int voff, float sl2, float scale) {
+  constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
+  constexpr bool K8 = (NDT & 1) != 0, KREG = NDT <= 7;
+  A3_DYN_SMEM(a3_dkv_smem);
+  bf16* sKs = a3_dkv_smem;           // 128 rows
+  bf16* sVs = sKs + 128 * ALDS;      // 128 rows
+  bf16* sQ = sVs + 128 * ALDS;       // [2][64 rows]
+  bf16* sO = sQ + 128 * ALDS;        // [2][64 rows]
+  float* sL = reinterpret_cast<float*>(sO + 128 * ALDS);  // [2][64]
+  float* sD = sL + 128;                                     // [2][64]
+  const int kb = blockIdx.y, bk = blockIdx.x, b = bk / Hk, hk = bk % Hk, G = H / Hk;
+  const int nch = hd >> 3, ldo = H * hd, tid = threadIdx.x;
+  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
+  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int qt0 = 2 * kb, nq = a3_cdiv(T, 64) - qt0, total = G * nq;
+  ld_tile_async(sKs, Kg, ldq, kb * 128, T, nch);
+  ld_tile_async(sKs + 64 * ALDS, Kg, ldq, kb * 128 + 64, T, nch);
+  ld_tile_async(sVs, Vg, ldq, kb * 128, T, nch);
+  ld_tile_async(sVs + 64 * ALDS, Vg, ldq, kb * 128 + 64, T, nch);
+  // iteration it: query head hk*G + it / nq, query tile qt0 + it % nq
+  auto stage = [&](int it, int bf) {
+    const int h = hk * G + it / nq, qt = qt0 + it % nq;
+    ld_tile_async(sQ + bf * 64 * ALDS, qkv + (long)b * T * ldq + h * hd, ldq, qt * 64, T, nch);
+    ld_tile_async(sO + bf * 64 * ALDS, dO + (long)b * T * ldo + h * hd, ldo, qt * 64, T, nch);
+  };
+  // lse / delta of iteration it for row tid (tid < 64); rows past T get p = 0 through lse = +inf
+  auto ldLD = [&](int it, float& l, float& d) {
+    const int h = hk * G + it / nq, q = (qt0 + it % nq) * 64 + tid;
+    const long bh = (long)b * H + h;
+    l = q < T ? lse[bh * T + q] : INFINITY;
+    d = q < T ? delta[bh * T + q] : 0.f;
+  };
+  stage(0, 0);
+  cp_commit();
+  if (tid < 64) {
+    float l, d;
+    ldLD(0, l, d);
+    sL[tid] = l;
+    sD[tid] = d;
+  }
+  cp_wait<0>();
+  __syncthreads();
+  const int k0w = kb * 128 + warp * 32;
+  uint32_t ka[2][NKS][4], va[2][NKS][4];
+  auto loadKV = [&]() {
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+      for (int ks = 0; ks < NKS; ks++) {
+        ldA2(ka[m][ks], sKs, warp * 32 + m * 16, ks * 16, lane);
+        ldA2(va[m][ks], sVs, warp * 32 + m * 16, ks * 16, lane);
+      }
+  };
+  if (KREG) loadKV();
+  float dk[2][NDT][4], dv[2][NDT][4];
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int i = 0; i < NDT; i++)
+      dk[m][i][0] = dk[m][i][1] = dk[m][i][2] = dk[m][i][3] = dv[m][i][0] = dv[m][i][1] = dv[m][i][2] = dv[m][i][3] = 0.f;
+  for (int it = 0; it < total; it++) {
+    const int buf = it & 1, qt = qt0 + it % nq;
+    const bool more = it + 1 < total;
+    float nL = 0.f, nD = 0.f;
+    if (more) {
+      stage(it + 1, buf ^ 1);
+      if (tid < 64) ldLD(it + 1, nL, nD);  // stored after this iteration's work: the load latency is hidden
+    }
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    const bf16* qs_ = sQ + buf * 64 * ALDS;
+    const bf16* os_ = sO + buf * 64 * ALDS;
+    const float* Lb = sL + buf * 64;
+    const float* Db = sD + buf * 64;
+#pragma unroll 1
+    for (int c = 0; c < 4; c++) {  // 16-query sub-tiles (not unrolled: no spills at 255 registers for hd 56)
+      const int qc0 = qt * 64 + c * 16;
+      if (!a3_qk_any(qc0, 16, k0w)) continue;  // warp-uniform: every query of the sub-tile precedes every key
+      if (!KREG) loadKV();
+      float st[2][2][4], dpt[2][2][4];
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int i = 0; i < 2; i++)
+          st[m][i][0] = st[m][i][1] = st[m][i][2] = st[m][i][3] = dpt[m][i][0] = dpt[m][i][1] = dpt[m][i][2] = dpt[m][i][3] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < KF; ks++) {
+        uint32_t bb[4];
+        ldBn(bb, qs_, c * 16, ks * 16, lane);
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+          mma16816(st[m][0], ka[m][ks], bb);
+          mma16816(st[m][1], ka[m][ks], bb + 2);
+        }
+        ldBn(bb, os_, c * 16, ks * 16, lane);
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+          mma16816(dpt[m][0], va[m][ks], bb);
+          mma16816(dpt[m][1], va[m][ks], bb + 2);
+        }
+      }
+      if (K8) {  // matrices 0,1: Q rows 0-7 / 8-15, matrices 2,3: dO rows 0-7 / 8-15, head_dim columns KF*16..+7
+        uint32_t bb[4];
+        ldsm4(bb, (lane < 16 ? qs_ : os_) + (c * 16 + (lane & 15)) * ALDS + KF * 16);
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+          mma16808(st[m][0], ka[m][KF], bb[0]);
+          mma16808(st[m][1], ka[m][KF], bb[1]);
+          mma16808(dpt[m][0], va[m][KF], bb[2]);
+          mma16808(dpt[m][1], va[m][KF], bb[3]);
+        }
+      }
+      const bool msk = a3_qk_mask(qc0, k0w);
+      uint32_t pta[2][4], dsa[2][4];
+#pragma unroll
+      for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+          const int ql = c * 16 + nt * 8 + 2 * t + j;
+          const float Lq = Lb[ql], Dq = Db[ql];
+#pragma unroll
+          for (int m = 0; m < 2; m++)
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++) {
+              float p = exp2f(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
+              if (msk && qt * 64 + ql < k0w + m * 16 + g + hh * 8) p = 0.f;
+              st[m][nt][2 * hh + j] = p;
+              dpt[m][nt][2 * hh + j] = p * (dpt[m][nt][2 * hh + j] - Dq);
+            }
+        }
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int nt = 0; nt < 2; nt++)
+#pragma unroll
+          for (int hh = 0; hh < 2; hh++) {
+            pta[m][nt * 2 + hh] = pack2(st[m][nt][2 * hh], st[m][nt][2 * hh + 1]);
+            dsa[m][nt * 2 + hh] = pack2(dpt[m][nt][2 * hh], dpt[m][nt][2 * hh + 1]);
+          }
+#pragma unroll
+      for (int dp2 = 0; dp2 < 4; dp2++) {
+        if (2 * dp2 >= NDT) continue;
+        uint32_t bb[4];
+        ldBk(bb, os_, dp2 * 16, c * 16, lane);
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+          mma16816(dv[m][2 * dp2], pta[m], bb);
+          if (2 * dp2 + 1 < NDT) mma16816(dv[m][2 * dp2 + 1], pta[m], bb + 2);
+        }
+        ldBk(bb, qs_, dp2 * 16, c * 16, lane);
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+          mma16816(dk[m][2 * dp2], dsa[m], bb);
+          if (2 * dp2 + 1 < NDT) mma16816(dk[m][2 * dp2 + 1], dsa[m], bb + 2);
+        }
+      }
+    }
+    if (more && tid < 64) {
+      sL[(buf ^ 1) * 64 + tid] = nL;  // buffer buf^1 was last read in iteration it-1 (a barrier ago)
+      sD[(buf ^ 1) * 64 + tid] = nD;
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) {
+      const int k = k0w + m * 16 + g + hh * 8;
+      if (k < T) {
+        bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
+        bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+#pragma unroll
+        for (int dt = 0; dt < NDT; dt++) {
+          *reinterpret_cast<uint32_t*>(pk + dt * 8) = pack2(dk[m][dt][2 * hh] * scale, dk[m][dt][2 * hh + 1] * scale);
+          *reinterpret_cast<uint32_t*>(pv + dt * 8) = pack2(dv[m][dt][2 * hh], dv[m][dt][2 * hh + 1]);
+        }
+      }
+    }
+}
+
+// ============================================================================ launchers (default stream, no sync)
+#ifndef A3_EMU
+#define A3_NDT_SWITCH(hd, CALL)                    \
+  switch (((hd) + 7) / 8) {                        \
+    case 1: { constexpr int N_ = 1; CALL; break; } \
+    case 2: { constexpr int N_ = 2; CALL; break; } \
+    case 3: { constexpr int N_ = 3; CALL; break; } \
+    case 4: { constexpr int N_ = 4; CALL; break; } \
+    case 5: { constexpr int N_ = 5; CALL; break; } \
+    case 6: { constexpr int N_ = 6; CALL; break; } \
+    case 7: { constexpr int N_ = 7; CALL; break; } \
+    default: { constexpr int N_ = 8; CALL; break; } \
+  }
+template <int NDT>
+static void attnBwd3T(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
+                      int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+  static bool attrSet = false;  // one per instantiation
+  if (!attrSet) {
+    cudaFuncSetAttribute(attn_bwd_dq3_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, A3_DQ_SMEM);
+    cudaFuncSetAttribute(attn_bwd_dkdv3_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, A3_DKV_SMEM);
+    attrSet = true;
+  }
+  const int nB = a3_cdiv(T, 128);
+  attn_bwd_dq3_k<NDT><<<dim3(B * H, nB), 128, A3_DQ_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  attn_bwd_dkdv3_k<NDT><<<dim3(B * Hk, nB), 128, A3_DKV_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+}
+static void attnFwd3(const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
+                     int voff, float sl2) {
+  const dim3 grid(B * H, a3_cdiv(T, 128));
+  A3_NDT_SWITCH(hd, (attn_fwd3_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
+}
+static void attnBwd3(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
+                     int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+  A3_NDT_SWITCH(hd, (attnBwd3T<N_>(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
+}
+#endif  // A3_EMU
