@@ -12,7 +12,7 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVL
 OUT=${OUT:-/tmp/steel-gpu-out}
 RUN=${RUN:-/tmp/steel-mg}
 STEPS=${STEPS:-12}
-mkdir -p "$OUT" && rm -rf "$RUN" && mkdir -p "$RUN"
+mkdir -p "$OUT" && rm -rf "$RUN" && mkdir -p "$RUN" && rm -f "$OUT/mg-runs.log"
 NODE=${NODE:-}
 if [[ -z $NODE ]]; then
   if command -v node >/dev/null; then NODE=node; else xz -dc .offline/node.xz > /tmp/node && chmod +x /tmp/node && NODE=/tmp/node; fi
@@ -35,7 +35,7 @@ step() { # name, then train args: runs, times, keeps the log
   T "$@" > "$RUN/$name.log" 2>&1
   local rc=$?
   echo "$name: exit $rc, $(( $(date +%s) - t0 )) s; $(grep -E '^(\[rank 0\] )?(done|stopped)' "$RUN/$name.log" | tail -1)"
-  cp "$RUN/$name.log" "$OUT/mg-$name.log"
+  { echo "===== $name: $*"; cat "$RUN/$name.log"; } >> "$OUT/mg-runs.log"
   [[ $rc == 0 ]] || { tail -30 "$RUN/$name.log"; return 1; }
 }
 S260=scripts/gpu/steel-260m.json
