@@ -361,12 +361,15 @@ class Model {
   bool prof = false;
   bool attnV1 = getenv("STEEL_CUDA_ATTN_V1") != nullptr;  // the first (simpler, slower) attention kernels
   bool rmsV1 = getenv("STEEL_CUDA_RMS_V1") != nullptr;
+  // STEEL_CUDA_FUSE_V1=1: the previous RMSNorm / RoPE / Soft-MoE / SwiGLU / embedding-backward kernels and passes
+  bool fuseV1 = getenv("STEEL_CUDA_FUSE_V1") != nullptr;
+  int moeSM = 16;  // compile-time slot bound of the v3 Soft-MoE token kernels (4, 8 or 16 >= S)
   bool moeS = false;  // Soft-MoE token kernels with smem-cached slot matrices (set in the constructor when they fit)
   size_t moeSmem = 0;
   float* phihatT = nullptr;
   std::map<std::string, double> profMs;
-  // attention kernels: STEEL_CUDA_ATTN=1|2|3 (default 2; STEEL_CUDA_ATTN_V1 = 1)
-  int attnVer = attnV1 ? 1 : getenv("STEEL_CUDA_ATTN") ? atoi(getenv("STEEL_CUDA_ATTN")) : 2;
+  // attention kernels: STEEL_CUDA_ATTN=1|2|3 (default 3 when built with attn3.cuh, else 2; STEEL_CUDA_ATTN_V1 = 1)
+  int attnVer = attnV1 ? 1 : getenv("STEEL_CUDA_ATTN") ? atoi(getenv("STEEL_CUDA_ATTN")) : attnVersionOk(3) ? 3 : 2;
 
   // ---------------------------------------------------------------- data parallelism (NCCL)
   // Gradients are summed over the ranks in buckets: final norm + lm_head, then each layer from the last to the first,
@@ -491,10 +494,21 @@ class Model {
         CK(cudaFuncSetAttribute(moe_tok_bwd2s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaFuncSetAttribute(moe_combine_s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
         CK(cudaFuncSetAttribute(moe_logits2_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+        moeSM = S <= 4 ? 4 : S <= 8 ? 8 : 16;
+        if (moeSM == 4) moeFuncAttrs<4>();
+        else if (moeSM == 8) moeFuncAttrs<8>();
+        else moeFuncAttrs<16>();
         phihatT = (float*)devAlloc((size_t)S * c.d * sizeof(float));
         moeS = true;
       }
     }
+  }
+  template <int SM>
+  void moeFuncAttrs() {
+    CK(cudaFuncSetAttribute(moe_tok_bwd1f_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+    CK(cudaFuncSetAttribute(moe_tok_bwd2f_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+    CK(cudaFuncSetAttribute(moe_combine_f_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
+    CK(cudaFuncSetAttribute(moe_logits3_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
   }
   ~Model() {
     if (comm) {
@@ -709,13 +723,25 @@ class Model {
     gemm.run(false, true, (int)M, Nout, K, X, K, PB + wOff, K, Y, Nout, false, 1.f, 0.f, bias);
   }
   void rope(bf16* x, long N, int T, int inverse) {
-    if ((c.hd / 2) % 2 == 0) rope2_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 4)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
+    if (!fuseV1) {  // hd % 8 == 0 always (checked in the constructor)
+      const int rowsPer = 64;
+      rope3_k<false><<<dim3(nblk((long)(c.H + c.Hk) * (c.hd / 8), 128), (unsigned)((N + rowsPer - 1) / rowsPer)), 128>>>(
+          x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse, rowsPer, nullptr);
+    } else if ((c.hd / 2) % 2 == 0) rope2_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 4)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
     else rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
   }
   // dres (=|+=) dx; also writes bf16(dres) into dresb when given (the next consumer is a bf16 GEMM)
   void rmsBwd(const float* dy, const float* x, long wOff, const float* rstd, float* dres, bool acc, long N, bf16* dresb = nullptr) {
     const int rowsPer = 64;
     int nb = (int)((N + rowsPer - 1) / rowsPer);
+    if (!fuseV1 && !rmsV1 && c.d % 4 == 0 && c.d <= 128 * 14) {
+      if (c.d <= 128 * 4) rmsnorm_bwd4_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
+      else rmsnorm_bwd4_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
+      KCHECK("rmsnorm_bwd4");
+      colreduce2_k<<<nblk(c.d, 32), 256>>>(part, nb, c.d, G + wOff);
+      KCHECK("colreduce2");
+      return;
+    }
     if (!rmsV1 && c.d % 4 == 0 && c.d <= 2048) {
       if (c.d <= 128 * 4) rmsnorm_bwd3_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
       else if (c.d <= 128 * 14) rmsnorm_bwd3_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
@@ -729,6 +755,36 @@ class Model {
     colreduce_k<<<nblk(c.d), 256>>>(part, nb, c.d, G + wOff);
     KCHECK("colreduce");
   }
+  // backward RoPE on the q/k columns of dqkv and the bias gradient (column sums of dqkv) into gb
+  void ropeBwdBias(bf16* dq, long N, int T, float* gb) {
+    if (fuseV1) {
+      rope(dq, N, T, 1);
+      KCHECK("rope_bwd");
+      colsumBf16(dq, N, ldq, ldq, gb);
+      return;
+    }
+    const int rowsPer = 64;
+    const int nb = (int)((N + rowsPer - 1) / rowsPer);
+    rope3_k<true><<<dim3(nblk((long)(c.H + c.Hk) * (c.hd / 8) + kd / 4, 128), nb), 128>>>(dq, ropeC, ropeS, (int)N, T, c.H, c.Hk,
+                                                                                        c.hd, ldq, qd, 1, rowsPer, part);
+    KCHECK("rope_bwd_bias");
+    colreduce2_k<<<nblk(ldq, 32), 256>>>(part, nb, ldq, gb);
+    KCHECK("colreduce2");
+  }
+  // y = RMSNorm(xin [+ delta]) (xout = xin + delta when delta)
+  void rmsFwd(const float* xin, const bf16* delta, float* xout, long wOff, bf16* y, float* rstd, long N) {
+    const int d4 = c.d / 4;
+    if (!fuseV1 && c.d % 4 == 0 && d4 <= 32 * 16) {
+      const unsigned nb = nblk(N, 8);
+      if (d4 <= 32 * 4) rmsnorm_fwd2_k<4><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
+      else if (d4 <= 32 * 8) rmsnorm_fwd2_k<8><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
+      else if (d4 <= 32 * 14) rmsnorm_fwd2_k<14><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
+      else rmsnorm_fwd2_k<16><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
+    } else {
+      rmsnorm_fwd_k<<<N, 256>>>(xin, delta, xout, P + wOff, y, rstd, c.d, (float)c.eps);
+    }
+    KCHECK("rmsnorm_fwd");
+  }
   void colsumBf16(const bf16* in, long N, int n, int ld, float* out) {
     const int rowsPer = 64;
     int nb = (int)((N + rowsPer - 1) / rowsPer);
@@ -740,7 +796,10 @@ class Model {
   template <typename TI>
   void wreduce(const TI* X, const float* W, const float* rs, int B, int T, int mode, float* out, bf16* outb) {
     int tPer = (T + TS - 1) / TS;
-    if (moeS && tPer * S <= 4096) {
+    if (!fuseV1 && moeS && tPer * S <= 4096) {
+      moe_wreduce3_k<TI><<<dim3(nblk(c.d / 4), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
+      KCHECK("moe_wreduce3");
+    } else if (moeS && tPer * S <= 4096) {
       moe_wreduce2_k<TI><<<dim3(nblk(c.d / 4), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
       KCHECK("moe_wreduce2");
     } else {
@@ -748,7 +807,12 @@ class Model {
       KCHECK("moe_wreduce");
     }
     long n = mode == 0 ? (long)B * S * c.d : (long)S * c.d;
-    moe_wreduce_fin_k<<<nblk(n), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
+    if (!fuseV1) {
+      if (mode == 0) moe_wreduce_fin2_k<<<nblk(n), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
+      else moe_wreduce_fin2_k<<<dim3(nblk(c.d, 32), S), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
+    } else {
+      moe_wreduce_fin_k<<<nblk(n), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
+    }
     KCHECK("moe_wreduce_fin");
   }
 
@@ -781,11 +845,12 @@ class Model {
     embed_fwd_k<<<nblk(N * d), 256>>>(tokIn, P + embOff, la[0].xin, N, c.d);
     KCHECK("embed_fwd");
     mark("embed_fwd");
+    const float* pend = nullptr;  // dense, fused path: this layer's input is pend + dRb (the FFN output), added here
     for (int l = 0; l < c.L; l++) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
-      rmsnorm_fwd_k<<<N, 256>>>(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, c.d, (float)c.eps);
-      KCHECK("rmsnorm_fwd");
+      rmsFwd(pend ? pend : a.xin, pend ? dRb : nullptr, pend ? a.xin : nullptr, w.ln1, a.xn1, a.r1, N);
+      pend = nullptr;
       mark("rmsnorm_fwd");
       linear(a.xn1, N, c.d, w.qkvw, ldq, a.qkv, PB + w.qkvb);
       mark("gemm_qkv_fwd");
@@ -797,25 +862,25 @@ class Model {
       mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
       mark("gemm_o_fwd");
-      rmsnorm_fwd_k<<<N, 256>>>(a.xin, dRb, a.xmid, P + w.ln2, a.xn2, a.r2, c.d, (float)c.eps);
-      KCHECK("rmsnorm_fwd2");
+      rmsFwd(a.xin, dRb, a.xmid, w.ln2, a.xn2, a.r2, N);
       mark("rmsnorm_fwd");
       float* xout = l + 1 < c.L ? la[l + 1].xin : resid;
       if (!c.steel) {
         linear(a.xn2, N, c.d, w.guw, 2 * c.I, a.gu);
-        if (c.I % 2 == 0) swiglu_fwd2_k<<<nblk(N * c.I / 2), 256>>>(a.gu, a.hm, N, c.I);
+        if (!fuseV1 && c.I % 8 == 0) swiglu_fwd3_k<<<nblk(N * c.I / 8), 256>>>(a.gu, a.hm, N, c.I);
+        else if (c.I % 2 == 0) swiglu_fwd2_k<<<nblk(N * c.I / 2), 256>>>(a.gu, a.hm, N, c.I);
         else swiglu_fwd_k<bf16><<<nblk(N * c.I), 256>>>(a.gu, a.hm, N, c.I);
         KCHECK("swiglu");
         linear(a.hm, N, c.I, w.dw, c.d, dRb);
         // xout = xmid + y  (reuse rmsnorm-free add through combine of 0 slots is not available: use a tiny add)
-        addResid(a.xmid, dRb, xout, N * d);
+        if (fuseV1) addResid(a.xmid, dRb, xout, N * d);
+        else pend = a.xmid;  // xout = xmid + dRb is formed by the next RMSNorm (next layer's ln1 or the final norm)
       } else {
         moeFwd(l, B, T, xout);
       }
       mark("ffn_fwd");
     }
-    rmsnorm_fwd_k<<<N, 256>>>(resid, nullptr, nullptr, P + normOff, xf, rf, c.d, (float)c.eps);
-    KCHECK("rmsnorm_final");
+    rmsFwd(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, normOff, xf, rf, N);
     mark("rmsnorm_fwd");
     // ---- lm_head + cross-entropy (chunked), with its backward
     const float gs = count > 0 ? gradScale / (float)count : 0.f;
@@ -864,7 +929,8 @@ class Model {
         if (c.I % 2 == 0) {  // dh in bf16 (as PyTorch autocast has it)
           gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, (bf16*)dh, c.I, false, 1.f, 0.f);
           gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-          swiglu_bwd2b_k<<<nblk(N * c.I / 2), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
+          if (!fuseV1 && c.I % 8 == 0) swiglu_bwd3b_k<<<nblk(N * c.I / 8), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
+          else swiglu_bwd2b_k<<<nblk(N * c.I / 2), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
         } else {
           gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
           gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
@@ -888,13 +954,10 @@ class Model {
       attnBackward(attnVer, a.qkv, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
       KCHECK("attn_bwd");
       mark("attn_bwd");
-      rope(dqkv, N, T, 1);
-      KCHECK("rope_bwd");
-      colsumBf16(dqkv, N, ldq, ldq, G + w.qkvb);
+      ropeBwdBias(dqkv, N, T, G + w.qkvb);
       mark("rope_bwd_bias");
       gemm.run(false, false, (int)N, c.d, ldq, dqkv, ldq, PB + w.qkvw, c.d, dxn, c.d, true, 1.f, 0.f);
-      rmsnorm_fwd_k<<<N, 256>>>(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, c.d, (float)c.eps);  // recompute xn1
-      KCHECK("rmsnorm_recompute");
+      rmsFwd(a.xin, nullptr, nullptr, w.ln1, a.xn1, a.r1, N);  // recompute xn1 (same kernel as the forward: identical)
       gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, 1.f);
       mark("gemm_qkv_bwd");
       rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N, c.steel ? nullptr : dRb);  // dense: the next FFN backward's input
@@ -945,7 +1008,11 @@ class Model {
     if (moeS) {
       transpose_dS_k<<<nblk((long)c.d * S), 256>>>(a.phihat, phihatT, c.d, S);
       KCHECK("transpose");
-      moe_logits2_k<<<(unsigned)((N + 63) / 64), 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
+      const unsigned nb = (unsigned)((N + 63) / 64);
+      if (fuseV1) moe_logits2_k<<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
+      else if (moeSM == 4) moe_logits3_k<4><<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
+      else if (moeSM == 8) moe_logits3_k<8><<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
+      else moe_logits3_k<16><<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
     } else {
       moe_logits_k<<<nblk(N * 32), 256>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, c.d, S);
     }
@@ -965,7 +1032,12 @@ class Model {
     swiglu_fwd_k<float><<<nblk((long)c.ne * R * c.d), 256>>>(a.gd2, a.Ys, c.ne * R, c.d);
     KCHECK("swiglu2");
     mark("moe_f_experts");
-    if (moeS) moe_combine_s_k<<<dim3((T + 63) / 64, B), 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
+    const dim3 tg((T + 63) / 64, B);
+    if (moeS && !fuseV1) {
+      if (moeSM == 4) moe_combine_f_k<4><<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
+      else if (moeSM == 8) moe_combine_f_k<8><<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
+      else moe_combine_f_k<16><<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
+    } else if (moeS) moe_combine_s_k<<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
     else moe_combine_k<<<nblk(N * c.d), 256>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
     KCHECK("moe_combine");
     mark("moe_f_combine");
@@ -991,7 +1063,12 @@ class Model {
     gemm.run(true, false, 2 * c.I, c.d, (int)R, dgu, 2 * c.I, a.slotsb, c.d, G + w.eguw, c.d, true, 1.f, 1.f, nullptr, c.ne,
              R * 2 * c.I, R * c.d, 2L * c.I * c.d);
     mark("moe_b_experts");
-    if (moeS) moe_tok_bwd1s_k<<<dim3((T + 63) / 64, B), 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
+    const dim3 tg((T + 63) / 64, B);
+    if (moeS && !fuseV1) {
+      if (moeSM == 4) moe_tok_bwd1f_k<4><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
+      else if (moeSM == 8) moe_tok_bwd1f_k<8><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
+      else moe_tok_bwd1f_k<16><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
+    } else if (moeS) moe_tok_bwd1s_k<<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
     else moe_tok_bwd1_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
     KCHECK("moe_tok_bwd1");
     mark("moe_b_tok1");
@@ -1000,7 +1077,10 @@ class Model {
     if (moeS) {
       transpose_dS_k<<<nblk((long)c.d * S), 256>>>(a.phihat, phihatT, c.d, S);
       KCHECK("transpose");
-      moe_tok_bwd2s_k<<<dim3((T + 63) / 64, B), 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, phihatT, dXs, dxn, B, T, c.d, S, c.np);
+      if (fuseV1) moe_tok_bwd2s_k<<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, phihatT, dXs, dxn, B, T, c.d, S, c.np);
+      else if (moeSM == 4) moe_tok_bwd2f_k<4><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, dD, a.Lg, phihatT, dXs, dxn, B, T, c.d, S, c.np);
+      else if (moeSM == 8) moe_tok_bwd2f_k<8><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, dD, a.Lg, phihatT, dXs, dxn, B, T, c.d, S, c.np);
+      else moe_tok_bwd2f_k<16><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, dD, a.Lg, phihatT, dXs, dxn, B, T, c.d, S, c.np);
     } else {
       moe_tok_bwd2_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, a.D, dL, a.phihat, dXs, dxn, B, T, c.d, S, c.np);
     }
