@@ -1665,3 +1665,547 @@ __global__ void swiglu_bwd2b_k(const bf16* __restrict__ gu, const bf16* __restri
       __floats2bfloat162_rn(g.x * u.x * s0 * (1.f + a.x * (1.f - s0)), g.y * u.y * s1 * (1.f + a.y * (1.f - s1)));
   *reinterpret_cast<__nv_bfloat162*>(dgu + r * 2 * W + W + c) = __floats2bfloat162_rn(g.x * a.x * s0, g.y * a.y * s1);
 }
+
+// ============================================================================ fused / vectorised v2 (STEEL_CUDA_FUSE_V1=1 selects the kernels above)
+__device__ __forceinline__ void st_bf16x4(bf16* p, float4 v) {
+  __nv_bfloat162 lo = __floats2bfloat162_rn(v.x, v.y), hi = __floats2bfloat162_rn(v.z, v.w);
+  *reinterpret_cast<uint2*>(p) = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
+}
+// out[j] += sum_p part[p*n + j]: 32 columns per block, 8 row lanes each summing p = ty, ty+8, ... in order, then the
+// 8 lane sums in order (fixed order: deterministic)
+__global__ void __launch_bounds__(256) colreduce2_k(const float* __restrict__ part, int np, int n, float* __restrict__ out) {
+  __shared__ float sh[8][33];
+  const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5, j = blockIdx.x * 32 + tx;
+  float s = 0.f;
+  if (j < n) {
+#pragma unroll 8
+    for (int p = ty; p < np; p += 8) s += part[(long)p * n + j];
+  }
+  sh[ty][tx] = s;
+  __syncthreads();
+  if (ty == 0 && j < n) {
+    float t = sh[0][tx];
+#pragma unroll
+    for (int k = 1; k < 8; k++) t += sh[k][tx];
+    out[j] += t;
+  }
+}
+// RMSNorm backward v4 = v3 (row in registers) with the 8 warps' weight-gradient partials summed in the block (warp 0..7
+// in order, through shared memory): dwpart is [gridDim.x, d] (8x fewer partials for colreduce2_k)
+template <int KP>
+__global__ void __launch_bounds__(256) rmsnorm_bwd4_k(const float* __restrict__ dy, const float* __restrict__ x,
+                                                      const float* __restrict__ w, const float* __restrict__ rstd,
+                                                      float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
+                                                      int N, int d, int rowsPer, bf16* __restrict__ dresb) {
+  __shared__ float4 red4[KP * 32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  float4 acc[KP], wv[KP];
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+#pragma unroll
+  for (int k = 0; k < KP; k++) {
+    acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+    int j = lane + 32 * k;
+    wv[k] = j < d4 ? w4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+  const int r0 = blockIdx.x * rowsPer, r1 = min(N, r0 + rowsPer);
+  for (int row = r0 + warp; row < r1; row += 8) {
+    const float4* dy4 = reinterpret_cast<const float4*>(dy + (long)row * d);
+    const float4* x4 = reinterpret_cast<const float4*>(x + (long)row * d);
+    float4* o4 = reinterpret_cast<float4*>(dres + (long)row * d);
+    float4 ya[KP], xa[KP];
+    const float r = rstd[row];
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      int j = lane + 32 * k;
+      if (j < d4) { ya[k] = dy4[j]; xa[k] = x4[j]; }
+      else { ya[k] = make_float4(0.f, 0.f, 0.f, 0.f); xa[k] = ya[k]; }
+      float4 a = ya[k], xx = xa[k], ww = wv[k];
+      dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
+      acc[k].x += a.x * xx.x * r; acc[k].y += a.y * xx.y * r; acc[k].z += a.z * xx.z * r; acc[k].w += a.w * xx.w * r;
+    }
+    dot = warp_sum(dot);
+    const float c = r * r * r * dot / d;
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      int j = lane + 32 * k;
+      if (j < d4) {
+        float4 a = ya[k], xx = xa[k], ww = wv[k];
+        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
+        if (accumulate) { float4 p = o4[j]; v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w; }
+        o4[j] = v;
+        if (dresb) st_bf16x4(dresb + (long)row * d + 4 * j, v);
+      }
+    }
+  }
+  for (int wi = 0; wi < 8; wi++) {
+    if (warp == wi) {
+#pragma unroll
+      for (int k = 0; k < KP; k++) {
+        float4 a = acc[k];
+        if (wi > 0) { float4 p = red4[k * 32 + lane]; a.x = p.x + a.x; a.y = p.y + a.y; a.z = p.z + a.z; a.w = p.w + a.w; }
+        red4[k * 32 + lane] = a;
+      }
+    }
+    __syncthreads();
+  }
+  float4* p4 = reinterpret_cast<float4*>(dwpart + (long)blockIdx.x * d);
+  for (int i = threadIdx.x; i < d4; i += blockDim.x) p4[i] = red4[i];  // red4[k*32 + lane] holds float4 column lane + 32k
+}
+// RoPE v3 (hd % 8 == 0): a thread owns 4 adjacent pair positions p..p+3 of one q/k head (units u < U1 = (H+Hk)*hd/8;
+// 8-byte accesses at columns p and p + hd/2) and walks rowsPer rows, 4 rows' loads in flight. SUM (backward): also the
+// bias gradient partials part[blockIdx.y, col] = sum over the block's rows (in order) of the bf16 values written, for
+// every column of the [q|k|v] row (units U1.. cover the v columns, 4 each, read only).
+__device__ __forceinline__ float4 bf16r4(float4 v) {  // round to bf16 and back
+  float2 a = __bfloat1622float2(__floats2bfloat162_rn(v.x, v.y)), b = __bfloat1622float2(__floats2bfloat162_rn(v.z, v.w));
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ __forceinline__ void add4(float4& a, float4 b) { a.x += b.x; a.y += b.y; a.z += b.z; a.w += b.w; }
+template <bool SUM>
+__global__ void __launch_bounds__(128) rope3_k(bf16* __restrict__ x, const float* __restrict__ cs, const float* __restrict__ sn,
+                                               int N, int T, int H, int Hk, int hd, int ldq, int koff, int inverse, int rowsPer,
+                                               float* __restrict__ part) {
+  const int hp4 = hd >> 3, half = hd >> 1, U1 = (H + Hk) * hp4, U = SUM ? U1 + ((Hk * hd) >> 2) : U1;
+  const int u = blockIdx.x * blockDim.x + threadIdx.x;
+  if (u >= U) return;
+  const int r0 = blockIdx.y * rowsPer, r1 = min(N, r0 + rowsPer);
+  float4 s0 = make_float4(0.f, 0.f, 0.f, 0.f), s1 = s0;
+  if (u < U1) {
+    const int hh = u / hp4, p = (u - hh * hp4) * 4;
+    const int c0 = (hh < H ? hh * hd : koff + (hh - H) * hd) + p;
+    for (int rb = r0; rb < r1; rb += 4) {
+      float4 a[4], b[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (rb + k < r1) {
+          const bf16* base = x + (long)(rb + k) * ldq + c0;
+          a[k] = ld_bf16x4(base);
+          b[k] = ld_bf16x4(base + half);
+        }
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (rb + k < r1) {
+          const int tt = (rb + k) % T;
+          const float4 c = *reinterpret_cast<const float4*>(cs + tt * half + p);
+          float4 s = *reinterpret_cast<const float4*>(sn + tt * half + p);
+          if (inverse) { s.x = -s.x; s.y = -s.y; s.z = -s.z; s.w = -s.w; }
+          const float4 oa = make_float4(a[k].x * c.x - b[k].x * s.x, a[k].y * c.y - b[k].y * s.y, a[k].z * c.z - b[k].z * s.z,
+                                        a[k].w * c.w - b[k].w * s.w);
+          const float4 ob = make_float4(b[k].x * c.x + a[k].x * s.x, b[k].y * c.y + a[k].y * s.y, b[k].z * c.z + a[k].z * s.z,
+                                        b[k].w * c.w + a[k].w * s.w);
+          bf16* base = x + (long)(rb + k) * ldq + c0;
+          st_bf16x4(base, oa);
+          st_bf16x4(base + half, ob);
+          if (SUM) { add4(s0, bf16r4(oa)); add4(s1, bf16r4(ob)); }
+        }
+    }
+    if (SUM) {
+      *reinterpret_cast<float4*>(part + (long)blockIdx.y * ldq + c0) = s0;
+      *reinterpret_cast<float4*>(part + (long)blockIdx.y * ldq + c0 + half) = s1;
+    }
+  } else if (SUM) {
+    const int c0 = koff + Hk * hd + (u - U1) * 4;
+    for (int rb = r0; rb < r1; rb += 4) {
+      float4 a[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (rb + k < r1) a[k] = ld_bf16x4(x + (long)(rb + k) * ldq + c0);
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (rb + k < r1) add4(s0, a[k]);
+    }
+    *reinterpret_cast<float4*>(part + (long)blockIdx.y * ldq + c0) = s0;
+  }
+}
+// Soft-MoE weighted token reduction v3 = v2 with 4 tokens' loads in flight (same summation order as v2)
+template <typename TI>
+__global__ void __launch_bounds__(256) moe_wreduce3_k(const TI* __restrict__ X, const float* __restrict__ W,
+                                                      const float* __restrict__ rs, float* __restrict__ part, int B, int T,
+                                                      int d, int S, int tPer) {
+  __shared__ float sw[4096];
+  const int b = blockIdx.y, sp = blockIdx.z, j4 = blockIdx.x * blockDim.x + threadIdx.x;
+  const int t0 = sp * tPer, t1 = min(T, t0 + tPer);
+  for (int i = threadIdx.x; i < (t1 - t0) * S; i += blockDim.x) {
+    int tt = i / S;
+    long r = (long)b * T + t0 + tt;
+    sw[i] = W[r * S + (i % S)] * (rs ? rs[r] : 1.f);
+  }
+  __syncthreads();
+  if (4 * j4 >= d) return;
+  float4 acc[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) acc[s] = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int tb = t0; tb < t1; tb += 4) {
+    float4 xv[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (tb + k < t1) {
+        long r = (long)b * T + tb + k;
+        if constexpr (sizeof(TI) == 2) xv[k] = ld_bf16x4(reinterpret_cast<const bf16*>(X) + r * d + 4 * j4);
+        else xv[k] = reinterpret_cast<const float4*>(reinterpret_cast<const float*>(X) + r * d)[j4];
+      }
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (tb + k < t1) {
+        const float* wr = sw + (tb + k - t0) * S;
+#pragma unroll
+        for (int s = 0; s < MAXS; s++)
+          if (s < S) { float w = wr[s]; acc[s].x += w * xv[k].x; acc[s].y += w * xv[k].y; acc[s].z += w * xv[k].z; acc[s].w += w * xv[k].w; }
+      }
+  }
+#pragma unroll
+  for (int s = 0; s < MAXS; s++)
+    if (s < S) reinterpret_cast<float4*>(part + (((long)sp * B + b) * S + s) * d)[j4] = acc[s];
+}
+// wreduce finish v2. mode 0: out[slot_row(b,s), j] = sum_p part[p][b][s][j] (+ bf16 copy), loads of 8 splits in flight
+// (same order as v1). mode 1 (dphi, out[j*S + s] = sum over b and p): block per (s, 32 columns), 8 lanes each summing
+// the terms q = b*nsp + p with q = ty, ty+8, ... in order, then the 8 lane sums in order.
+__global__ void __launch_bounds__(256) moe_wreduce_fin2_k(const float* __restrict__ part, int nsp, int B, int S, int d, int np,
+                                                          int mode, float* __restrict__ out, bf16* __restrict__ outb) {
+  if (mode == 0) {
+    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long)B * S * d) return;
+    int j = i % d;
+    long bs = i / d;
+    int s = bs % S, b = bs / S;
+    float acc = 0.f;
+#pragma unroll 8
+    for (int p = 0; p < nsp; p++) acc += part[(((long)p * B + b) * S + s) * d + j];
+    long o = slot_row(b, s, B, np) * d + j;
+    out[o] = acc;
+    if (outb) outb[o] = f2b(acc);
+  } else {
+    __shared__ float sh[8][33];
+    const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5, s = blockIdx.y, j = blockIdx.x * 32 + tx;
+    float acc = 0.f;
+    if (j < d) {
+#pragma unroll 8
+      for (int q = ty; q < B * nsp; q += 8) {
+        const int b = q / nsp, p = q - b * nsp;
+        acc += part[(((long)p * B + b) * S + s) * d + j];
+      }
+    }
+    sh[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && j < d) {
+      float t = sh[0][tx];
+#pragma unroll
+      for (int k = 1; k < 8; k++) t += sh[k][tx];
+      out[(long)j * S + s] = t;
+    }
+  }
+}
+// Soft-MoE token kernels v3: as v2 (per-sequence slot matrices in shared memory, 64 rows of one sequence per block, 8
+// rows per warp) but each warp handles 4 rows at once, so every shared-memory float4 is read once for 4 rows (v2 was
+// shared-memory bound: 2*S floats per output element). SM = compile-time bound on S (4, 8, 16).
+template <int SM>
+__global__ void __launch_bounds__(256) moe_tok_bwd1f_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                       const float* __restrict__ dY, const float* __restrict__ Ys,
+                                                       const float* __restrict__ dXs, const float* __restrict__ C,
+                                                       float* __restrict__ dLC, float* __restrict__ dD, int B, int T, int d,
+                                                       int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
+  const float4* sY = reinterpret_cast<const float4*>(sm);
+  const float4* sX = reinterpret_cast<const float4*>(sm + S * d);
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    float ac[4][SM], ad[4][SM];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+#pragma unroll
+      for (int s = 0; s < SM; s++) ac[k][s] = ad[k][s] = 0.f;
+    for (int j = lane; j < d4; j += 32) {
+      float4 gy[4], xv[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        if (k < nv) {
+          gy[k] = reinterpret_cast<const float4*>(dY + (row0 + k) * d)[j];
+          xv[k] = ld_bf16x4(x + (row0 + k) * d + 4 * j);
+        } else {
+          gy[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+          xv[k] = gy[k];
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 ys = sY[s * d4 + j], xs = sX[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) { ac[k][s] += dot4(gy[k], ys); ad[k][s] += dot4(xv[k], xs); }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      if (k >= nv) break;
+      const long row = row0 + k;
+      float ri = rinv[row], dot = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) { ac[k][s] = warp_sum(ac[k][s]); ad[k][s] = warp_sum(ad[k][s]) * ri; dot += C[row * S + s] * ac[k][s]; }
+      if (lane == 0) {
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) { dLC[row * S + s] = C[row * S + s] * (ac[k][s] - dot); dD[row * S + s] = ad[k][s]; }
+      }
+    }
+  }
+}
+// dx = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s]; one pass: xhat . g = sum_s D dD + dL Lg
+// (dD = xhat . dXs[s] from moe_tok_bwd1*, Lg = xhat . phihat[:, s] from the forward router)
+template <int SM>
+__global__ void __launch_bounds__(256) moe_tok_bwd2f_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                       const float* __restrict__ D, const float* __restrict__ dL,
+                                                       const float* __restrict__ dD, const float* __restrict__ Lg,
+                                                       const float* __restrict__ phihatT, const float* __restrict__ dXs,
+                                                       float* __restrict__ dx, int B, int T, int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  moe_stage(sm, dXs, phihatT, true, b, B, d, S, np);
+  const float4* sX = reinterpret_cast<const float4*>(sm);
+  const float4* sP = reinterpret_cast<const float4*>(sm + S * d);
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    float Dr[4][SM], Lr[4][SM], ri[4], cc[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float dot = 0.f;
+      ri[k] = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++) Dr[k][s] = Lr[k][s] = 0.f;
+      if (k < nv) {
+        const long row = row0 + k;
+        ri[k] = rinv[row];
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) {
+            Dr[k][s] = D[row * S + s];
+            Lr[k][s] = dL[row * S + s];
+            dot += Dr[k][s] * dD[row * S + s] + Lr[k][s] * Lg[row * S + s];
+          }
+      }
+      cc[k] = ri[k] * dot;
+    }
+    for (int j = lane; j < d4; j += 32) {
+      float4 xv[4], gg[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        xv[k] = k < nv ? ld_bf16x4(x + (row0 + k) * d + 4 * j) : make_float4(0.f, 0.f, 0.f, 0.f);
+        gg[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 a = sX[s * d4 + j], p = sP[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) {
+            gg[k].x += Dr[k][s] * a.x + Lr[k][s] * p.x; gg[k].y += Dr[k][s] * a.y + Lr[k][s] * p.y;
+            gg[k].z += Dr[k][s] * a.z + Lr[k][s] * p.z; gg[k].w += Dr[k][s] * a.w + Lr[k][s] * p.w;
+          }
+        }
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) {
+          const float c = cc[k], r = ri[k];
+          reinterpret_cast<float4*>(dx + (row0 + k) * d)[j] =
+              make_float4(r * (gg[k].x - xv[k].x * c), r * (gg[k].y - xv[k].y * c), r * (gg[k].z - xv[k].z * c), r * (gg[k].w - xv[k].w * c));
+        }
+    }
+  }
+}
+// xout = xmid + sum_s C[r,s] Ys[slot(b,s)] (same arithmetic as moe_combine_s_k, 4 rows per warp at once)
+template <int SM>
+__global__ void __launch_bounds__(256) moe_combine_f_k(const float* __restrict__ xmid, const float* __restrict__ C,
+                                                       const float* __restrict__ Ys, float* __restrict__ xout, int B, int T,
+                                                       int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  for (int s = 0; s < S; s++) {
+    const float* ra = Ys + slot_row(b, s, B, np) * d;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) sm[s * d + j] = ra[j];
+  }
+  __syncthreads();
+  const float4* sY = reinterpret_cast<const float4*>(sm);
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    float Cr[4][SM];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+#pragma unroll
+      for (int s = 0; s < SM; s++) Cr[k][s] = (k < nv && s < S) ? C[(row0 + k) * S + s] : 0.f;
+    for (int j = lane; j < d4; j += 32) {
+      float4 acc[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) acc[k] = k < nv ? reinterpret_cast<const float4*>(xmid + (row0 + k) * d)[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 y = sY[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) { acc[k].x += Cr[k][s] * y.x; acc[k].y += Cr[k][s] * y.y; acc[k].z += Cr[k][s] * y.z; acc[k].w += Cr[k][s] * y.w; }
+        }
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) reinterpret_cast<float4*>(xout + (row0 + k) * d)[j] = acc[k];
+    }
+  }
+}
+// router v3: as moe_logits2_k (same arithmetic per row), 4 rows per warp at once
+template <int SM>
+__global__ void __launch_bounds__(256) moe_logits3_k(const bf16* __restrict__ x, const float* __restrict__ phihatT,
+                                                     float* __restrict__ rinv, float* __restrict__ Lg, float* __restrict__ C,
+                                                     long N, int d, int S) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  for (int i = threadIdx.x; i < S * d; i += blockDim.x) sm[i] = phihatT[i];
+  __syncthreads();
+  const float4* sP = reinterpret_cast<const float4*>(sm);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  for (int g = 0; g < 2; g++) {
+    const long row0 = (long)blockIdx.x * 64 + warp * 8 + g * 4;
+    if (row0 >= N) break;
+    const int nv = (int)min(4L, N - row0);
+    float acc[4][SM], ss[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      ss[k] = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++) acc[k][s] = 0.f;
+    }
+    for (int j = lane; j < d4; j += 32) {
+      float4 v[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) v[k] = k < nv ? ld_bf16x4(x + (row0 + k) * d + 4 * j) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int k = 0; k < 4; k++) ss[k] += dot4(v[k], v[k]);
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 p = sP[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) acc[k][s] += dot4(v[k], p);
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      if (k >= nv) break;
+      const long row = row0 + k;
+      float sk = warp_sum(ss[k]);
+      float nr = fmaxf(sqrtf(sk), 1e-12f);
+      float mx = -INFINITY;
+#pragma unroll
+      for (int s = 0; s < SM; s++) if (s < S) { acc[k][s] = warp_sum(acc[k][s]) / nr; mx = fmaxf(mx, acc[k][s]); }
+      float sum = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++) if (s < S) sum += __expf(acc[k][s] - mx);
+      if (lane == 0) {
+        rinv[row] = 1.f / nr;
+#pragma unroll
+        for (int s = 0; s < SM; s++) if (s < S) { Lg[row * S + s] = acc[k][s]; C[row * S + s] = __expf(acc[k][s] - mx) / sum; }
+      }
+    }
+  }
+}
+// RMSNorm forward v2: warp per row, float4, the row kept in registers (d % 4 == 0, d <= 128*KP); same arithmetic per
+// element as rmsnorm_fwd_k (xout = xin + delta when delta; y = bf16(w * (x * rstd)))
+template <int KP>
+__global__ void __launch_bounds__(256) rmsnorm_fwd2_k(const float* __restrict__ xin, const bf16* __restrict__ delta,
+                                                      float* __restrict__ xout, const float* __restrict__ w, bf16* __restrict__ y,
+                                                      float* __restrict__ rstd, int N, int d, float eps) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  const long row = (long)blockIdx.x * 8 + warp;
+  if (row >= N) return;
+  const float4* x4 = reinterpret_cast<const float4*>(xin + row * d);
+  float4 v[KP];
+  float ss = 0.f;
+#pragma unroll
+  for (int k = 0; k < KP; k++) {
+    const int j = lane + 32 * k;
+    v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (j < d4) {
+      v[k] = x4[j];
+      if (delta) {
+        const float4 dl = ld_bf16x4(delta + row * d + 4 * j);
+        v[k].x += dl.x; v[k].y += dl.y; v[k].z += dl.z; v[k].w += dl.w;
+      }
+    }
+  }
+#pragma unroll
+  for (int k = 0; k < KP; k++) {
+    const int j = lane + 32 * k;
+    if (j < d4 && delta) reinterpret_cast<float4*>(xout + row * d)[j] = v[k];
+    ss += dot4(v[k], v[k]);
+  }
+  ss = warp_sum(ss);
+  const float r = rsqrtf(ss / d + eps);
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+#pragma unroll
+  for (int k = 0; k < KP; k++) {
+    const int j = lane + 32 * k;
+    if (j < d4) {
+      const float4 ww = w4[j];
+      st_bf16x4(y + row * d + 4 * j, make_float4(ww.x * (v[k].x * r), ww.y * (v[k].y * r), ww.z * (v[k].z * r), ww.w * (v[k].w * r)));
+    }
+  }
+  if (lane == 0) rstd[row] = r;
+}
+// SwiGLU v3 (W % 8 == 0): 8 columns per thread, 16-byte accesses; same arithmetic as swiglu_fwd2_k / swiglu_bwd2b_k
+__device__ __forceinline__ void unpack8(uint4 u, float* f) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; i++) { float2 t = __bfloat1622float2(h[i]); f[2 * i] = t.x; f[2 * i + 1] = t.y; }
+}
+__device__ __forceinline__ uint4 pack8(const float* f) {
+  uint4 u;
+  uint32_t* p = reinterpret_cast<uint32_t*>(&u);
+#pragma unroll
+  for (int i = 0; i < 4; i++) { __nv_bfloat162 t = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]); p[i] = *reinterpret_cast<uint32_t*>(&t); }
+  return u;
+}
+__global__ void swiglu_fwd3_k(const bf16* __restrict__ gu, bf16* __restrict__ h, long R, int W) {
+  const int W8 = W >> 3;
+  const long n = R * W8;
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+    const long r = i / W8;
+    const int c = (int)(i - r * W8) * 8;
+    float a[8], u[8], o[8];
+    unpack8(*reinterpret_cast<const uint4*>(gu + r * 2 * W + c), a);
+    unpack8(*reinterpret_cast<const uint4*>(gu + r * 2 * W + W + c), u);
+#pragma unroll
+    for (int k = 0; k < 8; k++) o[k] = silu(a[k]) * u[k];
+    *reinterpret_cast<uint4*>(h + r * W + c) = pack8(o);
+  }
+}
+__global__ void swiglu_bwd3b_k(const bf16* __restrict__ gu, const bf16* __restrict__ dh, bf16* __restrict__ dgu, long R, int W) {
+  const int W8 = W >> 3;
+  const long n = R * W8;
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+    const long r = i / W8;
+    const int c = (int)(i - r * W8) * 8;
+    float a[8], u[8], g[8], da[8], du[8];
+    unpack8(*reinterpret_cast<const uint4*>(gu + r * 2 * W + c), a);
+    unpack8(*reinterpret_cast<const uint4*>(gu + r * 2 * W + W + c), u);
+    unpack8(*reinterpret_cast<const uint4*>(dh + r * W + c), g);
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+      const float s = 1.f / (1.f + __expf(-a[k]));
+      da[k] = g[k] * u[k] * s * (1.f + a[k] * (1.f - s));
+      du[k] = g[k] * a[k] * s;
+    }
+    *reinterpret_cast<uint4*>(dgu + r * 2 * W + c) = pack8(da);
+    *reinterpret_cast<uint4*>(dgu + r * 2 * W + W + c) = pack8(du);
+  }
+}

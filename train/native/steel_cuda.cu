@@ -524,6 +524,7 @@ class Model {
     devFree(PBbase, (size_t)(total - pbOff) * 2);
     devFree(dsum, 4096 * sizeof(double)); devFree(normOut, 16);
     devFree(tmpF, tmpFcap * 4);
+    if (hEmb) cudaFreeHost(hEmb);
   }
 
   long cursor = 0;
@@ -882,6 +883,14 @@ class Model {
     }
     rmsFwd(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, normOff, xf, rf, N);
     mark("rmsnorm_fwd");
+    // fused path: group the embedding-backward positions on the host while the GPU runs the forward pass (profile():
+    // its own phase, not overlapped there)
+    embReady = false;
+    if (backward && !fuseV1) {
+      embedGroups(in, N);
+      embReady = true;
+      mark("embed_prep");
+    }
     // ---- lm_head + cross-entropy (chunked), with its backward
     const float gs = count > 0 ? gradScale / (float)count : 0.f;
     for (long r0 = 0; r0 < N; r0 += chunkRows) {
@@ -966,18 +975,8 @@ class Model {
     }
     // embedding backward: deterministic (positions grouped per token id, fixed order)
     {
-      std::vector<int> cnt(c.V + 1, 0);
-      for (long i = 0; i < N; i++) cnt[in[i] + 1]++;
-      std::vector<int> ids, off(1, 0), pos(N), start(c.V + 1, 0);
-      for (int v = 0; v < c.V; v++) start[v + 1] = start[v] + cnt[v + 1];
-      std::vector<int> fillp(start.begin(), start.end() - 1);
-      for (long i = 0; i < N; i++) pos[fillp[in[i]]++] = (int)i;
-      for (int v = 0; v < c.V; v++)
-        if (cnt[v + 1]) { ids.push_back(v); off.push_back(start[v + 1]); }
-      CK(cudaMemcpy(eIds, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
-      CK(cudaMemcpy(eOff, off.data(), off.size() * 4, cudaMemcpyHostToDevice));
-      CK(cudaMemcpy(ePos, pos.data(), N * 4, cudaMemcpyHostToDevice));
-      embed_bwd_k<<<(unsigned)ids.size(), 256>>>(eIds, eOff, ePos, dR, G + embOff, c.d);
+      if (fuseV1 || !embReady) embedGroups(in, N);
+      embed_bwd_k<<<(unsigned)embU, 256>>>(eIds, eOff, ePos, dR, G + embOff, c.d);
       KCHECK("embed_bwd");
     }
     mark("embed_bwd");
@@ -985,6 +984,46 @@ class Model {
     overlapNext = false;
     CK(cudaStreamSynchronize(0));  // not the NCCL stream: allReduceGrads waits for that one
     return lossSum;
+  }
+  // embedding-backward grouping (positions per token id, in order) on the host, copied to eIds/eOff/ePos. The fused
+  // path runs it while the GPU computes the forward pass and copies from pinned memory without blocking.
+  int* hEmb = nullptr;
+  long hEmbCap = 0;
+  long embU = 0;
+  bool embReady = false;
+  void embedGroups(const std::vector<int>& in, long N) {
+    std::vector<int> cnt(c.V + 1, 0);
+    for (long i = 0; i < N; i++) cnt[in[i] + 1]++;
+    std::vector<int> ids, off(1, 0), pos(N), start(c.V + 1, 0);
+    for (int v = 0; v < c.V; v++) start[v + 1] = start[v] + cnt[v + 1];
+    std::vector<int> fillp(start.begin(), start.end() - 1);
+    for (long i = 0; i < N; i++) pos[fillp[in[i]]++] = (int)i;
+    for (int v = 0; v < c.V; v++)
+      if (cnt[v + 1]) { ids.push_back(v); off.push_back(start[v + 1]); }
+    embU = (long)ids.size();
+    if (fuseV1) {
+      CK(cudaMemcpy(eIds, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(eOff, off.data(), off.size() * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(ePos, pos.data(), N * 4, cudaMemcpyHostToDevice));
+      return;
+    }
+    // pinned staging [ids | off | pos]; the previous run's copies finished (run() ends with a stream synchronise)
+    const long need = embU + (embU + 1) + N;
+    if (need > hEmbCap) {
+      if (hEmb) CK(cudaFreeHost(hEmb));
+      hEmb = nullptr;
+      CK(cudaMallocHost(&hEmb, (size_t)(3 * N + 1) * sizeof(int)));
+      hEmbCap = 3 * N + 1;
+    }
+    int* hi = hEmb;
+    int* ho = hi + embU;
+    int* hp = ho + embU + 1;
+    std::copy(ids.begin(), ids.end(), hi);
+    std::copy(off.begin(), off.end(), ho);
+    std::copy(pos.begin(), pos.end(), hp);
+    CK(cudaMemcpyAsync(eIds, hi, embU * 4, cudaMemcpyHostToDevice, 0));
+    CK(cudaMemcpyAsync(eOff, ho, (embU + 1) * 4, cudaMemcpyHostToDevice, 0));
+    CK(cudaMemcpyAsync(ePos, hp, N * 4, cudaMemcpyHostToDevice, 0));
   }
   long lastCount = 0;
   float* tmpF = nullptr;
