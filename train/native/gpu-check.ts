@@ -115,13 +115,14 @@ function sectionAttn(): void {
     { B: 2, T: 200, H: 4, Hk: 2, hd: 56 },
     { B: 1, T: 256, H: 2, Hk: 2, hd: 64 },
     { B: 2, T: 77, H: 4, Hk: 4, hd: 8 },
+    { B: 1, T: 1100, H: 4, Hk: 1, hd: 56 }, // many 128-row blocks, the GQA sum over 4 heads, a partial last tile
   ];
   const out: unknown[] = [];
   for (const [i, s] of shapes.entries()) {
     const nq = s.B * s.T * s.H * s.hd, nk = s.B * s.T * s.Hk * s.hd;
     const q = randn(nq, 11 + i), k = randn(nk, 22 + i), v = randn(nk, 33 + i), dO = randn(nq, 44 + i);
     const ref = attnRef(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
-    for (const ver of [1, 2] as const) {
+    for (const ver of [1, 2, 3] as const) {
       const got = addon.attnTest(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd, ver);
       const tag = `attn v${ver} B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`;
       const e = { o: relErr(got.o, ref.o), dq: relErr(got.dq, ref.dq), dk: relErr(got.dk, ref.dk), dv: relErr(got.dv, ref.dv) };
@@ -130,6 +131,16 @@ function sectionAttn(): void {
     }
   }
   results.attn = out;
+  // kernel timing (device buffers, mean of `iters` launches): forward, and delta + backward
+  const timing: unknown[] = [];
+  log('attention timing (ms per call)   fwd v2   fwd v3   bwd v2   bwd v3');
+  for (const s of [{ B: 8, T: 2048, H: 32, Hk: 32, hd: 56 }, { B: 8, T: 2048, H: 32, Hk: 8, hd: 56 }]) {
+    const t2 = addon.attnTime(s.B, s.T, s.H, s.Hk, s.hd, 2, 20), t3 = addon.attnTime(s.B, s.T, s.H, s.Hk, s.hd, 3, 20);
+    const f = (x: number) => x.toFixed(3).padStart(8);
+    log(`  B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`.padEnd(33) + f(t2.fwdMs) + ' ' + f(t3.fwdMs) + ' ' + f(t2.bwdMs) + ' ' + f(t3.bwdMs));
+    timing.push({ ...s, v2: t2, v3: t3 });
+  }
+  results.attnTime = timing;
 }
 
 // ------------------------------------------------------------------ whole model vs CPU backend

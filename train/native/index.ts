@@ -40,8 +40,9 @@ export interface NativeAddon {
   ncclOverlap(h: unknown): void;
   /** sums the gradients over all ranks in place (launches the buckets not yet launched, waits at most timeoutS). */
   allReduceGrads(h: unknown, timeoutS: number): void;
-  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number, version: 1 | 2):
+  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number, version: 1 | 2 | 3):
     { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
+  attnTime(B: number, T: number, H: number, Hk: number, hd: number, version: number, iters: number): { fwdMs: number; bwdMs: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
