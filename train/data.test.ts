@@ -125,3 +125,19 @@ test('content hash: whole file when small; first and last 25 MB when over 50 MB 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the shard cache keeps decoded shards: with the default 2 GiB each shard is read once over two epochs', async () => {
+  const dir = tmp();
+  try {
+    makeShards(dir, { shards: 4, docsPerShard: 10, seed: 5 });
+    const dl = await DataLoader.open(opts(dir));
+    await take(dl, 2 * dl.numBlocks);
+    assert.equal(dl.shardLoads, 4);
+    // a cache smaller than one shard re-reads on every switch of shard (LRU eviction still works)
+    const tiny = await DataLoader.open({ ...opts(dir), cacheBytes: 1 });
+    await take(tiny, dl.numBlocks);
+    assert.ok(tiny.shardLoads > 4, `loads ${tiny.shardLoads}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

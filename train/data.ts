@@ -104,12 +104,14 @@ export class DataLoader {
   private cacheBytes: number;
   private blockSources: string[] | null = null;
   private log: (m: string) => void;
+  /** shard files read and decoded so far (cache misses). */
+  shardLoads = 0;
 
   private constructor(s: DataStateJson, perm: Int32Array, opts: DataLoaderOptions) {
     this.s = s;
     this.perm = perm;
     this.rng = new Rng(s.rng);
-    this.cacheBytes = opts.cacheBytes ?? 2 << 30;
+    this.cacheBytes = opts.cacheBytes ?? 2 ** 31; // (2 << 30 overflows to a negative int32 in JavaScript)
     this.log = opts.log ?? (() => {});
   }
 
@@ -210,6 +212,7 @@ export class DataLoader {
     }
     const p = join(this.s.dir, f.file);
     const r = await readShardTokens(p);
+    this.shardLoads++;
     if (r.tokens.length !== f.tokens) throw new Error(`data: ${p} has ${r.tokens.length} tokens, the manifest said ${f.tokens}`);
     t = r.tokens;
     let total = t.byteLength;
