@@ -724,10 +724,9 @@ class Model {
     gemm.run(false, true, (int)M, Nout, K, X, K, PB + wOff, K, Y, Nout, false, 1.f, 0.f, bias);
   }
   void rope(bf16* x, long N, int T, int inverse) {
-    if (!fuseV1) {  // hd % 8 == 0 always (checked in the constructor)
-      const int rowsPer = 64;
-      rope3_k<false><<<dim3(nblk((long)(c.H + c.Hk) * (c.hd / 8), 128), (unsigned)((N + rowsPer - 1) / rowsPer)), 128>>>(
-          x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse, rowsPer, nullptr);
+    if (!fuseV1) {  // hd % 8 == 0 always (checked in the constructor); rows in grid.x (no 65535 limit)
+      rope4_k<4><<<dim3(nblk(N, 4), nblk((long)(c.H + c.Hk) * (c.hd / 8), 64)), 64>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk,
+                                                                                     c.hd, ldq, qd, inverse);
     } else if ((c.hd / 2) % 2 == 0) rope2_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 4)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
     else rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
   }
