@@ -41,6 +41,15 @@ __device__ __forceinline__ void mma16808(float* c, const uint32_t* a, uint32_t b
                : "r"(a[0]), "r"(a[1]), "r"(b));
 }
 #define A3_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
+// 2^x as the bare MUFU.EX2: exp2f compiles to ex2.approx.f32, whose denormal-result handling adds 3 instructions per
+// call; here results below 2^-126 flush to 0 (no effect on bf16 P / fp32 sums of values <= 256)
+__device__ __forceinline__ float a3_ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+#else
+static inline float a3_ex2(float x) { return exp2f(x); }
 #endif
 
 // ============================================================================ forward
@@ -137,7 +146,12 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
               if (key > q) s[m][nt][i] = -INFINITY;
             }
       }
+      // online softmax with a lazy maximum: the running max mr moves only when the tile's max exceeds it by more than
+      // 8 (log2 units), so p <= 2^8 (exact enough in bf16 P and the fp32 sums) and O / l are rescaled only then; the
+      // rescale is skipped by the whole warp when no row of it moved (lse = mr + log2 l stays exact either way)
       uint32_t pa[2][4][4];
+      float al[2][2];
+      bool up = false;
 #pragma unroll
       for (int m = 0; m < 2; m++)
 #pragma unroll
@@ -147,20 +161,29 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
           for (int nt = 0; nt < 8; nt++) mx = fmaxf(mx, fmaxf(s[m][nt][2 * hh], s[m][nt][2 * hh + 1]));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
           mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-          const float mn = fmaxf(mr[m][hh], mx * sl2);  // finite: key tile 0 always holds key 0 <= every query
-          const float al = exp2f(mr[m][hh] - mn);
+          const float mo = mr[m][hh], mx2 = mx * sl2;  // finite: key tile 0 always holds key 0 <= every query
+          const bool u = mx2 > mo + 8.f;                // always on the first tile (mo = -inf)
+          up |= u;
+          const float mn = u ? mx2 : mo;
+          al[m][hh] = u ? a3_ex2(mo - mn) : 1.f;
           mr[m][hh] = mn;
           float ls = 0.f;
 #pragma unroll
           for (int nt = 0; nt < 8; nt++) {
-            const float p0 = exp2f(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = exp2f(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
+            const float p0 = a3_ex2(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = a3_ex2(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
             ls += p0 + p1;
             pa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(p0, p1);
           }
-          lr[m][hh] = lr[m][hh] * al + ls;
-#pragma unroll
-          for (int i = 0; i < NDT; i++) o[m][i][2 * hh] *= al, o[m][i][2 * hh + 1] *= al;
+          lr[m][hh] = fmaf(lr[m][hh], al[m][hh], ls);
         }
+      if (__any_sync(0xffffffffu, up)) {
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+#pragma unroll
+          for (int i = 0; i < NDT; i++)
+#pragma unroll
+            for (int j = 0; j < 4; j++) o[m][i][j] *= al[m][j >> 1];
+      }
 #pragma unroll
       for (int ks = 0; ks < 4; ks++)
 #pragma unroll
@@ -303,7 +326,15 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
 #pragma unroll
           for (int m = 0; m < 2; m++) mma16808(dp[m][j], da[m][KF], bb[j]);
       }
-      const bool msk = a3_kq_mask(kc0, 32, q0w);
+      if (a3_kq_mask(kc0, 32, q0w)) {  // warp-uniform: the diagonal crosses this sub-tile; p = 2^-inf = 0 there
+#pragma unroll
+        for (int m = 0; m < 2; m++)
+#pragma unroll
+          for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+              if (kc0 + nt * 8 + 2 * t + (i & 1) > q0w + m * 16 + g + (i >> 1) * 8) s[m][nt][i] = -INFINITY;
+      }
       uint32_t dsa[2][2][4];
 #pragma unroll
       for (int m = 0; m < 2; m++)
@@ -314,8 +345,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
             float ds[2];
 #pragma unroll
             for (int j = 0; j < 2; j++) {
-              float p = exp2f(fmaf(s[m][nt][2 * hh + j], sl2, -L[m][hh]));
-              if (msk && kc0 + nt * 8 + 2 * t + j > q0w + m * 16 + g + hh * 8) p = 0.f;
+              const float p = a3_ex2(fmaf(s[m][nt][2 * hh + j], sl2, -L[m][hh]));
               ds[j] = p * (dp[m][nt][2 * hh + j] - D[m][hh]);
             }
             dsa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(ds[0], ds[1]);
@@ -484,7 +514,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
           for (int m = 0; m < 2; m++)
 #pragma unroll
             for (int hh = 0; hh < 2; hh++) {
-              float p = exp2f(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
+              float p = a3_ex2(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
               if (msk && qt * 64 + ql < k0w + m * 16 + g + hh * 8) p = 0.f;
               st[m][nt][2 * hh + j] = p;
               dpt[m][nt][2 * hh + j] = p * (dpt[m][nt][2 * hh + j] - Dq);
