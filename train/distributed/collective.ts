@@ -62,7 +62,11 @@ class Peer {
   constructor(readonly sock: Socket, readonly label: string, private onFail: (p: Peer, e: Error) => void) {
     sock.setNoDelay(true);
     sock.on('data', (d: Buffer) => this.onData(d));
-    sock.on('error', (e) => this.fail(new Error(`${label}: connection error: ${e.message}`)));
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      // a peer process that dies resets its connections: report it like a close
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') this.fail(new Error(`${label} disconnected (process died or closed the connection: ${e.code})`));
+      else this.fail(new Error(`${label}: connection error: ${e.message}`));
+    });
     sock.on('close', () => {
       if (!this.graceful) this.fail(new Error(`${label} disconnected (process died or closed the connection)`));
     });
