@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <cooperative_groups.h>
 
 typedef __nv_bfloat16 bf16;
 
@@ -615,6 +616,96 @@ __global__ void __launch_bounds__(1024) ce_k(bf16* __restrict__ logits, const in
       lr[j] = f2b(ign ? 0.f : (__expf(v - lse) - (j == tg ? 1.f : 0.f)) * gscale);
     }
   }
+}
+// Cross-entropy v2 (sm_90, V % 8 == 0): a row split over a cluster of CL CTAs (512 threads each); each CTA keeps its
+// part (ceil(V/8/CL) 16-byte chunks: 74 KB for the Qwen vocabulary at CL = 4, so 2-3 CTAs per SM) in shared memory,
+// so the logits are read from global memory once and dlogits written once (v1 read each row twice: 3 passes). The
+// (max, sum) partials of the CL CTAs are combined through distributed shared memory in rank order, the same in every
+// CTA of the cluster (deterministic). Per element the same expressions as v1.
+template <int CL>
+__global__ void __launch_bounds__(512, 3) ce2_k(bf16* __restrict__ logits, const int* __restrict__ tgt,
+                                               float* __restrict__ lossrow, int V, int ignore, float gscale, int backward) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cl = cg::this_cluster();
+  extern __shared__ uint4 sr[];
+  __shared__ float shm[16], shs[16], red[2], lseS[1];
+  const int rank = (int)cl.block_rank();
+  const long row = blockIdx.x / CL;
+  const int V8 = V >> 3, q8 = (V8 + CL - 1) / CL, c0 = min(V8, rank * q8), n8 = min(V8, c0 + q8) - c0;
+  uint4* g = reinterpret_cast<uint4*>(logits + row * V) + c0;
+  float m = -INFINITY, s = 0.f;
+  for (int cb = threadIdx.x; cb < n8; cb += 4 * 512) {
+    uint4 u[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (cb + k * 512 < n8) u[k] = g[cb + k * 512];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (cb + k * 512 < n8) {
+        sr[cb + k * 512] = u[k];
+        const bf16* e = reinterpret_cast<const bf16*>(&u[k]);
+        float mx = m;
+#pragma unroll
+        for (int t = 0; t < 8; t++) mx = fmaxf(mx, b2f(e[t]));
+        s *= __expf(m - mx);
+#pragma unroll
+        for (int t = 0; t < 8; t++) s += __expf(b2f(e[t]) - mx);
+        m = mx;
+      }
+  }
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+    float mx = fmaxf(m, m2);
+    s = (m == -INFINITY ? 0.f : s * __expf(m - mx)) + (m2 == -INFINITY ? 0.f : s2 * __expf(m2 - mx));
+    m = mx;
+  }
+  if (lane == 0) { shm[w] = m; shs[w] = s; }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float M = -INFINITY;
+    for (int i = 0; i < 16; i++) M = fmaxf(M, shm[i]);
+    float S = 0.f;
+    for (int i = 0; i < 16; i++) S += shm[i] == -INFINITY ? 0.f : shs[i] * __expf(shm[i] - M);
+    red[0] = M;
+    red[1] = S;
+  }
+  cl.sync();  // every CTA's partial is in its shared memory
+  const int tg = tgt[row];
+  const bool ign = tg == ignore;
+  if (threadIdx.x == 0) {
+    float pm[CL], ps[CL], M = -INFINITY, S = 0.f;
+#pragma unroll
+    for (int r = 0; r < CL; r++) {
+      const float* rr = cl.map_shared_rank(red, r);
+      pm[r] = rr[0];
+      ps[r] = rr[1];
+      M = fmaxf(M, pm[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < CL; r++) S += pm[r] == -INFINITY ? 0.f : ps[r] * __expf(pm[r] - M);
+    const float lse = M + __logf(S);
+    lseS[0] = lse;
+    if (ign) { if (rank == 0) lossrow[row] = 0.f; }
+    else if ((tg >> 3) >= c0 && (tg >> 3) < c0 + n8) lossrow[row] = lse - b2f(reinterpret_cast<const bf16*>(sr)[tg - 8 * c0]);
+  }
+  cl.sync();  // no CTA leaves while another reads its partial; lseS visible to the block
+  if (!backward) return;
+  const float lse = lseS[0];
+  for (int c = threadIdx.x; c < n8; c += 512) {
+    uint4 u = sr[c];
+    bf16* e = reinterpret_cast<bf16*>(&u);
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+      int j = (c0 + c) * 8 + k;
+      float gv = ign ? 0.f : (__expf(b2f(e[k]) - lse) - (j == tg ? 1.f : 0.f)) * gscale;
+      e[k] = f2b(gv);
+    }
+    g[c] = u;
+  }
+#endif
 }
 // sum of n values in fixed order (single block)
 __global__ void sum_k(const float* __restrict__ a, long n, double* __restrict__ out) {

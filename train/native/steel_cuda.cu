@@ -363,6 +363,7 @@ class Model {
   bool rmsV1 = getenv("STEEL_CUDA_RMS_V1") != nullptr;
   // STEEL_CUDA_FUSE_V1=1: the previous RMSNorm / RoPE / Soft-MoE / SwiGLU / embedding-backward kernels and passes
   bool fuseV1 = getenv("STEEL_CUDA_FUSE_V1") != nullptr;
+  size_t ce2Smem = 0;  // > 0: cross-entropy v2 (ce2_k<4>) is used, with this much dynamic shared memory per CTA
   int moeSM = 16;  // compile-time slot bound of the v3 Soft-MoE token kernels (4, 8 or 16 >= S)
   bool moeS = false;  // Soft-MoE token kernels with smem-cached slot matrices (set in the constructor when they fit)
   size_t moeSmem = 0;
@@ -466,6 +467,16 @@ class Model {
     cudaDeviceProp pr;
     CK(cudaGetDeviceProperties(&pr, dev));
     devName = pr.name;
+    {  // cross-entropy v2: a row over a cluster of 4 CTAs, each part in shared memory (needs a build for sm_90+)
+      cudaFuncAttributes fa;
+      const size_t smem = (size_t)((c.V / 8 + 3) / 4) * 16;
+      if (!fuseV1 && pr.major >= 9 && c.V % 8 == 0 && cudaFuncGetAttributes(&fa, ce2_k<4>) == cudaSuccess && fa.binaryVersion >= 90 &&
+          smem + fa.sharedSizeBytes <= (size_t)pr.sharedMemPerBlockOptin) {
+        CK(cudaFuncSetAttribute(ce2_k<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        ce2Smem = smem;
+      }
+      cudaGetLastError();
+    }
     if (!attnVersionOk(attnVer)) throw std::runtime_error(strf("cuda backend: STEEL_CUDA_ATTN=%d: no such attention kernel version in this build", attnVer));
     layout();
     size_t bytes = (size_t)total * 4;
@@ -902,7 +913,24 @@ class Model {
         CK(cudaMemcpy(logitsOut + r0 * c.V, tmpF, rows * c.V * 4, cudaMemcpyDeviceToHost));
       }
       if (!withTargets) continue;
-      ce_k<<<rows, 1024>>>(logits, tokTgt + r0, lossrow + r0, c.V, c.pad, gs, backward && count > 0 ? 1 : 0);
+      if (ce2Smem) {
+        cudaLaunchConfig_t lc = {};
+        cudaLaunchAttribute at[1];
+        at[0].id = cudaLaunchAttributeClusterDimension;
+        at[0].val.clusterDim.x = 4;
+        at[0].val.clusterDim.y = 1;
+        at[0].val.clusterDim.z = 1;
+        lc.gridDim = dim3((unsigned)(rows * 4));
+        lc.blockDim = dim3(512);
+        lc.dynamicSmemBytes = ce2Smem;
+        lc.stream = 0;
+        lc.attrs = at;
+        lc.numAttrs = 1;
+        CK(cudaLaunchKernelEx(&lc, ce2_k<4>, logits, (const int*)(tokTgt + r0), lossrow + r0, c.V, c.pad, gs,
+                              backward && count > 0 ? 1 : 0));
+      } else {
+        ce_k<<<rows, 1024>>>(logits, tokTgt + r0, lossrow + r0, c.V, c.pad, gs, backward && count > 0 ? 1 : 0);
+      }
       KCHECK("cross_entropy");
       mark("cross_entropy");
       if (backward && count > 0) {
