@@ -148,9 +148,10 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
       }
       // online softmax with a lazy maximum: the running max mr moves only when the tile's max exceeds it by more than
       // 8 (log2 units), so p <= 2^8 (exact enough in bf16 P and the fp32 sums) and O / l are rescaled only then; the
-      // rescale is skipped by the whole warp when no row of it moved (lse = mr + log2 l stays exact either way)
-      uint32_t pa[2][4][4];
-      float al[2][2];
+      // rescale is skipped by the whole warp when no row of it moved (lse = mr + log2 l stays exact either way).
+      // Max / lazy update / O rescale first; then exponentials and P.V per 32-key half, so that the tensor pipe
+      // runs the first half's P.V while the second half's exponentials issue (one basic block)
+      float al[2][2], ls[2][2];
       bool up = false;
 #pragma unroll
       for (int m = 0; m < 2; m++)
@@ -167,14 +168,7 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
           const float mn = u ? mx2 : mo;
           al[m][hh] = u ? a3_ex2(mo - mn) : 1.f;
           mr[m][hh] = mn;
-          float ls = 0.f;
-#pragma unroll
-          for (int nt = 0; nt < 8; nt++) {
-            const float p0 = a3_ex2(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = a3_ex2(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
-            ls += p0 + p1;
-            pa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(p0, p1);
-          }
-          lr[m][hh] = fmaf(lr[m][hh], al[m][hh], ls);
+          ls[m][hh] = 0.f;
         }
       if (__any_sync(0xffffffffu, up)) {
 #pragma unroll
@@ -185,18 +179,39 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
             for (int j = 0; j < 4; j++) o[m][i][j] *= al[m][j >> 1];
       }
 #pragma unroll
-      for (int ks = 0; ks < 4; ks++)
+      for (int half = 0; half < 2; half++) {
+        uint32_t pa[2][2][4];
 #pragma unroll
-        for (int dp = 0; dp < 4; dp++) {
-          if (2 * dp >= NDT) continue;
-          uint32_t bb[4];
-          ldBk(bb, vs_, dp * 16, ks * 16, lane);
+        for (int m = 0; m < 2; m++)
 #pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(o[m][2 * dp], pa[m][ks], bb);
-            if (2 * dp + 1 < NDT) mma16816(o[m][2 * dp + 1], pa[m][ks], bb + 2);
+          for (int hh = 0; hh < 2; hh++) {
+            const float mn = mr[m][hh];
+#pragma unroll
+            for (int n4 = 0; n4 < 4; n4++) {
+              const int nt = half * 4 + n4;
+              const float p0 = a3_ex2(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = a3_ex2(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
+              ls[m][hh] += p0 + p1;
+              pa[m][n4 >> 1][(n4 & 1) * 2 + hh] = pack2(p0, p1);
+            }
           }
-        }
+#pragma unroll
+        for (int k2 = 0; k2 < 2; k2++)
+#pragma unroll
+          for (int dp = 0; dp < 4; dp++) {
+            if (2 * dp >= NDT) continue;
+            uint32_t bb[4];
+            ldBk(bb, vs_, dp * 16, half * 32 + k2 * 16, lane);
+#pragma unroll
+            for (int m = 0; m < 2; m++) {
+              mma16816(o[m][2 * dp], pa[m][k2], bb);
+              if (2 * dp + 1 < NDT) mma16816(o[m][2 * dp + 1], pa[m][k2], bb + 2);
+            }
+          }
+      }
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) lr[m][hh] = fmaf(lr[m][hh], al[m][hh], ls[m][hh]);
     }
     __syncthreads();
   }
