@@ -226,6 +226,9 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   let stoppedBy: TrainResult['stoppedBy'] = 'done';
   try {
     while (step < targetSteps) {
+      // let the event loop run once per step (signals, sockets): with cached shards and a synchronous backend the
+      // loop below would otherwise never give it a turn, and SIGINT/SIGTERM would not be seen
+      await new Promise<void>((r) => setImmediate(r));
       const lr = lrAt(step, hyper);
       await be.zeroGrad();
       let loss = 0, stopAgreed = false;
