@@ -17,6 +17,8 @@
 #pragma once
 
 // ---- tiling (host-callable too, for emulation)
+template <bool B>
+struct a3_bool { static constexpr bool value = B; };
 __host__ __device__ __forceinline__ int a3_cdiv(int a, int b) { return (a + b - 1) / b; }
 // forward / dQ: query block qb (128 rows) visits 64-key tiles 0..a3_last_kt(qb, T)
 __host__ __device__ __forceinline__ int a3_last_kt(int qb, int T) {
@@ -483,84 +485,89 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
     for (int c = 0; c < 4; c++) {  // 16-query sub-tiles (not unrolled: no spills at 255 registers for hd 56)
       const int qc0 = qt * 64 + c * 16;
       if (!a3_qk_any(qc0, 16, k0w)) continue;  // warp-uniform: every query of the sub-tile precedes every key
-      if (!KREG) loadKV();
-      float st[2][2][4], dpt[2][2][4];
+      // the sub-tile body, compiled twice: with the causal mask (diagonal sub-tiles only) and without
+      auto subtile = [&](auto mskc) {
+        constexpr bool MSK = decltype(mskc)::value;
+        if (!KREG) loadKV();
+        float st[2][2][4], dpt[2][2][4];
 #pragma unroll
-      for (int m = 0; m < 2; m++)
+        for (int m = 0; m < 2; m++)
 #pragma unroll
-        for (int i = 0; i < 2; i++)
-          st[m][i][0] = st[m][i][1] = st[m][i][2] = st[m][i][3] = dpt[m][i][0] = dpt[m][i][1] = dpt[m][i][2] = dpt[m][i][3] = 0.f;
+          for (int i = 0; i < 2; i++)
+            st[m][i][0] = st[m][i][1] = st[m][i][2] = st[m][i][3] = dpt[m][i][0] = dpt[m][i][1] = dpt[m][i][2] = dpt[m][i][3] = 0.f;
 #pragma unroll
-      for (int ks = 0; ks < KF; ks++) {
-        uint32_t bb[4];
-        ldBn(bb, qs_, c * 16, ks * 16, lane);
+        for (int ks = 0; ks < KF; ks++) {
+          uint32_t bb[4];
+          ldBn(bb, qs_, c * 16, ks * 16, lane);
 #pragma unroll
-        for (int m = 0; m < 2; m++) {
-          mma16816(st[m][0], ka[m][ks], bb);
-          mma16816(st[m][1], ka[m][ks], bb + 2);
+          for (int m = 0; m < 2; m++) {
+            mma16816(st[m][0], ka[m][ks], bb);
+            mma16816(st[m][1], ka[m][ks], bb + 2);
+          }
+          ldBn(bb, os_, c * 16, ks * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(dpt[m][0], va[m][ks], bb);
+            mma16816(dpt[m][1], va[m][ks], bb + 2);
+          }
         }
-        ldBn(bb, os_, c * 16, ks * 16, lane);
+        if (K8) {  // matrices 0,1: Q rows 0-7 / 8-15, matrices 2,3: dO rows 0-7 / 8-15, head_dim columns KF*16..+7
+          uint32_t bb[4];
+          ldsm4(bb, (lane < 16 ? qs_ : os_) + (c * 16 + (lane & 15)) * ALDS + KF * 16);
 #pragma unroll
-        for (int m = 0; m < 2; m++) {
-          mma16816(dpt[m][0], va[m][ks], bb);
-          mma16816(dpt[m][1], va[m][ks], bb + 2);
+          for (int m = 0; m < 2; m++) {
+            mma16808(st[m][0], ka[m][KF], bb[0]);
+            mma16808(st[m][1], ka[m][KF], bb[1]);
+            mma16808(dpt[m][0], va[m][KF], bb[2]);
+            mma16808(dpt[m][1], va[m][KF], bb[3]);
+          }
         }
-      }
-      if (K8) {  // matrices 0,1: Q rows 0-7 / 8-15, matrices 2,3: dO rows 0-7 / 8-15, head_dim columns KF*16..+7
-        uint32_t bb[4];
-        ldsm4(bb, (lane < 16 ? qs_ : os_) + (c * 16 + (lane & 15)) * ALDS + KF * 16);
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-          mma16808(st[m][0], ka[m][KF], bb[0]);
-          mma16808(st[m][1], ka[m][KF], bb[1]);
-          mma16808(dpt[m][0], va[m][KF], bb[2]);
-          mma16808(dpt[m][1], va[m][KF], bb[3]);
-        }
-      }
-      const bool msk = a3_qk_mask(qc0, k0w);
-      uint32_t pta[2][4], dsa[2][4];
-#pragma unroll
-      for (int nt = 0; nt < 2; nt++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-          const int ql = c * 16 + nt * 8 + 2 * t + j;
-          const float Lq = Lb[ql], Dq = Db[ql];
-#pragma unroll
-          for (int m = 0; m < 2; m++)
-#pragma unroll
-            for (int hh = 0; hh < 2; hh++) {
-              float p = a3_ex2(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
-              if (msk && qt * 64 + ql < k0w + m * 16 + g + hh * 8) p = 0.f;
-              st[m][nt][2 * hh + j] = p;
-              dpt[m][nt][2 * hh + j] = p * (dpt[m][nt][2 * hh + j] - Dq);
-            }
-        }
-#pragma unroll
-      for (int m = 0; m < 2; m++)
+        uint32_t pta[2][4], dsa[2][4];
 #pragma unroll
         for (int nt = 0; nt < 2; nt++)
 #pragma unroll
-          for (int hh = 0; hh < 2; hh++) {
-            pta[m][nt * 2 + hh] = pack2(st[m][nt][2 * hh], st[m][nt][2 * hh + 1]);
-            dsa[m][nt * 2 + hh] = pack2(dpt[m][nt][2 * hh], dpt[m][nt][2 * hh + 1]);
+          for (int j = 0; j < 2; j++) {
+            const int ql = c * 16 + nt * 8 + 2 * t + j;
+            const float Lq = Lb[ql], Dq = Db[ql];
+#pragma unroll
+            for (int m = 0; m < 2; m++)
+#pragma unroll
+              for (int hh = 0; hh < 2; hh++) {
+                float p = a3_ex2(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
+                if (MSK && qt * 64 + ql < k0w + m * 16 + g + hh * 8) p = 0.f;
+                st[m][nt][2 * hh + j] = p;
+                dpt[m][nt][2 * hh + j] = p * (dpt[m][nt][2 * hh + j] - Dq);
+              }
           }
 #pragma unroll
-      for (int dp2 = 0; dp2 < 4; dp2++) {
-        if (2 * dp2 >= NDT) continue;
-        uint32_t bb[4];
-        ldBk(bb, os_, dp2 * 16, c * 16, lane);
+        for (int m = 0; m < 2; m++)
 #pragma unroll
-        for (int m = 0; m < 2; m++) {
-          mma16816(dv[m][2 * dp2], pta[m], bb);
-          if (2 * dp2 + 1 < NDT) mma16816(dv[m][2 * dp2 + 1], pta[m], bb + 2);
-        }
-        ldBk(bb, qs_, dp2 * 16, c * 16, lane);
+          for (int nt = 0; nt < 2; nt++)
 #pragma unroll
-        for (int m = 0; m < 2; m++) {
-          mma16816(dk[m][2 * dp2], dsa[m], bb);
-          if (2 * dp2 + 1 < NDT) mma16816(dk[m][2 * dp2 + 1], dsa[m], bb + 2);
+            for (int hh = 0; hh < 2; hh++) {
+              pta[m][nt * 2 + hh] = pack2(st[m][nt][2 * hh], st[m][nt][2 * hh + 1]);
+              dsa[m][nt * 2 + hh] = pack2(dpt[m][nt][2 * hh], dpt[m][nt][2 * hh + 1]);
+            }
+#pragma unroll
+        for (int dp2 = 0; dp2 < 4; dp2++) {
+          if (2 * dp2 >= NDT) continue;
+          uint32_t bb[4];
+          ldBk(bb, os_, dp2 * 16, c * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(dv[m][2 * dp2], pta[m], bb);
+            if (2 * dp2 + 1 < NDT) mma16816(dv[m][2 * dp2 + 1], pta[m], bb + 2);
+          }
+          ldBk(bb, qs_, dp2 * 16, c * 16, lane);
+#pragma unroll
+          for (int m = 0; m < 2; m++) {
+            mma16816(dk[m][2 * dp2], dsa[m], bb);
+            if (2 * dp2 + 1 < NDT) mma16816(dk[m][2 * dp2 + 1], dsa[m], bb + 2);
+          }
         }
-      }
+      };
+      if (a3_qk_mask(qc0, k0w)) subtile(a3_bool<true>{});
+      else subtile(a3_bool<false>{});
     }
     if (more && tid < 64) {
       sL[(buf ^ 1) * 64 + tid] = nL;  // buffer buf^1 was last read in iteration it-1 (a barrier ago)
