@@ -255,7 +255,8 @@ async function sectionTorch(dir: string): Promise<void> {
   log(`  logits rel err: ours-vs-torch-bf16 ${relErr(lg, lb).toExponential(2)}  ours-vs-fp32 ${relErr(lg, lf).toExponential(2)}  torch-bf16-vs-fp32 ${relErr(lb, lf).toExponential(2)}`);
   check('torch logits rel vs torch-bf16', relErr(lg, lb), 1e-2);
   const rows: string[] = [];
-  let worst = 0, worstName = '', worstRef = 0;
+  let worst = 0, worstName = '', worstRef = 0, worstFp32 = 0;
+  const beyond: string[] = [];
   for (const p of man.params) {
     const g = await gpu.getGrad(p.name);
     const gb = readF32(join(dir, tbf.grads[p.name])), gf = readF32(join(dir, tfp.grads[p.name]));
@@ -267,12 +268,18 @@ async function sectionTorch(dir: string): Promise<void> {
       check(`torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`, e2, Math.max(3e-2, 1.5 * e3));
       continue;
     }
-    if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; }
+    if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; worstFp32 = e2; }
+    // both runs are bf16 with different rounding; fp32 is the truth. A tensor passes when it is within 1e-2 of
+    // PyTorch's bf16 gradient, or when it is no further from the fp32 gradient than PyTorch's own bf16 one is.
+    if (!(e1 <= 1e-2 || e2 <= e3)) beyond.push(`${p.name} (vs bf16 ${e1.toExponential(2)}, vs fp32 ${e2.toExponential(2)}, torch bf16 vs fp32 ${e3.toExponential(2)})`);
+    else if (e1 > 1e-2) log(`  note: ${p.name}: ${e1.toExponential(2)} from torch-bf16, but ${e2.toExponential(2)} from fp32 where torch-bf16 is ${e3.toExponential(2)}`);
   }
   log('  grad rel err (ours vs torch-bf16, ours vs torch-fp32, torch-bf16 vs torch-fp32), first layer + globals:');
   for (const r of rows.filter((r) => !/layers\.[1-9]/.test(r) && !/experts\.[1-9]/.test(r))) log('   ' + r);
-  out.gradWorst = { name: worstName, oursVsBf16: worst, torchBf16VsFp32: worstRef };
-  check(`torch grads worst rel vs torch-bf16 (${worstName})`, worst, 1e-2);
+  out.gradWorst = { name: worstName, oursVsBf16: worst, oursVsFp32: worstFp32, torchBf16VsFp32: worstRef };
+  out.gradBeyond = beyond;
+  log(`  worst vs torch-bf16: ${worstName} ${worst.toExponential(2)} (vs fp32 ${worstFp32.toExponential(2)}; torch-bf16 vs fp32 ${worstRef.toExponential(2)})`);
+  check(`torch grads: tensors neither within 1e-2 of torch-bf16 nor as close to fp32 as torch-bf16${beyond.length ? ': ' + beyond.join('; ') : ''}`, beyond.length, 0);
   // 50-step trace
   const o = { lr: man.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1.0 };
   const tr: number[] = [];
