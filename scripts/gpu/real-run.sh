@@ -7,6 +7,7 @@
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/steel-gpu-out}
+mkdir -p "$OUT"
 NODE=${NODE:-/tmp/node}
 RUN=${RUN:-/tmp/steel-run}
 CFG=${CFG:-scripts/gpu/steel-260m.json}

@@ -268,6 +268,12 @@ async function sectionTorch(dir: string): Promise<void> {
       check(`torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`, e2, Math.max(3e-2, 1.5 * e3));
       continue;
     }
+    if (p.name.endsWith('.mlp.phi')) {
+      // the Soft-MoE router weights (d x slots): their gradient is also a sum over every token of cancelling terms, so
+      // bf16 rounding noise is large in both runs (PyTorch bf16 is ~1.2e-2 - 1.6e-2 from fp32): judged like the scale
+      check(`torch grad ${p.name} (router) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)}; vs torch-bf16: ${e1.toExponential(2)})`, e2, 1.5 * e3);
+      continue;
+    }
     if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; worstFp32 = e2; }
     // both runs are bf16 with different rounding; fp32 is the truth. A tensor passes when it is within 1e-2 of
     // PyTorch's bf16 gradient, or when it is no further from the fp32 gradient than PyTorch's own bf16 one is.
