@@ -1,0 +1,300 @@
+// Lane-level host emulator for the attention v3 kernels: every CUDA thread is a cooperative coroutine (ucontext);
+// ldmatrix / mma.sync / shfl are emulated with their PTX fragment layouts through warp barriers, __syncthreads with a
+// block barrier, cp.async as deferred copies executed at cp.async.wait_group (so reading before the wait shows up).
+// Runs the real attn3.cuh kernel source (and kernels.cuh's tile/fragment helpers) against a float64 reference.
+#include <ucontext.h>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+#include <algorithm>
+
+#define A3_EMU
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __restrict__
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+
+struct bf16 { uint16_t x; };
+static float b2f(bf16 v) { uint32_t u = (uint32_t)v.x << 16; float f; memcpy(&f, &u, 4); return f; }
+static bf16 f2b(float f) {
+  uint32_t u; memcpy(&u, &f, 4);
+  if (std::isnan(f)) return bf16{0x7fc0};
+  u += 0x7fff + ((u >> 16) & 1);
+  return bf16{(uint16_t)(u >> 16)};
+}
+#define ALDS 72
+struct D3 { unsigned x, y, z; };
+
+namespace emu {
+struct Th { ucontext_t ctx; int tid; bool done; std::vector<std::vector<std::function<void()>>> groups; std::vector<std::function<void()>> pend; };
+Th ths[128];
+int cur;
+ucontext_t sched;
+D3 bIdx, gDim, bDim{128, 1, 1};
+unsigned warpGen[4], blockGen; int warpCnt[4], blockCnt;
+alignas(16) bf16 dynsmem[80000];
+const bf16* addr[4][32];
+uint32_t ra[4][32][4], rb[4][32][2];
+float fv[4][32];
+std::function<void()> kern;
+long nCollective = 0;
+void yield() { swapcontext(&ths[cur].ctx, &sched); }
+void warpBar() {
+  int w = cur >> 5; unsigned g = warpGen[w];
+  if (++warpCnt[w] == 32) { warpCnt[w] = 0; warpGen[w]++; } else while (warpGen[w] == g) yield();
+}
+void blockBar() {
+  unsigned g = blockGen;
+  if (++blockCnt == 128) { blockCnt = 0; blockGen++; } else while (blockGen == g) yield();
+}
+void entry() { kern(); ths[cur].done = true; }
+void runBlock(D3 b, D3 g, std::function<void()> k) {
+  static std::vector<char> stacks(128 * 512 * 1024);
+  bIdx = b; gDim = g; kern = k;
+  blockCnt = 0; for (int w = 0; w < 4; w++) warpCnt[w] = 0;
+  for (int i = 0; i < 128; i++) {
+    Th& t = ths[i];
+    t.tid = i; t.done = false; t.groups.clear(); t.pend.clear();
+    getcontext(&t.ctx);
+    t.ctx.uc_stack.ss_sp = &stacks[(size_t)i * 512 * 1024];
+    t.ctx.uc_stack.ss_size = 512 * 1024;
+    t.ctx.uc_link = &sched;
+    makecontext(&t.ctx, entry, 0);
+  }
+  for (long round = 0;; round++) {
+    bool any = false;
+    for (int i = 0; i < 128; i++) if (!ths[i].done) { any = true; cur = i; swapcontext(&sched, &ths[i].ctx); }
+    if (!any) break;
+    if (round > 100000000) { fprintf(stderr, "deadlock\n"); exit(1); }
+  }
+  for (int i = 0; i < 128; i++) {
+    bool left = !ths[i].pend.empty();
+    for (auto& gr : ths[i].groups) left |= !gr.empty();
+    if (left) { fprintf(stderr, "non-empty cp.async group left pending\n"); exit(1); }
+  }
+}
+}  // namespace emu
+#define threadIdx (D3{(unsigned)emu::ths[emu::cur].tid, 0, 0})
+#define blockIdx (emu::bIdx)
+#define gridDim (emu::gDim)
+#define blockDim (emu::bDim)
+#define A3_DYN_SMEM(name) bf16* name = emu::dynsmem
+
+static void __syncthreads() { emu::blockBar(); }
+static float __shfl_xor_sync(unsigned, float v, int o) {
+  int w = emu::cur >> 5, l = emu::cur & 31;
+  emu::fv[w][l] = v; emu::warpBar();
+  float r = emu::fv[w][l ^ o]; emu::warpBar();
+  return r;
+}
+static bool __any_sync(unsigned, bool v) {
+  int w = emu::cur >> 5, l = emu::cur & 31;
+  emu::fv[w][l] = v ? 1.f : 0.f; emu::warpBar();
+  bool r = false; for (int i = 0; i < 32; i++) r |= emu::fv[w][i] != 0.f;
+  emu::warpBar();
+  return r;
+}
+static uint32_t pack2(float lo, float hi) { return (uint32_t)f2b(lo).x | ((uint32_t)f2b(hi).x << 16); }
+static void cp_async16(bf16* s, const bf16* g, bool valid) {
+  emu::ths[emu::cur].pend.push_back([=]() { for (int i = 0; i < 8; i++) s[i] = valid ? g[i] : bf16{0}; });
+}
+static void cp_commit() { auto& t = emu::ths[emu::cur]; t.groups.push_back(std::move(t.pend)); t.pend.clear(); }
+template <int N> static void cp_wait() {
+  auto& t = emu::ths[emu::cur];
+  while ((int)t.groups.size() > N) { for (auto& f : t.groups.front()) f(); t.groups.erase(t.groups.begin()); }
+}
+static uint32_t ld2(const bf16* p) { return (uint32_t)p[0].x | ((uint32_t)p[1].x << 16); }
+static uint32_t mk2(bf16 a, bf16 b) { return (uint32_t)a.x | ((uint32_t)b.x << 16); }
+static void ldsm4(uint32_t* r, const bf16* p) {
+  int w = emu::cur >> 5, l = emu::cur & 31; emu::nCollective++;
+  emu::addr[w][l] = p; emu::warpBar();
+  for (int j = 0; j < 4; j++) r[j] = ld2(emu::addr[w][8 * j + l / 4] + 2 * (l % 4));
+  emu::warpBar();
+}
+static void ldsm4t(uint32_t* r, const bf16* p) {
+  int w = emu::cur >> 5, l = emu::cur & 31;
+  emu::addr[w][l] = p; emu::warpBar();
+  for (int j = 0; j < 4; j++) r[j] = mk2(emu::addr[w][8 * j + 2 * (l % 4)][l / 4], emu::addr[w][8 * j + 2 * (l % 4) + 1][l / 4]);
+  emu::warpBar();
+}
+static float lo(uint32_t v) { return b2f(bf16{(uint16_t)(v & 0xffff)}); }
+static float hi(uint32_t v) { return b2f(bf16{(uint16_t)(v >> 16)}); }
+static void mmaK(float* c, const uint32_t* a, const uint32_t* b, int K) {  // K = 16 or 8
+  int w = emu::cur >> 5, l = emu::cur & 31;
+  for (int i = 0; i < 4; i++) emu::ra[w][l][i] = a[i < (K == 16 ? 4 : 2) ? i : 0];
+  emu::rb[w][l][0] = b[0]; emu::rb[w][l][1] = K == 16 ? b[1] : 0;
+  emu::warpBar();
+  float A[16][16], B[16][8];
+  for (int ln = 0; ln < 32; ln++) {
+    int g = ln / 4, t = ln % 4;
+    const uint32_t* x = emu::ra[w][ln];
+    A[g][2 * t] = lo(x[0]); A[g][2 * t + 1] = hi(x[0]);
+    A[g + 8][2 * t] = lo(x[1]); A[g + 8][2 * t + 1] = hi(x[1]);
+    if (K == 16) {
+      A[g][2 * t + 8] = lo(x[2]); A[g][2 * t + 9] = hi(x[2]);
+      A[g + 8][2 * t + 8] = lo(x[3]); A[g + 8][2 * t + 9] = hi(x[3]);
+    }
+    const uint32_t* y = emu::rb[w][ln];
+    B[2 * t][g] = lo(y[0]); B[2 * t + 1][g] = hi(y[0]);
+    if (K == 16) { B[2 * t + 8][g] = lo(y[1]); B[2 * t + 9][g] = hi(y[1]); }
+  }
+  int g = l / 4, t = l % 4;
+  for (int i = 0; i < 4; i++) {
+    int row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
+    float s = c[i];
+    for (int k = 0; k < K; k++) s += A[row][k] * B[k][col];
+    c[i] = s;
+  }
+  emu::warpBar();
+}
+static void mma16816(float* c, const uint32_t* a, const uint32_t* b) { mmaK(c, a, b, 16); }
+static void mma16808(float* c, const uint32_t* a, uint32_t b) { uint32_t bb[2] = {b, 0}; mmaK(c, a, bb, 8); }
+
+#include "extract.h"
+#include "attn3.cuh"  // -I train/native
+
+// ---------------------------------------------------------------- driver
+template <int NDT>
+static void runAll(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<float>& lse, std::vector<bf16>& dO,
+                   std::vector<float>& delta, std::vector<bf16>& dqkv, int B, int T, int H, int Hk, int hd) {
+  const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
+  const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
+  const int nB = a3_cdiv(T, 128);
+  for (unsigned y = 0; y < (unsigned)nB; y++)
+    for (unsigned x = 0; x < (unsigned)(B * H); x++)
+      emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nB, 1}, [&]() {
+        attn_fwd3_k<NDT>(qkv.data(), out.data(), lse.data(), T, H, Hk, hd, ldq, koff, voff, sl2);
+      });
+  // delta as attn_delta_k: from bf16 dO and bf16 O
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int h = 0; h < H; h++) {
+        float s = 0.f;
+        for (int j = 0; j < hd; j++) s += b2f(dO[((long)b * T + t) * H * hd + h * hd + j]) * b2f(out[((long)b * T + t) * H * hd + h * hd + j]);
+        delta[((long)b * H + h) * T + t] = s;
+      }
+  for (unsigned y = 0; y < (unsigned)nB; y++)
+    for (unsigned x = 0; x < (unsigned)(B * H); x++)
+      emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nB, 1}, [&]() {
+        attn_bwd_dq3_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+      });
+  for (unsigned y = 0; y < (unsigned)nB; y++)
+    for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
+      emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
+        attn_bwd_dkdv3_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+      });
+}
+
+static double relErr(const std::vector<double>& a, const std::vector<double>& b) {
+  double n = 0, d = 0;
+  for (size_t i = 0; i < a.size(); i++) { n += (a[i] - b[i]) * (a[i] - b[i]); d += b[i] * b[i]; }
+  if (!std::isfinite(n)) return INFINITY;
+  return d > 0 ? std::sqrt(n / d) : std::sqrt(n);
+}
+
+static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
+  const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd, G = H / Hk;
+  const long N = (long)B * T;
+  srand(seed);
+  auto rnd = []() { double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0); return (float)(std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * v)); };
+  std::vector<bf16> qkv(N * ldq), dO(N * H * hd), out(N * H * hd, bf16{0xffff}), dqkv(N * ldq, bf16{0xffff});
+  for (auto& x : qkv) x = f2b(rnd());
+  if (getenv("A3_STRESS")) {  // peaky, position-growing scores: the running max keeps moving (exercises rescaling)
+    for (long r = 0; r < N; r++) {
+      const int t = (int)(r % T);
+      for (int j = 0; j < H * hd; j++) qkv[r * ldq + j] = f2b(3.f * b2f(qkv[r * ldq + j]));
+      for (int j = 0; j < Hk * hd; j++) qkv[r * ldq + koff + j] = f2b((1.f + 4.f * t / T) * b2f(qkv[r * ldq + koff + j]));
+    }
+  }
+  for (auto& x : dO) x = f2b(rnd());
+  std::vector<float> lse((long)B * H * T, NAN), delta((long)B * H * T);
+  const int ndt = (hd + 7) / 8;
+  switch (ndt) {
+    case 1: runAll<1>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 2: runAll<2>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 6: runAll<6>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 3: runAll<3>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 4: runAll<4>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 5: runAll<5>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 7: runAll<7>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 8: runAll<8>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    default: fprintf(stderr, "ndt %d not instantiated\n", ndt); exit(1);
+  }
+  // float64 reference
+  const double scale = 1.0 / std::sqrt((double)hd);
+  std::vector<double> rO(N * H * hd), rdq(N * H * hd), rdk(N * Hk * hd, 0.0), rdv(N * Hk * hd, 0.0), rL((long)B * H * T);
+  std::vector<double> gO(N * H * hd), gdq(N * H * hd), gdk(N * Hk * hd), gdv(N * Hk * hd), gL((long)B * H * T);
+  auto Q = [&](int b, int t, int h, int j) { return (double)b2f(qkv[((long)b * T + t) * ldq + h * hd + j]); };
+  auto K = [&](int b, int t, int h, int j) { return (double)b2f(qkv[((long)b * T + t) * ldq + koff + h * hd + j]); };
+  auto V = [&](int b, int t, int h, int j) { return (double)b2f(qkv[((long)b * T + t) * ldq + voff + h * hd + j]); };
+  auto DO = [&](int b, int t, int h, int j) { return (double)b2f(dO[((long)b * T + t) * H * hd + h * hd + j]); };
+  std::vector<double> p(T), dp(T);
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const int hk = h / G;
+      for (int q = 0; q < T; q++) {
+        double mx = -1e300;
+        for (int k = 0; k <= q; k++) {
+          double s = 0; for (int j = 0; j < hd; j++) s += Q(b, q, h, j) * K(b, k, hk, j);
+          p[k] = s * scale; mx = std::max(mx, p[k]);
+        }
+        double l = 0; for (int k = 0; k <= q; k++) { p[k] = std::exp(p[k] - mx); l += p[k]; }
+        for (int k = 0; k <= q; k++) p[k] /= l;
+        rL[((long)b * H + h) * T + q] = (mx + std::log(l)) / std::log(2.0);
+        double D = 0;
+        for (int j = 0; j < hd; j++) {
+          double o = 0; for (int k = 0; k <= q; k++) o += p[k] * V(b, k, hk, j);
+          rO[((long)b * T + q) * H * hd + h * hd + j] = o;
+          D += o * DO(b, q, h, j);
+        }
+        for (int k = 0; k <= q; k++) {
+          double d = 0; for (int j = 0; j < hd; j++) d += DO(b, q, h, j) * V(b, k, hk, j);
+          dp[k] = p[k] * (d - D);  // dS
+        }
+        for (int j = 0; j < hd; j++) {
+          double a = 0; for (int k = 0; k <= q; k++) a += dp[k] * K(b, k, hk, j);
+          rdq[((long)b * T + q) * H * hd + h * hd + j] = a * scale;
+        }
+        for (int k = 0; k <= q; k++)
+          for (int j = 0; j < hd; j++) {
+            rdk[((long)b * T + k) * Hk * hd + hk * hd + j] += dp[k] * Q(b, q, h, j) * scale;
+            rdv[((long)b * T + k) * Hk * hd + hk * hd + j] += p[k] * DO(b, q, h, j);
+          }
+      }
+    }
+  for (long r = 0; r < N; r++) {
+    for (int j = 0; j < H * hd; j++) { gO[r * H * hd + j] = b2f(out[r * H * hd + j]); gdq[r * H * hd + j] = b2f(dqkv[r * ldq + j]); }
+    for (int j = 0; j < Hk * hd; j++) { gdk[r * Hk * hd + j] = b2f(dqkv[r * ldq + koff + j]); gdv[r * Hk * hd + j] = b2f(dqkv[r * ldq + voff + j]); }
+  }
+  // scores are scaled by sl2 = scale*log2(e) in the kernel: lse is in base 2 of the scaled scores, like v2
+  for (size_t i = 0; i < gL.size(); i++) gL[i] = lse[i];
+  double eO = relErr(gO, rO), eq = relErr(gdq, rdq), ek = relErr(gdk, rdk), ev = relErr(gdv, rdv), eL = relErr(gL, rL);
+  bool ok = eO < 1e-2 && eq < 1e-2 && ek < 1e-2 && ev < 1e-2 && eL < 1e-3;
+  printf("B%d T%d H%d/%d hd%d: o %.2e dq %.2e dk %.2e dv %.2e lse %.2e %s (collectives %ld)\n", B, T, H, Hk, hd, eO, eq, ek, ev, eL,
+         ok ? "ok" : "FAIL", emu::nCollective);
+  fflush(stdout);
+  return ok ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  int fails = 0;
+  if (argc == 6) return test(atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), 1);
+  fails += test(2, 200, 4, 2, 56, 1);
+  fails += test(1, 256, 2, 2, 64, 2);
+  fails += test(2, 77, 4, 4, 8, 3);
+  fails += test(1, 300, 4, 1, 56, 4);
+  fails += test(1, 129, 2, 2, 40, 5);
+  fails += test(1, 64, 2, 1, 24, 6);
+  fails += test(1, 1, 1, 1, 56, 7);
+  fails += test(1, 65, 3, 3, 32, 8);
+  printf(fails ? "%d FAILED\n" : "all ok\n", fails);
+  return fails;
+}
