@@ -594,17 +594,6 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
 
 // ============================================================================ launchers (default stream, no sync)
 #ifndef A3_EMU
-#define A3_NDT_SWITCH(hd, CALL)                    \
-  switch (((hd) + 7) / 8) {                        \
-    case 1: { constexpr int N_ = 1; CALL; break; } \
-    case 2: { constexpr int N_ = 2; CALL; break; } \
-    case 3: { constexpr int N_ = 3; CALL; break; } \
-    case 4: { constexpr int N_ = 4; CALL; break; } \
-    case 5: { constexpr int N_ = 5; CALL; break; } \
-    case 6: { constexpr int N_ = 6; CALL; break; } \
-    case 7: { constexpr int N_ = 7; CALL; break; } \
-    default: { constexpr int N_ = 8; CALL; break; } \
-  }
 template <int NDT>
 static void attnBwd3T(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
                       int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
@@ -621,10 +610,10 @@ static void attnBwd3T(const bf16* qkv, const bf16* dO, const float* lse, const f
 static void attnFwd3(const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
                      int voff, float sl2) {
   const dim3 grid(B * H, a3_cdiv(T, 128));
-  A3_NDT_SWITCH(hd, (attn_fwd3_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
+  NDT_SWITCH(hd, (attn_fwd3_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
 }
 static void attnBwd3(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
                      int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  A3_NDT_SWITCH(hd, (attnBwd3T<N_>(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
+  NDT_SWITCH(hd, (attnBwd3T<N_>(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
 }
 #endif  // A3_EMU

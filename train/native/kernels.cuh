@@ -989,6 +989,19 @@ __global__ void fill_k(float* __restrict__ p, long n, float v) {
 }
 
 // ============================================================================ attention v2: ldmatrix + cp.async double buffering
+// launchers specialise the kernels on the number of 8-wide head-dim tiles (hd = 56 -> 7: the padding tile is skipped)
+#define NDT_SWITCH(hd, CALL)            \
+  switch (((hd) + 7) / 8) {             \
+    case 1: { constexpr int N_ = 1; CALL; break; } \
+    case 2: { constexpr int N_ = 2; CALL; break; } \
+    case 3: { constexpr int N_ = 3; CALL; break; } \
+    case 4: { constexpr int N_ = 4; CALL; break; } \
+    case 5: { constexpr int N_ = 5; CALL; break; } \
+    case 6: { constexpr int N_ = 6; CALL; break; } \
+    case 7: { constexpr int N_ = 7; CALL; break; } \
+    default: { constexpr int N_ = 8; CALL; break; } \
+  }
+
 __device__ __forceinline__ void cp_async16(bf16* s, const bf16* g, bool valid) {
   uint32_t sa = (uint32_t)__cvta_generic_to_shared(s);
   int sz = valid ? 16 : 0;

@@ -142,18 +142,7 @@ class Gemm {
   }
 };
 
-// attention v2 launchers, specialised on the number of 8-wide head-dim tiles (hd = 56 -> 7: the padding tile is skipped)
-#define NDT_SWITCH(hd, CALL)            \
-  switch (((hd) + 7) / 8) {             \
-    case 1: { constexpr int N_ = 1; CALL; break; } \
-    case 2: { constexpr int N_ = 2; CALL; break; } \
-    case 3: { constexpr int N_ = 3; CALL; break; } \
-    case 4: { constexpr int N_ = 4; CALL; break; } \
-    case 5: { constexpr int N_ = 5; CALL; break; } \
-    case 6: { constexpr int N_ = 6; CALL; break; } \
-    case 7: { constexpr int N_ = 7; CALL; break; } \
-    default: { constexpr int N_ = 8; CALL; break; } \
-  }
+// attention v2 launchers (NDT_SWITCH: kernels.cuh)
 static void attnFwd2(dim3 grid, const bf16* qkv, bf16* out, float* lse, int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2) {
   NDT_SWITCH(hd, (attn_fwd2_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
 }
