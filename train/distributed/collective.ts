@@ -155,7 +155,8 @@ function bytesOf(a: NumArray): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function envSeconds(): number | undefined {
+/** STEEL_DIST_TIMEOUT (seconds) in milliseconds, if set: how long a rank waits for the others (TCP and NCCL). */
+export function distTimeoutMs(): number | undefined {
   const s = process.env.STEEL_DIST_TIMEOUT;
   if (!s) return undefined;
   const n = Number(s);
@@ -187,7 +188,7 @@ export class TcpCollective implements Collective {
     const addr = o.addr ?? process.env.MASTER_ADDR ?? '127.0.0.1';
     const port = o.port ?? (process.env.MASTER_PORT ? Number(process.env.MASTER_PORT) : 29500);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`collective: bad port ${port} (MASTER_PORT)`);
-    const env = envSeconds();
+    const env = distTimeoutMs();
     const c = new TcpCollective(rank, world, o.timeoutMs ?? env ?? 600_000);
     const joinMs = o.connectTimeoutMs ?? env ?? 300_000;
     if (world === 1) return c;

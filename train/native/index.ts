@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AdamWOptions, Backend, BackendFactory, OptimizerState, ParamInfo } from '../backend.ts';
-import type { Collective } from '../distributed/collective.ts';
+import { type Collective, distTimeoutMs } from '../distributed/collective.ts';
 import { type ModelConfig, numel, paramShapes, validateConfig } from '../config.ts';
 import { Rng } from '../rng.ts';
 
@@ -97,12 +97,6 @@ export function ncclCandidates(): string[] {
     }
   }
   return out;
-}
-
-/** seconds a rank waits for the others in the gradient all-reduce before it fails (STEEL_DIST_TIMEOUT, default 600). */
-function distTimeoutS(): number {
-  const t = Number(process.env.STEEL_DIST_TIMEOUT);
-  return Number.isFinite(t) && t > 0 ? t : 600;
 }
 
 /** parameters above which init() runs on the GPU (hash RNG) instead of the CPU backend's exact JS RNG. */
@@ -206,14 +200,14 @@ export class CudaBackend implements Backend {
     await c.broadcast(id, 0);
     this.nccl = this.addon.ncclInit(this.handle, id, c.rank, c.world, libs);
   }
-  get ncclInfo() { return this.nccl; }
   beforeLastBackward(): void {
     if (this.nccl) this.addon.ncclOverlap(this.handle);
   }
   async allReduceGrads(c: Collective): Promise<void> {
     if (c.world === 1) return;
     if (!this.nccl) await this.attachCollective(c);
-    this.addon.allReduceGrads(this.handle, distTimeoutS());
+    // a rank waits for the others at most STEEL_DIST_TIMEOUT seconds (default 600), as in the TCP collective
+    this.addon.allReduceGrads(this.handle, (distTimeoutMs() ?? 600_000) / 1000);
   }
   async dispose(): Promise<void> {
     if (this.disposed) return;
