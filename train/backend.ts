@@ -8,6 +8,12 @@
  *   config.padId are ignored by the loss. For forward() they are B x T.
  * - forwardBackward returns the mean cross-entropy over the non-ignored targets of this call and ADDS
  *   gradScale x d(loss)/d(param) into the gradient buffers (gradient accumulation: gradScale = 1 / accumSteps).
+ * - Per-token loss weights (SFT masks, DPO): forwardBackward(tokens, B, T, gradScale, weights) with weights B x T fp32
+ *   (weights[b*T + t] belongs to the target tokens[b, t+1]) returns sum_i w_i * (-log p(target_i)) -- a plain weighted
+ *   SUM, the caller normalises (SFT: w = mask / supervised tokens of the whole step; DPO: w = per-sequence coefficient
+ *   on response positions, negative allowed) -- and ADDS gradScale x its gradient. With weights, padId is not special:
+ *   a position counts iff its weight is non-zero. sequenceLogProbs(tokens, B, T, weights) returns, per row b,
+ *   sum_t w_bt * log p(target_bt) in float64 (no gradient): the per-sequence summed log-probs DPO needs.
  * - step() = global-norm gradient clipping then PyTorch AdamW (decoupled weight decay applied to every parameter,
  *   bias correction); it returns the grad norm BEFORE clipping, increments the optimizer step and does not zero grads.
  */
@@ -57,7 +63,9 @@ export interface Backend {
   setParam(name: string, value: Float32Array): Promise<void>;
   getGrad(name: string): Promise<Float32Array>;
   zeroGrad(): Promise<void>;
-  forwardBackward(tokens: Int32Array, B: number, T: number, gradScale?: number): Promise<number>;
+  forwardBackward(tokens: Int32Array, B: number, T: number, gradScale?: number, weights?: Float32Array): Promise<number>;
+  /** per-sequence sum_t w_bt * log p(target_bt) for B x (T+1) blocks (float64, B values, no gradient). */
+  sequenceLogProbs?(tokens: Int32Array, B: number, T: number, weights: Float32Array): Promise<Float64Array>;
   /** logits, B x T x vocabSize, for tokens B x T (no gradient). */
   forward(tokens: Int32Array, B: number, T: number): Promise<Float32Array>;
   step(opt: AdamWOptions): Promise<number>;
@@ -93,4 +101,10 @@ export async function loadBackend(name: BackendName | string, config: ModelConfi
     return m.createBackend(config, opts);
   }
   throw new Error(`unknown backend "${name}" (use cpu or cuda)`);
+}
+
+/** The backend's weighted-loss entry points, or a clear error for a backend that lacks them (fine-tuning needs them). */
+export function weightedLoss(be: Backend): Required<Pick<Backend, 'sequenceLogProbs'>> & Backend {
+  if (typeof be.sequenceLogProbs !== 'function') throw new Error(`backend "${be.name}" has no per-token loss weights / sequenceLogProbs (needed by sft and dpo)`);
+  return be as Required<Pick<Backend, 'sequenceLogProbs'>> & Backend;
 }

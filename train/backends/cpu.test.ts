@@ -104,3 +104,41 @@ test('row-parallel GEMM over worker threads is bitwise identical to the serial k
     assert.ok(Buffer.from(c1.buffer).equals(Buffer.from(c2.buffer)), `${N}x${M}x${K} differs`);
   }
 });
+
+test('finite-difference gradient check of per-token loss weights (0/1 mask, negative DPO-style coefficients) and sequenceLogProbs', async () => {
+  for (const preset of ['tiny', 'tiny-dense']) {
+    const c = getPreset(preset).model;
+    const be = new CpuBackend(c, { dtype: 'float64' });
+    await be.init(11);
+    const B = 2, T = 6, r = new Rng(4);
+    const tok = tokens(c, B, T, 9);
+    const w = new Float32Array(B * T);
+    for (let i = 0; i < w.length; i++) w[i] = i % 3 === 0 ? 0 : (i < T ? 0.7 : -0.4) * (1 + 0.1 * (i % 2));
+    w[T - 1] = 0; // row 0's last target: never an input either
+    await be.zeroGrad();
+    const loss = be.weightedLossAndGrad(tok, B, T, w, 1, true).loss;
+    // the loss equals -sum over rows of sequenceLogProbs with the same weights
+    const seq = await be.sequenceLogProbs(tok, B, T, w);
+    assert.ok(Math.abs(loss + seq[0] + seq[1]) < 1e-9 * Math.max(1, Math.abs(loss)), `loss ${loss} vs seq ${[...seq]}`);
+    // zero-weight positions do not count: changing their targets leaves the loss unchanged
+    const tok2 = tok.slice();
+    tok2[T] = (tok2[T] + 1) % c.vocabSize; // target of row 0's last position (weight 0)
+    assert.equal(be.weightedLossAndGrad(tok2, B, T, w, 1, false).loss, loss);
+    let checked = 0;
+    for (const p of be.params()) {
+      const a = be.paramRaw(p.name), g = be.gradRaw(p.name);
+      for (let k = 0; k < 2; k++) {
+        const i = r.int(p.size), h = 1e-5, old = a[i];
+        a[i] = old + h; const lp = be.weightedLossAndGrad(tok, B, T, w, 1, false).loss;
+        a[i] = old - h; const lm = be.weightedLossAndGrad(tok, B, T, w, 1, false).loss;
+        a[i] = old;
+        const num = (lp - lm) / (2 * h);
+        const err = Math.abs(num - g[i]) / Math.max(1e-6, Math.abs(num) + Math.abs(g[i]));
+        assert.ok(err < 1e-5 || Math.abs(num - g[i]) < 1e-8, `${preset}: ${p.name}[${i}] analytic ${g[i]} vs numeric ${num}`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 20);
+    await assert.rejects(() => be.sequenceLogProbs(tok, B, T, new Float32Array(3)), /expected 2x6 values/);
+  }
+});

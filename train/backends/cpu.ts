@@ -8,7 +8,7 @@ import { type ModelConfig, type ParamSpec, numel, paramShapes, validateConfig } 
 import { Rng } from '../rng.ts';
 import { setCpuThreads } from './pool.ts';
 import {
-  type Arr, type ArrCtor, attnBwd, attnFwd, crossEntropy, gemmABt, linearBwd, linearFwd, rmsnormBwd, rmsnormFwd,
+  type Arr, type ArrCtor, attnBwd, attnFwd, crossEntropy, weightedCrossEntropy, gemmABt, linearBwd, linearFwd, rmsnormBwd, rmsnormFwd,
   ropeApply, ropeTables, swigluBwd, swigluFwd, transpose,
 } from './ops.ts';
 
@@ -97,24 +97,47 @@ export class CpuBackend implements Backend {
   async getGrad(name: string): Promise<Float32Array> { return Float32Array.from(this.need(this.g, name)); }
   async zeroGrad(): Promise<void> { for (const a of this.g.values()) a.fill(0); }
 
-  async forwardBackward(tokens: Int32Array, B: number, T: number, gradScale = 1): Promise<number> {
+  async forwardBackward(tokens: Int32Array, B: number, T: number, gradScale = 1, weights?: Float32Array): Promise<number> {
+    if (weights) return this.weightedLossAndGrad(tokens, B, T, weights, gradScale, true).loss;
     return this.lossAndGrad(tokens, B, T, gradScale, true);
   }
 
-  /** loss (and optionally gradients) for B x (T+1) blocks. Synchronous core. */
-  lossAndGrad(tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean): number {
+  async sequenceLogProbs(tokens: Int32Array, B: number, T: number, weights: Float32Array): Promise<Float64Array> {
+    return this.weightedLossAndGrad(tokens, B, T, weights, 1, false).seq;
+  }
+
+  private split(tokens: Int32Array, B: number, T: number): { inp: Int32Array; tgt: Int32Array } {
     if (tokens.length !== B * (T + 1)) throw new Error(`forwardBackward: expected ${B}x${T + 1} tokens, got ${tokens.length}`);
     const inp = new Int32Array(B * T), tgt = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       inp.set(tokens.subarray(b * (T + 1), b * (T + 1) + T), b * T);
       tgt.set(tokens.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
     }
+    return { inp, tgt };
+  }
+
+  /** loss (and optionally gradients) for B x (T+1) blocks. Synchronous core. */
+  lossAndGrad(tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean): number {
+    const { inp, tgt } = this.split(tokens, B, T);
     const { logits, caches, hfin, xfin, rfin } = this.fwd(inp, B, T);
     const N = B * T, V = this.config.vocabSize;
     const dlogits = backward ? new this.ctor(N * V) : null;
     const { loss, count } = crossEntropy(logits, tgt, N, V, this.config.padId, dlogits, gradScale);
     if (backward && dlogits && count > 0) this.bwd(dlogits, inp, B, T, caches, hfin, xfin, rfin);
     return loss;
+  }
+
+  /** weighted loss sum_i w_i * CE_i, per-sequence sums of w_i * log p_i, and optionally gradients. Synchronous core. */
+  weightedLossAndGrad(tokens: Int32Array, B: number, T: number, weights: Float32Array, gradScale: number, backward: boolean): { loss: number; seq: Float64Array } {
+    if (weights.length !== B * T) throw new Error(`loss weights: expected ${B}x${T} values, got ${weights.length}`);
+    const { inp, tgt } = this.split(tokens, B, T);
+    const { logits, caches, hfin, xfin, rfin } = this.fwd(inp, B, T);
+    const N = B * T, V = this.config.vocabSize;
+    const dlogits = backward ? new this.ctor(N * V) : null;
+    const seq = new Float64Array(B);
+    const loss = weightedCrossEntropy(logits, tgt, weights, N, T, V, dlogits, gradScale, seq);
+    if (backward && dlogits && weights.some((w) => w !== 0)) this.bwd(dlogits, inp, B, T, caches, hfin, xfin, rfin);
+    return { loss, seq };
   }
 
   async forward(tokens: Int32Array, B: number, T: number): Promise<Float32Array> {

@@ -266,3 +266,31 @@ export function crossEntropy(logits: Arr, targets: Int32Array | number[], N: num
   }
   return { loss: count ? loss / count : 0, count };
 }
+
+/**
+ * Weighted token log-likelihood: loss = sum_i w_i * (-log p_i(target_i)) (no normalisation; the caller scales w), and
+ * seq[b] += sum over row b's positions of w_i * log p_i, rows of T positions. Positions with w_i = 0 are skipped whatever
+ * their target (padding included). dlogits (if given) receives scale * d(loss)/d(logits).
+ */
+export function weightedCrossEntropy(logits: Arr, targets: Int32Array, weights: Float32Array, N: number, T: number, V: number, dlogits: Arr | null, scale: number, seq: Float64Array): number {
+  let loss = 0;
+  for (let i = 0; i < N; i++) {
+    const o = i * V, tg = targets[i], w = weights[i];
+    if (w === 0) { if (dlogits) for (let j = 0; j < V; j++) dlogits[o + j] = 0; continue; }
+    if (!Number.isFinite(w)) throw new Error(`loss weight ${w} at position ${i} is not finite`);
+    if (tg < 0 || tg >= V) throw new Error(`target token ${tg} outside the vocabulary (size ${V})`);
+    let mx = -Infinity;
+    for (let j = 0; j < V; j++) if (logits[o + j] > mx) mx = logits[o + j];
+    let sum = 0;
+    if (dlogits) {
+      for (let j = 0; j < V; j++) { const e = Math.exp(logits[o + j] - mx); dlogits[o + j] = e; sum += e; }
+      const f = (scale * w) / sum;
+      for (let j = 0; j < V; j++) dlogits[o + j] *= f;
+      dlogits[o + tg] -= scale * w;
+    } else for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - mx);
+    const lp = logits[o + tg] - (mx + Math.log(sum));
+    loss -= w * lp;
+    seq[Math.floor(i / T)] += w * lp;
+  }
+  return loss;
+}
