@@ -8,7 +8,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { readDocs } from '../tokenizer/docs-io.ts';
+import { readDocuments } from '../pipeline/readers/index.ts';
 import { loadTokenizer, encodeTexts } from '../tokenizer/encode.ts';
 import { ShardWriter, buildManifest, writeManifest, readShardTokens, verifyManifest, readManifest } from '../tokenizer/shards.ts';
 import { tokenizeToShards } from '../tokenizer/tokenize.ts';
@@ -29,7 +29,7 @@ function cpuNow() { const c = process.cpuUsage(); return (c.user + c.system) / 1
 async function loadTexts() {
   const zh: string[] = [], en: string[] = [];
   for (const f of readdirSync(sampleDir).filter((x) => x.endsWith('.jsonl.zst')).sort()) {
-    for await (const d of readDocs(join(sampleDir, f))) (d.lang === 'zh' ? zh : en).push(d.text);
+    for await (const { doc: d } of readDocuments(join(sampleDir, f))) (d.lang === 'zh' ? zh : en).push(d.text);
   }
   return { zh, en };
 }

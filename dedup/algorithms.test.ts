@@ -123,22 +123,23 @@ test('record files: round trip; truncation, bit flips and bad headers are report
 });
 
 test('JSONL.zst written in frames reads back intact across read-chunk boundaries', async () => {
-  const { JsonlZstWriter, readDocs } = await import('./docio.ts');
+  const { JsonlWriter } = await import('../pipeline/writers/index.ts');
+  const { readDocuments } = await import('../pipeline/readers/index.ts');
   const dir = mkdtempSync(join(tmpdir(), 'dd-io-'));
   const p = join(dir, 'x.jsonl.zst');
-  const w = await JsonlZstWriter.open(p);
+  const w = new JsonlWriter(p);
   const rnd = seededRandom(9);
   const texts: string[] = [];
   for (let i = 0; i < 3000; i++) {
     const t = randomZh(rnd, 800);
     texts.push(t);
-    w.write({ id: `d${i}`, text: t, source: 's', meta: {} });
+    await w.write({ id: `d${i}`, text: t, source: 's', meta: {} });
   }
-  w.close();
+  await w.close();
   assert.ok(readFileSync(p).length > 1 << 20, `compressed file (${readFileSync(p).length} B) spans more than one 1 MB read chunk`);
   let i = 0;
   const rejects: unknown[] = [];
-  for await (const { doc } of readDocs(p, (r) => rejects.push(r))) {
+  for await (const { doc } of readDocuments(p, { onReject: (r) => rejects.push(r) })) {
     assert.equal(doc.text, texts[i], `doc ${i}`);
     i++;
   }

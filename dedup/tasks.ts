@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import type { TaskContext } from '../pipeline/executor-types.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { type DedupConfig, INDEX_FILE, layout } from './config.ts';
-import { readDocs, JsonlZstWriter, JsonlWriter, type Reject } from './docio.ts';
+import { readDocuments, type DocReject } from '../pipeline/readers/index.ts';
+import { JsonlWriter } from '../pipeline/writers/index.ts';
 import { MinHasher, sketchJaccard } from './minhash.ts';
 import { RecordReader, RecordWriter, readAllRecords, CorruptIntermediateError } from './runfile.ts';
 import { blockRanges, hamming, simhash, tableKey, tables } from './simhash.ts';
@@ -150,7 +151,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     buffered = 0;
   };
   const info = new RecordWriter(infoPath(cfg, fi), 2, true);
-  const rejects: Reject[] = [];
+  const rejects: DocReject[] = [];
   let docs = 0;
   let bytes = 0;
   const mh = cfg.method === 'minhash' ? new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed) : undefined;
@@ -165,7 +166,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     l.push(doc);
   };
   try {
-    for await (const { doc } of readDocs(path, (r) => rejects.push(r))) {
+    for await (const { doc } of readDocuments(path, { onReject: (r) => rejects.push(r) })) {
       const d = docs++;
       bytes += Buffer.byteLength(doc.text, 'utf8');
       const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
@@ -202,8 +203,8 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
   }
   if (rejects.length) {
     const rw = new JsonlWriter(join(cfg.workDir, 'sig', 'rejects', `f${pad(fi)}.jsonl`));
-    for (const r of rejects) rw.write({ ...r, stage: 'dedup-read' });
-    rw.close();
+    for (const r of rejects) await rw.write({ ...r, stage: 'dedup-read' });
+    await rw.close();
   }
   const st = { file: fi, docs, bytes, rejected: rejects.length, runs };
   writeFileAtomic(fileDonePath(cfg, fi), JSON.stringify(st));
@@ -774,8 +775,8 @@ export async function filterTask(rank: number, _world: number, args: PostArgs, c
     const r = new RecordReader(f);
     while (r.next()) decisions.set(r.rec[0]!, { keeper: r.rec[1]!, size: r.rec[2]!, keeperId: r.str });
   }
-  const out = await JsonlZstWriter.open(docsPartPath(cfg, rank));
-  const excl = await JsonlZstWriter.open(join(cfg.excludedDir, `${cfg.stage}-part-${pad(rank)}.jsonl.zst`));
+  const out = new JsonlWriter(docsPartPath(cfg, rank));
+  const excl = new JsonlWriter(join(cfg.excludedDir, `${cfg.stage}-part-${pad(rank)}.jsonl.zst`));
   const dups = new JsonlWriter(join(cfg.workDir, 'dups', `g${pad(rank)}.jsonl`));
   const stats = { read: 0, kept: 0, dropped: 0, rejected: 0 };
   const keptWriters: RecordWriter[] = [];
@@ -786,19 +787,19 @@ export async function filterTask(rank: number, _world: number, args: PostArgs, c
       keptWriters.push(kw);
       let word = 0;
       let d = 0;
-      for await (const { doc } of readDocs(cfg.inputs[fi]!, () => stats.rejected++)) {
+      for await (const { doc } of readDocuments(cfg.inputs[fi]!, { onReject: () => stats.rejected++ })) {
         const node = num.offsets[fi]! + d;
         if (node >= num.offsets[fi + 1]!) throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
         stats.read++;
         const dec = decisions.get(node);
         if (dec && dec.keeper !== node) {
           stats.dropped++;
-          dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: cfg.rule });
-          excl.write({ stage: cfg.stage, rule: cfg.rule, value: dec.keeperId, id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: doc.meta });
+          await dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: cfg.rule });
+          await excl.write({ stage: cfg.stage, rule: cfg.rule, value: dec.keeperId, id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: doc.meta });
         } else {
           stats.kept++;
           word |= 1 << (d & 31);
-          out.write({ id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: { ...doc.meta, dup_cluster_size: dec ? dec.size : 1 } });
+          await out.write({ id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: { ...doc.meta, dup_cluster_size: dec ? dec.size : 1 } });
         }
         d++;
         if ((d & 31) === 0) {
@@ -812,13 +813,14 @@ export async function filterTask(rank: number, _world: number, args: PostArgs, c
     }
     crashPoint('filter');
     for (const kw of keptWriters) kw.close();
-    out.close();
-    excl.close();
-    dups.close();
+    await out.close();
+    await excl.close();
+    await dups.close();
   } catch (e) {
     for (const kw of keptWriters) kw.abort();
-    out.abort();
-    excl.abort();
+    await out.abort();
+    await excl.abort();
+    await dups.abort();
     throw e;
   }
   return stats;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, pretokenize, byteLevelAlphabet } from './bpe.ts';
 import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
 import { trainTokenizer } from './train.ts';
-import { writeDocs } from './docs-io.ts';
+import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as { cases: { text: string }[] };

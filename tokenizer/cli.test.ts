@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeDocs } from './docs-io.ts';
+import { writeDocs } from '../pipeline/writers/index.ts';
 import { run as tokenizerCmd } from '../cli/commands/tokenizer.ts';
 import { run as inspectCmd } from '../cli/commands/inspect.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
@@ -67,7 +67,7 @@ test('cli: steel tokenizer verify/export/ids/train and steel inspect --json/--ht
     writeFileSync(bad, '{"id":"a","text":"ok"}\n{"id":"b","text":"fine"}\n{"id": broken\n');
     await assert.rejects(
       tokenizeToShards([bad], join(root, 'bad-shards'), { executor: new LocalExecutor({ progress: { quiet: true } }), workers: 1, workDir: join(root, 'bw'), log: () => {} }),
-      /bad\.jsonl:3: invalid JSON/,
+      /bad\.jsonl:3: bad JSON/,
     );
     assert.equal(existsSync(join(root, 'bad-shards', 'manifest.json')), false);
 

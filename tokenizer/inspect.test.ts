@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeDocs } from './docs-io.ts';
+import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { inspectDir, formatReport, renderHtml } from './inspect.ts';

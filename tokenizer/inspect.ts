@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readDocs } from './docs-io.ts';
+import { readDocuments } from '../pipeline/readers/index.ts';
 import { iterShardBatches, readManifest, type Manifest, type TokenizerInfo } from './shards.ts';
 
 export interface Row {
@@ -144,7 +144,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
   if (docsDir) {
     const files = docFilesIn(docsDir);
     for (const f of files) {
-      for await (const d of readDocs(f)) {
+      for await (const { doc: d } of readDocuments(f)) {
         docCount++;
         const n = d.text.length;
         charH.add(n);

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPipeline } from '../pipeline/runner.ts';
-import { writeDocs } from './docs-io.ts';
+import { writeDocs } from '../pipeline/writers/index.ts';
 import { readManifest, verifyManifest } from './shards.ts';
 import { inspectDir } from './inspect.ts';
 

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskContext } from '../pipeline/executor-types.ts';
-import { readDocs } from './docs-io.ts';
+import { readDocuments } from '../pipeline/readers/index.ts';
 import { encodeTexts, loadTokenizer } from './encode.ts';
 import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
 
@@ -65,7 +65,7 @@ export async function tokenizeTask(rank: number, world: number, args: TokenizeTa
   };
   try {
     for (const f of files) {
-      for await (const d of readDocs(f)) {
+      for await (const { doc: d } of readDocuments(f)) {
         texts.push(d.text);
         metas.push({ id: d.id, source: d.source, lang: d.lang });
         documents++;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalExecutor } from '../pipeline/executor.ts';
-import { writeDocs } from './docs-io.ts';
+import { writeDocs } from '../pipeline/writers/index.ts';
 import { loadTokenizer, encodeTexts } from './encode.ts';
 import { readManifest, verifyManifest, iterShardDocs } from './shards.ts';
 import { tokenizeToShards } from './tokenize.ts';

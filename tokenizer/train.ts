@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Executor } from '../pipeline/executor-types.ts';
-import { readDocs, readTextLines } from './docs-io.ts';
+import { detectFormat, readDocuments, readTextLines } from '../pipeline/readers/index.ts';
 import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, type TrainResult } from './bpe.ts';
 import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
 
@@ -87,8 +87,8 @@ function langOf(text: string, lang?: string): string {
 
 async function* inputDocs(files: string[]): AsyncGenerator<{ id: string; text: string; lang?: string }> {
   for (const f of files) {
-    if (/\.jsonl(\.zst|\.gz)?$/.test(f) || /\.json$/.test(f)) {
-      for await (const d of readDocs(f)) yield d;
+    if (detectFormat(f) !== 'text') {
+      for await (const { doc } of readDocuments(f)) yield doc;
     } else {
       // plain text: paragraphs (blank-line separated) are documents
       let buf: string[] = [];

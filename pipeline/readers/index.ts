@@ -1,7 +1,7 @@
 import { basename, relative, isAbsolute } from 'node:path';
 import type { Document } from '../document.ts';
 import { stripCompression } from './bytes.ts';
-import { readJsonl } from './jsonl.ts';
+import { readJsonl, readLines } from './jsonl.ts';
 import { readText } from './text.ts';
 import { InvalidUtf8, type InputFormat, type ReadItem, type ReadOptions, type RecordLocation } from './types.ts';
 
@@ -128,4 +128,59 @@ export function recordToDocument(rec: Record<string, unknown>, loc: RecordLocati
   const doc: Document = { id, text: t, source, meta };
   if (typeof rec.lang === 'string' && rec.lang) doc.lang = rec.lang;
   return doc;
+}
+
+/** A document read from a file with its 1-based line (or element) number. */
+export interface DocItem {
+  doc: Document;
+  line: number;
+}
+
+/** A record of a document file that could not be read as a document. */
+export interface DocReject {
+  file: string;
+  line: number;
+  error: string;
+}
+
+export interface ReadDocumentsOptions extends ReadOptions, ToDocumentOptions {
+  /** Called for each malformed record (which is then skipped); when absent, the first one throws naming file and line. */
+  onReject?: (r: DocReject) => void;
+}
+
+/**
+ * The documents of one file, whatever its format (JSONL / JSON / Parquet / Arrow / text, plain or .gz / .zst;
+ * see detectFormat), through the generic record -> Document conversion: every area (prep, dedup, tokenizer) reads
+ * document files through this one function, so a file reads the same everywhere.
+ */
+export async function* readDocuments(file: string, opts: ReadDocumentsOptions = {}): AsyncGenerator<DocItem> {
+  const reject = (line: number, error: string) => {
+    if (!opts.onReject) throw new Error(`${displayPath(file)}:${line}: ${error}`);
+    opts.onReject({ file, line, error });
+  };
+  for await (const it of readRecords(file, opts)) {
+    if (it.kind === 'reject') {
+      reject(it.loc.line, it.error);
+      continue;
+    }
+    let doc: Document;
+    try {
+      doc = recordToDocument(it.record, it.loc, opts);
+    } catch (e) {
+      reject(it.loc.line, (e as Error).message);
+      continue;
+    }
+    yield { doc, line: it.loc.line };
+  }
+}
+
+/**
+ * The lines of a (possibly compressed) text file with 1-based numbers; a line not valid in the encoding throws an
+ * error naming file and line (readLines reports it instead, for callers that keep going).
+ */
+export async function* readTextLines(file: string, opts: ReadOptions = {}): AsyncGenerator<{ line: number; text: string }> {
+  for await (const l of readLines(file, opts)) {
+    if (l.error !== undefined) throw new Error(`${displayPath(file)}:${l.line}: ${l.error}`);
+    yield { line: l.line, text: l.text! };
+  }
 }

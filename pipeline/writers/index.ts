@@ -126,3 +126,19 @@ export function docLine(doc: Document): Record<string, unknown> {
   o.meta = doc.meta ?? {};
   return o;
 }
+
+/**
+ * Write documents to one file (format by name, as openDocWriter: JSONL, .zst/.gz, Parquet), atomically; fields other
+ * than id/text/source/lang/meta are not written.
+ */
+export async function writeDocs(path: string, docs: Iterable<Partial<Document> & { text: string }>): Promise<number> {
+  const w = openDocWriter(path);
+  try {
+    for (const d of docs) await w.write({ ...d, id: d.id as string, source: d.source as string, meta: d.meta ?? {} });
+    await w.close();
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+  return w.count;
+}
