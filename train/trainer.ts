@@ -11,6 +11,7 @@ import { DataLoader, vocabStats } from './data.ts';
 import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
+import { TensorBoardMirror } from './tensorboard.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
@@ -47,6 +48,8 @@ export interface TrainOptions {
   /** logging / checkpoint intervals (may change on resume; they do not affect the numbers). */
   logEvery?: number;
   ckptEvery?: number;
+  /** also write TensorBoard event files (every metrics.jsonl row) into this folder (rank 0). */
+  tensorboard?: string;
 }
 
 export interface TrainResult {
@@ -218,6 +221,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
     return dir;
   };
 
+  const tb = isRoot && o.tensorboard ? new TensorBoardMirror(metricsPath, o.tensorboard) : null;
   const t0 = performance.now();
   let lastLoss = NaN, lastCkpt: string | null = null, unknownTotal = 0;
   let winStart = performance.now(), winTokens = 0;
@@ -281,6 +285,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
           epoch: data.epoch, elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
         };
         if (isRoot) appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+        tb?.sync();
         const eta = ((targetSteps - step) * tokensPerStep) / Math.max(tps, 1e-9);
         const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtTime(eta)}`;
         if (progress) process.stderr.write('\r' + line.padEnd(110));
@@ -293,6 +298,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
     if (stoppedBy !== 'nan') lastCkpt = await save(stoppedBy === 'signal' ? `signal ${stopSignal}` : 'end', Number.isFinite(lastLoss) ? lastLoss : null);
     if (coll) await coll.barrier(); // rank 0's checkpoint is complete before any rank reports success
   } finally {
+    tb?.close();
     process.off('SIGINT', hInt);
     process.off('SIGTERM', hTerm);
   }

@@ -27,6 +27,8 @@ const HELP = `usage: steel train (--preset NAME | --config FILE) --data DIR --ou
   --rank R --world W   this process's data-parallel rank / world size (default: env RANK/WORLD_SIZE, else Slurm's
                        SLURM_PROCID/SLURM_NTASKS, else 0/1); ranks meet at --master-addr:--master-port
   --master-addr A --master-port P   rendezvous of rank 0 (default env MASTER_ADDR/MASTER_PORT, else 127.0.0.1:29500)
+  --tensorboard DIR    also write TensorBoard event files of every metrics.jsonl row (training and eval) into DIR,
+                       as they are logged (view with: tensorboard --logdir DIR)
   --quiet`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -39,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
       'total-steps': { type: 'string' }, 'micro-batch': { type: 'string' }, 'grad-accum': { type: 'string' }, seed: { type: 'string' },
       'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, weights: { type: 'string' }, rank: { type: 'string' },
       world: { type: 'string' }, quiet: { type: 'boolean' }, procs: { type: 'string' }, gpus: { type: 'string' },
-      'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
+      'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, tensorboard: { type: 'string' },
     },
     strict: true,
   });
@@ -89,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     masterAddr: v['master-addr'], masterPort: num('master-port', v['master-port']),
     // one GPU per rank: the launcher (and Slurm's GPU binding) leave one visible device; otherwise use the local rank
     device: v.backend === 'cuda' && rw.world > 1 && (process.env.CUDA_VISIBLE_DEVICES ?? '').split(',').filter(Boolean).length !== 1 ? rw.localRank : undefined,
-    initFrom: v['init-from'],
+    initFrom: v['init-from'], tensorboard: v.tensorboard,
     logEvery: v['log-every'] ? hyper.logEvery : undefined, ckptEvery: v['ckpt-every'] ? hyper.ckptEvery : undefined,
   });
   return r.stoppedBy === 'nan' ? 3 : 0;
