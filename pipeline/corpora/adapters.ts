@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import type { Document } from '../document.ts';
+import { type ChatMessage, renderChatML, validateMessages, validatePreference } from '../chat.ts';
 import type { AdaptResult, RecordLocation } from './types.ts';
 
 export const DEFAULT_SYSTEM = 'You are a helpful assistant.';
@@ -438,7 +439,227 @@ const passthrough: AdapterKind<z.infer<typeof PassthroughParams>> = {
   },
 };
 
-export const ADAPTER_KINDS = { text, wanjuan, baike, qa, zhihu, chat, passthrough } as const;
+// ------------------------------------------------------------------ fine-tuning kinds (chat schema, pipeline/chat.ts)
+// These produce documents whose meta carries the chat schema (meta.messages, or meta.prompt/chosen/rejected) and whose
+// text is the ChatML rendering. A record with an unknown role, an empty assistant turn or identical chosen/rejected
+// replies throws (rejected with file and line by the reader).
+
+function sftDoc(ctx: AdapterContext, record: Record<string, unknown>, loc: RecordLocation, messages: unknown, meta: Record<string, unknown> = {}): Document {
+  let ms: ChatMessage[];
+  try {
+    ms = validateMessages(messages);
+  } catch (e) {
+    throw new Error(`${ctx.corpus}: ${(e as Error).message}`);
+  }
+  return makeDoc(ctx, record, loc, renderChatML(ms), { ...meta, chat: 'sft', messages: ms });
+}
+
+/** Field value as messages: a list of {role, content} / {from, value} (ShareGPT), mapped through `roles`. */
+function toMessages(v: unknown, roles: Record<string, string>, norm: (s: string) => string, what: string, corpus: string): ChatMessage[] {
+  if (!Array.isArray(v)) throw new Error(`${corpus}: ${what} must be an array of messages, got ${describeType(v)}`);
+  return v.map((m, i) => {
+    if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error(`${corpus}: ${what}[${i}] must be an object`);
+    const o = m as Record<string, unknown>;
+    const r = o.role ?? o.from;
+    const c = o.content ?? o.value;
+    if (typeof r !== 'string') throw new Error(`${corpus}: ${what}[${i}] has no role ("role" or "from")`);
+    const role = roles[r];
+    if (!role) throw new Error(`${corpus}: ${what}[${i}]: unknown role "${r}" (known: ${Object.keys(roles).join(', ')})`);
+    if (typeof c !== 'string') throw new Error(`${corpus}: ${what}[${i}]: content must be a string, got ${describeType(c)}`);
+    return { role: role as ChatMessage['role'], content: norm(c).trim() };
+  });
+}
+
+const DEFAULT_ROLES: Record<string, ChatMessage['role']> = { system: 'system', user: 'user', human: 'user', assistant: 'assistant', gpt: 'assistant' };
+
+/**
+ * SFT conversations: `sharegpt` (field of {from, value}: Infinity-Instruct, OpenHermes-2.5), `openai` (field of
+ * {role, content}: Code-Feedback) or `fields` (question fields + answer field: WebInstructSub, Better-Ruozhiba).
+ * `keep_if: {field, in: [...]}` keeps only records whose field is one of the values (drop rule `keep_rule`).
+ */
+const SftParams = z.object({
+  kind: z.literal('sft'),
+  layout: z.enum(['sharegpt', 'openai', 'fields']),
+  field: z.string().optional(),
+  roles: z.record(z.string(), z.enum(['system', 'user', 'assistant'])).default(DEFAULT_ROLES),
+  question: z.array(z.string()).min(1).optional(),
+  answer: z.string().optional(),
+  question_separator: z.string().default('\n'),
+  keep_if: z.object({ field: z.string(), in: z.array(z.string()).min(1) }).strict().optional(),
+  keep_rule: z.string().default('subset'),
+  meta_fields: z.array(z.string()).default([]),
+  normalize: NormalizeParam,
+}).strict().refine((p) => p.layout !== 'fields' || (p.question && p.answer), { message: 'layout "fields" needs question and answer' });
+
+const sft: AdapterKind<z.infer<typeof SftParams>> = {
+  params: SftParams,
+  describe: 'SFT conversation (ShareGPT, OpenAI messages or question/answer fields) → chat schema meta.messages',
+  create(p, ctx) {
+    const norm = normalizers[p.normalize];
+    return (record, loc) => {
+      if (p.keep_if) {
+        const v = getPath(record, p.keep_if.field);
+        if (typeof v !== 'string' || !p.keep_if.in.includes(v)) return { drop: p.keep_rule, value: typeof v === 'string' ? v : describeType(v) };
+      }
+      const meta = metaFrom(record, p.meta_fields);
+      if (p.layout === 'fields') {
+        const q = p.question!.map((f, i) => norm(i === 0 ? reqString(record, f, ctx.corpus) : optString(record, f, ctx.corpus)).trim()).filter(Boolean).join(p.question_separator);
+        const a = norm(reqString(record, p.answer!, ctx.corpus)).trim();
+        return sftDoc(ctx, record, loc, [{ role: 'user', content: q }, { role: 'assistant', content: a }], meta);
+      }
+      const field = p.field ?? (p.layout === 'sharegpt' ? 'conversations' : 'messages');
+      const v = getPath(record, field);
+      if (v === undefined || v === null) throw new Error(`${ctx.corpus}: missing field "${field}"`);
+      return sftDoc(ctx, record, loc, toMessages(v, p.roles, norm, field, ctx.corpus), meta);
+    };
+  },
+};
+
+/**
+ * Multiple-choice questions as SFT turns: user = question + lettered options, assistant = the answer letter(s)
+ * (`format: plain`) or the explanation then the answer (`format: cot`, falls back to plain without an explanation).
+ * Layouts: wanjuan (q_main, option_a..e, std_ans, answer_detail), openbookqa (question_stem, choices{text,label},
+ * answerKey), arc (question, choices{text,label}, answerKey), logiqa (context, query, options[], correct_option index).
+ */
+const McqParams = z.object({
+  kind: z.literal('sft_mcq'),
+  layout: z.enum(['wanjuan', 'openbookqa', 'arc', 'logiqa']),
+  format: z.enum(['plain', 'cot']).default('plain'),
+  /** language of the answer wording: 答案：X or Answer: X */
+  answer_lang: z.enum(['zh', 'en']).default('en'),
+  normalize: NormalizeParam,
+}).strict();
+
+function choiceList(record: Record<string, unknown>, corpus: string): { labels: string[]; texts: string[] } {
+  const c = record.choices;
+  if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${corpus}: field "choices" must be an object {text: [...], label: [...]}`);
+  const { text, label } = c as Record<string, unknown>;
+  if (!Array.isArray(text) || !Array.isArray(label) || text.length !== label.length || text.length === 0) throw new Error(`${corpus}: choices.text and choices.label must be non-empty arrays of one length`);
+  return { labels: label.map(String), texts: text.map(String) };
+}
+
+export function mcqTurns(record: Record<string, unknown>, p: z.infer<typeof McqParams>, corpus: string): { question: string; answer: string; detail: string } {
+  const norm = normalizers[p.normalize];
+  let stem: string, labels: string[], texts: string[], answer: string, detail = '';
+  if (p.layout === 'wanjuan') {
+    stem = reqString(record, 'q_main', corpus);
+    labels = []; texts = [];
+    for (const l of ['a', 'b', 'c', 'd', 'e']) {
+      const o = norm(optString(record, `option_${l}`, corpus)).trim();
+      if (o) { labels.push(l.toUpperCase()); texts.push(o); }
+    }
+    const raw = getPath(record, 'std_ans');
+    answer = Array.isArray(raw) ? raw.map(String).join('') : typeof raw === 'number' ? String(raw) : optString(record, 'std_ans', corpus);
+    detail = optString(record, 'answer_detail', corpus);
+  } else if (p.layout === 'logiqa') {
+    const ctxText = reqString(record, 'context', corpus);
+    stem = `${ctxText.trim()}\n${reqString(record, 'query', corpus).trim()}`;
+    const opts = record.options;
+    if (!Array.isArray(opts) || opts.length === 0) throw new Error(`${corpus}: field "options" must be a non-empty array`);
+    texts = opts.map(String);
+    labels = texts.map((_, i) => String.fromCharCode(65 + i));
+    const k = typeof record.correct_option === 'bigint' ? Number(record.correct_option) : record.correct_option;
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= texts.length) throw new Error(`${corpus}: correct_option must be an index into options, got ${JSON.stringify(k)}`);
+    answer = labels[k];
+  } else {
+    stem = reqString(record, p.layout === 'openbookqa' ? 'question_stem' : 'question', corpus);
+    ({ labels, texts } = choiceList(record, corpus));
+    answer = reqString(record, 'answerKey', corpus);
+    if (!labels.includes(answer)) throw new Error(`${corpus}: answerKey "${answer}" is not one of the labels ${labels.join(',')}`);
+  }
+  stem = norm(stem).trim();
+  if (!stem) throw new Error(`${corpus}: empty question`);
+  answer = norm(answer).trim();
+  if (!answer) throw new Error(`${corpus}: empty answer`);
+  const question = [stem, ...texts.map((t, i) => `${labels[i]}. ${norm(t).trim()}`)].join('\n');
+  return { question, answer, detail: norm(detail).trim() };
+}
+
+const sftMcq: AdapterKind<z.infer<typeof McqParams>> = {
+  params: McqParams,
+  describe: 'multiple-choice question (WanJuan exam, OpenBookQA, AI2-ARC, LogiQA) → SFT turn, plain or chain-of-thought answer',
+  create(p, ctx) {
+    return (record, loc) => {
+      const { question, answer, detail } = mcqTurns(record, p, ctx.corpus);
+      const ans = p.answer_lang === 'zh' ? `答案：${answer}` : `Answer: ${answer}`;
+      const reply = p.format === 'cot' && detail ? (p.answer_lang === 'zh' ? `解析：${detail}\n${ans}` : `${detail}\n${ans}`) : ans;
+      return sftDoc(ctx, record, loc, [{ role: 'user', content: question }, { role: 'assistant', content: reply }], { mcq_format: p.format });
+    };
+  },
+};
+
+/**
+ * Self-cognition template records {instruction, output} with {{name}} / {{author}} placeholders (our own template in
+ * corpora-manifests/self-cognition/), filled with the model's name and author (params; `steel sft-data
+ * self-cognition --name --author` writes a filled copy).
+ */
+const SelfParams = z.object({
+  kind: z.literal('self_cognition'),
+  name: z.string().min(1),
+  author: z.string().min(1),
+}).strict();
+
+export function fillSelfCognition(s: string, name: string, author: string): string {
+  return s.replace(/\{\{name\}\}/g, name).replace(/\{\{author\}\}/g, author);
+}
+
+const selfCognition: AdapterKind<z.infer<typeof SelfParams>> = {
+  params: SelfParams,
+  describe: 'self-cognition template (instruction/output with {{name}} and {{author}}) → SFT turn',
+  create(p, ctx) {
+    return (record, loc) => {
+      const q = fillSelfCognition(reqString(record, 'instruction', ctx.corpus), p.name, p.author).trim();
+      const a = fillSelfCognition(reqString(record, 'output', ctx.corpus), p.name, p.author).trim();
+      return sftDoc(ctx, record, loc, [{ role: 'user', content: q }, { role: 'assistant', content: a }]);
+    };
+  },
+};
+
+/**
+ * Preference pairs: prompt field (a string = one user turn, or a message list), chosen and rejected fields (a string,
+ * or a message list whose last message is the assistant reply; a list that repeats the prompt is accepted).
+ */
+const PreferenceParams = z.object({
+  kind: z.literal('preference'),
+  prompt: z.string().default('prompt'),
+  chosen: z.string().default('chosen'),
+  rejected: z.string().default('rejected'),
+  roles: z.record(z.string(), z.enum(['system', 'user', 'assistant'])).default(DEFAULT_ROLES),
+  meta_fields: z.array(z.string()).default([]),
+  normalize: NormalizeParam,
+}).strict();
+
+const preference: AdapterKind<z.infer<typeof PreferenceParams>> = {
+  params: PreferenceParams,
+  describe: 'preference pair (prompt, chosen, rejected; strings or message lists) → chat schema meta.prompt/chosen/rejected',
+  create(p, ctx) {
+    const norm = normalizers[p.normalize];
+    return (record, loc) => {
+      const pv = getPath(record, p.prompt);
+      if (pv === undefined || pv === null) throw new Error(`${ctx.corpus}: missing field "${p.prompt}"`);
+      const prompt: ChatMessage[] = typeof pv === 'string' ? [{ role: 'user', content: norm(pv).trim() }] : toMessages(pv, p.roles, norm, p.prompt, ctx.corpus);
+      const answer = (field: string): string => {
+        const v = getPath(record, field);
+        if (v === undefined || v === null) throw new Error(`${ctx.corpus}: missing field "${field}"`);
+        if (typeof v === 'string') return norm(v).trim();
+        const ms = toMessages(v, p.roles, norm, field, ctx.corpus);
+        const last = ms[ms.length - 1];
+        if (!last || last.role !== 'assistant') throw new Error(`${ctx.corpus}: ${field} must end with an assistant message`);
+        return last.content;
+      };
+      let pair;
+      try {
+        pair = validatePreference(prompt, answer(p.chosen), answer(p.rejected));
+      } catch (e) {
+        throw new Error(`${ctx.corpus}: ${(e as Error).message}`);
+      }
+      const text = renderChatML([...pair.prompt, { role: 'assistant', content: pair.chosen }]);
+      return makeDoc(ctx, record, loc, text, { ...metaFrom(record, p.meta_fields), chat: 'preference', prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected });
+    };
+  },
+};
+
+export const ADAPTER_KINDS = { text, wanjuan, baike, qa, zhihu, chat, passthrough, sft, sft_mcq: sftMcq, self_cognition: selfCognition, preference } as const;
 export type AdapterKindName = keyof typeof ADAPTER_KINDS;
 
 /** Validates a manifest's `unify:` block and builds its adapter. */

@@ -25,6 +25,8 @@ export const ManifestSchema = z
     description: z.string().optional(),
     /** ISO 639-1 codes, or "code". The first is the documents' lang hint. */
     language: z.array(z.string().min(1)).min(1),
+    /** What the corpus is for: pretraining text, SFT conversations or preference pairs (chat schema, pipeline/chat.ts). */
+    task: z.enum(['pretrain', 'sft', 'preference']).default('pretrain'),
     license: z.string().min(1),
     /** Format of the raw files as the reader sees them (after any unpacking listed in `packaging`). */
     format: z.enum(['jsonl', 'parquet', 'arrow', 'text']),
