@@ -1,0 +1,64 @@
+// steel eval --task: benchmarks through the CLI, results written beside the seed and protocol.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFixtures, CEVAL_VAL, MMLU_TEST } from './fixtures.ts';
+import { tinyQwenModel } from './testutil.ts';
+
+const CLI = fileURLToPath(new URL('../cli/steel.js', import.meta.url));
+const steel = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
+};
+
+test('steel eval --task ceval,mmlu on fixtures: JSON + table + items, protocol and seed beside them; bad input named', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-evalcli-'));
+  try {
+    writeFixtures(join(dir, 'bench'));
+    const texts = [...Object.values(CEVAL_VAL).flat(), ...Object.values(MMLU_TEST).flat()].map((q) => q.join('\n'));
+    await tinyQwenModel('tiny', [...texts, '答案：', 'Answer:', ' A B C D', '以下是中国关于考试的单项选择题，请选出其中的正确答案。'], { path: join(dir, 'model.safetensors') });
+    const out = join(dir, 'res');
+    const r = steel('eval', '--model', join(dir, 'model.safetensors'), '--task', 'ceval,mmlu', '--bench-dir', join(dir, 'bench'),
+      '--protocol', 'loglik', '--limit', '1', '--subjects', 'law,physician', '--out', out, '--seed', '7');
+    // --subjects applies to every task: mmlu has no "law"
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /MMLU has no subject "law"/);
+    const r2 = steel('eval', '--model', join(dir, 'model.safetensors'), '--task', 'ceval', '--bench-dir', join(dir, 'bench'),
+      '--protocol', 'loglik', '--limit', '1', '--out', out, '--seed', '7');
+    assert.equal(r2.code, 0, r2.err);
+    const j = JSON.parse(readFileSync(join(out, 'ceval.json'), 'utf8'));
+    assert.equal(j.protocol, 'loglik');
+    assert.equal(j.seed, 7);
+    assert.equal(j.shots, 0);
+    assert.equal(j.split, 'val');
+    assert.equal(j.items, 5); // first item of each of the 5 subjects
+    assert.deepEqual(Object.keys(j.categories).sort(), ['Hard', 'Humanities', 'Other', 'STEM', 'Social Science']);
+    const items = readFileSync(join(out, 'ceval.items.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(items.length, 5);
+    for (const it of items) {
+      assert.equal(it.logprobs.length, 4);
+      assert.equal(it.pred, 'ABCD'[it.logprobs.indexOf(Math.max(...it.logprobs))]);
+    }
+    assert.ok(existsSync(join(out, 'ceval.md')));
+    assert.match(r2.out, /## C-Eval \(val, loglik, 0-shot, first 1 per subject\)/);
+    assert.match(r2.err, /5 items in .* s \(loglik, incremental scoring\)/);
+    // chat-gen with a short budget
+    const r3 = steel('eval', '--model', join(dir, 'model.safetensors'), '--task', 'mmlu', '--bench-dir', join(dir, 'bench'),
+      '--limit', '1', '--max-new-tokens', '3', '--json');
+    assert.equal(r3.code, 0, r3.err);
+    const j3 = JSON.parse(r3.out)[0];
+    assert.equal(j3.protocol, 'chat-gen');
+    assert.equal(j3.maxNewTokens, 3);
+    assert.equal(j3.items, 3);
+    // missing benchmark folder
+    const r4 = steel('eval', '--model', join(dir, 'model.safetensors'), '--task', 'cmmlu', '--bench-dir', join(dir, 'nowhere'));
+    assert.notEqual(r4.code, 0);
+    assert.match(r4.err, /no CMMLU layout here/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
