@@ -1,37 +1,104 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-
 /**
  * The `steel` command. Each subcommand lives in cli/commands/NAME.ts and exports
- *   export const summary: string;                        // one line for `steel --help`
- *   export async function run(argv: string[]): Promise<number>;  // exit code; must handle --help itself
+ *   export const summary: string;                                  // one line for `steel --help`
+ *   export async function run(argv: string[]): Promise<number>;    // exit code; must handle --help itself
+ * Only the command that runs is imported: `steel --help` prints the summaries from the table below, which
+ * cli/main.test.ts keeps equal to each module's `summary`.
  */
-export const COMMANDS = [
-  'prep', 'stats', 'corpora', 'collect', 'ops', 'refilter', 'lm', 'dedup', 'tokenizer', 'inspect',
-  'model', 'train', 'generate', 'eval', 'export', 'import',
-] as const;
+interface CommandModule {
+  summary: string;
+  run(argv: string[]): Promise<number>;
+}
 
-function commandPath(name: string): string {
-  return fileURLToPath(new URL(`./commands/${name}.ts`, import.meta.url));
+interface CommandEntry {
+  summary: string;
+  load(): Promise<CommandModule>;
+}
+
+export const COMMANDS: Record<string, CommandEntry> = {
+  prep: {
+    summary: 'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)',
+    load: () => import('./commands/prep.ts'),
+  },
+  stats: {
+    summary: "print a run's merged stats (totals, per stage, per rule, accounting invariant)",
+    load: () => import('./commands/stats.ts'),
+  },
+  corpora: {
+    summary: 'list the corpus manifests (corpora-manifests/), or show one: steel corpora show NAME',
+    load: () => import('./commands/corpora.ts'),
+  },
+  collect: {
+    summary: 'download corpora named in corpora-manifests/ (resumable, verified, records collect.json)',
+    load: () => import('./commands/collect.ts'),
+  },
+  ops: {
+    summary: 'list the operators usable in recipes (kind, description, params with defaults)',
+    load: () => import('./commands/ops.ts'),
+  },
+  refilter: {
+    summary: 'Re-apply changed filter thresholds to a finished run from its stored statistics (no recomputation)',
+    load: () => import('./commands/refilter.ts'),
+  },
+  lm: {
+    summary: 'Train a character (or word) n-gram LM with modified Kneser-Ney smoothing, written as ARPA; score text with one',
+    load: () => import('./commands/lm.ts'),
+  },
+  dedup: {
+    summary: 'deduplicate documents (exact, MinHash LSH, SimHash) into kept docs + duplicates.jsonl',
+    load: () => import('./commands/dedup.ts'),
+  },
+  tokenizer: {
+    summary: 'tokenize documents into Arrow shards, train a byte-level BPE, verify and export shards',
+    load: () => import('./commands/tokenizer.ts'),
+  },
+  inspect: {
+    summary: 'report on a prep output or shard folder: sources, languages, lengths, tokens, duplicates, drops',
+    load: () => import('./commands/inspect.ts'),
+  },
+  model: {
+    summary: 'model presets: parameter counts and FLOPs (info), causality check (check-causal), list',
+    load: () => import('./commands/model.ts'),
+  },
+  train: {
+    summary: 'pretrain a model on token shards (CPU reference backend or CUDA), with exact resume',
+    load: () => import('./commands/train.ts'),
+  },
+  generate: {
+    summary: 'generate text from a checkpoint (temperature / top-p sampling, KV cache)',
+    load: () => import('./commands/generate.ts'),
+  },
+  eval: {
+    summary: 'held-out perplexity of a checkpoint on a token shard folder',
+    load: () => import('./commands/eval.ts'),
+  },
+  export: {
+    summary: 'export a checkpoint as a Hugging Face folder (dense: Qwen2ForCausalLM; steel: Steel-LLM layout)',
+    load: () => import('./commands/export.ts'),
+  },
+  import: {
+    summary: 'import a Hugging Face Qwen2 / Steel-LLM checkpoint as a steel model.safetensors',
+    load: () => import('./commands/import.ts'),
+  },
+};
+
+export function usage(): string {
+  const lines = ['usage: steel COMMAND [options]   (steel COMMAND --help for details)', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(11)} ${c.summary}`);
+  return lines.join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  const available = COMMANDS.filter((c) => existsSync(commandPath(c)));
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    const lines = ['usage: steel COMMAND [options]   (steel COMMAND --help for details)', '', 'commands:'];
-    for (const c of available) {
-      const mod = await import(commandPath(c));
-      lines.push(`  ${c.padEnd(11)} ${mod.summary ?? ''}`);
-    }
-    console.log(lines.join('\n'));
+    console.log(usage());
     return cmd ? 0 : 1;
   }
-  if (!available.includes(cmd as (typeof COMMANDS)[number])) {
+  if (!Object.hasOwn(COMMANDS, cmd)) {
     console.error(`steel: unknown command "${cmd}" (try: steel --help)`);
     return 2;
   }
-  const mod = await import(commandPath(cmd));
+  const mod = await COMMANDS[cmd]!.load();
   try {
     return await mod.run(rest);
   } catch (e) {

@@ -5,7 +5,7 @@
  * completion marker `${doneDir}/${rank}.json`; a rerun skips ranks that have a marker.
  */
 export interface TaskSpec {
-  /** Absolute path of the module (a .ts file; workers load it through tsx). */
+  /** Absolute path of the module's .ts source as seen from the running code (workers load it through moduleFile). */
   module: string;
   /** Name of the exported task function. */
   fn: string;

@@ -1,6 +1,6 @@
 /**
- * Worker process of the LocalExecutor (forked with `--import tsx`). Receives tasks over IPC, runs them one at a
- * time, writes each completion marker, and reports done/error/log/progress messages back to the parent.
+ * Worker process of the LocalExecutor (started as pipeline/node-entry.ts says). Receives tasks over IPC, runs them one
+ * at a time, writes each completion marker, and reports done/error/log/progress messages back to the parent.
  */
 import { runOneTask } from './executor.ts';
 import type { TaskSpec, TaskContext } from './executor-types.ts';
@@ -25,7 +25,9 @@ process.on('disconnect', () => process.exit(0));
 
 process.on('message', async (msg: TaskMsg | { type: 'exit' }) => {
   if (msg.type === 'exit') {
-    process.disconnect();
+    // not synchronously: an 'exit' that arrived before this listener was attached is delivered from a loop over the
+    // channel's pending messages, which fails if the channel is gone when it returns
+    setImmediate(() => process.disconnect());
     return;
   }
   const { rank, world } = msg;

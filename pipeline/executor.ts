@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Executor, RunTasksOptions, TaskContext, TaskSpec } from './executor-types.ts';
 import { writeFileAtomic } from './fsutil.ts';
+import { moduleFile, nodeEntry } from './node-entry.ts';
 import { Progress, type ProgressOptions } from './progress.ts';
 
 /** What a completion marker `${stateDir}/${name}/${rank}.json` holds. */
@@ -65,14 +66,6 @@ export function readMarker(path: string): TaskMarker | undefined {
 
 export const WORKER_ENTRY = fileURLToPath(new URL('./executor-worker.ts', import.meta.url));
 
-function tsxLoader(): string {
-  try {
-    return import.meta.resolve('tsx');
-  } catch {
-    return 'tsx';
-  }
-}
-
 /**
  * Import the task module and run one task, then write its completion marker atomically.
  * Shared by the in-process path and the worker processes.
@@ -88,7 +81,7 @@ export async function runOneTask(
   beforeMarker?: () => void,
 ): Promise<TaskMarker> {
   const t0 = performance.now();
-  const mod = await import(pathToFileURL(spec.module).href);
+  const mod = await import(pathToFileURL(moduleFile(spec.module)).href);
   const fn = mod[spec.fn];
   if (typeof fn !== 'function') throw new Error(`module ${spec.module} has no exported function "${spec.fn}"`);
   const stats = ((await fn(rank, world, spec.args, ctx)) ?? {}) as Record<string, unknown>;
@@ -112,8 +105,8 @@ type WorkerMsg =
   | { type: 'error'; rank: number; message: string; stack?: string };
 
 /**
- * Runs the tasks of a step on this machine: `workers` child processes (forked from pipeline/executor-worker.ts
- * through tsx), each taking the next pending rank until none is left. A rank with a completion marker is skipped.
+ * Runs the tasks of a step on this machine: `workers` child processes (pipeline/executor-worker, started as
+ * nodeEntry says), each taking the next pending rank until none is left. A rank with a completion marker is skipped.
  * A failing task is reported with its rank and message; the others still run, then runTasks throws TaskFailedError.
  */
 export class LocalExecutor implements Executor {
@@ -197,12 +190,12 @@ export class LocalExecutor implements Executor {
     log: (rank: number, message: string, detail?: string) => void,
   ): Promise<void> {
     const queue = [...pending];
-    const loader = tsxLoader();
+    const entry = nodeEntry(WORKER_ENTRY);
     return new Promise<void>((resolve) => {
       let alive = 0;
       const spawn = () => {
-        const child: ChildProcess = fork(WORKER_ENTRY, [], {
-          execArgv: ['--import', loader],
+        const child: ChildProcess = fork(entry.file, [], {
+          execArgv: entry.execArgv,
           env: { ...process.env, STEEL_WORKER: '1' },
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         });

@@ -18,6 +18,7 @@
  *   bias correction); it returns the grad norm BEFORE clipping, increments the optimizer step and does not zero grads.
  */
 import type { ModelConfig } from './config.ts';
+import { moduleFile } from '../pipeline/node-entry.ts';
 
 export interface ParamInfo {
   name: string;
@@ -89,7 +90,7 @@ export async function loadBackend(name: BackendName | string, config: ModelConfi
   if (name === 'cuda') {
     const { existsSync } = await import('node:fs');
     const { fileURLToPath } = await import('node:url');
-    const path = fileURLToPath(new URL('./native/index.ts', import.meta.url));
+    const path = moduleFile(fileURLToPath(new URL('./native/index.ts', import.meta.url)));
     if (!existsSync(path)) throw new Error(`cuda backend not available: ${path} is missing (build train/native first, or use --backend cpu)`);
     let m: { createBackend?: BackendFactory };
     try {

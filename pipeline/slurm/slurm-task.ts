@@ -1,6 +1,6 @@
 /**
  * Job side of the Slurm executor: run by one array task as
- *   node --import tsx slurm-task.ts SPEC_FILE RANKS_FILE ARRAY_INDEX
+ *   node [--import tsx] slurm-task.(js|ts) SPEC_FILE RANKS_FILE ARRAY_INDEX   (pipeline/node-entry.ts picks)
  * It runs rank RANKS[ARRAY_INDEX] of the step described in SPEC_FILE and writes the same completion marker as the local
  * executor; progress goes to STEP/slurm/progress/RANK.json, an error to STEP/slurm/errors/RANK.txt (and the job log).
  */

@@ -39,8 +39,8 @@ describe('job scripts (no Slurm needed)', () => {
       step: `p0-map"; touch PWNED3 #`,
       cwd: dir,
       node: fake,
-      loader: `file://${dir}/tsx's loader.mjs`,
-      entry: join(dir, 'entry $(id).ts'),
+      execArgv: ['--import', `file://${dir}/tsx's loader.mjs`],
+      file: join(dir, 'entry $(id).ts'),
       specFile: join(dir, 'spec;`x`.json'),
       ranksFile: join(dir, "ranks '0'.json"),
       env: { STEEL_X: `$HOME; $(touch PWNED4) 'q' "dq"` },
@@ -50,7 +50,7 @@ describe('job scripts (no Slurm needed)', () => {
     const out = join(base, 'args');
     execFileSync('bash', [script], { env: { ...process.env, SLURM_ARRAY_TASK_ID: '7', ARGS_OUT: out }, cwd: base });
     const args = readFileSync(out, 'utf8').split('\0').slice(0, -1);
-    assert.deepEqual(args, ['--import', input.loader, input.entry, input.specFile, input.ranksFile, '7']);
+    assert.deepEqual(args, [...input.execArgv, input.file, input.specFile, input.ranksFile, '7']);
     assert.equal(readFileSync(out + '.env', 'utf8'), input.env.STEEL_X);
     for (const p of ['PWNED', 'PWNED2', 'PWNED3', 'PWNED4']) {
       assert.equal(existsSync(join(base, p)) || existsSync(join(dir, p)), false, `${p} must not exist`);

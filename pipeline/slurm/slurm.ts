@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type { Executor, RunTasksOptions, TaskSpec } from '../executor-types.ts';
 import { markerPath, readMarker, TaskFailedError, type TaskFailure } from '../executor.ts';
 import { writeFileAtomic } from '../fsutil.ts';
+import { nodeEntry } from '../node-entry.ts';
 import { Progress, type ProgressOptions } from '../progress.ts';
 
 export const SLURM_TASK_ENTRY = fileURLToPath(new URL('./slurm-task.ts', import.meta.url));
@@ -96,8 +97,10 @@ export interface JobScriptInput {
   step: string;
   cwd: string;
   node: string;
-  loader: string;
-  entry: string;
+  /** Node flags before the entry file (nodeEntry: the tsx loader when running from the .ts sources, none compiled). */
+  execArgv: string[];
+  /** the task entry (slurm-task) */
+  file: string;
   specFile: string;
   ranksFile: string;
   env?: Record<string, string>;
@@ -116,7 +119,7 @@ export function buildJobScript(i: JobScriptInput): string {
   }
   lines.push(`cd ${shq(i.cwd)}`);
   lines.push(
-    `exec ${shq(i.node)} --import ${shq(i.loader)} ${shq(i.entry)} ${shq(i.specFile)} ${shq(i.ranksFile)} "\${SLURM_ARRAY_TASK_ID:?not run as an array task}"`,
+    `exec ${[i.node, ...i.execArgv, i.file].map(shq).join(' ')} ${shq(i.specFile)} ${shq(i.ranksFile)} "\${SLURM_ARRAY_TASK_ID:?not run as an array task}"`,
   );
   return lines.join('\n') + '\n';
 }
@@ -155,14 +158,6 @@ function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: n
       res({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
     });
   });
-}
-
-function tsxLoader(): string {
-  try {
-    return import.meta.resolve('tsx');
-  } catch {
-    return 'tsx';
-  }
 }
 
 /** True when Slurm's commands are installed and a controller answers; otherwise the reason. */
@@ -302,8 +297,7 @@ export class SlurmExecutor implements Executor {
               step: o.name,
               cwd: process.cwd(),
               node: this.opts.node ?? process.execPath,
-              loader: tsxLoader(),
-              entry: SLURM_TASK_ENTRY,
+              ...nodeEntry(SLURM_TASK_ENTRY),
               specFile,
               ranksFile,
               env: this.opts.env,

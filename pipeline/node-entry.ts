@@ -1,0 +1,30 @@
+/**
+ * Which file, and which Node flags, start a module of this repository in a new process (a LocalExecutor worker, a
+ * Slurm array task) or load it with import(): the compiled JavaScript in dist/ when this code runs from there (built by
+ * `npm ci` / `npm run build`, see scripts/build.mjs), the TypeScript source through the tsx loader otherwise (tests,
+ * a dev checkout whose dist/ is missing or stale). Callers name modules by their source path as seen from the running
+ * code, `fileURLToPath(new URL('./x.ts', import.meta.url))`: from dist/ that is dist/…/x.ts, whose compiled file is x.js.
+ */
+import { fileURLToPath } from 'node:url';
+
+/** True when this module was loaded from compiled JavaScript (dist/, or a single-file bundle), not from its .ts source. */
+export const COMPILED = !fileURLToPath(import.meta.url).endsWith('.ts');
+
+/** The file to load for a module named by its .ts path: the .js beside it when running compiled, else the path itself. */
+export function moduleFile(path: string): string {
+  return COMPILED && path.endsWith('.ts') ? path.slice(0, -3) + '.js' : path;
+}
+
+function tsxLoader(): string {
+  try {
+    return import.meta.resolve('tsx');
+  } catch {
+    return 'tsx';
+  }
+}
+
+/** How to start a process running the module `path` (named as for moduleFile): `node ...execArgv file ARGS`. */
+export function nodeEntry(path: string): { file: string; execArgv: string[] } {
+  const file = moduleFile(path);
+  return { file, execArgv: file.endsWith('.ts') ? ['--import', tsxLoader()] : [] };
+}
