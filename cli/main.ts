@@ -80,6 +80,10 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'import a Hugging Face Qwen2 / Steel-LLM checkpoint as a steel model.safetensors',
     load: () => import('./commands/import.ts'),
   },
+  'sft-data': {
+    summary: 'fine-tuning data: tokenize chat / preference records into SFT or DPO shards (loss mask, cutoff)',
+    load: () => import('./commands/sft-data.ts'),
+  },
 };
 
 export function usage(): string {

@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTokenizer, decodeIds, QWEN_EOS_ID } from './encode.ts';
+import { buildFtShards, encodeChatPrompt, encodeChats, readFtManifest, readFtShard } from './sft.ts';
+
+const { tok } = loadTokenizer('qwen');
+const conv = [{ role: 'user' as const, content: '1+1=?' }, { role: 'assistant' as const, content: '2' }, { role: 'user' as const, content: 'reverse abc' }, { role: 'assistant' as const, content: 'cba' }];
+
+test('Qwen chat template: default system prompt, loss only on assistant content and its <|im_end|>', async () => {
+  const [e] = await encodeChats(tok, [conv]);
+  assert.equal(await decodeIds(tok, e.tokens),
+    '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+1=?<|im_end|>\n<|im_start|>assistant\n2<|im_end|>\n<|im_start|>user\nreverse abc<|im_end|>\n<|im_start|>assistant\ncba<|im_end|>\n');
+  const sup: number[] = [];
+  e.mask.forEach((m, i) => { if (m) sup.push(e.tokens[i]); });
+  assert.equal(await decodeIds(tok, sup), '2<|im_end|>cba<|im_end|>');
+  assert.equal(sup.filter((t) => t === QWEN_EOS_ID).length, 2);
+  // the generation prompt is the training prefix, token for token
+  const p = await encodeChatPrompt(tok, conv.slice(0, 3));
+  const idx = e.tokens.length - 4; // "cba" "<|im_end|>" "\n" -> prompt ends right before the reply
+  assert.deepEqual([...p], [...e.tokens.subarray(0, p.length)]);
+  assert.ok(p.length <= idx + 2);
+});
+
+test('sft-data: shards with a loss-mask column, truncation counted, bad records rejected with file and line, pyarrow reads it', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-sft-'));
+  const inp = join(dir, 'chat.jsonl');
+  const long = 'word '.repeat(200);
+  writeFileSync(inp, [
+    JSON.stringify({ id: 'a', source: 's1', text: 'x', meta: { messages: conv } }),
+    JSON.stringify({ id: 'b', source: 's1', messages: [{ role: 'user', content: 'hi' }, { role: 'bot', content: 'yo' }] }),
+    JSON.stringify({ id: 'c', source: 's2', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: long }] }),
+    JSON.stringify({ id: 'd', source: 's2', messages: [{ role: 'user', content: long }, { role: 'assistant', content: 'late' }] }),
+    JSON.stringify({ id: 'e', source: 's2', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '' }] }),
+    '{oops',
+  ].join('\n') + '\n');
+  const out = join(dir, 'out');
+  const m = await buildFtShards({ inputs: [inp], outDir: out, task: 'sft', cutoff: 64 });
+  assert.equal(m.stats.read, 6);
+  assert.equal(m.stats.kept, 2);
+  assert.equal(m.stats.truncated, 1);
+  assert.deepEqual(m.stats.dropped, { no_supervised_tokens_within_cutoff: 1 });
+  assert.equal(m.stats.rejected, 3);
+  const rej = readFileSync(join(out, 'rejects.jsonl'), 'utf8');
+  assert.match(rej, /chat\.jsonl","line":2,"error":"messages\[1\]: unknown role \\"bot\\"/);
+  assert.match(rej, /"line":5,"error":"messages\[1\]: empty assistant turn/);
+  assert.match(rej, /"line":6/);
+  const man = readFtManifest(out);
+  const rows = readFtShard(out, man.shards[0], ['tokens', 'loss_mask']);
+  assert.deepEqual(rows.ids, ['a', 'c']);
+  assert.equal(rows.cols.tokens[1].length, 64);
+  assert.equal(rows.cols.loss_mask[0].length, rows.cols.tokens[0].length);
+  // a changed shard is refused on read
+  const f = join(out, man.shards[0].file);
+  const b = readFileSync(f); b[b.length - 20] ^= 1; writeFileSync(f + '.bad', b);
+  assert.throws(() => readFtShard(out, { ...man.shards[0], file: man.shards[0].file + '.bad' }, ['tokens']), /sha256 .* does not match/);
+
+  const probe = spawnSync('python3', ['-c', 'import pyarrow'], { encoding: 'utf8' });
+  if (probe.status !== 0) { console.log('# SKIP pyarrow check: python3 with pyarrow not available'); t.skip('pyarrow'); return; }
+  const py = `import pyarrow.ipc as ipc, json, sys
+t = ipc.open_file(sys.argv[1]).read_all()
+print(json.dumps({"cols": t.column_names, "types": [str(x.type) for x in t.schema], "mask0": t.column("loss_mask")[0].as_py(), "n": t.num_rows, "fmt": t.schema.metadata[b"steel.format"].decode()}))`;
+  const r = spawnSync('python3', ['-c', py, f], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual(j.cols, ['id', 'source', 'tokens', 'loss_mask']);
+  assert.deepEqual(j.types.slice(2), ['list<item: uint32 not null>', 'list<item: uint8 not null>']);
+  assert.deepEqual(j.mask0, [...rows.cols.loss_mask[0]]);
+  assert.equal(j.n, 2);
+  assert.equal(j.fmt, 'steel-sft-v1');
+});
+
+test('dpo-data: prompt / chosen / rejected columns; identical replies rejected', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-dpo-'));
+  const inp = join(dir, 'pairs.jsonl');
+  writeFileSync(inp, [
+    JSON.stringify({ id: 'p1', source: 'zh', prompt: [{ role: 'user', content: '1+2=?' }], chosen: '3', rejected: '4' }),
+    JSON.stringify({ id: 'p2', source: 'zh', prompt: [{ role: 'user', content: 'x' }], chosen: 'same', rejected: 'same' }),
+  ].join('\n') + '\n');
+  const m = await buildFtShards({ inputs: [inp], outDir: join(dir, 'o'), task: 'dpo', cutoff: 64 });
+  assert.equal(m.stats.kept, 1);
+  assert.match(readFileSync(join(dir, 'o', 'rejects.jsonl'), 'utf8'), /"line":2,"error":"chosen and rejected are identical"/);
+  const r = readFtShard(join(dir, 'o'), m.shards[0], ['prompt', 'chosen', 'rejected']);
+  assert.equal(await decodeIds(tok, r.cols.prompt[0]), '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+2=?<|im_end|>\n<|im_start|>assistant\n');
+  assert.equal(await decodeIds(tok, r.cols.chosen[0]), '3<|im_end|>');
+  assert.equal(await decodeIds(tok, r.cols.rejected[0]), '4<|im_end|>');
+});
