@@ -1,7 +1,7 @@
 // The compiled tree dist/ (built by scripts/build.mjs during `npm ci`, or `npm run build`) and whether it is fresh.
 // Plain JavaScript: cli/steel.js reads this before it knows whether it may run dist/ or must load the sources via tsx.
 //
-// dist/ mirrors the source folders (the `include` list of tsconfig.json): each non-test X.ts becomes dist/…/X.js, and
+// dist/ mirrors the top-level folders that hold TypeScript sources: each non-test X.ts becomes dist/…/X.js, and
 // every other entry (recipes, manifests, JSON tables, fixtures, the native addon's build/ folder) is a symlink to the
 // source, so code that reads files relative to its own module finds them from dist/ too. dist/build.json records a
 // fingerprint of the tree it was built from: the path, size and mtime of every source .ts file and the name of every
@@ -18,8 +18,11 @@ const SKIP = new Set(['node_modules', '.git', 'dist', 'out', 'tmp', '__pycache__
 /** Linked into dist/ whether or not they exist yet (created after `npm ci`: the CUDA addon is built on a GPU host). */
 export const LINK_ALWAYS = ['train/native/build'];
 
+/** The top-level folders holding TypeScript sources (a new area is picked up without a list to keep). */
 export function sourceDirs() {
-  return JSON.parse(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8')).include;
+  return readdirSync(ROOT, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !SKIP.has(e.name) && hasSource(join(ROOT, e.name)))
+    .map((e) => e.name);
 }
 
 const isSource = (name) => name.endsWith('.ts') && !name.endsWith('.test.ts') && !name.endsWith('.d.ts');

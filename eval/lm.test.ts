@@ -46,7 +46,7 @@ test('BackendModel: lm-evaluation-harness context/continuation split, shared pre
   for (const kind of ['tiny', 'tiny-dense'] as const) {
     const be = await tiny(kind, 7);
     const m = new BackendModel(be, tk, vocabIds, kind);
-    assert.equal(m.scoring, kind === 'dense' || kind === 'tiny-dense' ? 'full' : 'incremental');
+    assert.equal(m.scoring, kind === 'tiny-dense' ? 'full' : 'incremental');
     const p = await m.encodePair('问题\n答案： ', 'A');
     assert.deepEqual(p.cont, await m.encode(' A')); // trailing space moves to the continuation
     const reqs = ['A', 'B', 'C', 'D'].map((l) => ({ context: '问题\n答案：', continuation: ` ${l}` }));
