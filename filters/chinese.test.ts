@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { isSpecialCategory, isAlnum, isDjSpecial, jiebaWords, splitLines, codePoints, wordsOf } from './text.ts';
 import * as S from './stats.ts';
 import * as M from './mappers.ts';
+import { fixEncoding } from './ftfy.ts';
 import { mapSteps, runMapSteps } from './harness.ts';
 import { specs } from './ops.ts';
 import type { FilterSpec } from './framework.ts';
@@ -109,8 +110,8 @@ test('PII masking: e-mail, IPv4, mainland mobile numbers, checksum-valid residen
 
 test('NFKC keeps CJK full-width punctuation but folds full-width letters and digits', () => {
   assert.equal(M.nfkcKeepCjkPunct('ＡＢＣ１２３，！？：；（）　ｶ'), 'ABC123，！？：；（）　カ');
-  assert.equal(M.fixMojibake('Ã©tÃ© ä¸­æ–‡'), 'été 中文');
-  assert.equal(M.fixMojibake('café naïve'), 'café naïve');
+  assert.equal(fixEncoding('Ã©tÃ© ä¸­æ–‡'), 'été 中文');
+  assert.equal(fixEncoding('café naïve'), 'café naïve');
 });
 
 test('python splitlines and code points', () => {

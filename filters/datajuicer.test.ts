@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
+import { isDjSpecial } from './text.ts';
 import { specs } from './ops.ts';
 import type { FilterSpec } from './framework.ts';
 import { firstViolation } from './framework.ts';
@@ -158,22 +159,57 @@ test('whitespace_normalization_mapper', () => {
   assert.equal(M.whitespaceNormalization('  第一行\n第二行\t结束 \n'), '第一行\n第二行 结束');
 });
 
-test('clean_html_mapper: list items become "\\n*", tags removed, entities decoded', () => {
+test('clean_html_mapper: an HTML5 parse, the text nodes under <body> (what selectolax gives data-juicer)', () => {
   assert.equal(M.cleanHtml('<ul><li>甲</li><li>乙</li></ul><p>a &amp; b</p>'), '\n*甲\n*乙a & b');
+  // script/style text is text: kept in the body, lost with the rest of <head> when the document starts with it
+  assert.equal(M.cleanHtml('hello <script>var x=1;</script> <style>a{}</style> world<!-- c -->'), 'hello var x=1; a{} world');
   assert.equal(M.cleanHtml('<script>var x=1;</script><b>粗体</b><!-- c -->'), '粗体');
+  // "<" + letter opens a tag, also in prose and shell examples; <?xml ...?> is a bogus comment
+  assert.equal(M.cleanHtml('a $ </etc/motd pager'), 'a $ ');
+  assert.equal(M.cleanHtml('cat <<EOF\nx\nEOF'), 'cat <');
+  assert.equal(M.cleanHtml('a < b and c<d'), 'a < b and c');
+  assert.equal(M.cleanHtml('<?xml version="1.0"?><a>b</a>'), 'b');
+  // a stray <title> in the body swallows the rest as its text; a leading one goes to <head>
+  assert.equal(M.cleanHtml('x <title>y\nz'), 'x y\nz');
+  assert.equal(M.cleanHtml('<title>T</title>body'), 'body');
+  // leading HTML whitespace is dropped even without markup; CR LF -> LF; table text is foster-parented
+  assert.equal(M.cleanHtml('  lead\n'), 'lead\n');
+  assert.equal(M.cleanHtml('a\r\nb\rc'), 'a\nb\nc');
+  assert.equal(M.cleanHtml('x<table>cell<tr><td>td</td></tr>after</table>'), 'xcellaftertd');
+  assert.equal(M.cleanHtml('Tom &amp Jerry &notit; &notin;'), 'Tom & Jerry ¬it; ∉');
+  assert.equal(M.cleanHtml('<template>tt</template>q'), 'q'); // in <head>
+  assert.equal(M.cleanHtml('a<template>tt</template>q'), 'attq');
+  assert.equal(M.cleanHtml('x<template><p>in</p>t</template>y'), 'xinty');
+  assert.equal(M.cleanHtml('<frameset>f</frameset>'), '');
 });
 
-test('remove_specific_chars_mapper and chinese_convert_mapper', () => {
-  assert.equal(M.removeSpecificChars('◆●■►▼▲▴∆▻▷❖♡□中文', '◆●■►▼▲▴∆▻▷❖♡□'), '中文');
+test('remove_specific_chars_mapper also deletes "|" (data-juicer joins the characters with "|" inside a class)', () => {
+  const chars = '◆●■►▼▲▴∆▻▷❖♡□';
+  assert.equal(M.removeSpecificChars('◆●■►▼▲▴∆▻▷❖♡□中文', chars), '中文');
+  assert.equal(M.removeSpecificChars('passwd | grep root', chars), 'passwd  grep root');
+  assert.equal(M.removeSpecificChars('a|b◆', '◆'), 'a|b'); // one character: no "|" in the class
+});
+
+test('special_characters list is data-juicer\'s: invisible characters and emoji 2.2.0 single code points', () => {
+  for (const cp of [0xad, 0x81, 0x9d, 0x2002, 0x200b, 0x202f, 0xfeff, 0x2139, 0x1f600, 0x4e00, 0x4e0a, 0x58eb]) assert.ok(isDjSpecial(cp), cp.toString(16));
+  // regional-indicator letters and emoji newer than emoji 2.2.0 are not in it
+  for (const cp of [0x1f1e8, 0x1f1f3, 0x1fae9, 0x9e, 0x200c, 0x4e2d]) assert.ok(!isDjSpecial(cp), cp.toString(16));
+  assert.equal(S.specialCharRatio('a\u00adb\u200bc', 'datajuicer'), 2 / 5);
+});
+
+test('chinese_convert_mapper: opencc-js 1.4.2 dictionaries (not OpenCC 1.1.6, see the recipe)', () => {
   assert.equal(M.chineseConvert('這是一個繁體中文的測試', 't2s'), '这是一个繁体中文的测试');
   assert.equal(M.chineseConvert('这是一个简体中文的测试', 's2t'), '這是一個簡體中文的測試');
+  assert.equal(M.chineseConvert('幷', 't2s'), '并'); // OpenCC 1.1.6's t2s keeps 幷
 });
 
-test('fix_unicode_mapper (Steel mode) folds full-width punctuation and curly quotes like ftfy; zh-web mode does not', () => {
+test('fix_unicode_mapper (Steel mode) is ftfy.fix_text; zh-web mode keeps CJK punctuation, quotes and width', () => {
   const steel = { normalization: 'NFC' as const, fixEncoding: true, fixCharacterWidth: true, uncurlQuotes: true, fixLineBreaks: true, removeControlChars: true };
   assert.equal(M.fixUnicode('âœ” No problems', steel), '✔ No problems');
   assert.equal(M.fixUnicode('ä¸­æ–‡', steel), '中文');
   assert.equal(M.fixUnicode('你好，世界！“引号”', steel), '你好,世界!"引号"');
+  assert.equal(M.fixUnicode('ﬁ ｶﾀｶﾅ ￥ &amp; \x1b[31m\x80\x93', steel), 'fi カタカナ ¥ & €"');
+  assert.equal(M.fixUnicode('¥ì¥¹', steel), '¥ì¥¹');
   const zh = { ...steel, normalization: 'NFKC_keep_cjk_punct' as const, fixCharacterWidth: false, uncurlQuotes: false };
   assert.equal(M.fixUnicode('你好，世界！“引号”ＡＢＣ１２３', zh), '你好，世界！“引号”ABC123');
 });

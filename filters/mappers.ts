@@ -3,7 +3,13 @@
  * options make the Chinese-correct variants (no folding of full-width punctuation, etc.).
  */
 import * as OpenCC from 'opencc-js';
+import { parse as parseHtml, type DefaultTreeAdapterTypes } from 'parse5';
 import { cpLength } from './text.ts';
+import { fixText } from './ftfy.ts';
+
+type ParentNode = DefaultTreeAdapterTypes.ParentNode;
+type ChildNode = DefaultTreeAdapterTypes.ChildNode;
+type TextNode = DefaultTreeAdapterTypes.TextNode;
 
 // ---------- Traditional -> Simplified ----------
 const converters = new Map<string, (s: string) => string>();
@@ -72,15 +78,43 @@ export function decodeEntities(s: string): string {
     return ENTITIES[e] ?? ENTITIES[e.toLowerCase()] ?? m;
   });
 }
-/** data-juicer clean_html: `<li>`/`<ol>` become "\n*", then the text content of the parsed HTML (scripts, styles and comments removed). */
+/**
+ * data-juicer clean_html (selectolax): `<li>`/`<ol>` become "\n*" and `</li>`/`</ol>` go, then the document is parsed as
+ * HTML5 and the text of every text node under <body> is concatenated. So, as there: `<script>`/`<style>`/`<textarea>`
+ * content is kept (it is text), and so is a `<template>`'s content, comments are not, text that the parser puts in <head> (a
+ * leading `<title>`, leading whitespace) is lost, a `<` followed by a letter opens a tag (`$ </etc/motd pager` ->
+ * `$ `), `\r\n` becomes `\n` and character references are decoded. Frameset documents have no body: "".
+ */
 export function cleanHtml(text: string): string {
-  let s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
-  if (s.indexOf('<') < 0 && s.indexOf('&') < 0) return s;
-  s = s.replace(/<!--[\s\S]*?-->/g, '');
-  s = s.replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '');
-  s = s.replace(/<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g, '');
-  return decodeEntities(s);
+  const s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
+  // without a tag ("<" + letter, "/", "!" or "?"), a character reference ("&" + letter, digit or "#") or NUL, the
+  // HTML5 parse keeps the text as it is but for CR LF / CR -> LF and the leading whitespace dropped before <body>
+  if (!HTML_MARKUP.test(s)) {
+    const t = s.indexOf('\r') < 0 ? s : s.replace(/\r\n?/g, '\n');
+    let i = 0;
+    while (i < t.length && HTML_WS.has(t.charCodeAt(i))) i++;
+    return i ? t.slice(i) : t;
+  }
+  const doc = parseHtml(s);
+  const html = doc.childNodes.find((n) => n.nodeName === 'html') as ParentNode | undefined;
+  const body = html?.childNodes.find((n) => n.nodeName === 'body') as ParentNode | undefined;
+  if (!body) return '';
+  let out = '';
+  const stack: ChildNode[] = [];
+  for (let i = body.childNodes.length - 1; i >= 0; i--) stack.push(body.childNodes[i]);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (n.nodeName === '#text') out += (n as TextNode).value;
+    else if ('childNodes' in n) {
+      // selectolax (Modest) keeps a <template>'s content as its children
+      const kids = n.nodeName === 'template' ? (n as DefaultTreeAdapterTypes.Template).content.childNodes : n.childNodes;
+      for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
+    }
+  }
+  return out;
 }
+const HTML_MARKUP = /<[A-Za-z/!?]|&[A-Za-z0-9#]|\0/;
+const HTML_WS = new Set([0x09, 0x0a, 0x0c, 0x0d, 0x20]);
 
 // ---------- copyright, TeX ----------
 const COMMENT_BLOCK = /\/\*[^*]*\*+(?:[^/*][^*]*\*+)*\//;
@@ -115,37 +149,6 @@ export function expandMacro(text: string): string {
 }
 
 // ---------- unicode ----------
-const CP1252_EXTRA: Record<number, number> = {
-  0x20ac: 0x80, 0x201a: 0x82, 0x0192: 0x83, 0x201e: 0x84, 0x2026: 0x85, 0x2020: 0x86, 0x2021: 0x87, 0x02c6: 0x88, 0x2030: 0x89,
-  0x0160: 0x8a, 0x2039: 0x8b, 0x0152: 0x8c, 0x017d: 0x8e, 0x2018: 0x91, 0x2019: 0x92, 0x201c: 0x93, 0x201d: 0x94, 0x2022: 0x95,
-  0x2013: 0x96, 0x2014: 0x97, 0x02dc: 0x98, 0x2122: 0x99, 0x0161: 0x9a, 0x203a: 0x9b, 0x0153: 0x9c, 0x017e: 0x9e, 0x0178: 0x9f,
-};
-function cp1252Byte(ch: string): number {
-  const c = ch.charCodeAt(0);
-  if (c < 0x100) return c;
-  return CP1252_EXTRA[c] ?? -1;
-}
-const CONT = '[\\u0080-\\u00bf\\u20ac\\u201a\\u0192\\u201e\\u2026\\u2020\\u2021\\u02c6\\u2030\\u0160\\u2039\\u0152\\u017d\\u2018\\u2019\\u201c\\u201d\\u2022\\u2013\\u2014\\u02dc\\u2122\\u0161\\u203a\\u0153\\u017e\\u0178]';
-const MOJIBAKE = new RegExp(`(?:[\\u00c2-\\u00df]${CONT}|[\\u00e0-\\u00ef]${CONT}{2}|[\\u00f0-\\u00f4]${CONT}{3})+`, 'g');
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-/** Repair UTF-8 text that was decoded as Windows-1252/Latin-1 ("ä¸­æ–‡" -> "中文", "cafÃ©" -> "café"). */
-export function fixMojibake(text: string): string {
-  if (!/[\u00c2-\u00f4]/.test(text)) return text;
-  return text.replace(MOJIBAKE, (m) => {
-    const bytes = new Uint8Array(m.length);
-    for (let i = 0; i < m.length; i++) {
-      const b = cp1252Byte(m[i]);
-      if (b < 0) return m;
-      bytes[i] = b;
-    }
-    try {
-      return utf8.decode(bytes);
-    } catch {
-      return m;
-    }
-  });
-}
-
 /** Full-width CJK punctuation that NFKC would fold to ASCII and that Chinese text must keep. */
 const CJK_FULLWIDTH_PUNCT = /[\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u3000]/;
 /** NFKC, except full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which are kept. */
@@ -174,21 +177,19 @@ export interface FixUnicodeOptions {
   fixLineBreaks: boolean;
   removeControlChars: boolean;
 }
-const CONTROL_RE = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\u0080-\u009f\ufeff\ufff9-\ufffb]/g;
-/** ftfy-style unicode fixing (mojibake, control characters, line breaks, optional width/quote folding, normalisation). */
+/**
+ * data-juicer fix_unicode: ftfy's fix_text (filters/ftfy.ts) with its defaults and the given normalisation; the
+ * options switch ftfy's own steps (zh-web turns width and quote folding off and keeps full-width CJK punctuation).
+ */
 export function fixUnicode(text: string, o: FixUnicodeOptions): string {
-  let s = text;
-  if (o.fixEncoding) s = fixMojibake(s);
-  if (o.removeControlChars) s = s.replace(CONTROL_RE, '');
-  if (o.fixLineBreaks) s = s.replace(/\r\n|\r|\u2028|\u2029|\u0085/g, '\n');
-  if (o.fixCharacterWidth) s = s.replace(/[\uff01-\uff5e\u3000]/g, (c) => (c === '\u3000' ? ' ' : String.fromCharCode(c.charCodeAt(0) - 0xfee0)));
-  if (o.uncurlQuotes) s = s.replace(/[\u2018\u2019\u201a\u201b]/g, "'").replace(/[\u201c\u201d\u201e\u201f]/g, '"');
-  switch (o.normalization) {
-    case 'NFC': return s.normalize('NFC');
-    case 'NFKC': return s.normalize('NFKC');
-    case 'NFKC_keep_cjk_punct': return nfkcKeepCjkPunct(s);
-    default: return s;
-  }
+  return fixText(text, {
+    fixEncoding: o.fixEncoding,
+    fixCharacterWidth: o.fixCharacterWidth,
+    uncurlQuotes: o.uncurlQuotes,
+    fixLineBreaks: o.fixLineBreaks,
+    removeControlChars: o.removeControlChars,
+    normalization: o.normalization === 'none' ? null : o.normalization === 'NFKC_keep_cjk_punct' ? nfkcKeepCjkPunct : o.normalization,
+  });
 }
 
 // ---------- punctuation ----------
@@ -249,16 +250,22 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
 }
 
 // ---------- characters and whitespace ----------
+/**
+ * data-juicer remove_specific_chars: its pattern is `'[' + '|'.join(chars) + ']'`, a character class that also holds
+ * `|` whenever two or more characters are listed, so every `|` is deleted too (`passwd | grep` -> `passwd  grep`).
+ * Reproduced on purpose (a kept mistake of the steel-text recipe).
+ */
 export function removeSpecificChars(text: string, chars: string): string {
   if (!chars) return text;
-  const set = new Set([...chars]);
-  let any = false;
-  for (const c of set) if (text.includes(c)) { any = true; break; }
-  if (!any) return text;
-  let out = '';
-  for (const c of text) if (!set.has(c)) out += c;
-  return out;
+  let r = specificCharsRe.get(chars);
+  if (!r) {
+    r = new RegExp('[' + [...chars].join('|') + ']', 'gu');
+    specificCharsRe.set(chars, r);
+  }
+  r.lastIndex = 0;
+  return r.test(text) ? text.replace(r, '') : text;
 }
+const specificCharsRe = new Map<string, RegExp>();
 
 const PY_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000]);
 /** Python str.strip() (its whitespace set differs from JS trim()). */

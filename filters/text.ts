@@ -17,23 +17,16 @@ export const C_DJ_SPECIAL = 128; // member of data-juicer's SPECIAL_CHARACTERS (
 
 const RE_L = /\p{L}/u, RE_N = /\p{N}/u, RE_HAN = /\p{Script=Han}/u, RE_P = /\p{P}/u, RE_S = /\p{S}/u;
 const RE_SPACE = /[\s\p{Z}]/u, RE_C = /\p{C}/u, RE_M = /\p{M}/u;
-const RE_EMOJI = /\p{Extended_Pictographic}|\p{Emoji_Presentation}/u;
 
 /**
- * data-juicer's SPECIAL_CHARACTERS (string.punctuation + digits + whitespace + its "other" list + emoji). Note that the
- * "other" list contains the Han characters 一, 上 and 士 and full-width CJK punctuation: that is the documented
- * behaviour the Steel recipe reproduces; zh-web uses the category-based definition instead.
+ * data-juicer's SPECIAL_CHARACTERS (string.punctuation + digits + whitespace + its "other" list, which holds invisible
+ * characters such as U+00AD, U+0081-009D, U+2002-200B, U+202F, U+FEFF, + the single code points of emoji 2.2.0's
+ * EMOJI_DATA), generated from data-juicer's source by filters/dj-parity/gen_tables.py. Note that the "other" list
+ * contains the Han characters 一, 上 and 士 and full-width CJK punctuation: that is the documented behaviour the Steel
+ * recipe reproduces; zh-web uses the category-based definition instead.
  */
-const DJ_OTHER =
-  '    　    ￼’“”–ー一▬…✦�£•€«»°·═' +
-  '×士＾˘⇓↓↑←→（）§″′´¿−±∈¢ø‚„½¼¾¹²³―⁃，ˌ¸‹›ʺˈʻ¦‐⠀‰‑≤≥‖' +
-  '◆●■►▼▲▴∆▻¡★☆✱ːº。¯˜¥ɪ≈†上ン：∼⁄・♡✓⊕․．⋅÷１‟；،、¨ाাी्े◦˚' +
-  '゜ʼ≖ʼ¤ッツシ℃√！【】‿∞➤～πه۩☛₨➩☻๑٪♥ıॽ《‘©﴿٬？▷Г♫∟™ª₪®「—❖' +
-  '」﴾》';
-const PY_PUNCT = '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~';
-const PY_WS = ' \t\n\r\x0b\x0c';
 export const DJ_SPECIAL_SET: ReadonlySet<number> = new Set(
-  [...(PY_PUNCT + '0123456789' + PY_WS + DJ_OTHER)].map((c) => c.codePointAt(0)!),
+  (createRequire(import.meta.url)('./dj-tables.json') as { specialCharacters: number[] }).specialCharacters,
 );
 
 /** Punctuation that ordinary prose uses (CJK and ASCII); not "special" in the category-based definition. */
@@ -52,7 +45,7 @@ function classify(cp: number): number {
   if (RE_SPACE.test(ch) || cp === 0x1c || cp === 0x1d || cp === 0x1e || cp === 0x1f || cp === 0x85) f |= C_SPACE;
   else if (RE_C.test(ch)) f |= C_OTHER;
   if (RE_M.test(ch)) f |= 0; // marks: no flag (neither alnum nor special)
-  if (DJ_SPECIAL_SET.has(cp) || (cp > 0xff && RE_EMOJI.test(ch) && !(f & (C_LETTER | C_NUMBER)))) f |= C_DJ_SPECIAL;
+  if (DJ_SPECIAL_SET.has(cp)) f |= C_DJ_SPECIAL;
   return f;
 }
 

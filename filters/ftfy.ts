@@ -1,0 +1,338 @@
+/**
+ * ftfy's `fix_text` (6.3.1, the fixer data-juicer's fix_unicode_mapper calls with its defaults), reimplemented: text is
+ * fixed line by line ("segments" up to 1M code points); each segment is fixed until it stops changing by: HTML entity
+ * decoding (only while no "<" has been seen in the text), mojibake repair (when the badness heuristic fires: re-encode
+ * in the first single-byte encoding that can hold the segment and decode as UTF-8, with ftfy's byte repairs; else
+ * decode embedded UTF-8 runs; else Latin-1 -> Windows-1252), C1 controls -> Windows-1252, Latin ligatures, full/half
+ * width forms, curly quotes, line breaks, surrogates, terminal escapes, control characters, then Unicode normalisation.
+ * The decisions' data (badness regex, encodings, entity table) comes from ftfy itself through
+ * filters/dj-parity/gen_tables.py; filters/ftfy.test.ts checks this module against ftfy's own output.
+ */
+import { createRequire } from 'node:module';
+
+interface Tables {
+  source: string;
+  charmapEncodings: string[];
+  charmaps: Record<string, string>;
+  badness: string;
+  badnessChars: string;
+  badnessMaxLen: number;
+  utf8Detector: string;
+  alteredUtf8: string;
+  lossyUtf8: string;
+  aGraveWord: string;
+  ansi: string;
+  htmlEntities: Record<string, string>;
+  invalidCharrefs: Record<string, string>;
+  invalidCodepoints: number[];
+  ligatures: Record<string, string>;
+  widthMap: Record<string, string>;
+  controlChars: number[];
+}
+const T = createRequire(import.meta.url)('./ftfy-tables.json') as Tables;
+export const FTFY_SOURCE = T.source;
+
+// ---------- regular expressions (ftfy's, translated by the generator) ----------
+const BADNESS = new RegExp(T.badness, 'u');
+/** Every alternative of the badness regex needs one of these characters (the generator checks it). */
+const BADNESS_CHARS_G = new RegExp('[' + T.badnessChars + ']', 'gu');
+/** In UTF-16 units: twice the longest match in code points (astral characters take two). */
+const MAX_LEN = 2 * T.badnessMaxLen;
+const UTF8_DETECTOR = new RegExp(T.utf8Detector, 'u');
+const UTF8_DETECTOR_G = new RegExp(T.utf8Detector, 'gu');
+// byte patterns, matched against "binary strings" (one char per byte)
+const ALTERED_UTF8 = new RegExp(T.alteredUtf8);
+const ALTERED_UTF8_G = new RegExp(T.alteredUtf8, 'g');
+const LOSSY_UTF8_G = new RegExp(T.lossyUtf8, 'g');
+const A_GRAVE_WORD_G = new RegExp(T.aGraveWord, 'g');
+const ANSI_G = new RegExp(T.ansi, 'gu');
+const HTML_ENTITY_G = /&#?[0-9A-Za-z]{1,24};/g;
+const C1_G = /[\u0080-\u009f]/g;
+
+/**
+ * ftfy's badness heuristic: does the text look like it contains mojibake? A match (at most MAX_LEN units) must
+ * contain one of BADNESS_CHARS, so the regex only runs on spans around them. A span that does not start the text gets
+ * a U+0001 in front: it stands for the characters before, can begin no alternative, and keeps "^" from matching there.
+ */
+export function isBad(text: string): boolean {
+  const re = BADNESS_CHARS_G;
+  re.lastIndex = 0;
+  let m = re.exec(text);
+  while (m) {
+    const start = Math.max(0, m.index - (MAX_LEN - 1));
+    let end = m.index + MAX_LEN; // exclusive, extended while the next candidate is close
+    re.lastIndex = m.index + 1;
+    while ((m = re.exec(text)) && m.index < end + MAX_LEN) end = m.index + MAX_LEN;
+    const span = text.slice(start, Math.min(end + 1, text.length));
+    if (BADNESS.test(start === 0 ? span : '\u0001' + span)) return true;
+  }
+  return false;
+}
+
+// ---------- single-byte encodings ----------
+const ENCODINGS = T.charmapEncodings;
+const N_ENC = ENCODINGS.length;
+const LATIN1 = ENCODINGS.indexOf('latin-1');
+/** For each BMP character, a bit per encoding that can encode it (as ftfy's possible_encoding regexes allow). */
+const POSSIBLE = new Uint16Array(0x10000);
+const ENCODE: Map<number, number>[] = [];
+for (let e = 0; e < N_ENC; e++) {
+  const table = T.charmaps[ENCODINGS[e]];
+  const enc = new Map<number, number>();
+  for (let b = 255; b >= 0; b--) enc.set(table.charCodeAt(b), b);
+  ENCODE.push(enc);
+  const bit = 1 << e;
+  for (let c = 0; c < 0x80; c++) if (c !== 0x1a) POSSIBLE[c] |= bit;
+  for (let b = 0x80; b < 0x100; b++) POSSIBLE[table.charCodeAt(b)] |= bit;
+  POSSIBLE[table.charCodeAt(0x1a)] |= bit;
+}
+const ALL_ENC = (1 << N_ENC) - 1;
+function possibleEncodings(text: string): number {
+  let m = ALL_ENC;
+  for (let i = 0; i < text.length && m; i++) m &= POSSIBLE[text.charCodeAt(i)]; // surrogates (astral characters): 0
+  return m;
+}
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) >= 0x80) return false;
+  return true;
+}
+/** Encode in single-byte encoding e (the text is known to be encodable): a binary string. */
+function encodeBinary(text: string, e: number): string {
+  const enc = ENCODE[e];
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    out += String.fromCharCode(c < 0x80 ? c : enc.get(c)!);
+  }
+  return out;
+}
+function binaryBytes(s: string): Uint8Array {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
+  return b;
+}
+
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** ftfy's "utf-8-variants": strict UTF-8 plus Java's C0 80 for U+0000 and CESU-8 surrogate pairs. Throws on invalid bytes. */
+function decodeUtf8Variants(b: Uint8Array): string {
+  let out = '';
+  let seg = 0;
+  let i = 0;
+  const n = b.length;
+  while (i < n) {
+    if (b[i] === 0xc0 && i + 1 < n && b[i + 1] === 0x80) {
+      out += utf8Strict.decode(b.subarray(seg, i)) + '\u0000';
+      i += 2;
+      seg = i;
+    } else if (
+      b[i] === 0xed && i + 5 < n && b[i + 1] >= 0xa0 && b[i + 1] <= 0xaf && b[i + 2] >= 0x80 && b[i + 2] <= 0xbf &&
+      b[i + 3] === 0xed && b[i + 4] >= 0xb0 && b[i + 4] <= 0xbf && b[i + 5] >= 0x80 && b[i + 5] <= 0xbf
+    ) {
+      const cp = ((b[i + 1] & 0x0f) << 16) + ((b[i + 2] & 0x3f) << 10) + ((b[i + 4] & 0x0f) << 6) + (b[i + 5] & 0x3f) + 0x10000;
+      out += utf8Strict.decode(b.subarray(seg, i)) + String.fromCodePoint(cp);
+      i += 6;
+      seg = i;
+    } else i++;
+  }
+  return out + utf8Strict.decode(b.subarray(seg));
+}
+
+/** restore_byte_a0: spaces that were probably U+00A0 inside UTF-8 mojibake get their byte back. */
+function restoreByteA0(bin: string): string {
+  return bin.replace(A_GRAVE_WORD_G, '\u00c3\u00a0 ').replace(ALTERED_UTF8_G, (m) => m.replaceAll(' ', '\u00a0'));
+}
+/** replace_lossy_sequences: UTF-8 sequences partly lost to "?" or U+FFFD (0x1A in sloppy codecs) become U+FFFD. */
+function replaceLossySequences(bin: string): string {
+  return bin.replace(LOSSY_UTF8_G, '\u00ef\u00bf\u00bd');
+}
+
+const SLOPPY_1252 = T.charmaps['sloppy-windows-1252'];
+function fixC1Controls(text: string): string {
+  return text.replace(C1_G, (c) => SLOPPY_1252[c.charCodeAt(0)]);
+}
+/** Latin-1 bytes decoded as (strict) Windows-1252; null where a byte is undefined there. */
+function latin1AsWindows1252(text: string): string | null {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x81 || c === 0x8d || c === 0x8f || c === 0x90 || c === 0x9d) return null;
+    out += c >= 0x80 && c < 0xa0 ? SLOPPY_1252[c] : text[i];
+  }
+  return out;
+}
+
+function fixEncodingOneStep(text: string): string {
+  if (text.length === 0 || isAscii(text) || !isBad(text)) return text;
+  const possible = possibleEncodings(text);
+  for (let e = 0; e < N_ENC; e++) {
+    if (!(possible & (1 << e))) continue;
+    const name = ENCODINGS[e];
+    let bin = encodeBinary(text, e);
+    if (name !== 'macroman' && ALTERED_UTF8.test(bin)) bin = restoreByteA0(bin);
+    if (name.startsWith('sloppy')) bin = replaceLossySequences(bin);
+    try {
+      const bytes = binaryBytes(bin);
+      return bin.includes('\u00ed') || bin.includes('\u00c0') ? decodeUtf8Variants(bytes) : utf8Strict.decode(bytes);
+    } catch {
+      // not UTF-8 this way: try the next encoding
+    }
+  }
+  if (UTF8_DETECTOR.test(text)) {
+    const fixed = decodeInconsistentUtf8(text);
+    if (fixed !== text) return fixed;
+  }
+  if (possible & (1 << LATIN1)) {
+    // in Latin-1 but not Windows-1252 (ftfy lists only "sloppy-windows-1252"): C1 controls meant as Windows-1252
+    const fixed = latin1AsWindows1252(text);
+    if (fixed !== null && fixed !== text) return fixed;
+  }
+  if (/[\u0080-\u009f]/.test(text)) return fixC1Controls(text);
+  return text;
+}
+/** ftfy.fix_encoding: repeat the one-step repair until the text stops changing. */
+export function fixEncoding(text: string): string {
+  for (;;) {
+    const next = fixEncodingOneStep(text);
+    if (next === text) return text;
+    text = next;
+  }
+}
+function decodeInconsistentUtf8(text: string): string {
+  return text.replace(UTF8_DETECTOR_G, (m) => (m.length < text.length && isBad(m) ? fixEncoding(m) : m));
+}
+
+// ---------- HTML entities ----------
+const ENTITIES = new Map(Object.entries(T.htmlEntities));
+const INVALID_CHARREFS = new Map(Object.entries(T.invalidCharrefs).map(([k, v]) => [Number(k), v]));
+const INVALID_CODEPOINTS = new Set(T.invalidCodepoints);
+function unescapeEntity(m: string): string {
+  const named = ENTITIES.get(m);
+  if (named !== undefined) return named;
+  if (m[1] !== '#') return m;
+  // Python's html.unescape on "&#...;": only an all-digit (or x + all-hex) reference decodes; a result with ";" in
+  // it (a partial match, or "&#59;" itself) leaves the text as it was
+  const body = m.slice(2, -1);
+  let num: number;
+  if (/^[0-9]+$/.test(body)) num = parseInt(body, 10);
+  else if (/^[xX][0-9a-fA-F]+$/.test(body)) num = parseInt(body.slice(1), 16);
+  else return m;
+  let r: string;
+  const inv = INVALID_CHARREFS.get(num);
+  if (inv !== undefined) r = inv;
+  else if ((num >= 0xd800 && num <= 0xdfff) || num > 0x10ffff) r = '\ufffd';
+  else if (INVALID_CODEPOINTS.has(num)) r = '';
+  else r = String.fromCodePoint(num);
+  return r.includes(';') ? m : r;
+}
+export function unescapeHtml(text: string): string {
+  return text.indexOf('&') < 0 ? text : text.replace(HTML_ENTITY_G, unescapeEntity);
+}
+
+// ---------- character fixers ----------
+function charClass(chars: Iterable<string>): RegExp {
+  return new RegExp('[' + [...chars].map((c) => '\\u{' + c.codePointAt(0)!.toString(16) + '}').join('') + ']', 'gu');
+}
+const LIGATURES = new Map(Object.entries(T.ligatures));
+const LIGATURES_G = charClass(LIGATURES.keys());
+const WIDTH = new Map(Object.entries(T.widthMap));
+const WIDTH_G = charClass(WIDTH.keys());
+const CONTROL_G = charClass(T.controlChars.map((c) => String.fromCodePoint(c)));
+const LONE_SURROGATE_G = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+/** Characters that one of the fixers after fix_encoding may change (a cheap pre-test per segment). */
+const FIXABLE = new RegExp(
+  '[\\u0000-\\u0008\\u000b\\u000d-\\u001f\\u007f-\\u009f\\u02bc\\u2018-\\u201f\\u2028\\u2029\\ud800-\\udfff' +
+    LIGATURES_G.source.slice(1, -1) + WIDTH_G.source.slice(1, -1) + CONTROL_G.source.slice(1, -1) + ']',
+  'u',
+);
+
+export interface FtfyConfig {
+  /** 'auto' (ftfy's default): decode entities until a "<" is seen. */
+  unescapeHtml: 'auto' | boolean;
+  removeTerminalEscapes: boolean;
+  fixEncoding: boolean;
+  fixC1Controls: boolean;
+  fixLatinLigatures: boolean;
+  fixCharacterWidth: boolean;
+  uncurlQuotes: boolean;
+  fixLineBreaks: boolean;
+  fixSurrogates: boolean;
+  removeControlChars: boolean;
+  /** Unicode normalisation of the result; a function for custom ones (zh-web's NFKC keeping CJK punctuation). */
+  normalization: 'NFC' | 'NFD' | 'NFKC' | 'NFKD' | null | ((s: string) => string);
+  maxDecodeLength: number;
+}
+export const FTFY_DEFAULTS: FtfyConfig = {
+  unescapeHtml: 'auto', removeTerminalEscapes: true, fixEncoding: true, fixC1Controls: true, fixLatinLigatures: true,
+  fixCharacterWidth: true, uncurlQuotes: true, fixLineBreaks: true, fixSurrogates: true, removeControlChars: true,
+  normalization: 'NFC', maxDecodeLength: 1_000_000,
+};
+
+function fixSegment(seg: string, c: FtfyConfig, unescape: boolean): string {
+  let text = seg;
+  for (;;) {
+    const orig = text;
+    if (unescape) text = unescapeHtml(text);
+    if (c.fixEncoding) text = fixEncoding(text);
+    text = fixChars(text, c);
+    if (text === orig) return text;
+  }
+}
+
+/** Position after `n` code points from `pos`. */
+function advance(text: string, pos: number, n: number): number {
+  while (n-- > 0 && pos < text.length) {
+    const c = text.charCodeAt(pos);
+    pos += c >= 0xd800 && c < 0xdc00 && pos + 1 < text.length ? 2 : 1;
+  }
+  return pos;
+}
+
+/** A segment that starts with "Ã " or "Â " can be bad on its own (the badness regex's "^" alternative). */
+const SEGMENT_START_BAD = /\n[\u00c2\u00c3] /;
+/** True when fixing no segment of `text` would decode entities or repair its encoding. */
+function noEncodingWork(text: string, c: FtfyConfig, unescape: boolean): boolean {
+  if (unescape && text.indexOf('&') >= 0) return false;
+  // a match inside one segment is a match in the whole text (the regex's only anchor is checked separately)
+  return !c.fixEncoding || isAscii(text) || (!isBad(text) && !SEGMENT_START_BAD.test(text));
+}
+function fixChars(text: string, c: FtfyConfig): string {
+  let t = text;
+  if (FIXABLE.test(t)) {
+    if (c.fixC1Controls) t = fixC1Controls(t);
+    if (c.fixLatinLigatures) t = t.replace(LIGATURES_G, (ch) => LIGATURES.get(ch)!);
+    if (c.fixCharacterWidth) t = t.replace(WIDTH_G, (ch) => WIDTH.get(ch)!);
+    if (c.uncurlQuotes) t = t.replace(/[\u201c-\u201f]/g, '"').replace(/[\u02bc\u2018-\u201b]/g, "'");
+    if (c.fixLineBreaks) t = t.replaceAll('\r\n', '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n');
+    if (c.fixSurrogates) t = t.replace(LONE_SURROGATE_G, '\ufffd');
+    if (c.removeTerminalEscapes) t = t.replace(ANSI_G, '');
+    if (c.removeControlChars) t = t.replace(CONTROL_G, '');
+  }
+  const nz = c.normalization;
+  return nz ? (typeof nz === 'function' ? nz(t) : t.normalize(nz)) : t;
+}
+
+/** ftfy.fix_text. */
+export function fixText(text: string, config: Partial<FtfyConfig> = {}): string {
+  const c = { ...FTFY_DEFAULTS, ...config };
+  // Whole text at once when no segment needs entity decoding or encoding repair: the character fixes and the
+  // normalisation then give per segment what they give on the whole text (no match spans a "\n"), and a second
+  // round (ftfy repeats until nothing changes) is checked to change nothing.
+  if (text.length <= c.maxDecodeLength && noEncodingWork(text, c, c.unescapeHtml !== false)) {
+    const once = fixChars(text, c);
+    if (once === text) return text;
+    if (noEncodingWork(once, c, c.unescapeHtml !== false) && fixChars(once, c) === once) return once;
+  }
+  let unescape = c.unescapeHtml;
+  let out = '';
+  let pos = 0;
+  while (pos < text.length) {
+    let brk = text.indexOf('\n', pos) + 1;
+    if (brk === 0) brk = text.length;
+    if (brk - pos > c.maxDecodeLength) brk = Math.min(brk, advance(text, pos, c.maxDecodeLength));
+    const seg = text.slice(pos, brk);
+    if (unescape === 'auto' && seg.includes('<')) unescape = false;
+    out += fixSegment(seg, c, unescape !== false);
+    pos = brk;
+  }
+  return out;
+}
