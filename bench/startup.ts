@@ -16,16 +16,23 @@ import { parseArgs } from 'node:util';
 import { usage } from '../cli/main.ts';
 import { nodeEntry as sourceEntry } from '../pipeline/node-entry.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' } },
+});
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
 if (build.status !== 0) throw new Error('bench/startup: scripts/build.mjs failed');
 const { distState } = (await import(pathToFileURL(join(ROOT, 'cli/dist.mjs')).href)) as { distState(): string };
 if (distState() !== 'fresh') throw new Error('bench/startup: dist/ is not fresh after the build');
-const compiled = (await import(pathToFileURL(join(ROOT, 'dist/pipeline/node-entry.js')).href)) as typeof import('../pipeline/node-entry.ts');
+const compiled = (await import(
+  pathToFileURL(join(ROOT, 'dist/pipeline/node-entry.js')).href
+)) as typeof import('../pipeline/node-entry.ts');
 
 const TICK_S = 1 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 /** CPU seconds (user + system) of this process's waited-for children so far. */
@@ -58,13 +65,22 @@ function helpCase(name: string, command: string, argv: string[], bin = process.e
 function workerCase(name: string, entry: { file: string; execArgv: string[] }): Case {
   return {
     name,
-    command: ['node', ...entry.execArgv.map((a) => (a.startsWith('file:') ? 'tsx' : a)), entry.file.slice(ROOT.length)].join(' '),
+    command: [
+      'node',
+      ...entry.execArgv.map((a) => (a.startsWith('file:') ? 'tsx' : a)),
+      entry.file.slice(ROOT.length),
+    ].join(' '),
     run: () =>
       new Promise<void>((resolve, reject) => {
-        const child = fork(entry.file, [], { execArgv: entry.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const child = fork(entry.file, [], {
+          execArgv: entry.execArgv,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
         child.send({ type: 'exit' });
         child.on('error', reject);
-        child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code ?? signal}`))));
+        child.on('exit', (code, signal) =>
+          code === 0 ? resolve() : reject(new Error(`worker exited with ${code ?? signal}`)),
+        );
       }),
   };
 }

@@ -17,7 +17,8 @@ interface CommandEntry {
 
 export const COMMANDS: Record<string, CommandEntry> = {
   prep: {
-    summary: 'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)',
+    summary:
+      'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)',
     load: () => import('./commands/prep.ts'),
   },
   stats: {
@@ -41,7 +42,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/refilter.ts'),
   },
   lm: {
-    summary: 'Train a character (or word) n-gram LM with modified Kneser-Ney smoothing, written as ARPA; score text with one',
+    summary:
+      'Train a character (or word) n-gram LM with modified Kneser-Ney smoothing, written as ARPA; score text with one',
     load: () => import('./commands/lm.ts'),
   },
   dedup: {

@@ -11,7 +11,9 @@ if (state === 'fresh') {
   ({ main } = await import('../dist/cli/main.js'));
 } else {
   if (process.stderr.isTTY) {
-    console.error(`steel: dist/ is ${state === 'missing' ? 'not built' : 'older than the sources'}; running them through tsx (run \`npm run build\` for a fast start)`);
+    console.error(
+      `steel: dist/ is ${state === 'missing' ? 'not built' : 'older than the sources'}; running them through tsx (run \`npm run build\` for a fast start)`,
+    );
   }
   const { register } = await import('tsx/esm/api');
   register();

@@ -15,14 +15,19 @@ let esbuild;
 try {
   esbuild = await import('esbuild');
 } catch {
-  console.warn('steel build: esbuild is not installed, dist/ not built: `steel` will load the sources through tsx (slower start)');
+  console.warn(
+    'steel build: esbuild is not installed, dist/ not built: `steel` will load the sources through tsx (slower start)',
+  );
   process.exit(0);
 }
 const t0 = performance.now();
 const fp = fingerprint();
 const entries = [];
 const links = [];
-walkSources((r) => entries.push(r), (r) => links.push(r));
+walkSources(
+  (r) => entries.push(r),
+  (r) => links.push(r),
+);
 const tmp = join(ROOT, `.dist-tmp-${process.pid}`);
 rmSync(tmp, { recursive: true, force: true });
 const relativeTs = {
@@ -52,7 +57,10 @@ try {
     mkdirSync(dirname(at), { recursive: true });
     symlinkSync(relative(dirname(join(DIST, r)), join(ROOT, r)), at);
   }
-  writeFileSync(join(tmp, 'build.json'), JSON.stringify({ fingerprint: fp, modules: entries.length, links: links.length }) + '\n');
+  writeFileSync(
+    join(tmp, 'build.json'),
+    JSON.stringify({ fingerprint: fp, modules: entries.length, links: links.length }) + '\n',
+  );
   const old = join(ROOT, `.dist-old-${process.pid}`);
   try {
     renameSync(DIST, old);
@@ -67,4 +75,6 @@ try {
   process.exit(1);
 }
 const ms = performance.now() - t0;
-console.log(`steel build: ${entries.length} modules compiled into dist/, ${links.length} data entries linked (${(ms / 1000).toFixed(1)} s)`);
+console.log(
+  `steel build: ${entries.length} modules compiled into dist/, ${links.length} data entries linked (${(ms / 1000).toFixed(1)} s)`,
+);
