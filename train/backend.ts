@@ -42,11 +42,14 @@ export interface OptimizerState {
   v: Map<string, Float32Array>;
 }
 
-/** Incremental decoding with a KV cache (the Steel kind's Soft-MoE sees one token at a time here). */
+/**
+ * Incremental decoding with a KV cache. The Steel kind's Soft-MoE mixes the tokens of one feed() call, as Steel-LLM's
+ * modeling code does under transformers' generate: the whole prompt at prefill, then one token per step.
+ */
 export interface DecodeSession {
   /** tokens already fed. */
   readonly length: number;
-  /** feeds tokens one by one; returns the logits (vocabSize) after the last one. */
+  /** feeds tokens (causal attention over the cache; the FFN sees these tokens together); returns the logits (vocabSize) after the last one. */
   feed(tokens: ArrayLike<number>): Promise<Float32Array>;
   dispose(): void;
 }

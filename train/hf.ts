@@ -4,16 +4,26 @@
  * - Steel kind: Steel-LLM's own layout (steel_modify_from_qwen_1_5): config.json with FFN_type "softmoe_v3",
  *   mlp_type "senet", n_experts, slots_per_expert, mlp_div_ratio and auto_map to modeling_steel; the same tensor names
  *   (model.layers.N.mlp.phi / scale / experts.E.{gate_up_proj,up_proj,gate_down_proj,down_proj}.weight).
- * Compact-vocabulary models are expanded to the full 151,936 rows (unused rows zero) on export.
+ *   The folder ships its own configuration_steel.py, modeling_steel.py and softmoe_v3.py (train/hf_steel/, for
+ *   transformers 5.x): `AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)` loads it. config.json also
+ *   lists `mlp_layer_types: ["softmoe_v3", ...]`, a value transformers' own Qwen2Config rejects, so loading it without
+ *   that code fails instead of building a Qwen2 with random MLP weights.
+ * Compact-vocabulary models are expanded to the full 151,936 rows on export: the lm_head rows of ids outside the
+ * vocabulary are zero and generation_config.json suppresses them (and the unk class, which `steel generate` never
+ * samples either), so transformers' generate picks the same tokens as steel's; their embedding rows copy the unk class's
+ * row, so an id the model never saw reads as unk, as `steel generate` maps it.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Backend } from './backend.ts';
-import { type ModelConfig, paramShapes, numel, validateConfig } from './config.ts';
+import { type ModelConfig, UNK_RAW_ID, paramShapes, numel, validateConfig } from './config.ts';
 import { SafetensorsFile, writeSafetensors, type TensorIn } from './safetensors.ts';
 
 const QWEN_VOCAB = 151936;
 const MLP_DIV = 4;
+/** the modeling code a Steel-kind export ships (sources in train/hf_steel/). */
+export const STEEL_MODELING_FILES = ['configuration_steel.py', 'modeling_steel.py', 'softmoe_v3.py'];
+const MODELING_DIR = new URL('./hf_steel/', import.meta.url).pathname;
 
 export function hfConfig(c: ModelConfig, vocabSize: number, padId: number, eosId: number): Record<string, unknown> {
   const base: Record<string, unknown> = {
@@ -43,7 +53,9 @@ export function hfConfig(c: ModelConfig, vocabSize: number, padId: number, eosId
   };
   if (c.kind === 'steel') {
     Object.assign(base, {
-      auto_map: { AutoConfig: 'configuration_steel.Qwen2Config', AutoModelForCausalLM: 'modeling_steel.Qwen2ForCausalLM' },
+      architectures: ['SteelForCausalLM'],
+      auto_map: { AutoConfig: 'configuration_steel.SteelConfig', AutoModel: 'modeling_steel.SteelModel', AutoModelForCausalLM: 'modeling_steel.SteelForCausalLM' },
+      mlp_layer_types: Array.from({ length: c.numLayers }, () => 'softmoe_v3'),
       n_experts: c.numExperts,
       slots_per_expert: c.slotsPerExpert,
       mlp_div_ratio: MLP_DIV,
@@ -74,6 +86,11 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
     let shape = p.shape;
     if (vocabIds && (p.name === 'model.embed_tokens.weight' || p.name === 'lm_head.weight')) {
       const d = c.hiddenSize, full = new Float32Array(QWEN_VOCAB * d);
+      const unk = vocabIds.indexOf(UNK_RAW_ID);
+      if (p.name === 'model.embed_tokens.weight' && unk >= 0) { // unseen ids read as the unk class
+        const row = data.subarray(unk * d, (unk + 1) * d);
+        for (let r = 0; r < QWEN_VOCAB; r++) full.set(row, r * d);
+      }
       for (let i = 0; i < vocabIds.length; i++) full.set(data.subarray(i * d, (i + 1) * d), vocabIds[i] * d);
       data = full;
       shape = [QWEN_VOCAB, d];
@@ -82,8 +99,14 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
   }
   writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
   writeFileSync(join(tmp, 'config.json'), JSON.stringify(hfConfig(c, V, padId, eosId), null, 2) + '\n');
-  writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify({ bos_token_id: padId, eos_token_id: eosId, pad_token_id: padId, do_sample: true, temperature: 0.8, top_p: 0.9 }, null, 2) + '\n');
+  const gen: Record<string, unknown> = { bos_token_id: padId, eos_token_id: eosId, pad_token_id: padId, do_sample: true, temperature: 0.8, top_p: 0.9 };
+  if (vocabIds) gen.suppress_tokens = suppressedIds(vocabIds);
+  writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(gen) + '\n');
   const files = ['config.json', 'generation_config.json', 'model.safetensors'];
+  if (c.kind === 'steel') {
+    for (const f of STEEL_MODELING_FILES) copyFileSync(join(MODELING_DIR, f), join(tmp, f));
+    files.push(...STEEL_MODELING_FILES);
+  }
   if (opts.tokenizerJson && existsSync(opts.tokenizerJson)) {
     copyFileSync(opts.tokenizerJson, join(tmp, 'tokenizer.json'));
     files.push('tokenizer.json');
@@ -108,6 +131,15 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
   rmSync(outDir, { recursive: true, force: true });
   renameSync(tmp, outDir);
   return { dir: outDir, files, expandedVocab: !!vocabIds };
+}
+
+/** raw ids a compact-vocabulary export must never generate: those outside the vocabulary, and the unk class. */
+export function suppressedIds(vocabIds: Int32Array): number[] {
+  const inVocab = new Uint8Array(QWEN_VOCAB);
+  for (const r of vocabIds) if (r !== UNK_RAW_ID) inVocab[r] = 1;
+  const out: number[] = [];
+  for (let r = 0; r < QWEN_VOCAB; r++) if (!inVocab[r]) out.push(r);
+  return out;
 }
 
 /** reads an HF Qwen2 / Steel folder into our config + fp32 tensors (handles sharded index files and tied embeddings). */

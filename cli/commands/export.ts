@@ -9,9 +9,15 @@ const HELP = `usage: steel export --model PATH --format hf --out DIR [--check-to
 
   dense kind  -> config.json (Qwen2ForCausalLM) + model.safetensors (fp32) + generation_config.json + tokenizer.json;
                  loads with transformers' AutoModelForCausalLM / Qwen2ForCausalLM.
-  steel kind  -> Steel-LLM's config.json (FFN_type softmoe_v3, mlp_type senet, n_experts, slots_per_expert,
-                 mlp_div_ratio, auto_map to modeling_steel) and its tensor names; needs Steel-LLM's modeling_steel.py.
-  Compact-vocabulary models (CPU presets) are expanded to 151,936 rows (unused rows zero).
+  steel kind  -> Steel-LLM's config.json (model_type qwen2, architectures SteelForCausalLM, FFN_type softmoe_v3,
+                 mlp_type senet, n_experts, slots_per_expert, mlp_div_ratio, auto_map) and tensor names, plus its own
+                 configuration_steel.py, modeling_steel.py, softmoe_v3.py (transformers 5.x): load with
+                 AutoModelForCausalLM.from_pretrained(DIR, trust_remote_code=True). Without that flag transformers
+                 refuses it (mlp_layer_types "softmoe_v3") instead of building a Qwen2 with random MLP weights.
+  Compact-vocabulary models (CPU presets) are expanded to 151,936 rows: ids outside the vocabulary (and the unk class)
+  are listed in generation_config.json's suppress_tokens, so transformers' generate picks what steel generate picks;
+  their embedding rows are the unk row (an unseen id reads as unk, as in steel). Their lm_head rows are zero, so a plain
+  forward pass still gives them logit 0: score log-likelihoods over the model's own vocabulary.
   --check-tokens N    also write steel_check.safetensors (N token ids + our logits) for
                       scripts/fixtures/torch-check-hf-export.py (default 8; 0 = none)`;
 
@@ -36,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   let tokenizerJson: string | undefined;
   if (!v['no-tokenizer'] && (m.vocabIds || m.config.vocabSize === 151936)) { try { tokenizerJson = qwenTokenizerPath(); } catch { /* optional */ } }
   const r = await exportHf(m.backend, m.vocabIds, v.out, { tokenizerJson, checkTokens: check });
-  console.log(`exported ${m.config.kind} model to ${r.dir}: ${r.files.join(', ')}${r.expandedVocab ? ' (compact vocabulary expanded to 151,936 rows)' : ''}`);
+  console.log(`exported ${m.config.kind} model to ${r.dir}: ${r.files.join(', ')}${r.expandedVocab ? ' (compact vocabulary expanded to 151,936 rows; the other ids are suppressed in generation_config.json)' : ''}`);
   await m.backend.dispose();
   return 0;
 }

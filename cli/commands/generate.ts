@@ -19,7 +19,8 @@ const HELP = `usage: steel generate --model PATH [--prompt TEXT] [options]
   --backend cpu|cuda  default cpu
   --ids               print token ids instead of text
   --allow-unk         capped compact vocabularies: also sample the unk class (shown as ⁇); default: never
-Note: the Steel kind's Soft-MoE sees one token at a time here (KV cache, m = 1), unlike in training.`;
+Note: with the KV cache the Steel kind's Soft-MoE mixes the whole prompt at prefill, then sees one new token at a time
+(m = 1), as Steel-LLM's modeling code does under transformers' generate; in training it mixes whole blocks.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({

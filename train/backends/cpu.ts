@@ -500,64 +500,75 @@ export class CpuBackend implements Backend {
     const ctor = this.ctor;
     let pos = 0;
     const self = this;
-    const stepOne = (tok: number): Arr => {
-      if (pos >= maxLen) throw new Error(`decode: context full (${maxLen} tokens)`);
-      if (tok < 0 || tok >= c.vocabSize) throw new Error(`decode: token ${tok} outside the vocabulary`);
-      let x: Arr = ctor.from(P('model.embed_tokens.weight').subarray(tok * d, (tok + 1) * d));
-      const { cos, sin } = ropeTables(1, hd, c.ropeTheta, pos);
+    /** feeds `toks` at positions pos.. in one call: attention per token over the cache; the FFN sees the fed tokens
+     * together (Steel kind: Soft-MoE over them, as Steel-LLM's modeling code under generate: the prompt at prefill,
+     * then one token per step); returns the last token's logits. */
+    const feedChunk = (toks: ArrayLike<number>): Arr => {
+      const n = toks.length;
+      if (pos + n > maxLen) throw new Error(`decode: context full (${maxLen} tokens)`);
+      const emb = P('model.embed_tokens.weight');
+      let x: Arr = new ctor(n * d);
+      for (let i = 0; i < n; i++) {
+        const tok = toks[i];
+        if (tok < 0 || tok >= c.vocabSize) throw new Error(`decode: token ${tok} outside the vocabulary`);
+        x.set(emb.subarray(tok * d, (tok + 1) * d), i * d);
+      }
+      const rope = Array.from({ length: n }, (_, i) => ropeTables(1, hd, c.ropeTheta, pos + i));
       const rep = H / Hk, sc = 1 / Math.sqrt(hd);
       for (let l = 0; l < c.numLayers; l++) {
         const pre = `model.layers.${l}.`;
-        const h1 = new ctor(d), r = new ctor(1);
-        rmsnormFwd(x, P(pre + 'input_layernorm.weight'), 1, d, c.rmsNormEps, h1, r);
-        const q = new ctor(qd), k = new ctor(kd), v = new ctor(kd);
-        linearFwd(h1, P(pre + 'self_attn.q_proj.weight'), P(pre + 'self_attn.q_proj.bias'), 1, qd, d, q);
-        linearFwd(h1, P(pre + 'self_attn.k_proj.weight'), P(pre + 'self_attn.k_proj.bias'), 1, kd, d, k);
-        linearFwd(h1, P(pre + 'self_attn.v_proj.weight'), P(pre + 'self_attn.v_proj.bias'), 1, kd, d, v);
-        ropeApply(q, 1, 1, H, hd, cos, sin, false);
-        ropeApply(k, 1, 1, Hk, hd, cos, sin, false);
-        kc[l].set(k, pos * kd);
-        vc[l].set(v, pos * kd);
-        const att = new ctor(qd), sc_ = new Float64Array(pos + 1);
-        for (let h = 0; h < H; h++) {
-          const kh = Math.floor(h / rep);
-          let mx = -Infinity;
-          for (let s = 0; s <= pos; s++) {
-            let dot = 0;
-            for (let i = 0; i < hd; i++) dot += q[h * hd + i] * kc[l][s * kd + kh * hd + i];
-            sc_[s] = dot * sc;
-            if (sc_[s] > mx) mx = sc_[s];
+        const mid = new ctor(n * d), h2 = new ctor(n * d);
+        for (let i = 0; i < n; i++) {
+          const at = pos + i;
+          const xi = x.subarray(i * d, (i + 1) * d);
+          const h1 = new ctor(d), r = new ctor(1);
+          rmsnormFwd(xi, P(pre + 'input_layernorm.weight'), 1, d, c.rmsNormEps, h1, r);
+          const q = new ctor(qd), k = new ctor(kd), v = new ctor(kd);
+          linearFwd(h1, P(pre + 'self_attn.q_proj.weight'), P(pre + 'self_attn.q_proj.bias'), 1, qd, d, q);
+          linearFwd(h1, P(pre + 'self_attn.k_proj.weight'), P(pre + 'self_attn.k_proj.bias'), 1, kd, d, k);
+          linearFwd(h1, P(pre + 'self_attn.v_proj.weight'), P(pre + 'self_attn.v_proj.bias'), 1, kd, d, v);
+          ropeApply(q, 1, 1, H, hd, rope[i].cos, rope[i].sin, false);
+          ropeApply(k, 1, 1, Hk, hd, rope[i].cos, rope[i].sin, false);
+          kc[l].set(k, at * kd);
+          vc[l].set(v, at * kd);
+          const att = new ctor(qd), sc_ = new Float64Array(at + 1);
+          for (let h = 0; h < H; h++) {
+            const kh = Math.floor(h / rep);
+            let mx = -Infinity;
+            for (let s = 0; s <= at; s++) {
+              let dot = 0;
+              for (let j = 0; j < hd; j++) dot += q[h * hd + j] * kc[l][s * kd + kh * hd + j];
+              sc_[s] = dot * sc;
+              if (sc_[s] > mx) mx = sc_[s];
+            }
+            let sum = 0;
+            for (let s = 0; s <= at; s++) { sc_[s] = Math.exp(sc_[s] - mx); sum += sc_[s]; }
+            for (let s = 0; s <= at; s++) {
+              const w = sc_[s] / sum;
+              for (let j = 0; j < hd; j++) att[h * hd + j] += w * vc[l][s * kd + kh * hd + j];
+            }
           }
-          let sum = 0;
-          for (let s = 0; s <= pos; s++) { sc_[s] = Math.exp(sc_[s] - mx); sum += sc_[s]; }
-          for (let s = 0; s <= pos; s++) {
-            const w = sc_[s] / sum;
-            for (let i = 0; i < hd; i++) att[h * hd + i] += w * vc[l][s * kd + kh * hd + i];
-          }
+          const o = mid.subarray(i * d, (i + 1) * d);
+          linearFwd(att, P(pre + 'self_attn.o_proj.weight'), null, 1, d, qd, o);
+          for (let j = 0; j < d; j++) o[j] += xi[j];
+          rmsnormFwd(o, P(pre + 'post_attention_layernorm.weight'), 1, d, c.rmsNormEps, h2.subarray(i * d, (i + 1) * d), r);
         }
-        const o = new ctor(d);
-        linearFwd(att, P(pre + 'self_attn.o_proj.weight'), null, 1, d, qd, o);
-        for (let i = 0; i < d; i++) o[i] += x[i];
-        const h2 = new ctor(d);
-        rmsnormFwd(o, P(pre + 'post_attention_layernorm.weight'), 1, d, c.rmsNormEps, h2, r);
-        const { y } = self.ffnFwd(l, h2, 1, 1); // Soft-MoE sees this one token only
-        for (let i = 0; i < d; i++) o[i] += y[i];
-        x = o;
+        const { y } = self.ffnFwd(l, h2, 1, n);
+        for (let j = 0; j < n * d; j++) mid[j] += y[j];
+        x = mid;
       }
       const hf = new ctor(d), r = new ctor(1);
-      rmsnormFwd(x, P('model.norm.weight'), 1, d, c.rmsNormEps, hf, r);
+      rmsnormFwd(x.subarray((n - 1) * d, n * d), P('model.norm.weight'), 1, d, c.rmsNormEps, hf, r);
       const logits = new ctor(c.vocabSize);
       linearFwd(hf, P('lm_head.weight'), null, 1, c.vocabSize, d, logits);
-      pos++;
+      pos += n;
       return logits;
     };
     return {
       get length() { return pos; },
       async feed(tokens: ArrayLike<number>): Promise<Float32Array> {
         if (tokens.length === 0) throw new Error('decode: feed() needs at least one token');
-        let last: Arr = new ctor(0);
-        for (let i = 0; i < tokens.length; i++) last = stepOne(tokens[i]);
-        return Float32Array.from(last);
+        return Float32Array.from(feedChunk(tokens));
       },
       dispose() { kc.length = 0; vc.length = 0; },
     };
