@@ -71,8 +71,12 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/generate.ts'),
   },
   eval: {
-    summary: 'held-out perplexity of a checkpoint on a token shard folder',
+    summary: 'benchmarks (C-Eval, CMMLU, MMLU: chat-gen or loglik) or held-out perplexity of a checkpoint',
     load: () => import('./commands/eval.ts'),
+  },
+  report: {
+    summary: 'report on a training run: loss, LR, grad norm, tokens/s, MFU and eval curves (terminal, JSON, HTML, TensorBoard)',
+    load: () => import('./commands/report.ts'),
   },
   export: {
     summary: 'export a checkpoint as a Hugging Face folder (dense: Qwen2ForCausalLM; steel: Steel-LLM layout)',

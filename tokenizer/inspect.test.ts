@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { inspectDir, formatReport, renderHtml } from './inspect.ts';
+import { openInChromium, type OpenedPage } from '../pipeline/browser-check.ts';
 
-const CHROMIUM = process.env.STEEL_CHROMIUM ?? '/usr/bin/chromium';
 
 /** A prep-like output folder: stats.json, docs/ (with dup_cluster_size), shards/. */
 async function makeRun(root: string) {
@@ -68,22 +68,8 @@ test('inspect: prep folder and shard folder reports (tables, JSON)', async () =>
 });
 
 test('inspect: HTML report renders in headless Chromium with charts and no errors', async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    console.log(`# SKIP browser check of the HTML report: ${CHROMIUM} not found (apt-get install chromium)`);
-    t.skip('chromium not installed');
-    return;
-  }
-  let chromium: typeof import('playwright-core').chromium;
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch {
-    console.log('# SKIP browser check of the HTML report: playwright-core not installed (npm install)');
-    t.skip('playwright-core missing');
-    return;
-  }
   const root = mkdtempSync(join(tmpdir(), 'steel-insp-'));
-  const profile = mkdtempSync(join(tmpdir(), 'steel-chromium-'));
-  let browser: import('playwright-core').BrowserContext | undefined;
+  let opened: OpenedPage | null = null;
   try {
     await makeRun(root);
     const r = await inspectDir(root);
@@ -91,22 +77,9 @@ test('inspect: HTML report renders in headless Chromium with charts and no error
     assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=["']?https?:/i, 'no external resources');
     const file = join(root, 'report.html');
     writeFileSync(file, html);
-    mkdirSync(profile, { recursive: true });
-    // fresh profile folder = --user-data-dir
-    browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1200, height: 900 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`); });
-    page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('request', (q) => { if (!q.url().startsWith('file:')) requests.push(q.url()); });
-    await page.goto(`file://${file}`, { waitUntil: 'load' });
+    opened = await openInChromium(t, file, 'the inspect HTML report');
+    if (!opened) return;
+    const { page, errors, requests } = opened;
     assert.equal(await page.title(), `steel inspect: ${root}`);
     const svgs = await page.locator('svg.chart').count();
     assert.ok(svgs >= 6, `expected >= 6 charts, got ${svgs}`);
@@ -122,8 +95,7 @@ test('inspect: HTML report renders in headless Chromium with charts and no error
     assert.deepEqual(errors, []);
     assert.deepEqual(requests, []);
   } finally {
-    await browser?.close();
+    await opened?.close();
     rmSync(root, { recursive: true, force: true });
-    rmSync(profile, { recursive: true, force: true });
   }
 });
