@@ -73,7 +73,7 @@ const cfg = buildConfig('minhash', minhashParams.parse({}), { inputs: files.map(
 const ctx = { rank: 0, world: 1, log: () => {}, progress: () => {} };
 const t0 = performance.now();
 const c0 = cpu();
-const st = (await signaturesTask(0, 1, { cfg }, ctx)) as { files: { file: number; docs: number; bytes: number; runs: number }[] };
+const st = await signaturesTask.run(0, 1, { cfg }, ctx);
 const s = cpu() - c0;
 const wall = (performance.now() - t0) / 1000;
 const bytes = st.files.reduce((a, f) => a + f.bytes, 0);

@@ -4,15 +4,12 @@
  */
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, openSync, writeSync, closeSync, renameSync, fsyncSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { writeFileAtomic, tempPathFor, removeStaleTemps } from '../pipeline/fsutil.ts';
 import { type DedupConfig, layout, signatureFingerprint } from './config.ts';
 import { formatSCurve } from './minhash.ts';
-import type { Numbering } from './tasks.ts';
-import { docsPartPath } from './tasks.ts';
+import { bucketsTask, ccTask, docsPartPath, filterTask, indexTask, joinTask, reduceTask, routeTask, signaturesTask, type Numbering } from './tasks.ts';
 
-const TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
 
 export interface DedupResult {
   read: number;
@@ -113,14 +110,14 @@ export async function runDedup(
   // 1. signatures
   const F = cfg.inputs.length;
   const sigStats = await timed('signatures', () =>
-    executor.runTasks({ module: TASKS, fn: 'signaturesTask', args: { cfg } }, { name: 'dedup-signatures', stateDir: state, count: F, workers }),
+    executor.runTasks(signaturesTask, { cfg }, { name: 'dedup-signatures', stateDir: state, count: F, workers }),
   );
   const offsets = new Array<number>(F + 1).fill(0);
   const runs = new Array<number>(F).fill(0);
   let rejected = 0;
   let bytes = 0;
   for (const s of sigStats) {
-    for (const f of (s as { files: { file: number; docs: number; rejected: number; bytes: number; runs: number }[] }).files) {
+    for (const f of s.files) {
       offsets[f.file + 1] = f.docs;
       runs[f.file] = f.runs;
       rejected += f.rejected;
@@ -139,9 +136,9 @@ export async function runDedup(
 
   // 2. buckets
   const bStats = await timed('buckets', () =>
-    executor.runTasks({ module: TASKS, fn: 'bucketsTask', args: { cfg, num } }, { name: 'dedup-buckets', stateDir: state, count: bands, workers }),
+    executor.runTasks(bucketsTask, { cfg, num }, { name: 'dedup-buckets', stateDir: state, count: bands, workers }),
   );
-  const candidateEdges = bStats.reduce((a, s) => a + Number((s as { edges: number }).edges), 0);
+  const candidateEdges = bStats.reduce((a, s) => a + s.edges, 0);
   log(`buckets: ${candidateEdges} candidate edges`);
 
   // 3. connected components
@@ -150,19 +147,19 @@ export async function runDedup(
   // 4./5. keeper choice and filter
   const post = { cfg, num, starsDir };
   const redStats = await timed('keepers', async () => {
-    await executor.runTasks({ module: TASKS, fn: 'routeTask', args: post }, { name: 'dedup-route', stateDir: state, count: cfg.partitions, workers });
-    await executor.runTasks({ module: TASKS, fn: 'joinTask', args: post }, { name: 'dedup-join', stateDir: state, count: cfg.groups, workers });
-    return executor.runTasks({ module: TASKS, fn: 'reduceTask', args: post }, { name: 'dedup-reduce', stateDir: state, count: cfg.partitions, workers });
+    await executor.runTasks(routeTask, post, { name: 'dedup-route', stateDir: state, count: cfg.partitions, workers });
+    await executor.runTasks(joinTask, post, { name: 'dedup-join', stateDir: state, count: cfg.groups, workers });
+    return executor.runTasks(reduceTask, post, { name: 'dedup-reduce', stateDir: state, count: cfg.partitions, workers });
   });
-  const clusters = redStats.reduce((a, s) => a + Number((s as { clusters: number }).clusters), 0);
-  const maxClusterSize = redStats.reduce((a, s) => Math.max(a, Number((s as { maxSize: number }).maxSize)), 0);
+  const clusters = redStats.reduce((a, s) => a + s.clusters, 0);
+  const maxClusterSize = redStats.reduce((a, s) => Math.max(a, s.maxSize), 0);
   const fStats = await timed('filter', () =>
-    executor.runTasks({ module: TASKS, fn: 'filterTask', args: post }, { name: 'dedup-filter', stateDir: state, count: cfg.groups, workers }),
+    executor.runTasks(filterTask, post, { name: 'dedup-filter', stateDir: state, count: cfg.groups, workers }),
   );
   let read = 0;
   let kept = 0;
   let dropped = 0;
-  for (const s of fStats as { read: number; kept: number; dropped: number }[]) {
+  for (const s of fStats) {
     read += s.read;
     kept += s.kept;
     dropped += s.dropped;
@@ -177,18 +174,18 @@ export async function runDedup(
   // 6. index
   let newIndexDir: string | undefined;
   if (cfg.writeIndex) {
-    newIndexDir = join(cfg.outDir, 'index');
-    const manPath = join(newIndexDir, 'manifest.json');
+    const indexDir = (newIndexDir = join(cfg.outDir, 'index'));
+    const manPath = join(indexDir, 'manifest.json');
     await timed('index', async () => {
       const st = await executor.runTasks(
-        { module: TASKS, fn: 'indexTask', args: { ...post, newIndexDir } },
+        indexTask, { ...post, newIndexDir: indexDir },
         { name: 'dedup-index', stateDir: state, count: bands + 1, workers },
       );
       const man: IndexManifest = {
         format: 'steel-dedup-index',
         version: 1,
         fingerprint: signatureFingerprint(cfg),
-        docs: Number((st[0] as { indexDocs: number }).indexDocs),
+        docs: st[0]!.indexDocs,
         bands,
         width: layout(cfg).width,
       };
@@ -254,10 +251,10 @@ export async function runClustering(
   for (let r = 0; r < maxRounds; r++) {
     const mode = r % 2 === 0 ? 'large' : 'small';
     const outputDir = join(cfg.workDir, 'cc', `r${String(r).padStart(3, '0')}`);
-    const st = (await executor.runTasks(
-      { module: TASKS, fn: 'ccTask', args: { cfg, inputDir: input, outputDir, mode, totalNodes } },
+    const st = await executor.runTasks(
+      ccTask, { cfg, inputDir: input, outputDir, mode, totalNodes },
       { name: `dedup-cc-${String(r).padStart(3, '0')}`, stateDir: state, count: cfg.partitions, workers },
-    )) as { edgesIn: number; edgesOut: number; nodes: number; unstable: number; maxRssMB: number }[];
+    );
     const sum = (k: 'edgesIn' | 'edgesOut' | 'nodes' | 'unstable') => st.reduce((a, s) => a + s[k], 0);
     log(`clustering round ${r} (${mode}-star): ${sum('edgesIn')} edges in, ${sum('edgesOut')} out, ${sum('nodes')} nodes, ${sum('unstable')} not yet in a star; task peak RSS ≤ ${Math.max(...st.map((s) => s.maxRssMB ?? 0))} MB`);
     // the previous round's files are no longer needed once this round is complete

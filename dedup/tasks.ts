@@ -14,7 +14,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskContext } from '../pipeline/executor-types.ts';
+import { defineTask, type TaskContext } from '../pipeline/task.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { type DedupConfig, INDEX_FILE, layout } from './config.ts';
 import { readDocuments, type DocReject } from '../pipeline/readers/index.ts';
@@ -98,7 +98,7 @@ export interface SigArgs {
 }
 
 /** One task per input file (rank = file index, world = number of files). */
-export async function signaturesTask(rank: number, world: number, args: SigArgs, ctx: TaskContext) {
+async function runSignatures(rank: number, world: number, args: SigArgs, ctx: TaskContext) {
   const cfg = args.cfg;
   const stats = { files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number }[], seconds: 0 };
   const t0 = performance.now();
@@ -393,7 +393,7 @@ const MAX_PAIRWISE = 2000;
 const MAX_GROUP = 200_000;
 
 /** One task per band: merge the band's sorted runs, emit candidate edges (both directions) by node partition. */
-export async function bucketsTask(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
+async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width, payload } = layout(cfg);
   const out = { bands: [] as number[], records: 0, buckets: 0, edges: 0, compared: 0, cappedBuckets: 0, overflow: 0 };
@@ -511,7 +511,7 @@ function inputFilesFor(dir: string, part: number): string[] {
  * Large-star output is keyed by the larger end (input of small-star); small-star output goes both ways.
  * `unstable` counts nodes that are not yet a star leaf / star centre (0 in a large-star round = converged).
  */
-export async function ccTask(rank: number, world: number, args: CcArgs, ctx: TaskContext) {
+async function runCc(rank: number, world: number, args: CcArgs, ctx: TaskContext) {
   const { cfg, mode } = args;
   const P = cfg.partitions;
   const p = rank;
@@ -613,7 +613,7 @@ export interface PostArgs {
 }
 
 /** Partition task: every clustered node (leaf or centre) with its centre, sent to the group of the node's file. */
-export async function routeTask(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
+async function runRoute(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const outDir = join(cfg.workDir, 'route', `from-${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
@@ -663,7 +663,7 @@ function loadInfo(cfg: DedupConfig, num: Numbering, group: number) {
 }
 
 /** Group task: attach length, score and id; send (centre, node, len, score, id) to the centre's partition. */
-export async function joinTask(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
+async function runJoin(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const info = loadInfo(cfg, num, rank);
   const outDir = join(cfg.workDir, 'join', `from-${pad(rank)}`);
@@ -699,7 +699,7 @@ export async function joinTask(rank: number, _world: number, args: PostArgs, ctx
 }
 
 /** Partition task: per cluster (centre), choose the keeper and count members; send decisions to each node's group. */
-export async function reduceTask(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
+async function runReduce(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const centres: number[] = [];
   const nodes: number[] = [];
@@ -768,7 +768,7 @@ export const docsPartPath = (cfg: DedupConfig, g: number) => join(cfg.outDir, 'd
 export const keptPath = (cfg: DedupConfig, fi: number) => join(cfg.workDir, 'kept', `f${pad(fi)}.bin`);
 
 /** Group task: stream the group's input files, keep one document per cluster, write duplicates and exclusions. */
-export async function filterTask(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
+async function runFilter(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const decisions = new Map<number, { keeper: number; size: number; keeperId: string }>();
   for (const f of inputFilesFor(join(cfg.workDir, 'reduce'), rank)) {
@@ -858,7 +858,7 @@ function loadKept(cfg: DedupConfig, num: Numbering) {
 }
 
 /** Ranks 0..bands-1: band runs of kept documents (old index first); rank `bands`: info.bin (len, score, id). */
-export async function indexTask(rank: number, world: number, args: IndexArgs, ctx: TaskContext) {
+async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width } = layout(cfg);
   const kept = loadKept(cfg, num);
@@ -913,3 +913,18 @@ export async function indexTask(rank: number, world: number, args: IndexArgs, ct
   }
   return { indexDocs: M + kept.keptTotal };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Task definitions (registered at the composition root, cli/tasks.ts)
+
+export const signaturesTask = defineTask('dedup.signatures', runSignatures);
+export const bucketsTask = defineTask('dedup.buckets', runBuckets);
+export const ccTask = defineTask('dedup.cc', runCc);
+export const routeTask = defineTask('dedup.route', runRoute);
+export const joinTask = defineTask('dedup.join', runJoin);
+export const reduceTask = defineTask('dedup.reduce', runReduce);
+export const filterTask = defineTask('dedup.filter', runFilter);
+export const indexTask = defineTask('dedup.index', runIndex);
+
+/** Every task of this area, for the task registry. */
+export const dedupTasks = [signaturesTask, bucketsTask, ccTask, routeTask, joinTask, reduceTask, filterTask, indexTask] as const;

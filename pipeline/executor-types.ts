@@ -1,25 +1,12 @@
 /**
- * Executors run `count` tasks of one named step. A task is a function exported by a module:
- *   export async function myTask(rank: number, world: number, args: A, ctx: TaskContext): Promise<Record<string, unknown>>
- * It runs in a worker process (local executor) or a Slurm array job. The returned stats are written with the
- * completion marker `${doneDir}/${rank}.json`; a rerun skips ranks that have a marker.
+ * Executors run `count` tasks (ranks 0..count-1) of one named step. A task is a typed definition from
+ * pipeline/task.ts (`defineTask`); it runs in this process, in a worker process (local executor) or in a Slurm array
+ * job. Each finished rank leaves a completion marker `${stateDir}/${name}/${rank}.json` holding its result, and a
+ * rerun skips ranks that have one (pipeline/markers.ts, shared by both executors).
  */
-export interface TaskSpec {
-  /** Absolute path of the module's .ts source as seen from the running code (workers load it through moduleFile). */
-  module: string;
-  /** Name of the exported task function. */
-  fn: string;
-  /** JSON-serialisable arguments passed to every rank. */
-  args: unknown;
-}
+import type { Task, TaskResult } from './task.ts';
 
-export interface TaskContext {
-  rank: number;
-  world: number;
-  log(message: string): void;
-  /** Report progress (units of work done so far, e.g. bytes or documents) for the progress display. */
-  progress(done: number, total?: number): void;
-}
+export type { TaskContext } from './task.ts';
 
 export interface RunTasksOptions {
   /** Step name; markers go to `${stateDir}/${name}/`. */
@@ -32,5 +19,6 @@ export interface RunTasksOptions {
 }
 
 export interface Executor {
-  runTasks(spec: TaskSpec, opts: RunTasksOptions): Promise<Record<string, unknown>[]>;
+  /** Run every rank of `task` with the same `args`; the results come back in rank order. */
+  runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, opts: RunTasksOptions): Promise<R[]>;
 }

@@ -5,9 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
+import { defineTask, resolveTask, taskRegistry } from './task.ts';
+import { squareTask, testTasks, unregisteredTask } from './test-fixtures/executor-tasks.ts';
 
-const module = fileURLToPath(new URL('./test-fixtures/executor-tasks.ts', import.meta.url));
-const quiet = { progress: { quiet: true } };
+/** The fixture worker entry: its registry holds the test tasks only. */
+const worker = fileURLToPath(new URL('./test-fixtures/worker.ts', import.meta.url));
+const quiet = { progress: { quiet: true }, worker };
 
 function runs(dir: string): number[] {
   const p = join(dir, 'runs.txt');
@@ -18,7 +21,7 @@ function runs(dir: string): number[] {
 test('multi-process: runs every rank in worker processes, writes markers, returns stats in rank order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
-  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
+  const stats = await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
   assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9, 16]);
   assert.ok(stats.every((s) => s.world === 5));
   const pids = new Set(stats.map((s) => s.pid));
@@ -36,13 +39,13 @@ test('multi-process: runs every rank in worker processes, writes markers, return
   assert.match(readFileSync(join(dir, 'state', 'sq', 'tasks.log'), 'utf8'), /hello from 3/);
 
   // a rerun skips every rank with a marker (even with an arg that would make rank 1 fail)
-  const again = await ex.runTasks({ module, fn: 'square', args: { dir, failRank: 1 } }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
+  const again = await ex.runTasks(squareTask, { dir, failRank: 1 }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
   assert.deepEqual(again.map((s) => s.square), [0, 1, 4, 9, 16]);
   assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
 
   // markers from a different task count are refused
   await assert.rejects(
-    ex.runTasks({ module, fn: 'square', args: { dir } }, { name: 'sq', stateDir: join(dir, 'state'), count: 3, workers: 2 }),
+    ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir: join(dir, 'state'), count: 3, workers: 2 }),
     /markers of a run with 5 tasks/,
   );
 });
@@ -51,7 +54,7 @@ test('a failing task is reported with rank and message after the others finish; 
   const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   const opts = { name: 'f', stateDir: join(dir, 'state'), count: 4, workers: 2 };
-  await assert.rejects(ex.runTasks({ module, fn: 'square', args: { dir, failRank: 2 } }, opts), (e: unknown) => {
+  await assert.rejects(ex.runTasks(squareTask, { dir, failRank: 2 }, opts), (e: unknown) => {
     assert.ok(e instanceof TaskFailedError);
     assert.match(e.message, /1 of 4 task\(s\) failed/);
     assert.match(e.message, /rank 2: boom in rank 2/);
@@ -60,7 +63,7 @@ test('a failing task is reported with rank and message after the others finish; 
   assert.deepEqual(runs(dir), [0, 1, 2, 3]);
   assert.equal(readMarker(markerPath(opts.stateDir, 'f', 2)), undefined);
   for (const r of [0, 1, 3]) assert.ok(readMarker(markerPath(opts.stateDir, 'f', r)));
-  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, opts);
+  const stats = await ex.runTasks(squareTask, { dir }, opts);
   assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
   assert.deepEqual(runs(dir), [0, 1, 2, 2, 3]);
 });
@@ -69,20 +72,33 @@ test('a worker process that dies fails its task clearly; remaining tasks still r
   const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   const opts = { name: 'd', stateDir: join(dir, 'state'), count: 4, workers: 1 };
-  await assert.rejects(ex.runTasks({ module, fn: 'square', args: { dir, dieRank: 1 } }, opts), /rank 1: worker process \d+ died while running the task \(exit code 3\)/);
+  await assert.rejects(ex.runTasks(squareTask, { dir, dieRank: 1 }, opts), /rank 1: worker process \d+ died while running the task \(exit code 3\)/);
   for (const r of [0, 2, 3]) assert.ok(readMarker(markerPath(opts.stateDir, 'd', r)), `rank ${r} marker`);
-  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, opts);
+  const stats = await ex.runTasks(squareTask, { dir }, opts);
   assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
 });
 
 test('workers=1 runs in-process by default, with the same markers', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
   const ex = new LocalExecutor(quiet);
-  const stats = await ex.runTasks({ module, fn: 'square', args: { dir } }, { name: 'ip', stateDir: join(dir, 'state'), count: 3, workers: 1 });
+  const stats = await ex.runTasks(squareTask, { dir }, { name: 'ip', stateDir: join(dir, 'state'), count: 3, workers: 1 });
   assert.deepEqual(stats.map((s) => s.pid), [process.pid, process.pid, process.pid]);
   assert.equal(readMarker(markerPath(join(dir, 'state'), 'ip', 2))?.stats.square, 4);
+});
+
+test('a worker asked for a task its registry lacks fails that rank by name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   await assert.rejects(
-    ex.runTasks({ module, fn: 'nope', args: { dir } }, { name: 'ip2', stateDir: join(dir, 'state'), count: 1, workers: 1 }),
-    /rank 0: module .* has no exported function "nope"/,
+    ex.runTasks(unregisteredTask, undefined, { name: 'u', stateDir: join(dir, 'state'), count: 1, workers: 1 }),
+    /rank 0: unknown task "test.unregistered" \(this worker's registry has: test.square\)/,
   );
+});
+
+test('task definitions: names are area.task, unique in a registry; resolveTask finds them by name', () => {
+  assert.throws(() => defineTask('Square', async () => ({})), /must look like "area.task"/);
+  assert.throws(() => taskRegistry([squareTask, defineTask('test.square', async () => ({}))]), /task "test.square" is defined twice/);
+  assert.equal(resolveTask(testTasks, 'test.square'), squareTask);
+  assert.equal(testTasks['test.square'].name, 'test.square');
+  assert.throws(() => resolveTask(testTasks, 'toString'), /unknown task "toString"/);
 });

@@ -1,42 +1,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Executor, RunTasksOptions, TaskContext, TaskSpec } from './executor-types.ts';
-import { writeFileAtomic } from './fsutil.ts';
-import { moduleFile, nodeEntry } from './node-entry.ts';
+import { fileURLToPath } from 'node:url';
+import type { Executor, RunTasksOptions } from './executor-types.ts';
+import { resumeLine, runOneTask, scanMarkers, TaskFailedError, type TaskFailure } from './markers.ts';
+import { nodeEntry } from './node-entry.ts';
 import { Progress, type ProgressOptions } from './progress.ts';
+import type { Task, TaskContext, TaskResult } from './task.ts';
+import type { FromWorker, ToWorker } from './worker.ts';
 
-/** What a completion marker `${stateDir}/${name}/${rank}.json` holds. */
-export interface TaskMarker {
-  name: string;
-  rank: number;
-  world: number;
-  seconds: number;
-  finishedAt: string;
-  stats: Record<string, unknown>;
-}
-
-export interface TaskFailure {
-  rank: number;
-  message: string;
-  stack?: string;
-}
-
-/** Thrown by runTasks when one or more tasks failed (after every other task finished). */
-export class TaskFailedError extends Error {
-  constructor(
-    readonly step: string,
-    readonly failures: TaskFailure[],
-    readonly count: number,
-  ) {
-    const lines = failures
-      .sort((a, b) => a.rank - b.rank)
-      .map((f) => `  rank ${f.rank}: ${f.message}`);
-    super(`step "${step}": ${failures.length} of ${count} task(s) failed:\n${lines.join('\n')}`);
-    this.name = 'TaskFailedError';
-  }
-}
+export { markerPath, readMarker, TaskFailedError, type TaskFailure, type TaskMarker } from './markers.ts';
 
 export interface LocalExecutorOptions {
   /**
@@ -48,91 +21,33 @@ export interface LocalExecutorOptions {
   progress?: ProgressOptions;
   /** Also called for every task log line (besides stderr and the step's log file). */
   onLog?: (rank: number, message: string) => void;
+  /** Worker entry module (default WORKER_ENTRY); tests pass one whose registry holds their fixture tasks. */
+  worker?: string;
 }
-
-export function markerPath(stateDir: string, name: string, rank: number): string {
-  return join(stateDir, name, `${rank}.json`);
-}
-
-/** Read a completion marker; undefined when absent or unreadable. */
-export function readMarker(path: string): TaskMarker | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as TaskMarker;
-  } catch {
-    return undefined;
-  }
-}
-
-export const WORKER_ENTRY = fileURLToPath(new URL('./executor-worker.ts', import.meta.url));
 
 /**
- * Import the task module and run one task, then write its completion marker atomically.
- * Shared by the in-process path and the worker processes.
+ * The one worker entry of local worker processes and Slurm array tasks: the composition root's module that imports
+ * the task registry (cli/tasks.ts) and calls runWorker (pipeline/worker.ts). Executors start it by path; pipeline/
+ * never imports it. It is named by its .ts source; nodeEntry (pipeline/node-entry.ts) starts the compiled .js beside
+ * it when this code runs from dist/, else the source through tsx.
  */
-export async function runOneTask(
-  spec: TaskSpec,
-  name: string,
-  stateDir: string,
-  rank: number,
-  world: number,
-  ctx: TaskContext,
-  /** Called after the task returned, before its marker is written (the Slurm task's test fault hook). */
-  beforeMarker?: () => void,
-): Promise<TaskMarker> {
-  const t0 = performance.now();
-  const mod = await import(pathToFileURL(moduleFile(spec.module)).href);
-  const fn = mod[spec.fn];
-  if (typeof fn !== 'function') throw new Error(`module ${spec.module} has no exported function "${spec.fn}"`);
-  const stats = ((await fn(rank, world, spec.args, ctx)) ?? {}) as Record<string, unknown>;
-  beforeMarker?.();
-  const marker: TaskMarker = {
-    name,
-    rank,
-    world,
-    seconds: (performance.now() - t0) / 1000,
-    finishedAt: new Date().toISOString(),
-    stats,
-  };
-  writeFileAtomic(markerPath(stateDir, name, rank), JSON.stringify(marker, null, 1) + '\n');
-  return marker;
-}
-
-type WorkerMsg =
-  | { type: 'log'; rank: number; message: string }
-  | { type: 'progress'; rank: number; done: number; total?: number }
-  | { type: 'done'; rank: number; marker: TaskMarker }
-  | { type: 'error'; rank: number; message: string; stack?: string };
+export const WORKER_ENTRY = fileURLToPath(new URL('../cli/worker.ts', import.meta.url));
 
 /**
- * Runs the tasks of a step on this machine: `workers` child processes (pipeline/executor-worker, started as
- * nodeEntry says), each taking the next pending rank until none is left. A rank with a completion marker is skipped.
+ * Runs the tasks of a step on this machine: `workers` child processes (the worker entry WORKER_ENTRY, started as nodeEntry says),
+ * each taking the next pending rank (sent as task name + args) until none is left; with one worker, in this process. A rank with a completion marker is skipped.
  * A failing task is reported with its rank and message; the others still run, then runTasks throws TaskFailedError.
  */
 export class LocalExecutor implements Executor {
   constructor(private readonly opts: LocalExecutorOptions = {}) {}
 
-  async runTasks(spec: TaskSpec, o: RunTasksOptions): Promise<Record<string, unknown>[]> {
-    if (!Number.isInteger(o.count) || o.count < 0) throw new Error(`runTasks: bad task count ${o.count}`);
+  async runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions): Promise<R[]> {
+    const { results, pending } = scanMarkers<R>(o.stateDir, o.name, o.count);
     const dir = join(o.stateDir, o.name);
     mkdirSync(dir, { recursive: true });
-    const results: (Record<string, unknown> | undefined)[] = new Array(o.count).fill(undefined);
-    const pending: number[] = [];
-    for (let r = 0; r < o.count; r++) {
-      const m = readMarker(markerPath(o.stateDir, o.name, r));
-      if (m) {
-        if (m.world !== o.count) {
-          throw new Error(
-            `step "${o.name}": ${dir} holds markers of a run with ${m.world} tasks, this run has ${o.count}; ` +
-              `rerun with the same settings or remove that folder`,
-          );
-        }
-        results[r] = m.stats;
-      } else pending.push(r);
-    }
     const progress = new Progress(o.name, o.count, this.opts.progress, o.count - pending.length);
     if (o.count - pending.length > 0 && pending.length > 0) {
-      progress.log(`[${o.name}] resuming: ${o.count - pending.length} of ${o.count} task(s) already done`);
+      progress.log(resumeLine(o.name, o.count, pending.length));
     }
     const logFile = join(dir, 'tasks.log');
     const log = (rank: number, message: string, detail?: string) => {
@@ -150,7 +65,7 @@ export class LocalExecutor implements Executor {
     const mode = process.env.STEEL_EXECUTOR === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
     const inProcess = mode === 'always' || (mode === 'auto' && (o.workers || 1) <= 1);
     try {
-      if (pending.length === 0) return results as Record<string, unknown>[];
+      if (pending.length === 0) return results as R[];
       if (inProcess) {
         for (const rank of pending) {
           const ctx: TaskContext = {
@@ -160,7 +75,7 @@ export class LocalExecutor implements Executor {
             progress: (d, t) => progress.update(rank, d, t),
           };
           try {
-            const marker = await runOneTask(spec, o.name, o.stateDir, rank, o.count, ctx);
+            const marker = await runOneTask(task, args, o.name, o.stateDir, rank, o.count, ctx);
             results[rank] = marker.stats;
             progress.taskFinished(rank);
           } catch (e) {
@@ -170,27 +85,28 @@ export class LocalExecutor implements Executor {
           }
         }
       } else {
-        await this.runPool(spec, o, pending, workers, results, failures, progress, log);
+        await this.runPool(task.name, args, o, pending, workers, results, failures, progress, log);
       }
     } finally {
       progress.stop();
     }
     if (failures.length) throw new TaskFailedError(o.name, failures, o.count);
-    return results as Record<string, unknown>[];
+    return results as R[];
   }
 
-  private runPool(
-    spec: TaskSpec,
+  private runPool<R>(
+    task: string,
+    args: unknown,
     o: RunTasksOptions,
     pending: number[],
     workers: number,
-    results: (Record<string, unknown> | undefined)[],
+    results: (R | undefined)[],
     failures: TaskFailure[],
     progress: Progress,
     log: (rank: number, message: string, detail?: string) => void,
   ): Promise<void> {
     const queue = [...pending];
-    const entry = nodeEntry(WORKER_ENTRY);
+    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {
       let alive = 0;
       const spawn = () => {
@@ -205,13 +121,13 @@ export class LocalExecutor implements Executor {
           const rank = queue.shift();
           if (rank === undefined) {
             current = undefined;
-            child.send({ type: 'exit' });
+            child.send({ type: 'exit' } satisfies ToWorker);
             return;
           }
           current = rank;
-          child.send({ type: 'task', rank, world: o.count, spec, name: o.name, stateDir: o.stateDir });
+          child.send({ type: 'task', task, args, rank, world: o.count, name: o.name, stateDir: o.stateDir } satisfies ToWorker);
         };
-        child.on('message', (msg: WorkerMsg) => {
+        child.on('message', (msg: FromWorker) => {
           switch (msg.type) {
             case 'log':
               log(msg.rank, msg.message);
@@ -220,7 +136,7 @@ export class LocalExecutor implements Executor {
               progress.update(msg.rank, msg.done, msg.total);
               break;
             case 'done':
-              results[msg.rank] = msg.marker.stats;
+              results[msg.rank] = msg.marker.stats as R;
               progress.taskFinished(msg.rank);
               next();
               break;

@@ -1,6 +1,6 @@
 /** Task functions of the built-in global ops (run through the executor). */
 import { join } from 'node:path';
-import type { TaskContext } from './executor-types.ts';
+import { defineTask, type TaskContext } from './task.ts';
 import { readRecords, recordToDocument } from './readers/index.ts';
 import { openDocWriter, RejectsWriter } from './writers/index.ts';
 import { partName } from './map-task.ts';
@@ -12,7 +12,7 @@ export interface RepartitionArgs {
 }
 
 /** Task r of P: keeps the documents whose global index (over all inputs, in order) is r mod P. */
-export async function repartitionTask(rank: number, world: number, args: RepartitionArgs, ctx: TaskContext) {
+async function runRepartition(rank: number, world: number, args: RepartitionArgs, ctx: TaskContext) {
   const out = openDocWriter(join(args.workDir, partName(rank)));
   const rejects = new RejectsWriter(join(args.outDir, 'rejects', `repartition-${partName(rank, '.jsonl')}`));
   let index = 0;
@@ -48,3 +48,5 @@ export async function repartitionTask(rank: number, world: number, args: Reparti
   }
   return { read, kept, rejected, file: join(args.workDir, partName(rank)) };
 }
+
+export const repartitionTask = defineTask('pipeline.repartition', runRepartition);

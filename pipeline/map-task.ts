@@ -6,7 +6,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from './document.ts';
-import type { TaskContext } from './executor-types.ts';
+import { defineTask, type TaskContext } from './task.ts';
 import type { MapOp, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
 import { findOp } from './registry.ts';
@@ -82,7 +82,7 @@ function crashHook(kept: number, rank: number): void {
   if (kept >= Number(after)) process.kill(process.pid, 'SIGKILL');
 }
 
-export async function mapTask(rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
+async function runMapTask(rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
   const t0 = performance.now();
   const files = args.files.filter((_, i) => i % world === rank);
   const sizes = files.map((f) => statSync(f.path).size);
@@ -295,3 +295,6 @@ export async function mapTask(rank: number, world: number, args: MapTaskArgs, ct
     },
   };
 }
+
+/** The task of every map phase (one rank per files[rank::world] slice). */
+export const mapTask = defineTask('pipeline.map', runMapTask);

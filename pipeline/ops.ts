@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { fileURLToPath } from 'node:url';
 import type { GlobalOp, MapOp, Op, Stage } from './stage.ts';
 import type { Document } from './document.ts';
+import { repartitionTask } from './global-tasks.ts';
 
 /** Steel's per-record normalisation: Unicode normal form (NFKC by default) and removal of `\r`. */
 export function normalizeText(text: string, form: 'NFC' | 'NFKC' | 'NFD' | 'NFKD' | 'none' = 'NFKC', removeCr = true): string {
@@ -112,8 +112,6 @@ const RepartitionParams = z.object({
   parts: z.number().int().min(1).default(8).describe('number of output files'),
 });
 
-const GLOBAL_TASKS = fileURLToPath(new URL('./global-tasks.ts', import.meta.url));
-
 const repartition: GlobalOp<z.infer<typeof RepartitionParams>> = {
   kind: 'global',
   name: 'repartition',
@@ -121,12 +119,13 @@ const repartition: GlobalOp<z.infer<typeof RepartitionParams>> = {
   params: RepartitionParams,
   async run(p, ctx) {
     const results = await ctx.executor.runTasks(
-      { module: GLOBAL_TASKS, fn: 'repartitionTask', args: { inputFiles: ctx.inputFiles, workDir: ctx.workDir, outDir: ctx.outDir } },
+      repartitionTask,
+      { inputFiles: ctx.inputFiles, workDir: ctx.workDir, outDir: ctx.outDir },
       { name: 'repartition', stateDir: ctx.workDir, count: p.parts, workers: ctx.workers },
     );
-    const sum = (k: string) => results.reduce((a, r) => a + Number(r[k] ?? 0), 0);
+    const sum = (k: 'read' | 'kept' | 'rejected') => results.reduce((a, r) => a + r[k], 0);
     return {
-      outputFiles: results.map((r) => String(r.file)),
+      outputFiles: results.map((r) => r.file),
       stats: { read: sum('read'), kept: sum('kept'), dropped: {}, rejected: sum('rejected') },
     };
   },

@@ -16,14 +16,13 @@ import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
 import {
   newStage, mergeStage, mergeCounts, stageProblems, formatStats,
-  type MapTaskStats, type RunStats, type StageStats,
+  type RunStats, type StageStats,
 } from './stats.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
 /** What `steel prep` reads when no input is given: the bundled sample corpus. */
 export const DEFAULT_INPUT = `sample=${join(REPO_ROOT, 'corpora-manifests', 'sample', '*.jsonl.zst')}`;
 export const DEFAULT_RECIPE = 'zh-web';
-const MAP_TASK_MODULE = fileURLToPath(new URL('./map-task.ts', import.meta.url));
 /** Max tasks of the first phase by default (a file is the unit of sharding). */
 export const DEFAULT_MAX_TASKS = 256;
 
@@ -199,7 +198,7 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
       };
       if (!o.quiet) log(`[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`);
       const results = world
-        ? ((await executor.runTasks({ module: MAP_TASK_MODULE, fn: mapTask.name, args }, { name: ph.name, stateDir, count: world, workers })) as unknown as MapTaskStats[])
+        ? await executor.runTasks(mapTask, args, { name: ph.name, stateDir, count: world, workers })
         : [];
       const merged: StageStats[] = [];
       let pRead = 0, pKept = 0, pDropped = 0, pRejected = 0;

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskContext } from '../pipeline/executor-types.ts';
+import { defineTask, type TaskContext } from '../pipeline/task.ts';
 import { readDocuments } from '../pipeline/readers/index.ts';
 import { encodeTexts, loadTokenizer } from './encode.ts';
 import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
@@ -30,14 +30,13 @@ export interface TokenizeTaskStats {
   /** CPU seconds of the task process (all threads), for per-core throughput. */
   cpuSeconds: number;
   tokenizer: TokenizerInfo;
-  [k: string]: unknown;
 }
 
 export function rankDir(parts: string, rank: number): string {
   return join(parts, `r${String(rank).padStart(5, '0')}`);
 }
 
-export async function tokenizeTask(rank: number, world: number, args: TokenizeTaskArgs, ctx: TaskContext): Promise<TokenizeTaskStats> {
+async function runTokenize(rank: number, world: number, args: TokenizeTaskArgs, ctx: TaskContext): Promise<TokenizeTaskStats> {
   const cpu0 = process.cpuUsage();
   const { tok, info } = loadTokenizer(args.tokenizer, { threads: 1 });
   const dir = rankDir(args.partsDir, rank);
@@ -126,7 +125,7 @@ function bucketDir(root: string, b: number): string {
 }
 
 /** Scatter the documents of input shard `rank` into `buckets` bucket folders at random (seeded). */
-export async function scatterTask(rank: number, world: number, args: ScatterArgs, ctx: TaskContext): Promise<Record<string, unknown>> {
+async function runScatter(rank: number, world: number, args: ScatterArgs, ctx: TaskContext) {
   const rnd = prng(args.seed, rank, 1);
   const writers: ShardWriter[] = [];
   const from = String(rank).padStart(5, '0');
@@ -158,7 +157,7 @@ export interface GatherArgs {
 }
 
 /** Shuffle the documents of bucket `rank` in memory (seeded) and write them as shards. */
-export async function gatherTask(rank: number, world: number, args: GatherArgs, ctx: TaskContext): Promise<Record<string, unknown>> {
+async function runGather(rank: number, world: number, args: GatherArgs, ctx: TaskContext) {
   const dir = bucketDir(args.scatterDir, rank);
   const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.arrow') && !f.startsWith('.')).sort() : [];
   const docs: { id: string; source: string; lang: string | null; tokens: Uint32Array }[] = [];
@@ -180,7 +179,7 @@ export async function gatherTask(rank: number, world: number, args: GatherArgs, 
 // ---------------------------------------------------------------------------------------------------------------
 // BPE training: parallel pre-token counting
 
-export async function countWordsTask(rank: number, world: number, args: import('./train.ts').CountTaskArgs, ctx: TaskContext): Promise<Record<string, unknown>> {
+async function runCountWords(rank: number, world: number, args: import('./train.ts').CountTaskArgs, ctx: TaskContext) {
   const { countInputs, countFile } = await import('./train.ts');
   const { writeFileSync, renameSync } = await import('node:fs');
   const files = args.inputs.filter((_, i) => i % world === rank);
@@ -192,3 +191,14 @@ export async function countWordsTask(rank: number, world: number, args: import('
   ctx.log(`${files.length} file(s): ${r.documents} documents, ${r.chars} chars, ${r.counts.size} distinct pre-tokens`);
   return { documents: r.documents, chars: r.chars, distinct: r.counts.size };
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Task definitions (registered at the composition root, cli/tasks.ts)
+
+export const tokenizeTask = defineTask('tokenizer.encode', runTokenize);
+export const scatterTask = defineTask('tokenizer.scatter', runScatter);
+export const gatherTask = defineTask('tokenizer.gather', runGather);
+export const countWordsTask = defineTask('tokenizer.count-words', runCountWords);
+
+/** Every task of this area, for the task registry. */
+export const tokenizerTasks = [tokenizeTask, scatterTask, gatherTask, countWordsTask] as const;

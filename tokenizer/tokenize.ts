@@ -5,13 +5,11 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { buildManifest, writeManifest, type Manifest, type ShardInfo, type TokenizerInfo, DEFAULT_MAX_SHARD_BYTES } from './shards.ts';
 import { canonicalTokenizerSpec, loadTokenizer } from './encode.ts';
-import type { TokenizeTaskStats } from './tasks.ts';
+import { gatherTask, scatterTask, tokenizeTask, type TokenizeTaskStats } from './tasks.ts';
 
-const TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
 
 export interface TokenizeOptions {
   executor: Executor;
@@ -72,11 +70,11 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
   const partsDir = join(o.workDir, 'parts');
   outDir = resolve(outDir);
   rmSync(join(outDir, 'manifest.json'), { force: true }); // the folder is incomplete until the new manifest is written
-  const results = (await o.executor.runTasks(
-    { module: TASKS, fn: 'tokenizeTask', args: { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes } },
+  const results = await o.executor.runTasks(
+    tokenizeTask, { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
-  )) as unknown as TokenizeTaskStats[];
-  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') => results.reduce((a, r) => a + (r[k] as number), 0);
+  );
+  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') => results.reduce((a, r) => a + r[k], 0);
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
   const build: Record<string, unknown> = { tokenizer: tokSpec, inputs: inputFiles.length };
   if (o.shuffle) {
@@ -89,13 +87,13 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
     log(`[tokenize] shuffling ${staged.length} shard(s) into ${buckets} bucket(s), seed ${seed}`);
     const scatterDir = join(o.workDir, 'scatter');
     await o.executor.runTasks(
-      { module: TASKS, fn: 'scatterTask', args: { inputShards: staged.map((s) => join(o.workDir, 'staged', s.file)), scatterDir, buckets, seed, tokenizer: info } },
+      scatterTask, { inputShards: staged.map((s) => join(o.workDir, 'staged', s.file)), scatterDir, buckets, seed, tokenizer: info },
       { name: 'shuffle-scatter', stateDir, count: staged.length, workers: o.workers },
     );
-    const gathered = (await o.executor.runTasks(
-      { module: TASKS, fn: 'gatherTask', args: { scatterDir, outDir: join(o.workDir, 'gathered'), seed, tokenizer: info, maxShardBytes } },
+    const gathered = await o.executor.runTasks(
+      gatherTask, { scatterDir, outDir: join(o.workDir, 'gathered'), seed, tokenizer: info, maxShardBytes },
       { name: 'shuffle-gather', stateDir, count: buckets, workers: o.workers },
-    )) as unknown as { dir: string; shards: ShardInfo[] }[];
+    );
     parts = gathered.map((g) => ({ dir: g.dir, shards: g.shards }));
     build.shuffle_seed = seed;
     build.shuffle_buckets = buckets;

@@ -7,11 +7,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { detectFormat, readDocuments, readTextLines } from '../pipeline/readers/index.ts';
 import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, type TrainResult } from './bpe.ts';
 import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
+import { countWordsTask } from './tasks.ts';
 
 export interface TrainTokenizerOptions {
   inputs: string[];
@@ -153,8 +153,6 @@ export async function countInputs(
   return { counts: wc.counts, chars: wc.chars, documents, held, roundTrip };
 }
 
-const TASKS = fileURLToPath(new URL('./tasks.ts', import.meta.url));
-
 export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTokenizerReport> {
   const log = o.log ?? ((m: string) => console.error(m));
   const holdout = o.holdout ?? 0.1;
@@ -170,7 +168,7 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
       inputs: o.inputs.map((f) => resolve(f)), workDir, holdout, nfc: o.nfc,
       maxChars: o.maxChars ? Math.ceil(o.maxChars / world) : undefined, roundTripDocs: Math.ceil(rtMax / world),
     };
-    const stats = await o.executor.runTasks({ module: TASKS, fn: 'countWordsTask', args }, { name: 'bpe-count', stateDir: join(workDir, 'markers'), count: world, workers });
+    const stats = await o.executor.runTasks(countWordsTask, args, { name: 'bpe-count', stateDir: join(workDir, 'markers'), count: world, workers });
     const counts = new Map<string, number>();
     const held: Record<string, string[]> = {};
     const roundTrip: string[] = [];
@@ -180,8 +178,8 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
       for (const [w, c] of part.counts) counts.set(w, (counts.get(w) ?? 0) + c);
       for (const [lang, texts] of Object.entries(part.held)) (held[lang] ??= []).push(...texts);
       roundTrip.push(...part.roundTrip);
-      chars += stats[r].chars as number;
-      documents += stats[r].documents as number;
+      chars += stats[r]!.chars;
+      documents += stats[r]!.documents;
     }
     if (!o.workDir) rmSync(workDir, { recursive: true, force: true });
     else rmSync(join(workDir, 'markers'), { recursive: true, force: true });

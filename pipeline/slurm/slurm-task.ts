@@ -1,20 +1,31 @@
 /**
- * Job side of the Slurm executor: run by one array task as
- *   node [--import tsx] slurm-task.(js|ts) SPEC_FILE RANKS_FILE ARRAY_INDEX   (pipeline/node-entry.ts picks)
- * It runs rank RANKS[ARRAY_INDEX] of the step described in SPEC_FILE and writes the same completion marker as the local
- * executor; progress goes to STEP/slurm/progress/RANK.json, an error to STEP/slurm/errors/RANK.txt (and the job log).
+ * Job side of the Slurm executor: one array task runs the worker entry (cli/worker.ts) as
+ *   node [--import tsx] cli/worker.(js|ts) SPEC_FILE RANKS_FILE ARRAY_INDEX   (pipeline/node-entry.ts picks)
+ * which calls runSlurmArrayTask: it runs rank RANKS[ARRAY_INDEX] of the step described in SPEC_FILE (task name, args)
+ * and writes the same completion marker as the local executor; progress goes to STEP/slurm/progress/RANK.json, an
+ * error to STEP/slurm/errors/RANK.txt (and the job log).
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskContext } from '../executor-types.ts';
-import { markerPath, readMarker, runOneTask } from '../executor.ts';
 import { writeFileAtomic } from '../fsutil.ts';
-import type { SlurmStepSpec } from './slurm.ts';
+import { markerPath, readMarker, runOneTask } from '../markers.ts';
+import { resolveTask, type Task, type TaskContext } from '../task.ts';
 
-async function main(): Promise<number> {
-  const [specFile, ranksFile, idxArg] = process.argv.slice(2);
+/** What the task side reads: written once per step submission. */
+export interface SlurmStepSpec {
+  /** Registry name of the task. */
+  task: string;
+  args: unknown;
+  name: string;
+  stateDir: string;
+  world: number;
+}
+
+/** Run one Slurm array task; returns the process exit code. */
+export async function runSlurmArrayTask(registry: Readonly<Record<string, Task>>, argv: string[]): Promise<number> {
+  const [specFile, ranksFile, idxArg] = argv;
   if (!specFile || !ranksFile || idxArg === undefined) {
-    console.error('usage: slurm-task.ts SPEC_FILE RANKS_FILE ARRAY_INDEX');
+    console.error('usage: WORKER_ENTRY SPEC_FILE RANKS_FILE ARRAY_INDEX (a Slurm array task; local workers are forked with IPC)');
     return 2;
   }
   const step = JSON.parse(readFileSync(specFile, 'utf8')) as SlurmStepSpec;
@@ -24,7 +35,7 @@ async function main(): Promise<number> {
     console.error(`slurm-task: array index ${idxArg} out of range (${ranks.length} ranks in ${ranksFile})`);
     return 2;
   }
-  const { stateDir, name, world, spec } = step;
+  const { stateDir, name, world } = step;
   const sdir = join(stateDir, name, 'slurm');
   const errFile = join(sdir, 'errors', `${rank}.txt`);
   rmSync(errFile, { force: true });
@@ -52,7 +63,8 @@ async function main(): Promise<number> {
   };
   console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`);
   try {
-    const marker = await runOneTask(spec, name, stateDir, rank, world, ctx, fault);
+    const task = resolveTask(registry, step.task);
+    const marker = await runOneTask(task, step.args, name, stateDir, rank, world, ctx, fault);
     console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] done in ${marker.seconds.toFixed(1)}s`);
     return 0;
   } catch (e) {
@@ -84,5 +96,3 @@ function testFault(step: string, rank: number): (() => void) | undefined {
     process.kill(process.pid, 'SIGKILL');
   };
 }
-
-process.exitCode = await main();

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, markerPath, readMarker, TaskFailedError } from '../executor.ts';
 import { runPipeline } from '../runner.ts';
+import { squareTask } from './test-tasks.ts';
 import { buildJobScript, chunkRanks, createSlurmExecutor, shq, slurmAvailable, slurmPathPattern, type SlurmExecutorOptions } from './slurm.ts';
 
 const made: string[] = [];
@@ -21,7 +22,8 @@ const cleanup = () => {
 };
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
-const TASKS = join(HERE, 'test-tasks.ts');
+/** Worker entry of the array tasks: the composition root's registry plus the test task. */
+const TEST_WORKER = join(HERE, 'test-worker.ts');
 /** A folder name no script may expand: spaces, both quotes, $(...), backticks, ;, &, |, *, %, a newline. */
 const NASTY = `we'ird "dir" $(touch PWNED) \`touch PWNED2\`; rm -rf nothing & | * %x 50%\nline2`;
 
@@ -92,6 +94,7 @@ describe('Slurm cluster', cluster, () => {
   const opts = (lines: string[], extra: SlurmExecutorOptions = {}): SlurmExecutorOptions => ({
     pollMs: 250,
     progress: { quiet: true },
+    worker: TEST_WORKER,
     log: (l) => lines.push(l),
     ...extra,
   });
@@ -105,7 +108,7 @@ describe('Slurm cluster', cluster, () => {
     const max = await ex.maxArraySize();
     const count = 2 * max + 1;
     const stateDir = join(dir, 'state');
-    const stats = await ex.runTasks({ module: TASKS, fn: 'square', args: { dir } }, { name: 'sq', stateDir, count, workers: 2 });
+    const stats = await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir, count, workers: 2 });
     assert.deepEqual(stats.map((s) => s.square), Array.from({ length: count }, (_, r) => r * r));
     assert.ok(stats.every((s) => s.job !== null && s.extra === `x'y $(z)`), 'ran inside Slurm with the exported environment');
     assert.deepEqual(ranksRun(dir), Array.from({ length: count }, (_, r) => r));
@@ -119,11 +122,11 @@ describe('Slurm cluster', cluster, () => {
     assert.ok(logs.some((l) => readFileSync(join(stateDir, 'sq', 'slurm', 'logs', l), 'utf8').includes('hello from 4')));
     // second step: submitted with afterok on the first step's jobs
     const ids = jobs.submissions.map((s: { jobId: string }) => s.jobId);
-    await ex.runTasks({ module: TASKS, fn: 'square', args: { dir } }, { name: 'sq2', stateDir, count: 2, workers: 2 });
+    await ex.runTasks(squareTask, { dir }, { name: 'sq2', stateDir, count: 2, workers: 2 });
     assert.ok(lines.some((l) => l.startsWith('[sq2] submitted') && l.includes(`after ${ids.join(', ')}`)), lines.join('\n'));
     // a rerun of a finished step submits nothing
     const before = ranksRun(dir).length;
-    await ex.runTasks({ module: TASKS, fn: 'square', args: { dir } }, { name: 'sq', stateDir, count, workers: 2 });
+    await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir, count, workers: 2 });
     assert.equal(ranksRun(dir).length, before);
   });
 
@@ -135,7 +138,7 @@ describe('Slurm cluster', cluster, () => {
     const ex = createSlurmExecutor(opts(lines, { env: { STEEL_SLURM_TEST_KILL: kill } }));
     const stateDir = join(dir, 'state');
     const o = { name: 'k', stateDir, count: 4, workers: 2 };
-    await assert.rejects(ex.runTasks({ module: TASKS, fn: 'square', args: { dir } }, o), (e: Error) => {
+    await assert.rejects(ex.runTasks(squareTask, { dir }, o), (e: Error) => {
       assert.ok(e instanceof TaskFailedError);
       assert.deepEqual(e.failures.map((f) => f.rank), [1]);
       assert.match(e.failures[0]!.message, /ended without a completion marker.*test fault: killing myself/s);
@@ -143,7 +146,7 @@ describe('Slurm cluster', cluster, () => {
     });
     assert.equal(readMarker(markerPath(stateDir, 'k', 1)), undefined);
     assert.ok(readMarker(markerPath(stateDir, 'k', 3)));
-    const stats = await ex.runTasks({ module: TASKS, fn: 'square', args: { dir } }, o);
+    const stats = await ex.runTasks(squareTask, { dir }, o);
     assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
     const jobs = JSON.parse(readFileSync(join(stateDir, 'k', 'slurm', 'jobs.json'), 'utf8'));
     assert.deepEqual(jobs.submissions.at(-1).ranks, [1], 'only the killed task is resubmitted');
@@ -154,12 +157,12 @@ describe('Slurm cluster', cluster, () => {
     const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-twice-'));
     const stateDir = join(dir, 'state');
     const o = { name: 'slow', stateDir, count: 3, workers: 2 };
-    const spec = { module: TASKS, fn: 'square', args: { dir, sleepMs: 1500 } };
-    const first = createSlurmExecutor(opts([])).runTasks(spec, o);
+    const args = { dir, sleepMs: 1500 };
+    const first = createSlurmExecutor(opts([])).runTasks(squareTask, args, o);
     const jobsFile = join(stateDir, 'slow', 'slurm', 'jobs.json');
     while (!existsSync(jobsFile)) await new Promise((r) => setTimeout(r, 50));
     const lines: string[] = [];
-    const second = await createSlurmExecutor(opts(lines)).runTasks(spec, o);
+    const second = await createSlurmExecutor(opts(lines)).runTasks(squareTask, args, o);
     assert.deepEqual(second.map((s) => s.square), [0, 1, 4]);
     assert.deepEqual((await first).map((s) => s.square), [0, 1, 4]);
     assert.equal(JSON.parse(readFileSync(jobsFile, 'utf8')).submissions.length, 1, 'nothing resubmitted');
@@ -171,7 +174,7 @@ describe('Slurm cluster', cluster, () => {
     const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-err-'));
     const ex = createSlurmExecutor(opts([]));
     await assert.rejects(
-      ex.runTasks({ module: TASKS, fn: 'square', args: { dir, failRank: 2 } }, { name: 'e', stateDir: join(dir, 'state'), count: 3, workers: 1 }),
+      ex.runTasks(squareTask, { dir, failRank: 2 }, { name: 'e', stateDir: join(dir, 'state'), count: 3, workers: 1 }),
       /step "e": 1 of 3 task\(s\) failed:\n  rank 2: boom in rank 2 \(job \d+_2, log /,
     );
   });

@@ -10,14 +10,14 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Executor, RunTasksOptions, TaskSpec } from '../executor-types.ts';
-import { markerPath, readMarker, TaskFailedError, type TaskFailure } from '../executor.ts';
+import type { Executor, RunTasksOptions } from '../executor-types.ts';
+import { WORKER_ENTRY } from '../executor.ts';
 import { writeFileAtomic } from '../fsutil.ts';
+import { markerPath, readMarker, resumeLine, scanMarkers, TaskFailedError, type TaskFailure } from '../markers.ts';
 import { nodeEntry } from '../node-entry.ts';
 import { Progress, type ProgressOptions } from '../progress.ts';
-
-export const SLURM_TASK_ENTRY = fileURLToPath(new URL('./slurm-task.ts', import.meta.url));
+import type { Task, TaskResult } from '../task.ts';
+import type { SlurmStepSpec } from './slurm-task.ts';
 
 export interface SlurmExecutorOptions {
   partition?: string;
@@ -40,6 +40,8 @@ export interface SlurmExecutorOptions {
   env?: Record<string, string>;
   /** Node binary on the compute nodes (default: this process's). */
   node?: string;
+  /** Worker entry module run by every array task (default WORKER_ENTRY, cli/worker.ts). */
+  worker?: string;
   /** Paths or names of the Slurm commands. */
   bin?: { sbatch?: string; squeue?: string; scontrol?: string; scancel?: string };
   /** Job name prefix (default "steel"). */
@@ -99,7 +101,7 @@ export interface JobScriptInput {
   node: string;
   /** Node flags before the entry file (nodeEntry: the tsx loader when running from the .ts sources, none compiled). */
   execArgv: string[];
-  /** the task entry (slurm-task) */
+  /** The worker entry (cli/worker, compiled or source). */
   file: string;
   specFile: string;
   ranksFile: string;
@@ -119,17 +121,9 @@ export function buildJobScript(i: JobScriptInput): string {
   }
   lines.push(`cd ${shq(i.cwd)}`);
   lines.push(
-    `exec ${[i.node, ...i.execArgv, i.file].map(shq).join(' ')} ${shq(i.specFile)} ${shq(i.ranksFile)} "\${SLURM_ARRAY_TASK_ID:?not run as an array task}"`,
+    `exec ${[i.node, ...i.execArgv, i.file, i.specFile, i.ranksFile].map(shq).join(' ')} "\${SLURM_ARRAY_TASK_ID:?not run as an array task}"`,
   );
   return lines.join('\n') + '\n';
-}
-
-/** What the task side reads: written once per step submission. */
-export interface SlurmStepSpec {
-  spec: TaskSpec;
-  name: string;
-  stateDir: string;
-  world: number;
 }
 
 interface Submission {
@@ -224,30 +218,18 @@ export class SlurmExecutor implements Executor {
     return active;
   }
 
-  async runTasks(spec: TaskSpec, o: RunTasksOptions): Promise<Record<string, unknown>[]> {
-    if (!Number.isInteger(o.count) || o.count < 0) throw new Error(`runTasks: bad task count ${o.count}`);
+  async runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions): Promise<R[]> {
     const stateDir = resolve(o.stateDir);
+    const scan = scanMarkers<R>(stateDir, o.name, o.count);
+    const results = scan.results;
+    const pending = new Set(scan.pending);
     const dir = join(stateDir, o.name);
     const sdir = join(dir, 'slurm');
     for (const d of [dir, sdir, join(sdir, 'logs'), join(sdir, 'progress'), join(sdir, 'errors')]) mkdirSync(d, { recursive: true });
 
-    const results: (Record<string, unknown> | undefined)[] = new Array(o.count).fill(undefined);
-    const pending = new Set<number>();
-    for (let r = 0; r < o.count; r++) {
-      const m = readMarker(markerPath(stateDir, o.name, r));
-      if (m) {
-        if (m.world !== o.count) {
-          throw new Error(
-            `step "${o.name}": ${dir} holds markers of a run with ${m.world} tasks, this run has ${o.count}; ` +
-              `rerun with the same settings or remove that folder`,
-          );
-        }
-        results[r] = m.stats;
-      } else pending.add(r);
-    }
     if (pending.size === 0) {
       this.lastJobs = [];
-      return results as Record<string, unknown>[];
+      return results as R[];
     }
     this.lastJobs = this.lastJobs.filter((id) => !stepJobs(join(stateDir, o.name, 'slurm', 'jobs.json')).has(id));
 
@@ -272,16 +254,17 @@ export class SlurmExecutor implements Executor {
     const toSubmit = [...pending].filter((r) => !where.has(r)).sort((a, b) => a - b);
 
     const progress = new Progress(o.name, o.count, this.opts.progress, o.count - pending.size);
-    if (o.count - pending.size > 0) this.log(`[${o.name}] resuming: ${o.count - pending.size} of ${o.count} task(s) already done`, progress);
+    if (o.count - pending.size > 0) this.log(resumeLine(o.name, o.count, pending.size), progress);
     if (where.size) this.log(`[${o.name}] ${where.size} task(s) still queued or running from an earlier submission`, progress);
 
     const submitted: string[] = [];
     try {
       if (toSubmit.length) {
         const specFile = join(sdir, 'spec.json');
-        const step: SlurmStepSpec = { spec, name: o.name, stateDir, world: o.count };
+        const step: SlurmStepSpec = { task: task.name, args, name: o.name, stateDir, world: o.count };
         writeFileAtomic(specFile, JSON.stringify(step, null, 1) + '\n');
         const max = await this.maxArraySize();
+        const worker = this.opts.worker ?? WORKER_ENTRY;
         const chunks = chunkRanks(toSubmit, max);
         const seq = state.submissions.length;
         // The previous step's jobs must have succeeded (they have, since we waited; this guards reordering).
@@ -297,7 +280,7 @@ export class SlurmExecutor implements Executor {
               step: o.name,
               cwd: process.cwd(),
               node: this.opts.node ?? process.execPath,
-              ...nodeEntry(SLURM_TASK_ENTRY),
+              ...nodeEntry(worker),
               specFile,
               ranksFile,
               env: this.opts.env,
@@ -351,7 +334,7 @@ export class SlurmExecutor implements Executor {
           const m = readMarker(markerPath(stateDir, o.name, rank));
           const w = where.get(rank)!;
           if (m) {
-            results[rank] = m.stats;
+            results[rank] = m.stats as R;
             waiting.delete(rank);
             progress.taskFinished(rank);
           } else if (active && !active.has(`${w.jobId}_${w.index}`)) {
@@ -375,7 +358,7 @@ export class SlurmExecutor implements Executor {
       // A failed step is resubmitted on its own: nothing may depend on its failed jobs.
       this.lastJobs = failures.length ? [] : submitted.length ? submitted : [...new Set([...where.values()].map((w) => w.jobId))];
       if (failures.length) throw new TaskFailedError(o.name, failures, o.count);
-      return results as Record<string, unknown>[];
+      return results as R[];
     } finally {
       progress.stop();
     }

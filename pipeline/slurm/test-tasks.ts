@@ -1,7 +1,7 @@
-/** Task functions used by pipeline/slurm/slurm.test.ts (run inside Slurm array jobs). */
+/** The task used by pipeline/slurm/slurm.test.ts (served by the worker entry slurm/test-worker.ts). */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskContext } from '../executor-types.ts';
+import { defineTask } from '../task.ts';
 
 interface Args {
   dir: string;
@@ -9,7 +9,7 @@ interface Args {
   sleepMs?: number;
 }
 
-export async function square(rank: number, world: number, args: Args, ctx: TaskContext) {
+export const squareTask = defineTask('test.slurm-square', async (rank, world, args: Args, ctx) => {
   appendFileSync(join(args.dir, 'runs.txt'), `${rank}\n`);
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 2);
@@ -18,4 +18,5 @@ export async function square(rank: number, world: number, args: Args, ctx: TaskC
   writeFileSync(join(args.dir, `out-${rank}.txt`), `${rank * rank}\n`);
   ctx.progress(2, 2);
   return { rank, world, square: rank * rank, job: process.env.SLURM_ARRAY_JOB_ID ?? null, extra: process.env.STEEL_TEST_EXTRA ?? null };
-}
+});
+

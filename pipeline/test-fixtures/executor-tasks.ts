@@ -1,7 +1,7 @@
-/** Task functions used by pipeline/executor.test.ts. */
+/** Tasks used by pipeline/executor.test.ts (served by the worker entry test-fixtures/worker.ts). */
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskContext } from '../executor-types.ts';
+import { defineTask, taskRegistry } from '../task.ts';
 
 interface Args {
   dir: string;
@@ -9,7 +9,7 @@ interface Args {
   dieRank?: number;
 }
 
-export async function square(rank: number, world: number, args: Args, ctx: TaskContext) {
+export const squareTask = defineTask('test.square', async (rank, world, args: Args, ctx) => {
   appendFileSync(join(args.dir, 'runs.txt'), `${rank}\n`);
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 1);
@@ -17,4 +17,9 @@ export async function square(rank: number, world: number, args: Args, ctx: TaskC
   if (rank === args.dieRank) process.exit(3);
   await new Promise((r) => setTimeout(r, 20));
   return { rank, world, square: rank * rank, pid: process.pid };
-}
+});
+
+/** Not in this worker's registry: asking a worker for it fails clearly. */
+export const unregisteredTask = defineTask('test.unregistered', async () => ({}));
+
+export const testTasks = taskRegistry([squareTask]);
