@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds train/native/build/steel_cuda.node (N-API addon, CUDA C++) for Hopper (sm_90a).
 # Env: NODE_INC (dir holding node_api.h; default: staged headers or the running node's), CUBLAS_INC / CUBLAS_LIB
-# (default: /usr/local/cuda), ARCH (default: -gencode=arch=compute_90a,code=sm_90a), NVCC_EXTRA (more nvcc flags,
-# e.g. -DSTEEL_NO_ATTN3 to build without train/native/attn3.cuh).
+# (default: $CUDA_HOME or /usr/local/cuda include / lib64), ARCH (default: -gencode=arch=compute_90a,code=sm_90a),
+# NVCC_EXTRA (more nvcc flags), COMPILE_ONLY=1 (compile to build/steel_cuda.o without linking: a syntax and register
+# check on a machine without a GPU or libcublasLt, e.g. with CUBLAS_INC pointing at the nvidia-cublas wheel's include/).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/build
@@ -18,10 +19,15 @@ CUDA=${CUDA_HOME:-/usr/local/cuda}
 CUBLAS_INC=${CUBLAS_INC:-$CUDA/include}
 CUBLAS_LIB=${CUBLAS_LIB:-$CUDA/lib64}
 ARCH=${ARCH:--gencode=arch=compute_90a,code=sm_90a}
+flags=(-O3 -std=c++17 ${NVCC_EXTRA:-} -Xcompiler -fPIC,-Wall -Xptxas -v $ARCH -lineinfo -I"$NODE_INC" -I"$CUBLAS_INC")
 set -x
-nvcc -O3 -std=c++17 ${NVCC_EXTRA:-} -shared -Xcompiler -fPIC,-Wall -Xptxas -v $ARCH -lineinfo \
-  -I"$NODE_INC" -I"$CUBLAS_INC" "$here/steel_cuda.cu" -o "$out/steel_cuda.node.tmp" \
-  -L"$CUBLAS_LIB" -lcublasLt -lcudart 2> "$out/ptxas.log" || { cat "$out/ptxas.log" >&2; exit 1; }
-mv "$out/steel_cuda.node.tmp" "$out/steel_cuda.node"
-grep -E "spill|Used [0-9]+ registers|Compiling entry" "$out/ptxas.log" | grep -B1 -E "attn|spill" | head -40 || true
-echo "built $out/steel_cuda.node"
+if [[ ${COMPILE_ONLY:-} == 1 ]]; then
+  nvcc "${flags[@]}" -c "$here/steel_cuda.cu" -o "$out/steel_cuda.o" 2> "$out/ptxas.log" || { cat "$out/ptxas.log" >&2; exit 1; }
+else
+  nvcc "${flags[@]}" -shared "$here/steel_cuda.cu" -o "$out/steel_cuda.node.tmp" -L"$CUBLAS_LIB" -lcublasLt -lcudart \
+    2> "$out/ptxas.log" || { cat "$out/ptxas.log" >&2; exit 1; }
+  mv "$out/steel_cuda.node.tmp" "$out/steel_cuda.node"
+fi
+set +x
+grep -E "warning|spill stores [1-9]" "$out/ptxas.log" | head -20 || true
+echo "built $out/$([[ ${COMPILE_ONLY:-} == 1 ]] && echo steel_cuda.o || echo steel_cuda.node)"

@@ -20,7 +20,10 @@ export interface NativeAddon {
   set(h: unknown, which: number, name: string, v: Float32Array): void;
   zeroGrad(h: unknown): void;
   stepCount(h: unknown, set?: number): number;
-  forwardBackward(h: unknown, tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean): number;
+  /** mean loss over the non-pad targets; with weights (B x T) the weighted sum sum_i w_i * CE_i (train/backend.ts). */
+  forwardBackward(h: unknown, tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean, weights?: Float32Array): number;
+  /** per row b: sum_t w_bt * log p(target_bt), tokens B x (T+1), weights B x T. */
+  sequenceLogProbs(h: unknown, tokens: Int32Array, B: number, T: number, weights: Float32Array): Float64Array;
   forward(h: unknown, tokens: Int32Array, B: number, T: number): Float32Array;
   step(h: unknown, lr: number, b1: number, b2: number, eps: number, wd: number, clip: number): number;
   info(h: unknown): { device: string; memUsed: number; memTotal: number; paramFloats: number; activationBytes: number; allocatedBytes: number; gemmPlans: number };
@@ -40,9 +43,9 @@ export interface NativeAddon {
   ncclOverlap(h: unknown): void;
   /** sums the gradients over all ranks in place (launches the buckets not yet launched, waits at most timeoutS). */
   allReduceGrads(h: unknown, timeoutS: number): void;
-  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number, version: 1 | 2 | 3):
+  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number):
     { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
-  attnTime(B: number, T: number, H: number, Hk: number, hd: number, version: number, iters: number): { fwdMs: number; bwdMs: number };
+  attnTime(B: number, T: number, H: number, Hk: number, hd: number, iters: number): { fwdMs: number; bwdMs: number };
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -159,8 +162,11 @@ export class CudaBackend implements Backend {
   async getGrad(name: string): Promise<Float32Array> { return this.addon.get(this.handle, 1, name); }
   async zeroGrad(): Promise<void> { this.addon.zeroGrad(this.handle); }
 
-  async forwardBackward(tokens: Int32Array, B: number, T: number, gradScale = 1): Promise<number> {
-    return this.addon.forwardBackward(this.handle, tokens, B, T, gradScale, true);
+  async forwardBackward(tokens: Int32Array, B: number, T: number, gradScale = 1, weights?: Float32Array): Promise<number> {
+    return this.addon.forwardBackward(this.handle, tokens, B, T, gradScale, true, weights);
+  }
+  async sequenceLogProbs(tokens: Int32Array, B: number, T: number, weights: Float32Array): Promise<Float64Array> {
+    return this.addon.sequenceLogProbs(this.handle, tokens, B, T, weights);
   }
   /** mean loss without gradients (evaluation). */
   async loss(tokens: Int32Array, B: number, T: number): Promise<number> {

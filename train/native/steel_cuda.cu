@@ -1,256 +1,29 @@
-// Steel CUDA backend: N-API addon (plain C API) driving a bf16 Qwen2 / Steel-LLM (Soft-MoE v3) trainer on one GPU.
+// Steel CUDA backend: N-API addon (plain C API) driving a bf16 Qwen2 / Steel-LLM (Soft-MoE) trainer on one GPU.
 // fp32 master weights + bf16 shadow copies, fp32 AdamW moments and gradients, cuBLASLt GEMMs (fp32 accumulate).
+// This file holds the model (parameter layout, activation buffers, the order of the forward and backward passes) and
+// the N-API glue; each concern's kernels and launchers live in its own header (the llm.c way):
+//   common.cuh (types, checks, reductions, profiler)   tile.cuh (mma / ldmatrix / cp.async tile helpers)
+//   attention.cuh  rmsnorm.cuh  rope.cuh  swiglu.cuh  softmoe.cuh  embedding.cuh  crossentropy.cuh  adamw.cuh
+//   cublaslt.cuh (GEMM wrapper)  nccl.cuh (data-parallel gradient all-reduce)
 #include <node_api.h>
-#include <cublasLt.h>
-#include <dlfcn.h>
-#include <unistd.h>
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstdarg>
-#include <cstdio>
 #include <cstring>
 #include <map>
-#include <memory>
 #include <set>
-#include <stdexcept>
 #include <string>
 #include <vector>
-#include "kernels.cuh"
-#if !defined(STEEL_NO_ATTN3) && __has_include("attn3.cuh")
-#include "attn3.cuh"
-#define STEEL_HAVE_ATTN3 1
-#endif
-
-static std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-static std::string strf(const char* fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  return buf;
-}
-#define CK(x)                                                                                                   \
-  do {                                                                                                          \
-    cudaError_t e_ = (x);                                                                                       \
-    if (e_ != cudaSuccess)                                                                                      \
-      throw std::runtime_error(strf("CUDA error %s (%s) at %s:%d: %s", cudaGetErrorName(e_), cudaGetErrorString(e_), \
-                                    __FILE__, __LINE__, #x));                                                   \
-  } while (0)
-#define CKL(x)                                                                                             \
-  do {                                                                                                     \
-    cublasStatus_t s_ = (x);                                                                               \
-    if (s_ != CUBLAS_STATUS_SUCCESS)                                                                       \
-      throw std::runtime_error(strf("cuBLASLt error %d (%s) at %s:%d: %s", (int)s_, cublasLtGetStatusName(s_), \
-                                    __FILE__, __LINE__, #x));                                              \
-  } while (0)
-#define KCHECK(name) CK_launch(name, __LINE__)
-static void CK_launch(const char* name, int line) {
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess)
-    throw std::runtime_error(strf("CUDA kernel %s launch failed (line %d): %s", name, line, cudaGetErrorString(e)));
-}
-static inline unsigned nblk(long n, int t = 256) { return (unsigned)((n + t - 1) / t); }
-
-static size_t g_allocBytes = 0;  // bytes cudaMalloc'ed by live models (comparable to torch.cuda.max_memory_allocated)
-
-// ============================================================================ cuBLASLt wrapper (row-major semantics)
-struct GemmPlan {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulAlgo_t algo;
-};
-class Gemm {
- public:
-  cublasLtHandle_t h = nullptr;
-  void* ws = nullptr;
-  size_t wsSize = 64ull << 20;
-  std::map<std::string, GemmPlan> cache;
-  void init() {
-    CKL(cublasLtCreate(&h));
-    CK(cudaMalloc(&ws, wsSize));
-    g_allocBytes += wsSize;
-  }
-  ~Gemm() {
-    for (auto& kv : cache) {
-      cublasLtMatrixLayoutDestroy(kv.second.a);
-      cublasLtMatrixLayoutDestroy(kv.second.b);
-      cublasLtMatrixLayoutDestroy(kv.second.c);
-      cublasLtMatmulDescDestroy(kv.second.op);
-    }
-    if (ws) { cudaFree(ws); g_allocBytes -= wsSize; }
-    if (h) cublasLtDestroy(h);
-  }
-  static uint32_t align(const void* p) {
-    uintptr_t v = (uintptr_t)p;
-    uint32_t a = 256;
-    while (a > 1 && (v % a)) a >>= 1;
-    return a;
-  }
-  // C[M,N] (row-major, ldc) = alpha * op(A)[M,K] op(B)[K,N] + beta * C; A,B bf16; C bf16 or fp32; bias (bf16) per column
-  void run(bool tA, bool tB, int M, int N, int K, const bf16* A, int lda, const bf16* B, int ldb, void* C, int ldc,
-           bool cF32, float alpha, float beta, const bf16* bias = nullptr, int batch = 1, long long sA = 0, long long sB = 0,
-           long long sC = 0) {
-    uint32_t aA = align(A), aB = align(B), aC = align(C);
-    std::string key = strf("%d%d %d %d %d %d %d %d %d %d %d %lld %lld %lld %u %u %u %d", tA, tB, M, N, K, lda, ldb, ldc,
-                           (int)cF32, bias != nullptr, batch, sA, sB, sC, aA, aB, aC, beta != 0.f);
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-      GemmPlan p;
-      CKL(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-      cublasOperation_t opA = tB ? CUBLAS_OP_T : CUBLAS_OP_N, opB = tA ? CUBLAS_OP_T : CUBLAS_OP_N;
-      CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
-      CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
-      if (bias) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-        cudaDataType_t bt = CUDA_R_16BF;
-        CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
-      }
-      // cublas A := our B (m = N, k = K); cublas B := our A (k = K, n = M)
-      CKL(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, tB ? K : N, tB ? N : K, ldb));
-      CKL(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, tA ? M : K, tA ? K : M, lda));
-      CKL(cublasLtMatrixLayoutCreate(&p.c, cF32 ? CUDA_R_32F : CUDA_R_16BF, N, M, ldc));
-      if (batch > 1) {
-        CKL(cublasLtMatrixLayoutSetAttribute(p.a, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.a, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sB, sizeof sB));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sA, sizeof sA));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sC, sizeof sC));
-      }
-      cublasLtMatmulPreference_t pref;
-      CKL(cublasLtMatmulPreferenceCreate(&pref));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsSize, sizeof wsSize));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aB, sizeof aB));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aA, sizeof aA));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aC, sizeof aC));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aC, sizeof aC));
-      cublasLtMatmulHeuristicResult_t res[1];
-      int n = 0;
-      cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(h, p.op, p.a, p.b, p.c, p.c, pref, 1, res, &n);
-      cublasLtMatmulPreferenceDestroy(pref);
-      if (st != CUBLAS_STATUS_SUCCESS || n == 0)
-        throw std::runtime_error(strf("cuBLASLt: no algorithm for GEMM %s (status %d)", key.c_str(), (int)st));
-      p.algo = res[0].algo;
-      it = cache.emplace(key, p).first;
-    }
-    GemmPlan& p = it->second;
-    if (bias) CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    CKL(cublasLtMatmul(h, p.op, &alpha, B, p.a, A, p.b, &beta, C, p.c, C, p.c, &p.algo, ws, wsSize, 0));
-  }
-};
-
-// attention v2 launchers (NDT_SWITCH: kernels.cuh)
-static void attnFwd2(dim3 grid, const bf16* qkv, bf16* out, float* lse, int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2) {
-  NDT_SWITCH(hd, (attn_fwd2_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
-}
-static void attnBwd2(dim3 gq, dim3 gk, const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int T,
-                     int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  NDT_SWITCH(hd, (attn_bwd_dq2_k<N_><<<gq, 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
-  NDT_SWITCH(hd, (attn_bwd_dkdv2_k<N_><<<gk, 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
-}
-
-
-// attention by kernel version: 1 = first kernels, 2 = ldmatrix + cp.async (v2), 3 = attn3.cuh when built with it
-static bool attnVersionOk(int ver) {
-#ifdef STEEL_HAVE_ATTN3
-  if (ver == 3) return true;
-#endif
-  return ver == 1 || ver == 2;
-}
-static void attnForward(int ver, const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
-                        int voff, float sl2) {
-  const int nQT = (T + 63) / 64;
-  if (ver == 1) attn_fwd_k<<<dim3(nQT, B * H), 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
-#ifdef STEEL_HAVE_ATTN3
-  else if (ver == 3) attnFwd3(qkv, out, lse, B, T, H, Hk, hd, ldq, koff, voff, sl2);
-#endif
-  else if (ver == 2) attnFwd2(dim3(nQT, B * H), qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
-  else throw std::runtime_error(strf("cuda backend: attention kernel version %d is not built (STEEL_CUDA_ATTN)", ver));
-}
-// delta must already hold rowsum(dO * O) (attn_delta_k)
-static void attnBackward(int ver, const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
-                         int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  const int nQT = (T + 63) / 64;
-  if (ver == 1) {
-    attn_bwd_dq_k<<<dim3(nQT, B * H), 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
-    attn_bwd_dkdv_k<<<dim3(nQT, B * Hk), 128>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
-  }
-#ifdef STEEL_HAVE_ATTN3
-  else if (ver == 3) attnBwd3(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
-#endif
-  else if (ver == 2) attnBwd2(dim3(nQT, B * H), dim3(nQT, B * Hk), qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
-  else throw std::runtime_error(strf("cuda backend: attention kernel version %d is not built (STEEL_CUDA_ATTN)", ver));
-}
-
-// ============================================================================ NCCL (loaded at run time)
-// The addon does not link NCCL: it is dlopen'ed on the first multi-GPU use, so a single-GPU build and run need no NCCL
-// at all, and the build needs no NCCL headers. The few declarations below follow NCCL's stable C ABI (nccl.h, 2.x).
-typedef struct ncclComm* ncclComm_t;
-struct ncclUniqueIdT { char internal[128]; };
-typedef int ncclResult_t;  // ncclSuccess = 0
-enum { NCCL_FLOAT32 = 7, NCCL_SUM = 0, NCCL_IN_PROGRESS = 7 };
-struct NcclLib {
-  void* so = nullptr;
-  std::string path;
-  ncclResult_t (*getVersion)(int*) = nullptr;
-  ncclResult_t (*getUniqueId)(ncclUniqueIdT*) = nullptr;
-  ncclResult_t (*commInitRank)(ncclComm_t*, int, ncclUniqueIdT, int) = nullptr;
-  ncclResult_t (*allReduce)(const void*, void*, size_t, int, int, ncclComm_t, cudaStream_t) = nullptr;
-  ncclResult_t (*commDestroy)(ncclComm_t) = nullptr;
-  ncclResult_t (*commAbort)(ncclComm_t) = nullptr;
-  ncclResult_t (*asyncError)(ncclComm_t, ncclResult_t*) = nullptr;
-  const char* (*errStr)(ncclResult_t) = nullptr;
-};
-static NcclLib g_nccl;
-// candidates: '\n'-separated library paths to try first; then the loader's default search for libnccl.so.2
-static NcclLib& ncclLoad(const std::string& candidates) {
-  if (g_nccl.so) return g_nccl;
-  // NVLink multicast (NVLS) stays off unless the user set it explicitly (the lent GPU hosts require it off)
-  setenv("NCCL_NVLS_ENABLE", "0", 0);
-  std::vector<std::string> tries;
-  size_t i = 0;
-  while (i <= candidates.size()) {
-    size_t j = candidates.find('\n', i);
-    if (j == std::string::npos) j = candidates.size();
-    if (j > i) tries.push_back(candidates.substr(i, j - i));
-    i = j + 1;
-  }
-  tries.push_back("libnccl.so.2");
-  tries.push_back("libnccl.so");
-  std::string errs;
-  for (auto& t : tries) {
-    void* so = dlopen(t.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (!so) { const char* e = dlerror(); errs += "\n  " + t + ": " + (e ? e : "not found"); continue; }
-    NcclLib L;
-    L.so = so;
-    L.path = t;
-    bool ok = true;
-    auto sym = [&](const char* n) { void* f = dlsym(so, n); if (!f) { ok = false; errs += "\n  " + t + ": no symbol " + n; } return f; };
-    L.getVersion = (decltype(L.getVersion))sym("ncclGetVersion");
-    L.getUniqueId = (decltype(L.getUniqueId))sym("ncclGetUniqueId");
-    L.commInitRank = (decltype(L.commInitRank))sym("ncclCommInitRank");
-    L.allReduce = (decltype(L.allReduce))sym("ncclAllReduce");
-    L.commDestroy = (decltype(L.commDestroy))sym("ncclCommDestroy");
-    L.commAbort = (decltype(L.commAbort))sym("ncclCommAbort");
-    L.asyncError = (decltype(L.asyncError))sym("ncclCommGetAsyncError");
-    L.errStr = (decltype(L.errStr))sym("ncclGetErrorString");
-    if (!ok) { dlclose(so); continue; }
-    g_nccl = L;
-    return g_nccl;
-  }
-  throw std::runtime_error("cuda backend: multi-GPU training needs NCCL (libnccl.so.2), which could not be loaded; set "
-                           "STEEL_NCCL_LIB to its path (e.g. .../site-packages/nvidia/nccl/lib/libnccl.so.2). Tried:" + errs);
-}
-#define CKN(x)                                                                                                  \
-  do {                                                                                                          \
-    ncclResult_t r_ = (x);                                                                                      \
-    if (r_ != 0 && r_ != NCCL_IN_PROGRESS)                                                                      \
-      throw std::runtime_error(strf("NCCL error %d (%s) at %s:%d: %s", (int)r_, g_nccl.errStr ? g_nccl.errStr(r_) : "?", \
-                                    __FILE__, __LINE__, #x));                                                   \
-  } while (0)
+#include "common.cuh"
+#include "cublaslt.cuh"
+#include "nccl.cuh"
+#include "attention.cuh"
+#include "rmsnorm.cuh"
+#include "rope.cuh"
+#include "swiglu.cuh"
+#include "softmoe.cuh"
+#include "embedding.cuh"
+#include "crossentropy.cuh"
+#include "adamw.cuh"
 
 // ============================================================================ model
 struct Cfg {
@@ -267,30 +40,16 @@ struct Param {
 };
 struct LayerP {
   long ln1, qkvw, qkvb, ow, ln2;
-  long phi, scale, eguw, egdw;  // steel: expert gate_up|up stacked [ne][2I, d]; gate_down|down stacked [ne][2d, I]
-  long guw, dw;                 // dense: gate|up [2I, d]; down [d, I]
+  MoeW moe;      // steel: expert gate_up|up stacked [ne][2I, d]; gate_down|down stacked [ne][2d, I]
+  long guw, dw;  // dense: gate|up [2I, d]; down [d, I]
 };
 struct LayerA {  // saved activations
   float *xin, *xmid, *r1, *r2, *lse;
   bf16 *xn1, *qkv, *att, *xn2;
-  // steel
-  float *rinv, *Lg, *D, *C, *slots, *Ys, *phihat, *phinorm;
-  bf16 *slotsb, *gu1, *h1, *gd2;
-  // dense
-  bf16 *gu, *hm;
+  MoeAct moe;    // steel
+  bf16 *gu, *hm;  // dense
 };
 
-static void* devAlloc(size_t bytes) {
-  void* p = nullptr;
-  CK(cudaMalloc(&p, bytes));
-  g_allocBytes += bytes;
-  return p;
-}
-static void devFree(void* p, size_t bytes) {
-  if (!p) return;
-  cudaFree(p);
-  g_allocBytes -= bytes;
-}
 class Arena {
  public:
   char* base = nullptr;
@@ -318,7 +77,7 @@ class Arena {
 class Model {
  public:
   Cfg c;
-  int S = 0, qd = 0, kd = 0, ldq = 0;
+  int S = 0, qd = 0, kd = 0, ldq = 0, ldl = 0;  // ldl: row stride of the logits (V rounded up to 8)
   std::vector<Param> params;
   std::map<std::string, int> byName;
   std::vector<LayerP> lp;
@@ -329,144 +88,49 @@ class Model {
   long pbOff = 0;
   long step = 0;
   Gemm gemm;
+  SoftMoe moe;
+  GradReducer dp;
+  EmbedGroups emb;
+  Prof prof;
   // activations
   Arena arena;
   int capB = 0, capT = 0;
   std::vector<LayerA> la;
-  float *resid = nullptr;
-  bf16* xnS = nullptr;  // xin of layer L (final)
+  float* resid = nullptr;
+  bf16* xnS = nullptr;  // the shared xn1 buffer (recomputed in the backward pass)
   float *rf = nullptr, *ropeC = nullptr, *ropeS = nullptr;
-  bf16 *xf = nullptr, *logits = nullptr, *dRb = nullptr, *datt = nullptr, *dqkv = nullptr, *dgu = nullptr;
-  float *dR = nullptr, *dxn = nullptr, *delta = nullptr, *lossrow = nullptr, *part = nullptr, *dh = nullptr;
-  float *dYs = nullptr, *dXs = nullptr, *dC = nullptr, *dD = nullptr, *dL = nullptr, *dph = nullptr, *mpart = nullptr;
-  int *tokIn = nullptr, *tokTgt = nullptr, *eIds = nullptr, *eOff = nullptr, *ePos = nullptr;
-  double* dsum = nullptr;
+  bf16 *xf = nullptr, *logits = nullptr, *dRb = nullptr, *datt = nullptr, *dqkv = nullptr;
+  float *dR = nullptr, *dxn = nullptr, *delta = nullptr, *lossrow = nullptr, *logp = nullptr, *wts = nullptr, *part = nullptr;
+  MoeScratch ms{};
+  bf16* dgu = nullptr;  // dense
+  float* dh = nullptr;  // dense
+  int *tokIn = nullptr, *tokTgt = nullptr;
+  double *dsum = nullptr, *seqD = nullptr;
   float* normOut = nullptr;
   int chunkRows = 0;
-  size_t partCap = 0, mpartCap = 0;
-  int TS = 32;  // token splits for Soft-MoE reductions
   std::string devName;
-  // optional per-phase timing (synchronises at every mark; for profiling only)
-  bool prof = false;
-  bool attnV1 = getenv("STEEL_CUDA_ATTN_V1") != nullptr;  // the first (simpler, slower) attention kernels
-  bool rmsV1 = getenv("STEEL_CUDA_RMS_V1") != nullptr;
-  // STEEL_CUDA_FUSE_V1=1: the previous RMSNorm / RoPE / Soft-MoE / SwiGLU / embedding-backward kernels and passes
-  bool fuseV1 = getenv("STEEL_CUDA_FUSE_V1") != nullptr;
-  size_t ce2Smem = 0;  // > 0: cross-entropy v2 (ce2_k<4>) is used, with this much dynamic shared memory per CTA
-  int moeSM = 16;  // compile-time slot bound of the v3 Soft-MoE token kernels (4, 8 or 16 >= S)
-  bool moeS = false;  // Soft-MoE token kernels with smem-cached slot matrices (set in the constructor when they fit)
-  size_t moeSmem = 0;
-  float* phihatT = nullptr;
-  std::map<std::string, double> profMs;
-  // attention kernels: STEEL_CUDA_ATTN=1|2|3 (default 3 when built with attn3.cuh, else 2; STEEL_CUDA_ATTN_V1 = 1)
-  int attnVer = attnV1 ? 1 : getenv("STEEL_CUDA_ATTN") ? atoi(getenv("STEEL_CUDA_ATTN")) : attnVersionOk(3) ? 3 : 2;
-
-  // ---------------------------------------------------------------- data parallelism (NCCL)
-  // Gradients are summed over the ranks in buckets: final norm + lm_head, then each layer from the last to the first,
-  // then the embedding, i.e. in the order the backward pass finishes them. During the backward pass of a rank's last
-  // micro-batch of a step (overlapNext), each bucket's all-reduce is launched on its own stream as soon as its
-  // gradients are complete, so communication overlaps the rest of the backward pass. A rank that had no micro-batch
-  // (or whose last one had no targets) launches the same buckets in the same order from allReduceGrads.
-  ncclComm_t comm = nullptr;
-  int rank = 0, world = 1;
-  cudaStream_t cs = nullptr;
-  cudaEvent_t cev = nullptr;
-  bool overlapNext = false;
-  int bucketsIssued = 0;
-  std::vector<std::pair<long, long>> buckets;  // [offset, count) in launch order
-  void ncclSetup(const ncclUniqueIdT& id, int r, int w) {
-    if (comm) throw std::runtime_error("cuda backend: NCCL is already set up for this model");
-    if (!cs) CK(cudaStreamCreateWithFlags(&cs, cudaStreamNonBlocking));
-    if (!cev) CK(cudaEventCreateWithFlags(&cev, cudaEventDisableTiming));
-    CK(cudaDeviceSynchronize());
-    CKN(g_nccl.commInitRank(&comm, w, id, r));
-    rank = r;
-    world = w;
-    buckets.clear();
-    buckets.push_back({normOff, total - normOff});
-    for (int l = c.L - 1; l >= 0; l--) buckets.push_back({lp[l].ln1, (l + 1 < c.L ? lp[l + 1].ln1 : normOff) - lp[l].ln1});
-    buckets.push_back({0, c.L > 0 ? lp[0].ln1 : normOff});
-    bucketsIssued = 0;
-  }
-  void issueBucket() {  // the next bucket's all-reduce, after everything queued so far on the compute stream
-    auto& b = buckets[bucketsIssued++];
-    CK(cudaEventRecord(cev, 0));
-    CK(cudaStreamWaitEvent(cs, cev, 0));
-    CKN(g_nccl.allReduce(G + b.first, G + b.first, (size_t)b.second, NCCL_FLOAT32, NCCL_SUM, comm, cs));
-  }
-  void overlapBucket() {
-    if (comm && overlapNext && bucketsIssued < (int)buckets.size()) issueBucket();
-  }
-  void checkNoReduceInFlight(const char* what) {
-    if (bucketsIssued > 0)
-      throw std::runtime_error(strf("cuda backend: %s while the gradient all-reduce of this step is in flight (call allReduceGrads first)", what));
-  }
-  void ncclAbort() {
-    if (comm) g_nccl.commAbort(comm);
-    comm = nullptr;
-  }
-  // launches whatever buckets are left, then waits for all of them (polling, so that a dead peer ends in an error
-  // after timeoutS seconds instead of a hang)
-  void allReduceGrads(double timeoutS) {
-    if (!comm) throw std::runtime_error("cuda backend: allReduceGrads before NCCL was set up (ncclInit)");
-    while (bucketsIssued < (int)buckets.size()) issueBucket();
-    auto t0 = std::chrono::steady_clock::now();
-    for (;;) {
-      cudaError_t e = cudaStreamQuery(cs);
-      if (e == cudaSuccess) break;
-      if (e != cudaErrorNotReady) CK(e);
-      ncclResult_t ae = 0;
-      g_nccl.asyncError(comm, &ae);
-      if (ae != 0 && ae != NCCL_IN_PROGRESS) {
-        std::string msg = strf("NCCL failed during the gradient all-reduce (rank %d of %d): %s", rank, world, g_nccl.errStr(ae));
-        ncclAbort();
-        throw std::runtime_error(msg);
-      }
-      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeoutS) {
-        ncclAbort();
-        throw std::runtime_error(strf("NCCL gradient all-reduce did not finish within %.0f s (rank %d of %d): another rank "
-                                      "stopped or hangs (STEEL_DIST_TIMEOUT sets the limit)", timeoutS, rank, world));
-      }
-      usleep(50);
-    }
-    bucketsIssued = 0;
-    overlapNext = false;
-  }
-  std::chrono::steady_clock::time_point profT;
-  void mark(const char* name) {
-    if (!prof) return;
-    CK(cudaDeviceSynchronize());
-    auto now = std::chrono::steady_clock::now();
-    profMs[name] += std::chrono::duration<double, std::milli>(now - profT).count();
-    profT = now;
-  }
+  int ropeT = 0;
+  long lastCount = 0;
+  float* tmpF = nullptr;
+  size_t tmpFcap = 0;
 
   explicit Model(const Cfg& cfg) : c(cfg) {
     if (c.hd % 8 != 0 || c.hd > 64) throw std::runtime_error(strf("cuda backend: headDim must be a multiple of 8 and <= 64 (got %d)", c.hd));
     if (c.H % c.Hk) throw std::runtime_error("cuda backend: numHeads must be a multiple of numKvHeads");
-    if (c.d > RMS_KMAX * 256) throw std::runtime_error("cuda backend: hiddenSize too large");
+    if (c.d % 4 || c.d > RMS_MAX_D)
+      throw std::runtime_error(strf("cuda backend: hiddenSize must be a multiple of 4 and <= %d (got %d)", RMS_MAX_D, c.d));
     S = c.steel ? c.ne * c.np : 0;
-    if (S > MAXS) throw std::runtime_error(strf("cuda backend: at most %d Soft-MoE slots (got %d)", MAXS, S));
     qd = c.H * c.hd;
     kd = c.Hk * c.hd;
     ldq = qd + 2 * kd;
-    if (ldq % 8) throw std::runtime_error("cuda backend: q+k+v width must be a multiple of 8");
+    ldl = (c.V + 7) / 8 * 8;
     int dev;
     CK(cudaGetDevice(&dev));
     cudaDeviceProp pr;
     CK(cudaGetDeviceProperties(&pr, dev));
     devName = pr.name;
-    {  // cross-entropy v2: a row over a cluster of 4 CTAs, each part in shared memory (needs a build for sm_90+)
-      cudaFuncAttributes fa;
-      const size_t smem = (size_t)((c.V / 8 + 3) / 4) * 16;
-      if (!fuseV1 && pr.major >= 9 && c.V % 8 == 0 && cudaFuncGetAttributes(&fa, ce2_k<4>) == cudaSuccess && fa.binaryVersion >= 90 &&
-          smem + fa.sharedSizeBytes <= (size_t)pr.sharedMemPerBlockOptin) {
-        CK(cudaFuncSetAttribute(ce2_k<4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-        ce2Smem = smem;
-      }
-      cudaGetLastError();
-    }
-    if (!attnVersionOk(attnVer)) throw std::runtime_error(strf("cuda backend: STEEL_CUDA_ATTN=%d: no such attention kernel version in this build", attnVer));
+    ceSetup(ldl);
+    if (c.steel) moe.setup(c.d, c.I, c.ne, c.np);
     layout();
     size_t bytes = (size_t)total * 4;
     P = (float*)devAlloc(bytes);
@@ -485,46 +149,14 @@ class Model {
     dsum = (double*)devAlloc(4096 * sizeof(double));
     normOut = (float*)devAlloc(16);
     gemm.init();
-    if (c.steel && c.d % 4 == 0 && !getenv("STEEL_CUDA_MOE_V1")) {
-      moeSmem = (size_t)2 * S * c.d * sizeof(float);
-      int maxOptin = 0;
-      CK(cudaDeviceGetAttribute(&maxOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-      if (moeSmem <= (size_t)maxOptin) {
-        CK(cudaFuncSetAttribute(moe_tok_bwd1s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-        CK(cudaFuncSetAttribute(moe_tok_bwd2s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-        CK(cudaFuncSetAttribute(moe_combine_s_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-        CK(cudaFuncSetAttribute(moe_logits2_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-        moeSM = S <= 4 ? 4 : S <= 8 ? 8 : 16;
-        if (moeSM == 4) moeFuncAttrs<4>();
-        else if (moeSM == 8) moeFuncAttrs<8>();
-        else moeFuncAttrs<16>();
-        phihatT = (float*)devAlloc((size_t)S * c.d * sizeof(float));
-        moeS = true;
-      }
-    }
-  }
-  template <int SM>
-  void moeFuncAttrs() {
-    CK(cudaFuncSetAttribute(moe_tok_bwd1f_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-    CK(cudaFuncSetAttribute(moe_tok_bwd2f_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-    CK(cudaFuncSetAttribute(moe_combine_f_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
-    CK(cudaFuncSetAttribute(moe_logits3_k<SM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moeSmem));
   }
   ~Model() {
-    if (comm) {
-      if (cudaStreamSynchronize(cs) == cudaSuccess) g_nccl.commDestroy(comm);
-      else g_nccl.commAbort(comm);
-      comm = nullptr;
-    }
-    if (cs) cudaStreamDestroy(cs);
-    if (cev) cudaEventDestroy(cev);
+    dp.shutdown();
     size_t bytes = (size_t)total * 4;
-    devFree(phihatT, (size_t)S * c.d * sizeof(float));
     devFree(P, bytes); devFree(G, bytes); devFree(M1, bytes); devFree(M2, bytes);
     devFree(PBbase, (size_t)(total - pbOff) * 2);
     devFree(dsum, 4096 * sizeof(double)); devFree(normOut, 16);
     devFree(tmpF, tmpFcap * 4);
-    if (hEmb) cudaFreeHost(hEmb);
   }
 
   long cursor = 0;
@@ -561,18 +193,18 @@ class Model {
         add(p + "mlp.up_proj.weight", {I, d}, 0, false);
         L.dw = add(p + "mlp.down_proj.weight", {d, I}, 0);
       } else {
-        L.phi = add(p + "mlp.phi", {d, c.ne, c.np}, 3);
-        L.scale = add(p + "mlp.scale", {1}, 1);
+        L.moe.phi = add(p + "mlp.phi", {d, c.ne, c.np}, 3);
+        L.moe.scale = add(p + "mlp.scale", {1}, 1);
         for (int e = 0; e < c.ne; e++) {
           std::string x = p + "mlp.experts." + std::to_string(e) + ".";
           long o = add(x + "gate_up_proj.weight", {I, d}, 0, e == 0);
-          if (e == 0) L.eguw = o;
+          if (e == 0) L.moe.eguw = o;
           add(x + "up_proj.weight", {I, d}, 0, false);
         }
         for (int e = 0; e < c.ne; e++) {
           std::string x = p + "mlp.experts." + std::to_string(e) + ".";
           long o = add(x + "gate_down_proj.weight", {d, I}, 0, e == 0);
-          if (e == 0) L.egdw = o;
+          if (e == 0) L.moe.egdw = o;
           add(x + "down_proj.weight", {d, I}, 0, false);
         }
       }
@@ -635,18 +267,20 @@ class Model {
         a.att = arena.get<bf16>(N * qd);
         a.xn2 = arena.get<bf16>(N * d);
         if (c.steel) {
-          a.rinv = arena.get<float>(N);
-          a.Lg = arena.get<float>(N * S);
-          a.D = arena.get<float>(N * S);
-          a.C = arena.get<float>(N * S);
-          a.slots = arena.get<float>((long)B * S * d);
-          a.slotsb = arena.get<bf16>((long)B * S * d);
-          a.Ys = arena.get<float>((long)B * S * d);
-          a.phihat = arena.get<float>(d * S);
-          a.phinorm = arena.get<float>(S);
-          a.gu1 = arena.get<bf16>((long)c.ne * R * 2 * c.I);
-          a.h1 = arena.get<bf16>((long)c.ne * R * c.I);
-          a.gd2 = arena.get<bf16>((long)c.ne * R * 2 * d);
+          MoeAct& m = a.moe;
+          m.xn2 = a.xn2;
+          m.rinv = arena.get<float>(N);
+          m.Lg = arena.get<float>(N * S);
+          m.D = arena.get<float>(N * S);
+          m.C = arena.get<float>(N * S);
+          m.slots = arena.get<float>((long)B * S * d);
+          m.slotsb = arena.get<bf16>((long)B * S * d);
+          m.Ys = arena.get<float>((long)B * S * d);
+          m.phihat = arena.get<float>(d * S);
+          m.phinorm = arena.get<float>(S);
+          m.gu1 = arena.get<bf16>((long)c.ne * R * 2 * c.I);
+          m.h1 = arena.get<bf16>((long)c.ne * R * c.I);
+          m.gd2 = arena.get<bf16>((long)c.ne * R * 2 * d);
         } else {
           a.gu = arena.get<bf16>(N * 2 * c.I);
           a.hm = arena.get<bf16>(N * c.I);
@@ -660,391 +294,223 @@ class Model {
       ropeC = arena.get<float>((long)T * c.hd / 2);
       ropeS = arena.get<float>((long)T * c.hd / 2);
       {
-        long cr = (1200L << 20) / 2 / c.V;  // ~1.2 GB of bf16 logits: 4,096 rows for the Qwen vocabulary
+        long cr = (1200L << 20) / 2 / ldl;  // ~1.2 GB of bf16 logits: 4,096 rows for the Qwen vocabulary
         if (cr >= 256) cr = cr / 256 * 256;
         chunkRows = (int)std::max(1L, std::min(N, cr));
       }
-      logits = arena.get<bf16>((long)chunkRows * c.V);
+      logits = arena.get<bf16>((long)chunkRows * ldl);
       lossrow = arena.get<float>(N);
+      logp = arena.get<float>(N);
+      seqD = arena.get<double>(B);
+      wts = arena.get<float>(N);
       dR = arena.get<float>(N * d);
       dRb = arena.get<bf16>(N * d);
       dxn = arena.get<float>(N * d);
       datt = arena.get<bf16>(N * qd);
       dqkv = arena.get<bf16>(N * ldq);
       delta = arena.get<float>((long)B * c.H * T);
-      long rowsPer = 64;
-      partCap = (size_t)((N + rowsPer - 1) / rowsPer) * 8 * std::max<long>(d, ldq);
-      part = arena.get<float>(partCap);
+      part = arena.get<float>((size_t)((N + 63) / 64) * std::max<long>(d, ldq));  // per-64-row-block column partials
       if (c.steel) {
-        dYs = arena.get<float>((long)B * S * d);
-        dXs = arena.get<float>((long)B * S * d);
-        dh = arena.get<float>((long)c.ne * R * c.I);
-        dgu = arena.get<bf16>((long)c.ne * R * 2 * std::max<long>(c.I, d));
-        dC = arena.get<float>(N * S);
-        dD = arena.get<float>(N * S);
-        dL = arena.get<float>(N * S);
-        dph = arena.get<float>(d * S);
-        mpartCap = (size_t)TS * B * S * d;
-        mpart = arena.get<float>(mpartCap);
+        ms.dYs = arena.get<float>((long)B * S * d);
+        ms.dXs = arena.get<float>((long)B * S * d);
+        ms.dh = arena.get<float>((long)c.ne * R * c.I);
+        ms.dgu = arena.get<bf16>((long)c.ne * R * 2 * std::max<long>(c.I, d));
+        ms.dC = arena.get<float>(N * S);
+        ms.dD = arena.get<float>(N * S);
+        ms.dL = arena.get<float>(N * S);
+        ms.dph = arena.get<float>(d * S);
+        ms.mpart = arena.get<float>(moe.mpartFloats(B, T));
       } else {
         dh = arena.get<float>(N * c.I);
         dgu = arena.get<bf16>(N * 2 * c.I);
       }
       tokIn = arena.get<int>(N);
       tokTgt = arena.get<int>(N);
-      eIds = arena.get<int>(N);
-      eOff = arena.get<int>(N + 1);
-      ePos = arena.get<int>(N);
+      emb.ids = arena.get<int>(N);
+      emb.off = arena.get<int>(N + 1);
+      emb.pos = arena.get<int>(N);
     }
     CK(cudaMemset(arena.base, 0, arena.cap));
     capB = B;
     capT = T;
     ropeT = 0;
   }
-  int ropeT = 0;
-  void ropeTables(int T) {
-    if (ropeT == T) return;
-    int h = c.hd / 2;
-    std::vector<float> cs((size_t)T * h), sn((size_t)T * h);
-    for (int i = 0; i < h; i++) {
-      double inv = 1.0 / std::pow(c.theta, (2.0 * i) / c.hd);
-      for (int t = 0; t < T; t++) {
-        double a = t * inv;
-        cs[(size_t)t * h + i] = (float)std::cos(a);
-        sn[(size_t)t * h + i] = (float)std::sin(a);
-      }
-    }
-    CK(cudaMemcpy(ropeC, cs.data(), cs.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(ropeS, sn.data(), sn.size() * 4, cudaMemcpyHostToDevice));
-    ropeT = T;
-  }
-
-  // ---------------------------------------------------------------- helpers
-  void linear(const bf16* X, long M, int K, long wOff, int Nout, bf16* Y, const bf16* bias = nullptr) {
-    gemm.run(false, true, (int)M, Nout, K, X, K, PB + wOff, K, Y, Nout, false, 1.f, 0.f, bias);
-  }
-  void rope(bf16* x, long N, int T, int inverse) {
-    if (!fuseV1) {  // hd % 8 == 0 always (checked in the constructor); rows in grid.x (no 65535 limit)
-      rope4_k<4><<<dim3(nblk(N, 4), nblk((long)(c.H + c.Hk) * (c.hd / 8), 64)), 64>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk,
-                                                                                     c.hd, ldq, qd, inverse);
-    } else if ((c.hd / 2) % 2 == 0) rope2_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 4)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
-    else rope_k<<<nblk(N * (c.H + c.Hk) * (c.hd / 2)), 256>>>(x, ropeC, ropeS, (int)N, T, c.H, c.Hk, c.hd, ldq, qd, inverse);
-  }
-  // dres (=|+=) dx; also writes bf16(dres) into dresb when given (the next consumer is a bf16 GEMM)
-  void rmsBwd(const float* dy, const float* x, long wOff, const float* rstd, float* dres, bool acc, long N, bf16* dresb = nullptr) {
-    const int rowsPer = 64;
-    int nb = (int)((N + rowsPer - 1) / rowsPer);
-    if (!fuseV1 && !rmsV1 && c.d % 4 == 0 && c.d <= 128 * 14) {
-      if (c.d <= 128 * 4) rmsnorm_bwd4_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
-      else rmsnorm_bwd4_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
-      KCHECK("rmsnorm_bwd4");
-      colreduce2_k<<<nblk(c.d, 32), 256>>>(part, nb, c.d, G + wOff);
-      KCHECK("colreduce2");
-      return;
-    }
-    if (!rmsV1 && c.d % 4 == 0 && c.d <= 2048) {
-      if (c.d <= 128 * 4) rmsnorm_bwd3_k<4><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
-      else if (c.d <= 128 * 14) rmsnorm_bwd3_k<14><<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
-      else rmsnorm_bwd2_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
-      KCHECK("rmsnorm_bwd2");
-      nb *= 8;
-    } else {
-      rmsnorm_bwd_k<<<nb, 256>>>(dy, x, P + wOff, rstd, dres, acc ? 1 : 0, part, (int)N, c.d, rowsPer, dresb);
-      KCHECK("rmsnorm_bwd");
-    }
-    colreduce_k<<<nblk(c.d), 256>>>(part, nb, c.d, G + wOff);
-    KCHECK("colreduce");
-  }
-  // backward RoPE on the q/k columns of dqkv and the bias gradient (column sums of dqkv) into gb
-  void ropeBwdBias(bf16* dq, long N, int T, float* gb) {
-    if (fuseV1) {
-      rope(dq, N, T, 1);
-      KCHECK("rope_bwd");
-      colsumBf16(dq, N, ldq, ldq, gb);
-      return;
-    }
-    const int rowsPer = 64;
-    const int nb = (int)((N + rowsPer - 1) / rowsPer);
-    rope3_k<true><<<dim3(nblk((long)(c.H + c.Hk) * (c.hd / 8) + kd / 4, 128), nb), 128>>>(dq, ropeC, ropeS, (int)N, T, c.H, c.Hk,
-                                                                                        c.hd, ldq, qd, 1, rowsPer, part);
-    KCHECK("rope_bwd_bias");
-    colreduce2_k<<<nblk(ldq, 32), 256>>>(part, nb, ldq, gb);
-    KCHECK("colreduce2");
-  }
-  // y = RMSNorm(xin [+ delta]) (xout = xin + delta when delta)
-  void rmsFwd(const float* xin, const bf16* delta, float* xout, long wOff, bf16* y, float* rstd, long N) {
-    const int d4 = c.d / 4;
-    if (!fuseV1 && c.d % 4 == 0 && d4 <= 32 * 16) {
-      const unsigned nb = nblk(N, 8);
-      if (d4 <= 32 * 4) rmsnorm_fwd2_k<4><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
-      else if (d4 <= 32 * 8) rmsnorm_fwd2_k<8><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
-      else if (d4 <= 32 * 14) rmsnorm_fwd2_k<14><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
-      else rmsnorm_fwd2_k<16><<<nb, 256>>>(xin, delta, xout, P + wOff, y, rstd, (int)N, c.d, (float)c.eps);
-    } else {
-      rmsnorm_fwd_k<<<N, 256>>>(xin, delta, xout, P + wOff, y, rstd, c.d, (float)c.eps);
-    }
-    KCHECK("rmsnorm_fwd");
-  }
-  void colsumBf16(const bf16* in, long N, int n, int ld, float* out) {
-    const int rowsPer = 64;
-    int nb = (int)((N + rowsPer - 1) / rowsPer);
-    colsum_bf16_k<<<dim3(nblk(n), nb), 256>>>(in, (int)N, n, ld, rowsPer, part);
-    KCHECK("colsum");
-    colreduce_k<<<nblk(n), 256>>>(part, nb, n, out);
-    KCHECK("colreduce");
-  }
-  template <typename TI>
-  void wreduce(const TI* X, const float* W, const float* rs, int B, int T, int mode, float* out, bf16* outb) {
-    int tPer = (T + TS - 1) / TS;
-    if (!fuseV1 && moeS && tPer * S <= 4096) {
-      moe_wreduce3_k<TI><<<dim3(nblk(c.d / 4), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
-      KCHECK("moe_wreduce3");
-    } else if (moeS && tPer * S <= 4096) {
-      moe_wreduce2_k<TI><<<dim3(nblk(c.d / 4), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
-      KCHECK("moe_wreduce2");
-    } else {
-      moe_wreduce_k<TI><<<dim3(nblk(c.d), B, TS), 256>>>(X, W, rs, mpart, B, T, c.d, S, tPer);
-      KCHECK("moe_wreduce");
-    }
-    long n = mode == 0 ? (long)B * S * c.d : (long)S * c.d;
-    if (!fuseV1) {
-      if (mode == 0) moe_wreduce_fin2_k<<<nblk(n), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
-      else moe_wreduce_fin2_k<<<dim3(nblk(c.d, 32), S), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
-    } else {
-      moe_wreduce_fin_k<<<nblk(n), 256>>>(mpart, TS, B, S, c.d, c.np, mode, out, outb);
-    }
-    KCHECK("moe_wreduce_fin");
-  }
 
   // ---------------------------------------------------------------- forward / backward
-  // tokens: B x (T+1) when withTargets, else B x T. Returns summed loss (host), count of targets.
-  double run(const int* tokens, int B, int T, bool withTargets, bool backward, float gradScale, float* logitsOut) {
+  // tokens: B x (T+1) when withTargets, else B x T. weights (B x T, optional): per-target loss weights (see backend.ts:
+  // the loss is then the weighted SUM and padId is not special); without them the loss is the mean over non-pad targets.
+  // Returns the summed (weighted) loss; lastCount = number of counted targets. seqOut (B doubles, optional): per row
+  // sum_t w_bt * log p(target_bt). logitsOut (optional): fp32 logits B x T x V.
+  double run(const int* tokens, int B, int T, bool withTargets, bool backward, float gradScale, float* logitsOut,
+             const float* weights = nullptr, double* seqOut = nullptr) {
     const long N = (long)B * T, d = c.d;
-    if (backward) checkNoReduceInFlight("forwardBackward");
+    if (backward) dp.checkNoReduceInFlight("forwardBackward");
     ensure(B, T);
-    ropeTables(T);
+    if (ropeT != T) { ropeTables(ropeC, ropeS, T, c.hd, c.theta); ropeT = T; }
     std::vector<int> in(N), tg(N, c.pad);
+    std::vector<float> wv(N, 0.f);
     long count = 0;
+    bool anyW = false;
     for (int b = 0; b < B; b++)
       for (int t = 0; t < T; t++) {
-        int x = withTargets ? tokens[(long)b * (T + 1) + t] : tokens[(long)b * T + t];
+        const long i = (long)b * T + t;
+        int x = withTargets ? tokens[(long)b * (T + 1) + t] : tokens[i];
         if (x < 0 || x >= c.V) throw std::runtime_error(strf("input token %d at [%d,%d] outside the vocabulary (size %d)", x, b, t, c.V));
-        in[(long)b * T + t] = x;
-        if (withTargets) {
-          int y = tokens[(long)b * (T + 1) + t + 1];
-          if (y < 0 || y >= c.V) throw std::runtime_error(strf("target token %d at [%d,%d] outside the vocabulary (size %d)", y, b, t + 1, c.V));
-          tg[(long)b * T + t] = y;
-          if (y != c.pad) count++;
-        }
+        in[i] = x;
+        if (!withTargets) continue;
+        int y = tokens[(long)b * (T + 1) + t + 1];
+        float w = weights ? weights[i] : (y == c.pad ? 0.f : 1.f);
+        if (!std::isfinite(w)) throw std::runtime_error(strf("loss weight %g at [%d,%d] is not finite", w, b, t));
+        if (w != 0.f && (y < 0 || y >= c.V))
+          throw std::runtime_error(strf("target token %d at [%d,%d] outside the vocabulary (size %d)", y, b, t + 1, c.V));
+        tg[i] = w != 0.f ? y : (y >= 0 && y < c.V ? y : 0);
+        wv[i] = w;
+        if (w != 0.f) { count++; anyW = true; }
       }
     CK(cudaMemcpy(tokIn, in.data(), N * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(tokTgt, tg.data(), N * 4, cudaMemcpyHostToDevice));
-    if (prof) { CK(cudaDeviceSynchronize()); profT = std::chrono::steady_clock::now(); }
+    if (withTargets) {
+      CK(cudaMemcpy(tokTgt, tg.data(), N * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(wts, wv.data(), N * 4, cudaMemcpyHostToDevice));
+    }
+    prof.start();
     const float scale = 1.f / std::sqrt((float)c.hd), sl2 = scale * 1.4426950408889634f;
     // ---- forward
-    embed_fwd_k<<<nblk(N * d), 256>>>(tokIn, P + embOff, la[0].xin, N, c.d);
-    KCHECK("embed_fwd");
-    mark("embed_fwd");
-    const float* pend = nullptr;  // dense, fused path: this layer's input is pend + dRb (the FFN output), added here
+    embedForward(tokIn, P + embOff, la[0].xin, N, c.d);
+    prof.mark("embed_fwd");
+    const float* pend = nullptr;  // dense: this layer's input is pend + dRb (the FFN output), added by its RMSNorm
     for (int l = 0; l < c.L; l++) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
-      rmsFwd(pend ? pend : a.xin, pend ? dRb : nullptr, pend ? a.xin : nullptr, w.ln1, a.xn1, a.r1, N);
+      rmsnormForward(pend ? pend : a.xin, pend ? dRb : nullptr, pend ? a.xin : nullptr, P + w.ln1, a.xn1, a.r1, N, c.d, (float)c.eps);
       pend = nullptr;
-      mark("rmsnorm_fwd");
+      prof.mark("rmsnorm_fwd");
       linear(a.xn1, N, c.d, w.qkvw, ldq, a.qkv, PB + w.qkvb);
-      mark("gemm_qkv_fwd");
-      rope(a.qkv, N, T, 0);
-      KCHECK("rope");
-      mark("rope");
-      attnForward(attnVer, a.qkv, a.att, a.lse, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
-      KCHECK("attn_fwd");
-      mark("attn_fwd");
+      prof.mark("gemm_qkv_fwd");
+      ropeForward(a.qkv, ropeC, ropeS, N, T, c.H, c.Hk, c.hd, ldq, qd);
+      prof.mark("rope");
+      attnForward(a.qkv, a.att, a.lse, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2);
+      prof.mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
-      mark("gemm_o_fwd");
-      rmsFwd(a.xin, dRb, a.xmid, w.ln2, a.xn2, a.r2, N);
-      mark("rmsnorm_fwd");
+      prof.mark("gemm_o_fwd");
+      rmsnormForward(a.xin, dRb, a.xmid, P + w.ln2, a.xn2, a.r2, N, c.d, (float)c.eps);
+      prof.mark("rmsnorm_fwd");
       float* xout = l + 1 < c.L ? la[l + 1].xin : resid;
       if (!c.steel) {
         linear(a.xn2, N, c.d, w.guw, 2 * c.I, a.gu);
-        if (!fuseV1 && c.I % 8 == 0) swiglu_fwd3_k<<<nblk(N * c.I / 8), 256>>>(a.gu, a.hm, N, c.I);
-        else if (c.I % 2 == 0) swiglu_fwd2_k<<<nblk(N * c.I / 2), 256>>>(a.gu, a.hm, N, c.I);
-        else swiglu_fwd_k<bf16><<<nblk(N * c.I), 256>>>(a.gu, a.hm, N, c.I);
-        KCHECK("swiglu");
+        swigluForward(a.gu, a.hm, N, c.I);
         linear(a.hm, N, c.I, w.dw, c.d, dRb);
-        // xout = xmid + y  (reuse rmsnorm-free add through combine of 0 slots is not available: use a tiny add)
-        if (fuseV1) addResid(a.xmid, dRb, xout, N * d);
-        else pend = a.xmid;  // xout = xmid + dRb is formed by the next RMSNorm (next layer's ln1 or the final norm)
+        pend = a.xmid;  // xout = xmid + dRb is formed by the next RMSNorm (next layer's ln1 or the final norm)
       } else {
-        moeFwd(l, B, T, xout);
+        moe.forward(gemm, P, PB, w.moe, a.moe, a.xmid, xout, B, T, ms.mpart, prof);
       }
-      mark("ffn_fwd");
+      prof.mark("ffn_fwd");
     }
-    rmsFwd(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, normOff, xf, rf, N);
-    mark("rmsnorm_fwd");
-    // fused path: group the embedding-backward positions on the host while the GPU runs the forward pass (profile():
-    // its own phase, not overlapped there)
-    embReady = false;
-    if (backward && !fuseV1) {
-      embedGroups(in, N);
-      embReady = true;
-      mark("embed_prep");
+    rmsnormForward(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, P + normOff, xf, rf, N, c.d, (float)c.eps);
+    prof.mark("rmsnorm_fwd");
+    backward = backward && withTargets && anyW;
+    // group the embedding-backward positions on the host while the GPU runs the forward pass (profile(): its own
+    // phase, not overlapped there)
+    if (backward) {
+      emb.prepare(in, N, c.V);
+      prof.mark("embed_prep");
     }
     // ---- lm_head + cross-entropy (chunked), with its backward
-    const float gs = count > 0 ? gradScale / (float)count : 0.f;
+    const float gs = weights ? gradScale : count > 0 ? gradScale / (float)count : 0.f;
     for (long r0 = 0; r0 < N; r0 += chunkRows) {
       long rows = std::min<long>(chunkRows, N - r0);
-      gemm.run(false, true, (int)rows, c.V, c.d, xf + r0 * d, c.d, PB + lmOff, c.d, logits, c.V, false, 1.f, 0.f);
-      mark("gemm_lm_fwd");
+      gemm.run(false, true, (int)rows, c.V, c.d, xf + r0 * d, c.d, PB + lmOff, c.d, logits, ldl, false, 1.f, 0.f);
+      prof.mark("gemm_lm_fwd");
       if (logitsOut) {
-        cast_b2f_k<<<nblk(rows * c.V), 256>>>(logits, normOutBuf(rows * c.V), rows * c.V);
+        float* f = tmpBuf(rows * ldl);
+        cast_b2f_k<<<nblk(rows * ldl), 256>>>(logits, f, rows * ldl);
         KCHECK("cast");
-        CK(cudaMemcpy(logitsOut + r0 * c.V, tmpF, rows * c.V * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy2D(logitsOut + r0 * c.V, (size_t)c.V * 4, f, (size_t)ldl * 4, (size_t)c.V * 4, rows, cudaMemcpyDeviceToHost));
       }
       if (!withTargets) continue;
-      if (ce2Smem) {
-        cudaLaunchConfig_t lc = {};
-        cudaLaunchAttribute at[1];
-        at[0].id = cudaLaunchAttributeClusterDimension;
-        at[0].val.clusterDim.x = 4;
-        at[0].val.clusterDim.y = 1;
-        at[0].val.clusterDim.z = 1;
-        lc.gridDim = dim3((unsigned)(rows * 4));
-        lc.blockDim = dim3(512);
-        lc.dynamicSmemBytes = ce2Smem;
-        lc.stream = 0;
-        lc.attrs = at;
-        lc.numAttrs = 1;
-        CK(cudaLaunchKernelEx(&lc, ce2_k<4>, logits, (const int*)(tokTgt + r0), lossrow + r0, c.V, c.pad, gs,
-                              backward && count > 0 ? 1 : 0));
-      } else {
-        ce_k<<<rows, 1024>>>(logits, tokTgt + r0, lossrow + r0, c.V, c.pad, gs, backward && count > 0 ? 1 : 0);
-      }
-      KCHECK("cross_entropy");
-      mark("cross_entropy");
-      if (backward && count > 0) {
+      crossEntropy(logits, ldl, tokTgt + r0, wts + r0, lossrow + r0, seqOut ? logp + r0 : nullptr, rows, c.V, gs, backward);
+      prof.mark("cross_entropy");
+      if (backward) {
         // dxf rows (fp32) = dlogits . W ; dW += dlogits^T . xf
-        gemm.run(false, false, (int)rows, c.d, c.V, logits, c.V, PB + lmOff, c.d, dxn + r0 * d, c.d, true, 1.f, 0.f);
-        gemm.run(true, false, c.V, c.d, (int)rows, logits, c.V, xf + r0 * d, c.d, G + lmOff, c.d, true, 1.f, 1.f);
-        mark("gemm_lm_bwd");
+        gemm.run(false, false, (int)rows, c.d, c.V, logits, ldl, PB + lmOff, c.d, dxn + r0 * d, c.d, true, 1.f, 0.f);
+        gemm.run(true, false, c.V, c.d, (int)rows, logits, ldl, xf + r0 * d, c.d, G + lmOff, c.d, true, 1.f, 1.f);
+        prof.mark("gemm_lm_bwd");
       }
     }
     double lossSum = 0;
     if (withTargets) {
       sum_k<<<1, 1024>>>(lossrow, N, dsum);
       KCHECK("sum");
+      if (seqOut) {
+        seq_logp_k<<<B, 256>>>(logp, wts, T, seqD);
+        KCHECK("seq_logp");
+        CK(cudaMemcpy(seqOut, seqD, (size_t)B * sizeof(double), cudaMemcpyDeviceToHost));
+      }
       CK(cudaMemcpy(&lossSum, dsum, sizeof(double), cudaMemcpyDeviceToHost));
     }
     lastCount = count;
-    if (!backward || count == 0) {
-      overlapNext = false;  // allReduceGrads launches the buckets
+    if (!backward) {
+      dp.overlapNext = false;  // allReduceGrads launches the buckets
       CK(cudaStreamSynchronize(0));
       return lossSum;
     }
     // ---- backward
-    rmsBwd(dxn, resid, normOff, rf, dR, false, N, c.steel ? nullptr : dRb);
-    mark("rmsnorm_bwd");
-    overlapBucket();  // final norm + lm_head
+    rmsnormBackward(dxn, resid, P + normOff, rf, dR, false, N, c.d, c.steel ? nullptr : dRb, part, G + normOff);
+    prof.mark("rmsnorm_bwd");
+    dp.overlapBucket(G);  // final norm + lm_head
     for (int l = c.L - 1; l >= 0; l--) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
       // FFN branch: dR is the gradient of xout (= xmid + ffn(xn2))
-      if (!c.steel) {
-        // dRb = bf16(dR) was written by the RMSNorm backward that produced dR
-        if (c.I % 2 == 0) {  // dh in bf16 (as PyTorch autocast has it)
-          gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, (bf16*)dh, c.I, false, 1.f, 0.f);
-          gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-          if (!fuseV1 && c.I % 8 == 0) swiglu_bwd3b_k<<<nblk(N * c.I / 8), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
-          else swiglu_bwd2b_k<<<nblk(N * c.I / 2), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
-        } else {
-          gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
-          gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-          swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
-        }
-        KCHECK("swiglu_bwd");
-        gemm.run(false, false, (int)N, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.guw, c.d, dxn, c.d, true, 1.f, 0.f);
-        gemm.run(true, false, 2 * c.I, c.d, (int)N, dgu, 2 * c.I, a.xn2, c.d, G + w.guw, c.d, true, 1.f, 1.f);
-      } else {
-        moeBwd(l, B, T);
-      }
-      mark("ffn_bwd");
-      rmsBwd(dxn, a.xmid, w.ln2, a.r2, dR, true, N, dRb);  // dRb = bf16(dR) for the o_proj backward
-      mark("rmsnorm_bwd");
+      if (!c.steel) denseBackward(a, w, N);
+      else moe.backward(gemm, P, PB, G, w.moe, a.moe, dR, dxn, B, T, ms, prof);
+      prof.mark("ffn_bwd");
+      rmsnormBackward(dxn, a.xmid, P + w.ln2, a.r2, dR, true, N, c.d, dRb, part, G + w.ln2);  // dRb: the o_proj backward's input
+      prof.mark("rmsnorm_bwd");
       // attention branch
       gemm.run(false, false, (int)N, qd, c.d, dRb, c.d, PB + w.ow, qd, datt, qd, false, 1.f, 0.f);
       gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, 1.f);
-      mark("gemm_o_bwd");
-      attn_delta_k<<<nblk(N * c.H), 256>>>(datt, a.att, delta, B, T, c.H, c.hd);
-      KCHECK("attn_delta");
-      attnBackward(attnVer, a.qkv, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
-      KCHECK("attn_bwd");
-      mark("attn_bwd");
-      ropeBwdBias(dqkv, N, T, G + w.qkvb);
-      mark("rope_bwd_bias");
+      prof.mark("gemm_o_bwd");
+      attnBackward(a.qkv, a.att, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+      prof.mark("attn_bwd");
+      ropeBackwardBias(dqkv, ropeC, ropeS, N, T, c.H, c.Hk, c.hd, ldq, qd, part, G + w.qkvb);
+      prof.mark("rope_bwd_bias");
       gemm.run(false, false, (int)N, c.d, ldq, dqkv, ldq, PB + w.qkvw, c.d, dxn, c.d, true, 1.f, 0.f);
-      rmsFwd(a.xin, nullptr, nullptr, w.ln1, a.xn1, a.r1, N);  // recompute xn1 (same kernel as the forward: identical)
+      // recompute xn1 (the forward's kernel on the same input: identical)
+      rmsnormForward(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, N, c.d, (float)c.eps);
       gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, 1.f);
-      mark("gemm_qkv_bwd");
-      rmsBwd(dxn, a.xin, w.ln1, a.r1, dR, true, N, c.steel ? nullptr : dRb);  // dense: the next FFN backward's input
-      mark("rmsnorm_bwd");
-      overlapBucket();  // layer l
+      prof.mark("gemm_qkv_bwd");
+      // dense: dRb = bf16(dR) is the next FFN backward's input
+      rmsnormBackward(dxn, a.xin, P + w.ln1, a.r1, dR, true, N, c.d, c.steel ? nullptr : dRb, part, G + w.ln1);
+      prof.mark("rmsnorm_bwd");
+      dp.overlapBucket(G);  // layer l
     }
     // embedding backward: deterministic (positions grouped per token id, fixed order)
-    {
-      if (fuseV1 || !embReady) embedGroups(in, N);
-      embed_bwd_k<<<(unsigned)embU, 256>>>(eIds, eOff, ePos, dR, G + embOff, c.d);
-      KCHECK("embed_bwd");
-    }
-    mark("embed_bwd");
-    overlapBucket();  // embedding
-    overlapNext = false;
+    emb.backward(dR, G + embOff, c.d);
+    prof.mark("embed_bwd");
+    dp.overlapBucket(G);  // embedding
+    dp.overlapNext = false;
     CK(cudaStreamSynchronize(0));  // not the NCCL stream: allReduceGrads waits for that one
     return lossSum;
   }
-  // embedding-backward grouping (positions per token id, in order) on the host, copied to eIds/eOff/ePos. The fused
-  // path runs it while the GPU computes the forward pass and copies from pinned memory without blocking.
-  int* hEmb = nullptr;
-  long hEmbCap = 0;
-  long embU = 0;
-  bool embReady = false;
-  void embedGroups(const std::vector<int>& in, long N) {
-    std::vector<int> cnt(c.V + 1, 0);
-    for (long i = 0; i < N; i++) cnt[in[i] + 1]++;
-    std::vector<int> ids, off(1, 0), pos(N), start(c.V + 1, 0);
-    for (int v = 0; v < c.V; v++) start[v + 1] = start[v] + cnt[v + 1];
-    std::vector<int> fillp(start.begin(), start.end() - 1);
-    for (long i = 0; i < N; i++) pos[fillp[in[i]]++] = (int)i;
-    for (int v = 0; v < c.V; v++)
-      if (cnt[v + 1]) { ids.push_back(v); off.push_back(start[v + 1]); }
-    embU = (long)ids.size();
-    if (fuseV1) {
-      CK(cudaMemcpy(eIds, ids.data(), ids.size() * 4, cudaMemcpyHostToDevice));
-      CK(cudaMemcpy(eOff, off.data(), off.size() * 4, cudaMemcpyHostToDevice));
-      CK(cudaMemcpy(ePos, pos.data(), N * 4, cudaMemcpyHostToDevice));
-      return;
+  // dense MLP backward: dRb = bf16 gradient of xout -> dxn (fp32 gradient of xn2), weight gradients
+  void denseBackward(const LayerA& a, const LayerP& w, long N) {
+    if (c.I % 8 == 0) {  // dh in bf16 (as PyTorch autocast has it)
+      gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, (bf16*)dh, c.I, false, 1.f, 0.f);
+      gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
+      swiglu_bwd8_k<<<nblk(N * c.I / 8), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
+    } else {
+      gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
+      gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
+      swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
     }
-    // pinned staging [ids | off | pos]; the previous run's copies finished (run() ends with a stream synchronise)
-    const long need = embU + (embU + 1) + N;
-    if (need > hEmbCap) {
-      if (hEmb) CK(cudaFreeHost(hEmb));
-      hEmb = nullptr;
-      CK(cudaMallocHost(&hEmb, (size_t)(3 * N + 1) * sizeof(int)));
-      hEmbCap = 3 * N + 1;
-    }
-    int* hi = hEmb;
-    int* ho = hi + embU;
-    int* hp = ho + embU + 1;
-    std::copy(ids.begin(), ids.end(), hi);
-    std::copy(off.begin(), off.end(), ho);
-    std::copy(pos.begin(), pos.end(), hp);
-    CK(cudaMemcpyAsync(eIds, hi, embU * 4, cudaMemcpyHostToDevice, 0));
-    CK(cudaMemcpyAsync(eOff, ho, (embU + 1) * 4, cudaMemcpyHostToDevice, 0));
-    CK(cudaMemcpyAsync(ePos, hp, N * 4, cudaMemcpyHostToDevice, 0));
+    KCHECK("swiglu_bwd");
+    gemm.run(false, false, (int)N, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.guw, c.d, dxn, c.d, true, 1.f, 0.f);
+    gemm.run(true, false, 2 * c.I, c.d, (int)N, dgu, 2 * c.I, a.xn2, c.d, G + w.guw, c.d, true, 1.f, 1.f);
   }
-  long lastCount = 0;
-  float* tmpF = nullptr;
-  size_t tmpFcap = 0;
-  float* normOutBuf(long n) {
+  void linear(const bf16* X, long M, int K, long wOff, int Nout, bf16* Y, const bf16* bias = nullptr) {
+    gemm.run(false, true, (int)M, Nout, K, X, K, PB + wOff, K, Y, Nout, false, 1.f, 0.f, bias);
+  }
+  float* tmpBuf(long n) {
     if ((size_t)n > tmpFcap) {
       devFree(tmpF, tmpFcap * 4);
       tmpF = (float*)devAlloc(n * 4);
@@ -1052,136 +518,30 @@ class Model {
     }
     return tmpF;
   }
-  void addResid(const float* a, const bf16* b, float* out, long n);
-
-  void moeFwd(int l, int B, int T, float* xout) {
-    LayerA& a = la[l];
-    LayerP& w = lp[l];
-    const long N = (long)B * T, R = (long)B * c.np;
-    moe_phi_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, c.d, S);
-    KCHECK("moe_phi");
-    if (moeS) {
-      transpose_dS_k<<<nblk((long)c.d * S), 256>>>(a.phihat, phihatT, c.d, S);
-      KCHECK("transpose");
-      const unsigned nb = (unsigned)((N + 63) / 64);
-      if (fuseV1) moe_logits2_k<<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
-      else if (moeSM == 4) moe_logits3_k<4><<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
-      else if (moeSM == 8) moe_logits3_k<8><<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
-      else moe_logits3_k<16><<<nb, 256, moeSmem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, c.d, S);
-    } else {
-      moe_logits_k<<<nblk(N * 32), 256>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, c.d, S);
-    }
-    KCHECK("moe_logits");
-    moe_dispatch_k<<<B * S, 256>>>(a.Lg, a.D, T, S);
-    KCHECK("moe_dispatch");
-    mark("moe_f_router");
-    wreduce<bf16>(a.xn2, a.D, a.rinv, B, T, 0, a.slots, a.slotsb);
-    mark("moe_f_slots");
-    // experts, batched over ne: [R, d] -> [R, 2I] -> [R, I] -> [R, 2d] -> Ys [R, d]
-    gemm.run(false, true, (int)R, 2 * c.I, c.d, a.slotsb, c.d, PB + w.eguw, c.d, a.gu1, 2 * c.I, false, 1.f, 0.f, nullptr,
-             c.ne, R * c.d, 2L * c.I * c.d, R * 2 * c.I);
-    swiglu_fwd_k<bf16><<<nblk((long)c.ne * R * c.I), 256>>>(a.gu1, a.h1, c.ne * R, c.I);
-    KCHECK("swiglu1");
-    gemm.run(false, true, (int)R, 2 * c.d, c.I, a.h1, c.I, PB + w.egdw, c.I, a.gd2, 2 * c.d, false, 1.f, 0.f, nullptr,
-             c.ne, R * c.I, 2L * c.d * c.I, R * 2 * c.d);
-    swiglu_fwd_k<float><<<nblk((long)c.ne * R * c.d), 256>>>(a.gd2, a.Ys, c.ne * R, c.d);
-    KCHECK("swiglu2");
-    mark("moe_f_experts");
-    const dim3 tg((T + 63) / 64, B);
-    if (moeS && !fuseV1) {
-      if (moeSM == 4) moe_combine_f_k<4><<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
-      else if (moeSM == 8) moe_combine_f_k<8><<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
-      else moe_combine_f_k<16><<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
-    } else if (moeS) moe_combine_s_k<<<tg, 256, moeSmem / 2>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
-    else moe_combine_k<<<nblk(N * c.d), 256>>>(a.xmid, a.C, a.Ys, xout, B, T, c.d, S, c.np);
-    KCHECK("moe_combine");
-    mark("moe_f_combine");
-  }
-  // dR: gradient of xout; writes dxn = gradient of xn2 (fp32)
-  void moeBwd(int l, int B, int T) {
-    LayerA& a = la[l];
-    LayerP& w = lp[l];
-    const long N = (long)B * T, R = (long)B * c.np;
-    wreduce<float>(dR, a.C, nullptr, B, T, 0, dYs, nullptr);
-    mark("moe_b_dYs");
-    swiglu_bwd_k<<<nblk((long)c.ne * R * c.d), 256>>>(a.gd2, dYs, dgu, c.ne * R, c.d);
-    KCHECK("swiglu_bwd2");
-    // dh [R, I] = dgd [R, 2d] . Wgd [2d, I]; dWgd += dgd^T . h
-    gemm.run(false, false, (int)R, c.I, 2 * c.d, dgu, 2 * c.d, PB + w.egdw, c.I, dh, c.I, true, 1.f, 0.f, nullptr, c.ne,
-             R * 2 * c.d, 2L * c.d * c.I, R * c.I);
-    gemm.run(true, false, 2 * c.d, c.I, (int)R, dgu, 2 * c.d, a.h1, c.I, G + w.egdw, c.I, true, 1.f, 1.f, nullptr, c.ne,
-             R * 2 * c.d, R * c.I, 2L * c.d * c.I);
-    swiglu_bwd_k<<<nblk((long)c.ne * R * c.I), 256>>>(a.gu1, dh, dgu, c.ne * R, c.I);
-    KCHECK("swiglu_bwd1");
-    gemm.run(false, false, (int)R, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.eguw, c.d, dXs, c.d, true, 1.f, 0.f, nullptr, c.ne,
-             R * 2 * c.I, 2L * c.I * c.d, R * c.d);
-    gemm.run(true, false, 2 * c.I, c.d, (int)R, dgu, 2 * c.I, a.slotsb, c.d, G + w.eguw, c.d, true, 1.f, 1.f, nullptr, c.ne,
-             R * 2 * c.I, R * c.d, 2L * c.I * c.d);
-    mark("moe_b_experts");
-    const dim3 tg((T + 63) / 64, B);
-    if (moeS && !fuseV1) {
-      if (moeSM == 4) moe_tok_bwd1f_k<4><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
-      else if (moeSM == 8) moe_tok_bwd1f_k<8><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
-      else moe_tok_bwd1f_k<16><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
-    } else if (moeS) moe_tok_bwd1s_k<<<tg, 256, moeSmem>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
-    else moe_tok_bwd1_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, dR, a.Ys, dXs, a.C, dC, dD, B, T, c.d, S, c.np);
-    KCHECK("moe_tok_bwd1");
-    mark("moe_b_tok1");
-    moe_dispatch_bwd_k<<<B * S, 256>>>(a.D, dD, dC, dL, T, S);
-    KCHECK("moe_dispatch_bwd");
-    if (moeS) {
-      transpose_dS_k<<<nblk((long)c.d * S), 256>>>(a.phihat, phihatT, c.d, S);
-      KCHECK("transpose");
-      if (fuseV1) moe_tok_bwd2s_k<<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, phihatT, dXs, dxn, B, T, c.d, S, c.np);
-      else if (moeSM == 4) moe_tok_bwd2f_k<4><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, dD, a.Lg, phihatT, dXs, dxn, B, T, c.d, S, c.np);
-      else if (moeSM == 8) moe_tok_bwd2f_k<8><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, dD, a.Lg, phihatT, dXs, dxn, B, T, c.d, S, c.np);
-      else moe_tok_bwd2f_k<16><<<tg, 256, moeSmem>>>(a.xn2, a.rinv, a.D, dL, dD, a.Lg, phihatT, dXs, dxn, B, T, c.d, S, c.np);
-    } else {
-      moe_tok_bwd2_k<<<nblk(N * 32), 256>>>(a.xn2, a.rinv, a.D, dL, a.phihat, dXs, dxn, B, T, c.d, S, c.np);
-    }
-    KCHECK("moe_tok_bwd2");
-    mark("moe_b_tok2");
-    wreduce<bf16>(a.xn2, dL, a.rinv, B, T, 1, dph, nullptr);
-    moe_phi_bwd_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phinorm, dph, G + w.phi, G + w.scale, c.d, S);
-    KCHECK("moe_phi_bwd");
-    mark("moe_b_dphi");
-  }
 
   float adamw(float lr, float b1, float b2, float eps, float wd, float clip) {
-    const int nb = 1024;
-    if (prof) { CK(cudaDeviceSynchronize()); profT = std::chrono::steady_clock::now(); }
-    sumsq4_k<<<nb, 256>>>((const float4*)G, total / 4, dsum);
-    KCHECK("sumsq");
-    norm_fin_k<<<1, 32>>>(dsum, nb, clip, normOut);
-    KCHECK("norm_fin");
+    prof.start();
     step++;
-    double bc1 = 1 - std::pow((double)b1, (double)step), bc2 = 1 - std::pow((double)b2, (double)step);
-    if (pbOff > 0)
-      adamw4_k<<<2048, 256>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, nullptr, pbOff / 4, lr, b1, b2, eps, wd,
-                              (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
-    adamw4_k<<<8192, 256>>>((float4*)(P + pbOff), (const float4*)(G + pbOff), (float4*)(M1 + pbOff), (float4*)(M2 + pbOff),
-                            (uint2*)(PB + pbOff), (total - pbOff) / 4, lr, b1, b2, eps, wd, (float)(lr / bc1), (float)std::sqrt(bc2), normOut);
-    KCHECK("adamw");
-    mark("adamw");
+    adamwStep(P, G, M1, M2, PB, total, pbOff, step, lr, b1, b2, eps, wd, clip, dsum, normOut);
+    prof.mark("adamw");
     float nrm;
     CK(cudaMemcpy(&nrm, normOut, 4, cudaMemcpyDeviceToHost));
     return nrm;
   }
+  // data parallelism: buckets in the order the backward pass completes them
+  void ncclSetup(const ncclUniqueIdT& id, int r, int w) {
+    std::vector<std::pair<long, long>> b;
+    b.push_back({normOff, total - normOff});
+    for (int l = c.L - 1; l >= 0; l--) b.push_back({lp[l].ln1, (l + 1 < c.L ? lp[l + 1].ln1 : normOff) - lp[l].ln1});
+    b.push_back({0, c.L > 0 ? lp[0].ln1 : normOff});
+    dp.setup(id, r, w, std::move(b));
+  }
 };
-
-__global__ void add_resid_k(const float* __restrict__ a, const bf16* __restrict__ b, float* __restrict__ o, long n) {
-  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < n) o[i] = a[i] + b2f(b[i]);
-}
-void Model::addResid(const float* a, const bf16* b, float* out, long n) {
-  add_resid_k<<<nblk(n), 256>>>(a, b, out, n);
-  KCHECK("add_resid");
-}
 
 // ============================================================================ attention test entry (per-kernel parity)
 // q [B,T,H*hd], k,v [B,T,Hk*hd], dout [B,T,H*hd] (fp32 host) -> o, dq, dk, dv (fp32 host)
 static void attnTest(const float* q, const float* k, const float* v, const float* dout, int B, int T, int H, int Hk, int hd,
-                     float* o, float* dq, float* dk, float* dv, int ver) {
+                     float* o, float* dq, float* dk, float* dv) {
   const long N = (long)B * T;
   const int qd = H * hd, kd = Hk * hd, ldq = qd + 2 * kd;
   std::vector<bf16> hq(N * ldq), hdo(N * qd);
@@ -1204,12 +564,8 @@ static void attnTest(const float* q, const float* k, const float* v, const float
   CK(cudaMemset(dOut, 0xff, N * qd * 2));  // poison: every output element must be written
   CK(cudaMemset(dG, 0xff, N * ldq * 2));
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
-  attnForward(ver, dQKV, dOut, lse, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
-  KCHECK("attn_fwd");
-  attn_delta_k<<<nblk(N * H), 256>>>(dO, dOut, delta, B, T, H, hd);
-  KCHECK("attn_delta");
-  attnBackward(ver, dQKV, dO, lse, delta, dG, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-  KCHECK("attn_bwd");
+  attnForward(dQKV, dOut, lse, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2);
+  attnBackward(dQKV, dOut, dO, lse, delta, dG, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
   CK(cudaDeviceSynchronize());
   std::vector<bf16> ho(N * qd), hg(N * ldq);
   CK(cudaMemcpy(ho.data(), dOut, N * qd * 2, cudaMemcpyDeviceToHost));
@@ -1225,7 +581,7 @@ static void attnTest(const float* q, const float* k, const float* v, const float
 
 // mean milliseconds per call of the attention forward and of delta + backward (kernels only, device buffers filled
 // with N(0, 1) values, dO likewise), for the timing table of gpu-check
-static void attnTime(int B, int T, int H, int Hk, int hd, int ver, int iters, double* fwdMs, double* bwdMs) {
+static void attnTime(int B, int T, int H, int Hk, int hd, int iters, double* fwdMs, double* bwdMs) {
   const long N = (long)B * T;
   const int qd = H * hd, kd = Hk * hd, ldq = qd + 2 * kd;
   std::vector<void*> bufs;
@@ -1240,11 +596,8 @@ static void attnTime(int B, int T, int H, int Hk, int hd, int ver, int iters, do
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   cudaEvent_t e0, e1, e2;
   CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1)); CK(cudaEventCreate(&e2));
-  auto fwd = [&]() { attnForward(ver, qkv, out, lse, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2); };
-  auto bwd = [&]() {
-    attn_delta_k<<<nblk(N * H), 256>>>(dO, out, delta, B, T, H, hd);
-    attnBackward(ver, qkv, dO, lse, delta, dG, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale);
-  };
+  auto fwd = [&]() { attnForward(qkv, out, lse, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2); };
+  auto bwd = [&]() { attnBackward(qkv, out, dO, lse, delta, dG, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale); };
   fwd(); bwd();  // warm-up
   KCHECK("attnTime warm-up");
   CK(cudaEventRecord(e0));
@@ -1425,7 +778,7 @@ static napi_value zeroGrad_impl(napi_env env, napi_callback_info info) {
   napi_value a[1];
   getArgs(env, info, 1, a);
   Model* m = getModel(env, a[0]);
-  m->checkNoReduceInFlight("zeroGrad");
+  m->dp.checkNoReduceInFlight("zeroGrad");
   CK(cudaMemset(m->G, 0, (size_t)m->total * 4));
   return nullptr;
 }
@@ -1444,10 +797,13 @@ static napi_value stepCount_impl(napi_env env, napi_callback_info info) {
 }
 WRAP(stepCount)
 
-// forwardBackward(h, tokens Int32Array B*(T+1), B, T, gradScale, backward) -> mean loss
+// forwardBackward(h, tokens Int32Array B*(T+1), B, T, gradScale, backward[, weights Float32Array B*T]) -> mean loss over
+// the non-pad targets, or with weights the weighted sum sum_i w_i * CE_i (backend.ts)
 static napi_value fb_impl(napi_env env, napi_callback_info info) {
-  napi_value a[6];
-  getArgs(env, info, 6, a);
+  size_t argc = 7;
+  napi_value a[7];
+  NC(napi_get_cb_info(env, info, &argc, a, nullptr, nullptr));
+  if (argc < 6) throw std::runtime_error(strf("forwardBackward: expected at least 6 arguments, got %zu", argc));
   Model* m = getModel(env, a[0]);
   size_t len;
   int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "tokens");
@@ -1456,10 +812,39 @@ static napi_value fb_impl(napi_env env, napi_callback_info info) {
   float gs = (float)getNum(env, a[4], "gradScale");
   bool bw;
   NC(napi_get_value_bool(env, a[5], &bw));
-  double s = m->run(tok, B, T, true, bw, gs, nullptr);
-  return num(env, m->lastCount ? s / m->lastCount : 0.0);
+  const float* w = nullptr;
+  if (argc >= 7) {
+    napi_valuetype t;
+    NC(napi_typeof(env, a[6], &t));
+    if (t != napi_undefined && t != napi_null) {
+      size_t wl;
+      w = getTyped<float>(env, a[6], napi_float32_array, &wl, "weights");
+      if ((long)wl != (long)B * T) throw std::runtime_error(strf("loss weights: expected %dx%d values, got %zu", B, T, wl));
+    }
+  }
+  double s = m->run(tok, B, T, true, bw, gs, nullptr, w);
+  return num(env, w ? s : m->lastCount ? s / m->lastCount : 0.0);
 }
 WRAP(fb)
+// sequenceLogProbs(h, tokens B*(T+1), B, T, weights B*T) -> Float64Array(B): per row sum_t w_bt * log p(target_bt)
+static napi_value seqLogp_impl(napi_env env, napi_callback_info info) {
+  napi_value a[5];
+  getArgs(env, info, 5, a);
+  Model* m = getModel(env, a[0]);
+  size_t len, wl;
+  int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "tokens");
+  int B = (int)getNum(env, a[2], "B"), T = (int)getNum(env, a[3], "T");
+  if (B <= 0 || T <= 0 || (long)len != (long)B * (T + 1)) throw std::runtime_error(strf("sequenceLogProbs: expected %dx%d tokens, got %zu", B, T + 1, len));
+  const float* w = getTyped<float>(env, a[4], napi_float32_array, &wl, "weights");
+  if ((long)wl != (long)B * T) throw std::runtime_error(strf("loss weights: expected %dx%d values, got %zu", B, T, wl));
+  napi_value ab, arr;
+  void* d;
+  NC(napi_create_arraybuffer(env, (size_t)B * 8, &d, &ab));
+  NC(napi_create_typedarray(env, napi_float64_array, B, ab, 0, &arr));
+  m->run(tok, B, T, true, false, 1.f, nullptr, w, (double*)d);
+  return arr;
+}
+WRAP(seqLogp)
 // forward(h, tokens B*T, B, T) -> Float32Array logits
 static napi_value fwd_impl(napi_env env, napi_callback_info info) {
   napi_value a[4];
@@ -1512,9 +897,9 @@ static napi_value profile_impl(napi_env env, napi_callback_info info) {
   NC(napi_get_value_bool(env, a[1], &en));
   napi_value o;
   NC(napi_create_object(env, &o));
-  for (auto& kv : m->profMs) NC(napi_set_named_property(env, o, kv.first.c_str(), num(env, kv.second)));
-  m->profMs.clear();
-  m->prof = en;
+  for (auto& kv : m->prof.ms) NC(napi_set_named_property(env, o, kv.first.c_str(), num(env, kv.second)));
+  m->prof.ms.clear();
+  m->prof.on = en;
   return o;
 }
 WRAP(profile)
@@ -1534,9 +919,8 @@ static napi_value sync_impl(napi_env env, napi_callback_info info) {
 WRAP(sync)
 // attnTest(q, k, v, dout, B, T, H, Hk, hd) -> {o, dq, dk, dv}
 static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
-  napi_value a[10];
-  getArgs(env, info, 10, a);
-  int ver = (int)getNum(env, a[9], "version");
+  napi_value a[9];
+  getArgs(env, info, 9, a);
   size_t lq, lk, lv, lo;
   float* q = getTyped<float>(env, a[0], napi_float32_array, &lq, "q");
   float* k = getTyped<float>(env, a[1], napi_float32_array, &lk, "k");
@@ -1547,10 +931,9 @@ static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
   size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * Hk * hd;
   if (lq != nq || lo != nq || lk != nk || lv != nk) throw std::runtime_error("attnTest: wrong input sizes");
   if (hd % 8 || hd > 64 || H % Hk) throw std::runtime_error("attnTest: unsupported shape");
-  if (!attnVersionOk(ver)) throw std::runtime_error(strf("attnTest: attention kernel version %d is not built", ver));
   float *o, *dq, *dk, *dv;
   napi_value ro = newF32(env, nq, &o), rdq = newF32(env, nq, &dq), rdk = newF32(env, nk, &dk), rdv = newF32(env, nk, &dv);
-  attnTest(q, k, v, dout, B, T, H, Hk, hd, o, dq, dk, dv, ver);
+  attnTest(q, k, v, dout, B, T, H, Hk, hd, o, dq, dk, dv);
   napi_value res;
   NC(napi_create_object(env, &res));
   NC(napi_set_named_property(env, res, "o", ro));
@@ -1561,17 +944,15 @@ static napi_value attnTest_impl(napi_env env, napi_callback_info info) {
 }
 WRAP(attnTest)
 
-// attnTime(B, T, H, Hk, hd, version, iters) -> {fwdMs, bwdMs}
+// attnTime(B, T, H, Hk, hd, iters) -> {fwdMs, bwdMs}
 static napi_value attnTime_impl(napi_env env, napi_callback_info info) {
-  napi_value a[7];
-  getArgs(env, info, 7, a);
+  napi_value a[6];
+  getArgs(env, info, 6, a);
   int B = (int)getNum(env, a[0], "B"), T = (int)getNum(env, a[1], "T"), H = (int)getNum(env, a[2], "H"),
-      Hk = (int)getNum(env, a[3], "Hk"), hd = (int)getNum(env, a[4], "hd"), ver = (int)getNum(env, a[5], "version"),
-      iters = (int)getNum(env, a[6], "iters");
+      Hk = (int)getNum(env, a[3], "Hk"), hd = (int)getNum(env, a[4], "hd"), iters = (int)getNum(env, a[5], "iters");
   if (B <= 0 || T <= 0 || H <= 0 || Hk <= 0 || hd % 8 || hd > 64 || H % Hk || iters <= 0) throw std::runtime_error("attnTime: unsupported shape");
-  if (!attnVersionOk(ver)) throw std::runtime_error(strf("attnTime: attention kernel version %d is not built", ver));
   double f, b;
-  attnTime(B, T, H, Hk, hd, ver, iters, &f, &b);
+  attnTime(B, T, H, Hk, hd, iters, &f, &b);
   napi_value o;
   NC(napi_create_object(env, &o));
   NC(napi_set_named_property(env, o, "fwdMs", num(env, f)));
@@ -1640,9 +1021,9 @@ static napi_value ncclOverlap_impl(napi_env env, napi_callback_info info) {
   napi_value a[1];
   getArgs(env, info, 1, a);
   Model* m = getModel(env, a[0]);
-  if (!m->comm) throw std::runtime_error("ncclOverlap before ncclInit");
-  m->checkNoReduceInFlight("ncclOverlap");
-  m->overlapNext = true;
+  if (!m->dp.comm) throw std::runtime_error("ncclOverlap before ncclInit");
+  m->dp.checkNoReduceInFlight("ncclOverlap");
+  m->dp.overlapNext = true;
   return nullptr;
 }
 WRAP(ncclOverlap)
@@ -1651,7 +1032,7 @@ static napi_value allReduceGrads_impl(napi_env env, napi_callback_info info) {
   napi_value a[2];
   getArgs(env, info, 2, a);
   Model* m = getModel(env, a[0]);
-  m->allReduceGrads(getNum(env, a[1], "timeoutS"));
+  m->dp.allReduce(m->G, getNum(env, a[1], "timeoutS"));
   return nullptr;
 }
 WRAP(allReduceGrads)
@@ -1667,6 +1048,7 @@ NAPI_MODULE_INIT() {
       {"stepCount", 0, stepCount, 0, 0, 0, napi_default_jsproperty, 0},
       {"forwardBackward", 0, fb, 0, 0, 0, napi_default_jsproperty, 0},
       {"forward", 0, fwd, 0, 0, 0, napi_default_jsproperty, 0},
+      {"sequenceLogProbs", 0, seqLogp, 0, 0, 0, napi_default_jsproperty, 0},
       {"step", 0, step, 0, 0, 0, napi_default_jsproperty, 0},
       {"info", 0, info, 0, 0, 0, napi_default_jsproperty, 0},
       {"sync", 0, sync, 0, 0, 0, napi_default_jsproperty, 0},

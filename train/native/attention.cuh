@@ -1,63 +1,60 @@
-// Attention v3 (included by steel_cuda.cu right after kernels.cuh; uses its ALDS, cp.async and ldmatrix helpers).
-//
-// Same semantics as attnFwd2 / attnBwd2 (causal, GQA, head_dim a multiple of 8 up to 64, any T, deterministic: no
-// atomics, every reduction in a fixed order). What changes against v2 (mma.sync m16n8k16, 4 warps x 16 rows):
+// Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; FlashAttention-2 style on mma.sync (tile.cuh),
+// deterministic (no atomics, every reduction in a fixed order). Forward saves the base-2 log-sum-exp per row; the
+// backward = attn_delta_k (rowsum(dO*O)) + one dQ kernel per query block + one dK/dV kernel per key block, both
+// recomputing P from the saved log-sum-exp.
 //  - every warp owns 32 rows (two 16-row m-tiles), so each K/V (forward, dQ) or Q/dO (dK/dV) B fragment that ldmatrix
-//    reads from shared memory feeds two mma instead of one: half the shared-memory traffic per mma, which bounded v2;
+//    reads from shared memory feeds two mma instead of one (half the shared-memory traffic per mma);
 //  - 128-row blocks (4 warps): forward and dQ over 128 query rows, dK/dV over 128 key rows; 64-row tiles of the other
 //    side stream through double-buffered shared memory (cp.async); a warp skips the (sub-)tiles that lie entirely above
 //    the causal diagonal for its own 32 rows, and masks element-wise only where the diagonal crosses its rows;
 //  - the backward works on sub-tiles (32 keys in dQ, 16 queries in dK/dV) to keep S and dP in registers next to the
 //    accumulators and the register-resident Q/dO (dQ) or K/V (dK/dV) fragments;
 //  - head_dim with an odd number of 8-wide tiles (56): the trailing half k-step of Q.K^T and dO.V^T uses m16n8k8, so
-//    the zero padding columns are never multiplied (v2 skipped them only where head_dim is the n dimension);
+//    the zero padding columns are never multiplied;
 //  - softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element;
 //  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
 //    (dK/dV) down, across all heads.
+// Checks: gpu-check `attn` (kernels vs float64 on the GPU) and emu/attention-emu.test.ts (the same kernels on the CPU).
 #pragma once
+#include "tile.cuh"
 
 // ---- tiling (host-callable too, for emulation)
 template <bool B>
-struct a3_bool { static constexpr bool value = B; };
-__host__ __device__ __forceinline__ int a3_cdiv(int a, int b) { return (a + b - 1) / b; }
-// forward / dQ: query block qb (128 rows) visits 64-key tiles 0..a3_last_kt(qb, T)
-__host__ __device__ __forceinline__ int a3_last_kt(int qb, int T) {
-  int n = a3_cdiv(T, 64) - 1;
+struct attn_bool { static constexpr bool value = B; };
+__host__ __device__ __forceinline__ int attn_cdiv(int a, int b) { return (a + b - 1) / b; }
+// forward / dQ: query block qb (128 rows) visits 64-key tiles 0..attn_last_kt(qb, T)
+__host__ __device__ __forceinline__ int attn_last_kt(int qb, int T) {
+  int n = attn_cdiv(T, 64) - 1;
   return n < 2 * qb + 1 ? n : 2 * qb + 1;
 }
 // a warp's 32 rows [r0, r0+32) on one side, a (sub-)tile [c0, c0+n) on the other: keys <= queries are needed
 // keys [k0, k0+n) against queries [q0, q0+32): some pair with key <= query exists / some pair with key > query exists
-__host__ __device__ __forceinline__ bool a3_kq_any(int k0, int q0) { return k0 <= q0 + 31; }
-__host__ __device__ __forceinline__ bool a3_kq_mask(int k0, int n, int q0) { return k0 + n - 1 > q0; }
+__host__ __device__ __forceinline__ bool attn_kq_any(int k0, int q0) { return k0 <= q0 + 31; }
+__host__ __device__ __forceinline__ bool attn_kq_mask(int k0, int n, int q0) { return k0 + n - 1 > q0; }
 // queries [q0, q0+n) against keys [k0, k0+32)
-__host__ __device__ __forceinline__ bool a3_qk_any(int q0, int n, int k0) { return q0 + n - 1 >= k0; }
-__host__ __device__ __forceinline__ bool a3_qk_mask(int q0, int k0) { return q0 < k0 + 31; }
+__host__ __device__ __forceinline__ bool attn_qk_any(int q0, int n, int k0) { return q0 + n - 1 >= k0; }
+__host__ __device__ __forceinline__ bool attn_qk_mask(int q0, int k0) { return q0 < k0 + 31; }
 
-#define A3_DQ_SMEM (4 * 128 * ALDS * 2)                     // Q, dO (128 rows each), K[2], V[2] (64 rows each)
-#define A3_DKV_SMEM (4 * 128 * ALDS * 2 + 4 * 64 * 4)        // K, V (128 rows each), Q[2], dO[2], lse[2], delta[2]
+#define ATTN_DQ_SMEM (4 * 128 * ALDS * 2)                     // Q, dO (128 rows each), K[2], V[2] (64 rows each)
+#define ATTN_DKV_SMEM (4 * 128 * ALDS * 2 + 4 * 64 * 4)        // K, V (128 rows each), Q[2], dO[2], lse[2], delta[2]
 
-#ifndef A3_EMU  // A3_EMU: compiled on the host by a lane-level emulator of the warp primitives (see the lead's notes)
-__device__ __forceinline__ void mma16808(float* c, const uint32_t* a, uint32_t b) {
-  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};\n"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(b));
-}
-#define A3_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
+#ifndef ATTN_EMU  // ATTN_EMU: compiled on the host by the lane-level emulator (emu/)
+#define ATTN_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
 // 2^x as the bare MUFU.EX2: exp2f compiles to ex2.approx.f32, whose denormal-result handling adds 3 instructions per
 // call; here results below 2^-126 flush to 0 (no effect on bf16 P / fp32 sums of values <= 256)
-__device__ __forceinline__ float a3_ex2(float x) {
+__device__ __forceinline__ float attn_ex2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
 #else
-static inline float a3_ex2(float x) { return exp2f(x); }
+static inline float attn_ex2(float x) { return exp2f(x); }
 #endif
 
 // ============================================================================ forward
 // grid (B*H, ceil(T/128)), 128 threads; warp w owns query rows qb*128 + w*32 .. +31 (m-tiles of 16)
 template <int NDT>
-__global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
+__global__ void __launch_bounds__(128) attn_fwd_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
                                                    float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
                                                    int koff, int voff, float sl2) {
   constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;  // full k16 steps over head_dim; with a trailing k8 step
@@ -96,7 +93,7 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
   float mr[2][2], lr[2][2];
 #pragma unroll
   for (int m = 0; m < 2; m++) mr[m][0] = mr[m][1] = -INFINITY, lr[m][0] = lr[m][1] = 0.f;
-  const int last = a3_last_kt(qb, T);
+  const int last = attn_last_kt(qb, T);
   for (int kt = 0; kt <= last; kt++) {
     const int buf = kt & 1;
     if (kt < last) {
@@ -106,7 +103,7 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
     cp_commit();
     cp_wait<1>();
     __syncthreads();
-    if (a3_kq_any(kt * 64, q0w)) {  // warp-uniform: the tile is not entirely above the diagonal for this warp
+    if (attn_kq_any(kt * 64, q0w)) {  // warp-uniform: the tile is not entirely above the diagonal for this warp
       const bf16* ks_ = sK[buf];
       const bf16* vs_ = sV[buf];
       float s[2][8][4];
@@ -137,7 +134,7 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
             for (int m = 0; m < 2; m++) mma16808(s[m][nq * 4 + j], qa[m][KF], bb[j]);
         }
       }
-      if (a3_kq_mask(kt * 64, 64, q0w)) {
+      if (attn_kq_mask(kt * 64, 64, q0w)) {
 #pragma unroll
         for (int m = 0; m < 2; m++)
 #pragma unroll
@@ -168,7 +165,7 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
           const bool u = mx2 > mo + 8.f;                // always on the first tile (mo = -inf)
           up |= u;
           const float mn = u ? mx2 : mo;
-          al[m][hh] = u ? a3_ex2(mo - mn) : 1.f;
+          al[m][hh] = u ? attn_ex2(mo - mn) : 1.f;
           mr[m][hh] = mn;
           ls[m][hh] = 0.f;
         }
@@ -191,7 +188,7 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
 #pragma unroll
             for (int n4 = 0; n4 < 4; n4++) {
               const int nt = half * 4 + n4;
-              const float p0 = a3_ex2(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = a3_ex2(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
+              const float p0 = attn_ex2(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = attn_ex2(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
               ls[m][hh] += p0 + p1;
               pa[m][n4 >> 1][(n4 & 1) * 2 + hh] = pack2(p0, p1);
             }
@@ -238,16 +235,16 @@ __global__ void __launch_bounds__(128) attn_fwd3_k(const bf16* __restrict__ qkv,
 }
 
 // ============================================================================ backward: dQ
-// grid (B*H, ceil(T/128)), 128 threads, A3_DQ_SMEM dynamic shared memory; warp w owns query rows qb*128 + w*32 .. +31
+// grid (B*H, ceil(T/128)), 128 threads, ATTN_DQ_SMEM dynamic shared memory; warp w owns query rows qb*128 + w*32 .. +31
 template <int NDT>
-__global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+__global__ void __launch_bounds__(128) attn_bwd_dq_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
                                                       const float* __restrict__ lse, const float* __restrict__ delta,
                                                       bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
                                                       int koff, int voff, float sl2, float scale) {
   constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
   constexpr bool K8 = (NDT & 1) != 0;
-  A3_DYN_SMEM(a3_dq_smem);
-  bf16* sQ = a3_dq_smem;             // 128 rows
+  ATTN_DYN_SMEM(attn_dq_smem);
+  bf16* sQ = attn_dq_smem;             // 128 rows
   bf16* sO = sQ + 128 * ALDS;        // 128 rows
   bf16* sK = sO + 128 * ALDS;        // [2][64 rows]
   bf16* sV = sK + 128 * ALDS;        // [2][64 rows]
@@ -290,7 +287,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
   for (int m = 0; m < 2; m++)
 #pragma unroll
     for (int i = 0; i < NDT; i++) dq[m][i][0] = dq[m][i][1] = dq[m][i][2] = dq[m][i][3] = 0.f;
-  const int last = a3_last_kt(qb, T);
+  const int last = attn_last_kt(qb, T);
   for (int kt = 0; kt <= last; kt++) {
     const int buf = kt & 1;
     if (kt < last) {
@@ -305,7 +302,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
 #pragma unroll
     for (int c = 0; c < 2; c++) {  // 32-key sub-tiles
       const int kc0 = kt * 64 + c * 32;
-      if (!a3_kq_any(kc0, q0w)) continue;  // warp-uniform
+      if (!attn_kq_any(kc0, q0w)) continue;  // warp-uniform
       float s[2][4][4], dp[2][4][4];
 #pragma unroll
       for (int m = 0; m < 2; m++)
@@ -343,7 +340,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
 #pragma unroll
           for (int m = 0; m < 2; m++) mma16808(dp[m][j], da[m][KF], bb[j]);
       }
-      if (a3_kq_mask(kc0, 32, q0w)) {  // warp-uniform: the diagonal crosses this sub-tile; p = 2^-inf = 0 there
+      if (attn_kq_mask(kc0, 32, q0w)) {  // warp-uniform: the diagonal crosses this sub-tile; p = 2^-inf = 0 there
 #pragma unroll
         for (int m = 0; m < 2; m++)
 #pragma unroll
@@ -362,7 +359,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
             float ds[2];
 #pragma unroll
             for (int j = 0; j < 2; j++) {
-              const float p = a3_ex2(fmaf(s[m][nt][2 * hh + j], sl2, -L[m][hh]));
+              const float p = attn_ex2(fmaf(s[m][nt][2 * hh + j], sl2, -L[m][hh]));
               ds[j] = p * (dp[m][nt][2 * hh + j] - D[m][hh]);
             }
             dsa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(ds[0], ds[1]);
@@ -398,18 +395,18 @@ __global__ void __launch_bounds__(128) attn_bwd_dq3_k(const bf16* __restrict__ q
 }
 
 // ============================================================================ backward: dK, dV
-// grid (B*Hk, ceil(T/128)), 128 threads, A3_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;
+// grid (B*Hk, ceil(T/128)), 128 threads, ATTN_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;
 // the block walks the G query heads of its group and, per head, the 64-row query tiles from the diagonal on
 // (16-query sub-tiles inside). K/V fragments stay in registers when they fit (head_dim <= 56), else are re-read.
 template <int NDT>
-__global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+__global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
                                                         const float* __restrict__ lse, const float* __restrict__ delta,
                                                         bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
                                                         int koff, int voff, float sl2, float scale) {
   constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
   constexpr bool K8 = (NDT & 1) != 0, KREG = NDT <= 7;
-  A3_DYN_SMEM(a3_dkv_smem);
-  bf16* sKs = a3_dkv_smem;           // 128 rows
+  ATTN_DYN_SMEM(attn_dkv_smem);
+  bf16* sKs = attn_dkv_smem;           // 128 rows
   bf16* sVs = sKs + 128 * ALDS;      // 128 rows
   bf16* sQ = sVs + 128 * ALDS;       // [2][64 rows]
   bf16* sO = sQ + 128 * ALDS;        // [2][64 rows]
@@ -420,7 +417,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
   const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
   const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
   const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int qt0 = 2 * kb, nq = a3_cdiv(T, 64) - qt0, total = G * nq;
+  const int qt0 = 2 * kb, nq = attn_cdiv(T, 64) - qt0, total = G * nq;
   ld_tile_async(sKs, Kg, ldq, kb * 128, T, nch);
   ld_tile_async(sKs + 64 * ALDS, Kg, ldq, kb * 128 + 64, T, nch);
   ld_tile_async(sVs, Vg, ldq, kb * 128, T, nch);
@@ -484,7 +481,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
 #pragma unroll 1
     for (int c = 0; c < 4; c++) {  // 16-query sub-tiles (not unrolled: no spills at 255 registers for hd 56)
       const int qc0 = qt * 64 + c * 16;
-      if (!a3_qk_any(qc0, 16, k0w)) continue;  // warp-uniform: every query of the sub-tile precedes every key
+      if (!attn_qk_any(qc0, 16, k0w)) continue;  // warp-uniform: every query of the sub-tile precedes every key
       // the sub-tile body, compiled twice: with the causal mask (diagonal sub-tiles only) and without
       auto subtile = [&](auto mskc) {
         constexpr bool MSK = decltype(mskc)::value;
@@ -533,7 +530,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
             for (int m = 0; m < 2; m++)
 #pragma unroll
               for (int hh = 0; hh < 2; hh++) {
-                float p = a3_ex2(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
+                float p = attn_ex2(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
                 if (MSK && qt * 64 + ql < k0w + m * 16 + g + hh * 8) p = 0.f;
                 st[m][nt][2 * hh + j] = p;
                 dpt[m][nt][2 * hh + j] = p * (dpt[m][nt][2 * hh + j] - Dq);
@@ -566,8 +563,8 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
           }
         }
       };
-      if (a3_qk_mask(qc0, k0w)) subtile(a3_bool<true>{});
-      else subtile(a3_bool<false>{});
+      if (attn_qk_mask(qc0, k0w)) subtile(attn_bool<true>{});
+      else subtile(attn_bool<false>{});
     }
     if (more && tid < 64) {
       sL[(buf ^ 1) * 64 + tid] = nL;  // buffer buf^1 was last read in iteration it-1 (a barrier ago)
@@ -593,27 +590,48 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv3_k(const bf16* __restrict__
 }
 
 // ============================================================================ launchers (default stream, no sync)
-#ifndef A3_EMU
+#ifndef ATTN_EMU
+// delta[bh, t] = sum_d dO * O
+__global__ void attn_delta_k(const bf16* __restrict__ dO, const bf16* __restrict__ O, float* __restrict__ delta, int B,
+                             int T, int H, int hd) {
+  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= (long)B * T * H) return;
+  int h = i % H;
+  long bt = i / H;
+  int b = bt / T, tt = bt % T;
+  const bf16* a = dO + bt * H * hd + h * hd;
+  const bf16* c = O + bt * H * hd + h * hd;
+  float s = 0.f;
+  for (int j = 0; j < hd; j++) s += b2f(a[j]) * b2f(c[j]);
+  delta[((long)b * H + h) * T + tt] = s;
+}
 template <int NDT>
-static void attnBwd3T(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
-                      int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+static void attnBackwardT(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
+                          int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
-    cudaFuncSetAttribute(attn_bwd_dq3_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, A3_DQ_SMEM);
-    cudaFuncSetAttribute(attn_bwd_dkdv3_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, A3_DKV_SMEM);
+    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM));
+    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM));
     attrSet = true;
   }
-  const int nB = a3_cdiv(T, 128);
-  attn_bwd_dq3_k<NDT><<<dim3(B * H, nB), 128, A3_DQ_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
-  attn_bwd_dkdv3_k<NDT><<<dim3(B * Hk, nB), 128, A3_DKV_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  const int nB = attn_cdiv(T, 128);
+  attn_bwd_dq_k<NDT><<<dim3(B * H, nB), 128, ATTN_DQ_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  KCHECK("attn_bwd_dq");
+  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  KCHECK("attn_bwd_dkdv");
 }
-static void attnFwd3(const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
-                     int voff, float sl2) {
-  const dim3 grid(B * H, a3_cdiv(T, 128));
-  NDT_SWITCH(hd, (attn_fwd3_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
+// qkv [B*T, ldq] bf16 with q at column 0, k at koff, v at voff (RoPE applied); out [B*T, H*hd]; lse [B, H, T] (base 2)
+static void attnForward(const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
+                        int voff, float sl2) {
+  const dim3 grid(B * H, attn_cdiv(T, 128));
+  NDT_SWITCH(hd, (attn_fwd_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
+  KCHECK("attn_fwd");
 }
-static void attnBwd3(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
-                     int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  NDT_SWITCH(hd, (attnBwd3T<N_>(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
+// dO and the forward's out/lse -> dqkv (every q/k/v column written); delta: scratch [B, H, T]
+static void attnBackward(const bf16* qkv, const bf16* out, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
+                         int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+  attn_delta_k<<<nblk((long)B * T * H), 256>>>(dO, out, delta, B, T, H, hd);
+  KCHECK("attn_delta");
+  NDT_SWITCH(hd, (attnBackwardT<N_>(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
 }
-#endif  // A3_EMU
+#endif  // ATTN_EMU

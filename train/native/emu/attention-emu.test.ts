@@ -1,12 +1,12 @@
-// Attention v3 kernels (train/native/attn3.cuh) on the CPU: a lane-level emulator (attn3-emu.cpp) compiles the real
-// kernel source with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) emulated per lane, runs the forward
+// Attention kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles the real
+// kernel source (with tile.cuh's fragment loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) emulated per lane, runs the forward
 // and backward kernels on many shapes (T not a multiple of the tiles, head dims 8-64, GQA) and compares o, lse, dq, dk,
 // dv with a float64 reference. Every output starts as NaN, so an element a kernel fails to write is an error. Skipped
 // with a message when no C++ compiler is installed. (The GPU runs the same checks: train/native/run-gpu-checks.sh.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,29 +16,14 @@ const cxx = process.env.CXX ?? 'g++';
 const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
-/** the tile/fragment helpers attn3.cuh uses, copied out of kernels.cuh (the emulator supplies the warp intrinsics). */
-export function extractHelpers(kernels: string): string {
-  const lines = kernels.split('\n');
-  const out: string[] = [];
-  for (const name of ['void ld_tile_async(', 'void ldA2(', 'void ldBn(', 'void ldBk(']) {
-    const i = lines.findIndex((l) => l.startsWith('__device__ __forceinline__ ' + name));
-    if (i < 0) throw new Error(`kernels.cuh: helper ${name} not found`);
-    let j = i;
-    while (lines[j] !== '}') j++;
-    out.push(...lines.slice(i, j + 1));
-  }
-  return out.join('\n') + '\n';
-}
-
-test('attention v3 kernels match float64 in the lane-level emulator (default and peaky scores)', { skip: have ? false : 'no C++ compiler' }, () => {
+test('attention kernels match float64 in the lane-level emulator (default and peaky scores)', { skip: have ? false : 'no C++ compiler' }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-a3emu-'));
   try {
-    writeFileSync(join(dir, 'extract.h'), extractHelpers(readFileSync(join(native, 'kernels.cuh'), 'utf8')));
     const exe = join(dir, 'emu');
-    execFileSync(cxx, ['-O2', '-std=c++17', '-fno-strict-aliasing', '-w', `-I${dir}`, `-I${native}`, join(native, 'emu', 'attn3-emu.cpp'), '-o', exe], { stdio: 'pipe' });
+    execFileSync(cxx, ['-O2', '-std=c++17', '-fno-strict-aliasing', '-w', `-I${native}`, join(native, 'emu', 'attention-emu.cpp'), '-o', exe], { stdio: 'pipe' });
     // the default shape set (hd 8-64, T 1-300, GQA 1-4 heads per KV head), once with N(0,1) inputs and once with
     // peaky, growing scores (the forward's lazy-max rescaling path); then two more head dims and longer sequences
-    const runs: [Record<string, string>, string[]][] = [[{}, []], [{ A3_STRESS: '1' }, []], [{}, ['1', '520', '2', '1', '16']], [{}, ['1', '333', '2', '2', '48']]];
+    const runs: [Record<string, string>, string[]][] = [[{}, []], [{ ATTN_STRESS: '1' }, []], [{}, ['1', '520', '2', '1', '16']], [{}, ['1', '333', '2', '2', '48']]];
     for (const [env, args] of runs) {
       const r = spawnSync(exe, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 600_000 });
       const lines = r.stdout.trim().split('\n');

@@ -1,7 +1,8 @@
-// Lane-level host emulator for the attention v3 kernels: every CUDA thread is a cooperative coroutine (ucontext);
+// Lane-level host emulator for the attention kernels: every CUDA thread is a cooperative coroutine (ucontext);
 // ldmatrix / mma.sync / shfl are emulated with their PTX fragment layouts through warp barriers, __syncthreads with a
 // block barrier, cp.async as deferred copies executed at cp.async.wait_group (so reading before the wait shows up).
-// Runs the real attn3.cuh kernel source (and kernels.cuh's tile/fragment helpers) against a float64 reference.
+// Runs the real attention.cuh kernel source (and tile.cuh's fragment loaders) against a float64 reference; the
+// primitives tile.cuh leaves to the emulator under ATTN_EMU (mma, ldmatrix, cp.async, pack2) are defined here.
 #include <ucontext.h>
 #include <cmath>
 #include <cstdint>
@@ -12,7 +13,7 @@
 #include <vector>
 #include <algorithm>
 
-#define A3_EMU
+#define ATTN_EMU
 #define __global__
 #define __device__
 #define __host__
@@ -30,7 +31,6 @@ static bf16 f2b(float f) {
   u += 0x7fff + ((u >> 16) & 1);
   return bf16{(uint16_t)(u >> 16)};
 }
-#define ALDS 72
 struct D3 { unsigned x, y, z; };
 
 namespace emu {
@@ -86,7 +86,7 @@ void runBlock(D3 b, D3 g, std::function<void()> k) {
 #define blockIdx (emu::bIdx)
 #define gridDim (emu::gDim)
 #define blockDim (emu::bDim)
-#define A3_DYN_SMEM(name) bf16* name = emu::dynsmem
+#define ATTN_DYN_SMEM(name) bf16* name = emu::dynsmem
 
 static void __syncthreads() { emu::blockBar(); }
 static float __shfl_xor_sync(unsigned, float v, int o) {
@@ -158,8 +158,8 @@ static void mmaK(float* c, const uint32_t* a, const uint32_t* b, int K) {  // K 
 static void mma16816(float* c, const uint32_t* a, const uint32_t* b) { mmaK(c, a, b, 16); }
 static void mma16808(float* c, const uint32_t* a, uint32_t b) { uint32_t bb[2] = {b, 0}; mmaK(c, a, bb, 8); }
 
-#include "extract.h"
-#include "attn3.cuh"  // -I train/native
+#include "tile.cuh"       // -I train/native: the fragment loaders, as the GPU build compiles them
+#include "attention.cuh"  // the real kernels
 
 // ---------------------------------------------------------------- driver
 template <int NDT>
@@ -167,11 +167,11 @@ static void runAll(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
                    std::vector<float>& delta, std::vector<bf16>& dqkv, int B, int T, int H, int Hk, int hd) {
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
-  const int nB = a3_cdiv(T, 128);
+  const int nB = attn_cdiv(T, 128);
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * H); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nB, 1}, [&]() {
-        attn_fwd3_k<NDT>(qkv.data(), out.data(), lse.data(), T, H, Hk, hd, ldq, koff, voff, sl2);
+        attn_fwd_k<NDT>(qkv.data(), out.data(), lse.data(), T, H, Hk, hd, ldq, koff, voff, sl2);
       });
   // delta as attn_delta_k: from bf16 dO and bf16 O
   for (int b = 0; b < B; b++)
@@ -184,12 +184,12 @@ static void runAll(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * H); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nB, 1}, [&]() {
-        attn_bwd_dq3_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+        attn_bwd_dq_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
       });
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
-        attn_bwd_dkdv3_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+        attn_bwd_dkdv_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
       });
 }
 
@@ -207,7 +207,7 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
   auto rnd = []() { double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0); return (float)(std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * v)); };
   std::vector<bf16> qkv(N * ldq), dO(N * H * hd), out(N * H * hd, bf16{0xffff}), dqkv(N * ldq, bf16{0xffff});
   for (auto& x : qkv) x = f2b(rnd());
-  if (getenv("A3_STRESS")) {  // peaky, position-growing scores: the running max keeps moving (exercises rescaling)
+  if (getenv("ATTN_STRESS")) {  // peaky, position-growing scores: the running max keeps moving (exercises rescaling)
     for (long r = 0; r < N; r++) {
       const int t = (int)(r % T);
       for (int j = 0; j < H * hd; j++) qkv[r * ldq + j] = f2b(3.f * b2f(qkv[r * ldq + j]));

@@ -1,0 +1,181 @@
+// Cross-entropy over the vocabulary, one chunk of rows at a time (the lm_head GEMM writes bf16 logits for the chunk;
+// no fp32 logits for 151,936 classes), with per-token loss weights and per-token target log-probabilities.
+//  - row r: lse = log sum_j exp(x_j); lossrow[r] = w_r * (lse - x_tgt) (0 where w_r = 0); logp[r] = x_tgt - lse;
+//  - backward (in place over the logits): dlogits_j = gscale * w_r * (softmax_j - [j = tgt]), so one kernel serves
+//    pretraining (w = 1, 0 on padding), masked SFT (w = the loss mask) and DPO (w = a per-sequence coefficient times
+//    the mask, gscale = 1);
+//  - a row is split over a cluster of CL CTAs (512 threads each, sm_90); each CTA keeps its part (ceil(ldl/8/CL)
+//    16-byte chunks: 74 KB for the Qwen vocabulary at CL = 4, so 2-3 CTAs per SM) in shared memory, so the logits are
+//    read from global memory once and dlogits written once. The (max, sum) partials of the CL CTAs are combined through
+//    distributed shared memory in rank order, the same in every CTA of the cluster (deterministic);
+//  - any V: rows are ldl = V rounded up to 8 apart (16-byte aligned); the padding columns count as -inf and get 0.
+// Checks: gpu-check `cpu` (loss, logits, weighted loss and log-probs, all gradients against the CPU backend), `torch`.
+#pragma once
+#include <cooperative_groups.h>
+#include "common.cuh"
+
+#define CE_CL 4  // CTAs per row (cluster size)
+
+template <int CL>
+__global__ void __launch_bounds__(512, 3) ce_k(bf16* __restrict__ logits, int ldl, const int* __restrict__ tgt,
+                                              const float* __restrict__ wt, float* __restrict__ lossrow,
+                                              float* __restrict__ logp, int V, float gscale, int backward) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cl = cg::this_cluster();
+  extern __shared__ uint4 sr[];
+  __shared__ float shm[16], shs[16], red[2], lseS[1];
+  const int rank = (int)cl.block_rank();
+  const long row = blockIdx.x / CL;
+  const int V8 = ldl >> 3, q8 = (V8 + CL - 1) / CL, c0 = min(V8, rank * q8), n8 = min(V8, c0 + q8) - c0;
+  uint4* g = reinterpret_cast<uint4*>(logits + row * ldl) + c0;
+  float m = -INFINITY, s = 0.f;
+  for (int cb = threadIdx.x; cb < n8; cb += 4 * 512) {
+    uint4 u[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (cb + k * 512 < n8) u[k] = g[cb + k * 512];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (cb + k * 512 < n8) {
+        bf16* e = reinterpret_cast<bf16*>(&u[k]);
+        const int j0 = (c0 + cb + k * 512) * 8;
+        if (j0 + 8 > V) {  // the padding columns of the last chunk (at least one real column precedes them)
+#pragma unroll
+          for (int t = 0; t < 8; t++)
+            if (j0 + t >= V) e[t] = __ushort_as_bfloat16((unsigned short)0xff80);  // -inf
+        }
+        sr[cb + k * 512] = u[k];
+        float mx = m;
+#pragma unroll
+        for (int t = 0; t < 8; t++) mx = fmaxf(mx, b2f(e[t]));
+        s *= __expf(m - mx);
+#pragma unroll
+        for (int t = 0; t < 8; t++) s += __expf(b2f(e[t]) - mx);
+        m = mx;
+      }
+  }
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+    float mx = fmaxf(m, m2);
+    s = (m == -INFINITY ? 0.f : s * __expf(m - mx)) + (m2 == -INFINITY ? 0.f : s2 * __expf(m2 - mx));
+    m = mx;
+  }
+  if (lane == 0) { shm[w] = m; shs[w] = s; }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float M = -INFINITY;
+    for (int i = 0; i < 16; i++) M = fmaxf(M, shm[i]);
+    float S = 0.f;
+    for (int i = 0; i < 16; i++) S += shm[i] == -INFINITY ? 0.f : shs[i] * __expf(shm[i] - M);
+    red[0] = M;
+    red[1] = S;
+  }
+  cl.sync();  // every CTA's partial is in its shared memory
+  const int tg = tgt[row];
+  const float wr = wt[row];
+  if (threadIdx.x == 0) {
+    float pm[CL], ps[CL], M = -INFINITY, S = 0.f;
+#pragma unroll
+    for (int r = 0; r < CL; r++) {
+      const float* rr = cl.map_shared_rank(red, r);
+      pm[r] = rr[0];
+      ps[r] = rr[1];
+      M = fmaxf(M, pm[r]);
+    }
+#pragma unroll
+    for (int r = 0; r < CL; r++) S += pm[r] == -INFINITY ? 0.f : ps[r] * __expf(pm[r] - M);
+    const float lse = M + __logf(S);
+    lseS[0] = lse;
+    if ((tg >> 3) >= c0 && (tg >> 3) < c0 + n8) {  // this CTA holds the target logit
+      const float lp = b2f(reinterpret_cast<const bf16*>(sr)[tg - 8 * c0]) - lse;
+      lossrow[row] = wr == 0.f ? 0.f : -wr * lp;
+      if (logp) logp[row] = lp;
+    }
+  }
+  cl.sync();  // no CTA leaves while another reads its partial; lseS visible to the block
+  if (!backward) return;
+  const float lse = lseS[0], gs = gscale * wr;
+  for (int c = threadIdx.x; c < n8; c += 512) {
+    uint4 u = sr[c];
+    bf16* e = reinterpret_cast<bf16*>(&u);
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+      int j = (c0 + c) * 8 + k;
+      float gv = wr == 0.f || j >= V ? 0.f : (__expf(b2f(e[k]) - lse) - (j == tg ? 1.f : 0.f)) * gs;
+      e[k] = f2b(gv);
+    }
+    g[c] = u;
+  }
+#endif
+}
+// sum of n values in fixed order (single block)
+__global__ void sum_k(const float* __restrict__ a, long n, double* __restrict__ out) {
+  __shared__ double sh[1024];
+  double s = 0;
+  for (long i = threadIdx.x; i < n; i += blockDim.x) s += a[i];
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double t = 0;
+    for (int i = 0; i < (int)blockDim.x; i++) t += sh[i];
+    *out = t;
+  }
+}
+// out[b] = sum_t w[b, t] * logp[b, t] over the positions with w != 0, in fixed order (a block of 256 per sequence)
+__global__ void seq_logp_k(const float* __restrict__ logp, const float* __restrict__ wt, int T, double* __restrict__ out) {
+  __shared__ double sh[256];
+  const long b = blockIdx.x;
+  double s = 0;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) {
+    const float w = wt[b * T + t];
+    if (w != 0.f) s += (double)w * (double)logp[b * T + t];
+  }
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double a = 0;
+    for (int i = 0; i < (int)blockDim.x; i++) a += sh[i];
+    out[b] = a;
+  }
+}
+
+// the cluster launch; smem: the dynamic shared memory per CTA (ceSetup)
+static size_t ceSmem(int ldl) { return (size_t)((ldl / 8 + CE_CL - 1) / CE_CL) * 16; }
+// checks that the kernel fits this device (a build for sm_90+, its part of a row in shared memory) and raises its
+// dynamic shared-memory limit; throws a clear error otherwise
+static void ceSetup(int ldl) {
+  int dev;
+  CK(cudaGetDevice(&dev));
+  cudaDeviceProp pr;
+  CK(cudaGetDeviceProperties(&pr, dev));
+  cudaFuncAttributes fa;
+  CK(cudaFuncGetAttributes(&fa, ce_k<CE_CL>));
+  const size_t smem = ceSmem(ldl);
+  if (pr.major < 9 || fa.binaryVersion < 90)
+    throw std::runtime_error(strf("cuda backend: the cross-entropy kernel needs a Hopper GPU and an sm_90 build (device %s, sm_%d%d, "
+                                  "kernel built for sm_%d)", pr.name, pr.major, pr.minor, fa.binaryVersion));
+  if (smem + fa.sharedSizeBytes > (size_t)pr.sharedMemPerBlockOptin)
+    throw std::runtime_error(strf("cuda backend: vocabulary of %d too large for the cross-entropy kernel (%zu bytes of shared "
+                                  "memory per CTA, %zu available)", ldl, smem, (size_t)pr.sharedMemPerBlockOptin));
+  CK(cudaFuncSetAttribute(ce_k<CE_CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+}
+static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
+                         float gscale, bool backward) {
+  cudaLaunchConfig_t lc = {};
+  cudaLaunchAttribute at[1];
+  at[0].id = cudaLaunchAttributeClusterDimension;
+  at[0].val.clusterDim.x = CE_CL;
+  at[0].val.clusterDim.y = 1;
+  at[0].val.clusterDim.z = 1;
+  lc.gridDim = dim3((unsigned)(rows * CE_CL));
+  lc.blockDim = dim3(512);
+  lc.dynamicSmemBytes = ceSmem(ldl);
+  lc.stream = 0;
+  lc.attrs = at;
+  lc.numAttrs = 1;
+  CK(cudaLaunchKernelEx(&lc, ce_k<CE_CL>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));
+  KCHECK("cross_entropy");
+}

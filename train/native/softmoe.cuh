@@ -1,0 +1,536 @@
+// Soft-MoE (Steel-LLM's FFN, "From Sparse to Soft Mixtures of Experts"): per sequence b, slots s = e*np + j of the ne
+// experts. Router logits Lg = xhat . phihat (xhat = x/||x||, phihat = scale * phi/||phi col||); dispatch weights D =
+// softmax over the sequence's tokens per slot, combine weights C = softmax over slots per token; slot inputs X_s =
+// sum_t D x_t (bf16 copy for the expert GEMMs), each expert a SwiGLU MLP with a SwiGLU output stage (swiglu.cuh), run
+// as strided-batched GEMMs over the experts; output xout = xmid + sum_s C Ys. fp32 router and softmaxes (as the reference
+// keeps them), deterministic split reductions over tokens. Limits: S = ne*np <= MAXS, d % 4 == 0, 2*S*d floats of
+// shared memory per block.
+// Checks: gpu-check `cpu` (phi, scale and every expert weight against the CPU backend), `torch` (phi against fp32).
+#pragma once
+#include "common.cuh"
+#include "cublaslt.cuh"
+#include "swiglu.cuh"
+
+#define MAXS 16  // max Soft-MoE slots (numExperts * slotsPerExpert)
+// phi [d, S]; phihat = s * phi / max(||phi col||, 1e-12); block of 32*S threads
+__global__ void moe_phi_k(const float* __restrict__ phi, const float* __restrict__ scale, float* __restrict__ phihat,
+                          float* __restrict__ phinorm, int d, int S) {
+  int s = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (s >= S) return;
+  float ss = 0.f;
+  for (int j = lane; j < d; j += 32) { float v = phi[(long)j * S + s]; ss += v * v; }
+  ss = warp_sum(ss);
+  float nr = fmaxf(sqrtf(ss), 1e-12f);
+  for (int j = lane; j < d; j += 32) phihat[(long)j * S + s] = scale[0] * phi[(long)j * S + s] / nr;
+  if (lane == 0) phinorm[s] = nr;
+}
+// block per (b, s): D[:, s] = softmax over the T tokens of sequence b
+__global__ void moe_dispatch_k(const float* __restrict__ Lg, float* __restrict__ D, int T, int S) {
+  __shared__ float sh[32];
+  int b = blockIdx.x / S, s = blockIdx.x % S;
+  const float* L = Lg + (long)b * T * S + s;
+  float mx = -INFINITY;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) mx = fmaxf(mx, L[(long)t * S]);
+  mx = warp_max(mx);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = mx;
+  __syncthreads();
+  mx = -INFINITY;
+  for (int i = 0; i < (int)(blockDim.x >> 5); i++) mx = fmaxf(mx, sh[i]);
+  float sm = 0.f;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) sm += __expf(L[(long)t * S] - mx);
+  sm = block_sum(sm, sh);
+  for (int t = threadIdx.x; t < T; t += blockDim.x) D[((long)b * T + t) * S + s] = __expf(L[(long)t * S] - mx) / sm;
+}
+// block per (b, s): dL = dLC + D (dD - sum_t D dD)
+__global__ void moe_dispatch_bwd_k(const float* __restrict__ D, const float* __restrict__ dD, const float* __restrict__ dLC,
+                                   float* __restrict__ dL, int T, int S) {
+  __shared__ float sh[32];
+  int b = blockIdx.x / S, s = blockIdx.x % S;
+  float acc = 0.f;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) { long o = ((long)b * T + t) * S + s; acc += D[o] * dD[o]; }
+  acc = block_sum(acc, sh);
+  for (int t = threadIdx.x; t < T; t += blockDim.x) {
+    long o = ((long)b * T + t) * S + s;
+    dL[o] = dLC[o] + D[o] * (dD[o] - acc);
+  }
+}
+// gradients of phi and scale from dphihat [d, S]; block 32*S threads
+__global__ void moe_phi_bwd_k(const float* __restrict__ phi, const float* __restrict__ scale, const float* __restrict__ phinorm,
+                              const float* __restrict__ dph, float* __restrict__ gphi, float* __restrict__ gscale, int d, int S) {
+  __shared__ float sds[32];
+  int s = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  if (s < S) {
+    float nr = phinorm[s], sc = scale[0], ds = 0.f, dotu = 0.f;
+    for (int j = lane; j < d; j += 32) {
+      float u = phi[(long)j * S + s] / nr, g = dph[(long)j * S + s];
+      ds += g * u;
+      dotu += sc * g * u;
+    }
+    ds = warp_sum(ds);
+    dotu = warp_sum(dotu);
+    for (int j = lane; j < d; j += 32) {
+      float u = phi[(long)j * S + s] / nr;
+      gphi[(long)j * S + s] += (sc * dph[(long)j * S + s] - u * dotu) / nr;
+    }
+    if (lane == 0) sds[s] = ds;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float t = 0.f;
+    for (int i = 0; i < S; i++) t += sds[i];
+    gscale[0] += t;
+  }
+}
+__global__ void transpose_dS_k(const float* __restrict__ a, float* __restrict__ at, int d, int S) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= d * S) return;
+  int j = i / S, s = i % S;
+  at[(long)s * d + j] = a[i];
+}
+// slot rows in expert-major order: row(b, s=e*np+jj) = (e*B + b)*np + jj
+__device__ __forceinline__ long slot_row(int b, int s, int B, int np) { return ((long)(s / np) * B + b) * np + (s % np); }
+// sm[0..S*d) = A rows of sequence b (slot-major), sm[S*d..2*S*d) = Bm rows (or Bt [S][d] when bIsT)
+__device__ __forceinline__ void moe_stage(float* sm, const float* A, const float* Bm, bool bIsT, int b, int B, int d, int S, int np) {
+  for (int s = 0; s < S; s++) {
+    const float* ra = A + slot_row(b, s, B, np) * d;
+    const float* rb = bIsT ? Bm + (long)s * d : Bm + slot_row(b, s, B, np) * d;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) { sm[s * d + j] = ra[j]; sm[S * d + s * d + j] = rb[j]; }
+  }
+  __syncthreads();
+}
+// router: per row rinv = 1/max(||x||, 1e-12), Lg = xhat . phihat, C = softmax over slots; phihat^T [S][d] in shared
+// memory, 64 rows per block, 4 rows per warp at once
+template <int SM>
+__global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, const float* __restrict__ phihatT,
+                                                     float* __restrict__ rinv, float* __restrict__ Lg, float* __restrict__ C,
+                                                     long N, int d, int S) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  for (int i = threadIdx.x; i < S * d; i += blockDim.x) sm[i] = phihatT[i];
+  __syncthreads();
+  const float4* sP = reinterpret_cast<const float4*>(sm);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  for (int g = 0; g < 2; g++) {
+    const long row0 = (long)blockIdx.x * 64 + warp * 8 + g * 4;
+    if (row0 >= N) break;
+    const int nv = (int)min(4L, N - row0);
+    float acc[4][SM], ss[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      ss[k] = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++) acc[k][s] = 0.f;
+    }
+    for (int j = lane; j < d4; j += 32) {
+      float4 v[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) v[k] = k < nv ? ld_bf16x4(x + (row0 + k) * d + 4 * j) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int k = 0; k < 4; k++) ss[k] += dot4(v[k], v[k]);
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 p = sP[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) acc[k][s] += dot4(v[k], p);
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      if (k >= nv) break;
+      const long row = row0 + k;
+      float sk = warp_sum(ss[k]);
+      float nr = fmaxf(sqrtf(sk), 1e-12f);
+      float mx = -INFINITY;
+#pragma unroll
+      for (int s = 0; s < SM; s++) if (s < S) { acc[k][s] = warp_sum(acc[k][s]) / nr; mx = fmaxf(mx, acc[k][s]); }
+      float sum = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++) if (s < S) sum += __expf(acc[k][s] - mx);
+      if (lane == 0) {
+        rinv[row] = 1.f / nr;
+#pragma unroll
+        for (int s = 0; s < SM; s++) if (s < S) { Lg[row * S + s] = acc[k][s]; C[row * S + s] = __expf(acc[k][s] - mx) / sum; }
+      }
+    }
+  }
+}
+// weighted token reduction: part[sp][b][s][j] = sum over the tokens t of split sp of W[b,t,s] * rs[b,t] * X[b,t,j]
+// (W for the split's tokens in shared memory, 4 tokens' loads in flight, fixed order)
+template <typename TI>
+__global__ void __launch_bounds__(256) moe_wreduce_k(const TI* __restrict__ X, const float* __restrict__ W,
+                                                      const float* __restrict__ rs, float* __restrict__ part, int B, int T,
+                                                      int d, int S, int tPer) {
+  __shared__ float sw[4096];
+  const int b = blockIdx.y, sp = blockIdx.z, j4 = blockIdx.x * blockDim.x + threadIdx.x;
+  const int t0 = sp * tPer, t1 = min(T, t0 + tPer);
+  for (int i = threadIdx.x; i < (t1 - t0) * S; i += blockDim.x) {
+    int tt = i / S;
+    long r = (long)b * T + t0 + tt;
+    sw[i] = W[r * S + (i % S)] * (rs ? rs[r] : 1.f);
+  }
+  __syncthreads();
+  if (4 * j4 >= d) return;
+  float4 acc[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) acc[s] = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int tb = t0; tb < t1; tb += 4) {
+    float4 xv[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (tb + k < t1) {
+        long r = (long)b * T + tb + k;
+        if constexpr (sizeof(TI) == 2) xv[k] = ld_bf16x4(reinterpret_cast<const bf16*>(X) + r * d + 4 * j4);
+        else xv[k] = reinterpret_cast<const float4*>(reinterpret_cast<const float*>(X) + r * d)[j4];
+      }
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+      if (tb + k < t1) {
+        const float* wr = sw + (tb + k - t0) * S;
+#pragma unroll
+        for (int s = 0; s < MAXS; s++)
+          if (s < S) { float w = wr[s]; acc[s].x += w * xv[k].x; acc[s].y += w * xv[k].y; acc[s].z += w * xv[k].z; acc[s].w += w * xv[k].w; }
+      }
+  }
+#pragma unroll
+  for (int s = 0; s < MAXS; s++)
+    if (s < S) reinterpret_cast<float4*>(part + (((long)sp * B + b) * S + s) * d)[j4] = acc[s];
+}
+// wreduce finish. mode 0: out[slot_row(b,s), j] = sum_p part[p][b][s][j] (+ bf16 copy), loads of 8 splits in flight. mode 1 (dphi, out[j*S + s] = sum over b and p): block per (s, 32 columns), 8 lanes each summing
+// the terms q = b*nsp + p with q = ty, ty+8, ... in order, then the 8 lane sums in order.
+__global__ void __launch_bounds__(256) moe_wreduce_fin_k(const float* __restrict__ part, int nsp, int B, int S, int d, int np,
+                                                          int mode, float* __restrict__ out, bf16* __restrict__ outb) {
+  if (mode == 0) {
+    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long)B * S * d) return;
+    int j = i % d;
+    long bs = i / d;
+    int s = bs % S, b = bs / S;
+    float acc = 0.f;
+#pragma unroll 8
+    for (int p = 0; p < nsp; p++) acc += part[(((long)p * B + b) * S + s) * d + j];
+    long o = slot_row(b, s, B, np) * d + j;
+    out[o] = acc;
+    if (outb) outb[o] = f2b(acc);
+  } else {
+    __shared__ float sh[8][33];
+    const int tx = threadIdx.x & 31, ty = threadIdx.x >> 5, s = blockIdx.y, j = blockIdx.x * 32 + tx;
+    float acc = 0.f;
+    if (j < d) {
+#pragma unroll 8
+      for (int q = ty; q < B * nsp; q += 8) {
+        const int b = q / nsp, p = q - b * nsp;
+        acc += part[(((long)p * B + b) * S + s) * d + j];
+      }
+    }
+    sh[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0 && j < d) {
+      float t = sh[0][tx];
+#pragma unroll
+      for (int k = 1; k < 8; k++) t += sh[k][tx];
+      out[(long)j * S + s] = t;
+    }
+  }
+}
+// combine: xout = xmid + sum_s C[r,s] Ys[slot_row(b,s)]; the sequence's Ys rows in shared memory, 4 rows per warp
+template <int SM>
+__global__ void __launch_bounds__(256) moe_combine_k(const float* __restrict__ xmid, const float* __restrict__ C,
+                                                       const float* __restrict__ Ys, float* __restrict__ xout, int B, int T,
+                                                       int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  for (int s = 0; s < S; s++) {
+    const float* ra = Ys + slot_row(b, s, B, np) * d;
+    for (int j = threadIdx.x; j < d; j += blockDim.x) sm[s * d + j] = ra[j];
+  }
+  __syncthreads();
+  const float4* sY = reinterpret_cast<const float4*>(sm);
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    float Cr[4][SM];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+#pragma unroll
+      for (int s = 0; s < SM; s++) Cr[k][s] = (k < nv && s < S) ? C[(row0 + k) * S + s] : 0.f;
+    for (int j = lane; j < d4; j += 32) {
+      float4 acc[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) acc[k] = k < nv ? reinterpret_cast<const float4*>(xmid + (row0 + k) * d)[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 y = sY[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) { acc[k].x += Cr[k][s] * y.x; acc[k].y += Cr[k][s] * y.y; acc[k].z += Cr[k][s] * y.z; acc[k].w += Cr[k][s] * y.w; }
+        }
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) reinterpret_cast<float4*>(xout + (row0 + k) * d)[j] = acc[k];
+    }
+  }
+}
+// token backward 1: dC = dY . Ys[s], dD = rinv * x . dXs[s], dLC = C (dC - sum C dC). Token kernels keep the sequence's
+// slot matrices in shared memory (2*S*d floats), 64 rows of one sequence per block, each warp 4 rows at once (every
+// shared-memory float4 read once for 4 rows). SM = compile-time bound on S (4, 8, 16).
+template <int SM>
+__global__ void __launch_bounds__(256) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                       const float* __restrict__ dY, const float* __restrict__ Ys,
+                                                       const float* __restrict__ dXs, const float* __restrict__ C,
+                                                       float* __restrict__ dLC, float* __restrict__ dD, int B, int T, int d,
+                                                       int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
+  const float4* sY = reinterpret_cast<const float4*>(sm);
+  const float4* sX = reinterpret_cast<const float4*>(sm + S * d);
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    float ac[4][SM], ad[4][SM];
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+#pragma unroll
+      for (int s = 0; s < SM; s++) ac[k][s] = ad[k][s] = 0.f;
+    for (int j = lane; j < d4; j += 32) {
+      float4 gy[4], xv[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        if (k < nv) {
+          gy[k] = reinterpret_cast<const float4*>(dY + (row0 + k) * d)[j];
+          xv[k] = ld_bf16x4(x + (row0 + k) * d + 4 * j);
+        } else {
+          gy[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+          xv[k] = gy[k];
+        }
+      }
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 ys = sY[s * d4 + j], xs = sX[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) { ac[k][s] += dot4(gy[k], ys); ad[k][s] += dot4(xv[k], xs); }
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      if (k >= nv) break;
+      const long row = row0 + k;
+      float ri = rinv[row], dot = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) { ac[k][s] = warp_sum(ac[k][s]); ad[k][s] = warp_sum(ad[k][s]) * ri; dot += C[row * S + s] * ac[k][s]; }
+      if (lane == 0) {
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) { dLC[row * S + s] = C[row * S + s] * (ac[k][s] - dot); dD[row * S + s] = ad[k][s]; }
+      }
+    }
+  }
+}
+// dx = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s]; one pass: xhat . g = sum_s D dD + dL Lg
+// (dD = xhat . dXs[s] from moe_tok_bwd1*, Lg = xhat . phihat[:, s] from the forward router)
+template <int SM>
+__global__ void __launch_bounds__(256) moe_tok_bwd2_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                       const float* __restrict__ D, const float* __restrict__ dL,
+                                                       const float* __restrict__ dD, const float* __restrict__ Lg,
+                                                       const float* __restrict__ phihatT, const float* __restrict__ dXs,
+                                                       float* __restrict__ dx, int B, int T, int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  moe_stage(sm, dXs, phihatT, true, b, B, d, S, np);
+  const float4* sX = reinterpret_cast<const float4*>(sm);
+  const float4* sP = reinterpret_cast<const float4*>(sm + S * d);
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    float Dr[4][SM], Lr[4][SM], ri[4], cc[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float dot = 0.f;
+      ri[k] = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++) Dr[k][s] = Lr[k][s] = 0.f;
+      if (k < nv) {
+        const long row = row0 + k;
+        ri[k] = rinv[row];
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) {
+            Dr[k][s] = D[row * S + s];
+            Lr[k][s] = dL[row * S + s];
+            dot += Dr[k][s] * dD[row * S + s] + Lr[k][s] * Lg[row * S + s];
+          }
+      }
+      cc[k] = ri[k] * dot;
+    }
+    for (int j = lane; j < d4; j += 32) {
+      float4 xv[4], gg[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        xv[k] = k < nv ? ld_bf16x4(x + (row0 + k) * d + 4 * j) : make_float4(0.f, 0.f, 0.f, 0.f);
+        gg[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 a = sX[s * d4 + j], p = sP[s * d4 + j];
+#pragma unroll
+          for (int k = 0; k < 4; k++) {
+            gg[k].x += Dr[k][s] * a.x + Lr[k][s] * p.x; gg[k].y += Dr[k][s] * a.y + Lr[k][s] * p.y;
+            gg[k].z += Dr[k][s] * a.z + Lr[k][s] * p.z; gg[k].w += Dr[k][s] * a.w + Lr[k][s] * p.w;
+          }
+        }
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) {
+          const float c = cc[k], r = ri[k];
+          reinterpret_cast<float4*>(dx + (row0 + k) * d)[j] =
+              make_float4(r * (gg[k].x - xv[k].x * c), r * (gg[k].y - xv[k].y * c), r * (gg[k].z - xv[k].z * c), r * (gg[k].w - xv[k].w * c));
+        }
+    }
+  }
+}
+
+// host side: the launch configuration and the forward / backward of one layer
+struct MoeW {  // offsets into the flat parameter buffers
+  long phi, scale, eguw, egdw;
+};
+struct MoeAct {  // saved activations of one layer
+  const bf16* xn2;  // the normalised input [N, d] (bf16)
+  float *rinv, *Lg, *D, *C, *slots, *Ys, *phihat, *phinorm;
+  bf16 *slotsb, *gu1, *h1, *gd2;
+};
+struct MoeScratch {  // shared by all layers (backward)
+  float *dYs, *dXs, *dh, *dC, *dD, *dL, *dph, *mpart;
+  bf16* dgu;
+};
+struct SoftMoe {
+  int d = 0, I = 0, ne = 0, np = 0, S = 0, SM = 16, TS = 32;
+  size_t smem = 0;
+  float* phihatT = nullptr;  // [S][d]
+  void setup(int d_, int I_, int ne_, int np_) {
+    d = d_, I = I_, ne = ne_, np = np_, S = ne * np;
+    if (S > MAXS) throw std::runtime_error(strf("cuda backend: at most %d Soft-MoE slots (got %d)", MAXS, S));
+    if (d % 4) throw std::runtime_error(strf("cuda backend: Soft-MoE needs hiddenSize %% 4 == 0 (got %d)", d));
+    smem = (size_t)2 * S * d * sizeof(float);
+    int dev, maxOptin = 0;
+    CK(cudaGetDevice(&dev));
+    CK(cudaDeviceGetAttribute(&maxOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    if (smem > (size_t)maxOptin)
+      throw std::runtime_error(strf("cuda backend: Soft-MoE with %d slots of width %d needs %zu bytes of shared memory per block "
+                                    "(%d available)", S, d, smem, maxOptin));
+    SM = S <= 4 ? 4 : S <= 8 ? 8 : 16;
+    if (SM == 4) funcAttrs<4>();
+    else if (SM == 8) funcAttrs<8>();
+    else funcAttrs<16>();
+    phihatT = (float*)devAlloc((size_t)S * d * sizeof(float));
+  }
+  template <int K>
+  void funcAttrs() {
+    CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(moe_combine_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    CK(cudaFuncSetAttribute(moe_logits_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  }
+  ~SoftMoe() { devFree(phihatT, (size_t)S * d * sizeof(float)); }
+  // token splits of the reductions for sequences of T tokens (the weights of a split fit the 4,096-float buffer)
+  static int splits(int T, int S) { return std::max(32, (T + 4096 / S - 1) / (4096 / S)); }
+  size_t mpartFloats(int B, int T) const { return (size_t)splits(T, S) * B * S * d; }
+  // part -> out (mode 0: slot rows [B*S, d] + bf16 copy; mode 1: dphi [d, S])
+  template <typename TI>
+  void wreduce(const TI* X, const float* W, const float* rs, int B, int T, int mode, float* out, bf16* outb, float* mpart) {
+    const int ts = splits(T, S), tPer = (T + ts - 1) / ts;
+    moe_wreduce_k<TI><<<dim3(nblk(d / 4), B, ts), 256>>>(X, W, rs, mpart, B, T, d, S, tPer);
+    KCHECK("moe_wreduce");
+    if (mode == 0) moe_wreduce_fin_k<<<nblk((long)B * S * d), 256>>>(mpart, ts, B, S, d, np, mode, out, outb);
+    else moe_wreduce_fin_k<<<dim3(nblk(d, 32), S), 256>>>(mpart, ts, B, S, d, np, mode, out, outb);
+    KCHECK("moe_wreduce_fin");
+  }
+  // xout = xmid + SoftMoE(xn2); P / PB: fp32 / bf16 parameters
+  void forward(Gemm& gemm, const float* P, const bf16* PB, const MoeW& w, MoeAct& a, const float* xmid, float* xout, int B,
+               int T, float* mpart, Prof& prof) {
+    const long N = (long)B * T, R = (long)B * np;
+    moe_phi_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
+    KCHECK("moe_phi");
+    transpose_dS_k<<<nblk((long)d * S), 256>>>(a.phihat, phihatT, d, S);
+    KCHECK("transpose");
+    const unsigned nb = (unsigned)((N + 63) / 64);
+    if (SM == 4) moe_logits_k<4><<<nb, 256, smem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    else if (SM == 8) moe_logits_k<8><<<nb, 256, smem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    else moe_logits_k<16><<<nb, 256, smem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    KCHECK("moe_logits");
+    moe_dispatch_k<<<B * S, 256>>>(a.Lg, a.D, T, S);
+    KCHECK("moe_dispatch");
+    prof.mark("moe_f_router");
+    wreduce<bf16>(a.xn2, a.D, a.rinv, B, T, 0, a.slots, a.slotsb, mpart);
+    prof.mark("moe_f_slots");
+    // experts, batched over ne: [R, d] -> [R, 2I] -> [R, I] -> [R, 2d] -> Ys [R, d]
+    gemm.run(false, true, (int)R, 2 * I, d, a.slotsb, d, PB + w.eguw, d, a.gu1, 2 * I, false, 1.f, 0.f, nullptr, ne, R * d,
+             2L * I * d, R * 2 * I);
+    swiglu_fwd_k<bf16><<<nblk((long)ne * R * I), 256>>>(a.gu1, a.h1, ne * R, I);
+    KCHECK("swiglu1");
+    gemm.run(false, true, (int)R, 2 * d, I, a.h1, I, PB + w.egdw, I, a.gd2, 2 * d, false, 1.f, 0.f, nullptr, ne, R * I,
+             2L * d * I, R * 2 * d);
+    swiglu_fwd_k<float><<<nblk((long)ne * R * d), 256>>>(a.gd2, a.Ys, ne * R, d);
+    KCHECK("swiglu2");
+    prof.mark("moe_f_experts");
+    const dim3 tg((T + 63) / 64, B);
+    if (SM == 4) moe_combine_k<4><<<tg, 256, smem / 2>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    else if (SM == 8) moe_combine_k<8><<<tg, 256, smem / 2>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    else moe_combine_k<16><<<tg, 256, smem / 2>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    KCHECK("moe_combine");
+    prof.mark("moe_f_combine");
+  }
+  // dR: gradient of xout; writes dxn = gradient of xn2 (fp32); gradients accumulate into G
+  void backward(Gemm& gemm, const float* P, const bf16* PB, float* G, const MoeW& w, const MoeAct& a, const float* dR, float* dxn,
+                int B, int T, MoeScratch& s, Prof& prof) {
+    const long R = (long)B * np;
+    wreduce<float>(dR, a.C, nullptr, B, T, 0, s.dYs, nullptr, s.mpart);
+    prof.mark("moe_b_dYs");
+    swiglu_bwd_k<<<nblk((long)ne * R * d), 256>>>(a.gd2, s.dYs, s.dgu, ne * R, d);
+    KCHECK("swiglu_bwd2");
+    // dh [R, I] = dgd [R, 2d] . Wgd [2d, I]; dWgd += dgd^T . h
+    gemm.run(false, false, (int)R, I, 2 * d, s.dgu, 2 * d, PB + w.egdw, I, s.dh, I, true, 1.f, 0.f, nullptr, ne, R * 2 * d,
+             2L * d * I, R * I);
+    gemm.run(true, false, 2 * d, I, (int)R, s.dgu, 2 * d, a.h1, I, G + w.egdw, I, true, 1.f, 1.f, nullptr, ne, R * 2 * d, R * I,
+             2L * d * I);
+    swiglu_bwd_k<<<nblk((long)ne * R * I), 256>>>(a.gu1, s.dh, s.dgu, ne * R, I);
+    KCHECK("swiglu_bwd1");
+    gemm.run(false, false, (int)R, d, 2 * I, s.dgu, 2 * I, PB + w.eguw, d, s.dXs, d, true, 1.f, 0.f, nullptr, ne, R * 2 * I,
+             2L * I * d, R * d);
+    gemm.run(true, false, 2 * I, d, (int)R, s.dgu, 2 * I, a.slotsb, d, G + w.eguw, d, true, 1.f, 1.f, nullptr, ne, R * 2 * I,
+             R * d, 2L * I * d);
+    prof.mark("moe_b_experts");
+    const dim3 tg((T + 63) / 64, B);
+    if (SM == 4) moe_tok_bwd1_k<4><<<tg, 256, smem>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    else if (SM == 8) moe_tok_bwd1_k<8><<<tg, 256, smem>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    else moe_tok_bwd1_k<16><<<tg, 256, smem>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    KCHECK("moe_tok_bwd1");
+    prof.mark("moe_b_tok1");
+    moe_dispatch_bwd_k<<<B * S, 256>>>(a.D, s.dD, s.dC, s.dL, T, S);
+    KCHECK("moe_dispatch_bwd");
+    transpose_dS_k<<<nblk((long)d * S), 256>>>(a.phihat, phihatT, d, S);
+    KCHECK("transpose");
+    if (SM == 4) moe_tok_bwd2_k<4><<<tg, 256, smem>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    else if (SM == 8) moe_tok_bwd2_k<8><<<tg, 256, smem>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    else moe_tok_bwd2_k<16><<<tg, 256, smem>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    KCHECK("moe_tok_bwd2");
+    prof.mark("moe_b_tok2");
+    wreduce<bf16>(a.xn2, s.dL, a.rinv, B, T, 1, s.dph, nullptr, s.mpart);
+    moe_phi_bwd_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phinorm, s.dph, G + w.phi, G + w.scale, d, S);
+    KCHECK("moe_phi_bwd");
+    prof.mark("moe_b_dphi");
+  }
+};
