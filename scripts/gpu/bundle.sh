@@ -4,7 +4,7 @@
 # Usage (repo root): scripts/gpu/bundle.sh [SHARDS_DIR]
 set -euo pipefail
 mkdir -p .offline
-[[ -s .offline/node.xz ]] || ../shared/scripts/stage-node-runtime.sh .offline
+[[ -s .offline/node.xz ]] || "${STEEL_SHARED:-../shared}/scripts/stage-node-runtime.sh" .offline
 banner='import{createRequire as __steelCR}from"node:module";const require=__steelCR(import.meta.url);'
 eb() { node_modules/.bin/esbuild "$1" --bundle --platform=node --format=esm --log-level=warning "--banner:js=$banner" --outfile="$2"; }
 eb train/native/gpu-check.ts .offline/gpu-check.mjs
