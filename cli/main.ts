@@ -90,6 +90,14 @@ export const COMMANDS: Record<string, CommandEntry> = {
     summary: 'fine-tuning data: tokenize chat / preference records into SFT or DPO shards (loss mask, cutoff)',
     load: () => import('./commands/sft-data.ts'),
   },
+  sft: {
+    summary: 'supervised fine-tuning (Steel-LLM-Chat recipe) from a pretrained run or HF folder on steel sft-data shards',
+    load: () => import('./commands/sft.ts'),
+  },
+  dpo: {
+    summary: 'DPO (sigmoid loss, beta 0.1) from an SFT model on steel sft-data --task dpo shards; reference log-probs cached',
+    load: () => import('./commands/dpo.ts'),
+  },
 };
 
 export function usage(): string {

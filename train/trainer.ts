@@ -15,6 +15,7 @@ import { TensorBoardMirror } from './tensorboard.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
+export const QWEN_IM_START = 151644;
 
 export interface TrainOptions {
   model: ModelConfig;
@@ -160,7 +161,10 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       vocabIds = initIds;
     } else if (model.compactVocab) {
       log(`building a compact vocabulary from ${o.dataDir} ...`);
-      const vs = await vocabStats(o.dataDir, model.vocabCap ? [QWEN_PAD, QWEN_EOS, UNK_RAW_ID] : [QWEN_PAD, QWEN_EOS], model.vocabCap);
+      // <|im_start|> is kept too: the chat template of fine-tuning (tokenizer/sft.ts) needs it even when the
+      // pretraining data has no ChatML
+      const chat = [QWEN_PAD, QWEN_EOS, QWEN_IM_START];
+      const vs = await vocabStats(o.dataDir, model.vocabCap ? [...chat, UNK_RAW_ID] : chat, model.vocabCap);
       vocabIds = vs.ids;
       model.vocabSize = vocabIds.length;
       model.padId = vocabIds.indexOf(QWEN_PAD);

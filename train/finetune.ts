@@ -1,0 +1,360 @@
+/**
+ * Fine-tuning loops over fine-tuning shards (tokenizer/sft.ts, SHARDS.md "Fine-tuning shards"):
+ * - SFT: loss = mean cross-entropy over the supervised targets of the whole optimizer step (assistant tokens), one
+ *   conversation per row, micro-batches padded to their longest row;
+ * - DPO: sigmoid loss (beta 0.1 by default) over per-sequence summed log-probs of the replies; chosen and rejected rows
+ *   of the same pairs sit in the same micro-batch; the reference log-probs come from one forward pass of the frozen
+ *   start model, stored beside the data (DATA/reference/MODEL_HASH.safetensors, verified on read: data and model hash).
+ * Both start from a pretrained steel run / checkpoint / model.safetensors or an imported HF folder, log to
+ * OUT/metrics.jsonl, and checkpoint (model, optimizer, data position) so that a resumed run is bit-identical to an
+ * uninterrupted one (CPU backend).
+ */
+import { createHash } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Backend, loadBackend, weightedLoss } from './backend.ts';
+import { type ModelConfig, type TrainHyper, STEEL_TRAIN } from './config.ts';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { openModel } from './load.ts';
+import { dpoLoss, seqLossWeights, sftWeights } from './objectives.ts';
+import { Rng } from './rng.ts';
+import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
+import { lrAt, mapTokens, vocabTable, QWEN_PAD } from './trainer.ts';
+import { DPO_FORMAT, SFT_FORMAT, readFtManifest, readFtShard, type FtManifest } from '../tokenizer/sft.ts';
+
+export type FtTask = 'sft' | 'dpo';
+
+export interface FtHyper {
+  lr: number;
+  /** cosine from lr down to minLr over all steps (after warmup). */
+  minLr: number;
+  /** fraction of the steps spent in linear warmup. */
+  warmupRatio: number;
+  epochs: number;
+  /** rows (SFT conversations, DPO pairs) per optimizer step. */
+  globalBatch: number;
+  /** rows per forward/backward call (DPO: pairs; the call holds 2x rows). */
+  microBatch: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  gradClip: number;
+  seed: number;
+  /** DPO temperature. */
+  beta: number;
+}
+
+/** Steel-LLM-1B-Chat's recipes (shared/docs/steel-llm.md §5; LLaMA-Factory's AdamW betas 0.9/0.999). */
+export const STEEL_SFT: FtHyper = {
+  lr: 3e-5, minLr: 0, warmupRatio: 0.03, epochs: 5, globalBatch: 256, microBatch: 16, weightDecay: 0,
+  beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1.0, seed: 42, beta: 0.1,
+};
+export const STEEL_DPO: FtHyper = { ...STEEL_SFT, lr: 5e-6, epochs: 3, globalBatch: 128, microBatch: 4 };
+
+export interface FinetuneOptions {
+  task: FtTask;
+  /** start model: run folder, checkpoint folder, model.safetensors or HF folder (ignored on resume). */
+  from?: string;
+  dataDir: string;
+  outDir: string;
+  backend?: string;
+  hyper: FtHyper;
+  resume?: boolean;
+  /** stop after this many optimizer steps in total (the schedule still spans all epochs). */
+  steps?: number;
+  logEvery?: number;
+  ckptEvery?: number;
+  quiet?: boolean;
+  log?: (m: string) => void;
+}
+
+export interface FinetuneResult { step: number; totalSteps: number; loss: number; checkpoint: string | null; elapsedS: number }
+
+// ------------------------------------------------------------------ data
+
+interface FtRows {
+  manifest: FtManifest;
+  n: number;
+  /** sft: tokens, mask; dpo: prompt, chosen, rejected (all rows of all shards, in manifest order). */
+  cols: Record<string, (Uint32Array | Uint8Array)[]>;
+}
+
+export function loadFtRows(dir: string, task: FtTask): FtRows {
+  const manifest = readFtManifest(dir);
+  const want = task === 'sft' ? SFT_FORMAT : DPO_FORMAT;
+  if (manifest.format !== want) throw new Error(`${dir}: ${manifest.format} data, but ${task} needs ${want} (steel sft-data --task ${task})`);
+  const names = task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'];
+  const cols: Record<string, (Uint32Array | Uint8Array)[]> = Object.fromEntries(names.map((c) => [c, []]));
+  for (const s of manifest.shards) {
+    const r = readFtShard(dir, s, names);
+    for (const c of names) cols[c].push(...r.cols[c]);
+  }
+  const n = cols[names[0]].length;
+  if (n === 0) throw new Error(`${dir}: no rows`);
+  return { manifest, n, cols };
+}
+
+/** epoch order: a seeded permutation per epoch, so a position (epoch, cursor) is all the state a resume needs. */
+export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  new Rng(seed * 1000003 + epoch).shuffle(p);
+  return p;
+}
+
+interface DataPos { epoch: number; cursor: number }
+
+function takeRows(pos: DataPos, n: number, seed: number, count: number, cache: { epoch: number; order: Int32Array | null }): number[] {
+  const out: number[] = [];
+  while (out.length < count) {
+    if (cache.epoch !== pos.epoch || !cache.order) cache.order = epochOrder(n, seed, pos.epoch), cache.epoch = pos.epoch;
+    out.push(cache.order[pos.cursor]);
+    pos.cursor++;
+    if (pos.cursor >= n) { pos.epoch++; pos.cursor = 0; }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ batches
+
+interface Micro { tokens: Int32Array; weightsMask: Float32Array; B: number; T: number }
+
+/** rows (raw ids) -> B x (T+1) model ids padded with the pad id, and the 0/1 mask of supervised targets (B x T). */
+function packRows(rows: { ids: ArrayLike<number>; sup: ArrayLike<number> }[], map: (raw: Int32Array) => Int32Array, padId: number): Micro {
+  const B = rows.length;
+  const T = Math.max(...rows.map((r) => r.ids.length)) - 1;
+  const raw = new Int32Array(B * (T + 1)).fill(-1);
+  const mask = new Float32Array(B * T);
+  rows.forEach((r, b) => {
+    for (let i = 0; i < r.ids.length; i++) raw[b * (T + 1) + i] = r.ids[i];
+    for (let t = 0; t + 1 < r.ids.length; t++) mask[b * T + t] = r.sup[t + 1] ? 1 : 0;
+  });
+  const tokens = map(raw);
+  for (let i = 0; i < raw.length; i++) if (raw[i] < 0) tokens[i] = padId;
+  return { tokens, weightsMask: mask, B, T };
+}
+
+function concat(a: ArrayLike<number>, b: ArrayLike<number>): Uint32Array {
+  const r = new Uint32Array(a.length + b.length);
+  r.set(a as Uint32Array);
+  r.set(b as Uint32Array, a.length);
+  return r;
+}
+
+/** DPO micro-batch of pairs: rows [0,P) prompt+chosen, [P,2P) prompt+rejected; mask = reply targets. */
+function dpoRows(data: FtRows, idx: number[]): { ids: Uint32Array; sup: Uint8Array }[] {
+  const mk = (i: number, col: 'chosen' | 'rejected') => {
+    const p = data.cols.prompt[i], r = data.cols[col][i];
+    const sup = new Uint8Array(p.length + r.length);
+    sup.fill(1, p.length);
+    return { ids: concat(p, r), sup };
+  };
+  return [...idx.map((i) => mk(i, 'chosen')), ...idx.map((i) => mk(i, 'rejected'))];
+}
+
+// ------------------------------------------------------------------ reference log-probs (DPO)
+
+/** identity of a model's weights: sha256 over every parameter (name, values) and the compact vocabulary. */
+export async function modelHash(be: Backend, vocabIds: Int32Array | null): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of be.params()) {
+    const a = await be.getParam(p.name);
+    h.update(p.name).update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  if (vocabIds) h.update(new Uint8Array(vocabIds.buffer, vocabIds.byteOffset, vocabIds.byteLength));
+  return h.digest('hex');
+}
+
+export interface Reference { chosen: Float64Array; rejected: Float64Array; path: string; computed: boolean }
+
+/**
+ * Per-pair reference log-probs of chosen and rejected replies under the frozen start model, computed once and stored
+ * as DATA/reference/HASH16.safetensors; a stored file is used only when its data and model hashes match.
+ */
+export async function referenceLogProbs(be: Backend, vocabIds: Int32Array | null, dataDir: string, data: FtRows, microBatch: number, log: (m: string) => void): Promise<Reference> {
+  const mh = await modelHash(be, vocabIds);
+  const path = join(dataDir, 'reference', `${mh.slice(0, 16)}.safetensors`);
+  if (existsSync(path)) {
+    const f = new SafetensorsFile(path);
+    try {
+      const md = f.metadata;
+      if (md['steel.data_sha256'] !== data.manifest.data_sha256) throw new Error(`${path}: made for other data (data hash ${md['steel.data_sha256']?.slice(0, 12)}…, this folder ${data.manifest.data_sha256.slice(0, 12)}…); delete it to recompute`);
+      if (md['steel.model_sha256'] !== mh) throw new Error(`${path}: made with another model (hash ${md['steel.model_sha256']?.slice(0, 12)}…, start model ${mh.slice(0, 12)}…); delete it to recompute`);
+      const c = Float64Array.from(f.float32('chosen')), r = Float64Array.from(f.float32('rejected'));
+      if (c.length !== data.n || r.length !== data.n) throw new Error(`${path}: ${c.length} pairs, the data has ${data.n}`);
+      log(`reference log-probs: ${path} (verified: data ${data.manifest.data_sha256.slice(0, 12)}…, model ${mh.slice(0, 12)}…)`);
+      return { chosen: c, rejected: r, path, computed: false };
+    } finally {
+      f.close();
+    }
+  }
+  const wl = weightedLoss(be);
+  const table = vocabIds ? vocabTable(vocabIds, be.config.padId) : null;
+  const map = (raw: Int32Array) => mapTokens(raw, table, be.config.padId).tokens;
+  const chosen = new Float64Array(data.n), rejected = new Float64Array(data.n);
+  const t0 = performance.now();
+  for (let s = 0; s < data.n; s += microBatch) {
+    const idx = Array.from({ length: Math.min(microBatch, data.n - s) }, (_, k) => s + k);
+    const m = packRows(dpoRows(data, idx), map, be.config.padId);
+    const lp = await wl.sequenceLogProbs(m.tokens, m.B, m.T, m.weightsMask);
+    idx.forEach((i, k) => { chosen[i] = lp[k]; rejected[i] = lp[idx.length + k]; });
+  }
+  mkdirSync(join(dataDir, 'reference'), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeSafetensors(tmp, [{ name: 'chosen', shape: [data.n], data: Float32Array.from(chosen) }, { name: 'rejected', shape: [data.n], data: Float32Array.from(rejected) }],
+    { 'steel.data_sha256': data.manifest.data_sha256, 'steel.model_sha256': mh, 'steel.pairs': String(data.n) });
+  renameSync(tmp, path);
+  // keep exactly what was stored (fp32), so a resumed or repeated run sees the same numbers
+  log(`reference log-probs of ${data.n} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${path}`);
+  return { chosen: Float64Array.from(Float32Array.from(chosen)), rejected: Float64Array.from(Float32Array.from(rejected)), path, computed: true };
+}
+
+// ------------------------------------------------------------------ loop
+
+interface FtState { task: FtTask; hyper: FtHyper; totalSteps: number; pos: DataPos; dataSha256: string; from: string; reference?: string }
+
+function toTrainHyper(h: FtHyper, totalSteps: number): TrainHyper {
+  return {
+    ...STEEL_TRAIN, lr: h.lr, minLr: h.minLr, warmupSteps: Math.round(h.warmupRatio * totalSteps), totalSteps, beta1: h.beta1, beta2: h.beta2,
+    eps: h.eps, weightDecay: h.weightDecay, gradClip: h.gradClip, microBatch: h.microBatch, gradAccum: Math.ceil(h.globalBatch / h.microBatch), seed: h.seed,
+  };
+}
+
+export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
+  const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  mkdirSync(o.outDir, { recursive: true });
+  const metricsPath = join(o.outDir, 'metrics.jsonl');
+  const backendName = o.backend ?? 'cpu';
+  const data = loadFtRows(o.dataDir, o.task);
+  let be: Backend, vocabIds: Int32Array | null, model: ModelConfig, st: FtState, step = 0, elapsedBefore = 0;
+  const existing = latestCheckpoint(o.outDir);
+  if (o.resume) {
+    if (!existing) throw new Error(`--resume: no checkpoint in ${o.outDir}/checkpoints`);
+    const ts = JSON.parse(readFileSync(join(existing, 'trainer.json'), 'utf8')) as TrainerState & { finetune?: FtState };
+    if (!ts.finetune || ts.finetune.task !== o.task) throw new Error(`${existing}: not a ${o.task} checkpoint`);
+    model = ts.model;
+    be = await loadBackend(backendName, model);
+    const ck = await loadCheckpoint(existing, be);
+    vocabIds = ck.vocabIds;
+    st = ts.finetune;
+    if (st.dataSha256 !== data.manifest.data_sha256) throw new Error(`${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`);
+    step = ck.state.step;
+    elapsedBefore = ck.state.elapsedS;
+    if (existsSync(metricsPath)) {
+      const keep = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
+      writeFileSync(metricsPath + '.tmp', keep.map((l) => l + '\n').join(''));
+      renameSync(metricsPath + '.tmp', metricsPath);
+    }
+    log(`resumed from ${existing} at step ${step}/${st.totalSteps} (epoch ${st.pos.epoch}, row ${st.pos.cursor}/${data.n})`);
+  } else {
+    if (existing) throw new Error(`${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`);
+    if (!o.from) throw new Error('--from is required (a pretrained run, checkpoint, model.safetensors or HF folder)');
+    const m = await openModel(o.from, backendName);
+    be = m.backend;
+    vocabIds = m.vocabIds;
+    model = m.config;
+    const totalSteps = Math.max(1, Math.ceil((o.hyper.epochs * data.n) / o.hyper.globalBatch));
+    st = { task: o.task, hyper: o.hyper, totalSteps, pos: { epoch: 0, cursor: 0 }, dataSha256: data.manifest.data_sha256, from: m.source };
+    writeFileSync(join(o.outDir, 'config.json'), JSON.stringify({ task: o.task, from: m.source, model, hyper: o.hyper, totalSteps, data: o.dataDir, rows: data.n, backend: backendName }, null, 2) + '\n');
+    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+  }
+  const wl = weightedLoss(be);
+  const h = st.hyper;
+  const hyper = toTrainHyper(h, st.totalSteps);
+  const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
+  let unknownIds = 0;
+  const map = (raw: Int32Array) => {
+    const r = mapTokens(raw.map((x) => (x < 0 ? QWEN_PAD : x)), table, model.padId);
+    unknownIds += r.unknown;
+    return r.tokens;
+  };
+  let ref: Reference | null = null;
+  if (o.task === 'dpo') {
+    // the reference is the start model: on a fresh run that is `be` now; on resume it is recomputed/verified from `from`
+    if (step === 0 && !o.resume) ref = await referenceLogProbs(be, vocabIds, o.dataDir, data, h.microBatch, log);
+    else {
+      const m0 = await openModel(st.from, backendName);
+      ref = await referenceLogProbs(m0.backend, m0.vocabIds, o.dataDir, data, h.microBatch, log);
+      await m0.backend.dispose();
+    }
+    st.reference = ref.path;
+  }
+  const targetSteps = Math.min(o.steps ?? st.totalSteps, st.totalSteps);
+  const logEvery = o.logEvery ?? 10, ckptEvery = o.ckptEvery ?? 500;
+  const cache = { epoch: -1, order: null as Int32Array | null };
+  const t0 = performance.now();
+  let lastLoss = NaN, lastCkpt: string | null = null, winStart = t0, winTokens = 0;
+  const save = async (reason: string) => {
+    const ts: TrainerState & { finetune: FtState } = {
+      step, tokens: 0, elapsedS: elapsedBefore + (performance.now() - t0) / 1000, model, hyper, backend: backendName, dataDir: o.dataDir,
+      loss: Number.isFinite(lastLoss) ? lastLoss : null, savedAt: new Date().toISOString(), reason, finetune: st,
+    };
+    return saveCheckpoint(o.outDir, be, ts, { json: st as never, perm: new Int32Array(0) }, vocabIds);
+  };
+  let stop: string | null = null;
+  const onSig = (s: string) => () => { if (stop) process.exit(130); stop = s; log(`${s}: finishing the current step, then saving a checkpoint`); };
+  const hi = onSig('SIGINT'), ht = onSig('SIGTERM');
+  process.on('SIGINT', hi);
+  process.on('SIGTERM', ht);
+  try {
+    while (step < targetSteps) {
+      await new Promise<void>((r) => setImmediate(r));
+      const lr = lrAt(step, hyper);
+      const idx = takeRows(st.pos, data.n, h.seed, h.globalBatch, cache);
+      await be.zeroGrad();
+      let loss = 0, tokens = 0;
+      const rec: Record<string, number> = {};
+      if (o.task === 'sft') {
+        let sup = 0;
+        for (const i of idx) { const mk = data.cols.loss_mask[i]; for (let t = 1; t < mk.length; t++) sup += mk[t]; }
+        for (let s = 0; s < idx.length; s += h.microBatch) {
+          const part = idx.slice(s, s + h.microBatch);
+          const m = packRows(part.map((i) => ({ ids: data.cols.tokens[i], sup: data.cols.loss_mask[i] })), map, model.padId);
+          tokens += part.reduce((a, i) => a + data.cols.tokens[i].length, 0);
+          loss += await be.forwardBackward(m.tokens, m.B, m.T, 1, sftWeights(m.weightsMask, sup));
+        }
+        rec.supervised_tokens = sup;
+      } else {
+        let margin = 0, acc = 0, cr = 0, rr = 0;
+        for (let s = 0; s < idx.length; s += h.microBatch) {
+          const part = idx.slice(s, s + h.microBatch);
+          const m = packRows(dpoRows(data, part), map, model.padId);
+          tokens += m.B * (m.T + 1);
+          const pol = await wl.sequenceLogProbs(m.tokens, m.B, m.T, m.weightsMask);
+          const refs = Float64Array.from([...part.map((i) => ref!.chosen[i]), ...part.map((i) => ref!.rejected[i])]);
+          const d = dpoLoss(pol, refs, h.beta);
+          const share = part.length / idx.length;
+          await be.forwardBackward(m.tokens, m.B, m.T, 1, seqLossWeights(d.dSeq, m.weightsMask, m.T, share));
+          loss += d.loss * share; margin += d.margin * share; acc += d.accuracy * share; cr += d.chosenReward * share; rr += d.rejectedReward * share;
+        }
+        Object.assign(rec, { reward_margin: margin, preference_accuracy: acc, chosen_reward: cr, rejected_reward: rr });
+      }
+      if (!Number.isFinite(loss)) { log(`step ${step + 1}: loss is ${loss}; stopping (last checkpoint ${latestCheckpoint(o.outDir) ?? 'none'})`); break; }
+      const gn = await be.step({ lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, gradClip: h.gradClip });
+      if (!Number.isFinite(gn)) { log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving`); break; }
+      step++;
+      lastLoss = loss;
+      winTokens += tokens;
+      if (step % logEvery === 0 || step === 1 || step === targetSteps) {
+        const now = performance.now();
+        const row = { step, epoch: Math.round((step * h.globalBatch * 1000) / data.n) / 1000, loss, lr, grad_norm: gn, ...rec,
+          tokens_per_s: Math.round(winTokens / ((now - winStart) / 1000)), elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10 };
+        winStart = now; winTokens = 0;
+        appendFileSync(metricsPath, JSON.stringify(row) + '\n');
+        if (!o.quiet) log(`${o.task} step ${step}/${st.totalSteps} loss ${loss.toFixed(4)}${o.task === 'dpo' ? ` margin ${rec.reward_margin.toFixed(3)} acc ${(100 * rec.preference_accuracy).toFixed(1)}%` : ''} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${row.tokens_per_s} tok/s`);
+      }
+      if (step % ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval');
+      if (stop) break;
+    }
+    lastCkpt = await save(stop ? `signal ${stop}` : 'end');
+  } finally {
+    process.off('SIGINT', hi);
+    process.off('SIGTERM', ht);
+  }
+  if (unknownIds) log(`warning: ${unknownIds} token(s) are outside the model's compact vocabulary (mapped to its unk class / pad)`);
+  const elapsedS = (performance.now() - t0) / 1000;
+  if (!o.quiet) log(`${o.task}: ${step}/${st.totalSteps} steps, loss ${lastLoss.toFixed(4)}, ${elapsedS.toFixed(1)} s; checkpoint ${lastCkpt}`);
+  await be.dispose();
+  return { step, totalSteps: st.totalSteps, loss: lastLoss, checkpoint: lastCkpt, elapsedS };
+}
