@@ -7,14 +7,14 @@
  * Per-subject accuracy, category scores (mean of the subjects' accuracies, as the benchmarks' own scripts average) and
  * the overall mean; the micro average over items beside it.
  */
-import { toChatML } from '../pipeline/corpora/adapters.ts';
+import { DEFAULT_SYSTEM_PROMPT, renderChatPrompt } from '../pipeline/chat.ts';
 import { LETTERS, subjectInfo, type BenchmarkSpec, type Item, type Letter, type LoadedSplit } from './benchmarks.ts';
 import { extractAnswer, type ExtractRule } from './extract.ts';
 import type { EvalModel } from './lm.ts';
 
 export type Protocol = 'chat-gen' | 'loglik';
 export const PROTOCOLS: Protocol[] = ['chat-gen', 'loglik'];
-export const CHAT_SYSTEM = 'You are a helpful assistant.';
+export const CHAT_SYSTEM = DEFAULT_SYSTEM_PROMPT;
 /** new-token budgets of the published runs (C-Eval 1024, CMMLU 64); MMLU as CMMLU. */
 export const DEFAULT_MAX_NEW_TOKENS: Record<string, number> = { ceval: 1024, cmmlu: 64, mmlu: 64 };
 
@@ -29,7 +29,7 @@ export function chatUserPrompt(it: Item, lang: 'zh' | 'en'): string {
 }
 
 export function chatPrompt(it: Item, lang: 'zh' | 'en'): string {
-  return toChatML([{ user: chatUserPrompt(it, lang), assistant: '' }], CHAT_SYSTEM, false);
+  return renderChatPrompt([{ role: 'user', content: chatUserPrompt(it, lang) }], CHAT_SYSTEM);
 }
 
 /** loglik: one question as the harness's task configs write it (no answer). */
