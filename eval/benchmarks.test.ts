@@ -64,5 +64,22 @@ test('malformed files are errors naming file and line', () => withDir((dir) => {
   writeFileSync(join(f.mmlu, 'data', 'test', 'cooking_test.csv'), 'q,a,b,c,d,A\n');
   assert.throws(() => loadSplit(getBenchmark('mmlu'), f.mmlu, 'test'), /cooking_test\.csv: not a MMLU test file \(unknown subject "cooking"\)/);
   assert.throws(() => loadSplit(getBenchmark('ceval'), join(dir, 'nothing'), 'val'), /no C-Eval layout here/);
+  mkdirSync(join(dir, 'collected'));
+  writeFileSync(join(dir, 'collected', 'ceval-exam.zip'), 'PK');
+  assert.throws(() => loadSplit(getBenchmark('ceval'), join(dir, 'collected'), 'val'), /ceval-exam\.zip not unpacked yet \(unzip ceval-exam\.zip in that folder\)/);
   assert.throws(() => loadSplit(getBenchmark('ceval'), f.ceval, 'val', ['cooking']), /C-Eval has no subject "cooking"/);
 }));
+
+test('benchmark manifests: steel collect sources for C-Eval, CMMLU and MMLU; prep refuses them', async () => {
+  const { getCorpus } = await import('../pipeline/corpora/index.ts');
+  const { sourceFromManifest } = await import('../pipeline/collect/source.ts');
+  const want = { ceval: 'hf:ceval/ceval-exam:ceval-exam.zip', cmmlu: 'hf:haonan-li/cmmlu:cmmlu_v1_0_1.zip', mmlu: 'urls:data.tar' };
+  for (const [name, w] of Object.entries(want)) {
+    const c = (await getCorpus(name))!;
+    assert.equal(c.manifest.task, 'eval');
+    const s = sourceFromManifest(name, c.manifest);
+    const got = s.kind === 'hf' ? `hf:${s.repo}:${s.include!.join(',')}` : s.kind === 'urls' ? `urls:${s.urls.map((u) => u.path).join(',')}` : s.kind;
+    assert.equal(got, w);
+    assert.throws(() => c.adapt({ text: 'x' }, { file: 'f', line: 1 } as never), new RegExp(`${name} is an evaluation benchmark: evaluate with steel eval --task ${name}`));
+  }
+});

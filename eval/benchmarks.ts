@@ -88,7 +88,7 @@ function parseWithHeader(task: TaskName, cols: { id?: string; question: string; 
   };
 }
 
-const suffixSubject = (subjects: SubjectInfo[]) => (split: string, fileName: string): string | null => {
+const suffixSubject = (split: string, fileName: string): string | null => {
   const suf = `_${split}.csv`;
   return fileName.endsWith(suf) ? fileName.slice(0, -suf.length) : null;
 };
@@ -98,7 +98,7 @@ export const BENCHMARKS: Record<TaskName, BenchmarkSpec> = {
     name: 'ceval', title: 'C-Eval', lang: 'zh', subjects: CEVAL_SUBJECTS, categories: CEVAL_CATEGORIES,
     splits: ['dev', 'val', 'test'], evalSplit: 'val', fewshotSplit: 'dev',
     file: (split, subject) => `${split}/${subject}_${split}.csv`,
-    subjectOf: suffixSubject(CEVAL_SUBJECTS),
+    subjectOf: suffixSubject,
     parse: (rows, lines, file, split, subject) =>
       parseWithHeader('ceval', { id: 'id', question: 'question', answer: 'answer' }, split === 'test')(rows, lines, file, split, subject),
   },
@@ -113,7 +113,7 @@ export const BENCHMARKS: Record<TaskName, BenchmarkSpec> = {
     name: 'mmlu', title: 'MMLU', lang: 'en', subjects: MMLU_SUBJECTS, categories: MMLU_CATEGORIES,
     splits: ['dev', 'val', 'test'], evalSplit: 'test', fewshotSplit: 'dev',
     file: (split, subject) => `${split}/${subject}_${split}.csv`,
-    subjectOf: suffixSubject(MMLU_SUBJECTS),
+    subjectOf: suffixSubject,
     parse(rows, lines, file, split, subject) {
       return rows.map((f, r) => {
         const line = lines[r];
@@ -134,6 +134,8 @@ export function getBenchmark(name: string): BenchmarkSpec {
 /** the folder holding the split folders: DIR itself, or DIR/data (MMLU's data.tar, CMMLU's repository). */
 export function layoutRoot(spec: BenchmarkSpec, dir: string): string {
   for (const r of [dir, join(dir, 'data')]) if (spec.splits.some((s) => existsSync(join(r, s)) && statSync(join(r, s)).isDirectory())) return r;
+  const archives = existsSync(dir) ? readdirSync(dir).filter((f) => /\.(zip|tar|tar\.gz|tgz)$/.test(f)) : [];
+  if (archives.length) throw new Error(`${dir}: ${archives.join(', ')} not unpacked yet (${archives[0].endsWith('.zip') ? 'unzip' : 'tar xf'} ${archives[0]} in that folder)`);
   throw new Error(`${dir}: no ${spec.title} layout here (expected folders ${spec.splits.join('/')}/ with ${spec.file(spec.evalSplit, 'SUBJECT')}; ` +
     `unpack the released archive into this folder)`);
 }

@@ -62,3 +62,14 @@ test('steel eval --task ceval,mmlu on fixtures: JSON + table + items, protocol a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('steel train: the --eval-* options need --eval-every; --eval-every needs something to evaluate', () => {
+  const a = steel('train', '--preset', 'tiny', '--data', '/nonexistent', '--out', '/nonexistent-out', '--eval-task', 'ceval');
+  assert.notEqual(a.code, 0);
+  assert.match(a.err, /the --eval-\* options need --eval-every N/);
+  const b = steel('train', '--preset', 'tiny', '--data', '/nonexistent', '--out', '/nonexistent-out', '--eval-every', '5');
+  assert.notEqual(b.code, 0);
+  assert.match(b.err, /--eval-every needs --eval-data DIR/);
+  const c = steel('train', '--preset', 'tiny', '--data', '/nonexistent', '--out', '/nonexistent-out', '--eval-every', '5', '--eval-task', 'gsm8k');
+  assert.match(c.err, /unknown task "gsm8k"/);
+});

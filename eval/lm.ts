@@ -154,9 +154,17 @@ export class BackendModel implements EvalModel {
     return out;
   }
 
+  /** tokenizer ids -> model ids (compact vocabularies map through vocabIds; a full vocabulary must hold every id). */
+  private modelIds(raw: number[]): Int32Array {
+    if (this.vocabIds) return toModelIds(raw, this.vocabIds);
+    const V = this.be.config.vocabSize;
+    for (const id of raw) if (id >= V) throw new Error(`token id ${id} is outside the model's vocabulary of ${V} (evaluate with the tokenizer the model was trained with: --tokenizer)`);
+    return Int32Array.from(raw);
+  }
+
   /** raw ids -> model ids, cut to maxLength + 1 tokens from the left (lm-evaluation-harness's rule). */
   private fit(ctxRaw: number[], contRaw: number[]): { ctx: Int32Array; cont: Int32Array } {
-    const all = toModelIds([...ctxRaw, ...contRaw], this.vocabIds);
+    const all = this.modelIds([...ctxRaw, ...contRaw]);
     const keep = this.maxLength + 1;
     if (contRaw.length >= keep) throw new Error(`loglik: continuation of ${contRaw.length} tokens does not fit the ${this.maxLength}-token context`);
     const start = Math.max(0, all.length - keep);
@@ -166,7 +174,7 @@ export class BackendModel implements EvalModel {
   }
 
   async generate(prompt: string, o: { maxTokens: number }): Promise<string> {
-    let ids = toModelIds(await this.encode(prompt), this.vocabIds);
+    let ids = this.modelIds(await this.encode(prompt));
     const maxTokens = Math.max(1, Math.min(o.maxTokens, this.maxLength - 1));
     if (ids.length + maxTokens > this.maxLength) { ids = ids.subarray(ids.length - (this.maxLength - maxTokens)); this.truncated++; }
     const unk = this.vocabIds ? this.vocabIds.indexOf(UNK_RAW_ID) : -1;

@@ -51,6 +51,12 @@ export interface TrainOptions {
   ckptEvery?: number;
   /** also write TensorBoard event files (every metrics.jsonl row) into this folder (rank 0). */
   tensorboard?: string;
+  /**
+   * in-loop evaluation every `every` optimizer steps and at the last step (rank 0; the other ranks wait in the next
+   * all-reduce): the hook's rows are written to metrics.jsonl with the step (e.g. eval/inloop.ts makeInLoopEval).
+   */
+  evalEvery?: number;
+  evalHook?: (be: Backend, vocabIds: Int32Array | null, step: number) => Promise<Record<string, unknown>[]>;
 }
 
 export interface TrainResult {
@@ -105,6 +111,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   } finally {
     if (ownColl) await coll!.close();
   }
+}
+
+function fmtEvalRow(row: Record<string, unknown>): string {
+  return Object.entries(row).filter(([k, v]) => k !== 'kind' && (typeof v === 'number' || typeof v === 'string'))
+    .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join(', ');
 }
 
 async function trainRank(o: TrainOptions, coll: Collective | null): Promise<TrainResult> {
@@ -294,6 +305,16 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
         const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtTime(eta)}`;
         if (progress) process.stderr.write('\r' + line.padEnd(110));
         else if (!o.quiet) log(line);
+      }
+      if (o.evalHook && o.evalEvery && isRoot && (step % o.evalEvery === 0 || step === targetSteps)) {
+        const te = performance.now();
+        for (const row of await o.evalHook(be, vocabIds, step)) {
+          const rec = { step, ...row };
+          appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
+          if (!o.quiet) log(`${progress ? '\n' : ''}eval at step ${step}: ${fmtEvalRow(row)}`);
+        }
+        tb?.sync();
+        winStart += performance.now() - te; // evaluation time is not training throughput
       }
       if (step % hyper.ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval', loss);
       if (coll ? stopAgreed : stopSignal) { stoppedBy = 'signal'; stopSignal ??= 'SIGTERM (on another rank)'; break; }

@@ -5,6 +5,7 @@ import { readModelConfig } from '../../train/checkpoint.ts';
 import { STEEL_TRAIN } from '../../train/config.ts';
 import { resolveRankWorld } from '../../train/distributed/collective.ts';
 import { launchLocal } from '../../train/distributed/launch.ts';
+import type { Protocol } from '../../eval/protocols.ts';
 
 export const summary = 'pretrain a model on token shards (CPU reference backend or CUDA), with exact resume';
 
@@ -29,6 +30,11 @@ const HELP = `usage: steel train (--preset NAME | --config FILE) --data DIR --ou
   --master-addr A --master-port P   rendezvous of rank 0 (default env MASTER_ADDR/MASTER_PORT, else 127.0.0.1:29500)
   --tensorboard DIR    also write TensorBoard event files of every metrics.jsonl row (training and eval) into DIR,
                        as they are logged (view with: tensorboard --logdir DIR)
+  --eval-every N       evaluate every N steps and at the last step; rows {kind: "eval", ...} go to metrics.jsonl
+  --eval-data DIR      held-out token shards: perplexity over --eval-blocks N blocks (default 16, even stride)
+  --eval-task T[,..]   also a benchmark subset (ceval, cmmlu, mmlu; files under --eval-bench-dir, default raw):
+                       --eval-limit N items per subject (default 50), --eval-protocol loglik|chat-gen (default
+                       loglik), --eval-shots K (default 0), --eval-tokenizer SPEC (default qwen)
   --quiet`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -42,6 +48,9 @@ export async function run(argv: string[]): Promise<number> {
       'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, weights: { type: 'string' }, rank: { type: 'string' },
       world: { type: 'string' }, quiet: { type: 'boolean' }, procs: { type: 'string' }, gpus: { type: 'string' },
       'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, tensorboard: { type: 'string' },
+      'eval-every': { type: 'string' }, 'eval-data': { type: 'string' }, 'eval-blocks': { type: 'string' }, 'eval-task': { type: 'string' },
+      'eval-bench-dir': { type: 'string' }, 'eval-limit': { type: 'string' }, 'eval-protocol': { type: 'string' }, 'eval-shots': { type: 'string' },
+      'eval-tokenizer': { type: 'string' },
     },
     strict: true,
   });
@@ -85,7 +94,20 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const rw = resolveRankWorld({ rank: num('rank', v.rank), world: num('world', v.world) });
+  const evalEvery = num('eval-every', v['eval-every']);
+  const evalFlags = ['eval-data', 'eval-blocks', 'eval-task', 'eval-bench-dir', 'eval-limit', 'eval-protocol', 'eval-shots', 'eval-tokenizer'];
+  if (evalEvery === undefined && evalFlags.some((f) => (v as Record<string, unknown>)[f] !== undefined)) throw new Error('the --eval-* options need --eval-every N');
+  if (evalEvery !== undefined && (!Number.isInteger(evalEvery) || evalEvery < 1)) throw new Error(`--eval-every: need a positive integer, got ${evalEvery}`);
+  // loaded only when asked for (start-up of plain training runs stays as it was)
+  const { makeInLoopEval, parseTasks, PROTOCOLS } = evalEvery === undefined ? ({} as never) : await import('../../eval/inloop.ts');
+  if (v['eval-protocol'] && !PROTOCOLS.includes(v['eval-protocol'] as Protocol)) throw new Error(`--eval-protocol: use ${PROTOCOLS.join(' or ')}`);
+  const evalHook = evalEvery === undefined ? undefined : makeInLoopEval({
+    dataDir: v['eval-data'], maxBlocks: num('eval-blocks', v['eval-blocks']), tasks: v['eval-task'] ? parseTasks(v['eval-task']) : undefined,
+    benchDir: v['eval-bench-dir'], limit: num('eval-limit', v['eval-limit']), protocol: v['eval-protocol'] as Protocol | undefined,
+    shots: num('eval-shots', v['eval-shots']), tokenizer: v['eval-tokenizer'],
+  });
   const r = await train({
+    evalEvery, evalHook,
     model, hyper, dataDir: v.data, outDir: v.out, backend: v.backend!, steps, resume: !!v.resume,
     weights: parseWeights(v.weights), rank: rw.rank, world: rw.world, quiet: !!v.quiet,
     masterAddr: v['master-addr'], masterPort: num('master-port', v['master-port']),

@@ -659,7 +659,18 @@ const preference: AdapterKind<z.infer<typeof PreferenceParams>> = {
   },
 };
 
-export const ADAPTER_KINDS = { text, wanjuan, baike, qa, zhihu, chat, passthrough, sft, sft_mcq: sftMcq, self_cognition: selfCognition, preference } as const;
+/** Evaluation benchmarks (C-Eval, CMMLU, MMLU): collected like a corpus, read by `steel eval --task`, never prepared. */
+const BenchmarkParams = z.object({ kind: z.literal('benchmark'), task: z.enum(['ceval', 'cmmlu', 'mmlu']) });
+
+const benchmark: AdapterKind<z.infer<typeof BenchmarkParams>> = {
+  params: BenchmarkParams,
+  describe: 'evaluation benchmark files (read by steel eval --task, not by prep)',
+  create(p, ctx) {
+    return () => { throw new Error(`${ctx.corpus} is an evaluation benchmark: evaluate with steel eval --task ${p.task}; it is not training text`); };
+  },
+};
+
+export const ADAPTER_KINDS = { text, wanjuan, baike, qa, zhihu, chat, passthrough, sft, sft_mcq: sftMcq, self_cognition: selfCognition, preference, benchmark } as const;
 export type AdapterKindName = keyof typeof ADAPTER_KINDS;
 
 /** Validates a manifest's `unify:` block and builds its adapter. */

@@ -25,11 +25,14 @@ export const ManifestSchema = z
     description: z.string().optional(),
     /** ISO 639-1 codes, or "code". The first is the documents' lang hint. */
     language: z.array(z.string().min(1)).min(1),
-    /** What the corpus is for: pretraining text, SFT conversations or preference pairs (chat schema, pipeline/chat.ts). */
-    task: z.enum(['pretrain', 'sft', 'preference']).default('pretrain'),
+    /**
+     * What the corpus is for: pretraining text, SFT conversations or preference pairs (chat schema, pipeline/chat.ts),
+     * or an evaluation benchmark (read by `steel eval --task`, never by prep; unify kind `benchmark`).
+     */
+    task: z.enum(['pretrain', 'sft', 'preference', 'eval']).default('pretrain'),
     license: z.string().min(1),
     /** Format of the raw files as the reader sees them (after any unpacking listed in `packaging`). */
-    format: z.enum(['jsonl', 'parquet', 'arrow', 'text']),
+    format: z.enum(['jsonl', 'parquet', 'arrow', 'text', 'csv']),
     /** How the published files are packed when the reader cannot read them directly (e.g. "zip", "tar.gz"). */
     packaging: z.string().optional(),
     encoding: z.string().optional(),
@@ -57,7 +60,9 @@ export const ManifestSchema = z
     /** Caveats, including what we are not sure of about the published schema. */
     notes: z.array(z.string()).default([]),
   })
-  .refine((m) => m.hf || m.urls || m.local || m.manual, { message: 'one of hf, urls, local or manual is required' });
+  .refine((m) => m.hf || m.urls || m.local || m.manual, { message: 'one of hf, urls, local or manual is required' })
+  .refine((m) => (m.task === 'eval') === (m.unify.kind === 'benchmark'), { message: 'task: eval goes with unify kind "benchmark" (and only it)', path: ['task'] })
+  .refine((m) => m.format !== 'csv' || m.task === 'eval', { message: 'csv is for evaluation benchmarks only (task: eval); documents are jsonl, parquet, arrow or text', path: ['format'] });
 
 export type Manifest = z.infer<typeof ManifestSchema>;
 
@@ -80,7 +85,9 @@ export function loadManifestFile(path: string): Corpus {
 }
 
 export function corpusFromManifest(m: Manifest, path?: string): Corpus {
-  const reader: ReaderOptions = { format: m.format };
+  // benchmark CSVs (format csv, task eval) are read by eval/benchmarks.ts, never by the document readers, whose
+  // adapter for them refuses every record
+  const reader: ReaderOptions = { format: m.format === 'csv' ? 'text' : m.format };
   const textField = m.reader.text_field ?? (typeof m.unify.field === 'string' ? m.unify.field : undefined);
   if (textField) reader.textField = textField;
   if (m.reader.id_field) reader.idField = m.reader.id_field;
