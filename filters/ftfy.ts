@@ -46,6 +46,7 @@ const ALTERED_UTF8_G = new RegExp(T.alteredUtf8, 'g');
 const LOSSY_UTF8_G = new RegExp(T.lossyUtf8, 'g');
 const A_GRAVE_WORD_G = new RegExp(T.aGraveWord, 'g');
 const ANSI_G = new RegExp(T.ansi, 'gu');
+const HTML_ENTITY = /&#?[0-9A-Za-z]{1,24};/;
 const HTML_ENTITY_G = /&#?[0-9A-Za-z]{1,24};/g;
 const C1_G = /[\u0080-\u009f]/g;
 
@@ -291,7 +292,7 @@ function advance(text: string, pos: number, n: number): number {
 const SEGMENT_START_BAD = /\n[\u00c2\u00c3] /;
 /** True when fixing no segment of `text` would decode entities or repair its encoding. */
 function noEncodingWork(text: string, c: FtfyConfig, unescape: boolean): boolean {
-  if (unescape && text.indexOf('&') >= 0) return false;
+  if (unescape && text.indexOf('&') >= 0 && HTML_ENTITY.test(text)) return false;
   // a match inside one segment is a match in the whole text (the regex's only anchor is checked separately)
   return !c.fixEncoding || isAscii(text) || (!isBad(text) && !SEGMENT_START_BAD.test(text));
 }
@@ -307,6 +308,9 @@ function fixChars(text: string, c: FtfyConfig): string {
     if (c.removeTerminalEscapes) t = t.replace(ANSI_G, '');
     if (c.removeControlChars) t = t.replace(CONTROL_G, '');
   }
+  return normalized(t, c);
+}
+function normalized(t: string, c: FtfyConfig): string {
   const nz = c.normalization;
   return nz ? (typeof nz === 'function' ? nz(t) : t.normalize(nz)) : t;
 }
@@ -320,7 +324,7 @@ export function fixText(text: string, config: Partial<FtfyConfig> = {}): string 
   if (text.length <= c.maxDecodeLength && noEncodingWork(text, c, c.unescapeHtml !== false)) {
     const once = fixChars(text, c);
     if (once === text) return text;
-    if (noEncodingWork(once, c, c.unescapeHtml !== false) && fixChars(once, c) === once) return once;
+    if (noEncodingWork(once, c, c.unescapeHtml !== false) && (FIXABLE.test(once) ? fixChars(once, c) === once : normalized(once, c) === once)) return once;
   }
   let unescape = c.unescapeHtml;
   let out = '';

@@ -6,7 +6,7 @@
  * < 2% code punctuation ({};=<>$\\|), since man pages embed C listings and shell sessions in plain paragraphs.
  */
 import type { Document } from '../pipeline/document.ts';
-import { cleanHtml, decodeEntities } from './mappers.ts';
+import { stripTags, decodeEntities } from './mappers.ts';
 import { readSample } from './harness.ts';
 
 export type LidLabel = 'zh-cn' | 'zh-tw' | 'en' | 'code';
@@ -40,7 +40,7 @@ export async function buildLidSet(perClass = 400): Promise<LidItem[]> {
           by.code.push({ label: 'code', text: code, source: d.source });
         }
       }
-      const prose = cleanHtml(d.text.replace(/<pre[\s\S]*?<\/pre>/g, '\n\n'));
+      const prose = stripTags(d.text.replace(/<pre[\s\S]*?<\/pre>/g, '\n\n'));
       for (const para of prose.split(/\n\s*\n/)) {
         const t = para.trim();
         const han = (t.match(HAN) ?? []).length;

@@ -79,6 +79,20 @@ export function decodeEntities(s: string): string {
   });
 }
 /**
+ * Tag stripping with regular expressions (zh-web's clean_html mode, for text that may hold a stray "<"): `<li>`/`<ol>`
+ * become "\n*", then comments, `<script>`/`<style>` elements and tags closed by ">" go, and entities are decoded. Text
+ * outside tags is never lost.
+ */
+export function stripTags(text: string): string {
+  let s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
+  if (s.indexOf('<') < 0 && s.indexOf('&') < 0) return s;
+  s = s.replace(/<!--[\s\S]*?-->/g, '');
+  s = s.replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '');
+  s = s.replace(/<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g, '');
+  return decodeEntities(s);
+}
+
+/**
  * data-juicer clean_html (selectolax): `<li>`/`<ol>` become "\n*" and `</li>`/`</ol>` go, then the document is parsed as
  * HTML5 and the text of every text node under <body> is concatenated. So, as there: `<script>`/`<style>`/`<textarea>`
  * content is kept (it is text), and so is a `<template>`'s content, comments are not, text that the parser puts in <head> (a

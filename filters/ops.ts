@@ -51,7 +51,11 @@ export const mapperSpecs: MapperSpec[] = [
     (t, p, d) => (langMatch(d, p.langs) ? M.chineseConvert(t, p.mode) : t)),
   mapper('clean_email', 'remove e-mail addresses (data-juicer clean_email_mapper)', replParams(M.EMAIL_PATTERN), (t, p) => (t.includes('@') ? M.regexReplace(t, p.pattern, p.repl) : t)),
   mapper('clean_html', 'HTML to text as data-juicer clean_html_mapper (selectolax) does: <li>/<ol> become "\\n*", then an HTML5 parse (parse5) and the text nodes under <body> (script/style text kept, comments dropped, entities decoded)',
-    z.object({}), (t) => M.cleanHtml(t)),
+    z.object({
+      mode: z.enum(['datajuicer', 'strip_tags']).default('datajuicer')
+        .describe('datajuicer: the HTML5 parse (what Steel ran); strip_tags: remove comments, script/style elements and tags closed by ">", decode entities, never lose text outside tags (zh-web)'),
+    }),
+    (t, p) => (p.mode === 'datajuicer' ? M.cleanHtml(t) : M.stripTags(t))),
   mapper('clean_ip', 'remove IPv4 and IPv6 addresses (data-juicer clean_ip_mapper)', replParams(M.IP_PATTERN), (t, p) => M.regexReplace(t, p.pattern, p.repl)),
   mapper('clean_links', 'remove http/https/ftp/www links (data-juicer clean_links_mapper; Python \\b and \\w are Unicode-aware, kept so here)',
     replParams(M.LINK_PATTERN), (t, p) => M.cleanLinks(t, p.repl, p.pattern)),
