@@ -127,6 +127,15 @@ for (const preset of ['tiny-dense', 'tiny']) {
         let b: Float32Array = new Float32Array(0);
         for (const id of prompt) b = await s2.feed([id]);
         assert.ok(a.some((x, i) => Math.abs(x - b[i]) > 1e-4), 'prefill and token-by-token decoding should differ for the Steel kind');
+        // our modeling code also loads a folder in Steel-LLM's published form (its config.json names
+        // configuration_steel.Qwen2Config / modeling_steel.Qwen2ForCausalLM and has no mlp_layer_types)
+        const cfg = JSON.parse(readFileSync(join(dir, 'hf', 'config.json'), 'utf8'));
+        delete cfg.mlp_layer_types;
+        Object.assign(cfg, { architectures: ['Qwen2ForCausalLM'], auto_map: { AutoConfig: 'configuration_steel.Qwen2Config', AutoModelForCausalLM: 'modeling_steel.Qwen2ForCausalLM' } });
+        writeFileSync(join(dir, 'hf', 'config.json'), JSON.stringify(cfg, null, 2));
+        const pub = hfCheck(join(dir, 'hf'));
+        assert.equal(pub.class, 'SteelForCausalLM');
+        assert.ok(pub.max_rel_err! < 1e-4, `published-layout logits differ: ${pub.max_rel_err}`);
       }
       await m.backend.dispose();
     } finally {
