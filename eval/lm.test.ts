@@ -56,7 +56,9 @@ test('BackendModel: lm-evaluation-harness context/continuation split, shared pre
       assert.ok(Math.abs(one.logprob - all[i].logprob) < 1e-6);
       assert.ok(all[i].logprob < 0);
     }
-    const reply = await m.generate('<|im_start|>user\n答案<|im_end|>\n<|im_start|>assistant\n', { maxTokens: 5 });
+    const reply = await m.chat([{ role: 'user', content: '答案' }], { maxTokens: 5 });
+    const reply2 = await m.generate('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n答案<|im_end|>\n<|im_start|>assistant\n', { maxTokens: 5 });
+    assert.equal(reply, reply2); // the segment-wise chat encoding equals the whole-text encoding here
     assert.equal(typeof reply, 'string');
     await be.dispose();
   }

@@ -12,6 +12,8 @@ import { generate } from '../train/generate.ts';
 import { toModelIds } from '../train/load.ts';
 import { UNK_RAW_ID } from '../train/config.ts';
 import { decodeIds, encodeTexts, type LoadedTokenizer } from '../tokenizer/encode.ts';
+import { encodeChatPrompt } from '../tokenizer/sft.ts';
+import type { ChatMessage } from '../pipeline/chat.ts';
 
 export interface LoglikRequest { context: string; continuation: string }
 export interface LoglikResult {
@@ -29,6 +31,8 @@ export interface EvalModel {
   readonly description: string;
   loglik(reqs: LoglikRequest[]): Promise<LoglikResult[]>;
   generate(prompt: string, o: { maxTokens: number }): Promise<string>;
+  /** greedy reply to a conversation in the chat template (system prompt first), without the closing <|im_end|>. */
+  chat(messages: ChatMessage[], o: { maxTokens: number; system?: string }): Promise<string>;
 }
 
 export type ScoringMode = 'incremental' | 'full';
@@ -174,12 +178,21 @@ export class BackendModel implements EvalModel {
   }
 
   async generate(prompt: string, o: { maxTokens: number }): Promise<string> {
-    let ids = this.modelIds(await this.encode(prompt));
-    const maxTokens = Math.max(1, Math.min(o.maxTokens, this.maxLength - 1));
+    return this.continueIds(await this.encode(prompt), o.maxTokens);
+  }
+
+  /** the chat template tokenized as fine-tuning tokenizes it (tokenizer/sft.ts encodeChatPrompt). */
+  async chat(messages: ChatMessage[], o: { maxTokens: number; system?: string }): Promise<string> {
+    return this.continueIds(Array.from(await encodeChatPrompt(this.tk.tok, messages, o.system)), o.maxTokens);
+  }
+
+  private async continueIds(raw: number[], maxTokensWanted: number): Promise<string> {
+    let ids = this.modelIds(raw);
+    const maxTokens = Math.max(1, Math.min(maxTokensWanted, this.maxLength - 1));
     if (ids.length + maxTokens > this.maxLength) { ids = ids.subarray(ids.length - (this.maxLength - maxTokens)); this.truncated++; }
     const unk = this.vocabIds ? this.vocabIds.indexOf(UNK_RAW_ID) : -1;
     const out = await generate(this.be, ids, { maxTokens, temperature: 0, topP: 1, seed: 0, stopIds: [this.be.config.eosId], banIds: unk >= 0 ? [unk] : [] });
-    const raw = out.filter((id) => id !== this.be.config.eosId).map((id) => (this.vocabIds ? this.vocabIds[id] : id));
-    return decodeIds(this.tk.tok, raw, true);
+    const raw2 = out.filter((id) => id !== this.be.config.eosId).map((id) => (this.vocabIds ? this.vocabIds[id] : id));
+    return decodeIds(this.tk.tok, raw2, true);
   }
 }

@@ -7,6 +7,7 @@ import { getBenchmark, loadSplit } from './benchmarks.ts';
 import { writeFixtures } from './fixtures.ts';
 import { runTask, chatPrompt, loglikContext, resultTable } from './protocols.ts';
 import type { EvalModel, LoglikRequest, LoglikResult } from './lm.ts';
+import { renderChatPrompt, type ChatMessage } from '../pipeline/chat.ts';
 
 /** answers every question with the text of option C ("我认为答案是<text of C>"); as loglik, prefers " C". */
 class AlwaysC implements EvalModel {
@@ -17,6 +18,9 @@ class AlwaysC implements EvalModel {
     this.prompts.push(prompt);
     const c = /\nC\. (.*)\n/.exec(prompt)![1];
     return `我认为答案是${c}`;
+  }
+  async chat(messages: ChatMessage[], o: { maxTokens: number; system?: string }): Promise<string> {
+    return this.generate(renderChatPrompt(messages, o.system));
   }
   async loglik(reqs: LoglikRequest[]): Promise<LoglikResult[]> {
     this.contexts.push(reqs[0].context);

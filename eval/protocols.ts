@@ -28,6 +28,7 @@ export function chatUserPrompt(it: Item, lang: 'zh' | 'en'): string {
   return lang === 'zh' ? `以下是一道单选题:\n${body}请给出答案。\n` : `The following is a single-choice question:\n${body}Please give the answer.\n`;
 }
 
+/** the whole chat-gen prompt as text (the model side tokenizes it segment-wise as fine-tuning does). */
 export function chatPrompt(it: Item, lang: 'zh' | 'en'): string {
   return renderChatPrompt([{ role: 'user', content: chatUserPrompt(it, lang) }], CHAT_SYSTEM);
 }
@@ -120,7 +121,7 @@ export async function runTask(model: EvalModel, data: LoadedSplit, o: RunOptions
     const base = { subject: it.subject, id: it.id, file: it.file, line: it.line, answer: it.answer! };
     let r: ItemResult;
     if (o.protocol === 'chat-gen') {
-      const reply = await model.generate(chatPrompt(it, spec.lang), { maxTokens: maxNew });
+      const reply = await model.chat([{ role: 'user', content: chatUserPrompt(it, spec.lang) }], { maxTokens: maxNew, system: CHAT_SYSTEM });
       const x = extractAnswer(reply, it.question, it.choices);
       r = { ...base, pred: x.letter, correct: x.letter === it.answer, reply, rule: x.rule };
     } else {
