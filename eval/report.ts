@@ -87,7 +87,11 @@ export function buildReport(run: string): RunReport {
     tokens: series.find((s) => s.name === 'tokens')?.values.at(-1),
     elapsedS: rows.reduce<number | undefined>((a, x) => (x.elapsedS !== undefined ? Math.max(a ?? 0, x.elapsedS) : a), undefined),
     series, summary: series.map(summarize),
-    charts: keys.map((k) => ({ title: TITLES[k] ?? k, series: groups.get(k)! })),
+    charts: keys.map((k) => {
+      const names = groups.get(k)!, base = TITLES[k] ?? k;
+      // a lone eval curve keeps its full name in the title (eval/heldout/ppl, not just "perplexity")
+      return { title: names.length === 1 && names[0] !== k ? `${base}: ${names[0]}` : base, series: names };
+    }),
   };
   const cfgFile = statSync(run).isDirectory() ? join(run, 'config.json') : null;
   if (cfgFile && existsSync(cfgFile)) {
@@ -154,7 +158,7 @@ const COLORS = ['#4e79a7', '#e15759', '#59a14f', '#f28e2b', '#b07aa1', '#76b7b2'
 
 /** one line chart (inline SVG) of one or more series over steps. */
 export function lineChartSvg(id: string, title: string, series: Series[]): string {
-  const W = 560, H = 250, L = 64, R = 16, T = 28, B = 36;
+  const W = 560, H = 260, L = 64, R = 16, T = 38, B = 36;
   const steps = series.flatMap((s) => s.steps), vals = series.flatMap((s) => s.values);
   let x0 = Math.min(...steps), x1 = Math.max(...steps), y0 = Math.min(...vals), y1 = Math.max(...vals);
   if (x1 === x0) { x0 -= 1; x1 += 1; }
@@ -178,8 +182,15 @@ export function lineChartSvg(id: string, title: string, series: Series[]): strin
     const pts = s.steps.map((st, j) => `${X(st).toFixed(1)},${Y(s.values[j]).toFixed(1)}`);
     if (pts.length > 1) p.push(`<polyline class="series" data-name="${esc(s.name)}" fill="none" stroke="${color}" stroke-width="1.6" points="${pts.join(' ')}"/>`);
     if (pts.length <= 60) for (const q of pts) { const [cx, cy] = q.split(','); p.push(`<circle class="pt" cx="${cx}" cy="${cy}" r="2.2" fill="${color}"/>`); }
-    if (series.length > 1) p.push(`<rect x="${L + 8}" y="${T + 6 + i * 15}" width="10" height="3" fill="${color}"/><text class="legend" x="${L + 22}" y="${T + 10 + i * 15}">${esc(s.name)}</text>`);
   });
+  if (series.length > 1) { // legend under the title, right-aligned, outside the plot area
+    let x = W - R;
+    for (let i = series.length - 1; i >= 0; i--) {
+      const w = 6.2 * series[i].name.length;
+      p.push(`<text class="legend" x="${x.toFixed(1)}" y="${T - 6}" text-anchor="end">${esc(series[i].name)}</text><rect x="${(x - w - 14).toFixed(1)}" y="${T - 11}" width="10" height="3" fill="${COLORS[i % COLORS.length]}"/>`);
+      x -= w + 24;
+    }
+  }
   p.push('</svg>');
   return p.join('');
 }
