@@ -19,6 +19,7 @@ import { loadRecipe, resolveSteps } from '../pipeline/recipe.ts';
 import { ops as filterOps } from '../filters/ops.ts';
 import { buildLidSet, type LidLabel } from '../filters/lid-eval.ts';
 import { trainKneserNey, formatArpa, tokenizeLine, ArpaModel } from '../filters/lm.ts';
+import { operators } from '../cli/operators.ts';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -101,7 +102,7 @@ for (const op of filterOps as MapOp[]) {
 
 // ---------- per recipe (map steps, streamed like the pipeline) ----------
 async function runRecipe(name: string) {
-  const steps = (await resolveSteps(loadRecipe(name))).filter((s) => s.op.kind === 'map');
+  const steps = (await resolveSteps(loadRecipe(name), operators)).filter((s) => s.op.kind === 'map');
   const drops = new Map<string, number>();
   let s: AsyncIterable<Document> = stream(fresh());
   for (const st of steps) {

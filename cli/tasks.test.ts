@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mapTask } from '../pipeline/map-task.ts';
+import { operators } from './operators.ts';
 import { tasks } from './tasks.ts';
 
 /** Every module that defines executor tasks; a task defined there but missing from the registry fails here. */
-const AREAS = ['../pipeline/map-task.ts', '../pipeline/global-tasks.ts', '../dedup/tasks.ts', '../tokenizer/tasks.ts'];
+const AREAS = ['../pipeline/global-tasks.ts', '../dedup/tasks.ts', '../tokenizer/tasks.ts'];
 
 test('the task registry holds every task the areas define, each under its own name', async () => {
   const defined = new Set<string>();
@@ -16,6 +18,17 @@ test('the task registry holds every task the areas define, each under its own na
       }
     }
   }
+  // the map task resolves recipe operators in the composition root's list
+  assert.equal(tasks['pipeline.map'], mapTask(operators));
+  defined.add('pipeline.map');
   assert.deepEqual([...defined].sort(), Object.keys(tasks).sort());
-  assert.ok(defined.has('pipeline.map') && defined.has('dedup.signatures') && defined.has('tokenizer.encode'));
+  assert.ok(defined.has('dedup.signatures') && defined.has('tokenizer.encode'));
+});
+
+test('the composition root lists every operator once; the core alone knows only its own', async () => {
+  const all = await operators.all();
+  for (const name of ['nfkc', 'repartition', 'alnum_ratio', 'minhash_dedup', 'tokenize']) assert.ok(all.has(name), name);
+  const { pipelineOperators } = await import('../pipeline/registry.ts');
+  await assert.rejects(pipelineOperators.get('minhash_dedup'), /unknown operator "minhash_dedup"/);
+  assert.equal((await pipelineOperators.get('nfkc')).name, 'nfkc');
 });

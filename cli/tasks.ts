@@ -8,8 +8,9 @@ import { taskRegistry } from '../pipeline/task.ts';
 import { pipelineTasks } from '../pipeline/tasks.ts';
 import { dedupTasks } from '../dedup/tasks.ts';
 import { tokenizerTasks } from '../tokenizer/tasks.ts';
+import { operators } from './operators.ts';
 
-export const tasks = taskRegistry([...pipelineTasks, ...dedupTasks, ...tokenizerTasks]);
+export const tasks = taskRegistry([...pipelineTasks(operators), ...dedupTasks, ...tokenizerTasks]);
 
 /** Name → task type (its args and result): `Tasks['dedup.buckets']`. */
 export type Tasks = typeof tasks;

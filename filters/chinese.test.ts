@@ -9,6 +9,7 @@ import { mapSteps, runMapSteps } from './harness.ts';
 import { specs } from './ops.ts';
 import type { FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
+import { operators } from '../cli/operators.ts';
 
 const PROSE =
   '北京是中华人民共和国的首都，也是全国的政治、文化和国际交往中心。它位于华北平原的北部，历史悠久，' +
@@ -70,13 +71,13 @@ test('jieba word counts are used for Chinese, whitespace words for English', () 
 test('full-width punctuation survives zh-web; steel-text folds it (as data-juicer did)', async () => {
   const text = PROSE + '\n\n问：这是什么？答：（这是）《测试》！' + '\n' + PROSE.slice(0, 60) + '；结束。';
   const doc: Document = { id: 'p1', text, source: 'test', meta: {} };
-  const zw = await runMapSteps(await mapSteps('zh-web'), [doc]);
+  const zw = await runMapSteps(await mapSteps('zh-web', operators), [doc]);
   // whichever way it ends (kept or dropped by a quality rule), the text it carried keeps its punctuation
   const out = zw.kept[0] ?? zw.excluded[0];
   for (const c of '，。：？！（）《》；“”') assert.ok(out.text.includes(c), `zh-web lost ${c}`);
   assert.equal(out.lang, 'zh');
   assert.equal(zw.kept.length, 1, `zh-web dropped clean prose: ${JSON.stringify(zw.excluded.map((e) => [e.rule, e.value]))}`);
-  const st = await runMapSteps(await mapSteps('steel-text'), [doc]);
+  const st = await runMapSteps(await mapSteps('steel-text', operators), [doc]);
   const sout = st.kept[0] ?? st.excluded[0];
   for (const c of '，。：？！（）') assert.ok(!sout.text.includes(c), `steel-text kept ${c}`);
 });

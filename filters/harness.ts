@@ -5,14 +5,16 @@
 import type { Document } from '../pipeline/document.ts';
 import type { MapOp, Stage, StageContext } from '../pipeline/stage.ts';
 import { loadRecipe, resolveSteps, type Recipe } from '../pipeline/recipe.ts';
+import type { OperatorRegistry } from '../pipeline/registry.ts';
 
 export interface Excluded extends Document { stage: string; rule: string; value?: number | string }
 /** ms = CPU milliseconds (user + system) per step: robust to other processes sharing the cores. */
 export interface HarnessResult { kept: Document[]; excluded: Excluded[]; ms: Record<string, number>; bytesIn: Record<string, number> }
 
-export async function mapSteps(recipe: Recipe | string, opts: { stopAtGlobal?: boolean } = {}) {
+/** The map steps of a recipe, resolved in `operators` (the composition root's list, cli/operators.ts). */
+export async function mapSteps(recipe: Recipe | string, operators: OperatorRegistry, opts: { stopAtGlobal?: boolean } = {}) {
   const r = typeof recipe === 'string' ? loadRecipe(recipe) : recipe;
-  const steps = await resolveSteps(r);
+  const steps = await resolveSteps(r, operators);
   const out: { name: string; op: MapOp; params: unknown; stage: Stage }[] = [];
   for (const s of steps) {
     if (s.op.kind !== 'map') {

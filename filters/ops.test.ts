@@ -2,8 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import { ops, specs } from './ops.ts';
+import { provideTokenCounters } from './tokens.ts';
+import { tokenCounter as realTokenCounter } from '../tokenizer/encode.ts';
+import '../cli/operators.ts'; // installs the composition root's tokenizers
 import { loadRecipe, resolveSteps } from '../pipeline/recipe.ts';
 import type { FilterSpec } from './framework.ts';
+import { operators } from '../cli/operators.ts';
 
 test('every operator has a description, and its params parse from {} with described defaults', () => {
   const names = new Set<string>();
@@ -35,7 +39,7 @@ test('filter statistics are stored under their rule names', () => {
 });
 
 test('the recipes resolve, in Steel\'s order and with its thresholds', async () => {
-  const text = await resolveSteps(loadRecipe('steel-text'));
+  const text = await resolveSteps(loadRecipe('steel-text'), operators);
   assert.deepEqual(text.map((s) => s.op.name), [
     'chinese_convert', 'clean_email', 'clean_html', 'clean_ip', 'clean_links', 'clean_copyright', 'expand_macro', 'fix_unicode',
     'punctuation_normalization', 'remove_repeat_sentences', 'remove_specific_chars', 'whitespace_normalization',
@@ -53,7 +57,7 @@ test('the recipes resolve, in Steel\'s order and with its thresholds', async () 
   assert.deepEqual([p('word_count').min, p('word_count').max], [10, 10000]);
   assert.equal(p('word_repetition').max, 0.5);
   assert.equal(p('remove_specific_chars').chars_to_remove, '◆●■►▼▲▴∆▻▷❖♡□');
-  const code = await resolveSteps(loadRecipe('steel-code'));
+  const code = await resolveSteps(loadRecipe('steel-code'), operators);
   assert.deepEqual(code.map((s) => s.op.name), [
     'clean_email', 'clean_links', 'fix_unicode', 'punctuation_normalization', 'whitespace_normalization', 'clean_copyright',
     'alnum_ratio', 'alnum_token_ratio', 'avg_line_length', 'char_repetition', 'max_line_length', 'text_length', 'word_count',
@@ -62,7 +66,7 @@ test('the recipes resolve, in Steel\'s order and with its thresholds', async () 
   const c = (name: string) => code.find((s) => s.op.name === name)!.params as Record<string, unknown>;
   assert.deepEqual([c('alnum_ratio').min, c('alnum_ratio').max, c('alnum_token_ratio').min, c('alnum_token_ratio').max], [0.2, 0.9163, 0.546, 3.65]);
   assert.deepEqual([c('char_repetition').max, c('text_length').max, c('word_count').min, c('word_count').max, c('word_repetition').max], [0.36, 96714, 20, 6640, 0.357]);
-  const zw = await resolveSteps(loadRecipe('zh-web'));
+  const zw = await resolveSteps(loadRecipe('zh-web'), operators);
   const names = zw.map((s) => s.op.name);
   assert.ok(!names.includes('punctuation_normalization'));
   assert.ok(names.includes('lang_id') && names.includes('pii_mask'));
@@ -79,4 +83,27 @@ test('alnum_token_ratio: batched and single computation agree', async () => {
   const batch = await spec.computeBatch!(docs, p);
   for (let i = 0; i < docs.length; i++) assert.deepEqual(batch[i], await spec.compute(docs[i], p));
   assert.ok(batch[2].alnum_token_ratio > 2 && batch[2].alnum_token_ratio < 5);
+});
+
+test('alnum_token_ratio counts with the tokenizer its step names (one counter per spec, not the first one loaded)', async () => {
+  // two made-up tokenizers besides the real ones: one token per character, one per space-separated word
+  provideTokenCounters((name) =>
+    name === 'test-chars' ? { countTokens: async (ts) => ts.map((t) => [...t].length) }
+    : name === 'test-words' ? { countTokens: async (ts) => ts.map((t) => t.split(' ').length) }
+    : realTokenCounter(name),
+  );
+  const spec = specs.get('alnum_token_ratio') as FilterSpec;
+  const doc = { id: 'd', text: 'ab cd ef', source: 's', meta: {} };
+  const ratio = async (tokenizer: string) => {
+    const p = spec.params.parse({ tokenizer });
+    await spec.init!(p);
+    const one = (await spec.compute(doc, p)).alnum_token_ratio;
+    assert.deepEqual((await spec.computeBatch!([doc], p))[0]!.alnum_token_ratio, one);
+    return one;
+  };
+  assert.equal(await ratio('test-chars'), 6 / 8);
+  assert.equal(await ratio('test-words'), 6 / 3);
+  assert.equal(await ratio('test-chars'), 6 / 8, 'the first spec still counts with its own tokenizer');
+  const [qwenTokens] = await realTokenCounter('qwen').countTokens([doc.text]);
+  assert.equal(await ratio('qwen'), 6 / qwenTokens!);
 });

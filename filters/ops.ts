@@ -13,6 +13,7 @@ import { docWords, resolveWordMode, wordsOf, type WordMode } from './text.ts';
 import { loadLid, looksLikeCode, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
+import { tokenCounter, type TokenCounter } from './tokens.ts';
 
 // ---------- shared param pieces ----------
 const num = (d: number | null, desc: string) => z.number().nullable().default(d).describe(desc);
@@ -100,12 +101,17 @@ function filter<P extends { langs: string[] }>(f: Omit<FilterSpec<P>, 'kind' | '
   return { kind: 'filter', applies: (d, p) => langMatch(d, p.langs), ...f };
 }
 
-let qwenTok: any;
+const tokCounters = new Map<string, TokenCounter>();
 const stopSets = new WeakMap<string[], Set<string>>();
 function stopSet(list: string[]): Set<string> {
   let s = stopSets.get(list);
   if (!s) stopSets.set(list, (s = new Set(list.map((x) => x.toLowerCase()))));
   return s;
+}
+function counterFor(spec: string): TokenCounter {
+  const c = tokCounters.get(spec);
+  if (!c) throw new Error(`alnum_token_ratio: tokenizer "${spec}" used before init`);
+  return c;
 }
 const flaggedCache = new Map<string, { latin: Set<string>; cjk: RegExp | null }>();
 const lidState: { model?: LidModel } = {};
@@ -124,18 +130,15 @@ export const filterSpecs: FilterSpec[] = [
     description: 'alphanumeric characters / tokenizer tokens (data-juicer alphanumeric_filter with tokenization; Qwen tokenizer instead of pythia)',
     params: z.object({ rule: ruleName('alnum_token_ratio'), min: num(0.546, 'keep when ratio >= min'), max: num(3.65, 'keep when ratio <= max'), tokenizer: z.string().default('qwen').describe('"qwen" or a tokenizer.json path'), langs: langs() }),
     async init(p) {
-      if (!qwenTok) {
-        const { loadTokenizer } = await import('../tokenizer/encode.ts');
-        qwenTok = loadTokenizer(p.tokenizer).tok;
-      }
+      if (!tokCounters.has(p.tokenizer)) tokCounters.set(p.tokenizer, await tokenCounter(p.tokenizer));
     },
     async compute(d, p) {
-      const enc = await qwenTok.encode(d.text, null, { addSpecialTokens: false });
-      return { [p.rule]: S.alnumTokenRatio(d.text, enc.getIds().length) };
+      const [n] = await counterFor(p.tokenizer).countTokens([d.text]);
+      return { [p.rule]: S.alnumTokenRatio(d.text, n!) };
     },
     async computeBatch(ds, p) {
-      const encs = await qwenTok.encodeBatch(ds.map((d) => d.text), { addSpecialTokens: false });
-      return ds.map((d, i) => ({ [p.rule]: S.alnumTokenRatio(d.text, encs[i].getIds().length) }));
+      const ns = await counterFor(p.tokenizer).countTokens(ds.map((d) => d.text));
+      return ds.map((d, i) => ({ [p.rule]: S.alnumTokenRatio(d.text, ns[i]!) }));
     },
     rules: (p) => minmax(p.rule, p),
   }),

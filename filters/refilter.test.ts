@@ -12,6 +12,7 @@ import { JsonlWriter, ExclusionWriter } from '../pipeline/writers/index.ts';
 import { parseRecipe, resolveSteps } from '../pipeline/recipe.ts';
 import { mapSteps, runMapSteps, readSample } from './harness.ts';
 import { planFrom, refilterRun, parseOverride } from './refilter.ts';
+import { operators } from '../cli/operators.ts';
 
 /** A recipe with mappers before and after filters (so a newly kept document must get the later mappers applied). */
 function recipe(o: { alnumMin: number; repMax: number; lenMin: number; gopherWords: number }) {
@@ -69,8 +70,8 @@ test('refilter == rerun, in process, on the sample (loosened and tightened thres
   // seed a few documents that only pass once the thresholds change
   docs.push({ id: 'rep', text: ('重复的句子重复的句子。' as string).repeat(30) + ' 联系 13812345678 ◆', source: 't', meta: {} });
   docs.push({ id: 'sym', text: '●■ ' + 'a1 = b2 + c3; '.repeat(40) + ' mail me: x.y@example.com', source: 't', meta: {} });
-  const runA = await runMapSteps(await mapSteps(parseRecipe(recipe(A))), docs);
-  const runB = await runMapSteps(await mapSteps(parseRecipe(recipe(B))), docs);
+  const runA = await runMapSteps(await mapSteps(parseRecipe(recipe(A)), operators), docs);
+  const runB = await runMapSteps(await mapSteps(parseRecipe(recipe(B)), operators), docs);
   const dir = mkdtempSync(join(tmpdir(), 'steel-refilter-'));
   try {
     const kw = new JsonlWriter(join(dir, 'run', 'docs', 'part-00000.jsonl.zst'));
@@ -82,7 +83,7 @@ test('refilter == rerun, in process, on the sample (loosened and tightened thres
       await xw.write(doc as Document, stage, rule, value);
     }
     await xw.close();
-    const plan = await planFrom((await resolveSteps(parseRecipe(recipe(A)))) as never, SETS.map(parseOverride));
+    const plan = await planFrom((await resolveSteps(parseRecipe(recipe(A)), operators)) as never, SETS.map(parseOverride));
     const res = await refilterRun({ runDir: join(dir, 'run'), outDir: join(dir, 'out'), plan });
     assert.ok(res.newly_kept > 0 && res.newly_dropped > 0, JSON.stringify(res));
     assert.equal(res.read, docs.length);
@@ -102,7 +103,7 @@ test('refilter rejects unknown rules and bad values', async () => {
   assert.throws(() => parseOverride('alnum_ratio.max=abc'), /not a number/);
   assert.deepEqual(parseOverride('lang_id.zh.min=0.8'), { rule: 'lang_id.zh', bound: 'min', value: 0.8 });
   assert.equal(parseOverride('gq.n_words.max=none').value, null);
-  await assert.rejects(planFrom((await resolveSteps(parseRecipe(recipe(A)))) as never, [parseOverride('nope.max=1')]), /unknown rule "nope"/);
+  await assert.rejects(planFrom((await resolveSteps(parseRecipe(recipe(A)), operators)) as never, [parseOverride('nope.max=1')]), /unknown rule "nope"/);
 });
 
 test('steel prep + steel refilter == steel prep with the new thresholds (CLI, real pipeline)', () => {

@@ -9,7 +9,7 @@ import type { Document } from './document.ts';
 import { defineTask, type TaskContext } from './task.ts';
 import type { MapOp, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
-import { findOp } from './registry.ts';
+import type { OperatorRegistry } from './registry.ts';
 import { readRecords, recordToDocument, displayPath, type ReadOptions } from './readers/index.ts';
 import { preview } from './readers/types.ts';
 import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
@@ -82,7 +82,7 @@ function crashHook(kept: number, rank: number): void {
   if (kept >= Number(after)) process.kill(process.pid, 'SIGKILL');
 }
 
-async function runMapTask(rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
+async function runMapTask(operators: OperatorRegistry, rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
   const t0 = performance.now();
   const files = args.files.filter((_, i) => i % world === rank);
   const sizes = files.map((f) => statSync(f.path).size);
@@ -173,7 +173,7 @@ async function runMapTask(rank: number, world: number, args: MapTaskArgs, ctx: T
   let stream: AsyncIterable<Document> = timed(source(), srcTime);
   const times: { ms: number }[] = [srcTime];
   for (const step of args.steps) {
-    const op = await findOp(step.op);
+    const op = await operators.find(step.op);
     if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
     const params = (op as MapOp).params.parse(step.params);
     const stage = await (op as MapOp).create(params);
@@ -296,5 +296,18 @@ async function runMapTask(rank: number, world: number, args: MapTaskArgs, ctx: T
   };
 }
 
-/** The task of every map phase (one rank per files[rank::world] slice). */
-export const mapTask = defineTask('pipeline.map', runMapTask);
+const mapTasks = new WeakMap<OperatorRegistry, ReturnType<typeof defineMapTask>>();
+
+function defineMapTask(operators: OperatorRegistry) {
+  return defineTask('pipeline.map', (rank, world, args: MapTaskArgs, ctx) => runMapTask(operators, rank, world, args, ctx));
+}
+
+/**
+ * The task of every map phase (one rank per files[rank::world] slice), resolving the recipe's operators in
+ * `operators`: the runner's registry in-process, the composition root's in worker processes (cli/tasks.ts).
+ */
+export function mapTask(operators: OperatorRegistry) {
+  let t = mapTasks.get(operators);
+  if (!t) mapTasks.set(operators, (t = defineMapTask(operators)));
+  return t;
+}

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { getOp } from './registry.ts';
+import type { OperatorRegistry } from './registry.ts';
 import type { Op } from './stage.ts';
 
 export const RECIPES_DIR = fileURLToPath(new URL('./recipes/', import.meta.url));
@@ -74,12 +74,12 @@ export function loadRecipe(nameOrPath: string): Recipe {
   return parseRecipe(doc, p);
 }
 
-/** Look up every step's operator and validate its params. */
-export async function resolveSteps(recipe: Recipe): Promise<ResolvedStep[]> {
+/** Look up every step's operator in `operators` (the composition root's, cli/operators.ts) and validate its params. */
+export async function resolveSteps(recipe: Recipe, operators: OperatorRegistry): Promise<ResolvedStep[]> {
   const seen = new Map<string, number>();
   const out: ResolvedStep[] = [];
   for (const [i, step] of recipe.steps.entries()) {
-    const op = await getOp(step.op);
+    const op = await operators.get(step.op);
     const r = op.params.safeParse(step.params ?? {});
     if (!r.success) throw new Error(`recipe "${recipe.name}" step ${i + 1} (${step.op}): bad params: ${zodMessage(r.error)}`);
     const n = (seen.get(op.name) ?? 0) + 1;

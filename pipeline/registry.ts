@@ -24,51 +24,58 @@ async function moduleOp(ref: string): Promise<Op> {
   return op;
 }
 
+/** One area's operators, loaded when first needed (each area lists its operators in its own `ops.ts`). */
+export type OpSource = () => Promise<{ ops: Op[] }>;
+
+/** This area's operators (pipeline/ops.ts, pipeline/corpora/ops.ts). */
+export const PIPELINE_OPS: readonly OpSource[] = [() => import('./ops.ts'), () => import('./corpora/ops.ts')];
+
 /**
- * Every operator usable in recipes. Each area lists its operators in its own `ops.ts`
- * (pipeline/ops.ts, filters/ops.ts, dedup/ops.ts, tokenizer/ops.ts); this module only gathers them.
+ * The operators usable by name in recipes. The core knows only its own (PIPELINE_OPS); the full list is assembled
+ * at the composition root (cli/operators.ts) from every area's `ops.ts` and passed to the runner and recipe resolver.
  */
-const LOADERS: (() => Promise<{ ops: Op[] }>)[] = [
-  () => import('./ops.ts'),
-  () => import('./corpora/ops.ts'),
-  () => import('../filters/ops.ts'),
-  () => import('../dedup/ops.ts'),
-  () => import('../tokenizer/ops.ts'),
-];
+export class OperatorRegistry {
+  private cache?: Map<string, Op>;
 
-let cache: Map<string, Op> | undefined;
+  constructor(private readonly sources: readonly OpSource[]) {}
 
-export async function allOps(): Promise<Map<string, Op>> {
-  if (cache) return cache;
-  const modules = await Promise.all(LOADERS.map((l) => l()));
-  const m = new Map<string, Op>();
-  for (const mod of modules) {
-    for (const op of mod.ops as Op[]) {
-      if (m.has(op.name)) throw new Error(`operator "${op.name}" is defined twice`);
-      m.set(op.name, op);
+  /** Every operator, by name; a name defined twice is an error. */
+  async all(): Promise<Map<string, Op>> {
+    if (this.cache) return this.cache;
+    const modules = await Promise.all(this.sources.map((l) => l()));
+    const m = new Map<string, Op>();
+    for (const mod of modules) {
+      for (const op of mod.ops) {
+        if (m.has(op.name)) throw new Error(`operator "${op.name}" is defined twice`);
+        m.set(op.name, op);
+      }
     }
+    this.cache = m;
+    return m;
   }
-  cache = m;
-  return m;
+
+  /** The operator `name`, or a user module's `PATH#EXPORT`. */
+  async get(name: string): Promise<Op> {
+    if (name.includes('#')) return moduleOp(name);
+    const ops = await this.all();
+    const op = ops.get(name);
+    if (!op) throw new Error(`unknown operator "${name}" (known: ${[...ops.keys()].sort().join(', ')})`);
+    return op;
+  }
+
+  /**
+   * Like get, but loads the sources one at a time and stops at the first that has `name`, so a worker process only
+   * pays for the areas its recipe uses (names were already checked unique by get in the parent).
+   */
+  async find(name: string): Promise<Op> {
+    if (this.cache || name.includes('#')) return this.get(name);
+    for (const load of this.sources) {
+      const op = (await load()).ops.find((o) => o.name === name);
+      if (op) return op;
+    }
+    return this.get(name);
+  }
 }
 
-export async function getOp(name: string): Promise<Op> {
-  if (name.includes('#')) return moduleOp(name);
-  const ops = await allOps();
-  const op = ops.get(name);
-  if (!op) throw new Error(`unknown operator "${name}" (known: ${[...ops.keys()].sort().join(', ')})`);
-  return op;
-}
-
-/**
- * Like getOp, but imports the areas' ops modules one at a time and stops at the first that has `name`, so a worker
- * process only pays for the areas its recipe uses (names were already checked unique by getOp in the parent).
- */
-export async function findOp(name: string): Promise<Op> {
-  if (cache || name.includes('#')) return getOp(name);
-  for (const load of LOADERS) {
-    const op = (await load()).ops.find((o) => o.name === name);
-    if (op) return op;
-  }
-  return getOp(name);
-}
+/** The core's own operators only (what runPipeline uses when given no registry). */
+export const pipelineOperators = new OperatorRegistry(PIPELINE_OPS);

@@ -10,6 +10,7 @@ import { runPipeline, parseInputSpec, planPhases } from './runner.ts';
 import { loadRecipe, resolveSteps, parseRecipe } from './recipe.ts';
 import { readMarker, markerPath } from './executor.ts';
 import { zstdCompressChunk } from './writers/index.ts';
+import { pipelineOperators } from './registry.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tmp = () => mkdtempSync(join(tmpdir(), 'steel-run-'));
@@ -46,14 +47,14 @@ test('input specs, recipe loading and validation, phase planning', async () => {
   const basic = loadRecipe('basic');
   assert.equal(basic.name, 'basic');
   assert.deepEqual(basic.steps.map((s) => s.op), ['nfkc']);
-  const steps = await resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'nfkc', params: { form: 'NFC' } }] }));
+  const steps = await resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'nfkc', params: { form: 'NFC' } }] }), pipelineOperators);
   assert.deepEqual(steps.map((s) => s.name), ['nfkc', 'repartition', 'nfkc#2']);
   assert.deepEqual(steps[0].rawParams, { form: 'NFKC', remove_cr: true });
   assert.deepEqual(planPhases(steps).map((p) => `${p.kind}:${p.name}`), ['map:p0-map', 'global:p1-repartition', 'map:p2-map']);
   assert.deepEqual(planPhases(steps.slice(1, 2)).map((p) => p.kind), ['map', 'global']);
   assert.deepEqual(planPhases([steps[0], steps[1], steps[1]]).map((p) => p.kind), ['map', 'global', 'global']);
-  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'no_such_op' }] })), /unknown operator "no_such_op"/);
-  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc', params: { form: 'NFX' } }] })), /step 1 \(nfkc\): bad params: form:/);
+  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'no_such_op' }] }), pipelineOperators), /unknown operator "no_such_op"/);
+  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc', params: { form: 'NFX' } }] }), pipelineOperators), /step 1 \(nfkc\): bad params: form:/);
   assert.throws(() => parseRecipe({ name: 'x', stepz: [] }), /invalid recipe/);
   assert.throws(() => loadRecipe('does-not-exist'), /recipe not found/);
   const dir = tmp();
@@ -250,7 +251,7 @@ test('ops by module reference (PATH#EXPORT); a stage that loses documents fails 
   );
   const st = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
   assert.equal(st.invariant.ok, false);
-  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: `${fx}#nothing` }] })), /has no exported operator "nothing"/);
+  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: `${fx}#nothing` }] }), pipelineOperators), /has no exported operator "nothing"/);
 });
 
 test('generic reader options through the runner: Parquet/Arrow with another text field, GBK-encoded JSONL', async () => {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Executor } from './executor-types.ts';
 import type { GlobalOp, GlobalOpResult } from './stage.ts';
 import { LocalExecutor } from './executor.ts';
+import { pipelineOperators, type OperatorRegistry } from './registry.ts';
 import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
 import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
 import { expandInput, displayPath } from './readers/index.ts';
@@ -41,6 +42,11 @@ export interface RunOptions {
   /** Generic reader options for inputs without a corpus. */
   reader?: GenericReaderOptions;
   executor?: Executor;
+  /**
+   * Operators the recipe may name: the composition root's list (cli/operators.ts); default: pipeline/'s own only.
+   * Worker processes resolve operators in the composition root's list.
+   */
+  operators?: OperatorRegistry;
   log?: (line: string) => void;
 }
 
@@ -129,7 +135,8 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
   const started = new Date();
   const log = o.log ?? ((s: string) => (o.quiet ? undefined : process.stderr.write(s + '\n')));
   const recipe = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : parseRecipe(o.recipe);
-  const steps = await resolveSteps(recipe);
+  const operators = o.operators ?? pipelineOperators;
+  const steps = await resolveSteps(recipe, operators);
   const specs = o.inputs?.length ? o.inputs : recipe.input ? ([] as string[]).concat(recipe.input) : [DEFAULT_INPUT];
   const files = await resolveInputs(specs);
   if (!files.length) throw new Error('no input files');
@@ -198,7 +205,7 @@ export async function runPipeline(o: RunOptions): Promise<RunStats> {
       };
       if (!o.quiet) log(`[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`);
       const results = world
-        ? await executor.runTasks(mapTask, args, { name: ph.name, stateDir, count: world, workers })
+        ? await executor.runTasks(mapTask(operators), args, { name: ph.name, stateDir, count: world, workers })
         : [];
       const merged: StageStats[] = [];
       let pRead = 0, pKept = 0, pDropped = 0, pRejected = 0;

@@ -142,3 +142,14 @@ export async function encodeTexts(tok: HfTokenizer, texts: string[], eosId: numb
 export function decodeIds(tok: HfTokenizer, ids: ArrayLike<number>, skipSpecial = false): Promise<string> {
   return tok.decode(Array.from(ids), skipSpecial);
 }
+
+/** Token counts (no special tokens) with tokenizer `spec`: what filters' alnum_token_ratio is given (cli/operators.ts). */
+export function tokenCounter(spec: string): { countTokens(texts: string[]): Promise<number[]> } {
+  const { tok } = loadTokenizer(spec);
+  return {
+    async countTokens(texts) {
+      const encs = await tok.encodeBatch(texts, { addSpecialTokens: false });
+      return encs.map((e) => e.getIds().length);
+    },
+  };
+}

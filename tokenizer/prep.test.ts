@@ -7,6 +7,7 @@ import { runPipeline } from '../pipeline/runner.ts';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { readManifest, verifyManifest } from './shards.ts';
 import { inspectDir } from './inspect.ts';
+import { operators } from '../cli/operators.ts';
 
 test('prep: a recipe ending with the tokenize op writes OUT/shards (and inspect reads the run)', async () => {
   const root = mkdtempSync(join(tmpdir(), 'steel-prep-tok-'));
@@ -17,7 +18,7 @@ test('prep: a recipe ending with the tokenize op writes OUT/shards (and inspect 
     const out = join(root, 'out');
     const stats = await runPipeline({
       recipe: { name: 'tok-test', description: 'nfkc then tokenize', steps: [{ op: 'nfkc' }, { op: 'tokenize', params: { max_shard_bytes: 1_000_000 } }] } as any,
-      inputs: [join(root, 'in', '*.jsonl.zst')], outDir: out, workers: 1, quiet: true,
+      inputs: [join(root, 'in', '*.jsonl.zst')], outDir: out, workers: 1, quiet: true, operators,
     });
     assert.equal(stats.kept, 50);
     verifyManifest(join(out, 'shards'));

@@ -1,13 +1,13 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { allOps } from '../../pipeline/registry.ts';
+import { operators } from '../operators.ts';
 import type { Op } from '../../pipeline/stage.ts';
 
 export const summary = 'list the operators usable in recipes (kind, description, params with defaults)';
 
 const HELP = `usage: steel ops [NAME...] [--json]
 
-Lists every operator of pipeline/registry.ts (gathered from pipeline/, filters/, dedup/, tokenizer/ ops.ts) with its
+Lists every operator of cli/operators.ts (gathered from pipeline/, filters/, dedup/, tokenizer/ ops.ts) with its
 kind (map: streaming stage inside each task; global: whole-dataset step), description and params (type, default,
 description), read from its zod schema. Use them in a recipe as  steps: [{op: NAME, params: {...}}].
 
@@ -70,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const all = await allOps();
+  const all = await operators.all();
   let ops = [...all.values()].sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'map' ? -1 : 1));
   if (positionals.length) {
     const unknown = positionals.filter((n) => !all.has(n));

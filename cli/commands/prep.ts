@@ -79,8 +79,10 @@ export async function run(argv: string[]): Promise<number> {
     const { assertInputsCollected } = await import('../../pipeline/collect/index.ts');
     await assertInputsCollected(inputs);
   }
+  const { operators } = await import('../operators.ts');
   const stats = await runPipeline({
     executor,
+    operators,
     recipe: values.recipe!,
     // positionals are inputs too (an unquoted glob expanded by the shell)
     inputs,

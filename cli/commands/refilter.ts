@@ -58,7 +58,8 @@ export async function run(argv: string[]): Promise<number> {
   recipeRef ??= typeof runStats?.recipe === 'string' ? runStats.recipe : undefined;
   if (!recipeRef) throw new Error(`${runDir}: cannot tell which recipe made this run (no stats.json "recipe"); pass --recipe`);
   const recipe = loadRecipe(recipeRef);
-  const resolved = await resolveSteps(recipe);
+  const { operators } = await import('../operators.ts');
+  const resolved = await resolveSteps(recipe, operators);
   const overrides = (values.set as string[]).map(parseOverride);
   const plan = await planFrom(resolved as never, overrides);
   if (values['list-rules']) {

@@ -7,6 +7,7 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, markerPath, readMarker, TaskFailedError } from '../executor.ts';
 import { runPipeline } from '../runner.ts';
+import { operators } from '../../cli/operators.ts';
 import { squareTask } from './test-tasks.ts';
 import { buildJobScript, chunkRanks, createSlurmExecutor, shq, slurmAvailable, slurmPathPattern, type SlurmExecutorOptions } from './slurm.ts';
 
@@ -186,16 +187,16 @@ describe('Slurm cluster', cluster, () => {
     // three steps through the executor: map (4 tasks, chunked by MaxArraySize), repartition (2), tokenize
     const recipe = { name: 'slurm-e2e', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'tokenize' }] };
     const local = join(base, 'local');
-    await runPipeline({ recipe, inputs, outDir: local, tasks: 4, workers: 2, quiet: true, executor: new LocalExecutor({ progress: { quiet: true }, inProcess: 'never' }) });
+    await runPipeline({ recipe, inputs, outDir: local, tasks: 4, workers: 2, quiet: true, operators, executor: new LocalExecutor({ progress: { quiet: true }, inProcess: 'never' }) });
 
     const viaSlurm = join(base, NASTY, 'slurm out');
     const kill = join(base, 'kill');
     writeFileSync(kill, 'p0-map 2\n');
     const lines: string[] = [];
     const ex = () => createSlurmExecutor(opts(lines, { env: { STEEL_SLURM_TEST_KILL: kill } }));
-    await assert.rejects(runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, executor: ex() }), /rank 2: array task/);
+    await assert.rejects(runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() }), /rank 2: array task/);
     assert.equal(existsSync(kill), false, 'the fault fired');
-    await runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, executor: ex() });
+    await runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() });
     const jobs = JSON.parse(readFileSync(join(viaSlurm, '.state', 'p0-map', 'slurm', 'jobs.json'), 'utf8'));
     assert.deepEqual(jobs.submissions.at(-1).ranks, [2], 'resubmission ran only the killed task');
     assert.ok(lines.some((l) => /^\[repartition\] submitted .* after \d+/.test(l)), 'the next step depends on the previous one');
