@@ -20,6 +20,7 @@ import { ops as filterOps } from '../filters/ops.ts';
 import { buildLidSet, type LidLabel } from '../filters/lid-eval.ts';
 import { trainKneserNey, formatArpa, tokenizeLine, ArpaModel } from '../filters/lm.ts';
 import { operators } from '../cli/operators.ts';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -232,9 +233,7 @@ if (args.has('--write')) {
     '',
   ];
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/filters.md.tmp', md.join('\n'));
-  const { renameSync } = await import('node:fs');
-  renameSync('bench/results/filters.md.tmp', 'bench/results/filters.md');
+  writeFileAtomic('bench/results/filters.md', md.join('\n'));
   console.log('wrote bench/results/filters.md');
 }
 void existsSync;

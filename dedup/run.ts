@@ -2,10 +2,10 @@
  * Dedup driver: runs the staged tasks of dedup/tasks.ts through an Executor, in order, resuming where a previous
  * (killed) run stopped. Used by the `steel dedup` command and by the recipe operators in dedup/ops.ts.
  */
-import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, openSync, writeSync, closeSync, renameSync, fsyncSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
-import { writeFileAtomic, tempPathFor, removeStaleTemps } from '../pipeline/fsutil.ts';
+import { writeFileAtomic, AtomicFileSync, removeStaleTemps } from '../pipeline/fsutil.ts';
 import { type DedupConfig, layout, signatureFingerprint } from './config.ts';
 import { formatSCurve } from './minhash.ts';
 import { bucketsTask, ccTask, docsPartPath, filterTask, indexTask, joinTask, reduceTask, routeTask, signaturesTask, type Numbering } from './tasks.ts';
@@ -224,13 +224,14 @@ function removeTempsUnder(dir: string): void {
 }
 
 function concatAtomic(parts: string[], dest: string): void {
-  const tmp = tempPathFor(dest);
-  mkdirSync(join(dest, '..'), { recursive: true });
-  const fd = openSync(tmp, 'w');
-  for (const p of parts) if (existsSync(p)) writeSync(fd, readFileSync(p));
-  fsyncSync(fd);
-  closeSync(fd);
-  renameSync(tmp, dest);
+  const out = new AtomicFileSync(dest);
+  try {
+    for (const p of parts) if (existsSync(p)) out.write(readFileSync(p));
+  } catch (e) {
+    out.abort();
+    throw e;
+  }
+  out.commit();
 }
 
 /**

@@ -11,9 +11,8 @@
  * naming the file, and the task fails before its own outputs are renamed into place (so nothing built from a bad
  * file is ever committed).
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, mkdirSync, fsyncSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { tempPathFor } from '../pipeline/fsutil.ts';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { AtomicFileSync } from '../pipeline/fsutil.ts';
 
 const MAGIC = 0x52445453; // "STDR" little-endian bytes S T D R
 const FOOT_MAGIC = 0x53544452; // "RDTS"
@@ -60,8 +59,7 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export class RecordWriter {
-  private readonly tmp: string;
-  private fd: number;
+  private readonly out: AtomicFileSync;
   private readonly buf: Uint32Array;
   private n = 0;
   private count = 0;
@@ -75,17 +73,15 @@ export class RecordWriter {
     readonly withString = false,
     chunkWords = 1 << 16,
   ) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.tmp = tempPathFor(path);
-    this.fd = openSync(this.tmp, 'w');
+    this.out = new AtomicFileSync(path);
     this.buf = new Uint32Array(Math.max(chunkWords, width + 4));
-    writeSync(this.fd, new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
+    this.out.write(new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
   }
 
   private flush(): void {
     if (this.n === 0) return;
     this.ck.update(this.buf, this.n);
-    writeSync(this.fd, this.buf, 0, this.n * 4);
+    this.out.write(this.buf.subarray(0, this.n));
     this.bodyBytes += this.n * 4;
     this.n = 0;
   }
@@ -125,22 +121,15 @@ export class RecordWriter {
     if (this.closed) return;
     this.flush();
     const foot = new Uint32Array([this.count >>> 0, Math.floor(this.count / 2 ** 32), this.bodyBytes >>> 0, Math.floor(this.bodyBytes / 2 ** 32), this.ck.digest(), FOOT_MAGIC]);
-    writeSync(this.fd, foot);
-    fsyncSync(this.fd);
-    closeSync(this.fd);
-    renameSync(this.tmp, this.path);
+    this.out.write(foot);
+    this.out.commit();
     this.closed = true;
   }
 
   /** Abandon the file (temp removed). */
   abort(): void {
     if (this.closed) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(this.tmp, { force: true });
+    this.out.abort();
     this.closed = true;
   }
 }

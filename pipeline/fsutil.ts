@@ -1,28 +1,149 @@
-import { mkdirSync, renameSync, writeFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
+/**
+ * Atomic file output, the one way every area writes a file that others read (documents, intermediates, shards,
+ * manifests, checkpoints, safetensors, exports, models, reports): the bytes go to a temporary name in the same
+ * folder, are flushed to disk, and the temp is renamed to the final name, so a reader sees the old file or the whole
+ * new one, never a partial one. Temporary names follow one scheme, `.NAME.PID.SEQ.tmp` (hidden, pid and a
+ * per-process counter so concurrent writers never collide); `isTempName` recognises it and `removeStaleTemps`
+ * clears what a killed run left. Folders (checkpoints, exports) are written the same way: `writeDirAtomic`.
+ *
+ * The one exception is a resumable download (`steel collect`): its bytes accumulate in `partialPathFor(dest)`
+ * (`DEST.part`) across runs and are renamed when verified; clean-up leaves those alone on purpose.
+ */
+import {
+  mkdirSync, renameSync, writeFileSync, rmSync, readdirSync, existsSync, openSync, writeSync, fsyncSync, closeSync,
+} from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
 let seq = 0;
 
-/** A temporary name next to `path` (same folder, so rename is atomic); hidden and marked `.tmp`. */
+const TEMP_NAME = /^\..+\.\d+\.\d+\.tmp$/;
+
+/** A temporary name next to `path` (same folder, so rename is atomic): `.NAME.PID.SEQ.tmp`. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${++seq}.tmp`);
 }
 
-/** Write a whole file atomically: temp name in the same folder, then rename. */
+/** Whether a file or folder name is a temporary name made by tempPathFor. */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** Where a resumable download of `dest` keeps its bytes until verified (kept across runs, not a temp). */
+export function partialPathFor(dest: string): string {
+  return `${dest}.part`;
+}
+
+/** Whether a name is a resumable download's partial file (partialPathFor). */
+export function isPartialName(name: string): boolean {
+  return name.endsWith('.part');
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Write a whole file atomically: temp name in the same folder, flushed, then renamed. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempPathFor(path);
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, data);
+    fsyncPath(tmp);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
-/** Remove leftover temporary files (from killed runs) in a folder. */
+/**
+ * A file written piece by piece under a temporary name (tempPathFor) and renamed to its final name by commit();
+ * abort() removes it. `fd` is open for writing (and reading, for in-place patches); writes go through write().
+ */
+export class AtomicFileSync {
+  readonly tmp: string;
+  readonly fd: number;
+  /** Bytes appended with write() (positional writes not counted). */
+  bytes = 0;
+  private done = false;
+
+  constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true });
+    this.tmp = tempPathFor(path);
+    this.fd = openSync(this.tmp, 'w+');
+  }
+
+  /** Write all of `data` (at the current end, or at `position` when given). */
+  write(data: ArrayBufferView | string, position?: number): void {
+    if (this.done) throw new Error(`write after close: ${this.path}`);
+    const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    let off = 0;
+    while (off < b.length) {
+      const n = writeSync(this.fd, b, off, b.length - off, position === undefined ? null : position + off);
+      off += n;
+    }
+    if (position === undefined) this.bytes += b.length;
+  }
+
+  /** Flush to disk, close, and rename to the final name. */
+  commit(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      fsyncSync(this.fd);
+      closeSync(this.fd);
+      renameSync(this.tmp, this.path);
+    } catch (e) {
+      rmSync(this.tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Give up: close and remove the temporary file; the final name is never created. */
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      closeSync(this.fd);
+    } catch {
+      /* already closed */
+    }
+    rmSync(this.tmp, { force: true });
+  }
+}
+
+/**
+ * Write a folder atomically: `fill` writes into a temporary folder (tempPathFor), which then replaces `dir`
+ * (an existing `dir` is removed first). On error the temporary folder is removed and `dir` is left as it was.
+ */
+export async function writeDirAtomic<T>(dir: string, fill: (tmpDir: string) => T | Promise<T>): Promise<T> {
+  mkdirSync(dirname(dir), { recursive: true });
+  const tmp = tempPathFor(dir);
+  mkdirSync(tmp);
+  let r: T;
+  try {
+    r = await fill(tmp);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return r;
+}
+
+/** Remove leftover temporary files and folders (tempPathFor names, from killed runs) in a folder; returns how many. */
 export function removeStaleTemps(dir: string): number {
   if (!existsSync(dir)) return 0;
   let n = 0;
   for (const name of readdirSync(dir)) {
-    if (name.startsWith('.') && name.endsWith('.tmp')) {
-      rmSync(join(dir, name), { force: true });
+    if (isTempName(name)) {
+      rmSync(join(dir, name), { recursive: true, force: true });
       n++;
     }
   }

@@ -10,8 +10,7 @@
  * 4. Output: a Hugging Face tokenizer.json (BPE model, Qwen pre-tokenizer Split + ByteLevel, ByteLevel decoder,
  *    special tokens as added tokens) that the `tokenizers` engine loads.
  */
-import { writeFileSync, renameSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 /** Qwen2/Qwen3 pre-tokenisation regex, as written in their tokenizer.json (Oniguruma syntax). */
 export const QWEN_PRETOKENIZE_REGEX =
@@ -312,7 +311,5 @@ export function toTokenizerJson(r: TrainResult, opts: { nfc?: boolean } = {}): R
 }
 
 export function writeTokenizerJson(path: string, json: Record<string, unknown>): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(json));
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(json));
 }

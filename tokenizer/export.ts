@@ -10,9 +10,10 @@
  *    (151643 `<|endoftext|>` for Qwen). Default chunk size 2049 × 1024 tokens, as Steel-LLM used.
  * Readers for both formats are included (used by the tests and `steel tokenizer verify-export`).
  */
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync, fstatSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, fstatSync } from 'node:fs';
+import { join } from 'node:path';
 import { iterShardBatches, readManifest } from './shards.ts';
+import { AtomicFileSync } from '../pipeline/fsutil.ts';
 
 export const MEGATRON_MAGIC = Buffer.from('MMIDIDX\x00\x00', 'latin1');
 export const MEGATRON_DTYPE = { uint8: 1, int8: 2, int16: 3, int32: 4, int64: 5, float64: 6, float32: 7, uint16: 8 } as const;
@@ -21,26 +22,21 @@ export const LITPKDS_HEADER_BYTES = 24;
 export const LITPKDS_DTYPE = { uint8: 1, int8: 2, int16: 3, int32: 4, int64: 5, float32: 6, float64: 7, uint16: 8 } as const;
 export const STEEL_CHUNK_SIZE = 2049 * 1024;
 
+/** An atomic output file (fsutil's AtomicFileSync) behind a 4 MiB write buffer. */
 class BufferedFile {
-  fd: number;
-  tmp: string;
-  path: string;
+  readonly out: AtomicFileSync;
   buf = Buffer.allocUnsafe(4 << 20);
   used = 0;
   bytes = 0;
-  constructor(path: string) {
-    this.path = path;
-    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-    mkdirSync(dirname(path), { recursive: true });
-    this.fd = openSync(this.tmp, 'w');
+  constructor(readonly path: string) {
+    this.out = new AtomicFileSync(path);
   }
   write(u8: Uint8Array): void {
     this.bytes += u8.byteLength;
     if (u8.byteLength > this.buf.length - this.used) {
       this.flush();
       if (u8.byteLength > this.buf.length) {
-        let o = 0;
-        while (o < u8.byteLength) o += writeSync(this.fd, u8, o, u8.byteLength - o);
+        this.out.write(u8);
         return;
       }
     }
@@ -48,14 +44,15 @@ class BufferedFile {
     this.used += u8.byteLength;
   }
   flush(): void {
-    let o = 0;
-    while (o < this.used) o += writeSync(this.fd, this.buf, o, this.used - o);
+    this.out.write(this.buf.subarray(0, this.used));
     this.used = 0;
   }
   close(): void {
     this.flush();
-    closeSync(this.fd);
-    renameSync(this.tmp, this.path);
+    this.out.commit();
+  }
+  abort(): void {
+    this.out.abort();
   }
 }
 
@@ -85,13 +82,18 @@ export async function exportMegatron(shardsDir: string, prefix: string, log: (m:
   const bin = new BufferedFile(`${prefix}.bin`);
   const lengths: number[] = [];
   let tokens = 0;
-  for (const s of m.shards) {
-    for await (const b of iterShardBatches(join(shardsDir, s.file))) {
-      bin.write(asBytes(toInt32(b.tokens, s.file)));
-      for (let i = 0; i < b.numDocs; i++) lengths.push(b.docOffsets[i + 1] - b.docOffsets[i]);
-      tokens += b.tokens.length;
+  try {
+    for (const s of m.shards) {
+      for await (const b of iterShardBatches(join(shardsDir, s.file))) {
+        bin.write(asBytes(toInt32(b.tokens, s.file)));
+        for (let i = 0; i < b.numDocs; i++) lengths.push(b.docOffsets[i + 1] - b.docOffsets[i]);
+        tokens += b.tokens.length;
+      }
+      log(`[export megatron] ${s.file}: ${s.documents} documents`);
     }
-    log(`[export megatron] ${s.file}: ${s.documents} documents`);
+  } catch (e) {
+    bin.abort();
+    throw e;
   }
   bin.close();
   const n = lengths.length;

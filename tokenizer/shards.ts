@@ -8,12 +8,10 @@
  * document offsets), `readManifest` / `verifyManifest` (sizes + sha256).
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync,
-  writeFileSync, writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { AtomicFileSync, writeFileAtomic } from '../pipeline/fsutil.ts';
 import {
   AsyncByteQueue, Field, List, makeData, RecordBatch, RecordBatchFileWriter, RecordBatchReader, RecordBatchWriter, Schema, Struct,
   Uint32, Utf8,
@@ -219,7 +217,7 @@ export interface ShardWriterOptions {
 
 interface OpenShard {
   file: string;
-  tmp: string;
+  out: AtomicFileSync;
   fd: number;
   sink: FdSink;
   writer: RecordBatchFileWriter;
@@ -288,8 +286,8 @@ export class ShardWriter {
 
   private openShard(): OpenShard {
     const file = this.opts.name(this.index++);
-    const tmp = join(this.dir, `.${file}.tmp-${process.pid}`);
-    const fd = openSync(tmp, 'w+');
+    const out = new AtomicFileSync(join(this.dir, file));
+    const fd = out.fd;
     const t = this.opts.tokenizer;
     const meta = new Map<string, string>([
       ['steel.format', SHARD_FORMAT],
@@ -308,7 +306,7 @@ export class ShardWriter {
     // The Arrow file format is "magic, padding, <stream format>, footer": write the stream's schema message too, so
     // sequential (stream) readers work. Its count values are placeholders patched in place at close.
     (RecordBatchWriter.prototype as any)._writeSchema.call(writer, schema);
-    return { file, tmp, fd, sink, writer, schema, tokens: 0, documents: 0, sources: {}, langs: {}, batches: 0 };
+    return { file, out, fd, sink, writer, schema, tokens: 0, documents: 0, sources: {}, langs: {}, batches: 0 };
   }
 
   private flushBatch(): void {
@@ -342,15 +340,12 @@ export class ShardWriter {
     readSync(cur.fd, head, 0, headLen, 0);
     for (const [ph, val] of [[PH_TOKENS, padCount(cur.tokens)], [PH_DOCS, padCount(cur.documents)]] as const) {
       const at = head.indexOf(ph, 0, 'latin1');
-      if (at < 0) throw new Error(`internal: metadata placeholder not found in ${cur.tmp}`);
+      if (at < 0) throw new Error(`internal: metadata placeholder not found in ${cur.out.tmp}`);
       writeAll(cur.fd, Buffer.from(val, 'latin1'), at);
     }
-    fsyncSync(cur.fd);
-    closeSync(cur.fd);
-    // Hash the final file (after the in-place patch of the head schema).
-    const sha256 = sha256File(cur.tmp);
-    const final = join(this.dir, cur.file);
-    renameSync(cur.tmp, final);
+    // Hash the final file (after the in-place patch of the head schema), then flush and rename it into place.
+    const sha256 = sha256File(cur.out.tmp);
+    cur.out.commit();
     this.shards.push({
       file: cur.file, sha256, bytes: cur.sink.bytes, tokens: cur.tokens, documents: cur.documents,
       sources: cur.sources, langs: cur.langs,
@@ -369,8 +364,7 @@ export class ShardWriter {
   /** Remove the temporary file of an unfinished shard (after an error). */
   abort(): void {
     if (this.cur) {
-      try { closeSync(this.cur.fd); } catch { /* already closed */ }
-      try { unlinkSync(this.cur.tmp); } catch { /* gone */ }
+      this.cur.out.abort();
       this.cur = null;
     }
     this.finished = true;
@@ -416,9 +410,7 @@ export function buildManifest(tokenizer: TokenizerInfo, shards: ShardInfo[], bui
 /** Write DIR/manifest.json atomically (temp name + rename). Write it last: a folder without it is incomplete. */
 export function writeManifest(dir: string, manifest: Manifest): string {
   const path = join(dir, 'manifest.json');
-  const tmp = join(dir, `.manifest.json.tmp-${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(manifest, null, 2) + '\n');
   return path;
 }
 

@@ -9,6 +9,7 @@ import { defineTask, type TaskContext } from '../pipeline/task.ts';
 import { readDocuments } from '../pipeline/readers/index.ts';
 import { encodeTexts, loadTokenizer } from './encode.ts';
 import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 export interface TokenizeTaskArgs {
   inputFiles: string[];
@@ -181,13 +182,10 @@ async function runGather(rank: number, world: number, args: GatherArgs, ctx: Tas
 
 async function runCountWords(rank: number, world: number, args: import('./train.ts').CountTaskArgs, ctx: TaskContext) {
   const { countInputs, countFile } = await import('./train.ts');
-  const { writeFileSync, renameSync } = await import('node:fs');
   const files = args.inputs.filter((_, i) => i % world === rank);
   const r = await countInputs(files, { holdout: args.holdout, nfc: args.nfc, maxChars: args.maxChars, roundTripDocs: args.roundTripDocs, log: ctx.log });
   const path = countFile(args.workDir, rank);
-  mkdirSync(args.workDir, { recursive: true });
-  writeFileSync(path + '.tmp', JSON.stringify({ counts: [...r.counts], held: r.held, roundTrip: r.roundTrip }));
-  renameSync(path + '.tmp', path);
+  writeFileAtomic(path, JSON.stringify({ counts: [...r.counts], held: r.held, roundTrip: r.roundTrip }));
   ctx.log(`${files.length} file(s): ${r.documents} documents, ${r.chars} chars, ${r.counts.size} distinct pre-tokens`);
   return { documents: r.documents, chars: r.chars, distinct: r.counts.size };
 }

@@ -4,6 +4,7 @@
  * renamed into DIR/shard-NNNNN.arrow in task order and manifest.json is written last.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from 'node:fs';
+import { removeStaleTemps } from '../pipeline/fsutil.ts';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { buildManifest, writeManifest, type Manifest, type ShardInfo, type TokenizerInfo, DEFAULT_MAX_SHARD_BYTES } from './shards.ts';
@@ -70,6 +71,7 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
   const partsDir = join(o.workDir, 'parts');
   outDir = resolve(outDir);
   rmSync(join(outDir, 'manifest.json'), { force: true }); // the folder is incomplete until the new manifest is written
+  removeStaleTemps(outDir);
   const results = await o.executor.runTasks(
     tokenizeTask, { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },

@@ -4,7 +4,8 @@
  * model.safetensors holds the fp32 weights under HF / Steel names (+ `steel.vocab_ids` for compact vocabularies) and the
  * model config in its metadata.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { removeStaleTemps, writeDirAtomic, writeFileAtomic } from '../pipeline/fsutil.ts';
 import { join } from 'node:path';
 import type { Backend } from './backend.ts';
 import type { ModelConfig, TrainHyper } from './config.ts';
@@ -78,24 +79,20 @@ export async function saveCheckpoint(out: string, be: Backend, st: TrainerState,
   const root = join(out, 'checkpoints');
   mkdirSync(root, { recursive: true });
   const final = checkpointDir(out, st.step);
-  const tmp = `${final}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await saveModel(join(tmp, 'model.safetensors'), be, vocabIds);
-  const opt = await be.getOptimizerState();
-  const ot: TensorIn[] = [];
-  for (const p of be.params()) {
-    ot.push({ name: `m.${p.name}`, shape: p.shape, data: opt.m.get(p.name)! });
-    ot.push({ name: `v.${p.name}`, shape: p.shape, data: opt.v.get(p.name)! });
-  }
-  writeSafetensors(join(tmp, 'optimizer.safetensors'), ot, { step: String(opt.step), kind: 'adamw' });
-  writeSafetensors(join(tmp, 'data.safetensors'), [{ name: 'perm', shape: [data.perm.length], data: data.perm }], { state: JSON.stringify(data.json) });
-  writeFileSync(join(tmp, 'trainer.json'), JSON.stringify(st, null, 2) + '\n');
-  rmSync(final, { recursive: true, force: true });
-  renameSync(tmp, final);
-  const latestTmp = join(root, `.LATEST.tmp-${process.pid}`);
-  writeFileSync(latestTmp, `${final.split('/').pop()}\n`);
-  renameSync(latestTmp, join(root, 'LATEST'));
+  removeStaleTemps(root); // folders of a save that was killed
+  await writeDirAtomic(final, async (tmp) => {
+    await saveModel(join(tmp, 'model.safetensors'), be, vocabIds);
+    const opt = await be.getOptimizerState();
+    const ot: TensorIn[] = [];
+    for (const p of be.params()) {
+      ot.push({ name: `m.${p.name}`, shape: p.shape, data: opt.m.get(p.name)! });
+      ot.push({ name: `v.${p.name}`, shape: p.shape, data: opt.v.get(p.name)! });
+    }
+    writeSafetensors(join(tmp, 'optimizer.safetensors'), ot, { step: String(opt.step), kind: 'adamw' });
+    writeSafetensors(join(tmp, 'data.safetensors'), [{ name: 'perm', shape: [data.perm.length], data: data.perm }], { state: JSON.stringify(data.json) });
+    writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify(st, null, 2) + '\n');
+  });
+  writeFileAtomic(join(root, 'LATEST'), `${final.split('/').pop()}\n`);
   // prune old checkpoints
   const all = listCheckpoints(out);
   for (const d of all.slice(0, Math.max(0, all.length - keep))) rmSync(join(root, d), { recursive: true, force: true });

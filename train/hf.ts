@@ -13,7 +13,8 @@
  * samples either), so transformers' generate picks the same tokens as steel's; their embedding rows copy the unk class's
  * row, so an id the model never saw reads as unk, as `steel generate` maps it.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { writeDirAtomic } from '../pipeline/fsutil.ts';
 import { join } from 'node:path';
 import type { Backend } from './backend.ts';
 import { type ModelConfig, UNK_RAW_ID, paramShapes, numel, validateConfig } from './config.ts';
@@ -77,60 +78,57 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
   const c = be.config;
   const V = vocabIds ? QWEN_VOCAB : c.vocabSize;
   const padId = vocabIds ? vocabIds[c.padId] : c.padId, eosId = vocabIds ? vocabIds[c.eosId] : c.eosId;
-  const tmp = `${outDir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const tensors: TensorIn[] = [];
-  for (const p of be.params()) {
-    let data = await be.getParam(p.name);
-    let shape = p.shape;
-    if (vocabIds && (p.name === 'model.embed_tokens.weight' || p.name === 'lm_head.weight')) {
-      const d = c.hiddenSize, full = new Float32Array(QWEN_VOCAB * d);
-      const unk = vocabIds.indexOf(UNK_RAW_ID);
-      if (p.name === 'model.embed_tokens.weight' && unk >= 0) { // unseen ids read as the unk class
-        const row = data.subarray(unk * d, (unk + 1) * d);
-        for (let r = 0; r < QWEN_VOCAB; r++) full.set(row, r * d);
+  return writeDirAtomic(outDir, async (tmp) => {
+    const tensors: TensorIn[] = [];
+    for (const p of be.params()) {
+      let data = await be.getParam(p.name);
+      let shape = p.shape;
+      if (vocabIds && (p.name === 'model.embed_tokens.weight' || p.name === 'lm_head.weight')) {
+        const d = c.hiddenSize, full = new Float32Array(QWEN_VOCAB * d);
+        const unk = vocabIds.indexOf(UNK_RAW_ID);
+        if (p.name === 'model.embed_tokens.weight' && unk >= 0) { // unseen ids read as the unk class
+          const row = data.subarray(unk * d, (unk + 1) * d);
+          for (let r = 0; r < QWEN_VOCAB; r++) full.set(row, r * d);
+        }
+        for (let i = 0; i < vocabIds.length; i++) full.set(data.subarray(i * d, (i + 1) * d), vocabIds[i] * d);
+        data = full;
+        shape = [QWEN_VOCAB, d];
       }
-      for (let i = 0; i < vocabIds.length; i++) full.set(data.subarray(i * d, (i + 1) * d), vocabIds[i] * d);
-      data = full;
-      shape = [QWEN_VOCAB, d];
+      tensors.push({ name: p.name, shape, data });
     }
-    tensors.push({ name: p.name, shape, data });
-  }
-  writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
-  writeFileSync(join(tmp, 'config.json'), JSON.stringify(hfConfig(c, V, padId, eosId), null, 2) + '\n');
-  const gen: Record<string, unknown> = { bos_token_id: padId, eos_token_id: eosId, pad_token_id: padId, do_sample: true, temperature: 0.8, top_p: 0.9 };
-  if (vocabIds) gen.suppress_tokens = suppressedIds(vocabIds);
-  writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(gen) + '\n');
-  const files = ['config.json', 'generation_config.json', 'model.safetensors'];
-  if (c.kind === 'steel') {
-    for (const f of STEEL_MODELING_FILES) copyFileSync(join(MODELING_DIR, f), join(tmp, f));
-    files.push(...STEEL_MODELING_FILES);
-  }
-  if (opts.tokenizerJson && existsSync(opts.tokenizerJson)) {
-    copyFileSync(opts.tokenizerJson, join(tmp, 'tokenizer.json'));
-    files.push('tokenizer.json');
-  }
-  if (opts.checkTokens) {
-    // our logits for a few tokens, for scripts/fixtures/torch-check-hf-export.py (in HF vocabulary space)
-    const T = opts.checkTokens.length;
-    const modelIds = vocabIds ? Int32Array.from(opts.checkTokens, (r) => { const i = vocabIds.indexOf(r); if (i < 0) throw new Error(`check token ${r} not in vocab`); return i; }) : opts.checkTokens;
-    const logits = await be.forward(modelIds, 1, T);
-    const Vm = c.vocabSize;
-    let out = logits;
-    if (vocabIds) {
-      out = new Float32Array(T * V);
-      for (let t = 0; t < T; t++) for (let i = 0; i < Vm; i++) out[t * V + vocabIds[i]] = logits[t * Vm + i];
+    writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify(hfConfig(c, V, padId, eosId), null, 2) + '\n');
+    const gen: Record<string, unknown> = { bos_token_id: padId, eos_token_id: eosId, pad_token_id: padId, do_sample: true, temperature: 0.8, top_p: 0.9 };
+    if (vocabIds) gen.suppress_tokens = suppressedIds(vocabIds);
+    writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(gen) + '\n');
+    const files = ['config.json', 'generation_config.json', 'model.safetensors'];
+    if (c.kind === 'steel') {
+      for (const f of STEEL_MODELING_FILES) copyFileSync(join(MODELING_DIR, f), join(tmp, f));
+      files.push(...STEEL_MODELING_FILES);
     }
-    writeSafetensors(join(tmp, 'steel_check.safetensors'), [
-      { name: 'input_ids', shape: [1, T], data: opts.checkTokens },
-      { name: 'logits', shape: [1, T, V], data: out },
-    ], { kind: c.kind, note: 'logits of the steel CPU backend; compare with scripts/fixtures/torch-check-hf-export.py' });
-    files.push('steel_check.safetensors');
-  }
-  rmSync(outDir, { recursive: true, force: true });
-  renameSync(tmp, outDir);
-  return { dir: outDir, files, expandedVocab: !!vocabIds };
+    if (opts.tokenizerJson && existsSync(opts.tokenizerJson)) {
+      copyFileSync(opts.tokenizerJson, join(tmp, 'tokenizer.json'));
+      files.push('tokenizer.json');
+    }
+    if (opts.checkTokens) {
+      // our logits for a few tokens, for scripts/fixtures/torch-check-hf-export.py (in HF vocabulary space)
+      const T = opts.checkTokens.length;
+      const modelIds = vocabIds ? Int32Array.from(opts.checkTokens, (r) => { const i = vocabIds.indexOf(r); if (i < 0) throw new Error(`check token ${r} not in vocab`); return i; }) : opts.checkTokens;
+      const logits = await be.forward(modelIds, 1, T);
+      const Vm = c.vocabSize;
+      let out = logits;
+      if (vocabIds) {
+        out = new Float32Array(T * V);
+        for (let t = 0; t < T; t++) for (let i = 0; i < Vm; i++) out[t * V + vocabIds[i]] = logits[t * Vm + i];
+      }
+      writeSafetensors(join(tmp, 'steel_check.safetensors'), [
+        { name: 'input_ids', shape: [1, T], data: opts.checkTokens },
+        { name: 'logits', shape: [1, T, V], data: out },
+      ], { kind: c.kind, note: 'logits of the steel CPU backend; compare with scripts/fixtures/torch-check-hf-export.py' });
+      files.push('steel_check.safetensors');
+    }
+    return { dir: outDir, files, expandedVocab: !!vocabIds };
+  });
 }
 
 /** raw ids a compact-vocabulary export must never generate: those outside the vocabulary, and the unk class. */

@@ -3,7 +3,8 @@
  * {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {string: string}} padded with spaces to 8 bytes,
  * then the raw little-endian tensor bytes. Writes are atomic (temporary name, fsync, rename).
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { AtomicFileSync } from '../pipeline/fsutil.ts';
 
 export type StDtype = 'F32' | 'F64' | 'F16' | 'BF16' | 'I32' | 'I64' | 'U32';
 export type TensorData = Float32Array | Float64Array | Int32Array | Uint32Array;
@@ -38,23 +39,19 @@ export function writeSafetensors(path: string, tensors: TensorIn[], metadata: Re
   const hbuf = Buffer.from(json, 'utf8');
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hbuf.length));
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
+  const out = new AtomicFileSync(path);
   try {
-    writeSync(fd, len);
-    writeSync(fd, hbuf);
+    out.write(len);
+    out.write(hbuf);
     for (const t of tensors) {
       const b = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-      for (let o = 0; o < b.length; o += 1 << 26) writeSync(fd, b, o, Math.min(1 << 26, b.length - o));
+      for (let o = 0; o < b.length; o += 1 << 26) out.write(b.subarray(o, Math.min(b.length, o + (1 << 26))));
     }
-    fsyncSync(fd);
   } catch (e) {
-    closeSync(fd);
-    try { unlinkSync(tmp); } catch { /* ignore */ }
+    out.abort();
     throw e;
   }
-  closeSync(fd);
-  renameSync(tmp, path);
+  out.commit();
 }
 
 export interface TensorEntry {

@@ -3,7 +3,7 @@
  * clipping at 1.0, gradient accumulation, pad-id loss masking (in the backend), NaN/inf detection, OUT/metrics.jsonl,
  * a progress display, and atomic checkpoints every ckptEvery steps, at the end, and on SIGINT/SIGTERM.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
@@ -12,6 +12,7 @@ import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocab
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
@@ -153,9 +154,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
     // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
     if (isRoot && existsSync(metricsPath)) {
       const keep = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
-      const tmp = metricsPath + '.tmp';
-      writeFileSync(tmp, keep.map((l) => l + '\n').join(''));
-      renameSync(tmp, metricsPath);
+      writeFileAtomic(metricsPath, keep.map((l) => l + '\n').join(''));
     }
     log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
   } else {

@@ -1,6 +1,5 @@
 import { parseArgs } from 'node:util';
-import { writeFileSync, renameSync, mkdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
 export const summary = 'report on a prep output or shard folder: sources, languages, lengths, tokens, duplicates, drops';
 
@@ -43,10 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   else console.log(formatReport(report));
   if (values.html) {
     const f = values.html;
-    mkdirSync(dirname(f), { recursive: true });
-    const tmp = join(dirname(f), `.${basename(f)}.${process.pid}.tmp`);
-    writeFileSync(tmp, renderHtml(report));
-    renameSync(tmp, f);
+    writeFileAtomic(f, renderHtml(report));
     console.error(`wrote ${f}`);
   }
   return 0;

@@ -74,10 +74,8 @@ export async function run(argv: string[]): Promise<number> {
       if (nd % 1000 === 0) console.error(`lm train: ${nd} documents, ${sentences.length} sentences`);
     }
     const model = lm.trainKneserNey(sentences, order);
-    const { writeFileSync, renameSync } = await import('node:fs');
-    const tmp = values.out + '.tmp';
-    writeFileSync(tmp, lm.formatArpa(model));
-    renameSync(tmp, values.out);
+    const { writeFileAtomic } = await import('../../pipeline/fsutil.ts');
+    writeFileAtomic(values.out, lm.formatArpa(model));
     console.log(`lm train: ${nd} documents, ${sentences.length} sentences, ${chars.toLocaleString('en-US')} characters -> ${values.out} ` +
       `(order ${order}, ${tok}; n-grams ${model.grams.map((g) => g.size).join('/')}; discounts ${model.discounts.map((d) => d.map((x) => x.toFixed(3)).join(',')).join(' | ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return 0;

@@ -73,11 +73,9 @@ export async function run(argv: string[]): Promise<number> {
   if (existsSync(join(values.out, 'docs')) || existsSync(join(values.out, 'excluded'))) throw new Error(`${values.out}: already holds docs/ or excluded/; choose an empty folder`);
   const t0 = performance.now();
   const res = await refilterRun({ runDir, outDir: values.out, plan, mapOnly: values['map-only'], workers: Number(values.workers), runStats, log: (m) => console.error(m) });
-  const { writeFileSync, renameSync } = await import('node:fs');
+  const { writeFileAtomic } = await import('../../pipeline/fsutil.ts');
   const out = { recipe: recipe.name, run_dir: runDir, overrides: values.set, seconds: (performance.now() - t0) / 1000, ...res };
-  const tmp = join(values.out, '.stats.json.tmp');
-  writeFileSync(tmp, JSON.stringify(out, null, 2) + '\n');
-  renameSync(tmp, join(values.out, 'stats.json'));
+  writeFileAtomic(join(values.out, 'stats.json'), JSON.stringify(out, null, 2) + '\n');
   const lines = [
     `refilter: ${res.read.toLocaleString('en-US')} documents -> kept ${res.kept.toLocaleString('en-US')}, dropped ${res.dropped.toLocaleString('en-US')} ` +
       `(newly kept ${res.newly_kept}, newly dropped ${res.newly_dropped}) in ${out.seconds.toFixed(1)} s -> ${values.out}`,

@@ -11,10 +11,11 @@
  * escapes in fortunes-zh, overstrike in English fortunes) so that cleaning stages have real work to do.
  * Text is only NFC-normalised with \r removed (no NFKC: full-width punctuation and traditional Chinese stay).
  */
-import { readFileSync, readdirSync, lstatSync, existsSync, mkdirSync, writeFileSync, renameSync, copyFileSync } from 'node:fs';
+import { readFileSync, readdirSync, lstatSync, existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, basename, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { init as zstdInit, compress as zstdCompress } from '@bokuweb/zstd-wasm';
+import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
 export interface SampleDoc {
   id: string;
@@ -417,9 +418,7 @@ async function writeZst(path: string, docs: SampleDoc[]): Promise<number> {
   }
   flush();
   const data = Buffer.concat(chunks);
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  writeFileAtomic(path, data);
   return data.length;
 }
 

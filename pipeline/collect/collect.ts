@@ -3,7 +3,8 @@
  * verified, and record what was fetched in OUT/NAME/collect.json.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { isPartialName, writeFileAtomic } from '../fsutil.ts';
 import { dirname, join, resolve } from 'node:path';
 import { downloadFile, hashFile } from './download.ts';
 import { makeMatcher } from './glob.ts';
@@ -97,7 +98,7 @@ function safeRelPath(p: string, where: string): string {
   if (!p || p.startsWith('/') || parts.some((s) => s === '..' || s === '') || p.includes('\\') || p.includes('\0')) {
     throw new Error(`${where}: refusing unsafe file path "${p}"`);
   }
-  if (p === COLLECT_FILE || p.endsWith('.part')) throw new Error(`${where}: file path "${p}" collides with collect's own files`);
+  if (p === COLLECT_FILE || isPartialName(p)) throw new Error(`${where}: file path "${p}" collides with collect's own files`);
   return p;
 }
 
@@ -114,9 +115,7 @@ export function readCollectRecord(dir: string): CollectRecord | undefined {
 }
 
 async function writeJsonAtomic(path: string, data: unknown) {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(data, null, 1) + '\n');
-  await rename(tmp, path);
+  writeFileAtomic(path, JSON.stringify(data, null, 1) + '\n');
 }
 
 export async function collectCorpus(source: CollectSource, opts: CollectOptions): Promise<CollectSummary> {

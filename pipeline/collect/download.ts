@@ -6,6 +6,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { partialPathFor } from '../fsutil.ts';
 import {
   describeError,
   errorForStatus,
@@ -88,7 +89,7 @@ async function fileSize(path: string): Promise<number> {
 }
 
 export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Promise<DownloadResult> {
-  const part = `${job.dest}.part`;
+  const part = partialPathFor(job.dest);
   await mkdir(dirname(job.dest), { recursive: true });
   let size = job.size;
   let hashes: Hashes | undefined;

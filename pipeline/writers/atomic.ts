@@ -3,8 +3,8 @@ import { dirname } from 'node:path';
 import { tempPathFor } from '../fsutil.ts';
 
 /**
- * A file written under a temporary name (hidden, `.tmp`, same folder) and renamed to its final name on close,
- * so a killed run leaves no final-named partial file.
+ * A file written under a temporary name (tempPathFor: `.NAME.PID.SEQ.tmp`, same folder), flushed and renamed to its
+ * final name on close, so a killed run leaves no final-named partial file (the async twin of fsutil's AtomicFileSync).
  */
 export class AtomicFile {
   readonly tmp: string;
@@ -45,6 +45,7 @@ export class AtomicFile {
     if (this.closed) return;
     const fh = await this.handle();
     this.closed = true;
+    await fh.sync();
     await fh.close();
     await rename(this.tmp, this.path);
   }

@@ -10,12 +10,13 @@
  *   sftbench        steel-1b at SFT shape (16 x 768, loss weights on half of each row): tokens/s vs the bench figure
  * Usage: node gpu-check.mjs SECTION... [--torch-dir DIR] [--json FILE] [--bench-steps N] [--preset NAME]
  */
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CpuBackend } from '../backends/cpu.ts';
 import { type ModelConfig, flopsPerToken, getPreset, numel, paramShapes } from '../config.ts';
 import { CudaBackend, loadAddon } from './index.ts';
+import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -461,8 +462,7 @@ async function main(): Promise<void> {
   }
   results.failures = failures;
   if (opt.json) {
-    writeFileSync(opt.json + '.tmp', JSON.stringify(results, null, 1));
-    renameSync(opt.json + '.tmp', opt.json);
+    writeFileAtomic(opt.json, JSON.stringify(results, null, 1));
   }
   log(failures ? `${failures} check(s) FAILED` : 'all checks passed');
   process.exitCode = failures ? 1 : 0;
