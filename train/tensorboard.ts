@@ -6,10 +6,10 @@
  *   summary (5, `Summary`) with one `Summary.Value` per scalar: tag (1, string), simple_value (2, float).
  * TensorBoard reads files whose name contains "tfevents"; ours end in ".steel" so a rewrite can find and replace them.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { tempPathFor } from '../pipeline/fsutil.ts';
+import { AtomicFileSync } from '../pipeline/fsutil.ts';
 import { readMetrics, type MetricsRow } from './metrics.ts';
 
 const CRC_TABLE = (() => {
@@ -126,11 +126,15 @@ export function writeTensorBoard(metricsFile: string, dir: string): { file: stri
   mkdirSync(dir, { recursive: true });
   const file = join(dir, eventFileName(start));
   const bytes = eventFileBytes(rows, wallOf, start);
-  const tmp = tempPathFor(file);
-  const fd = openSync(tmp, 'w');
-  try { writeSync(fd, bytes); } finally { closeSync(fd); }
-  removeOurEventFiles(dir);
-  renameSync(tmp, file);
+  const out = new AtomicFileSync(file);
+  try {
+    out.write(bytes);
+    removeOurEventFiles(dir);
+  } catch (e) {
+    out.abort();
+    throw e;
+  }
+  out.commit();
   return { file, rows: rows.length, scalars: rows.reduce((a, r) => a + Object.keys(r.values).length, 0) };
 }
 
