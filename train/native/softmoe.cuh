@@ -12,17 +12,38 @@
 #include "swiglu.cuh"
 
 #define MAXS 16  // max Soft-MoE slots (numExperts * slotsPerExpert)
-// phi [d, S]; phihat = s * phi / max(||phi col||, 1e-12); block of 32*S threads
-__global__ void moe_phi_k(const float* __restrict__ phi, const float* __restrict__ scale, float* __restrict__ phihat,
-                          float* __restrict__ phinorm, int d, int S) {
-  int s = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (s >= S) return;
-  float ss = 0.f;
-  for (int j = lane; j < d; j += 32) { float v = phi[(long)j * S + s]; ss += v * v; }
-  ss = warp_sum(ss);
-  float nr = fmaxf(sqrtf(ss), 1e-12f);
-  for (int j = lane; j < d; j += 32) phihat[(long)j * S + s] = scale[0] * phi[(long)j * S + s] / nr;
-  if (lane == 0) phinorm[s] = nr;
+// phi [d, S] (row j holds the S slots' entries, contiguous); phihat = scale * phi / max(||phi[:, s]||, 1e-12). One block
+// of 1024 threads: each thread sums its rows j = tid, tid + 1024, ... for every slot (coalesced rows), then the warps and
+// the 32 warp sums in fixed order (a warp per slot walking d with strided loads was latency bound: ~60 us per call)
+__global__ void __launch_bounds__(1024) moe_phi_k(const float* __restrict__ phi, const float* __restrict__ scale,
+                                                  float* __restrict__ phihat, float* __restrict__ phinorm, int d, int S) {
+  __shared__ float red[32][MAXS];
+  __shared__ float nrm[MAXS];
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  float ss[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) ss[s] = 0.f;
+  for (int j = threadIdx.x; j < d; j += blockDim.x)
+#pragma unroll
+    for (int s = 0; s < MAXS; s++)
+      if (s < S) { const float v = phi[(long)j * S + s]; ss[s] += v * v; }
+#pragma unroll
+  for (int s = 0; s < MAXS; s++)
+    if (s < S) { const float v = warp_sum(ss[s]); if (lane == 0) red[w][s] = v; }
+  __syncthreads();
+  if ((int)threadIdx.x < S) {
+    float t = 0.f;
+    for (int i = 0; i < 32; i++) t += red[i][threadIdx.x];
+    const float nr = fmaxf(sqrtf(t), 1e-12f);
+    nrm[threadIdx.x] = nr;
+    phinorm[threadIdx.x] = nr;
+  }
+  __syncthreads();
+  const float sc = scale[0];
+  for (int j = threadIdx.x; j < d; j += blockDim.x)
+#pragma unroll
+    for (int s = 0; s < MAXS; s++)
+      if (s < S) phihat[(long)j * S + s] = sc * phi[(long)j * S + s] / nrm[s];
 }
 // block per (b, s): D[:, s] = softmax over the T tokens of sequence b
 __global__ void moe_dispatch_k(const float* __restrict__ Lg, float* __restrict__ D, int T, int S) {
@@ -55,32 +76,44 @@ __global__ void moe_dispatch_bwd_k(const float* __restrict__ D, const float* __r
     dL[o] = dLC[o] + D[o] * (dD[o] - acc);
   }
 }
-// gradients of phi and scale from dphihat [d, S]; block 32*S threads
-__global__ void moe_phi_bwd_k(const float* __restrict__ phi, const float* __restrict__ scale, const float* __restrict__ phinorm,
-                              const float* __restrict__ dph, float* __restrict__ gphi, float* __restrict__ gscale, int d, int S) {
-  __shared__ float sds[32];
-  int s = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (s < S) {
-    float nr = phinorm[s], sc = scale[0], ds = 0.f, dotu = 0.f;
-    for (int j = lane; j < d; j += 32) {
-      float u = phi[(long)j * S + s] / nr, g = dph[(long)j * S + s];
-      ds += g * u;
-      dotu += sc * g * u;
-    }
-    ds = warp_sum(ds);
-    dotu = warp_sum(dotu);
-    for (int j = lane; j < d; j += 32) {
-      float u = phi[(long)j * S + s] / nr;
-      gphi[(long)j * S + s] += (sc * dph[(long)j * S + s] - u * dotu) / nr;
-    }
-    if (lane == 0) sds[s] = ds;
+// gradients of phi and scale from dphihat [d, S] (u = phi / nr): dscale = sum_s sum_j g u, gphi += (sc g - u sc (g . u))
+// / nr; one block of 1024 threads, the same row-wise layout and fixed-order reductions as moe_phi_k
+__global__ void __launch_bounds__(1024) moe_phi_bwd_k(const float* __restrict__ phi, const float* __restrict__ scale,
+                                                      const float* __restrict__ phinorm, const float* __restrict__ dph,
+                                                      float* __restrict__ gphi, float* __restrict__ gscale, int d, int S) {
+  __shared__ float red[32][MAXS];
+  __shared__ float dots[MAXS];
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  float nr[MAXS], ds[MAXS];
+#pragma unroll
+  for (int s = 0; s < MAXS; s++) { nr[s] = s < S ? phinorm[s] : 1.f; ds[s] = 0.f; }
+  for (int j = threadIdx.x; j < d; j += blockDim.x)
+#pragma unroll
+    for (int s = 0; s < MAXS; s++)
+      if (s < S) ds[s] += dph[(long)j * S + s] * (phi[(long)j * S + s] / nr[s]);
+#pragma unroll
+  for (int s = 0; s < MAXS; s++)
+    if (s < S) { const float v = warp_sum(ds[s]); if (lane == 0) red[w][s] = v; }
+  __syncthreads();
+  if ((int)threadIdx.x < S) {
+    float t = 0.f;
+    for (int i = 0; i < 32; i++) t += red[i][threadIdx.x];
+    dots[threadIdx.x] = t;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
     float t = 0.f;
-    for (int i = 0; i < S; i++) t += sds[i];
+    for (int i = 0; i < S; i++) t += dots[i];
     gscale[0] += t;
   }
+  const float sc = scale[0];
+  for (int j = threadIdx.x; j < d; j += blockDim.x)
+#pragma unroll
+    for (int s = 0; s < MAXS; s++)
+      if (s < S) {
+        const float u = phi[(long)j * S + s] / nr[s];
+        gphi[(long)j * S + s] += (sc * dph[(long)j * S + s] - u * (sc * dots[s])) / nr[s];
+      }
 }
 __global__ void transpose_dS_k(const float* __restrict__ a, float* __restrict__ at, int d, int S) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -462,7 +495,7 @@ struct SoftMoe {
   void forward(Gemm& gemm, const float* P, const bf16* PB, const MoeW& w, MoeAct& a, const float* xmid, float* xout, int B,
                int T, float* mpart, Prof& prof) {
     const long N = (long)B * T, R = (long)B * np;
-    moe_phi_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
+    moe_phi_k<<<1, 1024>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
     KCHECK("moe_phi");
     transpose_dS_k<<<nblk((long)d * S), 256>>>(a.phihat, phihatT, d, S);
     KCHECK("transpose");
@@ -529,7 +562,7 @@ struct SoftMoe {
     KCHECK("moe_tok_bwd2");
     prof.mark("moe_b_tok2");
     wreduce<bf16>(a.xn2, s.dL, a.rinv, B, T, 1, s.dph, nullptr, s.mpart);
-    moe_phi_bwd_k<<<1, 32 * S>>>(P + w.phi, P + w.scale, a.phinorm, s.dph, G + w.phi, G + w.scale, d, S);
+    moe_phi_bwd_k<<<1, 1024>>>(P + w.phi, P + w.scale, a.phinorm, s.dph, G + w.phi, G + w.scale, d, S);
     KCHECK("moe_phi_bwd");
     prof.mark("moe_b_dphi");
   }
