@@ -73,3 +73,29 @@ test('steel train: the --eval-* options need --eval-every; --eval-every needs so
   const c = steel('train', '--preset', 'tiny', '--data', '/nonexistent', '--out', '/nonexistent-out', '--eval-every', '5', '--eval-task', 'gsm8k');
   assert.match(c.err, /unknown task "gsm8k"/);
 });
+
+test('steel eval on the fixtures gives hand-checkable scores: a model whose logits are all zero picks A everywhere', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-evalzero-'));
+  try {
+    writeFixtures(join(dir, 'bench'));
+    const texts = Object.values(CEVAL_VAL).flat().map((q) => q.join('\n'));
+    const { be, vocabIds } = await tinyQwenModel('tiny-dense', [...texts, '答案：', ' A B C D', '以下是中国关于考试的单项选择题，请选出其中的正确答案。']);
+    await be.setParam('model.norm.weight', new Float32Array(be.config.hiddenSize)); // final hidden state 0 -> logits 0 -> ties -> A
+    const { saveModel } = await import('../train/checkpoint.ts');
+    await saveModel(join(dir, 'zero.safetensors'), be, vocabIds);
+    const r = steel('eval', '--model', join(dir, 'zero.safetensors'), '--task', 'ceval', '--bench-dir', join(dir, 'bench'), '--protocol', 'loglik', '--json');
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out)[0];
+    // share of A answers in the val fixture: computer_network 1/4, advanced_mathematics 1/2, marxism 2/2, law 0/2, physician 0/2
+    assert.deepEqual(Object.fromEntries(Object.entries(j.subjects).map(([k, s]) => [k, (s as { acc: number }).acc])),
+      { computer_network: 0.25, advanced_mathematics: 0.5, marxism: 1, law: 0, physician: 0 });
+    assert.deepEqual(j.categories, {
+      STEM: { subjects: 2, acc: 0.375 }, 'Social Science': { subjects: 1, acc: 1 }, Humanities: { subjects: 1, acc: 0 },
+      Other: { subjects: 1, acc: 0 }, Hard: { subjects: 1, acc: 0.5 },
+    });
+    assert.equal(j.average, 0.35);
+    assert.equal(j.micro, 4 / 12);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
