@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildReport, formatReport, renderHtml, niceTicks, fmtNum } from './report.ts';
+import { buildReport, formatReport, renderHtml, niceTicks, fmtNum, downsample } from './report.ts';
 import { readMetrics } from '../train/metrics.ts';
 import { makeShards } from '../train/testutil.ts';
 import { train } from '../train/trainer.ts';
@@ -54,6 +54,16 @@ test('report: summary of every metrics key, eval rows grouped with the training 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('report: long curves are drawn from at most ~1,500 points that keep every bucket\'s extremes', () => {
+  const n = 100_000, steps = Array.from({ length: n }, (_, i) => i + 1), values = steps.map((s) => Math.sin(s / 500) + (s === 77_777 ? 9 : 0));
+  const d = downsample(steps, values);
+  assert.ok(d.steps.length <= 1500 && d.steps.length > 1000, String(d.steps.length));
+  assert.ok(d.steps.every((s, i) => i === 0 || s > d.steps[i - 1]), 'steps stay in order');
+  assert.ok(d.steps.includes(77_777) && Math.max(...d.values) === Math.max(...values), 'a spike survives');
+  assert.equal(Math.min(...d.values), Math.min(...values));
+  assert.deepEqual(downsample([1, 2, 3], [3, 2, 1]), { steps: [1, 2, 3], values: [3, 2, 1] });
 });
 
 test('report: number formatting and axis ticks', () => {

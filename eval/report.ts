@@ -154,6 +154,20 @@ export function niceTicks(lo: number, hi: number, n = 5): number[] {
   return out;
 }
 
+/** at most ~`max` points of a curve for drawing: each bucket of consecutive points keeps its min and max, in order. */
+export function downsample(steps: number[], values: number[], max = 1500): { steps: number[]; values: number[] } {
+  if (steps.length <= max) return { steps, values };
+  const buckets = Math.floor(max / 2), per = steps.length / buckets;
+  const os: number[] = [], ov: number[] = [];
+  for (let b = 0; b < buckets; b++) {
+    const lo = Math.floor(b * per), hi = Math.min(steps.length, Math.floor((b + 1) * per));
+    let mn = lo, mx = lo;
+    for (let i = lo; i < hi; i++) { if (values[i] < values[mn]) mn = i; if (values[i] > values[mx]) mx = i; }
+    for (const i of mn === mx ? [mn] : mn < mx ? [mn, mx] : [mx, mn]) { os.push(steps[i]); ov.push(values[i]); }
+  }
+  return { steps: os, values: ov };
+}
+
 const COLORS = ['#4e79a7', '#e15759', '#59a14f', '#f28e2b', '#b07aa1', '#76b7b2', '#edc948', '#9c755f'];
 
 /** one line chart (inline SVG) of one or more series over steps. */
@@ -177,10 +191,11 @@ export function lineChartSvg(id: string, title: string, series: Series[]): strin
     p.push(`<line x1="${x}" x2="${x}" y1="${H - B}" y2="${H - B + 4}" stroke="#999"/><text class="tick" x="${x}" y="${H - B + 16}" text-anchor="middle">${esc(fmtNum(v))}</text>`);
   }
   p.push(`<text class="tick" x="${W - R}" y="${H - 4}" text-anchor="end">step</text>`);
-  series.forEach((s, i) => {
+  series.forEach((full, i) => {
     const color = COLORS[i % COLORS.length];
+    const s = downsample(full.steps, full.values);
     const pts = s.steps.map((st, j) => `${X(st).toFixed(1)},${Y(s.values[j]).toFixed(1)}`);
-    if (pts.length > 1) p.push(`<polyline class="series" data-name="${esc(s.name)}" fill="none" stroke="${color}" stroke-width="1.6" points="${pts.join(' ')}"/>`);
+    if (pts.length > 1) p.push(`<polyline class="series" data-name="${esc(full.name)}" fill="none" stroke="${color}" stroke-width="1.6" points="${pts.join(' ')}"/>`);
     if (pts.length <= 60) for (const q of pts) { const [cx, cy] = q.split(','); p.push(`<circle class="pt" cx="${cx}" cy="${cy}" r="2.2" fill="${color}"/>`); }
   });
   if (series.length > 1) { // legend under the title, right-aligned, outside the plot area
@@ -209,7 +224,8 @@ export function renderHtml(r: RunReport): string {
   const table = `<table id="summary"><thead><tr>${['metric', 'points', 'first', 'last', 'min', 'at step', 'max', 'at step'].map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${r.summary
     .map((s) => `<tr><td>${esc(s.name)}</td>${[s.points, s.first, s.last, s.min, s.minStep, s.max, s.maxStep].map((v) => `<td class="num">${esc(fmtNum(v))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
   // JSON inside <script type="application/json"> is data, not code; "<" is escaped so no "</script>" can close it
-  const data = JSON.stringify(r).replace(/</g, '\\u003c');
+  // (long curves embedded as drawn: downsampled)
+  const data = JSON.stringify({ ...r, series: r.series.map((x) => ({ name: x.name, ...downsample(x.steps, x.values) })) }).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>steel report: ${esc(r.run)}</title>

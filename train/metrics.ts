@@ -36,28 +36,32 @@ function flatten(prefix: string, o: Record<string, unknown>, out: Record<string,
   }
 }
 
-/** parses metrics.jsonl text; a bad line is an error naming the file and line (an empty last line is fine). */
-export function parseMetrics(text: string, file = 'metrics.jsonl'): MetricsRow[] {
+/**
+ * parses metrics.jsonl text; a bad line is an error naming the file and line. A torn last line (a crashed writer) is
+ * dropped unless `strict`; `firstLine` numbers the lines of a text that starts later in the file.
+ */
+export function parseMetrics(text: string, file = 'metrics.jsonl', o: { strict?: boolean; firstLine?: number } = {}): MetricsRow[] {
+  const base = (o.firstLine ?? 1) - 1;
   const rows: MetricsRow[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i].trim();
     if (!l) continue;
-    let o: unknown;
-    try { o = JSON.parse(l); } catch (e) {
+    let row: unknown;
+    try { row = JSON.parse(l); } catch (e) {
       // a crashed writer can leave a torn last line: tolerated there only
-      if (i === lines.length - 1 || (i === lines.length - 2 && !lines[i + 1].trim())) break;
-      throw new Error(`${file}:${i + 1}: not JSON (${(e as Error).message})`);
+      if (!o.strict && (i === lines.length - 1 || (i === lines.length - 2 && !lines[i + 1].trim()))) break;
+      throw new Error(`${file}:${base + i + 1}: not JSON (${(e as Error).message})`);
     }
-    if (!o || typeof o !== 'object' || Array.isArray(o)) throw new Error(`${file}:${i + 1}: not a JSON object`);
-    const r = o as Record<string, unknown>;
-    if (typeof r.step !== 'number' || !Number.isFinite(r.step)) throw new Error(`${file}:${i + 1}: no numeric "step"`);
+    if (!row || typeof row !== 'object' || Array.isArray(row)) throw new Error(`${file}:${base + i + 1}: not a JSON object`);
+    const r = row as Record<string, unknown>;
+    if (typeof r.step !== 'number' || !Number.isFinite(r.step)) throw new Error(`${file}:${base + i + 1}: no numeric "step"`);
     const prefix = GROUP_KEYS.map((k) => r[k]).filter((v): v is string => typeof v === 'string' && v.length > 0).join('/');
     const vals: Record<string, number> = {};
     flatten('', r, vals);
     const values: Record<string, number> = {};
     for (const [k, v] of Object.entries(vals)) values[prefix ? `${prefix}/${k}` : k] = v;
-    rows.push({ step: r.step, line: i + 1, values, elapsedS: typeof r.elapsed_s === 'number' ? r.elapsed_s : undefined });
+    rows.push({ step: r.step, line: base + i + 1, values, elapsedS: typeof r.elapsed_s === 'number' ? r.elapsed_s : undefined });
   }
   return rows;
 }

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32c, maskedCrc, tfrecord, writeTensorBoard } from './tensorboard.ts';
+import { crc32c, maskedCrc, tfrecord, writeTensorBoard, TensorBoardMirror } from './tensorboard.ts';
 import { parseMetrics, metricSeries } from './metrics.ts';
 import { makeShards } from './testutil.ts';
 import { train } from './trainer.ts';
@@ -29,6 +29,43 @@ test('CRC-32C and TFRecord framing', () => {
   assert.equal(dv.getBigUint64(0, true), 3n);
   assert.equal(dv.getUint32(8, true), maskedCrc(rec.subarray(0, 8)));
   assert.equal(dv.getUint32(15, true), maskedCrc(Uint8Array.from([1, 2, 3])));
+});
+
+/** the payload lengths of the TFRecords in an event file (checking both CRCs of each). */
+function records(file: string): number[] {
+  const b = readFileSync(file), out: number[] = [];
+  for (let o = 0; o < b.length;) {
+    const n = Number(b.readBigUInt64LE(o));
+    assert.equal(b.readUInt32LE(o + 8), maskedCrc(b.subarray(o, o + 8)));
+    assert.equal(b.readUInt32LE(o + 12 + n), maskedCrc(b.subarray(o + 12, o + 12 + n)));
+    out.push(n);
+    o += 16 + n;
+  }
+  return out;
+}
+
+test('live mirror: reads only new whole lines of metrics.jsonl (a half-written line waits for its end)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-tbm-'));
+  try {
+    const m = join(dir, 'metrics.jsonl');
+    writeFileSync(m, '{"step":1,"loss":3}\n');
+    const tb = new TensorBoardMirror(m, join(dir, 'tb'));
+    assert.equal(records(tb.file).length, 2); // file version + step 1
+    appendFileSync(m, '{"step":2,"lo');
+    tb.sync();
+    assert.equal(records(tb.file).length, 2);
+    appendFileSync(m, 'ss":2.5}\n{"step":3,"kind":"eval","loss":2}\n');
+    tb.sync();
+    tb.sync();
+    assert.equal(records(tb.file).length, 4);
+    appendFileSync(m, '{"step":4,"loss":\n{"step":5,"loss":1}\n');
+    tb.sync(); // a bad line is skipped and named, never stops training
+    assert.deepEqual(tb.skipped, [`${m}:4`]);
+    assert.equal(records(tb.file).length, 5);
+    tb.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('metrics rows: numbers by key, eval rows prefixed by their grouping fields, bad line named', () => {

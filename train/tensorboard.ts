@@ -6,11 +6,11 @@
  *   summary (5, `Summary`) with one `Summary.Value` per scalar: tag (1, string), simple_value (2, float).
  * TensorBoard reads files whose name contains "tfevents"; ours end in ".steel" so a rewrite can find and replace them.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AtomicFileSync } from '../pipeline/fsutil.ts';
-import { readMetrics, type MetricsRow } from './metrics.ts';
+import { parseMetrics, readMetrics, type MetricsRow } from './metrics.ts';
 
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -146,7 +146,11 @@ export function writeTensorBoard(metricsFile: string, dir: string): { file: stri
  */
 export class TensorBoardMirror {
   private fd: number;
-  private seen = 0;
+  /** bytes of metrics.jsonl consumed (whole lines only) and the line count, for error messages. */
+  private offset = 0;
+  private lines = 0;
+  /** file:line of the metrics lines that were not valid rows (skipped). */
+  readonly skipped: string[] = [];
   readonly file: string;
   constructor(private metricsFile: string, dir: string) {
     mkdirSync(dir, { recursive: true });
@@ -157,15 +161,30 @@ export class TensorBoardMirror {
     writeSync(this.fd, tfrecord(fileVersionEvent(now)));
     this.sync();
   }
+  /** appends the rows added to metrics.jsonl since the last call (reads only the new bytes; a partial last line waits). */
   sync(): void {
     if (!existsSync(this.metricsFile)) return;
-    const rows = readMetrics(this.metricsFile);
-    if (rows.length < this.seen) this.seen = rows.length; // cut back (resume): keep appending from here
+    const size = statSync(this.metricsFile).size;
+    if (size < this.offset) { this.offset = 0; this.lines = 0; } // rewritten shorter: start over (rows may repeat)
+    if (size === this.offset) return;
+    const buf = Buffer.alloc(size - this.offset);
+    const rfd = openSync(this.metricsFile, 'r');
+    try { readSync(rfd, buf, 0, buf.length, this.offset); } finally { closeSync(rfd); }
+    const end = buf.lastIndexOf(0x0a);
+    if (end < 0) return;
+    const lines = buf.subarray(0, end).toString('utf8').split('\n');
+    this.offset += end + 1;
+    const rows: MetricsRow[] = [];
+    for (const l of lines) {
+      this.lines++;
+      // a bad line must not stop training: it is skipped here (named in `skipped`); metrics.jsonl stays the record
+      try { rows.push(...parseMetrics(l, this.metricsFile, { strict: true, firstLine: this.lines })); } catch {
+        this.skipped.push(`${this.metricsFile}:${this.lines}`);
+      }
+    }
     const now = Date.now() / 1000;
-    const fresh = rows.slice(this.seen);
-    this.seen = rows.length;
-    if (!fresh.length) return;
-    writeSync(this.fd, concat(fresh.filter((r) => Object.keys(r.values).length).map((r) => tfrecord(scalarsEvent(r.step, now, Object.entries(r.values))))));
+    const recs = rows.filter((r) => Object.keys(r.values).length).map((r) => tfrecord(scalarsEvent(r.step, now, Object.entries(r.values))));
+    if (recs.length) writeSync(this.fd, concat(recs));
   }
   close(): void {
     this.sync();
