@@ -329,6 +329,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   const elapsedS = (performance.now() - t0) / 1000;
   const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
   if (unknownTotal) log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
+  if (tb?.skipped.length) log(`note: TensorBoard skipped ${tb.skipped.length} unreadable metrics line(s): ${tb.skipped.slice(0, 5).join(', ')}`);
   if (!o.quiet) log(`${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtTime(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`);
   await be.dispose();
   return { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };
