@@ -77,7 +77,7 @@ test('benchmark manifests: steel collect sources for C-Eval, CMMLU and MMLU; pre
   for (const [name, w] of Object.entries(want)) {
     const c = (await getCorpus(name))!;
     assert.equal(c.manifest.task, 'eval');
-    const s = sourceFromManifest(name, c.manifest);
+    const s = sourceFromManifest(c.manifest);
     const got = s.kind === 'hf' ? `hf:${s.repo}:${s.include!.join(',')}` : s.kind === 'urls' ? `urls:${s.urls.map((u) => u.path).join(',')}` : s.kind;
     assert.equal(got, w);
     assert.throws(() => c.adapt({ text: 'x' }, { file: 'f', line: 1 } as never), new RegExp(`${name} is an evaluation benchmark: evaluate with steel eval --task ${name}`));

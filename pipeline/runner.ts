@@ -80,7 +80,7 @@ export async function resolveInputs(specs: string[]): Promise<MapInputFile[]> {
     } else if (!existsSync(pattern) && /^[a-z0-9][\w.-]*$/.test(pattern)) {
       // a bare corpus name whose files ship with the repository (manifest `local`)
       const c = await (await corpusModule()).getCorpus(pattern);
-      const local = c?.manifest?.local as { path?: string; include?: string[] } | undefined;
+      const local = c?.manifest.local;
       if (c && local?.path) {
         corpus = c.name;
         const inc = local.include?.length ? local.include : ['*'];

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
+import { INPUT_FORMATS, isInputFormat } from '../../pipeline/readers/formats.ts';
 
 export const summary = 'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
 
@@ -28,7 +29,7 @@ options:
   --text-field NAME    generic reader: field holding the text (default "text")
   --id-field NAME      generic reader: field holding the id (default "id", else file:line)
   --encoding ENC       generic reader: declared encoding (utf-8, gbk, gb18030, big5...; default utf-8)
-  --format FMT         generic reader: jsonl | parquet | arrow | text (default: by file extension)
+  --format FMT         generic reader: ${INPUT_FORMATS.join(' | ')} (default: by file extension)
   --executor KIND      local (default: worker processes on this machine) or slurm (job arrays; needs a shared
                        filesystem; settings from STEEL_SLURM_* variables, see pipeline/slurm/slurm.ts)
   --fresh              remove previous outputs and state in OUT and start over
@@ -67,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     return n;
   };
   const format = values.format;
-  if (format !== undefined && !['jsonl', 'parquet', 'arrow', 'text'].includes(format)) throw new Error(`--format must be jsonl, parquet, arrow or text, got "${format}"`);
+  if (format !== undefined && !isInputFormat(format)) throw new Error(`--format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`);
   let executor: import('../../pipeline/executor-types.ts').Executor | undefined;
   if (values.executor === 'slurm') {
     const slurm = await import('../../pipeline/slurm/slurm.ts');
@@ -95,7 +96,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(values['text-field'] ? { textField: values['text-field'] } : {}),
       ...(values['id-field'] ? { idField: values['id-field'] } : {}),
       ...(values.encoding ? { encoding: values.encoding } : {}),
-      ...(format ? { format: format as 'jsonl' } : {}),
+      ...(format ? { format } : {}),
     },
   });
   if (!values.quiet) console.error(`\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`);

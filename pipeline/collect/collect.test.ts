@@ -9,7 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { assertCollected, assertInputsCollected, collectCorpus, collectRootOf, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
 import { fakeBytes, FakeHub, type FakeFile } from './fake-hub.ts';
 import { globToRegExp } from './glob.ts';
+import YAML from 'yaml';
+import { parseManifest } from '../corpora/manifest.ts';
 import { resolveSource, sourceFromManifest, type CollectSource } from './source.ts';
+
+/** The keys every corpus manifest must have. */
+const MINIMAL = { name: 'x', title: 'X', publisher: 'p', language: ['zh'], license: 'l', format: 'jsonl', fields: { text: 'the text' }, unify: { kind: 'text' } };
+/** A validated manifest: MINIMAL with `extra` keys (undefined removes one). */
+function manifest(extra: Record<string, unknown>) {
+  return parseManifest(JSON.parse(JSON.stringify({ ...MINIMAL, ...extra })), 'test manifest');
+}
 
 /** Run a command without blocking this process's event loop (the test's servers live here). */
 function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -220,12 +229,13 @@ describe('collect against a local Hub server', () => {
     hub.ignoreRange = true;
     hub.faults.set('data/zh/part-0000.jsonl', { times: 1, cutAfter: 50_000 });
     try {
-      const src = sourceFromManifest('plain', {
+      const src = sourceFromManifest(manifest({
+        name: 'plain',
         urls: [
           { url: `${endpoint}/files/org/plain/data/zh/part-0000.jsonl`, sha256: sha256(fx[1]!.data) },
           { url: `${endpoint}/files/org/plain/data%2Fen%2Fpart-0000.jsonl`, path: 'en/part.jsonl' },
         ],
-      });
+      }));
       const out = newDir();
       const s = await collectCorpus(src, opts(out));
       assert.equal(s.complete, true, JSON.stringify(s.failed));
@@ -285,7 +295,7 @@ describe('collect against a local Hub server', () => {
       const dir = newDir();
       mkdirSync(dir, { recursive: true });
       const manifest = join(dir, 'mirrored.yaml');
-      writeFileSync(manifest, 'name: mirrored\nhf:\n  repo: mirror-org/mirrored\n  revision: main\n  include: ["data/**"]\n');
+      writeFileSync(manifest, YAML.stringify({ ...MINIMAL, name: 'mirrored', hf: { repo: 'mirror-org/mirrored', revision: 'main', include: ['data/**'] } }));
       const out = join(dir, 'raw dir');
       const cli = fileURLToPath(new URL('../../cli/steel.js', import.meta.url));
       const env = { ...process.env, HF_ENDPOINT: mirrorEndpoint + '/', HF_TOKEN: 'tok', STEEL_COLLECT_BACKOFF_MS: '5' };
@@ -319,20 +329,29 @@ describe('manifests and globs', () => {
     assert.ok(globToRegExp('a+b (1).txt').test('a+b (1).txt'));
   });
 
-  test('manifest shapes and errors', async () => {
-    const s = sourceFromManifest('x', { name: 'skypile', hf: { repo: 'Skywork/SkyPile-150B', revision: 'v1', include: 'data/*.jsonl' } });
+  test('manifest shapes and errors: one strict schema (pipeline/corpora/manifest.ts), unknown keys refused', async () => {
+    const s = sourceFromManifest(manifest({ name: 'skypile', hf: { repo: 'Skywork/SkyPile-150B', revision: 'v1', include: ['data/*.jsonl'] } }));
     assert.deepEqual(s, { kind: 'hf', name: 'skypile', repo: 'Skywork/SkyPile-150B', repoType: 'dataset', revision: 'v1', include: ['data/*.jsonl'], exclude: undefined, manifestPath: undefined });
-    const nested = sourceFromManifest('w', { source: { hf: 'a/b' } });
-    assert.equal(nested.kind === 'hf' && nested.revision, 'main');
-    assert.throws(() => sourceFromManifest('y', { license: 'x' }, 'm.yaml'), /m\.yaml: no download source/);
-    assert.throws(() => sourceFromManifest('y', { hf: { repo: 'bad repo' } }, 'm.yaml'), /hf\.repo must look like/);
-    assert.throws(() => sourceFromManifest('y', { urls: ['https://a/x.gz', 'https://b/x.gz'] }), /share the output path "x\.gz"/);
-    assert.throws(() => sourceFromManifest('y', { urls: [{ url: 'https://a/x', path: '../x' }] }), /unsafe/);
+    const model = sourceFromManifest(manifest({ hf: { repo: 'a/b', type: 'model', include: ['*.json'] } }));
+    assert.ok(model.kind === 'hf' && model.revision === 'main' && model.repoType === 'model');
+    // what the second, untyped parser used to accept is refused by the one schema, naming the key
+    assert.throws(() => manifest({ source: { hf: 'a/b' } }), /unrecognized key.*"source"|source/i);
+    assert.throws(() => manifest({ hf: { repo: 'a/b', include: ['x'], allow_patterns: ['y'] } }), /hf/);
+    assert.throws(() => manifest({ hf: { repo: 'bad repo', include: ['x'] } }), /hf\.repo: owner\/name/);
+    assert.throws(() => manifest({ urls: [{ url: 'https://a/x', sha256: 'abc' }] }), /urls\.0\.sha256: 64 hex digits/);
+    assert.throws(() => manifest({ license: undefined, manual: 'ask' }), /license/);
+    assert.throws(() => sourceFromManifest(manifest({ urls: ['https://a/x.gz', 'https://b/x.gz'] })), /share the output path "x\.gz"/);
+    assert.throws(() => sourceFromManifest(manifest({ urls: [{ url: 'https://a/x', path: '../x' }] })), /unsafe/);
     const dir = join(root, 'manifests');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'tiny.yaml'), 'urls:\n  - https://example.invalid/a.txt\n');
+    writeFileSync(join(dir, 'tiny.yaml'), YAML.stringify({ ...MINIMAL, name: 'tiny', urls: ['https://example.invalid/a.txt'] }));
     const t = await resolveSource('tiny', dir);
     assert.equal(t.kind, 'urls');
+    assert.equal(t.manifestPath, join(dir, 'tiny.yaml'));
+    await assert.rejects(resolveSource('nope', dir), /unknown corpus "nope".*known: tiny/);
+    // a manifest with a key the schema lacks is an error naming its file, not skipped
+    writeFileSync(join(dir, 'typo.yaml'), YAML.stringify({ ...MINIMAL, name: 'typo', urls: ['https://example.invalid/a.txt'], licence: 'x' }));
+    await assert.rejects(resolveSource(join(dir, 'typo.yaml')), /typo\.yaml: invalid corpus manifest: .*licence/);
     // the project's own manifests
     const sky = await resolveSource('skypile-150b');
     assert.ok(sky.kind === 'hf' && sky.repo === 'Skywork/SkyPile-150B' && sky.include!.length > 0);

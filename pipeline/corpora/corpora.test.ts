@@ -38,7 +38,7 @@ test('every Steel-LLM corpus has a valid manifest with a download source', async
     assert.ok(Array.isArray(m.language) && (m.language as string[]).length > 0);
   }
   const sky = await corpus('skypile-150b');
-  assert.deepEqual(sky.manifest.hf, { repo: 'Skywork/SkyPile-150B', revision: 'main', include: ['data/*.jsonl'] });
+  assert.deepEqual(sky.manifest.hf, { repo: 'Skywork/SkyPile-150B', revision: 'main', type: 'dataset', include: ['data/*.jsonl'] });
   assert.equal(sky.reader.format, 'jsonl');
   assert.equal(sky.reader.textField, 'text');
 });
@@ -60,6 +60,13 @@ test('invalid manifests are refused with the file and the offending key', () => 
   const mismatch = join(dir, 'other.yaml');
   writeFileSync(mismatch, 'name: n\ntitle: x\npublisher: y\nlanguage: [zh]\nlicense: MIT\nformat: jsonl\nmanual: x\nfields: {}\nunify: {kind: text}\n');
   assert.throws(() => loadManifestFile(mismatch), /must match the file name/);
+  // strict: an unknown key (a typo) is an error naming the file and the key, also inside hf
+  const typo = join(dir, 't.yaml');
+  writeFileSync(typo, 'name: t\ntitle: x\npublisher: y\nlanguage: [zh]\nlicence: MIT\nformat: jsonl\nmanual: x\nfields: {}\nunify: {kind: text}\n');
+  assert.throws(() => loadManifestFile(typo), (e: Error) => e.message.includes(typo) && /licence/.test(e.message));
+  const hfTypo = join(dir, 'h.yaml');
+  writeFileSync(hfTypo, 'name: h\ntitle: x\npublisher: y\nlanguage: [zh]\nlicense: MIT\nformat: jsonl\nhf: {repo: a/b, include: ["*"], revison: v1}\nfields: {}\nunify: {kind: text}\n');
+  assert.throws(() => loadManifestFile(hfTypo), /hf.*revison/);
 });
 
 test('NFKC and \\r removal apply to every record (SkyPile text)', async () => {

@@ -1,4 +1,6 @@
 import type { Document } from '../document.ts';
+import type { InputFormat } from '../readers/formats.ts';
+import type { Manifest } from './manifest.ts';
 
 /** Where a raw record came from, for error messages and derived ids. */
 export interface RecordLocation {
@@ -9,7 +11,7 @@ export interface RecordLocation {
 
 /** How the reader should read a corpus's files (from its YAML manifest in corpora-manifests/). */
 export interface ReaderOptions {
-  format: 'jsonl' | 'parquet' | 'arrow' | 'text';
+  format: InputFormat;
   /** Field holding the text for generic conversion (default "text"). */
   textField?: string;
   /** Field holding the id (default: derived from file and line). */
@@ -23,8 +25,8 @@ export type AdaptResult = Document | { drop: string; value?: number | string };
 
 export interface Corpus {
   name: string;
-  /** Parsed YAML manifest (publisher, license, language, format, fields, unification rules...). */
-  manifest: Record<string, unknown>;
+  /** Its validated manifest (publisher, license, language, format, fields, unification rules...) and file path. */
+  manifest: Manifest & { path?: string };
   reader: ReaderOptions;
   /**
    * Steel's "step 1" unification for this corpus: raw record -> Document (ChatML for QA/chat, exam flattening,

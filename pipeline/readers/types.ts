@@ -7,7 +7,8 @@ export type ReadItem =
   | { kind: 'record'; record: Record<string, unknown>; loc: RecordLocation }
   | { kind: 'reject'; loc: RecordLocation; error: string; raw?: string };
 
-export type InputFormat = ReaderOptions['format'];
+export type { InputFormat } from './formats.ts';
+import type { InputFormat } from './formats.ts';
 
 export interface ReadOptions {
   /** Format; detected from the file name when absent. */
