@@ -7,6 +7,8 @@
  *                   CPU backend
  *   torch DIR       whole model vs PyTorch dumps written by bench/gpu-baseline.py parity (loss, logits, grads, 50-step trace)
  *   bench [preset]  tokens/s, MFU, memory for micro-batch 8 x 2048
+ *   finetune        SFT / DPO against PyTorch (train/fixtures/torch-finetune-*.safetensors, written by
+ *                   scripts/fixtures/torch-finetune-fixtures.py): sequence log-probs, masked CE, DPO loss, every gradient
  *   sftbench        steel-1b at SFT shape (16 x 768, loss weights on half of each row): tokens/s vs the bench figure
  * Usage: node gpu-check.mjs SECTION... [--torch-dir DIR] [--json FILE] [--bench-steps N] [--preset NAME]
  */
@@ -16,6 +18,8 @@ import { parseArgs } from 'node:util';
 import { CpuBackend } from '../backends/cpu.ts';
 import { type ModelConfig, flopsPerToken, getPreset, numel, paramShapes } from '../config.ts';
 import { CudaBackend, loadAddon } from './index.ts';
+import { SafetensorsFile } from '../safetensors.ts';
+import { dpoLoss, seqLossWeights, sftWeights } from '../objectives.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
 const { values: opt, positionals } = parseArgs({
@@ -385,6 +389,52 @@ async function sectionTorch(dir: string): Promise<void> {
   results.torch = out;
 }
 
+// ------------------------------------------------------------------ fine-tuning losses vs PyTorch (fp32 fixtures)
+async function sectionFinetune(): Promise<void> {
+  const out: Record<string, unknown> = {};
+  for (const [kind, preset] of [['dense', 'tiny-dense'], ['steel', 'tiny']] as const) {
+    const f = new SafetensorsFile(`train/fixtures/torch-finetune-${kind}.safetensors`);
+    const gpu = new CudaBackend(getPreset(preset).model);
+    for (const p of gpu.params()) await gpu.setParam(p.name, f.float32(p.name));
+    const B = Number(f.metadata.B), T = Number(f.metadata.T), beta = Number(f.metadata.beta);
+    const tokens = f.int32('input.tokens'), mask = f.float32('input.mask'), ref = f.float32('input.ref');
+    const r: Record<string, number> = {};
+    const seq = await gpu.sequenceLogProbs(tokens, B, T, mask);
+    r.seq = relErr(seq, f.float32('output.seq_logps'));
+    check(`finetune ${kind}: sequence log-probs rel vs torch fp32`, r.seq, 5e-3);
+    let supervised = 0;
+    for (const m of mask) supervised += m;
+    const grads = async (prefix: string, tag: string) => {
+      let worst = 0, worstName = '';
+      for (const p of gpu.params()) {
+        const e = relErr(await gpu.getGrad(p.name), f.float32(prefix + p.name));
+        if (p.size === 1) { check(`finetune ${kind}: ${tag} grad ${p.name} (scalar) rel`, e, 0.25); continue; }
+        if (!(e <= worst)) { worst = e; worstName = p.name; }
+      }
+      check(`finetune ${kind}: ${tag} grads worst rel vs torch fp32 (${worstName})`, worst, 3e-2);
+      return worst;
+    };
+    await gpu.zeroGrad();
+    const sft = await gpu.forwardBackward(tokens, B, T, 1, sftWeights(mask, supervised));
+    const tl = f.float32('output.sft_loss')[0];
+    r.sftLoss = Math.abs(sft - tl) / tl;
+    check(`finetune ${kind}: masked CE (SFT) loss rel vs torch fp32`, r.sftLoss, 5e-3);
+    r.sftGrad = await grads('grad_sft.', 'SFT');
+    const d = dpoLoss(seq, ref, beta);
+    const td = f.float32('output.dpo_loss')[0];
+    r.dpoLoss = Math.abs(d.loss - td) / td;
+    check(`finetune ${kind}: DPO loss rel vs torch fp32`, r.dpoLoss, 1e-2);
+    await gpu.zeroGrad();
+    await gpu.forwardBackward(tokens, B, T, 1, seqLossWeights(d.dSeq, mask, T));
+    r.dpoGrad = await grads('grad_dpo.', 'DPO');
+    log(`  finetune ${kind}: ${JSON.stringify(r)}`);
+    out[kind] = r;
+    f.close();
+    await gpu.dispose();
+  }
+  results.finetune = out;
+}
+
 // ------------------------------------------------------------------ benchmark
 async function sectionBench(preset: string, B: number, T: number, steps: number, sft = false): Promise<void> {
   const cfg = getPreset(preset).model;
@@ -451,6 +501,7 @@ async function main(): Promise<void> {
       else if (s === 'cpu') await sectionCpu();
       else if (s === 'torch') await sectionTorch(opt['torch-dir']!);
       else if (s === 'bench') for (const p of opt.preset!.split(',')) await sectionBench(p, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
+      else if (s === 'finetune') await sectionFinetune();
       else if (s === 'sftbench') await sectionBench('steel-1b', 16, 768, Number(opt['bench-steps']), true);
       else throw new Error(`unknown section ${s}`);
     } catch (e) {

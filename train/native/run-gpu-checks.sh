@@ -5,14 +5,14 @@
 # ratio against the faster torch.compile. Logs go to $OUT (default /tmp/steel-gpu-out).
 # Needs: nvcc + cuBLASLt (CUDA 13), python3 with torch (for the torch sections), and either `node` on PATH or the staged
 # runtime in .offline/ plus the bundles (scripts/gpu/bundle.sh [SHARDS]).
-# Env: SECTIONS (default "attn cpu torch bench sftbench torchbench ref"; also "resume": scripts/gpu/real-run.sh, needs
+# Env: SECTIONS (default "attn cpu torch finetune bench sftbench torchbench ref"; also "resume": scripts/gpu/real-run.sh, needs
 # .offline/shards), PRESETS (default steel-1b; comma list, e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
 mkdir -p "$OUT"
-SECTIONS=${SECTIONS:-attn cpu torch bench sftbench torchbench ref}
+SECTIONS=${SECTIONS:-attn cpu torch finetune bench sftbench torchbench ref}
 PRESETS=${PRESETS:-steel-1b}
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 NODE=${NODE:-}
@@ -31,7 +31,7 @@ echo "build: $(( $(date +%s) - t0 )) s"
 export STEEL_CUDA_ADDON=$PWD/train/native/build/steel_cuda.node
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 node_sections=""
-for s in attn cpu torch bench sftbench; do has $s && node_sections="$node_sections $s"; done
+for s in attn cpu torch finetune bench sftbench; do has $s && node_sections="$node_sections $s"; done
 if has torch; then
   t0=$(date +%s)
   python3 bench/gpu-baseline.py parity --dir /tmp/parity --layers 2 --B 3 --T 2048 --steps 50 2>&1 | tee "$OUT/torch-parity.log" | tail -5
