@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from './document.ts';
 import { defineTask, type TaskContext } from './task.ts';
-import type { MapOp, StageContext } from './stage.ts';
+import type { Stage, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
 import type { OperatorRegistry } from './registry.ts';
 import { readRecords, recordToDocument, displayPath, type ReadOptions } from './readers/index.ts';
@@ -82,194 +82,269 @@ function crashHook(kept: number, rank: number): void {
   if (kept >= Number(after)) process.kill(process.pid, 'SIGKILL');
 }
 
-async function runMapTask(operators: OperatorRegistry, rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
-  const t0 = performance.now();
-  const files = args.files.filter((_, i) => i % world === rank);
-  const sizes = files.map((f) => statSync(f.path).size);
-  const totalBytes = sizes.reduce((a, b) => a + b, 0);
-  let bytesBefore = 0;
+/** The files of one task and its three outputs: kept documents, excluded (dropped) documents, rejected records. */
+class TaskOutputs {
+  readonly docsPath: string;
+  readonly excludedPath: string;
+  readonly rejectsPath: string;
+  readonly docs;
+  readonly excluded: ExclusionWriter;
+  readonly rejects: RejectsWriter;
 
-  const docsPath = join(args.docsDir, partName(rank));
-  const excludedPath = join(args.outDir, 'excluded', `${args.filePrefix}${partName(rank)}`);
-  const rejectsPath = join(args.outDir, 'rejects', `${args.filePrefix}${partName(rank, '.jsonl')}`);
-  const docsOut = openDocWriter(docsPath);
-  const excluded = new ExclusionWriter(excludedPath);
-  const rejects = new RejectsWriter(rejectsPath);
-
-  const readSt = newStage('read', 'read', args.phase);
-  const unifySt = newStage('unify', 'unify', args.phase);
-  const stageStats: StageStats[] = [readSt, unifySt];
-  const srcTime = { ms: 0 };
-  const unifyTime = { ms: 0 };
-  let cut = false;
-
-  async function* source(): AsyncGenerator<Document> {
-    for (let fi = 0; fi < files.length; fi++) {
-      const f = files[fi];
-      const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
-      const ropts: ReadOptions = corpus
-        ? { format: corpus.reader.format, encoding: corpus.reader.encoding, textField: corpus.reader.textField }
-        : { format: args.reader.format, encoding: args.reader.encoding, textField: args.reader.textField };
-      ropts.onBytes = (done) => ctx.progress(bytesBefore + done, totalBytes);
-      const convert = corpus
-        ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
-        : (rec: Record<string, unknown>, loc: RecordLocation) => recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
-      for await (const it of readRecords(f.path, ropts)) {
-        readSt.in++;
-        if (it.kind === 'reject') {
-          readSt.rejected++;
-          addCount(readSt.rejected_by_error, errorKind(it.error));
-          await rejects.write(it.loc, 'read', it.error, it.raw);
-          continue;
-        }
-        readSt.out++;
-        unifySt.in++;
-        const u0 = performance.now();
-        let r: ReturnType<typeof convert>;
-        try {
-          r = convert(it.record, it.loc);
-        } catch (e) {
-          unifyTime.ms += performance.now() - u0;
-          const msg = (e as Error)?.message ?? String(e);
-          unifySt.rejected++;
-          // adapters prefix their messages with the corpus name; count by what went wrong
-          const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
-          addCount(unifySt.rejected_by_error, errorKind(kindMsg));
-          let raw: string;
-          try {
-            raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-          } catch {
-            raw = String(it.record);
-          }
-          await rejects.write(it.loc, 'unify', msg, preview(raw));
-          continue;
-        }
-        unifyTime.ms += performance.now() - u0;
-        if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
-          const d = r as { drop: string; value?: number | string };
-          unifySt.dropped++;
-          addCount(unifySt.dropped_by_rule, d.drop);
-          const tf = corpus?.reader.textField ?? 'text';
-          const t = it.record[tf];
-          const pseudo: Document = {
-            id: `${displayPath(it.loc.file)}:${it.loc.line}`,
-            text: typeof t === 'string' ? t : JSON.stringify(it.record),
-            source: corpus?.name ?? f.corpus ?? '',
-            meta: { file: displayPath(it.loc.file), line: it.loc.line },
-          };
-          await excluded.write(pseudo, 'unify', d.drop, d.value);
-          continue;
-        }
-        const doc = r as Document;
-        unifySt.out++;
-        unifySt.bytes_out += utf8Len(doc.text);
-        yield doc;
-      }
-      bytesBefore += sizes[fi];
-      ctx.progress(bytesBefore, totalBytes);
-    }
+  constructor(args: MapTaskArgs, rank: number) {
+    this.docsPath = join(args.docsDir, partName(rank));
+    this.excludedPath = join(args.outDir, 'excluded', `${args.filePrefix}${partName(rank)}`);
+    this.rejectsPath = join(args.outDir, 'rejects', `${args.filePrefix}${partName(rank, '.jsonl')}`);
+    this.docs = openDocWriter(this.docsPath);
+    this.excluded = new ExclusionWriter(this.excludedPath);
+    this.rejects = new RejectsWriter(this.rejectsPath);
   }
 
-  let stream: AsyncIterable<Document> = timed(source(), srcTime);
-  const times: { ms: number }[] = [srcTime];
-  for (const step of args.steps) {
-    const op = await operators.find(step.op);
-    if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
-    const params = (op as MapOp).params.parse(step.params);
-    const stage = await (op as MapOp).create(params);
-    const st = newStage(step.name, op.name, args.phase);
-    stageStats.push(st);
-    const queue: { doc: Document; rule: string; value?: number | string }[] = [];
-    const sctx: StageContext = {
-      rank,
-      world,
-      outDir: args.outDir,
-      drop: (doc, rule, value) => {
-        queue.push({ doc, rule, value });
-      },
-      log: (m) => ctx.log(`${step.name}: ${m}`),
+  async close(): Promise<void> {
+    await this.rejects.close();
+    await this.excluded.close();
+    await this.docs.close();
+  }
+
+  async abort(): Promise<void> {
+    await Promise.allSettled([this.docs.abort(), this.excluded.abort(), this.rejects.abort()]);
+  }
+
+  paths(): MapTaskStats['outputs'] {
+    return {
+      docs: this.docsPath,
+      ...(this.excluded.count ? { excluded: this.excludedPath } : {}),
+      ...(this.rejects.count ? { rejects: this.rejectsPath } : {}),
     };
-    const drain = async () => {
-      for (const q of queue.splice(0)) {
-        st.dropped++;
-        addCount(st.dropped_by_rule, q.rule);
-        await excluded.write(q.doc, step.name, q.rule, q.value);
+  }
+}
+
+/** The task's input: files[rank::world] with their sizes, and how many bytes have been read so far (progress). */
+interface TaskInput {
+  files: MapInputFile[];
+  sizes: number[];
+  totalBytes: number;
+  bytesDone: number;
+}
+
+/**
+ * Read and unify: every raw record of the task's files becomes a document (corpus adapter or generic conversion),
+ * a reject (malformed: read or unify error) or a drop (the adapter's rule). Metered into `readSt` and `unifySt`.
+ */
+async function* readAndUnify(
+  input: TaskInput,
+  args: MapTaskArgs,
+  out: TaskOutputs,
+  readSt: StageStats,
+  unifySt: StageStats,
+  unifyTime: { ms: number },
+  ctx: TaskContext,
+): AsyncGenerator<Document> {
+  for (let fi = 0; fi < input.files.length; fi++) {
+    const f = input.files[fi];
+    const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
+    const ropts: ReadOptions = corpus
+      ? { format: corpus.reader.format, encoding: corpus.reader.encoding, textField: corpus.reader.textField }
+      : { format: args.reader.format, encoding: args.reader.encoding, textField: args.reader.textField };
+    const before = input.bytesDone;
+    ropts.onBytes = (done) => ctx.progress(before + done, input.totalBytes);
+    const convert = corpus
+      ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
+      : (rec: Record<string, unknown>, loc: RecordLocation) => recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
+    for await (const it of readRecords(f.path, ropts)) {
+      readSt.in++;
+      if (it.kind === 'reject') {
+        readSt.rejected++;
+        addCount(readSt.rejected_by_error, errorKind(it.error));
+        await out.rejects.write(it.loc, 'read', it.error, it.raw);
+        continue;
       }
-    };
-    const input = (async function* (src: AsyncIterable<Document>) {
-      for await (const d of src) {
-        st.in++;
-        st.bytes_in += utf8Len(d.text);
-        yield d;
-      }
-    })(stream);
-    const acc = { ms: 0 };
-    times.push(acc);
-    const out = (async function* () {
+      readSt.out++;
+      unifySt.in++;
+      const u0 = performance.now();
+      let r: ReturnType<typeof convert>;
       try {
-        yield* timed(
-          stage(input, sctx),
-          acc,
-          async (d) => {
-            st.out++;
-            st.bytes_out += utf8Len(d.text);
-            await drain();
-          },
-          drain,
-        );
+        r = convert(it.record, it.loc);
       } catch (e) {
-        const err = e as Error;
-        if (err?.message?.startsWith('stage "')) throw err;
-        throw new Error(`stage "${step.name}" (${step.op}): ${err?.message ?? String(e)}`, { cause: e });
+        unifyTime.ms += performance.now() - u0;
+        const msg = (e as Error)?.message ?? String(e);
+        unifySt.rejected++;
+        // adapters prefix their messages with the corpus name; count by what went wrong
+        const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
+        addCount(unifySt.rejected_by_error, errorKind(kindMsg));
+        let raw: string;
+        try {
+          raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+        } catch {
+          raw = String(it.record);
+        }
+        await out.rejects.write(it.loc, 'unify', msg, preview(raw));
+        continue;
       }
-    })();
-    stream = out;
+      unifyTime.ms += performance.now() - u0;
+      if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
+        const d = r as { drop: string; value?: number | string };
+        unifySt.dropped++;
+        addCount(unifySt.dropped_by_rule, d.drop);
+        const tf = corpus?.reader.textField ?? 'text';
+        const t = it.record[tf];
+        const pseudo: Document = {
+          id: `${displayPath(it.loc.file)}:${it.loc.line}`,
+          text: typeof t === 'string' ? t : JSON.stringify(it.record),
+          source: corpus?.name ?? f.corpus ?? '',
+          meta: { file: displayPath(it.loc.file), line: it.loc.line },
+        };
+        await out.excluded.write(pseudo, 'unify', d.drop, d.value);
+        continue;
+      }
+      const doc = r as Document;
+      unifySt.out++;
+      unifySt.bytes_out += utf8Len(doc.text);
+      yield doc;
+    }
+    input.bytesDone += input.sizes[fi];
+    ctx.progress(input.bytesDone, input.totalBytes);
   }
+}
 
-  const writeSt = newStage('write', 'write', args.phase);
+/**
+ * One recipe step over the stream, metered into `st` (docs and bytes in/out, drops per rule, pull time in `acc`);
+ * the documents it drops go to the exclusion writer in order.
+ */
+function meteredStage(
+  stream: AsyncIterable<Document>,
+  stage: Stage,
+  step: MapTaskArgs['steps'][number],
+  st: StageStats,
+  acc: { ms: number },
+  out: TaskOutputs,
+  sctxBase: Omit<StageContext, 'drop' | 'log'>,
+  ctx: TaskContext,
+): AsyncIterable<Document> {
+  const queue: { doc: Document; rule: string; value?: number | string }[] = [];
+  const sctx: StageContext = {
+    ...sctxBase,
+    drop: (doc, rule, value) => {
+      queue.push({ doc, rule, value });
+    },
+    log: (m) => ctx.log(`${step.name}: ${m}`),
+  };
+  const drain = async () => {
+    for (const q of queue.splice(0)) {
+      st.dropped++;
+      addCount(st.dropped_by_rule, q.rule);
+      await out.excluded.write(q.doc, step.name, q.rule, q.value);
+    }
+  };
+  const input = (async function* (src: AsyncIterable<Document>) {
+    for await (const d of src) {
+      st.in++;
+      st.bytes_in += utf8Len(d.text);
+      yield d;
+    }
+  })(stream);
+  return (async function* () {
+    try {
+      yield* timed(
+        stage(input, sctx),
+        acc,
+        async (d) => {
+          st.out++;
+          st.bytes_out += utf8Len(d.text);
+          await drain();
+        },
+        drain,
+      );
+    } catch (e) {
+      const err = e as Error;
+      if (err?.message?.startsWith('stage "')) throw err;
+      throw new Error(`stage "${step.name}" (${step.op}): ${err?.message ?? String(e)}`, { cause: e });
+    }
+  })();
+}
+
+/** Write every document of the stream; returns the write stage's stats (time = writing only). */
+async function writeAll(stream: AsyncIterable<Document>, out: TaskOutputs, phase: string, rank: number): Promise<StageStats> {
+  const writeSt = newStage('write', 'write', phase);
   let wroteMs = 0;
   try {
     for await (const d of stream) {
       writeSt.in++;
       writeSt.bytes_in += utf8Len(d.text);
       const w0 = performance.now();
-      await docsOut.write(d);
+      await out.docs.write(d);
       wroteMs += performance.now() - w0;
       writeSt.out++;
       writeSt.bytes_out += utf8Len(d.text);
       crashHook(writeSt.out, rank);
     }
     const w0 = performance.now();
-    await rejects.close();
-    await excluded.close();
-    await docsOut.close();
+    await out.close();
     wroteMs += performance.now() - w0;
   } catch (e) {
-    await Promise.allSettled([docsOut.abort(), excluded.abort(), rejects.abort()]);
+    await out.abort();
     throw e;
   }
-  // a limit/head stage that stopped pulling leaves upstream stages with docs in flight (batching stages): those
-  // were read but neither kept nor dropped, so they are counted as dropped by rule "limit_cutoff".
-  const userStages = stageStats.slice(2);
+  writeSt.seconds = wroteMs / 1000;
+  return writeSt;
+}
+
+/**
+ * A step whose operator stops reading early (`stopsEarly`, e.g. limit/head) leaves upstream stages with documents in
+ * flight (batching stages): those were read but neither kept nor dropped, so they are counted as dropped by rule
+ * "limit_cutoff". Returns whether the task's input was cut short.
+ */
+function accountCutoff(userStages: StageStats[], stopsEarly: boolean[], input: TaskInput): boolean {
+  let cut = false;
   for (let i = 0; i < userStages.length; i++) {
     const s = userStages[i];
     const inFlight = s.in - s.out - s.dropped - s.rejected;
-    if (inFlight > 0 && userStages.slice(i + 1).some((x) => x.op === 'limit' || x.op === 'head')) {
+    if (inFlight > 0 && stopsEarly.slice(i + 1).some(Boolean)) {
       s.dropped += inFlight;
       addCount(s.dropped_by_rule, 'limit_cutoff', inFlight);
       cut = true;
     }
   }
-  if (userStages.some((s) => s.op === 'limit' || s.op === 'head')) {
-    const lim = userStages.find((s) => s.op === 'limit' || s.op === 'head')!;
-    if (lim.in > 0 && bytesBefore < totalBytes) cut = true;
+  const first = stopsEarly.indexOf(true);
+  if (first >= 0 && userStages[first].in > 0 && input.bytesDone < input.totalBytes) cut = true;
+  return cut;
+}
+
+async function runMapTask(operators: OperatorRegistry, rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
+  const t0 = performance.now();
+  const files = args.files.filter((_, i) => i % world === rank);
+  const sizes = files.map((f) => statSync(f.path).size);
+  const input: TaskInput = { files, sizes, totalBytes: sizes.reduce((a, b) => a + b, 0), bytesDone: 0 };
+  const out = new TaskOutputs(args, rank);
+
+  const readSt = newStage('read', 'read', args.phase);
+  const unifySt = newStage('unify', 'unify', args.phase);
+  const stageStats: StageStats[] = [readSt, unifySt];
+  const srcTime = { ms: 0 };
+  const unifyTime = { ms: 0 };
+
+  let stream: AsyncIterable<Document> = timed(readAndUnify(input, args, out, readSt, unifySt, unifyTime, ctx), srcTime);
+  const times: { ms: number }[] = [srcTime];
+  const stopsEarly: boolean[] = [];
+  for (const step of args.steps) {
+    const op = await operators.find(step.op);
+    if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
+    const stage = await op.create(op.params.parse(step.params));
+    const st = newStage(step.name, op.name, args.phase);
+    stageStats.push(st);
+    stopsEarly.push(op.stopsEarly === true);
+    const acc = { ms: 0 };
+    times.push(acc);
+    stream = meteredStage(stream, stage, step, st, acc, out, { rank, world, outDir: args.outDir }, ctx);
   }
-  writeSt.seconds = wroteMs / 1000;
+
+  const writeSt = await writeAll(stream, out, args.phase, rank);
+  const cut = accountCutoff(stageStats.slice(2), stopsEarly, input);
   // exclusive times: each wrapper's pull time minus its upstream's
   unifySt.seconds = unifyTime.ms / 1000;
   readSt.seconds = Math.max(0, srcTime.ms - unifyTime.ms) / 1000;
   for (let i = 1; i < times.length; i++) stageStats[i + 1].seconds = Math.max(0, times[i].ms - times[i - 1].ms) / 1000;
-  readSt.bytes_in = totalBytes;
+  readSt.bytes_in = input.totalBytes;
   readSt.bytes_out = 0;
   unifySt.bytes_in = 0;
   stageStats.push(writeSt);
@@ -284,15 +359,11 @@ async function runMapTask(operators: OperatorRegistry, rank: number, world: numb
     kept: writeSt.out,
     dropped,
     rejected,
-    input_bytes: totalBytes,
+    input_bytes: input.totalBytes,
     seconds: (performance.now() - t0) / 1000,
     cut,
     stages: stageStats,
-    outputs: {
-      docs: docsPath,
-      ...(excluded.count ? { excluded: excludedPath } : {}),
-      ...(rejects.count ? { rejects: rejectsPath } : {}),
-    },
+    outputs: out.paths(),
   };
 }
 

@@ -42,6 +42,7 @@ function limitOp(name: string, description: string): MapOp<z.infer<typeof LimitP
     name,
     description,
     params: LimitParams,
+    stopsEarly: true,
     create: (p) =>
       async function* (docs) {
         if (p.n <= 0) return;

@@ -32,6 +32,11 @@ export interface MapOp<P = any> {
   /** zod schema of the params; defaults live in the schema (`.default(...)`), so `steel ops` can print them. */
   params: z.ZodType<P>;
   create(params: P): Stage | Promise<Stage>;
+  /**
+   * The stage may stop pulling its input before the end (limit, head): documents still in flight in the stages
+   * before it are then counted as dropped by rule "limit_cutoff", and the task reports its input as cut.
+   */
+  stopsEarly?: boolean;
 }
 
 export interface GlobalOpContext {
