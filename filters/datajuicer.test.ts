@@ -197,10 +197,17 @@ test('special_characters list is data-juicer\'s: invisible characters and emoji 
   assert.equal(S.specialCharRatio('a\u00adb\u200bc', 'datajuicer'), 2 / 5);
 });
 
-test('chinese_convert_mapper: opencc-js 1.4.2 dictionaries (not OpenCC 1.1.6, see the recipe)', () => {
+test('chinese_convert_mapper: OpenCC 1.1.6 t2s (what data-juicer pinned) or opencc-js 1.4.2', () => {
   assert.equal(M.chineseConvert('這是一個繁體中文的測試', 't2s'), '这是一个繁体中文的测试');
   assert.equal(M.chineseConvert('这是一个简体中文的测试', 's2t'), '這是一個簡體中文的測試');
-  assert.equal(M.chineseConvert('幷', 't2s'), '并'); // OpenCC 1.1.6's t2s keeps 幷
+  assert.equal(M.chineseConvert('幷', 't2s'), '并');
+  assert.equal(M.openccT2s116('這是一個繁體中文的測試'), '这是一个繁体中文的测试');
+  assert.equal(M.openccT2s116('幷'), '幷'); // not in OpenCC 1.1.6's TSCharacters
+  // the longest TSPhrases entry wins over character-by-character conversion (乾 alone would become 干)
+  assert.equal(M.openccT2s116('乾元 乾乾淨淨 一目瞭然 😀頭髮'), '乾元 干干净净 一目了然 😀头发');
+  assert.equal(M.openccT2s116('abc\0這個'), 'abc'); // OpenCC reads a C string: a NUL ends the text
+  const spec = specs.get('chinese_convert')!;
+  assert.throws(() => spec.params.parse({ mode: 's2t', dictionary: 'opencc-1.1.6' }));
 });
 
 test('fix_unicode_mapper (Steel mode) is ftfy.fix_text; zh-web mode keeps CJK punctuation, quotes and width', () => {

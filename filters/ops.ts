@@ -48,8 +48,13 @@ const replParams = (pattern: string) => z.object({
 
 export const mapperSpecs: MapperSpec[] = [
   mapper('chinese_convert', "OpenCC conversion (data-juicer chinese_convert_mapper); Steel used t2s. Optional: zh-web keeps the original script",
-    z.object({ mode: z.string().default('t2s').describe('t2s, s2t, tw2s, hk2s, s2tw, s2hk, ...'), langs: langs() }),
-    (t, p, d) => (langMatch(d, p.langs) ? M.chineseConvert(t, p.mode) : t)),
+    z.object({
+      mode: z.string().default('t2s').describe('t2s, s2t, tw2s, hk2s, s2tw, s2hk, ...'),
+      dictionary: z.enum(['opencc-js', 'opencc-1.1.6']).default('opencc-js')
+        .describe('opencc-js: opencc-js 1.4.2 (OpenCC data 1.4.2), every mode; opencc-1.1.6: the OpenCC data-juicer pinned (t2s only, what Steel ran)'),
+      langs: langs(),
+    }).refine((p) => p.dictionary !== 'opencc-1.1.6' || p.mode === 't2s', { message: 'dictionary opencc-1.1.6 has t2s only' }),
+    (t, p, d) => (langMatch(d, p.langs) ? (p.dictionary === 'opencc-1.1.6' ? M.openccT2s116(t) : M.chineseConvert(t, p.mode)) : t)),
   mapper('clean_email', 'remove e-mail addresses (data-juicer clean_email_mapper)', replParams(M.EMAIL_PATTERN), (t, p) => (t.includes('@') ? M.regexReplace(t, p.pattern, p.repl) : t)),
   mapper('clean_html', 'HTML to text as data-juicer clean_html_mapper (selectolax) does: <li>/<ol> become "\\n*", then an HTML5 parse (parse5) and the text nodes under <body> (script/style text kept, comments dropped, entities decoded)',
     z.object({
