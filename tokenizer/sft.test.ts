@@ -88,3 +88,29 @@ test('dpo-data: prompt / chosen / rejected columns; identical replies rejected',
   assert.equal(await decodeIds(tok, r.cols.chosen[0]), '3<|im_end|>');
   assert.equal(await decodeIds(tok, r.cols.rejected[0]), '4<|im_end|>');
 });
+
+test('mix files: Steel ratios (English at 20%, ZH:EN 4:1 for DPO), sampling by record id; self-cognition filled from flags', async () => {
+  const { readMix, run } = await import('../cli/commands/sft-data.ts');
+  const { mixKeeps } = await import('./sft.ts');
+  const root = new URL('../corpora-manifests/mixes/', import.meta.url).pathname;
+  const s = readMix(join(root, 'steel-chat-v2-sft.yaml'));
+  assert.equal(s.task, 'sft');
+  for (const en of ['code-feedback', 'webinstructsub', 'openhermes-2.5']) assert.equal(s.sources[en], 0.2);
+  assert.equal(s.sources['infinity-instruct-zh'], 1);
+  const d = readMix(join(root, 'steel-chat-dpo.yaml'));
+  assert.ok(Math.abs((58_000 * d.sources['ultrafeedback-chinese']) / (64_000 * d.sources['ultrafeedback-binarized-preferences']) - 4) < 0.05, 'ZH:EN 4:1 at the published sizes');
+  let kept = 0;
+  for (let i = 0; i < 5000; i++) if (mixKeeps(s, 'code-feedback', String(i)) === true) kept++;
+  assert.ok(kept > 900 && kept < 1100, `20% of 5000 -> ${kept}`);
+  assert.equal(mixKeeps(s, 'code-feedback', '17'), mixKeeps(s, 'code-feedback', '17'));
+  assert.equal(mixKeeps(s, 'not-listed', '1'), 'not_in_mix');
+  const dir = mkdtempSync(join(tmpdir(), 'steel-selfc-'));
+  assert.equal(await run(['self-cognition', '--name', 'Iron-7B', '--author', 'Foundry Lab', '--out', join(dir, 'sc.jsonl')]), 0);
+  const rows = readFileSync(join(dir, 'sc.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(rows.length, 12);
+  assert.ok(rows.some((r) => r.messages[1].content === 'My name is Iron-7B.'));
+  assert.ok(rows.every((r) => !JSON.stringify(r).includes('{{')));
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'task: sft\nsources: {a: 1.5}\n');
+  assert.throws(() => readMix(bad), /bad\.yaml: invalid mix file: sources\.a/);
+});
