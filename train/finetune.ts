@@ -14,7 +14,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { type Backend, loadBackend, weightedLoss } from './backend.ts';
 import { type ModelConfig, type TrainHyper, STEEL_TRAIN } from './config.ts';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 import { openModel } from './load.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from './objectives.ts';
 import { Rng } from './rng.ts';
@@ -230,12 +230,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   let be: Backend, vocabIds: Int32Array | null, model: ModelConfig, st: FtState, step = 0, elapsedBefore = 0;
   const existing = latestCheckpoint(o.outDir);
   if (o.resume) {
-    if (!existing) throw new Error(`--resume: no checkpoint in ${o.outDir}/checkpoints`);
+    const existing = resumeCheckpoint(o.outDir, log);
     const ts = JSON.parse(readFileSync(join(existing, 'trainer.json'), 'utf8')) as TrainerState & { finetune?: FtState };
     if (!ts.finetune || ts.finetune.task !== o.task) throw new Error(`${existing}: not a ${o.task} checkpoint`);
     model = ts.model;
     be = await loadBackend(backendName, model);
-    const ck = await loadCheckpoint(existing, be);
+    const ck = await loadCheckpoint(existing, be, true);
     vocabIds = ck.vocabIds;
     st = ts.finetune;
     if (st.dataSha256 !== data.manifest.data_sha256) throw new Error(`${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`);
@@ -330,7 +330,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         }
         Object.assign(rec, { reward_margin: margin, preference_accuracy: acc, chosen_reward: cr, rejected_reward: rr });
       }
-      if (!Number.isFinite(loss)) { log(`step ${step + 1}: loss is ${loss}; stopping (last checkpoint ${latestCheckpoint(o.outDir) ?? 'none'})`); break; }
+      if (!Number.isFinite(loss)) { log(`step ${step + 1}: loss is ${loss}; stopping (last good, verified checkpoint ${lastGoodCheckpoint(o.outDir)})`); break; }
       const gn = await be.step({ lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, gradClip: h.gradClip });
       if (!Number.isFinite(gn)) { log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving`); break; }
       step++;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
 import { DataLoader, vocabStats } from './data.ts';
-import { latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
@@ -50,6 +50,8 @@ export interface TrainOptions {
   /** logging / checkpoint intervals (may change on resume; they do not affect the numbers). */
   logEvery?: number;
   ckptEvery?: number;
+  /** how many of the newest checkpoints to keep (default 3). */
+  keepCheckpoints?: number;
   /** also write TensorBoard event files (every metrics.jsonl row) into this folder (rank 0). */
   tensorboard?: string;
   /**
@@ -133,15 +135,14 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   let vocabIds: Int32Array | null = null;
   let model = { ...o.model };
   let hyper = { ...o.hyper };
-  const existing = latestCheckpoint(o.outDir);
   if (o.resume) {
-    if (!existing) throw new Error(`--resume: no checkpoint in ${o.outDir}/checkpoints`);
+    const existing = resumeCheckpoint(o.outDir, log);
     const st = JSON.parse(readFileSync(join(existing, 'trainer.json'), 'utf8')) as TrainerState;
     model = st.model;
     // schedule and optimizer settings come from the checkpoint (exact resume); a new total may be given with --steps
     hyper = { ...st.hyper };
     be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
-    const ck = await loadCheckpoint(existing, be);
+    const ck = await loadCheckpoint(existing, be, true);
     M = (st as TrainerState & { dist?: DistInfo }).dist?.globalMicroBatches ?? hyper.gradAccum;
     vocabIds = ck.vocabIds;
     step = ck.state.step;
@@ -158,6 +159,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
     }
     log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
   } else {
+    const existing = latestCheckpoint(o.outDir);
     if (existing) throw new Error(`${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`);
     let initIds: Int32Array | null = null;
     if (o.initFrom) {
@@ -231,7 +233,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
     };
     if (!isRoot) return null;
     const full: TrainerState & { dist: DistInfo } = { ...st, dist: distInfo(world, M, micro, data.served) };
-    const dir = await saveCheckpoint(o.outDir, be, full, data.state(), vocabIds);
+    const dir = await saveCheckpoint(o.outDir, be, full, data.state(), vocabIds, o.keepCheckpoints);
     return dir;
   };
 
@@ -276,13 +278,13 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       }
       if (!Number.isFinite(loss)) {
         stoppedBy = 'nan';
-        log(`step ${step + 1}: loss is ${loss}; stopping. The last good checkpoint is ${latestCheckpoint(o.outDir) ?? '(none)'}; lower the LR or check the data.`);
+        log(`step ${step + 1}: loss is ${loss}; stopping. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}; lower the LR or check the data.`);
         break;
       }
       const gn = await be.step({ lr, beta1: hyper.beta1, beta2: hyper.beta2, eps: hyper.eps, weightDecay: hyper.weightDecay, gradClip: hyper.gradClip });
       if (!Number.isFinite(gn)) {
         stoppedBy = 'nan';
-        log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving. The last good checkpoint is ${latestCheckpoint(o.outDir) ?? '(none)'}.`);
+        log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}.`);
         break;
       }
       step++;

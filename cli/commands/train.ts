@@ -17,8 +17,10 @@ const HELP = `usage: steel train (--preset NAME | --config FILE) --data DIR --ou
   --out DIR            run folder: metrics.jsonl, config.json, checkpoints/
   --backend cpu|cuda   default cpu (cuda needs train/native built)
   --steps N            stop after N optimizer steps in total (default: the schedule's total)
-  --resume             continue from OUT's latest checkpoint (weights, optimizer, data position; new shards in
-                       DIR's manifest are added, changed shards are an error)
+  --resume             continue from OUT's newest valid checkpoint (weights, optimizer, data position; new shards
+                       in DIR's manifest are added, changed shards are an error); every checkpoint file is checked
+                       against the sha256 in its manifest.json, and a corrupt one is skipped, naming the file
+  --keep-checkpoints N keep the N newest checkpoints (default 3), so there is one to fall back to
   --init-from FILE     start from a model.safetensors (steel import output) instead of random weights
   --lr X --min-lr X --warmup N --total-steps N --micro-batch N --grad-accum N --seed N
   --log-every N --ckpt-every N
@@ -45,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       out: { type: 'string' }, backend: { type: 'string', default: 'cpu' }, steps: { type: 'string' }, resume: { type: 'boolean' },
       'init-from': { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' }, warmup: { type: 'string' },
       'total-steps': { type: 'string' }, 'micro-batch': { type: 'string' }, 'grad-accum': { type: 'string' }, seed: { type: 'string' },
-      'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, weights: { type: 'string' }, rank: { type: 'string' },
+      'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, 'keep-checkpoints': { type: 'string' }, weights: { type: 'string' }, rank: { type: 'string' },
       world: { type: 'string' }, quiet: { type: 'boolean' }, procs: { type: 'string' }, gpus: { type: 'string' },
       'master-addr': { type: 'string' }, 'master-port': { type: 'string' }, tensorboard: { type: 'string' },
       'eval-every': { type: 'string' }, 'eval-data': { type: 'string' }, 'eval-blocks': { type: 'string' }, 'eval-task': { type: 'string' },
@@ -106,6 +108,8 @@ export async function run(argv: string[]): Promise<number> {
     benchDir: v['eval-bench-dir'], limit: num('eval-limit', v['eval-limit']), protocol: v['eval-protocol'] as Protocol | undefined,
     shots: num('eval-shots', v['eval-shots']), tokenizer: v['eval-tokenizer'],
   });
+  const keep = v['keep-checkpoints'] === undefined ? undefined : Number(v['keep-checkpoints']);
+  if (keep !== undefined && (!Number.isInteger(keep) || keep < 1)) throw new Error(`--keep-checkpoints: need a positive integer, got ${v['keep-checkpoints']}`);
   const r = await train({
     evalEvery, evalHook,
     model, hyper, dataDir: v.data, outDir: v.out, backend: v.backend!, steps, resume: !!v.resume,
@@ -115,6 +119,7 @@ export async function run(argv: string[]): Promise<number> {
     device: v.backend === 'cuda' && rw.world > 1 && (process.env.CUDA_VISIBLE_DEVICES ?? '').split(',').filter(Boolean).length !== 1 ? rw.localRank : undefined,
     initFrom: v['init-from'], tensorboard: v.tensorboard,
     logEvery: v['log-every'] ? hyper.logEvery : undefined, ckptEvery: v['ckpt-every'] ? hyper.ckptEvery : undefined,
+    keepCheckpoints: keep,
   });
   return r.stoppedBy === 'nan' ? 3 : 0;
 }
