@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCsv } from './csv.ts';
+import { readArchive } from './archive.ts';
 import { CEVAL_CATEGORIES, CEVAL_SUBJECTS, CMMLU_CATEGORIES, CMMLU_SUBJECTS, MMLU_CATEGORIES, MMLU_SUBJECTS, type SubjectInfo } from './subjects.ts';
 
 export const LETTERS = ['A', 'B', 'C', 'D'] as const;
@@ -131,13 +132,57 @@ export function getBenchmark(name: string): BenchmarkSpec {
   return b;
 }
 
-/** the folder holding the split folders: DIR itself, or DIR/data (MMLU's data.tar, CMMLU's repository). */
-export function layoutRoot(spec: BenchmarkSpec, dir: string): string {
-  for (const r of [dir, join(dir, 'data')]) if (spec.splits.some((s) => existsSync(join(r, s)) && statSync(join(r, s)).isDirectory())) return r;
-  const archives = existsSync(dir) ? readdirSync(dir).filter((f) => /\.(zip|tar|tar\.gz|tgz)$/.test(f)) : [];
-  if (archives.length) throw new Error(`${dir}: ${archives.join(', ')} not unpacked yet (${archives[0].endsWith('.zip') ? 'unzip' : 'tar xf'} ${archives[0]} in that folder)`);
-  throw new Error(`${dir}: no ${spec.title} layout here (expected folders ${spec.splits.join('/')}/ with ${spec.file(spec.evalSplit, 'SUBJECT')}; ` +
-    `unpack the released archive into this folder)`);
+/** where a split's files come from: an unpacked folder, or the released archive as downloaded. */
+export interface LayoutSource {
+  /** names of the CSV files of a split (sorted). */
+  list(split: string): string[];
+  /** text of one file and the name errors use for it (a path, or ARCHIVE!ENTRY). */
+  read(split: string, name: string): { text: string; where: string };
+  where(split: string): string;
+}
+
+function folderSource(root: string): LayoutSource {
+  return {
+    list: (split) => { const d = join(root, split); return existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.csv')).sort() : []; },
+    read: (split, name) => { const f = join(root, split, name); return { text: readFileSync(f, 'utf8'), where: f }; },
+    where: (split) => join(root, split),
+  };
+}
+
+/** entries SPLIT/NAME.csv anywhere in the archive (C-Eval: val/x_val.csv; MMLU: data/val/x_val.csv). */
+function archiveSource(spec: BenchmarkSpec, path: string): LayoutSource {
+  const entries = readArchive(path);
+  const bySplit = new Map<string, Map<string, string>>();
+  for (const name of entries.keys()) {
+    const parts = name.split('/');
+    if (parts.length < 2 || !parts[parts.length - 1].endsWith('.csv') || parts.some((x) => x === '__MACOSX')) continue;
+    const split = parts[parts.length - 2];
+    if (!spec.splits.includes(split)) continue;
+    if (!bySplit.has(split)) bySplit.set(split, new Map());
+    bySplit.get(split)!.set(parts[parts.length - 1], name);
+  }
+  if (bySplit.size === 0) throw new Error(`${path}: no ${spec.title} files inside (expected ${spec.file(spec.evalSplit, 'SUBJECT')} entries)`);
+  return {
+    list: (split) => [...(bySplit.get(split)?.keys() ?? [])].sort(),
+    read: (split, name) => {
+      const entry = bySplit.get(split)!.get(name)!;
+      return { text: entries.get(entry)!.toString('utf8'), where: `${path}!${entry}` };
+    },
+    where: (split) => `${path}!${split}/`,
+  };
+}
+
+/**
+ * the files of a benchmark folder: unpacked split folders in DIR or DIR/data (MMLU's data.tar, CMMLU's repository),
+ * else the released archive in DIR (what `steel collect` downloads), read without unpacking.
+ */
+export function openLayout(spec: BenchmarkSpec, dir: string): LayoutSource {
+  for (const r of [dir, join(dir, 'data')]) if (spec.splits.some((s) => existsSync(join(r, s)) && statSync(join(r, s)).isDirectory())) return folderSource(r);
+  const archives = existsSync(dir) ? readdirSync(dir).filter((f) => /\.(zip|tar)$/.test(f)).sort() : [];
+  if (archives.length === 1) return archiveSource(spec, join(dir, archives[0]));
+  if (archives.length > 1) throw new Error(`${dir}: several archives (${archives.join(', ')}); keep one or unpack it`);
+  throw new Error(`${dir}: no ${spec.title} layout here (expected folders ${spec.splits.join('/')}/ with ${spec.file(spec.evalSplit, 'SUBJECT')}, ` +
+    `or the released archive as steel collect downloads it)`);
 }
 
 export interface LoadedSplit {
@@ -154,24 +199,20 @@ export function loadSplit(spec: BenchmarkSpec, dir: string, split: string, subje
   if (!spec.splits.includes(split)) throw new Error(`${spec.title} has no split "${split}" (splits: ${spec.splits.join(', ')})`);
   const known = new Set(spec.subjects.map((s) => s.name));
   if (subjects) for (const s of subjects) if (!known.has(s)) throw new Error(`${spec.title} has no subject "${s}"`);
-  const root = layoutRoot(spec, dir);
-  const sdir = join(root, split);
-  const present = new Set<string>();
-  if (existsSync(sdir)) {
-    for (const f of readdirSync(sdir).sort()) {
-      if (!f.endsWith('.csv')) continue;
-      const subj = spec.subjectOf(split, f);
-      if (!subj || !known.has(subj)) throw new Error(`${join(sdir, f)}: not a ${spec.title} ${split} file (unknown subject "${subj ?? f}")`);
-      present.add(subj);
-    }
+  const src = openLayout(spec, dir);
+  const present = new Map<string, string>();
+  for (const f of src.list(split)) {
+    const subj = spec.subjectOf(split, f);
+    if (!subj || !known.has(subj)) throw new Error(`${src.read(split, f).where}: not a ${spec.title} ${split} file (unknown subject "${subj ?? f}")`);
+    present.set(subj, f);
   }
   const want = (subjects ?? spec.subjects.map((s) => s.name)).filter((s) => present.has(s));
-  if (want.length === 0) throw new Error(`${sdir}: no ${spec.title} ${split} files${subjects ? ` for ${subjects.join(', ')}` : ''}`);
+  if (want.length === 0) throw new Error(`${src.where(split)}: no ${spec.title} ${split} files${subjects ? ` for ${subjects.join(', ')}` : ''}`);
   const bySubject = new Map<string, Item[]>();
   for (const subj of want) {
-    const file = join(root, spec.file(split, subj));
-    const rows = parseCsv(readFileSync(file, 'utf8'), file);
-    bySubject.set(subj, spec.parse(rows.map((r) => r.fields), rows.map((r) => r.line), file, split, subj));
+    const { text, where } = src.read(split, present.get(subj)!);
+    const rows = parseCsv(text, where);
+    bySubject.set(subj, spec.parse(rows.map((r) => r.fields), rows.map((r) => r.line), where, split, subj));
   }
   const missing = (subjects ?? spec.subjects.map((s) => s.name)).filter((s) => !present.has(s));
   return { spec, split, bySubject, missing };

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFixtures, CEVAL_VAL, MMLU_TEST } from './fixtures.ts';
+import { writeFixtures, writeFixtureArchives, CEVAL_VAL, MMLU_TEST } from './fixtures.ts';
 import { tinyQwenModel } from './testutil.ts';
 
 const CLI = fileURLToPath(new URL('../cli/steel.js', import.meta.url));
@@ -74,10 +74,10 @@ test('steel train: the --eval-* options need --eval-every; --eval-every needs so
   assert.match(c.err, /unknown task "gsm8k"/);
 });
 
-test('steel eval on the fixtures gives hand-checkable scores: a model whose logits are all zero picks A everywhere', async () => {
+test('steel eval on the collected fixture archive gives hand-checkable scores: a model whose logits are all zero picks A everywhere', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-evalzero-'));
   try {
-    writeFixtures(join(dir, 'bench'));
+    writeFixtureArchives(join(dir, 'bench')); // as steel collect leaves them: ceval-exam.zip, not unpacked
     const texts = Object.values(CEVAL_VAL).flat().map((q) => q.join('\n'));
     const { be, vocabIds } = await tinyQwenModel('tiny-dense', [...texts, '答案：', ' A B C D', '以下是中国关于考试的单项选择题，请选出其中的正确答案。']);
     await be.setParam('model.norm.weight', new Float32Array(be.config.hiddenSize)); // final hidden state 0 -> logits 0 -> ties -> A

@@ -4,9 +4,10 @@
  *   npx tsx eval/fixtures.ts OUT      ->  OUT/ceval/{dev,val,test}/S_{split}.csv, OUT/cmmlu/{dev,test}/S.csv,
  *                                         OUT/mmlu/data/{dev,val,test}/S_{split}.csv
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { csvField } from './csv.ts';
+import { writeTarBuffer, writeZipBuffer } from './archive.ts';
 
 type Q = [question: string, a: string, b: string, c: string, d: string, answer: string];
 
@@ -79,7 +80,7 @@ export const MMLU_DEV: Record<string, Q[]> = Object.fromEntries(Object.keys(MMLU
 
 const line = (f: string[]) => f.map(csvField).join(',') + '\n';
 
-function write(path: string, text: string): void {
+function write(path: string, text: string | Buffer): void {
   mkdirSync(join(path, '..'), { recursive: true });
   writeFileSync(path, text);
 }
@@ -104,6 +105,31 @@ export function writeFixtures(out: string): { ceval: string; cmmlu: string; mmlu
     write(join(mmlu, 'data', 'val', `${s}_val.csv`), qs.slice(0, 1).map((q) => line(q)).join(''));
   }
   return { ceval, cmmlu, mmlu };
+}
+
+function filesUnder(root: string, rel = ''): [string, Buffer][] {
+  const out: [string, Buffer][] = [];
+  for (const f of readdirSync(join(root, rel)).sort()) {
+    const r = rel ? `${rel}/${f}` : f;
+    if (statSync(join(root, r)).isDirectory()) out.push(...filesUnder(root, r));
+    else out.push([r, readFileSync(join(root, r))]);
+  }
+  return out;
+}
+
+/**
+ * the same fixtures as the archives steel collect downloads, one per folder: OUT/ceval/ceval-exam.zip (dev/ val/ test/
+ * at the top), OUT/cmmlu/cmmlu_v1_0_1.zip (dev/ test/), OUT/mmlu/data.tar (data/dev ...).
+ */
+export function writeFixtureArchives(out: string): { ceval: string; cmmlu: string; mmlu: string } {
+  const tmp = join(out, '.unpacked');
+  const f = writeFixtures(tmp);
+  const r = { ceval: join(out, 'ceval'), cmmlu: join(out, 'cmmlu'), mmlu: join(out, 'mmlu') };
+  write(join(r.ceval, 'ceval-exam.zip'), writeZipBuffer(filesUnder(f.ceval)));
+  write(join(r.cmmlu, 'cmmlu_v1_0_1.zip'), writeZipBuffer(filesUnder(f.cmmlu), false));
+  write(join(r.mmlu, 'data.tar'), writeTarBuffer(filesUnder(f.mmlu)));
+  rmSync(tmp, { recursive: true, force: true });
+  return r;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
