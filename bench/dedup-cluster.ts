@@ -1,6 +1,6 @@
 /**
  * Clustering benchmark: a synthetic candidate-pair graph (default 20M documents, 50M pairs) clustered by the
- * partitioned large-star / small-star rounds of dedup/tasks.ts through the LocalExecutor, then checked against an
+ * partitioned large-star / small-star rounds of dedup/stages/cc.ts through the LocalExecutor, then checked against an
  * in-memory union-find (the check holds the whole graph; the clustering tasks do not).
  *
  *   npx tsx bench/dedup-cluster.ts [--nodes 20000000] [--edges 50000000] [--workers 2] [--dir /tmp/steel-dedup-cluster]

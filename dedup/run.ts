@@ -1,5 +1,5 @@
 /**
- * Dedup driver: runs the staged tasks of dedup/tasks.ts through an Executor, in order, resuming where a previous
+ * Dedup driver: runs the staged tasks of dedup/stages/ (listed in dedup/tasks.ts) through an Executor, in order, resuming where a previous
  * (killed) run stopped. Used by the `steel dedup` command and by the recipe operators in dedup/ops.ts.
  */
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync } from 'node:fs';

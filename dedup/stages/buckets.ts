@@ -1,0 +1,112 @@
+/**
+ * Stage 2, buckets (one task per band): k-way merge of a band's sorted runs -> candidate edges edges/from-b{B}/to-p{P}.bin.
+ * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
+ * verified when read.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { defineTask, type TaskContext } from '../../pipeline/task.ts';
+import { layout, type DedupConfig } from '../config.ts';
+import { sketchJaccard } from '../minhash.ts';
+import { hamming } from '../simhash.ts';
+import { pad, bandRuns, crashPoint, type Numbering, nodeOf, mergeRuns, PartitionedWriter, indexBandPath } from './common.ts';
+
+export interface BucketArgs {
+  cfg: DedupConfig;
+  num: Numbering;
+}
+
+/** Distinct members of one bucket compared pairwise (beyond that, with the first MAX_PAIRWISE only). */
+const MAX_PAIRWISE = 2000;
+
+/** Records of one bucket held in memory by the bucket merge. */
+const MAX_GROUP = 200_000;
+
+/** One task per band: merge the band's sorted runs, emit candidate edges (both directions) by node partition. */
+async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
+  const { cfg, num } = args;
+  const { bands, width, payload } = layout(cfg);
+  const out = { bands: [] as number[], records: 0, buckets: 0, edges: 0, compared: 0, cappedBuckets: 0, overflow: 0 };
+  for (let b = rank; b < bands; b += world) {
+    const runs = bandRuns(cfg, num, b);
+    if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
+    const dir = join(cfg.workDir, 'edges', `from-${pad(b)}`);
+    rmSync(dir, { recursive: true, force: true });
+    const pw = new PartitionedWriter(dir, cfg.partitions, 2);
+    const e = new Uint32Array(2);
+    const edge = (u: number, v: number) => {
+      if (u === v) return;
+      e[0] = u;
+      e[1] = v;
+      pw.write(e);
+      e[0] = v;
+      e[1] = u;
+      pw.write(e);
+      out.edges++;
+    };
+    const numPerm = cfg.minhash.bands * cfg.minhash.rows;
+    try {
+      out.records += mergeRuns(runs, width, (g, n) => {
+        if (n < 2) return;
+        out.buckets++;
+        const node = (i: number) => nodeOf(num, g[i * width + 2]!, g[i * width + 3]!);
+        if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) {
+          const first = node(0);
+          for (let i = 1; i < n; i++) edge(first, node(i));
+          return;
+        }
+        // verified buckets: identical payloads collapse onto their first member; distinct payloads compared pairwise
+        const reps: number[] = [];
+        const seen = new Map<string, number>();
+        for (let i = 0; i < n; i++) {
+          const o = i * width + 4;
+          let k = '';
+          for (let w = 0; w < payload; w++) k += g[o + w]!.toString(36) + ',';
+          const r = seen.get(k);
+          if (r !== undefined) edge(node(r), node(i));
+          else {
+            seen.set(k, i);
+            reps.push(i);
+          }
+        }
+        // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
+        if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
+        for (let x = 0; x < reps.length; x++) {
+          const ox = reps[x]! * width + 4;
+          for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++) {
+            const oy = reps[y]! * width + 4;
+            out.compared++;
+            const ok =
+              cfg.method === 'simhash'
+                ? hamming(g[ox]!, g[ox + 1]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
+                : sketchJaccard(g, ox, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
+            if (ok) edge(node(reps[x]!), node(reps[y]!));
+          }
+        }
+      }, Number(process.env.STEEL_DEDUP_MAX_GROUP) || MAX_GROUP, (rec, g, n) => {
+        // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
+        out.overflow++;
+        const u = nodeOf(num, rec[2]!, rec[3]!);
+        if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) return edge(nodeOf(num, g[2]!, g[3]!), u);
+        for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++) {
+          const oy = y * width + 4;
+          const ok =
+            cfg.method === 'simhash'
+              ? hamming(rec[4]!, rec[5]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
+              : sketchJaccard(rec, 4, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
+          if (ok) return edge(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u);
+        }
+      });
+      crashPoint('buckets');
+      pw.close();
+    } catch (err) {
+      pw.abort();
+      throw err;
+    }
+    out.bands.push(b);
+    ctx.progress(out.bands.length);
+  }
+  return out;
+}
+
+export const bucketsTask = defineTask('dedup.buckets', runBuckets);

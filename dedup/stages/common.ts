@@ -1,0 +1,287 @@
+/** Paths, node numbering and helpers shared by the dedup stages (dedup/stages/*.ts). */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { INDEX_FILE, type DedupConfig } from '../config.ts';
+import { RecordReader, RecordWriter, CorruptIntermediateError } from '../runfile.ts';
+
+export const pad = (n: number, w = 5) => String(n).padStart(w, '0');
+
+/** Sorted run `run` of input file `file` for band `band` (a file spills a new run whenever its sort buffer fills). */
+export const sigPath = (cfg: DedupConfig, band: number, file: number, run = 0) => join(cfg.workDir, 'sig', `b${pad(band, 3)}`, `f${pad(file)}.r${pad(run, 4)}.bin`);
+
+/** Every sorted run of a band (all input files). */
+export function bandRuns(cfg: DedupConfig, num: Numbering, band: number): string[] {
+  const out: string[] = [];
+  for (let fi = 0; fi < cfg.inputs.length; fi++) for (let r = 0; r < num.runs[fi]!; r++) out.push(sigPath(cfg, band, fi, r));
+  return out;
+}
+
+export const infoPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'info', `f${pad(file)}.bin`);
+
+export const fileDonePath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'done', `f${pad(file)}.json`);
+
+let xx: Promise<import('xxhash-wasm').XXHashAPI> | undefined;
+
+export async function xxhash() {
+  if (!xx) xx = import('xxhash-wasm').then((m) => m.default());
+  return xx;
+}
+
+export function getPath(o: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = o;
+  for (const k of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
+
+const f32 = new Float32Array(1);
+
+const f32u = new Uint32Array(f32.buffer);
+
+export function floatBits(x: number): number {
+  f32[0] = x;
+  return f32u[0]!;
+}
+
+export function bitsFloat(b: number): number {
+  f32u[0] = b;
+  return f32[0]!;
+}
+
+/** Growable u32 array. */
+export class U32List {
+  a: Uint32Array;
+  n = 0;
+  constructor(cap = 1024) {
+    this.a = new Uint32Array(cap);
+  }
+  push(x: number): void {
+    if (this.n === this.a.length) {
+      const b = new Uint32Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = x;
+  }
+}
+
+/**
+ * Test hook: when STEEL_DEDUP_CRASH names this point, the process dies here (mid-task, with outputs half written),
+ * like a killed worker. Points: signatures, buckets, cc-large, cc-small, join, reduce, filter, index.
+ */
+export function crashPoint(name: string): void {
+  if (process.env.STEEL_DEDUP_CRASH === name) {
+    process.stderr.write(`dedup: simulated crash at ${name}\n`);
+    process.exit(86);
+  }
+}
+
+export interface Numbering {
+  /** offsets[i] = first node of input file i; offsets[F] = number of new documents. */
+  offsets: number[];
+  /** documents in the previous index (nodes offsets[F] .. offsets[F] + indexDocs). */
+  indexDocs: number;
+  /** sorted runs per band of each input file. */
+  runs: number[];
+}
+
+export function nodeOf(num: Numbering, file: number, doc: number): number {
+  return file === INDEX_FILE ? num.offsets[num.offsets.length - 1]! + doc : num.offsets[file]! + doc;
+}
+
+/** File index of a node (INDEX_FILE for index documents) and its document number in that file. */
+export function fileOf(num: Numbering, node: number): [number, number] {
+  const o = num.offsets;
+  const F = o.length - 1;
+  if (node >= o[F]!) return [INDEX_FILE, node - o[F]!];
+  let lo = 0;
+  let hi = F - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (o[mid]! <= node) lo = mid;
+    else hi = mid - 1;
+  }
+  // skip empty files that share the offset
+  while (lo + 1 < F && o[lo + 1]! <= node) lo++;
+  return [lo, node - o[lo]!];
+}
+
+export function groupOfFile(cfg: DedupConfig, file: number): number {
+  return file === INDEX_FILE ? cfg.inputs.length % cfg.groups : file % cfg.groups;
+}
+
+/** Compare (key hi, key lo, file (index file first), doc) of two records. */
+export function cmpRec(a: Uint32Array, b: Uint32Array): number {
+  return a[0]! - b[0]! || a[1]! - b[1]! || ((a[2]! + 1) >>> 0) - ((b[2]! + 1) >>> 0) || a[3]! - b[3]!;
+}
+
+/**
+ * Merge sorted runs; calls `onGroup` with every maximal run of records that share a key. A group holds at most
+ * `maxGroup` records in memory: later records of the same key go to `onOverflow(rec, group, n)` one by one.
+ */
+export function mergeRuns(
+  paths: string[],
+  width: number,
+  onGroup: (recs: Uint32Array, n: number) => void,
+  maxGroup = Infinity,
+  onOverflow?: (rec: Uint32Array, group: Uint32Array, n: number) => void,
+): number {
+  const readers: RecordReader[] = [];
+  try {
+    for (const p of paths) {
+      const r = new RecordReader(p, 1 << 16);
+      if (r.width !== width) throw new CorruptIntermediateError(p, `record width ${r.width}, expected ${width}`);
+      readers.push(r);
+    }
+    // binary heap of reader indices
+    const heap: number[] = [];
+    const less = (i: number, j: number) => cmpRec(readers[i]!.rec, readers[j]!.rec) < 0;
+    const up = (k: number) => {
+      while (k > 0) {
+        const p = (k - 1) >> 1;
+        if (!less(heap[k]!, heap[p]!)) break;
+        [heap[k], heap[p]] = [heap[p]!, heap[k]!];
+        k = p;
+      }
+    };
+    const down = (k: number) => {
+      for (;;) {
+        const l = 2 * k + 1;
+        const r = l + 1;
+        let m = k;
+        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
+        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
+        if (m === k) break;
+        [heap[k], heap[m]] = [heap[m]!, heap[k]!];
+        k = m;
+      }
+    };
+    for (let i = 0; i < readers.length; i++) {
+      if (readers[i]!.next()) {
+        heap.push(i);
+        up(heap.length - 1);
+      }
+    }
+    let group = new Uint32Array(width * 64);
+    let gn = 0;
+    let total = 0;
+    let prev = new Uint32Array(width);
+    const flush = () => {
+      if (gn > 0) onGroup(group, gn);
+      gn = 0;
+    };
+    while (heap.length) {
+      const i = heap[0]!;
+      const rec = readers[i]!.rec;
+      if (total > 0 && cmpRec(prev, rec) > 0) throw new CorruptIntermediateError(paths[i]!, 'records out of order');
+      if (gn > 0 && (group[0] !== rec[0] || group[1] !== rec[1])) flush();
+      if (gn >= maxGroup && onOverflow) {
+        onOverflow(rec, group, gn);
+        prev.set(rec);
+        total++;
+        if (readers[i]!.next()) down(0);
+        else {
+          heap[0] = heap[heap.length - 1]!;
+          heap.pop();
+          if (heap.length) down(0);
+        }
+        continue;
+      }
+      if ((gn + 1) * width > group.length) {
+        const g = new Uint32Array(group.length * 2);
+        g.set(group);
+        group = g;
+      }
+      group.set(rec, gn * width);
+      prev.set(rec);
+      gn++;
+      total++;
+      if (readers[i]!.next()) down(0);
+      else {
+        heap[0] = heap[heap.length - 1]!;
+        heap.pop();
+        if (heap.length) down(0);
+      }
+    }
+    flush();
+    return total;
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
+/** P output files of one producer: record (a, b) goes to partition a % P. */
+export class PartitionedWriter {
+  readonly ws: RecordWriter[];
+  count = 0;
+  constructor(
+    dir: string,
+    readonly parts: number,
+    width: number,
+    withString = false,
+    private readonly partOf: (rec: ArrayLike<number>) => number = (r) => r[0]! % parts,
+  ) {
+    const chunk = Math.max(4096, Math.floor((1 << 21) / parts));
+    this.ws = Array.from({ length: parts }, (_, q) => new RecordWriter(join(dir, `to-${pad(q)}.bin`), width, withString, chunk));
+  }
+  write(rec: ArrayLike<number>, str?: string): void {
+    this.ws[this.partOf(rec)]!.write(rec, 0, str);
+    this.count++;
+  }
+  close(): void {
+    for (const w of this.ws) w.close();
+  }
+  abort(): void {
+    for (const w of this.ws) w.abort();
+  }
+}
+
+export function indexBandPath(indexDir: string, band: number): string {
+  return join(indexDir, 'bands', `b${pad(band, 3)}.bin`);
+}
+
+export function inputFilesFor(dir: string, part: number): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    if (!name.startsWith('from-')) continue;
+    const p = join(dir, name, `to-${pad(part)}.bin`);
+    if (!existsSync(p)) throw new CorruptIntermediateError(p, 'missing (producer folder incomplete)');
+    out.push(p);
+  }
+  return out;
+}
+
+export interface PostArgs {
+  cfg: DedupConfig;
+  num: Numbering;
+  /** Folder of the converged round (edges leaf -> centre keyed by leaf). */
+  starsDir: string;
+}
+
+/** Length, score and id of every document of the given files (and of the index, when the group owns it). */
+export function loadInfo(cfg: DedupConfig, num: Numbering, group: number) {
+  const m = new Map<number, { len: Uint32Array; score: Uint32Array; ids: string[] }>();
+  const load = (file: number, path: string) => {
+    const r = new RecordReader(path);
+    const len = new Uint32Array(r.count);
+    const score = new Uint32Array(r.count);
+    const ids: string[] = new Array(r.count);
+    let i = 0;
+    while (r.next()) {
+      len[i] = r.rec[0]!;
+      score[i] = r.rec[1]!;
+      ids[i++] = r.str;
+    }
+    m.set(file, { len, score, ids });
+  };
+  for (let fi = 0; fi < cfg.inputs.length; fi++) if (groupOfFile(cfg, fi) === group) load(fi, infoPath(cfg, fi));
+  if (cfg.indexDir && num.indexDocs > 0 && groupOfFile(cfg, INDEX_FILE) === group) load(INDEX_FILE, join(cfg.indexDir, 'info.bin'));
+  return m;
+}
+
+export const docsPartPath = (cfg: DedupConfig, g: number) => join(cfg.outDir, 'docs', `part-${pad(g)}.jsonl.zst`);
+
+export const keptPath = (cfg: DedupConfig, fi: number) => join(cfg.workDir, 'kept', `f${pad(fi)}.bin`);
