@@ -433,33 +433,66 @@ export interface VerifyResult {
   problems: string[];
 }
 
+/** Where verifyManifest remembers shards whose sha256 matched (by size and mtime), so each is hashed once. */
+export const VERIFIED_CACHE = '.steel-verified.json';
+
+type VerifiedCache = Record<string, { bytes: number; mtimeMs: number; sha256: string }>;
+
+function readVerifiedCache(path: string): VerifiedCache {
+  try {
+    const c = JSON.parse(readFileSync(path, 'utf8'));
+    return c && typeof c === 'object' && !Array.isArray(c) ? (c as VerifiedCache) : {};
+  } catch {
+    return {}; // missing or damaged: everything is hashed again
+  }
+}
+
 /**
- * Check every shard listed in DIR/manifest.json: present, same size, and (unless `hash: false`) same sha256.
- * With `throwOnError` (default true) throws an Error listing the problems.
+ * Check every shard listed in DIR/manifest.json (or only `shards`, e.g. one rank's): present, same size, and (unless
+ * `hash: false`) same sha256. With `cache: true` a shard whose size and mtime are those recorded in DIR/.steel-verified.json
+ * when its sha256 last matched is not hashed again (sizes are always checked); the cache is rewritten when it grows
+ * (a read-only folder just goes without it). With `throwOnError` (default true) throws an Error listing the problems.
  */
-export function verifyManifest(dir: string, opts: { hash?: boolean; throwOnError?: boolean } = {}): VerifyResult {
-  const m = readManifest(dir);
+export function verifyManifest(dir: string, opts: { hash?: boolean; throwOnError?: boolean; shards?: ShardInfo[]; cache?: boolean } = {}): VerifyResult & { hashed: number } {
+  const shards = opts.shards ?? readManifest(dir).shards;
+  const cachePath = join(dir, VERIFIED_CACHE);
+  const cache = opts.cache ? readVerifiedCache(cachePath) : {};
+  let hashed = 0, added = false;
   const problems: string[] = [];
-  for (const s of m.shards) {
+  for (const s of shards) {
     const p = join(dir, s.file);
     if (!existsSync(p)) {
       problems.push(`${p}: missing`);
       continue;
     }
-    const size = statSync(p).size;
-    if (size !== s.bytes) {
-      problems.push(`${p}: ${size} bytes, manifest says ${s.bytes}`);
+    const st = statSync(p);
+    if (st.size !== s.bytes) {
+      problems.push(`${p}: ${st.size} bytes, manifest says ${s.bytes}`);
       continue;
     }
     if (opts.hash !== false) {
+      const c = cache[s.file];
+      if (c && c.bytes === st.size && c.mtimeMs === st.mtimeMs && c.sha256 === s.sha256) continue;
       const h = sha256File(p);
+      hashed++;
       if (h !== s.sha256) problems.push(`${p}: sha256 ${h} differs from manifest ${s.sha256}`);
+      else if (opts.cache) {
+        cache[s.file] = { bytes: st.size, mtimeMs: st.mtimeMs, sha256: h };
+        added = true;
+      }
+    }
+  }
+  if (added) {
+    try {
+      writeFileAtomic(cachePath, JSON.stringify(cache) + '\n');
+    } catch {
+      /* read-only shard folder: hashed again next time */
     }
   }
   if (problems.length && opts.throwOnError !== false) {
     throw new Error(`shard folder ${dir} does not match its manifest:\n  ${problems.join('\n  ')}`);
   }
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, hashed };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@
  * newest first and returns the newest one whose files all match, with the reason each newer one was skipped (the
  * trainer prints them). Only the last `keep` checkpoints are kept (--keep-checkpoints).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { sha256File } from '../tokenizer/shards.ts';
 import { removeStaleTemps, writeDirAtomic, writeFileAtomic } from '../pipeline/fsutil.ts';
 import { join } from 'node:path';
 import type { Backend } from './backend.ts';
@@ -88,22 +88,6 @@ export const DEFAULT_KEEP_CHECKPOINTS = 3;
 interface CheckpointManifest {
   format: 'steel-checkpoint-v1';
   files: Record<string, { bytes: number; sha256: string }>;
-}
-
-export function sha256File(path: string): string {
-  const h = createHash('sha256');
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(8 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return h.digest('hex');
 }
 
 /** hashes the checkpoint files in dir (as they are on disk) into dir/manifest.json. */

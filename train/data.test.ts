@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, rmSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, existsSync, statSync, truncateSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeShards } from './testutil.ts';
 import { DataLoader, contentHash } from './data.ts';
-import { readManifest, writeManifest, sha256File } from '../tokenizer/shards.ts';
+import { readManifest, writeManifest, sha256File, VERIFIED_CACHE } from '../tokenizer/shards.ts';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'steel-data-'));
 const opts = (dir: string) => ({ dir, seqLen: 15, seed: 3407, padId: 0 });
@@ -55,6 +55,10 @@ test('resume from a saved state continues exactly; a changed shard is rejected',
     // change a shard's content
     const m = readManifest(dir);
     copyFileSync(join(dir, m.shards[1].file), join(dir, m.shards[0].file));
+    await assert.rejects(DataLoader.open({ ...opts(dir), state: st }), new RegExp(`${m.shards[0].file}: .*manifest`));
+    // the manifest rewritten for the new content (a re-prep): still not the data the checkpoint trained on
+    m.shards[0] = { ...m.shards[0], bytes: m.shards[1].bytes, sha256: m.shards[1].sha256 };
+    writeManifest(dir, m);
     await assert.rejects(DataLoader.open({ ...opts(dir), state: st }), /content changed since the checkpoint/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -137,6 +141,33 @@ test('the shard cache keeps decoded shards: with the default 2 GiB each shard is
     const tiny = await DataLoader.open({ ...opts(dir), cacheBytes: 1 });
     await take(tiny, dl.numBlocks);
     assert.ok(tiny.shardLoads > 4, `loads ${tiny.shardLoads}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('every start checks the shards against the manifest: sizes always, sha256 once per shard (cached by size+mtime)', async () => {
+  const dir = tmp();
+  try {
+    makeShards(dir, { shards: 2, docsPerShard: 10, seed: 9 });
+    const m = readManifest(dir);
+    const logs: string[] = [];
+    await DataLoader.open({ ...opts(dir), log: (s) => logs.push(s) });
+    assert.ok(logs.some((l) => /2 of 2 shard\(s\) hashed/.test(l)), logs.join('\n'));
+    assert.ok(existsSync(join(dir, VERIFIED_CACHE)));
+    logs.length = 0;
+    await DataLoader.open({ ...opts(dir), log: (s) => logs.push(s) });
+    assert.ok(!logs.some((l) => /hashed/.test(l)), 'the second start hashes nothing');
+    // same size, one byte changed (new mtime): refused on a fresh start, naming the shard
+    const p = join(dir, m.shards[1].file);
+    const fd = openSync(p, 'r+');
+    writeSync(fd, Buffer.from([0x5a]), 0, 1, statSync(p).size - 40);
+    closeSync(fd);
+    utimesSync(p, new Date(), new Date(Date.now() + 5000));
+    await assert.rejects(DataLoader.open(opts(dir)), new RegExp(`${m.shards[1].file}: sha256 [0-9a-f]+ differs from manifest`));
+    // a shorter file: refused by size
+    truncateSync(p, 100);
+    await assert.rejects(DataLoader.open(opts(dir)), new RegExp(`${m.shards[1].file}: 100 bytes, manifest says ${m.shards[1].bytes}`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

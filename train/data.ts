@@ -15,7 +15,7 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { readManifest, readShardTokens } from '../tokenizer/shards.ts';
+import { readManifest, readShardTokens, verifyManifest } from '../tokenizer/shards.ts';
 import { Rng, type RngState } from './rng.ts';
 
 const BIG = 50 * 1024 * 1024, EDGE = 25 * 1024 * 1024;
@@ -122,6 +122,9 @@ export class DataLoader {
     const mine = manifest.shards.filter((_, i) => i % world === rank);
     const blockLen = opts.seqLen + 1;
     const log = opts.log ?? (() => {});
+    // every start (fresh or resumed): sizes of this rank's shards always, sha256 once per shard (cached by size+mtime)
+    const v = verifyManifest(opts.dir, { shards: mine, cache: true });
+    if (v.hashed) log(`data: ${v.hashed} of ${mine.length} shard(s) hashed and match the manifest`);
     if (!opts.state) {
       const files: DataFile[] = [];
       const seen = new Map<string, string>();
