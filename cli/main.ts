@@ -5,6 +5,8 @@
  * Only the command that runs is imported: `steel --help` prints the summaries from the table below, which
  * cli/main.test.ts keeps equal to each module's `summary`.
  */
+import { setting } from '../pipeline/settings.ts';
+
 interface CommandModule {
   summary: string;
   run(argv: string[]): Promise<number>;
@@ -122,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     console.error(`steel ${cmd}: ${err.message}`);
-    if (process.env.STEEL_DEBUG) console.error(err.stack);
+    if (setting('debug')) console.error(err.stack);
     return 1;
   }
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
+import { setTestHooks, TEST_HOOKS_ENV, testHooksEnv } from '../pipeline/settings.ts';
 import { writeFixture } from './fixtures.ts';
 import { buildConfig, exactParams, minhashParams, simhashParams } from './params.ts';
 import { runDedup } from './run.ts';
@@ -95,7 +96,7 @@ test('buckets larger than the in-memory group limit still link every member', as
   const p = join(dir, 'a.jsonl');
   const base = '这是一个很长的重复文档，用来测试很大的桶。'.repeat(20);
   writeFileSync(p, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, text: i % 2 ? base : base + '！' })).join('\n'));
-  process.env.STEEL_DEDUP_MAX_GROUP = '4';
+  setTestHooks({ dedupMaxGroup: 4 }); // the tasks run in this process
   try {
     for (const m of ['exact', 'minhash', 'simhash'] as const) {
       const out = join(dir, m);
@@ -103,7 +104,7 @@ test('buckets larger than the in-memory group limit still link every member', as
       assert.equal(r.dropped, m === 'exact' ? 38 : 39, m);
     }
   } finally {
-    delete process.env.STEEL_DEDUP_MAX_GROUP;
+    setTestHooks(undefined);
   }
 });
 
@@ -149,11 +150,11 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
   const ex = new LocalExecutor({ inProcess: 'never', ...quiet });
   const crashes = ['signatures', 'buckets', 'cc-large', 'cc-small', 'join', 'reduce', 'filter', 'index'];
   for (const c of crashes) {
-    process.env.STEEL_DEDUP_CRASH = c;
+    Object.assign(process.env, testHooksEnv({ dedupCrash: c })); // for the worker processes
     try {
       await assert.rejects(runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog }), /died while running/, `crash at ${c}`);
     } finally {
-      delete process.env.STEEL_DEDUP_CRASH;
+      delete process.env[TEST_HOOKS_ENV];
     }
   }
   await runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog });

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { Page } from 'playwright-core';
+import { setting } from './settings.ts';
 
-export const CHROMIUM = process.env.STEEL_CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM = setting('chromium') ?? '/usr/bin/chromium';
 
 export interface OpenedPage {
   page: Page;

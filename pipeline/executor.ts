@@ -8,6 +8,7 @@ import { nodeEntry } from './node-entry.ts';
 import { Progress, type ProgressOptions } from './progress.ts';
 import type { Task, TaskContext, TaskResult } from './task.ts';
 import type { FromWorker, ToWorker } from './worker.ts';
+import { setting, settingName } from './settings.ts';
 
 export { markerPath, readMarker, TaskFailedError, type TaskFailure, type TaskMarker } from './markers.ts';
 
@@ -62,7 +63,7 @@ export class LocalExecutor implements Executor {
     };
     const failures: TaskFailure[] = [];
     const workers = Math.max(1, Math.min(o.workers || 1, pending.length));
-    const mode = process.env.STEEL_EXECUTOR === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
+    const mode = setting('executor') === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
     const inProcess = mode === 'always' || (mode === 'auto' && (o.workers || 1) <= 1);
     try {
       if (pending.length === 0) return results as R[];
@@ -112,7 +113,7 @@ export class LocalExecutor implements Executor {
       const spawn = () => {
         const child: ChildProcess = fork(entry.file, [], {
           execArgv: entry.execArgv,
-          env: { ...process.env, STEEL_WORKER: '1' },
+          env: { ...process.env, [settingName('worker')]: '1' },
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         });
         alive++;

@@ -14,6 +14,7 @@ import { readRecords, recordToDocument, displayPath, type ReadOptions } from './
 import { preview } from './readers/types.ts';
 import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
 import { newStage, addCount, errorKind, type MapTaskStats, type StageStats } from './stats.ts';
+import { setting, testHooks } from './settings.ts';
 
 export interface MapInputFile {
   path: string;
@@ -75,11 +76,10 @@ async function loadCorpus(name: string): Promise<Corpus> {
 }
 
 function crashHook(kept: number, rank: number): void {
-  const after = process.env.STEEL_TEST_CRASH_AFTER_DOCS;
-  if (!after || process.env.STEEL_WORKER !== '1') return;
-  const onlyRank = process.env.STEEL_TEST_CRASH_RANK;
-  if (onlyRank !== undefined && Number(onlyRank) !== rank) return;
-  if (kept >= Number(after)) process.kill(process.pid, 'SIGKILL');
+  const h = testHooks();
+  if (h.crashAfterDocs === undefined || !setting('worker')) return;
+  if (h.crashRank !== undefined && h.crashRank !== rank) return;
+  if (kept >= h.crashAfterDocs) process.kill(process.pid, 'SIGKILL');
 }
 
 /** The files of one task and its three outputs: kept documents, excluded (dropped) documents, rejected records. */

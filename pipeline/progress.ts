@@ -2,6 +2,8 @@
  * Progress display for a step made of tasks: a redrawn bar on a terminal (stderr is a TTY), a one-line log every
  * ~10 s otherwise. Silent when STEEL_QUIET=1 or `quiet` is set.
  */
+import { setting } from './settings.ts';
+
 export interface ProgressOptions {
   quiet?: boolean;
   /** Name of the unit counted by task progress reports ("bytes" shows MB, MB/s). */
@@ -51,11 +53,11 @@ export class Progress {
     private readonly alreadyDone = 0,
   ) {
     this.stream = opts.stream ?? process.stderr;
-    this.quiet = opts.quiet ?? process.env.STEEL_QUIET === '1';
-    this.tty = !!this.stream.isTTY && process.env.STEEL_PROGRESS !== 'lines';
+    this.quiet = opts.quiet ?? setting('quiet');
+    this.tty = !!this.stream.isTTY && !setting('progressLines');
     this.tasksDone = alreadyDone;
     if (this.quiet) return;
-    const interval = this.tty ? 250 : (opts.logIntervalMs ?? Number(process.env.STEEL_PROGRESS_INTERVAL_MS ?? 10_000));
+    const interval = this.tty ? 250 : (opts.logIntervalMs ?? setting('progressIntervalMs')!);
     this.timer = setInterval(() => this.render(), interval);
     this.timer.unref();
   }

@@ -9,6 +9,7 @@ import { decompress } from 'fzstd';
 import { runPipeline, parseInputSpec, planPhases } from './runner.ts';
 import { loadRecipe, resolveSteps, parseRecipe } from './recipe.ts';
 import { readMarker, markerPath } from './executor.ts';
+import { TEST_HOOKS_ENV, testHooksEnv } from './settings.ts';
 import { zstdCompressChunk } from './writers/index.ts';
 import { pipelineOperators } from './registry.ts';
 
@@ -141,13 +142,12 @@ test('resume after a killed worker: rerun redoes only the unfinished task; outpu
   assert.equal(a.read, 6000);
 
   const crashed = join(dir, 'crashed');
-  process.env.STEEL_TEST_CRASH_AFTER_DOCS = '700';
-  process.env.STEEL_TEST_CRASH_RANK = '2';
+  // the worker processes inherit the hooks through the one test-hook channel
+  Object.assign(process.env, testHooksEnv({ crashAfterDocs: 700, crashRank: 2 }));
   try {
     await assert.rejects(runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true }), /rank 2: worker process \d+ died while running the task \(signal SIGKILL\)/);
   } finally {
-    delete process.env.STEEL_TEST_CRASH_AFTER_DOCS;
-    delete process.env.STEEL_TEST_CRASH_RANK;
+    delete process.env[TEST_HOOKS_ENV];
   }
   // no final-named partial output for the killed task; the other tasks finished with markers
   const docsAfterCrash = readdirSync(join(crashed, 'docs'));

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { collectCorpus, formatSummary, verifyCollected } from '../../pipeline/collect/collect.ts';
 import { fmtBytes } from '../../pipeline/collect/progress.ts';
 import { resolveSource } from '../../pipeline/collect/source.ts';
+import { setting } from '../../pipeline/settings.ts';
 
 export const summary = 'download corpora named in corpora-manifests/ (resumable, verified, records collect.json)';
 
@@ -64,7 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isInteger(retries) || retries < 0) throw new Error(`--retries must be a non-negative integer (got ${values.retries})`);
   const modes: Record<string, 'tty' | 'lines' | 'none'> = { bar: 'tty', tty: 'tty', lines: 'lines', none: 'none' };
   if (values.progress !== undefined && !modes[values.progress]) throw new Error(`--progress must be bar, lines or none`);
-  const backoffMs = process.env.STEEL_COLLECT_BACKOFF_MS ? Number(process.env.STEEL_COLLECT_BACKOFF_MS) : undefined;
+  const backoffMs = setting('collectBackoffMs');
 
   // Resolve every name first so a typo fails before any download starts.
   const sources = [];

@@ -10,6 +10,7 @@ import { layout, type DedupConfig } from '../config.ts';
 import { sketchJaccard } from '../minhash.ts';
 import { hamming } from '../simhash.ts';
 import { pad, bandRuns, crashPoint, type Numbering, nodeOf, mergeRuns, PartitionedWriter, indexBandPath } from './common.ts';
+import { testHooks } from '../../pipeline/settings.ts';
 
 export interface BucketArgs {
   cfg: DedupConfig;
@@ -83,7 +84,7 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
             if (ok) edge(node(reps[x]!), node(reps[y]!));
           }
         }
-      }, Number(process.env.STEEL_DEDUP_MAX_GROUP) || MAX_GROUP, (rec, g, n) => {
+      }, testHooks().dedupMaxGroup ?? MAX_GROUP, (rec, g, n) => {
         // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
         out.overflow++;
         const u = nodeOf(num, rec[2]!, rec[3]!);

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { INDEX_FILE, type DedupConfig } from '../config.ts';
 import { RecordReader, RecordWriter, CorruptIntermediateError } from '../runfile.ts';
+import { testHooks } from '../../pipeline/settings.ts';
 
 export const pad = (n: number, w = 5) => String(n).padStart(w, '0');
 
@@ -68,11 +69,11 @@ export class U32List {
 }
 
 /**
- * Test hook: when STEEL_DEDUP_CRASH names this point, the process dies here (mid-task, with outputs half written),
+ * Test hook: when the test hook dedupCrash (pipeline/settings.ts) names this point, the process dies here (mid-task, with outputs half written),
  * like a killed worker. Points: signatures, buckets, cc-large, cc-small, join, reduce, filter, index.
  */
 export function crashPoint(name: string): void {
-  if (process.env.STEEL_DEDUP_CRASH === name) {
+  if (testHooks().dedupCrash === name) {
     process.stderr.write(`dedup: simulated crash at ${name}\n`);
     process.exit(86);
   }

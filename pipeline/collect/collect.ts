@@ -12,6 +12,7 @@ import { describeError, HttpError, type RetryOptions } from './http.ts';
 import { listFiles, normalizeEndpoint, resolveRevision, resolveUrl, type HubRepo } from './hub.ts';
 import { CollectProgress, fmtBytes, fmtDuration, type ProgressMode } from './progress.ts';
 import type { CollectSource } from './source.ts';
+import { setting } from '../settings.ts';
 
 export const COLLECT_FILE = 'collect.json';
 
@@ -123,8 +124,8 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
     throw new Error(`${source.name}: nothing to download (${source.kind === 'local' ? `files ship with the repository in ${source.path}` : 'manual download'})`);
   }
   const t0 = Date.now();
-  const endpoint = normalizeEndpoint(opts.endpoint ?? process.env.HF_ENDPOINT);
-  const token = opts.token ?? (process.env.HF_TOKEN || undefined);
+  const endpoint = normalizeEndpoint(opts.endpoint ?? setting('hfEndpoint'));
+  const token = opts.token ?? setting('hfToken');
   const jobs = Math.max(1, Math.floor(opts.jobs ?? 4));
   const dir = resolve(opts.out, source.name);
   const where = source.manifestPath ?? source.name;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.ts';
 import { markerPath, readMarker, runOneTask } from '../markers.ts';
 import { resolveTask, type Task, type TaskContext } from '../task.ts';
+import { testHooks } from '../settings.ts';
 
 /** What the task side reads: written once per step submission. */
 export interface SlurmStepSpec {
@@ -81,12 +82,12 @@ export async function runSlurmArrayTask(registry: Readonly<Record<string, Task>>
 }
 
 /**
- * Fault injection for the tests only: when $STEEL_SLURM_TEST_KILL names an existing file holding "STEP RANK", that
+ * Fault injection for the tests only: when the test hook slurmKillFile (pipeline/settings.ts) names an existing file holding "STEP RANK", that
  * task deletes the file (so a resubmission runs normally) and kills itself with SIGKILL in the middle of its work
  * (at its first progress report, or before writing its marker).
  */
 function testFault(step: string, rank: number): (() => void) | undefined {
-  const f = process.env.STEEL_SLURM_TEST_KILL;
+  const f = testHooks().slurmKillFile;
   if (!f || !existsSync(f)) return undefined;
   const [s, r] = readFileSync(f, 'utf8').trim().split(/\s+/);
   if (s !== step || Number(r) !== rank) return undefined;

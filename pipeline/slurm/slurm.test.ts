@@ -9,6 +9,7 @@ import { LocalExecutor, markerPath, readMarker, TaskFailedError } from '../execu
 import { runPipeline } from '../runner.ts';
 import { operators } from '../../cli/operators.ts';
 import { squareTask } from './test-tasks.ts';
+import { testHooksEnv } from '../settings.ts';
 import { buildJobScript, chunkRanks, createSlurmExecutor, shq, slurmAvailable, slurmPathPattern, type SlurmExecutorOptions } from './slurm.ts';
 
 const made: string[] = [];
@@ -105,7 +106,7 @@ describe('Slurm cluster', cluster, () => {
     const dir = join(base, NASTY);
     mkdirSync(dir, { recursive: true });
     const lines: string[] = [];
-    const ex = createSlurmExecutor(opts(lines, { env: { STEEL_TEST_EXTRA: `x'y $(z)` } }));
+    const ex = createSlurmExecutor(opts(lines, { env: testHooksEnv({ echo: `x'y $(z)` }) }));
     const max = await ex.maxArraySize();
     const count = 2 * max + 1;
     const stateDir = join(dir, 'state');
@@ -136,7 +137,7 @@ describe('Slurm cluster', cluster, () => {
     const kill = join(dir, 'kill');
     writeFileSync(kill, 'k 1\n');
     const lines: string[] = [];
-    const ex = createSlurmExecutor(opts(lines, { env: { STEEL_SLURM_TEST_KILL: kill } }));
+    const ex = createSlurmExecutor(opts(lines, { env: testHooksEnv({ slurmKillFile: kill }) }));
     const stateDir = join(dir, 'state');
     const o = { name: 'k', stateDir, count: 4, workers: 2 };
     await assert.rejects(ex.runTasks(squareTask, { dir }, o), (e: Error) => {
@@ -193,7 +194,7 @@ describe('Slurm cluster', cluster, () => {
     const kill = join(base, 'kill');
     writeFileSync(kill, 'p0-map 2\n');
     const lines: string[] = [];
-    const ex = () => createSlurmExecutor(opts(lines, { env: { STEEL_SLURM_TEST_KILL: kill } }));
+    const ex = () => createSlurmExecutor(opts(lines, { env: testHooksEnv({ slurmKillFile: kill }) }));
     await assert.rejects(runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() }), /rank 2: array task/);
     assert.equal(existsSync(kill), false, 'the fault fired');
     await runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() });

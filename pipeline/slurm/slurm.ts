@@ -18,6 +18,7 @@ import { nodeEntry } from '../node-entry.ts';
 import { Progress, type ProgressOptions } from '../progress.ts';
 import type { Task, TaskResult } from '../task.ts';
 import type { SlurmStepSpec } from './slurm-task.ts';
+import { setting, settingName } from '../settings.ts';
 
 export interface SlurmExecutorOptions {
   partition?: string;
@@ -34,7 +35,7 @@ export interface SlurmExecutorOptions {
   throttle?: number;
   /** Override the cluster's MaxArraySize (default: `scontrol show config`). */
   maxArraySize?: number;
-  /** Seconds between polls of squeue and the markers (default 5; STEEL_SLURM_POLL_MS). */
+  /** Milliseconds between polls of squeue and the markers (default 5000; setting slurmPollMs, STEEL_SLURM_POLL_MS). */
   pollMs?: number;
   /** Extra environment for the tasks, exported by the job script (besides the submitting environment). */
   env?: Record<string, string>;
@@ -50,29 +51,21 @@ export interface SlurmExecutorOptions {
   log?: (line: string) => void;
 }
 
-/** Options from STEEL_SLURM_* environment variables (partition, account, qos, time, cpus, mem, throttle, args as JSON list). */
+/** Options from the STEEL_SLURM_* settings (pipeline/settings.ts: partition, account, qos, time, cpus, mem, throttle, poll, sbatch args). */
 export function slurmOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SlurmExecutorOptions {
   const o: SlurmExecutorOptions = {};
-  if (env.STEEL_SLURM_PARTITION) o.partition = env.STEEL_SLURM_PARTITION;
-  if (env.STEEL_SLURM_ACCOUNT) o.account = env.STEEL_SLURM_ACCOUNT;
-  if (env.STEEL_SLURM_QOS) o.qos = env.STEEL_SLURM_QOS;
-  if (env.STEEL_SLURM_TIME) o.time = env.STEEL_SLURM_TIME;
-  if (env.STEEL_SLURM_MEM) o.mem = env.STEEL_SLURM_MEM;
-  if (env.STEEL_SLURM_CPUS) o.cpusPerTask = Number(env.STEEL_SLURM_CPUS);
-  if (env.STEEL_SLURM_THROTTLE) o.throttle = Number(env.STEEL_SLURM_THROTTLE);
-  if (env.STEEL_SLURM_POLL_MS) o.pollMs = Number(env.STEEL_SLURM_POLL_MS);
-  if (env.STEEL_SLURM_SBATCH_ARGS) {
-    let v: unknown;
-    try {
-      v = JSON.parse(env.STEEL_SLURM_SBATCH_ARGS);
-    } catch {
-      v = undefined;
-    }
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-      throw new Error('STEEL_SLURM_SBATCH_ARGS must be a JSON list of strings, e.g. ["--constraint=cpu"]');
-    }
-    o.sbatchArgs = v;
-  }
+  const set = <K extends keyof SlurmExecutorOptions>(k: K, v: SlurmExecutorOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('partition', setting('slurmPartition', env));
+  set('account', setting('slurmAccount', env));
+  set('qos', setting('slurmQos', env));
+  set('time', setting('slurmTime', env));
+  set('mem', setting('slurmMem', env));
+  set('cpusPerTask', setting('slurmCpus', env));
+  set('throttle', setting('slurmThrottle', env));
+  if (env[settingName('slurmPollMs')]) set('pollMs', setting('slurmPollMs', env));
+  set('sbatchArgs', setting('slurmSbatchArgs', env));
   return o;
 }
 
@@ -322,7 +315,7 @@ export class SlurmExecutor implements Executor {
 
       // Wait: a rank is done when its marker exists; failed when its array task left the queue without one.
       const failures: TaskFailure[] = [];
-      const pollMs = this.opts.pollMs ?? Number(process.env.STEEL_SLURM_POLL_MS ?? 5000);
+      const pollMs = this.opts.pollMs ?? setting('slurmPollMs')!;
       let squeueErrors = 0;
       const waiting = new Set(pending);
       while (waiting.size) {

@@ -2,6 +2,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask } from '../task.ts';
+import { testHooks } from '../settings.ts';
 
 interface Args {
   dir: string;
@@ -17,6 +18,6 @@ export const squareTask = defineTask('test.slurm-square', async (rank, world, ar
   if (rank === args.failRank) throw new Error(`boom in rank ${rank}`);
   writeFileSync(join(args.dir, `out-${rank}.txt`), `${rank * rank}\n`);
   ctx.progress(2, 2);
-  return { rank, world, square: rank * rank, job: process.env.SLURM_ARRAY_JOB_ID ?? null, extra: process.env.STEEL_TEST_EXTRA ?? null };
+  return { rank, world, square: rank * rank, job: process.env.SLURM_ARRAY_JOB_ID ?? null, extra: testHooks().echo ?? null };
 });
 

@@ -7,6 +7,7 @@
 import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { gemmSerial, setGemmHook, type Arr } from './ops.ts';
+import { setting } from '../../pipeline/settings.ts';
 
 const MIN_WORK = 1 << 21; // N*M*K below this runs serially
 
@@ -116,7 +117,7 @@ let poolThreads = 1;
 
 /** sets the CPU backend's thread count (1 = serial). Default: STEEL_CPU_THREADS, else min(2, available cores). */
 export function setCpuThreads(n?: number): number {
-  const want = Math.max(1, Math.floor(n ?? (Number(process.env.STEEL_CPU_THREADS) || Math.min(2, availableParallelism()))));
+  const want = Math.max(1, Math.floor(n ?? (setting('cpuThreads') ?? Math.min(2, availableParallelism()))));
   if (want === poolThreads && (want === 1 || pool)) return want;
   pool?.close();
   pool = null;

@@ -14,6 +14,7 @@
  * waiting. An operation that waits longer than `timeoutMs` fails with "timed out".
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { setting } from '../../pipeline/settings.ts';
 
 export type NumArray = Float32Array | Float64Array | Int32Array | Uint8Array;
 
@@ -157,11 +158,8 @@ function bytesOf(a: NumArray): Uint8Array {
 
 /** STEEL_DIST_TIMEOUT (seconds) in milliseconds, if set: how long a rank waits for the others (TCP and NCCL). */
 export function distTimeoutMs(): number | undefined {
-  const s = process.env.STEEL_DIST_TIMEOUT;
-  if (!s) return undefined;
-  const n = Number(s);
-  if (!(n > 0)) throw new Error(`STEEL_DIST_TIMEOUT: not a positive number of seconds: ${s}`);
-  return n * 1000;
+  const s = setting('distTimeout');
+  return s === undefined ? undefined : s * 1000;
 }
 
 export class TcpCollective implements Collective {

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { setting } from '../../pipeline/settings.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/steel.js', import.meta.url));
 
@@ -30,7 +31,7 @@ export function freePort(addr = '127.0.0.1'): Promise<number> {
  * (scripts/gpu/steel-train-entry.ts sets STEEL_TRAIN_ENTRY to itself), that bundle with argv minus the 'train' word.
  */
 export function childArgs(argv: string[]): string[] {
-  const entry = process.env.STEEL_TRAIN_ENTRY;
+  const entry = setting('trainEntry');
   if (entry && argv[0] === 'train') return [entry, ...argv.slice(1)];
   return [CLI, ...argv];
 }

@@ -10,6 +10,7 @@ import type { AdamWOptions, Backend, BackendFactory, OptimizerState, ParamInfo }
 import { type Collective, distTimeoutMs } from '../distributed/collective.ts';
 import { type ModelConfig, numel, paramShapes, validateConfig } from '../config.ts';
 import { Rng } from '../rng.ts';
+import { setting } from '../../pipeline/settings.ts';
 
 export interface NativeAddon {
   create(cfg: ModelConfig): unknown;
@@ -52,7 +53,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** path of the built addon (override with STEEL_CUDA_ADDON). */
 export function addonPath(): string {
-  return process.env.STEEL_CUDA_ADDON ?? join(here, 'build', 'steel_cuda.node');
+  return setting('cudaAddon') ?? join(here, 'build', 'steel_cuda.node');
 }
 
 let cached: NativeAddon | null = null;
@@ -85,7 +86,8 @@ export function available(): { ok: boolean; reason?: string } {
  */
 export function ncclCandidates(): string[] {
   const out: string[] = [];
-  if (process.env.STEEL_NCCL_LIB) out.push(process.env.STEEL_NCCL_LIB);
+  const lib = setting('ncclLib');
+  if (lib) out.push(lib);
   const roots = ['/usr/local/lib', '/usr/lib', join(process.env.HOME ?? '/root', '.local/lib')];
   if (process.env.VIRTUAL_ENV) roots.unshift(join(process.env.VIRTUAL_ENV, 'lib'));
   if (process.env.CONDA_PREFIX) roots.unshift(join(process.env.CONDA_PREFIX, 'lib'));
