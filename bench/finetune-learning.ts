@@ -6,6 +6,8 @@
  *
  * Usage: node --import tsx bench/finetune-learning.ts --model RUN_DIR --work DIR [--digits 3] [--train 600]
  *          [--heldout 100] [--sft-epochs 12] [--sft-lr 2e-3] [--batch 16] [--dpo-epochs 2] [--dpo-lr 5e-4]
+ *          [--sft-steps N]     stop SFT after N steps (the cosine schedule still spans every epoch)
+ *          [--sft-run DIR]     skip SFT training: use this SFT run / checkpoint (made with the same task options)
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +24,7 @@ const { values: v } = parseArgs({
     model: { type: 'string' }, work: { type: 'string' }, digits: { type: 'string', default: '3' }, train: { type: 'string', default: '600' },
     heldout: { type: 'string', default: '100' }, 'sft-epochs': { type: 'string', default: '12' }, 'sft-lr': { type: 'string', default: '2e-3' },
     batch: { type: 'string', default: '16' }, 'dpo-epochs': { type: 'string', default: '2' }, 'dpo-lr': { type: 'string', default: '5e-4' },
+    'sft-steps': { type: 'string' }, 'sft-run': { type: 'string' },
   },
 });
 if (!v.model || !v.work) { console.error('usage: bench/finetune-learning.ts --model PRETRAINED_RUN --work DIR [options]'); process.exit(2); }
@@ -48,12 +51,16 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const e0 = await evalModel(v.model);
 console.log(`held-out exact match before SFT: ${pct(e0.full)} (zh ${pct(e0.zh)}, en ${pct(e0.en)}; KV-cache decoding ${pct(e0.kv)}); e.g. ${JSON.stringify(e0.samples[0])}`);
 const ts = performance.now();
-await finetune({
-  task: 'sft', from: v.model, dataDir: join(W, 'sft-data'), outDir: join(W, 'sft-run'), log: (m) => console.log(m), logEvery: 25,
-  hyper: { ...STEEL_SFT, lr: Number(v['sft-lr']), epochs: Number(v['sft-epochs']), globalBatch: Number(v.batch), microBatch: Number(v.batch) },
-});
+const sftRun = v['sft-run'] ?? join(W, 'sft-run');
+if (!v['sft-run']) {
+  await finetune({
+    task: 'sft', from: v.model, dataDir: join(W, 'sft-data'), outDir: sftRun, log: (m) => console.log(m), logEvery: 25,
+    steps: v['sft-steps'] ? Number(v['sft-steps']) : undefined,
+    hyper: { ...STEEL_SFT, lr: Number(v['sft-lr']), epochs: Number(v['sft-epochs']), globalBatch: Number(v.batch), microBatch: Number(v.batch) },
+  });
+} else console.log(`SFT: using ${sftRun}`);
 const sftS = (performance.now() - ts) / 1000;
-const e1 = await evalModel(join(W, 'sft-run'));
+const e1 = await evalModel(sftRun);
 console.log(`held-out exact match after SFT:  ${pct(e1.full)} (zh ${pct(e1.zh)}, en ${pct(e1.en)}; KV-cache decoding ${pct(e1.kv)}); e.g. ${JSON.stringify(e1.samples.slice(0, 3))}`);
 
 const pairs = task.heldout.map((x) => ({ prompt: [{ role: 'user' as const, content: x.prompt }], chosen: x.answer, rejected: x.wrong }));
@@ -61,7 +68,7 @@ const ref = await pairLogProbs(e1.m.backend, e1.m.vocabIds, tok, pairs);
 const prefer = (p: { chosen: Float64Array; rejected: Float64Array }) => p.chosen.reduce((a, c, i) => a + (c > p.rejected[i] ? 1 : 0), 0) / p.chosen.length;
 const td = performance.now();
 await finetune({
-  task: 'dpo', from: join(W, 'sft-run'), dataDir: join(W, 'dpo-data'), outDir: join(W, 'dpo-run'), log: (m) => console.log(m), logEvery: 10,
+  task: 'dpo', from: sftRun, dataDir: join(W, 'dpo-data'), outDir: join(W, 'dpo-run'), log: (m) => console.log(m), logEvery: 10,
   hyper: { ...STEEL_DPO, lr: Number(v['dpo-lr']), epochs: Number(v['dpo-epochs']), globalBatch: Number(v.batch), microBatch: Number(v.batch) / 2 },
 });
 const dpoS = (performance.now() - td) / 1000;
