@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { MinHasher, collisionProbability, optimalParams, sketchJaccard, seededRandom } from './minhash.ts';
@@ -9,6 +8,7 @@ import { charShingles, jaccardSorted, normalise, shingleMode, uniqueSorted, word
 import { simhash, hamming, tables, blockRanges, tableKey } from './simhash.ts';
 import { RecordReader, RecordWriter, readAllRecords, CorruptIntermediateError } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
   const p = optimalParams(0.8, 256);
@@ -83,7 +83,7 @@ test("simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority
 });
 
 test('record files: round trip; truncation, bit flips and bad headers are reported with the path', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-rf-'));
+  const dir = tmpDir('dd-rf-');
   const p = join(dir, 'x.bin');
   const w = new RecordWriter(p, 3, true, 64);
   for (let i = 0; i < 500; i++) w.write([i, i * 2, 0xffffffff - i], 0, i % 3 ? `id-${i}` : '文档');
@@ -125,7 +125,7 @@ test('record files: round trip; truncation, bit flips and bad headers are report
 test('JSONL.zst written in frames reads back intact across read-chunk boundaries', async () => {
   const { JsonlWriter } = await import('../pipeline/writers/index.ts');
   const { readDocuments } = await import('../pipeline/readers/index.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'dd-io-'));
+  const dir = tmpDir('dd-io-');
   const p = join(dir, 'x.jsonl.zst');
   const w = new JsonlWriter(p);
   const rnd = seededRandom(9);

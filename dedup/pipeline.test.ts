@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, truncateSync, statSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync, truncateSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
@@ -36,7 +35,7 @@ function cfgFor(method: DedupMethod, inputs: string[], out: string, params: Reco
 }
 
 test('minhash removes planted near-duplicates, keeps the first, records cluster sizes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-mh-'));
+  const dir = tmpDir('dd-mh-');
   const fx = writeFixture(join(dir, 'in'), { files: 3, perFile: 30 });
   const out = join(dir, 'out');
   const r = await runDedup(cfgFor('minhash', fx.files, out), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
@@ -61,7 +60,7 @@ test('minhash removes planted near-duplicates, keeps the first, records cluster 
 });
 
 test('exact dedup normalises case and whitespace; keep=longest keeps the longer copy', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-ex-'));
+  const dir = tmpDir('dd-ex-');
   const p = join(dir, 'a.jsonl');
   writeFileSync(
     p,
@@ -92,7 +91,7 @@ test('exact dedup normalises case and whitespace; keep=longest keeps the longer 
 });
 
 test('buckets larger than the in-memory group limit still link every member', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-big-'));
+  const dir = tmpDir('dd-big-');
   const p = join(dir, 'a.jsonl');
   const base = '这是一个很长的重复文档，用来测试很大的桶。'.repeat(20);
   writeFileSync(p, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, text: i % 2 ? base : base + '！' })).join('\n'));
@@ -109,7 +108,7 @@ test('buckets larger than the in-memory group limit still link every member', as
 });
 
 test("simhash with Steel's space tokens lumps unsegmented Chinese together; character tokens do not", async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-sh-'));
+  const dir = tmpDir('dd-sh-');
   const fx = writeFixture(join(dir, 'in'), { files: 1, perFile: 24 });
   const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
   const space = await runDedup(cfgFor('simhash', fx.files, join(dir, 'space')), ex, { workers: 1, log: noLog });
@@ -122,7 +121,7 @@ test("simhash with Steel's space tokens lumps unsegmented Chinese together; char
 });
 
 test('dedup against a previous run index removes new documents that duplicate kept ones', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-ix-'));
+  const dir = tmpDir('dd-ix-');
   const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 20, seed: 3 });
   const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
   const a = join(dir, 'a');
@@ -142,7 +141,7 @@ test('dedup against a previous run index removes new documents that duplicate ke
 });
 
 test('a run killed in each stage resumes to the same result as an uninterrupted run', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-kill-'));
+  const dir = tmpDir('dd-kill-');
   const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 24, seed: 11 });
   const ref = join(dir, 'ref');
   await runDedup(cfgFor('minhash', fx.files, ref), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
@@ -168,7 +167,7 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
 });
 
 test('a truncated or altered intermediate is detected, named, and never used', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dd-bad-'));
+  const dir = tmpDir('dd-bad-');
   const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 12, seed: 5 });
   const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
   const out = join(dir, 'out');
@@ -194,6 +193,7 @@ test('a truncated or altered intermediate is detected, named, and never used', a
 });
 
 import { rmSync } from 'node:fs';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 function require_rm(p: string) {
   rmSync(p, { recursive: true, force: true });
 }

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { getBenchmark, loadSplit } from './benchmarks.ts';
 import { writeFixtures, writeFixtureArchives, CEVAL_VAL } from './fixtures.ts';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { parseCsv } from './csv.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 function withDir(fn: (dir: string) => void) {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-bench-'));
+  const dir = tmpDir('steel-bench-');
   try { fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
 }
 

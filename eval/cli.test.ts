@@ -1,13 +1,13 @@
 // steel eval --task: benchmarks through the CLI, results written beside the seed and protocol.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { rmSync, readFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFixtures, writeFixtureArchives, CEVAL_VAL, MMLU_TEST } from './fixtures.ts';
 import { tinyQwenModel } from './testutil.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const CLI = fileURLToPath(new URL('../cli/steel.js', import.meta.url));
 const steel = (...args: string[]) => {
@@ -16,7 +16,7 @@ const steel = (...args: string[]) => {
 };
 
 test('steel eval --task ceval,mmlu on fixtures: JSON + table + items, protocol and seed beside them; bad input named', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-evalcli-'));
+  const dir = tmpDir('steel-evalcli-');
   try {
     writeFixtures(join(dir, 'bench'));
     const texts = [...Object.values(CEVAL_VAL).flat(), ...Object.values(MMLU_TEST).flat()].map((q) => q.join('\n'));
@@ -75,7 +75,7 @@ test('steel train: the --eval-* options need --eval-every; --eval-every needs so
 });
 
 test('steel eval on the collected fixture archive gives hand-checkable scores: a model whose logits are all zero picks A everywhere', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-evalzero-'));
+  const dir = tmpDir('steel-evalzero-');
   try {
     writeFixtureArchives(join(dir, 'bench')); // as steel collect leaves them: ceval-exam.zip, not unpacked
     const texts = Object.values(CEVAL_VAL).flat().map((q) => q.join('\n'));

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeShards } from '../train/testutil.ts';
 import { train } from '../train/trainer.ts';
@@ -10,9 +9,10 @@ import { openModel } from '../train/load.ts';
 import { evaluate } from '../train/evaluate.ts';
 import { writeFixtures } from './fixtures.ts';
 import { makeInLoopEval } from './inloop.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 test('steel train --eval-every: held-out perplexity and a C-Eval subset in metrics.jsonl; training numbers unchanged', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-inloop-'));
+  const dir = tmpDir('steel-inloop-');
   try {
     makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 20, seed: 4 });
     makeShards(join(dir, 'heldout'), { shards: 1, docsPerShard: 8, seed: 99 });

@@ -2,10 +2,9 @@
 // `steel eval --protocol loglik` (CPU, within 1e-4) and the same accuracy. Skips visibly without Python's lm_eval.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { compareWithHarness, hasLmEval } from './oracle/compare.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 test('lm-evaluation-harness agrees with steel eval --protocol loglik on an exported dense model (1-shot C-Eval subject)', { timeout: 1_800_000 }, async (t) => {
   if (!hasLmEval()) {
@@ -13,7 +12,7 @@ test('lm-evaluation-harness agrees with steel eval --protocol loglik on an expor
     t.skip('lm_eval not installed');
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'steel-oracle-'));
+  const dir = tmpDir('steel-oracle-');
   try {
     const c = await compareWithHarness(dir, 'computer_network', '计算机网络', 1);
     console.log(`# oracle: ${c.items} items, max |steel - harness| log-likelihood ${c.maxAbsDiff.toExponential(2)} nats, accuracy steel ${c.steelAcc} harness ${c.harnessAcc}`);

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { getBenchmark, loadSplit } from './benchmarks.ts';
 import { writeFixtures } from './fixtures.ts';
 import { runTask, chatPrompt, loglikContext, resultTable } from './protocols.ts';
 import type { EvalModel, LoglikRequest, LoglikResult } from './lm.ts';
 import { renderChatPrompt, type ChatMessage } from '../pipeline/chat.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 /** answers every question with the text of option C ("我认为答案是<text of C>"); as loglik, prefers " C". */
 class AlwaysC implements EvalModel {
@@ -30,7 +29,7 @@ class AlwaysC implements EvalModel {
 
 function withDir(fn: (dir: string) => Promise<void>) {
   return async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'steel-proto-'));
+    const dir = tmpDir('steel-proto-');
     try { await fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
   };
 }

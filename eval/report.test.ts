@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildReport, formatReport, renderHtml, niceTicks, fmtNum, downsample } from './report.ts';
 import { readMetrics } from '../train/metrics.ts';
@@ -10,6 +9,7 @@ import { train } from '../train/trainer.ts';
 import { getPreset } from '../train/config.ts';
 import { main } from '../cli/main.ts';
 import { openInChromium, type OpenedPage } from '../pipeline/browser-check.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 /** a real 6-step training run plus two eval rows of the kind in-loop evaluation writes. */
 async function makeRun(root: string): Promise<string> {
@@ -25,7 +25,7 @@ async function makeRun(root: string): Promise<string> {
 }
 
 test('report: summary of every metrics key, eval rows grouped with the training curve of the same name', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-report-'));
+  const root = tmpDir('steel-report-');
   try {
     const run = await makeRun(root);
     const rows = readMetrics(join(run, 'metrics.jsonl'));
@@ -76,7 +76,7 @@ test('report: number formatting and axis ticks', () => {
 });
 
 test('steel report RUN --html --tensorboard: the HTML renders in headless Chromium with one chart per curve group', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-report-'));
+  const root = tmpDir('steel-report-');
   let opened: OpenedPage | null = null;
   try {
     const run = await makeRun(root);
@@ -124,7 +124,7 @@ test('steel report RUN --html --tensorboard: the HTML renders in headless Chromi
 });
 
 test('report HTML escapes metric names (no markup injection through metrics.jsonl keys)', () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-report-'));
+  const root = tmpDir('steel-report-');
   try {
     writeFileSync(join(root, 'metrics.jsonl'), '{"step":1,"<b>x</b>":1}\n{"step":2,"<b>x</b>":2}\n');
     const html = renderHtml(buildReport(join(root, 'metrics.jsonl')));

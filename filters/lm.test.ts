@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { trainKneserNey, formatArpa, ArpaModel, tokenizeLine } from './lm.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const close = (a: number, b: number, eps = 1e-6) => assert.ok(Math.abs(a - b) < eps, `${a} != ${b}`);
 const p = (m: ArpaModel, h: string[], w: string) => Math.pow(10, m.logProb(h, w));
@@ -74,7 +74,7 @@ ngram 2=2
 });
 
 test('steel lm train / score CLI', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-lm-'));
+  const dir = tmpDir('steel-lm-');
   try {
     const input = join(dir, 'ref.jsonl');
     writeFileSync(input, ['今天天气很好。\n我们去公园。', '今天天气不好。', 'the cat sat'].map((t, i) => JSON.stringify({ id: `d${i}`, text: t })).join('\n') + '\n');

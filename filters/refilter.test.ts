@@ -1,9 +1,8 @@
 // `steel refilter` with a changed threshold gives the same result as a full rerun with that threshold.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
+import { writeFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import type { Document } from '../pipeline/document.ts';
@@ -13,6 +12,7 @@ import { parseRecipe, resolveSteps } from '../pipeline/recipe.ts';
 import { mapSteps, runMapSteps, readSample } from './harness.ts';
 import { planFrom, refilterRun, parseOverride } from './refilter.ts';
 import { operators } from '../cli/operators.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 /** A recipe with mappers before and after filters (so a newly kept document must get the later mappers applied). */
 function recipe(o: { alnumMin: number; repMax: number; lenMin: number; gopherWords: number }) {
@@ -72,7 +72,7 @@ test('refilter == rerun, in process, on the sample (loosened and tightened thres
   docs.push({ id: 'sym', text: '●■ ' + 'a1 = b2 + c3; '.repeat(40) + ' mail me: x.y@example.com', source: 't', meta: {} });
   const runA = await runMapSteps(await mapSteps(parseRecipe(recipe(A)), operators), docs);
   const runB = await runMapSteps(await mapSteps(parseRecipe(recipe(B)), operators), docs);
-  const dir = mkdtempSync(join(tmpdir(), 'steel-refilter-'));
+  const dir = tmpDir('steel-refilter-');
   try {
     const kw = new JsonlWriter(join(dir, 'run', 'docs', 'part-00000.jsonl.zst'));
     for (const d of runA.kept) await kw.write(d);
@@ -107,7 +107,7 @@ test('refilter rejects unknown rules and bad values', async () => {
 });
 
 test('steel prep + steel refilter == steel prep with the new thresholds (CLI, real pipeline)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-refilter-cli-'));
+  const dir = tmpDir('steel-refilter-cli-');
   const run = (args: string[]) => {
     const r = spawnSync(process.execPath, ['cli/steel.js', ...args], { encoding: 'utf8', env: { ...process.env, STEEL_PROGRESS: 'lines' } });
     assert.equal(r.status, 0, `steel ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);

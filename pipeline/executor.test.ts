@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
 import { defineTask, resolveTask, taskRegistry } from './task.ts';
 import { squareTask, testTasks, unregisteredTask } from './test-fixtures/executor-tasks.ts';
+import { tmpDir } from './test-fixtures/tmp-dir.ts';
 
 /** The fixture worker entry: its registry holds the test tasks only. */
 const worker = fileURLToPath(new URL('./test-fixtures/worker.ts', import.meta.url));
@@ -19,7 +19,7 @@ function runs(dir: string): number[] {
 }
 
 test('multi-process: runs every rank in worker processes, writes markers, returns stats in rank order', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   const stats = await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
   assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9, 16]);
@@ -51,7 +51,7 @@ test('multi-process: runs every rank in worker processes, writes markers, return
 });
 
 test('a failing task is reported with rank and message after the others finish; a rerun redoes only it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   const opts = { name: 'f', stateDir: join(dir, 'state'), count: 4, workers: 2 };
   await assert.rejects(ex.runTasks(squareTask, { dir, failRank: 2 }, opts), (e: unknown) => {
@@ -69,7 +69,7 @@ test('a failing task is reported with rank and message after the others finish; 
 });
 
 test('a worker process that dies fails its task clearly; remaining tasks still run on a fresh worker', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   const opts = { name: 'd', stateDir: join(dir, 'state'), count: 4, workers: 1 };
   await assert.rejects(ex.runTasks(squareTask, { dir, dieRank: 1 }, opts), /rank 1: worker process \d+ died while running the task \(exit code 3\)/);
@@ -79,7 +79,7 @@ test('a worker process that dies fails its task clearly; remaining tasks still r
 });
 
 test('workers=1 runs in-process by default, with the same markers', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor(quiet);
   const stats = await ex.runTasks(squareTask, { dir }, { name: 'ip', stateDir: join(dir, 'state'), count: 3, workers: 1 });
   assert.deepEqual(stats.map((s) => s.pid), [process.pid, process.pid, process.pid]);
@@ -87,7 +87,7 @@ test('workers=1 runs in-process by default, with the same markers', async () => 
 });
 
 test('a worker asked for a task its registry lacks fails that rank by name', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-exec-'));
+  const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   await assert.rejects(
     ex.runTasks(unregisteredTask, undefined, { name: 'u', stateDir: join(dir, 'state'), count: 1, workers: 1 }),

@@ -1,18 +1,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AtomicFileSync, isTempName, partialPathFor, removeStaleTemps, tempPathFor, writeDirAtomic, writeFileAtomic } from './fsutil.ts';
 import { AtomicFile } from './writers/atomic.ts';
 import { JsonlWriter } from './writers/jsonl.ts';
+import { tmpDir } from './test-fixtures/tmp-dir.ts';
 
 const FSUTIL = fileURLToPath(new URL('./fsutil.ts', import.meta.url));
 
 test('removeStaleTemps finds the temps every atomic helper leaves when its process is killed mid-write', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-fsutil-'));
+  const dir = tmpDir('steel-fsutil-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // a child process starts one write with each helper and is killed (SIGKILL) before any of them finishes
   const script = join(dir, 'killed.mts');
@@ -45,7 +45,7 @@ await writeDirAtomic(out + '/ckpt', async (tmp) => {
 });
 
 test('in-process helpers: temps use the one scheme, commit renames, abort and errors leave nothing', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-fsutil-'));
+  const dir = tmpDir('steel-fsutil-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const p = join(dir, 'a', 'x.json');
   assert.ok(isTempName(tempPathFor(p).split('/').pop()!));

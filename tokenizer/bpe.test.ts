@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, pretokenize, byteLevelAlphabet } from './bpe.ts';
 import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
 import { trainTokenizer } from './train.ts';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as { cases: { text: string }[] };
 
@@ -75,7 +75,7 @@ test('bpe: same merges as Hugging Face\'s BpeTrainer (Python) on the same text',
     t.skip('python tokenizers missing');
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'steel-bpe-'));
+  const dir = tmpDir('steel-bpe-');
   try {
     const texts: string[] = [];
     for (let r = 0; r < 4; r++) texts.push(...CORPUS.map((c, i) => `${c} ${r * 7 + i}`));
@@ -98,7 +98,7 @@ test('bpe: same merges as Hugging Face\'s BpeTrainer (Python) on the same text',
 });
 
 test('bpe: tokenizer.json loads in the tokenizers engine; decode(encode(x)) == x; specials; ids 0..255 = Qwen bytes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-bpe-'));
+  const dir = tmpDir('steel-bpe-');
   try {
     const wc = new WordCounter();
     for (let r = 0; r < 5; r++) for (const t of CORPUS) wc.add(t);
@@ -123,7 +123,7 @@ test('bpe: tokenizer.json loads in the tokenizers engine; decode(encode(x)) == x
 });
 
 test('bpe: steel tokenizer train driver (hold-out compression report vs Qwen)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-bpe-'));
+  const dir = tmpDir('steel-bpe-');
   try {
     const docs = [];
     for (let i = 0; i < 400; i++) {

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { run as tokenizerCmd } from '../cli/commands/tokenizer.ts';
 import { run as inspectCmd } from '../cli/commands/inspect.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { tokenizeToShards } from './tokenize.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [], err: string[] = [];
@@ -24,7 +24,7 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
 }
 
 test('cli: steel tokenizer verify/export/ids/train and steel inspect --json/--html', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-cli-'));
+  const root = tmpDir('steel-cli-');
   try {
     const docs = Array.from({ length: 30 }, (_, i) => ({ id: `d${i}`, source: i % 2 ? 'a' : 'b', lang: i % 2 ? 'zh' : 'en', meta: {}, text: i % 2 ? `中文文档第${i}号，钢铁。` : `English document number ${i}.` }));
     const f = join(root, 'docs', 'part-00000.jsonl.zst');

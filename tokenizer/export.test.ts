@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShardWriter, buildManifest, writeManifest, type TokenizerInfo } from './shards.ts';
 import { exportMegatron, readMegatronIndex, readMegatronSequence, exportLitgpt, readLitgptChunk } from './export.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const TOK: TokenizerInfo = { name: 'qwen', sha256: '0'.repeat(64), vocab_size: 151936, eos_id: 151645, pad_id: 151643 };
 
@@ -29,7 +29,7 @@ const hasNumpy = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8'
 const checker = new URL('./check_exports.py', import.meta.url).pathname;
 
 test('export: Megatron .bin/.idx read back (own reader and numpy reader)', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-exp-'));
+  const root = tmpDir('steel-exp-');
   try {
     const docs = makeShards(join(root, 'shards'));
     const prefix = join(root, 'meg', 'data_text_document');
@@ -61,7 +61,7 @@ test('export: Megatron .bin/.idx read back (own reader and numpy reader)', async
 });
 
 test('export: lit-gpt LITPKDS chunks read back; tail padded with 151643', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-exp-'));
+  const root = tmpDir('steel-exp-');
   try {
     const docs = makeShards(join(root, 'shards'));
     const stream = docs.flatMap((d) => Array.from(d));

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { inspectDir, formatReport, renderHtml } from './inspect.ts';
 import { openInChromium, type OpenedPage } from '../pipeline/browser-check.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 
 /** A prep-like output folder: stats.json, docs/ (with dup_cluster_size), shards/. */
@@ -31,7 +31,7 @@ async function makeRun(root: string) {
 }
 
 test('inspect: prep folder and shard folder reports (tables, JSON)', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-insp-'));
+  const root = tmpDir('steel-insp-');
   try {
     const docs = await makeRun(root);
     const r = await inspectDir(root);
@@ -68,7 +68,7 @@ test('inspect: prep folder and shard folder reports (tables, JSON)', async () =>
 });
 
 test('inspect: HTML report renders in headless Chromium with charts and no errors', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-insp-'));
+  const root = tmpDir('steel-insp-');
   let opened: OpenedPage | null = null;
   try {
     await makeRun(root);

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPipeline } from '../pipeline/runner.ts';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { readManifest, verifyManifest } from './shards.ts';
 import { inspectDir } from './inspect.ts';
 import { operators } from '../cli/operators.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 test('prep: a recipe ending with the tokenize op writes OUT/shards (and inspect reads the run)', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-prep-tok-'));
+  const root = tmpDir('steel-prep-tok-');
   try {
     const docs = Array.from({ length: 50 }, (_, i) => ({ id: `d${i}`, source: 'mix', lang: i % 2 ? 'zh' : 'en', meta: {}, text: i % 2 ? `第${i}篇：钢铁是怎样炼成的。` : `Document ${i}: how the steel was tempered.` }));
     await writeDocs(join(root, 'in', 'a.jsonl.zst'), docs.slice(0, 25));

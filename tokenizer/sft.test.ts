@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, decodeIds, QWEN_EOS_ID } from './encode.ts';
 import { buildFtShards, encodeChatPrompt, encodeChats, readFtManifest, readFtShard } from './sft.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const { tok } = loadTokenizer('qwen');
 const conv = [{ role: 'user' as const, content: '1+1=?' }, { role: 'assistant' as const, content: '2' }, { role: 'user' as const, content: 'reverse abc' }, { role: 'assistant' as const, content: 'cba' }];
@@ -26,7 +26,7 @@ test('Qwen chat template: default system prompt, loss only on assistant content 
 });
 
 test('sft-data: shards with a loss-mask column, truncation counted, bad records rejected with file and line, pyarrow reads it', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-sft-'));
+  const dir = tmpDir('steel-sft-');
   const inp = join(dir, 'chat.jsonl');
   const long = 'word '.repeat(200);
   writeFileSync(inp, [
@@ -74,7 +74,7 @@ print(json.dumps({"cols": t.column_names, "types": [str(x.type) for x in t.schem
 });
 
 test('dpo-data: prompt / chosen / rejected columns; identical replies rejected', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-dpo-'));
+  const dir = tmpDir('steel-dpo-');
   const inp = join(dir, 'pairs.jsonl');
   writeFileSync(inp, [
     JSON.stringify({ id: 'p1', source: 'zh', prompt: [{ role: 'user', content: '1+2=?' }], chosen: '3', rejected: '4' }),
@@ -104,7 +104,7 @@ test('mix files: Steel ratios (English at 20%, ZH:EN 4:1 for DPO), sampling by r
   assert.ok(kept > 900 && kept < 1100, `20% of 5000 -> ${kept}`);
   assert.equal(mixKeeps(s, 'code-feedback', '17'), mixKeeps(s, 'code-feedback', '17'));
   assert.equal(mixKeeps(s, 'not-listed', '1'), 'not_in_mix');
-  const dir = mkdtempSync(join(tmpdir(), 'steel-selfc-'));
+  const dir = tmpDir('steel-selfc-');
   assert.equal(await run(['self-cognition', '--name', 'Iron-7B', '--author', 'Foundry Lab', '--out', join(dir, 'sc.jsonl')]), 0);
   const rows = readFileSync(join(dir, 'sc.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(rows.length, 12);

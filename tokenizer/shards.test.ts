@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import {
   ShardWriter, buildManifest, writeManifest, readManifest, verifyManifest, readShardTokens, iterShardDocs, sha256File,
   type TokenizerInfo, type ShardDoc,
 } from './shards.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const TOK: TokenizerInfo = { name: 'test', sha256: 'ab'.repeat(32), vocab_size: 151936, eos_id: 151645, pad_id: 151643 };
 
@@ -26,7 +26,7 @@ function makeDocs(n: number, seed = 1): ShardDoc[] {
 }
 
 test('shards: write, roll, manifest, read back exactly', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-shards-'));
+  const dir = tmpDir('steel-shards-');
   try {
     const docs = makeDocs(2000);
     const w = new ShardWriter(dir, { tokenizer: TOK, maxShardBytes: 400_000, batchTokens: 10_000 });
@@ -95,7 +95,7 @@ test('shards: write, roll, manifest, read back exactly', async () => {
 });
 
 test('shards: empty shard set and oversize document', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-shards-'));
+  const dir = tmpDir('steel-shards-');
   try {
     const w = new ShardWriter(dir, { tokenizer: TOK, maxShardBytes: 100_000 });
     assert.throws(() => w.add({ id: 'big', source: 's', tokens: new Uint32Array(30_000) }), /document big .* larger than one shard/);
@@ -116,7 +116,7 @@ test('shards: readable by pyarrow (file and stream readers), metadata and types 
     t.skip('pyarrow not installed');
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'steel-shards-'));
+  const dir = tmpDir('steel-shards-');
   try {
     const docs = makeDocs(300, 7);
     const w = new ShardWriter(dir, { tokenizer: TOK, maxShardBytes: 100_000, batchTokens: 5000 });

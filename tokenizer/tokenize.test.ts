@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { writeDocs } from '../pipeline/writers/index.ts';
@@ -9,6 +8,7 @@ import { loadTokenizer, encodeTexts } from './encode.ts';
 import { readManifest, verifyManifest, iterShardDocs } from './shards.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { tokenize } from './ops.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 function sampleDocs(part: number, n: number) {
   const out = [];
@@ -30,7 +30,7 @@ async function collectDocs(dir: string) {
 }
 
 test('tokenize: parallel worker processes → shards equal direct encoding; seeded shuffle; GlobalOp', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'steel-tok-'));
+  const root = tmpDir('steel-tok-');
   try {
     const files: string[] = [];
     const all: ReturnType<typeof sampleDocs> = [];

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync, closeSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync, closeSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeShards } from './testutil.ts';
 import { train } from './trainer.ts';
 import { getPreset } from './config.ts';
 import { findValidCheckpoint, lastGoodCheckpoint, listCheckpoints, verifyCheckpoint } from './checkpoint.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 function flip(path: string, at: number, mask: number): void {
   const fd = openSync(path, 'r+');
@@ -18,7 +18,7 @@ function flip(path: string, at: number, mask: number): void {
 }
 
 test('checkpoints: sha256 manifest, keep K, resume falls back past a corrupt newest checkpoint naming the file', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-ckpt-'));
+  const dir = tmpDir('steel-ckpt-');
   try {
     makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 12, seed: 7 });
     const p = getPreset('tiny');

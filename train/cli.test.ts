@@ -1,13 +1,13 @@
 // CLI paths of the trainer: steel model / train / eval / generate / export / import.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { rmSync, existsSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeShards } from './testutil.ts';
 import { readModelConfig } from './checkpoint.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const CLI = fileURLToPath(new URL('../cli/steel.js', import.meta.url));
 function steel(...args: string[]): { code: number; out: string; err: string } {
@@ -28,7 +28,7 @@ test('steel model info / check-causal', () => {
 });
 
 test('steel train (compact vocab) -> eval -> generate -> export -> import', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-cli-'));
+  const dir = tmpDir('steel-cli-');
   try {
     makeShards(join(dir, 'data'), { shards: 2, docsPerShard: 20, seed: 8 });
     const run = join(dir, 'run');

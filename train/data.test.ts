@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, existsSync, statSync, truncateSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, existsSync, statSync, truncateSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeShards } from './testutil.ts';
 import { DataLoader, contentHash } from './data.ts';
 import { readManifest, writeManifest, sha256File, VERIFIED_CACHE } from '../tokenizer/shards.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'steel-data-'));
+const tmp = () => tmpDir('steel-data-');
 const opts = (dir: string) => ({ dir, seqLen: 15, seed: 3407, padId: 0 });
 
 async function take(dl: DataLoader, n: number): Promise<string[]> {

@@ -3,8 +3,7 @@
 // resume is exact; the stored reference log-probs are checked against data and model.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CpuBackend } from './backends/cpu.ts';
 import { getPreset, UNK_RAW_ID } from './config.ts';
@@ -16,11 +15,12 @@ import { QWEN_EOS, QWEN_IM_START, QWEN_PAD } from './trainer.ts';
 import { buildFtShards, readFtManifest } from '../tokenizer/sft.ts';
 import { encodeTexts, loadTokenizer } from '../tokenizer/encode.ts';
 import { makeTask, writeTask } from '../bench/chat-task.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const { tok } = loadTokenizer('qwen');
 
 async function setup(kind: 'steel' | 'dense') {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-ft-'));
+  const dir = tmpDir('steel-ft-');
   const task = makeTask({ train: 40, heldout: 16, digits: 2, seed: 3 });
   writeTask(join(dir, 'task'), task);
   const sft = await buildFtShards({ inputs: [join(dir, 'task', 'sft-train.jsonl')], outDir: join(dir, 'sft'), task: 'sft', cutoff: 64 });

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeShards } from './testutil.ts';
 import { train } from './trainer.ts';
@@ -12,6 +11,7 @@ import { exportHf, importHf, STEEL_MODELING_FILES, suppressedIds } from './hf.ts
 import { SafetensorsFile } from './safetensors.ts';
 import { generate } from './generate.ts';
 import { evaluate } from './evaluate.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const checker = new URL('../scripts/fixtures/torch-check-hf-export.py', import.meta.url).pathname;
 const hasTransformers = spawnSync('python3', ['-c', 'import torch, transformers, safetensors'], { encoding: 'utf8' }).status === 0;
@@ -31,7 +31,7 @@ function hfCheck(dir: string, o: { prompt?: number[]; maxNew?: number; refusal?:
 
 for (const preset of ['tiny-dense', 'tiny']) {
   test(`export to HF and import back (${preset}): same weights, same logits; training continues from the import`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'steel-hf-'));
+    const dir = tmpDir('steel-hf-');
     try {
       makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 15, seed: 6 });
       const p = getPreset(preset);
@@ -104,7 +104,7 @@ for (const preset of ['tiny-dense', 'tiny']) {
 for (const preset of ['tiny-dense', 'tiny']) {
   test(`export (${preset}) in transformers: logits match ours, plain generate = steel generate (greedy, prefill then KV cache)${preset === 'tiny' ? ', refuses to load without its modeling code' : ''}`, async (t) => {
     if (!hasTransformers) { console.log(SKIP_HF); t.skip('torch/transformers not installed'); return; }
-    const dir = mkdtempSync(join(tmpdir(), 'steel-hfx-'));
+    const dir = tmpDir('steel-hfx-');
     try {
       makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 15, seed: 6 });
       const p = getPreset(preset);
@@ -146,7 +146,7 @@ for (const preset of ['tiny-dense', 'tiny']) {
 
 test('compact-vocabulary export (capped vocabulary + unk): transformers generate = steel generate, never the unk row', async (t) => {
   if (!hasTransformers) { console.log(SKIP_HF); t.skip('torch/transformers not installed'); return; }
-  const dir = mkdtempSync(join(tmpdir(), 'steel-hfc-'));
+  const dir = tmpDir('steel-hfc-');
   try {
     makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 30, seed: 8 });
     for (const kind of ['dense', 'steel'] as const) {

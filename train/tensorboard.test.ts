@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c, maskedCrc, tfrecord, writeTensorBoard, TensorBoardMirror } from './tensorboard.ts';
 import { parseMetrics, metricSeries } from './metrics.ts';
 import { makeShards } from './testutil.ts';
 import { train } from './trainer.ts';
 import { getPreset } from './config.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const checker = new URL('./check_tensorboard.py', import.meta.url).pathname;
 const hasTensorBoard = spawnSync('python3', ['-c', 'import tensorboard.backend.event_processing.event_accumulator'], { encoding: 'utf8' }).status === 0;
@@ -45,7 +45,7 @@ function records(file: string): number[] {
 }
 
 test('live mirror: reads only new whole lines of metrics.jsonl (a half-written line waits for its end)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-tbm-'));
+  const dir = tmpDir('steel-tbm-');
   try {
     const m = join(dir, 'metrics.jsonl');
     writeFileSync(m, '{"step":1,"loss":3}\n');
@@ -91,7 +91,7 @@ test('steel train --tensorboard and the conversion of metrics.jsonl: TensorBoard
     t.skip('tensorboard not installed');
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'steel-tb-'));
+  const dir = tmpDir('steel-tb-');
   try {
     makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 10, seed: 3 });
     const p = getPreset('tiny-dense');

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { readFileSync, rmSync, existsSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeShards } from './testutil.ts';
@@ -11,6 +10,7 @@ import { getPreset, STEEL_TRAIN } from './config.ts';
 import { latestCheckpoint } from './checkpoint.ts';
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
 import { paramShapes, numel } from './config.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const CLI = fileURLToPath(new URL('../cli/steel.js', import.meta.url));
 
@@ -36,7 +36,7 @@ test('LR schedule: linear warmup then cosine to the minimum', () => {
 
 for (const preset of ['tiny', 'tiny-dense']) {
   test(`exact resume (${preset}): 2N steps straight == N steps + resume N (bitwise losses and weights)`, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'steel-resume-'));
+    const dir = tmpDir('steel-resume-');
     try {
       makeShards(join(dir, 'data'), { shards: 3, docsPerShard: 12, seed: 3 });
       const p = getPreset(preset);
@@ -60,7 +60,7 @@ for (const preset of ['tiny', 'tiny-dense']) {
 }
 
 test('killed with SIGTERM mid-run: checkpoint on signal, resume reproduces the straight run bit for bit', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-kill-'));
+  const dir = tmpDir('steel-kill-');
   try {
     makeShards(join(dir, 'data'), { shards: 2, docsPerShard: 20, seed: 4 });
     const args = (out: string, steps: number, extra: string[] = []) => ['train', '--preset', 'tiny', '--data', join(dir, 'data'), '--out', out, '--steps', String(steps), '--log-every', '1', '--ckpt-every', '100000', '--quiet', ...extra];
@@ -96,7 +96,7 @@ test('killed with SIGTERM mid-run: checkpoint on signal, resume reproduces the s
 });
 
 test('NaN/inf loss stops with a clear message and keeps the last good checkpoint', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-nan-'));
+  const dir = tmpDir('steel-nan-');
   try {
     makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 10, seed: 5 });
     const p = getPreset('tiny');

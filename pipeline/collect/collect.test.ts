@@ -1,8 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { globToRegExp } from './glob.ts';
 import YAML from 'yaml';
 import { parseManifest } from '../corpora/manifest.ts';
 import { resolveSource, sourceFromManifest, type CollectSource } from './source.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 /** The keys every corpus manifest must have. */
 const MINIMAL = { name: 'x', title: 'X', publisher: 'p', language: ['zh'], license: 'l', format: 'jsonl', fields: { text: 'the text' }, unify: { kind: 'text' } };
@@ -33,7 +33,7 @@ function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: num
 }
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const root = mkdtempSync(join(tmpdir(), 'steel-collect-'));
+const root = tmpDir('steel-collect-');
 let n = 0;
 const newDir = () => join(root, `run${++n}`);
 

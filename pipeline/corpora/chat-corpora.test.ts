@@ -2,14 +2,14 @@
 // inside one real `prep` run; every record is kept, dropped (with the rule) or rejected (with file and line).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
 import { runPipeline } from '../runner.ts';
 import { getCorpus } from './index.ts';
 import { renderChatML, validateMessages, validatePreference } from '../chat.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 const FIX = fileURLToPath(new URL('./test-fixtures/chat/', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -40,7 +40,7 @@ test('prep over every fine-tuning corpus fixture: chat schema out, bad rows reje
     assert.ok(c, `manifest ${n}`);
     assert.equal(c.manifest.task, n.startsWith('ultrafeedback') ? 'preference' : 'sft', n);
   }
-  const tmp = mkdtempSync(join(tmpdir(), 'steel-chat-corpora-'));
+  const tmp = tmpDir('steel-chat-corpora-');
   const out = join(tmp, 'out');
   const f = (n: string) => join(FIX, n);
   copyFileSync(f('wanjuan-exam.jsonl'), join(tmp, 'wanjuan-exam-cot.jsonl')); // one file, one corpus per prep input

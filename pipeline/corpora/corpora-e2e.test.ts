@@ -2,12 +2,12 @@
 // project's readers and unified by the corpus adapters inside a real `prep` run; drops and rejects are accounted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { decompress } from 'fzstd';
 import { runPipeline } from '../runner.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 function readDocs(dir: string): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
@@ -19,7 +19,7 @@ function readDocs(dir: string): Record<string, unknown>[] {
 }
 
 test('prep with corpus adapters: Zhihu parquet, BELLE and WanJuan JSONL; drops and rejects accounted', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-corpora-e2e-'));
+  const dir = tmpDir('steel-corpora-e2e-');
   const md = (up: string) => JSON.stringify({ question_id: 1, answer_id: 2, url: 'https://www.zhihu.com/question/1/answer/2', upvotes: up, answer_creation_time: '2021-10-18T15:12:44.000Z' });
   parquetWriteFile({
     filename: join(dir, 'zhihu.parquet'),

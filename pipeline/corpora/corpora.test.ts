@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from '../document.ts';
 import type { AdaptResult, Corpus } from './types.ts';
 import { getCorpus, listCorpora, loadManifestFile, localFiles } from './index.ts';
 import { parseUpvotes, toChatML } from './adapters.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 const SYS = '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n';
 const loc = (file = '/data/x/part-0001.jsonl', line = 7) => ({ file, line });
@@ -44,7 +44,7 @@ test('every Steel-LLM corpus has a valid manifest with a download source', async
 });
 
 test('invalid manifests are refused with the file and the offending key', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-manifest-'));
+  const dir = tmpDir('steel-manifest-');
   const bad = join(dir, 'bad.yaml');
   writeFileSync(bad, 'name: bad\ntitle: x\npublisher: y\nlanguage: [zh]\nlicense: MIT\nformat: csv\nhf: {repo: a/b, include: ["*"]}\nfields: {}\nunify: {kind: text}\n');
   assert.throws(() => loadManifestFile(bad), (e: Error) => e.message.includes(bad) && e.message.includes('format'));
@@ -250,7 +250,7 @@ test('sample: passthrough keeps id/source/lang/meta, NFC + \\r only (no NFKC fol
 });
 
 test('a manifest outside corpora-manifests/ can be loaded by path', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-own-'));
+  const dir = tmpDir('steel-own-');
   mkdirSync(join(dir, 'x'));
   const p = join(dir, 'my-corpus.yaml');
   writeFileSync(p, 'name: my-corpus\ntitle: Mine\npublisher: me\nlanguage: [en]\nlicense: CC0-1.0\nformat: jsonl\nurls: ["https://example.org/a.jsonl"]\nfields: {body: string}\nunify: {kind: text, field: body, min_chars: 3}\n');

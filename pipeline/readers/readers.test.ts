@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -9,9 +8,10 @@ import {
   readRecords, recordToDocument, expandInput, detectFormat, readLines, type ReadItem,
 } from './index.ts';
 import { zstdCompressChunk } from '../writers/index.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 const td = (f: string) => fileURLToPath(new URL(`./testdata/${f}`, import.meta.url));
-const tmp = () => mkdtempSync(join(tmpdir(), 'steel-read-'));
+const tmp = () => tmpDir('steel-read-');
 
 async function collect(file: string, opts = {}): Promise<ReadItem[]> {
   const out: ReadItem[] = [];

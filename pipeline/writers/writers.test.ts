@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
@@ -11,8 +10,9 @@ import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter } from './in
 import { ParquetDocWriter } from './parquet.ts';
 import { readRecords, recordToDocument } from '../readers/index.ts';
 import type { Document } from '../document.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'steel-write-'));
+const tmp = () => tmpDir('steel-write-');
 const docs: Document[] = Array.from({ length: 3000 }, (_, i) => ({
   id: `d${i}`,
   text: `第 ${i} 篇文档。` + 'text '.repeat(i % 50),

@@ -2,15 +2,15 @@
 // another number of processes, and a dying rank.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync, cpSync } from 'node:fs';
+import { readFileSync, rmSync, existsSync, cpSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeShards } from '../testutil.ts';
 import { latestCheckpoint } from '../checkpoint.ts';
 import { shareOf } from './dp.ts';
 import { freePort } from './launch.ts';
+import { tmpDir } from '../../pipeline/test-fixtures/tmp-dir.ts';
 
 const CLI = fileURLToPath(new URL('../../cli/steel.js', import.meta.url));
 
@@ -36,7 +36,7 @@ test('shareOf splits M micro-batches contiguously over the ranks', () => {
 });
 
 test('2 processes == 1 process with the same global batch; a 2-process checkpoint resumes on 1 and on 3 processes', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-dp-'));
+  const dir = tmpDir('steel-dp-');
   try {
     const data = join(dir, 'data');
     makeShards(data, { shards: 3, docsPerShard: 12, seed: 3 });
@@ -78,7 +78,7 @@ test('2 processes == 1 process with the same global batch; a 2-process checkpoin
 });
 
 test('a rank that dies mid-run makes the other fail with a clear error instead of hanging', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-dp-kill-'));
+  const dir = tmpDir('steel-dp-kill-');
   try {
     const data = join(dir, 'data');
     makeShards(data, { shards: 2, docsPerShard: 10, seed: 4 });
@@ -104,7 +104,7 @@ test('a rank that dies mid-run makes the other fail with a clear error instead o
 });
 
 test('SIGTERM to one rank only: every rank stops after the same step and rank 0 saves the checkpoint', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-dp-term-'));
+  const dir = tmpDir('steel-dp-term-');
   try {
     const data = join(dir, 'data');
     makeShards(data, { shards: 2, docsPerShard: 10, seed: 4 });
@@ -133,7 +133,7 @@ test('SIGTERM to one rank only: every rank stops after the same step and rank 0 
 });
 
 test('steel train --procs 2: a failing rank setup fails the launch with a non-zero code', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-dp-bad-'));
+  const dir = tmpDir('steel-dp-bad-');
   try {
     const r = await steel(['train', '--preset', 'tiny', '--data', join(dir, 'nope'), '--out', join(dir, 'o'), '--steps', '2', '--procs', '2']);
     assert.notEqual(r.code, 0);

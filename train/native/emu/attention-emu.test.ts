@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tmpDir } from '../../../pipeline/test-fixtures/tmp-dir.ts';
 
 const native = fileURLToPath(new URL('..', import.meta.url));
 const cxx = process.env.CXX ?? 'g++';
@@ -17,7 +17,7 @@ const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
 test('attention kernels match float64 in the lane-level emulator (default and peaky scores)', { skip: have ? false : 'no C++ compiler' }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'steel-a3emu-'));
+  const dir = tmpDir('steel-a3emu-');
   try {
     const exe = join(dir, 'emu');
     execFileSync(cxx, ['-O2', '-std=c++17', '-fno-strict-aliasing', '-w', `-I${native}`, join(native, 'emu', 'attention-emu.cpp'), '-o', exe], { stdio: 'pipe' });
