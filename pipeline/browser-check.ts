@@ -29,14 +29,7 @@ export async function openInChromium(t: TestContext, file: string, what: string,
     t.skip('chromium not installed');
     return null;
   }
-  let chromium: typeof import('playwright-core').chromium;
-  try {
-    ({ chromium } = await import('playwright-core'));
-  } catch {
-    console.log(`# SKIP browser check of ${what}: playwright-core not installed (npm install)`);
-    t.skip('playwright-core missing');
-    return null;
-  }
+  const { chromium } = await import('playwright-core'); // a devDependency: always installed with the tests
   const profile = mkdtempSync(join(tmpdir(), 'steel-chromium-')); // fresh profile folder = --user-data-dir
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
