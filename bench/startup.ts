@@ -4,20 +4,25 @@
  * each command repeated (hyperfine-like: warm-up runs, then --runs timed runs), wall time and CPU time (user + system
  * of the child processes, from /proc/self/stat) per run. Every run's output is checked: `steel --help` must print the
  * command table of cli/main.ts, a worker must start, answer the executor's 'exit' message and exit 0.
- *   npx tsx bench/startup.ts [--runs 20] [--warmup 3]
+ *   npx tsx bench/startup.ts [--runs 20] [--warmup 3] [--write]   (--write: bench/results/startup.md)
  */
 import assert from 'node:assert/strict';
 import { fork, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { usage } from '../cli/main.ts';
+import { WORKER_ENTRY } from '../pipeline/executor.ts';
 import { nodeEntry as sourceEntry } from '../pipeline/node-entry.ts';
 
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '20' }, warmup: { type: 'string', default: '3' } },
+  options: {
+    runs: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '3' },
+    write: { type: 'boolean', default: false },
+  },
 });
 const RUNS = Number(values.runs);
 const WARMUP = Number(values.warmup);
@@ -85,10 +90,10 @@ function workerCase(name: string, entry: { file: string; execArgv: string[] }): 
   };
 }
 
-const workerSource = join(ROOT, 'pipeline/executor-worker.ts');
-const workerCompiled = join(ROOT, 'dist/pipeline/executor-worker.ts');
+const workerSource = WORKER_ENTRY;
+const workerCompiled = join(ROOT, 'dist', relative(ROOT, WORKER_ENTRY));
 const distWorker = compiled.nodeEntry(workerCompiled);
-assert.deepEqual(distWorker, { file: join(ROOT, 'dist/pipeline/executor-worker.js'), execArgv: [] });
+assert.deepEqual(distWorker, { file: workerCompiled.replace(/\.ts$/, '.js'), execArgv: [] });
 const tsxWorker = sourceEntry(workerSource);
 assert.equal(tsxWorker.execArgv[0], '--import');
 
@@ -135,13 +140,24 @@ for (const c of cases) {
   console.error(row);
 }
 const date = new Date().toISOString().slice(0, 10);
-console.log(
-  [
-    `Command: \`npx tsx bench/startup.ts --runs ${RUNS} --warmup ${WARMUP}\` · machine: ${cpus().length}-core dev VM ` +
-      `(${cpus()[0]?.model ?? 'cpu'}), Node ${process.version} · ${date} · every run's output checked`,
-    '',
-    '| what | command | wall mean ± sd | wall min | wall median | CPU per run |',
-    '| --- | --- | ---: | ---: | ---: | ---: |',
-    ...rows,
-  ].join('\n'),
-);
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const md = [
+  '# Start-up: the `steel` command and its worker processes',
+  '',
+  `Command: \`npx tsx bench/startup.ts --runs ${RUNS} --warmup ${WARMUP}\` · machine: ${cpus().length}-core dev VM ` +
+    `(${cpus()[0]?.model ?? 'cpu'}), Node ${process.version} · ${date} · load average at the end ${load} (the two cores ` +
+    'are shared: wall times are pessimistic, CPU per run is the steadier figure) · every run checked (`--help` prints ' +
+    "the command table; a worker starts, answers the executor's `exit` message and exits 0)",
+  '',
+  '| what | command | wall mean ± sd | wall min | wall median | CPU per run (user + sys) |',
+  '| --- | --- | ---: | ---: | ---: | ---: |',
+  ...rows,
+  '',
+  '"compiled" is what `npm ci` builds into dist/ and `steel` runs (scripts/build.mjs, cli/steel.js); "sources through',
+  'tsx" is what it falls back to when dist/ is missing or stale, and what every start cost before dist/ existed.',
+  'A worker start-up is the whole process (cli/worker.ts: Node, the task registry with the modules it imports, the IPC',
+  "channel) until it has answered the executor's first message and exited; the tasks it then runs come on top.",
+  '',
+].join('\n');
+console.log(md);
+if (values.write) writeFileSync(join(ROOT, 'bench/results/startup.md'), md);

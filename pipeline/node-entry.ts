@@ -10,6 +10,15 @@ import { fileURLToPath } from 'node:url';
 /** True when this module was loaded from compiled JavaScript (dist/, or a single-file bundle), not from its .ts source. */
 export const COMPILED = !fileURLToPath(import.meta.url).endsWith('.ts');
 
+/**
+ * The repository's root folder, the same whether the code runs from the sources or from dist/ (whose data entries are
+ * links back to the sources): paths recorded in outputs and run state (inputs of `steel prep`, say) must not depend on
+ * which of the two runs, or a run started by one could not be resumed by the other.
+ */
+export const REPO_ROOT = fileURLToPath(
+  new URL(import.meta.url.endsWith('/dist/pipeline/node-entry.js') ? '../../' : '../', import.meta.url),
+);
+
 /** The file to load for a module named by its .ts path: the .js beside it when running compiled, else the path itself. */
 export function moduleFile(path: string): string {
   return COMPILED && path.endsWith('.ts') ? path.slice(0, -3) + '.js' : path;

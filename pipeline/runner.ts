@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, linkSync, copyFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve, isAbsolute } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './node-entry.ts';
 import type { Executor } from './executor-types.ts';
 import type { GlobalOp, GlobalOpResult } from './stage.ts';
 import { LocalExecutor } from './executor.ts';
@@ -20,7 +20,7 @@ import {
   type RunStats, type StageStats,
 } from './stats.ts';
 
-export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
+export { REPO_ROOT };
 /** What `steel prep` reads when no input is given: the bundled sample corpus. */
 export const DEFAULT_INPUT = `sample=${join(REPO_ROOT, 'corpora-manifests', 'sample', '*.jsonl.zst')}`;
 export const DEFAULT_RECIPE = 'zh-web';

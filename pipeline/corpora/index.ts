@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../node-entry.ts';
 import { buildAdapter } from './adapters.ts';
 import { readManifestFile, type Manifest } from './manifest.ts';
 import type { Corpus, ReaderOptions } from './types.ts';
@@ -13,7 +14,7 @@ export { ManifestSchema, parseManifest, readManifestFile, type Manifest } from '
 
 export const MANIFEST_DIR = fileURLToPath(new URL('../../corpora-manifests/', import.meta.url));
 /** Repository root (paths in `local.path` are relative to it). */
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export { REPO_ROOT };
 
 /** Parses and validates one manifest file and builds its corpus; errors name the file and the offending keys. */
 export function loadManifestFile(path: string): Corpus {
