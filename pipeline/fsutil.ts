@@ -137,12 +137,33 @@ export async function writeDirAtomic<T>(dir: string, fill: (tmpDir: string) => T
   return r;
 }
 
-/** Remove leftover temporary files and folders (tempPathFor names, from killed runs) in a folder; returns how many. */
+/** The pid in a temporary name (`.NAME.PID.SEQ.tmp`), or null. */
+export function tempOwnerPid(name: string): number | null {
+  const m = /\.(\d+)\.\d+\.tmp$/.exec(name);
+  return isTempName(name) && m ? Number(m[1]) : null;
+}
+
+/** Whether process `pid` exists on this machine (EPERM: it exists but belongs to another user). */
+export function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove leftover temporary files and folders (tempPathFor names, from killed runs) in a folder; returns how many.
+ * A temp whose pid is a live process on this machine (this one included) is being written: it is left alone.
+ */
 export function removeStaleTemps(dir: string): number {
   if (!existsSync(dir)) return 0;
   let n = 0;
   for (const name of readdirSync(dir)) {
-    if (isTempName(name)) {
+    const pid = tempOwnerPid(name);
+    if (pid !== null && !pidAlive(pid)) {
       rmSync(join(dir, name), { recursive: true, force: true });
       n++;
     }

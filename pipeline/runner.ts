@@ -12,6 +12,7 @@ import type { GlobalOp, GlobalOpResult } from './stage.ts';
 import { LocalExecutor } from './executor.ts';
 import { pipelineOperators, type OperatorRegistry } from './registry.ts';
 import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
+import { acquireDirLock } from './lock.ts';
 import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
 import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
@@ -132,6 +133,17 @@ function listFiles(dir: string): string[] {
 
 /** Run a recipe over inputs; returns the merged stats (also written to OUT/stats.json). Throws if accounting fails. */
 export async function runPipeline(o: RunOptions): Promise<RunStats> {
+  const log = o.log ?? ((s: string) => (o.quiet ? undefined : process.stderr.write(s + '\n')));
+  // one run per output folder: taken before anything in it is read, cleaned or removed (--fresh)
+  const lock = acquireDirLock(resolve(o.outDir), 'steel prep', log);
+  try {
+    return await runPipelineLocked(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const started = new Date();
   const log = o.log ?? ((s: string) => (o.quiet ? undefined : process.stderr.write(s + '\n')));
   const recipe = typeof o.recipe === 'string' ? loadRecipe(o.recipe) : parseRecipe(o.recipe);
