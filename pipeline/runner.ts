@@ -131,6 +131,186 @@ function listFiles(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')).sort().map((n) => join(dir, n)) : [];
 }
 
+/** Everything that identifies a run: resuming needs the same recipe, inputs (with sizes and times), tasks and reader. */
+function runFingerprint(recipe: { name: string }, steps: ResolvedStep[], files: MapInputFile[], tasks: number, reader: GenericReaderOptions) {
+  return {
+    recipe: recipe.name,
+    steps: steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
+    files: files.map((f) => {
+      const st = statSync(f.path);
+      return { path: f.path, corpus: f.corpus ?? null, size: st.size, mtime: Math.floor(st.mtimeMs) };
+    }),
+    tasks,
+    reader,
+  };
+}
+
+/**
+ * One run per output folder: --fresh removes a previous run; otherwise an existing run must have the same fingerprint
+ * (it is resumed) or the run is refused. Records the fingerprint and removes stale temporary files.
+ */
+function claimOutDir(outDir: string, stateDir: string, fingerprint: ReturnType<typeof runFingerprint>, fresh: boolean | undefined, log: (s: string) => void): void {
+  const runFile = join(stateDir, 'run.json');
+  if (fresh) {
+    for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json']) rmSync(join(outDir, d), { recursive: true, force: true });
+  } else if (existsSync(runFile)) {
+    const prev = JSON.parse(readFileSync(runFile, 'utf8'));
+    if (!sameJson(prev, fingerprint)) {
+      const what = !sameJson(prev.steps, fingerprint.steps) || prev.recipe !== fingerprint.recipe ? 'recipe' : !sameJson(prev.files, fingerprint.files) ? 'input files' : 'task count or reader options';
+      throw new Error(`${outDir} holds an unfinished or finished run with a different ${what}; use --fresh to start over, or another --out`);
+    }
+    log(`resuming the run in ${outDir}`);
+  }
+  mkdirSync(stateDir, { recursive: true });
+  writeFileAtomic(runFile, JSON.stringify(fingerprint, null, 1) + '\n');
+  for (const d of ['docs', 'excluded', 'rejects']) removeStaleTemps(join(outDir, d));
+}
+
+/** The run's accounting, accumulated phase by phase. */
+class RunTotals {
+  problems: string[] = [];
+  stages: StageStats[] = [];
+  phases: RunStats['phases'] = [];
+  tasks: RunStats['tasks'] = [];
+  read = 0;
+  kept = 0;
+  dropped = 0;
+  rejected = 0;
+  /** Documents the previous phase kept (each phase must read exactly those). */
+  prevKept: number | undefined;
+  droppedByRule: Record<string, number> = {};
+  rejectedByError: Record<string, number> = {};
+}
+
+/** What every phase needs. */
+interface RunContext {
+  outDir: string;
+  stateDir: string;
+  workers: number;
+  executor: Executor;
+  operators: OperatorRegistry;
+  quiet?: boolean;
+  log: (s: string) => void;
+}
+
+/** A map phase: `world` tasks over files[rank::world] through the map task; merges their stats into `t`. */
+async function runMapPhase(
+  ph: Extract<Phase, { kind: 'map' }>,
+  pi: number,
+  world: number,
+  inputs: MapInputFile[],
+  docsDir: string,
+  reader: GenericReaderOptions,
+  c: RunContext,
+  t: RunTotals,
+): Promise<MapInputFile[]> {
+  removeStaleTemps(docsDir);
+  const args: MapTaskArgs = {
+    phase: ph.name,
+    files: inputs,
+    steps: ph.steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
+    outDir: c.outDir,
+    docsDir,
+    filePrefix: pi === 0 ? '' : `${ph.name}-`,
+    reader: pi === 0 ? reader : {},
+  };
+  if (!c.quiet) c.log(`[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(c.workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`);
+  const results = world ? await c.executor.runTasks(mapTask(c.operators), args, { name: ph.name, stateDir: c.stateDir, count: world, workers: c.workers }) : [];
+  const merged: StageStats[] = [];
+  let pRead = 0, pKept = 0, pDropped = 0, pRejected = 0;
+  for (const r of results) {
+    r.stages.forEach((s, i) => {
+      merged[i] ??= newStage(s.name, s.op, s.phase);
+      mergeStage(merged[i], s);
+    });
+    pRead += r.read;
+    pKept += r.kept;
+    pDropped += r.dropped;
+    pRejected += r.rejected;
+    const { stages: _s, ...rest } = r;
+    t.tasks.push(rest);
+  }
+  for (const s of merged) {
+    mergeCounts(t.droppedByRule, s.dropped_by_rule);
+    mergeCounts(t.rejectedByError, s.rejected_by_error);
+  }
+  t.stages.push(...merged);
+  t.problems.push(...stageProblems(merged));
+  if (pRead !== pKept + pDropped + pRejected) t.problems.push(`phase ${ph.name}: read ${pRead} != kept ${pKept} + dropped ${pDropped} + rejected ${pRejected}`);
+  if (t.prevKept !== undefined && pRead !== t.prevKept) t.problems.push(`phase ${ph.name} read ${pRead} documents but the previous phase kept ${t.prevKept}`);
+  if (pi === 0) t.read = pRead;
+  t.dropped += pDropped;
+  t.rejected += pRejected;
+  t.kept = pKept;
+  t.prevKept = pKept;
+  t.phases.push({ name: ph.name, kind: 'map', tasks: world, read: pRead, kept: pKept, dropped: pDropped, rejected: pRejected });
+  return Array.from({ length: world }, (_, r) => ({ path: join(docsDir, partName(r)) }));
+}
+
+/** A global phase: the op runs its own tasks; its result is recorded as the phase marker (resume) and accounted. */
+async function runGlobalPhase(ph: Extract<Phase, { kind: 'global' }>, inputs: MapInputFile[], c: RunContext, t: RunTotals): Promise<string[]> {
+  const gop = ph.step.op as GlobalOp;
+  const marker = join(c.stateDir, `${ph.name}.json`);
+  let res: GlobalOpResult & { seconds?: number };
+  if (existsSync(marker)) {
+    res = JSON.parse(readFileSync(marker, 'utf8')) as GlobalOpResult;
+    c.log(`[${ph.name}] already done (resume)`);
+  } else {
+    c.log(`[${ph.name}] global op "${gop.name}" over ${inputs.length} file(s)`);
+    const workDir = join(c.stateDir, ph.name);
+    mkdirSync(workDir, { recursive: true });
+    const g0 = performance.now();
+    res = await gop.run(ph.step.params, {
+      inputFiles: inputs.map((f) => f.path),
+      workDir,
+      outDir: c.outDir,
+      workers: c.workers,
+      executor: c.executor,
+      log: (m) => c.log(`[${ph.name}] ${m}`),
+    });
+    res = { ...res, seconds: (performance.now() - g0) / 1000 };
+    writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
+  }
+  const s = res.stats;
+  const gDropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
+  const st = newStage(ph.step.name, gop.name, ph.name);
+  st.kind = 'global';
+  st.seconds = res.seconds ?? 0;
+  st.in = s.read;
+  st.out = s.kept;
+  st.dropped = gDropped;
+  st.rejected = s.rejected;
+  mergeCounts(st.dropped_by_rule, s.dropped);
+  t.stages.push(st);
+  t.problems.push(...stageProblems([st]));
+  if (t.prevKept !== undefined && s.read !== t.prevKept) t.problems.push(`global op ${ph.step.name} read ${s.read} documents but the previous phase kept ${t.prevKept}`);
+  mergeCounts(t.droppedByRule, s.dropped);
+  if (s.rejected) t.rejectedByError[`${ph.step.name}`] = (t.rejectedByError[`${ph.step.name}`] ?? 0) + s.rejected;
+  t.dropped += gDropped;
+  t.rejected += s.rejected;
+  t.kept = s.kept;
+  t.prevKept = s.kept;
+  t.phases.push({ name: ph.name, kind: 'global', op: gop.name, tasks: 0, read: s.read, kept: s.kept, dropped: gDropped, rejected: s.rejected, ...(s.extra ? { extra: s.extra } : {}) });
+  return res.outputFiles;
+}
+
+/** The final documents always live in OUT/docs/part-RRRRR.jsonl.zst: link (or copy) a last global op's outputs there. */
+function publishDocs(outDir: string, files: string[]): string[] {
+  const docsDir = join(outDir, 'docs');
+  mkdirSync(docsDir, { recursive: true });
+  return files.map((p, r) => {
+    const dst = join(docsDir, partName(r));
+    if (resolve(p) === resolve(dst)) return dst;
+    rmSync(dst, { force: true });
+    try {
+      linkSync(p, dst);
+    } catch {
+      copyFileSync(p, dst);
+    }
+    return dst;
+  });
+}
+
 /** Run a recipe over inputs; returns the merged stats (also written to OUT/stats.json). Throws if accounting fails. */
 export async function runPipeline(o: RunOptions): Promise<RunStats> {
   const log = o.log ?? ((s: string) => (o.quiet ? undefined : process.stderr.write(s + '\n')));
@@ -158,160 +338,27 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const workers = Math.max(1, o.workers ?? availableParallelism());
   const world0 = Math.max(1, Math.min(files.length, o.tasks ?? DEFAULT_MAX_TASKS));
   const reader = o.reader ?? {};
-
-  // one run per output folder: refuse to mix a different recipe/inputs with existing state (resume needs the same)
-  const fingerprint = {
-    recipe: recipe.name,
-    steps: steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
-    files: files.map((f) => {
-      const st = statSync(f.path);
-      return { path: f.path, corpus: f.corpus ?? null, size: st.size, mtime: Math.floor(st.mtimeMs) };
-    }),
-    tasks: world0,
-    reader,
-  };
-  const runFile = join(stateDir, 'run.json');
-  if (o.fresh) {
-    for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json']) rmSync(join(outDir, d), { recursive: true, force: true });
-  } else if (existsSync(runFile)) {
-    const prev = JSON.parse(readFileSync(runFile, 'utf8'));
-    if (!sameJson(prev, fingerprint)) {
-      const what = !sameJson(prev.steps, fingerprint.steps) || prev.recipe !== fingerprint.recipe ? 'recipe' : !sameJson(prev.files, fingerprint.files) ? 'input files' : 'task count or reader options';
-      throw new Error(`${outDir} holds an unfinished or finished run with a different ${what}; use --fresh to start over, or another --out`);
-    }
-    log(`resuming the run in ${outDir}`);
-  }
-  mkdirSync(stateDir, { recursive: true });
-  writeFileAtomic(runFile, JSON.stringify(fingerprint, null, 1) + '\n');
-  for (const d of ['docs', 'excluded', 'rejects']) removeStaleTemps(join(outDir, d));
+  claimOutDir(outDir, stateDir, runFingerprint(recipe, steps, files, world0, reader), o.fresh, log);
 
   const executor = o.executor ?? new LocalExecutor({ progress: { quiet: o.quiet, unit: 'bytes' } });
-  const problems: string[] = [];
-  const allStages: StageStats[] = [];
-  const phaseInfo: RunStats['phases'] = [];
-  const taskInfo: RunStats['tasks'] = [];
+  const c: RunContext = { outDir, stateDir, workers, executor, operators, quiet: o.quiet, log };
+  const t = new RunTotals();
   let inputs: MapInputFile[] = files;
-  let read = 0;
-  let prevKept: number | undefined;
-  let kept = 0;
-  let dropped = 0;
-  let rejected = 0;
-  const droppedByRule: Record<string, number> = {};
-  const rejectedByError: Record<string, number> = {};
   let docsOutputs: string[] = [];
-
   for (const [pi, ph] of phases.entries()) {
     const isLast = pi === phases.length - 1;
     if (ph.kind === 'map') {
-      const world = pi === 0 ? world0 : inputs.length;
       const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
-      removeStaleTemps(docsDir);
-      const args: MapTaskArgs = {
-        phase: ph.name,
-        files: inputs,
-        steps: ph.steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
-        outDir,
-        docsDir,
-        filePrefix: pi === 0 ? '' : `${ph.name}-`,
-        reader: pi === 0 ? reader : {},
-      };
-      if (!o.quiet) log(`[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`);
-      const results = world
-        ? await executor.runTasks(mapTask(operators), args, { name: ph.name, stateDir, count: world, workers })
-        : [];
-      const merged: StageStats[] = [];
-      let pRead = 0, pKept = 0, pDropped = 0, pRejected = 0;
-      for (const t of results) {
-        t.stages.forEach((s, i) => {
-          merged[i] ??= newStage(s.name, s.op, s.phase);
-          mergeStage(merged[i], s);
-        });
-        pRead += t.read;
-        pKept += t.kept;
-        pDropped += t.dropped;
-        pRejected += t.rejected;
-        const { stages: _s, ...rest } = t;
-        taskInfo.push(rest);
-      }
-      for (const s of merged) {
-        mergeCounts(droppedByRule, s.dropped_by_rule);
-        mergeCounts(rejectedByError, s.rejected_by_error);
-      }
-      allStages.push(...merged);
-      problems.push(...stageProblems(merged));
-      if (pRead !== pKept + pDropped + pRejected) problems.push(`phase ${ph.name}: read ${pRead} != kept ${pKept} + dropped ${pDropped} + rejected ${pRejected}`);
-      if (prevKept !== undefined && pRead !== prevKept) problems.push(`phase ${ph.name} read ${pRead} documents but the previous phase kept ${prevKept}`);
-      if (pi === 0) read = pRead;
-      dropped += pDropped;
-      rejected += pRejected;
-      kept = pKept;
-      prevKept = pKept;
-      phaseInfo.push({ name: ph.name, kind: 'map', tasks: world, read: pRead, kept: pKept, dropped: pDropped, rejected: pRejected });
-      inputs = Array.from({ length: world }, (_, r) => ({ path: join(docsDir, partName(r)) }));
+      inputs = await runMapPhase(ph, pi, pi === 0 ? world0 : inputs.length, inputs, docsDir, reader, c, t);
       if (isLast) docsOutputs = inputs.map((f) => f.path);
     } else {
-      const gop = ph.step.op as GlobalOp;
-      const marker = join(stateDir, `${ph.name}.json`);
-      let res: GlobalOpResult & { seconds?: number };
-      if (existsSync(marker)) {
-        res = JSON.parse(readFileSync(marker, 'utf8')) as GlobalOpResult;
-        log(`[${ph.name}] already done (resume)`);
-      } else {
-        log(`[${ph.name}] global op "${gop.name}" over ${inputs.length} file(s)`);
-        const workDir = join(stateDir, ph.name);
-        mkdirSync(workDir, { recursive: true });
-        const g0 = performance.now();
-        res = await gop.run(ph.step.params, {
-          inputFiles: inputs.map((f) => f.path),
-          workDir,
-          outDir,
-          workers,
-          executor,
-          log: (m) => log(`[${ph.name}] ${m}`),
-        });
-        res = { ...res, seconds: (performance.now() - g0) / 1000 };
-        writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
-      }
-      const s = res.stats;
-      const gDropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
-      const st = newStage(ph.step.name, gop.name, ph.name);
-      st.kind = 'global';
-      st.seconds = res.seconds ?? 0;
-      st.in = s.read;
-      st.out = s.kept;
-      st.dropped = gDropped;
-      st.rejected = s.rejected;
-      mergeCounts(st.dropped_by_rule, s.dropped);
-      allStages.push(st);
-      problems.push(...stageProblems([st]));
-      if (prevKept !== undefined && s.read !== prevKept) problems.push(`global op ${ph.step.name} read ${s.read} documents but the previous phase kept ${prevKept}`);
-      mergeCounts(droppedByRule, s.dropped);
-      if (s.rejected) rejectedByError[`${ph.step.name}`] = (rejectedByError[`${ph.step.name}`] ?? 0) + s.rejected;
-      dropped += gDropped;
-      rejected += s.rejected;
-      kept = s.kept;
-      prevKept = s.kept;
-      phaseInfo.push({ name: ph.name, kind: 'global', op: gop.name, tasks: 0, read: s.read, kept: s.kept, dropped: gDropped, rejected: s.rejected, ...(s.extra ? { extra: s.extra } : {}) });
-      inputs = res.outputFiles.map((p) => ({ path: p }));
-      if (isLast) {
-        // the final documents always live in OUT/docs/part-RRRRR.jsonl.zst
-        const docsDir = join(outDir, 'docs');
-        mkdirSync(docsDir, { recursive: true });
-        docsOutputs = res.outputFiles.map((p, r) => {
-          const dst = join(docsDir, partName(r));
-          if (resolve(p) === resolve(dst)) return dst;
-          rmSync(dst, { force: true });
-          try {
-            linkSync(p, dst);
-          } catch {
-            copyFileSync(p, dst);
-          }
-          return dst;
-        });
-      }
+      const outputs = await runGlobalPhase(ph, inputs, c, t);
+      inputs = outputs.map((p) => ({ path: p }));
+      if (isLast) docsOutputs = publishDocs(outDir, outputs);
     }
   }
 
+  const { read, kept, dropped, rejected, problems } = t;
   if (read !== kept + dropped + rejected) problems.unshift(`read ${read} != kept ${kept} + dropped ${dropped} + rejected ${rejected}`);
   const finished = new Date();
   const stats: RunStats = {
@@ -326,13 +373,13 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     read,
     kept,
     dropped,
-    dropped_by_rule: droppedByRule,
+    dropped_by_rule: t.droppedByRule,
     rejected,
-    rejected_by_error: rejectedByError,
+    rejected_by_error: t.rejectedByError,
     invariant: { ok: problems.length === 0, check: 'read = kept + dropped + rejected (run, every phase and every stage)', problems },
-    stages: allStages,
-    phases: phaseInfo,
-    tasks: taskInfo,
+    stages: t.stages,
+    phases: t.phases,
+    tasks: t.tasks,
     outputs: { docs: docsOutputs, excluded: listFiles(join(outDir, 'excluded')), rejects: listFiles(join(outDir, 'rejects')) },
   };
   writeFileAtomic(join(outDir, 'stats.json'), JSON.stringify(stats, null, 1) + '\n');
