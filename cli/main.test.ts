@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, usage } from './main.ts';
+import { COMMANDS, joinNegativeValues, usage } from './main.ts';
 
 test('the lazy command table lists every module in cli/commands/ with the summary that module exports', async () => {
   const files = readdirSync(new URL('./commands/', import.meta.url))
@@ -25,4 +25,16 @@ test('steel --help prints the table (through cli/steel.js, compiled or not)', ()
   });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, usage() + '\n');
+});
+
+test('a negative number reaches the command\'s own check (not "ambiguous"); a wrong --method is named, not "required"', () => {
+  const steel = (...a: string[]) => spawnSync(process.execPath, [fileURLToPath(new URL('./steel.js', import.meta.url)), ...a], { encoding: 'utf8' });
+  assert.deepEqual(joinNegativeValues(['--workers', '-3', '--quiet', '--out', 'x']), ['--workers=-3', '--quiet', '--out', 'x']);
+  const w = steel('prep', '--workers', '-3', '--out', '/nonexistent/steel-robust-test');
+  assert.equal(w.status, 1);
+  assert.match(w.stderr, /--workers must be a positive integer, got "-3"/);
+  assert.doesNotMatch(w.stderr, /ambiguous/);
+  const m = steel('dedup', '--method', 'bogus', '--input', 'x', '--out', 'y');
+  assert.equal(m.status, 2);
+  assert.match(m.stderr, /--method must be exact, minhash or simhash, got "bogus"/);
 });

@@ -108,6 +108,22 @@ export function usage(): string {
   return lines.join('\n');
 }
 
+/**
+ * `--workers -3` becomes `--workers=-3`: node's parseArgs reads a value starting with a dash as another option ("argument
+ * is ambiguous"), so a negative number would never reach the command's own check ("must be a positive integer, got -3").
+ */
+export function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i], b = args[i + 1];
+    if (/^--[\w-]+$/.test(a) && b !== undefined && /^-\d/.test(b)) {
+      out.push(`${a}=${b}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -120,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const mod = await COMMANDS[cmd]!.load();
   try {
-    return await mod.run(rest);
+    return await mod.run(joinNegativeValues(rest));
   } catch (e) {
     const err = e as Error;
     console.error(`steel ${cmd}: ${err.message}`);

@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const method = values.method as DedupMethod | undefined;
   if (!method || !['exact', 'minhash', 'simhash'].includes(method)) {
-    console.error('steel dedup: --method exact|minhash|simhash is required (see --help)');
+    console.error(method ? `steel dedup: --method must be exact, minhash or simhash, got "${method}"` : 'steel dedup: --method exact|minhash|simhash is required (see --help)');
     return 2;
   }
   const raw: Record<string, unknown> = {};
