@@ -67,6 +67,16 @@ describe('collect against a local Hub server', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  test('a corpus name that is a path, or a file name with control characters, is refused before anything is written', async () => {
+    const out = newDir();
+    for (const name of ['../../x', '/abs', 'a/b', '..', 'a\nb']) {
+      await assert.rejects(collectCorpus({ ...hfSource('org/demo'), name }, opts(out)), /refusing corpus name/, name);
+    }
+    hub.addRepo('org/ctl', [{ path: 'ok.txt', data: Buffer.from('ok\n') }, { path: 'bad\nname.txt', data: Buffer.from('x\n') }]);
+    await assert.rejects(collectCorpus(hfSource('org/ctl'), opts(out)), /refusing unsafe file path "bad\nname\.txt"/);
+    assert.equal(existsSync(join(out, 'ctl', 'ok.txt')), false);
+  });
+
   test('downloads the selected files, verifies them, records collect.json; a rerun fetches nothing', async () => {
     const fx = files(10);
     const commit = hub.addRepo('org/demo', fx);

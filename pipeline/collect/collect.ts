@@ -94,9 +94,12 @@ interface Planned {
   gitOid?: string;
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x1f\x7f]/;
+
 function safeRelPath(p: string, where: string): string {
   const parts = p.split('/');
-  if (!p || p.startsWith('/') || parts.some((s) => s === '..' || s === '') || p.includes('\\') || p.includes('\0')) {
+  if (!p || p.startsWith('/') || parts.some((s) => s === '..' || s === '') || p.includes('\\') || CONTROL.test(p)) {
     throw new Error(`${where}: refusing unsafe file path "${p}"`);
   }
   if (p === COLLECT_FILE || isPartialName(p)) throw new Error(`${where}: file path "${p}" collides with collect's own files`);
@@ -127,6 +130,10 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   const endpoint = normalizeEndpoint(opts.endpoint ?? setting('hfEndpoint'));
   const token = opts.token ?? setting('hfToken');
   const jobs = Math.max(1, Math.floor(opts.jobs ?? 4));
+  // the corpus name is the folder under --out: one plain path component, never a path (../../x, /abs) or control characters
+  if (!source.name || source.name === '.' || source.name === '..' || /[/\\]/.test(source.name) || CONTROL.test(source.name)) {
+    throw new Error(`refusing corpus name ${JSON.stringify(source.name)}: it names the folder under --out, so it must be one plain path component`);
+  }
   const dir = resolve(opts.out, source.name);
   const where = source.manifestPath ?? source.name;
   const stream = opts.stream ?? process.stderr;
