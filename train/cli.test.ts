@@ -45,6 +45,9 @@ test('steel train (compact vocab) -> eval -> generate -> export -> import', () =
     const g = steel('generate', '--model', run, '--prompt', 'hello', '--max-tokens', '5', '--ids');
     assert.equal(g.code, 0, g.err);
     assert.match(g.err, /tokens, model .* kind dense/);
+    const printedIds = g.out.trim().split(/\s+/).slice(1); // after the prompt
+    assert.ok(printedIds.length > 0 && printedIds.every((t) => /^\d+$/.test(t)), g.out);
+    assert.equal(Number(/\((\d+) tokens/.exec(g.err)![1]), printedIds.length, 'the count matches the ids printed');
     const hf = join(dir, 'hf');
     const x = steel('export', '--model', run, '--format', 'hf', '--out', hf, '--no-tokenizer');
     assert.equal(x.code, 0, x.err);

@@ -59,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     banIds: m.vocabIds && !v['allow-unk'] && m.vocabIds.indexOf(UNK_RAW_ID) >= 0 ? [m.vocabIds.indexOf(UNK_RAW_ID)] : [],
     onToken: async (id) => {
       if (v.chat && id === eos) return; // the end of the reply, not part of it
-      if (v.ids) { process.stdout.write(` ${toRaw(id)}`); return; }
+      if (v.ids) { process.stdout.write(` ${toRaw(id)}`); count++; return; }
       if (toRaw(id) === UNK_RAW_ID) { // a token outside a capped compact vocabulary
         const text = await decodeIds(tk.tok, out, false);
         process.stdout.write(text.slice(printed.length) + '⁇');
