@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { readMetrics, metricSeries, type Series } from '../train/metrics.ts';
+import { fmtDuration } from '../pipeline/progress.ts';
 
 export interface SeriesSummary {
   name: string;
@@ -115,11 +116,6 @@ export function fmtNum(v: number): string {
   if (a < 1e-3 || a >= 1e7) return v.toExponential(2);
   if (Number.isInteger(v)) return v.toLocaleString('en-US');
   return Number(v.toPrecision(4)).toLocaleString('en-US', { maximumFractionDigits: 6 });
-}
-
-function fmtDuration(s: number): string {
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = Math.round(s % 60);
-  return h ? `${h} h ${String(m).padStart(2, '0')} min` : m ? `${m} min ${String(ss).padStart(2, '0')} s` : `${s.toFixed(1)} s`;
 }
 
 export function formatReport(r: RunReport): string {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Progress } from './progress.ts';
+import { fmtBar, fmtBytes, fmtCount, fmtDuration, Progress } from './progress.ts';
 
 function fakeStream(tty: boolean) {
   const out: string[] = [];
@@ -50,3 +50,11 @@ test('progress: silent when quiet', () => {
   p.stop();
   assert.deepEqual(out, []);
 });
+
+test('formats: numbers rounded, with units', () => {
+  assert.deepEqual([512, 1536, 12.34 * 2 ** 20, 4.567 * 2 ** 30, 1.2 * 2 ** 40].map(fmtBytes), ['512 B', '1.5 KiB', '12.3 MiB', '4.57 GiB', '1.20 TiB']);
+  assert.deepEqual([950, 12_345, 4_560_000, 1.234e9].map(fmtCount), ['950', '12.3k', '4.56M', '1.23G']);
+  assert.deepEqual([4.24, 42.4, 185, 7620, Infinity].map(fmtDuration), ['4.2s', '42s', '3m05s', '2h07m', '?']);
+  assert.equal(fmtBar(0.25, 8), '[##------]');
+});
+

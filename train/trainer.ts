@@ -13,6 +13,7 @@ import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
+import { fmtDuration } from '../pipeline/progress.ts';
 
 export const QWEN_PAD = 151643;
 export const QWEN_EOS = 151645;
@@ -98,12 +99,6 @@ export function mapTokens(raw: Int32Array, table: Int32Array | null, padModelId:
     out[i] = m;
   }
   return { tokens: out, unknown };
-}
-
-function fmtTime(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = Math.floor(s % 60);
-  return h ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(ss).padStart(2, '0')}s`;
 }
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
@@ -303,7 +298,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
         if (isRoot) appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
         tb?.sync();
         const eta = ((targetSteps - step) * tokensPerStep) / Math.max(tps, 1e-9);
-        const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtTime(eta)}`;
+        const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtDuration(eta)}`;
         if (progress) process.stderr.write('\r' + line.padEnd(110));
         else if (!o.quiet) log(line);
       }
@@ -332,7 +327,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
   if (unknownTotal) log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
   if (tb?.skipped.length) log(`note: TensorBoard skipped ${tb.skipped.length} unreadable metrics line(s): ${tb.skipped.slice(0, 5).join(', ')}`);
-  if (!o.quiet) log(`${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtTime(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`);
+  if (!o.quiet) log(`${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtDuration(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`);
   await be.dispose();
   return { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };
 }

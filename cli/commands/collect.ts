@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { collectCorpus, formatSummary, verifyCollected } from '../../pipeline/collect/collect.ts';
-import { fmtBytes } from '../../pipeline/collect/progress.ts';
+import { fmtBytes } from '../../pipeline/progress.ts';
 import { resolveSource } from '../../pipeline/collect/source.ts';
 import { setting } from '../../pipeline/settings.ts';
 

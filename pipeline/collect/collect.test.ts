@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { assertCollected, assertInputsCollected, collectCorpus, collectRootOf, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
 import { fakeBytes, FakeHub, type FakeFile } from './fake-hub.ts';
-import { globToRegExp } from './glob.ts';
+import { globToRegExp } from '../readers/glob.ts';
 import YAML from 'yaml';
 import { parseManifest } from '../corpora/manifest.ts';
 import { resolveSource, sourceFromManifest, type CollectSource } from './source.ts';

@@ -7,10 +7,10 @@ import { mkdir } from 'node:fs/promises';
 import { isPartialName, writeFileAtomic } from '../fsutil.ts';
 import { dirname, join, resolve } from 'node:path';
 import { downloadFile, hashFile } from './download.ts';
-import { makeMatcher } from './glob.ts';
+import { makeMatcher } from '../readers/glob.ts';
 import { describeError, HttpError, type RetryOptions } from './http.ts';
 import { listFiles, normalizeEndpoint, resolveRevision, resolveUrl, type HubRepo } from './hub.ts';
-import { CollectProgress, fmtBytes, fmtDuration, type ProgressMode } from './progress.ts';
+import { CollectProgress, fmtBytes, fmtDuration, type ProgressMode } from '../progress.ts';
 import type { CollectSource } from './source.ts';
 import { setting } from '../settings.ts';
 

@@ -9,6 +9,7 @@ import { REPO_ROOT } from '../node-entry.ts';
 import { buildAdapter } from './adapters.ts';
 import { readManifestFile, type Manifest } from './manifest.ts';
 import type { Corpus, ReaderOptions } from './types.ts';
+import { globToRegExp } from '../readers/glob.ts';
 
 export { ManifestSchema, parseManifest, readManifestFile, type Manifest } from './manifest.ts';
 
@@ -62,17 +63,6 @@ export async function getCorpus(name: string, dir: string = MANIFEST_DIR): Promi
 /** Names of all known corpora (for error messages). */
 export async function corpusNames(dir: string = MANIFEST_DIR): Promise<string[]> {
   return (await listCorpora(dir)).map((c) => c.name);
-}
-
-function globToRegExp(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') re += '[^/]*';
-    else if (c === '?') re += '[^/]';
-    else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
 }
 
 /**

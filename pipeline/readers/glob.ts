@@ -1,3 +1,9 @@
+/**
+ * The one glob implementation (inputs of `steel prep`, collect's include/exclude, corpus manifests' local files).
+ * Syntax: `*` (any run of characters but "/"), `?`, `[abc]` / `[!abc]` within one path segment, `**` (any number of
+ * segments, none included) and `{a,b}` alternatives (nested allowed).
+ */
+
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
 
@@ -36,8 +42,8 @@ export function expandBraces(p: string): string[] {
   return [p];
 }
 
-/** Regex for one path segment: `*`, `?`, `[abc]`, `[!abc]`. */
-export function segmentRegex(seg: string): RegExp {
+/** Regex source for one path segment: `*`, `?`, `[abc]`, `[!abc]`. */
+function segmentSource(seg: string): string {
   let re = '';
   for (let i = 0; i < seg.length; i++) {
     const c = seg[i];
@@ -54,7 +60,38 @@ export function segmentRegex(seg: string): RegExp {
       }
     } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
   }
-  return new RegExp(`^${re}$`);
+  return re;
+}
+
+/** Regex for one path segment: `*`, `?`, `[abc]`, `[!abc]`. */
+export function segmentRegex(seg: string): RegExp {
+  return new RegExp(`^${segmentSource(seg)}$`);
+}
+
+/**
+ * Regex matching whole "/"-separated paths against a glob. A pattern without "/" matches the file name at any depth
+ * (like `.gitignore`: `*.parquet` matches `data/x.parquet`).
+ */
+export function globToRegExp(pattern: string): RegExp {
+  const alts = expandBraces(pattern).map((p) => {
+    const segs = p.split('/');
+    return segs
+      .map((seg, i) => {
+        const last = i === segs.length - 1;
+        if (seg === '**') return last ? '.*' : '(?:[^/]*/)*';
+        return segmentSource(seg) + (last ? '' : '/');
+      })
+      .join('');
+  });
+  const body = alts.length === 1 ? alts[0] : `(?:${alts.join('|')})`;
+  return new RegExp(pattern.includes('/') ? `^${body}$` : `^(?:.*/)?${body}$`);
+}
+
+/** True when `path` matches at least one include pattern (all when none given) and no exclude pattern. */
+export function makeMatcher(include: string[] | undefined, exclude: string[] | undefined): (path: string) => boolean {
+  const inc = (include ?? []).map(globToRegExp);
+  const exc = (exclude ?? []).map(globToRegExp);
+  return (p) => (inc.length === 0 || inc.some((r) => r.test(p))) && !exc.some((r) => r.test(p));
 }
 
 function isDir(p: string): boolean {

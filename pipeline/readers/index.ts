@@ -5,7 +5,7 @@ import { readJsonl, readLines } from './jsonl.ts';
 import { readText } from './text.ts';
 import { InvalidUtf8, type InputFormat, type ReadItem, type ReadOptions, type RecordLocation } from './types.ts';
 
-export { expandInput, expandBraces, walkFiles, hasGlob } from './glob.ts';
+export { expandInput, expandBraces, walkFiles, hasGlob, globToRegExp, makeMatcher } from './glob.ts';
 export { readJsonl, readLines } from './jsonl.ts';
 export { InvalidUtf8 } from './types.ts';
 
