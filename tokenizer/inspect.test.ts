@@ -18,7 +18,7 @@ async function makeRun(root: string) {
     docs.push({
       id: `d${i}`, source: zh ? 'wiki-zh' : 'books-en', lang: zh ? 'zh' : 'en',
       meta: { dup_cluster_size: i % 10 === 0 ? 3 : i % 4 === 0 ? 2 : 1 },
-      text: zh ? `钢铁是怎样炼成的？第${i}章。`.repeat(1 + (i % 9)) : `Chapter ${i}: <b>steel</b> & "iron". `.repeat(1 + (i % 6)),
+      text: zh ? `钢铁是怎样炼成的？𠀀第${i}章。`.repeat(1 + (i % 9)) : `Chapter ${i}: <b>steel</b> & "iron". `.repeat(1 + (i % 6)),
     });
   }
   await writeDocs(join(root, 'docs', 'part-00000.jsonl.zst'), docs.slice(0, 30));
@@ -37,7 +37,7 @@ test('inspect: prep folder and shard folder reports (tables, JSON)', async () =>
     const r = await inspectDir(root);
     assert.equal(r.kind, 'prep');
     assert.equal(r.totals.documents, 60);
-    const zhChars = docs.filter((d) => d.lang === 'zh').reduce((a, d) => a + d.text.length, 0);
+    const zhChars = docs.filter((d) => d.lang === 'zh').reduce((a, d) => a + [...d.text].length, 0); // code points: 𠀀 (CJK Ext B) is one
     assert.equal(r.byLang.find((x) => x.name === 'zh')!.chars, zhChars);
     assert.equal(r.bySource.find((x) => x.name === 'wiki-zh')!.documents, 40);
     assert.ok(r.totals.tokens! > 60 && r.totals.charsPerToken! > 1);

@@ -88,6 +88,19 @@ class HistBuilder {
   }
 }
 
+/** characters as Unicode code points (a CJK Extension B character or an emoji is one, not two UTF-16 units). */
+export function codePoints(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) { n--; i++; }
+    }
+  }
+  return n;
+}
+
 interface Acc { documents: number; chars: number; tokens: number }
 const acc = (m: Map<string, Acc>, k: string) => {
   let a = m.get(k);
@@ -146,7 +159,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
     for (const f of files) {
       for await (const { doc: d } of readDocuments(f)) {
         docCount++;
-        const n = d.text.length;
+        const n = codePoints(d.text);
         charH.add(n);
         const a = acc(src, d.source), b = acc(lng, d.lang ?? 'unknown');
         a.documents++; a.chars += n; b.documents++; b.chars += n;
@@ -230,7 +243,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
       const ids = Array.from(d.tokens[d.tokens.length - 1] === eos ? d.tokens.subarray(0, d.tokens.length - 1) : d.tokens);
       const text = await tok.decode(ids, false);
       charH.add(text.length);
-      chars += text.length;
+      chars += codePoints(text);
       toks += ids.length;
       for (const [m, k] of [[perSrc, d.source], [perLang, d.lang]] as const) {
         const x = m.get(k) ?? { c: 0, t: 0 };
