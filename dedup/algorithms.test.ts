@@ -58,7 +58,7 @@ test('shingles: character n-grams for zh, word n-grams otherwise; normalisation 
   assert.equal(normalise(' A  b,1 ', { lowercase: false, whitespace: false, punctuation: false, digits: false }), ' A  b,1 ');
 });
 
-test("simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority; Chinese without spaces hashes to 0", () => {
+test("simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority; a text without shingles has no simhash", () => {
   const text = 'the quick brown fox jumps over the lazy dog again and again';
   const toks = text.split(' ');
   const counts = new Array(64).fill(0);
@@ -68,10 +68,11 @@ test("simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority
   }
   let want = 0n;
   for (let b = 0; b < 64; b++) if (counts[b] > 0) want |= 1n << BigInt(b);
-  const [hi, lo] = simhash(text.toUpperCase(), { tokenization: 'space', window: 6, lowercase: true });
+  const [hi, lo] = simhash(text.toUpperCase(), { tokenization: 'space', window: 6, lowercase: true })!;
   assert.equal((BigInt(hi) << 32n) | BigInt(lo), want);
-  assert.deepEqual(simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'space', window: 6, lowercase: true }), [0, 0]);
-  assert.notDeepEqual(simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'character', window: 6, lowercase: true }), [0, 0]);
+  assert.equal(simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'space', window: 6, lowercase: true }), null, 'no 6 space tokens: no shingles, no hash');
+  assert.equal(simhash('one two three four five', { tokenization: 'space', window: 6, lowercase: true }), null);
+  assert.notEqual(simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'character', window: 6, lowercase: true }), null);
   // 15 tables for 6 blocks / distance 4; two hashes within distance 4 share a key in some table
   const t = tables(6, 4);
   assert.equal(t.length, 15);

@@ -14,7 +14,7 @@ async function runOp(method: DedupMethod, name: string, params: ExactParams | Mi
       kept: r.kept,
       dropped: { [cfg.rule]: r.dropped },
       rejected: r.rejected,
-      extra: { clusters: r.clusters, maxClusterSize: r.maxClusterSize, candidateEdges: r.candidateEdges, duplicatesFile: r.duplicatesFile, indexDir: r.indexDir, seconds: r.seconds },
+      extra: { unsigned: r.unsigned, clusters: r.clusters, maxClusterSize: r.maxClusterSize, candidateEdges: r.candidateEdges, duplicatesFile: r.duplicatesFile, indexDir: r.indexDir, seconds: r.seconds },
     },
   };
 }

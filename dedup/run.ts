@@ -16,6 +16,8 @@ export interface DedupResult {
   kept: number;
   dropped: number;
   rejected: number;
+  /** Documents without a signature (SimHash: fewer tokens than the window), kept without being clustered. */
+  unsigned: number;
   clusters: number;
   maxClusterSize: number;
   candidateEdges: number;
@@ -116,8 +118,10 @@ export async function runDedup(
   const runs = new Array<number>(F).fill(0);
   let rejected = 0;
   let bytes = 0;
+  let unsigned = 0;
   for (const s of sigStats) {
     for (const f of s.files) {
+      unsigned += f.unsigned ?? 0;
       offsets[f.file + 1] = f.docs;
       runs[f.file] = f.runs;
       rejected += f.rejected;
@@ -198,6 +202,7 @@ export async function runDedup(
     kept,
     dropped,
     rejected,
+    unsigned,
     clusters,
     maxClusterSize,
     candidateEdges,
@@ -209,7 +214,8 @@ export async function runDedup(
   };
   writeFileAtomic(join(cfg.outDir, 'dedup-stats.json'), JSON.stringify({ method: cfg.method, ...result }, null, 1) + '\n');
   log(
-    `dedup (${cfg.method}): read ${read}, kept ${kept}, removed ${dropped} as ${cfg.rule} in ${clusters} clusters (largest ${maxClusterSize}), rejected ${rejected}; ` +
+    `dedup (${cfg.method}): read ${read}, kept ${kept}, removed ${dropped} as ${cfg.rule} in ${clusters} clusters (largest ${maxClusterSize}), rejected ${rejected}` +
+      (unsigned ? `, ${unsigned} without shingles (kept, not clustered)` : '') + '; ' +
       Object.entries(seconds)
         .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
         .join(', '),

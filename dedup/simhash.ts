@@ -3,9 +3,10 @@
  * lowercase the text, tokenize ("space": split on ' ' and drop empty tokens; "character": characters), join each
  * window of `window` tokens (with ' ' for space tokens, nothing for characters) into a shingle, hash each shingle
  * with the first 8 bytes of its MD5 (big-endian, simhash-py's unsigned_hash), and set bit i of the 64-bit result
- * when more shingles have bit i set than clear. A text with fewer tokens than `window` has no shingles and gets
- * simhash 0 — with space tokens that is every unsegmented Chinese paragraph, which is why "space" is nearly
- * blind on Chinese (Steel's setting, kept as the default for reproduction; "character" is the fix).
+ * when more shingles have bit i set than clear. A text with fewer tokens than `window` has no shingles: simhash-py
+ * gives it 0, so every such text (with space tokens: every short or unsegmented Chinese page) lands in one cluster
+ * and all but one are removed. Here it has no simhash (null): the stage keeps it unclustered and counts it
+ * (`unsigned`). Space tokens stay the default to reproduce Steel on spaced text; "character" suits Chinese.
  *
  * Near-duplicates: Hamming distance ≤ k; candidates come from splitting the 64 bits into `blocks` blocks — two
  * hashes within distance k agree on at least blocks − k blocks, so every choice of (blocks − k) blocks is a table
@@ -23,8 +24,8 @@ export interface SimhashOptions {
 
 const counts = new Int32Array(64);
 
-/** 64-bit simhash as [hi, lo] u32 words. */
-export function simhash(text: string, o: SimhashOptions): [number, number] {
+/** 64-bit simhash as [hi, lo] u32 words; null when the text has fewer than `window` tokens (no shingles). */
+export function simhash(text: string, o: SimhashOptions): [number, number] | null {
   const t = o.lowercase ? text.toLowerCase() : text;
   let toks: string[];
   let sep: string;
@@ -35,8 +36,9 @@ export function simhash(text: string, o: SimhashOptions): [number, number] {
     toks = Array.from(t);
     sep = '';
   }
-  counts.fill(0);
   const n = toks.length - o.window + 1;
+  if (n <= 0) return null;
+  counts.fill(0);
   for (let i = 0; i < n; i++) {
     const sh = o.window === 1 ? toks[i]! : toks.slice(i, i + o.window).join(sep);
     const d = createHash('md5').update(sh, 'utf8').digest();

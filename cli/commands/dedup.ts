@@ -127,7 +127,7 @@ export async function run(argv: string[]): Promise<number> {
   const executor = new LocalExecutor();
   const r = await runDedup(cfg, executor, { workers, log: (m) => console.error(m) });
   console.log(
-    JSON.stringify({ read: r.read, kept: r.kept, removed: r.dropped, rejected: r.rejected, clusters: r.clusters, maxClusterSize: r.maxClusterSize, duplicates: r.duplicatesFile, docs: join(values.out, 'docs'), index: r.indexDir, seconds: r.seconds }, null, 1),
+    JSON.stringify({ read: r.read, kept: r.kept, removed: r.dropped, rejected: r.rejected, unsigned: r.unsigned, clusters: r.clusters, maxClusterSize: r.maxClusterSize, duplicates: r.duplicatesFile, docs: join(values.out, 'docs'), index: r.indexDir, seconds: r.seconds }, null, 1),
   );
   return 0;
 }

@@ -23,7 +23,7 @@ export interface SigArgs {
 /** One task per input file (rank = file index, world = number of files). */
 async function runSignatures(rank: number, world: number, args: SigArgs, ctx: TaskContext) {
   const cfg = args.cfg;
-  const stats = { files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number }[], seconds: 0 };
+  const stats = { files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number; unsigned?: number }[], seconds: 0 };
   const t0 = performance.now();
   for (let fi = rank; fi < cfg.inputs.length; fi += world) {
     const done = fileDonePath(cfg, fi);
@@ -77,6 +77,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
   const rejects: DocReject[] = [];
   let docs = 0;
   let bytes = 0;
+  let unsigned = 0;
   const mh = cfg.method === 'minhash' ? new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed) : undefined;
   const hx = cfg.method === 'exact' ? await xxhash() : undefined;
   const simTables = cfg.method === 'simhash' ? tables(cfg.simhash.blocks, cfg.simhash.distance) : [];
@@ -106,8 +107,11 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
         const h = hx.h64(normalise(doc.text, cfg.exact));
         push(0, Number(h >> 32n), Number(h & 0xffffffffn), d);
       } else {
-        const [hi, lo] = simhash(doc.text, cfg.simhash);
-        for (let t = 0; t < simTables.length; t++) {
+        const h = simhash(doc.text, cfg.simhash);
+        // no shingles: no signature records, so the document is never a candidate (kept, counted)
+        if (!h) unsigned++;
+        const [hi, lo] = h ?? [0, 0];
+        for (let t = 0; h && t < simTables.length; t++) {
           const [k1, k2] = tableKey(hi, lo, simTables[t]!, ranges, t);
           push(t, k1, k2, d);
           recs[t]!.push(hi);
@@ -129,9 +133,9 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     for (const r of rejects) await rw.write({ ...r, stage: 'dedup-read' });
     await rw.close();
   }
-  const st = { file: fi, docs, bytes, rejected: rejects.length, runs };
+  const st = { file: fi, docs, bytes, rejected: rejects.length, runs, unsigned };
   writeFileAtomic(fileDonePath(cfg, fi), JSON.stringify(st));
-  ctx.log(`${path}: ${docs} docs signed (${runs} sorted run(s) per band)${rejects.length ? `, ${rejects.length} rejected` : ''}`);
+  ctx.log(`${path}: ${docs} docs signed (${runs} sorted run(s) per band)${unsigned ? `, ${unsigned} without shingles (kept unclustered)` : ''}${rejects.length ? `, ${rejects.length} rejected` : ''}`);
   return st;
 }
 
