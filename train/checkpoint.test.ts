@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync, closeSync, readFileSync } from 'node:fs';
+import { cpSync, openSync, readSync, rmSync, statSync, truncateSync, writeSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeShards } from './testutil.ts';
 import { train } from './trainer.ts';
@@ -33,6 +33,7 @@ test('checkpoints: sha256 manifest, keep K, resume falls back past a corrupt new
     const cases: [string, (ck: string) => void, RegExp][] = [
       ['flipped byte in optimizer.safetensors', (ck) => { const f = join(ck, 'optimizer.safetensors'); flip(f, statSync(f).size - 100, 0xff); }, /optimizer\.safetensors has sha256 .* corrupt/],
       ['flipped bit in model.safetensors', (ck) => { const f = join(ck, 'model.safetensors'); flip(f, statSync(f).size - 7, 0x01); }, /model\.safetensors has sha256/],
+      ['broken trainer.json', (ck) => writeFileSync(join(ck, 'trainer.json'), '{"step": 8,'), /trainer\.json is \d+ bytes, the manifest says \d+ \(truncated\)/],
       ['truncated model.safetensors', (ck) => { const f = join(ck, 'model.safetensors'); truncateSync(f, statSync(f).size - 1000); }, /model\.safetensors is \d+ bytes, the manifest says \d+ \(truncated\)/],
     ];
     for (const [name, damage, want] of cases) {

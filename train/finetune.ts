@@ -14,7 +14,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { type Backend, loadBackend, weightedLoss } from './backend.ts';
 import { type ModelConfig, type TrainHyper, STEEL_TRAIN } from './config.ts';
-import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, readTrainerState, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 import { openModel } from './load.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from './objectives.ts';
 import { Rng } from './rng.ts';
@@ -231,7 +231,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const existing = latestCheckpoint(o.outDir);
   if (o.resume) {
     const existing = resumeCheckpoint(o.outDir, log);
-    const ts = JSON.parse(readFileSync(join(existing, 'trainer.json'), 'utf8')) as TrainerState & { finetune?: FtState };
+    const ts = readTrainerState(existing) as TrainerState & { finetune?: FtState };
     if (!ts.finetune || ts.finetune.task !== o.task) throw new Error(`${existing}: not a ${o.task} checkpoint`);
     model = ts.model;
     be = await loadBackend(backendName, model);

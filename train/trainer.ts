@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
 import { DataLoader, vocabStats } from './data.ts';
-import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readVocabIds, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readTrainerState, readVocabIds, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
@@ -132,7 +132,7 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   let hyper = { ...o.hyper };
   if (o.resume) {
     const existing = resumeCheckpoint(o.outDir, log);
-    const st = JSON.parse(readFileSync(join(existing, 'trainer.json'), 'utf8')) as TrainerState;
+    const st = readTrainerState(existing);
     model = st.model;
     // schedule and optimizer settings come from the checkpoint (exact resume); a new total may be given with --steps
     hyper = { ...st.hyper };
