@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { buildManifest, writeManifest, type Manifest, type ShardInfo, type TokenizerInfo, DEFAULT_MAX_SHARD_BYTES } from './shards.ts';
 import { canonicalTokenizerSpec, loadTokenizer } from './encode.ts';
-import { gatherTask, scatterTask, tokenizeTask, type TokenizeTaskStats } from './tasks.ts';
+import { gatherTask, scatterTask, tokenizeTask } from './tasks.ts';
 
 
 export interface TokenizeOptions {

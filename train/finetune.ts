@@ -108,7 +108,10 @@ interface DataPos { epoch: number; cursor: number }
 function takeRows(pos: DataPos, n: number, seed: number, count: number, cache: { epoch: number; order: Int32Array | null }): number[] {
   const out: number[] = [];
   while (out.length < count) {
-    if (cache.epoch !== pos.epoch || !cache.order) cache.order = epochOrder(n, seed, pos.epoch), cache.epoch = pos.epoch;
+    if (cache.epoch !== pos.epoch || !cache.order) {
+      cache.order = epochOrder(n, seed, pos.epoch);
+      cache.epoch = pos.epoch;
+    }
     out.push(cache.order[pos.cursor]);
     pos.cursor++;
     if (pos.cursor >= n) { pos.epoch++; pos.cursor = 0; }

@@ -94,7 +94,6 @@ interface Planned {
   gitOid?: string;
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 function safeRelPath(p: string, where: string): string {
