@@ -17,9 +17,17 @@ const TEMPLATES = [
   { lang: 'en', q: (s: string) => `Write ${s} backwards.` },
 ];
 
-export interface TaskItem { id: string; lang: string; prompt: string; answer: string; wrong: string }
+export interface TaskItem {
+  id: string;
+  lang: string;
+  prompt: string;
+  answer: string;
+  wrong: string;
+}
 
-function reverse(s: string): string { return [...s].reverse().join(''); }
+function reverse(s: string): string {
+  return [...s].reverse().join('');
+}
 
 /** a wrong answer: the digits unreversed, or the reversal with one digit changed (never equal to the answer). */
 function wrongAnswer(s: string, rng: Rng): string {
@@ -31,10 +39,14 @@ function wrongAnswer(s: string, rng: Rng): string {
   return a.join('');
 }
 
-export function makeTask(o: { train: number; heldout: number; digits: number; seed: number }): { train: TaskItem[]; heldout: TaskItem[] } {
+export function makeTask(o: { train: number; heldout: number; digits: number; seed: number }): {
+  train: TaskItem[];
+  heldout: TaskItem[];
+} {
   const rng = new Rng(o.seed);
   const space = 10 ** o.digits;
-  if (o.train + o.heldout > space) throw new Error(`${o.train + o.heldout} items from ${space} digit strings: use more digits`);
+  if (o.train + o.heldout > space)
+    throw new Error(`${o.train + o.heldout} items from ${space} digit strings: use more digits`);
   const seen = new Set<string>();
   const items: TaskItem[] = [];
   while (items.length < o.train + o.heldout) {
@@ -48,10 +60,23 @@ export function makeTask(o: { train: number; heldout: number; digits: number; se
 }
 
 export function sftRecord(it: TaskItem): Record<string, unknown> {
-  return { id: it.id, source: `reverse-${it.lang}`, messages: [{ role: 'user', content: it.prompt }, { role: 'assistant', content: it.answer }] };
+  return {
+    id: it.id,
+    source: `reverse-${it.lang}`,
+    messages: [
+      { role: 'user', content: it.prompt },
+      { role: 'assistant', content: it.answer },
+    ],
+  };
 }
 export function dpoRecord(it: TaskItem): Record<string, unknown> {
-  return { id: it.id, source: `reverse-${it.lang}`, prompt: [{ role: 'user', content: it.prompt }], chosen: it.answer, rejected: it.wrong };
+  return {
+    id: it.id,
+    source: `reverse-${it.lang}`,
+    prompt: [{ role: 'user', content: it.prompt }],
+    chosen: it.answer,
+    rejected: it.wrong,
+  };
 }
 
 export function writeTask(dir: string, t: { train: TaskItem[]; heldout: TaskItem[] }): void {
@@ -64,9 +89,20 @@ export function writeTask(dir: string, t: { train: TaskItem[]; heldout: TaskItem
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const a = process.argv.slice(2);
-  const arg = (k: string, d: number) => { const i = a.indexOf(k); return i >= 0 ? Number(a[i + 1]) : d; };
-  if (!a[0]) { console.error('usage: bench/chat-task.ts OUT_DIR [--train N] [--heldout N] [--digits D] [--seed S]'); process.exit(2); }
-  const t = makeTask({ train: arg('--train', 2000), heldout: arg('--heldout', 200), digits: arg('--digits', 4), seed: arg('--seed', 1) });
+  const arg = (k: string, d: number) => {
+    const i = a.indexOf(k);
+    return i >= 0 ? Number(a[i + 1]) : d;
+  };
+  if (!a[0]) {
+    console.error('usage: bench/chat-task.ts OUT_DIR [--train N] [--heldout N] [--digits D] [--seed S]');
+    process.exit(2);
+  }
+  const t = makeTask({
+    train: arg('--train', 2000),
+    heldout: arg('--heldout', 200),
+    digits: arg('--digits', 4),
+    seed: arg('--seed', 1),
+  });
   writeTask(a[0], t);
   console.error(`wrote ${t.train.length} training and ${t.heldout.length} held-out items to ${a[0]}`);
 }

@@ -36,14 +36,22 @@ try {
   const modes: Record<string, 'tty' | 'lines' | 'none'> = { bar: 'tty', lines: 'lines', none: 'none' };
   const s = await collectCorpus(
     { kind: 'hf', name: 'corpus', repo: 'bench/corpus', repoType: 'dataset', revision: 'main' },
-    { out, endpoint, jobs: Number(values.jobs), backoffMs: 10, progress: modes[values.progress!] ?? 'lines', progressIntervalMs: 2000 },
+    {
+      out,
+      endpoint,
+      jobs: Number(values.jobs),
+      backoffMs: 10,
+      progress: modes[values.progress!] ?? 'lines',
+      progressIntervalMs: 2000,
+    },
   );
   console.log(formatSummary(s));
   for (const f of files) {
     if (!readFileSync(join(out, 'corpus', f.path)).equals(f.data)) throw new Error(`bench: ${f.path} differs`);
   }
   const v = await verifyCollected(join(out, 'corpus'), { hash: true });
-  if (!s.complete || !v.ok || s.resumed < 1 || s.refetched < 1) throw new Error(`bench: unexpected result ${JSON.stringify(v.problems)}`);
+  if (!s.complete || !v.ok || s.resumed < 1 || s.refetched < 1)
+    throw new Error(`bench: unexpected result ${JSON.stringify(v.problems)}`);
   const total = nFiles * size;
   console.log(
     `collect-loopback: ${nFiles} x ${values.mib} MiB, jobs ${values.jobs}: ${(total / 2 ** 20 / s.seconds).toFixed(0)} MiB/s ` +

@@ -61,7 +61,16 @@ const find = (x: number): number => {
 
 const edgesDir = join(dir, 'edges');
 const writers: RecordWriter[][] = Array.from({ length: PRODUCERS }, (_, pr) =>
-  Array.from({ length: P }, (_, q) => new RecordWriter(join(edgesDir, `from-${String(pr).padStart(5, '0')}`, `to-${String(q).padStart(5, '0')}.bin`), 2, false, 1 << 15)),
+  Array.from(
+    { length: P },
+    (_, q) =>
+      new RecordWriter(
+        join(edgesDir, `from-${String(pr).padStart(5, '0')}`, `to-${String(q).padStart(5, '0')}.bin`),
+        2,
+        false,
+        1 << 15,
+      ),
+  ),
 );
 const rec = new Uint32Array(2);
 let written = 0;
@@ -92,7 +101,10 @@ for (let c = 0; c < 10; c++) {
 const clustered = Math.floor(N / 2);
 const clusters: [number, number][] = [];
 while (next < clustered) {
-  const s = Math.min(clustered - next, Math.max(2, Math.min(200_000, Math.floor(2 / Math.pow(rand() || 1e-9, 1 / 1.3)))));
+  const s = Math.min(
+    clustered - next,
+    Math.max(2, Math.min(200_000, Math.floor(2 / Math.pow(rand() || 1e-9, 1 / 1.3)))),
+  );
   if (s < 2) break;
   clusters.push([next, s]);
   for (let k = 1; k < s; k++) addEdge(next + k, next + Math.floor(rand() * k));
@@ -110,18 +122,31 @@ while (written < E) {
 }
 for (const ws of writers) for (const w of ws) w.close();
 const genS = (performance.now() - t0) / 1000;
-console.error(`generated ${N} nodes, ${written} pairs (${treeEdges} tree edges, ${clusters.length} clusters + 10 chains of ${CHAIN}) in ${genS.toFixed(1)} s; ${P} partitions`);
+console.error(
+  `generated ${N} nodes, ${written} pairs (${treeEdges} tree edges, ${clusters.length} clusters + 10 chains of ${CHAIN}) in ${genS.toFixed(1)} s; ${P} partitions`,
+);
 
 // cluster
-const cfg = { ...buildConfig('minhash', minhashParams.parse({}), { inputs: [], workDir: dir, outDir: dir }), partitions: P };
+const cfg = {
+  ...buildConfig('minhash', minhashParams.parse({}), { inputs: [], workDir: dir, outDir: dir }),
+  partitions: P,
+};
 const t1 = performance.now();
 const state = join(dir, '.state');
 mkdirSync(state, { recursive: true });
 const logLines: string[] = [];
-const { starsDir, rounds } = await runClustering(cfg, new LocalExecutor({ progress: { quiet: true } }), edgesDir, N, workers, state, (m) => {
-  logLines.push(m);
-  console.error(m);
-});
+const { starsDir, rounds } = await runClustering(
+  cfg,
+  new LocalExecutor({ progress: { quiet: true } }),
+  edgesDir,
+  N,
+  workers,
+  state,
+  (m) => {
+    logLines.push(m);
+    console.error(m);
+  },
+);
 const clusterS = (performance.now() - t1) / 1000;
 
 // check: every leaf maps to the smallest node of its component; every non-singleton non-minimum node is a leaf
@@ -138,7 +163,9 @@ let leaves = 0;
 let bad = 0;
 for (let q = 0; q < P; q++) {
   for (let pr = 0; pr < P; pr++) {
-    const r = new RecordReader(join(starsDir, `from-${String(pr).padStart(5, '0')}`, `to-${String(q).padStart(5, '0')}.bin`));
+    const r = new RecordReader(
+      join(starsDir, `from-${String(pr).padStart(5, '0')}`, `to-${String(q).padStart(5, '0')}.bin`),
+    );
     for (let c = r.nextChunk(); c; c = r.nextChunk()) {
       for (let i = 0; i < c.length; i += 2) {
         leaves++;

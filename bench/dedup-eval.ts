@@ -52,8 +52,12 @@ interface Doc {
 
 // ---------------------------------------------------------------- originals
 const originals: Doc[] = [];
-for (const f of readdirSync(SAMPLE).filter((n) => n.endsWith('.jsonl.zst')).sort()) {
-  const lines = Buffer.from(decompress(readFileSync(join(SAMPLE, f)))).toString('utf8').split('\n');
+for (const f of readdirSync(SAMPLE)
+  .filter((n) => n.endsWith('.jsonl.zst'))
+  .sort()) {
+  const lines = Buffer.from(decompress(readFileSync(join(SAMPLE, f))))
+    .toString('utf8')
+    .split('\n');
   for (const l of lines) {
     if (!l) continue;
     const o = JSON.parse(l);
@@ -77,8 +81,20 @@ function hashStr(s: string): number {
 }
 
 // ---------------------------------------------------------------- planted variants
-const HEADERS = ['转载请注明出处，谢谢合作。', '本文来源于网络，如有侵权请联系删除。\n', '【编者按】以下内容整理自公开资料，仅供参考。\n', 'Posted by admin on 2021-03-04 | 3 comments\n', '点击上方蓝字关注我们！\n'];
-const FOOTERS = ['\n（完）', '\n—— 本文完 ——\n欢迎分享到朋友圈。', '\nCopyright © 2020 Example Corp. All rights reserved.', '\n责任编辑：小王', '\n更多精彩内容，请关注我们的公众号，每天推送优质文章，感谢您的阅读与支持！'];
+const HEADERS = [
+  '转载请注明出处，谢谢合作。',
+  '本文来源于网络，如有侵权请联系删除。\n',
+  '【编者按】以下内容整理自公开资料，仅供参考。\n',
+  'Posted by admin on 2021-03-04 | 3 comments\n',
+  '点击上方蓝字关注我们！\n',
+];
+const FOOTERS = [
+  '\n（完）',
+  '\n—— 本文完 ——\n欢迎分享到朋友圈。',
+  '\nCopyright © 2020 Example Corp. All rights reserved.',
+  '\n责任编辑：小王',
+  '\n更多精彩内容，请关注我们的公众号，每天推送优质文章，感谢您的阅读与支持！',
+];
 function edit(t: string, rate: number): string {
   const a = Array.from(t);
   const n = Math.max(1, Math.round(a.length * rate));
@@ -142,10 +158,25 @@ for (let i = all.length - 1; i > 0; i--) {
 }
 mkdirSync(OUT, { recursive: true });
 const evalFile = join(OUT, 'eval.jsonl');
-writeFileSync(evalFile, all.map((d) => JSON.stringify({ id: d.id, text: d.text, source: 'dedup-eval', ...(d.lang ? { lang: d.lang } : {}), meta: { kind: d.kind } })).join('\n') + '\n');
+writeFileSync(
+  evalFile,
+  all
+    .map((d) =>
+      JSON.stringify({
+        id: d.id,
+        text: d.text,
+        source: 'dedup-eval',
+        ...(d.lang ? { lang: d.lang } : {}),
+        meta: { kind: d.kind },
+      }),
+    )
+    .join('\n') + '\n',
+);
 const N = all.length;
 const bytes = all.reduce((a, d) => a + Buffer.byteLength(d.text), 0);
-console.error(`eval set: ${originals.length} originals + ${N - originals.length} planted variants = ${N} documents, ${(bytes / 1e6).toFixed(1)} MB`);
+console.error(
+  `eval set: ${originals.length} originals + ${N - originals.length} planted variants = ${N} documents, ${(bytes / 1e6).toFixed(1)} MB`,
+);
 
 // ---------------------------------------------------------------- ground truth: all pairs with J >= 0.8
 const T = 0.8;
@@ -242,7 +273,11 @@ async function evaluate(name: string, method: DedupMethod, params: Record<string
   const out = join(OUT, name.replace(/[^a-z0-9]+/gi, '-'));
   rmSync(out, { recursive: true, force: true });
   const schema = method === 'exact' ? exactParams : method === 'minhash' ? minhashParams : simhashParams;
-  const cfg = buildConfig(method, schema.parse({ ...params, write_index: false }), { inputs: [evalFile], workDir: join(out, 'work'), outDir: out });
+  const cfg = buildConfig(method, schema.parse({ ...params, write_index: false }), {
+    inputs: [evalFile],
+    workDir: join(out, 'work'),
+    outDir: out,
+  });
   const t1 = performance.now();
   const r = await runDedup(cfg, new LocalExecutor({ progress: { quiet: true } }), { workers: WORKERS, log: () => {} });
   const seconds = (performance.now() - t1) / 1000;
@@ -331,14 +366,30 @@ async function evaluate(name: string, method: DedupMethod, params: Record<string
     enRecall: enT ? enF / enT : 1,
   };
   rows.push(row);
-  console.error(`${name}: pairs ${row.pairs}, precision ${row.precision.toFixed(4)}, recall ${row.recall.toFixed(4)}; clusters: precision ${row.clusterPrecision.toFixed(4)}, recall ${row.clusterRecall.toFixed(4)}; removed ${row.removed}; ${seconds.toFixed(1)} s`);
+  console.error(
+    `${name}: pairs ${row.pairs}, precision ${row.precision.toFixed(4)}, recall ${row.recall.toFixed(4)}; clusters: precision ${row.clusterPrecision.toFixed(4)}, recall ${row.clusterRecall.toFixed(4)}; removed ${row.removed}; ${seconds.toFixed(1)} s`,
+  );
 }
 
-if (ONLY.has('default')) await evaluate('minhash t=0.8 (defaults: shingles by language, LSH fitted to 0.7, sketch verification)', 'minhash', { threshold: 0.8, ...MH });
-if (ONLY.has('char')) await evaluate('minhash t=0.8, character 5-grams for every language (the ground truth\'s shingling)', 'minhash', { threshold: 0.8, shingles: 'char', ...MH });
-if (ONLY.has('plain')) await evaluate('minhash t=0.8 plain LSH (bands×rows fitted to 0.8, no verification)', 'minhash', { threshold: 0.8, verify: false });
-if (ONLY.has('steel')) await evaluate("simhash Steel (space tokens, window 6, 6 blocks, d ≤ 4)", 'simhash', {});
-if (ONLY.has('simchar')) await evaluate('simhash character tokens (window 6, 6 blocks, d ≤ 4)', 'simhash', { tokenization: 'character' });
+if (ONLY.has('default'))
+  await evaluate('minhash t=0.8 (defaults: shingles by language, LSH fitted to 0.7, sketch verification)', 'minhash', {
+    threshold: 0.8,
+    ...MH,
+  });
+if (ONLY.has('char'))
+  await evaluate("minhash t=0.8, character 5-grams for every language (the ground truth's shingling)", 'minhash', {
+    threshold: 0.8,
+    shingles: 'char',
+    ...MH,
+  });
+if (ONLY.has('plain'))
+  await evaluate('minhash t=0.8 plain LSH (bands×rows fitted to 0.8, no verification)', 'minhash', {
+    threshold: 0.8,
+    verify: false,
+  });
+if (ONLY.has('steel')) await evaluate('simhash Steel (space tokens, window 6, 6 blocks, d ≤ 4)', 'simhash', {});
+if (ONLY.has('simchar'))
+  await evaluate('simhash character tokens (window 6, 6 blocks, d ≤ 4)', 'simhash', { tokenization: 'character' });
 if (ONLY.has('exact')) await evaluate('exact (lowercase + whitespace)', 'exact', {});
 
 const md = [
@@ -347,7 +398,10 @@ const md = [
   '',
   '| method | candidate pairs | precision | recall (J ≥ 0.8) | zh: precision / recall | en: precision / recall | cluster-pair precision | cluster-pair recall | docs removed | wall s |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.name} | ${r.pairs} | ${r.precision.toFixed(4)} | ${r.recall.toFixed(4)} | ${r.zhPrecision.toFixed(3)} / ${r.zhRecall.toFixed(3)} | ${r.enPrecision.toFixed(3)} / ${r.enRecall.toFixed(3)} | ${r.clusterPrecision.toFixed(4)} | ${r.clusterRecall.toFixed(4)} | ${r.removed} | ${r.seconds.toFixed(1)} |`),
+  ...rows.map(
+    (r) =>
+      `| ${r.name} | ${r.pairs} | ${r.precision.toFixed(4)} | ${r.recall.toFixed(4)} | ${r.zhPrecision.toFixed(3)} / ${r.zhRecall.toFixed(3)} | ${r.enPrecision.toFixed(3)} / ${r.enRecall.toFixed(3)} | ${r.clusterPrecision.toFixed(4)} | ${r.clusterRecall.toFixed(4)} | ${r.removed} | ${r.seconds.toFixed(1)} |`,
+  ),
 ].join('\n');
 console.log(md);
 writeFileSync(join(OUT, 'results.md'), md + '\n');
@@ -355,8 +409,12 @@ writeFileSync(join(OUT, 'results.md'), md + '\n');
 const mh = rows.find((r) => r.name.includes('defaults'));
 const mhChar = rows.find((r) => r.name.includes('every language'));
 const fails: string[] = [];
-if (mh && (mh.zhPrecision < 0.95 || mh.zhRecall < 0.9)) fails.push(`default minhash on zh: precision ${mh.zhPrecision.toFixed(4)} / recall ${mh.zhRecall.toFixed(4)}`);
-if (mhChar && (mhChar.precision < 0.95 || mhChar.recall < 0.9)) fails.push(`character-shingle minhash: precision ${mhChar.precision.toFixed(4)} / recall ${mhChar.recall.toFixed(4)}`);
+if (mh && (mh.zhPrecision < 0.95 || mh.zhRecall < 0.9))
+  fails.push(`default minhash on zh: precision ${mh.zhPrecision.toFixed(4)} / recall ${mh.zhRecall.toFixed(4)}`);
+if (mhChar && (mhChar.precision < 0.95 || mhChar.recall < 0.9))
+  fails.push(
+    `character-shingle minhash: precision ${mhChar.precision.toFixed(4)} / recall ${mhChar.recall.toFixed(4)}`,
+  );
 if (!existsSync(evalFile) || fails.length) {
   console.error(`FAIL (targets precision ≥ 0.95, recall ≥ 0.90): ${fails.join('; ')}`);
   process.exitCode = 1;

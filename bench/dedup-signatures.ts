@@ -23,11 +23,15 @@ import { verifyRecordFile } from '../dedup/runfile.ts';
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '2' } } });
 const REPEAT = Number(values.repeat);
 const SAMPLE = new URL('../corpora-manifests/sample/', import.meta.url).pathname;
-const files = readdirSync(SAMPLE).filter((n) => n.endsWith('.jsonl.zst')).sort();
+const files = readdirSync(SAMPLE)
+  .filter((n) => n.endsWith('.jsonl.zst'))
+  .sort();
 const zh: string[] = [];
 const en: string[] = [];
 for (const f of files) {
-  for (const l of Buffer.from(decompress(readFileSync(join(SAMPLE, f)))).toString('utf8').split('\n')) {
+  for (const l of Buffer.from(decompress(readFileSync(join(SAMPLE, f))))
+    .toString('utf8')
+    .split('\n')) {
     if (!l) continue;
     const o = JSON.parse(l);
     (o.lang === 'en' || f.includes('-en') ? en : zh).push(o.text);
@@ -62,14 +66,22 @@ console.log('| hashing only (one core) | MB | MB per CPU-second | MB per wall se
 console.log('|---|---:|---:|---:|');
 const mhZh = rate('MinHash, zh, character 5-grams', zh, (t) => mh.compute(charShingles(t, 5)));
 rate('MinHash, en, word 5-grams', en, (t) => mh.compute(wordShingles(t, 5)));
-rate('SimHash, space tokens (Steel)', zh.concat(en), (t) => simhash(t, { tokenization: 'space', window: 6, lowercase: true }));
+rate('SimHash, space tokens (Steel)', zh.concat(en), (t) =>
+  simhash(t, { tokenization: 'space', window: 6, lowercase: true }),
+);
 rate('SimHash, character tokens', zh, (t) => simhash(t, { tokenization: 'character', window: 6, lowercase: true }));
-rate('exact, xxh64 of normalised text', zh.concat(en), (t) => xx.h64(normalise(t, { lowercase: true, whitespace: true, punctuation: true, digits: true })));
+rate('exact, xxh64 of normalised text', zh.concat(en), (t) =>
+  xx.h64(normalise(t, { lowercase: true, whitespace: true, punctuation: true, digits: true })),
+);
 
 // B. the whole task
 const work = '/tmp/steel-dedup-sigbench';
 rmSync(work, { recursive: true, force: true });
-const cfg = buildConfig('minhash', minhashParams.parse({}), { inputs: files.map((f) => join(SAMPLE, f)), workDir: work, outDir: work });
+const cfg = buildConfig('minhash', minhashParams.parse({}), {
+  inputs: files.map((f) => join(SAMPLE, f)),
+  workDir: work,
+  outDir: work,
+});
 const ctx = { rank: 0, world: 1, log: () => {}, progress: () => {} };
 const t0 = performance.now();
 const c0 = cpu();
@@ -88,9 +100,13 @@ for (const f of st.files) {
   }
 }
 const stage = bytes / 1e6 / s;
-console.log(`\n| signature task, whole stage (read JSONL.zst, MinHash, sort, write ${bands} band files per input) | MB | MB per CPU-second | MB per wall second |`);
+console.log(
+  `\n| signature task, whole stage (read JSONL.zst, MinHash, sort, write ${bands} band files per input) | MB | MB per CPU-second | MB per wall second |`,
+);
 console.log('|---|---:|---:|---:|');
-console.log(`| ${files.length} sample files, ${st.files.reduce((a, f) => a + f.docs, 0)} docs, ${recs} band records checked | ${(bytes / 1e6).toFixed(1)} | ${stage.toFixed(1)} | ${(bytes / 1e6 / wall).toFixed(1)} |`);
+console.log(
+  `| ${files.length} sample files, ${st.files.reduce((a, f) => a + f.docs, 0)} docs, ${recs} band records checked | ${(bytes / 1e6).toFixed(1)} | ${stage.toFixed(1)} | ${(bytes / 1e6 / wall).toFixed(1)} |`,
+);
 rmSync(work, { recursive: true, force: true });
 if (stage < 5 || mhZh < 5) {
   console.error(`below the 5 MB/s per core target (stage ${stage.toFixed(2)}, zh MinHash ${mhZh.toFixed(2)})`);

@@ -41,7 +41,13 @@ async function* stream(ds: Document[]): AsyncGenerator<Document> {
 }
 const fresh = () => docs.map((d) => structuredClone(d));
 function ctxFor(drops: Map<string, number>): StageContext {
-  return { rank: 0, world: 1, outDir: tmpdir(), drop: (_d, rule) => drops.set(rule, (drops.get(rule) ?? 0) + 1), log: () => {} };
+  return {
+    rank: 0,
+    world: 1,
+    outDir: tmpdir(),
+    drop: (_d, rule) => drops.set(rule, (drops.get(rule) ?? 0) + 1),
+    log: () => {},
+  };
 }
 
 let t0 = cpu();
@@ -52,7 +58,12 @@ mkdirSync(lmDir, { recursive: true });
 const lmPath = join(lmDir, 'zh.char5.arpa');
 {
   const train = sample.filter((s) => s.file.includes('debian-reference-zh-cn')).flatMap((s) => s.docs);
-  const sentences = train.flatMap((d) => d.text.split('\n').map((l) => tokenizeLine(l, 'char')).filter((t) => t.length));
+  const sentences = train.flatMap((d) =>
+    d.text
+      .split('\n')
+      .map((l) => tokenizeLine(l, 'char'))
+      .filter((t) => t.length),
+  );
   const tb = train.reduce((a, d) => a + Buffer.byteLength(d.text), 0);
   t0 = cpu();
   const m = trainKneserNey(sentences, 5);
@@ -64,7 +75,9 @@ const lmPath = join(lmDir, 'zh.char5.arpa');
   const vocab = [...m.grams[0].keys()].filter((k) => k !== '<s>');
   const sum = vocab.reduce((a, w) => a + Math.pow(10, model.logProb(['<s>', '系', '统'], w)), 0);
   if (Math.abs(sum - 1) > 1e-3) throw new Error(`LM probabilities sum to ${sum}`);
-  console.log(`lm train: ${mb(tb).toFixed(2)} MB, order 5, ${m.grams.map((g) => g.size).join('/')} n-grams, ${sec.toFixed(1)} s CPU (${(mb(tb) / sec).toFixed(2)} MB/s); sum p = ${sum.toFixed(6)}`);
+  console.log(
+    `lm train: ${mb(tb).toFixed(2)} MB, order 5, ${m.grams.map((g) => g.size).join('/')} n-grams, ${sec.toFixed(1)} s CPU (${(mb(tb) / sec).toFixed(2)} MB/s); sum p = ${sum.toFixed(6)}`,
+  );
   lmTrain = { mb: mb(tb), sec, grams: m.grams.map((g) => g.size).join('/') };
 }
 var lmTrain: { mb: number; sec: number; grams: string };
@@ -84,7 +97,8 @@ for (const op of filterOps as MapOp[]) {
   for await (const _ of stage(stream(input), ctxFor(drops))) out++;
   const sec = Math.max(1e-6, cpu() - t0);
   const dropped = [...drops.values()].reduce((a, b) => a + b, 0);
-  if (out + dropped !== docs.length) throw new Error(`${op.name}: ${docs.length} in != ${out} out + ${dropped} dropped`);
+  if (out + dropped !== docs.length)
+    throw new Error(`${op.name}: ${docs.length} in != ${out} out + ${dropped} dropped`);
   perOp.push({ name: op.name, mbps: mb(bytes) / sec, dropped, sec });
   console.log(`${op.name.padEnd(26)} ${(mb(bytes) / sec).toFixed(2).padStart(8)} MB/s  dropped ${dropped}`);
 }
@@ -124,7 +138,9 @@ const perRecipe: Awaited<ReturnType<typeof runRecipe>>[] = [];
 for (const r of ['zh-web', 'steel-text', 'steel-code']) {
   const a = await runRecipe(r);
   perRecipe.push(a);
-  console.log(`recipe ${r}: ${a.steps} map steps, ${(mb(bytes) / a.sec).toFixed(2)} MB/s per core (${a.sec.toFixed(1)} s CPU, ${a.wall.toFixed(1)} s wall), kept ${a.kept.length}, dropped ${a.dropped}`);
+  console.log(
+    `recipe ${r}: ${a.steps} map steps, ${(mb(bytes) / a.sec).toFixed(2)} MB/s per core (${a.sec.toFixed(1)} s CPU, ${a.wall.toFixed(1)} s wall), kept ${a.kept.length}, dropped ${a.dropped}`,
+  );
 }
 {
   const again = await runRecipe('zh-web');
@@ -135,7 +151,13 @@ for (const r of ['zh-web', 'steel-text', 'steel-code']) {
 // ---------- LID accuracy ----------
 const lidSet = await buildLidSet(quick ? 100 : 400);
 const labels: LidLabel[] = ['zh-cn', 'zh-tw', 'en', 'code'];
-const lidRows: { maxChars: number; acc: number; perClass: Record<string, number>; confusion: Record<string, Record<string, number>>; msPerDoc: number }[] = [];
+const lidRows: {
+  maxChars: number;
+  acc: number;
+  perClass: Record<string, number>;
+  confusion: Record<string, Record<string, number>>;
+  msPerDoc: number;
+}[] = [];
 {
   const lidOp = (filterOps as MapOp[]).find((o) => o.name === 'lang_id')!;
   const scriptOp = (filterOps as MapOp[]).find((o) => o.name === 'zh_script')!;
@@ -146,14 +168,31 @@ const lidRows: { maxChars: number; acc: number; perClass: Record<string, number>
     const drops = new Map<string, number>();
     t0 = cpu();
     const out: Document[] = [];
-    for await (const d of script(lid((async function* () { yield* items; })(), ctxFor(drops)), ctxFor(drops))) out.push(d);
+    for await (const d of script(
+      lid(
+        (async function* () {
+          yield* items;
+        })(),
+        ctxFor(drops),
+      ),
+      ctxFor(drops),
+    ))
+      out.push(d);
     const sec = cpu() - t0;
     const confusion: Record<string, Record<string, number>> = {};
     let ok = 0;
-    const perClassOk: Record<string, number> = {}, perClassN: Record<string, number> = {};
+    const perClassOk: Record<string, number> = {},
+      perClassN: Record<string, number> = {};
     out.forEach((d) => {
       const truth = lidSet[Number(d.id)].label;
-      const pred = d.lang === 'zh' ? (d.meta.script === 'Hant' ? 'zh-tw' : 'zh-cn') : d.lang === 'en' || d.lang === 'code' ? d.lang : `other:${d.lang}`;
+      const pred =
+        d.lang === 'zh'
+          ? d.meta.script === 'Hant'
+            ? 'zh-tw'
+            : 'zh-cn'
+          : d.lang === 'en' || d.lang === 'code'
+            ? d.lang
+            : `other:${d.lang}`;
       (confusion[truth] ??= {})[pred] = (confusion[truth][pred] ?? 0) + 1;
       perClassN[truth] = (perClassN[truth] ?? 0) + 1;
       if (pred === truth) {
@@ -163,7 +202,9 @@ const lidRows: { maxChars: number; acc: number; perClass: Record<string, number>
     });
     const perClass = Object.fromEntries(labels.map((l) => [l, (perClassOk[l] ?? 0) / (perClassN[l] ?? 1)]));
     lidRows.push({ maxChars, acc: ok / out.length, perClass, confusion, msPerDoc: (sec * 1000) / out.length });
-    console.log(`LID max_chars ${maxChars}: accuracy ${(ok / out.length).toFixed(4)} on ${out.length} (${labels.map((l) => `${l} ${perClass[l].toFixed(3)}`).join(', ')})`);
+    console.log(
+      `LID max_chars ${maxChars}: accuracy ${(ok / out.length).toFixed(4)} on ${out.length} (${labels.map((l) => `${l} ${perClass[l].toFixed(3)}`).join(', ')})`,
+    );
   }
   if (lidRows[1].acc < 0.9) throw new Error(`LID accuracy ${lidRows[1].acc} < 0.9`);
 }
@@ -187,7 +228,10 @@ if (args.has('--write')) {
     '',
     '| recipe | map steps | MB/s per core | CPU s | kept | dropped |',
     '|---|---:|---:|---:|---:|---:|',
-    ...perRecipe.map((r) => `| ${r.name} | ${r.steps} | **${(mb(bytes) / r.sec).toFixed(2)}** | ${r.sec.toFixed(1)} | ${r.kept.length} | ${r.dropped} |`),
+    ...perRecipe.map(
+      (r) =>
+        `| ${r.name} | ${r.steps} | **${(mb(bytes) / r.sec).toFixed(2)}** | ${r.sec.toFixed(1)} | ${r.kept.length} | ${r.dropped} |`,
+    ),
     '',
     `Target: zh-web (language ID and jieba included) ≥ 2 MB/s per core; measured ${(mb(bytes) / zw.sec).toFixed(2)} MB/s per core ` +
       '(NeMo Curator CPU filtering ≈ 1.35 MB/s per vCPU). Best of two runs: CPU time per unit of work varies up to 2x between runs on this ' +
@@ -225,11 +269,19 @@ if (args.has('--write')) {
     '',
     '| max_chars | accuracy | zh-cn | zh-tw | en | code | ms/doc |',
     '|---:|---:|---:|---:|---:|---:|---:|',
-    ...lidRows.map((r) => `| ${r.maxChars} | **${r.acc.toFixed(4)}** | ${labels.map((l) => r.perClass[l].toFixed(3)).join(' | ')} | ${r.msPerDoc.toFixed(3)} |`),
+    ...lidRows.map(
+      (r) =>
+        `| ${r.maxChars} | **${r.acc.toFixed(4)}** | ${labels.map((l) => r.perClass[l].toFixed(3)).join(' | ')} | ${r.msPerDoc.toFixed(3)} |`,
+    ),
     '',
     `Items: ${labels.map((l) => `${l} ${lidSet.filter((x) => x.label === l).length}`).join(', ')}. Confusion at max_chars 500 (the default) (truth → predicted):`,
     '',
-    ...Object.entries(lidRows[1].confusion).map(([t, m]) => `- ${t}: ${Object.entries(m).map(([p, n]) => `${p} ${n}`).join(', ')}`),
+    ...Object.entries(lidRows[1].confusion).map(
+      ([t, m]) =>
+        `- ${t}: ${Object.entries(m)
+          .map(([p, n]) => `${p} ${n}`)
+          .join(', ')}`,
+    ),
     '',
   ];
   mkdirSync('bench/results', { recursive: true });

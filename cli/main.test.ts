@@ -28,8 +28,14 @@ test('steel --help prints the table (through cli/steel.js, compiled or not)', ()
 });
 
 test('a negative number reaches the command\'s own check (not "ambiguous"); a wrong --method is named, not "required"', () => {
-  const steel = (...a: string[]) => spawnSync(process.execPath, [fileURLToPath(new URL('./steel.js', import.meta.url)), ...a], { encoding: 'utf8' });
-  assert.deepEqual(joinNegativeValues(['--workers', '-3', '--quiet', '--out', 'x']), ['--workers=-3', '--quiet', '--out', 'x']);
+  const steel = (...a: string[]) =>
+    spawnSync(process.execPath, [fileURLToPath(new URL('./steel.js', import.meta.url)), ...a], { encoding: 'utf8' });
+  assert.deepEqual(joinNegativeValues(['--workers', '-3', '--quiet', '--out', 'x']), [
+    '--workers=-3',
+    '--quiet',
+    '--out',
+    'x',
+  ]);
   const w = steel('prep', '--workers', '-3', '--out', '/nonexistent/steel-robust-test');
   assert.equal(w.status, 1);
   assert.match(w.stderr, /--workers must be a positive integer, got "-3"/);

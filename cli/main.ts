@@ -77,7 +77,8 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/eval.ts'),
   },
   report: {
-    summary: 'report on a training run: loss, LR, grad norm, tokens/s, MFU and eval curves (terminal, JSON, HTML, TensorBoard)',
+    summary:
+      'report on a training run: loss, LR, grad norm, tokens/s, MFU and eval curves (terminal, JSON, HTML, TensorBoard)',
     load: () => import('./commands/report.ts'),
   },
   export: {
@@ -93,11 +94,13 @@ export const COMMANDS: Record<string, CommandEntry> = {
     load: () => import('./commands/sft-data.ts'),
   },
   sft: {
-    summary: 'supervised fine-tuning (Steel-LLM-Chat recipe) from a pretrained run or HF folder on steel sft-data shards',
+    summary:
+      'supervised fine-tuning (Steel-LLM-Chat recipe) from a pretrained run or HF folder on steel sft-data shards',
     load: () => import('./commands/sft.ts'),
   },
   dpo: {
-    summary: 'DPO (sigmoid loss, beta 0.1) from an SFT model on steel sft-data --task dpo shards; reference log-probs cached',
+    summary:
+      'DPO (sigmoid loss, beta 0.1) from an SFT model on steel sft-data --task dpo shards; reference log-probs cached',
     load: () => import('./commands/dpo.ts'),
   },
 };
@@ -115,7 +118,8 @@ export function usage(): string {
 export function joinNegativeValues(args: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const a = args[i], b = args[i + 1];
+    const a = args[i],
+      b = args[i + 1];
     if (/^--[\w-]+$/.test(a) && b !== undefined && /^-\d/.test(b)) {
       out.push(`${a}=${b}`);
       i++;

@@ -11,10 +11,19 @@ test('the task registry holds every task the areas define, each under its own na
   const defined = new Set<string>();
   for (const m of AREAS) {
     for (const v of Object.values(await import(m))) {
-      if (v && typeof v === 'object' && typeof (v as { name?: unknown }).name === 'string' && typeof (v as { run?: unknown }).run === 'function') {
+      if (
+        v &&
+        typeof v === 'object' &&
+        typeof (v as { name?: unknown }).name === 'string' &&
+        typeof (v as { run?: unknown }).run === 'function'
+      ) {
         const t = v as { name: string };
         defined.add(t.name);
-        assert.equal((tasks as Record<string, unknown>)[t.name], v, `${m}: task "${t.name}" is not registered in cli/tasks.ts`);
+        assert.equal(
+          (tasks as Record<string, unknown>)[t.name],
+          v,
+          `${m}: task "${t.name}" is not registered in cli/tasks.ts`,
+        );
       }
     }
   }
@@ -27,7 +36,8 @@ test('the task registry holds every task the areas define, each under its own na
 
 test('the composition root lists every operator once; the core alone knows only its own', async () => {
   const all = await operators.all();
-  for (const name of ['nfkc', 'repartition', 'alnum_ratio', 'minhash_dedup', 'tokenize']) assert.ok(all.has(name), name);
+  for (const name of ['nfkc', 'repartition', 'alnum_ratio', 'minhash_dedup', 'tokenize'])
+    assert.ok(all.has(name), name);
   const { pipelineOperators } = await import('../pipeline/registry.ts');
   await assert.rejects(pipelineOperators.get('minhash_dedup'), /unknown operator "minhash_dedup"/);
   assert.equal((await pipelineOperators.get('nfkc')).name, 'nfkc');

@@ -53,26 +53,45 @@ test('shingles: character n-grams for zh, word n-grams otherwise; normalisation 
   assert.equal(charShingles('一二三四五六', 5).length, 2);
   assert.deepEqual(Array.from(charShingles('ABCDE', 5)), Array.from(charShingles('abcde', 5)));
   assert.equal(wordShingles('one two three four five six', 5).length, 2);
-  assert.deepEqual(Array.from(wordShingles('One, two; three four five', 5)), Array.from(wordShingles('one two three four five', 5)));
+  assert.deepEqual(
+    Array.from(wordShingles('One, two; three four five', 5)),
+    Array.from(wordShingles('one two three four five', 5)),
+  );
   assert.equal(normalise(' A  b,1 ', { lowercase: true, whitespace: true, punctuation: true, digits: true }), 'a b 0');
-  assert.equal(normalise(' A  b,1 ', { lowercase: false, whitespace: false, punctuation: false, digits: false }), ' A  b,1 ');
+  assert.equal(
+    normalise(' A  b,1 ', { lowercase: false, whitespace: false, punctuation: false, digits: false }),
+    ' A  b,1 ',
+  );
 });
 
-test("simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority; a text without shingles has no simhash", () => {
+test('simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority; a text without shingles has no simhash', () => {
   const text = 'the quick brown fox jumps over the lazy dog again and again';
   const toks = text.split(' ');
   const counts = new Array(64).fill(0);
   for (let i = 0; i + 6 <= toks.length; i++) {
-    const h = BigInt('0x' + createHash('md5').update(toks.slice(i, i + 6).join(' ')).digest('hex').slice(0, 16));
+    const h = BigInt(
+      '0x' +
+        createHash('md5')
+          .update(toks.slice(i, i + 6).join(' '))
+          .digest('hex')
+          .slice(0, 16),
+    );
     for (let b = 0; b < 64; b++) counts[b] += (h >> BigInt(b)) & 1n ? 1 : -1;
   }
   let want = 0n;
   for (let b = 0; b < 64; b++) if (counts[b] > 0) want |= 1n << BigInt(b);
   const [hi, lo] = simhash(text.toUpperCase(), { tokenization: 'space', window: 6, lowercase: true })!;
   assert.equal((BigInt(hi) << 32n) | BigInt(lo), want);
-  assert.equal(simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'space', window: 6, lowercase: true }), null, 'no 6 space tokens: no shingles, no hash');
+  assert.equal(
+    simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'space', window: 6, lowercase: true }),
+    null,
+    'no 6 space tokens: no shingles, no hash',
+  );
   assert.equal(simhash('one two three four five', { tokenization: 'space', window: 6, lowercase: true }), null);
-  assert.notEqual(simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'character', window: 6, lowercase: true }), null);
+  assert.notEqual(
+    simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'character', window: 6, lowercase: true }),
+    null,
+  );
   // 15 tables for 6 blocks / distance 4; two hashes within distance 4 share a key in some table
   const t = tables(6, 4);
   assert.equal(t.length, 15);
@@ -137,7 +156,10 @@ test('JSONL.zst written in frames reads back intact across read-chunk boundaries
     await w.write({ id: `d${i}`, text: t, source: 's', meta: {} });
   }
   await w.close();
-  assert.ok(readFileSync(p).length > 1 << 20, `compressed file (${readFileSync(p).length} B) spans more than one 1 MB read chunk`);
+  assert.ok(
+    readFileSync(p).length > 1 << 20,
+    `compressed file (${readFileSync(p).length} B) spans more than one 1 MB read chunk`,
+  );
   let i = 0;
   const rejects: unknown[] = [];
   for await (const { doc } of readDocuments(p, { onReject: (r) => rejects.push(r) })) {

@@ -6,8 +6,12 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seededRandom } from './minhash.ts';
 
-const ZH = '的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学么之都好看起发当没成只如事把还用第样道想作种开美总从无情己面最女但现前些所同日手又行意动方期它头经长儿回位分爱老因很给名法间斯知世什两次使身者被高已亲其进此话常与活正感见明问力理尔点文几定本公特做外孩相西果走将月十实向声车全信重三机工物气每并别真打太新比才便夫再书部水像眼等体却加电主界门利海受听表德少克代员许稜先口由死安写性马光白或住难望教命花结乐色';
-const EN = 'the of and to in is was for that with as on by at from his her it an are which be this had were not or but also first new one two their they has its after been who other time year into more school city world game used may over state these people history known part most some music three high national university when during film only between series can while would than team best made season early under many where called government'.split(' ');
+const ZH =
+  '的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后自以会家可下而过天去能对小多然于心学么之都好看起发当没成只如事把还用第样道想作种开美总从无情己面最女但现前些所同日手又行意动方期它头经长儿回位分爱老因很给名法间斯知世什两次使身者被高已亲其进此话常与活正感见明问力理尔点文几定本公特做外孩相西果走将月十实向声车全信重三机工物气每并别真打太新比才便夫再书部水像眼等体却加电主界门利海受听表德少克代员许稜先口由死安写性马光白或住难望教命花结乐色';
+const EN =
+  'the of and to in is was for that with as on by at from his her it an are which be this had were not or but also first new one two their they has its after been who other time year into more school city world game used may over state these people history known part most some music three high national university when during film only between series can while would than team best made season early under many where called government'.split(
+    ' ',
+  );
 
 export interface FixtureDoc {
   id: string;

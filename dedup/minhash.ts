@@ -30,7 +30,12 @@ function integrate(f: (x: number) => number, a: number, b: number, n = 200): num
  * Bands × rows minimising wFp · ∫₀ᵗ P(j) dj + wFn · ∫ₜ¹ (1 − P(j)) dj over b·r ≤ maxPerm (the same criterion as
  * datatrove's / data-juicer's optimal_param). Returns the pair and its error areas.
  */
-export function optimalParams(threshold: number, maxPerm: number, wFp = 0.5, wFn = 0.5): LshParams & { fp: number; fn: number } {
+export function optimalParams(
+  threshold: number,
+  maxPerm: number,
+  wFp = 0.5,
+  wFn = 0.5,
+): LshParams & { fp: number; fn: number } {
   if (!(threshold > 0 && threshold < 1)) throw new Error(`threshold must be in (0, 1), got ${threshold}`);
   let best = { bands: 1, rows: 1, fp: Infinity, fn: Infinity, err: Infinity };
   for (let b = 1; b <= maxPerm; b++) {
@@ -46,7 +51,10 @@ export function optimalParams(threshold: number, maxPerm: number, wFp = 0.5, wFn
 }
 
 /** The S-curve as text rows: "J=0.8  P=0.912". */
-export function sCurve(p: LshParams, points = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]): { j: number; p: number }[] {
+export function sCurve(
+  p: LshParams,
+  points = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0],
+): { j: number; p: number }[] {
   return points.map((j) => ({ j, p: collisionProbability(j, p) }));
 }
 
@@ -174,7 +182,7 @@ export function sketchJaccard(x: Uint32Array, xo: number, y: Uint32Array, yo: nu
     if (slots < 16) z &= (1 << (slots * 2)) - 1;
     z = z - ((z >>> 1) & 0x55555555);
     z = (z & 0x33333333) + ((z >>> 2) & 0x33333333);
-    eq += (Math.imul((z + (z >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+    eq += Math.imul((z + (z >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
   }
   const f = eq / numPerm;
   return Math.max(0, (4 * f - 1) / 3);

@@ -5,11 +5,23 @@ import { optimalParams } from './minhash.ts';
 
 const common = {
   keep: z.enum(['first', 'longest', 'quality']).default('first').describe('which document of a cluster to keep'),
-  quality_key: z.string().default('quality_score').describe('meta key (dot path) with a numeric score, for keep=quality'),
-  partitions: z.number().int().min(0).default(0).describe('node partitions for clustering (0: max(workers, nodes / 2M))'),
-  sort_buffer_mb: z.number().gt(0).default(256).describe('signature task sort buffer (MB); a full buffer is written as a sorted run'),
+  quality_key: z
+    .string()
+    .default('quality_score')
+    .describe('meta key (dot path) with a numeric score, for keep=quality'),
+  partitions: z
+    .number()
+    .int()
+    .min(0)
+    .default(0)
+    .describe('node partitions for clustering (0: max(workers, nodes / 2M))'),
+  sort_buffer_mb: z
+    .number()
+    .gt(0)
+    .default(256)
+    .describe('signature task sort buffer (MB); a full buffer is written as a sorted run'),
   write_index: z.boolean().default(true).describe('write index/ (kept documents) for deduplicating later data'),
-  index: z.string().optional().describe('dedup against this previous run\'s index (its output folder or index/)'),
+  index: z.string().optional().describe("dedup against this previous run's index (its output folder or index/)"),
 };
 
 export const exactParams = z.object({
@@ -26,18 +38,32 @@ export const minhashParams = z.object({
   num_perm: z.number().int().min(1).max(1024).default(256).describe('at most this many permutations (bands × rows)'),
   bands: z.number().int().min(0).default(0).describe('LSH bands (0: derived from the threshold)'),
   rows: z.number().int().min(0).default(0).describe('rows per band (0: derived from the threshold)'),
-  lsh_threshold: z.number().min(0).lt(1).default(0).describe('threshold the bands × rows are fitted to (0: threshold − 0.1 when verify, else threshold)'),
-  shingles: z.enum(['auto', 'char', 'word']).default('auto').describe('auto: character n-grams for zh/ja/ko (doc.lang, else CJK share ≥ 30%), word n-grams otherwise'),
+  lsh_threshold: z
+    .number()
+    .min(0)
+    .lt(1)
+    .default(0)
+    .describe('threshold the bands × rows are fitted to (0: threshold − 0.1 when verify, else threshold)'),
+  shingles: z
+    .enum(['auto', 'char', 'word'])
+    .default('auto')
+    .describe('auto: character n-grams for zh/ja/ko (doc.lang, else CJK share ≥ 30%), word n-grams otherwise'),
   char_ngram: z.number().int().min(1).default(5).describe('character n-gram for zh/ja/ko (or CJK-dominant text)'),
   word_ngram: z.number().int().min(1).default(5).describe('word n-gram for other languages'),
   seed: z.number().int().default(1),
-  verify: z.boolean().default(true).describe('keep a candidate pair only when its estimated Jaccard ≥ verify_threshold'),
+  verify: z
+    .boolean()
+    .default(true)
+    .describe('keep a candidate pair only when its estimated Jaccard ≥ verify_threshold'),
   verify_threshold: z.number().min(0).max(1).default(0).describe('0: the threshold'),
 });
 
 export const simhashParams = z.object({
   ...common,
-  tokenization: z.enum(['space', 'character']).default('space').describe('"space" as Steel ran it (blind on unsegmented Chinese); "character" fixes that'),
+  tokenization: z
+    .enum(['space', 'character'])
+    .default('space')
+    .describe('"space" as Steel ran it (blind on unsegmented Chinese); "character" fixes that'),
   window_size: z.number().int().min(1).default(6),
   lowercase: z.boolean().default(true),
   num_blocks: z.number().int().min(2).max(64).default(6),
@@ -50,7 +76,8 @@ export type SimhashParams = z.infer<typeof simhashParams>;
 
 /** Bands × rows for minhash params (explicit, or fitted to the LSH threshold). */
 export function lshFor(p: MinhashParams): { bands: number; rows: number; lshThreshold: number } {
-  const lshThreshold = p.lsh_threshold || Math.round((p.verify ? Math.max(0.05, p.threshold - 0.1) : p.threshold) * 1000) / 1000;
+  const lshThreshold =
+    p.lsh_threshold || Math.round((p.verify ? Math.max(0.05, p.threshold - 0.1) : p.threshold) * 1000) / 1000;
   if (p.bands > 0 && p.rows > 0) return { bands: p.bands, rows: p.rows, lshThreshold };
   const o = optimalParams(lshThreshold, p.num_perm);
   return { bands: o.bands, rows: o.rows, lshThreshold };
@@ -87,7 +114,13 @@ export function buildConfig(
       verify: m.verify,
       verifyThreshold: m.verify_threshold || m.threshold,
     },
-    simhash: { tokenization: s.tokenization, window: s.window_size, lowercase: s.lowercase, blocks: s.num_blocks, distance: s.hamming_distance },
+    simhash: {
+      tokenization: s.tokenization,
+      window: s.window_size,
+      lowercase: s.lowercase,
+      blocks: s.num_blocks,
+      distance: s.hamming_distance,
+    },
     sortBufferMB: params.sort_buffer_mb,
     partitions: params.partitions,
     groups: 0,

@@ -25,7 +25,8 @@ function readDocsDir(out: string): { id: string; text: string; meta: Record<stri
 }
 function dupMap(out: string): Map<string, string> {
   const m = new Map<string, string>();
-  for (const l of readFileSync(join(out, 'duplicates.jsonl'), 'utf8').split('\n')) if (l) m.set(JSON.parse(l).id, JSON.parse(l).duplicate_of);
+  for (const l of readFileSync(join(out, 'duplicates.jsonl'), 'utf8').split('\n'))
+    if (l) m.set(JSON.parse(l).id, JSON.parse(l).duplicate_of);
   return m;
 }
 
@@ -38,7 +39,10 @@ test('minhash removes planted near-duplicates, keeps the first, records cluster 
   const dir = tmpDir('dd-mh-');
   const fx = writeFixture(join(dir, 'in'), { files: 3, perFile: 30 });
   const out = join(dir, 'out');
-  const r = await runDedup(cfgFor('minhash', fx.files, out), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  const r = await runDedup(cfgFor('minhash', fx.files, out), new LocalExecutor({ inProcess: 'always', ...quiet }), {
+    workers: 1,
+    log: noLog,
+  });
   const dups = dupMap(out);
   assert.equal(r.dropped, fx.planted.size, 'every planted duplicate (and nothing else) removed');
   for (const [d, o] of fx.planted) assert.equal(dups.get(d), o, `${d} -> ${o}`);
@@ -49,12 +53,22 @@ test('minhash removes planted near-duplicates, keeps the first, records cluster 
     const size = 1 + [...fx.planted.values()].filter((x) => x === o).length;
     assert.equal(byId.get(o)?.meta.dup_cluster_size, size, `cluster size of ${o}`);
   }
-  assert.equal(kept.find((d) => !fx.planted.has(d.id) && ![...fx.planted.values()].includes(d.id))?.meta.dup_cluster_size, 1);
+  assert.equal(
+    kept.find((d) => !fx.planted.has(d.id) && ![...fx.planted.values()].includes(d.id))?.meta.dup_cluster_size,
+    1,
+  );
   assert.ok(existsSync(join(out, 'index', 'manifest.json')));
   // a tiny sort buffer spills many sorted runs per file: same result
   const out2 = join(dir, 'out-spill');
-  const r2 = await runDedup(cfgFor('minhash', fx.files, out2, { sort_buffer_mb: 0.02 }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
-  assert.ok(existsSync(sigPath({ ...cfgFor('minhash', fx.files, out2), workDir: join(out2, 'work') }, 0, 0, 3)), 'several runs written');
+  const r2 = await runDedup(
+    cfgFor('minhash', fx.files, out2, { sort_buffer_mb: 0.02 }),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    { workers: 1, log: noLog },
+  );
+  assert.ok(
+    existsSync(sigPath({ ...cfgFor('minhash', fx.files, out2), workDir: join(out2, 'work') }, 0, 0, 3)),
+    'several runs written',
+  );
   assert.deepEqual([...dupMap(out2)].sort(), [...dups].sort());
   assert.equal(r2.kept, r.kept);
 });
@@ -74,19 +88,43 @@ test('exact dedup normalises case and whitespace; keep=longest keeps the longer 
       .join('\n') + '\n{broken json\n',
   );
   const out = join(dir, 'out');
-  const r = await runDedup(cfgFor('exact', [p], out, { keep: 'longest' }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  const r = await runDedup(
+    cfgFor('exact', [p], out, { keep: 'longest' }),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    { workers: 1, log: noLog },
+  );
   assert.deepEqual([r.read, r.kept, r.dropped, r.rejected], [4, 3, 1, 1]);
   assert.deepEqual([...dupMap(out)], [['b', 'a']]);
   const out2 = join(dir, 'out2');
-  const r2 = await runDedup(cfgFor('exact', [p], out2, { punctuation: true }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  const r2 = await runDedup(
+    cfgFor('exact', [p], out2, { punctuation: true }),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    { workers: 1, log: noLog },
+  );
   assert.equal(r2.dropped, 2, 'with punctuation removed, "hello, world" is a duplicate too');
   assert.equal(readDocsDir(out2).find((d) => d.id === 'a')?.meta.dup_cluster_size, 3);
   // keep=quality: the highest meta score of the cluster wins
   const q = join(dir, 'q.jsonl');
-  writeFileSync(q, [{ id: 'x', text: 'same text', meta: { s: { q: 0.2 } } }, { id: 'y', text: 'SAME text', meta: { s: { q: 0.9 } } }, { id: 'z', text: 'same  text', meta: {} }].map((o) => JSON.stringify(o)).join('\n'));
+  writeFileSync(
+    q,
+    [
+      { id: 'x', text: 'same text', meta: { s: { q: 0.2 } } },
+      { id: 'y', text: 'SAME text', meta: { s: { q: 0.9 } } },
+      { id: 'z', text: 'same  text', meta: {} },
+    ]
+      .map((o) => JSON.stringify(o))
+      .join('\n'),
+  );
   const out3 = join(dir, 'out3');
-  await runDedup(cfgFor('exact', [q], out3, { keep: 'quality', quality_key: 's.q' }), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
-  assert.deepEqual([...dupMap(out3)].sort(), [['x', 'y'], ['z', 'y']]);
+  await runDedup(
+    cfgFor('exact', [q], out3, { keep: 'quality', quality_key: 's.q' }),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    { workers: 1, log: noLog },
+  );
+  assert.deepEqual([...dupMap(out3)].sort(), [
+    ['x', 'y'],
+    ['z', 'y'],
+  ]);
   assert.equal(readDocsDir(out3)[0]!.meta.dup_cluster_size, 3);
 });
 
@@ -94,12 +132,19 @@ test('buckets larger than the in-memory group limit still link every member', as
   const dir = tmpDir('dd-big-');
   const p = join(dir, 'a.jsonl');
   const base = '这是一个很长的重复文档，用来测试很大的桶。'.repeat(20);
-  writeFileSync(p, Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, text: i % 2 ? base : base + '！' })).join('\n'));
+  writeFileSync(
+    p,
+    Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, text: i % 2 ? base : base + '！' })).join('\n'),
+  );
   setTestHooks({ dedupMaxGroup: 4 }); // the tasks run in this process
   try {
     for (const m of ['exact', 'minhash', 'simhash'] as const) {
       const out = join(dir, m);
-      const r = await runDedup(cfgFor(m, [p], out, m === 'simhash' ? { tokenization: 'character' } : {}), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+      const r = await runDedup(
+        cfgFor(m, [p], out, m === 'simhash' ? { tokenization: 'character' } : {}),
+        new LocalExecutor({ inProcess: 'always', ...quiet }),
+        { workers: 1, log: noLog },
+      );
       assert.equal(r.dropped, m === 'exact' ? 38 : 39, m);
     }
   } finally {
@@ -112,9 +157,18 @@ test('simhash skips and counts documents without shingles (short or unsegmented 
   const p = join(dir, 'a.jsonl');
   // short, unrelated Chinese pages (fewer than 6 space tokens each): none is a duplicate of another
   const shortZh = [
-    '今天天气很好，我们去公园散步。', '这本书讲的是明朝的历史。', '请在下午三点以前提交报告。', '北京的冬天比上海冷得多。',
-    '他每天早上六点起床跑步。', '这个软件支持中文和英文界面。', '火车晚点了二十分钟。', '我最喜欢的水果是西瓜。',
-    '会议改到下周二举行。', '图书馆周末也开放。', '这道菜需要放一点盐和糖。', '孩子们在操场上踢足球。',
+    '今天天气很好，我们去公园散步。',
+    '这本书讲的是明朝的历史。',
+    '请在下午三点以前提交报告。',
+    '北京的冬天比上海冷得多。',
+    '他每天早上六点起床跑步。',
+    '这个软件支持中文和英文界面。',
+    '火车晚点了二十分钟。',
+    '我最喜欢的水果是西瓜。',
+    '会议改到下周二举行。',
+    '图书馆周末也开放。',
+    '这道菜需要放一点盐和糖。',
+    '孩子们在操场上踢足球。',
   ];
   const base =
     'the quick brown fox jumps over the lazy dog while the farmer watches from the old wooden fence near the river bank. ' +
@@ -124,21 +178,42 @@ test('simhash skips and counts documents without shingles (short or unsegmented 
     ...shortZh.map((text, i) => ({ id: `zh${i}`, text })),
     { id: 'en-a', text: base },
     { id: 'en-b', text: base.replace('dawn', 'dusk') },
-    { id: 'en-c', text: 'a completely different english sentence about compilers parsers and the registers of a virtual machine' },
+    {
+      id: 'en-c',
+      text: 'a completely different english sentence about compilers parsers and the registers of a virtual machine',
+    },
   ];
   writeFileSync(p, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
   const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
   const space = await runDedup(cfgFor('simhash', [p], join(dir, 'space')), ex, { workers: 1, log: noLog });
-  assert.deepEqual([...dupMap(join(dir, 'space'))], [['en-b', 'en-a']], 'space tokens: only the true near-duplicate pair is removed');
+  assert.deepEqual(
+    [...dupMap(join(dir, 'space'))],
+    [['en-b', 'en-a']],
+    'space tokens: only the true near-duplicate pair is removed',
+  );
   assert.equal(space.unsigned, shortZh.length, 'every short Chinese document is counted as skipped (no shingles)');
   assert.equal(space.kept, docs.length - 1);
   const stats = JSON.parse(readFileSync(join(dir, 'space', 'dedup-stats.json'), 'utf8'));
   assert.equal(stats.unsigned, shortZh.length);
   // character tokens: the short Chinese pages get shingles and stay apart; a Chinese near-duplicate pair is found
   const q = join(dir, 'b.jsonl');
-  const zhLong = '这是一段用来测试近似重复检测的中文文本，它没有空格，但是内容足够长，可以生成很多字符窗口。我们希望算法能够找到它的近似副本。';
-  writeFileSync(q, [...shortZh.map((text, i) => ({ id: `zh${i}`, text })), { id: 'zl-a', text: zhLong }, { id: 'zl-b', text: zhLong.replace(/。$/, '！') }, { id: 'tiny', text: '你好' }].map((d) => JSON.stringify(d)).join('\n'));
-  const chr = await runDedup(cfgFor('simhash', [q], join(dir, 'char'), { tokenization: 'character' }), ex, { workers: 1, log: noLog });
+  const zhLong =
+    '这是一段用来测试近似重复检测的中文文本，它没有空格，但是内容足够长，可以生成很多字符窗口。我们希望算法能够找到它的近似副本。';
+  writeFileSync(
+    q,
+    [
+      ...shortZh.map((text, i) => ({ id: `zh${i}`, text })),
+      { id: 'zl-a', text: zhLong },
+      { id: 'zl-b', text: zhLong.replace(/。$/, '！') },
+      { id: 'tiny', text: '你好' },
+    ]
+      .map((d) => JSON.stringify(d))
+      .join('\n'),
+  );
+  const chr = await runDedup(cfgFor('simhash', [q], join(dir, 'char'), { tokenization: 'character' }), ex, {
+    workers: 1,
+    log: noLog,
+  });
   assert.deepEqual([...dupMap(join(dir, 'char'))], [['zl-b', 'zl-a']]);
   assert.equal(chr.unsigned, 1, 'a 2-character document has no 6-character window');
 });
@@ -152,7 +227,13 @@ test('dedup against a previous run index removes new documents that duplicate ke
   const keptA = readDocsDir(a);
   // new data: the second file plus a lightly edited copy of two documents kept by run A
   const extra = join(dir, 'in', 'new.jsonl');
-  writeFileSync(extra, keptA.slice(0, 2).map((d, i) => JSON.stringify({ id: `new-${i}`, text: d.text + ' 完' })).join('\n') + '\n');
+  writeFileSync(
+    extra,
+    keptA
+      .slice(0, 2)
+      .map((d, i) => JSON.stringify({ id: `new-${i}`, text: d.text + ' 完' }))
+      .join('\n') + '\n',
+  );
   const b = join(dir, 'b');
   const rb = await runDedup(cfgFor('minhash', [fx.files[1]!, extra], b, { index: a }), ex, { workers: 1, log: noLog });
   const dups = dupMap(b);
@@ -167,14 +248,21 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
   const dir = tmpDir('dd-kill-');
   const fx = writeFixture(join(dir, 'in'), { files: 2, perFile: 24, seed: 11 });
   const ref = join(dir, 'ref');
-  await runDedup(cfgFor('minhash', fx.files, ref), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  await runDedup(cfgFor('minhash', fx.files, ref), new LocalExecutor({ inProcess: 'always', ...quiet }), {
+    workers: 1,
+    log: noLog,
+  });
   const out = join(dir, 'out');
   const ex = new LocalExecutor({ inProcess: 'never', ...quiet });
   const crashes = ['signatures', 'buckets', 'cc-large', 'cc-small', 'join', 'reduce', 'filter', 'index'];
   for (const c of crashes) {
     Object.assign(process.env, testHooksEnv({ dedupCrash: c })); // for the worker processes
     try {
-      await assert.rejects(runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog }), /died while running/, `crash at ${c}`);
+      await assert.rejects(
+        runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog }),
+        /died while running/,
+        `crash at ${c}`,
+      );
     } finally {
       delete process.env[TEST_HOOKS_ENV];
     }
@@ -184,7 +272,10 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
   assert.deepEqual(byId(readDocsDir(out)), byId(readDocsDir(ref)));
   assert.deepEqual([...dupMap(out)].sort(), [...dupMap(ref)].sort());
   assert.deepEqual(readFileSync(join(out, 'index', 'info.bin')), readFileSync(join(ref, 'index', 'info.bin')));
-  assert.deepEqual(readFileSync(join(out, 'index', 'bands', 'b000.bin')), readFileSync(join(ref, 'index', 'bands', 'b000.bin')));
+  assert.deepEqual(
+    readFileSync(join(out, 'index', 'bands', 'b000.bin')),
+    readFileSync(join(ref, 'index', 'bands', 'b000.bin')),
+  );
   // no temporary files left in the output
   assert.ok(!readdirSync(join(out, 'docs')).some((n) => n.endsWith('.tmp')));
 });
@@ -200,16 +291,23 @@ test('a truncated or altered intermediate is detected, named, and never used', a
   const resolved = { ...cfg, workDir: join(dir, 'out', 'work') };
   const victim = sigPath(resolved, 0, 1);
   const rerunLater = () => {
-    for (const d of readdirSync(join(out, 'work', '.state'))) if (d !== 'dedup-signatures') require_rm(join(out, 'work', '.state', d));
+    for (const d of readdirSync(join(out, 'work', '.state')))
+      if (d !== 'dedup-signatures') require_rm(join(out, 'work', '.state', d));
   };
   const orig = readFileSync(victim);
   truncateSync(victim, statSync(victim).size - 7);
   rerunLater();
-  await assert.rejects(runDedup(cfg, ex, { workers: 1, log: noLog }), (e: Error) => e.message.includes(victim) && /truncated|size/.test(e.message));
+  await assert.rejects(
+    runDedup(cfg, ex, { workers: 1, log: noLog }),
+    (e: Error) => e.message.includes(victim) && /truncated|size/.test(e.message),
+  );
   const flipped = Buffer.from(orig);
   flipped[40] ^= 0x10;
   writeFileSync(victim, flipped);
-  await assert.rejects(runDedup(cfg, ex, { workers: 1, log: noLog }), (e: Error) => e.message.includes(victim) && /checksum/.test(e.message));
+  await assert.rejects(
+    runDedup(cfg, ex, { workers: 1, log: noLog }),
+    (e: Error) => e.message.includes(victim) && /checksum/.test(e.message),
+  );
   writeFileSync(victim, orig);
   const r = await runDedup(cfg, ex, { workers: 1, log: noLog });
   assert.ok(r.dropped > 0);

@@ -8,8 +8,18 @@ import type { Executor } from '../pipeline/executor-types.ts';
 import { writeFileAtomic, AtomicFileSync, removeStaleTemps } from '../pipeline/fsutil.ts';
 import { type DedupConfig, layout, signatureFingerprint } from './config.ts';
 import { formatSCurve } from './minhash.ts';
-import { bucketsTask, ccTask, docsPartPath, filterTask, indexTask, joinTask, reduceTask, routeTask, signaturesTask, type Numbering } from './tasks.ts';
-
+import {
+  bucketsTask,
+  ccTask,
+  docsPartPath,
+  filterTask,
+  indexTask,
+  joinTask,
+  reduceTask,
+  routeTask,
+  signaturesTask,
+  type Numbering,
+} from './tasks.ts';
 
 export interface DedupResult {
   read: number;
@@ -30,7 +40,13 @@ export interface DedupResult {
 
 /** Fill in partitions / groups from the input size when left at 0. */
 export function finishConfig(cfg: DedupConfig, workers: number): DedupConfig {
-  const c = { ...cfg, inputs: cfg.inputs.map((p) => resolve(p)), workDir: resolve(cfg.workDir), outDir: resolve(cfg.outDir), excludedDir: resolve(cfg.excludedDir) };
+  const c = {
+    ...cfg,
+    inputs: cfg.inputs.map((p) => resolve(p)),
+    workDir: resolve(cfg.workDir),
+    outDir: resolve(cfg.outDir),
+    excludedDir: resolve(cfg.excludedDir),
+  };
   if (c.indexDir) c.indexDir = resolveIndexDir(c.indexDir);
   if (!c.groups) c.groups = Math.max(1, Math.min(c.inputs.length, Math.max(workers, 1) * 2));
   return c;
@@ -82,7 +98,9 @@ export async function runDedup(
     const man = JSON.parse(readFileSync(join(cfg0b.indexDir, 'manifest.json'), 'utf8')) as IndexManifest;
     const fp = signatureFingerprint(cfg0b);
     if (JSON.stringify(man.fingerprint) !== JSON.stringify(fp)) {
-      throw new Error(`--index ${cfg0b.indexDir}: built with ${JSON.stringify(man.fingerprint)}, this run uses ${JSON.stringify(fp)}`);
+      throw new Error(
+        `--index ${cfg0b.indexDir}: built with ${JSON.stringify(man.fingerprint)}, this run uses ${JSON.stringify(fp)}`,
+      );
     }
     indexDocs = man.docs;
     log(`dedup against index ${cfg0b.indexDir} (${man.docs} documents)`);
@@ -96,7 +114,9 @@ export async function runDedup(
     const a = { ...prev, partitions: 0 };
     const b = { ...cfg0b, partitions: 0 };
     if (JSON.stringify(a) !== JSON.stringify(b)) {
-      throw new Error(`${cfg0b.workDir} holds a dedup run with other settings or inputs; use another --out or delete it`);
+      throw new Error(
+        `${cfg0b.workDir} holds a dedup run with other settings or inputs; use another --out or delete it`,
+      );
     }
     partitionsFixed = prev.partitions;
     log(`resuming dedup run in ${cfg0b.workDir}`);
@@ -105,7 +125,10 @@ export async function runDedup(
   if (!existsSync(cfgPath)) writeFileAtomic(cfgPath, JSON.stringify(cfg, null, 1));
 
   if (cfg.method === 'minhash') {
-    log(`minhash: ${cfg.minhash.bands} bands × ${cfg.minhash.rows} rows = ${cfg.minhash.bands * cfg.minhash.rows} permutations, threshold ${cfg.minhash.threshold}` + (cfg.minhash.verify ? `, candidates verified at estimated J ≥ ${cfg.minhash.verifyThreshold}` : ''));
+    log(
+      `minhash: ${cfg.minhash.bands} bands × ${cfg.minhash.rows} rows = ${cfg.minhash.bands * cfg.minhash.rows} permutations, threshold ${cfg.minhash.threshold}` +
+        (cfg.minhash.verify ? `, candidates verified at estimated J ≥ ${cfg.minhash.verifyThreshold}` : ''),
+    );
     log('S-curve (probability that a pair becomes a candidate):\n' + formatSCurve(cfg.minhash));
   }
 
@@ -136,7 +159,9 @@ export async function runDedup(
     cfg = { ...cfg, partitions: Math.max(workers, Math.ceil(totalNodes / 2_000_000)) };
   }
   writeFileAtomic(cfgPath, JSON.stringify(cfg, null, 1));
-  log(`signatures: ${offsets[F]} documents, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.signatures!.toFixed(1)} s; ${cfg.partitions} partitions, ${cfg.groups} groups`);
+  log(
+    `signatures: ${offsets[F]} documents, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.signatures!.toFixed(1)} s; ${cfg.partitions} partitions, ${cfg.groups} groups`,
+  );
 
   // 2. buckets
   const bStats = await timed('buckets', () =>
@@ -146,14 +171,21 @@ export async function runDedup(
   log(`buckets: ${candidateEdges} candidate edges`);
 
   // 3. connected components
-  const { starsDir, rounds } = await timed('clustering', () => runClustering(cfg, executor, join(cfg.workDir, 'edges'), totalNodes, workers, state, log));
+  const { starsDir, rounds } = await timed('clustering', () =>
+    runClustering(cfg, executor, join(cfg.workDir, 'edges'), totalNodes, workers, state, log),
+  );
 
   // 4./5. keeper choice and filter
   const post = { cfg, num, starsDir };
   const redStats = await timed('keepers', async () => {
     await executor.runTasks(routeTask, post, { name: 'dedup-route', stateDir: state, count: cfg.partitions, workers });
     await executor.runTasks(joinTask, post, { name: 'dedup-join', stateDir: state, count: cfg.groups, workers });
-    return executor.runTasks(reduceTask, post, { name: 'dedup-reduce', stateDir: state, count: cfg.partitions, workers });
+    return executor.runTasks(reduceTask, post, {
+      name: 'dedup-reduce',
+      stateDir: state,
+      count: cfg.partitions,
+      workers,
+    });
   });
   const clusters = redStats.reduce((a, s) => a + s.clusters, 0);
   const maxClusterSize = redStats.reduce((a, s) => Math.max(a, s.maxSize), 0);
@@ -182,7 +214,8 @@ export async function runDedup(
     const manPath = join(indexDir, 'manifest.json');
     await timed('index', async () => {
       const st = await executor.runTasks(
-        indexTask, { ...post, newIndexDir: indexDir },
+        indexTask,
+        { ...post, newIndexDir: indexDir },
         { name: 'dedup-index', stateDir: state, count: bands + 1, workers },
       );
       const man: IndexManifest = {
@@ -212,10 +245,14 @@ export async function runDedup(
     indexDir: newIndexDir,
     seconds,
   };
-  writeFileAtomic(join(cfg.outDir, 'dedup-stats.json'), JSON.stringify({ method: cfg.method, ...result }, null, 1) + '\n');
+  writeFileAtomic(
+    join(cfg.outDir, 'dedup-stats.json'),
+    JSON.stringify({ method: cfg.method, ...result }, null, 1) + '\n',
+  );
   log(
     `dedup (${cfg.method}): read ${read}, kept ${kept}, removed ${dropped} as ${cfg.rule} in ${clusters} clusters (largest ${maxClusterSize}), rejected ${rejected}` +
-      (unsigned ? `, ${unsigned} without shingles (kept, not clustered)` : '') + '; ' +
+      (unsigned ? `, ${unsigned} without shingles (kept, not clustered)` : '') +
+      '; ' +
       Object.entries(seconds)
         .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
         .join(', '),
@@ -259,11 +296,14 @@ export async function runClustering(
     const mode = r % 2 === 0 ? 'large' : 'small';
     const outputDir = join(cfg.workDir, 'cc', `r${String(r).padStart(3, '0')}`);
     const st = await executor.runTasks(
-      ccTask, { cfg, inputDir: input, outputDir, mode, totalNodes },
+      ccTask,
+      { cfg, inputDir: input, outputDir, mode, totalNodes },
       { name: `dedup-cc-${String(r).padStart(3, '0')}`, stateDir: state, count: cfg.partitions, workers },
     );
     const sum = (k: 'edgesIn' | 'edgesOut' | 'nodes' | 'unstable') => st.reduce((a, s) => a + s[k], 0);
-    log(`clustering round ${r} (${mode}-star): ${sum('edgesIn')} edges in, ${sum('edgesOut')} out, ${sum('nodes')} nodes, ${sum('unstable')} not yet in a star; task peak RSS ≤ ${Math.max(...st.map((s) => s.maxRssMB ?? 0))} MB`);
+    log(
+      `clustering round ${r} (${mode}-star): ${sum('edgesIn')} edges in, ${sum('edgesOut')} out, ${sum('nodes')} nodes, ${sum('unstable')} not yet in a star; task peak RSS ≤ ${Math.max(...st.map((s) => s.maxRssMB ?? 0))} MB`,
+    );
     // the previous round's files are no longer needed once this round is complete
     if (r >= 2) rmSync(join(cfg.workDir, 'cc', `r${String(r - 2).padStart(3, '0')}`), { recursive: true, force: true });
     if (mode === 'large' && sum('unstable') === 0) return { starsDir: outputDir, rounds: r + 1 };

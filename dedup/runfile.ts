@@ -120,7 +120,14 @@ export class RecordWriter {
   close(): void {
     if (this.closed) return;
     this.flush();
-    const foot = new Uint32Array([this.count >>> 0, Math.floor(this.count / 2 ** 32), this.bodyBytes >>> 0, Math.floor(this.bodyBytes / 2 ** 32), this.ck.digest(), FOOT_MAGIC]);
+    const foot = new Uint32Array([
+      this.count >>> 0,
+      Math.floor(this.count / 2 ** 32),
+      this.bodyBytes >>> 0,
+      Math.floor(this.bodyBytes / 2 ** 32),
+      this.ck.digest(),
+      FOOT_MAGIC,
+    ]);
     this.out.write(foot);
     this.out.commit();
     this.closed = true;
@@ -144,7 +151,8 @@ interface Meta {
 
 function readMeta(fd: number, path: string): Meta {
   const size = fstatSync(fd).size;
-  if (size < HEADER + FOOTER) throw new CorruptIntermediateError(path, `file is ${size} bytes, shorter than header + footer`);
+  if (size < HEADER + FOOTER)
+    throw new CorruptIntermediateError(path, `file is ${size} bytes, shorter than header + footer`);
   const h = new Uint32Array(4);
   readSync(fd, h, 0, HEADER, 0);
   if (h[0] !== MAGIC) throw new CorruptIntermediateError(path, 'bad header magic');
@@ -154,10 +162,15 @@ function readMeta(fd: number, path: string): Meta {
   if (f[5] !== FOOT_MAGIC) throw new CorruptIntermediateError(path, 'bad footer magic (truncated?)');
   const count = f[0]! + f[1]! * 2 ** 32;
   const bodyBytes = f[2]! + f[3]! * 2 ** 32;
-  if (HEADER + bodyBytes + FOOTER !== size) throw new CorruptIntermediateError(path, `size ${size} does not match footer body length ${bodyBytes}`);
+  if (HEADER + bodyBytes + FOOTER !== size)
+    throw new CorruptIntermediateError(path, `size ${size} does not match footer body length ${bodyBytes}`);
   const width = h[2]!;
   const withString = (h[3]! & 1) === 1;
-  if (!withString && bodyBytes !== count * width * 4) throw new CorruptIntermediateError(path, `record count ${count} × width ${width} does not match body length ${bodyBytes}`);
+  if (!withString && bodyBytes !== count * width * 4)
+    throw new CorruptIntermediateError(
+      path,
+      `record count ${count} × width ${width} does not match body length ${bodyBytes}`,
+    );
   return { width, withString, count, bodyBytes, checksum: f[4]! };
 }
 

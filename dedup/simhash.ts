@@ -61,7 +61,7 @@ export function simhash(text: string, o: SimhashOptions): [number, number] | nul
 export function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 export function hamming(ahi: number, alo: number, bhi: number, blo: number): number {
@@ -100,7 +100,13 @@ function bit(hi: number, lo: number, i: number): number {
 }
 
 /** Table key of a simhash: the bits of the table's blocks, mixed into [hi, lo] (64 bits). */
-export function tableKey(hi: number, lo: number, table: number[], ranges: [number, number][], tableIndex: number): [number, number] {
+export function tableKey(
+  hi: number,
+  lo: number,
+  table: number[],
+  ranges: [number, number][],
+  tableIndex: number,
+): [number, number] {
   let k1 = 0x9e3779b9 ^ tableIndex;
   let k2 = 0;
   let nb = 0;

@@ -25,4 +25,13 @@ export { bucketsTask, ccTask, filterTask, indexTask, joinTask, reduceTask, route
 export { docsPartPath, sigPath, type Numbering } from './stages/common.ts';
 
 /** Every task of this area, for the task registry (cli/tasks.ts). */
-export const dedupTasks = [signaturesTask, bucketsTask, ccTask, routeTask, joinTask, reduceTask, filterTask, indexTask] as const;
+export const dedupTasks = [
+  signaturesTask,
+  bucketsTask,
+  ccTask,
+  routeTask,
+  joinTask,
+  reduceTask,
+  filterTask,
+  indexTask,
+] as const;

@@ -10,7 +10,15 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCsv } from './csv.ts';
 import { readArchive } from './archive.ts';
-import { CEVAL_CATEGORIES, CEVAL_SUBJECTS, CMMLU_CATEGORIES, CMMLU_SUBJECTS, MMLU_CATEGORIES, MMLU_SUBJECTS, type SubjectInfo } from './subjects.ts';
+import {
+  CEVAL_CATEGORIES,
+  CEVAL_SUBJECTS,
+  CMMLU_CATEGORIES,
+  CMMLU_SUBJECTS,
+  MMLU_CATEGORIES,
+  MMLU_SUBJECTS,
+  type SubjectInfo,
+} from './subjects.ts';
 
 export const LETTERS = ['A', 'B', 'C', 'D'] as const;
 export type Letter = (typeof LETTERS)[number];
@@ -60,29 +68,42 @@ function checkAnswer(raw: string, file: string, line: number, required: boolean)
 }
 
 /** header-based parsing (C-Eval, CMMLU): columns by name; `answerOptional` splits may lack the answer column. */
-function parseWithHeader(task: TaskName, cols: { id?: string; question: string; answer: string }, answerOptional: boolean) {
+function parseWithHeader(
+  task: TaskName,
+  cols: { id?: string; question: string; answer: string },
+  answerOptional: boolean,
+) {
   return (rows: string[][], lines: number[], file: string, split: string, subject: string): Item[] => {
     if (rows.length === 0) throw new Error(`${file}: empty file (no header)`);
     const header = rows[0].map((h) => h.trim());
     const col = (name: string, optional = false): number => {
       const i = header.indexOf(name);
-      if (i < 0 && !optional) throw new Error(`${file}:${lines[0]}: missing column "${name}" (header: ${rows[0].join(',')})`);
+      if (i < 0 && !optional)
+        throw new Error(`${file}:${lines[0]}: missing column "${name}" (header: ${rows[0].join(',')})`);
       return i;
     };
-    const qi = col(cols.question), ci = LETTERS.map((l) => col(l));
+    const qi = col(cols.question),
+      ci = LETTERS.map((l) => col(l));
     const ai = col(cols.answer, answerOptional);
     const ii = cols.id ? col(cols.id, true) : 0;
     const out: Item[] = [];
     for (let r = 1; r < rows.length; r++) {
-      const f = rows[r], line = lines[r];
-      if (f.length !== header.length) throw new Error(`${file}:${line}: ${f.length} fields, the header has ${header.length}`);
+      const f = rows[r],
+        line = lines[r];
+      if (f.length !== header.length)
+        throw new Error(`${file}:${line}: ${f.length} fields, the header has ${header.length}`);
       const question = f[qi];
       if (!question.trim()) throw new Error(`${file}:${line}: empty question`);
       out.push({
-        task, subject, split, id: ii >= 0 ? f[ii] : String(r - 1), question,
+        task,
+        subject,
+        split,
+        id: ii >= 0 ? f[ii] : String(r - 1),
+        question,
         choices: ci.map((i) => f[i]) as Item['choices'],
         answer: ai >= 0 ? checkAnswer(f[ai], file, line, !answerOptional) : null,
-        file, line,
+        file,
+        line,
       });
     }
     return out;
@@ -96,31 +117,66 @@ const suffixSubject = (split: string, fileName: string): string | null => {
 
 export const BENCHMARKS: Record<TaskName, BenchmarkSpec> = {
   ceval: {
-    name: 'ceval', title: 'C-Eval', lang: 'zh', subjects: CEVAL_SUBJECTS, categories: CEVAL_CATEGORIES,
-    splits: ['dev', 'val', 'test'], evalSplit: 'val', fewshotSplit: 'dev',
+    name: 'ceval',
+    title: 'C-Eval',
+    lang: 'zh',
+    subjects: CEVAL_SUBJECTS,
+    categories: CEVAL_CATEGORIES,
+    splits: ['dev', 'val', 'test'],
+    evalSplit: 'val',
+    fewshotSplit: 'dev',
     file: (split, subject) => `${split}/${subject}_${split}.csv`,
     subjectOf: suffixSubject,
     parse: (rows, lines, file, split, subject) =>
-      parseWithHeader('ceval', { id: 'id', question: 'question', answer: 'answer' }, split === 'test')(rows, lines, file, split, subject),
+      parseWithHeader('ceval', { id: 'id', question: 'question', answer: 'answer' }, split === 'test')(
+        rows,
+        lines,
+        file,
+        split,
+        subject,
+      ),
   },
   cmmlu: {
-    name: 'cmmlu', title: 'CMMLU', lang: 'zh', subjects: CMMLU_SUBJECTS, categories: CMMLU_CATEGORIES,
-    splits: ['dev', 'test'], evalSplit: 'test', fewshotSplit: 'dev',
+    name: 'cmmlu',
+    title: 'CMMLU',
+    lang: 'zh',
+    subjects: CMMLU_SUBJECTS,
+    categories: CMMLU_CATEGORIES,
+    splits: ['dev', 'test'],
+    evalSplit: 'test',
+    fewshotSplit: 'dev',
     file: (split, subject) => `${split}/${subject}.csv`,
     subjectOf: (_split, fileName) => (fileName.endsWith('.csv') ? fileName.slice(0, -4) : null),
     parse: parseWithHeader('cmmlu', { question: 'Question', answer: 'Answer' }, false),
   },
   mmlu: {
-    name: 'mmlu', title: 'MMLU', lang: 'en', subjects: MMLU_SUBJECTS, categories: MMLU_CATEGORIES,
-    splits: ['dev', 'val', 'test'], evalSplit: 'test', fewshotSplit: 'dev',
+    name: 'mmlu',
+    title: 'MMLU',
+    lang: 'en',
+    subjects: MMLU_SUBJECTS,
+    categories: MMLU_CATEGORIES,
+    splits: ['dev', 'val', 'test'],
+    evalSplit: 'test',
+    fewshotSplit: 'dev',
     file: (split, subject) => `${split}/${subject}_${split}.csv`,
     subjectOf: suffixSubject,
     parse(rows, lines, file, split, subject) {
       return rows.map((f, r) => {
         const line = lines[r];
-        if (f.length !== 6) throw new Error(`${file}:${line}: ${f.length} fields, MMLU rows have 6 (question,A,B,C,D,answer)`);
+        if (f.length !== 6)
+          throw new Error(`${file}:${line}: ${f.length} fields, MMLU rows have 6 (question,A,B,C,D,answer)`);
         if (!f[0].trim()) throw new Error(`${file}:${line}: empty question`);
-        return { task: 'mmlu' as const, subject, split, id: String(r), question: f[0], choices: f.slice(1, 5) as Item['choices'], answer: checkAnswer(f[5], file, line, true), file, line };
+        return {
+          task: 'mmlu' as const,
+          subject,
+          split,
+          id: String(r),
+          question: f[0],
+          choices: f.slice(1, 5) as Item['choices'],
+          answer: checkAnswer(f[5], file, line, true),
+          file,
+          line,
+        };
       });
     },
   },
@@ -143,8 +199,18 @@ export interface LayoutSource {
 
 function folderSource(root: string): LayoutSource {
   return {
-    list: (split) => { const d = join(root, split); return existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.csv')).sort() : []; },
-    read: (split, name) => { const f = join(root, split, name); return { text: readFileSync(f, 'utf8'), where: f }; },
+    list: (split) => {
+      const d = join(root, split);
+      return existsSync(d)
+        ? readdirSync(d)
+            .filter((f) => f.endsWith('.csv'))
+            .sort()
+        : [];
+    },
+    read: (split, name) => {
+      const f = join(root, split, name);
+      return { text: readFileSync(f, 'utf8'), where: f };
+    },
     where: (split) => join(root, split),
   };
 }
@@ -161,7 +227,10 @@ function archiveSource(spec: BenchmarkSpec, path: string): LayoutSource {
     if (!bySplit.has(split)) bySplit.set(split, new Map());
     bySplit.get(split)!.set(parts[parts.length - 1], name);
   }
-  if (bySplit.size === 0) throw new Error(`${path}: no ${spec.title} files inside (expected ${spec.file(spec.evalSplit, 'SUBJECT')} entries)`);
+  if (bySplit.size === 0)
+    throw new Error(
+      `${path}: no ${spec.title} files inside (expected ${spec.file(spec.evalSplit, 'SUBJECT')} entries)`,
+    );
   return {
     list: (split) => [...(bySplit.get(split)?.keys() ?? [])].sort(),
     read: (split, name) => {
@@ -177,12 +246,19 @@ function archiveSource(spec: BenchmarkSpec, path: string): LayoutSource {
  * else the released archive in DIR (what `steel collect` downloads), read without unpacking.
  */
 export function openLayout(spec: BenchmarkSpec, dir: string): LayoutSource {
-  for (const r of [dir, join(dir, 'data')]) if (spec.splits.some((s) => existsSync(join(r, s)) && statSync(join(r, s)).isDirectory())) return folderSource(r);
-  const archives = existsSync(dir) ? readdirSync(dir).filter((f) => /\.(zip|tar)$/.test(f)).sort() : [];
+  for (const r of [dir, join(dir, 'data')])
+    if (spec.splits.some((s) => existsSync(join(r, s)) && statSync(join(r, s)).isDirectory())) return folderSource(r);
+  const archives = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => /\.(zip|tar)$/.test(f))
+        .sort()
+    : [];
   if (archives.length === 1) return archiveSource(spec, join(dir, archives[0]));
   if (archives.length > 1) throw new Error(`${dir}: several archives (${archives.join(', ')}); keep one or unpack it`);
-  throw new Error(`${dir}: no ${spec.title} layout here (expected folders ${spec.splits.join('/')}/ with ${spec.file(spec.evalSplit, 'SUBJECT')}, ` +
-    `or the released archive as steel collect downloads it)`);
+  throw new Error(
+    `${dir}: no ${spec.title} layout here (expected folders ${spec.splits.join('/')}/ with ${spec.file(spec.evalSplit, 'SUBJECT')}, ` +
+      `or the released archive as steel collect downloads it)`,
+  );
 }
 
 export interface LoadedSplit {
@@ -196,23 +272,39 @@ export interface LoadedSplit {
 
 /** reads one split of a benchmark; `subjects` restricts it (unknown names are an error). */
 export function loadSplit(spec: BenchmarkSpec, dir: string, split: string, subjects?: string[]): LoadedSplit {
-  if (!spec.splits.includes(split)) throw new Error(`${spec.title} has no split "${split}" (splits: ${spec.splits.join(', ')})`);
+  if (!spec.splits.includes(split))
+    throw new Error(`${spec.title} has no split "${split}" (splits: ${spec.splits.join(', ')})`);
   const known = new Set(spec.subjects.map((s) => s.name));
   if (subjects) for (const s of subjects) if (!known.has(s)) throw new Error(`${spec.title} has no subject "${s}"`);
   const src = openLayout(spec, dir);
   const present = new Map<string, string>();
   for (const f of src.list(split)) {
     const subj = spec.subjectOf(split, f);
-    if (!subj || !known.has(subj)) throw new Error(`${src.read(split, f).where}: not a ${spec.title} ${split} file (unknown subject "${subj ?? f}")`);
+    if (!subj || !known.has(subj))
+      throw new Error(
+        `${src.read(split, f).where}: not a ${spec.title} ${split} file (unknown subject "${subj ?? f}")`,
+      );
     present.set(subj, f);
   }
   const want = (subjects ?? spec.subjects.map((s) => s.name)).filter((s) => present.has(s));
-  if (want.length === 0) throw new Error(`${src.where(split)}: no ${spec.title} ${split} files${subjects ? ` for ${subjects.join(', ')}` : ''}`);
+  if (want.length === 0)
+    throw new Error(
+      `${src.where(split)}: no ${spec.title} ${split} files${subjects ? ` for ${subjects.join(', ')}` : ''}`,
+    );
   const bySubject = new Map<string, Item[]>();
   for (const subj of want) {
     const { text, where } = src.read(split, present.get(subj)!);
     const rows = parseCsv(text, where);
-    bySubject.set(subj, spec.parse(rows.map((r) => r.fields), rows.map((r) => r.line), where, split, subj));
+    bySubject.set(
+      subj,
+      spec.parse(
+        rows.map((r) => r.fields),
+        rows.map((r) => r.line),
+        where,
+        split,
+        subj,
+      ),
+    );
   }
   const missing = (subjects ?? spec.subjects.map((s) => s.name)).filter((s) => !present.has(s));
   return { spec, split, bySubject, missing };

@@ -10,7 +10,8 @@ export interface CsvRow {
 export function parseCsv(text: string, file: string): CsvRow[] {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const rows: CsvRow[] = [];
-  let i = 0, line = 1;
+  let i = 0,
+    line = 1;
   const n = text.length;
   while (i < n) {
     const start = line;
@@ -24,7 +25,11 @@ export function parseCsv(text: string, file: string): CsvRow[] {
           if (i >= n) throw new Error(`${file}:${qLine}: unterminated quoted field`);
           const c = text[i];
           if (c === '"') {
-            if (text[i + 1] === '"') { field += '"'; i += 2; continue; }
+            if (text[i + 1] === '"') {
+              field += '"';
+              i += 2;
+              continue;
+            }
             i++;
             break;
           }
@@ -32,7 +37,8 @@ export function parseCsv(text: string, file: string): CsvRow[] {
           field += c;
           i++;
         }
-        if (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') throw new Error(`${file}:${line}: text after a closing quote`);
+        if (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r')
+          throw new Error(`${file}:${line}: text after a closing quote`);
       } else {
         const s = i;
         while (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') i++;
@@ -40,11 +46,17 @@ export function parseCsv(text: string, file: string): CsvRow[] {
         if (field.includes('"')) throw new Error(`${file}:${line}: stray quote in an unquoted field`);
       }
       fields.push(field);
-      if (i < n && text[i] === ',') { i++; continue; }
+      if (i < n && text[i] === ',') {
+        i++;
+        continue;
+      }
       break;
     }
     if (text[i] === '\r') i++;
-    if (text[i] === '\n') { i++; line++; }
+    if (text[i] === '\n') {
+      i++;
+      line++;
+    }
     if (!(fields.length === 1 && fields[0] === '')) rows.push({ line: start, fields }); // blank lines are skipped
   }
   return rows;

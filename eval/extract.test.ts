@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { extractAnswer, rewriteReply, ratio, partialRatio, weightedRatio, fuzzProcess } from './extract.ts';
 
 const Q = '关于传输层的面向连接服务的特性是____。';
-const C = ['既不保证可靠，也不保证按序交付', '不保证可靠，但保证按序交付', '保证可靠，但不保证按序交付', '既保证可靠，也保证按序交付'];
+const C = [
+  '既不保证可靠，也不保证按序交付',
+  '不保证可靠，但保证按序交付',
+  '保证可靠，但不保证按序交付',
+  '既保证可靠，也保证按序交付',
+];
 const Q2 = '下列属于哺乳动物的是';
 const C2 = ['鲸鱼', '鲨鱼', '金枪鱼', '海马'];
 
@@ -59,12 +64,14 @@ const cases: [string, string, string, string[], string][] = [
 test('extractAnswer: hand-written replies', () => {
   const bad: string[] = [];
   for (const [reply, want, rule, choices, q] of cases) {
-    if (reply === 'x=A then C') { // A is preceded by "=", not a letter: the first rule that matches takes A
+    if (reply === 'x=A then C') {
+      // A is preceded by "=", not a letter: the first rule that matches takes A
       assert.equal(extractAnswer(reply, q, choices).letter, 'A', reply);
       continue;
     }
     const r = extractAnswer(reply, q, choices);
-    if (r.letter !== want || r.rule !== rule) bad.push(`${reply} -> ${r.letter} by ${r.rule} (want ${want} by ${rule}; rewritten ${r.rewritten})`);
+    if (r.letter !== want || r.rule !== rule)
+      bad.push(`${reply} -> ${r.letter} by ${r.rule} (want ${want} by ${rule}; rewritten ${r.rewritten})`);
   }
   assert.deepEqual(bad, []);
 });

@@ -13,7 +13,8 @@
  */
 import type { Letter } from './benchmarks.ts';
 
-const L = '[ABCD]', NL = '[^ABCD]';
+const L = '[ABCD]',
+  NL = '[^ABCD]';
 /** Python's `$` without MULTILINE also matches before a final newline. */
 const END = '(?=\\n?$)';
 const NEG = '(?:不|非)';
@@ -26,7 +27,12 @@ const RULES: { name: ExtractRule; re: RegExp }[] = [
         `(${L})(?:选项)?(?:\\)|。|\\.|，|,|．|、|${L}|${END}|：|:|）)`,
     ),
   },
-  { name: 'correct', re: new RegExp(`(${L})(?:选?项)?(?!${NL}{0,4}?${NEG}${NL}{0,4}?(?:正确|对[的，。：]|符合))${NL}{0,4}?(?:正确|对[的，。：]|符合)`) },
+  {
+    name: 'correct',
+    re: new RegExp(
+      `(${L})(?:选?项)?(?!${NL}{0,4}?${NEG}${NL}{0,4}?(?:正确|对[的，。：]|符合))${NL}{0,4}?(?:正确|对[的，。：]|符合)`,
+    ),
+  },
   { name: 'start', re: new RegExp(`^[(（]?(${L})(?:。|\\)|）|\\.|，|,|．|：|:|${END})`) },
   { name: 'final', re: new RegExp(`最终答案是${NL}{0,10}?(${L})`) },
   { name: 'first', re: new RegExp(`(?<![a-zA-Z])(${L})(?![a-zA-Z=])`) },
@@ -35,7 +41,11 @@ const RULES: { name: ExtractRule; re: RegExp }[] = [
 export type ExtractRule = 'lead' | 'correct' | 'start' | 'final' | 'first' | 'fuzzy';
 
 const cpLen = (s: string) => [...s].length;
-const rstrip = (s: string, ch: string) => { let e = s.length; while (e > 0 && s[e - 1] === ch) e--; return s.slice(0, e); };
+const rstrip = (s: string, ch: string) => {
+  let e = s.length;
+  while (e > 0 && s[e - 1] === ch) e--;
+  return s.slice(0, e);
+};
 
 /** step 1: the question stem -> "答案是", option texts -> their letters (longest first; an empty option is skipped). */
 export function rewriteReply(reply: string, question: string, choices: readonly string[]): string {
@@ -52,7 +62,11 @@ export function rewriteReply(reply: string, question: string, choices: readonly 
   return g;
 }
 
-export interface Extraction { letter: Letter; rule: ExtractRule; rewritten: string }
+export interface Extraction {
+  letter: Letter;
+  rule: ExtractRule;
+  rewritten: string;
+}
 
 export function extractAnswer(reply: string, question: string, choices: readonly string[]): Extraction {
   const g = rewriteReply(reply, question, choices);
@@ -60,8 +74,15 @@ export function extractAnswer(reply: string, question: string, choices: readonly
     const m = r.re.exec(g);
     if (m) return { letter: m[1] as Letter, rule: r.name, rewritten: g };
   }
-  let best = 0, bestScore = -1;
-  choices.forEach((c, i) => { const s = weightedRatio(g, c); if (s > bestScore) { bestScore = s; best = i; } });
+  let best = 0,
+    bestScore = -1;
+  choices.forEach((c, i) => {
+    const s = weightedRatio(g, c);
+    if (s > bestScore) {
+      bestScore = s;
+      best = i;
+    }
+  });
   return { letter: 'ABCD'[best] as Letter, rule: 'fuzzy', rewritten: g };
 }
 
@@ -69,13 +90,18 @@ export function extractAnswer(reply: string, question: string, choices: readonly
 
 /** lower-case, every non-letter/digit becomes a space, trimmed (thefuzz's default processor). */
 export function fuzzProcess(s: string): string {
-  return s.toLowerCase().replace(/[^\p{L}\p{N}]/gu, ' ').trim();
+  return s
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]/gu, ' ')
+    .trim();
 }
 
 function lcsLen(a: string[], b: string[]): number {
-  const prev = new Int32Array(b.length + 1), cur = new Int32Array(b.length + 1);
+  const prev = new Int32Array(b.length + 1),
+    cur = new Int32Array(b.length + 1);
   for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) cur[j] = a[i - 1] === b[j - 1] ? prev[j - 1] + 1 : Math.max(prev[j], cur[j - 1]);
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = a[i - 1] === b[j - 1] ? prev[j - 1] + 1 : Math.max(prev[j], cur[j - 1]);
     prev.set(cur);
   }
   return prev[b.length];
@@ -83,14 +109,16 @@ function lcsLen(a: string[], b: string[]): number {
 
 /** normalised indel similarity: 100 * 2 * LCS / (|a| + |b|). */
 export function ratio(a: string, b: string): number {
-  const x = [...a], y = [...b];
+  const x = [...a],
+    y = [...b];
   if (x.length + y.length === 0) return 100;
   return (200 * lcsLen(x, y)) / (x.length + y.length);
 }
 
 /** best ratio of the shorter string against every window of the longer one of the same length. */
 export function partialRatio(a: string, b: string): number {
-  let s = [...a], l = [...b];
+  let s = [...a],
+    l = [...b];
   if (s.length > l.length) [s, l] = [l, s];
   if (s.length === 0) return 0;
   let best = 0;
@@ -104,9 +132,11 @@ export function partialRatio(a: string, b: string): number {
 const sortTokens = (s: string) => s.split(/\s+/).filter(Boolean).sort().join(' ');
 
 export function weightedRatio(a: string, b: string): number {
-  const p = fuzzProcess(a), q = fuzzProcess(b);
+  const p = fuzzProcess(a),
+    q = fuzzProcess(b);
   if (!p || !q) return 0;
-  const lp = cpLen(p), lq = cpLen(q);
+  const lp = cpLen(p),
+    lq = cpLen(q);
   const lenRatio = Math.max(lp, lq) / Math.min(lp, lq);
   let best = ratio(p, q);
   if (lenRatio < 1.5) return Math.max(best, ratio(sortTokens(p), sortTokens(q)) * 0.95);

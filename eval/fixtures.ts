@@ -24,7 +24,14 @@ export const CEVAL_VAL: Record<string, Q[]> = {
     ['∫_0^1 2x dx 等于____。', '1', '2', '0', '1/2', 'A'],
   ],
   marxism: [
-    ['马克思主义哲学的基本问题是____。', '思维和存在的关系问题', '生产力和生产关系问题', '人和自然的关系问题', '个人和社会的关系问题', 'A'],
+    [
+      '马克思主义哲学的基本问题是____。',
+      '思维和存在的关系问题',
+      '生产力和生产关系问题',
+      '人和自然的关系问题',
+      '个人和社会的关系问题',
+      'A',
+    ],
     ['商品的二因素是____。', '价值和使用价值', '价格和价值', '具体劳动和抽象劳动', '私人劳动和社会劳动', 'A'],
   ],
   law: [
@@ -38,10 +45,15 @@ export const CEVAL_VAL: Record<string, Q[]> = {
 };
 
 /** dev (few-shot) examples: id,question,A,B,C,D,answer,explanation. */
-export const CEVAL_DEV: Record<string, Q[]> = Object.fromEntries(Object.keys(CEVAL_VAL).map((s) => [s, [
-  ['1+1等于____。', '1', '2', '3', '4', 'B'],
-  ['一年有____个月。', '10', '11', '12', '13', 'C'],
-]]));
+export const CEVAL_DEV: Record<string, Q[]> = Object.fromEntries(
+  Object.keys(CEVAL_VAL).map((s) => [
+    s,
+    [
+      ['1+1等于____。', '1', '2', '3', '4', 'B'],
+      ['一年有____个月。', '10', '11', '12', '13', 'C'],
+    ],
+  ]),
+);
 
 export const CMMLU_TEST: Record<string, Q[]> = {
   agronomy: [
@@ -53,30 +65,33 @@ export const CMMLU_TEST: Record<string, Q[]> = {
     ['唐朝的都城是', '洛阳', '长安', '开封', '南京', 'B'],
     ['郑和下西洋发生在哪个朝代', '宋朝', '元朝', '明朝', '清朝', 'C'],
   ],
-  high_school_physics: [
-    ['力的国际单位是', '焦耳', '瓦特', '牛顿', '帕斯卡', 'C'],
-  ],
+  high_school_physics: [['力的国际单位是', '焦耳', '瓦特', '牛顿', '帕斯卡', 'C']],
 };
-export const CMMLU_DEV: Record<string, Q[]> = Object.fromEntries(Object.keys(CMMLU_TEST).map((s) => [s, [
-  ['中国的首都是', '上海', '北京', '广州', '深圳', 'B'],
-]]));
+export const CMMLU_DEV: Record<string, Q[]> = Object.fromEntries(
+  Object.keys(CMMLU_TEST).map((s) => [s, [['中国的首都是', '上海', '北京', '广州', '深圳', 'B']]]),
+);
 
 export const MMLU_TEST: Record<string, Q[]> = {
   astronomy: [
     ['Which planet is closest to the Sun?', 'Venus', 'Earth', 'Mercury', 'Mars', 'C'],
     ['What is the largest planet in the Solar System?', 'Saturn', 'Jupiter', 'Neptune', 'Uranus', 'B'],
   ],
-  philosophy: [
-    ['Who wrote "The Republic"?', 'Aristotle', 'Plato', 'Kant', 'Hume', 'B'],
-  ],
+  philosophy: [['Who wrote "The Republic"?', 'Aristotle', 'Plato', 'Kant', 'Hume', 'B']],
   marketing: [
     ['The "4 Ps" of marketing are product, price, place and', 'people', 'promotion', 'process', 'profit', 'B'],
-    ['A market segment is', 'a group of buyers with similar needs', 'a product line', 'a price level', 'a sales channel', 'A'],
+    [
+      'A market segment is',
+      'a group of buyers with similar needs',
+      'a product line',
+      'a price level',
+      'a sales channel',
+      'A',
+    ],
   ],
 };
-export const MMLU_DEV: Record<string, Q[]> = Object.fromEntries(Object.keys(MMLU_TEST).map((s) => [s, [
-  ['What is 2 + 2?', '3', '4', '5', '6', 'B'],
-]]));
+export const MMLU_DEV: Record<string, Q[]> = Object.fromEntries(
+  Object.keys(MMLU_TEST).map((s) => [s, [['What is 2 + 2?', '3', '4', '5', '6', 'B']]]),
+);
 
 const line = (f: string[]) => f.map(csvField).join(',') + '\n';
 
@@ -87,22 +102,46 @@ function write(path: string, text: string | Buffer): void {
 
 /** writes the three benchmark folders under `out`; returns their paths. */
 export function writeFixtures(out: string): { ceval: string; cmmlu: string; mmlu: string } {
-  const ceval = join(out, 'ceval'), cmmlu = join(out, 'cmmlu'), mmlu = join(out, 'mmlu');
+  const ceval = join(out, 'ceval'),
+    cmmlu = join(out, 'cmmlu'),
+    mmlu = join(out, 'mmlu');
   for (const [s, qs] of Object.entries(CEVAL_VAL)) {
-    write(join(ceval, 'val', `${s}_val.csv`), line(['id', 'question', 'A', 'B', 'C', 'D', 'answer']) + qs.map((q, i) => line([String(i), ...q])).join(''));
-    write(join(ceval, 'dev', `${s}_dev.csv`), line(['id', 'question', 'A', 'B', 'C', 'D', 'answer', 'explanation']) +
-      CEVAL_DEV[s].map((q, i) => line([String(i), ...q, `1. 答案是${q[5]}`])).join(''));
+    write(
+      join(ceval, 'val', `${s}_val.csv`),
+      line(['id', 'question', 'A', 'B', 'C', 'D', 'answer']) + qs.map((q, i) => line([String(i), ...q])).join(''),
+    );
+    write(
+      join(ceval, 'dev', `${s}_dev.csv`),
+      line(['id', 'question', 'A', 'B', 'C', 'D', 'answer', 'explanation']) +
+        CEVAL_DEV[s].map((q, i) => line([String(i), ...q, `1. 答案是${q[5]}`])).join(''),
+    );
     // test: answers hidden (no answer column), as released
-    write(join(ceval, 'test', `${s}_test.csv`), line(['id', 'question', 'A', 'B', 'C', 'D']) + qs.map((q, i) => line([String(i), ...q.slice(0, 5)])).join(''));
+    write(
+      join(ceval, 'test', `${s}_test.csv`),
+      line(['id', 'question', 'A', 'B', 'C', 'D']) + qs.map((q, i) => line([String(i), ...q.slice(0, 5)])).join(''),
+    );
   }
   for (const [s, qs] of Object.entries(CMMLU_TEST)) {
-    write(join(cmmlu, 'test', `${s}.csv`), line(['', 'Question', 'A', 'B', 'C', 'D', 'Answer']) + qs.map((q, i) => line([String(i), ...q])).join(''));
-    write(join(cmmlu, 'dev', `${s}.csv`), line(['', 'Question', 'A', 'B', 'C', 'D', 'Answer']) + CMMLU_DEV[s].map((q, i) => line([String(i), ...q])).join(''));
+    write(
+      join(cmmlu, 'test', `${s}.csv`),
+      line(['', 'Question', 'A', 'B', 'C', 'D', 'Answer']) + qs.map((q, i) => line([String(i), ...q])).join(''),
+    );
+    write(
+      join(cmmlu, 'dev', `${s}.csv`),
+      line(['', 'Question', 'A', 'B', 'C', 'D', 'Answer']) +
+        CMMLU_DEV[s].map((q, i) => line([String(i), ...q])).join(''),
+    );
   }
   for (const [s, qs] of Object.entries(MMLU_TEST)) {
     write(join(mmlu, 'data', 'test', `${s}_test.csv`), qs.map((q) => line(q)).join(''));
     write(join(mmlu, 'data', 'dev', `${s}_dev.csv`), MMLU_DEV[s].map((q) => line(q)).join(''));
-    write(join(mmlu, 'data', 'val', `${s}_val.csv`), qs.slice(0, 1).map((q) => line(q)).join(''));
+    write(
+      join(mmlu, 'data', 'val', `${s}_val.csv`),
+      qs
+        .slice(0, 1)
+        .map((q) => line(q))
+        .join(''),
+    );
   }
   return { ceval, cmmlu, mmlu };
 }
@@ -134,7 +173,10 @@ export function writeFixtureArchives(out: string): { ceval: string; cmmlu: strin
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const out = process.argv[2];
-  if (!out) { console.error('usage: npx tsx eval/fixtures.ts OUT'); process.exit(2); }
+  if (!out) {
+    console.error('usage: npx tsx eval/fixtures.ts OUT');
+    process.exit(2);
+  }
   const r = writeFixtures(out);
   console.log(`wrote ${r.ceval}, ${r.cmmlu}, ${r.mmlu}`);
 }

@@ -32,24 +32,44 @@ export interface InLoopEvalOptions {
 export type EvalHook = (be: Backend, vocabIds: Int32Array | null, step: number) => Promise<Record<string, unknown>[]>;
 
 export function makeInLoopEval(o: InLoopEvalOptions): EvalHook {
-  if (!o.dataDir && !o.tasks?.length) throw new Error('--eval-every needs --eval-data DIR (held-out shards) and/or --eval-task');
+  if (!o.dataDir && !o.tasks?.length)
+    throw new Error('--eval-every needs --eval-data DIR (held-out shards) and/or --eval-task');
   const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
   return async (be, vocabIds) => {
     const rows: Record<string, unknown>[] = [];
     if (o.dataDir) {
       const t0 = performance.now();
       const r = await evaluate(be, vocabIds, o.dataDir, { maxBlocks: o.maxBlocks ?? 16 });
-      rows.push({ kind: 'eval', split: 'heldout', loss: r.loss, ppl: r.ppl, bits_per_token: r.bitsPerToken, tokens: r.tokens, eval_s: r4((performance.now() - t0) / 1000) });
+      rows.push({
+        kind: 'eval',
+        split: 'heldout',
+        loss: r.loss,
+        ppl: r.ppl,
+        bits_per_token: r.bitsPerToken,
+        tokens: r.tokens,
+        eval_s: r4((performance.now() - t0) / 1000),
+      });
     }
     if (o.tasks?.length) {
       const model = new BackendModel(be, loadTokenizer(o.tokenizer ?? 'qwen'), vocabIds, 'in-loop');
       const runs = await runBenchmarks(model, {
-        tasks: o.tasks, benchDir: o.benchDir ?? 'raw', protocol: o.protocol ?? 'loglik', shots: o.shots ?? 0, limit: o.limit ?? 50,
+        tasks: o.tasks,
+        benchDir: o.benchDir ?? 'raw',
+        protocol: o.protocol ?? 'loglik',
+        shots: o.shots ?? 0,
+        limit: o.limit ?? 50,
       });
       for (const { result: r } of runs) {
         rows.push({
-          kind: 'eval', task: r.task, protocol: r.protocol, shots: r.shots, acc: r4(r.average), micro: r4(r.micro), items: r.items,
-          categories: Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, r4(s.acc)])), eval_s: r4(r.seconds),
+          kind: 'eval',
+          task: r.task,
+          protocol: r.protocol,
+          shots: r.shots,
+          acc: r4(r.average),
+          micro: r4(r.micro),
+          items: r.items,
+          categories: Object.fromEntries(Object.entries(r.categories).map(([c, s]) => [c, r4(s.acc)])),
+          eval_s: r4(r.seconds),
         });
       }
     }

@@ -15,7 +15,10 @@ import { decodeIds, encodeTexts, type LoadedTokenizer } from '../tokenizer/encod
 import { encodeChatPrompt } from '../tokenizer/sft.ts';
 import type { ChatMessage } from '../pipeline/chat.ts';
 
-export interface LoglikRequest { context: string; continuation: string }
+export interface LoglikRequest {
+  context: string;
+  continuation: string;
+}
 export interface LoglikResult {
   /** sum of the continuation tokens' log-probabilities (nats). */
   logprob: number;
@@ -38,24 +41,43 @@ export interface EvalModel {
 export type ScoringMode = 'incremental' | 'full';
 
 function logSoftmaxAt(logits: Float32Array, off: number, V: number, target: number): { lp: number; argmax: boolean } {
-  let mx = -Infinity, am = 0;
-  for (let v = 0; v < V; v++) { const x = logits[off + v]; if (x > mx) { mx = x; am = v; } }
+  let mx = -Infinity,
+    am = 0;
+  for (let v = 0; v < V; v++) {
+    const x = logits[off + v];
+    if (x > mx) {
+      mx = x;
+      am = v;
+    }
+  }
   let s = 0;
   for (let v = 0; v < V; v++) s += Math.exp(logits[off + v] - mx);
-  return { lp: logits[off + target] - mx - Math.log(s), argmax: logits[off + target] === mx && (am === target || logits[off + am] === logits[off + target]) };
+  return {
+    lp: logits[off + target] - mx - Math.log(s),
+    argmax: logits[off + target] === mx && (am === target || logits[off + am] === logits[off + target]),
+  };
 }
 
 /**
  * log-probabilities of `cont` after `ctx` (model ids). `incremental`: KV-cache decode (required for the Steel kind);
  * `full`: one causal forward pass over ctx + cont (dense kind only).
  */
-export async function scoreContinuation(be: Backend, ctx: Int32Array, cont: Int32Array, mode: ScoringMode): Promise<{ lps: number[]; greedy: boolean }> {
+export async function scoreContinuation(
+  be: Backend,
+  ctx: Int32Array,
+  cont: Int32Array,
+  mode: ScoringMode,
+): Promise<{ lps: number[]; greedy: boolean }> {
   if (ctx.length === 0) throw new Error('scoring: empty context');
   if (cont.length === 0) throw new Error('scoring: empty continuation');
-  const V = be.config.vocabSize, lps: number[] = [];
+  const V = be.config.vocabSize,
+    lps: number[] = [];
   let greedy = true;
   if (mode === 'full') {
-    if (be.config.kind !== 'dense') throw new Error(`scoring: one-pass scoring would leak the answer into its own score on the ${be.config.kind} kind (Soft-MoE); use incremental`);
+    if (be.config.kind !== 'dense')
+      throw new Error(
+        `scoring: one-pass scoring would leak the answer into its own score on the ${be.config.kind} kind (Soft-MoE); use incremental`,
+      );
     const seq = new Int32Array(ctx.length + cont.length);
     seq.set(ctx);
     seq.set(cont, ctx.length);
@@ -68,7 +90,10 @@ export async function scoreContinuation(be: Backend, ctx: Int32Array, cont: Int3
     }
     return { lps, greedy };
   }
-  if (!be.startDecode) throw new Error(`scoring: backend ${be.name} has no KV-cache decoder (needed to score the ${be.config.kind} kind without the answer leaking)`);
+  if (!be.startDecode)
+    throw new Error(
+      `scoring: backend ${be.name} has no KV-cache decoder (needed to score the ${be.config.kind} kind without the answer leaking)`,
+    );
   const s = be.startDecode(ctx.length + cont.length);
   try {
     let logits = await s.feed(ctx);
@@ -85,16 +110,26 @@ export async function scoreContinuation(be: Backend, ctx: Int32Array, cont: Int3
 }
 
 /** first-token log-probabilities of several single-token continuations after one shared prefill. */
-async function scoreFirstTokens(be: Backend, ctx: Int32Array, firsts: number[], mode: ScoringMode): Promise<{ lp: number; argmax: boolean }[]> {
+async function scoreFirstTokens(
+  be: Backend,
+  ctx: Int32Array,
+  firsts: number[],
+  mode: ScoringMode,
+): Promise<{ lp: number; argmax: boolean }[]> {
   const V = be.config.vocabSize;
-  let logits: Float32Array, off = 0;
+  let logits: Float32Array,
+    off = 0;
   if (mode === 'full') {
     logits = await be.forward(ctx, 1, ctx.length);
     off = (ctx.length - 1) * V;
   } else {
     if (!be.startDecode) throw new Error(`scoring: backend ${be.name} has no KV-cache decoder`);
     const s = be.startDecode(ctx.length);
-    try { logits = await s.feed(ctx); } finally { s.dispose(); }
+    try {
+      logits = await s.feed(ctx);
+    } finally {
+      s.dispose();
+    }
   }
   return firsts.map((t) => logSoftmaxAt(logits, off, V, t));
 }
@@ -111,9 +146,18 @@ export class BackendModel implements EvalModel {
   readonly scoring: ScoringMode;
   readonly maxLength: number;
   truncated = 0;
-  constructor(readonly be: Backend, readonly tk: LoadedTokenizer, readonly vocabIds: Int32Array | null, readonly description: string, o: BackendModelOptions = {}) {
+  constructor(
+    readonly be: Backend,
+    readonly tk: LoadedTokenizer,
+    readonly vocabIds: Int32Array | null,
+    readonly description: string,
+    o: BackendModelOptions = {},
+  ) {
     this.scoring = o.scoring ?? (be.config.kind === 'dense' ? 'full' : 'incremental');
-    if (this.scoring === 'full' && be.config.kind !== 'dense') throw new Error(`--scoring full is for the dense kind only (the ${be.config.kind} kind's Soft-MoE is not causal)`);
+    if (this.scoring === 'full' && be.config.kind !== 'dense')
+      throw new Error(
+        `--scoring full is for the dense kind only (the ${be.config.kind} kind's Soft-MoE is not causal)`,
+      );
     this.maxLength = o.maxLength ?? be.config.seqLen;
   }
 
@@ -129,7 +173,10 @@ export class BackendModel implements EvalModel {
    */
   async encodePair(context: string, continuation: string): Promise<{ ctx: number[]; cont: number[] }> {
     const n = context.length - context.trimEnd().length;
-    if (n > 0) { continuation = context.slice(context.length - n) + continuation; context = context.slice(0, context.length - n); }
+    if (n > 0) {
+      continuation = context.slice(context.length - n) + continuation;
+      context = context.slice(0, context.length - n);
+    }
     const whole = await this.encode(context + continuation);
     const ctx = await this.encode(context);
     return { ctx: whole.slice(0, ctx.length), cont: whole.slice(ctx.length) };
@@ -141,18 +188,31 @@ export class BackendModel implements EvalModel {
     // requests sharing a context whose continuations are one token each: one prefill for all of them
     const groups = new Map<string, number[]>();
     enc.forEach((e, i) => {
-      if (e.cont.length === 0) throw new Error(`loglik: continuation ${JSON.stringify(reqs[i].continuation)} encodes to no tokens`);
+      if (e.cont.length === 0)
+        throw new Error(`loglik: continuation ${JSON.stringify(reqs[i].continuation)} encodes to no tokens`);
       const key = e.cont.length === 1 ? e.ctx.join(',') : `#${i}`;
       groups.set(key, [...(groups.get(key) ?? []), i]);
     });
     for (const idx of groups.values()) {
       const { ctx, cont } = this.fit(enc[idx[0]].ctx, enc[idx[0]].cont);
       if (idx.length > 1 || cont.length === 1) {
-        const r = await scoreFirstTokens(this.be, ctx, idx.map((i) => this.fit(enc[i].ctx, enc[i].cont).cont[0]), this.scoring);
-        idx.forEach((i, j) => { out[i] = { logprob: r[j].lp, greedy: r[j].argmax, tokens: 1, tokenLogprobs: [r[j].lp] }; });
+        const r = await scoreFirstTokens(
+          this.be,
+          ctx,
+          idx.map((i) => this.fit(enc[i].ctx, enc[i].cont).cont[0]),
+          this.scoring,
+        );
+        idx.forEach((i, j) => {
+          out[i] = { logprob: r[j].lp, greedy: r[j].argmax, tokens: 1, tokenLogprobs: [r[j].lp] };
+        });
       } else {
         const r = await scoreContinuation(this.be, ctx, cont, this.scoring);
-        out[idx[0]] = { logprob: r.lps.reduce((a, b) => a + b, 0), greedy: r.greedy, tokens: cont.length, tokenLogprobs: r.lps };
+        out[idx[0]] = {
+          logprob: r.lps.reduce((a, b) => a + b, 0),
+          greedy: r.greedy,
+          tokens: cont.length,
+          tokenLogprobs: r.lps,
+        };
       }
     }
     return out;
@@ -162,7 +222,11 @@ export class BackendModel implements EvalModel {
   private modelIds(raw: number[]): Int32Array {
     if (this.vocabIds) return toModelIds(raw, this.vocabIds);
     const V = this.be.config.vocabSize;
-    for (const id of raw) if (id >= V) throw new Error(`token id ${id} is outside the model's vocabulary of ${V} (evaluate with the tokenizer the model was trained with: --tokenizer)`);
+    for (const id of raw)
+      if (id >= V)
+        throw new Error(
+          `token id ${id} is outside the model's vocabulary of ${V} (evaluate with the tokenizer the model was trained with: --tokenizer)`,
+        );
     return Int32Array.from(raw);
   }
 
@@ -170,7 +234,10 @@ export class BackendModel implements EvalModel {
   private fit(ctxRaw: number[], contRaw: number[]): { ctx: Int32Array; cont: Int32Array } {
     const all = this.modelIds([...ctxRaw, ...contRaw]);
     const keep = this.maxLength + 1;
-    if (contRaw.length >= keep) throw new Error(`loglik: continuation of ${contRaw.length} tokens does not fit the ${this.maxLength}-token context`);
+    if (contRaw.length >= keep)
+      throw new Error(
+        `loglik: continuation of ${contRaw.length} tokens does not fit the ${this.maxLength}-token context`,
+      );
     const start = Math.max(0, all.length - keep);
     if (start > 0) this.truncated++;
     const ctx = all.subarray(start, ctxRaw.length);
@@ -189,9 +256,19 @@ export class BackendModel implements EvalModel {
   private async continueIds(raw: number[], maxTokensWanted: number): Promise<string> {
     let ids = this.modelIds(raw);
     const maxTokens = Math.max(1, Math.min(maxTokensWanted, this.maxLength - 1));
-    if (ids.length + maxTokens > this.maxLength) { ids = ids.subarray(ids.length - (this.maxLength - maxTokens)); this.truncated++; }
+    if (ids.length + maxTokens > this.maxLength) {
+      ids = ids.subarray(ids.length - (this.maxLength - maxTokens));
+      this.truncated++;
+    }
     const unk = this.vocabIds ? this.vocabIds.indexOf(UNK_RAW_ID) : -1;
-    const out = await generate(this.be, ids, { maxTokens, temperature: 0, topP: 1, seed: 0, stopIds: [this.be.config.eosId], banIds: unk >= 0 ? [unk] : [] });
+    const out = await generate(this.be, ids, {
+      maxTokens,
+      temperature: 0,
+      topP: 1,
+      seed: 0,
+      stopIds: [this.be.config.eosId],
+      banIds: unk >= 0 ? [unk] : [],
+    });
     const raw2 = out.filter((id) => id !== this.be.config.eosId).map((id) => (this.vocabIds ? this.vocabIds[id] : id));
     return decodeIds(this.tk.tok, raw2, true);
   }

@@ -25,7 +25,9 @@ function optionsBlock(it: Item): string {
 /** the chat-gen user turn: "以下是一道单选题:\n" + question + "\n\n" + options + "请给出答案。\n", a "____。" blank as "( )". */
 export function chatUserPrompt(it: Item, lang: 'zh' | 'en'): string {
   const body = `${it.question}\n\n${optionsBlock(it)}`.replaceAll('____。', '( )');
-  return lang === 'zh' ? `以下是一道单选题:\n${body}请给出答案。\n` : `The following is a single-choice question:\n${body}Please give the answer.\n`;
+  return lang === 'zh'
+    ? `以下是一道单选题:\n${body}请给出答案。\n`
+    : `The following is a single-choice question:\n${body}Please give the answer.\n`;
 }
 
 /** the whole chat-gen prompt as text (the model side tokenizes it segment-wise as fine-tuning does). */
@@ -66,8 +68,16 @@ export interface ItemResult {
   logprobs?: number[];
 }
 
-export interface SubjectScore { n: number; correct: number; acc: number; categories: string[] }
-export interface CategoryScore { subjects: number; acc: number }
+export interface SubjectScore {
+  n: number;
+  correct: number;
+  acc: number;
+  categories: string[];
+}
+export interface CategoryScore {
+  subjects: number;
+  acc: number;
+}
 
 export interface TaskResult {
   task: string;
@@ -102,17 +112,25 @@ export interface RunOptions {
   onItem?: (done: number, total: number, r: ItemResult) => void;
 }
 
-export async function runTask(model: EvalModel, data: LoadedSplit, o: RunOptions): Promise<{ result: TaskResult; items: ItemResult[] }> {
+export async function runTask(
+  model: EvalModel,
+  data: LoadedSplit,
+  o: RunOptions,
+): Promise<{ result: TaskResult; items: ItemResult[] }> {
   const t0 = performance.now();
   const spec = data.spec;
-  if (o.protocol === 'chat-gen' && o.shots !== 0) throw new Error('chat-gen is 0-shot (Steel\'s protocol); use --protocol loglik for k-shot');
+  if (o.protocol === 'chat-gen' && o.shots !== 0)
+    throw new Error("chat-gen is 0-shot (Steel's protocol); use --protocol loglik for k-shot");
   if (o.shots > 0 && !o.dev) throw new Error(`${o.shots}-shot needs the ${spec.fewshotSplit} split`);
   const maxNew = o.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS[spec.name];
   const todo: Item[] = [];
   for (const items of data.bySubject.values()) {
     const sel = o.limit ? items.slice(0, o.limit) : items;
     for (const it of sel) {
-      if (it.answer === null) throw new Error(`${it.file}: ${spec.title} ${data.split} has no answers (they are hidden); evaluate the ${spec.evalSplit} split`);
+      if (it.answer === null)
+        throw new Error(
+          `${it.file}: ${spec.title} ${data.split} has no answers (they are hidden); evaluate the ${spec.evalSplit} split`,
+        );
       todo.push(it);
     }
   }
@@ -121,12 +139,18 @@ export async function runTask(model: EvalModel, data: LoadedSplit, o: RunOptions
     const base = { subject: it.subject, id: it.id, file: it.file, line: it.line, answer: it.answer! };
     let r: ItemResult;
     if (o.protocol === 'chat-gen') {
-      const reply = await model.chat([{ role: 'user', content: chatUserPrompt(it, spec.lang) }], { maxTokens: maxNew, system: CHAT_SYSTEM });
+      const reply = await model.chat([{ role: 'user', content: chatUserPrompt(it, spec.lang) }], {
+        maxTokens: maxNew,
+        system: CHAT_SYSTEM,
+      });
       const x = extractAnswer(reply, it.question, it.choices);
       r = { ...base, pred: x.letter, correct: x.letter === it.answer, reply, rule: x.rule };
     } else {
       const dev = o.dev?.bySubject.get(it.subject) ?? [];
-      if (dev.length < o.shots) throw new Error(`${spec.title} ${it.subject}: ${o.shots}-shot needs ${o.shots} ${spec.fewshotSplit} examples, the folder has ${dev.length}`);
+      if (dev.length < o.shots)
+        throw new Error(
+          `${spec.title} ${it.subject}: ${o.shots}-shot needs ${o.shots} ${spec.fewshotSplit} examples, the folder has ${dev.length}`,
+        );
       const ctx = loglikContext(spec, it, dev.slice(0, o.shots));
       const ll = await model.loglik(LETTERS.map((l) => ({ context: ctx, continuation: ` ${l}` })));
       const lps = ll.map((x) => x.logprob);
@@ -137,29 +161,64 @@ export async function runTask(model: EvalModel, data: LoadedSplit, o: RunOptions
     out.push(r);
     o.onItem?.(out.length, todo.length, r);
   }
-  return { result: aggregate(spec, data, out, { ...o, maxNewTokens: o.protocol === 'chat-gen' ? maxNew : undefined }, model.description, (performance.now() - t0) / 1000), items: out };
+  return {
+    result: aggregate(
+      spec,
+      data,
+      out,
+      { ...o, maxNewTokens: o.protocol === 'chat-gen' ? maxNew : undefined },
+      model.description,
+      (performance.now() - t0) / 1000,
+    ),
+    items: out,
+  };
 }
 
-export function aggregate(spec: BenchmarkSpec, data: LoadedSplit, items: ItemResult[], o: RunOptions, model: string, seconds: number): TaskResult {
+export function aggregate(
+  spec: BenchmarkSpec,
+  data: LoadedSplit,
+  items: ItemResult[],
+  o: RunOptions,
+  model: string,
+  seconds: number,
+): TaskResult {
   const subjects: Record<string, SubjectScore> = {};
   for (const r of items) {
-    const s = (subjects[r.subject] ??= { n: 0, correct: 0, acc: 0, categories: subjectInfo(spec, r.subject).categories });
+    const s = (subjects[r.subject] ??= {
+      n: 0,
+      correct: 0,
+      acc: 0,
+      categories: subjectInfo(spec, r.subject).categories,
+    });
     s.n++;
     if (r.correct) s.correct++;
   }
   for (const s of Object.values(subjects)) s.acc = s.n ? s.correct / s.n : 0;
   const categories: Record<string, CategoryScore> = {};
   for (const c of spec.categories) {
-    const accs = Object.values(subjects).filter((s) => s.categories.includes(c)).map((s) => s.acc);
+    const accs = Object.values(subjects)
+      .filter((s) => s.categories.includes(c))
+      .map((s) => s.acc);
     if (accs.length) categories[c] = { subjects: accs.length, acc: accs.reduce((a, b) => a + b, 0) / accs.length };
   }
   const accs = Object.values(subjects).map((s) => s.acc);
   return {
-    task: spec.name, title: spec.title, protocol: o.protocol, shots: o.shots, split: data.split, seed: o.seed ?? 0, limit: o.limit ?? null,
-    maxNewTokens: o.maxNewTokens ?? null, model, subjects, categories,
+    task: spec.name,
+    title: spec.title,
+    protocol: o.protocol,
+    shots: o.shots,
+    split: data.split,
+    seed: o.seed ?? 0,
+    limit: o.limit ?? null,
+    maxNewTokens: o.maxNewTokens ?? null,
+    model,
+    subjects,
+    categories,
     average: accs.length ? accs.reduce((a, b) => a + b, 0) / accs.length : 0,
     micro: items.length ? items.filter((r) => r.correct).length / items.length : 0,
-    items: items.length, missingSubjects: data.missing, seconds,
+    items: items.length,
+    missingSubjects: data.missing,
+    seconds,
   };
 }
 

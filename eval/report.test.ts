@@ -16,11 +16,24 @@ async function makeRun(root: string): Promise<string> {
   makeShards(join(root, 'data'), { shards: 1, docsPerShard: 10, seed: 4 });
   const p = getPreset('tiny');
   const run = join(root, 'run');
-  await train({ model: p.model, hyper: { ...p.train, logEvery: 1 }, dataDir: join(root, 'data'), outDir: run, backend: 'cpu', steps: 6, quiet: true });
-  appendFileSync(join(run, 'metrics.jsonl'), [
-    { step: 3, kind: 'eval', split: 'heldout', loss: 3.9, ppl: 49.4 },
-    { step: 6, kind: 'eval', split: 'heldout', loss: 3.5, ppl: 33.1 },
-  ].map((r) => JSON.stringify(r) + '\n').join(''));
+  await train({
+    model: p.model,
+    hyper: { ...p.train, logEvery: 1 },
+    dataDir: join(root, 'data'),
+    outDir: run,
+    backend: 'cpu',
+    steps: 6,
+    quiet: true,
+  });
+  appendFileSync(
+    join(run, 'metrics.jsonl'),
+    [
+      { step: 3, kind: 'eval', split: 'heldout', loss: 3.9, ppl: 49.4 },
+      { step: 6, kind: 'eval', split: 'heldout', loss: 3.5, ppl: 33.1 },
+    ]
+      .map((r) => JSON.stringify(r) + '\n')
+      .join(''),
+  );
   return run;
 }
 
@@ -33,7 +46,9 @@ test('report: summary of every metrics key, eval rows grouped with the training 
     assert.equal(r.rows, 8);
     assert.equal(r.lastStep, 6);
     assert.equal(r.model?.kind, 'steel');
-    const losses = rows.filter((x) => x.values.loss !== undefined && !('eval/heldout/loss' in x.values)).map((x) => x.values.loss);
+    const losses = rows
+      .filter((x) => x.values.loss !== undefined && !('eval/heldout/loss' in x.values))
+      .map((x) => x.values.loss);
     const loss = r.summary.find((s) => s.name === 'loss')!;
     assert.equal(loss.points, 6);
     assert.equal(loss.first, losses[0]);
@@ -41,8 +56,15 @@ test('report: summary of every metrics key, eval rows grouped with the training 
     assert.equal(loss.min, Math.min(...losses));
     const ev = r.summary.find((s) => s.name === 'eval/heldout/loss')!;
     assert.deepEqual([ev.points, ev.first, ev.last, ev.minStep], [2, 3.9, 3.5, 6]);
-    for (const k of ['lr', 'grad_norm', 'tokens_per_s', 'mfu', 'eval/heldout/ppl']) assert.ok(r.summary.some((s) => s.name === k), k);
-    assert.deepEqual(r.charts.slice(0, 5).map((c) => c.series), [['loss', 'eval/heldout/loss'], ['lr'], ['grad_norm'], ['tokens_per_s'], ['mfu']]);
+    for (const k of ['lr', 'grad_norm', 'tokens_per_s', 'mfu', 'eval/heldout/ppl'])
+      assert.ok(
+        r.summary.some((s) => s.name === k),
+        k,
+      );
+    assert.deepEqual(
+      r.charts.slice(0, 5).map((c) => c.series),
+      [['loss', 'eval/heldout/loss'], ['lr'], ['grad_norm'], ['tokens_per_s'], ['mfu']],
+    );
     assert.deepEqual(r.charts.find((c) => c.series.includes('eval/heldout/ppl'))!.series, ['eval/heldout/ppl']);
     const txt = formatReport(r);
     assert.match(txt, /^step 6 of 100, 192 tokens, /m);
@@ -56,11 +78,16 @@ test('report: summary of every metrics key, eval rows grouped with the training 
   }
 });
 
-test('report: long curves are drawn from at most ~1,500 points that keep every bucket\'s extremes', () => {
-  const n = 100_000, steps = Array.from({ length: n }, (_, i) => i + 1), values = steps.map((s) => Math.sin(s / 500) + (s === 77_777 ? 9 : 0));
+test("report: long curves are drawn from at most ~1,500 points that keep every bucket's extremes", () => {
+  const n = 100_000,
+    steps = Array.from({ length: n }, (_, i) => i + 1),
+    values = steps.map((s) => Math.sin(s / 500) + (s === 77_777 ? 9 : 0));
   const d = downsample(steps, values);
   assert.ok(d.steps.length <= 1500 && d.steps.length > 1000, String(d.steps.length));
-  assert.ok(d.steps.every((s, i) => i === 0 || s > d.steps[i - 1]), 'steps stay in order');
+  assert.ok(
+    d.steps.every((s, i) => i === 0 || s > d.steps[i - 1]),
+    'steps stay in order',
+  );
   assert.ok(d.steps.includes(77_777) && Math.max(...d.values) === Math.max(...values), 'a spike survives');
   assert.equal(Math.min(...d.values), Math.min(...values));
   assert.deepEqual(downsample([1, 2, 3], [3, 2, 1]), { steps: [1, 2, 3], values: [3, 2, 1] });
@@ -83,11 +110,18 @@ test('steel report RUN --html --tensorboard: the HTML renders in headless Chromi
     const file = join(root, 'out', 'report.html');
     const log = console.log;
     let printed = '';
-    console.log = (s: string) => { printed += s + '\n'; };
+    console.log = (s: string) => {
+      printed += s + '\n';
+    };
     const origErr = console.error;
     console.error = () => {};
     let code: number;
-    try { code = await main(['report', run, '--html', file, '--tensorboard', join(root, 'tb')]); } finally { console.log = log; console.error = origErr; }
+    try {
+      code = await main(['report', run, '--html', file, '--tensorboard', join(root, 'tb')]);
+    } finally {
+      console.log = log;
+      console.error = origErr;
+    }
     assert.equal(code, 0);
     assert.match(printed, /^loss\s+6\s/m);
     assert.equal(readdirSync(join(root, 'tb')).filter((n) => n.includes('tfevents')).length, 1);
@@ -104,15 +138,22 @@ test('steel report RUN --html --tensorboard: the HTML renders in headless Chromi
     const lossChart = page.locator('#chart-0');
     const box = await lossChart.boundingBox();
     assert.ok(box && box.width > 300 && box.height > 150, JSON.stringify(box));
-    assert.deepEqual(await lossChart.locator('polyline.series').evaluateAll((els) => els.map((e) => e.getAttribute('data-name'))), ['loss', 'eval/heldout/loss']);
-    const pointsOf = async (i: number) => ((await lossChart.locator('polyline.series').nth(i).getAttribute('points')) ?? '').trim().split(/\s+/).map((q) => q.split(',').map(Number));
+    assert.deepEqual(
+      await lossChart.locator('polyline.series').evaluateAll((els) => els.map((e) => e.getAttribute('data-name'))),
+      ['loss', 'eval/heldout/loss'],
+    );
+    const pointsOf = async (i: number) =>
+      ((await lossChart.locator('polyline.series').nth(i).getAttribute('points')) ?? '')
+        .trim()
+        .split(/\s+/)
+        .map((q) => q.split(',').map(Number));
     assert.equal((await pointsOf(0)).length, 6);
     // higher values are drawn higher (smaller y): the eval points at step 3 (3.9) and 6 (3.5)
     const evalYs = (await pointsOf(1)).map((q) => q[1]);
     assert.ok(evalYs[0] < evalYs[1], JSON.stringify(evalYs));
     assert.match(await lossChart.innerHTML(), /eval\/heldout\/loss/);
     assert.match(await page.locator('#metrics').innerText(), /grad_norm/);
-    const data = JSON.parse(await page.locator('#report-data').textContent() ?? '{}');
+    const data = JSON.parse((await page.locator('#report-data').textContent()) ?? '{}');
     assert.equal(data.lastStep, 6);
     if (process.env.STEEL_SCREENSHOT) await page.screenshot({ path: process.env.STEEL_SCREENSHOT, fullPage: true });
     assert.deepEqual(errors, []);

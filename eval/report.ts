@@ -42,8 +42,14 @@ export interface RunReport {
 /** the preferred order of the charts; anything else follows in first-seen order. */
 const ORDER = ['loss', 'lr', 'grad_norm', 'tokens_per_s', 'mfu'];
 const TITLES: Record<string, string> = {
-  loss: 'loss (nats/token)', lr: 'learning rate', grad_norm: 'gradient norm (before clipping)', tokens_per_s: 'tokens/s',
-  mfu: 'MFU (model FLOPs utilisation)', ppl: 'perplexity', epoch: 'epoch', tokens: 'tokens seen',
+  loss: 'loss (nats/token)',
+  lr: 'learning rate',
+  grad_norm: 'gradient norm (before clipping)',
+  tokens_per_s: 'tokens/s',
+  mfu: 'MFU (model FLOPs utilisation)',
+  ppl: 'perplexity',
+  epoch: 'epoch',
+  tokens: 'tokens seen',
 };
 
 export function metricsFileOf(run: string): string {
@@ -55,14 +61,35 @@ export function metricsFileOf(run: string): string {
 }
 
 function summarize(s: Series): SeriesSummary {
-  let min = Infinity, max = -Infinity, minStep = 0, maxStep = 0, sum = 0;
+  let min = Infinity,
+    max = -Infinity,
+    minStep = 0,
+    maxStep = 0,
+    sum = 0;
   s.values.forEach((v, i) => {
-    if (v < min) { min = v; minStep = s.steps[i]; }
-    if (v > max) { max = v; maxStep = s.steps[i]; }
+    if (v < min) {
+      min = v;
+      minStep = s.steps[i];
+    }
+    if (v > max) {
+      max = v;
+      maxStep = s.steps[i];
+    }
     sum += v;
   });
   const n = s.values.length;
-  return { name: s.name, points: n, first: s.values[0], last: s.values[n - 1], lastStep: s.steps[n - 1], min, minStep, max, maxStep, mean: sum / n };
+  return {
+    name: s.name,
+    points: n,
+    first: s.values[0],
+    last: s.values[n - 1],
+    lastStep: s.steps[n - 1],
+    min,
+    minStep,
+    max,
+    maxStep,
+    mean: sum / n,
+  };
 }
 
 const leaf = (name: string) => name.slice(name.lastIndexOf('/') + 1);
@@ -78,18 +105,29 @@ export function buildReport(run: string): RunReport {
     if (!groups.has(k)) groups.set(k, []);
     groups.get(k)!.push(s.name);
   }
-  const keys = [...groups.keys()].sort((a, b) => {
-    const ia = ORDER.indexOf(a), ib = ORDER.indexOf(b);
-    return (ia < 0 ? ORDER.length : ia) - (ib < 0 ? ORDER.length : ib);
-  }).filter((k) => k !== 'tokens' && k !== 'epoch'); // counters, not curves worth a chart (they are in the summary)
+  const keys = [...groups.keys()]
+    .sort((a, b) => {
+      const ia = ORDER.indexOf(a),
+        ib = ORDER.indexOf(b);
+      return (ia < 0 ? ORDER.length : ia) - (ib < 0 ? ORDER.length : ib);
+    })
+    .filter((k) => k !== 'tokens' && k !== 'epoch'); // counters, not curves worth a chart (they are in the summary)
   const r: RunReport = {
-    run, metricsFile, generated: new Date().toISOString(), rows: rows.length,
+    run,
+    metricsFile,
+    generated: new Date().toISOString(),
+    rows: rows.length,
     lastStep: rows.reduce((a, x) => Math.max(a, x.step), 0),
     tokens: series.find((s) => s.name === 'tokens')?.values.at(-1),
-    elapsedS: rows.reduce<number | undefined>((a, x) => (x.elapsedS !== undefined ? Math.max(a ?? 0, x.elapsedS) : a), undefined),
-    series, summary: series.map(summarize),
+    elapsedS: rows.reduce<number | undefined>(
+      (a, x) => (x.elapsedS !== undefined ? Math.max(a ?? 0, x.elapsedS) : a),
+      undefined,
+    ),
+    series,
+    summary: series.map(summarize),
     charts: keys.map((k) => {
-      const names = groups.get(k)!, base = TITLES[k] ?? k;
+      const names = groups.get(k)!,
+        base = TITLES[k] ?? k;
       // a lone eval curve keeps its full name in the title (eval/heldout/ppl, not just "perplexity")
       return { title: names.length === 1 && names[0] !== k ? `${base}: ${names[0]}` : base, series: names };
     }),
@@ -98,8 +136,16 @@ export function buildReport(run: string): RunReport {
   if (cfgFile && existsSync(cfgFile)) {
     try {
       const c = JSON.parse(readFileSync(cfgFile, 'utf8'));
-      if (c.model) r.model = { name: c.model.name, kind: c.model.kind, seqLen: c.model.seqLen, vocabSize: c.model.vocabSize };
-      if (c.hyper) r.train = { totalSteps: c.hyper.totalSteps, lr: c.hyper.lr, microBatch: c.hyper.microBatch, gradAccum: c.hyper.gradAccum, backend: c.backend };
+      if (c.model)
+        r.model = { name: c.model.name, kind: c.model.kind, seqLen: c.model.seqLen, vocabSize: c.model.vocabSize };
+      if (c.hyper)
+        r.train = {
+          totalSteps: c.hyper.totalSteps,
+          lr: c.hyper.lr,
+          microBatch: c.hyper.microBatch,
+          gradAccum: c.hyper.gradAccum,
+          backend: c.backend,
+        };
     } catch (e) {
       throw new Error(`${cfgFile}: ${(e as Error).message}`);
     }
@@ -121,14 +167,25 @@ export function fmtNum(v: number): string {
 export function formatReport(r: RunReport): string {
   const out: string[] = [];
   const m = r.model;
-  out.push(`run ${r.run}${m ? `: ${m.name ?? '?'} (${m.kind ?? '?'} kind${m.seqLen ? `, context ${m.seqLen}` : ''})` : ''}`);
-  const parts = [`step ${r.lastStep.toLocaleString('en-US')}${r.train?.totalSteps ? ` of ${r.train.totalSteps.toLocaleString('en-US')}` : ''}`];
+  out.push(
+    `run ${r.run}${m ? `: ${m.name ?? '?'} (${m.kind ?? '?'} kind${m.seqLen ? `, context ${m.seqLen}` : ''})` : ''}`,
+  );
+  const parts = [
+    `step ${r.lastStep.toLocaleString('en-US')}${r.train?.totalSteps ? ` of ${r.train.totalSteps.toLocaleString('en-US')}` : ''}`,
+  ];
   if (r.tokens !== undefined) parts.push(`${fmtNum(r.tokens)} tokens`);
   if (r.elapsedS !== undefined) parts.push(`${fmtDuration(r.elapsedS)} of training`);
   parts.push(`${r.rows} metrics rows`);
   out.push(parts.join(', '));
   const head = ['metric', 'points', 'first', 'last', 'min (step)', 'max (step)'];
-  const rows = r.summary.map((s) => [s.name, String(s.points), fmtNum(s.first), fmtNum(s.last), `${fmtNum(s.min)} (${s.minStep})`, `${fmtNum(s.max)} (${s.maxStep})`]);
+  const rows = r.summary.map((s) => [
+    s.name,
+    String(s.points),
+    fmtNum(s.first),
+    fmtNum(s.last),
+    `${fmtNum(s.min)} (${s.minStep})`,
+    `${fmtNum(s.max)} (${s.maxStep})`,
+  ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((x) => x[i].length)));
   const line = (x: string[]) => x.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   out.push('', line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line));
@@ -143,7 +200,8 @@ function esc(s: string): string {
 /** about `n` round tick values covering [lo, hi]. */
 export function niceTicks(lo: number, hi: number, n = 5): number[] {
   if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(raw));
+  const raw = (hi - lo) / n,
+    mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
@@ -153,13 +211,23 @@ export function niceTicks(lo: number, hi: number, n = 5): number[] {
 /** at most ~`max` points of a curve for drawing: each bucket of consecutive points keeps its min and max, in order. */
 export function downsample(steps: number[], values: number[], max = 1500): { steps: number[]; values: number[] } {
   if (steps.length <= max) return { steps, values };
-  const buckets = Math.floor(max / 2), per = steps.length / buckets;
-  const os: number[] = [], ov: number[] = [];
+  const buckets = Math.floor(max / 2),
+    per = steps.length / buckets;
+  const os: number[] = [],
+    ov: number[] = [];
   for (let b = 0; b < buckets; b++) {
-    const lo = Math.floor(b * per), hi = Math.min(steps.length, Math.floor((b + 1) * per));
-    let mn = lo, mx = lo;
-    for (let i = lo; i < hi; i++) { if (values[i] < values[mn]) mn = i; if (values[i] > values[mx]) mx = i; }
-    for (const i of mn === mx ? [mn] : mn < mx ? [mn, mx] : [mx, mn]) { os.push(steps[i]); ov.push(values[i]); }
+    const lo = Math.floor(b * per),
+      hi = Math.min(steps.length, Math.floor((b + 1) * per));
+    let mn = lo,
+      mx = lo;
+    for (let i = lo; i < hi; i++) {
+      if (values[i] < values[mn]) mn = i;
+      if (values[i] > values[mx]) mx = i;
+    }
+    for (const i of mn === mx ? [mn] : mn < mx ? [mn, mx] : [mx, mn]) {
+      os.push(steps[i]);
+      ov.push(values[i]);
+    }
   }
   return { steps: os, values: ov };
 }
@@ -168,37 +236,73 @@ const COLORS = ['#4e79a7', '#e15759', '#59a14f', '#f28e2b', '#b07aa1', '#76b7b2'
 
 /** one line chart (inline SVG) of one or more series over steps. */
 export function lineChartSvg(id: string, title: string, series: Series[]): string {
-  const W = 560, H = 260, L = 64, R = 16, T = 38, B = 36;
-  const steps = series.flatMap((s) => s.steps), vals = series.flatMap((s) => s.values);
-  let x0 = Math.min(...steps), x1 = Math.max(...steps), y0 = Math.min(...vals), y1 = Math.max(...vals);
-  if (x1 === x0) { x0 -= 1; x1 += 1; }
-  if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; } else { const pad = (y1 - y0) * 0.05; y0 -= pad; y1 += pad; }
+  const W = 560,
+    H = 260,
+    L = 64,
+    R = 16,
+    T = 38,
+    B = 36;
+  const steps = series.flatMap((s) => s.steps),
+    vals = series.flatMap((s) => s.values);
+  let x0 = Math.min(...steps),
+    x1 = Math.max(...steps),
+    y0 = Math.min(...vals),
+    y1 = Math.max(...vals);
+  if (x1 === x0) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  if (y1 === y0) {
+    const d = Math.abs(y0) * 0.1 || 1;
+    y0 -= d;
+    y1 += d;
+  } else {
+    const pad = (y1 - y0) * 0.05;
+    y0 -= pad;
+    y1 += pad;
+  }
   const X = (v: number) => L + ((v - x0) / (x1 - x0)) * (W - L - R);
   const Y = (v: number) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
-  const p: string[] = [`<svg class="chart line" id="${esc(id)}" role="img" aria-label="${esc(title)}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
+  const p: string[] = [
+    `<svg class="chart line" id="${esc(id)}" role="img" aria-label="${esc(title)}" xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`,
     `<text class="ct" x="${L}" y="16">${esc(title)}</text>`,
-    `<rect class="frame" x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#ccc"/>`];
+    `<rect class="frame" x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#ccc"/>`,
+  ];
   for (const v of niceTicks(y0, y1)) {
     const y = Y(v).toFixed(1);
-    p.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#eee"/><text class="tick" x="${L - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtNum(v))}</text>`);
+    p.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#eee"/><text class="tick" x="${L - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtNum(v))}</text>`,
+    );
   }
   for (const v of niceTicks(x0, x1, 6).filter((v) => Number.isInteger(v))) {
     const x = X(v).toFixed(1);
-    p.push(`<line x1="${x}" x2="${x}" y1="${H - B}" y2="${H - B + 4}" stroke="#999"/><text class="tick" x="${x}" y="${H - B + 16}" text-anchor="middle">${esc(fmtNum(v))}</text>`);
+    p.push(
+      `<line x1="${x}" x2="${x}" y1="${H - B}" y2="${H - B + 4}" stroke="#999"/><text class="tick" x="${x}" y="${H - B + 16}" text-anchor="middle">${esc(fmtNum(v))}</text>`,
+    );
   }
   p.push(`<text class="tick" x="${W - R}" y="${H - 4}" text-anchor="end">step</text>`);
   series.forEach((full, i) => {
     const color = COLORS[i % COLORS.length];
     const s = downsample(full.steps, full.values);
     const pts = s.steps.map((st, j) => `${X(st).toFixed(1)},${Y(s.values[j]).toFixed(1)}`);
-    if (pts.length > 1) p.push(`<polyline class="series" data-name="${esc(full.name)}" fill="none" stroke="${color}" stroke-width="1.6" points="${pts.join(' ')}"/>`);
-    if (pts.length <= 60) for (const q of pts) { const [cx, cy] = q.split(','); p.push(`<circle class="pt" cx="${cx}" cy="${cy}" r="2.2" fill="${color}"/>`); }
+    if (pts.length > 1)
+      p.push(
+        `<polyline class="series" data-name="${esc(full.name)}" fill="none" stroke="${color}" stroke-width="1.6" points="${pts.join(' ')}"/>`,
+      );
+    if (pts.length <= 60)
+      for (const q of pts) {
+        const [cx, cy] = q.split(',');
+        p.push(`<circle class="pt" cx="${cx}" cy="${cy}" r="2.2" fill="${color}"/>`);
+      }
   });
-  if (series.length > 1) { // legend under the title, right-aligned, outside the plot area
+  if (series.length > 1) {
+    // legend under the title, right-aligned, outside the plot area
     let x = W - R;
     for (let i = series.length - 1; i >= 0; i--) {
       const w = 6.2 * series[i].name.length;
-      p.push(`<text class="legend" x="${x.toFixed(1)}" y="${T - 6}" text-anchor="end">${esc(series[i].name)}</text><rect x="${(x - w - 14).toFixed(1)}" y="${T - 11}" width="10" height="3" fill="${COLORS[i % COLORS.length]}"/>`);
+      p.push(
+        `<text class="legend" x="${x.toFixed(1)}" y="${T - 6}" text-anchor="end">${esc(series[i].name)}</text><rect x="${(x - w - 14).toFixed(1)}" y="${T - 11}" width="10" height="3" fill="${COLORS[i % COLORS.length]}"/>`,
+      );
       x -= w + 24;
     }
   }
@@ -208,9 +312,21 @@ export function lineChartSvg(id: string, title: string, series: Series[]): strin
 
 export function renderHtml(r: RunReport): string {
   const byName = new Map(r.series.map((s) => [s.name, s]));
-  const charts = r.charts.map((c, i) => `<figure>${lineChartSvg(`chart-${i}`, c.title, c.series.map((n) => byName.get(n)!))}</figure>`);
+  const charts = r.charts.map(
+    (c, i) =>
+      `<figure>${lineChartSvg(
+        `chart-${i}`,
+        c.title,
+        c.series.map((n) => byName.get(n)!),
+      )}</figure>`,
+  );
   const m = r.model;
-  const cards: [string, string][] = [['step', `${r.lastStep.toLocaleString('en-US')}${r.train?.totalSteps ? ` / ${r.train.totalSteps.toLocaleString('en-US')}` : ''}`]];
+  const cards: [string, string][] = [
+    [
+      'step',
+      `${r.lastStep.toLocaleString('en-US')}${r.train?.totalSteps ? ` / ${r.train.totalSteps.toLocaleString('en-US')}` : ''}`,
+    ],
+  ];
   if (r.tokens !== undefined) cards.push(['tokens', fmtNum(r.tokens)]);
   if (r.elapsedS !== undefined) cards.push(['training time', fmtDuration(r.elapsedS)]);
   const loss = r.summary.find((s) => s.name === 'loss');
@@ -218,10 +334,17 @@ export function renderHtml(r: RunReport): string {
   const tps = r.summary.find((s) => s.name === 'tokens_per_s');
   if (tps) cards.push(['mean tokens/s', fmtNum(Math.round(tps.mean))]);
   const table = `<table id="summary"><thead><tr>${['metric', 'points', 'first', 'last', 'min', 'at step', 'max', 'at step'].map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${r.summary
-    .map((s) => `<tr><td>${esc(s.name)}</td>${[s.points, s.first, s.last, s.min, s.minStep, s.max, s.maxStep].map((v) => `<td class="num">${esc(fmtNum(v))}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+    .map(
+      (s) =>
+        `<tr><td>${esc(s.name)}</td>${[s.points, s.first, s.last, s.min, s.minStep, s.max, s.maxStep].map((v) => `<td class="num">${esc(fmtNum(v))}</td>`).join('')}</tr>`,
+    )
+    .join('')}</tbody></table>`;
   // JSON inside <script type="application/json"> is data, not code; "<" is escaped so no "</script>" can close it
   // (long curves embedded as drawn: downsampled)
-  const data = JSON.stringify({ ...r, series: r.series.map((x) => ({ name: x.name, ...downsample(x.steps, x.values) })) }).replace(/</g, '\\u003c');
+  const data = JSON.stringify({
+    ...r,
+    series: r.series.map((x) => ({ name: x.name, ...downsample(x.steps, x.values) })),
+  }).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>steel report: ${esc(r.run)}</title>

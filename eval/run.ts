@@ -20,7 +20,10 @@ export interface BenchOptions {
 }
 
 export function parseTasks(s: string): TaskName[] {
-  const out = s.split(',').map((t) => t.trim()).filter(Boolean);
+  const out = s
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   if (out.length === 0) throw new Error('--task: give one or more of ceval, cmmlu, mmlu');
   return out.map((t) => getBenchmark(t).name);
 }
@@ -32,16 +35,30 @@ export function taskDir(o: Pick<BenchOptions, 'benchDir'>, task: TaskName): stri
   return d;
 }
 
-export async function runBenchmarks(model: EvalModel, o: BenchOptions): Promise<{ result: TaskResult; items: ItemResult[] }[]> {
+export async function runBenchmarks(
+  model: EvalModel,
+  o: BenchOptions,
+): Promise<{ result: TaskResult; items: ItemResult[] }[]> {
   const out = [];
   for (const task of o.tasks) {
-    const spec = getBenchmark(task), dir = taskDir(o, task);
+    const spec = getBenchmark(task),
+      dir = taskDir(o, task);
     const data = loadSplit(spec, dir, o.split ?? spec.evalSplit, o.subjects);
-    const dev = o.protocol === 'loglik' && o.shots > 0 ? loadSplit(spec, dir, spec.fewshotSplit, [...data.bySubject.keys()]) : undefined;
-    out.push(await runTask(model, data, {
-      protocol: o.protocol, shots: o.shots, limit: o.limit, maxNewTokens: o.maxNewTokens, seed: o.seed, dev,
-      onItem: (d, t, r) => o.onItem?.(task, d, t, r),
-    }));
+    const dev =
+      o.protocol === 'loglik' && o.shots > 0
+        ? loadSplit(spec, dir, spec.fewshotSplit, [...data.bySubject.keys()])
+        : undefined;
+    out.push(
+      await runTask(model, data, {
+        protocol: o.protocol,
+        shots: o.shots,
+        limit: o.limit,
+        maxNewTokens: o.maxNewTokens,
+        seed: o.seed,
+        dev,
+        onItem: (d, t, r) => o.onItem?.(task, d, t, r),
+      }),
+    );
   }
   return out;
 }

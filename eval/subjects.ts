@@ -13,16 +13,20 @@ export interface SubjectInfo {
 }
 
 function table(spec: string, cat: (fields: string[]) => string[]): SubjectInfo[] {
-  return spec.trim().split('\n').map((l) => {
-    const f = l.trim().split('|');
-    return { name: f[0], title: f[1], categories: cat(f) };
-  });
+  return spec
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const f = l.trim().split('|');
+      return { name: f[0], title: f[1], categories: cat(f) };
+    });
 }
 
 // ---- C-Eval: 52 subjects, 4 categories; "Hard" = 8 STEM subjects. clinical_medicine has no category in the
 // released subject_mapping.json; Qwen's and Steel's scripts count it under Other, as we do.
 const CEVAL_CAT: Record<string, string> = { S: 'STEM', SS: 'Social Science', H: 'Humanities', O: 'Other' };
-export const CEVAL_SUBJECTS = table(`
+export const CEVAL_SUBJECTS = table(
+  `
 computer_network|计算机网络|S
 operating_system|操作系统|S
 computer_architecture|计算机组成|S
@@ -75,21 +79,51 @@ fire_engineer|注册消防工程师|O
 environmental_impact_assessment_engineer|环境影响评价工程师|O
 tax_accountant|税务师|O
 physician|医师资格|O
-`, (f) => [CEVAL_CAT[f[2]]]);
-export const CEVAL_HARD = ['advanced_mathematics', 'discrete_mathematics', 'probability_and_statistics', 'college_chemistry',
-  'college_physics', 'high_school_mathematics', 'high_school_chemistry', 'high_school_physics'];
+`,
+  (f) => [CEVAL_CAT[f[2]]],
+);
+export const CEVAL_HARD = [
+  'advanced_mathematics',
+  'discrete_mathematics',
+  'probability_and_statistics',
+  'college_chemistry',
+  'college_physics',
+  'high_school_mathematics',
+  'high_school_chemistry',
+  'high_school_physics',
+];
 for (const s of CEVAL_SUBJECTS) if (CEVAL_HARD.includes(s.name)) s.categories.push('Hard');
 export const CEVAL_CATEGORIES = ['STEM', 'Social Science', 'Humanities', 'Other', 'Hard'];
 
 // ---- CMMLU: 67 subjects; subcategory -> category as in its release; "China specific" is an extra category.
 const CMMLU_SUB2CAT: Record<string, string> = {
-  physics: 'STEM', chemistry: 'STEM', biology: 'STEM', 'computer science': 'STEM', math: 'STEM', engineering: 'STEM', statistics: 'STEM',
-  history: 'Humanities', philosophy: 'Humanities', law: 'Humanities', arts: 'Humanities', literature: 'Humanities', global: 'Humanities',
-  linguistics: 'Social Science', business: 'Social Science', politics: 'Social Science', culture: 'Social Science', economics: 'Social Science',
-  geography: 'Social Science', psychology: 'Social Science', education: 'Social Science', sociology: 'Social Science',
-  other: 'Other', 'china specific': 'China specific',
+  physics: 'STEM',
+  chemistry: 'STEM',
+  biology: 'STEM',
+  'computer science': 'STEM',
+  math: 'STEM',
+  engineering: 'STEM',
+  statistics: 'STEM',
+  history: 'Humanities',
+  philosophy: 'Humanities',
+  law: 'Humanities',
+  arts: 'Humanities',
+  literature: 'Humanities',
+  global: 'Humanities',
+  linguistics: 'Social Science',
+  business: 'Social Science',
+  politics: 'Social Science',
+  culture: 'Social Science',
+  economics: 'Social Science',
+  geography: 'Social Science',
+  psychology: 'Social Science',
+  education: 'Social Science',
+  sociology: 'Social Science',
+  other: 'Other',
+  'china specific': 'China specific',
 };
-export const CMMLU_SUBJECTS = table(`
+export const CMMLU_SUBJECTS = table(
+  `
 agronomy|农学|other
 anatomy|解剖学|biology
 ancient_chinese|古汉语|linguistics,china specific
@@ -157,17 +191,33 @@ traditional_chinese_medicine|中医中药|other,china specific
 virology|病毒学|biology
 world_history|世界历史|history
 world_religions|世界宗教|global
-`, (f) => f[2].split(',').map((s) => CMMLU_SUB2CAT[s]));
+`,
+  (f) => f[2].split(',').map((s) => CMMLU_SUB2CAT[s]),
+);
 export const CMMLU_CATEGORIES = ['STEM', 'Humanities', 'Social Science', 'Other', 'China specific'];
 
 // ---- MMLU: 57 subjects; subcategory -> 4 categories as in its release.
 const MMLU_SUB2CAT: Record<string, string> = {
-  physics: 'STEM', chemistry: 'STEM', biology: 'STEM', 'computer science': 'STEM', math: 'STEM', engineering: 'STEM',
-  history: 'Humanities', philosophy: 'Humanities', law: 'Humanities',
-  politics: 'Social Sciences', culture: 'Social Sciences', economics: 'Social Sciences', geography: 'Social Sciences', psychology: 'Social Sciences',
-  other: 'Other', business: 'Other', health: 'Other',
+  physics: 'STEM',
+  chemistry: 'STEM',
+  biology: 'STEM',
+  'computer science': 'STEM',
+  math: 'STEM',
+  engineering: 'STEM',
+  history: 'Humanities',
+  philosophy: 'Humanities',
+  law: 'Humanities',
+  politics: 'Social Sciences',
+  culture: 'Social Sciences',
+  economics: 'Social Sciences',
+  geography: 'Social Sciences',
+  psychology: 'Social Sciences',
+  other: 'Other',
+  business: 'Other',
+  health: 'Other',
 };
-export const MMLU_SUBJECTS = table(`
+export const MMLU_SUBJECTS = table(
+  `
 abstract_algebra|abstract algebra|math
 anatomy|anatomy|health
 astronomy|astronomy|physics
@@ -225,5 +275,7 @@ sociology|sociology|culture
 us_foreign_policy|us foreign policy|politics
 virology|virology|health
 world_religions|world religions|philosophy
-`, (f) => [MMLU_SUB2CAT[f[2]]]);
+`,
+  (f) => [MMLU_SUB2CAT[f[2]]],
+);
 export const MMLU_CATEGORIES = ['STEM', 'Humanities', 'Social Sciences', 'Other'];

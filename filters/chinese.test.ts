@@ -18,7 +18,12 @@ const PROSE =
   '许多市民和游客。在这里，古老的胡同与现代化的高楼大厦交相辉映，展现出独特的城市魅力。';
 
 test('Han characters are never "special" (every Han code point) and always alphanumeric', () => {
-  for (const [a, b] of [[0x3400, 0x4dbf], [0x4e00, 0x9fff], [0xf900, 0xfaff], [0x20000, 0x2a6df]] as const) {
+  for (const [a, b] of [
+    [0x3400, 0x4dbf],
+    [0x4e00, 0x9fff],
+    [0xf900, 0xfaff],
+    [0x20000, 0x2a6df],
+  ] as const) {
     for (let cp = a; cp <= b; cp++) {
       if (!/\p{Script=Han}/u.test(String.fromCodePoint(cp))) continue;
       assert.equal(isSpecialCategory(cp), false, `U+${cp.toString(16)}`);
@@ -29,7 +34,8 @@ test('Han characters are never "special" (every Han code point) and always alpha
   for (const c of '一上士') assert.equal(isDjSpecial(c.codePointAt(0)!), true);
   // category-based: symbols and markup punctuation are special, prose punctuation is not
   for (const c of '©®™€$^|<>=+~#@*\\_◆●■►') assert.equal(isSpecialCategory(c.codePointAt(0)!), true, c);
-  for (const c of '，。、；：？！“”‘’（）《》【】—…,.;:?!\'"()') assert.equal(isSpecialCategory(c.codePointAt(0)!), false, c);
+  for (const c of '，。、；：？！“”‘’（）《》【】—…,.;:?!\'"()')
+    assert.equal(isSpecialCategory(c.codePointAt(0)!), false, c);
 });
 
 function filterKeeps(name: string, params: Record<string, unknown>, text: string, lang = 'zh'): boolean {
@@ -60,11 +66,21 @@ test('jieba word counts are used for Chinese, whitespace words for English', () 
   assert.ok(words.includes('北京') && words.includes('首都') && words.includes('中华人民共和国'));
   const spec = specs.get('word_count') as FilterSpec;
   const p = spec.params.parse({});
-  const zh = (spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>).word_count;
+  const zh = (spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>)
+    .word_count;
   assert.ok(zh > 80, `zh words ${zh}`);
   const dj = spec.params.parse({ words: 'datajuicer' });
-  assert.equal((spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, dj) as Record<string, number>).word_count, 1);
-  const en = (spec.compute({ id: 'b', text: 'The quick brown fox, jumps over the lazy dog.', source: 's', lang: 'en', meta: {} }, p) as Record<string, number>).word_count;
+  assert.equal(
+    (spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, dj) as Record<string, number>)
+      .word_count,
+    1,
+  );
+  const en = (
+    spec.compute(
+      { id: 'b', text: 'The quick brown fox, jumps over the lazy dog.', source: 's', lang: 'en', meta: {} },
+      p,
+    ) as Record<string, number>
+  ).word_count;
   assert.equal(en, 9);
 });
 
@@ -76,7 +92,11 @@ test('full-width punctuation survives zh-web; steel-text folds it (as data-juice
   const out = zw.kept[0] ?? zw.excluded[0];
   for (const c of '，。：？！（）《》；“”') assert.ok(out.text.includes(c), `zh-web lost ${c}`);
   assert.equal(out.lang, 'zh');
-  assert.equal(zw.kept.length, 1, `zh-web dropped clean prose: ${JSON.stringify(zw.excluded.map((e) => [e.rule, e.value]))}`);
+  assert.equal(
+    zw.kept.length,
+    1,
+    `zh-web dropped clean prose: ${JSON.stringify(zw.excluded.map((e) => [e.rule, e.value]))}`,
+  );
   const st = await runMapSteps(await mapSteps('steel-text', operators), [doc]);
   const sout = st.kept[0] ?? st.excluded[0];
   for (const c of '，。：？！（）') assert.ok(!sout.text.includes(c), `steel-text kept ${c}`);
@@ -94,17 +114,26 @@ test('FineWeb-2 Mandarin stopwords are count-based over jieba words', () => {
   const p = spec.params.parse({});
   const st = spec.compute({ id: 'a', text: PROSE, source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>;
   assert.ok(st['stopwords.count'] >= 2);
-  const st2 = spec.compute({ id: 'b', text: '北京天安门', source: 's', lang: 'zh', meta: {} }, p) as Record<string, number>;
+  const st2 = spec.compute({ id: 'b', text: '北京天安门', source: 's', lang: 'zh', meta: {} }, p) as Record<
+    string,
+    number
+  >;
   assert.equal(st2['stopwords.count'], 0);
 });
 
 test('PII masking: e-mail, IPv4, mainland mobile numbers, checksum-valid resident ID numbers', () => {
   const o = { email: '[EMAIL]', ip: '[IP]', mobile: '[PHONE]', idCard: '[ID]' };
-  assert.equal(M.maskPii('请联系张三 zhang.san@example.com 或拨打 13812345678。', o), '请联系张三 [EMAIL] 或拨打 [PHONE]。');
+  assert.equal(
+    M.maskPii('请联系张三 zhang.san@example.com 或拨打 13812345678。', o),
+    '请联系张三 [EMAIL] 或拨打 [PHONE]。',
+  );
   assert.equal(M.maskPii('服务器 10.0.0.1 和 +86 15912345678', o), '服务器 [IP] 和 [PHONE]');
   assert.equal(M.maskPii('身份证号 11010519491231002X 已登记', o), '身份证号 [ID] 已登记');
   // wrong checksum, too short, or longer digit runs are left alone
-  assert.equal(M.maskPii('编号 110105194912310021 与 12345678901 和 213812345678', o), '编号 110105194912310021 与 12345678901 和 213812345678');
+  assert.equal(
+    M.maskPii('编号 110105194912310021 与 12345678901 和 213812345678', o),
+    '编号 110105194912310021 与 12345678901 和 213812345678',
+  );
   assert.equal(M.maskPii('版本 1.2.3.4.5', o), '版本 1.2.3.4.5');
   assert.equal(M.maskPii('a@b.co', { ...o, email: null }), 'a@b.co');
 });

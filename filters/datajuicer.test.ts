@@ -25,18 +25,50 @@ function keep(name: string, params: Record<string, unknown>, texts: string[], la
 }
 
 test('alphanumeric_filter (char mode, [0.2, 0.9])', () => {
-  const texts = ['a=1\nb\nc=1+2+3+5\nd=6', "Today is Sund Sund Sund Sunda and it's a happy day!\nYou know", 'a v s e e f g a qkc', PUNCT, 'Do you need a cup of coffee?', 'emoji表情测试下😊，😸31231\n'];
-  assert.deepEqual(keep('alnum_ratio', { min: 0.2, max: 0.9 }, texts), [texts[0], texts[1], texts[2], texts[4], texts[5]]);
+  const texts = [
+    'a=1\nb\nc=1+2+3+5\nd=6',
+    "Today is Sund Sund Sund Sunda and it's a happy day!\nYou know",
+    'a v s e e f g a qkc',
+    PUNCT,
+    'Do you need a cup of coffee?',
+    'emoji表情测试下😊，😸31231\n',
+  ];
+  assert.deepEqual(keep('alnum_ratio', { min: 0.2, max: 0.9 }, texts), [
+    texts[0],
+    texts[1],
+    texts[2],
+    texts[4],
+    texts[5],
+  ]);
 });
 
 test('character_repetition_filter (rep_len 5, max 0.4)', () => {
-  const texts = ["Today is Sund Sund Sund Sund Sund Sunda and it's a happy day!", 'a v s e c s f e f g a a a a a a a a a a', PUNCT, '中文也是一个字算一个长度'];
-  assert.deepEqual(keep('char_repetition', { rep_len: 5, min: 0, max: 0.4 }, texts), [PUNCT, '中文也是一个字算一个长度']);
+  const texts = [
+    "Today is Sund Sund Sund Sund Sund Sunda and it's a happy day!",
+    'a v s e c s f e f g a a a a a a a a a a',
+    PUNCT,
+    '中文也是一个字算一个长度',
+  ];
+  assert.deepEqual(keep('char_repetition', { rep_len: 5, min: 0, max: 0.4 }, texts), [
+    PUNCT,
+    '中文也是一个字算一个长度',
+  ]);
 });
 
 test('special_characters_filter (data-juicer list, max 0.25)', () => {
-  const texts = ["Today is Sunday and it's a happy day!", "Today is Sund Sund Sund Sund Sunda and it's a happy day!", 'a v s e c s f e f g a qkc', PUNCT, 'Do you need a cup of coffee?', 'emoji表情测试下😊，😸31231'];
-  assert.deepEqual(keep('special_char_ratio', { mode: 'datajuicer', min: 0, max: 0.25 }, texts), [texts[0], texts[1], texts[4]]);
+  const texts = [
+    "Today is Sunday and it's a happy day!",
+    "Today is Sund Sund Sund Sund Sunda and it's a happy day!",
+    'a v s e c s f e f g a qkc',
+    PUNCT,
+    'Do you need a cup of coffee?',
+    'emoji表情测试下😊，😸31231',
+  ];
+  assert.deepEqual(keep('special_char_ratio', { mode: 'datajuicer', min: 0, max: 0.25 }, texts), [
+    texts[0],
+    texts[1],
+    texts[4],
+  ]);
 });
 
 test('word_repetition_filter (en, rep_len 3, max 0.2)', () => {
@@ -47,17 +79,36 @@ test('word_repetition_filter (en, rep_len 3, max 0.2)', () => {
     "plusieurs èrdash@hqbchd.ckd d'accéder à ces wwwasdasd fonc",
     'This proposed a novel proposed pretraining proposed pretraining.',
   ];
-  assert.deepEqual(keep('word_repetition', { words: 'datajuicer', rep_len: 3, min: 0, max: 0.2 }, texts), [texts[1], texts[3], texts[4]]);
+  assert.deepEqual(keep('word_repetition', { words: 'datajuicer', rep_len: 3, min: 0, max: 0.2 }, texts), [
+    texts[1],
+    texts[3],
+    texts[4],
+  ]);
 });
 
 test('word_repetition_filter (zh): space-split words see one "word" per sentence; jieba words catch the repetition', () => {
-  const texts = ['去除字母、数字、下划线占比过低或过高的代码', '欢迎来到阿里巴巴巴巴巴巴巴巴', '使用片段分词器对每个页面进行分词，使用语言模型计算每个段落的困惑度得分', '根据算子使用使用使用使用安装方案确定', '基于前一步结果，在同一个聚类中找出那些过长文档为假正例，暂不进行滤除'];
+  const texts = [
+    '去除字母、数字、下划线占比过低或过高的代码',
+    '欢迎来到阿里巴巴巴巴巴巴巴巴',
+    '使用片段分词器对每个页面进行分词，使用语言模型计算每个段落的困惑度得分',
+    '根据算子使用使用使用使用安装方案确定',
+    '基于前一步结果，在同一个聚类中找出那些过长文档为假正例，暂不进行滤除',
+  ];
   // Steel ran it without tokenization: nothing is ever repeated, everything is kept
   assert.deepEqual(keep('word_repetition', { words: 'datajuicer', rep_len: 3, max: 0.2 }, texts, 'zh'), texts);
   // with jieba words the repeated 使用 is caught (data-juicer's own zh case used sentencepiece pieces); jieba reads
   // 阿里巴巴|巴巴|巴巴|巴巴, so the 巴巴 run only repeats at word 2-grams
-  assert.deepEqual(keep('word_repetition', { words: 'jieba', rep_len: 3, max: 0.2 }, texts, 'zh'), [texts[0], texts[1], texts[2], texts[4]]);
-  assert.deepEqual(keep('word_repetition', { words: 'jieba', rep_len: 2, max: 0.2 }, texts, 'zh'), [texts[0], texts[2], texts[4]]);
+  assert.deepEqual(keep('word_repetition', { words: 'jieba', rep_len: 3, max: 0.2 }, texts, 'zh'), [
+    texts[0],
+    texts[1],
+    texts[2],
+    texts[4],
+  ]);
+  assert.deepEqual(keep('word_repetition', { words: 'jieba', rep_len: 2, max: 0.2 }, texts, 'zh'), [
+    texts[0],
+    texts[2],
+    texts[4],
+  ]);
 });
 
 test('words_num_filter: data-juicer splits on spaces (a Chinese sentence is one word), jieba counts real words', () => {
@@ -122,8 +173,14 @@ test('clean_email_mapper and clean_ip_mapper', () => {
 
 test('clean_copyright_mapper', () => {
   const cases: [string, string][] = [
-    ['这是一段 /* 多行注释\n注释内容copyright\n*/ 的文本。另外还有一些 // 单行注释。', '这是一段  的文本。另外还有一些 // 单行注释。'],
-    ['如果多行/*注释中没有\n关键词,那么\n这部分注释也不会\n被清除*/\n会保留下来', '如果多行/*注释中没有\n关键词,那么\n这部分注释也不会\n被清除*/\n会保留下来'],
+    [
+      '这是一段 /* 多行注释\n注释内容copyright\n*/ 的文本。另外还有一些 // 单行注释。',
+      '这是一段  的文本。另外还有一些 // 单行注释。',
+    ],
+    [
+      '如果多行/*注释中没有\n关键词,那么\n这部分注释也不会\n被清除*/\n会保留下来',
+      '如果多行/*注释中没有\n关键词,那么\n这部分注释也不会\n被清除*/\n会保留下来',
+    ],
     ['//if start with\n//that will be cleaned \n evenly', ' evenly'],
     ['http://www.nasosnsncc.com', 'http://www.nasosnsncc.com'],
     ['#if start with\nthat will be cleaned \n#evenly', 'that will be cleaned \n#evenly'],
@@ -162,7 +219,10 @@ test('whitespace_normalization_mapper', () => {
 test('clean_html_mapper: an HTML5 parse, the text nodes under <body> (what selectolax gives data-juicer)', () => {
   assert.equal(M.cleanHtml('<ul><li>甲</li><li>乙</li></ul><p>a &amp; b</p>'), '\n*甲\n*乙a & b');
   // script/style text is text: kept in the body, lost with the rest of <head> when the document starts with it
-  assert.equal(M.cleanHtml('hello <script>var x=1;</script> <style>a{}</style> world<!-- c -->'), 'hello var x=1; a{} world');
+  assert.equal(
+    M.cleanHtml('hello <script>var x=1;</script> <style>a{}</style> world<!-- c -->'),
+    'hello var x=1; a{} world',
+  );
   assert.equal(M.cleanHtml('<script>var x=1;</script><b>粗体</b><!-- c -->'), '粗体');
   // "<" + letter opens a tag, also in prose and shell examples; <?xml ...?> is a bogus comment
   assert.equal(M.cleanHtml('a $ </etc/motd pager'), 'a $ ');
@@ -190,8 +250,9 @@ test('remove_specific_chars_mapper also deletes "|" (data-juicer joins the chara
   assert.equal(M.removeSpecificChars('a|b◆', '◆'), 'a|b'); // one character: no "|" in the class
 });
 
-test('special_characters list is data-juicer\'s: invisible characters and emoji 2.2.0 single code points', () => {
-  for (const cp of [0xad, 0x81, 0x9d, 0x2002, 0x200b, 0x202f, 0xfeff, 0x2139, 0x1f600, 0x4e00, 0x4e0a, 0x58eb]) assert.ok(isDjSpecial(cp), cp.toString(16));
+test("special_characters list is data-juicer's: invisible characters and emoji 2.2.0 single code points", () => {
+  for (const cp of [0xad, 0x81, 0x9d, 0x2002, 0x200b, 0x202f, 0xfeff, 0x2139, 0x1f600, 0x4e00, 0x4e0a, 0x58eb])
+    assert.ok(isDjSpecial(cp), cp.toString(16));
   // regional-indicator letters and emoji newer than emoji 2.2.0 are not in it
   for (const cp of [0x1f1e8, 0x1f1f3, 0x1fae9, 0x9e, 0x200c, 0x4e2d]) assert.ok(!isDjSpecial(cp), cp.toString(16));
   assert.equal(S.specialCharRatio('a\u00adb\u200bc', 'datajuicer'), 2 / 5);
@@ -211,7 +272,14 @@ test('chinese_convert_mapper: OpenCC 1.1.6 t2s (what data-juicer pinned) or open
 });
 
 test('fix_unicode_mapper (Steel mode) is ftfy.fix_text; zh-web mode keeps CJK punctuation, quotes and width', () => {
-  const steel = { normalization: 'NFC' as const, fixEncoding: true, fixCharacterWidth: true, uncurlQuotes: true, fixLineBreaks: true, removeControlChars: true };
+  const steel = {
+    normalization: 'NFC' as const,
+    fixEncoding: true,
+    fixCharacterWidth: true,
+    uncurlQuotes: true,
+    fixLineBreaks: true,
+    removeControlChars: true,
+  };
   assert.equal(M.fixUnicode('âœ” No problems', steel), '✔ No problems');
   assert.equal(M.fixUnicode('ä¸­æ–‡', steel), '中文');
   assert.equal(M.fixUnicode('你好，世界！“引号”', steel), '你好,世界!"引号"');

@@ -8,7 +8,10 @@ import type { z } from 'zod';
 import type { Document } from '../pipeline/document.ts';
 import type { MapOp, Stage, StageContext } from '../pipeline/stage.ts';
 
-export interface Bounds { min?: number | null; max?: number | null }
+export interface Bounds {
+  min?: number | null;
+  max?: number | null;
+}
 export interface RuleSpec extends Bounds {
   /** Rule = statistic name (unique within a recipe), e.g. "alnum_ratio" or "fw2_zh.dup_line_frac". */
   rule: string;
@@ -61,7 +64,11 @@ export function boundsFor(r: RuleSpec, lang: string | undefined): Bounds {
 }
 
 /** The first rule violated by `stats`, or undefined when the document passes every rule. */
-export function firstViolation(rules: readonly RuleSpec[], stats: Record<string, number>, lang: string | undefined): { rule: string; value: number } | undefined {
+export function firstViolation(
+  rules: readonly RuleSpec[],
+  stats: Record<string, number>,
+  lang: string | undefined,
+): { rule: string; value: number } | undefined {
   for (const r of rules) {
     const v = stats[r.rule];
     if (v === undefined || v === null) continue;

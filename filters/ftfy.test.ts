@@ -10,7 +10,9 @@ const fixtures = createRequire(import.meta.url)('./ftfy-fixtures.json') as { ftf
 
 test('fix_text matches ftfy on every fixture (crafted, real sample lines, mojibake of them)', () => {
   assert.ok(fixtures.cases.length > 500);
-  const wrong = fixtures.cases.filter(([i, o]) => fixText(i) !== o).map(([i, o]) => ({ input: i, ftfy: o, steel: fixText(i) }));
+  const wrong = fixtures.cases
+    .filter(([i, o]) => fixText(i) !== o)
+    .map(([i, o]) => ({ input: i, ftfy: o, steel: fixText(i) }));
   assert.deepEqual(wrong.slice(0, 5), []);
 });
 

@@ -126,10 +126,20 @@ function decodeUtf8Variants(b: Uint8Array): string {
       i += 2;
       seg = i;
     } else if (
-      b[i] === 0xed && i + 5 < n && b[i + 1] >= 0xa0 && b[i + 1] <= 0xaf && b[i + 2] >= 0x80 && b[i + 2] <= 0xbf &&
-      b[i + 3] === 0xed && b[i + 4] >= 0xb0 && b[i + 4] <= 0xbf && b[i + 5] >= 0x80 && b[i + 5] <= 0xbf
+      b[i] === 0xed &&
+      i + 5 < n &&
+      b[i + 1] >= 0xa0 &&
+      b[i + 1] <= 0xaf &&
+      b[i + 2] >= 0x80 &&
+      b[i + 2] <= 0xbf &&
+      b[i + 3] === 0xed &&
+      b[i + 4] >= 0xb0 &&
+      b[i + 4] <= 0xbf &&
+      b[i + 5] >= 0x80 &&
+      b[i + 5] <= 0xbf
     ) {
-      const cp = ((b[i + 1] & 0x0f) << 16) + ((b[i + 2] & 0x3f) << 10) + ((b[i + 4] & 0x0f) << 6) + (b[i + 5] & 0x3f) + 0x10000;
+      const cp =
+        ((b[i + 1] & 0x0f) << 16) + ((b[i + 2] & 0x3f) << 10) + ((b[i + 4] & 0x0f) << 6) + (b[i + 5] & 0x3f) + 0x10000;
       out += utf8Strict.decode(b.subarray(seg, i)) + String.fromCodePoint(cp);
       i += 6;
       seg = i;
@@ -242,7 +252,10 @@ const LONE_SURROGATE_G = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff]
 /** Characters that one of the fixers after fix_encoding may change (a cheap pre-test per segment). */
 const FIXABLE = new RegExp(
   '[\\u0000-\\u0008\\u000b\\u000d-\\u001f\\u007f-\\u009f\\u02bc\\u2018-\\u201f\\u2028\\u2029\\ud800-\\udfff' +
-    LIGATURES_G.source.slice(1, -1) + WIDTH_G.source.slice(1, -1) + CONTROL_G.source.slice(1, -1) + ']',
+    LIGATURES_G.source.slice(1, -1) +
+    WIDTH_G.source.slice(1, -1) +
+    CONTROL_G.source.slice(1, -1) +
+    ']',
   'u',
 );
 
@@ -263,9 +276,18 @@ export interface FtfyConfig {
   maxDecodeLength: number;
 }
 export const FTFY_DEFAULTS: FtfyConfig = {
-  unescapeHtml: 'auto', removeTerminalEscapes: true, fixEncoding: true, fixC1Controls: true, fixLatinLigatures: true,
-  fixCharacterWidth: true, uncurlQuotes: true, fixLineBreaks: true, fixSurrogates: true, removeControlChars: true,
-  normalization: 'NFC', maxDecodeLength: 1_000_000,
+  unescapeHtml: 'auto',
+  removeTerminalEscapes: true,
+  fixEncoding: true,
+  fixC1Controls: true,
+  fixLatinLigatures: true,
+  fixCharacterWidth: true,
+  uncurlQuotes: true,
+  fixLineBreaks: true,
+  fixSurrogates: true,
+  removeControlChars: true,
+  normalization: 'NFC',
+  maxDecodeLength: 1_000_000,
 };
 
 function fixSegment(seg: string, c: FtfyConfig, unescape: boolean): string {
@@ -324,7 +346,11 @@ export function fixText(text: string, config: Partial<FtfyConfig> = {}): string 
   if (text.length <= c.maxDecodeLength && noEncodingWork(text, c, c.unescapeHtml !== false)) {
     const once = fixChars(text, c);
     if (once === text) return text;
-    if (noEncodingWork(once, c, c.unescapeHtml !== false) && (FIXABLE.test(once) ? fixChars(once, c) === once : normalized(once, c) === once)) return once;
+    if (
+      noEncodingWork(once, c, c.unescapeHtml !== false) &&
+      (FIXABLE.test(once) ? fixChars(once, c) === once : normalized(once, c) === once)
+    )
+      return once;
   }
   let unescape = c.unescapeHtml;
   let out = '';

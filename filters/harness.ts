@@ -7,12 +7,25 @@ import type { MapOp, Stage, StageContext } from '../pipeline/stage.ts';
 import { loadRecipe, resolveSteps, type Recipe } from '../pipeline/recipe.ts';
 import type { OperatorRegistry } from '../pipeline/registry.ts';
 
-export interface Excluded extends Document { stage: string; rule: string; value?: number | string }
+export interface Excluded extends Document {
+  stage: string;
+  rule: string;
+  value?: number | string;
+}
 /** ms = CPU milliseconds (user + system) per step: robust to other processes sharing the cores. */
-export interface HarnessResult { kept: Document[]; excluded: Excluded[]; ms: Record<string, number>; bytesIn: Record<string, number> }
+export interface HarnessResult {
+  kept: Document[];
+  excluded: Excluded[];
+  ms: Record<string, number>;
+  bytesIn: Record<string, number>;
+}
 
 /** The map steps of a recipe, resolved in `operators` (the composition root's list, cli/operators.ts). */
-export async function mapSteps(recipe: Recipe | string, operators: OperatorRegistry, opts: { stopAtGlobal?: boolean } = {}) {
+export async function mapSteps(
+  recipe: Recipe | string,
+  operators: OperatorRegistry,
+  opts: { stopAtGlobal?: boolean } = {},
+) {
   const r = typeof recipe === 'string' ? loadRecipe(recipe) : recipe;
   const steps = await resolveSteps(r, operators);
   const out: { name: string; op: MapOp; params: unknown; stage: Stage }[] = [];
@@ -27,7 +40,10 @@ export async function mapSteps(recipe: Recipe | string, operators: OperatorRegis
 }
 
 /** Run docs through the steps one document at a time (keeps per-step timing exact, no stream interleaving). */
-export async function runMapSteps(steps: Awaited<ReturnType<typeof mapSteps>>, docs: Iterable<Document>): Promise<HarnessResult> {
+export async function runMapSteps(
+  steps: Awaited<ReturnType<typeof mapSteps>>,
+  docs: Iterable<Document>,
+): Promise<HarnessResult> {
   const res: HarnessResult = { kept: [], excluded: [], ms: {}, bytesIn: {} };
   for (const s of steps) {
     res.ms[s.name] = 0;
@@ -37,15 +53,32 @@ export async function runMapSteps(steps: Awaited<ReturnType<typeof mapSteps>>, d
     let doc: Document | undefined = structuredClone(d0);
     for (const s of steps) {
       let dropped: { rule: string; value?: number | string } | undefined;
-      const ctx: StageContext = { rank: 0, world: 1, outDir: '', drop: (_d, rule, value) => (dropped = { rule, value }), log: () => {} };
+      const ctx: StageContext = {
+        rank: 0,
+        world: 1,
+        outDir: '',
+        drop: (_d, rule, value) => (dropped = { rule, value }),
+        log: () => {},
+      };
       res.bytesIn[s.name] += Buffer.byteLength(doc!.text, 'utf8');
       const t0 = process.cpuUsage();
       let out: Document | undefined;
-      for await (const x of s.stage((async function* () { yield doc!; })(), ctx)) out = x;
+      for await (const x of s.stage(
+        (async function* () {
+          yield doc!;
+        })(),
+        ctx,
+      ))
+        out = x;
       const t1 = process.cpuUsage(t0);
       res.ms[s.name] += (t1.user + t1.system) / 1000;
       if (dropped) {
-        res.excluded.push({ stage: s.name, rule: dropped.rule, ...(dropped.value !== undefined ? { value: dropped.value } : {}), ...doc! });
+        res.excluded.push({
+          stage: s.name,
+          rule: dropped.rule,
+          ...(dropped.value !== undefined ? { value: dropped.value } : {}),
+          ...doc!,
+        });
         doc = undefined;
         break;
       }
@@ -57,14 +90,19 @@ export async function runMapSteps(steps: Awaited<ReturnType<typeof mapSteps>>, d
 }
 
 /** Read the bundled sample (corpora-manifests/sample/*.jsonl.zst) as documents. */
-export async function readSample(filter?: (file: string) => boolean, limitPerFile = Infinity): Promise<{ file: string; docs: Document[] }[]> {
+export async function readSample(
+  filter?: (file: string) => boolean,
+  limitPerFile = Infinity,
+): Promise<{ file: string; docs: Document[] }[]> {
   const { readdirSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { fileURLToPath } = await import('node:url');
   const { readRecords, recordToDocument } = await import('../pipeline/readers/index.ts');
   const dir = fileURLToPath(new URL('../corpora-manifests/sample/', import.meta.url));
   const out: { file: string; docs: Document[] }[] = [];
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.jsonl.zst')).sort()) {
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.jsonl.zst'))
+    .sort()) {
     if (filter && !filter(f)) continue;
     const docs: Document[] = [];
     for await (const it of readRecords(join(dir, f), { format: 'jsonl' })) {

@@ -10,13 +10,19 @@ import { stripTags, decodeEntities } from './mappers.ts';
 import { readSample } from './harness.ts';
 
 export type LidLabel = 'zh-cn' | 'zh-tw' | 'en' | 'code';
-export interface LidItem { label: LidLabel; text: string; source: string }
+export interface LidItem {
+  label: LidLabel;
+  text: string;
+  source: string;
+}
 
 const HAN = /\p{Script=Han}/gu;
 const LETTER = /\p{L}/gu;
 
 function labelOf(doc: Document): LidLabel | undefined {
-  const loc = String((doc.meta.locale as string | undefined) ?? '').toLowerCase().replace('_', '-');
+  const loc = String((doc.meta.locale as string | undefined) ?? '')
+    .toLowerCase()
+    .replace('_', '-');
   if (doc.source.startsWith('fortunes')) return undefined; // verse and quotations; left out
   if (loc === 'zh-cn') return 'zh-cn';
   if (loc === 'zh-tw') return 'zh-tw';
@@ -47,7 +53,8 @@ export async function buildLidSet(perClass = 400): Promise<LidItem[]> {
         const letters = (t.match(LETTER) ?? []).length;
         // prose only: a sentence ending and little code punctuation (man pages embed C listings in plain paragraphs)
         const prose = /[.!?。！？](?:\s|$)/.test(t) && (t.match(/[{};=<>$\\|]/g) ?? []).length / t.length < 0.02;
-        if (prose && (label === 'en' ? letters >= 40 && han === 0 : han >= 20)) by[label].push({ label, text: t, source: d.source });
+        if (prose && (label === 'en' ? letters >= 40 && han === 0 : han >= 20))
+          by[label].push({ label, text: t, source: d.source });
       }
     }
   }

@@ -30,20 +30,48 @@ async function runOp(name: string, params: Record<string, unknown>, docs: Docume
   const stage = await op.create(op.params.parse(params));
   const dropped: [string, string, number | string | undefined][] = [];
   const kept: Document[] = [];
-  const ctx = { rank: 0, world: 1, outDir: '', drop: (d: Document, r: string, v?: number | string) => dropped.push([d.id, r, v]), log: () => {} };
-  for await (const d of stage((async function* () { yield* docs; })(), ctx)) kept.push(d);
+  const ctx = {
+    rank: 0,
+    world: 1,
+    outDir: '',
+    drop: (d: Document, r: string, v?: number | string) => dropped.push([d.id, r, v]),
+    log: () => {},
+  };
+  for await (const d of stage(
+    (async function* () {
+      yield* docs;
+    })(),
+    ctx,
+  ))
+    kept.push(d);
   return { kept, dropped };
 }
 
 test('lang_id tags lang + meta.lang_score + stats, drops below the per-language threshold', async () => {
   const docs: Document[] = [
     { id: 'zh', text: '北京是中华人民共和国的首都，也是全国的政治和文化中心。', source: 's', meta: {} },
-    { id: 'en', text: 'London is the capital and largest city of England and the United Kingdom.', source: 's', meta: {} },
+    {
+      id: 'en',
+      text: 'London is the capital and largest city of England and the United Kingdom.',
+      source: 's',
+      meta: {},
+    },
     { id: 'de', text: 'Berlin ist die Hauptstadt der Bundesrepublik Deutschland.', source: 's', meta: {} },
     { id: 'code', text: 'int main() {\n  int x = 0;\n  return x;\n}\n', source: 's', meta: {} },
   ];
-  const r = await runOp('lang_id', { thresholds: { zh: 0.5, en: 0.5, code: 0.5 }, default_threshold: 1.01 }, structuredClone(docs));
-  assert.deepEqual(r.kept.map((d) => [d.id, d.lang]), [['zh', 'zh'], ['en', 'en'], ['code', 'code']]);
+  const r = await runOp(
+    'lang_id',
+    { thresholds: { zh: 0.5, en: 0.5, code: 0.5 }, default_threshold: 1.01 },
+    structuredClone(docs),
+  );
+  assert.deepEqual(
+    r.kept.map((d) => [d.id, d.lang]),
+    [
+      ['zh', 'zh'],
+      ['en', 'en'],
+      ['code', 'code'],
+    ],
+  );
   assert.equal(r.dropped.length, 1);
   assert.equal(r.dropped[0][0], 'de');
   assert.equal(r.dropped[0][1], 'lang_id');
@@ -64,8 +92,14 @@ test('zh_script tags Hans/Hant and can keep Simplified only', async () => {
     { id: 'en', text: 'English is not looked at.', source: 's', lang: 'en', meta: {} },
   ];
   const r = await runOp('zh_script', {}, structuredClone(docs));
-  assert.deepEqual(r.kept.map((d) => d.meta.script), ['Hans', 'Hant', undefined]);
+  assert.deepEqual(
+    r.kept.map((d) => d.meta.script),
+    ['Hans', 'Hant', undefined],
+  );
   const s = await runOp('zh_script', { max: 0.5 }, structuredClone(docs));
-  assert.deepEqual(s.kept.map((d) => d.id), ['hans', 'en']);
+  assert.deepEqual(
+    s.kept.map((d) => d.id),
+    ['hans', 'en'],
+  );
   assert.equal(s.dropped[0][1], 'zh_script');
 });

@@ -40,7 +40,8 @@ export function loadLid(): Promise<LidModel> {
   return modelPromise;
 }
 
-const CODE_LINE = /(?:[;{}]\s*$)|(?:^\s*(?:def|class|import|from|return|if|elif|else|for|while|switch|case|#include|#define|public|private|protected|static|void|int|function|const|let|var|package|using|namespace|fi|done|then|do|echo|export|sudo|\$|#\s|\/\/|\/\*|\*)\b)|(?:^\s*[\w.\[\]"'$-]+\s*(?:=|\+=|:=)\s*\S)|(?:^\s*[$#>%]\s)|(?:^[-dlcbsp][rwxsStT-]{9}[+.@]?\s)/;
+const CODE_LINE =
+  /(?:[;{}]\s*$)|(?:^\s*(?:def|class|import|from|return|if|elif|else|for|while|switch|case|#include|#define|public|private|protected|static|void|int|function|const|let|var|package|using|namespace|fi|done|then|do|echo|export|sudo|\$|#\s|\/\/|\/\*|\*)\b)|(?:^\s*[\w.\[\]"'$-]+\s*(?:=|\+=|:=)\s*\S)|(?:^\s*[$#>%]\s)|(?:^[-dlcbsp][rwxsStT-]{9}[+.@]?\s)/;
 const PROMPT_LINE = /^\s*(?:[$#%]|\w+@[\w.-]+:\S*[$#])\s+\S/;
 /**
  * Share of non-empty lines that look like source code or shell (statement endings, keywords, assignments, prompts),
@@ -48,7 +49,9 @@ const PROMPT_LINE = /^\s*(?:[$#%]|\w+@[\w.-]+:\S*[$#])\s+\S/;
  */
 export function codeScore(text: string): { lineRatio: number; symbolDensity: number; promptRatio: number } {
   const lines = text.split('\n');
-  let n = 0, code = 0, prompt = 0;
+  let n = 0,
+    code = 0,
+    prompt = 0;
   for (const l of lines) {
     if (!l.trim()) continue;
     n++;
@@ -59,9 +62,32 @@ export function codeScore(text: string): { lineRatio: number; symbolDensity: num
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     // { } ( ) [ ] ; = < > $ / \ | & _ *
-    if (c === 123 || c === 125 || c === 40 || c === 41 || c === 91 || c === 93 || c === 59 || c === 61 || c === 60 || c === 62 || c === 36 || c === 47 || c === 92 || c === 124 || c === 38 || c === 95 || c === 42) sym++;
+    if (
+      c === 123 ||
+      c === 125 ||
+      c === 40 ||
+      c === 41 ||
+      c === 91 ||
+      c === 93 ||
+      c === 59 ||
+      c === 61 ||
+      c === 60 ||
+      c === 62 ||
+      c === 36 ||
+      c === 47 ||
+      c === 92 ||
+      c === 124 ||
+      c === 38 ||
+      c === 95 ||
+      c === 42
+    )
+      sym++;
   }
-  return { lineRatio: n ? code / n : 0, symbolDensity: text.length ? sym / text.length : 0, promptRatio: n ? prompt / n : 0 };
+  return {
+    lineRatio: n ? code / n : 0,
+    symbolDensity: text.length ? sym / text.length : 0,
+    promptRatio: n ? prompt / n : 0,
+  };
 }
 
 /** Code or a shell session: most lines look like code and code punctuation is dense, or many lines are shell prompts. */
@@ -71,7 +97,26 @@ export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
   let sym = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 123 || c === 125 || c === 40 || c === 41 || c === 91 || c === 93 || c === 59 || c === 61 || c === 60 || c === 62 || c === 36 || c === 47 || c === 92 || c === 124 || c === 38 || c === 95 || c === 42) sym++;
+    if (
+      c === 123 ||
+      c === 125 ||
+      c === 40 ||
+      c === 41 ||
+      c === 91 ||
+      c === 93 ||
+      c === 59 ||
+      c === 61 ||
+      c === 60 ||
+      c === 62 ||
+      c === 36 ||
+      c === 47 ||
+      c === 92 ||
+      c === 124 ||
+      c === 38 ||
+      c === 95 ||
+      c === 42
+    )
+      sym++;
   }
   if (sym < 0.03 * text.length && !PROMPT_ANY.test(text)) return false;
   const s = codeScore(text);
@@ -83,7 +128,10 @@ let tradOnly: Uint8Array | undefined; // 1 = Traditional-only (changed by t2s), 
 function scriptTable(): Uint8Array {
   if (tradOnly) return tradOnly;
   // precomputed from OpenCC by filters/gen-script-table.ts
-  const data = JSON.parse(readFileSync(new URL('./zh-script-chars.json', import.meta.url), 'utf8')) as { traditional: string; simplified: string };
+  const data = JSON.parse(readFileSync(new URL('./zh-script-chars.json', import.meta.url), 'utf8')) as {
+    traditional: string;
+    simplified: string;
+  };
   const tab = new Uint8Array(0x30000);
   for (const c of data.traditional) tab[c.codePointAt(0)!] = 1;
   for (const c of data.simplified) tab[c.codePointAt(0)!] = 2;
@@ -96,7 +144,9 @@ export function scriptCounts(text: string, maxChars = Infinity): { han: number; 
   const tab = scriptTable();
   const { cps, n } = codePoints(text);
   const lim = Math.min(n, maxChars);
-  let han = 0, trad = 0, simp = 0;
+  let han = 0,
+    trad = 0,
+    simp = 0;
   for (let i = 0; i < lim; i++) {
     const c = cps[i];
     if (c < 0x3400 || c >= 0x30000 || !isHan(c)) continue;

@@ -31,16 +31,35 @@ test('modified Kneser-Ney on a hand-checked corpus ("a b", "a"; bigram)', () => 
 });
 
 test('probabilities sum to 1 over the vocabulary for seen and unseen contexts (char 4-gram)', () => {
-  const text = ['今天天气很好，我们去公园散步。', '今天天气不好，我们在家看书。', '明天天气很好吗？', 'the cat sat on the mat', 'the dog sat on the log'];
-  const km = trainKneserNey(text.map((l) => tokenizeLine(l, 'char')), 4);
+  const text = [
+    '今天天气很好，我们去公园散步。',
+    '今天天气不好，我们在家看书。',
+    '明天天气很好吗？',
+    'the cat sat on the mat',
+    'the dog sat on the log',
+  ];
+  const km = trainKneserNey(
+    text.map((l) => tokenizeLine(l, 'char')),
+    4,
+  );
   const m = ArpaModel.parse(formatArpa(km));
   const vocab = [...km.grams[0].keys()].filter((k) => k !== '<s>');
-  for (const h of [['<s>'], ['今', '天'], ['天', '天', '气'], ['t', 'h', 'e'], ['x', 'y', 'z'], ['<s>', '明', '天'], ['好']]) {
+  for (const h of [
+    ['<s>'],
+    ['今', '天'],
+    ['天', '天', '气'],
+    ['t', 'h', 'e'],
+    ['x', 'y', 'z'],
+    ['<s>', '明', '天'],
+    ['好'],
+  ]) {
     const s = vocab.reduce((a, w) => a + p(m, h, w), 0);
     close(s, 1, 1e-5);
   }
   // a sentence seen in training is more probable than a shuffled one
-  assert.ok(m.perplexity('今天天气很好，我们去公园散步。', 'char') < m.perplexity('园公去们我，好很气天天今步散。', 'char'));
+  assert.ok(
+    m.perplexity('今天天气很好，我们去公园散步。', 'char') < m.perplexity('园公去们我，好很气天天今步散。', 'char'),
+  );
 });
 
 test('loads KenLM-style ARPA (word-level) and scores with back-off', () => {
@@ -69,7 +88,10 @@ ngram 2=2
   close(m.scoreSentence(['hello']), -0.3);
   // data-juicer perplexity: 10^(-sum/len) with len = words + 1 per line
   close(m.perplexity('hello', 'whitespace'), Math.pow(10, 0.3 / 2));
-  assert.throws(() => ArpaModel.parse('\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\\end\\\n', 'x.arpa'), /x.arpa: header says 2 1-grams, found 1/);
+  assert.throws(
+    () => ArpaModel.parse('\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n\\end\\\n', 'x.arpa'),
+    /x.arpa: header says 2 1-grams, found 1/,
+  );
   assert.throws(() => ArpaModel.parse('hello', 'y.arpa'), /y.arpa: not an ARPA file/);
 });
 
@@ -77,16 +99,28 @@ test('steel lm train / score CLI', () => {
   const dir = tmpDir('steel-lm-');
   try {
     const input = join(dir, 'ref.jsonl');
-    writeFileSync(input, ['今天天气很好。\n我们去公园。', '今天天气不好。', 'the cat sat'].map((t, i) => JSON.stringify({ id: `d${i}`, text: t })).join('\n') + '\n');
+    writeFileSync(
+      input,
+      ['今天天气很好。\n我们去公园。', '今天天气不好。', 'the cat sat']
+        .map((t, i) => JSON.stringify({ id: `d${i}`, text: t }))
+        .join('\n') + '\n',
+    );
     const out = join(dir, 'm.arpa');
-    const r = spawnSync(process.execPath, ['cli/steel.js', 'lm', 'train', '--input', input, '--order', '3', '--out', out], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['cli/steel.js', 'lm', 'train', '--input', input, '--order', '3', '--out', out],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /3 documents, 4 sentences/);
     const m = ArpaModel.parse(readFileSync(out, 'utf8'));
     assert.equal(m.order, 3);
     const s = spawnSync(process.execPath, ['cli/steel.js', 'lm', 'score', '--model', out, input], { encoding: 'utf8' });
     assert.equal(s.status, 0, s.stderr);
-    const lines = s.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = s.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 3);
     assert.ok(lines.every((l) => l.perplexity > 1 && l.perplexity < 100));
   } finally {

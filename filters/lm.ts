@@ -9,7 +9,9 @@
 import { wordsOf } from './text.ts';
 
 export type LmTokenization = 'char' | 'whitespace' | 'jieba';
-export const BOS = '<s>', EOS = '</s>', UNK = '<unk>';
+export const BOS = '<s>',
+  EOS = '</s>',
+  UNK = '<unk>';
 
 export function tokenizeLine(line: string, tok: LmTokenization): string[] {
   if (tok === 'char') {
@@ -207,7 +209,8 @@ export class ArpaModel {
       grams[cur - 1].set(key, [p, b]);
     }
     for (let n = 0; n < order; n++) {
-      if (grams[n].size !== counts[n]) throw new Error(`${file}: header says ${counts[n]} ${n + 1}-grams, found ${grams[n].size}`);
+      if (grams[n].size !== counts[n])
+        throw new Error(`${file}: header says ${counts[n]} ${n + 1}-grams, found ${grams[n].size}`);
     }
     return new ArpaModel(grams);
   }
@@ -251,7 +254,8 @@ export class ArpaModel {
         c = k === 1 ? seq[i - 1] : seq[i - k] + ' ' + c;
         ctxKeys[k] = c;
       }
-      let bo = 0, found = false;
+      let bo = 0,
+        found = false;
       for (let k = maxK; k >= 0; k--) {
         const e = this.grams[k].get(k === 0 ? w : ctxKeys[k] + ' ' + w);
         if (e) {
@@ -271,7 +275,8 @@ export class ArpaModel {
 
   /** data-juicer style perplexity: 10^(-sum log10 p / (tokens + one </s> per line)) over the non-empty lines. */
   perplexity(text: string, tok: LmTokenization): number {
-    let logits = 0, length = 0;
+    let logits = 0,
+      length = 0;
     for (const line of text.split('\n')) {
       const toks = tokenizeLine(line, tok);
       if (toks.length === 0) continue;

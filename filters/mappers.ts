@@ -19,9 +19,20 @@ export function chineseConvert(text: string, mode = 't2s'): string {
   let cv = converters.get(mode);
   if (!cv) {
     const loc: Record<string, [string, string]> = {
-      t2s: ['t', 'cn'], s2t: ['cn', 't'], tw2s: ['tw', 'cn'], tw2sp: ['twp', 'cn'], hk2s: ['hk', 'cn'], s2tw: ['cn', 'tw'],
-      s2twp: ['cn', 'twp'], s2hk: ['cn', 'hk'], t2tw: ['t', 'tw'], t2hk: ['t', 'hk'], tw2t: ['tw', 't'], hk2t: ['hk', 't'],
-      t2jp: ['t', 'jp'], jp2t: ['jp', 't'],
+      t2s: ['t', 'cn'],
+      s2t: ['cn', 't'],
+      tw2s: ['tw', 'cn'],
+      tw2sp: ['twp', 'cn'],
+      hk2s: ['hk', 'cn'],
+      s2tw: ['cn', 'tw'],
+      s2twp: ['cn', 'twp'],
+      s2hk: ['cn', 'hk'],
+      t2tw: ['t', 'tw'],
+      t2hk: ['t', 'hk'],
+      tw2t: ['tw', 't'],
+      hk2t: ['hk', 't'],
+      t2jp: ['t', 'jp'],
+      jp2t: ['jp', 't'],
     };
     const ft = loc[mode];
     if (!ft) throw new Error(`chinese_convert: unknown mode "${mode}" (known: ${Object.keys(loc).join(', ')})`);
@@ -73,10 +84,19 @@ export function openccT2s116(text: string): string {
   }
   return copied === 0 ? text : out + text.slice(copied);
 }
-interface T2s116 { phrases: Map<string, string>; characters: Map<string, string>; phraseStart: Set<number>; maxPhrase: number; hit: Set<number> }
+interface T2s116 {
+  phrases: Map<string, string>;
+  characters: Map<string, string>;
+  phraseStart: Set<number>;
+  maxPhrase: number;
+  hit: Set<number>;
+}
 let t2s116: T2s116 | undefined;
 function loadT2s116(): T2s116 {
-  const j = createRequire(import.meta.url)('./opencc-1.1.6-t2s.json') as { phrases: Record<string, string>; characters: Record<string, string> };
+  const j = createRequire(import.meta.url)('./opencc-1.1.6-t2s.json') as {
+    phrases: Record<string, string>;
+    characters: Record<string, string>;
+  };
   const phrases = new Map(Object.entries(j.phrases));
   const characters = new Map(Object.entries(j.characters));
   const phraseStart = new Set([...phrases.keys()].map((k) => k.codePointAt(0)!));
@@ -123,7 +143,24 @@ export function cleanLinks(t: string, repl = '', pattern = LINK_PATTERN): string
 }
 
 // ---------- HTML ----------
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0', copy: '©', reg: '®', hellip: '…', mdash: '—', ndash: '–', middot: '·', ldquo: '“', rdquo: '”', lsquo: '‘', rsquo: '’' };
+const ENTITIES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  nbsp: '\u00a0',
+  copy: '©',
+  reg: '®',
+  hellip: '…',
+  mdash: '—',
+  ndash: '–',
+  middot: '·',
+  ldquo: '“',
+  rdquo: '”',
+  lsquo: '‘',
+  rsquo: '’',
+};
 export function decodeEntities(s: string): string {
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (m, e: string) => {
     if (e[0] === '#') {
@@ -176,7 +213,8 @@ export function cleanHtml(text: string): string {
     if (n.nodeName === '#text') out += (n as TextNode).value;
     else if ('childNodes' in n) {
       // selectolax (Modest) keeps a <template>'s content as its children
-      const kids = n.nodeName === 'template' ? (n as DefaultTreeAdapterTypes.Template).content.childNodes : n.childNodes;
+      const kids =
+        n.nodeName === 'template' ? (n as DefaultTreeAdapterTypes.Template).content.childNodes : n.childNodes;
       for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]);
     }
   }
@@ -227,7 +265,13 @@ export function nfkcKeepCjkPunct(text: string): string {
   let start = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if ((c >= 0xff01 && c <= 0xff0f) || (c >= 0xff1a && c <= 0xff20) || (c >= 0xff3b && c <= 0xff40) || (c >= 0xff5b && c <= 0xff65) || c === 0x3000) {
+    if (
+      (c >= 0xff01 && c <= 0xff0f) ||
+      (c >= 0xff1a && c <= 0xff20) ||
+      (c >= 0xff3b && c <= 0xff40) ||
+      (c >= 0xff5b && c <= 0xff65) ||
+      c === 0x3000
+    ) {
       out += text.slice(start, i).normalize('NFKC') + text[i];
       start = i + 1;
     }
@@ -257,18 +301,61 @@ export function fixUnicode(text: string, o: FixUnicodeOptions): string {
     uncurlQuotes: o.uncurlQuotes,
     fixLineBreaks: o.fixLineBreaks,
     removeControlChars: o.removeControlChars,
-    normalization: o.normalization === 'none' ? null : o.normalization === 'NFKC_keep_cjk_punct' ? nfkcKeepCjkPunct : o.normalization,
+    normalization:
+      o.normalization === 'none'
+        ? null
+        : o.normalization === 'NFKC_keep_cjk_punct'
+          ? nfkcKeepCjkPunct
+          : o.normalization,
   });
 }
 
 // ---------- punctuation ----------
 /** data-juicer punctuation_normalization_mapper table (folds full-width CJK punctuation to ASCII — Steel used it). */
 export const PUNCT_TABLE: Record<string, string> = {
-  '，': ',', '。': '.', '、': ',', '„': '"', '”': '"', '“': '"', '«': '"', '»': '"', '１': '"', '」': '"', '「': '"', '《': '"',
-  '》': '"', '´': "'", '∶': ':', '：': ':', '？': '?', '！': '!', '（': '(', '）': ')', '；': ';', '–': '-', '—': ' - ', '．': '. ',
-  '～': '~', '’': "'", '…': '...', '━': '-', '〈': '<', '〉': '>', '【': '[', '】': ']', '％': '%', '►': '-',
+  '，': ',',
+  '。': '.',
+  '、': ',',
+  '„': '"',
+  '”': '"',
+  '“': '"',
+  '«': '"',
+  '»': '"',
+  '１': '"',
+  '」': '"',
+  '「': '"',
+  '《': '"',
+  '》': '"',
+  '´': "'",
+  '∶': ':',
+  '：': ':',
+  '？': '?',
+  '！': '!',
+  '（': '(',
+  '）': ')',
+  '；': ';',
+  '–': '-',
+  '—': ' - ',
+  '．': '. ',
+  '～': '~',
+  '’': "'",
+  '…': '...',
+  '━': '-',
+  '〈': '<',
+  '〉': '>',
+  '【': '[',
+  '】': ']',
+  '％': '%',
+  '►': '-',
 };
-const PUNCT_RE = new RegExp('[' + Object.keys(PUNCT_TABLE).join('').replace(/[\]\\^-]/g, '\\$&') + ']', 'g');
+const PUNCT_RE = new RegExp(
+  '[' +
+    Object.keys(PUNCT_TABLE)
+      .join('')
+      .replace(/[\]\\^-]/g, '\\$&') +
+    ']',
+  'g',
+);
 export function punctuationNormalization(text: string): string {
   return text.replace(PUNCT_RE, (c) => PUNCT_TABLE[c]);
 }
@@ -336,10 +423,14 @@ export function removeSpecificChars(text: string, chars: string): string {
 }
 const specificCharsRe = new Map<string, RegExp>();
 
-const PY_SPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000]);
+const PY_SPACE = new Set([
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
+  0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+]);
 /** Python str.strip() (its whitespace set differs from JS trim()). */
 export function pyStrip(s: string): string {
-  let b = 0, e = s.length;
+  let b = 0,
+    e = s.length;
   while (b < e && PY_SPACE.has(s.charCodeAt(b))) b++;
   while (e > b && PY_SPACE.has(s.charCodeAt(e - 1))) e--;
   return b === 0 && e === s.length ? s : s.slice(b, e);
@@ -352,14 +443,20 @@ export function whitespaceNormalization(text: string): string {
 }
 
 // ---------- PII ----------
-export interface PiiOptions { email: string | null; ip: string | null; mobile: string | null; idCard: string | null }
+export interface PiiOptions {
+  email: string | null;
+  ip: string | null;
+  mobile: string | null;
+  idCard: string | null;
+}
 const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK = '10X98765432';
 /** GB 11643 checksum of an 18-digit resident identity number. */
 export function validIdCard(id: string): boolean {
   let s = 0;
   for (let i = 0; i < 17; i++) s += (id.charCodeAt(i) - 48) * ID_WEIGHTS[i];
-  const month = +id.slice(10, 12), day = +id.slice(12, 14);
+  const month = +id.slice(10, 12),
+    day = +id.slice(12, 14);
   if (month < 1 || month > 12 || day < 1 || day > 31) return false;
   return ID_CHECK[s % 11] === id[17].toUpperCase();
 }

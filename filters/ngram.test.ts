@@ -1,18 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gopherRepetition, charRepetition, wordRepetition, gopherQuality, maxLineLength, stopwordCount } from './stats.ts';
+import {
+  gopherRepetition,
+  charRepetition,
+  wordRepetition,
+  gopherQuality,
+  maxLineLength,
+  stopwordCount,
+} from './stats.ts';
 import { splitLines, cpLength } from './text.ts';
 
 /** Deterministic pseudo-random word sequences with many repeated phrases (small vocabulary, copied spans). */
 function sample(seed: number, n: number, vocab: number): string[] {
   let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const words: string[] = [];
   while (words.length < n) {
     if (words.length > 20 && rnd() < 0.2) {
       const from = Math.floor(rnd() * (words.length - 12));
       words.push(...words.slice(from, from + 2 + Math.floor(rnd() * 10)));
-    } else words.push(['的', '数据', 'apt', '包', 'Debian', '系统', '😊字', 'x'][Math.floor(rnd() * 8)] + String(Math.floor(rnd() * vocab)));
+    } else
+      words.push(
+        ['的', '数据', 'apt', '包', 'Debian', '系统', '😊字', 'x'][Math.floor(rnd() * 8)] +
+          String(Math.floor(rnd() * vocab)),
+      );
   }
   return words.slice(0, n);
 }
@@ -51,7 +62,15 @@ test('word statistics share cached word hashes/lengths without mixing documents'
 });
 
 test('max_line_length scan equals max(cpLength) over splitLines', () => {
-  for (const t of ['', 'abc', 'ab\r\ncd\u2028efg\x85h', '😊😊😊\nab', 'a\n\n', '\ud800x\udc00\ny', '中文\r\r长一点的行\f']) {
+  for (const t of [
+    '',
+    'abc',
+    'ab\r\ncd\u2028efg\x85h',
+    '😊😊😊\nab',
+    'a\n\n',
+    '\ud800x\udc00\ny',
+    '中文\r\r长一点的行\f',
+  ]) {
     const ref = splitLines(t).reduce((m, l) => Math.max(m, cpLength(l)), 0);
     assert.equal(maxLineLength(t), ref, JSON.stringify(t));
   }
@@ -81,6 +100,9 @@ test('remove_repeat_sentences: unchanged text comes back as is; the skipped rege
   // six dots, two ellipses and closing quotes: the patterns that are only run when their substring occurs
   assert.deepEqual(M.splitSentence('他说……好的“对。”然后'), ['他说……', '好的“对。”', '然后']);
   // minimum length counted in code points: 5 astral characters are 5 (< 6) characters, kept although repeated
-  assert.equal(M.removeRepeatSentences('😊😊😊😊😊𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。', 6, false, false), '😊😊😊😊😊𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。');
+  assert.equal(
+    M.removeRepeatSentences('😊😊😊😊😊𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。', 6, false, false),
+    '😊😊😊😊😊𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。',
+  );
   assert.equal(M.removeRepeatSentences('𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。', 5, false, false), '𠀀𠀀𠀀𠀀𠀀。');
 });

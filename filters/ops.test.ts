@@ -20,32 +20,91 @@ test('every operator has a description, and its params parse from {} with descri
     const shape = (op.params as z.ZodObject).shape as Record<string, z.ZodType>;
     for (const [k, v] of Object.entries(shape)) assert.ok(v.description, `${op.name}.${k} has no description`);
   }
-  for (const n of ['chinese_convert', 'clean_email', 'clean_html', 'clean_ip', 'clean_links', 'clean_copyright', 'expand_macro', 'fix_unicode',
-    'punctuation_normalization', 'remove_repeat_sentences', 'remove_specific_chars', 'whitespace_normalization', 'pii_mask', 'alnum_ratio',
-    'alnum_token_ratio', 'avg_line_length', 'max_line_length', 'char_repetition', 'special_char_ratio', 'text_length', 'word_count',
-    'word_repetition', 'stopwords', 'flagged_words', 'gopher_quality', 'gopher_repetition', 'fineweb_quality', 'perplexity', 'lang_id', 'zh_script']) {
+  for (const n of [
+    'chinese_convert',
+    'clean_email',
+    'clean_html',
+    'clean_ip',
+    'clean_links',
+    'clean_copyright',
+    'expand_macro',
+    'fix_unicode',
+    'punctuation_normalization',
+    'remove_repeat_sentences',
+    'remove_specific_chars',
+    'whitespace_normalization',
+    'pii_mask',
+    'alnum_ratio',
+    'alnum_token_ratio',
+    'avg_line_length',
+    'max_line_length',
+    'char_repetition',
+    'special_char_ratio',
+    'text_length',
+    'word_count',
+    'word_repetition',
+    'stopwords',
+    'flagged_words',
+    'gopher_quality',
+    'gopher_repetition',
+    'fineweb_quality',
+    'perplexity',
+    'lang_id',
+    'zh_script',
+  ]) {
     assert.ok(names.has(n), `missing operator ${n}`);
   }
 });
 
 test('filter statistics are stored under their rule names', () => {
   for (const s of specs.values()) {
-    if (s.kind !== 'filter' || s.name === 'perplexity' || s.name === 'alnum_token_ratio' || s.name === 'lang_id') continue;
+    if (s.kind !== 'filter' || s.name === 'perplexity' || s.name === 'alnum_token_ratio' || s.name === 'lang_id')
+      continue;
     const f = s as FilterSpec;
     const p = f.params.parse({ langs: [] });
-    const st = f.compute({ id: 'x', text: 'The quick brown fox jumps over the lazy dog.\n敏捷的棕色狐狸跳过了懒狗。', source: 's', lang: 'en', meta: {} }, p) as Record<string, number>;
+    const st = f.compute(
+      {
+        id: 'x',
+        text: 'The quick brown fox jumps over the lazy dog.\n敏捷的棕色狐狸跳过了懒狗。',
+        source: 's',
+        lang: 'en',
+        meta: {},
+      },
+      p,
+    ) as Record<string, number>;
     for (const r of f.rules(p)) assert.equal(typeof st[r.rule], 'number', `${s.name}: ${r.rule}`);
   }
 });
 
-test('the recipes resolve, in Steel\'s order and with its thresholds', async () => {
+test("the recipes resolve, in Steel's order and with its thresholds", async () => {
   const text = await resolveSteps(loadRecipe('steel-text'), operators);
-  assert.deepEqual(text.map((s) => s.op.name), [
-    'chinese_convert', 'clean_email', 'clean_html', 'clean_ip', 'clean_links', 'clean_copyright', 'expand_macro', 'fix_unicode',
-    'punctuation_normalization', 'remove_repeat_sentences', 'remove_specific_chars', 'whitespace_normalization',
-    'alnum_ratio', 'avg_line_length', 'char_repetition', 'max_line_length', 'perplexity', 'special_char_ratio', 'text_length',
-    'word_count', 'word_repetition', 'simhash_dedup',
-  ]);
+  assert.deepEqual(
+    text.map((s) => s.op.name),
+    [
+      'chinese_convert',
+      'clean_email',
+      'clean_html',
+      'clean_ip',
+      'clean_links',
+      'clean_copyright',
+      'expand_macro',
+      'fix_unicode',
+      'punctuation_normalization',
+      'remove_repeat_sentences',
+      'remove_specific_chars',
+      'whitespace_normalization',
+      'alnum_ratio',
+      'avg_line_length',
+      'char_repetition',
+      'max_line_length',
+      'perplexity',
+      'special_char_ratio',
+      'text_length',
+      'word_count',
+      'word_repetition',
+      'simhash_dedup',
+    ],
+  );
   const p = (name: string) => text.find((s) => s.op.name === name)!.params as Record<string, unknown>;
   assert.deepEqual([p('alnum_ratio').min, p('alnum_ratio').max], [0, 0.9]);
   assert.deepEqual([p('avg_line_length').min, p('avg_line_length').max], [10, 150]);
@@ -58,14 +117,41 @@ test('the recipes resolve, in Steel\'s order and with its thresholds', async () 
   assert.equal(p('word_repetition').max, 0.5);
   assert.equal(p('remove_specific_chars').chars_to_remove, '◆●■►▼▲▴∆▻▷❖♡□');
   const code = await resolveSteps(loadRecipe('steel-code'), operators);
-  assert.deepEqual(code.map((s) => s.op.name), [
-    'clean_email', 'clean_links', 'fix_unicode', 'punctuation_normalization', 'whitespace_normalization', 'clean_copyright',
-    'alnum_ratio', 'alnum_token_ratio', 'avg_line_length', 'char_repetition', 'max_line_length', 'text_length', 'word_count',
-    'word_repetition', 'simhash_dedup',
-  ]);
+  assert.deepEqual(
+    code.map((s) => s.op.name),
+    [
+      'clean_email',
+      'clean_links',
+      'fix_unicode',
+      'punctuation_normalization',
+      'whitespace_normalization',
+      'clean_copyright',
+      'alnum_ratio',
+      'alnum_token_ratio',
+      'avg_line_length',
+      'char_repetition',
+      'max_line_length',
+      'text_length',
+      'word_count',
+      'word_repetition',
+      'simhash_dedup',
+    ],
+  );
   const c = (name: string) => code.find((s) => s.op.name === name)!.params as Record<string, unknown>;
-  assert.deepEqual([c('alnum_ratio').min, c('alnum_ratio').max, c('alnum_token_ratio').min, c('alnum_token_ratio').max], [0.2, 0.9163, 0.546, 3.65]);
-  assert.deepEqual([c('char_repetition').max, c('text_length').max, c('word_count').min, c('word_count').max, c('word_repetition').max], [0.36, 96714, 20, 6640, 0.357]);
+  assert.deepEqual(
+    [c('alnum_ratio').min, c('alnum_ratio').max, c('alnum_token_ratio').min, c('alnum_token_ratio').max],
+    [0.2, 0.9163, 0.546, 3.65],
+  );
+  assert.deepEqual(
+    [
+      c('char_repetition').max,
+      c('text_length').max,
+      c('word_count').min,
+      c('word_count').max,
+      c('word_repetition').max,
+    ],
+    [0.36, 96714, 20, 6640, 0.357],
+  );
   const zw = await resolveSteps(loadRecipe('zh-web'), operators);
   const names = zw.map((s) => s.op.name);
   assert.ok(!names.includes('punctuation_normalization'));
@@ -79,7 +165,9 @@ test('alnum_token_ratio: batched and single computation agree', async () => {
   const spec = specs.get('alnum_token_ratio') as FilterSpec;
   const p = spec.params.parse({});
   await spec.init!(p);
-  const docs = ['int main() { return 0; }', '今天天气很好，我们去公园散步。', 'The quick brown fox.'].map((text, i) => ({ id: String(i), text, source: 's', meta: {} }));
+  const docs = ['int main() { return 0; }', '今天天气很好，我们去公园散步。', 'The quick brown fox.'].map(
+    (text, i) => ({ id: String(i), text, source: 's', meta: {} }),
+  );
   const batch = await spec.computeBatch!(docs, p);
   for (let i = 0; i < docs.length; i++) assert.deepEqual(batch[i], await spec.compute(docs[i], p));
   assert.ok(batch[2].alnum_token_ratio > 2 && batch[2].alnum_token_ratio < 5);
@@ -88,9 +176,11 @@ test('alnum_token_ratio: batched and single computation agree', async () => {
 test('alnum_token_ratio counts with the tokenizer its step names (one counter per spec, not the first one loaded)', async () => {
   // two made-up tokenizers besides the real ones: one token per character, one per space-separated word
   provideTokenCounters((name) =>
-    name === 'test-chars' ? { countTokens: async (ts) => ts.map((t) => [...t].length) }
-    : name === 'test-words' ? { countTokens: async (ts) => ts.map((t) => t.split(' ').length) }
-    : realTokenCounter(name),
+    name === 'test-chars'
+      ? { countTokens: async (ts) => ts.map((t) => [...t].length) }
+      : name === 'test-words'
+        ? { countTokens: async (ts) => ts.map((t) => t.split(' ').length) }
+        : realTokenCounter(name),
   );
   const spec = specs.get('alnum_token_ratio') as FilterSpec;
   const doc = { id: 'd', text: 'ab cd ef', source: 's', meta: {} };

@@ -17,11 +17,20 @@ import { tokenCounter, type TokenCounter } from './tokens.ts';
 
 // ---------- shared param pieces ----------
 const num = (d: number | null, desc: string) => z.number().nullable().default(d).describe(desc);
-const langs = () => z.array(z.string()).default([]).describe('apply only to documents whose lang is in this list (prefix match, e.g. "zh"); empty = all');
-const ruleName = (d: string) => z.string().default(d).describe('rule / statistic name (doc.meta.stats key; unique within a recipe)');
+const langs = () =>
+  z
+    .array(z.string())
+    .default([])
+    .describe('apply only to documents whose lang is in this list (prefix match, e.g. "zh"); empty = all');
+const ruleName = (d: string) =>
+  z.string().default(d).describe('rule / statistic name (doc.meta.stats key; unique within a recipe)');
 const wordMode = (d: WordMode | 'datajuicer') =>
-  z.enum(['auto', 'jieba', 'whitespace', 'datajuicer']).default(d)
-    .describe('word tokeniser: auto = jieba for lang zh*, whitespace otherwise; datajuicer = split on space/\\n/\\t and strip its special characters (what Steel used)');
+  z
+    .enum(['auto', 'jieba', 'whitespace', 'datajuicer'])
+    .default(d)
+    .describe(
+      'word tokeniser: auto = jieba for lang zh*, whitespace otherwise; datajuicer = split on space/\\n/\\t and strip its special characters (what Steel used)',
+    );
 
 function langMatch(doc: Document, ls: readonly string[]): boolean {
   if (ls.length === 0) return true;
@@ -38,71 +47,166 @@ function words(doc: Document, mode: WordMode | 'datajuicer', lower = false): rea
 }
 
 // ---------- mappers ----------
-function mapper<P>(name: string, description: string, params: z.ZodType<P>, apply: (t: string, p: P, d: Document) => string): MapperSpec<P> {
+function mapper<P>(
+  name: string,
+  description: string,
+  params: z.ZodType<P>,
+  apply: (t: string, p: P, d: Document) => string,
+): MapperSpec<P> {
   return { kind: 'mapper', name, description, params, apply };
 }
-const replParams = (pattern: string) => z.object({
-  pattern: z.string().default(pattern).describe('regular expression (JS syntax, Unicode mode)'),
-  repl: z.string().default('').describe('replacement text'),
-});
+const replParams = (pattern: string) =>
+  z.object({
+    pattern: z.string().default(pattern).describe('regular expression (JS syntax, Unicode mode)'),
+    repl: z.string().default('').describe('replacement text'),
+  });
 
 export const mapperSpecs: MapperSpec[] = [
-  mapper('chinese_convert', "OpenCC conversion (data-juicer chinese_convert_mapper); Steel used t2s. Optional: zh-web keeps the original script",
+  mapper(
+    'chinese_convert',
+    'OpenCC conversion (data-juicer chinese_convert_mapper); Steel used t2s. Optional: zh-web keeps the original script',
+    z
+      .object({
+        mode: z.string().default('t2s').describe('t2s, s2t, tw2s, hk2s, s2tw, s2hk, ...'),
+        dictionary: z
+          .enum(['opencc-js', 'opencc-1.1.6'])
+          .default('opencc-js')
+          .describe(
+            'opencc-js: opencc-js 1.4.2 (OpenCC data 1.4.2), every mode; opencc-1.1.6: the OpenCC data-juicer pinned (t2s only, what Steel ran)',
+          ),
+        langs: langs(),
+      })
+      .refine((p) => p.dictionary !== 'opencc-1.1.6' || p.mode === 't2s', {
+        message: 'dictionary opencc-1.1.6 has t2s only',
+      }),
+    (t, p, d) =>
+      langMatch(d, p.langs) ? (p.dictionary === 'opencc-1.1.6' ? M.openccT2s116(t) : M.chineseConvert(t, p.mode)) : t,
+  ),
+  mapper(
+    'clean_email',
+    'remove e-mail addresses (data-juicer clean_email_mapper)',
+    replParams(M.EMAIL_PATTERN),
+    (t, p) => (t.includes('@') ? M.regexReplace(t, p.pattern, p.repl) : t),
+  ),
+  mapper(
+    'clean_html',
+    'HTML to text as data-juicer clean_html_mapper (selectolax) does: <li>/<ol> become "\\n*", then an HTML5 parse (parse5) and the text nodes under <body> (script/style text kept, comments dropped, entities decoded)',
     z.object({
-      mode: z.string().default('t2s').describe('t2s, s2t, tw2s, hk2s, s2tw, s2hk, ...'),
-      dictionary: z.enum(['opencc-js', 'opencc-1.1.6']).default('opencc-js')
-        .describe('opencc-js: opencc-js 1.4.2 (OpenCC data 1.4.2), every mode; opencc-1.1.6: the OpenCC data-juicer pinned (t2s only, what Steel ran)'),
-      langs: langs(),
-    }).refine((p) => p.dictionary !== 'opencc-1.1.6' || p.mode === 't2s', { message: 'dictionary opencc-1.1.6 has t2s only' }),
-    (t, p, d) => (langMatch(d, p.langs) ? (p.dictionary === 'opencc-1.1.6' ? M.openccT2s116(t) : M.chineseConvert(t, p.mode)) : t)),
-  mapper('clean_email', 'remove e-mail addresses (data-juicer clean_email_mapper)', replParams(M.EMAIL_PATTERN), (t, p) => (t.includes('@') ? M.regexReplace(t, p.pattern, p.repl) : t)),
-  mapper('clean_html', 'HTML to text as data-juicer clean_html_mapper (selectolax) does: <li>/<ol> become "\\n*", then an HTML5 parse (parse5) and the text nodes under <body> (script/style text kept, comments dropped, entities decoded)',
-    z.object({
-      mode: z.enum(['datajuicer', 'strip_tags']).default('datajuicer')
-        .describe('datajuicer: the HTML5 parse (what Steel ran); strip_tags: remove comments, script/style elements and tags closed by ">", decode entities, never lose text outside tags (zh-web)'),
+      mode: z
+        .enum(['datajuicer', 'strip_tags'])
+        .default('datajuicer')
+        .describe(
+          'datajuicer: the HTML5 parse (what Steel ran); strip_tags: remove comments, script/style elements and tags closed by ">", decode entities, never lose text outside tags (zh-web)',
+        ),
     }),
-    (t, p) => (p.mode === 'datajuicer' ? M.cleanHtml(t) : M.stripTags(t))),
-  mapper('clean_ip', 'remove IPv4 and IPv6 addresses (data-juicer clean_ip_mapper)', replParams(M.IP_PATTERN), (t, p) => M.regexReplace(t, p.pattern, p.repl)),
-  mapper('clean_links', 'remove http/https/ftp/www links (data-juicer clean_links_mapper; Python \\b and \\w are Unicode-aware, kept so here)',
-    replParams(M.LINK_PATTERN), (t, p) => M.cleanLinks(t, p.repl, p.pattern)),
-  mapper('clean_copyright', 'remove a leading /* */ block mentioning copyright, else leading //, #, -- comment lines (data-juicer clean_copyright_mapper)',
-    z.object({}), (t) => M.cleanCopyright(t)),
-  mapper('expand_macro', 'inline-expand argument-free TeX \\newcommand / \\def macros (data-juicer expand_macro_mapper)', z.object({}), (t) => M.expandMacro(t)),
-  mapper('fix_unicode', "ftfy's fix_text (data-juicer fix_unicode_mapper): mojibake, HTML entities, C1 controls, ligatures, terminal escapes, control characters, line breaks, normalisation. Defaults are Chinese-safe; Steel mode folds width and quotes",
+    (t, p) => (p.mode === 'datajuicer' ? M.cleanHtml(t) : M.stripTags(t)),
+  ),
+  mapper('clean_ip', 'remove IPv4 and IPv6 addresses (data-juicer clean_ip_mapper)', replParams(M.IP_PATTERN), (t, p) =>
+    M.regexReplace(t, p.pattern, p.repl),
+  ),
+  mapper(
+    'clean_links',
+    'remove http/https/ftp/www links (data-juicer clean_links_mapper; Python \\b and \\w are Unicode-aware, kept so here)',
+    replParams(M.LINK_PATTERN),
+    (t, p) => M.cleanLinks(t, p.repl, p.pattern),
+  ),
+  mapper(
+    'clean_copyright',
+    'remove a leading /* */ block mentioning copyright, else leading //, #, -- comment lines (data-juicer clean_copyright_mapper)',
+    z.object({}),
+    (t) => M.cleanCopyright(t),
+  ),
+  mapper(
+    'expand_macro',
+    'inline-expand argument-free TeX \\newcommand / \\def macros (data-juicer expand_macro_mapper)',
+    z.object({}),
+    (t) => M.expandMacro(t),
+  ),
+  mapper(
+    'fix_unicode',
+    "ftfy's fix_text (data-juicer fix_unicode_mapper): mojibake, HTML entities, C1 controls, ligatures, terminal escapes, control characters, line breaks, normalisation. Defaults are Chinese-safe; Steel mode folds width and quotes",
     z.object({
-      normalization: z.enum(['NFC', 'NFKC', 'NFKC_keep_cjk_punct', 'none']).default('NFKC_keep_cjk_punct').describe('unicode normalisation; NFKC_keep_cjk_punct keeps full-width CJK punctuation (，。：？！（）)'),
+      normalization: z
+        .enum(['NFC', 'NFKC', 'NFKC_keep_cjk_punct', 'none'])
+        .default('NFKC_keep_cjk_punct')
+        .describe('unicode normalisation; NFKC_keep_cjk_punct keeps full-width CJK punctuation (，。：？！（）)'),
       fix_encoding: z.boolean().default(true).describe('repair UTF-8 decoded as Windows-1252/Latin-1 (mojibake)'),
-      fix_character_width: z.boolean().default(false).describe('fold full-width forms to ASCII (ftfy default, what data-juicer did: folds ，！？：；（）)'),
-      uncurl_quotes: z.boolean().default(false).describe('turn “”‘’ into straight quotes (ftfy default, what data-juicer did)'),
+      fix_character_width: z
+        .boolean()
+        .default(false)
+        .describe('fold full-width forms to ASCII (ftfy default, what data-juicer did: folds ，！？：；（）)'),
+      uncurl_quotes: z
+        .boolean()
+        .default(false)
+        .describe('turn “”‘’ into straight quotes (ftfy default, what data-juicer did)'),
       fix_line_breaks: z.boolean().default(true).describe('\\r\\n, \\r, U+2028/2029, U+0085 -> \\n'),
-      remove_control_chars: z.boolean().default(true).describe("remove ftfy's control characters (C0 but \\t \\n \\f \\r, DEL, U+206A-206F, BOM, U+FFF9-FFFC)"),
+      remove_control_chars: z
+        .boolean()
+        .default(true)
+        .describe("remove ftfy's control characters (C0 but \\t \\n \\f \\r, DEL, U+206A-206F, BOM, U+FFF9-FFFC)"),
     }),
-    (t, p) => M.fixUnicode(t, { normalization: p.normalization, fixEncoding: p.fix_encoding, fixCharacterWidth: p.fix_character_width, uncurlQuotes: p.uncurl_quotes, fixLineBreaks: p.fix_line_breaks, removeControlChars: p.remove_control_chars })),
-  mapper('punctuation_normalization', 'map Unicode punctuation to ASCII with data-juicer\'s table (folds ，。：？！ — opt-in, Steel used it; zh-web does not)',
-    z.object({}), (t) => M.punctuationNormalization(t)),
-  mapper('remove_repeat_sentences', 'remove repeated sentences (Chinese and English sentence boundaries; data-juicer remove_repeat_sentences_mapper)',
+    (t, p) =>
+      M.fixUnicode(t, {
+        normalization: p.normalization,
+        fixEncoding: p.fix_encoding,
+        fixCharacterWidth: p.fix_character_width,
+        uncurlQuotes: p.uncurl_quotes,
+        fixLineBreaks: p.fix_line_breaks,
+        removeControlChars: p.remove_control_chars,
+      }),
+  ),
+  mapper(
+    'punctuation_normalization',
+    "map Unicode punctuation to ASCII with data-juicer's table (folds ，。：？！ — opt-in, Steel used it; zh-web does not)",
+    z.object({}),
+    (t) => M.punctuationNormalization(t),
+  ),
+  mapper(
+    'remove_repeat_sentences',
+    'remove repeated sentences (Chinese and English sentence boundaries; data-juicer remove_repeat_sentences_mapper)',
     z.object({
-      min_repeat_sentence_length: z.number().int().default(2).describe('shorter sentences (after removing special characters) are never removed'),
+      min_repeat_sentence_length: z
+        .number()
+        .int()
+        .default(2)
+        .describe('shorter sentences (after removing special characters) are never removed'),
       lowercase: z.boolean().default(false).describe('compare sentences lower-cased'),
-      ignore_special_character: z.boolean().default(true).describe('compare only Han, ASCII letters, digits and spaces'),
+      ignore_special_character: z
+        .boolean()
+        .default(true)
+        .describe('compare only Han, ASCII letters, digits and spaces'),
     }),
-    (t, p) => M.removeRepeatSentences(t, p.min_repeat_sentence_length, p.lowercase, p.ignore_special_character)),
-  mapper('remove_specific_chars', 'remove the listed characters, and "|" when two or more are listed (data-juicer remove_specific_chars_mapper\'s class)',
-    z.object({ chars_to_remove: z.string().default('◆●■►▼▲▴∆▻▷❖♡□').describe('characters to delete') }), (t, p) => M.removeSpecificChars(t, p.chars_to_remove)),
-  mapper('whitespace_normalization', 'strip the text and turn tabs, Unicode spaces and zero-width characters into " " (newlines kept; data-juicer whitespace_normalization_mapper)',
-    z.object({}), (t) => M.whitespaceNormalization(t)),
-  mapper('pii_mask', 'mask PII: e-mail, IPv4, 18-digit resident ID numbers (checksum-valid) and mainland mobile numbers (1[3-9]xxxxxxxxx); null disables a kind',
+    (t, p) => M.removeRepeatSentences(t, p.min_repeat_sentence_length, p.lowercase, p.ignore_special_character),
+  ),
+  mapper(
+    'remove_specific_chars',
+    'remove the listed characters, and "|" when two or more are listed (data-juicer remove_specific_chars_mapper\'s class)',
+    z.object({ chars_to_remove: z.string().default('◆●■►▼▲▴∆▻▷❖♡□').describe('characters to delete') }),
+    (t, p) => M.removeSpecificChars(t, p.chars_to_remove),
+  ),
+  mapper(
+    'whitespace_normalization',
+    'strip the text and turn tabs, Unicode spaces and zero-width characters into " " (newlines kept; data-juicer whitespace_normalization_mapper)',
+    z.object({}),
+    (t) => M.whitespaceNormalization(t),
+  ),
+  mapper(
+    'pii_mask',
+    'mask PII: e-mail, IPv4, 18-digit resident ID numbers (checksum-valid) and mainland mobile numbers (1[3-9]xxxxxxxxx); null disables a kind',
     z.object({
       email: z.string().nullable().default('[EMAIL]').describe('replacement for e-mail addresses'),
       ip: z.string().nullable().default('[IP]').describe('replacement for IPv4 addresses'),
       mobile: z.string().nullable().default('[PHONE]').describe('replacement for mainland mobile numbers'),
       id_card: z.string().nullable().default('[ID]').describe('replacement for resident identity numbers'),
     }),
-    (t, p) => M.maskPii(t, { email: p.email, ip: p.ip, mobile: p.mobile, idCard: p.id_card })),
+    (t, p) => M.maskPii(t, { email: p.email, ip: p.ip, mobile: p.mobile, idCard: p.id_card }),
+  ),
 ];
 
 // ---------- filters ----------
-function filter<P extends { langs: string[] }>(f: Omit<FilterSpec<P>, 'kind' | 'applies'> & { applies?: FilterSpec<P>['applies'] }): FilterSpec<P> {
+function filter<P extends { langs: string[] }>(
+  f: Omit<FilterSpec<P>, 'kind' | 'applies'> & { applies?: FilterSpec<P>['applies'] },
+): FilterSpec<P> {
   return { kind: 'filter', applies: (d, p) => langMatch(d, p.langs), ...f };
 }
 
@@ -125,15 +229,28 @@ const lmState = new Map<string, ArpaModel | null>();
 export const filterSpecs: FilterSpec[] = [
   filter({
     name: 'alnum_ratio',
-    description: 'alphanumeric characters / characters, Unicode-aware (Han characters count as letters, as Python isalnum); data-juicer alphanumeric_filter. Steel max 0.9 drops clean Chinese; zh-web sets only a min',
-    params: z.object({ rule: ruleName('alnum_ratio'), min: num(0, 'keep when ratio >= min'), max: num(0.9, 'keep when ratio <= max'), langs: langs() }),
+    description:
+      'alphanumeric characters / characters, Unicode-aware (Han characters count as letters, as Python isalnum); data-juicer alphanumeric_filter. Steel max 0.9 drops clean Chinese; zh-web sets only a min',
+    params: z.object({
+      rule: ruleName('alnum_ratio'),
+      min: num(0, 'keep when ratio >= min'),
+      max: num(0.9, 'keep when ratio <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => ({ [p.rule]: S.alnumRatio(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'alnum_token_ratio',
-    description: 'alphanumeric characters / tokenizer tokens (data-juicer alphanumeric_filter with tokenization; Qwen tokenizer instead of pythia)',
-    params: z.object({ rule: ruleName('alnum_token_ratio'), min: num(0.546, 'keep when ratio >= min'), max: num(3.65, 'keep when ratio <= max'), tokenizer: z.string().default('qwen').describe('"qwen" or a tokenizer.json path'), langs: langs() }),
+    description:
+      'alphanumeric characters / tokenizer tokens (data-juicer alphanumeric_filter with tokenization; Qwen tokenizer instead of pythia)',
+    params: z.object({
+      rule: ruleName('alnum_token_ratio'),
+      min: num(0.546, 'keep when ratio >= min'),
+      max: num(3.65, 'keep when ratio <= max'),
+      tokenizer: z.string().default('qwen').describe('"qwen" or a tokenizer.json path'),
+      langs: langs(),
+    }),
     async init(p) {
       if (!tokCounters.has(p.tokenizer)) tokCounters.set(p.tokenizer, await tokenCounter(p.tokenizer));
     },
@@ -150,49 +267,95 @@ export const filterSpecs: FilterSpec[] = [
   filter({
     name: 'avg_line_length',
     description: 'characters / lines (Python splitlines); data-juicer average_line_length_filter',
-    params: z.object({ rule: ruleName('avg_line_length'), min: num(10, 'keep when >= min'), max: num(null, 'keep when <= max'), langs: langs() }),
+    params: z.object({
+      rule: ruleName('avg_line_length'),
+      min: num(10, 'keep when >= min'),
+      max: num(null, 'keep when <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => ({ [p.rule]: S.avgLineLength(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'max_line_length',
     description: 'length of the longest line in characters; data-juicer maximum_line_length_filter',
-    params: z.object({ rule: ruleName('max_line_length'), min: num(10, 'keep when >= min'), max: num(null, 'keep when <= max'), langs: langs() }),
+    params: z.object({
+      rule: ruleName('max_line_length'),
+      min: num(10, 'keep when >= min'),
+      max: num(null, 'keep when <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => ({ [p.rule]: S.maxLineLength(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'char_repetition',
-    description: 'character n-gram repetition: share of n-gram occurrences held by the top sqrt(#distinct) repeated n-grams; data-juicer character_repetition_filter',
-    params: z.object({ rule: ruleName('char_repetition'), rep_len: z.number().int().positive().default(10).describe('n-gram length in characters'), min: num(0, 'keep when >= min'), max: num(0.5, 'keep when <= max'), langs: langs() }),
+    description:
+      'character n-gram repetition: share of n-gram occurrences held by the top sqrt(#distinct) repeated n-grams; data-juicer character_repetition_filter',
+    params: z.object({
+      rule: ruleName('char_repetition'),
+      rep_len: z.number().int().positive().default(10).describe('n-gram length in characters'),
+      min: num(0, 'keep when >= min'),
+      max: num(0.5, 'keep when <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => ({ [p.rule]: S.charRepetition(d.text, p.rep_len) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'special_char_ratio',
-    description: 'special characters / characters. category (default): symbols, controls and non-prose punctuation by Unicode category — never Han; datajuicer: its fixed list (contains 一 上 士)',
-    params: z.object({ rule: ruleName('special_char_ratio'), mode: z.enum(['category', 'datajuicer']).default('category').describe('definition of "special"'), min: num(0, 'keep when >= min'), max: num(0.25, 'keep when <= max'), langs: langs() }),
+    description:
+      'special characters / characters. category (default): symbols, controls and non-prose punctuation by Unicode category — never Han; datajuicer: its fixed list (contains 一 上 士)',
+    params: z.object({
+      rule: ruleName('special_char_ratio'),
+      mode: z.enum(['category', 'datajuicer']).default('category').describe('definition of "special"'),
+      min: num(0, 'keep when >= min'),
+      max: num(0.25, 'keep when <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => ({ [p.rule]: S.specialCharRatio(d.text, p.mode) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'text_length',
     description: 'text length in characters (code points); data-juicer text_length_filter',
-    params: z.object({ rule: ruleName('text_length'), min: num(10, 'keep when >= min'), max: num(null, 'keep when <= max'), langs: langs() }),
+    params: z.object({
+      rule: ruleName('text_length'),
+      min: num(10, 'keep when >= min'),
+      max: num(null, 'keep when <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => ({ [p.rule]: S.textLength(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'word_count',
-    description: 'number of words: jieba words for Chinese (auto), whitespace words otherwise; datajuicer mode reproduces words_num_filter (space split — meaningless for Chinese)',
-    params: z.object({ rule: ruleName('word_count'), words: wordMode('auto'), min: num(10, 'keep when >= min'), max: num(null, 'keep when <= max'), langs: langs() }),
-    compute: (d, p) => ({ [p.rule]: p.words === 'datajuicer' ? S.djWords(d.text, false).length : S.countAlnumWords(words(d, p.words)) }),
+    description:
+      'number of words: jieba words for Chinese (auto), whitespace words otherwise; datajuicer mode reproduces words_num_filter (space split — meaningless for Chinese)',
+    params: z.object({
+      rule: ruleName('word_count'),
+      words: wordMode('auto'),
+      min: num(10, 'keep when >= min'),
+      max: num(null, 'keep when <= max'),
+      langs: langs(),
+    }),
+    compute: (d, p) => ({
+      [p.rule]: p.words === 'datajuicer' ? S.djWords(d.text, false).length : S.countAlnumWords(words(d, p.words)),
+    }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'word_repetition',
-    description: 'word n-gram repetition: occurrences of repeated word n-grams / all (data-juicer word_repetition_filter); jieba words for Chinese in auto mode',
-    params: z.object({ rule: ruleName('word_repetition'), words: wordMode('auto'), rep_len: z.number().int().positive().default(10).describe('n-gram length in words'), min: num(0, 'keep when >= min'), max: num(0.5, 'keep when <= max'), langs: langs() }),
+    description:
+      'word n-gram repetition: occurrences of repeated word n-grams / all (data-juicer word_repetition_filter); jieba words for Chinese in auto mode',
+    params: z.object({
+      rule: ruleName('word_repetition'),
+      words: wordMode('auto'),
+      rep_len: z.number().int().positive().default(10).describe('n-gram length in words'),
+      min: num(0, 'keep when >= min'),
+      max: num(0.5, 'keep when <= max'),
+      langs: langs(),
+    }),
     compute: (d, p) => {
       const w = p.words === 'datajuicer' ? S.djWords(d.text, true) : words(d, p.words);
       return { [p.rule]: S.wordRepetition(w, p.rep_len, p.words !== 'datajuicer') };
@@ -201,11 +364,15 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     name: 'stopwords',
-    description: 'stopword occurrences (count) and share of words (ratio); per-language lists: zh = FineWeb-2\'s 22 words, en = Gopher\'s 8; counted over jieba/whitespace words',
+    description:
+      "stopword occurrences (count) and share of words (ratio); per-language lists: zh = FineWeb-2's 22 words, en = Gopher's 8; counted over jieba/whitespace words",
     params: z.object({
       rule: ruleName('stopwords'),
       words: wordMode('auto'),
-      lists: z.record(z.string(), z.array(z.string())).default({}).describe('extra/override stopword lists by language'),
+      lists: z
+        .record(z.string(), z.array(z.string()))
+        .default({})
+        .describe('extra/override stopword lists by language'),
       min_count: num(2, 'keep when count >= min_count'),
       min_ratio: num(null, 'keep when ratio >= min_ratio'),
       langs: langs(),
@@ -217,11 +384,15 @@ export const filterSpecs: FilterSpec[] = [
       const c = S.stopwordCount(w, list);
       return { [`${p.rule}.count`]: c, [`${p.rule}.ratio`]: w.length ? c / w.length : 0 };
     },
-    rules: (p) => [{ rule: `${p.rule}.count`, min: p.min_count }, { rule: `${p.rule}.ratio`, min: p.min_ratio }],
+    rules: (p) => [
+      { rule: `${p.rule}.count`, min: p.min_count },
+      { rule: `${p.rule}.ratio`, min: p.min_ratio },
+    ],
   }),
   filter({
     name: 'flagged_words',
-    description: 'flagged (adult/gambling/spam) word occurrences / words; Chinese entries are matched as substrings (no segmentation needed)',
+    description:
+      'flagged (adult/gambling/spam) word occurrences / words; Chinese entries are matched as substrings (no segmentation needed)',
     params: z.object({
       rule: ruleName('flagged_words'),
       words: wordMode('auto'),
@@ -250,7 +421,8 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     name: 'gopher_quality',
-    description: 'Gopher quality rules (datatrove semantics): word count, mean word length, #/ellipsis per word, bullet and ellipsis lines, alphabetic-word share, stopwords. zh-web: FineWeb-2 Mandarin thresholds with jieba words',
+    description:
+      'Gopher quality rules (datatrove semantics): word count, mean word length, #/ellipsis per word, bullet and ellipsis lines, alphabetic-word share, stopwords. zh-web: FineWeb-2 Mandarin thresholds with jieba words',
     params: z.object({
       rule: ruleName('gopher'),
       words: wordMode('auto'),
@@ -272,9 +444,12 @@ export const filterSpecs: FilterSpec[] = [
       const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
       const r = p.rule;
       return {
-        [`${r}.n_words`]: q.n_words, [`${r}.mean_word_length`]: q.mean_word_length,
-        [`${r}.symbol_word_ratio`]: q.hash_ratio + q.ellipsis_ratio, [`${r}.bullet_lines_ratio`]: q.bullet_lines_ratio,
-        [`${r}.ellipsis_lines_ratio`]: q.ellipsis_lines_ratio, [`${r}.alpha_words_ratio`]: q.alpha_words_ratio,
+        [`${r}.n_words`]: q.n_words,
+        [`${r}.mean_word_length`]: q.mean_word_length,
+        [`${r}.symbol_word_ratio`]: q.hash_ratio + q.ellipsis_ratio,
+        [`${r}.bullet_lines_ratio`]: q.bullet_lines_ratio,
+        [`${r}.ellipsis_lines_ratio`]: q.ellipsis_lines_ratio,
+        [`${r}.alpha_words_ratio`]: q.alpha_words_ratio,
         [`${r}.stop_words`]: S.stopwordCount(w, stop),
       };
     },
@@ -293,7 +468,8 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     name: 'gopher_repetition',
-    description: 'Gopher repetition rules (datatrove semantics): duplicate line/paragraph fractions, top word n-gram character fractions (2-4), duplicate n-gram character fractions (5-10); jieba words for Chinese',
+    description:
+      'Gopher repetition rules (datatrove semantics): duplicate line/paragraph fractions, top word n-gram character fractions (2-4), duplicate n-gram character fractions (5-10); jieba words for Chinese',
     params: z.object({
       rule: ruleName('gopher_rep'),
       words: wordMode('auto'),
@@ -301,14 +477,26 @@ export const filterSpecs: FilterSpec[] = [
       dup_para_frac: num(0.3, 'max share of duplicate paragraphs'),
       dup_line_char_frac: num(0.2, 'max share of characters in duplicate lines'),
       dup_para_char_frac: num(0.2, 'max share of characters in duplicate paragraphs'),
-      top_n_grams: z.record(z.string(), z.number()).default({ 2: 0.2, 3: 0.18, 4: 0.16 }).describe('n -> max character fraction of the most frequent n-gram'),
-      dup_n_grams: z.record(z.string(), z.number()).default({ 5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1 }).describe('n -> max character fraction of duplicated n-grams'),
+      top_n_grams: z
+        .record(z.string(), z.number())
+        .default({ 2: 0.2, 3: 0.18, 4: 0.16 })
+        .describe('n -> max character fraction of the most frequent n-gram'),
+      dup_n_grams: z
+        .record(z.string(), z.number())
+        .default({ 5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1 })
+        .describe('n -> max character fraction of duplicated n-grams'),
       langs: langs(),
     }),
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const w = wordsOf(d.text, mode);
-      const st = S.gopherRepetition(d.text, w, Object.keys(p.top_n_grams).map(Number), Object.keys(p.dup_n_grams).map(Number), mode === 'jieba' ? '' : ' ');
+      const st = S.gopherRepetition(
+        d.text,
+        w,
+        Object.keys(p.top_n_grams).map(Number),
+        Object.keys(p.dup_n_grams).map(Number),
+        mode === 'jieba' ? '' : ' ',
+      );
       const out: Record<string, number> = {};
       for (const k in st) out[`${p.rule}.${k}`] = st[k];
       return out;
@@ -316,8 +504,10 @@ export const filterSpecs: FilterSpec[] = [
     rules: (p) => {
       const r = p.rule;
       const rs: RuleSpec[] = [
-        { rule: `${r}.dup_para_frac`, max: p.dup_para_frac }, { rule: `${r}.dup_para_char_frac`, max: p.dup_para_char_frac },
-        { rule: `${r}.dup_line_frac`, max: p.dup_line_frac }, { rule: `${r}.dup_line_char_frac`, max: p.dup_line_char_frac },
+        { rule: `${r}.dup_para_frac`, max: p.dup_para_frac },
+        { rule: `${r}.dup_para_char_frac`, max: p.dup_para_char_frac },
+        { rule: `${r}.dup_line_frac`, max: p.dup_line_frac },
+        { rule: `${r}.dup_line_char_frac`, max: p.dup_line_char_frac },
       ];
       for (const [n, v] of Object.entries(p.top_n_grams)) rs.push({ rule: `${r}.top_${n}gram`, max: v });
       for (const [n, v] of Object.entries(p.dup_n_grams)) rs.push({ rule: `${r}.dup_${n}gram`, max: v });
@@ -326,7 +516,8 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     name: 'fineweb_quality',
-    description: 'FineWeb quality rules (datatrove semantics): share of lines ending in terminal punctuation (CJK included), short lines, duplicated line characters, newlines per word',
+    description:
+      'FineWeb quality rules (datatrove semantics): share of lines ending in terminal punctuation (CJK included), short lines, duplicated line characters, newlines per word',
     params: z.object({
       rule: ruleName('fineweb'),
       words: wordMode('auto'),
@@ -353,13 +544,26 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     name: 'perplexity',
-    description: 'perplexity under an ARPA n-gram model (ours from `steel lm train`, or KenLM\'s); data-juicer perplexity_filter semantics (per-line scores, 10^(-logp/(tokens+lines)))',
+    description:
+      "perplexity under an ARPA n-gram model (ours from `steel lm train`, or KenLM's); data-juicer perplexity_filter semantics (per-line scores, 10^(-logp/(tokens+lines)))",
     params: z.object({
       rule: ruleName('perplexity'),
       model: z.string().default('models/zh.char.arpa').describe('ARPA file (.arpa, .arpa.gz, .arpa.zst)'),
-      tokenization: z.enum(['char', 'whitespace', 'jieba']).default('char').describe('how the model was trained: char (one token per character, spaces as ▁), whitespace words, or jieba words'),
-      max_chars: z.number().int().default(20000).describe('score at most this many characters of each document (speed)'),
-      if_missing: z.enum(['error', 'skip']).default('error').describe('when the model file does not exist: fail, or pass every document with a warning'),
+      tokenization: z
+        .enum(['char', 'whitespace', 'jieba'])
+        .default('char')
+        .describe(
+          'how the model was trained: char (one token per character, spaces as ▁), whitespace words, or jieba words',
+        ),
+      max_chars: z
+        .number()
+        .int()
+        .default(20000)
+        .describe('score at most this many characters of each document (speed)'),
+      if_missing: z
+        .enum(['error', 'skip'])
+        .default('error')
+        .describe('when the model file does not exist: fail, or pass every document with a warning'),
       min: num(null, 'keep when perplexity >= min'),
       max: num(1500, 'keep when perplexity <= max'),
       langs: langs(),
@@ -373,26 +577,48 @@ export const filterSpecs: FilterSpec[] = [
           lmState.set(p.model, null);
           return;
         }
-        throw new Error(`perplexity: model file ${p.model} not found (train one with \`steel lm train\`, or set if_missing: skip)`);
+        throw new Error(
+          `perplexity: model file ${p.model} not found (train one with \`steel lm train\`, or set if_missing: skip)`,
+        );
       }
       lmState.set(p.model, await loadArpa(p.model));
     },
     applies: (d, p) => langMatch(d, p.langs) && lmState.get(p.model) !== null,
-    compute: (d, p) => ({ [p.rule]: lmState.get(p.model)!.perplexity(d.text.length > p.max_chars ? d.text.slice(0, p.max_chars) : d.text, p.tokenization) }),
+    compute: (d, p) => ({
+      [p.rule]: lmState
+        .get(p.model)!
+        .perplexity(d.text.length > p.max_chars ? d.text.slice(0, p.max_chars) : d.text, p.tokenization),
+    }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
     name: 'lang_id',
-    description: 'language ID with fastText lid.176 (bundled): tags doc.lang and meta.lang_score; drops when the score is below the threshold for that language (default_threshold for others). Optional "code" label from a code detector',
+    description:
+      'language ID with fastText lid.176 (bundled): tags doc.lang and meta.lang_score; drops when the score is below the threshold for that language (default_threshold for others). Optional "code" label from a code detector',
     params: z.object({
       rule: ruleName('lang_id'),
       thresholds: z.record(z.string(), z.number()).default({ zh: 0.5, en: 0.5 }).describe('per-language minimum score'),
-      default_threshold: z.number().default(0).describe('minimum score for languages not listed (set > 1 to drop every other language)'),
+      default_threshold: z
+        .number()
+        .default(0)
+        .describe('minimum score for languages not listed (set > 1 to drop every other language)'),
       action: z.enum(['tag', 'drop']).default('drop').describe('tag only, or also drop below threshold'),
-      max_chars: z.number().int().default(500).describe('identify from the first N characters (fastText cost grows with length; on whole sample documents 500 drops far fewer man pages than 200-300, whose heads are English headers)'),
-      detect_code: z.boolean().default(true).describe('label as "code" (score 1) when most lines look like source code or shell'),
+      max_chars: z
+        .number()
+        .int()
+        .default(500)
+        .describe(
+          'identify from the first N characters (fastText cost grows with length; on whole sample documents 500 drops far fewer man pages than 200-300, whose heads are English headers)',
+        ),
+      detect_code: z
+        .boolean()
+        .default(true)
+        .describe('label as "code" (score 1) when most lines look like source code or shell'),
       code_line_ratio: z.number().default(0.6).describe('min share of code-looking lines for "code"'),
-      keep_original_lang: z.boolean().default(false).describe('keep an existing doc.lang and only record meta.lid_lang'),
+      keep_original_lang: z
+        .boolean()
+        .default(false)
+        .describe('keep an existing doc.lang and only record meta.lid_lang'),
       langs: langs(),
     }),
     async init() {
@@ -422,7 +648,8 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     name: 'zh_script',
-    description: 'Simplified vs Traditional script detection for Chinese: share of Traditional-only among script-distinctive Han characters (OpenCC tables); tags meta.script = Hans | Hant',
+    description:
+      'Simplified vs Traditional script detection for Chinese: share of Traditional-only among script-distinctive Han characters (OpenCC tables); tags meta.script = Hans | Hant',
     params: z.object({
       rule: ruleName('zh_script'),
       langs: z.array(z.string()).default(['zh']).describe('apply to these languages'),

@@ -45,7 +45,10 @@ async function readAll(file: string): Promise<Record<string, unknown>[]> {
 async function readDir(dir: string): Promise<Record<string, unknown>[]> {
   if (!existsSync(dir)) return [];
   const out: Record<string, unknown>[] = [];
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.jsonl.zst')).sort()) out.push(...(await readAll(join(dir, f))));
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.jsonl.zst'))
+    .sort())
+    out.push(...(await readAll(join(dir, f))));
   return out;
 }
 const keptKey = (d: Record<string, unknown>) => `${d.id}\u0001${d.lang}\u0001${d.text}`;
@@ -53,11 +56,16 @@ const keptKey = (d: Record<string, unknown>) => `${d.id}\u0001${d.lang}\u0001${d
 // by the new thresholds carries its final text (the run kept no earlier version), a rerun the text at the dropping step.
 const exclKey = (d: Record<string, unknown>) => `${d.id}\u0001${d.stage}\u0001${d.rule}\u0001${d.value}`;
 
-function assertSameResult(got: { kept: Record<string, unknown>[]; excl: Record<string, unknown>[] }, want: { kept: Record<string, unknown>[]; excl: Record<string, unknown>[] }) {
+function assertSameResult(
+  got: { kept: Record<string, unknown>[]; excl: Record<string, unknown>[] },
+  want: { kept: Record<string, unknown>[]; excl: Record<string, unknown>[] },
+) {
   assert.deepEqual(got.kept.map(keptKey).sort(), want.kept.map(keptKey).sort());
   assert.deepEqual(got.excl.map(exclKey).sort(), want.excl.map(exclKey).sort());
   // statistics of the kept documents agree with the rerun's
-  const byId = new Map(want.kept.map((d) => [d.id, (d.meta as Record<string, unknown>).stats as Record<string, number>]));
+  const byId = new Map(
+    want.kept.map((d) => [d.id, (d.meta as Record<string, unknown>).stats as Record<string, number>]),
+  );
   for (const d of got.kept) {
     const ws = byId.get(d.id)!;
     const gs = (d.meta as Record<string, unknown>).stats as Record<string, number>;
@@ -68,8 +76,18 @@ function assertSameResult(got: { kept: Record<string, unknown>[]; excl: Record<s
 test('refilter == rerun, in process, on the sample (loosened and tightened thresholds, mappers after filters)', async () => {
   const docs: Document[] = (await readSample(undefined, 60)).flatMap((s) => s.docs);
   // seed a few documents that only pass once the thresholds change
-  docs.push({ id: 'rep', text: ('重复的句子重复的句子。' as string).repeat(30) + ' 联系 13812345678 ◆', source: 't', meta: {} });
-  docs.push({ id: 'sym', text: '●■ ' + 'a1 = b2 + c3; '.repeat(40) + ' mail me: x.y@example.com', source: 't', meta: {} });
+  docs.push({
+    id: 'rep',
+    text: ('重复的句子重复的句子。' as string).repeat(30) + ' 联系 13812345678 ◆',
+    source: 't',
+    meta: {},
+  });
+  docs.push({
+    id: 'sym',
+    text: '●■ ' + 'a1 = b2 + c3; '.repeat(40) + ' mail me: x.y@example.com',
+    source: 't',
+    meta: {},
+  });
   const runA = await runMapSteps(await mapSteps(parseRecipe(recipe(A)), operators), docs);
   const runB = await runMapSteps(await mapSteps(parseRecipe(recipe(B)), operators), docs);
   const dir = tmpDir('steel-refilter-');
@@ -83,12 +101,18 @@ test('refilter == rerun, in process, on the sample (loosened and tightened thres
       await xw.write(doc as Document, stage, rule, value);
     }
     await xw.close();
-    const plan = await planFrom((await resolveSteps(parseRecipe(recipe(A)), operators)) as never, SETS.map(parseOverride));
+    const plan = await planFrom(
+      (await resolveSteps(parseRecipe(recipe(A)), operators)) as never,
+      SETS.map(parseOverride),
+    );
     const res = await refilterRun({ runDir: join(dir, 'run'), outDir: join(dir, 'out'), plan });
     assert.ok(res.newly_kept > 0 && res.newly_dropped > 0, JSON.stringify(res));
     assert.equal(res.read, docs.length);
     const got = { kept: await readDir(join(dir, 'out', 'docs')), excl: await readDir(join(dir, 'out', 'excluded')) };
-    const want = { kept: runB.kept as unknown as Record<string, unknown>[], excl: runB.excluded as unknown as Record<string, unknown>[] };
+    const want = {
+      kept: runB.kept as unknown as Record<string, unknown>[],
+      excl: runB.excluded as unknown as Record<string, unknown>[],
+    };
     assertSameResult(got, JSON.parse(JSON.stringify(want)));
     // a newly kept document went through the mapper after its old dropping step (PII masked)
     const rep = got.kept.find((d) => d.id === 'rep');
@@ -103,13 +127,19 @@ test('refilter rejects unknown rules and bad values', async () => {
   assert.throws(() => parseOverride('alnum_ratio.max=abc'), /not a number/);
   assert.deepEqual(parseOverride('lang_id.zh.min=0.8'), { rule: 'lang_id.zh', bound: 'min', value: 0.8 });
   assert.equal(parseOverride('gq.n_words.max=none').value, null);
-  await assert.rejects(planFrom((await resolveSteps(parseRecipe(recipe(A)), operators)) as never, [parseOverride('nope.max=1')]), /unknown rule "nope"/);
+  await assert.rejects(
+    planFrom((await resolveSteps(parseRecipe(recipe(A)), operators)) as never, [parseOverride('nope.max=1')]),
+    /unknown rule "nope"/,
+  );
 });
 
 test('steel prep + steel refilter == steel prep with the new thresholds (CLI, real pipeline)', () => {
   const dir = tmpDir('steel-refilter-cli-');
   const run = (args: string[]) => {
-    const r = spawnSync(process.execPath, ['cli/steel.js', ...args], { encoding: 'utf8', env: { ...process.env, STEEL_PROGRESS: 'lines' } });
+    const r = spawnSync(process.execPath, ['cli/steel.js', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, STEEL_PROGRESS: 'lines' },
+    });
     assert.equal(r.status, 0, `steel ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
   };
@@ -117,14 +147,50 @@ test('steel prep + steel refilter == steel prep with the new thresholds (CLI, re
     writeFileSync(join(dir, 'a.yaml'), stringify(recipe(A)));
     writeFileSync(join(dir, 'b.yaml'), stringify({ ...recipe(B), name: 'refilter-test' }));
     const input = 'corpora-manifests/sample/debian-reference-{en,zh-cn}.jsonl.zst';
-    run(['prep', '--recipe', join(dir, 'a.yaml'), '--input', input, '--out', join(dir, 'runA'), '--workers', '1', '--quiet']);
-    run(['prep', '--recipe', join(dir, 'b.yaml'), '--input', input, '--out', join(dir, 'runB'), '--workers', '1', '--quiet']);
-    const out = run(['refilter', join(dir, 'runA'), '--recipe', join(dir, 'a.yaml'), ...SETS.flatMap((s) => ['--set', s]), '--out', join(dir, 'ref')]);
+    run([
+      'prep',
+      '--recipe',
+      join(dir, 'a.yaml'),
+      '--input',
+      input,
+      '--out',
+      join(dir, 'runA'),
+      '--workers',
+      '1',
+      '--quiet',
+    ]);
+    run([
+      'prep',
+      '--recipe',
+      join(dir, 'b.yaml'),
+      '--input',
+      input,
+      '--out',
+      join(dir, 'runB'),
+      '--workers',
+      '1',
+      '--quiet',
+    ]);
+    const out = run([
+      'refilter',
+      join(dir, 'runA'),
+      '--recipe',
+      join(dir, 'a.yaml'),
+      ...SETS.flatMap((s) => ['--set', s]),
+      '--out',
+      join(dir, 'ref'),
+    ]);
     assert.match(out, /dropped by rule:/);
     return (async () => {
       const got = { kept: await readDir(join(dir, 'ref', 'docs')), excl: await readDir(join(dir, 'ref', 'excluded')) };
-      const want = { kept: await readDir(join(dir, 'runB', 'docs')), excl: await readDir(join(dir, 'runB', 'excluded')) };
-      assert.ok(want.kept.length > 100 && want.excl.length > 10, `${want.kept.length} kept, ${want.excl.length} excluded`);
+      const want = {
+        kept: await readDir(join(dir, 'runB', 'docs')),
+        excl: await readDir(join(dir, 'runB', 'excluded')),
+      };
+      assert.ok(
+        want.kept.length > 100 && want.excl.length > 10,
+        `${want.kept.length} kept, ${want.excl.length} excluded`,
+      );
       assertSameResult(got, want);
     })().finally(() => rmSync(dir, { recursive: true, force: true }));
   } catch (e) {

@@ -25,7 +25,12 @@ import { JsonlWriter, ExclusionWriter } from '../pipeline/writers/index.ts';
 import type { FilterSpec, MapperSpec, RuleSpec } from './framework.ts';
 import { firstViolation, statsOf, boundsFor } from './framework.ts';
 
-export interface Override { rule: string; lang?: string; bound: 'min' | 'max'; value: number | null }
+export interface Override {
+  rule: string;
+  lang?: string;
+  bound: 'min' | 'max';
+  value: number | null;
+}
 
 /** Parse `RULE.min=0.5`, `RULE.max=none`, `lang_id.zh.min=0.8`. Rule names may contain dots. */
 export function parseOverride(s: string): Override {
@@ -47,7 +52,9 @@ export function parseOverride(s: string): Override {
 
 /** Apply overrides to the rules of all steps; every override must name a known rule (optionally RULE.LANG). */
 export function applyOverrides(stepRules: RuleSpec[][], overrides: Override[]): RuleSpec[][] {
-  const out = stepRules.map((rs) => rs.map((r) => ({ ...r, byLang: r.byLang ? structuredClone(r.byLang) : undefined })));
+  const out = stepRules.map((rs) =>
+    rs.map((r) => ({ ...r, byLang: r.byLang ? structuredClone(r.byLang) : undefined })),
+  );
   const all = out.flat();
   for (const o of overrides) {
     let r = all.find((x) => x.rule === o.rule);
@@ -57,7 +64,10 @@ export function applyOverrides(stepRules: RuleSpec[][], overrides: Override[]): 
       r = all.find((x) => x.rule === o.rule.slice(0, d));
       lang = o.rule.slice(d + 1);
     }
-    if (!r) throw new Error(`--set ${o.rule}.${o.bound}: unknown rule "${o.rule}" (rules of this recipe: ${all.map((x) => x.rule).join(', ')})`);
+    if (!r)
+      throw new Error(
+        `--set ${o.rule}.${o.bound}: unknown rule "${o.rule}" (rules of this recipe: ${all.map((x) => x.rule).join(', ')})`,
+      );
     if (lang) {
       r.byLang ??= {};
       r.byLang[lang] = { ...(r.byLang[lang] ?? {}), [o.bound]: o.value };
@@ -72,38 +82,53 @@ type Prepared =
   | { kind: 'map'; name: string; stage: Stage; op: string }
   | { kind: 'global'; name: string; op: GlobalOp; params: unknown };
 
-export interface RefilterPlan { steps: Prepared[]; mapEnd: number }
+export interface RefilterPlan {
+  steps: Prepared[];
+  mapEnd: number;
+}
 
 /** Build the plan from resolved recipe steps: `{name, op, params}` with validated params. */
-export async function planFrom(resolved: { name: string; op: MapOp | GlobalOp; params: unknown }[], overrides: Override[]): Promise<RefilterPlan> {
+export async function planFrom(
+  resolved: { name: string; op: MapOp | GlobalOp; params: unknown }[],
+  overrides: Override[],
+): Promise<RefilterPlan> {
   const steps: Prepared[] = [];
   const ruleLists: RuleSpec[][] = [];
   for (const s of resolved) {
     const spec = (s.op as { spec?: FilterSpec | MapperSpec }).spec;
     if (s.op.kind === 'global') steps.push({ kind: 'global', name: s.name, op: s.op, params: s.params });
-    else if (spec?.kind === 'filter') steps.push({ kind: 'filter', name: s.name, spec, params: s.params, rules: spec.rules(s.params) });
+    else if (spec?.kind === 'filter')
+      steps.push({ kind: 'filter', name: s.name, spec, params: s.params, rules: spec.rules(s.params) });
     else if (spec?.kind === 'mapper') steps.push({ kind: 'mapper', name: s.name, spec, params: s.params });
     else steps.push({ kind: 'map', name: s.name, op: s.op.name, stage: await (s.op as MapOp).create(s.params) });
   }
   const filters = steps.filter((s): s is Extract<Prepared, { kind: 'filter' }> => s.kind === 'filter');
   // rules must be unique so a rule identifies its step
   const seen = new Map<string, string>();
-  for (const f of filters) for (const r of f.rules) {
-    if (seen.has(r.rule)) throw new Error(`rule "${r.rule}" is produced by two steps ("${seen.get(r.rule)}" and "${f.name}"); give one a distinct \`rule\` param`);
-    seen.set(r.rule, f.name);
-  }
+  for (const f of filters)
+    for (const r of f.rules) {
+      if (seen.has(r.rule))
+        throw new Error(
+          `rule "${r.rule}" is produced by two steps ("${seen.get(r.rule)}" and "${f.name}"); give one a distinct \`rule\` param`,
+        );
+      seen.set(r.rule, f.name);
+    }
   for (const f of filters) ruleLists.push(f.rules);
   const newRules = applyOverrides(ruleLists, overrides);
   filters.forEach((f, i) => (f.rules = newRules[i]));
   let mapEnd = steps.findIndex((s) => s.kind === 'global');
   if (mapEnd < 0) mapEnd = steps.length;
   const lateFilter = steps.findIndex((s, i) => i > mapEnd && s.kind !== 'global');
-  if (lateFilter >= 0) throw new Error(`refilter: step "${steps[lateFilter].name}" is a map step after a global step; only recipes whose map steps come before their global steps can be refiltered`);
+  if (lateFilter >= 0)
+    throw new Error(
+      `refilter: step "${steps[lateFilter].name}" is a map step after a global step; only recipes whose map steps come before their global steps can be refiltered`,
+    );
   for (const s of steps) if (s.kind === 'filter' || s.kind === 'mapper') await s.spec.init?.(s.params);
   return { steps, mapEnd };
 }
 
-export type Verdict = { kept: true; doc: Document } | { kept: false; doc: Document; stage: string; rule: string; value?: number | string };
+export type Verdict =
+  { kept: true; doc: Document } | { kept: false; doc: Document; stage: string; rule: string; value?: number | string };
 
 async function* one(doc: Document): AsyncGenerator<Document> {
   yield doc;
@@ -113,7 +138,12 @@ async function* one(doc: Document): AsyncGenerator<Document> {
  * Re-evaluate one document. `stop` = index of the step that dropped it (steps before it ran and passed; it ran up to
  * computing its statistics), or plan.mapEnd for a document that passed every map step.
  */
-export async function reevaluate(plan: RefilterPlan, doc: Document, stop: number, original?: { rule: string; value?: number | string }): Promise<Verdict> {
+export async function reevaluate(
+  plan: RefilterPlan,
+  doc: Document,
+  stop: number,
+  original?: { rule: string; value?: number | string },
+): Promise<Verdict> {
   for (let i = 0; i < plan.mapEnd; i++) {
     const s = plan.steps[i];
     if (s.kind === 'mapper') {
@@ -122,12 +152,20 @@ export async function reevaluate(plan: RefilterPlan, doc: Document, stop: number
     }
     if (s.kind === 'map') {
       if (i < stop) continue;
-      if (i === stop) return { kept: false, doc, stage: s.name, rule: original?.rule ?? 'unknown', value: original?.value };
+      if (i === stop)
+        return { kept: false, doc, stage: s.name, rule: original?.rule ?? 'unknown', value: original?.value };
       let dropped: { rule: string; value?: number | string } | undefined;
       let out: Document | undefined;
-      const ctx: StageContext = { rank: 0, world: 1, outDir: '', drop: (_d, rule, value) => (dropped = { rule, value }), log: () => {} };
+      const ctx: StageContext = {
+        rank: 0,
+        world: 1,
+        outDir: '',
+        drop: (_d, rule, value) => (dropped = { rule, value }),
+        log: () => {},
+      };
       for await (const d of s.stage(one(doc), ctx)) out = d;
-      if (dropped || !out) return { kept: false, doc, stage: s.name, rule: dropped?.rule ?? 'unknown', value: dropped?.value };
+      if (dropped || !out)
+        return { kept: false, doc, stage: s.name, rule: dropped?.rule ?? 'unknown', value: dropped?.value };
       doc = out;
       continue;
     }
@@ -161,7 +199,10 @@ export function locateStop(plan: RefilterPlan, stage: string | undefined, rule: 
 
 function listParts(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((f) => /\.jsonl(\.zst|\.gz)?$/.test(f)).sort().map((f) => join(dir, f));
+  return readdirSync(dir)
+    .filter((f) => /\.jsonl(\.zst|\.gz)?$/.test(f))
+    .sort()
+    .map((f) => join(dir, f));
 }
 
 export interface RefilterResult {
@@ -189,17 +230,30 @@ export interface RefilterOptions {
 export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
   const log = o.log ?? (() => {});
   const { plan } = o;
-  const globals = plan.steps.slice(plan.mapEnd).filter((s): s is Extract<Prepared, { kind: 'global' }> => s.kind === 'global');
+  const globals = plan.steps
+    .slice(plan.mapEnd)
+    .filter((s): s is Extract<Prepared, { kind: 'global' }> => s.kind === 'global');
   const keptFiles = listParts(join(o.runDir, 'docs'));
   const exclFiles = listParts(join(o.runDir, 'excluded'));
-  if (keptFiles.length === 0 && exclFiles.length === 0) throw new Error(`${o.runDir}: no documents in docs/ or excluded/ (is this a run output folder?)`);
+  if (keptFiles.length === 0 && exclFiles.length === 0)
+    throw new Error(`${o.runDir}: no documents in docs/ or excluded/ (is this a run output folder?)`);
   const runGlobals = globals.length > 0 && !o.mapOnly;
   mkdirSync(o.outDir, { recursive: true });
   const docsDir = join(o.outDir, 'docs');
-  const mapOut = runGlobals ? join(o.outDir, '.state', 'refilter-map', 'part-00000.jsonl.zst') : join(docsDir, 'part-00000.jsonl.zst');
+  const mapOut = runGlobals
+    ? join(o.outDir, '.state', 'refilter-map', 'part-00000.jsonl.zst')
+    : join(docsDir, 'part-00000.jsonl.zst');
   const kw = new JsonlWriter(mapOut);
   const xw = new ExclusionWriter(join(o.outDir, 'excluded', 'part-00000.jsonl.zst'));
-  const res: RefilterResult = { read: 0, kept: 0, dropped: 0, dropped_by_rule: {}, newly_kept: 0, newly_dropped: 0, unchanged_outside_recipe: 0 };
+  const res: RefilterResult = {
+    read: 0,
+    kept: 0,
+    dropped: 0,
+    dropped_by_rule: {},
+    newly_kept: 0,
+    newly_dropped: 0,
+    unchanged_outside_recipe: 0,
+  };
   const globalDropsSeen = new Map<string, number>();
   const emit = async (v: Verdict, wasKept: boolean) => {
     if (v.kept) {
@@ -234,7 +288,10 @@ export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
       const rule = typeof rec.rule === 'string' ? rec.rule : '';
       const value = rec.value as number | string | undefined;
       if (!rule) throw new Error(`${f}:${it.loc.line}: exclusion line without "rule"`);
-      const doc = recordToDocument({ id: rec.id, text: rec.text, source: rec.source, lang: rec.lang, meta: rec.meta }, it.loc);
+      const doc = recordToDocument(
+        { id: rec.id, text: rec.text, source: rec.source, lang: rec.lang, meta: rec.meta },
+        it.loc,
+      );
       res.read++;
       tick();
       const stop = locateStop(plan, stage, rule);
@@ -253,18 +310,30 @@ export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
   await kw.close();
   if (!runGlobals) {
     await xw.close();
-    if (globals.length) log(`refilter: --map-only: global steps (${globals.map((g) => g.name).join(', ')}) were not re-run`);
+    if (globals.length)
+      log(`refilter: --map-only: global steps (${globals.map((g) => g.name).join(', ')}) were not re-run`);
     return res;
   }
   // completeness: every document dropped by a global step must be in excluded/
-  const phases = (o.runStats?.phases ?? []).filter((p) => p.kind === 'global') as { name: string; op?: string; dropped: number }[];
+  const phases = (o.runStats?.phases ?? []).filter((p) => p.kind === 'global') as {
+    name: string;
+    op?: string;
+    dropped: number;
+  }[];
   for (const g of globals) {
     // the runner names global phases "pN-STEP" and records the op
-    const expected = phases.find((p) => p.name === g.name || p.name.endsWith(`-${g.name}`) || (p.op === g.op.name && !phases.some((q) => q !== p && q.op === p.op)))?.dropped;
+    const expected = phases.find(
+      (p) =>
+        p.name === g.name ||
+        p.name.endsWith(`-${g.name}`) ||
+        (p.op === g.op.name && !phases.some((q) => q !== p && q.op === p.op)),
+    )?.dropped;
     const seen = globalDropsSeen.get(g.name) ?? 0;
     if (expected !== undefined && expected > seen) {
       await xw.abort();
-      throw new Error(`global step "${g.name}" dropped ${expected} documents but only ${seen} are in ${o.runDir}/excluded/; refilter cannot reproduce a rerun exactly (use --map-only for the map steps alone)`);
+      throw new Error(
+        `global step "${g.name}" dropped ${expected} documents but only ${seen} are in ${o.runDir}/excluded/; refilter cannot reproduce a rerun exactly (use --map-only for the map steps alone)`,
+      );
     }
   }
   await xw.close();
@@ -276,7 +345,14 @@ export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
     const workDir = join(o.outDir, '.state', g.name);
     mkdirSync(workDir, { recursive: true });
     log(`refilter: re-running global step ${g.name}`);
-    const r = await g.op.run(g.params, { inputFiles, workDir, outDir: resolve(o.outDir), workers: o.workers ?? 1, executor, log });
+    const r = await g.op.run(g.params, {
+      inputFiles,
+      workDir,
+      outDir: resolve(o.outDir),
+      workers: o.workers ?? 1,
+      executor,
+      log,
+    });
     res.global.push({ step: g.name, read: r.stats.read, kept: r.stats.kept, dropped: r.stats.dropped });
     for (const [k, v] of Object.entries(r.stats.dropped)) {
       res.dropped_by_rule[k] = (res.dropped_by_rule[k] ?? 0) + v;

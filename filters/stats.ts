@@ -3,8 +3,22 @@
  * Lengths are in Unicode code points (Python len()), never UTF-16 units.
  */
 import {
-  codePoints, cpLength, textCpLength, linesOf as splitLines, isAlnum, isDjSpecial, isSpecialCategory, HashCounter, counterValues, hashString,
-  hasAlpha, hasAlnum, charFlags, C_LETTER, C_PUNCT, C_SYMBOL,
+  codePoints,
+  cpLength,
+  textCpLength,
+  linesOf as splitLines,
+  isAlnum,
+  isDjSpecial,
+  isSpecialCategory,
+  HashCounter,
+  counterValues,
+  hashString,
+  hasAlpha,
+  hasAlnum,
+  charFlags,
+  C_LETTER,
+  C_PUNCT,
+  C_SYMBOL,
 } from './text.ts';
 
 const counter = new HashCounter();
@@ -35,11 +49,23 @@ export function avgLineLength(text: string): number {
 /** data-juicer maximum_line_length_filter: max(len(line) for line in text.splitlines()). */
 export function maxLineLength(text: string): number {
   // the longest of the splitLines() lines, in code points, in one scan
-  let m = 0, k = 0;
+  let m = 0,
+    k = 0;
   const L = text.length;
   for (let i = 0; i < L; i++) {
     const c = text.charCodeAt(i);
-    if (c === 10 || c === 13 || c === 11 || c === 12 || c === 0x1c || c === 0x1d || c === 0x1e || c === 0x85 || c === 0x2028 || c === 0x2029) {
+    if (
+      c === 10 ||
+      c === 13 ||
+      c === 11 ||
+      c === 12 ||
+      c === 0x1c ||
+      c === 0x1d ||
+      c === 0x1e ||
+      c === 0x85 ||
+      c === 0x2028 ||
+      c === 0x2029
+    ) {
       if (k > m) m = k;
       k = 0;
     } else {
@@ -67,13 +93,16 @@ export function charRepetition(text: string, n = 10): number {
   if (total <= 0) return 0;
   counter.reset(total);
   // two rolling polynomial hashes over the window
-  const B1 = 0x01000193, B2 = 0x5bd1e995;
-  let p1 = 1, p2 = 1;
+  const B1 = 0x01000193,
+    B2 = 0x5bd1e995;
+  let p1 = 1,
+    p2 = 1;
   for (let i = 0; i < n; i++) {
     p1 = Math.imul(p1, B1);
     p2 = Math.imul(p2, B2);
   }
-  let h1 = 0, h2 = 0;
+  let h1 = 0,
+    h2 = 0;
   for (let i = 0; i < len; i++) {
     const c = cps[i] + 1;
     h1 = (Math.imul(h1, B1) + c) | 0;
@@ -122,7 +151,8 @@ export function djWords(text: string, lowerCase: boolean): string[] {
     if (!w) continue;
     if (lowerCase) w = w.toLowerCase();
     // strip special characters at both ends (code points)
-    let b = 0, e = w.length;
+    let b = 0,
+      e = w.length;
     while (b < e) {
       const c = w.codePointAt(b)!;
       if (!isDjSpecial(c)) break;
@@ -149,7 +179,8 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
   if (total <= 0) return 0;
   counter.reset(total);
   prepareWords(words);
-  let wh1 = hb1, wh2 = hb2;
+  let wh1 = hb1,
+    wh2 = hb2;
   if (lowerCase) {
     if (wr1.length < words.length) {
       wr1 = new Int32Array(Math.max(words.length, wr1.length * 2));
@@ -169,7 +200,8 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
     }
   }
   for (let i = 0; i < total; i++) {
-    let h1 = 0x3c6ef372, h2 = 0x1b873593;
+    let h1 = 0x3c6ef372,
+      h2 = 0x1b873593;
     for (let j = 0; j < n; j++) {
       h1 = Math.imul(h1 ^ wh1[i + j], 0x01000193);
       h2 = Math.imul(h2 ^ wh2[i + j], 0x5bd1e995) ^ (h2 >>> 13);
@@ -182,8 +214,10 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
   return rep / total;
 }
 const LOWERABLE = /[A-Z\u00c0-\u024f\u0370-\u052f]/;
-let wr1 = new Int32Array(1024), wr2 = new Int32Array(1024);
-let hb1 = new Int32Array(1024), hb2 = new Int32Array(1024);
+let wr1 = new Int32Array(1024),
+  wr2 = new Int32Array(1024);
+let hb1 = new Int32Array(1024),
+  hb2 = new Int32Array(1024);
 function hashBuf(n: number): Int32Array {
   if (hb1.length < n) hb1 = new Int32Array(Math.max(n, hb1.length * 2));
   return hb1;
@@ -227,7 +261,12 @@ export function stopwordCount(words: readonly string[], stop: ReadonlySet<string
 }
 
 /** Flagged-word ratio: occurrences of listed words (or, for Chinese, listed substrings) / number of words. */
-export function flaggedRatio(text: string, words: readonly string[], flagged: ReadonlySet<string>, cjk: RegExp | null): number {
+export function flaggedRatio(
+  text: string,
+  words: readonly string[],
+  flagged: ReadonlySet<string>,
+  cjk: RegExp | null,
+): number {
   if (words.length === 0) return 0;
   let k = 0;
   // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII
@@ -252,24 +291,29 @@ function PUNCT_ONLY(w: string): boolean {
 
 /** Gopher quality statistics (datatrove semantics). */
 export function gopherQuality(text: string, words: readonly string[]) {
-  let nWords = 0, lenSum = 0;
+  let nWords = 0,
+    lenSum = 0;
   prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
-  for (let i = 0; i < words.length; i++) if (!PUNCT_ONLY(words[i])) {
-    nWords++;
-    lenSum += wl[i + 1] - wl[i];
-  }
+  for (let i = 0; i < words.length; i++)
+    if (!PUNCT_ONLY(words[i])) {
+      nWords++;
+      lenSum += wl[i + 1] - wl[i];
+    }
   const lines = splitLines(text);
-  let bullets = 0, ellipsis = 0;
+  let bullets = 0,
+    ellipsis = 0;
   for (const l of lines) {
     // l.trimStart() starts with • or -, l.trimEnd() ends with ... or … (without building the trimmed strings)
-    let b = 0, e = l.length;
+    let b = 0,
+      e = l.length;
     while (b < e && isJsSpace(l.charCodeAt(b))) b++;
     if (b < e) {
       const c = l.charCodeAt(b);
       if (c === 0x2022 || c === 45) bullets++;
       while (isJsSpace(l.charCodeAt(e - 1))) e--;
       const d = l.charCodeAt(e - 1);
-      if (d === 0x2026 || (d === 46 && e - b >= 3 && l.charCodeAt(e - 2) === 46 && l.charCodeAt(e - 3) === 46)) ellipsis++;
+      if (d === 0x2026 || (d === 46 && e - b >= 3 && l.charCodeAt(e - 2) === 46 && l.charCodeAt(e - 3) === 46))
+        ellipsis++;
     }
   }
   let alphaWords = 0;
@@ -289,10 +333,21 @@ export function gopherQuality(text: string, words: readonly string[]) {
 /** JS String.prototype.trim() whitespace: WhiteSpace (incl. Zs and BOM) and LineTerminator. */
 function isJsSpace(c: number): boolean {
   if (c < 0x80) return c === 32 || (c >= 9 && c <= 13);
-  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
 }
 function count(text: string, sub: string): number {
-  let k = 0, at = text.indexOf(sub);
+  let k = 0,
+    at = text.indexOf(sub);
   while (at >= 0) {
     k++;
     at = text.indexOf(sub, at + sub.length);
@@ -301,7 +356,13 @@ function count(text: string, sub: string): number {
 }
 
 /** Gopher repetition statistics (datatrove semantics); `joiner` joins words of an n-gram ('' for unsegmented scripts). */
-export function gopherRepetition(text: string, words: readonly string[], topNs: readonly number[], dupNs: readonly number[], joiner: string) {
+export function gopherRepetition(
+  text: string,
+  words: readonly string[],
+  topNs: readonly number[],
+  dupNs: readonly number[],
+  joiner: string,
+) {
   const len = textCpLength(text) || 1;
   // text.trim().split(/\n{2,}/) and text.split(/\n+/), counted without building the arrays
   const pd = dupSplit(text.trim(), 2);
@@ -314,7 +375,8 @@ export function gopherRepetition(text: string, words: readonly string[], topNs: 
   };
   prepareWords(words);
   gN = 0;
-  const tops = [...topNs].sort((a, b) => a - b), dups = [...dupNs].sort((a, b) => a - b);
+  const tops = [...topNs].sort((a, b) => a - b),
+    dups = [...dupNs].sort((a, b) => a - b);
   if (Math.min(2, ...tops, ...dups) >= 2) {
     const r = ngramStats(words, tops, dups, joiner);
     for (const n of tops) out[`top_${n}gram`] = r.top.get(n)! / len;
@@ -332,9 +394,11 @@ export function gopherRepetition(text: string, words: readonly string[], topNs: 
  * ("candidates"). Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing
  * repeats: then the first n-gram, count 1) nor the duplicate characters, so the results equal the full passes.
  */
-let cand = new Int32Array(1024), slots = new Int32Array(1024);
+let cand = new Int32Array(1024),
+  slots = new Int32Array(1024);
 function ngramStats(words: readonly string[], tops: readonly number[], dups: readonly number[], joiner: string) {
-  const top = new Map<number, number>(), dup = new Map<number, number>();
+  const top = new Map<number, number>(),
+    dup = new Map<number, number>();
   const nW = words.length;
   const maxN = Math.max(0, ...tops, ...dups);
   if (cand.length < nW) {
@@ -355,7 +419,8 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
   const jl = cpLength(joiner);
   for (let n = 2; n <= maxN; n++) {
     const total = nW - n + 1;
-    const isTop = tops.includes(n), isDup = dups.includes(n);
+    const isTop = tops.includes(n),
+      isDup = dups.includes(n);
     if (total <= 0) {
       if (isTop) top.set(n, 0);
       if (isDup) dup.set(n, 0);
@@ -371,7 +436,8 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
     }
     // count the n-grams at the candidates (in position order: running counts equal the full pass's for repeated n-grams)
     counter.reset(nc);
-    let best = 0, bestIdx = 0;
+    let best = 0,
+      bestIdx = 0;
     for (let p = 0; p < nc; p++) {
       const i = cand[p];
       const c = counter.add(ga[i], gb[i]);
@@ -394,7 +460,9 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
     nc = m;
     if (isDup) {
       counter.reset(nc);
-      let rep = 0, i = 0, p = 0;
+      let rep = 0,
+        i = 0,
+        p = 0;
       for (;;) {
         while (p < nc && cand[p] < i) p++;
         if (p >= nc) break;
@@ -416,11 +484,15 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
  */
 function dupSplit(t: string, minRun: number): { parts: number; elems: number; chars: number } {
   const seen = new Set<string>();
-  let parts = 0, elems = 0, chars = 0;
-  let start = 0, i = 0;
+  let parts = 0,
+    elems = 0,
+    chars = 0;
+  let start = 0,
+    i = 0;
   const L = t.length;
   for (;;) {
-    let end = L, next = L + 1;
+    let end = L,
+      next = L + 1;
     while (i < L) {
       if (t.charCodeAt(i) === 10) {
         let j = i + 1;
@@ -447,18 +519,22 @@ function dupSplit(t: string, minRun: number): { parts: number; elems: number; ch
 }
 // word hashes and cumulative code-point lengths, shared by the n-gram statistics of one call
 let wl = new Int32Array(1024);
-let wlWords: readonly string[] | null = null, wlN = -1;
+let wlWords: readonly string[] | null = null,
+  wlN = -1;
 /** Word hashes (hashString with both seeds) into hb1/hb2 and cumulative code-point lengths into wl; cached per words array. */
 function prepareWords(words: readonly string[]): void {
   const n = words.length;
   if (wlWords === words && wlN === n) return;
-  const h1 = hashBuf(n), h2 = hashBuf2(n);
+  const h1 = hashBuf(n),
+    h2 = hashBuf2(n);
   if (wl.length < n + 1) wl = new Int32Array(Math.max(n + 1, wl.length * 2));
   let acc = 0;
   wl[0] = 0;
   for (let i = 0; i < n; i++) {
     const w = words[i];
-    let a = 0x811c9dc5, b = 0x12345678, k = w.length;
+    let a = 0x811c9dc5,
+      b = 0x12345678,
+      k = w.length;
     for (let j = 0; j < w.length; j++) {
       const c = w.charCodeAt(j);
       a = Math.imul(a ^ c, 0x01000193);
@@ -478,8 +554,10 @@ function prepareWords(words: readonly string[]): void {
   wlN = n;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
-let ga = new Int32Array(1024), gb = new Int32Array(1024);
-let gN = 0, gWords = 0;
+let ga = new Int32Array(1024),
+  gb = new Int32Array(1024);
+let gN = 0,
+  gWords = 0;
 function ngramHashesUpTo(n: number, nWords: number): void {
   if (gN === 0 || gN > n || gWords !== nWords) {
     if (ga.length < nWords) {
@@ -508,7 +586,8 @@ function topNgramFrac(words: readonly string[], n: number, joiner: string): numb
   if (total <= 0) return 0;
   ngramHashesUpTo(n, words.length);
   counter.reset(total);
-  let best = 0, bestIdx = 0;
+  let best = 0,
+    bestIdx = 0;
   for (let i = 0; i < total; i++) {
     const c = counter.add(ga[i], gb[i]);
     if (c > best) {
@@ -524,7 +603,8 @@ function dupNgramChars(words: readonly string[], n: number): number {
   if (total <= 0) return 0;
   ngramHashesUpTo(n, words.length);
   counter.reset(total);
-  let rep = 0, i = 0;
+  let rep = 0,
+    i = 0;
   while (i < total) {
     if (counter.add(ga[i], gb[i]) > 1) {
       rep += wl[i + n] - wl[i];
@@ -548,7 +628,10 @@ function endsWithTerminal(line: string): boolean {
 /** FineWeb quality statistics (datatrove FineWebQualityFilter semantics). */
 export function finewebQuality(text: string, words: readonly string[], shortLineLength = 30) {
   const all = text.split('\n');
-  let n = 0, punct = 0, short = 0, dupChars = 0;
+  let n = 0,
+    punct = 0,
+    short = 0,
+    dupChars = 0;
   const seen = new Set<string>();
   for (const l of all) {
     if (!hasNonSpace(l)) continue;
@@ -571,18 +654,30 @@ export function finewebQuality(text: string, words: readonly string[], shortLine
 function hasNonSpace(l: string): boolean {
   for (let i = 0; i < l.length; i++) {
     const c = l.charCodeAt(i);
-    if (c !== 32 && c !== 9 && c !== 13 && c !== 11 && c !== 12 && c !== 0xa0 && c !== 0x3000 && !(c >= 0x2000 && c <= 0x200a)) return true;
+    if (
+      c !== 32 &&
+      c !== 9 &&
+      c !== 13 &&
+      c !== 11 &&
+      c !== 12 &&
+      c !== 0xa0 &&
+      c !== 0x3000 &&
+      !(c >= 0x2000 && c <= 0x200a)
+    )
+      return true;
   }
   return false;
 }
 
 /** Average word length in code points over words containing a letter or digit. */
 export function meanWordLength(words: readonly string[]): number {
-  let s = 0, k = 0;
-  for (const w of words) if (hasAlnum(w)) {
-    s += cpLength(w);
-    k++;
-  }
+  let s = 0,
+    k = 0;
+  for (const w of words)
+    if (hasAlnum(w)) {
+      s += cpLength(w);
+      k++;
+    }
   return k ? s / k : 0;
 }
 

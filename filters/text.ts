@@ -15,8 +15,14 @@ export const C_SPACE = 32; // whitespace (\s or \p{Z})
 export const C_OTHER = 64; // \p{C} that is not whitespace (controls, format, private use, unassigned, surrogates)
 export const C_DJ_SPECIAL = 128; // member of data-juicer's SPECIAL_CHARACTERS (single code points)
 
-const RE_L = /\p{L}/u, RE_N = /\p{N}/u, RE_HAN = /\p{Script=Han}/u, RE_P = /\p{P}/u, RE_S = /\p{S}/u;
-const RE_SPACE = /[\s\p{Z}]/u, RE_C = /\p{C}/u, RE_M = /\p{M}/u;
+const RE_L = /\p{L}/u,
+  RE_N = /\p{N}/u,
+  RE_HAN = /\p{Script=Han}/u,
+  RE_P = /\p{P}/u,
+  RE_S = /\p{S}/u;
+const RE_SPACE = /[\s\p{Z}]/u,
+  RE_C = /\p{C}/u,
+  RE_M = /\p{M}/u;
 
 /**
  * data-juicer's SPECIAL_CHARACTERS (string.punctuation + digits + whitespace + its "other" list, which holds invisible
@@ -139,7 +145,18 @@ export function splitLines(text: string): string[] {
   const L = text.length;
   for (let i = 0; i < L; i++) {
     const c = text.charCodeAt(i);
-    if (c === 10 || c === 13 || c === 11 || c === 12 || c === 0x1c || c === 0x1d || c === 0x1e || c === 0x85 || c === 0x2028 || c === 0x2029) {
+    if (
+      c === 10 ||
+      c === 13 ||
+      c === 11 ||
+      c === 12 ||
+      c === 0x1c ||
+      c === 0x1d ||
+      c === 0x1e ||
+      c === 0x85 ||
+      c === 0x2028 ||
+      c === 0x2029
+    ) {
       out.push(text.slice(start, i));
       if (c === 13 && i + 1 < L && text.charCodeAt(i + 1) === 10) i++;
       start = i + 1;
@@ -281,7 +298,8 @@ export class HashCounter {
 
   /** Prepare for up to `n` distinct keys. */
   reset(n: number): void {
-    const counts = this.counts, used = this.used;
+    const counts = this.counts,
+      used = this.used;
     for (let i = 0; i < this.size; i++) counts[used[i]] = 0;
     this.size = 0;
     let cap = this.k1.length;
@@ -296,8 +314,12 @@ export class HashCounter {
   }
   /** Add one occurrence of key (h1: uint32, h2: uint32); returns the new count. */
   add(h1: number, h2: number): number {
-    const a = h1 | 0, b = h2 & 0x1fffff;
-    const counts = this.counts, k1 = this.k1, k2 = this.k2, mask = this.mask;
+    const a = h1 | 0,
+      b = h2 & 0x1fffff;
+    const counts = this.counts,
+      k1 = this.k1,
+      k2 = this.k2,
+      mask = this.mask;
     let slot = (h1 ^ Math.imul(h2, 0x9e3779b1)) & mask;
     for (;;) {
       const c = counts[slot];

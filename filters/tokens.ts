@@ -26,7 +26,12 @@ export function tokenCounter(spec: string): Promise<TokenCounter> {
   let c = counters.get(spec);
   if (!c) {
     const p = provider;
-    if (!p) return Promise.reject(new Error(`no tokenizer provider for "${spec}": filters get tokenizers from the composition root (cli/operators.ts)`));
+    if (!p)
+      return Promise.reject(
+        new Error(
+          `no tokenizer provider for "${spec}": filters get tokenizers from the composition root (cli/operators.ts)`,
+        ),
+      );
     c = Promise.resolve().then(() => p(spec));
     c.catch(() => counters.delete(spec));
     counters.set(spec, c);

@@ -23,7 +23,12 @@ export interface OpenedPage {
 }
 
 /** opens `file` (after `load`), or skips the test (returns null) when no browser can be driven here. */
-export async function openInChromium(t: TestContext, file: string, what: string, viewport = { width: 1200, height: 900 }): Promise<OpenedPage | null> {
+export async function openInChromium(
+  t: TestContext,
+  file: string,
+  what: string,
+  viewport = { width: 1200, height: 900 },
+): Promise<OpenedPage | null> {
   if (!existsSync(CHROMIUM)) {
     console.log(`# SKIP browser check of ${what}: ${CHROMIUM} not found (apt-get install chromium)`);
     t.skip('chromium not installed');
@@ -35,17 +40,32 @@ export async function openInChromium(t: TestContext, file: string, what: string,
     executablePath: CHROMIUM,
     headless: true,
     viewport,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
-  const close = async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); };
+  const close = async () => {
+    await browser.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
     const requests: string[] = [];
-    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warning') errors.push(`console ${m.type()}: ${m.text()}`);
+    });
     page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-    page.on('request', (q) => { if (!q.url().startsWith('file:')) requests.push(q.url()); });
+    page.on('request', (q) => {
+      if (!q.url().startsWith('file:')) requests.push(q.url());
+    });
     await page.goto(`file://${file}`, { waitUntil: 'load' });
     return { page, errors, requests, close };
   } catch (e) {

@@ -8,8 +8,15 @@
  * filters, dedup and `steel inspect` see the same thing as pretraining-style documents.
  */
 export type ChatRole = 'system' | 'user' | 'assistant';
-export interface ChatMessage { role: ChatRole; content: string }
-export interface PreferencePair { prompt: ChatMessage[]; chosen: string; rejected: string }
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+export interface PreferencePair {
+  prompt: ChatMessage[];
+  chosen: string;
+  rejected: string;
+}
 
 export const DEFAULT_SYSTEM_PROMPT = 'You are a helpful assistant.';
 const ROLES = new Set<string>(['system', 'user', 'assistant']);
@@ -23,21 +30,27 @@ export function validateMessages(v: unknown, what = 'messages', needAssistant = 
   if (!Array.isArray(v)) throw new Error(`${what} must be an array of {role, content}`);
   const out: ChatMessage[] = [];
   v.forEach((m, i) => {
-    if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error(`${what}[${i}] must be an object {role, content}`);
+    if (!m || typeof m !== 'object' || Array.isArray(m))
+      throw new Error(`${what}[${i}] must be an object {role, content}`);
     const { role, content } = m as Record<string, unknown>;
-    if (typeof role !== 'string' || !ROLES.has(role)) throw new Error(`${what}[${i}]: unknown role ${JSON.stringify(role)} (system, user or assistant)`);
+    if (typeof role !== 'string' || !ROLES.has(role))
+      throw new Error(`${what}[${i}]: unknown role ${JSON.stringify(role)} (system, user or assistant)`);
     if (typeof content !== 'string') throw new Error(`${what}[${i}]: content must be a string`);
     if (role === 'system' && i !== 0) throw new Error(`${what}[${i}]: a system message may only come first`);
     if (role !== 'system') {
       const prev = out.length ? out[out.length - 1].role : 'system';
       const want = prev === 'user' ? 'assistant' : 'user';
-      if (role !== want) throw new Error(`${what}[${i}]: ${role} turn where a ${want} turn is expected (turns alternate, starting with user)`);
+      if (role !== want)
+        throw new Error(
+          `${what}[${i}]: ${role} turn where a ${want} turn is expected (turns alternate, starting with user)`,
+        );
       if (content.trim() === '') throw new Error(`${what}[${i}]: empty ${role} turn`);
     }
     out.push({ role: role as ChatRole, content });
   });
   const last = out[out.length - 1];
-  if (needAssistant && (!last || last.role !== 'assistant')) throw new Error(`${what}: must end with an assistant turn`);
+  if (needAssistant && (!last || last.role !== 'assistant'))
+    throw new Error(`${what}: must end with an assistant turn`);
   if (!needAssistant && (!last || last.role !== 'user')) throw new Error(`${what}: a prompt must end with a user turn`);
   return out;
 }

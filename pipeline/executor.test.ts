@@ -15,14 +15,25 @@ const quiet = { progress: { quiet: true }, worker };
 function runs(dir: string): number[] {
   const p = join(dir, 'runs.txt');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+  return readFileSync(p, 'utf8')
+    .trim()
+    .split('\n')
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 test('multi-process: runs every rank in worker processes, writes markers, returns stats in rank order', async () => {
   const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
-  const stats = await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
-  assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9, 16]);
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir },
+    { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 },
+  );
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9, 16],
+  );
   assert.ok(stats.every((s) => s.world === 5));
   const pids = new Set(stats.map((s) => s.pid));
   assert.ok(!pids.has(process.pid), 'tasks must run in child processes');
@@ -39,8 +50,15 @@ test('multi-process: runs every rank in worker processes, writes markers, return
   assert.match(readFileSync(join(dir, 'state', 'sq', 'tasks.log'), 'utf8'), /hello from 3/);
 
   // a rerun skips every rank with a marker (even with an arg that would make rank 1 fail)
-  const again = await ex.runTasks(squareTask, { dir, failRank: 1 }, { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 });
-  assert.deepEqual(again.map((s) => s.square), [0, 1, 4, 9, 16]);
+  const again = await ex.runTasks(
+    squareTask,
+    { dir, failRank: 1 },
+    { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 2 },
+  );
+  assert.deepEqual(
+    again.map((s) => s.square),
+    [0, 1, 4, 9, 16],
+  );
   assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
 
   // markers from a different task count are refused
@@ -64,7 +82,10 @@ test('a failing task is reported with rank and message after the others finish; 
   assert.equal(readMarker(markerPath(opts.stateDir, 'f', 2)), undefined);
   for (const r of [0, 1, 3]) assert.ok(readMarker(markerPath(opts.stateDir, 'f', r)));
   const stats = await ex.runTasks(squareTask, { dir }, opts);
-  assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9],
+  );
   assert.deepEqual(runs(dir), [0, 1, 2, 2, 3]);
 });
 
@@ -72,17 +93,30 @@ test('a worker process that dies fails its task clearly; remaining tasks still r
   const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
   const opts = { name: 'd', stateDir: join(dir, 'state'), count: 4, workers: 1 };
-  await assert.rejects(ex.runTasks(squareTask, { dir, dieRank: 1 }, opts), /rank 1: worker process \d+ died while running the task \(exit code 3\)/);
+  await assert.rejects(
+    ex.runTasks(squareTask, { dir, dieRank: 1 }, opts),
+    /rank 1: worker process \d+ died while running the task \(exit code 3\)/,
+  );
   for (const r of [0, 2, 3]) assert.ok(readMarker(markerPath(opts.stateDir, 'd', r)), `rank ${r} marker`);
   const stats = await ex.runTasks(squareTask, { dir }, opts);
-  assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9],
+  );
 });
 
 test('workers=1 runs in-process by default, with the same markers', async () => {
   const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor(quiet);
-  const stats = await ex.runTasks(squareTask, { dir }, { name: 'ip', stateDir: join(dir, 'state'), count: 3, workers: 1 });
-  assert.deepEqual(stats.map((s) => s.pid), [process.pid, process.pid, process.pid]);
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir },
+    { name: 'ip', stateDir: join(dir, 'state'), count: 3, workers: 1 },
+  );
+  assert.deepEqual(
+    stats.map((s) => s.pid),
+    [process.pid, process.pid, process.pid],
+  );
   assert.equal(readMarker(markerPath(join(dir, 'state'), 'ip', 2))?.stats.square, 4);
 });
 
@@ -97,7 +131,10 @@ test('a worker asked for a task its registry lacks fails that rank by name', asy
 
 test('task definitions: names are area.task, unique in a registry; resolveTask finds them by name', () => {
   assert.throws(() => defineTask('Square', async () => ({})), /must look like "area.task"/);
-  assert.throws(() => taskRegistry([squareTask, defineTask('test.square', async () => ({}))]), /task "test.square" is defined twice/);
+  assert.throws(
+    () => taskRegistry([squareTask, defineTask('test.square', async () => ({}))]),
+    /task "test.square" is defined twice/,
+  );
   assert.equal(resolveTask(testTasks, 'test.square'), squareTask);
   assert.equal(testTasks['test.square'].name, 'test.square');
   assert.throws(() => resolveTask(testTasks, 'toString'), /unknown task "toString"/);

@@ -42,7 +42,11 @@ export const WORKER_ENTRY = fileURLToPath(new URL('../cli/worker.ts', import.met
 export class LocalExecutor implements Executor {
   constructor(private readonly opts: LocalExecutorOptions = {}) {}
 
-  async runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions): Promise<R[]> {
+  async runTasks<A, R extends TaskResult>(
+    task: Task<string, A, R>,
+    args: NoInfer<A>,
+    o: RunTasksOptions,
+  ): Promise<R[]> {
     const { results, pending } = scanMarkers<R>(o.stateDir, o.name, o.count);
     const dir = join(o.stateDir, o.name);
     mkdirSync(dir, { recursive: true });
@@ -54,7 +58,10 @@ export class LocalExecutor implements Executor {
     const log = (rank: number, message: string, detail?: string) => {
       const line = `[${o.name} ${rank}/${o.count}] ${message}`;
       try {
-        appendFileSync(logFile, `${new Date().toISOString()} ${line}\n${detail ? detail.replace(/^/gm, '    ') + '\n' : ''}`);
+        appendFileSync(
+          logFile,
+          `${new Date().toISOString()} ${line}\n${detail ? detail.replace(/^/gm, '    ') + '\n' : ''}`,
+        );
       } catch {
         /* logging must never fail a task */
       }
@@ -126,7 +133,15 @@ export class LocalExecutor implements Executor {
             return;
           }
           current = rank;
-          child.send({ type: 'task', task, args, rank, world: o.count, name: o.name, stateDir: o.stateDir } satisfies ToWorker);
+          child.send({
+            type: 'task',
+            task,
+            args,
+            rank,
+            world: o.count,
+            name: o.name,
+            stateDir: o.stateDir,
+          } satisfies ToWorker);
         };
         child.on('message', (msg: FromWorker) => {
           switch (msg.type) {

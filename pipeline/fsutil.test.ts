@@ -4,7 +4,15 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AtomicFileSync, isTempName, partialPathFor, removeStaleTemps, tempPathFor, writeDirAtomic, writeFileAtomic } from './fsutil.ts';
+import {
+  AtomicFileSync,
+  isTempName,
+  partialPathFor,
+  removeStaleTemps,
+  tempPathFor,
+  writeDirAtomic,
+  writeFileAtomic,
+} from './fsutil.ts';
 import { AtomicFile } from './writers/atomic.ts';
 import { JsonlWriter } from './writers/jsonl.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
@@ -16,7 +24,9 @@ test('removeStaleTemps finds the temps every atomic helper leaves when its proce
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // a child process starts one write with each helper and is killed (SIGKILL) before any of them finishes
   const script = join(dir, 'killed.mts');
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
 import { AtomicFileSync, writeDirAtomic } from ${JSON.stringify(FSUTIL)};
 import { AtomicFile } from ${JSON.stringify(fileURLToPath(new URL('./writers/atomic.ts', import.meta.url)))};
 const out = process.argv[2];
@@ -28,7 +38,8 @@ await writeDirAtomic(out + '/ckpt', async (tmp) => {
   new AtomicFileSync(tmp + '/inner.bin').write('x');
   process.kill(process.pid, 'SIGKILL');
 });
-`);
+`,
+  );
   const out = join(dir, 'out');
   const r = spawnSync(process.execPath, ['--import', 'tsx', script, out], { encoding: 'utf8' });
   assert.equal(r.signal, 'SIGKILL', r.stderr);
@@ -39,7 +50,11 @@ await writeDirAtomic(out + '/ckpt', async (tmp) => {
   writeFileSync(partialPathFor(join(out, 'download.bin')), 'p');
   const left = readdirSync(out).filter(isTempName);
   assert.equal(left.length, 3, `one temp per interrupted helper: ${readdirSync(out)}`);
-  assert.ok(left.some((n) => n.startsWith('.sync.bin.')) && left.some((n) => n.startsWith('.async.jsonl.')) && left.some((n) => n.startsWith('.ckpt.')));
+  assert.ok(
+    left.some((n) => n.startsWith('.sync.bin.')) &&
+      left.some((n) => n.startsWith('.async.jsonl.')) &&
+      left.some((n) => n.startsWith('.ckpt.')),
+  );
   assert.equal(removeStaleTemps(out), 3);
   assert.deepEqual(readdirSync(out).sort(), ['.hidden', 'download.bin.part', 'keep.jsonl', 'report.tmp']);
 });
@@ -69,10 +84,13 @@ test('in-process helpers: temps use the one scheme, commit renames, abort and er
   await a.write(new Uint8Array([1, 2]));
   await a.close();
 
-  await assert.rejects(writeDirAtomic(join(dir, 'ck'), (tmp) => {
-    writeFileAtomic(join(tmp, 'half'), 'x');
-    throw new Error('boom');
-  }), /boom/);
+  await assert.rejects(
+    writeDirAtomic(join(dir, 'ck'), (tmp) => {
+      writeFileAtomic(join(tmp, 'half'), 'x');
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
   const res = await writeDirAtomic(join(dir, 'ck2'), (tmp) => {
     writeFileAtomic(join(tmp, 'w'), 'y');
     return 7;

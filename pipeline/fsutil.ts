@@ -10,7 +10,16 @@
  * (`DEST.part`) across runs and are renamed when verified; clean-up leaves those alone on purpose.
  */
 import {
-  mkdirSync, renameSync, writeFileSync, rmSync, readdirSync, existsSync, openSync, writeSync, fsyncSync, closeSync,
+  mkdirSync,
+  renameSync,
+  writeFileSync,
+  rmSync,
+  readdirSync,
+  existsSync,
+  openSync,
+  writeSync,
+  fsyncSync,
+  closeSync,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
@@ -81,7 +90,10 @@ export class AtomicFileSync {
   /** Write all of `data` (at the current end, or at `position` when given). */
   write(data: ArrayBufferView | string, position?: number): void {
     if (this.done) throw new Error(`write after close: ${this.path}`);
-    const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const b =
+      typeof data === 'string'
+        ? Buffer.from(data, 'utf8')
+        : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     let off = 0;
     while (off < b.length) {
       const n = writeSync(this.fd, b, off, b.length - off, position === undefined ? null : position + off);

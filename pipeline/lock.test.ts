@@ -14,7 +14,7 @@ function deadPid(): number {
   return Number(r.stdout.toString());
 }
 
-test('one run per output folder: a second run is refused naming the owner; a dead owner\'s lock is taken over', async () => {
+test("one run per output folder: a second run is refused naming the owner; a dead owner's lock is taken over", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-lock-'));
   try {
     const out = join(dir, 'out');
@@ -22,29 +22,55 @@ test('one run per output folder: a second run is refused naming the owner; a dea
     const owner = JSON.parse(readFileSync(join(out, LOCK_NAME), 'utf8'));
     assert.equal(owner.pid, process.pid);
     assert.equal(owner.host, hostname());
-    assert.throws(() => acquireDirLock(out, 'steel prep'), new RegExp(`in use by steel prep, pid ${process.pid} on ${hostname()}.*remove .*${LOCK_NAME}`));
+    assert.throws(
+      () => acquireDirLock(out, 'steel prep'),
+      new RegExp(`in use by steel prep, pid ${process.pid} on ${hostname()}.*remove .*${LOCK_NAME}`),
+    );
     // steel prep into the locked folder: refused before it touches anything (--fresh would delete the owner's work)
     mkdirSync(join(out, 'docs'), { recursive: true });
     writeFileSync(join(out, 'docs', 'keep.jsonl'), 'x\n');
     const f = join(dir, 'in.jsonl');
     writeFileSync(f, '{"id":"a","text":"hello"}\n');
-    await assert.rejects(runPipeline({ recipe: { name: 't', steps: [{ op: 'nfkc' }] }, inputs: [f], outDir: out, workers: 1, quiet: true, fresh: true }), /in use by steel prep/);
+    await assert.rejects(
+      runPipeline({
+        recipe: { name: 't', steps: [{ op: 'nfkc' }] },
+        inputs: [f],
+        outDir: out,
+        workers: 1,
+        quiet: true,
+        fresh: true,
+      }),
+      /in use by steel prep/,
+    );
     assert.ok(existsSync(join(out, 'docs', 'keep.jsonl')));
     a.release();
     assert.ok(!existsSync(join(out, LOCK_NAME)));
     // a stale lock (dead pid on this host) is taken over, with a message
     const dead = deadPid();
-    writeFileSync(join(out, LOCK_NAME), JSON.stringify({ pid: dead, host: hostname(), command: 'steel prep', started: '2026-01-01T00:00:00Z' }));
+    writeFileSync(
+      join(out, LOCK_NAME),
+      JSON.stringify({ pid: dead, host: hostname(), command: 'steel prep', started: '2026-01-01T00:00:00Z' }),
+    );
     const msgs: string[] = [];
     const b = acquireDirLock(out, 'steel prep', (m) => msgs.push(m));
     assert.match(msgs.join('\n'), new RegExp(`taking over the lock of steel prep \\(pid ${dead} .*no longer running`));
     b.release();
     // another host's lock cannot be checked: refused
-    writeFileSync(join(out, LOCK_NAME), JSON.stringify({ pid: dead, host: 'elsewhere', command: 'steel prep', started: 'then' }));
+    writeFileSync(
+      join(out, LOCK_NAME),
+      JSON.stringify({ pid: dead, host: 'elsewhere', command: 'steel prep', started: 'then' }),
+    );
     assert.throws(() => acquireDirLock(out, 'steel prep'), /pid \d+ on elsewhere .*on another host/);
     rmSync(join(out, LOCK_NAME));
     // the run works once the folder is free, and releases its lock
-    const s = await runPipeline({ recipe: { name: 't', steps: [{ op: 'nfkc' }] }, inputs: [f], outDir: out, workers: 1, quiet: true, fresh: true });
+    const s = await runPipeline({
+      recipe: { name: 't', steps: [{ op: 'nfkc' }] },
+      inputs: [f],
+      outDir: out,
+      workers: 1,
+      quiet: true,
+      fresh: true,
+    });
     assert.equal(s.kept, 1);
     assert.ok(!existsSync(join(out, LOCK_NAME)));
   } finally {
@@ -52,10 +78,11 @@ test('one run per output folder: a second run is refused naming the owner; a dea
   }
 });
 
-test('temp clean-up never touches a live process\'s temps', () => {
+test("temp clean-up never touches a live process's temps", () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-temps-'));
   try {
-    const live = join(dir, `.part-0.jsonl.${process.pid}.1.tmp`), gone = join(dir, `.part-1.jsonl.${deadPid()}.1.tmp`);
+    const live = join(dir, `.part-0.jsonl.${process.pid}.1.tmp`),
+      gone = join(dir, `.part-1.jsonl.${deadPid()}.1.tmp`);
     writeFileSync(live, 'writing');
     writeFileSync(gone, 'left by a killed run');
     assert.equal(removeStaleTemps(dir), 1);

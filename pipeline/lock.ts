@@ -40,13 +40,20 @@ export function acquireDirLock(dir: string, command: string, log: (m: string) =>
         owner = null; // being written right now, or damaged
       }
       if (owner && owner.host === me.host && !pidAlive(owner.pid)) {
-        log(`${path}: taking over the lock of ${owner.command} (pid ${owner.pid} on ${owner.host}, started ${owner.started}), which is no longer running`);
+        log(
+          `${path}: taking over the lock of ${owner.command} (pid ${owner.pid} on ${owner.host}, started ${owner.started}), which is no longer running`,
+        );
         rmSync(path, { force: true });
         continue;
       }
-      if (!owner) throw new Error(`${dir} is locked by another run (${path} exists but is unreadable); if no run is using ${dir}, remove ${path}`);
+      if (!owner)
+        throw new Error(
+          `${dir} is locked by another run (${path} exists but is unreadable); if no run is using ${dir}, remove ${path}`,
+        );
       const where = owner.host === me.host ? 'running' : `on another host (cannot be checked from ${me.host})`;
-      throw new Error(`${dir} is in use by ${owner.command}, pid ${owner.pid} on ${owner.host} since ${owner.started} (${where}); wait for it, use another output folder, or, if that run is over, remove ${path}`);
+      throw new Error(
+        `${dir} is in use by ${owner.command}, pid ${owner.pid} on ${owner.host} since ${owner.started} (${where}); wait for it, use another output folder, or, if that run is over, remove ${path}`,
+      );
     }
     try {
       writeSync(fd, JSON.stringify(me) + '\n');

@@ -47,7 +47,12 @@ export function partName(rank: number, ext = '.jsonl.zst'): string {
 const utf8Len = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /** Wrap an async iterable; add the time spent waiting for each item to `acc.ms`. */
-async function* timed<T>(it: AsyncIterable<T>, acc: { ms: number }, onItem?: (x: T) => void | Promise<void>, onEnd?: () => void | Promise<void>): AsyncGenerator<T> {
+async function* timed<T>(
+  it: AsyncIterable<T>,
+  acc: { ms: number },
+  onItem?: (x: T) => void | Promise<void>,
+  onEnd?: () => void | Promise<void>,
+): AsyncGenerator<T> {
   const iter = it[Symbol.asyncIterator]();
   let done = false;
   try {
@@ -150,7 +155,8 @@ async function* readAndUnify(
     ropts.onBytes = (done) => ctx.progress(before + done, input.totalBytes);
     const convert = corpus
       ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
-      : (rec: Record<string, unknown>, loc: RecordLocation) => recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
+      : (rec: Record<string, unknown>, loc: RecordLocation) =>
+          recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
     for await (const it of readRecords(f.path, ropts)) {
       readSt.in++;
       if (it.kind === 'reject') {
@@ -264,7 +270,12 @@ function meteredStage(
 }
 
 /** Write every document of the stream; returns the write stage's stats (time = writing only). */
-async function writeAll(stream: AsyncIterable<Document>, out: TaskOutputs, phase: string, rank: number): Promise<StageStats> {
+async function writeAll(
+  stream: AsyncIterable<Document>,
+  out: TaskOutputs,
+  phase: string,
+  rank: number,
+): Promise<StageStats> {
   const writeSt = newStage('write', 'write', phase);
   let wroteMs = 0;
   try {
@@ -310,7 +321,13 @@ function accountCutoff(userStages: StageStats[], stopsEarly: boolean[], input: T
   return cut;
 }
 
-async function runMapTask(operators: OperatorRegistry, rank: number, world: number, args: MapTaskArgs, ctx: TaskContext): Promise<MapTaskStats> {
+async function runMapTask(
+  operators: OperatorRegistry,
+  rank: number,
+  world: number,
+  args: MapTaskArgs,
+  ctx: TaskContext,
+): Promise<MapTaskStats> {
   const t0 = performance.now();
   const files = args.files.filter((_, i) => i % world === rank);
   const sizes = files.map((f) => statSync(f.path).size);
@@ -370,7 +387,9 @@ async function runMapTask(operators: OperatorRegistry, rank: number, world: numb
 const mapTasks = new WeakMap<OperatorRegistry, ReturnType<typeof defineMapTask>>();
 
 function defineMapTask(operators: OperatorRegistry) {
-  return defineTask('pipeline.map', (rank, world, args: MapTaskArgs, ctx) => runMapTask(operators, rank, world, args, ctx));
+  return defineTask('pipeline.map', (rank, world, args: MapTaskArgs, ctx) =>
+    runMapTask(operators, rank, world, args, ctx),
+  );
 }
 
 /**

@@ -31,9 +31,7 @@ export class TaskFailedError extends Error {
     readonly failures: TaskFailure[],
     readonly count: number,
   ) {
-    const lines = failures
-      .sort((a, b) => a.rank - b.rank)
-      .map((f) => `  rank ${f.rank}: ${f.message}`);
+    const lines = failures.sort((a, b) => a.rank - b.rank).map((f) => `  rank ${f.rank}: ${f.message}`);
     super(`step "${step}": ${failures.length} of ${count} task(s) failed:\n${lines.join('\n')}`);
     this.name = 'TaskFailedError';
   }

@@ -4,7 +4,11 @@ import type { Document } from './document.ts';
 import { repartitionTask } from './global-tasks.ts';
 
 /** Steel's per-record normalisation: Unicode normal form (NFKC by default) and removal of `\r`. */
-export function normalizeText(text: string, form: 'NFC' | 'NFKC' | 'NFD' | 'NFKD' | 'none' = 'NFKC', removeCr = true): string {
+export function normalizeText(
+  text: string,
+  form: 'NFC' | 'NFKC' | 'NFD' | 'NFKD' | 'none' = 'NFKC',
+  removeCr = true,
+): string {
   let t = form === 'none' ? text : text.normalize(form);
   if (removeCr && t.includes('\r')) t = t.replace(/\r/g, '');
   return t;
@@ -14,7 +18,9 @@ const NormalizeParams = z.object({
   form: z
     .enum(['NFKC', 'NFC', 'NFD', 'NFKD', 'none'])
     .default('NFKC')
-    .describe('Unicode normal form; NFKC (Steel) also folds full-width punctuation and letters to ASCII, NFC keeps them'),
+    .describe(
+      'Unicode normal form; NFKC (Steel) also folds full-width punctuation and letters to ASCII, NFC keeps them',
+    ),
   remove_cr: z.boolean().default(true).describe('remove every carriage return (\\r)'),
 });
 
@@ -27,13 +33,19 @@ function mapDocs(fn: (d: Document) => Document): Stage {
 const nfkc: MapOp<z.infer<typeof NormalizeParams>> = {
   kind: 'map',
   name: 'nfkc',
-  description: "Steel's per-record normalisation: Unicode normal form (NFKC by default, configurable) and removal of \\r",
+  description:
+    "Steel's per-record normalisation: Unicode normal form (NFKC by default, configurable) and removal of \\r",
   params: NormalizeParams,
   create: (p) => mapDocs((d) => ({ ...d, text: normalizeText(d.text, p.form, p.remove_cr) })),
 };
 
 const LimitParams = z.object({
-  n: z.number().int().min(0).default(1000).describe('documents to keep per task; the rest of the task input is not read'),
+  n: z
+    .number()
+    .int()
+    .min(0)
+    .default(1000)
+    .describe('documents to keep per task; the rest of the task input is not read'),
 });
 
 function limitOp(name: string, description: string): MapOp<z.infer<typeof LimitParams>> {
@@ -69,7 +81,10 @@ const setLang: MapOp<z.infer<typeof SetLangParams>> = {
 };
 
 const SelectSourceParams = z.object({
-  include: z.array(z.string()).default([]).describe('keep only these sources (exact name, or prefix ending with "*"); empty = all'),
+  include: z
+    .array(z.string())
+    .default([])
+    .describe('keep only these sources (exact name, or prefix ending with "*"); empty = all'),
   exclude: z.array(z.string()).default([]).describe('drop these sources (exact name, or prefix ending with "*")'),
 });
 
@@ -85,14 +100,18 @@ const selectSource: MapOp<z.infer<typeof SelectSourceParams>> = {
   create: (p) =>
     async function* (docs, ctx) {
       for await (const d of docs) {
-        if ((p.include.length && !matches(d.source, p.include)) || matches(d.source, p.exclude)) ctx.drop(d, 'select_source', d.source);
+        if ((p.include.length && !matches(d.source, p.include)) || matches(d.source, p.exclude))
+          ctx.drop(d, 'select_source', d.source);
         else yield d;
       }
     },
 };
 
 const SelectLangParams = z.object({
-  langs: z.array(z.string()).min(1).describe('languages to keep; documents with another or no language are dropped (rule "select_lang")'),
+  langs: z
+    .array(z.string())
+    .min(1)
+    .describe('languages to keep; documents with another or no language are dropped (rule "select_lang")'),
 });
 
 const selectLang: MapOp<z.infer<typeof SelectLangParams>> = {
@@ -116,7 +135,8 @@ const RepartitionParams = z.object({
 const repartition: GlobalOp<z.infer<typeof RepartitionParams>> = {
   kind: 'global',
   name: 'repartition',
-  description: 'Redistribute the documents round-robin into `parts` files (every task scans all inputs; for modest sizes)',
+  description:
+    'Redistribute the documents round-robin into `parts` files (every task scans all inputs; for modest sizes)',
   params: RepartitionParams,
   async run(p, ctx) {
     const results = await ctx.executor.runTasks(

@@ -4,7 +4,10 @@ import { fmtBar, fmtBytes, fmtCount, fmtDuration, Progress } from './progress.ts
 
 function fakeStream(tty: boolean) {
   const out: string[] = [];
-  return { out, stream: { isTTY: tty, columns: 200, write: (s: string) => (out.push(s), true) } as unknown as NodeJS.WriteStream };
+  return {
+    out,
+    stream: { isTTY: tty, columns: 200, write: (s: string) => (out.push(s), true) } as unknown as NodeJS.WriteStream,
+  };
 }
 
 test('progress: one-line logs when not a terminal, final line on stop', () => {
@@ -52,9 +55,14 @@ test('progress: silent when quiet', () => {
 });
 
 test('formats: numbers rounded, with units', () => {
-  assert.deepEqual([512, 1536, 12.34 * 2 ** 20, 4.567 * 2 ** 30, 1.2 * 2 ** 40].map(fmtBytes), ['512 B', '1.5 KiB', '12.3 MiB', '4.57 GiB', '1.20 TiB']);
+  assert.deepEqual([512, 1536, 12.34 * 2 ** 20, 4.567 * 2 ** 30, 1.2 * 2 ** 40].map(fmtBytes), [
+    '512 B',
+    '1.5 KiB',
+    '12.3 MiB',
+    '4.57 GiB',
+    '1.20 TiB',
+  ]);
   assert.deepEqual([950, 12_345, 4_560_000, 1.234e9].map(fmtCount), ['950', '12.3k', '4.56M', '1.23G']);
   assert.deepEqual([4.24, 42.4, 185, 7620, Infinity].map(fmtDuration), ['4.2s', '42s', '3m05s', '2h07m', '?']);
   assert.equal(fmtBar(0.25, 8), '[##------]');
 });
-

@@ -227,7 +227,9 @@ export class CollectProgress {
     this.preexisting += offset;
     this.bytes += offset;
     if (this.mode === 'lines') {
-      this.print(`[collect] ${label}: start${offset ? ` (resuming at ${fmtBytes(offset)})` : ''}${size !== undefined ? `, ${fmtBytes(size)}` : ''}`);
+      this.print(
+        `[collect] ${label}: start${offset ? ` (resuming at ${fmtBytes(offset)})` : ''}${size !== undefined ? `, ${fmtBytes(size)}` : ''}`,
+      );
     }
   }
 
@@ -260,7 +262,9 @@ export class CollectProgress {
       const el = a ? (Date.now() - a.start) / 1000 : 0;
       const got = a ? a.done - a.startBytes : 0;
       const rate = el > 0 ? ` at ${fmtBytes(got / el)}/s` : '';
-      this.print(`[collect] ${label}: ${ok ? `done${a ? `, ${fmtBytes(a.done)}${rate}` : ''}` : 'FAILED'}${note ? ` ${note}` : ''}`);
+      this.print(
+        `[collect] ${label}: ${ok ? `done${a ? `, ${fmtBytes(a.done)}${rate}` : ''}` : 'FAILED'}${note ? ` ${note}` : ''}`,
+      );
     }
   }
 

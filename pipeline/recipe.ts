@@ -81,7 +81,8 @@ export async function resolveSteps(recipe: Recipe, operators: OperatorRegistry):
   for (const [i, step] of recipe.steps.entries()) {
     const op = await operators.get(step.op);
     const r = op.params.safeParse(step.params ?? {});
-    if (!r.success) throw new Error(`recipe "${recipe.name}" step ${i + 1} (${step.op}): bad params: ${zodMessage(r.error)}`);
+    if (!r.success)
+      throw new Error(`recipe "${recipe.name}" step ${i + 1} (${step.op}): bad params: ${zodMessage(r.error)}`);
     const n = (seen.get(op.name) ?? 0) + 1;
     seen.set(op.name, n);
     out.push({

@@ -19,7 +19,9 @@ async function moduleOp(ref: string): Promise<Op> {
   }
   const op = mod[name] as Op | undefined;
   if (!op || (op.kind !== 'map' && op.kind !== 'global') || typeof op.name !== 'string') {
-    throw new Error(`operator "${ref}": ${abs} has no exported operator "${name}" (an object with kind "map" or "global")`);
+    throw new Error(
+      `operator "${ref}": ${abs} has no exported operator "${name}" (an object with kind "map" or "global")`,
+    );
   }
   return op;
 }

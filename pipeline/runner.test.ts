@@ -21,7 +21,13 @@ function makeInputs(dir: string, n: number, k: number, opts: { zst?: boolean } =
   mkdirSync(dir, { recursive: true });
   return Promise.all(
     Array.from({ length: n }, async (_, i) => {
-      const lines = Array.from({ length: k }, (_, j) => JSON.stringify({ id: `f${i}-${j}`, text: `Ｄｏｃ ${i}/${j}\r\n第${j}段。` + 'abc '.repeat(j % 17), source: i % 2 ? 'odd' : 'even' }));
+      const lines = Array.from({ length: k }, (_, j) =>
+        JSON.stringify({
+          id: `f${i}-${j}`,
+          text: `Ｄｏｃ ${i}/${j}\r\n第${j}段。` + 'abc '.repeat(j % 17),
+          source: i % 2 ? 'odd' : 'even',
+        }),
+      );
       const raw = Buffer.from(lines.join('\n') + '\n');
       const p = join(dir, `in-${i}.jsonl${opts.zst ? '.zst' : ''}`);
       writeFileSync(p, opts.zst ? await zstdCompressChunk(raw) : raw);
@@ -32,8 +38,15 @@ function makeInputs(dir: string, n: number, k: number, opts: { zst?: boolean } =
 
 function docsOf(file: string): { id: string; text: string; source: string; meta: Record<string, unknown> }[] {
   const buf = readFileSync(file);
-  const text = file.endsWith('.zst') ? (buf.length ? Buffer.from(decompress(buf)).toString('utf8') : '') : buf.toString('utf8');
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const text = file.endsWith('.zst')
+    ? buf.length
+      ? Buffer.from(decompress(buf)).toString('utf8')
+      : ''
+    : buf.toString('utf8');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 function partsOf(dir: string): Map<string, Buffer> {
@@ -43,19 +56,49 @@ function partsOf(dir: string): Map<string, Buffer> {
 }
 
 test('input specs, recipe loading and validation, phase planning', async () => {
-  assert.deepEqual(parseInputSpec('wikipedia-cn=raw/wiki/*.parquet'), { corpus: 'wikipedia-cn', pattern: 'raw/wiki/*.parquet' });
+  assert.deepEqual(parseInputSpec('wikipedia-cn=raw/wiki/*.parquet'), {
+    corpus: 'wikipedia-cn',
+    pattern: 'raw/wiki/*.parquet',
+  });
   assert.deepEqual(parseInputSpec('data/**/*.jsonl'), { pattern: 'data/**/*.jsonl' });
   const basic = loadRecipe('basic');
   assert.equal(basic.name, 'basic');
-  assert.deepEqual(basic.steps.map((s) => s.op), ['nfkc']);
-  const steps = await resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'nfkc', params: { form: 'NFC' } }] }), pipelineOperators);
-  assert.deepEqual(steps.map((s) => s.name), ['nfkc', 'repartition', 'nfkc#2']);
+  assert.deepEqual(
+    basic.steps.map((s) => s.op),
+    ['nfkc'],
+  );
+  const steps = await resolveSteps(
+    parseRecipe({
+      name: 'x',
+      steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'nfkc', params: { form: 'NFC' } }],
+    }),
+    pipelineOperators,
+  );
+  assert.deepEqual(
+    steps.map((s) => s.name),
+    ['nfkc', 'repartition', 'nfkc#2'],
+  );
   assert.deepEqual(steps[0].rawParams, { form: 'NFKC', remove_cr: true });
-  assert.deepEqual(planPhases(steps).map((p) => `${p.kind}:${p.name}`), ['map:p0-map', 'global:p1-repartition', 'map:p2-map']);
-  assert.deepEqual(planPhases(steps.slice(1, 2)).map((p) => p.kind), ['map', 'global']);
-  assert.deepEqual(planPhases([steps[0], steps[1], steps[1]]).map((p) => p.kind), ['map', 'global', 'global']);
-  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'no_such_op' }] }), pipelineOperators), /unknown operator "no_such_op"/);
-  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc', params: { form: 'NFX' } }] }), pipelineOperators), /step 1 \(nfkc\): bad params: form:/);
+  assert.deepEqual(
+    planPhases(steps).map((p) => `${p.kind}:${p.name}`),
+    ['map:p0-map', 'global:p1-repartition', 'map:p2-map'],
+  );
+  assert.deepEqual(
+    planPhases(steps.slice(1, 2)).map((p) => p.kind),
+    ['map', 'global'],
+  );
+  assert.deepEqual(
+    planPhases([steps[0], steps[1], steps[1]]).map((p) => p.kind),
+    ['map', 'global', 'global'],
+  );
+  await assert.rejects(
+    resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'no_such_op' }] }), pipelineOperators),
+    /unknown operator "no_such_op"/,
+  );
+  await assert.rejects(
+    resolveSteps(parseRecipe({ name: 'x', steps: [{ op: 'nfkc', params: { form: 'NFX' } }] }), pipelineOperators),
+    /step 1 \(nfkc\): bad params: form:/,
+  );
   assert.throws(() => parseRecipe({ name: 'x', stepz: [] }), /invalid recipe/);
   assert.throws(() => loadRecipe('does-not-exist'), /recipe not found/);
   const dir = tmp();
@@ -67,13 +110,27 @@ test('rank sharding: task r of w processes files[r::w]; every document exactly o
   const dir = tmp();
   await makeInputs(join(dir, 'in'), 5, 40);
   const out = join(dir, 'out');
-  const s = await runPipeline({ recipe: 'basic', inputs: [join(dir, 'in', '*.jsonl')], outDir: out, workers: 1, tasks: 3, quiet: true });
-  assert.deepEqual(s.tasks.map((t) => [t.rank, t.files.map((f) => f.replace(/.*\//, ''))]), [
-    [0, ['in-0.jsonl', 'in-3.jsonl']],
-    [1, ['in-1.jsonl', 'in-4.jsonl']],
-    [2, ['in-2.jsonl']],
+  const s = await runPipeline({
+    recipe: 'basic',
+    inputs: [join(dir, 'in', '*.jsonl')],
+    outDir: out,
+    workers: 1,
+    tasks: 3,
+    quiet: true,
+  });
+  assert.deepEqual(
+    s.tasks.map((t) => [t.rank, t.files.map((f) => f.replace(/.*\//, ''))]),
+    [
+      [0, ['in-0.jsonl', 'in-3.jsonl']],
+      [1, ['in-1.jsonl', 'in-4.jsonl']],
+      [2, ['in-2.jsonl']],
+    ],
+  );
+  assert.deepEqual(readdirSync(join(out, 'docs')).sort(), [
+    'part-00000.jsonl.zst',
+    'part-00001.jsonl.zst',
+    'part-00002.jsonl.zst',
   ]);
-  assert.deepEqual(readdirSync(join(out, 'docs')).sort(), ['part-00000.jsonl.zst', 'part-00001.jsonl.zst', 'part-00002.jsonl.zst']);
   const p0 = docsOf(join(out, 'docs', 'part-00000.jsonl.zst'));
   assert.deepEqual([...new Set(p0.map((d) => d.id.split('-')[0]))], ['f0', 'f3']);
   const all = [0, 1, 2].flatMap((r) => docsOf(join(out, 'docs', `part-0000${r}.jsonl.zst`)).map((d) => d.id));
@@ -96,7 +153,9 @@ test('accounting and rejects: every malformed kind is rejected with file and lin
       Buffer.from('{"id":"b","text":"broken\n'), // 2 bad JSON
       Buffer.from('{"id":"c","body":"no text"}\n'), // 3 missing text
       Buffer.from('{"id":"d","text":["not","a","string"]}\n'), // 4 non-string text
-      Buffer.from('{"id":"e","text":"bad '), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n'), // 5 invalid UTF-8
+      Buffer.from('{"id":"e","text":"bad '),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}\n'), // 5 invalid UTF-8
       Buffer.from('{"id":"f","text":"dropped by source","source":"spam"}\n'), // 6
       Buffer.from('{"id":"g","text":"good two","source":"keep"}\n'), // 7
     ]),
@@ -123,13 +182,30 @@ test('accounting and rejects: every malformed kind is rejected with file and lin
   assert.deepEqual([byName.read.in, byName.read.out, byName.read.rejected], [7, 5, 2]);
   assert.deepEqual([byName.unify.in, byName.unify.out, byName.unify.rejected], [5, 3, 2]);
   assert.deepEqual([byName.select_source.in, byName.select_source.out, byName.select_source.dropped], [3, 2, 1]);
-  const rej = readFileSync(join(out, 'rejects', 'part-00000.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(rej.map((r) => [r.line, r.stage]), [[2, 'read'], [3, 'unify'], [4, 'unify'], [5, 'read']]);
+  const rej = readFileSync(join(out, 'rejects', 'part-00000.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    rej.map((r) => [r.line, r.stage]),
+    [
+      [2, 'read'],
+      [3, 'unify'],
+      [4, 'unify'],
+      [5, 'read'],
+    ],
+  );
   assert.ok(rej.every((r) => r.file.endsWith('mixed.jsonl')));
   assert.match(rej[2].raw, /not","a","string/);
   const ex = docsOf(join(out, 'excluded', 'part-00000.jsonl.zst'));
-  assert.deepEqual(ex.map((e: Record<string, unknown>) => [e.id, e.stage, e.rule, e.value]), [['f', 'select_source', 'select_source', 'spam']]);
-  assert.deepEqual(docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => d.id), ['a', 'g']);
+  assert.deepEqual(
+    ex.map((e: Record<string, unknown>) => [e.id, e.stage, e.rule, e.value]),
+    [['f', 'select_source', 'select_source', 'spam']],
+  );
+  assert.deepEqual(
+    docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => d.id),
+    ['a', 'g'],
+  );
 });
 
 test('resume after a killed worker: rerun redoes only the unfinished task; output byte-identical to an uninterrupted run', async () => {
@@ -145,14 +221,22 @@ test('resume after a killed worker: rerun redoes only the unfinished task; outpu
   // the worker processes inherit the hooks through the one test-hook channel
   Object.assign(process.env, testHooksEnv({ crashAfterDocs: 700, crashRank: 2 }));
   try {
-    await assert.rejects(runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true }), /rank 2: worker process \d+ died while running the task \(signal SIGKILL\)/);
+    await assert.rejects(
+      runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true }),
+      /rank 2: worker process \d+ died while running the task \(signal SIGKILL\)/,
+    );
   } finally {
     delete process.env[TEST_HOOKS_ENV];
   }
   // no final-named partial output for the killed task; the other tasks finished with markers
   const docsAfterCrash = readdirSync(join(crashed, 'docs'));
   assert.equal(docsAfterCrash.includes('part-00002.jsonl.zst'), false);
-  assert.ok(docsAfterCrash.filter((n) => n.includes('part-00002')).every((n) => n.startsWith('.part-00002.jsonl.zst.') && n.endsWith('.tmp')), 'killed task left at most its temp file');
+  assert.ok(
+    docsAfterCrash
+      .filter((n) => n.includes('part-00002'))
+      .every((n) => n.startsWith('.part-00002.jsonl.zst.') && n.endsWith('.tmp')),
+    'killed task left at most its temp file',
+  );
   assert.equal(existsSync(join(crashed, 'stats.json')), false);
   const state = join(crashed, '.state');
   const before = [0, 1, 3].map((r) => readMarker(markerPath(state, 'p0-map', r))!.finishedAt);
@@ -167,7 +251,10 @@ test('resume after a killed worker: rerun redoes only the unfinished task; outpu
   assert.equal(b.kept, 3000);
 
   // a different recipe on the same output folder is refused (resume needs the same run)
-  await assert.rejects(runPipeline({ recipe: 'basic', inputs, outDir: crashed, workers: 1, quiet: true }), /different recipe; use --fresh/);
+  await assert.rejects(
+    runPipeline({ recipe: 'basic', inputs, outDir: crashed, workers: 1, quiet: true }),
+    /different recipe; use --fresh/,
+  );
 });
 
 test('global op between map phases (repartition), limit stops reading; accounting holds across phases', async () => {
@@ -175,9 +262,19 @@ test('global op between map phases (repartition), limit stops reading; accountin
   await makeInputs(join(dir, 'in'), 3, 50);
   const inputs = [join(dir, 'in', '*.jsonl')];
   const out = join(dir, 'out');
-  const recipe = { name: 'g', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'set_lang', params: { lang: 'xx' } }] };
+  const recipe = {
+    name: 'g',
+    steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'set_lang', params: { lang: 'xx' } }],
+  };
   const s = await runPipeline({ recipe, inputs, outDir: out, workers: 1, quiet: true });
-  assert.deepEqual(s.phases.map((p) => [p.name, p.read, p.kept]), [['p0-map', 150, 150], ['p1-repartition', 150, 150], ['p2-map', 150, 150]]);
+  assert.deepEqual(
+    s.phases.map((p) => [p.name, p.read, p.kept]),
+    [
+      ['p0-map', 150, 150],
+      ['p1-repartition', 150, 150],
+      ['p2-map', 150, 150],
+    ],
+  );
   assert.deepEqual(readdirSync(join(out, 'docs')).sort(), ['part-00000.jsonl.zst', 'part-00001.jsonl.zst']);
   const docs = [0, 1].flatMap((r) => docsOf(join(out, 'docs', `part-0000${r}.jsonl.zst`)));
   assert.equal(docs.length, 150);
@@ -188,7 +285,13 @@ test('global op between map phases (repartition), limit stops reading; accountin
   const again = await runPipeline({ recipe, inputs, outDir: out, workers: 1, quiet: true });
   assert.equal(again.kept, 150);
 
-  const lim = await runPipeline({ recipe: { name: 'l', steps: [{ op: 'limit', params: { n: 7 } }] }, inputs, outDir: join(dir, 'lim'), workers: 1, quiet: true });
+  const lim = await runPipeline({
+    recipe: { name: 'l', steps: [{ op: 'limit', params: { n: 7 } }] },
+    inputs,
+    outDir: join(dir, 'lim'),
+    workers: 1,
+    quiet: true,
+  });
   assert.equal(lim.kept, 21);
   assert.equal(lim.read, 21, 'records after the limit are not read');
   assert.equal(lim.invariant.ok, true);
@@ -197,10 +300,18 @@ test('global op between map phases (repartition), limit stops reading; accountin
 test('a corpus input goes through its adapter (bundled sample)', async () => {
   const { getCorpus } = await import('./corpora/index.ts');
   assert.ok(await getCorpus('sample'), 'the bundled sample corpus has a manifest');
-  const files = readdirSync(join(ROOT, 'corpora-manifests/sample')).filter((n) => n.startsWith('fortunes') && n.endsWith('.jsonl.zst'));
+  const files = readdirSync(join(ROOT, 'corpora-manifests/sample')).filter(
+    (n) => n.startsWith('fortunes') && n.endsWith('.jsonl.zst'),
+  );
   assert.deepEqual(files.sort(), ['fortunes-en.jsonl.zst', 'fortunes-zh.jsonl.zst']);
   const out = join(tmp(), 'out');
-  const s = await runPipeline({ recipe: 'basic', inputs: files.map((f) => `sample=${join(ROOT, 'corpora-manifests/sample', f)}`), outDir: out, workers: 1, quiet: true });
+  const s = await runPipeline({
+    recipe: 'basic',
+    inputs: files.map((f) => `sample=${join(ROOT, 'corpora-manifests/sample', f)}`),
+    outDir: out,
+    workers: 1,
+    quiet: true,
+  });
   assert.ok(s.kept > 0);
   assert.equal(s.read, s.kept + s.dropped + s.rejected);
   assert.ok(s.inputs.every((i) => i.corpus === 'sample'));
@@ -213,18 +324,30 @@ test('CLI: steel prep, steel stats, steel ops --json', () => {
   const f = join(dir, 'x.jsonl');
   writeFileSync(f, '{"text":"Ｈｅｌｌｏ"}\n{"text":1}\n');
   const out = join(dir, 'out');
-  const cli = (args: string[]) => spawnSync(process.execPath, [join(ROOT, 'cli/steel.js'), ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, STEEL_QUIET: '1' } });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, 'cli/steel.js'), ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, STEEL_QUIET: '1' },
+    });
   const p = cli(['prep', '--recipe', 'basic', '--input', f, '--out', out, '--workers', '1']);
   assert.equal(p.status, 0, p.stderr);
   assert.match(p.stderr, /accounting: read 2 = kept 1 \+ dropped 0 \+ rejected 1 {2}\[OK\]/);
-  assert.deepEqual(docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => [d.id, d.text]), [['x.jsonl:1', 'Hello']]);
+  assert.deepEqual(
+    docsOf(join(out, 'docs', 'part-00000.jsonl.zst')).map((d) => [d.id, d.text]),
+    [['x.jsonl:1', 'Hello']],
+  );
   const st = cli(['stats', out]);
   assert.equal(st.status, 0, st.stderr);
   assert.match(st.stdout, /^nfkc\s+p0-map\s+1\s+1\s+0\s+0/m);
   assert.match(st.stdout, /text field "text" is not a string \(got number\)\s+1/);
   const ops = cli(['ops', '--json']);
   assert.equal(ops.status, 0, ops.stderr);
-  const list = JSON.parse(ops.stdout) as { name: string; kind: string; params: { properties: Record<string, { default?: unknown }> } }[];
+  const list = JSON.parse(ops.stdout) as {
+    name: string;
+    kind: string;
+    params: { properties: Record<string, { default?: unknown }> };
+  }[];
   const nfkc = list.find((o) => o.name === 'nfkc')!;
   assert.equal(nfkc.kind, 'map');
   assert.equal(nfkc.params.properties.form.default, 'NFKC');
@@ -241,17 +364,36 @@ test('ops by module reference (PATH#EXPORT); a stage that loses documents fails 
   const dir = tmp();
   await makeInputs(join(dir, 'in'), 2, 10);
   const fx = fileURLToPath(new URL('./test-fixtures/custom-ops.ts', import.meta.url));
-  const ok = await runPipeline({ recipe: { name: 'c', steps: [{ op: `${fx}#shout`, params: { suffix: '?' } }] }, inputs: [join(dir, 'in', '*.jsonl')], outDir: join(dir, 'ok'), workers: 1, quiet: true });
+  const ok = await runPipeline({
+    recipe: { name: 'c', steps: [{ op: `${fx}#shout`, params: { suffix: '?' } }] },
+    inputs: [join(dir, 'in', '*.jsonl')],
+    outDir: join(dir, 'ok'),
+    workers: 1,
+    quiet: true,
+  });
   assert.equal(ok.kept, 20);
-  assert.ok(docsOf(join(dir, 'ok', 'docs', 'part-00000.jsonl.zst')).every((d) => d.text.endsWith('?') && d.text === d.text.toUpperCase()));
+  assert.ok(
+    docsOf(join(dir, 'ok', 'docs', 'part-00000.jsonl.zst')).every(
+      (d) => d.text.endsWith('?') && d.text === d.text.toUpperCase(),
+    ),
+  );
   const out = join(dir, 'bad');
   await assert.rejects(
-    runPipeline({ recipe: { name: 'b', steps: [{ op: `${fx}#leaky` }] }, inputs: [join(dir, 'in', '*.jsonl')], outDir: out, workers: 1, quiet: true }),
+    runPipeline({
+      recipe: { name: 'b', steps: [{ op: `${fx}#leaky` }] },
+      inputs: [join(dir, 'in', '*.jsonl')],
+      outDir: out,
+      workers: 1,
+      quiet: true,
+    }),
     /ACCOUNTING INVARIANT VIOLATED[\s\S]*read 20 != kept 10 \+ dropped 0 \+ rejected 0[\s\S]*stage "leaky" \(p0-map\): in 20 != out 10/,
   );
   const st = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
   assert.equal(st.invariant.ok, false);
-  await assert.rejects(resolveSteps(parseRecipe({ name: 'x', steps: [{ op: `${fx}#nothing` }] }), pipelineOperators), /has no exported operator "nothing"/);
+  await assert.rejects(
+    resolveSteps(parseRecipe({ name: 'x', steps: [{ op: `${fx}#nothing` }] }), pipelineOperators),
+    /has no exported operator "nothing"/,
+  );
 });
 
 test('generic reader options through the runner: Parquet/Arrow with another text field, GBK-encoded JSONL', async () => {
@@ -270,7 +412,17 @@ test('generic reader options through the runner: Parquet/Arrow with another text
   const docs = docsOf(join(dir, 'pq', 'docs', 'part-00001.jsonl.zst'));
   assert.equal(docs[0].id, 'doc-1');
   assert.equal(docs[0].meta.url, 'https://zh.example/1');
-  const g = await runPipeline({ recipe: 'basic', inputs: [td('gbk.jsonl')], outDir: join(dir, 'gbk'), workers: 1, quiet: true, reader: { encoding: 'gbk' } });
+  const g = await runPipeline({
+    recipe: 'basic',
+    inputs: [td('gbk.jsonl')],
+    outDir: join(dir, 'gbk'),
+    workers: 1,
+    quiet: true,
+    reader: { encoding: 'gbk' },
+  });
   assert.equal(g.kept, 2);
-  assert.deepEqual(docsOf(join(dir, 'gbk', 'docs', 'part-00000.jsonl.zst')).map((d) => d.text), ['中文编码测试:北京欢迎你', '第二行,简体字']);
+  assert.deepEqual(
+    docsOf(join(dir, 'gbk', 'docs', 'part-00000.jsonl.zst')).map((d) => d.text),
+    ['中文编码测试:北京欢迎你', '第二行,简体字'],
+  );
 });

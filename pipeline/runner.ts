@@ -17,8 +17,13 @@ import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedS
 import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
 import {
-  newStage, mergeStage, mergeCounts, stageProblems, formatStats,
-  type RunStats, type StageStats,
+  newStage,
+  mergeStage,
+  mergeCounts,
+  stageProblems,
+  formatStats,
+  type RunStats,
+  type StageStats,
 } from './stats.ts';
 
 export { REPO_ROOT };
@@ -92,7 +97,10 @@ export async function resolveInputs(specs: string[]): Promise<MapInputFile[]> {
     for (const path of expandInput(pattern)) {
       const abs = resolve(path);
       const prev = byPath.get(abs);
-      if (prev && prev.corpus !== corpus) throw new Error(`input ${displayPath(abs)} is given twice with different corpora (${prev.corpus ?? 'none'}, ${corpus ?? 'none'})`);
+      if (prev && prev.corpus !== corpus)
+        throw new Error(
+          `input ${displayPath(abs)} is given twice with different corpora (${prev.corpus ?? 'none'}, ${corpus ?? 'none'})`,
+        );
       byPath.set(abs, corpus ? { path: abs, corpus } : { path: abs });
     }
   }
@@ -100,8 +108,7 @@ export async function resolveInputs(specs: string[]): Promise<MapInputFile[]> {
 }
 
 type Phase =
-  | { kind: 'map'; name: string; steps: ResolvedStep[] }
-  | { kind: 'global'; name: string; step: ResolvedStep };
+  { kind: 'map'; name: string; steps: ResolvedStep[] } | { kind: 'global'; name: string; step: ResolvedStep };
 
 /** Consecutive map steps form one phase; each global step is its own phase; reading always starts with a map phase. */
 export function planPhases(steps: ResolvedStep[]): Phase[] {
@@ -128,11 +135,22 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 function listFiles(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir).filter((n) => !n.startsWith('.')).sort().map((n) => join(dir, n)) : [];
+  return existsSync(dir)
+    ? readdirSync(dir)
+        .filter((n) => !n.startsWith('.'))
+        .sort()
+        .map((n) => join(dir, n))
+    : [];
 }
 
 /** Everything that identifies a run: resuming needs the same recipe, inputs (with sizes and times), tasks and reader. */
-function runFingerprint(recipe: { name: string }, steps: ResolvedStep[], files: MapInputFile[], tasks: number, reader: GenericReaderOptions) {
+function runFingerprint(
+  recipe: { name: string },
+  steps: ResolvedStep[],
+  files: MapInputFile[],
+  tasks: number,
+  reader: GenericReaderOptions,
+) {
   return {
     recipe: recipe.name,
     steps: steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
@@ -149,15 +167,29 @@ function runFingerprint(recipe: { name: string }, steps: ResolvedStep[], files: 
  * One run per output folder: --fresh removes a previous run; otherwise an existing run must have the same fingerprint
  * (it is resumed) or the run is refused. Records the fingerprint and removes stale temporary files.
  */
-function claimOutDir(outDir: string, stateDir: string, fingerprint: ReturnType<typeof runFingerprint>, fresh: boolean | undefined, log: (s: string) => void): void {
+function claimOutDir(
+  outDir: string,
+  stateDir: string,
+  fingerprint: ReturnType<typeof runFingerprint>,
+  fresh: boolean | undefined,
+  log: (s: string) => void,
+): void {
   const runFile = join(stateDir, 'run.json');
   if (fresh) {
-    for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json']) rmSync(join(outDir, d), { recursive: true, force: true });
+    for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json'])
+      rmSync(join(outDir, d), { recursive: true, force: true });
   } else if (existsSync(runFile)) {
     const prev = JSON.parse(readFileSync(runFile, 'utf8'));
     if (!sameJson(prev, fingerprint)) {
-      const what = !sameJson(prev.steps, fingerprint.steps) || prev.recipe !== fingerprint.recipe ? 'recipe' : !sameJson(prev.files, fingerprint.files) ? 'input files' : 'task count or reader options';
-      throw new Error(`${outDir} holds an unfinished or finished run with a different ${what}; use --fresh to start over, or another --out`);
+      const what =
+        !sameJson(prev.steps, fingerprint.steps) || prev.recipe !== fingerprint.recipe
+          ? 'recipe'
+          : !sameJson(prev.files, fingerprint.files)
+            ? 'input files'
+            : 'task count or reader options';
+      throw new Error(
+        `${outDir} holds an unfinished or finished run with a different ${what}; use --fresh to start over, or another --out`,
+      );
     }
     log(`resuming the run in ${outDir}`);
   }
@@ -214,10 +246,23 @@ async function runMapPhase(
     filePrefix: pi === 0 ? '' : `${ph.name}-`,
     reader: pi === 0 ? reader : {},
   };
-  if (!c.quiet) c.log(`[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(c.workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`);
-  const results = world ? await c.executor.runTasks(mapTask(c.operators), args, { name: ph.name, stateDir: c.stateDir, count: world, workers: c.workers }) : [];
+  if (!c.quiet)
+    c.log(
+      `[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(c.workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`,
+    );
+  const results = world
+    ? await c.executor.runTasks(mapTask(c.operators), args, {
+        name: ph.name,
+        stateDir: c.stateDir,
+        count: world,
+        workers: c.workers,
+      })
+    : [];
   const merged: StageStats[] = [];
-  let pRead = 0, pKept = 0, pDropped = 0, pRejected = 0;
+  let pRead = 0,
+    pKept = 0,
+    pDropped = 0,
+    pRejected = 0;
   for (const r of results) {
     r.stages.forEach((s, i) => {
       merged[i] ??= newStage(s.name, s.op, s.phase);
@@ -236,19 +281,34 @@ async function runMapPhase(
   }
   t.stages.push(...merged);
   t.problems.push(...stageProblems(merged));
-  if (pRead !== pKept + pDropped + pRejected) t.problems.push(`phase ${ph.name}: read ${pRead} != kept ${pKept} + dropped ${pDropped} + rejected ${pRejected}`);
-  if (t.prevKept !== undefined && pRead !== t.prevKept) t.problems.push(`phase ${ph.name} read ${pRead} documents but the previous phase kept ${t.prevKept}`);
+  if (pRead !== pKept + pDropped + pRejected)
+    t.problems.push(`phase ${ph.name}: read ${pRead} != kept ${pKept} + dropped ${pDropped} + rejected ${pRejected}`);
+  if (t.prevKept !== undefined && pRead !== t.prevKept)
+    t.problems.push(`phase ${ph.name} read ${pRead} documents but the previous phase kept ${t.prevKept}`);
   if (pi === 0) t.read = pRead;
   t.dropped += pDropped;
   t.rejected += pRejected;
   t.kept = pKept;
   t.prevKept = pKept;
-  t.phases.push({ name: ph.name, kind: 'map', tasks: world, read: pRead, kept: pKept, dropped: pDropped, rejected: pRejected });
+  t.phases.push({
+    name: ph.name,
+    kind: 'map',
+    tasks: world,
+    read: pRead,
+    kept: pKept,
+    dropped: pDropped,
+    rejected: pRejected,
+  });
   return Array.from({ length: world }, (_, r) => ({ path: join(docsDir, partName(r)) }));
 }
 
 /** A global phase: the op runs its own tasks; its result is recorded as the phase marker (resume) and accounted. */
-async function runGlobalPhase(ph: Extract<Phase, { kind: 'global' }>, inputs: MapInputFile[], c: RunContext, t: RunTotals): Promise<string[]> {
+async function runGlobalPhase(
+  ph: Extract<Phase, { kind: 'global' }>,
+  inputs: MapInputFile[],
+  c: RunContext,
+  t: RunTotals,
+): Promise<string[]> {
   const gop = ph.step.op as GlobalOp;
   const marker = join(c.stateDir, `${ph.name}.json`);
   let res: GlobalOpResult & { seconds?: number };
@@ -283,14 +343,25 @@ async function runGlobalPhase(ph: Extract<Phase, { kind: 'global' }>, inputs: Ma
   mergeCounts(st.dropped_by_rule, s.dropped);
   t.stages.push(st);
   t.problems.push(...stageProblems([st]));
-  if (t.prevKept !== undefined && s.read !== t.prevKept) t.problems.push(`global op ${ph.step.name} read ${s.read} documents but the previous phase kept ${t.prevKept}`);
+  if (t.prevKept !== undefined && s.read !== t.prevKept)
+    t.problems.push(`global op ${ph.step.name} read ${s.read} documents but the previous phase kept ${t.prevKept}`);
   mergeCounts(t.droppedByRule, s.dropped);
   if (s.rejected) t.rejectedByError[`${ph.step.name}`] = (t.rejectedByError[`${ph.step.name}`] ?? 0) + s.rejected;
   t.dropped += gDropped;
   t.rejected += s.rejected;
   t.kept = s.kept;
   t.prevKept = s.kept;
-  t.phases.push({ name: ph.name, kind: 'global', op: gop.name, tasks: 0, read: s.read, kept: s.kept, dropped: gDropped, rejected: s.rejected, ...(s.extra ? { extra: s.extra } : {}) });
+  t.phases.push({
+    name: ph.name,
+    kind: 'global',
+    op: gop.name,
+    tasks: 0,
+    read: s.read,
+    kept: s.kept,
+    dropped: gDropped,
+    rejected: s.rejected,
+    ...(s.extra ? { extra: s.extra } : {}),
+  });
   return res.outputFiles;
 }
 
@@ -359,7 +430,8 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   }
 
   const { read, kept, dropped, rejected, problems } = t;
-  if (read !== kept + dropped + rejected) problems.unshift(`read ${read} != kept ${kept} + dropped ${dropped} + rejected ${rejected}`);
+  if (read !== kept + dropped + rejected)
+    problems.unshift(`read ${read} != kept ${kept} + dropped ${dropped} + rejected ${rejected}`);
   const finished = new Date();
   const stats: RunStats = {
     recipe: recipe.name,
@@ -376,11 +448,19 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     dropped_by_rule: t.droppedByRule,
     rejected,
     rejected_by_error: t.rejectedByError,
-    invariant: { ok: problems.length === 0, check: 'read = kept + dropped + rejected (run, every phase and every stage)', problems },
+    invariant: {
+      ok: problems.length === 0,
+      check: 'read = kept + dropped + rejected (run, every phase and every stage)',
+      problems,
+    },
     stages: t.stages,
     phases: t.phases,
     tasks: t.tasks,
-    outputs: { docs: docsOutputs, excluded: listFiles(join(outDir, 'excluded')), rejects: listFiles(join(outDir, 'rejects')) },
+    outputs: {
+      docs: docsOutputs,
+      excluded: listFiles(join(outDir, 'excluded')),
+      rejects: listFiles(join(outDir, 'rejects')),
+    },
   };
   writeFileAtomic(join(outDir, 'stats.json'), JSON.stringify(stats, null, 1) + '\n');
   if (!o.quiet) log('\n' + formatStats(stats));

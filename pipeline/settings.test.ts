@@ -31,7 +31,8 @@ test('every user-facing setting is in the README "Settings" table, and each vari
   assert.ok(readme.includes('## Settings'), 'README has a Settings section');
   const rows = settingsTable();
   assert.equal(new Set(rows.map((r) => r.env)).size, rows.length, 'no variable named twice');
-  for (const r of rows.filter((x) => !x.internal)) assert.ok(section.includes('`' + r.env + '`'), `${r.env} documented in the README`);
+  for (const r of rows.filter((x) => !x.internal))
+    assert.ok(section.includes('`' + r.env + '`'), `${r.env} documented in the README`);
 });
 
 test('settings: typed values, defaults when unset or empty, clear errors naming the variable', () => {
@@ -41,10 +42,19 @@ test('settings: typed values, defaults when unset or empty, clear errors naming 
   assert.equal(setting('quiet', { STEEL_QUIET: '1' }), true);
   assert.equal(setting('progressLines', { STEEL_PROGRESS: 'lines' }), true);
   assert.equal(setting('cpuThreads', { STEEL_CPU_THREADS: '3' }), 3);
-  assert.throws(() => setting('cpuThreads', { STEEL_CPU_THREADS: '1.5' }), /STEEL_CPU_THREADS: not a positive integer: 1\.5/);
-  assert.throws(() => setting('distTimeout', { STEEL_DIST_TIMEOUT: '-1' }), /STEEL_DIST_TIMEOUT: not a positive number/);
+  assert.throws(
+    () => setting('cpuThreads', { STEEL_CPU_THREADS: '1.5' }),
+    /STEEL_CPU_THREADS: not a positive integer: 1\.5/,
+  );
+  assert.throws(
+    () => setting('distTimeout', { STEEL_DIST_TIMEOUT: '-1' }),
+    /STEEL_DIST_TIMEOUT: not a positive number/,
+  );
   assert.deepEqual(setting('slurmSbatchArgs', { STEEL_SLURM_SBATCH_ARGS: '["--nice=10"]' }), ['--nice=10']);
-  assert.throws(() => setting('slurmSbatchArgs', { STEEL_SLURM_SBATCH_ARGS: '--nice' }), /STEEL_SLURM_SBATCH_ARGS must be a JSON list/);
+  assert.throws(
+    () => setting('slurmSbatchArgs', { STEEL_SLURM_SBATCH_ARGS: '--nice' }),
+    /STEEL_SLURM_SBATCH_ARGS must be a JSON list/,
+  );
   assert.throws(() => setting('executor', { STEEL_EXECUTOR: 'thread' }), /STEEL_EXECUTOR/);
 });
 

@@ -31,36 +31,74 @@ function positive(raw: string, env: string, what = 'a positive number'): number 
   return n;
 }
 
-const str = (env: string, doc: string, extra: Partial<SettingDef<string | undefined>> = {}): SettingDef<string | undefined> => ({
-  env, doc, default: undefined, type: 'string', parse: (raw) => raw, ...extra,
+const str = (
+  env: string,
+  doc: string,
+  extra: Partial<SettingDef<string | undefined>> = {},
+): SettingDef<string | undefined> => ({
+  env,
+  doc,
+  default: undefined,
+  type: 'string',
+  parse: (raw) => raw,
+  ...extra,
 });
 const num = (env: string, doc: string, def: number | undefined, type = 'number'): SettingDef<number | undefined> => ({
-  env, doc, default: def, type, parse: (raw, e) => positive(raw, e),
+  env,
+  doc,
+  default: def,
+  type,
+  parse: (raw, e) => positive(raw, e),
 });
-const int = (env: string, doc: string, def: number | undefined, extra: Partial<SettingDef<number | undefined>> = {}): SettingDef<number | undefined> => ({
-  ...extra, env, doc, default: def, type: 'integer', parse: (raw, e) => {
+const int = (
+  env: string,
+  doc: string,
+  def: number | undefined,
+  extra: Partial<SettingDef<number | undefined>> = {},
+): SettingDef<number | undefined> => ({
+  ...extra,
+  env,
+  doc,
+  default: def,
+  type: 'integer',
+  parse: (raw, e) => {
     const n = positive(raw, e, 'a positive integer');
     if (!Number.isInteger(n)) throw new Error(`${e}: not a positive integer: ${raw}`);
     return n;
   },
 });
 const flag = (env: string, doc: string, extra: Partial<SettingDef<boolean>> = {}): SettingDef<boolean> => ({
-  env, doc, default: false, type: 'flag (1)', parse: (raw) => raw !== '' && raw !== '0', ...extra,
+  env,
+  doc,
+  default: false,
+  type: 'flag (1)',
+  parse: (raw) => raw !== '' && raw !== '0',
+  ...extra,
 });
 
 export const SETTINGS = {
   // ---- progress and messages
   quiet: flag('STEEL_QUIET', 'no progress display at all'),
   progressLines: {
-    env: 'STEEL_PROGRESS', doc: '`lines`: one progress line per interval instead of a redrawn bar, even on a terminal',
-    default: false, type: '`lines`', parse: (raw: string) => raw === 'lines',
+    env: 'STEEL_PROGRESS',
+    doc: '`lines`: one progress line per interval instead of a redrawn bar, even on a terminal',
+    default: false,
+    type: '`lines`',
+    parse: (raw: string) => raw === 'lines',
   } as SettingDef<boolean>,
-  progressIntervalMs: num('STEEL_PROGRESS_INTERVAL_MS', 'interval of the progress lines when not drawing a bar (ms)', 10_000, 'ms'),
+  progressIntervalMs: num(
+    'STEEL_PROGRESS_INTERVAL_MS',
+    'interval of the progress lines when not drawing a bar (ms)',
+    10_000,
+    'ms',
+  ),
   debug: flag('STEEL_DEBUG', 'print the stack trace of an error, not only its message'),
   // ---- executors
   executor: {
-    env: 'STEEL_EXECUTOR', doc: '`process`: run every task in a worker process, never in the main one',
-    default: undefined, type: '`process`',
+    env: 'STEEL_EXECUTOR',
+    doc: '`process`: run every task in a worker process, never in the main one',
+    default: undefined,
+    type: '`process`',
     parse: (raw: string, e: string) => {
       if (raw !== 'process') throw new Error(`${e}: the only value is "process" (got ${raw})`);
       return raw;
@@ -73,11 +111,17 @@ export const SETTINGS = {
   slurmTime: str('STEEL_SLURM_TIME', 'time limit of one array task (`--time`)'),
   slurmMem: str('STEEL_SLURM_MEM', 'memory of one array task (`--mem`)'),
   slurmCpus: int('STEEL_SLURM_CPUS', 'CPUs of one array task (`--cpus-per-task`)', undefined),
-  slurmThrottle: int('STEEL_SLURM_THROTTLE', 'at most this many array tasks of a job at once (`--array=...%N`)', undefined),
+  slurmThrottle: int(
+    'STEEL_SLURM_THROTTLE',
+    'at most this many array tasks of a job at once (`--array=...%N`)',
+    undefined,
+  ),
   slurmPollMs: num('STEEL_SLURM_POLL_MS', 'interval between polls of squeue and the task markers (ms)', 5000, 'ms'),
   slurmSbatchArgs: {
-    env: 'STEEL_SLURM_SBATCH_ARGS', doc: 'extra sbatch arguments as a JSON list, e.g. `["--constraint=cpu"]`',
-    default: undefined, type: 'JSON list',
+    env: 'STEEL_SLURM_SBATCH_ARGS',
+    doc: 'extra sbatch arguments as a JSON list, e.g. `["--constraint=cpu"]`',
+    default: undefined,
+    type: 'JSON list',
     parse: (raw: string, e: string) => {
       let v: unknown;
       try {
@@ -92,16 +136,35 @@ export const SETTINGS = {
     },
   } as SettingDef<string[] | undefined>,
   // ---- collect
-  hfEndpoint: str('HF_ENDPOINT', 'Hugging Face Hub endpoint or mirror for `steel collect` (default https://huggingface.co)'),
+  hfEndpoint: str(
+    'HF_ENDPOINT',
+    'Hugging Face Hub endpoint or mirror for `steel collect` (default https://huggingface.co)',
+  ),
   hfToken: str('HF_TOKEN', 'Hugging Face token for gated or private repositories'),
-  collectBackoffMs: num('STEEL_COLLECT_BACKOFF_MS', 'first retry delay of a failed download (ms; doubles per retry)', undefined, 'ms'),
-  chromium: str('STEEL_CHROMIUM', 'Chromium binary the HTML report checks drive (tests; default /usr/bin/chromium)', { internal: true }),
+  collectBackoffMs: num(
+    'STEEL_COLLECT_BACKOFF_MS',
+    'first retry delay of a failed download (ms; doubles per retry)',
+    undefined,
+    'ms',
+  ),
+  chromium: str('STEEL_CHROMIUM', 'Chromium binary the HTML report checks drive (tests; default /usr/bin/chromium)', {
+    internal: true,
+  }),
   // ---- training
   cpuThreads: int('STEEL_CPU_THREADS', 'GEMM threads of the CPU backend (default min(2, cores))', undefined),
-  distTimeout: num('STEEL_DIST_TIMEOUT', 'how long a rank waits for the others (seconds; TCP and NCCL)', undefined, 'seconds'),
+  distTimeout: num(
+    'STEEL_DIST_TIMEOUT',
+    'how long a rank waits for the others (seconds; TCP and NCCL)',
+    undefined,
+    'seconds',
+  ),
   cudaAddon: str('STEEL_CUDA_ADDON', 'path of the built CUDA addon (default train/native/build/steel_cuda.node)'),
-  ncclLib: str('STEEL_NCCL_LIB', 'path of libnccl.so.2, tried before the loader\'s own search'),
-  trainEntry: str('STEEL_TRAIN_ENTRY', 'the single-file `steel train` bundle the launcher re-runs (set by the bundle)', { internal: true }),
+  ncclLib: str('STEEL_NCCL_LIB', "path of libnccl.so.2, tried before the loader's own search"),
+  trainEntry: str(
+    'STEEL_TRAIN_ENTRY',
+    'the single-file `steel train` bundle the launcher re-runs (set by the bundle)',
+    { internal: true },
+  ),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -123,7 +186,11 @@ export function settingName(key: SettingKey): string {
 /** Every setting, for the docs (README "Settings" table). */
 export function settingsTable(): { env: string; type: string; default: unknown; doc: string; internal: boolean }[] {
   return Object.values(SETTINGS).map((d: SettingDef<unknown>) => ({
-    env: d.env, type: d.type, default: d.default, doc: d.doc, internal: !!d.internal,
+    env: d.env,
+    type: d.type,
+    default: d.default,
+    doc: d.doc,
+    internal: !!d.internal,
   }));
 }
 

@@ -55,7 +55,13 @@ export interface GlobalOpResult {
   /** Document files for the next phase (may be empty when the op is terminal, e.g. tokenization). */
   outputFiles: string[];
   /** Counts for the run's accounting: every input document must be kept, dropped (by rule) or rejected. */
-  stats: { read: number; kept: number; dropped: Record<string, number>; rejected: number; extra?: Record<string, unknown> };
+  stats: {
+    read: number;
+    kept: number;
+    dropped: Record<string, number>;
+    rejected: number;
+    extra?: Record<string, unknown>;
+  };
 }
 
 export interface GlobalOp<P = any> {

@@ -20,7 +20,20 @@ export interface StageStats {
 }
 
 export function newStage(name: string, op: string, phase: string): StageStats {
-  return { name, op, phase, in: 0, out: 0, dropped: 0, dropped_by_rule: {}, rejected: 0, rejected_by_error: {}, bytes_in: 0, bytes_out: 0, seconds: 0 };
+  return {
+    name,
+    op,
+    phase,
+    in: 0,
+    out: 0,
+    dropped: 0,
+    dropped_by_rule: {},
+    rejected: 0,
+    rejected_by_error: {},
+    bytes_in: 0,
+    bytes_out: 0,
+    seconds: 0,
+  };
 }
 
 export function addCount(m: Record<string, number>, k: string, n = 1): void {
@@ -85,7 +98,17 @@ export interface RunStats {
   rejected_by_error: Record<string, number>;
   invariant: { ok: boolean; check: string; problems: string[] };
   stages: StageStats[];
-  phases: { name: string; kind: 'map' | 'global'; op?: string; tasks: number; read: number; kept: number; dropped: number; rejected: number; extra?: Record<string, unknown> }[];
+  phases: {
+    name: string;
+    kind: 'map' | 'global';
+    op?: string;
+    tasks: number;
+    read: number;
+    kept: number;
+    dropped: number;
+    rejected: number;
+    extra?: Record<string, unknown>;
+  }[];
   tasks: Omit<MapTaskStats, 'stages'>[];
   outputs: { docs: string[]; excluded: string[]; rejects: string[] };
 }
@@ -95,17 +118,27 @@ export function stageProblems(stages: StageStats[]): string[] {
   const p: string[] = [];
   for (const s of stages) {
     if (s.in !== s.out + s.dropped + s.rejected) {
-      p.push(`stage "${s.name}" (${s.phase}): in ${s.in} != out ${s.out} + dropped ${s.dropped} + rejected ${s.rejected}`);
+      p.push(
+        `stage "${s.name}" (${s.phase}): in ${s.in} != out ${s.out} + dropped ${s.dropped} + rejected ${s.rejected}`,
+      );
     }
     const byRule = Object.values(s.dropped_by_rule).reduce((a, b) => a + b, 0);
-    if (byRule !== s.dropped) p.push(`stage "${s.name}" (${s.phase}): dropped ${s.dropped} != sum over rules ${byRule}`);
+    if (byRule !== s.dropped)
+      p.push(`stage "${s.name}" (${s.phase}): dropped ${s.dropped} != sum over rules ${byRule}`);
   }
   return p;
 }
 
 function table(rows: string[][], alignRight: boolean[]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((v, c) => (alignRight[c] ? v.padStart(w[c]) : v.padEnd(w[c]))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((v, c) => (alignRight[c] ? v.padStart(w[c]) : v.padEnd(w[c])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 const n = (x: number) => x.toLocaleString('en-US');
@@ -113,7 +146,9 @@ const n = (x: number) => x.toLocaleString('en-US');
 /** Human-readable summary: totals, the invariant, a per-stage table and a per-rule table. */
 export function formatStats(s: RunStats): string {
   const lines: string[] = [];
-  lines.push(`run: recipe "${s.recipe}", ${s.inputs.length} input file(s), ${s.workers} worker(s), ${fmtDuration(s.seconds)} -> ${s.out_dir}`);
+  lines.push(
+    `run: recipe "${s.recipe}", ${s.inputs.length} input file(s), ${s.workers} worker(s), ${fmtDuration(s.seconds)} -> ${s.out_dir}`,
+  );
   lines.push('');
   const rows = [['stage', 'phase', 'in', 'out', 'dropped', 'rejected', 'bytes in', 'bytes out', 'time']];
   for (const st of s.stages) {
@@ -121,7 +156,17 @@ export function formatStats(s: RunStats): string {
     const g = st.kind === 'global';
     const bin = g || st.op === 'unify' ? '-' : fmtBytes(st.bytes_in);
     const bout = g || st.op === 'read' ? '-' : fmtBytes(st.bytes_out);
-    rows.push([st.name, st.phase, n(st.in), n(st.out), n(st.dropped), n(st.rejected), bin, bout, g ? fmtDuration(st.seconds) + '*' : fmtDuration(st.seconds)]);
+    rows.push([
+      st.name,
+      st.phase,
+      n(st.in),
+      n(st.out),
+      n(st.dropped),
+      n(st.rejected),
+      bin,
+      bout,
+      g ? fmtDuration(st.seconds) + '*' : fmtDuration(st.seconds),
+    ]);
   }
   lines.push(table(rows, [false, false, true, true, true, true, true, true, true]));
   if (s.stages.some((x) => x.kind === 'global')) lines.push('* global op: wall time of the whole step');
@@ -141,7 +186,9 @@ export function formatStats(s: RunStats): string {
   }
   lines.push('');
   const mark = s.invariant.ok ? 'OK' : 'VIOLATED';
-  lines.push(`accounting: read ${n(s.read)} = kept ${n(s.kept)} + dropped ${n(s.dropped)} + rejected ${n(s.rejected)}  [${mark}]`);
+  lines.push(
+    `accounting: read ${n(s.read)} = kept ${n(s.kept)} + dropped ${n(s.dropped)} + rejected ${n(s.rejected)}  [${mark}]`,
+  );
   for (const p of s.invariant.problems) lines.push(`  ! ${p}`);
   return lines.join('\n');
 }

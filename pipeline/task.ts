@@ -41,7 +41,8 @@ const NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
 
 /** Define a task. Names are `area.task` (lower case, dot-separated), unique in the registry. */
 export function defineTask<const N extends string, A, R extends TaskResult>(name: N, run: TaskFn<A, R>): Task<N, A, R> {
-  if (!NAME.test(name)) throw new Error(`task name "${name}" must look like "area.task" (lower case, dots between parts)`);
+  if (!NAME.test(name))
+    throw new Error(`task name "${name}" must look like "area.task" (lower case, dots between parts)`);
   return Object.freeze({ name, run });
 }
 
@@ -64,6 +65,9 @@ export function taskRegistry<const T extends readonly Task[]>(tasks: T): TaskReg
 /** The task a worker was asked to run, by name; a clear error when this registry has no such task. */
 export function resolveTask(registry: Readonly<Record<string, Task>>, name: string): Task {
   const t = Object.prototype.hasOwnProperty.call(registry, name) ? registry[name] : undefined;
-  if (!t) throw new Error(`unknown task "${name}" (this worker's registry has: ${Object.keys(registry).sort().join(', ') || 'none'})`);
+  if (!t)
+    throw new Error(
+      `unknown task "${name}" (this worker's registry has: ${Object.keys(registry).sort().join(', ') || 'none'})`,
+    );
   return t;
 }

@@ -13,7 +13,9 @@ import { runOneTask, type TaskMarker } from './markers.ts';
 import { resolveTask, type Task, type TaskContext } from './task.ts';
 
 /** Parent → worker. */
-export type ToWorker = { type: 'task'; task: string; args: unknown; rank: number; world: number; name: string; stateDir: string } | { type: 'exit' };
+export type ToWorker =
+  | { type: 'task'; task: string; args: unknown; rank: number; world: number; name: string; stateDir: string }
+  | { type: 'exit' };
 
 /** Worker → parent. */
 export type FromWorker =

@@ -9,7 +9,9 @@ import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
-const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as { cases: { text: string }[] };
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as {
+  cases: { text: string }[];
+};
 
 /** Reference trainer: recount every pair after every merge (slow, obviously right). */
 function naiveBpe(counts: Map<string, number>, nMerges: number, minFreq = 2): [string, string][] {
@@ -19,11 +21,19 @@ function naiveBpe(counts: Map<string, number>, nMerges: number, minFreq = 2): [s
   const merges: [string, string][] = [];
   for (let m = 0; m < nMerges; m++) {
     const pc = new Map<string, number>();
-    for (const w of words) for (let i = 0; i + 1 < w.s.length; i++) { const k = `${w.s[i]},${w.s[i + 1]}`; pc.set(k, (pc.get(k) ?? 0) + w.c); }
-    let best: [number, number] | null = null, bc = 0;
+    for (const w of words)
+      for (let i = 0; i + 1 < w.s.length; i++) {
+        const k = `${w.s[i]},${w.s[i + 1]}`;
+        pc.set(k, (pc.get(k) ?? 0) + w.c);
+      }
+    let best: [number, number] | null = null,
+      bc = 0;
     for (const [k, c] of pc) {
       const [a, b] = k.split(',').map(Number);
-      if (c > bc || (c === bc && best && (a < best[0] || (a === best[0] && b < best[1])))) { best = [a, b]; bc = c; }
+      if (c > bc || (c === bc && best && (a < best[0] || (a === best[0] && b < best[1])))) {
+        best = [a, b];
+        bc = c;
+      }
     }
     if (!best || bc < minFreq) break;
     const N = vocab.length;
@@ -31,8 +41,11 @@ function naiveBpe(counts: Map<string, number>, nMerges: number, minFreq = 2): [s
     merges.push([vocab[best[0]], vocab[best[1]]]);
     for (const w of words) {
       const out: number[] = [];
-      for (let i = 0; i < w.s.length; ) {
-        if (i + 1 < w.s.length && w.s[i] === best[0] && w.s[i + 1] === best[1]) { out.push(N); i += 2; } else out.push(w.s[i++]);
+      for (let i = 0; i < w.s.length;) {
+        if (i + 1 < w.s.length && w.s[i] === best[0] && w.s[i + 1] === best[1]) {
+          out.push(N);
+          i += 2;
+        } else out.push(w.s[i++]);
       }
       w.s = out;
     }
@@ -49,7 +62,7 @@ const CORPUS = [
   'combining e\u0301 vs \u00e9, zero\u200bwidth, bom\ufeff, <|im_end|> literal, nbsp\u00a0here',
 ];
 
-test('bpe: pre-tokenizer equals the HF engine splitting with Qwen\'s regex', () => {
+test("bpe: pre-tokenizer equals the HF engine splitting with Qwen's regex", () => {
   const pt = loadTokenizer('qwen').tok.getPreTokenizer()!;
   for (const { text: raw } of fixture.cases) {
     const text = raw.normalize('NFC');
@@ -68,7 +81,7 @@ test('bpe: incremental training gives exactly the merges of a naive full recount
   assert.deepEqual(fast.merges, slow);
 });
 
-test('bpe: same merges as Hugging Face\'s BpeTrainer (Python) on the same text', async (t) => {
+test("bpe: same merges as Hugging Face's BpeTrainer (Python) on the same text", async (t) => {
   const { spawnSync } = await import('node:child_process');
   if (spawnSync('python3', ['-c', 'import tokenizers'], { encoding: 'utf8' }).status !== 0) {
     console.log('# SKIP BpeTrainer cross-check: python3 with tokenizers not available (pip install tokenizers)');
@@ -86,7 +99,10 @@ test('bpe: same merges as Hugging Face\'s BpeTrainer (Python) on the same text',
     const f = join(dir, 'texts.json');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(f, JSON.stringify(texts));
-    const r = spawnSync('python3', [new URL('./fixtures/hf-bpe-train.py', import.meta.url).pathname, f, '700', '2'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const r = spawnSync('python3', [new URL('./fixtures/hf-bpe-train.py', import.meta.url).pathname, f, '700', '2'], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
+    });
     assert.equal(r.status, 0, r.stderr);
     const hf = JSON.parse(r.stdout) as [string, string][];
     assert.ok(ours.merges.length > 300);
@@ -128,17 +144,27 @@ test('bpe: steel tokenizer train driver (hold-out compression report vs Qwen)', 
     const docs = [];
     for (let i = 0; i < 400; i++) {
       const zh = i % 2 === 0;
-      docs.push({ id: `d${i}`, source: 's', lang: zh ? 'zh' : 'en', text: zh ? `${CORPUS[i % 2]}第${i}号。` : `${CORPUS[2]} Number ${i}.` });
+      docs.push({
+        id: `d${i}`,
+        source: 's',
+        lang: zh ? 'zh' : 'en',
+        text: zh ? `${CORPUS[i % 2]}第${i}号。` : `${CORPUS[2]} Number ${i}.`,
+      });
     }
     const f = join(dir, 'docs.jsonl.zst');
     await writeDocs(f, docs);
     const rep = await trainTokenizer({ inputs: [f], vocabSize: 600, out: join(dir, 'tok.json'), log: () => {} });
     // parallel counting (2 files, 2 worker processes) gives the same tokenizer and report
-    const f1 = join(dir, 'a.jsonl.zst'), f2 = join(dir, 'b.jsonl.zst');
+    const f1 = join(dir, 'a.jsonl.zst'),
+      f2 = join(dir, 'b.jsonl.zst');
     await writeDocs(f1, docs.slice(0, 150));
     await writeDocs(f2, docs.slice(150));
     const rep2 = await trainTokenizer({
-      inputs: [f1, f2], vocabSize: 600, out: join(dir, 'tok2.json'), log: () => {}, workers: 2,
+      inputs: [f1, f2],
+      vocabSize: 600,
+      out: join(dir, 'tok2.json'),
+      log: () => {},
+      workers: 2,
       executor: new LocalExecutor({ inProcess: 'never', progress: { quiet: true } }),
     });
     assert.equal(readFileSync(join(dir, 'tok2.json'), 'utf8'), readFileSync(join(dir, 'tok.json'), 'utf8'));

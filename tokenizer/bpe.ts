@@ -107,8 +107,12 @@ class PairHeap {
     return this.c[i] > this.c[j] || (this.c[i] === this.c[j] && this.k[i] < this.k[j]);
   }
   private swap(i: number, j: number): void {
-    const c = this.c[i]; this.c[i] = this.c[j]; this.c[j] = c;
-    const k = this.k[i]; this.k[i] = this.k[j]; this.k[j] = k;
+    const c = this.c[i];
+    this.c[i] = this.c[j];
+    this.c[j] = c;
+    const k = this.k[i];
+    this.k[i] = this.k[j];
+    this.k[j] = k;
   }
   push(count: number, key: number): void {
     this.c.push(count);
@@ -125,14 +129,16 @@ class PairHeap {
     const n = this.c.length;
     if (n === 0) return undefined;
     const top: [number, number] = [this.c[0], this.k[0]];
-    const lc = this.c.pop()!, lk = this.k.pop()!;
+    const lc = this.c.pop()!,
+      lk = this.k.pop()!;
     if (n > 1) {
       this.c[0] = lc;
       this.k[0] = lk;
       let i = 0;
       const m = n - 1;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
+        const l = 2 * i + 1,
+          r = l + 1;
         let b = i;
         if (l < m && this.better(l, b)) b = l;
         if (r < m && this.better(r, b)) b = r;
@@ -150,7 +156,8 @@ export function trainBpe(wordCounts: Map<string, number>, opts: TrainOptions): T
   const t0 = performance.now();
   const specials = opts.specialTokens ?? ['<|endoftext|>', '<|im_start|>', '<|im_end|>'];
   const target = opts.vocabSize - specials.length;
-  if (target < 256) throw new Error(`vocab size ${opts.vocabSize} is smaller than 256 bytes + ${specials.length} special tokens`);
+  if (target < 256)
+    throw new Error(`vocab size ${opts.vocabSize} is smaller than 256 bytes + ${specials.length} special tokens`);
   if (opts.vocabSize > SHIFT) throw new Error(`vocab size ${opts.vocabSize} above the supported maximum ${SHIFT}`);
   const minFreq = opts.minFrequency ?? 2;
   const { chars, idOfByte } = byteLevelAlphabet();
@@ -181,7 +188,8 @@ export function trainBpe(wordCounts: Map<string, number>, opts: TrainOptions): T
   const pairCount = new Map<number, number>();
   const where = new Map<number, number[]>();
   for (let w = 0; w < nWords; w++) {
-    const a = words[w], c = counts[w];
+    const a = words[w],
+      c = counts[w];
     let prevKey = -1;
     for (let i = 0; i + 1 < a.length; i++) {
       const key = a[i] * SHIFT + a[i + 1];
@@ -229,7 +237,8 @@ export function trainBpe(wordCounts: Map<string, number>, opts: TrainOptions): T
       stoppedEarly = true;
       break;
     }
-    const A = Math.floor(key / SHIFT), B = key % SHIFT;
+    const A = Math.floor(key / SHIFT),
+      B = key % SHIFT;
     const N = vocab.length;
     vocab.push(vocab[A] + vocab[B]);
     merges.push([vocab[A], vocab[B]]);
@@ -240,10 +249,11 @@ export function trainBpe(wordCounts: Map<string, number>, opts: TrainOptions): T
     for (const w of ws) {
       if (seen[w] === mIdx) continue;
       seen[w] = mIdx;
-      const a = words[w], c = counts[w];
+      const a = words[w],
+        c = counts[w];
       const len = lens[w];
       let j = 0;
-      for (let i = 0; i < len; ) {
+      for (let i = 0; i < len;) {
         if (i + 1 < len && a[i] === A && a[i + 1] === B) {
           if (j > 0) {
             const prev = a[j - 1];
@@ -271,13 +281,19 @@ export function trainBpe(wordCounts: Map<string, number>, opts: TrainOptions): T
       const v = pairCount.get(k);
       if (v) heap.push(v, k);
     }
-    if (opts.onProgress && (merges.length % 1000 === 0)) opts.onProgress(merges.length, target - 256);
+    if (opts.onProgress && merges.length % 1000 === 0) opts.onProgress(merges.length, target - 256);
   }
   return {
     vocab,
     merges,
     specialTokens: specials,
-    stats: { words: totalWords, distinctWords: nWords, merges: merges.length, seconds: (performance.now() - t0) / 1000, stoppedEarly },
+    stats: {
+      words: totalWords,
+      distinctWords: nWords,
+      merges: merges.length,
+      seconds: (performance.now() - t0) / 1000,
+      stoppedEarly,
+    },
   };
 }
 
@@ -291,7 +307,13 @@ export function toTokenizerJson(r: TrainResult, opts: { nfc?: boolean } = {}): R
     truncation: null,
     padding: null,
     added_tokens: r.specialTokens.map((content, i) => ({
-      id: r.vocab.length + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
+      id: r.vocab.length + i,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
     })),
     normalizer: opts.nfc ? { type: 'NFC' } : null,
     pre_tokenizer: {
@@ -304,8 +326,16 @@ export function toTokenizerJson(r: TrainResult, opts: { nfc?: boolean } = {}): R
     post_processor: byteLevel,
     decoder: byteLevel,
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false,
-      byte_fallback: false, ignore_merges: false, vocab, merges: r.merges,
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: r.merges,
     },
   };
 }

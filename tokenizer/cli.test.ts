@@ -10,8 +10,10 @@ import { tokenizeToShards } from './tokenize.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [], err: string[] = [];
-  const log = console.log, error = console.error;
+  const out: string[] = [],
+    err: string[] = [];
+  const log = console.log,
+    error = console.error;
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
   console.error = (...a: unknown[]) => void err.push(a.join(' '));
   try {
@@ -26,23 +28,39 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
 test('cli: steel tokenizer verify/export/ids/train and steel inspect --json/--html', async () => {
   const root = tmpDir('steel-cli-');
   try {
-    const docs = Array.from({ length: 30 }, (_, i) => ({ id: `d${i}`, source: i % 2 ? 'a' : 'b', lang: i % 2 ? 'zh' : 'en', meta: {}, text: i % 2 ? `中文文档第${i}号，钢铁。` : `English document number ${i}.` }));
+    const docs = Array.from({ length: 30 }, (_, i) => ({
+      id: `d${i}`,
+      source: i % 2 ? 'a' : 'b',
+      lang: i % 2 ? 'zh' : 'en',
+      meta: {},
+      text: i % 2 ? `中文文档第${i}号，钢铁。` : `English document number ${i}.`,
+    }));
     const f = join(root, 'docs', 'part-00000.jsonl.zst');
     await writeDocs(f, docs);
     const shards = join(root, 'shards');
-    await tokenizeToShards([f], shards, { executor: new LocalExecutor({ progress: { quiet: true } }), workers: 1, workDir: join(root, 'w'), log: () => {} });
+    await tokenizeToShards([f], shards, {
+      executor: new LocalExecutor({ progress: { quiet: true } }),
+      workers: 1,
+      workDir: join(root, 'w'),
+      log: () => {},
+    });
 
     let r = await capture(() => tokenizerCmd(['verify', shards]));
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /ok: 1 shard\(s\), 30 documents/);
 
-    r = await capture(() => tokenizerCmd(['export', '--format', 'litgpt', '--chunk-size', '64', shards, join(root, 'lit')]));
+    r = await capture(() =>
+      tokenizerCmd(['export', '--format', 'litgpt', '--chunk-size', '64', shards, join(root, 'lit')]),
+    );
     assert.equal(r.code, 0, r.err);
     assert.ok(existsSync(join(root, 'lit', 'train_0000000000.bin')));
     r = await capture(() => tokenizerCmd(['export', '--format', 'megatron', shards, join(root, 'meg', 'x')]));
     assert.equal(r.code, 0, r.err);
     assert.ok(existsSync(join(root, 'meg', 'x.idx')));
-    await assert.rejects(tokenizerCmd(['export', '--format', 'nope', shards, join(root, 'z')]), /--format must be megatron or litgpt/);
+    await assert.rejects(
+      tokenizerCmd(['export', '--format', 'nope', shards, join(root, 'z')]),
+      /--format must be megatron or litgpt/,
+    );
 
     r = await capture(() => tokenizerCmd(['ids', '你好，世界']));
     assert.equal(r.out.split('\n')[0], '[108386,3837,99489]');
@@ -66,15 +84,28 @@ test('cli: steel tokenizer verify/export/ids/train and steel inspect --json/--ht
     const bad = join(root, 'bad.jsonl');
     writeFileSync(bad, '{"id":"a","text":"ok"}\n{"id":"b","text":"fine"}\n{"id": broken\n');
     await assert.rejects(
-      tokenizeToShards([bad], join(root, 'bad-shards'), { executor: new LocalExecutor({ progress: { quiet: true } }), workers: 1, workDir: join(root, 'bw'), log: () => {} }),
+      tokenizeToShards([bad], join(root, 'bad-shards'), {
+        executor: new LocalExecutor({ progress: { quiet: true } }),
+        workers: 1,
+        workDir: join(root, 'bw'),
+        log: () => {},
+      }),
       /bad\.jsonl:3: bad JSON/,
     );
     assert.equal(existsSync(join(root, 'bad-shards', 'manifest.json')), false);
 
     // train: plain-text input
     const txt = join(root, 'corpus.txt');
-    writeFileSync(txt, Array.from({ length: 200 }, (_, i) => (i % 2 ? `钢铁是怎样炼成的，第${i}段。\n` : `The steel was tempered, paragraph ${i}.\n`) + '\n').join(''));
-    r = await capture(() => tokenizerCmd(['train', '--input', txt, '--vocab-size', '400', '--out', join(root, 'tok.json'), '--json']));
+    writeFileSync(
+      txt,
+      Array.from(
+        { length: 200 },
+        (_, i) => (i % 2 ? `钢铁是怎样炼成的，第${i}段。\n` : `The steel was tempered, paragraph ${i}.\n`) + '\n',
+      ).join(''),
+    );
+    r = await capture(() =>
+      tokenizerCmd(['train', '--input', txt, '--vocab-size', '400', '--out', join(root, 'tok.json'), '--json']),
+    );
     assert.equal(r.code, 0, r.err);
     const tr = JSON.parse(r.out);
     assert.equal(tr.roundTrip.failures, 0);

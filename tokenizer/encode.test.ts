@@ -5,12 +5,18 @@ import { readFileSync } from 'node:fs';
 import { loadTokenizer, encodeTexts, decodeIds, qwenTokenizerPath, QWEN_EOS_ID } from './encode.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as {
-  tokenizer_file_sha256: string; tokenizers_version: string; cases: { text: string; ids: number[]; ids_qwen3: number[] }[];
+  tokenizer_file_sha256: string;
+  tokenizers_version: string;
+  cases: { text: string; ids: number[]; ids_qwen3: number[] }[];
 };
 
 test('qwen tokenizer: the bundled tokenizer.json is byte-level BPE with 151,643 tokens + specials', () => {
   const raw = readFileSync(qwenTokenizerPath());
-  assert.equal(createHash('sha256').update(raw).digest('hex'), fixture.tokenizer_file_sha256, 'fixture made from another tokenizer.json: rerun tokenizer/fixtures/make-fixture.py');
+  assert.equal(
+    createHash('sha256').update(raw).digest('hex'),
+    fixture.tokenizer_file_sha256,
+    'fixture made from another tokenizer.json: rerun tokenizer/fixtures/make-fixture.py',
+  );
   const json = JSON.parse(raw.toString('utf8'));
   assert.equal(json.model.type, 'BPE');
   assert.equal(Object.keys(json.model.vocab).length, 151643);
@@ -22,7 +28,10 @@ test('qwen tokenizer: the bundled tokenizer.json is byte-level BPE with 151,643 
   assert.equal(t.tok.tokenToId('<|endoftext|>'), 151643);
   assert.equal(t.tok.getVocabSize(true), 151646, 'Steel/Qwen1.5: three special tokens');
   assert.equal(loadTokenizer('qwen3').tok.getVocabSize(true), 151669);
-  assert.deepEqual({ ...t.info, sha256: undefined }, { name: 'qwen', sha256: undefined, vocab_size: 151936, eos_id: 151645, pad_id: 151643 });
+  assert.deepEqual(
+    { ...t.info, sha256: undefined },
+    { name: 'qwen', sha256: undefined, vocab_size: 151936, eos_id: 151645, pad_id: 151643 },
+  );
   assert.notEqual(t.info.sha256, loadTokenizer('qwen3').info.sha256);
 });
 

@@ -40,7 +40,8 @@ export function isBundledName(spec: string): boolean {
 export function resolveTokenizerPath(spec: string): string {
   if (isBundledName(spec)) return qwenTokenizerPath();
   const p = resolve(spec);
-  if (!existsSync(p)) throw new Error(`tokenizer ${spec}: file not found (give "qwen", "qwen3" or a path to a tokenizer.json)`);
+  if (!existsSync(p))
+    throw new Error(`tokenizer ${spec}: file not found (give "qwen", "qwen3" or a path to a tokenizer.json)`);
   return p;
 }
 
@@ -110,10 +111,18 @@ function loadTokenizerUncached(spec: string, opts: { threads?: number }): Loaded
   const idOf = (s: string) => added.find((a) => a.content === s)?.id;
   const eos = idOf('<|im_end|>') ?? idOf('<|endoftext|>') ?? idOf('</s>');
   const pad = idOf('<|endoftext|>') ?? eos;
-  if (eos === undefined || pad === undefined) throw new Error(`${path}: no <|im_end|> / <|endoftext|> special token to use as eos`);
-  const isQwen = eos === QWEN_EOS_ID && tok.getVocabSize(true) <= QWEN_VOCAB_PADDED && tok.getVocabSize(false) === 151643;
+  if (eos === undefined || pad === undefined)
+    throw new Error(`${path}: no <|im_end|> / <|endoftext|> special token to use as eos`);
+  const isQwen =
+    eos === QWEN_EOS_ID && tok.getVocabSize(true) <= QWEN_VOCAB_PADDED && tok.getVocabSize(false) === 151643;
   const info: TokenizerInfo = {
-    name: isBundledName(spec) ? (QWEN3_NAMES.includes(spec) ? 'qwen3' : 'qwen') : isQwen ? 'qwen-compatible' : (json.model?.type ?? 'custom').toLowerCase(),
+    name: isBundledName(spec)
+      ? QWEN3_NAMES.includes(spec)
+        ? 'qwen3'
+        : 'qwen'
+      : isQwen
+        ? 'qwen-compatible'
+        : (json.model?.type ?? 'custom').toLowerCase(),
     // hash of the effective tokenizer.json text (for "qwen": the file with the special tokens trimmed as above)
     sha256: createHash('sha256').update(text).digest('hex'),
     vocab_size: isQwen ? QWEN_VOCAB_PADDED : roundUp(tok.getVocabSize(true), 128),

@@ -42,9 +42,13 @@ test('export: Megatron .bin/.idx read back (own reader and numpy reader)', async
     assert.equal(idx.dtypeCode, 4);
     assert.equal(idx.sequenceCount, docs.length);
     assert.equal(idx.documentCount, docs.length + 1);
-    assert.deepEqual(Array.from(idx.documentIndices, Number), Array.from({ length: docs.length + 1 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(idx.documentIndices, Number),
+      Array.from({ length: docs.length + 1 }, (_, i) => i),
+    );
     assert.equal(statSync(`${prefix}.idx`).size, 34 + docs.length * 12 + (docs.length + 1) * 8);
-    for (let i = 0; i < docs.length; i++) assert.deepEqual(Array.from(readMegatronSequence(prefix, idx, i)), Array.from(docs[i]));
+    for (let i = 0; i < docs.length; i++)
+      assert.deepEqual(Array.from(readMegatronSequence(prefix, idx, i)), Array.from(docs[i]));
     if (!hasNumpy) {
       console.log('# SKIP numpy cross-check of the Megatron export: python3 with numpy not available');
       return;
@@ -53,7 +57,10 @@ test('export: Megatron .bin/.idx read back (own reader and numpy reader)', async
     assert.equal(r.status, 0, r.stderr);
     const py = JSON.parse(r.stdout);
     assert.equal(py.dtype, 'int32');
-    assert.deepEqual(py.sequences, docs.map((d) => Array.from(d)));
+    assert.deepEqual(
+      py.sequences,
+      docs.map((d) => Array.from(d)),
+    );
     assert.equal(py.doc_idx.length, docs.length + 1);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -89,7 +96,10 @@ test('export: lit-gpt LITPKDS chunks read back; tail padded with 151643', async 
     assert.equal(r.status, 0, r.stderr);
     const py = JSON.parse(r.stdout) as { dtype: string; chunk_size: number; tokens: number[] }[];
     assert.equal(py[0].dtype, 'int32');
-    assert.deepEqual(py.flatMap((c) => c.tokens), back);
+    assert.deepEqual(
+      py.flatMap((c) => c.tokens),
+      back,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

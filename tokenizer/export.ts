@@ -16,10 +16,28 @@ import { iterShardBatches, readManifest } from './shards.ts';
 import { AtomicFileSync } from '../pipeline/fsutil.ts';
 
 export const MEGATRON_MAGIC = Buffer.from('MMIDIDX\x00\x00', 'latin1');
-export const MEGATRON_DTYPE = { uint8: 1, int8: 2, int16: 3, int32: 4, int64: 5, float64: 6, float32: 7, uint16: 8 } as const;
+export const MEGATRON_DTYPE = {
+  uint8: 1,
+  int8: 2,
+  int16: 3,
+  int32: 4,
+  int64: 5,
+  float64: 6,
+  float32: 7,
+  uint16: 8,
+} as const;
 export const LITPKDS_MAGIC = Buffer.from('LITPKDS', 'latin1');
 export const LITPKDS_HEADER_BYTES = 24;
-export const LITPKDS_DTYPE = { uint8: 1, int8: 2, int16: 3, int32: 4, int64: 5, float32: 6, float64: 7, uint16: 8 } as const;
+export const LITPKDS_DTYPE = {
+  uint8: 1,
+  int8: 2,
+  int16: 3,
+  int32: 4,
+  int64: 5,
+  float32: 6,
+  float64: 7,
+  uint16: 8,
+} as const;
 export const STEEL_CHUNK_SIZE = 2049 * 1024;
 
 /** An atomic output file (fsutil's AtomicFileSync) behind a 4 MiB write buffer. */
@@ -77,7 +95,11 @@ export interface ExportSummary {
   tokens: number;
 }
 
-export async function exportMegatron(shardsDir: string, prefix: string, log: (m: string) => void = () => {}): Promise<ExportSummary> {
+export async function exportMegatron(
+  shardsDir: string,
+  prefix: string,
+  log: (m: string) => void = () => {},
+): Promise<ExportSummary> {
   const m = readManifest(shardsDir);
   const bin = new BufferedFile(`${prefix}.bin`);
   const lengths: number[] = [];
@@ -132,7 +154,8 @@ export interface MegatronIndex {
 
 export function readMegatronIndex(idxPath: string): MegatronIndex {
   const b = readFileSync(idxPath);
-  if (b.length < 34 || !b.subarray(0, 9).equals(MEGATRON_MAGIC)) throw new Error(`${idxPath}: not a Megatron MMIDIDX index`);
+  if (b.length < 34 || !b.subarray(0, 9).equals(MEGATRON_MAGIC))
+    throw new Error(`${idxPath}: not a Megatron MMIDIDX index`);
   const version = Number(b.readBigUInt64LE(9));
   const dtypeCode = b.readUInt8(17);
   const sequenceCount = Number(b.readBigUInt64LE(18));
@@ -173,14 +196,21 @@ export interface LitgptOptions {
   log?: (m: string) => void;
 }
 
-export async function exportLitgpt(shardsDir: string, outDir: string, o: LitgptOptions = {}): Promise<ExportSummary & { chunks: number; padding: number }> {
+export async function exportLitgpt(
+  shardsDir: string,
+  outDir: string,
+  o: LitgptOptions = {},
+): Promise<ExportSummary & { chunks: number; padding: number }> {
   const m = readManifest(shardsDir);
   const chunkSize = o.chunkSize ?? STEEL_CHUNK_SIZE;
   const prefix = o.prefix ?? 'train';
   const sep = o.sepToken ?? m.tokenizer.pad_id;
   mkdirSync(outDir, { recursive: true });
   const chunk = new Int32Array(chunkSize);
-  let fill = 0, counter = 0, tokens = 0, documents = 0;
+  let fill = 0,
+    counter = 0,
+    tokens = 0,
+    documents = 0;
   const files: string[] = [];
   const header = Buffer.alloc(LITPKDS_HEADER_BYTES);
   LITPKDS_MAGIC.copy(header, 0);
@@ -200,7 +230,7 @@ export async function exportLitgpt(shardsDir: string, outDir: string, o: LitgptO
     for await (const b of iterShardBatches(join(shardsDir, s.file))) {
       const t = b.tokens;
       documents += b.numDocs;
-      for (let i = 0; i < t.length; ) {
+      for (let i = 0; i < t.length;) {
         const n = Math.min(chunkSize - fill, t.length - i);
         for (let k = 0; k < n; k++) {
           const v = t[i + k];
@@ -237,12 +267,15 @@ export function readLitgptChunk(path: string): LitgptChunk {
     const size = fstatSync(fd).size;
     const b = Buffer.alloc(size);
     readSync(fd, b, 0, size, 0);
-    if (size < LITPKDS_HEADER_BYTES || !b.subarray(0, 7).equals(LITPKDS_MAGIC)) throw new Error(`${path}: not a LITPKDS chunk`);
+    if (size < LITPKDS_HEADER_BYTES || !b.subarray(0, 7).equals(LITPKDS_MAGIC))
+      throw new Error(`${path}: not a LITPKDS chunk`);
     const version = Number(b.readBigUInt64LE(7));
     const dtypeCode = b.readUInt8(15);
     const chunkSize = Number(b.readBigUInt64LE(16));
-    if (dtypeCode !== LITPKDS_DTYPE.int32) throw new Error(`${path}: dtype code ${dtypeCode}, only int32 (4) is read here`);
-    if (size !== LITPKDS_HEADER_BYTES + chunkSize * 4) throw new Error(`${path}: ${size} bytes, header says ${chunkSize} int32 tokens`);
+    if (dtypeCode !== LITPKDS_DTYPE.int32)
+      throw new Error(`${path}: dtype code ${dtypeCode}, only int32 (4) is read here`);
+    if (size !== LITPKDS_HEADER_BYTES + chunkSize * 4)
+      throw new Error(`${path}: ${size} bytes, header says ${chunkSize} int32 tokens`);
     const tokens = new Int32Array(chunkSize);
     new Uint8Array(tokens.buffer).set(b.subarray(LITPKDS_HEADER_BYTES));
     return { version, dtypeCode, chunkSize, tokens };

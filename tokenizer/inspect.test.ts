@@ -9,24 +9,44 @@ import { inspectDir, formatReport, renderHtml } from './inspect.ts';
 import { openInChromium, type OpenedPage } from '../pipeline/browser-check.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
-
 /** A prep-like output folder: stats.json, docs/ (with dup_cluster_size), shards/. */
 async function makeRun(root: string) {
   const docs = [];
   for (let i = 0; i < 60; i++) {
     const zh = i % 3 !== 0;
     docs.push({
-      id: `d${i}`, source: zh ? 'wiki-zh' : 'books-en', lang: zh ? 'zh' : 'en',
+      id: `d${i}`,
+      source: zh ? 'wiki-zh' : 'books-en',
+      lang: zh ? 'zh' : 'en',
       meta: { dup_cluster_size: i % 10 === 0 ? 3 : i % 4 === 0 ? 2 : 1 },
-      text: zh ? `钢铁是怎样炼成的？𠀀第${i}章。`.repeat(1 + (i % 9)) : `Chapter ${i}: <b>steel</b> & "iron". `.repeat(1 + (i % 6)),
+      text: zh
+        ? `钢铁是怎样炼成的？𠀀第${i}章。`.repeat(1 + (i % 9))
+        : `Chapter ${i}: <b>steel</b> & "iron". `.repeat(1 + (i % 6)),
     });
   }
   await writeDocs(join(root, 'docs', 'part-00000.jsonl.zst'), docs.slice(0, 30));
   await writeDocs(join(root, 'docs', 'part-00001.jsonl.zst'), docs.slice(30));
-  writeFileSync(join(root, 'stats.json'), JSON.stringify({ recipe: 'test', read: 75, kept: 60, dropped: 12, rejected: 3, dropped_by_rule: { alnum_ratio: 7, 'lang_id<script>': 5 } }));
-  await tokenizeToShards([join(root, 'docs', 'part-00000.jsonl.zst'), join(root, 'docs', 'part-00001.jsonl.zst')], join(root, 'shards'), {
-    executor: new LocalExecutor({ progress: { quiet: true } }), workers: 1, workDir: join(root, '.state', 'tok'), log: () => {},
-  });
+  writeFileSync(
+    join(root, 'stats.json'),
+    JSON.stringify({
+      recipe: 'test',
+      read: 75,
+      kept: 60,
+      dropped: 12,
+      rejected: 3,
+      dropped_by_rule: { alnum_ratio: 7, 'lang_id<script>': 5 },
+    }),
+  );
+  await tokenizeToShards(
+    [join(root, 'docs', 'part-00000.jsonl.zst'), join(root, 'docs', 'part-00001.jsonl.zst')],
+    join(root, 'shards'),
+    {
+      executor: new LocalExecutor({ progress: { quiet: true } }),
+      workers: 1,
+      workDir: join(root, '.state', 'tok'),
+      log: () => {},
+    },
+  );
   return docs;
 }
 
@@ -43,12 +63,25 @@ test('inspect: prep folder and shard folder reports (tables, JSON)', async () =>
     assert.ok(r.totals.tokens! > 60 && r.totals.charsPerToken! > 1);
     assert.equal(r.histograms.chars!.total, 60);
     assert.equal(r.histograms.tokens!.total, 60);
-    assert.equal(r.histograms.tokens!.counts.reduce((a, b) => a + b, 0), 60);
+    assert.equal(
+      r.histograms.tokens!.counts.reduce((a, b) => a + b, 0),
+      60,
+    );
     assert.equal(r.topTokens![0].count >= r.topTokens![1].count, true);
-    assert.ok(r.topTokens!.some((t) => t.id === 151645 && t.count === 60 && t.text === '<|im_end|>'), 'eos once per document');
-    assert.deepEqual(r.dupClusters!.clusters, [{ size: 1, count: 42 }, { size: 2, count: 12 }, { size: 3, count: 6 }]);
+    assert.ok(
+      r.topTokens!.some((t) => t.id === 151645 && t.count === 60 && t.text === '<|im_end|>'),
+      'eos once per document',
+    );
+    assert.deepEqual(r.dupClusters!.clusters, [
+      { size: 1, count: 42 },
+      { size: 2, count: 12 },
+      { size: 3, count: 6 },
+    ]);
     assert.equal(r.dupClusters!.duplicatesRemoved, 12 + 12);
-    assert.deepEqual(r.drops!.byRule, [{ rule: 'alnum_ratio', documents: 7 }, { rule: 'lang_id<script>', documents: 5 }]);
+    assert.deepEqual(r.drops!.byRule, [
+      { rule: 'alnum_ratio', documents: 7 },
+      { rule: 'lang_id<script>', documents: 5 },
+    ]);
     const txt = formatReport(r);
     assert.match(txt, /per source/);
     assert.match(txt, /alnum_ratio\s+7/);
@@ -88,8 +121,12 @@ test('inspect: HTML report renders in headless Chromium with charts and no error
     // charts are laid out with a real size
     const box = await page.locator('#sources svg.chart').boundingBox();
     assert.ok(box && box.width > 300 && box.height > 40, JSON.stringify(box));
-    assert.match(await page.locator('#drops').innerText(), /lang_id<script>/, 'rule names are escaped text, not markup');
-    const data = JSON.parse(await page.locator('#report-data').textContent() ?? '{}');
+    assert.match(
+      await page.locator('#drops').innerText(),
+      /lang_id<script>/,
+      'rule names are escaped text, not markup',
+    );
+    const data = JSON.parse((await page.locator('#report-data').textContent()) ?? '{}');
     assert.equal(data.totals.documents, 60);
     if (process.env.STEEL_SCREENSHOT) await page.screenshot({ path: process.env.STEEL_SCREENSHOT, fullPage: true });
     assert.deepEqual(errors, []);

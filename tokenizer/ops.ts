@@ -7,7 +7,12 @@ const tokenizeParams = z.object({
   tokenizer: z.string().default('qwen').describe('"qwen" (bundled Qwen tokenizer.json) or a path to a tokenizer.json'),
   shuffle: z.boolean().default(false).describe('seeded global shuffle of documents across shards'),
   seed: z.number().int().default(1234).describe('shuffle seed'),
-  max_shard_bytes: z.number().int().positive().default(1_000_000_000).describe('roll to the next shard before this size'),
+  max_shard_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1_000_000_000)
+    .describe('roll to the next shard before this size'),
   out: z.string().default('shards').describe('shard folder, relative to the run output folder'),
 });
 
@@ -31,13 +36,23 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
       seed: params.seed,
       log: ctx.log,
     });
-    ctx.log(`[tokenize] ${res.documents} documents → ${res.tokens} tokens in ${res.manifest.shards.length} shard(s) ` +
-      `(${(res.chars / Math.max(1, res.tokens)).toFixed(2)} chars/token)`);
+    ctx.log(
+      `[tokenize] ${res.documents} documents → ${res.tokens} tokens in ${res.manifest.shards.length} shard(s) ` +
+        `(${(res.chars / Math.max(1, res.tokens)).toFixed(2)} chars/token)`,
+    );
     return {
       outputFiles: ctx.inputFiles,
       stats: {
-        read: res.documents, kept: res.documents, dropped: {}, rejected: 0,
-        extra: { tokens: res.tokens, shards: res.manifest.shards.length, chars: res.chars, tokens_by_source: res.manifest.totals.sources },
+        read: res.documents,
+        kept: res.documents,
+        dropped: {},
+        rejected: 0,
+        extra: {
+          tokens: res.tokens,
+          shards: res.manifest.shards.length,
+          chars: res.chars,
+          tokens_by_source: res.manifest.totals.sources,
+        },
       },
     };
   },

@@ -8,14 +8,23 @@ import { buildFtShards, encodeChatPrompt, encodeChats, readFtManifest, readFtSha
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const { tok } = loadTokenizer('qwen');
-const conv = [{ role: 'user' as const, content: '1+1=?' }, { role: 'assistant' as const, content: '2' }, { role: 'user' as const, content: 'reverse abc' }, { role: 'assistant' as const, content: 'cba' }];
+const conv = [
+  { role: 'user' as const, content: '1+1=?' },
+  { role: 'assistant' as const, content: '2' },
+  { role: 'user' as const, content: 'reverse abc' },
+  { role: 'assistant' as const, content: 'cba' },
+];
 
 test('Qwen chat template: default system prompt, loss only on assistant content and its <|im_end|>', async () => {
   const [e] = await encodeChats(tok, [conv]);
-  assert.equal(await decodeIds(tok, e.tokens),
-    '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+1=?<|im_end|>\n<|im_start|>assistant\n2<|im_end|>\n<|im_start|>user\nreverse abc<|im_end|>\n<|im_start|>assistant\ncba<|im_end|>\n');
+  assert.equal(
+    await decodeIds(tok, e.tokens),
+    '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+1=?<|im_end|>\n<|im_start|>assistant\n2<|im_end|>\n<|im_start|>user\nreverse abc<|im_end|>\n<|im_start|>assistant\ncba<|im_end|>\n',
+  );
   const sup: number[] = [];
-  e.mask.forEach((m, i) => { if (m) sup.push(e.tokens[i]); });
+  e.mask.forEach((m, i) => {
+    if (m) sup.push(e.tokens[i]);
+  });
   assert.equal(await decodeIds(tok, sup), '2<|im_end|>cba<|im_end|>');
   assert.equal(sup.filter((t) => t === QWEN_EOS_ID).length, 2);
   // the generation prompt is the training prefix, token for token
@@ -29,14 +38,45 @@ test('sft-data: shards with a loss-mask column, truncation counted, bad records 
   const dir = tmpDir('steel-sft-');
   const inp = join(dir, 'chat.jsonl');
   const long = 'word '.repeat(200);
-  writeFileSync(inp, [
-    JSON.stringify({ id: 'a', source: 's1', text: 'x', meta: { messages: conv } }),
-    JSON.stringify({ id: 'b', source: 's1', messages: [{ role: 'user', content: 'hi' }, { role: 'bot', content: 'yo' }] }),
-    JSON.stringify({ id: 'c', source: 's2', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: long }] }),
-    JSON.stringify({ id: 'd', source: 's2', messages: [{ role: 'user', content: long }, { role: 'assistant', content: 'late' }] }),
-    JSON.stringify({ id: 'e', source: 's2', messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: '' }] }),
-    '{oops',
-  ].join('\n') + '\n');
+  writeFileSync(
+    inp,
+    [
+      JSON.stringify({ id: 'a', source: 's1', text: 'x', meta: { messages: conv } }),
+      JSON.stringify({
+        id: 'b',
+        source: 's1',
+        messages: [
+          { role: 'user', content: 'hi' },
+          { role: 'bot', content: 'yo' },
+        ],
+      }),
+      JSON.stringify({
+        id: 'c',
+        source: 's2',
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: long },
+        ],
+      }),
+      JSON.stringify({
+        id: 'd',
+        source: 's2',
+        messages: [
+          { role: 'user', content: long },
+          { role: 'assistant', content: 'late' },
+        ],
+      }),
+      JSON.stringify({
+        id: 'e',
+        source: 's2',
+        messages: [
+          { role: 'user', content: 'q' },
+          { role: 'assistant', content: '' },
+        ],
+      }),
+      '{oops',
+    ].join('\n') + '\n',
+  );
   const out = join(dir, 'out');
   const m = await buildFtShards({ inputs: [inp], outDir: out, task: 'sft', cutoff: 64 });
   assert.equal(m.stats.read, 6);
@@ -55,11 +95,20 @@ test('sft-data: shards with a loss-mask column, truncation counted, bad records 
   assert.equal(rows.cols.loss_mask[0].length, rows.cols.tokens[0].length);
   // a changed shard is refused on read
   const f = join(out, man.shards[0].file);
-  const b = readFileSync(f); b[b.length - 20] ^= 1; writeFileSync(f + '.bad', b);
-  assert.throws(() => readFtShard(out, { ...man.shards[0], file: man.shards[0].file + '.bad' }, ['tokens']), /sha256 .* does not match/);
+  const b = readFileSync(f);
+  b[b.length - 20] ^= 1;
+  writeFileSync(f + '.bad', b);
+  assert.throws(
+    () => readFtShard(out, { ...man.shards[0], file: man.shards[0].file + '.bad' }, ['tokens']),
+    /sha256 .* does not match/,
+  );
 
   const probe = spawnSync('python3', ['-c', 'import pyarrow'], { encoding: 'utf8' });
-  if (probe.status !== 0) { console.log('# SKIP pyarrow check: python3 with pyarrow not available'); t.skip('pyarrow'); return; }
+  if (probe.status !== 0) {
+    console.log('# SKIP pyarrow check: python3 with pyarrow not available');
+    t.skip('pyarrow');
+    return;
+  }
   const py = `import pyarrow.ipc as ipc, json, sys
 t = ipc.open_file(sys.argv[1]).read_all()
 print(json.dumps({"cols": t.column_names, "types": [str(x.type) for x in t.schema], "mask0": t.column("loss_mask")[0].as_py(), "n": t.num_rows, "fmt": t.schema.metadata[b"steel.format"].decode()}))`;
@@ -76,15 +125,36 @@ print(json.dumps({"cols": t.column_names, "types": [str(x.type) for x in t.schem
 test('dpo-data: prompt / chosen / rejected columns; identical replies rejected', async () => {
   const dir = tmpDir('steel-dpo-');
   const inp = join(dir, 'pairs.jsonl');
-  writeFileSync(inp, [
-    JSON.stringify({ id: 'p1', source: 'zh', prompt: [{ role: 'user', content: '1+2=?' }], chosen: '3', rejected: '4' }),
-    JSON.stringify({ id: 'p2', source: 'zh', prompt: [{ role: 'user', content: 'x' }], chosen: 'same', rejected: 'same' }),
-  ].join('\n') + '\n');
+  writeFileSync(
+    inp,
+    [
+      JSON.stringify({
+        id: 'p1',
+        source: 'zh',
+        prompt: [{ role: 'user', content: '1+2=?' }],
+        chosen: '3',
+        rejected: '4',
+      }),
+      JSON.stringify({
+        id: 'p2',
+        source: 'zh',
+        prompt: [{ role: 'user', content: 'x' }],
+        chosen: 'same',
+        rejected: 'same',
+      }),
+    ].join('\n') + '\n',
+  );
   const m = await buildFtShards({ inputs: [inp], outDir: join(dir, 'o'), task: 'dpo', cutoff: 64 });
   assert.equal(m.stats.kept, 1);
-  assert.match(readFileSync(join(dir, 'o', 'rejects.jsonl'), 'utf8'), /"line":2,"error":"chosen and rejected are identical"/);
+  assert.match(
+    readFileSync(join(dir, 'o', 'rejects.jsonl'), 'utf8'),
+    /"line":2,"error":"chosen and rejected are identical"/,
+  );
   const r = readFtShard(join(dir, 'o'), m.shards[0], ['prompt', 'chosen', 'rejected']);
-  assert.equal(await decodeIds(tok, r.cols.prompt[0]), '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+2=?<|im_end|>\n<|im_start|>assistant\n');
+  assert.equal(
+    await decodeIds(tok, r.cols.prompt[0]),
+    '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+2=?<|im_end|>\n<|im_start|>assistant\n',
+  );
   assert.equal(await decodeIds(tok, r.cols.chosen[0]), '3<|im_end|>');
   assert.equal(await decodeIds(tok, r.cols.rejected[0]), '4<|im_end|>');
 });
@@ -98,15 +168,26 @@ test('mix files: Steel ratios (English at 20%, ZH:EN 4:1 for DPO), sampling by r
   for (const en of ['code-feedback', 'webinstructsub', 'openhermes-2.5']) assert.equal(s.sources[en], 0.2);
   assert.equal(s.sources['infinity-instruct-zh'], 1);
   const d = readMix(join(root, 'steel-chat-dpo.yaml'));
-  assert.ok(Math.abs((58_000 * d.sources['ultrafeedback-chinese']) / (64_000 * d.sources['ultrafeedback-binarized-preferences']) - 4) < 0.05, 'ZH:EN 4:1 at the published sizes');
+  assert.ok(
+    Math.abs(
+      (58_000 * d.sources['ultrafeedback-chinese']) / (64_000 * d.sources['ultrafeedback-binarized-preferences']) - 4,
+    ) < 0.05,
+    'ZH:EN 4:1 at the published sizes',
+  );
   let kept = 0;
   for (let i = 0; i < 5000; i++) if (mixKeeps(s, 'code-feedback', String(i)) === true) kept++;
   assert.ok(kept > 900 && kept < 1100, `20% of 5000 -> ${kept}`);
   assert.equal(mixKeeps(s, 'code-feedback', '17'), mixKeeps(s, 'code-feedback', '17'));
   assert.equal(mixKeeps(s, 'not-listed', '1'), 'not_in_mix');
   const dir = tmpDir('steel-selfc-');
-  assert.equal(await run(['self-cognition', '--name', 'Iron-7B', '--author', 'Foundry Lab', '--out', join(dir, 'sc.jsonl')]), 0);
-  const rows = readFileSync(join(dir, 'sc.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.equal(
+    await run(['self-cognition', '--name', 'Iron-7B', '--author', 'Foundry Lab', '--out', join(dir, 'sc.jsonl')]),
+    0,
+  );
+  const rows = readFileSync(join(dir, 'sc.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(rows.length, 12);
   assert.ok(rows.some((r) => r.messages[1].content === 'My name is Iron-7B.'));
   assert.ok(rows.every((r) => !JSON.stringify(r).includes('{{')));

@@ -12,7 +12,21 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Field, List, makeData, RecordBatch, Schema, Struct, Table, tableFromIPC, tableToIPC, Uint32, Uint8, Utf8, vectorFromArray } from 'apache-arrow';
+import {
+  Field,
+  List,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  Uint32,
+  Uint8,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
 import { type ChatMessage, DEFAULT_SYSTEM_PROMPT, validateMessages, validatePreference } from '../pipeline/chat.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { displayPath, readRecords } from '../pipeline/readers/index.ts';
@@ -35,7 +49,10 @@ async function encodeMany(tok: Tok, texts: string[]): Promise<Uint32Array[]> {
   return texts.map((s) => m.get(s)!);
 }
 
-interface Segment { text: string; supervised: boolean }
+interface Segment {
+  text: string;
+  supervised: boolean;
+}
 
 function chatSegments(messages: ChatMessage[], system: string, generationPrompt: boolean): Segment[] {
   const ms = messages[0]?.role === 'system' ? messages : [{ role: 'system' as const, content: system }, ...messages];
@@ -51,17 +68,28 @@ function chatSegments(messages: ChatMessage[], system: string, generationPrompt:
   return segs;
 }
 
-export interface ChatEncoding { tokens: Uint32Array; mask: Uint8Array }
+export interface ChatEncoding {
+  tokens: Uint32Array;
+  mask: Uint8Array;
+}
 
 /** Token ids and loss mask (1 = supervised token) of each conversation. */
-export async function encodeChats(tok: Tok, convs: ChatMessage[][], system = DEFAULT_SYSTEM_PROMPT): Promise<ChatEncoding[]> {
+export async function encodeChats(
+  tok: Tok,
+  convs: ChatMessage[][],
+  system = DEFAULT_SYSTEM_PROMPT,
+): Promise<ChatEncoding[]> {
   const segs = convs.map((c) => chatSegments(c, system, false));
-  const enc = await encodeMany(tok, segs.flat().map((s) => s.text));
+  const enc = await encodeMany(
+    tok,
+    segs.flat().map((s) => s.text),
+  );
   let k = 0;
   return segs.map((ss) => {
     const parts = ss.map((s) => ({ ids: enc[k++], sup: s.supervised }));
     const n = parts.reduce((a, p) => a + p.ids.length, 0);
-    const tokens = new Uint32Array(n), mask = new Uint8Array(n);
+    const tokens = new Uint32Array(n),
+      mask = new Uint8Array(n);
     let o = 0;
     for (const p of parts) {
       tokens.set(p.ids, o);
@@ -73,24 +101,54 @@ export async function encodeChats(tok: Tok, convs: ChatMessage[][], system = DEF
 }
 
 /** The prompt of a generation turn (conversation so far + `<|im_start|>assistant\n`), segmented as in training. */
-export async function encodeChatPrompt(tok: Tok, messages: ChatMessage[], system = DEFAULT_SYSTEM_PROMPT): Promise<Uint32Array> {
-  const enc = await encodeMany(tok, chatSegments(messages, system, true).map((s) => s.text));
+export async function encodeChatPrompt(
+  tok: Tok,
+  messages: ChatMessage[],
+  system = DEFAULT_SYSTEM_PROMPT,
+): Promise<Uint32Array> {
+  const enc = await encodeMany(
+    tok,
+    chatSegments(messages, system, true).map((s) => s.text),
+  );
   const out = new Uint32Array(enc.reduce((a, e) => a + e.length, 0));
   let o = 0;
-  for (const e of enc) { out.set(e, o); o += e.length; }
+  for (const e of enc) {
+    out.set(e, o);
+    o += e.length;
+  }
   return out;
 }
 
-export interface PreferenceEncoding { prompt: Uint32Array; chosen: Uint32Array; rejected: Uint32Array }
+export interface PreferenceEncoding {
+  prompt: Uint32Array;
+  chosen: Uint32Array;
+  rejected: Uint32Array;
+}
 
 /** prompt = template up to `<|im_start|>assistant\n`; chosen / rejected = reply tokens + `<|im_end|>`. */
-export async function encodePreferences(tok: Tok, pairs: { prompt: ChatMessage[]; chosen: string; rejected: string }[], system = DEFAULT_SYSTEM_PROMPT): Promise<PreferenceEncoding[]> {
+export async function encodePreferences(
+  tok: Tok,
+  pairs: { prompt: ChatMessage[]; chosen: string; rejected: string }[],
+  system = DEFAULT_SYSTEM_PROMPT,
+): Promise<PreferenceEncoding[]> {
   const out: PreferenceEncoding[] = [];
-  const replies = await encodeMany(tok, pairs.flatMap((p) => [p.chosen, p.rejected, IM_END]));
+  const replies = await encodeMany(
+    tok,
+    pairs.flatMap((p) => [p.chosen, p.rejected, IM_END]),
+  );
   for (let i = 0; i < pairs.length; i++) {
     const prompt = await encodeChatPrompt(tok, pairs[i].prompt, system);
-    const cat = (a: Uint32Array, b: Uint32Array) => { const r = new Uint32Array(a.length + b.length); r.set(a); r.set(b, a.length); return r; };
-    out.push({ prompt, chosen: cat(replies[3 * i], replies[3 * i + 2]), rejected: cat(replies[3 * i + 1], replies[3 * i + 2]) });
+    const cat = (a: Uint32Array, b: Uint32Array) => {
+      const r = new Uint32Array(a.length + b.length);
+      r.set(a);
+      r.set(b, a.length);
+      return r;
+    };
+    out.push({
+      prompt,
+      chosen: cat(replies[3 * i], replies[3 * i + 2]),
+      rejected: cat(replies[3 * i + 1], replies[3 * i + 2]),
+    });
   }
   return out;
 }
@@ -103,19 +161,48 @@ function listVector(rows: ArrayLike<number>[], elem: Uint32 | Uint8) {
   const values = elem instanceof Uint8 ? new Uint8Array(offsets[rows.length]) : new Uint32Array(offsets[rows.length]);
   for (let i = 0; i < rows.length; i++) values.set(rows[i] as ArrayLike<number>, offsets[i]);
   const child = makeData({ type: elem, length: values.length, nullCount: 0, data: values });
-  return makeData({ type: new List(new Field('item', elem, false)), length: rows.length, nullCount: 0, valueOffsets: offsets, child });
+  return makeData({
+    type: new List(new Field('item', elem, false)),
+    length: rows.length,
+    nullCount: 0,
+    valueOffsets: offsets,
+    child,
+  });
 }
 
-export interface FtRow { id: string; source: string; lists: Record<string, Uint32Array | Uint8Array> }
+export interface FtRow {
+  id: string;
+  source: string;
+  lists: Record<string, Uint32Array | Uint8Array>;
+}
 
 /** Writes one shard (Arrow IPC file) atomically; list columns in `columns` order (Uint8 for loss_mask). */
-export function writeFtShard(path: string, rows: FtRow[], columns: string[], meta: Record<string, string>): { sha256: string; bytes: number } {
+export function writeFtShard(
+  path: string,
+  rows: FtRow[],
+  columns: string[],
+  meta: Record<string, string>,
+): { sha256: string; bytes: number } {
   const fields: Field[] = [new Field('id', new Utf8(), false), new Field('source', new Utf8(), false)];
-  const data: unknown[] = [vectorFromArray(rows.map((r) => r.id), new Utf8()).data[0], vectorFromArray(rows.map((r) => r.source), new Utf8()).data[0]];
+  const data: unknown[] = [
+    vectorFromArray(
+      rows.map((r) => r.id),
+      new Utf8(),
+    ).data[0],
+    vectorFromArray(
+      rows.map((r) => r.source),
+      new Utf8(),
+    ).data[0],
+  ];
   for (const c of columns) {
     const elem = c === 'loss_mask' ? new Uint8() : new Uint32();
     fields.push(new Field(c, new List(new Field('item', elem, false)), false));
-    data.push(listVector(rows.map((r) => r.lists[c]), elem) as never);
+    data.push(
+      listVector(
+        rows.map((r) => r.lists[c]),
+        elem,
+      ) as never,
+    );
   }
   const schema = new Schema(fields, new Map(Object.entries(meta)));
   const struct = makeData({ type: new Struct(fields), length: rows.length, nullCount: 0, children: data as never });
@@ -124,7 +211,14 @@ export function writeFtShard(path: string, rows: FtRow[], columns: string[], met
   return { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
 }
 
-export interface FtShardInfo { file: string; sha256: string; bytes: number; rows: number; tokens: number; supervised: number }
+export interface FtShardInfo {
+  file: string;
+  sha256: string;
+  bytes: number;
+  rows: number;
+  tokens: number;
+  supervised: number;
+}
 
 export interface FtManifest {
   format: typeof SFT_FORMAT | typeof DPO_FORMAT;
@@ -152,18 +246,27 @@ export interface FtStats {
 /** Reads and verifies (sha256 of every shard file) a fine-tuning shard folder. */
 export function readFtManifest(dir: string): FtManifest {
   const p = join(dir, 'manifest.json');
-  if (!existsSync(p)) throw new Error(`${dir}: no manifest.json (not a fine-tuning shard folder, or an incomplete one)`);
+  if (!existsSync(p))
+    throw new Error(`${dir}: no manifest.json (not a fine-tuning shard folder, or an incomplete one)`);
   const m = JSON.parse(readFileSync(p, 'utf8')) as FtManifest;
-  if (m.format !== SFT_FORMAT && m.format !== DPO_FORMAT) throw new Error(`${p}: format "${m.format}" is not ${SFT_FORMAT} or ${DPO_FORMAT}`);
+  if (m.format !== SFT_FORMAT && m.format !== DPO_FORMAT)
+    throw new Error(`${p}: format "${m.format}" is not ${SFT_FORMAT} or ${DPO_FORMAT}`);
   return m;
 }
 
 /** The rows of one shard as flat lists, after checking its sha256 against the manifest. */
-export function readFtShard(dir: string, s: FtShardInfo, columns: string[]): { ids: string[]; sources: string[]; cols: Record<string, (Uint32Array | Uint8Array)[]> } {
+export function readFtShard(
+  dir: string,
+  s: FtShardInfo,
+  columns: string[],
+): { ids: string[]; sources: string[]; cols: Record<string, (Uint32Array | Uint8Array)[]> } {
   const path = join(dir, s.file);
   const bytes = readFileSync(path);
   const h = createHash('sha256').update(bytes).digest('hex');
-  if (h !== s.sha256) throw new Error(`${path}: sha256 ${h.slice(0, 12)}… does not match the manifest (${s.sha256.slice(0, 12)}…): the shard changed or is corrupt`);
+  if (h !== s.sha256)
+    throw new Error(
+      `${path}: sha256 ${h.slice(0, 12)}… does not match the manifest (${s.sha256.slice(0, 12)}…): the shard changed or is corrupt`,
+    );
   const t = tableFromIPC(bytes);
   if (t.numRows !== s.rows) throw new Error(`${path}: ${t.numRows} rows, the manifest says ${s.rows}`);
   const ids = t.getChild('id')!.toArray() as string[];
@@ -174,7 +277,8 @@ export function readFtShard(dir: string, s: FtShardInfo, columns: string[]): { i
     if (!v) throw new Error(`${path}: no column "${c}"`);
     const out: (Uint32Array | Uint8Array)[] = [];
     for (const d of v.data) {
-      const offs = d.valueOffsets, vals = d.children[0].values as Uint32Array | Uint8Array;
+      const offs = d.valueOffsets,
+        vals = d.children[0].values as Uint32Array | Uint8Array;
       for (let i = 0; i < d.length; i++) out.push(vals.subarray(offs[d.offset + i], offs[d.offset + i + 1]));
     }
     cols[c] = out;
@@ -184,7 +288,11 @@ export function readFtShard(dir: string, s: FtShardInfo, columns: string[]): { i
 
 // ------------------------------------------------------------------ building a folder
 
-export interface MixFile { name?: string; task: 'sft' | 'preference'; sources: Record<string, number> }
+export interface MixFile {
+  name?: string;
+  task: 'sft' | 'preference';
+  sources: Record<string, number>;
+}
 
 /** Keeps a record of `source` with probability ratio, decided by a hash of its id (the same on every run). */
 export function mixKeeps(mix: MixFile | null, source: string, id: string): boolean | 'not_in_mix' {
@@ -218,41 +326,78 @@ export async function buildFtShards(o: BuildFtOptions): Promise<FtManifest> {
   const system = o.system ?? DEFAULT_SYSTEM_PROMPT;
   if (!(o.cutoff >= 8)) throw new Error(`--cutoff must be at least 8 tokens, got ${o.cutoff}`);
   const { tok, info } = loadTokenizer(o.tokenizer ?? 'qwen');
-  if (existsSync(o.outDir)) for (const f of readdirSync(o.outDir)) if (/^shard-\d+\.arrow$|^manifest\.json$|^rejects\.jsonl$/.test(f)) rmSync(join(o.outDir, f));
+  if (existsSync(o.outDir))
+    for (const f of readdirSync(o.outDir))
+      if (/^shard-\d+\.arrow$|^manifest\.json$|^rejects\.jsonl$/.test(f)) rmSync(join(o.outDir, f));
   mkdirSync(o.outDir, { recursive: true });
-  const stats: FtStats = { read: 0, kept: 0, truncated: 0, dropped: {}, rejected: 0, by_source: {}, tokens: 0, supervised_tokens: 0 };
+  const stats: FtStats = {
+    read: 0,
+    kept: 0,
+    truncated: 0,
+    dropped: {},
+    rejected: 0,
+    by_source: {},
+    tokens: 0,
+    supervised_tokens: 0,
+  };
   const rejects: string[] = [];
   const shards: FtShardInfo[] = [];
   const perShard = o.rowsPerShard ?? 50_000;
   const columns = o.task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'];
-  const meta = { 'steel.format': o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT, 'steel.tokenizer_name': info.name, 'steel.tokenizer_sha256': info.sha256, 'steel.cutoff': String(o.cutoff) };
+  const meta = {
+    'steel.format': o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT,
+    'steel.tokenizer_name': info.name,
+    'steel.tokenizer_sha256': info.sha256,
+    'steel.cutoff': String(o.cutoff),
+  };
   let rows: FtRow[] = [];
-  const drop = (rule: string) => { stats.dropped[rule] = (stats.dropped[rule] ?? 0) + 1; };
+  const drop = (rule: string) => {
+    stats.dropped[rule] = (stats.dropped[rule] ?? 0) + 1;
+  };
   const flush = () => {
     if (!rows.length) return;
     const file = `shard-${String(shards.length).padStart(5, '0')}.arrow`;
     const w = writeFtShard(join(o.outDir, file), rows, columns, meta);
-    let tokens = 0, sup = 0;
+    let tokens = 0,
+      sup = 0;
     for (const r of rows) {
-      if (o.task === 'sft') { tokens += r.lists.tokens.length; for (const m of r.lists.loss_mask) sup += m; }
-      else { tokens += r.lists.prompt.length + r.lists.chosen.length + r.lists.rejected.length; sup += r.lists.chosen.length + r.lists.rejected.length; }
+      if (o.task === 'sft') {
+        tokens += r.lists.tokens.length;
+        for (const m of r.lists.loss_mask) sup += m;
+      } else {
+        tokens += r.lists.prompt.length + r.lists.chosen.length + r.lists.rejected.length;
+        sup += r.lists.chosen.length + r.lists.rejected.length;
+      }
     }
     shards.push({ file, ...w, rows: rows.length, tokens, supervised: sup });
     stats.tokens += tokens;
     stats.supervised_tokens += sup;
     rows = [];
   };
-  type Pending = { id: string; source: string; messages?: ChatMessage[]; pair?: { prompt: ChatMessage[]; chosen: string; rejected: string } };
+  type Pending = {
+    id: string;
+    source: string;
+    messages?: ChatMessage[];
+    pair?: { prompt: ChatMessage[]; chosen: string; rejected: string };
+  };
   let pending: Pending[] = [];
   const encodePending = async () => {
     if (!pending.length) return;
     if (o.task === 'sft') {
-      const enc = await encodeChats(tok, pending.map((p) => p.messages!), system);
+      const enc = await encodeChats(
+        tok,
+        pending.map((p) => p.messages!),
+        system,
+      );
       pending.forEach((p, i) => {
         let { tokens, mask } = enc[i];
         if (tokens.length > o.cutoff) {
-          tokens = tokens.subarray(0, o.cutoff); mask = mask.subarray(0, o.cutoff);
-          if (!mask.some((m) => m)) { drop('no_supervised_tokens_within_cutoff'); return; }
+          tokens = tokens.subarray(0, o.cutoff);
+          mask = mask.subarray(0, o.cutoff);
+          if (!mask.some((m) => m)) {
+            drop('no_supervised_tokens_within_cutoff');
+            return;
+          }
           stats.truncated++;
         }
         stats.kept++;
@@ -261,22 +406,36 @@ export async function buildFtShards(o: BuildFtOptions): Promise<FtManifest> {
         if (rows.length >= perShard) flush();
       });
     } else {
-      const enc = await encodePreferences(tok, pending.map((p) => p.pair!), system);
+      const enc = await encodePreferences(
+        tok,
+        pending.map((p) => p.pair!),
+        system,
+      );
       pending.forEach((p, i) => {
         let { prompt, chosen, rejected } = enc[i];
         const longest = prompt.length + Math.max(chosen.length, rejected.length);
         if (longest > o.cutoff) {
           // keep the end of a long prompt (at most half the cutoff), then cut the replies
-          const keepPrompt = Math.min(prompt.length, Math.max(o.cutoff >> 1, o.cutoff - Math.max(chosen.length, rejected.length)));
+          const keepPrompt = Math.min(
+            prompt.length,
+            Math.max(o.cutoff >> 1, o.cutoff - Math.max(chosen.length, rejected.length)),
+          );
           prompt = prompt.subarray(prompt.length - keepPrompt);
           chosen = chosen.subarray(0, o.cutoff - keepPrompt);
           rejected = rejected.subarray(0, o.cutoff - keepPrompt);
-          if (!chosen.length || !rejected.length) { drop('no_reply_within_cutoff'); return; }
+          if (!chosen.length || !rejected.length) {
+            drop('no_reply_within_cutoff');
+            return;
+          }
           stats.truncated++;
         }
         stats.kept++;
         stats.by_source[p.source] = (stats.by_source[p.source] ?? 0) + 1;
-        rows.push({ id: p.id, source: p.source, lists: { prompt: prompt.slice(), chosen: chosen.slice(), rejected: rejected.slice() } });
+        rows.push({
+          id: p.id,
+          source: p.source,
+          lists: { prompt: prompt.slice(), chosen: chosen.slice(), rejected: rejected.slice() },
+        });
         if (rows.length >= perShard) flush();
       });
     }
@@ -286,23 +445,41 @@ export async function buildFtShards(o: BuildFtOptions): Promise<FtManifest> {
     for await (const it of readRecords(file, {})) {
       stats.read++;
       const where = `${displayPath(file)}:${it.loc.line}`;
-      if (it.kind === 'reject') { stats.rejected++; rejects.push(JSON.stringify({ file: displayPath(file), line: it.loc.line, error: it.error })); continue; }
+      if (it.kind === 'reject') {
+        stats.rejected++;
+        rejects.push(JSON.stringify({ file: displayPath(file), line: it.loc.line, error: it.error }));
+        continue;
+      }
       const rec = it.record;
-      const m = rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta) ? rec.meta as Record<string, unknown> : {};
+      const m =
+        rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta)
+          ? (rec.meta as Record<string, unknown>)
+          : {};
       const id = typeof rec.id === 'string' || typeof rec.id === 'number' ? String(rec.id) : where;
       const source = typeof rec.source === 'string' ? rec.source : 'unknown';
       try {
         const keep = mixKeeps(o.mix ?? null, source, id);
-        if (keep === 'not_in_mix') { drop('not_in_mix'); continue; }
-        if (!keep) { drop('mix_ratio'); continue; }
+        if (keep === 'not_in_mix') {
+          drop('not_in_mix');
+          continue;
+        }
+        if (!keep) {
+          drop('mix_ratio');
+          continue;
+        }
         if (o.task === 'sft') {
           const v = m.messages ?? rec.messages;
           if (v === undefined) throw new Error('no "messages" (an SFT record; a preference pair given to --task sft?)');
           pending.push({ id, source, messages: validateMessages(v) });
         } else {
           const pr = m.prompt ?? rec.prompt;
-          if (pr === undefined) throw new Error('no "prompt"/"chosen"/"rejected" (a preference pair; an SFT record given to --task dpo?)');
-          pending.push({ id, source, pair: validatePreference(pr, m.chosen ?? rec.chosen, m.rejected ?? rec.rejected) });
+          if (pr === undefined)
+            throw new Error('no "prompt"/"chosen"/"rejected" (a preference pair; an SFT record given to --task dpo?)');
+          pending.push({
+            id,
+            source,
+            pair: validatePreference(pr, m.chosen ?? rec.chosen, m.rejected ?? rec.rejected),
+          });
         }
       } catch (e) {
         stats.rejected++;
@@ -316,12 +493,24 @@ export async function buildFtShards(o: BuildFtOptions): Promise<FtManifest> {
   flush();
   if (rejects.length) writeFileAtomic(join(o.outDir, 'rejects.jsonl'), rejects.join('\n') + '\n');
   const dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
-  if (stats.kept + dropped + stats.rejected !== stats.read) throw new Error(`accounting: ${stats.read} read but ${stats.kept} kept + ${dropped} dropped + ${stats.rejected} rejected`);
+  if (stats.kept + dropped + stats.rejected !== stats.read)
+    throw new Error(
+      `accounting: ${stats.read} read but ${stats.kept} kept + ${dropped} dropped + ${stats.rejected} rejected`,
+    );
   const manifest: FtManifest = {
-    format: o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT, tokenizer: info, cutoff: o.cutoff, system, shards, stats,
-    data_sha256: createHash('sha256').update(shards.map((s) => s.sha256).join('\n')).digest('hex'),
+    format: o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT,
+    tokenizer: info,
+    cutoff: o.cutoff,
+    system,
+    shards,
+    stats,
+    data_sha256: createHash('sha256')
+      .update(shards.map((s) => s.sha256).join('\n'))
+      .digest('hex'),
   };
   writeFileAtomic(join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  log(`${o.task} data: ${stats.read} records read, ${stats.kept} kept (${stats.truncated} truncated at ${o.cutoff} tokens), ${dropped} dropped${dropped ? ' ' + JSON.stringify(stats.dropped) : ''}, ${stats.rejected} rejected${stats.rejected ? ` (see ${join(o.outDir, 'rejects.jsonl')})` : ''}; ${shards.length} shard(s), ${stats.tokens} tokens, ${stats.supervised_tokens} supervised`);
+  log(
+    `${o.task} data: ${stats.read} records read, ${stats.kept} kept (${stats.truncated} truncated at ${o.cutoff} tokens), ${dropped} dropped${dropped ? ' ' + JSON.stringify(stats.dropped) : ''}, ${stats.rejected} rejected${stats.rejected ? ` (see ${join(o.outDir, 'rejects.jsonl')})` : ''}; ${shards.length} shard(s), ${stats.tokens} tokens, ${stats.supervised_tokens} supervised`,
+  );
   return manifest;
 }

@@ -4,23 +4,42 @@ import { readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
 import {
-  ShardWriter, buildManifest, writeManifest, readManifest, verifyManifest, readShardTokens, iterShardDocs, sha256File,
-  type TokenizerInfo, type ShardDoc,
+  ShardWriter,
+  buildManifest,
+  writeManifest,
+  readManifest,
+  verifyManifest,
+  readShardTokens,
+  iterShardDocs,
+  sha256File,
+  type TokenizerInfo,
+  type ShardDoc,
 } from './shards.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
-const TOK: TokenizerInfo = { name: 'test', sha256: 'ab'.repeat(32), vocab_size: 151936, eos_id: 151645, pad_id: 151643 };
+const TOK: TokenizerInfo = {
+  name: 'test',
+  sha256: 'ab'.repeat(32),
+  vocab_size: 151936,
+  eos_id: 151645,
+  pad_id: 151643,
+};
 
 function makeDocs(n: number, seed = 1): ShardDoc[] {
   let s = seed;
-  const rnd = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const docs: ShardDoc[] = [];
   for (let i = 0; i < n; i++) {
     const len = 1 + Math.floor(rnd() * 300);
     const t = new Uint32Array(len);
     for (let j = 0; j < len - 1; j++) t[j] = Math.floor(rnd() * 151643);
     t[len - 1] = 151645;
-    docs.push({ id: `doc-${i}-文档`, source: i % 3 === 0 ? 'wiki-zh' : 'code', lang: i % 5 === 0 ? null : i % 2 ? 'zh' : 'en', tokens: t });
+    docs.push({
+      id: `doc-${i}-文档`,
+      source: i % 3 === 0 ? 'wiki-zh' : 'code',
+      lang: i % 5 === 0 ? null : i % 2 ? 'zh' : 'en',
+      tokens: t,
+    });
   }
   return docs;
 }
@@ -36,7 +55,10 @@ test('shards: write, roll, manifest, read back exactly', async () => {
     const m = buildManifest(TOK, shards);
     writeManifest(dir, m);
     // no temp files left
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('.')),
+      [],
+    );
     const totalTokens = docs.reduce((a, d) => a + d.tokens.length, 0);
     const m2 = readManifest(dir);
     assert.equal(m2.totals.tokens, totalTokens);
@@ -98,7 +120,10 @@ test('shards: empty shard set and oversize document', async () => {
   const dir = tmpDir('steel-shards-');
   try {
     const w = new ShardWriter(dir, { tokenizer: TOK, maxShardBytes: 100_000 });
-    assert.throws(() => w.add({ id: 'big', source: 's', tokens: new Uint32Array(30_000) }), /document big .* larger than one shard/);
+    assert.throws(
+      () => w.add({ id: 'big', source: 's', tokens: new Uint32Array(30_000) }),
+      /document big .* larger than one shard/,
+    );
     assert.deepEqual(w.finish(), []);
     writeManifest(dir, buildManifest(TOK, []));
     assert.equal(readManifest(dir).totals.tokens, 0);
@@ -128,7 +153,12 @@ test('shards: readable by pyarrow (file and stream readers), metadata and types 
     assert.ok(out.shards.length >= 2);
     assert.deepEqual(out.problems, []);
     const s0 = out.shards[0];
-    assert.deepEqual(s0.types, { id: 'string', source: 'string', lang: 'string', tokens: 'list<item: uint32 not null>' });
+    assert.deepEqual(s0.types, {
+      id: 'string',
+      source: 'string',
+      lang: 'string',
+      tokens: 'list<item: uint32 not null>',
+    });
     assert.equal(s0.metadata['steel.format'], 'steel-shards-v1');
     assert.equal(s0.metadata['steel.vocab_size'], '151936');
     assert.equal(s0.first.id, docs[0].id);

@@ -13,8 +13,18 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AtomicFileSync, writeFileAtomic } from '../pipeline/fsutil.ts';
 import {
-  AsyncByteQueue, Field, List, makeData, RecordBatch, RecordBatchFileWriter, RecordBatchReader, RecordBatchWriter, Schema, Struct,
-  Uint32, Utf8,
+  AsyncByteQueue,
+  Field,
+  List,
+  makeData,
+  RecordBatch,
+  RecordBatchFileWriter,
+  RecordBatchReader,
+  RecordBatchWriter,
+  Schema,
+  Struct,
+  Uint32,
+  Utf8,
 } from 'apache-arrow';
 
 export const SHARD_FORMAT = 'steel-shards-v1';
@@ -99,7 +109,8 @@ class FdSink extends AsyncByteQueue<Uint8Array> {
     this.fd = fd;
   }
   override write(value: any): void {
-    const u8: Uint8Array = value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    const u8: Uint8Array =
+      value instanceof Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
     if (u8.byteLength === 0) return;
     this.bytes += u8.byteLength;
     if (u8.byteLength >= this.buf.length / 2) {
@@ -180,7 +191,14 @@ class BatchBuilder {
         const p = parts[i];
         if (p) values.set(p, offsets[i]);
       }
-      return makeData({ type, length: n, nullCount: nulls, valueOffsets: offsets, data: values, nullBitmap: nulls ? bitmap : undefined });
+      return makeData({
+        type,
+        length: n,
+        nullCount: nulls,
+        valueOffsets: offsets,
+        data: values,
+        nullBitmap: nulls ? bitmap : undefined,
+      });
     };
     const tokOffsets = new Int32Array(n + 1);
     const flat = new Uint32Array(this.nTokens);
@@ -197,7 +215,12 @@ class BatchBuilder {
       type: new Struct(fields),
       length: n,
       nullCount: 0,
-      children: [strData(this.ids, fields[0].type, false), strData(this.sources, fields[1].type, false), strData(this.langs, fields[2].type, true), tokData],
+      children: [
+        strData(this.ids, fields[0].type, false),
+        strData(this.sources, fields[1].type, false),
+        strData(this.langs, fields[2].type, true),
+        tokData,
+      ],
     });
     return new RecordBatch(schema, struct);
   }
@@ -263,13 +286,23 @@ export class ShardWriter {
     const nTok = doc.tokens.length;
     const docBytes = nTok * 4 + 3 * doc.id.length + 3 * doc.source.length + 64;
     if (docBytes + this.footerReserve() > this.opts.maxShardBytes) {
-      throw new Error(`document ${doc.id} (${doc.source}) has ${nTok} tokens: larger than one shard (${this.opts.maxShardBytes} bytes)`);
+      throw new Error(
+        `document ${doc.id} (${doc.source}) has ${nTok} tokens: larger than one shard (${this.opts.maxShardBytes} bytes)`,
+      );
     }
     // The document must fit in the current shard together with the pending batch; otherwise flush and roll first.
-    if (this.batch.length > 0 && this.cur && this.cur.sink.bytes + this.batch.estimateBytes() + docBytes + this.footerReserve() > this.opts.maxShardBytes) {
+    if (
+      this.batch.length > 0 &&
+      this.cur &&
+      this.cur.sink.bytes + this.batch.estimateBytes() + docBytes + this.footerReserve() > this.opts.maxShardBytes
+    ) {
       this.flushBatch();
     }
-    if (this.batch.length === 0 && this.cur && this.cur.sink.bytes + docBytes + this.footerReserve() > this.opts.maxShardBytes) {
+    if (
+      this.batch.length === 0 &&
+      this.cur &&
+      this.cur.sink.bytes + docBytes + this.footerReserve() > this.opts.maxShardBytes
+    ) {
       this.closeShard();
     }
     this.batch.add(doc);
@@ -338,7 +371,10 @@ export class ShardWriter {
     const headLen = Math.min(cur.sink.bytes, 65536);
     const head = Buffer.alloc(headLen);
     readSync(cur.fd, head, 0, headLen, 0);
-    for (const [ph, val] of [[PH_TOKENS, padCount(cur.tokens)], [PH_DOCS, padCount(cur.documents)]] as const) {
+    for (const [ph, val] of [
+      [PH_TOKENS, padCount(cur.tokens)],
+      [PH_DOCS, padCount(cur.documents)],
+    ] as const) {
       const at = head.indexOf(ph, 0, 'latin1');
       if (at < 0) throw new Error(`internal: metadata placeholder not found in ${cur.out.tmp}`);
       writeAll(cur.fd, Buffer.from(val, 'latin1'), at);
@@ -347,8 +383,13 @@ export class ShardWriter {
     const sha256 = sha256File(cur.out.tmp);
     cur.out.commit();
     this.shards.push({
-      file: cur.file, sha256, bytes: cur.sink.bytes, tokens: cur.tokens, documents: cur.documents,
-      sources: cur.sources, langs: cur.langs,
+      file: cur.file,
+      sha256,
+      bytes: cur.sink.bytes,
+      tokens: cur.tokens,
+      documents: cur.documents,
+      sources: cur.sources,
+      langs: cur.langs,
     });
   }
 
@@ -394,8 +435,17 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 }
 
-export function buildManifest(tokenizer: TokenizerInfo, shards: ShardInfo[], build?: Record<string, unknown>): Manifest {
-  const totals = { tokens: 0, documents: 0, sources: {} as Record<string, number>, langs: {} as Record<string, number> };
+export function buildManifest(
+  tokenizer: TokenizerInfo,
+  shards: ShardInfo[],
+  build?: Record<string, unknown>,
+): Manifest {
+  const totals = {
+    tokens: 0,
+    documents: 0,
+    sources: {} as Record<string, number>,
+    langs: {} as Record<string, number>,
+  };
   for (const s of shards) {
     totals.tokens += s.tokens;
     totals.documents += s.documents;
@@ -453,11 +503,15 @@ function readVerifiedCache(path: string): VerifiedCache {
  * when its sha256 last matched is not hashed again (sizes are always checked); the cache is rewritten when it grows
  * (a read-only folder just goes without it). With `throwOnError` (default true) throws an Error listing the problems.
  */
-export function verifyManifest(dir: string, opts: { hash?: boolean; throwOnError?: boolean; shards?: ShardInfo[]; cache?: boolean } = {}): VerifyResult & { hashed: number } {
+export function verifyManifest(
+  dir: string,
+  opts: { hash?: boolean; throwOnError?: boolean; shards?: ShardInfo[]; cache?: boolean } = {},
+): VerifyResult & { hashed: number } {
   const shards = opts.shards ?? readManifest(dir).shards;
   const cachePath = join(dir, VERIFIED_CACHE);
   const cache = opts.cache ? readVerifiedCache(cachePath) : {};
-  let hashed = 0, added = false;
+  let hashed = 0,
+    added = false;
   const problems: string[] = [];
   for (const s of shards) {
     const p = join(dir, s.file);
@@ -541,12 +595,20 @@ export interface ShardFileInfo {
 
 function metaInfo(schema: Schema, path: string): ShardFileInfo {
   const metadata = Object.fromEntries(schema.metadata);
-  if (metadata['steel.format'] !== SHARD_FORMAT) throw new Error(`${path}: not a ${SHARD_FORMAT} shard (steel.format=${metadata['steel.format']})`);
-  return { metadata, numTokens: Number(metadata['steel.num_tokens']), numDocuments: Number(metadata['steel.num_documents']) };
+  if (metadata['steel.format'] !== SHARD_FORMAT)
+    throw new Error(`${path}: not a ${SHARD_FORMAT} shard (steel.format=${metadata['steel.format']})`);
+  return {
+    metadata,
+    numTokens: Number(metadata['steel.num_tokens']),
+    numDocuments: Number(metadata['steel.num_documents']),
+  };
 }
 
 /** Stream a shard batch by batch (random-access reads of one record batch at a time). */
-export async function* iterShardBatches(path: string, opts: { withMeta?: boolean } = {}): AsyncGenerator<ShardBatch & { info: ShardFileInfo }> {
+export async function* iterShardBatches(
+  path: string,
+  opts: { withMeta?: boolean } = {},
+): AsyncGenerator<ShardBatch & { info: ShardFileInfo }> {
   const fh = await open(path, 'r');
   try {
     const reader = await RecordBatchReader.from(fh as any);
@@ -589,7 +651,9 @@ export async function readShardTokens(path: string, opts: { withMeta?: boolean }
       docOffsets = new Uint32Array(b.info.numDocuments + 1);
     }
     if (tpos + b.tokens.length > tokens.length || dpos + b.numDocs > docOffsets!.length - 1) {
-      throw new Error(`${path}: more tokens/documents than its metadata says (${b.info.numTokens}/${b.info.numDocuments})`);
+      throw new Error(
+        `${path}: more tokens/documents than its metadata says (${b.info.numTokens}/${b.info.numDocuments})`,
+      );
     }
     tokens.set(b.tokens, tpos);
     for (let i = 0; i < b.numDocs; i++) docOffsets![dpos + i] = tpos + b.docOffsets[i];
@@ -611,10 +675,18 @@ export async function readShardTokens(path: string, opts: { withMeta?: boolean }
     } finally {
       await fh.close();
     }
-    return { tokens: new Uint32Array(0), docOffsets: new Uint32Array(1), numDocs: 0, metadata, ...(opts.withMeta ? { ids, sources, langs } : {}) };
+    return {
+      tokens: new Uint32Array(0),
+      docOffsets: new Uint32Array(1),
+      numDocs: 0,
+      metadata,
+      ...(opts.withMeta ? { ids, sources, langs } : {}),
+    };
   }
   if (tpos !== tokens.length || dpos !== docOffsets!.length - 1) {
-    throw new Error(`${path}: ${tpos} tokens / ${dpos} documents, metadata says ${tokens.length}/${docOffsets!.length - 1}`);
+    throw new Error(
+      `${path}: ${tpos} tokens / ${dpos} documents, metadata says ${tokens.length}/${docOffsets!.length - 1}`,
+    );
   }
   docOffsets![dpos] = tpos;
   const out: ShardTokens = { tokens, docOffsets: docOffsets!, numDocs: dpos, metadata };
@@ -623,10 +695,17 @@ export async function readShardTokens(path: string, opts: { withMeta?: boolean }
 }
 
 /** Iterate the documents of a shard (id, source, lang, tokens). */
-export async function* iterShardDocs(path: string): AsyncGenerator<{ id: string; source: string; lang: string | null; tokens: Uint32Array }> {
+export async function* iterShardDocs(
+  path: string,
+): AsyncGenerator<{ id: string; source: string; lang: string | null; tokens: Uint32Array }> {
   for await (const b of iterShardBatches(path, { withMeta: true })) {
     for (let i = 0; i < b.numDocs; i++) {
-      yield { id: b.ids![i], source: b.sources![i], lang: b.langs![i], tokens: b.tokens.subarray(b.docOffsets[i], b.docOffsets[i + 1]) };
+      yield {
+        id: b.ids![i],
+        source: b.sources![i],
+        lang: b.langs![i],
+        tokens: b.tokens.subarray(b.docOffsets[i], b.docOffsets[i + 1]),
+      };
     }
   }
 }
@@ -634,4 +713,3 @@ export async function* iterShardDocs(path: string): AsyncGenerator<{ id: string;
 export function shardPaths(dir: string): string[] {
   return readManifest(dir).shards.map((s) => join(dir, s.file));
 }
-

@@ -37,7 +37,12 @@ export function rankDir(parts: string, rank: number): string {
   return join(parts, `r${String(rank).padStart(5, '0')}`);
 }
 
-async function runTokenize(rank: number, world: number, args: TokenizeTaskArgs, ctx: TaskContext): Promise<TokenizeTaskStats> {
+async function runTokenize(
+  rank: number,
+  world: number,
+  args: TokenizeTaskArgs,
+  ctx: TaskContext,
+): Promise<TokenizeTaskStats> {
   const cpu0 = process.cpuUsage();
   const { tok, info } = loadTokenizer(args.tokenizer, { threads: 1 });
   const dir = rankDir(args.partsDir, rank);
@@ -46,7 +51,12 @@ async function runTokenize(rank: number, world: number, args: TokenizeTaskArgs, 
   const files = args.inputFiles.filter((_, i) => i % world === rank);
   const totalBytes = files.reduce((a, f) => a + statSync(f).size, 0);
   const batchChars = args.batchChars ?? 1 << 20;
-  let documents = 0, tokens = 0, chars = 0, utf8Bytes = 0, encodeSeconds = 0, doneBytes = 0;
+  let documents = 0,
+    tokens = 0,
+    chars = 0,
+    utf8Bytes = 0,
+    encodeSeconds = 0,
+    doneBytes = 0;
   let texts: string[] = [];
   let metas: { id: string; source: string; lang?: string }[] = [];
   let pendingChars = 0;
@@ -84,7 +94,17 @@ async function runTokenize(rank: number, world: number, args: TokenizeTaskArgs, 
     const shards = writer.finish();
     ctx.log(`${documents} documents, ${tokens} tokens, ${shards.length} shard(s)`);
     const cpu = process.cpuUsage(cpu0);
-    return { shards, dir, documents, tokens, chars, utf8Bytes, encodeSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, tokenizer: info };
+    return {
+      shards,
+      dir,
+      documents,
+      tokens,
+      chars,
+      utf8Bytes,
+      encodeSeconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      tokenizer: info,
+    };
   } catch (e) {
     writer.abort();
     throw e;
@@ -133,10 +153,16 @@ async function runScatter(rank: number, world: number, args: ScatterArgs, ctx: T
   for (let b = 0; b < args.buckets; b++) {
     const dir = bucketDir(args.scatterDir, b);
     mkdirSync(dir, { recursive: true });
-    for (const f of readdirSync(dir)) if (f.startsWith(`from-${from}-`) || f.startsWith(`.from-${from}-`)) rmSync(join(dir, f), { force: true });
-    writers.push(new ShardWriter(dir, {
-      tokenizer: args.tokenizer, batchTokens: 1 << 16, maxShardBytes: 8e9, name: (k) => `from-${from}-${String(k).padStart(3, '0')}.arrow`,
-    }));
+    for (const f of readdirSync(dir))
+      if (f.startsWith(`from-${from}-`) || f.startsWith(`.from-${from}-`)) rmSync(join(dir, f), { force: true });
+    writers.push(
+      new ShardWriter(dir, {
+        tokenizer: args.tokenizer,
+        batchTokens: 1 << 16,
+        maxShardBytes: 8e9,
+        name: (k) => `from-${from}-${String(k).padStart(3, '0')}.arrow`,
+      }),
+    );
   }
   let documents = 0;
   for await (const d of iterShardDocs(args.inputShards[rank])) {
@@ -160,13 +186,20 @@ export interface GatherArgs {
 /** Shuffle the documents of bucket `rank` in memory (seeded) and write them as shards. */
 async function runGather(rank: number, world: number, args: GatherArgs, ctx: TaskContext) {
   const dir = bucketDir(args.scatterDir, rank);
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.arrow') && !f.startsWith('.')).sort() : [];
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.arrow') && !f.startsWith('.'))
+        .sort()
+    : [];
   const docs: { id: string; source: string; lang: string | null; tokens: Uint32Array }[] = [];
-  for (const f of files) for await (const d of iterShardDocs(join(dir, f))) docs.push({ ...d, tokens: d.tokens.slice() });
+  for (const f of files)
+    for await (const d of iterShardDocs(join(dir, f))) docs.push({ ...d, tokens: d.tokens.slice() });
   const rnd = prng(args.seed, rank, 2);
   for (let i = docs.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    const t = docs[i]; docs[i] = docs[j]; docs[j] = t;
+    const t = docs[i];
+    docs[i] = docs[j];
+    docs[j] = t;
   }
   const out = rankDir(args.outDir, rank);
   rmSync(out, { recursive: true, force: true });
@@ -183,7 +216,13 @@ async function runGather(rank: number, world: number, args: GatherArgs, ctx: Tas
 async function runCountWords(rank: number, world: number, args: import('./train.ts').CountTaskArgs, ctx: TaskContext) {
   const { countInputs, countFile } = await import('./train.ts');
   const files = args.inputs.filter((_, i) => i % world === rank);
-  const r = await countInputs(files, { holdout: args.holdout, nfc: args.nfc, maxChars: args.maxChars, roundTripDocs: args.roundTripDocs, log: ctx.log });
+  const r = await countInputs(files, {
+    holdout: args.holdout,
+    nfc: args.nfc,
+    maxChars: args.maxChars,
+    roundTripDocs: args.roundTripDocs,
+    log: ctx.log,
+  });
   const path = countFile(args.workDir, rank);
   writeFileAtomic(path, JSON.stringify({ counts: [...r.counts], held: r.held, roundTrip: r.roundTrip }));
   ctx.log(`${files.length} file(s): ${r.documents} documents, ${r.chars} chars, ${r.counts.size} distinct pre-tokens`);

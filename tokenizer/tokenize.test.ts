@@ -15,8 +15,13 @@ function sampleDocs(part: number, n: number) {
   for (let i = 0; i < n; i++) {
     const zh = i % 2 === 0;
     out.push({
-      id: `p${part}-${i}`, source: zh ? 'zh-src' : 'en-src', lang: zh ? 'zh' : 'en', meta: {},
-      text: zh ? `第${part}部分第${i}篇：钢铁是怎样炼成的。`.repeat(1 + (i % 7)) : `Part ${part} doc ${i}: the quick brown fox. `.repeat(1 + (i % 5)),
+      id: `p${part}-${i}`,
+      source: zh ? 'zh-src' : 'en-src',
+      lang: zh ? 'zh' : 'en',
+      meta: {},
+      text: zh
+        ? `第${part}部分第${i}篇：钢铁是怎样炼成的。`.repeat(1 + (i % 7))
+        : `Part ${part} doc ${i}: the quick brown fox. `.repeat(1 + (i % 5)),
     });
   }
   return out;
@@ -25,7 +30,8 @@ function sampleDocs(part: number, n: number) {
 async function collectDocs(dir: string) {
   const m = readManifest(dir);
   const docs: { id: string; source: string; lang: string | null; tokens: number[] }[] = [];
-  for (const s of m.shards) for await (const d of iterShardDocs(join(dir, s.file))) docs.push({ ...d, tokens: Array.from(d.tokens) });
+  for (const s of m.shards)
+    for await (const d of iterShardDocs(join(dir, s.file))) docs.push({ ...d, tokens: Array.from(d.tokens) });
   return docs;
 }
 
@@ -43,7 +49,13 @@ test('tokenize: parallel worker processes → shards equal direct encoding; seed
     }
     const ex = new LocalExecutor({ inProcess: 'never', progress: { quiet: true } });
     const out = join(root, 'shards');
-    const res = await tokenizeToShards(files, out, { executor: ex, workers: 2, workDir: join(root, 'work'), maxShardBytes: 20_000, log: () => {} });
+    const res = await tokenizeToShards(files, out, {
+      executor: ex,
+      workers: 2,
+      workDir: join(root, 'work'),
+      maxShardBytes: 20_000,
+      log: () => {},
+    });
     assert.equal(res.documents, 120);
     verifyManifest(out);
     const m = readManifest(out);
@@ -51,8 +63,16 @@ test('tokenize: parallel worker processes → shards equal direct encoding; seed
     assert.equal(m.tokenizer.eos_id, 151645);
     const got = await collectDocs(out);
     const { tok } = loadTokenizer('qwen');
-    const want = await encodeTexts(tok, all.map((d) => d.text), 151645);
-    assert.deepEqual(got.map((d) => d.id), all.map((d) => d.id), 'unshuffled order = input order');
+    const want = await encodeTexts(
+      tok,
+      all.map((d) => d.text),
+      151645,
+    );
+    assert.deepEqual(
+      got.map((d) => d.id),
+      all.map((d) => d.id),
+      'unshuffled order = input order',
+    );
     for (let i = 0; i < all.length; i++) assert.deepEqual(got[i].tokens, Array.from(want[i]));
     const zhTokens = want.reduce((a, t, i) => a + (all[i].lang === 'zh' ? t.length : 0), 0);
     assert.equal(m.totals.langs.zh, zhTokens);
@@ -61,23 +81,49 @@ test('tokenize: parallel worker processes → shards equal direct encoding; seed
 
     // seeded shuffle: same multiset, different order, deterministic
     const sh = async (dir: string, seed: number) => {
-      await tokenizeToShards(files, dir, { executor: new LocalExecutor({ progress: { quiet: true } }), workers: 1, workDir: join(root, `w-${seed}-${dir.length}`), maxShardBytes: 20_000, shuffle: true, seed, shuffleBucketBytes: 15_000, log: () => {} });
+      await tokenizeToShards(files, dir, {
+        executor: new LocalExecutor({ progress: { quiet: true } }),
+        workers: 1,
+        workDir: join(root, `w-${seed}-${dir.length}`),
+        maxShardBytes: 20_000,
+        shuffle: true,
+        seed,
+        shuffleBucketBytes: 15_000,
+        log: () => {},
+      });
       return collectDocs(dir);
     };
     const s1 = await sh(join(root, 'sh1'), 7);
     const s2 = await sh(join(root, 'sh2'), 7);
     const s3 = await sh(join(root, 'sh3'), 8);
-    assert.ok(readManifest(join(root, 'sh1')).build?.shuffle_buckets as number >= 2);
-    assert.deepEqual(s1.map((d) => d.id), s2.map((d) => d.id), 'same seed, same order');
-    assert.notDeepEqual(s1.map((d) => d.id), s3.map((d) => d.id));
-    assert.notDeepEqual(s1.map((d) => d.id), all.map((d) => d.id));
+    assert.ok((readManifest(join(root, 'sh1')).build?.shuffle_buckets as number) >= 2);
+    assert.deepEqual(
+      s1.map((d) => d.id),
+      s2.map((d) => d.id),
+      'same seed, same order',
+    );
+    assert.notDeepEqual(
+      s1.map((d) => d.id),
+      s3.map((d) => d.id),
+    );
+    assert.notDeepEqual(
+      s1.map((d) => d.id),
+      all.map((d) => d.id),
+    );
     assert.deepEqual([...s1.map((d) => d.id)].sort(), [...all.map((d) => d.id)].sort());
     const byId = new Map(got.map((d) => [d.id, d.tokens]));
     for (const d of s1) assert.deepEqual(d.tokens, byId.get(d.id));
 
     // the GlobalOp (what `steel prep` runs as its last step)
     const params = tokenize.params.parse({});
-    const r = await tokenize.run(params, { inputFiles: files, workDir: join(root, 'opwork'), outDir: join(root, 'run'), workers: 1, executor: new LocalExecutor({ progress: { quiet: true } }), log: () => {} });
+    const r = await tokenize.run(params, {
+      inputFiles: files,
+      workDir: join(root, 'opwork'),
+      outDir: join(root, 'run'),
+      workers: 1,
+      executor: new LocalExecutor({ progress: { quiet: true } }),
+      log: () => {},
+    });
     assert.equal(r.stats.read, 120);
     assert.equal(r.stats.kept, 120);
     assert.deepEqual(r.outputFiles, files);

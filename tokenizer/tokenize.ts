@@ -7,10 +7,16 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from
 import { removeStaleTemps } from '../pipeline/fsutil.ts';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
-import { buildManifest, writeManifest, type Manifest, type ShardInfo, type TokenizerInfo, DEFAULT_MAX_SHARD_BYTES } from './shards.ts';
+import {
+  buildManifest,
+  writeManifest,
+  type Manifest,
+  type ShardInfo,
+  type TokenizerInfo,
+  DEFAULT_MAX_SHARD_BYTES,
+} from './shards.ts';
 import { canonicalTokenizerSpec, loadTokenizer } from './encode.ts';
 import { gatherTask, scatterTask, tokenizeTask } from './tasks.ts';
-
 
 export interface TokenizeOptions {
   executor: Executor;
@@ -49,7 +55,8 @@ function collect(outDir: string, parts: { dir: string; shards: ShardInfo[] }[]):
       const src = join(p.dir, s.file);
       const dst = join(outDir, file);
       if (existsSync(src)) renameSync(src, dst);
-      else if (!existsSync(dst) || statSync(dst).size !== s.bytes) throw new Error(`shard ${src} is missing (and ${dst} does not hold it)`);
+      else if (!existsSync(dst) || statSync(dst).size !== s.bytes)
+        throw new Error(`shard ${src} is missing (and ${dst} does not hold it)`);
       out.push({ ...s, file });
     }
   }
@@ -61,7 +68,11 @@ function collect(outDir: string, parts: { dir: string; shards: ShardInfo[] }[]):
   return out;
 }
 
-export async function tokenizeToShards(inputFiles: string[], outDir: string, o: TokenizeOptions): Promise<TokenizeResult> {
+export async function tokenizeToShards(
+  inputFiles: string[],
+  outDir: string,
+  o: TokenizeOptions,
+): Promise<TokenizeResult> {
   const t0 = performance.now();
   const log = o.log ?? ((m: string) => console.error(m));
   const tokSpec = canonicalTokenizerSpec(o.tokenizer ?? 'qwen');
@@ -73,10 +84,12 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
   rmSync(join(outDir, 'manifest.json'), { force: true }); // the folder is incomplete until the new manifest is written
   removeStaleTemps(outDir);
   const results = await o.executor.runTasks(
-    tokenizeTask, { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes },
+    tokenizeTask,
+    { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
   );
-  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') => results.reduce((a, r) => a + r[k], 0);
+  const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') =>
+    results.reduce((a, r) => a + r[k], 0);
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
   const build: Record<string, unknown> = { tokenizer: tokSpec, inputs: inputFiles.length };
   if (o.shuffle) {
@@ -89,11 +102,13 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
     log(`[tokenize] shuffling ${staged.length} shard(s) into ${buckets} bucket(s), seed ${seed}`);
     const scatterDir = join(o.workDir, 'scatter');
     await o.executor.runTasks(
-      scatterTask, { inputShards: staged.map((s) => join(o.workDir, 'staged', s.file)), scatterDir, buckets, seed, tokenizer: info },
+      scatterTask,
+      { inputShards: staged.map((s) => join(o.workDir, 'staged', s.file)), scatterDir, buckets, seed, tokenizer: info },
       { name: 'shuffle-scatter', stateDir, count: staged.length, workers: o.workers },
     );
     const gathered = await o.executor.runTasks(
-      gatherTask, { scatterDir, outDir: join(o.workDir, 'gathered'), seed, tokenizer: info, maxShardBytes },
+      gatherTask,
+      { scatterDir, outDir: join(o.workDir, 'gathered'), seed, tokenizer: info, maxShardBytes },
       { name: 'shuffle-gather', stateDir, count: buckets, workers: o.workers },
     );
     parts = gathered.map((g) => ({ dir: g.dir, shards: g.shards }));
@@ -104,13 +119,22 @@ export async function tokenizeToShards(inputFiles: string[], outDir: string, o: 
   const manifest = buildManifest(info, shards, build);
   writeManifest(outDir, manifest);
   // Done: drop intermediates and markers (a later run starts over; the manifest is the record of this one).
-  for (const d of ['scatter', 'staged', 'gathered', 'parts', 'markers']) rmSync(join(o.workDir, d), { recursive: true, force: true });
+  for (const d of ['scatter', 'staged', 'gathered', 'parts', 'markers'])
+    rmSync(join(o.workDir, d), { recursive: true, force: true });
   const res: TokenizeResult = {
-    manifest, documents: sum('documents'), tokens: sum('tokens'), chars: sum('chars'), utf8Bytes: sum('utf8Bytes'),
-    encodeSeconds: sum('encodeSeconds'), cpuSeconds: sum('cpuSeconds'), seconds: (performance.now() - t0) / 1000,
+    manifest,
+    documents: sum('documents'),
+    tokens: sum('tokens'),
+    chars: sum('chars'),
+    utf8Bytes: sum('utf8Bytes'),
+    encodeSeconds: sum('encodeSeconds'),
+    cpuSeconds: sum('cpuSeconds'),
+    seconds: (performance.now() - t0) / 1000,
   };
   if (manifest.totals.tokens !== res.tokens || manifest.totals.documents !== res.documents) {
-    throw new Error(`internal: manifest counts ${manifest.totals.tokens}/${manifest.totals.documents} differ from tokenized ${res.tokens}/${res.documents}`);
+    throw new Error(
+      `internal: manifest counts ${manifest.totals.tokens}/${manifest.totals.documents} differ from tokenized ${res.tokens}/${res.documents}`,
+    );
   }
   return res;
 }

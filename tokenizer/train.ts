@@ -109,7 +109,8 @@ async function* inputDocs(files: string[]): AsyncGenerator<{ id: string; text: s
 
 export async function compressionOf(tokSpec: string, texts: string[]): Promise<{ chars: number; tokens: number }> {
   const { tok } = loadTokenizer(tokSpec);
-  let chars = 0, tokens = 0;
+  let chars = 0,
+    tokens = 0;
   for (let i = 0; i < texts.length; i += 256) {
     const batch = texts.slice(i, i + 256);
     const enc = await encodeTexts(tok, batch, null);
@@ -140,7 +141,7 @@ export async function countInputs(
   let documents = 0;
   for await (const d of inputDocs(files)) {
     const text = o.nfc ? d.text.normalize('NFC') : d.text;
-    if (o.holdout > 0 && (fnv1a(d.id) % 10000) < o.holdout * 10000) {
+    if (o.holdout > 0 && fnv1a(d.id) % 10000 < o.holdout * 10000) {
       (held[langOf(text, d.lang)] ??= []).push(text);
       continue;
     }
@@ -148,7 +149,10 @@ export async function countInputs(
     wc.add(text);
     documents++;
     if (roundTrip.length < o.roundTripDocs) roundTrip.push(text);
-    if (documents % 5000 === 0) o.log?.(`[train] counted ${documents} documents, ${(wc.chars / 1e6).toFixed(1)}M chars, ${wc.counts.size} distinct pre-tokens`);
+    if (documents % 5000 === 0)
+      o.log?.(
+        `[train] counted ${documents} documents, ${(wc.chars / 1e6).toFixed(1)}M chars, ${wc.counts.size} distinct pre-tokens`,
+      );
   }
   return { counts: wc.counts, chars: wc.chars, documents, held, roundTrip };
 }
@@ -165,16 +169,30 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
     const world = Math.min(o.inputs.length, 256);
     const workDir = o.workDir ?? mkdtempSync(join(tmpdir(), 'steel-bpe-count-'));
     const args: CountTaskArgs = {
-      inputs: o.inputs.map((f) => resolve(f)), workDir, holdout, nfc: o.nfc,
-      maxChars: o.maxChars ? Math.ceil(o.maxChars / world) : undefined, roundTripDocs: Math.ceil(rtMax / world),
+      inputs: o.inputs.map((f) => resolve(f)),
+      workDir,
+      holdout,
+      nfc: o.nfc,
+      maxChars: o.maxChars ? Math.ceil(o.maxChars / world) : undefined,
+      roundTripDocs: Math.ceil(rtMax / world),
     };
-    const stats = await o.executor.runTasks(countWordsTask, args, { name: 'bpe-count', stateDir: join(workDir, 'markers'), count: world, workers });
+    const stats = await o.executor.runTasks(countWordsTask, args, {
+      name: 'bpe-count',
+      stateDir: join(workDir, 'markers'),
+      count: world,
+      workers,
+    });
     const counts = new Map<string, number>();
     const held: Record<string, string[]> = {};
     const roundTrip: string[] = [];
-    let chars = 0, documents = 0;
+    let chars = 0,
+      documents = 0;
     for (let r = 0; r < world; r++) {
-      const part = JSON.parse(readFileSync(countFile(workDir, r), 'utf8')) as { counts: [string, number][]; held: Record<string, string[]>; roundTrip: string[] };
+      const part = JSON.parse(readFileSync(countFile(workDir, r), 'utf8')) as {
+        counts: [string, number][];
+        held: Record<string, string[]>;
+        roundTrip: string[];
+      };
       for (const [w, c] of part.counts) counts.set(w, (counts.get(w) ?? 0) + c);
       for (const [lang, texts] of Object.entries(part.held)) (held[lang] ??= []).push(...texts);
       roundTrip.push(...part.roundTrip);
@@ -193,16 +211,28 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
   const rtSample = counted.roundTrip;
   if (wc.counts.size === 0) throw new Error(`no training text in ${o.inputs.join(', ')}`);
   const countSeconds = (performance.now() - t0) / 1000;
-  log(`[train] ${nDocs} documents, ${(wc.chars / 1e6).toFixed(2)}M chars, ${wc.counts.size} distinct pre-tokens (${countSeconds.toFixed(1)}s); training ${o.vocabSize} tokens`);
+  log(
+    `[train] ${nDocs} documents, ${(wc.chars / 1e6).toFixed(2)}M chars, ${wc.counts.size} distinct pre-tokens (${countSeconds.toFixed(1)}s); training ${o.vocabSize} tokens`,
+  );
   t0 = performance.now();
   const r: TrainResult = trainBpe(wc.counts, {
-    vocabSize: o.vocabSize, minFrequency: o.minFrequency, specialTokens: o.specialTokens, nfc: o.nfc,
-    onProgress: (m, t) => { if (m % 5000 === 0) log(`[train] ${m}/${t} merges`); },
+    vocabSize: o.vocabSize,
+    minFrequency: o.minFrequency,
+    specialTokens: o.specialTokens,
+    nfc: o.nfc,
+    onProgress: (m, t) => {
+      if (m % 5000 === 0) log(`[train] ${m}/${t} merges`);
+    },
   });
   const trainSeconds = (performance.now() - t0) / 1000;
-  if (r.stats.stoppedEarly) log(`[train] stopped at ${r.vocab.length + r.specialTokens.length} tokens: no pair left with frequency >= ${o.minFrequency ?? 2}`);
+  if (r.stats.stoppedEarly)
+    log(
+      `[train] stopped at ${r.vocab.length + r.specialTokens.length} tokens: no pair left with frequency >= ${o.minFrequency ?? 2}`,
+    );
   writeTokenizerJson(o.out, toTokenizerJson(r, { nfc: o.nfc }));
-  log(`[train] wrote ${o.out}: ${r.vocab.length} tokens + ${r.specialTokens.length} special, ${r.merges.length} merges (${trainSeconds.toFixed(1)}s)`);
+  log(
+    `[train] wrote ${o.out}: ${r.vocab.length} tokens + ${r.specialTokens.length} special, ${r.merges.length} merges (${trainSeconds.toFixed(1)}s)`,
+  );
 
   // exact round trip on the training sample
   const mine = loadTokenizer(o.out);
@@ -212,7 +242,8 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
     const back = await decodeIds(mine.tok, enc[i]);
     if (back !== rtSample[i]) {
       failures++;
-      if (failures <= 3) log(`[train] round trip differs for a sample document: ${JSON.stringify(rtSample[i].slice(0, 80))}`);
+      if (failures <= 3)
+        log(`[train] round trip differs for a sample document: ${JSON.stringify(rtSample[i].slice(0, 80))}`);
     }
   }
 
@@ -220,7 +251,13 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
   for (const lang of [...held.keys()].sort()) {
     const texts = held.get(lang)!;
     const m = await compressionOf(o.out, texts);
-    const row: CompressionRow = { lang, documents: texts.length, chars: m.chars, tokens: m.tokens, charsPerToken: m.chars / Math.max(1, m.tokens) };
+    const row: CompressionRow = {
+      lang,
+      documents: texts.length,
+      chars: m.chars,
+      tokens: m.tokens,
+      charsPerToken: m.chars / Math.max(1, m.tokens),
+    };
     if (o.compareWith !== null) {
       const q = await compressionOf(o.compareWith ?? 'qwen', texts);
       row.refTokens = q.tokens;
@@ -229,8 +266,15 @@ export async function trainTokenizer(o: TrainTokenizerOptions): Promise<TrainTok
     compression.push(row);
   }
   return {
-    out: o.out, vocabSize: r.vocab.length + r.specialTokens.length, merges: r.merges.length, trainChars: wc.chars,
-    distinctWords: wc.counts.size, countSeconds, trainSeconds, roundTrip: { documents: rtSample.length, failures }, compression,
+    out: o.out,
+    vocabSize: r.vocab.length + r.specialTokens.length,
+    merges: r.merges.length,
+    trainChars: wc.chars,
+    distinctWords: wc.counts.size,
+    countSeconds,
+    trainSeconds,
+    roundTrip: { documents: rtSample.length, failures },
+    compression,
     stoppedEarly: r.stats.stoppedEarly,
   };
 }

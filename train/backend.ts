@@ -67,7 +67,13 @@ export interface Backend {
   setParam(name: string, value: Float32Array): Promise<void>;
   getGrad(name: string): Promise<Float32Array>;
   zeroGrad(): Promise<void>;
-  forwardBackward(tokens: Int32Array, B: number, T: number, gradScale?: number, weights?: Float32Array): Promise<number>;
+  forwardBackward(
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    gradScale?: number,
+    weights?: Float32Array,
+  ): Promise<number>;
   /** per-sequence sum_t w_bt * log p(target_bt) for B x (T+1) blocks (float64, B values, no gradient). */
   sequenceLogProbs?(tokens: Int32Array, B: number, T: number, weights: Float32Array): Promise<Float64Array>;
   /** logits, B x T x vocabSize, for tokens B x T (no gradient). */
@@ -85,7 +91,11 @@ export type BackendFactory = (config: ModelConfig, opts?: { threads?: number; de
 export type BackendName = 'cpu' | 'cuda';
 
 /** Loads a backend by name. The CUDA one lives in train/native/index.ts (exports `createBackend: BackendFactory`). */
-export async function loadBackend(name: BackendName | string, config: ModelConfig, opts?: { threads?: number; device?: number }): Promise<Backend> {
+export async function loadBackend(
+  name: BackendName | string,
+  config: ModelConfig,
+  opts?: { threads?: number; device?: number },
+): Promise<Backend> {
   if (name === 'cpu') {
     const m = await import('./backends/cpu.ts');
     return m.createBackend(config, opts);
@@ -94,14 +104,20 @@ export async function loadBackend(name: BackendName | string, config: ModelConfi
     const { existsSync } = await import('node:fs');
     const { fileURLToPath } = await import('node:url');
     const path = moduleFile(fileURLToPath(new URL('./native/index.ts', import.meta.url)));
-    if (!existsSync(path)) throw new Error(`cuda backend not available: ${path} is missing (build train/native first, or use --backend cpu)`);
+    if (!existsSync(path))
+      throw new Error(
+        `cuda backend not available: ${path} is missing (build train/native first, or use --backend cpu)`,
+      );
     let m: { createBackend?: BackendFactory };
     try {
       m = await import(path);
     } catch (e) {
-      throw new Error(`cuda backend failed to load from ${path}: ${(e as Error).message} (is the native addon built? see train/native/)`);
+      throw new Error(
+        `cuda backend failed to load from ${path}: ${(e as Error).message} (is the native addon built? see train/native/)`,
+      );
     }
-    if (typeof m.createBackend !== 'function') throw new Error(`cuda backend: ${path} does not export createBackend(config, opts)`);
+    if (typeof m.createBackend !== 'function')
+      throw new Error(`cuda backend: ${path} does not export createBackend(config, opts)`);
     return m.createBackend(config, opts);
   }
   throw new Error(`unknown backend "${name}" (use cpu or cuda)`);
@@ -109,6 +125,7 @@ export async function loadBackend(name: BackendName | string, config: ModelConfi
 
 /** The backend's weighted-loss entry points, or a clear error for a backend that lacks them (fine-tuning needs them). */
 export function weightedLoss(be: Backend): Required<Pick<Backend, 'sequenceLogProbs'>> & Backend {
-  if (typeof be.sequenceLogProbs !== 'function') throw new Error(`backend "${be.name}" has no per-token loss weights / sequenceLogProbs (needed by sft and dpo)`);
+  if (typeof be.sequenceLogProbs !== 'function')
+    throw new Error(`backend "${be.name}" has no per-token loss weights / sequenceLogProbs (needed by sft and dpo)`);
   return be as Required<Pick<Backend, 'sequenceLogProbs'>> & Backend;
 }

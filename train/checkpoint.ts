@@ -34,7 +34,12 @@ export interface TrainerState {
 
 export const VOCAB_IDS = 'steel.vocab_ids';
 
-export async function saveModel(path: string, be: Backend, vocabIds: Int32Array | null, extraMeta: Record<string, string> = {}): Promise<void> {
+export async function saveModel(
+  path: string,
+  be: Backend,
+  vocabIds: Int32Array | null,
+  extraMeta: Record<string, string> = {},
+): Promise<void> {
   const tensors: TensorIn[] = [];
   for (const p of be.params()) tensors.push({ name: p.name, shape: p.shape, data: await be.getParam(p.name) });
   if (vocabIds) tensors.push({ name: VOCAB_IDS, shape: [vocabIds.length], data: vocabIds });
@@ -54,7 +59,8 @@ export function readModelConfig(path: string): ModelConfig {
   const f = new SafetensorsFile(path);
   try {
     const c = f.metadata['steel.config'];
-    if (!c) throw new Error(`${path}: no steel.config metadata (not a steel checkpoint; use steel import for HF folders)`);
+    if (!c)
+      throw new Error(`${path}: no steel.config metadata (not a steel checkpoint; use steel import for HF folders)`);
     return JSON.parse(c) as ModelConfig;
   } finally {
     f.close();
@@ -68,7 +74,8 @@ export async function loadModel(path: string, be: Backend): Promise<Int32Array |
     for (const p of be.params()) {
       if (!f.has(p.name)) throw new Error(`${path}: missing tensor ${p.name}`);
       const a = f.float32(p.name);
-      if (a.length !== p.size) throw new Error(`${path}: ${p.name} has ${a.length} values, the model needs ${p.size} [${p.shape}]`);
+      if (a.length !== p.size)
+        throw new Error(`${path}: ${p.name} has ${a.length} values, the model needs ${p.size} [${p.shape}]`);
       await be.setParam(p.name, a);
     }
     return f.has(VOCAB_IDS) ? f.int32(VOCAB_IDS) : null;
@@ -104,11 +111,13 @@ export function writeCheckpointManifest(dir: string): void {
  */
 export function verifyCheckpoint(dir: string): string | null {
   const mp = join(dir, CHECKPOINT_MANIFEST);
-  if (!existsSync(mp)) return `no ${CHECKPOINT_MANIFEST} (no content hashes to check: an incomplete checkpoint or one written by an older steel)`;
+  if (!existsSync(mp))
+    return `no ${CHECKPOINT_MANIFEST} (no content hashes to check: an incomplete checkpoint or one written by an older steel)`;
   let m: CheckpointManifest;
   try {
     m = JSON.parse(readFileSync(mp, 'utf8')) as CheckpointManifest;
-    if (m.format !== 'steel-checkpoint-v1' || typeof m.files !== 'object' || m.files === null) throw new Error('not a steel-checkpoint-v1 manifest');
+    if (m.format !== 'steel-checkpoint-v1' || typeof m.files !== 'object' || m.files === null)
+      throw new Error('not a steel-checkpoint-v1 manifest');
   } catch (e) {
     return `${CHECKPOINT_MANIFEST} is unreadable: ${(e as Error).message}`;
   }
@@ -118,9 +127,11 @@ export function verifyCheckpoint(dir: string): string | null {
     const p = join(dir, f);
     if (!existsSync(p)) return `${f} is missing`;
     const size = statSync(p).size;
-    if (size !== want.bytes) return `${f} is ${size} bytes, the manifest says ${want.bytes} (${size < want.bytes ? 'truncated' : 'grown'})`;
+    if (size !== want.bytes)
+      return `${f} is ${size} bytes, the manifest says ${want.bytes} (${size < want.bytes ? 'truncated' : 'grown'})`;
     const got = sha256File(p);
-    if (got !== want.sha256) return `${f} has sha256 ${got.slice(0, 12)}…, the manifest says ${want.sha256.slice(0, 12)}… (the file is corrupt or was changed)`;
+    if (got !== want.sha256)
+      return `${f} has sha256 ${got.slice(0, 12)}…, the manifest says ${want.sha256.slice(0, 12)}… (the file is corrupt or was changed)`;
   }
   return null;
 }
@@ -134,9 +145,12 @@ export interface ValidCheckpoint {
 
 /** newest first: the folder LATEST names, then every step-N folder (or outOrCkpt itself when it is a checkpoint folder). */
 function candidates(outOrCkpt: string): string[] {
-  if (existsSync(join(outOrCkpt, 'trainer.json')) || existsSync(join(outOrCkpt, CHECKPOINT_MANIFEST))) return [outOrCkpt];
+  if (existsSync(join(outOrCkpt, 'trainer.json')) || existsSync(join(outOrCkpt, CHECKPOINT_MANIFEST)))
+    return [outOrCkpt];
   const root = join(outOrCkpt, 'checkpoints');
-  const all = listCheckpoints(outOrCkpt).reverse().map((d) => join(root, d));
+  const all = listCheckpoints(outOrCkpt)
+    .reverse()
+    .map((d) => join(root, d));
   const latest = join(root, 'LATEST');
   if (existsSync(latest)) {
     const d = join(root, readFileSync(latest, 'utf8').trim());
@@ -162,7 +176,9 @@ export function resumeCheckpoint(out: string, log: (m: string) => void): string 
   for (const s of v.skipped) log(`checkpoint ${s.dir} is not usable: ${s.problem}; skipping it`);
   if (!v.dir) {
     if (!v.skipped.length) throw new Error(`--resume: no checkpoint in ${out}/checkpoints`);
-    throw new Error(`--resume: no valid checkpoint in ${out}/checkpoints (${v.skipped.length} checked, none matches its manifest; see above)`);
+    throw new Error(
+      `--resume: no valid checkpoint in ${out}/checkpoints (${v.skipped.length} checked, none matches its manifest; see above)`,
+    );
   }
   if (v.skipped.length) log(`falling back to the newest valid checkpoint, ${v.dir}`);
   return v.dir;
@@ -171,11 +187,20 @@ export function resumeCheckpoint(out: string, log: (m: string) => void): string 
 /** For messages after a failure: the newest checkpoint that verified ("none" when there is none), and what was skipped. */
 export function lastGoodCheckpoint(out: string): string {
   const v = findValidCheckpoint(out);
-  const skipped = v.skipped.length ? ` (skipped as corrupt: ${v.skipped.map((s) => `${s.dir}: ${s.problem}`).join('; ')})` : '';
+  const skipped = v.skipped.length
+    ? ` (skipped as corrupt: ${v.skipped.map((s) => `${s.dir}: ${s.problem}`).join('; ')})`
+    : '';
   return `${v.dir ?? '(none verified)'}${skipped}`;
 }
 
-export async function saveCheckpoint(out: string, be: Backend, st: TrainerState, data: DataState, vocabIds: Int32Array | null, keep = DEFAULT_KEEP_CHECKPOINTS): Promise<string> {
+export async function saveCheckpoint(
+  out: string,
+  be: Backend,
+  st: TrainerState,
+  data: DataState,
+  vocabIds: Int32Array | null,
+  keep = DEFAULT_KEEP_CHECKPOINTS,
+): Promise<string> {
   if (!Number.isInteger(keep) || keep < 1) throw new Error(`keep checkpoints: need a positive integer, got ${keep}`);
   const root = join(out, 'checkpoints');
   mkdirSync(root, { recursive: true });
@@ -190,7 +215,9 @@ export async function saveCheckpoint(out: string, be: Backend, st: TrainerState,
       ot.push({ name: `v.${p.name}`, shape: p.shape, data: opt.v.get(p.name)! });
     }
     writeSafetensors(join(tmp, 'optimizer.safetensors'), ot, { step: String(opt.step), kind: 'adamw' });
-    writeSafetensors(join(tmp, 'data.safetensors'), [{ name: 'perm', shape: [data.perm.length], data: data.perm }], { state: JSON.stringify(data.json) });
+    writeSafetensors(join(tmp, 'data.safetensors'), [{ name: 'perm', shape: [data.perm.length], data: data.perm }], {
+      state: JSON.stringify(data.json),
+    });
     writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify(st, null, 2) + '\n');
     writeCheckpointManifest(tmp);
   });
@@ -204,7 +231,9 @@ export async function saveCheckpoint(out: string, be: Backend, st: TrainerState,
 export function listCheckpoints(out: string): string[] {
   const root = join(out, 'checkpoints');
   if (!existsSync(root)) return [];
-  return readdirSync(root).filter((d) => /^step-\d{8}$/.test(d)).sort();
+  return readdirSync(root)
+    .filter((d) => /^step-\d{8}$/.test(d))
+    .sort();
 }
 
 /** the checkpoint folder named by LATEST (or the newest complete one), or null. */
@@ -236,7 +265,11 @@ export function readTrainerState(dir: string): TrainerState {
 }
 
 /** Loads a checkpoint after verifying it against its manifest (pass verified when findValidCheckpoint just did). */
-export async function loadCheckpoint(dir: string, be: Backend, verified = false): Promise<LoadedCheckpoint & { vocabIds: Int32Array | null }> {
+export async function loadCheckpoint(
+  dir: string,
+  be: Backend,
+  verified = false,
+): Promise<LoadedCheckpoint & { vocabIds: Int32Array | null }> {
   if (!verified) {
     const problem = verifyCheckpoint(dir);
     if (problem) throw new Error(`checkpoint ${dir}: ${problem}`);
@@ -245,7 +278,8 @@ export async function loadCheckpoint(dir: string, be: Backend, verified = false)
   const vocabIds = await loadModel(join(dir, 'model.safetensors'), be);
   const of = new SafetensorsFile(join(dir, 'optimizer.safetensors'));
   try {
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+    const m = new Map<string, Float32Array>(),
+      v = new Map<string, Float32Array>();
     for (const p of be.params()) {
       m.set(p.name, of.float32(`m.${p.name}`));
       v.set(p.name, of.float32(`v.${p.name}`));

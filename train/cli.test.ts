@@ -32,10 +32,32 @@ test('steel train (compact vocab) -> eval -> generate -> export -> import', () =
   try {
     makeShards(join(dir, 'data'), { shards: 2, docsPerShard: 20, seed: 8 });
     const run = join(dir, 'run');
-    const t = steel('train', '--preset', 'small-dense', '--data', join(dir, 'data'), '--out', run, '--steps', '3', '--quiet');
+    const t = steel(
+      'train',
+      '--preset',
+      'small-dense',
+      '--data',
+      join(dir, 'data'),
+      '--out',
+      run,
+      '--steps',
+      '3',
+      '--quiet',
+    );
     assert.equal(t.code, 0, t.err);
     assert.equal(readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2); // step 1 and the last
-    const again = steel('train', '--preset', 'small-dense', '--data', join(dir, 'data'), '--out', run, '--steps', '3', '--quiet');
+    const again = steel(
+      'train',
+      '--preset',
+      'small-dense',
+      '--data',
+      join(dir, 'data'),
+      '--out',
+      run,
+      '--steps',
+      '3',
+      '--quiet',
+    );
     assert.notEqual(again.code, 0);
     assert.match(again.err, /already has checkpoints.*--resume/);
     const ev = steel('eval', '--model', run, '--data', join(dir, 'data'), '--json');

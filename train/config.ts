@@ -118,19 +118,32 @@ export interface Preset {
 
 export const PRESETS: Record<string, Preset> = {
   'steel-1b': {
-    description: 'Steel-LLM-1B exactly (18x1792, 32 heads, Soft-MoE v3 6x1 SENet experts of width 448): 1,122,922,770 params',
+    description:
+      'Steel-LLM-1B exactly (18x1792, 32 heads, Soft-MoE v3 6x1 SENet experts of width 448): 1,122,922,770 params',
     model: steelLike({ name: 'steel-1b' }),
     train: STEEL_TRAIN,
   },
   'qwen2-dense-1b': {
-    description: 'Dense Qwen2 of the same shape with a SwiGLU MLP of width 3584 (same params as steel-1b up to the router)',
-    model: steelLike({ name: 'qwen2-dense-1b', kind: 'dense', intermediateSize: 3584, numExperts: 0, slotsPerExpert: 0 }),
+    description:
+      'Dense Qwen2 of the same shape with a SwiGLU MLP of width 3584 (same params as steel-1b up to the router)',
+    model: steelLike({
+      name: 'qwen2-dense-1b',
+      kind: 'dense',
+      intermediateSize: 3584,
+      numExperts: 0,
+      slotsPerExpert: 0,
+    }),
     train: STEEL_TRAIN,
   },
   'qwen2-dense-1b-gqa': {
     description: 'Dense Qwen2 ~1B with grouped-query attention (8 kv heads) and a wider MLP (4480)',
     model: steelLike({
-      name: 'qwen2-dense-1b-gqa', kind: 'dense', numKvHeads: 8, intermediateSize: 4480, numExperts: 0, slotsPerExpert: 0,
+      name: 'qwen2-dense-1b-gqa',
+      kind: 'dense',
+      numKvHeads: 8,
+      intermediateSize: 4480,
+      numExperts: 0,
+      slotsPerExpert: 0,
     }),
     train: STEEL_TRAIN,
   },
@@ -138,42 +151,145 @@ export const PRESETS: Record<string, Preset> = {
   tiny: {
     description: 'test model: 2 layers x 32, 4 heads, Soft-MoE 4x1 experts of width 16, vocab 64, context 16',
     model: steelLike({
-      name: 'tiny', vocabSize: 64, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 8,
-      intermediateSize: 16, numExperts: 4, slotsPerExpert: 1, seqLen: 16, padId: 0, eosId: 1,
+      name: 'tiny',
+      vocabSize: 64,
+      hiddenSize: 32,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 8,
+      intermediateSize: 16,
+      numExperts: 4,
+      slotsPerExpert: 1,
+      seqLen: 16,
+      padId: 0,
+      eosId: 1,
     }),
-    train: { ...STEEL_TRAIN, lr: 1e-3, minLr: 1e-4, warmupSteps: 2, totalSteps: 100, microBatch: 2, gradAccum: 1, logEvery: 1, ckptEvery: 10 },
+    train: {
+      ...STEEL_TRAIN,
+      lr: 1e-3,
+      minLr: 1e-4,
+      warmupSteps: 2,
+      totalSteps: 100,
+      microBatch: 2,
+      gradAccum: 1,
+      logEvery: 1,
+      ckptEvery: 10,
+    },
   },
   'tiny-dense': {
     description: 'test model, dense kind: 2 layers x 32, 4 heads (2 kv), SwiGLU 64, vocab 64, context 16',
     model: steelLike({
-      name: 'tiny-dense', kind: 'dense', vocabSize: 64, hiddenSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8,
-      intermediateSize: 64, numExperts: 0, slotsPerExpert: 0, seqLen: 16, padId: 0, eosId: 1,
+      name: 'tiny-dense',
+      kind: 'dense',
+      vocabSize: 64,
+      hiddenSize: 32,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      intermediateSize: 64,
+      numExperts: 0,
+      slotsPerExpert: 0,
+      seqLen: 16,
+      padId: 0,
+      eosId: 1,
     }),
-    train: { ...STEEL_TRAIN, lr: 1e-3, minLr: 1e-4, warmupSteps: 2, totalSteps: 100, microBatch: 2, gradAccum: 1, logEvery: 1, ckptEvery: 10 },
+    train: {
+      ...STEEL_TRAIN,
+      lr: 1e-3,
+      minLr: 1e-4,
+      warmupSteps: 2,
+      totalSteps: 100,
+      microBatch: 2,
+      gradAccum: 1,
+      logEvery: 1,
+      ckptEvery: 10,
+    },
   },
   small: {
-    description: 'CPU model, Steel kind: 2 layers x 64, 4 heads, Soft-MoE 6x1 experts of width 32, context 64, 4096 most frequent ids + unk',
+    description:
+      'CPU model, Steel kind: 2 layers x 64, 4 heads, Soft-MoE 6x1 experts of width 32, context 64, 4096 most frequent ids + unk',
     model: steelLike({
-      name: 'small', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 4, headDim: 16, intermediateSize: 32,
-      seqLen: 64, compactVocab: true, vocabCap: 4096,
+      name: 'small',
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 16,
+      intermediateSize: 32,
+      seqLen: 64,
+      compactVocab: true,
+      vocabCap: 4096,
     }),
-    train: { ...STEEL_TRAIN, lr: 1e-2, minLr: 1e-3, warmupSteps: 20, totalSteps: 600, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: {
+      ...STEEL_TRAIN,
+      lr: 1e-2,
+      minLr: 1e-3,
+      warmupSteps: 20,
+      totalSteps: 600,
+      microBatch: 4,
+      gradAccum: 1,
+      logEvery: 10,
+      ckptEvery: 100,
+    },
   },
   'small-dense': {
-    description: 'CPU model, dense kind: 2 layers x 64, 4 heads (2 kv), SwiGLU 192, context 64, 4096 most frequent ids + unk',
+    description:
+      'CPU model, dense kind: 2 layers x 64, 4 heads (2 kv), SwiGLU 192, context 64, 4096 most frequent ids + unk',
     model: steelLike({
-      name: 'small-dense', kind: 'dense', hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16,
-      intermediateSize: 192, numExperts: 0, slotsPerExpert: 0, seqLen: 64, compactVocab: true, vocabCap: 4096,
+      name: 'small-dense',
+      kind: 'dense',
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 192,
+      numExperts: 0,
+      slotsPerExpert: 0,
+      seqLen: 64,
+      compactVocab: true,
+      vocabCap: 4096,
     }),
-    train: { ...STEEL_TRAIN, lr: 1e-2, minLr: 1e-3, warmupSteps: 20, totalSteps: 600, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: {
+      ...STEEL_TRAIN,
+      lr: 1e-2,
+      minLr: 1e-3,
+      warmupSteps: 20,
+      totalSteps: 600,
+      microBatch: 4,
+      gradAccum: 1,
+      logEvery: 10,
+      ckptEvery: 100,
+    },
   },
   medium: {
-    description: 'CPU model, Steel kind: 4 layers x 128, 4 heads, Soft-MoE 6x1 experts of width 64, context 128, 8192 most frequent ids + unk',
+    description:
+      'CPU model, Steel kind: 4 layers x 128, 4 heads, Soft-MoE 6x1 experts of width 64, context 128, 8192 most frequent ids + unk',
     model: steelLike({
-      name: 'medium', hiddenSize: 128, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, intermediateSize: 64,
-      seqLen: 128, compactVocab: true, vocabCap: 8192,
+      name: 'medium',
+      hiddenSize: 128,
+      numLayers: 4,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 32,
+      intermediateSize: 64,
+      seqLen: 128,
+      compactVocab: true,
+      vocabCap: 8192,
     }),
-    train: { ...STEEL_TRAIN, lr: 2e-3, minLr: 2e-4, warmupSteps: 30, totalSteps: 1000, microBatch: 4, gradAccum: 1, logEvery: 10, ckptEvery: 100 },
+    train: {
+      ...STEEL_TRAIN,
+      lr: 2e-3,
+      minLr: 2e-4,
+      warmupSteps: 30,
+      totalSteps: 1000,
+      microBatch: 4,
+      gradAccum: 1,
+      logEvery: 10,
+      ckptEvery: 100,
+    },
   },
 };
 
@@ -185,13 +301,28 @@ export function getPreset(name: string): Preset {
 
 /** Checks the invariants every backend relies on; throws with the offending field. */
 export function validateConfig(c: ModelConfig): void {
-  const pos = ['vocabSize', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'intermediateSize', 'seqLen'] as const;
-  for (const k of pos) if (!Number.isInteger(c[k]) || c[k] <= 0) throw new Error(`model config: ${k} must be a positive integer (got ${c[k]})`);
-  if (c.kind !== 'steel' && c.kind !== 'dense') throw new Error(`model config: kind must be "steel" or "dense" (got ${c.kind})`);
-  if (c.numHeads % c.numKvHeads !== 0) throw new Error(`model config: numHeads ${c.numHeads} not a multiple of numKvHeads ${c.numKvHeads}`);
+  const pos = [
+    'vocabSize',
+    'hiddenSize',
+    'numLayers',
+    'numHeads',
+    'numKvHeads',
+    'headDim',
+    'intermediateSize',
+    'seqLen',
+  ] as const;
+  for (const k of pos)
+    if (!Number.isInteger(c[k]) || c[k] <= 0)
+      throw new Error(`model config: ${k} must be a positive integer (got ${c[k]})`);
+  if (c.kind !== 'steel' && c.kind !== 'dense')
+    throw new Error(`model config: kind must be "steel" or "dense" (got ${c.kind})`);
+  if (c.numHeads % c.numKvHeads !== 0)
+    throw new Error(`model config: numHeads ${c.numHeads} not a multiple of numKvHeads ${c.numKvHeads}`);
   if (c.headDim % 2 !== 0) throw new Error(`model config: headDim must be even for RoPE (got ${c.headDim})`);
-  if (c.kind === 'steel' && (c.numExperts <= 0 || c.slotsPerExpert <= 0)) throw new Error('model config: steel kind needs numExperts and slotsPerExpert > 0');
-  if (c.padId < 0 || c.padId >= c.vocabSize || c.eosId < 0 || c.eosId >= c.vocabSize) throw new Error('model config: padId/eosId out of vocabulary');
+  if (c.kind === 'steel' && (c.numExperts <= 0 || c.slotsPerExpert <= 0))
+    throw new Error('model config: steel kind needs numExperts and slotsPerExpert > 0');
+  if (c.padId < 0 || c.padId >= c.vocabSize || c.eosId < 0 || c.eosId >= c.vocabSize)
+    throw new Error('model config: padId/eosId out of vocabulary');
 }
 
 export interface ParamSpec {
@@ -209,8 +340,13 @@ export interface ParamSpec {
  * model.layers.N.mlp.experts.E.{gate_up_proj,up_proj,gate_down_proj,down_proj}.weight.
  */
 export function paramShapes(c: ModelConfig): ParamSpec[] {
-  const d = c.hiddenSize, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim, I = c.intermediateSize;
-  const out: ParamSpec[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, d], init: 'normal', part: 'embedding' }];
+  const d = c.hiddenSize,
+    q = c.numHeads * c.headDim,
+    kv = c.numKvHeads * c.headDim,
+    I = c.intermediateSize;
+  const out: ParamSpec[] = [
+    { name: 'model.embed_tokens.weight', shape: [c.vocabSize, d], init: 'normal', part: 'embedding' },
+  ];
   for (let l = 0; l < c.numLayers; l++) {
     const p = `model.layers.${l}.`;
     out.push(
@@ -275,7 +411,10 @@ export function countParams(c: ModelConfig): { total: number; byPart: Record<str
  * divided by T, plus the router/dispatch/combine products (3 x 2 x d x n x p each).
  */
 export function flopsPerToken(c: ModelConfig, seqLen = c.seqLen): { total: number; steelFormula: number } {
-  const d = c.hiddenSize, L = c.numLayers, q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
+  const d = c.hiddenSize,
+    L = c.numLayers,
+    q = c.numHeads * c.headDim,
+    kv = c.numKvHeads * c.headDim;
   const attnProj = 2 * d * q + 2 * d * kv; // q, o, k, v
   const scores = 2 * 2 * seqLen * q; // QK^T and AV per token (non-causal upper bound, as the Steel formula)
   let ffn: number;

@@ -1,6 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, copyFileSync, writeFileSync, openSync, writeSync, closeSync, existsSync, statSync, truncateSync, utimesSync } from 'node:fs';
+import {
+  rmSync,
+  copyFileSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+  existsSync,
+  statSync,
+  truncateSync,
+  utimesSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { makeShards } from './testutil.ts';
 import { DataLoader, contentHash } from './data.ts';
@@ -23,11 +34,18 @@ test('blocks of seqLen+1, shards split by rank, every block once per epoch, resh
     const m = readManifest(dir);
     const r0 = await DataLoader.open({ ...opts(dir), rank: 0, world: 2 });
     const r1 = await DataLoader.open({ ...opts(dir), rank: 1, world: 2 });
-    assert.deepEqual(r0.files.map((f) => f.file), [m.shards[0].file, m.shards[2].file]);
-    assert.deepEqual(r1.files.map((f) => f.file), [m.shards[1].file, m.shards[3].file]);
+    assert.deepEqual(
+      r0.files.map((f) => f.file),
+      [m.shards[0].file, m.shards[2].file],
+    );
+    assert.deepEqual(
+      r1.files.map((f) => f.file),
+      [m.shards[1].file, m.shards[3].file],
+    );
     const n = r0.numBlocks;
     assert.equal(n, Math.ceil(m.shards[0].tokens / 16) + Math.ceil(m.shards[2].tokens / 16));
-    const e0 = await take(r0, n), e1 = await take(r0, n);
+    const e0 = await take(r0, n),
+      e1 = await take(r0, n);
     assert.equal(new Set(e0).size, n, 'an epoch serves every block once');
     assert.deepEqual([...e0].sort(), [...e1].sort());
     assert.notDeepEqual(e0, e1, 'reshuffled per epoch');
@@ -79,7 +97,10 @@ test('new shards on resume: appended, only the unconsumed tail reshuffled; a dup
     const p = b.state().perm;
     assert.deepEqual(Array.from(p.subarray(0, 5)), Array.from(st.perm.subarray(0, 5)), 'consumed prefix kept');
     const tail = Array.from(p.subarray(5)).sort((x, y) => x - y);
-    const expect = [...Array.from(st.perm.subarray(5)), ...Array.from({ length: b.numBlocks - oldBlocks }, (_, i) => oldBlocks + i)].sort((x, y) => x - y);
+    const expect = [
+      ...Array.from(st.perm.subarray(5)),
+      ...Array.from({ length: b.numBlocks - oldBlocks }, (_, i) => oldBlocks + i),
+    ].sort((x, y) => x - y);
     assert.deepEqual(tail, expect, 'tail = old unconsumed blocks + the new blocks');
     // duplicate: a copy of shard 0 under a new name
     const m = readManifest(dir);
@@ -98,12 +119,16 @@ test('per-source mixture weights repeat or drop blocks of a source', async () =>
     const s1 = makeShards(dir, { shards: 1, docsPerShard: 8, seed: 4, sources: ['web'] });
     makeShards(dir, { shards: 1, docsPerShard: 8, seed: 5, sources: ['code'], startIndex: 1, existing: s1 });
     const plain = await DataLoader.open(opts(dir));
-    const web = plain.files[0].blocks, code = plain.files[1].blocks;
+    const web = plain.files[0].blocks,
+      code = plain.files[1].blocks;
     assert.equal(plain.epochLength, web + code);
     const w = await DataLoader.open({ ...opts(dir), weights: { web: 2, code: 0 } });
     assert.equal(w.epochLength, 2 * web);
     const ids = Array.from(w.state().perm);
-    assert.ok(ids.every((i) => i < web), 'no code blocks');
+    assert.ok(
+      ids.every((i) => i < web),
+      'no code blocks',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -153,7 +178,10 @@ test('every start checks the shards against the manifest: sizes always, sha256 o
     const m = readManifest(dir);
     const logs: string[] = [];
     await DataLoader.open({ ...opts(dir), log: (s) => logs.push(s) });
-    assert.ok(logs.some((l) => /2 of 2 shard\(s\) hashed/.test(l)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => /2 of 2 shard\(s\) hashed/.test(l)),
+      logs.join('\n'),
+    );
     assert.ok(existsSync(join(dir, VERIFIED_CACHE)));
     logs.length = 0;
     await DataLoader.open({ ...opts(dir), log: (s) => logs.push(s) });
@@ -164,10 +192,16 @@ test('every start checks the shards against the manifest: sizes always, sha256 o
     writeSync(fd, Buffer.from([0x5a]), 0, 1, statSync(p).size - 40);
     closeSync(fd);
     utimesSync(p, new Date(), new Date(Date.now() + 5000));
-    await assert.rejects(DataLoader.open(opts(dir)), new RegExp(`${m.shards[1].file}: sha256 [0-9a-f]+ differs from manifest`));
+    await assert.rejects(
+      DataLoader.open(opts(dir)),
+      new RegExp(`${m.shards[1].file}: sha256 [0-9a-f]+ differs from manifest`),
+    );
     // a shorter file: refused by size
     truncateSync(p, 100);
-    await assert.rejects(DataLoader.open(opts(dir)), new RegExp(`${m.shards[1].file}: 100 bytes, manifest says ${m.shards[1].bytes}`));
+    await assert.rejects(
+      DataLoader.open(opts(dir)),
+      new RegExp(`${m.shards[1].file}: 100 bytes, manifest says ${m.shards[1].bytes}`),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { readManifest, readShardTokens, verifyManifest } from '../tokenizer/shards.ts';
 import { Rng, type RngState } from './rng.ts';
 
-const BIG = 50 * 1024 * 1024, EDGE = 25 * 1024 * 1024;
+const BIG = 50 * 1024 * 1024,
+  EDGE = 25 * 1024 * 1024;
 
 /** Steel's content hash: sha256 of the whole file, or of its first and last 25 MB (plus size) for files over 50 MB. */
 export function contentHash(path: string): string {
@@ -116,7 +117,8 @@ export class DataLoader {
   }
 
   static async open(opts: DataLoaderOptions): Promise<DataLoader> {
-    const rank = opts.rank ?? 0, world = opts.world ?? 1;
+    const rank = opts.rank ?? 0,
+      world = opts.world ?? 1;
     if (rank < 0 || rank >= world) throw new Error(`data: rank ${rank} outside world ${world}`);
     const manifest = readManifest(opts.dir);
     const mine = manifest.shards.filter((_, i) => i % world === rank);
@@ -141,8 +143,19 @@ export class DataLoader {
       }
       if (nb === 0) throw new Error(`data: rank ${rank}/${world} has no blocks in ${opts.dir} (${mine.length} shards)`);
       const s: DataStateJson = {
-        version: 1, dir: opts.dir, rank, world, blockLen, seed: opts.seed, padId: opts.padId, weights: opts.weights ?? null,
-        files, epoch: 0, cursor: 0, rng: new Rng((opts.seed ^ Math.imul(rank + 1, 0x9e3779b1)) >>> 0).state(), served: 0,
+        version: 1,
+        dir: opts.dir,
+        rank,
+        world,
+        blockLen,
+        seed: opts.seed,
+        padId: opts.padId,
+        weights: opts.weights ?? null,
+        files,
+        epoch: 0,
+        cursor: 0,
+        rng: new Rng((opts.seed ^ Math.imul(rank + 1, 0x9e3779b1)) >>> 0).state(),
+        served: 0,
       };
       const dl = new DataLoader(s, new Int32Array(0), opts);
       await dl.newEpochPerm(0);
@@ -151,18 +164,27 @@ export class DataLoader {
     // ---- resume
     const st = structuredClone(opts.state.json);
     if (st.version !== 1) throw new Error(`data state: unknown version ${st.version}`);
-    if (st.rank !== rank || st.world !== world) throw new Error(`data state was saved for rank ${st.rank}/${st.world}, now ${rank}/${world}`);
-    if (st.blockLen !== blockLen) throw new Error(`data state has blocks of ${st.blockLen} tokens, the model needs ${blockLen}`);
+    if (st.rank !== rank || st.world !== world)
+      throw new Error(`data state was saved for rank ${st.rank}/${st.world}, now ${rank}/${world}`);
+    if (st.blockLen !== blockLen)
+      throw new Error(`data state has blocks of ${st.blockLen} tokens, the model needs ${blockLen}`);
     const problems: string[] = [];
     const known = new Map<string, string>();
     for (const f of st.files) {
       const p = join(opts.dir, f.file);
-      if (!existsSync(p)) { problems.push(`${p}: missing`); continue; }
+      if (!existsSync(p)) {
+        problems.push(`${p}: missing`);
+        continue;
+      }
       const h = contentHash(p);
-      if (h !== f.hash) problems.push(`${p}: content changed since the checkpoint (hash ${h.slice(0, 24)}… != ${f.hash.slice(0, 24)}…)`);
+      if (h !== f.hash)
+        problems.push(
+          `${p}: content changed since the checkpoint (hash ${h.slice(0, 24)}… != ${f.hash.slice(0, 24)}…)`,
+        );
       known.set(f.hash, f.file);
     }
-    if (problems.length) throw new Error(`data: shards do not match the checkpoint's data state:\n  ${problems.join('\n  ')}`);
+    if (problems.length)
+      throw new Error(`data: shards do not match the checkpoint's data state:\n  ${problems.join('\n  ')}`);
     st.dir = opts.dir;
     const knownNames = new Set(st.files.map((f) => f.file));
     const added: number[] = [];
@@ -172,7 +194,8 @@ export class DataLoader {
       const p = join(opts.dir, sh.file);
       if (!existsSync(p)) throw new Error(`data: ${p} listed in the manifest is missing`);
       const hash = contentHash(p);
-      if (known.has(hash)) throw new Error(`data: new shard ${p} duplicates ${known.get(hash)} already in the run (rejected)`);
+      if (known.has(hash))
+        throw new Error(`data: new shard ${p} duplicates ${known.get(hash)} already in the run (rejected)`);
       known.set(hash, sh.file);
       const blocks = Math.ceil(sh.tokens / blockLen);
       st.files.push({ file: sh.file, hash, bytes: sh.bytes, tokens: sh.tokens, blocks, firstBlock: nb });
@@ -196,11 +219,21 @@ export class DataLoader {
     return dl;
   }
 
-  get numBlocks(): number { return this.s.files.reduce((a, f) => a + f.blocks, 0); }
-  get epoch(): number { return this.s.epoch; }
-  get cursor(): number { return this.s.cursor; }
-  get epochLength(): number { return this.perm.length; }
-  get files(): readonly DataFile[] { return this.s.files; }
+  get numBlocks(): number {
+    return this.s.files.reduce((a, f) => a + f.blocks, 0);
+  }
+  get epoch(): number {
+    return this.s.epoch;
+  }
+  get cursor(): number {
+    return this.s.cursor;
+  }
+  get epochLength(): number {
+    return this.perm.length;
+  }
+  get files(): readonly DataFile[] {
+    return this.s.files;
+  }
 
   state(): DataState {
     return { json: structuredClone({ ...this.s, rng: this.rng.state() }), perm: Int32Array.from(this.perm) };
@@ -216,7 +249,8 @@ export class DataLoader {
     const p = join(this.s.dir, f.file);
     const r = await readShardTokens(p);
     this.shardLoads++;
-    if (r.tokens.length !== f.tokens) throw new Error(`data: ${p} has ${r.tokens.length} tokens, the manifest said ${f.tokens}`);
+    if (r.tokens.length !== f.tokens)
+      throw new Error(`data: ${p} has ${r.tokens.length} tokens, the manifest said ${f.tokens}`);
     t = r.tokens;
     let total = t.byteLength;
     for (const v of this.cache.values()) total += v.byteLength;
@@ -231,10 +265,12 @@ export class DataLoader {
 
   private fileOf(block: number): DataFile {
     const fs = this.s.files;
-    let lo = 0, hi = fs.length - 1;
+    let lo = 0,
+      hi = fs.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (fs[mid].firstBlock <= block) lo = mid; else hi = mid - 1;
+      if (fs[mid].firstBlock <= block) lo = mid;
+      else hi = mid - 1;
     }
     return fs[lo];
   }
@@ -257,17 +293,24 @@ export class DataLoader {
       const r = await readShardTokens(join(this.s.dir, f.file), { withMeta: true });
       const L = this.s.blockLen;
       for (let b = 0; b < f.blocks; b++) {
-        const lo = b * L, hi = Math.min(lo + L, r.tokens.length);
+        const lo = b * L,
+          hi = Math.min(lo + L, r.tokens.length);
         const count = new Map<string, number>();
         // documents overlapping [lo, hi)
         let d = upperBound(r.docOffsets, lo) - 1;
         for (; d < r.numDocs && r.docOffsets[d] < hi; d++) {
           if (d < 0) continue;
-          const a = Math.max(lo, r.docOffsets[d]), z = Math.min(hi, r.docOffsets[d + 1]);
+          const a = Math.max(lo, r.docOffsets[d]),
+            z = Math.min(hi, r.docOffsets[d + 1]);
           if (z > a) count.set(r.sources![d], (count.get(r.sources![d]) ?? 0) + (z - a));
         }
-        let best = '', bn = -1;
-        for (const [k, v] of count) if (v > bn) { best = k; bn = v; }
+        let best = '',
+          bn = -1;
+        for (const [k, v] of count)
+          if (v > bn) {
+            best = k;
+            bn = v;
+          }
         out.push(best);
       }
     }
@@ -302,7 +345,8 @@ export class DataLoader {
 
   /** next B blocks as B x blockLen int32 (raw token ids). */
   async next(B: number): Promise<Int32Array> {
-    const L = this.s.blockLen, out = new Int32Array(B * L);
+    const L = this.s.blockLen,
+      out = new Int32Array(B * L);
     for (let b = 0; b < B; b++) {
       if (this.s.cursor >= this.perm.length) {
         await this.newEpochPerm(this.s.epoch + 1);
@@ -321,8 +365,10 @@ export class DataLoader {
    * this with the same `total`, so all ranks keep the same (global) position.
    */
   async nextShare(total: number, from: number, count: number): Promise<Int32Array> {
-    if (from < 0 || count < 0 || from + count > total) throw new Error(`data: share [${from}, ${from + count}) outside ${total} blocks`);
-    const L = this.s.blockLen, out = new Int32Array(count * L);
+    if (from < 0 || count < 0 || from + count > total)
+      throw new Error(`data: share [${from}, ${from + count}) outside ${total} blocks`);
+    const L = this.s.blockLen,
+      out = new Int32Array(count * L);
     for (let b = 0; b < total; b++) {
       if (this.s.cursor >= this.perm.length) {
         await this.newEpochPerm(this.s.epoch + 1);
@@ -336,14 +382,18 @@ export class DataLoader {
   }
 
   /** blocks consumed so far (all epochs). */
-  get served(): number { return this.s.served; }
+  get served(): number {
+    return this.s.served;
+  }
 }
 
 function upperBound(a: Uint32Array, x: number): number {
-  let lo = 0, hi = a.length;
+  let lo = 0,
+    hi = a.length;
   while (lo < hi) {
     const m = (lo + hi) >> 1;
-    if (a[m] <= x) lo = m + 1; else hi = m;
+    if (a[m] <= x) lo = m + 1;
+    else hi = m;
   }
   return lo;
 }
@@ -357,7 +407,18 @@ export async function collectTokenIds(dir: string, extra: number[], cap?: number
   return (await vocabStats(dir, extra, cap)).ids;
 }
 
-export async function vocabStats(dir: string, extra: number[], cap?: number): Promise<{ ids: Int32Array; distinct: number; tokens: number; unigramEntropy: number; mappedEntropy: number; coverage: number }> {
+export async function vocabStats(
+  dir: string,
+  extra: number[],
+  cap?: number,
+): Promise<{
+  ids: Int32Array;
+  distinct: number;
+  tokens: number;
+  unigramEntropy: number;
+  mappedEntropy: number;
+  coverage: number;
+}> {
   const m = readManifest(dir);
   const counts = new Float64Array(Math.max(m.tokenizer?.vocab_size ?? 0, 151936, ...extra.map((x) => x + 1)));
   let n = 0;
@@ -365,7 +426,8 @@ export async function vocabStats(dir: string, extra: number[], cap?: number): Pr
     const r = await readShardTokens(join(dir, sh.file));
     for (let i = 0; i < r.tokens.length; i++) {
       const t = r.tokens[i];
-      if (t >= counts.length) throw new Error(`data: ${sh.file} has token id ${t} beyond the vocabulary (${counts.length})`);
+      if (t >= counts.length)
+        throw new Error(`data: ${sh.file} has token id ${t} beyond the vocabulary (${counts.length})`);
       counts[t]++;
     }
     n += r.tokens.length;
@@ -376,12 +438,25 @@ export async function vocabStats(dir: string, extra: number[], cap?: number): Pr
   if (cap && present.length > cap) keep = [...present].sort((a, b) => counts[b] - counts[a] || a - b).slice(0, cap);
   const set = new Set<number>([...keep, ...extra]);
   const ids = Int32Array.from([...set].sort((a, b) => a - b));
-  let H = 0, Hm = 0, other = 0, covered = 0;
+  let H = 0,
+    Hm = 0,
+    other = 0,
+    covered = 0;
   for (const i of present) {
     const p = counts[i] / n;
     H -= p * Math.log(p);
-    if (set.has(i)) { Hm -= p * Math.log(p); covered += counts[i]; } else other += counts[i];
+    if (set.has(i)) {
+      Hm -= p * Math.log(p);
+      covered += counts[i];
+    } else other += counts[i];
   }
   if (other > 0) Hm -= (other / n) * Math.log(other / n);
-  return { ids, distinct: present.length, tokens: n, unigramEntropy: H, mappedEntropy: Hm, coverage: n ? covered / n : 1 };
+  return {
+    ids,
+    distinct: present.length,
+    tokens: n,
+    unigramEntropy: H,
+    mappedEntropy: Hm,
+    coverage: n ? covered / n : 1,
+  };
 }

@@ -14,7 +14,15 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from 'node:path';
 import { type Backend, loadBackend, weightedLoss } from './backend.ts';
 import { type ModelConfig, type TrainHyper, STEEL_TRAIN } from './config.ts';
-import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, readTrainerState, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import {
+  lastGoodCheckpoint,
+  latestCheckpoint,
+  loadCheckpoint,
+  readTrainerState,
+  resumeCheckpoint,
+  saveCheckpoint,
+  type TrainerState,
+} from './checkpoint.ts';
 import { openModel } from './load.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from './objectives.ts';
 import { Rng } from './rng.ts';
@@ -47,8 +55,19 @@ export interface FtHyper {
 
 /** Steel-LLM-1B-Chat's recipes (shared/docs/steel-llm.md §5; LLaMA-Factory's AdamW betas 0.9/0.999). */
 export const STEEL_SFT: FtHyper = {
-  lr: 3e-5, minLr: 0, warmupRatio: 0.03, epochs: 5, globalBatch: 256, microBatch: 16, weightDecay: 0,
-  beta1: 0.9, beta2: 0.999, eps: 1e-8, gradClip: 1.0, seed: 42, beta: 0.1,
+  lr: 3e-5,
+  minLr: 0,
+  warmupRatio: 0.03,
+  epochs: 5,
+  globalBatch: 256,
+  microBatch: 16,
+  weightDecay: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  gradClip: 1.0,
+  seed: 42,
+  beta: 0.1,
 };
 export const STEEL_DPO: FtHyper = { ...STEEL_SFT, lr: 5e-6, epochs: 3, globalBatch: 128, microBatch: 4 };
 
@@ -69,7 +88,13 @@ export interface FinetuneOptions {
   log?: (m: string) => void;
 }
 
-export interface FinetuneResult { step: number; totalSteps: number; loss: number; checkpoint: string | null; elapsedS: number }
+export interface FinetuneResult {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  checkpoint: string | null;
+  elapsedS: number;
+}
 
 // ------------------------------------------------------------------ data
 
@@ -83,7 +108,8 @@ interface FtRows {
 export function loadFtRows(dir: string, task: FtTask): FtRows {
   const manifest = readFtManifest(dir);
   const want = task === 'sft' ? SFT_FORMAT : DPO_FORMAT;
-  if (manifest.format !== want) throw new Error(`${dir}: ${manifest.format} data, but ${task} needs ${want} (steel sft-data --task ${task})`);
+  if (manifest.format !== want)
+    throw new Error(`${dir}: ${manifest.format} data, but ${task} needs ${want} (steel sft-data --task ${task})`);
   const names = task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'];
   const cols: Record<string, (Uint32Array | Uint8Array)[]> = Object.fromEntries(names.map((c) => [c, []]));
   for (const s of manifest.shards) {
@@ -103,9 +129,18 @@ export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   return p;
 }
 
-interface DataPos { epoch: number; cursor: number }
+interface DataPos {
+  epoch: number;
+  cursor: number;
+}
 
-function takeRows(pos: DataPos, n: number, seed: number, count: number, cache: { epoch: number; order: Int32Array | null }): number[] {
+function takeRows(
+  pos: DataPos,
+  n: number,
+  seed: number,
+  count: number,
+  cache: { epoch: number; order: Int32Array | null },
+): number[] {
   const out: number[] = [];
   while (out.length < count) {
     if (cache.epoch !== pos.epoch || !cache.order) {
@@ -114,17 +149,29 @@ function takeRows(pos: DataPos, n: number, seed: number, count: number, cache: {
     }
     out.push(cache.order[pos.cursor]);
     pos.cursor++;
-    if (pos.cursor >= n) { pos.epoch++; pos.cursor = 0; }
+    if (pos.cursor >= n) {
+      pos.epoch++;
+      pos.cursor = 0;
+    }
   }
   return out;
 }
 
 // ------------------------------------------------------------------ batches
 
-interface Micro { tokens: Int32Array; weightsMask: Float32Array; B: number; T: number }
+interface Micro {
+  tokens: Int32Array;
+  weightsMask: Float32Array;
+  B: number;
+  T: number;
+}
 
 /** rows (raw ids) -> B x (T+1) model ids padded with the pad id, and the 0/1 mask of supervised targets (B x T). */
-function packRows(rows: { ids: ArrayLike<number>; sup: ArrayLike<number> }[], map: (raw: Int32Array) => Int32Array, padId: number): Micro {
+function packRows(
+  rows: { ids: ArrayLike<number>; sup: ArrayLike<number> }[],
+  map: (raw: Int32Array) => Int32Array,
+  padId: number,
+): Micro {
   const B = rows.length;
   const T = Math.max(...rows.map((r) => r.ids.length)) - 1;
   const raw = new Int32Array(B * (T + 1)).fill(-1);
@@ -148,7 +195,8 @@ function concat(a: ArrayLike<number>, b: ArrayLike<number>): Uint32Array {
 /** DPO micro-batch of pairs: rows [0,P) prompt+chosen, [P,2P) prompt+rejected; mask = reply targets. */
 function dpoRows(data: FtRows, idx: number[]): { ids: Uint32Array; sup: Uint8Array }[] {
   const mk = (i: number, col: 'chosen' | 'rejected') => {
-    const p = data.cols.prompt[i], r = data.cols[col][i];
+    const p = data.cols.prompt[i],
+      r = data.cols[col][i];
     const sup = new Uint8Array(p.length + r.length);
     sup.fill(1, p.length);
     return { ids: concat(p, r), sup };
@@ -169,24 +217,46 @@ export async function modelHash(be: Backend, vocabIds: Int32Array | null): Promi
   return h.digest('hex');
 }
 
-export interface Reference { chosen: Float64Array; rejected: Float64Array; path: string; computed: boolean }
+export interface Reference {
+  chosen: Float64Array;
+  rejected: Float64Array;
+  path: string;
+  computed: boolean;
+}
 
 /**
  * Per-pair reference log-probs of chosen and rejected replies under the frozen start model, computed once and stored
  * as DATA/reference/HASH16.safetensors; a stored file is used only when its data and model hashes match.
  */
-export async function referenceLogProbs(be: Backend, vocabIds: Int32Array | null, dataDir: string, data: FtRows, microBatch: number, log: (m: string) => void): Promise<Reference> {
+export async function referenceLogProbs(
+  be: Backend,
+  vocabIds: Int32Array | null,
+  dataDir: string,
+  data: FtRows,
+  microBatch: number,
+  log: (m: string) => void,
+): Promise<Reference> {
   const mh = await modelHash(be, vocabIds);
   const path = join(dataDir, 'reference', `${mh.slice(0, 16)}.safetensors`);
   if (existsSync(path)) {
     const f = new SafetensorsFile(path);
     try {
       const md = f.metadata;
-      if (md['steel.data_sha256'] !== data.manifest.data_sha256) throw new Error(`${path}: made for other data (data hash ${md['steel.data_sha256']?.slice(0, 12)}…, this folder ${data.manifest.data_sha256.slice(0, 12)}…); delete it to recompute`);
-      if (md['steel.model_sha256'] !== mh) throw new Error(`${path}: made with another model (hash ${md['steel.model_sha256']?.slice(0, 12)}…, start model ${mh.slice(0, 12)}…); delete it to recompute`);
-      const c = Float64Array.from(f.float32('chosen')), r = Float64Array.from(f.float32('rejected'));
-      if (c.length !== data.n || r.length !== data.n) throw new Error(`${path}: ${c.length} pairs, the data has ${data.n}`);
-      log(`reference log-probs: ${path} (verified: data ${data.manifest.data_sha256.slice(0, 12)}…, model ${mh.slice(0, 12)}…)`);
+      if (md['steel.data_sha256'] !== data.manifest.data_sha256)
+        throw new Error(
+          `${path}: made for other data (data hash ${md['steel.data_sha256']?.slice(0, 12)}…, this folder ${data.manifest.data_sha256.slice(0, 12)}…); delete it to recompute`,
+        );
+      if (md['steel.model_sha256'] !== mh)
+        throw new Error(
+          `${path}: made with another model (hash ${md['steel.model_sha256']?.slice(0, 12)}…, start model ${mh.slice(0, 12)}…); delete it to recompute`,
+        );
+      const c = Float64Array.from(f.float32('chosen')),
+        r = Float64Array.from(f.float32('rejected'));
+      if (c.length !== data.n || r.length !== data.n)
+        throw new Error(`${path}: ${c.length} pairs, the data has ${data.n}`);
+      log(
+        `reference log-probs: ${path} (verified: data ${data.manifest.data_sha256.slice(0, 12)}…, model ${mh.slice(0, 12)}…)`,
+      );
       return { chosen: c, rejected: r, path, computed: false };
     } finally {
       f.close();
@@ -195,32 +265,68 @@ export async function referenceLogProbs(be: Backend, vocabIds: Int32Array | null
   const wl = weightedLoss(be);
   const table = vocabIds ? vocabTable(vocabIds, be.config.padId) : null;
   const map = (raw: Int32Array) => mapTokens(raw, table, be.config.padId).tokens;
-  const chosen = new Float64Array(data.n), rejected = new Float64Array(data.n);
+  const chosen = new Float64Array(data.n),
+    rejected = new Float64Array(data.n);
   const t0 = performance.now();
   for (let s = 0; s < data.n; s += microBatch) {
     const idx = Array.from({ length: Math.min(microBatch, data.n - s) }, (_, k) => s + k);
     const m = packRows(dpoRows(data, idx), map, be.config.padId);
     const lp = await wl.sequenceLogProbs(m.tokens, m.B, m.T, m.weightsMask);
-    idx.forEach((i, k) => { chosen[i] = lp[k]; rejected[i] = lp[idx.length + k]; });
+    idx.forEach((i, k) => {
+      chosen[i] = lp[k];
+      rejected[i] = lp[idx.length + k];
+    });
   }
   mkdirSync(join(dataDir, 'reference'), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  writeSafetensors(tmp, [{ name: 'chosen', shape: [data.n], data: Float32Array.from(chosen) }, { name: 'rejected', shape: [data.n], data: Float32Array.from(rejected) }],
-    { 'steel.data_sha256': data.manifest.data_sha256, 'steel.model_sha256': mh, 'steel.pairs': String(data.n) });
+  writeSafetensors(
+    tmp,
+    [
+      { name: 'chosen', shape: [data.n], data: Float32Array.from(chosen) },
+      { name: 'rejected', shape: [data.n], data: Float32Array.from(rejected) },
+    ],
+    { 'steel.data_sha256': data.manifest.data_sha256, 'steel.model_sha256': mh, 'steel.pairs': String(data.n) },
+  );
   renameSync(tmp, path);
   // keep exactly what was stored (fp32), so a resumed or repeated run sees the same numbers
-  log(`reference log-probs of ${data.n} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${path}`);
-  return { chosen: Float64Array.from(Float32Array.from(chosen)), rejected: Float64Array.from(Float32Array.from(rejected)), path, computed: true };
+  log(
+    `reference log-probs of ${data.n} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${path}`,
+  );
+  return {
+    chosen: Float64Array.from(Float32Array.from(chosen)),
+    rejected: Float64Array.from(Float32Array.from(rejected)),
+    path,
+    computed: true,
+  };
 }
 
 // ------------------------------------------------------------------ loop
 
-interface FtState { task: FtTask; hyper: FtHyper; totalSteps: number; pos: DataPos; dataSha256: string; from: string; reference?: string }
+interface FtState {
+  task: FtTask;
+  hyper: FtHyper;
+  totalSteps: number;
+  pos: DataPos;
+  dataSha256: string;
+  from: string;
+  reference?: string;
+}
 
 function toTrainHyper(h: FtHyper, totalSteps: number): TrainHyper {
   return {
-    ...STEEL_TRAIN, lr: h.lr, minLr: h.minLr, warmupSteps: Math.round(h.warmupRatio * totalSteps), totalSteps, beta1: h.beta1, beta2: h.beta2,
-    eps: h.eps, weightDecay: h.weightDecay, gradClip: h.gradClip, microBatch: h.microBatch, gradAccum: Math.ceil(h.globalBatch / h.microBatch), seed: h.seed,
+    ...STEEL_TRAIN,
+    lr: h.lr,
+    minLr: h.minLr,
+    warmupSteps: Math.round(h.warmupRatio * totalSteps),
+    totalSteps,
+    beta1: h.beta1,
+    beta2: h.beta2,
+    eps: h.eps,
+    weightDecay: h.weightDecay,
+    gradClip: h.gradClip,
+    microBatch: h.microBatch,
+    gradAccum: Math.ceil(h.globalBatch / h.microBatch),
+    seed: h.seed,
   };
 }
 
@@ -230,7 +336,12 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   const backendName = o.backend ?? 'cpu';
   const data = loadFtRows(o.dataDir, o.task);
-  let be: Backend, vocabIds: Int32Array | null, model: ModelConfig, st: FtState, step = 0, elapsedBefore = 0;
+  let be: Backend,
+    vocabIds: Int32Array | null,
+    model: ModelConfig,
+    st: FtState,
+    step = 0,
+    elapsedBefore = 0;
   const existing = latestCheckpoint(o.outDir);
   if (o.resume) {
     const existing = resumeCheckpoint(o.outDir, log);
@@ -241,25 +352,58 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     const ck = await loadCheckpoint(existing, be, true);
     vocabIds = ck.vocabIds;
     st = ts.finetune;
-    if (st.dataSha256 !== data.manifest.data_sha256) throw new Error(`${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`);
+    if (st.dataSha256 !== data.manifest.data_sha256)
+      throw new Error(
+        `${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`,
+      );
     step = ck.state.step;
     elapsedBefore = ck.state.elapsedS;
     if (existsSync(metricsPath)) {
-      const keep = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
+      const keep = readFileSync(metricsPath, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
       writeFileSync(metricsPath + '.tmp', keep.map((l) => l + '\n').join(''));
       renameSync(metricsPath + '.tmp', metricsPath);
     }
-    log(`resumed from ${existing} at step ${step}/${st.totalSteps} (epoch ${st.pos.epoch}, row ${st.pos.cursor}/${data.n})`);
+    log(
+      `resumed from ${existing} at step ${step}/${st.totalSteps} (epoch ${st.pos.epoch}, row ${st.pos.cursor}/${data.n})`,
+    );
   } else {
-    if (existing) throw new Error(`${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`);
+    if (existing)
+      throw new Error(
+        `${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`,
+      );
     if (!o.from) throw new Error('--from is required (a pretrained run, checkpoint, model.safetensors or HF folder)');
     const m = await openModel(o.from, backendName);
     be = m.backend;
     vocabIds = m.vocabIds;
     model = m.config;
     const totalSteps = Math.max(1, Math.ceil((o.hyper.epochs * data.n) / o.hyper.globalBatch));
-    st = { task: o.task, hyper: o.hyper, totalSteps, pos: { epoch: 0, cursor: 0 }, dataSha256: data.manifest.data_sha256, from: m.source };
-    writeFileSync(join(o.outDir, 'config.json'), JSON.stringify({ task: o.task, from: m.source, model, hyper: o.hyper, totalSteps, data: o.dataDir, rows: data.n, backend: backendName }, null, 2) + '\n');
+    st = {
+      task: o.task,
+      hyper: o.hyper,
+      totalSteps,
+      pos: { epoch: 0, cursor: 0 },
+      dataSha256: data.manifest.data_sha256,
+      from: m.source,
+    };
+    writeFileSync(
+      join(o.outDir, 'config.json'),
+      JSON.stringify(
+        {
+          task: o.task,
+          from: m.source,
+          model,
+          hyper: o.hyper,
+          totalSteps,
+          data: o.dataDir,
+          rows: data.n,
+          backend: backendName,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
   }
   const wl = weightedLoss(be);
@@ -268,7 +412,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
   let unknownIds = 0;
   const map = (raw: Int32Array) => {
-    const r = mapTokens(raw.map((x) => (x < 0 ? QWEN_PAD : x)), table, model.padId);
+    const r = mapTokens(
+      raw.map((x) => (x < 0 ? QWEN_PAD : x)),
+      table,
+      model.padId,
+    );
     unknownIds += r.unknown;
     return r.tokens;
   };
@@ -284,20 +432,38 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     st.reference = ref.path;
   }
   const targetSteps = Math.min(o.steps ?? st.totalSteps, st.totalSteps);
-  const logEvery = o.logEvery ?? 10, ckptEvery = o.ckptEvery ?? 500;
+  const logEvery = o.logEvery ?? 10,
+    ckptEvery = o.ckptEvery ?? 500;
   const cache = { epoch: -1, order: null as Int32Array | null };
   const t0 = performance.now();
-  let lastLoss = NaN, lastCkpt: string | null = null, winStart = t0, winTokens = 0;
+  let lastLoss = NaN,
+    lastCkpt: string | null = null,
+    winStart = t0,
+    winTokens = 0;
   const save = async (reason: string) => {
     const ts: TrainerState & { finetune: FtState } = {
-      step, tokens: 0, elapsedS: elapsedBefore + (performance.now() - t0) / 1000, model, hyper, backend: backendName, dataDir: o.dataDir,
-      loss: Number.isFinite(lastLoss) ? lastLoss : null, savedAt: new Date().toISOString(), reason, finetune: st,
+      step,
+      tokens: 0,
+      elapsedS: elapsedBefore + (performance.now() - t0) / 1000,
+      model,
+      hyper,
+      backend: backendName,
+      dataDir: o.dataDir,
+      loss: Number.isFinite(lastLoss) ? lastLoss : null,
+      savedAt: new Date().toISOString(),
+      reason,
+      finetune: st,
     };
     return saveCheckpoint(o.outDir, be, ts, { json: st as never, perm: new Int32Array(0) }, vocabIds);
   };
   let stop: string | null = null;
-  const onSig = (s: string) => () => { if (stop) process.exit(130); stop = s; log(`${s}: finishing the current step, then saving a checkpoint`); };
-  const hi = onSig('SIGINT'), ht = onSig('SIGTERM');
+  const onSig = (s: string) => () => {
+    if (stop) process.exit(130);
+    stop = s;
+    log(`${s}: finishing the current step, then saving a checkpoint`);
+  };
+  const hi = onSig('SIGINT'),
+    ht = onSig('SIGTERM');
   process.on('SIGINT', hi);
   process.on('SIGTERM', ht);
   try {
@@ -306,20 +472,31 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       const lr = lrAt(step, hyper);
       const idx = takeRows(st.pos, data.n, h.seed, h.globalBatch, cache);
       await be.zeroGrad();
-      let loss = 0, tokens = 0;
+      let loss = 0,
+        tokens = 0;
       const rec: Record<string, number> = {};
       if (o.task === 'sft') {
         let sup = 0;
-        for (const i of idx) { const mk = data.cols.loss_mask[i]; for (let t = 1; t < mk.length; t++) sup += mk[t]; }
+        for (const i of idx) {
+          const mk = data.cols.loss_mask[i];
+          for (let t = 1; t < mk.length; t++) sup += mk[t];
+        }
         for (let s = 0; s < idx.length; s += h.microBatch) {
           const part = idx.slice(s, s + h.microBatch);
-          const m = packRows(part.map((i) => ({ ids: data.cols.tokens[i], sup: data.cols.loss_mask[i] })), map, model.padId);
+          const m = packRows(
+            part.map((i) => ({ ids: data.cols.tokens[i], sup: data.cols.loss_mask[i] })),
+            map,
+            model.padId,
+          );
           tokens += part.reduce((a, i) => a + data.cols.tokens[i].length, 0);
           loss += await be.forwardBackward(m.tokens, m.B, m.T, 1, sftWeights(m.weightsMask, sup));
         }
         rec.supervised_tokens = sup;
       } else {
-        let margin = 0, acc = 0, cr = 0, rr = 0;
+        let margin = 0,
+          acc = 0,
+          cr = 0,
+          rr = 0;
         for (let s = 0; s < idx.length; s += h.microBatch) {
           const part = idx.slice(s, s + h.microBatch);
           const m = packRows(dpoRows(data, part), map, model.padId);
@@ -329,23 +506,54 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           const d = dpoLoss(pol, refs, h.beta);
           const share = part.length / idx.length;
           await be.forwardBackward(m.tokens, m.B, m.T, 1, seqLossWeights(d.dSeq, m.weightsMask, m.T, share));
-          loss += d.loss * share; margin += d.margin * share; acc += d.accuracy * share; cr += d.chosenReward * share; rr += d.rejectedReward * share;
+          loss += d.loss * share;
+          margin += d.margin * share;
+          acc += d.accuracy * share;
+          cr += d.chosenReward * share;
+          rr += d.rejectedReward * share;
         }
         Object.assign(rec, { reward_margin: margin, preference_accuracy: acc, chosen_reward: cr, rejected_reward: rr });
       }
-      if (!Number.isFinite(loss)) { log(`step ${step + 1}: loss is ${loss}; stopping (last good, verified checkpoint ${lastGoodCheckpoint(o.outDir)})`); break; }
-      const gn = await be.step({ lr, beta1: h.beta1, beta2: h.beta2, eps: h.eps, weightDecay: h.weightDecay, gradClip: h.gradClip });
-      if (!Number.isFinite(gn)) { log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving`); break; }
+      if (!Number.isFinite(loss)) {
+        log(
+          `step ${step + 1}: loss is ${loss}; stopping (last good, verified checkpoint ${lastGoodCheckpoint(o.outDir)})`,
+        );
+        break;
+      }
+      const gn = await be.step({
+        lr,
+        beta1: h.beta1,
+        beta2: h.beta2,
+        eps: h.eps,
+        weightDecay: h.weightDecay,
+        gradClip: h.gradClip,
+      });
+      if (!Number.isFinite(gn)) {
+        log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving`);
+        break;
+      }
       step++;
       lastLoss = loss;
       winTokens += tokens;
       if (step % logEvery === 0 || step === 1 || step === targetSteps) {
         const now = performance.now();
-        const row = { step, epoch: Math.round((step * h.globalBatch * 1000) / data.n) / 1000, loss, lr, grad_norm: gn, ...rec,
-          tokens_per_s: Math.round(winTokens / ((now - winStart) / 1000)), elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10 };
-        winStart = now; winTokens = 0;
+        const row = {
+          step,
+          epoch: Math.round((step * h.globalBatch * 1000) / data.n) / 1000,
+          loss,
+          lr,
+          grad_norm: gn,
+          ...rec,
+          tokens_per_s: Math.round(winTokens / ((now - winStart) / 1000)),
+          elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
+        };
+        winStart = now;
+        winTokens = 0;
         appendFileSync(metricsPath, JSON.stringify(row) + '\n');
-        if (!o.quiet) log(`${o.task} step ${step}/${st.totalSteps} loss ${loss.toFixed(4)}${o.task === 'dpo' ? ` margin ${rec.reward_margin.toFixed(3)} acc ${(100 * rec.preference_accuracy).toFixed(1)}%` : ''} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${row.tokens_per_s} tok/s`);
+        if (!o.quiet)
+          log(
+            `${o.task} step ${step}/${st.totalSteps} loss ${loss.toFixed(4)}${o.task === 'dpo' ? ` margin ${rec.reward_margin.toFixed(3)} acc ${(100 * rec.preference_accuracy).toFixed(1)}%` : ''} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${row.tokens_per_s} tok/s`,
+          );
       }
       if (step % ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval');
       if (stop) break;
@@ -355,9 +563,13 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     process.off('SIGINT', hi);
     process.off('SIGTERM', ht);
   }
-  if (unknownIds) log(`warning: ${unknownIds} token(s) are outside the model's compact vocabulary (mapped to its unk class / pad)`);
+  if (unknownIds)
+    log(`warning: ${unknownIds} token(s) are outside the model's compact vocabulary (mapped to its unk class / pad)`);
   const elapsedS = (performance.now() - t0) / 1000;
-  if (!o.quiet) log(`${o.task}: ${step}/${st.totalSteps} steps, loss ${lastLoss.toFixed(4)}, ${elapsedS.toFixed(1)} s; checkpoint ${lastCkpt}`);
+  if (!o.quiet)
+    log(
+      `${o.task}: ${step}/${st.totalSteps} steps, loss ${lastLoss.toFixed(4)}, ${elapsedS.toFixed(1)} s; checkpoint ${lastCkpt}`,
+    );
   await be.dispose();
   return { step, totalSteps: st.totalSteps, loss: lastLoss, checkpoint: lastCkpt, elapsedS };
 }

@@ -16,7 +16,11 @@ export interface SampleOptions {
 }
 
 /** picks a token from logits: greedy when temperature <= 0, else softmax(logits / T) restricted to top-k and nucleus p. */
-export function sampleLogits(logits: Float32Array, o: { temperature: number; topP: number; topK?: number }, rng: Rng): number {
+export function sampleLogits(
+  logits: Float32Array,
+  o: { temperature: number; topP: number; topK?: number },
+  rng: Rng,
+): number {
   const V = logits.length;
   if (o.temperature <= 0) {
     let best = 0;
@@ -27,13 +31,20 @@ export function sampleLogits(logits: Float32Array, o: { temperature: number; top
   for (let i = 0; i < V; i++) if (logits[i] > mx) mx = logits[i];
   const probs = new Float64Array(V);
   let sum = 0;
-  for (let i = 0; i < V; i++) { probs[i] = Math.exp((logits[i] - mx) / o.temperature); sum += probs[i]; }
+  for (let i = 0; i < V; i++) {
+    probs[i] = Math.exp((logits[i] - mx) / o.temperature);
+    sum += probs[i];
+  }
   const idx = Array.from({ length: V }, (_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
   const k = o.topK && o.topK > 0 ? Math.min(o.topK, V) : V;
-  let keep = 0, acc = 0;
+  let keep = 0,
+    acc = 0;
   for (; keep < k; keep++) {
     acc += probs[idx[keep]] / sum;
-    if (acc >= o.topP) { keep++; break; }
+    if (acc >= o.topP) {
+      keep++;
+      break;
+    }
   }
   keep = Math.max(1, Math.min(keep, k));
   let tot = 0;
@@ -49,7 +60,10 @@ export function sampleLogits(logits: Float32Array, o: { temperature: number; top
 /** generates after `prompt` (model ids); returns the new ids. */
 export async function generate(be: Backend, prompt: Int32Array, o: SampleOptions): Promise<number[]> {
   if (prompt.length === 0) throw new Error('generate: empty prompt');
-  const ban = (l: Float32Array) => { if (o.banIds) for (const b of o.banIds) l[b] = -Infinity; return l; };
+  const ban = (l: Float32Array) => {
+    if (o.banIds) for (const b of o.banIds) l[b] = -Infinity;
+    return l;
+  };
   const rng = new Rng(o.seed);
   const out: number[] = [];
   const maxLen = prompt.length + o.maxTokens;

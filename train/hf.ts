@@ -55,7 +55,11 @@ export function hfConfig(c: ModelConfig, vocabSize: number, padId: number, eosId
   if (c.kind === 'steel') {
     Object.assign(base, {
       architectures: ['SteelForCausalLM'],
-      auto_map: { AutoConfig: 'configuration_steel.SteelConfig', AutoModel: 'modeling_steel.SteelModel', AutoModelForCausalLM: 'modeling_steel.SteelForCausalLM' },
+      auto_map: {
+        AutoConfig: 'configuration_steel.SteelConfig',
+        AutoModel: 'modeling_steel.SteelModel',
+        AutoModelForCausalLM: 'modeling_steel.SteelForCausalLM',
+      },
       mlp_layer_types: Array.from({ length: c.numLayers }, () => 'softmoe_v3'),
       n_experts: c.numExperts,
       slots_per_expert: c.slotsPerExpert,
@@ -74,19 +78,27 @@ export interface ExportResult {
 }
 
 /** writes an HF folder from a backend's weights (atomic: temporary folder, then rename). */
-export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir: string, opts: { tokenizerJson?: string; checkTokens?: Int32Array } = {}): Promise<ExportResult> {
+export async function exportHf(
+  be: Backend,
+  vocabIds: Int32Array | null,
+  outDir: string,
+  opts: { tokenizerJson?: string; checkTokens?: Int32Array } = {},
+): Promise<ExportResult> {
   const c = be.config;
   const V = vocabIds ? QWEN_VOCAB : c.vocabSize;
-  const padId = vocabIds ? vocabIds[c.padId] : c.padId, eosId = vocabIds ? vocabIds[c.eosId] : c.eosId;
+  const padId = vocabIds ? vocabIds[c.padId] : c.padId,
+    eosId = vocabIds ? vocabIds[c.eosId] : c.eosId;
   return writeDirAtomic(outDir, async (tmp) => {
     const tensors: TensorIn[] = [];
     for (const p of be.params()) {
       let data = await be.getParam(p.name);
       let shape = p.shape;
       if (vocabIds && (p.name === 'model.embed_tokens.weight' || p.name === 'lm_head.weight')) {
-        const d = c.hiddenSize, full = new Float32Array(QWEN_VOCAB * d);
+        const d = c.hiddenSize,
+          full = new Float32Array(QWEN_VOCAB * d);
         const unk = vocabIds.indexOf(UNK_RAW_ID);
-        if (p.name === 'model.embed_tokens.weight' && unk >= 0) { // unseen ids read as the unk class
+        if (p.name === 'model.embed_tokens.weight' && unk >= 0) {
+          // unseen ids read as the unk class
           const row = data.subarray(unk * d, (unk + 1) * d);
           for (let r = 0; r < QWEN_VOCAB; r++) full.set(row, r * d);
         }
@@ -98,7 +110,14 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
     }
     writeSafetensors(join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
     writeFileSync(join(tmp, 'config.json'), JSON.stringify(hfConfig(c, V, padId, eosId), null, 2) + '\n');
-    const gen: Record<string, unknown> = { bos_token_id: padId, eos_token_id: eosId, pad_token_id: padId, do_sample: true, temperature: 0.8, top_p: 0.9 };
+    const gen: Record<string, unknown> = {
+      bos_token_id: padId,
+      eos_token_id: eosId,
+      pad_token_id: padId,
+      do_sample: true,
+      temperature: 0.8,
+      top_p: 0.9,
+    };
     if (vocabIds) gen.suppress_tokens = suppressedIds(vocabIds);
     writeFileSync(join(tmp, 'generation_config.json'), JSON.stringify(gen) + '\n');
     const files = ['config.json', 'generation_config.json', 'model.safetensors'];
@@ -113,7 +132,13 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
     if (opts.checkTokens) {
       // our logits for a few tokens, for scripts/fixtures/torch-check-hf-export.py (in HF vocabulary space)
       const T = opts.checkTokens.length;
-      const modelIds = vocabIds ? Int32Array.from(opts.checkTokens, (r) => { const i = vocabIds.indexOf(r); if (i < 0) throw new Error(`check token ${r} not in vocab`); return i; }) : opts.checkTokens;
+      const modelIds = vocabIds
+        ? Int32Array.from(opts.checkTokens, (r) => {
+            const i = vocabIds.indexOf(r);
+            if (i < 0) throw new Error(`check token ${r} not in vocab`);
+            return i;
+          })
+        : opts.checkTokens;
       const logits = await be.forward(modelIds, 1, T);
       const Vm = c.vocabSize;
       let out = logits;
@@ -121,10 +146,17 @@ export async function exportHf(be: Backend, vocabIds: Int32Array | null, outDir:
         out = new Float32Array(T * V);
         for (let t = 0; t < T; t++) for (let i = 0; i < Vm; i++) out[t * V + vocabIds[i]] = logits[t * Vm + i];
       }
-      writeSafetensors(join(tmp, 'steel_check.safetensors'), [
-        { name: 'input_ids', shape: [1, T], data: opts.checkTokens },
-        { name: 'logits', shape: [1, T, V], data: out },
-      ], { kind: c.kind, note: 'logits of the steel CPU backend; compare with scripts/fixtures/torch-check-hf-export.py' });
+      writeSafetensors(
+        join(tmp, 'steel_check.safetensors'),
+        [
+          { name: 'input_ids', shape: [1, T], data: opts.checkTokens },
+          { name: 'logits', shape: [1, T, V], data: out },
+        ],
+        {
+          kind: c.kind,
+          note: 'logits of the steel CPU backend; compare with scripts/fixtures/torch-check-hf-export.py',
+        },
+      );
       files.push('steel_check.safetensors');
     }
     return { dir: outDir, files, expandedVocab: !!vocabIds };
@@ -145,10 +177,18 @@ export function importHf(dir: string): { config: ModelConfig; tensors: Map<strin
   const cfgPath = join(dir, 'config.json');
   if (!existsSync(cfgPath)) throw new Error(`${dir}: no config.json`);
   let h: Record<string, any>;
-  try { h = JSON.parse(readFileSync(cfgPath, 'utf8')); } catch (e) { throw new Error(`${cfgPath}: ${(e as Error).message}`); }
-  if (h.model_type !== 'qwen2') throw new Error(`${cfgPath}: model_type "${h.model_type}" is not supported (qwen2 / Steel only)`);
+  try {
+    h = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new Error(`${cfgPath}: ${(e as Error).message}`);
+  }
+  if (h.model_type !== 'qwen2')
+    throw new Error(`${cfgPath}: model_type "${h.model_type}" is not supported (qwen2 / Steel only)`);
   const steel = h.FFN_type !== undefined && h.FFN_type !== 'raw';
-  if (steel && (h.FFN_type !== 'softmoe_v3' || h.mlp_type !== 'senet')) throw new Error(`${cfgPath}: FFN_type ${h.FFN_type} / mlp_type ${h.mlp_type} not supported (softmoe_v3 + senet only)`);
+  if (steel && (h.FFN_type !== 'softmoe_v3' || h.mlp_type !== 'senet'))
+    throw new Error(
+      `${cfgPath}: FFN_type ${h.FFN_type} / mlp_type ${h.mlp_type} not supported (softmoe_v3 + senet only)`,
+    );
   if (!steel && h.mlp_type === 'senet') throw new Error(`${cfgPath}: FFN_type raw with senet experts is not supported`);
   const numHeads = h.num_attention_heads;
   const config: ModelConfig = {
@@ -167,7 +207,12 @@ export function importHf(dir: string): { config: ModelConfig; tensors: Map<strin
     rmsNormEps: h.rms_norm_eps ?? 1e-6,
     seqLen: 2048,
     padId: 151643 < h.vocab_size ? 151643 : 0,
-    eosId: typeof h.eos_token_id === 'number' && h.eos_token_id < h.vocab_size ? h.eos_token_id : 151645 < h.vocab_size ? 151645 : 0,
+    eosId:
+      typeof h.eos_token_id === 'number' && h.eos_token_id < h.vocab_size
+        ? h.eos_token_id
+        : 151645 < h.vocab_size
+          ? 151645
+          : 0,
     initStd: h.initializer_range ?? 0.02,
   };
   validateConfig(config);
@@ -186,10 +231,14 @@ export function importHf(dir: string): { config: ModelConfig; tensors: Map<strin
     for (const s of paramShapes(config)) {
       let f = find(s.name);
       let name = s.name;
-      if (!f && s.name === 'lm_head.weight' && h.tie_word_embeddings) { name = 'model.embed_tokens.weight'; f = find(name); }
+      if (!f && s.name === 'lm_head.weight' && h.tie_word_embeddings) {
+        name = 'model.embed_tokens.weight';
+        f = find(name);
+      }
       if (!f) throw new Error(`${dir}: missing tensor ${s.name}`);
       const e = f.tensors.get(name)!;
-      if (numel(e.shape) !== numel(s.shape)) throw new Error(`${dir}: ${s.name} has shape [${e.shape}], expected [${s.shape}]`);
+      if (numel(e.shape) !== numel(s.shape))
+        throw new Error(`${dir}: ${s.name} has shape [${e.shape}], expected [${s.shape}]`);
       tensors.set(s.name, f.float32(name));
     }
   } finally {

@@ -17,7 +17,12 @@ export interface OpenedModel {
 export function resolveModelFile(path: string): { kind: 'steel'; file: string } | { kind: 'hf'; dir: string } {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
   if (statSync(path).isFile()) return { kind: 'steel', file: path };
-  if (existsSync(join(path, 'config.json')) && !existsSync(join(path, 'trainer.json')) && !existsSync(join(path, 'checkpoints'))) return { kind: 'hf', dir: path };
+  if (
+    existsSync(join(path, 'config.json')) &&
+    !existsSync(join(path, 'trainer.json')) &&
+    !existsSync(join(path, 'checkpoints'))
+  )
+    return { kind: 'hf', dir: path };
   const ck = latestCheckpoint(path);
   if (ck) return { kind: 'steel', file: join(ck, 'model.safetensors') };
   if (existsSync(join(path, 'model.safetensors'))) return { kind: 'steel', file: join(path, 'model.safetensors') };
@@ -47,7 +52,10 @@ export function toModelIds(raw: ArrayLike<number>, vocabIds: Int32Array | null):
   const unk = map.get(UNK_RAW_ID);
   for (let i = 0; i < raw.length; i++) {
     const m = map.get(raw[i]) ?? unk;
-    if (m === undefined) throw new Error(`token id ${raw[i]} is not in this model's compact vocabulary (it never occurred in the training data)`);
+    if (m === undefined)
+      throw new Error(
+        `token id ${raw[i]} is not in this model's compact vocabulary (it never occurred in the training data)`,
+      );
     out[i] = m;
   }
   return out;

@@ -40,7 +40,11 @@ function flatten(prefix: string, o: Record<string, unknown>, out: Record<string,
  * parses metrics.jsonl text; a bad line is an error naming the file and line. A torn last line (a crashed writer) is
  * dropped unless `strict`; `firstLine` numbers the lines of a text that starts later in the file.
  */
-export function parseMetrics(text: string, file = 'metrics.jsonl', o: { strict?: boolean; firstLine?: number } = {}): MetricsRow[] {
+export function parseMetrics(
+  text: string,
+  file = 'metrics.jsonl',
+  o: { strict?: boolean; firstLine?: number } = {},
+): MetricsRow[] {
   const base = (o.firstLine ?? 1) - 1;
   const rows: MetricsRow[] = [];
   const lines = text.split('\n');
@@ -48,20 +52,31 @@ export function parseMetrics(text: string, file = 'metrics.jsonl', o: { strict?:
     const l = lines[i].trim();
     if (!l) continue;
     let row: unknown;
-    try { row = JSON.parse(l); } catch (e) {
+    try {
+      row = JSON.parse(l);
+    } catch (e) {
       // a crashed writer can leave a torn last line: tolerated there only
       if (!o.strict && (i === lines.length - 1 || (i === lines.length - 2 && !lines[i + 1].trim()))) break;
       throw new Error(`${file}:${base + i + 1}: not JSON (${(e as Error).message})`);
     }
-    if (!row || typeof row !== 'object' || Array.isArray(row)) throw new Error(`${file}:${base + i + 1}: not a JSON object`);
+    if (!row || typeof row !== 'object' || Array.isArray(row))
+      throw new Error(`${file}:${base + i + 1}: not a JSON object`);
     const r = row as Record<string, unknown>;
-    if (typeof r.step !== 'number' || !Number.isFinite(r.step)) throw new Error(`${file}:${base + i + 1}: no numeric "step"`);
-    const prefix = GROUP_KEYS.map((k) => r[k]).filter((v): v is string => typeof v === 'string' && v.length > 0).join('/');
+    if (typeof r.step !== 'number' || !Number.isFinite(r.step))
+      throw new Error(`${file}:${base + i + 1}: no numeric "step"`);
+    const prefix = GROUP_KEYS.map((k) => r[k])
+      .filter((v): v is string => typeof v === 'string' && v.length > 0)
+      .join('/');
     const vals: Record<string, number> = {};
     flatten('', r, vals);
     const values: Record<string, number> = {};
     for (const [k, v] of Object.entries(vals)) values[prefix ? `${prefix}/${k}` : k] = v;
-    rows.push({ step: r.step, line: base + i + 1, values, elapsedS: typeof r.elapsed_s === 'number' ? r.elapsed_s : undefined });
+    rows.push({
+      step: r.step,
+      line: base + i + 1,
+      values,
+      elapsedS: typeof r.elapsed_s === 'number' ? r.elapsed_s : undefined,
+    });
   }
   return rows;
 }

@@ -37,13 +37,18 @@ function sigmoid(z: number): number {
 /** sigmoid DPO over rows [0,P) chosen, [P,2P) rejected: policy and reference per-sequence summed log-probs. */
 export function dpoLoss(policy: Float64Array, ref: ArrayLike<number>, beta: number): DpoBatchResult {
   const B = policy.length;
-  if (B % 2 !== 0 || B === 0) throw new Error(`dpo: expected an even, non-zero number of rows (chosen then rejected), got ${B}`);
+  if (B % 2 !== 0 || B === 0)
+    throw new Error(`dpo: expected an even, non-zero number of rows (chosen then rejected), got ${B}`);
   if (ref.length !== B) throw new Error(`dpo: ${B} policy log-probs but ${ref.length} reference ones`);
   const P = B / 2;
   const dSeq = new Float64Array(B);
-  let loss = 0, cr = 0, rr = 0, acc = 0;
+  let loss = 0,
+    cr = 0,
+    rr = 0,
+    acc = 0;
   for (let i = 0; i < P; i++) {
-    const rc = beta * (policy[i] - ref[i]), rj = beta * (policy[P + i] - ref[P + i]);
+    const rc = beta * (policy[i] - ref[i]),
+      rj = beta * (policy[P + i] - ref[P + i]);
     const z = rc - rj;
     loss -= logSigmoid(z) / P;
     const g = (-beta * sigmoid(-z)) / P; // d loss / d z * dz/d pc
@@ -60,7 +65,12 @@ export function dpoLoss(policy: Float64Array, ref: ArrayLike<number>, beta: numb
  * Token weights for the backward pass of a sequence-level loss: the backend's loss is sum w * (-log p), so
  * d loss / d log p_bt = -w_bt; setting w_bt = -dSeq[b] * mask_bt * scale gives the gradient of scale * loss(s).
  */
-export function seqLossWeights(dSeq: Float64Array, mask: Float32Array | Uint8Array, T: number, scale = 1): Float32Array {
+export function seqLossWeights(
+  dSeq: Float64Array,
+  mask: Float32Array | Uint8Array,
+  T: number,
+  scale = 1,
+): Float32Array {
   const w = new Float32Array(mask.length);
   for (let i = 0; i < mask.length; i++) if (mask[i]) w[i] = -dSeq[Math.floor(i / T)] * mask[i] * scale;
   return w;

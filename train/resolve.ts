@@ -9,7 +9,8 @@ import { getPreset, STEEL_TRAIN, type ModelConfig, type TrainHyper, validateConf
  */
 export function resolveConfig(opts: { preset?: string; config?: string }): { model: ModelConfig; hyper: TrainHyper } {
   if (!opts.preset && !opts.config) throw new Error('give --preset NAME or --config FILE');
-  let model: Partial<ModelConfig> = {}, hyper: TrainHyper = { ...STEEL_TRAIN };
+  let model: Partial<ModelConfig> = {},
+    hyper: TrainHyper = { ...STEEL_TRAIN };
   if (opts.preset) {
     const p = getPreset(opts.preset);
     model = p.model;
@@ -30,16 +31,32 @@ export function resolveConfig(opts: { preset?: string; config?: string }): { mod
     }
     model = { ...model, ...(raw.model ?? {}) };
     hyper = { ...hyper, ...(raw.train ?? {}) };
-    const defaults: Partial<ModelConfig> = { ropeTheta: 1e6, rmsNormEps: 1e-6, initStd: 0.02, padId: 151643, eosId: 151645, numExperts: 0, slotsPerExpert: 0, name: 'custom' };
+    const defaults: Partial<ModelConfig> = {
+      ropeTheta: 1e6,
+      rmsNormEps: 1e-6,
+      initStd: 0.02,
+      padId: 151643,
+      eosId: 151645,
+      numExperts: 0,
+      slotsPerExpert: 0,
+      name: 'custom',
+    };
     model = { ...defaults, ...model };
-    if (model.headDim === undefined && model.hiddenSize && model.numHeads) model.headDim = model.hiddenSize / model.numHeads;
+    if (model.headDim === undefined && model.hiddenSize && model.numHeads)
+      model.headDim = model.hiddenSize / model.numHeads;
     if (model.numKvHeads === undefined) model.numKvHeads = model.numHeads;
   }
   const full = model as ModelConfig;
   if (!full.compactVocab) {
-    try { validateConfig(full); } catch (e) { throw new Error(`${opts.config ?? opts.preset}: ${(e as Error).message}`); }
+    try {
+      validateConfig(full);
+    } catch (e) {
+      throw new Error(`${opts.config ?? opts.preset}: ${(e as Error).message}`);
+    }
   }
-  for (const [k, v] of Object.entries(hyper)) if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`training setting ${k} must be a number (got ${v})`);
+  for (const [k, v] of Object.entries(hyper))
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`training setting ${k} must be a number (got ${v})`);
   return { model: full, hyper };
 }
 

@@ -44,7 +44,8 @@ export class Rng {
 
   /** uniform in [0, 1) with 53 bits. */
   next(): number {
-    const a = this.nextU32() >>> 5, b = this.nextU32() >>> 6;
+    const a = this.nextU32() >>> 5,
+      b = this.nextU32() >>> 6;
     return (a * 67108864 + b) / 9007199254740992;
   }
 

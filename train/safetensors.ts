@@ -28,7 +28,8 @@ export function writeSafetensors(path: string, tensors: TensorIn[], metadata: Re
     if (seen.has(t.name)) throw new Error(`safetensors: duplicate tensor name ${t.name}`);
     seen.add(t.name);
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (n !== t.data.length) throw new Error(`safetensors: ${t.name} has shape [${t.shape}] but ${t.data.length} values`);
+    if (n !== t.data.length)
+      throw new Error(`safetensors: ${t.name} has shape [${t.shape}] but ${t.data.length} values`);
     const bytes = t.data.byteLength;
     header[t.name] = { dtype: DTYPE_OF(t.data), shape: t.shape, data_offsets: [off, off + bytes] };
     off += bytes;
@@ -75,7 +76,8 @@ export class SafetensorsFile {
     const lb = Buffer.alloc(8);
     if (readSync(this.fd, lb, 0, 8, 0) !== 8) throw new Error(`${path}: not a safetensors file (too short)`);
     const hl = Number(lb.readBigUInt64LE());
-    if (hl <= 0 || hl > 100_000_000 || 8 + hl > size) throw new Error(`${path}: not a safetensors file (bad header length ${hl})`);
+    if (hl <= 0 || hl > 100_000_000 || 8 + hl > size)
+      throw new Error(`${path}: not a safetensors file (bad header length ${hl})`);
     const hb = Buffer.alloc(hl);
     readSync(this.fd, hb, 0, hl, 8);
     let h: Record<string, unknown>;
@@ -121,10 +123,16 @@ export class SafetensorsFile {
     const n = buf.length / SIZE[e.dtype];
     const out = new Float32Array(n);
     if (e.dtype === 'F32') out.set(new Float32Array(buf.buffer, buf.byteOffset, n));
-    else if (e.dtype === 'F64') { const a = new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length)); out.set(a); }
-    else if (e.dtype === 'BF16') {
-      const u = new Uint32Array(1), f = new Float32Array(u.buffer);
-      for (let i = 0; i < n; i++) { u[0] = buf.readUInt16LE(i * 2) << 16; out[i] = f[0]; }
+    else if (e.dtype === 'F64') {
+      const a = new Float64Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+      out.set(a);
+    } else if (e.dtype === 'BF16') {
+      const u = new Uint32Array(1),
+        f = new Float32Array(u.buffer);
+      for (let i = 0; i < n; i++) {
+        u[0] = buf.readUInt16LE(i * 2) << 16;
+        out[i] = f[0];
+      }
     } else if (e.dtype === 'F16') {
       for (let i = 0; i < n; i++) out[i] = halfToFloat(buf.readUInt16LE(i * 2));
     } else throw new Error(`${this.path}: tensor ${name} is ${e.dtype}, not a float`);
@@ -133,9 +141,11 @@ export class SafetensorsFile {
 
   int32(name: string): Int32Array {
     const { e, buf } = this.raw(name);
-    if (e.dtype === 'I32' || e.dtype === 'U32') return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+    if (e.dtype === 'I32' || e.dtype === 'U32')
+      return new Int32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
     if (e.dtype === 'I64') {
-      const n = buf.length / 8, out = new Int32Array(n);
+      const n = buf.length / 8,
+        out = new Int32Array(n);
       for (let i = 0; i < n; i++) out[i] = Number(buf.readBigInt64LE(i * 8));
       return out;
     }
@@ -148,7 +158,9 @@ export class SafetensorsFile {
 }
 
 function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    f = h & 0x3ff;
   if (e === 0) return s * Math.pow(2, -14) * (f / 1024);
   if (e === 31) return f ? NaN : s * Infinity;
   return s * Math.pow(2, e - 15) * (1 + f / 1024);

@@ -11,7 +11,9 @@ import { getPreset } from './config.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const checker = new URL('./check_tensorboard.py', import.meta.url).pathname;
-const hasTensorBoard = spawnSync('python3', ['-c', 'import tensorboard.backend.event_processing.event_accumulator'], { encoding: 'utf8' }).status === 0;
+const hasTensorBoard =
+  spawnSync('python3', ['-c', 'import tensorboard.backend.event_processing.event_accumulator'], { encoding: 'utf8' })
+    .status === 0;
 
 /** TensorBoard's own reading of a log folder: {tag: [[step, value]]}. */
 function readWithTensorBoard(dir: string): Record<string, [number, number][]> {
@@ -33,7 +35,8 @@ test('CRC-32C and TFRecord framing', () => {
 
 /** the payload lengths of the TFRecords in an event file (checking both CRCs of each). */
 function records(file: string): number[] {
-  const b = readFileSync(file), out: number[] = [];
+  const b = readFileSync(file),
+    out: number[] = [];
   for (let o = 0; o < b.length;) {
     const n = Number(b.readBigUInt64LE(o));
     assert.equal(b.readUInt32LE(o + 8), maskedCrc(b.subarray(o, o + 8)));
@@ -69,25 +72,43 @@ test('live mirror: reads only new whole lines of metrics.jsonl (a half-written l
 });
 
 test('metrics rows: numbers by key, eval rows prefixed by their grouping fields, bad line named', () => {
-  const rows = parseMetrics([
-    '{"step":1,"loss":5,"lr":0.001,"elapsed_s":1.5,"epoch":0}',
-    '{"step":1,"kind":"eval","split":"heldout","loss":5.5,"ppl":244.7,"scores":{"ceval":0.25}}',
-    '{"step":2,"loss":4.5,"lr":0.002,"note":"text is not a curve"}',
-  ].join('\n'));
+  const rows = parseMetrics(
+    [
+      '{"step":1,"loss":5,"lr":0.001,"elapsed_s":1.5,"epoch":0}',
+      '{"step":1,"kind":"eval","split":"heldout","loss":5.5,"ppl":244.7,"scores":{"ceval":0.25}}',
+      '{"step":2,"loss":4.5,"lr":0.002,"note":"text is not a curve"}',
+    ].join('\n'),
+  );
   const s = Object.fromEntries(metricSeries(rows).map((x) => [x.name, x]));
-  assert.deepEqual(Object.keys(s), ['loss', 'lr', 'epoch', 'eval/heldout/loss', 'eval/heldout/ppl', 'eval/heldout/scores/ceval']);
+  assert.deepEqual(Object.keys(s), [
+    'loss',
+    'lr',
+    'epoch',
+    'eval/heldout/loss',
+    'eval/heldout/ppl',
+    'eval/heldout/scores/ceval',
+  ]);
   assert.deepEqual(s.loss.steps, [1, 2]);
   assert.deepEqual(s.loss.values, [5, 4.5]);
   assert.deepEqual(s['eval/heldout/loss'].values, [5.5]);
   assert.equal(rows[0].elapsedS, 1.5);
-  assert.throws(() => parseMetrics('{"step":1}\n{oops\n{"step":3}\n', 'run/metrics.jsonl'), /run\/metrics\.jsonl:2: not JSON/);
+  assert.throws(
+    () => parseMetrics('{"step":1}\n{oops\n{"step":3}\n', 'run/metrics.jsonl'),
+    /run\/metrics\.jsonl:2: not JSON/,
+  );
   assert.throws(() => parseMetrics('{"loss":1}\n', 'm.jsonl'), /m\.jsonl:1: no numeric "step"/);
-  assert.equal(parseMetrics('{"step":1,"loss":2}\n{"step":2,"lo').length, 1, 'a torn last line (crashed writer) is tolerated');
+  assert.equal(
+    parseMetrics('{"step":1,"loss":2}\n{"step":2,"lo').length,
+    1,
+    'a torn last line (crashed writer) is tolerated',
+  );
 });
 
 test('steel train --tensorboard and the conversion of metrics.jsonl: TensorBoard itself reads every scalar', async (t) => {
   if (!hasTensorBoard) {
-    console.log('# SKIP TensorBoard read-back: python3 with the tensorboard package not available (pip install tensorboard)');
+    console.log(
+      '# SKIP TensorBoard read-back: python3 with the tensorboard package not available (pip install tensorboard)',
+    );
     t.skip('tensorboard not installed');
     return;
   }
@@ -95,17 +116,33 @@ test('steel train --tensorboard and the conversion of metrics.jsonl: TensorBoard
   try {
     makeShards(join(dir, 'data'), { shards: 1, docsPerShard: 10, seed: 3 });
     const p = getPreset('tiny-dense');
-    await train({ model: p.model, hyper: { ...p.train, logEvery: 1 }, dataDir: join(dir, 'data'), outDir: join(dir, 'run'), backend: 'cpu', steps: 3, quiet: true, tensorboard: join(dir, 'tb') });
+    await train({
+      model: p.model,
+      hyper: { ...p.train, logEvery: 1 },
+      dataDir: join(dir, 'data'),
+      outDir: join(dir, 'run'),
+      backend: 'cpu',
+      steps: 3,
+      quiet: true,
+      tensorboard: join(dir, 'tb'),
+    });
     const metricsFile = join(dir, 'run', 'metrics.jsonl');
     const rows = parseMetrics(readFileSync(metricsFile, 'utf8'));
     assert.equal(rows.length, 3);
     const live = readWithTensorBoard(join(dir, 'tb'));
     for (const key of ['loss', 'lr', 'grad_norm', 'tokens_per_s', 'mfu']) {
-      assert.deepEqual(live[key].map((x) => x[0]), [1, 2, 3], key);
+      assert.deepEqual(
+        live[key].map((x) => x[0]),
+        [1, 2, 3],
+        key,
+      );
       live[key].forEach(([, v], i) => assert.equal(v, Math.fround(rows[i].values[key]), `${key} at step ${i + 1}`));
     }
     // an eval row added by anyone, then the conversion (replaces steel's earlier file in that folder)
-    appendFileSync(metricsFile, JSON.stringify({ step: 3, kind: 'eval', split: 'heldout', loss: 3.25, ppl: 25.79 }) + '\n');
+    appendFileSync(
+      metricsFile,
+      JSON.stringify({ step: 3, kind: 'eval', split: 'heldout', loss: 3.25, ppl: 25.79 }) + '\n',
+    );
     const r = writeTensorBoard(metricsFile, join(dir, 'tb'));
     assert.equal(r.rows, 4);
     assert.equal(readdirSync(join(dir, 'tb')).filter((n) => n.includes('tfevents')).length, 1);
@@ -114,7 +151,11 @@ test('steel train --tensorboard and the conversion of metrics.jsonl: TensorBoard
     assert.deepEqual(conv['eval/heldout/loss'], [[3, 3.25]]);
     assert.deepEqual(conv['eval/heldout/ppl'], [[3, Math.fround(25.79)]]);
     // TensorBoard checks our CRCs: a damaged last record is dropped, not read as data
-    const f = join(dir, 'tb', readdirSync(join(dir, 'tb')).find((n) => n.includes('tfevents'))!);
+    const f = join(
+      dir,
+      'tb',
+      readdirSync(join(dir, 'tb')).find((n) => n.includes('tfevents'))!,
+    );
     const b = readFileSync(f);
     b[b.length - 10] ^= 0xff;
     mkdirSync(join(dir, 'bad'));

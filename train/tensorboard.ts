@@ -6,7 +6,17 @@
  *   summary (5, `Summary`) with one `Summary.Value` per scalar: tag (1, string), simple_value (2, float).
  * TensorBoard reads files whose name contains "tfevents"; ours end in ".steel" so a rewrite can find and replace them.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AtomicFileSync } from '../pipeline/fsutil.ts';
@@ -50,11 +60,16 @@ class Pb {
   private parts: number[] = [];
   varint(v: bigint | number): this {
     let x = BigInt.asUintN(64, BigInt(v));
-    while (x >= 0x80n) { this.parts.push(Number(x & 0x7fn) | 0x80); x >>= 7n; }
+    while (x >= 0x80n) {
+      this.parts.push(Number(x & 0x7fn) | 0x80);
+      x >>= 7n;
+    }
     this.parts.push(Number(x));
     return this;
   }
-  key(field: number, wire: number): this { return this.varint((field << 3) | wire); }
+  key(field: number, wire: number): this {
+    return this.varint((field << 3) | wire);
+  }
   double(field: number, v: number): this {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setFloat64(0, v, true);
@@ -67,14 +82,20 @@ class Pb {
     this.key(field, 5).parts.push(...b);
     return this;
   }
-  int64(field: number, v: number): this { return this.key(field, 0).varint(BigInt(Math.trunc(v))); }
+  int64(field: number, v: number): this {
+    return this.key(field, 0).varint(BigInt(Math.trunc(v)));
+  }
   bytes(field: number, b: Uint8Array): this {
     this.key(field, 2).varint(b.length);
     for (const x of b) this.parts.push(x);
     return this;
   }
-  string(field: number, s: string): this { return this.bytes(field, new TextEncoder().encode(s)); }
-  done(): Uint8Array { return Uint8Array.from(this.parts); }
+  string(field: number, s: string): this {
+    return this.bytes(field, new TextEncoder().encode(s));
+  }
+  done(): Uint8Array {
+    return Uint8Array.from(this.parts);
+  }
 }
 
 export function fileVersionEvent(wallTime: number): Uint8Array {
@@ -101,7 +122,10 @@ export function eventFileBytes(rows: MetricsRow[], wallOf: (r: MetricsRow) => nu
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
@@ -110,7 +134,8 @@ function eventFileName(wall: number): string {
   return `events.out.tfevents.${Math.floor(wall)}.${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}.${process.pid}${OUR_SUFFIX}`;
 }
 function removeOurEventFiles(dir: string): void {
-  for (const n of readdirSync(dir)) if (n.startsWith('events.out.tfevents.') && n.endsWith(OUR_SUFFIX)) rmSync(join(dir, n), { force: true });
+  for (const n of readdirSync(dir))
+    if (n.startsWith('events.out.tfevents.') && n.endsWith(OUR_SUFFIX)) rmSync(join(dir, n), { force: true });
 }
 
 /**
@@ -152,7 +177,10 @@ export class TensorBoardMirror {
   /** file:line of the metrics lines that were not valid rows (skipped). */
   readonly skipped: string[] = [];
   readonly file: string;
-  constructor(private metricsFile: string, dir: string) {
+  constructor(
+    private metricsFile: string,
+    dir: string,
+  ) {
     mkdirSync(dir, { recursive: true });
     removeOurEventFiles(dir);
     const now = Date.now() / 1000;
@@ -165,11 +193,18 @@ export class TensorBoardMirror {
   sync(): void {
     if (!existsSync(this.metricsFile)) return;
     const size = statSync(this.metricsFile).size;
-    if (size < this.offset) { this.offset = 0; this.lines = 0; } // rewritten shorter: start over (rows may repeat)
+    if (size < this.offset) {
+      this.offset = 0;
+      this.lines = 0;
+    } // rewritten shorter: start over (rows may repeat)
     if (size === this.offset) return;
     const buf = Buffer.alloc(size - this.offset);
     const rfd = openSync(this.metricsFile, 'r');
-    try { readSync(rfd, buf, 0, buf.length, this.offset); } finally { closeSync(rfd); }
+    try {
+      readSync(rfd, buf, 0, buf.length, this.offset);
+    } finally {
+      closeSync(rfd);
+    }
     const end = buf.lastIndexOf(0x0a);
     if (end < 0) return;
     const lines = buf.subarray(0, end).toString('utf8').split('\n');
@@ -178,12 +213,16 @@ export class TensorBoardMirror {
     for (const l of lines) {
       this.lines++;
       // a bad line must not stop training: it is skipped here (named in `skipped`); metrics.jsonl stays the record
-      try { rows.push(...parseMetrics(l, this.metricsFile, { strict: true, firstLine: this.lines })); } catch {
+      try {
+        rows.push(...parseMetrics(l, this.metricsFile, { strict: true, firstLine: this.lines }));
+      } catch {
         this.skipped.push(`${this.metricsFile}:${this.lines}`);
       }
     }
     const now = Date.now() / 1000;
-    const recs = rows.filter((r) => Object.keys(r.values).length).map((r) => tfrecord(scalarsEvent(r.step, now, Object.entries(r.values))));
+    const recs = rows
+      .filter((r) => Object.keys(r.values).length)
+      .map((r) => tfrecord(scalarsEvent(r.step, now, Object.entries(r.values))));
     if (recs.length) writeSync(this.fd, concat(recs));
   }
   close(): void {

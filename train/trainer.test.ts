@@ -15,7 +15,10 @@ import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 const CLI = fileURLToPath(new URL('../cli/steel.js', import.meta.url));
 
 function losses(out: string): number[] {
-  return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
+  return readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).loss);
 }
 function modelBytes(out: string): Buffer {
   const f = new SafetensorsFile(join(latestCheckpoint(out)!, 'model.safetensors'));
@@ -47,7 +50,8 @@ for (const preset of ['tiny', 'tiny-dense']) {
       assert.equal(a.stoppedBy, 'done');
       await train({ ...common, outDir: join(dir, 'b'), steps: 8 });
       await train({ ...common, outDir: join(dir, 'b'), steps: 16, resume: true });
-      const la = losses(join(dir, 'a')), lb = losses(join(dir, 'b'));
+      const la = losses(join(dir, 'a')),
+        lb = losses(join(dir, 'b'));
       assert.equal(la.length, 16);
       assert.deepEqual(lb, la);
       assert.ok(modelBytes(join(dir, 'a')).equals(modelBytes(join(dir, 'b'))), 'weights differ');
@@ -63,20 +67,45 @@ test('killed with SIGTERM mid-run: checkpoint on signal, resume reproduces the s
   const dir = tmpDir('steel-kill-');
   try {
     makeShards(join(dir, 'data'), { shards: 2, docsPerShard: 20, seed: 4 });
-    const args = (out: string, steps: number, extra: string[] = []) => ['train', '--preset', 'tiny', '--data', join(dir, 'data'), '--out', out, '--steps', String(steps), '--log-every', '1', '--ckpt-every', '100000', '--quiet', ...extra];
-    const runCli = (a: string[], onSpawn?: (pid: number, out: string) => void) => new Promise<number>((res) => {
-      const ch = spawn(process.execPath, [CLI, ...a], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      ch.stderr!.on('data', (d) => { err += d; });
-      if (onSpawn) onSpawn(ch.pid!, a[a.indexOf('--out') + 1]);
-      ch.on('exit', (code) => { if (code !== 0) process.stderr.write(err); res(code ?? -1); });
-    });
+    const args = (out: string, steps: number, extra: string[] = []) => [
+      'train',
+      '--preset',
+      'tiny',
+      '--data',
+      join(dir, 'data'),
+      '--out',
+      out,
+      '--steps',
+      String(steps),
+      '--log-every',
+      '1',
+      '--ckpt-every',
+      '100000',
+      '--quiet',
+      ...extra,
+    ];
+    const runCli = (a: string[], onSpawn?: (pid: number, out: string) => void) =>
+      new Promise<number>((res) => {
+        const ch = spawn(process.execPath, [CLI, ...a], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        ch.stderr!.on('data', (d) => {
+          err += d;
+        });
+        if (onSpawn) onSpawn(ch.pid!, a[a.indexOf('--out') + 1]);
+        ch.on('exit', (code) => {
+          if (code !== 0) process.stderr.write(err);
+          res(code ?? -1);
+        });
+      });
     // killed run
     const killed = join(dir, 'k');
     const code = await runCli(args(killed, 1_000_000), (pid, out) => {
       const iv = setInterval(() => {
         const m = join(out, 'metrics.jsonl');
-        if (existsSync(m) && readFileSync(m, 'utf8').split('\n').length > 4) { clearInterval(iv); process.kill(pid, 'SIGTERM'); }
+        if (existsSync(m) && readFileSync(m, 'utf8').split('\n').length > 4) {
+          clearInterval(iv);
+          process.kill(pid, 'SIGTERM');
+        }
       }, 20);
     });
     assert.equal(code, 0);
@@ -102,22 +131,53 @@ test('NaN/inf loss stops with a clear message and keeps the last good checkpoint
     const p = getPreset('tiny');
     const hyper = { ...p.train, ckptEvery: 2, logEvery: 1 };
     const out = join(dir, 'o');
-    await train({ model: p.model, hyper, dataDir: join(dir, 'data'), outDir: out, backend: 'cpu', steps: 4, quiet: true });
+    await train({
+      model: p.model,
+      hyper,
+      dataDir: join(dir, 'data'),
+      outDir: out,
+      backend: 'cpu',
+      steps: 4,
+      quiet: true,
+    });
     const good = latestCheckpoint(out)!;
     // poison the weights of a copy used as init
     const bad = join(dir, 'bad.safetensors');
     const specs = paramShapes(p.model);
-    writeSafetensors(bad, specs.map((s) => ({ name: s.name, shape: s.shape, data: new Float32Array(numel(s.shape)).fill(s.name.includes('norm') ? NaN : 0.01) })), { 'steel.config': JSON.stringify(p.model) });
+    writeSafetensors(
+      bad,
+      specs.map((s) => ({
+        name: s.name,
+        shape: s.shape,
+        data: new Float32Array(numel(s.shape)).fill(s.name.includes('norm') ? NaN : 0.01),
+      })),
+      { 'steel.config': JSON.stringify(p.model) },
+    );
     const msgs: string[] = [];
     const out2 = join(dir, 'o2');
-    const r = await train({ model: p.model, hyper, dataDir: join(dir, 'data'), outDir: out2, backend: 'cpu', steps: 4, quiet: true, initFrom: bad, log: (m) => msgs.push(m) });
+    const r = await train({
+      model: p.model,
+      hyper,
+      dataDir: join(dir, 'data'),
+      outDir: out2,
+      backend: 'cpu',
+      steps: 4,
+      quiet: true,
+      initFrom: bad,
+      log: (m) => msgs.push(m),
+    });
     assert.equal(r.stoppedBy, 'nan');
     assert.equal(latestCheckpoint(out2), null);
-    assert.ok(msgs.some((m) => /loss is NaN; stopping/.test(m)), msgs.join('\n'));
+    assert.ok(
+      msgs.some((m) => /loss is NaN; stopping/.test(m)),
+      msgs.join('\n'),
+    );
     assert.ok(existsSync(join(good, 'model.safetensors')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-void copyFileSync; void writeFileSync; void readdirSync;
+void copyFileSync;
+void writeFileSync;
+void readdirSync;

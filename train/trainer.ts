@@ -8,7 +8,18 @@ import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
 import { DataLoader, vocabStats } from './data.ts';
-import { lastGoodCheckpoint, latestCheckpoint, loadCheckpoint, loadModel, readModelConfig, readTrainerState, readVocabIds, resumeCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import {
+  lastGoodCheckpoint,
+  latestCheckpoint,
+  loadCheckpoint,
+  loadModel,
+  readModelConfig,
+  readTrainerState,
+  readVocabIds,
+  resumeCheckpoint,
+  saveCheckpoint,
+  type TrainerState,
+} from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
@@ -88,7 +99,11 @@ export function vocabTable(vocabIds: Int32Array, padModelId: number): Int32Array
   return t;
 }
 
-export function mapTokens(raw: Int32Array, table: Int32Array | null, padModelId: number): { tokens: Int32Array; unknown: number } {
+export function mapTokens(
+  raw: Int32Array,
+  table: Int32Array | null,
+  padModelId: number,
+): { tokens: Int32Array; unknown: number } {
   if (!table) return { tokens: raw, unknown: 0 };
   let unknown = 0;
   const out = new Int32Array(raw.length);
@@ -103,7 +118,11 @@ export function mapTokens(raw: Int32Array, table: Int32Array | null, padModelId:
 
 export async function train(o: TrainOptions): Promise<TrainResult> {
   const ownColl = !o.collective && (o.world ?? 1) > 1;
-  const coll = o.collective ?? (ownColl ? await TcpCollective.connect({ rank: o.rank ?? 0, world: o.world!, addr: o.masterAddr, port: o.masterPort }) : null);
+  const coll =
+    o.collective ??
+    (ownColl
+      ? await TcpCollective.connect({ rank: o.rank ?? 0, world: o.world!, addr: o.masterAddr, port: o.masterPort })
+      : null);
   try {
     return await trainRank(o, coll && coll.world > 1 ? coll : null);
   } finally {
@@ -112,12 +131,16 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
 }
 
 function fmtEvalRow(row: Record<string, unknown>): string {
-  return Object.entries(row).filter(([k, v]) => k !== 'kind' && (typeof v === 'number' || typeof v === 'string'))
-    .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`).join(', ');
+  return Object.entries(row)
+    .filter(([k, v]) => k !== 'kind' && (typeof v === 'number' || typeof v === 'string'))
+    .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`)
+    .join(', ');
 }
 
 async function trainRank(o: TrainOptions, coll: Collective | null): Promise<TrainResult> {
-  const rank = coll ? coll.rank : 0, world = coll ? coll.world : 1, isRoot = rank === 0;
+  const rank = coll ? coll.rank : 0,
+    world = coll ? coll.world : 1,
+    isRoot = rank === 0;
   const baseLog = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const log = isRoot ? baseLog : () => {};
   if (!isRoot) o = { ...o, quiet: true };
@@ -126,7 +149,9 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   let be: Backend;
   let data: DataLoader;
-  let step = 0, tokensSeen = 0, elapsedBefore = 0;
+  let step = 0,
+    tokensSeen = 0,
+    elapsedBefore = 0;
   let vocabIds: Int32Array | null = null;
   let model = { ...o.model };
   let hyper = { ...o.hyper };
@@ -144,25 +169,53 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
     tokensSeen = ck.state.tokens;
     elapsedBefore = ck.state.elapsedS;
     data = await DataLoader.open({
-      dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId,
-      weights: ck.data.json.weights, state: ck.data, log,
+      dir: o.dataDir,
+      seqLen: model.seqLen,
+      seed: hyper.seed,
+      padId: vocabIds ? QWEN_PAD : model.padId,
+      weights: ck.data.json.weights,
+      state: ck.data,
+      log,
     });
     // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
     if (isRoot && existsSync(metricsPath)) {
-      const keep = readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
+      const keep = readFileSync(metricsPath, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
       writeFileAtomic(metricsPath, keep.map((l) => l + '\n').join(''));
     }
     log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
   } else {
     const existing = latestCheckpoint(o.outDir);
-    if (existing) throw new Error(`${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`);
+    if (existing)
+      throw new Error(
+        `${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`,
+      );
     let initIds: Int32Array | null = null;
     if (o.initFrom) {
       const fc = readModelConfig(o.initFrom);
-      for (const k of ['kind', 'hiddenSize', 'numLayers', 'numHeads', 'numKvHeads', 'headDim', 'intermediateSize', 'numExperts', 'slotsPerExpert'] as const) {
-        if (fc[k] !== model[k]) throw new Error(`--init-from ${o.initFrom}: ${k} is ${fc[k]} there but ${model[k]} in the chosen config`);
+      for (const k of [
+        'kind',
+        'hiddenSize',
+        'numLayers',
+        'numHeads',
+        'numKvHeads',
+        'headDim',
+        'intermediateSize',
+        'numExperts',
+        'slotsPerExpert',
+      ] as const) {
+        if (fc[k] !== model[k])
+          throw new Error(`--init-from ${o.initFrom}: ${k} is ${fc[k]} there but ${model[k]} in the chosen config`);
       }
-      model = { ...model, vocabSize: fc.vocabSize, padId: fc.padId, eosId: fc.eosId, ropeTheta: fc.ropeTheta, rmsNormEps: fc.rmsNormEps };
+      model = {
+        ...model,
+        vocabSize: fc.vocabSize,
+        padId: fc.padId,
+        eosId: fc.eosId,
+        ropeTheta: fc.ropeTheta,
+        rmsNormEps: fc.rmsNormEps,
+      };
       initIds = readVocabIds(o.initFrom);
       model.compactVocab = !!initIds;
       vocabIds = initIds;
@@ -176,8 +229,14 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       model.vocabSize = vocabIds.length;
       model.padId = vocabIds.indexOf(QWEN_PAD);
       model.eosId = vocabIds.indexOf(QWEN_EOS);
-      log(`compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`);
-      if (isRoot) writeFileSync(join(o.outDir, 'vocab.json'), JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n');
+      log(
+        `compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`,
+      );
+      if (isRoot)
+        writeFileSync(
+          join(o.outDir, 'vocab.json'),
+          JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n',
+        );
     }
     validateConfig(model);
     be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
@@ -187,9 +246,23 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       log(`initialised weights from ${o.initFrom}`);
     } else await be.init(hyper.seed);
     // every rank reads the same global block stream (see train/distributed/dp.ts)
-    data = await DataLoader.open({ dir: o.dataDir, seqLen: model.seqLen, seed: hyper.seed, padId: vocabIds ? QWEN_PAD : model.padId, weights: o.weights ?? null, log });
+    data = await DataLoader.open({
+      dir: o.dataDir,
+      seqLen: model.seqLen,
+      seed: hyper.seed,
+      padId: vocabIds ? QWEN_PAD : model.padId,
+      weights: o.weights ?? null,
+      log,
+    });
     if (isRoot) {
-      writeFileSync(join(o.outDir, 'config.json'), JSON.stringify({ model, hyper, backend: o.backend, dataDir: o.dataDir, ...(world > 1 ? { world } : {}) }, null, 2) + '\n');
+      writeFileSync(
+        join(o.outDir, 'config.json'),
+        JSON.stringify(
+          { model, hyper, backend: o.backend, dataDir: o.dataDir, ...(world > 1 ? { world } : {}) },
+          null,
+          2,
+        ) + '\n',
+      );
       if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
     }
   }
@@ -197,34 +270,57 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   if (o.ckptEvery) hyper.ckptEvery = o.ckptEvery;
   const targetSteps = o.steps ?? hyper.totalSteps;
   const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
-  const T = model.seqLen, micro = hyper.microBatch, accum = M;
+  const T = model.seqLen,
+    micro = hyper.microBatch,
+    accum = M;
   const tokensPerStep = micro * accum * T;
   const [lo, hi] = shareOf(rank, world, M);
   const reducer = coll ? await gradReducer(be, coll) : null; // every rank gets here together (NCCL set-up)
   const slots = new Float64Array(M + 1); // per-micro-batch loss / M, then the stop flag
   if (coll) {
-    if (hi === lo) baseLog(`rank ${rank}: warning: ${world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`);
-    await checkReplicas(coll, await paramDigest(be), [step, data.served, data.epoch, data.cursor, M, micro, T, targetSteps],
-      ['step', 'data position', 'epoch', 'cursor', 'micro-batches per step', 'micro-batch', 'seqLen', 'target steps']);
-    log(`data parallel: ${world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); data position ${data.served} blocks`);
+    if (hi === lo)
+      baseLog(
+        `rank ${rank}: warning: ${world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`,
+      );
+    await checkReplicas(
+      coll,
+      await paramDigest(be),
+      [step, data.served, data.epoch, data.cursor, M, micro, T, targetSteps],
+      ['step', 'data position', 'epoch', 'cursor', 'micro-batches per step', 'micro-batch', 'seqLen', 'target steps'],
+    );
+    log(
+      `data parallel: ${world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); data position ${data.served} blocks`,
+    );
   }
   const flops = flopsPerToken(model).total;
   const peak = o.peakFlops ?? be.peakFlops ?? (o.backend === 'cuda' ? 989e12 : 1e10);
 
   let stopSignal: string | null = null;
   const onSig = (sig: string) => () => {
-    if (stopSignal) { log(`${sig} again: exiting without a checkpoint`); process.exit(130); }
+    if (stopSignal) {
+      log(`${sig} again: exiting without a checkpoint`);
+      process.exit(130);
+    }
     stopSignal = sig;
     log(`${sig}: finishing the current step, then saving a checkpoint (send again to abort)`);
   };
-  const hInt = onSig('SIGINT'), hTerm = onSig('SIGTERM');
+  const hInt = onSig('SIGINT'),
+    hTerm = onSig('SIGTERM');
   process.on('SIGINT', hInt);
   process.on('SIGTERM', hTerm);
 
   const save = async (reason: string, loss: number | null) => {
     const st: TrainerState = {
-      step, tokens: tokensSeen, elapsedS: elapsedBefore + (performance.now() - t0) / 1000, model, hyper, backend: o.backend,
-      dataDir: o.dataDir, loss, savedAt: new Date().toISOString(), reason,
+      step,
+      tokens: tokensSeen,
+      elapsedS: elapsedBefore + (performance.now() - t0) / 1000,
+      model,
+      hyper,
+      backend: o.backend,
+      dataDir: o.dataDir,
+      loss,
+      savedAt: new Date().toISOString(),
+      reason,
     };
     if (!isRoot) return null;
     const full: TrainerState & { dist: DistInfo } = { ...st, dist: distInfo(world, M, micro, data.served) };
@@ -234,8 +330,11 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
 
   const tb = isRoot && o.tensorboard ? new TensorBoardMirror(metricsPath, o.tensorboard) : null;
   const t0 = performance.now();
-  let lastLoss = NaN, lastCkpt: string | null = null, unknownTotal = 0;
-  let winStart = performance.now(), winTokens = 0;
+  let lastLoss = NaN,
+    lastCkpt: string | null = null,
+    unknownTotal = 0;
+  let winStart = performance.now(),
+    winTokens = 0;
   const startStep = step;
   const progress = !o.quiet && process.stderr.isTTY;
   let stoppedBy: TrainResult['stoppedBy'] = 'done';
@@ -246,7 +345,8 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       await new Promise<void>((r) => setImmediate(r));
       const lr = lrAt(step, hyper);
       await be.zeroGrad();
-      let loss = 0, stopAgreed = false;
+      let loss = 0,
+        stopAgreed = false;
       if (!coll) {
         for (let a = 0; a < accum; a++) {
           const raw = await data.next(micro);
@@ -273,13 +373,24 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       }
       if (!Number.isFinite(loss)) {
         stoppedBy = 'nan';
-        log(`step ${step + 1}: loss is ${loss}; stopping. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}; lower the LR or check the data.`);
+        log(
+          `step ${step + 1}: loss is ${loss}; stopping. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}; lower the LR or check the data.`,
+        );
         break;
       }
-      const gn = await be.step({ lr, beta1: hyper.beta1, beta2: hyper.beta2, eps: hyper.eps, weightDecay: hyper.weightDecay, gradClip: hyper.gradClip });
+      const gn = await be.step({
+        lr,
+        beta1: hyper.beta1,
+        beta2: hyper.beta2,
+        eps: hyper.eps,
+        weightDecay: hyper.weightDecay,
+        gradClip: hyper.gradClip,
+      });
       if (!Number.isFinite(gn)) {
         stoppedBy = 'nan';
-        log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}.`);
+        log(
+          `step ${step + 1}: gradient norm is ${gn}; stopping without saving. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}.`,
+        );
         break;
       }
       step++;
@@ -292,8 +403,15 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
         winStart = now;
         winTokens = 0;
         const rec = {
-          step, loss, lr, grad_norm: gn, tokens_per_s: Math.round(tps), mfu: (tps * flops) / peak, tokens: tokensSeen,
-          epoch: data.epoch, elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
+          step,
+          loss,
+          lr,
+          grad_norm: gn,
+          tokens_per_s: Math.round(tps),
+          mfu: (tps * flops) / peak,
+          tokens: tokensSeen,
+          epoch: data.epoch,
+          elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
         };
         if (isRoot) appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
         tb?.sync();
@@ -313,10 +431,18 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
         winStart += performance.now() - te; // evaluation time is not training throughput
       }
       if (step % hyper.ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval', loss);
-      if (coll ? stopAgreed : stopSignal) { stoppedBy = 'signal'; stopSignal ??= 'SIGTERM (on another rank)'; break; }
+      if (coll ? stopAgreed : stopSignal) {
+        stoppedBy = 'signal';
+        stopSignal ??= 'SIGTERM (on another rank)';
+        break;
+      }
     }
     if (progress) process.stderr.write('\n');
-    if (stoppedBy !== 'nan') lastCkpt = await save(stoppedBy === 'signal' ? `signal ${stopSignal}` : 'end', Number.isFinite(lastLoss) ? lastLoss : null);
+    if (stoppedBy !== 'nan')
+      lastCkpt = await save(
+        stoppedBy === 'signal' ? `signal ${stopSignal}` : 'end',
+        Number.isFinite(lastLoss) ? lastLoss : null,
+      );
     if (coll) await coll.barrier(); // rank 0's checkpoint is complete before any rank reports success
   } finally {
     tb?.close();
@@ -325,9 +451,16 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   }
   const elapsedS = (performance.now() - t0) / 1000;
   const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
-  if (unknownTotal) log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
-  if (tb?.skipped.length) log(`note: TensorBoard skipped ${tb.skipped.length} unreadable metrics line(s): ${tb.skipped.slice(0, 5).join(', ')}`);
-  if (!o.quiet) log(`${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtDuration(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`);
+  if (unknownTotal)
+    log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
+  if (tb?.skipped.length)
+    log(
+      `note: TensorBoard skipped ${tb.skipped.length} unreadable metrics line(s): ${tb.skipped.slice(0, 5).join(', ')}`,
+    );
+  if (!o.quiet)
+    log(
+      `${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtDuration(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`,
+    );
   await be.dispose();
   return { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };
 }

@@ -49,7 +49,9 @@ export async function run(argv: string[]): Promise<number> {
   if (values.verify !== undefined) {
     const r = await verifyCollected(values.verify, { hash: values.hash });
     if (r.ok) {
-      console.log(`ok: ${r.files} files, ${fmtBytes(r.bytes)} in ${r.dirs.join(', ')}${values.hash ? ' (sha256 re-checked)' : ''}`);
+      console.log(
+        `ok: ${r.files} files, ${fmtBytes(r.bytes)} in ${r.dirs.join(', ')}${values.hash ? ' (sha256 re-checked)' : ''}`,
+      );
       return 0;
     }
     console.error(`incomplete: ${values.verify}\n  ${r.problems.join('\n  ')}`);
@@ -61,10 +63,13 @@ export async function run(argv: string[]): Promise<number> {
   }
   const jobs = Number(values.jobs);
   const retries = Number(values.retries);
-  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 256) throw new Error(`--jobs must be an integer in 1..256 (got ${values.jobs})`);
-  if (!Number.isInteger(retries) || retries < 0) throw new Error(`--retries must be a non-negative integer (got ${values.retries})`);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 256)
+    throw new Error(`--jobs must be an integer in 1..256 (got ${values.jobs})`);
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new Error(`--retries must be a non-negative integer (got ${values.retries})`);
   const modes: Record<string, 'tty' | 'lines' | 'none'> = { bar: 'tty', tty: 'tty', lines: 'lines', none: 'none' };
-  if (values.progress !== undefined && !modes[values.progress]) throw new Error(`--progress must be bar, lines or none`);
+  if (values.progress !== undefined && !modes[values.progress])
+    throw new Error(`--progress must be bar, lines or none`);
   const backoffMs = setting('collectBackoffMs');
 
   // Resolve every name first so a typo fails before any download starts.

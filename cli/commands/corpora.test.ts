@@ -9,7 +9,8 @@ const steel = (...args: string[]) => spawnSync(process.execPath, [STEEL, ...args
 test('steel corpora lists every manifest (table and --json)', () => {
   const t = steel('corpora');
   assert.equal(t.status, 0, t.stderr);
-  for (const n of ['skypile-150b', 'wanjuan-1.0-zh', 'zhihu-kol', 'starcoderdata', 'sample']) assert.match(t.stdout, new RegExp(`^${n.replace('.', '\\.')}\\s`, 'm'));
+  for (const n of ['skypile-150b', 'wanjuan-1.0-zh', 'zhihu-kol', 'starcoderdata', 'sample'])
+    assert.match(t.stdout, new RegExp(`^${n.replace('.', '\\.')}\\s`, 'm'));
   assert.match(t.stdout, /hf:Skywork\/SkyPile-150B/);
   const j = steel('corpora', '--json');
   assert.equal(j.status, 0, j.stderr);

@@ -22,7 +22,12 @@ function sizeOf(m: Record<string, unknown>): string {
   const s = m.size as Record<string, string | number> | undefined;
   if (!s) return '-';
   const numeric = (v: string | number) => /^[≈~]?\s*[\d.,]+\s*[KMBT]?$/.test(String(v));
-  for (const [k, unit] of [['documents', 'docs'], ['tokens', 'tokens'], ['disk', ''], ['files', 'files']] as const) {
+  for (const [k, unit] of [
+    ['documents', 'docs'],
+    ['tokens', 'tokens'],
+    ['disk', ''],
+    ['files', 'files'],
+  ] as const) {
     const v = s[k];
     if (v !== undefined) return numeric(v) && unit ? `${v} ${unit}` : String(v);
   }
@@ -60,8 +65,14 @@ function clip(s: string, n: number): string {
 }
 
 function table(rows: Record<string, string>[], cols: [string, number][]): string {
-  const widths = cols.map(([k, max]) => Math.min(max, Math.max(k.length, ...rows.map((r) => [...(r[k] ?? '')].length))));
-  const line = (vals: string[]) => vals.map((v, i) => clip(v, widths[i]!).padEnd(widths[i]!)).join('  ').trimEnd();
+  const widths = cols.map(([k, max]) =>
+    Math.min(max, Math.max(k.length, ...rows.map((r) => [...(r[k] ?? '')].length))),
+  );
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => clip(v, widths[i]!).padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(cols.map(([k]) => k.toUpperCase())), ...rows.map((r) => line(cols.map(([k]) => r[k] ?? '')))].join('\n');
 }
 
@@ -69,22 +80,50 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: 'boolean', default: false }, dir: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      json: { type: 'boolean', default: false },
+      dir: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
-  if (values.help) { console.log(HELP); return 0; }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
   const dir = values.dir;
   const [sub, name, ...extra] = positionals;
 
   if (sub === undefined || sub === 'list') {
     const corpora = await listCorpora(dir);
     const rows = corpora.map(row);
-    if (values.json) { console.log(JSON.stringify(corpora.map((c) => ({ ...row(c), manifest: c.manifest })), null, 2)); return 0; }
-    console.log(table(rows, [['name', 16], ['language', 8], ['format', 7], ['size', 22], ['license', 40], ['source', 48]]));
+    if (values.json) {
+      console.log(
+        JSON.stringify(
+          corpora.map((c) => ({ ...row(c), manifest: c.manifest })),
+          null,
+          2,
+        ),
+      );
+      return 0;
+    }
+    console.log(
+      table(rows, [
+        ['name', 16],
+        ['language', 8],
+        ['format', 7],
+        ['size', 22],
+        ['license', 40],
+        ['source', 48],
+      ]),
+    );
     console.log(`\n${rows.length} corpora. Details: steel corpora show NAME`);
     return 0;
   }
   if (sub === 'show') {
-    if (!name || extra.length) { console.error('usage: steel corpora show NAME|FILE.yaml'); return 2; }
+    if (!name || extra.length) {
+      console.error('usage: steel corpora show NAME|FILE.yaml');
+      return 2;
+    }
     const c = await getCorpus(name, dir);
     if (!c) {
       const names = (await listCorpora(dir)).map((x) => x.name);

@@ -81,7 +81,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const method = values.method as DedupMethod | undefined;
   if (!method || !['exact', 'minhash', 'simhash'].includes(method)) {
-    console.error(method ? `steel dedup: --method must be exact, minhash or simhash, got "${method}"` : 'steel dedup: --method exact|minhash|simhash is required (see --help)');
+    console.error(
+      method
+        ? `steel dedup: --method must be exact, minhash or simhash, got "${method}"`
+        : 'steel dedup: --method exact|minhash|simhash is required (see --help)',
+    );
     return 2;
   }
   const raw: Record<string, unknown> = {};
@@ -100,7 +104,9 @@ export async function run(argv: string[]): Promise<number> {
   const schema = method === 'exact' ? exactParams : method === 'minhash' ? minhashParams : simhashParams;
   const parsed = schema.strict().safeParse(raw);
   if (!parsed.success) {
-    console.error(`steel dedup: bad parameters: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    console.error(
+      `steel dedup: bad parameters: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
     return 2;
   }
   const params = parsed.data;
@@ -108,7 +114,9 @@ export async function run(argv: string[]): Promise<number> {
     console.log(JSON.stringify(params, null, 1));
     if (method === 'minhash') {
       const l = lshFor(params as never);
-      console.log(`bands ${l.bands} × rows ${l.rows} = ${l.bands * l.rows} permutations (fitted to J = ${l.lshThreshold})`);
+      console.log(
+        `bands ${l.bands} × rows ${l.rows} = ${l.bands * l.rows} permutations (fitted to J = ${l.lshThreshold})`,
+      );
       console.log(formatSCurve(l));
     }
     return 0;
@@ -127,7 +135,23 @@ export async function run(argv: string[]): Promise<number> {
   const executor = new LocalExecutor();
   const r = await runDedup(cfg, executor, { workers, log: (m) => console.error(m) });
   console.log(
-    JSON.stringify({ read: r.read, kept: r.kept, removed: r.dropped, rejected: r.rejected, unsigned: r.unsigned, clusters: r.clusters, maxClusterSize: r.maxClusterSize, duplicates: r.duplicatesFile, docs: join(values.out, 'docs'), index: r.indexDir, seconds: r.seconds }, null, 1),
+    JSON.stringify(
+      {
+        read: r.read,
+        kept: r.kept,
+        removed: r.dropped,
+        rejected: r.rejected,
+        unsigned: r.unsigned,
+        clusters: r.clusters,
+        maxClusterSize: r.maxClusterSize,
+        duplicates: r.duplicatesFile,
+        docs: join(values.out, 'docs'),
+        index: r.indexDir,
+        seconds: r.seconds,
+      },
+      null,
+      1,
+    ),
   );
   return 0;
 }

@@ -40,18 +40,42 @@ export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      help: { type: 'boolean', short: 'h' }, model: { type: 'string' }, data: { type: 'string' }, 'max-blocks': { type: 'string' },
-      batch: { type: 'string', default: '4' }, 'seq-len': { type: 'string' }, backend: { type: 'string', default: 'cpu' }, json: { type: 'boolean' },
-      task: { type: 'string' }, 'bench-dir': { type: 'string', default: 'raw' }, protocol: { type: 'string', default: 'chat-gen' },
-      shots: { type: 'string', default: '0' }, limit: { type: 'string' }, split: { type: 'string' }, subjects: { type: 'string' },
-      'max-new-tokens': { type: 'string' }, 'max-length': { type: 'string' }, scoring: { type: 'string' }, seed: { type: 'string', default: '0' },
-      out: { type: 'string' }, tokenizer: { type: 'string', default: 'qwen' },
+      help: { type: 'boolean', short: 'h' },
+      model: { type: 'string' },
+      data: { type: 'string' },
+      'max-blocks': { type: 'string' },
+      batch: { type: 'string', default: '4' },
+      'seq-len': { type: 'string' },
+      backend: { type: 'string', default: 'cpu' },
+      json: { type: 'boolean' },
+      task: { type: 'string' },
+      'bench-dir': { type: 'string', default: 'raw' },
+      protocol: { type: 'string', default: 'chat-gen' },
+      shots: { type: 'string', default: '0' },
+      limit: { type: 'string' },
+      split: { type: 'string' },
+      subjects: { type: 'string' },
+      'max-new-tokens': { type: 'string' },
+      'max-length': { type: 'string' },
+      scoring: { type: 'string' },
+      seed: { type: 'string', default: '0' },
+      out: { type: 'string' },
+      tokenizer: { type: 'string', default: 'qwen' },
     },
     strict: true,
   });
-  if (v.help) { console.log(HELP); return 0; }
-  if (!v.model || (!v.data && !v.task)) { console.error('steel eval: --model and one of --task or --data are required\n\n' + HELP); return 2; }
-  if (v.data && v.task) { console.error('steel eval: give --task (benchmarks) or --data (perplexity), not both'); return 2; }
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!v.model || (!v.data && !v.task)) {
+    console.error('steel eval: --model and one of --task or --data are required\n\n' + HELP);
+    return 2;
+  }
+  if (v.data && v.task) {
+    console.error('steel eval: give --task (benchmarks) or --data (perplexity), not both');
+    return 2;
+  }
   const int = (name: string, s: string | undefined, min = 0): number | undefined => {
     if (s === undefined) return undefined;
     const n = Number(s);
@@ -60,36 +84,61 @@ export async function run(argv: string[]): Promise<number> {
   };
   if (v.task) {
     const tasks = parseTasks(v.task);
-    if (!PROTOCOLS.includes(v.protocol as Protocol)) throw new Error(`--protocol: unknown "${v.protocol}" (use ${PROTOCOLS.join(' or ')})`);
-    if (v.scoring && v.scoring !== 'full' && v.scoring !== 'incremental') throw new Error(`--scoring: use full or incremental`);
+    if (!PROTOCOLS.includes(v.protocol as Protocol))
+      throw new Error(`--protocol: unknown "${v.protocol}" (use ${PROTOCOLS.join(' or ')})`);
+    if (v.scoring && v.scoring !== 'full' && v.scoring !== 'incremental')
+      throw new Error(`--scoring: use full or incremental`);
     const m = await openModel(v.model, v.backend);
-    const model = new BackendModel(m.backend, loadTokenizer(v.tokenizer), m.vocabIds, m.source,
-      { maxLength: int('max-length', v['max-length'], 2), scoring: v.scoring as ScoringMode | undefined });
+    const model = new BackendModel(m.backend, loadTokenizer(v.tokenizer), m.vocabIds, m.source, {
+      maxLength: int('max-length', v['max-length'], 2),
+      scoring: v.scoring as ScoringMode | undefined,
+    });
     const t0 = performance.now();
     const runs = await runBenchmarks(model, {
-      tasks, benchDir: v['bench-dir']!, protocol: v.protocol as Protocol, shots: int('shots', v.shots)!, limit: int('limit', v.limit, 1),
-      split: v.split, subjects: v.subjects?.split(',').map((s) => s.trim()), maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 1), seed: int('seed', v.seed),
-      onItem: (task, d, t) => { if (process.stderr.isTTY) process.stderr.write(`\r${task} ${d}/${t} items`); },
+      tasks,
+      benchDir: v['bench-dir']!,
+      protocol: v.protocol as Protocol,
+      shots: int('shots', v.shots)!,
+      limit: int('limit', v.limit, 1),
+      split: v.split,
+      subjects: v.subjects?.split(',').map((s) => s.trim()),
+      maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 1),
+      seed: int('seed', v.seed),
+      onItem: (task, d, t) => {
+        if (process.stderr.isTTY) process.stderr.write(`\r${task} ${d}/${t} items`);
+      },
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
-    if (v.out) { const files = writeResults(v.out, runs); process.stderr.write(`wrote ${files.join(', ')}\n`); }
+    if (v.out) {
+      const files = writeResults(v.out, runs);
+      process.stderr.write(`wrote ${files.join(', ')}\n`);
+    }
     if (v.json) console.log(JSON.stringify(runs.map((r) => r.result)));
     else for (const r of runs) console.log(resultTable(r.result));
     const secs = (performance.now() - t0) / 1000;
-    process.stderr.write(`${runs.reduce((a, r) => a + r.result.items, 0)} items in ${secs.toFixed(1)} s (${v.protocol}, ${model.scoring} scoring${model.truncated ? `, ${model.truncated} prompts cut to ${model.maxLength} tokens` : ''})\n`);
+    process.stderr.write(
+      `${runs.reduce((a, r) => a + r.result.items, 0)} items in ${secs.toFixed(1)} s (${v.protocol}, ${model.scoring} scoring${model.truncated ? `, ${model.truncated} prompts cut to ${model.maxLength} tokens` : ''})\n`,
+    );
     await m.backend.dispose();
     return 0;
   }
   const m = await openModel(v.model, v.backend);
   const t0 = performance.now();
   const r = await evaluate(m.backend, m.vocabIds, v.data!, {
-    maxBlocks: v['max-blocks'] ? Number(v['max-blocks']) : undefined, batch: Number(v.batch), seqLen: v['seq-len'] ? Number(v['seq-len']) : undefined,
-    onProgress: (d, t) => { if (process.stderr.isTTY) process.stderr.write(`\reval ${d}/${t} blocks`); },
+    maxBlocks: v['max-blocks'] ? Number(v['max-blocks']) : undefined,
+    batch: Number(v.batch),
+    seqLen: v['seq-len'] ? Number(v['seq-len']) : undefined,
+    onProgress: (d, t) => {
+      if (process.stderr.isTTY) process.stderr.write(`\reval ${d}/${t} blocks`);
+    },
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
   const secs = (performance.now() - t0) / 1000;
   if (v.json) console.log(JSON.stringify({ ...r, model: m.source, data: v.data, seconds: secs }));
-  else console.log(`eval ${v.data}: loss ${r.loss.toFixed(4)} nats/token, perplexity ${r.ppl.toFixed(2)}, ${r.bitsPerToken.toFixed(3)} bits/token over ${r.tokens} tokens (${r.blocks} blocks, ${secs.toFixed(1)} s)`);
+  else
+    console.log(
+      `eval ${v.data}: loss ${r.loss.toFixed(4)} nats/token, perplexity ${r.ppl.toFixed(2)}, ${r.bitsPerToken.toFixed(3)} bits/token over ${r.tokens} tokens (${r.blocks} blocks, ${secs.toFixed(1)} s)`,
+    );
   await m.backend.dispose();
   return 0;
 }

@@ -3,7 +3,8 @@ import { openModel } from '../../train/load.ts';
 import { exportHf } from '../../train/hf.ts';
 import { qwenTokenizerPath } from '../../tokenizer/encode.ts';
 
-export const summary = 'export a checkpoint as a Hugging Face folder (dense: Qwen2ForCausalLM; steel: Steel-LLM layout)';
+export const summary =
+  'export a checkpoint as a Hugging Face folder (dense: Qwen2ForCausalLM; steel: Steel-LLM layout)';
 
 const HELP = `usage: steel export --model PATH --format hf --out DIR [--check-tokens N] [--no-tokenizer]
 
@@ -25,13 +26,26 @@ export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      help: { type: 'boolean', short: 'h' }, model: { type: 'string' }, format: { type: 'string', default: 'hf' }, out: { type: 'string' },
-      'check-tokens': { type: 'string', default: '8' }, 'no-tokenizer': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      model: { type: 'string' },
+      format: { type: 'string', default: 'hf' },
+      out: { type: 'string' },
+      'check-tokens': { type: 'string', default: '8' },
+      'no-tokenizer': { type: 'boolean' },
     },
   });
-  if (v.help) { console.log(HELP); return 0; }
-  if (!v.model || !v.out) { console.error('steel export: --model and --out are required\n\n' + HELP); return 2; }
-  if (v.format !== 'hf') { console.error(`steel export: unknown format "${v.format}" (only hf)`); return 2; }
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!v.model || !v.out) {
+    console.error('steel export: --model and --out are required\n\n' + HELP);
+    return 2;
+  }
+  if (v.format !== 'hf') {
+    console.error(`steel export: unknown format "${v.format}" (only hf)`);
+    return 2;
+  }
   const m = await openModel(v.model, 'cpu');
   const n = Number(v['check-tokens']);
   let check: Int32Array | undefined;
@@ -40,9 +54,17 @@ export async function run(argv: string[]): Promise<number> {
     check = Int32Array.from({ length: n }, (_, i) => pool[(i * 7919 + 13) % pool.length]);
   }
   let tokenizerJson: string | undefined;
-  if (!v['no-tokenizer'] && (m.vocabIds || m.config.vocabSize === 151936)) { try { tokenizerJson = qwenTokenizerPath(); } catch { /* optional */ } }
+  if (!v['no-tokenizer'] && (m.vocabIds || m.config.vocabSize === 151936)) {
+    try {
+      tokenizerJson = qwenTokenizerPath();
+    } catch {
+      /* optional */
+    }
+  }
   const r = await exportHf(m.backend, m.vocabIds, v.out, { tokenizerJson, checkTokens: check });
-  console.log(`exported ${m.config.kind} model to ${r.dir}: ${r.files.join(', ')}${r.expandedVocab ? ' (compact vocabulary expanded to 151,936 rows; the other ids are suppressed in generation_config.json)' : ''}`);
+  console.log(
+    `exported ${m.config.kind} model to ${r.dir}: ${r.files.join(', ')}${r.expandedVocab ? ' (compact vocabulary expanded to 151,936 rows; the other ids are suppressed in generation_config.json)' : ''}`,
+  );
   await m.backend.dispose();
   return 0;
 }

@@ -31,17 +31,36 @@ export async function run(argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      help: { type: 'boolean', short: 'h' }, model: { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'string', default: '100' },
-      temperature: { type: 'string', default: '0.8' }, 'top-p': { type: 'string', default: '0.9' }, 'top-k': { type: 'string', default: '0' },
-      seed: { type: 'string', default: '1' }, tokenizer: { type: 'string', default: 'qwen' }, backend: { type: 'string', default: 'cpu' },
-      ids: { type: 'boolean' }, 'allow-unk': { type: 'boolean' }, chat: { type: 'boolean' }, system: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-tokens': { type: 'string', default: '100' },
+      temperature: { type: 'string', default: '0.8' },
+      'top-p': { type: 'string', default: '0.9' },
+      'top-k': { type: 'string', default: '0' },
+      seed: { type: 'string', default: '1' },
+      tokenizer: { type: 'string', default: 'qwen' },
+      backend: { type: 'string', default: 'cpu' },
+      ids: { type: 'boolean' },
+      'allow-unk': { type: 'boolean' },
+      chat: { type: 'boolean' },
+      system: { type: 'string' },
     },
   });
-  if (v.help) { console.log(HELP); return 0; }
-  if (!v.model) { console.error('steel generate: --model is required\n\n' + HELP); return 2; }
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!v.model) {
+    console.error('steel generate: --model is required\n\n' + HELP);
+    return 2;
+  }
   const m = await openModel(v.model, v.backend);
   const tk = loadTokenizer(v.tokenizer);
-  if (v.chat && v.prompt === undefined) { console.error('steel generate --chat: --prompt (the user message) is required'); return 2; }
+  if (v.chat && v.prompt === undefined) {
+    console.error('steel generate --chat: --prompt (the user message) is required');
+    return 2;
+  }
   const prompt = v.chat ? '' : (v.prompt ?? '<|im_start|>');
   const raw = v.chat
     ? await encodeChatPrompt(tk.tok, [{ role: 'user', content: v.prompt! }], v.system ?? DEFAULT_SYSTEM_PROMPT)
@@ -51,16 +70,27 @@ export async function run(argv: string[]): Promise<number> {
   const toRaw = (id: number) => (m.vocabIds ? m.vocabIds[id] : id);
   const eos = m.config.eosId;
   const out: number[] = [];
-  let printed = '', count = 0;
+  let printed = '',
+    count = 0;
   process.stdout.write(prompt);
   await generate(m.backend, ids, {
-    maxTokens: Number(v['max-tokens']), temperature: Number(v.temperature), topP: Number(v['top-p']), topK: Number(v['top-k']),
-    seed: Number(v.seed), stopIds: [eos],
-    banIds: m.vocabIds && !v['allow-unk'] && m.vocabIds.indexOf(UNK_RAW_ID) >= 0 ? [m.vocabIds.indexOf(UNK_RAW_ID)] : [],
+    maxTokens: Number(v['max-tokens']),
+    temperature: Number(v.temperature),
+    topP: Number(v['top-p']),
+    topK: Number(v['top-k']),
+    seed: Number(v.seed),
+    stopIds: [eos],
+    banIds:
+      m.vocabIds && !v['allow-unk'] && m.vocabIds.indexOf(UNK_RAW_ID) >= 0 ? [m.vocabIds.indexOf(UNK_RAW_ID)] : [],
     onToken: async (id) => {
       if (v.chat && id === eos) return; // the end of the reply, not part of it
-      if (v.ids) { process.stdout.write(` ${toRaw(id)}`); count++; return; }
-      if (toRaw(id) === UNK_RAW_ID) { // a token outside a capped compact vocabulary
+      if (v.ids) {
+        process.stdout.write(` ${toRaw(id)}`);
+        count++;
+        return;
+      }
+      if (toRaw(id) === UNK_RAW_ID) {
+        // a token outside a capped compact vocabulary
         const text = await decodeIds(tk.tok, out, false);
         process.stdout.write(text.slice(printed.length) + '⁇');
         out.length = 0;
@@ -71,7 +101,10 @@ export async function run(argv: string[]): Promise<number> {
       out.push(toRaw(id));
       count++;
       const text = await decodeIds(tk.tok, out, false);
-      if (text.length > printed.length && !text.endsWith('\uFFFD')) { process.stdout.write(text.slice(printed.length)); printed = text; }
+      if (text.length > printed.length && !text.endsWith('\uFFFD')) {
+        process.stdout.write(text.slice(printed.length));
+        printed = text;
+      }
     },
   });
   if (!v.ids) {

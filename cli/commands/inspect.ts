@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
-export const summary = 'report on a prep output or shard folder: sources, languages, lengths, tokens, duplicates, drops';
+export const summary =
+  'report on a prep output or shard folder: sources, languages, lengths, tokens, duplicates, drops';
 
 const HELP = `usage: steel inspect DIR [--json] [--html FILE] [--top N] [--decode-sample N]
 
@@ -18,10 +19,14 @@ options:
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
+    args: argv,
+    allowPositionals: true,
     options: {
-      json: { type: 'boolean', default: false }, html: { type: 'string' }, top: { type: 'string' },
-      'decode-sample': { type: 'string' }, help: { type: 'boolean', short: 'h', default: false },
+      json: { type: 'boolean', default: false },
+      html: { type: 'string' },
+      top: { type: 'string' },
+      'decode-sample': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {

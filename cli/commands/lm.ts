@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 
-export const summary = 'Train a character (or word) n-gram LM with modified Kneser-Ney smoothing, written as ARPA; score text with one';
+export const summary =
+  'Train a character (or word) n-gram LM with modified Kneser-Ney smoothing, written as ARPA; score text with one';
 
 const HELP = `usage:
   steel lm train --input FILES... --out model.arpa [--order 5] [--tokenization char|whitespace|jieba] [--field text] [--max-docs N]
@@ -36,7 +37,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const tok = values.tokenization as 'char' | 'whitespace' | 'jieba';
-  if (!['char', 'whitespace', 'jieba'].includes(tok)) throw new Error(`--tokenization must be char, whitespace or jieba (got ${tok})`);
+  if (!['char', 'whitespace', 'jieba'].includes(tok))
+    throw new Error(`--tokenization must be char, whitespace or jieba (got ${tok})`);
   const { readRecords, detectFormat, expandInput } = await import('../../pipeline/readers/index.ts');
   const lm = await import('../../filters/lm.ts');
   const files = [...(values.input as string[]), ...positionals].flatMap((p) => expandInput(p));
@@ -61,7 +63,8 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(order) || order < 1 || order > 10) throw new Error('--order must be an integer 1..10');
     const t0 = performance.now();
     const sentences: string[][] = [];
-    let chars = 0, nd = 0;
+    let chars = 0,
+      nd = 0;
     for await (const d of docs()) {
       nd++;
       for (const line of d.text.split('\n')) {
@@ -76,8 +79,10 @@ export async function run(argv: string[]): Promise<number> {
     const model = lm.trainKneserNey(sentences, order);
     const { writeFileAtomic } = await import('../../pipeline/fsutil.ts');
     writeFileAtomic(values.out, lm.formatArpa(model));
-    console.log(`lm train: ${nd} documents, ${sentences.length} sentences, ${chars.toLocaleString('en-US')} characters -> ${values.out} ` +
-      `(order ${order}, ${tok}; n-grams ${model.grams.map((g) => g.size).join('/')}; discounts ${model.discounts.map((d) => d.map((x) => x.toFixed(3)).join(',')).join(' | ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `lm train: ${nd} documents, ${sentences.length} sentences, ${chars.toLocaleString('en-US')} characters -> ${values.out} ` +
+        `(order ${order}, ${tok}; n-grams ${model.grams.map((g) => g.size).join('/')}; discounts ${model.discounts.map((d) => d.map((x) => x.toFixed(3)).join(',')).join(' | ')}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     return 0;
   }
   if (sub === 'score') {

@@ -20,39 +20,87 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 function info(c: ModelConfig, seqLen: number) {
   const { total, byPart } = countParams(c);
   const f = flopsPerToken(c, seqLen);
-  return { name: c.name, kind: c.kind, total, byPart, flopsPerToken: f.total, steelFormulaFlopsPerToken: f.steelFormula, seqLen, trainMemoryBytes: total * 16 };
+  return {
+    name: c.name,
+    kind: c.kind,
+    total,
+    byPart,
+    flopsPerToken: f.total,
+    steelFormulaFlopsPerToken: f.steelFormula,
+    seqLen,
+    trainMemoryBytes: total * 16,
+  };
 }
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (!sub || sub === '--help' || sub === '-h') { console.log(HELP); return sub ? 0 : 2; }
+  if (!sub || sub === '--help' || sub === '-h') {
+    console.log(HELP);
+    return sub ? 0 : 2;
+  }
   if (sub === 'list') {
     for (const [k, p] of Object.entries(PRESETS)) {
       const c = p.model.compactVocab && p.model.vocabCap ? { ...p.model, vocabSize: p.model.vocabCap + 3 } : p.model;
-      console.log(`${k.padEnd(20)} ${((c !== p.model ? '~' : '') + fmt(countParams(c).total)).padStart(15)}  ${p.description}`);
+      console.log(
+        `${k.padEnd(20)} ${((c !== p.model ? '~' : '') + fmt(countParams(c).total)).padStart(15)}  ${p.description}`,
+      );
     }
     return 0;
   }
   if (sub === 'info') {
-    const { values: v, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: 'string' }, 'seq-len': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } } });
-    if (v.help) { console.log(HELP); return 0; }
-    const { model } = v.config ? resolveConfig({ config: v.config, preset: positionals[0] }) : { model: getPreset(positionals[0] ?? '').model };
+    const { values: v, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        'seq-len': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+    });
+    if (v.help) {
+      console.log(HELP);
+      return 0;
+    }
+    const { model } = v.config
+      ? resolveConfig({ config: v.config, preset: positionals[0] })
+      : { model: getPreset(positionals[0] ?? '').model };
     if (model.compactVocab && model.vocabCap) model.vocabSize = model.vocabCap + 3; // cap + pad, eos, unk (upper bound)
     const r = info(model, v['seq-len'] ? Number(v['seq-len']) : model.seqLen);
-    if (v.json) { console.log(JSON.stringify(r)); return 0; }
+    if (v.json) {
+      console.log(JSON.stringify(r));
+      return 0;
+    }
     console.log(`${r.name} (${r.kind} kind): ${fmt(r.total)} parameters`);
-    for (const [k, n] of Object.entries(r.byPart)) console.log(`  ${k.padEnd(10)} ${fmt(n).padStart(15)}  ${((100 * n) / r.total).toFixed(1)}%`);
+    for (const [k, n] of Object.entries(r.byPart))
+      console.log(`  ${k.padEnd(10)} ${fmt(n).padStart(15)}  ${((100 * n) / r.total).toFixed(1)}%`);
     const L = model.numLayers;
     const per = (r.total - (r.byPart.embedding ?? 0) - (r.byPart.lm_head ?? 0) - model.hiddenSize) / L;
     console.log(`  per layer  ${fmt(per).padStart(15)}`);
-    console.log(`training FLOPs/token at T=${r.seqLen}: ${r.flopsPerToken.toExponential(3)} (executed; Steel's formula 6(L·4d² + dV) + 12·L·d·T: ${r.steelFormulaFlopsPerToken.toExponential(3)})`);
-    if (model.compactVocab) console.log(`note: CPU preset with a compact vocabulary (${model.vocabCap ? `the ${model.vocabCap} most frequent ids + pad/eos/unk` : 'the ids present in the data'}), counted at ${model.vocabSize} rows`);
+    console.log(
+      `training FLOPs/token at T=${r.seqLen}: ${r.flopsPerToken.toExponential(3)} (executed; Steel's formula 6(L·4d² + dV) + 12·L·d·T: ${r.steelFormulaFlopsPerToken.toExponential(3)})`,
+    );
+    if (model.compactVocab)
+      console.log(
+        `note: CPU preset with a compact vocabulary (${model.vocabCap ? `the ${model.vocabCap} most frequent ids + pad/eos/unk` : 'the ids present in the data'}), counted at ${model.vocabSize} rows`,
+      );
     console.log(`fp32 AdamW training state (weights+grads+m+v): ${(r.trainMemoryBytes / 2 ** 30).toFixed(2)} GiB`);
     return 0;
   }
   if (sub === 'check-causal') {
-    const { values: v } = parseArgs({ args: rest, options: { preset: { type: 'string', multiple: true }, model: { type: 'string' }, tokens: { type: 'string', default: '16' }, help: { type: 'boolean' } } });
-    if (v.help) { console.log(HELP); return 0; }
+    const { values: v } = parseArgs({
+      args: rest,
+      options: {
+        preset: { type: 'string', multiple: true },
+        model: { type: 'string' },
+        tokens: { type: 'string', default: '16' },
+        help: { type: 'boolean' },
+      },
+    });
+    if (v.help) {
+      console.log(HELP);
+      return 0;
+    }
     const reports = [];
     if (v.model) {
       const m = await openModel(v.model);
@@ -67,7 +115,9 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
     for (const r of reports) {
-      console.log(`${'name' in r ? (r as { name: string }).name : v.model} (${r.kind}): changing token ${r.changedAt} moves earlier logits by up to ${r.maxDiffBefore.toExponential(2)} -> ${r.causal ? 'CAUSAL' : 'NOT CAUSAL (future tokens leak into earlier positions)'}`);
+      console.log(
+        `${'name' in r ? (r as { name: string }).name : v.model} (${r.kind}): changing token ${r.changedAt} moves earlier logits by up to ${r.maxDiffBefore.toExponential(2)} -> ${r.causal ? 'CAUSAL' : 'NOT CAUSAL (future tokens leak into earlier positions)'}`,
+      );
     }
     return 0;
   }

@@ -22,7 +22,20 @@ export interface ParamInfo {
   description?: string;
 }
 
-type JS = { type?: string | string[]; enum?: unknown[]; items?: JS; anyOf?: JS[]; oneOf?: JS[]; const?: unknown; properties?: Record<string, JS>; required?: string[]; default?: unknown; description?: string; minimum?: number; maximum?: number };
+type JS = {
+  type?: string | string[];
+  enum?: unknown[];
+  items?: JS;
+  anyOf?: JS[];
+  oneOf?: JS[];
+  const?: unknown;
+  properties?: Record<string, JS>;
+  required?: string[];
+  default?: unknown;
+  description?: string;
+  minimum?: number;
+  maximum?: number;
+};
 
 export function paramsSchema(op: Op): JS {
   try {
@@ -71,14 +84,23 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const all = await operators.all();
-  let ops = [...all.values()].sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'map' ? -1 : 1));
+  let ops = [...all.values()].sort((a, b) =>
+    a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'map' ? -1 : 1,
+  );
   if (positionals.length) {
     const unknown = positionals.filter((n) => !all.has(n));
-    if (unknown.length) throw new Error(`unknown operator(s): ${unknown.join(', ')} (known: ${[...all.keys()].sort().join(', ')})`);
+    if (unknown.length)
+      throw new Error(`unknown operator(s): ${unknown.join(', ')} (known: ${[...all.keys()].sort().join(', ')})`);
     ops = ops.filter((o) => positionals.includes(o.name));
   }
   if (values.json) {
-    console.log(JSON.stringify(ops.map((o) => ({ name: o.name, kind: o.kind, description: o.description, params: paramsSchema(o) })), null, 2));
+    console.log(
+      JSON.stringify(
+        ops.map((o) => ({ name: o.name, kind: o.kind, description: o.description, params: paramsSchema(o) })),
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   const lines: string[] = [];

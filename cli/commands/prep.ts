@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
 import { INPUT_FORMATS, isInputFormat } from '../../pipeline/readers/formats.ts';
 
-export const summary = 'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
+export const summary =
+  'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
 
 const HELP = `usage: steel prep [--recipe NAME|FILE] [--input [CORPUS=]PATH_OR_GLOB]... [--out DIR] [--workers N] [INPUT...]
 
@@ -68,12 +69,14 @@ export async function run(argv: string[]): Promise<number> {
     return n;
   };
   const format = values.format;
-  if (format !== undefined && !isInputFormat(format)) throw new Error(`--format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`);
+  if (format !== undefined && !isInputFormat(format))
+    throw new Error(`--format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`);
   let executor: import('../../pipeline/executor-types.ts').Executor | undefined;
   if (values.executor === 'slurm') {
     const slurm = await import('../../pipeline/slurm/slurm.ts');
     executor = slurm.createSlurmExecutor();
-  } else if (values.executor !== 'local') throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
+  } else if (values.executor !== 'local')
+    throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
   const inputs = [...(values.input ?? []), ...positionals];
   if (inputs.length) {
     // inputs inside a folder downloaded by `steel collect` must be complete (verified sizes, no .part files)
@@ -99,6 +102,9 @@ export async function run(argv: string[]): Promise<number> {
       ...(format ? { format } : {}),
     },
   });
-  if (!values.quiet) console.error(`\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`);
+  if (!values.quiet)
+    console.error(
+      `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
+    );
   return stats.invariant.ok ? 0 : 1;
 }

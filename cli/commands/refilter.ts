@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const summary = 'Re-apply changed filter thresholds to a finished run from its stored statistics (no recomputation)';
+export const summary =
+  'Re-apply changed filter thresholds to a finished run from its stored statistics (no recomputation)';
 
 const HELP = `usage: steel refilter RUN_DIR --set RULE.max=X [--set RULE.min=Y ...] --out DIR [options]
 
@@ -56,7 +57,8 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   recipeRef ??= typeof runStats?.recipe === 'string' ? runStats.recipe : undefined;
-  if (!recipeRef) throw new Error(`${runDir}: cannot tell which recipe made this run (no stats.json "recipe"); pass --recipe`);
+  if (!recipeRef)
+    throw new Error(`${runDir}: cannot tell which recipe made this run (no stats.json "recipe"); pass --recipe`);
   const recipe = loadRecipe(recipeRef);
   const { operators } = await import('../operators.ts');
   const resolved = await resolveSteps(recipe, operators);
@@ -65,22 +67,42 @@ export async function run(argv: string[]): Promise<number> {
   if (values['list-rules']) {
     for (const s of plan.steps) {
       if (s.kind !== 'filter') continue;
-      for (const r of s.rules) console.log(`${s.name.padEnd(22)} ${r.rule.padEnd(36)} min=${r.min ?? '-'} max=${r.max ?? '-'}${r.byLang ? ' ' + JSON.stringify(r.byLang) : ''}`);
+      for (const r of s.rules)
+        console.log(
+          `${s.name.padEnd(22)} ${r.rule.padEnd(36)} min=${r.min ?? '-'} max=${r.max ?? '-'}${r.byLang ? ' ' + JSON.stringify(r.byLang) : ''}`,
+        );
     }
     return 0;
   }
   if (!values.out) throw new Error('--out DIR is required');
-  if (existsSync(join(values.out, 'docs')) || existsSync(join(values.out, 'excluded'))) throw new Error(`${values.out}: already holds docs/ or excluded/; choose an empty folder`);
+  if (existsSync(join(values.out, 'docs')) || existsSync(join(values.out, 'excluded')))
+    throw new Error(`${values.out}: already holds docs/ or excluded/; choose an empty folder`);
   const t0 = performance.now();
-  const res = await refilterRun({ runDir, outDir: values.out, plan, mapOnly: values['map-only'], workers: Number(values.workers), runStats, log: (m) => console.error(m) });
+  const res = await refilterRun({
+    runDir,
+    outDir: values.out,
+    plan,
+    mapOnly: values['map-only'],
+    workers: Number(values.workers),
+    runStats,
+    log: (m) => console.error(m),
+  });
   const { writeFileAtomic } = await import('../../pipeline/fsutil.ts');
-  const out = { recipe: recipe.name, run_dir: runDir, overrides: values.set, seconds: (performance.now() - t0) / 1000, ...res };
+  const out = {
+    recipe: recipe.name,
+    run_dir: runDir,
+    overrides: values.set,
+    seconds: (performance.now() - t0) / 1000,
+    ...res,
+  };
   writeFileAtomic(join(values.out, 'stats.json'), JSON.stringify(out, null, 2) + '\n');
   const lines = [
     `refilter: ${res.read.toLocaleString('en-US')} documents -> kept ${res.kept.toLocaleString('en-US')}, dropped ${res.dropped.toLocaleString('en-US')} ` +
       `(newly kept ${res.newly_kept}, newly dropped ${res.newly_dropped}) in ${out.seconds.toFixed(1)} s -> ${values.out}`,
     'dropped by rule:',
-    ...Object.entries(res.dropped_by_rule).sort((a, b) => b[1] - a[1]).map(([k, v]) => `  ${k.padEnd(36)} ${v.toLocaleString('en-US')}`),
+    ...Object.entries(res.dropped_by_rule)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `  ${k.padEnd(36)} ${v.toLocaleString('en-US')}`),
   ];
   console.log(lines.join('\n'));
   return 0;

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
-export const summary = 'report on a training run: loss, LR, grad norm, tokens/s, MFU and eval curves (terminal, JSON, HTML, TensorBoard)';
+export const summary =
+  'report on a training run: loss, LR, grad norm, tokens/s, MFU and eval curves (terminal, JSON, HTML, TensorBoard)';
 
 const HELP = `usage: steel report RUN [--html FILE] [--json] [--tensorboard DIR]
 
@@ -16,11 +17,23 @@ options:
 
 export async function run(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { help: { type: 'boolean', short: 'h' }, html: { type: 'string' }, json: { type: 'boolean' }, tensorboard: { type: 'string' } },
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      html: { type: 'string' },
+      json: { type: 'boolean' },
+      tensorboard: { type: 'string' },
+    },
   });
-  if (v.help) { console.log(HELP); return 0; }
-  if (positionals.length !== 1) { console.error('steel report: give one run folder\n\n' + HELP); return 2; }
+  if (v.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    console.error('steel report: give one run folder\n\n' + HELP);
+    return 2;
+  }
   const { buildReport, formatReport, renderHtml } = await import('../../eval/report.ts');
   const r = buildReport(positionals[0]);
   console.log(v.json ? JSON.stringify(r, null, 2) : formatReport(r));
@@ -31,7 +44,9 @@ export async function run(argv: string[]): Promise<number> {
   if (v.tensorboard) {
     const { writeTensorBoard } = await import('../../train/tensorboard.ts');
     const tb = writeTensorBoard(r.metricsFile, v.tensorboard);
-    console.error(`wrote ${tb.file} (${tb.rows} rows, ${tb.scalars} scalars); view with: tensorboard --logdir ${v.tensorboard}`);
+    console.error(
+      `wrote ${tb.file} (${tb.rows} rows, ${tb.scalars} scalars); view with: tensorboard --logdir ${v.tensorboard}`,
+    );
   }
   return 0;
 }

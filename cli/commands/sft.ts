@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { finetune, STEEL_DPO, STEEL_SFT, type FtHyper, type FtTask } from '../../train/finetune.ts';
 
-export const summary = 'supervised fine-tuning (Steel-LLM-Chat recipe) from a pretrained run or HF folder on steel sft-data shards';
+export const summary =
+  'supervised fine-tuning (Steel-LLM-Chat recipe) from a pretrained run or HF folder on steel sft-data shards';
 
 export function help(task: FtTask): string {
   const d = task === 'sft' ? STEEL_SFT : STEEL_DPO;
@@ -28,31 +29,67 @@ export async function runTask(task: FtTask, argv: string[]): Promise<number> {
   const { values: v } = parseArgs({
     args: argv,
     options: {
-      help: { type: 'boolean', short: 'h' }, from: { type: 'string' }, data: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
-      epochs: { type: 'string' }, lr: { type: 'string' }, 'min-lr': { type: 'string' }, batch: { type: 'string' }, 'micro-batch': { type: 'string' },
-      'weight-decay': { type: 'string' }, beta: { type: 'string' }, steps: { type: 'string' }, seed: { type: 'string' }, 'warmup-ratio': { type: 'string' },
-      'log-every': { type: 'string' }, 'ckpt-every': { type: 'string' }, backend: { type: 'string', default: 'cpu' }, quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      from: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      resume: { type: 'boolean' },
+      epochs: { type: 'string' },
+      lr: { type: 'string' },
+      'min-lr': { type: 'string' },
+      batch: { type: 'string' },
+      'micro-batch': { type: 'string' },
+      'weight-decay': { type: 'string' },
+      beta: { type: 'string' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+      'warmup-ratio': { type: 'string' },
+      'log-every': { type: 'string' },
+      'ckpt-every': { type: 'string' },
+      backend: { type: 'string', default: 'cpu' },
+      quiet: { type: 'boolean' },
     },
   });
-  if (v.help) { console.log(help(task)); return 0; }
-  if (!v.data || !v.out || (!v.from && !v.resume)) { console.error(`steel ${task}: --data, --out and --from (or --resume) are required\n\n${help(task)}`); return 2; }
+  if (v.help) {
+    console.log(help(task));
+    return 0;
+  }
+  if (!v.data || !v.out || (!v.from && !v.resume)) {
+    console.error(`steel ${task}: --data, --out and --from (or --resume) are required\n\n${help(task)}`);
+    return 2;
+  }
   const num = (name: string, s: string | undefined, def: number, int = false): number => {
     if (s === undefined) return def;
     const n = Number(s);
-    if (!Number.isFinite(n) || n < 0 || (int && !Number.isInteger(n))) throw new Error(`--${name} must be a ${int ? 'non-negative integer' : 'non-negative number'}, got "${s}"`);
+    if (!Number.isFinite(n) || n < 0 || (int && !Number.isInteger(n)))
+      throw new Error(`--${name} must be a ${int ? 'non-negative integer' : 'non-negative number'}, got "${s}"`);
     return n;
   };
   const d = task === 'sft' ? STEEL_SFT : STEEL_DPO;
   const hyper: FtHyper = {
-    ...d, epochs: num('epochs', v.epochs, d.epochs), lr: num('lr', v.lr, d.lr), minLr: num('min-lr', v['min-lr'], d.minLr),
-    globalBatch: Math.max(1, num('batch', v.batch, d.globalBatch, true)), microBatch: Math.max(1, num('micro-batch', v['micro-batch'], d.microBatch, true)),
-    weightDecay: num('weight-decay', v['weight-decay'], d.weightDecay), beta: num('beta', v.beta, d.beta), seed: num('seed', v.seed, d.seed, true),
+    ...d,
+    epochs: num('epochs', v.epochs, d.epochs),
+    lr: num('lr', v.lr, d.lr),
+    minLr: num('min-lr', v['min-lr'], d.minLr),
+    globalBatch: Math.max(1, num('batch', v.batch, d.globalBatch, true)),
+    microBatch: Math.max(1, num('micro-batch', v['micro-batch'], d.microBatch, true)),
+    weightDecay: num('weight-decay', v['weight-decay'], d.weightDecay),
+    beta: num('beta', v.beta, d.beta),
+    seed: num('seed', v.seed, d.seed, true),
     warmupRatio: num('warmup-ratio', v['warmup-ratio'], d.warmupRatio),
   };
   await finetune({
-    task, from: v.from, dataDir: v.data, outDir: v.out, backend: v.backend, hyper, resume: v.resume,
-    steps: v.steps ? num('steps', v.steps, 0, true) : undefined, logEvery: v['log-every'] ? num('log-every', v['log-every'], 10, true) : undefined,
-    ckptEvery: v['ckpt-every'] ? num('ckpt-every', v['ckpt-every'], 500, true) : undefined, quiet: v.quiet,
+    task,
+    from: v.from,
+    dataDir: v.data,
+    outDir: v.out,
+    backend: v.backend,
+    hyper,
+    resume: v.resume,
+    steps: v.steps ? num('steps', v.steps, 0, true) : undefined,
+    logEvery: v['log-every'] ? num('log-every', v['log-every'], 10, true) : undefined,
+    ckptEvery: v['ckpt-every'] ? num('ckpt-every', v['ckpt-every'], 500, true) : undefined,
+    quiet: v.quiet,
   });
   return 0;
 }

@@ -28,7 +28,10 @@ export async function run(argv: string[]): Promise<number> {
     console.error(HELP);
     return 2;
   }
-  const p = existsSync(positionals[0]) && statSync(positionals[0]).isDirectory() ? join(positionals[0], 'stats.json') : positionals[0];
+  const p =
+    existsSync(positionals[0]) && statSync(positionals[0]).isDirectory()
+      ? join(positionals[0], 'stats.json')
+      : positionals[0];
   if (!existsSync(p)) throw new Error(`no stats at ${p} (is it a finished \`steel prep\` output folder?)`);
   const text = readFileSync(p, 'utf8');
   if (values.json) {

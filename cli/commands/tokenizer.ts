@@ -31,7 +31,9 @@ function docFiles(inputs: string[]): string[] {
   for (const p of inputs) {
     if (!existsSync(p)) throw new Error(`input ${p}: not found`);
     if (statSync(p).isDirectory()) {
-      const fs = readdirSync(p).filter((f) => /\.jsonl(\.zst|\.gz)?$/.test(f) && !f.startsWith('.')).sort();
+      const fs = readdirSync(p)
+        .filter((f) => /\.jsonl(\.zst|\.gz)?$/.test(f) && !f.startsWith('.'))
+        .sort();
       if (!fs.length) throw new Error(`input ${p}: folder has no .jsonl[.zst|.gz] files`);
       out.push(...fs.map((f) => join(p, f)));
     } else out.push(p);
@@ -50,12 +52,18 @@ async function encodeCmd(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      input: { type: 'string', multiple: true }, out: { type: 'string' }, tokenizer: { type: 'string', default: 'qwen' },
-      workers: { type: 'string' }, shuffle: { type: 'boolean', default: false }, seed: { type: 'string' },
-      'max-shard-bytes': { type: 'string' }, quiet: { type: 'boolean', default: false },
+      input: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      tokenizer: { type: 'string', default: 'qwen' },
+      workers: { type: 'string' },
+      shuffle: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      'max-shard-bytes': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
     },
   });
-  if (!values.input?.length || !values.out) throw new Error('encode needs --input and --out (see steel tokenizer --help)');
+  if (!values.input?.length || !values.out)
+    throw new Error('encode needs --input and --out (see steel tokenizer --help)');
   const files = docFiles(values.input);
   const { LocalExecutor } = await import('../../pipeline/executor.ts');
   const { tokenizeToShards } = await import('../../tokenizer/tokenize.ts');
@@ -71,12 +79,19 @@ async function encodeCmd(argv: string[]): Promise<number> {
     seed: values.seed !== undefined ? Number(values.seed) : undefined,
     log: values.quiet ? () => {} : undefined,
   });
-  try { rmdirSync(join(out, '.work')); } catch { /* not empty or gone */ }
+  try {
+    rmdirSync(join(out, '.work'));
+  } catch {
+    /* not empty or gone */
+  }
   const m = res.manifest;
   console.log(`${res.documents} documents, ${res.tokens} tokens, ${m.shards.length} shard(s) in ${out}`);
-  console.log(`${(res.chars / Math.max(1, res.tokens)).toFixed(3)} chars/token; ${(res.utf8Bytes / 1e6).toFixed(2)} MB of text in ${res.seconds.toFixed(1)}s ` +
-    `(per CPU-second: ${(res.utf8Bytes / 1e6 / Math.max(1e-9, res.cpuSeconds)).toFixed(2)} MB/s, ${(res.tokens / Math.max(1e-9, res.cpuSeconds) / 1e6).toFixed(3)}M tokens/s)`);
-  for (const [s, n] of Object.entries(m.totals.sources).sort((a, b) => b[1] - a[1])) console.log(`  ${s.padEnd(32)} ${String(n).padStart(12)} tokens`);
+  console.log(
+    `${(res.chars / Math.max(1, res.tokens)).toFixed(3)} chars/token; ${(res.utf8Bytes / 1e6).toFixed(2)} MB of text in ${res.seconds.toFixed(1)}s ` +
+      `(per CPU-second: ${(res.utf8Bytes / 1e6 / Math.max(1e-9, res.cpuSeconds)).toFixed(2)} MB/s, ${(res.tokens / Math.max(1e-9, res.cpuSeconds) / 1e6).toFixed(3)}M tokens/s)`,
+  );
+  for (const [s, n] of Object.entries(m.totals.sources).sort((a, b) => b[1] - a[1]))
+    console.log(`  ${s.padEnd(32)} ${String(n).padStart(12)} tokens`);
   return 0;
 }
 
@@ -84,13 +99,21 @@ async function trainCmd(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      input: { type: 'string', multiple: true }, 'vocab-size': { type: 'string' }, out: { type: 'string' },
-      'min-frequency': { type: 'string' }, special: { type: 'string' }, nfc: { type: 'boolean', default: false },
-      holdout: { type: 'string' }, 'max-chars': { type: 'string' }, compare: { type: 'string', default: 'qwen' },
-      json: { type: 'boolean', default: false }, workers: { type: 'string' },
+      input: { type: 'string', multiple: true },
+      'vocab-size': { type: 'string' },
+      out: { type: 'string' },
+      'min-frequency': { type: 'string' },
+      special: { type: 'string' },
+      nfc: { type: 'boolean', default: false },
+      holdout: { type: 'string' },
+      'max-chars': { type: 'string' },
+      compare: { type: 'string', default: 'qwen' },
+      json: { type: 'boolean', default: false },
+      workers: { type: 'string' },
     },
   });
-  if (!values.input?.length || !values['vocab-size'] || !values.out) throw new Error('train needs --input, --vocab-size and --out');
+  if (!values.input?.length || !values['vocab-size'] || !values.out)
+    throw new Error('train needs --input, --vocab-size and --out');
   for (const f of values.input) if (!existsSync(f)) throw new Error(`input ${f}: not found`);
   const inputs = values.input.flatMap((p) => (statSync(p).isDirectory() ? docFiles([p]) : [p]));
   const holdout = values.holdout !== undefined ? Number(values.holdout) : 0.1;
@@ -99,25 +122,40 @@ async function trainCmd(argv: string[]): Promise<number> {
   const workers = posInt('workers', values.workers, availableParallelism());
   const { LocalExecutor } = await import('../../pipeline/executor.ts');
   const rep = await trainTokenizer({
-    workers, executor: new LocalExecutor({ progress: { quiet: values.json } }),
-    inputs, vocabSize: posInt('vocab-size', values['vocab-size'], 0), out: values.out,
+    workers,
+    executor: new LocalExecutor({ progress: { quiet: values.json } }),
+    inputs,
+    vocabSize: posInt('vocab-size', values['vocab-size'], 0),
+    out: values.out,
     minFrequency: values['min-frequency'] ? posInt('min-frequency', values['min-frequency'], 2) : undefined,
     specialTokens: values.special ? values.special.split(',').filter(Boolean) : undefined,
-    nfc: values.nfc, holdout, maxChars: values['max-chars'] ? posInt('max-chars', values['max-chars'], 0) : undefined,
+    nfc: values.nfc,
+    holdout,
+    maxChars: values['max-chars'] ? posInt('max-chars', values['max-chars'], 0) : undefined,
     compareWith: values.compare === 'none' ? null : values.compare,
   });
   if (values.json) {
     console.log(JSON.stringify(rep, null, 2));
   } else {
-    console.log(`${rep.out}: ${rep.vocabSize} tokens (${rep.merges} merges) from ${(rep.trainChars / 1e6).toFixed(2)}M chars, ` +
-      `${rep.distinctWords} distinct pre-tokens; count ${rep.countSeconds.toFixed(1)}s, train ${rep.trainSeconds.toFixed(1)}s`);
-    console.log(`round trip decode(encode(x)) == x: ${rep.roundTrip.documents - rep.roundTrip.failures}/${rep.roundTrip.documents} documents`);
+    console.log(
+      `${rep.out}: ${rep.vocabSize} tokens (${rep.merges} merges) from ${(rep.trainChars / 1e6).toFixed(2)}M chars, ` +
+        `${rep.distinctWords} distinct pre-tokens; count ${rep.countSeconds.toFixed(1)}s, train ${rep.trainSeconds.toFixed(1)}s`,
+    );
+    console.log(
+      `round trip decode(encode(x)) == x: ${rep.roundTrip.documents - rep.roundTrip.failures}/${rep.roundTrip.documents} documents`,
+    );
     if (rep.compression.length) {
       console.log('\nheld-out compression (characters per token):');
-      console.log(`  ${'lang'.padEnd(6)} ${'docs'.padStart(6)} ${'chars'.padStart(10)} ${'tokens'.padStart(10)} ${'chars/tok'.padStart(9)} ${values.compare !== 'none' ? `${'ref tokens'.padStart(10)} ${'ref c/t'.padStart(8)}` : ''}`);
+      console.log(
+        `  ${'lang'.padEnd(6)} ${'docs'.padStart(6)} ${'chars'.padStart(10)} ${'tokens'.padStart(10)} ${'chars/tok'.padStart(9)} ${values.compare !== 'none' ? `${'ref tokens'.padStart(10)} ${'ref c/t'.padStart(8)}` : ''}`,
+      );
       for (const r of rep.compression) {
-        console.log(`  ${r.lang.padEnd(6)} ${String(r.documents).padStart(6)} ${String(r.chars).padStart(10)} ${String(r.tokens).padStart(10)} ${r.charsPerToken.toFixed(3).padStart(9)} ` +
-          (r.refTokens !== undefined ? `${String(r.refTokens).padStart(10)} ${r.refCharsPerToken!.toFixed(3).padStart(8)}` : ''));
+        console.log(
+          `  ${r.lang.padEnd(6)} ${String(r.documents).padStart(6)} ${String(r.chars).padStart(10)} ${String(r.tokens).padStart(10)} ${r.charsPerToken.toFixed(3).padStart(9)} ` +
+            (r.refTokens !== undefined
+              ? `${String(r.refTokens).padStart(10)} ${r.refCharsPerToken!.toFixed(3).padStart(8)}`
+              : ''),
+        );
       }
     }
   }
@@ -126,8 +164,14 @@ async function trainCmd(argv: string[]): Promise<number> {
 
 async function exportCmd(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true,
-    options: { format: { type: 'string' }, 'chunk-size': { type: 'string' }, prefix: { type: 'string' }, 'sep-token': { type: 'string' } },
+    args: argv,
+    allowPositionals: true,
+    options: {
+      format: { type: 'string' },
+      'chunk-size': { type: 'string' },
+      prefix: { type: 'string' },
+      'sep-token': { type: 'string' },
+    },
   });
   const [dir, out] = positionals;
   if (!dir || !out || !values.format) throw new Error('export needs --format megatron|litgpt SHARDS_DIR OUT');
@@ -138,27 +182,42 @@ async function exportCmd(argv: string[]): Promise<number> {
     console.log(`wrote ${s.files.join(', ')}: ${s.documents} documents, ${s.tokens} tokens (int32)`);
   } else if (values.format === 'litgpt') {
     const s = await ex.exportLitgpt(dir, out, {
-      chunkSize: posInt('chunk-size', values['chunk-size'], ex.STEEL_CHUNK_SIZE), prefix: values.prefix,
-      sepToken: values['sep-token'] !== undefined ? Number(values['sep-token']) : undefined, log,
+      chunkSize: posInt('chunk-size', values['chunk-size'], ex.STEEL_CHUNK_SIZE),
+      prefix: values.prefix,
+      sepToken: values['sep-token'] !== undefined ? Number(values['sep-token']) : undefined,
+      log,
     });
-    console.log(`wrote ${s.chunks} LITPKDS chunk(s) to ${out}: ${s.documents} documents, ${s.tokens} tokens, ${s.padding} padding tokens in the last chunk`);
+    console.log(
+      `wrote ${s.chunks} LITPKDS chunk(s) to ${out}: ${s.documents} documents, ${s.tokens} tokens, ${s.padding} padding tokens in the last chunk`,
+    );
   } else throw new Error(`--format must be megatron or litgpt, got "${values.format}"`);
   return 0;
 }
 
 async function verifyCmd(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'no-hash': { type: 'boolean', default: false } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'no-hash': { type: 'boolean', default: false } },
+  });
   if (!positionals[0]) throw new Error('verify needs SHARDS_DIR');
   const { verifyManifest, readManifest } = await import('../../tokenizer/shards.ts');
   const r = verifyManifest(positionals[0], { hash: !values['no-hash'], throwOnError: false });
   const m = readManifest(positionals[0]);
-  if (r.ok) console.log(`ok: ${m.shards.length} shard(s), ${m.totals.documents} documents, ${m.totals.tokens} tokens match manifest.json`);
+  if (r.ok)
+    console.log(
+      `ok: ${m.shards.length} shard(s), ${m.totals.documents} documents, ${m.totals.tokens} tokens match manifest.json`,
+    );
   else for (const p of r.problems) console.error(p);
   return r.ok ? 0 : 1;
 }
 
 async function idsCmd(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { tokenizer: { type: 'string', default: 'qwen' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { tokenizer: { type: 'string', default: 'qwen' } },
+  });
   const { loadTokenizer } = await import('../../tokenizer/encode.ts');
   const t = loadTokenizer(values.tokenizer);
   const enc = await t.tok.encode(positionals.join(' '), null, { addSpecialTokens: false });
@@ -174,11 +233,16 @@ export async function run(argv: string[]): Promise<number> {
     return sub ? 0 : 1;
   }
   switch (sub) {
-    case 'encode': return encodeCmd(rest);
-    case 'train': return trainCmd(rest);
-    case 'export': return exportCmd(rest);
-    case 'verify': return verifyCmd(rest);
-    case 'ids': return idsCmd(rest);
+    case 'encode':
+      return encodeCmd(rest);
+    case 'train':
+      return trainCmd(rest);
+    case 'export':
+      return exportCmd(rest);
+    case 'verify':
+      return verifyCmd(rest);
+    case 'ids':
+      return idsCmd(rest);
     default:
       console.error(`steel tokenizer: unknown subcommand "${sub}"\n\n${HELP}`);
       return 2;

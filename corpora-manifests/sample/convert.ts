@@ -33,7 +33,24 @@ export function normalizeSample(s: string): string {
 
 // ---------------------------------------------------------------- HTML (debian-reference)
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0', copy: '©', mdash: '—', ndash: '–', hellip: '…', lsquo: '‘', rsquo: '’', ldquo: '“', rdquo: '”', reg: '®', trade: '™' };
+const ENTITIES: Record<string, string> = {
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  nbsp: '\u00a0',
+  copy: '©',
+  mdash: '—',
+  ndash: '–',
+  hellip: '…',
+  lsquo: '‘',
+  rsquo: '’',
+  ldquo: '“',
+  rdquo: '”',
+  reg: '®',
+  trade: '™',
+};
 
 export function decodeEntities(s: string): string {
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (m, e: string) => {
@@ -56,9 +73,16 @@ export function removeDivs(html: string, cls: RegExp): string {
     let start = -1;
     let after = 0;
     while ((m = open.exec(html))) {
-      if (cls.test(m[1]!)) { start = m.index; after = m.index + m[0].length; break; }
+      if (cls.test(m[1]!)) {
+        start = m.index;
+        after = m.index + m[0].length;
+        break;
+      }
     }
-    if (start < 0) { out += html.slice(pos); return out; }
+    if (start < 0) {
+      out += html.slice(pos);
+      return out;
+    }
     out += html.slice(pos, start);
     let depth = 1;
     const tag = /<div\b[^>]*?(\/?)>|<\/div\s*>/g;
@@ -68,7 +92,10 @@ export function removeDivs(html: string, cls: RegExp): string {
     while ((t = tag.exec(html))) {
       if (t[0].startsWith('</')) depth--;
       else if (t[1] !== '/') depth++;
-      if (depth === 0) { end = t.index + t[0].length; break; }
+      if (depth === 0) {
+        end = t.index + t[0].length;
+        break;
+      }
     }
     pos = end;
   }
@@ -78,8 +105,10 @@ const CJK = /[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]/;
 
 /** Joins an HTML source line break: nothing between two CJK characters, a space otherwise. */
 function joinBreaks(s: string): string {
-  return s.replace(/([^\n]?)[ \t]*\n[ \t\n]*([^\n]?)/g, (_m, a: string, b: string) =>
-    a + (a && b && CJK.test(a) && CJK.test(b) ? '' : ' ') + b);
+  return s.replace(
+    /([^\n]?)[ \t]*\n[ \t\n]*([^\n]?)/g,
+    (_m, a: string, b: string) => a + (a && b && CJK.test(a) && CJK.test(b) ? '' : ' ') + b,
+  );
 }
 
 /**
@@ -94,14 +123,20 @@ export function htmlToText(html: string): string {
   while ((m = pre.exec(html))) {
     parts.push(inlineToText(html.slice(pos, m.index)));
     const cls = /class="([^"]*)"/.exec(m[1]!)?.[1];
-    const body = decodeEntities(m[2]!.replace(/<[^>]+>/g, '')).replace(/^\n/, '').replace(/\s+$/, '');
+    const body = decodeEntities(m[2]!.replace(/<[^>]+>/g, ''))
+      .replace(/^\n/, '')
+      .replace(/\s+$/, '');
     parts.push(`\n<pre${cls ? ` class="${cls}"` : ''}>\n${body}\n</pre>\n`);
     pos = m.index + m[0].length;
   }
   parts.push(inlineToText(html.slice(pos)));
-  return parts.join('')
-    .split('\n').map((l) => l.replace(/[ \t]+$/, '')).join('\n')
-    .replace(/\n{3,}/g, '\n\n').trim();
+  return parts
+    .join('')
+    .split('\n')
+    .map((l) => l.replace(/[ \t]+$/, ''))
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
 }
 
 function inlineToText(html: string): string {
@@ -124,7 +159,10 @@ function inlineToText(html: string): string {
   s = s.replace(/<[^>]+>/g, '');
   s = s.replace(/\u0001/g, '<').replace(/\u0002/g, '>');
   s = decodeEntities(s);
-  s = s.split('\n').map((l) => l.replace(/[ \t\u00a0]{2,}/g, ' ').trim()).join('\n');
+  s = s
+    .split('\n')
+    .map((l) => l.replace(/[ \t\u00a0]{2,}/g, ' ').trim())
+    .join('\n');
   s = s.replace(/^-\n+(?=\S)/gm, '- ');
   return '\n' + s + '\n';
 }
@@ -133,13 +171,24 @@ function balanceLinks(s: string): string {
   // Walk <a ...> openers in order; kept ones (marked \u0001a) get their </a> kept, others dropped.
   const stack: boolean[] = [];
   return s.replace(/\u0001a href="[^"]*"\u0002|<a\b[^>]*>|<\/a>/g, (t) => {
-    if (t.startsWith('\u0001a')) { stack.push(true); return t; }
-    if (t.startsWith('<a')) { if (!t.endsWith('/>')) stack.push(false); return ''; }
+    if (t.startsWith('\u0001a')) {
+      stack.push(true);
+      return t;
+    }
+    if (t.startsWith('<a')) {
+      if (!t.endsWith('/>')) stack.push(false);
+      return '';
+    }
     return stack.pop() ? '\u0001/a\u0002' : '';
   });
 }
 
-export interface HtmlSection { anchor: string; title: string; level: number; text: string }
+export interface HtmlSection {
+  anchor: string;
+  title: string;
+  level: number;
+  text: string;
+}
 
 /** Splits one DocBook chapter page into sections: each heading with its content up to the next heading. */
 export function splitHtmlSections(html: string): HtmlSection[] {
@@ -149,16 +198,22 @@ export function splitHtmlSections(html: string): HtmlSection[] {
   const heading = /<h([1-5])\b[^>]*class="title"[^>]*>([\s\S]*?)<\/h\1>/g;
   const heads: { index: number; end: number; level: number; inner: string }[] = [];
   let m: RegExpExecArray | null;
-  while ((m = heading.exec(body))) heads.push({ index: m.index, end: m.index + m[0].length, level: Number(m[1]), inner: m[2]! });
+  while ((m = heading.exec(body)))
+    heads.push({ index: m.index, end: m.index + m[0].length, level: Number(m[1]), inner: m[2]! });
   const out: HtmlSection[] = [];
   let carry = '';
   for (let i = 0; i < heads.length; i++) {
     const h = heads[i]!;
     const anchor = /id="([^"]+)"/.exec(h.inner)?.[1] ?? `h${i}`;
-    const title = decodeEntities(h.inner.replace(/<[^>]+>/g, '')).replace(/\s+/g, ' ').trim();
+    const title = decodeEntities(h.inner.replace(/<[^>]+>/g, ''))
+      .replace(/\s+/g, ' ')
+      .trim();
     const content = htmlToText(body.slice(h.end, i + 1 < heads.length ? heads[i + 1]!.index : body.length));
     // A heading directly followed by a sub-heading carries over into the next section.
-    if (content.replace(/\s/g, '').length < 20 && i + 1 < heads.length) { carry += title + '\n\n'; continue; }
+    if (content.replace(/\s/g, '').length < 20 && i + 1 < heads.length) {
+      carry += title + '\n\n';
+      continue;
+    }
     out.push({ anchor, title, level: h.level, text: (carry + title + '\n\n' + content).trim() });
     carry = '';
   }
@@ -168,10 +223,52 @@ export function splitHtmlSections(html: string): HtmlSection[] {
 // ---------------------------------------------------------------- roff (man pages)
 
 const ROFF_CHARS: Record<string, string> = {
-  em: '—', en: '–', hy: '-', bu: '•', aq: "'", dq: '"', co: '©', rg: '®', tm: '™', lq: '“', rq: '”', oq: '‘', cq: '’',
-  'R ': '®', mu: '×', di: '÷', '+-': '±', '<=': '≤', '>=': '≥', '!=': '≠', '->': '→', '<-': '←', de: '°', ga: '`', ha: '^',
-  ti: '~', rs: '\\', sl: '/', ba: '|', br: '│', ul: '_', ct: '¢', Po: '£', Ye: '¥', Eu: '€', ss: 'ß', dg: '†', sc: '§',
-  'fm': '′', pl: '+', mi: '−', eq: '=', ua: '↑', da: '↓', or: '|', tno: '¬',
+  em: '—',
+  en: '–',
+  hy: '-',
+  bu: '•',
+  aq: "'",
+  dq: '"',
+  co: '©',
+  rg: '®',
+  tm: '™',
+  lq: '“',
+  rq: '”',
+  oq: '‘',
+  cq: '’',
+  'R ': '®',
+  mu: '×',
+  di: '÷',
+  '+-': '±',
+  '<=': '≤',
+  '>=': '≥',
+  '!=': '≠',
+  '->': '→',
+  '<-': '←',
+  de: '°',
+  ga: '`',
+  ha: '^',
+  ti: '~',
+  rs: '\\',
+  sl: '/',
+  ba: '|',
+  br: '│',
+  ul: '_',
+  ct: '¢',
+  Po: '£',
+  Ye: '¥',
+  Eu: '€',
+  ss: 'ß',
+  dg: '†',
+  sc: '§',
+  fm: '′',
+  pl: '+',
+  mi: '−',
+  eq: '=',
+  ua: '↑',
+  da: '↓',
+  or: '|',
+  tno: '¬',
 };
 const ROFF_STRINGS: Record<string, string> = { lq: '“', rq: '”', R: '®', Tm: '™', ', ': '', '': '' };
 
@@ -181,11 +278,18 @@ export function roffInline(s: string): string {
   r = r.replace(/\\f(\[[^\]]*\]|\([A-Za-z]{2}|[A-Za-z0-9])/g, '');
   r = r.replace(/\\s[+-]?(\d|\(\d\d|\[\d+\])/g, '');
   r = r.replace(/\\\(([^\s]{2})/g, (_m, c: string) => ROFF_CHARS[c] ?? '');
-  r = r.replace(/\\\[([^\]]+)\]/g, (_m, c: string) =>
-    ROFF_CHARS[c] ?? (/^u[0-9A-Fa-f]{4,6}$/.test(c) ? String.fromCodePoint(parseInt(c.slice(1), 16)) : ''));
+  r = r.replace(
+    /\\\[([^\]]+)\]/g,
+    (_m, c: string) =>
+      ROFF_CHARS[c] ?? (/^u[0-9A-Fa-f]{4,6}$/.test(c) ? String.fromCodePoint(parseInt(c.slice(1), 16)) : ''),
+  );
   r = r.replace(/\\\*(\(..|\[[^\]]*\]|.)/g, (_m, c: string) => ROFF_STRINGS[c.replace(/^[([]|]$/g, '')] ?? '');
   r = r.replace(/\\[nwhvlLxXbo]'[^']*'/g, '').replace(/\\[kmMYgnV](\(..|\[[^\]]*\]|.)/g, '');
-  r = r.replace(/\\-/g, '-').replace(/\\e/g, '\u0000').replace(/\\[&|^%:cdu,/]/g, '').replace(/\\[ ~0]/g, ' ');
+  r = r
+    .replace(/\\-/g, '-')
+    .replace(/\\e/g, '\u0000')
+    .replace(/\\[&|^%:cdu,/]/g, '')
+    .replace(/\\[ ~0]/g, ' ');
   r = r.replace(/\\(.)/g, '$1').replace(/\u0000/g, '\\');
   return r;
 }
@@ -199,7 +303,12 @@ function roffArgs(s: string): string[] {
   return out;
 }
 
-export interface ManPage { name: string; section: string; text: string; spdx?: string }
+export interface ManPage {
+  name: string;
+  section: string;
+  text: string;
+  spdx?: string;
+}
 
 /** Renders man(7) roff source to plain text (simple formatter: no filling, source line breaks kept). */
 export function roffToText(src: string): ManPage {
@@ -226,16 +335,28 @@ export function roffToText(src: string): ManPage {
     if (joined) out.push(joined);
     para = [];
   };
-  const blank = () => { flush(); if (out.length && out[out.length - 1] !== '') out.push(''); };
+  const blank = () => {
+    flush();
+    if (out.length && out[out.length - 1] !== '') out.push('');
+  };
   const text = (t: string) => {
-    if (!fill) { out.push(t.trimEnd()); return; }
+    if (!fill) {
+      out.push(t.trimEnd());
+      return;
+    }
     para.push(t);
-    if (tpTag) { tpTag = false; flush(); }
+    if (tpTag) {
+      tpTag = false;
+      flush();
+    }
   };
   for (let i = 0; i < lines.length; i++) {
     let line = lines[i]!;
     while (line.endsWith('\\') && !line.endsWith('\\\\') && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i];
-    if (skipDef) { if (/^\.\.\s*$/.test(line)) skipDef = false; continue; }
+    if (skipDef) {
+      if (/^\.\.\s*$/.test(line)) skipDef = false;
+      continue;
+    }
     const comment = /^[.'][ \t]*\\"(.*)$/.exec(line);
     if (comment) {
       const sp = /SPDX-License-Identifier:\s*(.+)$/.exec(comment[1]!);
@@ -243,16 +364,31 @@ export function roffToText(src: string): ManPage {
       continue;
     }
     if (inTable) {
-      if (/^\.TE\b/.test(line)) { inTable = false; blank(); continue; }
-      if (tableFormatPending) { if (/\.\s*$/.test(line)) tableFormatPending = false; continue; }
+      if (/^\.TE\b/.test(line)) {
+        inTable = false;
+        blank();
+        continue;
+      }
+      if (tableFormatPending) {
+        if (/\.\s*$/.test(line)) tableFormatPending = false;
+        continue;
+      }
       if (/^[.']/.test(line)) continue;
-      out.push(roffInline(line).replace(/\t/g, ' | ').replace(/T\{|T\}/g, '').trimEnd());
+      out.push(
+        roffInline(line)
+          .replace(/\t/g, ' | ')
+          .replace(/T\{|T\}/g, '')
+          .trimEnd(),
+      );
       continue;
     }
     const req = /^[.']\s*([A-Za-z][A-Za-z0-9]?[A-Za-z0-9]?)(?:\s+(.*))?$/.exec(line);
     if (!req) {
       if (/^[.']/.test(line)) continue; // unknown/empty request ("." alone)
-      if (fill && line.trim() === '') { blank(); continue; }
+      if (fill && line.trim() === '') {
+        blank();
+        continue;
+      }
       text(roffInline(line));
       continue;
     }
@@ -260,34 +396,92 @@ export function roffToText(src: string): ManPage {
     const rest = req[2] ?? '';
     const args = roffArgs(rest);
     switch (mac) {
-      case 'TH': name = roffInline(args[0] ?? ''); section = roffInline(args[1] ?? ''); out.push(`${name}(${section})`, ''); break;
-      case 'SH': case 'SS': {
+      case 'TH':
+        name = roffInline(args[0] ?? '');
+        section = roffInline(args[1] ?? '');
+        out.push(`${name}(${section})`, '');
+        break;
+      case 'SH':
+      case 'SS': {
         let t = roffInline(args.join(' '));
         if (!t && i + 1 < lines.length) t = roffInline(lines[++i]!);
-        blank(); out.push(mac === 'SH' ? t : '  ' + t); break;
+        blank();
+        out.push(mac === 'SH' ? t : '  ' + t);
+        break;
       }
-      case 'B': case 'I': case 'SM': case 'SB': {
-        const t = args.length ? roffInline(args.join(' ')) : (i + 1 < lines.length ? roffInline(lines[++i]!) : '');
-        text(t); break;
+      case 'B':
+      case 'I':
+      case 'SM':
+      case 'SB': {
+        const t = args.length ? roffInline(args.join(' ')) : i + 1 < lines.length ? roffInline(lines[++i]!) : '';
+        text(t);
+        break;
       }
-      case 'BR': case 'IR': case 'RB': case 'BI': case 'IB': case 'RI':
-        text(roffInline(args.join(''))); break;
-      case 'PP': case 'P': case 'LP': case 'sp': case 'HP': blank(); break;
-      case 'TP': blank(); tpTag = true; break;
-      case 'IP': blank(); if (args[0]) para.push(roffInline(args[0])); break;
-      case 'br': flush(); break;
-      case 'nf': case 'EX': flush(); fill = false; break;
-      case 'fi': case 'EE': fill = true; break;
-      case 'TS': inTable = true; tableFormatPending = true; blank(); break;
-      case 'UR': case 'MT': text('<' + roffInline(args[0] ?? '') + '>'); break;
-      case 'UE': case 'ME': if (args[0]) text(roffInline(args[0])); break;
-      case 'de': case 'ig': skipDef = true; break;
-      case 'so': flush(); out.push(`.so ${rest}`); break;
-      default: break; // formatting requests without text: .RS .RE .in .ft .ad .na .hy .nh .ne .ti .ta .ds .if ...
+      case 'BR':
+      case 'IR':
+      case 'RB':
+      case 'BI':
+      case 'IB':
+      case 'RI':
+        text(roffInline(args.join('')));
+        break;
+      case 'PP':
+      case 'P':
+      case 'LP':
+      case 'sp':
+      case 'HP':
+        blank();
+        break;
+      case 'TP':
+        blank();
+        tpTag = true;
+        break;
+      case 'IP':
+        blank();
+        if (args[0]) para.push(roffInline(args[0]));
+        break;
+      case 'br':
+        flush();
+        break;
+      case 'nf':
+      case 'EX':
+        flush();
+        fill = false;
+        break;
+      case 'fi':
+      case 'EE':
+        fill = true;
+        break;
+      case 'TS':
+        inTable = true;
+        tableFormatPending = true;
+        blank();
+        break;
+      case 'UR':
+      case 'MT':
+        text('<' + roffInline(args[0] ?? '') + '>');
+        break;
+      case 'UE':
+      case 'ME':
+        if (args[0]) text(roffInline(args[0]));
+        break;
+      case 'de':
+      case 'ig':
+        skipDef = true;
+        break;
+      case 'so':
+        flush();
+        out.push(`.so ${rest}`);
+        break;
+      default:
+        break; // formatting requests without text: .RS .RE .in .ft .ad .na .hy .nh .ne .ti .ta .ds .if ...
     }
   }
   flush();
-  const body = out.join('\n').replace(/\n{3,}/g, '\n\n').trim();
+  const body = out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
   return { name, section, text: body, spdx };
 }
 
@@ -295,7 +489,11 @@ export function roffToText(src: string): ManPage {
 
 /** Splits a fortune file (entries separated by lines holding "%") into entries. */
 export function splitFortunes(text: string): string[] {
-  return text.replace(/\r/g, '').split(/^%[ \t]*$/m).map((s) => s.replace(/^\n+|\s+$/g, '')).filter((s) => s.length > 0);
+  return text
+    .replace(/\r/g, '')
+    .split(/^%[ \t]*$/m)
+    .map((s) => s.replace(/^\n+|\s+$/g, ''))
+    .filter((s) => s.length > 0);
 }
 
 /** Groups consecutive fortunes: at most `maxEntries` entries or about `maxChars` characters per group. */
@@ -304,8 +502,13 @@ export function groupFortunes(entries: string[], maxEntries = 8, maxChars = 1500
   let cur: string[] = [];
   let len = 0;
   for (const e of entries) {
-    if (cur.length && (cur.length >= maxEntries || len + e.length > maxChars)) { groups.push(cur); cur = []; len = 0; }
-    cur.push(e); len += e.length;
+    if (cur.length && (cur.length >= maxEntries || len + e.length > maxChars)) {
+      groups.push(cur);
+      cur = [];
+      len = 0;
+    }
+    cur.push(e);
+    len += e.length;
   }
   if (cur.length) groups.push(cur);
   return groups;
@@ -313,7 +516,11 @@ export function groupFortunes(entries: string[], maxEntries = 8, maxChars = 1500
 
 // ---------------------------------------------------------------- packages
 
-interface Pkg { dir: string; name: string; version: string }
+interface Pkg {
+  dir: string;
+  name: string;
+  version: string;
+}
 
 function pkg(root: string, name: string): Pkg {
   const dir = join(root, name);
@@ -324,7 +531,11 @@ function pkg(root: string, name: string): Pkg {
 
 function readUtf8(path: string): string {
   const buf = path.endsWith('.gz') ? gunzipSync(readFileSync(path)) : readFileSync(path);
-  try { return utf8.decode(buf); } catch { throw new Error(`${path}: not valid UTF-8`); }
+  try {
+    return utf8.decode(buf);
+  } catch {
+    throw new Error(`${path}: not valid UTF-8`);
+  }
 }
 
 function walkFiles(dir: string): string[] {
@@ -341,7 +552,9 @@ function walkFiles(dir: string): string[] {
 function debianReference(root: string, lang: 'en' | 'zh-cn' | 'zh-tw'): SampleDoc[] {
   const p = pkg(root, `debian-reference-${lang}`);
   const dir = join(p.dir, 'usr/share/debian-reference');
-  const files = readdirSync(dir).filter((f) => f.endsWith(`.${lang}.html`) && !f.startsWith('index.')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(`.${lang}.html`) && !f.startsWith('index.'))
+    .sort();
   const docs: SampleDoc[] = [];
   for (const f of files) {
     for (const s of splitHtmlSections(readUtf8(join(dir, f)))) {
@@ -350,14 +563,29 @@ function debianReference(root: string, lang: 'en' | 'zh-cn' | 'zh-tw'): SampleDo
         text: normalizeSample(s.text),
         source: `debian-reference-${lang}`,
         lang: lang === 'en' ? 'en' : 'zh',
-        meta: { package: p.name, version: p.version, path: `/usr/share/debian-reference/${f}`, license: 'GPL-2+', section: s.title, locale: lang },
+        meta: {
+          package: p.name,
+          version: p.version,
+          path: `/usr/share/debian-reference/${f}`,
+          license: 'GPL-2+',
+          section: s.title,
+          locale: lang,
+        },
       });
     }
   }
   return docs;
 }
 
-function manPages(root: string, name: string, manDir: string, source: string, lang: string, license: string, locale?: string): SampleDoc[] {
+function manPages(
+  root: string,
+  name: string,
+  manDir: string,
+  source: string,
+  lang: string,
+  license: string,
+  locale?: string,
+): SampleDoc[] {
   const p = pkg(root, name);
   const dir = join(p.dir, manDir);
   const docs: SampleDoc[] = [];
@@ -373,7 +601,14 @@ function manPages(root: string, name: string, manDir: string, source: string, la
       text: normalizeSample(page.text),
       source,
       lang,
-      meta: { package: p.name, version: p.version, path: rel, license: page.spdx ?? license, ...(locale ? { locale } : {}), page: `${page.name}(${page.section})` },
+      meta: {
+        package: p.name,
+        version: p.version,
+        path: rel,
+        license: page.spdx ?? license,
+        ...(locale ? { locale } : {}),
+        page: `${page.name}(${page.section})`,
+      },
     });
   }
   return docs;
@@ -388,13 +623,21 @@ function fortunes(root: string, names: string[], source: string, lang: string, l
       const path = join(dir, f);
       if (f.includes('.') || !lstatSync(path).isFile()) continue; // skip .dat indexes and .u8 links
       const groups = groupFortunes(splitFortunes(readUtf8(path)));
-      groups.forEach((g, gi) => docs.push({
-        id: `${source}/${f}/${String(gi + 1).padStart(4, '0')}`,
-        text: normalizeSample(g.join('\n\n')),
-        source,
-        lang,
-        meta: { package: p.name, version: p.version, path: `/usr/share/games/fortunes/${f}`, license, entries: g.length },
-      }));
+      groups.forEach((g, gi) =>
+        docs.push({
+          id: `${source}/${f}/${String(gi + 1).padStart(4, '0')}`,
+          text: normalizeSample(g.join('\n\n')),
+          source,
+          lang,
+          meta: {
+            package: p.name,
+            version: p.version,
+            path: `/usr/share/games/fortunes/${f}`,
+            license,
+            entries: g.length,
+          },
+        }),
+      );
     }
   }
   return docs;
@@ -409,11 +652,13 @@ async function writeZst(path: string, docs: SampleDoc[]): Promise<number> {
   const flush = () => {
     if (!cur.length) return;
     chunks.push(Buffer.from(zstdCompress(Buffer.from(cur.join('')), 19)));
-    cur = []; curLen = 0;
+    cur = [];
+    curLen = 0;
   };
   for (const d of docs) {
     const line = JSON.stringify(d) + '\n';
-    cur.push(line); curLen += Buffer.byteLength(line);
+    cur.push(line);
+    curLen += Buffer.byteLength(line);
     if (curLen >= 1 << 20) flush(); // independent ~1 MB frames, concatenated
   }
   flush();
@@ -424,38 +669,82 @@ async function writeZst(path: string, docs: SampleDoc[]): Promise<number> {
 
 async function main(): Promise<void> {
   const [root, outDir] = process.argv.slice(2);
-  if (!root || !outDir) { console.error('usage: convert.ts EXTRACT_DIR OUT_DIR'); process.exit(2); }
+  if (!root || !outDir) {
+    console.error('usage: convert.ts EXTRACT_DIR OUT_DIR');
+    process.exit(2);
+  }
   await zstdInit();
   mkdirSync(outDir, { recursive: true });
   const outputs: { file: string; docs: () => SampleDoc[] }[] = [
     { file: 'debian-reference-en', docs: () => debianReference(root, 'en') },
     { file: 'debian-reference-zh-cn', docs: () => debianReference(root, 'zh-cn') },
     { file: 'debian-reference-zh-tw', docs: () => debianReference(root, 'zh-tw') },
-    { file: 'manpages-zh-cn', docs: () => manPages(root, 'manpages-zh', 'usr/share/man/zh_CN', 'manpages-zh', 'zh', 'GFDL-1.2+', 'zh_CN') },
-    { file: 'manpages-zh-tw', docs: () => manPages(root, 'manpages-zh', 'usr/share/man/zh_TW', 'manpages-zh', 'zh', 'GFDL-1.2+', 'zh_TW') },
+    {
+      file: 'manpages-zh-cn',
+      docs: () => manPages(root, 'manpages-zh', 'usr/share/man/zh_CN', 'manpages-zh', 'zh', 'GFDL-1.2+', 'zh_CN'),
+    },
+    {
+      file: 'manpages-zh-tw',
+      docs: () => manPages(root, 'manpages-zh', 'usr/share/man/zh_TW', 'manpages-zh', 'zh', 'GFDL-1.2+', 'zh_TW'),
+    },
     { file: 'manpages-en', docs: () => manPages(root, 'manpages', 'usr/share/man', 'manpages-en', 'en', 'GPL-2+') },
     { file: 'fortunes-zh', docs: () => fortunes(root, ['fortunes-zh'], 'fortunes-zh', 'zh', 'GPL-3.0+') },
-    { file: 'fortunes-en', docs: () => fortunes(root, ['fortunes-min', 'fortunes'], 'fortunes-en', 'en', 'BSD (fortune-mod, see copyright/fortunes; quotations by their authors)') },
+    {
+      file: 'fortunes-en',
+      docs: () =>
+        fortunes(
+          root,
+          ['fortunes-min', 'fortunes'],
+          'fortunes-en',
+          'en',
+          'BSD (fortune-mod, see copyright/fortunes; quotations by their authors)',
+        ),
+    },
   ];
-  const rows: string[] = ['| file | source | documents | text MB (UTF-8) | compressed MB |', '|---|---|---:|---:|---:|'];
-  let tDocs = 0, tRaw = 0, tZst = 0;
+  const rows: string[] = [
+    '| file | source | documents | text MB (UTF-8) | compressed MB |',
+    '|---|---|---:|---:|---:|',
+  ];
+  let tDocs = 0,
+    tRaw = 0,
+    tZst = 0;
   for (const o of outputs) {
     const docs = o.docs();
     const raw = docs.reduce((a, d) => a + Buffer.byteLength(d.text), 0);
     const z = await writeZst(join(outDir, `${o.file}.jsonl.zst`), docs);
-    tDocs += docs.length; tRaw += raw; tZst += z;
-    rows.push(`| ${o.file}.jsonl.zst | ${docs[0]?.source ?? '-'} | ${docs.length} | ${(raw / 1e6).toFixed(2)} | ${(z / 1e6).toFixed(2)} |`);
-    console.log(`${o.file.padEnd(24)} ${String(docs.length).padStart(6)} docs  ${(raw / 1e6).toFixed(2).padStart(6)} MB text  ${(z / 1e6).toFixed(2).padStart(5)} MB zst`);
+    tDocs += docs.length;
+    tRaw += raw;
+    tZst += z;
+    rows.push(
+      `| ${o.file}.jsonl.zst | ${docs[0]?.source ?? '-'} | ${docs.length} | ${(raw / 1e6).toFixed(2)} | ${(z / 1e6).toFixed(2)} |`,
+    );
+    console.log(
+      `${o.file.padEnd(24)} ${String(docs.length).padStart(6)} docs  ${(raw / 1e6).toFixed(2).padStart(6)} MB text  ${(z / 1e6).toFixed(2).padStart(5)} MB zst`,
+    );
   }
   rows.push(`| **total** | | ${tDocs} | ${(tRaw / 1e6).toFixed(2)} | ${(tZst / 1e6).toFixed(2)} |`);
-  console.log(`${'total'.padEnd(24)} ${String(tDocs).padStart(6)} docs  ${(tRaw / 1e6).toFixed(2).padStart(6)} MB text  ${(tZst / 1e6).toFixed(2).padStart(5)} MB zst`);
+  console.log(
+    `${'total'.padEnd(24)} ${String(tDocs).padStart(6)} docs  ${(tRaw / 1e6).toFixed(2).padStart(6)} MB text  ${(tZst / 1e6).toFixed(2).padStart(5)} MB zst`,
+  );
   writeFileSync(join(outDir, 'COUNTS.md'), rows.join('\n') + '\n');
   mkdirSync(join(outDir, 'copyright'), { recursive: true });
-  for (const name of ['debian-reference-en', 'debian-reference-zh-cn', 'debian-reference-zh-tw', 'manpages-zh', 'manpages', 'fortunes-zh', 'fortunes-min', 'fortunes']) {
+  for (const name of [
+    'debian-reference-en',
+    'debian-reference-zh-cn',
+    'debian-reference-zh-tw',
+    'manpages-zh',
+    'manpages',
+    'fortunes-zh',
+    'fortunes-min',
+    'fortunes',
+  ]) {
     copyFileSync(join(root, name, 'usr/share/doc', name, 'copyright'), join(outDir, 'copyright', name));
   }
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
-  main().catch((e) => { console.error(`convert: ${(e as Error).message}`); process.exit(1); });
+  main().catch((e) => {
+    console.error(`convert: ${(e as Error).message}`);
+    process.exit(1);
+  });
 }

@@ -5,7 +5,16 @@ import { basename } from 'node:path';
 import { decompress } from 'fzstd';
 import { getCorpus, localFiles } from '../../pipeline/corpora/index.ts';
 import type { Document } from '../../pipeline/document.ts';
-import { decodeEntities, groupFortunes, htmlToText, removeDivs, roffInline, roffToText, splitFortunes, splitHtmlSections } from './convert.ts';
+import {
+  decodeEntities,
+  groupFortunes,
+  htmlToText,
+  removeDivs,
+  roffInline,
+  roffToText,
+  splitFortunes,
+  splitHtmlSections,
+} from './convert.ts';
 
 // ------------------------------------------------------------------ the committed sample
 
@@ -14,12 +23,18 @@ async function loadSample(): Promise<Map<string, Document[]>> {
   assert.ok(c);
   const byFile = new Map<string, Document[]>();
   for (const f of localFiles(c)!) {
-    const lines = Buffer.from(decompress(readFileSync(f))).toString('utf8').split('\n').filter(Boolean);
-    byFile.set(basename(f), lines.map((l, i) => {
-      const r = c.adapt(JSON.parse(l), { file: f, line: i + 1 });
-      assert.ok(!('drop' in r), `${f}:${i + 1} dropped by the sample adapter`);
-      return r as Document;
-    }));
+    const lines = Buffer.from(decompress(readFileSync(f)))
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean);
+    byFile.set(
+      basename(f),
+      lines.map((l, i) => {
+        const r = c.adapt(JSON.parse(l), { file: f, line: i + 1 });
+        assert.ok(!('drop' in r), `${f}:${i + 1} dropped by the sample adapter`);
+        return r as Document;
+      }),
+    );
   }
   return byFile;
 }
@@ -33,7 +48,10 @@ test('bundled sample: size limit, counts per file, valid documents with license 
   const byFile = await loadSample();
   // COUNTS.md is written by the converter: the committed files must match it.
   const counts = new Map<string, number>();
-  for (const m of readFileSync(new URL('./COUNTS.md', import.meta.url), 'utf8').matchAll(/^\| (\S+\.jsonl\.zst) \| [^|]+ \| (\d+) \|/gm)) counts.set(m[1]!, Number(m[2]));
+  for (const m of readFileSync(new URL('./COUNTS.md', import.meta.url), 'utf8').matchAll(
+    /^\| (\S+\.jsonl\.zst) \| [^|]+ \| (\d+) \|/gm,
+  ))
+    counts.set(m[1]!, Number(m[2]));
   assert.equal(counts.size, byFile.size);
   const ids = new Set<string>();
   let n = 0;
@@ -44,13 +62,22 @@ test('bundled sample: size limit, counts per file, valid documents with license 
       ids.add(d.id);
       assert.ok(d.text.length > 0 && !d.text.includes('\r'));
       assert.ok(d.lang === 'zh' || d.lang === 'en');
-      for (const k of ['package', 'version', 'path', 'license']) assert.equal(typeof d.meta[k], 'string', `${d.id}: meta.${k}`);
+      for (const k of ['package', 'version', 'path', 'license'])
+        assert.equal(typeof d.meta[k], 'string', `${d.id}: meta.${k}`);
       n++;
     }
   }
   assert.equal(n, counts.size && [...counts.values()].reduce((a, b) => a + b, 0));
   const sources = new Set([...byFile.values()].flat().map((d) => d.source));
-  assert.deepEqual([...sources].sort(), ['debian-reference-en', 'debian-reference-zh-cn', 'debian-reference-zh-tw', 'fortunes-en', 'fortunes-zh', 'manpages-en', 'manpages-zh']);
+  assert.deepEqual([...sources].sort(), [
+    'debian-reference-en',
+    'debian-reference-zh-cn',
+    'debian-reference-zh-tw',
+    'fortunes-en',
+    'fortunes-zh',
+    'manpages-en',
+    'manpages-zh',
+  ]);
 });
 
 test('bundled sample has what later stages need: traditional Chinese, near-duplicates, code, markup, full-width punctuation', async () => {
@@ -66,10 +93,22 @@ test('bundled sample has what later stages need: traditional Chinese, near-dupli
   // Same man page in zh_CN and zh_TW.
   assert.ok(get('manpages-zh/zh_CN/ls.1') && get('manpages-zh/zh_TW/ls.1'));
   // Code and markup remnants.
-  assert.ok(all.some((d) => d.text.includes('<pre class="screen">')), 'pre blocks');
-  assert.ok(all.some((d) => /<code>[^<]+<\/code>/.test(d.text)), 'inline code tags');
-  assert.ok(all.some((d) => /<a href="https?:\/\/[^"]+">/.test(d.text)), 'links');
-  assert.ok(all.some((d) => d.source === 'fortunes-zh' && d.text.includes('\u001b[')), 'ANSI escapes in fortunes-zh');
+  assert.ok(
+    all.some((d) => d.text.includes('<pre class="screen">')),
+    'pre blocks',
+  );
+  assert.ok(
+    all.some((d) => /<code>[^<]+<\/code>/.test(d.text)),
+    'inline code tags',
+  );
+  assert.ok(
+    all.some((d) => /<a href="https?:\/\/[^"]+">/.test(d.text)),
+    'links',
+  );
+  assert.ok(
+    all.some((d) => d.source === 'fortunes-zh' && d.text.includes('\u001b[')),
+    'ANSI escapes in fortunes-zh',
+  );
   // Not NFKC-folded: full-width punctuation survives.
   assert.ok(all.some((d) => d.lang === 'zh' && /[，。：（）]/.test(d.text)));
   // English is present in volume.
@@ -90,15 +129,26 @@ a &amp; b</pre>
 <table><tr><th>目录</th><th>用途</th></tr><tr><td><code class="literal">/etc</code></td><td>配置</td></tr></table>
 </div></div></body></html>`;
   const secs = splitHtmlSections(html);
-  assert.deepEqual(secs.map((s) => s.anchor), ['c1', '_s1']);
+  assert.deepEqual(
+    secs.map((s) => s.anchor),
+    ['c1', '_s1'],
+  );
   assert.equal(secs[0]!.text, '第 1 章 教程\n\n本章介绍 Debian 系统的基础知识，适合第一次使用的读者。');
   const s = secs[1]!.text;
-  assert.ok(s.startsWith('1.1. 入门\n\n运行 <code>ls -l</code> 查看<文件>，参见 <a href="https://example.org/x">手册</a> 和 第 1 章。'), s);
+  assert.ok(
+    s.startsWith(
+      '1.1. 入门\n\n运行 <code>ls -l</code> 查看<文件>，参见 <a href="https://example.org/x">手册</a> 和 第 1 章。',
+    ),
+    s,
+  );
   assert.ok(s.includes('\n- 第一项\n'), s);
   assert.ok(s.includes('<pre class="screen">\n$ echo "a & b"\na & b\n</pre>'), s);
   assert.ok(s.includes('| 目录 | 用途 |') && s.includes('| <code>/etc</code> | 配置 |'), s);
   assert.ok(!s.includes('目录</strong>'));
-  assert.equal(removeDivs('<div class="toc"><div>x</div></div>y<div class="keep">z</div>', /^toc$/), 'y<div class="keep">z</div>');
+  assert.equal(
+    removeDivs('<div class="toc"><div>x</div></div>y<div class="keep">z</div>', /^toc$/),
+    'y<div class="keep">z</div>',
+  );
   assert.equal(decodeEntities('&#x4e2d;&#25991;&amp;&nbsp;&bogus;'), '中文&\u00a0&bogus;');
   assert.equal(htmlToText('<p>a\n  b</p><p>中\n文</p>'), 'a b\n\n中文');
 });
@@ -137,11 +187,31 @@ a\tb
   assert.equal(page.name, 'LS');
   assert.equal(page.section, '1');
   assert.equal(page.spdx, 'GPL-2.0-or-later');
-  assert.equal(page.text, [
-    'LS(1)', '', '名称', 'ls - 列出目录内容', '', '概述', 'ls [选项]... [文件]...', '', '描述',
-    '列出给定文件（默认为当前目录）的信息。如果既没有指定 -cftuvSUX 也没有指定 --sort，则按字母排序。', '',
-    '-a, --all', '不隐藏任何以 . 开始的项目', '', 'Example:', '$ ls -la /tmp', 'total 0', 'See “info ls” — more.', '', 'a | b',
-  ].join('\n'));
+  assert.equal(
+    page.text,
+    [
+      'LS(1)',
+      '',
+      '名称',
+      'ls - 列出目录内容',
+      '',
+      '概述',
+      'ls [选项]... [文件]...',
+      '',
+      '描述',
+      '列出给定文件（默认为当前目录）的信息。如果既没有指定 -cftuvSUX 也没有指定 --sort，则按字母排序。',
+      '',
+      '-a, --all',
+      '不隐藏任何以 . 开始的项目',
+      '',
+      'Example:',
+      '$ ls -la /tmp',
+      'total 0',
+      'See “info ls” — more.',
+      '',
+      'a | b',
+    ].join('\n'),
+  );
   assert.equal(roffInline('\\fBbold\\fP \\(bu \\[u4E2D] \\e \\*(lqq\\*(rq'), 'bold • 中 \\ “q”');
 });
 
@@ -149,5 +219,8 @@ test('fortunes: split on % lines and grouped', () => {
   const entries = splitFortunes('one\n%\ntwo\nlines\n%\n\n%\nthree\n');
   assert.deepEqual(entries, ['one', 'two\nlines', 'three']);
   assert.deepEqual(groupFortunes(['a', 'b', 'c'], 2), [['a', 'b'], ['c']]);
-  assert.deepEqual(groupFortunes(['x'.repeat(10), 'y'.repeat(10), 'z'], 8, 15), [['x'.repeat(10)], ['y'.repeat(10), 'z']]);
+  assert.deepEqual(groupFortunes(['x'.repeat(10), 'y'.repeat(10), 'z'], 8, 15), [
+    ['x'.repeat(10)],
+    ['y'.repeat(10), 'z'],
+  ]);
 });

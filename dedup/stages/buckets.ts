@@ -9,7 +9,16 @@ import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { layout, type DedupConfig } from '../config.ts';
 import { sketchJaccard } from '../minhash.ts';
 import { hamming } from '../simhash.ts';
-import { pad, bandRuns, crashPoint, type Numbering, nodeOf, mergeRuns, PartitionedWriter, indexBandPath } from './common.ts';
+import {
+  pad,
+  bandRuns,
+  crashPoint,
+  type Numbering,
+  nodeOf,
+  mergeRuns,
+  PartitionedWriter,
+  indexBandPath,
+} from './common.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 
 export interface BucketArgs {
@@ -47,57 +56,64 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     };
     const numPerm = cfg.minhash.bands * cfg.minhash.rows;
     try {
-      out.records += mergeRuns(runs, width, (g, n) => {
-        if (n < 2) return;
-        out.buckets++;
-        const node = (i: number) => nodeOf(num, g[i * width + 2]!, g[i * width + 3]!);
-        if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) {
-          const first = node(0);
-          for (let i = 1; i < n; i++) edge(first, node(i));
-          return;
-        }
-        // verified buckets: identical payloads collapse onto their first member; distinct payloads compared pairwise
-        const reps: number[] = [];
-        const seen = new Map<string, number>();
-        for (let i = 0; i < n; i++) {
-          const o = i * width + 4;
-          let k = '';
-          for (let w = 0; w < payload; w++) k += g[o + w]!.toString(36) + ',';
-          const r = seen.get(k);
-          if (r !== undefined) edge(node(r), node(i));
-          else {
-            seen.set(k, i);
-            reps.push(i);
+      out.records += mergeRuns(
+        runs,
+        width,
+        (g, n) => {
+          if (n < 2) return;
+          out.buckets++;
+          const node = (i: number) => nodeOf(num, g[i * width + 2]!, g[i * width + 3]!);
+          if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) {
+            const first = node(0);
+            for (let i = 1; i < n; i++) edge(first, node(i));
+            return;
           }
-        }
-        // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
-        if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
-        for (let x = 0; x < reps.length; x++) {
-          const ox = reps[x]! * width + 4;
-          for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++) {
-            const oy = reps[y]! * width + 4;
-            out.compared++;
+          // verified buckets: identical payloads collapse onto their first member; distinct payloads compared pairwise
+          const reps: number[] = [];
+          const seen = new Map<string, number>();
+          for (let i = 0; i < n; i++) {
+            const o = i * width + 4;
+            let k = '';
+            for (let w = 0; w < payload; w++) k += g[o + w]!.toString(36) + ',';
+            const r = seen.get(k);
+            if (r !== undefined) edge(node(r), node(i));
+            else {
+              seen.set(k, i);
+              reps.push(i);
+            }
+          }
+          // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
+          if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
+          for (let x = 0; x < reps.length; x++) {
+            const ox = reps[x]! * width + 4;
+            for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++) {
+              const oy = reps[y]! * width + 4;
+              out.compared++;
+              const ok =
+                cfg.method === 'simhash'
+                  ? hamming(g[ox]!, g[ox + 1]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
+                  : sketchJaccard(g, ox, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
+              if (ok) edge(node(reps[x]!), node(reps[y]!));
+            }
+          }
+        },
+        testHooks().dedupMaxGroup ?? MAX_GROUP,
+        (rec, g, n) => {
+          // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
+          out.overflow++;
+          const u = nodeOf(num, rec[2]!, rec[3]!);
+          if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify))
+            return edge(nodeOf(num, g[2]!, g[3]!), u);
+          for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++) {
+            const oy = y * width + 4;
             const ok =
               cfg.method === 'simhash'
-                ? hamming(g[ox]!, g[ox + 1]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
-                : sketchJaccard(g, ox, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
-            if (ok) edge(node(reps[x]!), node(reps[y]!));
+                ? hamming(rec[4]!, rec[5]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
+                : sketchJaccard(rec, 4, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
+            if (ok) return edge(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u);
           }
-        }
-      }, testHooks().dedupMaxGroup ?? MAX_GROUP, (rec, g, n) => {
-        // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
-        out.overflow++;
-        const u = nodeOf(num, rec[2]!, rec[3]!);
-        if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) return edge(nodeOf(num, g[2]!, g[3]!), u);
-        for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++) {
-          const oy = y * width + 4;
-          const ok =
-            cfg.method === 'simhash'
-              ? hamming(rec[4]!, rec[5]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
-              : sketchJaccard(rec, 4, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
-          if (ok) return edge(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u);
-        }
-      });
+        },
+      );
       crashPoint('buckets');
       pw.close();
     } catch (err) {

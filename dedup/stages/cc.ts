@@ -116,7 +116,13 @@ async function runCc(rank: number, world: number, args: CcArgs, ctx: TaskContext
     throw err;
   }
   ctx.progress(1, 1);
-  return { edgesIn: E, edgesOut: pw.count, nodes, unstable, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024) };
+  return {
+    edgesIn: E,
+    edgesOut: pw.count,
+    nodes,
+    unstable,
+    maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024),
+  };
 }
 
 export const ccTask = defineTask('dedup.cc', runCc);

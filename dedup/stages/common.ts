@@ -8,12 +8,14 @@ import { testHooks } from '../../pipeline/settings.ts';
 export const pad = (n: number, w = 5) => String(n).padStart(w, '0');
 
 /** Sorted run `run` of input file `file` for band `band` (a file spills a new run whenever its sort buffer fills). */
-export const sigPath = (cfg: DedupConfig, band: number, file: number, run = 0) => join(cfg.workDir, 'sig', `b${pad(band, 3)}`, `f${pad(file)}.r${pad(run, 4)}.bin`);
+export const sigPath = (cfg: DedupConfig, band: number, file: number, run = 0) =>
+  join(cfg.workDir, 'sig', `b${pad(band, 3)}`, `f${pad(file)}.r${pad(run, 4)}.bin`);
 
 /** Every sorted run of a band (all input files). */
 export function bandRuns(cfg: DedupConfig, num: Numbering, band: number): string[] {
   const out: string[] = [];
-  for (let fi = 0; fi < cfg.inputs.length; fi++) for (let r = 0; r < num.runs[fi]!; r++) out.push(sigPath(cfg, band, fi, r));
+  for (let fi = 0; fi < cfg.inputs.length; fi++)
+    for (let r = 0; r < num.runs[fi]!; r++) out.push(sigPath(cfg, band, fi, r));
   return out;
 }
 
@@ -225,7 +227,10 @@ export class PartitionedWriter {
     private readonly partOf: (rec: ArrayLike<number>) => number = (r) => r[0]! % parts,
   ) {
     const chunk = Math.max(4096, Math.floor((1 << 21) / parts));
-    this.ws = Array.from({ length: parts }, (_, q) => new RecordWriter(join(dir, `to-${pad(q)}.bin`), width, withString, chunk));
+    this.ws = Array.from(
+      { length: parts },
+      (_, q) => new RecordWriter(join(dir, `to-${pad(q)}.bin`), width, withString, chunk),
+    );
   }
   write(rec: ArrayLike<number>, str?: string): void {
     this.ws[this.partOf(rec)]!.write(rec, 0, str);
@@ -279,7 +284,8 @@ export function loadInfo(cfg: DedupConfig, num: Numbering, group: number) {
     m.set(file, { len, score, ids });
   };
   for (let fi = 0; fi < cfg.inputs.length; fi++) if (groupOfFile(cfg, fi) === group) load(fi, infoPath(cfg, fi));
-  if (cfg.indexDir && num.indexDocs > 0 && groupOfFile(cfg, INDEX_FILE) === group) load(INDEX_FILE, join(cfg.indexDir, 'info.bin'));
+  if (cfg.indexDir && num.indexDocs > 0 && groupOfFile(cfg, INDEX_FILE) === group)
+    load(INDEX_FILE, join(cfg.indexDir, 'info.bin'));
   return m;
 }
 

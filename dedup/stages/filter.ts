@@ -32,17 +32,33 @@ async function runFilter(rank: number, _world: number, args: PostArgs, ctx: Task
       let d = 0;
       for await (const { doc } of readDocuments(cfg.inputs[fi]!, { onReject: () => stats.rejected++ })) {
         const node = num.offsets[fi]! + d;
-        if (node >= num.offsets[fi + 1]!) throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
+        if (node >= num.offsets[fi + 1]!)
+          throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
         stats.read++;
         const dec = decisions.get(node);
         if (dec && dec.keeper !== node) {
           stats.dropped++;
           await dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: cfg.rule });
-          await excl.write({ stage: cfg.stage, rule: cfg.rule, value: dec.keeperId, id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: doc.meta });
+          await excl.write({
+            stage: cfg.stage,
+            rule: cfg.rule,
+            value: dec.keeperId,
+            id: doc.id,
+            text: doc.text,
+            source: doc.source,
+            ...(doc.lang ? { lang: doc.lang } : {}),
+            meta: doc.meta,
+          });
         } else {
           stats.kept++;
           word |= 1 << (d & 31);
-          await out.write({ id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: { ...doc.meta, dup_cluster_size: dec ? dec.size : 1 } });
+          await out.write({
+            id: doc.id,
+            text: doc.text,
+            source: doc.source,
+            ...(doc.lang ? { lang: doc.lang } : {}),
+            meta: { ...doc.meta, dup_cluster_size: dec ? dec.size : 1 },
+          });
         }
         d++;
         if ((d & 31) === 0) {
@@ -51,7 +67,10 @@ async function runFilter(rank: number, _world: number, args: PostArgs, ctx: Task
         }
       }
       if ((d & 31) !== 0) kw.write([word >>> 0]);
-      if (num.offsets[fi]! + d !== num.offsets[fi + 1]!) throw new Error(`${cfg.inputs[fi]}: ${d} documents, signatures saw ${num.offsets[fi + 1]! - num.offsets[fi]!} (input changed?)`);
+      if (num.offsets[fi]! + d !== num.offsets[fi + 1]!)
+        throw new Error(
+          `${cfg.inputs[fi]}: ${d} documents, signatures saw ${num.offsets[fi + 1]! - num.offsets[fi]!} (input changed?)`,
+        );
       ctx.progress(stats.read);
     }
     crashPoint('filter');

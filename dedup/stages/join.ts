@@ -27,7 +27,8 @@ async function runJoin(rank: number, _world: number, args: PostArgs, ctx: TaskCo
         seen.add(node);
         const [file, doc] = fileOf(num, node);
         const fi = info.get(file);
-        if (!fi || doc >= fi.ids.length) throw new Error(`dedup join: node ${node} (file ${file}, doc ${doc}) has no document info`);
+        if (!fi || doc >= fi.ids.length)
+          throw new Error(`dedup join: node ${node} (file ${file}, doc ${doc}) has no document info`);
         rec[0] = r.rec[1]!;
         rec[1] = node;
         rec[2] = fi.len[doc]!;

@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { INDEX_FILE, layout, type DedupConfig } from '../config.ts';
 import { RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
-import { bandRuns, infoPath, crashPoint, type Numbering, mergeRuns, indexBandPath, type PostArgs, keptPath } from './common.ts';
+import {
+  bandRuns,
+  infoPath,
+  crashPoint,
+  type Numbering,
+  mergeRuns,
+  indexBandPath,
+  type PostArgs,
+  keptPath,
+} from './common.ts';
 
 export interface IndexArgs extends PostArgs {
   newIndexDir: string;
@@ -29,7 +38,7 @@ function loadKept(cfg: DedupConfig, num: Numbering) {
   const pc = (x: number) => {
     x = x - ((x >>> 1) & 0x55555555);
     x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-    return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+    return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
   };
   for (let w = 0; w < bits.length; w++) before[w + 1] = before[w]! + pc(bits[w]!);
   const isKept = (node: number) => ((bits[node >> 5]! >>> (node & 31)) & 1) === 1;

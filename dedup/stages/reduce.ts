@@ -7,7 +7,16 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { RecordReader } from '../runfile.ts';
-import { pad, bitsFloat, crashPoint, fileOf, groupOfFile, PartitionedWriter, inputFilesFor, type PostArgs } from './common.ts';
+import {
+  pad,
+  bitsFloat,
+  crashPoint,
+  fileOf,
+  groupOfFile,
+  PartitionedWriter,
+  inputFilesFor,
+  type PostArgs,
+} from './common.ts';
 
 /** Partition task: per cluster (centre), choose the keeper and count members; send decisions to each node's group. */
 async function runReduce(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
@@ -36,7 +45,7 @@ async function runReduce(rank: number, _world: number, args: PostArgs, ctx: Task
   let clusters = 0;
   let maxSize = 0;
   try {
-    for (let s = 0; s < order.length; ) {
+    for (let s = 0; s < order.length;) {
       let e = s;
       while (e < order.length && centres[order[e]!] === centres[order[s]!]) e++;
       // members s..e-1 (sorted by node; a node appears once)

@@ -23,7 +23,10 @@ export interface SigArgs {
 /** One task per input file (rank = file index, world = number of files). */
 async function runSignatures(rank: number, world: number, args: SigArgs, ctx: TaskContext) {
   const cfg = args.cfg;
-  const stats = { files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number; unsigned?: number }[], seconds: 0 };
+  const stats = {
+    files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number; unsigned?: number }[],
+    seconds: 0,
+  };
   const t0 = performance.now();
   for (let fi = rank; fi < cfg.inputs.length; fi += world) {
     const done = fileDonePath(cfg, fi);
@@ -46,7 +49,8 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
   // leftovers of a killed attempt at this file
   for (let b = 0; b < bands; b++) {
     const bd = join(cfg.workDir, 'sig', `b${pad(b, 3)}`);
-    if (existsSync(bd)) for (const n of readdirSync(bd)) if (n.startsWith(`f${pad(fi)}.`)) rmSync(join(bd, n), { force: true });
+    if (existsSync(bd))
+      for (const n of readdirSync(bd)) if (n.startsWith(`f${pad(fi)}.`)) rmSync(join(bd, n), { force: true });
   }
   const limitWords = Math.max(1024, Math.floor(cfg.sortBufferMB * 262144));
   let runs = 0;
@@ -64,7 +68,12 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
         const oy = y * width;
         return a[ox]! - a[oy]! || a[ox + 1]! - a[oy + 1]! || a[ox + 3]! - a[oy + 3]!;
       });
-      const w = new RecordWriter(sigPath(cfg, b, fi, runs), width, false, Math.max(4096, Math.min(1 << 16, n * width + 16)));
+      const w = new RecordWriter(
+        sigPath(cfg, b, fi, runs),
+        width,
+        false,
+        Math.max(4096, Math.min(1 << 16, n * width + 16)),
+      );
       for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
       if (b === 1) crashPoint('signatures');
       w.close();
@@ -78,7 +87,10 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
   let docs = 0;
   let bytes = 0;
   let unsigned = 0;
-  const mh = cfg.method === 'minhash' ? new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed) : undefined;
+  const mh =
+    cfg.method === 'minhash'
+      ? new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed)
+      : undefined;
   const hx = cfg.method === 'exact' ? await xxhash() : undefined;
   const simTables = cfg.method === 'simhash' ? tables(cfg.simhash.blocks, cfg.simhash.distance) : [];
   const ranges = cfg.method === 'simhash' ? blockRanges(cfg.simhash.blocks) : [];
@@ -97,7 +109,11 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
       info.write([doc.text.length, floatBits(Number.isFinite(q) ? q : -Infinity)], 0, doc.id);
       if (mh) {
         const mode = cfg.minhash.shingles === 'auto' ? shingleMode(doc.lang, doc.text) : cfg.minhash.shingles;
-        mh.compute(mode === 'char' ? charShingles(doc.text, cfg.minhash.charNgram) : wordShingles(doc.text, cfg.minhash.wordNgram));
+        mh.compute(
+          mode === 'char'
+            ? charShingles(doc.text, cfg.minhash.charNgram)
+            : wordShingles(doc.text, cfg.minhash.wordNgram),
+        );
         for (let b = 0; b < bands; b++) {
           push(b, mh.bandHi[b]!, mh.bandLo[b]!, d);
           const l = recs[b]!;
@@ -135,7 +151,9 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
   }
   const st = { file: fi, docs, bytes, rejected: rejects.length, runs, unsigned };
   writeFileAtomic(fileDonePath(cfg, fi), JSON.stringify(st));
-  ctx.log(`${path}: ${docs} docs signed (${runs} sorted run(s) per band)${unsigned ? `, ${unsigned} without shingles (kept unclustered)` : ''}${rejects.length ? `, ${rejects.length} rejected` : ''}`);
+  ctx.log(
+    `${path}: ${docs} docs signed (${runs} sorted run(s) per band)${unsigned ? `, ${unsigned} without shingles (kept unclustered)` : ''}${rejects.length ? `, ${rejects.length} rejected` : ''}`,
+  );
   return st;
 }
 

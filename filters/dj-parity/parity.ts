@@ -33,17 +33,28 @@ const opt = (name: string, d: string) => {
 
 /** data-juicer mapper/filter module -> our op name; filters also name data-juicer's statistic. */
 const MAPPERS: [string, string][] = [
-  ['chinese_convert_mapper', 'chinese_convert'], ['clean_email_mapper', 'clean_email'], ['clean_html_mapper', 'clean_html'],
-  ['clean_ip_mapper', 'clean_ip'], ['clean_links_mapper', 'clean_links'], ['clean_copyright_mapper', 'clean_copyright'],
-  ['expand_macro_mapper', 'expand_macro'], ['fix_unicode_mapper', 'fix_unicode'],
-  ['punctuation_normalization_mapper', 'punctuation_normalization'], ['remove_repeat_sentences_mapper', 'remove_repeat_sentences'],
-  ['remove_specific_chars_mapper', 'remove_specific_chars'], ['whitespace_normalization_mapper', 'whitespace_normalization'],
+  ['chinese_convert_mapper', 'chinese_convert'],
+  ['clean_email_mapper', 'clean_email'],
+  ['clean_html_mapper', 'clean_html'],
+  ['clean_ip_mapper', 'clean_ip'],
+  ['clean_links_mapper', 'clean_links'],
+  ['clean_copyright_mapper', 'clean_copyright'],
+  ['expand_macro_mapper', 'expand_macro'],
+  ['fix_unicode_mapper', 'fix_unicode'],
+  ['punctuation_normalization_mapper', 'punctuation_normalization'],
+  ['remove_repeat_sentences_mapper', 'remove_repeat_sentences'],
+  ['remove_specific_chars_mapper', 'remove_specific_chars'],
+  ['whitespace_normalization_mapper', 'whitespace_normalization'],
 ];
 const FILTERS: [string, string, string][] = [
-  ['alphanumeric_filter', 'alnum_ratio', 'alnum_ratio'], ['average_line_length_filter', 'avg_line_length', 'avg_line_length'],
-  ['character_repetition_filter', 'char_repetition', 'char_rep_ratio'], ['maximum_line_length_filter', 'max_line_length', 'max_line_length'],
-  ['special_characters_filter', 'special_char_ratio', 'special_char_ratio'], ['text_length_filter', 'text_length', 'text_len'],
-  ['word_num_filter', 'word_count', 'num_words'], ['word_repetition_filter', 'word_repetition', 'word_rep_ratio'],
+  ['alphanumeric_filter', 'alnum_ratio', 'alnum_ratio'],
+  ['average_line_length_filter', 'avg_line_length', 'avg_line_length'],
+  ['character_repetition_filter', 'char_repetition', 'char_rep_ratio'],
+  ['maximum_line_length_filter', 'max_line_length', 'max_line_length'],
+  ['special_characters_filter', 'special_char_ratio', 'special_char_ratio'],
+  ['text_length_filter', 'text_length', 'text_len'],
+  ['word_num_filter', 'word_count', 'num_words'],
+  ['word_repetition_filter', 'word_repetition', 'word_rep_ratio'],
 ];
 
 function* walk(dir: string): Generator<string> {
@@ -64,7 +75,8 @@ async function buildDocs(out: string, maxPerSource: number) {
   const lines: string[] = [];
   const add = (id: string, source: string, text: string) => lines.push(JSON.stringify({ id, source, text }));
   for (const s of await readSample()) for (const d of s.docs) add(d.id, s.file, d.text);
-  let html = 0, plain = 0;
+  let html = 0,
+    plain = 0;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   for (const p of walk('/usr/share/doc')) {
     const isHtml = /\.html?(\.gz)?$/.test(p);
@@ -85,10 +97,18 @@ async function buildDocs(out: string, maxPerSource: number) {
     else plain++;
   }
   writeFileSync(out, lines.join('\n') + '\n');
-  console.log(`${lines.length} documents (${html} HTML pages, ${plain} plain-text files from /usr/share/doc) -> ${out}`);
+  console.log(
+    `${lines.length} documents (${html} HTML pages, ${plain} plain-text files from /usr/share/doc) -> ${out}`,
+  );
 }
 
-interface DjRecord { id: string; input: string; after: Record<string, string>; stats: Record<string, number>; keep: Record<string, boolean> }
+interface DjRecord {
+  id: string;
+  input: string;
+  after: Record<string, string>;
+  stats: Record<string, number>;
+  keep: Record<string, boolean>;
+}
 
 function firstDiff(a: string, b: string): string {
   let i = 0;
@@ -102,7 +122,8 @@ async function compare(djFile: string, show: number, jsonOut: string | null) {
   const params = new Map(recipe.steps.map((s) => [s.op, (s as { params?: unknown }).params ?? {}]));
   const rl = createInterface({ input: createReadStream(djFile, 'utf8'), crlfDelay: Infinity });
   let meta: unknown = null;
-  let n = 0, bytes = 0;
+  let n = 0,
+    bytes = 0;
   const diffs = new Map<string, number>();
   const examples = new Map<string, string[]>();
   const cpu = new Map<string, number>();
@@ -143,8 +164,10 @@ async function compare(djFile: string, show: number, jsonOut: string | null) {
       const v = st[p.rule];
       const w = r.stats[key];
       const keep = !firstViolation(spec.rules(p), st, undefined);
-      if (!(Math.abs(v - w) <= 1e-9 * Math.max(1, Math.abs(w)))) note(ours, `${r.id} statistic ${key}: data-juicer ${w}, steel ${v}`);
-      else if (keep !== r.keep[dj]) note(ours, `${r.id} decision: data-juicer keep=${r.keep[dj]}, steel keep=${keep} (${key} ${w})`);
+      if (!(Math.abs(v - w) <= 1e-9 * Math.max(1, Math.abs(w))))
+        note(ours, `${r.id} statistic ${key}: data-juicer ${w}, steel ${v}`);
+      else if (keep !== r.keep[dj])
+        note(ours, `${r.id} decision: data-juicer keep=${r.keep[dj]}, steel keep=${keep} (${key} ${w})`);
     }
   }
   console.log(`${n} documents (${(bytes / 1e6).toFixed(1)} MB) compared with data-juicer ${JSON.stringify(meta)}`);
@@ -152,7 +175,10 @@ async function compare(djFile: string, show: number, jsonOut: string | null) {
   for (const [, ours] of [...MAPPERS, ...FILTERS]) {
     const d = diffs.get(ours) ?? 0;
     rows[ours] = { differing: d, cpuSec: cpu.get(ours) ?? 0 };
-    console.log(`${ours.padEnd(26)} ${String(d).padStart(5)} differing` + (cpu.has(ours) ? `   ${(bytes / 1e6 / (cpu.get(ours)! || 1e-9)).toFixed(1)} MB/CPU-s` : ''));
+    console.log(
+      `${ours.padEnd(26)} ${String(d).padStart(5)} differing` +
+        (cpu.has(ours) ? `   ${(bytes / 1e6 / (cpu.get(ours)! || 1e-9)).toFixed(1)} MB/CPU-s` : ''),
+    );
     for (const e of examples.get(ours) ?? []) console.log('    ' + e);
   }
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ documents: n, mb: bytes / 1e6, meta, ops: rows }, null, 1));
@@ -160,7 +186,8 @@ async function compare(djFile: string, show: number, jsonOut: string | null) {
 
 const cmd = args[0];
 if (cmd === 'docs') await buildDocs(args[1], Number(opt('--max-per-source', '400')));
-else if (cmd === 'compare') await compare(args[1], Number(opt('--show', '3')), args.includes('--json') ? opt('--json', '') : null);
+else if (cmd === 'compare')
+  await compare(args[1], Number(opt('--show', '3')), args.includes('--json') ? opt('--json', '') : null);
 else {
   console.error('usage: parity.ts docs OUT.jsonl [--max-per-source N] | compare DJ.jsonl [--show N] [--json FILE]');
   process.exit(2);

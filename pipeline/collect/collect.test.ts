@@ -5,7 +5,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { assertCollected, assertInputsCollected, collectCorpus, collectRootOf, readCollectRecord, verifyCollected, type CollectOptions } from './collect.ts';
+import {
+  assertCollected,
+  assertInputsCollected,
+  collectCorpus,
+  collectRootOf,
+  readCollectRecord,
+  verifyCollected,
+  type CollectOptions,
+} from './collect.ts';
 import { fakeBytes, FakeHub, type FakeFile } from './fake-hub.ts';
 import { globToRegExp } from '../readers/glob.ts';
 import YAML from 'yaml';
@@ -14,14 +22,26 @@ import { resolveSource, sourceFromManifest, type CollectSource } from './source.
 import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 /** The keys every corpus manifest must have. */
-const MINIMAL = { name: 'x', title: 'X', publisher: 'p', language: ['zh'], license: 'l', format: 'jsonl', fields: { text: 'the text' }, unify: { kind: 'text' } };
+const MINIMAL = {
+  name: 'x',
+  title: 'X',
+  publisher: 'p',
+  language: ['zh'],
+  license: 'l',
+  format: 'jsonl',
+  fields: { text: 'the text' },
+  unify: { kind: 'text' },
+};
 /** A validated manifest: MINIMAL with `extra` keys (undefined removes one). */
 function manifest(extra: Record<string, unknown>) {
   return parseManifest(JSON.parse(JSON.stringify({ ...MINIMAL, ...extra })), 'test manifest');
 }
 
 /** Run a command without blocking this process's event loop (the test's servers live here). */
-function runAsync(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runAsync(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, args, { env });
     let stdout = '';
@@ -48,14 +68,27 @@ function files(seed: number): FakeFile[] {
 }
 
 const hfSource = (repo: string, include?: string[], revision = 'main'): CollectSource => ({
-  kind: 'hf', name: repo.split('/')[1]!, repo, repoType: 'dataset', revision, include,
+  kind: 'hf',
+  name: repo.split('/')[1]!,
+  repo,
+  repoType: 'dataset',
+  revision,
+  include,
 });
 
 describe('collect against a local Hub server', () => {
   const hub = new FakeHub();
   let endpoint = '';
   const opts = (out: string, extra: Partial<CollectOptions> = {}): CollectOptions => ({
-    out, endpoint, token: '', backoffMs: 5, maxBackoffMs: 20, retries: 4, progress: 'none', jobs: 3, ...extra,
+    out,
+    endpoint,
+    token: '',
+    backoffMs: 5,
+    maxBackoffMs: 20,
+    retries: 4,
+    progress: 'none',
+    jobs: 3,
+    ...extra,
   });
 
   before(async () => {
@@ -72,7 +105,10 @@ describe('collect against a local Hub server', () => {
     for (const name of ['../../x', '/abs', 'a/b', '..', 'a\nb']) {
       await assert.rejects(collectCorpus({ ...hfSource('org/demo'), name }, opts(out)), /refusing corpus name/, name);
     }
-    hub.addRepo('org/ctl', [{ path: 'ok.txt', data: Buffer.from('ok\n') }, { path: 'bad\nname.txt', data: Buffer.from('x\n') }]);
+    hub.addRepo('org/ctl', [
+      { path: 'ok.txt', data: Buffer.from('ok\n') },
+      { path: 'bad\nname.txt', data: Buffer.from('x\n') },
+    ]);
     await assert.rejects(collectCorpus(hfSource('org/ctl'), opts(out)), /refusing unsafe file path "bad\nname\.txt"/);
     assert.equal(existsSync(join(out, 'ctl', 'ok.txt')), false);
   });
@@ -102,7 +138,9 @@ describe('collect against a local Hub server', () => {
     assert.ok(rec.files.find((f) => f.path === 'README.md')!.git_oid);
     assert.equal((await verifyCollected(join(out, 'demo'), { hash: true })).ok, true);
     assert.equal((await verifyCollected(out)).ok, true, 'parent folder holding corpus folders verifies too');
-    assert.deepEqual(await assertInputsCollected([`demo=${join(out, 'demo', 'data/zh/*.jsonl')}`]), [join(out, 'demo')]);
+    assert.deepEqual(await assertInputsCollected([`demo=${join(out, 'demo', 'data/zh/*.jsonl')}`]), [
+      join(out, 'demo'),
+    ]);
 
     const before = hub.log.length;
     const again = await collectCorpus(hfSource('org/demo', ['data/zh/**', 'README.md']), opts(out));
@@ -138,7 +176,10 @@ describe('collect against a local Hub server', () => {
     assert.equal(s.resumed, 1);
     assert.deepEqual(readFileSync(dest), fx[2]!.data);
     assert.equal(existsSync(`${dest}.part`), false);
-    assert.deepEqual(hub.requests('/cdn-lfs/org/killed/').map((l) => l.range), ['bytes=150000-']);
+    assert.deepEqual(
+      hub.requests('/cdn-lfs/org/killed/').map((l) => l.range),
+      ['bytes=150000-'],
+    );
   });
 
   test('a corrupted byte fails the SHA-256 check; the file is refetched and never appears corrupted', async () => {
@@ -177,7 +218,8 @@ describe('collect against a local Hub server', () => {
   test('404: unknown repository and missing file are reported clearly; the corpus is marked incomplete', async () => {
     await assert.rejects(
       collectCorpus(hfSource('org/nope'), opts(newDir())),
-      (e: Error) => /HTTP 404/.test(e.message) && /org\/nope/.test(e.message) && /check the repository name/.test(e.message),
+      (e: Error) =>
+        /HTTP 404/.test(e.message) && /org\/nope/.test(e.message) && /check the repository name/.test(e.message),
     );
     const fx = files(50);
     hub.addRepo('org/holes', fx);
@@ -206,8 +248,15 @@ describe('collect against a local Hub server', () => {
     assert.equal(collectRootOf(join(out, 'holes', 'data/zh/*.jsonl')), join(out, 'holes'));
     assert.equal(collectRootOf(join(out, 'holes', 'data', 'zh')), join(out, 'holes'));
     assert.equal(collectRootOf(root), undefined);
-    await assert.rejects(assertInputsCollected([`holes=${join(out, 'holes', 'data/zh/*.jsonl')}`]), /incomplete corpus in .*holes/);
-    assert.deepEqual(await assertInputsCollected([join(root, 'elsewhere', '*.jsonl')]), [], 'files outside a collection are not checked');
+    await assert.rejects(
+      assertInputsCollected([`holes=${join(out, 'holes', 'data/zh/*.jsonl')}`]),
+      /incomplete corpus in .*holes/,
+    );
+    assert.deepEqual(
+      await assertInputsCollected([join(root, 'elsewhere', '*.jsonl')]),
+      [],
+      'files outside a collection are not checked',
+    );
   });
 
   test('401: a gated repository asks for HF_TOKEN; with the token it downloads', async () => {
@@ -227,7 +276,10 @@ describe('collect against a local Hub server', () => {
       const s = await collectCorpus(hfSource('org/gated', ['data/en/**']), opts(out, { token: 'hf_secret_123' }));
       assert.equal(s.complete, true);
       assert.deepEqual(readFileSync(join(out, 'gated', 'data/en/part-0000.jsonl')), fx[3]!.data);
-      assert.ok(!readFileSync(join(out, 'gated', 'collect.json'), 'utf8').includes('hf_secret_123'), 'token never recorded');
+      assert.ok(
+        !readFileSync(join(out, 'gated', 'collect.json'), 'utf8').includes('hf_secret_123'),
+        'token never recorded',
+      );
     } finally {
       hub.token = undefined;
     }
@@ -239,13 +291,15 @@ describe('collect against a local Hub server', () => {
     hub.ignoreRange = true;
     hub.faults.set('data/zh/part-0000.jsonl', { times: 1, cutAfter: 50_000 });
     try {
-      const src = sourceFromManifest(manifest({
-        name: 'plain',
-        urls: [
-          { url: `${endpoint}/files/org/plain/data/zh/part-0000.jsonl`, sha256: sha256(fx[1]!.data) },
-          { url: `${endpoint}/files/org/plain/data%2Fen%2Fpart-0000.jsonl`, path: 'en/part.jsonl' },
-        ],
-      }));
+      const src = sourceFromManifest(
+        manifest({
+          name: 'plain',
+          urls: [
+            { url: `${endpoint}/files/org/plain/data/zh/part-0000.jsonl`, sha256: sha256(fx[1]!.data) },
+            { url: `${endpoint}/files/org/plain/data%2Fen%2Fpart-0000.jsonl`, path: 'en/part.jsonl' },
+          ],
+        }),
+      );
       const out = newDir();
       const s = await collectCorpus(src, opts(out));
       assert.equal(s.complete, true, JSON.stringify(s.failed));
@@ -290,7 +344,11 @@ describe('collect against a local Hub server', () => {
     const s = await collectCorpus(hfSource('org/evolve', ['data/**']), opts(out));
     assert.equal(s.downloaded, 1);
     const rec = readCollectRecord(join(out, 'evolve'))!;
-    assert.deepEqual(rec.changes, { added: [], changed: ['data/zh/part-0001.jsonl'], removed: ['data/en/part-0000.jsonl'] });
+    assert.deepEqual(rec.changes, {
+      added: [],
+      changed: ['data/zh/part-0001.jsonl'],
+      removed: ['data/en/part-0000.jsonl'],
+    });
     assert.equal(rec.source.commit, commit2);
     assert.deepEqual(readFileSync(join(out, 'evolve', 'data/zh/part-0001.jsonl')), next[2]!.data);
   });
@@ -305,11 +363,21 @@ describe('collect against a local Hub server', () => {
       const dir = newDir();
       mkdirSync(dir, { recursive: true });
       const manifest = join(dir, 'mirrored.yaml');
-      writeFileSync(manifest, YAML.stringify({ ...MINIMAL, name: 'mirrored', hf: { repo: 'mirror-org/mirrored', revision: 'main', include: ['data/**'] } }));
+      writeFileSync(
+        manifest,
+        YAML.stringify({
+          ...MINIMAL,
+          name: 'mirrored',
+          hf: { repo: 'mirror-org/mirrored', revision: 'main', include: ['data/**'] },
+        }),
+      );
       const out = join(dir, 'raw dir');
       const cli = fileURLToPath(new URL('../../cli/steel.js', import.meta.url));
       const env = { ...process.env, HF_ENDPOINT: mirrorEndpoint + '/', HF_TOKEN: 'tok', STEEL_COLLECT_BACKOFF_MS: '5' };
-      const r = await runAsync([cli, 'collect', manifest, '--out', out, '--include', '*/zh/*.jsonl', '--jobs', '2', '--progress', 'lines'], env);
+      const r = await runAsync(
+        [cli, 'collect', manifest, '--out', out, '--include', '*/zh/*.jsonl', '--jobs', '2', '--progress', 'lines'],
+        env,
+      );
       assert.equal(r.status, 0, r.stderr + r.stdout);
       assert.match(r.stdout, /mirrored: complete — 2 files/);
       assert.match(r.stderr, /part-0000\.jsonl: done/);
@@ -340,8 +408,19 @@ describe('manifests and globs', () => {
   });
 
   test('manifest shapes and errors: one strict schema (pipeline/corpora/manifest.ts), unknown keys refused', async () => {
-    const s = sourceFromManifest(manifest({ name: 'skypile', hf: { repo: 'Skywork/SkyPile-150B', revision: 'v1', include: ['data/*.jsonl'] } }));
-    assert.deepEqual(s, { kind: 'hf', name: 'skypile', repo: 'Skywork/SkyPile-150B', repoType: 'dataset', revision: 'v1', include: ['data/*.jsonl'], exclude: undefined, manifestPath: undefined });
+    const s = sourceFromManifest(
+      manifest({ name: 'skypile', hf: { repo: 'Skywork/SkyPile-150B', revision: 'v1', include: ['data/*.jsonl'] } }),
+    );
+    assert.deepEqual(s, {
+      kind: 'hf',
+      name: 'skypile',
+      repo: 'Skywork/SkyPile-150B',
+      repoType: 'dataset',
+      revision: 'v1',
+      include: ['data/*.jsonl'],
+      exclude: undefined,
+      manifestPath: undefined,
+    });
     const model = sourceFromManifest(manifest({ hf: { repo: 'a/b', type: 'model', include: ['*.json'] } }));
     assert.ok(model.kind === 'hf' && model.revision === 'main' && model.repoType === 'model');
     // what the second, untyped parser used to accept is refused by the one schema, naming the key
@@ -350,17 +429,26 @@ describe('manifests and globs', () => {
     assert.throws(() => manifest({ hf: { repo: 'bad repo', include: ['x'] } }), /hf\.repo: owner\/name/);
     assert.throws(() => manifest({ urls: [{ url: 'https://a/x', sha256: 'abc' }] }), /urls\.0\.sha256: 64 hex digits/);
     assert.throws(() => manifest({ license: undefined, manual: 'ask' }), /license/);
-    assert.throws(() => sourceFromManifest(manifest({ urls: ['https://a/x.gz', 'https://b/x.gz'] })), /share the output path "x\.gz"/);
+    assert.throws(
+      () => sourceFromManifest(manifest({ urls: ['https://a/x.gz', 'https://b/x.gz'] })),
+      /share the output path "x\.gz"/,
+    );
     assert.throws(() => sourceFromManifest(manifest({ urls: [{ url: 'https://a/x', path: '../x' }] })), /unsafe/);
     const dir = join(root, 'manifests');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'tiny.yaml'), YAML.stringify({ ...MINIMAL, name: 'tiny', urls: ['https://example.invalid/a.txt'] }));
+    writeFileSync(
+      join(dir, 'tiny.yaml'),
+      YAML.stringify({ ...MINIMAL, name: 'tiny', urls: ['https://example.invalid/a.txt'] }),
+    );
     const t = await resolveSource('tiny', dir);
     assert.equal(t.kind, 'urls');
     assert.equal(t.manifestPath, join(dir, 'tiny.yaml'));
     await assert.rejects(resolveSource('nope', dir), /unknown corpus "nope".*known: tiny/);
     // a manifest with a key the schema lacks is an error naming its file, not skipped
-    writeFileSync(join(dir, 'typo.yaml'), YAML.stringify({ ...MINIMAL, name: 'typo', urls: ['https://example.invalid/a.txt'], licence: 'x' }));
+    writeFileSync(
+      join(dir, 'typo.yaml'),
+      YAML.stringify({ ...MINIMAL, name: 'typo', urls: ['https://example.invalid/a.txt'], licence: 'x' }),
+    );
     await assert.rejects(resolveSource(join(dir, 'typo.yaml')), /typo\.yaml: invalid corpus manifest: .*licence/);
     // the project's own manifests
     const sky = await resolveSource('skypile-150b');

@@ -101,7 +101,8 @@ function safeRelPath(p: string, where: string): string {
   if (!p || p.startsWith('/') || parts.some((s) => s === '..' || s === '') || p.includes('\\') || CONTROL.test(p)) {
     throw new Error(`${where}: refusing unsafe file path "${p}"`);
   }
-  if (p === COLLECT_FILE || isPartialName(p)) throw new Error(`${where}: file path "${p}" collides with collect's own files`);
+  if (p === COLLECT_FILE || isPartialName(p))
+    throw new Error(`${where}: file path "${p}" collides with collect's own files`);
   return p;
 }
 
@@ -123,21 +124,36 @@ async function writeJsonAtomic(path: string, data: unknown) {
 
 export async function collectCorpus(source: CollectSource, opts: CollectOptions): Promise<CollectSummary> {
   if (source.kind === 'local' || source.kind === 'manual') {
-    throw new Error(`${source.name}: nothing to download (${source.kind === 'local' ? `files ship with the repository in ${source.path}` : 'manual download'})`);
+    throw new Error(
+      `${source.name}: nothing to download (${source.kind === 'local' ? `files ship with the repository in ${source.path}` : 'manual download'})`,
+    );
   }
   const t0 = Date.now();
   const endpoint = normalizeEndpoint(opts.endpoint ?? setting('hfEndpoint'));
   const token = opts.token ?? setting('hfToken');
   const jobs = Math.max(1, Math.floor(opts.jobs ?? 4));
   // the corpus name is the folder under --out: one plain path component, never a path (../../x, /abs) or control characters
-  if (!source.name || source.name === '.' || source.name === '..' || /[/\\]/.test(source.name) || CONTROL.test(source.name)) {
-    throw new Error(`refusing corpus name ${JSON.stringify(source.name)}: it names the folder under --out, so it must be one plain path component`);
+  if (
+    !source.name ||
+    source.name === '.' ||
+    source.name === '..' ||
+    /[/\\]/.test(source.name) ||
+    CONTROL.test(source.name)
+  ) {
+    throw new Error(
+      `refusing corpus name ${JSON.stringify(source.name)}: it names the folder under --out, so it must be one plain path component`,
+    );
   }
   const dir = resolve(opts.out, source.name);
   const where = source.manifestPath ?? source.name;
   const stream = opts.stream ?? process.stderr;
   const say = (l: string) => (opts.progress === 'none' ? undefined : stream.write(l + '\n'));
-  const retry: RetryOptions = { retries: opts.retries, backoffMs: opts.backoffMs, maxBackoffMs: opts.maxBackoffMs, log: say };
+  const retry: RetryOptions = {
+    retries: opts.retries,
+    backoffMs: opts.backoffMs,
+    maxBackoffMs: opts.maxBackoffMs,
+    log: say,
+  };
   await mkdir(dir, { recursive: true });
 
   // 1. What should be there.
@@ -157,7 +173,9 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
     } catch (e) {
       // Some mirrors lack the revision endpoint: list the branch itself (a missing repository fails the listing).
       if (!(e instanceof HttpError && e.status === 404)) throw e;
-      say(`[collect] ${source.name}: cannot resolve "${source.revision}" to a commit on ${endpoint} (404); using it as is`);
+      say(
+        `[collect] ${source.name}: cannot resolve "${source.revision}" to a commit on ${endpoint} (404); using it as is`,
+      );
     }
     atRevision = rev;
     const all = await listFiles(hub, rev, retry);
@@ -178,14 +196,22 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
       );
     }
     recSource = {
-      kind: 'hf', endpoint, repo: source.repo, repo_type: source.repoType, revision: source.revision, commit,
-      include: source.include, exclude: source.exclude, manifest: source.manifestPath,
+      kind: 'hf',
+      endpoint,
+      repo: source.repo,
+      repo_type: source.repoType,
+      revision: source.revision,
+      commit,
+      include: source.include,
+      exclude: source.exclude,
+      manifest: source.manifestPath,
     };
   } else {
     planned = source.urls
       .filter((u) => cli(u.path))
       .map((u) => ({ path: safeRelPath(u.path, where), url: u.url, size: u.size, sha256: u.sha256 }));
-    if (planned.length === 0) throw new Error(`${source.name}: no URL matches --include ${JSON.stringify(opts.include)}`);
+    if (planned.length === 0)
+      throw new Error(`${source.name}: no URL matches --include ${JSON.stringify(opts.include)}`);
     recSource = { kind: 'urls', manifest: source.manifestPath };
   }
   planned.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -195,14 +221,22 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   const prevByPath = new Map((prev?.files ?? []).map((f) => [f.path, f]));
   const plannedPaths = new Set(planned.map((p) => p.path));
   const sameContent = (p: Planned, f: CollectedFile) =>
-    p.sha256 ? f.sha256 === p.sha256 : p.gitOid ? f.git_oid === p.gitOid : f.url === p.url && (p.size === undefined || p.size === f.size);
+    p.sha256
+      ? f.sha256 === p.sha256
+      : p.gitOid
+        ? f.git_oid === p.gitOid
+        : f.url === p.url && (p.size === undefined || p.size === f.size);
   const changes = {
     added: planned.filter((p) => !prevByPath.has(p.path)).map((p) => p.path),
-    changed: planned.filter((p) => prevByPath.has(p.path) && !sameContent(p, prevByPath.get(p.path)!)).map((p) => p.path),
+    changed: planned
+      .filter((p) => prevByPath.has(p.path) && !sameContent(p, prevByPath.get(p.path)!))
+      .map((p) => p.path),
     removed: [...prevByPath.keys()].filter((p) => !plannedPaths.has(p)),
   };
   if (prev && (changes.changed.length || changes.removed.length)) {
-    say(`[collect] ${source.name}: since the last collect: ${changes.added.length} new, ${changes.changed.length} changed, ${changes.removed.length} no longer selected`);
+    say(
+      `[collect] ${source.name}: since the last collect: ${changes.added.length} new, ${changes.changed.length} changed, ${changes.removed.length} no longer selected`,
+    );
   }
 
   const done = new Map<string, CollectedFile>();
@@ -248,7 +282,15 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
       // Present but unrecorded (e.g. killed before collect.json was written): check its content.
       const h = await hashFile(dest, p.size);
       if (h.size === p.size && (p.sha256 ? h.sha256 === p.sha256 : h.gitOid === p.gitOid)) {
-        done.set(p.path, { path: p.path, url: p.url, revision: atRevision, size: h.size, sha256: h.sha256, git_oid: p.gitOid, time: new Date().toISOString() });
+        done.set(p.path, {
+          path: p.path,
+          url: p.url,
+          revision: atRevision,
+          size: h.size,
+          sha256: h.sha256,
+          git_oid: p.gitOid,
+          time: new Date().toISOString(),
+        });
         skippedBytes += h.size;
         continue;
       }
@@ -264,7 +306,8 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   });
   for (const p of planned) if (done.has(p.path)) progress.skipped(done.get(p.path)!.size);
   retry.log = (l) => progress.log(`[collect] ${l}`);
-  if (done.size) progress.log(`[collect] ${source.name}: ${done.size} file(s), ${fmtBytes(skippedBytes)} already verified`);
+  if (done.size)
+    progress.log(`[collect] ${source.name}: ${done.size} file(s), ${fmtBytes(skippedBytes)} already verified`);
 
   // 4. Download with at most `jobs` connections.
   let resumed = 0;
@@ -295,9 +338,20 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
         refetched += r.refetched;
         downloadedBytes += r.size - r.resumedFrom;
         done.set(p.path, {
-          path: p.path, url: p.url, revision: atRevision, size: r.size, sha256: r.sha256, git_oid: p.gitOid, time: new Date().toISOString(),
+          path: p.path,
+          url: p.url,
+          revision: atRevision,
+          size: r.size,
+          sha256: r.sha256,
+          git_oid: p.gitOid,
+          time: new Date().toISOString(),
         });
-        const notes = [r.resumedFrom ? `continued a partial file at ${fmtBytes(r.resumedFrom)}` : '', r.resumes ? `resumed ${r.resumes}x` : '', r.refetched ? `refetched ${r.refetched}x after a bad hash` : '', r.attempts > 1 ? `${r.attempts} attempts` : ''].filter(Boolean);
+        const notes = [
+          r.resumedFrom ? `continued a partial file at ${fmtBytes(r.resumedFrom)}` : '',
+          r.resumes ? `resumed ${r.resumes}x` : '',
+          r.refetched ? `refetched ${r.refetched}x after a bad hash` : '',
+          r.attempts > 1 ? `${r.attempts} attempts` : '',
+        ].filter(Boolean);
         progress.fileDone(label, true, notes.length ? `(${notes.join(', ')})` : '');
         await save();
       } catch (e) {
@@ -383,7 +437,8 @@ export async function verifyCollected(dir: string, opts: { hash?: boolean } = {}
       continue;
     }
     if (!r) continue;
-    if (!r.complete) rep.problems.push(`${join(d, COLLECT_FILE)}: collection is incomplete (rerun steel collect ${r.corpus})`);
+    if (!r.complete)
+      rep.problems.push(`${join(d, COLLECT_FILE)}: collection is incomplete (rerun steel collect ${r.corpus})`);
     for (const f of r.failed ?? []) rep.problems.push(`${join(d, f.path)}: failed to download: ${f.error}`);
     for (const f of r.files) {
       const p = join(d, f.path);

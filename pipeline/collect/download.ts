@@ -122,7 +122,12 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
     if (size === undefined || offset < size) {
       const ac = new AbortController();
       let idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
-      const headers = requestHeaders(job.url, opts.endpoint, opts.token, offset > 0 ? { range: `bytes=${offset}-` } : {});
+      const headers = requestHeaders(
+        job.url,
+        opts.endpoint,
+        opts.token,
+        offset > 0 ? { range: `bytes=${offset}-` } : {},
+      );
       // Identity encoding: byte ranges and hashes refer to the stored bytes.
       headers['accept-encoding'] = 'identity';
       try {
@@ -148,13 +153,23 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
           const cr = /bytes (\d+)-(\d+)\/(\d+|\*)/.exec(res.headers.get('content-range') ?? '');
           if (!cr || Number(cr[1]) !== offset) {
             await res.body?.cancel().catch(() => {});
-            throw new HttpError(`${job.label}: bad Content-Range "${res.headers.get('content-range')}" for resume at ${offset}`, 206, job.url, true);
+            throw new HttpError(
+              `${job.label}: bad Content-Range "${res.headers.get('content-range')}" for resume at ${offset}`,
+              206,
+              job.url,
+              true,
+            );
           }
           if (cr[3] !== '*') {
             const total = Number(cr[3]);
             if (size !== undefined && total !== size) {
               await res.body?.cancel().catch(() => {});
-              throw new HttpError(`${job.label}: server reports ${total} bytes, listing said ${size}`, 206, job.url, false);
+              throw new HttpError(
+                `${job.label}: server reports ${total} bytes, listing said ${size}`,
+                206,
+                job.url,
+                false,
+              );
             }
             size ??= total;
           }
@@ -254,7 +269,10 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
 }
 
 /** SHA-256 (and git blob id) of a file on disk. */
-export async function hashFile(path: string, size?: number): Promise<{ size: number; sha256: string; gitOid?: string }> {
+export async function hashFile(
+  path: string,
+  size?: number,
+): Promise<{ size: number; sha256: string; gitOid?: string }> {
   const h = new Hashes(size);
   await hashPrefix(path, h);
   return { size: h.length, sha256: h.sha256.digest('hex'), gitOid: h.git?.digest('hex') };

@@ -49,7 +49,9 @@ export class FakeHub {
   endpoint = '';
 
   addRepo(repo: string, files: FakeFile[], branch = 'main'): string {
-    const commit = createHash('sha1').update(repo + JSON.stringify(files.map((f) => [f.path, sha256(f.data)]))).digest('hex');
+    const commit = createHash('sha1')
+      .update(repo + JSON.stringify(files.map((f) => [f.path, sha256(f.data)])))
+      .digest('hex');
     this.repos.set(repo, { commit, branch, files });
     return commit;
   }
@@ -70,8 +72,20 @@ export class FakeHub {
     return this.log.filter((l) => l.path.includes(pathPart));
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, status: number, body: string | object, headers: Record<string, string> = {}) {
-    this.log.push({ method: req.method ?? 'GET', path: req.url ?? '', range: req.headers.range, auth: req.headers.authorization, status });
+  private send(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: string | object,
+    headers: Record<string, string> = {},
+  ) {
+    this.log.push({
+      method: req.method ?? 'GET',
+      path: req.url ?? '',
+      range: req.headers.range,
+      auth: req.headers.authorization,
+      status,
+    });
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain' : 'application/json', ...headers });
     res.end(text);
@@ -107,7 +121,9 @@ export class FakeHub {
         ...[...dirs].map((d) => ({ type: 'directory', oid: '0'.repeat(40), size: 0, path: d })),
         ...r.files.map((f) => ({
           type: 'file',
-          oid: f.lfs ? gitOid(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(f.data)}\n`)) : gitOid(f.data),
+          oid: f.lfs
+            ? gitOid(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(f.data)}\n`))
+            : gitOid(f.data),
           size: f.data.length,
           path: f.path,
           ...(f.lfs ? { lfs: { oid: sha256(f.data), size: f.data.length, pointerSize: 134 } } : {}),
@@ -129,7 +145,10 @@ export class FakeHub {
       const path = m[3]!.split('/').map(decodeURIComponent).join('/');
       const f = r?.files.find((x) => x.path === path);
       if (!r || !f) return this.send(req, res, 404, 'Entry not found');
-      if (f.lfs) return this.send(req, res, 302, 'Found', { location: `/cdn-lfs/${m[1]}/${sha256(f.data)}?p=${encodeURIComponent(path)}` });
+      if (f.lfs)
+        return this.send(req, res, 302, 'Found', {
+          location: `/cdn-lfs/${m[1]}/${sha256(f.data)}?p=${encodeURIComponent(path)}`,
+        });
       return this.serveFile(req, res, f);
     }
     m = /^\/cdn-lfs\/([^/]+\/[^/]+)\/([0-9a-f]{64})$/.exec(url.pathname);
@@ -165,7 +184,13 @@ export class FakeHub {
     if (range && !this.ignoreRange) {
       start = Number(range[1]);
       if (start >= data.length) {
-        this.log.push({ method: 'GET', path: req.url ?? '', range: req.headers.range, auth: req.headers.authorization, status: 416 });
+        this.log.push({
+          method: 'GET',
+          path: req.url ?? '',
+          range: req.headers.range,
+          auth: req.headers.authorization,
+          status: 416,
+        });
         res.writeHead(416, { 'content-range': `bytes */${data.length}` });
         return res.end();
       }
@@ -174,10 +199,18 @@ export class FakeHub {
     }
     const body = data.subarray(start);
     headers['content-length'] = String(body.length);
-    this.log.push({ method: 'GET', path: req.url ?? '', range: req.headers.range, auth: req.headers.authorization, status });
+    this.log.push({
+      method: 'GET',
+      path: req.url ?? '',
+      range: req.headers.range,
+      auth: req.headers.authorization,
+      status,
+    });
     res.writeHead(status, headers);
     if (active && fault.cutAfter !== undefined) {
-      res.write(body.subarray(0, Math.max(0, fault.cutAfter - start)), () => setTimeout(() => res.socket?.destroy(), 20));
+      res.write(body.subarray(0, Math.max(0, fault.cutAfter - start)), () =>
+        setTimeout(() => res.socket?.destroy(), 20),
+      );
       return;
     }
     res.end(body);

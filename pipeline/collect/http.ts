@@ -24,13 +24,24 @@ export interface RetryOptions {
 }
 
 /** Describe a non-OK response in words a user can act on. */
-export function errorForStatus(status: number, statusText: string, url: string, hadToken: boolean, what = ''): HttpError {
+export function errorForStatus(
+  status: number,
+  statusText: string,
+  url: string,
+  hadToken: boolean,
+  what = '',
+): HttpError {
   const subj = what ? `${what}: ` : '';
   if (status === 401 || status === 403) {
     const hint = hadToken
       ? 'HF_TOKEN was sent but refused: check that the token is valid and has access (accept the dataset terms on the Hub)'
       : 'the repository is gated or private: set HF_TOKEN to an access token (and accept the dataset terms on the Hub)';
-    return new HttpError(`${subj}HTTP ${status} ${statusText || 'Unauthorized'} for ${url}: ${hint}`, status, url, false);
+    return new HttpError(
+      `${subj}HTTP ${status} ${statusText || 'Unauthorized'} for ${url}: ${hint}`,
+      status,
+      url,
+      false,
+    );
   }
   if (status === 404) {
     return new HttpError(
@@ -97,7 +108,12 @@ export function retryAfterMs(h: string | null): number | undefined {
 }
 
 /** Headers for a request: the token goes only to the endpoint's own origin (fetch drops it on cross-origin redirects). */
-export function requestHeaders(url: string, endpoint: string, token: string | undefined, extra: Record<string, string> = {}) {
+export function requestHeaders(
+  url: string,
+  endpoint: string,
+  token: string | undefined,
+  extra: Record<string, string> = {},
+) {
   const h: Record<string, string> = { 'user-agent': 'steel-collect/0.1', ...extra };
   if (token && new URL(url).origin === new URL(endpoint).origin) h.authorization = `Bearer ${token}`;
   return h;
@@ -127,7 +143,12 @@ export async function getJson(
     try {
       return { body: JSON.parse(text), link: res.headers.get('link') };
     } catch {
-      throw new HttpError(`${opts.what ?? 'request'}: ${url} did not return JSON (got "${text.slice(0, 80)}")`, res.status, url, false);
+      throw new HttpError(
+        `${opts.what ?? 'request'}: ${url} did not return JSON (got "${text.slice(0, 80)}")`,
+        res.status,
+        url,
+        false,
+      );
     }
   });
 }

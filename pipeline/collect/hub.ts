@@ -70,7 +70,12 @@ export async function listFiles(r: HubRepo, revision: string, opts: RetryOptions
     for (const e of body as Record<string, unknown>[]) {
       if (e.type !== undefined && e.type !== 'file') continue;
       if (typeof e.path !== 'string' || typeof e.size !== 'number') {
-        throw new HttpError(`${r.repo}: listing entry without path/size: ${JSON.stringify(e).slice(0, 200)}`, 200, url, false);
+        throw new HttpError(
+          `${r.repo}: listing entry without path/size: ${JSON.stringify(e).slice(0, 200)}`,
+          200,
+          url,
+          false,
+        );
       }
       const lfs = e.lfs as { oid?: string; size?: number; sha256?: string } | undefined;
       const sha = lfs?.oid ?? lfs?.sha256;

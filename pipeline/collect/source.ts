@@ -39,7 +39,16 @@ export function sourceFromManifest(m: Manifest, manifestPath?: string): CollectS
   const where = manifestPath ? `manifest ${manifestPath}` : `manifest of corpus "${m.name}"`;
   if (m.hf) {
     const h = m.hf;
-    return { kind: 'hf', name: m.name, repo: h.repo, repoType: h.type, revision: h.revision, include: h.include, exclude: h.exclude, manifestPath };
+    return {
+      kind: 'hf',
+      name: m.name,
+      repo: h.repo,
+      repoType: h.type,
+      revision: h.revision,
+      include: h.include,
+      exclude: h.exclude,
+      manifestPath,
+    };
   }
   if (m.urls) {
     const urls: UrlEntry[] = m.urls.map((u, i) => {
@@ -75,7 +84,9 @@ export async function resolveSource(nameOrPath: string, manifestDir: string = MA
   const c = await getCorpus(nameOrPath, manifestDir);
   if (!c) {
     const known = await corpusNames(manifestDir);
-    throw new Error(`unknown corpus "${nameOrPath}": no manifest ${join(manifestDir, nameOrPath + '.yaml')} (known: ${known.join(', ') || 'none'}; see steel corpora)`);
+    throw new Error(
+      `unknown corpus "${nameOrPath}": no manifest ${join(manifestDir, nameOrPath + '.yaml')} (known: ${known.join(', ') || 'none'}; see steel corpora)`,
+    );
   }
   return sourceFromManifest(c.manifest, c.manifest.path);
 }

@@ -89,13 +89,27 @@ export function docId(ctx: AdapterContext, record: Record<string, unknown>, loc:
   return `${ctx.corpus}/${parts.slice(-2).join('/')}:${loc.line}`;
 }
 
-function makeDoc(ctx: AdapterContext, record: Record<string, unknown>, loc: RecordLocation, text: string, meta: Record<string, unknown> = {}): Document {
-  const doc: Document = { id: docId(ctx, record, loc), text, source: ctx.corpus, meta: { file: loc.file, line: loc.line, ...meta } };
+function makeDoc(
+  ctx: AdapterContext,
+  record: Record<string, unknown>,
+  loc: RecordLocation,
+  text: string,
+  meta: Record<string, unknown> = {},
+): Document {
+  const doc: Document = {
+    id: docId(ctx, record, loc),
+    text,
+    source: ctx.corpus,
+    meta: { file: loc.file, line: loc.line, ...meta },
+  };
   if (ctx.lang) doc.lang = ctx.lang;
   return doc;
 }
 
-export interface ChatTurn { user: string; assistant: string }
+export interface ChatTurn {
+  user: string;
+  assistant: string;
+}
 
 /**
  * ChatML as Steel wrote it (Qwen chat format):
@@ -161,7 +175,8 @@ const text: AdapterKind<z.infer<typeof TextParams>> = {
         const parts = loc.file.split(/[\\/]/).filter(Boolean);
         if (parts.length >= 2) meta.programming_language = parts[parts.length - 2];
       }
-      if (n < p.min_chars || (p.min_chars === 0 && n === 0)) return { drop: n === 0 ? 'empty' : p.min_chars_rule, value: n };
+      if (n < p.min_chars || (p.min_chars === 0 && n === 0))
+        return { drop: n === 0 ? 'empty' : p.min_chars_rule, value: n };
       return makeDoc(ctx, record, loc, t, meta);
     };
   },
@@ -185,7 +200,11 @@ export function flattenExam(record: Record<string, unknown>, corpus: string, nor
     if (o) lines.push(`${letter.toUpperCase()}. ${o}`);
   }
   const ansRaw = getPath(record, 'std_ans');
-  const ans = Array.isArray(ansRaw) ? ansRaw.map(String).join('') : typeof ansRaw === 'number' ? String(ansRaw) : optString(record, 'std_ans', corpus);
+  const ans = Array.isArray(ansRaw)
+    ? ansRaw.map(String).join('')
+    : typeof ansRaw === 'number'
+      ? String(ansRaw)
+      : optString(record, 'std_ans', corpus);
   const detail = norm(optString(record, 'answer_detail', corpus)).trim();
   if (norm(ans).trim()) lines.push(`标准答案：${norm(ans).trim()}`);
   if (detail) lines.push(`解析：${detail}`);
@@ -228,11 +247,13 @@ const baike: AdapterKind<z.infer<typeof BaikeParams>> = {
       const title = norm(reqString(record, 'title', ctx.corpus)).trim();
       const summary = norm(optString(record, 'summary', ctx.corpus)).trim();
       const sections = record.sections ?? [];
-      if (!Array.isArray(sections)) throw new Error(`${ctx.corpus}: field "sections" must be an array, got ${describeType(sections)}`);
+      if (!Array.isArray(sections))
+        throw new Error(`${ctx.corpus}: field "sections" must be an array, got ${describeType(sections)}`);
       if (!title || !summary) return { drop: 'baike_empty', value: !title ? 'title' : 'summary' };
       const parts = [`${title}：${summary}`];
       sections.forEach((s, i) => {
-        if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new Error(`${ctx.corpus}: sections[${i}] must be an object {title, content}`);
+        if (s === null || typeof s !== 'object' || Array.isArray(s))
+          throw new Error(`${ctx.corpus}: sections[${i}] must be an object {title, content}`);
         const st = norm(optString(s as Record<string, unknown>, 'title', ctx.corpus)).trim();
         const sc = norm(optString(s as Record<string, unknown>, 'content', ctx.corpus)).trim();
         if (!sc) return;
@@ -261,7 +282,9 @@ const qa: AdapterKind<z.infer<typeof QaParams>> = {
   create(p, ctx) {
     const norm = normalizers[p.normalize];
     return (record, loc) => {
-      const qs = p.question.map((f, i) => norm(i === 0 ? reqString(record, f, ctx.corpus) : optString(record, f, ctx.corpus)).trim());
+      const qs = p.question.map((f, i) =>
+        norm(i === 0 ? reqString(record, f, ctx.corpus) : optString(record, f, ctx.corpus)).trim(),
+      );
       const a = norm(reqString(record, p.answer, ctx.corpus)).trim();
       const q = qs.filter(Boolean).join(p.question_separator);
       if (!q || !a) return { drop: 'empty_turn', value: !q ? 'question' : 'answer' };
@@ -305,14 +328,17 @@ const zhihu: AdapterKind<z.infer<typeof ZhihuParams>> = {
       const raw = record.METADATA;
       let md: Record<string, unknown>;
       if (typeof raw === 'string') {
-        try { md = JSON.parse(raw) as Record<string, unknown>; } catch (e) {
+        try {
+          md = JSON.parse(raw) as Record<string, unknown>;
+        } catch (e) {
           throw new Error(`${ctx.corpus}: METADATA is not valid JSON (${(e as Error).message})`);
         }
       } else if (raw && typeof raw === 'object' && !Array.isArray(raw)) md = raw as Record<string, unknown>;
       else throw new Error(`${ctx.corpus}: missing field "METADATA" (JSON string with "upvotes")`);
       if (md === null || typeof md !== 'object') throw new Error(`${ctx.corpus}: METADATA must be a JSON object`);
       const up = parseUpvotes(md.upvotes);
-      if (up === undefined) throw new Error(`${ctx.corpus}: METADATA.upvotes not understood: ${JSON.stringify(md.upvotes)}`);
+      if (up === undefined)
+        throw new Error(`${ctx.corpus}: METADATA.upvotes not understood: ${JSON.stringify(md.upvotes)}`);
       if (up < p.min_upvotes) return { drop: 'zhihu_upvotes', value: up };
       if (!q || !a) return { drop: 'empty_turn', value: !q ? 'question' : 'answer' };
       const t = toChatML([{ user: q, assistant: a }], p.system, p.final_im_end);
@@ -340,10 +366,19 @@ const ChatKindParams = z.object({
 });
 
 function stripMoss(s: string): string {
-  return s.replace(/^\s*<\|(Human|MOSS)\|>:\s?/, '').replace(/<(eoh|eom|eoc|eot)>\s*$/, '').trim();
+  return s
+    .replace(/^\s*<\|(Human|MOSS)\|>:\s?/, '')
+    .replace(/<(eoh|eom|eoc|eot)>\s*$/, '')
+    .trim();
 }
 
-export function extractTurns(record: Record<string, unknown>, corpus: string, userRoles: string[], assistantRoles: string[], norm: (s: string) => string): ChatTurn[] {
+export function extractTurns(
+  record: Record<string, unknown>,
+  corpus: string,
+  userRoles: string[],
+  assistantRoles: string[],
+  norm: (s: string) => string,
+): ChatTurn[] {
   const turns: ChatTurn[] = [];
   const str = (v: unknown, what: string): string => {
     if (typeof v !== 'string') throw new Error(`${corpus}: ${what} must be a string, got ${describeType(v)}`);
@@ -352,7 +387,8 @@ export function extractTurns(record: Record<string, unknown>, corpus: string, us
   if (Array.isArray(record.conversations)) {
     let pending: string | undefined;
     record.conversations.forEach((m, i) => {
-      if (!m || typeof m !== 'object') throw new Error(`${corpus}: conversations[${i}] must be an object {from, value}`);
+      if (!m || typeof m !== 'object')
+        throw new Error(`${corpus}: conversations[${i}] must be an object {from, value}`);
       const msg = m as Record<string, unknown>;
       const from = typeof msg.from === 'string' ? msg.from : typeof msg.role === 'string' ? msg.role : undefined;
       const value = str(msg.value ?? msg.content, `conversations[${i}].value`);
@@ -361,7 +397,8 @@ export function extractTurns(record: Record<string, unknown>, corpus: string, us
         if (pending !== undefined) throw new Error(`${corpus}: conversations[${i}]: two user turns in a row`);
         pending = value;
       } else if (assistantRoles.includes(from)) {
-        if (pending === undefined) throw new Error(`${corpus}: conversations[${i}]: assistant turn without a user turn`);
+        if (pending === undefined)
+          throw new Error(`${corpus}: conversations[${i}]: assistant turn without a user turn`);
         turns.push({ user: pending, assistant: value });
         pending = undefined;
       } else if (from !== 'system') throw new Error(`${corpus}: conversations[${i}]: unknown role "${from}"`);
@@ -370,19 +407,28 @@ export function extractTurns(record: Record<string, unknown>, corpus: string, us
   }
   if (Array.isArray(record.conversation)) {
     record.conversation.forEach((m, i) => {
-      if (!m || typeof m !== 'object') throw new Error(`${corpus}: conversation[${i}] must be an object {human, assistant}`);
+      if (!m || typeof m !== 'object')
+        throw new Error(`${corpus}: conversation[${i}] must be an object {human, assistant}`);
       const msg = m as Record<string, unknown>;
-      turns.push({ user: str(msg.human, `conversation[${i}].human`), assistant: str(msg.assistant, `conversation[${i}].assistant`) });
+      turns.push({
+        user: str(msg.human, `conversation[${i}].human`),
+        assistant: str(msg.assistant, `conversation[${i}].assistant`),
+      });
     });
     return turns;
   }
   if (record.chat && typeof record.chat === 'object' && !Array.isArray(record.chat)) {
     const chat = record.chat as Record<string, unknown>;
-    const keys = Object.keys(chat).filter((k) => /^turn_\d+$/.test(k)).sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+    const keys = Object.keys(chat)
+      .filter((k) => /^turn_\d+$/.test(k))
+      .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
     for (const k of keys) {
       const t = chat[k] as Record<string, unknown>;
       if (!t || typeof t !== 'object') throw new Error(`${corpus}: chat.${k} must be an object {Human, MOSS}`);
-      turns.push({ user: stripMoss(str(t.Human, `chat.${k}.Human`)), assistant: stripMoss(str(t.MOSS, `chat.${k}.MOSS`)) });
+      turns.push({
+        user: stripMoss(str(t.Human, `chat.${k}.Human`)),
+        assistant: stripMoss(str(t.MOSS, `chat.${k}.MOSS`)),
+      });
     }
     return turns;
   }
@@ -392,7 +438,9 @@ export function extractTurns(record: Record<string, unknown>, corpus: string, us
     turns.push({ user: [ins, inp].filter(Boolean).join('\n'), assistant: str(record.output, 'output') });
     return turns;
   }
-  throw new Error(`${corpus}: no conversation found (expected "conversations", "conversation", "chat" or "instruction"/"output")`);
+  throw new Error(
+    `${corpus}: no conversation found (expected "conversations", "conversation", "chat" or "instruction"/"output")`,
+  );
 }
 
 const chat: AdapterKind<z.infer<typeof ChatKindParams>> = {
@@ -405,7 +453,10 @@ const chat: AdapterKind<z.infer<typeof ChatKindParams>> = {
       if (turns.length === 0) return { drop: 'empty_turn', value: 'no turns' };
       if (turns.some((t) => !t.user || !t.assistant)) return { drop: 'empty_turn', value: 'empty message' };
       const t = toChatML(turns, p.system, p.final_im_end);
-      return minChars(t, p.min_chars) ?? makeDoc(ctx, record, loc, t, { turns: turns.length, ...metaFrom(record, p.meta_fields) });
+      return (
+        minChars(t, p.min_chars) ??
+        makeDoc(ctx, record, loc, t, { turns: turns.length, ...metaFrom(record, p.meta_fields) })
+      );
     };
   },
 };
@@ -426,10 +477,13 @@ const passthrough: AdapterKind<z.infer<typeof PassthroughParams>> = {
       const id = record.id === undefined ? docId({ ...ctx, idField: undefined }, record, loc) : record.id;
       if (typeof id !== 'string' || !id) throw new Error(`${ctx.corpus}: field "id" must be a non-empty string`);
       const source = record.source === undefined ? ctx.corpus : record.source;
-      if (typeof source !== 'string' || !source) throw new Error(`${ctx.corpus}: field "source" must be a non-empty string`);
-      if (record.lang !== undefined && record.lang !== null && typeof record.lang !== 'string') throw new Error(`${ctx.corpus}: field "lang" must be a string`);
+      if (typeof source !== 'string' || !source)
+        throw new Error(`${ctx.corpus}: field "source" must be a non-empty string`);
+      if (record.lang !== undefined && record.lang !== null && typeof record.lang !== 'string')
+        throw new Error(`${ctx.corpus}: field "lang" must be a string`);
       const meta = record.meta ?? {};
-      if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new Error(`${ctx.corpus}: field "meta" must be an object`);
+      if (meta === null || typeof meta !== 'object' || Array.isArray(meta))
+        throw new Error(`${ctx.corpus}: field "meta" must be an object`);
       if (t.length === 0) return { drop: 'empty', value: 0 };
       const doc: Document = { id, text: t, source, meta: meta as Record<string, unknown> };
       const lang = (record.lang as string | undefined) ?? ctx.lang;
@@ -444,7 +498,13 @@ const passthrough: AdapterKind<z.infer<typeof PassthroughParams>> = {
 // text is the ChatML rendering. A record with an unknown role, an empty assistant turn or identical chosen/rejected
 // replies throws (rejected with file and line by the reader).
 
-function sftDoc(ctx: AdapterContext, record: Record<string, unknown>, loc: RecordLocation, messages: unknown, meta: Record<string, unknown> = {}): Document {
+function sftDoc(
+  ctx: AdapterContext,
+  record: Record<string, unknown>,
+  loc: RecordLocation,
+  messages: unknown,
+  meta: Record<string, unknown> = {},
+): Document {
   let ms: ChatMessage[];
   try {
     ms = validateMessages(messages);
@@ -455,7 +515,13 @@ function sftDoc(ctx: AdapterContext, record: Record<string, unknown>, loc: Recor
 }
 
 /** Field value as messages: a list of {role, content} / {from, value} (ShareGPT), mapped through `roles`. */
-function toMessages(v: unknown, roles: Record<string, string>, norm: (s: string) => string, what: string, corpus: string): ChatMessage[] {
+function toMessages(
+  v: unknown,
+  roles: Record<string, string>,
+  norm: (s: string) => string,
+  what: string,
+  corpus: string,
+): ChatMessage[] {
   if (!Array.isArray(v)) throw new Error(`${corpus}: ${what} must be an array of messages, got ${describeType(v)}`);
   return v.map((m, i) => {
     if (!m || typeof m !== 'object' || Array.isArray(m)) throw new Error(`${corpus}: ${what}[${i}] must be an object`);
@@ -464,32 +530,48 @@ function toMessages(v: unknown, roles: Record<string, string>, norm: (s: string)
     const c = o.content ?? o.value;
     if (typeof r !== 'string') throw new Error(`${corpus}: ${what}[${i}] has no role ("role" or "from")`);
     const role = roles[r];
-    if (!role) throw new Error(`${corpus}: ${what}[${i}]: unknown role "${r}" (known: ${Object.keys(roles).join(', ')})`);
-    if (typeof c !== 'string') throw new Error(`${corpus}: ${what}[${i}]: content must be a string, got ${describeType(c)}`);
+    if (!role)
+      throw new Error(`${corpus}: ${what}[${i}]: unknown role "${r}" (known: ${Object.keys(roles).join(', ')})`);
+    if (typeof c !== 'string')
+      throw new Error(`${corpus}: ${what}[${i}]: content must be a string, got ${describeType(c)}`);
     return { role: role as ChatMessage['role'], content: norm(c).trim() };
   });
 }
 
-const DEFAULT_ROLES: Record<string, ChatMessage['role']> = { system: 'system', user: 'user', human: 'user', assistant: 'assistant', gpt: 'assistant' };
+const DEFAULT_ROLES: Record<string, ChatMessage['role']> = {
+  system: 'system',
+  user: 'user',
+  human: 'user',
+  assistant: 'assistant',
+  gpt: 'assistant',
+};
 
 /**
  * SFT conversations: `sharegpt` (field of {from, value}: Infinity-Instruct, OpenHermes-2.5), `openai` (field of
  * {role, content}: Code-Feedback) or `fields` (question fields + answer field: WebInstructSub, Better-Ruozhiba).
  * `keep_if: {field, in: [...]}` keeps only records whose field is one of the values (drop rule `keep_rule`).
  */
-const SftParams = z.object({
-  kind: z.literal('sft'),
-  layout: z.enum(['sharegpt', 'openai', 'fields']),
-  field: z.string().optional(),
-  roles: z.record(z.string(), z.enum(['system', 'user', 'assistant'])).default(DEFAULT_ROLES),
-  question: z.array(z.string()).min(1).optional(),
-  answer: z.string().optional(),
-  question_separator: z.string().default('\n'),
-  keep_if: z.object({ field: z.string(), in: z.array(z.string()).min(1) }).strict().optional(),
-  keep_rule: z.string().default('subset'),
-  meta_fields: z.array(z.string()).default([]),
-  normalize: NormalizeParam,
-}).strict().refine((p) => p.layout !== 'fields' || (p.question && p.answer), { message: 'layout "fields" needs question and answer' });
+const SftParams = z
+  .object({
+    kind: z.literal('sft'),
+    layout: z.enum(['sharegpt', 'openai', 'fields']),
+    field: z.string().optional(),
+    roles: z.record(z.string(), z.enum(['system', 'user', 'assistant'])).default(DEFAULT_ROLES),
+    question: z.array(z.string()).min(1).optional(),
+    answer: z.string().optional(),
+    question_separator: z.string().default('\n'),
+    keep_if: z
+      .object({ field: z.string(), in: z.array(z.string()).min(1) })
+      .strict()
+      .optional(),
+    keep_rule: z.string().default('subset'),
+    meta_fields: z.array(z.string()).default([]),
+    normalize: NormalizeParam,
+  })
+  .strict()
+  .refine((p) => p.layout !== 'fields' || (p.question && p.answer), {
+    message: 'layout "fields" needs question and answer',
+  });
 
 const sft: AdapterKind<z.infer<typeof SftParams>> = {
   params: SftParams,
@@ -499,13 +581,28 @@ const sft: AdapterKind<z.infer<typeof SftParams>> = {
     return (record, loc) => {
       if (p.keep_if) {
         const v = getPath(record, p.keep_if.field);
-        if (typeof v !== 'string' || !p.keep_if.in.includes(v)) return { drop: p.keep_rule, value: typeof v === 'string' ? v : describeType(v) };
+        if (typeof v !== 'string' || !p.keep_if.in.includes(v))
+          return { drop: p.keep_rule, value: typeof v === 'string' ? v : describeType(v) };
       }
       const meta = metaFrom(record, p.meta_fields);
       if (p.layout === 'fields') {
-        const q = p.question!.map((f, i) => norm(i === 0 ? reqString(record, f, ctx.corpus) : optString(record, f, ctx.corpus)).trim()).filter(Boolean).join(p.question_separator);
+        const q = p
+          .question!.map((f, i) =>
+            norm(i === 0 ? reqString(record, f, ctx.corpus) : optString(record, f, ctx.corpus)).trim(),
+          )
+          .filter(Boolean)
+          .join(p.question_separator);
         const a = norm(reqString(record, p.answer!, ctx.corpus)).trim();
-        return sftDoc(ctx, record, loc, [{ role: 'user', content: q }, { role: 'assistant', content: a }], meta);
+        return sftDoc(
+          ctx,
+          record,
+          loc,
+          [
+            { role: 'user', content: q },
+            { role: 'assistant', content: a },
+          ],
+          meta,
+        );
       }
       const field = p.field ?? (p.layout === 'sharegpt' ? 'conversations' : 'messages');
       const v = getPath(record, field);
@@ -521,51 +618,74 @@ const sft: AdapterKind<z.infer<typeof SftParams>> = {
  * Layouts: wanjuan (q_main, option_a..e, std_ans, answer_detail), openbookqa (question_stem, choices{text,label},
  * answerKey), arc (question, choices{text,label}, answerKey), logiqa (context, query, options[], correct_option index).
  */
-const McqParams = z.object({
-  kind: z.literal('sft_mcq'),
-  layout: z.enum(['wanjuan', 'openbookqa', 'arc', 'logiqa']),
-  format: z.enum(['plain', 'cot']).default('plain'),
-  /** language of the answer wording: 答案：X or Answer: X */
-  answer_lang: z.enum(['zh', 'en']).default('en'),
-  normalize: NormalizeParam,
-}).strict();
+const McqParams = z
+  .object({
+    kind: z.literal('sft_mcq'),
+    layout: z.enum(['wanjuan', 'openbookqa', 'arc', 'logiqa']),
+    format: z.enum(['plain', 'cot']).default('plain'),
+    /** language of the answer wording: 答案：X or Answer: X */
+    answer_lang: z.enum(['zh', 'en']).default('en'),
+    normalize: NormalizeParam,
+  })
+  .strict();
 
 function choiceList(record: Record<string, unknown>, corpus: string): { labels: string[]; texts: string[] } {
   const c = record.choices;
-  if (!c || typeof c !== 'object' || Array.isArray(c)) throw new Error(`${corpus}: field "choices" must be an object {text: [...], label: [...]}`);
+  if (!c || typeof c !== 'object' || Array.isArray(c))
+    throw new Error(`${corpus}: field "choices" must be an object {text: [...], label: [...]}`);
   const { text, label } = c as Record<string, unknown>;
-  if (!Array.isArray(text) || !Array.isArray(label) || text.length !== label.length || text.length === 0) throw new Error(`${corpus}: choices.text and choices.label must be non-empty arrays of one length`);
+  if (!Array.isArray(text) || !Array.isArray(label) || text.length !== label.length || text.length === 0)
+    throw new Error(`${corpus}: choices.text and choices.label must be non-empty arrays of one length`);
   return { labels: label.map(String), texts: text.map(String) };
 }
 
-export function mcqTurns(record: Record<string, unknown>, p: z.infer<typeof McqParams>, corpus: string): { question: string; answer: string; detail: string } {
+export function mcqTurns(
+  record: Record<string, unknown>,
+  p: z.infer<typeof McqParams>,
+  corpus: string,
+): { question: string; answer: string; detail: string } {
   const norm = normalizers[p.normalize];
-  let stem: string, labels: string[], texts: string[], answer: string, detail = '';
+  let stem: string,
+    labels: string[],
+    texts: string[],
+    answer: string,
+    detail = '';
   if (p.layout === 'wanjuan') {
     stem = reqString(record, 'q_main', corpus);
-    labels = []; texts = [];
+    labels = [];
+    texts = [];
     for (const l of ['a', 'b', 'c', 'd', 'e']) {
       const o = norm(optString(record, `option_${l}`, corpus)).trim();
-      if (o) { labels.push(l.toUpperCase()); texts.push(o); }
+      if (o) {
+        labels.push(l.toUpperCase());
+        texts.push(o);
+      }
     }
     const raw = getPath(record, 'std_ans');
-    answer = Array.isArray(raw) ? raw.map(String).join('') : typeof raw === 'number' ? String(raw) : optString(record, 'std_ans', corpus);
+    answer = Array.isArray(raw)
+      ? raw.map(String).join('')
+      : typeof raw === 'number'
+        ? String(raw)
+        : optString(record, 'std_ans', corpus);
     detail = optString(record, 'answer_detail', corpus);
   } else if (p.layout === 'logiqa') {
     const ctxText = reqString(record, 'context', corpus);
     stem = `${ctxText.trim()}\n${reqString(record, 'query', corpus).trim()}`;
     const opts = record.options;
-    if (!Array.isArray(opts) || opts.length === 0) throw new Error(`${corpus}: field "options" must be a non-empty array`);
+    if (!Array.isArray(opts) || opts.length === 0)
+      throw new Error(`${corpus}: field "options" must be a non-empty array`);
     texts = opts.map(String);
     labels = texts.map((_, i) => String.fromCharCode(65 + i));
     const k = typeof record.correct_option === 'bigint' ? Number(record.correct_option) : record.correct_option;
-    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= texts.length) throw new Error(`${corpus}: correct_option must be an index into options, got ${JSON.stringify(k)}`);
+    if (typeof k !== 'number' || !Number.isInteger(k) || k < 0 || k >= texts.length)
+      throw new Error(`${corpus}: correct_option must be an index into options, got ${JSON.stringify(k)}`);
     answer = labels[k];
   } else {
     stem = reqString(record, p.layout === 'openbookqa' ? 'question_stem' : 'question', corpus);
     ({ labels, texts } = choiceList(record, corpus));
     answer = reqString(record, 'answerKey', corpus);
-    if (!labels.includes(answer)) throw new Error(`${corpus}: answerKey "${answer}" is not one of the labels ${labels.join(',')}`);
+    if (!labels.includes(answer))
+      throw new Error(`${corpus}: answerKey "${answer}" is not one of the labels ${labels.join(',')}`);
   }
   stem = norm(stem).trim();
   if (!stem) throw new Error(`${corpus}: empty question`);
@@ -577,13 +697,24 @@ export function mcqTurns(record: Record<string, unknown>, p: z.infer<typeof McqP
 
 const sftMcq: AdapterKind<z.infer<typeof McqParams>> = {
   params: McqParams,
-  describe: 'multiple-choice question (WanJuan exam, OpenBookQA, AI2-ARC, LogiQA) → SFT turn, plain or chain-of-thought answer',
+  describe:
+    'multiple-choice question (WanJuan exam, OpenBookQA, AI2-ARC, LogiQA) → SFT turn, plain or chain-of-thought answer',
   create(p, ctx) {
     return (record, loc) => {
       const { question, answer, detail } = mcqTurns(record, p, ctx.corpus);
       const ans = p.answer_lang === 'zh' ? `答案：${answer}` : `Answer: ${answer}`;
-      const reply = p.format === 'cot' && detail ? (p.answer_lang === 'zh' ? `解析：${detail}\n${ans}` : `${detail}\n${ans}`) : ans;
-      return sftDoc(ctx, record, loc, [{ role: 'user', content: question }, { role: 'assistant', content: reply }], { mcq_format: p.format });
+      const reply =
+        p.format === 'cot' && detail ? (p.answer_lang === 'zh' ? `解析：${detail}\n${ans}` : `${detail}\n${ans}`) : ans;
+      return sftDoc(
+        ctx,
+        record,
+        loc,
+        [
+          { role: 'user', content: question },
+          { role: 'assistant', content: reply },
+        ],
+        { mcq_format: p.format },
+      );
     };
   },
 };
@@ -593,11 +724,13 @@ const sftMcq: AdapterKind<z.infer<typeof McqParams>> = {
  * corpora-manifests/self-cognition/), filled with the model's name and author (params; `steel sft-data
  * self-cognition --name --author` writes a filled copy).
  */
-const SelfParams = z.object({
-  kind: z.literal('self_cognition'),
-  name: z.string().min(1),
-  author: z.string().min(1),
-}).strict();
+const SelfParams = z
+  .object({
+    kind: z.literal('self_cognition'),
+    name: z.string().min(1),
+    author: z.string().min(1),
+  })
+  .strict();
 
 export function fillSelfCognition(s: string, name: string, author: string): string {
   return s.replace(/\{\{name\}\}/g, name).replace(/\{\{author\}\}/g, author);
@@ -610,7 +743,10 @@ const selfCognition: AdapterKind<z.infer<typeof SelfParams>> = {
     return (record, loc) => {
       const q = fillSelfCognition(reqString(record, 'instruction', ctx.corpus), p.name, p.author).trim();
       const a = fillSelfCognition(reqString(record, 'output', ctx.corpus), p.name, p.author).trim();
-      return sftDoc(ctx, record, loc, [{ role: 'user', content: q }, { role: 'assistant', content: a }]);
+      return sftDoc(ctx, record, loc, [
+        { role: 'user', content: q },
+        { role: 'assistant', content: a },
+      ]);
     };
   },
 };
@@ -619,32 +755,39 @@ const selfCognition: AdapterKind<z.infer<typeof SelfParams>> = {
  * Preference pairs: prompt field (a string = one user turn, or a message list), chosen and rejected fields (a string,
  * or a message list whose last message is the assistant reply; a list that repeats the prompt is accepted).
  */
-const PreferenceParams = z.object({
-  kind: z.literal('preference'),
-  prompt: z.string().default('prompt'),
-  chosen: z.string().default('chosen'),
-  rejected: z.string().default('rejected'),
-  roles: z.record(z.string(), z.enum(['system', 'user', 'assistant'])).default(DEFAULT_ROLES),
-  meta_fields: z.array(z.string()).default([]),
-  normalize: NormalizeParam,
-}).strict();
+const PreferenceParams = z
+  .object({
+    kind: z.literal('preference'),
+    prompt: z.string().default('prompt'),
+    chosen: z.string().default('chosen'),
+    rejected: z.string().default('rejected'),
+    roles: z.record(z.string(), z.enum(['system', 'user', 'assistant'])).default(DEFAULT_ROLES),
+    meta_fields: z.array(z.string()).default([]),
+    normalize: NormalizeParam,
+  })
+  .strict();
 
 const preference: AdapterKind<z.infer<typeof PreferenceParams>> = {
   params: PreferenceParams,
-  describe: 'preference pair (prompt, chosen, rejected; strings or message lists) → chat schema meta.prompt/chosen/rejected',
+  describe:
+    'preference pair (prompt, chosen, rejected; strings or message lists) → chat schema meta.prompt/chosen/rejected',
   create(p, ctx) {
     const norm = normalizers[p.normalize];
     return (record, loc) => {
       const pv = getPath(record, p.prompt);
       if (pv === undefined || pv === null) throw new Error(`${ctx.corpus}: missing field "${p.prompt}"`);
-      const prompt: ChatMessage[] = typeof pv === 'string' ? [{ role: 'user', content: norm(pv).trim() }] : toMessages(pv, p.roles, norm, p.prompt, ctx.corpus);
+      const prompt: ChatMessage[] =
+        typeof pv === 'string'
+          ? [{ role: 'user', content: norm(pv).trim() }]
+          : toMessages(pv, p.roles, norm, p.prompt, ctx.corpus);
       const answer = (field: string): string => {
         const v = getPath(record, field);
         if (v === undefined || v === null) throw new Error(`${ctx.corpus}: missing field "${field}"`);
         if (typeof v === 'string') return norm(v).trim();
         const ms = toMessages(v, p.roles, norm, field, ctx.corpus);
         const last = ms[ms.length - 1];
-        if (!last || last.role !== 'assistant') throw new Error(`${ctx.corpus}: ${field} must end with an assistant message`);
+        if (!last || last.role !== 'assistant')
+          throw new Error(`${ctx.corpus}: ${field} must end with an assistant message`);
         return last.content;
       };
       let pair;
@@ -654,7 +797,13 @@ const preference: AdapterKind<z.infer<typeof PreferenceParams>> = {
         throw new Error(`${ctx.corpus}: ${(e as Error).message}`);
       }
       const text = renderChatML([...pair.prompt, { role: 'assistant', content: pair.chosen }]);
-      return makeDoc(ctx, record, loc, text, { ...metaFrom(record, p.meta_fields), chat: 'preference', prompt: pair.prompt, chosen: pair.chosen, rejected: pair.rejected });
+      return makeDoc(ctx, record, loc, text, {
+        ...metaFrom(record, p.meta_fields),
+        chat: 'preference',
+        prompt: pair.prompt,
+        chosen: pair.chosen,
+        rejected: pair.rejected,
+      });
     };
   },
 };
@@ -666,11 +815,28 @@ const benchmark: AdapterKind<z.infer<typeof BenchmarkParams>> = {
   params: BenchmarkParams,
   describe: 'evaluation benchmark files (read by steel eval --task, not by prep)',
   create(p, ctx) {
-    return () => { throw new Error(`${ctx.corpus} is an evaluation benchmark: evaluate with steel eval --task ${p.task}; it is not training text`); };
+    return () => {
+      throw new Error(
+        `${ctx.corpus} is an evaluation benchmark: evaluate with steel eval --task ${p.task}; it is not training text`,
+      );
+    };
   },
 };
 
-export const ADAPTER_KINDS = { text, wanjuan, baike, qa, zhihu, chat, passthrough, sft, sft_mcq: sftMcq, self_cognition: selfCognition, preference, benchmark } as const;
+export const ADAPTER_KINDS = {
+  text,
+  wanjuan,
+  baike,
+  qa,
+  zhihu,
+  chat,
+  passthrough,
+  sft,
+  sft_mcq: sftMcq,
+  self_cognition: selfCognition,
+  preference,
+  benchmark,
+} as const;
 export type AdapterKindName = keyof typeof ADAPTER_KINDS;
 
 /** Validates a manifest's `unify:` block and builds its adapter. */
@@ -678,7 +844,10 @@ export function buildAdapter(unify: unknown, ctx: AdapterContext): AdaptFn {
   if (!unify || typeof unify !== 'object') throw new Error(`${ctx.corpus}: manifest has no "unify" block`);
   const kindName = (unify as { kind?: unknown }).kind;
   const kind = ADAPTER_KINDS[kindName as AdapterKindName] as AdapterKind<unknown> | undefined;
-  if (!kind) throw new Error(`${ctx.corpus}: unknown unify.kind "${String(kindName)}" (known: ${Object.keys(ADAPTER_KINDS).join(', ')})`);
+  if (!kind)
+    throw new Error(
+      `${ctx.corpus}: unknown unify.kind "${String(kindName)}" (known: ${Object.keys(ADAPTER_KINDS).join(', ')})`,
+    );
   const parsed = kind.params.safeParse(unify);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `unify.${i.path.join('.')}: ${i.message}`).join('; ');

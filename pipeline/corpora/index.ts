@@ -48,7 +48,9 @@ export async function listCorpora(dir: string = MANIFEST_DIR): Promise<Corpus[]>
   const hit = cache.get(key);
   if (hit) return hit;
   if (!existsSync(dir)) throw new Error(`${dir}: no corpus manifest folder`);
-  const files = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const files = readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort();
   const out = files.map((f) => loadManifestFile(join(dir, f))).sort((a, b) => a.name.localeCompare(b.name));
   cache.set(key, out);
   return out;

@@ -16,7 +16,10 @@ const UrlEntry = z
     url: z.string().url(),
     /** Path of the file inside the corpus's output folder (default: the URL's last path segment). */
     path: z.string().min(1).optional(),
-    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, '64 hex digits').optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, '64 hex digits')
+      .optional(),
     size: z.number().int().min(0).optional(),
   })
   .strict();
@@ -53,9 +56,15 @@ export const ManifestSchema = z
       })
       .strict()
       .optional(),
-    urls: z.array(z.union([z.string().url(), UrlEntry])).min(1).optional(),
+    urls: z
+      .array(z.union([z.string().url(), UrlEntry]))
+      .min(1)
+      .optional(),
     /** Files that ship with this repository (the bundled sample). */
-    local: z.object({ path: z.string().min(1), include: z.array(Glob).min(1) }).strict().optional(),
+    local: z
+      .object({ path: z.string().min(1), include: z.array(Glob).min(1) })
+      .strict()
+      .optional(),
     /** Where to get the data when it cannot be fetched automatically (login walls, other hubs). */
     manual: z.string().optional(),
     size: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
@@ -71,7 +80,10 @@ export const ManifestSchema = z
   })
   .strict()
   .refine((m) => m.hf || m.urls || m.local || m.manual, { message: 'one of hf, urls, local or manual is required' })
-  .refine((m) => (m.task === 'eval') === (m.unify.kind === 'benchmark'), { message: 'task: eval goes with unify kind "benchmark" (and only it)', path: ['task'] })
+  .refine((m) => (m.task === 'eval') === (m.unify.kind === 'benchmark'), {
+    message: 'task: eval goes with unify kind "benchmark" (and only it)',
+    path: ['task'],
+  })
   .refine((m) => m.format !== 'csv' || m.task === 'eval', {
     message: `csv is for evaluation benchmarks only (task: eval); documents are ${INPUT_FORMATS.join(', ')}`,
     path: ['format'],
@@ -98,6 +110,7 @@ export function readManifestFile(path: string): Manifest {
     throw new Error(`${path}: invalid YAML: ${(e as Error).message}`);
   }
   const m = parseManifest(raw, path);
-  if (basename(path).replace(/\.ya?ml$/, '') !== m.name) throw new Error(`${path}: manifest name "${m.name}" must match the file name`);
+  if (basename(path).replace(/\.ya?ml$/, '') !== m.name)
+    throw new Error(`${path}: manifest name "${m.name}" must match the file name`);
   return m;
 }

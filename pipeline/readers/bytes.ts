@@ -21,7 +21,10 @@ const CHUNK = 1 << 20;
  * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (frame by frame through libzstd wasm, or
  * fzstd streaming for frames without a declared size; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
  */
-export async function* openBytes(file: string, onBytes?: (done: number, total: number) => void): AsyncGenerator<Uint8Array> {
+export async function* openBytes(
+  file: string,
+  onBytes?: (done: number, total: number) => void,
+): AsyncGenerator<Uint8Array> {
   const total = statSync(file).size;
   let done = 0;
   const raw = createReadStream(file, { highWaterMark: CHUNK });
@@ -53,7 +56,9 @@ export async function* openBytes(file: string, onBytes?: (done: number, total: n
           onBytes?.(done, total);
         });
       } catch (e) {
-        throw new Error(`${file}: truncated or corrupt zstd stream (near compressed byte ${done}): ${(e as Error).message}`);
+        throw new Error(
+          `${file}: truncated or corrupt zstd stream (near compressed byte ${done}): ${(e as Error).message}`,
+        );
       }
     }
   } finally {

@@ -104,13 +104,18 @@ export function fileStem(file: string): string {
  * taken when present (so the pipeline's own output reads back unchanged); every other field goes to meta.
  * Throws an Error for a missing, non-string or undecodable text.
  */
-export function recordToDocument(rec: Record<string, unknown>, loc: RecordLocation, opts: ToDocumentOptions = {}): Document {
+export function recordToDocument(
+  rec: Record<string, unknown>,
+  loc: RecordLocation,
+  opts: ToDocumentOptions = {},
+): Document {
   const tf = opts.textField ?? 'text';
   const idf = opts.idField ?? 'id';
   const t = rec[tf];
   if (t === undefined || t === null) throw new Error(`missing text field "${tf}"`);
   if (t instanceof InvalidUtf8) throw new Error(`invalid UTF-8 in text field "${tf}"`);
-  if (typeof t !== 'string') throw new Error(`text field "${tf}" is not a string (got ${Array.isArray(t) ? 'array' : typeof t})`);
+  if (typeof t !== 'string')
+    throw new Error(`text field "${tf}" is not a string (got ${Array.isArray(t) ? 'array' : typeof t})`);
   const rawId = rec[idf];
   const id =
     typeof rawId === 'string' && rawId !== ''
@@ -120,7 +125,9 @@ export function recordToDocument(rec: Record<string, unknown>, loc: RecordLocati
         : `${displayPath(loc.file)}:${loc.line}`;
   const source = typeof rec.source === 'string' && rec.source ? rec.source : (opts.source ?? fileStem(loc.file));
   const meta: Record<string, unknown> =
-    rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta) ? (jsonSafe(rec.meta) as Record<string, unknown>) : {};
+    rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta)
+      ? (jsonSafe(rec.meta) as Record<string, unknown>)
+      : {};
   for (const [k, v] of Object.entries(rec)) {
     if (k === tf || k === idf || k === 'source' || k === 'lang' || k === 'meta' || v === undefined) continue;
     meta[k] = jsonSafe(v);
@@ -178,7 +185,10 @@ export async function* readDocuments(file: string, opts: ReadDocumentsOptions = 
  * The lines of a (possibly compressed) text file with 1-based numbers; a line not valid in the encoding throws an
  * error naming file and line (readLines reports it instead, for callers that keep going).
  */
-export async function* readTextLines(file: string, opts: ReadOptions = {}): AsyncGenerator<{ line: number; text: string }> {
+export async function* readTextLines(
+  file: string,
+  opts: ReadOptions = {},
+): AsyncGenerator<{ line: number; text: string }> {
   for await (const l of readLines(file, opts)) {
     if (l.error !== undefined) throw new Error(`${displayPath(file)}:${l.line}: ${l.error}`);
     yield { line: l.line, text: l.text! };

@@ -19,7 +19,11 @@ const NL = 10;
  * that is not valid in the declared encoding is reported alone with its number. Splitting on the 0x0A byte is safe
  * for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40).
  */
-export async function* readLines(file: string, opts: ReadOptions = {}, bytes?: AsyncIterable<Uint8Array>): AsyncGenerator<Line> {
+export async function* readLines(
+  file: string,
+  opts: ReadOptions = {},
+  bytes?: AsyncIterable<Uint8Array>,
+): AsyncGenerator<Line> {
   const encoding = opts.encoding ?? 'utf-8';
   let fatal: TextDecoder;
   try {
@@ -61,7 +65,11 @@ export async function* readLines(file: string, opts: ReadOptions = {}, bytes?: A
         if (lineNo === 1 && t.charCodeAt(0) === 0xfeff) t = t.slice(1);
         yield { line: lineNo, text: t };
       } catch {
-        yield { line: lineNo, error: `invalid ${encoding === 'utf-8' || encoding === 'utf8' ? 'UTF-8' : encoding} byte sequence`, raw: lossy.decode(bytes) };
+        yield {
+          line: lineNo,
+          error: `invalid ${encoding === 'utf-8' || encoding === 'utf8' ? 'UTF-8' : encoding} byte sequence`,
+          raw: lossy.decode(bytes),
+        };
       }
       start = end + 1;
     }
@@ -152,7 +160,11 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
  * element is decoded (fatal, so invalid bytes reject that element only) and parsed. Locations are 1-based element
  * numbers.
  */
-export async function* readJsonArrayBytes(file: string, bytes: AsyncIterable<Uint8Array>, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+export async function* readJsonArrayBytes(
+  file: string,
+  bytes: AsyncIterable<Uint8Array>,
+  opts: ReadOptions = {},
+): AsyncGenerator<ReadItem> {
   const encoding = opts.encoding ?? 'utf-8';
   const fatal = new TextDecoder(encoding, { fatal: true });
   const lossy = new TextDecoder(encoding);
@@ -175,7 +187,12 @@ export async function* readJsonArrayBytes(file: string, bytes: AsyncIterable<Uin
     try {
       s = fatal.decode(b);
     } catch {
-      yield { kind: 'reject', loc, error: `invalid ${encoding === 'utf-8' ? 'UTF-8' : encoding} byte sequence`, raw: preview(lossy.decode(b)) };
+      yield {
+        kind: 'reject',
+        loc,
+        error: `invalid ${encoding === 'utf-8' ? 'UTF-8' : encoding} byte sequence`,
+        raw: preview(lossy.decode(b)),
+      };
       return;
     }
     const r = parseRecord(s);
@@ -230,6 +247,11 @@ export async function* readJsonArrayBytes(file: string, bytes: AsyncIterable<Uin
   }
   if (!started) throw new Error(`${file}: not a JSON array`);
   if (inElem || !ended) {
-    yield { kind: 'reject', loc: { file, line: index + 1 }, error: 'truncated JSON array (end of file before the closing "]")', raw: preview(lossy.decode(Buffer.concat(parts))) };
+    yield {
+      kind: 'reject',
+      loc: { file, line: index + 1 },
+      error: 'truncated JSON array (end of file before the closing "]")',
+      raw: preview(lossy.decode(Buffer.concat(parts))),
+    };
   }
 }

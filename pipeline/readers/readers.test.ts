@@ -4,9 +4,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import {
-  readRecords, recordToDocument, expandInput, detectFormat, readLines, type ReadItem,
-} from './index.ts';
+import { readRecords, recordToDocument, expandInput, detectFormat, readLines, type ReadItem } from './index.ts';
 import { zstdCompressChunk } from '../writers/index.ts';
 import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
@@ -18,8 +16,10 @@ async function collect(file: string, opts = {}): Promise<ReadItem[]> {
   for await (const it of readRecords(file, opts)) out.push(it);
   return out;
 }
-const records = (items: ReadItem[]) => items.filter((i) => i.kind === 'record') as Extract<ReadItem, { kind: 'record' }>[];
-const rejects = (items: ReadItem[]) => items.filter((i) => i.kind === 'reject') as Extract<ReadItem, { kind: 'reject' }>[];
+const records = (items: ReadItem[]) =>
+  items.filter((i) => i.kind === 'record') as Extract<ReadItem, { kind: 'record' }>[];
+const rejects = (items: ReadItem[]) =>
+  items.filter((i) => i.kind === 'reject') as Extract<ReadItem, { kind: 'reject' }>[];
 
 test('JSONL written by other tools: plain, .gz (python gzip) and .zst (zstd CLI, file and stdin) read identically', async () => {
   const plain = await collect(td('cli.jsonl'));
@@ -29,7 +29,11 @@ test('JSONL written by other tools: plain, .gz (python gzip) and .zst (zstd CLI,
   // cli-stdin.jsonl.zst has no content size in its frame header (streaming decoder path)
   for (const f of ['cli.jsonl.gz', 'cli.jsonl.zst', 'cli-stdin.jsonl.zst']) {
     const items = await collect(td(f));
-    assert.deepEqual(items.map((i) => (i.kind === 'record' ? [i.loc.line, i.record] : i)), plain.map((i) => (i.kind === 'record' ? [i.loc.line, i.record] : i)), f);
+    assert.deepEqual(
+      items.map((i) => (i.kind === 'record' ? [i.loc.line, i.record] : i)),
+      plain.map((i) => (i.kind === 'record' ? [i.loc.line, i.record] : i)),
+      f,
+    );
   }
 });
 
@@ -42,9 +46,13 @@ test('JSONL .zst of many independent frames, lines spanning chunk and frame boun
   const raw = Buffer.from(lines.join('\n') + '\n');
   // frames cut at arbitrary byte offsets (not at line ends)
   const frames: Uint8Array[] = [];
-  for (let off = 0; off < raw.length; off += 77_777) frames.push(await zstdCompressChunk(raw.subarray(off, off + 77_777)));
+  for (let off = 0; off < raw.length; off += 77_777)
+    frames.push(await zstdCompressChunk(raw.subarray(off, off + 77_777)));
   writeFileSync(join(dir, 'a.jsonl.zst'), Buffer.concat(frames));
-  writeFileSync(join(dir, 'a.jsonl.gz'), Buffer.concat([gzipSync(raw.subarray(0, 1000)), gzipSync(raw.subarray(1000))]));
+  writeFileSync(
+    join(dir, 'a.jsonl.gz'),
+    Buffer.concat([gzipSync(raw.subarray(0, 1000)), gzipSync(raw.subarray(1000))]),
+  );
   for (const f of ['a.jsonl.zst', 'a.jsonl.gz']) {
     const recs = records(await collect(join(dir, f)));
     assert.equal(recs.length, 5002, f);
@@ -65,7 +73,9 @@ test('JSONL malformed records become rejects with file and line; neighbours surv
       good('a'), // 1 (with BOM)
       Buffer.from('{"id": "b", "text": "unterminated\n'), // 2 bad JSON
       Buffer.from('\n'), // 3 blank: skipped
-      Buffer.from('{"id":"c","text":"'), Buffer.from([0xe4, 0xb8]), Buffer.from('"}\n'), // 4 invalid UTF-8 (truncated sequence)
+      Buffer.from('{"id":"c","text":"'),
+      Buffer.from([0xe4, 0xb8]),
+      Buffer.from('"}\n'), // 4 invalid UTF-8 (truncated sequence)
       Buffer.from('[1,2]\n'), // 5 not an object
       Buffer.from('{"id":"d","text":"crlf"}\r\n'), // 6 CRLF ok
       Buffer.from('{"id":"e","body":"no text"}\n'), // 7 missing text (document-level)
@@ -75,11 +85,21 @@ test('JSONL malformed records become rejects with file and line; neighbours surv
   );
   const items = await collect(f);
   const rej = rejects(items);
-  assert.deepEqual(rej.map((r) => [r.loc.line, r.error.split(':')[0]]), [[2, 'bad JSON'], [4, 'invalid UTF-8 byte sequence'], [5, 'not a JSON object (got array)']]);
+  assert.deepEqual(
+    rej.map((r) => [r.loc.line, r.error.split(':')[0]]),
+    [
+      [2, 'bad JSON'],
+      [4, 'invalid UTF-8 byte sequence'],
+      [5, 'not a JSON object (got array)'],
+    ],
+  );
   assert.ok(rej.every((r) => r.loc.file === f));
   assert.match(rej[1].raw!, /"id":"c"/);
   const recs = records(items);
-  assert.deepEqual(recs.map((r) => r.loc.line), [1, 6, 7, 8, 9]);
+  assert.deepEqual(
+    recs.map((r) => r.loc.line),
+    [1, 6, 7, 8, 9],
+  );
   assert.equal(recs[0].record.id, 'a');
   // document conversion rejects missing and non-string text
   const conv = recs.map((r) => {
@@ -89,12 +109,21 @@ test('JSONL malformed records become rejects with file and line; neighbours surv
       return `ERR ${(e as Error).message}`;
     }
   });
-  assert.deepEqual(conv, ['a', 'd', 'ERR missing text field "text"', 'ERR text field "text" is not a string (got number)', 'g']);
+  assert.deepEqual(conv, [
+    'a',
+    'd',
+    'ERR missing text field "text"',
+    'ERR text field "text" is not a string (got number)',
+    'g',
+  ]);
 });
 
 test('declared encodings: GBK JSONL and text, GB18030 text', async () => {
   const recs = records(await collect(td('gbk.jsonl'), { encoding: 'gbk' }));
-  assert.deepEqual(recs.map((r) => r.record.text), ['中文编码测试：北京欢迎你', '第二行，简体字']);
+  assert.deepEqual(
+    recs.map((r) => r.record.text),
+    ['中文编码测试：北京欢迎你', '第二行，简体字'],
+  );
   // read as UTF-8, the same bytes are invalid and become rejects, not garbage
   const asUtf8 = await collect(td('gbk.jsonl'));
   assert.equal(rejects(asUtf8).length, 2);
@@ -110,7 +139,10 @@ test('Parquet written by pyarrow (zstd and snappy, 2 row groups): rows, row numb
     const items = await collect(td(f));
     const recs = records(items);
     assert.equal(recs.length, 5, f);
-    assert.deepEqual(recs.map((r) => r.loc.line), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      recs.map((r) => r.loc.line),
+      [1, 2, 3, 4, 5],
+    );
     assert.equal(recs[0].record.content, '北京是中华人民共和国的首都。');
     const docs = recs.map((r) => {
       try {
@@ -134,7 +166,10 @@ test('Arrow IPC written by pyarrow: file and stream formats, two batches', async
   for (const f of ['pyarrow-file.arrow', 'pyarrow-stream.arrows']) {
     const recs = records(await collect(td(f)));
     assert.equal(recs.length, 5, f);
-    assert.deepEqual(recs.map((r) => r.record.id), ['doc-1', 'doc-2', 'doc-3', 'doc-4', 'doc-5']);
+    assert.deepEqual(
+      recs.map((r) => r.record.id),
+      ['doc-1', 'doc-2', 'doc-3', 'doc-4', 'doc-5'],
+    );
     assert.equal(recs[4].record.content, 'line one\nline two');
     assert.equal(recs[4].loc.line, 5);
     assert.deepEqual(recs[0].record.tags, ['a']);
@@ -154,7 +189,10 @@ test('plain text files and folders: one document per file; invalid UTF-8 file is
   assert.deepEqual(files, [join(dir, 'a.md'), join(dir, 'b.txt'), join(dir, 'sub', 'c.txt')]);
   const all: ReadItem[] = [];
   for (const f of files) all.push(...(await collect(f)));
-  assert.deepEqual(records(all).map((r) => r.record.text), ['# first', 'second file\nline 2\n']);
+  assert.deepEqual(
+    records(all).map((r) => r.record.text),
+    ['# first', 'second file\nline 2\n'],
+  );
   assert.equal(rejects(all).length, 1);
   assert.equal(rejects(all)[0].loc.file, join(dir, 'sub', 'c.txt'));
   assert.match(rejects(all)[0].error, /invalid UTF-8/);
@@ -172,7 +210,12 @@ test('glob inputs: *, ?, [..], {a,b}, **; sorted; no match is an error', async (
   const rel = (ps: string[]) => ps.map((p) => p.slice(dir.length + 1));
   assert.deepEqual(rel(expandInput(join(dir, 'x/*.jsonl'))), ['x/1.jsonl']);
   assert.deepEqual(rel(expandInput(join(dir, 'x/**/*.jsonl'))), ['x/1.jsonl', 'x/y/3.jsonl']);
-  assert.deepEqual(rel(expandInput(join(dir, '**/*.{jsonl,parquet}'))), ['w/6.jsonl', 'x/1.jsonl', 'x/y/3.jsonl', 'x/y/z/4.parquet']);
+  assert.deepEqual(rel(expandInput(join(dir, '**/*.{jsonl,parquet}'))), [
+    'w/6.jsonl',
+    'x/1.jsonl',
+    'x/y/3.jsonl',
+    'x/y/z/4.parquet',
+  ]);
   assert.deepEqual(rel(expandInput(join(dir, 'x/[12].*'))), ['x/1.jsonl', 'x/2.jsonl.zst']);
   assert.deepEqual(rel(expandInput(join(dir, 'x/?.txt'))), ['x/5.txt']);
   assert.throws(() => expandInput(join(dir, 'x/*.csv')), /matched no files/);
@@ -194,7 +237,9 @@ test('readLines reports a truncated .zst clearly', async () => {
 
 test('a .json file holding a JSON array is streamed element by element; bad elements are rejects', async () => {
   const dir = tmp();
-  const elems = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ id: `a${i}`, text: `元素 ${i} [with] {braces}, "quotes" and \\\\ ` + 'x'.repeat(i % 50) }));
+  const elems = Array.from({ length: 3000 }, (_, i) =>
+    JSON.stringify({ id: `a${i}`, text: `元素 ${i} [with] {braces}, "quotes" and \\\\ ` + 'x'.repeat(i % 50) }),
+  );
   writeFileSync(join(dir, 'arr.json'), '\ufeff [\n' + elems.join(',\n') + '\n]\n');
   writeFileSync(join(dir, 'arr.json.zst'), await zstdCompressChunk(Buffer.from('[' + elems.join(',') + ']')));
   for (const f of ['arr.json', 'arr.json.zst']) {
@@ -207,13 +252,28 @@ test('a .json file holding a JSON array is streamed element by element; bad elem
   }
   writeFileSync(
     join(dir, 'bad.json'),
-    Buffer.concat([Buffer.from('[{"text":"ok"}, {"text": bad}, 42, {"text":"'), Buffer.from([0xff]), Buffer.from('"}, {"text":"end"}, {"text": "trunc')]),
+    Buffer.concat([
+      Buffer.from('[{"text":"ok"}, {"text": bad}, 42, {"text":"'),
+      Buffer.from([0xff]),
+      Buffer.from('"}, {"text":"end"}, {"text": "trunc'),
+    ]),
   );
   const items = await collect(join(dir, 'bad.json'));
-  assert.deepEqual(items.map((i) => (i.kind === 'record' ? `${i.loc.line}:ok` : `${i.loc.line}:${i.error.split(':')[0]}`)), [
-    '1:ok', '2:bad JSON', '3:not a JSON object (got number)', '4:invalid UTF-8 byte sequence', '5:ok', '6:truncated JSON array (end of file before the closing "]")',
-  ]);
+  assert.deepEqual(
+    items.map((i) => (i.kind === 'record' ? `${i.loc.line}:ok` : `${i.loc.line}:${i.error.split(':')[0]}`)),
+    [
+      '1:ok',
+      '2:bad JSON',
+      '3:not a JSON object (got number)',
+      '4:invalid UTF-8 byte sequence',
+      '5:ok',
+      '6:truncated JSON array (end of file before the closing "]")',
+    ],
+  );
   // a .json file of one object per line is still JSONL
   writeFileSync(join(dir, 'lines.json'), '{"text":"a"}\n{"text":"b"}\n');
-  assert.deepEqual(records(await collect(join(dir, 'lines.json'))).map((r) => r.record.text), ['a', 'b']);
+  assert.deepEqual(
+    records(await collect(join(dir, 'lines.json'))).map((r) => r.record.text),
+    ['a', 'b'],
+  );
 });

@@ -68,12 +68,12 @@ type Scan =
 function scanFrame(buf: Uint8Array): Scan {
   if (buf.length < 8) return { kind: 'need' };
   const magic = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24);
-  if ((magic >>> 4) === 0x184d2a5) {
+  if (magic >>> 4 === 0x184d2a5) {
     const size = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
     const end = 8 + size;
     return buf.length >= end ? { kind: 'skip', end } : { kind: 'need' };
   }
-  if ((magic >>> 0) !== 0xfd2fb528) throw new Error('not a zstd frame (bad magic number)');
+  if (magic >>> 0 !== 0xfd2fb528) throw new Error('not a zstd frame (bad magic number)');
   const fhd = buf[4];
   const fcsFlag = fhd >> 6;
   const single = (fhd >> 5) & 1;
@@ -106,7 +106,10 @@ function scanFrame(buf: Uint8Array): Scan {
 }
 
 /** Decompress a stream of zstd bytes (any number of frames); yields decompressed chunks in order. */
-export async function* zstdDecompressStream(chunks: AsyncIterable<Uint8Array>, onChunk?: (n: number) => void): AsyncGenerator<Uint8Array> {
+export async function* zstdDecompressStream(
+  chunks: AsyncIterable<Uint8Array>,
+  onChunk?: (n: number) => void,
+): AsyncGenerator<Uint8Array> {
   const z = await zstdWasm();
   let buf: Uint8Array = new Uint8Array(0);
   let streaming: Decompress | undefined;
@@ -131,7 +134,8 @@ export async function* zstdDecompressStream(chunks: AsyncIterable<Uint8Array>, o
       }
       if (s.kind === 'frame') {
         const d = s.contentSize ? z.decompress(buf.subarray(0, s.end)) : new Uint8Array(0);
-        if (d.length !== s.contentSize) throw new Error(`zstd frame decoded to ${d.length} bytes, header says ${s.contentSize}`);
+        if (d.length !== s.contentSize)
+          throw new Error(`zstd frame decoded to ${d.length} bytes, header says ${s.contentSize}`);
         buf = buf.subarray(s.end);
         if (d.length) yield d;
         continue;

@@ -26,7 +26,9 @@ export interface SlurmStepSpec {
 export async function runSlurmArrayTask(registry: Readonly<Record<string, Task>>, argv: string[]): Promise<number> {
   const [specFile, ranksFile, idxArg] = argv;
   if (!specFile || !ranksFile || idxArg === undefined) {
-    console.error('usage: WORKER_ENTRY SPEC_FILE RANKS_FILE ARRAY_INDEX (a Slurm array task; local workers are forked with IPC)');
+    console.error(
+      'usage: WORKER_ENTRY SPEC_FILE RANKS_FILE ARRAY_INDEX (a Slurm array task; local workers are forked with IPC)',
+    );
     return 2;
   }
   const step = JSON.parse(readFileSync(specFile, 'utf8')) as SlurmStepSpec;
@@ -62,7 +64,9 @@ export async function runSlurmArrayTask(registry: Readonly<Record<string, Task>>
       }
     },
   };
-  console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`);
+  console.log(
+    `${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`,
+  );
   try {
     const task = resolveTask(registry, step.task);
     const marker = await runOneTask(task, step.args, name, stateDir, rank, world, ctx, fault);

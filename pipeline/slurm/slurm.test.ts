@@ -1,6 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync as mkdtempRaw, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync as mkdtempRaw,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -10,7 +19,15 @@ import { runPipeline } from '../runner.ts';
 import { operators } from '../../cli/operators.ts';
 import { squareTask } from './test-tasks.ts';
 import { testHooksEnv } from '../settings.ts';
-import { buildJobScript, chunkRanks, createSlurmExecutor, shq, slurmAvailable, slurmPathPattern, type SlurmExecutorOptions } from './slurm.ts';
+import {
+  buildJobScript,
+  chunkRanks,
+  createSlurmExecutor,
+  shq,
+  slurmAvailable,
+  slurmPathPattern,
+  type SlurmExecutorOptions,
+} from './slurm.ts';
 
 const made: string[] = [];
 /** Temporary folders, removed when the file's tests end. */
@@ -74,7 +91,12 @@ describe('job scripts (no Slurm needed)', () => {
 /** Slurm on this machine: available, or started by ci-setup.sh when we are root and it is installed; else a reason. */
 async function clusterReason(): Promise<string | undefined> {
   let a = await slurmAvailable();
-  if (!a.ok && process.getuid?.() === 0 && process.env.STEEL_SLURM_SETUP !== '0' && spawnSync('sh', ['-c', 'command -v slurmctld']).status === 0) {
+  if (
+    !a.ok &&
+    process.getuid?.() === 0 &&
+    process.env.STEEL_SLURM_SETUP !== '0' &&
+    spawnSync('sh', ['-c', 'command -v slurmctld']).status === 0
+  ) {
     const r = spawnSync('bash', [join(HERE, 'ci-setup.sh')], { encoding: 'utf8' });
     if (r.status !== 0) return `ci-setup.sh failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`;
     a = await slurmAvailable();
@@ -83,12 +105,21 @@ async function clusterReason(): Promise<string | undefined> {
 }
 
 const reason = await clusterReason();
-if (reason) console.log(`# SKIP Slurm cluster tests: ${reason} (install slurm-wlm and munge, then run pipeline/slurm/ci-setup.sh as root)`);
+if (reason)
+  console.log(
+    `# SKIP Slurm cluster tests: ${reason} (install slurm-wlm and munge, then run pipeline/slurm/ci-setup.sh as root)`,
+  );
 const cluster = { skip: reason ? `Slurm not available: ${reason}` : false, concurrency: false } as const;
 
 function ranksRun(dir: string): number[] {
   const p = join(dir, 'runs.txt');
-  return existsSync(p) ? readFileSync(p, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b) : [];
+  return existsSync(p)
+    ? readFileSync(p, 'utf8')
+        .trim()
+        .split('\n')
+        .map(Number)
+        .sort((a, b) => a - b)
+    : [];
 }
 
 describe('Slurm cluster', cluster, () => {
@@ -111,21 +142,40 @@ describe('Slurm cluster', cluster, () => {
     const count = 2 * max + 1;
     const stateDir = join(dir, 'state');
     const stats = await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir, count, workers: 2 });
-    assert.deepEqual(stats.map((s) => s.square), Array.from({ length: count }, (_, r) => r * r));
-    assert.ok(stats.every((s) => s.job !== null && s.extra === `x'y $(z)`), 'ran inside Slurm with the exported environment');
-    assert.deepEqual(ranksRun(dir), Array.from({ length: count }, (_, r) => r));
+    assert.deepEqual(
+      stats.map((s) => s.square),
+      Array.from({ length: count }, (_, r) => r * r),
+    );
+    assert.ok(
+      stats.every((s) => s.job !== null && s.extra === `x'y $(z)`),
+      'ran inside Slurm with the exported environment',
+    );
+    assert.deepEqual(
+      ranksRun(dir),
+      Array.from({ length: count }, (_, r) => r),
+    );
     const jobs = JSON.parse(readFileSync(join(stateDir, 'sq', 'slurm', 'jobs.json'), 'utf8'));
     assert.equal(jobs.submissions.length, 3, `chunks of ${max}`);
-    assert.deepEqual(jobs.submissions.map((s: { ranks: number[] }) => s.ranks.length), [max, max, 1]);
-    assert.ok(!readdirSync(base).some((n) => n.startsWith('PWNED')) && !readdirSync(dir).some((n) => n.startsWith('PWNED')));
+    assert.deepEqual(
+      jobs.submissions.map((s: { ranks: number[] }) => s.ranks.length),
+      [max, max, 1],
+    );
+    assert.ok(
+      !readdirSync(base).some((n) => n.startsWith('PWNED')) && !readdirSync(dir).some((n) => n.startsWith('PWNED')),
+    );
     // the log of an array task is where the pattern says, with the task's own log line
     const logs = readdirSync(join(stateDir, 'sq', 'slurm', 'logs'));
     assert.equal(logs.length, count);
-    assert.ok(logs.some((l) => readFileSync(join(stateDir, 'sq', 'slurm', 'logs', l), 'utf8').includes('hello from 4')));
+    assert.ok(
+      logs.some((l) => readFileSync(join(stateDir, 'sq', 'slurm', 'logs', l), 'utf8').includes('hello from 4')),
+    );
     // second step: submitted with afterok on the first step's jobs
     const ids = jobs.submissions.map((s: { jobId: string }) => s.jobId);
     await ex.runTasks(squareTask, { dir }, { name: 'sq2', stateDir, count: 2, workers: 2 });
-    assert.ok(lines.some((l) => l.startsWith('[sq2] submitted') && l.includes(`after ${ids.join(', ')}`)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('[sq2] submitted') && l.includes(`after ${ids.join(', ')}`)),
+      lines.join('\n'),
+    );
     // a rerun of a finished step submits nothing
     const before = ranksRun(dir).length;
     await ex.runTasks(squareTask, { dir }, { name: 'sq', stateDir, count, workers: 2 });
@@ -142,14 +192,20 @@ describe('Slurm cluster', cluster, () => {
     const o = { name: 'k', stateDir, count: 4, workers: 2 };
     await assert.rejects(ex.runTasks(squareTask, { dir }, o), (e: Error) => {
       assert.ok(e instanceof TaskFailedError);
-      assert.deepEqual(e.failures.map((f) => f.rank), [1]);
+      assert.deepEqual(
+        e.failures.map((f) => f.rank),
+        [1],
+      );
       assert.match(e.failures[0]!.message, /ended without a completion marker.*test fault: killing myself/s);
       return true;
     });
     assert.equal(readMarker(markerPath(stateDir, 'k', 1)), undefined);
     assert.ok(readMarker(markerPath(stateDir, 'k', 3)));
     const stats = await ex.runTasks(squareTask, { dir }, o);
-    assert.deepEqual(stats.map((s) => s.square), [0, 1, 4, 9]);
+    assert.deepEqual(
+      stats.map((s) => s.square),
+      [0, 1, 4, 9],
+    );
     const jobs = JSON.parse(readFileSync(join(stateDir, 'k', 'slurm', 'jobs.json'), 'utf8'));
     assert.deepEqual(jobs.submissions.at(-1).ranks, [1], 'only the killed task is resubmitted');
     assert.deepEqual(ranksRun(dir), [0, 1, 1, 2, 3]);
@@ -165,10 +221,19 @@ describe('Slurm cluster', cluster, () => {
     while (!existsSync(jobsFile)) await new Promise((r) => setTimeout(r, 50));
     const lines: string[] = [];
     const second = await createSlurmExecutor(opts(lines)).runTasks(squareTask, args, o);
-    assert.deepEqual(second.map((s) => s.square), [0, 1, 4]);
-    assert.deepEqual((await first).map((s) => s.square), [0, 1, 4]);
+    assert.deepEqual(
+      second.map((s) => s.square),
+      [0, 1, 4],
+    );
+    assert.deepEqual(
+      (await first).map((s) => s.square),
+      [0, 1, 4],
+    );
     assert.equal(JSON.parse(readFileSync(jobsFile, 'utf8')).submissions.length, 1, 'nothing resubmitted');
-    assert.ok(lines.some((l) => /3 task\(s\) still queued or running/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /3 task\(s\) still queued or running/.test(l)),
+      lines.join('\n'),
+    );
     assert.deepEqual(ranksRun(dir), [0, 1, 2]);
   });
 
@@ -184,26 +249,58 @@ describe('Slurm cluster', cluster, () => {
   test('the sample pipeline through Slurm gives byte-identical docs and token shards to the local executor, also after a killed task', async () => {
     const base = mkdtempSync(join(tmpdir(), 'steel-slurm-prep-'));
     const sample = join(HERE, '..', '..', 'corpora-manifests', 'sample');
-    const inputs = [`sample=${join(sample, 'debian-reference-*.jsonl.zst')}`, `sample=${join(sample, 'fortunes-zh.jsonl.zst')}`];
+    const inputs = [
+      `sample=${join(sample, 'debian-reference-*.jsonl.zst')}`,
+      `sample=${join(sample, 'fortunes-zh.jsonl.zst')}`,
+    ];
     // three steps through the executor: map (4 tasks, chunked by MaxArraySize), repartition (2), tokenize
-    const recipe = { name: 'slurm-e2e', steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'tokenize' }] };
+    const recipe = {
+      name: 'slurm-e2e',
+      steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'tokenize' }],
+    };
     const local = join(base, 'local');
-    await runPipeline({ recipe, inputs, outDir: local, tasks: 4, workers: 2, quiet: true, operators, executor: new LocalExecutor({ progress: { quiet: true }, inProcess: 'never' }) });
+    await runPipeline({
+      recipe,
+      inputs,
+      outDir: local,
+      tasks: 4,
+      workers: 2,
+      quiet: true,
+      operators,
+      executor: new LocalExecutor({ progress: { quiet: true }, inProcess: 'never' }),
+    });
 
     const viaSlurm = join(base, NASTY, 'slurm out');
     const kill = join(base, 'kill');
     writeFileSync(kill, 'p0-map 2\n');
     const lines: string[] = [];
     const ex = () => createSlurmExecutor(opts(lines, { env: testHooksEnv({ slurmKillFile: kill }) }));
-    await assert.rejects(runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() }), /rank 2: array task/);
+    await assert.rejects(
+      runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() }),
+      /rank 2: array task/,
+    );
     assert.equal(existsSync(kill), false, 'the fault fired');
-    await runPipeline({ recipe, inputs, outDir: viaSlurm, tasks: 4, workers: 2, quiet: true, operators, executor: ex() });
+    await runPipeline({
+      recipe,
+      inputs,
+      outDir: viaSlurm,
+      tasks: 4,
+      workers: 2,
+      quiet: true,
+      operators,
+      executor: ex(),
+    });
     const jobs = JSON.parse(readFileSync(join(viaSlurm, '.state', 'p0-map', 'slurm', 'jobs.json'), 'utf8'));
     assert.deepEqual(jobs.submissions.at(-1).ranks, [2], 'resubmission ran only the killed task');
-    assert.ok(lines.some((l) => /^\[repartition\] submitted .* after \d+/.test(l)), 'the next step depends on the previous one');
+    assert.ok(
+      lines.some((l) => /^\[repartition\] submitted .* after \d+/.test(l)),
+      'the next step depends on the previous one',
+    );
 
     const files = (d: string): string[] =>
-      readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)).map((f) => `${e.name}/${f}`) : [e.name]));
+      readdirSync(d, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? files(join(d, e.name)).map((f) => `${e.name}/${f}`) : [e.name],
+      );
     let compared = 0;
     for (const sub of ['docs', 'shards', 'excluded', 'rejects']) {
       const a = existsSync(join(local, sub)) ? files(join(local, sub)).sort() : [];
@@ -213,13 +310,19 @@ describe('Slurm cluster', cluster, () => {
         const [x, y] = [readFileSync(join(local, sub, f)), readFileSync(join(viaSlurm, sub, f))];
         if (f.endsWith('.json')) {
           // manifests may record their output folder or time; everything else must match
-          const strip = (b: Buffer) => JSON.stringify(JSON.parse(b.toString()), (k, v) => (/^(created|time|started|finished|out_dir|dir|path)$/.test(k) ? undefined : v));
+          const strip = (b: Buffer) =>
+            JSON.stringify(JSON.parse(b.toString()), (k, v) =>
+              /^(created|time|started|finished|out_dir|dir|path)$/.test(k) ? undefined : v,
+            );
           assert.equal(strip(y), strip(x), `${sub}/${f}`);
         } else assert.ok(x.equals(y), `${sub}/${f} differs`);
         compared++;
       }
     }
-    assert.ok(files(join(local, 'docs')).length === 2 && files(join(local, 'shards')).length >= 2, 'docs and shards were produced');
+    assert.ok(
+      files(join(local, 'docs')).length === 2 && files(join(local, 'shards')).length >= 2,
+      'docs and shards were produced',
+    );
     assert.ok(compared >= 4);
   });
 });

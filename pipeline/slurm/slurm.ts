@@ -71,7 +71,8 @@ export function slurmOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Slurm
 
 /** Quote a value for bash: single quotes, with embedded single quotes as '\''. Nothing inside is expanded. */
 export function shq(s: string): string {
-  if (s.includes('\0')) throw new Error(`cannot pass a value containing a NUL byte to a job script: ${JSON.stringify(s)}`);
+  if (s.includes('\0'))
+    throw new Error(`cannot pass a value containing a NUL byte to a job script: ${JSON.stringify(s)}`);
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -109,7 +110,8 @@ export function buildJobScript(i: JobScriptInput): string {
     'set -eu',
   ];
   for (const [k, v] of Object.entries(i.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name for a job script: ${JSON.stringify(k)}`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+      throw new Error(`bad environment variable name for a job script: ${JSON.stringify(k)}`);
     lines.push(`export ${k}=${shq(v)}`);
   }
   lines.push(`cd ${shq(i.cwd)}`);
@@ -137,7 +139,11 @@ function stepJobs(stateFile: string): Set<string> {
   }
 }
 
-function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  timeoutMs = 60_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
@@ -152,7 +158,10 @@ export async function slurmAvailable(bin: SlurmExecutorOptions['bin'] = {}): Pro
   const r = await run(bin.scontrol ?? 'scontrol', ['ping'], 15_000);
   if (r.code === 127) return { ok: false, reason: 'Slurm is not installed (no scontrol/sbatch on PATH)' };
   if (r.code !== 0 || !/is UP/.test(r.stdout)) {
-    return { ok: false, reason: `no Slurm controller answers (scontrol ping: ${(r.stdout + r.stderr).trim().split('\n')[0]})` };
+    return {
+      ok: false,
+      reason: `no Slurm controller answers (scontrol ping: ${(r.stdout + r.stderr).trim().split('\n')[0]})`,
+    };
   }
   const s = await run(bin.sbatch ?? 'sbatch', ['--version'], 15_000);
   if (s.code !== 0) return { ok: false, reason: 'sbatch not found' };
@@ -205,20 +214,29 @@ export class SlurmExecutor implements Executor {
     for (const line of r.stdout.split('\n')) {
       const [job, idx, state] = line.trim().split('|');
       if (!job || idx === undefined) continue;
-      if (state && /^(COMPLETED|FAILED|CANCELLED|TIMEOUT|OUT_OF_MEMORY|NODE_FAIL|BOOT_FAIL|DEADLINE|PREEMPTED)$/.test(state)) continue;
+      if (
+        state &&
+        /^(COMPLETED|FAILED|CANCELLED|TIMEOUT|OUT_OF_MEMORY|NODE_FAIL|BOOT_FAIL|DEADLINE|PREEMPTED)$/.test(state)
+      )
+        continue;
       active.add(`${job}_${idx}`);
     }
     return active;
   }
 
-  async runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions): Promise<R[]> {
+  async runTasks<A, R extends TaskResult>(
+    task: Task<string, A, R>,
+    args: NoInfer<A>,
+    o: RunTasksOptions,
+  ): Promise<R[]> {
     const stateDir = resolve(o.stateDir);
     const scan = scanMarkers<R>(stateDir, o.name, o.count);
     const results = scan.results;
     const pending = new Set(scan.pending);
     const dir = join(stateDir, o.name);
     const sdir = join(dir, 'slurm');
-    for (const d of [dir, sdir, join(sdir, 'logs'), join(sdir, 'progress'), join(sdir, 'errors')]) mkdirSync(d, { recursive: true });
+    for (const d of [dir, sdir, join(sdir, 'logs'), join(sdir, 'progress'), join(sdir, 'errors')])
+      mkdirSync(d, { recursive: true });
 
     if (pending.size === 0) {
       this.lastJobs = [];
@@ -248,7 +266,8 @@ export class SlurmExecutor implements Executor {
 
     const progress = new Progress(o.name, o.count, this.opts.progress, o.count - pending.size);
     if (o.count - pending.size > 0) this.log(resumeLine(o.name, o.count, pending.size), progress);
-    if (where.size) this.log(`[${o.name}] ${where.size} task(s) still queued or running from an earlier submission`, progress);
+    if (where.size)
+      this.log(`[${o.name}] ${where.size} task(s) still queued or running from an earlier submission`, progress);
 
     const submitted: string[] = [];
     try {
@@ -261,7 +280,9 @@ export class SlurmExecutor implements Executor {
         const chunks = chunkRanks(toSubmit, max);
         const seq = state.submissions.length;
         // The previous step's jobs must have succeeded (they have, since we waited; this guards reordering).
-        const dep = this.lastJobs.length ? [`--dependency=afterok:${this.lastJobs.join(':')}`, '--kill-on-invalid-dep=yes'] : [];
+        const dep = this.lastJobs.length
+          ? [`--dependency=afterok:${this.lastJobs.join(':')}`, '--kill-on-invalid-dep=yes']
+          : [];
         for (const [ci, ranks] of chunks.entries()) {
           const tag = String(seq + ci).padStart(4, '0');
           const ranksFile = join(sdir, `ranks-${tag}.json`);
@@ -321,7 +342,8 @@ export class SlurmExecutor implements Executor {
       while (waiting.size) {
         const active = await this.activeTasks([...new Set([...waiting].map((r) => where.get(r)!.jobId))]);
         if (active === undefined) {
-          if (++squeueErrors > Math.max(12, Math.ceil(120_000 / pollMs))) throw new Error(`step "${o.name}": squeue keeps failing`);
+          if (++squeueErrors > Math.max(12, Math.ceil(120_000 / pollMs)))
+            throw new Error(`step "${o.name}": squeue keeps failing`);
         } else squeueErrors = 0;
         for (const rank of [...waiting]) {
           const m = readMarker(markerPath(stateDir, o.name, rank));
@@ -349,7 +371,11 @@ export class SlurmExecutor implements Executor {
       }
       for (const f of failures) this.log(`[${o.name} ${f.rank}/${o.count}] FAILED: ${f.message}`, progress);
       // A failed step is resubmitted on its own: nothing may depend on its failed jobs.
-      this.lastJobs = failures.length ? [] : submitted.length ? submitted : [...new Set([...where.values()].map((w) => w.jobId))];
+      this.lastJobs = failures.length
+        ? []
+        : submitted.length
+          ? submitted
+          : [...new Set([...where.values()].map((w) => w.jobId))];
       if (failures.length) throw new TaskFailedError(o.name, failures, o.count);
       return results as R[];
     } finally {

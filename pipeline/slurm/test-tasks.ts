@@ -18,6 +18,11 @@ export const squareTask = defineTask('test.slurm-square', async (rank, world, ar
   if (rank === args.failRank) throw new Error(`boom in rank ${rank}`);
   writeFileSync(join(args.dir, `out-${rank}.txt`), `${rank * rank}\n`);
   ctx.progress(2, 2);
-  return { rank, world, square: rank * rank, job: process.env.SLURM_ARRAY_JOB_ID ?? null, extra: testHooks().echo ?? null };
+  return {
+    rank,
+    world,
+    square: rank * rank,
+    job: process.env.SLURM_ARRAY_JOB_ID ?? null,
+    extra: testHooks().echo ?? null,
+  };
 });
-

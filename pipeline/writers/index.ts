@@ -9,7 +9,10 @@ export { JsonlWriter, LazyJsonlWriter, zstdCompressChunk, zstdInitOnce } from '.
 export type { ParquetDocWriter } from './parquet.ts';
 
 /** Parquet document writer (hyparquet-writer, loaded on first use). */
-export async function openParquetDocWriter(path: string, opts?: import('./parquet.ts').ParquetDocWriterOptions): Promise<ParquetDocWriter> {
+export async function openParquetDocWriter(
+  path: string,
+  opts?: import('./parquet.ts').ParquetDocWriterOptions,
+): Promise<ParquetDocWriter> {
   const m = await import('./parquet.ts');
   return new m.ParquetDocWriter(path, opts);
 }
@@ -39,14 +42,26 @@ export interface RejectLine {
 /** Keeps what stages dropped (created only when something is dropped). */
 export class ExclusionWriter {
   private readonly w: LazyJsonlWriter;
-  constructor(readonly path: string, opts?: JsonlWriterOptions) {
+  constructor(
+    readonly path: string,
+    opts?: JsonlWriterOptions,
+  ) {
     this.w = new LazyJsonlWriter(path, opts);
   }
   get count(): number {
     return this.w.count;
   }
   write(doc: Document, stage: string, rule: string, value?: number | string): Promise<void> {
-    const line: ExclusionLine = { stage, rule, ...(value !== undefined ? { value } : {}), id: doc.id, text: doc.text, source: doc.source, ...(doc.lang ? { lang: doc.lang } : {}), meta: doc.meta };
+    const line: ExclusionLine = {
+      stage,
+      rule,
+      ...(value !== undefined ? { value } : {}),
+      id: doc.id,
+      text: doc.text,
+      source: doc.source,
+      ...(doc.lang ? { lang: doc.lang } : {}),
+      meta: doc.meta,
+    };
     return this.w.write(line);
   }
   close(): Promise<void> {
@@ -60,14 +75,23 @@ export class ExclusionWriter {
 /** Keeps malformed records (created only when something is rejected). */
 export class RejectsWriter {
   private readonly w: LazyJsonlWriter;
-  constructor(readonly path: string, opts?: JsonlWriterOptions) {
+  constructor(
+    readonly path: string,
+    opts?: JsonlWriterOptions,
+  ) {
     this.w = new LazyJsonlWriter(path, opts);
   }
   get count(): number {
     return this.w.count;
   }
   write(loc: RecordLocation, stage: string, error: string, raw?: string): Promise<void> {
-    const line: RejectLine = { file: displayPath(loc.file), line: loc.line, error, stage, ...(raw !== undefined ? { raw } : {}) };
+    const line: RejectLine = {
+      file: displayPath(loc.file),
+      line: loc.line,
+      error,
+      stage,
+      ...(raw !== undefined ? { raw } : {}),
+    };
     return this.w.write(line);
   }
   close(): Promise<void> {

@@ -72,7 +72,8 @@ export class JsonlWriter {
   async close(): Promise<void> {
     await this.flush();
     // an empty compressed file is still a valid stream for standard tools (one empty frame / member)
-    if (this.file.bytes === 0 && this.comp === 'zstd') await this.file.write(await zstdCompressChunk(new Uint8Array(0), this.opts.level ?? 3));
+    if (this.file.bytes === 0 && this.comp === 'zstd')
+      await this.file.write(await zstdCompressChunk(new Uint8Array(0), this.opts.level ?? 3));
     else if (this.file.bytes === 0 && this.comp === 'gzip') await this.file.write(gzipSync(new Uint8Array(0)));
     await this.file.close();
   }

@@ -33,7 +33,8 @@ async function readDocs(file: string): Promise<Document[]> {
 function countZstdFrames(buf: Uint8Array): number {
   // walk frame headers: each independent frame decompresses alone
   let n = 0;
-  for (let i = 0; i + 4 <= buf.length; i++) if (buf[i] === 0x28 && buf[i + 1] === 0xb5 && buf[i + 2] === 0x2f && buf[i + 3] === 0xfd) n++;
+  for (let i = 0; i + 4 <= buf.length; i++)
+    if (buf[i] === 0x28 && buf[i + 1] === 0xb5 && buf[i + 2] === 0x2f && buf[i + 3] === 0xfd) n++;
   return n;
 }
 
@@ -48,7 +49,13 @@ test('JSONL .zst writer: independent ~chunk-size frames, readable by our reader 
   const buf = readFileSync(p);
   const text = Buffer.from(decompress(buf)).toString('utf8');
   assert.equal(text.split('\n').length - 1, docs.length);
-  assert.deepEqual(JSON.parse(text.split('\n')[1]), { id: 'd1', text: docs[1].text, source: 'zh', lang: 'zh', meta: { i: 1, tags: ['a', '1'] } });
+  assert.deepEqual(JSON.parse(text.split('\n')[1]), {
+    id: 'd1',
+    text: docs[1].text,
+    source: 'zh',
+    lang: 'zh',
+    meta: { i: 1, tags: ['a', '1'] },
+  });
   // small chunks -> many frames
   const p2 = join(dir, 'small.jsonl.zst');
   const w2 = new JsonlWriter(p2, { chunkBytes: 16 * 1024 });
@@ -69,7 +76,10 @@ test('JSONL .gz and plain writers', async () => {
     await w.close();
     const raw = name.endsWith('.gz') ? gunzipSync(readFileSync(p)) : readFileSync(p);
     assert.equal(raw.toString('utf8').trim().split('\n').length, docs.length);
-    assert.deepEqual(await readDocs(p), docs.map((d) => ({ ...d })));
+    assert.deepEqual(
+      await readDocs(p),
+      docs.map((d) => ({ ...d })),
+    );
   }
 });
 
@@ -96,12 +106,31 @@ test('exclusion and rejects writers: created lazily, one line per item with reas
   const ex2 = new ExclusionWriter(join(dir, 'excluded', 'part-00001.jsonl.zst'));
   await ex2.write(docs[1], 'filter', 'alnum_ratio', 0.12);
   await ex2.close();
-  const line = JSON.parse(Buffer.from(decompress(readFileSync(join(dir, 'excluded', 'part-00001.jsonl.zst')))).toString().trim());
-  assert.deepEqual(line, { stage: 'filter', rule: 'alnum_ratio', value: 0.12, id: 'd1', text: docs[1].text, source: 'zh', lang: 'zh', meta: docs[1].meta });
+  const line = JSON.parse(
+    Buffer.from(decompress(readFileSync(join(dir, 'excluded', 'part-00001.jsonl.zst'))))
+      .toString()
+      .trim(),
+  );
+  assert.deepEqual(line, {
+    stage: 'filter',
+    rule: 'alnum_ratio',
+    value: 0.12,
+    id: 'd1',
+    text: docs[1].text,
+    source: 'zh',
+    lang: 'zh',
+    meta: docs[1].meta,
+  });
   const rj2 = new RejectsWriter(join(dir, 'rejects', 'part-00001.jsonl'));
   await rj2.write({ file: '/x/a.jsonl', line: 7 }, 'read', 'bad JSON: Unexpected token', '{oops');
   await rj2.close();
-  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'rejects', 'part-00001.jsonl'), 'utf8')), { file: '/x/a.jsonl', line: 7, error: 'bad JSON: Unexpected token', stage: 'read', raw: '{oops' });
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'rejects', 'part-00001.jsonl'), 'utf8')), {
+    file: '/x/a.jsonl',
+    line: 7,
+    error: 'bad JSON: Unexpected token',
+    stage: 'read',
+    raw: '{oops',
+  });
 });
 
 test('atomic outputs: abort and a killed writer process leave no final-named file', async () => {
@@ -121,7 +150,9 @@ test('atomic outputs: abort and a killed writer process leave no final-named fil
       `for (let i = 0; i < 20000; i++) await w.write({ id: 'x' + i, text: 'y'.repeat(250) + Math.random(), source: 's', meta: {} });\n` +
       `process.kill(process.pid, 'SIGKILL');\n`,
   );
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+  });
   assert.equal(r.signal, 'SIGKILL', r.stderr.toString());
   const left = readdirSync(dir).filter((n) => n !== 'killme.mts');
   assert.equal(left.includes('b.jsonl.zst'), false);

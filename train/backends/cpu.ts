@@ -8,8 +8,22 @@ import { type ModelConfig, type ParamSpec, numel, paramShapes, validateConfig } 
 import { Rng } from '../rng.ts';
 import { setCpuThreads } from './pool.ts';
 import {
-  type Arr, type ArrCtor, attnBwd, attnFwd, crossEntropy, weightedCrossEntropy, gemmABt, linearBwd, linearFwd, rmsnormBwd, rmsnormFwd,
-  ropeApply, ropeTables, swigluBwd, swigluFwd, transpose,
+  type Arr,
+  type ArrCtor,
+  attnBwd,
+  attnFwd,
+  crossEntropy,
+  weightedCrossEntropy,
+  gemmABt,
+  linearBwd,
+  linearFwd,
+  rmsnormBwd,
+  rmsnormFwd,
+  ropeApply,
+  ropeTables,
+  swigluBwd,
+  swigluFwd,
+  transpose,
 } from './ops.ts';
 
 export interface CpuOptions {
@@ -19,15 +33,48 @@ export interface CpuOptions {
   dtype?: 'float32' | 'float64';
 }
 
-interface DenseCache { kind: 'dense'; x: Arr; g: Arr; u: Arr; a: Arr }
-interface ExpertCache { xe: Arr; g1: Arr; u1: Arr; hh: Arr; g2: Arr; u2: Arr }
+interface DenseCache {
+  kind: 'dense';
+  x: Arr;
+  g: Arr;
+  u: Arr;
+  a: Arr;
+}
+interface ExpertCache {
+  xe: Arr;
+  g1: Arr;
+  u1: Arr;
+  hh: Arr;
+  g2: Arr;
+  u2: Arr;
+}
 interface SteelCache {
-  kind: 'steel'; B: number; T: number; norms: Arr; xn: Arr; phiHat: Arr; phiNorm: Float64Array; D: Arr; C: Arr; Ys: Arr;
+  kind: 'steel';
+  B: number;
+  T: number;
+  norms: Arr;
+  xn: Arr;
+  phiHat: Arr;
+  phiNorm: Float64Array;
+  D: Arr;
+  C: Arr;
+  Ys: Arr;
   experts: ExpertCache[];
 }
 type FfnCache = DenseCache | SteelCache;
 interface LayerCache {
-  xin: Arr; h1: Arr; r1: Arr; q: Arr; k: Arr; v: Arr; P: Arr; att: Arr; xmid: Arr; h2: Arr; r2: Arr; ffn: FfnCache;
+  xin: Arr;
+  h1: Arr;
+  r1: Arr;
+  q: Arr;
+  k: Arr;
+  v: Arr;
+  P: Arr;
+  att: Arr;
+  xmid: Arr;
+  h2: Arr;
+  r2: Arr;
+  ffn: FfnCache;
 }
 
 export class CpuBackend implements Backend {
@@ -85,19 +132,36 @@ export class CpuBackend implements Backend {
   }
 
   /** raw (dtype-native) views, for tests. */
-  paramRaw(name: string): Arr { return this.need(this.p, name); }
-  gradRaw(name: string): Arr { return this.need(this.g, name); }
+  paramRaw(name: string): Arr {
+    return this.need(this.p, name);
+  }
+  gradRaw(name: string): Arr {
+    return this.need(this.g, name);
+  }
 
-  async getParam(name: string): Promise<Float32Array> { return Float32Array.from(this.need(this.p, name)); }
+  async getParam(name: string): Promise<Float32Array> {
+    return Float32Array.from(this.need(this.p, name));
+  }
   async setParam(name: string, value: Float32Array): Promise<void> {
     const a = this.need(this.p, name);
-    if (value.length !== a.length) throw new Error(`cpu backend: ${name} expects ${a.length} values, got ${value.length}`);
+    if (value.length !== a.length)
+      throw new Error(`cpu backend: ${name} expects ${a.length} values, got ${value.length}`);
     a.set(value);
   }
-  async getGrad(name: string): Promise<Float32Array> { return Float32Array.from(this.need(this.g, name)); }
-  async zeroGrad(): Promise<void> { for (const a of this.g.values()) a.fill(0); }
+  async getGrad(name: string): Promise<Float32Array> {
+    return Float32Array.from(this.need(this.g, name));
+  }
+  async zeroGrad(): Promise<void> {
+    for (const a of this.g.values()) a.fill(0);
+  }
 
-  async forwardBackward(tokens: Int32Array, B: number, T: number, gradScale = 1, weights?: Float32Array): Promise<number> {
+  async forwardBackward(
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    gradScale = 1,
+    weights?: Float32Array,
+  ): Promise<number> {
     if (weights) return this.weightedLossAndGrad(tokens, B, T, weights, gradScale, true).loss;
     return this.lossAndGrad(tokens, B, T, gradScale, true);
   }
@@ -107,8 +171,10 @@ export class CpuBackend implements Backend {
   }
 
   private split(tokens: Int32Array, B: number, T: number): { inp: Int32Array; tgt: Int32Array } {
-    if (tokens.length !== B * (T + 1)) throw new Error(`forwardBackward: expected ${B}x${T + 1} tokens, got ${tokens.length}`);
-    const inp = new Int32Array(B * T), tgt = new Int32Array(B * T);
+    if (tokens.length !== B * (T + 1))
+      throw new Error(`forwardBackward: expected ${B}x${T + 1} tokens, got ${tokens.length}`);
+    const inp = new Int32Array(B * T),
+      tgt = new Int32Array(B * T);
     for (let b = 0; b < B; b++) {
       inp.set(tokens.subarray(b * (T + 1), b * (T + 1) + T), b * T);
       tgt.set(tokens.subarray(b * (T + 1) + 1, (b + 1) * (T + 1)), b * T);
@@ -120,7 +186,8 @@ export class CpuBackend implements Backend {
   lossAndGrad(tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean): number {
     const { inp, tgt } = this.split(tokens, B, T);
     const { logits, caches, hfin, xfin, rfin } = this.fwd(inp, B, T);
-    const N = B * T, V = this.config.vocabSize;
+    const N = B * T,
+      V = this.config.vocabSize;
     const dlogits = backward ? new this.ctor(N * V) : null;
     const { loss, count } = crossEntropy(logits, tgt, N, V, this.config.padId, dlogits, gradScale);
     if (backward && dlogits && count > 0) this.bwd(dlogits, inp, B, T, caches, hfin, xfin, rfin);
@@ -128,11 +195,19 @@ export class CpuBackend implements Backend {
   }
 
   /** weighted loss sum_i w_i * CE_i, per-sequence sums of w_i * log p_i, and optionally gradients. Synchronous core. */
-  weightedLossAndGrad(tokens: Int32Array, B: number, T: number, weights: Float32Array, gradScale: number, backward: boolean): { loss: number; seq: Float64Array } {
+  weightedLossAndGrad(
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    weights: Float32Array,
+    gradScale: number,
+    backward: boolean,
+  ): { loss: number; seq: Float64Array } {
     if (weights.length !== B * T) throw new Error(`loss weights: expected ${B}x${T} values, got ${weights.length}`);
     const { inp, tgt } = this.split(tokens, B, T);
     const { logits, caches, hfin, xfin, rfin } = this.fwd(inp, B, T);
-    const N = B * T, V = this.config.vocabSize;
+    const N = B * T,
+      V = this.config.vocabSize;
     const dlogits = backward ? new this.ctor(N * V) : null;
     const seq = new Float64Array(B);
     const loss = weightedCrossEntropy(logits, tgt, weights, N, T, V, dlogits, gradScale, seq);
@@ -148,8 +223,15 @@ export class CpuBackend implements Backend {
 
   // ---------------------------------------------------------------- forward
   private fwd(inp: Int32Array, B: number, T: number) {
-    const c = this.config, d = c.hiddenSize, N = B * T, V = c.vocabSize;
-    const H = c.numHeads, Hk = c.numKvHeads, hd = c.headDim, qd = H * hd, kd = Hk * hd;
+    const c = this.config,
+      d = c.hiddenSize,
+      N = B * T,
+      V = c.vocabSize;
+    const H = c.numHeads,
+      Hk = c.numKvHeads,
+      hd = c.headDim,
+      qd = H * hd,
+      kd = Hk * hd;
     const P = (n: string) => this.need(this.p, n);
     const E = P('model.embed_tokens.weight');
     let x = new this.ctor(N * d);
@@ -163,21 +245,26 @@ export class CpuBackend implements Backend {
     for (let l = 0; l < c.numLayers; l++) {
       const pre = `model.layers.${l}.`;
       const xin = x;
-      const h1 = new this.ctor(N * d), r1 = new this.ctor(N);
+      const h1 = new this.ctor(N * d),
+        r1 = new this.ctor(N);
       rmsnormFwd(xin, P(pre + 'input_layernorm.weight'), N, d, c.rmsNormEps, h1, r1);
-      const q = new this.ctor(N * qd), k = new this.ctor(N * kd), v = new this.ctor(N * kd);
+      const q = new this.ctor(N * qd),
+        k = new this.ctor(N * kd),
+        v = new this.ctor(N * kd);
       linearFwd(h1, P(pre + 'self_attn.q_proj.weight'), P(pre + 'self_attn.q_proj.bias'), N, qd, d, q);
       linearFwd(h1, P(pre + 'self_attn.k_proj.weight'), P(pre + 'self_attn.k_proj.bias'), N, kd, d, k);
       linearFwd(h1, P(pre + 'self_attn.v_proj.weight'), P(pre + 'self_attn.v_proj.bias'), N, kd, d, v);
       ropeApply(q, B, T, H, hd, cos, sin, false);
       ropeApply(k, B, T, Hk, hd, cos, sin, false);
-      const att = new this.ctor(N * qd), Pm = new this.ctor(B * H * T * T);
+      const att = new this.ctor(N * qd),
+        Pm = new this.ctor(B * H * T * T);
       attnFwd(q, k, v, B, T, H, Hk, hd, att, Pm);
       const o = new this.ctor(N * d);
       linearFwd(att, P(pre + 'self_attn.o_proj.weight'), null, N, d, qd, o);
       const xmid = new this.ctor(N * d);
       for (let i = 0; i < N * d; i++) xmid[i] = xin[i] + o[i];
-      const h2 = new this.ctor(N * d), r2 = new this.ctor(N);
+      const h2 = new this.ctor(N * d),
+        r2 = new this.ctor(N);
       rmsnormFwd(xmid, P(pre + 'post_attention_layernorm.weight'), N, d, c.rmsNormEps, h2, r2);
       const { y, cache } = this.ffnFwd(l, h2, B, T);
       const xout = new this.ctor(N * d);
@@ -185,7 +272,8 @@ export class CpuBackend implements Backend {
       caches.push({ xin, h1, r1, q, k, v, P: Pm, att, xmid, h2, r2, ffn: cache });
       x = xout;
     }
-    const hfin = new this.ctor(N * d), rfin = new this.ctor(N);
+    const hfin = new this.ctor(N * d),
+      rfin = new this.ctor(N);
     rmsnormFwd(x, P('model.norm.weight'), N, d, c.rmsNormEps, hfin, rfin);
     const logits = new this.ctor(N * V);
     linearFwd(hfin, P('lm_head.weight'), null, N, V, d, logits);
@@ -194,20 +282,29 @@ export class CpuBackend implements Backend {
 
   /** FFN forward on h [B*T, d]: dense SwiGLU, or Soft-MoE v3 over each sequence of T tokens. */
   ffnFwd(l: number, h: Arr, B: number, T: number): { y: Arr; cache: FfnCache } {
-    const c = this.config, d = c.hiddenSize, N = B * T, I = c.intermediateSize;
+    const c = this.config,
+      d = c.hiddenSize,
+      N = B * T,
+      I = c.intermediateSize;
     const pre = `model.layers.${l}.mlp.`;
     const P = (n: string) => this.need(this.p, n);
     if (c.kind === 'dense') {
-      const g = new this.ctor(N * I), u = new this.ctor(N * I), a = new this.ctor(N * I), y = new this.ctor(N * d);
+      const g = new this.ctor(N * I),
+        u = new this.ctor(N * I),
+        a = new this.ctor(N * I),
+        y = new this.ctor(N * d);
       linearFwd(h, P(pre + 'gate_proj.weight'), null, N, I, d, g);
       linearFwd(h, P(pre + 'up_proj.weight'), null, N, I, d, u);
       swigluFwd(g, u, a, N * I);
       linearFwd(a, P(pre + 'down_proj.weight'), null, N, d, I, y);
       return { y, cache: { kind: 'dense', x: h, g, u, a } };
     }
-    const ne = c.numExperts, np = c.slotsPerExpert, S = ne * np;
+    const ne = c.numExperts,
+      np = c.slotsPerExpert,
+      S = ne * np;
     // X^ = X / ||X|| per row (F.normalize, eps 1e-12)
-    const norms = new this.ctor(N), xn = new this.ctor(N * d);
+    const norms = new this.ctor(N),
+      xn = new this.ctor(N * d);
     for (let i = 0; i < N; i++) {
       let ss = 0;
       for (let j = 0; j < d; j++) ss += h[i * d + j] * h[i * d + j];
@@ -216,8 +313,11 @@ export class CpuBackend implements Backend {
       for (let j = 0; j < d; j++) xn[i * d + j] = h[i * d + j] / nr;
     }
     // Phi^ = s * Phi / ||Phi|| per column; phi is [d, S]
-    const phi = P(pre + 'phi'), scale = P(pre + 'scale')[0];
-    const phiNorm = new Float64Array(S), phiHatT = new this.ctor(S * d), phiHat = new this.ctor(d * S);
+    const phi = P(pre + 'phi'),
+      scale = P(pre + 'scale')[0];
+    const phiNorm = new Float64Array(S),
+      phiHatT = new this.ctor(S * d),
+      phiHat = new this.ctor(d * S);
     for (let s = 0; s < S; s++) {
       let ss = 0;
       for (let i = 0; i < d; i++) ss += phi[i * S + s] * phi[i * S + s];
@@ -230,9 +330,11 @@ export class CpuBackend implements Backend {
     }
     const L = new this.ctor(N * S);
     gemmABt(xn, phiHatT, L, N, S, d, false);
-    const D = new this.ctor(N * S), C = new this.ctor(N * S);
+    const D = new this.ctor(N * S),
+      C = new this.ctor(N * S);
     for (let b = 0; b < B; b++) {
-      for (let s = 0; s < S; s++) { // dispatch: softmax over tokens
+      for (let s = 0; s < S; s++) {
+        // dispatch: softmax over tokens
         let mx = -Infinity;
         for (let t = 0; t < T; t++) mx = Math.max(mx, L[(b * T + t) * S + s]);
         let sum = 0;
@@ -240,7 +342,8 @@ export class CpuBackend implements Backend {
         for (let t = 0; t < T; t++) D[(b * T + t) * S + s] = Math.exp(L[(b * T + t) * S + s] - mx) / sum;
       }
     }
-    for (let i = 0; i < N; i++) { // combine: softmax over slots
+    for (let i = 0; i < N; i++) {
+      // combine: softmax over slots
       let mx = -Infinity;
       for (let s = 0; s < S; s++) mx = Math.max(mx, L[i * S + s]);
       let sum = 0;
@@ -251,9 +354,10 @@ export class CpuBackend implements Backend {
     const Xs = new Float64Array(B * S * d);
     for (let b = 0; b < B; b++)
       for (let t = 0; t < T; t++) {
-        const r = (b * T + t);
+        const r = b * T + t;
         for (let s = 0; s < S; s++) {
-          const w = D[r * S + s], o = (b * S + s) * d;
+          const w = D[r * S + s],
+            o = (b * S + s) * d;
           for (let j = 0; j < d; j++) Xs[o + j] += w * xn[r * d + j];
         }
       }
@@ -263,19 +367,27 @@ export class CpuBackend implements Backend {
     for (let e = 0; e < ne; e++) {
       const ep = `${pre}experts.${e}.`;
       const xe = new this.ctor(R * d);
-      for (let b = 0; b < B; b++) for (let j = 0; j < np; j++) {
-        const src = (b * S + e * np + j) * d, dst = (b * np + j) * d;
-        for (let q = 0; q < d; q++) xe[dst + q] = Xs[src + q];
-      }
-      const g1 = new this.ctor(R * I), u1 = new this.ctor(R * I), hh = new this.ctor(R * I);
+      for (let b = 0; b < B; b++)
+        for (let j = 0; j < np; j++) {
+          const src = (b * S + e * np + j) * d,
+            dst = (b * np + j) * d;
+          for (let q = 0; q < d; q++) xe[dst + q] = Xs[src + q];
+        }
+      const g1 = new this.ctor(R * I),
+        u1 = new this.ctor(R * I),
+        hh = new this.ctor(R * I);
       linearFwd(xe, P(ep + 'gate_up_proj.weight'), null, R, I, d, g1);
       linearFwd(xe, P(ep + 'up_proj.weight'), null, R, I, d, u1);
       swigluFwd(g1, u1, hh, R * I);
-      const g2 = new this.ctor(R * d), u2 = new this.ctor(R * d), ye = new this.ctor(R * d);
+      const g2 = new this.ctor(R * d),
+        u2 = new this.ctor(R * d),
+        ye = new this.ctor(R * d);
       linearFwd(hh, P(ep + 'gate_down_proj.weight'), null, R, d, I, g2);
       linearFwd(hh, P(ep + 'down_proj.weight'), null, R, d, I, u2);
       swigluFwd(g2, u2, ye, R * d);
-      for (let b = 0; b < B; b++) for (let j = 0; j < np; j++) Ys.set(ye.subarray((b * np + j) * d, (b * np + j + 1) * d), (b * S + e * np + j) * d);
+      for (let b = 0; b < B; b++)
+        for (let j = 0; j < np; j++)
+          Ys.set(ye.subarray((b * np + j) * d, (b * np + j + 1) * d), (b * S + e * np + j) * d);
       experts.push({ xe, g1, u1, hh, g2, u2 });
     }
     // Y[b,t] = sum_s C[b,t,s] Ys[b,s]
@@ -293,9 +405,26 @@ export class CpuBackend implements Backend {
   }
 
   // ---------------------------------------------------------------- backward
-  private bwd(dlogits: Arr, inp: Int32Array, B: number, T: number, caches: LayerCache[], hfin: Arr, xfin: Arr, rfin: Arr): void {
-    const c = this.config, d = c.hiddenSize, N = B * T, V = c.vocabSize, ctor = this.ctor;
-    const H = c.numHeads, Hk = c.numKvHeads, hd = c.headDim, qd = H * hd, kd = Hk * hd;
+  private bwd(
+    dlogits: Arr,
+    inp: Int32Array,
+    B: number,
+    T: number,
+    caches: LayerCache[],
+    hfin: Arr,
+    xfin: Arr,
+    rfin: Arr,
+  ): void {
+    const c = this.config,
+      d = c.hiddenSize,
+      N = B * T,
+      V = c.vocabSize,
+      ctor = this.ctor;
+    const H = c.numHeads,
+      Hk = c.numKvHeads,
+      hd = c.headDim,
+      qd = H * hd,
+      kd = Hk * hd;
     const P = (n: string) => this.need(this.p, n);
     const G = (n: string) => this.need(this.g, n);
     const dh = new ctor(N * d);
@@ -304,25 +433,96 @@ export class CpuBackend implements Backend {
     rmsnormBwd(dh, xfin, P('model.norm.weight'), rfin, N, d, dx, G('model.norm.weight'), false);
     const { cos, sin } = ropeTables(T, hd, c.ropeTheta);
     for (let l = c.numLayers - 1; l >= 0; l--) {
-      const pre = `model.layers.${l}.`, lc = caches[l];
+      const pre = `model.layers.${l}.`,
+        lc = caches[l];
       // x_out = x_mid + ffn(norm2(x_mid))
       const dh2 = this.ffnBwd(l, dx, lc.ffn, B, T);
       const dxmid = new ctor(N * d);
       dxmid.set(dx);
-      rmsnormBwd(dh2, lc.xmid, P(pre + 'post_attention_layernorm.weight'), lc.r2, N, d, dxmid, G(pre + 'post_attention_layernorm.weight'), true);
+      rmsnormBwd(
+        dh2,
+        lc.xmid,
+        P(pre + 'post_attention_layernorm.weight'),
+        lc.r2,
+        N,
+        d,
+        dxmid,
+        G(pre + 'post_attention_layernorm.weight'),
+        true,
+      );
       // x_mid = x_in + o_proj(attn(norm1(x_in)))
       const datt = new ctor(N * qd);
-      linearBwd(dxmid, lc.att, P(pre + 'self_attn.o_proj.weight'), N, d, qd, G(pre + 'self_attn.o_proj.weight'), null, datt, false, ctor);
-      const dq = new ctor(N * qd), dk = new ctor(N * kd), dv = new ctor(N * kd);
+      linearBwd(
+        dxmid,
+        lc.att,
+        P(pre + 'self_attn.o_proj.weight'),
+        N,
+        d,
+        qd,
+        G(pre + 'self_attn.o_proj.weight'),
+        null,
+        datt,
+        false,
+        ctor,
+      );
+      const dq = new ctor(N * qd),
+        dk = new ctor(N * kd),
+        dv = new ctor(N * kd);
       attnBwd(datt, lc.q, lc.k, lc.v, lc.P, B, T, H, Hk, hd, dq, dk, dv);
       ropeApply(dq, B, T, H, hd, cos, sin, true);
       ropeApply(dk, B, T, Hk, hd, cos, sin, true);
       const dh1 = new ctor(N * d);
-      linearBwd(dq, lc.h1, P(pre + 'self_attn.q_proj.weight'), N, qd, d, G(pre + 'self_attn.q_proj.weight'), G(pre + 'self_attn.q_proj.bias'), dh1, false, ctor);
-      linearBwd(dk, lc.h1, P(pre + 'self_attn.k_proj.weight'), N, kd, d, G(pre + 'self_attn.k_proj.weight'), G(pre + 'self_attn.k_proj.bias'), dh1, true, ctor);
-      linearBwd(dv, lc.h1, P(pre + 'self_attn.v_proj.weight'), N, kd, d, G(pre + 'self_attn.v_proj.weight'), G(pre + 'self_attn.v_proj.bias'), dh1, true, ctor);
+      linearBwd(
+        dq,
+        lc.h1,
+        P(pre + 'self_attn.q_proj.weight'),
+        N,
+        qd,
+        d,
+        G(pre + 'self_attn.q_proj.weight'),
+        G(pre + 'self_attn.q_proj.bias'),
+        dh1,
+        false,
+        ctor,
+      );
+      linearBwd(
+        dk,
+        lc.h1,
+        P(pre + 'self_attn.k_proj.weight'),
+        N,
+        kd,
+        d,
+        G(pre + 'self_attn.k_proj.weight'),
+        G(pre + 'self_attn.k_proj.bias'),
+        dh1,
+        true,
+        ctor,
+      );
+      linearBwd(
+        dv,
+        lc.h1,
+        P(pre + 'self_attn.v_proj.weight'),
+        N,
+        kd,
+        d,
+        G(pre + 'self_attn.v_proj.weight'),
+        G(pre + 'self_attn.v_proj.bias'),
+        dh1,
+        true,
+        ctor,
+      );
       const dxin = dxmid; // residual path
-      rmsnormBwd(dh1, lc.xin, P(pre + 'input_layernorm.weight'), lc.r1, N, d, dxin, G(pre + 'input_layernorm.weight'), true);
+      rmsnormBwd(
+        dh1,
+        lc.xin,
+        P(pre + 'input_layernorm.weight'),
+        lc.r1,
+        N,
+        d,
+        dxin,
+        G(pre + 'input_layernorm.weight'),
+        true,
+      );
       dx = dxin;
     }
     const dE = G('model.embed_tokens.weight');
@@ -334,59 +534,110 @@ export class CpuBackend implements Backend {
 
   /** returns d(loss)/d(h) for the FFN input h; accumulates parameter grads. */
   private ffnBwd(l: number, dy: Arr, fc: FfnCache, B: number, T: number): Arr {
-    const c = this.config, d = c.hiddenSize, N = B * T, I = c.intermediateSize, ctor = this.ctor;
+    const c = this.config,
+      d = c.hiddenSize,
+      N = B * T,
+      I = c.intermediateSize,
+      ctor = this.ctor;
     const pre = `model.layers.${l}.mlp.`;
     const P = (n: string) => this.need(this.p, n);
     const G = (n: string) => this.need(this.g, n);
     if (fc.kind === 'dense') {
-      const da = new ctor(N * I), dg = new ctor(N * I), du = new ctor(N * I), dx = new ctor(N * d);
+      const da = new ctor(N * I),
+        dg = new ctor(N * I),
+        du = new ctor(N * I),
+        dx = new ctor(N * d);
       linearBwd(dy, fc.a, P(pre + 'down_proj.weight'), N, d, I, G(pre + 'down_proj.weight'), null, da, false, ctor);
       swigluBwd(da, fc.g, fc.u, dg, du, N * I);
       linearBwd(dg, fc.x, P(pre + 'gate_proj.weight'), N, I, d, G(pre + 'gate_proj.weight'), null, dx, false, ctor);
       linearBwd(du, fc.x, P(pre + 'up_proj.weight'), N, I, d, G(pre + 'up_proj.weight'), null, dx, true, ctor);
       return dx;
     }
-    const ne = c.numExperts, np = c.slotsPerExpert, S = ne * np, R = B * np;
+    const ne = c.numExperts,
+      np = c.slotsPerExpert,
+      S = ne * np,
+      R = B * np;
     const { xn, norms, phiHat, phiNorm, D, C, Ys } = fc;
     // Y = C Ys: dC[r,s] = dy[r] . Ys[b,s]; dYs[b,s] = sum_t C[b,t,s] dy[b,t]
-    const dC = new Float64Array(N * S), dYs = new ctor(B * S * d);
+    const dC = new Float64Array(N * S),
+      dYs = new ctor(B * S * d);
     for (let b = 0; b < B; b++)
       for (let t = 0; t < T; t++) {
         const r = b * T + t;
         for (let s = 0; s < S; s++) {
-          const yo = (b * S + s) * d, cw = C[r * S + s];
+          const yo = (b * S + s) * d,
+            cw = C[r * S + s];
           let acc = 0;
-          for (let j = 0; j < d; j++) { acc += dy[r * d + j] * Ys[yo + j]; dYs[yo + j] += cw * dy[r * d + j]; }
+          for (let j = 0; j < d; j++) {
+            acc += dy[r * d + j] * Ys[yo + j];
+            dYs[yo + j] += cw * dy[r * d + j];
+          }
           dC[r * S + s] = acc;
         }
       }
     // experts
     const dXs = new ctor(B * S * d);
     for (let e = 0; e < ne; e++) {
-      const ep = `${pre}experts.${e}.`, ec = fc.experts[e];
+      const ep = `${pre}experts.${e}.`,
+        ec = fc.experts[e];
       const dye = new ctor(R * d);
-      for (let b = 0; b < B; b++) for (let j = 0; j < np; j++) dye.set(dYs.subarray((b * S + e * np + j) * d, (b * S + e * np + j + 1) * d), (b * np + j) * d);
-      const dg2 = new ctor(R * d), du2 = new ctor(R * d);
+      for (let b = 0; b < B; b++)
+        for (let j = 0; j < np; j++)
+          dye.set(dYs.subarray((b * S + e * np + j) * d, (b * S + e * np + j + 1) * d), (b * np + j) * d);
+      const dg2 = new ctor(R * d),
+        du2 = new ctor(R * d);
       swigluBwd(dye, ec.g2, ec.u2, dg2, du2, R * d);
       const dhh = new ctor(R * I);
-      linearBwd(dg2, ec.hh, P(ep + 'gate_down_proj.weight'), R, d, I, G(ep + 'gate_down_proj.weight'), null, dhh, false, ctor);
+      linearBwd(
+        dg2,
+        ec.hh,
+        P(ep + 'gate_down_proj.weight'),
+        R,
+        d,
+        I,
+        G(ep + 'gate_down_proj.weight'),
+        null,
+        dhh,
+        false,
+        ctor,
+      );
       linearBwd(du2, ec.hh, P(ep + 'down_proj.weight'), R, d, I, G(ep + 'down_proj.weight'), null, dhh, true, ctor);
-      const dg1 = new ctor(R * I), du1 = new ctor(R * I);
+      const dg1 = new ctor(R * I),
+        du1 = new ctor(R * I);
       swigluBwd(dhh, ec.g1, ec.u1, dg1, du1, R * I);
       const dxe = new ctor(R * d);
-      linearBwd(dg1, ec.xe, P(ep + 'gate_up_proj.weight'), R, I, d, G(ep + 'gate_up_proj.weight'), null, dxe, false, ctor);
+      linearBwd(
+        dg1,
+        ec.xe,
+        P(ep + 'gate_up_proj.weight'),
+        R,
+        I,
+        d,
+        G(ep + 'gate_up_proj.weight'),
+        null,
+        dxe,
+        false,
+        ctor,
+      );
       linearBwd(du1, ec.xe, P(ep + 'up_proj.weight'), R, I, d, G(ep + 'up_proj.weight'), null, dxe, true, ctor);
-      for (let b = 0; b < B; b++) for (let j = 0; j < np; j++) dXs.set(dxe.subarray((b * np + j) * d, (b * np + j + 1) * d), (b * S + e * np + j) * d);
+      for (let b = 0; b < B; b++)
+        for (let j = 0; j < np; j++)
+          dXs.set(dxe.subarray((b * np + j) * d, (b * np + j + 1) * d), (b * S + e * np + j) * d);
     }
     // Xs = D^T xn: dD[r,s] = xn[r] . dXs[b,s]; dxn[r] += sum_s D[r,s] dXs[b,s]
-    const dD = new Float64Array(N * S), dxn = new Float64Array(N * d);
+    const dD = new Float64Array(N * S),
+      dxn = new Float64Array(N * d);
     for (let b = 0; b < B; b++)
       for (let t = 0; t < T; t++) {
         const r = b * T + t;
         for (let s = 0; s < S; s++) {
-          const so = (b * S + s) * d, w = D[r * S + s];
+          const so = (b * S + s) * d,
+            w = D[r * S + s];
           let acc = 0;
-          for (let j = 0; j < d; j++) { acc += xn[r * d + j] * dXs[so + j]; dxn[r * d + j] += w * dXs[so + j]; }
+          for (let j = 0; j < d; j++) {
+            acc += xn[r * d + j] * dXs[so + j];
+            dxn[r * d + j] += w * dXs[so + j];
+          }
           dD[r * S + s] = acc;
         }
       }
@@ -401,7 +652,10 @@ export class CpuBackend implements Backend {
       for (let s = 0; s < S; s++) {
         let dot = 0;
         for (let t = 0; t < T; t++) dot += D[(b * T + t) * S + s] * dD[(b * T + t) * S + s];
-        for (let t = 0; t < T; t++) { const i = (b * T + t) * S + s; dL[i] += D[i] * (dD[i] - dot); }
+        for (let t = 0; t < T; t++) {
+          const i = (b * T + t) * S + s;
+          dL[i] += D[i] * (dD[i] - dot);
+        }
       }
     // L = xn phiHat: dxn += dL phiHat^T; dphiHat += xn^T dL
     for (let r = 0; r < N; r++)
@@ -411,13 +665,16 @@ export class CpuBackend implements Backend {
         for (let j = 0; j < d; j++) dxn[r * d + j] += w * phiHat[j * S + s];
       }
     const dphiHat = new Float64Array(d * S);
-    const xnT = transpose(xn, N, d, new ctor(N * d)), dLT = transpose(dL, N, S, new ctor(N * S));
+    const xnT = transpose(xn, N, d, new ctor(N * d)),
+      dLT = transpose(dL, N, S, new ctor(N * S));
     const tmp = new ctor(d * S);
     gemmABt(xnT, dLT, tmp, d, S, N, false);
     for (let i = 0; i < d * S; i++) dphiHat[i] = tmp[i];
     // phiHat = scale * u, u = phi / ||phi|| per column
-    const phi = P(pre + 'phi'), scale = P(pre + 'scale')[0];
-    const gphi = G(pre + 'phi'), gscale = G(pre + 'scale');
+    const phi = P(pre + 'phi'),
+      scale = P(pre + 'scale')[0];
+    const gphi = G(pre + 'phi'),
+      gscale = G(pre + 'scale');
     let ds = 0;
     for (let s = 0; s < S; s++) {
       let dotu = 0;
@@ -450,12 +707,22 @@ export class CpuBackend implements Backend {
     const coef = o.gradClip > 0 ? o.gradClip / (norm + 1e-6) : 1; // torch clip_grad_norm_
     const clip = coef < 1 ? coef : 1;
     this.optStep++;
-    const t = this.optStep, bc1 = 1 - Math.pow(o.beta1, t), bc2 = 1 - Math.pow(o.beta2, t);
-    const stepSize = o.lr / bc1, bc2s = Math.sqrt(bc2);
+    const t = this.optStep,
+      bc1 = 1 - Math.pow(o.beta1, t),
+      bc2 = 1 - Math.pow(o.beta2, t);
+    const stepSize = o.lr / bc1,
+      bc2s = Math.sqrt(bc2);
     for (const s of this.specs) {
-      const p = this.p.get(s.name)!, g = this.g.get(s.name)!;
-      let m = this.m.get(s.name), v = this.v.get(s.name);
-      if (!m || !v) { m = new this.ctor(p.length); v = new this.ctor(p.length); this.m.set(s.name, m); this.v.set(s.name, v); }
+      const p = this.p.get(s.name)!,
+        g = this.g.get(s.name)!;
+      let m = this.m.get(s.name),
+        v = this.v.get(s.name);
+      if (!m || !v) {
+        m = new this.ctor(p.length);
+        v = new this.ctor(p.length);
+        this.m.set(s.name, m);
+        this.v.set(s.name, v);
+      }
       const decay = 1 - o.lr * o.weightDecay;
       for (let i = 0; i < p.length; i++) {
         const gi = g[i] * clip;
@@ -469,7 +736,8 @@ export class CpuBackend implements Backend {
   }
 
   async getOptimizerState(): Promise<OptimizerState> {
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+    const m = new Map<string, Float32Array>(),
+      v = new Map<string, Float32Array>();
     for (const s of this.specs) {
       const n = numel(s.shape);
       m.set(s.name, Float32Array.from(this.m.get(s.name) ?? new Float32Array(n)));
@@ -483,7 +751,8 @@ export class CpuBackend implements Backend {
     this.optStep = st.step;
     for (const s of this.specs) {
       const n = numel(s.shape);
-      const m = st.m.get(s.name), v = st.v.get(s.name);
+      const m = st.m.get(s.name),
+        v = st.v.get(s.name);
       if (!m || !v) throw new Error(`optimizer state lacks ${s.name}`);
       if (m.length !== n || v.length !== n) throw new Error(`optimizer state for ${s.name} has the wrong size`);
       this.m.set(s.name, this.ctor.from(m));
@@ -493,7 +762,13 @@ export class CpuBackend implements Backend {
 
   // ---------------------------------------------------------------- decoding with a KV cache
   startDecode(maxLen: number): DecodeSession {
-    const c = this.config, d = c.hiddenSize, H = c.numHeads, Hk = c.numKvHeads, hd = c.headDim, qd = H * hd, kd = Hk * hd;
+    const c = this.config,
+      d = c.hiddenSize,
+      H = c.numHeads,
+      Hk = c.numKvHeads,
+      hd = c.headDim,
+      qd = H * hd,
+      kd = Hk * hd;
     const kc = Array.from({ length: c.numLayers }, () => new Float32Array(maxLen * kd));
     const vc = Array.from({ length: c.numLayers }, () => new Float32Array(maxLen * kd));
     const P = (n: string) => this.need(this.p, n);
@@ -514,16 +789,21 @@ export class CpuBackend implements Backend {
         x.set(emb.subarray(tok * d, (tok + 1) * d), i * d);
       }
       const rope = Array.from({ length: n }, (_, i) => ropeTables(1, hd, c.ropeTheta, pos + i));
-      const rep = H / Hk, sc = 1 / Math.sqrt(hd);
+      const rep = H / Hk,
+        sc = 1 / Math.sqrt(hd);
       for (let l = 0; l < c.numLayers; l++) {
         const pre = `model.layers.${l}.`;
-        const mid = new ctor(n * d), h2 = new ctor(n * d);
+        const mid = new ctor(n * d),
+          h2 = new ctor(n * d);
         for (let i = 0; i < n; i++) {
           const at = pos + i;
           const xi = x.subarray(i * d, (i + 1) * d);
-          const h1 = new ctor(d), r = new ctor(1);
+          const h1 = new ctor(d),
+            r = new ctor(1);
           rmsnormFwd(xi, P(pre + 'input_layernorm.weight'), 1, d, c.rmsNormEps, h1, r);
-          const q = new ctor(qd), k = new ctor(kd), v = new ctor(kd);
+          const q = new ctor(qd),
+            k = new ctor(kd),
+            v = new ctor(kd);
           linearFwd(h1, P(pre + 'self_attn.q_proj.weight'), P(pre + 'self_attn.q_proj.bias'), 1, qd, d, q);
           linearFwd(h1, P(pre + 'self_attn.k_proj.weight'), P(pre + 'self_attn.k_proj.bias'), 1, kd, d, k);
           linearFwd(h1, P(pre + 'self_attn.v_proj.weight'), P(pre + 'self_attn.v_proj.bias'), 1, kd, d, v);
@@ -531,7 +811,8 @@ export class CpuBackend implements Backend {
           ropeApply(k, 1, 1, Hk, hd, rope[i].cos, rope[i].sin, false);
           kc[l].set(k, at * kd);
           vc[l].set(v, at * kd);
-          const att = new ctor(qd), sc_ = new Float64Array(at + 1);
+          const att = new ctor(qd),
+            sc_ = new Float64Array(at + 1);
           for (let h = 0; h < H; h++) {
             const kh = Math.floor(h / rep);
             let mx = -Infinity;
@@ -542,7 +823,10 @@ export class CpuBackend implements Backend {
               if (sc_[s] > mx) mx = sc_[s];
             }
             let sum = 0;
-            for (let s = 0; s <= at; s++) { sc_[s] = Math.exp(sc_[s] - mx); sum += sc_[s]; }
+            for (let s = 0; s <= at; s++) {
+              sc_[s] = Math.exp(sc_[s] - mx);
+              sum += sc_[s];
+            }
             for (let s = 0; s <= at; s++) {
               const w = sc_[s] / sum;
               for (let j = 0; j < hd; j++) att[h * hd + j] += w * vc[l][s * kd + kh * hd + j];
@@ -551,13 +835,22 @@ export class CpuBackend implements Backend {
           const o = mid.subarray(i * d, (i + 1) * d);
           linearFwd(att, P(pre + 'self_attn.o_proj.weight'), null, 1, d, qd, o);
           for (let j = 0; j < d; j++) o[j] += xi[j];
-          rmsnormFwd(o, P(pre + 'post_attention_layernorm.weight'), 1, d, c.rmsNormEps, h2.subarray(i * d, (i + 1) * d), r);
+          rmsnormFwd(
+            o,
+            P(pre + 'post_attention_layernorm.weight'),
+            1,
+            d,
+            c.rmsNormEps,
+            h2.subarray(i * d, (i + 1) * d),
+            r,
+          );
         }
         const { y } = self.ffnFwd(l, h2, 1, n);
         for (let j = 0; j < n * d; j++) mid[j] += y[j];
         x = mid;
       }
-      const hf = new ctor(d), r = new ctor(1);
+      const hf = new ctor(d),
+        r = new ctor(1);
       rmsnormFwd(x.subarray((n - 1) * d, n * d), P('model.norm.weight'), 1, d, c.rmsNormEps, hf, r);
       const logits = new ctor(c.vocabSize);
       linearFwd(hf, P('lm_head.weight'), null, 1, c.vocabSize, d, logits);
@@ -565,17 +858,25 @@ export class CpuBackend implements Backend {
       return logits;
     };
     return {
-      get length() { return pos; },
+      get length() {
+        return pos;
+      },
       async feed(tokens: ArrayLike<number>): Promise<Float32Array> {
         if (tokens.length === 0) throw new Error('decode: feed() needs at least one token');
         return Float32Array.from(feedChunk(tokens));
       },
-      dispose() { kc.length = 0; vc.length = 0; },
+      dispose() {
+        kc.length = 0;
+        vc.length = 0;
+      },
     };
   }
 
   async dispose(): Promise<void> {
-    this.p.clear(); this.g.clear(); this.m.clear(); this.v.clear();
+    this.p.clear();
+    this.g.clear();
+    this.m.clear();
+    this.v.clear();
   }
 }
 

@@ -11,20 +11,36 @@ import { dpoLoss, seqLossWeights, sftWeights } from '../objectives.ts';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num = Math.max(num, Math.abs(a[i] - b[i])); den = Math.max(den, Math.abs(b[i])); }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
   return num / Math.max(den, 1e-30);
 }
 
-for (const [kind, preset] of [['dense', 'tiny-dense'], ['steel', 'tiny']] as const) {
+for (const [kind, preset] of [
+  ['dense', 'tiny-dense'],
+  ['steel', 'tiny'],
+] as const) {
   test(`PyTorch parity (${kind} kind): sequence log-probs, masked CE and DPO loss with every gradient within 1e-4`, async () => {
-    const f = new SafetensorsFile(fileURLToPath(new URL(`../fixtures/torch-finetune-${kind}.safetensors`, import.meta.url)));
+    const f = new SafetensorsFile(
+      fileURLToPath(new URL(`../fixtures/torch-finetune-${kind}.safetensors`, import.meta.url)),
+    );
     const be = weightedLoss(new CpuBackend(getPreset(preset).model));
     for (const p of be.params()) await be.setParam(p.name, f.float32(p.name));
-    const B = Number(f.metadata.B), T = Number(f.metadata.T), beta = Number(f.metadata.beta);
-    const tokens = f.int32('input.tokens'), mask = f.float32('input.mask'), ref = f.float32('input.ref');
+    const B = Number(f.metadata.B),
+      T = Number(f.metadata.T),
+      beta = Number(f.metadata.beta);
+    const tokens = f.int32('input.tokens'),
+      mask = f.float32('input.mask'),
+      ref = f.float32('input.ref');
     const seq = await be.sequenceLogProbs(tokens, B, T, mask);
-    assert.ok(relErr(seq, f.float32('output.seq_logps')) < 1e-5, `seq log-probs ${[...seq]} vs ${[...f.float32('output.seq_logps')]}`);
+    assert.ok(
+      relErr(seq, f.float32('output.seq_logps')) < 1e-5,
+      `seq log-probs ${[...seq]} vs ${[...f.float32('output.seq_logps')]}`,
+    );
 
     let supervised = 0;
     for (const m of mask) supervised += m;

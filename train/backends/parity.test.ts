@@ -9,12 +9,19 @@ import { SafetensorsFile } from '../safetensors.ts';
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) { num = Math.max(num, Math.abs(a[i] - b[i])); den = Math.max(den, Math.abs(b[i])); }
+  let num = 0,
+    den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
   return num / Math.max(den, 1e-30);
 }
 
-for (const [kind, preset] of [['dense', 'tiny-dense'], ['steel', 'tiny']] as const) {
+for (const [kind, preset] of [
+  ['dense', 'tiny-dense'],
+  ['steel', 'tiny'],
+] as const) {
   test(`PyTorch parity (${kind} kind): logits, loss and every gradient within 1e-4`, async () => {
     const f = new SafetensorsFile(fileURLToPath(new URL(`../fixtures/torch-${kind}.safetensors`, import.meta.url)));
     const c = getPreset(preset).model;
@@ -28,9 +35,12 @@ for (const [kind, preset] of [['dense', 'tiny-dense'], ['steel', 'tiny']] as con
       n++;
     }
     // every fixture parameter is one of ours (names match HF / Steel)
-    const theirs = [...f.tensors.keys()].filter((k) => !k.startsWith('grad.') && !k.startsWith('input.') && !k.startsWith('output.'));
+    const theirs = [...f.tensors.keys()].filter(
+      (k) => !k.startsWith('grad.') && !k.startsWith('input.') && !k.startsWith('output.'),
+    );
     assert.equal(theirs.length, n);
-    const B = Number(f.metadata.B), T = Number(f.metadata.T);
+    const B = Number(f.metadata.B),
+      T = Number(f.metadata.T);
     const tokens = f.int32('input.tokens');
     const inp = new Int32Array(B * T);
     for (let b = 0; b < B; b++) inp.set(tokens.subarray(b * (T + 1), b * (T + 1) + T), b * T);

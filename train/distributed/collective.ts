@@ -44,10 +44,30 @@ export interface TcpCollectiveOptions {
 
 const MAGIC = 0x5354454c; // 'STEL'
 const HDR = 16; // magic u32, kind u32, seq u32, bytes u32
-const K_HELLO = 1, K_READY = 2, K_REDUCE = 3, K_RESULT = 4, K_BCAST = 5, K_BARRIER = 6, K_BYE = 7, K_ABORT = 8;
-const KIND_NAMES: Record<number, string> = { 1: 'hello', 2: 'ready', 3: 'allReduce', 4: 'allReduce result', 5: 'broadcast', 6: 'barrier', 7: 'bye', 8: 'abort' };
+const K_HELLO = 1,
+  K_READY = 2,
+  K_REDUCE = 3,
+  K_RESULT = 4,
+  K_BCAST = 5,
+  K_BARRIER = 6,
+  K_BYE = 7,
+  K_ABORT = 8;
+const KIND_NAMES: Record<number, string> = {
+  1: 'hello',
+  2: 'ready',
+  3: 'allReduce',
+  4: 'allReduce result',
+  5: 'broadcast',
+  6: 'barrier',
+  7: 'bye',
+  8: 'abort',
+};
 
-interface Msg { kind: number; seq: number; body: Buffer }
+interface Msg {
+  kind: number;
+  seq: number;
+  body: Buffer;
+}
 
 /** one framed connection with a queue of received messages and waiters. */
 class Peer {
@@ -60,12 +80,17 @@ class Peer {
   failure: Error | null = null;
   graceful = false;
 
-  constructor(readonly sock: Socket, readonly label: string, private onFail: (p: Peer, e: Error) => void) {
+  constructor(
+    readonly sock: Socket,
+    readonly label: string,
+    private onFail: (p: Peer, e: Error) => void,
+  ) {
     sock.setNoDelay(true);
     sock.on('data', (d: Buffer) => this.onData(d));
     sock.on('error', (e: NodeJS.ErrnoException) => {
       // a peer process that dies resets its connections: report it like a close
-      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') this.fail(new Error(`${label} disconnected (process died or closed the connection: ${e.code})`));
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE')
+        this.fail(new Error(`${label} disconnected (process died or closed the connection: ${e.code})`));
       else this.fail(new Error(`${label}: connection error: ${e.message}`));
     });
     sock.on('close', () => {
@@ -84,10 +109,20 @@ class Peer {
     this.need = 0;
     while (this.buf.length >= HDR) {
       const magic = this.buf.readUInt32LE(0);
-      if (magic !== MAGIC) { this.fail(new Error(`${this.label}: bad frame (not a steel collective peer?)`)); return; }
+      if (magic !== MAGIC) {
+        this.fail(new Error(`${this.label}: bad frame (not a steel collective peer?)`));
+        return;
+      }
       const n = this.buf.readUInt32LE(12);
-      if (this.buf.length < HDR + n) { this.need = HDR + n; break; }
-      const m: Msg = { kind: this.buf.readUInt32LE(4), seq: this.buf.readUInt32LE(8), body: Buffer.from(this.buf.subarray(HDR, HDR + n)) };
+      if (this.buf.length < HDR + n) {
+        this.need = HDR + n;
+        break;
+      }
+      const m: Msg = {
+        kind: this.buf.readUInt32LE(4),
+        seq: this.buf.readUInt32LE(8),
+        body: Buffer.from(this.buf.subarray(HDR, HDR + n)),
+      };
       this.buf = this.buf.subarray(HDR + n);
       if (m.kind === K_BYE) {
         this.graceful = true;
@@ -181,11 +216,14 @@ export class TcpCollective implements Collective {
   /** joins the group (rank 0 listens and waits for world-1 peers; others connect, retrying until the timeout). */
   static async connect(o: TcpCollectiveOptions): Promise<TcpCollective> {
     const { rank, world } = o;
-    if (!Number.isInteger(world) || world < 1) throw new Error(`collective: world size must be a positive integer, got ${world}`);
-    if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new Error(`collective: rank ${rank} outside world ${world}`);
+    if (!Number.isInteger(world) || world < 1)
+      throw new Error(`collective: world size must be a positive integer, got ${world}`);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= world)
+      throw new Error(`collective: rank ${rank} outside world ${world}`);
     const addr = o.addr ?? process.env.MASTER_ADDR ?? '127.0.0.1';
     const port = o.port ?? (process.env.MASTER_PORT ? Number(process.env.MASTER_PORT) : 29500);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`collective: bad port ${port} (MASTER_PORT)`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`collective: bad port ${port} (MASTER_PORT)`);
     const env = distTimeoutMs();
     const c = new TcpCollective(rank, world, o.timeoutMs ?? env ?? 600_000);
     const joinMs = o.connectTimeoutMs ?? env ?? 300_000;
@@ -201,7 +239,11 @@ export class TcpCollective implements Collective {
     if (this.rank === 0) {
       for (const q of this.peers) {
         if (!q || q.sock.destroyed || q.sock.writableEnded) continue;
-        try { q.send(K_ABORT, 0, Buffer.from(e.message), true); } catch { /* gone */ }
+        try {
+          q.send(K_ABORT, 0, Buffer.from(e.message), true);
+        } catch {
+          /* gone */
+        }
         q.graceful = true;
         q.sock.end();
         q.fail(new Error(`collective aborted: ${e.message}`));
@@ -216,7 +258,11 @@ export class TcpCollective implements Collective {
       const timer = setTimeout(() => {
         const missing = [];
         for (let r = 1; r < this.world; r++) if (!this.peers[r]) missing.push(r);
-        finish(new Error(`collective: only ${joined + 1} of ${this.world} ranks joined ${addr}:${port} within ${Math.round(joinMs / 1000)} s (missing ranks ${missing.join(', ')})`));
+        finish(
+          new Error(
+            `collective: only ${joined + 1} of ${this.world} ranks joined ${addr}:${port} within ${Math.round(joinMs / 1000)} s (missing ranks ${missing.join(', ')})`,
+          ),
+        );
       }, joinMs);
       const server = createServer((sock) => {
         pending.add(sock);
@@ -227,10 +273,20 @@ export class TcpCollective implements Collective {
           sock.off('data', onData);
           pending.delete(sock);
           const ok = head.readUInt32LE(0) === MAGIC && head.readUInt32LE(4) === K_HELLO;
-          const r = head.readUInt32LE(HDR), w = head.readUInt32LE(HDR + 4);
-          if (!ok) { sock.destroy(); return; }
-          if (w !== this.world) { finish(new Error(`collective: rank ${r} says the world size is ${w}, rank 0 has ${this.world}`)); return; }
-          if (r < 1 || r >= this.world || this.peers[r]) { finish(new Error(`collective: rank ${r} joined twice or is out of range (world ${this.world})`)); return; }
+          const r = head.readUInt32LE(HDR),
+            w = head.readUInt32LE(HDR + 4);
+          if (!ok) {
+            sock.destroy();
+            return;
+          }
+          if (w !== this.world) {
+            finish(new Error(`collective: rank ${r} says the world size is ${w}, rank 0 has ${this.world}`));
+            return;
+          }
+          if (r < 1 || r >= this.world || this.peers[r]) {
+            finish(new Error(`collective: rank ${r} joined twice or is out of range (world ${this.world})`));
+            return;
+          }
           const p = new Peer(sock, `rank ${r}`, this.onPeerFail);
           this.peers[r] = p;
           const rest = head.subarray(HDR + 8);
@@ -251,7 +307,11 @@ export class TcpCollective implements Collective {
         server.close();
         if (e) {
           for (const s of pending) s.destroy();
-          for (const p of this.peers) if (p) { p.graceful = true; p.sock.destroy(); }
+          for (const p of this.peers)
+            if (p) {
+              p.graceful = true;
+              p.sock.destroy();
+            }
           reject(e);
         } else resolve();
       };
@@ -267,8 +327,15 @@ export class TcpCollective implements Collective {
     for (;;) {
       const sock = await new Promise<Socket | null>((resolve) => {
         const s = connect(port, addr);
-        s.once('connect', () => { s.removeAllListeners('error'); resolve(s); });
-        s.once('error', (e) => { lastErr = e.message; s.destroy(); resolve(null); });
+        s.once('connect', () => {
+          s.removeAllListeners('error');
+          resolve(s);
+        });
+        s.once('error', (e) => {
+          lastErr = e.message;
+          s.destroy();
+          resolve(null);
+        });
       });
       if (sock) {
         const p = new Peer(sock, 'rank 0', this.onPeerFail);
@@ -277,12 +344,20 @@ export class TcpCollective implements Collective {
         new DataView(hello.buffer).setUint32(4, this.world, true);
         p.send(K_HELLO, 0, hello);
         const left = Math.max(1000, deadline - Date.now());
-        const m = await p.recv(left, 'the rendezvous').catch((e: Error) => { throw new Error(`collective: rank ${this.rank} joined ${addr}:${port} but the group did not form: ${e.message}`); });
-        if (m.kind !== K_READY) throw new Error(`collective: unexpected ${KIND_NAMES[m.kind] ?? m.kind} during the rendezvous`);
+        const m = await p.recv(left, 'the rendezvous').catch((e: Error) => {
+          throw new Error(
+            `collective: rank ${this.rank} joined ${addr}:${port} but the group did not form: ${e.message}`,
+          );
+        });
+        if (m.kind !== K_READY)
+          throw new Error(`collective: unexpected ${KIND_NAMES[m.kind] ?? m.kind} during the rendezvous`);
         this.peers = [p];
         return;
       }
-      if (Date.now() > deadline) throw new Error(`collective: rank ${this.rank} could not reach rank 0 at ${addr}:${port} within ${Math.round(joinMs / 1000)} s (${lastErr})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `collective: rank ${this.rank} could not reach rank 0 at ${addr}:${port} within ${Math.round(joinMs / 1000)} s (${lastErr})`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -295,7 +370,9 @@ export class TcpCollective implements Collective {
   private async expect(p: Peer, kind: number, seq: number, bytes: number, what: string): Promise<Buffer> {
     const m = await p.recv(this.timeoutMs, what);
     if (m.kind !== kind || m.seq !== seq || m.body.length !== bytes) {
-      const e = new Error(`collective mismatch: ${p.label} sent ${KIND_NAMES[m.kind] ?? m.kind} #${m.seq} (${m.body.length} bytes), rank ${this.rank} expected ${KIND_NAMES[kind]} #${seq} (${bytes} bytes): the ranks are not running the same program/configuration`);
+      const e = new Error(
+        `collective mismatch: ${p.label} sent ${KIND_NAMES[m.kind] ?? m.kind} #${m.seq} (${m.body.length} bytes), rank ${this.rank} expected ${KIND_NAMES[kind]} #${seq} (${bytes} bytes): the ranks are not running the same program/configuration`,
+      );
       p.fail(e);
       throw e;
     }
@@ -305,12 +382,17 @@ export class TcpCollective implements Collective {
   async allReduceSum(buf: Float32Array | Float64Array): Promise<void> {
     this.check();
     if (this.world === 1) return;
-    const seq = ++this.seq, nb = buf.byteLength, what = `allReduce #${seq}`;
+    const seq = ++this.seq,
+      nb = buf.byteLength,
+      what = `allReduce #${seq}`;
     if (this.rank === 0) {
       for (let r = 1; r < this.world; r++) {
         const body = await this.expect(this.peers[r], K_REDUCE, seq, nb, what);
         // copy out (alignment) and add in rank order
-        const other = buf instanceof Float64Array ? new Float64Array(new Uint8Array(body).buffer) : new Float32Array(new Uint8Array(body).buffer);
+        const other =
+          buf instanceof Float64Array
+            ? new Float64Array(new Uint8Array(body).buffer)
+            : new Float32Array(new Uint8Array(body).buffer);
         for (let i = 0; i < buf.length; i++) buf[i] += other[i];
       }
       const out = bytesOf(buf);
@@ -326,8 +408,11 @@ export class TcpCollective implements Collective {
   async broadcast(buf: NumArray, root = 0): Promise<void> {
     this.check();
     if (this.world === 1) return;
-    if (root < 0 || root >= this.world) throw new Error(`collective: broadcast root ${root} outside world ${this.world}`);
-    const seq = ++this.seq, nb = buf.byteLength, what = `broadcast #${seq}`;
+    if (root < 0 || root >= this.world)
+      throw new Error(`collective: broadcast root ${root} outside world ${this.world}`);
+    const seq = ++this.seq,
+      nb = buf.byteLength,
+      what = `broadcast #${seq}`;
     if (this.rank === 0) {
       if (root !== 0) bytesOf(buf).set(await this.expect(this.peers[root], K_BCAST, seq, nb, what));
       for (let r = 1; r < this.world; r++) if (r !== root) this.peers[r].send(K_BCAST, seq, bytesOf(buf));
@@ -341,7 +426,8 @@ export class TcpCollective implements Collective {
   async barrier(): Promise<void> {
     this.check();
     if (this.world === 1) return;
-    const seq = ++this.seq, what = `barrier #${seq}`;
+    const seq = ++this.seq,
+      what = `barrier #${seq}`;
     if (this.rank === 0) {
       for (let r = 1; r < this.world; r++) await this.expect(this.peers[r], K_BARRIER, seq, 0, what);
       for (let r = 1; r < this.world; r++) this.peers[r].send(K_BARRIER, seq);
@@ -356,7 +442,11 @@ export class TcpCollective implements Collective {
     this.closed = true;
     for (const p of this.peers) {
       if (!p || p.failure) continue;
-      try { p.send(K_BYE, 0); } catch { /* already gone */ }
+      try {
+        p.send(K_BYE, 0);
+      } catch {
+        /* already gone */
+      }
       p.graceful = true;
       await new Promise<void>((r) => p.sock.end(() => r()));
       p.sock.destroy();
@@ -366,19 +456,40 @@ export class TcpCollective implements Collective {
 }
 
 /** rank and world size: explicit values, else RANK/WORLD_SIZE, else Slurm's SLURM_PROCID/SLURM_NTASKS, else 0/1. */
-export function resolveRankWorld(o: { rank?: number; world?: number } = {}, env: NodeJS.ProcessEnv = process.env): { rank: number; world: number; localRank: number; source: string } {
+export function resolveRankWorld(
+  o: { rank?: number; world?: number } = {},
+  env: NodeJS.ProcessEnv = process.env,
+): { rank: number; world: number; localRank: number; source: string } {
   const int = (name: string, s: string | undefined): number | undefined => {
     if (s === undefined || s === '') return undefined;
     const n = Number(s);
     if (!Number.isInteger(n) || n < 0) throw new Error(`${name}: not a non-negative integer: ${s}`);
     return n;
   };
-  let rank: number | undefined, world: number | undefined, source = 'default', localRank: number | undefined;
-  if (o.rank !== undefined || o.world !== undefined) { rank = o.rank ?? 0; world = o.world ?? 1; source = '--rank/--world'; }
-  else if (env.WORLD_SIZE !== undefined || env.RANK !== undefined) { rank = int('RANK', env.RANK) ?? 0; world = int('WORLD_SIZE', env.WORLD_SIZE) ?? 1; localRank = int('LOCAL_RANK', env.LOCAL_RANK); source = 'RANK/WORLD_SIZE'; }
-  else if (env.SLURM_NTASKS !== undefined && env.SLURM_PROCID !== undefined) { rank = int('SLURM_PROCID', env.SLURM_PROCID)!; world = int('SLURM_NTASKS', env.SLURM_NTASKS)!; localRank = int('SLURM_LOCALID', env.SLURM_LOCALID); source = 'Slurm'; }
-  else { rank = 0; world = 1; }
+  let rank: number | undefined,
+    world: number | undefined,
+    source = 'default',
+    localRank: number | undefined;
+  if (o.rank !== undefined || o.world !== undefined) {
+    rank = o.rank ?? 0;
+    world = o.world ?? 1;
+    source = '--rank/--world';
+  } else if (env.WORLD_SIZE !== undefined || env.RANK !== undefined) {
+    rank = int('RANK', env.RANK) ?? 0;
+    world = int('WORLD_SIZE', env.WORLD_SIZE) ?? 1;
+    localRank = int('LOCAL_RANK', env.LOCAL_RANK);
+    source = 'RANK/WORLD_SIZE';
+  } else if (env.SLURM_NTASKS !== undefined && env.SLURM_PROCID !== undefined) {
+    rank = int('SLURM_PROCID', env.SLURM_PROCID)!;
+    world = int('SLURM_NTASKS', env.SLURM_NTASKS)!;
+    localRank = int('SLURM_LOCALID', env.SLURM_LOCALID);
+    source = 'Slurm';
+  } else {
+    rank = 0;
+    world = 1;
+  }
   if (!Number.isInteger(world) || world < 1) throw new Error(`world size must be >= 1 (from ${source}), got ${world}`);
-  if (!Number.isInteger(rank) || rank < 0 || rank >= world) throw new Error(`rank ${rank} outside world ${world} (from ${source})`);
+  if (!Number.isInteger(rank) || rank < 0 || rank >= world)
+    throw new Error(`rank ${rank} outside world ${world} (from ${source})`);
   return { rank, world, localRank: localRank ?? rank, source };
 }

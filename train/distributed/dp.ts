@@ -43,8 +43,12 @@ export function distInfo(world: number, M: number, micro: number, consumed: numb
   return { world, globalMicroBatches: M, microBatch: micro, consumedBlocks: consumed, ranks };
 }
 
-interface GradRaw { gradRaw(name: string): Float32Array | Float64Array }
-interface GradSettable { setGrad(name: string, v: Float32Array): Promise<void> }
+interface GradRaw {
+  gradRaw(name: string): Float32Array | Float64Array;
+}
+interface GradSettable {
+  setGrad(name: string, v: Float32Array): Promise<void>;
+}
 /**
  * A backend may all-reduce its own gradients (the CUDA backend: NCCL on the device buffers). attachCollective is
  * called once by every rank at the same point before training (it may use the collective, e.g. to share an NCCL id);
@@ -84,7 +88,9 @@ function hostGradAllReducer(be: Backend, c: Collective): () => Promise<void> {
   const total = params.reduce((a, p) => a + p.size, 0);
   const hasRaw = typeof b.gradRaw === 'function' && b.gradRaw(params[0].name) instanceof Float32Array;
   if (!hasRaw && typeof b.setGrad !== 'function') {
-    throw new Error(`backend ${be.name} cannot take part in data-parallel training yet: it needs allReduceGrads(collective) (NCCL) or setGrad(name, values)`);
+    throw new Error(
+      `backend ${be.name} cannot take part in data-parallel training yet: it needs allReduceGrads(collective) (NCCL) or setGrad(name, values)`,
+    );
   }
   const flat = new Float32Array(total);
   return async () => {
@@ -119,7 +125,12 @@ export async function paramDigest(be: Backend): Promise<Uint8Array> {
  * Checks that every rank holds the same state as rank 0 (weights digest plus a few numbers: step, data position, batch
  * layout). Every rank learns the outcome, so all fail together with a message naming the differing ranks.
  */
-export async function checkReplicas(c: Collective, digest: Uint8Array, numbers: number[], what: string[]): Promise<void> {
+export async function checkReplicas(
+  c: Collective,
+  digest: Uint8Array,
+  numbers: number[],
+  what: string[],
+): Promise<void> {
   if (c.world === 1) return;
   const mine = new Uint8Array(digest.length + 8 * numbers.length);
   mine.set(digest);
@@ -129,10 +140,15 @@ export async function checkReplicas(c: Collective, digest: Uint8Array, numbers: 
   const diff: string[] = [];
   if (!Buffer.from(root.subarray(0, digest.length)).equals(Buffer.from(digest))) diff.push('weights');
   const rn = new Float64Array(root.buffer.slice(digest.length));
-  numbers.forEach((n, i) => { if (rn[i] !== n) diff.push(`${what[i]} ${n} (rank 0: ${rn[i]})`); });
+  numbers.forEach((n, i) => {
+    if (rn[i] !== n) diff.push(`${what[i]} ${n} (rank 0: ${rn[i]})`);
+  });
   const flags = new Float64Array(c.world);
   flags[c.rank] = diff.length ? 1 : 0;
   await c.allReduceSum(flags);
   const bad = [...flags].map((f, r) => (f ? r : -1)).filter((r) => r >= 0);
-  if (bad.length) throw new Error(`data-parallel ranks disagree with rank 0 (ranks ${bad.join(', ')})${diff.length ? `; this rank (${c.rank}) differs in: ${diff.join(', ')}` : ''}. Every rank must see the same run folder, data and options.`);
+  if (bad.length)
+    throw new Error(
+      `data-parallel ranks disagree with rank 0 (ranks ${bad.join(', ')})${diff.length ? `; this rank (${c.rank}) differs in: ${diff.join(', ')}` : ''}. Every rank must see the same run folder, data and options.`,
+    );
 }

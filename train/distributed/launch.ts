@@ -51,22 +51,36 @@ export interface LaunchOptions {
 export async function launchLocal(o: LaunchOptions): Promise<number> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const addr = o.masterAddr ?? '127.0.0.1';
-  const port = o.masterPort ?? await freePort(addr);
+  const port = o.masterPort ?? (await freePort(addr));
   const visible = (process.env.CUDA_VISIBLE_DEVICES ?? '').split(',').filter(Boolean);
-  if (o.cuda && visible.length && visible.length < o.n) throw new Error(`--gpus ${o.n}: only ${visible.length} devices in CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES}`);
+  if (o.cuda && visible.length && visible.length < o.n)
+    throw new Error(
+      `--gpus ${o.n}: only ${visible.length} devices in CUDA_VISIBLE_DEVICES=${process.env.CUDA_VISIBLE_DEVICES}`,
+    );
   log(`launching ${o.n} ranks (rendezvous ${addr}:${port}${o.cuda ? ', one GPU each' : ''})`);
   const kids: ChildProcess[] = [];
   const codes: (number | null)[] = new Array(o.n).fill(null);
-  let firstFail = -1, killTimer: NodeJS.Timeout | null = null;
+  let firstFail = -1,
+    killTimer: NodeJS.Timeout | null = null;
   const done = new Promise<void>((resolve) => {
     let left = o.n;
     for (let r = 0; r < o.n; r++) {
       const env: NodeJS.ProcessEnv = {
-        ...process.env, RANK: String(r), WORLD_SIZE: String(o.n), LOCAL_RANK: String(r), LOCAL_WORLD_SIZE: String(o.n),
-        MASTER_ADDR: addr, MASTER_PORT: String(port), NCCL_NVLS_ENABLE: '0',
+        ...process.env,
+        RANK: String(r),
+        WORLD_SIZE: String(o.n),
+        LOCAL_RANK: String(r),
+        LOCAL_WORLD_SIZE: String(o.n),
+        MASTER_ADDR: addr,
+        MASTER_PORT: String(port),
+        NCCL_NVLS_ENABLE: '0',
       };
       if (o.cuda) env.CUDA_VISIBLE_DEVICES = visible.length ? visible[r] : String(r);
-      const ch = spawn(process.execPath, childArgs(o.argv), { env, detached: true, stdio: ['ignore', r === 0 ? 'inherit' : 'ignore', 'pipe'] });
+      const ch = spawn(process.execPath, childArgs(o.argv), {
+        env,
+        detached: true,
+        stdio: ['ignore', r === 0 ? 'inherit' : 'ignore', 'pipe'],
+      });
       kids.push(ch);
       createInterface({ input: ch.stderr! }).on('line', (l) => process.stderr.write(`[rank ${r}] ${l}\n`));
       ch.on('exit', (code, sig) => {
@@ -74,17 +88,23 @@ export async function launchLocal(o: LaunchOptions): Promise<number> {
         if (codes[r] !== 0 && firstFail < 0) {
           firstFail = r;
           log(`rank ${r} exited with ${code ?? sig}; waiting up to ${o.graceS ?? 60} s for the other ranks`);
-          killTimer = setTimeout(() => {
-            for (const k of kids) if (k.exitCode === null && k.signalCode === null) k.kill('SIGKILL');
-          }, (o.graceS ?? 60) * 1000);
+          killTimer = setTimeout(
+            () => {
+              for (const k of kids) if (k.exitCode === null && k.signalCode === null) k.kill('SIGKILL');
+            },
+            (o.graceS ?? 60) * 1000,
+          );
         }
         if (--left === 0) resolve();
       });
     }
   });
   // forward termination requests (the children are in their own process groups, so a terminal's Ctrl-C reaches them once, from here)
-  const fwd = (sig: NodeJS.Signals) => () => { for (const k of kids) if (k.exitCode === null) k.kill(sig); };
-  const hInt = fwd('SIGINT'), hTerm = fwd('SIGTERM');
+  const fwd = (sig: NodeJS.Signals) => () => {
+    for (const k of kids) if (k.exitCode === null) k.kill(sig);
+  };
+  const hInt = fwd('SIGINT'),
+    hTerm = fwd('SIGTERM');
   process.on('SIGINT', hInt);
   process.on('SIGTERM', hTerm);
   try {

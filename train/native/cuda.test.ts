@@ -27,12 +27,17 @@ const missingError = missingAddonError();
 
 const addon = addonPath();
 const built = existsSync(addon);
-if (!built) console.log(`# SKIP CUDA backend tests: the native addon is not built (${addon} is missing; train/native/build.sh)`);
+if (!built)
+  console.log(`# SKIP CUDA backend tests: the native addon is not built (${addon} is missing; train/native/build.sh)`);
 const opts = built ? {} : { skip: `native addon not built (${addon} is missing)` };
 
 function rel(a: Float32Array, b: Float32Array): number {
-  let n = 0, d = 0;
-  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  let n = 0,
+    d = 0;
+  for (let i = 0; i < a.length; i++) {
+    n += (a[i] - b[i]) ** 2;
+    d += b[i] ** 2;
+  }
   return Math.sqrt(n / Math.max(d, 1e-30));
 }
 
@@ -52,12 +57,15 @@ test('the built addon loads and finds a usable GPU', opts, () => {
 
 test('cuda backend matches the CPU backend on the tiny model (loss, logits, grads, AdamW step)', opts, async () => {
   const cfg = getPreset('tiny').model;
-  const cpu = new CpuBackend(cfg, { threads: 1 }), gpu = new CudaBackend(cfg);
+  const cpu = new CpuBackend(cfg, { threads: 1 }),
+    gpu = new CudaBackend(cfg);
   await cpu.init(3);
   await gpu.init(3);
-  const B = 2, T = cfg.seqLen;
+  const B = 2,
+    T = cfg.seqLen;
   const toks = new Int32Array(B * (T + 1)).map((_, i) => (i * 7 + 3) % cfg.vocabSize);
-  const lc = await cpu.forwardBackward(toks, B, T), lg = await gpu.forwardBackward(toks, B, T);
+  const lc = await cpu.forwardBackward(toks, B, T),
+    lg = await gpu.forwardBackward(toks, B, T);
   assert.ok(Math.abs(lc - lg) / lc < 5e-3, `loss cpu ${lc} gpu ${lg}`);
   assert.ok(rel(await gpu.forward(toks.subarray(0, T), 1, T), await cpu.forward(toks.subarray(0, T), 1, T)) < 1e-2);
   for (const p of paramShapes(cfg)) {
@@ -66,7 +74,8 @@ test('cuda backend matches the CPU backend on the tiny model (loss, logits, grad
     assert.ok(e < 3e-2, `${p.name}: grad rel err ${e}`);
   }
   const o = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1 };
-  const nc = await cpu.step(o), ng = await gpu.step(o);
+  const nc = await cpu.step(o),
+    ng = await gpu.step(o);
   assert.ok(Math.abs(nc - ng) / nc < 1e-2, `grad norm cpu ${nc} gpu ${ng}`);
   const name = paramShapes(cfg)[1].name;
   assert.ok(rel(await gpu.getParam(name), await cpu.getParam(name)) < 1e-2);

@@ -45,7 +45,8 @@ function check(name: string, value: number, limit: number): boolean {
 }
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (let i = 0; i < a.length; i++) {
     const d = a[i] - b[i];
     num += d * d;
@@ -62,7 +63,10 @@ function bf16(x: number): number {
 }
 function randn(n: number, seed: number, round = true): Float32Array {
   let s = seed >>> 0;
-  const r = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return (s + 0.5) / 4294967296; };
+  const r = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 0.5) / 4294967296;
+  };
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const v = Math.sqrt(-2 * Math.log(r())) * Math.cos(2 * Math.PI * r());
@@ -72,10 +76,27 @@ function randn(n: number, seed: number, round = true): Float32Array {
 }
 
 // ------------------------------------------------------------------ attention kernels vs float64 reference
-function attnRef(q: Float32Array, k: Float32Array, v: Float32Array, dO: Float32Array, B: number, T: number, H: number, Hk: number, hd: number) {
-  const qd = H * hd, kd = Hk * hd, G = H / Hk, sc = 1 / Math.sqrt(hd);
-  const o = new Float64Array(B * T * qd), dq = new Float64Array(B * T * qd), dk = new Float64Array(B * T * kd), dv = new Float64Array(B * T * kd);
-  const p = new Float64Array(T), dp = new Float64Array(T);
+function attnRef(
+  q: Float32Array,
+  k: Float32Array,
+  v: Float32Array,
+  dO: Float32Array,
+  B: number,
+  T: number,
+  H: number,
+  Hk: number,
+  hd: number,
+) {
+  const qd = H * hd,
+    kd = Hk * hd,
+    G = H / Hk,
+    sc = 1 / Math.sqrt(hd);
+  const o = new Float64Array(B * T * qd),
+    dq = new Float64Array(B * T * qd),
+    dk = new Float64Array(B * T * kd),
+    dv = new Float64Array(B * T * kd);
+  const p = new Float64Array(T),
+    dp = new Float64Array(T);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
       const hk = Math.floor(h / G);
@@ -90,7 +111,10 @@ function attnRef(q: Float32Array, k: Float32Array, v: Float32Array, dO: Float32A
           if (p[j] > mx) mx = p[j];
         }
         let sum = 0;
-        for (let j = 0; j <= i; j++) { p[j] = Math.exp(p[j] - mx); sum += p[j]; }
+        for (let j = 0; j <= i; j++) {
+          p[j] = Math.exp(p[j] - mx);
+          sum += p[j];
+        }
         for (let j = 0; j <= i; j++) p[j] /= sum;
         for (let j = 0; j <= i; j++) {
           const vo = (b * T + j) * kd + hk * hd;
@@ -128,12 +152,21 @@ function sectionAttn(): void {
   ];
   const out: unknown[] = [];
   for (const [i, s] of shapes.entries()) {
-    const nq = s.B * s.T * s.H * s.hd, nk = s.B * s.T * s.Hk * s.hd;
-    const q = randn(nq, 11 + i), k = randn(nk, 22 + i), v = randn(nk, 33 + i), dO = randn(nq, 44 + i);
+    const nq = s.B * s.T * s.H * s.hd,
+      nk = s.B * s.T * s.Hk * s.hd;
+    const q = randn(nq, 11 + i),
+      k = randn(nk, 22 + i),
+      v = randn(nk, 33 + i),
+      dO = randn(nq, 44 + i);
     const ref = attnRef(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
     const got = addon.attnTest(q, k, v, dO, s.B, s.T, s.H, s.Hk, s.hd);
     const tag = `attn B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`;
-    const e = { o: relErr(got.o, ref.o), dq: relErr(got.dq, ref.dq), dk: relErr(got.dk, ref.dk), dv: relErr(got.dv, ref.dv) };
+    const e = {
+      o: relErr(got.o, ref.o),
+      dq: relErr(got.dq, ref.dq),
+      dk: relErr(got.dk, ref.dk),
+      dv: relErr(got.dv, ref.dv),
+    };
     for (const [kname, val] of Object.entries(e)) check(`${tag} ${kname}`, val, 1e-2);
     out.push({ ...s, ...e });
   }
@@ -142,11 +175,24 @@ function sectionAttn(): void {
   // half of the score matrix (forward 2 GEMMs, backward 5, each 2*T*T/2*hd per head)
   const timing: unknown[] = [];
   log('attention timing                 fwd ms  TFLOP/s   bwd ms  TFLOP/s');
-  for (const s of [{ B: 8, T: 2048, H: 32, Hk: 32, hd: 56 }, { B: 8, T: 2048, H: 32, Hk: 8, hd: 56 }]) {
+  for (const s of [
+    { B: 8, T: 2048, H: 32, Hk: 32, hd: 56 },
+    { B: 8, T: 2048, H: 32, Hk: 8, hd: 56 },
+  ]) {
     const t = addon.attnTime(s.B, s.T, s.H, s.Hk, s.hd, 20);
     const fl = s.B * s.H * s.T * s.T * s.hd; // one causal GEMM: 2 * (T*T/2) * hd
-    const f = (x: number) => x.toFixed(3).padStart(8), tf = (ms: number, n: number) => ((n * fl) / ms / 1e9).toFixed(1).padStart(8);
-    log(`  B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`.padEnd(33) + f(t.fwdMs) + ' ' + tf(t.fwdMs, 2) + ' ' + f(t.bwdMs) + ' ' + tf(t.bwdMs, 5));
+    const f = (x: number) => x.toFixed(3).padStart(8),
+      tf = (ms: number, n: number) => ((n * fl) / ms / 1e9).toFixed(1).padStart(8);
+    log(
+      `  B${s.B} T${s.T} H${s.H}/${s.Hk} hd${s.hd}`.padEnd(33) +
+        f(t.fwdMs) +
+        ' ' +
+        tf(t.fwdMs, 2) +
+        ' ' +
+        f(t.bwdMs) +
+        ' ' +
+        tf(t.bwdMs, 5),
+    );
     timing.push({ ...s, ...t, fwdTflops: (2 * fl) / t.fwdMs / 1e9, bwdTflops: (5 * fl) / t.bwdMs / 1e9 });
   }
   results.attnTime = timing;
@@ -174,18 +220,26 @@ async function compareModels(cfg: ModelConfig, B: number, T: number, tag: string
   const r: Record<string, unknown> = { lossCpu: lc, lossGpu: lg };
   check(`${tag} loss rel`, Math.abs(lg - lc) / Math.abs(lc), 5e-3);
   const inp = toks.subarray(0, T);
-  const logc = await cpu.forward(inp, 1, T), logg = await gpu.forward(inp, 1, T);
+  const logc = await cpu.forward(inp, 1, T),
+    logg = await gpu.forward(inp, 1, T);
   r.logits = relErr(logg, logc);
   check(`${tag} logits rel`, r.logits as number, 1e-2);
-  let worst = 0, worstName = '';
+  let worst = 0,
+    worstName = '';
   const per: Record<string, number> = {};
   for (const p of paramShapes(cfg)) {
     const e = relErr(await gpu.getGrad(p.name), await cpu.getGrad(p.name));
     per[p.name] = e;
     // the Soft-MoE scale gradient is one scalar summed over every token with cancelling signs: bf16 noise dominates
     // it (PyTorch bf16 vs fp32 shows the same, see the torch section); it is reported, not held to the tensor limit
-    if (numel(p.shape) === 1) { check(`${tag} grad ${p.name} (scalar) rel`, e, 0.25); continue; }
-    if (!(e <= worst)) { worst = e; worstName = p.name; }
+    if (numel(p.shape) === 1) {
+      check(`${tag} grad ${p.name} (scalar) rel`, e, 0.25);
+      continue;
+    }
+    if (!(e <= worst)) {
+      worst = e;
+      worstName = p.name;
+    }
   }
   r.gradWorst = worst;
   r.gradWorstName = worstName;
@@ -198,13 +252,16 @@ async function compareModels(cfg: ModelConfig, B: number, T: number, tag: string
   await gpu.zeroGrad();
   // 5 AdamW steps on both; compare loss traces
   const o = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1.0 };
-  const tc: number[] = [], tg: number[] = [];
+  const tc: number[] = [],
+    tg: number[] = [];
   for (let s = 0; s < 6; s++) {
     const tk = tokens(B * (T + 1), cfg.vocabSize, 1000 + s, cfg.padId);
-    await cpu.zeroGrad(); await gpu.zeroGrad();
+    await cpu.zeroGrad();
+    await gpu.zeroGrad();
     tc.push(await cpu.forwardBackward(tk, B, T, 1));
     tg.push(await gpu.forwardBackward(tk, B, T, 1));
-    const nc = await cpu.step(o), ng = await gpu.step(o);
+    const nc = await cpu.step(o),
+      ng = await gpu.step(o);
     if (s === 0) check(`${tag} grad norm rel`, Math.abs(nc - ng) / nc, 1e-2);
   }
   r.traceCpu = tc;
@@ -229,8 +286,17 @@ interface Weighted {
 // per-token loss weights (SFT masks, DPO coefficients, negatives included): the weighted loss sum and the per-sequence
 // log-probs against float64 from the CPU backend's logits; the gradients against the CPU backend's weighted gradients
 // (when it has them) and, with weights mask / count, against the unweighted mean's gradients
-async function compareWeighted(cpu: CpuBackend, gpu: CudaBackend, cfg: ModelConfig, toks: Int32Array, B: number, T: number, tag: string): Promise<Record<string, number>> {
-  const V = cfg.vocabSize, N = B * T;
+async function compareWeighted(
+  cpu: CpuBackend,
+  gpu: CudaBackend,
+  cfg: ModelConfig,
+  toks: Int32Array,
+  B: number,
+  T: number,
+  tag: string,
+): Promise<Record<string, number>> {
+  const V = cfg.vocabSize,
+    N = B * T;
   const w = new Float32Array(N);
   let s = 4242;
   for (let i = 0; i < N; i++) {
@@ -238,9 +304,13 @@ async function compareWeighted(cpu: CpuBackend, gpu: CudaBackend, cfg: ModelConf
     const u = s / 4294967296;
     w[i] = u < 0.3 ? 0 : u < 0.4 ? -0.5 * u : 1.5 * u;
   }
-  const inp = new Int32Array(N), tgt = new Int32Array(N);
+  const inp = new Int32Array(N),
+    tgt = new Int32Array(N);
   for (let b = 0; b < B; b++)
-    for (let t = 0; t < T; t++) { inp[b * T + t] = toks[b * (T + 1) + t]; tgt[b * T + t] = toks[b * (T + 1) + t + 1]; }
+    for (let t = 0; t < T; t++) {
+      inp[b * T + t] = toks[b * (T + 1) + t];
+      tgt[b * T + t] = toks[b * (T + 1) + t + 1];
+    }
   const logits = await cpu.forward(inp, B, T);
   let ref = 0;
   const seqRef = new Float64Array(B);
@@ -254,7 +324,8 @@ async function compareWeighted(cpu: CpuBackend, gpu: CudaBackend, cfg: ModelConf
     ref -= w[i] * lp;
     seqRef[Math.floor(i / T)] += w[i] * lp;
   }
-  const g = gpu as unknown as Weighted, c = cpu as unknown as Weighted;
+  const g = gpu as unknown as Weighted,
+    c = cpu as unknown as Weighted;
   const out: Record<string, number> = {};
   await gpu.zeroGrad();
   const lw = await g.forwardBackward(toks, B, T, 1, w);
@@ -263,14 +334,20 @@ async function compareWeighted(cpu: CpuBackend, gpu: CudaBackend, cfg: ModelConf
   const seq = await g.sequenceLogProbs!(toks, B, T, w);
   out.seqLogProbs = relErr(seq, seqRef);
   check(`${tag} sequence log-probs rel vs float64`, out.seqLogProbs, 5e-3);
-  const names = paramShapes(cfg).filter((p) => numel(p.shape) > 1).map((p) => p.name);
+  const names = paramShapes(cfg)
+    .filter((p) => numel(p.shape) > 1)
+    .map((p) => p.name);
   if (typeof c.sequenceLogProbs === 'function') {
     await cpu.zeroGrad();
     await c.forwardBackward(toks, B, T, 1, w);
-    let worst = 0, worstName = '';
+    let worst = 0,
+      worstName = '';
     for (const n of names) {
       const e = relErr(await gpu.getGrad(n), await cpu.getGrad(n));
-      if (!(e <= worst)) { worst = e; worstName = n; }
+      if (!(e <= worst)) {
+        worst = e;
+        worstName = n;
+      }
     }
     out.gradWorst = worst;
     check(`${tag} weighted grads worst rel vs cpu (${worstName})`, worst, 3e-2);
@@ -295,10 +372,19 @@ async function compareWeighted(cpu: CpuBackend, gpu: CudaBackend, cfg: ModelConf
 }
 async function sectionCpu(): Promise<void> {
   const out: Record<string, unknown> = {};
-  for (const [name, B, T] of [['tiny', 2, 16], ['tiny-dense', 2, 16], ['small', 2, 128], ['small-dense', 2, 100]] as const) {
+  for (const [name, B, T] of [
+    ['tiny', 2, 16],
+    ['tiny-dense', 2, 16],
+    ['small', 2, 128],
+    ['small-dense', 2, 100],
+  ] as const) {
     const cfg = getPreset(name).model;
     // small-dense: a vocabulary that is not a multiple of 8 (the logits rows are padded to 8 on the GPU)
-    if (cfg.compactVocab) { cfg.vocabSize = name === 'small-dense' ? 203 : 200; cfg.padId = 0; cfg.eosId = 1; }
+    if (cfg.compactVocab) {
+      cfg.vocabSize = name === 'small-dense' ? 203 : 200;
+      cfg.padId = 0;
+      cfg.eosId = 1;
+    }
     out[name] = await compareModels(cfg, B, T, name);
   }
   results.cpu = out;
@@ -306,20 +392,48 @@ async function sectionCpu(): Promise<void> {
 
 // ------------------------------------------------------------------ whole model vs PyTorch
 interface TorchManifest {
-  config: { kind: 'steel' | 'dense'; vocab: number; d: number; layers: number; heads: number; kv: number; hd: number; inter: number; ne: number; np: number };
-  B: number; T: number; steps: number; lr: number;
+  config: {
+    kind: 'steel' | 'dense';
+    vocab: number;
+    d: number;
+    layers: number;
+    heads: number;
+    kv: number;
+    hd: number;
+    inter: number;
+    ne: number;
+    np: number;
+  };
+  B: number;
+  T: number;
+  steps: number;
+  lr: number;
   params: { name: string; shape: number[]; file: string }[];
   files: Record<string, { loss: number; logits: string; prefix: number; grads: Record<string, string> }>;
   trace: { loss: number; gnorm: number }[];
 }
-const readF32 = (p: string) => { const b = readFileSync(p); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
+const readF32 = (p: string) => {
+  const b = readFileSync(p);
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+};
 async function sectionTorch(dir: string): Promise<void> {
   const man = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as TorchManifest;
   const c = man.config;
   const base = getPreset('steel-1b').model;
   const cfg: ModelConfig = {
-    ...base, name: 'torch-parity', kind: c.kind, vocabSize: c.vocab, hiddenSize: c.d, numLayers: c.layers, numHeads: c.heads,
-    numKvHeads: c.kv, headDim: c.hd, intermediateSize: c.inter, numExperts: c.ne, slotsPerExpert: c.np, seqLen: man.T,
+    ...base,
+    name: 'torch-parity',
+    kind: c.kind,
+    vocabSize: c.vocab,
+    hiddenSize: c.d,
+    numLayers: c.layers,
+    numHeads: c.heads,
+    numKvHeads: c.kv,
+    headDim: c.hd,
+    intermediateSize: c.inter,
+    numExperts: c.ne,
+    slotsPerExpert: c.np,
+    seqLen: man.T,
   };
   const gpu = new CudaBackend(cfg);
   for (const p of man.params) await gpu.setParam(p.name, readF32(join(dir, p.file)));
@@ -330,47 +444,84 @@ async function sectionTorch(dir: string): Promise<void> {
   const out: Record<string, unknown> = {};
   await gpu.zeroGrad();
   const loss = await gpu.forwardBackward(batch(0), man.B, man.T, 1);
-  const tbf = man.files.bf16, tfp = man.files.fp32;
+  const tbf = man.files.bf16,
+    tfp = man.files.fp32;
   out.loss = { ours: loss, torchBf16: tbf.loss, torchFp32: tfp.loss };
-  log(`  torch parity loss: ours ${loss.toFixed(6)}  torch-bf16 ${tbf.loss.toFixed(6)}  torch-fp32 ${tfp.loss.toFixed(6)}`);
+  log(
+    `  torch parity loss: ours ${loss.toFixed(6)}  torch-bf16 ${tbf.loss.toFixed(6)}  torch-fp32 ${tfp.loss.toFixed(6)}`,
+  );
   check('torch loss rel vs torch-bf16', Math.abs(loss - tbf.loss) / tbf.loss, 1e-2);
   const lg = await gpu.forward(batch(0).slice(0, tbf.prefix), 1, tbf.prefix);
-  const lb = readF32(join(dir, tbf.logits)), lf = readF32(join(dir, tfp.logits));
+  const lb = readF32(join(dir, tbf.logits)),
+    lf = readF32(join(dir, tfp.logits));
   out.logits = { oursVsBf16: relErr(lg, lb), oursVsFp32: relErr(lg, lf), bf16VsFp32: relErr(lb, lf) };
-  log(`  logits rel err: ours-vs-torch-bf16 ${relErr(lg, lb).toExponential(2)}  ours-vs-fp32 ${relErr(lg, lf).toExponential(2)}  torch-bf16-vs-fp32 ${relErr(lb, lf).toExponential(2)}`);
+  log(
+    `  logits rel err: ours-vs-torch-bf16 ${relErr(lg, lb).toExponential(2)}  ours-vs-fp32 ${relErr(lg, lf).toExponential(2)}  torch-bf16-vs-fp32 ${relErr(lb, lf).toExponential(2)}`,
+  );
   check('torch logits rel vs torch-bf16', relErr(lg, lb), 1e-2);
   const rows: string[] = [];
-  let worst = 0, worstName = '', worstRef = 0, worstFp32 = 0;
+  let worst = 0,
+    worstName = '',
+    worstRef = 0,
+    worstFp32 = 0;
   const beyond: string[] = [];
   for (const p of man.params) {
     const g = await gpu.getGrad(p.name);
-    const gb = readF32(join(dir, tbf.grads[p.name])), gf = readF32(join(dir, tfp.grads[p.name]));
-    const e1 = relErr(g, gb), e2 = relErr(g, gf), e3 = relErr(gb, gf);
+    const gb = readF32(join(dir, tbf.grads[p.name])),
+      gf = readF32(join(dir, tfp.grads[p.name]));
+    const e1 = relErr(g, gb),
+      e2 = relErr(g, gf),
+      e3 = relErr(gb, gf);
     rows.push(`${p.name.padEnd(48)} ${e1.toExponential(2)} ${e2.toExponential(2)} ${e3.toExponential(2)}`);
     if (numel(p.shape) === 1) {
       // a scalar summed over every token with cancelling signs (Soft-MoE scale): judge it against fp32 truth, next to
       // PyTorch's own bf16 error on it
-      check(`torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`, e2, Math.max(3e-2, 1.5 * e3));
+      check(
+        `torch grad ${p.name} (scalar) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)})`,
+        e2,
+        Math.max(3e-2, 1.5 * e3),
+      );
       continue;
     }
     if (p.name.endsWith('.mlp.phi')) {
       // the Soft-MoE router weights (d x slots): their gradient is also a sum over every token of cancelling terms, so
       // bf16 rounding noise is large in both runs (PyTorch bf16 is ~1.2e-2 - 1.6e-2 from fp32): judged like the scale
-      check(`torch grad ${p.name} (router) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)}; vs torch-bf16: ${e1.toExponential(2)})`, e2, 1.5 * e3);
+      check(
+        `torch grad ${p.name} (router) rel vs torch-fp32 (torch-bf16 vs fp32: ${e3.toExponential(2)}; vs torch-bf16: ${e1.toExponential(2)})`,
+        e2,
+        1.5 * e3,
+      );
       continue;
     }
-    if (!(e1 <= worst)) { worst = e1; worstName = p.name; worstRef = e3; worstFp32 = e2; }
+    if (!(e1 <= worst)) {
+      worst = e1;
+      worstName = p.name;
+      worstRef = e3;
+      worstFp32 = e2;
+    }
     // both runs are bf16 with different rounding; fp32 is the truth. A tensor passes when it is within 1e-2 of
     // PyTorch's bf16 gradient, or when it is no further from the fp32 gradient than PyTorch's own bf16 one is.
-    if (!(e1 <= 1e-2 || e2 <= e3)) beyond.push(`${p.name} (vs bf16 ${e1.toExponential(2)}, vs fp32 ${e2.toExponential(2)}, torch bf16 vs fp32 ${e3.toExponential(2)})`);
-    else if (e1 > 1e-2) log(`  note: ${p.name}: ${e1.toExponential(2)} from torch-bf16, but ${e2.toExponential(2)} from fp32 where torch-bf16 is ${e3.toExponential(2)}`);
+    if (!(e1 <= 1e-2 || e2 <= e3))
+      beyond.push(
+        `${p.name} (vs bf16 ${e1.toExponential(2)}, vs fp32 ${e2.toExponential(2)}, torch bf16 vs fp32 ${e3.toExponential(2)})`,
+      );
+    else if (e1 > 1e-2)
+      log(
+        `  note: ${p.name}: ${e1.toExponential(2)} from torch-bf16, but ${e2.toExponential(2)} from fp32 where torch-bf16 is ${e3.toExponential(2)}`,
+      );
   }
   log('  grad rel err (ours vs torch-bf16, ours vs torch-fp32, torch-bf16 vs torch-fp32), first layer + globals:');
   for (const r of rows.filter((r) => !/layers\.[1-9]/.test(r) && !/experts\.[1-9]/.test(r))) log('   ' + r);
   out.gradWorst = { name: worstName, oursVsBf16: worst, oursVsFp32: worstFp32, torchBf16VsFp32: worstRef };
   out.gradBeyond = beyond;
-  log(`  worst vs torch-bf16: ${worstName} ${worst.toExponential(2)} (vs fp32 ${worstFp32.toExponential(2)}; torch-bf16 vs fp32 ${worstRef.toExponential(2)})`);
-  check(`torch grads: tensors neither within 1e-2 of torch-bf16 nor as close to fp32 as torch-bf16${beyond.length ? ': ' + beyond.join('; ') : ''}`, beyond.length, 0);
+  log(
+    `  worst vs torch-bf16: ${worstName} ${worst.toExponential(2)} (vs fp32 ${worstFp32.toExponential(2)}; torch-bf16 vs fp32 ${worstRef.toExponential(2)})`,
+  );
+  check(
+    `torch grads: tensors neither within 1e-2 of torch-bf16 nor as close to fp32 as torch-bf16${beyond.length ? ': ' + beyond.join('; ') : ''}`,
+    beyond.length,
+    0,
+  );
   // 50-step trace
   const o = { lr: man.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.05, gradClip: 1.0 };
   const tr: number[] = [];
@@ -382,8 +533,18 @@ async function sectionTorch(dir: string): Promise<void> {
   const ref = man.trace.map((t) => t.loss);
   const dev = Math.max(...tr.map((v, i) => Math.abs(v - ref[i]) / ref[i]));
   out.trace = { ours: tr, torch: ref, maxRelDev: dev };
-  log(`  trace ours : ${tr.filter((_, i) => i % 5 === 0 || i === tr.length - 1).map((v) => v.toFixed(4)).join(' ')}`);
-  log(`  trace torch: ${ref.filter((_, i) => i % 5 === 0 || i === ref.length - 1).map((v) => v.toFixed(4)).join(' ')}`);
+  log(
+    `  trace ours : ${tr
+      .filter((_, i) => i % 5 === 0 || i === tr.length - 1)
+      .map((v) => v.toFixed(4))
+      .join(' ')}`,
+  );
+  log(
+    `  trace torch: ${ref
+      .filter((_, i) => i % 5 === 0 || i === ref.length - 1)
+      .map((v) => v.toFixed(4))
+      .join(' ')}`,
+  );
   check(`torch ${man.steps}-step loss trace max rel dev`, dev, 1e-2);
   await gpu.dispose();
   results.torch = out;
@@ -392,12 +553,19 @@ async function sectionTorch(dir: string): Promise<void> {
 // ------------------------------------------------------------------ fine-tuning losses vs PyTorch (fp32 fixtures)
 async function sectionFinetune(): Promise<void> {
   const out: Record<string, unknown> = {};
-  for (const [kind, preset] of [['dense', 'tiny-dense'], ['steel', 'tiny']] as const) {
+  for (const [kind, preset] of [
+    ['dense', 'tiny-dense'],
+    ['steel', 'tiny'],
+  ] as const) {
     const f = new SafetensorsFile(`train/fixtures/torch-finetune-${kind}.safetensors`);
     const gpu = new CudaBackend(getPreset(preset).model);
     for (const p of gpu.params()) await gpu.setParam(p.name, f.float32(p.name));
-    const B = Number(f.metadata.B), T = Number(f.metadata.T), beta = Number(f.metadata.beta);
-    const tokens = f.int32('input.tokens'), mask = f.float32('input.mask'), ref = f.float32('input.ref');
+    const B = Number(f.metadata.B),
+      T = Number(f.metadata.T),
+      beta = Number(f.metadata.beta);
+    const tokens = f.int32('input.tokens'),
+      mask = f.float32('input.mask'),
+      ref = f.float32('input.ref');
     const r: Record<string, number> = {};
     const seq = await gpu.sequenceLogProbs(tokens, B, T, mask);
     r.seq = relErr(seq, f.float32('output.seq_logps'));
@@ -405,11 +573,18 @@ async function sectionFinetune(): Promise<void> {
     let supervised = 0;
     for (const m of mask) supervised += m;
     const grads = async (prefix: string, tag: string) => {
-      let worst = 0, worstName = '';
+      let worst = 0,
+        worstName = '';
       for (const p of gpu.params()) {
         const e = relErr(await gpu.getGrad(p.name), f.float32(prefix + p.name));
-        if (p.size === 1) { check(`finetune ${kind}: ${tag} grad ${p.name} (scalar) rel`, e, 0.25); continue; }
-        if (!(e <= worst)) { worst = e; worstName = p.name; }
+        if (p.size === 1) {
+          check(`finetune ${kind}: ${tag} grad ${p.name} (scalar) rel`, e, 0.25);
+          continue;
+        }
+        if (!(e <= worst)) {
+          worst = e;
+          worstName = p.name;
+        }
       }
       check(`finetune ${kind}: ${tag} grads worst rel vs torch fp32 (${worstName})`, worst, 3e-2);
       return worst;
@@ -433,20 +608,38 @@ async function sectionFinetune(): Promise<void> {
     for (const p of gpu.params()) gAbs.set(p.name, await gpu.getGrad(p.name));
     await gpu.zeroGrad();
     await gpu.forwardBackward(tokens, B, T, 1, seqLossWeights(d.dSeq, mask, T));
-    let worstC = 0, worstCName = '', worstPlain = 0;
+    let worstC = 0,
+      worstCName = '',
+      worstPlain = 0;
     for (const p of gpu.params()) {
-      const g = await gpu.getGrad(p.name), ref = f.float32('grad_dpo.' + p.name), ga = gAbs.get(p.name)!;
-      let num = 0, den = 0;
-      for (let i = 0; i < g.length; i++) { num += (g[i] - ref[i]) ** 2; den += ga[i] ** 2; }
+      const g = await gpu.getGrad(p.name),
+        ref = f.float32('grad_dpo.' + p.name),
+        ga = gAbs.get(p.name)!;
+      let num = 0,
+        den = 0;
+      for (let i = 0; i < g.length; i++) {
+        num += (g[i] - ref[i]) ** 2;
+        den += ga[i] ** 2;
+      }
       const e = Math.sqrt(num / Math.max(den, 1e-30));
       // the Soft-MoE scale (a scalar summed over every token) is held to the scalar limit, as in the other sections
-      if (p.size === 1) { check(`finetune ${kind}: DPO grad ${p.name} (scalar) error / uncancelled norm`, e, 0.25); continue; }
+      if (p.size === 1) {
+        check(`finetune ${kind}: DPO grad ${p.name} (scalar) error / uncancelled norm`, e, 0.25);
+        continue;
+      }
       worstPlain = Math.max(worstPlain, relErr(g, ref));
-      if (!(e <= worstC)) { worstC = e; worstCName = p.name; }
+      if (!(e <= worstC)) {
+        worstC = e;
+        worstCName = p.name;
+      }
     }
     r.dpoGrad = worstPlain;
     r.dpoGradVsUncancelled = worstC;
-    check(`finetune ${kind}: DPO grads worst error / norm of the uncancelled gradient (${worstCName}; plain rel ${worstPlain.toExponential(2)})`, worstC, 3e-2);
+    check(
+      `finetune ${kind}: DPO grads worst error / norm of the uncancelled gradient (${worstCName}; plain rel ${worstPlain.toExponential(2)})`,
+      worstC,
+      3e-2,
+    );
     log(`  finetune ${kind}: ${JSON.stringify(r)}`);
     out[kind] = r;
     f.close();
@@ -494,20 +687,38 @@ async function sectionBench(preset: string, B: number, T: number, steps: number,
   const prof = gpu.addon.profile(gpu.handle, false);
   const profTotal = Object.values(prof).reduce((a, b) => a + b, 0) / 2;
   log(`  per-step phase breakdown (ms, profiled step total ${profTotal.toFixed(1)} ms):`);
-  for (const [k, v] of Object.entries(prof).sort((a, b) => b[1] - a[1])) log(`    ${k.padEnd(16)} ${(v / 2).toFixed(2).padStart(8)}  ${((v / 2 / profTotal) * 100).toFixed(1)}%`);
+  for (const [k, v] of Object.entries(prof).sort((a, b) => b[1] - a[1]))
+    log(`    ${k.padEnd(16)} ${(v / 2).toFixed(2).padStart(8)}  ${((v / 2 / profTotal) * 100).toFixed(1)}%`);
   const total = times.reduce((a, b) => a + b, 0) / 1e3;
   const tps = (B * T * steps) / total;
   // Steel's formula (3.81e9 FLOP/token for steel-1b: experts see only n*p slots); the dense kind adds its MLP
-  const fpt = flopsPerToken(cfg, T).steelFormula + (cfg.kind === 'dense' ? 6 * cfg.numLayers * 3 * cfg.hiddenSize * cfg.intermediateSize : 0);
+  const fpt =
+    flopsPerToken(cfg, T).steelFormula +
+    (cfg.kind === 'dense' ? 6 * cfg.numLayers * 3 * cfg.hiddenSize * cfg.intermediateSize : 0);
   const info = gpu.info();
   const sorted = [...times].sort((a, b) => a - b);
   const r = {
-    preset, sft, device: info.device, B, T, steps, tokensPerS: tps, mfu: (tps * fpt) / 989e12, stepMsMedian: sorted[sorted.length >> 1],
-    memUsedGB: info.memUsed / 1e9, allocatedGB: info.allocatedBytes / 1e9, activationGB: info.activationBytes / 1e9, warmupS: warm, losses,
+    preset,
+    sft,
+    device: info.device,
+    B,
+    T,
+    steps,
+    tokensPerS: tps,
+    mfu: (tps * fpt) / 989e12,
+    stepMsMedian: sorted[sorted.length >> 1],
+    memUsedGB: info.memUsed / 1e9,
+    allocatedGB: info.allocatedBytes / 1e9,
+    activationGB: info.activationBytes / 1e9,
+    warmupS: warm,
+    losses,
     profileMs: Object.fromEntries(Object.entries(prof).map(([k, v]) => [k, v / 2])),
   };
   log(`BENCH ${JSON.stringify(r)}`);
-  if (!losses.every(Number.isFinite)) { failures++; log('FAIL bench: non-finite loss'); }
+  if (!losses.every(Number.isFinite)) {
+    failures++;
+    log('FAIL bench: non-finite loss');
+  }
   results[`${sft ? 'sftbench' : 'bench'}-${preset}`] = r;
   await gpu.dispose();
 }
@@ -520,7 +731,9 @@ async function main(): Promise<void> {
       if (s === 'attn') sectionAttn();
       else if (s === 'cpu') await sectionCpu();
       else if (s === 'torch') await sectionTorch(opt['torch-dir']!);
-      else if (s === 'bench') for (const p of opt.preset!.split(',')) await sectionBench(p, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
+      else if (s === 'bench')
+        for (const p of opt.preset!.split(','))
+          await sectionBench(p, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
       else if (s === 'finetune') await sectionFinetune();
       else if (s === 'sftbench') await sectionBench('steel-1b', 16, 768, Number(opt['bench-steps']), true);
       else throw new Error(`unknown section ${s}`);

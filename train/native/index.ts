@@ -22,12 +22,28 @@ export interface NativeAddon {
   zeroGrad(h: unknown): void;
   stepCount(h: unknown, set?: number): number;
   /** mean loss over the non-pad targets; with weights (B x T) the weighted sum sum_i w_i * CE_i (train/backend.ts). */
-  forwardBackward(h: unknown, tokens: Int32Array, B: number, T: number, gradScale: number, backward: boolean, weights?: Float32Array): number;
+  forwardBackward(
+    h: unknown,
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    gradScale: number,
+    backward: boolean,
+    weights?: Float32Array,
+  ): number;
   /** per row b: sum_t w_bt * log p(target_bt), tokens B x (T+1), weights B x T. */
   sequenceLogProbs(h: unknown, tokens: Int32Array, B: number, T: number, weights: Float32Array): Float64Array;
   forward(h: unknown, tokens: Int32Array, B: number, T: number): Float32Array;
   step(h: unknown, lr: number, b1: number, b2: number, eps: number, wd: number, clip: number): number;
-  info(h: unknown): { device: string; memUsed: number; memTotal: number; paramFloats: number; activationBytes: number; allocatedBytes: number; gemmPlans: number };
+  info(h: unknown): {
+    device: string;
+    memUsed: number;
+    memTotal: number;
+    paramFloats: number;
+    activationBytes: number;
+    allocatedBytes: number;
+    gemmPlans: number;
+  };
   sync(): void;
   /** frees the model's GPU memory now (the handle is unusable afterwards). */
   destroy(h: unknown): void;
@@ -44,8 +60,17 @@ export interface NativeAddon {
   ncclOverlap(h: unknown): void;
   /** sums the gradients over all ranks in place (launches the buckets not yet launched, waits at most timeoutS). */
   allReduceGrads(h: unknown, timeoutS: number): void;
-  attnTest(q: Float32Array, k: Float32Array, v: Float32Array, dout: Float32Array, B: number, T: number, H: number, Hk: number, hd: number):
-    { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
+  attnTest(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    dout: Float32Array,
+    B: number,
+    T: number,
+    H: number,
+    Hk: number,
+    hd: number,
+  ): { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
   attnTime(B: number, T: number, H: number, Hk: number, hd: number, iters: number): { fwdMs: number; bwdMs: number };
 }
 
@@ -61,7 +86,8 @@ let cached: NativeAddon | null = null;
 export function loadAddon(): NativeAddon {
   if (cached) return cached;
   const p = addonPath();
-  if (!existsSync(p)) throw new Error(`cuda backend: native addon not built (${p} is missing; run train/native/build.sh on a GPU host)`);
+  if (!existsSync(p))
+    throw new Error(`cuda backend: native addon not built (${p} is missing; run train/native/build.sh on a GPU host)`);
   const req = createRequire(import.meta.url);
   try {
     cached = req(p) as NativeAddon;
@@ -93,7 +119,14 @@ export function ncclCandidates(): string[] {
   if (process.env.CONDA_PREFIX) roots.unshift(join(process.env.CONDA_PREFIX, 'lib'));
   for (const r of roots) {
     let pys: string[] = [];
-    try { pys = readdirSync(r).filter((n) => /^python3(\.\d+)?$/.test(n)).sort().reverse(); } catch { continue; }
+    try {
+      pys = readdirSync(r)
+        .filter((n) => /^python3(\.\d+)?$/.test(n))
+        .sort()
+        .reverse();
+    } catch {
+      continue;
+    }
     for (const py of pys) {
       for (const sp of ['dist-packages', 'site-packages']) {
         const p = join(r, py, sp, 'nvidia', 'nccl', 'lib', 'libnccl.so.2');
@@ -124,10 +157,12 @@ export class CudaBackend implements Backend {
     const native = new Map(this.addon.params(this.handle).map((p) => [p.name, p]));
     this.infos = paramShapes(this.config).map((s) => {
       const n = native.get(s.name);
-      if (!n || n.size !== numel(s.shape)) throw new Error(`cuda backend: parameter ${s.name} missing or mis-shaped in the addon`);
+      if (!n || n.size !== numel(s.shape))
+        throw new Error(`cuda backend: parameter ${s.name} missing or mis-shaped in the addon`);
       return { name: s.name, shape: [...s.shape], size: numel(s.shape) };
     });
-    if (native.size !== this.infos.length) throw new Error(`cuda backend: addon has ${native.size} parameters, config ${this.infos.length}`);
+    if (native.size !== this.infos.length)
+      throw new Error(`cuda backend: addon has ${native.size} parameters, config ${this.infos.length}`);
   }
 
   params(): ParamInfo[] {
@@ -159,12 +194,26 @@ export class CudaBackend implements Backend {
     this.addon.stepCount(this.handle, 0);
   }
 
-  async getParam(name: string): Promise<Float32Array> { return this.addon.get(this.handle, 0, name); }
-  async setParam(name: string, value: Float32Array): Promise<void> { this.addon.set(this.handle, 0, name, value); }
-  async getGrad(name: string): Promise<Float32Array> { return this.addon.get(this.handle, 1, name); }
-  async zeroGrad(): Promise<void> { this.addon.zeroGrad(this.handle); }
+  async getParam(name: string): Promise<Float32Array> {
+    return this.addon.get(this.handle, 0, name);
+  }
+  async setParam(name: string, value: Float32Array): Promise<void> {
+    this.addon.set(this.handle, 0, name, value);
+  }
+  async getGrad(name: string): Promise<Float32Array> {
+    return this.addon.get(this.handle, 1, name);
+  }
+  async zeroGrad(): Promise<void> {
+    this.addon.zeroGrad(this.handle);
+  }
 
-  async forwardBackward(tokens: Int32Array, B: number, T: number, gradScale = 1, weights?: Float32Array): Promise<number> {
+  async forwardBackward(
+    tokens: Int32Array,
+    B: number,
+    T: number,
+    gradScale = 1,
+    weights?: Float32Array,
+  ): Promise<number> {
     return this.addon.forwardBackward(this.handle, tokens, B, T, gradScale, true, weights);
   }
   async sequenceLogProbs(tokens: Int32Array, B: number, T: number, weights: Float32Array): Promise<Float64Array> {
@@ -181,7 +230,8 @@ export class CudaBackend implements Backend {
     return this.addon.step(this.handle, o.lr, o.beta1, o.beta2, o.eps, o.weightDecay, o.gradClip);
   }
   async getOptimizerState(): Promise<OptimizerState> {
-    const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
+    const m = new Map<string, Float32Array>(),
+      v = new Map<string, Float32Array>();
     for (const p of this.infos) {
       m.set(p.name, this.addon.get(this.handle, 2, p.name));
       v.set(p.name, this.addon.get(this.handle, 3, p.name));
@@ -190,13 +240,16 @@ export class CudaBackend implements Backend {
   }
   async setOptimizerState(s: OptimizerState): Promise<void> {
     for (const p of this.infos) {
-      const m = s.m.get(p.name), v = s.v.get(p.name);
+      const m = s.m.get(p.name),
+        v = s.v.get(p.name);
       this.addon.set(this.handle, 2, p.name, m ?? new Float32Array(p.size));
       this.addon.set(this.handle, 3, p.name, v ?? new Float32Array(p.size));
     }
     this.addon.stepCount(this.handle, s.step);
   }
-  info() { return this.addon.info(this.handle); }
+  info() {
+    return this.addon.info(this.handle);
+  }
 
   // ---- data parallelism (train/distributed/dp.ts GradAllReducer): NCCL on the device gradient buffers
   private nccl: { version: number; library: string } | null = null;

@@ -16,30 +16,56 @@ const cxx = process.env.CXX ?? 'g++';
 const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
-test('attention kernels match float64 in the lane-level emulator (default and peaky scores)', { skip: have ? false : 'no C++ compiler' }, () => {
-  const dir = tmpDir('steel-a3emu-');
-  try {
-    const exe = join(dir, 'emu');
-    execFileSync(cxx, ['-O2', '-std=c++17', '-fno-strict-aliasing', '-w', `-I${native}`, join(native, 'emu', 'attention-emu.cpp'), '-o', exe], { stdio: 'pipe' });
-    // the default shape set (hd 8-64, T 1-300, GQA 1-4 heads per KV head), once with N(0,1) inputs and once with
-    // peaky, growing scores (the forward's lazy-max rescaling path); then two more head dims and longer sequences
-    const runs: [Record<string, string>, string[]][] = [[{}, []], [{ ATTN_STRESS: '1' }, []], [{}, ['1', '520', '2', '1', '16']], [{}, ['1', '333', '2', '2', '48']]];
-    for (const [env, args] of runs) {
-      const r = spawnSync(exe, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 600_000 });
-      const lines = r.stdout.trim().split('\n');
-      assert.equal(r.status, 0, `emulator ${JSON.stringify(env)} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
-      const shapes = lines.filter((l) => / ok \(collectives/.test(l));
-      if (args.length) assert.equal(shapes.length, 1, r.stdout);
-      else {
-        assert.equal(lines[lines.length - 1], 'all ok');
-        assert.ok(shapes.length >= 8, `only ${shapes.length} shapes ran`);
+test(
+  'attention kernels match float64 in the lane-level emulator (default and peaky scores)',
+  { skip: have ? false : 'no C++ compiler' },
+  () => {
+    const dir = tmpDir('steel-a3emu-');
+    try {
+      const exe = join(dir, 'emu');
+      execFileSync(
+        cxx,
+        [
+          '-O2',
+          '-std=c++17',
+          '-fno-strict-aliasing',
+          '-w',
+          `-I${native}`,
+          join(native, 'emu', 'attention-emu.cpp'),
+          '-o',
+          exe,
+        ],
+        { stdio: 'pipe' },
+      );
+      // the default shape set (hd 8-64, T 1-300, GQA 1-4 heads per KV head), once with N(0,1) inputs and once with
+      // peaky, growing scores (the forward's lazy-max rescaling path); then two more head dims and longer sequences
+      const runs: [Record<string, string>, string[]][] = [
+        [{}, []],
+        [{ ATTN_STRESS: '1' }, []],
+        [{}, ['1', '520', '2', '1', '16']],
+        [{}, ['1', '333', '2', '2', '48']],
+      ];
+      for (const [env, args] of runs) {
+        const r = spawnSync(exe, args, { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 600_000 });
+        const lines = r.stdout.trim().split('\n');
+        assert.equal(
+          r.status,
+          0,
+          `emulator ${JSON.stringify(env)} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`,
+        );
+        const shapes = lines.filter((l) => / ok \(collectives/.test(l));
+        if (args.length) assert.equal(shapes.length, 1, r.stdout);
+        else {
+          assert.equal(lines[lines.length - 1], 'all ok');
+          assert.ok(shapes.length >= 8, `only ${shapes.length} shapes ran`);
+        }
+        for (const l of shapes) {
+          // every relative error printed is below the GPU parity limit (1e-2)
+          for (const m of l.matchAll(/ (o|dq|dk|dv) ([0-9.e+-]+)/g)) assert.ok(Number(m[2]) < 1e-2, `${l}`);
+        }
       }
-      for (const l of shapes) {
-        // every relative error printed is below the GPU parity limit (1e-2)
-        for (const m of l.matchAll(/ (o|dq|dk|dv) ([0-9.e+-]+)/g)) assert.ok(Number(m[2]) < 1e-2, `${l}`);
-      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
