@@ -411,34 +411,13 @@ export function crossEntropy(
   dlogits: Arr | null,
   scale: number,
 ): { loss: number; count: number } {
+  const tg = targets instanceof Int32Array ? targets : Int32Array.from(targets);
   let count = 0;
-  for (let i = 0; i < N; i++) if (targets[i] !== ignore) count++;
-  let loss = 0;
-  for (let i = 0; i < N; i++) {
-    const o = i * V,
-      tg = targets[i];
-    if (tg === ignore) {
-      if (dlogits) for (let j = 0; j < V; j++) dlogits[o + j] = 0;
-      continue;
-    }
-    if (tg < 0 || tg >= V) throw new Error(`target token ${tg} outside the vocabulary (size ${V})`);
-    let mx = -Infinity;
-    for (let j = 0; j < V; j++) if (logits[o + j] > mx) mx = logits[o + j];
-    let sum = 0;
-    if (dlogits) {
-      for (let j = 0; j < V; j++) {
-        const e = Math.exp(logits[o + j] - mx);
-        dlogits[o + j] = e;
-        sum += e;
-      }
-      const f = scale / count / sum;
-      for (let j = 0; j < V; j++) dlogits[o + j] *= f;
-      dlogits[o + tg] -= scale / count;
-    } else for (let j = 0; j < V; j++) sum += Math.exp(logits[o + j] - mx);
-    const lse = mx + Math.log(sum);
-    loss += lse - logits[o + tg];
-  }
-  return { loss: count ? loss / count : 0, count };
+  for (let i = 0; i < N; i++) if (tg[i] !== ignore) count++;
+  const weights = new Float32Array(N);
+  if (count) for (let i = 0; i < N; i++) if (tg[i] !== ignore) weights[i] = 1 / count;
+  const loss = weightedCrossEntropy(logits, tg, weights, N, N, V, dlogits, scale, new Float64Array(1));
+  return { loss, count };
 }
 
 /**
