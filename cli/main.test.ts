@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS, joinNegativeValues, usage } from './main.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 test('the lazy command table lists every module in cli/commands/ with the summary that module exports', async () => {
   const files = readdirSync(new URL('./commands/', import.meta.url))
@@ -43,4 +45,25 @@ test('a negative number reaches the command\'s own check (not "ambiguous"); a wr
   const m = steel('dedup', '--method', 'bogus', '--input', 'x', '--out', 'y');
   assert.equal(m.status, 2);
   assert.match(m.stderr, /--method must be exact, minhash or simhash, got "bogus"/);
+});
+
+test("steel dedup takes a folder's files by the readers' format detection and names a folder with none", () => {
+  const dir = tmpDir('steel-dedup-cli-');
+  writeFileSync(join(dir, 'notes.txt'), 'not a document file\n');
+  const r = spawnSync(
+    process.execPath,
+    [
+      fileURLToPath(new URL('./steel.js', import.meta.url)),
+      'dedup',
+      '--method',
+      'exact',
+      '--input',
+      dir,
+      '--out',
+      join(dir, 'out'),
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /holds no JSONL, Parquet or Arrow files/);
 });

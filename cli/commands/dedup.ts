@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalExecutor } from '../../pipeline/executor.ts';
+import { detectFormat } from '../../pipeline/readers/index.ts';
 import { buildConfig, exactParams, lshFor, minhashParams, simhashParams } from '../../dedup/params.ts';
 import { runDedup } from '../../dedup/run.ts';
 import { formatSCurve } from '../../dedup/minhash.ts';
@@ -38,10 +39,13 @@ function expandInputs(paths: string[]): string[] {
     if (!existsSync(p)) throw new Error(`input ${p} does not exist`);
     if (statSync(p).isDirectory()) {
       const files = readdirSync(p)
-        .filter((n) => /\.(jsonl|ndjson|parquet|arrow)(\.zst|\.gz)?$/.test(n))
+        .filter((n) => detectFormat(n) !== 'text')
         .sort()
         .map((n) => join(p, n));
-      if (files.length === 0) throw new Error(`input folder ${p} holds no .jsonl[.zst|.gz] / .parquet / .arrow files`);
+      if (files.length === 0)
+        throw new Error(
+          `input folder ${p} holds no JSONL, Parquet or Arrow files (formats as pipeline/readers detects them)`,
+        );
       out.push(...files);
     } else out.push(p);
   }
