@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mapTask } from '../pipeline/map-task.ts';
 import { operators } from './operators.ts';
 import { tasks } from './tasks.ts';
+import { loadTask } from '../pipeline/task.ts';
 
 /** Every module that defines executor tasks; a task defined there but missing from the registry fails here. */
 const AREAS = ['../pipeline/global-tasks.ts', '../dedup/tasks.ts', '../tokenizer/tasks.ts'];
@@ -19,18 +20,17 @@ test('the task registry holds every task the areas define, each under its own na
       ) {
         const t = v as { name: string };
         defined.add(t.name);
-        assert.equal(
-          (tasks as Record<string, unknown>)[t.name],
-          v,
-          `${m}: task "${t.name}" is not registered in cli/tasks.ts`,
-        );
+        const load = (tasks as Record<string, () => Promise<unknown>>)[t.name];
+        assert.ok(load, `${m}: task "${t.name}" is not registered in cli/tasks.ts`);
+        assert.equal(await load(), v, `${m}: cli/tasks.ts loads another task under "${t.name}"`);
       }
     }
   }
   // the map task resolves recipe operators in the composition root's list
-  assert.equal(tasks['pipeline.map'], mapTask(operators));
+  assert.equal(await tasks['pipeline.map'](), mapTask(operators));
   defined.add('pipeline.map');
   assert.deepEqual([...defined].sort(), Object.keys(tasks).sort());
+  for (const name of Object.keys(tasks)) assert.equal((await loadTask(tasks, name)).name, name);
   assert.ok(defined.has('dedup.signatures') && defined.has('tokenizer.encode'));
 });
 

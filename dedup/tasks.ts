@@ -23,15 +23,3 @@ import { signaturesTask } from './stages/signatures.ts';
 
 export { bucketsTask, ccTask, filterTask, indexTask, joinTask, reduceTask, routeTask, signaturesTask };
 export { docsPartPath, sigPath, type Numbering } from './stages/common.ts';
-
-/** Every task of this area, for the task registry (cli/tasks.ts). */
-export const dedupTasks = [
-  signaturesTask,
-  bucketsTask,
-  ccTask,
-  routeTask,
-  joinTask,
-  reduceTask,
-  filterTask,
-  indexTask,
-] as const;

@@ -4,7 +4,7 @@ import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
-import { defineTask, resolveTask, taskRegistry } from './task.ts';
+import { defineTask, lazyTasks, loadTask, taskRegistry } from './task.ts';
 import { squareTask, testTasks, unregisteredTask } from './test-fixtures/executor-tasks.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
 
@@ -129,13 +129,25 @@ test('a worker asked for a task its registry lacks fails that rank by name', asy
   );
 });
 
-test('task definitions: names are area.task, unique in a registry; resolveTask finds them by name', () => {
+test('task definitions: names are area.task, unique in a registry; loadTask finds them by name', async () => {
   assert.throws(() => defineTask('Square', async () => ({})), /must look like "area.task"/);
   assert.throws(
     () => taskRegistry([squareTask, defineTask('test.square', async () => ({}))]),
     /task "test.square" is defined twice/,
   );
-  assert.equal(resolveTask(testTasks, 'test.square'), squareTask);
-  assert.equal(testTasks['test.square'].name, 'test.square');
-  assert.throws(() => resolveTask(testTasks, 'toString'), /unknown task "toString"/);
+  assert.equal(await loadTask(testTasks, 'test.square'), squareTask);
+  assert.equal((await testTasks['test.square']()).name, 'test.square');
+  await assert.rejects(loadTask(testTasks, 'toString'), /unknown task "toString"/);
+  // a lazy registry loads a task when it is first asked for, and only that one
+  const loaded: string[] = [];
+  const lazy = lazyTasks({
+    'test.square': async () => (loaded.push('test.square'), squareTask),
+    'test.unregistered': async () => (loaded.push('test.unregistered'), unregisteredTask),
+  });
+  assert.deepEqual(loaded, []);
+  assert.equal(await loadTask(lazy, 'test.square'), squareTask);
+  assert.deepEqual(loaded, ['test.square']);
+  // a loader filed under another task's name (the types reject it; a registry built without them fails at run time)
+  const wrong: Record<string, () => Promise<typeof squareTask>> = { 'test.other': async () => squareTask };
+  await assert.rejects(loadTask(wrong, 'test.other'), /the loader of "test.other" yields task "test.square"/);
 });

@@ -10,7 +10,7 @@
  * Tasks are looked up by name only; the parent never sends module paths or function names.
  */
 import { runOneTask, type TaskMarker } from './markers.ts';
-import { resolveTask, type Task, type TaskContext } from './task.ts';
+import { loadTask, type TaskContext, type TaskLoader } from './task.ts';
 
 /** Parent → worker. */
 export type ToWorker =
@@ -25,7 +25,7 @@ export type FromWorker =
   | { type: 'error'; rank: number; message: string; stack?: string };
 
 /** Run as the worker this process was started to be (IPC child or Slurm array task). */
-export async function runWorker(registry: Readonly<Record<string, Task>>): Promise<void> {
+export async function runWorker(registry: Readonly<Record<string, TaskLoader>>): Promise<void> {
   if (process.send) {
     serveIpc(registry);
     return;
@@ -42,7 +42,7 @@ function send(msg: FromWorker): Promise<void> {
 }
 
 /** A local worker process: tasks arrive over IPC until the parent says exit or disconnects. */
-export function serveIpc(registry: Readonly<Record<string, Task>>): void {
+export function serveIpc(registry: Readonly<Record<string, TaskLoader>>): void {
   process.on('disconnect', () => process.exit(0));
   process.on('message', async (msg: ToWorker) => {
     if (msg.type === 'exit') {
@@ -65,7 +65,7 @@ export function serveIpc(registry: Readonly<Record<string, Task>>): void {
       },
     };
     try {
-      const task = resolveTask(registry, msg.task);
+      const task = await loadTask(registry, msg.task);
       const marker = await runOneTask(task, msg.args, msg.name, msg.stateDir, rank, world, ctx);
       await send({ type: 'done', rank, marker });
     } catch (e) {

@@ -236,6 +236,3 @@ export const tokenizeTask = defineTask('tokenizer.encode', runTokenize);
 export const scatterTask = defineTask('tokenizer.scatter', runScatter);
 export const gatherTask = defineTask('tokenizer.gather', runGather);
 export const countWordsTask = defineTask('tokenizer.count-words', runCountWords);
-
-/** Every task of this area, for the task registry. */
-export const tokenizerTasks = [tokenizeTask, scatterTask, gatherTask, countWordsTask] as const;

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../fsutil.ts';
 import { markerPath, readMarker, runOneTask } from '../markers.ts';
-import { resolveTask, type Task, type TaskContext } from '../task.ts';
+import { loadTask, type TaskContext, type TaskLoader } from '../task.ts';
 import { testHooks } from '../settings.ts';
 
 /** What the task side reads: written once per step submission. */
@@ -23,7 +23,7 @@ export interface SlurmStepSpec {
 }
 
 /** Run one Slurm array task; returns the process exit code. */
-export async function runSlurmArrayTask(registry: Readonly<Record<string, Task>>, argv: string[]): Promise<number> {
+export async function runSlurmArrayTask(registry: Readonly<Record<string, TaskLoader>>, argv: string[]): Promise<number> {
   const [specFile, ranksFile, idxArg] = argv;
   if (!specFile || !ranksFile || idxArg === undefined) {
     console.error(
@@ -68,7 +68,7 @@ export async function runSlurmArrayTask(registry: Readonly<Record<string, Task>>
     `${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`,
   );
   try {
-    const task = resolveTask(registry, step.task);
+    const task = await loadTask(registry, step.task);
     const marker = await runOneTask(task, step.args, name, stateDir, rank, world, ctx, fault);
     console.log(`${new Date().toISOString()} [${name} ${rank}/${world}] done in ${marker.seconds.toFixed(1)}s`);
     return 0;

@@ -4,4 +4,4 @@ import { taskRegistry } from '../task.ts';
 import { runWorker } from '../worker.ts';
 import { squareTask } from './test-tasks.ts';
 
-await runWorker(taskRegistry([...Object.values(tasks), squareTask]));
+await runWorker({ ...tasks, ...taskRegistry([squareTask]) });
