@@ -23,7 +23,10 @@ export interface SlurmStepSpec {
 }
 
 /** Run one Slurm array task; returns the process exit code. */
-export async function runSlurmArrayTask(registry: Readonly<Record<string, TaskLoader>>, argv: string[]): Promise<number> {
+export async function runSlurmArrayTask(
+  registry: Readonly<Record<string, TaskLoader>>,
+  argv: string[],
+): Promise<number> {
   const [specFile, ranksFile, idxArg] = argv;
   if (!specFile || !ranksFile || idxArg === undefined) {
     console.error(
