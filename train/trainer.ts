@@ -130,11 +130,353 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   }
 }
 
+type Log = (message: string) => void;
+
 function fmtEvalRow(row: Record<string, unknown>): string {
   return Object.entries(row)
     .filter(([k, v]) => k !== 'kind' && (typeof v === 'number' || typeof v === 'string'))
     .map(([k, v]) => `${k} ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : v}`)
     .join(', ');
+}
+
+/** Where a run starts: model, schedule, backend and data, from a checkpoint (--resume) or fresh. */
+interface RunStart {
+  model: ModelConfig;
+  hyper: TrainHyper;
+  be: Backend;
+  data: DataLoader;
+  vocabIds: Int32Array | null;
+  /** micro-batches per optimizer step over all ranks */
+  M: number;
+  step: number;
+  tokensSeen: number;
+  elapsedBefore: number;
+}
+
+/** Continue the run in o.outDir from its newest good checkpoint: model, schedule, weights, optimizer and data position. */
+async function resumeRun(o: TrainOptions, isRoot: boolean, metricsPath: string, log: Log): Promise<RunStart> {
+  const existing = resumeCheckpoint(o.outDir, log);
+  const st = readTrainerState(existing);
+  const model = st.model;
+  // schedule and optimizer settings come from the checkpoint (exact resume); a new total may be given with --steps
+  const hyper = { ...st.hyper };
+  const be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
+  const ck = await loadCheckpoint(existing, be, true);
+  const M = (st as TrainerState & { dist?: DistInfo }).dist?.globalMicroBatches ?? hyper.gradAccum;
+  const vocabIds = ck.vocabIds;
+  const step = ck.state.step;
+  const data = await DataLoader.open({
+    dir: o.dataDir,
+    seqLen: model.seqLen,
+    seed: hyper.seed,
+    padId: vocabIds ? QWEN_PAD : model.padId,
+    weights: ck.data.json.weights,
+    state: ck.data,
+    log,
+  });
+  // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
+  if (isRoot && existsSync(metricsPath)) {
+    const keep = readFileSync(metricsPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
+    writeFileAtomic(metricsPath, keep.map((l) => l + '\n').join(''));
+  }
+  log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
+  return { model, hyper, be, data, vocabIds, M, step, tokensSeen: ck.state.tokens, elapsedBefore: ck.state.elapsedS };
+}
+
+/** A new run in o.outDir (which must hold no checkpoint): random or --init-from weights, config.json written. */
+async function freshRun(
+  o: TrainOptions,
+  world: number,
+  isRoot: boolean,
+  metricsPath: string,
+  log: Log,
+): Promise<RunStart> {
+  const existing = latestCheckpoint(o.outDir);
+  if (existing)
+    throw new Error(
+      `${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`,
+    );
+  let model = { ...o.model };
+  const hyper = { ...o.hyper };
+  let vocabIds: Int32Array | null = null;
+  if (o.initFrom) ({ model, vocabIds } = initFromModel(o.initFrom, model));
+  else if (model.compactVocab) ({ model, vocabIds } = await compactVocabulary(o.dataDir, model, isRoot, o.outDir, log));
+  validateConfig(model);
+  const be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
+  const M = hyper.gradAccum * world;
+  if (o.initFrom) {
+    await loadModel(o.initFrom, be);
+    log(`initialised weights from ${o.initFrom}`);
+  } else await be.init(hyper.seed);
+  // every rank reads the same global block stream (see train/distributed/dp.ts)
+  const data = await DataLoader.open({
+    dir: o.dataDir,
+    seqLen: model.seqLen,
+    seed: hyper.seed,
+    padId: vocabIds ? QWEN_PAD : model.padId,
+    weights: o.weights ?? null,
+    log,
+  });
+  if (isRoot) {
+    writeFileSync(
+      join(o.outDir, 'config.json'),
+      JSON.stringify(
+        { model, hyper, backend: o.backend, dataDir: o.dataDir, ...(world > 1 ? { world } : {}) },
+        null,
+        2,
+      ) + '\n',
+    );
+    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+  }
+  return { model, hyper, be, data, vocabIds, M, step: 0, tokensSeen: 0, elapsedBefore: 0 };
+}
+
+/** --init-from: the architecture must match the chosen config; vocabulary and special ids come from the model. */
+function initFromModel(initFrom: string, model: ModelConfig): { model: ModelConfig; vocabIds: Int32Array | null } {
+  const fc = readModelConfig(initFrom);
+  for (const k of [
+    'kind',
+    'hiddenSize',
+    'numLayers',
+    'numHeads',
+    'numKvHeads',
+    'headDim',
+    'intermediateSize',
+    'numExperts',
+    'slotsPerExpert',
+  ] as const) {
+    if (fc[k] !== model[k])
+      throw new Error(`--init-from ${initFrom}: ${k} is ${fc[k]} there but ${model[k]} in the chosen config`);
+  }
+  const vocabIds = readVocabIds(initFrom);
+  return {
+    model: {
+      ...model,
+      vocabSize: fc.vocabSize,
+      padId: fc.padId,
+      eosId: fc.eosId,
+      ropeTheta: fc.ropeTheta,
+      rmsNormEps: fc.rmsNormEps,
+      compactVocab: !!vocabIds,
+    },
+    vocabIds,
+  };
+}
+
+/** A compact vocabulary from the token ids of the training data (OUT/vocab.json describes it). */
+async function compactVocabulary(
+  dataDir: string,
+  model: ModelConfig,
+  isRoot: boolean,
+  outDir: string,
+  log: Log,
+): Promise<{ model: ModelConfig; vocabIds: Int32Array }> {
+  log(`building a compact vocabulary from ${dataDir} ...`);
+  // <|im_start|> is kept too: the chat template of fine-tuning (tokenizer/sft.ts) needs it even when the
+  // pretraining data has no ChatML
+  const chat = [QWEN_PAD, QWEN_EOS, QWEN_IM_START];
+  const vs = await vocabStats(dataDir, model.vocabCap ? [...chat, UNK_RAW_ID] : chat, model.vocabCap);
+  const vocabIds = vs.ids;
+  log(
+    `compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`,
+  );
+  if (isRoot)
+    writeFileSync(
+      join(outDir, 'vocab.json'),
+      JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n',
+    );
+  return {
+    model: {
+      ...model,
+      vocabSize: vocabIds.length,
+      padId: vocabIds.indexOf(QWEN_PAD),
+      eosId: vocabIds.indexOf(QWEN_EOS),
+    },
+    vocabIds,
+  };
+}
+
+/** SIGINT/SIGTERM: finish the current step, then save a checkpoint; the same signal again exits at once. */
+class StopSignals {
+  signal: string | null = null;
+  private readonly handlers: [string, () => void][];
+
+  constructor(log: Log) {
+    this.handlers = ['SIGINT', 'SIGTERM'].map((sig) => [
+      sig,
+      () => {
+        if (this.signal) {
+          log(`${sig} again: exiting without a checkpoint`);
+          process.exit(130);
+        }
+        this.signal = sig;
+        log(`${sig}: finishing the current step, then saving a checkpoint (send again to abort)`);
+      },
+    ]);
+    for (const [sig, h] of this.handlers) process.on(sig, h);
+  }
+
+  dispose(): void {
+    for (const [sig, h] of this.handlers) process.off(sig, h);
+  }
+}
+
+/** Data parallelism: this rank's share [lo, hi) of the M micro-batches of a step, and the gradient reducer. */
+interface DataParallel {
+  coll: Collective;
+  reducer: Awaited<ReturnType<typeof gradReducer>>;
+  lo: number;
+  hi: number;
+  /** per-micro-batch loss / M, then the stop flag */
+  slots: Float64Array;
+}
+
+/** Set up data parallelism (every rank gets here together) and check that the replicas agree before the first step. */
+async function joinDataParallel(
+  coll: Collective,
+  run: RunStart,
+  targetSteps: number,
+  log: Log,
+  baseLog: Log,
+): Promise<DataParallel> {
+  const { be, data, M, step } = run;
+  const micro = run.hyper.microBatch,
+    T = run.model.seqLen;
+  const [lo, hi] = shareOf(coll.rank, coll.world, M);
+  const reducer = await gradReducer(be, coll); // NCCL set-up
+  if (hi === lo)
+    baseLog(
+      `rank ${coll.rank}: warning: ${coll.world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`,
+    );
+  await checkReplicas(
+    coll,
+    await paramDigest(be),
+    [step, data.served, data.epoch, data.cursor, M, micro, T, targetSteps],
+    ['step', 'data position', 'epoch', 'cursor', 'micro-batches per step', 'micro-batch', 'seqLen', 'target steps'],
+  );
+  log(
+    `data parallel: ${coll.world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); data position ${data.served} blocks`,
+  );
+  return { coll, reducer, lo, hi, slots: new Float64Array(M + 1) };
+}
+
+/**
+ * The forward and backward passes of one optimizer step (after zeroGrad): every micro-batch alone, or with data
+ * parallelism this rank's share, gradients scaled by 1/M and summed over ranks. The step's loss, the tokens outside
+ * the compact vocabulary, and (data parallel) whether any rank was asked to stop.
+ */
+async function forwardBackwardStep(
+  run: RunStart,
+  table: Int32Array | null,
+  dp: DataParallel | null,
+  stopRequested: boolean,
+): Promise<{ loss: number; unknown: number; stopAgreed: boolean }> {
+  const { be, data, M, model } = run;
+  const micro = run.hyper.microBatch,
+    T = model.seqLen;
+  let loss = 0,
+    unknownTotal = 0;
+  if (!dp) {
+    for (let a = 0; a < M; a++) {
+      const raw = await data.next(micro);
+      const { tokens, unknown } = mapTokens(raw, table, model.padId);
+      unknownTotal += unknown;
+      loss += (await be.forwardBackward(tokens, micro, T, 1 / M)) / M;
+    }
+    return { loss, unknown: unknownTotal, stopAgreed: false };
+  }
+  const { lo, hi, slots, reducer, coll } = dp;
+  slots.fill(0);
+  const mine = await data.nextShare(M * micro, lo * micro, (hi - lo) * micro);
+  const per = micro * (T + 1);
+  for (let j = lo; j < hi; j++) {
+    const { tokens, unknown } = mapTokens(mine.subarray((j - lo) * per, (j - lo + 1) * per), table, model.padId);
+    unknownTotal += unknown;
+    if (j === hi - 1) reducer.beforeLast(); // the reduce may overlap this backward pass
+    slots[j] = (await be.forwardBackward(tokens, micro, T, 1 / M)) / M;
+  }
+  slots[M] = stopRequested ? 1 : 0;
+  await reducer.reduce();
+  await coll.allReduceSum(slots);
+  for (let j = 0; j < M; j++) loss += slots[j];
+  return { loss, unknown: unknownTotal, stopAgreed: slots[M] > 0 };
+}
+
+/**
+ * What a run reports: rows of OUT/metrics.jsonl (rank 0; mirrored to TensorBoard), the progress line, and throughput
+ * over the window since the last row (evaluation time excluded).
+ */
+class RunReport {
+  readonly tb: TensorBoardMirror | null;
+  private readonly progress: boolean;
+  private winStart = performance.now();
+  private winTokens = 0;
+
+  constructor(
+    private readonly o: TrainOptions,
+    private readonly isRoot: boolean,
+    private readonly metricsPath: string,
+    private readonly log: Log,
+    private readonly targetSteps: number,
+    private readonly tokensPerStep: number,
+    private readonly flops: number,
+    private readonly peak: number,
+  ) {
+    this.tb = isRoot && o.tensorboard ? new TensorBoardMirror(metricsPath, o.tensorboard) : null;
+    this.progress = !o.quiet && process.stderr.isTTY;
+  }
+
+  /** Count a finished step's tokens. */
+  tokens(n: number): void {
+    this.winTokens += n;
+  }
+
+  /** A metrics row for this step (and the progress line). */
+  step(step: number, loss: number, lr: number, gn: number, tokensSeen: number, epoch: number, elapsedS: number): void {
+    const now = performance.now();
+    const tps = this.winTokens / ((now - this.winStart) / 1000);
+    this.winStart = now;
+    this.winTokens = 0;
+    const rec = {
+      step,
+      loss,
+      lr,
+      grad_norm: gn,
+      tokens_per_s: Math.round(tps),
+      mfu: (tps * this.flops) / this.peak,
+      tokens: tokensSeen,
+      epoch,
+      elapsed_s: Math.round(elapsedS * 10) / 10,
+    };
+    if (this.isRoot) appendFileSync(this.metricsPath, JSON.stringify(rec) + '\n');
+    this.tb?.sync();
+    const eta = ((this.targetSteps - step) * this.tokensPerStep) / Math.max(tps, 1e-9);
+    const line = `step ${step}/${this.targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtDuration(eta)}`;
+    if (this.progress) process.stderr.write('\r' + line.padEnd(110));
+    else if (!this.o.quiet) this.log(line);
+  }
+
+  /** In-loop evaluation at this step: its rows into the metrics; its time is not training throughput. */
+  async evaluate(step: number, run: () => Promise<Record<string, unknown>[]>): Promise<void> {
+    const te = performance.now();
+    for (const row of await run()) {
+      appendFileSync(this.metricsPath, JSON.stringify({ step, ...row }) + '\n');
+      if (!this.o.quiet) this.log(`${this.progress ? '\n' : ''}eval at step ${step}: ${fmtEvalRow(row)}`);
+    }
+    this.tb?.sync();
+    this.winStart += performance.now() - te;
+  }
+
+  /** End the progress line. */
+  endLine(): void {
+    if (this.progress) process.stderr.write('\n');
+  }
+
+  close(): void {
+    this.tb?.close();
+  }
 }
 
 async function trainRank(o: TrainOptions, coll: Collective | null): Promise<TrainResult> {
@@ -145,175 +487,28 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   const log = isRoot ? baseLog : () => {};
   if (!isRoot) o = { ...o, quiet: true };
   mkdirSync(o.outDir, { recursive: true });
-  let M = 0; // micro-batches per optimizer step over all ranks
   const metricsPath = join(o.outDir, 'metrics.jsonl');
-  let be: Backend;
-  let data: DataLoader;
-  let step = 0,
-    tokensSeen = 0,
-    elapsedBefore = 0;
-  let vocabIds: Int32Array | null = null;
-  let model = { ...o.model };
-  let hyper = { ...o.hyper };
-  if (o.resume) {
-    const existing = resumeCheckpoint(o.outDir, log);
-    const st = readTrainerState(existing);
-    model = st.model;
-    // schedule and optimizer settings come from the checkpoint (exact resume); a new total may be given with --steps
-    hyper = { ...st.hyper };
-    be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
-    const ck = await loadCheckpoint(existing, be, true);
-    M = (st as TrainerState & { dist?: DistInfo }).dist?.globalMicroBatches ?? hyper.gradAccum;
-    vocabIds = ck.vocabIds;
-    step = ck.state.step;
-    tokensSeen = ck.state.tokens;
-    elapsedBefore = ck.state.elapsedS;
-    data = await DataLoader.open({
-      dir: o.dataDir,
-      seqLen: model.seqLen,
-      seed: hyper.seed,
-      padId: vocabIds ? QWEN_PAD : model.padId,
-      weights: ck.data.json.weights,
-      state: ck.data,
-      log,
-    });
-    // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
-    if (isRoot && existsSync(metricsPath)) {
-      const keep = readFileSync(metricsPath, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
-      writeFileAtomic(metricsPath, keep.map((l) => l + '\n').join(''));
-    }
-    log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
-  } else {
-    const existing = latestCheckpoint(o.outDir);
-    if (existing)
-      throw new Error(
-        `${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`,
-      );
-    let initIds: Int32Array | null = null;
-    if (o.initFrom) {
-      const fc = readModelConfig(o.initFrom);
-      for (const k of [
-        'kind',
-        'hiddenSize',
-        'numLayers',
-        'numHeads',
-        'numKvHeads',
-        'headDim',
-        'intermediateSize',
-        'numExperts',
-        'slotsPerExpert',
-      ] as const) {
-        if (fc[k] !== model[k])
-          throw new Error(`--init-from ${o.initFrom}: ${k} is ${fc[k]} there but ${model[k]} in the chosen config`);
-      }
-      model = {
-        ...model,
-        vocabSize: fc.vocabSize,
-        padId: fc.padId,
-        eosId: fc.eosId,
-        ropeTheta: fc.ropeTheta,
-        rmsNormEps: fc.rmsNormEps,
-      };
-      initIds = readVocabIds(o.initFrom);
-      model.compactVocab = !!initIds;
-      vocabIds = initIds;
-    } else if (model.compactVocab) {
-      log(`building a compact vocabulary from ${o.dataDir} ...`);
-      // <|im_start|> is kept too: the chat template of fine-tuning (tokenizer/sft.ts) needs it even when the
-      // pretraining data has no ChatML
-      const chat = [QWEN_PAD, QWEN_EOS, QWEN_IM_START];
-      const vs = await vocabStats(o.dataDir, model.vocabCap ? [...chat, UNK_RAW_ID] : chat, model.vocabCap);
-      vocabIds = vs.ids;
-      model.vocabSize = vocabIds.length;
-      model.padId = vocabIds.indexOf(QWEN_PAD);
-      model.eosId = vocabIds.indexOf(QWEN_EOS);
-      log(
-        `compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`,
-      );
-      if (isRoot)
-        writeFileSync(
-          join(o.outDir, 'vocab.json'),
-          JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n',
-        );
-    }
-    validateConfig(model);
-    be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
-    M = hyper.gradAccum * world;
-    if (o.initFrom) {
-      await loadModel(o.initFrom, be);
-      log(`initialised weights from ${o.initFrom}`);
-    } else await be.init(hyper.seed);
-    // every rank reads the same global block stream (see train/distributed/dp.ts)
-    data = await DataLoader.open({
-      dir: o.dataDir,
-      seqLen: model.seqLen,
-      seed: hyper.seed,
-      padId: vocabIds ? QWEN_PAD : model.padId,
-      weights: o.weights ?? null,
-      log,
-    });
-    if (isRoot) {
-      writeFileSync(
-        join(o.outDir, 'config.json'),
-        JSON.stringify(
-          { model, hyper, backend: o.backend, dataDir: o.dataDir, ...(world > 1 ? { world } : {}) },
-          null,
-          2,
-        ) + '\n',
-      );
-      if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
-    }
-  }
+  const run = o.resume
+    ? await resumeRun(o, isRoot, metricsPath, log)
+    : await freshRun(o, world, isRoot, metricsPath, log);
+  const { be, data, model, hyper, vocabIds, M } = run;
+  let { step, tokensSeen } = run;
   if (o.logEvery) hyper.logEvery = o.logEvery;
   if (o.ckptEvery) hyper.ckptEvery = o.ckptEvery;
   const targetSteps = o.steps ?? hyper.totalSteps;
   const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
-  const T = model.seqLen,
-    micro = hyper.microBatch,
-    accum = M;
-  const tokensPerStep = micro * accum * T;
-  const [lo, hi] = shareOf(rank, world, M);
-  const reducer = coll ? await gradReducer(be, coll) : null; // every rank gets here together (NCCL set-up)
-  const slots = new Float64Array(M + 1); // per-micro-batch loss / M, then the stop flag
-  if (coll) {
-    if (hi === lo)
-      baseLog(
-        `rank ${rank}: warning: ${world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`,
-      );
-    await checkReplicas(
-      coll,
-      await paramDigest(be),
-      [step, data.served, data.epoch, data.cursor, M, micro, T, targetSteps],
-      ['step', 'data position', 'epoch', 'cursor', 'micro-batches per step', 'micro-batch', 'seqLen', 'target steps'],
-    );
-    log(
-      `data parallel: ${world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); data position ${data.served} blocks`,
-    );
-  }
-  const flops = flopsPerToken(model).total;
+  const micro = hyper.microBatch;
+  const tokensPerStep = micro * M * model.seqLen;
+  const dp = coll ? await joinDataParallel(coll, run, targetSteps, log, baseLog) : null;
   const peak = o.peakFlops ?? be.peakFlops ?? (o.backend === 'cuda' ? 989e12 : 1e10);
-
-  let stopSignal: string | null = null;
-  const onSig = (sig: string) => () => {
-    if (stopSignal) {
-      log(`${sig} again: exiting without a checkpoint`);
-      process.exit(130);
-    }
-    stopSignal = sig;
-    log(`${sig}: finishing the current step, then saving a checkpoint (send again to abort)`);
-  };
-  const hInt = onSig('SIGINT'),
-    hTerm = onSig('SIGTERM');
-  process.on('SIGINT', hInt);
-  process.on('SIGTERM', hTerm);
+  const stop = new StopSignals(log);
 
   const save = async (reason: string, loss: number | null) => {
-    const st: TrainerState = {
+    if (!isRoot) return null;
+    const st: TrainerState & { dist: DistInfo } = {
       step,
       tokens: tokensSeen,
-      elapsedS: elapsedBefore + (performance.now() - t0) / 1000,
+      elapsedS: run.elapsedBefore + (performance.now() - t0) / 1000,
       model,
       hyper,
       backend: o.backend,
@@ -321,22 +516,26 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       loss,
       savedAt: new Date().toISOString(),
       reason,
+      dist: distInfo(world, M, micro, data.served),
     };
-    if (!isRoot) return null;
-    const full: TrainerState & { dist: DistInfo } = { ...st, dist: distInfo(world, M, micro, data.served) };
-    const dir = await saveCheckpoint(o.outDir, be, full, data.state(), vocabIds, o.keepCheckpoints);
-    return dir;
+    return await saveCheckpoint(o.outDir, be, st, data.state(), vocabIds, o.keepCheckpoints);
   };
 
-  const tb = isRoot && o.tensorboard ? new TensorBoardMirror(metricsPath, o.tensorboard) : null;
+  const report = new RunReport(
+    o,
+    isRoot,
+    metricsPath,
+    log,
+    targetSteps,
+    tokensPerStep,
+    flopsPerToken(model).total,
+    peak,
+  );
   const t0 = performance.now();
   let lastLoss = NaN,
     lastCkpt: string | null = null,
     unknownTotal = 0;
-  let winStart = performance.now(),
-    winTokens = 0;
   const startStep = step;
-  const progress = !o.quiet && process.stderr.isTTY;
   let stoppedBy: TrainResult['stoppedBy'] = 'done';
   try {
     while (step < targetSteps) {
@@ -345,32 +544,8 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       await new Promise<void>((r) => setImmediate(r));
       const lr = lrAt(step, hyper);
       await be.zeroGrad();
-      let loss = 0,
-        stopAgreed = false;
-      if (!coll) {
-        for (let a = 0; a < accum; a++) {
-          const raw = await data.next(micro);
-          const { tokens, unknown } = mapTokens(raw, table, model.padId);
-          unknownTotal += unknown;
-          loss += (await be.forwardBackward(tokens, micro, T, 1 / accum)) / accum;
-        }
-      } else {
-        // this rank's micro-batches of the global batch; gradients scaled by 1/M and summed over ranks
-        slots.fill(0);
-        const mine = await data.nextShare(M * micro, lo * micro, (hi - lo) * micro);
-        const per = micro * (T + 1);
-        for (let j = lo; j < hi; j++) {
-          const { tokens, unknown } = mapTokens(mine.subarray((j - lo) * per, (j - lo + 1) * per), table, model.padId);
-          unknownTotal += unknown;
-          if (j === hi - 1) reducer!.beforeLast(); // the reduce may overlap this backward pass
-          slots[j] = (await be.forwardBackward(tokens, micro, T, 1 / M)) / M;
-        }
-        slots[M] = stopSignal ? 1 : 0;
-        await reducer!.reduce();
-        await coll.allReduceSum(slots);
-        for (let j = 0; j < M; j++) loss += slots[j];
-        stopAgreed = slots[M] > 0;
-      }
+      const { loss, unknown, stopAgreed } = await forwardBackwardStep(run, table, dp, !!stop.signal);
+      unknownTotal += unknown;
       if (!Number.isFinite(loss)) {
         stoppedBy = 'nan';
         log(
@@ -395,68 +570,39 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       }
       step++;
       tokensSeen += tokensPerStep;
-      winTokens += tokensPerStep;
+      report.tokens(tokensPerStep);
       lastLoss = loss;
-      if (step % hyper.logEvery === 0 || step === startStep + 1 || step === targetSteps) {
-        const now = performance.now();
-        const tps = winTokens / ((now - winStart) / 1000);
-        winStart = now;
-        winTokens = 0;
-        const rec = {
-          step,
-          loss,
-          lr,
-          grad_norm: gn,
-          tokens_per_s: Math.round(tps),
-          mfu: (tps * flops) / peak,
-          tokens: tokensSeen,
-          epoch: data.epoch,
-          elapsed_s: Math.round((elapsedBefore + (now - t0) / 1000) * 10) / 10,
-        };
-        if (isRoot) appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
-        tb?.sync();
-        const eta = ((targetSteps - step) * tokensPerStep) / Math.max(tps, 1e-9);
-        const line = `step ${step}/${targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtDuration(eta)}`;
-        if (progress) process.stderr.write('\r' + line.padEnd(110));
-        else if (!o.quiet) log(line);
-      }
+      if (step % hyper.logEvery === 0 || step === startStep + 1 || step === targetSteps)
+        report.step(step, loss, lr, gn, tokensSeen, data.epoch, run.elapsedBefore + (performance.now() - t0) / 1000);
       if (o.evalHook && o.evalEvery && isRoot && (step % o.evalEvery === 0 || step === targetSteps)) {
-        const te = performance.now();
-        for (const row of await o.evalHook(be, vocabIds, step)) {
-          const rec = { step, ...row };
-          appendFileSync(metricsPath, JSON.stringify(rec) + '\n');
-          if (!o.quiet) log(`${progress ? '\n' : ''}eval at step ${step}: ${fmtEvalRow(row)}`);
-        }
-        tb?.sync();
-        winStart += performance.now() - te; // evaluation time is not training throughput
+        const hook = o.evalHook;
+        await report.evaluate(step, () => hook(be, vocabIds, step));
       }
       if (step % hyper.ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval', loss);
-      if (coll ? stopAgreed : stopSignal) {
+      if (coll ? stopAgreed : stop.signal) {
         stoppedBy = 'signal';
-        stopSignal ??= 'SIGTERM (on another rank)';
+        stop.signal ??= 'SIGTERM (on another rank)';
         break;
       }
     }
-    if (progress) process.stderr.write('\n');
+    report.endLine();
     if (stoppedBy !== 'nan')
       lastCkpt = await save(
-        stoppedBy === 'signal' ? `signal ${stopSignal}` : 'end',
+        stoppedBy === 'signal' ? `signal ${stop.signal}` : 'end',
         Number.isFinite(lastLoss) ? lastLoss : null,
       );
     if (coll) await coll.barrier(); // rank 0's checkpoint is complete before any rank reports success
   } finally {
-    tb?.close();
-    process.off('SIGINT', hInt);
-    process.off('SIGTERM', hTerm);
+    report.close();
+    stop.dispose();
   }
   const elapsedS = (performance.now() - t0) / 1000;
   const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
   if (unknownTotal)
     log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
-  if (tb?.skipped.length)
-    log(
-      `note: TensorBoard skipped ${tb.skipped.length} unreadable metrics line(s): ${tb.skipped.slice(0, 5).join(', ')}`,
-    );
+  const skipped = report.tb?.skipped ?? [];
+  if (skipped.length)
+    log(`note: TensorBoard skipped ${skipped.length} unreadable metrics line(s): ${skipped.slice(0, 5).join(', ')}`);
   if (!o.quiet)
     log(
       `${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtDuration(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`,
