@@ -125,17 +125,19 @@ const rows: string[] = [];
 for (const c of cases) {
   for (let i = 0; i < WARMUP; i++) await c.run();
   const walls: number[] = [];
-  const cpu0 = childCpu();
+  const cpus: number[] = [];
   for (let i = 0; i < RUNS; i++) {
+    const cpu0 = childCpu();
     const t0 = performance.now();
     await c.run();
     walls.push((performance.now() - t0) / 1000);
+    cpus.push(childCpu() - cpu0);
   }
-  const cpu = (childCpu() - cpu0) / RUNS;
-  const mean = walls.reduce((a, b) => a + b, 0) / RUNS;
-  const sd = Math.sqrt(walls.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, RUNS - 1));
-  const sorted = [...walls].sort((a, b) => a - b);
-  const row = `| ${c.name} | \`${c.command}\` | ${fmt(mean)} ± ${fmt(sd)} | ${fmt(sorted[0]!)} | ${fmt(sorted[Math.floor(RUNS / 2)]!)} | ${fmt(cpu)} |`;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const row =
+    `| ${c.name} | \`${c.command}\` | ${fmt(median(walls))} | ${fmt(Math.min(...walls))} | ${fmt(median(cpus))} | ` +
+    `${fmt(mean(cpus))} |`;
   rows.push(row);
   console.error(row);
 }
@@ -149,14 +151,17 @@ const md = [
     'are shared: wall times are pessimistic, CPU per run is the steadier figure) · every run checked (`--help` prints ' +
     "the command table; a worker starts, answers the executor's `exit` message and exits 0)",
   '',
-  '| what | command | wall mean ± sd | wall min | wall median | CPU per run (user + sys) |',
+  '| what | command | wall median | wall min | CPU median (user + sys) | CPU mean |',
   '| --- | --- | ---: | ---: | ---: | ---: |',
   ...rows,
   '',
   '"compiled" is what `npm ci` builds into dist/ and `steel` runs (scripts/build.mjs, cli/steel.js); "sources through',
   'tsx" is what it falls back to when dist/ is missing or stale, and what every start cost before dist/ existed.',
-  'A worker start-up is the whole process (cli/worker.ts: Node, the task registry with the modules it imports, the IPC',
-  "channel) until it has answered the executor's first message and exited; the tasks it then runs come on top.",
+  'A worker start-up is the whole process (cli/worker.ts: Node, pipeline/worker.ts and the task registry, whose entries',
+  "are loaders: a task's modules are imported when the worker is first sent that task, and the operator list only for",
+  "map tasks, per area as the recipe needs) until it has answered the executor's first message and exited; the tasks",
+  'it then runs, and the modules they load, come on top. CPU is user + system time of the child process (clock ticks',
+  'of 10 ms), median and mean over the timed runs.',
   '',
 ].join('\n');
 console.log(md);
