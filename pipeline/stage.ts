@@ -69,6 +69,11 @@ export interface GlobalOp<P = any> {
   name: string;
   description: string;
   params: z.ZodType<P>;
+  /**
+   * The step writes the documents as they are at this point (tokenization into shards): a later step that changes
+   * or drops documents would not reach that output, so recipe validation refuses one after it.
+   */
+  terminal?: boolean;
   run(params: P, ctx: GlobalOpContext): Promise<GlobalOpResult>;
 }
 

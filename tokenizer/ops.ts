@@ -25,6 +25,7 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
   name: 'tokenize',
   description: 'Tokenize documents (eos appended) into Arrow token shards + manifest.json in OUT/shards/',
   params: tokenizeParams,
+  terminal: true,
   async run(params, ctx) {
     const res = await tokenizeToShards(ctx.inputFiles, join(ctx.outDir, params.out), {
       executor: ctx.executor,
