@@ -10,7 +10,7 @@
  * uninterrupted one (CPU backend).
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Backend, loadBackend, weightedLoss } from './backend.ts';
 import { type ModelConfig, type TrainHyper, STEEL_TRAIN } from './config.ts';
@@ -27,6 +27,7 @@ import { openModel } from './load.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from './objectives.ts';
 import { Rng } from './rng.ts';
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
+import { truncateMetrics } from './metrics.ts';
 import { lrAt, mapTokens, vocabTable, QWEN_PAD } from './trainer.ts';
 import { DPO_FORMAT, SFT_FORMAT, readFtManifest, readFtShard, type FtManifest } from '../tokenizer/sft.ts';
 
@@ -278,16 +279,14 @@ export async function referenceLogProbs(
     });
   }
   mkdirSync(join(dataDir, 'reference'), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
   writeSafetensors(
-    tmp,
+    path,
     [
       { name: 'chosen', shape: [data.n], data: Float32Array.from(chosen) },
       { name: 'rejected', shape: [data.n], data: Float32Array.from(rejected) },
     ],
     { 'steel.data_sha256': data.manifest.data_sha256, 'steel.model_sha256': mh, 'steel.pairs': String(data.n) },
   );
-  renameSync(tmp, path);
   // keep exactly what was stored (fp32), so a resumed or repeated run sees the same numbers
   log(
     `reference log-probs of ${data.n} pairs computed in ${((performance.now() - t0) / 1000).toFixed(1)} s -> ${path}`,
@@ -358,13 +357,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       );
     step = ck.state.step;
     elapsedBefore = ck.state.elapsedS;
-    if (existsSync(metricsPath)) {
-      const keep = readFileSync(metricsPath, 'utf8')
-        .split('\n')
-        .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
-      writeFileSync(metricsPath + '.tmp', keep.map((l) => l + '\n').join(''));
-      renameSync(metricsPath + '.tmp', metricsPath);
-    }
+    truncateMetrics(metricsPath, step);
     log(
       `resumed from ${existing} at step ${step}/${st.totalSteps} (epoch ${st.pos.epoch}, row ${st.pos.cursor}/${data.n})`,
     );

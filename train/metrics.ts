@@ -3,9 +3,11 @@
  * is a metric, named by its key (nested objects flatten to `a/b`). A row's grouping fields (`kind`, `type`, `phase`,
  * `split`, `task`, `name` when they are strings, e.g. `{"kind":"eval","split":"heldout","loss":…}`) prefix its metric
  * names (`eval/heldout/loss`), so eval rows never mix with the training curve of the same key.
- * Used by the run report (eval/report.ts) and the TensorBoard writer (train/tensorboard.ts).
+ * Used by the run report (eval/report.ts) and the TensorBoard writer (train/tensorboard.ts); on resume, the trainer and
+ * fine-tuning drop the rows an interrupted run wrote after its last checkpoint (truncateMetrics).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 export interface MetricsRow {
   step: number;
@@ -97,4 +99,16 @@ export function metricSeries(rows: MetricsRow[]): Series[] {
     }
   }
   return [...m.values()];
+}
+
+/**
+ * On resume from the checkpoint of step `step`: drop the rows past it (written by the interrupted run after its last
+ * checkpoint), atomically, so the resumed run's rows follow on without repeats. A missing file is left missing.
+ */
+export function truncateMetrics(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const keep = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
+  writeFileAtomic(file, keep.map((l) => l + '\n').join(''));
 }

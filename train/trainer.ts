@@ -3,7 +3,7 @@
  * clipping at 1.0, gradient accumulation, pad-id loss masking (in the backend), NaN/inf detection, OUT/metrics.jsonl,
  * a progress display, and atomic checkpoints every ckptEvery steps, at the end, and on SIGINT/SIGTERM.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
@@ -22,8 +22,8 @@ import {
 } from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
+import { truncateMetrics } from './metrics.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
-import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { fmtDuration } from '../pipeline/progress.ts';
 
 export const QWEN_PAD = 151643;
@@ -174,13 +174,7 @@ async function resumeRun(o: TrainOptions, isRoot: boolean, metricsPath: string, 
     state: ck.data,
     log,
   });
-  // drop metrics lines past the checkpoint (written by the interrupted run after its last checkpoint)
-  if (isRoot && existsSync(metricsPath)) {
-    const keep = readFileSync(metricsPath, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() && (JSON.parse(l).step ?? 0) <= step);
-    writeFileAtomic(metricsPath, keep.map((l) => l + '\n').join(''));
-  }
+  if (isRoot) truncateMetrics(metricsPath, step);
   log(`resumed from ${existing} at step ${step} (epoch ${data.epoch}, block ${data.cursor}/${data.epochLength})`);
   return { model, hyper, be, data, vocabIds, M, step, tokensSeen: ck.state.tokens, elapsedBefore: ck.state.elapsedS };
 }
