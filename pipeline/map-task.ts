@@ -10,15 +10,27 @@ import { defineTask, type TaskContext } from './task.ts';
 import type { Stage, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
 import type { OperatorRegistry } from './registry.ts';
-import { readRecords, recordToDocument, displayPath, type ReadOptions } from './readers/index.ts';
+import {
+  readRecords,
+  recordToDocument,
+  displayPath,
+  InputFileError,
+  type ReadOptions,
+  type ReadItem,
+} from './readers/index.ts';
 import { preview } from './readers/types.ts';
 import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
-import { newStage, addCount, errorKind, type MapTaskStats, type StageStats } from './stats.ts';
+import { newStage, addCount, errorKind, type CorruptFile, type MapTaskStats, type StageStats } from './stats.ts';
 import { setting, testHooks } from './settings.ts';
 
 export interface MapInputFile {
   path: string;
   corpus?: string;
+  /**
+   * The file was recorded corrupt by an earlier run of this output folder and has since been removed: it keeps its
+   * place in files[rank::world] (so the other tasks' results stay valid) and is read as empty.
+   */
+  gone?: boolean;
 }
 
 export interface GenericReaderOptions {
@@ -38,6 +50,8 @@ export interface MapTaskArgs {
   /** Prefix for excluded/rejects file names ("" for the first phase). */
   filePrefix: string;
   reader: GenericReaderOptions;
+  /** Stop at the first input file that cannot be read to its end (default: keep its records, record it, go on). */
+  strict?: boolean;
 }
 
 export function partName(rank: number, ext = '.jsonl.zst'): string {
@@ -130,6 +144,8 @@ interface TaskInput {
   sizes: number[];
   totalBytes: number;
   bytesDone: number;
+  /** Files that could not be read to their end (their records before the damage were kept). */
+  corrupt: CorruptFile[];
 }
 
 /**
@@ -157,56 +173,86 @@ async function* readAndUnify(
       ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
       : (rec: Record<string, unknown>, loc: RecordLocation) =>
           recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
-    for await (const it of readRecords(f.path, ropts)) {
-      readSt.in++;
-      if (it.kind === 'reject') {
-        readSt.rejected++;
-        addCount(readSt.rejected_by_error, errorKind(it.error));
-        await out.rejects.write(it.loc, 'read', it.error, it.raw);
-        continue;
-      }
-      readSt.out++;
-      unifySt.in++;
-      const u0 = performance.now();
-      let r: ReturnType<typeof convert>;
-      try {
-        r = convert(it.record, it.loc);
-      } catch (e) {
-        unifyTime.ms += performance.now() - u0;
-        const msg = (e as Error)?.message ?? String(e);
-        unifySt.rejected++;
-        // adapters prefix their messages with the corpus name; count by what went wrong
-        const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
-        addCount(unifySt.rejected_by_error, errorKind(kindMsg));
-        let raw: string;
+    const records = f.gone ? undefined : readRecords(f.path, ropts);
+    let recordsRead = 0;
+    try {
+      while (records) {
+        let next: IteratorResult<ReadItem>;
         try {
-          raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-        } catch {
-          raw = String(it.record);
+          next = await records.next();
+        } catch (e) {
+          if (!(e instanceof InputFileError) || !e.corrupt || args.strict) throw e;
+          // keep what was read, record the file, go on with the next one
+          const c: CorruptFile = {
+            file: displayPath(f.path),
+            path: f.path,
+            reader: e.reader,
+            ...(e.offset !== undefined ? { offset: e.offset } : {}),
+            records_read: recordsRead,
+            error: e.reason,
+          };
+          input.corrupt.push(c);
+          await out.rejects.writeCorruptFile(c);
+          ctx.log(
+            `${e.message}: kept the ${recordsRead} record(s) before it; recorded in rejects/ (--strict stops instead)`,
+          );
+          break;
         }
-        await out.rejects.write(it.loc, 'unify', msg, preview(raw));
-        continue;
+        if (next.done) break;
+        const it = next.value;
+        recordsRead++;
+        readSt.in++;
+        if (it.kind === 'reject') {
+          readSt.rejected++;
+          addCount(readSt.rejected_by_error, errorKind(it.error));
+          await out.rejects.write(it.loc, 'read', it.error, it.raw);
+          continue;
+        }
+        readSt.out++;
+        unifySt.in++;
+        const u0 = performance.now();
+        let r: ReturnType<typeof convert>;
+        try {
+          r = convert(it.record, it.loc);
+        } catch (e) {
+          unifyTime.ms += performance.now() - u0;
+          const msg = (e as Error)?.message ?? String(e);
+          unifySt.rejected++;
+          // adapters prefix their messages with the corpus name; count by what went wrong
+          const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
+          addCount(unifySt.rejected_by_error, errorKind(kindMsg));
+          let raw: string;
+          try {
+            raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+          } catch {
+            raw = String(it.record);
+          }
+          await out.rejects.write(it.loc, 'unify', msg, preview(raw));
+          continue;
+        }
+        unifyTime.ms += performance.now() - u0;
+        if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
+          const d = r as { drop: string; value?: number | string };
+          unifySt.dropped++;
+          addCount(unifySt.dropped_by_rule, d.drop);
+          const tf = corpus?.reader.textField ?? 'text';
+          const t = it.record[tf];
+          const pseudo: Document = {
+            id: `${displayPath(it.loc.file)}:${it.loc.line}`,
+            text: typeof t === 'string' ? t : JSON.stringify(it.record),
+            source: corpus?.name ?? f.corpus ?? '',
+            meta: { file: displayPath(it.loc.file), line: it.loc.line },
+          };
+          await out.excluded.write(pseudo, 'unify', d.drop, d.value);
+          continue;
+        }
+        const doc = r as Document;
+        unifySt.out++;
+        unifySt.bytes_out += utf8Len(doc.text);
+        yield doc;
       }
-      unifyTime.ms += performance.now() - u0;
-      if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
-        const d = r as { drop: string; value?: number | string };
-        unifySt.dropped++;
-        addCount(unifySt.dropped_by_rule, d.drop);
-        const tf = corpus?.reader.textField ?? 'text';
-        const t = it.record[tf];
-        const pseudo: Document = {
-          id: `${displayPath(it.loc.file)}:${it.loc.line}`,
-          text: typeof t === 'string' ? t : JSON.stringify(it.record),
-          source: corpus?.name ?? f.corpus ?? '',
-          meta: { file: displayPath(it.loc.file), line: it.loc.line },
-        };
-        await out.excluded.write(pseudo, 'unify', d.drop, d.value);
-        continue;
-      }
-      const doc = r as Document;
-      unifySt.out++;
-      unifySt.bytes_out += utf8Len(doc.text);
-      yield doc;
+    } finally {
+      await records?.return(undefined);
     }
     input.bytesDone += input.sizes[fi];
     ctx.progress(input.bytesDone, input.totalBytes);
@@ -263,7 +309,8 @@ function meteredStage(
       );
     } catch (e) {
       const err = e as Error;
-      if (err?.message?.startsWith('stage "')) throw err;
+      // an error from upstream (another stage, or reading: it names its reader and file) is not this stage's
+      if (err?.message?.startsWith('stage "') || err instanceof InputFileError) throw err;
       throw new Error(`stage "${step.name}" (${step.op}): ${err?.message ?? String(e)}`, { cause: e });
     }
   })();
@@ -330,8 +377,14 @@ async function runMapTask(
 ): Promise<MapTaskStats> {
   const t0 = performance.now();
   const files = args.files.filter((_, i) => i % world === rank);
-  const sizes = files.map((f) => statSync(f.path).size);
-  const input: TaskInput = { files, sizes, totalBytes: sizes.reduce((a, b) => a + b, 0), bytesDone: 0 };
+  const sizes = files.map((f) => (f.gone ? 0 : statSync(f.path).size));
+  const input: TaskInput = {
+    files,
+    sizes,
+    totalBytes: sizes.reduce((a, b) => a + b, 0),
+    bytesDone: 0,
+    corrupt: [],
+  };
   const out = new TaskOutputs(args, rank);
 
   const readSt = newStage('read', 'read', args.phase);
@@ -379,6 +432,7 @@ async function runMapTask(
     input_bytes: input.totalBytes,
     seconds: (performance.now() - t0) / 1000,
     cut,
+    corrupt_files: input.corrupt,
     stages: stageStats,
     outputs: out.paths(),
   };

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, linkSync, copyFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve, isAbsolute } from 'node:path';
+import { basename, join, resolve, isAbsolute } from 'node:path';
 import { REPO_ROOT } from './node-entry.ts';
 import type { Executor } from './executor-types.ts';
 import type { GlobalOp, GlobalOpResult } from './stage.ts';
@@ -13,6 +13,7 @@ import { LocalExecutor } from './executor.ts';
 import { pipelineOperators, type OperatorRegistry } from './registry.ts';
 import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
 import { acquireDirLock } from './lock.ts';
+import { markerPath, readMarker } from './markers.ts';
 import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
 import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
@@ -22,6 +23,8 @@ import {
   mergeCounts,
   stageProblems,
   formatStats,
+  type CorruptFile,
+  type MapTaskStats,
   type RunStats,
   type StageStats,
 } from './stats.ts';
@@ -44,6 +47,11 @@ export interface RunOptions {
   tasks?: number;
   /** Start over: remove this run's previous outputs and state in outDir. */
   fresh?: boolean;
+  /**
+   * Stop at the first input file that cannot be read to its end (truncated or corrupt). Default: keep the records
+   * read before the damage, record the file in OUT/rejects/ and stats.json (`corrupt_files`), finish the run.
+   */
+  strict?: boolean;
   quiet?: boolean;
   /** Generic reader options for inputs without a corpus. */
   reader?: GenericReaderOptions;
@@ -143,6 +151,11 @@ function listFiles(dir: string): string[] {
     : [];
 }
 
+type FingerprintFile =
+  | { path: string; corpus: string | null; size: number; mtime: number }
+  | { path: string; corpus: string | null; gone: true };
+type Fingerprint = ReturnType<typeof runFingerprint>;
+
 /** Everything that identifies a run: resuming needs the same recipe, inputs (with sizes and times), tasks and reader. */
 function runFingerprint(
   recipe: { name: string },
@@ -154,7 +167,8 @@ function runFingerprint(
   return {
     recipe: recipe.name,
     steps: steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
-    files: files.map((f) => {
+    files: files.map((f): FingerprintFile => {
+      if (f.gone) return { path: f.path, corpus: f.corpus ?? null, gone: true };
       const st = statSync(f.path);
       return { path: f.path, corpus: f.corpus ?? null, size: st.size, mtime: Math.floor(st.mtimeMs) };
     }),
@@ -163,24 +177,111 @@ function runFingerprint(
   };
 }
 
+/** The input files (absolute paths) that the tasks of the first phase recorded as corrupt. */
+function recordedCorrupt(stateDir: string, phase: string): Set<string> {
+  const out = new Set<string>();
+  const dir = join(stateDir, phase);
+  for (const n of existsSync(dir) ? readdirSync(dir) : []) {
+    if (!/^\d+\.json$/.test(n)) continue;
+    const m = readMarker<MapTaskStats>(join(dir, n));
+    for (const c of m?.stats.corrupt_files ?? []) out.add(c.path);
+  }
+  return out;
+}
+
+/**
+ * A rerun after the user removed or replaced input files that the previous run recorded as corrupt (and changed
+ * nothing else) resumes: a removed file keeps its place in files[rank::world] marked gone, so the other tasks'
+ * results stay valid. Returns the files to run with and the first-phase ranks to run again, or undefined when the
+ * difference is anything else (the run is then refused as before).
+ */
+function reconcileCorrupt(
+  prev: Fingerprint,
+  files: MapInputFile[],
+  stateDir: string,
+  phase0: string,
+): { files: MapInputFile[]; ranks: number[]; changed: string[] } | undefined {
+  const now = new Map(files.map((f) => [f.path, f]));
+  const before = new Set(prev.files.map((f) => f.path));
+  if (files.some((f) => !before.has(f.path))) return undefined;
+  const corrupt = recordedCorrupt(stateDir, phase0);
+  const out: MapInputFile[] = [];
+  const changedAt: number[] = [];
+  for (const [i, p] of prev.files.entries()) {
+    const f = now.get(p.path);
+    if ('gone' in p) {
+      out.push(f ?? { path: p.path, ...(p.corpus ? { corpus: p.corpus } : {}), gone: true });
+      if (f) changedAt.push(i);
+      continue;
+    }
+    if (f && (f.corpus ?? null) === p.corpus) {
+      const st = statSync(f.path);
+      if (st.size === p.size && Math.floor(st.mtimeMs) === p.mtime) {
+        out.push(f);
+        continue;
+      }
+    }
+    if (!corrupt.has(p.path) || (f && (f.corpus ?? null) !== p.corpus)) return undefined;
+    out.push(f ?? { path: p.path, ...(p.corpus ? { corpus: p.corpus } : {}), gone: true });
+    changedAt.push(i);
+  }
+  const ranks = [...new Set(changedAt.map((i) => i % prev.tasks))].sort((a, b) => a - b);
+  return { files: out, ranks, changed: changedAt.map((i) => displayPath(prev.files[i].path)) };
+}
+
+/**
+ * Forget what depends on the given first-phase ranks: their completion markers and their excluded/rejects files,
+ * and every later phase's state and outputs (redone from the first phase's documents).
+ */
+function invalidateRanks(outDir: string, stateDir: string, phase0: string, ranks: number[]): void {
+  for (const r of ranks) {
+    rmSync(markerPath(stateDir, phase0, r), { force: true });
+    rmSync(join(outDir, 'excluded', partName(r)), { force: true });
+    rmSync(join(outDir, 'rejects', partName(r, '.jsonl')), { force: true });
+  }
+  for (const n of existsSync(stateDir) ? readdirSync(stateDir) : [])
+    if (n !== 'run.json' && n !== phase0) rmSync(join(stateDir, n), { recursive: true, force: true });
+  for (const d of ['excluded', 'rejects'])
+    for (const f of listFiles(join(outDir, d))) if (!/^part-\d+\./.test(basename(f))) rmSync(f, { force: true });
+}
+
 /**
  * One run per output folder: --fresh removes a previous run; otherwise an existing run must have the same fingerprint
- * (it is resumed) or the run is refused. Records the fingerprint and removes stale temporary files.
+ * (it is resumed) or the run is refused, except that input files the previous run recorded as corrupt may have been
+ * removed or replaced (their tasks and every later phase run again). Records the fingerprint and removes stale
+ * temporary files. Returns the files to run with (removed corrupt files keep their place, marked gone).
  */
 function claimOutDir(
   outDir: string,
   stateDir: string,
-  fingerprint: ReturnType<typeof runFingerprint>,
+  make: (files: MapInputFile[]) => Fingerprint,
+  files: MapInputFile[],
+  phase0: string,
   fresh: boolean | undefined,
   log: (s: string) => void,
-): void {
+): MapInputFile[] {
   const runFile = join(stateDir, 'run.json');
+  let fingerprint = make(files);
   if (fresh) {
     for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json'])
       rmSync(join(outDir, d), { recursive: true, force: true });
   } else if (existsSync(runFile)) {
-    const prev = JSON.parse(readFileSync(runFile, 'utf8'));
-    if (!sameJson(prev, fingerprint)) {
+    const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Fingerprint;
+    const sameRun = (a: Fingerprint, b: Fingerprint) =>
+      a.recipe === b.recipe && sameJson(a.steps, b.steps) && sameJson(a.reader, b.reader);
+    const fixed =
+      !sameJson(prev, fingerprint) && sameRun(prev, fingerprint) && reconcileCorrupt(prev, files, stateDir, phase0);
+    if (fixed && make(fixed.files).tasks === prev.tasks) {
+      files = fixed.files;
+      fingerprint = make(files);
+      if (fixed.ranks.length) {
+        invalidateRanks(outDir, stateDir, phase0, fixed.ranks);
+        log(
+          `input file(s) recorded corrupt by the last run were removed or replaced (${fixed.changed.join(', ')}): ` +
+            `task(s) ${fixed.ranks.join(', ')} of ${phase0} and every later phase run again; the rest is resumed`,
+        );
+      }
+    } else if (!sameJson(prev, fingerprint)) {
       const what =
         !sameJson(prev.steps, fingerprint.steps) || prev.recipe !== fingerprint.recipe
           ? 'recipe'
@@ -196,6 +297,7 @@ function claimOutDir(
   mkdirSync(stateDir, { recursive: true });
   writeFileAtomic(runFile, JSON.stringify(fingerprint, null, 1) + '\n');
   for (const d of ['docs', 'excluded', 'rejects']) removeStaleTemps(join(outDir, d));
+  return files;
 }
 
 /** The run's accounting, accumulated phase by phase. */
@@ -212,6 +314,7 @@ class RunTotals {
   prevKept: number | undefined;
   droppedByRule: Record<string, number> = {};
   rejectedByError: Record<string, number> = {};
+  corruptFiles: CorruptFile[] = [];
 }
 
 /** What every phase needs. */
@@ -222,6 +325,7 @@ interface RunContext {
   executor: Executor;
   operators: OperatorRegistry;
   quiet?: boolean;
+  strict?: boolean;
   log: (s: string) => void;
 }
 
@@ -245,6 +349,7 @@ async function runMapPhase(
     docsDir,
     filePrefix: pi === 0 ? '' : `${ph.name}-`,
     reader: pi === 0 ? reader : {},
+    ...(c.strict ? { strict: true } : {}),
   };
   if (!c.quiet)
     c.log(
@@ -272,6 +377,7 @@ async function runMapPhase(
     pKept += r.kept;
     pDropped += r.dropped;
     pRejected += r.rejected;
+    t.corruptFiles.push(...(r.corrupt_files ?? []));
     const { stages: _s, ...rest } = r;
     t.tasks.push(rest);
   }
@@ -401,18 +507,27 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const operators = o.operators ?? pipelineOperators;
   const steps = await resolveSteps(recipe, operators);
   const specs = o.inputs?.length ? o.inputs : recipe.input ? ([] as string[]).concat(recipe.input) : [DEFAULT_INPUT];
-  const files = await resolveInputs(specs);
+  let files = await resolveInputs(specs);
   if (!files.length) throw new Error('no input files');
   const phases = planPhases(steps);
   const outDir = resolve(o.outDir);
   const stateDir = join(outDir, '.state');
   const workers = Math.max(1, o.workers ?? availableParallelism());
-  const world0 = Math.max(1, Math.min(files.length, o.tasks ?? DEFAULT_MAX_TASKS));
+  const worldOf = (fs: MapInputFile[]) => Math.max(1, Math.min(fs.length, o.tasks ?? DEFAULT_MAX_TASKS));
   const reader = o.reader ?? {};
-  claimOutDir(outDir, stateDir, runFingerprint(recipe, steps, files, world0, reader), o.fresh, log);
+  files = claimOutDir(
+    outDir,
+    stateDir,
+    (fs) => runFingerprint(recipe, steps, fs, worldOf(fs), reader),
+    files,
+    phases[0].name,
+    o.fresh,
+    log,
+  );
+  const world0 = worldOf(files);
 
   const executor = o.executor ?? new LocalExecutor({ progress: { quiet: o.quiet, unit: 'bytes' } });
-  const c: RunContext = { outDir, stateDir, workers, executor, operators, quiet: o.quiet, log };
+  const c: RunContext = { outDir, stateDir, workers, executor, operators, quiet: o.quiet, strict: o.strict, log };
   const t = new RunTotals();
   let inputs: MapInputFile[] = files;
   let docsOutputs: string[] = [];
@@ -437,7 +552,9 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     recipe: recipe.name,
     description: recipe.description,
     out_dir: outDir,
-    inputs: files.map((f) => ({ path: displayPath(f.path), ...(f.corpus ? { corpus: f.corpus } : {}) })),
+    inputs: files
+      .filter((f) => !f.gone)
+      .map((f) => ({ path: displayPath(f.path), ...(f.corpus ? { corpus: f.corpus } : {}) })),
     workers,
     started: started.toISOString(),
     finished: finished.toISOString(),
@@ -448,6 +565,7 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     dropped_by_rule: t.droppedByRule,
     rejected,
     rejected_by_error: t.rejectedByError,
+    corrupt_files: t.corruptFiles,
     invariant: {
       ok: problems.length === 0,
       check: 'read = kept + dropped + rejected (run, every phase and every stage)',

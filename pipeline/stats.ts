@@ -63,6 +63,20 @@ export function errorKind(message: string): string {
 }
 
 /** What one map task returns (and its completion marker holds). */
+/** An input file that could not be read to its end (truncated or corrupt): the records before the damage were kept. */
+export interface CorruptFile {
+  /** As shown in messages (relative to the working folder when inside it). */
+  file: string;
+  /** Absolute path (what a rerun compares). */
+  path: string;
+  reader: string;
+  /** The (compressed) byte position the reader had reached, when known. */
+  offset?: number;
+  /** Records read from the file before the damage (kept, dropped or rejected like any other). */
+  records_read: number;
+  error: string;
+}
+
 export interface MapTaskStats {
   phase: string;
   rank: number;
@@ -76,6 +90,8 @@ export interface MapTaskStats {
   seconds: number;
   /** True when a limit/head op stopped reading early. */
   cut: boolean;
+  /** Input files of this task that could not be read to their end (absent in markers of older runs). */
+  corrupt_files?: CorruptFile[];
   stages: StageStats[];
   outputs: { docs: string; excluded?: string; rejects?: string };
 }
@@ -96,6 +112,8 @@ export interface RunStats {
   dropped_by_rule: Record<string, number>;
   rejected: number;
   rejected_by_error: Record<string, number>;
+  /** Input files that could not be read to their end: their records before the damage are in the counts above. */
+  corrupt_files: CorruptFile[];
   invariant: { ok: boolean; check: string; problems: string[] };
   stages: StageStats[];
   phases: {
@@ -183,6 +201,14 @@ export function formatStats(s: RunStats): string {
     const er = [['rejected by error', 'records']];
     for (const [k, v] of errs) er.push([k, n(v)]);
     lines.push(table(er, [false, true]));
+  }
+  if (s.corrupt_files?.length) {
+    lines.push('');
+    lines.push(`corrupt input files: ${s.corrupt_files.length} (read up to the damage, recorded in rejects/):`);
+    for (const c of s.corrupt_files)
+      lines.push(
+        `  ${c.file}${c.offset !== undefined ? ` near byte ${c.offset}` : ''}, after ${n(c.records_read)} record(s): ${c.error}`,
+      );
   }
   lines.push('');
   const mark = s.invariant.ok ? 'OK' : 'VIOLATED';

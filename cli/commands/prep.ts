@@ -34,7 +34,14 @@ options:
   --executor KIND      local (default: worker processes on this machine) or slurm (job arrays; needs a shared
                        filesystem; settings from STEEL_SLURM_* variables, see pipeline/slurm/slurm.ts)
   --fresh              remove previous outputs and state in OUT and start over
+  --strict             stop at the first input file that cannot be read to its end (truncated or corrupt .gz/.zst,
+                       damaged Parquet/Arrow); default: keep its records read before the damage, record the file in
+                       OUT/rejects/ and stats.json (corrupt_files), finish the run and exit with status 3
   --quiet              no progress or summary (stats.json is still written)
+
+exit status: 0 done; 1 error (nothing skipped silently: the message names the file); 3 done, but some input files
+were corrupt (listed in the summary, stats.json and OUT/rejects/; replace or remove them and rerun the same
+command: only their tasks and the later phases run again).
 
 environment: STEEL_PROGRESS=lines forces line logs; STEEL_PROGRESS_INTERVAL_MS sets their period (default 10000).`;
 
@@ -54,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       format: { type: 'string' },
       executor: { type: 'string', default: 'local' },
       fresh: { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -94,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
     workers: int('workers', values.workers),
     tasks: int('tasks', values.tasks),
     fresh: values.fresh,
+    strict: values.strict,
     quiet: values.quiet,
     reader: {
       ...(values['text-field'] ? { textField: values['text-field'] } : {}),
@@ -106,5 +115,16 @@ export async function run(argv: string[]): Promise<number> {
     console.error(
       `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
     );
-  return stats.invariant.ok ? 0 : 1;
+  if (!stats.invariant.ok) return 1;
+  if (stats.corrupt_files.length) {
+    console.error(
+      `${stats.corrupt_files.length} input file(s) could not be read to their end (kept the records before the damage): ` +
+        `${stats.corrupt_files.map((c) => c.file).join(', ')}; replace or remove them and rerun the same command (exit status ${EXIT_CORRUPT_INPUT})`,
+    );
+    return EXIT_CORRUPT_INPUT;
+  }
+  return 0;
 }
+
+/** `steel prep` finished, but some input files were truncated or corrupt (documented in --help and the README). */
+export const EXIT_CORRUPT_INPUT = 3;

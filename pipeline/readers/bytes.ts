@@ -17,6 +17,12 @@ export function stripCompression(file: string): string {
 
 const CHUNK = 1 << 20;
 
+/** An error of the system (ENOENT, EACCES, EIO...) passes through as is: it is not damage in the file. */
+function systemError(e: unknown): Error | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && /^E[A-Z]+$/.test(code) ? (e as Error) : undefined;
+}
+
 /**
  * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (frame by frame through libzstd wasm, or
  * fzstd streaming for frames without a declared size; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
@@ -47,7 +53,7 @@ export async function* openBytes(
       try {
         for await (const c of gunzip as AsyncIterable<Buffer>) yield c;
       } catch (e) {
-        throw new Error(`${file}: corrupt gzip stream: ${(e as Error).message}`);
+        throw systemError(e) ?? new Error(`${file}: corrupt gzip stream: ${(e as Error).message}`, { cause: e });
       }
     } else {
       try {
@@ -56,8 +62,9 @@ export async function* openBytes(
           onBytes?.(done, total);
         });
       } catch (e) {
-        throw new Error(
-          `${file}: truncated or corrupt zstd stream (near compressed byte ${done}): ${(e as Error).message}`,
+        throw (
+          systemError(e) ??
+          new Error(`${file}: truncated or corrupt zstd stream: ${(e as Error).message}`, { cause: e })
         );
       }
     }

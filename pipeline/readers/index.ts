@@ -33,9 +33,26 @@ export function detectFormat(file: string): InputFormat {
   return 'text';
 }
 
-/** Stream the raw records of one file (format from options or file name). */
-export function readRecords(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
-  const format = opts.format ?? detectFormat(file);
+/**
+ * A file that could not be read to its end: truncated or corrupt compression, a damaged Parquet page or Arrow
+ * batch, an I/O error. The records before the damage were produced. `corrupt` is false for errors of the system
+ * (missing file, permission, I/O), which a run does not skip; `offset` is the (compressed) byte position the reader
+ * had reached, when known.
+ */
+export class InputFileError extends Error {
+  constructor(
+    readonly reader: string,
+    readonly file: string,
+    readonly reason: string,
+    readonly offset: number | undefined,
+    readonly corrupt: boolean,
+  ) {
+    super(`${reader} reader: ${displayPath(file)}${offset !== undefined ? ` (near byte ${offset})` : ''}: ${reason}`);
+    this.name = 'InputFileError';
+  }
+}
+
+function readerFor(format: InputFormat, file: string, opts: ReadOptions): AsyncGenerator<ReadItem> {
   switch (format) {
     case 'jsonl':
       return readJsonl(file, opts);
@@ -47,6 +64,46 @@ export function readRecords(file: string, opts: ReadOptions = {}): AsyncGenerato
       return readText(file, opts);
     default:
       throw new Error(`unknown input format "${format as string}" for ${file}`);
+  }
+}
+
+/**
+ * Stream the raw records of one file (format from options or file name). Any error while reading is an
+ * InputFileError naming the reader and the file once (readers' own "FILE: " prefixes are dropped).
+ */
+export async function* readRecords(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  const format = opts.format ?? detectFormat(file);
+  if (opts.encoding) {
+    try {
+      new TextDecoder(opts.encoding);
+    } catch {
+      throw new Error(`unknown encoding "${opts.encoding}" (reading ${displayPath(file)})`);
+    }
+  }
+  let offset: number | undefined;
+  const onBytes = opts.onBytes;
+  const it = readerFor(format, file, {
+    ...opts,
+    onBytes: (done, total) => {
+      offset = done;
+      onBytes?.(done, total);
+    },
+  });
+  while (true) {
+    let r: IteratorResult<ReadItem>;
+    try {
+      r = await it.next();
+    } catch (e) {
+      if (e instanceof InputFileError) throw e;
+      const err = e as NodeJS.ErrnoException;
+      let reason = err?.message ?? String(e);
+      for (const prefix of [`${file}: `, `${displayPath(file)}: `])
+        if (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
+      const system = typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code);
+      throw new InputFileError(format, file, reason, offset, !system);
+    }
+    if (r.done) return;
+    yield r.value;
   }
 }
 

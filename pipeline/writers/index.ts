@@ -39,6 +39,19 @@ export interface RejectLine {
   raw?: string;
 }
 
+/** Line of OUT/rejects/ for an input file that could not be read to its end (stage "read", `corrupt_file: true`). */
+export interface CorruptFileLine {
+  corrupt_file: true;
+  file: string;
+  reader: string;
+  /** The (compressed) byte position the reader had reached, when known. */
+  offset?: number;
+  /** Records read before the damage (those were kept, dropped or rejected as usual). */
+  records_read: number;
+  error: string;
+  stage: 'read';
+}
+
 /** Keeps what stages dropped (created only when something is dropped). */
 export class ExclusionWriter {
   private readonly w: LazyJsonlWriter;
@@ -91,6 +104,19 @@ export class RejectsWriter {
       error,
       stage,
       ...(raw !== undefined ? { raw } : {}),
+    };
+    return this.w.write(line);
+  }
+  /** Record an input file that could not be read to its end. */
+  writeCorruptFile(c: Omit<CorruptFileLine, 'corrupt_file' | 'stage'>): Promise<void> {
+    const line: CorruptFileLine = {
+      corrupt_file: true,
+      file: c.file,
+      reader: c.reader,
+      ...(c.offset !== undefined ? { offset: c.offset } : {}),
+      records_read: c.records_read,
+      error: c.error,
+      stage: 'read',
     };
     return this.w.write(line);
   }

@@ -1,0 +1,179 @@
+/**
+ * Input files that cannot be read to their end (truncated .gz/.zst, a damaged Parquet page): the records before the
+ * damage are kept, the file is recorded in rejects/ and stats.json, the run finishes (`steel prep` exits 3);
+ * --strict stops at the first one; a rerun after removing or replacing the file resumes the rest.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { runPipeline } from './runner.ts';
+import { markerPath } from './executor.ts';
+import { InputFileError, readRecords } from './readers/index.ts';
+import { openParquetDocWriter, zstdCompressChunk } from './writers/index.ts';
+import { tmpDir } from './test-fixtures/tmp-dir.ts';
+
+/** k JSONL lines with ids P-0..P-(k-1); long enough texts that a cut keeps some whole records. */
+function lines(prefix: string, k: number): Buffer {
+  return Buffer.from(
+    Array.from({ length: k }, (_, j) =>
+      JSON.stringify({ id: `${prefix}-${j}`, text: `${prefix} ${j} ` + `w${j} `.repeat(40) }),
+    ).join('\n') + '\n',
+  );
+}
+
+/** a.jsonl.gz (sound, 50 docs), b.jsonl.gz (gzip cut to 60%), c.jsonl.zst (zstd cut 7 bytes short). */
+async function inputs(dir: string): Promise<{ a: string; b: string; c: string }> {
+  const a = join(dir, 'a.jsonl.gz');
+  const b = join(dir, 'b.jsonl.gz');
+  const c = join(dir, 'c.jsonl.zst');
+  writeFileSync(a, gzipSync(lines('a', 50)));
+  const gb = gzipSync(lines('b', 400));
+  writeFileSync(b, gb.subarray(0, Math.floor(gb.length * 0.6)));
+  const zc = await zstdCompressChunk(lines('c', 30));
+  writeFileSync(c, zc.subarray(0, zc.length - 7));
+  return { a, b, c };
+}
+
+const rejectLines = (out: string) =>
+  readdirSync(join(out, 'rejects')).flatMap((f) =>
+    readFileSync(join(out, 'rejects', f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
+
+test('a truncated .gz and .zst: records before the damage kept, files recorded, run finishes', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  const { a, b, c } = await inputs(dir);
+  const out = join(dir, 'out');
+  const stats = await runPipeline({
+    recipe: 'basic',
+    inputs: [join(dir, '*.jsonl.*')],
+    outDir: out,
+    workers: 1,
+    quiet: true,
+    log: () => {},
+  });
+  assert.ok(stats.invariant.ok, stats.invariant.problems.join('; '));
+  const byFile = new Map(stats.corrupt_files.map((x) => [x.path, x]));
+  assert.deepEqual([...byFile.keys()].sort(), [b, c]);
+  const cb = byFile.get(b)!;
+  assert.equal(cb.reader, 'jsonl');
+  assert.match(cb.error, /corrupt gzip stream: unexpected end of file/);
+  assert.ok(cb.records_read > 0 && cb.records_read < 400, `read ${cb.records_read} of b before the cut`);
+  assert.equal(typeof cb.offset, 'number');
+  assert.doesNotMatch(cb.error, /b\.jsonl\.gz/, 'the file is named once, by the message, not again in the reason');
+  // every record read is accounted for: a's 50 + what b and c gave before their damage
+  assert.equal(stats.read, 50 + cb.records_read + byFile.get(c)!.records_read);
+  assert.equal(stats.kept, stats.read);
+  const rj = rejectLines(out).filter((r) => r.corrupt_file);
+  assert.deepEqual(rj.map((r) => r.file).sort(), [stats.corrupt_files[0].file, stats.corrupt_files[1].file].sort());
+  for (const r of rj) {
+    assert.equal(r.stage, 'read');
+    assert.equal(typeof r.offset, 'number');
+    assert.ok(r.error.length > 0);
+  }
+  const saved = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
+  assert.equal(saved.corrupt_files.length, 2);
+  // the task log says what happened and what was kept
+  const taskLog = readFileSync(join(out, '.state', 'p0-map', 'tasks.log'), 'utf8');
+  assert.match(taskLog, /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip stream.*kept the \d+ record/);
+  // the sound file is whole
+  assert.ok(statSync(a).size > 0);
+});
+
+test('--strict stops at the first corrupt file, naming the reader and the file (not a recipe step)', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  await inputs(dir);
+  await assert.rejects(
+    runPipeline({
+      recipe: { name: 'r', steps: [{ op: 'nfkc' }, { op: 'limit', params: { n: 100000 } }] },
+      inputs: [join(dir, 'b.jsonl.gz')],
+      outDir: join(dir, 'out'),
+      workers: 1,
+      quiet: true,
+      strict: true,
+      log: () => {},
+    }),
+    (e: Error) => {
+      assert.match(e.message, /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip stream/);
+      assert.doesNotMatch(e.message, /stage "/);
+      assert.equal(e.message.split('b.jsonl.gz').length - 1, 1, `file named once: ${e.message}`);
+      return true;
+    },
+  );
+});
+
+test('a rerun after removing or replacing a corrupt file resumes the other tasks; other input changes are refused', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  const { a, b, c } = await inputs(dir);
+  const out = join(dir, 'out');
+  const opts = { recipe: 'basic', inputs: [join(dir, '*.jsonl.*')], outDir: out, workers: 1, quiet: true };
+  const first = await runPipeline({ ...opts, log: () => {} });
+  assert.equal(first.corrupt_files.length, 2);
+  const markerA = readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8');
+
+  rmSync(b);
+  writeFileSync(c, await zstdCompressChunk(lines('c', 30))); // re-downloaded whole
+  const logs: string[] = [];
+  const second = await runPipeline({ ...opts, log: (l) => logs.push(l) });
+  assert.ok(
+    logs.some((l) => /recorded corrupt by the last run were removed or replaced .*task\(s\) 1, 2 of p0-map/.test(l)),
+    logs.join('\n'),
+  );
+  assert.deepEqual(second.corrupt_files, []);
+  assert.equal(second.read, 80);
+  assert.equal(second.kept, 80);
+  assert.equal(readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8'), markerA, 'task 0 was not rerun');
+  assert.equal(rejectLines(out).length, 0, 'the old corrupt-file records are gone');
+  assert.deepEqual(
+    second.inputs.map((i) => i.path.split('/').pop()),
+    ['a.jsonl.gz', 'c.jsonl.zst'],
+  );
+
+  // the same command again: finished, nothing changes
+  const third = await runPipeline({ ...opts, log: () => {} });
+  assert.equal(third.read, 80);
+
+  // a sound file changed: still a different run
+  writeFileSync(a, gzipSync(lines('a', 51)));
+  await assert.rejects(runPipeline({ ...opts, log: () => {} }), /different input files; use --fresh/);
+});
+
+test('a damaged Parquet page names the reader and the file', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  const p = join(dir, 'd.parquet');
+  const w = await openParquetDocWriter(p, { rowGroupRows: 500 });
+  for (let i = 0; i < 2000; i++) await w.write({ id: `d${i}`, text: `doc ${i} `.repeat(20), source: 's', meta: {} });
+  await w.close();
+  const buf = readFileSync(p);
+  buf.fill(0x55, Math.floor(buf.length * 0.6), Math.floor(buf.length * 0.6) + 400);
+  writeFileSync(p, buf);
+  let n = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const _ of readRecords(p)) n++;
+    })(),
+    (e: Error) => {
+      assert.ok(e instanceof InputFileError, String(e));
+      assert.equal(e.reader, 'parquet');
+      assert.equal(e.file, p);
+      assert.ok(e.corrupt);
+      assert.match(e.message, /^parquet reader: \S*d\.parquet/);
+      return true;
+    },
+  );
+  assert.ok(n > 0 && n < 2000, `the row groups before the damage were read (${n})`);
+});
+
+test('a missing file is an error of the system, not a corrupt file', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  await assert.rejects(
+    (async () => {
+      for await (const _ of readRecords(join(dir, 'nope.jsonl.gz'))) void _;
+    })(),
+    (e: Error) => e instanceof InputFileError && !e.corrupt && /ENOENT/.test(e.message),
+  );
+});
