@@ -4,7 +4,8 @@ import { readFileSync, readdirSync, writeFileSync, truncateSync, statSync, exist
 import { join } from 'node:path';
 import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
-import { setTestHooks, TEST_HOOKS_ENV, testHooksEnv } from '../pipeline/settings.ts';
+import { setTestHooks } from '../pipeline/settings.ts';
+import { HOOKED_WORKER, TEST_HOOKS_ENV, testHooksEnv } from '../pipeline/test-fixtures/hooks.ts';
 import { writeFixture } from './fixtures.ts';
 import { buildConfig, exactParams, minhashParams, simhashParams } from './params.ts';
 import { runDedup } from './run.ts';
@@ -253,7 +254,7 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
     log: noLog,
   });
   const out = join(dir, 'out');
-  const ex = new LocalExecutor({ inProcess: 'never', ...quiet });
+  const ex = new LocalExecutor({ inProcess: 'never', ...quiet, worker: HOOKED_WORKER }); // injects the hooks
   const crashes = ['signatures', 'buckets', 'cc-large', 'cc-small', 'join', 'reduce', 'filter', 'index'];
   for (const c of crashes) {
     Object.assign(process.env, testHooksEnv({ dedupCrash: c })); // for the worker processes

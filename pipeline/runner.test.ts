@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
 import { runPipeline, parseInputSpec, planPhases } from './runner.ts';
 import { loadRecipe, resolveSteps, parseRecipe } from './recipe.ts';
-import { readMarker, markerPath } from './executor.ts';
-import { TEST_HOOKS_ENV, testHooksEnv } from './settings.ts';
+import { LocalExecutor, readMarker, markerPath } from './executor.ts';
+import { HOOKED_WORKER, TEST_HOOKS_ENV, testHooksEnv } from './test-fixtures/hooks.ts';
 import { zstdCompressChunk } from './writers/index.ts';
 import { pipelineOperators } from './registry.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
@@ -218,11 +218,12 @@ test('resume after a killed worker: rerun redoes only the unfinished task; outpu
   assert.equal(a.read, 6000);
 
   const crashed = join(dir, 'crashed');
-  // the worker processes inherit the hooks through the one test-hook channel
+  // the worker processes (a test entry) get the hooks through the one test-hook channel
   Object.assign(process.env, testHooksEnv({ crashAfterDocs: 700, crashRank: 2 }));
   try {
+    const executor = new LocalExecutor({ progress: { quiet: true }, worker: HOOKED_WORKER });
     await assert.rejects(
-      runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true }),
+      runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true, executor }),
       /rank 2: worker process \d+ died while running the task \(signal SIGKILL\)/,
     );
   } finally {

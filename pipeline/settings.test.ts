@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setting, settingsTable, setTestHooks, testHooks, testHooksEnv, TEST_HOOKS_ENV } from './settings.ts';
+import { setting, settingsTable, setTestHooks, testHooks } from './settings.ts';
+import { injectTestHooksFromEnv, testHooksEnv } from './test-fixtures/hooks.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -58,21 +59,28 @@ test('settings: typed values, defaults when unset or empty, clear errors naming 
   assert.throws(() => setting('executor', { STEEL_EXECUTOR: 'thread' }), /STEEL_EXECUTOR/);
 });
 
-test('test hooks: injected in process, or carried to children by the one STEEL_TEST_HOOKS variable', () => {
-  const prev = process.env[TEST_HOOKS_ENV];
+test('test hooks: injected, never read from the environment by library code; test worker entries inject theirs', () => {
+  const env = testHooksEnv({ dedupCrash: 'join', crashRank: 2 });
+  const prev = { ...process.env };
   try {
-    delete process.env[TEST_HOOKS_ENV];
-    assert.deepEqual(testHooks(), {});
-    Object.assign(process.env, testHooksEnv({ dedupCrash: 'join', crashRank: 2 }));
-    assert.deepEqual(testHooks(), { dedupCrash: 'join', crashRank: 2 });
+    Object.assign(process.env, env);
+    assert.deepEqual(testHooks(), {}, 'the variable alone does nothing');
     setTestHooks({ dedupMaxGroup: 4 });
-    assert.deepEqual(testHooks(), { dedupMaxGroup: 4 }, 'injected hooks take precedence');
-    setTestHooks(undefined);
-    process.env[TEST_HOOKS_ENV] = '{bad';
-    assert.throws(() => testHooks(), /STEEL_TEST_HOOKS: not JSON/);
+    assert.deepEqual(testHooks(), { dedupMaxGroup: 4 });
+    injectTestHooksFromEnv(env); // what a test worker entry does
+    assert.deepEqual(testHooks(), { dedupCrash: 'join', crashRank: 2 });
+    injectTestHooksFromEnv({});
+    assert.deepEqual(testHooks(), {});
+    assert.throws(() => injectTestHooksFromEnv({ STEEL_TEST_HOOKS: '{bad' }), /STEEL_TEST_HOOKS: not JSON/);
   } finally {
     setTestHooks(undefined);
-    if (prev === undefined) delete process.env[TEST_HOOKS_ENV];
-    else process.env[TEST_HOOKS_ENV] = prev;
+    for (const k of Object.keys(env)) if (!(k in prev)) delete process.env[k];
   }
+});
+
+test('library code reads no test hook from the environment', () => {
+  const offenders = sources(ROOT)
+    .filter((f) => !f.includes('test-fixtures/') && !/(^|\/)test-[^/]+$/.test(f))
+    .filter((f) => /STEEL_TEST_HOOKS|TEST_HOOKS_ENV/.test(readFileSync(join(ROOT, f), 'utf8')));
+  assert.deepEqual(offenders, []);
 });

@@ -4,9 +4,10 @@
  * between two runs in one process takes effect). The README's "Settings" table lists the user-facing ones; a test
  * checks that it does, and that no other module reads a STEEL_* variable.
  *
- * Test hooks (fault injection: crash a worker at a given point, ...) are not settings. Tests inject them: in the test's
- * own process with `setTestHooks`, and for the child processes a test starts (worker processes, Slurm tasks) through
- * one channel, the STEEL_TEST_HOOKS variable holding the JSON of a `TestHooks` object (`testHooksEnv` builds it).
+ * Test hooks (fault injection: crash a worker at a given point, ...) are not settings, and library code never reads
+ * them from the environment: tests inject them with `setTestHooks`, in their own process directly, and in the child
+ * processes they start (worker processes, Slurm tasks) through a test worker entry that injects them before serving
+ * tasks (pipeline/test-fixtures/hooks.ts).
  */
 
 type Env = Record<string, string | undefined>;
@@ -213,35 +214,14 @@ export interface TestHooks {
   echo?: string;
 }
 
-/** The one environment variable that carries test hooks to child processes (JSON of TestHooks). */
-export const TEST_HOOKS_ENV = 'STEEL_TEST_HOOKS';
+let injected: TestHooks = {};
 
-let injected: TestHooks | undefined;
-let parsedRaw: string | undefined;
-let parsed: TestHooks = {};
-
-/** Set (or with undefined, clear) the test hooks of this process; they take precedence over STEEL_TEST_HOOKS. */
+/** Set (or with undefined, clear) the test hooks of this process. */
 export function setTestHooks(h: TestHooks | undefined): void {
-  injected = h;
+  injected = h ?? {};
 }
 
-/** The environment entry that hands `h` to a child process. */
-export function testHooksEnv(h: TestHooks): Record<string, string> {
-  return { [TEST_HOOKS_ENV]: JSON.stringify(h) };
-}
-
-/** The test hooks of this process: set by setTestHooks, else from STEEL_TEST_HOOKS, else none. */
+/** The test hooks of this process (none unless a test injected them with setTestHooks). */
 export function testHooks(): TestHooks {
-  if (injected) return injected;
-  const raw = process.env[TEST_HOOKS_ENV];
-  if (!raw) return {};
-  if (raw !== parsedRaw) {
-    try {
-      parsed = JSON.parse(raw) as TestHooks;
-    } catch (e) {
-      throw new Error(`${TEST_HOOKS_ENV}: not JSON: ${(e as Error).message}`);
-    }
-    parsedRaw = raw;
-  }
-  return parsed;
+  return injected;
 }

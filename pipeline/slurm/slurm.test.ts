@@ -18,7 +18,7 @@ import { LocalExecutor, markerPath, readMarker, TaskFailedError } from '../execu
 import { runPipeline } from '../runner.ts';
 import { operators } from '../../cli/operators.ts';
 import { squareTask } from './test-tasks.ts';
-import { testHooksEnv } from '../settings.ts';
+import { testHooksEnv } from '../test-fixtures/hooks.ts';
 import {
   buildJobScript,
   chunkRanks,
