@@ -149,7 +149,8 @@ export const PRESETS: Record<string, Preset> = {
   },
   // ---- small presets (CPU runs and tests). The CPU presets build a compact vocabulary from the data.
   tiny: {
-    description: 'test model: 2 layers x 32, 4 heads, Soft-MoE 4x1 experts of width 16, vocab 64, context 16',
+    description:
+      'test model: 2 layers x 32, 4 heads, Soft-MoE 4x1 experts of width 16, vocab 64 (on real shards: the 60 most frequent ids + specials + unk), context 16',
     model: steelLike({
       name: 'tiny',
       vocabSize: 64,
@@ -178,7 +179,8 @@ export const PRESETS: Record<string, Preset> = {
     },
   },
   'tiny-dense': {
-    description: 'test model, dense kind: 2 layers x 32, 4 heads (2 kv), SwiGLU 64, vocab 64, context 16',
+    description:
+      'test model, dense kind: 2 layers x 32, 4 heads (2 kv), SwiGLU 64, vocab 64 (on real shards: the 60 most frequent ids + specials + unk), context 16',
     model: steelLike({
       name: 'tiny-dense',
       kind: 'dense',

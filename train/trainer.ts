@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
 import { DataLoader, vocabStats } from './data.ts';
+import { readManifest } from '../tokenizer/shards.ts';
 import {
   lastGoodCheckpoint,
   latestCheckpoint,
@@ -196,7 +197,17 @@ async function freshRun(
   const hyper = { ...o.hyper };
   let vocabIds: Int32Array | null = null;
   if (o.initFrom) ({ model, vocabIds } = initFromModel(o.initFrom, model));
-  else if (model.compactVocab) ({ model, vocabIds } = await compactVocabulary(o.dataDir, model, isRoot, o.outDir, log));
+  else {
+    const cap = vocabCapFor(o.dataDir, model);
+    if (cap !== undefined) {
+      log(
+        `the shards' tokenizer has more ids than preset ${model.name}'s vocabulary (${model.vocabSize}): ` +
+          `training on the ${cap} most frequent ids of the data, the rest as one unknown class`,
+      );
+      model = { ...model, compactVocab: true, vocabCap: cap };
+    }
+    if (model.compactVocab) ({ model, vocabIds } = await compactVocabulary(o.dataDir, model, isRoot, o.outDir, log));
+  }
   validateConfig(model);
   const be = await loadBackend(o.backend, model, o.device !== undefined ? { device: o.device } : undefined);
   const M = hyper.gradAccum * world;
@@ -257,6 +268,19 @@ function initFromModel(initFrom: string, model: ModelConfig): { model: ModelConf
     },
     vocabIds,
   };
+}
+
+/**
+ * A preset whose vocabulary is smaller than the shards' tokenizer (the test presets, vocab 64, on what `steel prep`
+ * writes: Qwen ids up to 151,935) trains on a capped compact vocabulary of the same size: the most frequent ids, the
+ * special ids and one unknown class. Returns that cap, or undefined when the preset's vocabulary covers the data.
+ */
+function vocabCapFor(dataDir: string, model: ModelConfig): number | undefined {
+  if (model.compactVocab) return undefined;
+  const tokenizerVocab = readManifest(dataDir).tokenizer?.vocab_size;
+  if (tokenizerVocab === undefined || tokenizerVocab <= model.vocabSize) return undefined;
+  // pad, eos, <|im_start|> and the unknown class come on top of the cap
+  return Math.max(1, model.vocabSize - 4);
 }
 
 /** A compact vocabulary from the token ids of the training data (OUT/vocab.json describes it). */
