@@ -2,10 +2,10 @@
  * MB per CPU-second of each map step of a recipe over the bundled sample (filters/harness.ts runMapSteps: one document
  * at a time, CPU time of this process per step), and of the map steps together.
  *
- *   npx tsx filters/dj-parity/recipe-speed.ts [steel-text]
+ *   npx tsx bench/recipe-speed.ts [steel-text]
  */
-import { readSample, mapSteps, runMapSteps } from '../harness.ts';
-import { operators } from '../../cli/operators.ts';
+import { readSample, mapSteps, runMapSteps } from '../filters/harness.ts';
+import { operators } from '../cli/operators.ts';
 
 const recipe = process.argv[2] ?? 'steel-text';
 const docs = (await readSample()).flatMap((s) => s.docs);
