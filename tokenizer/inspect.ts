@@ -7,7 +7,14 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readDocuments } from '../pipeline/readers/index.ts';
-import { iterShardBatches, readManifest, type Manifest, type TokenizerInfo } from './shards.ts';
+import {
+  charsPerToken,
+  codePoints,
+  iterShardBatches,
+  readManifest,
+  type Manifest,
+  type TokenizerInfo,
+} from './shards.ts';
 
 export interface Row {
   name: string;
@@ -111,21 +118,7 @@ class HistBuilder {
   }
 }
 
-/** characters as Unicode code points (a CJK Extension B character or an emoji is one, not two UTF-16 units). */
-export function codePoints(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
+export { codePoints };
 
 interface Acc {
   documents: number;
@@ -344,7 +337,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
         const r: Row = { name, documents: a.documents };
         if (haveChars) r.chars = a.chars;
         if (haveTokens) r.tokens = a.tokens;
-        if (haveChars && haveTokens && a.tokens > a.documents) r.charsPerToken = a.chars / (a.tokens - a.documents);
+        if (haveChars && haveTokens) r.charsPerToken = charsPerToken(a.chars, a.tokens, a.documents);
         return r;
       })
       .sort((x, y) => (y.tokens ?? y.chars ?? y.documents) - (x.tokens ?? x.chars ?? x.documents));
@@ -354,7 +347,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
   if (haveChars) report.totals.chars = report.bySource.reduce((x, r) => x + (r.chars ?? 0), 0);
   if (haveTokens) report.totals.tokens = manifest!.totals.tokens;
   if (haveChars && haveTokens)
-    report.totals.charsPerToken = report.totals.chars! / Math.max(1, report.totals.tokens! - docCount);
+    report.totals.charsPerToken = charsPerToken(report.totals.chars!, report.totals.tokens!, docCount);
   const ch = charH.build();
   if (ch) report.histograms.chars = ch;
   const th = tokH.build();

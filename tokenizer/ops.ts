@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { GlobalOp, Op } from '../pipeline/stage.ts';
 import { tokenizeToShards } from './tokenize.ts';
+import { charsPerToken } from './shards.ts';
 
 const tokenizeParams = z.object({
   tokenizer: z.string().default('qwen').describe('"qwen" (bundled Qwen tokenizer.json) or a path to a tokenizer.json'),
@@ -39,7 +40,7 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
     });
     ctx.log(
       `[tokenize] ${res.documents} documents → ${res.tokens} tokens in ${res.manifest.shards.length} shard(s) ` +
-        `(${(res.chars / Math.max(1, res.tokens)).toFixed(2)} chars/token)`,
+        `(${charsPerToken(res.chars, res.tokens, res.documents)?.toFixed(2) ?? '-'} chars/token)`,
     );
     return {
       outputFiles: ctx.inputFiles,

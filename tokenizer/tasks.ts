@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../pipeline/task.ts';
 import { readDocuments } from '../pipeline/readers/index.ts';
 import { encodeTexts, loadTokenizer } from './encode.ts';
-import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
+import { codePoints, iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 export interface TokenizeTaskArgs {
@@ -25,6 +25,7 @@ export interface TokenizeTaskStats {
   dir: string;
   documents: number;
   tokens: number;
+  /** Characters of the text as code points (charsPerToken in shards.ts). */
   chars: number;
   utf8Bytes: number;
   encodeSeconds: number;
@@ -79,7 +80,7 @@ async function runTokenize(
         texts.push(d.text);
         metas.push({ id: d.id, source: d.source, lang: d.lang });
         documents++;
-        chars += d.text.length;
+        chars += codePoints(d.text);
         utf8Bytes += Buffer.byteLength(d.text, 'utf8');
         pendingChars += d.text.length;
         if (pendingChars >= batchChars || texts.length >= 4096) {

@@ -67,6 +67,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
   const files = docFiles(values.input);
   const { LocalExecutor } = await import('../../pipeline/executor.ts');
   const { tokenizeToShards } = await import('../../tokenizer/tokenize.ts');
+  const { charsPerToken } = await import('../../tokenizer/shards.ts');
   const out = resolve(values.out);
   const workers = posInt('workers', values.workers, availableParallelism());
   const res = await tokenizeToShards(files, out, {
@@ -87,7 +88,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
   const m = res.manifest;
   console.log(`${res.documents} documents, ${res.tokens} tokens, ${m.shards.length} shard(s) in ${out}`);
   console.log(
-    `${(res.chars / Math.max(1, res.tokens)).toFixed(3)} chars/token; ${(res.utf8Bytes / 1e6).toFixed(2)} MB of text in ${res.seconds.toFixed(1)}s ` +
+    `${charsPerToken(res.chars, res.tokens, res.documents)?.toFixed(3) ?? '-'} chars/token; ${(res.utf8Bytes / 1e6).toFixed(2)} MB of text in ${res.seconds.toFixed(1)}s ` +
       `(per CPU-second: ${(res.utf8Bytes / 1e6 / Math.max(1e-9, res.cpuSeconds)).toFixed(2)} MB/s, ${(res.tokens / Math.max(1e-9, res.cpuSeconds) / 1e6).toFixed(3)}M tokens/s)`,
   );
   for (const [s, n] of Object.entries(m.totals.sources).sort((a, b) => b[1] - a[1]))
