@@ -10,7 +10,7 @@
  * uninterrupted one (CPU backend).
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Backend, loadBackend, weightedLoss } from './backend.ts';
 import { type ModelConfig, type TrainHyper, STEEL_TRAIN } from './config.ts';
@@ -27,6 +27,7 @@ import { openModel } from './load.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from './objectives.ts';
 import { Rng } from './rng.ts';
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { truncateMetrics } from './metrics.ts';
 import { lrAt, mapTokens, vocabTable, QWEN_PAD } from './trainer.ts';
 import { DPO_FORMAT, SFT_FORMAT, readFtManifest, readFtShard, type FtManifest } from '../tokenizer/sft.ts';
@@ -380,7 +381,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
       dataSha256: data.manifest.data_sha256,
       from: m.source,
     };
-    writeFileSync(
+    writeFileAtomic(
       join(o.outDir, 'config.json'),
       JSON.stringify(
         {
@@ -397,7 +398,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         2,
       ) + '\n',
     );
-    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+    if (existsSync(metricsPath)) writeFileAtomic(metricsPath, '');
   }
   const wl = weightedLoss(be);
   const h = st.hyper;

@@ -3,7 +3,7 @@
  * clipping at 1.0, gradient accumulation, pad-id loss masking (in the backend), NaN/inf detection, OUT/metrics.jsonl,
  * a progress display, and atomic checkpoints every ckptEvery steps, at the end, and on SIGINT/SIGTERM.
  */
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadBackend, type Backend } from './backend.ts';
 import { type ModelConfig, type TrainHyper, UNK_RAW_ID, flopsPerToken, validateConfig } from './config.ts';
@@ -23,6 +23,7 @@ import {
 } from './checkpoint.ts';
 import { TcpCollective, type Collective } from './distributed/collective.ts';
 import { checkReplicas, distInfo, gradReducer, paramDigest, shareOf, type DistInfo } from './distributed/dp.ts';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { truncateMetrics } from './metrics.ts';
 import { TensorBoardMirror } from './tensorboard.ts';
 import { fmtDuration } from '../pipeline/progress.ts';
@@ -225,7 +226,7 @@ async function freshRun(
     log,
   });
   if (isRoot) {
-    writeFileSync(
+    writeFileAtomic(
       join(o.outDir, 'config.json'),
       JSON.stringify(
         { model, hyper, backend: o.backend, dataDir: o.dataDir, ...(world > 1 ? { world } : {}) },
@@ -233,7 +234,7 @@ async function freshRun(
         2,
       ) + '\n',
     );
-    if (existsSync(metricsPath)) writeFileSync(metricsPath, '');
+    if (existsSync(metricsPath)) writeFileAtomic(metricsPath, '');
   }
   return { model, hyper, be, data, vocabIds, M, step: 0, tokensSeen: 0, elapsedBefore: 0 };
 }
@@ -301,7 +302,7 @@ async function compactVocabulary(
     `compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`,
   );
   if (isRoot)
-    writeFileSync(
+    writeFileAtomic(
       join(outDir, 'vocab.json'),
       JSON.stringify({ ...vs, ids: undefined, size: vocabIds.length, cap: model.vocabCap ?? null }, null, 2) + '\n',
     );
