@@ -1,20 +1,23 @@
-// Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; FlashAttention-2 style on mma.sync (tile.cuh),
-// deterministic (no atomics, every reduction in a fixed order). Forward saves the base-2 log-sum-exp per row; the
-// backward = attn_delta_k (rowsum(dO*O)) + one dQ kernel per query block + one dK/dV kernel per key block, both
-// recomputing P from the saved log-sum-exp.
-//  - every warp owns 32 rows (two 16-row m-tiles), so each K/V (forward, dQ) or Q/dO (dK/dV) B fragment that ldmatrix
-//    reads from shared memory feeds two mma instead of one (half the shared-memory traffic per mma);
-//  - 128-row blocks (4 warps): forward and dQ over 128 query rows, dK/dV over 128 key rows; 64-row tiles of the other
-//    side stream through double-buffered shared memory (cp.async); a warp skips the (sub-)tiles that lie entirely above
-//    the causal diagonal for its own 32 rows, and masks element-wise only where the diagonal crosses its rows;
-//  - the backward works on sub-tiles (32 keys in dQ, 16 queries in dK/dV) to keep S and dP in registers next to the
-//    accumulators and the register-resident Q/dO (dQ) or K/V (dK/dV) fragments;
+// Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; deterministic (no atomics, every reduction in a
+// fixed order). Forward on Hopper's warpgroup MMA (wgmma, tile.cuh; FlashAttention-3's in-warpgroup pipeline), saving the
+// base-2 log-sum-exp per row; the backward, FlashAttention-2 style on mma.sync (tile.cuh) = attn_delta_k (rowsum(dO*O))
+// + one dQ kernel per query block + one dK/dV kernel per key block, both recomputing P from the saved log-sum-exp.
+// Backward:
+//  - every warp owns 32 rows (two 16-row m-tiles), so each K/V (dQ) or Q/dO (dK/dV) B fragment that ldmatrix reads
+//    from shared memory feeds two mma instead of one (half the shared-memory traffic per mma);
+//  - 128-row blocks (4 warps): dQ over 128 query rows, dK/dV over 128 key rows; 64-row tiles of the other side stream
+//    through double-buffered shared memory (cp.async); a warp skips the (sub-)tiles that lie entirely above the causal
+//    diagonal for its own 32 rows, and masks element-wise only where the diagonal crosses its rows;
+//  - sub-tiles (32 keys in dQ, 16 queries in dK/dV) keep S and dP in registers next to the accumulators and the
+//    register-resident Q/dO (dQ) or K/V (dK/dV) fragments;
 //  - head_dim with an odd number of 8-wide tiles (56): the trailing half k-step of Q.K^T and dO.V^T uses m16n8k8, so
 //    the zero padding columns are never multiplied;
-//  - softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element;
 //  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
 //    (dK/dV) down, across all heads.
-// Checks: gpu-check `attn` (kernels vs float64 on the GPU) and emu/attention-emu.test.ts (the same kernels on the CPU).
+// Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
+// A wgmma backward (same tiles and pipeline as the forward) is a dev candidate in dev/attn-wg-bwd.cuh (not faster yet).
+// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (the backward kernels
+// on the CPU; the emulator does not model wgmma).
 #pragma once
 #include "tile.cuh"
 
@@ -51,188 +54,154 @@ __device__ __forceinline__ float attn_ex2(float x) {
 static inline float attn_ex2(float x) { return exp2f(x); }
 #endif
 
-// ============================================================================ forward
-// grid (B*H, ceil(T/128)), 128 threads; warp w owns query rows qb*128 + w*32 .. +31 (m-tiles of 16)
-template <int NDT>
-__global__ void __launch_bounds__(128) attn_fwd_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
-                                                   float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
-                                                   int koff, int voff, float sl2) {
-  constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;  // full k16 steps over head_dim; with a trailing k8 step
-  constexpr bool K8 = (NDT & 1) != 0;
-  __shared__ __align__(16) bf16 sK[2][64 * ALDS];
-  __shared__ __align__(16) bf16 sV[2][64 * ALDS];
+// ============================================================================ forward (wgmma, sm_90a; not emulated)
+// grid (B*H, ceil(T/128)), 256 threads = 2 warpgroups; warpgroup w owns the 64 query rows qb*128 + 64w .. +63 (S and O
+// in its accumulators). 64-key tiles of K and V stream through a 3-stage ring of swizzled shared-memory tiles (cp.async
+// by every thread; tile j+1 is loaded while tile j is used; one block barrier per tile). S = Q K^T: both operands from
+// shared memory (K-major); O += P V: P from registers (the S accumulator exponentiated and re-packed to bf16), V from
+// shared memory MN-major. Software pipeline (FlashAttention-3's intra-warpgroup order): iteration j issues S_j and
+// P_{j-1} V_{j-1} back to back, waits for S_j only, runs the softmax of S_j while the tensor cores do P_{j-1} V_{j-1},
+// then waits for that, rescales O and packs P_j. Both warpgroups walk the same key tiles (the lower one's last tile is
+// fully masked: p = 0). Head dim: Q/K columns past hd are zero (the QK^T k16 steps read 64 columns), P V uses n = HDN =
+// hd exactly (no padding product). Softmax in base 2 with the lazy maximum (rescale only when the row max grows by > 8).
+// Measured against the mma.sync forward it replaced (H200, B8 T2048 H32 hd56): 0.578 -> 0.497 ms, bit-identical output.
+#ifndef ATTN_EMU
+#define ATTN_FWD_SMEM (1024 + 128 * 128 + 6 * 64 * 128)  // Q (128 rows), K[3], V[3] (64 rows each), 1 KB alignment
+template <int HDN>
+__global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
+                                                     float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
+                                                     int koff, int voff, float sl2) {
+  // NO: O accumulators per thread, KS: QK^T k16 steps
+  constexpr int NWG = 2, BN = 64, BM = 64 * NWG, NT = 128 * NWG, NO = HDN / 2, KS = (HDN + 15) / 16;
+  extern __shared__ __align__(1024) unsigned char attn_wg_raw[];
+  bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
+  bf16* sK = sQ + BM * 64;                                                                   // [3][BN rows]
+  bf16* sV = sK + 3 * BN * 64;                                                               // [3][BN rows]
   const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
-  const int nch = hd >> 3;
+  const int nch = hd >> 3, tid = threadIdx.x;
   const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
   const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
   const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  // Q (128 rows) is staged in the second K/V buffers, which the first iteration refills after the fragments are read
-  ld_tile_async(sK[1], Qg, ldq, qb * 128, T, nch);
-  ld_tile_async(sV[1], Qg, ldq, qb * 128 + 64, T, nch);
-  ld_tile_async(sK[0], Kg, ldq, 0, T, nch);
-  ld_tile_async(sV[0], Vg, ldq, 0, T, nch);
+  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int q0 = qb * BM + wg * 64;   // this warpgroup's first query
+  const int qr = q0 + warp * 16 + g;  // this thread's rows qr, qr + 8
+  const int last = min((qb * BM + BM - 1) / BN, (T - 1) / BN);  // both warpgroups walk the same tiles
+  ld_wtile_async<BM, NT>(sQ, Qg, ldq, qb * BM, T, nch, tid);
+  ld_wtile_async<BN, NT>(sK, Kg, ldq, 0, T, nch, tid);
+  ld_wtile_async<BN, NT>(sV, Vg, ldq, 0, T, nch, tid);
   cp_commit();
-  cp_wait<0>();
-  __syncthreads();
-  uint32_t qa[2][NKS][4];
-  {
-    const bf16* sq = warp < 2 ? sK[1] : sV[1];
+  const uint64_t dQ = wg_desc(sQ + wg * 64 * 64);
+  float o[NO], s[BN / 2];
 #pragma unroll
-    for (int m = 0; m < 2; m++)
-#pragma unroll
-      for (int ks = 0; ks < NKS; ks++) ldA2(qa[m][ks], sq, (warp & 1) * 32 + m * 16, ks * 16, lane);
-  }
-  __syncthreads();
-  const int q0w = qb * 128 + warp * 32;
-  float o[2][NDT][4];
-#pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int i = 0; i < NDT; i++) o[m][i][0] = o[m][i][1] = o[m][i][2] = o[m][i][3] = 0.f;
-  float mr[2][2], lr[2][2];
-#pragma unroll
-  for (int m = 0; m < 2; m++) mr[m][0] = mr[m][1] = -INFINITY, lr[m][0] = lr[m][1] = 0.f;
-  const int last = attn_last_kt(qb, T);
-  for (int kt = 0; kt <= last; kt++) {
-    const int buf = kt & 1;
-    if (kt < last) {
-      ld_tile_async(sK[buf ^ 1], Kg, ldq, (kt + 1) * 64, T, nch);
-      ld_tile_async(sV[buf ^ 1], Vg, ldq, (kt + 1) * 64, T, nch);
-    }
-    cp_commit();
-    cp_wait<1>();
+  for (int i = 0; i < NO; i++) o[i] = 0.f;
+  float mr[2] = {-INFINITY, -INFINITY}, lr[2] = {0.f, 0.f};
+  uint32_t pa[BN / 16][4];
+  // tile j visible to every warp, every warp done with iteration j-1 (so with the buffers of tile j-2 = j+1 mod 3);
+  // then tile j+1's load starts
+  auto next_tile = [&](int j) {
+    cp_wait<0>();
+    fence_async_smem();
     __syncthreads();
-    if (attn_kq_any(kt * 64, q0w)) {  // warp-uniform: the tile is not entirely above the diagonal for this warp
-      const bf16* ks_ = sK[buf];
-      const bf16* vs_ = sV[buf];
-      float s[2][8][4];
-#pragma unroll
-      for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int i = 0; i < 8; i++) s[m][i][0] = s[m][i][1] = s[m][i][2] = s[m][i][3] = 0.f;
-#pragma unroll
-      for (int ks = 0; ks < KF; ks++)
-#pragma unroll
-        for (int np = 0; np < 4; np++) {
-          uint32_t bb[4];
-          ldBn(bb, ks_, np * 16, ks * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(s[m][2 * np], qa[m][ks], bb);
-            mma16816(s[m][2 * np + 1], qa[m][ks], bb + 2);
-          }
-        }
-      if (K8) {
-#pragma unroll
-        for (int nq = 0; nq < 2; nq++) {  // 4 key n-tiles x head_dim columns KF*16..+7 in one ldmatrix.x4
-          uint32_t bb[4];
-          ldsm4(bb, ks_ + (nq * 32 + lane) * ALDS + KF * 16);
-#pragma unroll
-          for (int j = 0; j < 4; j++)
-#pragma unroll
-            for (int m = 0; m < 2; m++) mma16808(s[m][nq * 4 + j], qa[m][KF], bb[j]);
-        }
-      }
-      if (attn_kq_mask(kt * 64, 64, q0w)) {
-#pragma unroll
-        for (int m = 0; m < 2; m++)
-#pragma unroll
-          for (int nt = 0; nt < 8; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++) {
-              const int key = kt * 64 + nt * 8 + 2 * t + (i & 1), q = q0w + m * 16 + g + (i >> 1) * 8;
-              if (key > q) s[m][nt][i] = -INFINITY;
-            }
-      }
-      // online softmax with a lazy maximum: the running max mr moves only when the tile's max exceeds it by more than
-      // 8 (log2 units), so p <= 2^8 (exact enough in bf16 P and the fp32 sums) and O / l are rescaled only then; the
-      // rescale is skipped by the whole warp when no row of it moved (lse = mr + log2 l stays exact either way).
-      // Max / lazy update / O rescale first; then exponentials and P.V per 32-key half, so that the tensor pipe
-      // runs the first half's P.V while the second half's exponentials issue (one basic block)
-      float al[2][2], ls[2][2];
-      bool up = false;
-#pragma unroll
-      for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++) {
-          float mx = -INFINITY;
-#pragma unroll
-          for (int nt = 0; nt < 8; nt++) mx = fmaxf(mx, fmaxf(s[m][nt][2 * hh], s[m][nt][2 * hh + 1]));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-          mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-          const float mo = mr[m][hh], mx2 = mx * sl2;  // finite: key tile 0 always holds key 0 <= every query
-          const bool u = mx2 > mo + 8.f;                // always on the first tile (mo = -inf)
-          up |= u;
-          const float mn = u ? mx2 : mo;
-          al[m][hh] = u ? attn_ex2(mo - mn) : 1.f;
-          mr[m][hh] = mn;
-          ls[m][hh] = 0.f;
-        }
-      if (__any_sync(0xffffffffu, up)) {
-#pragma unroll
-        for (int m = 0; m < 2; m++)
-#pragma unroll
-          for (int i = 0; i < NDT; i++)
-#pragma unroll
-            for (int j = 0; j < 4; j++) o[m][i][j] *= al[m][j >> 1];
-      }
-#pragma unroll
-      for (int half = 0; half < 2; half++) {
-        uint32_t pa[2][2][4];
-#pragma unroll
-        for (int m = 0; m < 2; m++)
-#pragma unroll
-          for (int hh = 0; hh < 2; hh++) {
-            const float mn = mr[m][hh];
-#pragma unroll
-            for (int n4 = 0; n4 < 4; n4++) {
-              const int nt = half * 4 + n4;
-              const float p0 = attn_ex2(fmaf(s[m][nt][2 * hh], sl2, -mn)), p1 = attn_ex2(fmaf(s[m][nt][2 * hh + 1], sl2, -mn));
-              ls[m][hh] += p0 + p1;
-              pa[m][n4 >> 1][(n4 & 1) * 2 + hh] = pack2(p0, p1);
-            }
-          }
-#pragma unroll
-        for (int k2 = 0; k2 < 2; k2++)
-#pragma unroll
-          for (int dp = 0; dp < 4; dp++) {
-            if (2 * dp >= NDT) continue;
-            uint32_t bb[4];
-            ldBk(bb, vs_, dp * 16, half * 32 + k2 * 16, lane);
-#pragma unroll
-            for (int m = 0; m < 2; m++) {
-              mma16816(o[m][2 * dp], pa[m][k2], bb);
-              if (2 * dp + 1 < NDT) mma16816(o[m][2 * dp + 1], pa[m][k2], bb + 2);
-            }
-          }
-      }
-#pragma unroll
-      for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int hh = 0; hh < 2; hh++) lr[m][hh] = fmaf(lr[m][hh], al[m][hh], ls[m][hh]);
+    if (j < last) {
+      const int nb = (j + 1) % 3;
+      ld_wtile_async<BN, NT>(sK + nb * BN * 64, Kg, ldq, (j + 1) * BN, T, nch, tid);
+      ld_wtile_async<BN, NT>(sV + nb * BN * 64, Vg, ldq, (j + 1) * BN, T, nch, tid);
+      cp_commit();
     }
-    __syncthreads();
-  }
-  const int ldo = H * hd;
+  };
+  auto issue_s = [&](int j) {
+    const uint64_t dK = wg_desc(sK + (j % 3) * BN * 64);
 #pragma unroll
-  for (int m = 0; m < 2; m++)
+    for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQ + 2 * kk, dK + 2 * kk, kk);
+    wg_commit();
+  };
+  auto issue_pv = [&](int j) {
+    const uint64_t dV = wg_desc(sV + (j % 3) * BN * 64);
+#pragma unroll
+    for (int kk = 0; kk < BN / 16; kk++) wg_rs<HDN>(o, pa[kk], dV + kk * (2048 >> 4), 1);
+    wg_commit();
+  };
+  // S_j (complete) -> probabilities in s (fp32), running max / sum; al = the O rescale factors
+  auto softmax = [&](int j, float* al) {
+    wg_reg_fence<BN / 2>(s);
+    if (j * BN + BN - 1 > q0) {  // the diagonal crosses the warpgroup's rows (a tile of only masked keys gives p = 0)
+#pragma unroll
+      for (int jn = 0; jn < BN / 8; jn++)
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+          if (j * BN + 8 * jn + 2 * t + (i & 1) > qr + 8 * (i >> 1)) s[4 * jn + i] = -INFINITY;
+    }
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
-      float l = lr[m][hh];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      const float il = 1.f / l;
-      const int q = q0w + m * 16 + g + hh * 8;
-      if (q < T) {
-        bf16* op = out + ((long)b * T + q) * ldo + h * hd + 2 * t;
+      float mx = -INFINITY;
 #pragma unroll
-        for (int dt = 0; dt < NDT; dt++)
-          *reinterpret_cast<uint32_t*>(op + dt * 8) = pack2(o[m][dt][2 * hh] * il, o[m][dt][2 * hh + 1] * il);
-        if (t == 0) lse[(long)bh * T + q] = mr[m][hh] + log2f(l);
+      for (int jn = 0; jn < BN / 8; jn++) mx = fmaxf(mx, fmaxf(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float mo = mr[hh], mx2 = mx * sl2;  // tile 0 holds key 0 <= every query: mr is finite from there on
+      const bool u = mx2 > mo + 8.f;
+      const float mn = u ? mx2 : mo;
+      al[hh] = u ? attn_ex2(mo - mn) : 1.f;
+      mr[hh] = mn;
+      float ls = 0.f;
+#pragma unroll
+      for (int jn = 0; jn < BN / 8; jn++) {
+        s[4 * jn + 2 * hh] = attn_ex2(fmaf(s[4 * jn + 2 * hh], sl2, -mn));
+        s[4 * jn + 2 * hh + 1] = attn_ex2(fmaf(s[4 * jn + 2 * hh + 1], sl2, -mn));
+        ls += s[4 * jn + 2 * hh] + s[4 * jn + 2 * hh + 1];
       }
+      lr[hh] = fmaf(lr[hh], al[hh], ls);
     }
+  };
+  auto pack_p = [&]() {
+#pragma unroll
+    for (int jn = 0; jn < BN / 8; jn++)
+#pragma unroll
+      for (int hh = 0; hh < 2; hh++) pa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
+  };
+  float al[2];
+  next_tile(0);
+  wg_fence();
+  issue_s(0);
+  wg_wait<0>();
+  softmax(0, al);
+  pack_p();
+  for (int j = 1; j <= last; j++) {
+    next_tile(j);
+    wg_fence();
+    issue_s(j);
+    issue_pv(j - 1);
+    wg_wait<1>();
+    softmax(j, al);
+    wg_wait<0>();
+    wg_reg_fence<NO>(o);
+#pragma unroll
+    for (int i = 0; i < NO; i++) o[i] *= al[(i >> 1) & 1];
+    pack_p();
+  }
+  wg_fence();
+  issue_pv(last);
+  wg_wait<0>();
+  wg_reg_fence<NO>(o);
+  const int ldo = H * hd;
+#pragma unroll
+  for (int hh = 0; hh < 2; hh++) {
+    float l = lr[hh];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float il = 1.f / l;
+    const int q = qr + 8 * hh;
+    if (q < T) {
+      bf16* op = out + ((long)b * T + q) * ldo + h * hd + 2 * t;
+#pragma unroll
+      for (int jn = 0; jn < HDN / 8; jn++)
+        *reinterpret_cast<uint32_t*>(op + jn * 8) = pack2(o[4 * jn + 2 * hh] * il, o[4 * jn + 2 * hh + 1] * il);
+      if (t == 0) lse[(long)bh * T + q] = mr[hh] + log2f(l);
+    }
+  }
 }
+
+#endif  // ATTN_EMU
 
 // ============================================================================ backward: dQ
 // grid (B*H, ceil(T/128)), 128 threads, ATTN_DQ_SMEM dynamic shared memory; warp w owns query rows qb*128 + w*32 .. +31
@@ -591,7 +560,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ 
 
 // ============================================================================ launchers (default stream, no sync)
 #ifndef ATTN_EMU
-// delta[bh, t] = sum_d dO * O
+// delta[bh, t] = sum_d dO * O: one thread per (token, head), 16-byte loads (hd a multiple of 8)
 __global__ void attn_delta_k(const bf16* __restrict__ dO, const bf16* __restrict__ O, float* __restrict__ delta, int B,
                              int T, int H, int hd) {
   long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -599,10 +568,16 @@ __global__ void attn_delta_k(const bf16* __restrict__ dO, const bf16* __restrict
   int h = i % H;
   long bt = i / H;
   int b = bt / T, tt = bt % T;
-  const bf16* a = dO + bt * H * hd + h * hd;
-  const bf16* c = O + bt * H * hd + h * hd;
+  const uint4* a = reinterpret_cast<const uint4*>(dO + bt * H * hd + h * hd);
+  const uint4* c = reinterpret_cast<const uint4*>(O + bt * H * hd + h * hd);
   float s = 0.f;
-  for (int j = 0; j < hd; j++) s += b2f(a[j]) * b2f(c[j]);
+  for (int j = 0; j < hd / 8; j++) {
+    float x[8], y[8];
+    unpack8(__ldg(a + j), x);
+    unpack8(__ldg(c + j), y);
+#pragma unroll
+    for (int k = 0; k < 8; k++) s = fmaf(x[k], y[k], s);
+  }
   delta[((long)b * H + h) * T + tt] = s;
 }
 template <int NDT>
@@ -624,7 +599,14 @@ static void attnBackwardT(const bf16* qkv, const bf16* dO, const float* lse, con
 static void attnForward(const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
                         int voff, float sl2) {
   const dim3 grid(B * H, attn_cdiv(T, 128));
-  NDT_SWITCH(hd, (attn_fwd_k<N_><<<grid, 128>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2)));
+  NDT_SWITCH(hd, ({
+    static bool attrSet = false;  // one per instantiation
+    if (!attrSet) {
+      CK(cudaFuncSetAttribute(attn_fwd_k<N_ * 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_FWD_SMEM));
+      attrSet = true;
+    }
+    attn_fwd_k<N_ * 8><<<grid, 256, ATTN_FWD_SMEM>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
+  }));
   KCHECK("attn_fwd");
 }
 // dO and the forward's out/lse -> dqkv (every q/k/v column written); delta: scratch [B, H, T]

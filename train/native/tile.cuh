@@ -1,5 +1,6 @@
-// Tile and fragment helpers of the tensor-core kernels (attention.cuh): shared-memory tile layout, the warp-level
-// primitives (mma.sync m16n8k16 / m16n8k8 bf16, ldmatrix, cp.async) and the fragment loaders built on them.
+// Tile and fragment helpers of the tensor-core kernels (attention.cuh): shared-memory tile layouts, the warp-level
+// primitives (mma.sync m16n8k16 / m16n8k8 bf16, ldmatrix, cp.async) and the fragment loaders built on them, and the
+// warpgroup-level wgmma wrappers with their swizzled tiles and descriptors.
 // The CPU emulator (emu/attention-emu.cpp) defines ATTN_EMU and its own lane-level versions of the primitives, then
 // includes this header and attention.cuh as they are: the loaders below and every kernel run unchanged there.
 #pragma once
@@ -57,6 +58,113 @@ __device__ __forceinline__ void ldsm4t(uint32_t* r, const bf16* p) {
 }
 #endif  // ATTN_EMU
 
+// ---------------------------------------------------------------- Hopper warpgroup MMA (wgmma, sm_90a; not emulated)
+// Shared-memory tiles for wgmma: rows of 64 bf16 (128 bytes), 1024-byte aligned, 16-byte chunks swizzled the 128-byte
+// way (chunk c of row r at chunk c ^ (r & 7)), the canonical layout the descriptors below name. One descriptor form
+// serves both majors here: a tile is at most 64 elements wide, so only the stride between 8-row groups (1024 bytes)
+// matters; LBO = SBO = 1024 is valid whichever of the two the hardware reads as that stride.
+//  - K-major operand (rows = M or N, the 64 columns = K): the k16 step kk starts 32 bytes further (inside the swizzle);
+//  - MN-major operand (rows = K, columns = N, `tnspB`): the k16 step kk starts 16 rows (2048 bytes) further.
+// Accumulator of m64nNk16 in thread (warp w of the group, lane = 4g + t): d[4j + i] = row 16w + g + 8(i >> 1), column
+// 8j + 2t + (i & 1); a register A fragment (k16 step) has mma.sync's m16n8k16 layout over the warp's 16 rows.
+#define WG_SWZ(r, c) ((r) * 64 + ((((c) ^ (r)) & 7) << 3))  // element offset of chunk c of row r in a swizzled tile
+#ifndef ATTN_EMU
+__device__ __forceinline__ uint64_t wg_desc(const bf16* tile) {
+  const uint32_t a = (uint32_t)__cvta_generic_to_shared(tile);
+  return (uint64_t)((a & 0x3FFFF) >> 4) | ((uint64_t)64 << 16) | ((uint64_t)64 << 32) | (1ull << 62);
+}
+__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory"); }
+// keeps the compiler from moving register reads/writes of an accumulator across the asynchronous MMA
+template <int N>
+__device__ __forceinline__ void wg_reg_fence(float* d) {
+#pragma unroll
+  for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+}
+// generic-proxy shared-memory writes (cp.async, st.shared) made visible to the tensor cores' async proxy
+__device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// D (64 x 64) (+)= A (64 x 16, K-major shared) * B (16 x 64, K-major shared: 64 rows of 16); acc = 0: D = A B
+__device__ __forceinline__ void wg_ss_n64(float* d, uint64_t da, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n8(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %9, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n8k16.f32.bf16.bf16 {%0,%1,%2,%3}, {%4,%5,%6,%7}, %8, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n16(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %13, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7}, {%8,%9,%10,%11}, %12, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n24(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %17, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n24k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11}, {%12,%13,%14,%15}, %16, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n32(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %21, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n40(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %25, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n40k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19}, {%20,%21,%22,%23}, %24, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n48(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %29, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n48k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23}, {%24,%25,%26,%27}, %28, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n56(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %33, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n56k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27}, {%28,%29,%30,%31}, %32, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_rs_n64(float* d, const uint32_t* a, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 1;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(acc));
+}
+
+// D (64 x N) (+)= A (64 x 16, registers) * B (16 x N, MN-major shared, transposed by the instruction) (wrappers
+// generated for N = 8..64: the operand lists name every accumulator register)
+template <int N>
+__device__ __forceinline__ void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
+  if constexpr (N == 8) wg_rs_n8(d, a, db, acc);
+  else if constexpr (N == 16) wg_rs_n16(d, a, db, acc);
+  else if constexpr (N == 24) wg_rs_n24(d, a, db, acc);
+  else if constexpr (N == 32) wg_rs_n32(d, a, db, acc);
+  else if constexpr (N == 40) wg_rs_n40(d, a, db, acc);
+  else if constexpr (N == 48) wg_rs_n48(d, a, db, acc);
+  else if constexpr (N == 56) wg_rs_n56(d, a, db, acc);
+  else wg_rs_n64(d, a, db, acc);
+}
+#endif  // ATTN_EMU
+
 __device__ __forceinline__ void ld_tile_async(bf16* s, const bf16* gp, long ldg, int row0, int T, int nch) {
   for (int i = threadIdx.x; i < 512; i += blockDim.x) {
     int r = i >> 3, c = i & 7, gr = row0 + r;
@@ -75,4 +183,14 @@ __device__ __forceinline__ void ldBn(uint32_t* b, const bf16* s, int n0, int k0,
 // same when B[k][n] = s[k][n] (k-major storage), via ldmatrix.trans
 __device__ __forceinline__ void ldBk(uint32_t* b, const bf16* s, int n0, int k0, int lane) {
   ldsm4t(b, s + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * ALDS + n0 + (lane >> 4) * 8);
+}
+// rows [row0, row0 + R) of a global matrix -> a swizzled wgmma tile (64 columns; chunks >= nch and rows >= T zero)
+template <int R, int NT>
+__device__ __forceinline__ void ld_wtile_async(bf16* s, const bf16* gp, long ldg, int row0, int T, int nch, int tid) {
+#pragma unroll
+  for (int i = tid; i < R * 8; i += NT) {
+    const int r = i >> 3, c = i & 7, gr = row0 + r;
+    const bool v = gr < T && c < nch;
+    cp_async16(s + WG_SWZ(r, c), v ? gp + (long)gr * ldg + c * 8 : gp, v);
+  }
 }

@@ -1,8 +1,9 @@
 // Lane-level host emulator for the attention kernels: every CUDA thread is a cooperative coroutine (ucontext);
 // ldmatrix / mma.sync / shfl are emulated with their PTX fragment layouts through warp barriers, __syncthreads with a
 // block barrier, cp.async as deferred copies executed at cp.async.wait_group (so reading before the wait shows up).
-// Runs the real attention.cuh kernel source (and tile.cuh's fragment loaders) against a float64 reference; the
-// primitives tile.cuh leaves to the emulator under ATTN_EMU (mma, ldmatrix, cp.async, pack2) are defined here.
+// Runs the real attention.cuh backward kernels (and tile.cuh's fragment loaders) against a float64 reference; the
+// primitives tile.cuh leaves to the emulator under ATTN_EMU (mma, ldmatrix, cp.async, pack2) are defined here. The
+// wgmma forward (and tile.cuh's wgmma wrappers) are compiled out under ATTN_EMU.
 #include <ucontext.h>
 #include <cmath>
 #include <cstdint>
@@ -162,23 +163,21 @@ static void mma16808(float* c, const uint32_t* a, uint32_t b) { uint32_t bb[2] =
 #include "attention.cuh"  // the real kernels
 
 // ---------------------------------------------------------------- driver
+// The forward kernel runs on wgmma (warpgroup MMA on shared-memory descriptors), which this emulator does not model: the
+// backward kernels get the float64 reference's O (rounded to bf16) and log-sum-exp instead; gpu-check `attn` checks the
+// forward on the GPU.
 template <int NDT>
-static void runAll(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<float>& lse, std::vector<bf16>& dO,
+static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<float>& lse, std::vector<bf16>& dO,
                    std::vector<float>& delta, std::vector<bf16>& dqkv, int B, int T, int H, int Hk, int hd) {
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   const int nB = attn_cdiv(T, 128);
-  for (unsigned y = 0; y < (unsigned)nB; y++)
-    for (unsigned x = 0; x < (unsigned)(B * H); x++)
-      emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nB, 1}, [&]() {
-        attn_fwd_k<NDT>(qkv.data(), out.data(), lse.data(), T, H, Hk, hd, ldq, koff, voff, sl2);
-      });
   // delta as attn_delta_k: from bf16 dO and bf16 O
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++)
       for (int h = 0; h < H; h++) {
         float s = 0.f;
-        for (int j = 0; j < hd; j++) s += b2f(dO[((long)b * T + t) * H * hd + h * hd + j]) * b2f(out[((long)b * T + t) * H * hd + h * hd + j]);
+        for (int j = 0; j < hd; j++) s = fmaf(b2f(dO[((long)b * T + t) * H * hd + h * hd + j]), b2f(out[((long)b * T + t) * H * hd + h * hd + j]), s);
         delta[((long)b * H + h) * T + t] = s;
       }
   for (unsigned y = 0; y < (unsigned)nB; y++)
@@ -207,7 +206,7 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
   auto rnd = []() { double u = (rand() + 1.0) / (RAND_MAX + 2.0), v = (rand() + 1.0) / (RAND_MAX + 2.0); return (float)(std::sqrt(-2 * std::log(u)) * std::cos(6.283185307179586 * v)); };
   std::vector<bf16> qkv(N * ldq), dO(N * H * hd), out(N * H * hd, bf16{0xffff}), dqkv(N * ldq, bf16{0xffff});
   for (auto& x : qkv) x = f2b(rnd());
-  if (getenv("ATTN_STRESS")) {  // peaky, position-growing scores: the running max keeps moving (exercises rescaling)
+  if (getenv("ATTN_STRESS")) {  // peaky, position-growing scores (probabilities near 1 and near 0 in one row)
     for (long r = 0; r < N; r++) {
       const int t = (int)(r % T);
       for (int j = 0; j < H * hd; j++) qkv[r * ldq + j] = f2b(3.f * b2f(qkv[r * ldq + j]));
@@ -215,23 +214,10 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
     }
   }
   for (auto& x : dO) x = f2b(rnd());
-  std::vector<float> lse((long)B * H * T, NAN), delta((long)B * H * T);
-  const int ndt = (hd + 7) / 8;
-  switch (ndt) {
-    case 1: runAll<1>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 2: runAll<2>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 6: runAll<6>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 3: runAll<3>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 4: runAll<4>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 5: runAll<5>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 7: runAll<7>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 8: runAll<8>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    default: fprintf(stderr, "ndt %d not instantiated\n", ndt); exit(1);
-  }
   // float64 reference
   const double scale = 1.0 / std::sqrt((double)hd);
   std::vector<double> rO(N * H * hd), rdq(N * H * hd), rdk(N * Hk * hd, 0.0), rdv(N * Hk * hd, 0.0), rL((long)B * H * T);
-  std::vector<double> gO(N * H * hd), gdq(N * H * hd), gdk(N * Hk * hd), gdv(N * Hk * hd), gL((long)B * H * T);
+  std::vector<double> gdq(N * H * hd), gdk(N * Hk * hd), gdv(N * Hk * hd);
   auto Q = [&](int b, int t, int h, int j) { return (double)b2f(qkv[((long)b * T + t) * ldq + h * hd + j]); };
   auto K = [&](int b, int t, int h, int j) { return (double)b2f(qkv[((long)b * T + t) * ldq + koff + h * hd + j]); };
   auto V = [&](int b, int t, int h, int j) { return (double)b2f(qkv[((long)b * T + t) * ldq + voff + h * hd + j]); };
@@ -270,16 +256,30 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
           }
       }
     }
+  // the backward's inputs from the reference forward: O in bf16, lse in base 2 of the scaled scores (as the kernel's)
+  for (size_t i = 0; i < rO.size(); i++) out[i] = f2b((float)rO[i]);
+  std::vector<float> lse((long)B * H * T), delta((long)B * H * T);
+  for (size_t i = 0; i < lse.size(); i++) lse[i] = (float)rL[i];
+  const int ndt = (hd + 7) / 8;
+  switch (ndt) {
+    case 1: runBwd<1>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 2: runBwd<2>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 6: runBwd<6>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 3: runBwd<3>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 4: runBwd<4>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 5: runBwd<5>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 7: runBwd<7>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 8: runBwd<8>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    default: fprintf(stderr, "ndt %d not instantiated\n", ndt); exit(1);
+  }
   for (long r = 0; r < N; r++) {
-    for (int j = 0; j < H * hd; j++) { gO[r * H * hd + j] = b2f(out[r * H * hd + j]); gdq[r * H * hd + j] = b2f(dqkv[r * ldq + j]); }
+    for (int j = 0; j < H * hd; j++) gdq[r * H * hd + j] = b2f(dqkv[r * ldq + j]);
     for (int j = 0; j < Hk * hd; j++) { gdk[r * Hk * hd + j] = b2f(dqkv[r * ldq + koff + j]); gdv[r * Hk * hd + j] = b2f(dqkv[r * ldq + voff + j]); }
   }
-  // scores are scaled by sl2 = scale*log2(e) in the kernel: lse is in base 2 of the scaled scores, like v2
-  for (size_t i = 0; i < gL.size(); i++) gL[i] = lse[i];
-  double eO = relErr(gO, rO), eq = relErr(gdq, rdq), ek = relErr(gdk, rdk), ev = relErr(gdv, rdv), eL = relErr(gL, rL);
-  bool ok = eO < 1e-2 && eq < 1e-2 && ek < 1e-2 && ev < 1e-2 && eL < 1e-3;
-  printf("B%d T%d H%d/%d hd%d: o %.2e dq %.2e dk %.2e dv %.2e lse %.2e %s (collectives %ld)\n", B, T, H, Hk, hd, eO, eq, ek, ev, eL,
-         ok ? "ok" : "FAIL", emu::nCollective);
+  double eq = relErr(gdq, rdq), ek = relErr(gdk, rdk), ev = relErr(gdv, rdv);
+  bool ok = eq < 1e-2 && ek < 1e-2 && ev < 1e-2;
+  printf("B%d T%d H%d/%d hd%d: dq %.2e dk %.2e dv %.2e %s (collectives %ld)\n", B, T, H, Hk, hd, eq, ek, ev, ok ? "ok" : "FAIL",
+         emu::nCollective);
   fflush(stdout);
   return ok ? 0 : 1;
 }

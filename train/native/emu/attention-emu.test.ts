@@ -1,7 +1,9 @@
-// Attention kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles the real
-// kernel source (with tile.cuh's fragment loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) emulated per lane, runs the forward
-// and backward kernels on many shapes (T not a multiple of the tiles, head dims 8-64, GQA) and compares o, lse, dq, dk,
-// dv with a float64 reference. Every output starts as NaN, so an element a kernel fails to write is an error. Skipped
+// Attention backward kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles
+// the real kernel source (with tile.cuh's fragment loaders) with the warp primitives (ldmatrix, mma.sync, shuffles,
+// cp.async) emulated per lane, runs the dQ and dK/dV kernels on many shapes (T not a multiple of the tiles, head dims
+// 8-64, GQA) from the float64 reference's O and log-sum-exp, and compares dq, dk, dv with the float64 reference. Every
+// output starts as NaN, so an element a kernel fails to write is an error. The forward kernel runs on wgmma (warpgroup
+// MMA from shared-memory descriptors), which the emulator does not model: gpu-check `attn` checks it on the GPU. Skipped
 // with a message when no C++ compiler is installed. (The GPU runs the same checks: train/native/run-gpu-checks.sh.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +19,7 @@ const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
 test(
-  'attention kernels match float64 in the lane-level emulator (default and peaky scores)',
+  'attention backward kernels match float64 in the lane-level emulator (default and peaky scores)',
   { skip: have ? false : 'no C++ compiler' },
   () => {
     const dir = tmpDir('steel-a3emu-');
@@ -38,7 +40,7 @@ test(
         { stdio: 'pipe' },
       );
       // the default shape set (hd 8-64, T 1-300, GQA 1-4 heads per KV head), once with N(0,1) inputs and once with
-      // peaky, growing scores (the forward's lazy-max rescaling path); then two more head dims and longer sequences
+      // peaky, growing scores (large probabilities and tiny ones in the same rows); then two more head dims and longer sequences
       const runs: [Record<string, string>, string[]][] = [
         [{}, []],
         [{ ATTN_STRESS: '1' }, []],
@@ -61,7 +63,7 @@ test(
         }
         for (const l of shapes) {
           // every relative error printed is below the GPU parity limit (1e-2)
-          for (const m of l.matchAll(/ (o|dq|dk|dv) ([0-9.e+-]+)/g)) assert.ok(Number(m[2]) < 1e-2, `${l}`);
+          for (const m of l.matchAll(/ (dq|dk|dv) ([0-9.e+-]+)/g)) assert.ok(Number(m[2]) < 1e-2, `${l}`);
         }
       }
     } finally {

@@ -1,0 +1,109 @@
+// Dev A/B of the attention kernels (not part of the addon): the production kernels (attention.cuh) against the wgmma
+// backward candidate (attn-wg-bwd.cuh) on the same random inputs: the candidate's distance from the production output
+// (dq, dk, dv separately) and per-kernel timings with TFLOP/s (CUDA events, mean of 10-20 launches). TFLOP/s count the
+// causal half of the score matrix: forward 2 GEMMs, dQ 3, dK/dV 4 (as done: S and dP are recomputed in both).
+// Build + run on a Hopper host (repo root):
+//   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu && /tmp/attn-ab
+#include <cmath>
+#include <functional>
+#include <vector>
+#include "../common.cuh"
+#include "attn-wg-bwd.cuh"
+
+__global__ void fill_k(bf16* p, long n, uint32_t seed) {
+  for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+    uint32_t x = (uint32_t)i * 2654435761u ^ seed;
+    x ^= x >> 16; x *= 0x7feb352d; x ^= x >> 15; x *= 0x846ca68b; x ^= x >> 16;
+    uint32_t y = x * 747796405u + 2891336453u;
+    y ^= y >> 13; y *= 0x9e3779b1; y ^= y >> 16;
+    float u1 = ((x >> 8) + 1) * (1.f / 16777217.f), u2 = (y >> 8) * (1.f / 16777216.f);
+    p[i] = __float2bfloat16(sqrtf(-2.f * logf(u1)) * cospif(2.f * u2));
+  }
+}
+static double relerr(const std::vector<bf16>& a, const std::vector<bf16>& b, double* maxabs) {
+  double n = 0, d = 0, m = 0;
+  for (size_t i = 0; i < a.size(); i++) {
+    double x = __bfloat162float(a[i]), y = __bfloat162float(b[i]);
+    n += (x - y) * (x - y), d += y * y, m = std::max(m, std::fabs(x - y));
+  }
+  *maxabs = m;
+  return std::sqrt(n / std::max(d, 1e-30));
+}
+template <class F>
+static double timeit(F f, int iters) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a); cudaEventCreate(&b);
+  f();
+  cudaEventRecord(a);
+  for (int i = 0; i < iters; i++) f();
+  cudaEventRecord(b);
+  CK(cudaEventSynchronize(b));
+  float ms;
+  cudaEventElapsedTime(&ms, a, b);
+  return ms / iters;
+}
+int main() {
+  struct S { int B, T, H, Hk, hd; bool time; };
+  const S shapes[] = {{2, 200, 4, 2, 56, false}, {1, 256, 2, 2, 64, false}, {2, 77, 4, 4, 8, false},
+                      {1, 1100, 4, 1, 56, false}, {8, 2048, 32, 32, 56, true}, {8, 2048, 32, 8, 56, true},
+                      {8, 2048, 16, 16, 64, true}};
+  bool ok = true;
+  for (const S& s : shapes) {
+    const long N = (long)s.B * s.T;
+    const int qd = s.H * s.hd, kd = s.Hk * s.hd, ldq = qd + 2 * kd, nB = attn_cdiv(s.T, 128);
+    bf16 *qkv, *o0, *dO, *g0, *g1;
+    float *l0, *dl;
+    CK(cudaMalloc(&qkv, N * ldq * 2)); CK(cudaMalloc(&o0, N * qd * 2)); CK(cudaMalloc(&dO, N * qd * 2));
+    CK(cudaMalloc(&g0, N * ldq * 2)); CK(cudaMalloc(&g1, N * ldq * 2));
+    CK(cudaMalloc(&l0, (long)s.B * s.H * s.T * 4)); CK(cudaMalloc(&dl, (long)s.B * s.H * s.T * 4));
+    fill_k<<<1024, 256>>>(qkv, N * ldq, 1234u + s.T);
+    fill_k<<<1024, 256>>>(dO, N * qd, 999u + s.T);
+    const float scale = 1.f / std::sqrt((float)s.hd), sl2 = scale * 1.4426950408889634f;
+    const double fl = (double)s.B * s.H * s.T * s.T * s.hd;  // one causal GEMM: 2 * (T*T/2) * hd per head
+    auto fwd = [&]() { attnForward(qkv, o0, l0, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2); };
+    auto bwd = [&]() { attnBackward(qkv, o0, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); };
+    auto bwg = [&](int parts) {
+      attnBackwardWG<1, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, parts);
+    };
+    CK(cudaMemset(g0, 0xff, N * ldq * 2));
+    CK(cudaMemset(g1, 0xff, N * ldq * 2));
+    fwd();
+    bwd();  // leaves delta in dl
+    bwg(3);
+    CK(cudaDeviceSynchronize());
+    std::vector<bf16> ga(N * ldq), gb(N * ldq);
+    CK(cudaMemcpy(ga.data(), g0, N * ldq * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(gb.data(), g1, N * ldq * 2, cudaMemcpyDeviceToHost));
+    printf("B%d T%d H%d/%d hd%d: wgmma bwd vs production:", s.B, s.T, s.H, s.Hk, s.hd);
+    const int lo[3] = {0, qd, qd + kd}, hi[3] = {qd, qd + kd, ldq};
+    const char* nm[3] = {"dq", "dk", "dv"};
+    for (int p = 0; p < 3; p++) {
+      std::vector<bf16> x, y;
+      for (long r = 0; r < N; r++)
+        for (int c = lo[p]; c < hi[p]; c++) x.push_back(gb[r * ldq + c]), y.push_back(ga[r * ldq + c]);
+      double ma, e = relerr(x, y, &ma);
+      const bool good = e < 1e-2 && std::isfinite(e);
+      ok &= good;
+      printf(" %s %.2e (max %.2e)%s", nm[p], e, ma, good ? "" : " FAIL");
+    }
+    printf("\n");
+    if (s.time) {
+      auto oq = [&]() {
+        NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_><<<dim3(s.B * s.H, nB), 128, ATTN_DQ_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale)));
+      };
+      auto okv = [&]() {
+        NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale)));
+      };
+      auto dlt = [&]() { attn_delta_k<<<nblk((long)s.B * s.T * s.H), 256>>>(dO, o0, dl, s.B, s.T, s.H, s.hd); };
+      const double tf = timeit(fwd, 20), tb = timeit(bwd, 10), tq = timeit(oq, 10), tkv = timeit(okv, 10), td = timeit(dlt, 10),
+                   wq = timeit([&]() { bwg(1); }, 10), wkv = timeit([&]() { bwg(2); }, 10);
+      auto T_ = [](double f, double ms) { return f / ms / 1e9; };
+      printf("  production: fwd %.3f ms (%.0f TFLOP/s) | bwd %.3f ms (%.0f, 5 GEMMs) = delta %.3f + dQ %.3f (%.0f) + dK/dV %.3f (%.0f)\n",
+             tf, T_(2 * fl, tf), tb, T_(5 * fl, tb), td, tq, T_(3 * fl, tq), tkv, T_(4 * fl, tkv));
+      printf("  wgmma candidate: dQ %.3f ms (%.0f) + dK/dV %.3f ms (%.0f)\n", wq, T_(3 * fl, wq), wkv, T_(4 * fl, wkv));
+    }
+    cudaFree(qkv); cudaFree(o0); cudaFree(dO); cudaFree(g0); cudaFree(g1); cudaFree(l0); cudaFree(dl);
+  }
+  printf(ok ? "ALL OK\n" : "SOME FAILED\n");
+  return ok ? 0 : 1;
+}
