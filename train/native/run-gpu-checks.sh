@@ -5,14 +5,14 @@
 # ratio against the faster torch.compile. Logs go to $OUT (default /tmp/steel-gpu-out).
 # Needs: nvcc + cuBLASLt (CUDA 13), python3 with torch (for the torch sections), and either `node` on PATH or the staged
 # runtime in .offline/ plus the bundles (scripts/gpu/bundle.sh [SHARDS]).
-# Env: SECTIONS (default "attn cpu torch finetune bench sftbench torchbench ref"; also "resume": scripts/gpu/real-run.sh, needs
-# .offline/shards), PRESETS (default steel-1b; comma list, e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
+# Env: SECTIONS (default "attn attnab cpu torch finetune bench sftbench torchbench ref"; "attnab": the attention kernels'
+# A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu; also "resume": scripts/gpu/real-run.sh, needs .offline/shards), PRESETS (default steel-1b; comma list, e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
 mkdir -p "$OUT"
-SECTIONS=${SECTIONS:-attn cpu torch finetune bench sftbench torchbench ref}
+SECTIONS=${SECTIONS:-attn attnab cpu torch finetune bench sftbench torchbench ref}
 PRESETS=${PRESETS:-steel-1b}
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 NODE=${NODE:-}
@@ -29,6 +29,10 @@ train/native/build.sh >> "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; e
 grep -E "spill stores [1-9]" "$OUT/build.log" | head -5
 echo "build: $(( $(date +%s) - t0 )) s"
 export STEEL_CUDA_ADDON=$PWD/train/native/build/steel_cuda.node
+if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma backward against the production one
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu > "$OUT/attn-ab.log" 2>&1 \
+    && /tmp/attn-ab >> "$OUT/attn-ab.log" 2>&1; grep -E "production|candidate|FAIL|ALL OK|error" "$OUT/attn-ab.log"
+fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 node_sections=""
 for s in attn cpu torch finetune bench sftbench; do has $s && node_sections="$node_sections $s"; done
