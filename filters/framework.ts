@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { Document } from '../pipeline/document.ts';
-import type { MapOp, Stage, StageContext } from '../pipeline/stage.ts';
+import { streamOfDocStage, type DocStage, type MapOp, type Stage, type StageContext } from '../pipeline/stage.ts';
 
 export interface Bounds {
   min?: number | null;
@@ -90,78 +90,79 @@ export async function ensureStats(spec: FilterSpec, doc: Document, p: unknown): 
 }
 
 export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<P> } {
+  const prepare = async (p: P) => {
+    await spec.init?.(p);
+    const rules = spec.rules(p);
+    /** Store the statistics on the document; drop it (false) when one is outside its range. */
+    return (doc: Document, st: Record<string, number>, ctx: StageContext): boolean => {
+      const stats = statsOf(doc);
+      for (const k in st) stats[k] = st[k];
+      const v = firstViolation(rules, stats, doc.lang);
+      if (v) ctx.drop(doc, v.rule, v.value);
+      return !v;
+    };
+  };
+  /** Per document: statistics from compute(), then the rules. */
+  const createDoc = async (p: P): Promise<DocStage> => {
+    const keep = await prepare(p);
+    return (doc, ctx) => {
+      if (!spec.applies(doc, p)) return true;
+      const st = spec.compute(doc, p);
+      return st instanceof Promise ? st.then((s) => keep(doc, s, ctx)) : keep(doc, st, ctx);
+    };
+  };
   return {
     kind: 'map',
     name: spec.name,
     description: spec.description,
     params: spec.params,
     spec,
+    ...(spec.computeBatch ? {} : { createDoc }),
     async create(p: P): Promise<Stage> {
-      await spec.init?.(p);
-      const rules = spec.rules(p);
-      /** Store the statistics on the document; drop it (false) when one is outside its range. */
-      const keep = (doc: Document, st: Record<string, number>, ctx: StageContext): boolean => {
-        const stats = statsOf(doc);
-        for (const k in st) stats[k] = st[k];
-        const v = firstViolation(rules, stats, doc.lang);
-        if (v) ctx.drop(doc, v.rule, v.value);
-        return !v;
-      };
-      if (spec.computeBatch) {
-        const batchSize = 64;
-        return async function* (docs, ctx) {
-          let buf: Document[] = [];
-          const flush = async function* () {
-            const todo = buf.filter((d) => spec.applies(d, p));
-            const sts = todo.length ? await spec.computeBatch!(todo, p) : [];
-            const byDoc = new Map(todo.map((d, i) => [d, sts[i]]));
-            for (const doc of buf) {
-              const st = byDoc.get(doc);
-              if (!st) {
-                yield doc;
-                continue;
-              }
-              if (keep(doc, st, ctx)) yield doc;
-            }
-            buf = [];
-          };
-          for await (const doc of docs) {
-            buf.push(doc);
-            if (buf.length >= batchSize) yield* flush();
-          }
-          yield* flush();
-        };
-      }
+      if (!spec.computeBatch) return streamOfDocStage(await createDoc(p));
+      const keep = await prepare(p);
+      const batchSize = 64;
       return async function* (docs, ctx) {
-        for await (const doc of docs) {
-          if (!spec.applies(doc, p)) {
-            yield doc;
-            continue;
+        let buf: Document[] = [];
+        const flush = async function* () {
+          const todo = buf.filter((d) => spec.applies(d, p));
+          const sts = todo.length ? await spec.computeBatch!(todo, p) : [];
+          const byDoc = new Map(todo.map((d, i) => [d, sts[i]]));
+          for (const doc of buf) {
+            const st = byDoc.get(doc);
+            if (!st) {
+              yield doc;
+              continue;
+            }
+            if (keep(doc, st, ctx)) yield doc;
           }
-          let st = spec.compute(doc, p);
-          if (st instanceof Promise) st = await st;
-          if (keep(doc, st, ctx)) yield doc;
+          buf = [];
+        };
+        for await (const doc of docs) {
+          buf.push(doc);
+          if (buf.length >= batchSize) yield* flush();
         }
+        yield* flush();
       };
     },
   };
 }
 
 export function mapperOp<P>(spec: MapperSpec<P>): MapOp<P> & { spec: MapperSpec<P> } {
+  const createDoc = async (p: P): Promise<DocStage> => {
+    await spec.init?.(p);
+    return (doc) => {
+      doc.text = spec.apply(doc.text, p, doc);
+      return true;
+    };
+  };
   return {
     kind: 'map',
     name: spec.name,
     description: spec.description,
     params: spec.params,
     spec,
-    async create(p: P): Promise<Stage> {
-      await spec.init?.(p);
-      return async function* (docs) {
-        for await (const doc of docs) {
-          doc.text = spec.apply(doc.text, p, doc);
-          yield doc;
-        }
-      };
-    },
+    createDoc,
+    create: async (p: P) => streamOfDocStage(await createDoc(p)),
   };
 }

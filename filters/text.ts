@@ -180,9 +180,9 @@ export function linesOf(text: string): string[] {
 // ---------- words ----------
 export type WordMode = 'whitespace' | 'jieba' | 'auto';
 
-let jiebaInstance: { cut(s: string, hmm?: boolean): string[] } | undefined;
+let jiebaInstance: { cut(s: string | Uint8Array, hmm?: boolean): string[] } | undefined;
 /** The jieba segmenter with the default dictionary, loaded once per process. */
-export function jieba(): { cut(s: string, hmm?: boolean): string[] } {
+export function jieba(): { cut(s: string | Uint8Array, hmm?: boolean): string[] } {
   if (!jiebaInstance) {
     const require = createRequire(import.meta.url);
     const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): any } };
@@ -215,7 +215,8 @@ export function setJiebaHmm(on: boolean): void {
 }
 /** jieba words: every non-whitespace token of the segmentation (punctuation tokens included, like datatrove). */
 export function jiebaWords(text: string): string[] {
-  const toks = jieba().cut(text, jiebaHmm);
+  // UTF-8 bytes in (Buffer.from is a fast encoder; a string argument goes through N-API's slower conversion): same cut
+  const toks = jieba().cut(Buffer.from(text, 'utf8'), jiebaHmm);
   let k = 0;
   for (let i = 0; i < toks.length; i++) {
     const t = toks[i];

@@ -18,7 +18,22 @@ export interface RunTasksOptions {
   workers: number;
 }
 
+/** What one task run by an executor used (from its completion marker). */
+export interface TaskUsage {
+  step: string;
+  rank: number;
+  seconds: number;
+  /** CPU time (user + system) of the process while it ran the task. */
+  cpu_seconds: number;
+  /** Peak resident set size of the process that ran the task, as of the task's end. */
+  peak_rss_bytes: number;
+  /** Ran in the executor's own process (its CPU time is then part of that process's). */
+  in_process: boolean;
+}
+
 export interface Executor {
   /** Run every rank of `task` with the same `args`; the results come back in rank order. */
   runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, opts: RunTasksOptions): Promise<R[]>;
+  /** Every task this executor has run (not those skipped for a completion marker), in the order they finished. */
+  readonly usage: TaskUsage[];
 }

@@ -2,8 +2,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Executor, RunTasksOptions } from './executor-types.ts';
-import { resumeLine, runOneTask, scanMarkers, TaskFailedError, type TaskFailure } from './markers.ts';
+import type { Executor, RunTasksOptions, TaskUsage } from './executor-types.ts';
+import { resumeLine, runOneTask, scanMarkers, TaskFailedError, usageOf, type TaskFailure } from './markers.ts';
 import { nodeEntry } from './node-entry.ts';
 import { Progress, type ProgressOptions } from './progress.ts';
 import type { Task, TaskContext, TaskResult } from './task.ts';
@@ -40,6 +40,7 @@ export const WORKER_ENTRY = fileURLToPath(new URL('../cli/worker.ts', import.met
  * A failing task is reported with its rank and message; the others still run, then runTasks throws TaskFailedError.
  */
 export class LocalExecutor implements Executor {
+  readonly usage: TaskUsage[] = [];
   constructor(private readonly opts: LocalExecutorOptions = {}) {}
 
   async runTasks<A, R extends TaskResult>(
@@ -85,6 +86,7 @@ export class LocalExecutor implements Executor {
           try {
             const marker = await runOneTask(task, args, o.name, o.stateDir, rank, o.count, ctx);
             results[rank] = marker.stats;
+            this.usage.push(usageOf(marker, true));
             progress.taskFinished(rank);
           } catch (e) {
             const err = e as Error;
@@ -153,6 +155,7 @@ export class LocalExecutor implements Executor {
               break;
             case 'done':
               results[msg.rank] = msg.marker.stats as R;
+              this.usage.push(usageOf(msg.marker, false));
               progress.taskFinished(msg.rank);
               next();
               break;

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.ts';
 import type { Task, TaskContext, TaskResult } from './task.ts';
+import type { TaskUsage } from './executor-types.ts';
 
 /** What a completion marker `${stateDir}/${name}/${rank}.json` holds. */
 export interface TaskMarker<R extends TaskResult = Record<string, unknown>> {
@@ -14,6 +15,10 @@ export interface TaskMarker<R extends TaskResult = Record<string, unknown>> {
   rank: number;
   world: number;
   seconds: number;
+  /** CPU time (user + system) of the process while it ran the task. */
+  cpu_seconds: number;
+  /** Peak resident set size of the process that ran the task, as of the task's end. */
+  peak_rss_bytes: number;
   finishedAt: string;
   stats: R;
 }
@@ -99,16 +104,32 @@ export async function runOneTask<A, R extends TaskResult>(
   beforeMarker?: () => void,
 ): Promise<TaskMarker<R>> {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const stats = ((await task.run(rank, world, args, ctx)) ?? {}) as R;
   beforeMarker?.();
+  const c = process.cpuUsage(c0);
   const marker: TaskMarker<R> = {
     name,
     rank,
     world,
     seconds: (performance.now() - t0) / 1000,
+    cpu_seconds: (c.user + c.system) / 1e6,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     finishedAt: new Date().toISOString(),
     stats,
   };
   writeFileAtomic(markerPath(stateDir, name, rank), JSON.stringify(marker, null, 1) + '\n');
   return marker;
+}
+
+/** The usage record of a finished task's marker. */
+export function usageOf(m: TaskMarker<TaskResult>, inProcess: boolean): TaskUsage {
+  return {
+    step: m.name,
+    rank: m.rank,
+    seconds: m.seconds,
+    cpu_seconds: m.cpu_seconds ?? 0,
+    peak_rss_bytes: m.peak_rss_bytes ?? 0,
+    in_process: inProcess,
+  };
 }

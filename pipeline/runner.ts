@@ -329,6 +329,31 @@ interface RunContext {
   log: (s: string) => void;
 }
 
+/** Where a phase's resource use starts: the executor's task count and this process's CPU time. */
+interface UsageMark {
+  tasks: number;
+  cpu: NodeJS.CpuUsage;
+}
+const usageMark = (e: Executor): UsageMark => ({ tasks: e.usage.length, cpu: process.cpuUsage() });
+
+/**
+ * CPU-seconds and peak RSS of a phase: this process's CPU time during it (which holds the tasks run in-process) plus
+ * the CPU time of the tasks run in worker processes; the peak RSS of the processes that ran its tasks (this one's,
+ * which is its peak so far, when it ran some itself or there were no tasks).
+ */
+function phaseUsage(e: Executor, m: UsageMark): { cpu_seconds: number; peak_rss_bytes: number } {
+  const c = process.cpuUsage(m.cpu);
+  const tasks = e.usage.slice(m.tasks);
+  let cpu = (c.user + c.system) / 1e6;
+  let peak = 0;
+  for (const u of tasks) {
+    if (!u.in_process) cpu += u.cpu_seconds;
+    peak = Math.max(peak, u.peak_rss_bytes);
+  }
+  if (!tasks.length || tasks.some((u) => u.in_process)) peak = Math.max(peak, process.resourceUsage().maxRSS * 1024);
+  return { cpu_seconds: cpu, peak_rss_bytes: peak };
+}
+
 /** A map phase: `world` tasks over files[rank::world] through the map task; merges their stats into `t`. */
 async function runMapPhase(
   ph: Extract<Phase, { kind: 'map' }>,
@@ -355,6 +380,7 @@ async function runMapPhase(
     c.log(
       `[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(c.workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`,
     );
+  const mark = usageMark(c.executor);
   const results = world
     ? await c.executor.runTasks(mapTask(c.operators), args, {
         name: ph.name,
@@ -404,6 +430,7 @@ async function runMapPhase(
     kept: pKept,
     dropped: pDropped,
     rejected: pRejected,
+    ...phaseUsage(c.executor, mark),
   });
   return Array.from({ length: world }, (_, r) => ({ path: join(docsDir, partName(r)) }));
 }
@@ -417,7 +444,7 @@ async function runGlobalPhase(
 ): Promise<string[]> {
   const gop = ph.step.op as GlobalOp;
   const marker = join(c.stateDir, `${ph.name}.json`);
-  let res: GlobalOpResult & { seconds?: number };
+  let res: GlobalOpResult & { seconds?: number; cpu_seconds?: number; peak_rss_bytes?: number };
   if (existsSync(marker)) {
     res = JSON.parse(readFileSync(marker, 'utf8')) as GlobalOpResult;
     c.log(`[${ph.name}] already done (resume)`);
@@ -426,6 +453,7 @@ async function runGlobalPhase(
     const workDir = join(c.stateDir, ph.name);
     mkdirSync(workDir, { recursive: true });
     const g0 = performance.now();
+    const mark = usageMark(c.executor);
     res = await gop.run(ph.step.params, {
       inputFiles: inputs.map((f) => f.path),
       workDir,
@@ -434,7 +462,7 @@ async function runGlobalPhase(
       executor: c.executor,
       log: (m) => c.log(`[${ph.name}] ${m}`),
     });
-    res = { ...res, seconds: (performance.now() - g0) / 1000 };
+    res = { ...res, seconds: (performance.now() - g0) / 1000, ...phaseUsage(c.executor, mark) };
     writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
   }
   const s = res.stats;
@@ -442,6 +470,7 @@ async function runGlobalPhase(
   const st = newStage(ph.step.name, gop.name, ph.name);
   st.kind = 'global';
   st.seconds = res.seconds ?? 0;
+  st.cpu_seconds = res.cpu_seconds ?? 0;
   st.in = s.read;
   st.out = s.kept;
   st.dropped = gDropped;
@@ -466,6 +495,8 @@ async function runGlobalPhase(
     kept: s.kept,
     dropped: gDropped,
     rejected: s.rejected,
+    cpu_seconds: res.cpu_seconds ?? 0,
+    peak_rss_bytes: res.peak_rss_bytes ?? 0,
     ...(s.extra ? { extra: s.extra } : {}),
   });
   return res.outputFiles;
@@ -559,6 +590,8 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     started: started.toISOString(),
     finished: finished.toISOString(),
     seconds: (finished.getTime() - started.getTime()) / 1000,
+    cpu_seconds: t.phases.reduce((a, p) => a + p.cpu_seconds, 0),
+    peak_rss_bytes: Math.max(process.resourceUsage().maxRSS * 1024, ...t.phases.map((p) => p.peak_rss_bytes)),
     read,
     kept,
     dropped,

@@ -21,6 +21,24 @@ export interface StageContext {
 export type Stage = (docs: AsyncIterable<Document>, ctx: StageContext) => AsyncIterable<Document>;
 
 /**
+ * A per-document stage: looks at one document (a mapper changes `doc.text` in place) and returns true to keep it, or
+ * false after calling `ctx.drop`. The map task runs consecutive per-document steps as one loop over a batch of
+ * documents (no async hand-over between them) and meters each step's time inside it.
+ */
+export type DocStage = (doc: Document, ctx: StageContext) => boolean | Promise<boolean>;
+
+/** The streaming form of a per-document stage (for callers that compose streams, e.g. refilter). */
+export function streamOfDocStage(fn: DocStage): Stage {
+  return async function* (docs, ctx) {
+    for await (const doc of docs) {
+      let keep = fn(doc, ctx);
+      if (typeof keep !== 'boolean') keep = await keep;
+      if (keep) yield doc;
+    }
+  };
+}
+
+/**
  * An operator usable by name from a YAML recipe: `{ op: NAME, params: {...} }`.
  * - kind "map": a streaming Stage, run inside each task (files[rank::world]).
  * - kind "global": a whole-dataset step (dedup, tokenization, ...) that runs its own tasks through the executor.
@@ -32,6 +50,8 @@ export interface MapOp<P = any> {
   /** zod schema of the params; defaults live in the schema (`.default(...)`), so `steel ops` can print them. */
   params: z.ZodType<P>;
   create(params: P): Stage | Promise<Stage>;
+  /** The per-document form of the same stage, when it has one (`create` is then `streamOfDocStage` of it). */
+  createDoc?(params: P): DocStage | Promise<DocStage>;
   /**
    * The stage may stop pulling its input before the end (limit, head): documents still in flight in the stages
    * before it are then counted as dropped by rule "limit_cutoff", and the task reports its input as cut.

@@ -13,8 +13,14 @@ export interface StageStats {
   rejected_by_error: Record<string, number>;
   bytes_in: number;
   bytes_out: number;
-  /** Time spent in this stage (exclusive of upstream stages), summed over tasks. */
+  /** Wall time spent in this stage (exclusive of upstream stages), summed over tasks. */
   seconds: number;
+  /**
+   * CPU-seconds (user + system) of this stage, summed over tasks: process.cpuUsage around each batch of its work (a
+   * run of per-document steps shares its batch's CPU time in proportion to their wall time); for a global op, the CPU
+   * time of its whole phase (the main process and every worker's tasks).
+   */
+  cpu_seconds: number;
   /** "global" for a whole-dataset op (bytes and time not measured per stage). */
   kind?: 'map' | 'global';
 }
@@ -33,6 +39,7 @@ export function newStage(name: string, op: string, phase: string): StageStats {
     bytes_in: 0,
     bytes_out: 0,
     seconds: 0,
+    cpu_seconds: 0,
   };
 }
 
@@ -52,6 +59,7 @@ export function mergeStage(into: StageStats, s: StageStats): void {
   into.bytes_in += s.bytes_in;
   into.bytes_out += s.bytes_out;
   into.seconds += s.seconds;
+  into.cpu_seconds += s.cpu_seconds ?? 0;
   mergeCounts(into.dropped_by_rule, s.dropped_by_rule);
   mergeCounts(into.rejected_by_error, s.rejected_by_error);
 }
@@ -88,6 +96,8 @@ export interface MapTaskStats {
   rejected: number;
   input_bytes: number;
   seconds: number;
+  /** CPU-seconds of the task (user + system of the process that ran it). */
+  cpu_seconds: number;
   /** True when a limit/head op stopped reading early. */
   cut: boolean;
   /** Input files of this task that could not be read to their end (absent in markers of older runs). */
@@ -106,6 +116,10 @@ export interface RunStats {
   started: string;
   finished: string;
   seconds: number;
+  /** CPU-seconds of the run: the main process (outside tasks) plus every task, wherever it ran. */
+  cpu_seconds: number;
+  /** The largest peak resident set size among the processes that ran this run's work (main process and workers). */
+  peak_rss_bytes: number;
   read: number;
   kept: number;
   dropped: number;
@@ -125,6 +139,10 @@ export interface RunStats {
     kept: number;
     dropped: number;
     rejected: number;
+    /** CPU-seconds of the phase: the main process plus the tasks run in worker processes. */
+    cpu_seconds: number;
+    /** Peak RSS of the processes that ran the phase's tasks (a worker's or, with one worker, the main process's so far). */
+    peak_rss_bytes: number;
     extra?: Record<string, unknown>;
   }[];
   tasks: Omit<MapTaskStats, 'stages'>[];
@@ -167,13 +185,15 @@ export function formatStats(s: RunStats): string {
   lines.push(
     `run: recipe "${s.recipe}", ${s.inputs.length} input file(s), ${s.workers} worker(s), ${fmtDuration(s.seconds)} -> ${s.out_dir}`,
   );
+  if (s.cpu_seconds !== undefined)
+    lines.push(
+      `cpu: ${fmtDuration(s.cpu_seconds)} (all processes); peak RSS ${fmtBytes(s.peak_rss_bytes ?? 0)} (largest process)`,
+    );
   lines.push('');
-  const rows = [['stage', 'phase', 'in', 'out', 'dropped', 'rejected', 'bytes in', 'bytes out', 'time']];
+  const rows = [['stage', 'phase', 'in', 'out', 'dropped', 'rejected', 'text in', 'text out', 'wall', 'cpu']];
   for (const st of s.stages) {
-    // read: bytes in = input files on disk; unify: bytes out = document text (raw record sizes are not measured)
+    // bytes are UTF-8 bytes of text at every stage (read: the records' text field); global ops are not metered
     const g = st.kind === 'global';
-    const bin = g || st.op === 'unify' ? '-' : fmtBytes(st.bytes_in);
-    const bout = g || st.op === 'read' ? '-' : fmtBytes(st.bytes_out);
     rows.push([
       st.name,
       st.phase,
@@ -181,13 +201,15 @@ export function formatStats(s: RunStats): string {
       n(st.out),
       n(st.dropped),
       n(st.rejected),
-      bin,
-      bout,
+      g ? '-' : fmtBytes(st.bytes_in),
+      g ? '-' : fmtBytes(st.bytes_out),
       g ? fmtDuration(st.seconds) + '*' : fmtDuration(st.seconds),
+      fmtDuration(st.cpu_seconds ?? 0) + (g ? '*' : ''),
     ]);
   }
-  lines.push(table(rows, [false, false, true, true, true, true, true, true, true]));
-  if (s.stages.some((x) => x.kind === 'global')) lines.push('* global op: wall time of the whole step');
+  lines.push(table(rows, [false, false, true, true, true, true, true, true, true, true]));
+  if (s.stages.some((x) => x.kind === 'global'))
+    lines.push('* global op: its whole step (wall time; CPU of every process)');
   const rules = Object.entries(s.dropped_by_rule).sort((a, b) => b[1] - a[1]);
   if (rules.length) {
     lines.push('');

@@ -10,10 +10,18 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Executor, RunTasksOptions } from '../executor-types.ts';
+import type { Executor, RunTasksOptions, TaskUsage } from '../executor-types.ts';
 import { WORKER_ENTRY } from '../executor.ts';
 import { writeFileAtomic } from '../fsutil.ts';
-import { markerPath, readMarker, resumeLine, scanMarkers, TaskFailedError, type TaskFailure } from '../markers.ts';
+import {
+  markerPath,
+  readMarker,
+  resumeLine,
+  scanMarkers,
+  TaskFailedError,
+  usageOf,
+  type TaskFailure,
+} from '../markers.ts';
 import { nodeEntry } from '../node-entry.ts';
 import { Progress, type ProgressOptions } from '../progress.ts';
 import type { Task, TaskResult } from '../task.ts';
@@ -169,6 +177,7 @@ export async function slurmAvailable(bin: SlurmExecutorOptions['bin'] = {}): Pro
 }
 
 export class SlurmExecutor implements Executor {
+  readonly usage: TaskUsage[] = [];
   private maxArray?: number;
   /** Job ids of the previous step: the next step's jobs depend on them (afterok). */
   private lastJobs: string[] = [];
@@ -350,6 +359,7 @@ export class SlurmExecutor implements Executor {
           const w = where.get(rank)!;
           if (m) {
             results[rank] = m.stats as R;
+            this.usage.push(usageOf(m, false));
             waiting.delete(rank);
             progress.taskFinished(rank);
           } else if (active && !active.has(`${w.jobId}_${w.index}`)) {
