@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { expf, loadFastText } from './fasttext.ts';
+import { LID_MODEL_PATH } from './lid.ts';
+import { readSample } from './harness.ts';
+
+type Pred = { label: string; score: number }[];
+
+/** fastText's own build (WebAssembly, fasttext.wasm.js) as the oracle: one line of text, top-k labels. */
+async function oracle(): Promise<(text: string, k: number) => Pred> {
+  const { getLIDModel } = await import('fasttext.wasm.js');
+  const ft = await (await getLIDModel()).load();
+  return (text, k) => {
+    // fastText's predictLine reads one line: newlines would end it, so they are given as spaces
+    const v = ft.predict(text.replace(/[\r\n]+/g, ' '), k, 0) as unknown as {
+      size(): number;
+      get(i: number): [number, string];
+      delete(): void;
+    };
+    const out: Pred = [];
+    for (let i = 0; i < v.size(); i++) {
+      const e = v.get(i);
+      out.push({ label: String(e[1]).replace('__label__', ''), score: e[0] });
+    }
+    v.delete();
+    return out;
+  };
+}
+
+test('lid.176 in TypeScript: labels and probabilities bit-identical to fastText on real documents', async () => {
+  const ref = await oracle();
+  const model = loadFastText(LID_MODEL_PATH);
+  // every 8th document of each bundled sample file (zh-cn, zh-tw, en: man pages, Debian reference, fortunes), its
+  // first 500 characters (what lang_id reads) and the whole text, top 3
+  const sample = await readSample();
+  let n = 0;
+  for (const { file, docs } of sample) {
+    for (let i = 0; i < docs.length; i += 8) {
+      for (const text of [docs[i].text.slice(0, 500), docs[i].text]) {
+        const want = ref(text, 3);
+        assert.deepEqual(model.predict(text, 3), want, `${file} document ${i} (${text.length} chars)`);
+        n++;
+      }
+    }
+  }
+  assert.ok(n > 1500, `compared ${n} predictions`);
+});
+
+test('lid.176 in TypeScript: edge cases of fastText tokenisation match', async () => {
+  const ref = await oracle();
+  const model = loadFastText(LID_MODEL_PATH);
+  const cases = [
+    '',
+    '   \t  ',
+    'hello',
+    'a </s> b c d',
+    '__label__zh 这是中文 __label__en',
+    'NUL\u0000separated\u0000words',
+    'vertical\u000btab and form\u000cfeed',
+    'lone \ud800 surrogate and \udc00 low one, pair 😀 ok',
+    'ends with a lone surrogate \ud83d',
+    'full-width　space and\u00a0nbsp are not separators',
+    'x'.repeat(20000),
+    '中文'.repeat(3000) + ' english words here',
+  ];
+  for (const text of cases) {
+    for (const k of [1, 3]) assert.deepEqual(model.predict(text, k), ref(text, k), JSON.stringify(text.slice(0, 60)));
+  }
+});
+
+test('expf: musl-exact float exponential (spot values; monotone; over/underflow)', () => {
+  assert.equal(expf(0), 1);
+  assert.equal(expf(1), Math.fround(Math.E));
+  assert.equal(expf(-1), Math.fround(1 / Math.E));
+  assert.equal(expf(100), Infinity);
+  assert.equal(expf(-200), 0);
+  let prev = 0;
+  for (let x = -20; x <= 20; x += 0.001) {
+    const y = expf(Math.fround(x));
+    assert.equal(y, Math.fround(y));
+    assert.ok(y >= prev, `monotone at ${x}`);
+    // within one float ulp of the double exponential
+    assert.ok(Math.abs(y - Math.exp(Math.fround(x))) <= Math.abs(y) * 2 ** -23, `accuracy at ${x}`);
+    prev = y;
+  }
+});

@@ -1,0 +1,366 @@
+/**
+ * fastText supervised-model inference in TypeScript, for quantized `.ftz` models with a hierarchical-softmax output
+ * (lid.176.ftz): the model file's dictionary, product-quantized input rows and output matrix, read once; prediction
+ * reproduces fastText's arithmetic step for step in float32 (Math.fround after every float operation, the same
+ * operation order, expf as musl computes it), so labels and probabilities are bit-identical to fastText's own build
+ * (the WebAssembly one this replaces); filters/lid.test.ts checks that on real documents.
+ *
+ * Per call it encodes the text to UTF-8 the way Emscripten's string binding does, splits it into tokens at fastText's
+ * separators (space, \n, \r, \t, \v, \f, NUL), and sums each token's input rows: a vocabulary word's row plus its
+ * character n-grams' (2-4 bytes, hashed FNV-1a into 2M buckets, then the model's pruned-bucket index), or only the
+ * n-grams for an unknown word; the end-of-line token `</s>` closes the line. Token → row lists are cached.
+ */
+import { readFileSync } from 'node:fs';
+
+const f32 = Math.fround;
+
+// ---------- expf, as musl computes it (table of 2^(j/32) + degree-3 polynomial, in double; then rounded to float) ----------
+const EXP_N = 32;
+/** 2^(j/32) correctly rounded to double, j = 0..31 (exact BigInt search around Math.pow's estimate). */
+const EXP_TAB = (() => {
+  const t = new Float64Array(EXP_N);
+  const dv = new DataView(new ArrayBuffer(8));
+  for (let j = 0; j < EXP_N; j++) {
+    // the double m·2^-52 (m in [2^52, 2^53)) nearest to 2^(j/32): compare (m ± 1/2)^32 against 2^(j + 52·32)
+    dv.setFloat64(0, Math.pow(2, j / EXP_N));
+    let m = (BigInt(dv.getUint32(0) & 0xfffff) << 32n) | BigInt(dv.getUint32(4));
+    m |= 1n << 52n;
+    const target = 1n << BigInt(j + 53 * 32); // (2m)^32 vs 2^(j+53·32) compares m·2^-52 against 2^(j/32)
+    const pow32 = (x: bigint) => x ** 32n;
+    // move m until 2^(j/32) lies within [m - 1/2, m + 1/2) ulps
+    while (pow32(2n * m + 1n) <= target) m++;
+    while (pow32(2n * m - 1n) > target) m--;
+    t[j] = Number(m) * 2 ** -52;
+  }
+  return t;
+})();
+const EXP_SHIFT = 6755399441055744; // 0x1.8p52: adding it rounds to an integer in the low mantissa bits
+const EXP_INVLN2N = 0x171547652b82fe * 2 ** -52 * EXP_N;
+const EXP_C0 = (0x1c6af84b912394 * 2 ** -57) / EXP_N ** 3;
+const EXP_C1 = (0x1ebfce50fac4f3 * 2 ** -55) / EXP_N ** 2;
+const EXP_C2 = (0x162e42ff0c52d6 * 2 ** -53) / EXP_N;
+
+/** expf(x) for a float x, bit-identical to musl's (the libm of Emscripten builds). */
+export function expf(x: number): number {
+  if (x !== x) return x;
+  if (x > 0x162e42e * 2 ** -18) return Infinity; // 0x1.62e42ep6f: overflow
+  if (x < -0x19fe368 * 2 ** -18) return 0; // -0x1.9fe368p6f: underflow
+  const z = EXP_INVLN2N * x;
+  let kd = z + EXP_SHIFT;
+  kd -= EXP_SHIFT; // the integer nearest to z (ties to even), as the bit trick computes it
+  const r = z - kd;
+  const k = kd | 0;
+  const s = EXP_TAB[k & (EXP_N - 1)] * 2 ** (k >> 5); // exact: a power of two times the table entry
+  const zz = EXP_C0 * r + EXP_C1;
+  const r2 = r * r;
+  let y = EXP_C2 * r + 1;
+  y = zz * r2 + y;
+  y = y * s;
+  return f32(y);
+}
+
+/** fastText's std_log: log(x + 1e-5) in double of a float argument, returned as float. */
+const stdLog = (x: number) => f32(Math.log(f32(x) + 1e-5));
+
+// ---------- the model ----------
+interface Node {
+  left: number;
+  right: number;
+}
+
+export interface FastTextModel {
+  labels: string[];
+  /** Top-k labels (without "__label__") and probabilities for one line of text. */
+  predict(text: string, k?: number): { label: string; score: number }[];
+}
+
+class Reader {
+  o = 0;
+  constructor(readonly b: Buffer) {}
+  i32() {
+    const v = this.b.readInt32LE(this.o);
+    this.o += 4;
+    return v;
+  }
+  i64() {
+    const v = Number(this.b.readBigInt64LE(this.o));
+    this.o += 8;
+    return v;
+  }
+  f64() {
+    const v = this.b.readDoubleLE(this.o);
+    this.o += 8;
+    return v;
+  }
+  u8() {
+    return this.b[this.o++];
+  }
+  f32s(n: number) {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = this.b.readFloatLE(this.o + 4 * i);
+    this.o += 4 * n;
+    return a;
+  }
+  bytes(n: number) {
+    const a = this.b.subarray(this.o, this.o + n);
+    this.o += n;
+    return a;
+  }
+}
+
+/** A product quantizer: `nsubq` sub-vectors of `dsub` floats (the last `lastdsub`), 256 centroids each. */
+function readPQ(r: Reader) {
+  const dim = r.i32(),
+    nsubq = r.i32(),
+    dsub = r.i32(),
+    lastdsub = r.i32();
+  const centroids = r.f32s(dim * 256);
+  const at = (m: number, c: number) => (m === nsubq - 1 ? m * 256 * dsub + c * lastdsub : (m * 256 + c) * dsub);
+  return { dim, nsubq, dsub, lastdsub, centroids, at };
+}
+
+const FNV_OFFSET = 2166136261;
+/** FNV-1a over bytes as fastText hashes them (each byte sign-extended from int8). */
+function fnv(b: Uint8Array, s: number, e: number, h = FNV_OFFSET): number {
+  for (let i = s; i < e; i++) h = Math.imul(h ^ ((b[i] << 24) >> 24), 16777619) >>> 0;
+  return h >>> 0;
+}
+
+/** Encode a string to UTF-8 exactly as Emscripten's stringToUTF8Array does (a surrogate always takes the next unit). */
+function emscriptenUtf8(str: string, out: Uint8Array): number {
+  let o = 0;
+  for (let i = 0; i < str.length; ++i) {
+    let u = str.charCodeAt(i);
+    if (u >= 0xd800 && u <= 0xdfff) {
+      const u1 = str.charCodeAt(++i);
+      u = (0x10000 + ((u & 1023) << 10)) | (u1 & 1023);
+    }
+    if (u <= 0x7f) out[o++] = u;
+    else if (u <= 0x7ff) {
+      out[o++] = 0xc0 | (u >> 6);
+      out[o++] = 0x80 | (u & 63);
+    } else if (u <= 0xffff) {
+      out[o++] = 0xe0 | (u >> 12);
+      out[o++] = 0x80 | ((u >> 6) & 63);
+      out[o++] = 0x80 | (u & 63);
+    } else {
+      out[o++] = 0xf0 | (u >> 18);
+      out[o++] = 0x80 | ((u >> 12) & 63);
+      out[o++] = 0x80 | ((u >> 6) & 63);
+      out[o++] = 0x80 | (u & 63);
+    }
+  }
+  return o;
+}
+
+/** The bytes b[s, e) as a string of one char per byte (a Map key for a byte string). */
+const latin1 = (b: Uint8Array, s: number, e: number): string =>
+  (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, s: number, e: number): string }).latin1Slice.call(
+    b,
+    s,
+    e,
+  );
+
+const isSep = (c: number) => c === 32 || c === 10 || c === 13 || c === 9 || c === 11 || c === 12 || c === 0;
+
+/** Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. */
+export function loadFastText(path: string): FastTextModel {
+  const r = new Reader(readFileSync(path));
+  if (r.i32() !== 793712314) throw new Error(`${path}: not a fastText model`);
+  const version = r.i32();
+  if (version > 12) throw new Error(`${path}: fastText model version ${version} is not supported`);
+  const dim = r.i32();
+  r.i32(); // ws
+  r.i32(); // epoch
+  r.i32(); // minCount
+  r.i32(); // neg
+  const wordNgrams = r.i32();
+  const loss = r.i32();
+  const modelKind = r.i32();
+  const bucket = r.i32();
+  const minn = r.i32();
+  const maxn = r.i32();
+  r.i32(); // lrUpdateRate
+  r.f64(); // t
+  if (loss !== 1 || modelKind !== 3 || wordNgrams > 1)
+    throw new Error(`${path}: only supervised hierarchical-softmax models without word n-grams are supported`);
+
+  const size = r.i32();
+  const nwords = r.i32();
+  const nlabels = r.i32();
+  r.i64(); // ntokens
+  const pruneSize = r.i64();
+  const wordIds = new Map<string, number>();
+  const wordBytes: Uint8Array[] = [];
+  const labels: string[] = [];
+  const labelCounts: number[] = [];
+  for (let i = 0; i < size; i++) {
+    const s = r.o;
+    while (r.b[r.o] !== 0) r.o++;
+    const w = r.b.subarray(s, r.o);
+    r.o++;
+    const count = r.i64();
+    const type = r.u8();
+    if (type === 0) {
+      wordIds.set(latin1(w, 0, w.length), i);
+      wordBytes.push(w);
+    } else {
+      labels.push(w.toString('utf8').replace(/^__label__/, ''));
+      labelCounts.push(count);
+    }
+  }
+  if (wordBytes.length !== nwords || labels.length !== nlabels) throw new Error(`${path}: inconsistent dictionary`);
+  const prune = new Map<number, number>();
+  for (let i = 0; i < pruneSize; i++) {
+    const a = r.i32();
+    prune.set(a, r.i32());
+  }
+
+  if (r.u8() !== 1) throw new Error(`${path}: the input matrix is not quantized (.bin models are not supported)`);
+  const qnorm = r.u8() === 1;
+  const rows = r.i64();
+  const cols = r.i64();
+  const codesize = r.i32();
+  const codes = r.bytes(codesize);
+  const pq = readPQ(r);
+  let normCodes: Uint8Array | undefined;
+  let npq: ReturnType<typeof readPQ> | undefined;
+  if (qnorm) {
+    normCodes = r.bytes(rows);
+    npq = readPQ(r);
+  }
+  if (r.u8() !== 0) throw new Error(`${path}: quantized output matrices are not supported`);
+  const orows = r.i64();
+  const ocols = r.i64();
+  const wo = r.f32s(orows * ocols);
+  if (cols !== dim || ocols !== dim || r.o !== r.b.length) throw new Error(`${path}: unexpected matrix layout`);
+
+  // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component
+  const wi = new Float32Array(rows * dim);
+  for (let t = 0; t < rows; t++) {
+    const alpha = qnorm ? npq!.centroids[npq!.at(0, normCodes![t])] : 1;
+    for (let m = 0; m < pq.nsubq; m++) {
+      const c = pq.at(m, codes[pq.nsubq * t + m]);
+      const d = m === pq.nsubq - 1 ? pq.lastdsub : pq.dsub;
+      for (let n = 0; n < d; n++) wi[t * dim + m * pq.dsub + n] = f32(alpha * pq.centroids[c + n]);
+    }
+  }
+
+  // Huffman tree over the labels (counts in decreasing order), as fastText builds it
+  const osz = nlabels;
+  const tree: Node[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < 2 * osz - 1; i++) {
+    tree.push({ left: -1, right: -1 });
+    counts.push(i < osz ? labelCounts[i] : 1e15);
+  }
+  {
+    let leaf = osz - 1,
+      node = osz;
+    for (let i = osz; i < 2 * osz - 1; i++) {
+      const mini = [0, 0];
+      for (let j = 0; j < 2; j++) mini[j] = leaf >= 0 && counts[leaf] < counts[node] ? leaf-- : node++;
+      tree[i].left = mini[0];
+      tree[i].right = mini[1];
+      counts[i] = counts[mini[0]] + counts[mini[1]];
+    }
+  }
+
+  /** Row ids of one token's bytes b[s, e): its word row and n-grams, or only the n-grams for an unknown word. */
+  const ngramBuf = new Uint8Array(1 << 16);
+  function tokenRows(b: Uint8Array, s: number, e: number, wid: number, out: number[]): void {
+    if (wid >= 0) out.push(wid);
+    // "<" + token + ">"
+    const len = e - s + 2;
+    const w = len <= ngramBuf.length ? ngramBuf : new Uint8Array(len);
+    w[0] = 60;
+    w.set(b.subarray(s, e), 1);
+    w[len - 1] = 62;
+    for (let i = 0; i < len; i++) {
+      if ((w[i] & 0xc0) === 0x80) continue;
+      let j = i;
+      for (let n = 1; j < len && n <= maxn; n++) {
+        j++;
+        while (j < len && (w[j] & 0xc0) === 0x80) j++;
+        if (n >= minn && !(n === 1 && (i === 0 || j === len))) {
+          const h = fnv(w, i, j) % bucket;
+          const id = pruneSize > 0 ? prune.get(h) : h;
+          if (id !== undefined && id >= 0) out.push(nwords + id);
+        }
+      }
+    }
+  }
+
+  const EOS = wordIds.get('</s>') ?? -1;
+  const cache = new Map<string, Int32Array>();
+  let utf = new Uint8Array(1 << 16);
+  const hidden = new Float32Array(dim);
+  const tmp: number[] = [];
+
+  const thresholdLog = stdLog(0);
+  function predict(text: string, k = 1): { label: string; score: number }[] {
+    if (utf.length < text.length * 4 + 1) utf = new Uint8Array(text.length * 4 + 1);
+    // fastText reads one line: the binding appends "\n", which ends the line with </s>
+    const n = emscriptenUtf8(text, utf);
+    hidden.fill(0);
+    let count = 0;
+    let i = 0;
+    for (;;) {
+      while (i < n && isSep(utf[i])) i++;
+      if (i >= n) break;
+      const s = i;
+      while (i < n && !isSep(utf[i])) i++;
+      const tok = latin1(utf, s, i);
+      if (tok === '</s>') break; // fastText ends the line at an end-of-line token
+      let ids = cache.get(tok);
+      if (!ids) {
+        const wid = wordIds.get(tok) ?? -1;
+        tmp.length = 0;
+        if (!(wid < 0 && tok.startsWith('__label__'))) tokenRows(utf, s, i, wid, tmp);
+        ids = Int32Array.from(tmp);
+        if (cache.size > 200_000) cache.clear();
+        cache.set(tok, ids);
+      }
+      // a Float32Array element stores the float rounding of the double sum: fastText's float addition, exactly
+      for (let q = 0; q < ids.length; q++) {
+        const base = ids[q] * dim;
+        for (let c = 0; c < dim; c++) hidden[c] += wi[base + c];
+      }
+      count += ids.length;
+    }
+    if (EOS >= 0) {
+      for (let c = 0; c < dim; c++) hidden[c] += wi[EOS * dim + c];
+      count++;
+    }
+    if (count === 0) return [];
+    const a = f32(1 / count);
+    for (let c = 0; c < dim; c++) hidden[c] *= a;
+
+    // depth-first search of the label tree, keeping the k best log-probabilities (fastText's dfs + heap)
+    const best: { score: number; node: number }[] = [];
+    const dfs = (node: number, score: number) => {
+      if (score < thresholdLog) return;
+      if (best.length === k && score < best[best.length - 1].score) return;
+      const t = tree[node];
+      if (t.left === -1 && t.right === -1) {
+        // kept in decreasing order; a new entry goes before equal ones, so on a tie with the worst kept entry the new
+        // one stays (fastText's push_heap + pop_heap with k = 1 do the same)
+        let at = best.length;
+        while (at > 0 && best[at - 1].score <= score) at--;
+        best.splice(at, 0, { score, node });
+        if (best.length > k) best.pop();
+        return;
+      }
+      const row = (node - osz) * dim;
+      let d = 0;
+      for (let c = 0; c < dim; c++) d = f32(d + f32(wo[row + c] * hidden[c]));
+      const fv = f32(1 / f32(1 + expf(f32(-d))));
+      dfs(t.left, f32(score + stdLog(1 - fv)));
+      dfs(t.right, f32(score + stdLog(fv)));
+    };
+    dfs(2 * osz - 2, 0);
+    return best.map((b) => ({ label: labels[b.node], score: expf(b.score) }));
+  }
+
+  return { labels, predict };
+}
