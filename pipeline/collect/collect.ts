@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { isPartialName, writeFileAtomic } from '../fsutil.ts';
 import { dirname, join, resolve } from 'node:path';
-import { downloadFile, hashFile } from './download.ts';
+import { downloadFile, hashFile, type DownloadOptions } from './download.ts';
 import { makeMatcher } from '../readers/glob.ts';
 import { describeError, HttpError, type RetryOptions } from './http.ts';
 import { listFiles, normalizeEndpoint, resolveRevision, resolveUrl, type HubRepo } from './hub.ts';
@@ -66,6 +66,9 @@ export interface CollectOptions extends RetryOptions {
   /** Default: $HF_TOKEN. */
   token?: string;
   idleTimeoutMs?: number;
+  /** Overall deadline of a download: the least average rate after the grace period (see DownloadOptions). */
+  minBytesPerSec?: number;
+  deadlineGraceMs?: number;
   progress?: ProgressMode | 'auto';
   progressIntervalMs?: number;
   stream?: NodeJS.WriteStream;
@@ -80,6 +83,7 @@ export interface CollectSummary {
   downloadedBytes: number;
   skipped: number;
   resumed: number;
+  /** Fetches repeated because a file failed its size or hash check (in transfer, or found so on disk). */
   refetched: number;
   failed: { path: string; error: string }[];
   seconds: number;
@@ -122,148 +126,126 @@ async function writeJsonAtomic(path: string, data: unknown) {
   writeFileAtomic(path, JSON.stringify(data, null, 1) + '\n');
 }
 
-export async function collectCorpus(source: CollectSource, opts: CollectOptions): Promise<CollectSummary> {
-  if (source.kind === 'local' || source.kind === 'manual') {
+/** The corpus name is the folder under --out: one plain path component, never a path (../../x, /abs) or control characters. */
+function checkCorpusName(name: string): void {
+  if (!name || name === '.' || name === '..' || /[/\\]/.test(name) || CONTROL.test(name)) {
     throw new Error(
-      `${source.name}: nothing to download (${source.kind === 'local' ? `files ship with the repository in ${source.path}` : 'manual download'})`,
+      `refusing corpus name ${JSON.stringify(name)}: it names the folder under --out, so it must be one plain path component`,
     );
   }
-  const t0 = Date.now();
-  const endpoint = normalizeEndpoint(opts.endpoint ?? setting('hfEndpoint'));
-  const token = opts.token ?? setting('hfToken');
-  const jobs = Math.max(1, Math.floor(opts.jobs ?? 4));
-  // the corpus name is the folder under --out: one plain path component, never a path (../../x, /abs) or control characters
-  if (
-    !source.name ||
-    source.name === '.' ||
-    source.name === '..' ||
-    /[/\\]/.test(source.name) ||
-    CONTROL.test(source.name)
-  ) {
-    throw new Error(
-      `refusing corpus name ${JSON.stringify(source.name)}: it names the folder under --out, so it must be one plain path component`,
-    );
-  }
-  const dir = resolve(opts.out, source.name);
-  const where = source.manifestPath ?? source.name;
-  const stream = opts.stream ?? process.stderr;
-  const say = (l: string) => (opts.progress === 'none' ? undefined : stream.write(l + '\n'));
-  const retry: RetryOptions = {
-    retries: opts.retries,
-    backoffMs: opts.backoffMs,
-    maxBackoffMs: opts.maxBackoffMs,
-    log: say,
-  };
-  await mkdir(dir, { recursive: true });
+}
 
-  // 1. What should be there.
-  const cli = opts.include?.length ? makeMatcher(opts.include, undefined) : () => true;
-  let planned: Planned[];
-  let recSource: CollectRecord['source'];
-  let commit: string | undefined;
+/** What should be there: the selected files of the source, sorted by path, and how the source is recorded. */
+interface Plan {
+  planned: Planned[];
+  recSource: CollectRecord['source'];
   /** Revision recorded per file: the resolved commit, else the branch or tag asked for. */
-  let atRevision: string | undefined;
-  if (source.kind === 'hf') {
-    const hub: HubRepo = { endpoint, repo: source.repo, repoType: source.repoType, token };
-    say(`[collect] ${source.name}: ${source.repo}@${source.revision} from ${endpoint}`);
-    let rev = source.revision;
-    try {
-      commit = await resolveRevision(hub, source.revision, retry);
-      rev = commit;
-    } catch (e) {
-      // Some mirrors lack the revision endpoint: list the branch itself (a missing repository fails the listing).
-      if (!(e instanceof HttpError && e.status === 404)) throw e;
-      say(
-        `[collect] ${source.name}: cannot resolve "${source.revision}" to a commit on ${endpoint} (404); using it as is`,
-      );
-    }
-    atRevision = rev;
-    const all = await listFiles(hub, rev, retry);
-    const m = makeMatcher(source.include, source.exclude);
-    planned = all
-      .filter((f) => m(f.path) && cli(f.path))
-      .map((f) => ({
-        path: safeRelPath(f.path, where),
-        url: resolveUrl(hub, rev, f.path),
-        size: f.size,
-        sha256: f.sha256,
-        gitOid: f.gitOid,
-      }));
-    if (planned.length === 0) {
-      throw new Error(
-        `${source.name}: no file of ${source.repo}@${source.revision} (${all.length} files) matches ` +
-          `include ${JSON.stringify(source.include ?? ['**'])}${opts.include?.length ? ` and --include ${JSON.stringify(opts.include)}` : ''}`,
-      );
-    }
-    recSource = {
-      kind: 'hf',
-      endpoint,
-      repo: source.repo,
-      repo_type: source.repoType,
-      revision: source.revision,
-      commit,
-      include: source.include,
-      exclude: source.exclude,
-      manifest: source.manifestPath,
-    };
-  } else {
-    planned = source.urls
-      .filter((u) => cli(u.path))
-      .map((u) => ({ path: safeRelPath(u.path, where), url: u.url, size: u.size, sha256: u.sha256 }));
-    if (planned.length === 0)
-      throw new Error(`${source.name}: no URL matches --include ${JSON.stringify(opts.include)}`);
-    recSource = { kind: 'urls', manifest: source.manifestPath };
-  }
-  planned.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  atRevision?: string;
+}
 
-  // 2. Compare with what an earlier run recorded.
-  const prev = readCollectRecord(dir);
+async function planHub(
+  source: Extract<CollectSource, { kind: 'hf' }>,
+  opts: CollectOptions,
+  endpoint: string,
+  token: string | undefined,
+  retry: RetryOptions,
+  say: (l: string) => void,
+): Promise<Plan> {
+  const cli = opts.include?.length ? makeMatcher(opts.include, undefined) : () => true;
+  const where = source.manifestPath ?? source.name;
+  const hub: HubRepo = { endpoint, repo: source.repo, repoType: source.repoType, token };
+  say(`[collect] ${source.name}: ${source.repo}@${source.revision} from ${endpoint}`);
+  let rev = source.revision;
+  let commit: string | undefined;
+  try {
+    commit = await resolveRevision(hub, source.revision, retry);
+    rev = commit;
+  } catch (e) {
+    // Some mirrors lack the revision endpoint: list the branch itself (a missing repository fails the listing).
+    if (!(e instanceof HttpError && e.status === 404)) throw e;
+    say(
+      `[collect] ${source.name}: cannot resolve "${source.revision}" to a commit on ${endpoint} (404); using it as is`,
+    );
+  }
+  const all = await listFiles(hub, rev, retry);
+  const m = makeMatcher(source.include, source.exclude);
+  const planned = all
+    .filter((f) => m(f.path) && cli(f.path))
+    .map((f) => ({
+      path: safeRelPath(f.path, where),
+      url: resolveUrl(hub, rev, f.path),
+      size: f.size,
+      sha256: f.sha256,
+      gitOid: f.gitOid,
+    }));
+  if (planned.length === 0) {
+    throw new Error(
+      `${source.name}: no file of ${source.repo}@${source.revision} (${all.length} files) matches ` +
+        `include ${JSON.stringify(source.include ?? ['**'])}${opts.include?.length ? ` and --include ${JSON.stringify(opts.include)}` : ''}`,
+    );
+  }
+  const recSource: CollectRecord['source'] = {
+    kind: 'hf',
+    endpoint,
+    repo: source.repo,
+    repo_type: source.repoType,
+    revision: source.revision,
+    commit,
+    include: source.include,
+    exclude: source.exclude,
+    manifest: source.manifestPath,
+  };
+  return { planned, recSource, atRevision: rev };
+}
+
+function planUrls(source: Extract<CollectSource, { kind: 'urls' }>, opts: CollectOptions): Plan {
+  const cli = opts.include?.length ? makeMatcher(opts.include, undefined) : () => true;
+  const where = source.manifestPath ?? source.name;
+  const planned = source.urls
+    .filter((u) => cli(u.path))
+    .map((u) => ({ path: safeRelPath(u.path, where), url: u.url, size: u.size, sha256: u.sha256 }));
+  if (planned.length === 0) throw new Error(`${source.name}: no URL matches --include ${JSON.stringify(opts.include)}`);
+  return { planned, recSource: { kind: 'urls', manifest: source.manifestPath } };
+}
+
+/** Whether a recorded file has the content a planned one promises (by hash when published, else by URL and size). */
+function sameContent(p: Planned, f: CollectedFile): boolean {
+  return p.sha256
+    ? f.sha256 === p.sha256
+    : p.gitOid
+      ? f.git_oid === p.gitOid
+      : f.url === p.url && (p.size === undefined || p.size === f.size);
+}
+
+/** Differences between the plan and what an earlier run recorded. */
+function changesSince(prev: CollectRecord | undefined, planned: Planned[]): NonNullable<CollectRecord['changes']> {
   const prevByPath = new Map((prev?.files ?? []).map((f) => [f.path, f]));
   const plannedPaths = new Set(planned.map((p) => p.path));
-  const sameContent = (p: Planned, f: CollectedFile) =>
-    p.sha256
-      ? f.sha256 === p.sha256
-      : p.gitOid
-        ? f.git_oid === p.gitOid
-        : f.url === p.url && (p.size === undefined || p.size === f.size);
-  const changes = {
+  return {
     added: planned.filter((p) => !prevByPath.has(p.path)).map((p) => p.path),
     changed: planned
       .filter((p) => prevByPath.has(p.path) && !sameContent(p, prevByPath.get(p.path)!))
       .map((p) => p.path),
     removed: [...prevByPath.keys()].filter((p) => !plannedPaths.has(p)),
   };
-  if (prev && (changes.changed.length || changes.removed.length)) {
-    say(
-      `[collect] ${source.name}: since the last collect: ${changes.added.length} new, ${changes.changed.length} changed, ${changes.removed.length} no longer selected`,
-    );
-  }
+}
 
+/**
+ * Split the plan into files already present and verified (recorded with the same content and size, or present but
+ * unrecorded with the published hash) and files to fetch; a present file whose hash is wrong is fetched again and
+ * counted as refetched.
+ */
+async function sortOutPresent(
+  planned: Planned[],
+  prev: CollectRecord | undefined,
+  dir: string,
+  atRevision: string | undefined,
+): Promise<{ done: Map<string, CollectedFile>; todo: Planned[]; skippedBytes: number; badOnDisk: number }> {
+  const prevByPath = new Map((prev?.files ?? []).map((f) => [f.path, f]));
   const done = new Map<string, CollectedFile>();
-  const failed: CollectRecord['failed'] = [];
-  const record = (complete: boolean): CollectRecord => ({
-    version: 1,
-    corpus: source.name,
-    source: recSource,
-    selection: opts.include?.length ? opts.include : undefined,
-    complete,
-    updated: new Date().toISOString(),
-    files: planned.filter((p) => done.has(p.path)).map((p) => done.get(p.path)!),
-    failed,
-    changes: prev ? changes : undefined,
-  });
-  let lastSave = 0;
-  let saving: Promise<void> = Promise.resolve();
-  const save = (force = false) => {
-    if (!force && Date.now() - lastSave < 2000) return saving;
-    lastSave = Date.now();
-    saving = saving.then(() => writeJsonAtomic(join(dir, COLLECT_FILE), record(false)));
-    return saving;
-  };
-
-  // 3. Files already present and verified need nothing.
   const todo: Planned[] = [];
   let skippedBytes = 0;
+  let badOnDisk = 0;
   for (const p of planned) {
     const dest = join(dir, p.path);
     const f = prevByPath.get(p.path);
@@ -294,22 +276,70 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
         skippedBytes += h.size;
         continue;
       }
+      badOnDisk++;
     }
     todo.push(p);
   }
+  return { done, todo, skippedBytes, badOnDisk };
+}
 
-  const totalBytes = planned.reduce((s, p) => s + (p.size ?? 0), 0);
-  const progress = new CollectProgress(source.name, totalBytes, planned.length, {
-    mode: opts.progress ?? 'auto',
-    stream,
-    intervalMs: opts.progressIntervalMs,
-  });
-  for (const p of planned) if (done.has(p.path)) progress.skipped(done.get(p.path)!.size);
-  retry.log = (l) => progress.log(`[collect] ${l}`);
-  if (done.size)
-    progress.log(`[collect] ${source.name}: ${done.size} file(s), ${fmtBytes(skippedBytes)} already verified`);
+/** OUT/NAME/collect.json, rewritten (atomically, at most every 2 s) as files finish. */
+class Recorder {
+  readonly done: Map<string, CollectedFile>;
+  readonly failed: CollectRecord['failed'] = [];
+  private lastSave = 0;
+  private saving: Promise<void> = Promise.resolve();
 
-  // 4. Download with at most `jobs` connections.
+  constructor(
+    private readonly dir: string,
+    private readonly corpus: string,
+    private readonly plan: Plan,
+    private readonly selection: string[] | undefined,
+    private readonly changes: CollectRecord['changes'],
+    done: Map<string, CollectedFile>,
+  ) {
+    this.done = done;
+  }
+
+  record(complete: boolean): CollectRecord {
+    return {
+      version: 1,
+      corpus: this.corpus,
+      source: this.plan.recSource,
+      selection: this.selection?.length ? this.selection : undefined,
+      complete,
+      updated: new Date().toISOString(),
+      files: this.plan.planned.filter((p) => this.done.has(p.path)).map((p) => this.done.get(p.path)!),
+      failed: this.failed,
+      changes: this.changes,
+    };
+  }
+
+  save(): Promise<void> {
+    if (Date.now() - this.lastSave < 2000) return this.saving;
+    this.lastSave = Date.now();
+    this.saving = this.saving.then(() => writeJsonAtomic(join(this.dir, COLLECT_FILE), this.record(false)));
+    return this.saving;
+  }
+
+  async finish(): Promise<boolean> {
+    const complete = this.failed.length === 0 && this.done.size === this.plan.planned.length;
+    await this.saving;
+    await writeJsonAtomic(join(this.dir, COLLECT_FILE), this.record(complete));
+    return complete;
+  }
+}
+
+/** Fetch `todo` with at most `jobs` connections, recording each verified file; returns the download counts. */
+async function downloadAll(
+  todo: Planned[],
+  dir: string,
+  jobs: number,
+  rec: Recorder,
+  progress: CollectProgress,
+  dl: Omit<DownloadOptions, 'onStart' | 'onBytes' | 'onReset' | 'onRefetch'>,
+  atRevision: string | undefined,
+): Promise<{ resumed: number; refetched: number; downloadedBytes: number }> {
   let resumed = 0;
   let refetched = 0;
   let downloadedBytes = 0;
@@ -317,27 +347,26 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   const worker = async () => {
     for (let p = queue.shift(); p; p = queue.shift()) {
       const label = p.path;
+      const size = p.size;
       try {
         const r = await downloadFile(
           { url: p.url, dest: join(dir, p.path), label, size: p.size, sha256: p.sha256, gitOid: p.gitOid },
           {
-            ...retry,
-            endpoint,
-            token,
-            idleTimeoutMs: opts.idleTimeoutMs,
-            onStart: (off, size) => {
-              if (p!.size === undefined && size !== undefined) progress.addTotal(size);
-              progress.fileStart(label, off, size);
+            ...dl,
+            onStart: (off, sz) => {
+              if (size === undefined && sz !== undefined) progress.addTotal(sz);
+              progress.fileStart(label, off, sz);
             },
             onBytes: (n) => progress.fileBytes(label, n),
             onReset: (n) => progress.fileReset(label, n),
+            // counted as it happens, so a file that fails after a refetch is counted too
+            onRefetch: () => refetched++,
           },
         );
         if (p.size === undefined) progress.addTotal(0);
         if (r.resumes > 0) resumed++;
-        refetched += r.refetched;
         downloadedBytes += r.size - r.resumedFrom;
-        done.set(p.path, {
+        rec.done.set(p.path, {
           path: p.path,
           url: p.url,
           revision: atRevision,
@@ -353,10 +382,10 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
           r.attempts > 1 ? `${r.attempts} attempts` : '',
         ].filter(Boolean);
         progress.fileDone(label, true, notes.length ? `(${notes.join(', ')})` : '');
-        await save();
+        await rec.save();
       } catch (e) {
         const msg = describeError(e);
-        failed.push({ path: p.path, url: p.url, error: msg });
+        rec.failed.push({ path: p.path, url: p.url, error: msg });
         progress.fileDone(label, false, `: ${msg}`);
       }
     }
@@ -366,25 +395,97 @@ export async function collectCorpus(source: CollectSource, opts: CollectOptions)
   } finally {
     progress.stop();
   }
+  return { resumed, refetched, downloadedBytes };
+}
 
-  const complete = failed.length === 0 && done.size === planned.length;
-  await saving;
-  await writeJsonAtomic(join(dir, COLLECT_FILE), record(complete));
-  const summary: CollectSummary = {
+export async function collectCorpus(source: CollectSource, opts: CollectOptions): Promise<CollectSummary> {
+  if (source.kind === 'local' || source.kind === 'manual') {
+    throw new Error(
+      `${source.name}: nothing to download (${source.kind === 'local' ? `files ship with the repository in ${source.path}` : 'manual download'})`,
+    );
+  }
+  const t0 = Date.now();
+  const endpoint = normalizeEndpoint(opts.endpoint ?? setting('hfEndpoint'));
+  const token = opts.token ?? setting('hfToken');
+  const jobs = Math.max(1, Math.floor(opts.jobs ?? 4));
+  checkCorpusName(source.name);
+  const dir = resolve(opts.out, source.name);
+  const stream = opts.stream ?? process.stderr;
+  const say = (l: string) => (opts.progress === 'none' ? undefined : stream.write(l + '\n'));
+  const retry: RetryOptions = {
+    retries: opts.retries,
+    backoffMs: opts.backoffMs,
+    maxBackoffMs: opts.maxBackoffMs,
+    log: say,
+  };
+  await mkdir(dir, { recursive: true });
+
+  // 1. What should be there.
+  const plan = source.kind === 'hf' ? await planHub(source, opts, endpoint, token, retry, say) : planUrls(source, opts);
+  const { planned, atRevision } = plan;
+  planned.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+
+  // 2. Compare with what an earlier run recorded.
+  const prev = readCollectRecord(dir);
+  const changes = changesSince(prev, planned);
+  if (prev && (changes.changed.length || changes.removed.length)) {
+    say(
+      `[collect] ${source.name}: since the last collect: ${changes.added.length} new, ${changes.changed.length} changed, ${changes.removed.length} no longer selected`,
+    );
+  }
+
+  // 3. Files already present and verified need nothing.
+  const present = await sortOutPresent(planned, prev, dir, atRevision);
+  const rec = new Recorder(dir, source.name, plan, opts.include, prev ? changes : undefined, present.done);
+  const totalBytes = planned.reduce((s, p) => s + (p.size ?? 0), 0);
+  const progress = new CollectProgress(source.name, totalBytes, planned.length, {
+    mode: opts.progress ?? 'auto',
+    stream,
+    intervalMs: opts.progressIntervalMs,
+  });
+  for (const p of planned) if (rec.done.has(p.path)) progress.skipped(rec.done.get(p.path)!.size);
+  retry.log = (l) => progress.log(`[collect] ${l}`);
+  if (rec.done.size)
+    progress.log(
+      `[collect] ${source.name}: ${rec.done.size} file(s), ${fmtBytes(present.skippedBytes)} already verified`,
+    );
+  if (present.badOnDisk)
+    progress.log(
+      `[collect] ${source.name}: ${present.badOnDisk} file(s) on disk with a wrong hash: fetching them again`,
+    );
+
+  // 4. Download with at most `jobs` connections.
+  const got = await downloadAll(
+    present.todo,
+    dir,
+    jobs,
+    rec,
+    progress,
+    {
+      ...retry,
+      endpoint,
+      token,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      minBytesPerSec: opts.minBytesPerSec,
+      deadlineGraceMs: opts.deadlineGraceMs,
+    },
+    atRevision,
+  );
+  const complete = await rec.finish();
+  return {
     corpus: source.name,
     dir,
     files: planned.length,
-    bytes: [...done.values()].reduce((s, f) => s + f.size, 0),
-    downloaded: todo.length - failed.length,
-    downloadedBytes,
-    skipped: planned.length - todo.length,
-    resumed,
-    refetched,
-    failed: failed.map((f) => ({ path: f.path, error: f.error })),
+    bytes: [...rec.done.values()].reduce((s, f) => s + f.size, 0),
+    downloaded: present.todo.length - rec.failed.length,
+    downloadedBytes: got.downloadedBytes,
+    skipped: planned.length - present.todo.length,
+    resumed: got.resumed,
+    refetched: got.refetched + present.badOnDisk,
+    failed: rec.failed.map((f) => ({ path: f.path, error: f.error })),
     seconds: (Date.now() - t0) / 1000,
     complete,
   };
-  return summary;
 }
 
 export function formatSummary(s: CollectSummary): string {

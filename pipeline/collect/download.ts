@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { partialPathFor } from '../fsutil.ts';
+import { fmtBytes, fmtDuration } from '../progress.ts';
 import {
   describeError,
   errorForStatus,
@@ -34,11 +35,22 @@ export interface DownloadOptions extends RetryOptions {
   token?: string;
   /** Abort a transfer that receives nothing for this long (default 120 s). */
   idleTimeoutMs?: number;
-  /** Called with the byte count of the partial file (resume point) and every chunk received. */
+  /**
+   * Overall deadline of one request's body, so that a trickling server (a byte now and then, never idle) cannot hold
+   * a connection for ever: the transfer must average at least this rate after the grace period (default 16 KiB/s).
+   * With a known size the request is aborted at GRACE + remaining bytes / rate; else when the average falls below.
+   */
+  minBytesPerSec?: number;
+  /** Grace period of the deadline (default 5 min). */
+  deadlineGraceMs?: number;
+  /** Called with the byte count of the partial file (resume point). */
   onStart?: (offset: number, size: number | undefined) => void;
+  /** Called with every chunk's size as it arrives from the network (writes to disk are batched). */
   onBytes?: (n: number) => void;
   /** Called when bytes already counted are thrown away (restart from 0 or refetch after a bad hash). */
   onReset?: (offset: number) => void;
+  /** Called when the finished file failed its size or hash check and is fetched again. */
+  onRefetch?: () => void;
 }
 
 export interface DownloadResult {
@@ -98,6 +110,8 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
   let resumes = 0;
   let started = false;
   const idleMs = opts.idleTimeoutMs ?? 120_000;
+  const minRate = opts.minBytesPerSec ?? 16 * 1024;
+  const graceMs = opts.deadlineGraceMs ?? 300_000;
   // The git blob id is needed only when no SHA-256 is published (non-LFS Hub files).
   const wantGit = !job.sha256 && !!job.gitOid;
 
@@ -122,6 +136,18 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
     if (size === undefined || offset < size) {
       const ac = new AbortController();
       let idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
+      const t0 = Date.now();
+      const tooSlow = () =>
+        new RetryableError(
+          `${job.label}: slower than ${fmtBytes(minRate)}/s on average after ${fmtDuration((Date.now() - t0) / 1000)} (deadline)`,
+        );
+      const deadline =
+        size !== undefined
+          ? setTimeout(() => ac.abort(tooSlow()), graceMs + ((size - offset) / minRate) * 1000)
+          : undefined;
+      /** Bytes of this request counted by onBytes (as they arrived) but not yet written. */
+      let unflushed = 0;
+      let received = 0;
       const headers = requestHeaders(
         job.url,
         opts.endpoint,
@@ -202,7 +228,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
               pendingBytes = 0;
               await fh.write(buf);
               hashes!.update(buf);
-              opts.onBytes?.(buf.length);
+              unflushed -= buf.length;
             };
             try {
               for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -210,6 +236,11 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
                 idle = setTimeout(() => ac.abort(new RetryableError(`no data for ${idleMs / 1000}s`)), idleMs);
                 pending.push(chunk);
                 pendingBytes += chunk.length;
+                unflushed += chunk.length;
+                received += chunk.length;
+                opts.onBytes?.(chunk.length);
+                const el = Date.now() - t0;
+                if (size === undefined && el > graceMs && received < (minRate * (el - graceMs)) / 1000) throw tooSlow();
                 if (size !== undefined && hashes.length + pendingBytes > size) {
                   throw new RetryableError(`${job.label}: server sent more than the ${size} expected bytes`);
                 }
@@ -228,12 +259,14 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
         // Keep what was written (resume on the next attempt), unless the content is known to be bad.
         if (e instanceof RetryableError && /more than/.test(e.message)) {
           await rm(part, { force: true });
-          opts.onReset?.(hashes.length);
+          opts.onReset?.(hashes.length + unflushed);
           hashes.reset();
-        }
+        } else if (unflushed > 0) opts.onReset?.(unflushed); // counted on arrival, never written
+        unflushed = 0;
         throw ac.signal.aborted && ac.signal.reason instanceof Error ? ac.signal.reason : e;
       } finally {
         clearTimeout(idle);
+        clearTimeout(deadline);
       }
       if (size !== undefined && hashes.length < size) {
         throw new RetryableError(`${job.label}: connection closed at byte ${hashes.length} of ${size}`);
@@ -254,6 +287,7 @@ export async function downloadFile(job: DownloadJob, opts: DownloadOptions): Pro
       opts.onReset?.(got);
       hashes.reset();
       refetched++;
+      opts.onRefetch?.();
       throw new RetryableError(`${job.label}: verification failed (${bad}); refetching`);
     }
     await rename(part, job.dest);

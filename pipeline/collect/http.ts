@@ -119,17 +119,59 @@ export function requestHeaders(
   return h;
 }
 
-/** GET a JSON document with retries; returns the body and the response's Link header. */
+/** Largest JSON document getJson reads (one page of a listing; the Hub sends about 1,000 entries a page). */
+export const MAX_JSON_BYTES = 64 * 2 ** 20;
+
+/**
+ * The body of `res` as text, refusing one larger than `maxBytes` (announced by Content-Length or as it arrives):
+ * a server cannot make us hold an unbounded body in memory.
+ */
+export async function readBodyLimited(res: Response, maxBytes: number, what: string): Promise<string> {
+  const cl = Number(res.headers.get('content-length') ?? NaN);
+  if (cl > maxBytes) {
+    await res.body?.cancel().catch(() => {});
+    throw new HttpError(
+      `${what}: ${res.url} sends ${cl} bytes, more than the ${maxBytes} allowed`,
+      res.status,
+      res.url,
+      false,
+    );
+  }
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for await (const c of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    n += c.length;
+    if (n > maxBytes) {
+      await res.body?.cancel().catch(() => {});
+      throw new HttpError(
+        `${what}: ${res.url} sent more than the ${maxBytes} bytes allowed`,
+        res.status,
+        res.url,
+        false,
+      );
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks, n).toString('utf8');
+}
+
+/**
+ * GET a JSON document with retries; returns the body and the response's Link header. Each attempt has an overall
+ * deadline (`timeoutMs`, default 60 s, body included: a trickling server is cut off) and a size limit (`maxBytes`,
+ * default MAX_JSON_BYTES).
+ */
 export async function getJson(
   url: string,
   endpoint: string,
   token: string | undefined,
-  opts: RetryOptions & { what?: string; timeoutMs?: number },
+  opts: RetryOptions & { what?: string; timeoutMs?: number; maxBytes?: number },
 ): Promise<{ body: unknown; link: string | null }> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
   return withRetry(opts.what ?? url, opts, async () => {
+    const signal = AbortSignal.timeout(timeoutMs);
     const res = await fetch(url, {
       headers: requestHeaders(url, endpoint, token, { accept: 'application/json' }),
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 60_000),
+      signal,
     });
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
@@ -139,7 +181,14 @@ export async function getJson(
       }
       throw err;
     }
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await readBodyLimited(res, opts.maxBytes ?? MAX_JSON_BYTES, opts.what ?? 'request');
+    } catch (e) {
+      if (signal.aborted)
+        throw new RetryableError(`${opts.what ?? 'request'}: ${url} did not finish within ${timeoutMs / 1000}s`);
+      throw e;
+    }
     try {
       return { body: JSON.parse(text), link: res.headers.get('link') };
     } catch {
