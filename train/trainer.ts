@@ -488,6 +488,23 @@ class RunReport {
     this.winStart += performance.now() - te;
   }
 
+  /** The end of a run: notes (tokens outside the vocabulary, unreadable metrics rows), then how it ended. */
+  summary(r: TrainResult, unknownTokens: number): void {
+    if (unknownTokens)
+      this.log(
+        `note: ${unknownTokens} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`,
+      );
+    const skipped = this.tb?.skipped ?? [];
+    if (skipped.length)
+      this.log(
+        `note: TensorBoard skipped ${skipped.length} unreadable metrics line(s): ${skipped.slice(0, 5).join(', ')}`,
+      );
+    if (!this.o.quiet)
+      this.log(
+        `${r.stoppedBy === 'done' ? 'done' : 'stopped'}: step ${r.step}, loss ${Number.isFinite(r.loss) ? r.loss.toFixed(4) : r.loss}, ${Math.round(r.tokensPerS)} tokens/s, ${fmtDuration(r.elapsedS)}; checkpoint ${r.checkpoint ?? '(none)'}`,
+      );
+  }
+
   /** End the progress line. */
   endLine(): void {
     if (this.progress) process.stderr.write('\n');
@@ -572,14 +589,8 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
         );
         break;
       }
-      const gn = await be.step({
-        lr,
-        beta1: hyper.beta1,
-        beta2: hyper.beta2,
-        eps: hyper.eps,
-        weightDecay: hyper.weightDecay,
-        gradClip: hyper.gradClip,
-      });
+      const { beta1, beta2, eps, weightDecay, gradClip } = hyper;
+      const gn = await be.step({ lr, beta1, beta2, eps, weightDecay, gradClip });
       if (!Number.isFinite(gn)) {
         stoppedBy = 'nan';
         log(
@@ -617,15 +628,8 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
   }
   const elapsedS = (performance.now() - t0) / 1000;
   const tps = ((step - startStep) * tokensPerStep) / Math.max(elapsedS, 1e-9);
-  if (unknownTotal)
-    log(`note: ${unknownTotal} tokens outside the compact vocabulary were mapped to the pad id (ignored by the loss)`);
-  const skipped = report.tb?.skipped ?? [];
-  if (skipped.length)
-    log(`note: TensorBoard skipped ${skipped.length} unreadable metrics line(s): ${skipped.slice(0, 5).join(', ')}`);
-  if (!o.quiet)
-    log(
-      `${stoppedBy === 'done' ? 'done' : 'stopped'}: step ${step}, loss ${Number.isFinite(lastLoss) ? lastLoss.toFixed(4) : lastLoss}, ${Math.round(tps)} tokens/s, ${fmtDuration(elapsedS)}; checkpoint ${lastCkpt ?? '(none)'}`,
-    );
+  const result: TrainResult = { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };
+  report.summary(result, unknownTotal);
   await be.dispose();
-  return { step, loss: lastLoss, stoppedBy, checkpoint: lastCkpt, tokensPerS: tps, elapsedS };
+  return result;
 }
