@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { buildFtShards, type MixFile } from '../../tokenizer/sft.ts';
 import { fillSelfCognition } from '../../pipeline/corpora/adapters.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
+import { detectFormat } from '../../pipeline/readers/index.ts';
 import { REPO_ROOT } from '../../pipeline/corpora/index.ts';
 
 export const summary =
@@ -55,9 +56,10 @@ function inputFiles(inputs: string[]): string[] {
     if (statSync(p).isDirectory()) {
       const d = existsSync(join(p, 'docs')) && statSync(join(p, 'docs')).isDirectory() ? join(p, 'docs') : p;
       const fs = readdirSync(d)
-        .filter((f) => /\.(jsonl|json|parquet)(\.zst|\.gz)?$/.test(f) && !f.startsWith('.'))
+        .filter((f) => detectFormat(f) !== 'text' && !f.startsWith('.'))
         .sort();
-      if (!fs.length) throw new Error(`input ${p}: no .jsonl / .parquet files`);
+      if (!fs.length)
+        throw new Error(`input ${p}: no JSONL, Parquet or Arrow files (formats as pipeline/readers detects them)`);
       out.push(...fs.map((f) => join(d, f)));
     } else out.push(p);
   }
