@@ -46,6 +46,8 @@ test('did you mean: data-juicer bound names map to min/max, typos to the nearest
   assert.equal(didYouMean('lang', known), 'langs');
   assert.equal(didYouMean('rulez', known), 'rule');
   assert.equal(didYouMean('tokenizer', known), undefined);
+  assert.equal(didYouMean('text_length_filter', ['text_length', 'clean_html']), 'text_length');
+  assert.equal(didYouMean('clean_html_mapper', ['text_length', 'clean_html']), 'clean_html');
 });
 
 test('unknown parameters are errors naming the step, with a suggestion and the known names', async () => {

@@ -93,12 +93,15 @@ function editDistance(a: string, b: string): number {
 
 /**
  * The known name `unknown` most likely stands for: data-juicer spells bounds `min_len`, `max_ratio`, `min_num`...
- * where our filters say `min`/`max`, so a `min_*`/`max_*` name whose prefix is a known name suggests it; otherwise the
- * nearest name within a third of its length.
+ * where our filters say `min`/`max`, so a `min_*`/`max_*` name whose prefix is a known name suggests it, and its
+ * operator names end in `_filter`/`_mapper`/`_deduplicator`; otherwise the nearest name within a third of its length.
  */
 export function didYouMean(unknown: string, known: readonly string[]): string | undefined {
   const bound = /^(min|max)_/.exec(unknown)?.[1];
   if (bound && known.includes(bound)) return bound;
+  // data-juicer operator names carry their kind: text_length_filter, clean_html_mapper, document_minhash_deduplicator
+  const bare = unknown.replace(/_(filter|mapper|deduplicator)$/, '');
+  if (bare !== unknown && known.includes(bare)) return bare;
   let best: string | undefined;
   let bestD = Math.max(1, Math.floor(unknown.length / 3)) + 1;
   for (const k of known) {
