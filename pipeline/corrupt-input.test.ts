@@ -177,3 +177,29 @@ test('a missing file is an error of the system, not a corrupt file', async () =>
     (e: Error) => e instanceof InputFileError && !e.corrupt && /ENOENT/.test(e.message),
   );
 });
+
+test('the rerun after removing a corrupt file redoes the later phases (a global op and the map phase after it)', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  const { b } = await inputs(dir);
+  const recipe = {
+    name: 'multi',
+    steps: [{ op: 'nfkc' }, { op: 'repartition', params: { parts: 2 } }, { op: 'set_lang', params: { lang: 'xx' } }],
+  };
+  const opts = { recipe, inputs: [join(dir, '*.jsonl.*')], outDir: join(dir, 'out'), workers: 1, quiet: true };
+  const first = await runPipeline({ ...opts, log: () => {} });
+  assert.ok(first.invariant.ok);
+  assert.equal(first.corrupt_files.length, 2);
+  rmSync(b);
+  const second = await runPipeline({ ...opts, log: () => {} });
+  assert.ok(second.invariant.ok, second.invariant.problems.join('; '));
+  const cRead = first.corrupt_files.find((x) => x.path !== b)!.records_read;
+  assert.equal(second.read, 50 + cRead);
+  assert.equal(second.kept, second.read, 'the last phase saw exactly the documents of the first');
+  assert.deepEqual(
+    second.corrupt_files.map((x) => x.path),
+    first.corrupt_files.filter((x) => x.path !== b).map((x) => x.path),
+    'the file still corrupt stays recorded (its task was not rerun)',
+  );
+  const docs = second.outputs.docs.map((f) => readFileSync(f)).reduce((a, buf) => a + buf.length, 0);
+  assert.ok(docs > 0);
+});
