@@ -1,24 +1,15 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync as mkdtempRaw,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { LocalExecutor, markerPath, readMarker, TaskFailedError } from '../executor.ts';
 import { runPipeline } from '../runner.ts';
 import { operators } from '../../cli/operators.ts';
 import { squareTask } from './test-tasks.ts';
 import { testHooksEnv } from '../test-fixtures/hooks.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 import {
   buildJobScript,
   chunkRanks,
@@ -29,17 +20,6 @@ import {
   type SlurmExecutorOptions,
 } from './slurm.ts';
 
-const made: string[] = [];
-/** Temporary folders, removed when the file's tests end. */
-function mkdtempSync(prefix: string): string {
-  const d = mkdtempRaw(prefix);
-  made.push(d);
-  return d;
-}
-const cleanup = () => {
-  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-};
-
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** Worker entry of the array tasks: the composition root's registry plus the test task. */
 const TEST_WORKER = join(HERE, 'test-worker.ts');
@@ -47,9 +27,8 @@ const TEST_WORKER = join(HERE, 'test-worker.ts');
 const NASTY = `we'ird "dir" $(touch PWNED) \`touch PWNED2\`; rm -rf nothing & | * %x 50%\nline2`;
 
 describe('job scripts (no Slurm needed)', () => {
-  after(cleanup);
   test('every value is single-quoted: the script passes hostile paths through unchanged and runs nothing', () => {
-    const base = mkdtempSync(join(tmpdir(), 'steel-slurm-q-'));
+    const base = tmpDir('steel-slurm-q-');
     const dir = join(base, NASTY);
     mkdirSync(dir, { recursive: true });
     // a fake "node" that records its argv, NUL-separated
@@ -123,7 +102,6 @@ function ranksRun(dir: string): number[] {
 }
 
 describe('Slurm cluster', cluster, () => {
-  after(cleanup);
   const opts = (lines: string[], extra: SlurmExecutorOptions = {}): SlurmExecutorOptions => ({
     pollMs: 250,
     progress: { quiet: true },
@@ -133,7 +111,7 @@ describe('Slurm cluster', cluster, () => {
   });
 
   test('a step becomes job arrays chunked by MaxArraySize; the next step depends on it; hostile paths are safe', async () => {
-    const base = mkdtempSync(join(tmpdir(), 'steel-slurm-'));
+    const base = tmpDir('steel-slurm-');
     const dir = join(base, NASTY);
     mkdirSync(dir, { recursive: true });
     const lines: string[] = [];
@@ -183,7 +161,7 @@ describe('Slurm cluster', cluster, () => {
   });
 
   test('a task killed mid-run fails the step; resubmission runs only that task', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-kill-'));
+    const dir = tmpDir('steel-slurm-kill-');
     const kill = join(dir, 'kill');
     writeFileSync(kill, 'k 1\n');
     const lines: string[] = [];
@@ -212,7 +190,7 @@ describe('Slurm cluster', cluster, () => {
   });
 
   test('a second driver for a step whose jobs are still queued or running waits for them instead of resubmitting', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-twice-'));
+    const dir = tmpDir('steel-slurm-twice-');
     const stateDir = join(dir, 'state');
     const o = { name: 'slow', stateDir, count: 3, workers: 2 };
     const args = { dir, sleepMs: 1500 };
@@ -238,7 +216,7 @@ describe('Slurm cluster', cluster, () => {
   });
 
   test('an exception in a task is reported with its message', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'steel-slurm-err-'));
+    const dir = tmpDir('steel-slurm-err-');
     const ex = createSlurmExecutor(opts([]));
     await assert.rejects(
       ex.runTasks(squareTask, { dir, failRank: 2 }, { name: 'e', stateDir: join(dir, 'state'), count: 3, workers: 1 }),
@@ -247,7 +225,7 @@ describe('Slurm cluster', cluster, () => {
   });
 
   test('the sample pipeline through Slurm gives byte-identical docs and token shards to the local executor, also after a killed task', async () => {
-    const base = mkdtempSync(join(tmpdir(), 'steel-slurm-prep-'));
+    const base = tmpDir('steel-slurm-prep-');
     const sample = join(HERE, '..', '..', 'corpora-manifests', 'sample');
     const inputs = [
       `sample=${join(sample, 'debian-reference-*.jsonl.zst')}`,
