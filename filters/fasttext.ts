@@ -120,12 +120,6 @@ function readPQ(r: Reader) {
 }
 
 const FNV_OFFSET = 2166136261;
-/** FNV-1a over bytes as fastText hashes them (each byte sign-extended from int8). */
-function fnv(b: Uint8Array, s: number, e: number, h = FNV_OFFSET): number {
-  for (let i = s; i < e; i++) h = Math.imul(h ^ ((b[i] << 24) >> 24), 16777619) >>> 0;
-  return h >>> 0;
-}
-
 /** Encode a string to UTF-8 exactly as Emscripten's stringToUTF8Array does (a surrogate always takes the next unit). */
 function emscriptenUtf8(str: string, out: Uint8Array): number {
   let o = 0;
@@ -160,6 +154,8 @@ const latin1 = (b: Uint8Array, s: number, e: number): string =>
     s,
     e,
   );
+
+const LABEL_PREFIX = Buffer.from('__label__');
 
 const isSep = (c: number) => c === 32 || c === 10 || c === 13 || c === 9 || c === 11 || c === 12 || c === 0;
 
@@ -266,36 +262,64 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
 
-  /** Row ids of one token's bytes b[s, e): its word row and n-grams, or only the n-grams for an unknown word. */
-  const ngramBuf = new Uint8Array(1 << 16);
-  function tokenRows(b: Uint8Array, s: number, e: number, wid: number, out: number[]): void {
-    if (wid >= 0) out.push(wid);
-    // "<" + token + ">"
+  // the model's pruned n-gram buckets as a direct index (bucket -> row - nwords, -1 = pruned away)
+  const pruneIdx = pruneSize > 0 ? new Int32Array(bucket).fill(-1) : undefined;
+  if (pruneIdx) for (const [h, id] of prune) if (h >= 0 && h < bucket) pruneIdx[h] = id;
+  let maxWordBytes = 0;
+  for (const w of wordBytes) maxWordBytes = Math.max(maxWordBytes, w.length);
+
+  /**
+   * Row ids of one token's bytes b[s, e) into `ids` from `at`: its word row, then the n-grams of "<" + token + ">"
+   * (fastText's computeSubwords: each n-gram of 1-4 characters, minn..maxn, hashed as its bytes are appended); only
+   * the n-grams for an unknown word. Returns the new end.
+   */
+  let ids = new Int32Array(1 << 12);
+  let wb = new Uint8Array(1 << 12);
+  function tokenRows(b: Uint8Array, s: number, e: number, wid: number, at: number): number {
     const len = e - s + 2;
-    const w = len <= ngramBuf.length ? ngramBuf : new Uint8Array(len);
-    w[0] = 60;
-    w.set(b.subarray(s, e), 1);
-    w[len - 1] = 62;
+    if (ids.length < at + 4 * len + 1) {
+      const bigger = new Int32Array(Math.max(ids.length * 2, at + 4 * len + 1));
+      bigger.set(ids.subarray(0, at));
+      ids = bigger;
+    }
+    if (wid >= 0) ids[at++] = wid;
+    if (pruneSize === 0) return at;
+    // byte k of "<" + token + ">" is wb[k]
+    if (wb.length < len) wb = new Uint8Array(len * 2);
+    wb[0] = 60;
+    wb.set(b.subarray(s, e), 1);
+    wb[len - 1] = 62;
+    const w = wb;
     for (let i = 0; i < len; i++) {
       if ((w[i] & 0xc0) === 0x80) continue;
+      let h = FNV_OFFSET | 0;
       let j = i;
       for (let n = 1; j < len && n <= maxn; n++) {
-        j++;
-        while (j < len && (w[j] & 0xc0) === 0x80) j++;
+        do {
+          h = Math.imul(h ^ ((w[j] << 24) >> 24), 16777619);
+          j++;
+        } while (j < len && (w[j] & 0xc0) === 0x80);
         if (n >= minn && !(n === 1 && (i === 0 || j === len))) {
-          const h = fnv(w, i, j) % bucket;
-          const id = pruneSize > 0 ? prune.get(h) : h;
-          if (id !== undefined && id >= 0) out.push(nwords + id);
+          const bkt = (h >>> 0) % bucket;
+          const id = pruneIdx ? pruneIdx[bkt] : bkt;
+          if (id >= 0) ids[at++] = nwords + id;
         }
       }
     }
+    return at;
   }
 
   const EOS = wordIds.get('</s>') ?? -1;
+  /** Row ids of short tokens (words recur; a long token, e.g. a Chinese clause, rarely does and is not kept). */
   const cache = new Map<string, Int32Array>();
+  const CACHED_BYTES = 64;
   let utf = new Uint8Array(1 << 16);
   const hidden = new Float32Array(dim);
-  const tmp: number[] = [];
+  const isLabel = (b: Uint8Array, s: number, e: number) => {
+    if (e - s < 9) return false;
+    for (let q = 0; q < 9; q++) if (b[s + q] !== LABEL_PREFIX[q]) return false;
+    return true;
+  };
 
   const thresholdLog = stdLog(0);
   function predict(text: string, k = 1): { label: string; score: number }[] {
@@ -310,23 +334,32 @@ export function loadFastText(path: string): FastTextModel {
       if (i >= n) break;
       const s = i;
       while (i < n && !isSep(utf[i])) i++;
-      const tok = latin1(utf, s, i);
-      if (tok === '</s>') break; // fastText ends the line at an end-of-line token
-      let ids = cache.get(tok);
-      if (!ids) {
-        const wid = wordIds.get(tok) ?? -1;
-        tmp.length = 0;
-        if (!(wid < 0 && tok.startsWith('__label__'))) tokenRows(utf, s, i, wid, tmp);
-        ids = Int32Array.from(tmp);
-        if (cache.size > 200_000) cache.clear();
-        cache.set(tok, ids);
+      let rows: Int32Array;
+      let m: number;
+      if (i - s <= CACHED_BYTES) {
+        const tok = latin1(utf, s, i);
+        if (tok === '</s>') break; // fastText ends the line at an end-of-line token
+        let c = cache.get(tok);
+        if (!c) {
+          const wid = wordIds.get(tok) ?? -1;
+          const end = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
+          c = ids.slice(0, end);
+          if (cache.size >= 200_000) cache.clear();
+          cache.set(tok, c);
+        }
+        rows = c;
+        m = c.length;
+      } else {
+        const wid = i - s <= maxWordBytes ? (wordIds.get(latin1(utf, s, i)) ?? -1) : -1;
+        m = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
+        rows = ids;
       }
       // a Float32Array element stores the float rounding of the double sum: fastText's float addition, exactly
-      for (let q = 0; q < ids.length; q++) {
-        const base = ids[q] * dim;
+      for (let q = 0; q < m; q++) {
+        const base = rows[q] * dim;
         for (let c = 0; c < dim; c++) hidden[c] += wi[base + c];
       }
-      count += ids.length;
+      count += m;
     }
     if (EOS >= 0) {
       for (let c = 0; c < dim; c++) hidden[c] += wi[EOS * dim + c];
