@@ -4,6 +4,7 @@
  * open-addressing counter for hashed n-grams (no per-document allocation in hot loops).
  */
 import { createRequire } from 'node:module';
+import { textLength } from '../pipeline/document.ts';
 
 // ---------- character categories ----------
 export const C_LETTER = 1; // \p{L}
@@ -122,21 +123,8 @@ export function textCpLength(text: string): number {
   return cpText === text ? cpN : cpLength(text);
 }
 
-/** Length in code points (Python len()). */
-export function cpLength(text: string): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
+/** Length in code points (Python len()): the one definition, pipeline/document.ts. */
+export const cpLength = textLength;
 
 /** Python str.splitlines() (no keepends): \n \r \r\n \v \f \x1c \x1d \x1e \x85 \u2028 \u2029. */
 export function splitLines(text: string): string[] {

@@ -10,3 +10,22 @@ export interface Document {
   /** Free-form metadata: statistics computed by filters live here (see filters/), e.g. meta.stats = {...}. */
   meta: Record<string, unknown>;
 }
+
+/**
+ * The length of a text in characters: Unicode code points (Python's len()), so a CJK Extension B character or an
+ * emoji is one character, not two UTF-16 units. Every character count of steel (filters, chars/token, inspect) uses it.
+ */
+export function textLength(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n--;
+        i++;
+      }
+    }
+  }
+  return n;
+}

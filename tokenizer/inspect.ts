@@ -7,14 +7,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readDocuments } from '../pipeline/readers/index.ts';
-import {
-  charsPerToken,
-  codePoints,
-  iterShardBatches,
-  readManifest,
-  type Manifest,
-  type TokenizerInfo,
-} from './shards.ts';
+import { textLength } from '../pipeline/document.ts';
+import { charsPerToken, iterShardBatches, readManifest, type Manifest, type TokenizerInfo } from './shards.ts';
 
 export interface Row {
   name: string;
@@ -118,8 +112,6 @@ class HistBuilder {
   }
 }
 
-export { codePoints };
-
 interface Acc {
   documents: number;
   chars: number;
@@ -195,7 +187,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
     for (const f of files) {
       for await (const { doc: d } of readDocuments(f)) {
         docCount++;
-        const n = codePoints(d.text);
+        const n = textLength(d.text);
         charH.add(n);
         const a = acc(src, d.source),
           b = acc(lng, d.lang ?? 'unknown');
@@ -305,7 +297,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
       );
       const text = await tok.decode(ids, false);
       charH.add(text.length);
-      chars += codePoints(text);
+      chars += textLength(text);
       toks += ids.length;
       for (const [m, k] of [
         [perSrc, d.source],

@@ -714,25 +714,9 @@ export function shardPaths(dir: string): string[] {
   return readManifest(dir).shards.map((s) => join(dir, s.file));
 }
 
-/** characters as Unicode code points (a CJK Extension B character or an emoji is one, not two UTF-16 units). */
-export function codePoints(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
-
 /**
  * Characters per token, the one definition (`steel tokenizer encode`, the tokenize step, `steel inspect`): characters
- * are code points of the documents' text, tokens are the text's tokens, without the end-of-document token appended to
+ * are code points of the documents' text (pipeline/document.ts textLength), tokens are the text's tokens, without the end-of-document token appended to
  * every document. Undefined when there are no text tokens.
  */
 export function charsPerToken(chars: number, tokens: number, documents: number): number | undefined {

@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../pipeline/task.ts';
 import { readDocuments } from '../pipeline/readers/index.ts';
+import { textLength } from '../pipeline/document.ts';
 import { encodeTexts, loadTokenizer } from './encode.ts';
-import { codePoints, iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
+import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 export interface TokenizeTaskArgs {
@@ -25,7 +26,7 @@ export interface TokenizeTaskStats {
   dir: string;
   documents: number;
   tokens: number;
-  /** Characters of the text as code points (charsPerToken in shards.ts). */
+  /** Characters of the text as code points (pipeline/document.ts textLength; charsPerToken in shards.ts). */
   chars: number;
   utf8Bytes: number;
   encodeSeconds: number;
@@ -80,7 +81,7 @@ async function runTokenize(
         texts.push(d.text);
         metas.push({ id: d.id, source: d.source, lang: d.lang });
         documents++;
-        chars += codePoints(d.text);
+        chars += textLength(d.text);
         utf8Bytes += Buffer.byteLength(d.text, 'utf8');
         pendingChars += d.text.length;
         if (pendingChars >= batchChars || texts.length >= 4096) {
