@@ -1,0 +1,448 @@
+/**
+ * Our byte-level BPE encoder (the Qwen2/Qwen3 kind), ids identical to Hugging Face `tokenizers`:
+ *   1. added tokens (`<|im_end|>`, ...) are split off the raw text first, leftmost-longest, as HF does for added tokens
+ *      that are not `normalized`;
+ *   2. each remaining segment is NFC-normalised (when the tokenizer.json says so) and cut by the pre-tokenizer regex
+ *      (tokenizer/bpe.ts `PRETOKENIZE_RE`, Qwen's pattern in JavaScript syntax);
+ *   3. each piece's UTF-8 bytes are merged by rank: lowest rank first, leftmost first among equal ranks (a binary heap
+ *      over the pairs with stale entries skipped, as HF's `Word::merge_all`).
+ * Most pieces repeat (words, punctuation, spaces), so pieces up to CACHE_PIECE_CHARS characters are cached; the cache
+ * is cleared when it reaches CACHE_MAX entries, which bounds memory.
+ */
+import { PRETOKENIZE_RE, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
+import { byteLevelChars } from './qwen-files.ts';
+
+const CACHE_PIECE_CHARS = 48;
+const CACHE_MAX = 1 << 18;
+const TWO32 = 4294967296;
+
+export interface AddedToken {
+  id: number;
+  content: string;
+  special: boolean;
+}
+
+export interface ByteBpeSpec {
+  /** byteIds[b]: id of the token of byte b */
+  byteIds: Uint32Array;
+  /** merge r (rank r) joins left[r] and right[r] into result[r] */
+  left: Uint32Array;
+  right: Uint32Array;
+  result: Uint32Array;
+  /** ordinary tokens: ids 0 .. tokens.length - 1, as byte-level strings */
+  tokens: string[];
+  added: AddedToken[];
+  nfc: boolean;
+}
+
+export class ByteBpe {
+  readonly nfc: boolean;
+  readonly added: AddedToken[];
+  private readonly byteIds: Uint32Array;
+  private readonly result: Uint32Array;
+  private readonly tokens: string[];
+  // open-addressing table: (left, right) → rank
+  private readonly hA: Int32Array;
+  private readonly hB: Int32Array;
+  private readonly hR: Int32Array;
+  private readonly hShift: number;
+  private readonly hMask: number;
+  private readonly addedRe: RegExp | null;
+  private readonly addedFirst: string;
+  private readonly addedIds = new Map<string, number>();
+  private cache = new Map<string, number | Uint32Array>();
+  // scratch
+  private ids = new Int32Array(256);
+  private nxt = new Int32Array(256);
+  private prv = new Int32Array(256);
+  private heap = new Float64Array(256);
+  private out = new Uint32Array(1 << 16);
+  private decodeTable: { off: Uint32Array; bytes: Uint8Array } | undefined;
+  private tokenIds: Map<string, number> | undefined;
+
+  constructor(spec: ByteBpeSpec) {
+    this.nfc = spec.nfc;
+    this.added = spec.added;
+    this.byteIds = spec.byteIds;
+    this.result = spec.result;
+    this.tokens = spec.tokens;
+    const n = spec.left.length;
+    let bits = 4;
+    while (1 << bits < n * 3) bits++;
+    this.hShift = 32 - bits;
+    this.hMask = (1 << bits) - 1;
+    this.hA = new Int32Array(1 << bits).fill(-1);
+    this.hB = new Int32Array(1 << bits);
+    this.hR = new Int32Array(1 << bits);
+    for (let r = 0; r < n; r++) {
+      const a = spec.left[r],
+        b = spec.right[r];
+      let h = this.hash(a, b);
+      while (this.hA[h] !== -1 && !(this.hA[h] === a && this.hB[h] === b)) h = (h + 1) & this.hMask;
+      if (this.hA[h] !== -1) continue; // a repeated merge keeps its first (lowest) rank
+      this.hA[h] = a;
+      this.hB[h] = b;
+      this.hR[h] = r;
+    }
+    for (const t of spec.added) this.addedIds.set(t.content, t.id);
+    if (spec.added.length) {
+      const alts = spec.added
+        .map((t) => t.content)
+        .sort((x, y) => y.length - x.length) // longest first: leftmost-longest among tokens starting at one place
+        .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+      this.addedRe = new RegExp(alts.join('|'), 'g');
+      this.addedFirst = [...new Set(spec.added.map((t) => t.content[0]))].join('');
+    } else {
+      this.addedRe = null;
+      this.addedFirst = '';
+    }
+  }
+
+  /** Ordinary tokens (without added tokens). */
+  get baseVocabSize(): number {
+    return this.tokens.length;
+  }
+
+  /** Ordinary + added tokens (ids may leave gaps: this is the largest id + 1). */
+  get vocabSize(): number {
+    let n = this.tokens.length;
+    for (const t of this.added) n = Math.max(n, t.id + 1);
+    return n;
+  }
+
+  tokenToId(token: string): number | undefined {
+    const a = this.addedIds.get(token);
+    if (a !== undefined) return a;
+    if (!this.tokenIds) {
+      this.tokenIds = new Map();
+      this.tokens.forEach((t, i) => this.tokenIds!.set(t, i));
+    }
+    return this.tokenIds.get(token);
+  }
+
+  /** The token string (byte-level characters for ordinary tokens, the content for added ones). */
+  idToToken(id: number): string | undefined {
+    if (id >= 0 && id < this.tokens.length) return this.tokens[id];
+    return this.added.find((t) => t.id === id)?.content;
+  }
+
+  private hash(a: number, b: number): number {
+    return Math.imul(a ^ Math.imul(b, 0x85ebca77), 0x9e3779b1) >>> this.hShift;
+  }
+
+  private rank(a: number, b: number): number {
+    const hA = this.hA;
+    let h = this.hash(a, b);
+    for (;;) {
+      const x = hA[h];
+      if (x === -1) return -1;
+      if (x === a && this.hB[h] === b) return this.hR[h];
+      h = (h + 1) & this.hMask;
+    }
+  }
+
+  /** Ids of `text` (no special tokens added around it). */
+  encode(text: string): Uint32Array {
+    const n = this.encodeInto(text, 0);
+    return this.out.slice(0, n);
+  }
+
+  /** Ids of `text` followed by `eos` (when not null). */
+  encodeWithEos(text: string, eos: number | null): Uint32Array {
+    let n = this.encodeInto(text, 0);
+    if (eos !== null) {
+      this.reserve(n + 1);
+      this.out[n++] = eos;
+    }
+    return this.out.slice(0, n);
+  }
+
+  /** Number of ids of `text`. */
+  count(text: string): number {
+    return this.encodeInto(text, 0);
+  }
+
+  private reserve(n: number): void {
+    if (n <= this.out.length) return;
+    const o = new Uint32Array(Math.max(n, this.out.length * 2));
+    o.set(this.out);
+    this.out = o;
+  }
+
+  /** Encode into this.out from position `at`; returns the new length. */
+  private encodeInto(text: string, at: number): number {
+    const re = this.addedRe;
+    if (re === null || !this.mayHaveAdded(text)) return this.encodeSegment(text, at);
+    let last = 0;
+    re.lastIndex = 0;
+    for (let m = re.exec(text); m; m = re.exec(text)) {
+      if (m.index > last) at = this.encodeSegment(text.slice(last, m.index), at);
+      this.reserve(at + 1);
+      this.out[at++] = this.addedIds.get(m[0])!;
+      last = m.index + m[0].length;
+    }
+    if (last < text.length) at = this.encodeSegment(text.slice(last), at);
+    return at;
+  }
+
+  private mayHaveAdded(text: string): boolean {
+    const f = this.addedFirst;
+    for (let i = 0; i < f.length; i++) if (text.indexOf(f[i]) >= 0) return true;
+    return false;
+  }
+
+  private encodeSegment(seg: string, at: number): number {
+    if (this.nfc && !isNfcFast(seg)) seg = seg.normalize('NFC');
+    const pieces = seg.match(PRETOKENIZE_RE);
+    if (pieces === null) return at;
+    const cache = this.cache;
+    // a piece of c UTF-16 units gives at most 3c tokens (a unit encodes to at most 3 bytes)
+    this.reserve(at + seg.length * 3);
+    const out = this.out;
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
+      let v = cache.get(p);
+      if (v === undefined) {
+        v = this.bpe(p);
+        if (p.length <= CACHE_PIECE_CHARS) {
+          if (cache.size >= CACHE_MAX) cache.clear();
+          cache.set(p, v);
+        }
+      }
+      if (typeof v === 'number') out[at++] = v;
+      else {
+        out.set(v, at);
+        at += v.length;
+      }
+    }
+    return at;
+  }
+
+  private grow(n: number): void {
+    let m = this.ids.length;
+    while (m < n) m *= 2;
+    this.ids = new Int32Array(m);
+    this.nxt = new Int32Array(m);
+    this.prv = new Int32Array(m);
+    this.heap = new Float64Array(m * 2);
+  }
+
+  /** BPE of one piece: a single id, or the ids. */
+  private bpe(piece: string): number | Uint32Array {
+    if (piece.length * 3 > this.ids.length) this.grow(piece.length * 3);
+    const ids = this.ids;
+    const byteIds = this.byteIds;
+    // UTF-8 bytes → byte tokens (a lone surrogate becomes U+FFFD, as TextEncoder does)
+    let n = 0;
+    for (let i = 0; i < piece.length; i++) {
+      let c = piece.charCodeAt(i);
+      if (c < 0x80) ids[n++] = byteIds[c];
+      else if (c < 0x800) {
+        ids[n++] = byteIds[0xc0 | (c >> 6)];
+        ids[n++] = byteIds[0x80 | (c & 63)];
+      } else {
+        if (c >= 0xd800 && c < 0xe000) {
+          const d = i + 1 < piece.length ? piece.charCodeAt(i + 1) : 0;
+          if (c < 0xdc00 && d >= 0xdc00 && d < 0xe000) {
+            c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+            i++;
+            ids[n++] = byteIds[0xf0 | (c >> 18)];
+            ids[n++] = byteIds[0x80 | ((c >> 12) & 63)];
+            ids[n++] = byteIds[0x80 | ((c >> 6) & 63)];
+            ids[n++] = byteIds[0x80 | (c & 63)];
+            continue;
+          }
+          c = 0xfffd;
+        }
+        ids[n++] = byteIds[0xe0 | (c >> 12)];
+        ids[n++] = byteIds[0x80 | ((c >> 6) & 63)];
+        ids[n++] = byteIds[0x80 | (c & 63)];
+      }
+    }
+    if (n === 1) return ids[0];
+    const nxt = this.nxt,
+      prv = this.prv,
+      heap = this.heap,
+      result = this.result;
+    let hn = 0;
+    const push = (key: number) => {
+      let i = hn++;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (heap[p] <= key) break;
+        heap[i] = heap[p];
+        i = p;
+      }
+      heap[i] = key;
+    };
+    for (let i = 0; i < n; i++) {
+      nxt[i] = i + 1 < n ? i + 1 : -1;
+      prv[i] = i - 1;
+      if (i + 1 < n) {
+        const r = this.rank(ids[i], ids[i + 1]);
+        if (r >= 0) push(r * TWO32 + i);
+      }
+    }
+    let left = n;
+    while (hn > 0) {
+      const top = heap[0];
+      // pop
+      const last = heap[--hn];
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= hn) break;
+        if (c + 1 < hn && heap[c + 1] < heap[c]) c++;
+        if (heap[c] >= last) break;
+        heap[i] = heap[c];
+        i = c;
+      }
+      heap[i] = last;
+      const r = Math.floor(top / TWO32);
+      const p = top - r * TWO32;
+      if (ids[p] < 0) continue;
+      const q = nxt[p];
+      if (q < 0 || this.rank(ids[p], ids[q]) !== r) continue;
+      ids[p] = result[r];
+      ids[q] = -1;
+      left--;
+      const nq = nxt[q];
+      nxt[p] = nq;
+      if (nq >= 0) {
+        prv[nq] = p;
+        const r3 = this.rank(ids[p], ids[nq]);
+        if (r3 >= 0) push(r3 * TWO32 + p);
+      }
+      const pp = prv[p];
+      if (pp >= 0) {
+        const r2 = this.rank(ids[pp], ids[p]);
+        if (r2 >= 0) push(r2 * TWO32 + pp);
+      }
+    }
+    if (left === 1) return ids[0];
+    const res = new Uint32Array(left);
+    for (let i = 0, k = 0; i >= 0; i = nxt[i]) res[k++] = ids[i];
+    return res;
+  }
+
+  /** Text of `ids` (UTF-8 of the joined token bytes, invalid sequences as U+FFFD; added tokens as their content,
+   * or left out with `skipSpecial` when they are special). Unknown ids are left out. */
+  decode(ids: ArrayLike<number>, skipSpecial = false): string {
+    const t = this.decodeTableGet();
+    let len = 0;
+    const nTok = t.off.length - 1;
+    const skip = new Set(skipSpecial ? this.added.filter((a) => a.special).map((a) => a.id) : []);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (id >= 0 && id < nTok && !skip.has(id)) len += t.off[id + 1] - t.off[id];
+    }
+    const buf = new Uint8Array(len);
+    let k = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (id >= 0 && id < nTok && !skip.has(id)) {
+        buf.set(t.bytes.subarray(t.off[id], t.off[id + 1]), k);
+        k += t.off[id + 1] - t.off[id];
+      }
+    }
+    return utf8.decode(buf);
+  }
+
+  private decodeTableGet(): { off: Uint32Array; bytes: Uint8Array } {
+    if (this.decodeTable) return this.decodeTable;
+    const charByte = new Map<string, number>();
+    byteLevelChars().forEach((c, b) => charByte.set(c, b));
+    const n = this.vocabSize;
+    const parts: Uint8Array[] = new Array(n).fill(new Uint8Array(0));
+    const enc = new TextEncoder();
+    this.tokens.forEach((s, id) => {
+      const b: number[] = [];
+      for (const c of s) {
+        const x = charByte.get(c);
+        if (x === undefined) {
+          parts[id] = enc.encode(s); // not byte-level text: its own UTF-8 (as HF's ByteLevel decoder)
+          return;
+        }
+        b.push(x);
+      }
+      parts[id] = Uint8Array.from(b);
+    });
+    for (const a of this.added) parts[a.id] = enc.encode(a.content);
+    const off = new Uint32Array(n + 1);
+    for (let i = 0; i < n; i++) off[i + 1] = off[i] + parts[i].length;
+    const bytes = new Uint8Array(off[n]);
+    for (let i = 0; i < n; i++) bytes.set(parts[i], off[i]);
+    this.decodeTable = { off, bytes };
+    return this.decodeTable;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8');
+
+/** True when `s` is certainly NFC: every code unit below U+0300 (no combining marks, no Hangul, no CJK
+ * compatibility ideographs). Other text goes through String.prototype.normalize. */
+function isNfcFast(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x300) return false;
+  return true;
+}
+
+/** The ByteBpe of a parsed tokenizer.json, or an error naming what it does not support. */
+export function byteBpeFromTokenizerJson(json: Record<string, unknown>, where: string): ByteBpe {
+  const fail = (what: string): never => {
+    throw new Error(
+      `${where}: ${what}; steel's encoder takes byte-level BPE tokenizers with Qwen's pre-tokenizer (Qwen2/Qwen3, steel tokenizer train)`,
+    );
+  };
+  const model = json.model as Record<string, unknown> | undefined;
+  if (!model || model.type !== 'BPE') fail('model is not BPE');
+  const m = model!;
+  if (m.continuing_subword_prefix || m.end_of_word_suffix || m.byte_fallback || m.dropout || m.ignore_merges)
+    fail('BPE options (subword prefix/suffix, byte fallback, dropout, ignore_merges) are not supported');
+  const norm = json.normalizer as { type?: string } | null | undefined;
+  if (norm && norm.type !== 'NFC') fail(`normalizer ${norm.type} is not supported (NFC or none)`);
+  const pre = json.pre_tokenizer as { type?: string; pretokenizers?: Record<string, unknown>[] } | null;
+  const [split, bl] = pre?.type === 'Sequence' ? (pre.pretokenizers ?? []) : [];
+  const pattern = (split?.pattern as { Regex?: string } | undefined)?.Regex;
+  if (
+    split?.type !== 'Split' ||
+    pattern !== QWEN_PRETOKENIZE_REGEX ||
+    split.behavior !== 'Isolated' ||
+    split.invert ||
+    bl?.type !== 'ByteLevel' ||
+    bl.add_prefix_space ||
+    bl.use_regex ||
+    pre!.pretokenizers!.length !== 2
+  )
+    fail('pre-tokenizer is not Split(Qwen regex, Isolated) + ByteLevel(no prefix space, no regex)');
+  const vocab = m.vocab as Record<string, number>;
+  const tokens: string[] = [];
+  for (const [t, id] of Object.entries(vocab)) tokens[id] = t;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] === undefined) fail(`vocabulary has no id ${i}`);
+  const chars = byteLevelChars();
+  const byteIds = new Uint32Array(256);
+  for (let b = 0; b < 256; b++) {
+    const id = vocab[chars[b]];
+    if (id === undefined) fail(`vocabulary lacks the byte-level token of byte ${b}`);
+    byteIds[b] = id;
+  }
+  const merges = m.merges as (string | [string, string])[];
+  const left = new Uint32Array(merges.length),
+    right = new Uint32Array(merges.length),
+    result = new Uint32Array(merges.length);
+  merges.forEach((mm, r) => {
+    const [a, b] = typeof mm === 'string' ? mm.split(' ') : mm;
+    const ia = vocab[a],
+      ib = vocab[b],
+      ir = vocab[a + b];
+    if (ia === undefined || ib === undefined || ir === undefined) fail(`merge ${r} (${a} ${b}) has a token not in the vocabulary`);
+    left[r] = ia;
+    right[r] = ib;
+    result[r] = ir;
+  });
+  const added = ((json.added_tokens as AddedToken[] | undefined) ?? []).map((t) => ({
+    id: t.id,
+    content: t.content,
+    special: t.special,
+  }));
+  return new ByteBpe({ byteIds, left, right, result, tokens, added, nfc: norm?.type === 'NFC' });
+}

@@ -1,0 +1,102 @@
+/**
+ * Qwen's tokenizer, shipped lean in tokenizer/qwen/ (Apache-2.0, see tokenizer/qwen/README.md): `template.json` (the
+ * tokenizer.json of Qwen3 with an empty vocabulary and merge list) and `merges.bin.gz` (the 151,387 merges as pairs of
+ * token ids). Ids 0..255 are the byte-level characters in code point order and merge r makes token 256 + r, so the
+ * vocabulary follows from the merges; `qwenTokenizerJsonText` rebuilds Qwen's tokenizer.json byte for byte (for HF
+ * exports and the tokenizer hash recorded in shards). `tokenizer/qwen/make-lean.ts` makes the files.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+
+export const QWEN_FILES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'qwen');
+
+/** GPT-2's byte-level mapping: byte b ↔ one printable character; returned as the 256 characters sorted by code point
+ * (the order of ids 0..255 in Qwen's vocabulary). */
+export function byteLevelAlphabet(): string[] {
+  return byteLevelChars()
+    .slice()
+    .sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+}
+
+/** byteLevelChars()[b] = the character that stands for byte b. */
+export function byteLevelChars(): string[] {
+  const chars: string[] = new Array(256);
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+    chars[b] = String.fromCodePoint(printable ? b : 256 + n++);
+  }
+  return chars;
+}
+
+export interface QwenFiles {
+  /** tokenizer.json of Qwen3 without vocabulary and merges (parsed). */
+  template: {
+    added_tokens: { id: number; content: string; special: boolean }[];
+    normalizer: { type: string } | null;
+    pre_tokenizer: unknown;
+    model: Record<string, unknown>;
+  } & Record<string, unknown>;
+  /** merge r joins tokens pairs[2r] and pairs[2r+1] into token 256 + r. */
+  pairs: Uint32Array;
+  /** byteIds[b] = the id of the token of byte b. */
+  byteIds: Uint32Array;
+}
+
+let cached: QwenFiles | undefined;
+
+export function loadQwenFiles(): QwenFiles {
+  if (cached) return cached;
+  const tPath = join(QWEN_FILES_DIR, 'template.json');
+  const mPath = join(QWEN_FILES_DIR, 'merges.bin.gz');
+  let template: QwenFiles['template'];
+  let buf: Buffer;
+  try {
+    template = JSON.parse(readFileSync(tPath, 'utf8'));
+    buf = gunzipSync(readFileSync(mPath));
+  } catch (e) {
+    throw new Error(`Qwen tokenizer files in ${QWEN_FILES_DIR} unreadable: ${(e as Error).message}`);
+  }
+  if (buf.length % 8 !== 0) throw new Error(`${mPath}: ${buf.length} bytes, not a list of id pairs`);
+  const pairs = new Uint32Array(buf.length / 4);
+  for (let i = 0; i < pairs.length; i++) pairs[i] = buf.readUInt32LE(4 * i);
+  const alphabet = byteLevelAlphabet();
+  const chars = byteLevelChars();
+  const byteIds = new Uint32Array(256);
+  for (let b = 0; b < 256; b++) byteIds[b] = alphabet.indexOf(chars[b]);
+  cached = { template, pairs, byteIds };
+  return cached;
+}
+
+/** For make-lean.ts after it rewrote the files. */
+export function resetQwenFilesCache(): void {
+  cached = undefined;
+}
+
+/** Token strings (byte-level characters) of ids 0 .. 256 + merges - 1. */
+export function qwenTokenStrings(f: QwenFiles = loadQwenFiles()): string[] {
+  const toks = byteLevelAlphabet();
+  for (let r = 0; r < f.pairs.length / 2; r++) toks.push(toks[f.pairs[2 * r]] + toks[f.pairs[2 * r + 1]]);
+  return toks;
+}
+
+/** Qwen's tokenizer.json (the Qwen3 file: 26 added tokens), exactly as published. */
+export function qwenTokenizerJsonText(): string {
+  const f = loadQwenFiles();
+  const toks = qwenTokenStrings(f);
+  const text = JSON.stringify(f.template, null, 2);
+  const vocab = toks.map((t, i) => `      ${JSON.stringify(t)}: ${i}`).join(',\n');
+  const merges: string[] = [];
+  for (let r = 0; r < f.pairs.length / 2; r++)
+    merges.push(
+      `      [\n        ${JSON.stringify(toks[f.pairs[2 * r]])},\n        ${JSON.stringify(toks[f.pairs[2 * r + 1]])}\n      ]`,
+    );
+  const v = '"vocab": {}';
+  const m = '"merges": []';
+  if (text.indexOf(v) < 0 || text.indexOf(m) < 0) throw new Error(`${QWEN_FILES_DIR}/template.json: no empty vocab/merges`);
+  return text
+    .replace(v, () => `"vocab": {\n${vocab}\n    }`)
+    .replace(m, () => `"merges": [\n${merges.join(',\n')}\n    ]`);
+}
