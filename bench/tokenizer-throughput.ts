@@ -1,6 +1,6 @@
 /**
- * Tokenizer benchmarks: Qwen encoding throughput (MB/s, tokens/s, per core), the parallel tokenize step through
- * the LocalExecutor, shard write/read throughput, and the interop exports. Each part checks its output.
+ * Tokenizer benchmarks: the parallel tokenize step through the LocalExecutor (encoding alone, ours vs Hugging Face:
+ * bench/tokenizer-encode.ts), shard write/read throughput, and the interop exports. Each part checks its output.
  * Usage: npx tsx bench/tokenizer-throughput.ts [--quick] [--out bench/results/tokenizer.md]
  */
 import { mkdtempSync, rmSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -8,8 +8,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
-import { readDocuments } from '../pipeline/readers/index.ts';
-import { loadTokenizer, encodeTexts } from '../tokenizer/encode.ts';
+import { loadTokenizer } from '../tokenizer/encode.ts';
 import {
   ShardWriter,
   buildManifest,
@@ -34,22 +33,6 @@ const say = (s: string) => {
   lines.push(s);
 };
 
-function cpuNow() {
-  const c = process.cpuUsage();
-  return (c.user + c.system) / 1e6;
-}
-
-async function loadTexts() {
-  const zh: string[] = [],
-    en: string[] = [];
-  for (const f of readdirSync(sampleDir)
-    .filter((x) => x.endsWith('.jsonl.zst'))
-    .sort()) {
-    for await (const { doc: d } of readDocuments(join(sampleDir, f))) (d.lang === 'zh' ? zh : en).push(d.text);
-  }
-  return { zh, en };
-}
-
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'steel-bench-tok-'));
   const date = new Date().toISOString().slice(0, 10);
@@ -65,66 +48,9 @@ async function main() {
   say('figures (tokens / CPU time of the process, all threads) are the better per-core estimate.');
   say('');
   try {
-    const { zh, en } = await loadTexts();
-    const t = loadTokenizer('qwen', { threads: 1 });
+    const t = loadTokenizer('qwen');
 
-    // ---- 1. encoding throughput, one process, one engine thread
-    say('## Qwen encoding (HF `tokenizers` engine via npm, 1 thread, batches of 256 documents, eos appended)');
-    say('');
-    say(
-      '| text | MB (UTF-8) | tokens | wall s | MB/s wall | Mtok/s wall | CPU s | MB/s per CPU-s | Mtok/s per CPU-s |',
-    );
-    say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const [name, texts0] of [
-      ['zh (sample)', zh],
-      ['en (sample)', en],
-    ] as const) {
-      const texts = quick ? texts0.slice(0, 400) : texts0;
-      const bytes = texts.reduce((a, s) => a + Buffer.byteLength(s), 0);
-      await encodeTexts(t.tok, texts.slice(0, 50), t.info.eos_id); // warm up
-      const w0 = performance.now(),
-        c0 = cpuNow();
-      let n = 0;
-      for (let i = 0; i < texts.length; i += 256)
-        for (const e of await encodeTexts(t.tok, texts.slice(i, i + 256), t.info.eos_id)) {
-          n += e.length;
-          assert.equal(e[e.length - 1], 151645);
-        }
-      const ws = (performance.now() - w0) / 1000,
-        cs = cpuNow() - c0;
-      say(
-        `| ${name} | ${(bytes / 1e6).toFixed(2)} | ${n} | ${ws.toFixed(2)} | ${(bytes / 1e6 / ws).toFixed(2)} | ${(n / 1e6 / ws).toFixed(3)} | ${cs.toFixed(2)} | ${(bytes / 1e6 / cs).toFixed(2)} | ${(n / 1e6 / cs).toFixed(3)} |`,
-      );
-    }
-    say('');
-    // Python baseline: the same engine through Hugging Face's Python package, same texts, same tokenizer.json
-    const { spawnSync } = await import('node:child_process');
-    const { qwenTokenizerPath } = await import('../tokenizer/encode.ts');
-    const textsFile = join(tmp, 'texts.json');
-    writeFileSync(textsFile, JSON.stringify(quick ? { zh: zh.slice(0, 400), en: en.slice(0, 400) } : { zh, en }));
-    const py = spawnSync(
-      'python3',
-      [join(root, 'bench', 'tokenizer-python-baseline.py'), textsFile, qwenTokenizerPath()],
-      { encoding: 'utf8', maxBuffer: 1 << 24 },
-    );
-    if (py.status === 0) {
-      say('Baseline, same texts and tokenizer.json, Python `tokenizers` (`encode_batch`, 1 thread):');
-      say('');
-      say('| text | MB | tokens | wall s | CPU s | MB/s per CPU-s | Mtok/s per CPU-s |');
-      say('|---|---:|---:|---:|---:|---:|---:|');
-      for (const line of py.stdout.trim().split('\n')) {
-        const r = JSON.parse(line);
-        say(
-          `| ${r.lang} (sample) | ${(r.bytes / 1e6).toFixed(2)} | ${r.tokens} | ${r.wall.toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.bytes / 1e6 / r.cpu).toFixed(2)} | ${(r.tokens / 1e6 / r.cpu).toFixed(3)} |`,
-        );
-      }
-      say('');
-    } else {
-      say(`(Python baseline skipped: ${py.stderr.trim().split('\n').pop()})`);
-      say('');
-    }
-
-    // ---- 2. the tokenize step (parallel worker processes through the LocalExecutor)
+    // ---- 1. the tokenize step (parallel worker processes through the LocalExecutor)
     const files = readdirSync(sampleDir)
       .filter((x) => x.endsWith('.jsonl.zst'))
       .sort()
@@ -150,9 +76,7 @@ async function main() {
       );
     }
     say('');
-    say(
-      'Task CPU time includes loading the 7 MB tokenizer.json in each worker (~0.7 s), reading zstd JSONL and writing shards.',
-    );
+    say('Task CPU time includes loading the tokenizer in each worker (~0.1 s), reading zstd JSONL and writing shards.');
     say('');
 
     // ---- 3. shard write / read

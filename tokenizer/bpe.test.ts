@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { WordCounter, trainBpe, toTokenizerJson, writeTokenizerJson, pretokenize, byteLevelAlphabet } from './bpe.ts';
-import { loadTokenizer, encodeTexts, decodeIds } from './encode.ts';
+import { createRequire } from 'node:module';
+import { loadTokenizer, encodeTexts, decodeIds, qwenTokenizerPath } from './encode.ts';
 import { trainTokenizer } from './train.ts';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
@@ -63,7 +64,9 @@ const CORPUS = [
 ];
 
 test("bpe: pre-tokenizer equals the HF engine splitting with Qwen's regex", () => {
-  const pt = loadTokenizer('qwen').tok.getPreTokenizer()!;
+  // the HF engine's npm binding (a devDependency: kept for this cross-check and bench/tokenizer-encode.ts)
+  const { Tokenizer } = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');
+  const pt = Tokenizer.fromString(readFileSync(qwenTokenizerPath(), 'utf8')).getPreTokenizer()!;
   for (const { text: raw } of fixture.cases) {
     const text = raw.normalize('NFC');
     const cps = Array.from(text);
@@ -113,7 +116,7 @@ test("bpe: same merges as Hugging Face's BpeTrainer (Python) on the same text", 
   }
 });
 
-test('bpe: tokenizer.json loads in the tokenizers engine; decode(encode(x)) == x; specials; ids 0..255 = Qwen bytes', async () => {
+test('bpe: tokenizer.json loads in our encoder; decode(encode(x)) == x; specials; ids 0..255 = Qwen bytes', async () => {
   const dir = tmpDir('steel-bpe-');
   try {
     const wc = new WordCounter();
@@ -122,7 +125,7 @@ test('bpe: tokenizer.json loads in the tokenizers engine; decode(encode(x)) == x
     const path = join(dir, 'tokenizer.json');
     writeTokenizerJson(path, toTokenizerJson(res));
     const t = loadTokenizer(path);
-    assert.equal(t.tok.getVocabSize(true), res.vocab.length + 3);
+    assert.equal(t.tok.vocabSize, res.vocab.length + 3);
     assert.equal(t.tok.tokenToId('<|im_end|>'), res.vocab.length + 2);
     assert.equal(t.info.eos_id, res.vocab.length + 2);
     const q = loadTokenizer('qwen');

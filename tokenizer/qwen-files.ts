@@ -9,27 +9,12 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { byteLevelAlphabet } from './bpe.ts';
+
+/** sha256 of Qwen3's tokenizer.json as published (what qwenTokenizerJsonText rebuilds). */
+export const QWEN3_TOKENIZER_SHA256 = 'aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4';
 
 export const QWEN_FILES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'qwen');
-
-/** GPT-2's byte-level mapping: byte b ↔ one printable character; returned as the 256 characters sorted by code point
- * (the order of ids 0..255 in Qwen's vocabulary). */
-export function byteLevelAlphabet(): string[] {
-  return byteLevelChars()
-    .slice()
-    .sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
-}
-
-/** byteLevelChars()[b] = the character that stands for byte b. */
-export function byteLevelChars(): string[] {
-  const chars: string[] = new Array(256);
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    chars[b] = String.fromCodePoint(printable ? b : 256 + n++);
-  }
-  return chars;
-}
 
 export interface QwenFiles {
   /** tokenizer.json of Qwen3 without vocabulary and merges (parsed). */
@@ -62,10 +47,7 @@ export function loadQwenFiles(): QwenFiles {
   if (buf.length % 8 !== 0) throw new Error(`${mPath}: ${buf.length} bytes, not a list of id pairs`);
   const pairs = new Uint32Array(buf.length / 4);
   for (let i = 0; i < pairs.length; i++) pairs[i] = buf.readUInt32LE(4 * i);
-  const alphabet = byteLevelAlphabet();
-  const chars = byteLevelChars();
-  const byteIds = new Uint32Array(256);
-  for (let b = 0; b < 256; b++) byteIds[b] = alphabet.indexOf(chars[b]);
+  const byteIds = Uint32Array.from(byteLevelAlphabet().idOfByte);
   cached = { template, pairs, byteIds };
   return cached;
 }
@@ -77,7 +59,7 @@ export function resetQwenFilesCache(): void {
 
 /** Token strings (byte-level characters) of ids 0 .. 256 + merges - 1. */
 export function qwenTokenStrings(f: QwenFiles = loadQwenFiles()): string[] {
-  const toks = byteLevelAlphabet();
+  const toks = byteLevelAlphabet().chars.slice();
   for (let r = 0; r < f.pairs.length / 2; r++) toks.push(toks[f.pairs[2 * r]] + toks[f.pairs[2 * r + 1]]);
   return toks;
 }
@@ -95,7 +77,8 @@ export function qwenTokenizerJsonText(): string {
     );
   const v = '"vocab": {}';
   const m = '"merges": []';
-  if (text.indexOf(v) < 0 || text.indexOf(m) < 0) throw new Error(`${QWEN_FILES_DIR}/template.json: no empty vocab/merges`);
+  if (text.indexOf(v) < 0 || text.indexOf(m) < 0)
+    throw new Error(`${QWEN_FILES_DIR}/template.json: no empty vocab/merges`);
   return text
     .replace(v, () => `"vocab": {\n${vocab}\n    }`)
     .replace(m, () => `"merges": [\n${merges.join(',\n')}\n    ]`);

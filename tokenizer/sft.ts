@@ -43,9 +43,8 @@ type Tok = LoadedTokenizer['tok'];
 /** Encodes strings with a per-call cache (role headers and separators repeat in every conversation). */
 async function encodeMany(tok: Tok, texts: string[]): Promise<Uint32Array[]> {
   const uniq = [...new Set(texts)];
-  const encs = uniq.length ? await tok.encodeBatch(uniq, { addSpecialTokens: false }) : [];
   const m = new Map<string, Uint32Array>();
-  uniq.forEach((s, i) => m.set(s, Uint32Array.from(encs[i].getIds())));
+  for (const s of uniq) m.set(s, tok.encode(s));
   return texts.map((s) => m.get(s)!);
 }
 

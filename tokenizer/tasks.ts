@@ -46,7 +46,7 @@ async function runTokenize(
   ctx: TaskContext,
 ): Promise<TokenizeTaskStats> {
   const cpu0 = process.cpuUsage();
-  const { tok, info } = loadTokenizer(args.tokenizer, { threads: 1 });
+  const { tok, info } = loadTokenizer(args.tokenizer);
   const dir = rankDir(args.partsDir, rank);
   rmSync(dir, { recursive: true, force: true }); // a rerun of an unfinished task starts over
   const writer = new ShardWriter(dir, { tokenizer: info, maxShardBytes: args.maxShardBytes });

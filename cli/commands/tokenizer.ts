@@ -221,9 +221,9 @@ async function idsCmd(argv: string[]): Promise<number> {
   });
   const { loadTokenizer } = await import('../../tokenizer/encode.ts');
   const t = loadTokenizer(values.tokenizer);
-  const enc = await t.tok.encode(positionals.join(' '), null, { addSpecialTokens: false });
-  console.log(JSON.stringify(enc.getIds()));
-  console.log(JSON.stringify(enc.getTokens()));
+  const ids = Array.from(t.tok.encode(positionals.join(' ')));
+  console.log(JSON.stringify(ids));
+  console.log(JSON.stringify(ids.map((id) => t.tok.idToToken(id))));
   return 0;
 }
 

@@ -15,7 +15,8 @@ import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
-import { byteLevelAlphabet, QWEN_FILES_DIR, qwenTokenizerJsonText, resetQwenFilesCache } from '../qwen-files.ts';
+import { byteLevelAlphabet } from '../bpe.ts';
+import { QWEN_FILES_DIR, qwenTokenizerJsonText, resetQwenFilesCache } from '../qwen-files.ts';
 
 const src = process.argv[2];
 if (!src) {
@@ -28,7 +29,7 @@ const vocab: Record<string, number> = json.model.vocab;
 const merges: [string, string][] = json.model.merges.map((m: string | [string, string]) =>
   typeof m === 'string' ? (m.split(' ') as [string, string]) : m,
 );
-const alphabet = byteLevelAlphabet();
+const alphabet = byteLevelAlphabet().chars;
 for (let i = 0; i < 256; i++)
   if (vocab[alphabet[i]] !== i) throw new Error(`${src}: id ${i} is not byte-level character ${alphabet[i]}`);
 if (Object.keys(vocab).length !== 256 + merges.length)
