@@ -466,7 +466,12 @@ export function byteBpeFromTokenizerJson(json: Record<string, unknown>, where: s
     right[r] = ib;
     result[r] = ir;
   });
-  const added = ((json.added_tokens as AddedToken[] | undefined) ?? []).map((t) => ({
+  type RawAdded = AddedToken & { lstrip?: boolean; rstrip?: boolean; single_word?: boolean; normalized?: boolean };
+  const rawAdded = (json.added_tokens as RawAdded[] | undefined) ?? [];
+  for (const t of rawAdded)
+    if (t.lstrip || t.rstrip || t.single_word || t.normalized)
+      fail(`added token ${JSON.stringify(t.content)}: lstrip/rstrip/single_word/normalized are not supported`);
+  const added = rawAdded.map((t) => ({
     id: t.id,
     content: t.content,
     special: t.special,
