@@ -11,7 +11,7 @@
  */
 import { byteLevelAlphabet, PRETOKENIZE_RE, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
 
-const CACHE_PIECE_CHARS = 48;
+const CACHE_PIECE_CHARS = 48; // ≤ 85: a cached piece has at most 3 × 85 = 255 ids (the arena reference keeps 8 bits of length)
 const CACHE_MAX = 1 << 18;
 const TWO32 = 4294967296;
 
@@ -49,7 +49,11 @@ export class ByteBpe {
   private readonly addedRe: RegExp | null;
   private readonly addedFirst: string;
   private readonly addedIds = new Map<string, number>();
-  private cache = new Map<string, number | Uint32Array>();
+  /** piece → its id (≥ 0), or -(offset * 256 + length) - 1 for `length` ids at `offset` in `arena` */
+  private cache = new Map<string, number>();
+  private arena = new Uint32Array(1 << 16);
+  private arenaLen = 0;
+  private heapN = 0;
   // scratch
   private ids = new Int32Array(256);
   private nxt = new Int32Array(256);
@@ -200,21 +204,44 @@ export class ByteBpe {
     const out = this.out;
     for (let i = 0; i < pieces.length; i++) {
       const p = pieces[i];
-      let v = cache.get(p);
+      const v = cache.get(p);
       if (v === undefined) {
-        v = this.bpe(p);
-        if (p.length <= CACHE_PIECE_CHARS) {
-          if (cache.size >= CACHE_MAX) cache.clear();
-          cache.set(p, v);
-        }
-      }
-      if (typeof v === 'number') out[at++] = v;
+        const k = this.bpeInto(p, at);
+        if (p.length <= CACHE_PIECE_CHARS) this.remember(p, at, k);
+        at += k;
+      } else if (v >= 0) out[at++] = v;
       else {
-        out.set(v, at);
-        at += v.length;
+        // -(offset * 256 + length) - 1: `length` ids at `offset` in the arena
+        const x = -v - 1;
+        const len = x % 256;
+        const arena = this.arena;
+        for (let j = (x - len) / 256, e = j + len; j < e; j++) out[at++] = arena[j];
       }
     }
     return at;
+  }
+
+  /** Cache the k ids at out[at..]: one id as itself, more as a reference into the arena. */
+  private remember(piece: string, at: number, k: number): void {
+    if (this.cache.size >= CACHE_MAX) {
+      this.cache.clear();
+      this.arenaLen = 0;
+    }
+    if (k === 1) {
+      this.cache.set(piece, this.out[at]);
+      return;
+    }
+    if (this.arenaLen + k > this.arena.length) {
+      const a = new Uint32Array(this.arena.length * 2);
+      a.set(this.arena);
+      this.arena = a;
+    }
+    const arena = this.arena,
+      out = this.out,
+      off = this.arenaLen;
+    for (let j = 0; j < k; j++) arena[off + j] = out[at + j];
+    this.arenaLen += k;
+    this.cache.set(piece, -(off * 256 + k) - 1);
   }
 
   private grow(n: number): void {
@@ -226,8 +253,38 @@ export class ByteBpe {
     this.heap = new Float64Array(m * 2);
   }
 
-  /** BPE of one piece: a single id, or the ids. */
-  private bpe(piece: string): number | Uint32Array {
+  private heapPush(key: number): void {
+    const heap = this.heap;
+    let i = this.heapN++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (heap[p] <= key) break;
+      heap[i] = heap[p];
+      i = p;
+    }
+    heap[i] = key;
+  }
+
+  private heapPop(): number {
+    const heap = this.heap;
+    const top = heap[0];
+    const n = --this.heapN;
+    const last = heap[n];
+    let i = 0;
+    for (;;) {
+      let c = 2 * i + 1;
+      if (c >= n) break;
+      if (c + 1 < n && heap[c + 1] < heap[c]) c++;
+      if (heap[c] >= last) break;
+      heap[i] = heap[c];
+      i = c;
+    }
+    heap[i] = last;
+    return top;
+  }
+
+  /** BPE of one piece, written to this.out from `at` (room reserved by the caller); returns the number of ids. */
+  private bpeInto(piece: string, at: number): number {
     if (piece.length * 3 > this.ids.length) this.grow(piece.length * 3);
     const ids = this.ids;
     const byteIds = this.byteIds;
@@ -258,45 +315,25 @@ export class ByteBpe {
         ids[n++] = byteIds[0x80 | (c & 63)];
       }
     }
-    if (n === 1) return ids[0];
+    const out = this.out;
+    if (n === 1) {
+      out[at] = ids[0];
+      return 1;
+    }
     const nxt = this.nxt,
       prv = this.prv,
-      heap = this.heap,
       result = this.result;
-    let hn = 0;
-    const push = (key: number) => {
-      let i = hn++;
-      while (i > 0) {
-        const p = (i - 1) >> 1;
-        if (heap[p] <= key) break;
-        heap[i] = heap[p];
-        i = p;
-      }
-      heap[i] = key;
-    };
+    this.heapN = 0;
     for (let i = 0; i < n; i++) {
       nxt[i] = i + 1 < n ? i + 1 : -1;
       prv[i] = i - 1;
       if (i + 1 < n) {
         const r = this.rank(ids[i], ids[i + 1]);
-        if (r >= 0) push(r * TWO32 + i);
+        if (r >= 0) this.heapPush(r * TWO32 + i);
       }
     }
-    let left = n;
-    while (hn > 0) {
-      const top = heap[0];
-      // pop
-      const last = heap[--hn];
-      let i = 0;
-      for (;;) {
-        let c = 2 * i + 1;
-        if (c >= hn) break;
-        if (c + 1 < hn && heap[c + 1] < heap[c]) c++;
-        if (heap[c] >= last) break;
-        heap[i] = heap[c];
-        i = c;
-      }
-      heap[i] = last;
+    while (this.heapN > 0) {
+      const top = this.heapPop();
       const r = Math.floor(top / TWO32);
       const p = top - r * TWO32;
       if (ids[p] < 0) continue;
@@ -304,24 +341,22 @@ export class ByteBpe {
       if (q < 0 || this.rank(ids[p], ids[q]) !== r) continue;
       ids[p] = result[r];
       ids[q] = -1;
-      left--;
       const nq = nxt[q];
       nxt[p] = nq;
       if (nq >= 0) {
         prv[nq] = p;
         const r3 = this.rank(ids[p], ids[nq]);
-        if (r3 >= 0) push(r3 * TWO32 + p);
+        if (r3 >= 0) this.heapPush(r3 * TWO32 + p);
       }
       const pp = prv[p];
       if (pp >= 0) {
         const r2 = this.rank(ids[pp], ids[p]);
-        if (r2 >= 0) push(r2 * TWO32 + pp);
+        if (r2 >= 0) this.heapPush(r2 * TWO32 + pp);
       }
     }
-    if (left === 1) return ids[0];
-    const res = new Uint32Array(left);
-    for (let i = 0, k = 0; i >= 0; i = nxt[i]) res[k++] = ids[i];
-    return res;
+    let k = at;
+    for (let i = 0; i >= 0; i = nxt[i]) out[k++] = ids[i];
+    return k - at;
   }
 
   /** Text of `ids` (UTF-8 of the joined token bytes, invalid sequences as U+FFFD; added tokens as their content,
