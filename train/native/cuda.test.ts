@@ -90,3 +90,38 @@ test('cuda backend rejects bad input with a JS exception', opts, async () => {
   await assert.rejects(() => gpu.forwardBackward(bad, 2, 16), /outside the vocabulary/);
   await assert.rejects(() => gpu.setParam('nope', new Float32Array(1)), /no parameter named/);
 });
+
+test(
+  'KV-cache decoding on the GPU matches the CPU decoder (logits per step, greedy ids, context limit)',
+  opts,
+  async () => {
+    for (const name of ['tiny', 'tiny-dense']) {
+      const cfg = getPreset(name).model;
+      const cpu = new CpuBackend(cfg, { threads: 1 }),
+        gpu = new CudaBackend(cfg);
+      await cpu.init(5);
+      await gpu.init(5);
+      const prompt = Int32Array.from({ length: 6 }, (_, i) => (i * 5 + 2) % cfg.vocabSize);
+      const sc = cpu.startDecode(10),
+        sg = gpu.startDecode(10);
+      // prefill (Soft-MoE over the prompt), one token, then a 2-token feed mid-way
+      for (const feed of [prompt, [3], [4, 7]]) {
+        const e = rel(await sg.feed(feed), await sc.feed(feed));
+        assert.ok(e < 2e-2, `${name}: logits rel err ${e} after feeding ${feed.length}`);
+      }
+      assert.equal(sg.length, 9);
+      await assert.rejects(() => sg.feed([1, 2]), /context full/);
+      sg.dispose();
+      sc.dispose();
+      const bs = gpu.startBatchDecode(2, 8);
+      const two = Int32Array.from([...prompt, ...prompt.map((t) => (t + 1) % cfg.vocabSize)]);
+      const lg = bs.feed(two, 6),
+        ids = bs.feedGreedy(Int32Array.from([1, 2]), 1);
+      assert.equal(lg.length, 2 * cfg.vocabSize);
+      assert.equal(ids.length, 2);
+      bs.dispose();
+      assert.throws(() => bs.feed(two, 6), /disposed/);
+      await gpu.dispose();
+    }
+  },
+);

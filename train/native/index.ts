@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AdamWOptions, Backend, BackendFactory, OptimizerState, ParamInfo } from '../backend.ts';
+import type { AdamWOptions, Backend, BackendFactory, DecodeSession, OptimizerState, ParamInfo } from '../backend.ts';
 import { type Collective, distTimeoutMs } from '../distributed/collective.ts';
 import { type ModelConfig, numel, paramShapes, validateConfig } from '../config.ts';
 import { Rng } from '../rng.ts';
@@ -72,6 +72,32 @@ export interface NativeAddon {
     hd: number,
   ): { o: Float32Array; dq: Float32Array; dk: Float32Array; dv: Float32Array };
   attnTime(B: number, T: number, H: number, Hk: number, hd: number, iters: number): { fwdMs: number; bwdMs: number };
+  /** a KV-cache decoding session of B sequences of at most maxLen tokens (decode.cuh, Decoder in steel_cuda.cu). */
+  decodeStart(h: unknown, B: number, maxLen: number): unknown;
+  /** feeds n tokens per sequence (B x n); logits (B x V) of each sequence's last token, or its greedy id (B). */
+  decodeFeed(s: unknown, tokens: Int32Array, n: number, greedy: false): Float32Array;
+  decodeFeed(s: unknown, tokens: Int32Array, n: number, greedy: true): Int32Array;
+  /** prefill B x n prompt tokens, then greedy steps on the GPU: B x steps new ids, -1 after a sequence's stopId. */
+  decodeGreedy(s: unknown, prompt: Int32Array, n: number, steps: number, stopId: number): Int32Array;
+  decodeLength(s: unknown): number;
+  decodeFree(s: unknown): void;
+}
+
+/**
+ * B sequences decoded together on the GPU: each feed() gives every sequence the same number of tokens (the Steel kind's
+ * Soft-MoE mixes the tokens of one feed of one sequence, as in DecodeSession).
+ */
+export interface BatchDecodeSession {
+  readonly batch: number;
+  /** tokens already fed per sequence. */
+  readonly length: number;
+  /** tokens B x n; returns the logits B x vocabSize after each sequence's last token. */
+  feed(tokens: Int32Array, n: number): Float32Array;
+  /** tokens B x n; returns each sequence's greedy next id (argmax on the GPU, first index on ties). */
+  feedGreedy(tokens: Int32Array, n: number): Int32Array;
+  /** prompt B x n, then greedy decoding on the GPU: B x steps ids, -1 after a sequence's stopId (-1: never stops). */
+  greedy(prompt: Int32Array, n: number, steps: number, stopId: number): Int32Array;
+  dispose(): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -249,6 +275,42 @@ export class CudaBackend implements Backend {
   }
   info() {
     return this.addon.info(this.handle);
+  }
+
+  // ---- KV-cache decoding on the GPU (decode.cuh): generate() and eval's incremental scoring use startDecode
+  startBatchDecode(B: number, maxLen: number): BatchDecodeSession {
+    const a = this.addon;
+    let s: unknown = a.decodeStart(this.handle, B, maxLen);
+    const live = () => {
+      if (s === null) throw new Error('decode: session disposed');
+      return s;
+    };
+    return {
+      batch: B,
+      get length() {
+        return a.decodeLength(live());
+      },
+      feed: (tokens, n) => a.decodeFeed(live(), tokens, n, false),
+      feedGreedy: (tokens, n) => a.decodeFeed(live(), tokens, n, true),
+      greedy: (prompt, n, steps, stopId) => a.decodeGreedy(live(), prompt, n, steps, stopId),
+      dispose: () => {
+        if (s !== null) a.decodeFree(s);
+        s = null;
+      },
+    };
+  }
+  startDecode(maxLen: number): DecodeSession {
+    const s = this.startBatchDecode(1, maxLen);
+    return {
+      get length() {
+        return s.length;
+      },
+      async feed(tokens: ArrayLike<number>): Promise<Float32Array> {
+        if (tokens.length === 0) throw new Error('decode: feed() needs at least one token');
+        return s.feed(Int32Array.from(tokens), tokens.length);
+      },
+      dispose: () => s.dispose(),
+    };
   }
 
   // ---- data parallelism (train/distributed/dp.ts GradAllReducer): NCCL on the device gradient buffers

@@ -478,8 +478,9 @@ struct SoftMoe {
     CK(cudaFuncSetAttribute(moe_logits_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
   }
   ~SoftMoe() { devFree(phihatT, (size_t)S * d * sizeof(float)); }
-  // token splits of the reductions for sequences of T tokens (the weights of a split fit the 4,096-float buffer)
-  static int splits(int T, int S) { return std::max(32, (T + 4096 / S - 1) / (4096 / S)); }
+  // token splits of the reductions for sequences of T tokens (the weights of a split fit the 4,096-float buffer); at most
+  // T (a decoding step has T = 1: one split instead of 31 empty ones written and re-read)
+  static int splits(int T, int S) { return std::min(T, std::max(32, (T + 4096 / S - 1) / (4096 / S))); }
   size_t mpartFloats(int B, int T) const { return (size_t)splits(T, S) * B * S * d; }
   // part -> out (mode 0: slot rows [B*S, d] + bf16 copy; mode 1: dphi [d, S])
   template <typename TI>

@@ -4,6 +4,7 @@
 // the N-API glue; each concern's kernels and launchers live in its own header (the llm.c way):
 //   common.cuh (types, checks, reductions, profiler)   tile.cuh (mma / ldmatrix / cp.async tile helpers)
 //   attention.cuh  rmsnorm.cuh  rope.cuh  swiglu.cuh  softmoe.cuh  embedding.cuh  crossentropy.cuh  adamw.cuh
+//   decode.cuh (KV cache, decode attention, greedy argmax; the pass order is the Decoder below the Model)
 //   cublaslt.cuh (GEMM wrapper)  nccl.cuh (data-parallel gradient all-reduce)
 #include <node_api.h>
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "embedding.cuh"
 #include "crossentropy.cuh"
 #include "adamw.cuh"
+#include "decode.cuh"
 
 // ============================================================================ model
 struct Cfg {
@@ -538,6 +540,232 @@ class Model {
   }
 };
 
+// ============================================================================ KV-cache decoding
+// A session of B sequences of at most maxLen tokens over a Model's weights (bf16 shadows; the embedding in fp32).
+// feed(): n tokens per sequence at positions pos .. pos+n-1, the same passes as Model::run's forward without saved
+// activations: attention over the cache (the training kernel when pos == 0, the decode kernel after), and the FFN over
+// the n fed tokens together (the Steel kind's Soft-MoE mixes the tokens of one feed: the prompt at prefill, then one
+// token per step, as Steel-LLM's modeling code does under generate and as the CPU backend's startDecode does); the final
+// norm and lm_head on each sequence's last token only. Sequences are fed in groups of at most capRows rows.
+struct Decoder {
+  Model* m;
+  int B, maxLen, pos = 0, capRows = 0, capB = 0, hd;
+  bf16 *Kc = nullptr, *Vc = nullptr;  // [L][B][maxLen][kd]
+  float *ropeC = nullptr, *ropeS = nullptr;
+  Arena arena;
+  float *x, *xmid, *r, *lse, *lastx, *lastx2, *rf;
+  float* mpart = nullptr;  // Soft-MoE split partials, grown to the largest group seen
+  size_t mpartCap = 0;
+  bf16 *xn, *qkv, *att, *o, *gu, *hm, *lastd, *xf, *logits;
+  MoeAct ma{};
+  int *tok, *ids, *outIds;
+  int outCap = 0;
+  size_t cacheBytes = 0;
+  Decoder(Model* model, int B_, int maxLen_) : m(model), B(B_), maxLen(maxLen_), hd(model->c.hd) {
+    const Cfg& c = m->c;
+    if (B <= 0 || maxLen <= 0) throw std::runtime_error(strf("decode: bad batch %d / length %d", B, maxLen));
+    if (c.H / c.Hk > 8 || (c.H / c.Hk & (c.H / c.Hk - 1)))
+      throw std::runtime_error(strf("cuda decoding: numHeads / numKvHeads must be 1, 2, 4 or 8 (got %d)", c.H / c.Hk));
+    cacheBytes = (size_t)c.L * B * maxLen * m->kd * 2;
+    Kc = (bf16*)devAlloc(cacheBytes);
+    Vc = (bf16*)devAlloc(cacheBytes);
+    ropeC = (float*)devAlloc((size_t)maxLen * c.hd / 2 * 4);
+    ropeS = (float*)devAlloc((size_t)maxLen * c.hd / 2 * 4);
+    ropeTables(ropeC, ropeS, maxLen, c.hd, c.theta);
+    capB = B;
+    // rows per group: every sequence at once for decode steps; prefill groups of whole sequences up to ~32k rows
+    capRows = std::max(B, std::min(B * maxLen, std::max(32768, maxLen)));
+    alloc();
+  }
+  ~Decoder() {
+    devFree(Kc, cacheBytes);
+    devFree(Vc, cacheBytes);
+    devFree(ropeC, (size_t)maxLen * hd / 2 * 4);
+    devFree(ropeS, (size_t)maxLen * hd / 2 * 4);
+    devFree(mpart, mpartCap * 4);
+  }
+  void alloc() {
+    const Cfg& c = m->c;
+    const long N = capRows, d = c.d, S = m->S;
+    const long Bg = std::max<long>(capB, 1), Tmax = std::min<long>(maxLen, N);
+    for (int pass = 0; pass < 2; pass++) {
+      if (pass == 1) arena.reset(arena.used + (1 << 20));
+      arena.used = 0;
+      if (pass == 0) arena.cap = SIZE_MAX;
+      x = arena.get<float>(N * d);
+      xmid = arena.get<float>(N * d);
+      r = arena.get<float>(N);
+      lse = arena.get<float>(N * c.H);
+      xn = arena.get<bf16>(N * d);
+      qkv = arena.get<bf16>(N * m->ldq);
+      att = arena.get<bf16>(N * m->qd);
+      o = arena.get<bf16>(N * d);
+      if (c.steel) {
+        const long R = Bg * c.np;
+        ma.rinv = arena.get<float>(N);
+        ma.Lg = arena.get<float>(N * S);
+        ma.D = arena.get<float>(N * S);
+        ma.C = arena.get<float>(N * S);
+        ma.slots = arena.get<float>(Bg * S * d);
+        ma.slotsb = arena.get<bf16>(Bg * S * d);
+        ma.Ys = arena.get<float>(Bg * S * d);
+        ma.phihat = arena.get<float>(d * S);
+        ma.phinorm = arena.get<float>(S);
+        ma.gu1 = arena.get<bf16>((long)c.ne * R * 2 * c.I);
+        ma.h1 = arena.get<bf16>((long)c.ne * R * c.I);
+        ma.gd2 = arena.get<bf16>((long)c.ne * R * 2 * d);
+      } else {
+        gu = arena.get<bf16>(N * 2 * c.I);
+        hm = arena.get<bf16>(N * c.I);
+      }
+      lastx = arena.get<float>(Bg * d);
+      lastx2 = arena.get<float>(Bg * d);
+      lastd = arena.get<bf16>(Bg * d);
+      rf = arena.get<float>(Bg);
+      xf = arena.get<bf16>(Bg * d);
+      logits = arena.get<bf16>(Bg * m->ldl);
+      tok = arena.get<int>(N);
+      ids = arena.get<int>(Bg);
+    }
+  }
+  // one group: sequences b0 .. b0+Bg-1, n tokens each (device tokens dtok, Bg*n), at positions pos..; logits of the
+  // last tokens -> this->logits rows 0..Bg-1
+  void group(const int* dtok, int b0, int Bg, int n) {
+    const Cfg& c = m->c;
+    const long N = (long)Bg * n, d = c.d;
+    const float sl2 = 1.f / std::sqrt((float)c.hd) * 1.4426950408889634f;
+    Prof& prof = m->prof;  // profile(): per-phase times (synchronising), as in Model::run
+    prof.start();
+    embedForward(dtok, m->P + m->embOff, x, N, c.d);
+    prof.mark("dec_embed");
+    const float* pend = nullptr;
+    const size_t layerStride = (size_t)B * maxLen * m->kd, seqOff = (size_t)b0 * maxLen * m->kd;
+    for (int l = 0; l < c.L; l++) {
+      const LayerP& w = m->lp[l];
+      rmsnormForward(pend ? pend : x, pend ? o : nullptr, pend ? x : nullptr, m->P + w.ln1, xn, r, N, c.d, (float)c.eps);
+      pend = nullptr;
+      prof.mark("dec_rmsnorm");
+      m->linear(xn, N, c.d, w.qkvw, m->ldq, qkv, m->PB + w.qkvb);
+      prof.mark("dec_gemm_qkv");
+      ropeForward(qkv, ropeC + (size_t)pos * (c.hd / 2), ropeS + (size_t)pos * (c.hd / 2), N, n, c.H, c.Hk, c.hd, m->ldq, m->qd);
+      bf16 *K = Kc + l * layerStride + seqOff, *V = Vc + l * layerStride + seqOff;
+      kvStore(qkv, m->ldq, m->qd, m->qd + m->kd, K, V, (int)N, n, pos, maxLen, m->kd);
+      prof.mark("dec_rope_kv");
+      if (pos == 0) attnForward(qkv, att, lse, Bg, n, c.H, c.Hk, c.hd, m->ldq, m->qd, m->qd + m->kd, sl2);
+      else decodeAttention(qkv, m->ldq, K, V, att, Bg, n, pos, maxLen, c.H, c.Hk, c.hd, sl2);
+      prof.mark("dec_attn");
+      m->linear(att, N, m->qd, w.ow, c.d, o);
+      prof.mark("dec_gemm_o");
+      rmsnormForward(x, o, xmid, m->P + w.ln2, xn, r, N, c.d, (float)c.eps);
+      prof.mark("dec_rmsnorm");
+      if (!c.steel) {
+        m->linear(xn, N, c.d, w.guw, 2 * c.I, gu);
+        swigluForward(gu, hm, N, c.I);
+        m->linear(hm, N, c.I, w.dw, c.d, o);
+        pend = xmid;  // x = xmid + o, formed by the next RMSNorm
+      } else {
+        ma.xn2 = xn;
+        const size_t need = m->moe.mpartFloats(Bg, n);
+        if (need > mpartCap) {
+          devFree(mpart, mpartCap * 4);
+          mpart = (float*)devAlloc(need * 4);
+          mpartCap = need;
+        }
+        m->moe.forward(m->gemm, m->P, m->PB, w.moe, ma, xmid, x, Bg, n, mpart, prof);
+      }
+      prof.mark("dec_ffn");
+    }
+    // the last token of each sequence: gather, final norm, lm_head
+    const float* src = pend ? pend : x;
+    CK(cudaMemcpy2DAsync(lastx, d * 4, src + (n - 1) * d, (size_t)n * d * 4, d * 4, Bg, cudaMemcpyDeviceToDevice));
+    if (pend) {
+      CK(cudaMemcpy2DAsync(lastd, d * 2, o + (n - 1) * d, (size_t)n * d * 2, d * 2, Bg, cudaMemcpyDeviceToDevice));
+      rmsnormForward(lastx, lastd, lastx2, m->P + m->normOff, xf, rf, Bg, c.d, (float)c.eps);
+    } else {
+      rmsnormForward(lastx, nullptr, nullptr, m->P + m->normOff, xf, rf, Bg, c.d, (float)c.eps);
+    }
+    m->gemm.run(false, true, Bg, c.V, c.d, xf, c.d, m->PB + m->lmOff, c.d, logits, m->ldl, false, 1.f, 0.f);
+    prof.mark("dec_head");
+  }
+  // feeds n tokens per sequence (host tokens B*n, or device tokens when dev); per group: logitsOut (host, B*V fp32)
+  // and/or greedy ids (host idsOut B; device devIds B)
+  void feed(const int* tokens, bool dev, int n, float* logitsOut, int* idsOut, int* devIds) {
+    const Cfg& c = m->c;
+    if (n <= 0) throw std::runtime_error("decode: feed() needs at least one token");
+    if (pos + n > maxLen) throw std::runtime_error(strf("decode: context full (%d tokens)", maxLen));
+    if (!dev)
+      for (long i = 0; i < (long)B * n; i++)
+        if (tokens[i] < 0 || tokens[i] >= c.V)
+          throw std::runtime_error(strf("decode: token %d at [%ld,%ld] outside the vocabulary (size %d)", tokens[i], i / n, i % n, c.V));
+    const int per = std::max(1, std::min(B, capRows / n));
+    for (int b0 = 0; b0 < B; b0 += per) {
+      const int Bg = std::min(per, B - b0);
+      const int* dt;
+      if (dev) dt = tokens + (size_t)b0 * n;
+      else {
+        CK(cudaMemcpy(tok, tokens + (size_t)b0 * n, (size_t)Bg * n * 4, cudaMemcpyHostToDevice));
+        dt = tok;
+      }
+      group(dt, b0, Bg, n);
+      if (idsOut || devIds) {
+        argmaxRows(logits, m->ldl, c.V, Bg, ids, devIds ? devIds + b0 : nullptr);
+        if (idsOut) CK(cudaMemcpy(idsOut + b0, ids, (size_t)Bg * 4, cudaMemcpyDeviceToHost));
+      }
+      if (logitsOut) {
+        float* f = m->tmpBuf((long)Bg * m->ldl);
+        cast_b2f_k<<<nblk((long)Bg * m->ldl), 256>>>(logits, f, (long)Bg * m->ldl);
+        KCHECK("cast");
+        CK(cudaMemcpy2D(logitsOut + (size_t)b0 * c.V, (size_t)c.V * 4, f, (size_t)m->ldl * 4, (size_t)c.V * 4, Bg, cudaMemcpyDeviceToHost));
+      }
+    }
+    pos += n;
+  }
+  // greedy generation from a prompt of n tokens per sequence: up to steps new tokens per sequence (out: B*steps host,
+  // row-major by sequence); a sequence ends at stopId (later positions -1). Tokens stay on the GPU between steps; the
+  // host looks at them every 16 steps to stop when every sequence has ended.
+  int greedy(const int* prompt, int n, int steps, int stopId, int* out) {
+    if (steps <= 0) throw std::runtime_error("decode: steps must be positive");
+    if (pos + n + steps - 1 > maxLen) throw std::runtime_error(strf("decode: %d + %d tokens exceed the session's %d", n, steps, maxLen));
+    int* dOut = (int*)devAlloc((size_t)steps * B * 4);
+    std::vector<int> h((size_t)steps * B);
+    int done = 0;
+    try {
+      feed(prompt, false, n, nullptr, nullptr, dOut);
+      done = 1;
+      std::vector<char> ended(B, 0);
+      int nEnded = 0, checked = 0;
+      auto check = [&](int upTo) {
+        CK(cudaMemcpy(h.data() + (size_t)checked * B, dOut + (size_t)checked * B, (size_t)(upTo - checked) * B * 4, cudaMemcpyDeviceToHost));
+        for (int s = checked; s < upTo; s++)
+          for (int b = 0; b < B; b++)
+            if (!ended[b] && h[(size_t)s * B + b] == stopId) ended[b] = 1, nEnded++;
+        checked = upTo;
+      };
+      for (int s = 1; s < steps; s++) {
+        if (s % 16 == 0) {
+          check(s);
+          if (nEnded == B) break;
+        }
+        feed(dOut + (size_t)(s - 1) * B, true, 1, nullptr, nullptr, dOut + (size_t)s * B);
+        done = s + 1;
+      }
+      check(done);
+    } catch (...) {
+      devFree(dOut, (size_t)steps * B * 4);
+      throw;
+    }
+    devFree(dOut, (size_t)steps * B * 4);
+    for (int b = 0; b < B; b++) {
+      bool ended = false;
+      for (int s = 0; s < steps; s++) {
+        out[(size_t)b * steps + s] = ended || s >= done ? -1 : h[(size_t)s * B + b];
+        if (s < done && h[(size_t)s * B + b] == stopId) ended = true;
+      }
+    }
+    return done;
+  }
+};
+
 // ============================================================================ attention test entry (per-kernel parity)
 // q [B,T,H*hd], k,v [B,T,Hk*hd], dout [B,T,H*hd] (fp32 host) -> o, dq, dk, dv (fp32 host)
 static void attnTest(const float* q, const float* k, const float* v, const float* dout, int B, int T, int H, int Hk, int hd,
@@ -628,6 +856,7 @@ static void getArgs(napi_env env, napi_callback_info info, size_t n, napi_value*
   if (argc < n) throw std::runtime_error(strf("expected %zu arguments, got %zu", n, argc));
 }
 static std::set<Model*> g_live;
+static void freeDecodersOf(Model* m);  // the model's decode sessions go with it
 static Model* getModel(napi_env env, napi_value v) {
   void* p = nullptr;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw std::runtime_error("expected a model handle");
@@ -907,6 +1136,7 @@ static napi_value destroy_impl(napi_env env, napi_callback_info info) {
   napi_value a[1];
   getArgs(env, info, 1, a);
   Model* m = getModel(env, a[0]);
+  freeDecodersOf(m);
   g_live.erase(m);
   delete m;
   return nullptr;
@@ -960,6 +1190,88 @@ static napi_value attnTime_impl(napi_env env, napi_callback_info info) {
   return o;
 }
 WRAP(attnTime)
+// ---- KV-cache decoding sessions (Decoder): decodeStart(h, B, maxLen) -> session; decodeFeed(s, tokens B*n, n, greedy)
+// -> Float32Array B*V logits of each sequence's last token, or Int32Array B greedy ids; decodeGreedy(s, prompt B*n, n,
+// steps, stopId) -> Int32Array B*steps (-1 after a sequence's stop token); decodeLength(s); decodeFree(s)
+static std::set<Decoder*> g_dec;
+static Decoder* getDecoder(napi_env env, napi_value v) {
+  void* p = nullptr;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) throw std::runtime_error("expected a decode session");
+  Decoder* d = (Decoder*)p;
+  if (!g_dec.count(d)) throw std::runtime_error("cuda backend: decode session already disposed");
+  if (!g_live.count(d->m)) throw std::runtime_error("cuda backend: the decode session's model was disposed");
+  return d;
+}
+static void freeDecodersOf(Model* m) {
+  for (auto it = g_dec.begin(); it != g_dec.end();)
+    if ((*it)->m == m) { delete *it; it = g_dec.erase(it); } else ++it;
+}
+static napi_value decodeStart_impl(napi_env env, napi_callback_info info) {
+  napi_value a[3];
+  getArgs(env, info, 3, a);
+  Model* m = getModel(env, a[0]);
+  Decoder* d = new Decoder(m, (int)getNum(env, a[1], "B"), (int)getNum(env, a[2], "maxLen"));
+  g_dec.insert(d);
+  napi_value ext;
+  NC(napi_create_external(env, d, [](napi_env, void* p, void*) { if (g_dec.erase((Decoder*)p)) delete (Decoder*)p; }, nullptr, &ext));
+  return ext;
+}
+WRAP(decodeStart)
+static napi_value decodeFeed_impl(napi_env env, napi_callback_info info) {
+  napi_value a[4];
+  getArgs(env, info, 4, a);
+  Decoder* d = getDecoder(env, a[0]);
+  size_t len;
+  int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "tokens");
+  int n = (int)getNum(env, a[2], "n");
+  if (n <= 0 || (long)len != (long)d->B * n) throw std::runtime_error(strf("decodeFeed: expected %dx%d tokens, got %zu", d->B, n, len));
+  bool greedy;
+  NC(napi_get_value_bool(env, a[3], &greedy));
+  if (greedy) {
+    napi_value ab, arr;
+    void* p;
+    NC(napi_create_arraybuffer(env, (size_t)d->B * 4, &p, &ab));
+    NC(napi_create_typedarray(env, napi_int32_array, d->B, ab, 0, &arr));
+    d->feed(tok, false, n, nullptr, (int*)p, nullptr);
+    return arr;
+  }
+  float* out;
+  napi_value arr = newF32(env, (size_t)d->B * d->m->c.V, &out);
+  d->feed(tok, false, n, out, nullptr, nullptr);
+  return arr;
+}
+WRAP(decodeFeed)
+static napi_value decodeGreedy_impl(napi_env env, napi_callback_info info) {
+  napi_value a[5];
+  getArgs(env, info, 5, a);
+  Decoder* d = getDecoder(env, a[0]);
+  size_t len;
+  int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "prompt");
+  int n = (int)getNum(env, a[2], "n"), steps = (int)getNum(env, a[3], "steps"), stop = (int)getNum(env, a[4], "stopId");
+  if (n <= 0 || (long)len != (long)d->B * n) throw std::runtime_error(strf("decodeGreedy: expected %dx%d prompt tokens, got %zu", d->B, n, len));
+  if (steps <= 0) throw std::runtime_error("decodeGreedy: steps must be positive");
+  napi_value ab, arr;
+  void* p;
+  NC(napi_create_arraybuffer(env, (size_t)d->B * steps * 4, &p, &ab));
+  NC(napi_create_typedarray(env, napi_int32_array, (size_t)d->B * steps, ab, 0, &arr));
+  d->greedy(tok, n, steps, stop, (int*)p);
+  return arr;
+}
+WRAP(decodeGreedy)
+static napi_value decodeLength_impl(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  getArgs(env, info, 1, a);
+  return num(env, getDecoder(env, a[0])->pos);
+}
+WRAP(decodeLength)
+static napi_value decodeFree_impl(napi_env env, napi_callback_info info) {
+  napi_value a[1];
+  getArgs(env, info, 1, a);
+  void* p = nullptr;
+  if (napi_get_value_external(env, a[0], &p) == napi_ok && p && g_dec.erase((Decoder*)p)) delete (Decoder*)p;
+  return nullptr;
+}
+WRAP(decodeFree)
 // setDevice(i): the CUDA device for the models created after it (call before create)
 static napi_value setDevice_impl(napi_env env, napi_callback_info info) {
   napi_value a[1];
@@ -1062,6 +1374,11 @@ NAPI_MODULE_INIT() {
       {"ncclInit", 0, ncclInit, 0, 0, 0, napi_default_jsproperty, 0},
       {"ncclOverlap", 0, ncclOverlap, 0, 0, 0, napi_default_jsproperty, 0},
       {"allReduceGrads", 0, allReduceGrads, 0, 0, 0, napi_default_jsproperty, 0},
+      {"decodeStart", 0, decodeStart, 0, 0, 0, napi_default_jsproperty, 0},
+      {"decodeFeed", 0, decodeFeed, 0, 0, 0, napi_default_jsproperty, 0},
+      {"decodeGreedy", 0, decodeGreedy, 0, 0, 0, napi_default_jsproperty, 0},
+      {"decodeLength", 0, decodeLength, 0, 0, 0, napi_default_jsproperty, 0},
+      {"decodeFree", 0, decodeFree, 0, 0, 0, napi_default_jsproperty, 0},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
