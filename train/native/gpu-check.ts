@@ -10,6 +10,13 @@
  *   finetune        SFT / DPO against PyTorch (train/fixtures/torch-finetune-*.safetensors, written by
  *                   scripts/fixtures/torch-finetune-fixtures.py): sequence log-probs, masked CE, DPO loss, every gradient
  *   sftbench        steel-1b at SFT shape (16 x 768, loss weights on half of each row): tokens/s vs the bench figure
+ *   decode          KV-cache decoding (decode.cuh) vs the CPU backend's decoder on small models sharpened by a few
+ *                   training steps: greedy tokens identical, logits per step (prefill, teacher-forced steps, a multi-token
+ *                   feed mid-way) within bf16 tolerance, generate() through startDecode
+ *   decodebench     batched greedy decoding (--decode-B x --decode-prompt, --decode-new tokens) per --preset; writes the
+ *                   HF export, prompts and our tokens under --decode-dir for bench/decode-peer.py (transformers)
+ *   dpobench        DPO optimizer steps on steel-1b at cutoff 1536 (Steel's recipe: 128 pairs = 32 micro-batches of 4
+ *                   pairs, chosen and rejected rows together), the calls of train/finetune.ts
  * Usage: node gpu-check.mjs SECTION... [--torch-dir DIR] [--json FILE] [--bench-steps N] [--preset NAME]
  */
 import { readFileSync } from 'node:fs';
@@ -21,6 +28,9 @@ import { CudaBackend, loadAddon } from './index.ts';
 import { SafetensorsFile } from '../safetensors.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from '../objectives.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
+import { generate } from '../generate.ts';
+import { exportHf } from '../hf.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -31,6 +41,10 @@ const { values: opt, positionals } = parseArgs({
     preset: { type: 'string', default: 'steel-1b' },
     B: { type: 'string', default: '8' },
     T: { type: 'string', default: '2048' },
+    'decode-B': { type: 'string', default: '64' },
+    'decode-prompt': { type: 'string', default: '512' },
+    'decode-new': { type: 'string', default: '256' },
+    'decode-dir': { type: 'string', default: '/tmp/steel-decode' },
   },
 });
 const sections = positionals.length ? positionals : ['attn', 'cpu'];
@@ -723,6 +737,273 @@ async function sectionBench(preset: string, B: number, T: number, steps: number,
   await gpu.dispose();
 }
 
+// ------------------------------------------------------------------ KV-cache decoding vs the CPU backend
+/** n ids in [lo, V) from a fixed LCG (no pad insertions) */
+function randIds(n: number, V: number, seed: number, lo = 0): Int32Array {
+  let s = seed >>> 0;
+  const t = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    t[i] = lo + ((s >>> 8) % (V - lo));
+  }
+  return t;
+}
+const argmax = (l: ArrayLike<number>, off = 0, V = l.length - off) => {
+  let b = 0;
+  for (let i = 1; i < V; i++) if (l[off + i] > l[off + b]) b = i;
+  return b;
+};
+/** top-1 minus top-2 logit */
+const margin = (l: Float32Array) => {
+  let a = -Infinity,
+    b = -Infinity;
+  for (const x of l)
+    if (x > a) {
+      b = a;
+      a = x;
+    } else if (x > b) b = x;
+  return a - b;
+};
+async function decodeParity(name: string): Promise<Record<string, unknown>> {
+  const cfg = getPreset(name).model;
+  if (cfg.compactVocab) {
+    cfg.vocabSize = name.endsWith('dense') ? 203 : 200;
+    cfg.padId = 0;
+    cfg.eosId = 1;
+  }
+  const V = cfg.vocabSize;
+  const gpu = new CudaBackend(cfg);
+  await gpu.init(11);
+  // sharpen the model (random weights give near-ties that bf16 rounding flips): a cycle of 29 ids, 60 AdamW steps
+  const cyc = Array.from(randIds(29, V, 5, 2));
+  const B = 4,
+    T = 96;
+  const batch = new Int32Array(B * (T + 1));
+  for (let b = 0; b < B; b++) for (let t = 0; t <= T; t++) batch[b * (T + 1) + t] = cyc[(b * 7 + t) % cyc.length];
+  let loss = 0;
+  for (let i = 0; i < 60; i++) {
+    loss = await gpu.forwardBackward(batch, B, T, 1);
+    await gpu.step({ lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 1 });
+    await gpu.zeroGrad();
+  }
+  const cpu = new CpuBackend(cfg, { threads: 1 });
+  for (const p of paramShapes(cfg)) await cpu.setParam(p.name, await gpu.getParam(p.name));
+  // prompts: pieces of the cycle with one random id each (the continuation depends on the context)
+  const P = 20,
+    steps = 24,
+    maxLen = P + steps + 4;
+  const noise = randIds(B, V, 17, 2);
+  const prompts = new Int32Array(B * P);
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < P; t++) prompts[b * P + t] = t === 9 ? noise[b] : cyc[(b * 5 + t) % cyc.length];
+  // CPU: greedy per sequence, logits of every step
+  const cpuTok: number[][] = [],
+    cpuLog: Float32Array[][] = [];
+  let minMargin = Infinity;
+  for (let b = 0; b < B; b++) {
+    const s = cpu.startDecode(maxLen);
+    let l = await s.feed(prompts.subarray(b * P, (b + 1) * P));
+    const ts: number[] = [],
+      ls: Float32Array[] = [];
+    for (let k = 0; k < steps; k++) {
+      ls.push(l);
+      minMargin = Math.min(minMargin, margin(l));
+      const id = argmax(l);
+      ts.push(id);
+      if (k < steps - 1) l = await s.feed([id]);
+    }
+    s.dispose();
+    cpuTok.push(ts);
+    cpuLog.push(ls);
+  }
+  // GPU, batched: prefill + teacher-forced steps (the CPU's tokens), logits compared per step
+  const bs = gpu.startBatchDecode(B, maxLen);
+  let worst = 0;
+  let lg = bs.feed(prompts, P);
+  for (let k = 0; k < steps; k++) {
+    for (let b = 0; b < B; b++) worst = Math.max(worst, relErr(lg.subarray(b * V, (b + 1) * V), cpuLog[b][k]));
+    if (k < steps - 1)
+      lg = bs.feed(
+        Int32Array.from(cpuTok, (t) => t[k]),
+        1,
+      );
+  }
+  bs.dispose();
+  // GPU greedy on the device
+  const gs = gpu.startBatchDecode(B, maxLen);
+  const gt = gs.greedy(prompts, P, steps, -1);
+  gs.dispose();
+  let mismatches = 0;
+  for (let b = 0; b < B; b++) for (let k = 0; k < steps; k++) if (gt[b * steps + k] !== cpuTok[b][k]) mismatches++;
+  // a multi-token feed after the prefill (the FFN sees the 3 tokens together on both backends)
+  const c1 = cpu.startDecode(maxLen),
+    g1 = gpu.startDecode(maxLen);
+  await c1.feed(prompts.subarray(0, 10));
+  await g1.feed(prompts.subarray(0, 10));
+  const chunkErr = relErr(await g1.feed(prompts.subarray(10, 13)), await c1.feed(prompts.subarray(10, 13)));
+  c1.dispose();
+  g1.dispose();
+  // generate() through DecodeSession (the path of steel generate / steel eval): greedy, stop at eos
+  const o = { maxTokens: steps, temperature: 0, topP: 1, seed: 1, stopIds: [cfg.eosId] };
+  const genG = await generate(gpu, prompts.subarray(P, 2 * P), o),
+    genC = await generate(cpu, prompts.subarray(P, 2 * P), o);
+  const os = { ...o, temperature: 0.8, topP: 0.9, seed: 3 };
+  const smpG = await generate(gpu, prompts.subarray(P, 2 * P), os),
+    smpC = await generate(cpu, prompts.subarray(P, 2 * P), os);
+  const smpSame = smpG.filter((t, i) => t === smpC[i]).length;
+  check(`${name} decode greedy token mismatches (${B} x ${steps})`, mismatches, 0);
+  check(`${name} decode logits rel (prefill + ${steps - 1} steps, worst row)`, worst, 2e-2);
+  check(`${name} decode 3-token feed after prefill logits rel`, chunkErr, 2e-2);
+  check(`${name} generate() greedy via startDecode: tokens differing`, genG.join() === genC.join() ? 0 : 1, 0);
+  log(
+    `  ${name}: train loss ${loss.toFixed(3)}, min CPU top-2 margin ${minMargin.toFixed(3)}, sampled tokens equal ${smpSame}/${smpC.length}`,
+  );
+  await gpu.dispose();
+  await cpu.dispose();
+  return {
+    trainLoss: loss,
+    minMargin,
+    mismatches,
+    logitsRel: worst,
+    chunkRel: chunkErr,
+    sampledSame: `${smpSame}/${smpC.length}`,
+  };
+}
+async function sectionDecode(): Promise<void> {
+  const out: Record<string, unknown> = {};
+  for (const name of ['small', 'small-dense']) out[name] = await decodeParity(name);
+  results.decode = out;
+}
+
+// batched greedy decoding speed; writes the HF export + prompts + our tokens for bench/decode-peer.py
+async function sectionDecodeBench(preset: string, B: number, P: number, N: number, dir: string): Promise<void> {
+  const cfg = getPreset(preset).model;
+  const V = cfg.vocabSize;
+  const gpu = new CudaBackend(cfg);
+  await gpu.init(1234);
+  // random weights put near-ties in bf16 logits every few steps (two correct bf16 implementations then part ways), so
+  // the model is first sharpened: 40 AdamW steps on rows of 256 random ids followed by a cycle of 61 ids; the prompts
+  // end in 64 tokens of that cycle, and greedy decoding continues it with clear margins
+  const cyc = randIds(61, V, 91);
+  const Tt = 512,
+    Bt = 8,
+    train = new Int32Array(Bt * (Tt + 1));
+  let loss = 0;
+  for (let i = 0; i < 40; i++) {
+    const noise = randIds(Bt * 256, V, 1000 + i);
+    for (let b = 0; b < Bt; b++)
+      for (let t = 0; t <= Tt; t++) train[b * (Tt + 1) + t] = t < 256 ? noise[b * 256 + t] : cyc[(b * 13 + t) % 61];
+    loss = await gpu.forwardBackward(train, Bt, Tt, 1);
+    await gpu.step({ lr: 5e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, gradClip: 1 });
+    await gpu.zeroGrad();
+  }
+  const prompts = randIds(B * P, V, 77);
+  for (let b = 0; b < B; b++) for (let t = P - 64; t < P; t++) prompts[b * P + t] = cyc[(b * 11 + t) % 61];
+  const run = (n: number) => {
+    const s = gpu.startBatchDecode(B, P + n);
+    const t0 = performance.now();
+    const ids = s.greedy(prompts, P, n, -1);
+    const ms = performance.now() - t0;
+    s.dispose();
+    return { ids, ms };
+  };
+  run(8); // warm-up: GEMM plans, allocations
+  const pre = gpu.startBatchDecode(B, P + 1);
+  const tp = performance.now();
+  pre.feedGreedy(prompts, P);
+  const prefillMs = performance.now() - tp;
+  pre.dispose();
+  const a = run(N),
+    b = run(N);
+  const same = a.ids.every((x, i) => x === b.ids[i]);
+  const ms = Math.min(a.ms, b.ms);
+  // per-phase times of 16 decode steps (synchronising timer)
+  const ps = gpu.startBatchDecode(B, P + 17);
+  let next = ps.feedGreedy(prompts, P);
+  gpu.addon.profile(gpu.handle, true);
+  for (let i = 0; i < 16; i++) next = ps.feedGreedy(next, 1);
+  const prof = gpu.addon.profile(gpu.handle, false);
+  ps.dispose();
+  const profMs = Object.fromEntries(Object.entries(prof).map(([k, v]) => [k, +(v / 16).toFixed(3)]));
+  const r = {
+    preset,
+    device: gpu.info().device,
+    B,
+    prompt: P,
+    newTokens: N,
+    ms,
+    prefillMs,
+    tokensPerS: (B * N) / (ms / 1e3),
+    decodeStepMs: (ms - prefillMs) / (N - 1),
+    repeatIdentical: same,
+    memUsedGB: gpu.info().memUsed / 1e9,
+    sharpenLoss: loss,
+    stepProfileMs: profMs,
+  };
+  log(`DECODE ${JSON.stringify(r)}`);
+  if (!same) {
+    failures++;
+    log('FAIL decodebench: two greedy runs differ');
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${preset}.prompts.i32`), prompts);
+  writeFileSync(join(dir, `${preset}.ours.i32`), a.ids);
+  writeFileSync(join(dir, `${preset}.json`), JSON.stringify(r));
+  const te = performance.now();
+  await exportHf(gpu, null, join(dir, preset));
+  log(`  exported ${preset} to ${join(dir, preset)} in ${((performance.now() - te) / 1e3).toFixed(1)} s`);
+  results[`decodebench-${preset}`] = r;
+  await gpu.dispose();
+}
+
+// DPO steps on steel-1b at cutoff 1536: per micro-batch sequenceLogProbs + dpoLoss + forwardBackward (train/finetune.ts)
+async function sectionDpoBench(pairs: number, micro: number, T: number, steps: number): Promise<void> {
+  const cfg = getPreset('steel-1b').model;
+  const gpu = new CudaBackend(cfg);
+  await gpu.init(0);
+  const B = 2 * micro;
+  const toks = tokens(B * (T + 1), cfg.vocabSize, 31, cfg.padId);
+  // response = second half of each row; chosen and rejected rows of a pair share the prompt
+  const mask = new Float32Array(B * T);
+  for (let b = 0; b < B; b++) for (let t = T >> 1; t < T; t++) mask[b * T + t] = 1;
+  const refs = new Float64Array(B).fill(-2000);
+  const o = { lr: 5e-6, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 1 };
+  const times: number[] = [];
+  let loss = 0;
+  for (let s = 0; s < steps + 1; s++) {
+    const t0 = performance.now();
+    loss = 0;
+    for (let m = 0; m < pairs / micro; m++) {
+      const pol = await gpu.sequenceLogProbs(toks, B, T, mask);
+      const d = dpoLoss(pol, refs, 0.1);
+      await gpu.forwardBackward(toks, B, T, 1, seqLossWeights(d.dSeq, mask, T, micro / pairs));
+      loss += (d.loss * micro) / pairs;
+    }
+    await gpu.step(o);
+    await gpu.zeroGrad();
+    gpu.addon.sync();
+    if (s > 0) times.push(performance.now() - t0); // step 0: warm-up
+  }
+  const stepMs = times.reduce((a, b) => a + b, 0) / times.length;
+  const r = {
+    device: gpu.info().device,
+    pairs,
+    microPairs: micro,
+    cutoff: T,
+    stepMs,
+    tokensPerS: (pairs * 2 * T) / (stepMs / 1e3),
+    loss,
+    memUsedGB: gpu.info().memUsed / 1e9,
+  };
+  log(`DPOBENCH ${JSON.stringify(r)}`);
+  if (!Number.isFinite(loss)) {
+    failures++;
+    log('FAIL dpobench: non-finite loss');
+  }
+  results.dpobench = r;
+  await gpu.dispose();
+}
+
 async function main(): Promise<void> {
   for (const s of sections) {
     const t0 = performance.now();
@@ -736,6 +1017,17 @@ async function main(): Promise<void> {
           await sectionBench(p, Number(opt.B), Number(opt.T), Number(opt['bench-steps']));
       else if (s === 'finetune') await sectionFinetune();
       else if (s === 'sftbench') await sectionBench('steel-1b', 16, 768, Number(opt['bench-steps']), true);
+      else if (s === 'decode') await sectionDecode();
+      else if (s === 'decodebench')
+        for (const p of opt.preset!.split(','))
+          await sectionDecodeBench(
+            p,
+            Number(opt['decode-B']),
+            Number(opt['decode-prompt']),
+            Number(opt['decode-new']),
+            opt['decode-dir']!,
+          );
+      else if (s === 'dpobench') await sectionDpoBench(128, 4, 1536, 2);
       else throw new Error(`unknown section ${s}`);
     } catch (e) {
       failures++;

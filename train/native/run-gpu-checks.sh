@@ -5,14 +5,19 @@
 # ratio against the faster torch.compile. Logs go to $OUT (default /tmp/steel-gpu-out).
 # Needs: nvcc + cuBLASLt (CUDA 13), python3 with torch (for the torch sections), and either `node` on PATH or the staged
 # runtime in .offline/ plus the bundles (scripts/gpu/bundle.sh [SHARDS]).
-# Env: SECTIONS (default "attn attnab cpu torch finetune bench sftbench torchbench ref"; "attnab": the attention kernels'
-# A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu; also "resume": scripts/gpu/real-run.sh, needs .offline/shards), PRESETS (default steel-1b; comma list, e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
+# Env: SECTIONS (default "attn attnab cpu torch finetune decode bench sftbench torchbench ref"; "attnab": the attention
+# kernels' A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu; also "resume": scripts/gpu/real-run.sh, needs
+# .offline/shards; "decodebench": batched greedy decoding per preset, then transformers' generate on the same weights and
+# prompts (bench/decode-peer.py; PEER_PRESETS narrows its presets); "dpobench": DPO steps on steel-1b at cutoff 1536;
+# "fte2e": `steel sft` and `steel dpo --backend cuda` end to end from a small exported model on the shards in $FTDATA
+# (default .offline/ftdata, with sft-data/ and dpo-data/ from `steel sft-data`)), PRESETS (default steel-1b; comma list,
+# e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
 mkdir -p "$OUT"
-SECTIONS=${SECTIONS:-attn attnab cpu torch finetune bench sftbench torchbench ref}
+SECTIONS=${SECTIONS:-attn attnab cpu torch finetune decode bench sftbench torchbench ref}
 PRESETS=${PRESETS:-steel-1b}
 has() { [[ " $SECTIONS " == *" $1 "* ]]; }
 NODE=${NODE:-}
@@ -35,14 +40,28 @@ if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma b
 fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 node_sections=""
-for s in attn cpu torch finetune bench sftbench; do has $s && node_sections="$node_sections $s"; done
+for s in attn cpu torch finetune decode decodebench dpobench bench sftbench; do has $s && node_sections="$node_sections $s"; done
 if has torch; then
   t0=$(date +%s)
   python3 bench/gpu-baseline.py parity --dir /tmp/parity --layers 2 --B 3 --T 2048 --steps 50 2>&1 | tee "$OUT/torch-parity.log" | tail -5
   echo "torch parity dump: $(( $(date +%s) - t0 )) s"
 fi
 if [[ -n $node_sections ]]; then
-  $NODE "$BUNDLE" $node_sections --preset "$PRESETS" --torch-dir /tmp/parity --bench-steps "${BENCH_STEPS:-10}" --json "$OUT/gpu-check.json" 2>&1 | tee "$OUT/gpu-check.log" | grep -v "^PASS"
+  $NODE "$BUNDLE" $node_sections --preset "$PRESETS" --torch-dir /tmp/parity --bench-steps "${BENCH_STEPS:-10}" --decode-dir "${DECODE_DIR:-/tmp/steel-decode}" --json "$OUT/gpu-check.json" 2>&1 | tee "$OUT/gpu-check.log" | grep -v "^PASS"
+fi
+if has decodebench; then
+  python3 bench/decode-peer.py --dir "${DECODE_DIR:-/tmp/steel-decode}" --presets "${PEER_PRESETS:-$PRESETS}" --json "$OUT/decode-peer.json" 2>&1 | tee "$OUT/decode-peer.log" | grep -E "^PEER|Error|error" | tail -6
+fi
+if has fte2e; then
+  F=/tmp/steel-ft FTDATA=${FTDATA:-.offline/ftdata}
+  rm -rf "$F" && mkdir -p "$F"
+  t0=$(date +%s)
+  { $NODE .offline/steel-ft.mjs start "$F/start" &&
+    $NODE .offline/steel-ft.mjs sft --from "$F/start" --data "$FTDATA/sft-data" --out "$F/sft" --backend cuda --epochs 2 \
+      --batch 16 --micro-batch 16 --lr 1e-3 --log-every 8 &&
+    $NODE .offline/steel-ft.mjs dpo --from "$F/sft" --data "$FTDATA/dpo-data" --out "$F/dpo" --backend cuda --epochs 1 \
+      --batch 16 --micro-batch 8 --lr 1e-4 --log-every 4; } > "$OUT/fte2e.log" 2>&1
+  echo "fte2e: exit $? in $(( $(date +%s) - t0 )) s"; grep -E "^(sft|dpo) step|start model|done|rror" "$OUT/fte2e.log" | tail -12
 fi
 if has resume; then
   t0=$(date +%s)
