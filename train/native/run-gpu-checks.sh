@@ -8,7 +8,7 @@
 # Env: SECTIONS (default "attn attnab cpu torch finetune decode bench sftbench torchbench ref"; "attnab": the attention
 # kernels' A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu; also "resume": scripts/gpu/real-run.sh, needs
 # .offline/shards; "decodebench": batched greedy decoding per preset, then transformers' generate on the same weights and
-# prompts (bench/decode-peer.py; PEER_PRESETS narrows its presets); "dpobench": DPO steps on steel-1b at cutoff 1536;
+# prompts (bench/decode-peer.py; PEER_PRESETS narrows its presets, "none" skips it); "dpobench": DPO steps on steel-1b at cutoff 1536;
 # "fte2e": `steel sft` and `steel dpo --backend cuda` end to end from a small exported model on the shards in $FTDATA
 # (default .offline/ftdata, with sft-data/ and dpo-data/ from `steel sft-data`)), PRESETS (default steel-1b; comma list,
 # e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
@@ -49,7 +49,7 @@ fi
 if [[ -n $node_sections ]]; then
   $NODE "$BUNDLE" $node_sections --preset "$PRESETS" --torch-dir /tmp/parity --bench-steps "${BENCH_STEPS:-10}" --decode-dir "${DECODE_DIR:-/tmp/steel-decode}" --json "$OUT/gpu-check.json" 2>&1 | tee "$OUT/gpu-check.log" | grep -v "^PASS"
 fi
-if has decodebench; then
+if has decodebench && [[ ${PEER_PRESETS:-} != none ]]; then
   python3 bench/decode-peer.py --dir "${DECODE_DIR:-/tmp/steel-decode}" --presets "${PEER_PRESETS:-$PRESETS}" --json "$OUT/decode-peer.json" 2>&1 | tee "$OUT/decode-peer.log" | grep -E "^PEER|Error|error" | tail -6
 fi
 if has fte2e; then
