@@ -109,6 +109,25 @@ test('a trickling download meets its deadline; the bytes received are kept for t
   }
 });
 
+test('a trickling download of unknown size is cut once its average rate falls below the floor', async () => {
+  const dir = tmpDir('steel-collect-limits-');
+  const { url, server } = await serve((_req, res) => {
+    res.writeHead(200); // no Content-Length: no deadline can be computed, the average rate decides
+    drip(res, 'a', 20);
+  });
+  try {
+    await assert.rejects(
+      downloadFile(
+        { url: `${url}/u.bin`, dest: join(dir, 'u.bin'), label: 'u.bin' },
+        { endpoint: url, retries: 0, minBytesPerSec: 1000, deadlineGraceMs: 100 },
+      ),
+      /u\.bin: slower than 1000 B\/s on average after .* \(deadline\)/,
+    );
+  } finally {
+    await stop(server);
+  }
+});
+
 test('progress counts bytes as they arrive, not when a write batch is flushed', async () => {
   const dir = tmpDir('steel-collect-limits-');
   const body = Buffer.alloc(3000, 7);
