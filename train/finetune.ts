@@ -29,7 +29,7 @@ import { Rng } from './rng.ts';
 import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { truncateMetrics } from './metrics.ts';
-import { lrAt, mapTokens, vocabTable, QWEN_PAD } from './trainer.ts';
+import { lrAt, mapTokens, StopSignals, vocabTable, QWEN_PAD } from './trainer.ts';
 import { DPO_FORMAT, SFT_FORMAT, readFtManifest, readFtShard, type FtManifest } from '../tokenizer/sft.ts';
 
 export type FtTask = 'sft' | 'dpo';
@@ -330,77 +330,187 @@ function toTrainHyper(h: FtHyper, totalSteps: number): TrainHyper {
   };
 }
 
+/** Where a fine-tuning run starts: the model and its weights, the run's state (task, schedule, data position). */
+interface FtStart {
+  be: Backend;
+  vocabIds: Int32Array | null;
+  model: ModelConfig;
+  st: FtState;
+  step: number;
+  elapsedBefore: number;
+}
+
+/** Continue the run in o.outDir from its newest good checkpoint (same task, same data). */
+async function resumeFinetune(
+  o: FinetuneOptions,
+  data: FtRows,
+  metricsPath: string,
+  backendName: string,
+  log: (m: string) => void,
+): Promise<FtStart> {
+  const existing = resumeCheckpoint(o.outDir, log);
+  const ts = readTrainerState(existing) as TrainerState & { finetune?: FtState };
+  if (!ts.finetune || ts.finetune.task !== o.task) throw new Error(`${existing}: not a ${o.task} checkpoint`);
+  const model = ts.model;
+  const be = await loadBackend(backendName, model);
+  const ck = await loadCheckpoint(existing, be, true);
+  const st = ts.finetune;
+  if (st.dataSha256 !== data.manifest.data_sha256)
+    throw new Error(
+      `${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`,
+    );
+  const step = ck.state.step;
+  truncateMetrics(metricsPath, step);
+  log(
+    `resumed from ${existing} at step ${step}/${st.totalSteps} (epoch ${st.pos.epoch}, row ${st.pos.cursor}/${data.n})`,
+  );
+  return { be, vocabIds: ck.vocabIds, model, st, step, elapsedBefore: ck.state.elapsedS };
+}
+
+/** A new run in o.outDir (which must hold no checkpoint) from the model o.from; config.json written. */
+async function freshFinetune(
+  o: FinetuneOptions,
+  data: FtRows,
+  metricsPath: string,
+  backendName: string,
+): Promise<FtStart> {
+  const existing = latestCheckpoint(o.outDir);
+  if (existing)
+    throw new Error(
+      `${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`,
+    );
+  if (!o.from) throw new Error('--from is required (a pretrained run, checkpoint, model.safetensors or HF folder)');
+  const m = await openModel(o.from, backendName);
+  const model = m.config;
+  const totalSteps = Math.max(1, Math.ceil((o.hyper.epochs * data.n) / o.hyper.globalBatch));
+  const st: FtState = {
+    task: o.task,
+    hyper: o.hyper,
+    totalSteps,
+    pos: { epoch: 0, cursor: 0 },
+    dataSha256: data.manifest.data_sha256,
+    from: m.source,
+  };
+  const config = {
+    task: o.task,
+    from: m.source,
+    model,
+    hyper: o.hyper,
+    totalSteps,
+    data: o.dataDir,
+    rows: data.n,
+    backend: backendName,
+  };
+  writeFileAtomic(join(o.outDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  if (existsSync(metricsPath)) writeFileAtomic(metricsPath, '');
+  return { be: m.backend, vocabIds: m.vocabIds, model, st, step: 0, elapsedBefore: 0 };
+}
+
+/**
+ * DPO's reference log-probs: those of the start model, which on a fresh run is the backend now; on resume the start
+ * model (`from`) is opened again and the stored reference recomputed or verified against it.
+ */
+async function dpoReference(
+  o: FinetuneOptions,
+  start: FtStart,
+  data: FtRows,
+  backendName: string,
+  log: (m: string) => void,
+): Promise<Reference> {
+  const mb = start.st.hyper.microBatch;
+  if (start.step === 0 && !o.resume) return referenceLogProbs(start.be, start.vocabIds, o.dataDir, data, mb, log);
+  const m0 = await openModel(start.st.from, backendName);
+  const ref = await referenceLogProbs(m0.backend, m0.vocabIds, o.dataDir, data, mb, log);
+  await m0.backend.dispose();
+  return ref;
+}
+
+/** What the forward and backward passes of one optimizer step report: loss, tokens, and the task's own metrics. */
+interface FtPasses {
+  loss: number;
+  tokens: number;
+  rec: Record<string, number>;
+}
+
+/** SFT: the rows' gradients, each supervised token weighted 1 / (supervised tokens of the step). */
+async function sftPasses(
+  be: Backend,
+  data: FtRows,
+  idx: number[],
+  microBatch: number,
+  map: (raw: Int32Array) => Int32Array,
+  padId: number,
+): Promise<FtPasses> {
+  let sup = 0,
+    loss = 0,
+    tokens = 0;
+  for (const i of idx) {
+    const mk = data.cols.loss_mask[i];
+    for (let t = 1; t < mk.length; t++) sup += mk[t];
+  }
+  for (let s = 0; s < idx.length; s += microBatch) {
+    const part = idx.slice(s, s + microBatch);
+    const m = packRows(
+      part.map((i) => ({ ids: data.cols.tokens[i], sup: data.cols.loss_mask[i] })),
+      map,
+      padId,
+    );
+    tokens += part.reduce((a, i) => a + data.cols.tokens[i].length, 0);
+    loss += await be.forwardBackward(m.tokens, m.B, m.T, 1, sftWeights(m.weightsMask, sup));
+  }
+  return { loss, tokens, rec: { supervised_tokens: sup } };
+}
+
+/** DPO: the pairs' gradients against the reference log-probs, and the step's reward margin and accuracy. */
+async function dpoPasses(
+  be: ReturnType<typeof weightedLoss>,
+  data: FtRows,
+  idx: number[],
+  h: FtHyper,
+  ref: Reference,
+  map: (raw: Int32Array) => Int32Array,
+  padId: number,
+): Promise<FtPasses> {
+  let loss = 0,
+    tokens = 0,
+    margin = 0,
+    acc = 0,
+    cr = 0,
+    rr = 0;
+  for (let s = 0; s < idx.length; s += h.microBatch) {
+    const part = idx.slice(s, s + h.microBatch);
+    const m = packRows(dpoRows(data, part), map, padId);
+    tokens += m.B * (m.T + 1);
+    const pol = await be.sequenceLogProbs(m.tokens, m.B, m.T, m.weightsMask);
+    const refs = Float64Array.from([...part.map((i) => ref.chosen[i]), ...part.map((i) => ref.rejected[i])]);
+    const d = dpoLoss(pol, refs, h.beta);
+    const share = part.length / idx.length;
+    await be.forwardBackward(m.tokens, m.B, m.T, 1, seqLossWeights(d.dSeq, m.weightsMask, m.T, share));
+    loss += d.loss * share;
+    margin += d.margin * share;
+    acc += d.accuracy * share;
+    cr += d.chosenReward * share;
+    rr += d.rejectedReward * share;
+  }
+  return {
+    loss,
+    tokens,
+    rec: { reward_margin: margin, preference_accuracy: acc, chosen_reward: cr, rejected_reward: rr },
+  };
+}
+
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
   mkdirSync(o.outDir, { recursive: true });
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   const backendName = o.backend ?? 'cpu';
   const data = loadFtRows(o.dataDir, o.task);
-  let be: Backend,
-    vocabIds: Int32Array | null,
-    model: ModelConfig,
-    st: FtState,
-    step = 0,
-    elapsedBefore = 0;
-  const existing = latestCheckpoint(o.outDir);
-  if (o.resume) {
-    const existing = resumeCheckpoint(o.outDir, log);
-    const ts = readTrainerState(existing) as TrainerState & { finetune?: FtState };
-    if (!ts.finetune || ts.finetune.task !== o.task) throw new Error(`${existing}: not a ${o.task} checkpoint`);
-    model = ts.model;
-    be = await loadBackend(backendName, model);
-    const ck = await loadCheckpoint(existing, be, true);
-    vocabIds = ck.vocabIds;
-    st = ts.finetune;
-    if (st.dataSha256 !== data.manifest.data_sha256)
-      throw new Error(
-        `${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`,
-      );
-    step = ck.state.step;
-    elapsedBefore = ck.state.elapsedS;
-    truncateMetrics(metricsPath, step);
-    log(
-      `resumed from ${existing} at step ${step}/${st.totalSteps} (epoch ${st.pos.epoch}, row ${st.pos.cursor}/${data.n})`,
-    );
-  } else {
-    if (existing)
-      throw new Error(
-        `${o.outDir} already has checkpoints (${existing}); pass --resume to continue or choose a fresh --out`,
-      );
-    if (!o.from) throw new Error('--from is required (a pretrained run, checkpoint, model.safetensors or HF folder)');
-    const m = await openModel(o.from, backendName);
-    be = m.backend;
-    vocabIds = m.vocabIds;
-    model = m.config;
-    const totalSteps = Math.max(1, Math.ceil((o.hyper.epochs * data.n) / o.hyper.globalBatch));
-    st = {
-      task: o.task,
-      hyper: o.hyper,
-      totalSteps,
-      pos: { epoch: 0, cursor: 0 },
-      dataSha256: data.manifest.data_sha256,
-      from: m.source,
-    };
-    writeFileAtomic(
-      join(o.outDir, 'config.json'),
-      JSON.stringify(
-        {
-          task: o.task,
-          from: m.source,
-          model,
-          hyper: o.hyper,
-          totalSteps,
-          data: o.dataDir,
-          rows: data.n,
-          backend: backendName,
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-    if (existsSync(metricsPath)) writeFileAtomic(metricsPath, '');
-  }
-  const wl = weightedLoss(be);
+  const start = o.resume
+    ? await resumeFinetune(o, data, metricsPath, backendName, log)
+    : await freshFinetune(o, data, metricsPath, backendName);
+  const { be, vocabIds, model, st, elapsedBefore } = start;
+  let step = start.step;
+  const wl = weightedLoss(be); // both objectives need per-token loss weights
   const h = st.hyper;
   const hyper = toTrainHyper(h, st.totalSteps);
   const table = vocabIds ? vocabTable(vocabIds, model.padId) : null;
@@ -416,13 +526,7 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   };
   let ref: Reference | null = null;
   if (o.task === 'dpo') {
-    // the reference is the start model: on a fresh run that is `be` now; on resume it is recomputed/verified from `from`
-    if (step === 0 && !o.resume) ref = await referenceLogProbs(be, vocabIds, o.dataDir, data, h.microBatch, log);
-    else {
-      const m0 = await openModel(st.from, backendName);
-      ref = await referenceLogProbs(m0.backend, m0.vocabIds, o.dataDir, data, h.microBatch, log);
-      await m0.backend.dispose();
-    }
+    ref = await dpoReference(o, start, data, backendName, log);
     st.reference = ref.path;
   }
   const targetSteps = Math.min(o.steps ?? st.totalSteps, st.totalSteps);
@@ -450,78 +554,25 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
     };
     return saveCheckpoint(o.outDir, be, ts, { json: st as never, perm: new Int32Array(0) }, vocabIds);
   };
-  let stop: string | null = null;
-  const onSig = (s: string) => () => {
-    if (stop) process.exit(130);
-    stop = s;
-    log(`${s}: finishing the current step, then saving a checkpoint`);
-  };
-  const hi = onSig('SIGINT'),
-    ht = onSig('SIGTERM');
-  process.on('SIGINT', hi);
-  process.on('SIGTERM', ht);
+  const stop = new StopSignals(log);
   try {
     while (step < targetSteps) {
       await new Promise<void>((r) => setImmediate(r));
       const lr = lrAt(step, hyper);
       const idx = takeRows(st.pos, data.n, h.seed, h.globalBatch, cache);
       await be.zeroGrad();
-      let loss = 0,
-        tokens = 0;
-      const rec: Record<string, number> = {};
-      if (o.task === 'sft') {
-        let sup = 0;
-        for (const i of idx) {
-          const mk = data.cols.loss_mask[i];
-          for (let t = 1; t < mk.length; t++) sup += mk[t];
-        }
-        for (let s = 0; s < idx.length; s += h.microBatch) {
-          const part = idx.slice(s, s + h.microBatch);
-          const m = packRows(
-            part.map((i) => ({ ids: data.cols.tokens[i], sup: data.cols.loss_mask[i] })),
-            map,
-            model.padId,
-          );
-          tokens += part.reduce((a, i) => a + data.cols.tokens[i].length, 0);
-          loss += await be.forwardBackward(m.tokens, m.B, m.T, 1, sftWeights(m.weightsMask, sup));
-        }
-        rec.supervised_tokens = sup;
-      } else {
-        let margin = 0,
-          acc = 0,
-          cr = 0,
-          rr = 0;
-        for (let s = 0; s < idx.length; s += h.microBatch) {
-          const part = idx.slice(s, s + h.microBatch);
-          const m = packRows(dpoRows(data, part), map, model.padId);
-          tokens += m.B * (m.T + 1);
-          const pol = await wl.sequenceLogProbs(m.tokens, m.B, m.T, m.weightsMask);
-          const refs = Float64Array.from([...part.map((i) => ref!.chosen[i]), ...part.map((i) => ref!.rejected[i])]);
-          const d = dpoLoss(pol, refs, h.beta);
-          const share = part.length / idx.length;
-          await be.forwardBackward(m.tokens, m.B, m.T, 1, seqLossWeights(d.dSeq, m.weightsMask, m.T, share));
-          loss += d.loss * share;
-          margin += d.margin * share;
-          acc += d.accuracy * share;
-          cr += d.chosenReward * share;
-          rr += d.rejectedReward * share;
-        }
-        Object.assign(rec, { reward_margin: margin, preference_accuracy: acc, chosen_reward: cr, rejected_reward: rr });
-      }
+      const { loss, tokens, rec } =
+        o.task === 'sft'
+          ? await sftPasses(be, data, idx, h.microBatch, map, model.padId)
+          : await dpoPasses(wl, data, idx, h, ref!, map, model.padId);
       if (!Number.isFinite(loss)) {
         log(
           `step ${step + 1}: loss is ${loss}; stopping (last good, verified checkpoint ${lastGoodCheckpoint(o.outDir)})`,
         );
         break;
       }
-      const gn = await be.step({
-        lr,
-        beta1: h.beta1,
-        beta2: h.beta2,
-        eps: h.eps,
-        weightDecay: h.weightDecay,
-        gradClip: h.gradClip,
-      });
+      const { beta1, beta2, eps, weightDecay, gradClip } = h;
+      const gn = await be.step({ lr, beta1, beta2, eps, weightDecay, gradClip });
       if (!Number.isFinite(gn)) {
         log(`step ${step + 1}: gradient norm is ${gn}; stopping without saving`);
         break;
@@ -550,12 +601,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           );
       }
       if (step % ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval');
-      if (stop) break;
+      if (stop.signal) break;
     }
-    lastCkpt = await save(stop ? `signal ${stop}` : 'end');
+    lastCkpt = await save(stop.signal ? `signal ${stop.signal}` : 'end');
   } finally {
-    process.off('SIGINT', hi);
-    process.off('SIGTERM', ht);
+    stop.dispose();
   }
   if (unknownIds)
     log(`warning: ${unknownIds} token(s) are outside the model's compact vocabulary (mapped to its unk class / pad)`);

@@ -317,8 +317,11 @@ async function compactVocabulary(
   };
 }
 
-/** SIGINT/SIGTERM: finish the current step, then save a checkpoint; the same signal again exits at once. */
-class StopSignals {
+/**
+ * SIGINT/SIGTERM: finish the current step, then save a checkpoint; a second signal exits at once (pretraining and
+ * fine-tuning).
+ */
+export class StopSignals {
   signal: string | null = null;
   private readonly handlers: [string, () => void][];
 
