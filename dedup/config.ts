@@ -20,6 +20,8 @@ export interface DedupConfig {
   /** Stage name for OUT/excluded lines. */
   stage: string;
   keep: KeepPolicy;
+  /** Generic reader: the record fields holding the text and the id (pipeline/readers recordToDocument). */
+  reader: { textField?: string; idField?: string };
   /** meta key (dot path) holding a numeric quality score, for keep = quality. */
   qualityKey: string;
   exact: NormaliseOptions;
@@ -27,14 +29,16 @@ export interface DedupConfig {
     threshold: number;
     bands: number;
     rows: number;
-    /** auto: character n-grams for zh/ja/ko (by lang, else CJK share), word n-grams otherwise. */
+    /** char (default): character n-grams in every language; word: word n-grams; auto: char for zh/ja/ko, else word. */
     shingles: 'auto' | 'char' | 'word';
     charNgram: number;
     wordNgram: number;
     seed: number;
-    /** Keep a candidate pair only when its sketch-estimated Jaccard ≥ verifyThreshold. */
+    /**
+     * Keep a candidate pair only when the exact Jaccard of its shingle sets is ≥ threshold (stage verify; pairs with a
+     * document of a previous index, whose text is gone, by the sketch estimate instead).
+     */
     verify: boolean;
-    verifyThreshold: number;
   };
   simhash: {
     tokenization: SimhashTokenization;
@@ -75,6 +79,6 @@ export function layout(cfg: DedupConfig): { bands: number; width: number; payloa
 export function signatureFingerprint(cfg: DedupConfig): Record<string, unknown> {
   if (cfg.method === 'exact') return { method: 'exact', normalise: cfg.exact };
   if (cfg.method === 'simhash') return { method: 'simhash', ...cfg.simhash };
-  const { verify: _v, verifyThreshold: _vt, threshold: _t, ...rest } = cfg.minhash;
-  return { method: 'minhash', ...rest };
+  const { verify: _v, threshold: _t, ...rest } = cfg.minhash;
+  return { method: 'minhash', signature: 'oph-densified', shingleHash: 'rolling-v2', ...rest };
 }

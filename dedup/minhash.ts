@@ -1,9 +1,8 @@
 /**
  * MinHash signatures and LSH banding.
  *
- * Permutations are the 32-bit bijections x -> (a*x) xor b (a odd) applied to 32-bit shingle hashes; the seeds
- * come from a fixed-seed generator so signatures are identical across runs and machines. The signature of a document
- * is the per-permutation minimum. LSH cuts it into `bands` bands of `rows` rows; each band is hashed to 64 bits.
+ * Signatures by one-permutation hashing with optimal densification (see MinHasher.compute): K bins play the role of
+ * K permutations; the seeds come from a fixed-seed generator so signatures are identical across runs and machines. LSH cuts it into `bands` bands of `rows` rows; each band is hashed to 64 bits.
  * Every band record also carries a 2-bit sketch of the whole signature (the low 2 bits of every minimum) so the bucket
  * merge can estimate a candidate pair's Jaccard similarity without the full signatures.
  */
@@ -77,10 +76,12 @@ export class MinHasher {
   readonly numPerm: number;
   readonly bands: number;
   readonly rows: number;
-  private readonly a: Int32Array;
-  private readonly b: Int32Array;
+  private readonly seedA: number;
+  private readonly seedB: number;
+  /** For empty bin i, attempt a: the bin it borrows from is borrow[i * MAX_ATTEMPTS + a] (fixed per seed). */
+  private readonly borrow: Uint16Array;
   readonly sig: Uint32Array;
-  private readonly work: Uint32Array;
+  private readonly filled: Uint8Array;
   /** 2 bits per permutation, packed 16 per word. */
   readonly sketch: Uint32Array;
   readonly bandHi: Uint32Array;
@@ -90,17 +91,16 @@ export class MinHasher {
     this.bands = p.bands;
     this.rows = p.rows;
     this.numPerm = p.bands * p.rows;
+    if (this.numPerm > 65535) throw new Error(`minhash: at most 65535 bins (bands × rows), got ${this.numPerm}`);
     const rnd = seededRandom(seed);
-    const padded = Math.ceil(this.numPerm / 4) * 4;
-    this.a = new Int32Array(padded);
-    this.b = new Int32Array(padded);
-    this.work = new Uint32Array(padded);
-    for (let i = 0; i < padded; i++) {
-      this.a[i] = rnd() | 1;
-      this.b[i] = rnd() | 0;
-    }
-    this.sig = this.work.subarray(0, this.numPerm);
-    this.sketch = new Uint32Array(Math.ceil(this.numPerm / 16));
+    this.seedA = rnd();
+    this.seedB = rnd();
+    const K = this.numPerm;
+    this.borrow = new Uint16Array(K * MAX_ATTEMPTS);
+    for (let i = 0; i < this.borrow.length; i++) this.borrow[i] = Math.floor((rnd() / 2 ** 32) * K);
+    this.sig = new Uint32Array(K);
+    this.filled = new Uint8Array(K);
+    this.sketch = new Uint32Array(Math.ceil(K / 16));
     this.bandHi = new Uint32Array(this.bands);
     this.bandLo = new Uint32Array(this.bands);
   }
@@ -110,46 +110,61 @@ export class MinHasher {
   }
 
   /**
-   * Fill sig, sketch and band hashes from shingle hashes. An empty shingle set gives the all-ones signature.
-   * Permutation k maps x to (a_k · x) xor b_k (mod 2^32, a_k odd: a bijection); four permutations share each pass over
-   * the shingles so the loop stays in registers.
+   * Fill sig, sketch and band hashes from shingle hashes, by one-permutation hashing with optimal densification
+   * (Li, Owen & Zhang 2012; Shrivastava 2017): each shingle hash is mixed once; its high part picks one of the K bins
+   * and a second mix is its value; a bin keeps its minimum. An empty bin borrows the value of the first non-empty bin
+   * in its fixed random probe sequence, so two documents agree on a bin with probability J, as with K independent
+   * permutations, at O(n + K) instead of O(n · K) per document. An empty shingle set gives the all-ones signature.
    */
   compute(sh: Uint32Array): void {
     const n = sh.length;
-    const { a, b } = this;
-    const sig = this.work;
-    for (let k = 0; k < a.length; k += 4) {
-      const a0 = a[k]!;
-      const a1 = a[k + 1]!;
-      const a2 = a[k + 2]!;
-      const a3 = a[k + 3]!;
-      const b0 = b[k]!;
-      const b1 = b[k + 1]!;
-      const b2 = b[k + 2]!;
-      const b3 = b[k + 3]!;
-      let m0 = 0xffffffff;
-      let m1 = 0xffffffff;
-      let m2 = 0xffffffff;
-      let m3 = 0xffffffff;
-      for (let i = 0; i < n; i++) {
-        const x = sh[i]! | 0;
-        const v0 = (Math.imul(a0, x) ^ b0) >>> 0;
-        if (v0 < m0) m0 = v0;
-        const v1 = (Math.imul(a1, x) ^ b1) >>> 0;
-        if (v1 < m1) m1 = v1;
-        const v2 = (Math.imul(a2, x) ^ b2) >>> 0;
-        if (v2 < m2) m2 = v2;
-        const v3 = (Math.imul(a3, x) ^ b3) >>> 0;
-        if (v3 < m3) m3 = v3;
+    const K = this.numPerm;
+    const sig = this.sig;
+    const filled = this.filled;
+    sig.fill(0xffffffff);
+    const sa = this.seedA;
+    const sb = this.seedB;
+    const scale = K / 4294967296;
+    for (let i = 0; i < n; i++) {
+      let h = sh[i]! ^ sa;
+      h ^= h >>> 16;
+      h = Math.imul(h, 0x85ebca6b);
+      h ^= h >>> 13;
+      h = Math.imul(h, 0xc2b2ae35);
+      h ^= h >>> 16;
+      const bin = ((h >>> 0) * scale) | 0;
+      let v = Math.imul(h ^ sb, 0x27d4eb2f);
+      v ^= v >>> 15;
+      v = Math.imul(v, 0x165667b1);
+      v = (v ^ (v >>> 13)) >>> 0;
+      if (v < sig[bin]!) sig[bin] = v;
+    }
+    let empty = 0;
+    for (let k = 0; k < K; k++) {
+      // a bin is filled when some shingle landed there (the value 0xffffffff itself is possible but then harmless)
+      const f = sig[k] !== 0xffffffff ? 1 : 0;
+      filled[k] = f;
+      empty += 1 - f;
+    }
+    if (empty > 0 && empty < K) {
+      const br = this.borrow;
+      for (let k = 0; k < K; k++) {
+        if (filled[k]) continue;
+        let j = -1;
+        for (let a = 0; a < MAX_ATTEMPTS; a++) {
+          const c = br[k * MAX_ATTEMPTS + a]!;
+          if (filled[c]) {
+            j = c;
+            break;
+          }
+        }
+        if (j < 0) for (j = (k + 1) % K; !filled[j]; j = (j + 1) % K); // rare: the probe sequence missed
+        sig[k] = sig[j]!;
       }
-      sig[k] = m0;
-      sig[k + 1] = m1;
-      sig[k + 2] = m2;
-      sig[k + 3] = m3;
     }
     const sk = this.sketch;
     sk.fill(0);
-    for (let k = 0; k < this.numPerm; k++) sk[k >> 4]! |= (sig[k]! & 3) << ((k & 15) * 2);
+    for (let k = 0; k < K; k++) sk[k >> 4]! |= (sig[k]! & 3) << ((k & 15) * 2);
     for (let bd = 0; bd < this.bands; bd++) {
       let h1 = 0x243f6a88 ^ bd;
       let h2 = 0x85a308d3 ^ Math.imul(bd, 0x9e3779b1);
@@ -166,6 +181,9 @@ export class MinHasher {
     }
   }
 }
+
+/** Probes of an empty bin's borrow sequence before falling back to a linear scan. */
+const MAX_ATTEMPTS = 32;
 
 /**
  * Jaccard estimate from two 2-bit sketches of `numPerm` permutations: equal-bits fraction f = J + (1-J)/4,

@@ -45,17 +45,18 @@ export const minhashParams = z.object({
     .default(0)
     .describe('threshold the bands × rows are fitted to (0: threshold − 0.1 when verify, else threshold)'),
   shingles: z
-    .enum(['auto', 'char', 'word'])
-    .default('auto')
-    .describe('auto: character n-grams for zh/ja/ko (doc.lang, else CJK share ≥ 30%), word n-grams otherwise'),
-  char_ngram: z.number().int().min(1).default(5).describe('character n-gram for zh/ja/ko (or CJK-dominant text)'),
-  word_ngram: z.number().int().min(1).default(5).describe('word n-gram for other languages'),
+    .enum(['char', 'word', 'auto'])
+    .default('char')
+    .describe(
+      'char: character n-grams in every language (measured: bench/results/dedup.md); word: word n-grams; auto: char for zh/ja/ko (doc.lang, else CJK share ≥ 30%), word otherwise',
+    ),
+  char_ngram: z.number().int().min(1).default(5).describe('character n-gram length'),
+  word_ngram: z.number().int().min(1).default(5).describe('word n-gram length (shingles=word or auto)'),
   seed: z.number().int().default(1),
   verify: z
     .boolean()
     .default(true)
-    .describe('keep a candidate pair only when its estimated Jaccard ≥ verify_threshold'),
-  verify_threshold: z.number().min(0).max(1).default(0).describe('0: the threshold'),
+    .describe('keep a candidate pair only when the exact Jaccard of its shingle sets ≥ threshold (false: plain LSH)'),
 });
 
 export const simhashParams = z.object({
@@ -86,7 +87,14 @@ export function lshFor(p: MinhashParams): { bands: number; rows: number; lshThre
 export function buildConfig(
   method: DedupMethod,
   params: ExactParams | MinhashParams | SimhashParams,
-  paths: { inputs: string[]; workDir: string; outDir: string; stage?: string; excludedDir?: string },
+  paths: {
+    inputs: string[];
+    workDir: string;
+    outDir: string;
+    stage?: string;
+    excludedDir?: string;
+    reader?: { textField?: string; idField?: string };
+  },
 ): DedupConfig {
   const e = method === 'exact' ? (params as ExactParams) : exactParams.parse({});
   const m = method === 'minhash' ? (params as MinhashParams) : minhashParams.parse({});
@@ -101,6 +109,7 @@ export function buildConfig(
     rule: `${method}_dup`,
     stage: paths.stage ?? `${method}_dedup`,
     keep: params.keep,
+    reader: paths.reader ?? {},
     qualityKey: params.quality_key,
     exact: { lowercase: e.lowercase, whitespace: e.whitespace, punctuation: e.punctuation, digits: e.digits },
     minhash: {
@@ -112,7 +121,6 @@ export function buildConfig(
       wordNgram: m.word_ngram,
       seed: m.seed,
       verify: m.verify,
-      verifyThreshold: m.verify_threshold || m.threshold,
     },
     simhash: {
       tokenization: s.tokenization,

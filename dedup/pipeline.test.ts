@@ -255,7 +255,18 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
   });
   const out = join(dir, 'out');
   const ex = new LocalExecutor({ inProcess: 'never', ...quiet, worker: HOOKED_WORKER }); // injects the hooks
-  const crashes = ['signatures', 'buckets', 'cc-large', 'cc-small', 'join', 'reduce', 'filter', 'index'];
+  const crashes = [
+    'signatures',
+    'buckets',
+    'verify-sets',
+    'verify',
+    'cc-large',
+    'cc-small',
+    'join',
+    'reduce',
+    'filter',
+    'index',
+  ];
   for (const c of crashes) {
     Object.assign(process.env, testHooksEnv({ dedupCrash: c })); // for the worker processes
     try {

@@ -18,8 +18,11 @@ import {
   reduceTask,
   routeTask,
   signaturesTask,
+  verifySetsTask,
+  verifyTask,
   type Numbering,
 } from './tasks.ts';
+import type { PostArgs } from './stages/common.ts';
 
 export interface DedupResult {
   read: number;
@@ -69,195 +72,259 @@ export interface IndexManifest {
   width: number;
 }
 
+type Log = (m: string) => void;
+
+/** CPU and wall seconds per stage of this process (the executor's workers report their own). */
+class StageClock {
+  readonly seconds: Record<string, number> = {};
+  async time<T>(name: string, f: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await f();
+    } finally {
+      this.seconds[name] = (this.seconds[name] ?? 0) + (performance.now() - t0) / 1000;
+    }
+  }
+}
+
 export async function runDedup(
   cfg0: DedupConfig,
   executor: Executor,
-  opts: { workers: number; log: (m: string) => void },
+  opts: { workers: number; log: Log },
 ): Promise<DedupResult> {
   const workers = Math.max(1, opts.workers);
   const log = opts.log;
-  const cfg0b = finishConfig(cfg0, workers);
-  const { bands } = layout(cfg0b);
-  const state = join(cfg0b.workDir, '.state');
-  mkdirSync(state, { recursive: true });
-  // temp files of killed tasks (no task of this run is running yet)
-  removeTempsUnder(cfg0b.workDir);
-  for (const d of ['docs', 'index']) removeTempsUnder(join(cfg0b.outDir, d));
-  removeStaleTemps(cfg0b.excludedDir);
-  const seconds: Record<string, number> = {};
-  const timed = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    const r = await f();
-    seconds[name] = (seconds[name] ?? 0) + (performance.now() - t0) / 1000;
-    return r;
-  };
+  const { cfg: opened, state, indexDocs } = openRun(cfg0, workers, log);
+  const clock = new StageClock();
+  const F = opened.inputs.length;
+  const run = { executor, state, workers };
 
-  // index of a previous run
-  let indexDocs = 0;
-  if (cfg0b.indexDir) {
-    const man = JSON.parse(readFileSync(join(cfg0b.indexDir, 'manifest.json'), 'utf8')) as IndexManifest;
-    const fp = signatureFingerprint(cfg0b);
-    if (JSON.stringify(man.fingerprint) !== JSON.stringify(fp)) {
-      throw new Error(
-        `--index ${cfg0b.indexDir}: built with ${JSON.stringify(man.fingerprint)}, this run uses ${JSON.stringify(fp)}`,
-      );
-    }
-    indexDocs = man.docs;
-    log(`dedup against index ${cfg0b.indexDir} (${man.docs} documents)`);
-  }
-
-  // the settings of an interrupted run must match
-  const cfgPath = join(cfg0b.workDir, 'config.json');
-  let partitionsFixed = cfg0b.partitions;
-  if (existsSync(cfgPath)) {
-    const prev = JSON.parse(readFileSync(cfgPath, 'utf8')) as DedupConfig;
-    const a = { ...prev, partitions: 0 };
-    const b = { ...cfg0b, partitions: 0 };
-    if (JSON.stringify(a) !== JSON.stringify(b)) {
-      throw new Error(
-        `${cfg0b.workDir} holds a dedup run with other settings or inputs; use another --out or delete it`,
-      );
-    }
-    partitionsFixed = prev.partitions;
-    log(`resuming dedup run in ${cfg0b.workDir}`);
-  }
-  let cfg: DedupConfig = { ...cfg0b, partitions: partitionsFixed };
-  if (!existsSync(cfgPath)) writeFileAtomic(cfgPath, JSON.stringify(cfg, null, 1));
-
-  if (cfg.method === 'minhash') {
-    log(
-      `minhash: ${cfg.minhash.bands} bands × ${cfg.minhash.rows} rows = ${cfg.minhash.bands * cfg.minhash.rows} permutations, threshold ${cfg.minhash.threshold}` +
-        (cfg.minhash.verify ? `, candidates verified at estimated J ≥ ${cfg.minhash.verifyThreshold}` : ''),
-    );
-    log('S-curve (probability that a pair becomes a candidate):\n' + formatSCurve(cfg.minhash));
-  }
-
-  // 1. signatures
-  const F = cfg.inputs.length;
-  const sigStats = await timed('signatures', () =>
-    executor.runTasks(signaturesTask, { cfg }, { name: 'dedup-signatures', stateDir: state, count: F, workers }),
-  );
-  const offsets = new Array<number>(F + 1).fill(0);
-  const runs = new Array<number>(F).fill(0);
-  let rejected = 0;
-  let bytes = 0;
-  let unsigned = 0;
-  for (const s of sigStats) {
-    for (const f of s.files) {
-      unsigned += f.unsigned ?? 0;
-      offsets[f.file + 1] = f.docs;
-      runs[f.file] = f.runs;
-      rejected += f.rejected;
-      bytes += f.bytes;
-    }
-  }
-  for (let i = 0; i < F; i++) offsets[i + 1]! += offsets[i]!;
-  const num: Numbering = { offsets, indexDocs, runs };
-  const totalNodes = offsets[F]! + indexDocs;
+  const sig = await clock.time('signatures', () => signatureStage(opened, run));
+  const num: Numbering = { offsets: sig.offsets, indexDocs, runs: sig.runs };
+  const totalNodes = sig.offsets[F]! + indexDocs;
   if (totalNodes >= 2 ** 32 - 1) throw new Error(`dedup: ${totalNodes} documents exceed the 32-bit node space`);
-  if (!cfg.partitions) {
-    cfg = { ...cfg, partitions: Math.max(workers, Math.ceil(totalNodes / 2_000_000)) };
-  }
-  writeFileAtomic(cfgPath, JSON.stringify(cfg, null, 1));
+  const cfg = opened.partitions
+    ? opened
+    : { ...opened, partitions: Math.max(workers, Math.ceil(totalNodes / 2_000_000)) };
+  writeFileAtomic(join(cfg.workDir, 'config.json'), JSON.stringify(cfg, null, 1));
   log(
-    `signatures: ${offsets[F]} documents, ${(bytes / 1e6).toFixed(1)} MB in ${seconds.signatures!.toFixed(1)} s; ${cfg.partitions} partitions, ${cfg.groups} groups`,
+    `signatures: ${sig.offsets[F]} documents, ${(sig.bytes / 1e6).toFixed(1)} MB in ${clock.seconds.signatures!.toFixed(1)} s; ${cfg.partitions} partitions, ${cfg.groups} groups`,
   );
 
-  // 2. buckets
-  const bStats = await timed('buckets', () =>
-    executor.runTasks(bucketsTask, { cfg, num }, { name: 'dedup-buckets', stateDir: state, count: bands, workers }),
-  );
-  const candidateEdges = bStats.reduce((a, s) => a + s.edges, 0);
-  log(`buckets: ${candidateEdges} candidate edges`);
-
-  // 3. connected components
-  const { starsDir, rounds } = await timed('clustering', () =>
+  const edges = await clock.time('buckets', () => bucketStage(cfg, num, run, log));
+  const verified = await clock.time('verify', () => verifyStage(cfg, num, run, edges, log));
+  const { starsDir, rounds } = await clock.time('clustering', () =>
     runClustering(cfg, executor, join(cfg.workDir, 'edges'), totalNodes, workers, state, log),
   );
-
-  // 4./5. keeper choice and filter
   const post = { cfg, num, starsDir };
-  const redStats = await timed('keepers', async () => {
-    await executor.runTasks(routeTask, post, { name: 'dedup-route', stateDir: state, count: cfg.partitions, workers });
-    await executor.runTasks(joinTask, post, { name: 'dedup-join', stateDir: state, count: cfg.groups, workers });
-    return executor.runTasks(reduceTask, post, {
-      name: 'dedup-reduce',
-      stateDir: state,
-      count: cfg.partitions,
-      workers,
-    });
-  });
-  const clusters = redStats.reduce((a, s) => a + s.clusters, 0);
-  const maxClusterSize = redStats.reduce((a, s) => Math.max(a, s.maxSize), 0);
-  const fStats = await timed('filter', () =>
-    executor.runTasks(filterTask, post, { name: 'dedup-filter', stateDir: state, count: cfg.groups, workers }),
-  );
-  let read = 0;
-  let kept = 0;
-  let dropped = 0;
-  for (const s of fStats) {
-    read += s.read;
-    kept += s.kept;
-    dropped += s.dropped;
-  }
-  // duplicates.jsonl: concatenation of the groups' parts
-  const dupFile = join(cfg.outDir, 'duplicates.jsonl');
-  concatAtomic(
-    Array.from({ length: cfg.groups }, (_, g) => join(cfg.workDir, 'dups', `g${String(g).padStart(5, '0')}.jsonl`)),
-    dupFile,
-  );
+  const clusters = await clock.time('keepers', () => keeperStage(post, run));
+  const filtered = await clock.time('filter', () => filterStage(post, run));
+  const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
-  // 6. index
-  let newIndexDir: string | undefined;
-  if (cfg.writeIndex) {
-    const indexDir = (newIndexDir = join(cfg.outDir, 'index'));
-    const manPath = join(indexDir, 'manifest.json');
-    await timed('index', async () => {
-      const st = await executor.runTasks(
-        indexTask,
-        { ...post, newIndexDir: indexDir },
-        { name: 'dedup-index', stateDir: state, count: bands + 1, workers },
-      );
-      const man: IndexManifest = {
-        format: 'steel-dedup-index',
-        version: 1,
-        fingerprint: signatureFingerprint(cfg),
-        docs: st[0]!.indexDocs,
-        bands,
-        width: layout(cfg).width,
-      };
-      writeFileAtomic(manPath, JSON.stringify(man, null, 1) + '\n');
-    });
-  }
-  const outputFiles = Array.from({ length: cfg.groups }, (_, g) => docsPartPath(cfg, g));
   const result: DedupResult = {
-    read,
-    kept,
-    dropped,
-    rejected,
-    unsigned,
-    clusters,
-    maxClusterSize,
-    candidateEdges,
+    ...filtered,
+    rejected: sig.rejected,
+    unsigned: sig.unsigned,
+    ...clusters,
+    candidateEdges: verified,
     ccRounds: rounds,
-    outputFiles,
-    duplicatesFile: dupFile,
-    indexDir: newIndexDir,
-    seconds,
+    outputFiles: Array.from({ length: cfg.groups }, (_, g) => docsPartPath(cfg, g)),
+    indexDir,
+    seconds: clock.seconds,
   };
   writeFileAtomic(
     join(cfg.outDir, 'dedup-stats.json'),
     JSON.stringify({ method: cfg.method, ...result }, null, 1) + '\n',
   );
   log(
-    `dedup (${cfg.method}): read ${read}, kept ${kept}, removed ${dropped} as ${cfg.rule} in ${clusters} clusters (largest ${maxClusterSize}), rejected ${rejected}` +
-      (unsigned ? `, ${unsigned} without shingles (kept, not clustered)` : '') +
+    `dedup (${cfg.method}): read ${result.read}, kept ${result.kept}, removed ${result.dropped} as ${cfg.rule} in ${result.clusters} clusters (largest ${result.maxClusterSize}), rejected ${result.rejected}` +
+      (result.unsigned ? `, ${result.unsigned} without shingles (kept, not clustered)` : '') +
       '; ' +
-      Object.entries(seconds)
+      Object.entries(clock.seconds)
         .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
         .join(', '),
   );
   return result;
+}
+
+interface RunCtx {
+  executor: Executor;
+  state: string;
+  workers: number;
+}
+
+/**
+ * Settle the configuration of a run: resolved paths, temp files of killed tasks removed, a previous index checked
+ * against this run's signature settings, and an interrupted run's settings required to match (its partition count
+ * is kept). Writes work/config.json.
+ */
+function openRun(cfg0: DedupConfig, workers: number, log: Log): { cfg: DedupConfig; state: string; indexDocs: number } {
+  const cfg1 = finishConfig(cfg0, workers);
+  const state = join(cfg1.workDir, '.state');
+  mkdirSync(state, { recursive: true });
+  // temp files of killed tasks (no task of this run is running yet)
+  removeTempsUnder(cfg1.workDir);
+  for (const d of ['docs', 'index']) removeTempsUnder(join(cfg1.outDir, d));
+  removeStaleTemps(cfg1.excludedDir);
+
+  let indexDocs = 0;
+  if (cfg1.indexDir) {
+    const man = JSON.parse(readFileSync(join(cfg1.indexDir, 'manifest.json'), 'utf8')) as IndexManifest;
+    const fp = signatureFingerprint(cfg1);
+    if (JSON.stringify(man.fingerprint) !== JSON.stringify(fp)) {
+      throw new Error(
+        `--index ${cfg1.indexDir}: built with ${JSON.stringify(man.fingerprint)}, this run uses ${JSON.stringify(fp)}`,
+      );
+    }
+    indexDocs = man.docs;
+    log(`dedup against index ${cfg1.indexDir} (${man.docs} documents)`);
+  }
+
+  const cfgPath = join(cfg1.workDir, 'config.json');
+  let partitions = cfg1.partitions;
+  if (existsSync(cfgPath)) {
+    const prev = JSON.parse(readFileSync(cfgPath, 'utf8')) as DedupConfig;
+    if (JSON.stringify({ ...prev, partitions: 0 }) !== JSON.stringify({ ...cfg1, partitions: 0 })) {
+      throw new Error(
+        `${cfg1.workDir} holds a dedup run with other settings or inputs; use another --out or delete it`,
+      );
+    }
+    partitions = prev.partitions;
+    log(`resuming dedup run in ${cfg1.workDir}`);
+  }
+  const cfg: DedupConfig = { ...cfg1, partitions };
+  if (!existsSync(cfgPath)) writeFileAtomic(cfgPath, JSON.stringify(cfg, null, 1));
+  if (cfg.method === 'minhash') {
+    log(
+      `minhash: ${cfg.minhash.bands} bands × ${cfg.minhash.rows} rows = ${cfg.minhash.bands * cfg.minhash.rows} bins, threshold ${cfg.minhash.threshold}` +
+        (cfg.minhash.verify ? ', candidate pairs verified by their exact Jaccard' : ', no verification (plain LSH)'),
+    );
+    log('S-curve (probability that a pair becomes a candidate):\n' + formatSCurve(cfg.minhash));
+  }
+  return { cfg, state, indexDocs };
+}
+
+/** Stage 1: signatures of every input file; the node numbering (documents per file) and the read totals. */
+async function signatureStage(cfg: DedupConfig, run: RunCtx) {
+  const F = cfg.inputs.length;
+  const stats = await run.executor.runTasks(
+    signaturesTask,
+    { cfg },
+    { name: 'dedup-signatures', stateDir: run.state, count: F, workers: run.workers },
+  );
+  const offsets = new Array<number>(F + 1).fill(0);
+  const runs = new Array<number>(F).fill(0);
+  const out = { offsets, runs, rejected: 0, bytes: 0, unsigned: 0 };
+  for (const s of stats) {
+    for (const f of s.files) {
+      out.unsigned += f.unsigned ?? 0;
+      offsets[f.file + 1] = f.docs;
+      runs[f.file] = f.runs;
+      out.rejected += f.rejected;
+      out.bytes += f.bytes;
+    }
+  }
+  for (let i = 0; i < F; i++) offsets[i + 1]! += offsets[i]!;
+  return out;
+}
+
+/** Stage 2: candidate pairs per band. Returns the number of edges (MinHash with verification: candidate pairs). */
+async function bucketStage(cfg: DedupConfig, num: Numbering, run: RunCtx, log: Log): Promise<number> {
+  const { bands } = layout(cfg);
+  const st = await run.executor.runTasks(
+    bucketsTask,
+    { cfg, num },
+    { name: 'dedup-buckets', stateDir: run.state, count: bands, workers: run.workers },
+  );
+  const edges = st.reduce((a, s) => a + s.edges, 0);
+  const candidates = st.reduce((a, s) => a + s.candidates, 0);
+  log(
+    `buckets: ${edges} edges` +
+      (cfg.method === 'minhash' && cfg.minhash.verify ? `, ${candidates} candidate pairs to verify` : ''),
+  );
+  return cfg.method === 'minhash' && cfg.minhash.verify ? candidates : edges;
+}
+
+/** Stage 2b (MinHash with verification): exact Jaccard of the candidate pairs. Returns the verified edges. */
+async function verifyStage(
+  cfg: DedupConfig,
+  num: Numbering,
+  run: RunCtx,
+  fromBuckets: number,
+  log: Log,
+): Promise<number> {
+  if (cfg.method !== 'minhash' || !cfg.minhash.verify) return fromBuckets;
+  const opts = { stateDir: run.state, count: cfg.groups, workers: run.workers };
+  const sets = await run.executor.runTasks(verifySetsTask, { cfg, num }, { name: 'dedup-verify-sets', ...opts });
+  const st = await run.executor.runTasks(verifyTask, { cfg, num }, { name: 'dedup-verify', ...opts });
+  const pairs = st.reduce((a, s) => a + s.pairs, 0);
+  const verified = st.reduce((a, s) => a + s.verified, 0);
+  log(
+    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold} (${sets.reduce((a, s) => a + s.docs, 0)} documents re-read)`,
+  );
+  return verified;
+}
+
+/** Stages 4a–c: attach length / score / id to every clustered document and pick each cluster's keeper. */
+async function keeperStage(post: PostArgs, run: RunCtx) {
+  const { executor, state, workers } = run;
+  const { cfg } = post;
+  await executor.runTasks(routeTask, post, { name: 'dedup-route', stateDir: state, count: cfg.partitions, workers });
+  await executor.runTasks(joinTask, post, { name: 'dedup-join', stateDir: state, count: cfg.groups, workers });
+  const st = await executor.runTasks(reduceTask, post, {
+    name: 'dedup-reduce',
+    stateDir: state,
+    count: cfg.partitions,
+    workers,
+  });
+  return {
+    clusters: st.reduce((a, s) => a + s.clusters, 0),
+    maxClusterSize: st.reduce((a, s) => Math.max(a, s.maxSize), 0),
+  };
+}
+
+/** Stage 5: kept documents, exclusions, and duplicates.jsonl (the groups' parts concatenated). */
+async function filterStage(post: PostArgs, run: RunCtx) {
+  const { cfg } = post;
+  const st = await run.executor.runTasks(filterTask, post, {
+    name: 'dedup-filter',
+    stateDir: run.state,
+    count: cfg.groups,
+    workers: run.workers,
+  });
+  const out = { read: 0, kept: 0, dropped: 0, duplicatesFile: join(cfg.outDir, 'duplicates.jsonl') };
+  for (const s of st) {
+    out.read += s.read;
+    out.kept += s.kept;
+    out.dropped += s.dropped;
+  }
+  concatAtomic(
+    Array.from({ length: cfg.groups }, (_, g) => join(cfg.workDir, 'dups', `g${String(g).padStart(5, '0')}.jsonl`)),
+    out.duplicatesFile,
+  );
+  return out;
+}
+
+/** Stage 6: the kept documents' signatures (and the previous index's) as index/ for later runs. */
+async function indexStage(post: PostArgs, run: RunCtx): Promise<string> {
+  const { cfg } = post;
+  const { bands, width } = layout(cfg);
+  const indexDir = join(cfg.outDir, 'index');
+  const st = await run.executor.runTasks(
+    indexTask,
+    { ...post, newIndexDir: indexDir },
+    { name: 'dedup-index', stateDir: run.state, count: bands + 1, workers: run.workers },
+  );
+  const man: IndexManifest = {
+    format: 'steel-dedup-index',
+    version: 1,
+    fingerprint: signatureFingerprint(cfg),
+    docs: st[0]!.indexDocs,
+    bands,
+    width,
+  };
+  writeFileAtomic(join(indexDir, 'manifest.json'), JSON.stringify(man, null, 1) + '\n');
+  return indexDir;
 }
 
 function removeTempsUnder(dir: string): void {

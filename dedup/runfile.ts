@@ -329,3 +329,41 @@ export function verifyRecordFile(path: string): { count: number; width: number }
   }
   return { count: r.count, width: r.width };
 }
+
+/**
+ * Random access to the records of a fixed-width file: size, header and footer are checked on open; ranges are read
+ * without the whole-file checksum, so callers store their own check per range (see dedup/stages/verify.ts).
+ */
+export class RecordRanges {
+  private readonly fd: number;
+  readonly count: number;
+  readonly width: number;
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'r');
+    try {
+      const m = readMeta(this.fd, path);
+      if (m.withString) throw new CorruptIntermediateError(path, 'expected a fixed-width file');
+      this.count = m.count;
+      this.width = m.width;
+    } catch (e) {
+      closeSync(this.fd);
+      throw e;
+    }
+  }
+  /** Words [start, start + n) of the body into `into` (which must hold n words). */
+  read(start: number, n: number, into: Uint32Array): Uint32Array {
+    if (start + n > this.count * this.width)
+      throw new CorruptIntermediateError(this.path, `range ${start}+${n} past the end of the body`);
+    const bytes = n * 4;
+    let off = 0;
+    while (off < bytes) {
+      const got = readSync(this.fd, into, off, bytes - off, HEADER + start * 4 + off);
+      if (got <= 0) throw new CorruptIntermediateError(this.path, 'short read');
+      off += got;
+    }
+    return into.subarray(0, n);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}

@@ -3,6 +3,7 @@
  *
  *  1. signatures  (one task per input file)  sig/b{B}/f{F}.bin sorted by (key, doc) + sig/info/f{F}.bin
  *  2. buckets     (one task per band)        k-way merge of a band's runs -> candidate edges edges/from-b{B}/to-p{P}.bin
+ *  2b. verify   (two tasks per file group)  MinHash: exact Jaccard of candidate pairs -> edges/from-v{G}/to-p{P}.bin
  *  3. cc rounds   (one task per partition)   alternating large-star / small-star (Kiveris et al.) until every
  *                                            component is a star around its smallest node; cc/r{R}/from-p{P}/to-p{Q}.bin
  *  4. route/join/reduce (partitions, groups) attach length / score / id to every clustered node, pick the keeper
@@ -20,6 +21,18 @@ import { joinTask } from './stages/join.ts';
 import { reduceTask } from './stages/reduce.ts';
 import { routeTask } from './stages/route.ts';
 import { signaturesTask } from './stages/signatures.ts';
+import { verifySetsTask, verifyTask } from './stages/verify.ts';
 
-export { bucketsTask, ccTask, filterTask, indexTask, joinTask, reduceTask, routeTask, signaturesTask };
+export {
+  bucketsTask,
+  ccTask,
+  filterTask,
+  indexTask,
+  joinTask,
+  reduceTask,
+  routeTask,
+  signaturesTask,
+  verifySetsTask,
+  verifyTask,
+};
 export { docsPartPath, sigPath, type Numbering } from './stages/common.ts';

@@ -73,26 +73,71 @@ function ensure(n: number): Uint32Array {
 
 const SEED = 0x9747b28c;
 
+/** Whitespace as /\s/ sees it (the code units String.prototype.trim and /\s+/ treat as space). */
+function isSpace(c: number): boolean {
+  return c <= 32
+    ? c === 32 || (c >= 9 && c <= 13)
+    : c >= 0x80 &&
+        (c === 0xa0 ||
+          c === 0x1680 ||
+          (c >= 0x2000 && c <= 0x200a) ||
+          c === 0x2028 ||
+          c === 0x2029 ||
+          c === 0x202f ||
+          c === 0x205f ||
+          c === 0x3000 ||
+          c === 0xfeff);
+}
+
+/** Odd multiplier of the rolling polynomial hash over code units. */
+const POLY = 0x01000193;
+let ring = new Int32Array(16);
+
 /**
  * Hashes of the character n-grams (UTF-16 code units) of `text`, lowercased with whitespace runs collapsed to
- * one space (the same view the ground-truth Jaccard uses). Returns a view into a reused buffer: copy it to keep it.
- * A text shorter than n yields one shingle (the whole text) unless it is empty.
+ * one space and trimmed (the same view the ground-truth Jaccard uses). One pass over the lowercased string: no
+ * per-shingle strings; the n-gram hash is a rolling polynomial over code units (H ← (H − c_out·Pⁿ⁻¹)·P + c_in, mod
+ * 2³²), finalised with fmix32. Returns a view into a reused buffer: copy it to keep it. A text shorter than n
+ * yields one shingle (the whole text) unless it is empty.
  */
 export function charShingles(text: string, n: number): Uint32Array {
-  const t = text.toLowerCase().replace(WS_RE, ' ').trim();
-  const L = t.length;
-  if (L === 0) return new Uint32Array(0);
-  const count = L >= n ? L - n + 1 : 1;
-  const out = ensure(count);
-  const w = Math.min(n, L);
-  for (let i = 0; i < count; i++) {
-    let h = SEED ^ w;
-    for (let j = 0; j < w; j++) {
-      h = Math.imul(h ^ t.charCodeAt(i + j), 0x01000193);
-      h = (h << 13) | (h >>> 19);
+  const t = text.toLowerCase();
+  const L0 = t.length;
+  const out = ensure(L0 + 1);
+  if (ring.length < n) ring = new Int32Array(n);
+  const r = ring;
+  let pn1 = 1; // P^(n-1)
+  for (let i = 1; i < n; i++) pn1 = Math.imul(pn1, POLY);
+  const seed = Math.imul(SEED ^ n, 0x9e3779b1);
+  let h = 0;
+  let len = 0; // code units emitted
+  let count = 0;
+  let pendingSpace = false;
+  let pos = 0; // ring position of the oldest unit
+  for (let i = 0; i < L0; i++) {
+    const c = t.charCodeAt(i);
+    if (isSpace(c)) {
+      if (len > 0) pendingSpace = true;
+      continue;
     }
-    out[i] = fmix32(h);
+    // emit a collapsed space before this unit, then the unit itself
+    for (let k = pendingSpace ? 0 : 1; k < 2; k++) {
+      const u = k === 0 ? 32 : c;
+      if (len >= n) {
+        h = (Math.imul(h - Math.imul(r[pos]!, pn1), POLY) + u) | 0;
+        r[pos] = u;
+        pos = pos + 1 === n ? 0 : pos + 1;
+      } else {
+        h = (Math.imul(h, POLY) + u) | 0;
+        r[len] = u;
+      }
+      len++;
+      if (len >= n) out[count++] = fmix32(h ^ seed);
+    }
+    pendingSpace = false;
   }
+  if (len === 0) return out.subarray(0, 0);
+  if (len < n) out[count++] = fmix32(h ^ Math.imul(SEED ^ len, 0x9e3779b1));
   return out.subarray(0, count);
 }
 

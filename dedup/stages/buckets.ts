@@ -1,5 +1,6 @@
 /**
- * Stage 2, buckets (one task per band): k-way merge of a band's sorted runs -> candidate edges edges/from-b{B}/to-p{P}.bin.
+ * Stage 2, buckets (one task per band): k-way merge of a band's sorted runs -> edges edges/from-{B}/to-{P}.bin, and
+ * with MinHash exact verification the candidate pairs cand/from-{B}/to-{G}.bin (by file group) for stage verify.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
@@ -15,6 +16,8 @@ import {
   crashPoint,
   type Numbering,
   nodeOf,
+  fileOf,
+  groupOfFile,
   mergeRuns,
   PartitionedWriter,
   indexBandPath,
@@ -29,6 +32,12 @@ export interface BucketArgs {
 /** Distinct members of one bucket compared pairwise (beyond that, with the first MAX_PAIRWISE only). */
 const MAX_PAIRWISE = 2000;
 
+/**
+ * MinHash with exact verification: pairs whose sketch estimate is below threshold − PREFILTER_MARGIN are not
+ * verified (the estimate's standard deviation is ~0.03 at J 0.8 with 250 bins, so this margin is 5 of them).
+ */
+export const PREFILTER_MARGIN = 0.15;
+
 /** Records of one bucket held in memory by the bucket merge. */
 const MAX_GROUP = 200_000;
 
@@ -36,7 +45,16 @@ const MAX_GROUP = 200_000;
 async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width, payload } = layout(cfg);
-  const out = { bands: [] as number[], records: 0, buckets: 0, edges: 0, compared: 0, cappedBuckets: 0, overflow: 0 };
+  const out = {
+    bands: [] as number[],
+    records: 0,
+    buckets: 0,
+    edges: 0,
+    candidates: 0,
+    compared: 0,
+    cappedBuckets: 0,
+    overflow: 0,
+  };
   for (let b = rank; b < bands; b += world) {
     const runs = bandRuns(cfg, num, b);
     if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
@@ -55,6 +73,37 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
       out.edges++;
     };
     const numPerm = cfg.minhash.bands * cfg.minhash.rows;
+    const exactVerify = cfg.method === 'minhash' && cfg.minhash.verify;
+    // exact verification: candidate pairs (both directions) go to cand/from-B/to-G.bin by the file group of the first
+    const candDir = join(cfg.workDir, 'cand', `from-${pad(b)}`);
+    rmSync(candDir, { recursive: true, force: true });
+    const cw = exactVerify
+      ? new PartitionedWriter(candDir, cfg.groups, 2, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
+      : undefined;
+    const firstIndexNode = num.offsets[num.offsets.length - 1]!;
+    const cand = (u: number, v: number) => {
+      if (u === v) return;
+      e[0] = u;
+      e[1] = v;
+      cw!.write(e);
+      e[0] = v;
+      e[1] = u;
+      cw!.write(e);
+      out.candidates++;
+    };
+    /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */
+    const pair = (u: number, v: number, x: Uint32Array, xo: number, y: Uint32Array, yo: number) => {
+      out.compared++;
+      if (cfg.method === 'simhash') {
+        if (hamming(x[xo]!, x[xo + 1]!, y[yo]!, y[yo + 1]!) <= cfg.simhash.distance) edge(u, v);
+        return;
+      }
+      const est = sketchJaccard(x, xo, y, yo, numPerm);
+      // a document of a previous index has no text here: its pairs are decided by the estimate
+      if (u >= firstIndexNode || v >= firstIndexNode) {
+        if (est >= cfg.minhash.threshold) edge(u, v);
+      } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v);
+    };
     try {
       out.records += mergeRuns(
         runs,
@@ -68,7 +117,8 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
             for (let i = 1; i < n; i++) edge(first, node(i));
             return;
           }
-          // verified buckets: identical payloads collapse onto their first member; distinct payloads compared pairwise
+          // identical payloads collapse onto their first member (SimHash: same hash; MinHash: same sketch, a pair
+          // still verified exactly); distinct payloads are compared pairwise
           const reps: number[] = [];
           const seen = new Map<string, number>();
           for (let i = 0; i < n; i++) {
@@ -76,7 +126,7 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
             let k = '';
             for (let w = 0; w < payload; w++) k += g[o + w]!.toString(36) + ',';
             const r = seen.get(k);
-            if (r !== undefined) edge(node(r), node(i));
+            if (r !== undefined) pair(node(r), node(i), g, r * width + 4, g, o);
             else {
               seen.set(k, i);
               reps.push(i);
@@ -86,15 +136,8 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
           for (let x = 0; x < reps.length; x++) {
             const ox = reps[x]! * width + 4;
-            for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++) {
-              const oy = reps[y]! * width + 4;
-              out.compared++;
-              const ok =
-                cfg.method === 'simhash'
-                  ? hamming(g[ox]!, g[ox + 1]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
-                  : sketchJaccard(g, ox, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
-              if (ok) edge(node(reps[x]!), node(reps[y]!));
-            }
+            for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++)
+              pair(node(reps[x]!), node(reps[y]!), g, ox, g, reps[y]! * width + 4);
           }
         },
         testHooks().dedupMaxGroup ?? MAX_GROUP,
@@ -104,20 +147,16 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           const u = nodeOf(num, rec[2]!, rec[3]!);
           if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify))
             return edge(nodeOf(num, g[2]!, g[3]!), u);
-          for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++) {
-            const oy = y * width + 4;
-            const ok =
-              cfg.method === 'simhash'
-                ? hamming(rec[4]!, rec[5]!, g[oy]!, g[oy + 1]!) <= cfg.simhash.distance
-                : sketchJaccard(rec, 4, g, oy, numPerm) >= cfg.minhash.verifyThreshold;
-            if (ok) return edge(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u);
-          }
+          for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++)
+            pair(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u, g, y * width + 4, rec, 4);
         },
       );
       crashPoint('buckets');
       pw.close();
+      cw?.close();
     } catch (err) {
       pw.abort();
+      cw?.abort();
       throw err;
     }
     out.bands.push(b);

@@ -4,6 +4,13 @@ import { join } from 'node:path';
 import { INDEX_FILE, type DedupConfig } from '../config.ts';
 import { RecordReader, RecordWriter, CorruptIntermediateError } from '../runfile.ts';
 import { testHooks } from '../../pipeline/settings.ts';
+import { charShingles, shingleMode, wordShingles } from '../text.ts';
+
+/** The MinHash shingle hashes of a document under the run's settings (a view into a reused buffer). */
+export function minhashShingles(cfg: DedupConfig, text: string, lang: string | undefined): Uint32Array {
+  const mode = cfg.minhash.shingles === 'auto' ? shingleMode(lang, text) : cfg.minhash.shingles;
+  return mode === 'char' ? charShingles(text, cfg.minhash.charNgram) : wordShingles(text, cfg.minhash.wordNgram);
+}
 
 export const pad = (n: number, w = 5) => String(n).padStart(w, '0');
 
@@ -72,7 +79,7 @@ export class U32List {
 
 /**
  * Test hook: when the test hook dedupCrash (pipeline/settings.ts) names this point, the process dies here (mid-task, with outputs half written),
- * like a killed worker. Points: signatures, buckets, cc-large, cc-small, join, reduce, filter, index.
+ * like a killed worker. Points: signatures, buckets, verify-sets, verify, cc-large, cc-small, join, reduce, filter, index.
  */
 export function crashPoint(name: string): void {
   if (testHooks().dedupCrash === name) {

@@ -30,7 +30,7 @@ async function runFilter(rank: number, _world: number, args: PostArgs, ctx: Task
       keptWriters.push(kw);
       let word = 0;
       let d = 0;
-      for await (const { doc } of readDocuments(cfg.inputs[fi]!, { onReject: () => stats.rejected++ })) {
+      for await (const { doc } of readDocuments(cfg.inputs[fi]!, { ...cfg.reader, onReject: () => stats.rejected++ })) {
         const node = num.offsets[fi]! + d;
         if (node >= num.offsets[fi + 1]!)
           throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);

@@ -13,8 +13,19 @@ import { JsonlWriter } from '../../pipeline/writers/index.ts';
 import { MinHasher } from '../minhash.ts';
 import { RecordWriter } from '../runfile.ts';
 import { blockRanges, simhash, tableKey, tables } from '../simhash.ts';
-import { charShingles, normalise, shingleMode, wordShingles } from '../text.ts';
-import { pad, sigPath, infoPath, fileDonePath, xxhash, getPath, floatBits, U32List, crashPoint } from './common.ts';
+import { normalise } from '../text.ts';
+import {
+  pad,
+  sigPath,
+  infoPath,
+  fileDonePath,
+  xxhash,
+  getPath,
+  floatBits,
+  U32List,
+  crashPoint,
+  minhashShingles,
+} from './common.ts';
 
 export interface SigArgs {
   cfg: DedupConfig;
@@ -102,18 +113,13 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     l.push(doc);
   };
   try {
-    for await (const { doc } of readDocuments(path, { onReject: (r) => rejects.push(r) })) {
+    for await (const { doc } of readDocuments(path, { ...cfg.reader, onReject: (r) => rejects.push(r) })) {
       const d = docs++;
       bytes += Buffer.byteLength(doc.text, 'utf8');
       const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
       info.write([doc.text.length, floatBits(Number.isFinite(q) ? q : -Infinity)], 0, doc.id);
       if (mh) {
-        const mode = cfg.minhash.shingles === 'auto' ? shingleMode(doc.lang, doc.text) : cfg.minhash.shingles;
-        mh.compute(
-          mode === 'char'
-            ? charShingles(doc.text, cfg.minhash.charNgram)
-            : wordShingles(doc.text, cfg.minhash.wordNgram),
-        );
+        mh.compute(minhashShingles(cfg, doc.text, doc.lang));
         for (let b = 0; b < bands; b++) {
           push(b, mh.bandHi[b]!, mh.bandLo[b]!, d);
           const l = recs[b]!;
