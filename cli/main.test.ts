@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -66,4 +66,44 @@ test("steel dedup takes a folder's files by the readers' format detection and na
   );
   assert.equal(r.status, 1);
   assert.match(r.stderr, /holds no JSONL, Parquet or Arrow files/);
+});
+
+test('steel dedup --text-field / --id-field read the text and the id from the named fields', () => {
+  const dir = tmpDir('steel-dedup-fields-');
+  const rows = [
+    { uid: 'a', content: '第一份文件的内容，和第二份完全一样。' },
+    { uid: 'b', content: '第一份文件的内容，和第二份完全一样。' },
+    { uid: 'c', content: 'something else entirely' },
+  ];
+  writeFileSync(join(dir, 'in.jsonl'), rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const out = join(dir, 'out');
+  const r = spawnSync(
+    process.execPath,
+    [
+      fileURLToPath(new URL('./steel.js', import.meta.url)),
+      'dedup',
+      '--method',
+      'exact',
+      '--workers',
+      '1',
+      '--input',
+      join(dir, 'in.jsonl'),
+      '--text-field',
+      'content',
+      '--id-field',
+      'uid',
+      '--out',
+      out,
+    ],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const dups = readFileSync(join(out, 'duplicates.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    dups.map((d) => [d.id, d.duplicate_of]),
+    [['b', 'a']],
+  );
 });

@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
 import { MinHasher, collisionProbability, optimalParams, sketchJaccard, seededRandom } from './minhash.ts';
 import { charShingles, jaccardSorted, normalise, shingleMode, uniqueSorted, wordShingles } from './text.ts';
 import { simhash, hamming, tables, blockRanges, tableKey } from './simhash.ts';
@@ -45,6 +44,44 @@ test('minhash estimates Jaccard without bias; the 2-bit sketch tracks it; seeds 
   assert.ok(errSketch / n < 0.05, `sketch mean abs error ${errSketch / n}`);
 });
 
+test('minhash on short texts: empty bins are filled by densification, so near-copies still agree', () => {
+  const mh = new MinHasher({ bands: 25, rows: 10 }, 1);
+  const a = 'install the package with apt-get install foo';
+  mh.compute(charShingles(a, 5));
+  const sa = mh.sig.slice();
+  assert.ok(!sa.includes(0xffffffff), 'every bin has a value');
+  mh.compute(charShingles(a.replace('foo', 'fob'), 5));
+  let eq = 0;
+  for (let k = 0; k < 250; k++) if (sa[k] === mh.sig[k]) eq++;
+  const J = jaccardSorted(uniqueSorted(charShingles(a, 5)), uniqueSorted(charShingles(a.replace('foo', 'fob'), 5)));
+  assert.ok(Math.abs(eq / 250 - J) < 0.15, `agreement ${eq / 250} vs J ${J}`);
+  mh.compute(new Uint32Array(0));
+  assert.ok(
+    mh.sig.every((x) => x === 0xffffffff),
+    'no shingles: the all-ones signature',
+  );
+});
+
+test('character shingles: lowercased, whitespace runs collapsed and trimmed, one pass without strings', () => {
+  const ref = (text: string, n: number) => {
+    const t = text.toLowerCase().replace(/\s+/gu, ' ').trim();
+    if (!t) return [];
+    if (t.length < n) return [t];
+    return Array.from({ length: t.length - n + 1 }, (_, i) => t.slice(i, i + n));
+  };
+  for (const text of ['  Hello\t\n World  ', '一二三四五六', 'ab', '', '   ', 'a  b\u3000c d e f g', 'x y']) {
+    for (const n of [1, 3, 5]) {
+      const want = ref(text, n);
+      const got = Array.from(charShingles(text, n));
+      assert.equal(got.length, want.length, `${JSON.stringify(text)} n=${n}`);
+      // equal n-grams hash equally, different ones differently
+      for (let i = 0; i < want.length; i++)
+        for (let j = 0; j < want.length; j++) assert.equal(got[i] === got[j], want[i] === want[j]);
+    }
+  }
+  assert.equal(charShingles('hello world', 5)[0], charShingles('xx hello world', 5)[3], 'position-independent');
+});
+
 test('shingles: character n-grams for zh, word n-grams otherwise; normalisation options', () => {
   assert.equal(shingleMode('zh', 'abc'), 'char');
   assert.equal(shingleMode('en', '中文中文'), 'word');
@@ -64,34 +101,33 @@ test('shingles: character n-grams for zh, word n-grams otherwise; normalisation 
   );
 });
 
-test('simhash follows simhash-py / data-juicer: md5 shingle hashes, bit majority; a text without shingles has no simhash', () => {
-  const text = 'the quick brown fox jumps over the lazy dog again and again';
-  const toks = text.split(' ');
-  const counts = new Array(64).fill(0);
-  for (let i = 0; i + 6 <= toks.length; i++) {
-    const h = BigInt(
-      '0x' +
-        createHash('md5')
-          .update(toks.slice(i, i + 6).join(' '))
-          .digest('hex')
-          .slice(0, 16),
-    );
-    for (let b = 0; b < 64; b++) counts[b] += (h >> BigInt(b)) & 1n ? 1 : -1;
+test('simhash: bit majority over distinct shingles; near-copies are close, unrelated texts far; no shingles, no hash', () => {
+  const o = { tokenization: 'auto' as const, window: 6, lowercase: true };
+  const rnd = seededRandom(7);
+  const dist = (x: string, y: string) => {
+    const a = simhash(x, o)!;
+    const b = simhash(y, o)!;
+    return hamming(a[0], a[1], b[0], b[1]);
+  };
+  let near = 0;
+  for (let t = 0; t < 20; t++) {
+    const a = randomZh(rnd, 800);
+    near += dist(a, editChars(rnd, a, 0.0025));
+    assert.ok(dist(a, randomZh(rnd, 800)) > 12, 'unrelated texts are far apart');
   }
-  let want = 0n;
-  for (let b = 0; b < 64; b++) if (counts[b] > 0) want |= 1n << BigInt(b);
-  const [hi, lo] = simhash(text.toUpperCase(), { tokenization: 'space', window: 6, lowercase: true })!;
-  assert.equal((BigInt(hi) << 32n) | BigInt(lo), want);
+  assert.ok(near / 20 <= 5, `a 0.25% character edit moves few bits (mean ${near / 20})`);
+  // case and whitespace runs do not matter; a repeated line counts once
+  const en = 'The quick brown fox jumps over the lazy dog again and again until the evening';
+  assert.deepEqual(simhash(en.toUpperCase(), o), simhash(en, o));
+  assert.deepEqual(simhash('甲乙丙丁戊己庚辛壬癸 子丑寅卯', o), simhash('甲乙丙丁戊己庚辛壬癸   子丑寅卯', o));
   assert.equal(
-    simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'space', window: 6, lowercase: true }),
+    simhash('这是一段没有空格的中文文本，长度足够。', { ...o, tokenization: 'space' }),
     null,
     'no 6 space tokens: no shingles, no hash',
   );
-  assert.equal(simhash('one two three four five', { tokenization: 'space', window: 6, lowercase: true }), null);
-  assert.notEqual(
-    simhash('这是一段没有空格的中文文本，长度足够。', { tokenization: 'character', window: 6, lowercase: true }),
-    null,
-  );
+  assert.equal(simhash('one two three four five', o), null);
+  assert.notEqual(simhash('这是一段没有空格的中文文本，长度足够。', o), null, 'auto: character windows for Chinese');
+  assert.equal(simhash('你好', o), null, 'fewer characters than the window');
   // 15 tables for 6 blocks / distance 4; two hashes within distance 4 share a key in some table
   const t = tables(6, 4);
   assert.equal(t.length, 15);

@@ -78,7 +78,7 @@ export function layout(cfg: DedupConfig): { bands: number; width: number; payloa
 /** The settings that must match between a run and an index it dedups against. */
 export function signatureFingerprint(cfg: DedupConfig): Record<string, unknown> {
   if (cfg.method === 'exact') return { method: 'exact', normalise: cfg.exact };
-  if (cfg.method === 'simhash') return { method: 'simhash', ...cfg.simhash };
+  if (cfg.method === 'simhash') return { method: 'simhash', hash: 'rolling-set-v2', ...cfg.simhash };
   const { verify: _v, threshold: _t, ...rest } = cfg.minhash;
   return { method: 'minhash', signature: 'oph-densified', shingleHash: 'rolling-v2', ...rest };
 }

@@ -43,7 +43,7 @@ export const minhashParams = z.object({
     .min(0)
     .lt(1)
     .default(0)
-    .describe('threshold the bands × rows are fitted to (0: threshold − 0.1 when verify, else threshold)'),
+    .describe('threshold the bands × rows are fitted to (0: threshold − 0.2 when verify, else threshold)'),
   shingles: z
     .enum(['char', 'word', 'auto'])
     .default('char')
@@ -62,9 +62,11 @@ export const minhashParams = z.object({
 export const simhashParams = z.object({
   ...common,
   tokenization: z
-    .enum(['space', 'character'])
-    .default('space')
-    .describe('"space" as Steel ran it (blind on unsegmented Chinese); "character" fixes that'),
+    .enum(['auto', 'character', 'space'])
+    .default('auto')
+    .describe(
+      'auto: character windows for CJK-dominant text (doc.lang, else CJK share ≥ 30%), space tokens otherwise; "space" as Steel ran it (blind on unsegmented Chinese)',
+    ),
   window_size: z.number().int().min(1).default(6),
   lowercase: z.boolean().default(true),
   num_blocks: z.number().int().min(2).max(64).default(6),
@@ -78,7 +80,7 @@ export type SimhashParams = z.infer<typeof simhashParams>;
 /** Bands × rows for minhash params (explicit, or fitted to the LSH threshold). */
 export function lshFor(p: MinhashParams): { bands: number; rows: number; lshThreshold: number } {
   const lshThreshold =
-    p.lsh_threshold || Math.round((p.verify ? Math.max(0.05, p.threshold - 0.1) : p.threshold) * 1000) / 1000;
+    p.lsh_threshold || Math.round((p.verify ? Math.max(0.05, p.threshold - 0.2) : p.threshold) * 1000) / 1000;
   if (p.bands > 0 && p.rows > 0) return { bands: p.bands, rows: p.rows, lshThreshold };
   const o = optimalParams(lshThreshold, p.num_perm);
   return { bands: o.bands, rows: o.rows, lshThreshold };

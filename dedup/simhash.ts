@@ -1,20 +1,27 @@
 /**
- * SimHash as Steel-LLM ran it (data-juicer's document_simhash_deduplicator over the simhash-py library):
- * lowercase the text, tokenize ("space": split on ' ' and drop empty tokens; "character": characters), join each
- * window of `window` tokens (with ' ' for space tokens, nothing for characters) into a shingle, hash each shingle
- * with the first 8 bytes of its MD5 (big-endian, simhash-py's unsigned_hash), and set bit i of the 64-bit result
- * when more shingles have bit i set than clear. A text with fewer tokens than `window` has no shingles: simhash-py
- * gives it 0, so every such text (with space tokens: every short or unsegmented Chinese page) lands in one cluster
- * and all but one are removed. Here it has no simhash (null): the stage keeps it unclustered and counts it
- * (`unsigned`). Space tokens stay the default to reproduce Steel on spaced text; "character" suits Chinese.
+ * SimHash: shingle the text, hash each distinct shingle to 64 bits, and set bit i of the result when more shingles
+ * have bit i set than clear (Charikar 2002; Manku et al. 2007 for the block tables).
+ *
+ * Tokenisation: "auto" (default) takes character windows for CJK-dominant text (doc.lang zh/ja/ko..., else a CJK
+ * share ≥ 30%: Chinese has no spaces to split on) and space-separated tokens otherwise; "character" / "space" force
+ * one. Shingles are hashed without building strings: character windows by a rolling code-unit hash
+ * (text.ts charShingles, lowercased, whitespace collapsed), space tokens by per-token hashes combined per window;
+ * each distinct 32-bit shingle key is spread to 64 bits by two finalisers. (Steel ran data-juicer's
+ * document_simhash_deduplicator: MD5 of every shingle string, space tokens only; its bits are not reproduced, its
+ * parameters are: window 6, 6 blocks, Hamming ≤ 4.) Distinct shingles count once, so a boilerplate line repeated
+ * through a page does not outvote its content.
+ *
+ * A text with fewer tokens than `window` has no shingles: simhash-py gives it 0, so every such text (with space
+ * tokens: every short or unsegmented Chinese page) lands in one cluster and all but one are removed. Here it has no
+ * simhash (null): the stage keeps it unclustered and counts it (`unsigned`).
  *
  * Near-duplicates: Hamming distance ≤ k; candidates come from splitting the 64 bits into `blocks` blocks — two
  * hashes within distance k agree on at least blocks − k blocks, so every choice of (blocks − k) blocks is a table
- * (C(6,2) = 15 tables for Steel's 6 blocks, k = 4), like simhash-py's find_all.
+ * (C(6,2) = 15 tables for 6 blocks, k = 4), like simhash-py's find_all.
  */
-import { createHash } from 'node:crypto';
+import { charShingles, fmix32, shingleMode, spaceShingles } from './text.ts';
 
-export type SimhashTokenization = 'space' | 'character';
+export type SimhashTokenization = 'auto' | 'space' | 'character';
 
 export interface SimhashOptions {
   tokenization: SimhashTokenization;
@@ -23,30 +30,28 @@ export interface SimhashOptions {
 }
 
 const counts = new Int32Array(64);
+let keys = new Uint32Array(1 << 14);
 
 /** 64-bit simhash as [hi, lo] u32 words; null when the text has fewer than `window` tokens (no shingles). */
-export function simhash(text: string, o: SimhashOptions): [number, number] | null {
-  const t = o.lowercase ? text.toLowerCase() : text;
-  let toks: string[];
-  let sep: string;
-  if (o.tokenization === 'space') {
-    toks = t.split(' ').filter((x) => x.length > 0);
-    sep = ' ';
-  } else {
-    toks = Array.from(t);
-    sep = '';
-  }
-  const n = toks.length - o.window + 1;
-  if (n <= 0) return null;
+export function simhash(text: string, o: SimhashOptions, lang?: string): [number, number] | null {
+  const tok = o.tokenization === 'auto' ? (shingleMode(lang, text) === 'char' ? 'character' : 'space') : o.tokenization;
+  const sh =
+    tok === 'space' ? spaceShingles(text, o.window, o.lowercase) : charShingles(text, o.window, o.lowercase, false);
+  const n = sh.length;
+  if (n === 0) return null;
+  if (keys.length < n) keys = new Uint32Array(n * 2);
+  const k = keys.subarray(0, n);
+  k.set(sh);
+  k.sort();
   counts.fill(0);
   for (let i = 0; i < n; i++) {
-    const sh = o.window === 1 ? toks[i]! : toks.slice(i, i + o.window).join(sep);
-    const d = createHash('md5').update(sh, 'utf8').digest();
-    const hi = d.readUInt32BE(0);
-    const lo = d.readUInt32BE(4);
+    const x = k[i]!;
+    if (i > 0 && x === k[i - 1]) continue;
+    const lo = fmix32(x ^ 0x3c6ef372);
+    const hi = fmix32(x ^ 0xa54ff53a);
     for (let b = 0; b < 32; b++) {
-      counts[b] += (lo >>> b) & 1 ? 1 : -1;
-      counts[32 + b] += (hi >>> b) & 1 ? 1 : -1;
+      counts[b]! += ((lo >>> b) & 1) * 2 - 1;
+      counts[32 + b]! += ((hi >>> b) & 1) * 2 - 1;
     }
   }
   let hi = 0;

@@ -98,10 +98,10 @@ let ring = new Int32Array(16);
  * one space and trimmed (the same view the ground-truth Jaccard uses). One pass over the lowercased string: no
  * per-shingle strings; the n-gram hash is a rolling polynomial over code units (H ← (H − c_out·Pⁿ⁻¹)·P + c_in, mod
  * 2³²), finalised with fmix32. Returns a view into a reused buffer: copy it to keep it. A text shorter than n
- * yields one shingle (the whole text) unless it is empty.
+ * yields one shingle (the whole text) unless it is empty or `shortWhole` is false.
  */
-export function charShingles(text: string, n: number): Uint32Array {
-  const t = text.toLowerCase();
+export function charShingles(text: string, n: number, lowercase = true, shortWhole = true): Uint32Array {
+  const t = lowercase ? text.toLowerCase() : text;
   const L0 = t.length;
   const out = ensure(L0 + 1);
   if (ring.length < n) ring = new Int32Array(n);
@@ -137,7 +137,7 @@ export function charShingles(text: string, n: number): Uint32Array {
     pendingSpace = false;
   }
   if (len === 0) return out.subarray(0, 0);
-  if (len < n) out[count++] = fmix32(h ^ Math.imul(SEED ^ len, 0x9e3779b1));
+  if (len < n && shortWhole) out[count++] = fmix32(h ^ Math.imul(SEED ^ len, 0x9e3779b1));
   return out.subarray(0, count);
 }
 
@@ -172,6 +172,49 @@ export function wordShingles(text: string, n: number): Uint32Array {
       h = (h << 15) | (h >>> 17);
     }
     out[i] = fmix32(h);
+  }
+  return out.subarray(0, count);
+}
+
+/**
+ * Hashes of windows of `n` space-separated tokens (split on ' ' only, empty tokens dropped: simhash-py's
+ * tokenisation as Steel ran it). No shingles when there are fewer than n tokens. A view into a reused buffer.
+ */
+export function spaceShingles(text: string, n: number, lowercase: boolean): Uint32Array {
+  const t = lowercase ? text.toLowerCase() : text;
+  let nw = 0;
+  let h = 0x811c9dc5;
+  let inTok = false;
+  const push = (x: number) => {
+    if (nw >= wbuf.length) {
+      const b = new Uint32Array(wbuf.length * 2);
+      b.set(wbuf);
+      wbuf = b;
+    }
+    wbuf[nw++] = x;
+  };
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c === 32) {
+      if (inTok) push(fmix32(h));
+      inTok = false;
+      h = 0x811c9dc5;
+    } else {
+      h = Math.imul(h ^ c, 0x01000193);
+      inTok = true;
+    }
+  }
+  if (inTok) push(fmix32(h));
+  if (nw < n) return new Uint32Array(0);
+  const count = nw - n + 1;
+  const out = ensure(count);
+  for (let i = 0; i < count; i++) {
+    let x = SEED ^ Math.imul(n, 0x85ebca6b);
+    for (let j = 0; j < n; j++) {
+      x = Math.imul(x ^ wbuf[i + j]!, 0x01000193);
+      x = (x << 15) | (x >>> 17);
+    }
+    out[i] = fmix32(x);
   }
   return out.subarray(0, count);
 }

@@ -20,12 +20,15 @@ Intermediates and resume state live in DIR/work/; rerunning the same command res
 options:
   --method M          exact | minhash | simhash (required)
   --input PATH        JSONL[.zst|.gz] / Parquet / Arrow file, or a folder of them (repeatable)
+  --text-field NAME   field holding the text (default "text")
+  --id-field NAME     field holding the id (default "id", else file:line)
   --out DIR           output folder (required)
   --workers N         parallel worker processes (default 2)
   --threshold J       minhash: target Jaccard similarity (default 0.8)
   --num-perm N        minhash: at most N permutations (default 256)
-  --no-verify         minhash: no sketch verification of candidate pairs (plain LSH)
-  --tokenization T    simhash: space (Steel's setting, default) | character
+  --no-verify         minhash: no exact-Jaccard verification of candidate pairs (plain LSH)
+  --tokenization T    simhash: auto (character windows for CJK text, space tokens otherwise; default) |
+                      character | space (Steel's setting)
   --keep P            first | longest | quality (default first)
   --quality-key K     meta key with the score for --keep quality (default quality_score)
   --index DIR         deduplicate against a previous run (its --out folder)
@@ -65,6 +68,8 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       method: { type: 'string' },
       input: { type: 'string', multiple: true },
+      'text-field': { type: 'string' },
+      'id-field': { type: 'string' },
       out: { type: 'string' },
       workers: { type: 'string', default: '2' },
       threshold: { type: 'string' },
@@ -135,7 +140,11 @@ export async function run(argv: string[]): Promise<number> {
   }
   const workers = Math.max(1, Number(values.workers) || 1);
   const inputs = expandInputs(values.input);
-  const cfg = buildConfig(method, params, { inputs, workDir: join(values.out, 'work'), outDir: values.out });
+  const reader = {
+    ...(values['text-field'] ? { textField: values['text-field'] } : {}),
+    ...(values['id-field'] ? { idField: values['id-field'] } : {}),
+  };
+  const cfg = buildConfig(method, params, { inputs, workDir: join(values.out, 'work'), outDir: values.out, reader });
   const executor = new LocalExecutor();
   const r = await runDedup(cfg, executor, { workers, log: (m) => console.error(m) });
   console.log(

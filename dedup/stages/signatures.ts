@@ -129,7 +129,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
         const h = hx.h64(normalise(doc.text, cfg.exact));
         push(0, Number(h >> 32n), Number(h & 0xffffffffn), d);
       } else {
-        const h = simhash(doc.text, cfg.simhash);
+        const h = simhash(doc.text, cfg.simhash, doc.lang);
         // no shingles: no signature records, so the document is never a candidate (kept, counted)
         if (!h) unsigned++;
         const [hi, lo] = h ?? [0, 0];
