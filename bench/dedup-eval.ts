@@ -387,7 +387,7 @@ async function evaluate(name: string, method: DedupMethod, params: Record<string
     pairs: pred.size,
     candidates: cand.size,
     precision: pred.size ? tp / pred.size : 1,
-    recall: positives ? tp / positives : 1,
+    recall: positives ? cFound / positives : 1,
     byLang,
     clusterPrecision: cPairs ? cTp / cPairs : 1,
     clusterRecall: positives ? cFound / positives : 1,
@@ -455,7 +455,7 @@ const md = [
     .filter((r) => r.name.startsWith('minhash'))
     .map(
       (r) =>
-        `| ${r.name.split(',')[0]} ${r.name.includes('plain') ? 'plain LSH' : 'defaults'} | ${r.curve.map((c) => `${c.cand.toFixed(3)} / ${c.final.toFixed(3)}`).join(' | ')} |`,
+        `| ${r.name.includes('plain') ? 'minhash t=0.8 plain LSH' : 'minhash t=0.8 defaults'} | ${r.curve.map((c) => `${c.cand.toFixed(3)} / ${c.final.toFixed(3)}`).join(' | ')} |`,
     ),
 ].join('\n');
 console.log(md);

@@ -125,7 +125,8 @@ test('simhash: bit majority over distinct shingles; near-copies are close, unrel
     null,
     'no 6 space tokens: no shingles, no hash',
   );
-  assert.equal(simhash('one two three four five', o), null);
+  assert.equal(simhash('one two three four five', { ...o, tokenization: 'space' }), null);
+  assert.notEqual(simhash('one two three four five', o), null, 'auto: too few space tokens, character windows');
   assert.notEqual(simhash('这是一段没有空格的中文文本，长度足够。', o), null, 'auto: character windows for Chinese');
   assert.equal(simhash('你好', o), null, 'fewer characters than the window');
   // 15 tables for 6 blocks / distance 4; two hashes within distance 4 share a key in some table

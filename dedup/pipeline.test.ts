@@ -6,7 +6,9 @@ import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { setTestHooks } from '../pipeline/settings.ts';
 import { HOOKED_WORKER, TEST_HOOKS_ENV, testHooksEnv } from '../pipeline/test-fixtures/hooks.ts';
-import { writeFixture } from './fixtures.ts';
+import { randomEn, randomZh, writeFixture } from './fixtures.ts';
+import { seededRandom } from './minhash.ts';
+import { charShingles, jaccardSorted, uniqueSorted } from './text.ts';
 import { buildConfig, exactParams, minhashParams, simhashParams } from './params.ts';
 import { runDedup } from './run.ts';
 import { sigPath } from './tasks.ts';
@@ -132,7 +134,7 @@ test('exact dedup normalises case and whitespace; keep=longest keeps the longer 
 test('buckets larger than the in-memory group limit still link every member', async () => {
   const dir = tmpDir('dd-big-');
   const p = join(dir, 'a.jsonl');
-  const base = '这是一个很长的重复文档，用来测试很大的桶。'.repeat(20);
+  const base = randomZh(seededRandom(3), 600);
   writeFileSync(
     p,
     Array.from({ length: 40 }, (_, i) => JSON.stringify({ id: `d${i}`, text: i % 2 ? base : base + '！' })).join('\n'),
@@ -186,7 +188,10 @@ test('simhash skips and counts documents without shingles (short or unsegmented 
   ];
   writeFileSync(p, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
   const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
-  const space = await runDedup(cfgFor('simhash', [p], join(dir, 'space')), ex, { workers: 1, log: noLog });
+  const space = await runDedup(cfgFor('simhash', [p], join(dir, 'space'), { tokenization: 'space' }), ex, {
+    workers: 1,
+    log: noLog,
+  });
   assert.deepEqual(
     [...dupMap(join(dir, 'space'))],
     [['en-b', 'en-a']],
@@ -196,7 +201,8 @@ test('simhash skips and counts documents without shingles (short or unsegmented 
   assert.equal(space.kept, docs.length - 1);
   const stats = JSON.parse(readFileSync(join(dir, 'space', 'dedup-stats.json'), 'utf8'));
   assert.equal(stats.unsigned, shortZh.length);
-  // character tokens: the short Chinese pages get shingles and stay apart; a Chinese near-duplicate pair is found
+  // default (auto: character windows for Chinese): the short Chinese pages get shingles and stay apart; a Chinese
+  // near-duplicate pair is found
   const q = join(dir, 'b.jsonl');
   const zhLong =
     '这是一段用来测试近似重复检测的中文文本，它没有空格，但是内容足够长，可以生成很多字符窗口。我们希望算法能够找到它的近似副本。';
@@ -211,7 +217,7 @@ test('simhash skips and counts documents without shingles (short or unsegmented 
       .map((d) => JSON.stringify(d))
       .join('\n'),
   );
-  const chr = await runDedup(cfgFor('simhash', [q], join(dir, 'char'), { tokenization: 'character' }), ex, {
+  const chr = await runDedup(cfgFor('simhash', [q], join(dir, 'char')), ex, {
     workers: 1,
     log: noLog,
   });
@@ -330,3 +336,70 @@ import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 function require_rm(p: string) {
   rmSync(p, { recursive: true, force: true });
 }
+
+test('minhash defaults find English near-copies with character-level edits (and nothing else)', async () => {
+  const dir = tmpDir('dd-en-');
+  const rnd = seededRandom(31);
+  const docs: { id: string; text: string; lang: string }[] = [];
+  const planted = new Map<string, string>();
+  for (let i = 0; i < 40; i++) docs.push({ id: `o${i}`, text: randomEn(rnd, 150), lang: 'en' });
+  // typo-level edits: 1% of the characters substituted, deleted or doubled (J of character 5-grams ≈ 0.9)
+  for (let i = 0; i < 20; i++) {
+    const a = Array.from(docs[i]!.text);
+    for (let k = 0; k < Math.round(a.length * 0.01); k++) {
+      const p = rnd() % a.length;
+      const op = rnd() % 3;
+      if (op === 0) a[p] = 'x';
+      else if (op === 1) a[p] = '';
+      else a[p] = a[p]! + a[p]!;
+    }
+    docs.push({ id: `e${i}`, text: a.join(''), lang: 'en' });
+    planted.set(`e${i}`, `o${i}`);
+  }
+  const p = join(dir, 'in.jsonl');
+  writeFileSync(p, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+  const r = await runDedup(
+    cfgFor('minhash', [p], join(dir, 'out')),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    {
+      workers: 1,
+      log: noLog,
+    },
+  );
+  assert.deepEqual([...dupMap(join(dir, 'out'))].sort(), [...planted].sort());
+  assert.equal(r.dropped, planted.size);
+});
+
+test('simhash defaults never merge unrelated short Chinese pages (real fortunes)', async () => {
+  const dir = tmpDir('dd-shzh-');
+  const src = new URL('../corpora-manifests/sample/fortunes-zh.jsonl.zst', import.meta.url).pathname;
+  const texts = Buffer.from(decompress(readFileSync(src)))
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l)
+    .flatMap((l) => (JSON.parse(l).text as string).split(/\n\s*\n/))
+    .map((t) => t.replace(/\u001b\[[0-9;]*m/g, '').trim())
+    .filter((t) => t.length >= 20 && t.length < 200 && /\p{Script=Han}/u.test(t))
+    .slice(0, 1500);
+  const p = join(dir, 'in.jsonl');
+  writeFileSync(p, texts.map((text, i) => JSON.stringify({ id: `f${i}`, text })).join('\n') + '\n');
+  const r = await runDedup(
+    cfgFor('simhash', [p], join(dir, 'out')),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    {
+      workers: 1,
+      log: noLog,
+    },
+  );
+  assert.ok(texts.length > 1000, `${texts.length} pages`);
+  assert.equal(r.read, texts.length);
+  assert.ok(
+    r.read - r.unsigned > 0.95 * texts.length,
+    'the short Chinese pages are signed (character windows), not skipped',
+  );
+  const grams = (t: string) => uniqueSorted(charShingles(t, 5));
+  for (const [id, of] of dupMap(join(dir, 'out'))) {
+    const J = jaccardSorted(grams(texts[Number(id.slice(1))]!), grams(texts[Number(of.slice(1))]!));
+    assert.ok(J >= 0.5, `${id} removed as a duplicate of ${of} at character 5-gram Jaccard ${J.toFixed(2)}`);
+  }
+});

@@ -3,8 +3,8 @@
  * have bit i set than clear (Charikar 2002; Manku et al. 2007 for the block tables).
  *
  * Tokenisation: "auto" (default) takes character windows for CJK-dominant text (doc.lang zh/ja/ko..., else a CJK
- * share ≥ 30%: Chinese has no spaces to split on) and space-separated tokens otherwise; "character" / "space" force
- * one. Shingles are hashed without building strings: character windows by a rolling code-unit hash
+ * share ≥ 30%: Chinese has no spaces to split on) and for texts with fewer space tokens than the window, and
+ * space-separated tokens otherwise; "character" / "space" force one. Shingles are hashed without building strings: character windows by a rolling code-unit hash
  * (text.ts charShingles, lowercased, whitespace collapsed), space tokens by per-token hashes combined per window;
  * each distinct 32-bit shingle key is spread to 64 bits by two finalisers. (Steel ran data-juicer's
  * document_simhash_deduplicator: MD5 of every shingle string, space tokens only; its bits are not reproduced, its
@@ -35,8 +35,9 @@ let keys = new Uint32Array(1 << 14);
 /** 64-bit simhash as [hi, lo] u32 words; null when the text has fewer than `window` tokens (no shingles). */
 export function simhash(text: string, o: SimhashOptions, lang?: string): [number, number] | null {
   const tok = o.tokenization === 'auto' ? (shingleMode(lang, text) === 'char' ? 'character' : 'space') : o.tokenization;
-  const sh =
-    tok === 'space' ? spaceShingles(text, o.window, o.lowercase) : charShingles(text, o.window, o.lowercase, false);
+  let sh = tok === 'space' ? spaceShingles(text, o.window, o.lowercase) : undefined;
+  // auto: a text with fewer space tokens than the window (short, or mostly unspaced) takes character windows
+  if (!sh || (sh.length === 0 && o.tokenization === 'auto')) sh = charShingles(text, o.window, o.lowercase, false);
   const n = sh.length;
   if (n === 0) return null;
   if (keys.length < n) keys = new Uint32Array(n * 2);
