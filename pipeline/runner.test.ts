@@ -427,3 +427,53 @@ test('generic reader options through the runner: Parquet/Arrow with another text
     ['中文编码测试:北京欢迎你', '第二行,简体字'],
   );
 });
+
+test('stats.json meters CPU-seconds per stage and phase, peak RSS, and text bytes in one unit (per-document steps fused)', async () => {
+  const dir = tmp();
+  const files = await makeInputs(join(dir, 'in'), 2, 90, { zst: true });
+  const textBytes = files.flatMap((f) => docsOf(f)).reduce((a, d) => a + Buffer.byteLength(d.text, 'utf8'), 0);
+  const fx = fileURLToPath(new URL('./test-fixtures/custom-ops.ts', import.meta.url));
+  const recipe = {
+    name: 'fused',
+    steps: [{ op: 'nfkc' }, { op: `${fx}#twice` }, { op: `${fx}#dropOdd` }, { op: 'set_lang', params: { lang: 'xx' } }],
+  };
+  for (const workers of [1, 2]) {
+    const out = join(dir, `out-${workers}`);
+    const s = await runPipeline({
+      recipe,
+      inputs: [join(dir, 'in', '*.jsonl.zst')],
+      outDir: out,
+      workers,
+      quiet: true,
+    });
+    assert.equal(s.invariant.ok, true);
+    const st = (name: string) => s.stages.find((x) => x.name === name)!;
+    // one unit: the read row counts the records' text (not the compressed file sizes)
+    assert.equal(st('read').bytes_in, textBytes);
+    assert.equal(st('unify').bytes_in, textBytes);
+    const afterNfkc = st('nfkc').bytes_out;
+    assert.equal(st('twice').bytes_in, afterNfkc);
+    assert.equal(st('twice').bytes_out, 2 * afterNfkc);
+    assert.equal(st('drop_odd').dropped, 90);
+    assert.equal(st('drop_odd').dropped_by_rule.odd, 90);
+    // CPU time: every stage metered, the stages within their phase's total, the run's total is the phases'
+    for (const x of s.stages) assert.ok(x.cpu_seconds >= 0 && Number.isFinite(x.cpu_seconds), x.name);
+    assert.ok(s.stages.reduce((a, x) => a + x.cpu_seconds, 0) > 0);
+    const phase = s.phases[0];
+    assert.ok(phase.cpu_seconds > 0);
+    assert.ok(s.stages.reduce((a, x) => a + x.cpu_seconds, 0) <= phase.cpu_seconds * 1.05 + 0.05);
+    assert.ok(Math.abs(s.cpu_seconds - phase.cpu_seconds) < 1e-9);
+    assert.ok(phase.peak_rss_bytes > 20 * 2 ** 20 && phase.peak_rss_bytes < 4 * 2 ** 30);
+    assert.ok(s.tasks.every((t) => t.cpu_seconds >= 0));
+    // drops reach excluded/ in document order
+    const ex = readdirSync(join(out, 'excluded')).flatMap((f) => docsOf(join(out, 'excluded', f)));
+    assert.equal(ex.length, 90);
+    for (const f of [0, 1]) {
+      const ids = ex.map((d) => d.id).filter((id) => id.startsWith(`f${f}-`));
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1])),
+      );
+    }
+  }
+});

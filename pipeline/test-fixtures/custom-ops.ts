@@ -26,3 +26,39 @@ export const leaky: MapOp<Record<string, never>> = {
       for await (const d of docs) if (i++ % 2 === 0) yield d;
     },
 };
+
+/** Per-document form (createDoc): doubles the text. */
+export const twice: MapOp<Record<string, never>> = {
+  kind: 'map',
+  name: 'twice',
+  description: 'doubles the text (per document)',
+  params: z.object({}),
+  createDoc: () => (doc) => {
+    doc.text = doc.text + doc.text;
+    return true;
+  },
+  create: () =>
+    async function* (docs) {
+      for await (const d of docs) yield { ...d, text: d.text + d.text };
+    },
+};
+
+/** Per-document form (createDoc): drops documents whose id ends in an odd digit (rule "odd"). */
+export const dropOdd: MapOp<Record<string, never>> = {
+  kind: 'map',
+  name: 'drop_odd',
+  description: 'drops ids ending in an odd digit (per document)',
+  params: z.object({}),
+  createDoc: () => (doc, ctx) => {
+    if (Number(doc.id.at(-1)) % 2 === 0) return true;
+    ctx.drop(doc, 'odd', doc.id);
+    return false;
+  },
+  create: () =>
+    async function* (docs, ctx) {
+      for await (const d of docs) {
+        if (Number(d.id.at(-1)) % 2 === 0) yield d;
+        else ctx.drop(d, 'odd', d.id);
+      }
+    },
+};
