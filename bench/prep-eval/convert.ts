@@ -1,0 +1,237 @@
+/**
+ * Converts the packages extracted by bench/prep-eval/build.sh into evaluation documents (JSONL), one per DocBook section
+ * (debian-faq, maint-guide, debian-reference-ja), per help page (LibreOffice, every 8th page in path order), per
+ * LilyPond manual page and per man page (manpages-ja every 3rd page, git-man every page). HTML becomes text as in the
+ * bundled sample (tables as " | " rows, <pre> blocks kept with their tags), so cleaning stages have their real work.
+ *
+ *   npx tsx bench/prep-eval/convert.ts EXTRACT_DIR OUT.jsonl
+ *
+ * Each line: {id, text, source, meta: {package, version, path, locale, license, kinds}}. `kinds` are measured
+ * properties (mixed: 20-80% of the prose units are Latin words; table: >= 30% of non-empty lines are table rows;
+ * code: >= 30% of the characters are in <pre> blocks). The language label of each document is in labels.jsonl.
+ */
+import { readFileSync, readdirSync, lstatSync, existsSync, writeFileSync } from 'node:fs';
+import { join, relative, basename } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import {
+  htmlToText,
+  splitHtmlSections,
+  roffToText,
+  normalizeSample,
+  removeDivs,
+} from '../../corpora-manifests/sample/convert.ts';
+
+export interface EvalDoc {
+  id: string;
+  text: string;
+  source: string;
+  meta: { package: string; version: string; path: string; locale: string; license: string; kinds: string[] };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function readUtf8(path: string): string {
+  const buf = path.endsWith('.gz') ? gunzipSync(readFileSync(path)) : readFileSync(path);
+  return utf8.decode(buf);
+}
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const n of readdirSync(dir).sort()) {
+    const p = join(dir, n);
+    const st = lstatSync(p);
+    if (st.isDirectory()) out.push(...walk(p));
+    else if (st.isFile()) out.push(p);
+  }
+  return out;
+}
+function version(root: string, pkg: string): string {
+  const f = join(root, pkg, '.version');
+  if (!existsSync(f)) throw new Error(`${join(root, pkg)}: package not extracted (run bench/prep-eval/build.sh)`);
+  return readFileSync(f, 'utf8').trim();
+}
+
+/** sha256 of the text, first 16 hex digits: the labels' key together with the id. */
+export function textHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+const CJK_CHAR = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/gu;
+const LATIN_WORD = /\p{Script=Latin}{2,}/gu;
+/** CJK characters and Latin words of the prose (outside <pre> blocks): one CJK character ~ one word. */
+export function proseUnits(text: string): { cjk: number; latin: number } {
+  const prose = text.replace(/<pre\b[\s\S]*?<\/pre>/g, ' ').replace(/<[^>]+>/g, ' ');
+  return { cjk: (prose.match(CJK_CHAR) ?? []).length, latin: (prose.match(LATIN_WORD) ?? []).length };
+}
+
+function kindsOf(text: string): string[] {
+  const k: string[] = [];
+  const { cjk, latin } = proseUnits(text);
+  const share = latin / Math.max(1, cjk + latin);
+  if (cjk > 0 && share >= 0.2 && share <= 0.8) k.push('mixed');
+  const lines = text.split('\n').filter((l) => l.trim());
+  if (lines.length && lines.filter((l) => /^\s*\|.*\|\s*$/.test(l)).length / lines.length >= 0.3) k.push('table');
+  const pre = [...text.matchAll(/<pre\b[\s\S]*?<\/pre>/g)].reduce((s, m) => s + m[0].length, 0);
+  if (pre / Math.max(1, text.length) >= 0.3) k.push('code');
+  return k;
+}
+
+function doc(
+  id: string,
+  text: string,
+  pkg: string,
+  ver: string,
+  path: string,
+  locale: string,
+  license: string,
+): EvalDoc | undefined {
+  const t = normalizeSample(text).trim();
+  if (t.replace(/\s/g, '').length < 40) return undefined;
+  return {
+    id,
+    text: t,
+    source: pkg,
+    meta: { package: pkg, version: ver, path, locale, license, kinds: kindsOf(t) },
+  };
+}
+
+/** DocBook HTML books: one document per section. */
+function docbook(root: string, pkg: string, dir: string, suffix: RegExp, locale: string, license: string): EvalDoc[] {
+  const ver = version(root, pkg);
+  const out: EvalDoc[] = [];
+  for (const f of walk(join(root, pkg, dir))) {
+    if (!suffix.test(f) || basename(f).startsWith('index.')) continue;
+    for (const s of splitHtmlSections(readUtf8(f))) {
+      const d = doc(
+        `${pkg}/${basename(f)}#${s.anchor}`,
+        s.text,
+        pkg,
+        ver,
+        '/' + relative(join(root, pkg), f),
+        locale,
+        license,
+      );
+      if (d) out.push(d);
+    }
+  }
+  return out;
+}
+
+/** Whole-page HTML (LibreOffice help, LilyPond manuals): the content area without navigation, every `step`-th page. */
+function pages(
+  root: string,
+  pkg: string,
+  dir: string,
+  suffix: RegExp,
+  locale: string,
+  license: string,
+  step: number,
+  content: (html: string) => string,
+): EvalDoc[] {
+  const ver = version(root, pkg);
+  const files = walk(join(root, pkg, dir)).filter((f) => suffix.test(f) && !/big-page|index_toc|\/index\./.test(f));
+  const out: EvalDoc[] = [];
+  for (let i = 0; i < files.length; i += step) {
+    const f = files[i];
+    const rel = relative(join(root, pkg, dir), f);
+    const d = doc(
+      `${pkg}/${rel}`,
+      htmlToText(content(readUtf8(f))),
+      pkg,
+      ver,
+      '/' + relative(join(root, pkg), f),
+      locale,
+      license,
+    );
+    if (d) out.push(d);
+  }
+  return out;
+}
+function libreofficeContent(html: string): string {
+  const a = html.indexOf('<div id="DisplayArea"');
+  let s = a >= 0 ? html.slice(a) : html;
+  const e = s.indexOf('<div id="SearchFrame"');
+  if (e >= 0) s = s.slice(0, e);
+  return s.replace(/<div class="relatedtopics">[\s\S]*$/, '');
+}
+function lilypondContent(html: string): string {
+  const b = html.search(/<body\b/);
+  let s = b >= 0 ? html.slice(b) : html;
+  s = removeDivs(s, /^(?:header|nav-panel|navigation)/);
+  s = s.replace(/<div id="tocframe"[\s\S]*$/, '').replace(/<div id="footer"[\s\S]*$/, '');
+  s = s.replace(/<script\b[\s\S]*?<\/script>/g, '').replace(/<style\b[\s\S]*?<\/style>/g, '');
+  return s;
+}
+
+function man(root: string, pkg: string, dir: string, locale: string, license: string, step: number): EvalDoc[] {
+  const ver = version(root, pkg);
+  const files = walk(join(root, pkg, dir)).filter((f) => /\.\d\w*(\.gz)?$/.test(f));
+  const out: EvalDoc[] = [];
+  let k = 0;
+  for (const f of files) {
+    const src = readUtf8(f);
+    if (/^\.so\s/m.test(src) && src.split('\n').filter((l) => l.trim() && !/^[.']\s*\\"/.test(l)).length <= 2) continue;
+    if (k++ % step !== 0) continue;
+    const page = roffToText(src);
+    const d = doc(
+      `${pkg}/${basename(f).replace(/\.gz$/, '')}`,
+      page.text,
+      pkg,
+      ver,
+      '/' + relative(join(root, pkg), f),
+      locale,
+      page.spdx ?? license,
+    );
+    if (d) out.push(d);
+  }
+  return out;
+}
+
+export function convert(root: string): EvalDoc[] {
+  const lo = (l: string, loc: string) =>
+    pages(
+      root,
+      `libreoffice-help-${l}`,
+      `usr/share/libreoffice/help/${loc}/text`,
+      /\.html$/,
+      l,
+      'MPL-2.0',
+      8,
+      libreofficeContent,
+    );
+  return [
+    ...docbook(root, 'debian-faq-zh-cn', 'usr/share/doc/debian/FAQ/zh-cn', /\.html$/, 'zh-cn', 'GPL-2+'),
+    ...docbook(root, 'debian-faq', 'usr/share/doc/debian/FAQ', /FAQ\/[^/]+\.en\.html$/, 'en', 'GPL-2+'),
+    ...docbook(root, 'maint-guide-zh-cn', 'usr/share/doc/maint-guide-zh-cn/html', /\.html$/, 'zh-cn', 'GPL-2+'),
+    ...docbook(root, 'maint-guide-zh-tw', 'usr/share/doc/maint-guide-zh-tw/html', /\.html$/, 'zh-tw', 'GPL-2+'),
+    ...docbook(root, 'maint-guide-ja', 'usr/share/doc/maint-guide-ja/html', /\.html$/, 'ja', 'GPL-2+'),
+    ...docbook(root, 'maint-guide', 'usr/share/doc/maint-guide/html', /\.html$/, 'en', 'GPL-2+'),
+    ...docbook(root, 'debian-reference-ja', 'usr/share/debian-reference', /\.ja\.html$/, 'ja', 'GPL-2+'),
+    ...lo('zh-cn', 'zh-CN'),
+    ...lo('zh-tw', 'zh-TW'),
+    ...lo('ja', 'ja'),
+    ...lo('en-us', 'en-US').map((d) => ({ ...d, meta: { ...d.meta, locale: 'en' } })),
+    ...pages(
+      root,
+      'lilypond-doc-html-zh',
+      'usr/share/doc/lilypond/html/Documentation',
+      /\.zh\.html$/,
+      'zh-cn',
+      'GFDL-1.1+',
+      1,
+      lilypondContent,
+    ),
+    ...man(root, 'manpages-ja', 'usr/share/man/ja', 'ja', 'see meta.path (per page)', 3),
+    ...man(root, 'git-man', 'usr/share/man', 'en', 'GPL-2', 1),
+  ];
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const [root, out] = process.argv.slice(2);
+  if (!root || !out) throw new Error('usage: convert.ts EXTRACT_DIR OUT.jsonl');
+  const docs = convert(root);
+  writeFileSync(out, docs.map((d) => JSON.stringify(d)).join('\n') + '\n');
+  const by = new Map<string, number>();
+  for (const d of docs) by.set(d.source, (by.get(d.source) ?? 0) + 1);
+  for (const [s, n] of by) console.log(`${s}\t${n}`);
+  console.log(`${docs.length} documents -> ${out}`);
+}
