@@ -152,7 +152,7 @@ for (const r of ['zh-web', 'steel-text', 'steel-code']) {
 const lidSet = await buildLidSet(quick ? 100 : 400);
 const labels: LidLabel[] = ['zh-cn', 'zh-tw', 'en', 'code'];
 const lidRows: {
-  maxChars: number;
+  windows: string;
   acc: number;
   perClass: Record<string, number>;
   confusion: Record<string, Record<string, number>>;
@@ -161,8 +161,13 @@ const lidRows: {
 {
   const lidOp = (filterOps as MapOp[]).find((o) => o.name === 'lang_id')!;
   const scriptOp = (filterOps as MapOp[]).find((o) => o.name === 'zh_script')!;
-  for (const maxChars of [200, 500, 2000]) {
-    const lid = await lidOp.create(lidOp.params.parse({ action: 'tag', max_chars: maxChars }));
+  for (const [n, w] of [
+    [1, 500],
+    [3, 300],
+    [4, 400],
+  ]) {
+    const windows = `${n} x ${w}`;
+    const lid = await lidOp.create(lidOp.params.parse({ action: 'tag', windows: n, window_chars: w }));
     const script = await scriptOp.create(scriptOp.params.parse({}));
     const items: Document[] = lidSet.map((x, i) => ({ id: String(i), text: x.text, source: x.source, meta: {} }));
     const drops = new Map<string, number>();
@@ -201,9 +206,9 @@ const lidRows: {
       }
     });
     const perClass = Object.fromEntries(labels.map((l) => [l, (perClassOk[l] ?? 0) / (perClassN[l] ?? 1)]));
-    lidRows.push({ maxChars, acc: ok / out.length, perClass, confusion, msPerDoc: (sec * 1000) / out.length });
+    lidRows.push({ windows, acc: ok / out.length, perClass, confusion, msPerDoc: (sec * 1000) / out.length });
     console.log(
-      `LID max_chars ${maxChars}: accuracy ${(ok / out.length).toFixed(4)} on ${out.length} (${labels.map((l) => `${l} ${perClass[l].toFixed(3)}`).join(', ')})`,
+      `LID windows ${windows}: accuracy ${(ok / out.length).toFixed(4)} on ${out.length} (${labels.map((l) => `${l} ${perClass[l].toFixed(3)}`).join(', ')})`,
     );
   }
   if (lidRows[1].acc < 0.9) throw new Error(`LID accuracy ${lidRows[1].acc} < 0.9`);
@@ -267,14 +272,14 @@ if (args.has('--write')) {
     'paragraphs ≥ 40 letters and no Han). Prediction = `lang_id` (fastText lid.176 + code detector) then `zh_script`',
     '(Simplified vs Traditional share from OpenCC tables) for zh.',
     '',
-    '| max_chars | accuracy | zh-cn | zh-tw | en | code | ms/doc |',
+    '| windows x chars | accuracy | zh-cn | zh-tw | en | code | ms/doc |',
     '|---:|---:|---:|---:|---:|---:|---:|',
     ...lidRows.map(
       (r) =>
-        `| ${r.maxChars} | **${r.acc.toFixed(4)}** | ${labels.map((l) => r.perClass[l].toFixed(3)).join(' | ')} | ${r.msPerDoc.toFixed(3)} |`,
+        `| ${r.windows} | **${r.acc.toFixed(4)}** | ${labels.map((l) => r.perClass[l].toFixed(3)).join(' | ')} | ${r.msPerDoc.toFixed(3)} |`,
     ),
     '',
-    `Items: ${labels.map((l) => `${l} ${lidSet.filter((x) => x.label === l).length}`).join(', ')}. Confusion at max_chars 500 (the default) (truth → predicted):`,
+    `Items: ${labels.map((l) => `${l} ${lidSet.filter((x) => x.label === l).length}`).join(', ')}. Confusion at 3 x 300 (the default) (truth → predicted):`,
     '',
     ...Object.entries(lidRows[1].confusion).map(
       ([t, m]) =>

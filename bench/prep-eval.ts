@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Document } from '../pipeline/document.ts';
 import { mapSteps, runMapSteps } from '../filters/harness.ts';
 import { operators } from '../cli/operators.ts';
+import { traditionalShare } from '../filters/lid.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { LangLabel } from './prep-eval/label.ts';
@@ -63,14 +64,20 @@ const byId = new Map<string, { lang?: string; script?: unknown; rule?: string }>
 for (const d of res.kept) byId.set(d.id, { lang: d.lang, script: d.meta.script });
 for (const d of res.excluded) byId.set(d.id, { lang: d.lang, script: d.meta.script, rule: d.rule });
 
-const tagOf = (x: { lang?: string; script?: unknown }) =>
-  x.lang === 'zh' ? (x.script === 'Hant' ? 'zh-tw' : 'zh-cn') : (x.lang ?? 'none');
+// zh_script runs after lang_id: a zh document dropped by lang_id has no script tag yet, so take it from the text
+const textOf = new Map(docs.map((d) => [d.id, d.text]));
+const tagOf = (x: { lang?: string; script?: unknown }, id: string) =>
+  x.lang === 'zh'
+    ? (x.script ?? (traditionalShare(textOf.get(id)!, 5000) > 0.5 ? 'Hant' : 'Hans')) === 'Hant'
+      ? 'zh-tw'
+      : 'zh-cn'
+    : (x.lang ?? 'none');
 // ---- language ID ----
 const lid = new Map<string, { n: number; ok: number; wrong: Map<string, number> }>();
 const lidKind = new Map<string, { n: number; ok: number }>();
 for (const d of docs) {
   const l = labels.get(d.id)!;
-  const tag = tagOf(byId.get(d.id)!);
+  const tag = tagOf(byId.get(d.id)!, d.id);
   const ok = l.lang.split('|').includes(tag);
   const key = l.lang.includes('|') ? 'mixed (either)' : l.lang;
   const e = lid.get(key) ?? { n: 0, ok: 0, wrong: new Map() };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadLid, codeScore, traditionalShare } from './lid.ts';
+import { loadLid, codeScore, traditionalShare, identify, scriptUnits, sampleWindows } from './lid.ts';
 import { specs } from './ops.ts';
 import { filterOp, type FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
@@ -102,4 +102,59 @@ test('zh_script tags Hans/Hant and can keep Simplified only', async () => {
     ['hans', 'en'],
   );
   assert.equal(s.dropped[0][1], 'zh_script');
+});
+
+test('lang_id reads the whole document: an English header over a Chinese body is zh, a shell-heavy Chinese page is not code', async () => {
+  const body =
+    '本章介绍如何在系统中配置网络接口。首先需要确认网卡驱动已经加载，然后编辑配置文件，最后重新启动网络服务使设置生效。' +
+    '如果使用无线网络，还需要安装相应的固件包并设置加密方式。';
+  const header =
+    'Network configuration\n\nSee also: ifupdown(8), interfaces(5), NetworkManager(8), systemd-networkd(8).\n\n';
+  const mixed =
+    header +
+    'This chapter is partly translated from the English original, version 2.100. Permission is granted to copy, ' +
+    'distribute and/or modify this document under the terms of the GNU General Public License, version 2 or any later ' +
+    'version. This document is distributed in the hope that it will be useful, but without any warranty; without even ' +
+    'the implied warranty of merchantability or fitness for a particular purpose.\n\n' +
+    [body, body, body, body, body, body].join('\n\n');
+  assert.equal(mixed.slice(0, 500).replace(/[^\p{Script=Han}]/gu, ''), ''); // its head is English
+  const shell = [
+    '下面的例子演示了如何列出目录内容并查看磁盘使用情况，这些命令在所有发行版中都可以使用。',
+    '$ ls -l /etc/network',
+    '$ df -h /',
+    '$ sudo systemctl restart networking',
+    '命令执行以后，终端会输出每个文件的权限、所有者和大小，以及每个文件系统的已用空间与可用空间。',
+    '$ du -sh /var/log',
+    '如果输出中出现错误信息，请检查配置文件的语法并查看系统日志以确定问题的原因。',
+  ].join('\n');
+  const r = await runOp('lang_id', { action: 'tag' }, [
+    { id: 'mixed', text: mixed, source: 's', meta: {} },
+    { id: 'shell', text: shell, source: 's', meta: {} },
+    { id: 'code', text: 'int main() {\n  int x = 0;\n  x += 1;\n  return x;\n}\n', source: 's', meta: {} },
+  ]);
+  assert.deepEqual(
+    r.kept.map((d) => [d.id, d.lang]),
+    [
+      ['mixed', 'zh'],
+      ['shell', 'zh'],
+      ['code', 'code'],
+    ],
+  );
+});
+
+test('identify: kana decide Japanese, Traditional Chinese without kana is zh, windows cover the whole text', async () => {
+  const m = await loadLid();
+  const opts = { windows: 3, width: 300, detectCode: true, codeLineRatio: 0.6 };
+  assert.equal(identify(m, '選擇路徑\n\n設定檔案的路徑。', opts).lang, 'zh');
+  assert.equal(
+    identify(m, 'ディレクトリの内容をリスト表示する。デフォルトは現在のディレクトリです。', opts).lang,
+    'ja',
+  );
+  const u = scriptUnits('Hello world, 你好 こんにちは 한국');
+  assert.deepEqual(u, { han: 2, kana: 5, hangul: 2, latinWords: 2 });
+  const text = 'a'.repeat(1000) + '\n' + 'b'.repeat(1000) + '\n' + 'c'.repeat(1000);
+  const ws = sampleWindows(text, 3, 300);
+  assert.equal(ws.length, 3);
+  assert.ok(ws[0].startsWith('a') && ws[1].includes('b') && ws[2].endsWith('c'));
+  assert.deepEqual(sampleWindows('short', 3, 300), ['short']);
 });

@@ -112,6 +112,127 @@ export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
   return (s.lineRatio >= lineRatio && s.symbolDensity >= 0.03) || (s.promptRatio >= 0.25 && s.lineRatio >= 0.3);
 }
 
+// ---------- whole-document identification ----------
+/**
+ * Script units of a text in one pass: Han characters, kana, Hangul syllables/jamo, and Latin-script words (runs of
+ * Latin letters). One CJK character is counted as one unit like one Latin word, so `cjk / (cjk + latinWords)` is the
+ * CJK share of the content ("a page with a Chinese body"), not of the characters (a Latin word is ~5 characters).
+ */
+export function scriptUnits(text: string): { han: number; kana: number; hangul: number; latinWords: number } {
+  let han = 0,
+    kana = 0,
+    hangul = 0,
+    latinWords = 0,
+    inWord = false;
+  const L = text.length;
+  for (let i = 0; i < L; i++) {
+    let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      const letter = (c | 32) >= 97 && (c | 32) <= 122;
+      if (letter && !inWord) latinWords++;
+      inWord = letter;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
+      c = ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00) + 0x10000;
+      i++;
+    }
+    if (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7) {
+      if (!inWord) latinWords++;
+      inWord = true;
+      continue;
+    }
+    inWord = false;
+    if (c >= 0x3040 && c <= 0x30ff && c !== 0x30fb && c !== 0x30fc) kana++;
+    else if ((c >= 0xac00 && c <= 0xd7a3) || (c >= 0x1100 && c <= 0x11ff)) hangul++;
+    else if (c >= 0x3400 && isHan(c)) han++;
+  }
+  return { han, kana, hangul, latinWords };
+}
+
+/**
+ * Up to `n` windows of about `width` characters spread evenly over the text (starting at line starts where one is
+ * near), so that identification sees the whole document, not its head; the whole text when it is short.
+ */
+export function sampleWindows(text: string, n: number, width: number): string[] {
+  if (text.length <= n * width) {
+    const out: string[] = [];
+    for (let i = 0; i < text.length; i += width) out.push(text.slice(i, i + width));
+    return out;
+  }
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    let s = n === 1 ? 0 : Math.floor(((text.length - width) * k) / (n - 1));
+    const nl = s > 0 ? text.lastIndexOf('\n', s) : -1;
+    if (nl >= 0 && s - nl < width / 2) s = nl + 1;
+    out.push(text.slice(s, s + width));
+  }
+  return out;
+}
+
+const CJK_LANGS = new Set(['zh', 'ja', 'ko', 'yue', 'wuu']);
+export interface LidResult {
+  lang: string;
+  score: number;
+  /** CJK share of the content units of the whole document (scriptUnits). */
+  cjkShare: number;
+}
+/**
+ * Language of a whole document: fastText on `windows` windows of `width` characters spread over the document; each
+ * window's top-3 probabilities are added with the window's content units (CJK characters + Latin words) as weight, and
+ * the label with the largest sum wins. Its score is the unit-weighted mean probability of the windows whose top label it
+ * is. The script share of the whole document is the prior: a document whose content units are mostly CJK is Chinese,
+ * Japanese or Korean whatever the English windows say (the language inside the CJK family is fastText's choice, or
+ * kana / Hangul decides), and Japanese needs kana (>= 5% of the CJK characters; without them lid.176 mistakes short
+ * Traditional Chinese for Japanese). Code: the windows look like code or a shell session and the document is not
+ * mostly CJK (a Chinese page with shell examples is Chinese).
+ */
+export function identify(
+  model: LidModel,
+  text: string,
+  opts: { windows: number; width: number; detectCode: boolean; codeLineRatio: number },
+): LidResult {
+  const u = scriptUnits(text);
+  const cjk = u.han + u.kana + u.hangul;
+  const cjkShare = cjk + u.latinWords ? cjk / (cjk + u.latinWords) : 0;
+  const ws = sampleWindows(text, opts.windows, opts.width);
+  if (opts.detectCode && cjkShare < 0.5 && looksLikeCode(ws.join('\n'), opts.codeLineRatio))
+    return { lang: 'code', score: 1, cjkShare };
+  const sum = new Map<string, number>();
+  const top = new Map<string, { w: number; p: number }>();
+  let total = 0;
+  for (const w of ws) {
+    const wu = scriptUnits(w);
+    const weight = wu.han + wu.kana + wu.hangul + wu.latinWords || 1;
+    total += weight;
+    const rs = model.predict(w, 3);
+    for (const r of rs) sum.set(r.label, (sum.get(r.label) ?? 0) + r.score * weight);
+    if (rs[0]) {
+      const e = top.get(rs[0].label) ?? { w: 0, p: 0 };
+      e.w += weight;
+      e.p += rs[0].score * weight;
+      top.set(rs[0].label, e);
+    }
+  }
+  const best = (ok: (l: string) => boolean) => {
+    let b = '',
+      bs = -1;
+    for (const [l, v] of sum) if (ok(l) && v > bs) [b, bs] = [l, v];
+    return b;
+  };
+  let lang = best(() => true) || 'und';
+  if (cjkShare >= 0.5 && !CJK_LANGS.has(lang)) lang = best((l) => CJK_LANGS.has(l)) || 'zh';
+  if (cjkShare >= 0.5) {
+    if (u.hangul > u.han + u.kana) lang = 'ko';
+    else if (lang === 'ja' && u.kana < 0.05 * (u.han + u.kana)) lang = 'zh';
+    else if (lang !== 'ja' && u.kana >= 0.05 * (u.han + u.kana) && u.hangul < u.kana) lang = 'ja';
+  }
+  const e = top.get(lang);
+  // the prior chose a label no window had on top: its score is the CJK share
+  const score = e ? e.p / e.w : total ? Math.max(cjkShare, (sum.get(lang) ?? 0) / total) : 0;
+  return { lang, score, cjkShare };
+}
+
 // ---------- Simplified vs Traditional ----------
 let tradOnly: Uint8Array | undefined; // 1 = Traditional-only (changed by t2s), 2 = Simplified-only (changed by s2t)
 function scriptTable(): Uint8Array {

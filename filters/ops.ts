@@ -10,7 +10,7 @@ import { filterOp, mapperOp, type FilterSpec, type MapperSpec, type RuleSpec, ty
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
 import { docWords, resolveWordMode, wordsOf, type WordMode } from './text.ts';
-import { loadLid, looksLikeCode, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
+import { loadLid, identify, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
 import { tokenCounter, type TokenCounter } from './tokens.ts';
@@ -594,7 +594,7 @@ export const filterSpecs: FilterSpec[] = [
   filter({
     name: 'lang_id',
     description:
-      'language ID with fastText lid.176 (bundled): tags doc.lang and meta.lang_score; drops when the score is below the threshold for that language (default_threshold for others). Optional "code" label from a code detector',
+      'language ID with fastText lid.176 (bundled) over windows spread across the whole document, weighted by content units, with the CJK script share of the whole document as a prior (filters/lid.ts identify): tags doc.lang and meta.lang_score; drops when the score is below the threshold for that language (default_threshold for others). Optional "code" label from a code detector (never for a mostly-CJK page)',
     params: z.object({
       rule: ruleName('lang_id'),
       thresholds: z.record(z.string(), z.number()).default({ zh: 0.5, en: 0.5 }).describe('per-language minimum score'),
@@ -603,13 +603,20 @@ export const filterSpecs: FilterSpec[] = [
         .default(0)
         .describe('minimum score for languages not listed (set > 1 to drop every other language)'),
       action: z.enum(['tag', 'drop']).default('drop').describe('tag only, or also drop below threshold'),
-      max_chars: z
+      windows: z
         .number()
         .int()
-        .default(500)
+        .positive()
+        .default(3)
         .describe(
-          'identify from the first N characters (fastText cost grows with length; on whole sample documents 500 drops far fewer man pages than 200-300, whose heads are English headers)',
+          'identify from this many windows spread over the whole document (not its head): a page with an English header and a Chinese body is Chinese',
         ),
+      window_chars: z
+        .number()
+        .int()
+        .positive()
+        .default(300)
+        .describe('characters per window (fastText cost grows with the characters read: windows x window_chars)'),
       detect_code: z
         .boolean()
         .default(true)
@@ -625,16 +632,12 @@ export const filterSpecs: FilterSpec[] = [
       lidState.model ??= await loadLid();
     },
     compute: (d, p) => {
-      const text = d.text.length > p.max_chars ? d.text.slice(0, p.max_chars) : d.text;
-      let lang: string, score: number;
-      if (p.detect_code && looksLikeCode(text, p.code_line_ratio)) {
-        lang = 'code';
-        score = 1;
-      } else {
-        const r = lidState.model!.predict(text, 1)[0] ?? { label: 'und', score: 0 };
-        lang = r.label;
-        score = r.score;
-      }
+      const { lang, score } = identify(lidState.model!, d.text, {
+        windows: p.windows,
+        width: p.window_chars,
+        detectCode: p.detect_code,
+        codeLineRatio: p.code_line_ratio,
+      });
       if (p.keep_original_lang && d.lang) d.meta.lid_lang = lang;
       else d.lang = lang;
       d.meta.lang_score = score;
