@@ -9,6 +9,8 @@
  * manpages-ja), the Debian reference (HTML; debian-reference-zh-cn, debian-reference-en), English man pages (the first
  * 2,000 of man1) and Python's standard library (code). Sources that are not installed are left out and say so.
  *
+ * The npm binding is not a dependency of steel (64 MB): `npm install --no-save tokenizers@0.23.2` first to get its column.
+ *
  * Usage: npx tsx bench/tokenizer-encode.ts [--debian] [--quick] [--out bench/results/tokenizer-encode.md]
  */
 import { spawnSync } from 'node:child_process';
@@ -135,15 +137,22 @@ async function main() {
     const gs = await groups();
     const tokPath = join(tmp, 'tokenizer.json');
     writeFileSync(tokPath, tokenizerJsonText('qwen').text);
-    const { Tokenizer } = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');
     process.env.TOKENIZERS_PARALLELISM = 'false';
-    const hf = Tokenizer.fromString(readFileSync(tokPath, 'utf8'));
+    let hf: { encodeBatch(t: string[], o: object): Promise<{ getIds(): number[] }[]> } | null = null;
+    try {
+      const { Tokenizer } = createRequire(import.meta.url)('tokenizers') as {
+        Tokenizer: { fromString(s: string): NonNullable<typeof hf> };
+      };
+      hf = Tokenizer.fromString(readFileSync(tokPath, 'utf8'));
+    } catch {
+      console.log('(npm binding not installed: npm install --no-save tokenizers@0.23.2 for its column)');
+    }
     const base = loadTokenizer('qwen').tok;
     // warm-up (JIT, engine start-up): a throwaway encoder and the npm binding on 50 documents of each row
     const warm = new ByteBpe(base.spec);
     for (const g of gs) {
       for (const t of g.texts.slice(0, 50)) warm.encode(t);
-      await hf.encodeBatch(g.texts.slice(0, 50), { addSpecialTokens: false });
+      await hf?.encodeBatch(g.texts.slice(0, 50), { addSpecialTokens: false });
     }
     const date = new Date().toISOString().slice(0, 16).replace('T', ' ');
     const cmd = `npx tsx bench/tokenizer-encode.ts${debian ? ' --debian' : ''}${quick ? ' --quick' : ''}`;
@@ -195,16 +204,17 @@ async function main() {
       const oursCpu = cpuNow() - c0;
       c0 = cpuNow();
       const theirs: Uint32Array[] = [];
-      for (let i = 0; i < g.texts.length; i += 256)
-        for (const e of await hf.encodeBatch(g.texts.slice(i, i + 256), { addSpecialTokens: false }))
-          theirs.push(Uint32Array.from(e.getIds()));
-      const npmCpu = cpuNow() - c0;
+      if (hf)
+        for (let i = 0; i < g.texts.length; i += 256)
+          for (const e of await hf.encodeBatch(g.texts.slice(i, i + 256), { addSpecialTokens: false }))
+            theirs.push(Uint32Array.from(e.getIds()));
+      const npmCpu = hf ? cpuNow() - c0 : NaN;
       let tokens = 0;
       for (let i = 0; i < g.texts.length; i++) {
         tokens += want[i].length;
         for (const [who, got] of [
           ['ours', mine[i]],
-          ['npm binding', theirs[i]],
+          ['npm binding', hf ? theirs[i] : want[i]],
         ] as const) {
           const d = firstDiff(got, want[i]);
           if (d >= 0)
@@ -214,9 +224,9 @@ async function main() {
         }
       }
       const bytes = g.texts.reduce((a, t) => a + Buffer.byteLength(t), 0);
-      const m = (x: number) => (tokens / 1e6 / x).toFixed(3);
+      const m = (x: number) => (Number.isNaN(x) ? '—' : (tokens / 1e6 / x).toFixed(3));
       say(
-        `| ${g.name} | ${g.what} | ${g.texts.length} | ${(bytes / 1e6).toFixed(2)} | ${tokens} | **${m(oursCpu)}** | ${m(npmCpu)} | ${m(pr.cpu)} | ${(npmCpu / oursCpu).toFixed(2)}× | ${(pr.cpu / oursCpu).toFixed(2)}× |`,
+        `| ${g.name} | ${g.what} | ${g.texts.length} | ${(bytes / 1e6).toFixed(2)} | ${tokens} | **${m(oursCpu)}** | ${m(npmCpu)} | ${m(pr.cpu)} | ${hf ? (npmCpu / oursCpu).toFixed(2) + '×' : '—'} | ${(pr.cpu / oursCpu).toFixed(2)}× |`,
       );
       tot.docs += g.texts.length;
       tot.bytes += bytes;
@@ -225,13 +235,13 @@ async function main() {
       tot.npm += npmCpu;
       tot.py += pr.cpu;
     }
-    const m = (x: number) => (tot.tokens / 1e6 / x).toFixed(3);
+    const m = (x: number) => (Number.isNaN(x) ? '—' : (tot.tokens / 1e6 / x).toFixed(3));
     say(
-      `| **all** | | ${tot.docs} | ${(tot.bytes / 1e6).toFixed(2)} | ${tot.tokens} | **${m(tot.ours)}** | ${m(tot.npm)} | ${m(tot.py)} | ${(tot.npm / tot.ours).toFixed(2)}× | ${(tot.py / tot.ours).toFixed(2)}× |`,
+      `| **all** | | ${tot.docs} | ${(tot.bytes / 1e6).toFixed(2)} | ${tot.tokens} | **${m(tot.ours)}** | ${m(tot.npm)} | ${m(tot.py)} | ${hf ? (tot.npm / tot.ours).toFixed(2) + '×' : '—'} | ${(tot.py / tot.ours).toFixed(2)}× |`,
     );
     say();
     say(
-      `Equality: ${tot.docs} documents, ${tot.tokens} tokens, ids identical (ours, npm binding and Python). Peer figure: datatrove's`,
+      `Equality: ${tot.docs} documents, ${tot.tokens} tokens, ids identical (ours${hf ? ', npm binding' : ''} and Python). Peer figure: datatrove's`,
     );
     say('Qwen tokenization ≈ 0.29 M tokens per CPU-second (issue #21, measured on this kind of machine).');
     say();
