@@ -204,7 +204,10 @@ export interface TestHooks {
   crashAfterDocs?: number;
   /** ... only the task of this rank. */
   crashRank?: number;
-  /** dedup: the process exits (code 86) at this point, mid-task: signatures, buckets, cc-large, cc-small, join, reduce, filter, index. */
+  /**
+   * dedup: the process exits (code 86) at this point, mid-task: signatures, buckets, cc-large, cc-small, join, reduce,
+   * filter, index.
+   */
   dedupCrash?: string;
   /** dedup: in-memory bucket group limit (default dedup's MAX_GROUP), to exercise the overflow path on small data. */
   dedupMaxGroup?: number;

@@ -1,7 +1,9 @@
 /**
  * Typed executor tasks. A task is defined once, next to the code it runs:
  *
- *   export const squareTask = defineTask('demo.square', async (rank, world, args: { n: number }, ctx) => ({ sq: rank * rank }));
+ *   export const squareTask = defineTask('demo.square', async (rank, world, args: { n: number }, ctx) => ({
+ *     sq: rank * rank,
+ *   }));
  *
  * and run through an executor by its definition, never by a module path or a function name:
  *
@@ -9,8 +11,8 @@
  *   results[0].sq; // typed: renaming a result field (or the task) fails to compile here
  *
  * Worker processes (local or Slurm) receive only the task's name and load it from the task registry assembled at the
- * composition root (cli/tasks.ts: name → loader, so a worker imports only the modules of the tasks it runs; the worker
- * entry is cli/worker.ts). pipeline/ itself never imports the areas above it.
+ * composition root (cli/tasks.ts: name → loader, so a worker imports only the modules of the tasks it runs; the
+ * worker entry is cli/worker.ts). pipeline/ itself never imports the areas above it.
  */
 
 export interface TaskContext {
@@ -60,8 +62,8 @@ export type TaskRegistry<T extends Task = Task> = { readonly [K in T['name']]: T
 export type TasksOf<R> = { readonly [K in keyof R]: R[K] extends TaskLoader<infer T> ? T : never };
 
 /**
- * A registry of tasks already loaded (`taskRegistry([squareTask, cubeTask])`, as tests' worker entries use); a name defined twice is an
- * error. The composition root's registry (cli/tasks.ts) uses lazyTasks instead.
+ * A registry of tasks already loaded (`taskRegistry([squareTask, cubeTask])`, as tests' worker entries use); a
+ * name defined twice is an error. The composition root's registry (cli/tasks.ts) uses lazyTasks instead.
  */
 export function taskRegistry<const T extends readonly Task[]>(tasks: T): TaskRegistry<T[number]> {
   const out: Record<string, TaskLoader> = {};

@@ -246,18 +246,21 @@ export async function referenceLogProbs(
       const md = f.metadata;
       if (md['steel.data_sha256'] !== data.manifest.data_sha256)
         throw new Error(
-          `${path}: made for other data (data hash ${md['steel.data_sha256']?.slice(0, 12)}…, this folder ${data.manifest.data_sha256.slice(0, 12)}…); delete it to recompute`,
+          `${path}: made for other data (data hash ${md['steel.data_sha256']?.slice(0, 12)}…, ` +
+            `this folder ${data.manifest.data_sha256.slice(0, 12)}…); delete it to recompute`,
         );
       if (md['steel.model_sha256'] !== mh)
         throw new Error(
-          `${path}: made with another model (hash ${md['steel.model_sha256']?.slice(0, 12)}…, start model ${mh.slice(0, 12)}…); delete it to recompute`,
+          `${path}: made with another model (hash ${md['steel.model_sha256']?.slice(0, 12)}…, ` +
+            `start model ${mh.slice(0, 12)}…); delete it to recompute`,
         );
       const c = Float64Array.from(f.float32('chosen')),
         r = Float64Array.from(f.float32('rejected'));
       if (c.length !== data.n || r.length !== data.n)
         throw new Error(`${path}: ${c.length} pairs, the data has ${data.n}`);
       log(
-        `reference log-probs: ${path} (verified: data ${data.manifest.data_sha256.slice(0, 12)}…, model ${mh.slice(0, 12)}…)`,
+        `reference log-probs: ${path} ` +
+          `(verified: data ${data.manifest.data_sha256.slice(0, 12)}…, model ${mh.slice(0, 12)}…)`,
       );
       return { chosen: c, rejected: r, path, computed: false };
     } finally {
@@ -357,7 +360,8 @@ async function resumeFinetune(
   const st = ts.finetune;
   if (st.dataSha256 !== data.manifest.data_sha256)
     throw new Error(
-      `${o.dataDir}: the data changed since ${existing} was saved (data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`,
+      `${o.dataDir}: the data changed since ${existing} was saved ` +
+        `(data hash ${data.manifest.data_sha256.slice(0, 12)}… vs ${st.dataSha256.slice(0, 12)}…)`,
     );
   const step = ck.state.step;
   truncateMetrics(metricsPath, step);
@@ -567,7 +571,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
           : await dpoPasses(wl, data, idx, h, ref!, map, model.padId);
       if (!Number.isFinite(loss)) {
         log(
-          `step ${step + 1}: loss is ${loss}; stopping (last good, verified checkpoint ${lastGoodCheckpoint(o.outDir)})`,
+          `step ${step + 1}: loss is ${loss}; stopping ` +
+            `(last good, verified checkpoint ${lastGoodCheckpoint(o.outDir)})`,
         );
         break;
       }
@@ -597,7 +602,11 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
         appendFileSync(metricsPath, JSON.stringify(row) + '\n');
         if (!o.quiet)
           log(
-            `${o.task} step ${step}/${st.totalSteps} loss ${loss.toFixed(4)}${o.task === 'dpo' ? ` margin ${rec.reward_margin.toFixed(3)} acc ${(100 * rec.preference_accuracy).toFixed(1)}%` : ''} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${row.tokens_per_s} tok/s`,
+            `${o.task} step ${step}/${st.totalSteps} loss ${loss.toFixed(4)}` +
+              (o.task === 'dpo'
+                ? ` margin ${rec.reward_margin.toFixed(3)} acc ${(100 * rec.preference_accuracy).toFixed(1)}%`
+                : '') +
+              ` lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${row.tokens_per_s} tok/s`,
           );
       }
       if (step % ckptEvery === 0 && step < targetSteps) lastCkpt = await save('interval');
@@ -612,7 +621,8 @@ export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const elapsedS = (performance.now() - t0) / 1000;
   if (!o.quiet)
     log(
-      `${o.task}: ${step}/${st.totalSteps} steps, loss ${lastLoss.toFixed(4)}, ${elapsedS.toFixed(1)} s; checkpoint ${lastCkpt}`,
+      `${o.task}: ${step}/${st.totalSteps} steps, loss ${lastLoss.toFixed(4)}, ${elapsedS.toFixed(1)} s; ` +
+        `checkpoint ${lastCkpt}`,
     );
   await be.dispose();
   return { step, totalSteps: st.totalSteps, loss: lastLoss, checkpoint: lastCkpt, elapsedS };

@@ -92,7 +92,10 @@ export function lrAt(step: number, h: TrainHyper): number {
   return h.minLr + 0.5 * (h.lr - h.minLr) * (1 + Math.cos(Math.PI * prog));
 }
 
-/** raw token id -> model id table for compact vocabularies (unknown ids map to the unk class if the vocabulary has one, else to the pad id, which the loss ignores). */
+/**
+ * raw token id -> model id table for compact vocabularies (unknown ids map to the unk class if the vocabulary has one,
+ * else to the pad id, which the loss ignores).
+ */
 export function vocabTable(vocabIds: Int32Array, padModelId: number): Int32Array {
   const max = vocabIds[vocabIds.length - 1];
   const unk = vocabIds.indexOf(UNK_RAW_ID);
@@ -155,7 +158,9 @@ interface RunStart {
   elapsedBefore: number;
 }
 
-/** Continue the run in o.outDir from its newest good checkpoint: model, schedule, weights, optimizer and data position. */
+/**
+ * Continue the run in o.outDir from its newest good checkpoint: model, schedule, weights, optimizer and data position.
+ */
 async function resumeRun(o: TrainOptions, isRoot: boolean, metricsPath: string, log: Log): Promise<RunStart> {
   const existing = resumeCheckpoint(o.outDir, log);
   const st = readTrainerState(existing);
@@ -299,7 +304,12 @@ async function compactVocabulary(
   const vs = await vocabStats(dataDir, model.vocabCap ? [...chat, UNK_RAW_ID] : chat, model.vocabCap);
   const vocabIds = vs.ids;
   log(
-    `compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids (${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens${model.vocabCap ? '; the rest -> one unk class' : ''}); unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token${model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''}`,
+    `compact vocabulary: ${vocabIds.length} of ${vs.distinct} distinct ids ` +
+      `(${(100 * vs.coverage).toFixed(1)}% of ${vs.tokens} tokens` +
+      (model.vocabCap ? '; the rest -> one unk class' : '') +
+      '); ' +
+      `unigram entropy ${vs.unigramEntropy.toFixed(3)} nats/token` +
+      (model.vocabCap ? `, ${vs.mappedEntropy.toFixed(3)} after the unk mapping` : ''),
   );
   if (isRoot)
     writeFileAtomic(
@@ -370,7 +380,8 @@ async function joinDataParallel(
   const reducer = await gradReducer(be, coll); // NCCL set-up
   if (hi === lo)
     baseLog(
-      `rank ${coll.rank}: warning: ${coll.world} ranks for ${M} micro-batches per step; this rank gets none (it only takes part in the all-reduce)`,
+      `rank ${coll.rank}: warning: ${coll.world} ranks for ${M} micro-batches per step; ` +
+        'this rank gets none (it only takes part in the all-reduce)',
     );
   await checkReplicas(
     coll,
@@ -379,7 +390,8 @@ async function joinDataParallel(
     ['step', 'data position', 'epoch', 'cursor', 'micro-batches per step', 'micro-batch', 'seqLen', 'target steps'],
   );
   log(
-    `data parallel: ${coll.world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); data position ${data.served} blocks`,
+    `data parallel: ${coll.world} ranks, ${M} micro-batches of ${micro} per step (rank 0 takes ${hi - lo}); ` +
+      `data position ${data.served} blocks`,
   );
   return { coll, reducer, lo, hi, slots: new Float64Array(M + 1) };
 }
@@ -475,7 +487,9 @@ class RunReport {
     if (this.isRoot) appendFileSync(this.metricsPath, JSON.stringify(rec) + '\n');
     this.tb?.sync();
     const eta = ((this.targetSteps - step) * this.tokensPerStep) / Math.max(tps, 1e-9);
-    const line = `step ${step}/${this.targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtDuration(eta)}`;
+    const line =
+      `step ${step}/${this.targetSteps} loss ${loss.toFixed(4)} lr ${lr.toExponential(2)} gnorm ${gn.toFixed(3)} ` +
+      `${Math.round(tps)} tok/s mfu ${(rec.mfu * 100).toFixed(2)}% eta ${fmtDuration(eta)}`;
     if (this.progress) process.stderr.write('\r' + line.padEnd(110));
     else if (!this.o.quiet) this.log(line);
   }
@@ -504,7 +518,9 @@ class RunReport {
       );
     if (!this.o.quiet)
       this.log(
-        `${r.stoppedBy === 'done' ? 'done' : 'stopped'}: step ${r.step}, loss ${Number.isFinite(r.loss) ? r.loss.toFixed(4) : r.loss}, ${Math.round(r.tokensPerS)} tokens/s, ${fmtDuration(r.elapsedS)}; checkpoint ${r.checkpoint ?? '(none)'}`,
+        `${r.stoppedBy === 'done' ? 'done' : 'stopped'}: step ${r.step}, ` +
+          `loss ${Number.isFinite(r.loss) ? r.loss.toFixed(4) : r.loss}, ${Math.round(r.tokensPerS)} tokens/s, ` +
+          `${fmtDuration(r.elapsedS)}; checkpoint ${r.checkpoint ?? '(none)'}`,
       );
   }
 
@@ -588,7 +604,8 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       if (!Number.isFinite(loss)) {
         stoppedBy = 'nan';
         log(
-          `step ${step + 1}: loss is ${loss}; stopping. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}; lower the LR or check the data.`,
+          `step ${step + 1}: loss is ${loss}; stopping. ` +
+            `The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}; lower the LR or check the data.`,
         );
         break;
       }
@@ -597,7 +614,8 @@ async function trainRank(o: TrainOptions, coll: Collective | null): Promise<Trai
       if (!Number.isFinite(gn)) {
         stoppedBy = 'nan';
         log(
-          `step ${step + 1}: gradient norm is ${gn}; stopping without saving. The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}.`,
+          `step ${step + 1}: gradient norm is ${gn}; stopping without saving. ` +
+            `The last good (verified) checkpoint is ${lastGoodCheckpoint(o.outDir)}.`,
         );
         break;
       }

@@ -68,7 +68,8 @@ export async function runSlurmArrayTask(
     },
   };
   console.log(
-    `${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} (job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`,
+    `${new Date().toISOString()} [${name} ${rank}/${world}] start on ${process.env.SLURMD_NODENAME ?? 'node'} ` +
+      `(job ${process.env.SLURM_ARRAY_JOB_ID}_${process.env.SLURM_ARRAY_TASK_ID})`,
   );
   try {
     const task = await loadTask(registry, step.task);
@@ -89,9 +90,10 @@ export async function runSlurmArrayTask(
 }
 
 /**
- * Fault injection for the tests only: when the test hook slurmKillFile (pipeline/settings.ts) names an existing file holding "STEP RANK", that
- * task deletes the file (so a resubmission runs normally) and kills itself with SIGKILL in the middle of its work
- * (at its first progress report, or before writing its marker).
+ * Fault injection for the tests only: when the test hook slurmKillFile (pipeline/settings.ts, injected by the test's
+ * worker entry) names an existing file holding "STEP RANK", that task deletes the file (so a resubmission runs
+ * normally) and kills itself with SIGKILL in the middle of its work (at its first progress report, or before writing
+ * its marker).
  */
 function testFault(step: string, rank: number): (() => void) | undefined {
   const f = testHooks().slurmKillFile;
