@@ -36,4 +36,6 @@ export interface Executor {
   runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, opts: RunTasksOptions): Promise<R[]>;
   /** Every task this executor has run (not those skipped for a completion marker), in the order they finished. */
   readonly usage: TaskUsage[];
+  /** Release what the executor keeps between steps (idle worker processes). */
+  close?(): void;
 }

@@ -41,7 +41,22 @@ export const WORKER_ENTRY = fileURLToPath(new URL('../cli/worker.ts', import.met
  */
 export class LocalExecutor implements Executor {
   readonly usage: TaskUsage[] = [];
+  /**
+   * Worker processes a finished step left idle: the next step reuses them, so a run pays a worker's start-up (module
+   * loading) once, not once per step (MinHash dedup alone runs a dozen steps). Idle workers do not keep this process
+   * alive (unref'd), and exit when it does (their IPC channel closes).
+   */
+  private readonly idle: ChildProcess[] = [];
   constructor(private readonly opts: LocalExecutorOptions = {}) {}
+
+  /** Let the idle worker processes exit now (waited for: held again, so this process reaps them and counts their CPU). */
+  close(): void {
+    for (const c of this.idle.splice(0)) {
+      if (!c.connected) continue;
+      c.ref();
+      c.send({ type: 'exit' } satisfies ToWorker);
+    }
+  }
 
   async runTasks<A, R extends TaskResult>(
     task: Task<string, A, R>,
@@ -119,19 +134,34 @@ export class LocalExecutor implements Executor {
     const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {
       let alive = 0;
-      const spawn = () => {
-        const child: ChildProcess = fork(entry.file, [], {
+      /** An idle worker of an earlier step, or a new one. */
+      const take = (): ChildProcess => {
+        for (let c = this.idle.pop(); c; c = this.idle.pop()) {
+          if (!c.connected || c.exitCode !== null || c.signalCode !== null) continue;
+          c.ref();
+          (c.channel as { ref?(): void } | undefined)?.ref?.();
+          return c;
+        }
+        const c = fork(entry.file, [], {
           execArgv: entry.execArgv,
           env: { ...process.env, [settingName('worker')]: '1' },
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         });
+        c.on('exit', () => {
+          const i = this.idle.indexOf(c);
+          if (i >= 0) this.idle.splice(i, 1);
+        });
+        return c;
+      };
+      const spawn = () => {
+        const child = take();
         alive++;
         let current: number | undefined;
         const next = () => {
           const rank = queue.shift();
           if (rank === undefined) {
             current = undefined;
-            child.send({ type: 'exit' } satisfies ToWorker);
+            release();
             return;
           }
           current = rank;
@@ -145,7 +175,7 @@ export class LocalExecutor implements Executor {
             stateDir: o.stateDir,
           } satisfies ToWorker);
         };
-        child.on('message', (msg: FromWorker) => {
+        const onMessage = (msg: FromWorker) => {
           switch (msg.type) {
             case 'log':
               log(msg.rank, msg.message);
@@ -165,7 +195,7 @@ export class LocalExecutor implements Executor {
               next();
               break;
           }
-        });
+        };
         let finished = false;
         const onGone = (code: number | null, signal: NodeJS.Signals | null, err?: Error) => {
           if (finished) return;
@@ -181,8 +211,23 @@ export class LocalExecutor implements Executor {
           }
           if (alive === 0) resolve();
         };
-        child.on('exit', (code, signal) => onGone(code, signal));
-        child.on('error', (err) => onGone(null, null, err));
+        const onExit = (code: number | null, signal: NodeJS.Signals | null) => onGone(code, signal);
+        const onError = (err: Error) => onGone(null, null, err);
+        /** This step is done with the worker: back to the idle pool for the next step. */
+        const release = () => {
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+          child.off('error', onError);
+          finished = true;
+          alive--;
+          child.unref();
+          (child.channel as { unref?(): void } | undefined)?.unref?.();
+          this.idle.push(child);
+          if (alive === 0) resolve();
+        };
+        child.on('message', onMessage);
+        child.on('exit', onExit);
+        child.on('error', onError);
         next();
       };
       for (let i = 0; i < workers; i++) spawn();

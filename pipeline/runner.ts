@@ -562,17 +562,22 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const t = new RunTotals();
   let inputs: MapInputFile[] = files;
   let docsOutputs: string[] = [];
-  for (const [pi, ph] of phases.entries()) {
-    const isLast = pi === phases.length - 1;
-    if (ph.kind === 'map') {
-      const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
-      inputs = await runMapPhase(ph, pi, pi === 0 ? world0 : inputs.length, inputs, docsDir, reader, c, t);
-      if (isLast) docsOutputs = inputs.map((f) => f.path);
-    } else {
-      const outputs = await runGlobalPhase(ph, inputs, c, t);
-      inputs = outputs.map((p) => ({ path: p }));
-      if (isLast) docsOutputs = publishDocs(outDir, outputs);
+  try {
+    for (const [pi, ph] of phases.entries()) {
+      const isLast = pi === phases.length - 1;
+      if (ph.kind === 'map') {
+        const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
+        inputs = await runMapPhase(ph, pi, pi === 0 ? world0 : inputs.length, inputs, docsDir, reader, c, t);
+        if (isLast) docsOutputs = inputs.map((f) => f.path);
+      } else {
+        const outputs = await runGlobalPhase(ph, inputs, c, t);
+        inputs = outputs.map((p) => ({ path: p }));
+        if (isLast) docsOutputs = publishDocs(outDir, outputs);
+      }
     }
+  } finally {
+    // the worker processes serve every phase of the run, then go
+    if (!o.executor) executor.close?.();
   }
 
   const { read, kept, dropped, rejected, problems } = t;
