@@ -155,3 +155,33 @@ test('one jieba segmentation per document is shared by the word-level filters', 
   const other = wordsOf(PROSE + '。', 'jieba');
   assert.notEqual(other, a); // a changed text (e.g. after a mapper) is segmented again
 });
+
+test('zh-web keeps a Chinese page whose paragraphs are separated by blank lines, and a reference chapter with a table', async () => {
+  const paras = PROSE.split('。')
+    .filter((x) => x)
+    .map((x) => x + '。');
+  const single = paras.join('\n');
+  const blank = paras.join('\n\n');
+  const fw = (t: string) => S.finewebQuality(t, wordsOf(t, 'jieba'));
+  // a blank line between paragraphs is one break, as a single newline is
+  assert.equal(fw(blank).new_line_ratio, fw(single).new_line_ratio);
+  assert.equal(fw(blank).line_punct_ratio, fw(single).line_punct_ratio);
+  // the same for duplicate lines and bullet lines
+  const rep = (t: string) => S.gopherRepetition(t, wordsOf(t, 'jieba'), [], [], '').dup_line_frac;
+  assert.equal(rep(blank + '\n\n \n\n' + paras[0]), rep(single + '\n' + paras[0]));
+  const table =
+    '下表列出了常用的软件包管理命令及其用途，请根据需要选择合适的命令。\n\n' +
+    '| 命令 | 用途 |\n| apt update | 更新软件包索引 |\n| apt install 软件包 | 安装软件包 |\n| apt remove 软件包 | 删除软件包 |\n\n' +
+    '使用这些命令之前，需要具有管理员权限，通常在命令前加上 sudo。执行完毕后，系统会显示处理结果。';
+  // punctuation tokens of the segmenter (，。|) are not words: the page is mostly alphabetic words
+  assert.ok(S.gopherQuality(table, wordsOf(table, 'jieba')).alpha_words_ratio >= 0.9);
+  const steps = await mapSteps('zh-web', operators);
+  for (const [id, text] of [
+    ['blank-line paragraphs', `${blank}\n\n${blank}`],
+    ['table', `${table}\n\n${PROSE}`],
+  ]) {
+    const r = await runMapSteps(steps, [{ id, text, source: 't', meta: {} }]);
+    assert.equal(r.kept.length, 1, `${id}: ${JSON.stringify(r.excluded.map((e) => [e.rule, e.value]))}`);
+    assert.equal(r.kept[0].lang, 'zh');
+  }
+});

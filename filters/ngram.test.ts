@@ -44,12 +44,15 @@ test('gopher_repetition: the candidate sweep (n >= 2) equals the full per-n pass
   assert.ok(gopherRepetition(w.join(''), w, [2], [5], '').dup_5gram > 0);
 });
 
-test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) and text.trim().split(/\\n{2,}/)', () => {
-  const st = gopherRepetition('\na\n\nb\na\n\n\nb\na\n', [], [], [], '');
-  // lines: ['', 'a', 'b', 'a', 'b', 'a', ''] -> 4 duplicates; paragraphs: ['a', 'b\na', 'b\na'] -> 1 duplicate
-  assert.equal(st.dup_line_frac, 4 / 7);
-  assert.equal(st.dup_para_frac, 1 / 3);
-  assert.equal(st.dup_para_char_frac, 3 / 14);
+test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) and text.trim().split(/\\n{2,}/), blank parts left out', () => {
+  const st = gopherRepetition('\na\n\nb\na\n \n\nb\na\n', [], [], [], '');
+  // lines: ['a', 'b', 'a', 'b', 'a'] (the empty and the ' ' line are separators) -> 3 duplicates;
+  // paragraphs: ['a', 'b\na\n ', 'b\na'] -> 0 duplicates ('b\na\n ' != 'b\na')
+  assert.equal(st.dup_line_frac, 3 / 5);
+  const st2 = gopherRepetition('\na\n\nb\na\n\n\nb\na\n', [], [], [], '');
+  assert.equal(st2.dup_line_frac, 3 / 5);
+  assert.equal(st2.dup_para_frac, 1 / 3);
+  assert.equal(st2.dup_para_char_frac, 3 / 14);
 });
 
 test('word statistics share cached word hashes/lengths without mixing documents', () => {
@@ -78,9 +81,9 @@ test('max_line_length scan equals max(cpLength) over splitLines', () => {
 
 test('gopher_quality bullet/ellipsis lines follow trimStart/trimEnd', () => {
   const q = gopherQuality(' \u3000• a\n-b\n  \nc...\u00a0\nd…\ne..\n.. .\n\ufeff-x..', ['a']);
-  // 8 lines: bullets "• a", "-b", "-x.." (BOM trimmed); ellipsis "c...", "d…"
-  assert.equal(q.bullet_lines_ratio, 3 / 8);
-  assert.equal(q.ellipsis_lines_ratio, 2 / 8);
+  // 7 non-empty lines (the "  " line is blank): bullets "• a", "-b", "-x.." (BOM trimmed); ellipsis "c...", "d…"
+  assert.equal(q.bullet_lines_ratio, 3 / 7);
+  assert.equal(q.ellipsis_lines_ratio, 2 / 7);
 });
 
 test('stopword counting equals Set membership (with the lower-cased retry)', () => {

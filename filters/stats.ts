@@ -279,28 +279,38 @@ export function flaggedRatio(
 }
 
 // ---------- Gopher / FineWeb ----------
-/** A word made only of punctuation/symbol characters (datatrove: every char in PUNCTUATION_SET). */
+/** A word made only of punctuation, symbol or space characters (datatrove: every char in PUNCTUATION_SET). */
 function PUNCT_ONLY(w: string): boolean {
   for (let i = 0; i < w.length; i++) {
     const c = w.codePointAt(i)!;
     if (c > 0xffff) i++;
-    if ((charFlags(c) & (C_PUNCT | C_SYMBOL)) === 0) return false;
+    if ((charFlags(c) & (C_PUNCT | C_SYMBOL)) === 0 && !isJsSpace(c)) return false;
   }
   return w.length > 0;
 }
 
-/** Gopher quality statistics (datatrove semantics). */
+/**
+ * Gopher quality statistics (datatrove semantics, two differences). Lines are the non-empty lines: datatrove divides
+ * bullet and ellipsis lines by all of text.splitlines(), so blank lines between paragraphs would halve the ratios;
+ * Gopher means lines of text. alpha_words_ratio is over the non-symbol words (as n_words and mean_word_length are):
+ * datatrove divides by every token, which for whitespace-split English rarely includes bare punctuation, but a word
+ * segmenter (jieba) returns every ，。、（） and table bar as a token of its own, and Chinese reference pages then fall
+ * under 0.735 on punctuation alone.
+ */
 export function gopherQuality(text: string, words: readonly string[]) {
   let nWords = 0,
-    lenSum = 0;
+    lenSum = 0,
+    alphaWords = 0;
   prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
   for (let i = 0; i < words.length; i++)
     if (!PUNCT_ONLY(words[i])) {
       nWords++;
       lenSum += wl[i + 1] - wl[i];
+      if (hasAlpha(words[i])) alphaWords++;
     }
   const lines = splitLines(text);
-  let bullets = 0,
+  let nLines = 0,
+    bullets = 0,
     ellipsis = 0;
   for (const l of lines) {
     // l.trimStart() starts with • or -, l.trimEnd() ends with ... or … (without building the trimmed strings)
@@ -308,6 +318,7 @@ export function gopherQuality(text: string, words: readonly string[]) {
       e = l.length;
     while (b < e && isJsSpace(l.charCodeAt(b))) b++;
     if (b < e) {
+      nLines++;
       const c = l.charCodeAt(b);
       if (c === 0x2022 || c === 45) bullets++;
       while (isJsSpace(l.charCodeAt(e - 1))) e--;
@@ -316,8 +327,6 @@ export function gopherQuality(text: string, words: readonly string[]) {
         ellipsis++;
     }
   }
-  let alphaWords = 0;
-  for (const w of words) if (hasAlpha(w)) alphaWords++;
   const hashes = count(text, '#');
   const ell = count(text, '...') + count(text, '…');
   return {
@@ -325,9 +334,9 @@ export function gopherQuality(text: string, words: readonly string[]) {
     mean_word_length: nWords ? lenSum / nWords : 0,
     hash_ratio: nWords ? hashes / nWords : 0,
     ellipsis_ratio: nWords ? ell / nWords : 0,
-    bullet_lines_ratio: lines.length ? bullets / lines.length : 0,
-    ellipsis_lines_ratio: lines.length ? ellipsis / lines.length : 0,
-    alpha_words_ratio: words.length ? alphaWords / words.length : 0,
+    bullet_lines_ratio: nLines ? bullets / nLines : 0,
+    ellipsis_lines_ratio: nLines ? ellipsis / nLines : 0,
+    alpha_words_ratio: nWords ? alphaWords / nWords : 0,
   };
 }
 /** JS String.prototype.trim() whitespace: WhiteSpace (incl. Zs and BOM) and LineTerminator. */
@@ -479,8 +488,9 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
   return { top, dup };
 }
 /**
- * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/): parts, parts already seen (elems) and their
- * characters, without building the array of parts.
+ * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/) without the whitespace-only parts (a line of spaces
+ * between paragraphs is a separator, not a repeated line): parts, parts already seen (elems) and their characters,
+ * without building the array of parts.
  */
 function dupSplit(t: string, minRun: number): { parts: number; elems: number; chars: number } {
   const seen = new Set<string>();
@@ -507,8 +517,9 @@ function dupSplit(t: string, minRun: number): { parts: number; elems: number; ch
       } else i++;
     }
     const x = t.slice(start, end);
-    parts++;
-    if (seen.has(x)) {
+    if (!hasNonSpace(x)) {
+      // a blank (whitespace-only) line or paragraph is a separator, not a line of text
+    } else if ((parts++, seen.has(x))) {
       elems++;
       chars += cpLength(x);
     } else seen.add(x);
@@ -625,7 +636,12 @@ function endsWithTerminal(line: string): boolean {
   }
   return false;
 }
-/** FineWeb quality statistics (datatrove FineWebQualityFilter semantics). */
+/**
+ * FineWeb quality statistics (datatrove FineWebQualityFilter semantics, on non-empty lines). new_line_ratio counts the
+ * line breaks between non-empty lines (a run of newlines, i.e. a blank line between paragraphs, counts once): datatrove
+ * counts every "\n", which on FineWeb's extractions (one "\n" between paragraphs) is the same thing, but doubles on
+ * text that separates paragraphs with blank lines (man pages, Markdown, most other extractors).
+ */
 export function finewebQuality(text: string, words: readonly string[], shortLineLength = 30) {
   const all = text.split('\n');
   let n = 0,
@@ -643,12 +659,13 @@ export function finewebQuality(text: string, words: readonly string[], shortLine
   }
   if (n === 0) return { line_punct_ratio: 0, short_line_ratio: 1, char_dup_ratio: 0, new_line_ratio: 0 };
   const nl = all.length - 1;
+  const breaks = n - 1;
   const nonNl = textCpLength(text) - nl;
   return {
     line_punct_ratio: punct / n,
     short_line_ratio: short / n,
     char_dup_ratio: nonNl ? dupChars / nonNl : 0,
-    new_line_ratio: words.length ? nl / words.length : 0,
+    new_line_ratio: words.length ? breaks / words.length : 0,
   };
 }
 function hasNonSpace(l: string): boolean {
