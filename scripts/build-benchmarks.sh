@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 {
   cat bench/results/SUMMARY.md
-  for area in foundation prep filters dedup tokenizer-encode tokenizer train finetune gpu decode multi-gpu collect eval startup; do
+  for area in foundation prep filters prep-eval dedup tokenizer-encode tokenizer train finetune gpu decode multi-gpu collect eval startup; do
     f=bench/results/$area.md
     [ -f "$f" ] || continue
     echo
