@@ -31,7 +31,7 @@ const { values } = parseArgs({
     'per-lang': { type: 'string', default: '700' },
     out: { type: 'string', default: '/tmp/steel-dedup-eval' },
     workers: { type: 'string', default: '2' },
-    /** comma-separated subset of: default,plain,simhash,simspace,exact */
+    /** comma-separated subset of: default,word,plain,simhash,simspace,exact */
     only: { type: 'string', default: 'default,plain,simhash,simspace,exact' },
     /** extra minhash params as JSON, e.g. '{"lsh_threshold":0.65}' */
     minhash: { type: 'string', default: '{}' },
@@ -414,6 +414,11 @@ if (ONLY.has('default'))
     'minhash',
     { threshold: 0.8, ...MH },
   );
+if (ONLY.has('word'))
+  await evaluate('minhash t=0.8, word 5-grams (shingles=word; the former default for non-CJK text)', 'minhash', {
+    threshold: 0.8,
+    shingles: 'word',
+  });
 if (ONLY.has('plain'))
   await evaluate('minhash t=0.8 plain LSH (character 5-grams, bands×rows fitted to 0.8, no verification)', 'minhash', {
     threshold: 0.8,
@@ -452,7 +457,7 @@ const md = [
   `|---|${BINS.map(() => '---:|').join('')}`,
   `| pairs in bin | ${binCount.join(' | ')} |`,
   ...rows
-    .filter((r) => r.name.startsWith('minhash'))
+    .filter((r) => r.name.startsWith('minhash') && !r.name.includes('word'))
     .map(
       (r) =>
         `| ${r.name.includes('plain') ? 'minhash t=0.8 plain LSH' : 'minhash t=0.8 defaults'} | ${r.curve.map((c) => `${c.cand.toFixed(3)} / ${c.final.toFixed(3)}`).join(' | ')} |`,

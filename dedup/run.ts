@@ -39,6 +39,8 @@ export interface DedupResult {
   duplicatesFile: string;
   indexDir?: string;
   seconds: Record<string, number>;
+  /** CPU-seconds of this process per stage (all of it when tasks run in-process). */
+  cpuSeconds: Record<string, number>;
 }
 
 /** Fill in partitions / groups from the input size when left at 0. */
@@ -74,15 +76,22 @@ export interface IndexManifest {
 
 type Log = (m: string) => void;
 
-/** CPU and wall seconds per stage of this process (the executor's workers report their own). */
+/**
+ * Wall seconds per stage, and the CPU-seconds of this process per stage (with in-process tasks, the stage's whole CPU
+ * time; with worker processes, the coordinator's share only).
+ */
 class StageClock {
   readonly seconds: Record<string, number> = {};
+  readonly cpuSeconds: Record<string, number> = {};
   async time<T>(name: string, f: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     try {
       return await f();
     } finally {
+      const c = process.cpuUsage(c0);
       this.seconds[name] = (this.seconds[name] ?? 0) + (performance.now() - t0) / 1000;
+      this.cpuSeconds[name] = (this.cpuSeconds[name] ?? 0) + (c.user + c.system) / 1e6;
     }
   }
 }
@@ -131,6 +140,7 @@ export async function runDedup(
     outputFiles: Array.from({ length: cfg.groups }, (_, g) => docsPartPath(cfg, g)),
     indexDir,
     seconds: clock.seconds,
+    cpuSeconds: clock.cpuSeconds,
   };
   writeFileAtomic(
     join(cfg.outDir, 'dedup-stats.json'),

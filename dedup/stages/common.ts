@@ -177,7 +177,7 @@ export function mergeRuns(
     let group = new Uint32Array(width * 64);
     let gn = 0;
     let total = 0;
-    let prev = new Uint32Array(width);
+    const prev = new Uint32Array(width);
     const flush = () => {
       if (gn > 0) onGroup(group, gn);
       gn = 0;
@@ -233,7 +233,8 @@ export class PartitionedWriter {
     withString = false,
     private readonly partOf: (rec: ArrayLike<number>) => number = (r) => r[0]! % parts,
   ) {
-    const chunk = Math.max(4096, Math.floor((1 << 21) / parts));
+    // at most 64K words (256 KB) buffered per output: a writer per band and partition is made and zero-filled each time
+    const chunk = Math.max(4096, Math.min(1 << 16, Math.floor((1 << 21) / parts)));
     this.ws = Array.from(
       { length: parts },
       (_, q) => new RecordWriter(join(dir, `to-${pad(q)}.bin`), width, withString, chunk),
