@@ -169,6 +169,8 @@ test('zh-web keeps a Chinese page whose paragraphs are separated by blank lines,
   // the same for duplicate lines and bullet lines
   const rep = (t: string) => S.gopherRepetition(t, wordsOf(t, 'jieba'), [], [], '').dup_line_frac;
   assert.equal(rep(blank + '\n\n \n\n' + paras[0]), rep(single + '\n' + paras[0]));
+  // table bars and rules on lines of their own are markup, not duplicate lines of text
+  assert.equal(rep(paras.join('\n|\n') + '\n-----\n' + paras[0] + '\n-----'), rep(single + '\n' + paras[0]));
   const table =
     '下表列出了常用的软件包管理命令及其用途，请根据需要选择合适的命令。\n\n' +
     '| 命令 | 用途 |\n| apt update | 更新软件包索引 |\n| apt install 软件包 | 安装软件包 |\n| apt remove 软件包 | 删除软件包 |\n\n' +

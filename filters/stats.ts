@@ -488,9 +488,9 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
   return { top, dup };
 }
 /**
- * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/) without the whitespace-only parts (a line of spaces
- * between paragraphs is a separator, not a repeated line): parts, parts already seen (elems) and their characters,
- * without building the array of parts.
+ * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/) without the parts that have no letter or digit (a line
+ * of spaces between paragraphs, a table bar "|" or a rule "-----" is a separator, not a repeated line of text): parts,
+ * parts already seen (elems) and their characters, without building the array of parts.
  */
 function dupSplit(t: string, minRun: number): { parts: number; elems: number; chars: number } {
   const seen = new Set<string>();
@@ -517,8 +517,8 @@ function dupSplit(t: string, minRun: number): { parts: number; elems: number; ch
       } else i++;
     }
     const x = t.slice(start, end);
-    if (!hasNonSpace(x)) {
-      // a blank (whitespace-only) line or paragraph is a separator, not a line of text
+    if (!hasAlnum(x)) {
+      // a blank line, or one of only symbols ("|", "-----": table and rule markup), is a separator, not a line of text
     } else if ((parts++, seen.has(x))) {
       elems++;
       chars += cpLength(x);
