@@ -261,6 +261,20 @@ function report(before: BenchResult, after: BenchResult): string {
     `| **the 21 map steps (LID and jieba included)** | ${mb(after.textBytes).toFixed(2)} MB | | ${mapCpu.toFixed(2)} | **${(mb(after.textBytes) / mapCpu).toFixed(2)}** |`,
   );
   L.push('');
+  const cpuOf = (name: string) => a1.stages.find((x) => x.name === name)?.cpu_seconds ?? 0;
+  const a2 = run(after, 'prep-2-workers');
+  const b2 = run(before, 'prep-2-workers');
+  L.push(
+    `Where the time goes (after, 1 worker): language ID ${cpuOf('lang_id').toFixed(2)} CPU-s (it reads three ` +
+      `300-character windows per document since the prep-quality change), jieba segmentation inside flagged_words ` +
+      `${cpuOf('flagged_words').toFixed(2)} (the first word-level step; the later ones reuse its words), MinHash ` +
+      `${cpuOf('minhash_dedup').toFixed(2)}, tokenization ${cpuOf('tokenize').toFixed(2)}, read + write ` +
+      `${(cpuOf('read') + cpuOf('write')).toFixed(2)}. With 2 workers the command used ${b2.cpu.toFixed(1)} CPU-s ` +
+      `before (a worker process started for every step: the map phase, a dozen MinHash steps, tokenization) and ` +
+      `${a2.cpu.toFixed(1)} after (workers serve every step of the run). The wall-clock speed-up of 2 workers cannot ` +
+      `be measured on this machine while other jobs hold its 2 cores (load average above 6 during both runs).`,
+  );
+  L.push('');
   L.push(
     'Peer, measured by an earlier session on this kind of machine with one worker (issue 21; not rerun here: datatrove ' +
       'is not installable on this VM): datatrove 0.10 MinHash 0.62 MB/CPU-s end to end (signatures 0.71) with English ' +
