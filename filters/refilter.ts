@@ -361,6 +361,7 @@ export async function refilterRun(o: RefilterOptions): Promise<RefilterResult> {
     }
     if (r.outputFiles.length) inputFiles = r.outputFiles;
   }
+  executor.close();
   // the final documents go to OUT/docs/ like a run's
   const { renameSync, copyFileSync } = await import('node:fs');
   mkdirSync(docsDir, { recursive: true });

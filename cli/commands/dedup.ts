@@ -147,6 +147,7 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = buildConfig(method, params, { inputs, workDir: join(values.out, 'work'), outDir: values.out, reader });
   const executor = new LocalExecutor();
   const r = await runDedup(cfg, executor, { workers, log: (m) => console.error(m) });
+  executor.close();
   console.log(
     JSON.stringify(
       {

@@ -70,8 +70,9 @@ async function encodeCmd(argv: string[]): Promise<number> {
   const { charsPerToken } = await import('../../tokenizer/shards.ts');
   const out = resolve(values.out);
   const workers = posInt('workers', values.workers, availableParallelism());
+  const executor = new LocalExecutor({ progress: { quiet: values.quiet, unit: 'bytes' } });
   const res = await tokenizeToShards(files, out, {
-    executor: new LocalExecutor({ progress: { quiet: values.quiet, unit: 'bytes' } }),
+    executor,
     workers,
     workDir: join(out, '.work'),
     tokenizer: values.tokenizer,
@@ -80,6 +81,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
     seed: values.seed !== undefined ? Number(values.seed) : undefined,
     log: values.quiet ? () => {} : undefined,
   });
+  executor.close();
   try {
     rmdirSync(join(out, '.work'));
   } catch {
@@ -122,9 +124,10 @@ async function trainCmd(argv: string[]): Promise<number> {
   const { trainTokenizer } = await import('../../tokenizer/train.ts');
   const workers = posInt('workers', values.workers, availableParallelism());
   const { LocalExecutor } = await import('../../pipeline/executor.ts');
+  const executor = new LocalExecutor({ progress: { quiet: values.json } });
   const rep = await trainTokenizer({
     workers,
-    executor: new LocalExecutor({ progress: { quiet: values.json } }),
+    executor,
     inputs,
     vocabSize: posInt('vocab-size', values['vocab-size'], 0),
     out: values.out,
@@ -135,6 +138,7 @@ async function trainCmd(argv: string[]): Promise<number> {
     maxChars: values['max-chars'] ? posInt('max-chars', values['max-chars'], 0) : undefined,
     compareWith: values.compare === 'none' ? null : values.compare,
   });
+  executor.close();
   if (values.json) {
     console.log(JSON.stringify(rep, null, 2));
   } else {
