@@ -43,10 +43,13 @@ export class LocalExecutor implements Executor {
   readonly usage: TaskUsage[] = [];
   /**
    * Worker processes a finished step left idle: the next step reuses them, so a run pays a worker's start-up (module
-   * loading) once, not once per step (MinHash dedup alone runs a dozen steps). Idle workers do not keep this process
-   * alive (unref'd), and exit when it does (their IPC channel closes).
+   * loading) once, not once per step (MinHash dedup alone runs a dozen steps), while this process's environment is the
+   * one they were started with. Idle workers do not keep this process alive (unref'd), and exit when it does (their
+   * IPC channel closes).
    */
   private readonly idle: ChildProcess[] = [];
+  /** The environment each worker process was started with (JSON). */
+  private readonly envOf = new WeakMap<ChildProcess, string>();
   constructor(private readonly opts: LocalExecutorOptions = {}) {}
 
   /** Let the idle worker processes exit now (waited for: held again, so this process reaps them and counts their CPU). */
@@ -135,18 +138,26 @@ export class LocalExecutor implements Executor {
     return new Promise<void>((resolve) => {
       let alive = 0;
       /** An idle worker of an earlier step, or a new one. */
+      const env = { ...process.env, [settingName('worker')]: '1' };
+      const envKey = JSON.stringify(env);
       const take = (): ChildProcess => {
         for (let c = this.idle.pop(); c; c = this.idle.pop()) {
           if (!c.connected || c.exitCode !== null || c.signalCode !== null) continue;
           c.ref();
           (c.channel as { ref?(): void } | undefined)?.ref?.();
+          // a worker started with another environment (settings, test hooks) is not reused
+          if (this.envOf.get(c) !== envKey) {
+            c.send({ type: 'exit' } satisfies ToWorker);
+            continue;
+          }
           return c;
         }
         const c = fork(entry.file, [], {
           execArgv: entry.execArgv,
-          env: { ...process.env, [settingName('worker')]: '1' },
+          env,
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         });
+        this.envOf.set(c, envKey);
         c.on('exit', () => {
           const i = this.idle.indexOf(c);
           if (i >= 0) this.idle.splice(i, 1);
