@@ -260,7 +260,8 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
     log: noLog,
   });
   const out = join(dir, 'out');
-  const ex = new LocalExecutor({ inProcess: 'never', ...quiet, worker: HOOKED_WORKER }); // injects the hooks
+  // a fresh executor per run: its worker processes keep the hooks they started with, and serve every step of a run
+  const executor = () => new LocalExecutor({ inProcess: 'never', ...quiet, worker: HOOKED_WORKER }); // injects the hooks
   const crashes = [
     'signatures',
     'buckets',
@@ -275,6 +276,7 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
   ];
   for (const c of crashes) {
     Object.assign(process.env, testHooksEnv({ dedupCrash: c })); // for the worker processes
+    const ex = executor();
     try {
       await assert.rejects(
         runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog }),
@@ -283,9 +285,15 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
       );
     } finally {
       delete process.env[TEST_HOOKS_ENV];
+      ex.close();
     }
   }
-  await runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog });
+  const ex = executor();
+  try {
+    await runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog });
+  } finally {
+    ex.close();
+  }
   const byId = (a: { id: string }[]) => a.sort((x, y) => (x.id < y.id ? -1 : 1));
   assert.deepEqual(byId(readDocsDir(out)), byId(readDocsDir(ref)));
   assert.deepEqual([...dupMap(out)].sort(), [...dupMap(ref)].sort());
@@ -402,4 +410,31 @@ test('simhash defaults never merge unrelated short Chinese pages (real fortunes)
     const J = jaccardSorted(grams(texts[Number(id.slice(1))]!), grams(texts[Number(of.slice(1))]!));
     assert.ok(J >= 0.5, `${id} removed as a duplicate of ${of} at character 5-gram Jaccard ${J.toFixed(2)}`);
   }
+});
+
+test('verification re-reads only the candidate lines of a JSONL file: BOM, blank lines and CRLF keep their numbering', async () => {
+  const dir = tmpDir('dd-lines-');
+  const rnd = seededRandom(5);
+  const a = randomEn(rnd, 200);
+  const lines = [
+    JSON.stringify({ id: 'x0', text: randomEn(rnd, 200) }),
+    '',
+    JSON.stringify({ id: 'a', text: a }),
+    JSON.stringify({ id: 'x1', text: randomEn(rnd, 200) }),
+    '',
+    '',
+    JSON.stringify({ id: 'b', text: a.replace(/e/, 'E').slice(0, -3) }),
+  ];
+  const p = join(dir, 'in.jsonl');
+  writeFileSync(p, '\ufeff' + lines.join('\r\n') + '\r\n');
+  const r = await runDedup(
+    cfgFor('minhash', [p], join(dir, 'out')),
+    new LocalExecutor({ inProcess: 'always', ...quiet }),
+    {
+      workers: 1,
+      log: noLog,
+    },
+  );
+  assert.deepEqual([...dupMap(join(dir, 'out'))], [['b', 'a']]);
+  assert.equal(r.read, 4);
 });

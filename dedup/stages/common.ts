@@ -28,6 +28,9 @@ export function bandRuns(cfg: DedupConfig, num: Numbering, band: number): string
 
 export const infoPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'info', `f${pad(file)}.bin`);
 
+/** Line (record) number of each document of an input file, for re-reading only some of them (stage verify). */
+export const linesPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'lines', `f${pad(file)}.bin`);
+
 export const fileDonePath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'done', `f${pad(file)}.json`);
 
 let xx: Promise<import('xxhash-wasm').XXHashAPI> | undefined;

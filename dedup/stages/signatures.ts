@@ -25,6 +25,7 @@ import {
   U32List,
   crashPoint,
   minhashShingles,
+  linesPath,
 } from './common.ts';
 
 export interface SigArgs {
@@ -94,6 +95,9 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     buffered = 0;
   };
   const info = new RecordWriter(infoPath(cfg, fi), 2, true);
+  // MinHash verification re-reads candidate documents by their line
+  const lines = cfg.method === 'minhash' && cfg.minhash.verify ? new RecordWriter(linesPath(cfg, fi), 1) : undefined;
+  const lineRec = new Uint32Array(1);
   const rejects: DocReject[] = [];
   let docs = 0;
   let bytes = 0;
@@ -113,8 +117,12 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     l.push(doc);
   };
   try {
-    for await (const { doc } of readDocuments(path, { ...cfg.reader, onReject: (r) => rejects.push(r) })) {
+    for await (const { doc, line } of readDocuments(path, { ...cfg.reader, onReject: (r) => rejects.push(r) })) {
       const d = docs++;
+      if (lines) {
+        lineRec[0] = line;
+        lines.write(lineRec);
+      }
       bytes += Buffer.byteLength(doc.text, 'utf8');
       const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
       info.write([doc.text.length, floatBits(Number.isFinite(q) ? q : -Infinity)], 0, doc.id);
@@ -146,8 +154,10 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
     }
     if (buffered > 0 || runs === 0) spill();
     info.close();
+    lines?.close();
   } catch (e) {
     info.abort();
+    lines?.abort();
     throw e;
   }
   if (rejects.length) {

@@ -14,7 +14,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
-import { readDocuments } from '../../pipeline/readers/index.ts';
+import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/readers/index.ts';
+import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
+import type { Document } from '../../pipeline/document.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
 import { jaccardSorted } from '../text.ts';
 import {
@@ -23,6 +25,7 @@ import {
   fileOf,
   groupOfFile,
   inputFilesFor,
+  linesPath,
   minhashShingles,
   PartitionedWriter,
   type Numbering,
@@ -86,12 +89,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       let any = false;
       for (let n = num.offsets[fi]!; n < num.offsets[fi + 1]! && !any; n++) any = needed.has(n);
       if (!any) continue;
-      let d = 0;
-      for await (const { doc } of readDocuments(cfg.inputs[fi]!, { ...cfg.reader, onReject: () => {} })) {
-        const node = num.offsets[fi]! + d++;
-        if (node >= num.offsets[fi + 1]!)
-          throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
-        if (!needed.has(node)) continue;
+      for await (const { node, doc } of neededDocuments(cfg, num, fi, needed)) {
         const set = sortedUnique(minhashShingles(cfg, doc.text, doc.lang));
         data.writeMany(set, set.length);
         rec[0] = node;
@@ -114,6 +112,62 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   }
   ctx.progress(1, 1);
   return { docs, words: start, chars: bytes };
+}
+
+/**
+ * The documents of input file `fi` whose nodes are in `needed`. JSONL: only the lines signatures recorded for them
+ * are decoded and parsed (the rest is skipped as bytes); other formats: every document is read.
+ */
+async function* neededDocuments(
+  cfg: DedupConfig,
+  num: Numbering,
+  fi: number,
+  needed: Set<number>,
+): AsyncGenerator<{ node: number; doc: Document }> {
+  const path = cfg.inputs[fi]!;
+  const first = num.offsets[fi]!;
+  const end = num.offsets[fi + 1]!;
+  if (detectFormat(path) === 'jsonl' && !/\.json$/i.test(stripCompression(path))) {
+    const lines = readAllRecords(linesPath(cfg, fi)).words;
+    if (lines.length !== end - first) throw new CorruptIntermediateError(linesPath(cfg, fi), 'document count differs');
+    const want = new Map<number, number>();
+    for (let d = 0; d < lines.length; d++) if (needed.has(first + d)) want.set(lines[d]!, first + d);
+    const dec = new TextDecoder('utf-8', { fatal: true });
+    let lineNo = 0;
+    let carry: Uint8Array = new Uint8Array(0);
+    for await (const chunk of openBytes(path)) {
+      let buf: Uint8Array = chunk;
+      if (carry.length) {
+        buf = new Uint8Array(carry.length + chunk.length);
+        buf.set(carry);
+        buf.set(chunk, carry.length);
+      }
+      let start = 0;
+      for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+        lineNo++;
+        const node = want.get(lineNo);
+        if (node !== undefined)
+          yield { node, doc: lineDocument(cfg, path, lineNo, dec.decode(buf.subarray(start, nl))) };
+        start = nl + 1;
+      }
+      carry = buf.slice(start);
+    }
+    if (carry.length && want.has(lineNo + 1)) {
+      yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, dec.decode(carry)) };
+    }
+    return;
+  }
+  let d = 0;
+  for await (const { doc } of readDocuments(path, { ...cfg.reader, onReject: () => {} })) {
+    const node = first + d++;
+    if (node >= end) throw new Error(`${path}: more documents than when signatures were computed (input changed?)`);
+    if (needed.has(node)) yield { node, doc };
+  }
+}
+
+function lineDocument(cfg: DedupConfig, file: string, line: number, text: string): Document {
+  const t = line === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return recordToDocument(JSON.parse(t) as Record<string, unknown>, { file, line }, cfg.reader);
 }
 
 /** Step b: exact Jaccard of the group's pairs. */
