@@ -187,3 +187,36 @@ test('zh-web keeps a Chinese page whose paragraphs are separated by blank lines,
     assert.equal(r.kept[0].lang, 'zh');
   }
 });
+
+test('zh-web: a short section that names its file several times is kept; repetitive spam, short or long, is dropped', async () => {
+  // modelled on maint-guide's "symbols" section: the topic term is a large share of a short text
+  const section =
+    '如果软件包提供了共享库，可以在 debian 目录中放置一个 package.symbols 文件。' +
+    'package.symbols 文件记录库导出的每个符号以及首次出现该符号的上游版本。' +
+    '构建时 dpkg-gensymbols 会比较新的符号列表和 package.symbols 文件，并报告新增或丢失的符号。' +
+    '维护者应当检查这些差异，然后更新 package.symbols 文件，这样依赖关系才会正确。';
+  const n = wordsOf(section, 'jieba').length;
+  assert.ok(n >= 50 && n < 150, `${n} words`);
+  const rep = { rule: 'r', words: 'jieba', top_n_grams: { '2': 0.256, '3': 0.201, '4': 0.171 } };
+  // FineWeb-2's top n-gram thresholds alone drop it; below 150 words zh-web does not apply them
+  assert.equal(filterKeeps('gopher_repetition', rep, section), false);
+  assert.equal(filterKeeps('gopher_repetition', { ...rep, top_n_grams_min_words: 150 }, section), true);
+  const steps = await mapSteps('zh-web', operators);
+  const kept = await runMapSteps(steps, [{ id: 'symbols', text: section, source: 't', meta: {} }]);
+  assert.equal(kept.kept.length, 1, JSON.stringify(kept.excluded.map((e) => [e.rule, e.value])));
+  // spam: the duplicated 5-10-gram rules still apply at any length
+  // (each line differs, so remove_repeat_sentences leaves them)
+  const ads = (k: number) =>
+    Array.from({ length: k }, (_, i) => `免费下载最新电影第${i + 1}集高清在线观看，点击这里立即注册领取会员`).join(
+      '\n',
+    );
+  for (const [id, text] of [
+    ['short spam', ads(8)],
+    ['long spam', ads(60) + '\n' + PROSE],
+  ]) {
+    const r = await runMapSteps(steps, [{ id, text, source: 't', meta: {} }]);
+    assert.equal(r.kept.length, 0, `${id} kept`);
+    // the short one by a duplicated n-gram rule (the long one falls earlier, to char_repetition)
+    if (id === 'short spam') assert.match(r.excluded[0].rule, /^fw2_zh_rep\.dup_/, r.excluded[0].rule);
+  }
+});

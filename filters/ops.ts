@@ -485,15 +485,24 @@ export const filterSpecs: FilterSpec[] = [
         .record(z.string(), z.number())
         .default({ 5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1 })
         .describe('n -> max character fraction of duplicated n-grams'),
+      top_n_grams_min_words: z
+        .number()
+        .int()
+        .nullable()
+        .default(null)
+        .describe(
+          'the top n-gram rules apply only to documents of at least this many words (null: to all); below it a few mentions of the topic term set the share',
+        ),
       langs: langs(),
     }),
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const w = wordsOf(d.text, mode);
+      const short = p.top_n_grams_min_words !== null && w.length < p.top_n_grams_min_words;
       const st = S.gopherRepetition(
         d.text,
         w,
-        Object.keys(p.top_n_grams).map(Number),
+        short ? [] : Object.keys(p.top_n_grams).map(Number),
         Object.keys(p.dup_n_grams).map(Number),
         mode === 'jieba' ? '' : ' ',
       );
