@@ -2,6 +2,7 @@
  * Text normalisation and shingle hashing shared by the dedup methods. Everything here is allocation-light:
  * shingle hashes go into a reusable Uint32Array, hashing is inline 32-bit integer arithmetic (Math.imul).
  */
+import { isJsSpace } from '../pipeline/document.ts';
 
 export interface NormaliseOptions {
   /** Lowercase the text. */
@@ -73,22 +74,6 @@ function ensure(n: number): Uint32Array {
 
 const SEED = 0x9747b28c;
 
-/** Whitespace as /\s/ sees it (the code units String.prototype.trim and /\s+/ treat as space). */
-function isSpace(c: number): boolean {
-  return c <= 32
-    ? c === 32 || (c >= 9 && c <= 13)
-    : c >= 0x80 &&
-        (c === 0xa0 ||
-          c === 0x1680 ||
-          (c >= 0x2000 && c <= 0x200a) ||
-          c === 0x2028 ||
-          c === 0x2029 ||
-          c === 0x202f ||
-          c === 0x205f ||
-          c === 0x3000 ||
-          c === 0xfeff);
-}
-
 /** Odd multiplier of the rolling polynomial hash over code units. */
 const POLY = 0x01000193;
 let ring = new Int32Array(16);
@@ -116,7 +101,7 @@ export function charShingles(text: string, n: number, lowercase = true, shortWho
   let pos = 0; // ring position of the oldest unit
   for (let i = 0; i < L0; i++) {
     const c = t.charCodeAt(i);
-    if (isSpace(c)) {
+    if (isJsSpace(c)) {
       if (len > 0) pendingSpace = true;
       continue;
     }

@@ -2,6 +2,7 @@
  * Pure statistics over a text. Each returns a number; filters compare it with typed thresholds (filters/ops.ts).
  * Lengths are in Unicode code points (Python len()), never UTF-16 units.
  */
+import { isJsSpace } from '../pipeline/document.ts';
 import {
   codePoints,
   cpLength,
@@ -338,21 +339,6 @@ export function gopherQuality(text: string, words: readonly string[]) {
     ellipsis_lines_ratio: nLines ? ellipsis / nLines : 0,
     alpha_words_ratio: nWords ? alphaWords / nWords : 0,
   };
-}
-/** JS String.prototype.trim() whitespace: WhiteSpace (incl. Zs and BOM) and LineTerminator. */
-function isJsSpace(c: number): boolean {
-  if (c < 0x80) return c === 32 || (c >= 9 && c <= 13);
-  return (
-    c === 0xa0 ||
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000 ||
-    c === 0xfeff
-  );
 }
 function count(text: string, sub: string): number {
   let k = 0,

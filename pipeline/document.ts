@@ -15,6 +15,22 @@ export interface Document {
  * The length of a text in characters: Unicode code points (Python's len()), so a CJK Extension B character or an
  * emoji is one character, not two UTF-16 units. Every character count of steel (filters, chars/token, inspect) uses it.
  */
+/** Whitespace as String.prototype.trim and /\s/ see it (WhiteSpace incl. Zs and BOM, and LineTerminator), by code unit. */
+export function isJsSpace(c: number): boolean {
+  if (c < 0x80) return c === 32 || (c >= 9 && c <= 13);
+  return (
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
 export function textLength(s: string): number {
   let n = s.length;
   for (let i = 0; i < s.length; i++) {
