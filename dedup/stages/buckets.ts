@@ -61,15 +61,9 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     const dir = join(cfg.workDir, 'edges', `from-${pad(b)}`);
     rmSync(dir, { recursive: true, force: true });
     const pw = new PartitionedWriter(dir, cfg.partitions, 2);
-    const e = new Uint32Array(2);
     const edge = (u: number, v: number) => {
       if (u === v) return;
-      e[0] = u;
-      e[1] = v;
-      pw.write(e);
-      e[0] = v;
-      e[1] = u;
-      pw.write(e);
+      pw.writeEdge(u, v);
       out.edges++;
     };
     const numPerm = cfg.minhash.bands * cfg.minhash.rows;
@@ -83,12 +77,7 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     const firstIndexNode = num.offsets[num.offsets.length - 1]!;
     const cand = (u: number, v: number) => {
       if (u === v) return;
-      e[0] = u;
-      e[1] = v;
-      cw!.write(e);
-      e[0] = v;
-      e[1] = u;
-      cw!.write(e);
+      cw!.writeEdge(u, v);
       out.candidates++;
     };
     /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */

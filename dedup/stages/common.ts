@@ -247,6 +247,17 @@ export class PartitionedWriter {
     this.ws[this.partOf(rec)]!.write(rec, 0, str);
     this.count++;
   }
+  private readonly edge = new Uint32Array(2);
+  /** An undirected edge as its two directed records (u, v) and (v, u), each to its own partition. */
+  writeEdge(u: number, v: number): void {
+    const e = this.edge;
+    e[0] = u;
+    e[1] = v;
+    this.write(e);
+    e[0] = v;
+    e[1] = u;
+    this.write(e);
+  }
   close(): void {
     for (const w of this.ws) w.close();
   }

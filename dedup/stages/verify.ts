@@ -204,7 +204,6 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
     if (check(set) !== ck) throw new CorruptIntermediateError(f.path, `shingle set of node ${node} fails its check`);
     return [into, set];
   };
-  const e = new Uint32Array(2);
   const st = { pairs: 0, verified: 0 };
   try {
     let curU = -1;
@@ -222,12 +221,7 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       [bufV, setV] = load(v, bufV);
       if (jaccardSorted(setU, setV) >= cfg.minhash.threshold) {
         st.verified++;
-        e[0] = u;
-        e[1] = v;
-        pw.write(e);
-        e[0] = v;
-        e[1] = u;
-        pw.write(e);
+        pw.writeEdge(u, v);
       }
       if ((i & 4095) === 0) ctx.progress(i, pairs.length);
     }
