@@ -220,3 +220,18 @@ test('zh-web: a short section that names its file several times is kept; repetit
     if (id === 'short spam') assert.match(r.excluded[0].rule, /^fw2_zh_rep\.dup_/, r.excluded[0].rule);
   }
 });
+
+test('clean_html strip_tags: a table row of two or more cells is one line, even when its cells hold paragraphs', () => {
+  // LibreOffice help: every cell wraps a <p>, each on source lines of its own
+  const html =
+    '<p>常量如下。</p>\n<table border="1">\n <tr>\n  <th class="tableheadcell">\n     <p>常量</p>\n  </th>\n' +
+    '  <th class="tableheadcell">\n     <p>值</p>\n  </th>\n </tr>\n <tr><td><p>SCRIPTISEMBEDDED</p></td>' +
+    '<td><p>在文档中</p><p>仅 Basic</p></td></tr>\n</table>\n<p>后文。</p>';
+  const out = M.stripTags(html);
+  assert.ok(out.includes('\n| 常量 | 值 |\n| SCRIPTISEMBEDDED | 在文档中 仅 Basic |\n'), JSON.stringify(out));
+  // cells on one source line no longer run together; a one-cell row (a layout box) keeps its lines
+  assert.equal(M.stripTags('<TR><TD>a<TD>b</TR>'), '\n| a | b |\n');
+  assert.equal(M.stripTags('<table><tr><td><p>注意</p>\n<p>第二段</p></td></tr></table>'), '注意\n第二段');
+  // text outside tags is never lost, a stray "<" stays
+  assert.equal(M.stripTags('a < b <tr><td>x</td><td>y &amp; z</td></tr> c'), 'a < b \n| x | y & z |\n c');
+});

@@ -170,17 +170,42 @@ export function decodeEntities(s: string): string {
     return ENTITIES[e] ?? ENTITIES[e.toLowerCase()] ?? m;
   });
 }
+const TAG = /<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g;
+const TABLE_ROW = /<tr\b[^<>]*>([\s\S]*?)<\/tr\s*>/gi;
+const CELL_OPEN = /<t[dh]\b[^<>]*>/gi;
+// a Unicode noncharacter marks the ends of converted rows (a text that holds one keeps its tables as they are)
+const ROW_MARK = '\ufdd0';
+const ROW_GAP = /\ufdd0\s*\ufdd0/g;
+/** A `<tr>` of two or more cells as one line `| a | b |` (tags and line breaks inside a cell become spaces); undefined
+ * for a one-cell row, a layout box whose paragraphs stay lines. */
+function tableRowLine(row: string): string | undefined {
+  const parts = row.split(CELL_OPEN);
+  if (parts.length < 3) return undefined;
+  const flat = (t: string) => t.replace(TAG, ' ').replace(/\s+/g, ' ').trim();
+  const lead = flat(parts[0]);
+  return `${lead ? lead + ' ' : ''}| ${parts.slice(1).map(flat).join(' | ')} |`;
+}
 /**
  * Tag stripping with regular expressions (zh-web's clean_html mode, for text that may hold a stray "<"): `<li>`/`<ol>`
- * become "\n*", then comments, `<script>`/`<style>` elements and tags closed by ">" go, and entities are decoded. Text
- * outside tags is never lost.
+ * become "\n*", then comments and `<script>`/`<style>` elements go, each table row of two or more cells becomes one
+ * line `| a | b |` (the source's line breaks and `<p>`s inside cells would otherwise put every cell on a line of its
+ * own, and cells on one source line would run together), the other tags closed by ">" go, and entities are decoded.
+ * Text outside tags is never lost.
  */
 export function stripTags(text: string): string {
   let s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
   if (s.indexOf('<') < 0 && s.indexOf('&') < 0) return s;
   s = s.replace(/<!--[\s\S]*?-->/g, '');
   s = s.replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '');
-  s = s.replace(/<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g, '');
+  if (/<tr\b/i.test(s) && s.indexOf(ROW_MARK) < 0) {
+    // rows become marked lines; the whitespace between two rows (source indentation, blank lines) collapses to one "\n"
+    s = s.replace(TABLE_ROW, (m, row: string) => {
+      const line = tableRowLine(row);
+      return line === undefined ? m : ROW_MARK + line + ROW_MARK;
+    });
+    s = s.replace(ROW_GAP, '\n').replaceAll(ROW_MARK, '\n');
+  }
+  s = s.replace(TAG, '');
   return decodeEntities(s);
 }
 

@@ -146,7 +146,12 @@ function inlineToText(html: string): string {
   s = s.replace(/<a\b[^>]*class="ulink"[^>]*href="([^"]*)"[^>]*>/g, '\u0001a href="$1"\u0002');
   s = s.replace(/<a\b[^>]*href="([^"]*)"[^>]*class="ulink"[^>]*>/g, '\u0001a href="$1"\u0002');
   s = s.replace(/<code\b[^>]*>/g, '\u0001code\u0002').replace(/<\/code>/g, '\u0001/code\u0002');
-  // Block structure.
+  // Block structure. A table row of two or more cells is one line: paragraphs, line breaks and lists inside its cells
+  // (LibreOffice help wraps every cell in a <p>) become spaces, so a row is never split into one cell per line. A
+  // one-cell row is a layout box (DocBook notes and tips) and keeps its paragraphs.
+  s = s.replace(/<tr\b[^>]*>([\s\S]*?)<\/tr>/g, (m, row: string) =>
+    (row.match(/<t[dh]\b/g) ?? []).length >= 2 ? `${inlineCells(row)}</tr>` : m,
+  );
   s = s.replace(/<(td|th)\b[^>]*>/g, ' | ');
   s = s.replace(/<\/tr>/g, ' |\n');
   s = s.replace(/<li\b[^>]*>/g, '\n- ');
@@ -165,6 +170,13 @@ function inlineToText(html: string): string {
     .join('\n');
   s = s.replace(/^-\n+(?=\S)/gm, '- ');
   return '\n' + s + '\n';
+}
+
+/** The inside of a table row on one line: block tags and line breaks within its cells become spaces. */
+function inlineCells(row: string): string {
+  return row
+    .replace(/<br\s*\/?>|<\/?(?:p|div|h[1-6]|ul|ol|dl|dt|dd|li)\b[^>]*>/g, ' ')
+    .replace(/[ \t]*\n[ \t\n]*/g, ' ');
 }
 
 function balanceLinks(s: string): string {

@@ -153,6 +153,32 @@ a &amp; b</pre>
   assert.equal(htmlToText('<p>a\n  b</p><p>中\n文</p>'), 'a b\n\n中文');
 });
 
+test('HTML tables: a row is one line even when its cells hold paragraphs (LibreOffice help)', () => {
+  const html = `<p>常量如下。</p>
+<table border="1">
+ <tr>
+  <th class="tableheadcell">
+     <p class="tableheadintable">常量</p>
+  </th>
+  <th class="tableheadcell">
+     <p class="tableheadintable">值</p>
+  </th>
+ </tr>
+ <tr>
+  <td class="tablecontentcell">
+     <p class="tablecontent">SCRIPTISEMBEDDED</p>
+  </td>
+  <td class="tablecontentcell">
+     <p class="tablecontent">在文档中</p><p class="tablecontent">仅 Basic</p><br/>
+  </td>
+ </tr>
+</table>
+<p>后文。</p>`;
+  assert.equal(htmlToText(html), '常量如下。\n\n| 常量 | 值 |\n| SCRIPTISEMBEDDED | 在文档中 仅 Basic |\n\n后文。');
+  // a one-cell row is a layout box (DocBook's notes in debian-reference): its paragraphs stay lines
+  assert.equal(htmlToText('<table><tr><td><p>注意：</p><p>第二段。</p></td></tr></table>'), '|\n注意：\n\n第二段。\n|');
+});
+
 test('roff: man page rendered to text, SPDX license read, no-fill blocks kept', () => {
   const src = `.\\" SPDX-License-Identifier: GPL-2.0-or-later
 .TH LS 1 2022 "GNU coreutils" "用户命令"
