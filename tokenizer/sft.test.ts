@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, decodeIds, QWEN_EOS_ID } from './encode.ts';
-import { buildFtShards, encodeChatPrompt, encodeChats, readFtManifest, readFtShard } from './sft.ts';
+import { buildFtShards, encodeChatPrompt, encodeChats, FtShardRows, readFtManifest } from './sft.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const { tok } = loadTokenizer('qwen');
@@ -89,19 +89,22 @@ test('sft-data: shards with a loss-mask column, truncation counted, bad records 
   assert.match(rej, /"line":5,"error":"messages\[1\]: empty assistant turn/);
   assert.match(rej, /"line":6/);
   const man = readFtManifest(out);
-  const rows = readFtShard(out, man.shards[0], ['tokens', 'loss_mask']);
-  assert.deepEqual(rows.ids, ['a', 'c']);
-  assert.equal(rows.cols.tokens[1].length, 64);
-  assert.equal(rows.cols.loss_mask[0].length, rows.cols.tokens[0].length);
-  // a changed shard is refused on read
+  const rows = await FtShardRows.open(out, ['id', 'tokens', 'loss_mask']);
+  assert.equal(rows.n, 2);
+  assert.deepEqual([rows.text(0, 'id'), rows.text(1, 'id')], ['a', 'c']);
+  assert.equal(rows.list(1, 'tokens').length, 64);
+  assert.equal(rows.list(0, 'loss_mask').length, rows.list(0, 'tokens').length);
+  const mask0 = [...rows.list(0, 'loss_mask')];
+  rows.close();
+  // a changed shard is refused on open, also after an earlier open remembered it as verified
+  const bad = join(dir, 'bad');
+  cpSync(out, bad, { recursive: true });
+  (await FtShardRows.open(bad, ['tokens'])).close();
   const f = join(out, man.shards[0].file);
   const b = readFileSync(f);
   b[b.length - 20] ^= 1;
-  writeFileSync(f + '.bad', b);
-  assert.throws(
-    () => readFtShard(out, { ...man.shards[0], file: man.shards[0].file + '.bad' }, ['tokens']),
-    /sha256 .* does not match/,
-  );
+  writeFileSync(join(bad, man.shards[0].file), b);
+  await assert.rejects(() => FtShardRows.open(bad, ['tokens']), /sha256 .* differs from manifest/);
 
   const probe = spawnSync('python3', ['-c', 'import pyarrow'], { encoding: 'utf8' });
   if (probe.status !== 0) {
@@ -117,7 +120,7 @@ print(json.dumps({"cols": t.column_names, "types": [str(x.type) for x in t.schem
   const j = JSON.parse(r.stdout);
   assert.deepEqual(j.cols, ['id', 'source', 'tokens', 'loss_mask']);
   assert.deepEqual(j.types.slice(2), ['list<item: uint32 not null>', 'list<item: uint8 not null>']);
-  assert.deepEqual(j.mask0, [...rows.cols.loss_mask[0]]);
+  assert.deepEqual(j.mask0, mask0);
   assert.equal(j.n, 2);
   assert.equal(j.fmt, 'steel-sft-v1');
 });
@@ -150,13 +153,14 @@ test('dpo-data: prompt / chosen / rejected columns; identical replies rejected',
     readFileSync(join(dir, 'o', 'rejects.jsonl'), 'utf8'),
     /"line":2,"error":"chosen and rejected are identical"/,
   );
-  const r = readFtShard(join(dir, 'o'), m.shards[0], ['prompt', 'chosen', 'rejected']);
+  const r = await FtShardRows.open(join(dir, 'o'), ['prompt', 'chosen', 'rejected']);
   assert.equal(
-    await decodeIds(tok, r.cols.prompt[0]),
+    await decodeIds(tok, r.list(0, 'prompt')),
     '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n1+2=?<|im_end|>\n<|im_start|>assistant\n',
   );
-  assert.equal(await decodeIds(tok, r.cols.chosen[0]), '3<|im_end|>');
-  assert.equal(await decodeIds(tok, r.cols.rejected[0]), '4<|im_end|>');
+  assert.equal(await decodeIds(tok, r.list(0, 'chosen')), '3<|im_end|>');
+  assert.equal(await decodeIds(tok, r.list(0, 'rejected')), '4<|im_end|>');
+  r.close();
 });
 
 test('mix files: Steel ratios (English at 20%, ZH:EN 4:1 for DPO), sampling by record id; self-cognition filled from flags', async () => {

@@ -10,17 +10,20 @@
  * One conversation per row: the Steel kind's Soft-MoE mixes every token of a row, so rows are never packed.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  DataType,
   Field,
   List,
   makeData,
+  Message,
   RecordBatch,
+  RecordBatchReader,
   Schema,
   Struct,
   Table,
-  tableFromIPC,
   tableToIPC,
   Uint32,
   Uint8,
@@ -31,7 +34,7 @@ import { type ChatMessage, DEFAULT_SYSTEM_PROMPT, validateMessages, validatePref
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { displayPath, readRecords } from '../pipeline/readers/index.ts';
 import { loadTokenizer, type LoadedTokenizer } from './encode.ts';
-import type { TokenizerInfo } from './shards.ts';
+import { type TokenizerInfo, verifyManifest } from './shards.ts';
 
 export const SFT_FORMAT = 'steel-sft-v1';
 export const DPO_FORMAT = 'steel-dpo-v1';
@@ -253,36 +256,186 @@ export function readFtManifest(dir: string): FtManifest {
   return m;
 }
 
-/** The rows of one shard as flat lists, after checking its sha256 against the manifest. */
-export function readFtShard(
-  dir: string,
-  s: FtShardInfo,
-  columns: string[],
-): { ids: string[]; sources: string[]; cols: Record<string, (Uint32Array | Uint8Array)[]> } {
-  const path = join(dir, s.file);
-  const bytes = readFileSync(path);
-  const h = createHash('sha256').update(bytes).digest('hex');
-  if (h !== s.sha256)
-    throw new Error(
-      `${path}: sha256 ${h.slice(0, 12)}… does not match the manifest (${s.sha256.slice(0, 12)}…): the shard changed or is corrupt`,
-    );
-  const t = tableFromIPC(bytes);
-  if (t.numRows !== s.rows) throw new Error(`${path}: ${t.numRows} rows, the manifest says ${s.rows}`);
-  const ids = t.getChild('id')!.toArray() as string[];
-  const sources = t.getChild('source')!.toArray() as string[];
-  const cols: Record<string, (Uint32Array | Uint8Array)[]> = {};
-  for (const c of columns) {
-    const v = t.getChild(c);
-    if (!v) throw new Error(`${path}: no column "${c}"`);
-    const out: (Uint32Array | Uint8Array)[] = [];
-    for (const d of v.data) {
-      const offs = d.valueOffsets,
-        vals = d.children[0].values as Uint32Array | Uint8Array;
-      for (let i = 0; i < d.length; i++) out.push(vals.subarray(offs[d.offset + i], offs[d.offset + i + 1]));
-    }
-    cols[c] = out;
+/** Where one list (or Utf8) column of one record batch lies in its shard file. */
+interface ColumnSpan {
+  /** file offset of the int32 offsets buffer (rows + 1 entries) and of the values buffer, its length in bytes. */
+  offsetsAt: number;
+  valuesAt: number;
+  valuesBytes: number;
+  /** bytes per value: 4 (Uint32), 1 (Uint8, Utf8). */
+  elem: 1 | 4;
+}
+
+interface BatchSpans {
+  /** index of the batch's first row in the folder. */
+  firstRow: number;
+  rows: number;
+  cols: Record<string, ColumnSpan>;
+}
+
+/** Buffers (validity, offsets, values, children's) a field of these types occupies in a record batch body. */
+function bufferCount(t: DataType, where: string): number {
+  if (DataType.isUtf8(t)) return 3;
+  if (DataType.isInt(t)) return 2;
+  if (DataType.isList(t)) return 2 + bufferCount(t.children[0].type, where);
+  throw new Error(`${where}: unexpected column type ${t} in a fine-tuning shard`);
+}
+
+/** The spans of `columns` in every record batch of one shard, read from its footer and batch headers only. */
+async function shardSpans(path: string, fd: number, columns: string[], firstRow: number): Promise<BatchSpans[]> {
+  const fh = await open(path, 'r');
+  let schema: Schema, blocks: { offset: number; metaDataLength: number }[];
+  try {
+    const reader = await RecordBatchReader.from(fh as any);
+    await reader.open();
+    if (!reader.isFile() || !reader.footer) throw new Error(`${path}: not an Arrow IPC file`);
+    schema = reader.schema;
+    blocks = [...reader.footer.recordBatches()];
+  } finally {
+    await fh.close();
   }
-  return { ids: [...ids], sources: [...sources], cols };
+  // buffer and node index of each wanted column (fields in schema order, children depth-first)
+  const at: Record<string, { buffer: number; node: number; elem: 1 | 4; utf8: boolean }> = {};
+  let buffer = 0,
+    node = 0;
+  for (const f of schema.fields) {
+    if (columns.includes(f.name)) {
+      const utf8 = DataType.isUtf8(f.type);
+      const child = DataType.isList(f.type) ? f.type.children[0].type : null;
+      if (
+        !utf8 &&
+        !(child && DataType.isInt(child) && !child.isSigned && (child.bitWidth === 8 || child.bitWidth === 32))
+      )
+        throw new Error(`${path}: column "${f.name}" is ${f.type}, not a list of uint8/uint32 or utf8`);
+      at[f.name] = { buffer, node, utf8, elem: utf8 || child!.bitWidth === 8 ? 1 : 4 };
+    }
+    buffer += bufferCount(f.type, path);
+    node += DataType.isList(f.type) ? 2 : 1;
+  }
+  for (const c of columns) if (!at[c]) throw new Error(`${path}: no column "${c}"`);
+  const out: BatchSpans[] = [];
+  let row = firstRow;
+  for (const b of blocks) {
+    const head = Buffer.alloc(b.metaDataLength);
+    if (readSync(fd, head, 0, head.length, b.offset) !== head.length)
+      throw new Error(`${path}: truncated batch header`);
+    const cont = head.readInt32LE(0) === -1 ? 4 : 0;
+    const len = head.readInt32LE(cont);
+    const msg = Message.decode(head.subarray(cont + 4, cont + 4 + len));
+    if (!msg.isRecordBatch()) throw new Error(`${path}: block at byte ${b.offset} is not a record batch`);
+    const rb = msg.header();
+    if (rb.compression) throw new Error(`${path}: compressed record batches are not supported`);
+    const body = b.offset + b.metaDataLength;
+    const cols: Record<string, ColumnSpan> = {};
+    for (const c of columns) {
+      const { buffer: i, node: n, elem, utf8 } = at[c];
+      if (rb.nodes[n].length !== rb.length || rb.nodes[n].nullCount !== 0)
+        throw new Error(
+          `${path}: column "${c}" has ${rb.nodes[n].length} rows (${rb.nodes[n].nullCount} null) in a batch of ${rb.length}`,
+        );
+      const offs = rb.buffers[i + 1],
+        vals = rb.buffers[utf8 ? i + 2 : i + 3];
+      if (offs.length < 4 * (rb.length + 1)) throw new Error(`${path}: column "${c}": offsets buffer too short`);
+      cols[c] = { offsetsAt: body + offs.offset, valuesAt: body + vals.offset, valuesBytes: vals.length, elem };
+    }
+    out.push({ firstRow: row, rows: rb.length, cols });
+    row += rb.length;
+  }
+  return out;
+}
+
+/**
+ * Random access to the rows of a fine-tuning shard folder without holding them: every shard is checked against the
+ * manifest when opened (size; sha256 once, remembered by size and mtime in DIR/.steel-verified.json, as the
+ * pretraining loader does), then a row is read with positioned reads of its offsets and values. In memory: each
+ * record batch's buffer positions, and open file descriptors (close() them).
+ */
+export class FtShardRows {
+  readonly manifest: FtManifest;
+  /** rows of the folder (all shards, manifest order). */
+  readonly n: number;
+  private readonly dir: string;
+  private readonly fds: number[];
+  private readonly batches: (BatchSpans & { shard: number })[];
+
+  private constructor(dir: string, manifest: FtManifest, fds: number[], batches: (BatchSpans & { shard: number })[]) {
+    this.dir = dir;
+    this.manifest = manifest;
+    this.fds = fds;
+    this.batches = batches;
+    this.n = batches.reduce((a, b) => a + b.rows, 0);
+  }
+
+  /** Opens DIR (its manifest, checked shards) for reading `columns` (list columns, or `id` / `source`). */
+  static async open(dir: string, columns: string[], log?: (m: string) => void): Promise<FtShardRows> {
+    const manifest = readFtManifest(dir);
+    const v = verifyManifest(dir, { shards: manifest.shards, cache: true });
+    if (v.hashed) log?.(`data: ${v.hashed} of ${manifest.shards.length} shard(s) hashed and match the manifest`);
+    const fds: number[] = [];
+    const batches: (BatchSpans & { shard: number })[] = [];
+    try {
+      let rows = 0;
+      for (const [k, s] of manifest.shards.entries()) {
+        const path = join(dir, s.file);
+        fds.push(openSync(path, 'r'));
+        const spans = await shardSpans(path, fds[k], columns, rows);
+        const got = spans.reduce((a, b) => a + b.rows, 0);
+        if (got !== s.rows) throw new Error(`${path}: ${got} rows, the manifest says ${s.rows}`);
+        for (const b of spans) batches.push({ ...b, shard: k });
+        rows += got;
+      }
+    } catch (e) {
+      for (const fd of fds) closeSync(fd);
+      throw e;
+    }
+    return new FtShardRows(dir, manifest, fds, batches);
+  }
+
+  private locate(i: number): BatchSpans & { shard: number } {
+    if (!(i >= 0 && i < this.n)) throw new Error(`${this.dir}: row ${i} outside 0..${this.n - 1}`);
+    let lo = 0,
+      hi = this.batches.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.batches[mid].firstRow <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.batches[lo];
+  }
+
+  /** The raw bytes of row i of column c (a fresh, aligned array). */
+  private read(i: number, c: string): Uint8Array | Uint32Array {
+    const b = this.locate(i);
+    const span = b.cols[c];
+    if (!span) throw new Error(`${this.dir}: column "${c}" was not opened`);
+    const fd = this.fds[b.shard];
+    const o = new Int32Array(2);
+    readSync(fd, new Uint8Array(o.buffer), 0, 8, span.offsetsAt + 4 * (i - b.firstRow));
+    const [lo, hi] = o;
+    if (!(lo >= 0 && hi >= lo && hi * span.elem <= span.valuesBytes))
+      throw new Error(
+        `${join(this.dir, this.manifest.shards[b.shard].file)}: row ${i}, column "${c}": bad offsets ${lo}..${hi}`,
+      );
+    const out = span.elem === 4 ? new Uint32Array(hi - lo) : new Uint8Array(hi - lo);
+    const bytes = new Uint8Array(out.buffer);
+    if (bytes.length && readSync(fd, bytes, 0, bytes.length, span.valuesAt + lo * span.elem) !== bytes.length)
+      throw new Error(`${join(this.dir, this.manifest.shards[b.shard].file)}: truncated at row ${i}`);
+    return out;
+  }
+
+  /** Row i's list of column c (Uint32Array for token columns, Uint8Array for loss_mask). */
+  list(i: number, c: string): Uint32Array | Uint8Array {
+    return this.read(i, c);
+  }
+
+  /** Row i's string in a Utf8 column (id, source). */
+  text(i: number, c: string): string {
+    return Buffer.from(this.read(i, c)).toString('utf8');
+  }
+
+  close(): void {
+    for (const fd of this.fds.splice(0)) closeSync(fd);
+  }
 }
 
 // ------------------------------------------------------------------ building a folder

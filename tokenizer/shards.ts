@@ -505,7 +505,12 @@ function readVerifiedCache(path: string): VerifiedCache {
  */
 export function verifyManifest(
   dir: string,
-  opts: { hash?: boolean; throwOnError?: boolean; shards?: ShardInfo[]; cache?: boolean } = {},
+  opts: {
+    hash?: boolean;
+    throwOnError?: boolean;
+    shards?: Pick<ShardInfo, 'file' | 'bytes' | 'sha256'>[];
+    cache?: boolean;
+  } = {},
 ): VerifyResult & { hashed: number } {
   const shards = opts.shards ?? readManifest(dir).shards;
   const cachePath = join(dir, VERIFIED_CACHE);

@@ -30,7 +30,7 @@ import { SafetensorsFile, writeSafetensors } from './safetensors.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { truncateMetrics } from './metrics.ts';
 import { lrAt, mapTokens, StopSignals, vocabTable, QWEN_PAD } from './trainer.ts';
-import { DPO_FORMAT, SFT_FORMAT, readFtManifest, readFtShard, type FtManifest } from '../tokenizer/sft.ts';
+import { DPO_FORMAT, FtShardRows, SFT_FORMAT, readFtManifest, type FtManifest } from '../tokenizer/sft.ts';
 
 export type FtTask = 'sft' | 'dpo';
 
@@ -100,27 +100,51 @@ export interface FinetuneResult {
 
 // ------------------------------------------------------------------ data
 
-interface FtRows {
-  manifest: FtManifest;
-  n: number;
-  /** sft: tokens, mask; dpo: prompt, chosen, rejected (all rows of all shards, in manifest order). */
-  cols: Record<string, (Uint32Array | Uint8Array)[]>;
-}
-
-export function loadFtRows(dir: string, task: FtTask): FtRows {
-  const manifest = readFtManifest(dir);
-  const want = task === 'sft' ? SFT_FORMAT : DPO_FORMAT;
-  if (manifest.format !== want)
-    throw new Error(`${dir}: ${manifest.format} data, but ${task} needs ${want} (steel sft-data --task ${task})`);
-  const names = task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'];
-  const cols: Record<string, (Uint32Array | Uint8Array)[]> = Object.fromEntries(names.map((c) => [c, []]));
-  for (const s of manifest.shards) {
-    const r = readFtShard(dir, s, names);
-    for (const c of names) cols[c].push(...r.cols[c]);
+/**
+ * The rows of a fine-tuning data folder, read on demand (tokenizer/sft.ts FtShardRows: positioned reads, nothing held
+ * but each shard's layout), in manifest order: row i is the same row whatever the folder's size.
+ */
+export class FtData {
+  readonly rows: FtShardRows;
+  private constructor(rows: FtShardRows) {
+    this.rows = rows;
   }
-  const n = cols[names[0]].length;
-  if (n === 0) throw new Error(`${dir}: no rows`);
-  return { manifest, n, cols };
+
+  static async open(dir: string, task: FtTask, log?: (m: string) => void): Promise<FtData> {
+    const manifest = readFtManifest(dir);
+    const want = task === 'sft' ? SFT_FORMAT : DPO_FORMAT;
+    if (manifest.format !== want)
+      throw new Error(`${dir}: ${manifest.format} data, but ${task} needs ${want} (steel sft-data --task ${task})`);
+    const rows = await FtShardRows.open(
+      dir,
+      task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'],
+      log,
+    );
+    if (rows.n === 0) {
+      rows.close();
+      throw new Error(`${dir}: no rows`);
+    }
+    return new FtData(rows);
+  }
+
+  get manifest(): FtManifest {
+    return this.rows.manifest;
+  }
+  get n(): number {
+    return this.rows.n;
+  }
+  /** SFT row i: its tokens and loss mask. */
+  sft(i: number): { ids: Uint32Array; sup: Uint8Array } {
+    return { ids: this.rows.list(i, 'tokens') as Uint32Array, sup: this.rows.list(i, 'loss_mask') as Uint8Array };
+  }
+  /** DPO pair i: prompt, chosen and rejected tokens. */
+  pair(i: number): { prompt: Uint32Array; chosen: Uint32Array; rejected: Uint32Array } {
+    const l = (c: string) => this.rows.list(i, c) as Uint32Array;
+    return { prompt: l('prompt'), chosen: l('chosen'), rejected: l('rejected') };
+  }
+  close(): void {
+    this.rows.close();
+  }
 }
 
 /** epoch order: a seeded permutation per epoch, so a position (epoch, cursor) is all the state a resume needs. */
@@ -131,12 +155,13 @@ export function epochOrder(n: number, seed: number, epoch: number): Int32Array {
   return p;
 }
 
-interface DataPos {
+export interface DataPos {
   epoch: number;
   cursor: number;
 }
 
-function takeRows(
+/** The next `count` rows of the epoch stream at `pos` (advanced; an epoch ends after every row was taken once). */
+export function takeRows(
   pos: DataPos,
   n: number,
   seed: number,
@@ -169,7 +194,7 @@ interface Micro {
 }
 
 /** rows (raw ids) -> B x (T+1) model ids padded with the pad id, and the 0/1 mask of supervised targets (B x T). */
-function packRows(
+export function packRows(
   rows: { ids: ArrayLike<number>; sup: ArrayLike<number> }[],
   map: (raw: Int32Array) => Int32Array,
   padId: number,
@@ -195,15 +220,14 @@ function concat(a: ArrayLike<number>, b: ArrayLike<number>): Uint32Array {
 }
 
 /** DPO micro-batch of pairs: rows [0,P) prompt+chosen, [P,2P) prompt+rejected; mask = reply targets. */
-function dpoRows(data: FtRows, idx: number[]): { ids: Uint32Array; sup: Uint8Array }[] {
-  const mk = (i: number, col: 'chosen' | 'rejected') => {
-    const p = data.cols.prompt[i],
-      r = data.cols[col][i];
+export function dpoRows(data: FtData, idx: number[]): { ids: Uint32Array; sup: Uint8Array }[] {
+  const pairs = idx.map((i) => data.pair(i));
+  const mk = (p: Uint32Array, r: Uint32Array) => {
     const sup = new Uint8Array(p.length + r.length);
     sup.fill(1, p.length);
     return { ids: concat(p, r), sup };
   };
-  return [...idx.map((i) => mk(i, 'chosen')), ...idx.map((i) => mk(i, 'rejected'))];
+  return [...pairs.map((x) => mk(x.prompt, x.chosen)), ...pairs.map((x) => mk(x.prompt, x.rejected))];
 }
 
 // ------------------------------------------------------------------ reference log-probs (DPO)
@@ -234,7 +258,7 @@ export async function referenceLogProbs(
   be: Backend,
   vocabIds: Int32Array | null,
   dataDir: string,
-  data: FtRows,
+  data: FtData,
   microBatch: number,
   log: (m: string) => void,
 ): Promise<Reference> {
@@ -346,7 +370,7 @@ interface FtStart {
 /** Continue the run in o.outDir from its newest good checkpoint (same task, same data). */
 async function resumeFinetune(
   o: FinetuneOptions,
-  data: FtRows,
+  data: FtData,
   metricsPath: string,
   backendName: string,
   log: (m: string) => void,
@@ -374,7 +398,7 @@ async function resumeFinetune(
 /** A new run in o.outDir (which must hold no checkpoint) from the model o.from; config.json written. */
 async function freshFinetune(
   o: FinetuneOptions,
-  data: FtRows,
+  data: FtData,
   metricsPath: string,
   backendName: string,
 ): Promise<FtStart> {
@@ -417,7 +441,7 @@ async function freshFinetune(
 async function dpoReference(
   o: FinetuneOptions,
   start: FtStart,
-  data: FtRows,
+  data: FtData,
   backendName: string,
   log: (m: string) => void,
 ): Promise<Reference> {
@@ -439,7 +463,7 @@ interface FtPasses {
 /** SFT: the rows' gradients, each supervised token weighted 1 / (supervised tokens of the step). */
 async function sftPasses(
   be: Backend,
-  data: FtRows,
+  data: FtData,
   idx: number[],
   microBatch: number,
   map: (raw: Int32Array) => Int32Array,
@@ -448,18 +472,12 @@ async function sftPasses(
   let sup = 0,
     loss = 0,
     tokens = 0;
-  for (const i of idx) {
-    const mk = data.cols.loss_mask[i];
-    for (let t = 1; t < mk.length; t++) sup += mk[t];
-  }
-  for (let s = 0; s < idx.length; s += microBatch) {
-    const part = idx.slice(s, s + microBatch);
-    const m = packRows(
-      part.map((i) => ({ ids: data.cols.tokens[i], sup: data.cols.loss_mask[i] })),
-      map,
-      padId,
-    );
-    tokens += part.reduce((a, i) => a + data.cols.tokens[i].length, 0);
+  const rows = idx.map((i) => data.sft(i));
+  for (const r of rows) for (let t = 1; t < r.sup.length; t++) sup += r.sup[t];
+  for (let s = 0; s < rows.length; s += microBatch) {
+    const part = rows.slice(s, s + microBatch);
+    const m = packRows(part, map, padId);
+    tokens += part.reduce((a, r) => a + r.ids.length, 0);
     loss += await be.forwardBackward(m.tokens, m.B, m.T, 1, sftWeights(m.weightsMask, sup));
   }
   return { loss, tokens, rec: { supervised_tokens: sup } };
@@ -468,7 +486,7 @@ async function sftPasses(
 /** DPO: the pairs' gradients against the reference log-probs, and the step's reward margin and accuracy. */
 async function dpoPasses(
   be: ReturnType<typeof weightedLoss>,
-  data: FtRows,
+  data: FtData,
   idx: number[],
   h: FtHyper,
   ref: Reference,
@@ -505,10 +523,18 @@ async function dpoPasses(
 
 export async function finetune(o: FinetuneOptions): Promise<FinetuneResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(m + '\n'));
+  const data = await FtData.open(o.dataDir, o.task, log);
+  try {
+    return await finetuneOn(o, data, log);
+  } finally {
+    data.close();
+  }
+}
+
+async function finetuneOn(o: FinetuneOptions, data: FtData, log: (m: string) => void): Promise<FinetuneResult> {
   mkdirSync(o.outDir, { recursive: true });
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   const backendName = o.backend ?? 'cpu';
-  const data = loadFtRows(o.dataDir, o.task);
   const start = o.resume
     ? await resumeFinetune(o, data, metricsPath, backendName, log)
     : await freshFinetune(o, data, metricsPath, backendName);
