@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeDocs } from '../pipeline/writers/index.ts';
 import { LocalExecutor } from '../pipeline/executor.ts';
@@ -98,6 +98,40 @@ test('inspect: prep folder and shard folder reports (tables, JSON)', async () =>
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('inspect: a prep folder without shards, dedup or a readable stats.json says what it could not report', async () => {
+  const root = tmpDir('steel-insp-');
+  await makeRun(root);
+  // docs only, stats.json damaged: characters without tokens, a note for each missing part
+  const bare = join(root, 'bare');
+  cpSync(join(root, 'docs'), join(bare, 'docs'), { recursive: true });
+  writeFileSync(join(bare, 'stats.json'), '{"read": 7');
+  const r = await inspectDir(bare);
+  assert.equal(r.kind, 'prep');
+  assert.equal(r.totals.documents, 60);
+  assert.ok(r.totals.chars! > 0);
+  assert.equal(r.totals.tokens, undefined);
+  assert.equal(r.topTokens, undefined);
+  assert.equal(r.drops, undefined);
+  assert.ok(r.bySource.every((x) => x.tokens === undefined && x.charsPerToken === undefined && x.chars! > 0));
+  assert.equal(r.dupClusters?.documentsWithField, 60);
+  assert.equal(r.notes.length, 2);
+  assert.match(r.notes[0], /no OUT\/shards\/ \(the recipe has no tokenize step\)/);
+  assert.match(r.notes[1], /stats\.json: unreadable/);
+  // an unfinished tokenization, and documents without dup_cluster_size
+  const half = join(root, 'half');
+  mkdirSync(join(half, 'shards'), { recursive: true });
+  await writeDocs(join(half, 'docs', 'part-00000.jsonl.zst'), [
+    { id: 'a', source: 's', lang: 'en', meta: {}, text: 'steel and iron' },
+  ]);
+  const h = await inspectDir(half);
+  assert.equal(h.dupClusters, undefined);
+  assert.deepEqual(h.notes, [
+    'OUT/shards/ has no manifest.json (tokenization unfinished?): tokens not reported',
+    'no meta.dup_cluster_size in the documents (no dedup step in the recipe?)',
+  ]);
+  assert.deepEqual(h.bySource, [{ name: 's', documents: 1, chars: 14 }]);
 });
 
 test('inspect: HTML report renders in headless Chromium with charts and no errors', async (t) => {

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { readDocuments } from '../pipeline/readers/index.ts';
 import { textLength } from '../pipeline/document.ts';
 import { charsPerToken, iterShardBatches, readManifest, type Manifest, type TokenizerInfo } from './shards.ts';
+import type { ByteBpe } from './bytebpe.ts';
 
 export interface Row {
   name: string;
@@ -138,26 +139,228 @@ function docFilesIn(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
+/** What a folder is: a shard folder (manifest.json) or a prep output folder (stats.json, docs/, shards/). */
+function folderLayout(
+  dir: string,
+  dirIn: string,
+  notes: string[],
+): { kind: 'prep' | 'shards'; docsDir?: string; shardsDir?: string } {
+  if (existsSync(join(dir, 'manifest.json'))) return { kind: 'shards', shardsDir: dir };
+  if (!existsSync(join(dir, 'stats.json')) && !existsSync(join(dir, 'docs')))
+    throw new Error(`${dirIn}: neither a prep output folder (stats.json, docs/) nor a shard folder (manifest.json)`);
+  const out: { kind: 'prep'; docsDir?: string; shardsDir?: string } = { kind: 'prep' };
+  if (existsSync(join(dir, 'docs'))) out.docsDir = join(dir, 'docs');
+  if (existsSync(join(dir, 'shards', 'manifest.json'))) out.shardsDir = join(dir, 'shards');
+  else if (existsSync(join(dir, 'shards')))
+    notes.push('OUT/shards/ has no manifest.json (tokenization unfinished?): tokens not reported');
+  else notes.push('no OUT/shards/ (the recipe has no tokenize step): tokens not reported');
+  return out;
+}
+
+/** Counts per source and language, and the length histograms, filled by the documents and shard passes. */
+interface Tally {
+  src: Map<string, Acc>;
+  lng: Map<string, Acc>;
+  charH: HistBuilder;
+  tokH: HistBuilder;
+}
+
+/** The documents pass: characters per source / language, the character histogram, duplicate-cluster sizes. */
+async function scanDocs(
+  docsDir: string,
+  t: Tally,
+  log?: (m: string) => void,
+): Promise<{ docCount: number; clusters: Map<number, number>; withCluster: number }> {
+  const clusters = new Map<number, number>();
+  let withCluster = 0;
+  let docCount = 0;
+  const files = docFilesIn(docsDir);
+  for (const f of files) {
+    for await (const { doc: d } of readDocuments(f)) {
+      docCount++;
+      const n = textLength(d.text);
+      t.charH.add(n);
+      const a = acc(t.src, d.source),
+        b = acc(t.lng, d.lang ?? 'unknown');
+      a.documents++;
+      a.chars += n;
+      b.documents++;
+      b.chars += n;
+      const cs = (d.meta as Record<string, unknown>).dup_cluster_size;
+      if (typeof cs === 'number' && cs >= 1) {
+        withCluster++;
+        clusters.set(cs, (clusters.get(cs) ?? 0) + 1);
+      }
+    }
+  }
+  log?.(`[inspect] ${docCount} documents in ${files.length} file(s)`);
+  return { docCount, clusters, withCluster };
+}
+
+interface DecodeItem {
+  tokens: Uint32Array;
+  source: string;
+  lang: string;
+}
+
+/**
+ * The shards pass: tokens per source / language, the token histogram, every token's count, and (when there is no
+ * docs/ folder, so documents are counted here) an evenly spread sample of documents to decode for characters.
+ */
+async function scanShards(
+  shardsDir: string,
+  manifest: Manifest,
+  t: Tally,
+  countDocs: boolean,
+  sampleMax: number,
+): Promise<{ shardDocs: number; tokenCounts: Float64Array; decodeSample: DecodeItem[] }> {
+  let tokenCounts = new Float64Array(Math.max(manifest.tokenizer.vocab_size, 1));
+  const decodeSample: DecodeItem[] = [];
+  let shardDocs = 0;
+  for (const s of manifest.shards) {
+    for await (const b of iterShardBatches(join(shardsDir, s.file), { withMeta: true })) {
+      for (let i = 0; i < b.numDocs; i++) {
+        const len = b.docOffsets[i + 1] - b.docOffsets[i];
+        t.tokH.add(len);
+        const source = b.sources![i],
+          lang = b.langs![i] ?? 'unknown';
+        const a = acc(t.src, source),
+          c = acc(t.lng, lang);
+        a.tokens += len;
+        c.tokens += len;
+        if (countDocs) {
+          a.documents++;
+          c.documents++;
+        }
+        if (
+          countDocs &&
+          decodeSample.length < sampleMax &&
+          shardDocs % Math.max(1, Math.ceil(manifest.totals.documents / sampleMax)) === 0
+        ) {
+          decodeSample.push({ tokens: b.tokens.slice(b.docOffsets[i], b.docOffsets[i + 1]), source, lang });
+        }
+        shardDocs++;
+      }
+      const tk = b.tokens;
+      for (let i = 0; i < tk.length; i++) {
+        const id = tk[i];
+        if (id >= tokenCounts.length) {
+          const bigger = new Float64Array(id + 1);
+          bigger.set(tokenCounts);
+          tokenCounts = bigger;
+        }
+        tokenCounts[id]++;
+      }
+    }
+  }
+  return { shardDocs, tokenCounts, decodeSample };
+}
+
+/** The shards' tokenizer (the manifest's build.tokenizer, or the bundled Qwen files), matched by sha256. */
+async function shardTokenizer(manifest: Manifest, notes: string[]): Promise<ByteBpe | undefined> {
+  try {
+    const { loadTokenizer } = await import('./encode.ts');
+    const built = manifest.build?.tokenizer;
+    const candidates = [typeof built === 'string' ? built : undefined, 'qwen', 'qwen3'].filter(
+      (x): x is string => !!x && (x === 'qwen' || x === 'qwen3' || existsSync(x)),
+    );
+    for (const c of candidates) {
+      const t = loadTokenizer(c);
+      if (t.info.sha256 === manifest.tokenizer.sha256) return t.tok;
+    }
+    notes.push(
+      'tokenizer of the shards not found (sha256 matches neither manifest build.tokenizer nor the bundled Qwen): tokens shown as ids',
+    );
+  } catch (e) {
+    notes.push(`tokenizer not loadable: ${(e as Error).message}`);
+  }
+  return undefined;
+}
+
+/**
+ * Characters of a shards-only folder: the sample is decoded (eos dropped) into the character histogram, and each
+ * source's and language's characters are its text tokens times the sample's characters per token (its own where the
+ * sample has it, else the sample's overall ratio).
+ */
+function estimateChars(sample: DecodeItem[], tok: ByteBpe, eos: number, t: Tally): void {
+  let chars = 0,
+    toks = 0;
+  const perSrc = new Map<string, { c: number; t: number }>();
+  const perLang = new Map<string, { c: number; t: number }>();
+  for (const d of sample) {
+    const ids = Array.from(
+      d.tokens[d.tokens.length - 1] === eos ? d.tokens.subarray(0, d.tokens.length - 1) : d.tokens,
+    );
+    const text = tok.decode(ids, false);
+    t.charH.add(text.length);
+    chars += textLength(text);
+    toks += ids.length;
+    for (const [m, k] of [
+      [perSrc, d.source],
+      [perLang, d.lang],
+    ] as const) {
+      const x = m.get(k) ?? { c: 0, t: 0 };
+      x.c += text.length;
+      x.t += ids.length;
+      m.set(k, x);
+    }
+  }
+  const cpt = chars / Math.max(1, toks);
+  for (const [rowsOf, per] of [
+    [t.src, perSrc],
+    [t.lng, perLang],
+  ] as const)
+    for (const [k, a] of rowsOf) {
+      const x = per.get(k);
+      a.chars = Math.round((a.tokens - a.documents) * (x ? x.c / Math.max(1, x.t) : cpt));
+    }
+}
+
+/** The n most frequent tokens (ties: lower id), with their pieces and decoded text when the tokenizer is known. */
+function topTokenList(counts: Float64Array, total: number, n: number, tok: ByteBpe | undefined): TopToken[] {
+  const ids = Array.from(counts.keys()).filter((i) => counts[i] > 0);
+  ids.sort((a, b) => counts[b] - counts[a] || a - b);
+  return ids.slice(0, n).map((id) => ({
+    id,
+    count: counts[id],
+    share: counts[id] / Math.max(1, total),
+    piece: tok?.idToToken(id) ?? String(id),
+    text: tok ? tok.decode([id], false) : String(id),
+  }));
+}
+
+/** The pipeline's drop counts from OUT/stats.json (a note when it cannot be read). */
+function readDrops(dir: string, notes: string[]): InspectReport['drops'] {
+  try {
+    const st = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8'));
+    const byRule = Object.entries((st.dropped_by_rule ?? {}) as Record<string, number>)
+      .map(([rule, documents]) => ({ rule, documents }))
+      .sort((a, b) => b.documents - a.documents);
+    return { read: st.read, kept: st.kept, dropped: st.dropped, rejected: st.rejected, byRule, recipe: st.recipe };
+  } catch (e) {
+    notes.push(`${join(dir, 'stats.json')}: unreadable (${(e as Error).message})`);
+    return undefined;
+  }
+}
+
+/** Table rows of a tally map, largest first (by tokens, else characters, else documents). */
+function tallyRows(m: Map<string, Acc>, haveChars: boolean, haveTokens: boolean): Row[] {
+  return [...m]
+    .map(([name, a]) => {
+      const r: Row = { name, documents: a.documents };
+      if (haveChars) r.chars = a.chars;
+      if (haveTokens) r.tokens = a.tokens;
+      if (haveChars && haveTokens) r.charsPerToken = charsPerToken(a.chars, a.tokens, a.documents);
+      return r;
+    })
+    .sort((x, y) => (y.tokens ?? y.chars ?? y.documents) - (x.tokens ?? x.chars ?? x.documents));
+}
+
 export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise<InspectReport> {
   const dir = resolve(dirIn);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`${dirIn}: not a folder`);
   const notes: string[] = [];
-  let kind: 'prep' | 'shards';
-  let shardsDir: string | undefined;
-  let docsDir: string | undefined;
-  if (existsSync(join(dir, 'manifest.json'))) {
-    kind = 'shards';
-    shardsDir = dir;
-  } else if (existsSync(join(dir, 'stats.json')) || existsSync(join(dir, 'docs'))) {
-    kind = 'prep';
-    if (existsSync(join(dir, 'docs'))) docsDir = join(dir, 'docs');
-    if (existsSync(join(dir, 'shards', 'manifest.json'))) shardsDir = join(dir, 'shards');
-    else if (existsSync(join(dir, 'shards')))
-      notes.push('OUT/shards/ has no manifest.json (tokenization unfinished?): tokens not reported');
-    else notes.push('no OUT/shards/ (the recipe has no tokenize step): tokens not reported');
-  } else {
-    throw new Error(`${dirIn}: neither a prep output folder (stats.json, docs/) nor a shard folder (manifest.json)`);
-  }
+  const { kind, docsDir, shardsDir } = folderLayout(dir, dirIn, notes);
   const report: InspectReport = {
     dir,
     kind,
@@ -170,224 +373,62 @@ export async function inspectDir(dirIn: string, o: InspectOptions = {}): Promise
   };
   if (docsDir) report.docsDir = docsDir;
   if (shardsDir) report.shardsDir = shardsDir;
+  const t: Tally = { src: new Map(), lng: new Map(), charH: new HistBuilder(), tokH: new HistBuilder() };
 
-  const src = new Map<string, Acc>();
-  const lng = new Map<string, Acc>();
-  const charH = new HistBuilder();
-  const tokH = new HistBuilder();
-  let haveChars = false;
-  let haveTokens = false;
-
-  // ---- documents
-  const clusters = new Map<number, number>();
-  let withCluster = 0;
-  let docCount = 0;
-  if (docsDir) {
-    const files = docFilesIn(docsDir);
-    for (const f of files) {
-      for await (const { doc: d } of readDocuments(f)) {
-        docCount++;
-        const n = textLength(d.text);
-        charH.add(n);
-        const a = acc(src, d.source),
-          b = acc(lng, d.lang ?? 'unknown');
-        a.documents++;
-        a.chars += n;
-        b.documents++;
-        b.chars += n;
-        const cs = (d.meta as Record<string, unknown>).dup_cluster_size;
-        if (typeof cs === 'number' && cs >= 1) {
-          withCluster++;
-          clusters.set(cs, (clusters.get(cs) ?? 0) + 1);
-        }
-      }
-    }
-    haveChars = true;
-    o.log?.(`[inspect] ${docCount} documents in ${files.length} file(s)`);
-  }
-
-  // ---- shards
+  const docs = docsDir ? await scanDocs(docsDir, t, o.log) : undefined;
+  let docCount = docs?.docCount ?? 0;
   let manifest: Manifest | undefined;
-  let tokenCounts: Float64Array | undefined;
-  const decodeSample: { tokens: Uint32Array; source: string; lang: string }[] = [];
-  const sampleMax = o.decodeSample ?? 2000;
+  let shards: Awaited<ReturnType<typeof scanShards>> | undefined;
   if (shardsDir) {
     manifest = readManifest(shardsDir);
     report.tokenizer = manifest.tokenizer;
-    tokenCounts = new Float64Array(Math.max(manifest.tokenizer.vocab_size, 1));
-    let shardDocs = 0;
-    for (const s of manifest.shards) {
-      for await (const b of iterShardBatches(join(shardsDir, s.file), { withMeta: true })) {
-        for (let i = 0; i < b.numDocs; i++) {
-          const len = b.docOffsets[i + 1] - b.docOffsets[i];
-          tokH.add(len);
-          const source = b.sources![i],
-            lang = b.langs![i] ?? 'unknown';
-          const a = acc(src, source),
-            c = acc(lng, lang);
-          a.tokens += len;
-          c.tokens += len;
-          if (!docsDir) {
-            a.documents++;
-            c.documents++;
-          }
-          if (
-            !docsDir &&
-            decodeSample.length < sampleMax &&
-            shardDocs % Math.max(1, Math.ceil(manifest.totals.documents / sampleMax)) === 0
-          ) {
-            decodeSample.push({ tokens: b.tokens.slice(b.docOffsets[i], b.docOffsets[i + 1]), source, lang });
-          }
-          shardDocs++;
-        }
-        const t = b.tokens;
-        for (let i = 0; i < t.length; i++) {
-          const id = t[i];
-          if (id >= tokenCounts.length) {
-            const bigger = new Float64Array(id + 1);
-            bigger.set(tokenCounts);
-            tokenCounts = bigger;
-          }
-          tokenCounts[id]++;
-        }
-      }
-    }
-    haveTokens = true;
-    if (docsDir && shardDocs !== docCount)
-      notes.push(`shards hold ${shardDocs} documents, docs/ holds ${docCount}: the shards are from another run?`);
-    if (!docsDir) docCount = shardDocs;
+    shards = await scanShards(shardsDir, manifest, t, !docsDir, o.decodeSample ?? 2000);
+    if (docsDir && shards.shardDocs !== docCount)
+      notes.push(
+        `shards hold ${shards.shardDocs} documents, docs/ holds ${docCount}: the shards are from another run?`,
+      );
+    if (!docsDir) docCount = shards.shardDocs;
     report.totals.shards = manifest.shards.length;
     report.totals.shardBytes = manifest.shards.reduce((x, s) => x + s.bytes, 0);
-    o.log?.(`[inspect] ${shardDocs} documents, ${manifest.totals.tokens} tokens in ${manifest.shards.length} shard(s)`);
+    o.log?.(
+      `[inspect] ${shards.shardDocs} documents, ${manifest.totals.tokens} tokens in ${manifest.shards.length} shard(s)`,
+    );
   }
-
-  // ---- decoding (top tokens; characters of a shards-only folder)
-  let tok: import('./bytebpe.ts').ByteBpe | undefined;
-  if (manifest) {
-    try {
-      const { loadTokenizer } = await import('./encode.ts');
-      const built = manifest.build?.tokenizer;
-      const candidates = [typeof built === 'string' ? built : undefined, 'qwen', 'qwen3'].filter(
-        (x): x is string => !!x && (x === 'qwen' || x === 'qwen3' || existsSync(x)),
-      );
-      for (const c of candidates) {
-        const t = loadTokenizer(c);
-        if (t.info.sha256 === manifest.tokenizer.sha256) {
-          tok = t.tok;
-          break;
-        }
-      }
-      if (!tok)
-        notes.push(
-          'tokenizer of the shards not found (sha256 matches neither manifest build.tokenizer nor the bundled Qwen): tokens shown as ids',
-        );
-    } catch (e) {
-      notes.push(`tokenizer not loadable: ${(e as Error).message}`);
-    }
-  }
-  if (!docsDir && tok && decodeSample.length) {
-    const eos = manifest!.tokenizer.eos_id;
-    let chars = 0,
-      toks = 0;
-    const perSrc = new Map<string, { c: number; t: number }>();
-    const perLang = new Map<string, { c: number; t: number }>();
-    for (const d of decodeSample) {
-      const ids = Array.from(
-        d.tokens[d.tokens.length - 1] === eos ? d.tokens.subarray(0, d.tokens.length - 1) : d.tokens,
-      );
-      const text = tok.decode(ids, false);
-      charH.add(text.length);
-      chars += textLength(text);
-      toks += ids.length;
-      for (const [m, k] of [
-        [perSrc, d.source],
-        [perLang, d.lang],
-      ] as const) {
-        const x = m.get(k) ?? { c: 0, t: 0 };
-        x.c += text.length;
-        x.t += ids.length;
-        m.set(k, x);
-      }
-    }
+  const tok = manifest ? await shardTokenizer(manifest, notes) : undefined;
+  let haveChars = !!docsDir;
+  const haveTokens = !!shardsDir;
+  if (!docsDir && tok && shards?.decodeSample.length) {
+    estimateChars(shards.decodeSample, tok, manifest!.tokenizer.eos_id, t);
     haveChars = true;
-    notes.push(`characters estimated by decoding a sample of ${decodeSample.length} of ${docCount} documents`);
-    // scale: chars per token from the sample, applied to all tokens
-    const cpt = chars / Math.max(1, toks);
-    for (const [k, a] of src) {
-      const x = perSrc.get(k);
-      a.chars = Math.round((a.tokens - a.documents) * (x ? x.c / Math.max(1, x.t) : cpt));
-    }
-    for (const [k, a] of lng) {
-      const x = perLang.get(k);
-      a.chars = Math.round((a.tokens - a.documents) * (x ? x.c / Math.max(1, x.t) : cpt));
-    }
+    notes.push(`characters estimated by decoding a sample of ${shards.decodeSample.length} of ${docCount} documents`);
   }
 
-  const rows = (m: Map<string, Acc>): Row[] =>
-    [...m]
-      .map(([name, a]) => {
-        const r: Row = { name, documents: a.documents };
-        if (haveChars) r.chars = a.chars;
-        if (haveTokens) r.tokens = a.tokens;
-        if (haveChars && haveTokens) r.charsPerToken = charsPerToken(a.chars, a.tokens, a.documents);
-        return r;
-      })
-      .sort((x, y) => (y.tokens ?? y.chars ?? y.documents) - (x.tokens ?? x.chars ?? x.documents));
-  report.bySource = rows(src);
-  report.byLang = rows(lng);
+  report.bySource = tallyRows(t.src, haveChars, haveTokens);
+  report.byLang = tallyRows(t.lng, haveChars, haveTokens);
   report.totals.documents = docCount;
   if (haveChars) report.totals.chars = report.bySource.reduce((x, r) => x + (r.chars ?? 0), 0);
   if (haveTokens) report.totals.tokens = manifest!.totals.tokens;
   if (haveChars && haveTokens)
     report.totals.charsPerToken = charsPerToken(report.totals.chars!, report.totals.tokens!, docCount);
-  const ch = charH.build();
+  const ch = t.charH.build();
   if (ch) report.histograms.chars = ch;
-  const th = tokH.build();
+  const th = t.tokH.build();
   if (th) report.histograms.tokens = th;
+  if (shards && manifest)
+    report.topTokens = topTokenList(shards.tokenCounts, manifest.totals.tokens, o.topTokens ?? 30, tok);
 
-  if (tokenCounts && manifest) {
-    const total = manifest.totals.tokens;
-    const n = o.topTokens ?? 30;
-    const ids = Array.from(tokenCounts.keys()).filter((i) => tokenCounts![i] > 0);
-    ids.sort((a, b) => tokenCounts![b] - tokenCounts![a] || a - b);
-    report.topTokens = [];
-    for (const id of ids.slice(0, n)) {
-      report.topTokens.push({
-        id,
-        count: tokenCounts[id],
-        share: tokenCounts[id] / Math.max(1, total),
-        piece: tok?.idToToken(id) ?? String(id),
-        text: tok ? tok.decode([id], false) : String(id),
-      });
-    }
-  }
-
-  if (withCluster) {
-    const cl = [...clusters].map(([size, count]) => ({ size, count })).sort((a, b) => a.size - b.size);
+  if (docs?.withCluster) {
+    const cl = [...docs.clusters].map(([size, count]) => ({ size, count })).sort((a, b) => a.size - b.size);
     report.dupClusters = {
-      documentsWithField: withCluster,
+      documentsWithField: docs.withCluster,
       clusters: cl,
       duplicatesRemoved: cl.reduce((x, c) => x + (c.size - 1) * c.count, 0),
     };
   } else if (docsDir) notes.push('no meta.dup_cluster_size in the documents (no dedup step in the recipe?)');
 
   if (kind === 'prep' && existsSync(join(dir, 'stats.json'))) {
-    try {
-      const st = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8'));
-      const byRule = Object.entries((st.dropped_by_rule ?? {}) as Record<string, number>)
-        .map(([rule, documents]) => ({ rule, documents }))
-        .sort((a, b) => b.documents - a.documents);
-      report.drops = {
-        read: st.read,
-        kept: st.kept,
-        dropped: st.dropped,
-        rejected: st.rejected,
-        byRule,
-        recipe: st.recipe,
-      };
-    } catch (e) {
-      notes.push(`${join(dir, 'stats.json')}: unreadable (${(e as Error).message})`);
-    }
+    const drops = readDrops(dir, notes);
+    if (drops) report.drops = drops;
   }
   return report;
 }
