@@ -93,6 +93,11 @@ test('inspect: prep folder and shard folder reports (tables, JSON)', async () =>
     assert.equal(s.totals.documents, 60);
     assert.equal(s.totals.tokens, r.totals.tokens);
     assert.ok(s.totals.chars! > 0, 'characters estimated by decoding');
+    // every document decoded (60 < the sample size): each source's characters are exact, in code points
+    const cp = (src: string) => docs.filter((d) => d.source === src).reduce((a, d) => a + [...d.text].length, 0);
+    assert.equal(s.bySource.find((x) => x.name === 'wiki-zh')!.chars, cp('wiki-zh'));
+    assert.equal(s.bySource.find((x) => x.name === 'books-en')!.chars, cp('books-en'));
+    assert.equal(s.histograms.chars!.max, r.histograms.chars!.max);
     assert.ok(Math.abs(s.totals.charsPerToken! - r.totals.charsPerToken!) / r.totals.charsPerToken! < 0.05);
     await assert.rejects(inspectDir(join(root, 'docs')), /neither a prep output folder/);
   } finally {

@@ -291,16 +291,16 @@ function estimateChars(sample: DecodeItem[], tok: ByteBpe, eos: number, t: Tally
     const ids = Array.from(
       d.tokens[d.tokens.length - 1] === eos ? d.tokens.subarray(0, d.tokens.length - 1) : d.tokens,
     );
-    const text = tok.decode(ids, false);
-    t.charH.add(text.length);
-    chars += textLength(text);
+    const n = textLength(tok.decode(ids, false));
+    t.charH.add(n);
+    chars += n;
     toks += ids.length;
     for (const [m, k] of [
       [perSrc, d.source],
       [perLang, d.lang],
     ] as const) {
       const x = m.get(k) ?? { c: 0, t: 0 };
-      x.c += text.length;
+      x.c += n;
       x.t += ids.length;
       m.set(k, x);
     }
