@@ -1,23 +1,23 @@
 // Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; deterministic (no atomics, every reduction in a
-// fixed order). Forward on Hopper's warpgroup MMA (wgmma, tile.cuh; FlashAttention-3's in-warpgroup pipeline), saving the
-// base-2 log-sum-exp per row; the backward, FlashAttention-2 style on mma.sync (tile.cuh) = attn_delta_k (rowsum(dO*O))
-// + one dQ kernel per query block + one dK/dV kernel per key block, both recomputing P from the saved log-sum-exp.
-// Backward:
-//  - every warp owns 32 rows (two 16-row m-tiles), so each K/V (dQ) or Q/dO (dK/dV) B fragment that ldmatrix reads
-//    from shared memory feeds two mma instead of one (half the shared-memory traffic per mma);
-//  - 128-row blocks (4 warps): dQ over 128 query rows, dK/dV over 128 key rows; 64-row tiles of the other side stream
-//    through double-buffered shared memory (cp.async); a warp skips the (sub-)tiles that lie entirely above the causal
-//    diagonal for its own 32 rows, and masks element-wise only where the diagonal crosses its rows;
-//  - sub-tiles (32 keys in dQ, 16 queries in dK/dV) keep S and dP in registers next to the accumulators and the
-//    register-resident Q/dO (dQ) or K/V (dK/dV) fragments;
+// fixed order). Forward and dQ on Hopper's warpgroup MMA (wgmma, tile.cuh; FlashAttention-3's in-warpgroup pipeline),
+// the forward saving the base-2 log-sum-exp per row; the backward = attn_delta_k (rowsum(dO*O)) + one dQ kernel per
+// query block (wgmma) + one dK/dV kernel per key block (FlashAttention-2 style on mma.sync, tile.cuh), both recomputing
+// P from the saved log-sum-exp.
+// dK/dV (mma.sync):
+//  - every warp owns 32 key rows (two 16-row m-tiles), so each Q/dO B fragment that ldmatrix reads from shared memory
+//    feeds two mma instead of one (half the shared-memory traffic per mma);
+//  - 128-row blocks (4 warps) over 128 key rows; 64-row query tiles stream through double-buffered shared memory
+//    (cp.async); a warp skips the (sub-)tiles that lie entirely above the causal diagonal for its own 32 rows, and
+//    masks element-wise only where the diagonal crosses its rows;
+//  - 16-query sub-tiles keep S and dP in registers next to the accumulators and the register-resident K/V fragments;
 //  - head_dim with an odd number of 8-wide tiles (56): the trailing half k-step of Q.K^T and dO.V^T uses m16n8k8, so
 //    the zero padding columns are never multiplied;
 //  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
 //    (dK/dV) down, across all heads.
 // Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
-// A wgmma backward (same tiles and pipeline as the forward) is a dev candidate in dev/attn-wg-bwd.cuh (not faster yet).
-// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (the backward kernels
-// on the CPU; the emulator does not model wgmma).
+// A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (slower: 218 registers, see train/native/README.md).
+// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (the dK/dV kernel on the
+// CPU; the emulator does not model wgmma).
 #pragma once
 #include "tile.cuh"
 
@@ -25,20 +25,11 @@
 template <bool B>
 struct attn_bool { static constexpr bool value = B; };
 __host__ __device__ __forceinline__ int attn_cdiv(int a, int b) { return (a + b - 1) / b; }
-// forward / dQ: query block qb (128 rows) visits 64-key tiles 0..attn_last_kt(qb, T)
-__host__ __device__ __forceinline__ int attn_last_kt(int qb, int T) {
-  int n = attn_cdiv(T, 64) - 1;
-  return n < 2 * qb + 1 ? n : 2 * qb + 1;
-}
-// a warp's 32 rows [r0, r0+32) on one side, a (sub-)tile [c0, c0+n) on the other: keys <= queries are needed
-// keys [k0, k0+n) against queries [q0, q0+32): some pair with key <= query exists / some pair with key > query exists
-__host__ __device__ __forceinline__ bool attn_kq_any(int k0, int q0) { return k0 <= q0 + 31; }
-__host__ __device__ __forceinline__ bool attn_kq_mask(int k0, int n, int q0) { return k0 + n - 1 > q0; }
-// queries [q0, q0+n) against keys [k0, k0+32)
+// dK/dV: a warp's 32 key rows [k0, k0+32) against a query sub-tile [q0, q0+n) (keys <= queries are needed): some pair
+// with key <= query exists / some pair with key > query exists
 __host__ __device__ __forceinline__ bool attn_qk_any(int q0, int n, int k0) { return q0 + n - 1 >= k0; }
 __host__ __device__ __forceinline__ bool attn_qk_mask(int q0, int k0) { return q0 < k0 + 31; }
 
-#define ATTN_DQ_SMEM (4 * 128 * ALDS * 2)                     // Q, dO (128 rows each), K[2], V[2] (64 rows each)
 #define ATTN_DKV_SMEM (4 * 128 * ALDS * 2 + 4 * 64 * 4)        // K, V (128 rows each), Q[2], dO[2], lse[2], delta[2]
 
 #ifndef ATTN_EMU  // ATTN_EMU: compiled on the host by the lane-level emulator (emu/)
@@ -201,167 +192,130 @@ __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qk
   }
 }
 
-#endif  // ATTN_EMU
-
-// ============================================================================ backward: dQ
-// grid (B*H, ceil(T/128)), 128 threads, ATTN_DQ_SMEM dynamic shared memory; warp w owns query rows qb*128 + w*32 .. +31
-template <int NDT>
-__global__ void __launch_bounds__(128) attn_bwd_dq_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
-                                                      const float* __restrict__ lse, const float* __restrict__ delta,
-                                                      bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
-                                                      int koff, int voff, float sl2, float scale) {
-  constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
-  constexpr bool K8 = (NDT & 1) != 0;
-  ATTN_DYN_SMEM(attn_dq_smem);
-  bf16* sQ = attn_dq_smem;             // 128 rows
-  bf16* sO = sQ + 128 * ALDS;        // 128 rows
-  bf16* sK = sO + 128 * ALDS;        // [2][64 rows]
-  bf16* sV = sK + 128 * ALDS;        // [2][64 rows]
+// ============================================================================ backward: dQ (wgmma, sm_90a; not emulated)
+// grid (B*H, ceil(T/64)), 128 threads = 1 warpgroup owning 64 query rows (3 blocks per SM), ATTN_DQ_SMEM. The forward's
+// tiles and pipeline: 64-key tiles of K and V in a 3-stage ring of swizzled shared-memory tiles (cp.async by every
+// thread, one block barrier per tile). Per tile j: S = Q K_j^T and dP = dO V_j^T (both operands from shared memory),
+// dS = P (dP - delta) in registers (P recomputed from the saved log-sum-exp), dQ += dS K_j (dS from registers, K_j
+// MN-major). Iteration j issues S_j, dP_j and dS_{j-1} K_{j-1} back to back and computes dS_j while the tensor cores do
+// the dQ product. Bit-identical to the mma.sync dQ kernel it replaced (dev/attn-ab.cu, 7 shapes), which took 0.667
+// against 0.650 ms (H200, B8 T2048 H32 hd56) and 0.658 against 0.590 (GQA H32/8).
+#define ATTN_DQ_SMEM (1024 + 2 * 64 * 128 + 6 * 64 * 128)  // Q, dO (64 rows each), K[3], V[3] (64 rows), 1 KB alignment
+template <int HDN>
+__global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
+                                                         const float* __restrict__ lse, const float* __restrict__ delta,
+                                                         bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
+                                                         int koff, int voff, float sl2, float scale) {
+  constexpr int NO = HDN / 2, KS = (HDN + 15) / 16;  // NO: dQ accumulators per thread, KS: k16 steps over hd
+  extern __shared__ __align__(1024) unsigned char attn_wg_raw[];
+  bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // 64 rows
+  bf16* sO = sQ + 64 * 64;                                                                   // 64 rows (dO)
+  bf16* sK = sO + 64 * 64;                                                                   // [3][64 rows]
+  bf16* sV = sK + 3 * 64 * 64;                                                               // [3][64 rows]
   const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
-  const int nch = hd >> 3, ldo = H * hd;
-  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
+  const int nch = hd >> 3, tid = threadIdx.x, ldo = H * hd;
   const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
   const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
-  const bf16* dOg = dO + (long)b * T * ldo + h * hd;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  ld_tile_async(sQ, Qg, ldq, qb * 128, T, nch);
-  ld_tile_async(sQ + 64 * ALDS, Qg, ldq, qb * 128 + 64, T, nch);
-  ld_tile_async(sO, dOg, ldo, qb * 128, T, nch);
-  ld_tile_async(sO + 64 * ALDS, dOg, ldo, qb * 128 + 64, T, nch);
-  ld_tile_async(sK, Kg, ldq, 0, T, nch);
-  ld_tile_async(sV, Vg, ldq, 0, T, nch);
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int q0 = qb * 64, qr = q0 + warp * 16 + g;  // this thread's rows qr, qr + 8
+  const int last = min(qb, (T - 1) >> 6);
+  ld_wtile_async<64, 128>(sQ, qkv + (long)b * T * ldq + h * hd, ldq, q0, T, nch, tid);
+  ld_wtile_async<64, 128>(sO, dO + (long)b * T * ldo + h * hd, ldo, q0, T, nch, tid);
+  ld_wtile_async<64, 128>(sK, Kg, ldq, 0, T, nch, tid);
+  ld_wtile_async<64, 128>(sV, Vg, ldq, 0, T, nch, tid);
   cp_commit();
-  const int q0w = qb * 128 + warp * 32;
-  float L[2][2], D[2][2];
+  float L[2], D[2];
 #pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-      const int q = q0w + m * 16 + g + hh * 8;
-      L[m][hh] = q < T ? lse[(long)bh * T + q] : INFINITY;  // p = 0 for rows past T
-      D[m][hh] = q < T ? delta[(long)bh * T + q] : 0.f;
-    }
-  cp_wait<0>();
-  __syncthreads();
-  uint32_t qa[2][NKS][4], da[2][NKS][4];
-#pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int ks = 0; ks < NKS; ks++) {
-      ldA2(qa[m][ks], sQ, warp * 32 + m * 16, ks * 16, lane);
-      ldA2(da[m][ks], sO, warp * 32 + m * 16, ks * 16, lane);
-    }
-  float dq[2][NDT][4];
-#pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int i = 0; i < NDT; i++) dq[m][i][0] = dq[m][i][1] = dq[m][i][2] = dq[m][i][3] = 0.f;
-  const int last = attn_last_kt(qb, T);
-  for (int kt = 0; kt <= last; kt++) {
-    const int buf = kt & 1;
-    if (kt < last) {
-      ld_tile_async(sK + (buf ^ 1) * 64 * ALDS, Kg, ldq, (kt + 1) * 64, T, nch);
-      ld_tile_async(sV + (buf ^ 1) * 64 * ALDS, Vg, ldq, (kt + 1) * 64, T, nch);
-    }
-    cp_commit();
-    cp_wait<1>();
-    __syncthreads();
-    const bf16* ks_ = sK + buf * 64 * ALDS;
-    const bf16* vs_ = sV + buf * 64 * ALDS;
-#pragma unroll
-    for (int c = 0; c < 2; c++) {  // 32-key sub-tiles
-      const int kc0 = kt * 64 + c * 32;
-      if (!attn_kq_any(kc0, q0w)) continue;  // warp-uniform
-      float s[2][4][4], dp[2][4][4];
-#pragma unroll
-      for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int i = 0; i < 4; i++)
-          s[m][i][0] = s[m][i][1] = s[m][i][2] = s[m][i][3] = dp[m][i][0] = dp[m][i][1] = dp[m][i][2] = dp[m][i][3] = 0.f;
-#pragma unroll
-      for (int ks = 0; ks < KF; ks++)
-#pragma unroll
-        for (int np = 0; np < 2; np++) {
-          uint32_t bb[4];
-          ldBn(bb, ks_, c * 32 + np * 16, ks * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(s[m][2 * np], qa[m][ks], bb);
-            mma16816(s[m][2 * np + 1], qa[m][ks], bb + 2);
-          }
-          ldBn(bb, vs_, c * 32 + np * 16, ks * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(dp[m][2 * np], da[m][ks], bb);
-            mma16816(dp[m][2 * np + 1], da[m][ks], bb + 2);
-          }
-        }
-      if (K8) {
-        uint32_t bb[4];
-        ldsm4(bb, ks_ + (c * 32 + lane) * ALDS + KF * 16);
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-          for (int m = 0; m < 2; m++) mma16808(s[m][j], qa[m][KF], bb[j]);
-        ldsm4(bb, vs_ + (c * 32 + lane) * ALDS + KF * 16);
-#pragma unroll
-        for (int j = 0; j < 4; j++)
-#pragma unroll
-          for (int m = 0; m < 2; m++) mma16808(dp[m][j], da[m][KF], bb[j]);
-      }
-      if (attn_kq_mask(kc0, 32, q0w)) {  // warp-uniform: the diagonal crosses this sub-tile; p = 2^-inf = 0 there
-#pragma unroll
-        for (int m = 0; m < 2; m++)
-#pragma unroll
-          for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-            for (int i = 0; i < 4; i++)
-              if (kc0 + nt * 8 + 2 * t + (i & 1) > q0w + m * 16 + g + (i >> 1) * 8) s[m][nt][i] = -INFINITY;
-      }
-      uint32_t dsa[2][2][4];
-#pragma unroll
-      for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-          for (int hh = 0; hh < 2; hh++) {
-            float ds[2];
-#pragma unroll
-            for (int j = 0; j < 2; j++) {
-              const float p = attn_ex2(fmaf(s[m][nt][2 * hh + j], sl2, -L[m][hh]));
-              ds[j] = p * (dp[m][nt][2 * hh + j] - D[m][hh]);
-            }
-            dsa[m][nt >> 1][(nt & 1) * 2 + hh] = pack2(ds[0], ds[1]);
-          }
-#pragma unroll
-      for (int ks = 0; ks < 2; ks++)
-#pragma unroll
-        for (int dp2 = 0; dp2 < 4; dp2++) {
-          if (2 * dp2 >= NDT) continue;
-          uint32_t bb[4];
-          ldBk(bb, ks_, dp2 * 16, c * 32 + ks * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(dq[m][2 * dp2], dsa[m][ks], bb);
-            if (2 * dp2 + 1 < NDT) mma16816(dq[m][2 * dp2 + 1], dsa[m][ks], bb + 2);
-          }
-        }
-    }
-    __syncthreads();
+  for (int hh = 0; hh < 2; hh++) {
+    const int q = qr + 8 * hh;
+    L[hh] = q < T ? lse[(long)bh * T + q] : INFINITY;  // p = 0 for rows past T
+    D[hh] = q < T ? delta[(long)bh * T + q] : 0.f;
   }
+  const uint64_t dQd = wg_desc(sQ), dOd = wg_desc(sO);
+  float dq[NO], s[32], dp[32];
 #pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-      const int q = q0w + m * 16 + g + hh * 8;
-      if (q < T) {
-        bf16* p = dqkv + ((long)b * T + q) * ldq + h * hd + 2 * t;
-#pragma unroll
-        for (int dt = 0; dt < NDT; dt++)
-          *reinterpret_cast<uint32_t*>(p + dt * 8) = pack2(dq[m][dt][2 * hh] * scale, dq[m][dt][2 * hh + 1] * scale);
-      }
+  for (int i = 0; i < NO; i++) dq[i] = 0.f;
+  uint32_t dsa[4][4];
+  // tile j visible to every warp, every warp done with iteration j-1; then tile j+1's load starts
+  auto next_tile = [&](int j) {
+    cp_wait<0>();
+    fence_async_smem();
+    __syncthreads();
+    if (j < last) {
+      const int nb = (j + 1) % 3;
+      ld_wtile_async<64, 128>(sK + nb * 4096, Kg, ldq, (j + 1) * 64, T, nch, tid);
+      ld_wtile_async<64, 128>(sV + nb * 4096, Vg, ldq, (j + 1) * 64, T, nch, tid);
+      cp_commit();
     }
+  };
+  auto issue_sdp = [&](int j) {
+    const uint64_t dK = wg_desc(sK + (j % 3) * 4096), dV = wg_desc(sV + (j % 3) * 4096);
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQd + 2 * kk, dK + 2 * kk, kk);
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) wg_ss_n64(dp, dOd + 2 * kk, dV + 2 * kk, kk);
+    wg_commit();
+  };
+  auto issue_dq = [&](int j) {
+    const uint64_t dK = wg_desc(sK + (j % 3) * 4096);
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) wg_rs<HDN>(dq, dsa[kk], dK + kk * (2048 >> 4), 1);
+    wg_commit();
+  };
+  auto dscores = [&](int j) {  // S_j, dP_j complete -> dS_j (fp32, in s)
+    wg_reg_fence<32>(s);
+    wg_reg_fence<32>(dp);
+    const bool msk = j * 64 + 63 > q0;  // the diagonal crosses the block's rows
+#pragma unroll
+    for (int jn = 0; jn < 8; jn++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int hh = i >> 1;
+        float p = attn_ex2(fmaf(s[4 * jn + i], sl2, -L[hh]));
+        if (msk && j * 64 + 8 * jn + 2 * t + (i & 1) > qr + 8 * hh) p = 0.f;
+        s[4 * jn + i] = p * (dp[4 * jn + i] - D[hh]);
+      }
+  };
+  auto pack_ds = [&]() {
+#pragma unroll
+    for (int jn = 0; jn < 8; jn++)
+#pragma unroll
+      for (int hh = 0; hh < 2; hh++) dsa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
+  };
+  next_tile(0);
+  wg_fence();
+  issue_sdp(0);
+  wg_wait<0>();
+  dscores(0);
+  pack_ds();
+  for (int j = 1; j <= last; j++) {
+    next_tile(j);
+    wg_fence();
+    issue_sdp(j);
+    issue_dq(j - 1);
+    wg_wait<1>();
+    dscores(j);
+    wg_wait<0>();
+    wg_reg_fence<NO>(dq);
+    pack_ds();
+  }
+  wg_fence();
+  issue_dq(last);
+  wg_wait<0>();
+  wg_reg_fence<NO>(dq);
+#pragma unroll
+  for (int hh = 0; hh < 2; hh++) {
+    const int q = qr + 8 * hh;
+    if (q < T) {
+      bf16* p = dqkv + ((long)b * T + q) * ldq + h * hd + 2 * t;
+#pragma unroll
+      for (int jn = 0; jn < HDN / 8; jn++)
+        *reinterpret_cast<uint32_t*>(p + jn * 8) = pack2(dq[4 * jn + 2 * hh] * scale, dq[4 * jn + 2 * hh + 1] * scale);
+    }
+  }
 }
+
+#endif  // ATTN_EMU
 
 // ============================================================================ backward: dK, dV
 // grid (B*Hk, ceil(T/128)), 128 threads, ATTN_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;
@@ -585,14 +539,15 @@ static void attnBackwardT(const bf16* qkv, const bf16* dO, const float* lse, con
                           int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM));
+    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM));
     CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM));
     attrSet = true;
   }
-  const int nB = attn_cdiv(T, 128);
-  attn_bwd_dq_k<NDT><<<dim3(B * H, nB), 128, ATTN_DQ_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  attn_bwd_dq_k<NDT * 8><<<dim3(B * H, attn_cdiv(T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq,
+                                                                                 koff, voff, sl2, scale);
   KCHECK("attn_bwd_dq");
-  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, ATTN_DKV_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
+                                                                                  ldq, koff, voff, sl2, scale);
   KCHECK("attn_bwd_dkdv");
 }
 // qkv [B*T, ldq] bf16 with q at column 0, k at koff, v at voff (RoPE applied); out [B*T, H*hd]; lse [B, H, T] (base 2)

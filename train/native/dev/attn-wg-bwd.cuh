@@ -1,130 +1,14 @@
-// Dev candidate, not in the addon: attention backward on wgmma (dQ and dK/dV kernels with the forward's tiles,
-// swizzled shared memory and intra-warpgroup pipeline). Bit-identical to the production mma.sync backward on every
-// shape of attn-ab.cu, but not faster on the production shape (H200, B8 T2048 H32 hd56: dQ 0.653 / dK,dV 1.022 ms
-// against 1.567 ms for the pair on mma.sync; faster only at hd 64), so it stays here for the next attempt
-// (TMA + warp-specialised producer, 128-row tiles). See train/native/README.md.
+// Dev candidate, not in the addon: the dK/dV attention backward on wgmma (the forward's tiles, swizzled shared memory
+// and intra-warpgroup pipeline). Bit-identical to the production mma.sync dK/dV kernel on every shape of attn-ab.cu, but
+// slower on the production shape (H200, B8 T2048 H32 hd56: 1.010 against 0.925 ms): it needs 218 registers (S^T, dP^T,
+// dK, dV accumulators and the bf16 P^T / dS^T fragments the async wgmma still reads), i.e. 2 blocks of 4 warps per SM.
+// Its dQ sibling became the production dQ kernel (attention.cuh). Next attempt: split the accumulators (FlashAttention-3:
+// a producer warp + setmaxnreg, or 2 consumer warpgroups each owning part of the head dim). See train/native/README.md.
 #pragma once
 #include "../attention.cuh"
 
-// ============================================================================ backward on wgmma (sm_90a)
-// Same primitives and pipeline as the forward (attn_fwd_k); deterministic (no atomics): one dQ kernel per query block, one dK/dV
-// kernel per key block, both recomputing P from the saved log-sum-exp.
-#define ATTN_WG_DQ_SMEM(NWG) (1024 + 2 * (NWG) * 64 * 128 + 6 * 64 * 128)
-// dQ: grid (B*H, ceil(T/(64*NWG))); warpgroup w owns query rows qb*64*NWG + 64w .. +63. Per 64-key tile j:
-// S = Q K_j^T and dP = dO V_j^T (shared x shared), dS = P (dP - delta) in registers, dQ += dS K_j (K_j MN-major).
-template <int HDN, int NWG>
-__global__ void __launch_bounds__(128 * NWG, NWG == 2 ? 1 : 3)
-    attn_bwd_dq_wg_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO, const float* __restrict__ lse,
-                     const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
-                     int koff, int voff, float sl2, float scale) {
-  constexpr int BM = 64 * NWG, NT = 128 * NWG, NO = HDN / 2, KS = (HDN + 15) / 16;
-  extern __shared__ __align__(1024) unsigned char attn_wg_raw[];
-  bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
-  bf16* sO = sQ + BM * 64;                                                                   // BM rows (dO)
-  bf16* sK = sO + BM * 64;                                                                   // [3][64 rows]
-  bf16* sV = sK + 3 * 64 * 64;                                                               // [3][64 rows]
-  const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
-  const int nch = hd >> 3, tid = threadIdx.x, ldo = H * hd;
-  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
-  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
-  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int q0 = qb * BM + wg * 64, qr = q0 + warp * 16 + g;
-  const int last = min((qb * BM + BM - 1) >> 6, (T - 1) >> 6);
-  ld_wtile_async<BM, NT>(sQ, qkv + (long)b * T * ldq + h * hd, ldq, qb * BM, T, nch, tid);
-  ld_wtile_async<BM, NT>(sO, dO + (long)b * T * ldo + h * hd, ldo, qb * BM, T, nch, tid);
-  ld_wtile_async<64, NT>(sK, Kg, ldq, 0, T, nch, tid);
-  ld_wtile_async<64, NT>(sV, Vg, ldq, 0, T, nch, tid);
-  cp_commit();
-  float L[2], D[2];
-#pragma unroll
-  for (int hh = 0; hh < 2; hh++) {
-    const int q = qr + 8 * hh;
-    L[hh] = q < T ? lse[(long)bh * T + q] : INFINITY;  // p = 0 for rows past T
-    D[hh] = q < T ? delta[(long)bh * T + q] : 0.f;
-  }
-  const uint64_t dQd = wg_desc(sQ + wg * 4096), dOd = wg_desc(sO + wg * 4096);
-  float dq[NO], s[32], dp[32];
-#pragma unroll
-  for (int i = 0; i < NO; i++) dq[i] = 0.f;
-  uint32_t dsa[4][4];
-  auto next_tile = [&](int j) {
-    cp_wait<0>();
-    fence_async_smem();
-    __syncthreads();
-    if (j < last) {
-      const int nb = (j + 1) % 3;
-      ld_wtile_async<64, NT>(sK + nb * 4096, Kg, ldq, (j + 1) * 64, T, nch, tid);
-      ld_wtile_async<64, NT>(sV + nb * 4096, Vg, ldq, (j + 1) * 64, T, nch, tid);
-      cp_commit();
-    }
-  };
-  auto issue_sdp = [&](int j) {
-    const uint64_t dK = wg_desc(sK + (j % 3) * 4096), dV = wg_desc(sV + (j % 3) * 4096);
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQd + 2 * kk, dK + 2 * kk, kk);
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++) wg_ss_n64(dp, dOd + 2 * kk, dV + 2 * kk, kk);
-    wg_commit();
-  };
-  auto issue_dq = [&](int j) {
-    const uint64_t dK = wg_desc(sK + (j % 3) * 4096);
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) wg_rs<HDN>(dq, dsa[kk], dK + kk * (2048 >> 4), 1);
-    wg_commit();
-  };
-  auto dscores = [&](int j) {  // S_j, dP_j complete -> dS_j (fp32, in s)
-    wg_reg_fence<32>(s);
-    wg_reg_fence<32>(dp);
-    const bool msk = j * 64 + 63 > q0;
-#pragma unroll
-    for (int jn = 0; jn < 8; jn++)
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int hh = i >> 1;
-        float p = attn_ex2(fmaf(s[4 * jn + i], sl2, -L[hh]));
-        if (msk && j * 64 + 8 * jn + 2 * t + (i & 1) > qr + 8 * hh) p = 0.f;
-        s[4 * jn + i] = p * (dp[4 * jn + i] - D[hh]);
-      }
-  };
-  auto pack_ds = [&]() {
-#pragma unroll
-    for (int jn = 0; jn < 8; jn++)
-#pragma unroll
-      for (int hh = 0; hh < 2; hh++) dsa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
-  };
-  next_tile(0);
-  wg_fence();
-  issue_sdp(0);
-  wg_wait<0>();
-  dscores(0);
-  pack_ds();
-  for (int j = 1; j <= last; j++) {
-    next_tile(j);
-    wg_fence();
-    issue_sdp(j);
-    issue_dq(j - 1);
-    wg_wait<1>();
-    dscores(j);
-    wg_wait<0>();
-    wg_reg_fence<NO>(dq);
-    pack_ds();
-  }
-  wg_fence();
-  issue_dq(last);
-  wg_wait<0>();
-  wg_reg_fence<NO>(dq);
-#pragma unroll
-  for (int hh = 0; hh < 2; hh++) {
-    const int q = qr + 8 * hh;
-    if (q < T) {
-      bf16* p = dqkv + ((long)b * T + q) * ldq + h * hd + 2 * t;
-#pragma unroll
-      for (int jn = 0; jn < HDN / 8; jn++)
-        *reinterpret_cast<uint32_t*>(p + jn * 8) = pack2(dq[4 * jn + 2 * hh] * scale, dq[4 * jn + 2 * hh + 1] * scale);
-    }
-  }
-}
-
+// ============================================================================ dK/dV on wgmma (sm_90a)
+// Deterministic (no atomics): one dK/dV kernel per key block, recomputing P from the saved log-sum-exp.
 __device__ __forceinline__ void cp_async4(float* s, const float* g, bool valid) {
   uint32_t sa = (uint32_t)__cvta_generic_to_shared(s);
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(sa), "l"(g), "r"(valid ? 4 : 0));
@@ -272,21 +156,17 @@ __global__ void __launch_bounds__(128 * NWG, MINB)
 }
 
 
-// the wgmma backward (NWG warpgroups per block in dQ / dK,dV); delta must be computed
-template <int NQ, int NK, int MINB = (NK == 2 ? 1 : 2)>
-static void attnBackwardWG(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
-                           int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, int parts = 3) {
+// the wgmma dK/dV (NK warpgroups per block); delta must be computed
+template <int NK, int MINB = (NK == 2 ? 1 : 2)>
+static void attnBackwardDKDVWG(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B,
+                               int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
   NDT_SWITCH(hd, ({
     static bool attrSet = false;
     if (!attrSet) {
-      CK(cudaFuncSetAttribute(attn_bwd_dq_wg_k<N_ * 8, NQ>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_WG_DQ_SMEM(NQ)));
       CK(cudaFuncSetAttribute(attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_WG_DKV_SMEM(NK)));
       attrSet = true;
     }
-    if (parts & 1) attn_bwd_dq_wg_k<N_ * 8, NQ><<<dim3(B * H, attn_cdiv(T, 64 * NQ)), 128 * NQ, ATTN_WG_DQ_SMEM(NQ)>>>(
-        qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
-    KCHECK("attn_bwd_dq_wg");
-    if (parts & 2) attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB><<<dim3(B * Hk, attn_cdiv(T, 64 * NK)), 128 * NK, ATTN_WG_DKV_SMEM(NK)>>>(
+    attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB><<<dim3(B * Hk, attn_cdiv(T, 64 * NK)), 128 * NK, ATTN_WG_DKV_SMEM(NK)>>>(
         qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
     KCHECK("attn_bwd_dkdv_wg");
   }));
