@@ -172,7 +172,7 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   const int nB = attn_cdiv(T, 128);
-  // delta as attn_delta_k: from bf16 dO and bf16 O
+  // delta as the dQ kernel computes it for the dK/dV kernel: from bf16 dO and bf16 O, fmaf in column order
   for (int b = 0; b < B; b++)
     for (int t = 0; t < T; t++)
       for (int h = 0; h < H; h++) {
