@@ -5,7 +5,7 @@
 #pragma once
 #include "common.cuh"
 
-#define RMS_MAX_D (128 * 14)  // the backward keeps 14 float4 per lane of the row in registers
+#define RMS_MAX_D (128 * 14)  // the forward keeps 14 float4 per lane of the row in registers, the backward 7 per half row
 
 // forward: warp per row, float4, the row kept in registers (d % 4 == 0, d <= 128*KP); x = xin (+ delta, then also
 // written to xout), y = bf16(w * (x * rstd)), rstd per row
@@ -50,69 +50,95 @@ __global__ void __launch_bounds__(256) rmsnorm_fwd_k(const float* __restrict__ x
   }
   if (lane == 0) rstd[row] = r;
 }
-// backward: warp per row, the row in registers; dres (= or +=) dx, and bf16(dres) into dresb when given; the weight
-// gradient's per-block partials (the 8 warps summed in order through shared memory) go to dwpart [gridDim.x, d]
-template <int KP>
-__global__ void __launch_bounds__(256) rmsnorm_bwd_k(const float* __restrict__ dy, const float* __restrict__ x,
-                                                      const float* __restrict__ w, const float* __restrict__ rstd,
-                                                      float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
-                                                      int N, int d, int rowsPer, bf16* __restrict__ dresb) {
-  __shared__ float4 red4[KP * 32];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
-  float4 acc[KP], wv[KP];
-  const float4* w4 = reinterpret_cast<const float4*>(w);
+// backward: a pair of warps per row (warp 2p+h owns the float4 columns h*32*KH + lane + 32k, k < KH), 4 pairs per block
+// walking rows r0 + p, r0 + p + 4, ... of the block's rowsPer rows; a row's dy, x (and dres when accumulating) loaded all
+// at once into registers, the two halves of its dot product met through shared memory (a named barrier per pair, summed
+// in a fixed order); the weights and the per-warp weight-gradient sums in shared memory (128 registers: 2 blocks of 8
+// warps per SM); dres (= or +=) dx, and bf16(dres) into dresb when given; the per-block weight-gradient partials (the 4
+// pairs summed in order) go to dwpart [gridDim.x, d]. Measured against the warp-per-row kernel it replaced (dev A/B,
+// H200, N 16384 d 1792): see train/native/README.md.
+__device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+template <int KH>
+__global__ void __launch_bounds__(256, 2) rmsnorm_bwd_k(const float* __restrict__ dy, const float* __restrict__ x,
+                                                          const float* __restrict__ w, const float* __restrict__ rstd,
+                                                          float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
+                                                          int N, int d, int rowsPer, bf16* __restrict__ dresb) {
+  __shared__ float4 sw[64 * KH];       // the weights, float4 columns
+  __shared__ float4 sacc[8][32 * KH];  // per-warp weight-gradient sums (warp 2p+h: half h of the columns)
+  __shared__ float sdot[4][2][2];      // [pair][row parity][half]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, pair = warp >> 1, half = warp & 1, d4 = d >> 2;
+  for (int i = threadIdx.x; i < 64 * KH; i += 256)
+    sw[i] = i < d4 ? reinterpret_cast<const float4*>(w)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
-  for (int k = 0; k < KP; k++) {
-    acc[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-    int j = lane + 32 * k;
-    wv[k] = j < d4 ? w4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-  }
+  for (int k = 0; k < KH; k++) sacc[warp][32 * k + lane] = make_float4(0.f, 0.f, 0.f, 0.f);
+  __syncthreads();
+  const int c0 = half * 32 * KH + lane;  // this lane's float4 columns c0 + 32k
   const int r0 = blockIdx.x * rowsPer, r1 = min(N, r0 + rowsPer);
-  for (int row = r0 + warp; row < r1; row += 8) {
+  int it = 0;
+  for (int row = r0 + pair; row < r1; row += 4, it++) {
     const float4* dy4 = reinterpret_cast<const float4*>(dy + (long)row * d);
     const float4* x4 = reinterpret_cast<const float4*>(x + (long)row * d);
     float4* o4 = reinterpret_cast<float4*>(dres + (long)row * d);
-    float4 ya[KP], xa[KP];
+    float4 ya[KH], xa[KH], pa[KH];
     const float r = rstd[row];
+#pragma unroll
+    for (int k = 0; k < KH; k++) {
+      const int j = c0 + 32 * k;
+      ya[k] = xa[k] = pa[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (j < d4) {
+        ya[k] = dy4[j];
+        xa[k] = x4[j];
+        if (accumulate) pa[k] = o4[j];
+      }
+    }
     float dot = 0.f;
 #pragma unroll
-    for (int k = 0; k < KP; k++) {
-      int j = lane + 32 * k;
-      if (j < d4) { ya[k] = dy4[j]; xa[k] = x4[j]; }
-      else { ya[k] = make_float4(0.f, 0.f, 0.f, 0.f); xa[k] = ya[k]; }
-      float4 a = ya[k], xx = xa[k], ww = wv[k];
+    for (int k = 0; k < KH; k++) {
+      const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
       dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
-      acc[k].x += a.x * xx.x * r; acc[k].y += a.y * xx.y * r; acc[k].z += a.z * xx.z * r; acc[k].w += a.w * xx.w * r;
+      float4 s = sacc[warp][32 * k + lane];
+      s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
+      sacc[warp][32 * k + lane] = s;
     }
     dot = warp_sum(dot);
+    if (lane == 0) sdot[pair][it & 1][half] = dot;
+    named_bar(1 + pair, 64);
+    dot = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
     const float c = r * r * r * dot / d;
 #pragma unroll
-    for (int k = 0; k < KP; k++) {
-      int j = lane + 32 * k;
+    for (int k = 0; k < KH; k++) {
+      const int j = c0 + 32 * k;
       if (j < d4) {
-        float4 a = ya[k], xx = xa[k], ww = wv[k];
+        const float4 a = ya[k], xx = xa[k], ww = sw[j], p = pa[k];
         float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
-        if (accumulate) { float4 p = o4[j]; v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w; }
+        v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
         o4[j] = v;
         if (dresb) st_bf16x4(dresb + (long)row * d + 4 * j, v);
       }
     }
   }
-  for (int wi = 0; wi < 8; wi++) {
-    if (warp == wi) {
-#pragma unroll
-      for (int k = 0; k < KP; k++) {
-        float4 a = acc[k];
-        if (wi > 0) { float4 p = red4[k * 32 + lane]; a.x = p.x + a.x; a.y = p.y + a.y; a.z = p.z + a.z; a.w = p.w + a.w; }
-        red4[k * 32 + lane] = a;
-      }
-    }
-    __syncthreads();
-  }
+  __syncthreads();
   float4* p4 = reinterpret_cast<float4*>(dwpart + (long)blockIdx.x * d);
-  for (int i = threadIdx.x; i < d4; i += blockDim.x) p4[i] = red4[i];  // red4[k*32 + lane] holds float4 column lane + 32k
+  for (int i = threadIdx.x; i < d4; i += 256) {  // float4 column i: half h, slot j of warps 2p + h, summed over p in order
+    const int h = i / (32 * KH), j = i % (32 * KH);
+    float4 s = sacc[h][j];
+#pragma unroll
+    for (int p = 1; p < 4; p++) add4(s, sacc[2 * p + h][j]);
+    p4[i] = s;
+  }
 }
-
+// dres (= or += when acc) dx for dy = d loss / d y; gw += d loss / d w; bf16(dres) into dresb when given.
+// part: scratch of ceil(N / 64) * d floats
+static void rmsnormBackward(const float* dy, const float* x, const float* w, const float* rstd, float* dres, bool acc, long N,
+                            int d, bf16* dresb, float* part, float* gw) {
+  const int rowsPer = 64;
+  const int nb = (int)((N + rowsPer - 1) / rowsPer);
+  if (d <= 128 * 4) rmsnorm_bwd_k<2><<<nb, 256>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
+  else rmsnorm_bwd_k<7><<<nb, 256>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
+  KCHECK("rmsnorm_bwd");
+  colreduce_k<<<nblk(d, 32), 256>>>(part, nb, d, gw);
+  KCHECK("colreduce");
+}
 // y = RMSNorm(xin [+ delta]) * w; xout = xin + delta when delta is given
 static void rmsnormForward(const float* xin, const bf16* delta, float* xout, const float* w, bf16* y, float* rstd, long N,
                            int d, float eps) {
@@ -122,16 +148,4 @@ static void rmsnormForward(const float* xin, const bf16* delta, float* xout, con
   else if (d4 <= 32 * 8) rmsnorm_fwd_k<8><<<nb, 256>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   else rmsnorm_fwd_k<14><<<nb, 256>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   KCHECK("rmsnorm_fwd");
-}
-// dres (= or += when acc) dx for dy = d loss / d y; gw += d loss / d w; bf16(dres) into dresb when given.
-// part: scratch of ceil(N / 64) * d floats
-static void rmsnormBackward(const float* dy, const float* x, const float* w, const float* rstd, float* dres, bool acc, long N,
-                            int d, bf16* dresb, float* part, float* gw) {
-  const int rowsPer = 64;
-  const int nb = (int)((N + rowsPer - 1) / rowsPer);
-  if (d <= 128 * 4) rmsnorm_bwd_k<4><<<nb, 256>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
-  else rmsnorm_bwd_k<14><<<nb, 256>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
-  KCHECK("rmsnorm_bwd");
-  colreduce_k<<<nblk(d, 32), 256>>>(part, nb, d, gw);
-  KCHECK("colreduce");
 }
