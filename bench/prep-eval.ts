@@ -6,8 +6,8 @@
  *
  * Reports: language ID accuracy per labelled language (the tag after zh-web's lang_id + zh_script: zh + Hans = zh-cn,
  * zh + Hant = zh-tw), per document kind (mixed, table, code); the false-drop rate of the Chinese documents judged
- * "keep" by reading (bench/prep-eval/judgements.jsonl) and the drop rate of those judged "drop"; drops per rule and
- * language; CPU seconds per map step. Documents whose text no longer matches the labelled hash are left out and counted.
+ * "keep" by reading (bench/prep-eval/judgements.jsonl and judgements-2.jsonl, each set and both) and the drop rate of
+ * those judged "drop"; drops per rule and language; CPU seconds per map step. Documents whose text no longer matches the labelled hash are left out and counted.
  * Skips (exit 0) when the documents have not been built.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -41,9 +41,11 @@ export interface Judgement {
   reason: string;
 }
 const labels = new Map(readJsonl<LangLabel>(here('labels.jsonl')).map((l) => [l.id, l]));
-const judged = new Map(
-  (existsSync(here('judgements.jsonl')) ? readJsonl<Judgement>(here('judgements.jsonl')) : []).map((j) => [j.id, j]),
-);
+// two judged sets, reported separately and together: the first 300 (judgements.jsonl) and the second one, drawn from
+// sources the first did not use (judgements-2.jsonl)
+const judgedSets = ['judgements.jsonl', 'judgements-2.jsonl']
+  .filter((f) => existsSync(here(f)))
+  .map((f) => ({ name: f, judged: readJsonl<Judgement>(here(f)) }));
 const all = readJsonl<EvalDoc>(docsPath);
 let stale = 0;
 const docs: Document[] = [];
@@ -105,25 +107,35 @@ for (const d of docs) {
   m.set(r, (m.get(r) ?? 0) + 1);
   dropRules.set(key, m);
 }
-let keepN = 0,
-  keepDropped = 0,
-  dropN = 0,
-  dropDropped = 0;
-const falseDrops: string[] = [];
-for (const [id, j] of judged) {
-  const x = byId.get(id);
-  if (!x || labels.get(id)?.sha !== j.sha) continue;
-  if (j.keep) {
-    keepN++;
-    if (x.rule) {
-      keepDropped++;
-      falseDrops.push(`${id} (${x.rule})`);
-    }
-  } else {
-    dropN++;
-    if (x.rule) dropDropped++;
-  }
+interface JudgedResult {
+  keepN: number;
+  keepDropped: number;
+  dropN: number;
+  dropDropped: number;
+  stale: number;
 }
+const falseDrops: string[] = [];
+const judgedResults = judgedSets.map(({ name, judged }) => {
+  const r: JudgedResult = { keepN: 0, keepDropped: 0, dropN: 0, dropDropped: 0, stale: 0 };
+  for (const j of judged) {
+    const x = byId.get(j.id);
+    if (!x || labels.get(j.id)?.sha !== j.sha) {
+      r.stale++;
+      continue;
+    }
+    if (j.keep) {
+      r.keepN++;
+      if (x.rule) {
+        r.keepDropped++;
+        falseDrops.push(`${name}: ${j.id} (${x.rule})`);
+      }
+    } else {
+      r.dropN++;
+      if (x.rule) r.dropDropped++;
+    }
+  }
+  return { name, ...r };
+});
 const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(1) + '%' : '-');
 const lines: string[] = [];
 lines.push('| label | documents | right | accuracy | tagged instead |', '|---|---:|---:|---:|---|');
@@ -135,11 +147,27 @@ lines.push('', '| language, kind | documents | accuracy |', '|---|---:|---:|');
 for (const [k, e] of [...lidKind].sort()) lines.push(`| ${k} | ${e.n} | ${pct(e.ok, e.n)} |`);
 lines.push(
   '',
-  `Chinese documents judged by reading: ${keepN} keep, ${dropN} drop. False drops (keep, dropped by zh-web): ${keepDropped} = ${pct(keepDropped, keepN)}; judged drop and dropped: ${dropDropped} = ${pct(dropDropped, dropN)}.`,
+  'Chinese documents judged by reading (false drop: judged keep, dropped by zh-web; the judged-drop documents dropped beside it):',
   '',
-  '| language | documents | dropped | top rules |',
-  '|---|---:|---:|---|',
+  '| judged set | keep | drop | false drops | judged drop, dropped |',
+  '|---|---:|---:|---:|---:|',
 );
+const judgedRow = (name: string, r: JudgedResult) =>
+  `| ${name} | ${r.keepN} | ${r.dropN} | ${r.keepDropped} = ${pct(r.keepDropped, r.keepN)} | ${r.dropDropped} = ${pct(r.dropDropped, r.dropN)} |`;
+for (const r of judgedResults) lines.push(judgedRow(r.name + (r.stale ? ` (${r.stale} stale, left out)` : ''), r));
+if (judgedResults.length > 1) {
+  const sum = (k: keyof JudgedResult) => judgedResults.reduce((a, r) => a + r[k], 0);
+  lines.push(
+    judgedRow('both', {
+      keepN: sum('keepN'),
+      keepDropped: sum('keepDropped'),
+      dropN: sum('dropN'),
+      dropDropped: sum('dropDropped'),
+      stale: 0,
+    }),
+  );
+}
+lines.push('', '| language | documents | dropped | top rules |', '|---|---:|---:|---|');
 for (const [k, n] of [...nByLang].sort()) {
   const m = dropRules.get(k) ?? new Map();
   const tot = [...m.values()].reduce((a, b) => a + b, 0);

@@ -2,7 +2,7 @@
 # Builds the labelled prep evaluation set (issue 20) from Debian 12 documentation packages that the bundled sample does
 # not use: Simplified and Traditional Chinese, Japanese and English, prose, reference tables, shell/code-heavy pages and
 # partly translated (mixed-language) pages.
-#   bench/prep-eval/build.sh [WORK_DIR]        (needs apt-get download + dpkg-deb, Node 20; ~25 MB of .deb files)
+#   bench/prep-eval/build.sh [WORK_DIR]        (needs apt-get download + dpkg-deb, Node 20; ~90 MB of .deb files)
 # Writes WORK_DIR/docs.jsonl (default out/prep-eval/docs.jsonl) and WORK_DIR/PACKAGES (name, version, sha256 of the
 # .deb). The labels (bench/prep-eval/labels.jsonl) name each document by id + sha256 of its text; a document whose text
 # no longer matches its hash (another package version) is reported and left out by the benchmark.
@@ -12,7 +12,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 WORK="${1:-$ROOT/out/prep-eval}"
 PKGS=(debian-faq-zh-cn maint-guide-zh-cn maint-guide-zh-tw maint-guide-ja maint-guide debian-faq
   libreoffice-help-zh-cn libreoffice-help-zh-tw libreoffice-help-ja libreoffice-help-en-us
-  lilypond-doc-html-zh manpages-ja debian-reference-ja git-man)
+  lilypond-doc-html-zh manpages-ja debian-reference-ja git-man debian-handbook installation-guide-amd64 gnome-user-docs)
 mkdir -p "$WORK/debs" "$WORK/x"
 if [ "$(id -u)" = 0 ]; then apt-get update -qq || true; else sudo apt-get update -qq || true; fi
 cd "$WORK/debs"

@@ -1,8 +1,10 @@
 /**
  * Converts the packages extracted by bench/prep-eval/build.sh into evaluation documents (JSONL), one per DocBook section
- * (debian-faq, maint-guide, debian-reference-ja), per help page (LibreOffice, every 8th page in path order), per
- * LilyPond manual page and per man page (manpages-ja every 3rd page, git-man every page). HTML becomes text as in the
- * bundled sample (tables as " | " rows, <pre> blocks kept with their tags), so cleaning stages have their real work.
+ * (debian-faq, maint-guide, debian-reference-ja; for the second judged set debian-handbook zh-CN / zh-TW and the
+ * installation guide zh_CN), per help page (LibreOffice, every 8th page in path order, and for the second set every 8th
+ * from the 5th, zh-CN / zh-TW; GNOME help zh_CN, Mallard), per LilyPond manual page and per man page (manpages-ja every
+ * 3rd page, git-man every page). HTML becomes text as in the bundled sample (a table row as one "| a | b |" line, <pre>
+ * blocks kept with their tags), so cleaning stages have their real work.
  *
  *   npx tsx bench/prep-eval/convert.ts EXTRACT_DIR OUT.jsonl
  *
@@ -95,14 +97,22 @@ function doc(
 }
 
 /** DocBook HTML books: one document per section. */
-function docbook(root: string, pkg: string, dir: string, suffix: RegExp, locale: string, license: string): EvalDoc[] {
+function docbook(
+  root: string,
+  pkg: string,
+  dir: string,
+  suffix: RegExp,
+  locale: string,
+  license: string,
+  idBase = pkg,
+): EvalDoc[] {
   const ver = version(root, pkg);
   const out: EvalDoc[] = [];
   for (const f of walk(join(root, pkg, dir))) {
     if (!suffix.test(f) || basename(f).startsWith('index.')) continue;
     for (const s of splitHtmlSections(readUtf8(f))) {
       const d = doc(
-        `${pkg}/${basename(f)}#${s.anchor}`,
+        `${idBase}/${basename(f)}#${s.anchor}`,
         s.text,
         pkg,
         ver,
@@ -126,11 +136,12 @@ function pages(
   license: string,
   step: number,
   content: (html: string) => string,
+  first = 0,
 ): EvalDoc[] {
   const ver = version(root, pkg);
   const files = walk(join(root, pkg, dir)).filter((f) => suffix.test(f) && !/big-page|index_toc|\/index\./.test(f));
   const out: EvalDoc[] = [];
-  for (let i = 0; i < files.length; i += step) {
+  for (let i = first; i < files.length; i += step) {
     const f = files[i];
     const rel = relative(join(root, pkg, dir), f);
     const d = doc(
@@ -160,6 +171,19 @@ function lilypondContent(html: string): string {
   s = s.replace(/<div id="tocframe"[\s\S]*$/, '').replace(/<div id="footer"[\s\S]*$/, '');
   s = s.replace(/<script\b[\s\S]*?<\/script>/g, '').replace(/<style\b[\s\S]*?<\/style>/g, '');
   return s;
+}
+
+/** A Mallard page (GNOME help) as HTML for htmlToText: <info> (credits, links) goes, titles are headings, list and
+ * step items list items, sections and notes blocks, <screen>/<code> blocks <pre>. */
+export function mallardContent(xml: string): string {
+  return xml
+    .replace(/<\?xml[^>]*>/, '')
+    .replace(/<info\b[\s\S]*?<\/info>/g, '')
+    .replace(/<(\/?)title\b[^>]*>/g, '<$1h2>')
+    .replace(/<(\/?)item\b[^>]*>/g, '<$1li>')
+    .replace(/<(\/?)(?:list|steps|terms|tree)\b[^>]*>/g, '<$1ul>')
+    .replace(/<(\/?)(?:section|note|links|example|figure|media)\b[^>]*>/g, '<$1div>')
+    .replace(/<(\/?)screen\b[^>]*>/g, '<$1pre>');
 }
 
 function man(root: string, pkg: string, dir: string, locale: string, license: string, step: number): EvalDoc[] {
@@ -222,6 +246,52 @@ export function convert(root: string): EvalDoc[] {
     ),
     ...man(root, 'manpages-ja', 'usr/share/man/ja', 'ja', 'see meta.path (per page)', 3),
     ...man(root, 'git-man', 'usr/share/man', 'en', 'GPL-2', 1),
+    // added for the second judged set (judgements-2.jsonl): sources the first set did not draw from
+    ...(['zh-CN', 'zh-TW'] as const).flatMap((l) =>
+      docbook(
+        root,
+        'debian-handbook',
+        `usr/share/doc/debian-handbook/html/${l}`,
+        /\.html$/,
+        l.toLowerCase(),
+        'GPL-2.0+ or CC-BY-SA-3.0',
+        `debian-handbook/${l}`,
+      ),
+    ),
+    ...docbook(
+      root,
+      'installation-guide-amd64',
+      'usr/share/doc/installation-guide-amd64/zh_CN',
+      /\.html$/,
+      'zh-cn',
+      'GPL-2',
+    ),
+    ...pages(
+      root,
+      'gnome-user-docs',
+      'usr/share/help/zh_CN/gnome-help',
+      /\.page$/,
+      'zh-cn',
+      'CC-BY-SA-3.0',
+      1,
+      mallardContent,
+    ),
+    // the LibreOffice pages halfway between the ones above (every 8th page from the 5th)
+    ...(['zh-cn', 'zh-tw'] as const)
+      .map((l) =>
+        pages(
+          root,
+          `libreoffice-help-${l}`,
+          `usr/share/libreoffice/help/${l === 'zh-cn' ? 'zh-CN' : 'zh-TW'}/text`,
+          /\.html$/,
+          l,
+          'MPL-2.0',
+          8,
+          libreofficeContent,
+          4,
+        ),
+      )
+      .flat(),
   ];
 }
 
