@@ -96,7 +96,7 @@ export const mapperSpecs: MapperSpec[] = [
         .enum(['datajuicer', 'strip_tags'])
         .default('datajuicer')
         .describe(
-          'datajuicer: the HTML5 parse (what Steel ran); strip_tags: remove comments, script/style elements and tags closed by ">", decode entities, never lose text outside tags (zh-web)',
+          'datajuicer: the HTML5 parse (what Steel ran); strip_tags: remove comments, script/style elements and tags closed by ">" (a table row of two or more cells becomes one "| a | b |" line), decode entities, never lose text outside tags (zh-web)',
         ),
     }),
     (t, p) => (p.mode === 'datajuicer' ? M.cleanHtml(t) : M.stripTags(t)),
