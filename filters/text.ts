@@ -1,10 +1,11 @@
 /**
  * Shared text primitives for filters: a code-point category table, code-point buffers, line splitting that matches
- * Python's str.splitlines(), word tokenisation (whitespace or jieba) with a one-document cache, and a reusable
+ * Python's str.splitlines(), word tokenisation (whitespace or jieba, filters/jieba.ts) with a one-document cache, and a reusable
  * open-addressing counter for hashed n-grams (no per-document allocation in hot loops).
  */
 import { createRequire } from 'node:module';
 import { textLength } from '../pipeline/document.ts';
+import { jiebaCut } from './jieba.ts';
 
 // ---------- character categories ----------
 export const C_LETTER = 1; // \p{L}
@@ -168,18 +169,6 @@ export function linesOf(text: string): string[] {
 // ---------- words ----------
 export type WordMode = 'whitespace' | 'jieba' | 'auto';
 
-let jiebaInstance: { cut(s: string | Uint8Array, hmm?: boolean): string[] } | undefined;
-/** The jieba segmenter with the default dictionary, loaded once per process. */
-export function jieba(): { cut(s: string | Uint8Array, hmm?: boolean): string[] } {
-  if (!jiebaInstance) {
-    const require = createRequire(import.meta.url);
-    const { Jieba } = require('@node-rs/jieba') as { Jieba: { withDict(d: Uint8Array): any } };
-    const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
-    jiebaInstance = Jieba.withDict(dict);
-  }
-  return jiebaInstance!;
-}
-
 /** Which tokeniser a word-level op uses for a document: `auto` = jieba for Chinese (lang zh*), whitespace otherwise. */
 export function resolveWordMode(mode: WordMode, lang: string | undefined): 'whitespace' | 'jieba' {
   if (mode !== 'auto') return mode;
@@ -196,24 +185,15 @@ export function whitespaceWords(text: string): string[] {
   return parts;
 }
 
-/** HMM discovery of unknown words: off by default (2x faster; unknown words then split into characters). */
-let jiebaHmm = false;
-export function setJiebaHmm(on: boolean): void {
-  jiebaHmm = on;
-}
-/** jieba words: every non-whitespace token of the segmentation (punctuation tokens included, like datatrove). */
+/**
+ * jieba words: every non-whitespace token of the segmentation (punctuation tokens included, like datatrove); jieba's
+ * `cut` without HMM (unknown words split into characters), filters/jieba.ts.
+ */
 export function jiebaWords(text: string): string[] {
-  // UTF-8 bytes in (Buffer.from is a fast encoder; a string argument goes through N-API's slower conversion): same cut
-  const toks = jieba().cut(Buffer.from(text, 'utf8'), jiebaHmm);
-  let k = 0;
-  for (let i = 0; i < toks.length; i++) {
-    const t = toks[i];
-    // jieba emits whitespace runs as their own tokens, so looking at the first character is enough
-    if ((BMP[t.charCodeAt(0)] & C_SPACE) === 0) toks[k++] = t;
-  }
-  toks.length = k;
-  return toks;
+  // jieba emits whitespace runs as their own tokens, so looking at the first character is enough
+  return jiebaCut(text, isSpaceUnit);
 }
+const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
 
 /**
  * Per-document word cache: word-level filters of one document share one segmentation. Keyed by the exact text, so a

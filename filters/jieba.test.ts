@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { buildDict, jiebaCut, lnInt } from './jieba.ts';
+import { jiebaWords } from './text.ts';
+import { readSample } from './harness.ts';
+
+/** @node-rs/jieba (jieba-rs, native) with the same dictionary: the oracle. */
+function oracle(): (text: string) => string[] {
+  const require = createRequire(import.meta.url);
+  const { Jieba } = require('@node-rs/jieba') as {
+    Jieba: { withDict(d: Uint8Array): { cut(s: string | Uint8Array, hmm?: boolean): string[] } };
+  };
+  const { dict } = require('@node-rs/jieba/dict') as { dict: Uint8Array };
+  const j = Jieba.withDict(dict);
+  return (text) => j.cut(Buffer.from(text, 'utf8'), false);
+}
+
+test('jieba in TypeScript: the same tokens as @node-rs/jieba on real documents (the bundled sample)', async () => {
+  const ref = oracle();
+  const sample = await readSample();
+  let docs = 0,
+    tokens = 0;
+  for (const { file, docs: ds } of sample) {
+    // every Chinese document, every 8th English one (raw text: markup, tables, commands, full-width forms)
+    for (let i = 0; i < ds.length; i += file.includes('-zh') ? 1 : 8) {
+      const want = ref(ds[i].text);
+      const got = jiebaCut(ds[i].text);
+      if (got.length !== want.length || got.some((w, k) => w !== want[k])) {
+        let k = 0;
+        while (got[k] === want[k]) k++;
+        assert.deepEqual(got.slice(k, k + 8), want.slice(k, k + 8), `${file} document ${i} token ${k}`);
+      }
+      docs++;
+      tokens += want.length;
+    }
+  }
+  assert.ok(docs > 3000 && tokens > 2_000_000, `compared ${docs} documents, ${tokens} tokens`);
+});
+
+test('jieba in TypeScript: edge cases match @node-rs/jieba', () => {
+  const ref = oracle();
+  const cases = [
+    '',
+    '   ',
+    '我们中出了一个叛徒',
+    '南京市长江大桥',
+    'C++和c#是编程语言，AT&T是公司。iPhone 15 Pro Max售价9999元！',
+    'abc123def 4S店 1号店 T恤 卡拉OK',
+    'line one\r\nline two\rthree\n\n四\t五',
+    'lone \ud800 surrogate 和 \udc00 低位, pair 😀 ok 𠀀𠀁 (CJK extension B) 㐀',
+    '全角　空格和\u00a0不换行空格，《书名》「引号」……——',
+    'ｆｕｌｌ－ｗｉｄｔｈ ＡＢＣ １２３',
+    '日本語のテキストと한국어 텍스트',
+    'a.b_c%d-e+f#g&h',
+    '中'.repeat(5000),
+  ];
+  for (const text of cases) assert.deepEqual(jiebaCut(text), ref(text), JSON.stringify(text.slice(0, 40)));
+  // words for the filters: whitespace tokens left out
+  assert.deepEqual(jiebaWords('我们 在\n北京'), ['我们', '在', '北京']);
+});
+
+test('jieba dictionary: a repeated word takes the later frequency; characters without a word score 1/total', () => {
+  // total 4 + 16 + 4 = 24 (the first 甲乙 line is overridden): 甲乙 (4/24) beats 甲 + 乙 (4/24 · 16/24); with the
+  // first frequency it would lose (1/25 against 4/25 · 16/25)
+  const d = buildDict('甲乙 1\n甲 4 n\n乙 16\n甲乙 4\n');
+  assert.equal(d.single, -lnInt(24));
+  assert.deepEqual(
+    jiebaCut('甲乙丙甲', () => false, d),
+    ['甲乙', '丙', '甲'],
+  );
+  assert.deepEqual(
+    jiebaCut('甲乙', () => false, buildDict('甲乙 1\n甲 4 n\n乙 16\n')),
+    ['甲', '乙'],
+  );
+  // single letters and digits join; a dictionary word does not
+  assert.deepEqual(
+    jiebaCut('ab甲9c', () => false, buildDict('b甲 100\n')),
+    ['a', 'b甲', '9c'],
+  );
+  assert.throws(() => buildDict('词 x\n'), /line 1 `词 x`: frequency x is not an integer/);
+});
+
+test('lnInt: correctly rounded natural logarithm (where V8 Math.log is one ulp off)', () => {
+  assert.equal(lnInt(1), 0);
+  assert.equal(lnInt(2), Math.LN2);
+  assert.equal(lnInt(10), Math.LN10);
+  // ln 3 = 1.09861228866810969139...: the nearest double is 1.0986122886681098 (Math.log gives ...096)
+  assert.equal(lnInt(3), 1.0986122886681098);
+  assert.equal(lnInt(48), 3.871201010907891);
+  assert.equal(lnInt(185), 5.220355825078324);
+  for (let x = 1; x < 5000; x += 7) assert.ok(Math.abs(lnInt(x) - Math.log(x)) <= 2 ** -52 * Math.log(x) * 2);
+});

@@ -1,0 +1,346 @@
+/**
+ * jieba word segmentation without HMM, in TypeScript: the words of jieba-rs 0.10 `cut(text, false)` (what
+ * @node-rs/jieba returns) with the same dictionary (@node-rs/jieba/dict), computed on the UTF-16 text directly, so no
+ * UTF-8 copy of the document goes to native code and no native string comes back per word (that marshalling was most
+ * of the cost of the native call). filters/jieba.test.ts checks the words against @node-rs/jieba on real documents.
+ *
+ * The algorithm, step for step as jieba-rs does it:
+ * - the text splits into runs of "Han" characters (CJK Unified Ideographs and their extensions, ASCII letters and
+ *   digits, `+#&._%-`) and runs of anything else; every character of the other runs is a token of its own (\r\n is one);
+ * - in a Han run, each character position gets the dictionary words starting there (a trie), or the single character
+ *   when none does; the route from the end backwards keeps, per position, the word maximising
+ *   `(ln(freq) - ln(total)) + route[end]` (ties: the longer word), an unmatched character scoring `0 - ln(total)`;
+ * - following the route, consecutive single ASCII letters/digits are joined into one word.
+ * The logarithms are correctly rounded (BigInt series): jieba-rs takes them from the C library (glibc's log is correctly
+ * rounded on every frequency of the dictionary), and V8's Math.log differs from it in the last bit on 77 of them, which
+ * changes the winner of exactly tied routes.
+ */
+import { createRequire } from 'node:module';
+
+// ---------- correctly rounded natural logarithm of a positive integer ----------
+const FRAC = 128n;
+const ONE = 1n << FRAC;
+/** atanh(s) for a fixed-point s (|s| <= 1/3) with FRAC fraction bits. */
+function atanhFixed(s: bigint): bigint {
+  if (s < 0n) return -atanhFixed(-s);
+  const s2 = (s * s) >> FRAC;
+  let term = s;
+  let sum = 0n;
+  for (let n = 1n; term !== 0n; n += 2n) {
+    sum += term / n;
+    term = (term * s2) >> FRAC;
+  }
+  return sum;
+}
+const LN2 = 2n * atanhFixed(ONE / 3n); // ln 2 = 2 atanh(1/3)
+/** ln(x) for an integer x >= 1, rounded to the nearest double (the series carries ~120 correct bits). */
+export function lnInt(x: number): number {
+  if (!Number.isSafeInteger(x) || x < 1) throw new Error(`lnInt: ${x} is not a positive integer`);
+  // x = 2^k · m with m in [2/3, 4/3): ln x = k ln 2 + 2 atanh((m - 1) / (m + 1))
+  let k = Math.floor(Math.log2(x));
+  if (x / 2 ** k >= 4 / 3) k++;
+  const m = k >= 0 ? (BigInt(x) << FRAC) >> BigInt(k) : BigInt(x) << (FRAC - BigInt(k));
+  const v = BigInt(k) * LN2 + 2n * atanhFixed(((m - ONE) << FRAC) / (m + ONE));
+  // Number(bigint) rounds to the nearest double; scaling by a power of two is exact
+  return Number(v) / 2 ** Number(FRAC);
+}
+
+// ---------- the dictionary as a trie over UTF-16 code units ----------
+export interface Dict {
+  /** root child of a code unit (0 = none) */
+  root: Int32Array;
+  /** open-addressing table (parent node, code unit) -> child node; hNode holds parent + 1 (0 = empty slot) */
+  hNode: Int32Array;
+  hCu: Uint16Array;
+  hChild: Int32Array;
+  mask: number;
+  shift: number;
+  /** per node: ln(freq) - ln(total) of the word ending there, NaN when no word ends there */
+  score: Float64Array;
+  /** 0 - ln(total): the score of a character without a dictionary word */
+  single: number;
+}
+
+/** First slot of (node, code unit) in a table of 2^(32 - shift) slots (multiplicative hashing, top bits). */
+const slot0 = (node: number, cu: number, shift: number) => Math.imul(node ^ (cu << 13) ^ cu, 0x9e3779b1) >>> shift;
+
+/** Rust's char::is_whitespace (jieba-rs splits a dictionary line with split_whitespace). */
+function isWs(c: number): boolean {
+  return (
+    c === 32 ||
+    (c >= 9 && c <= 13) ||
+    (c > 127 &&
+      (c === 0x85 ||
+        c === 0xa0 ||
+        c === 0x1680 ||
+        (c >= 0x2000 && c <= 0x200a) ||
+        c === 0x2028 ||
+        c === 0x2029 ||
+        c === 0x202f ||
+        c === 0x205f ||
+        c === 0x3000))
+  );
+}
+
+/** Build the trie from a jieba dictionary (lines "word freq [tag]"; a repeated word takes the later frequency). */
+export function buildDict(text: string): Dict {
+  const L = text.length;
+  // pass 1: the words (start, end in the file) and frequencies
+  let starts = new Int32Array(1 << 16);
+  let ends = new Int32Array(1 << 16);
+  let freqs = new Float64Array(1 << 16);
+  let nw = 0;
+  let inner = 0; // characters past the first of each word: a bound on the trie's table entries
+  let line = 0;
+  for (let p = 0; p < L;) {
+    let eol = text.indexOf('\n', p);
+    if (eol < 0) eol = L;
+    line++;
+    let i = p;
+    while (i < eol && isWs(text.charCodeAt(i))) i++;
+    const ws = i;
+    while (i < eol && !isWs(text.charCodeAt(i))) i++;
+    const we = i;
+    if (we > ws) {
+      while (i < eol && isWs(text.charCodeAt(i))) i++;
+      let f = 0;
+      if (i < eol) {
+        const fs = i;
+        if (text.charCodeAt(i) === 43) i++; // a leading + parses as an unsigned integer
+        let digits = 0;
+        for (; i < eol && !isWs(text.charCodeAt(i)); i++, digits++) {
+          const c = text.charCodeAt(i) - 48;
+          if (c < 0 || c > 9) digits = -1e9;
+          f = f * 10 + c;
+        }
+        if (digits <= 0 || !Number.isSafeInteger(f))
+          throw new Error(
+            `jieba dictionary line ${line} \`${text.slice(p, eol)}\`: frequency ${text.slice(fs, i)} is not an integer`,
+          );
+      }
+      if (nw === starts.length) {
+        const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+          const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        starts = grow(starts);
+        ends = grow(ends);
+        freqs = grow(freqs);
+      }
+      starts[nw] = ws;
+      ends[nw] = we;
+      freqs[nw++] = f;
+      inner += we - ws - 1;
+    }
+    p = eol + 1;
+  }
+  // pass 2: the trie; its (parent, code unit) table at most 3/4 full
+  let bits = 10;
+  while (1 << bits < (inner * 4) / 3) bits++;
+  const hNode = new Int32Array(1 << bits);
+  const hCu = new Uint16Array(1 << bits);
+  const hChild = new Int32Array(1 << bits);
+  const mask = (1 << bits) - 1;
+  const shift = 32 - bits;
+  const root = new Int32Array(0x10000);
+  const nodeFreq = new Float64Array(nw + inner + 1).fill(-1);
+  let nodes = 1;
+  for (let w = 0; w < nw; w++) {
+    const ws = starts[w],
+      we = ends[w];
+    let node = root[text.charCodeAt(ws)];
+    if (node === 0) node = root[text.charCodeAt(ws)] = nodes++;
+    for (let k = ws + 1; k < we; k++) {
+      const cu = text.charCodeAt(k);
+      let s = slot0(node, cu, shift);
+      for (;;) {
+        if (hNode[s] === 0) {
+          hNode[s] = node + 1;
+          hCu[s] = cu;
+          node = hChild[s] = nodes++;
+          break;
+        }
+        if (hNode[s] === node + 1 && hCu[s] === cu) {
+          node = hChild[s];
+          break;
+        }
+        s = (s + 1) & mask;
+      }
+    }
+    nodeFreq[node] = freqs[w];
+  }
+  let total = 0;
+  for (let n = 1; n < nodes; n++) if (nodeFreq[n] > 0) total += nodeFreq[n];
+  const logTotal = lnInt(total);
+  const logs = new Map<number, number>();
+  const score = new Float64Array(nodes).fill(NaN);
+  for (let n = 1; n < nodes; n++) {
+    const f = nodeFreq[n];
+    if (f < 0) continue;
+    let l = logs.get(f);
+    if (l === undefined) logs.set(f, (l = f === 0 ? -Infinity : lnInt(f)));
+    score[n] = l - logTotal;
+  }
+  return { root, hNode, hCu, hChild, mask, shift, score, single: 0 - logTotal };
+}
+
+let dict: Dict | undefined;
+/** The default dictionary (@node-rs/jieba's dict.txt), loaded once per process. */
+function defaultDict(): Dict {
+  if (!dict) {
+    const { dict: bytes } = createRequire(import.meta.url)('@node-rs/jieba/dict') as { dict: Uint8Array };
+    dict = buildDict(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  }
+  return dict;
+}
+
+// ---------- segmentation ----------
+/** jieba-rs is_han_default: CJK Unified Ideographs (and extensions), ASCII letters and digits, + # & . _ % - */
+function isHanDefault(c: number): boolean {
+  if (c < 0x80) {
+    return (
+      (c >= 48 && c <= 57) ||
+      ((c | 32) >= 97 && (c | 32) <= 122) ||
+      c === 43 ||
+      c === 35 ||
+      c === 38 ||
+      c === 46 ||
+      c === 95 ||
+      c === 37 ||
+      c === 45
+    );
+  }
+  return (
+    (c >= 0x4e00 && c <= 0x9fff) ||
+    (c >= 0x3400 && c <= 0x4dbf) ||
+    (c >= 0xf900 && c <= 0xfaff) ||
+    (c >= 0x20000 && c <= 0x2a6df) ||
+    (c >= 0x2a700 && c <= 0x2ebef) ||
+    (c >= 0x2f800 && c <= 0x2fa1f)
+  );
+}
+const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
+
+let routeScore = new Float64Array(1 << 12);
+let routeEnd = new Int32Array(1 << 12);
+
+/** Code point at i of s (a lone surrogate as itself). */
+function cpAt(s: string, i: number): number {
+  const c = s.charCodeAt(i);
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+    const d = s.charCodeAt(i + 1);
+    if (d >= 0xdc00 && d <= 0xdfff) return ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+  }
+  return c;
+}
+
+/**
+ * The tokens of jieba's `cut(text, false)`, whitespace tokens left out when `dropSpace` says a token's first code
+ * unit is whitespace. A lone surrogate becomes U+FFFD (the native binding reads the text as UTF-8).
+ */
+export function jiebaCut(
+  text: string,
+  dropSpace: (firstCodeUnit: number) => boolean = () => false,
+  d: Dict = defaultDict(),
+): string[] {
+  const { root, hNode, hCu, hChild, mask, shift, score, single } = d;
+  const L = text.length;
+  if (routeScore.length < L + 1) {
+    routeScore = new Float64Array(Math.max(L + 1, routeScore.length * 2));
+    routeEnd = new Int32Array(routeScore.length);
+  }
+  const rs = routeScore,
+    re = routeEnd;
+  const out: string[] = [];
+  let i = 0;
+  while (i < L) {
+    const c0 = cpAt(text, i);
+    if (!isHanDefault(c0)) {
+      // a run of other characters: one token per character (\r\n together)
+      const w = c0 > 0xffff ? 2 : 1;
+      let tok: string;
+      if (c0 === 13 && text.charCodeAt(i + 1) === 10) tok = '\r\n';
+      else if (c0 >= 0xd800 && c0 <= 0xdfff) tok = '\ufffd';
+      else tok = text.slice(i, i + w);
+      if (!dropSpace(tok.charCodeAt(0))) out.push(tok);
+      i += tok === '\r\n' ? 2 : w;
+      continue;
+    }
+    // a Han run [bs, be)
+    const bs = i;
+    let be = i + (c0 > 0xffff ? 2 : 1);
+    while (be < L) {
+      const c = cpAt(text, be);
+      if (!isHanDefault(c)) break;
+      be += c > 0xffff ? 2 : 1;
+    }
+    // route from the end backwards over character starts
+    rs[be] = 0;
+    re[be] = 0;
+    let next = be; // start of the character after the current one
+    for (let x = be - 1; x >= bs; x--) {
+      const cu = text.charCodeAt(x);
+      if (cu >= 0xdc00 && cu <= 0xdfff && x > bs) {
+        const hi = text.charCodeAt(x - 1);
+        if (hi >= 0xd800 && hi <= 0xdbff) continue; // the low half of a pair: not a character start
+      }
+      let best = -Infinity;
+      let bestEnd = -1;
+      let node = root[cu];
+      let j = x + 1;
+      while (node !== 0) {
+        const sc = score[node];
+        if (sc === sc) {
+          const v = sc + rs[j];
+          if (bestEnd < 0 || v >= best) {
+            best = v;
+            bestEnd = j;
+          }
+        }
+        if (j >= be) break;
+        const c = text.charCodeAt(j);
+        let s = slot0(node, c, shift);
+        let child = 0;
+        for (;;) {
+          const h = hNode[s];
+          if (h === 0) break;
+          if (h === node + 1 && hCu[s] === c) {
+            child = hChild[s];
+            break;
+          }
+          s = (s + 1) & mask;
+        }
+        node = child;
+        j++;
+      }
+      if (bestEnd < 0) {
+        best = single + rs[next];
+        bestEnd = next;
+      }
+      rs[x] = best;
+      re[x] = bestEnd;
+      next = x;
+    }
+    // follow the route; single ASCII letters/digits in a row make one word
+    let x = bs;
+    let left = -1;
+    while (x < be) {
+      const y = re[x];
+      const c = text.charCodeAt(x);
+      if (y === x + 1 && isAsciiAlnum(c)) {
+        if (left < 0) left = x;
+      } else {
+        if (left >= 0) {
+          out.push(text.slice(left, x));
+          left = -1;
+        }
+        out.push(text.slice(x, y));
+      }
+      x = y;
+    }
+    if (left >= 0) out.push(text.slice(left, be));
+    i = be;
+  }
+  return out;
+}
