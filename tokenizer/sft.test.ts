@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, decodeIds, QWEN_EOS_ID } from './encode.ts';
 import { buildFtShards, encodeChatPrompt, encodeChats, FtShardRows, readFtManifest } from './sft.ts';
@@ -160,6 +160,59 @@ test('dpo-data: prompt / chosen / rejected columns; identical replies rejected',
   );
   assert.equal(await decodeIds(tok, r.list(0, 'chosen')), '3<|im_end|>');
   assert.equal(await decodeIds(tok, r.list(0, 'rejected')), '4<|im_end|>');
+  r.close();
+});
+
+test('dpo-data with a mix and small shards: mix drops by rule, long prompts keep their end, shards roll over, old outputs go', async () => {
+  const dir = tmpDir('steel-dpo-');
+  const inp = join(dir, 'pairs.jsonl');
+  const long = Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ');
+  const pair = (id: string, source: string, prompt: string, inMeta = false) => {
+    const p = { prompt: [{ role: 'user', content: prompt }], chosen: 'yes', rejected: 'no' };
+    return JSON.stringify(inMeta ? { id, source, meta: p } : { id, source, ...p });
+  };
+  writeFileSync(
+    inp,
+    [
+      pair('1', 'zh', 'a?'),
+      pair('2', 'zh', long),
+      pair('3', 'en', 'b?'), // ratio 0: never kept
+      pair('4', 'other', 'c?'), // not in the mix
+      pair('5', 'zh', 'd?', true), // a prep output document: the pair in meta
+      pair('6', 'zh', 'e?'),
+      pair('7', 'zh', 'f?'),
+    ].join('\n') + '\n',
+  );
+  const out = join(dir, 'o');
+  mkdirSync(out);
+  writeFileSync(join(out, 'shard-00007.arrow'), 'from an earlier build');
+  writeFileSync(join(out, 'notes.txt'), 'not ours');
+  const mix = { task: 'preference' as const, sources: { zh: 1, en: 0 } };
+  const m = await buildFtShards({ inputs: [inp], outDir: out, task: 'dpo', cutoff: 24, mix, rowsPerShard: 2 });
+  assert.deepEqual(m.stats.dropped, { mix_ratio: 1, not_in_mix: 1 });
+  assert.equal(m.stats.kept, 5);
+  assert.equal(m.stats.truncated, 1);
+  assert.deepEqual(
+    m.shards.map((s) => s.rows),
+    [2, 2, 1],
+  );
+  assert.equal(
+    m.stats.tokens,
+    m.shards.reduce((a, s) => a + s.tokens, 0),
+  );
+  assert.equal(existsSync(join(out, 'shard-00007.arrow')), false);
+  assert.equal(readFileSync(join(out, 'notes.txt'), 'utf8'), 'not ours');
+  const r = await FtShardRows.open(out, ['id', 'prompt', 'chosen', 'rejected']);
+  assert.deepEqual(
+    Array.from({ length: r.n }, (_, i) => r.text(i, 'id')),
+    ['1', '2', '5', '6', '7'],
+  );
+  // the long prompt: its last cutoff - reply tokens kept (at least half the cutoff), ending with the assistant header
+  const [p, c, j] = ['prompt', 'chosen', 'rejected'].map((col) => r.list(1, col));
+  const full = await encodeChatPrompt(tok, [{ role: 'user', content: long }]);
+  assert.equal(p.length, Math.max(12, 24 - Math.max(c.length, j.length)));
+  assert.deepEqual([...p], [...full.subarray(full.length - p.length)]);
+  assert.equal(await decodeIds(tok, c), 'yes<|im_end|>');
   r.close();
 });
 

@@ -273,12 +273,76 @@ interface BatchSpans {
   cols: Record<string, ColumnSpan>;
 }
 
-/** Buffers (validity, offsets, values, children's) a field of these types occupies in a record batch body. */
-function bufferCount(t: DataType, where: string): number {
-  if (DataType.isUtf8(t)) return 3;
-  if (DataType.isInt(t)) return 2;
-  if (DataType.isList(t)) return 2 + bufferCount(t.children[0].type, where);
+/** Field nodes and buffers (validity, offsets, values, children's) a field of these types occupies in a batch. */
+function fieldSize(t: DataType, where: string): { nodes: number; buffers: number } {
+  if (DataType.isUtf8(t)) return { nodes: 1, buffers: 3 };
+  if (DataType.isInt(t)) return { nodes: 1, buffers: 2 };
+  if (DataType.isList(t)) {
+    const c = fieldSize(t.children[0].type, where);
+    return { nodes: 1 + c.nodes, buffers: 2 + c.buffers };
+  }
   throw new Error(`${where}: unexpected column type ${t} in a fine-tuning shard`);
+}
+
+interface ColumnAt {
+  /** index of the column's first buffer (validity) and of its field node in a record batch. */
+  buffer: number;
+  node: number;
+  elem: 1 | 4;
+  utf8: boolean;
+}
+
+/** Where each wanted column's buffers and node sit in a record batch (schema order, children depth-first). */
+function columnIndex(schema: Schema, columns: string[], path: string): Record<string, ColumnAt> {
+  const at: Record<string, ColumnAt> = {};
+  let buffer = 0,
+    node = 0;
+  for (const f of schema.fields) {
+    if (columns.includes(f.name)) {
+      const utf8 = DataType.isUtf8(f.type);
+      const child = DataType.isList(f.type) ? f.type.children[0].type : null;
+      const intList = child && DataType.isInt(child) && !child.isSigned && [8, 32].includes(child.bitWidth);
+      if (!utf8 && !intList)
+        throw new Error(`${path}: column "${f.name}" is ${f.type}, not a list of uint8/uint32 or utf8`);
+      at[f.name] = { buffer, node, utf8, elem: utf8 || child!.bitWidth === 8 ? 1 : 4 };
+    }
+    const n = fieldSize(f.type, path);
+    buffer += n.buffers;
+    node += n.nodes;
+  }
+  for (const c of columns) if (!at[c]) throw new Error(`${path}: no column "${c}"`);
+  return at;
+}
+
+/** The row count and column spans of the record batch at `block`, from its header (the body is not read). */
+function batchSpans(
+  fd: number,
+  path: string,
+  block: { offset: number; metaDataLength: number },
+  at: Record<string, ColumnAt>,
+): { rows: number; cols: Record<string, ColumnSpan> } {
+  const head = Buffer.alloc(block.metaDataLength);
+  if (readSync(fd, head, 0, head.length, block.offset) !== head.length)
+    throw new Error(`${path}: truncated batch header`);
+  const cont = head.readInt32LE(0) === -1 ? 4 : 0; // continuation marker (absent in pre-1.0 files)
+  const len = head.readInt32LE(cont);
+  const msg = Message.decode(head.subarray(cont + 4, cont + 4 + len));
+  if (!msg.isRecordBatch()) throw new Error(`${path}: block at byte ${block.offset} is not a record batch`);
+  const rb = msg.header();
+  if (rb.compression) throw new Error(`${path}: compressed record batches are not supported`);
+  const body = block.offset + block.metaDataLength;
+  const cols: Record<string, ColumnSpan> = {};
+  for (const [c, { buffer: i, node: n, elem, utf8 }] of Object.entries(at)) {
+    if (rb.nodes[n].length !== rb.length || rb.nodes[n].nullCount !== 0)
+      throw new Error(
+        `${path}: column "${c}" has ${rb.nodes[n].length} rows (${rb.nodes[n].nullCount} null) in a batch of ${rb.length}`,
+      );
+    const offs = rb.buffers[i + 1],
+      vals = rb.buffers[utf8 ? i + 2 : i + 3];
+    if (offs.length < 4 * (rb.length + 1)) throw new Error(`${path}: column "${c}": offsets buffer too short`);
+    cols[c] = { offsetsAt: body + offs.offset, valuesAt: body + vals.offset, valuesBytes: vals.length, elem };
+  }
+  return { rows: rb.length, cols };
 }
 
 /** The spans of `columns` in every record batch of one shard, read from its footer and batch headers only. */
@@ -294,52 +358,13 @@ async function shardSpans(path: string, fd: number, columns: string[], firstRow:
   } finally {
     await fh.close();
   }
-  // buffer and node index of each wanted column (fields in schema order, children depth-first)
-  const at: Record<string, { buffer: number; node: number; elem: 1 | 4; utf8: boolean }> = {};
-  let buffer = 0,
-    node = 0;
-  for (const f of schema.fields) {
-    if (columns.includes(f.name)) {
-      const utf8 = DataType.isUtf8(f.type);
-      const child = DataType.isList(f.type) ? f.type.children[0].type : null;
-      if (
-        !utf8 &&
-        !(child && DataType.isInt(child) && !child.isSigned && (child.bitWidth === 8 || child.bitWidth === 32))
-      )
-        throw new Error(`${path}: column "${f.name}" is ${f.type}, not a list of uint8/uint32 or utf8`);
-      at[f.name] = { buffer, node, utf8, elem: utf8 || child!.bitWidth === 8 ? 1 : 4 };
-    }
-    buffer += bufferCount(f.type, path);
-    node += DataType.isList(f.type) ? 2 : 1;
-  }
-  for (const c of columns) if (!at[c]) throw new Error(`${path}: no column "${c}"`);
+  const at = columnIndex(schema, columns, path);
   const out: BatchSpans[] = [];
   let row = firstRow;
   for (const b of blocks) {
-    const head = Buffer.alloc(b.metaDataLength);
-    if (readSync(fd, head, 0, head.length, b.offset) !== head.length)
-      throw new Error(`${path}: truncated batch header`);
-    const cont = head.readInt32LE(0) === -1 ? 4 : 0;
-    const len = head.readInt32LE(cont);
-    const msg = Message.decode(head.subarray(cont + 4, cont + 4 + len));
-    if (!msg.isRecordBatch()) throw new Error(`${path}: block at byte ${b.offset} is not a record batch`);
-    const rb = msg.header();
-    if (rb.compression) throw new Error(`${path}: compressed record batches are not supported`);
-    const body = b.offset + b.metaDataLength;
-    const cols: Record<string, ColumnSpan> = {};
-    for (const c of columns) {
-      const { buffer: i, node: n, elem, utf8 } = at[c];
-      if (rb.nodes[n].length !== rb.length || rb.nodes[n].nullCount !== 0)
-        throw new Error(
-          `${path}: column "${c}" has ${rb.nodes[n].length} rows (${rb.nodes[n].nullCount} null) in a batch of ${rb.length}`,
-        );
-      const offs = rb.buffers[i + 1],
-        vals = rb.buffers[utf8 ? i + 2 : i + 3];
-      if (offs.length < 4 * (rb.length + 1)) throw new Error(`${path}: column "${c}": offsets buffer too short`);
-      cols[c] = { offsetsAt: body + offs.offset, valuesAt: body + vals.offset, valuesBytes: vals.length, elem };
-    }
-    out.push({ firstRow: row, rows: rb.length, cols });
-    row += rb.length;
+    const { rows, cols } = batchSpans(fd, path, b, at);
+    out.push({ firstRow: row, rows, cols });
+    row += rows;
   }
   return out;
 }
@@ -468,6 +493,221 @@ export interface BuildFtOptions {
   log?: (m: string) => void;
 }
 
+/** Every record counted once: kept (per source; truncated ones too), dropped under a rule, or rejected with file:line. */
+class FtAccounts {
+  readonly stats: FtStats = {
+    read: 0,
+    kept: 0,
+    truncated: 0,
+    dropped: {},
+    rejected: 0,
+    by_source: {},
+    tokens: 0,
+    supervised_tokens: 0,
+  };
+  readonly rejects: string[] = [];
+  keep(source: string, truncated: boolean): void {
+    if (truncated) this.stats.truncated++;
+    this.stats.kept++;
+    this.stats.by_source[source] = (this.stats.by_source[source] ?? 0) + 1;
+  }
+  drop(rule: string): void {
+    this.stats.dropped[rule] = (this.stats.dropped[rule] ?? 0) + 1;
+  }
+  reject(file: string, line: number, error: string): void {
+    this.stats.rejected++;
+    this.rejects.push(JSON.stringify({ file: displayPath(file), line, error }));
+  }
+  get droppedTotal(): number {
+    return Object.values(this.stats.dropped).reduce((a, b) => a + b, 0);
+  }
+  /** read = kept + dropped + rejected, or an error. */
+  check(): void {
+    const st = this.stats,
+      dropped = this.droppedTotal;
+    if (st.kept + dropped + st.rejected !== st.read)
+      throw new Error(`accounting: ${st.read} read but ${st.kept} kept + ${dropped} dropped + ${st.rejected} rejected`);
+  }
+}
+
+/** Rows collected into shard files of `perShard` rows (shard-NNNNN.arrow), each one's tokens added to the stats. */
+class FtShardSink {
+  readonly shards: FtShardInfo[] = [];
+  private rows: FtRow[] = [];
+  private readonly columns: string[];
+  constructor(
+    private readonly outDir: string,
+    private readonly task: 'sft' | 'dpo',
+    private readonly meta: Record<string, string>,
+    private readonly perShard: number,
+    private readonly stats: FtStats,
+  ) {
+    this.columns = task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'];
+  }
+  add(row: FtRow): void {
+    this.rows.push(row);
+    if (this.rows.length >= this.perShard) this.flush();
+  }
+  flush(): void {
+    const rows = this.rows;
+    if (!rows.length) return;
+    const file = `shard-${String(this.shards.length).padStart(5, '0')}.arrow`;
+    const w = writeFtShard(join(this.outDir, file), rows, this.columns, this.meta);
+    let tokens = 0,
+      sup = 0;
+    for (const r of rows) {
+      if (this.task === 'sft') {
+        tokens += r.lists.tokens.length;
+        for (const m of r.lists.loss_mask) sup += m;
+      } else {
+        tokens += r.lists.prompt.length + r.lists.chosen.length + r.lists.rejected.length;
+        sup += r.lists.chosen.length + r.lists.rejected.length;
+      }
+    }
+    this.shards.push({ file, ...w, rows: rows.length, tokens, supervised: sup });
+    this.stats.tokens += tokens;
+    this.stats.supervised_tokens += sup;
+    this.rows = [];
+  }
+}
+
+/** A record waiting to be tokenized: an SFT conversation or a DPO pair. */
+interface PendingRecord {
+  id: string;
+  source: string;
+  messages?: ChatMessage[];
+  pair?: { prompt: ChatMessage[]; chosen: string; rejected: string };
+}
+
+/** The conversation (sft) or pair (dpo) of a record, from meta or the top level; throws what is wrong with it. */
+function recordContent(rec: Record<string, unknown>, task: 'sft' | 'dpo'): Pick<PendingRecord, 'messages' | 'pair'> {
+  const m =
+    rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta) ? (rec.meta as Record<string, unknown>) : {};
+  if (task === 'sft') {
+    const v = m.messages ?? rec.messages;
+    if (v === undefined) throw new Error('no "messages" (an SFT record; a preference pair given to --task sft?)');
+    return { messages: validateMessages(v) };
+  }
+  const pr = m.prompt ?? rec.prompt;
+  if (pr === undefined)
+    throw new Error('no "prompt"/"chosen"/"rejected" (a preference pair; an SFT record given to --task dpo?)');
+  return { pair: validatePreference(pr, m.chosen ?? rec.chosen, m.rejected ?? rec.rejected) };
+}
+
+/** An SFT row cut at cutoff (the end), or null when no supervised token is left. */
+function fitSft(e: ChatEncoding, cutoff: number): { lists: FtRow['lists']; truncated: boolean } | null {
+  let { tokens, mask } = e;
+  const truncated = tokens.length > cutoff;
+  if (truncated) {
+    tokens = tokens.subarray(0, cutoff);
+    mask = mask.subarray(0, cutoff);
+    if (!mask.some((m) => m)) return null;
+  }
+  return { lists: { tokens: tokens.slice(), loss_mask: mask.slice() }, truncated };
+}
+
+/** A DPO pair cut at cutoff: the end of a long prompt kept (at most half the cutoff), then the replies cut. */
+function fitPair(e: PreferenceEncoding, cutoff: number): { lists: FtRow['lists']; truncated: boolean } | null {
+  let { prompt, chosen, rejected } = e;
+  const longest = prompt.length + Math.max(chosen.length, rejected.length);
+  const truncated = longest > cutoff;
+  if (truncated) {
+    const keepPrompt = Math.min(
+      prompt.length,
+      Math.max(cutoff >> 1, cutoff - Math.max(chosen.length, rejected.length)),
+    );
+    prompt = prompt.subarray(prompt.length - keepPrompt);
+    chosen = chosen.subarray(0, cutoff - keepPrompt);
+    rejected = rejected.subarray(0, cutoff - keepPrompt);
+    if (!chosen.length || !rejected.length) return null;
+  }
+  return { lists: { prompt: prompt.slice(), chosen: chosen.slice(), rejected: rejected.slice() }, truncated };
+}
+
+/** Tokenizes a batch of pending records and hands each fitted row to the sink (or drops it under its rule). */
+async function encodePending(
+  tok: Tok,
+  pending: PendingRecord[],
+  o: BuildFtOptions,
+  system: string,
+  acct: FtAccounts,
+  sink: FtShardSink,
+): Promise<void> {
+  if (!pending.length) return;
+  const fitted =
+    o.task === 'sft'
+      ? (
+          await encodeChats(
+            tok,
+            pending.map((p) => p.messages!),
+            system,
+          )
+        ).map((e) => fitSft(e, o.cutoff))
+      : (
+          await encodePreferences(
+            tok,
+            pending.map((p) => p.pair!),
+            system,
+          )
+        ).map((e) => fitPair(e, o.cutoff));
+  pending.forEach((p, i) => {
+    const f = fitted[i];
+    if (!f) return acct.drop(o.task === 'sft' ? 'no_supervised_tokens_within_cutoff' : 'no_reply_within_cutoff');
+    acct.keep(p.source, f.truncated);
+    sink.add({ id: p.id, source: p.source, lists: f.lists });
+  });
+}
+
+/** Removes the outputs of an earlier build (shards, manifest, rejects) and makes sure the folder exists. */
+function clearFtOutputs(outDir: string): void {
+  if (existsSync(outDir))
+    for (const f of readdirSync(outDir))
+      if (/^shard-\d+\.arrow$|^manifest\.json$|^rejects\.jsonl$/.test(f)) rmSync(join(outDir, f));
+  mkdirSync(outDir, { recursive: true });
+}
+
+/** Reads every input record: rejected, dropped by the mix, or tokenized (in batches of 256) into the sink. */
+async function tokenizeInputs(
+  o: BuildFtOptions,
+  tok: Tok,
+  system: string,
+  acct: FtAccounts,
+  sink: FtShardSink,
+): Promise<void> {
+  let pending: PendingRecord[] = [];
+  for (const file of o.inputs) {
+    for await (const it of readRecords(file, {})) {
+      acct.stats.read++;
+      if (it.kind === 'reject') {
+        acct.reject(file, it.loc.line, it.error);
+        continue;
+      }
+      const rec = it.record;
+      const id =
+        typeof rec.id === 'string' || typeof rec.id === 'number'
+          ? String(rec.id)
+          : `${displayPath(file)}:${it.loc.line}`;
+      const source = typeof rec.source === 'string' ? rec.source : 'unknown';
+      const keep = mixKeeps(o.mix ?? null, source, id);
+      if (keep !== true) {
+        acct.drop(keep === 'not_in_mix' ? 'not_in_mix' : 'mix_ratio');
+        continue;
+      }
+      try {
+        pending.push({ id, source, ...recordContent(rec, o.task) });
+      } catch (e) {
+        acct.reject(file, it.loc.line, (e as Error).message);
+        continue;
+      }
+      if (pending.length >= 256) {
+        await encodePending(tok, pending, o, system, acct, sink);
+        pending = [];
+      }
+    }
+  }
+  await encodePending(tok, pending, o, system, acct, sink);
+}
+
 /**
  * Reads chat-schema records (prep output documents with meta.messages / meta.prompt+chosen+rejected, or plain records
  * with those fields at the top level), tokenizes them and writes OUT/shard-NNNNN.arrow + manifest.json (last) +
@@ -478,179 +718,24 @@ export async function buildFtShards(o: BuildFtOptions): Promise<FtManifest> {
   const system = o.system ?? DEFAULT_SYSTEM_PROMPT;
   if (!(o.cutoff >= 8)) throw new Error(`--cutoff must be at least 8 tokens, got ${o.cutoff}`);
   const { tok, info } = loadTokenizer(o.tokenizer ?? 'qwen');
-  if (existsSync(o.outDir))
-    for (const f of readdirSync(o.outDir))
-      if (/^shard-\d+\.arrow$|^manifest\.json$|^rejects\.jsonl$/.test(f)) rmSync(join(o.outDir, f));
-  mkdirSync(o.outDir, { recursive: true });
-  const stats: FtStats = {
-    read: 0,
-    kept: 0,
-    truncated: 0,
-    dropped: {},
-    rejected: 0,
-    by_source: {},
-    tokens: 0,
-    supervised_tokens: 0,
-  };
-  const rejects: string[] = [];
-  const shards: FtShardInfo[] = [];
-  const perShard = o.rowsPerShard ?? 50_000;
-  const columns = o.task === 'sft' ? ['tokens', 'loss_mask'] : ['prompt', 'chosen', 'rejected'];
+  clearFtOutputs(o.outDir);
+  const format = o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT;
   const meta = {
-    'steel.format': o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT,
+    'steel.format': format,
     'steel.tokenizer_name': info.name,
     'steel.tokenizer_sha256': info.sha256,
     'steel.cutoff': String(o.cutoff),
   };
-  let rows: FtRow[] = [];
-  const drop = (rule: string) => {
-    stats.dropped[rule] = (stats.dropped[rule] ?? 0) + 1;
-  };
-  const flush = () => {
-    if (!rows.length) return;
-    const file = `shard-${String(shards.length).padStart(5, '0')}.arrow`;
-    const w = writeFtShard(join(o.outDir, file), rows, columns, meta);
-    let tokens = 0,
-      sup = 0;
-    for (const r of rows) {
-      if (o.task === 'sft') {
-        tokens += r.lists.tokens.length;
-        for (const m of r.lists.loss_mask) sup += m;
-      } else {
-        tokens += r.lists.prompt.length + r.lists.chosen.length + r.lists.rejected.length;
-        sup += r.lists.chosen.length + r.lists.rejected.length;
-      }
-    }
-    shards.push({ file, ...w, rows: rows.length, tokens, supervised: sup });
-    stats.tokens += tokens;
-    stats.supervised_tokens += sup;
-    rows = [];
-  };
-  type Pending = {
-    id: string;
-    source: string;
-    messages?: ChatMessage[];
-    pair?: { prompt: ChatMessage[]; chosen: string; rejected: string };
-  };
-  let pending: Pending[] = [];
-  const encodePending = async () => {
-    if (!pending.length) return;
-    if (o.task === 'sft') {
-      const enc = await encodeChats(
-        tok,
-        pending.map((p) => p.messages!),
-        system,
-      );
-      pending.forEach((p, i) => {
-        let { tokens, mask } = enc[i];
-        if (tokens.length > o.cutoff) {
-          tokens = tokens.subarray(0, o.cutoff);
-          mask = mask.subarray(0, o.cutoff);
-          if (!mask.some((m) => m)) {
-            drop('no_supervised_tokens_within_cutoff');
-            return;
-          }
-          stats.truncated++;
-        }
-        stats.kept++;
-        stats.by_source[p.source] = (stats.by_source[p.source] ?? 0) + 1;
-        rows.push({ id: p.id, source: p.source, lists: { tokens: tokens.slice(), loss_mask: mask.slice() } });
-        if (rows.length >= perShard) flush();
-      });
-    } else {
-      const enc = await encodePreferences(
-        tok,
-        pending.map((p) => p.pair!),
-        system,
-      );
-      pending.forEach((p, i) => {
-        let { prompt, chosen, rejected } = enc[i];
-        const longest = prompt.length + Math.max(chosen.length, rejected.length);
-        if (longest > o.cutoff) {
-          // keep the end of a long prompt (at most half the cutoff), then cut the replies
-          const keepPrompt = Math.min(
-            prompt.length,
-            Math.max(o.cutoff >> 1, o.cutoff - Math.max(chosen.length, rejected.length)),
-          );
-          prompt = prompt.subarray(prompt.length - keepPrompt);
-          chosen = chosen.subarray(0, o.cutoff - keepPrompt);
-          rejected = rejected.subarray(0, o.cutoff - keepPrompt);
-          if (!chosen.length || !rejected.length) {
-            drop('no_reply_within_cutoff');
-            return;
-          }
-          stats.truncated++;
-        }
-        stats.kept++;
-        stats.by_source[p.source] = (stats.by_source[p.source] ?? 0) + 1;
-        rows.push({
-          id: p.id,
-          source: p.source,
-          lists: { prompt: prompt.slice(), chosen: chosen.slice(), rejected: rejected.slice() },
-        });
-        if (rows.length >= perShard) flush();
-      });
-    }
-    pending = [];
-  };
-  for (const file of o.inputs) {
-    for await (const it of readRecords(file, {})) {
-      stats.read++;
-      const where = `${displayPath(file)}:${it.loc.line}`;
-      if (it.kind === 'reject') {
-        stats.rejected++;
-        rejects.push(JSON.stringify({ file: displayPath(file), line: it.loc.line, error: it.error }));
-        continue;
-      }
-      const rec = it.record;
-      const m =
-        rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta)
-          ? (rec.meta as Record<string, unknown>)
-          : {};
-      const id = typeof rec.id === 'string' || typeof rec.id === 'number' ? String(rec.id) : where;
-      const source = typeof rec.source === 'string' ? rec.source : 'unknown';
-      try {
-        const keep = mixKeeps(o.mix ?? null, source, id);
-        if (keep === 'not_in_mix') {
-          drop('not_in_mix');
-          continue;
-        }
-        if (!keep) {
-          drop('mix_ratio');
-          continue;
-        }
-        if (o.task === 'sft') {
-          const v = m.messages ?? rec.messages;
-          if (v === undefined) throw new Error('no "messages" (an SFT record; a preference pair given to --task sft?)');
-          pending.push({ id, source, messages: validateMessages(v) });
-        } else {
-          const pr = m.prompt ?? rec.prompt;
-          if (pr === undefined)
-            throw new Error('no "prompt"/"chosen"/"rejected" (a preference pair; an SFT record given to --task dpo?)');
-          pending.push({
-            id,
-            source,
-            pair: validatePreference(pr, m.chosen ?? rec.chosen, m.rejected ?? rec.rejected),
-          });
-        }
-      } catch (e) {
-        stats.rejected++;
-        rejects.push(JSON.stringify({ file: displayPath(file), line: it.loc.line, error: (e as Error).message }));
-        continue;
-      }
-      if (pending.length >= 256) await encodePending();
-    }
-  }
-  await encodePending();
-  flush();
-  if (rejects.length) writeFileAtomic(join(o.outDir, 'rejects.jsonl'), rejects.join('\n') + '\n');
-  const dropped = Object.values(stats.dropped).reduce((a, b) => a + b, 0);
-  if (stats.kept + dropped + stats.rejected !== stats.read)
-    throw new Error(
-      `accounting: ${stats.read} read but ${stats.kept} kept + ${dropped} dropped + ${stats.rejected} rejected`,
-    );
+  const acct = new FtAccounts();
+  const stats = acct.stats;
+  const sink = new FtShardSink(o.outDir, o.task, meta, o.rowsPerShard ?? 50_000, stats);
+  await tokenizeInputs(o, tok, system, acct, sink);
+  sink.flush();
+  if (acct.rejects.length) writeFileAtomic(join(o.outDir, 'rejects.jsonl'), acct.rejects.join('\n') + '\n');
+  acct.check();
+  const shards = sink.shards;
   const manifest: FtManifest = {
-    format: o.task === 'sft' ? SFT_FORMAT : DPO_FORMAT,
+    format,
     tokenizer: info,
     cutoff: o.cutoff,
     system,
@@ -661,6 +746,7 @@ export async function buildFtShards(o: BuildFtOptions): Promise<FtManifest> {
       .digest('hex'),
   };
   writeFileAtomic(join(o.outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
+  const dropped = acct.droppedTotal;
   log(
     `${o.task} data: ${stats.read} records read, ${stats.kept} kept (${stats.truncated} truncated at ${o.cutoff} tokens), ${dropped} dropped${dropped ? ' ' + JSON.stringify(stats.dropped) : ''}, ${stats.rejected} rejected${stats.rejected ? ` (see ${join(o.outDir, 'rejects.jsonl')})` : ''}; ${shards.length} shard(s), ${stats.tokens} tokens, ${stats.supervised_tokens} supervised`,
   );
