@@ -18,7 +18,7 @@ import { simhash } from '../dedup/simhash.ts';
 import { buildConfig, minhashParams, lshFor } from '../dedup/params.ts';
 import { signaturesTask, sigPath } from '../dedup/tasks.ts';
 import { layout } from '../dedup/config.ts';
-import { verifyRecordFile } from '../dedup/runfile.ts';
+import { sectionRange, verifyRecordFile } from '../dedup/runfile.ts';
 
 const { values } = parseArgs({ options: { repeat: { type: 'string', default: '2' } } });
 const REPEAT = Number(values.repeat);
@@ -97,14 +97,15 @@ const { bands } = layout(cfg);
 for (const f of st.files) {
   for (let b = 0; b < bands; b++) {
     let c = 0;
-    for (let r = 0; r < f.runs; r++) c += verifyRecordFile(sigPath(cfg, b, f.file, r)).count;
+    for (let r = 0; r < f.runs; r++)
+      c += verifyRecordFile(sigPath(cfg, f.file), sectionRange(sigPath(cfg, f.file), r * bands + b)).count;
     if (c !== f.docs) throw new Error(`band ${b} of file ${f.file}: ${c} records, expected ${f.docs}`);
     recs += c;
   }
 }
 const stage = bytes / 1e6 / s;
 console.log(
-  `\n| signature task, whole stage (read JSONL.zst, MinHash, sort, write ${bands} band files per input) | MB | MB per CPU-second | MB per wall second |`,
+  `\n| signature task, whole stage (read JSONL.zst, MinHash, sort, write one file of ${bands} band runs per input) | MB | MB per CPU-second | MB per wall second |`,
 );
 console.log('|---|---:|---:|---:|');
 console.log(

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import { MinHasher, collisionProbability, optimalParams, sketchJaccard, seededRandom } from './minhash.ts';
 import { charShingles, jaccardSorted, normalise, shingleMode, uniqueSorted, wordShingles } from './text.ts';
 import { simhash, hamming, tables, blockRanges, tableKey } from './simhash.ts';
-import { RecordReader, RecordWriter, readAllRecords, CorruptIntermediateError } from './runfile.ts';
+import {
+  RecordReader,
+  RecordWriter,
+  readAllRecords,
+  CorruptIntermediateError,
+  SectionFileWriter,
+  sectionRange,
+  verifyRecordFile,
+} from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
@@ -177,6 +185,56 @@ test('record files: round trip; truncation, bit flips and bad headers are report
   buf[16] = 9; // body word
   writeFileSync(q, buf);
   assert.throws(() => readAllRecords(q), /checksum/);
+});
+
+test('section files: record files back to back, each read alone by its section; a damaged section or table is reported', () => {
+  const dir = tmpDir('dd-sf-');
+  const p = join(dir, 's.bin');
+  const sf = new SectionFileWriter(p);
+  for (let k = 0; k < 5; k++) {
+    const w = new RecordWriter(p, 2, k === 3, 16, sf);
+    for (let i = 0; i < k * 40; i++) w.write([k, i], 0, k === 3 ? `s${i}` : undefined);
+    w.close();
+  }
+  new RecordWriter(p, 2, false, 16, sf).write([0, 0]);
+  assert.throws(() => sf.close(), /still open/);
+  assert.ok(!readdirSync(dir).includes('s.bin'), 'nothing under the final name before close');
+  const sf2 = new SectionFileWriter(p);
+  for (let k = 0; k < 5; k++) {
+    const w = new RecordWriter(p, 2, k === 3, 16, sf2);
+    for (let i = 0; i < k * 40; i++) w.write([k, i], 0, k === 3 ? `s${i}` : undefined);
+    w.close();
+  }
+  sf2.close();
+  sf.abort();
+  assert.deepEqual(readdirSync(dir), ['s.bin'], 'one file, no temp left');
+  for (const k of [4, 0, 3, 1]) {
+    const r = new RecordReader(p, 64, sectionRange(p, k));
+    let i = 0;
+    while (r.next()) {
+      assert.deepEqual([...r.rec], [k, i]);
+      if (k === 3) assert.equal(r.str, `s${i}`);
+      i++;
+    }
+    assert.equal(i, k * 40, `section ${k}`);
+  }
+  assert.equal(verifyRecordFile(p, sectionRange(p, 2)).count, 80);
+  assert.throws(() => sectionRange(p, 5), /no section 5/);
+  const orig = readFileSync(p);
+  const flipped = Buffer.from(orig);
+  flipped[sectionRange(p, 2).start + 20] ^= 1;
+  writeFileSync(p, flipped);
+  assert.throws(() => verifyRecordFile(p, sectionRange(p, 2)), /checksum mismatch/);
+  assert.equal(verifyRecordFile(p, sectionRange(p, 1)).count, 40, 'the other sections still read');
+  writeFileSync(p, orig.subarray(0, orig.length - 10));
+  assert.throws(
+    () => sectionRange(p, 0),
+    (e: Error) => e instanceof CorruptIntermediateError && e.message.includes(p) && /truncated/.test(e.message),
+  );
+  const badTable = Buffer.from(orig);
+  badTable[orig.length - 20] ^= 1;
+  writeFileSync(p, badTable);
+  assert.throws(() => sectionRange(p, 0), /section table checksum/);
 });
 
 test('JSONL.zst written in frames reads back intact across read-chunk boundaries', async () => {

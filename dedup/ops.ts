@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import type { GlobalOp, GlobalOpContext, GlobalOpResult, Op } from '../pipeline/stage.ts';
+import type { DocSink, GlobalOp, GlobalOpContext, GlobalOpResult, MapSinkContext, Op } from '../pipeline/stage.ts';
+import { displayPath } from '../pipeline/readers/index.ts';
+import { FileSigner } from './stages/signatures.ts';
 import type { DedupMethod } from './config.ts';
 import {
   buildConfig,
@@ -10,7 +12,53 @@ import {
   type MinhashParams,
   type SimhashParams,
 } from './params.ts';
-import { runDedup } from './run.ts';
+import { finishConfig, runDedup } from './run.ts';
+
+/** The dedup settings of a recipe step: the same for its run and for the sink in the map phase before it. */
+function opConfig(
+  method: DedupMethod,
+  name: string,
+  params: ExactParams | MinhashParams | SimhashParams,
+  ctx: { inputFiles: string[]; workDir: string; outDir: string },
+) {
+  return buildConfig(method, params, {
+    inputs: ctx.inputFiles,
+    workDir: join(ctx.workDir, 'work'),
+    outDir: ctx.workDir,
+    stage: name,
+    excludedDir: join(ctx.outDir, 'excluded'),
+  });
+}
+
+/**
+ * The map phase before the op signs each document as it writes it (dedup/stages/signatures.ts FileSigner), so the
+ * signatures step does not read the documents back: the same records as signing the written file would give.
+ */
+async function signingSink(
+  method: DedupMethod,
+  name: string,
+  params: ExactParams | MinhashParams | SimhashParams,
+  ctx: MapSinkContext,
+): Promise<DocSink> {
+  const cfg = finishConfig(opConfig(method, name, params, ctx), ctx.workers);
+  const signer = await FileSigner.open(cfg, ctx.rank);
+  const file = cfg.inputs[ctx.rank]!;
+  return {
+    add(doc, line) {
+      // the document as the signatures step would read it back from the written line
+      let d = doc;
+      if (d.id === '') d = { ...d, id: `${displayPath(file)}:${line}` };
+      if (cfg.keep === 'quality') d = { ...d, meta: JSON.parse(JSON.stringify(d.meta ?? {})) };
+      signer.add(d, line);
+    },
+    close() {
+      signer.close();
+    },
+    abort() {
+      signer.abort();
+    },
+  };
+}
 
 async function runOp(
   method: DedupMethod,
@@ -18,13 +66,7 @@ async function runOp(
   params: ExactParams | MinhashParams | SimhashParams,
   ctx: GlobalOpContext,
 ): Promise<GlobalOpResult> {
-  const cfg = buildConfig(method, params, {
-    inputs: ctx.inputFiles,
-    workDir: join(ctx.workDir, 'work'),
-    outDir: ctx.workDir,
-    stage: name,
-    excludedDir: join(ctx.outDir, 'excluded'),
-  });
+  const cfg = opConfig(method, name, params, ctx);
   const r = await runDedup(cfg, ctx.executor, { workers: ctx.workers, log: ctx.log });
   return {
     outputFiles: r.outputFiles,
@@ -53,6 +95,7 @@ const exactDedup: GlobalOp<ExactParams> = {
     'Remove documents whose normalised text (case, whitespace, punctuation, digits configurable) has the same 64-bit hash; keeps one per cluster with meta.dup_cluster_size',
   params: exactParams,
   run: (p, ctx) => runOp('exact', 'exact_dedup', p, ctx),
+  mapSink: (p, ctx) => signingSink('exact', 'exact_dedup', p, ctx),
 };
 
 const minhashDedup: GlobalOp<MinhashParams> = {
@@ -62,6 +105,7 @@ const minhashDedup: GlobalOp<MinhashParams> = {
     'MinHash LSH near-duplicate removal (character 5-grams for zh/ja, word 5-grams otherwise), bands × rows fitted to the threshold, clustered with bounded memory; keeps one per cluster with meta.dup_cluster_size',
   params: minhashParams,
   run: (p, ctx) => runOp('minhash', 'minhash_dedup', p, ctx),
+  mapSink: (p, ctx) => signingSink('minhash', 'minhash_dedup', p, ctx),
 };
 
 const simhashDedup: GlobalOp<SimhashParams> = {
@@ -71,6 +115,7 @@ const simhashDedup: GlobalOp<SimhashParams> = {
     "SimHash near-duplicate removal with Steel's parameters (data-juicer document_simhash_deduplicator: 64-bit, window 6, 6 blocks, Hamming ≤ 4, space tokens; tokenization=character for Chinese)",
   params: simhashParams,
   run: (p, ctx) => runOp('simhash', 'simhash_dedup', p, ctx),
+  mapSink: (p, ctx) => signingSink('simhash', 'simhash_dedup', p, ctx),
 };
 
 /** Operators of this area, usable by name in recipes. */

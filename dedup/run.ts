@@ -22,7 +22,8 @@ import {
   verifyTask,
   type Numbering,
 } from './tasks.ts';
-import type { PostArgs } from './stages/common.ts';
+import { bandTasks, type PostArgs } from './stages/common.ts';
+import { signedFile, type SignedFile } from './stages/signatures.ts';
 
 export interface DedupResult {
   read: number;
@@ -217,11 +218,15 @@ function openRun(cfg0: DedupConfig, workers: number, log: Log): { cfg: DedupConf
 /** Stage 1: signatures of every input file; the node numbering (documents per file) and the read totals. */
 async function signatureStage(cfg: DedupConfig, run: RunCtx) {
   const F = cfg.inputs.length;
-  const stats = await run.executor.runTasks(
-    signaturesTask,
-    { cfg },
-    { name: 'dedup-signatures', stateDir: run.state, count: F, workers: run.workers },
-  );
+  // every file signed already (by the map phase that wrote it, dedup/ops.ts): no step to run
+  const signed = Array.from({ length: F }, (_, fi) => signedFile(cfg, fi));
+  const stats = signed.every((s) => s !== undefined)
+    ? [{ files: signed as SignedFile[] }]
+    : await run.executor.runTasks(
+        signaturesTask,
+        { cfg },
+        { name: 'dedup-signatures', stateDir: run.state, count: F, workers: run.workers },
+      );
   const offsets = new Array<number>(F + 1).fill(0);
   const runs = new Array<number>(F).fill(0);
   const out = { offsets, runs, rejected: 0, bytes: 0, unsigned: 0 };
@@ -240,11 +245,10 @@ async function signatureStage(cfg: DedupConfig, run: RunCtx) {
 
 /** Stage 2: candidate pairs per band. Returns the number of edges (MinHash with verification: candidate pairs). */
 async function bucketStage(cfg: DedupConfig, num: Numbering, run: RunCtx, log: Log): Promise<number> {
-  const { bands } = layout(cfg);
   const st = await run.executor.runTasks(
     bucketsTask,
     { cfg, num },
-    { name: 'dedup-buckets', stateDir: run.state, count: bands, workers: run.workers },
+    { name: 'dedup-buckets', stateDir: run.state, count: bandTasks(cfg), workers: run.workers },
   );
   const edges = st.reduce((a, s) => a + s.edges, 0);
   const candidates = st.reduce((a, s) => a + s.candidates, 0);
@@ -323,7 +327,7 @@ async function indexStage(post: PostArgs, run: RunCtx): Promise<string> {
   const st = await run.executor.runTasks(
     indexTask,
     { ...post, newIndexDir: indexDir },
-    { name: 'dedup-index', stateDir: run.state, count: bands + 1, workers: run.workers },
+    { name: 'dedup-index', stateDir: run.state, count: bandTasks(cfg, 1), workers: run.workers },
   );
   const man: IndexManifest = {
     format: 'steel-dedup-index',

@@ -6,6 +6,11 @@
  *   body:          records (little-endian u32 words)
  *   footer (24 B): record count u32 lo, u32 hi, body bytes u32 lo, u32 hi, checksum u32 (hash of the body), magic "RDTS"
  *
+ * A section file (SectionFileWriter) holds several such record files back to back, then a section table:
+ *   table:  per section its start and end byte (u32 lo, u32 hi each), then section count u32, table checksum u32,
+ *           magic "STDS"
+ * so a producer that makes many small record files (a sorted run per band) commits one file instead of hundreds.
+ *
  * Files are written to a temporary name and renamed when complete, so a killed writer never leaves a file under the
  * final name. Readers check size, header, footer and the body checksum; any mismatch raises CorruptIntermediateError
  * naming the file, and the task fails before its own outputs are renamed into place (so nothing built from a bad
@@ -16,6 +21,7 @@ import { AtomicFileSync } from '../pipeline/fsutil.ts';
 
 const MAGIC = 0x52445453; // "STDR" little-endian bytes S T D R
 const FOOT_MAGIC = 0x53544452; // "RDTS"
+const SECT_MAGIC = 0x53445453; // "STDS"
 const HEADER = 16;
 const FOOTER = 24;
 
@@ -60,6 +66,7 @@ const dec = new TextDecoder();
 
 export class RecordWriter {
   private readonly out: AtomicFileSync;
+  private readonly section?: SectionFileWriter;
   private readonly buf: Uint32Array;
   private n = 0;
   private count = 0;
@@ -72,8 +79,11 @@ export class RecordWriter {
     readonly width: number,
     readonly withString = false,
     chunkWords = 1 << 16,
+    /** Write this record file as the next section of a section file (closed by it), not as a file of its own. */
+    into?: SectionFileWriter,
   ) {
-    this.out = new AtomicFileSync(path);
+    this.section = into;
+    this.out = into ? into.begin(this) : new AtomicFileSync(path);
     this.buf = new Uint32Array(Math.max(chunkWords, width + 4));
     this.out.write(new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
   }
@@ -129,15 +139,101 @@ export class RecordWriter {
       FOOT_MAGIC,
     ]);
     this.out.write(foot);
-    this.out.commit();
+    if (this.section) this.section.end(this);
+    else this.out.commit();
     this.closed = true;
   }
 
-  /** Abandon the file (temp removed). */
+  /** Abandon the file (temp removed; a section abandons its whole section file). */
   abort(): void {
     if (this.closed) return;
-    this.out.abort();
+    if (this.section) this.section.abort();
+    else this.out.abort();
     this.closed = true;
+  }
+}
+
+/**
+ * Several record files in one file (see the top of this file): `new RecordWriter(path, width, str, chunk, sf)` writes
+ * the next section (one open at a time); close() writes the section table, fsyncs and renames the file into place.
+ * Read a section with `new RecordReader(path, chunk, sectionRange(path, i))`.
+ */
+export class SectionFileWriter {
+  private readonly out: AtomicFileSync;
+  private readonly table: number[] = [];
+  private current?: RecordWriter;
+  private start = 0;
+  private done = false;
+  constructor(readonly path: string) {
+    this.out = new AtomicFileSync(path);
+  }
+  /** @internal RecordWriter's start of a section. */
+  begin(w: RecordWriter): AtomicFileSync {
+    if (this.done) throw new Error(`section after close: ${this.path}`);
+    if (this.current) throw new Error(`${this.path}: a section is already open`);
+    this.current = w;
+    this.start = this.out.bytes;
+    return this.out;
+  }
+  /** @internal RecordWriter's end of a section. */
+  end(w: RecordWriter): void {
+    if (this.current !== w) throw new Error(`${this.path}: not the open section`);
+    this.current = undefined;
+    this.table.push(this.start, this.out.bytes);
+  }
+  get sections(): number {
+    return this.table.length / 2;
+  }
+  close(): void {
+    if (this.done) return;
+    if (this.current) throw new Error(`${this.path}: a section is still open`);
+    const n = this.table.length / 2;
+    const t = new Uint32Array(n * 4 + 3);
+    for (let i = 0; i < this.table.length; i++) {
+      t[2 * i] = this.table[i]! >>> 0;
+      t[2 * i + 1] = Math.floor(this.table[i]! / 2 ** 32);
+    }
+    t[n * 4] = n;
+    const ck = new Checksum();
+    ck.update(t, n * 4 + 1);
+    t[n * 4 + 1] = ck.digest();
+    t[n * 4 + 2] = SECT_MAGIC;
+    this.out.write(t);
+    this.out.commit();
+    this.done = true;
+  }
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.out.abort();
+  }
+}
+
+/** Byte range of section `i` of a section file (its table checked). */
+export function sectionRange(path: string, i: number): { start: number; end: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const tail = new Uint32Array(3);
+    if (size < 12) throw new CorruptIntermediateError(path, `file is ${size} bytes, too short for a section table`);
+    readSync(fd, tail, 0, 12, size - 12);
+    if (tail[2] !== SECT_MAGIC) throw new CorruptIntermediateError(path, 'bad section table magic (truncated?)');
+    const n = tail[0]!;
+    const tableBytes = n * 16 + 12;
+    if (tableBytes > size)
+      throw new CorruptIntermediateError(path, `section table of ${n} sections exceeds the file size`);
+    const t = new Uint32Array(n * 4 + 1);
+    readSync(fd, t, 0, n * 16 + 4, size - tableBytes);
+    const ck = new Checksum();
+    ck.update(t, n * 4 + 1);
+    if (ck.digest() !== tail[1]) throw new CorruptIntermediateError(path, 'section table checksum mismatch');
+    if (i < 0 || i >= n) throw new CorruptIntermediateError(path, `no section ${i} (${n} sections)`);
+    const start = t[4 * i]! + t[4 * i + 1]! * 2 ** 32;
+    const end = t[4 * i + 2]! + t[4 * i + 3]! * 2 ** 32;
+    if (start > end || end > size - tableBytes) throw new CorruptIntermediateError(path, `section ${i} out of bounds`);
+    return { start, end };
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -149,16 +245,23 @@ interface Meta {
   checksum: number;
 }
 
-function readMeta(fd: number, path: string): Meta {
-  const size = fstatSync(fd).size;
+/** A record file's byte range [start, end) in its file: all of it, or one section of a section file. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+function readMeta(fd: number, path: string, range?: ByteRange): Meta {
+  const base = range?.start ?? 0;
+  const size = range ? range.end - range.start : fstatSync(fd).size;
   if (size < HEADER + FOOTER)
     throw new CorruptIntermediateError(path, `file is ${size} bytes, shorter than header + footer`);
   const h = new Uint32Array(4);
-  readSync(fd, h, 0, HEADER, 0);
+  readSync(fd, h, 0, HEADER, base);
   if (h[0] !== MAGIC) throw new CorruptIntermediateError(path, 'bad header magic');
   if (h[1] !== 1) throw new CorruptIntermediateError(path, `unknown version ${h[1]}`);
   const f = new Uint32Array(6);
-  readSync(fd, f, 0, FOOTER, size - FOOTER);
+  readSync(fd, f, 0, FOOTER, base + size - FOOTER);
   if (f[5] !== FOOT_MAGIC) throw new CorruptIntermediateError(path, 'bad footer magic (truncated?)');
   const count = f[0]! + f[1]! * 2 ** 32;
   const bodyBytes = f[2]! + f[3]! * 2 ** 32;
@@ -206,7 +309,7 @@ export class RecordReader {
   private buf: Uint32Array;
   private pos = 0; // word index in buf
   private len = 0; // words in buf
-  private fileOff = HEADER;
+  private fileOff: number;
   private readonly end: number;
   private readonly ck = new Checksum();
   private readRecords = 0;
@@ -217,10 +320,12 @@ export class RecordReader {
   constructor(
     readonly path: string,
     chunkBytes = 1 << 18,
+    /** Read this range of the file (a section: sectionRange) instead of the whole file. */
+    range?: ByteRange,
   ) {
     this.fd = openSync(path, 'r');
     try {
-      this.meta = readMeta(this.fd, path);
+      this.meta = readMeta(this.fd, path, range);
     } catch (e) {
       closeSync(this.fd);
       throw e;
@@ -228,7 +333,8 @@ export class RecordReader {
     this.width = this.meta.width;
     this.withString = this.meta.withString;
     this.count = this.meta.count;
-    this.end = HEADER + this.meta.bodyBytes;
+    this.fileOff = (range?.start ?? 0) + HEADER;
+    this.end = this.fileOff + this.meta.bodyBytes;
     this.buf = new Uint32Array(Math.max(chunkBytes / 4, this.width * 4));
     this.rec = new Uint32Array(this.width);
   }
@@ -321,9 +427,9 @@ export class RecordReader {
   }
 }
 
-/** Verify a file completely (size, header, footer, checksum) without keeping it. */
-export function verifyRecordFile(path: string): { count: number; width: number } {
-  const r = new RecordReader(path);
+/** Verify a file (or a section of one) completely (size, header, footer, checksum) without keeping it. */
+export function verifyRecordFile(path: string, range?: ByteRange): { count: number; width: number } {
+  const r = new RecordReader(path, 1 << 18, range);
   while (r.next()) {
     /* read through */
   }

@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from './document.ts';
 import { defineTask, type TaskContext } from './task.ts';
-import type { DocStage, Stage, StageContext } from './stage.ts';
+import type { DocSink, DocStage, GlobalOp, Stage, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
 import type { OperatorRegistry } from './registry.ts';
 import {
@@ -52,6 +52,15 @@ export interface MapTaskArgs {
   reader: GenericReaderOptions;
   /** Stop at the first input file that cannot be read to its end (default: keep its records, record it, go on). */
   strict?: boolean;
+  /** The global op after this phase, when it takes the written documents as they go (GlobalOp.mapSink). */
+  sink?: {
+    op: string;
+    params: Record<string, unknown>;
+    /** Every document file of this phase, in task order (docsDir/part-RRRRR). */
+    inputFiles: string[];
+    workDir: string;
+    workers: number;
+  };
 }
 
 export function partName(rank: number, ext = '.jsonl.zst'): string {
@@ -489,6 +498,7 @@ async function writeAll(
   phase: string,
   rank: number,
   wm: Meter,
+  sink?: { sink: DocSink; m: Meter },
 ): Promise<StageStats> {
   const writeSt = newStage('write', 'write', phase);
   try {
@@ -506,13 +516,25 @@ async function writeAll(
       }
       wm.ms += performance.now() - w0;
       wm.cpuUs += cpuNow() - c0;
+      if (sink) {
+        const s0 = cpuNow();
+        let line = writeSt.out - batch.length;
+        for (const d of batch) sink.sink.add(d, ++line);
+        sink.m.cpuUs += cpuNow() - s0;
+      }
     }
     const c0 = cpuNow();
     const w0 = performance.now();
     await out.close();
     wm.ms += performance.now() - w0;
     wm.cpuUs += cpuNow() - c0;
+    if (sink) {
+      const s0 = cpuNow();
+      await sink.sink.close();
+      sink.m.cpuUs += cpuNow() - s0;
+    }
   } catch (e) {
+    sink?.sink.abort();
     await out.abort();
     throw e;
   }
@@ -563,6 +585,23 @@ async function runMapTask(
     bytesDone: 0,
     corrupt: [],
   };
+  // the next global op's sink, opened before this task's outputs
+  const sinkMeter = newMeter();
+  let sink: DocSink | undefined;
+  if (args.sink) {
+    const op = await operators.find(args.sink.op);
+    if (op.kind !== 'global' || !op.mapSink)
+      throw new Error(`op "${args.sink.op}" takes no documents from a map phase`);
+    const g = op as GlobalOp;
+    const { inputFiles, workDir, workers } = args.sink;
+    sink = await g.mapSink!(g.params.parse(args.sink.params), {
+      rank,
+      inputFiles,
+      workDir,
+      outDir: args.outDir,
+      workers,
+    });
+  }
   const out = new TaskOutputs(args, rank);
 
   const readSt = newStage('read', 'read', args.phase);
@@ -613,7 +652,7 @@ async function runMapTask(
     }
   }
 
-  const writeSt = await writeAll(stream, out, args.phase, rank, writeMeter);
+  const writeSt = await writeAll(stream, out, args.phase, rank, writeMeter, sink ? { sink, m: sinkMeter } : undefined);
   const cut = accountCutoff(stageStats.slice(2), stopsEarly, input);
   // read and unify share the source's pulls: unify's part is its conversion time, CPU split in the same proportion
   const unifyShare = srcMeter.ms > 0 ? Math.min(1, unifyTime.ms / srcMeter.ms) : 0;
@@ -637,6 +676,7 @@ async function runMapTask(
     seconds: (performance.now() - t0) / 1000,
     cpu_seconds: (cpuNow() - cpu0) / 1e6,
     cut,
+    ...(sink ? { sink_cpu_seconds: sinkMeter.cpuUs / 1e6 } : {}),
     stages: stageStats,
     outputs: out.paths(),
     corrupt_files: input.corrupt,

@@ -312,6 +312,8 @@ class RunTotals {
   rejected = 0;
   /** Documents the previous phase kept (each phase must read exactly those). */
   prevKept: number | undefined;
+  /** CPU-seconds the previous map phase spent in the next global op's sink (GlobalOp.mapSink): that op's. */
+  sinkCpu = 0;
   droppedByRule: Record<string, number> = {};
   rejectedByError: Record<string, number> = {};
   corruptFiles: CorruptFile[] = [];
@@ -364,8 +366,12 @@ async function runMapPhase(
   reader: GenericReaderOptions,
   c: RunContext,
   t: RunTotals,
+  next?: Phase,
 ): Promise<MapInputFile[]> {
   removeStaleTemps(docsDir);
+  const outputs = Array.from({ length: world }, (_, r) => join(docsDir, partName(r)));
+  // the next global op takes the documents as this phase writes them, when it can (GlobalOp.mapSink)
+  const sinkOp = next?.kind === 'global' && (next.step.op as GlobalOp).mapSink ? next.step : undefined;
   const args: MapTaskArgs = {
     phase: ph.name,
     files: inputs,
@@ -375,6 +381,17 @@ async function runMapPhase(
     filePrefix: pi === 0 ? '' : `${ph.name}-`,
     reader: pi === 0 ? reader : {},
     ...(c.strict ? { strict: true } : {}),
+    ...(sinkOp && next
+      ? {
+          sink: {
+            op: sinkOp.ref,
+            params: sinkOp.rawParams,
+            inputFiles: outputs,
+            workDir: join(c.stateDir, next.name),
+            workers: c.workers,
+          },
+        }
+      : {}),
   };
   if (!c.quiet)
     c.log(
@@ -393,8 +410,10 @@ async function runMapPhase(
   let pRead = 0,
     pKept = 0,
     pDropped = 0,
-    pRejected = 0;
+    pRejected = 0,
+    sinkCpu = 0;
   for (const r of results) {
+    sinkCpu += r.sink_cpu_seconds ?? 0;
     r.stages.forEach((s, i) => {
       merged[i] ??= newStage(s.name, s.op, s.phase);
       mergeStage(merged[i], s);
@@ -422,6 +441,9 @@ async function runMapPhase(
   t.rejected += pRejected;
   t.kept = pKept;
   t.prevKept = pKept;
+  // the sink's CPU time is the next op's work: moved to its phase
+  const usage = phaseUsage(c.executor, mark);
+  t.sinkCpu = sinkCpu;
   t.phases.push({
     name: ph.name,
     kind: 'map',
@@ -430,9 +452,10 @@ async function runMapPhase(
     kept: pKept,
     dropped: pDropped,
     rejected: pRejected,
-    ...phaseUsage(c.executor, mark),
+    ...usage,
+    cpu_seconds: Math.max(0, usage.cpu_seconds - sinkCpu),
   });
-  return Array.from({ length: world }, (_, r) => ({ path: join(docsDir, partName(r)) }));
+  return outputs.map((path) => ({ path }));
 }
 
 /** A global phase: the op runs its own tasks; its result is recorded as the phase marker (resume) and accounted. */
@@ -466,11 +489,14 @@ async function runGlobalPhase(
     writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
   }
   const s = res.stats;
+  // with the CPU time its sink spent in the map phase before it (GlobalOp.mapSink)
+  const cpu = (res.cpu_seconds ?? 0) + t.sinkCpu;
+  t.sinkCpu = 0;
   const gDropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
   const st = newStage(ph.step.name, gop.name, ph.name);
   st.kind = 'global';
   st.seconds = res.seconds ?? 0;
-  st.cpu_seconds = res.cpu_seconds ?? 0;
+  st.cpu_seconds = cpu;
   st.in = s.read;
   st.out = s.kept;
   st.dropped = gDropped;
@@ -495,7 +521,7 @@ async function runGlobalPhase(
     kept: s.kept,
     dropped: gDropped,
     rejected: s.rejected,
-    cpu_seconds: res.cpu_seconds ?? 0,
+    cpu_seconds: cpu,
     peak_rss_bytes: res.peak_rss_bytes ?? 0,
     ...(s.extra ? { extra: s.extra } : {}),
   });
@@ -567,7 +593,8 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
       const isLast = pi === phases.length - 1;
       if (ph.kind === 'map') {
         const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
-        inputs = await runMapPhase(ph, pi, pi === 0 ? world0 : inputs.length, inputs, docsDir, reader, c, t);
+        const world = pi === 0 ? world0 : inputs.length;
+        inputs = await runMapPhase(ph, pi, world, inputs, docsDir, reader, c, t, phases[pi + 1]);
         if (isLast) docsOutputs = inputs.map((f) => f.path);
       } else {
         const outputs = await runGlobalPhase(ph, inputs, c, t);

@@ -95,6 +95,35 @@ export interface GlobalOp<P = any> {
    */
   terminal?: boolean;
   run(params: P, ctx: GlobalOpContext): Promise<GlobalOpResult>;
+  /**
+   * Per-document work the op can do while the map phase right before it writes its documents, instead of reading
+   * them back (MinHash signatures): every task of that phase opens a sink, hands it each document it writes, in order,
+   * and closes it once its document file is committed (before the task's completion marker). `run` must still do
+   * that work itself for any input file whose sink did not finish (a map phase of an older run, a killed task).
+   */
+  mapSink?(params: P, ctx: MapSinkContext): DocSink | Promise<DocSink>;
+}
+
+/** What a map task tells the sink of the global op after its phase (GlobalOp.mapSink). */
+export interface MapSinkContext {
+  /** The map task's rank (its document file is inputFiles[rank]). */
+  rank: number;
+  /** The document files of the whole map phase, in task order: the op's GlobalOpContext.inputFiles. */
+  inputFiles: string[];
+  /** The op's GlobalOpContext.workDir and workers, as its run will get them. */
+  workDir: string;
+  outDir: string;
+  workers: number;
+}
+
+/** Receives the documents one map task writes (GlobalOp.mapSink). */
+export interface DocSink {
+  /** The next document written, as it will be read back (line = its 1-based line in the document file). */
+  add(doc: Document, line: number): void;
+  /** The task's document file is committed: commit the sink's outputs. */
+  close(): Promise<void> | void;
+  /** The task failed: remove what the sink wrote. */
+  abort(): void;
 }
 
 export type Op = MapOp | GlobalOp;

@@ -100,6 +100,8 @@ export interface MapTaskStats {
   cpu_seconds: number;
   /** True when a limit/head op stopped reading early. */
   cut: boolean;
+  /** CPU-seconds of the next global op's sink (GlobalOp.mapSink) inside this task: that op's work, not this phase's. */
+  sink_cpu_seconds?: number;
   /** Input files of this task that could not be read to their end (absent in markers of older runs). */
   corrupt_files?: CorruptFile[];
   stages: StageStats[];

@@ -1,6 +1,7 @@
 /**
- * Stage 2, buckets (one task per band): k-way merge of a band's sorted runs -> edges edges/from-{B}/to-{P}.bin, and
- * with MinHash exact verification the candidate pairs cand/from-{B}/to-{G}.bin (by file group) for stage verify.
+ * Stage 2, buckets (bandTasks tasks, each over bands rank, rank + world, ...): k-way merge of each band's sorted runs ->
+ * edges edges/from-{T}/to-{P}.bin, and with MinHash exact verification the candidate pairs cand/from-{T}/to-{G}.bin
+ * (by file group) for stage verify.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
@@ -21,6 +22,7 @@ import {
   mergeRuns,
   PartitionedWriter,
   indexBandPath,
+  type RunFile,
 } from './common.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 
@@ -41,7 +43,7 @@ export const PREFILTER_MARGIN = 0.15;
 /** Records of one bucket held in memory by the bucket merge. */
 const MAX_GROUP = 200_000;
 
-/** One task per band: merge the band's sorted runs, emit candidate edges (both directions) by node partition. */
+/** Task rank of world: merge each of its bands' sorted runs, emit candidate edges (both directions) by node partition. */
 async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width, payload } = layout(cfg);
@@ -55,45 +57,46 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     cappedBuckets: 0,
     overflow: 0,
   };
-  for (let b = rank; b < bands; b += world) {
-    const runs = bandRuns(cfg, num, b);
-    if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
-    const dir = join(cfg.workDir, 'edges', `from-${pad(b)}`);
-    rmSync(dir, { recursive: true, force: true });
-    const pw = new PartitionedWriter(dir, cfg.partitions, 2);
-    const edge = (u: number, v: number) => {
-      if (u === v) return;
-      pw.writeEdge(u, v);
-      out.edges++;
-    };
-    const numPerm = cfg.minhash.bands * cfg.minhash.rows;
-    const exactVerify = cfg.method === 'minhash' && cfg.minhash.verify;
-    // exact verification: candidate pairs (both directions) go to cand/from-B/to-G.bin by the file group of the first
-    const candDir = join(cfg.workDir, 'cand', `from-${pad(b)}`);
-    rmSync(candDir, { recursive: true, force: true });
-    const cw = exactVerify
-      ? new PartitionedWriter(candDir, cfg.groups, 2, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
-      : undefined;
-    const firstIndexNode = num.offsets[num.offsets.length - 1]!;
-    const cand = (u: number, v: number) => {
-      if (u === v) return;
-      cw!.writeEdge(u, v);
-      out.candidates++;
-    };
-    /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */
-    const pair = (u: number, v: number, x: Uint32Array, xo: number, y: Uint32Array, yo: number) => {
-      out.compared++;
-      if (cfg.method === 'simhash') {
-        if (hamming(x[xo]!, x[xo + 1]!, y[yo]!, y[yo + 1]!) <= cfg.simhash.distance) edge(u, v);
-        return;
-      }
-      const est = sketchJaccard(x, xo, y, yo, numPerm);
-      // a document of a previous index has no text here: its pairs are decided by the estimate
-      if (u >= firstIndexNode || v >= firstIndexNode) {
-        if (est >= cfg.minhash.threshold) edge(u, v);
-      } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v);
-    };
-    try {
+  // this task's outputs, for all its bands: edges/from-T/to-P.bin, and with exact verification the candidate pairs
+  // (both directions) cand/from-T/to-G.bin by the file group of the first
+  const dir = join(cfg.workDir, 'edges', `from-${pad(rank)}`);
+  rmSync(dir, { recursive: true, force: true });
+  const pw = new PartitionedWriter(dir, cfg.partitions, 2);
+  const exactVerify = cfg.method === 'minhash' && cfg.minhash.verify;
+  const candDir = join(cfg.workDir, 'cand', `from-${pad(rank)}`);
+  rmSync(candDir, { recursive: true, force: true });
+  const cw = exactVerify
+    ? new PartitionedWriter(candDir, cfg.groups, 2, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
+    : undefined;
+  try {
+    for (let b = rank; b < bands; b += world) {
+      const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
+      if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
+      const edge = (u: number, v: number) => {
+        if (u === v) return;
+        pw.writeEdge(u, v);
+        out.edges++;
+      };
+      const numPerm = cfg.minhash.bands * cfg.minhash.rows;
+      const firstIndexNode = num.offsets[num.offsets.length - 1]!;
+      const cand = (u: number, v: number) => {
+        if (u === v) return;
+        cw!.writeEdge(u, v);
+        out.candidates++;
+      };
+      /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */
+      const pair = (u: number, v: number, x: Uint32Array, xo: number, y: Uint32Array, yo: number) => {
+        out.compared++;
+        if (cfg.method === 'simhash') {
+          if (hamming(x[xo]!, x[xo + 1]!, y[yo]!, y[yo + 1]!) <= cfg.simhash.distance) edge(u, v);
+          return;
+        }
+        const est = sketchJaccard(x, xo, y, yo, numPerm);
+        // a document of a previous index has no text here: its pairs are decided by the estimate
+        if (u >= firstIndexNode || v >= firstIndexNode) {
+          if (est >= cfg.minhash.threshold) edge(u, v);
+        } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v);
+      };
       out.records += mergeRuns(
         runs,
         width,
@@ -140,16 +143,16 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
             pair(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u, g, y * width + 4, rec, 4);
         },
       );
-      crashPoint('buckets');
-      pw.close();
-      cw?.close();
-    } catch (err) {
-      pw.abort();
-      cw?.abort();
-      throw err;
+      out.bands.push(b);
+      ctx.progress(out.bands.length);
     }
-    out.bands.push(b);
-    ctx.progress(out.bands.length);
+    crashPoint('buckets');
+    pw.close();
+    cw?.close();
+  } catch (err) {
+    pw.abort();
+    cw?.abort();
+    throw err;
   }
   return out;
 }

@@ -1,8 +1,8 @@
 /** Paths, node numbering and helpers shared by the dedup stages (dedup/stages/*.ts). */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { INDEX_FILE, type DedupConfig } from '../config.ts';
-import { RecordReader, RecordWriter, CorruptIntermediateError } from '../runfile.ts';
+import { INDEX_FILE, layout, type DedupConfig } from '../config.ts';
+import { RecordReader, RecordWriter, CorruptIntermediateError, sectionRange } from '../runfile.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 import { charShingles, shingleMode, wordShingles } from '../text.ts';
 
@@ -14,16 +14,34 @@ export function minhashShingles(cfg: DedupConfig, text: string, lang: string | u
 
 export const pad = (n: number, w = 5) => String(n).padStart(w, '0');
 
-/** Sorted run `run` of input file `file` for band `band` (a file spills a new run whenever its sort buffer fills). */
-export const sigPath = (cfg: DedupConfig, band: number, file: number, run = 0) =>
-  join(cfg.workDir, 'sig', `b${pad(band, 3)}`, `f${pad(file)}.r${pad(run, 4)}.bin`);
+/**
+ * The signature records of input file `file`: one section file (dedup/runfile.ts) whose section run × bands + band is
+ * the band's sorted run `run` (a file spills a new run whenever its sort buffer fills).
+ */
+export const sigPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', `f${pad(file)}.bin`);
+
+/** A sorted run to merge: a record file, or one section of a section file. */
+export interface RunFile {
+  path: string;
+  section?: number;
+}
 
 /** Every sorted run of a band (all input files). */
-export function bandRuns(cfg: DedupConfig, num: Numbering, band: number): string[] {
-  const out: string[] = [];
+export function bandRuns(cfg: DedupConfig, num: Numbering, band: number): RunFile[] {
+  const { bands } = layout(cfg);
+  const out: RunFile[] = [];
   for (let fi = 0; fi < cfg.inputs.length; fi++)
-    for (let r = 0; r < num.runs[fi]!; r++) out.push(sigPath(cfg, band, fi, r));
+    for (let r = 0; r < num.runs[fi]!; r++) out.push({ path: sigPath(cfg, fi), section: r * bands + band });
   return out;
+}
+
+/**
+ * Tasks of the steps that work band by band (buckets, index): as many as partitions (at least one per worker, see
+ * dedup/run.ts), each taking bands rank, rank + world, ..., so a step's fixed cost (markers, output files) is paid
+ * per task, not per band.
+ */
+export function bandTasks(cfg: DedupConfig, extra = 0): number {
+  return Math.max(1, Math.min(layout(cfg).bands + extra, cfg.partitions));
 }
 
 export const infoPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'sig', 'info', `f${pad(file)}.bin`);
@@ -135,17 +153,21 @@ export function cmpRec(a: Uint32Array, b: Uint32Array): number {
  * `maxGroup` records in memory: later records of the same key go to `onOverflow(rec, group, n)` one by one.
  */
 export function mergeRuns(
-  paths: string[],
+  runs: (string | RunFile)[],
   width: number,
   onGroup: (recs: Uint32Array, n: number) => void,
   maxGroup = Infinity,
   onOverflow?: (rec: Uint32Array, group: Uint32Array, n: number) => void,
 ): number {
   const readers: RecordReader[] = [];
+  const paths = runs.map((x) => (typeof x === 'string' ? x : x.path));
   try {
-    for (const p of paths) {
-      const r = new RecordReader(p, 1 << 16);
-      if (r.width !== width) throw new CorruptIntermediateError(p, `record width ${r.width}, expected ${width}`);
+    for (const x of runs) {
+      const r =
+        typeof x === 'string' || x.section === undefined
+          ? new RecordReader(typeof x === 'string' ? x : x.path, 1 << 16)
+          : new RecordReader(x.path, 1 << 16, sectionRange(x.path, x.section));
+      if (r.width !== width) throw new CorruptIntermediateError(r.path, `record width ${r.width}, expected ${width}`);
       readers.push(r);
     }
     // binary heap of reader indices

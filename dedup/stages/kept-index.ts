@@ -1,5 +1,5 @@
 /**
- * Stage 6, index (one task per band + 1): signatures of the kept documents, for deduplicating later data against this run.
+ * Stage 6, index (bandTasks(cfg, 1) tasks over the bands and info.bin): signatures of the kept documents, for deduplicating later data against this run.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
@@ -16,6 +16,7 @@ import {
   indexBandPath,
   type PostArgs,
   keptPath,
+  type RunFile,
 } from './common.ts';
 
 export interface IndexArgs extends PostArgs {
@@ -46,7 +47,7 @@ function loadKept(cfg: DedupConfig, num: Numbering) {
   return { isKept, rankOf, keptTotal: before[bits.length]! };
 }
 
-/** Ranks 0..bands-1: band runs of kept documents (old index first); rank `bands`: info.bin (len, score, id). */
+/** Items rank, rank + world, ... of 0..bands: band b < bands: its runs' kept documents (old index first); b = bands: info.bin (len, score, id). */
 async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width } = layout(cfg);
@@ -70,7 +71,7 @@ async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskC
       w.close();
       continue;
     }
-    const runs = bandRuns(cfg, num, b);
+    const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
     if (cfg.indexDir && M > 0) runs.push(indexBandPath(cfg.indexDir, b));
     const w = new RecordWriter(indexBandPath(args.newIndexDir, b), width);
     const rec = new Uint32Array(width);

@@ -1,17 +1,19 @@
 /**
- * Stage 1, signatures (one task per input file): sig/b{B}/f{F}.rRRRR.bin sorted by (key, doc), sig/info/f{F}.bin.
+ * Stage 1, signatures (one task per input file): sig/f{F}.bin (one section file: per band, runs sorted by (key, doc)),
+ * sig/info/f{F}.bin.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 import { layout, type DedupConfig } from '../config.ts';
 import { readDocuments, type DocReject } from '../../pipeline/readers/index.ts';
+import type { Document } from '../../pipeline/document.ts';
 import { JsonlWriter } from '../../pipeline/writers/index.ts';
 import { MinHasher } from '../minhash.ts';
-import { RecordWriter } from '../runfile.ts';
+import { RecordWriter, SectionFileWriter } from '../runfile.ts';
 import { blockRanges, simhash, tableKey, tables } from '../simhash.ts';
 import { normalise } from '../text.ts';
 import {
@@ -32,45 +34,176 @@ export interface SigArgs {
   cfg: DedupConfig;
 }
 
+/** What the signatures of one input file came to (sig/done/fFFFFF.json, written last). */
+export interface SignedFile {
+  file: number;
+  docs: number;
+  bytes: number;
+  rejected: number;
+  runs: number;
+  unsigned?: number;
+  /** The settings the file was signed with (signerKey); absent in files of older runs (then config.json guards). */
+  key?: string;
+}
+
+/** Everything the signature files of input `fi` depend on: the settings (partitions aside, fixed later) and the file. */
+export function signerKey(cfg: DedupConfig, fi: number): string {
+  return JSON.stringify({ ...cfg, partitions: 0, file: fi });
+}
+
+/** The finished signatures of input `fi` under these settings, if they are all in place. */
+export function signedFile(cfg: DedupConfig, fi: number): SignedFile | undefined {
+  const done = fileDonePath(cfg, fi);
+  if (!existsSync(done)) return undefined;
+  const prev = JSON.parse(readFileSync(done, 'utf8')) as SignedFile;
+  return prev.key === undefined || prev.key === signerKey(cfg, fi) ? prev : undefined;
+}
+
 /** One task per input file (rank = file index, world = number of files). */
 async function runSignatures(rank: number, world: number, args: SigArgs, ctx: TaskContext) {
   const cfg = args.cfg;
-  const stats = {
-    files: [] as { file: number; docs: number; bytes: number; rejected: number; runs: number; unsigned?: number }[],
-    seconds: 0,
-  };
+  const stats = { files: [] as SignedFile[], seconds: 0 };
   const t0 = performance.now();
   for (let fi = rank; fi < cfg.inputs.length; fi += world) {
-    const done = fileDonePath(cfg, fi);
-    if (existsSync(done)) {
-      // finished by an earlier (killed) run of this task: its outputs are all in place
-      const prev = JSON.parse((await import('node:fs')).readFileSync(done, 'utf8'));
-      stats.files.push(prev);
-      continue;
-    }
-    stats.files.push(await signFile(cfg, fi, ctx));
+    // finished by an earlier (killed) run of this task, or by the map phase that wrote the file: outputs in place
+    const prev = signedFile(cfg, fi);
+    stats.files.push(prev ?? (await signFile(cfg, fi, ctx)));
   }
   stats.seconds = (performance.now() - t0) / 1000;
   return stats;
 }
 
-async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
+async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext): Promise<SignedFile> {
   const path = cfg.inputs[fi]!;
-  const { bands, width } = layout(cfg);
-  const recs: U32List[] = Array.from({ length: bands }, () => new U32List(4096));
-  // leftovers of a killed attempt at this file
-  for (let b = 0; b < bands; b++) {
-    const bd = join(cfg.workDir, 'sig', `b${pad(b, 3)}`);
-    if (existsSync(bd))
-      for (const n of readdirSync(bd)) if (n.startsWith(`f${pad(fi)}.`)) rmSync(join(bd, n), { force: true });
+  const signer = await FileSigner.open(cfg, fi);
+  const rejects: DocReject[] = [];
+  try {
+    for await (const { doc, line } of readDocuments(path, { ...cfg.reader, onReject: (r) => rejects.push(r) })) {
+      signer.add(doc, line);
+      if (signer.docs % 256 === 1) ctx.progress(signer.bytes);
+    }
+  } catch (e) {
+    signer.abort();
+    throw e;
   }
-  const limitWords = Math.max(1024, Math.floor(cfg.sortBufferMB * 262144));
-  let runs = 0;
-  let buffered = 0;
-  // sort each band's buffered records by (key, doc) and write them as one run
-  const spill = () => {
-    for (let b = 0; b < bands; b++) {
-      const l = recs[b]!;
+  if (rejects.length) {
+    const rw = new JsonlWriter(join(cfg.workDir, 'sig', 'rejects', `f${pad(fi)}.jsonl`));
+    for (const r of rejects) await rw.write({ ...r, stage: 'dedup-read' });
+    await rw.close();
+  }
+  const st = signer.close(rejects.length);
+  ctx.log(
+    `${path}: ${st.docs} docs signed (${st.runs} sorted run(s) per band)${st.unsigned ? `, ${st.unsigned} without shingles (kept unclustered)` : ''}${rejects.length ? `, ${rejects.length} rejected` : ''}`,
+  );
+  return st;
+}
+
+/**
+ * The signatures of one input file, document by document (in file order, with each document's line): sig/fF.bin
+ * (per band, sorted runs), sig/info/fF.bin (length, score, id), sig/lines/fF.bin (MinHash verification re-reads
+ * candidates by line), then sig/done/fF.json. Used by the signatures task, which reads the file, and by the map phase
+ * that writes the file (dedup/ops.ts mapSink), which hands it the documents as it writes them.
+ */
+export class FileSigner {
+  docs = 0;
+  bytes = 0;
+  unsigned = 0;
+  private runs = 0;
+  private buffered = 0;
+  private readonly bands: number;
+  private readonly width: number;
+  private readonly recs: U32List[];
+  private readonly limitWords: number;
+  private readonly sf: SectionFileWriter;
+  private readonly info: RecordWriter;
+  private readonly lines?: RecordWriter;
+  private readonly lineRec = new Uint32Array(1);
+  private readonly infoRec = [0, 0];
+  private readonly mh?: MinHasher;
+  private readonly simTables: ReturnType<typeof tables>;
+  private readonly ranges: ReturnType<typeof blockRanges>;
+
+  static async open(cfg: DedupConfig, fi: number): Promise<FileSigner> {
+    return new FileSigner(cfg, fi, cfg.method === 'exact' ? await xxhash() : undefined);
+  }
+
+  private constructor(
+    private readonly cfg: DedupConfig,
+    private readonly fi: number,
+    private readonly hx: Awaited<ReturnType<typeof xxhash>> | undefined,
+  ) {
+    const { bands, width } = layout(cfg);
+    this.bands = bands;
+    this.width = width;
+    this.recs = Array.from({ length: bands }, () => new U32List(4096));
+    this.limitWords = Math.max(1024, Math.floor(cfg.sortBufferMB * 262144));
+    // leftovers of a killed attempt at this file (the done file first: it vouches for the others)
+    rmSync(fileDonePath(cfg, fi), { force: true });
+    rmSync(sigPath(cfg, fi), { force: true });
+    this.sf = new SectionFileWriter(sigPath(cfg, fi));
+    this.info = new RecordWriter(infoPath(cfg, fi), 2, true);
+    // MinHash verification re-reads candidate documents by their line
+    if (cfg.method === 'minhash' && cfg.minhash.verify) this.lines = new RecordWriter(linesPath(cfg, fi), 1);
+    if (cfg.method === 'minhash')
+      this.mh = new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed);
+    this.simTables = cfg.method === 'simhash' ? tables(cfg.simhash.blocks, cfg.simhash.distance) : [];
+    this.ranges = cfg.method === 'simhash' ? blockRanges(cfg.simhash.blocks) : [];
+  }
+
+  private push(b: number, hi: number, lo: number, doc: number): void {
+    const l = this.recs[b]!;
+    l.push(hi);
+    l.push(lo);
+    l.push(this.fi);
+    l.push(doc);
+  }
+
+  /** The next document of the file (doc numbers follow the calls), found at `line`. */
+  add(doc: Document, line: number): void {
+    const cfg = this.cfg;
+    const bands = this.bands;
+    const d = this.docs++;
+    if (this.lines) {
+      this.lineRec[0] = line;
+      this.lines.write(this.lineRec);
+    }
+    this.bytes += Buffer.byteLength(doc.text, 'utf8');
+    const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
+    this.infoRec[0] = doc.text.length;
+    this.infoRec[1] = floatBits(Number.isFinite(q) ? q : -Infinity);
+    this.info.write(this.infoRec, 0, doc.id);
+    const mh = this.mh;
+    if (mh) {
+      mh.compute(minhashShingles(cfg, doc.text, doc.lang));
+      for (let b = 0; b < bands; b++) {
+        this.push(b, mh.bandHi[b]!, mh.bandLo[b]!, d);
+        const l = this.recs[b]!;
+        for (let w = 0; w < mh.sketch.length; w++) l.push(mh.sketch[w]!);
+      }
+    } else if (this.hx) {
+      const h = this.hx.h64(normalise(doc.text, cfg.exact));
+      this.push(0, Number(h >> 32n), Number(h & 0xffffffffn), d);
+    } else {
+      const h = simhash(doc.text, cfg.simhash, doc.lang);
+      // no shingles: no signature records, so the document is never a candidate (kept, counted)
+      if (!h) this.unsigned++;
+      const [hi, lo] = h ?? [0, 0];
+      for (let t = 0; h && t < this.simTables.length; t++) {
+        const [k1, k2] = tableKey(hi, lo, this.simTables[t]!, this.ranges, t);
+        this.push(t, k1, k2, d);
+        this.recs[t]!.push(hi);
+        this.recs[t]!.push(lo);
+      }
+    }
+    this.buffered += bands * this.width;
+    if (this.buffered >= this.limitWords) this.spill();
+  }
+
+  /** Sort each band's buffered records by (key, doc) and write them as one run (section runs × bands + band). */
+  private spill(): void {
+    const width = this.width;
+    for (let b = 0; b < this.bands; b++) {
+      const l = this.recs[b]!;
       const a = l.a;
       const n = l.n / width;
       const idx = new Uint32Array(n);
@@ -81,96 +214,50 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext) {
         return a[ox]! - a[oy]! || a[ox + 1]! - a[oy + 1]! || a[ox + 3]! - a[oy + 3]!;
       });
       const w = new RecordWriter(
-        sigPath(cfg, b, fi, runs),
+        this.sf.path,
         width,
         false,
         Math.max(4096, Math.min(1 << 16, n * width + 16)),
+        this.sf,
       );
       for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
       if (b === 1) crashPoint('signatures');
       w.close();
       l.n = 0;
     }
-    runs++;
-    buffered = 0;
-  };
-  const info = new RecordWriter(infoPath(cfg, fi), 2, true);
-  // MinHash verification re-reads candidate documents by their line
-  const lines = cfg.method === 'minhash' && cfg.minhash.verify ? new RecordWriter(linesPath(cfg, fi), 1) : undefined;
-  const lineRec = new Uint32Array(1);
-  const rejects: DocReject[] = [];
-  let docs = 0;
-  let bytes = 0;
-  let unsigned = 0;
-  const mh =
-    cfg.method === 'minhash'
-      ? new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed)
-      : undefined;
-  const hx = cfg.method === 'exact' ? await xxhash() : undefined;
-  const simTables = cfg.method === 'simhash' ? tables(cfg.simhash.blocks, cfg.simhash.distance) : [];
-  const ranges = cfg.method === 'simhash' ? blockRanges(cfg.simhash.blocks) : [];
-  const push = (b: number, hi: number, lo: number, doc: number) => {
-    const l = recs[b]!;
-    l.push(hi);
-    l.push(lo);
-    l.push(fi);
-    l.push(doc);
-  };
-  try {
-    for await (const { doc, line } of readDocuments(path, { ...cfg.reader, onReject: (r) => rejects.push(r) })) {
-      const d = docs++;
-      if (lines) {
-        lineRec[0] = line;
-        lines.write(lineRec);
-      }
-      bytes += Buffer.byteLength(doc.text, 'utf8');
-      const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
-      info.write([doc.text.length, floatBits(Number.isFinite(q) ? q : -Infinity)], 0, doc.id);
-      if (mh) {
-        mh.compute(minhashShingles(cfg, doc.text, doc.lang));
-        for (let b = 0; b < bands; b++) {
-          push(b, mh.bandHi[b]!, mh.bandLo[b]!, d);
-          const l = recs[b]!;
-          for (let w = 0; w < mh.sketch.length; w++) l.push(mh.sketch[w]!);
-        }
-      } else if (hx) {
-        const h = hx.h64(normalise(doc.text, cfg.exact));
-        push(0, Number(h >> 32n), Number(h & 0xffffffffn), d);
-      } else {
-        const h = simhash(doc.text, cfg.simhash, doc.lang);
-        // no shingles: no signature records, so the document is never a candidate (kept, counted)
-        if (!h) unsigned++;
-        const [hi, lo] = h ?? [0, 0];
-        for (let t = 0; h && t < simTables.length; t++) {
-          const [k1, k2] = tableKey(hi, lo, simTables[t]!, ranges, t);
-          push(t, k1, k2, d);
-          recs[t]!.push(hi);
-          recs[t]!.push(lo);
-        }
-      }
-      buffered += bands * width;
-      if (buffered >= limitWords) spill();
-      if (d % 256 === 0) ctx.progress(bytes);
+    this.runs++;
+    this.buffered = 0;
+  }
+
+  /** Commit every output, the done file last; `rejected`: records of the file that were not documents. */
+  close(rejected = 0): SignedFile {
+    try {
+      if (this.buffered > 0 || this.runs === 0) this.spill();
+      this.sf.close();
+      this.info.close();
+      this.lines?.close();
+    } catch (e) {
+      this.abort();
+      throw e;
     }
-    if (buffered > 0 || runs === 0) spill();
-    info.close();
-    lines?.close();
-  } catch (e) {
-    info.abort();
-    lines?.abort();
-    throw e;
+    const st: SignedFile = {
+      file: this.fi,
+      docs: this.docs,
+      bytes: this.bytes,
+      rejected,
+      runs: this.runs,
+      unsigned: this.unsigned,
+      key: signerKey(this.cfg, this.fi),
+    };
+    writeFileAtomic(fileDonePath(this.cfg, this.fi), JSON.stringify(st));
+    return st;
   }
-  if (rejects.length) {
-    const rw = new JsonlWriter(join(cfg.workDir, 'sig', 'rejects', `f${pad(fi)}.jsonl`));
-    for (const r of rejects) await rw.write({ ...r, stage: 'dedup-read' });
-    await rw.close();
+
+  abort(): void {
+    this.sf.abort();
+    this.info.abort();
+    this.lines?.abort();
   }
-  const st = { file: fi, docs, bytes, rejected: rejects.length, runs, unsigned };
-  writeFileAtomic(fileDonePath(cfg, fi), JSON.stringify(st));
-  ctx.log(
-    `${path}: ${docs} docs signed (${runs} sorted run(s) per band)${unsigned ? `, ${unsigned} without shingles (kept unclustered)` : ''}${rejects.length ? `, ${rejects.length} rejected` : ''}`,
-  );
-  return st;
 }
 
 export const signaturesTask = defineTask('dedup.signatures', runSignatures);
