@@ -77,7 +77,8 @@ async function runTokenize(
   };
   try {
     for (const f of files) {
-      for await (const { doc: d } of readDocuments(f)) {
+      // id, text, source and lang only: the shards keep no meta
+      for await (const { doc: d } of readDocuments(f, { meta: false })) {
         texts.push(d.text);
         metas.push({ id: d.id, source: d.source, lang: d.lang });
         documents++;

@@ -76,7 +76,6 @@ export async function tokenizeToShards(
   const t0 = performance.now();
   const log = o.log ?? ((m: string) => console.error(m));
   const tokSpec = canonicalTokenizerSpec(o.tokenizer ?? 'qwen');
-  const { info } = loadTokenizer(tokSpec);
   const maxShardBytes = o.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   const stateDir = join(o.workDir, 'markers');
   const partsDir = join(o.workDir, 'parts');
@@ -88,6 +87,13 @@ export async function tokenizeToShards(
     { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
   );
+  // the tokenizer as the tasks loaded it (this process loads it only when there was no task: worker processes encode)
+  const info = results[0]?.tokenizer ?? loadTokenizer(tokSpec).info;
+  const other = results.find((r) => r.tokenizer.sha256 !== info.sha256);
+  if (other)
+    throw new Error(
+      `${o.workDir}: parts encoded with tokenizers ${info.sha256.slice(0, 12)} and ${other.tokenizer.sha256.slice(0, 12)} (an earlier run with another tokenizer?): start over (--fresh)`,
+    );
   const sum = (k: 'documents' | 'tokens' | 'chars' | 'utf8Bytes' | 'encodeSeconds' | 'cpuSeconds') =>
     results.reduce((a, r) => a + r[k], 0);
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));

@@ -148,6 +148,8 @@ export interface ToDocumentOptions {
   idField?: string;
   /** Source name when the record has no string `source` (default: the file name without extensions). */
   source?: string;
+  /** false: leave `meta` empty, for readers that use only id, text, source and lang (tokenization). Default true. */
+  meta?: boolean;
 }
 
 /** Strip every extension: "a/wiki.part1.jsonl.zst" -> "wiki.part1". */
@@ -182,13 +184,14 @@ export function recordToDocument(
         : `${displayPath(loc.file)}:${loc.line}`;
   const source = typeof rec.source === 'string' && rec.source ? rec.source : (opts.source ?? fileStem(loc.file));
   const meta: Record<string, unknown> =
-    rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta)
+    opts.meta !== false && rec.meta && typeof rec.meta === 'object' && !Array.isArray(rec.meta)
       ? (jsonSafe(rec.meta) as Record<string, unknown>)
       : {};
-  for (const [k, v] of Object.entries(rec)) {
-    if (k === tf || k === idf || k === 'source' || k === 'lang' || k === 'meta' || v === undefined) continue;
-    meta[k] = jsonSafe(v);
-  }
+  if (opts.meta !== false)
+    for (const [k, v] of Object.entries(rec)) {
+      if (k === tf || k === idf || k === 'source' || k === 'lang' || k === 'meta' || v === undefined) continue;
+      meta[k] = jsonSafe(v);
+    }
   const doc: Document = { id, text: t, source, meta };
   if (typeof rec.lang === 'string' && rec.lang) doc.lang = rec.lang;
   return doc;

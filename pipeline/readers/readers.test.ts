@@ -175,6 +175,9 @@ test('Arrow IPC written by pyarrow: file and stream formats, two batches', async
     assert.deepEqual(recs[0].record.tags, ['a']);
     const d = recordToDocument(recs[3].record, recs[3].loc, { textField: 'content' });
     assert.equal(d.meta.n, 2 ** 40);
+    // meta: false (tokenization) leaves meta empty, the rest as before
+    const lean = recordToDocument(recs[3].record, recs[3].loc, { textField: 'content', meta: false });
+    assert.deepEqual(lean, { ...d, meta: {} });
   }
 });
 
