@@ -120,6 +120,12 @@ function readPQ(r: Reader) {
 }
 
 const FNV_OFFSET = 2166136261;
+/** FNV-1a of the bytes b[s, e) (a hash-table key; the n-gram buckets are hashed in tokenRows). */
+function fnv(b: Uint8Array, s: number, e: number): number {
+  let h = FNV_OFFSET | 0;
+  for (let i = s; i < e; i++) h = Math.imul(h ^ b[i], 16777619);
+  return h;
+}
 /** Encode a string to UTF-8 exactly as Emscripten's stringToUTF8Array does (a surrogate always takes the next unit). */
 function emscriptenUtf8(str: string, out: Uint8Array): number {
   let o = 0;
@@ -158,6 +164,87 @@ const latin1 = (b: Uint8Array, s: number, e: number): string =>
 const LABEL_PREFIX = Buffer.from('__label__');
 
 const isSep = (c: number) => c === 32 || c === 10 || c === 13 || c === 9 || c === 11 || c === 12 || c === 0;
+
+/**
+ * Row ids of short tokens by their UTF-8 bytes (words recur; a long token, e.g. a Chinese clause, rarely does and is
+ * not kept): an open-addressing table over a byte pool and a row pool, looked up without building a string. Cleared
+ * when full.
+ */
+class TokenCache {
+  private hash: Int32Array;
+  /** per slot: 1 + entry index (0 = empty) */
+  private slot: Int32Array;
+  private keyOff: Int32Array;
+  private keyLen: Int32Array;
+  private rowOff: Int32Array;
+  private rowLen: Int32Array;
+  private keys: Uint8Array;
+  private keysUsed = 0;
+  rows: Int32Array;
+  private rowsUsed = 0;
+  private size = 0;
+  /** 2^bits slots (at most a quarter of them used), key bytes and row ids up to the pool sizes. */
+  constructor(
+    private bits: number,
+    keyBytes: number,
+    rowIds: number,
+  ) {
+    this.hash = new Int32Array(1 << bits);
+    this.slot = new Int32Array(1 << bits);
+    this.keyOff = new Int32Array(1 << (bits - 2));
+    this.keyLen = new Int32Array(1 << (bits - 2));
+    this.rowOff = new Int32Array(1 << (bits - 2));
+    this.rowLen = new Int32Array(1 << (bits - 2));
+    this.keys = new Uint8Array(keyBytes);
+    this.rows = new Int32Array(rowIds);
+  }
+  /** Entry index of the bytes b[s, e) with FNV hash h, or -1. */
+  find(b: Uint8Array, s: number, e: number, h: number): number {
+    const mask = (1 << this.bits) - 1;
+    const len = e - s;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const t = this.slot[i];
+      if (t === 0) return -1;
+      if (this.hash[i] !== h || this.keyLen[t - 1] !== len) continue;
+      const o = this.keyOff[t - 1];
+      let q = 0;
+      while (q < len && this.keys[o + q] === b[s + q]) q++;
+      if (q === len) return t - 1;
+    }
+  }
+  start(t: number): number {
+    return this.rowOff[t];
+  }
+  length(t: number): number {
+    return this.rowLen[t];
+  }
+  /** Keep rows[0, m) for the bytes b[s, e) with FNV hash h; returns the entry index. */
+  add(b: Uint8Array, s: number, e: number, h: number, rows: Int32Array, m: number): number {
+    if (
+      this.size >= 1 << (this.bits - 2) ||
+      this.keysUsed + (e - s) > this.keys.length ||
+      this.rowsUsed + m > this.rows.length
+    ) {
+      this.slot.fill(0);
+      this.size = this.keysUsed = this.rowsUsed = 0;
+    }
+    const mask = (1 << this.bits) - 1;
+    let i = h & mask;
+    while (this.slot[i] !== 0) i = (i + 1) & mask;
+    const t = this.size++;
+    this.slot[i] = t + 1;
+    this.hash[i] = h;
+    this.keyOff[t] = this.keysUsed;
+    this.keyLen[t] = e - s;
+    for (let q = s, o = this.keysUsed; q < e; q++, o++) this.keys[o] = b[q];
+    this.keysUsed += e - s;
+    this.rowOff[t] = this.rowsUsed;
+    this.rowLen[t] = m;
+    for (let q = 0, o = this.rowsUsed; q < m; q++, o++) this.rows[o] = rows[q];
+    this.rowsUsed += m;
+    return t;
+  }
+}
 
 /** Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. */
 export function loadFastText(path: string): FastTextModel {
@@ -265,6 +352,8 @@ export function loadFastText(path: string): FastTextModel {
   // the model's pruned n-gram buckets as a direct index (bucket -> row - nwords, -1 = pruned away)
   const pruneIdx = pruneSize > 0 ? new Int32Array(bucket).fill(-1) : undefined;
   if (pruneIdx) for (const [h, id] of prune) if (h >= 0 && h < bucket) pruneIdx[h] = id;
+  const kept = new Int32Array((bucket + 31) >>> 5);
+  if (pruneIdx) for (const [h, id] of prune) if (h >= 0 && h < bucket && id >= 0) kept[h >>> 5] |= 1 << (h & 31);
   let maxWordBytes = 0;
   for (const w of wordBytes) maxWordBytes = Math.max(maxWordBytes, w.length);
 
@@ -287,7 +376,7 @@ export function loadFastText(path: string): FastTextModel {
     // byte k of "<" + token + ">" is wb[k]
     if (wb.length < len) wb = new Uint8Array(len * 2);
     wb[0] = 60;
-    wb.set(b.subarray(s, e), 1);
+    for (let q = s; q < e; q++) wb[q - s + 1] = b[q];
     wb[len - 1] = 62;
     const w = wb;
     for (let i = 0; i < len; i++) {
@@ -301,8 +390,8 @@ export function loadFastText(path: string): FastTextModel {
         } while (j < len && (w[j] & 0xc0) === 0x80);
         if (n >= minn && !(n === 1 && (i === 0 || j === len))) {
           const bkt = (h >>> 0) % bucket;
-          const id = pruneIdx ? pruneIdx[bkt] : bkt;
-          if (id >= 0) ids[at++] = nwords + id;
+          if (!pruneIdx) ids[at++] = nwords + bkt;
+          else if (kept[bkt >>> 5] & (1 << (bkt & 31))) ids[at++] = nwords + pruneIdx[bkt];
         }
       }
     }
@@ -310,8 +399,21 @@ export function loadFastText(path: string): FastTextModel {
   }
 
   const EOS = wordIds.get('</s>') ?? -1;
-  /** Row ids of short tokens (words recur; a long token, e.g. a Chinese clause, rarely does and is not kept). */
-  const cache = new Map<string, Int32Array>();
+  const cache = new TokenCache(18, 1 << 21, 1 << 21);
+  // the vocabulary by bytes: entry -> word id
+  let vocabBytes = 0;
+  for (const w of wordBytes) vocabBytes += w.length;
+  const vocab = new TokenCache(Math.max(4, 33 - Math.clz32(4 * wordBytes.length)), vocabBytes, wordBytes.length);
+  const one = new Int32Array(1);
+  for (let i = 0; i < wordBytes.length; i++) {
+    one[0] = wordIds.get(latin1(wordBytes[i], 0, wordBytes[i].length))!;
+    vocab.add(wordBytes[i], 0, wordBytes[i].length, fnv(wordBytes[i], 0, wordBytes[i].length), one, 1);
+  }
+  /** Word id of the bytes b[s, e) with FNV hash h, -1 when not in the vocabulary. */
+  const wordId = (b: Uint8Array, s: number, e: number, h: number) => {
+    const t = vocab.find(b, s, e, h);
+    return t < 0 ? -1 : vocab.rows[vocab.start(t)];
+  };
   const CACHED_BYTES = 64;
   let utf = new Uint8Array(1 << 16);
   const hidden = new Float32Array(dim);
@@ -320,6 +422,72 @@ export function loadFastText(path: string): FastTextModel {
     for (let q = 0; q < 9; q++) if (b[s + q] !== LABEL_PREFIX[q]) return false;
     return true;
   };
+
+  /**
+   * hidden += the input rows rows[from, from + m), in order, each component rounded to float after each addition (fastText's
+   * float arithmetic, exactly: a double sum of two floats rounds to their float sum). lid.176's 16 components are
+   * kept in locals.
+   */
+  function addRows(rows: Int32Array, from: number, m: number): void {
+    if (dim !== 16) {
+      for (let q = from; q < from + m; q++) {
+        const base = rows[q] * dim;
+        for (let c = 0; c < dim; c++) hidden[c] += wi[base + c];
+      }
+      return;
+    }
+    let h0 = hidden[0];
+    let h1 = hidden[1];
+    let h2 = hidden[2];
+    let h3 = hidden[3];
+    let h4 = hidden[4];
+    let h5 = hidden[5];
+    let h6 = hidden[6];
+    let h7 = hidden[7];
+    let h8 = hidden[8];
+    let h9 = hidden[9];
+    let h10 = hidden[10];
+    let h11 = hidden[11];
+    let h12 = hidden[12];
+    let h13 = hidden[13];
+    let h14 = hidden[14];
+    let h15 = hidden[15];
+    for (let q = from; q < from + m; q++) {
+      const b = rows[q] << 4;
+      h0 = f32(h0 + wi[b + 0]);
+      h1 = f32(h1 + wi[b + 1]);
+      h2 = f32(h2 + wi[b + 2]);
+      h3 = f32(h3 + wi[b + 3]);
+      h4 = f32(h4 + wi[b + 4]);
+      h5 = f32(h5 + wi[b + 5]);
+      h6 = f32(h6 + wi[b + 6]);
+      h7 = f32(h7 + wi[b + 7]);
+      h8 = f32(h8 + wi[b + 8]);
+      h9 = f32(h9 + wi[b + 9]);
+      h10 = f32(h10 + wi[b + 10]);
+      h11 = f32(h11 + wi[b + 11]);
+      h12 = f32(h12 + wi[b + 12]);
+      h13 = f32(h13 + wi[b + 13]);
+      h14 = f32(h14 + wi[b + 14]);
+      h15 = f32(h15 + wi[b + 15]);
+    }
+    hidden[0] = h0;
+    hidden[1] = h1;
+    hidden[2] = h2;
+    hidden[3] = h3;
+    hidden[4] = h4;
+    hidden[5] = h5;
+    hidden[6] = h6;
+    hidden[7] = h7;
+    hidden[8] = h8;
+    hidden[9] = h9;
+    hidden[10] = h10;
+    hidden[11] = h11;
+    hidden[12] = h12;
+    hidden[13] = h13;
+    hidden[14] = h14;
+    hidden[15] = h15;
+  }
 
   const thresholdLog = stdLog(0);
   function predict(text: string, k = 1): { label: string; score: number }[] {
@@ -333,33 +501,25 @@ export function loadFastText(path: string): FastTextModel {
       while (i < n && isSep(utf[i])) i++;
       if (i >= n) break;
       const s = i;
-      while (i < n && !isSep(utf[i])) i++;
-      let rows: Int32Array;
-      let m: number;
+      let h = FNV_OFFSET | 0;
+      while (i < n && !isSep(utf[i])) h = Math.imul(h ^ utf[i++], 16777619);
       if (i - s <= CACHED_BYTES) {
-        const tok = latin1(utf, s, i);
-        if (tok === '</s>') break; // fastText ends the line at an end-of-line token
-        let c = cache.get(tok);
-        if (!c) {
-          const wid = wordIds.get(tok) ?? -1;
+        // fastText ends the line at an end-of-line token
+        if (i - s === 4 && utf[s] === 60 && utf[s + 1] === 47 && utf[s + 2] === 115 && utf[s + 3] === 62) break;
+        let t = cache.find(utf, s, i, h);
+        if (t < 0) {
+          const wid = wordId(utf, s, i, h);
           const end = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
-          c = ids.slice(0, end);
-          if (cache.size >= 200_000) cache.clear();
-          cache.set(tok, c);
+          t = cache.add(utf, s, i, h, ids, end);
         }
-        rows = c;
-        m = c.length;
+        addRows(cache.rows, cache.start(t), cache.length(t));
+        count += cache.length(t);
       } else {
-        const wid = i - s <= maxWordBytes ? (wordIds.get(latin1(utf, s, i)) ?? -1) : -1;
-        m = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
-        rows = ids;
+        const wid = i - s <= maxWordBytes ? wordId(utf, s, i, h) : -1;
+        const m = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
+        addRows(ids, 0, m);
+        count += m;
       }
-      // a Float32Array element stores the float rounding of the double sum: fastText's float addition, exactly
-      for (let q = 0; q < m; q++) {
-        const base = rows[q] * dim;
-        for (let c = 0; c < dim; c++) hidden[c] += wi[base + c];
-      }
-      count += m;
     }
     if (EOS >= 0) {
       for (let c = 0; c < dim; c++) hidden[c] += wi[EOS * dim + c];
