@@ -75,16 +75,16 @@ __global__ void fill_k(float* __restrict__ p, long n, float v) {
 static void adamwStep(float* P, const float* G, float* M1, float* M2, bf16* pb, long n, long pbOff, long step, float lr, float b1,
                       float b2, float eps, float wd, float clip, double* partial, float* normOut) {
   const int nb = 1024;
-  sumsq4_k<<<nb, 256>>>((const float4*)G, n / 4, partial);
+  sumsq4_k<<<nb, 256, 0, g_stream>>>((const float4*)G, n / 4, partial);
   KCHECK("sumsq");
-  norm_fin_k<<<1, 32>>>(partial, nb, clip, normOut);
+  norm_fin_k<<<1, 32, 0, g_stream>>>(partial, nb, clip, normOut);
   KCHECK("norm_fin");
   const double bc1 = 1 - std::pow((double)b1, (double)step), bc2 = 1 - std::pow((double)b2, (double)step);
   const float stepSize = (float)(lr / bc1), bc2s = (float)std::sqrt(bc2);
   if (pbOff > 0)
-    adamw4_k<<<2048, 256>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, nullptr, pbOff / 4, lr, b1, b2, eps, wd,
+    adamw4_k<<<2048, 256, 0, g_stream>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, nullptr, pbOff / 4, lr, b1, b2, eps, wd,
                             stepSize, bc2s, normOut);
-  adamw4_k<<<8192, 256>>>((float4*)(P + pbOff), (const float4*)(G + pbOff), (float4*)(M1 + pbOff), (float4*)(M2 + pbOff),
+  adamw4_k<<<8192, 256, 0, g_stream>>>((float4*)(P + pbOff), (const float4*)(G + pbOff), (float4*)(M1 + pbOff), (float4*)(M2 + pbOff),
                           (uint2*)(pb + pbOff), (n - pbOff) / 4, lr, b1, b2, eps, wd, stepSize, bc2s, normOut);
   KCHECK("adamw");
 }

@@ -535,7 +535,7 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ 
     }
 }
 
-// ============================================================================ launchers (default stream, no sync)
+// ============================================================================ launchers (g_stream, no sync)
 #ifndef ATTN_EMU
 template <int NDT>
 static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
@@ -546,10 +546,10 @@ static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const 
     CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM));
     attrSet = true;
   }
-  attn_bwd_dq_k<NDT * 8><<<dim3(B * H, attn_cdiv(T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, O, dO, lse, delta, dqkv, T, H, Hk, hd,
+  attn_bwd_dq_k<NDT * 8><<<dim3(B * H, attn_cdiv(T, 64)), 128, ATTN_DQ_SMEM, g_stream>>>(qkv, O, dO, lse, delta, dqkv, T, H, Hk, hd,
                                                                                  ldq, koff, voff, sl2, scale);
   KCHECK("attn_bwd_dq");
-  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, ATTN_DKV_SMEM>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
+  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, ATTN_DKV_SMEM, g_stream>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
                                                                                   ldq, koff, voff, sl2, scale);
   KCHECK("attn_bwd_dkdv");
 }
@@ -563,7 +563,7 @@ static void attnForward(const bf16* qkv, bf16* out, float* lse, int B, int T, in
       CK(cudaFuncSetAttribute(attn_fwd_k<N_ * 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_FWD_SMEM));
       attrSet = true;
     }
-    attn_fwd_k<N_ * 8><<<grid, 256, ATTN_FWD_SMEM>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
+    attn_fwd_k<N_ * 8><<<grid, 256, ATTN_FWD_SMEM, g_stream>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
   }));
   KCHECK("attn_fwd");
 }

@@ -14,6 +14,10 @@
 
 typedef __nv_bfloat16 bf16;
 
+// The stream every kernel, cuBLASLt call and device-side copy of the addon is issued on: the legacy default stream,
+// except while the Decoder captures a decode step into a CUDA graph (a capture needs a stream of its own).
+static cudaStream_t g_stream = 0;
+
 // ---------------------------------------------------------------- host: errors, launches, allocations, profiling
 static std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 static std::string strf(const char* fmt, ...) {

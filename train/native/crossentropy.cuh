@@ -173,7 +173,7 @@ static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt,
   lc.gridDim = dim3((unsigned)(rows * CE_CL));
   lc.blockDim = dim3(512);
   lc.dynamicSmemBytes = ceSmem(ldl);
-  lc.stream = 0;
+  lc.stream = g_stream;
   lc.attrs = at;
   lc.numAttrs = 1;
   CK(cudaLaunchKernelEx(&lc, ce_k<CE_CL>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));

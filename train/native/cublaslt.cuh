@@ -98,6 +98,6 @@ class Gemm {
     }
     GemmPlan& p = it->second;
     if (bias) CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    CKL(cublasLtMatmul(h, p.op, &alpha, B, p.a, A, p.b, &beta, C, p.c, C, p.c, &p.algo, ws, wsSize, 0));
+    CKL(cublasLtMatmul(h, p.op, &alpha, B, p.a, A, p.b, &beta, C, p.c, C, p.c, &p.algo, ws, wsSize, g_stream));
   }
 };

@@ -1,152 +1,246 @@
-// KV-cache decoding: the cache store, the decode attention (n new queries per sequence over the cache, causal from
-// position pos) and the greedy argmax over the logits. The pass order (prefill with the training attention kernel,
-// then one token per step; the Steel kind's Soft-MoE over the tokens of one feed) is the `Decoder` in steel_cuda.cu.
-// Cache layout per layer: K and V [B][maxLen][Hk*hd] bf16 (RoPE applied to K).
+// KV-cache decoding: RoPE with the cache store, the decode attention (n new queries per sequence over the cache, causal
+// from position pos, split over the context) and the greedy argmax over the logits. The pass order (prefill with the
+// training attention kernel, then one token per step; the Steel kind's Soft-MoE over the tokens of one feed) is the
+// `Decoder` in steel_cuda.cu. Cache layout per layer: K and V head-major [B][Hk][maxLen][hd] bf16 (RoPE applied to K).
 // Checks: gpu-check `decode` (greedy tokens and logits against the CPU backend's KV-cache decoder).
 #pragma once
 #include "common.cuh"
 
-// rows r = b*n + t of the fused [q|k|v] buffer -> K/V cache rows (b, pos + t); 8 bf16 (16 bytes) per thread
-__global__ void kv_store_k(const bf16* __restrict__ qkv, int ldq, int koff, int voff, bf16* __restrict__ K,
-                           bf16* __restrict__ V, int N, int n, int pos, int maxLen, int kd) {
-  const int k8 = kd >> 3;
+// The position of a feed's first token lives in device memory (*dpos), so that one captured decode step (a CUDA graph,
+// the Decoder's greedy loop) replays at every position; decode_advance_k moves it on inside the graph.
+__global__ void decode_advance_k(int* dpos, int n) { *dpos += n; }
+
+// rows r = b*n + t of the fused [q|k|v] buffer, position p = *dpos + t: RoPE (rotate-half, fp32 tables [maxLen, hd/2])
+// in place on the q and k heads, and the rotated k and the v heads into the caches at (b, kh, p). A thread owns one unit
+// of a row: 4 adjacent pairs (8-byte accesses at columns j and j + hd/2) of a q or k head, or 8 columns (16 bytes) of a
+// v head.
+__global__ void __launch_bounds__(256) rope_kv_k(bf16* __restrict__ qkv, int ldq, int koff, int voff, const float* __restrict__ cs,
+                                              const float* __restrict__ sn, bf16* __restrict__ K, bf16* __restrict__ V,
+                                              const int* __restrict__ dpos, int N, int n, int H, int Hk, int hd, int maxLen) {
+  const int hp4 = hd >> 3, half = hd >> 1, U1 = (H + Hk) * hp4, U = U1 + Hk * hp4;
   const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= (long)N * k8) return;
-  const int r = (int)(i / k8), c = (int)(i - (long)r * k8) * 8;
-  const int b = r / n, t = r - b * n;
-  const size_t dst = ((size_t)b * maxLen + pos + t) * kd + c;
-  *reinterpret_cast<uint4*>(K + dst) = *reinterpret_cast<const uint4*>(qkv + (size_t)r * ldq + koff + c);
-  *reinterpret_cast<uint4*>(V + dst) = *reinterpret_cast<const uint4*>(qkv + (size_t)r * ldq + voff + c);
+  if (i >= (long)N * U) return;
+  const int r = (int)(i / U), u = (int)(i - (long)r * U);
+  const int b = r / n, t = r - b * n, p = *dpos + t;
+  bf16* row = qkv + (size_t)r * ldq;
+  if (u < U1) {
+    const int hh = u / hp4, j = (u - hh * hp4) * 4;
+    bf16* x = row + (hh < H ? hh * hd : koff + (hh - H) * hd) + j;
+    const float4 a = ld_bf16x4(x), bb = ld_bf16x4(x + half);
+    const float4 c = __ldg(reinterpret_cast<const float4*>(cs + (size_t)p * half + j));
+    const float4 s = __ldg(reinterpret_cast<const float4*>(sn + (size_t)p * half + j));
+    const float4 oa = make_float4(a.x * c.x - bb.x * s.x, a.y * c.y - bb.y * s.y, a.z * c.z - bb.z * s.z, a.w * c.w - bb.w * s.w);
+    const float4 ob = make_float4(bb.x * c.x + a.x * s.x, bb.y * c.y + a.y * s.y, bb.z * c.z + a.z * s.z, bb.w * c.w + a.w * s.w);
+    st_bf16x4(x, oa);
+    st_bf16x4(x + half, ob);
+    if (hh >= H) {
+      bf16* dst = K + (((size_t)b * Hk + (hh - H)) * maxLen + p) * hd + j;
+      st_bf16x4(dst, oa);
+      st_bf16x4(dst + half, ob);
+    }
+  } else {
+    const int kh = (u - U1) / hp4, j = (u - U1 - kh * hp4) * 8;
+    *reinterpret_cast<uint4*>(V + (((size_t)b * Hk + kh) * maxLen + p) * hd + j) =
+        *reinterpret_cast<const uint4*>(row + voff + kh * hd + j);
+  }
 }
-static void kvStore(const bf16* qkv, int ldq, int koff, int voff, bf16* K, bf16* V, int N, int n, int pos, int maxLen,
-                    int kd) {
-  kv_store_k<<<nblk((long)N * (kd / 8)), 256>>>(qkv, ldq, koff, voff, K, V, N, n, pos, maxLen, kd);
-  KCHECK("kv_store");
+// rows of N = B*n tokens at positions *dpos + t; K, V: this layer's caches at the group's first sequence
+static void ropeKvStore(bf16* qkv, int ldq, int koff, int voff, const float* cs, const float* sn, bf16* K, bf16* V,
+                        const int* dpos, int N, int n, int H, int Hk, int hd, int maxLen) {
+  rope_kv_k<<<nblk((long)N * (H + 2 * Hk) * (hd / 8)), 256, 0, g_stream>>>(qkv, ldq, koff, voff, cs, sn, K, V, dpos, N, n, H,
+                                                                             Hk, hd, maxLen);
+  KCHECK("rope_kv");
 }
 
-// Decode attention. One block of DA_WARPS warps per (query row r = b*n + t, kv head kh); the G = H/Hk query heads of
-// the group share each key row. Query t sees keys 0 .. pos + t. Warp w takes the 32-key chunks w, w + DA_WARPS, ...:
-// lane j loads key row (chunk*32 + j) of K and of V (16-byte loads, all in flight together), scores it against the G
-// queries (queries in shared memory), online softmax per head; the V rows go through the warp's shared-memory tile so
-// that in P·V lane j owns output columns j and j + 32. The warps' partial (max, sum, acc) are merged in fixed order in
-// shared memory. Scores in fp32 (base 2), output bf16.
-constexpr int DA_WARPS = 4;
+// Decode attention, split over the context (flash-decoding). Block (split sp, query row r = b*n + t, kv head kh) takes
+// keys sp*ks .. min(ctx, (sp+1)*ks) - 1 of the ctx = *dpos + t + 1 that query t sees, for all G = H/Hk query heads of
+// the group, so each K/V row is read once per row r. The cache is head-major, [b][kh][maxLen][hd]: a block reads one
+// contiguous run. Its 16 octets of lanes take a key row each (lane c of an octet loads 8 columns = 16 bytes of K and
+// of V; lanes c >= hd/8 idle), DA_U rows per octet in flight; the octet's partial scores are summed with 3 shuffles,
+// every octet keeps its own online softmax (fp32, base 2) over its rows, and the 16 octets' (max, sum, acc) merge in
+// fixed order in shared memory. With one split the block writes the output; otherwise (max, sum, unnormalised acc)
+// per (row, head, split) go to part [rows][H][nsplit][hd + 2], merged by decode_combine_k in split order.
+constexpr int DA_OCT = 16, DA_U = 4;
 template <int G>
-__global__ void __launch_bounds__(DA_WARPS * 32) decode_attn_k(const bf16* __restrict__ qkv, int ldq, const bf16* __restrict__ K,
-                                                             const bf16* __restrict__ V, bf16* __restrict__ out, int n, int pos,
-                                                             int maxLen, int Hk, int hd, float sl2) {
-  __shared__ float qs[G][64];
-  __shared__ float wm[DA_WARPS][G], wl[DA_WARPS][G];
-  __shared__ float wacc[DA_WARPS][G][64];
-  __shared__ __align__(16) bf16 vt[DA_WARPS][32][72];  // per warp: 32 V rows (72: 16-byte aligned rows, fewer conflicts)
-  const int r = blockIdx.x, kh = blockIdx.y, b = r / n, t = r - b * n;
-  const int kd = Hk * hd, ctx = pos + t + 1;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  for (int i = threadIdx.x; i < G * 64; i += blockDim.x) {
-    const int g = i / 64, j = i % 64;
-    qs[g][j] = j < hd ? b2f(qkv[(size_t)r * ldq + (kh * G + g) * hd + j]) * sl2 : 0.f;
+__global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restrict__ qkv, int ldq, const bf16* __restrict__ K,
+                                                         const bf16* __restrict__ V, bf16* __restrict__ out,
+                                                         float* __restrict__ part, const int* __restrict__ dpos, int n,
+                                                         int maxLen, int Hk, int hd, int ks, float sl2) {
+  __shared__ float sm[DA_OCT][G], sl[DA_OCT][G];
+  __shared__ float sacc[DA_OCT][G][64];
+  const int sp = blockIdx.x, r = blockIdx.y, kh = blockIdx.z, nsplit = gridDim.x;
+  const int b = r / n, t = r - b * n, ctx = *dpos + t + 1;
+  const int k0 = sp * ks, k1 = min(ctx, k0 + ks);
+  if (k0 >= ctx) return;  // past this query's context (the grid covers maxLen)
+  const int o = threadIdx.x >> 3, c = threadIdx.x & 7, h8 = hd >> 3, H = Hk * G;
+  const bool act = c < h8;
+  float q[G][8];
+#pragma unroll
+  for (int g = 0; g < G; g++) {
+    uint4 u = make_uint4(0, 0, 0, 0);
+    if (act) u = *reinterpret_cast<const uint4*>(qkv + (size_t)r * ldq + (kh * G + g) * hd + c * 8);
+    const bf16* e = reinterpret_cast<const bf16*>(&u);
+#pragma unroll
+    for (int k = 0; k < 8; k++) q[g][k] = b2f(e[k]) * sl2;
   }
-  __syncthreads();
-  const bf16* Kb = K + (size_t)b * maxLen * kd + kh * hd;
-  const bf16* Vb = V + (size_t)b * maxLen * kd + kh * hd;
-  float m[G], l[G], a0[G], a1[G];
+  const size_t hoff = ((size_t)b * Hk + kh) * maxLen * hd + c * 8;
+  const bf16 *Kb = K + hoff, *Vb = V + hoff;
+  float m[G], l[G], acc[G][8];
 #pragma unroll
-  for (int g = 0; g < G; g++) m[g] = -INFINITY, l[g] = 0.f, a0[g] = 0.f, a1[g] = 0.f;
-  const int h8 = hd >> 3;
-  for (int c0 = warp * 32; c0 < ctx; c0 += DA_WARPS * 32) {
-    const int s = c0 + lane;
-    uint4 ku[8], vu[8];
-    if (s < ctx) {
+  for (int g = 0; g < G; g++) {
+    m[g] = -INFINITY, l[g] = 0.f;
 #pragma unroll
-      for (int q = 0; q < 8; q++)
-        if (q < h8) {
-          ku[q] = *reinterpret_cast<const uint4*>(Kb + (size_t)s * kd + q * 8);
-          vu[q] = *reinterpret_cast<const uint4*>(Vb + (size_t)s * kd + q * 8);
-        }
+    for (int k = 0; k < 8; k++) acc[g][k] = 0.f;
+  }
+  for (int base = k0; base < k1; base += DA_OCT * DA_U) {  // uniform over the block: the shuffles see full warps
+    uint4 ku[DA_U], vu[DA_U];
+#pragma unroll
+    for (int u = 0; u < DA_U; u++) {
+      const int s = base + u * DA_OCT + o;
+      ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
+      if (act && s < k1) {
+        ku[u] = *reinterpret_cast<const uint4*>(Kb + (size_t)s * hd);
+        vu[u] = *reinterpret_cast<const uint4*>(Vb + (size_t)s * hd);
+      }
     }
-    float sc[G];
+    float sc[DA_U][G];
 #pragma unroll
-    for (int g = 0; g < G; g++) sc[g] = -INFINITY;
-    if (s < ctx) {
+    for (int u = 0; u < DA_U; u++) {
+      const bf16* e = reinterpret_cast<const bf16*>(&ku[u]);
+      float kf[8];
+#pragma unroll
+      for (int k = 0; k < 8; k++) kf[k] = b2f(e[k]);
+      const bool valid = base + u * DA_OCT + o < k1;
 #pragma unroll
       for (int g = 0; g < G; g++) {
-        float acc = 0.f;
+        float a = 0.f;
 #pragma unroll
-        for (int q = 0; q < 8; q++)
-          if (q < h8) {
-            const bf16* e = reinterpret_cast<const bf16*>(&ku[q]);
-#pragma unroll
-            for (int k = 0; k < 8; k++) acc += qs[g][q * 8 + k] * b2f(e[k]);
-          }
-        sc[g] = acc;
+        for (int k = 0; k < 8; k++) a = fmaf(q[g][k], kf[k], a);
+        a += __shfl_xor_sync(0xffffffffu, a, 1);
+        a += __shfl_xor_sync(0xffffffffu, a, 2);
+        a += __shfl_xor_sync(0xffffffffu, a, 4);
+        sc[u][g] = valid ? a : -INFINITY;
       }
-#pragma unroll
-      for (int q = 0; q < 8; q++)
-        if (q < h8) *reinterpret_cast<uint4*>(&vt[warp][lane][q * 8]) = vu[q];
     }
-    __syncwarp();
-    float p[G];
+    float vf[DA_U][8];
+#pragma unroll
+    for (int u = 0; u < DA_U; u++) {
+      const bf16* e = reinterpret_cast<const bf16*>(&vu[u]);
+#pragma unroll
+      for (int k = 0; k < 8; k++) vf[u][k] = b2f(e[k]);
+    }
 #pragma unroll
     for (int g = 0; g < G; g++) {
-      float cm = sc[g];
+      float mx = sc[0][g];
 #pragma unroll
-      for (int o = 16; o; o >>= 1) cm = fmaxf(cm, __shfl_xor_sync(0xffffffffu, cm, o));
-      const float mn = fmaxf(m[g], cm);  // finite: the chunk holds at least one valid key
-      const float corr = exp2f(m[g] - mn);
-      p[g] = s < ctx ? exp2f(sc[g] - mn) : 0.f;
-      float ps = p[g];
+      for (int u = 1; u < DA_U; u++) mx = fmaxf(mx, sc[u][g]);
+      if (mx == -INFINITY) continue;  // no row of this octet in this round
+      const float mn = fmaxf(m[g], mx), corr = exp2f(m[g] - mn);
+      float p[DA_U], ps = 0.f;
 #pragma unroll
-      for (int o = 16; o; o >>= 1) ps += __shfl_xor_sync(0xffffffffu, ps, o);
+      for (int u = 0; u < DA_U; u++) p[u] = exp2f(sc[u][g] - mn), ps += p[u];
       l[g] = l[g] * corr + ps;
-      a0[g] *= corr;
-      a1[g] *= corr;
       m[g] = mn;
-    }
-    const int nk = min(32, ctx - c0);
-    for (int j = 0; j < nk; j++) {
-      const float v0 = lane < hd ? b2f(vt[warp][j][lane]) : 0.f, v1 = lane + 32 < hd ? b2f(vt[warp][j][lane + 32]) : 0.f;
 #pragma unroll
-      for (int g = 0; g < G; g++) {
-        const float pj = __shfl_sync(0xffffffffu, p[g], j);
-        a0[g] += pj * v0;
-        a1[g] += pj * v1;
+      for (int k = 0; k < 8; k++) {
+        float a = acc[g][k] * corr;
+#pragma unroll
+        for (int u = 0; u < DA_U; u++) a = fmaf(p[u], vf[u][k], a);
+        acc[g][k] = a;
       }
     }
-    __syncwarp();
   }
 #pragma unroll
   for (int g = 0; g < G; g++) {
-    if (lane == 0) wm[warp][g] = m[g], wl[warp][g] = l[g];
-    wacc[warp][g][lane] = a0[g];
-    wacc[warp][g][lane + 32] = a1[g];
+    if (c == 0) sm[o][g] = m[g], sl[o][g] = l[g];
+    if (act)
+#pragma unroll
+      for (int k = 0; k < 8; k++) sacc[o][g][c * 8 + k] = acc[g][k];
   }
   __syncthreads();
   for (int i = threadIdx.x; i < G * hd; i += blockDim.x) {
-    const int g = i / hd, j = i % hd;
+    const int g = i / hd, j = i - g * hd;
     float M = -INFINITY;
-    for (int w = 0; w < DA_WARPS; w++) M = fmaxf(M, wm[w][g]);
+    for (int w = 0; w < DA_OCT; w++) M = fmaxf(M, sm[w][g]);  // finite: octet 0 holds key k0
     float L = 0.f, A = 0.f;
-    for (int w = 0; w < DA_WARPS; w++) {
-      if (wm[w][g] == -INFINITY) continue;  // a warp without keys (short contexts)
-      const float f = exp2f(wm[w][g] - M);
-      L += wl[w][g] * f;
-      A += wacc[w][g][j] * f;
+    for (int w = 0; w < DA_OCT; w++) {
+      if (sm[w][g] == -INFINITY) continue;  // an octet without keys (short splits)
+      const float f = exp2f(sm[w][g] - M);
+      L += sl[w][g] * f;
+      A += sacc[w][g][j] * f;
     }
-    out[(size_t)r * Hk * G * hd + (kh * G + g) * hd + j] = f2b(A / L);
+    const int h = kh * G + g;
+    if (nsplit == 1) out[((size_t)r * H + h) * hd + j] = f2b(A / L);
+    else {
+      float* pp = part + (((size_t)r * H + h) * nsplit + sp) * (hd + 2);
+      pp[j] = A;
+      if (j == 0) pp[hd] = M, pp[hd + 1] = L;
+    }
   }
 }
+// the splits of each (row, head) that hold keys, merged in split order -> out [rows][H*hd] bf16
+__global__ void decode_combine_k(const float* __restrict__ part, bf16* __restrict__ out, const int* __restrict__ dpos, int n,
+                                 int H, int hd, int ks, int nsplit, int total) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= total) return;
+  const int rh = i / hd, j = i - rh * hd, r = rh / H;
+  const int ctx = *dpos + r % n + 1, ns = min(nsplit, (ctx + ks - 1) / ks);
+  const float* p = part + (size_t)rh * nsplit * (hd + 2);
+  float M = -INFINITY;
+  for (int s = 0; s < ns; s++) M = fmaxf(M, p[s * (hd + 2) + hd]);
+  float L = 0.f, A = 0.f;
+  for (int s = 0; s < ns; s++) {
+    const float f = exp2f(p[s * (hd + 2) + hd] - M);
+    L += p[s * (hd + 2) + hd + 1] * f;
+    A += p[s * (hd + 2) + j] * f;
+  }
+  out[(size_t)rh * hd + j] = f2b(A / L);
+}
+// How a decode attention call splits the context: keys per split ks (a multiple of DA_OCT * DA_U) and the number of
+// splits covering maxLen, from the shape only (rows, kv heads, maxLen; not the position), so a captured step replays
+// with the same split and eager and captured steps round alike. One split when part (partFloats floats) cannot hold
+// the partials of all rows.
+struct DecodeSplit {
+  int ks, nsplit;
+};
+static DecodeSplit decodeSplit(int rows, int H, int Hk, int hd, int maxLen, size_t partFloats) {
+  const long pairs = (long)rows * Hk;
+  int ks = pairs >= 256 ? 128 : 64;
+  int ns = (maxLen + ks - 1) / ks;
+  if (ns > 256) ns = 256, ks = ((maxLen + 255) / 256 + 63) / 64 * 64, ns = (maxLen + ks - 1) / ks;
+  const size_t per = (size_t)rows * H * (hd + 2);
+  if (ns > 1 && per * ns > partFloats) {
+    const long fit = (long)(partFloats / per);
+    if (fit < 2) return {maxLen, 1};
+    ks = (int)(((maxLen + fit - 1) / fit + 63) / 64 * 64);
+    ns = (maxLen + ks - 1) / ks;
+  }
+  return {ks, ns};
+}
 // qkv rows [B*n, ldq] (q at column 0, RoPE applied), caches as above (this feed's keys already stored) -> out [B*n, H*hd]
-static void decodeAttention(const bf16* qkv, int ldq, const bf16* K, const bf16* V, bf16* out, int B, int n, int pos,
-                            int maxLen, int H, int Hk, int hd, float sl2) {
-  const dim3 grid(B * n, Hk);
+static void decodeAttention(const bf16* qkv, int ldq, const bf16* K, const bf16* V, bf16* out, float* part, size_t partFloats,
+                            const int* dpos, int B, int n, int maxLen, int H, int Hk, int hd, float sl2) {
+  const int rows = B * n;
+  const DecodeSplit sp = decodeSplit(rows, H, Hk, hd, maxLen, partFloats);
+  const dim3 grid(sp.nsplit, rows, Hk);
   switch (H / Hk) {
-    case 1: decode_attn_k<1><<<grid, DA_WARPS * 32>>>(qkv, ldq, K, V, out, n, pos, maxLen, Hk, hd, sl2); break;
-    case 2: decode_attn_k<2><<<grid, DA_WARPS * 32>>>(qkv, ldq, K, V, out, n, pos, maxLen, Hk, hd, sl2); break;
-    case 4: decode_attn_k<4><<<grid, DA_WARPS * 32>>>(qkv, ldq, K, V, out, n, pos, maxLen, Hk, hd, sl2); break;
-    case 8: decode_attn_k<8><<<grid, DA_WARPS * 32>>>(qkv, ldq, K, V, out, n, pos, maxLen, Hk, hd, sl2); break;
+#define DA_CASE(G)                                                                                                          \
+  case G:                                                                                                                   \
+    decode_attn_k<G><<<grid, DA_OCT * 8, 0, g_stream>>>(qkv, ldq, K, V, out, part, dpos, n, maxLen, Hk, hd, sp.ks, sl2); \
+    break;
+    DA_CASE(1)
+    DA_CASE(2)
+    DA_CASE(4)
+    DA_CASE(8)
+#undef DA_CASE
     default: throw std::runtime_error(strf("cuda decoding: numHeads / numKvHeads must be 1, 2, 4 or 8 (got %d)", H / Hk));
   }
   KCHECK("decode_attn");
+  if (sp.nsplit > 1) {
+    const int total = rows * H * hd;
+    decode_combine_k<<<nblk(total), 256, 0, g_stream>>>(part, out, dpos, n, H, hd, sp.ks, sp.nsplit, total);
+    KCHECK("decode_combine");
+  }
 }
 
 // greedy: ids[b] = argmax_v logits[b, v] (first index on ties, as the CPU path); also written to out[b] when given
@@ -188,6 +282,6 @@ __global__ void __launch_bounds__(1024) argmax_k(const bf16* __restrict__ logits
   }
 }
 static void argmaxRows(const bf16* logits, int ldl, int V, int rows, int* ids, int* out) {
-  argmax_k<<<rows, 1024>>>(logits, ldl, V, ids, out);
+  argmax_k<<<rows, 1024, 0, g_stream>>>(logits, ldl, V, ids, out);
   KCHECK("argmax");
 }

@@ -27,7 +27,7 @@ __global__ void embed_bwd_k(const int* __restrict__ ids, const int* __restrict__
 }
 
 static void embedForward(const int* tok, const float* E, float* x, long N, int d) {
-  embed_fwd_k<<<nblk(N * d), 256>>>(tok, E, x, N, d);
+  embed_fwd_k<<<nblk(N * d), 256, 0, g_stream>>>(tok, E, x, N, d);
   KCHECK("embed_fwd");
 }
 // positions grouped per token id on the host, copied to the device from pinned memory (asynchronously: the caller
@@ -65,7 +65,7 @@ struct EmbedGroups {
   // dE[id] += sum of dx over the id's positions
   void backward(const float* dx, float* dE, int d) {
     if (unique == 0) return;
-    embed_bwd_k<<<(unsigned)unique, 256>>>(ids, off, pos, dx, dE, d);
+    embed_bwd_k<<<(unsigned)unique, 256, 0, g_stream>>>(ids, off, pos, dx, dE, d);
     KCHECK("embed_bwd");
   }
   ~EmbedGroups() {

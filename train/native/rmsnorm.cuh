@@ -133,10 +133,10 @@ static void rmsnormBackward(const float* dy, const float* x, const float* w, con
                             int d, bf16* dresb, float* part, float* gw) {
   const int rowsPer = 64;
   const int nb = (int)((N + rowsPer - 1) / rowsPer);
-  if (d <= 128 * 4) rmsnorm_bwd_k<2><<<nb, 256>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
-  else rmsnorm_bwd_k<7><<<nb, 256>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
+  if (d <= 128 * 4) rmsnorm_bwd_k<2><<<nb, 256, 0, g_stream>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
+  else rmsnorm_bwd_k<7><<<nb, 256, 0, g_stream>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, (int)N, d, rowsPer, dresb);
   KCHECK("rmsnorm_bwd");
-  colreduce_k<<<nblk(d, 32), 256>>>(part, nb, d, gw);
+  colreduce_k<<<nblk(d, 32), 256, 0, g_stream>>>(part, nb, d, gw);
   KCHECK("colreduce");
 }
 // y = RMSNorm(xin [+ delta]) * w; xout = xin + delta when delta is given
@@ -144,8 +144,8 @@ static void rmsnormForward(const float* xin, const bf16* delta, float* xout, con
                            int d, float eps) {
   const int d4 = d / 4;
   const unsigned nb = nblk(N, 8);
-  if (d4 <= 32 * 4) rmsnorm_fwd_k<4><<<nb, 256>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
-  else if (d4 <= 32 * 8) rmsnorm_fwd_k<8><<<nb, 256>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
-  else rmsnorm_fwd_k<14><<<nb, 256>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
+  if (d4 <= 32 * 4) rmsnorm_fwd_k<4><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
+  else if (d4 <= 32 * 8) rmsnorm_fwd_k<8><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
+  else rmsnorm_fwd_k<14><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   KCHECK("rmsnorm_fwd");
 }

@@ -115,7 +115,7 @@ static void ropeTables(float* cosT, float* sinT, int T, int hd, double theta) {
 }
 // x: N rows of ldq bf16, q heads at column 0, k heads at koff
 static void ropeForward(bf16* x, const float* cosT, const float* sinT, long N, int T, int H, int Hk, int hd, int ldq, int koff) {
-  rope_fwd_k<4><<<dim3(nblk(N, 4), nblk((long)(H + Hk) * (hd / 8), 64)), 64>>>(x, cosT, sinT, (int)N, T, H, Hk, hd, ldq, koff);
+  rope_fwd_k<4><<<dim3(nblk(N, 4), nblk((long)(H + Hk) * (hd / 8), 64)), 64, 0, g_stream>>>(x, cosT, sinT, (int)N, T, H, Hk, hd, ldq, koff);
   KCHECK("rope_fwd");
 }
 // inverse rotation of dq/dk in place, and gb (ldq floats) += column sums of the whole d[q|k|v] row; part: scratch of
@@ -124,9 +124,9 @@ static void ropeBackwardBias(bf16* dx, const float* cosT, const float* sinT, lon
                              int koff, float* part, float* gb) {
   const int rowsPer = 64;
   const int nb = (int)((N + rowsPer - 1) / rowsPer);
-  rope_bwd_bias_k<<<dim3(nblk((long)(H + Hk) * (hd / 8) + Hk * hd / 4, 128), nb), 128>>>(dx, cosT, sinT, (int)N, T, H, Hk, hd,
+  rope_bwd_bias_k<<<dim3(nblk((long)(H + Hk) * (hd / 8) + Hk * hd / 4, 128), nb), 128, 0, g_stream>>>(dx, cosT, sinT, (int)N, T, H, Hk, hd,
                                                                                        ldq, koff, rowsPer, part);
   KCHECK("rope_bwd_bias");
-  colreduce_k<<<nblk(ldq, 32), 256>>>(part, nb, ldq, gb);
+  colreduce_k<<<nblk(ldq, 32), 256, 0, g_stream>>>(part, nb, ldq, gb);
   KCHECK("colreduce");
 }

@@ -486,26 +486,26 @@ struct SoftMoe {
   template <typename TI>
   void wreduce(const TI* X, const float* W, const float* rs, int B, int T, int mode, float* out, bf16* outb, float* mpart) {
     const int ts = splits(T, S), tPer = (T + ts - 1) / ts;
-    moe_wreduce_k<TI><<<dim3(nblk(d / 4), B, ts), 256>>>(X, W, rs, mpart, B, T, d, S, tPer);
+    moe_wreduce_k<TI><<<dim3(nblk(d / 4), B, ts), 256, 0, g_stream>>>(X, W, rs, mpart, B, T, d, S, tPer);
     KCHECK("moe_wreduce");
-    if (mode == 0) moe_wreduce_fin_k<<<nblk((long)B * S * d), 256>>>(mpart, ts, B, S, d, np, mode, out, outb);
-    else moe_wreduce_fin_k<<<dim3(nblk(d, 32), S), 256>>>(mpart, ts, B, S, d, np, mode, out, outb);
+    if (mode == 0) moe_wreduce_fin_k<<<nblk((long)B * S * d), 256, 0, g_stream>>>(mpart, ts, B, S, d, np, mode, out, outb);
+    else moe_wreduce_fin_k<<<dim3(nblk(d, 32), S), 256, 0, g_stream>>>(mpart, ts, B, S, d, np, mode, out, outb);
     KCHECK("moe_wreduce_fin");
   }
   // xout = xmid + SoftMoE(xn2); P / PB: fp32 / bf16 parameters
   void forward(Gemm& gemm, const float* P, const bf16* PB, const MoeW& w, MoeAct& a, const float* xmid, float* xout, int B,
                int T, float* mpart, Prof& prof) {
     const long N = (long)B * T, R = (long)B * np;
-    moe_phi_k<<<1, 1024>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
+    moe_phi_k<<<1, 1024, 0, g_stream>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
     KCHECK("moe_phi");
-    transpose_dS_k<<<nblk((long)d * S), 256>>>(a.phihat, phihatT, d, S);
+    transpose_dS_k<<<nblk((long)d * S), 256, 0, g_stream>>>(a.phihat, phihatT, d, S);
     KCHECK("transpose");
     const unsigned nb = (unsigned)((N + 63) / 64);
-    if (SM == 4) moe_logits_k<4><<<nb, 256, smem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
-    else if (SM == 8) moe_logits_k<8><<<nb, 256, smem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
-    else moe_logits_k<16><<<nb, 256, smem / 2>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    if (SM == 4) moe_logits_k<4><<<nb, 256, smem / 2, g_stream>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    else if (SM == 8) moe_logits_k<8><<<nb, 256, smem / 2, g_stream>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    else moe_logits_k<16><<<nb, 256, smem / 2, g_stream>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
     KCHECK("moe_logits");
-    moe_dispatch_k<<<B * S, 256>>>(a.Lg, a.D, T, S);
+    moe_dispatch_k<<<B * S, 256, 0, g_stream>>>(a.Lg, a.D, T, S);
     KCHECK("moe_dispatch");
     prof.mark("moe_f_router");
     wreduce<bf16>(a.xn2, a.D, a.rinv, B, T, 0, a.slots, a.slotsb, mpart);
@@ -513,17 +513,17 @@ struct SoftMoe {
     // experts, batched over ne: [R, d] -> [R, 2I] -> [R, I] -> [R, 2d] -> Ys [R, d]
     gemm.run(false, true, (int)R, 2 * I, d, a.slotsb, d, PB + w.eguw, d, a.gu1, 2 * I, false, 1.f, 0.f, nullptr, ne, R * d,
              2L * I * d, R * 2 * I);
-    swiglu_fwd_k<bf16><<<nblk((long)ne * R * I), 256>>>(a.gu1, a.h1, ne * R, I);
+    swiglu_fwd_k<bf16><<<nblk((long)ne * R * I), 256, 0, g_stream>>>(a.gu1, a.h1, ne * R, I);
     KCHECK("swiglu1");
     gemm.run(false, true, (int)R, 2 * d, I, a.h1, I, PB + w.egdw, I, a.gd2, 2 * d, false, 1.f, 0.f, nullptr, ne, R * I,
              2L * d * I, R * 2 * d);
-    swiglu_fwd_k<float><<<nblk((long)ne * R * d), 256>>>(a.gd2, a.Ys, ne * R, d);
+    swiglu_fwd_k<float><<<nblk((long)ne * R * d), 256, 0, g_stream>>>(a.gd2, a.Ys, ne * R, d);
     KCHECK("swiglu2");
     prof.mark("moe_f_experts");
     const dim3 tg((T + 63) / 64, B);
-    if (SM == 4) moe_combine_k<4><<<tg, 256, smem / 2>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
-    else if (SM == 8) moe_combine_k<8><<<tg, 256, smem / 2>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
-    else moe_combine_k<16><<<tg, 256, smem / 2>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    if (SM == 4) moe_combine_k<4><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    else if (SM == 8) moe_combine_k<8><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    else moe_combine_k<16><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
     KCHECK("moe_combine");
     prof.mark("moe_f_combine");
   }
@@ -533,14 +533,14 @@ struct SoftMoe {
     const long R = (long)B * np;
     wreduce<float>(dR, a.C, nullptr, B, T, 0, s.dYs, nullptr, s.mpart);
     prof.mark("moe_b_dYs");
-    swiglu_bwd_k<<<nblk((long)ne * R * d), 256>>>(a.gd2, s.dYs, s.dgu, ne * R, d);
+    swiglu_bwd_k<<<nblk((long)ne * R * d), 256, 0, g_stream>>>(a.gd2, s.dYs, s.dgu, ne * R, d);
     KCHECK("swiglu_bwd2");
     // dh [R, I] = dgd [R, 2d] . Wgd [2d, I]; dWgd += dgd^T . h
     gemm.run(false, false, (int)R, I, 2 * d, s.dgu, 2 * d, PB + w.egdw, I, s.dh, I, true, 1.f, 0.f, nullptr, ne, R * 2 * d,
              2L * d * I, R * I);
     gemm.run(true, false, 2 * d, I, (int)R, s.dgu, 2 * d, a.h1, I, G + w.egdw, I, true, 1.f, 1.f, nullptr, ne, R * 2 * d, R * I,
              2L * d * I);
-    swiglu_bwd_k<<<nblk((long)ne * R * I), 256>>>(a.gu1, s.dh, s.dgu, ne * R, I);
+    swiglu_bwd_k<<<nblk((long)ne * R * I), 256, 0, g_stream>>>(a.gu1, s.dh, s.dgu, ne * R, I);
     KCHECK("swiglu_bwd1");
     gemm.run(false, false, (int)R, d, 2 * I, s.dgu, 2 * I, PB + w.eguw, d, s.dXs, d, true, 1.f, 0.f, nullptr, ne, R * 2 * I,
              2L * I * d, R * d);
@@ -548,22 +548,22 @@ struct SoftMoe {
              R * d, 2L * I * d);
     prof.mark("moe_b_experts");
     const dim3 tg((T + 63) / 64, B);
-    if (SM == 4) moe_tok_bwd1_k<4><<<tg, 256, smem>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
-    else if (SM == 8) moe_tok_bwd1_k<8><<<tg, 256, smem>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
-    else moe_tok_bwd1_k<16><<<tg, 256, smem>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    if (SM == 4) moe_tok_bwd1_k<4><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    else if (SM == 8) moe_tok_bwd1_k<8><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    else moe_tok_bwd1_k<16><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
     KCHECK("moe_tok_bwd1");
     prof.mark("moe_b_tok1");
-    moe_dispatch_bwd_k<<<B * S, 256>>>(a.D, s.dD, s.dC, s.dL, T, S);
+    moe_dispatch_bwd_k<<<B * S, 256, 0, g_stream>>>(a.D, s.dD, s.dC, s.dL, T, S);
     KCHECK("moe_dispatch_bwd");
-    transpose_dS_k<<<nblk((long)d * S), 256>>>(a.phihat, phihatT, d, S);
+    transpose_dS_k<<<nblk((long)d * S), 256, 0, g_stream>>>(a.phihat, phihatT, d, S);
     KCHECK("transpose");
-    if (SM == 4) moe_tok_bwd2_k<4><<<tg, 256, smem>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
-    else if (SM == 8) moe_tok_bwd2_k<8><<<tg, 256, smem>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
-    else moe_tok_bwd2_k<16><<<tg, 256, smem>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    if (SM == 4) moe_tok_bwd2_k<4><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    else if (SM == 8) moe_tok_bwd2_k<8><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    else moe_tok_bwd2_k<16><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
     KCHECK("moe_tok_bwd2");
     prof.mark("moe_b_tok2");
     wreduce<bf16>(a.xn2, s.dL, a.rinv, B, T, 1, s.dph, nullptr, s.mpart);
-    moe_phi_bwd_k<<<1, 1024>>>(P + w.phi, P + w.scale, a.phinorm, s.dph, G + w.phi, G + w.scale, d, S);
+    moe_phi_bwd_k<<<1, 1024, 0, g_stream>>>(P + w.phi, P + w.scale, a.phinorm, s.dph, G + w.phi, G + w.scale, d, S);
     KCHECK("moe_phi_bwd");
     prof.mark("moe_b_dphi");
   }

@@ -224,17 +224,17 @@ class Model {
   void refreshBf16(long off, long n) {
     if (off < pbOff) { n -= pbOff - off; off = pbOff; }
     if (n <= 0) return;
-    cast_f2b_k<<<nblk(n), 256>>>(P + off, PB + off, n);
+    cast_f2b_k<<<nblk(n), 256, 0, g_stream>>>(P + off, PB + off, n);
     KCHECK("cast_f2b");
   }
   void initParams(uint64_t seed) {
     for (size_t i = 0; i < params.size(); i++) {
       const Param& p = params[i];
-      if (p.init == 1) fill_k<<<std::min(nblk(p.size), 4096u), 256>>>(P + p.off, p.size, 1.f);
-      else if (p.init == 2) fill_k<<<std::min(nblk(p.size), 4096u), 256>>>(P + p.off, p.size, 0.f);
+      if (p.init == 1) fill_k<<<std::min(nblk(p.size), 4096u), 256, 0, g_stream>>>(P + p.off, p.size, 1.f);
+      else if (p.init == 2) fill_k<<<std::min(nblk(p.size), 4096u), 256, 0, g_stream>>>(P + p.off, p.size, 0.f);
       else {
         float std = p.init == 3 ? (float)(1.0 / std::sqrt((double)c.d)) : (float)c.initStd;
-        init_normal_k<<<std::min(nblk(p.size), 8192u), 256>>>(P + p.off, p.size, seed * 0x100000001B3ULL + i * 0x9E3779B97F4A7C15ULL, std);
+        init_normal_k<<<std::min(nblk(p.size), 8192u), 256, 0, g_stream>>>(P + p.off, p.size, seed * 0x100000001B3ULL + i * 0x9E3779B97F4A7C15ULL, std);
       }
       KCHECK("init");
     }
@@ -424,7 +424,7 @@ class Model {
       prof.mark("gemm_lm_fwd");
       if (logitsOut) {
         float* f = tmpBuf(rows * ldl);
-        cast_b2f_k<<<nblk(rows * ldl), 256>>>(logits, f, rows * ldl);
+        cast_b2f_k<<<nblk(rows * ldl), 256, 0, g_stream>>>(logits, f, rows * ldl);
         KCHECK("cast");
         CK(cudaMemcpy2D(logitsOut + r0 * c.V, (size_t)c.V * 4, f, (size_t)ldl * 4, (size_t)c.V * 4, rows, cudaMemcpyDeviceToHost));
       }
@@ -440,10 +440,10 @@ class Model {
     }
     double lossSum = 0;
     if (withTargets) {
-      sum_k<<<1, 1024>>>(lossrow, N, dsum);
+      sum_k<<<1, 1024, 0, g_stream>>>(lossrow, N, dsum);
       KCHECK("sum");
       if (seqOut) {
-        seq_logp_k<<<B, 256>>>(logp, wts, T, seqD);
+        seq_logp_k<<<B, 256, 0, g_stream>>>(logp, wts, T, seqD);
         KCHECK("seq_logp");
         CK(cudaMemcpy(seqOut, seqD, (size_t)B * sizeof(double), cudaMemcpyDeviceToHost));
       }
@@ -499,11 +499,11 @@ class Model {
     if (c.I % 8 == 0) {  // dh in bf16 (as PyTorch autocast has it)
       gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, (bf16*)dh, c.I, false, 1.f, 0.f);
       gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-      swiglu_bwd8_k<<<nblk(N * c.I / 8), 256>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
+      swiglu_bwd8_k<<<nblk(N * c.I / 8), 256, 0, g_stream>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
     } else {
       gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
       gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
-      swiglu_bwd_k<<<nblk(N * c.I), 256>>>(a.gu, dh, dgu, N, c.I);
+      swiglu_bwd_k<<<nblk(N * c.I), 256, 0, g_stream>>>(a.gu, dh, dgu, N, c.I);
     }
     KCHECK("swiglu_bwd");
     gemm.run(false, false, (int)N, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.guw, c.d, dxn, c.d, true, 1.f, 0.f);
@@ -546,12 +546,19 @@ class Model {
 // activations: attention over the cache (the training kernel when pos == 0, the decode kernel after), and the FFN over
 // the n fed tokens together (the Steel kind's Soft-MoE mixes the tokens of one feed: the prompt at prefill, then one
 // token per step, as Steel-LLM's modeling code does under generate and as the CPU backend's startDecode does); the final
-// norm and lm_head on each sequence's last token only. Sequences are fed in groups of at most capRows rows.
+// norm and lm_head on each sequence's last token only. Sequences are fed in groups of at most capRows rows. greedy()
+// captures its decode step (all B sequences, one token) once into a CUDA graph and replays it: the position is read
+// from device memory (dpos), the tokens from and the greedy ids to `tok`.
 struct Decoder {
   Model* m;
   int B, maxLen, pos = 0, capRows = 0, capB = 0, hd;
-  bf16 *Kc = nullptr, *Vc = nullptr;  // [L][B][maxLen][kd]
+  bf16 *Kc = nullptr, *Vc = nullptr;  // [L][B][Hk][maxLen][hd]
   float *ropeC = nullptr, *ropeS = nullptr;
+  int* dpos = nullptr;           // device copy of the position of the feed's first token
+  float* apart = nullptr;        // decode attention's per-split partials
+  size_t apartFloats = 0;
+  cudaStream_t gs = nullptr;     // capture stream of the step graph
+  cudaGraphExec_t step = nullptr;
   Arena arena;
   float *x, *xmid, *r, *lse, *lastx, *lastx2, *rf;
   float* mpart = nullptr;  // Soft-MoE split partials, grown to the largest group seen
@@ -572,6 +579,10 @@ struct Decoder {
     ropeC = (float*)devAlloc((size_t)maxLen * c.hd / 2 * 4);
     ropeS = (float*)devAlloc((size_t)maxLen * c.hd / 2 * 4);
     ropeTables(ropeC, ropeS, maxLen, c.hd, c.theta);
+    dpos = (int*)devAlloc(4);
+    // the split partials of a decode step (B rows) at the finest split decodeSplit picks
+    apartFloats = (size_t)B * c.H * (c.hd + 2) * std::min(256, (maxLen + 63) / 64);
+    apart = (float*)devAlloc(apartFloats * 4);
     capB = B;
     // rows per group: every sequence at once for decode steps; prefill groups of whole sequences up to ~32k rows
     capRows = std::max(B, std::min(B * maxLen, std::max(32768, maxLen)));
@@ -583,6 +594,10 @@ struct Decoder {
     devFree(ropeC, (size_t)maxLen * hd / 2 * 4);
     devFree(ropeS, (size_t)maxLen * hd / 2 * 4);
     devFree(mpart, mpartCap * 4);
+    devFree(dpos, 4);
+    devFree(apart, apartFloats * 4);
+    if (step) cudaGraphExecDestroy(step);
+    if (gs) cudaStreamDestroy(gs);
   }
   void alloc() {
     const Cfg& c = m->c;
@@ -639,7 +654,7 @@ struct Decoder {
     embedForward(dtok, m->P + m->embOff, x, N, c.d);
     prof.mark("dec_embed");
     const float* pend = nullptr;
-    const size_t layerStride = (size_t)B * maxLen * m->kd, seqOff = (size_t)b0 * maxLen * m->kd;
+    const size_t layerStride = (size_t)B * maxLen * m->kd, seqOff = (size_t)b0 * maxLen * m->kd;  // kd = Hk * hd
     for (int l = 0; l < c.L; l++) {
       const LayerP& w = m->lp[l];
       rmsnormForward(pend ? pend : x, pend ? o : nullptr, pend ? x : nullptr, m->P + w.ln1, xn, r, N, c.d, (float)c.eps);
@@ -647,12 +662,11 @@ struct Decoder {
       prof.mark("dec_rmsnorm");
       m->linear(xn, N, c.d, w.qkvw, m->ldq, qkv, m->PB + w.qkvb);
       prof.mark("dec_gemm_qkv");
-      ropeForward(qkv, ropeC + (size_t)pos * (c.hd / 2), ropeS + (size_t)pos * (c.hd / 2), N, n, c.H, c.Hk, c.hd, m->ldq, m->qd);
       bf16 *K = Kc + l * layerStride + seqOff, *V = Vc + l * layerStride + seqOff;
-      kvStore(qkv, m->ldq, m->qd, m->qd + m->kd, K, V, (int)N, n, pos, maxLen, m->kd);
+      ropeKvStore(qkv, m->ldq, m->qd, m->qd + m->kd, ropeC, ropeS, K, V, dpos, (int)N, n, c.H, c.Hk, c.hd, maxLen);
       prof.mark("dec_rope_kv");
       if (pos == 0) attnForward(qkv, att, lse, Bg, n, c.H, c.Hk, c.hd, m->ldq, m->qd, m->qd + m->kd, sl2);
-      else decodeAttention(qkv, m->ldq, K, V, att, Bg, n, pos, maxLen, c.H, c.Hk, c.hd, sl2);
+      else decodeAttention(qkv, m->ldq, K, V, att, apart, apartFloats, dpos, Bg, n, maxLen, c.H, c.Hk, c.hd, sl2);
       prof.mark("dec_attn");
       m->linear(att, N, m->qd, w.ow, c.d, o);
       prof.mark("dec_gemm_o");
@@ -677,9 +691,9 @@ struct Decoder {
     }
     // the last token of each sequence: gather, final norm, lm_head
     const float* src = pend ? pend : x;
-    CK(cudaMemcpy2DAsync(lastx, d * 4, src + (n - 1) * d, (size_t)n * d * 4, d * 4, Bg, cudaMemcpyDeviceToDevice));
+    CK(cudaMemcpy2DAsync(lastx, d * 4, src + (n - 1) * d, (size_t)n * d * 4, d * 4, Bg, cudaMemcpyDeviceToDevice, g_stream));
     if (pend) {
-      CK(cudaMemcpy2DAsync(lastd, d * 2, o + (n - 1) * d, (size_t)n * d * 2, d * 2, Bg, cudaMemcpyDeviceToDevice));
+      CK(cudaMemcpy2DAsync(lastd, d * 2, o + (n - 1) * d, (size_t)n * d * 2, d * 2, Bg, cudaMemcpyDeviceToDevice, g_stream));
       rmsnormForward(lastx, lastd, lastx2, m->P + m->normOff, xf, rf, Bg, c.d, (float)c.eps);
     } else {
       rmsnormForward(lastx, nullptr, nullptr, m->P + m->normOff, xf, rf, Bg, c.d, (float)c.eps);
@@ -697,6 +711,7 @@ struct Decoder {
       for (long i = 0; i < (long)B * n; i++)
         if (tokens[i] < 0 || tokens[i] >= c.V)
           throw std::runtime_error(strf("decode: token %d at [%ld,%ld] outside the vocabulary (size %d)", tokens[i], i / n, i % n, c.V));
+    CK(cudaMemcpyAsync(dpos, &pos, 4, cudaMemcpyHostToDevice, g_stream));  // pageable: staged before the call returns
     const int per = std::max(1, std::min(B, capRows / n));
     for (int b0 = 0; b0 < B; b0 += per) {
       const int Bg = std::min(per, B - b0);
@@ -713,12 +728,39 @@ struct Decoder {
       }
       if (logitsOut) {
         float* f = m->tmpBuf((long)Bg * m->ldl);
-        cast_b2f_k<<<nblk((long)Bg * m->ldl), 256>>>(logits, f, (long)Bg * m->ldl);
+        cast_b2f_k<<<nblk((long)Bg * m->ldl), 256, 0, g_stream>>>(logits, f, (long)Bg * m->ldl);
         KCHECK("cast");
         CK(cudaMemcpy2D(logitsOut + (size_t)b0 * c.V, (size_t)c.V * 4, f, (size_t)m->ldl * 4, (size_t)c.V * 4, Bg, cudaMemcpyDeviceToHost));
       }
     }
     pos += n;
+  }
+  // one decode step of all B sequences (one group): tokens in tok -> greedy ids in tok; position *dpos, then advanced
+  void stepBody() {
+    group(tok, 0, B, 1);
+    argmaxRows(logits, m->ldl, m->c.V, B, tok, nullptr);
+    decode_advance_k<<<1, 1, 0, g_stream>>>(dpos, 1);
+    KCHECK("decode_advance");
+  }
+  void capture() {
+    if (!gs) CK(cudaStreamCreateWithFlags(&gs, cudaStreamNonBlocking));
+    CK(cudaDeviceSynchronize());
+    cudaGraph_t g = nullptr;
+    g_stream = gs;
+    CK(cudaStreamBeginCapture(gs, cudaStreamCaptureModeRelaxed));
+    try {
+      stepBody();
+    } catch (...) {
+      cudaStreamEndCapture(gs, &g);
+      if (g) cudaGraphDestroy(g);
+      g_stream = 0;
+      throw;
+    }
+    g_stream = 0;
+    CK(cudaStreamEndCapture(gs, &g));
+    cudaError_t e = cudaGraphInstantiate(&step, g, 0);
+    cudaGraphDestroy(g);
+    CK(e);
   }
   // greedy generation from a prompt of n tokens per sequence: up to steps new tokens per sequence (out: B*steps host,
   // row-major by sequence); a sequence ends at stopId (later positions -1). Tokens stay on the GPU between steps; the
@@ -741,12 +783,21 @@ struct Decoder {
             if (!ended[b] && h[(size_t)s * B + b] == stopId) ended[b] = 1, nEnded++;
         checked = upTo;
       };
+      // steps 1..: the captured step (eager while profiling: the profile's marks synchronise), tokens in tok
+      CK(cudaMemcpy(tok, dOut, (size_t)B * 4, cudaMemcpyDeviceToDevice));
+      CK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
       for (int s = 1; s < steps; s++) {
         if (s % 16 == 0) {
           check(s);
           if (nEnded == B) break;
         }
-        feed(dOut + (size_t)(s - 1) * B, true, 1, nullptr, nullptr, dOut + (size_t)s * B);
+        if (m->prof.on) stepBody();
+        else {
+          if (!step) capture();
+          CK(cudaGraphLaunch(step, 0));
+        }
+        pos++;
+        CK(cudaMemcpyAsync(dOut + (size_t)s * B, tok, (size_t)B * 4, cudaMemcpyDeviceToDevice, 0));
         done = s + 1;
       }
       check(done);
@@ -816,10 +867,10 @@ static void attnTime(int B, int T, int H, int Hk, int hd, int iters, double* fwd
   auto alloc = [&](size_t bytes) { void* p; CK(cudaMalloc(&p, bytes)); bufs.push_back(p); return p; };
   bf16 *qkv = (bf16*)alloc(N * ldq * 2), *dG = (bf16*)alloc(N * ldq * 2), *dO = (bf16*)alloc(N * qd * 2), *out = (bf16*)alloc(N * qd * 2);
   float *lse = (float*)alloc((size_t)B * H * T * 4), *delta = (float*)alloc((size_t)B * H * T * 4), *tmp = (float*)alloc(N * ldq * 4);
-  init_normal_k<<<4096, 256>>>(tmp, N * ldq, 12345, 1.f);
-  cast_f2b_k<<<nblk(N * ldq), 256>>>(tmp, qkv, N * ldq);
-  init_normal_k<<<4096, 256>>>(tmp, N * qd, 678, 1.f);
-  cast_f2b_k<<<nblk(N * qd), 256>>>(tmp, dO, N * qd);
+  init_normal_k<<<4096, 256, 0, g_stream>>>(tmp, N * ldq, 12345, 1.f);
+  cast_f2b_k<<<nblk(N * ldq), 256, 0, g_stream>>>(tmp, qkv, N * ldq);
+  init_normal_k<<<4096, 256, 0, g_stream>>>(tmp, N * qd, 678, 1.f);
+  cast_f2b_k<<<nblk(N * qd), 256, 0, g_stream>>>(tmp, dO, N * qd);
   KCHECK("attnTime init");
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   cudaEvent_t e0, e1, e2;

@@ -67,7 +67,7 @@ __global__ void swiglu_bwd8_k(const bf16* __restrict__ gu, const bf16* __restric
 
 // dense MLP: h = swiglu(gu) for R rows (bf16 out)
 static void swigluForward(const bf16* gu, bf16* h, long R, int W) {
-  if (W % 8 == 0) swiglu_fwd8_k<<<nblk(R * W / 8), 256>>>(gu, h, R, W);
-  else swiglu_fwd_k<bf16><<<nblk(R * W), 256>>>(gu, h, R, W);
+  if (W % 8 == 0) swiglu_fwd8_k<<<nblk(R * W / 8), 256, 0, g_stream>>>(gu, h, R, W);
+  else swiglu_fwd_k<bf16><<<nblk(R * W), 256, 0, g_stream>>>(gu, h, R, W);
   KCHECK("swiglu_fwd");
 }
