@@ -56,12 +56,12 @@ static void ropeKvStore(bf16* qkv, int ldq, int koff, int voff, const float* cs,
 // keys sp*ks .. min(ctx, (sp+1)*ks) - 1 of the ctx = *dpos + t + 1 that query t sees, for all G = H/Hk query heads of
 // the group, so each K/V row is read once per row r. The cache is head-major, [b][kh][maxLen][hd]: a block reads one
 // contiguous run. Its 16 octets of lanes take a key row each (lane c of an octet loads 8 columns = 16 bytes of K and
-// of V; lanes c >= hd/8 idle), DA_U rows per octet in flight; the octet's partial scores are summed with 3 shuffles,
+// of V; lanes c >= hd/8 idle), U rows per octet in flight; the octet's partial scores are summed with 3 shuffles,
 // every octet keeps its own online softmax (fp32, base 2) over its rows, and the 16 octets' (max, sum, acc) merge in
 // fixed order in shared memory. With one split the block writes the output; otherwise (max, sum, unnormalised acc)
 // per (row, head, split) go to part [rows][H][nsplit][hd + 2], merged by decode_combine_k in split order.
 constexpr int DA_OCT = 16, DA_U = 4;
-template <int G>
+template <int G, int U = DA_U>
 __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restrict__ qkv, int ldq, const bf16* __restrict__ K,
                                                          const bf16* __restrict__ V, bf16* __restrict__ out,
                                                          float* __restrict__ part, const int* __restrict__ dpos, int n,
@@ -92,10 +92,10 @@ __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restri
 #pragma unroll
     for (int k = 0; k < 8; k++) acc[g][k] = 0.f;
   }
-  for (int base = k0; base < k1; base += DA_OCT * DA_U) {  // uniform over the block: the shuffles see full warps
-    uint4 ku[DA_U], vu[DA_U];
+  for (int base = k0; base < k1; base += DA_OCT * U) {  // uniform over the block: the shuffles see full warps
+    uint4 ku[U], vu[U];
 #pragma unroll
-    for (int u = 0; u < DA_U; u++) {
+    for (int u = 0; u < U; u++) {
       const int s = base + u * DA_OCT + o;
       ku[u] = vu[u] = make_uint4(0, 0, 0, 0);
       if (act && s < k1) {
@@ -103,9 +103,9 @@ __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restri
         vu[u] = *reinterpret_cast<const uint4*>(Vb + (size_t)s * hd);
       }
     }
-    float sc[DA_U][G];
+    float sc[U][G];
 #pragma unroll
-    for (int u = 0; u < DA_U; u++) {
+    for (int u = 0; u < U; u++) {
       const bf16* e = reinterpret_cast<const bf16*>(&ku[u]);
       float kf[8];
 #pragma unroll
@@ -122,9 +122,9 @@ __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restri
         sc[u][g] = valid ? a : -INFINITY;
       }
     }
-    float vf[DA_U][8];
+    float vf[U][8];
 #pragma unroll
-    for (int u = 0; u < DA_U; u++) {
+    for (int u = 0; u < U; u++) {
       const bf16* e = reinterpret_cast<const bf16*>(&vu[u]);
 #pragma unroll
       for (int k = 0; k < 8; k++) vf[u][k] = b2f(e[k]);
@@ -133,19 +133,19 @@ __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restri
     for (int g = 0; g < G; g++) {
       float mx = sc[0][g];
 #pragma unroll
-      for (int u = 1; u < DA_U; u++) mx = fmaxf(mx, sc[u][g]);
+      for (int u = 1; u < U; u++) mx = fmaxf(mx, sc[u][g]);
       if (mx == -INFINITY) continue;  // no row of this octet in this round
       const float mn = fmaxf(m[g], mx), corr = exp2f(m[g] - mn);
-      float p[DA_U], ps = 0.f;
+      float p[U], ps = 0.f;
 #pragma unroll
-      for (int u = 0; u < DA_U; u++) p[u] = exp2f(sc[u][g] - mn), ps += p[u];
+      for (int u = 0; u < U; u++) p[u] = exp2f(sc[u][g] - mn), ps += p[u];
       l[g] = l[g] * corr + ps;
       m[g] = mn;
 #pragma unroll
       for (int k = 0; k < 8; k++) {
         float a = acc[g][k] * corr;
 #pragma unroll
-        for (int u = 0; u < DA_U; u++) a = fmaf(p[u], vf[u][k], a);
+        for (int u = 0; u < U; u++) a = fmaf(p[u], vf[u][k], a);
         acc[g][k] = a;
       }
     }
