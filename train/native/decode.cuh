@@ -60,7 +60,7 @@ static void ropeKvStore(bf16* qkv, int ldq, int koff, int voff, const float* cs,
 // every octet keeps its own online softmax (fp32, base 2) over its rows, and the 16 octets' (max, sum, acc) merge in
 // fixed order in shared memory. With one split the block writes the output; otherwise (max, sum, unnormalised acc)
 // per (row, head, split) go to part [rows][H][nsplit][hd + 2], merged by decode_combine_k in split order.
-constexpr int DA_OCT = 16, DA_U = 4;
+constexpr int DA_OCT = 16, DA_U = 2;  // U: dev/decode-ab.cu, U 2 / 4 / 8 = 1.40 / 1.43 / 1.91 ms per step (one split)
 template <int G, int U = DA_U>
 __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restrict__ qkv, int ldq, const bf16* __restrict__ K,
                                                          const bf16* __restrict__ V, bf16* __restrict__ out,
@@ -196,26 +196,25 @@ __global__ void decode_combine_k(const float* __restrict__ part, bf16* __restric
   }
   out[(size_t)rh * hd + j] = f2b(A / L);
 }
-// How a decode attention call splits the context: keys per split ks (a multiple of DA_OCT * DA_U) and the number of
-// splits covering maxLen, from the shape only (rows, kv heads, maxLen; not the position), so a captured step replays
-// with the same split and eager and captured steps round alike. One split when part (partFloats floats) cannot hold
-// the partials of all rows.
+// How a decode attention call splits the context: keys per split ks and the number of splits covering maxLen, from the
+// shape only (rows, kv heads, maxLen; not the position), so a captured step replays with the same split and eager and
+// captured steps round alike. Splits only fill the card: as many blocks as it holds at once (16 per SM; H200, qwen2-
+// dense-1b, 64 x 32 (row, kv head) pairs at context 640, dev/decode-ab.cu: one split 1.40 ms per step, 3 splits 1.49,
+// 6 splits 1.55, 12 splits 1.74); a single (row, head) pair gets up to maxLen / 64 splits. One split when part
+// (partFloats floats) cannot hold the partials of all rows.
 struct DecodeSplit {
   int ks, nsplit;
 };
 static DecodeSplit decodeSplit(int rows, int H, int Hk, int hd, int maxLen, size_t partFloats) {
+  static int sms = 0;
+  if (!sms) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   const long pairs = (long)rows * Hk;
-  int ks = pairs >= 256 ? 128 : 64;
-  int ns = (maxLen + ks - 1) / ks;
-  if (ns > 256) ns = 256, ks = ((maxLen + 255) / 256 + 63) / 64 * 64, ns = (maxLen + ks - 1) / ks;
+  long want = std::max(1L, std::min((long)(maxLen + 63) / 64, (long)sms * 16 / pairs));
   const size_t per = (size_t)rows * H * (hd + 2);
-  if (ns > 1 && per * ns > partFloats) {
-    const long fit = (long)(partFloats / per);
-    if (fit < 2) return {maxLen, 1};
-    ks = (int)(((maxLen + fit - 1) / fit + 63) / 64 * 64);
-    ns = (maxLen + ks - 1) / ks;
-  }
-  return {ks, ns};
+  if (want > 1 && per * want > partFloats) want = (long)(partFloats / per);
+  if (want < 2) return {maxLen, 1};
+  const int ks = (int)((maxLen + want - 1) / want + 63) / 64 * 64;
+  return {ks, (maxLen + ks - 1) / ks};
 }
 // qkv rows [B*n, ldq] (q at column 0, RoPE applied), caches as above (this feed's keys already stored) -> out [B*n, H*hd]
 static void decodeAttention(const bf16* qkv, int ldq, const bf16* K, const bf16* V, bf16* out, float* part, size_t partFloats,

@@ -581,7 +581,7 @@ struct Decoder {
     ropeTables(ropeC, ropeS, maxLen, c.hd, c.theta);
     dpos = (int*)devAlloc(4);
     // the split partials of a decode step (B rows) at the finest split decodeSplit picks
-    apartFloats = (size_t)B * c.H * (c.hd + 2) * std::min(256, (maxLen + 63) / 64);
+    apartFloats = (size_t)B * c.H * (c.hd + 2) * std::max(1, std::min((maxLen + 63) / 64, 4096 / (B * c.Hk)));
     apart = (float*)devAlloc(apartFloats * 4);
     capB = B;
     // rows per group: every sequence at once for decode steps; prefill groups of whole sequences up to ~32k rows

@@ -119,20 +119,53 @@ int main() {
   // decode attention variants: keys per split, rows in flight per octet
   const double rd = graphMs([&]() { for (int l = 0; l < L; l++) read_k<<<132 * 16, 256, 0, g_stream>>>((const uint4*)(Kc + l * cacheL), cacheL / 8, sink); });
   printf("plain read of 18 K caches (%.0f MB each): %.3f ms, %.0f GB/s\n", cacheL * 2 / 1e6, rd, cacheL * 2.0 * L / rd / 1e6);
-  for (int ks : {64, 128, 256, 768})
-    for (int U : {2, 4, 8}) {
+  for (int ks : {128, 256, 768})
+    for (int U : {1, 2, 4}) {
       const int ns = (maxLen + ks - 1) / ks;
       const double ms = graphMs([&]() {
         for (int l = 0; l < L; l++) {
           const dim3 grid(ns, B, Hk);
+          if (U == 1) decode_attn_k<1, 1><<<grid, DA_OCT * 8, 0, g_stream>>>(qkv, ldq, Kc + l * cacheL, Vc + l * cacheL, att, part, dpos, 1, maxLen, Hk, hd, ks, sl2);
           if (U == 2) decode_attn_k<1, 2><<<grid, DA_OCT * 8, 0, g_stream>>>(qkv, ldq, Kc + l * cacheL, Vc + l * cacheL, att, part, dpos, 1, maxLen, Hk, hd, ks, sl2);
           if (U == 4) decode_attn_k<1, 4><<<grid, DA_OCT * 8, 0, g_stream>>>(qkv, ldq, Kc + l * cacheL, Vc + l * cacheL, att, part, dpos, 1, maxLen, Hk, hd, ks, sl2);
-          if (U == 8) decode_attn_k<1, 8><<<grid, DA_OCT * 8, 0, g_stream>>>(qkv, ldq, Kc + l * cacheL, Vc + l * cacheL, att, part, dpos, 1, maxLen, Hk, hd, ks, sl2);
           if (ns > 1) decode_combine_k<<<nblk(B * H * hd), 256, 0, g_stream>>>(part, att, dpos, 1, H, hd, ks, ns, B * H * hd);
         }
       });
       printf("attention ks %3d (%d splits) U %d: %.3f ms/step, %.0f GB/s\n", ks, ns, U, ms, kvBytes * L / ms / 1e6);
     }
+  // the skinny GEMMs: every algorithm cuBLASLt's heuristic offers (up to 16), each timed as 18 calls in a graph
+  struct GS { const char* name; int N, K; const bf16* W; const bf16* X; bf16* Y; long wstride; };
+  const std::vector<GS> gs = {{"qkv", ldq, d, Wqkv, xn, qkv, (long)ldq * d}, {"o", d, qd, Wo, att, o, (long)d * qd},
+                              {"gate|up", 2 * I, d, Wgu, xn, gu, 2L * I * d}, {"down", d, I, Wd, hm, o, (long)d * I}};
+  for (const GS& g : gs) {
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, lc;
+    CKL(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t opA = CUBLAS_OP_T, opB = CUBLAS_OP_N;
+    CKL(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
+    CKL(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
+    CKL(cublasLtMatrixLayoutCreate(&la, CUDA_R_16BF, g.K, g.N, g.K));
+    CKL(cublasLtMatrixLayoutCreate(&lb, CUDA_R_16BF, g.K, B, g.K));
+    CKL(cublasLtMatrixLayoutCreate(&lc, CUDA_R_16BF, g.N, B, g.N));
+    cublasLtMatmulPreference_t pref;
+    CKL(cublasLtMatmulPreferenceCreate(&pref));
+    CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &gemm.wsSize, sizeof gemm.wsSize));
+    cublasLtMatmulHeuristicResult_t res[16];
+    int nres = 0;
+    CKL(cublasLtMatmulAlgoGetHeuristic(gemm.h, op, la, lb, lc, lc, pref, 16, res, &nres));
+    printf("gemm %s (M %d N %d K %d): %d algorithms:", g.name, B, g.N, g.K, nres);
+    const float one = 1.f, zero = 0.f;
+    for (int i = 0; i < nres; i++) {
+      const double ms = graphMs([&]() {
+        for (int l = 0; l < L; l++)
+          CKL(cublasLtMatmul(gemm.h, op, &one, g.W + l * g.wstride, la, g.X, lb, &zero, g.Y, lc, g.Y, lc, &res[i].algo, gemm.ws,
+                             gemm.wsSize, g_stream));
+      });
+      printf(" %.3f", ms);
+    }
+    printf(" ms/step (%.0f MB of weights per step)\n", 2.0 * g.N * g.K * L / 1e6);
+    cublasLtMatmulPreferenceDestroy(pref);
+  }
   CK(cudaDeviceSynchronize());
   printf("done\n");
   return 0;
