@@ -16,6 +16,7 @@ import {
   displayPath,
   InputFileError,
   type ReadOptions,
+  type ReadRecordsOptions,
   type ReadItem,
 } from './readers/index.ts';
 import { preview } from './readers/types.ts';
@@ -168,7 +169,7 @@ async function* readAndUnify(
   for (let fi = 0; fi < input.files.length; fi++) {
     const f = input.files[fi];
     const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
-    const ropts: ReadOptions = corpus
+    const ropts: ReadRecordsOptions = corpus
       ? { format: corpus.reader.format, encoding: corpus.reader.encoding, textField: corpus.reader.textField }
       : { format: args.reader.format, encoding: args.reader.encoding, textField: args.reader.textField };
     const textField = ropts.textField ?? 'text';
@@ -178,34 +179,19 @@ async function* readAndUnify(
       ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
       : (rec: Record<string, unknown>, loc: RecordLocation) =>
           recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
+    // a corrupt file: keep what was read, record the file, go on with the next one (--strict: the error stops the run)
+    const corrupt: CorruptFile[] = [];
+    if (!args.strict)
+      ropts.onCorrupt = (e, read) => {
+        corrupt.push(e.corruptFile(read));
+        ctx.log(e.keptNote(read));
+      };
     const records = f.gone ? undefined : readRecords(f.path, ropts);
-    let recordsRead = 0;
     try {
       while (records) {
-        let next: IteratorResult<ReadItem>;
-        try {
-          next = await records.next();
-        } catch (e) {
-          if (!(e instanceof InputFileError) || !e.corrupt || args.strict) throw e;
-          // keep what was read, record the file, go on with the next one
-          const c: CorruptFile = {
-            file: displayPath(f.path),
-            path: f.path,
-            reader: e.reader,
-            ...(e.offset !== undefined ? { offset: e.offset } : {}),
-            records_read: recordsRead,
-            error: e.reason,
-          };
-          input.corrupt.push(c);
-          await out.rejects.writeCorruptFile(c);
-          ctx.log(
-            `${e.message}: kept the ${recordsRead} record(s) before it; recorded in rejects/ (--strict stops instead)`,
-          );
-          break;
-        }
+        const next: IteratorResult<ReadItem> = await records.next();
         if (next.done) break;
         const it = next.value;
-        recordsRead++;
         readSt.in++;
         if (it.kind === 'reject') {
           readSt.rejected++;
@@ -267,6 +253,8 @@ async function* readAndUnify(
     } finally {
       await records?.return(undefined);
     }
+    for (const c of corrupt) await out.rejects.writeCorruptFile(c);
+    input.corrupt.push(...corrupt);
     input.bytesDone += input.sizes[fi];
     ctx.progress(input.bytesDone, input.totalBytes);
   }

@@ -71,19 +71,8 @@ export function errorKind(message: string): string {
 }
 
 /** What one map task returns (and its completion marker holds). */
-/** An input file that could not be read to its end (truncated or corrupt): the records before the damage were kept. */
-export interface CorruptFile {
-  /** As shown in messages (relative to the working folder when inside it). */
-  file: string;
-  /** Absolute path (what a rerun compares). */
-  path: string;
-  reader: string;
-  /** The (compressed) byte position the reader had reached, when known. */
-  offset?: number;
-  /** Records read from the file before the damage (kept, dropped or rejected like any other). */
-  records_read: number;
-  error: string;
-}
+export type { CorruptFile } from './readers/index.ts';
+import type { CorruptFile } from './readers/index.ts';
 
 export interface MapTaskStats {
   phase: string;

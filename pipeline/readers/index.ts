@@ -50,6 +50,46 @@ export class InputFileError extends Error {
     super(`${reader} reader: ${displayPath(file)}${offset !== undefined ? ` (near byte ${offset})` : ''}: ${reason}`);
     this.name = 'InputFileError';
   }
+
+  /** The file as rejects/ and the stats record it, `recordsRead` records having been read before the damage. */
+  corruptFile(recordsRead: number): CorruptFile {
+    return {
+      file: displayPath(this.file),
+      path: this.file,
+      reader: this.reader,
+      ...(this.offset !== undefined ? { offset: this.offset } : {}),
+      records_read: recordsRead,
+      error: this.reason,
+    };
+  }
+
+  /** The log line of a corrupt file whose records before the damage were kept. */
+  keptNote(recordsRead: number): string {
+    return `${this.message}: kept the ${recordsRead} record(s) before it; recorded in rejects/ (--strict stops instead)`;
+  }
+}
+
+/** An input file that could not be read to its end (truncated or corrupt): the records before the damage were kept. */
+export interface CorruptFile {
+  /** As shown in messages (relative to the working folder when inside it). */
+  file: string;
+  /** Absolute path (what a rerun compares). */
+  path: string;
+  reader: string;
+  /** The (compressed) byte position the reader had reached, when known. */
+  offset?: number;
+  /** Records read from the file before the damage (kept, dropped or rejected like any other). */
+  records_read: number;
+  error: string;
+}
+
+export interface ReadRecordsOptions extends ReadOptions {
+  /**
+   * A file that turns out truncated or corrupt (not an error of the system: missing file, permission, I/O) ends the
+   * stream after this is called, instead of throwing: the records before the damage were produced. Left out (what
+   * --strict does), the InputFileError is thrown.
+   */
+  onCorrupt?: (e: InputFileError, recordsRead: number) => void;
 }
 
 function readerFor(format: InputFormat, file: string, opts: ReadOptions): AsyncGenerator<ReadItem> {
@@ -71,7 +111,7 @@ function readerFor(format: InputFormat, file: string, opts: ReadOptions): AsyncG
  * Stream the raw records of one file (format from options or file name). Any error while reading is an
  * InputFileError naming the reader and the file once (readers' own "FILE: " prefixes are dropped).
  */
-export async function* readRecords(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+export async function* readRecords(file: string, opts: ReadRecordsOptions = {}): AsyncGenerator<ReadItem> {
   const format = opts.format ?? detectFormat(file);
   if (opts.encoding) {
     try {
@@ -89,22 +129,29 @@ export async function* readRecords(file: string, opts: ReadOptions = {}): AsyncG
       onBytes?.(done, total);
     },
   });
-  while (true) {
+  for (let read = 0; ; read++) {
     let r: IteratorResult<ReadItem>;
     try {
       r = await it.next();
     } catch (e) {
-      if (e instanceof InputFileError) throw e;
-      const err = e as NodeJS.ErrnoException;
-      let reason = err?.message ?? String(e);
-      for (const prefix of [`${file}: `, `${displayPath(file)}: `])
-        if (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
-      const system = typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code);
-      throw new InputFileError(format, file, reason, offset, !system);
+      const fe = e instanceof InputFileError ? e : inputFileError(e, format, file, offset);
+      if (!fe.corrupt || !opts.onCorrupt) throw fe;
+      opts.onCorrupt(fe, read);
+      return;
     }
     if (r.done) return;
     yield r.value;
   }
+}
+
+/** A reader's error as an InputFileError naming the reader and the file once (its own "FILE: " prefix dropped). */
+function inputFileError(e: unknown, format: InputFormat, file: string, offset: number | undefined): InputFileError {
+  const err = e as NodeJS.ErrnoException;
+  let reason = err?.message ?? String(e);
+  for (const prefix of [`${file}: `, `${displayPath(file)}: `])
+    if (reason.startsWith(prefix)) reason = reason.slice(prefix.length);
+  const system = typeof err?.code === 'string' && /^E[A-Z]+$/.test(err.code);
+  return new InputFileError(format, file, reason, offset, !system);
 }
 
 /** A path for ids and messages: relative to the working folder when inside it. */
@@ -210,7 +257,7 @@ export interface DocReject {
   error: string;
 }
 
-export interface ReadDocumentsOptions extends ReadOptions, ToDocumentOptions {
+export interface ReadDocumentsOptions extends ReadRecordsOptions, ToDocumentOptions {
   /** Called for each malformed record (which is then skipped); when absent, the first one throws naming file and line. */
   onReject?: (r: DocReject) => void;
 }
