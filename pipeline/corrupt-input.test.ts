@@ -203,3 +203,32 @@ test('the rerun after removing a corrupt file redoes the later phases (a global 
   const docs = second.outputs.docs.map((f) => readFileSync(f)).reduce((a, buf) => a + buf.length, 0);
   assert.ok(docs > 0);
 });
+
+test('--strict on a resumed run: the tasks that kept part of a corrupt file run again and stop at it', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  await inputs(dir);
+  const out = join(dir, 'out');
+  const opts = { recipe: 'basic', inputs: [join(dir, '*.jsonl.*')], outDir: out, workers: 1, quiet: true };
+  const first = await runPipeline({ ...opts, log: () => {} });
+  assert.equal(first.corrupt_files.length, 2);
+  const markerA = readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8');
+  // the same folder with --strict: not the tolerant result again, but the error a fresh --strict run gives
+  const logs: string[] = [];
+  await assert.rejects(
+    runPipeline({ ...opts, strict: true, log: (l) => logs.push(l) }),
+    /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip stream/,
+  );
+  assert.ok(
+    logs.some((l) => /--strict: the last run kept .*task\(s\) 1, 2 of p0-map run again/.test(l)),
+    logs.join('\n'),
+  );
+  assert.equal(readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8'), markerA, 'task 0 was resumed');
+  // and back without --strict: the tolerant result, the sound task still resumed
+  const again = await runPipeline({ ...opts, log: () => {} });
+  assert.deepEqual(
+    again.corrupt_files.map((c) => c.path),
+    first.corrupt_files.map((c) => c.path),
+  );
+  assert.equal(again.read, first.read);
+  assert.equal(readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8'), markerA);
+});

@@ -177,16 +177,32 @@ function runFingerprint(
   };
 }
 
-/** The input files (absolute paths) that the tasks of the first phase recorded as corrupt. */
-function recordedCorrupt(stateDir: string, phase: string): Set<string> {
-  const out = new Set<string>();
+/** The input files (absolute paths) that the tasks of the first phase recorded as corrupt, with their ranks. */
+function recordedCorrupt(stateDir: string, phase: string): Map<string, number> {
+  const out = new Map<string, number>();
   const dir = join(stateDir, phase);
   for (const n of existsSync(dir) ? readdirSync(dir) : []) {
     if (!/^\d+\.json$/.test(n)) continue;
     const m = readMarker<MapTaskStats>(join(dir, n));
-    for (const c of m?.stats.corrupt_files ?? []) out.add(c.path);
+    for (const c of m?.stats.corrupt_files ?? []) out.set(c.path, m!.stats.rank);
   }
   return out;
+}
+
+/**
+ * --strict is not part of a run's identity: the outputs of a task that read no corrupt file are the same with or
+ * without it. A task that kept what it could read of a corrupt file is what --strict refuses, so a resumed --strict
+ * run does that task again (and every later phase): it stops at the file as a fresh --strict run would.
+ */
+function redoCorruptUnderStrict(outDir: string, stateDir: string, phase0: string, log: (s: string) => void): void {
+  const corrupt = recordedCorrupt(stateDir, phase0);
+  if (!corrupt.size) return;
+  const ranks = [...new Set(corrupt.values())].sort((a, b) => a - b);
+  invalidateRanks(outDir, stateDir, phase0, ranks);
+  log(
+    `--strict: the last run kept what it could read of corrupt input file(s) ${[...corrupt.keys()].map(displayPath).join(', ')}: ` +
+      `task(s) ${ranks.join(', ')} of ${phase0} run again under --strict`,
+  );
 }
 
 /**
@@ -581,6 +597,7 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     o.fresh,
     log,
   );
+  if (o.strict) redoCorruptUnderStrict(outDir, stateDir, phases[0].name, log);
   const world0 = worldOf(files);
 
   const executor = o.executor ?? new LocalExecutor({ progress: { quiet: o.quiet, unit: 'bytes' } });
