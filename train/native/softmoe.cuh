@@ -10,6 +10,7 @@
 #include "common.cuh"
 #include "cublaslt.cuh"
 #include "swiglu.cuh"
+#include "tile.cuh"
 
 #define MAXS 16  // max Soft-MoE slots (numExperts * slotsPerExpert)
 // phi [d, S] (row j holds the S slots' entries, contiguous); phihat = scale * phi / max(||phi[:, s]||, 1e-12). One block
@@ -123,14 +124,27 @@ __global__ void transpose_dS_k(const float* __restrict__ a, float* __restrict__ 
 }
 // slot rows in expert-major order: row(b, s=e*np+jj) = (e*B + b)*np + jj
 __device__ __forceinline__ long slot_row(int b, int s, int B, int np) { return ((long)(s / np) * B + b) * np + (s % np); }
+// S rows of d floats into shared memory sm[s*d ..]: the slot rows of sequence b of M (slot-major), or the rows s of an
+// [S][d] matrix M; 16-byte cp.async copies, every one in flight at once (a block's staging costs one memory latency, not
+// one per row and column step); moe_stage_wait() then makes them visible
+__device__ __forceinline__ void moe_stage_rows(float* sm, const float* M, bool slotRows, int b, int B, int d, int S, int np) {
+  const int d4 = d >> 2;
+  for (int i = threadIdx.x; i < S * d4; i += blockDim.x) {
+    const int s = i / d4, j = i - s * d4;
+    const float* src = M + (slotRows ? slot_row(b, s, B, np) : (long)s) * d + 4 * j;
+    cp_async16(reinterpret_cast<bf16*>(sm + (long)s * d + 4 * j), reinterpret_cast<const bf16*>(src), true);
+  }
+}
+__device__ __forceinline__ void moe_stage_wait() {
+  cp_commit();
+  cp_wait<0>();
+  __syncthreads();
+}
 // sm[0..S*d) = A rows of sequence b (slot-major), sm[S*d..2*S*d) = Bm rows (or Bt [S][d] when bIsT)
 __device__ __forceinline__ void moe_stage(float* sm, const float* A, const float* Bm, bool bIsT, int b, int B, int d, int S, int np) {
-  for (int s = 0; s < S; s++) {
-    const float* ra = A + slot_row(b, s, B, np) * d;
-    const float* rb = bIsT ? Bm + (long)s * d : Bm + slot_row(b, s, B, np) * d;
-    for (int j = threadIdx.x; j < d; j += blockDim.x) { sm[s * d + j] = ra[j]; sm[S * d + s * d + j] = rb[j]; }
-  }
-  __syncthreads();
+  moe_stage_rows(sm, A, true, b, B, d, S, np);
+  moe_stage_rows(sm + (long)S * d, Bm, !bIsT, b, B, d, S, np);
+  moe_stage_wait();
 }
 // router: per row rinv = 1/max(||x||, 1e-12), Lg = xhat . phihat, C = softmax over slots; phihat^T [S][d] in shared
 // memory, 64 rows per block, 4 rows per warp at once
@@ -140,8 +154,8 @@ __global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, 
                                                      long N, int d, int S) {
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
-  for (int i = threadIdx.x; i < S * d; i += blockDim.x) sm[i] = phihatT[i];
-  __syncthreads();
+  moe_stage_rows(sm, phihatT, false, 0, 1, d, S, 1);
+  moe_stage_wait();
   const float4* sP = reinterpret_cast<const float4*>(sm);
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
   for (int g = 0; g < 2; g++) {
@@ -275,11 +289,8 @@ __global__ void __launch_bounds__(256) moe_combine_k(const float* __restrict__ x
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
   const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
-  for (int s = 0; s < S; s++) {
-    const float* ra = Ys + slot_row(b, s, B, np) * d;
-    for (int j = threadIdx.x; j < d; j += blockDim.x) sm[s * d + j] = ra[j];
-  }
-  __syncthreads();
+  moe_stage_rows(sm, Ys, true, b, B, d, S, np);
+  moe_stage_wait();
   const float4* sY = reinterpret_cast<const float4*>(sm);
   for (int g = 0; g < 2; g++) {
     const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
