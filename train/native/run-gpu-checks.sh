@@ -12,7 +12,7 @@
 # "fte2e": `steel sft` and `steel dpo --backend cuda` end to end from a small exported model on the shards in $FTDATA
 # (default .offline/ftdata, with sft-data/ and dpo-data/ from `steel sft-data`)), PRESETS (default steel-1b; comma list,
 # e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
-# eager,compile), BENCH_STEPS (10), REF_STEPS (15).
+# eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
@@ -30,9 +30,14 @@ if [[ -z ${NODE_INC:-} ]]; then
 fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv; nvcc --version | tail -1; date -u; } 2>&1 | tee "$OUT/build.log"
 t0=$(date +%s)
-train/native/build.sh >> "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; }
-grep -E "spill stores [1-9]" "$OUT/build.log" | head -5
-echo "build: $(( $(date +%s) - t0 )) s"
+if [[ ${BUILD:-1} == 1 ]]; then
+  train/native/build.sh >> "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; }
+  grep -E "spill stores [1-9]" "$OUT/build.log" | head -5
+  echo "build: $(( $(date +%s) - t0 )) s"
+else
+  [[ -f train/native/build/steel_cuda.node ]] || { echo "BUILD=0 but no train/native/build/steel_cuda.node"; exit 1; }
+  echo "build: reusing train/native/build/steel_cuda.node (BUILD=0)"
+fi
 export STEEL_CUDA_ADDON=$PWD/train/native/build/steel_cuda.node
 if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma backward against the production one
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu > "$OUT/attn-ab.log" 2>&1 \
