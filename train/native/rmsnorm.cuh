@@ -7,23 +7,27 @@
 
 #define RMS_MAX_D (128 * 14)  // the forward keeps 14 float4 per lane of the row in registers, the backward 7 per half row
 
-// forward: warp per row, float4, the row kept in registers (d % 4 == 0, d <= 128*KP); x = xin (+ delta, then also
-// written to xout), y = bf16(w * (x * rstd)), rstd per row
-template <int KP>
+// forward: WPR warps per row (8 / WPR rows per block of 8 warps; warp h of a row owns the float4 columns
+// (h*KP + k)*32 + lane, k < KP), the row kept in registers (d % 4 == 0, d <= 128*KP*WPR); x = xin (+ delta, then also
+// written to xout), y = bf16(w * (x * rstd)), rstd per row. WPR = 1 for many rows; 8 (a block per row) when the warps
+// of one warp per row would not fill the card (decode steps: 64 rows).
+template <int KP, int WPR = 1>
 __global__ void __launch_bounds__(256) rmsnorm_fwd_k(const float* __restrict__ xin, const bf16* __restrict__ delta,
                                                       float* __restrict__ xout, const float* __restrict__ w, bf16* __restrict__ y,
                                                       float* __restrict__ rstd, int N, int d, float eps) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
-  const long row = (long)blockIdx.x * 8 + warp;
-  if (row >= N) return;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2, h = warp % WPR;
+  const long row = (long)blockIdx.x * (8 / WPR) + warp / WPR;
+  __shared__ float part[8];
+  if (WPR == 1 && row >= N) return;
+  const bool live = row < N;  // WPR > 1: every warp reaches the barrier below
   const float4* x4 = reinterpret_cast<const float4*>(xin + row * d);
   float4 v[KP];
   float ss = 0.f;
 #pragma unroll
   for (int k = 0; k < KP; k++) {
-    const int j = lane + 32 * k;
+    const int j = (h * KP + k) * 32 + lane;
     v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (j < d4) {
+    if (live && j < d4) {
       v[k] = x4[j];
       if (delta) {
         const float4 dl = ld_bf16x4(delta + row * d + 4 * j);
@@ -33,22 +37,29 @@ __global__ void __launch_bounds__(256) rmsnorm_fwd_k(const float* __restrict__ x
   }
 #pragma unroll
   for (int k = 0; k < KP; k++) {
-    const int j = lane + 32 * k;
-    if (j < d4 && delta) reinterpret_cast<float4*>(xout + row * d)[j] = v[k];
+    const int j = (h * KP + k) * 32 + lane;
+    if (live && j < d4 && delta) reinterpret_cast<float4*>(xout + row * d)[j] = v[k];
     ss += dot4(v[k], v[k]);
   }
   ss = warp_sum(ss);
+  if (WPR > 1) {  // the row's warps' sums in warp order
+    if (lane == 0) part[warp] = ss;
+    __syncthreads();
+    ss = 0.f;
+    for (int i = 0; i < WPR; i++) ss += part[warp - h + i];
+    if (!live) return;
+  }
   const float r = rsqrtf(ss / d + eps);
   const float4* w4 = reinterpret_cast<const float4*>(w);
 #pragma unroll
   for (int k = 0; k < KP; k++) {
-    const int j = lane + 32 * k;
+    const int j = (h * KP + k) * 32 + lane;
     if (j < d4) {
       const float4 ww = w4[j];
       st_bf16x4(y + row * d + 4 * j, make_float4(ww.x * (v[k].x * r), ww.y * (v[k].y * r), ww.z * (v[k].z * r), ww.w * (v[k].w * r)));
     }
   }
-  if (lane == 0) rstd[row] = r;
+  if (lane == 0 && h == 0) rstd[row] = r;
 }
 // backward: a pair of warps per row (warp 2p+h owns the float4 columns h*32*KH + lane + 32k, k < KH), 4 pairs per block
 // walking rows r0 + p, r0 + p + 4, ... of the block's rowsPer rows; a row's dy, x (and dres when accumulating) loaded all
@@ -144,7 +155,12 @@ static void rmsnormForward(const float* xin, const bf16* delta, float* xout, con
                            int d, float eps) {
   const int d4 = d / 4;
   const unsigned nb = nblk(N, 8);
-  if (d4 <= 32 * 4) rmsnorm_fwd_k<4><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
+  static int sms = 0;
+  if (!sms) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  if ((long)nb < sms && d4 <= 256 * 2) {  // few rows: a block per row
+    if (d4 <= 256) rmsnorm_fwd_k<1, 8><<<(unsigned)N, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
+    else rmsnorm_fwd_k<2, 8><<<(unsigned)N, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
+  } else if (d4 <= 32 * 4) rmsnorm_fwd_k<4><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   else if (d4 <= 32 * 8) rmsnorm_fwd_k<8><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   else rmsnorm_fwd_k<14><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   KCHECK("rmsnorm_fwd");
