@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mapTask } from '../pipeline/map-task.ts';
+import { filterTask } from '../dedup/stages/filter.ts';
 import { operators } from './operators.ts';
 import { tasks } from './tasks.ts';
 import { loadTask } from '../pipeline/task.ts';
@@ -26,9 +27,11 @@ test('the task registry holds every task the areas define, each under its own na
       }
     }
   }
-  // the map task resolves recipe operators in the composition root's list
+  // the map task and the dedup filter resolve recipe operators (a next step's sink) in the composition root's list
   assert.equal(await tasks['pipeline.map'](), mapTask(operators));
   defined.add('pipeline.map');
+  assert.equal(await tasks['dedup.filter'](), filterTask(operators));
+  defined.add('dedup.filter');
   assert.deepEqual([...defined].sort(), Object.keys(tasks).sort());
   for (const name of Object.keys(tasks)) assert.equal((await loadTask(tasks, name)).name, name);
   assert.ok(defined.has('dedup.signatures') && defined.has('tokenizer.encode'));

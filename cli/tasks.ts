@@ -21,7 +21,9 @@ export const tasks = lazyTasks({
   'dedup.route': async () => (await import('../dedup/stages/route.ts')).routeTask,
   'dedup.join': async () => (await import('../dedup/stages/join.ts')).joinTask,
   'dedup.reduce': async () => (await import('../dedup/stages/reduce.ts')).reduceTask,
-  'dedup.filter': async () => (await import('../dedup/stages/filter.ts')).filterTask,
+  // the filter opens the next recipe step's sink (tokenization) with the composition root's operators
+  'dedup.filter': async () =>
+    (await import('../dedup/stages/filter.ts')).filterTask((await import('./operators.ts')).operators),
   'dedup.index': async () => (await import('../dedup/stages/kept-index.ts')).indexTask,
   'tokenizer.encode': async () => (await import('../tokenizer/tasks.ts')).tokenizeTask,
   'tokenizer.scatter': async () => (await import('../tokenizer/tasks.ts')).scatterTask,

@@ -67,7 +67,12 @@ async function runOp(
   ctx: GlobalOpContext,
 ): Promise<GlobalOpResult> {
   const cfg = opConfig(method, name, params, ctx);
-  const r = await runDedup(cfg, ctx.executor, { workers: ctx.workers, log: ctx.log });
+  const r = await runDedup(cfg, ctx.executor, {
+    workers: ctx.workers,
+    log: ctx.log,
+    sink: ctx.sink,
+    operators: ctx.operators,
+  });
   return {
     outputFiles: r.outputFiles,
     stats: {
@@ -85,6 +90,7 @@ async function runOp(
         seconds: r.seconds,
       },
     },
+    sink_cpu_seconds: r.sinkCpuSeconds,
   };
 }
 

@@ -5,6 +5,8 @@
 import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
+import { OperatorRegistry } from '../pipeline/registry.ts';
+import type { SinkSpec } from '../pipeline/stage.ts';
 import { writeFileAtomic, AtomicFileSync, removeStaleTemps } from '../pipeline/fsutil.ts';
 import { type DedupConfig, layout, signatureFingerprint } from './config.ts';
 import { formatSCurve } from './minhash.ts';
@@ -42,6 +44,8 @@ export interface DedupResult {
   seconds: Record<string, number>;
   /** CPU-seconds of this process per stage (all of it when tasks run in-process). */
   cpuSeconds: Record<string, number>;
+  /** CPU-seconds the filter tasks spent in the next step's sink (its work, not dedup's). */
+  sinkCpuSeconds: number;
 }
 
 /** Fill in partitions / groups from the input size when left at 0. */
@@ -77,6 +81,9 @@ export interface IndexManifest {
 
 type Log = (m: string) => void;
 
+/** No operators: a run without a next step's sink (`steel dedup`). */
+const NO_OPERATORS = new OperatorRegistry([]);
+
 /**
  * Wall seconds per stage, and the CPU-seconds of this process per stage (with in-process tasks, the stage's whole CPU
  * time; with worker processes, the coordinator's share only).
@@ -100,7 +107,14 @@ class StageClock {
 export async function runDedup(
   cfg0: DedupConfig,
   executor: Executor,
-  opts: { workers: number; log: Log },
+  opts: {
+    workers: number;
+    log: Log;
+    /** The next step's sink (GlobalOpContext.sink): the filter hands it every kept document as it writes it. */
+    sink?: SinkSpec;
+    /** Operators to open `sink` with in this process (worker processes use the composition root's). */
+    operators?: OperatorRegistry;
+  },
 ): Promise<DedupResult> {
   const workers = Math.max(1, opts.workers);
   const log = opts.log;
@@ -128,7 +142,7 @@ export async function runDedup(
   );
   const post = { cfg, num, starsDir };
   const clusters = await clock.time('keepers', () => keeperStage(post, run));
-  const filtered = await clock.time('filter', () => filterStage(post, run));
+  const filtered = await clock.time('filter', () => filterStage(post, run, opts.sink, opts.operators));
   const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
   const result: DedupResult = {
@@ -298,19 +312,26 @@ async function keeperStage(post: PostArgs, run: RunCtx) {
 }
 
 /** Stage 5: kept documents, exclusions, and duplicates.jsonl (the groups' parts concatenated). */
-async function filterStage(post: PostArgs, run: RunCtx) {
+async function filterStage(post: PostArgs, run: RunCtx, sink?: SinkSpec, operators?: OperatorRegistry) {
   const { cfg } = post;
-  const st = await run.executor.runTasks(filterTask, post, {
+  const st = await run.executor.runTasks(filterTask(operators ?? NO_OPERATORS), sink ? { ...post, sink } : post, {
     name: 'dedup-filter',
     stateDir: run.state,
     count: cfg.groups,
     workers: run.workers,
   });
-  const out = { read: 0, kept: 0, dropped: 0, duplicatesFile: join(cfg.outDir, 'duplicates.jsonl') };
+  const out = {
+    read: 0,
+    kept: 0,
+    dropped: 0,
+    sinkCpuSeconds: 0,
+    duplicatesFile: join(cfg.outDir, 'duplicates.jsonl'),
+  };
   for (const s of st) {
     out.read += s.read;
     out.kept += s.kept;
     out.dropped += s.dropped;
+    out.sinkCpuSeconds += s.sinkCpuSeconds ?? 0;
   }
   concatAtomic(
     Array.from({ length: cfg.groups }, (_, g) => join(cfg.workDir, 'dups', `g${String(g).padStart(5, '0')}.jsonl`)),

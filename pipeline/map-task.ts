@@ -7,9 +7,9 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from './document.ts';
 import { defineTask, type TaskContext } from './task.ts';
-import type { DocSink, DocStage, GlobalOp, Stage, StageContext } from './stage.ts';
+import type { DocSink, DocStage, SinkSpec, Stage, StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
-import type { OperatorRegistry } from './registry.ts';
+import { openSink, type OperatorRegistry } from './registry.ts';
 import {
   readRecords,
   recordToDocument,
@@ -54,13 +54,9 @@ export interface MapTaskArgs {
   /** Stop at the first input file that cannot be read to its end (default: keep its records, record it, go on). */
   strict?: boolean;
   /** The global op after this phase, when it takes the written documents as they go (GlobalOp.mapSink). */
-  sink?: {
-    op: string;
-    params: Record<string, unknown>;
+  sink?: SinkSpec & {
     /** Every document file of this phase, in task order (docsDir/part-RRRRR). */
     inputFiles: string[];
-    workDir: string;
-    workers: number;
   };
 }
 
@@ -576,20 +572,7 @@ async function runMapTask(
   // the next global op's sink, opened before this task's outputs
   const sinkMeter = newMeter();
   let sink: DocSink | undefined;
-  if (args.sink) {
-    const op = await operators.find(args.sink.op);
-    if (op.kind !== 'global' || !op.mapSink)
-      throw new Error(`op "${args.sink.op}" takes no documents from a map phase`);
-    const g = op as GlobalOp;
-    const { inputFiles, workDir, workers } = args.sink;
-    sink = await g.mapSink!(g.params.parse(args.sink.params), {
-      rank,
-      inputFiles,
-      workDir,
-      outDir: args.outDir,
-      workers,
-    });
-  }
+  if (args.sink) sink = await openSink(operators, args.sink, rank, args.sink.inputFiles);
   const out = new TaskOutputs(args, rank);
 
   const readSt = newStage('read', 'read', args.phase);

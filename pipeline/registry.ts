@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Op } from './stage.ts';
+import type { DocSink, GlobalOp, Op, SinkSpec } from './stage.ts';
 
 /**
  * An operator from a user module: `PATH#EXPORT` (PATH relative to the working folder, or absolute), e.g.
@@ -81,3 +81,21 @@ export class OperatorRegistry {
 
 /** The core's own operators only (what runPipeline uses when given no registry). */
 export const pipelineOperators = new OperatorRegistry(PIPELINE_OPS);
+
+/**
+ * Open the sink of `spec.op` (GlobalOp.mapSink) for the task that writes `inputFiles[rank]`, the documents that op
+ * will read: a map task, or a global op's task that writes its output files (GlobalOpContext.sink).
+ */
+export async function openSink(
+  operators: OperatorRegistry,
+  spec: SinkSpec,
+  rank: number,
+  inputFiles: string[],
+): Promise<DocSink> {
+  const op = await operators.find(spec.op);
+  if (op.kind !== 'global' || !op.mapSink)
+    throw new Error(`op "${spec.op}" takes no documents from the step before it`);
+  const g = op as GlobalOp;
+  const { workDir, outDir, workers } = spec;
+  return g.mapSink!(g.params.parse(spec.params), { rank, inputFiles, workDir, outDir, workers });
+}

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, resolve, isAbsolute } from 'node:path';
 import { REPO_ROOT } from './node-entry.ts';
 import type { Executor } from './executor-types.ts';
-import type { GlobalOp, GlobalOpResult } from './stage.ts';
+import type { GlobalOp, GlobalOpResult, SinkSpec } from './stage.ts';
 import { LocalExecutor } from './executor.ts';
 import { pipelineOperators, type OperatorRegistry } from './registry.ts';
 import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
@@ -372,6 +372,13 @@ function phaseUsage(e: Executor, m: UsageMark): { cpu_seconds: number; peak_rss_
   return { cpu_seconds: cpu, peak_rss_bytes: peak };
 }
 
+/** The sink of the phase after this one, when it is a global op that takes documents as they are written. */
+function sinkSpec(next: Phase | undefined, c: RunContext): SinkSpec | undefined {
+  if (next?.kind !== 'global' || !(next.step.op as GlobalOp).mapSink) return undefined;
+  const s = next.step;
+  return { op: s.ref, params: s.rawParams, workDir: join(c.stateDir, next.name), outDir: c.outDir, workers: c.workers };
+}
+
 /** A map phase: `world` tasks over files[rank::world] through the map task; merges their stats into `t`. */
 async function runMapPhase(
   ph: Extract<Phase, { kind: 'map' }>,
@@ -387,7 +394,7 @@ async function runMapPhase(
   removeStaleTemps(docsDir);
   const outputs = Array.from({ length: world }, (_, r) => join(docsDir, partName(r)));
   // the next global op takes the documents as this phase writes them, when it can (GlobalOp.mapSink)
-  const sinkOp = next?.kind === 'global' && (next.step.op as GlobalOp).mapSink ? next.step : undefined;
+  const sinkOp = sinkSpec(next, c);
   const args: MapTaskArgs = {
     phase: ph.name,
     files: inputs,
@@ -397,15 +404,9 @@ async function runMapPhase(
     filePrefix: pi === 0 ? '' : `${ph.name}-`,
     reader: pi === 0 ? reader : {},
     ...(c.strict ? { strict: true } : {}),
-    ...(sinkOp && next
+    ...(sinkOp
       ? {
-          sink: {
-            op: sinkOp.ref,
-            params: sinkOp.rawParams,
-            inputFiles: outputs,
-            workDir: join(c.stateDir, next.name),
-            workers: c.workers,
-          },
+          sink: { ...sinkSpec(next, c)!, inputFiles: outputs },
         }
       : {}),
   };
@@ -480,6 +481,7 @@ async function runGlobalPhase(
   inputs: MapInputFile[],
   c: RunContext,
   t: RunTotals,
+  next?: Phase,
 ): Promise<string[]> {
   const gop = ph.step.op as GlobalOp;
   const marker = join(c.stateDir, `${ph.name}.json`);
@@ -500,14 +502,17 @@ async function runGlobalPhase(
       workers: c.workers,
       executor: c.executor,
       log: (m) => c.log(`[${ph.name}] ${m}`),
+      sink: sinkSpec(next, c),
+      operators: c.operators,
     });
     res = { ...res, seconds: (performance.now() - g0) / 1000, ...phaseUsage(c.executor, mark) };
     writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
   }
   const s = res.stats;
-  // with the CPU time its sink spent in the map phase before it (GlobalOp.mapSink)
-  const cpu = (res.cpu_seconds ?? 0) + t.sinkCpu;
-  t.sinkCpu = 0;
+  // with the CPU time its sink spent in the phase before it (GlobalOp.mapSink), less its own tasks' time in the
+  // next op's sink
+  const cpu = Math.max(0, (res.cpu_seconds ?? 0) - (res.sink_cpu_seconds ?? 0)) + t.sinkCpu;
+  t.sinkCpu = res.sink_cpu_seconds ?? 0;
   const gDropped = Object.values(s.dropped).reduce((a, b) => a + b, 0);
   const st = newStage(ph.step.name, gop.name, ph.name);
   st.kind = 'global';
@@ -614,7 +619,7 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
         inputs = await runMapPhase(ph, pi, world, inputs, docsDir, reader, c, t, phases[pi + 1]);
         if (isLast) docsOutputs = inputs.map((f) => f.path);
       } else {
-        const outputs = await runGlobalPhase(ph, inputs, c, t);
+        const outputs = await runGlobalPhase(ph, inputs, c, t, phases[pi + 1]);
         inputs = outputs.map((p) => ({ path: p }));
         if (isLast) docsOutputs = publishDocs(outDir, outputs);
       }

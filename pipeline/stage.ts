@@ -69,6 +69,23 @@ export interface GlobalOpContext {
   workers: number;
   executor: import('./executor-types.ts').Executor;
   log(message: string): void;
+  /**
+   * The next global op's sink (GlobalOp.mapSink), for an op that writes the documents it passes on and can hand each
+   * one over as it writes it (MinHash dedup's filter feeds tokenization): a task writing output file r opens it with
+   * openSink (registry.ts) through `operators`. An op may ignore it: the next op then does the work itself.
+   */
+  sink?: SinkSpec;
+  /** The recipe's operators (to open `sink` in this process; worker processes use the composition root's). */
+  operators?: import('./registry.ts').OperatorRegistry;
+}
+
+/** Which op's sink to open, and where its op will run (a producer adds its output files and rank: openSink). */
+export interface SinkSpec {
+  op: string;
+  params: Record<string, unknown>;
+  workDir: string;
+  outDir: string;
+  workers: number;
 }
 
 export interface GlobalOpResult {
@@ -82,6 +99,8 @@ export interface GlobalOpResult {
     rejected: number;
     extra?: Record<string, unknown>;
   };
+  /** CPU-seconds its tasks spent in the next op's sink (GlobalOpContext.sink): the next op's work, moved to its phase. */
+  sink_cpu_seconds?: number;
 }
 
 export interface GlobalOp<P = any> {

@@ -3,6 +3,10 @@ import { z } from 'zod';
 import type { GlobalOp, Op } from '../pipeline/stage.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { charsPerToken } from './shards.ts';
+import { encodedPath, encoderKey, FileEncoder } from './tasks.ts';
+import { canonicalTokenizerSpec } from './encode.ts';
+import { writeFileAtomic } from '../pipeline/fsutil.ts';
+import { displayPath } from '../pipeline/readers/index.ts';
 
 const tokenizeParams = z.object({
   tokenizer: z.string().default('qwen').describe('"qwen" (bundled Qwen tokenizer.json) or a path to a tokenizer.json'),
@@ -27,6 +31,32 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
   description: 'Tokenize documents (eos appended) into Arrow token shards + manifest.json in OUT/shards/',
   params: tokenizeParams,
   terminal: true,
+  /**
+   * The step before tokenization (the dedup filter, a map phase) encodes each document as it writes it: the task of
+   * that file then finds its shards made (tokenizer/tasks.ts FileEncoder), with the same ids.
+   */
+  mapSink(params, ctx) {
+    const file = ctx.inputFiles[ctx.rank]!;
+    const partsDir = join(ctx.workDir, 'parts');
+    const spec = canonicalTokenizerSpec(params.tokenizer);
+    const enc = new FileEncoder(partsDir, ctx.rank, spec, params.max_shard_bytes);
+    return {
+      add(doc, line) {
+        // the document as the task would read it back from the written line
+        enc.add(doc.id === '' ? { ...doc, id: `${displayPath(file)}:${line}` } : doc);
+      },
+      close() {
+        const r = enc.finish();
+        writeFileAtomic(
+          encodedPath(partsDir, ctx.rank),
+          JSON.stringify({ ...r, key: encoderKey(file, spec, params.max_shard_bytes) }),
+        );
+      },
+      abort() {
+        enc.abort();
+      },
+    };
+  },
   async run(params, ctx) {
     const res = await tokenizeToShards(ctx.inputFiles, join(ctx.outDir, params.out), {
       executor: ctx.executor,

@@ -3,12 +3,12 @@
  *  - tokenizeTask: document files[rank::world] → shards in PARTS/r{rank}/ (eos appended per document).
  *  - scatterTask / gatherTask: seeded global shuffle of documents across shards (two-pass bucket shuffle).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { defineTask, type TaskContext } from '../pipeline/task.ts';
 import { readDocuments } from '../pipeline/readers/index.ts';
 import { textLength } from '../pipeline/document.ts';
-import { encodeTexts, loadTokenizer } from './encode.ts';
+import { loadTokenizer, type LoadedTokenizer } from './encode.ts';
 import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
@@ -17,8 +17,6 @@ export interface TokenizeTaskArgs {
   partsDir: string;
   tokenizer: string;
   maxShardBytes?: number;
-  /** Characters of text per encode batch (default 1M). */
-  batchChars?: number;
 }
 
 export interface TokenizeTaskStats {
@@ -39,77 +37,131 @@ export function rankDir(parts: string, rank: number): string {
   return join(parts, `r${String(rank).padStart(5, '0')}`);
 }
 
+/** Where the sink of tokenization (tokenizer/ops.ts mapSink) records that it encoded input file `rank` (written last). */
+export const encodedPath = (partsDir: string, rank: number) =>
+  join(partsDir, `r${String(rank).padStart(5, '0')}.done.json`);
+
+/** What the shards of one input file depend on: the file, the tokenizer and the shard size. */
+export function encoderKey(file: string, tokenizer: string, maxShardBytes: number | undefined): string {
+  return JSON.stringify({ file: resolve(file), tokenizer, maxShardBytes: maxShardBytes ?? null });
+}
+
+/**
+ * Documents → shards in `dir` (PARTS/r{rank}/), one document at a time, in order. The tokenize task feeds it the
+ * documents it reads; the step that writes a file tokenization will read (the dedup filter, a map phase) can feed it
+ * the documents as it writes them (tokenizer/ops.ts mapSink) and record the result (encodedPath), so the task finds
+ * its file encoded. Both give the same shards.
+ */
+export class FileEncoder {
+  readonly dir: string;
+  private readonly writer: ShardWriter;
+  private readonly tok: LoadedTokenizer['tok'];
+  private readonly info: TokenizerInfo;
+  /** CPU time spent in this encoder (loading, encoding, writing), µs. */
+  private cpuUs = 0;
+  documents = 0;
+  tokens = 0;
+  chars = 0;
+  utf8Bytes = 0;
+  encodeSeconds = 0;
+
+  constructor(partsDir: string, rank: number, tokenizer: string, maxShardBytes: number | undefined) {
+    const c0 = process.cpuUsage();
+    ({ tok: this.tok, info: this.info } = loadTokenizer(tokenizer));
+    this.dir = rankDir(partsDir, rank);
+    rmSync(encodedPath(partsDir, rank), { force: true });
+    rmSync(this.dir, { recursive: true, force: true }); // a rerun of an unfinished task starts over
+    this.writer = new ShardWriter(this.dir, { tokenizer: this.info, maxShardBytes });
+    this.meter(c0);
+  }
+
+  private meter(c0: NodeJS.CpuUsage): void {
+    const c = process.cpuUsage(c0);
+    this.cpuUs += c.user + c.system;
+  }
+
+  add(d: { id: string; text: string; source: string; lang?: string }): void {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    const ids = this.tok.encodeWithEos(d.text, this.info.eos_id);
+    this.encodeSeconds += (performance.now() - t0) / 1000;
+    this.writer.add({ id: d.id, source: d.source, lang: d.lang ?? null, tokens: ids });
+    this.tokens += ids.length;
+    this.documents++;
+    this.chars += textLength(d.text);
+    this.utf8Bytes += Buffer.byteLength(d.text, 'utf8');
+    this.meter(c0);
+  }
+
+  /** Close the last shard; the result of the file (cpuSeconds: the encoder's own, loading the tokenizer included). */
+  finish(): TokenizeTaskStats {
+    const c0 = process.cpuUsage();
+    const shards = this.writer.finish();
+    this.meter(c0);
+    const { documents, tokens, chars, utf8Bytes, encodeSeconds } = this;
+    return {
+      shards,
+      dir: this.dir,
+      documents,
+      tokens,
+      chars,
+      utf8Bytes,
+      encodeSeconds,
+      cpuSeconds: this.cpuUs / 1e6,
+      tokenizer: this.info,
+    };
+  }
+
+  abort(): void {
+    this.writer.abort();
+  }
+}
+
+/** The shards a sink already made of input file `rank` under these settings, if all in place. */
+function encodedFile(args: TokenizeTaskArgs, rank: number): TokenizeTaskStats | undefined {
+  const p = encodedPath(args.partsDir, rank);
+  if (!existsSync(p)) return undefined;
+  const r = JSON.parse(readFileSync(p, 'utf8')) as TokenizeTaskStats & { key: string };
+  if (r.key !== encoderKey(args.inputFiles[rank]!, args.tokenizer, args.maxShardBytes)) return undefined;
+  if (!r.shards.every((s) => existsSync(join(r.dir, s.file)) && statSync(join(r.dir, s.file)).size === s.bytes))
+    return undefined;
+  const { key: _k, ...stats } = r;
+  return stats;
+}
+
 async function runTokenize(
   rank: number,
   world: number,
   args: TokenizeTaskArgs,
   ctx: TaskContext,
 ): Promise<TokenizeTaskStats> {
+  // encoded as it was written (a task per file)
+  const pre = world === args.inputFiles.length ? encodedFile(args, rank) : undefined;
+  if (pre) {
+    ctx.log(`${pre.documents} documents, ${pre.tokens} tokens, ${pre.shards.length} shard(s) (encoded as written)`);
+    return pre;
+  }
   const cpu0 = process.cpuUsage();
-  const { tok, info } = loadTokenizer(args.tokenizer);
-  const dir = rankDir(args.partsDir, rank);
-  rmSync(dir, { recursive: true, force: true }); // a rerun of an unfinished task starts over
-  const writer = new ShardWriter(dir, { tokenizer: info, maxShardBytes: args.maxShardBytes });
+  const enc = new FileEncoder(args.partsDir, rank, args.tokenizer, args.maxShardBytes);
   const files = args.inputFiles.filter((_, i) => i % world === rank);
   const totalBytes = files.reduce((a, f) => a + statSync(f).size, 0);
-  const batchChars = args.batchChars ?? 1 << 20;
-  let documents = 0,
-    tokens = 0,
-    chars = 0,
-    utf8Bytes = 0,
-    encodeSeconds = 0,
-    doneBytes = 0;
-  let texts: string[] = [];
-  let metas: { id: string; source: string; lang?: string }[] = [];
-  let pendingChars = 0;
-  const flush = async () => {
-    if (!texts.length) return;
-    const t0 = performance.now();
-    const enc = await encodeTexts(tok, texts, info.eos_id);
-    encodeSeconds += (performance.now() - t0) / 1000;
-    for (let i = 0; i < enc.length; i++) {
-      writer.add({ id: metas[i].id, source: metas[i].source, lang: metas[i].lang ?? null, tokens: enc[i] });
-      tokens += enc[i].length;
-    }
-    texts = [];
-    metas = [];
-    pendingChars = 0;
-  };
+  let doneBytes = 0;
   try {
     for (const f of files) {
       // id, text, source and lang only: the shards keep no meta
       for await (const { doc: d } of readDocuments(f, { meta: false })) {
-        texts.push(d.text);
-        metas.push({ id: d.id, source: d.source, lang: d.lang });
-        documents++;
-        chars += textLength(d.text);
-        utf8Bytes += Buffer.byteLength(d.text, 'utf8');
-        pendingChars += d.text.length;
-        if (pendingChars >= batchChars || texts.length >= 4096) {
-          await flush();
-          ctx.progress(doneBytes, totalBytes);
-        }
+        enc.add(d);
+        if ((enc.documents & 1023) === 0) ctx.progress(doneBytes, totalBytes);
       }
-      await flush();
       doneBytes += statSync(f).size;
       ctx.progress(doneBytes, totalBytes);
     }
-    const shards = writer.finish();
-    ctx.log(`${documents} documents, ${tokens} tokens, ${shards.length} shard(s)`);
+    const r = enc.finish();
+    ctx.log(`${r.documents} documents, ${r.tokens} tokens, ${r.shards.length} shard(s)`);
     const cpu = process.cpuUsage(cpu0);
-    return {
-      shards,
-      dir,
-      documents,
-      tokens,
-      chars,
-      utf8Bytes,
-      encodeSeconds,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      tokenizer: info,
-    };
+    return { ...r, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
   } catch (e) {
-    writer.abort();
+    enc.abort();
     throw e;
   }
 }

@@ -5,14 +5,31 @@
  */
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
+import type { Document } from '../../pipeline/document.ts';
+import { openSink, OperatorRegistry } from '../../pipeline/registry.ts';
+import type { SinkSpec } from '../../pipeline/stage.ts';
 import { readDocuments } from '../../pipeline/readers/index.ts';
 import { JsonlWriter } from '../../pipeline/writers/index.ts';
 import { RecordReader, RecordWriter } from '../runfile.ts';
 import { pad, crashPoint, groupOfFile, inputFilesFor, type PostArgs, docsPartPath, keptPath } from './common.ts';
 
+export interface FilterArgs extends PostArgs {
+  /** The next step's sink (GlobalOpContext.sink): it gets each kept document as it is written. */
+  sink?: SinkSpec;
+}
+
 /** Group task: stream the group's input files, keep one document per cluster, write duplicates and exclusions. */
-async function runFilter(rank: number, _world: number, args: PostArgs, ctx: TaskContext) {
+async function runFilter(operators: OperatorRegistry, rank: number, args: FilterArgs, ctx: TaskContext) {
   const { cfg, num } = args;
+  const outputs = Array.from({ length: cfg.groups }, (_, g) => docsPartPath(cfg, g));
+  const sink = args.sink ? await openSink(operators, args.sink, rank, outputs) : undefined;
+  const sinkCpu = { us: 0 };
+  const toSink = (d: Document, line: number) => {
+    const c0 = process.cpuUsage();
+    sink!.add(d, line);
+    const c = process.cpuUsage(c0);
+    sinkCpu.us += c.user + c.system;
+  };
   const decisions = new Map<number, { keeper: number; size: number; keeperId: string }>();
   for (const f of inputFilesFor(join(cfg.workDir, 'reduce'), rank)) {
     const r = new RecordReader(f);
@@ -52,13 +69,15 @@ async function runFilter(rank: number, _world: number, args: PostArgs, ctx: Task
         } else {
           stats.kept++;
           word |= 1 << (d & 31);
-          await out.write({
+          const kept = {
             id: doc.id,
             text: doc.text,
             source: doc.source,
             ...(doc.lang ? { lang: doc.lang } : {}),
             meta: { ...doc.meta, dup_cluster_size: dec ? dec.size : 1 },
-          });
+          };
+          await out.write(kept);
+          if (sink) toSink(kept, stats.kept);
         }
         d++;
         if ((d & 31) === 0) {
@@ -78,14 +97,35 @@ async function runFilter(rank: number, _world: number, args: PostArgs, ctx: Task
     await out.close();
     await excl.close();
     await dups.close();
+    if (sink) {
+      const c0 = process.cpuUsage();
+      await sink.close();
+      const c = process.cpuUsage(c0);
+      sinkCpu.us += c.user + c.system;
+    }
   } catch (e) {
+    sink?.abort();
     for (const kw of keptWriters) kw.abort();
     await out.abort();
     await excl.abort();
     await dups.abort();
     throw e;
   }
-  return stats;
+  return { ...stats, sinkCpuSeconds: sinkCpu.us / 1e6 };
 }
 
-export const filterTask = defineTask('dedup.filter', runFilter);
+const filterTasks = new WeakMap<OperatorRegistry, ReturnType<typeof defineFilterTask>>();
+
+function defineFilterTask(operators: OperatorRegistry) {
+  return defineTask('dedup.filter', (rank, _world, args: FilterArgs, ctx) => runFilter(operators, rank, args, ctx));
+}
+
+/**
+ * The filter task, opening a next step's sink (args.sink) through `operators`: the runner's registry in-process, the
+ * composition root's in worker processes (cli/tasks.ts).
+ */
+export function filterTask(operators: OperatorRegistry) {
+  let t = filterTasks.get(operators);
+  if (!t) filterTasks.set(operators, (t = defineFilterTask(operators)));
+  return t;
+}
