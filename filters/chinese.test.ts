@@ -5,7 +5,7 @@ import { isSpecialCategory, isAlnum, isDjSpecial, jiebaWords, splitLines, codePo
 import * as S from './stats.ts';
 import * as M from './mappers.ts';
 import { fixEncoding } from './ftfy.ts';
-import { mapSteps, runMapSteps } from './harness.ts';
+import { mapSteps, readSample, runMapSteps } from './harness.ts';
 import { specs } from './ops.ts';
 import type { FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
@@ -234,4 +234,54 @@ test('clean_html strip_tags: a table row of two or more cells is one line, even 
   assert.equal(M.stripTags('<table><tr><td><p>注意</p>\n<p>第二段</p></td></tr></table>'), '注意\n第二段');
   // text outside tags is never lost, a stray "<" stays
   assert.equal(M.stripTags('a < b <tr><td>x</td><td>y &amp; z</td></tr> c'), 'a < b \n| x | y & z |\n c');
+});
+
+test('flagged Chinese substrings: counted as the global regex of their alternation counts them', async () => {
+  const entries = ['色情网站', '色情', '情网', '赌博', '博彩', '𠀀字', 'a色'];
+  const re = new RegExp(entries.join('|'), 'gu');
+  const byRegex = (t: string) => {
+    re.lastIndex = 0;
+    let k = 0;
+    while (re.exec(t) !== null) k++;
+    return k;
+  };
+  const c = new S.SubstringCounter(entries);
+  const texts = [
+    '',
+    '色情网站和色情网，赌博彩票，赌博博彩',
+    '情网色情网站色情',
+    '😀色情 \ud800色情 \udc00色情 𠀀字𠀀𠀀字',
+    'a色情网 A色情',
+  ];
+  // real Chinese text with the entries spliced in every few hundred characters
+  const sample = await readSample((f) => f.includes('zh'), 40);
+  for (const { docs } of sample)
+    for (const d of docs) {
+      let t = '';
+      for (let i = 0; i < d.text.length; i += 300) t += d.text.slice(i, i + 300) + entries[(i / 300) % entries.length];
+      texts.push(t);
+    }
+  let total = 0;
+  for (const t of texts) {
+    assert.equal(c.count(t), byRegex(t), JSON.stringify(t.slice(0, 40)));
+    total += c.count(t);
+  }
+  assert.equal(c.count('色情网站色情网'), 2); // 色情网站 (listed first) then 色情; 情网 inside them is not counted
+  assert.ok(total > 500, `${total} occurrences compared`);
+});
+
+test('flagged Latin words: the first-two-letter prefilter counts what a lowercase lookup of every word counts', async () => {
+  const flagged = new Set(['porn', 'xxx', 'sex', 'x', 'aé', 'casino']);
+  const naive = (ws: string[]) => ws.filter((w) => w.charCodeAt(0) < 128 && flagged.has(w.toLowerCase())).length;
+  const lists: string[][] = [['PORN', 'Sex', 'sexy', 'X', 'x', 'AÉ', 'aÉ', 'Casino', 'İx', 'xXx', '', 'é']];
+  const sample = await readSample((f) => f.includes('-en'), 30);
+  for (const { docs } of sample)
+    for (const d of docs) lists.push([...d.text.split(/\s+/), 'Porn', 'XXX', 'sEx', 'Aé', 'CASINO']);
+  let total = 0;
+  for (const ws of lists) {
+    const want = naive(ws);
+    assert.equal(Math.round(S.flaggedRatio('', ws, flagged, null) * ws.length), want);
+    total += want;
+  }
+  assert.ok(total > 150, `${total} flagged words compared`);
 });

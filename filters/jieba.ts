@@ -85,10 +85,12 @@ function isWs(c: number): boolean {
 /** Build the trie from a jieba dictionary (lines "word freq [tag]"; a repeated word takes the later frequency). */
 export function buildDict(text: string): Dict {
   const L = text.length;
-  // pass 1: the words (start, end in the file) and frequencies
-  let starts = new Int32Array(1 << 16);
-  let ends = new Int32Array(1 << 16);
-  let freqs = new Float64Array(1 << 16);
+  // pass 1: the words (start, end in the file) and frequencies; at most one per line
+  let lines = 1;
+  for (let p = text.indexOf('\n'); p >= 0; p = text.indexOf('\n', p + 1)) lines++;
+  const starts = new Int32Array(lines);
+  const ends = new Int32Array(lines);
+  const freqs = new Float64Array(lines);
   let nw = 0;
   let inner = 0; // characters past the first of each word: a bound on the trie's table entries
   let line = 0;
@@ -117,16 +119,6 @@ export function buildDict(text: string): Dict {
           throw new Error(
             `jieba dictionary line ${line} \`${text.slice(p, eol)}\`: frequency ${text.slice(fs, i)} is not an integer`,
           );
-      }
-      if (nw === starts.length) {
-        const grow = <T extends Int32Array | Float64Array>(a: T): T => {
-          const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-          b.set(a);
-          return b;
-        };
-        starts = grow(starts);
-        ends = grow(ends);
-        freqs = grow(freqs);
       }
       starts[nw] = ws;
       ends[nw] = we;

@@ -222,7 +222,7 @@ function counterFor(spec: string): TokenCounter {
   if (!c) throw new Error(`alnum_token_ratio: tokenizer "${spec}" used before init`);
   return c;
 }
-const flaggedCache = new Map<string, { latin: Set<string>; cjk: RegExp | null }>();
+const flaggedCache = new Map<string, { latin: Set<string>; cjk: S.SubstringCounter | null }>();
 const lidState: { model?: LidModel } = {};
 const lmState = new Map<string, ArpaModel | null>();
 
@@ -407,11 +407,10 @@ export const filterSpecs: FilterSpec[] = [
       if (!fl) {
         const all = [...(p.builtin ? FLAGGED : []), ...p.list];
         const cjk = all.filter((x) => /\p{Script=Han}/u.test(x));
-        const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
         fl = {
           latin: new Set(all.filter((x) => !/\p{Script=Han}/u.test(x)).map((x) => x.toLowerCase())),
           // (Latin entries must start with an ASCII character)
-          cjk: cjk.length ? new RegExp(cjk.map(esc).join('|'), 'gu') : null,
+          cjk: cjk.length ? new S.SubstringCounter(cjk) : null,
         };
         flaggedCache.set(key, fl);
       }

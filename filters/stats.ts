@@ -261,21 +261,92 @@ export function stopwordCount(words: readonly string[], stop: ReadonlySet<string
   return k;
 }
 
+/**
+ * Occurrences of literal substrings, counted as a global search for their alternation (/a|b|c/gu) counts them: at each
+ * position the first listed entry that occurs there, then on after it (no overlaps); a position with none moves on by
+ * one character. A table of first code units skips most positions without looking at an entry.
+ */
+export class SubstringCounter {
+  private first = new Uint8Array(0x10000);
+  private byFirst = new Map<number, string[]>();
+  constructor(entries: readonly string[]) {
+    for (const w of entries) {
+      if (!w) continue;
+      const c = w.charCodeAt(0);
+      this.first[c] = 1;
+      const l = this.byFirst.get(c);
+      if (l) l.push(w);
+      else this.byFirst.set(c, [w]);
+    }
+  }
+  count(text: string): number {
+    const first = this.first;
+    const L = text.length;
+    let k = 0;
+    for (let i = 0; i < L;) {
+      const c = text.charCodeAt(i);
+      if (first[c] === 1 && !(c >= 0xdc00 && c <= 0xdfff && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800)) {
+        let hit = 0;
+        for (const w of this.byFirst.get(c)!)
+          if (text.startsWith(w, i)) {
+            hit = w.length;
+            break;
+          }
+        if (hit) {
+          k++;
+          i += hit;
+          continue;
+        }
+      }
+      i++;
+    }
+    return k;
+  }
+}
+
+const asciiLower = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
+const pairIndex = new WeakMap<ReadonlySet<string>, Uint8Array>();
+/**
+ * The first two code units of the entries, as (c0 << 7 | c1) for ASCII ones (c1 = 0 for a one-character entry): a
+ * word starting with ASCII lowercases to an entry only if its first two units lowercase to the entry's (toLowerCase
+ * maps an ASCII character to one ASCII character), unless its second unit is not ASCII.
+ */
+function flaggedPairs(flagged: ReadonlySet<string>): Uint8Array {
+  let t = pairIndex.get(flagged);
+  if (!t) {
+    t = new Uint8Array(128 * 128);
+    for (const e of flagged) {
+      const a = e.charCodeAt(0);
+      const b = e.length > 1 ? e.charCodeAt(1) : 0;
+      if (a < 128 && b < 128) t[(a << 7) | b] = 1;
+    }
+    pairIndex.set(flagged, t);
+  }
+  return t;
+}
+
 /** Flagged-word ratio: occurrences of listed words (or, for Chinese, listed substrings) / number of words. */
 export function flaggedRatio(
   text: string,
   words: readonly string[],
   flagged: ReadonlySet<string>,
-  cjk: RegExp | null,
+  cjk: SubstringCounter | null,
 ): number {
   if (words.length === 0) return 0;
   let k = 0;
-  // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII
-  if (flagged.size) for (const w of words) if (w.charCodeAt(0) < 128 && flagged.has(w.toLowerCase())) k++;
-  if (cjk) {
-    cjk.lastIndex = 0;
-    while (cjk.exec(text) !== null) k++;
+  // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII, and
+  // words whose first two characters (ASCII, lowercased) begin no entry
+  if (flagged.size) {
+    const pairs = flaggedPairs(flagged);
+    for (const w of words) {
+      const a = w.charCodeAt(0);
+      if (a >= 128) continue;
+      const b = w.length > 1 ? w.charCodeAt(1) : 0;
+      if (b < 128 && pairs[(asciiLower(a) << 7) | asciiLower(b)] === 0) continue;
+      if (flagged.has(w.toLowerCase())) k++;
+    }
   }
+  if (cjk) k += cjk.count(text);
   return k / words.length;
 }
 
