@@ -114,6 +114,18 @@ test('invalid manifests are refused with the file and the offending key', () => 
   assert.throws(() => loadManifestFile(hfTypo), /hf.*revison/);
 });
 
+test('a corpus by name reads only its own manifest (NAME.yaml): a bad manifest beside it does not matter', async () => {
+  const dir = tmpDir('steel-manifest-one-');
+  const manifest = (n: string) =>
+    `name: ${n}\ntitle: x\npublisher: y\nlanguage: [zh]\nlicense: MIT\nformat: jsonl\nmanual: x\nfields: {}\nunify: {kind: text}\n`;
+  writeFileSync(join(dir, 'good.yaml'), manifest('good'));
+  writeFileSync(join(dir, 'bad.yaml'), manifest('bad').replace('license', 'licence'));
+  assert.equal((await getCorpus('good', dir))?.name, 'good');
+  assert.equal(await getCorpus('good', dir), await getCorpus('good', dir), 'loaded once');
+  await assert.rejects(getCorpus('bad', dir), /licence/);
+  await assert.rejects(listCorpora(dir), /licence/);
+});
+
 test('NFKC and \\r removal apply to every record (SkyPile text)', async () => {
   const c = await corpus('skypile-150b');
   const d = asDoc(c.adapt({ text: 'ＡＢＣ１２３，全角\r\n第二行ｶﾀｶﾅ' }, loc('/d/data/2021-31_zh_head_0000.jsonl', 3)));
