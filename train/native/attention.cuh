@@ -16,8 +16,8 @@
 //    (dK/dV) down, across all heads.
 // Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
 // A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (slower: 218 registers, see train/native/README.md).
-// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (the dK/dV kernel on the
-// CPU; the emulator does not model wgmma).
+// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (the dQ and dK/dV kernels
+// on the CPU, wgmma included; the forward's 2 warpgroups per block are not emulated).
 #pragma once
 #include "tile.cuh"
 
@@ -34,6 +34,7 @@ __host__ __device__ __forceinline__ bool attn_qk_mask(int q0, int k0) { return q
 
 #ifndef ATTN_EMU  // ATTN_EMU: compiled on the host by the lane-level emulator (emu/)
 #define ATTN_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
+#define ATTN_WG_SMEM(name) extern __shared__ __align__(1024) unsigned char name[]  // aligned to 1 KB in the kernel
 // 2^x as the bare MUFU.EX2: exp2f compiles to ex2.approx.f32, whose denormal-result handling adds 3 instructions per
 // call; here results below 2^-126 flush to 0 (no effect on bf16 P / fp32 sums of values <= 256)
 __device__ __forceinline__ float attn_ex2(float x) {
@@ -45,7 +46,7 @@ __device__ __forceinline__ float attn_ex2(float x) {
 static inline float attn_ex2(float x) { return exp2f(x); }
 #endif
 
-// ============================================================================ forward (wgmma, sm_90a; not emulated)
+// ============================================================================ forward (wgmma, sm_90a; not emulated: 256 threads)
 // grid (B*H, ceil(T/128)), 256 threads = 2 warpgroups; warpgroup w owns the 64 query rows qb*128 + 64w .. +63 (S and O
 // in its accumulators). 64-key tiles of K and V stream through a 3-stage ring of swizzled shared-memory tiles (cp.async
 // by every thread; tile j+1 is loaded while tile j is used; one block barrier per tile). S = Q K^T: both operands from
@@ -64,7 +65,7 @@ __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qk
                                                      int koff, int voff, float sl2) {
   // NO: O accumulators per thread, KS: QK^T k16 steps
   constexpr int NWG = 2, BN = 64, BM = 64 * NWG, NT = 128 * NWG, NO = HDN / 2, KS = (HDN + 15) / 16;
-  extern __shared__ __align__(1024) unsigned char attn_wg_raw[];
+  ATTN_WG_SMEM(attn_wg_raw);
   bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
   bf16* sK = sQ + BM * 64;                                                                   // [3][BN rows]
   bf16* sV = sK + 3 * BN * 64;                                                               // [3][BN rows]
@@ -191,8 +192,9 @@ __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qk
     }
   }
 }
+#endif  // ATTN_EMU
 
-// ============================================================================ backward: dQ (wgmma, sm_90a; not emulated)
+// ============================================================================ backward: dQ (wgmma, sm_90a; emulated)
 // grid (B*H, ceil(T/64)), 128 threads = 1 warpgroup owning 64 query rows (3 blocks per SM), ATTN_DQ_SMEM. First
 // delta = rowsum(dO * O) per row (16-byte loads, fmaf in column order), kept in registers and written to `delta` for
 // the dK/dV kernel (this replaced a kernel of its own: 0.054 ms per layer, B8 T2048 H32 hd56). Then the forward's
@@ -209,7 +211,7 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
                                                          float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
                                                          int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
   constexpr int NO = HDN / 2, KS = (HDN + 15) / 16;  // NO: dQ accumulators per thread, KS: k16 steps over hd
-  extern __shared__ __align__(1024) unsigned char attn_wg_raw[];
+  ATTN_WG_SMEM(attn_wg_raw);
   bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // 64 rows
   bf16* sO = sQ + 64 * 64;                                                                   // 64 rows (dO)
   bf16* sK = sO + 64 * 64;                                                                   // [3][64 rows]
@@ -337,8 +339,6 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
     }
   }
 }
-
-#endif  // ATTN_EMU
 
 // ============================================================================ backward: dK, dV
 // grid (B*Hk, ceil(T/128)), 128 threads, ATTN_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;

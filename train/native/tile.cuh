@@ -58,7 +58,7 @@ __device__ __forceinline__ void ldsm4t(uint32_t* r, const bf16* p) {
 }
 #endif  // ATTN_EMU
 
-// ---------------------------------------------------------------- Hopper warpgroup MMA (wgmma, sm_90a; not emulated)
+// ---------------------------------------------------------------- Hopper warpgroup MMA (wgmma, sm_90a; the emulator models it)
 // Shared-memory tiles for wgmma: rows of 64 bf16 (128 bytes), 1024-byte aligned, 16-byte chunks swizzled the 128-byte
 // way (chunk c of row r at chunk c ^ (r & 7)), the canonical layout the descriptors below name. One descriptor form
 // serves both majors here: a tile is at most 64 elements wide, so only the stride between 8-row groups (1024 bytes)

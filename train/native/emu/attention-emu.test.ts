@@ -1,11 +1,12 @@
-// The attention dK/dV kernel (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles
-// the real kernel source (with tile.cuh's fragment loaders) with the warp primitives (ldmatrix, mma.sync, shuffles,
-// cp.async) emulated per lane, runs the dK/dV kernel on many shapes (T not a multiple of the tiles, head dims 8-64, GQA)
-// from the float64 reference's O and log-sum-exp, and compares dk, dv with the float64 reference. Every output starts
-// as NaN, so an element the kernel fails to write is an error (and a dq column it writes is one too). The forward and dQ
-// kernels run on wgmma (warpgroup MMA from shared-memory descriptors), which the emulator does not model: gpu-check
-// `attn` checks them on the GPU. Skipped with a message when no C++ compiler is installed. (The GPU runs the same
-// checks: train/native/run-gpu-checks.sh.)
+// Attention backward kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles
+// the real kernel source (with tile.cuh's loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) and
+// the warpgroup MMA (wgmma: shared-memory operands read through their descriptors and the 128-byte swizzle, register
+// operands gathered from the warp) emulated per lane, runs the dQ kernel (wgmma; it also computes delta for the next
+// kernel) and the dK/dV kernel (mma.sync) on many shapes (T not a multiple of the tiles, head dims 8-64, GQA) from the
+// float64 reference's O and log-sum-exp, and compares dq, dk, dv with the float64 reference. Every output starts as
+// NaN, so an element a kernel fails to write is an error. The forward kernel (2 warpgroups per block) is not run here:
+// gpu-check `attn` checks it on the GPU. Skipped with a message when no C++ compiler is installed. (The GPU runs the
+// same checks: train/native/run-gpu-checks.sh.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -20,7 +21,7 @@ const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
 test(
-  'attention dK/dV kernel matches float64 in the lane-level emulator (default and peaky scores)',
+  'attention backward kernels (wgmma dQ, mma.sync dK/dV) match float64 in the lane-level emulator (default and peaky scores)',
   { skip: have ? false : 'no C++ compiler' },
   () => {
     const dir = tmpDir('steel-a3emu-');
@@ -64,8 +65,8 @@ test(
         }
         for (const l of shapes) {
           // every relative error printed is below the GPU parity limit (1e-2)
-          const errs = [...l.matchAll(/ (dk|dv) ([0-9.e+-]+)/g)];
-          assert.equal(errs.length, 2, l);
+          const errs = [...l.matchAll(/ (dq|dk|dv) ([0-9.e+-]+)/g)];
+          assert.equal(errs.length, 3, l);
           for (const m of errs) assert.ok(Number(m[2]) < 1e-2, `${l}`);
         }
       }
