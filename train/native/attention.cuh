@@ -16,8 +16,8 @@
 //    (dK/dV) down, across all heads.
 // Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
 // A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (slower: 218 registers, see train/native/README.md).
-// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (the dQ and dK/dV kernels
-// on the CPU, wgmma included; the forward's 2 warpgroups per block are not emulated).
+// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (every kernel on the CPU,
+// wgmma included).
 #pragma once
 #include "tile.cuh"
 
@@ -46,7 +46,7 @@ __device__ __forceinline__ float attn_ex2(float x) {
 static inline float attn_ex2(float x) { return exp2f(x); }
 #endif
 
-// ============================================================================ forward (wgmma, sm_90a; not emulated: 256 threads)
+// ============================================================================ forward (wgmma, sm_90a; emulated)
 // grid (B*H, ceil(T/128)), 256 threads = 2 warpgroups; warpgroup w owns the 64 query rows qb*128 + 64w .. +63 (S and O
 // in its accumulators). 64-key tiles of K and V stream through a 3-stage ring of swizzled shared-memory tiles (cp.async
 // by every thread; tile j+1 is loaded while tile j is used; one block barrier per tile). S = Q K^T: both operands from
@@ -57,7 +57,6 @@ static inline float attn_ex2(float x) { return exp2f(x); }
 // fully masked: p = 0). Head dim: Q/K columns past hd are zero (the QK^T k16 steps read 64 columns), P V uses n = HDN =
 // hd exactly (no padding product). Softmax in base 2 with the lazy maximum (rescale only when the row max grows by > 8).
 // Measured against the mma.sync forward it replaced (H200, B8 T2048 H32 hd56): 0.578 -> 0.497 ms, bit-identical output.
-#ifndef ATTN_EMU
 #define ATTN_FWD_SMEM (1024 + 128 * 128 + 6 * 64 * 128)  // Q (128 rows), K[3], V[3] (64 rows each), 1 KB alignment
 template <int HDN>
 __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
@@ -192,7 +191,6 @@ __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qk
     }
   }
 }
-#endif  // ATTN_EMU
 
 // ============================================================================ backward: dQ (wgmma, sm_90a; emulated)
 // grid (B*H, ceil(T/64)), 128 threads = 1 warpgroup owning 64 query rows (3 blocks per SM), ATTN_DQ_SMEM. First

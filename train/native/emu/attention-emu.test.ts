@@ -1,12 +1,12 @@
-// Attention backward kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles
-// the real kernel source (with tile.cuh's loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) and
-// the warpgroup MMA (wgmma: shared-memory operands read through their descriptors and the 128-byte swizzle, register
-// operands gathered from the warp) emulated per lane, runs the dQ kernel (wgmma; it also computes delta for the next
-// kernel) and the dK/dV kernel (mma.sync) on many shapes (T not a multiple of the tiles, head dims 8-64, GQA) from the
-// float64 reference's O and log-sum-exp, and compares dq, dk, dv with the float64 reference. Every output starts as
-// NaN, so an element a kernel fails to write is an error. The forward kernel (2 warpgroups per block) is not run here:
-// gpu-check `attn` checks it on the GPU. Skipped with a message when no C++ compiler is installed. (The GPU runs the
-// same checks: train/native/run-gpu-checks.sh.)
+// Attention kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles the real
+// kernel source (with tile.cuh's loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) and the
+// warpgroup MMA (wgmma: shared-memory operands read through their descriptors and the 128-byte swizzle, register
+// operands gathered from the warp) emulated per lane, and runs on many shapes (T not a multiple of the tiles, head dims
+// 8-64, GQA) the forward (wgmma, 2 warpgroups per block: o and the log-sum-exp), the dQ kernel (wgmma; it also computes
+// delta for the next kernel) and the dK/dV kernel (mma.sync), the backward from the float64 reference's O and
+// log-sum-exp; every output is compared with the float64 reference. Every output starts as NaN, so an element a kernel
+// fails to write is an error. Skipped with a message when no C++ compiler is installed. (The GPU runs the same checks:
+// gpu-check `attn` in train/native/run-gpu-checks.sh.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,7 +21,7 @@ const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
 test(
-  'attention backward kernels (wgmma dQ, mma.sync dK/dV) match float64 in the lane-level emulator (default and peaky scores)',
+  'attention kernels (wgmma forward and dQ, mma.sync dK/dV) match float64 in the lane-level emulator (default and peaky scores)',
   { skip: have ? false : 'no C++ compiler' },
   () => {
     const dir = tmpDir('steel-a3emu-');
@@ -65,8 +65,8 @@ test(
         }
         for (const l of shapes) {
           // every relative error printed is below the GPU parity limit (1e-2)
-          const errs = [...l.matchAll(/ (dq|dk|dv) ([0-9.e+-]+)/g)];
-          assert.equal(errs.length, 3, l);
+          const errs = [...l.matchAll(/ (o|lse|dq|dk|dv) ([0-9.e+-]+)/g)];
+          assert.equal(errs.length, 5, l);
           for (const m of errs) assert.ok(Number(m[2]) < 1e-2, `${l}`);
         }
       }
