@@ -2,12 +2,13 @@
  * Dedup driver: runs the staged tasks of dedup/stages/ (listed in dedup/tasks.ts) through an Executor, in order, resuming where a previous
  * (killed) run stopped. Used by the `steel dedup` command and by the recipe operators in dedup/ops.ts.
  */
-import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { OperatorRegistry } from '../pipeline/registry.ts';
 import type { SinkSpec } from '../pipeline/stage.ts';
 import { writeFileAtomic, AtomicFileSync, removeStaleTemps } from '../pipeline/fsutil.ts';
+import type { CorruptFile } from '../pipeline/readers/index.ts';
 import { type DedupConfig, layout, signatureFingerprint } from './config.ts';
 import { formatSCurve } from './minhash.ts';
 import {
@@ -24,7 +25,7 @@ import {
   verifyTask,
   type Numbering,
 } from './tasks.ts';
-import { bandTasks, type PostArgs } from './stages/common.ts';
+import { bandTasks, fileDonePath, type PostArgs } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 
 export interface DedupResult {
@@ -46,6 +47,8 @@ export interface DedupResult {
   cpuSeconds: Record<string, number>;
   /** CPU-seconds the filter tasks spent in the next step's sink (its work, not dedup's). */
   sinkCpuSeconds: number;
+  /** Input files that could not be read to their end: their documents before the damage are in the counts above. */
+  corruptFiles: CorruptFile[];
 }
 
 /** Fill in partitions / groups from the input size when left at 0. */
@@ -114,16 +117,23 @@ export async function runDedup(
     sink?: SinkSpec;
     /** Operators to open `sink` with in this process (worker processes use the composition root's). */
     operators?: OperatorRegistry;
+    /**
+     * Keep the documents of a corrupt input file read before the damage and record the file (`steel dedup`); otherwise
+     * (--strict, a recipe's dedup step reading the run's own files) its error stops the run.
+     */
+    keepCorrupt?: boolean;
   },
 ): Promise<DedupResult> {
   const workers = Math.max(1, opts.workers);
   const log = opts.log;
+  const keepCorrupt = opts.keepCorrupt ?? false;
   const { cfg: opened, state, indexDocs } = openRun(cfg0, workers, log);
+  redoCorrupt(opened, state, keepCorrupt, log);
   const clock = new StageClock();
   const F = opened.inputs.length;
   const run = { executor, state, workers };
 
-  const sig = await clock.time('signatures', () => signatureStage(opened, run));
+  const sig = await clock.time('signatures', () => signatureStage(opened, run, keepCorrupt));
   const num: Numbering = { offsets: sig.offsets, indexDocs, runs: sig.runs };
   const totalNodes = sig.offsets[F]! + indexDocs;
   if (totalNodes >= 2 ** 32 - 1) throw new Error(`dedup: ${totalNodes} documents exceed the 32-bit node space`);
@@ -156,6 +166,7 @@ export async function runDedup(
     indexDir,
     seconds: clock.seconds,
     cpuSeconds: clock.cpuSeconds,
+    corruptFiles: sig.corrupt,
   };
   writeFileAtomic(
     join(cfg.outDir, 'dedup-stats.json'),
@@ -164,6 +175,7 @@ export async function runDedup(
   log(
     `dedup (${cfg.method}): read ${result.read}, kept ${result.kept}, removed ${result.dropped} as ${cfg.rule} in ${result.clusters} clusters (largest ${result.maxClusterSize}), rejected ${result.rejected}` +
       (result.unsigned ? `, ${result.unsigned} without shingles (kept, not clustered)` : '') +
+      (sig.corrupt.length ? `, ${sig.corrupt.length} corrupt input file(s) read up to the damage` : '') +
       '; ' +
       Object.entries(clock.seconds)
         .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
@@ -229,8 +241,34 @@ function openRun(cfg0: DedupConfig, workers: number, log: Log): { cfg: DedupConf
   return { cfg, state, indexDocs };
 }
 
+/**
+ * Input files an earlier run of this folder signed up to their damage are signed again, and every later stage is
+ * redone, once they were replaced (another size or mtime) or when this run is --strict (which then stops at the file,
+ * as a fresh --strict run does). --strict is not one of the run's settings: a file read to its end signs the same.
+ */
+function redoCorrupt(cfg: DedupConfig, state: string, keepCorrupt: boolean, log: Log): void {
+  const redo: string[] = [];
+  for (let fi = 0; fi < cfg.inputs.length; fi++) {
+    const c = signedFile(cfg, fi)?.corrupt;
+    if (!c) continue;
+    const st = existsSync(c.path) ? statSync(c.path) : undefined;
+    if (keepCorrupt && st?.size === c.size && st.mtimeMs === c.mtime_ms) continue;
+    rmSync(fileDonePath(cfg, fi), { force: true });
+    redo.push(c.file);
+  }
+  if (!redo.length) return;
+  rmSync(state, { recursive: true, force: true });
+  mkdirSync(state, { recursive: true });
+  log(
+    (keepCorrupt
+      ? 'input file(s) recorded corrupt by the last run were replaced'
+      : '--strict: the last run kept what it could read of corrupt input file(s)') +
+      ` (${redo.join(', ')}): signed again, every later stage redone`,
+  );
+}
+
 /** Stage 1: signatures of every input file; the node numbering (documents per file) and the read totals. */
-async function signatureStage(cfg: DedupConfig, run: RunCtx) {
+async function signatureStage(cfg: DedupConfig, run: RunCtx, keepCorrupt: boolean) {
   const F = cfg.inputs.length;
   // every file signed already (by the map phase that wrote it, dedup/ops.ts): no step to run
   const signed = Array.from({ length: F }, (_, fi) => signedFile(cfg, fi));
@@ -238,14 +276,19 @@ async function signatureStage(cfg: DedupConfig, run: RunCtx) {
     ? [{ files: signed as SignedFile[] }]
     : await run.executor.runTasks(
         signaturesTask,
-        { cfg },
+        { cfg, keepCorrupt },
         { name: 'dedup-signatures', stateDir: run.state, count: F, workers: run.workers },
       );
   const offsets = new Array<number>(F + 1).fill(0);
   const runs = new Array<number>(F).fill(0);
-  const out = { offsets, runs, rejected: 0, bytes: 0, unsigned: 0 };
+  const corrupt = new Array<CorruptFile | undefined>(F);
+  const out = { offsets, runs, rejected: 0, bytes: 0, unsigned: 0, corrupt: [] as CorruptFile[] };
   for (const s of stats) {
     for (const f of s.files) {
+      if (f.corrupt) {
+        const { size: _s, mtime_ms: _m, ...c } = f.corrupt;
+        corrupt[f.file] = c;
+      }
       out.unsigned += f.unsigned ?? 0;
       offsets[f.file + 1] = f.docs;
       runs[f.file] = f.runs;
@@ -254,6 +297,7 @@ async function signatureStage(cfg: DedupConfig, run: RunCtx) {
     }
   }
   for (let i = 0; i < F; i++) offsets[i + 1]! += offsets[i]!;
+  out.corrupt = corrupt.filter((c) => c !== undefined);
   return out;
 }
 

@@ -217,11 +217,7 @@ export function formatStats(s: RunStats): string {
   }
   if (s.corrupt_files?.length) {
     lines.push('');
-    lines.push(`corrupt input files: ${s.corrupt_files.length} (read up to the damage, recorded in rejects/):`);
-    for (const c of s.corrupt_files)
-      lines.push(
-        `  ${c.file}${c.offset !== undefined ? ` near byte ${c.offset}` : ''}, after ${n(c.records_read)} record(s): ${c.error}`,
-      );
+    lines.push(...formatCorruptFiles(s.corrupt_files));
   }
   lines.push('');
   const mark = s.invariant.ok ? 'OK' : 'VIOLATED';
@@ -230,4 +226,15 @@ export function formatStats(s: RunStats): string {
   );
   for (const p of s.invariant.problems) lines.push(`  ! ${p}`);
   return lines.join('\n');
+}
+
+/** The summary's list of corrupt input files (`steel prep`, `steel dedup`, `steel tokenizer encode`). */
+export function formatCorruptFiles(files: CorruptFile[]): string[] {
+  return [
+    `corrupt input files: ${files.length} (read up to the damage, recorded in rejects/):`,
+    ...files.map(
+      (c) =>
+        `  ${c.file}${c.offset !== undefined ? ` near byte ${c.offset}` : ''}, after ${n(c.records_read)} record(s): ${c.error}`,
+    ),
+  ];
 }

@@ -7,6 +7,8 @@ import { buildConfig, exactParams, lshFor, minhashParams, simhashParams } from '
 import { runDedup } from '../../dedup/run.ts';
 import { formatSCurve } from '../../dedup/minhash.ts';
 import type { DedupMethod } from '../../dedup/config.ts';
+import { formatCorruptFiles } from '../../pipeline/stats.ts';
+import { corruptInputsExit } from '../corrupt-inputs.ts';
 
 export const summary = 'deduplicate documents (exact, MinHash LSH, SimHash) into kept docs + duplicates.jsonl';
 
@@ -33,7 +35,15 @@ options:
   --quality-key K     meta key with the score for --keep quality (default quality_score)
   --index DIR         deduplicate against a previous run (its --out folder)
   --param K=V         any operator parameter (see \`steel ops\`), e.g. --param punctuation=true
+  --strict            stop at the first input file that cannot be read to its end (truncated or corrupt .gz/.zst,
+                      damaged Parquet/Arrow); default: keep its documents read before the damage, record the file in
+                      DIR/rejects/ and dedup-stats.json (corruptFiles), finish the run and exit with status 3
   --show-params       print the derived parameters (and the S-curve for minhash) and exit
+
+exit status: 0 done; 1 error (the message names the file); 2 bad arguments; 3 done, but some input files were
+corrupt (listed on stderr, in dedup-stats.json and DIR/rejects/; replace them and rerun the same command: their
+signatures and every later stage are redone, the other files' signatures are kept). A resumed run with --strict
+signs a file the last run recorded corrupt again, and so stops at it.
 `;
 
 function expandInputs(paths: string[]): string[] {
@@ -81,6 +91,7 @@ export async function run(argv: string[]): Promise<number> {
       index: { type: 'string' },
       param: { type: 'string', multiple: true },
       'show-params': { type: 'boolean' },
+      strict: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -146,7 +157,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const cfg = buildConfig(method, params, { inputs, workDir: join(values.out, 'work'), outDir: values.out, reader });
   const executor = new LocalExecutor();
-  const r = await runDedup(cfg, executor, { workers, log: (m) => console.error(m) });
+  const r = await runDedup(cfg, executor, { workers, log: (m) => console.error(m), keepCorrupt: !values.strict });
   executor.close();
   console.log(
     JSON.stringify(
@@ -162,10 +173,12 @@ export async function run(argv: string[]): Promise<number> {
         docs: join(values.out, 'docs'),
         index: r.indexDir,
         seconds: r.seconds,
+        ...(r.corruptFiles.length ? { corruptFiles: r.corruptFiles } : {}),
       },
       null,
       1,
     ),
   );
-  return 0;
+  if (r.corruptFiles.length) console.error(formatCorruptFiles(r.corruptFiles).join('\n'));
+  return corruptInputsExit(r.corruptFiles, 'replace them and rerun the same command');
 }

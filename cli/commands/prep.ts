@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
 import { INPUT_FORMATS, isInputFormat } from '../../pipeline/readers/formats.ts';
+import { corruptInputsExit, EXIT_CORRUPT_INPUT } from '../corrupt-inputs.ts';
 
 export const summary =
   'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
@@ -116,15 +117,7 @@ export async function run(argv: string[]): Promise<number> {
       `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
     );
   if (!stats.invariant.ok) return 1;
-  if (stats.corrupt_files.length) {
-    console.error(
-      `${stats.corrupt_files.length} input file(s) could not be read to their end (kept the records before the damage): ` +
-        `${stats.corrupt_files.map((c) => c.file).join(', ')}; replace or remove them and rerun the same command (exit status ${EXIT_CORRUPT_INPUT})`,
-    );
-    return EXIT_CORRUPT_INPUT;
-  }
-  return 0;
+  return corruptInputsExit(stats.corrupt_files, 'replace or remove them and rerun the same command');
 }
 
-/** `steel prep` finished, but some input files were truncated or corrupt (documented in --help and the README). */
-export const EXIT_CORRUPT_INPUT = 3;
+export { EXIT_CORRUPT_INPUT };

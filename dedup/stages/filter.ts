@@ -11,6 +11,7 @@ import type { SinkSpec } from '../../pipeline/stage.ts';
 import { readDocuments } from '../../pipeline/readers/index.ts';
 import { JsonlWriter } from '../../pipeline/writers/index.ts';
 import { RecordReader, RecordWriter } from '../runfile.ts';
+import { signedFile } from './signatures.ts';
 import { pad, crashPoint, groupOfFile, inputFilesFor, type PostArgs, docsPartPath, keptPath } from './common.ts';
 
 export interface FilterArgs extends PostArgs {
@@ -47,7 +48,13 @@ async function runFilter(operators: OperatorRegistry, rank: number, args: Filter
       keptWriters.push(kw);
       let word = 0;
       let d = 0;
-      for await (const { doc } of readDocuments(cfg.inputs[fi]!, { ...cfg.reader, onReject: () => stats.rejected++ })) {
+      // a file signatures recorded corrupt ends at its damage again (the counts below check it is the same place)
+      const onCorrupt = signedFile(cfg, fi)?.corrupt ? () => {} : undefined;
+      for await (const { doc } of readDocuments(cfg.inputs[fi]!, {
+        ...cfg.reader,
+        onReject: () => stats.rejected++,
+        onCorrupt,
+      })) {
         const node = num.offsets[fi]! + d;
         if (node >= num.offsets[fi + 1]!)
           throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);

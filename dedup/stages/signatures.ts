@@ -4,14 +4,14 @@
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 import { layout, type DedupConfig } from '../config.ts';
-import { readDocuments, type DocReject } from '../../pipeline/readers/index.ts';
+import { readDocuments, type CorruptFile, type DocReject, type InputFileError } from '../../pipeline/readers/index.ts';
 import type { Document } from '../../pipeline/document.ts';
-import { JsonlWriter } from '../../pipeline/writers/index.ts';
+import { JsonlWriter, RejectsWriter } from '../../pipeline/writers/index.ts';
 import { MinHasher } from '../minhash.ts';
 import { RecordWriter, SectionFileWriter } from '../runfile.ts';
 import { blockRanges, simhash, tableKey, tables } from '../simhash.ts';
@@ -32,7 +32,20 @@ import {
 
 export interface SigArgs {
   cfg: DedupConfig;
+  /**
+   * An input file that cannot be read to its end: its documents before the damage are signed and the file is recorded
+   * (SignedFile.corrupt, OUT/rejects/) when true (`steel dedup`); otherwise its error stops the run (--strict, and a
+   * recipe's dedup step, which reads the run's own files).
+   */
+  keepCorrupt?: boolean;
 }
+
+/** A corrupt input file as signed: its record, with the size and mtime it had (a rerun redoes it once they change). */
+export type SignedCorrupt = CorruptFile & { size: number; mtime_ms: number };
+
+/** Where `steel dedup` records a corrupt input file (the line of pipeline/writers RejectsWriter.writeCorruptFile). */
+export const corruptRejectsPath = (cfg: DedupConfig, fi: number) =>
+  join(cfg.outDir, 'rejects', `${cfg.stage}-f${pad(fi)}.jsonl`);
 
 /** What the signatures of one input file came to (sig/done/fFFFFF.json, written last). */
 export interface SignedFile {
@@ -44,6 +57,8 @@ export interface SignedFile {
   unsigned?: number;
   /** The settings the file was signed with (signerKey); absent in files of older runs (then config.json guards). */
   key?: string;
+  /** The file could not be read to its end: the documents above are those before the damage. */
+  corrupt?: SignedCorrupt;
 }
 
 /** Everything the signature files of input `fi` depend on: the settings (partitions aside, fixed later) and the file. */
@@ -67,18 +82,28 @@ async function runSignatures(rank: number, world: number, args: SigArgs, ctx: Ta
   for (let fi = rank; fi < cfg.inputs.length; fi += world) {
     // finished by an earlier (killed) run of this task, or by the map phase that wrote the file: outputs in place
     const prev = signedFile(cfg, fi);
-    stats.files.push(prev ?? (await signFile(cfg, fi, ctx)));
+    stats.files.push(prev ?? (await signFile(cfg, fi, ctx, args.keepCorrupt)));
   }
   stats.seconds = (performance.now() - t0) / 1000;
   return stats;
 }
 
-async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext): Promise<SignedFile> {
+async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext, keepCorrupt = false): Promise<SignedFile> {
   const path = cfg.inputs[fi]!;
   const signer = await FileSigner.open(cfg, fi);
   const rejects: DocReject[] = [];
+  let corrupt: SignedCorrupt | undefined;
+  rmSync(corruptRejectsPath(cfg, fi), { force: true });
+  const onCorrupt = keepCorrupt
+    ? (e: InputFileError, read: number) => {
+        const st = statSync(path);
+        corrupt = { ...e.corruptFile(read), size: st.size, mtime_ms: st.mtimeMs };
+        ctx.log(e.keptNote(read));
+      }
+    : undefined;
   try {
-    for await (const { doc, line } of readDocuments(path, { ...cfg.reader, onReject: (r) => rejects.push(r) })) {
+    const opts = { ...cfg.reader, onReject: (r: DocReject) => rejects.push(r), onCorrupt };
+    for await (const { doc, line } of readDocuments(path, opts)) {
       signer.add(doc, line);
       if (signer.docs % 256 === 1) ctx.progress(signer.bytes);
     }
@@ -91,7 +116,12 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext): Promise
     for (const r of rejects) await rw.write({ ...r, stage: 'dedup-read' });
     await rw.close();
   }
-  const st = signer.close(rejects.length);
+  if (corrupt) {
+    const rw = new RejectsWriter(corruptRejectsPath(cfg, fi));
+    await rw.writeCorruptFile(corrupt);
+    await rw.close();
+  }
+  const st = signer.close(rejects.length, corrupt);
   ctx.log(
     `${path}: ${st.docs} docs signed (${st.runs} sorted run(s) per band)${st.unsigned ? `, ${st.unsigned} without shingles (kept unclustered)` : ''}${rejects.length ? `, ${rejects.length} rejected` : ''}`,
   );
@@ -230,7 +260,7 @@ export class FileSigner {
   }
 
   /** Commit every output, the done file last; `rejected`: records of the file that were not documents. */
-  close(rejected = 0): SignedFile {
+  close(rejected = 0, corrupt?: SignedCorrupt): SignedFile {
     try {
       if (this.buffered > 0 || this.runs === 0) this.spill();
       this.sf.close();
@@ -248,6 +278,7 @@ export class FileSigner {
       runs: this.runs,
       unsigned: this.unsigned,
       key: signerKey(this.cfg, this.fi),
+      ...(corrupt ? { corrupt } : {}),
     };
     writeFileAtomic(fileDonePath(this.cfg, this.fi), JSON.stringify(st));
     return st;

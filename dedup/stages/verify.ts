@@ -17,6 +17,7 @@ import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/readers/index.ts';
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
+import { signedFile } from './signatures.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
 import { jaccardSorted } from '../text.ts';
 import {
@@ -133,6 +134,9 @@ async function* neededDocuments(
     const want = new Map<number, number>();
     for (let d = 0; d < lines.length; d++) if (needed.has(first + d)) want.set(lines[d]!, first + d);
     const dec = new TextDecoder('utf-8', { fatal: true });
+    // no reading past the last line needed (a file signatures found corrupt is damaged after it)
+    let lastLine = 0;
+    for (const l of want.keys()) lastLine = Math.max(lastLine, l);
     let lineNo = 0;
     let carry: Uint8Array = new Uint8Array(0);
     for await (const chunk of openBytes(path)) {
@@ -151,6 +155,7 @@ async function* neededDocuments(
         start = nl + 1;
       }
       carry = buf.slice(start);
+      if (lineNo >= lastLine) return;
     }
     if (carry.length && want.has(lineNo + 1)) {
       yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, dec.decode(carry)) };
@@ -158,7 +163,9 @@ async function* neededDocuments(
     return;
   }
   let d = 0;
-  for await (const { doc } of readDocuments(path, { ...cfg.reader, onReject: () => {} })) {
+  // a file signatures found corrupt ends at its damage again (the filter checks the counts)
+  const onCorrupt = signedFile(cfg, fi)?.corrupt ? () => {} : undefined;
+  for await (const { doc } of readDocuments(path, { ...cfg.reader, onReject: () => {}, onCorrupt })) {
     const node = first + d++;
     if (node >= end) throw new Error(`${path}: more documents than when signatures were computed (input changed?)`);
     if (needed.has(node)) yield { node, doc };

@@ -1,0 +1,171 @@
+/**
+ * `steel dedup` and a truncated .gz/.zst input (as pipeline/corrupt-input.test.ts for prep): the documents before the
+ * damage are deduplicated like any other, the file is recorded (rejects/, dedup-stats.json, result), --strict stops at
+ * it, also on a resumed run; replacing the file redoes its signatures and the later stages, not the other files'.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { decompress } from 'fzstd';
+import { LocalExecutor } from '../pipeline/executor.ts';
+import { zstdCompressChunk } from '../pipeline/writers/index.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
+import { buildConfig, minhashParams } from './params.ts';
+import { runDedup } from './run.ts';
+import { fileDonePath } from './stages/common.ts';
+
+/** Document j of a file: 40 distinct texts, so later documents (and the other files) repeat earlier ones. */
+const text = (j: number) => `text ${j % 40} ` + Array.from({ length: 60 }, (_, k) => `w${(j % 40) * 7 + k}`).join(' ');
+const lines = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from }, (_, i) => JSON.stringify({ id: `${prefix}-${from + i}`, text: text(from + i) }))
+    .join('\n')
+    .concat('\n');
+
+/** a.jsonl.gz (sound, 50 docs), b.jsonl.gz (gzip of 400 docs cut to 60%), c.jsonl.zst (30 docs, 7 bytes short). */
+async function inputs(dir: string) {
+  const a = join(dir, 'a.jsonl.gz');
+  const b = join(dir, 'b.jsonl.gz');
+  const c = join(dir, 'c.jsonl.zst');
+  writeFileSync(a, gzipSync(Buffer.from(lines('a', 0, 50))));
+  const gb = gzipSync(Buffer.from(lines('b', 0, 400)));
+  writeFileSync(b, gb.subarray(0, Math.floor(gb.length * 0.6)));
+  const zc = await zstdCompressChunk(Buffer.from(lines('c', 0, 30)));
+  writeFileSync(c, zc.subarray(0, zc.length - 7));
+  return [a, b, c];
+}
+
+const cfgFor = (files: string[], out: string) =>
+  buildConfig('minhash', minhashParams.parse({}), { inputs: files, workDir: join(out, 'work'), outDir: out });
+
+async function dedup(files: string[], out: string, keepCorrupt: boolean, log: (m: string) => void = () => {}) {
+  const ex = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
+  try {
+    return await runDedup(cfgFor(files, out), ex, { workers: 1, log, keepCorrupt });
+  } finally {
+    ex.close();
+  }
+}
+
+function keptIds(out: string): string[] {
+  const ids: string[] = [];
+  for (const f of readdirSync(join(out, 'docs')).sort()) {
+    const t = Buffer.from(decompress(readFileSync(join(out, 'docs', f)))).toString('utf8');
+    for (const l of t.split('\n')) if (l) ids.push(JSON.parse(l).id);
+  }
+  return ids;
+}
+
+const rejectLines = (out: string) =>
+  readdirSync(join(out, 'rejects')).flatMap((f) =>
+    readFileSync(join(out, 'rejects', f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
+
+test('dedup: truncated .gz and .zst inputs are deduplicated up to the damage and recorded; the run finishes', async () => {
+  const dir = tmpDir('steel-dedup-corrupt-');
+  const [a, b, c] = await inputs(dir);
+  const out = join(dir, 'out');
+  const logs: string[] = [];
+  const r = await dedup([a, b, c], out, true, (m) => logs.push(m));
+  assert.deepEqual(
+    r.corruptFiles.map((x) => x.path),
+    [b, c],
+  );
+  const [cb, cc] = r.corruptFiles;
+  assert.equal(cb.reader, 'jsonl');
+  assert.match(cb.error, /corrupt gzip stream: unexpected end of file/);
+  assert.ok(cb.records_read > 40 && cb.records_read < 400, `read ${cb.records_read} of b before the cut`);
+  assert.equal(typeof cb.offset, 'number');
+  // every record read is accounted for: kept + removed as duplicates (+ rejected: none here)
+  assert.equal(r.read, 50 + cb.records_read + cc.records_read);
+  assert.equal(r.kept + r.dropped, r.read);
+  assert.equal(r.rejected, 0);
+  assert.equal(r.kept, 40, 'one document per distinct text');
+  const rj = rejectLines(out);
+  assert.deepEqual(rj.map((x) => [x.corrupt_file, x.file, x.records_read]).sort(), [
+    [true, cb.file, cb.records_read],
+    [true, cc.file, cc.records_read],
+  ]);
+  const saved = JSON.parse(readFileSync(join(out, 'dedup-stats.json'), 'utf8'));
+  assert.equal(saved.corruptFiles.length, 2);
+  // the signatures task's log says what happened and what was kept; the run's last line counts the files
+  const taskLog = readFileSync(join(out, 'work', '.state', 'dedup-signatures', 'tasks.log'), 'utf8');
+  assert.match(taskLog, /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip stream.*kept the \d+ record/);
+  assert.ok(
+    logs.some((l) => /2 corrupt input file\(s\) read up to the damage/.test(l)),
+    logs.join('\n'),
+  );
+
+  // the same as deduplicating sound files that hold just the records before the damage
+  const ref = join(dir, 'ref');
+  const b2 = join(dir, 'ref-b.jsonl');
+  const c2 = join(dir, 'ref-c.jsonl');
+  writeFileSync(b2, lines('b', 0, cb.records_read));
+  writeFileSync(c2, lines('c', 0, cc.records_read));
+  const rr = await dedup([a, b2, c2], ref, true);
+  assert.deepEqual(rr.corruptFiles, []);
+  assert.deepEqual(keptIds(out), keptIds(ref));
+  assert.equal(r.dropped, rr.dropped);
+});
+
+test('dedup --strict stops at the first corrupt file, also when resuming a run that kept part of it', async () => {
+  const dir = tmpDir('steel-dedup-corrupt-');
+  const files = await inputs(dir);
+  await assert.rejects(dedup(files, join(dir, 'strict'), false), /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\)/);
+
+  const out = join(dir, 'out');
+  const first = await dedup(files, out, true);
+  assert.equal(first.corruptFiles.length, 2);
+  const doneA = fileDonePath(cfgFor(files, out), 0);
+  const stampA = statSync(doneA).mtimeMs;
+  const logs: string[] = [];
+  await assert.rejects(
+    dedup(files, out, false, (m) => logs.push(m)),
+    /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip stream/,
+  );
+  assert.ok(
+    logs.some((l) => /--strict: the last run kept what it could read/.test(l)),
+    logs.join('\n'),
+  );
+  // back without --strict: the same result; a's signatures were never redone
+  const again = await dedup(files, out, true);
+  assert.deepEqual(again.corruptFiles, first.corruptFiles);
+  assert.equal(again.kept, first.kept);
+  assert.equal(again.read, first.read);
+  assert.equal(statSync(doneA).mtimeMs, stampA);
+});
+
+test('dedup: a rerun after replacing a corrupt file signs it again and redoes the later stages only', async () => {
+  const dir = tmpDir('steel-dedup-corrupt-');
+  const files = await inputs(dir);
+  const [, b, c] = files;
+  const out = join(dir, 'out');
+  const first = await dedup(files, out, true);
+  const doneA = fileDonePath(cfgFor(files, out), 0);
+  const stampA = statSync(doneA).mtimeMs;
+  writeFileSync(c, await zstdCompressChunk(Buffer.from(lines('c', 0, 30)))); // re-downloaded whole
+  const logs: string[] = [];
+  const second = await dedup(files, out, true, (m) => logs.push(m));
+  assert.ok(
+    logs.some((l) => /recorded corrupt by the last run were replaced \(\S*c\.jsonl\.zst\)/.test(l)),
+    logs.join('\n'),
+  );
+  assert.deepEqual(
+    second.corruptFiles.map((x) => x.path),
+    [b],
+  );
+  assert.equal(second.read, 50 + first.corruptFiles[0].records_read + 30);
+  assert.equal(second.kept + second.dropped, second.read);
+  assert.equal(second.kept, 40);
+  assert.equal(statSync(doneA).mtimeMs, stampA, "a's signatures were kept");
+  assert.deepEqual(
+    rejectLines(out).map((x) => x.file),
+    [second.corruptFiles[0].file],
+    "c's record in rejects/ is gone",
+  );
+  assert.ok(keptIds(out).some((id) => id.startsWith('c-')) || second.dropped > first.dropped);
+});
