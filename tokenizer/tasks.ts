@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineTask, type TaskContext } from '../pipeline/task.ts';
-import { readDocuments } from '../pipeline/readers/index.ts';
+import { readDocuments, type CorruptFile, type InputFileError } from '../pipeline/readers/index.ts';
 import { textLength } from '../pipeline/document.ts';
 import { loadTokenizer, type LoadedTokenizer } from './encode.ts';
 import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
@@ -17,6 +17,12 @@ export interface TokenizeTaskArgs {
   partsDir: string;
   tokenizer: string;
   maxShardBytes?: number;
+  /**
+   * A file that cannot be read to its end: its documents before the damage are encoded and the file is recorded
+   * (corruptFiles) when true (`steel tokenizer encode`); otherwise its error stops the run (--strict, and a recipe's
+   * tokenize step, which reads the run's own files).
+   */
+  keepCorrupt?: boolean;
 }
 
 export interface TokenizeTaskStats {
@@ -31,6 +37,8 @@ export interface TokenizeTaskStats {
   /** CPU seconds of the task process (all threads), for per-core throughput. */
   cpuSeconds: number;
   tokenizer: TokenizerInfo;
+  /** Input files of this task that could not be read to their end (their documents before the damage are encoded). */
+  corruptFiles?: CorruptFile[];
 }
 
 export function rankDir(parts: string, rank: number): string {
@@ -146,10 +154,17 @@ async function runTokenize(
   const files = args.inputFiles.filter((_, i) => i % world === rank);
   const totalBytes = files.reduce((a, f) => a + statSync(f).size, 0);
   let doneBytes = 0;
+  const corruptFiles: CorruptFile[] = [];
+  const onCorrupt = args.keepCorrupt
+    ? (e: InputFileError, read: number) => {
+        corruptFiles.push(e.corruptFile(read));
+        ctx.log(e.keptNote(read));
+      }
+    : undefined;
   try {
     for (const f of files) {
       // id, text, source and lang only: the shards keep no meta
-      for await (const { doc: d } of readDocuments(f, { meta: false })) {
+      for await (const { doc: d } of readDocuments(f, { meta: false, onCorrupt })) {
         enc.add(d);
         if ((enc.documents & 1023) === 0) ctx.progress(doneBytes, totalBytes);
       }
@@ -159,7 +174,7 @@ async function runTokenize(
     const r = enc.finish();
     ctx.log(`${r.documents} documents, ${r.tokens} tokens, ${r.shards.length} shard(s)`);
     const cpu = process.cpuUsage(cpu0);
-    return { ...r, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
+    return { ...r, cpuSeconds: (cpu.user + cpu.system) / 1e6, ...(corruptFiles.length ? { corruptFiles } : {}) };
   } catch (e) {
     enc.abort();
     throw e;

@@ -7,6 +7,9 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync, readdirSync } from
 import { removeStaleTemps } from '../pipeline/fsutil.ts';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
+import { markerPath, readMarker } from '../pipeline/executor.ts';
+import type { CorruptFile } from '../pipeline/readers/index.ts';
+import { RejectsWriter } from '../pipeline/writers/index.ts';
 import {
   buildManifest,
   writeManifest,
@@ -30,6 +33,12 @@ export interface TokenizeOptions {
   /** Target bytes of a shuffle bucket (default maxShardBytes / 2). */
   shuffleBucketBytes?: number;
   log?: (m: string) => void;
+  /**
+   * Encode the documents of a corrupt input file read before the damage and record the file (OUT/rejects/, the
+   * manifest's build.corrupt_files): `steel tokenizer encode`. Otherwise (--strict, a recipe's tokenize step) its error
+   * stops the run; a resumed run then encodes again the files an interrupted run kept part of, and stops at them.
+   */
+  keepCorrupt?: boolean;
 }
 
 export interface TokenizeResult {
@@ -42,6 +51,8 @@ export interface TokenizeResult {
   /** CPU seconds of the tokenize tasks (load + read + encode + write). */
   cpuSeconds: number;
   seconds: number;
+  /** Input files that could not be read to their end: their documents before the damage are in the shards. */
+  corruptFiles: CorruptFile[];
 }
 
 /** Move task outputs into `outDir` as shard-NNNNN.arrow (idempotent: an already moved file of the right size is accepted). */
@@ -82,11 +93,30 @@ export async function tokenizeToShards(
   outDir = resolve(outDir);
   rmSync(join(outDir, 'manifest.json'), { force: true }); // the folder is incomplete until the new manifest is written
   removeStaleTemps(outDir);
+  const rejectsFile = join(outDir, 'rejects', 'tokenize.jsonl');
+  rmSync(rejectsFile, { force: true });
+  if (!o.keepCorrupt)
+    for (let r = 0; r < inputFiles.length; r++) {
+      const m = readMarker<{ corruptFiles?: CorruptFile[] }>(markerPath(stateDir, 'tokenize', r));
+      if (m?.stats.corruptFiles?.length) rmSync(markerPath(stateDir, 'tokenize', r)); // --strict: read it again
+    }
   const results = await o.executor.runTasks(
     tokenizeTask,
-    { inputFiles: inputFiles.map((f) => resolve(f)), partsDir, tokenizer: tokSpec, maxShardBytes },
+    {
+      inputFiles: inputFiles.map((f) => resolve(f)),
+      partsDir,
+      tokenizer: tokSpec,
+      maxShardBytes,
+      keepCorrupt: o.keepCorrupt,
+    },
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
   );
+  const corruptFiles = results.flatMap((r) => r.corruptFiles ?? []);
+  if (corruptFiles.length) {
+    const rw = new RejectsWriter(rejectsFile);
+    for (const c of corruptFiles) await rw.writeCorruptFile(c);
+    await rw.close();
+  }
   // the tokenizer as the tasks loaded it (this process loads it only when there was no task: worker processes encode)
   const info = results[0]?.tokenizer ?? loadTokenizer(tokSpec).info;
   const other = results.find((r) => r.tokenizer.sha256 !== info.sha256);
@@ -98,6 +128,7 @@ export async function tokenizeToShards(
     results.reduce((a, r) => a + r[k], 0);
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
   const build: Record<string, unknown> = { tokenizer: tokSpec, inputs: inputFiles.length };
+  if (corruptFiles.length) build.corrupt_files = corruptFiles;
   if (o.shuffle) {
     const seed = o.seed ?? 1234;
     // Phase 1 output into a staging folder, then scatter/gather into buckets.
@@ -136,6 +167,7 @@ export async function tokenizeToShards(
     encodeSeconds: sum('encodeSeconds'),
     cpuSeconds: sum('cpuSeconds'),
     seconds: (performance.now() - t0) / 1000,
+    corruptFiles,
   };
   if (manifest.totals.tokens !== res.tokens || manifest.totals.documents !== res.documents) {
     throw new Error(

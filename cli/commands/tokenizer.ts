@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { corruptInputsExit } from '../corrupt-inputs.ts';
 
 export const summary = 'tokenize documents into Arrow shards, train a byte-level BPE, verify and export shards';
 
@@ -9,9 +10,15 @@ const HELP = `usage: steel tokenizer SUBCOMMAND [options]
 
 subcommands:
   encode  --input PATH... --out DIR [--tokenizer qwen|FILE] [--workers N] [--shuffle] [--seed N] [--max-shard-bytes N]
+          [--strict]
           Tokenize document files (JSONL[.zst|.gz]: {"id","text","source","lang"}; a folder means its *.jsonl* files,
           e.g. a prep run's OUT/docs) into token shards + manifest.json (tokenizer/SHARDS.md). Each document gets
           the eos id appended (<|im_end|> = 151645 for Qwen). One task per input file, in worker processes.
+          An input file that cannot be read to its end (truncated or corrupt .gz/.zst): its documents before the
+          damage are encoded, the file is recorded in OUT/rejects/tokenize.jsonl and the manifest's
+          build.corrupt_files, and the command exits with status 3 once the shards are written (replace the file and
+          rerun: the run starts over). --strict stops at the first such file (exit 1), also when resuming an
+          interrupted run that kept part of one.
   train   --input PATH... --vocab-size N --out tokenizer.json [--min-frequency 2] [--special T1,T2,...] [--nfc]
           [--holdout 0.1] [--max-chars N] [--compare qwen|FILE|none] [--workers N] [--json]
           Train a byte-level BPE (Qwen pre-tokenisation) on documents (JSONL) or plain text files (paragraphs),
@@ -60,6 +67,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       'max-shard-bytes': { type: 'string' },
       quiet: { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
     },
   });
   if (!values.input?.length || !values.out)
@@ -80,6 +88,7 @@ async function encodeCmd(argv: string[]): Promise<number> {
     shuffle: values.shuffle,
     seed: values.seed !== undefined ? Number(values.seed) : undefined,
     log: values.quiet ? () => {} : undefined,
+    keepCorrupt: !values.strict,
   });
   executor.close();
   try {
@@ -95,7 +104,11 @@ async function encodeCmd(argv: string[]): Promise<number> {
   );
   for (const [s, n] of Object.entries(m.totals.sources).sort((a, b) => b[1] - a[1]))
     console.log(`  ${s.padEnd(32)} ${String(n).padStart(12)} tokens`);
-  return 0;
+  if (res.corruptFiles.length) {
+    const { formatCorruptFiles } = await import('../../pipeline/stats.ts');
+    console.error(formatCorruptFiles(res.corruptFiles).join('\n'));
+  }
+  return corruptInputsExit(res.corruptFiles, 'replace them and rerun the same command');
 }
 
 async function trainCmd(argv: string[]): Promise<number> {

@@ -1,0 +1,149 @@
+/**
+ * `steel tokenizer encode` and a truncated .gz/.zst input (as pipeline/corrupt-input.test.ts for prep): the documents
+ * before the damage are encoded, the file is recorded (OUT/rejects/, the manifest's build, the result), the command
+ * exits with 3; --strict stops at it, also when resuming an interrupted run that kept part of it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { LocalExecutor } from '../pipeline/executor.ts';
+import { zstdCompressChunk } from '../pipeline/writers/index.ts';
+import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
+import { run as tokenizerCmd } from '../cli/commands/tokenizer.ts';
+import { EXIT_CORRUPT_INPUT } from '../cli/corrupt-inputs.ts';
+import { canonicalTokenizerSpec } from './encode.ts';
+import { readManifest } from './shards.ts';
+import { tokenizeTask } from './tasks.ts';
+import { tokenizeToShards } from './tokenize.ts';
+
+const lines = (prefix: string, k: number) =>
+  Array.from({ length: k }, (_, j) =>
+    JSON.stringify({ id: `${prefix}-${j}`, text: `${prefix} ${j} ` + `w${j} `.repeat(40) }),
+  )
+    .join('\n')
+    .concat('\n');
+
+/** a.jsonl.gz (sound, 50 docs), b.jsonl.gz (gzip of 400 docs cut to 60%), c.jsonl.zst (30 docs, 7 bytes short). */
+async function inputs(dir: string) {
+  mkdirSync(dir, { recursive: true });
+  const a = join(dir, 'a.jsonl.gz');
+  const b = join(dir, 'b.jsonl.gz');
+  const c = join(dir, 'c.jsonl.zst');
+  writeFileSync(a, gzipSync(Buffer.from(lines('a', 50))));
+  const gb = gzipSync(Buffer.from(lines('b', 400)));
+  writeFileSync(b, gb.subarray(0, Math.floor(gb.length * 0.6)));
+  const zc = await zstdCompressChunk(Buffer.from(lines('c', 30)));
+  writeFileSync(c, zc.subarray(0, zc.length - 7));
+  return [a, b, c];
+}
+
+async function encode(files: string[], out: string, keepCorrupt: boolean) {
+  const executor = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
+  try {
+    return await tokenizeToShards(files, out, {
+      executor,
+      workers: 1,
+      workDir: join(out, '.work'),
+      keepCorrupt,
+      log: () => {},
+    });
+  } finally {
+    executor.close();
+  }
+}
+
+test('encode: truncated .gz and .zst inputs are encoded up to the damage and recorded', async () => {
+  const dir = tmpDir('steel-encode-corrupt-');
+  const files = await inputs(join(dir, 'in'));
+  const [a, b, c] = files;
+  const out = join(dir, 'out');
+  const r = await encode(files, out, true);
+  assert.deepEqual(
+    r.corruptFiles.map((x) => x.path),
+    [b, c],
+  );
+  const [cb, cc] = r.corruptFiles;
+  assert.equal(cb.reader, 'jsonl');
+  assert.match(cb.error, /corrupt gzip stream: unexpected end of file/);
+  assert.ok(cb.records_read > 0 && cb.records_read < 400, `read ${cb.records_read} of b before the cut`);
+  // every record read is in the shards
+  assert.equal(r.documents, 50 + cb.records_read + cc.records_read);
+  const m = readManifest(out);
+  assert.equal(m.totals.documents, r.documents);
+  assert.deepEqual(
+    (m.build!.corrupt_files as { path: string }[]).map((x) => x.path),
+    [b, c],
+  );
+  const rj = readFileSync(join(out, 'rejects', 'tokenize.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    rj.map((x) => [x.corrupt_file, x.file, x.records_read]),
+    [
+      [true, cb.file, cb.records_read],
+      [true, cc.file, cc.records_read],
+    ],
+  );
+  // the same shards as sound files holding just the records before the damage (same names: same sources)
+  const ref = join(dir, 'ref');
+  mkdirSync(ref);
+  writeFileSync(join(ref, 'b.jsonl'), lines('b', 400).split('\n').slice(0, cb.records_read).join('\n') + '\n');
+  writeFileSync(join(ref, 'c.jsonl'), lines('c', 30).split('\n').slice(0, cc.records_read).join('\n') + '\n');
+  const rr = await encode([a, join(ref, 'b.jsonl'), join(ref, 'c.jsonl')], join(dir, 'ref-out'), true);
+  assert.deepEqual(rr.corruptFiles, []);
+  assert.deepEqual(
+    readManifest(join(dir, 'ref-out')).shards.map((s) => s.sha256),
+    m.shards.map((s) => s.sha256),
+  );
+});
+
+test('encode --strict stops at a corrupt file, also when resuming an interrupted run that kept part of it', async () => {
+  const dir = tmpDir('steel-encode-corrupt-');
+  const files = await inputs(join(dir, 'in'));
+  await assert.rejects(encode(files, join(dir, 'strict'), false), /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\)/);
+  // an interrupted tolerant run: its tasks finished (markers written), no manifest yet
+  const out = join(dir, 'out');
+  const executor = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
+  const done = await executor.runTasks(
+    tokenizeTask,
+    {
+      inputFiles: files,
+      partsDir: join(out, '.work', 'parts'),
+      tokenizer: canonicalTokenizerSpec('qwen'),
+      maxShardBytes: undefined,
+      keepCorrupt: true,
+    },
+    { name: 'tokenize', stateDir: join(out, '.work', 'markers'), count: files.length, workers: 1 },
+  );
+  executor.close();
+  assert.equal(done.flatMap((d) => d.corruptFiles ?? []).length, 2);
+  await assert.rejects(encode(files, out, false), /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip/);
+});
+
+test('steel tokenizer encode: exit status 3 with a corrupt input, --strict fails', async () => {
+  const dir = tmpDir('steel-encode-corrupt-');
+  await inputs(join(dir, 'in'));
+  const log = console.log;
+  const error = console.error;
+  const said: string[] = [];
+  console.log = () => {};
+  console.error = (m: string) => void said.push(String(m));
+  try {
+    const args = ['encode', '--input', join(dir, 'in'), '--workers', '1', '--quiet'];
+    assert.equal(await tokenizerCmd([...args, '--out', join(dir, 'out')]), EXIT_CORRUPT_INPUT);
+    await assert.rejects(
+      tokenizerCmd([...args, '--out', join(dir, 'strict'), '--strict']),
+      /jsonl reader: .*b\.jsonl\.gz/,
+    );
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  assert.ok(
+    said.some((l) => /2 input file\(s\) could not be read to their end .*b\.jsonl\.gz.*\(exit status 3\)/.test(l)),
+    said.join('\n'),
+  );
+});
