@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
-import { zstdCompressChunk } from '../pipeline/writers/index.ts';
+import { openParquetDocWriter, zstdCompressChunk } from '../pipeline/writers/index.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import { buildConfig, minhashParams } from './params.ts';
 import { runDedup } from './run.ts';
@@ -168,4 +168,23 @@ test('dedup: a rerun after replacing a corrupt file signs it again and redoes th
     "c's record in rejects/ is gone",
   );
   assert.ok(keptIds(out).some((id) => id.startsWith('c-')) || second.dropped > first.dropped);
+});
+
+test('dedup: a damaged Parquet page: the row groups before it are deduplicated, the file recorded', async () => {
+  const dir = tmpDir('steel-dedup-corrupt-');
+  const p = join(dir, 'd.parquet');
+  const w = await openParquetDocWriter(p, { rowGroupRows: 500 });
+  for (let i = 0; i < 2000; i++) await w.write({ id: `d${i}`, text: text(i), source: 's', meta: {} });
+  await w.close();
+  const buf = readFileSync(p);
+  buf.fill(0x55, Math.floor(buf.length * 0.6), Math.floor(buf.length * 0.6) + 400);
+  writeFileSync(p, buf);
+  const r = await dedup([p], join(dir, 'out'), true);
+  assert.equal(r.corruptFiles.length, 1);
+  assert.equal(r.corruptFiles[0].reader, 'parquet');
+  const n = r.corruptFiles[0].records_read;
+  assert.ok(n >= 500 && n < 2000, `the row groups before the damage were read (${n})`);
+  assert.equal(r.read, n);
+  assert.equal(r.kept, 40);
+  assert.equal(r.kept + r.dropped, r.read);
 });
