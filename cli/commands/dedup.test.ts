@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { run } from './dedup.ts';
@@ -10,7 +10,7 @@ import { tmpDir } from '../../pipeline/test-fixtures/tmp-dir.ts';
 test('steel dedup: a truncated input file → the run finishes with exit status 3; --strict fails with 1', async () => {
   const dir = tmpDir('steel-dedup-cli-');
   const body = Array.from({ length: 300 }, (_, i) => JSON.stringify({ text: `doc ${i % 7} ` + 'x '.repeat(50) }));
-  writeFileSync(join(dir, 'ok.jsonl.gz'), gzipSync(Buffer.from('{"text":"fine"}\n')));
+  writeFileSync(join(dir, 'ok.jsonl.gz'), gzipSync(Buffer.from('{"text":"fine"}\nnot json\n')));
   const gz = gzipSync(Buffer.from(body.join('\n')));
   writeFileSync(join(dir, 'cut.jsonl.gz'), gz.subarray(0, gz.length >> 1));
   const args = ['--method', 'exact', '--input', dir, '--workers', '1'];
@@ -32,6 +32,21 @@ test('steel dedup: a truncated input file → the run finishes with exit status 
   );
   const stats = JSON.parse(readFileSync(join(dir, 'out', 'dedup-stats.json'), 'utf8'));
   assert.equal(stats.corruptFiles[0].file.split('/').pop(), 'cut.jsonl.gz');
-  assert.equal(stats.read, 1 + stats.corruptFiles[0].records_read);
+  // every record read: kept, removed as a duplicate, or rejected with its error (DIR/rejects/, with the corrupt file)
+  assert.equal(stats.read + stats.rejected, 2 + stats.corruptFiles[0].records_read);
   assert.equal(stats.kept + stats.dropped, stats.read);
+  assert.equal(stats.rejected, 1);
+  const rejects = readdirSync(join(dir, 'out', 'rejects')).flatMap((f) =>
+    readFileSync(join(dir, 'out', 'rejects', f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  );
+  assert.deepEqual(
+    rejects.map((r) => [r.file.split('/').pop(), r.line ?? null, !!r.corrupt_file, typeof r.error]).sort(),
+    [
+      ['cut.jsonl.gz', null, true, 'string'],
+      ['ok.jsonl.gz', 2, false, 'string'],
+    ],
+  );
 });

@@ -16,7 +16,8 @@ const HELP = `usage: steel dedup --method exact|minhash|simhash --input PATH... 
 
 Writes DIR/docs/part-*.jsonl.zst (kept documents, meta.dup_cluster_size set), DIR/duplicates.jsonl
 ({id, duplicate_of, cluster_size, rule} per removed document), DIR/excluded/ (removed documents),
-DIR/index/ (signatures of kept documents, for --index of a later run) and DIR/dedup-stats.json.
+DIR/index/ (signatures of kept documents, for --index of a later run), DIR/rejects/ (records that are not
+documents, with file, line and error; input files that could not be read to their end) and DIR/dedup-stats.json.
 Intermediates and resume state live in DIR/work/; rerunning the same command resumes a killed run.
 
 options:

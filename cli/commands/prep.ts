@@ -37,7 +37,9 @@ options:
   --fresh              remove previous outputs and state in OUT and start over
   --strict             stop at the first input file that cannot be read to its end (truncated or corrupt .gz/.zst,
                        damaged Parquet/Arrow); default: keep its records read before the damage, record the file in
-                       OUT/rejects/ and stats.json (corrupt_files), finish the run and exit with status 3
+                       OUT/rejects/ and stats.json (corrupt_files), finish the run and exit with status 3.
+                       Not part of the run's identity: resumed with --strict, the tasks that kept part of a corrupt
+                       file run again (and stop at it); resumed without it, a run --strict stopped goes on
   --quiet              no progress or summary (stats.json is still written)
 
 exit status: 0 done; 1 error (nothing skipped silently: the message names the file); 3 done, but some input files

@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 import { layout, type DedupConfig } from '../config.ts';
 import { readDocuments, type CorruptFile, type DocReject, type InputFileError } from '../../pipeline/readers/index.ts';
 import type { Document } from '../../pipeline/document.ts';
-import { JsonlWriter, RejectsWriter } from '../../pipeline/writers/index.ts';
+import { RejectsWriter } from '../../pipeline/writers/index.ts';
 import { MinHasher } from '../minhash.ts';
 import { RecordWriter, SectionFileWriter } from '../runfile.ts';
 import { blockRanges, simhash, tableKey, tables } from '../simhash.ts';
@@ -43,8 +43,11 @@ export interface SigArgs {
 /** A corrupt input file as signed: its record, with the size and mtime it had (a rerun redoes it once they change). */
 export type SignedCorrupt = CorruptFile & { size: number; mtime_ms: number };
 
-/** Where `steel dedup` records a corrupt input file (the line of pipeline/writers RejectsWriter.writeCorruptFile). */
-export const corruptRejectsPath = (cfg: DedupConfig, fi: number) =>
+/**
+ * The rejects of input `fi` (pipeline/writers RejectsWriter lines): its records that are not documents, and the file
+ * itself when it could not be read to its end. `steel dedup`: DIR/rejects/.
+ */
+export const rejectsPath = (cfg: DedupConfig, fi: number) =>
   join(cfg.outDir, 'rejects', `${cfg.stage}-f${pad(fi)}.jsonl`);
 
 /** What the signatures of one input file came to (sig/done/fFFFFF.json, written last). */
@@ -93,7 +96,7 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext, keepCorr
   const signer = await FileSigner.open(cfg, fi);
   const rejects: DocReject[] = [];
   let corrupt: SignedCorrupt | undefined;
-  rmSync(corruptRejectsPath(cfg, fi), { force: true });
+  rmSync(rejectsPath(cfg, fi), { force: true });
   const onCorrupt = keepCorrupt
     ? (e: InputFileError, read: number) => {
         const st = statSync(path);
@@ -111,14 +114,10 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext, keepCorr
     signer.abort();
     throw e;
   }
-  if (rejects.length) {
-    const rw = new JsonlWriter(join(cfg.workDir, 'sig', 'rejects', `f${pad(fi)}.jsonl`));
-    for (const r of rejects) await rw.write({ ...r, stage: 'dedup-read' });
-    await rw.close();
-  }
-  if (corrupt) {
-    const rw = new RejectsWriter(corruptRejectsPath(cfg, fi));
-    await rw.writeCorruptFile(corrupt);
+  if (rejects.length || corrupt) {
+    const rw = new RejectsWriter(rejectsPath(cfg, fi));
+    for (const r of rejects) await rw.write(r, 'dedup-read', r.error);
+    if (corrupt) await rw.writeCorruptFile(corrupt);
     await rw.close();
   }
   const st = signer.close(rejects.length, corrupt);
