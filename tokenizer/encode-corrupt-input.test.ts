@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { LocalExecutor } from '../pipeline/executor.ts';
@@ -121,6 +121,36 @@ test('encode --strict stops at a corrupt file, also when resuming an interrupted
   executor.close();
   assert.equal(done.flatMap((d) => d.corruptFiles ?? []).length, 2);
   await assert.rejects(encode(files, out, false), /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip/);
+});
+
+test('encode: resuming an interrupted run after a corrupt file was replaced encodes that file again', async () => {
+  const dir = tmpDir('steel-encode-corrupt-');
+  const files = await inputs(join(dir, 'in'));
+  const [, b, c] = files;
+  const out = join(dir, 'out');
+  const executor = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
+  const done = await executor.runTasks(
+    tokenizeTask,
+    {
+      inputFiles: files,
+      partsDir: join(out, '.work', 'parts'),
+      tokenizer: canonicalTokenizerSpec('qwen'),
+      maxShardBytes: undefined,
+      keepCorrupt: true,
+    },
+    { name: 'tokenize', stateDir: join(out, '.work', 'markers'), count: files.length, workers: 1 },
+  );
+  executor.close();
+  const bRead = done[1].corruptFiles![0].records_read;
+  writeFileSync(c, await zstdCompressChunk(Buffer.from(lines('c', 30)))); // re-downloaded whole
+  const later = new Date(Date.now() + 5000);
+  utimesSync(c, later, later);
+  const r = await encode(files, out, true);
+  assert.deepEqual(
+    r.corruptFiles.map((x) => x.path),
+    [b],
+  );
+  assert.equal(r.documents, 50 + bRead + 30);
 });
 
 test('steel tokenizer encode: exit status 3 with a corrupt input, --strict fails', async () => {

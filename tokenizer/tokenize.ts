@@ -95,11 +95,14 @@ export async function tokenizeToShards(
   removeStaleTemps(outDir);
   const rejectsFile = join(outDir, 'rejects', 'tokenize.jsonl');
   rmSync(rejectsFile, { force: true });
-  if (!o.keepCorrupt)
-    for (let r = 0; r < inputFiles.length; r++) {
-      const m = readMarker<{ corruptFiles?: CorruptFile[] }>(markerPath(stateDir, 'tokenize', r));
-      if (m?.stats.corruptFiles?.length) rmSync(markerPath(stateDir, 'tokenize', r)); // --strict: read it again
-    }
+  // a task of an interrupted run that kept part of a corrupt file runs again under --strict (and stops at the file),
+  // or once the file was replaced (changed after the task ended)
+  for (let r = 0; r < inputFiles.length; r++) {
+    const marker = markerPath(stateDir, 'tokenize', r);
+    const corrupt = readMarker<{ corruptFiles?: CorruptFile[] }>(marker)?.stats.corruptFiles ?? [];
+    const changed = (c: CorruptFile) => !existsSync(c.path) || statSync(c.path).mtimeMs > statSync(marker).mtimeMs;
+    if (corrupt.length && (!o.keepCorrupt || corrupt.some(changed))) rmSync(marker);
+  }
   const results = await o.executor.runTasks(
     tokenizeTask,
     {
