@@ -7,34 +7,26 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
-import { openParquetDocWriter, zstdCompressChunk } from '../pipeline/writers/index.ts';
+import { openParquetDocWriter } from '../pipeline/writers/index.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
+import {
+  checkCorruptBC,
+  corruptInputs,
+  jsonlLines,
+  rejectLines,
+  soundZst,
+} from '../pipeline/test-fixtures/corrupt-inputs.ts';
 import { buildConfig, minhashParams } from './params.ts';
 import { runDedup } from './run.ts';
 import { fileDonePath } from './stages/common.ts';
 
 /** Document j of a file: 40 distinct texts, so later documents (and the other files) repeat earlier ones. */
 const text = (j: number) => `text ${j % 40} ` + Array.from({ length: 60 }, (_, k) => `w${(j % 40) * 7 + k}`).join(' ');
-const lines = (prefix: string, from: number, to: number) =>
-  Array.from({ length: to - from }, (_, i) => JSON.stringify({ id: `${prefix}-${from + i}`, text: text(from + i) }))
-    .join('\n')
-    .concat('\n');
-
-/** a.jsonl.gz (sound, 50 docs), b.jsonl.gz (gzip of 400 docs cut to 60%), c.jsonl.zst (30 docs, 7 bytes short). */
-async function inputs(dir: string) {
-  const a = join(dir, 'a.jsonl.gz');
-  const b = join(dir, 'b.jsonl.gz');
-  const c = join(dir, 'c.jsonl.zst');
-  writeFileSync(a, gzipSync(Buffer.from(lines('a', 0, 50))));
-  const gb = gzipSync(Buffer.from(lines('b', 0, 400)));
-  writeFileSync(b, gb.subarray(0, Math.floor(gb.length * 0.6)));
-  const zc = await zstdCompressChunk(Buffer.from(lines('c', 0, 30)));
-  writeFileSync(c, zc.subarray(0, zc.length - 7));
-  return [a, b, c];
-}
+const dupText = (_p: string, j: number) => text(j);
+const lines = (prefix: string, k: number) => jsonlLines(prefix, k, dupText);
+const inputs = async (dir: string) => Object.values(await corruptInputs(dir, dupText));
 
 const cfgFor = (files: string[], out: string) =>
   buildConfig('minhash', minhashParams.parse({}), { inputs: files, workDir: join(out, 'work'), outDir: out });
@@ -57,29 +49,13 @@ function keptIds(out: string): string[] {
   return ids;
 }
 
-const rejectLines = (out: string) =>
-  readdirSync(join(out, 'rejects')).flatMap((f) =>
-    readFileSync(join(out, 'rejects', f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l)),
-  );
-
 test('dedup: truncated .gz and .zst inputs are deduplicated up to the damage and recorded; the run finishes', async () => {
   const dir = tmpDir('steel-dedup-corrupt-');
   const [a, b, c] = await inputs(dir);
   const out = join(dir, 'out');
   const logs: string[] = [];
   const r = await dedup([a, b, c], out, true, (m) => logs.push(m));
-  assert.deepEqual(
-    r.corruptFiles.map((x) => x.path),
-    [b, c],
-  );
-  const [cb, cc] = r.corruptFiles;
-  assert.equal(cb.reader, 'jsonl');
-  assert.match(cb.error, /corrupt gzip stream: unexpected end of file/);
-  assert.ok(cb.records_read > 40 && cb.records_read < 400, `read ${cb.records_read} of b before the cut`);
-  assert.equal(typeof cb.offset, 'number');
+  const [cb, cc] = checkCorruptBC(r.corruptFiles, b, c);
   // every record read is accounted for: kept + removed as duplicates (+ rejected: none here)
   assert.equal(r.read, 50 + cb.records_read + cc.records_read);
   assert.equal(r.kept + r.dropped, r.read);
@@ -104,8 +80,8 @@ test('dedup: truncated .gz and .zst inputs are deduplicated up to the damage and
   const ref = join(dir, 'ref');
   const b2 = join(dir, 'ref-b.jsonl');
   const c2 = join(dir, 'ref-c.jsonl');
-  writeFileSync(b2, lines('b', 0, cb.records_read));
-  writeFileSync(c2, lines('c', 0, cc.records_read));
+  writeFileSync(b2, lines('b', cb.records_read));
+  writeFileSync(c2, lines('c', cc.records_read));
   const rr = await dedup([a, b2, c2], ref, true);
   assert.deepEqual(rr.corruptFiles, []);
   assert.deepEqual(keptIds(out), keptIds(ref));
@@ -147,7 +123,7 @@ test('dedup: a rerun after replacing a corrupt file signs it again and redoes th
   const first = await dedup(files, out, true);
   const doneA = fileDonePath(cfgFor(files, out), 0);
   const stampA = statSync(doneA).mtimeMs;
-  writeFileSync(c, await zstdCompressChunk(Buffer.from(lines('c', 0, 30)))); // re-downloaded whole
+  writeFileSync(c, await soundZst(dupText)); // re-downloaded whole
   const logs: string[] = [];
   const second = await dedup(files, out, true, (m) => logs.push(m));
   assert.ok(

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { runPipeline } from './runner.ts';
@@ -13,36 +13,10 @@ import { markerPath } from './executor.ts';
 import { InputFileError, readRecords } from './readers/index.ts';
 import { openParquetDocWriter, zstdCompressChunk } from './writers/index.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
+import { corruptInputs, jsonlLines, rejectLines } from './test-fixtures/corrupt-inputs.ts';
 
-/** k JSONL lines with ids P-0..P-(k-1); long enough texts that a cut keeps some whole records. */
-function lines(prefix: string, k: number): Buffer {
-  return Buffer.from(
-    Array.from({ length: k }, (_, j) =>
-      JSON.stringify({ id: `${prefix}-${j}`, text: `${prefix} ${j} ` + `w${j} `.repeat(40) }),
-    ).join('\n') + '\n',
-  );
-}
-
-/** a.jsonl.gz (sound, 50 docs), b.jsonl.gz (gzip cut to 60%), c.jsonl.zst (zstd cut 7 bytes short). */
-async function inputs(dir: string): Promise<{ a: string; b: string; c: string }> {
-  const a = join(dir, 'a.jsonl.gz');
-  const b = join(dir, 'b.jsonl.gz');
-  const c = join(dir, 'c.jsonl.zst');
-  writeFileSync(a, gzipSync(lines('a', 50)));
-  const gb = gzipSync(lines('b', 400));
-  writeFileSync(b, gb.subarray(0, Math.floor(gb.length * 0.6)));
-  const zc = await zstdCompressChunk(lines('c', 30));
-  writeFileSync(c, zc.subarray(0, zc.length - 7));
-  return { a, b, c };
-}
-
-const rejectLines = (out: string) =>
-  readdirSync(join(out, 'rejects')).flatMap((f) =>
-    readFileSync(join(out, 'rejects', f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l)),
-  );
+const lines = (prefix: string, k: number) => jsonlLines(prefix, k);
+const inputs = corruptInputs;
 
 test('a truncated .gz and .zst: records before the damage kept, files recorded, run finishes', async () => {
   const dir = tmpDir('steel-corrupt-');

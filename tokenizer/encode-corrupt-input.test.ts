@@ -7,10 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { LocalExecutor } from '../pipeline/executor.ts';
-import { zstdCompressChunk } from '../pipeline/writers/index.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
+import { checkCorruptBC, corruptInputs, jsonlLines, soundZst } from '../pipeline/test-fixtures/corrupt-inputs.ts';
 import { run as tokenizerCmd } from '../cli/commands/tokenizer.ts';
 import { EXIT_CORRUPT_INPUT } from '../cli/corrupt-inputs.ts';
 import { canonicalTokenizerSpec } from './encode.ts';
@@ -18,25 +17,26 @@ import { readManifest } from './shards.ts';
 import { tokenizeTask } from './tasks.ts';
 import { tokenizeToShards } from './tokenize.ts';
 
-const lines = (prefix: string, k: number) =>
-  Array.from({ length: k }, (_, j) =>
-    JSON.stringify({ id: `${prefix}-${j}`, text: `${prefix} ${j} ` + `w${j} `.repeat(40) }),
-  )
-    .join('\n')
-    .concat('\n');
+const inputs = async (dir: string) => Object.values(await corruptInputs(dir));
 
-/** a.jsonl.gz (sound, 50 docs), b.jsonl.gz (gzip of 400 docs cut to 60%), c.jsonl.zst (30 docs, 7 bytes short). */
-async function inputs(dir: string) {
-  mkdirSync(dir, { recursive: true });
-  const a = join(dir, 'a.jsonl.gz');
-  const b = join(dir, 'b.jsonl.gz');
-  const c = join(dir, 'c.jsonl.zst');
-  writeFileSync(a, gzipSync(Buffer.from(lines('a', 50))));
-  const gb = gzipSync(Buffer.from(lines('b', 400)));
-  writeFileSync(b, gb.subarray(0, Math.floor(gb.length * 0.6)));
-  const zc = await zstdCompressChunk(Buffer.from(lines('c', 30)));
-  writeFileSync(c, zc.subarray(0, zc.length - 7));
-  return [a, b, c];
+/** The task markers and parts an interrupted encode (tasks done, no manifest yet) that kept corrupt files leaves. */
+async function interrupted(files: string[], out: string) {
+  const executor = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
+  try {
+    return await executor.runTasks(
+      tokenizeTask,
+      {
+        inputFiles: files,
+        partsDir: join(out, '.work', 'parts'),
+        tokenizer: canonicalTokenizerSpec('qwen'),
+        maxShardBytes: undefined,
+        keepCorrupt: true,
+      },
+      { name: 'tokenize', stateDir: join(out, '.work', 'markers'), count: files.length, workers: 1 },
+    );
+  } finally {
+    executor.close();
+  }
 }
 
 async function encode(files: string[], out: string, keepCorrupt: boolean) {
@@ -60,14 +60,7 @@ test('encode: truncated .gz and .zst inputs are encoded up to the damage and rec
   const [a, b, c] = files;
   const out = join(dir, 'out');
   const r = await encode(files, out, true);
-  assert.deepEqual(
-    r.corruptFiles.map((x) => x.path),
-    [b, c],
-  );
-  const [cb, cc] = r.corruptFiles;
-  assert.equal(cb.reader, 'jsonl');
-  assert.match(cb.error, /corrupt gzip stream: unexpected end of file/);
-  assert.ok(cb.records_read > 0 && cb.records_read < 400, `read ${cb.records_read} of b before the cut`);
+  const [cb, cc] = checkCorruptBC(r.corruptFiles, b, c);
   // every record read is in the shards
   assert.equal(r.documents, 50 + cb.records_read + cc.records_read);
   const m = readManifest(out);
@@ -90,8 +83,8 @@ test('encode: truncated .gz and .zst inputs are encoded up to the damage and rec
   // the same shards as sound files holding just the records before the damage (same names: same sources)
   const ref = join(dir, 'ref');
   mkdirSync(ref);
-  writeFileSync(join(ref, 'b.jsonl'), lines('b', 400).split('\n').slice(0, cb.records_read).join('\n') + '\n');
-  writeFileSync(join(ref, 'c.jsonl'), lines('c', 30).split('\n').slice(0, cc.records_read).join('\n') + '\n');
+  writeFileSync(join(ref, 'b.jsonl'), jsonlLines('b', cb.records_read));
+  writeFileSync(join(ref, 'c.jsonl'), jsonlLines('c', cc.records_read));
   const rr = await encode([a, join(ref, 'b.jsonl'), join(ref, 'c.jsonl')], join(dir, 'ref-out'), true);
   assert.deepEqual(rr.corruptFiles, []);
   assert.deepEqual(
@@ -106,19 +99,7 @@ test('encode --strict stops at a corrupt file, also when resuming an interrupted
   await assert.rejects(encode(files, join(dir, 'strict'), false), /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\)/);
   // an interrupted tolerant run: its tasks finished (markers written), no manifest yet
   const out = join(dir, 'out');
-  const executor = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
-  const done = await executor.runTasks(
-    tokenizeTask,
-    {
-      inputFiles: files,
-      partsDir: join(out, '.work', 'parts'),
-      tokenizer: canonicalTokenizerSpec('qwen'),
-      maxShardBytes: undefined,
-      keepCorrupt: true,
-    },
-    { name: 'tokenize', stateDir: join(out, '.work', 'markers'), count: files.length, workers: 1 },
-  );
-  executor.close();
+  const done = await interrupted(files, out);
   assert.equal(done.flatMap((d) => d.corruptFiles ?? []).length, 2);
   await assert.rejects(encode(files, out, false), /jsonl reader: \S*b\.jsonl\.gz \(near byte \d+\): corrupt gzip/);
 });
@@ -128,21 +109,9 @@ test('encode: resuming an interrupted run after a corrupt file was replaced enco
   const files = await inputs(join(dir, 'in'));
   const [, b, c] = files;
   const out = join(dir, 'out');
-  const executor = new LocalExecutor({ inProcess: 'always', progress: { quiet: true } });
-  const done = await executor.runTasks(
-    tokenizeTask,
-    {
-      inputFiles: files,
-      partsDir: join(out, '.work', 'parts'),
-      tokenizer: canonicalTokenizerSpec('qwen'),
-      maxShardBytes: undefined,
-      keepCorrupt: true,
-    },
-    { name: 'tokenize', stateDir: join(out, '.work', 'markers'), count: files.length, workers: 1 },
-  );
-  executor.close();
+  const done = await interrupted(files, out);
   const bRead = done[1].corruptFiles![0].records_read;
-  writeFileSync(c, await zstdCompressChunk(Buffer.from(lines('c', 30)))); // re-downloaded whole
+  writeFileSync(c, await soundZst()); // re-downloaded whole
   const later = new Date(Date.now() + 5000);
   utimesSync(c, later, later);
   const r = await encode(files, out, true);
