@@ -28,8 +28,11 @@ export interface ByteBpeSpec {
   left: Uint32Array;
   right: Uint32Array;
   result: Uint32Array;
-  /** ordinary tokens: ids 0 .. tokens.length - 1, as byte-level strings */
-  tokens: string[];
+  /**
+   * ordinary tokens: ids 0 .. n - 1, as byte-level strings; or their count and a function that makes them, called
+   * only when they are first needed (decoding, ids of ordinary token strings): encoding never needs them
+   */
+  tokens: string[] | { count: number; make: () => string[] };
   added: AddedToken[];
   nfc: boolean;
 }
@@ -39,7 +42,8 @@ export class ByteBpe {
   readonly added: AddedToken[];
   private readonly byteIds: Uint32Array;
   private readonly result: Uint32Array;
-  private readonly tokens: string[];
+  private tokenList: string[] | undefined;
+  private readonly tokenCount: number;
   // open-addressing table: (left, right) → rank
   private readonly hA: Int32Array;
   private readonly hB: Int32Array;
@@ -68,7 +72,8 @@ export class ByteBpe {
     this.added = spec.added;
     this.byteIds = spec.byteIds;
     this.result = spec.result;
-    this.tokens = spec.tokens;
+    if (Array.isArray(spec.tokens)) this.tokenList = spec.tokens;
+    this.tokenCount = Array.isArray(spec.tokens) ? spec.tokens.length : spec.tokens.count;
     const n = spec.left.length;
     let bits = 4;
     while (1 << bits < n * 3) bits++;
@@ -101,14 +106,25 @@ export class ByteBpe {
     }
   }
 
+  /** The ordinary token strings (made on first use when the spec gave a maker). */
+  private get tokens(): string[] {
+    if (!this.tokenList) {
+      const t = (this.spec.tokens as { make: () => string[] }).make();
+      if (t.length !== this.tokenCount)
+        throw new Error(`tokenizer: ${t.length} token strings, expected ${this.tokenCount}`);
+      this.tokenList = t;
+    }
+    return this.tokenList;
+  }
+
   /** Ordinary tokens (without added tokens). */
   get baseVocabSize(): number {
-    return this.tokens.length;
+    return this.tokenCount;
   }
 
   /** Ordinary + added tokens (ids may leave gaps: this is the largest id + 1). */
   get vocabSize(): number {
-    let n = this.tokens.length;
+    let n = this.tokenCount;
     for (const t of this.added) n = Math.max(n, t.id + 1);
     return n;
   }
@@ -125,7 +141,7 @@ export class ByteBpe {
 
   /** The token string (byte-level characters for ordinary tokens, the content for added ones). */
   idToToken(id: number): string | undefined {
-    if (id >= 0 && id < this.tokens.length) return this.tokens[id];
+    if (id >= 0 && id < this.tokenCount) return this.tokens[id];
     return this.added.find((t) => t.id === id)?.content;
   }
 

@@ -13,7 +13,7 @@ import {
   QWEN_EOS_ID,
   QWEN_STEEL_SHA256,
 } from './encode.ts';
-import { byteBpeFromTokenizerJson } from './bytebpe.ts';
+import { ByteBpe, byteBpeFromTokenizerJson } from './bytebpe.ts';
 import { sampleFixtureDocs, SAMPLE_FIXTURE } from './fixtures/sample-docs.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('./fixtures/qwen-ids.json', import.meta.url), 'utf8')) as {
@@ -51,6 +51,11 @@ test('qwen tokenizer: tokenizer/qwen/ rebuilds the published tokenizer.json; byt
   const full = byteBpeFromTokenizerJson(JSON.parse(raw.toString('utf8')), 'qwen3');
   for (const c of fixture.cases) assert.deepEqual(Array.from(full.encode(c.text)), c.ids_qwen3);
   for (const id of [0, 255, 256, 1000, 151642]) assert.equal(full.idToToken(id), t.tok.idToToken(id));
+  // the lean build makes its token strings only when asked (decoding, ordinary token ids): the same ones
+  for (const tok of ['Ġthe', 'ä¸Ń', '!']) assert.equal(t.tok.tokenToId(tok), full.tokenToId(tok), tok);
+  assert.equal(t.tok.baseVocabSize, full.baseVocabSize);
+  const spec = { ...t.tok.spec, tokens: { count: 151643, make: () => ['a'] } };
+  assert.throws(() => new ByteBpe(spec).idToToken(5), /1 token strings, expected 151643/);
 });
 
 test('qwen tokenizer: ids equal Python tokenizers on real documents of the bundled sample (committed fixture)', async () => {
