@@ -7,7 +7,7 @@ import * as M from './mappers.ts';
 import { fixEncoding } from './ftfy.ts';
 import { mapSteps, readSample, runMapSteps } from './harness.ts';
 import { specs } from './ops.ts';
-import type { FilterSpec } from './framework.ts';
+import { firstViolation, type FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
 import { operators } from '../cli/operators.ts';
 
@@ -284,4 +284,55 @@ test('flagged Latin words: the first-two-letter prefilter counts what a lowercas
     total += want;
   }
   assert.ok(total > 150, `${total} flagged words compared`);
+});
+
+test('complete sentence characters: runs of a line ending in 。！？ with at least 4 Han characters', () => {
+  // a title, a menu path without 。, an English line and a run of 3 Han characters add nothing
+  assert.equal(S.completeSentenceChars('复制\n\n要访问此命令...\n\nChoose Edit - Copy.\n\n对不起！'), 0);
+  // each sentence counts its non-whitespace characters, closing quotes after the full stop included
+  assert.equal(S.completeSentenceChars('他说：“今天 下雨了。”'), [...'他说：“今天下雨了。”'].length);
+  assert.equal(S.completeSentenceChars('第一句话很短。第二句话也很短？'), 15);
+  // a line break ends a run: a heading without 。 never joins the sentence below it
+  assert.equal(S.completeSentenceChars('安装软件包\n执行下面的命令。'), 8);
+  assert.equal(S.completeSentenceChars('安装软件包执行下面的命令。'), 13);
+});
+
+test('zh-web: a short text of complete sentences is exempt from the 50-word minimum, a one-sentence stub is not', async () => {
+  // written for this test, in the shape of the judged short sections of bench/prep-eval
+  const short =
+    '5.2. 自动安装\n\n要同时安装多台计算机，可以使用完全自动的方式安装，例如 FAI 或者 debian-installer 自带的 preseed 功能。' +
+    '预先写好的 preseed.cfg 文件会回答每个问题，所以安装时不需要有人值守。详见附录 B。';
+  const stub =
+    '复制\n\n将选中的内容复制到剪贴板上，剪贴板中原有的内容将被覆盖。\n\n要访问此命令...\n\n选择「编辑 - 复制」，或者按 Ctrl+C。';
+  const spec = specs.get('gopher_quality') as FilterSpec;
+  // zh-web's thresholds (FineWeb-2 Mandarin)
+  const zh = { rule: 'q', words: 'jieba', min_words: 50, min_avg_word_length: 1, max_avg_word_length: 5 };
+  const p = spec.params.parse({ ...zh, min_words_unless_sentence_chars: 92 });
+  const stat = (text: string) =>
+    spec.compute({ id: 'x', text, source: 't', lang: 'zh', meta: {} }, p) as Record<string, number>;
+  const a = stat(short);
+  assert.ok(a['q.n_words'] < 50 && a['q.sentence_chars'] >= 92, JSON.stringify(a));
+  assert.equal(firstViolation(spec.rules(p), a, 'zh')?.rule, undefined);
+  // without the exemption the word minimum drops it
+  const p0 = spec.params.parse(zh);
+  assert.equal(firstViolation(spec.rules(p0), a, 'zh')?.rule, 'q.n_words');
+  const b = stat(stub);
+  assert.ok(b['q.sentence_chars'] < 92, JSON.stringify(b));
+  assert.equal(firstViolation(spec.rules(p), b, 'zh')?.rule, 'q.n_words');
+  // the exemption lifts the minimum only, never the maximum
+  const big = { ...a, 'q.n_words': 200 };
+  const pMax = spec.params.parse({ ...p, max_words: 100 });
+  assert.equal(firstViolation(spec.rules(pMax), big, 'zh')?.rule, 'q.n_words');
+  // the recipe: the short text is kept, the stub dropped by the word minimum
+  const steps = await mapSteps('zh-web', operators);
+  const r = await runMapSteps(steps, [
+    { id: 'short', text: short, source: 't', meta: {} },
+    { id: 'stub', text: stub, source: 't', meta: {} },
+  ]);
+  assert.deepEqual(
+    r.kept.map((d) => d.id),
+    ['short'],
+    JSON.stringify(r.excluded.map((e) => [e.id, e.rule, e.value])),
+  );
+  assert.equal(r.excluded[0].rule, 'fw2_zh_q.n_words');
 });

@@ -17,6 +17,12 @@ export interface RuleSpec extends Bounds {
   rule: string;
   /** Per-language bounds (by doc.lang), overriding min/max for that language. */
   byLang?: Record<string, Bounds>;
+  /**
+   * An exemption from the minimum: `min` does not apply to a document whose statistic `minUnless.rule` (computed by
+   * the same filter, stored beside it) is at least `minUnless.min` (zh-web: the word minimum does not apply to a short
+   * text of complete sentences); `max` still does.
+   */
+  minUnless?: { rule: string; min: number };
 }
 
 export interface FilterSpec<P = any> {
@@ -73,18 +79,29 @@ export function firstViolation(
     const v = stats[r.rule];
     if (v === undefined || v === null) continue;
     const b = boundsFor(r, lang);
-    if ((b.min !== undefined && b.min !== null && v < b.min) || (b.max !== undefined && b.max !== null && v > b.max)) {
+    const exempt = r.minUnless !== undefined && (stats[r.minUnless.rule] ?? -Infinity) >= r.minUnless.min;
+    if (
+      (!exempt && b.min !== undefined && b.min !== null && v < b.min) ||
+      (b.max !== undefined && b.max !== null && v > b.max)
+    ) {
       return { rule: r.rule, value: v };
     }
   }
   return undefined;
 }
 
+/** Whether `stats` holds every statistic the rules read (their own and their exemptions'). */
+export function hasRuleStats(rules: readonly RuleSpec[], stats: Record<string, number>): boolean {
+  return rules.every(
+    (r) => typeof stats[r.rule] === 'number' && (!r.minUnless || typeof stats[r.minUnless.rule] === 'number'),
+  );
+}
+
 /** Ensure every filter statistic is present (compute the missing ones). Returns the stats object. */
 export async function ensureStats(spec: FilterSpec, doc: Document, p: unknown): Promise<Record<string, number>> {
   const stats = statsOf(doc);
   const rules = spec.rules(p);
-  if (rules.every((r) => typeof stats[r.rule] === 'number')) return stats;
+  if (hasRuleStats(rules, stats)) return stats;
   Object.assign(stats, await spec.compute(doc, p));
   return stats;
 }

@@ -426,6 +426,10 @@ export const filterSpecs: FilterSpec[] = [
       rule: ruleName('gopher'),
       words: wordMode('auto'),
       min_words: num(50, 'min non-symbol words'),
+      min_words_unless_sentence_chars: num(
+        null,
+        'the word minimum does not apply when the complete sentences (runs of a line ending in 。！？ with >= 4 Han characters) hold at least this many non-whitespace characters; null: it always applies',
+      ),
       max_words: num(100000, 'max non-symbol words'),
       min_avg_word_length: num(3, 'min mean word length (characters)'),
       max_avg_word_length: num(10, 'max mean word length'),
@@ -450,12 +454,22 @@ export const filterSpecs: FilterSpec[] = [
         [`${r}.ellipsis_lines_ratio`]: q.ellipsis_lines_ratio,
         [`${r}.alpha_words_ratio`]: q.alpha_words_ratio,
         [`${r}.stop_words`]: S.stopwordCount(w, stop),
+        ...(p.min_words_unless_sentence_chars === null
+          ? {}
+          : { [`${r}.sentence_chars`]: S.completeSentenceChars(d.text) }),
       };
     },
     rules: (p) => {
       const r = p.rule;
       return [
-        { rule: `${r}.n_words`, min: p.min_words, max: p.max_words },
+        {
+          rule: `${r}.n_words`,
+          min: p.min_words,
+          max: p.max_words,
+          ...(p.min_words_unless_sentence_chars === null
+            ? {}
+            : { minUnless: { rule: `${r}.sentence_chars`, min: p.min_words_unless_sentence_chars } }),
+        },
         { rule: `${r}.mean_word_length`, min: p.min_avg_word_length, max: p.max_avg_word_length },
         { rule: `${r}.symbol_word_ratio`, max: p.max_symbol_word_ratio },
         { rule: `${r}.bullet_lines_ratio`, max: p.max_bullet_lines_ratio },

@@ -10,7 +10,7 @@ import { readRecords } from '../pipeline/readers/index.ts';
 import { JsonlWriter, ExclusionWriter } from '../pipeline/writers/index.ts';
 import { parseRecipe, resolveSteps } from '../pipeline/recipe.ts';
 import { mapSteps, runMapSteps, readSample } from './harness.ts';
-import { planFrom, refilterRun, parseOverride } from './refilter.ts';
+import { planFrom, refilterRun, parseOverride, applyOverrides } from './refilter.ts';
 import { operators } from '../cli/operators.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
@@ -131,6 +131,16 @@ test('refilter rejects unknown rules and bad values', async () => {
     planFrom((await resolveSteps(parseRecipe(recipe(A)), operators)) as never, [parseOverride('nope.max=1')]),
     /unknown rule "nope"/,
   );
+});
+
+test('refilter: STAT.min sets or removes the exemption from a rule minimum (minUnless)', () => {
+  const base = [[{ rule: 'q.n_words', min: 50, max: null, minUnless: { rule: 'q.sentence_chars', min: 92 } }]];
+  const set = (s: string) => applyOverrides(base, [parseOverride(s)])[0][0];
+  assert.deepEqual(set('q.sentence_chars.min=70').minUnless, { rule: 'q.sentence_chars', min: 70 });
+  assert.equal(set('q.sentence_chars.min=none').minUnless, undefined);
+  assert.equal(set('q.n_words.min=40').min, 40);
+  assert.equal(base[0][0].minUnless.min, 92, 'the recipe rules are not changed');
+  assert.throws(() => set('q.sentence_chars.max=3'), /only .min can be set/);
 });
 
 test('steel prep + steel refilter == steel prep with the new thresholds (CLI, real pipeline)', () => {

@@ -23,7 +23,7 @@ import type { MapOp, Stage, StageContext, GlobalOp } from '../pipeline/stage.ts'
 import { readRecords, recordToDocument } from '../pipeline/readers/index.ts';
 import { JsonlWriter, ExclusionWriter } from '../pipeline/writers/index.ts';
 import type { FilterSpec, MapperSpec, RuleSpec } from './framework.ts';
-import { firstViolation, statsOf, boundsFor } from './framework.ts';
+import { firstViolation, statsOf, boundsFor, hasRuleStats } from './framework.ts';
 
 export interface Override {
   rule: string;
@@ -53,10 +53,25 @@ export function parseOverride(s: string): Override {
 /** Apply overrides to the rules of all steps; every override must name a known rule (optionally RULE.LANG). */
 export function applyOverrides(stepRules: RuleSpec[][], overrides: Override[]): RuleSpec[][] {
   const out = stepRules.map((rs) =>
-    rs.map((r) => ({ ...r, byLang: r.byLang ? structuredClone(r.byLang) : undefined })),
+    rs.map((r) => ({
+      ...r,
+      byLang: r.byLang ? structuredClone(r.byLang) : undefined,
+      minUnless: r.minUnless ? { ...r.minUnless } : undefined,
+    })),
   );
   const all = out.flat();
   for (const o of overrides) {
+    // `STAT.min=X` for the statistic of a rule's exemption from its minimum (e.g. fw2_zh_q.sentence_chars)
+    const ex = all.find((x) => x.minUnless?.rule === o.rule);
+    if (ex && !all.some((x) => x.rule === o.rule)) {
+      if (o.bound !== 'min')
+        throw new Error(
+          `--set ${o.rule}.${o.bound}: ${o.rule} exempts from ${ex.rule}'s minimum; only .min can be set`,
+        );
+      if (o.value === null) delete ex.minUnless;
+      else ex.minUnless!.min = o.value;
+      continue;
+    }
     let r = all.find((x) => x.rule === o.rule);
     let lang = o.lang;
     if (!r && o.rule.includes('.')) {
@@ -172,7 +187,7 @@ export async function reevaluate(
     if (s.kind !== 'filter') continue;
     if (!s.spec.applies(doc, s.params)) continue;
     const stats = statsOf(doc);
-    const have = s.rules.every((r) => typeof stats[r.rule] === 'number');
+    const have = hasRuleStats(s.rules, stats);
     if (!(i <= stop && have)) {
       let st = s.spec.compute(doc, s.params);
       if (st instanceof Promise) st = await st;

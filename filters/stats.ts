@@ -20,6 +20,7 @@ import {
   C_LETTER,
   C_PUNCT,
   C_SYMBOL,
+  C_HAN,
 } from './text.ts';
 
 const counter = new HashCounter();
@@ -753,6 +754,40 @@ export function meanWordLength(words: readonly string[]): number {
       k++;
     }
   return k ? s / k : 0;
+}
+
+const SENTENCE_END = new Set([...'。！？'].map((c) => c.codePointAt(0)!));
+const SENTENCE_CLOSE = new Set([...'”’」』）》)'].map((c) => c.codePointAt(0)!));
+
+/**
+ * Characters of complete Chinese sentences: the non-whitespace code points of each run of a line that ends in 。！？
+ * (closing quotes and brackets right after it included) and holds at least `minHan` Han characters. A title, a menu
+ * path, a label or an English line adds nothing; a short section of two or three full sentences adds all of them
+ * (zh-web's exemption from the word minimum, bench/results/prep-eval.md).
+ */
+export function completeSentenceChars(text: string, minHan = 4): number {
+  let total = 0,
+    run = 0,
+    han = 0;
+  const { cps, n } = codePoints(text);
+  for (let i = 0; i < n; i++) {
+    const c = cps[i];
+    if (c === 10 || c === 13) {
+      run = han = 0;
+      continue;
+    }
+    if (!isJsSpace(c)) run++;
+    if (charFlags(c) & C_HAN) han++;
+    if (SENTENCE_END.has(c)) {
+      while (i + 1 < n && SENTENCE_CLOSE.has(cps[i + 1])) {
+        i++;
+        run++;
+      }
+      if (han >= minHan) total += run;
+      run = han = 0;
+    }
+  }
+  return total;
 }
 
 export { charFlags, C_LETTER };
