@@ -39,7 +39,8 @@ const readJsonl = <T>(p: string): T[] =>
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as T);
-const setNames = ['judgements.jsonl', 'judgements-2.jsonl'];
+// the third set (short KiCad manual sections) was judged after the choices were made: it is held out for both
+const setNames = ['judgements.jsonl', 'judgements-2.jsonl', 'judgements-3.jsonl'];
 const judged = new Map<string, Judgement & { set: string }>();
 for (const f of setNames) for (const j of readJsonl<Judgement>(here(f))) judged.set(j.id, { ...j, set: f });
 
@@ -100,12 +101,14 @@ const scaled = (f: number) =>
   Object.entries(FW2_DUP).map(([n, v]) => `fw2_zh_rep.dup_${n}gram.max=${+(v * f).toFixed(3)}`);
 const exempt = (m: number | null) => [`fw2_zh_q.sentence_chars.min=${m ?? 'none'}`];
 const cell = (c: Counts[string]) => `${c.keepDropped} / ${c.dropDropped}`;
-const [s1, s2] = setNames;
+const [s1, s2, s3] = setNames;
 
 function sweep<T>(title: string, values: T[], sets: (v: T) => string[]) {
-  console.log(`\n${title}\n\n| value | ${s1}: false drops / judged drop dropped | ${s2}: same |\n|---|---:|---:|`);
+  console.log(
+    `\n${title}\n\n| value | ${s1}: false drops / judged drop dropped | ${s2}: same | ${s3}: same |\n|---|---:|---:|---:|`,
+  );
   const res = values.map((v) => ({ v, c: evaluate(sets(v)) }));
-  for (const { v, c } of res) console.log(`| ${v ?? 'none'} | ${cell(c[s1])} | ${cell(c[s2])} |`);
+  for (const { v, c } of res) console.log(`| ${v ?? 'none'} | ${cell(c[s1])} | ${cell(c[s2])} | ${cell(c[s3])} |`);
   return res;
 }
 /** On the training set: fewest false drops among the values that drop as many judged-drop documents as the first. */
@@ -132,7 +135,8 @@ for (const [train, held] of [
   ]);
   const f = choose(resF, train);
   const base = resM[0].c;
-  console.log(
-    `\ntrain ${train} -> M = ${m.v}, f = ${f.v}; held-out ${held}: false drops ${base[held].keepDropped} -> ${m.c[held].keepDropped} (M) -> ${f.c[held].keepDropped} (M + f) of ${base[held].keepN}, judged drop dropped ${base[held].dropDropped} -> ${m.c[held].dropDropped} -> ${f.c[held].dropDropped} of ${base[held].dropN}`,
-  );
+  for (const h of [held, s3])
+    console.log(
+      `${h === held ? `\ntrain ${train} -> M = ${m.v}, f = ${f.v}; ` : ''}held-out ${h}: false drops ${base[h].keepDropped} -> ${m.c[h].keepDropped} (M) -> ${f.c[h].keepDropped} (M + f) of ${base[h].keepN}, judged drop dropped ${base[h].dropDropped} -> ${m.c[h].dropDropped} -> ${f.c[h].dropDropped} of ${base[h].dropN}`,
+    );
 }

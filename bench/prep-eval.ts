@@ -6,7 +6,7 @@
  *
  * Reports: language ID accuracy per labelled language (the tag after zh-web's lang_id + zh_script: zh + Hans = zh-cn,
  * zh + Hant = zh-tw), per document kind (mixed, table, code); the false-drop rate of the Chinese documents judged
- * "keep" by reading (bench/prep-eval/judgements.jsonl and judgements-2.jsonl, each set and both) and the drop rate of
+ * "keep" by reading (bench/prep-eval/judgements.jsonl, -2 and -3, each set and all) and the drop rate of
  * those judged "drop"; drops per rule and language; CPU seconds per map step. Documents whose text no longer matches the labelled hash are left out and counted.
  * Skips (exit 0) when the documents have not been built.
  */
@@ -41,9 +41,10 @@ export interface Judgement {
   reason: string;
 }
 const labels = new Map(readJsonl<LangLabel>(here('labels.jsonl')).map((l) => [l.id, l]));
-// two judged sets, reported separately and together: the first 300 (judgements.jsonl) and the second one, drawn from
-// sources the first did not use (judgements-2.jsonl)
-const judgedSets = ['judgements.jsonl', 'judgements-2.jsonl']
+// three judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
+// sources the first did not use (judgements-2.jsonl), and the third, short sections of a source neither used, judged
+// after zh-web's Chinese-specific thresholds were chosen on the first two (judgements-3.jsonl)
+const judgedSets = ['judgements.jsonl', 'judgements-2.jsonl', 'judgements-3.jsonl']
   .filter((f) => existsSync(here(f)))
   .map((f) => ({ name: f, judged: readJsonl<Judgement>(here(f)) }));
 const all = readJsonl<EvalDoc>(docsPath);
@@ -158,7 +159,7 @@ for (const r of judgedResults) lines.push(judgedRow(r.name + (r.stale ? ` (${r.s
 if (judgedResults.length > 1) {
   const sum = (k: keyof JudgedResult) => judgedResults.reduce((a, r) => a + r[k], 0);
   lines.push(
-    judgedRow('both', {
+    judgedRow(judgedResults.length > 2 ? 'all' : 'both', {
       keepN: sum('keepN'),
       keepDropped: sum('keepDropped'),
       dropN: sum('dropN'),

@@ -12,7 +12,8 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 WORK="${1:-$ROOT/out/prep-eval}"
 PKGS=(debian-faq-zh-cn maint-guide-zh-cn maint-guide-zh-tw maint-guide-ja maint-guide debian-faq
   libreoffice-help-zh-cn libreoffice-help-zh-tw libreoffice-help-ja libreoffice-help-en-us
-  lilypond-doc-html-zh manpages-ja debian-reference-ja git-man debian-handbook installation-guide-amd64 gnome-user-docs)
+  lilypond-doc-html-zh manpages-ja debian-reference-ja git-man debian-handbook installation-guide-amd64 gnome-user-docs
+  kicad-doc-zh)
 mkdir -p "$WORK/debs" "$WORK/x"
 if [ "$(id -u)" = 0 ]; then apt-get update -qq || true; else sudo apt-get update -qq || true; fi
 cd "$WORK/debs"

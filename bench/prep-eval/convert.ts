@@ -3,8 +3,9 @@
  * (debian-faq, maint-guide, debian-reference-ja; for the second judged set debian-handbook zh-CN / zh-TW and the
  * installation guide zh_CN), per help page (LibreOffice, every 8th page in path order, and for the second set every 8th
  * from the 5th, zh-CN / zh-TW; GNOME help zh_CN, Mallard), per LilyPond manual page and per man page (manpages-ja every
- * 3rd page, git-man every page). HTML becomes text as in the bundled sample (a table row as one "| a | b |" line, <pre>
- * blocks kept with their tags), so cleaning stages have their real work.
+ * 3rd page, git-man every page), and for the third judged set per section of the KiCad manuals zh (Asciidoctor HTML).
+ * HTML becomes text as in the bundled sample (a table row as one "| a | b |" line, <pre> blocks kept with their tags),
+ * so cleaning stages have their real work.
  *
  *   npx tsx bench/prep-eval/convert.ts EXTRACT_DIR OUT.jsonl
  *
@@ -113,6 +114,29 @@ function docbook(
     for (const s of splitHtmlSections(readUtf8(f))) {
       const d = doc(
         `${idBase}/${basename(f)}#${s.anchor}`,
+        s.text,
+        pkg,
+        ver,
+        '/' + relative(join(root, pkg), f),
+        locale,
+        license,
+      );
+      if (d) out.push(d);
+    }
+  }
+  return out;
+}
+
+/** Asciidoctor HTML manuals (KiCad): one document per section, headings made DocBook-like for splitHtmlSections. */
+function asciidoc(root: string, pkg: string, dir: string, locale: string, license: string): EvalDoc[] {
+  const ver = version(root, pkg);
+  const out: EvalDoc[] = [];
+  for (const f of walk(join(root, pkg, dir))) {
+    if (!f.endsWith('.html')) continue;
+    const html = readUtf8(f).replace(/<h([2-5]) id="([^"]+)">/g, '<h$1 class="title"><a id="$2"></a>');
+    for (const s of splitHtmlSections(html)) {
+      const d = doc(
+        `${pkg}/${basename(f)}#${s.anchor}`,
         s.text,
         pkg,
         ver,
@@ -292,6 +316,9 @@ export function convert(root: string): EvalDoc[] {
         ),
       )
       .flat(),
+    // added for the third judged set (judgements-3.jsonl): the KiCad 6 manuals in Simplified Chinese (Asciidoctor),
+    // one document per section
+    ...asciidoc(root, 'kicad-doc-zh', 'usr/share/doc/kicad/help/zh', 'zh-cn', 'GPL-3+'),
   ];
 }
 
