@@ -11,12 +11,13 @@
  *    special tokens as added tokens) that the `tokenizers` engine loads.
  */
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
+import { pieceEnd } from './pretokenize.ts';
 
 /** Qwen2/Qwen3 pre-tokenisation regex, as written in their tokenizer.json (Oniguruma syntax). */
 export const QWEN_PRETOKENIZE_REGEX =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-// The same in JavaScript syntax: no inline (?i:) group, and \s spelled out as Unicode White_Space (what the Rust
+// The same in JavaScript syntax (the reference tokenizer/pretokenize.ts's scanner is tested against): no inline (?i:) group, and \s spelled out as Unicode White_Space (what the Rust
 // engine's \s matches) instead of JavaScript's \s (which adds U+FEFF and lacks U+0085).
 const WS = '\\t\\n\\v\\f\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000';
 export const PRETOKENIZE_RE = new RegExp(
@@ -30,18 +31,14 @@ export const PRETOKENIZE_RE = new RegExp(
   'gu',
 );
 
-/** Split text into pre-tokens (matches and, defensively, any unmatched gaps). */
+/** Split text into pre-tokens (where PRETOKENIZE_RE's matches end: the scanner of tokenizer/pretokenize.ts). */
 export function pretokenize(text: string): string[] {
   const out: string[] = [];
-  let last = 0;
-  PRETOKENIZE_RE.lastIndex = 0;
-  for (let m = PRETOKENIZE_RE.exec(text); m; m = PRETOKENIZE_RE.exec(text)) {
-    if (m.index > last) out.push(text.slice(last, m.index));
-    out.push(m[0]);
-    last = m.index + m[0].length;
-    if (m[0].length === 0) PRETOKENIZE_RE.lastIndex++;
+  for (let i = 0, n = text.length; i < n;) {
+    const e = pieceEnd(text, i, n);
+    out.push(text.slice(i, e));
+    i = e;
   }
-  if (last < text.length) out.push(text.slice(last));
   return out;
 }
 

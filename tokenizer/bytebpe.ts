@@ -2,17 +2,20 @@
  * Our byte-level BPE encoder (the Qwen2/Qwen3 kind), ids identical to Hugging Face `tokenizers`:
  *   1. added tokens (`<|im_end|>`, ...) are split off the raw text first, leftmost-longest, as HF does for added tokens
  *      that are not `normalized`;
- *   2. each remaining segment is NFC-normalised (when the tokenizer.json says so) and cut by the pre-tokenizer regex
- *      (tokenizer/bpe.ts `PRETOKENIZE_RE`, Qwen's pattern in JavaScript syntax);
+ *   2. each remaining segment is NFC-normalised (when the tokenizer.json says so) and cut into pieces where Qwen's
+ *      pre-tokenizer regex cuts it (tokenizer/pretokenize.ts, a scanner that makes no strings);
  *   3. each piece's UTF-8 bytes are merged by rank: lowest rank first, leftmost first among equal ranks (a binary heap
  *      over the pairs with stale entries skipped, as HF's `Word::merge_all`).
- * Most pieces repeat (words, punctuation, spaces), so pieces up to CACHE_PIECE_CHARS characters are cached; the cache
+ * Most pieces repeat (words, punctuation, spaces), so pieces up to CACHE_PIECE_CHARS characters are cached in a hash
+ * table keyed by their UTF-16 units, looked up by the piece's range of the text (no string made per piece); the cache
  * is cleared when it reaches CACHE_MAX entries, which bounds memory.
  */
-import { byteLevelAlphabet, PRETOKENIZE_RE, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
+import { byteLevelAlphabet, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
+import { pieceEnd } from './pretokenize.ts';
 
 const CACHE_PIECE_CHARS = 48; // ≤ 85: a cached piece has at most 3 × 85 = 255 ids (the arena reference keeps 8 bits of length)
 const CACHE_MAX = 1 << 18;
+const ARENA_MAX = 1 << 23; // arena references (offset * 256 + length) fit in 31 bits
 const TWO32 = 4294967296;
 
 export interface AddedToken {
@@ -53,8 +56,16 @@ export class ByteBpe {
   private readonly addedRe: RegExp | null;
   private readonly addedFirst: string;
   private readonly addedIds = new Map<string, number>();
-  /** piece → its id (≥ 0), or -(offset * 256 + length) - 1 for `length` ids at `offset` in `arena` */
-  private cache = new Map<string, number>();
+  // the piece cache, an open-addressing table keyed by the piece's UTF-16 units (cKey[cKeyOff .. + cLen]; cLen 0: empty);
+  // cVal: the piece's id (≥ 0), or -(offset * 256 + length) - 1 for `length` ids at `offset` in `arena`
+  private readonly cMask = CACHE_MAX * 2 - 1;
+  private readonly cLen = new Uint8Array(CACHE_MAX * 2);
+  private readonly cHash = new Int32Array(CACHE_MAX * 2);
+  private readonly cKeyOff = new Int32Array(CACHE_MAX * 2);
+  private readonly cVal = new Int32Array(CACHE_MAX * 2);
+  private readonly cKey = new Uint16Array(CACHE_MAX * 8);
+  private cKeyLen = 0;
+  private cacheCount = 0;
   private arena = new Uint32Array(1 << 16);
   private arenaLen = 0;
   private heapN = 0;
@@ -212,39 +223,80 @@ export class ByteBpe {
 
   private encodeSegment(seg: string, at: number): number {
     if (this.nfc && !isNfcFast(seg)) seg = nfcLikeHf(seg);
-    const pieces = seg.match(PRETOKENIZE_RE);
-    if (pieces === null) return at;
-    const cache = this.cache;
+    const n = seg.length;
     // a piece of c UTF-16 units gives at most 3c tokens (a unit encodes to at most 3 bytes)
-    this.reserve(at + seg.length * 3);
-    const out = this.out;
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i];
-      const v = cache.get(p);
-      if (v === undefined) {
-        const k = this.bpeInto(p, at);
-        if (p.length <= CACHE_PIECE_CHARS) this.remember(p, at, k);
-        at += k;
-      } else if (v >= 0) out[at++] = v;
-      else {
-        // -(offset * 256 + length) - 1: `length` ids at `offset` in the arena
-        const x = -v - 1;
-        const len = x % 256;
-        const arena = this.arena;
-        for (let j = (x - len) / 256, e = j + len; j < e; j++) out[at++] = arena[j];
-      }
+    this.reserve(at + n * 3);
+    for (let i = 0; i < n;) {
+      const e = pieceEnd(seg, i, n);
+      at = e - i <= CACHE_PIECE_CHARS ? this.cachedPiece(seg, i, e, at) : at + this.bpeInto(seg, i, e, at);
+      i = e;
     }
     return at;
   }
 
-  /** Cache the k ids at out[at..]: one id as itself, more as a reference into the arena. */
-  private remember(piece: string, at: number, k: number): void {
-    if (this.cache.size >= CACHE_MAX) {
-      this.cache.clear();
-      this.arenaLen = 0;
+  /** The ids of piece seg[s..e) written at `at` from the cache, or encoded and cached; returns the new `at`. */
+  private cachedPiece(seg: string, s: number, e: number, at: number): number {
+    const len = e - s;
+    let h = 0x811c9dc5 ^ len;
+    for (let i = s; i < e; i++) h = Math.imul(h ^ seg.charCodeAt(i), 0x01000193);
+    h ^= h >>> 15;
+    const mask = this.cMask,
+      cHash = this.cHash,
+      cLen = this.cLen,
+      cKey = this.cKey;
+    let slot = h & mask;
+    for (;;) {
+      const l = cLen[slot];
+      if (l === 0) break;
+      if (l === len && cHash[slot] === h) {
+        const off = this.cKeyOff[slot];
+        let i = 0;
+        while (i < len && cKey[off + i] === seg.charCodeAt(s + i)) i++;
+        if (i === len) {
+          const v = this.cVal[slot];
+          const out = this.out;
+          if (v >= 0) out[at++] = v;
+          else {
+            // -(offset * 256 + length) - 1: `length` ids at `offset` in the arena
+            const x = -v - 1;
+            const k = x % 256;
+            const arena = this.arena;
+            for (let j = (x - k) / 256, end = j + k; j < end; j++) out[at++] = arena[j];
+          }
+          return at;
+        }
+      }
+      slot = (slot + 1) & mask;
     }
+    const k = this.bpeInto(seg, s, e, at);
+    if (this.cacheCount >= CACHE_MAX || this.cKeyLen + len > this.cKey.length || this.arenaLen + k > ARENA_MAX) {
+      this.clearCache();
+      slot = h & mask;
+      while (this.cLen[slot] !== 0) slot = (slot + 1) & mask;
+    }
+    this.remember(slot, h, seg, s, e, at, k);
+    return at + k;
+  }
+
+  private clearCache(): void {
+    this.cLen.fill(0);
+    this.cacheCount = 0;
+    this.cKeyLen = 0;
+    this.arenaLen = 0;
+  }
+
+  /** Cache piece seg[s..e) in `slot` with the k ids at out[at..]: one id as itself, more as a reference into the arena. */
+  private remember(slot: number, h: number, seg: string, s: number, e: number, at: number, k: number): void {
+    const cKey = this.cKey,
+      off = this.cKeyLen;
+    for (let i = s; i < e; i++) cKey[off + i - s] = seg.charCodeAt(i);
+    this.cKeyLen += e - s;
+    this.cKeyOff[slot] = off;
+    this.cLen[slot] = e - s;
+    this.cHash[slot] = h;
+    this.cacheCount++;
     if (k === 1) {
-      this.cache.set(piece, this.out[at]);
+      this.cVal[slot] = this.out[at];
       return;
     }
     if (this.arenaLen + k > this.arena.length) {
@@ -254,10 +306,10 @@ export class ByteBpe {
     }
     const arena = this.arena,
       out = this.out,
-      off = this.arenaLen;
-    for (let j = 0; j < k; j++) arena[off + j] = out[at + j];
+      aoff = this.arenaLen;
+    for (let j = 0; j < k; j++) arena[aoff + j] = out[at + j];
     this.arenaLen += k;
-    this.cache.set(piece, -(off * 256 + k) - 1);
+    this.cVal[slot] = -(aoff * 256 + k) - 1;
   }
 
   private grow(n: number): void {
@@ -299,22 +351,22 @@ export class ByteBpe {
     return top;
   }
 
-  /** BPE of one piece, written to this.out from `at` (room reserved by the caller); returns the number of ids. */
-  private bpeInto(piece: string, at: number): number {
-    if (piece.length * 3 > this.ids.length) this.grow(piece.length * 3);
+  /** BPE of piece seg[s..e), written to this.out from `at` (room reserved by the caller); returns the number of ids. */
+  private bpeInto(seg: string, s: number, e: number, at: number): number {
+    if ((e - s) * 3 > this.ids.length) this.grow((e - s) * 3);
     const ids = this.ids;
     const byteIds = this.byteIds;
     // UTF-8 bytes → byte tokens (a lone surrogate becomes U+FFFD, as TextEncoder does)
     let n = 0;
-    for (let i = 0; i < piece.length; i++) {
-      let c = piece.charCodeAt(i);
+    for (let i = s; i < e; i++) {
+      let c = seg.charCodeAt(i);
       if (c < 0x80) ids[n++] = byteIds[c];
       else if (c < 0x800) {
         ids[n++] = byteIds[0xc0 | (c >> 6)];
         ids[n++] = byteIds[0x80 | (c & 63)];
       } else {
         if (c >= 0xd800 && c < 0xe000) {
-          const d = i + 1 < piece.length ? piece.charCodeAt(i + 1) : 0;
+          const d = i + 1 < e ? seg.charCodeAt(i + 1) : 0;
           if (c < 0xdc00 && d >= 0xdc00 && d < 0xe000) {
             c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
             i++;
