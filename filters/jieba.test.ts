@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { buildDict, jiebaCut, lnInt } from './jieba.ts';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildDict, dictFromBytes, dictToBytes, jiebaCut, lnInt, loadDict } from './jieba.ts';
 import { jiebaWords } from './text.ts';
 import { readSample } from './harness.ts';
 
@@ -90,4 +93,45 @@ test('lnInt: correctly rounded natural logarithm (where V8 Math.log is one ulp o
   assert.equal(lnInt(48), 3.871201010907891);
   assert.equal(lnInt(185), 5.220355825078324);
   for (let x = 1; x < 5000; x += 7) assert.ok(Math.abs(lnInt(x) - Math.log(x)) <= 2 ** -52 * Math.log(x) * 2);
+});
+
+test('jieba dictionary cache: the binary form reads back the same trie; a damaged or foreign file is rebuilt', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-jieba-'));
+  try {
+    const src = join(dir, 'dict.txt');
+    writeFileSync(src, '甲乙 1\n甲 4 n\n乙 16\n甲乙 4\n丙丁戊 7\n');
+    const cache = join(dir, 'cache');
+    const built = buildDict(readFileSync(src, 'utf8'));
+    const first = loadDict(src, cache); // builds and writes the cache
+    const [file] = readdirSync(cache);
+    assert.match(file, /^jieba-trie-v1-[0-9a-f]{16}\.bin$/);
+    const again = loadDict(src, cache); // reads it back
+    for (const d of [first, again]) {
+      for (const k of ['root', 'hNode', 'hCu', 'hChild', 'score'] as const) assert.deepEqual(d[k], built[k], k);
+      assert.deepEqual([d.mask, d.shift, d.single], [built.mask, built.shift, built.single]);
+      assert.deepEqual(
+        jiebaCut('甲乙丙丁戊甲', () => false, d),
+        ['甲乙', '丙丁戊', '甲'],
+      );
+    }
+    const bytes = readFileSync(join(cache, file));
+    const sha = bytes.subarray(40, 72);
+    assert.ok(dictFromBytes(bytes, sha));
+    // one flipped payload byte, a truncated file, another dictionary's hash: never used
+    const bad = Buffer.from(bytes);
+    bad[bad.length - 3] ^= 1;
+    assert.equal(dictFromBytes(bad, sha), null);
+    assert.equal(dictFromBytes(bytes.subarray(0, bytes.length - 2), sha), null);
+    assert.equal(dictFromBytes(bytes, Buffer.alloc(32)), null);
+    // a damaged cache file is replaced by a good one
+    writeFileSync(join(cache, file), bad);
+    assert.deepEqual(loadDict(src, cache).score, built.score);
+    assert.deepEqual(readFileSync(join(cache, file)), Buffer.from(dictToBytes(built, sha)));
+    // an unaligned copy reads back too
+    const odd = Buffer.alloc(bytes.length + 1);
+    bytes.copy(odd, 1);
+    assert.deepEqual(dictFromBytes(odd.subarray(1), sha)?.hCu, built.hCu);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
