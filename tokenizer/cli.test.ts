@@ -80,19 +80,22 @@ test('cli: steel tokenizer verify/export/ids/train and steel inspect --json/--ht
     assert.equal(r.code, 1);
     assert.match(r.err, /shard-00000\.arrow: sha256/);
 
-    // bad input line: error names file and line
+    // bad input line: rejected with file and line, the other records encoded
     const bad = join(root, 'bad.jsonl');
     writeFileSync(bad, '{"id":"a","text":"ok"}\n{"id":"b","text":"fine"}\n{"id": broken\n');
-    await assert.rejects(
-      tokenizeToShards([bad], join(root, 'bad-shards'), {
-        executor: new LocalExecutor({ progress: { quiet: true } }),
-        workers: 1,
-        workDir: join(root, 'bw'),
-        log: () => {},
-      }),
-      /bad\.jsonl:3: bad JSON/,
+    const br = await tokenizeToShards([bad], join(root, 'bad-shards'), {
+      executor: new LocalExecutor({ progress: { quiet: true } }),
+      workers: 1,
+      workDir: join(root, 'bw'),
+      log: () => {},
+    });
+    assert.equal(br.documents, 2);
+    assert.deepEqual(
+      br.rejects.map((x) => [x.file, x.line]),
+      [[bad, 3]],
     );
-    assert.equal(existsSync(join(root, 'bad-shards', 'manifest.json')), false);
+    assert.match(br.rejects[0]!.error, /bad JSON/);
+    assert.match(readFileSync(join(root, 'bad-shards', 'rejects', 'tokenize.jsonl'), 'utf8'), /bad\.jsonl","line":3/);
 
     // train: plain-text input
     const txt = join(root, 'corpus.txt');

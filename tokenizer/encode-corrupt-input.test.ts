@@ -146,3 +146,48 @@ test('steel tokenizer encode: exit status 3 with a corrupt input, --strict fails
     said.join('\n'),
   );
 });
+
+test('steel tokenizer encode: malformed records are rejected with file, line and error, the rest encoded', async () => {
+  const dir = tmpDir('steel-encode-rejects-');
+  mkdirSync(join(dir, 'in'));
+  const f = join(dir, 'in', 'm.jsonl');
+  const lines = jsonlLines('m', 6).toString('utf8').split('\n');
+  lines[1] = '{"id": "m-1", "text": "cut here'; // not JSON
+  lines[3] = JSON.stringify({ id: 'm-3', body: 'no text field' });
+  writeFileSync(f, lines.join('\n'));
+  writeFileSync(join(dir, 'in', 'n.jsonl'), jsonlLines('n', 3));
+  const log = console.log;
+  const error = console.error;
+  const said: string[] = [];
+  console.log = () => {};
+  console.error = (m: string) => void said.push(String(m));
+  const out = join(dir, 'out');
+  try {
+    const code = await tokenizerCmd(['encode', '--input', join(dir, 'in'), '--workers', '1', '--quiet', '--out', out]);
+    assert.equal(code, 0);
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  // every record accounted for: 7 encoded, 2 rejected
+  const m = readManifest(out);
+  assert.equal(m.totals.documents, 7);
+  assert.equal(m.build!.rejected, 2);
+  const rj = readFileSync(join(out, 'rejects', 'tokenize.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { file: string; line: number; error: string; stage: string });
+  assert.deepEqual(
+    rj.map((r) => [r.file.endsWith('m.jsonl'), r.line, r.stage]),
+    [
+      [true, 2, 'tokenize'],
+      [true, 4, 'tokenize'],
+    ],
+  );
+  assert.match(rj[0]!.error, /JSON/);
+  assert.match(rj[1]!.error, /text/);
+  assert.ok(
+    said.some((l) => /2 malformed record\(s\) left out.*rejects\/tokenize\.jsonl.*m\.jsonl:2/.test(l)),
+    said.join('\n'),
+  );
+});

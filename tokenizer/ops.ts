@@ -75,10 +75,10 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
     return {
       outputFiles: ctx.inputFiles,
       stats: {
-        read: res.documents,
+        read: res.documents + res.rejects.length,
         kept: res.documents,
         dropped: {},
-        rejected: 0,
+        rejected: res.rejects.length,
         extra: {
           tokens: res.tokens,
           shards: res.manifest.shards.length,

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defineTask, type TaskContext } from '../pipeline/task.ts';
-import { readDocuments, type CorruptFile, type InputFileError } from '../pipeline/readers/index.ts';
+import { readDocuments, type CorruptFile, type DocReject, type InputFileError } from '../pipeline/readers/index.ts';
 import { textLength } from '../pipeline/document.ts';
 import { loadTokenizer, type LoadedTokenizer } from './encode.ts';
 import { iterShardDocs, ShardWriter, type ShardInfo, type TokenizerInfo } from './shards.ts';
@@ -39,6 +39,8 @@ export interface TokenizeTaskStats {
   tokenizer: TokenizerInfo;
   /** Input files of this task that could not be read to their end (their documents before the damage are encoded). */
   corruptFiles?: CorruptFile[];
+  /** Malformed records (not JSON, no text...), left out of the shards, with file, line and error. */
+  rejects?: DocReject[];
 }
 
 export function rankDir(parts: string, rank: number): string {
@@ -155,6 +157,10 @@ async function runTokenize(
   const totalBytes = files.reduce((a, f) => a + statSync(f).size, 0);
   let doneBytes = 0;
   const corruptFiles: CorruptFile[] = [];
+  const rejects: DocReject[] = [];
+  const onReject = (r: DocReject) => {
+    rejects.push(r);
+  };
   const onCorrupt = args.keepCorrupt
     ? (e: InputFileError, read: number) => {
         corruptFiles.push(e.corruptFile(read));
@@ -164,7 +170,7 @@ async function runTokenize(
   try {
     for (const f of files) {
       // id, text, source and lang only: the shards keep no meta
-      for await (const { doc: d } of readDocuments(f, { meta: false, onCorrupt })) {
+      for await (const { doc: d } of readDocuments(f, { meta: false, onCorrupt, onReject })) {
         enc.add(d);
         if ((enc.documents & 1023) === 0) ctx.progress(doneBytes, totalBytes);
       }
@@ -172,9 +178,17 @@ async function runTokenize(
       ctx.progress(doneBytes, totalBytes);
     }
     const r = enc.finish();
-    ctx.log(`${r.documents} documents, ${r.tokens} tokens, ${r.shards.length} shard(s)`);
+    ctx.log(
+      `${r.documents} documents, ${r.tokens} tokens, ${r.shards.length} shard(s)` +
+        (rejects.length ? `, ${rejects.length} malformed record(s) rejected` : ''),
+    );
     const cpu = process.cpuUsage(cpu0);
-    return { ...r, cpuSeconds: (cpu.user + cpu.system) / 1e6, ...(corruptFiles.length ? { corruptFiles } : {}) };
+    return {
+      ...r,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      ...(corruptFiles.length ? { corruptFiles } : {}),
+      ...(rejects.length ? { rejects } : {}),
+    };
   } catch (e) {
     enc.abort();
     throw e;

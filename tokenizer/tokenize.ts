@@ -8,7 +8,7 @@ import { removeStaleTemps } from '../pipeline/fsutil.ts';
 import { join, resolve } from 'node:path';
 import type { Executor } from '../pipeline/executor-types.ts';
 import { markerPath, readMarker } from '../pipeline/executor.ts';
-import type { CorruptFile } from '../pipeline/readers/index.ts';
+import type { CorruptFile, DocReject } from '../pipeline/readers/index.ts';
 import { RejectsWriter } from '../pipeline/writers/index.ts';
 import {
   buildManifest,
@@ -53,6 +53,8 @@ export interface TokenizeResult {
   seconds: number;
   /** Input files that could not be read to their end: their documents before the damage are in the shards. */
   corruptFiles: CorruptFile[];
+  /** Malformed records left out (file, line, error; also in OUT/rejects/tokenize.jsonl and the manifest's build.rejected). */
+  rejects: DocReject[];
 }
 
 /** Move task outputs into `outDir` as shard-NNNNN.arrow (idempotent: an already moved file of the right size is accepted). */
@@ -115,8 +117,10 @@ export async function tokenizeToShards(
     { name: 'tokenize', stateDir, count: inputFiles.length, workers: o.workers },
   );
   const corruptFiles = results.flatMap((r) => r.corruptFiles ?? []);
-  if (corruptFiles.length) {
+  const rejects = results.flatMap((r) => r.rejects ?? []);
+  if (corruptFiles.length || rejects.length) {
     const rw = new RejectsWriter(rejectsFile);
+    for (const r of rejects) await rw.write({ file: r.file, line: r.line }, 'tokenize', r.error);
     for (const c of corruptFiles) await rw.writeCorruptFile(c);
     await rw.close();
   }
@@ -132,6 +136,7 @@ export async function tokenizeToShards(
   let parts = results.map((r) => ({ dir: r.dir, shards: r.shards }));
   const build: Record<string, unknown> = { tokenizer: tokSpec, inputs: inputFiles.length };
   if (corruptFiles.length) build.corrupt_files = corruptFiles;
+  if (rejects.length) build.rejected = rejects.length;
   if (o.shuffle) {
     const seed = o.seed ?? 1234;
     // Phase 1 output into a staging folder, then scatter/gather into buckets.
@@ -171,6 +176,7 @@ export async function tokenizeToShards(
     cpuSeconds: sum('cpuSeconds'),
     seconds: (performance.now() - t0) / 1000,
     corruptFiles,
+    rejects,
   };
   if (manifest.totals.tokens !== res.tokens || manifest.totals.documents !== res.documents) {
     throw new Error(

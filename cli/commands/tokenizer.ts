@@ -14,6 +14,8 @@ subcommands:
           Tokenize document files (JSONL[.zst|.gz]: {"id","text","source","lang"}; a folder means its *.jsonl* files,
           e.g. a prep run's OUT/docs) into token shards + manifest.json (tokenizer/SHARDS.md). Each document gets
           the eos id appended (<|im_end|> = 151645 for Qwen). One task per input file, in worker processes.
+          A malformed record (not JSON, no text field...) is left out and written to OUT/rejects/tokenize.jsonl
+          with its file, line and error (counted in the manifest's build.rejected); the run goes on.
           An input file that cannot be read to its end (truncated or corrupt .gz/.zst): its documents before the
           damage are encoded, the file is recorded in OUT/rejects/tokenize.jsonl and the manifest's
           build.corrupt_files, and the command exits with status 3 once the shards are written (replace the file and
@@ -104,6 +106,11 @@ async function encodeCmd(argv: string[]): Promise<number> {
   );
   for (const [s, n] of Object.entries(m.totals.sources).sort((a, b) => b[1] - a[1]))
     console.log(`  ${s.padEnd(32)} ${String(n).padStart(12)} tokens`);
+  if (res.rejects.length)
+    console.error(
+      `${res.rejects.length} malformed record(s) left out, with file, line and error in ${join(out, 'rejects', 'tokenize.jsonl')} ` +
+        `(first: ${res.rejects[0]!.file}:${res.rejects[0]!.line}: ${res.rejects[0]!.error})`,
+    );
   if (res.corruptFiles.length) {
     const { formatCorruptFiles } = await import('../../pipeline/stats.ts');
     console.error(formatCorruptFiles(res.corruptFiles).join('\n'));
