@@ -8,7 +8,7 @@
  * forward pass per continuation (the same numbers, tested).
  */
 import type { Backend } from '../train/backend.ts';
-import { generate } from '../train/generate.ts';
+import { generateBatch } from '../train/generate.ts';
 import { toModelIds } from '../train/load.ts';
 import { UNK_RAW_ID } from '../train/config.ts';
 import { decodeIds, encodeTexts, type LoadedTokenizer } from '../tokenizer/encode.ts';
@@ -36,6 +36,8 @@ export interface EvalModel {
   generate(prompt: string, o: { maxTokens: number }): Promise<string>;
   /** greedy reply to a conversation in the chat template (system prompt first), without the closing <|im_end|>. */
   chat(messages: ChatMessage[], o: { maxTokens: number; system?: string }): Promise<string>;
+  /** chat() for several conversations decoded together (same replies as one at a time); absent: chat() per item. */
+  chatBatch?(conversations: ChatMessage[][], o: { maxTokens: number; system?: string }): Promise<string[]>;
 }
 
 export type ScoringMode = 'incremental' | 'full';
@@ -245,23 +247,33 @@ export class BackendModel implements EvalModel {
   }
 
   async generate(prompt: string, o: { maxTokens: number }): Promise<string> {
-    return this.continueIds(await this.encode(prompt), o.maxTokens);
+    return (await this.continueIds([await this.encode(prompt)], o.maxTokens))[0];
   }
 
   /** the chat template tokenized as fine-tuning tokenizes it (tokenizer/sft.ts encodeChatPrompt). */
   async chat(messages: ChatMessage[], o: { maxTokens: number; system?: string }): Promise<string> {
-    return this.continueIds(Array.from(await encodeChatPrompt(this.tk.tok, messages, o.system)), o.maxTokens);
+    return (await this.chatBatch([messages], o))[0];
   }
 
-  private async continueIds(raw: number[], maxTokensWanted: number): Promise<string> {
-    let ids = this.modelIds(raw);
+  /** every conversation's greedy reply, decoded together in one ragged batch (train/generate.ts generateBatch). */
+  async chatBatch(conversations: ChatMessage[][], o: { maxTokens: number; system?: string }): Promise<string[]> {
+    const raws = await Promise.all(
+      conversations.map(async (m) => Array.from(await encodeChatPrompt(this.tk.tok, m, o.system))),
+    );
+    return this.continueIds(raws, o.maxTokens);
+  }
+
+  /** greedy continuations (stop at eos, the unk class of a compact vocabulary banned), decoded to text. */
+  private async continueIds(raws: number[][], maxTokensWanted: number): Promise<string[]> {
     const maxTokens = Math.max(1, Math.min(maxTokensWanted, this.maxLength - 1));
-    if (ids.length + maxTokens > this.maxLength) {
-      ids = ids.subarray(ids.length - (this.maxLength - maxTokens));
+    const prompts = raws.map((raw) => {
+      const ids = this.modelIds(raw);
+      if (ids.length + maxTokens <= this.maxLength) return ids;
       this.truncated++;
-    }
+      return ids.subarray(ids.length - (this.maxLength - maxTokens));
+    });
     const unk = this.vocabIds ? this.vocabIds.indexOf(UNK_RAW_ID) : -1;
-    const out = await generate(this.be, ids, {
+    const outs = await generateBatch(this.be, prompts, {
       maxTokens,
       temperature: 0,
       topP: 1,
@@ -269,7 +281,14 @@ export class BackendModel implements EvalModel {
       stopIds: [this.be.config.eosId],
       banIds: unk >= 0 ? [unk] : [],
     });
-    const raw2 = out.filter((id) => id !== this.be.config.eosId).map((id) => (this.vocabIds ? this.vocabIds[id] : id));
-    return decodeIds(this.tk.tok, raw2, true);
+    return Promise.all(
+      outs.map((out) =>
+        decodeIds(
+          this.tk.tok,
+          out.filter((id) => id !== this.be.config.eosId).map((id) => (this.vocabIds ? this.vocabIds[id] : id)),
+          true,
+        ),
+      ),
+    );
   }
 }

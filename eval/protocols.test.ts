@@ -3,8 +3,14 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { getBenchmark, loadSplit } from './benchmarks.ts';
 import { writeFixtures } from './fixtures.ts';
-import { runTask, chatPrompt, loglikContext, resultTable } from './protocols.ts';
-import type { EvalModel, LoglikRequest, LoglikResult } from './lm.ts';
+import { runTask, chatPrompt, chatUserPrompt, loglikContext, resultTable } from './protocols.ts';
+import { BackendModel, type EvalModel, type LoglikRequest, type LoglikResult } from './lm.ts';
+import { tinyQwenModel } from './testutil.ts';
+import { generate } from '../train/generate.ts';
+import { toModelIds } from '../train/load.ts';
+import { UNK_RAW_ID } from '../train/config.ts';
+import { decodeIds, loadTokenizer } from '../tokenizer/encode.ts';
+import { encodeChatPrompt } from '../tokenizer/sft.ts';
 import { renderChatPrompt, type ChatMessage } from '../pipeline/chat.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
@@ -151,3 +157,67 @@ test('prompt builders', () => {
   );
   assert.match(chatPrompt(it, 'zh'), /以下是一道单选题:\n 问题\( \) \n\nA\. a\n/);
 });
+
+test(
+  'chat-gen in batches (ragged prompts) = one question at a time: same replies and extracted answers, both kinds',
+  withDir(async (dir) => {
+    const f = writeFixtures(dir);
+    const data = loadSplit(getBenchmark('ceval'), f.ceval, 'val');
+    const items = [...data.bySubject.values()].flat();
+    const tk = loadTokenizer('qwen');
+    for (const kind of ['tiny', 'tiny-dense'] as const) {
+      const { be, vocabIds } = await tinyQwenModel(
+        kind,
+        items.map((it) => chatPrompt(it, 'zh')),
+        { seed: 4 },
+      );
+      const model = new BackendModel(be, tk, vocabIds, kind);
+      const o = { protocol: 'chat-gen' as const, shots: 0, maxNewTokens: 6 };
+      const one = await runTask(model, data, { ...o, batch: 1 });
+      const five = await runTask(model, data, { ...o, batch: 5 });
+      const all = await runTask(model, data, { ...o, batch: 64 });
+      // the reference: generate() on each prompt alone (the path chat-gen took before batching)
+      const unk = vocabIds.indexOf(UNK_RAW_ID),
+        eos = be.config.eosId;
+      const ref: string[] = [],
+        lens = new Set<number>();
+      for (const it of items) {
+        const raw = await encodeChatPrompt(
+          tk.tok,
+          [{ role: 'user', content: chatUserPrompt(it, 'zh') }],
+          'You are a helpful assistant.',
+        );
+        lens.add(raw.length);
+        const ids = await generate(be, toModelIds(raw, vocabIds), {
+          maxTokens: 6,
+          temperature: 0,
+          topP: 1,
+          seed: 0,
+          stopIds: [eos],
+          banIds: [unk],
+        });
+        ref.push(
+          await decodeIds(
+            tk.tok,
+            ids.filter((i) => i !== eos).map((i) => vocabIds[i]),
+            true,
+          ),
+        );
+      }
+      assert.ok(lens.size > 5, 'the prompts have different lengths');
+      assert.ok(new Set(ref).size > 1, 'the replies differ between questions');
+      for (const r of [one, five, all]) {
+        assert.deepEqual(
+          r.items.map((x) => x.reply),
+          ref,
+        );
+        assert.deepEqual(
+          r.items.map((x) => [x.id, x.pred, x.rule]),
+          one.items.map((x) => [x.id, x.pred, x.rule]),
+        );
+        assert.deepEqual(r.result.subjects, one.result.subjects);
+      }
+      await be.dispose();
+    }
+  }),
+);

@@ -17,6 +17,8 @@ export const PROTOCOLS: Protocol[] = ['chat-gen', 'loglik'];
 export const CHAT_SYSTEM = DEFAULT_SYSTEM_PROMPT;
 /** new-token budgets of the published runs (C-Eval 1024, CMMLU 64); MMLU as CMMLU. */
 export const DEFAULT_MAX_NEW_TOKENS: Record<string, number> = { ceval: 1024, cmmlu: 64, mmlu: 64 };
+/** chat-gen questions decoded together by default (one GPU decode call; the CPU decodes them one after the other). */
+export const DEFAULT_CHAT_BATCH = 32;
 
 function optionsBlock(it: Item): string {
   return LETTERS.map((l, i) => `${l}. ${it.choices[i]}\n`).join('');
@@ -107,6 +109,8 @@ export interface RunOptions {
   limit?: number;
   maxNewTokens?: number;
   seed?: number;
+  /** chat-gen: questions decoded together (default DEFAULT_CHAT_BATCH; the replies do not depend on it). */
+  batch?: number;
   /** dev split (for k-shot loglik). */
   dev?: LoadedSplit;
   onItem?: (done: number, total: number, r: ItemResult) => void;
@@ -135,29 +139,40 @@ export async function runTask(
     }
   }
   const out: ItemResult[] = [];
-  for (const it of todo) {
-    const base = { subject: it.subject, id: it.id, file: it.file, line: it.line, answer: it.answer! };
-    let r: ItemResult;
-    if (o.protocol === 'chat-gen') {
-      const reply = await model.chat([{ role: 'user', content: chatUserPrompt(it, spec.lang) }], {
-        maxTokens: maxNew,
-        system: CHAT_SYSTEM,
+  const base = (it: Item) => ({ subject: it.subject, id: it.id, file: it.file, line: it.line, answer: it.answer! });
+  if (o.protocol === 'chat-gen') {
+    // the questions in batches decoded together (each reply as if alone), in item order
+    const batch = Math.max(1, o.batch ?? DEFAULT_CHAT_BATCH);
+    const gen = { maxTokens: maxNew, system: CHAT_SYSTEM };
+    for (let i = 0; i < todo.length; i += batch) {
+      const part = todo.slice(i, i + batch);
+      const convs = part.map((it) => [{ role: 'user' as const, content: chatUserPrompt(it, spec.lang) }]);
+      let replies: string[];
+      if (model.chatBatch) replies = await model.chatBatch(convs, gen);
+      else {
+        replies = [];
+        for (const c of convs) replies.push(await model.chat(c, gen));
+      }
+      part.forEach((it, j) => {
+        const reply = replies[j];
+        const x = extractAnswer(reply, it.question, it.choices);
+        out.push({ ...base(it), pred: x.letter, correct: x.letter === it.answer, reply, rule: x.rule });
+        o.onItem?.(out.length, todo.length, out[out.length - 1]);
       });
-      const x = extractAnswer(reply, it.question, it.choices);
-      r = { ...base, pred: x.letter, correct: x.letter === it.answer, reply, rule: x.rule };
-    } else {
-      const dev = o.dev?.bySubject.get(it.subject) ?? [];
-      if (dev.length < o.shots)
-        throw new Error(
-          `${spec.title} ${it.subject}: ${o.shots}-shot needs ${o.shots} ${spec.fewshotSplit} examples, the folder has ${dev.length}`,
-        );
-      const ctx = loglikContext(spec, it, dev.slice(0, o.shots));
-      const ll = await model.loglik(LETTERS.map((l) => ({ context: ctx, continuation: ` ${l}` })));
-      const lps = ll.map((x) => x.logprob);
-      let best = 0;
-      for (let i = 1; i < 4; i++) if (lps[i] > lps[best]) best = i;
-      r = { ...base, pred: LETTERS[best], correct: LETTERS[best] === it.answer, logprobs: lps };
     }
+  }
+  for (const it of o.protocol === 'loglik' ? todo : []) {
+    const dev = o.dev?.bySubject.get(it.subject) ?? [];
+    if (dev.length < o.shots)
+      throw new Error(
+        `${spec.title} ${it.subject}: ${o.shots}-shot needs ${o.shots} ${spec.fewshotSplit} examples, the folder has ${dev.length}`,
+      );
+    const ctx = loglikContext(spec, it, dev.slice(0, o.shots));
+    const ll = await model.loglik(LETTERS.map((l) => ({ context: ctx, continuation: ` ${l}` })));
+    const lps = ll.map((x) => x.logprob);
+    let best = 0;
+    for (let i = 1; i < 4; i++) if (lps[i] > lps[best]) best = i;
+    const r: ItemResult = { ...base(it), pred: LETTERS[best], correct: LETTERS[best] === it.answer, logprobs: lps };
     out.push(r);
     o.onItem?.(out.length, todo.length, r);
   }

@@ -15,6 +15,8 @@ export interface BenchOptions {
   split?: string;
   subjects?: string[];
   maxNewTokens?: number;
+  /** chat-gen: questions decoded together. */
+  batch?: number;
   seed?: number;
   onItem?: (task: TaskName, done: number, total: number, r: ItemResult) => void;
 }
@@ -54,6 +56,7 @@ export async function runBenchmarks(
         shots: o.shots,
         limit: o.limit,
         maxNewTokens: o.maxNewTokens,
+        batch: o.batch,
         seed: o.seed,
         dev,
         onItem: (d, t, r) => o.onItem?.(task, d, t, r),

@@ -54,6 +54,30 @@ export interface DecodeSession {
   dispose(): void;
 }
 
+/**
+ * Several sequences decoded together, each with its own prompt length and position (ragged batches): what
+ * generateBatch() (train/generate.ts) uses; a backend without it gets one DecodeSession per sequence. Each sequence's
+ * tokens and logits are those of decoding it alone (up to the backend's rounding).
+ */
+export interface RaggedDecodeSession {
+  readonly batch: number;
+  /** the session's first feed: sequence b gets prompts[b] (lengths may differ); logits B x vocabSize after each. */
+  prefill(prompts: ArrayLike<number>[]): Promise<Float32Array>;
+  /** one token per sequence at its own position (a negative id: the sequence has ended, its row is unspecified). */
+  step(tokens: ArrayLike<number>): Promise<Float32Array>;
+  /**
+   * greedy decoding from a fresh session: up to steps ids per sequence, ending with its first stop id; a banned id is
+   * never chosen (argmax over the others, first index on ties).
+   */
+  greedy(
+    prompts: ArrayLike<number>[],
+    steps: number,
+    stopIds: ArrayLike<number>,
+    banIds: ArrayLike<number>,
+  ): Promise<number[][]>;
+  dispose(): void;
+}
+
 export interface Backend {
   readonly name: string;
   readonly config: ModelConfig;
@@ -83,6 +107,8 @@ export interface Backend {
   setOptimizerState(s: OptimizerState): Promise<void>;
   /** optional KV-cache decoder; generation falls back to full forward() without it. */
   startDecode?(maxLen: number): DecodeSession;
+  /** optional batched decoder of B sequences of at most maxLen tokens each (prompts of different lengths). */
+  startRaggedDecode?(B: number, maxLen: number): RaggedDecodeSession;
   dispose(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 /** Sampling with temperature / top-k / top-p over a KV-cache decoder (or full forward passes without one). */
-import type { Backend } from './backend.ts';
+import type { Backend, RaggedDecodeSession } from './backend.ts';
 import { Rng } from './rng.ts';
 
 export interface SampleOptions {
@@ -19,7 +19,7 @@ export interface SampleOptions {
 export function sampleLogits(
   logits: Float32Array,
   o: { temperature: number; topP: number; topK?: number },
-  rng: Rng,
+  rng: Rng | null,
 ): number {
   const V = logits.length;
   if (o.temperature <= 0) {
@@ -49,6 +49,7 @@ export function sampleLogits(
   keep = Math.max(1, Math.min(keep, k));
   let tot = 0;
   for (let i = 0; i < keep; i++) tot += probs[idx[i]];
+  if (!rng) throw new Error('sampleLogits: sampling (temperature > 0) needs an Rng');
   let r = rng.next() * tot;
   for (let i = 0; i < keep; i++) {
     r -= probs[idx[i]];
@@ -92,4 +93,118 @@ export async function generate(be: Backend, prompt: Int32Array, o: SampleOptions
     if (o.stopIds?.includes(id)) break;
   }
   return out;
+}
+
+/**
+ * A ragged batch decoder on any backend: the backend's own (the CUDA addon's: every sequence in each GPU call) or, on
+ * a backend without one (CPU), one DecodeSession per sequence, fed one after the other, which decodes each sequence
+ * exactly as generate() does.
+ */
+export function startRaggedDecode(be: Backend, B: number, maxLen: number): RaggedDecodeSession {
+  if (be.startRaggedDecode) return be.startRaggedDecode(B, maxLen);
+  const start = be.startDecode?.bind(be);
+  if (!start) throw new Error(`decode: backend ${be.name} has no KV-cache decoder`);
+  const V = be.config.vocabSize;
+  let ss: ReturnType<typeof start>[] | null = null;
+  const fresh = () => {
+    if (ss) throw new Error('decode: prefill() / greedy() start a fresh session');
+    ss = Array.from({ length: B }, () => start(maxLen));
+    return ss;
+  };
+  const count = (n: number, what: string) => {
+    if (n !== B) throw new Error(`decode: expected ${B} ${what}, got ${n}`);
+  };
+  return {
+    batch: B,
+    async prefill(prompts) {
+      count(prompts.length, 'prompts');
+      const s = fresh(),
+        out = new Float32Array(B * V);
+      for (let b = 0; b < B; b++) out.set(await s[b].feed(prompts[b]), b * V);
+      return out;
+    },
+    async step(tokens) {
+      count(tokens.length, 'tokens');
+      if (!ss) throw new Error('decode: step() before prefill()');
+      const out = new Float32Array(B * V);
+      for (let b = 0; b < B; b++) if (tokens[b] >= 0) out.set(await ss[b].feed([tokens[b]]), b * V);
+      return out;
+    },
+    async greedy(prompts, steps, stopIds, banIds) {
+      count(prompts.length, 'prompts');
+      const s = fresh(),
+        stop = new Set(Array.from(stopIds)),
+        ban = Array.from(banIds);
+      const res: number[][] = [];
+      for (let b = 0; b < B; b++) {
+        const out: number[] = [];
+        let logits = await s[b].feed(prompts[b]);
+        for (let i = 0; i < steps; i++) {
+          for (const x of ban) logits[x] = -Infinity;
+          const id = sampleLogits(logits, GREEDY, null);
+          out.push(id);
+          if (stop.has(id) || i === steps - 1) break;
+          logits = await s[b].feed([id]);
+        }
+        res.push(out);
+      }
+      return res;
+    },
+    dispose() {
+      for (const s of ss ?? []) s.dispose();
+      ss = null;
+    },
+  };
+}
+
+const GREEDY = { temperature: 0, topP: 1 };
+
+/**
+ * generate() for several prompts at once in one ragged batch: each prompt's new ids are those generate() gives it
+ * alone with the same options (greedy: argmax on the device, ban list included; sampling: each sequence with its own
+ * Rng seeded with `seeds[i]` (default o.seed, as generate() per prompt), so the result does not depend on how prompts
+ * are batched). Each sequence stops at its own stop id. onToken is not called.
+ */
+export async function generateBatch(
+  be: Backend,
+  prompts: Int32Array[],
+  o: SampleOptions & { seeds?: number[] },
+): Promise<number[][]> {
+  const B = prompts.length;
+  if (B === 0) return [];
+  for (const p of prompts) if (p.length === 0) throw new Error('generate: empty prompt');
+  if (o.maxTokens <= 0) return prompts.map(() => []);
+  if (!be.startDecode && !be.startRaggedDecode) {
+    const res: number[][] = [];
+    for (let b = 0; b < B; b++) res.push(await generate(be, prompts[b], { ...o, seed: o.seeds?.[b] ?? o.seed }));
+    return res;
+  }
+  const maxLen = Math.max(...prompts.map((p) => p.length)) + o.maxTokens;
+  const s = startRaggedDecode(be, B, maxLen);
+  try {
+    if (o.temperature <= 0) return await s.greedy(prompts, o.maxTokens, o.stopIds ?? [], o.banIds ?? []);
+    const V = be.config.vocabSize,
+      stop = new Set(o.stopIds ?? []);
+    const rngs = prompts.map((_, b) => new Rng(o.seeds?.[b] ?? o.seed));
+    const out: number[][] = prompts.map(() => []);
+    const live = new Array<boolean>(B).fill(true);
+    let logits = await s.prefill(prompts);
+    for (let i = 0; i < o.maxTokens; i++) {
+      const next = new Int32Array(B).fill(-1);
+      for (let b = 0; b < B; b++) {
+        if (!live[b]) continue;
+        const row = logits.subarray(b * V, (b + 1) * V);
+        if (o.banIds) for (const x of o.banIds) row[x] = -Infinity;
+        const id = sampleLogits(row, o, rngs[b]);
+        out[b].push(id);
+        if (stop.has(id)) live[b] = false;
+        else next[b] = id;
+      }
+      if (i === o.maxTokens - 1 || !live.some((x) => x)) break;
+      logits = await s.step(next);
+    }
+    return out;
+  } finally {
+    s.dispose();
+  }
 }

@@ -22,6 +22,8 @@ Benchmarks (files in their released layouts; steel collect ceval cmmlu mmlu fetc
   --split S             default: C-Eval val (test answers are hidden), CMMLU test, MMLU test
   --subjects a,b        only these subjects
   --max-new-tokens N    chat-gen: default C-Eval 1024, CMMLU and MMLU 64
+  --gen-batch N         chat-gen: questions decoded together (default 32; --backend cuda decodes them in one batch,
+                        each reply the one it gets alone)
   --max-length N        token budget of prompt + answer (default: the model's training context); longer prompts
                         are cut from the left
   --scoring MODE        loglik on the dense kind: full (one causal pass, default) or incremental (KV cache). The Steel
@@ -56,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
       split: { type: 'string' },
       subjects: { type: 'string' },
       'max-new-tokens': { type: 'string' },
+      'gen-batch': { type: 'string' },
       'max-length': { type: 'string' },
       scoring: { type: 'string' },
       seed: { type: 'string', default: '0' },
@@ -103,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
       split: v.split,
       subjects: v.subjects?.split(',').map((s) => s.trim()),
       maxNewTokens: int('max-new-tokens', v['max-new-tokens'], 1),
+      batch: int('gen-batch', v['gen-batch'], 1),
       seed: int('seed', v.seed),
       onItem: (task, d, t) => {
         if (process.stderr.isTTY) process.stderr.write(`\r${task} ${d}/${t} items`);
