@@ -6,11 +6,15 @@
 #pragma once
 #include "common.cuh"
 
-// The position of a feed's first token lives in device memory (*dpos), so that one captured decode step (a CUDA graph,
-// the Decoder's greedy loop) replays at every position; decode_advance_k moves it on inside the graph.
-__global__ void decode_advance_k(int* dpos, int n) { *dpos += n; }
+// Each sequence's position (the length of its context before a feed: sequences of a batch may hold prompts of different
+// lengths) lives in device memory (dpos[b]), so that one captured decode step (a CUDA graph, the Decoder's greedy loop)
+// replays at every position; decode_advance_k moves them on inside the graph.
+__global__ void decode_advance_k(int* dpos, int n, int B) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (b < B) dpos[b] += n;
+}
 
-// rows r = b*n + t of the fused [q|k|v] buffer, position p = *dpos + t: RoPE (rotate-half, fp32 tables [maxLen, hd/2])
+// rows r = b*n + t of the fused [q|k|v] buffer, position p = dpos[b] + t: RoPE (rotate-half, fp32 tables [maxLen, hd/2])
 // in place on the q and k heads, and the rotated k and the v heads into the caches at (b, kh, p). A thread owns one unit
 // of a row: 4 adjacent pairs (8-byte accesses at columns j and j + hd/2) of a q or k head, or 8 columns (16 bytes) of a
 // v head.
@@ -21,7 +25,7 @@ __global__ void __launch_bounds__(256) rope_kv_k(bf16* __restrict__ qkv, int ldq
   const long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= (long)N * U) return;
   const int r = (int)(i / U), u = (int)(i - (long)r * U);
-  const int b = r / n, t = r - b * n, p = *dpos + t;
+  const int b = r / n, t = r - b * n, p = dpos[b] + t;
   bf16* row = qkv + (size_t)r * ldq;
   if (u < U1) {
     const int hh = u / hp4, j = (u - hh * hp4) * 4;
@@ -44,7 +48,8 @@ __global__ void __launch_bounds__(256) rope_kv_k(bf16* __restrict__ qkv, int ldq
         *reinterpret_cast<const uint4*>(row + voff + kh * hd + j);
   }
 }
-// rows of N = B*n tokens at positions *dpos + t; K, V: this layer's caches at the group's first sequence
+// rows of N = B*n tokens at positions dpos[b] + t; K, V, dpos: this layer's caches and the positions at the group's first
+// sequence
 static void ropeKvStore(bf16* qkv, int ldq, int koff, int voff, const float* cs, const float* sn, bf16* K, bf16* V,
                         const int* dpos, int N, int n, int H, int Hk, int hd, int maxLen) {
   rope_kv_k<<<nblk((long)N * (H + 2 * Hk) * (hd / 8)), 256, 0, g_stream>>>(qkv, ldq, koff, voff, cs, sn, K, V, dpos, N, n, H,
@@ -53,7 +58,7 @@ static void ropeKvStore(bf16* qkv, int ldq, int koff, int voff, const float* cs,
 }
 
 // Decode attention, split over the context (flash-decoding). Block (split sp, query row r = b*n + t, kv head kh) takes
-// keys sp*ks .. min(ctx, (sp+1)*ks) - 1 of the ctx = *dpos + t + 1 that query t sees, for all G = H/Hk query heads of
+// keys sp*ks .. min(ctx, (sp+1)*ks) - 1 of the ctx = dpos[b] + t + 1 that query t of sequence b sees, for all G = H/Hk query heads of
 // the group, so each K/V row is read once per row r. The cache is head-major, [b][kh][maxLen][hd]: a block reads one
 // contiguous run. Its 16 octets of lanes take a key row each (lane c of an octet loads 8 columns = 16 bytes of K and
 // of V; lanes c >= hd/8 idle), U rows per octet in flight; the octet's partial scores are summed with 3 shuffles,
@@ -69,7 +74,7 @@ __global__ void __launch_bounds__(DA_OCT * 8) decode_attn_k(const bf16* __restri
   __shared__ float sm[DA_OCT][G], sl[DA_OCT][G];
   __shared__ float sacc[DA_OCT][G][64];
   const int sp = blockIdx.x, r = blockIdx.y, kh = blockIdx.z, nsplit = gridDim.x;
-  const int b = r / n, t = r - b * n, ctx = *dpos + t + 1;
+  const int b = r / n, t = r - b * n, ctx = dpos[b] + t + 1;
   const int k0 = sp * ks, k1 = min(ctx, k0 + ks);
   if (k0 >= ctx) return;  // past this query's context (the grid covers maxLen)
   const int o = threadIdx.x >> 3, c = threadIdx.x & 7, h8 = hd >> 3, H = Hk * G;
@@ -184,7 +189,7 @@ __global__ void decode_combine_k(const float* __restrict__ part, bf16* __restric
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= total) return;
   const int rh = i / hd, j = i - rh * hd, r = rh / H;
-  const int ctx = *dpos + r % n + 1, ns = min(nsplit, (ctx + ks - 1) / ks);
+  const int ctx = dpos[r / n] + r % n + 1, ns = min(nsplit, (ctx + ks - 1) / ks);
   const float* p = part + (size_t)rh * nsplit * (hd + 2);
   float M = -INFINITY;
   for (int s = 0; s < ns; s++) M = fmaxf(M, p[s * (hd + 2) + hd]);
@@ -242,15 +247,20 @@ static void decodeAttention(const bf16* qkv, int ldq, const bf16* K, const bf16*
   }
 }
 
-// greedy: ids[b] = argmax_v logits[b, v] (first index on ties, as the CPU path); also written to out[b] when given
+// greedy: ids[b] = argmax_v logits[b, v] (first index on ties, as the CPU path) over the ids not in ban[0..nBan) (the
+// host's generate() sets banned logits to -inf); also written to out[b] when given
 __global__ void __launch_bounds__(1024) argmax_k(const bf16* __restrict__ logits, int ldl, int V, int* __restrict__ ids,
-                                                 int* __restrict__ out) {
+                                                 int* __restrict__ out, const int* __restrict__ ban, int nBan) {
   const bf16* row = logits + (size_t)blockIdx.x * ldl;
   float best = -INFINITY;
   int bi = 0x7fffffff;
   for (int v = threadIdx.x; v < V; v += blockDim.x) {
     const float x = b2f(row[v]);
-    if (x > best) best = x, bi = v;  // v grows: the first maximum of this thread's columns
+    if (x > best) {  // v grows: the first maximum of this thread's columns
+      bool banned = false;
+      for (int i = 0; i < nBan; i++) banned |= ban[i] == v;
+      if (!banned) best = x, bi = v;
+    }
   }
   __shared__ float sb[32];
   __shared__ int si[32];
@@ -280,7 +290,7 @@ __global__ void __launch_bounds__(1024) argmax_k(const bf16* __restrict__ logits
     }
   }
 }
-static void argmaxRows(const bf16* logits, int ldl, int V, int rows, int* ids, int* out) {
-  argmax_k<<<rows, 1024, 0, g_stream>>>(logits, ldl, V, ids, out);
+static void argmaxRows(const bf16* logits, int ldl, int V, int rows, int* ids, int* out, const int* ban, int nBan) {
+  argmax_k<<<rows, 1024, 0, g_stream>>>(logits, ldl, V, ids, out, ban, nBan);
   KCHECK("argmax");
 }

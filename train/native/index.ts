@@ -6,7 +6,15 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AdamWOptions, Backend, BackendFactory, DecodeSession, OptimizerState, ParamInfo } from '../backend.ts';
+import type {
+  AdamWOptions,
+  Backend,
+  BackendFactory,
+  DecodeSession,
+  OptimizerState,
+  ParamInfo,
+  RaggedDecodeSession,
+} from '../backend.ts';
 import { type Collective, distTimeoutMs } from '../distributed/collective.ts';
 import { type ModelConfig, numel, paramShapes, validateConfig } from '../config.ts';
 import { Rng } from '../rng.ts';
@@ -77,8 +85,21 @@ export interface NativeAddon {
   /** feeds n tokens per sequence (B x n); logits (B x V) of each sequence's last token, or its greedy id (B). */
   decodeFeed(s: unknown, tokens: Int32Array, n: number, greedy: false): Float32Array;
   decodeFeed(s: unknown, tokens: Int32Array, n: number, greedy: true): Int32Array;
-  /** prefill B x n prompt tokens, then greedy steps on the GPU: B x steps new ids, -1 after a sequence's stopId. */
-  decodeGreedy(s: unknown, prompt: Int32Array, n: number, steps: number, stopId: number): Int32Array;
+  /** feeds lens[b] tokens to sequence b (tokens concatenated in sequence order); logits (B x V) or greedy ids (B). */
+  decodeFeedRagged(s: unknown, tokens: Int32Array, lens: Int32Array, greedy: false): Float32Array;
+  decodeFeedRagged(s: unknown, tokens: Int32Array, lens: Int32Array, greedy: true): Int32Array;
+  /**
+   * prefill the prompts (concatenated, lens[b] tokens each; a fresh session), then greedy steps on the GPU, never a
+   * banned id: B x steps new ids, -1 after a sequence's first stop id.
+   */
+  decodeGreedy(
+    s: unknown,
+    prompts: Int32Array,
+    lens: Int32Array,
+    steps: number,
+    stopIds: Int32Array,
+    banIds: Int32Array,
+  ): Int32Array;
   decodeLength(s: unknown): number;
   decodeFree(s: unknown): void;
 }
@@ -292,7 +313,55 @@ export class CudaBackend implements Backend {
       },
       feed: (tokens, n) => a.decodeFeed(live(), tokens, n, false),
       feedGreedy: (tokens, n) => a.decodeFeed(live(), tokens, n, true),
-      greedy: (prompt, n, steps, stopId) => a.decodeGreedy(live(), prompt, n, steps, stopId),
+      greedy: (prompt, n, steps, stopId) =>
+        a.decodeGreedy(live(), prompt, new Int32Array(B).fill(n), steps, Int32Array.of(stopId), new Int32Array(0)),
+      dispose: () => {
+        if (s !== null) a.decodeFree(s);
+        s = null;
+      },
+    };
+  }
+  /** ragged batches (prompts of different lengths) behind the interface generateBatch() uses on every backend. */
+  startRaggedDecode(B: number, maxLen: number): RaggedDecodeSession {
+    const a = this.addon;
+    let s: unknown = a.decodeStart(this.handle, B, maxLen);
+    const live = () => {
+      if (s === null) throw new Error('decode: session disposed');
+      return s;
+    };
+    const cat = (prompts: ArrayLike<number>[]) => {
+      if (prompts.length !== B) throw new Error(`decode: expected ${B} prompts, got ${prompts.length}`);
+      const lens = Int32Array.from(prompts, (p) => p.length);
+      const all = new Int32Array(lens.reduce((x, y) => x + y, 0));
+      let o = 0;
+      for (const p of prompts) all.set(p, (o += p.length) - p.length);
+      return { all, lens };
+    };
+    return {
+      batch: B,
+      async prefill(prompts) {
+        const { all, lens } = cat(prompts);
+        return a.decodeFeedRagged(live(), all, lens, false);
+      },
+      async step(tokens) {
+        if (tokens.length !== B) throw new Error(`decode: step() needs ${B} tokens, got ${tokens.length}`);
+        // an ended sequence (negative id) is fed id 0: its row is ignored
+        return a.decodeFeed(
+          live(),
+          Int32Array.from(tokens, (t) => Math.max(0, t)),
+          1,
+          false,
+        );
+      },
+      async greedy(prompts, steps, stopIds, banIds) {
+        const { all, lens } = cat(prompts);
+        const ids = a.decodeGreedy(live(), all, lens, steps, Int32Array.from(stopIds), Int32Array.from(banIds));
+        return Array.from({ length: B }, (_, b) => {
+          const row = Array.from(ids.subarray(b * steps, (b + 1) * steps));
+          const end = row.indexOf(-1);
+          return end < 0 ? row : row.slice(0, end);
+        });
+      },
       dispose: () => {
         if (s !== null) a.decodeFree(s);
         s = null;

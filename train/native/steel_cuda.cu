@@ -546,15 +546,21 @@ class Model {
 // activations: attention over the cache (the training kernel when pos == 0, the decode kernel after), and the FFN over
 // the n fed tokens together (the Steel kind's Soft-MoE mixes the tokens of one feed: the prompt at prefill, then one
 // token per step, as Steel-LLM's modeling code does under generate and as the CPU backend's startDecode does); the final
-// norm and lm_head on each sequence's last token only. Sequences are fed in groups of at most capRows rows. greedy()
-// captures its decode step (all B sequences, one token) once into a CUDA graph and replays it: the position is read
+// norm and lm_head on each sequence's last token only. Sequences are fed in groups of at most capRows rows. Each
+// sequence has its own length (lens; ragged batches: prefill() gives each sequence its own prompt, in runs of equal
+// lengths through the training attention kernel; later feeds give every sequence n tokens at its own positions). greedy()
+// captures its decode step (all B sequences, one token) once into a CUDA graph and replays it: the positions are read
 // from device memory (dpos), the tokens from and the greedy ids to `tok`.
 struct Decoder {
   Model* m;
-  int B, maxLen, pos = 0, capRows = 0, capB = 0, hd;
+  int B, maxLen, pos = 0, capRows = 0, capB = 0, hd;  // pos: the longest sequence's length
+  std::vector<int> lens;                               // tokens fed per sequence
   bf16 *Kc = nullptr, *Vc = nullptr;  // [L][B][Hk][maxLen][hd]
   float *ropeC = nullptr, *ropeS = nullptr;
-  int* dpos = nullptr;           // device copy of the position of the feed's first token
+  int* dpos = nullptr;           // device copy of lens (each sequence's position of its feed's first token)
+  static constexpr int kMaxBan = 64;
+  int* dban = nullptr;           // greedy's banned ids (argmax skips them); the captured step holds nBan
+  std::vector<int> ban;
   float* apart = nullptr;        // decode attention's per-split partials
   size_t apartFloats = 0;
   cudaStream_t gs = nullptr;     // capture stream of the step graph
@@ -579,7 +585,9 @@ struct Decoder {
     ropeC = (float*)devAlloc((size_t)maxLen * c.hd / 2 * 4);
     ropeS = (float*)devAlloc((size_t)maxLen * c.hd / 2 * 4);
     ropeTables(ropeC, ropeS, maxLen, c.hd, c.theta);
-    dpos = (int*)devAlloc(4);
+    dpos = (int*)devAlloc((size_t)B * 4);
+    dban = (int*)devAlloc(kMaxBan * 4);
+    lens.assign(B, 0);
     // the split partials of a decode step (B rows) at the finest split decodeSplit picks
     apartFloats = (size_t)B * c.H * (c.hd + 2) * std::max(1, std::min((maxLen + 63) / 64, 4096 / (B * c.Hk)));
     apart = (float*)devAlloc(apartFloats * 4);
@@ -594,7 +602,8 @@ struct Decoder {
     devFree(ropeC, (size_t)maxLen * hd / 2 * 4);
     devFree(ropeS, (size_t)maxLen * hd / 2 * 4);
     devFree(mpart, mpartCap * 4);
-    devFree(dpos, 4);
+    devFree(dpos, (size_t)B * 4);
+    devFree(dban, kMaxBan * 4);
     devFree(apart, apartFloats * 4);
     if (step) cudaGraphExecDestroy(step);
     if (gs) cudaStreamDestroy(gs);
@@ -643,9 +652,9 @@ struct Decoder {
       ids = arena.get<int>(Bg);
     }
   }
-  // one group: sequences b0 .. b0+Bg-1, n tokens each (device tokens dtok, Bg*n), at positions pos..; logits of the
-  // last tokens -> this->logits rows 0..Bg-1
-  void group(const int* dtok, int b0, int Bg, int n) {
+  // one group: sequences b0 .. b0+Bg-1, n tokens each (device tokens dtok, Bg*n), at positions dpos[b]..; prefill: every
+  // one of them at position 0 (the training attention kernel); logits of the last tokens -> this->logits rows 0..Bg-1
+  void group(const int* dtok, int b0, int Bg, int n, bool prefill) {
     const Cfg& c = m->c;
     const long N = (long)Bg * n, d = c.d;
     const float sl2 = 1.f / std::sqrt((float)c.hd) * 1.4426950408889634f;
@@ -663,10 +672,10 @@ struct Decoder {
       m->linear(xn, N, c.d, w.qkvw, m->ldq, qkv, m->PB + w.qkvb);
       prof.mark("dec_gemm_qkv");
       bf16 *K = Kc + l * layerStride + seqOff, *V = Vc + l * layerStride + seqOff;
-      ropeKvStore(qkv, m->ldq, m->qd, m->qd + m->kd, ropeC, ropeS, K, V, dpos, (int)N, n, c.H, c.Hk, c.hd, maxLen);
+      ropeKvStore(qkv, m->ldq, m->qd, m->qd + m->kd, ropeC, ropeS, K, V, dpos + b0, (int)N, n, c.H, c.Hk, c.hd, maxLen);
       prof.mark("dec_rope_kv");
-      if (pos == 0) attnForward(qkv, att, lse, Bg, n, c.H, c.Hk, c.hd, m->ldq, m->qd, m->qd + m->kd, sl2);
-      else decodeAttention(qkv, m->ldq, K, V, att, apart, apartFloats, dpos, Bg, n, maxLen, c.H, c.Hk, c.hd, sl2);
+      if (prefill) attnForward(qkv, att, lse, Bg, n, c.H, c.Hk, c.hd, m->ldq, m->qd, m->qd + m->kd, sl2);
+      else decodeAttention(qkv, m->ldq, K, V, att, apart, apartFloats, dpos + b0, Bg, n, maxLen, c.H, c.Hk, c.hd, sl2);
       prof.mark("dec_attn");
       m->linear(att, N, m->qd, w.ow, c.d, o);
       prof.mark("dec_gemm_o");
@@ -701,29 +710,48 @@ struct Decoder {
     m->gemm.run(false, true, Bg, c.V, c.d, xf, c.d, m->PB + m->lmOff, c.d, logits, m->ldl, false, 1.f, 0.f);
     prof.mark("dec_head");
   }
-  // feeds n tokens per sequence (host tokens B*n, or device tokens when dev); per group: logitsOut (host, B*V fp32)
-  // and/or greedy ids (host idsOut B; device devIds B)
-  void feed(const int* tokens, bool dev, int n, float* logitsOut, int* idsOut, int* devIds) {
+  void setBan(const std::vector<int>& b) {
+    if (b.size() > (size_t)kMaxBan) throw std::runtime_error(strf("decode: at most %d banned ids (got %zu)", kMaxBan, b.size()));
+    for (int id : b)
+      if (id < 0 || id >= m->c.V) throw std::runtime_error(strf("decode: banned id %d outside the vocabulary (size %d)", id, m->c.V));
+    if (b == ban) return;
+    ban = b;
+    if (!b.empty()) CK(cudaMemcpy(dban, b.data(), b.size() * 4, cudaMemcpyHostToDevice));
+    if (step) cudaGraphExecDestroy(step), step = nullptr;  // the captured step holds the old count
+  }
+  // sequence b gets ns[b] tokens (host tokens, concatenated in sequence order, or device tokens when dev) at its
+  // positions lens[b]..; runs of consecutive sequences with the same count and all at position 0 or none go together
+  // (at most capRows rows). Per group: logitsOut (host, B*V fp32) and/or greedy ids (host idsOut B; device devIds B).
+  void feedv(const int* tokens, bool dev, const int* ns, float* logitsOut, int* idsOut, int* devIds) {
     const Cfg& c = m->c;
-    if (n <= 0) throw std::runtime_error("decode: feed() needs at least one token");
-    if (pos + n > maxLen) throw std::runtime_error(strf("decode: context full (%d tokens)", maxLen));
+    long total = 0;
+    for (int b = 0; b < B; b++) {
+      if (ns[b] <= 0) throw std::runtime_error(strf("decode: feed() needs at least one token per sequence (sequence %d)", b));
+      if (lens[b] + ns[b] > maxLen) throw std::runtime_error(strf("decode: context full (%d tokens, sequence %d)", maxLen, b));
+      total += ns[b];
+    }
     if (!dev)
-      for (long i = 0; i < (long)B * n; i++)
+      for (long i = 0, b = 0, t = 0; i < total; i++, t++) {
+        while (t >= ns[b]) t = 0, b++;
         if (tokens[i] < 0 || tokens[i] >= c.V)
-          throw std::runtime_error(strf("decode: token %d at [%ld,%ld] outside the vocabulary (size %d)", tokens[i], i / n, i % n, c.V));
-    CK(cudaMemcpyAsync(dpos, &pos, 4, cudaMemcpyHostToDevice, g_stream));  // pageable: staged before the call returns
-    const int per = std::max(1, std::min(B, capRows / n));
-    for (int b0 = 0; b0 < B; b0 += per) {
-      const int Bg = std::min(per, B - b0);
+          throw std::runtime_error(strf("decode: token %d at [%ld,%ld] outside the vocabulary (size %d)", tokens[i], b, t, c.V));
+      }
+    CK(cudaMemcpyAsync(dpos, lens.data(), (size_t)B * 4, cudaMemcpyHostToDevice, g_stream));  // pageable: staged before return
+    long off = 0;
+    for (int b0 = 0; b0 < B;) {
+      const int n = ns[b0], per = std::max(1, capRows / n);
+      const bool pre = lens[b0] == 0;
+      int Bg = 1;
+      while (b0 + Bg < B && Bg < per && ns[b0 + Bg] == n && (lens[b0 + Bg] == 0) == pre) Bg++;
       const int* dt;
-      if (dev) dt = tokens + (size_t)b0 * n;
+      if (dev) dt = tokens + off;
       else {
-        CK(cudaMemcpy(tok, tokens + (size_t)b0 * n, (size_t)Bg * n * 4, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(tok, tokens + off, (size_t)Bg * n * 4, cudaMemcpyHostToDevice));
         dt = tok;
       }
-      group(dt, b0, Bg, n);
+      group(dt, b0, Bg, n, pre);
       if (idsOut || devIds) {
-        argmaxRows(logits, m->ldl, c.V, Bg, ids, devIds ? devIds + b0 : nullptr);
+        argmaxRows(logits, m->ldl, c.V, Bg, ids, devIds ? devIds + b0 : nullptr, dban, (int)ban.size());
         if (idsOut) CK(cudaMemcpy(idsOut + b0, ids, (size_t)Bg * 4, cudaMemcpyDeviceToHost));
       }
       if (logitsOut) {
@@ -732,14 +760,22 @@ struct Decoder {
         KCHECK("cast");
         CK(cudaMemcpy2D(logitsOut + (size_t)b0 * c.V, (size_t)c.V * 4, f, (size_t)m->ldl * 4, (size_t)c.V * 4, Bg, cudaMemcpyDeviceToHost));
       }
+      off += (long)Bg * n;
+      b0 += Bg;
     }
-    pos += n;
+    for (int b = 0; b < B; b++) lens[b] += ns[b], pos = std::max(pos, lens[b]);
+  }
+  // n tokens per sequence (B*n)
+  void feed(const int* tokens, bool dev, int n, float* logitsOut, int* idsOut, int* devIds) {
+    if (n <= 0) throw std::runtime_error("decode: feed() needs at least one token");
+    const std::vector<int> ns(B, n);
+    feedv(tokens, dev, ns.data(), logitsOut, idsOut, devIds);
   }
   // one decode step of all B sequences (one group): tokens in tok -> greedy ids in tok; position *dpos, then advanced
   void stepBody() {
-    group(tok, 0, B, 1);
-    argmaxRows(logits, m->ldl, m->c.V, B, tok, nullptr);
-    decode_advance_k<<<1, 1, 0, g_stream>>>(dpos, 1);
+    group(tok, 0, B, 1, false);
+    argmaxRows(logits, m->ldl, m->c.V, B, tok, nullptr, dban, (int)ban.size());
+    decode_advance_k<<<(B + 255) / 256, 256, 0, g_stream>>>(dpos, 1, B);
     KCHECK("decode_advance");
   }
   void capture() {
@@ -762,17 +798,23 @@ struct Decoder {
     cudaGraphDestroy(g);
     CK(e);
   }
-  // greedy generation from a prompt of n tokens per sequence: up to steps new tokens per sequence (out: B*steps host,
-  // row-major by sequence); a sequence ends at stopId (later positions -1). Tokens stay on the GPU between steps; the
-  // host looks at them every 16 steps to stop when every sequence has ended.
-  int greedy(const int* prompt, int n, int steps, int stopId, int* out) {
+  // greedy generation from prompts of ns[b] tokens (concatenated; the session's first feed): up to steps new tokens per
+  // sequence (out: B*steps host, row-major by sequence), never a banned id; a sequence ends at any of stops (later
+  // positions -1). Tokens stay on the GPU between steps; the host looks at them every 16 steps to stop when every
+  // sequence has ended.
+  int greedy(const int* prompt, const int* ns, int steps, const std::vector<int>& stops, int* out) {
     if (steps <= 0) throw std::runtime_error("decode: steps must be positive");
-    if (pos + n + steps - 1 > maxLen) throw std::runtime_error(strf("decode: %d + %d tokens exceed the session's %d", n, steps, maxLen));
+    for (int b = 0; b < B; b++) {
+      if (lens[b] != 0) throw std::runtime_error("decode: greedy() starts a fresh session");
+      if (ns[b] + steps - 1 > maxLen)
+        throw std::runtime_error(strf("decode: %d + %d tokens exceed the session's %d (sequence %d)", ns[b], steps, maxLen, b));
+    }
+    auto isStop = [&](int id) { return std::find(stops.begin(), stops.end(), id) != stops.end(); };
     int* dOut = (int*)devAlloc((size_t)steps * B * 4);
     std::vector<int> h((size_t)steps * B);
     int done = 0;
     try {
-      feed(prompt, false, n, nullptr, nullptr, dOut);
+      feedv(prompt, false, ns, nullptr, nullptr, dOut);
       done = 1;
       std::vector<char> ended(B, 0);
       int nEnded = 0, checked = 0;
@@ -780,12 +822,12 @@ struct Decoder {
         CK(cudaMemcpy(h.data() + (size_t)checked * B, dOut + (size_t)checked * B, (size_t)(upTo - checked) * B * 4, cudaMemcpyDeviceToHost));
         for (int s = checked; s < upTo; s++)
           for (int b = 0; b < B; b++)
-            if (!ended[b] && h[(size_t)s * B + b] == stopId) ended[b] = 1, nEnded++;
+            if (!ended[b] && isStop(h[(size_t)s * B + b])) ended[b] = 1, nEnded++;
         checked = upTo;
       };
       // steps 1..: the captured step (eager while profiling: the profile's marks synchronise), tokens in tok
       CK(cudaMemcpy(tok, dOut, (size_t)B * 4, cudaMemcpyDeviceToDevice));
-      CK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(dpos, lens.data(), (size_t)B * 4, cudaMemcpyHostToDevice));
       for (int s = 1; s < steps; s++) {
         if (s % 16 == 0) {
           check(s);
@@ -797,6 +839,7 @@ struct Decoder {
           CK(cudaGraphLaunch(step, 0));
         }
         pos++;
+        for (int& l : lens) l++;
         CK(cudaMemcpyAsync(dOut + (size_t)s * B, tok, (size_t)B * 4, cudaMemcpyDeviceToDevice, 0));
         done = s + 1;
       }
@@ -810,7 +853,7 @@ struct Decoder {
       bool ended = false;
       for (int s = 0; s < steps; s++) {
         out[(size_t)b * steps + s] = ended || s >= done ? -1 : h[(size_t)s * B + b];
-        if (s < done && h[(size_t)s * B + b] == stopId) ended = true;
+        if (s < done && isStop(h[(size_t)s * B + b])) ended = true;
       }
     }
     return done;
@@ -1242,8 +1285,9 @@ static napi_value attnTime_impl(napi_env env, napi_callback_info info) {
 }
 WRAP(attnTime)
 // ---- KV-cache decoding sessions (Decoder): decodeStart(h, B, maxLen) -> session; decodeFeed(s, tokens B*n, n, greedy)
-// -> Float32Array B*V logits of each sequence's last token, or Int32Array B greedy ids; decodeGreedy(s, prompt B*n, n,
-// steps, stopId) -> Int32Array B*steps (-1 after a sequence's stop token); decodeLength(s); decodeFree(s)
+// -> Float32Array B*V logits of each sequence's last token, or Int32Array B greedy ids; decodeFeedRagged(s, tokens,
+// lens, greedy) the same with lens[b] tokens for sequence b; decodeGreedy(s, prompts, lens, steps, stopIds, banIds) ->
+// Int32Array B*steps (-1 after a sequence's stop token); decodeLength(s) (the longest sequence); decodeFree(s)
 static std::set<Decoder*> g_dec;
 static Decoder* getDecoder(napi_env env, napi_value v) {
   void* p = nullptr;
@@ -1292,20 +1336,65 @@ static napi_value decodeFeed_impl(napi_env env, napi_callback_info info) {
   return arr;
 }
 WRAP(decodeFeed)
+// sequence lengths ns (Int32Array B, each > 0) of a concatenated token array
+static std::vector<int> raggedCounts(napi_env env, napi_value v, Decoder* d, size_t tokens, const char* what) {
+  size_t nl;
+  int* ns = getTyped<int>(env, v, napi_int32_array, &nl, "lengths");
+  if ((long)nl != d->B) throw std::runtime_error(strf("%s: expected %d lengths, got %zu", what, d->B, nl));
+  long total = 0;
+  for (size_t b = 0; b < nl; b++) {
+    if (ns[b] <= 0) throw std::runtime_error(strf("%s: sequence %zu has %d tokens", what, b, ns[b]));
+    total += ns[b];
+  }
+  if ((size_t)total != tokens) throw std::runtime_error(strf("%s: lengths sum to %ld, got %zu tokens", what, total, tokens));
+  return std::vector<int>(ns, ns + nl);
+}
+static std::vector<int> intList(napi_env env, napi_value v, const char* what) {
+  size_t n;
+  int* p = getTyped<int>(env, v, napi_int32_array, &n, what);
+  return std::vector<int>(p, p + n);
+}
+// decodeFeedRagged(s, tokens, lens, greedy): sequence b gets lens[b] tokens (tokens concatenated in sequence order)
+static napi_value decodeFeedRagged_impl(napi_env env, napi_callback_info info) {
+  napi_value a[4];
+  getArgs(env, info, 4, a);
+  Decoder* d = getDecoder(env, a[0]);
+  size_t len;
+  int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "tokens");
+  const std::vector<int> ns = raggedCounts(env, a[2], d, len, "decodeFeedRagged");
+  bool greedy;
+  NC(napi_get_value_bool(env, a[3], &greedy));
+  if (greedy) {
+    napi_value ab, arr;
+    void* p;
+    NC(napi_create_arraybuffer(env, (size_t)d->B * 4, &p, &ab));
+    NC(napi_create_typedarray(env, napi_int32_array, d->B, ab, 0, &arr));
+    d->feedv(tok, false, ns.data(), nullptr, (int*)p, nullptr);
+    return arr;
+  }
+  float* out;
+  napi_value arr = newF32(env, (size_t)d->B * d->m->c.V, &out);
+  d->feedv(tok, false, ns.data(), out, nullptr, nullptr);
+  return arr;
+}
+WRAP(decodeFeedRagged)
+// decodeGreedy(s, prompts, lens, steps, stopIds, banIds): prompts concatenated, lens[b] tokens each
 static napi_value decodeGreedy_impl(napi_env env, napi_callback_info info) {
-  napi_value a[5];
-  getArgs(env, info, 5, a);
+  napi_value a[6];
+  getArgs(env, info, 6, a);
   Decoder* d = getDecoder(env, a[0]);
   size_t len;
   int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "prompt");
-  int n = (int)getNum(env, a[2], "n"), steps = (int)getNum(env, a[3], "steps"), stop = (int)getNum(env, a[4], "stopId");
-  if (n <= 0 || (long)len != (long)d->B * n) throw std::runtime_error(strf("decodeGreedy: expected %dx%d prompt tokens, got %zu", d->B, n, len));
+  const std::vector<int> ns = raggedCounts(env, a[2], d, len, "decodeGreedy");
+  const int steps = (int)getNum(env, a[3], "steps");
   if (steps <= 0) throw std::runtime_error("decodeGreedy: steps must be positive");
+  const std::vector<int> stops = intList(env, a[4], "stopIds");
+  d->setBan(intList(env, a[5], "banIds"));
   napi_value ab, arr;
   void* p;
   NC(napi_create_arraybuffer(env, (size_t)d->B * steps * 4, &p, &ab));
   NC(napi_create_typedarray(env, napi_int32_array, (size_t)d->B * steps, ab, 0, &arr));
-  d->greedy(tok, n, steps, stop, (int*)p);
+  d->greedy(tok, ns.data(), steps, stops, (int*)p);
   return arr;
 }
 WRAP(decodeGreedy)
@@ -1427,6 +1516,7 @@ NAPI_MODULE_INIT() {
       {"allReduceGrads", 0, allReduceGrads, 0, 0, 0, napi_default_jsproperty, 0},
       {"decodeStart", 0, decodeStart, 0, 0, 0, napi_default_jsproperty, 0},
       {"decodeFeed", 0, decodeFeed, 0, 0, 0, napi_default_jsproperty, 0},
+      {"decodeFeedRagged", 0, decodeFeedRagged, 0, 0, 0, napi_default_jsproperty, 0},
       {"decodeGreedy", 0, decodeGreedy, 0, 0, 0, napi_default_jsproperty, 0},
       {"decodeLength", 0, decodeLength, 0, 0, 0, napi_default_jsproperty, 0},
       {"decodeFree", 0, decodeFree, 0, 0, 0, napi_default_jsproperty, 0},

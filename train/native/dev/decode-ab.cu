@@ -78,8 +78,8 @@ int main() {
   float *cs = falloc((long)maxLen * hd / 2, 1.f), *sn = falloc((long)maxLen * hd / 2, 0.f);
   float* part = falloc((long)B * H * (hd + 2) * 12, 0.f);
   int *dpos, *ids, *sink;
-  CK(cudaMalloc(&dpos, 4)); CK(cudaMalloc(&ids, B * 4)); CK(cudaMalloc(&sink, 4));
-  CK(cudaMemcpy(dpos, &pos, 4, cudaMemcpyHostToDevice));
+  CK(cudaMalloc(&dpos, B * 4)); CK(cudaMalloc(&ids, B * 4)); CK(cudaMalloc(&sink, 4));
+  { std::vector<int> hp(B, pos); CK(cudaMemcpy(dpos, hp.data(), B * 4, cudaMemcpyHostToDevice)); }  // one position per sequence
   const double kvBytes = 2.0 * B * Hk * (pos + 1) * hd * 2;  // K and V read per layer
   auto attn = [&](int l) {
     decodeAttention(qkv, ldq, Kc + l * cacheL, Vc + l * cacheL, att, part, (size_t)B * H * (hd + 2) * 12, dpos, B, 1, maxLen, H, Hk,
@@ -105,7 +105,7 @@ int main() {
   }
   const double hms = graphMs([&]() {
     gemm.run(false, true, B, V, d, xn, d, Wh, d, logits, V, false, 1.f, 0.f);
-    argmaxRows(logits, V, V, B, ids, nullptr);
+    argmaxRows(logits, V, V, B, ids, nullptr, nullptr, 0);
   });
   sum += hms;
   printf("%-26s %8.3f            %.0f\n", "lm_head + argmax", hms, 2.0 * V * d / hms / 1e6);
@@ -113,7 +113,7 @@ int main() {
     for (int l = 0; l < L; l++)
       for (const Piece& p : pieces) p.f(l);
     gemm.run(false, true, B, V, d, xn, d, Wh, d, logits, V, false, 1.f, 0.f);
-    argmaxRows(logits, V, V, B, ids, nullptr);
+    argmaxRows(logits, V, V, B, ids, nullptr, nullptr, 0);
   });
   printf("sum of pieces %.3f ms; the whole step in one graph %.3f ms\n", sum, step);
   // decode attention variants: keys per split, rows in flight per octet
