@@ -22,7 +22,7 @@ Benchmarks (files in their released layouts; steel collect ceval cmmlu mmlu fetc
   --split S             default: C-Eval val (test answers are hidden), CMMLU test, MMLU test
   --subjects a,b        only these subjects
   --max-new-tokens N    chat-gen: default C-Eval 1024, CMMLU and MMLU 64
-  --gen-batch N         chat-gen: questions decoded together (default 32; --backend cuda decodes them in one batch,
+  --gen-batch N         chat-gen: questions decoded together (default 128; --backend cuda decodes them in one batch,
                         each reply the one it gets alone)
   --max-length N        token budget of prompt + answer (default: the model's training context); longer prompts
                         are cut from the left

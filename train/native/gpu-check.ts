@@ -12,9 +12,11 @@
  *   sftbench        steel-1b at SFT shape (16 x 768, loss weights on half of each row): tokens/s vs the bench figure
  *   decode          KV-cache decoding (decode.cuh) vs the CPU backend's decoder on small models sharpened by a few
  *                   training steps: greedy tokens identical, logits per step (prefill, teacher-forced steps, a multi-token
- *                   feed mid-way) within bf16 tolerance, generate() through startDecode
+ *                   feed mid-way) within bf16 tolerance, generate() through startDecode; ragged batches (prompts
+ *                   of different lengths): logits, greedy tokens, generateBatch() with a stop id and bans, sampling
  *   decodebench     batched greedy decoding (--decode-B x --decode-prompt, --decode-new tokens) per --preset; writes the
- *                   HF export, prompts and our tokens under --decode-dir for bench/decode-peer.py (transformers)
+ *                   HF export, prompts and our tokens under --decode-dir for bench/decode-peer.py (transformers); and
+ *                   steel eval chat-gen's decoding (EVALGEN: items/s one question at a time vs generateBatch batches)
  *   dpobench        DPO optimizer steps on steel-1b at cutoff 1536 (Steel's recipe: 128 pairs = 32 micro-batches of 4
  *                   pairs, chosen and rejected rows together), the calls of train/finetune.ts
  * Usage: node gpu-check.mjs SECTION... [--torch-dir DIR] [--json FILE] [--bench-steps N] [--preset NAME]
@@ -28,7 +30,7 @@ import { CudaBackend, loadAddon } from './index.ts';
 import { SafetensorsFile } from '../safetensors.ts';
 import { dpoLoss, seqLossWeights, sftWeights } from '../objectives.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
-import { generate } from '../generate.ts';
+import { generate, generateBatch } from '../generate.ts';
 import { exportHf } from '../hf.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
@@ -855,6 +857,7 @@ async function decodeParity(name: string): Promise<Record<string, unknown>> {
   check(`${name} decode logits rel (prefill + ${steps - 1} steps, worst row)`, worst, 2e-2);
   check(`${name} decode 3-token feed after prefill logits rel`, chunkErr, 2e-2);
   check(`${name} generate() greedy via startDecode: tokens differing`, genG.join() === genC.join() ? 0 : 1, 0);
+  const ragged = await raggedParity(name, gpu, cpu, prompts, P, steps, cyc);
   log(
     `  ${name}: train loss ${loss.toFixed(3)}, min CPU top-2 margin ${minMargin.toFixed(3)}, sampled tokens equal ${smpSame}/${smpC.length}`,
   );
@@ -867,6 +870,81 @@ async function decodeParity(name: string): Promise<Record<string, unknown>> {
     logitsRel: worst,
     chunkRel: chunkErr,
     sampledSame: `${smpSame}/${smpC.length}`,
+    ragged,
+  };
+}
+
+// ragged batches (prompts of different lengths, each sequence at its own position) against the CPU decoder: logits of
+// the prefill and of teacher-forced steps, greedy tokens on the device, generateBatch() with a stop id and a ban list
+// (greedy) and seeded sampling, each against the CPU's generateBatch (one session per sequence = generate() alone)
+async function raggedParity(
+  name: string,
+  gpu: CudaBackend,
+  cpu: CpuBackend,
+  prompts: Int32Array,
+  P: number,
+  steps: number,
+  cyc: number[],
+): Promise<Record<string, unknown>> {
+  const V = gpu.config.vocabSize;
+  const lens = [P, P, 13, 7, P - 3, 1]; // runs of equal lengths and single ones, a one-token prompt
+  const ps = lens.map((n, b) => prompts.slice((b % 4) * P + (P - n), (b % 4) * P + P));
+  const B = ps.length,
+    maxLen = P + steps + 2;
+  const cpuTok: number[][] = [],
+    cpuLog: Float32Array[][] = [];
+  for (let b = 0; b < B; b++) {
+    const s = cpu.startDecode(maxLen);
+    let l = await s.feed(ps[b]);
+    const ts: number[] = [],
+      ls: Float32Array[] = [];
+    for (let k = 0; k < steps; k++) {
+      ls.push(l);
+      ts.push(argmax(l));
+      if (k < steps - 1) l = await s.feed([ts[k]]);
+    }
+    s.dispose();
+    cpuTok.push(ts);
+    cpuLog.push(ls);
+  }
+  const rs = gpu.startRaggedDecode(B, maxLen);
+  let lg = await rs.prefill(ps),
+    worst = 0;
+  for (let k = 0; k < steps; k++) {
+    for (let b = 0; b < B; b++) worst = Math.max(worst, relErr(lg.subarray(b * V, (b + 1) * V), cpuLog[b][k]));
+    if (k < steps - 1) lg = await rs.step(cpuTok.map((t) => t[k]));
+  }
+  rs.dispose();
+  const gs = gpu.startRaggedDecode(B, maxLen);
+  const gt = await gs.greedy(ps, steps, [], []);
+  gs.dispose();
+  let mism = 0;
+  for (let b = 0; b < B; b++) for (let k = 0; k < steps; k++) if (gt[b][k] !== cpuTok[b][k]) mism++;
+  // stop on a token of the cycle (sequences end at different steps), ban another
+  const o = { maxTokens: steps, temperature: 0, topP: 1, seed: 0, stopIds: [cyc[3]], banIds: [cyc[5], cyc[11]] };
+  const bg = await generateBatch(gpu, ps, o),
+    bc = await generateBatch(cpu, ps, o);
+  const stopDiff = bg.filter((r, b) => r.join() !== bc[b].join()).length;
+  const ends = bc.map((r) => r.length);
+  const banned = bg.flat().filter((t) => o.banIds.includes(t)).length;
+  const os = { ...o, banIds: [], temperature: 0.8, topP: 0.9, seeds: ps.map((_, b) => 10 + b) };
+  const sg = (await generateBatch(gpu, ps, os)).flat(),
+    sc = (await generateBatch(cpu, ps, os)).flat();
+  const sampledSame = sg.filter((t, i) => t === sc[i]).length;
+  check(`${name} ragged (${lens.join('/')}) logits rel (prefill + ${steps - 1} steps, worst row)`, worst, 2e-2);
+  check(`${name} ragged greedy token mismatches (${B} x ${steps})`, mism, 0);
+  check(`${name} ragged generateBatch greedy, stop + bans: rows differing from the CPU`, stopDiff, 0);
+  check(`${name} ragged generateBatch: banned ids chosen`, banned, 0);
+  log(
+    `  ${name} ragged: reply lengths with the stop ${ends.join(',')}, sampled tokens equal ${sampledSame}/${sc.length}`,
+  );
+  return {
+    lens,
+    logitsRel: worst,
+    mismatches: mism,
+    stopRowsDiffering: stopDiff,
+    replyLengths: ends,
+    sampledSame: `${sampledSame}/${sc.length}`,
   };
 }
 async function sectionDecode(): Promise<void> {
@@ -925,6 +1003,7 @@ async function sectionDecodeBench(preset: string, B: number, P: number, N: numbe
   const prof = gpu.addon.profile(gpu.handle, false);
   ps.dispose();
   const profMs = Object.fromEntries(Object.entries(prof).map(([k, v]) => [k, +(v / 16).toFixed(3)]));
+  const evalGen = await evalGenBench(gpu, cyc);
   const r = {
     preset,
     device: gpu.info().device,
@@ -939,6 +1018,7 @@ async function sectionDecodeBench(preset: string, B: number, P: number, N: numbe
     memUsedGB: gpu.info().memUsed / 1e9,
     sharpenLoss: loss,
     stepProfileMs: profMs,
+    evalGen,
   };
   log(`DECODE ${JSON.stringify(r)}`);
   if (!same) {
@@ -954,6 +1034,60 @@ async function sectionDecodeBench(preset: string, B: number, P: number, N: numbe
   log(`  exported ${preset} to ${join(dir, preset)} in ${((performance.now() - te) / 1e3).toFixed(1)} s`);
   results[`decodebench-${preset}`] = r;
   await gpu.dispose();
+}
+
+// steel eval chat-gen's decoding (eval/lm.ts BackendModel.chatBatch -> generateBatch; before: generate() per question):
+// 128 prompts of 100-299 tokens ending in 64 tokens of the model's cycle at different phases, greedy, stop at one id of
+// the cycle (so replies end after 1-61 tokens, as a short answer does), at most 64 new tokens. One question at a time
+// (generate(): logits to the host and argmax there every step) on the first 16, then generateBatch in batches of 32 and
+// of 128; items/s, and the batched replies compared with the one-at-a-time ones.
+async function evalGenBench(gpu: CudaBackend, cyc: Int32Array): Promise<Record<string, unknown>> {
+  const V = gpu.config.vocabSize,
+    NI = 128,
+    maxNew = 64,
+    stop = cyc[0];
+  const prompts = Array.from({ length: NI }, (_, i) => {
+    const n = 100 + ((i * 37) % 200),
+      ph = (i * 7) % 61;
+    const p = randIds(n, V, 5000 + i);
+    for (let t = n - 64; t < n; t++) p[t] = cyc[(ph + t) % 61];
+    return p;
+  });
+  const o = { maxTokens: maxNew, temperature: 0, topP: 1, seed: 0, stopIds: [stop] };
+  await generateBatch(gpu, prompts.slice(0, 4), o); // warm-up
+  const one: number[][] = [];
+  const t1 = performance.now();
+  for (let i = 0; i < 16; i++) one.push(await generate(gpu, prompts[i], o));
+  const oneS = (performance.now() - t1) / 1e3;
+  const batched = async (bs: number) => {
+    const out: number[][] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < NI; i += bs) out.push(...(await generateBatch(gpu, prompts.slice(i, i + bs), o)));
+    return { out, s: (performance.now() - t0) / 1e3 };
+  };
+  const b32 = await batched(32),
+    b128 = await batched(128);
+  const differ = one.filter((r, i) => r.join() !== b32.out[i].join()).length;
+  const differ128 = b128.out.filter((r, i) => r.join() !== b32.out[i].join()).length;
+  const newTok = b32.out.reduce((a, r) => a + r.length, 0);
+  const r = {
+    items: NI,
+    maxNew,
+    meanReply: +(newTok / NI).toFixed(1),
+    oneAtATimeItemsPerS: +(16 / oneS).toFixed(2),
+    batch32ItemsPerS: +(NI / b32.s).toFixed(2),
+    batch128ItemsPerS: +(NI / b128.s).toFixed(2),
+    speedup32: +(oneS / 16 / (b32.s / NI)).toFixed(1),
+    speedup128: +(oneS / 16 / (b128.s / NI)).toFixed(1),
+    oneVsBatchRowsDiffering: `${differ}/16`,
+    batch128VsBatch32RowsDiffering: `${differ128}/${NI}`,
+  };
+  log(`EVALGEN ${JSON.stringify(r)}`);
+  if (differ || differ128) {
+    failures++;
+    log('FAIL evalgen: batched replies differ from one-at-a-time');
+  }
+  return r;
 }
 
 // DPO steps on steel-1b at cutoff 1536: per micro-batch sequenceLogProbs + dpoLoss + forwardBackward (train/finetune.ts)

@@ -7,7 +7,8 @@
 # runtime in .offline/ plus the bundles (scripts/gpu/bundle.sh [SHARDS]).
 # Env: SECTIONS (default "attn attnab cpu torch finetune decode bench sftbench torchbench ref"; "attnab": the attention
 # kernels' A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu; also "resume": scripts/gpu/real-run.sh, needs
-# .offline/shards; "decodebench": batched greedy decoding per preset, then transformers' generate on the same weights and
+# .offline/shards; "decodebench": batched greedy decoding per preset and `steel eval` chat-gen's decoding (items/s, one
+# question at a time vs ragged batches: the EVALGEN line), then transformers' generate on the same weights and
 # prompts (bench/decode-peer.py; PEER_PRESETS narrows its presets, "none" skips it); "dpobench": DPO steps on steel-1b at cutoff 1536;
 # "fte2e": `steel sft` and `steel dpo --backend cuda` end to end from a small exported model on the shards in $FTDATA
 # (default .offline/ftdata, with sft-data/ and dpo-data/ from `steel sft-data`)), PRESETS (default steel-1b; comma list,
