@@ -74,6 +74,9 @@ export interface FastTextModel {
   predict(text: string, k?: number): { label: string; score: number }[];
 }
 
+/** Whether typed arrays are little-endian here (then arrays of the model file are copied byte for byte). */
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 class Reader {
   o = 0;
   constructor(readonly b: Buffer) {}
@@ -82,8 +85,9 @@ class Reader {
     this.o += 4;
     return v;
   }
+  /** A little-endian int64 as the nearest double (what Number(BigInt) gives: hi · 2^32 and lo are exact, their sum rounds once). */
   i64() {
-    const v = Number(this.b.readBigInt64LE(this.o));
+    const v = this.b.readInt32LE(this.o + 4) * 4294967296 + this.b.readUInt32LE(this.o);
     this.o += 8;
     return v;
   }
@@ -97,7 +101,15 @@ class Reader {
   }
   f32s(n: number) {
     const a = new Float32Array(n);
-    for (let i = 0; i < n; i++) a[i] = this.b.readFloatLE(this.o + 4 * i);
+    if (LE) new Uint8Array(a.buffer).set(this.b.subarray(this.o, this.o + 4 * n));
+    else for (let i = 0; i < n; i++) a[i] = this.b.readFloatLE(this.o + 4 * i);
+    this.o += 4 * n;
+    return a;
+  }
+  i32s(n: number) {
+    const a = new Int32Array(n);
+    if (LE) new Uint8Array(a.buffer).set(this.b.subarray(this.o, this.o + 4 * n));
+    else for (let i = 0; i < n; i++) a[i] = this.b.readInt32LE(this.o + 4 * i);
     this.o += 4 * n;
     return a;
   }
@@ -152,14 +164,6 @@ function emscriptenUtf8(str: string, out: Uint8Array): number {
   }
   return o;
 }
-
-/** The bytes b[s, e) as a string of one char per byte (a Map key for a byte string). */
-const latin1 = (b: Uint8Array, s: number, e: number): string =>
-  (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, s: number, e: number): string }).latin1Slice.call(
-    b,
-    s,
-    e,
-  );
 
 const LABEL_PREFIX = Buffer.from('__label__');
 
@@ -273,31 +277,29 @@ export function loadFastText(path: string): FastTextModel {
   const nlabels = r.i32();
   r.i64(); // ntokens
   const pruneSize = r.i64();
-  const wordIds = new Map<string, number>();
   const wordBytes: Uint8Array[] = [];
+  const wordIdx: number[] = [];
   const labels: string[] = [];
   const labelCounts: number[] = [];
   for (let i = 0; i < size; i++) {
     const s = r.o;
-    while (r.b[r.o] !== 0) r.o++;
+    r.o = r.b.indexOf(0, s);
+    if (r.o < 0) throw new Error(`${path}: truncated dictionary`);
     const w = r.b.subarray(s, r.o);
     r.o++;
     const count = r.i64();
     const type = r.u8();
     if (type === 0) {
-      wordIds.set(latin1(w, 0, w.length), i);
       wordBytes.push(w);
+      wordIdx.push(i);
     } else {
       labels.push(w.toString('utf8').replace(/^__label__/, ''));
       labelCounts.push(count);
     }
   }
   if (wordBytes.length !== nwords || labels.length !== nlabels) throw new Error(`${path}: inconsistent dictionary`);
-  const prune = new Map<number, number>();
-  for (let i = 0; i < pruneSize; i++) {
-    const a = r.i32();
-    prune.set(a, r.i32());
-  }
+  // (bucket, row) pairs; a bucket listed twice takes its later row
+  const prunePairs = r.i32s(2 * pruneSize); // bucket 2i, row 2i + 1
 
   if (r.u8() !== 1) throw new Error(`${path}: the input matrix is not quantized (.bin models are not supported)`);
   const qnorm = r.u8() === 1;
@@ -319,13 +321,17 @@ export function loadFastText(path: string): FastTextModel {
   if (cols !== dim || ocols !== dim || r.o !== r.b.length) throw new Error(`${path}: unexpected matrix layout`);
 
   // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component
+  // (alpha = 1 without norms: 1 · x is x)
   const wi = new Float32Array(rows * dim);
-  for (let t = 0; t < rows; t++) {
+  const { nsubq, dsub, lastdsub, centroids } = pq;
+  for (let t = 0, o = 0, k = 0; t < rows; t++) {
     const alpha = qnorm ? npq!.centroids[npq!.at(0, normCodes![t])] : 1;
-    for (let m = 0; m < pq.nsubq; m++) {
-      const c = pq.at(m, codes[pq.nsubq * t + m]);
-      const d = m === pq.nsubq - 1 ? pq.lastdsub : pq.dsub;
-      for (let n = 0; n < d; n++) wi[t * dim + m * pq.dsub + n] = f32(alpha * pq.centroids[c + n]);
+    for (let m = 0; m < nsubq; m++, k++) {
+      const last = m === nsubq - 1;
+      const d = last ? lastdsub : dsub;
+      const c = last ? m * 256 * dsub + codes[k] * lastdsub : (m * 256 + codes[k]) * dsub;
+      if (alpha === 1) for (let n = 0; n < d; n++) wi[o++] = centroids[c + n];
+      else for (let n = 0; n < d; n++) wi[o++] = f32(alpha * centroids[c + n]);
     }
   }
 
@@ -352,11 +358,22 @@ export function loadFastText(path: string): FastTextModel {
   // the model's pruned n-gram buckets as a direct index (bucket -> row - nwords) for the buckets set in `kept`: 16-bit
   // entries while the ids fit (lid.176 keeps 42,765 buckets: 4 MB for its 2M buckets, half the cache footprint)
   let maxId = -1;
-  for (const id of prune.values()) maxId = Math.max(maxId, id);
+  for (let i = 1; i < 2 * pruneSize; i += 2) maxId = Math.max(maxId, prunePairs[i]);
   const pruneIdx = pruneSize > 0 ? (maxId < 0x10000 ? new Uint16Array(bucket) : new Int32Array(bucket)) : undefined;
-  if (pruneIdx) for (const [h, id] of prune) if (h >= 0 && h < bucket && id >= 0) pruneIdx[h] = id;
   const kept = new Int32Array((bucket + 31) >>> 5);
-  if (pruneIdx) for (const [h, id] of prune) if (h >= 0 && h < bucket && id >= 0) kept[h >>> 5] |= 1 << (h & 31);
+  if (pruneIdx) {
+    // the last pair of each bucket decides: walk them backwards, skipping buckets already seen
+    const seen = new Int32Array(kept.length);
+    for (let i = pruneSize - 1; i >= 0; i--) {
+      const h = prunePairs[2 * i],
+        id = prunePairs[2 * i + 1];
+      if (h < 0 || h >= bucket || seen[h >>> 5] & (1 << (h & 31))) continue;
+      seen[h >>> 5] |= 1 << (h & 31);
+      if (id < 0) continue;
+      pruneIdx[h] = id;
+      kept[h >>> 5] |= 1 << (h & 31);
+    }
+  }
   let maxWordBytes = 0;
   for (const w of wordBytes) maxWordBytes = Math.max(maxWordBytes, w.length);
 
@@ -401,7 +418,6 @@ export function loadFastText(path: string): FastTextModel {
     return at;
   }
 
-  const EOS = wordIds.get('</s>') ?? -1;
   const cache = new TokenCache(18, 1 << 21, 1 << 21);
   // the vocabulary by bytes: entry -> word id
   let vocabBytes = 0;
@@ -409,14 +425,23 @@ export function loadFastText(path: string): FastTextModel {
   const vocab = new TokenCache(Math.max(4, 33 - Math.clz32(4 * wordBytes.length)), vocabBytes, wordBytes.length);
   const one = new Int32Array(1);
   for (let i = 0; i < wordBytes.length; i++) {
-    one[0] = wordIds.get(latin1(wordBytes[i], 0, wordBytes[i].length))!;
-    vocab.add(wordBytes[i], 0, wordBytes[i].length, fnv(wordBytes[i], 0, wordBytes[i].length), one, 1);
+    const w = wordBytes[i];
+    const h = fnv(w, 0, w.length);
+    const t = vocab.find(w, 0, w.length, h);
+    // a word listed twice takes its later id
+    if (t >= 0) vocab.rows[vocab.start(t)] = wordIdx[i];
+    else {
+      one[0] = wordIdx[i];
+      vocab.add(w, 0, w.length, h, one, 1);
+    }
   }
   /** Word id of the bytes b[s, e) with FNV hash h, -1 when not in the vocabulary. */
   const wordId = (b: Uint8Array, s: number, e: number, h: number) => {
     const t = vocab.find(b, s, e, h);
     return t < 0 ? -1 : vocab.rows[vocab.start(t)];
   };
+  const eos = Buffer.from('</s>');
+  const EOS = wordId(eos, 0, eos.length, fnv(eos, 0, eos.length));
   const CACHED_BYTES = 64;
   let utf = new Uint8Array(1 << 16);
   const hidden = new Float32Array(dim);
