@@ -179,13 +179,29 @@ export async function generateBatch(
     for (let b = 0; b < B; b++) res.push(await generate(be, prompts[b], { ...o, seed: o.seeds?.[b] ?? o.seed }));
     return res;
   }
-  const maxLen = Math.max(...prompts.map((p) => p.length)) + o.maxTokens;
+  // longest prompts first: a backend that right-pads a prefill group to its longest prompt (the CUDA addon, dense kind)
+  // pads little; each sequence's result does not depend on its place in the batch
+  const order = prompts.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
+  const sorted = order.map((i) => prompts[i]);
+  const res = await generateRagged(be, sorted, { ...o, seeds: order.map((i) => o.seeds?.[i] ?? o.seed) });
+  const out: number[][] = new Array(B);
+  order.forEach((i, j) => (out[i] = res[j]));
+  return out;
+}
+
+async function generateRagged(
+  be: Backend,
+  prompts: Int32Array[],
+  o: SampleOptions & { seeds: number[] },
+): Promise<number[][]> {
+  const B = prompts.length;
+  const maxLen = prompts[0].length + o.maxTokens;
   const s = startRaggedDecode(be, B, maxLen);
   try {
     if (o.temperature <= 0) return await s.greedy(prompts, o.maxTokens, o.stopIds ?? [], o.banIds ?? []);
     const V = be.config.vocabSize,
       stop = new Set(o.stopIds ?? []);
-    const rngs = prompts.map((_, b) => new Rng(o.seeds?.[b] ?? o.seed));
+    const rngs = o.seeds.map((seed) => new Rng(seed));
     const out: number[][] = prompts.map(() => []);
     const live = new Array<boolean>(B).fill(true);
     let logits = await s.prefill(prompts);

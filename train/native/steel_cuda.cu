@@ -653,8 +653,9 @@ struct Decoder {
     }
   }
   // one group: sequences b0 .. b0+Bg-1, n tokens each (device tokens dtok, Bg*n), at positions dpos[b]..; prefill: every
-  // one of them at position 0 (the training attention kernel); logits of the last tokens -> this->logits rows 0..Bg-1
-  void group(const int* dtok, int b0, int Bg, int n, bool prefill) {
+  // one of them at position 0 (the training attention kernel); logits of the last tokens (of token last[i] of sequence
+  // b0+i when given: right-padded prompts) -> this->logits rows 0..Bg-1
+  void group(const int* dtok, int b0, int Bg, int n, bool prefill, const int* last = nullptr) {
     const Cfg& c = m->c;
     const long N = (long)Bg * n, d = c.d;
     const float sl2 = 1.f / std::sqrt((float)c.hd) * 1.4426950408889634f;
@@ -700,9 +701,18 @@ struct Decoder {
     }
     // the last token of each sequence: gather, final norm, lm_head
     const float* src = pend ? pend : x;
-    CK(cudaMemcpy2DAsync(lastx, d * 4, src + (n - 1) * d, (size_t)n * d * 4, d * 4, Bg, cudaMemcpyDeviceToDevice, g_stream));
+    if (last)
+      for (int i = 0; i < Bg; i++) {
+        const size_t row = (size_t)i * n + last[i];
+        CK(cudaMemcpyAsync(lastx + i * d, src + row * d, d * 4, cudaMemcpyDeviceToDevice, g_stream));
+        if (pend) CK(cudaMemcpyAsync(lastd + i * d, o + row * d, d * 2, cudaMemcpyDeviceToDevice, g_stream));
+      }
+    else {
+      CK(cudaMemcpy2DAsync(lastx, d * 4, src + (n - 1) * d, (size_t)n * d * 4, d * 4, Bg, cudaMemcpyDeviceToDevice, g_stream));
+      if (pend)
+        CK(cudaMemcpy2DAsync(lastd, d * 2, o + (n - 1) * d, (size_t)n * d * 2, d * 2, Bg, cudaMemcpyDeviceToDevice, g_stream));
+    }
     if (pend) {
-      CK(cudaMemcpy2DAsync(lastd, d * 2, o + (n - 1) * d, (size_t)n * d * 2, d * 2, Bg, cudaMemcpyDeviceToDevice, g_stream));
       rmsnormForward(lastx, lastd, lastx2, m->P + m->normOff, xf, rf, Bg, c.d, (float)c.eps);
     } else {
       rmsnormForward(lastx, nullptr, nullptr, m->P + m->normOff, xf, rf, Bg, c.d, (float)c.eps);
@@ -721,7 +731,11 @@ struct Decoder {
   }
   // sequence b gets ns[b] tokens (host tokens, concatenated in sequence order, or device tokens when dev) at its
   // positions lens[b]..; runs of consecutive sequences with the same count and all at position 0 or none go together
-  // (at most capRows rows). Per group: logitsOut (host, B*V fp32) and/or greedy ids (host idsOut B; device devIds B).
+  // (at most capRows rows). The dense kind's prompts (host tokens, position 0) of different lengths go together too,
+  // right-padded to the group's longest: attention is causal and the rest works per row, so a prompt's rows are those
+  // of its own prefill; the pads' cache rows lie past the sequence's length (never read, overwritten by the next
+  // tokens). The Steel kind's Soft-MoE mixes every row of a sequence, pads included: its runs have equal lengths.
+  // Per group: logitsOut (host, B*V fp32) and/or greedy ids (host idsOut B; device devIds B).
   void feedv(const int* tokens, bool dev, const int* ns, float* logitsOut, int* idsOut, int* devIds) {
     const Cfg& c = m->c;
     long total = 0;
@@ -738,18 +752,33 @@ struct Decoder {
       }
     CK(cudaMemcpyAsync(dpos, lens.data(), (size_t)B * 4, cudaMemcpyHostToDevice, g_stream));  // pageable: staged before return
     long off = 0;
+    std::vector<int> padded;
     for (int b0 = 0; b0 < B;) {
-      const int n = ns[b0], per = std::max(1, capRows / n);
-      const bool pre = lens[b0] == 0;
+      int n = ns[b0];
+      const bool pre = lens[b0] == 0, pad = pre && !dev && !c.steel;
       int Bg = 1;
-      while (b0 + Bg < B && Bg < per && ns[b0 + Bg] == n && (lens[b0 + Bg] == 0) == pre) Bg++;
+      if (pad)  // right-padded prefill: while the group's rows (Bg x its longest) fit
+        while (b0 + Bg < B && lens[b0 + Bg] == 0 && (long)(Bg + 1) * std::max(n, ns[b0 + Bg]) <= capRows) n = std::max(n, ns[b0 + Bg]), Bg++;
+      else
+        while (b0 + Bg < B && Bg < std::max(1, capRows / n) && ns[b0 + Bg] == n && (lens[b0 + Bg] == 0) == pre) Bg++;
+      bool ragged = false;
+      for (int i = 0; i < Bg; i++) ragged |= ns[b0 + i] != n;
       const int* dt;
       if (dev) dt = tokens + off;
-      else {
+      else if (ragged) {
+        padded.assign((size_t)Bg * n, 0);
+        for (int i = 0, o2 = 0; i < Bg; o2 += ns[b0 + i], i++)
+          std::copy(tokens + off + o2, tokens + off + o2 + ns[b0 + i], padded.begin() + (size_t)i * n);
+        CK(cudaMemcpy(tok, padded.data(), (size_t)Bg * n * 4, cudaMemcpyHostToDevice));
+        dt = tok;
+      } else {
         CK(cudaMemcpy(tok, tokens + off, (size_t)Bg * n * 4, cudaMemcpyHostToDevice));
         dt = tok;
       }
-      group(dt, b0, Bg, n, pre);
+      std::vector<int> last;
+      if (ragged)
+        for (int i = 0; i < Bg; i++) last.push_back(ns[b0 + i] - 1);
+      group(dt, b0, Bg, n, pre, ragged ? last.data() : nullptr);
       if (idsOut || devIds) {
         argmaxRows(logits, m->ldl, c.V, Bg, ids, devIds ? devIds + b0 : nullptr, dban, (int)ban.size());
         if (idsOut) CK(cudaMemcpy(idsOut + b0, ids, (size_t)Bg * 4, cudaMemcpyDeviceToHost));
@@ -760,7 +789,7 @@ struct Decoder {
         KCHECK("cast");
         CK(cudaMemcpy2D(logitsOut + (size_t)b0 * c.V, (size_t)c.V * 4, f, (size_t)m->ldl * 4, (size_t)c.V * 4, Bg, cudaMemcpyDeviceToHost));
       }
-      off += (long)Bg * n;
+      for (int i = 0; i < Bg; i++) off += ns[b0 + i];
       b0 += Bg;
     }
     for (int b = 0; b < B; b++) lens[b] += ns[b], pos = std::max(pos, lens[b]);
