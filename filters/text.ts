@@ -247,6 +247,7 @@ export function hashString(s: string, seed = 0x811c9dc5): number {
 
 /**
  * Reusable open-addressing table counting 53-bit keys (pairs of 32/21-bit hashes). `reset()` is O(used slots).
+ * Counts and `values()` (in first-insertion order) do not depend on the table size.
  * Used for char and word n-gram frequencies without allocating per n-gram.
  */
 export class HashCounter {
@@ -271,14 +272,16 @@ export class HashCounter {
       used = this.used;
     for (let i = 0; i < this.size; i++) counts[used[i]] = 0;
     this.size = 0;
-    let cap = this.k1.length;
+    // the table in use is sized for this n (the arrays keep the largest size asked for): a short text after a long
+    // one probes a few cache lines, not the whole table
+    let cap = 1 << 12;
     while (cap < n * 2) cap *= 2;
-    if (cap !== this.k1.length) {
+    if (cap > this.k1.length) {
       this.k1 = new Int32Array(cap);
       this.k2 = new Int32Array(cap);
       this.counts = new Int32Array(cap);
-      this.mask = cap - 1;
     }
+    this.mask = cap - 1;
     if (this.used.length < n) this.used = new Int32Array(Math.max(n, this.used.length * 2));
   }
   /** Add one occurrence of key (h1: uint32, h2: uint32); returns the new count. */
