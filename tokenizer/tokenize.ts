@@ -48,7 +48,7 @@ export interface TokenizeResult {
   chars: number;
   utf8Bytes: number;
   encodeSeconds: number;
-  /** CPU seconds of the tokenize tasks (load + read + encode + write). */
+  /** CPU seconds of the tokenize tasks (load + read + encode + write; see TokenizeTaskStats.cpuSeconds for files a sink encoded). */
   cpuSeconds: number;
   seconds: number;
   /** Input files that could not be read to their end: their documents before the damage are in the shards. */
