@@ -299,13 +299,24 @@ export class CudaBackend implements Backend {
   }
 
   // ---- KV-cache decoding on the GPU (decode.cuh): generate() and eval's incremental scoring use startDecode
-  startBatchDecode(B: number, maxLen: number): BatchDecodeSession {
+  /** a native decode session: live() the handle (an error once disposed), dispose() frees it (again: nothing). */
+  private decodeSession(B: number, maxLen: number): { live: () => unknown; dispose: () => void } {
     const a = this.addon;
     let s: unknown = a.decodeStart(this.handle, B, maxLen);
-    const live = () => {
-      if (s === null) throw new Error('decode: session disposed');
-      return s;
+    return {
+      live: () => {
+        if (s === null) throw new Error('decode: session disposed');
+        return s;
+      },
+      dispose: () => {
+        if (s !== null) a.decodeFree(s);
+        s = null;
+      },
     };
+  }
+  startBatchDecode(B: number, maxLen: number): BatchDecodeSession {
+    const a = this.addon;
+    const { live, dispose } = this.decodeSession(B, maxLen);
     return {
       batch: B,
       get length() {
@@ -315,20 +326,13 @@ export class CudaBackend implements Backend {
       feedGreedy: (tokens, n) => a.decodeFeed(live(), tokens, n, true),
       greedy: (prompt, n, steps, stopId) =>
         a.decodeGreedy(live(), prompt, new Int32Array(B).fill(n), steps, Int32Array.of(stopId), new Int32Array(0)),
-      dispose: () => {
-        if (s !== null) a.decodeFree(s);
-        s = null;
-      },
+      dispose,
     };
   }
   /** ragged batches (prompts of different lengths) behind the interface generateBatch() uses on every backend. */
   startRaggedDecode(B: number, maxLen: number): RaggedDecodeSession {
     const a = this.addon;
-    let s: unknown = a.decodeStart(this.handle, B, maxLen);
-    const live = () => {
-      if (s === null) throw new Error('decode: session disposed');
-      return s;
-    };
+    const { live, dispose } = this.decodeSession(B, maxLen);
     const cat = (prompts: ArrayLike<number>[]) => {
       if (prompts.length !== B) throw new Error(`decode: expected ${B} prompts, got ${prompts.length}`);
       const lens = Int32Array.from(prompts, (p) => p.length);
@@ -362,10 +366,7 @@ export class CudaBackend implements Backend {
           return end < 0 ? row : row.slice(0, end);
         });
       },
-      dispose: () => {
-        if (s !== null) a.decodeFree(s);
-        s = null;
-      },
+      dispose,
     };
   }
   startDecode(maxLen: number): DecodeSession {

@@ -794,12 +794,6 @@ struct Decoder {
     }
     for (int b = 0; b < B; b++) lens[b] += ns[b], pos = std::max(pos, lens[b]);
   }
-  // n tokens per sequence (B*n)
-  void feed(const int* tokens, bool dev, int n, float* logitsOut, int* idsOut, int* devIds) {
-    if (n <= 0) throw std::runtime_error("decode: feed() needs at least one token");
-    const std::vector<int> ns(B, n);
-    feedv(tokens, dev, ns.data(), logitsOut, idsOut, devIds);
-  }
   // one decode step of all B sequences (one group): tokens in tok -> greedy ids in tok; position *dpos, then advanced
   void stepBody() {
     group(tok, 0, B, 1, false);
@@ -1341,6 +1335,23 @@ static napi_value decodeStart_impl(napi_env env, napi_callback_info info) {
   return ext;
 }
 WRAP(decodeStart)
+// a feed's result: each sequence's logits (Float32Array B*V) or its greedy id (Int32Array B)
+static napi_value decodeFeedOut(napi_env env, Decoder* d, const int* tok, const int* ns, napi_value greedyArg) {
+  bool greedy;
+  NC(napi_get_value_bool(env, greedyArg, &greedy));
+  if (greedy) {
+    napi_value ab, arr;
+    void* p;
+    NC(napi_create_arraybuffer(env, (size_t)d->B * 4, &p, &ab));
+    NC(napi_create_typedarray(env, napi_int32_array, d->B, ab, 0, &arr));
+    d->feedv(tok, false, ns, nullptr, (int*)p, nullptr);
+    return arr;
+  }
+  float* out;
+  napi_value arr = newF32(env, (size_t)d->B * d->m->c.V, &out);
+  d->feedv(tok, false, ns, out, nullptr, nullptr);
+  return arr;
+}
 static napi_value decodeFeed_impl(napi_env env, napi_callback_info info) {
   napi_value a[4];
   getArgs(env, info, 4, a);
@@ -1349,20 +1360,8 @@ static napi_value decodeFeed_impl(napi_env env, napi_callback_info info) {
   int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "tokens");
   int n = (int)getNum(env, a[2], "n");
   if (n <= 0 || (long)len != (long)d->B * n) throw std::runtime_error(strf("decodeFeed: expected %dx%d tokens, got %zu", d->B, n, len));
-  bool greedy;
-  NC(napi_get_value_bool(env, a[3], &greedy));
-  if (greedy) {
-    napi_value ab, arr;
-    void* p;
-    NC(napi_create_arraybuffer(env, (size_t)d->B * 4, &p, &ab));
-    NC(napi_create_typedarray(env, napi_int32_array, d->B, ab, 0, &arr));
-    d->feed(tok, false, n, nullptr, (int*)p, nullptr);
-    return arr;
-  }
-  float* out;
-  napi_value arr = newF32(env, (size_t)d->B * d->m->c.V, &out);
-  d->feed(tok, false, n, out, nullptr, nullptr);
-  return arr;
+  const std::vector<int> ns(d->B, n);
+  return decodeFeedOut(env, d, tok, ns.data(), a[3]);
 }
 WRAP(decodeFeed)
 // sequence lengths ns (Int32Array B, each > 0) of a concatenated token array
@@ -1391,20 +1390,7 @@ static napi_value decodeFeedRagged_impl(napi_env env, napi_callback_info info) {
   size_t len;
   int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "tokens");
   const std::vector<int> ns = raggedCounts(env, a[2], d, len, "decodeFeedRagged");
-  bool greedy;
-  NC(napi_get_value_bool(env, a[3], &greedy));
-  if (greedy) {
-    napi_value ab, arr;
-    void* p;
-    NC(napi_create_arraybuffer(env, (size_t)d->B * 4, &p, &ab));
-    NC(napi_create_typedarray(env, napi_int32_array, d->B, ab, 0, &arr));
-    d->feedv(tok, false, ns.data(), nullptr, (int*)p, nullptr);
-    return arr;
-  }
-  float* out;
-  napi_value arr = newF32(env, (size_t)d->B * d->m->c.V, &out);
-  d->feedv(tok, false, ns.data(), out, nullptr, nullptr);
-  return arr;
+  return decodeFeedOut(env, d, tok, ns.data(), a[3]);
 }
 WRAP(decodeFeedRagged)
 // decodeGreedy(s, prompts, lens, steps, stopIds, banIds): prompts concatenated, lens[b] tokens each
