@@ -85,7 +85,7 @@ test('steel eval --task ceval,mmlu on fixtures: JSON + table + items, protocol a
     assert.ok(existsSync(join(out, 'ceval.md')));
     assert.match(r2.out, /## C-Eval \(val, loglik, 0-shot, first 1 per subject\)/);
     assert.match(r2.err, /5 items in .* s \(loglik, incremental scoring\)/);
-    // chat-gen with a short budget
+    // chat-gen with a short budget, the 3 questions decoded in batches of 2 and 1
     const r3 = steel(
       'eval',
       '--model',
@@ -98,6 +98,8 @@ test('steel eval --task ceval,mmlu on fixtures: JSON + table + items, protocol a
       '1',
       '--max-new-tokens',
       '3',
+      '--gen-batch',
+      '2',
       '--json',
     );
     assert.equal(r3.code, 0, r3.err);
