@@ -30,6 +30,14 @@ for name, shape, d, tps, mfu, mem, how, ratios in rows:
     e, c, s, b = eager.get(preset), comp.get(preset), refc.get(preset), best.get(preset)
     f = lambda x: f"{tps / x:.2f}x" if x and ratios else "-"
     print(f"| {name} | {shape} | {d} | {tps:,.0f} | {mfu * 100:.1f}% | {mem:.1f} | {how} | {f(e)} | {f(c)} | {f(s)} | {f(b)} |")
+# one line per preset: our training benchmark against the faster of the two torch.compile baselines of this command
+bestName = {p: ("steel_ref.py" if refc.get(p, 0) >= comp.get(p, 0) else "our twin") for p in best}
+for name, shape, d, tps, mfu, mem, how, ratios in rows:
+    preset = name[name.rindex("(") + 1:-1]
+    if name.startswith("steel CUDA addon") and ratios:
+        b = best.get(preset)
+        print(f"\n{preset}: {tps:,.0f} tok/s against {bestName[preset]} --compile {b:,.0f}: {tps / b:.2f}x" if b
+              else f"\n{preset}: {tps:,.0f} tok/s (no torch.compile baseline in this command)")
 print("\nMFU: ours and the twin with Steel's FLOP/token formula at 989 TFLOP/s; steel_ref.py with its own count (mfu_989).")
 print(f"checks failed: {ours.get('failures', 'n/a')}")
 for k in ("attn", "attnTime", "cpu", "torch"):

@@ -15,7 +15,7 @@
 //  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
 //    (dK/dV) down, across all heads.
 // Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
-// A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (slower: 218 registers, see train/native/README.md).
+// A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (not faster at hd 56 with 32 heads; see train/native/README.md).
 // Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (every kernel on the CPU,
 // wgmma included).
 #pragma once

@@ -12,7 +12,8 @@
 # prompts (bench/decode-peer.py; PEER_PRESETS narrows its presets, "none" skips it); "dpobench": DPO steps on steel-1b at cutoff 1536;
 # "fte2e": `steel sft` and `steel dpo --backend cuda` end to end from a small exported model on the shards in $FTDATA
 # (default .offline/ftdata, with sft-data/ and dpo-data/ from `steel sft-data`)), PRESETS (default steel-1b; comma list,
-# e.g. steel-1b,qwen2-dense-1b), TORCH_VARIANTS (default
+# e.g. steel-1b,qwen2-dense-1b; "ref" runs steel_ref.py --compile for each: steel-1b as is, qwen2-dense-1b with
+# --dense --inter 3584, and the table ends with one line per preset: our tokens/s against the faster baseline), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
@@ -85,7 +86,9 @@ if has ref; then  # the project owner's reference implementation, torch.compile,
       qwen2-dense-1b) args="--dense --inter 3584" ;;
       *) echo "ref: no steel_ref.py shape for preset $p"; continue ;;
     esac
+    t0=$(date +%s)
     python3 bench/torch-ref/steel_ref.py --compile --steps "${REF_STEPS:-15}" $args 2> "$OUT/steel-ref-$p.err" | grep '^{' | sed "s/^{/{\"preset\": \"$p\", /" | tee -a "$OUT/steel-ref.jsonl" || tail -5 "$OUT/steel-ref-$p.err"
+    echo "steel_ref.py $p: $(( $(date +%s) - t0 )) s"
   done
 fi
 python3 bench/gpu-table.py "$OUT/gpu-check.json" "$OUT/torch-bench.json" "$OUT/steel-ref.jsonl" | tee "$OUT/table.md"
