@@ -540,7 +540,7 @@ struct SoftMoe {
   }
   // dR: gradient of xout; writes dxn = gradient of xn2 (fp32); gradients accumulate into G
   void backward(Gemm& gemm, const float* P, const bf16* PB, float* G, const MoeW& w, const MoeAct& a, const float* dR, float* dxn,
-                int B, int T, MoeScratch& s, Prof& prof) {
+                int B, int T, MoeScratch& s, Prof& prof, float gb) {  // gb: beta of the expert weight gradients' GEMMs
     const long R = (long)B * np;
     wreduce<float>(dR, a.C, nullptr, B, T, 0, s.dYs, nullptr, s.mpart);
     prof.mark("moe_b_dYs");
@@ -549,13 +549,13 @@ struct SoftMoe {
     // dh [R, I] = dgd [R, 2d] . Wgd [2d, I]; dWgd += dgd^T . h
     gemm.run(false, false, (int)R, I, 2 * d, s.dgu, 2 * d, PB + w.egdw, I, s.dh, I, true, 1.f, 0.f, nullptr, ne, R * 2 * d,
              2L * d * I, R * I);
-    gemm.run(true, false, 2 * d, I, (int)R, s.dgu, 2 * d, a.h1, I, G + w.egdw, I, true, 1.f, 1.f, nullptr, ne, R * 2 * d, R * I,
+    gemm.run(true, false, 2 * d, I, (int)R, s.dgu, 2 * d, a.h1, I, G + w.egdw, I, true, 1.f, gb, nullptr, ne, R * 2 * d, R * I,
              2L * d * I);
     swiglu_bwd_k<<<nblk((long)ne * R * I), 256, 0, g_stream>>>(a.gu1, s.dh, s.dgu, ne * R, I);
     KCHECK("swiglu_bwd1");
     gemm.run(false, false, (int)R, d, 2 * I, s.dgu, 2 * I, PB + w.eguw, d, s.dXs, d, true, 1.f, 0.f, nullptr, ne, R * 2 * I,
              2L * I * d, R * d);
-    gemm.run(true, false, 2 * I, d, (int)R, s.dgu, 2 * I, a.slotsb, d, G + w.eguw, d, true, 1.f, 1.f, nullptr, ne, R * 2 * I,
+    gemm.run(true, false, 2 * I, d, (int)R, s.dgu, 2 * I, a.slotsb, d, G + w.eguw, d, true, 1.f, gb, nullptr, ne, R * 2 * I,
              R * d, 2L * I * d);
     prof.mark("moe_b_experts");
     const dim3 tg((T + 63) / 64, B);

@@ -115,6 +115,28 @@ class Model {
   long lastCount = 0;
   float* tmpF = nullptr;
   size_t tmpFcap = 0;
+  // zeroGrad is lazy: the next backward pass writes the matrix gradients with beta = 0 (the GEMM epilogues neither read
+  // zeros nor need a memset of 3/4 of G) and zeroes only the rest of G first; any other reader or writer of G between
+  // zeroGrad and that backward pass zeroes all of it (gradsMaterialize)
+  bool gradZeroPending = false;
+  std::vector<std::pair<long, long>> gemmSeg;  // [off, off + n) in layout order: written whole by one GEMM per backward
+  void gradsMaterialize() {
+    if (!gradZeroPending) return;
+    CK(cudaMemsetAsync(G, 0, (size_t)total * 4, g_stream));
+    gradZeroPending = false;
+  }
+  // at the start of a backward pass: the beta of each matrix gradient's first GEMM (0 after zeroGrad)
+  float gradBeta() {
+    if (!gradZeroPending) return 1.f;
+    long at = 0;
+    for (const auto& sg : gemmSeg) {
+      if (sg.first > at) CK(cudaMemsetAsync(G + at, 0, (size_t)(sg.first - at) * 4, g_stream));
+      at = sg.first + sg.second;
+    }
+    if (total > at) CK(cudaMemsetAsync(G + at, 0, (size_t)(total - at) * 4, g_stream));
+    gradZeroPending = false;
+    return 0.f;
+  }
 
   explicit Model(const Cfg& cfg) : c(cfg) {
     if (c.hd % 8 != 0 || c.hd > 64) throw std::runtime_error(strf("cuda backend: headDim must be a multiple of 8 and <= 64 (got %d)", c.hd));
@@ -183,17 +205,21 @@ class Model {
       LayerP& L = lp[l];
       L.ln1 = add(p + "input_layernorm.weight", {d}, 1);
       L.qkvw = add(p + "self_attn.q_proj.weight", {qd, d}, 0);
+      gemmSeg.push_back({L.qkvw, (qd + 2 * kd) * d});
       add(p + "self_attn.k_proj.weight", {kd, d}, 0, false);
       add(p + "self_attn.v_proj.weight", {kd, d}, 0, false);
       L.qkvb = add(p + "self_attn.q_proj.bias", {qd}, 2);
       add(p + "self_attn.k_proj.bias", {kd}, 2, false);
       add(p + "self_attn.v_proj.bias", {kd}, 2, false);
       L.ow = add(p + "self_attn.o_proj.weight", {d, qd}, 0);
+      gemmSeg.push_back({L.ow, d * qd});
       L.ln2 = add(p + "post_attention_layernorm.weight", {d}, 1);
       if (!c.steel) {
         L.guw = add(p + "mlp.gate_proj.weight", {I, d}, 0);
         add(p + "mlp.up_proj.weight", {I, d}, 0, false);
+        gemmSeg.push_back({L.guw, 2 * I * d});
         L.dw = add(p + "mlp.down_proj.weight", {d, I}, 0);
+        gemmSeg.push_back({L.dw, d * I});
       } else {
         L.moe.phi = add(p + "mlp.phi", {d, c.ne, c.np}, 3);
         L.moe.scale = add(p + "mlp.scale", {1}, 1);
@@ -203,16 +229,19 @@ class Model {
           if (e == 0) L.moe.eguw = o;
           add(x + "up_proj.weight", {I, d}, 0, false);
         }
+        gemmSeg.push_back({L.moe.eguw, c.ne * 2 * I * d});
         for (int e = 0; e < c.ne; e++) {
           std::string x = p + "mlp.experts." + std::to_string(e) + ".";
           long o = add(x + "gate_down_proj.weight", {d, I}, 0, e == 0);
           if (e == 0) L.moe.egdw = o;
           add(x + "down_proj.weight", {d, I}, 0, false);
         }
+        gemmSeg.push_back({L.moe.egdw, c.ne * 2 * d * I});
       }
     }
     normOff = add("model.norm.weight", {d}, 1);
     lmOff = add("lm_head.weight", {c.V, d}, 0);
+    gemmSeg.push_back({lmOff, (long)c.V * d});
     alignCursor();
     total = cursor;
   }
@@ -410,6 +439,7 @@ class Model {
     rmsnormForward(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, P + normOff, xf, rf, N, c.d, (float)c.eps);
     prof.mark("rmsnorm_fwd");
     backward = backward && withTargets && anyW;
+    const float gb = backward ? gradBeta() : 1.f;  // beta of each matrix gradient's first GEMM
     // group the embedding-backward positions on the host while the GPU runs the forward pass (profile(): its own
     // phase, not overlapped there)
     if (backward) {
@@ -434,7 +464,7 @@ class Model {
       if (backward) {
         // dxf rows (fp32) = dlogits . W ; dW += dlogits^T . xf
         gemm.run(false, false, (int)rows, c.d, c.V, logits, ldl, PB + lmOff, c.d, dxn + r0 * d, c.d, true, 1.f, 0.f);
-        gemm.run(true, false, c.V, c.d, (int)rows, logits, ldl, xf + r0 * d, c.d, G + lmOff, c.d, true, 1.f, 1.f);
+        gemm.run(true, false, c.V, c.d, (int)rows, logits, ldl, xf + r0 * d, c.d, G + lmOff, c.d, true, 1.f, r0 == 0 ? gb : 1.f);
         prof.mark("gemm_lm_bwd");
       }
     }
@@ -463,14 +493,14 @@ class Model {
       LayerA& a = la[l];
       LayerP& w = lp[l];
       // FFN branch: dR is the gradient of xout (= xmid + ffn(xn2))
-      if (!c.steel) denseBackward(a, w, N);
-      else moe.backward(gemm, P, PB, G, w.moe, a.moe, dR, dxn, B, T, ms, prof);
+      if (!c.steel) denseBackward(a, w, N, gb);
+      else moe.backward(gemm, P, PB, G, w.moe, a.moe, dR, dxn, B, T, ms, prof, gb);
       prof.mark("ffn_bwd");
       rmsnormBackward(dxn, a.xmid, P + w.ln2, a.r2, dR, true, N, c.d, dRb, part, G + w.ln2);  // dRb: the o_proj backward's input
       prof.mark("rmsnorm_bwd");
       // attention branch
       gemm.run(false, false, (int)N, qd, c.d, dRb, c.d, PB + w.ow, qd, datt, qd, false, 1.f, 0.f);
-      gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, 1.f);
+      gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, gb);
       prof.mark("gemm_o_bwd");
       attnBackward(a.qkv, a.att, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
       prof.mark("attn_bwd");
@@ -479,7 +509,7 @@ class Model {
       gemm.run(false, false, (int)N, c.d, ldq, dqkv, ldq, PB + w.qkvw, c.d, dxn, c.d, true, 1.f, 0.f);
       // recompute xn1 (the forward's kernel on the same input: identical)
       rmsnormForward(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, N, c.d, (float)c.eps);
-      gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, 1.f);
+      gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, gb);
       prof.mark("gemm_qkv_bwd");
       // dense: dRb = bf16(dR) is the next FFN backward's input
       rmsnormBackward(dxn, a.xin, P + w.ln1, a.r1, dR, true, N, c.d, c.steel ? nullptr : dRb, part, G + w.ln1);
@@ -495,19 +525,19 @@ class Model {
     return lossSum;
   }
   // dense MLP backward: dRb = bf16 gradient of xout -> dxn (fp32 gradient of xn2), weight gradients
-  void denseBackward(const LayerA& a, const LayerP& w, long N) {
+  void denseBackward(const LayerA& a, const LayerP& w, long N, float gb) {
     if (c.I % 8 == 0) {  // dh in bf16 (as PyTorch autocast has it)
       gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, (bf16*)dh, c.I, false, 1.f, 0.f);
-      gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
+      gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, gb);
       swiglu_bwd8_k<<<nblk(N * c.I / 8), 256, 0, g_stream>>>(a.gu, (const bf16*)dh, dgu, N, c.I);
     } else {
       gemm.run(false, false, (int)N, c.I, c.d, dRb, c.d, PB + w.dw, c.I, dh, c.I, true, 1.f, 0.f);
-      gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, 1.f);
+      gemm.run(true, false, c.d, c.I, (int)N, dRb, c.d, a.hm, c.I, G + w.dw, c.I, true, 1.f, gb);
       swiglu_bwd_k<<<nblk(N * c.I), 256, 0, g_stream>>>(a.gu, dh, dgu, N, c.I);
     }
     KCHECK("swiglu_bwd");
     gemm.run(false, false, (int)N, c.d, 2 * c.I, dgu, 2 * c.I, PB + w.guw, c.d, dxn, c.d, true, 1.f, 0.f);
-    gemm.run(true, false, 2 * c.I, c.d, (int)N, dgu, 2 * c.I, a.xn2, c.d, G + w.guw, c.d, true, 1.f, 1.f);
+    gemm.run(true, false, 2 * c.I, c.d, (int)N, dgu, 2 * c.I, a.xn2, c.d, G + w.guw, c.d, true, 1.f, gb);
   }
   void linear(const bf16* X, long M, int K, long wOff, int Nout, bf16* Y, const bf16* bias = nullptr) {
     gemm.run(false, true, (int)M, Nout, K, X, K, PB + wOff, K, Y, Nout, false, 1.f, 0.f, bias);
@@ -524,6 +554,7 @@ class Model {
   float adamw(float lr, float b1, float b2, float eps, float wd, float clip) {
     prof.start();
     step++;
+    gradsMaterialize();
     adamwStep(P, G, M1, M2, PB, total, pbOff, step, lr, b1, b2, eps, wd, clip, dsum, normOut);
     prof.mark("adamw");
     float nrm;
@@ -1101,6 +1132,7 @@ static napi_value get_impl(napi_env env, napi_callback_info info) {
   const Param& p = m->param(getStr(env, a[2]));
   float* out;
   napi_value arr = newF32(env, p.size, &out);
+  if (which == 1) m->gradsMaterialize();
   CK(cudaMemcpy(out, bufOf(m, which) + p.off, p.size * 4, cudaMemcpyDeviceToHost));
   return arr;
 }
@@ -1114,6 +1146,7 @@ static napi_value set_impl(napi_env env, napi_callback_info info) {
   size_t len;
   float* data = getTyped<float>(env, a[3], napi_float32_array, &len, "value");
   if ((long)len != p.size) throw std::runtime_error(strf("cuda backend: %s expects %ld values, got %zu", p.name.c_str(), p.size, len));
+  if (which == 1) m->gradsMaterialize();
   CK(cudaMemcpy(bufOf(m, which) + p.off, data, p.size * 4, cudaMemcpyHostToDevice));
   if (which == 0) m->refreshBf16(p.off, p.size);
   CK(cudaDeviceSynchronize());
@@ -1125,7 +1158,7 @@ static napi_value zeroGrad_impl(napi_env env, napi_callback_info info) {
   getArgs(env, info, 1, a);
   Model* m = getModel(env, a[0]);
   m->dp.checkNoReduceInFlight("zeroGrad");
-  CK(cudaMemset(m->G, 0, (size_t)m->total * 4));
+  m->gradZeroPending = true;
   return nullptr;
 }
 WRAP(zeroGrad)
@@ -1499,6 +1532,7 @@ static napi_value allReduceGrads_impl(napi_env env, napi_callback_info info) {
   napi_value a[2];
   getArgs(env, info, 2, a);
   Model* m = getModel(env, a[0]);
+  m->gradsMaterialize();
   m->dp.allReduce(m->G, getNum(env, a[1], "timeoutS"));
   return nullptr;
 }
