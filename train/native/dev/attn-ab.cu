@@ -66,10 +66,9 @@ int main() {
     // candidates: (warpgroups per block, blocks per SM, K/V in registers)
     struct C { const char* name; std::function<void()> f; };
     const std::vector<C> cands = {
-        {"wg1 kvreg", [&]() { attnBackwardDKDVWG<1, 2, true, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
         {"wg1 kvreg qpb2", [&]() { attnBackwardDKDVWG<1, 2, true, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"wg2 ss qpb2", [&]() { attnBackwardDKDVWG<2, 1, false, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"wg2 kvreg qpb2", [&]() { attnBackwardDKDVWG<2, 1, true, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
+        {"wg1 kvreg qpb2 k8tail", [&]() { attnBackwardDKDVWG<1, 2, true, 2, true>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
+        {"wg1 kvreg k8tail", [&]() { attnBackwardDKDVWG<1, 2, true, 1, true>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
     };
     CK(cudaMemset(g0, 0xff, N * ldq * 2));
     fwd();

@@ -5,6 +5,7 @@
 // read only Q / dO from shared memory), QPB (64-query tiles per block barrier). Best measured (H200, 2026-12-04,
 // attn-ab, B8 T2048 hd56): NWG 1 + KR + QPB 2, 254 registers: H32 (MHA, steel-1b) 0.908 / 0.962 ms against the
 // mma.sync kernel's 0.901 / 0.924 (not faster), H32/8 0.829 / 0.843 against 0.858 / 0.864, hd 64 0.460 against 0.534.
+// TL (the padding-free k8 tail on mma.sync) is slower still: 0.989 against 0.961 in one command.
 // What stands in its way at hd 56 is structural: S^T and dP^T contract over the head dim padded to 64 (wgmma has no
 // k8), every thread issues cp.async and the block meets at a barrier, and 2 warpgroups per block move in lockstep
 // (NWG 2 is slower in every variant). Next: a TMA producer warp on mbarriers with setmaxnreg and ping-pong consumer
@@ -38,12 +39,17 @@ __device__ __forceinline__ void ldA_swz(uint32_t* a, const bf16* s, int row0, in
 // (dO_i, Q_i MN-major).
 // KR: K and V of the warpgroup's 64 key rows as register A fragments (S^T, dP^T read only Q / dO from shared memory)
 // QPB: query tiles per block barrier (2: a 5-slot ring, tiles it+2, it+3 loaded at the barrier of even it)
-template <int HDN, int NWG, int MINB = (NWG == 2 ? 1 : 2), bool KR = false, int QPB = 1>
+// TL (with KR, head dim an odd multiple of 8, e.g. 56): the last 8 head-dim columns of S^T and dP^T on mma.sync
+// m16n8k8 (the register K / V fragments' first half, Q / dO from the swizzled tile by ldmatrix) into the zeroed
+// accumulators, then the wgmma k16 steps over the other columns: no product with the zero padding
+template <int HDN, int NWG, int MINB = (NWG == 2 ? 1 : 2), bool KR = false, int QPB = 1, bool TL = false>
 __global__ void __launch_bounds__(128 * NWG, MINB)
     attn_bwd_dkdv_wg_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO, const float* __restrict__ lse,
                        const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
                        int koff, int voff, float sl2, float scale) {
   constexpr int BM = 64 * NWG, NT = 128 * NWG, NO = HDN / 2, KS = (HDN + 15) / 16, NSL = ATTN_WG_DKV_NSL(QPB);
+  constexpr bool TLX = TL && KR && (HDN % 16 == 8);
+  constexpr int KW = TLX ? HDN / 16 : KS;  // wgmma k16 steps of S^T, dP^T
   extern __shared__ __align__(1024) unsigned char attn_wg_raw[];
   bf16* sK = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
   bf16* sV = sK + BM * 64;                                                                   // BM rows
@@ -95,9 +101,9 @@ __global__ void __launch_bounds__(128 * NWG, MINB)
     const uint64_t dQ = wg_desc(sQ + bf * 4096), dOt = wg_desc(sO + bf * 4096);
     if constexpr (KR) {
 #pragma unroll
-      for (int kk = 0; kk < KS; kk++) wg_rs_kb_n64(st, ka[kk], dQ + 2 * kk, kk);
+      for (int kk = 0; kk < KW; kk++) wg_rs_kb_n64(st, ka[kk], dQ + 2 * kk, TLX ? 1 : kk);
 #pragma unroll
-      for (int kk = 0; kk < KS; kk++) wg_rs_kb_n64(dpt, va[kk], dOt + 2 * kk, kk);
+      for (int kk = 0; kk < KW; kk++) wg_rs_kb_n64(dpt, va[kk], dOt + 2 * kk, TLX ? 1 : kk);
     } else {
 #pragma unroll
       for (int kk = 0; kk < KS; kk++) wg_ss_n64(st, dKd + 2 * kk, dQ + 2 * kk, kk);
@@ -105,6 +111,26 @@ __global__ void __launch_bounds__(128 * NWG, MINB)
       for (int kk = 0; kk < KS; kk++) wg_ss_n64(dpt, dVd + 2 * kk, dOt + 2 * kk, kk);
     }
     wg_commit();
+  };
+  auto tail = [&](int it) {  // TLX: S^T, dP^T = the products over the last 8 head-dim columns (before issue_sdp)
+    if constexpr (TLX) {
+      const int bf = it % NSL;
+      const bf16* q = sQ + bf * 4096;
+      const bf16* o = sO + bf * 4096;
+#pragma unroll
+      for (int i = 0; i < 32; i++) st[i] = dpt[i] = 0.f;
+#pragma unroll
+      for (int h = 0; h < 2; h++) {  // query rows 32h .. 32h+31: n-tiles 4h .. 4h+3
+        uint32_t bq[4], bo[4];
+        ldsm4(bq, q + WG_SWZ(32 * h + lane, HDN / 8 - 1));
+        ldsm4(bo, o + WG_SWZ(32 * h + lane, HDN / 8 - 1));
+#pragma unroll
+        for (int m = 0; m < 4; m++) {
+          mma16808(st + 4 * (4 * h + m), ka[KS - 1], bq[m]);
+          mma16808(dpt + 4 * (4 * h + m), va[KS - 1], bo[m]);
+        }
+      }
+    }
   };
   auto issue_dkdv = [&](int it) {
     const int bf = it % NSL;
@@ -156,6 +182,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB)
       ldA_swz(va[kk], sV + wg * 4096, warp * 16, kk * 16, lane);
     }
   }
+  tail(0);
   wg_fence();
   issue_sdp(0);
   wg_wait<0>();
@@ -163,6 +190,7 @@ __global__ void __launch_bounds__(128 * NWG, MINB)
   pack();
   for (int it = 1; it < total; it++) {
     next_tile(it);
+    tail(it);
     wg_fence();
     issue_sdp(it);
     issue_dkdv(it - 1);
@@ -195,16 +223,16 @@ __global__ void __launch_bounds__(128 * NWG, MINB)
 
 
 // the wgmma dK/dV (NK warpgroups per block); delta must be computed
-template <int NK, int MINB = (NK == 2 ? 1 : 2), bool KR = false, int QPB = 1>
+template <int NK, int MINB = (NK == 2 ? 1 : 2), bool KR = false, int QPB = 1, bool TL = false>
 static void attnBackwardDKDVWG(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B,
                                int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
   NDT_SWITCH(hd, ({
     static bool attrSet = false;
     if (!attrSet) {
-      CK(cudaFuncSetAttribute(attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB, KR, QPB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_WG_DKV_SMEM(NK, QPB)));
+      CK(cudaFuncSetAttribute(attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB, KR, QPB, TL>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_WG_DKV_SMEM(NK, QPB)));
       attrSet = true;
     }
-    attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB, KR, QPB><<<dim3(B * Hk, attn_cdiv(T, 64 * NK)), 128 * NK, ATTN_WG_DKV_SMEM(NK, QPB)>>>(
+    attn_bwd_dkdv_wg_k<N_ * 8, NK, MINB, KR, QPB, TL><<<dim3(B * Hk, attn_cdiv(T, 64 * NK)), 128 * NK, ATTN_WG_DKV_SMEM(NK, QPB)>>>(
         qkv, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
     KCHECK("attn_bwd_dkdv_wg");
   }));
