@@ -71,6 +71,10 @@ export class ByteBpe {
   private heapN = 0;
   // scratch
   private ids = new Int32Array(256);
+  /** the UTF-8 bytes of the piece in bpeInto (ids before merging are their byte tokens) */
+  private bytes = new Uint8Array(256);
+  /** rank of the merge of two byte tokens, by the two bytes (b1 << 8 | b2); -1: none */
+  private byteRank: Int32Array | undefined;
   private nxt = new Int32Array(256);
   private prv = new Int32Array(256);
   private heap = new Float64Array(256);
@@ -316,6 +320,7 @@ export class ByteBpe {
     let m = this.ids.length;
     while (m < n) m *= 2;
     this.ids = new Int32Array(m);
+    this.bytes = new Uint8Array(m);
     this.nxt = new Int32Array(m);
     this.prv = new Int32Array(m);
     this.heap = new Float64Array(m * 2);
@@ -354,35 +359,37 @@ export class ByteBpe {
   /** BPE of piece seg[s..e), written to this.out from `at` (room reserved by the caller); returns the number of ids. */
   private bpeInto(seg: string, s: number, e: number, at: number): number {
     if ((e - s) * 3 > this.ids.length) this.grow((e - s) * 3);
-    const ids = this.ids;
-    const byteIds = this.byteIds;
-    // UTF-8 bytes → byte tokens (a lone surrogate becomes U+FFFD, as TextEncoder does)
+    const bytes = this.bytes;
+    // UTF-8 bytes (a lone surrogate becomes U+FFFD, as TextEncoder does)
     let n = 0;
     for (let i = s; i < e; i++) {
       let c = seg.charCodeAt(i);
-      if (c < 0x80) ids[n++] = byteIds[c];
+      if (c < 0x80) bytes[n++] = c;
       else if (c < 0x800) {
-        ids[n++] = byteIds[0xc0 | (c >> 6)];
-        ids[n++] = byteIds[0x80 | (c & 63)];
+        bytes[n++] = 0xc0 | (c >> 6);
+        bytes[n++] = 0x80 | (c & 63);
       } else {
         if (c >= 0xd800 && c < 0xe000) {
           const d = i + 1 < e ? seg.charCodeAt(i + 1) : 0;
           if (c < 0xdc00 && d >= 0xdc00 && d < 0xe000) {
             c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
             i++;
-            ids[n++] = byteIds[0xf0 | (c >> 18)];
-            ids[n++] = byteIds[0x80 | ((c >> 12) & 63)];
-            ids[n++] = byteIds[0x80 | ((c >> 6) & 63)];
-            ids[n++] = byteIds[0x80 | (c & 63)];
+            bytes[n++] = 0xf0 | (c >> 18);
+            bytes[n++] = 0x80 | ((c >> 12) & 63);
+            bytes[n++] = 0x80 | ((c >> 6) & 63);
+            bytes[n++] = 0x80 | (c & 63);
             continue;
           }
           c = 0xfffd;
         }
-        ids[n++] = byteIds[0xe0 | (c >> 12)];
-        ids[n++] = byteIds[0x80 | ((c >> 6) & 63)];
-        ids[n++] = byteIds[0x80 | (c & 63)];
+        bytes[n++] = 0xe0 | (c >> 12);
+        bytes[n++] = 0x80 | ((c >> 6) & 63);
+        bytes[n++] = 0x80 | (c & 63);
       }
     }
+    const ids = this.ids,
+      byteIds = this.byteIds;
+    for (let i = 0; i < n; i++) ids[i] = byteIds[bytes[i]];
     const out = this.out;
     if (n === 1) {
       out[at] = ids[0];
@@ -391,12 +398,17 @@ export class ByteBpe {
     const nxt = this.nxt,
       prv = this.prv,
       result = this.result;
+    let byteRank = this.byteRank;
+    if (byteRank === undefined) {
+      byteRank = this.byteRank = new Int32Array(1 << 16);
+      for (let x = 0; x < 1 << 16; x++) byteRank[x] = this.rank(byteIds[x >> 8], byteIds[x & 255]);
+    }
     this.heapN = 0;
     for (let i = 0; i < n; i++) {
       nxt[i] = i + 1 < n ? i + 1 : -1;
       prv[i] = i - 1;
       if (i + 1 < n) {
-        const r = this.rank(ids[i], ids[i + 1]);
+        const r = byteRank[(bytes[i] << 8) | bytes[i + 1]];
         if (r >= 0) this.heapPush(r * TWO32 + i);
       }
     }
