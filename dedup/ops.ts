@@ -97,6 +97,7 @@ async function runOp(
 const exactDedup: GlobalOp<ExactParams> = {
   kind: 'global',
   name: 'exact_dedup',
+  rewritesDocs: true,
   description:
     'Remove documents whose normalised text (case, whitespace, punctuation, digits configurable) has the same 64-bit hash; keeps one per cluster with meta.dup_cluster_size',
   params: exactParams,
@@ -107,6 +108,7 @@ const exactDedup: GlobalOp<ExactParams> = {
 const minhashDedup: GlobalOp<MinhashParams> = {
   kind: 'global',
   name: 'minhash_dedup',
+  rewritesDocs: true,
   description:
     'MinHash LSH near-duplicate removal (character 5-grams for zh/ja, word 5-grams otherwise), bands × rows fitted to the threshold, clustered with bounded memory; keeps one per cluster with meta.dup_cluster_size',
   params: minhashParams,
@@ -117,6 +119,7 @@ const minhashDedup: GlobalOp<MinhashParams> = {
 const simhashDedup: GlobalOp<SimhashParams> = {
   kind: 'global',
   name: 'simhash_dedup',
+  rewritesDocs: true,
   description:
     "SimHash near-duplicate removal with Steel's parameters (data-juicer document_simhash_deduplicator: 64-bit, window 6, 6 blocks, Hamming ≤ 4, space tokens; tokenization=character for Chinese)",
   params: simhashParams,

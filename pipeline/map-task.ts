@@ -53,6 +53,8 @@ export interface MapTaskArgs {
   reader: GenericReaderOptions;
   /** Stop at the first input file that cannot be read to its end (default: keep its records, record it, go on). */
   strict?: boolean;
+  /** The documents are an intermediate the next op reads once (GlobalOp.rewritesDocs): written at zstd level 1. */
+  intermediate?: boolean;
   /** The global op after this phase, when it takes the written documents as they go (GlobalOp.mapSink). */
   sink?: SinkSpec & {
     /** Every document file of this phase, in task order (docsDir/part-RRRRR). */
@@ -115,7 +117,7 @@ class TaskOutputs {
     this.docsPath = join(args.docsDir, partName(rank));
     this.excludedPath = join(args.outDir, 'excluded', `${args.filePrefix}${partName(rank)}`);
     this.rejectsPath = join(args.outDir, 'rejects', `${args.filePrefix}${partName(rank, '.jsonl')}`);
-    this.docs = openDocWriter(this.docsPath);
+    this.docs = openDocWriter(this.docsPath, args.intermediate ? { level: 1 } : {});
     this.excluded = new ExclusionWriter(this.excludedPath);
     this.rejects = new RejectsWriter(this.rejectsPath);
   }

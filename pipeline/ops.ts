@@ -135,6 +135,7 @@ const RepartitionParams = z.object({
 const repartition: GlobalOp<z.infer<typeof RepartitionParams>> = {
   kind: 'global',
   name: 'repartition',
+  rewritesDocs: true,
   description:
     'Redistribute the documents round-robin into `parts` files (every task scans all inputs; for modest sizes)',
   params: RepartitionParams,

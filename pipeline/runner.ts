@@ -404,6 +404,7 @@ async function runMapPhase(
     filePrefix: pi === 0 ? '' : `${ph.name}-`,
     reader: pi === 0 ? reader : {},
     ...(c.strict ? { strict: true } : {}),
+    ...(next?.kind === 'global' && (next.step.op as GlobalOp).rewritesDocs ? { intermediate: true } : {}),
     ...(sinkOp
       ? {
           sink: { ...sinkSpec(next, c)!, inputFiles: outputs },

@@ -137,7 +137,8 @@ export interface DocWriter {
   abort(): Promise<void>;
 }
 
-export function openDocWriter(path: string): DocWriter {
+/** opts.level: the zstd (gzip) level of a JSONL file (JsonlWriterOptions.level). */
+export function openDocWriter(path: string, opts: { level?: number } = {}): DocWriter {
   if (/\.parquet$/i.test(path)) {
     let w: Promise<ParquetDocWriter> | undefined;
     const get = () => (w ??= openParquetDocWriter(path));
@@ -156,7 +157,7 @@ export function openDocWriter(path: string): DocWriter {
       abort: async () => (await get()).abort(),
     };
   }
-  const w = new JsonlWriter(path);
+  const w = new JsonlWriter(path, opts.level !== undefined ? { level: opts.level } : {});
   return {
     path,
     get count() {
