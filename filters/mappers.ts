@@ -386,48 +386,274 @@ export function punctuationNormalization(text: string): string {
 }
 
 // ---------- repeated sentences ----------
-/** data-juicer's sentence splitter (Chinese and English boundaries), reproduced literally. */
-const SENT_END = /[.。！!？?…]/;
+/**
+ * data-juicer's sentence splitter (Chinese and English boundaries) as break positions: its regex passes, reproduced
+ * exactly without building the intermediate strings. Python's version, on a text without "\n":
+ *   if no [.。！!？?…]: [text]
+ *   A: re.sub('([.。！!？?])([^’”])', r'\1\n\2')
+ *   B: re.sub('(\.{6})([^’”])', r'\1\n\2')   (never matches after A: A breaks every run of dots into pairs)
+ *   C: re.sub('(…{2})([^’”])', r'\1\n\2')
+ *   D: re.sub('([.。!！？?\.{6}\…{2}][’”])([^’”])', r'\1\n\2')   (the {6} and {2} are characters inside the class)
+ *   split('\n')
+ * Each pass sees the "\n"s the earlier ones inserted (C and D can take one as their second group). The pieces are
+ * consecutive substrings of text[s, e): breaks[0..n) are the offsets where a piece ends (in order, repeats give an
+ * empty piece). Returns n.
+ */
+let breaks = new Int32Array(256);
+let seqA = new Int32Array(256),
+  seqB = new Int32Array(256);
+const BRK = -1; // an inserted "\n" in the sequences of passes C and D
+// character classes of the splitter and of the comparison, one table lookup per code unit
+const K_A = 1, // [.。！!？?]: pass A's end marks
+  K_END = 2, // [.。！!？?…]: a text without one is one sentence
+  K_QUOTE = 4, // [’”]
+  K_D = 8, // [.。!！？?{6}…2]: pass D's first class
+  K_KEEP = 16, // [a-zA-Z0-9\u4e00-\u9fa5\n\t ]: kept by the comparison that ignores special characters
+  K_SPACE = 32, // Python's str.strip() whitespace
+  K_ELL = 64; // …
+const KIND = new Uint8Array(0x10000);
+for (const c of '.。！!？?') KIND[c.charCodeAt(0)] |= K_A | K_END | K_D;
+KIND[0x2026] |= K_END | K_D | K_ELL;
+for (const c of '’”') KIND[c.charCodeAt(0)] |= K_QUOTE;
+for (const c of '{6}2') KIND[c.charCodeAt(0)] |= K_D;
+for (let c = 0; c < 0x10000; c++)
+  if (
+    (c >= 97 && c <= 122) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 48 && c <= 57) ||
+    (c >= 0x4e00 && c <= 0x9fa5) ||
+    c === 32 ||
+    c === 10 ||
+    c === 9
+  )
+    KIND[c] |= K_KEEP;
+for (const c of [
+  0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
+  0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+])
+  KIND[c] |= K_SPACE;
+const isQuote = (c: number) => c === 0x2019 || c === 0x201d;
+function sentenceBreaks(text: string, s: number, e: number): number {
+  if (breaks.length < e - s + 1) breaks = new Int32Array(2 * (e - s + 1));
+  // pass A while looking for the marks of the other passes: a break after each end mark followed by anything but a
+  // closing quote, which it takes with it
+  let flags = 0,
+    n = 0;
+  for (let i = s; i < e; i++) {
+    const k = KIND[text.charCodeAt(i)];
+    flags |= k;
+    if ((k & K_A) === 0 || i + 1 >= e) continue;
+    const d = text.charCodeAt(i + 1);
+    if (KIND[d] & K_QUOTE) continue;
+    breaks[n++] = i + 1;
+    i++; // the second group: one code point
+    flags |= KIND[d];
+    if (d >= 0xd800 && d <= 0xdbff && i + 1 < e && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+  }
+  if ((flags & K_END) === 0) return 0;
+  const quote = (flags & K_QUOTE) !== 0;
+  let ell = false;
+  if (flags & K_ELL)
+    for (let i = s; i + 1 < e && !ell; i++) ell = text.charCodeAt(i) === 0x2026 && text.charCodeAt(i + 1) === 0x2026;
+  if (!ell && !quote) return n;
+  n = 0;
+  // passes A, C and D over a sequence of code units with BRK for the inserted "\n"s
+  const cap = 2 * (e - s) + 2;
+  if (seqA.length < cap) {
+    seqA = new Int32Array(cap);
+    seqB = new Int32Array(cap);
+  }
+  let a = seqA,
+    b = seqB,
+    m = 0;
+  for (let i = s; i < e; i++) {
+    const c = text.charCodeAt(i);
+    a[m++] = c;
+    if ((KIND[c] & K_A) === 0 || i + 1 >= e) continue;
+    const d = text.charCodeAt(i + 1);
+    if (isQuote(d)) continue;
+    a[m++] = BRK;
+    a[m++] = d;
+    i++;
+    if (d >= 0xd800 && d <= 0xdbff && i + 1 < e && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00)
+      a[m++] = text.charCodeAt(++i);
+  }
+  for (let pass = 0; pass < 2; pass++) {
+    if (pass === 0 ? !ell : !quote) continue;
+    // C: "……" then a code point other than a closing quote; D: an end mark, a closing quote, then the same
+    let k = 0;
+    for (let j = 0; j < m; j++) {
+      const c = a[j];
+      const hit =
+        pass === 0
+          ? c === 0x2026 && j + 2 < m && a[j + 1] === 0x2026 && !isQuote(a[j + 2])
+          : c >= 0 && (KIND[c] & K_D) !== 0 && j + 2 < m && isQuote(a[j + 1]) && !isQuote(a[j + 2]);
+      if (!hit) {
+        b[k++] = c;
+        continue;
+      }
+      const d = a[j + 2];
+      b[k++] = c;
+      b[k++] = a[j + 1];
+      b[k++] = BRK;
+      b[k++] = d;
+      j += 2;
+      if (d >= 0xd800 && d <= 0xdbff && j + 1 < m && (a[j + 1] & 0xfc00) === 0xdc00) b[k++] = a[++j];
+    }
+    [a, b] = [b, a];
+    m = k;
+  }
+  for (let j = 0, p = s; j < m; j++) {
+    if (a[j] === BRK) breaks[n++] = p;
+    else p++;
+  }
+  return n;
+}
+/** data-juicer's sentence splitter (Chinese and English boundaries): the pieces of sentenceBreaks. */
 export function splitSentence(text: string): string[] {
-  if (!SENT_END.test(text)) return [text];
-  text = text.replace(/([.。！!？?])([^’”])/gu, '$1\n$2');
-  // each replacement below needs a substring its pattern cannot match without: skip the regex when it is absent
-  if (text.includes('......')) text = text.replace(/(\.{6})([^’”])/gu, '$1\n$2');
-  if (text.includes('……')) text = text.replace(/(…{2})([^’”])/gu, '$1\n$2');
-  // data-juicer's class here is literally [.。!！？?.{6}…{2}] (the {6} and {2} are characters inside the class)
-  if (text.includes('’') || text.includes('”')) text = text.replace(/([.。!！？?{6}…2][’”])([^’”])/gu, '$1\n$2');
-  return text.split('\n');
+  const n = sentenceBreaks(text, 0, text.length);
+  const out: string[] = [];
+  let p = 0;
+  for (let k = 0; k < n; k++) {
+    out.push(text.slice(p, breaks[k]));
+    p = breaks[k];
+  }
+  out.push(text.slice(p));
+  return out;
 }
 const NOT_KEPT_FOR_COMPARE = /[^a-zA-Z0-9\u4e00-\u9fa5\n\t ]/g;
-/** data-juicer remove_repeat_sentences_mapper. */
-export function removeRepeatSentences(text: string, minLen = 2, lowercase = false, ignoreSpecial = true): string {
-  const lines = text.split('\n');
-  const seen = new Set<string>();
-  // a line whose sentences are all kept is unchanged (its sentences concatenate back to it): rebuild only on removal
-  let changed = false;
-  for (let li = 0; li < lines.length; li++) {
-    const line = lines[li];
-    if (!line) continue;
-    let nl = '';
-    let removed = false;
-    for (const sentence of splitSentence(line)) {
-      let copy = pyStrip(sentence);
-      if (lowercase) copy = copy.toLowerCase();
-      if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
-      // code points: between length / 2 and length
-      const short = copy.length < minLen || (copy.length < 2 * minLen && cpLength(copy) < minLen);
-      if (short) nl += sentence;
-      else if (!seen.has(copy)) {
-        nl += sentence;
-        seen.add(copy);
-      } else removed = true;
+/** The sentences already seen, as their comparison keys (code units in one arena) in an open-addressing table. */
+class KeySet {
+  private arena = new Uint16Array(1 << 12);
+  private used = 0;
+  private slotHash = new Int32Array(1 << 10);
+  private slotAt = new Int32Array(1 << 10); // arena offset + 1 (0 = empty)
+  private slotLen = new Int32Array(1 << 10);
+  private size = 0;
+  key = new Uint16Array(1 << 10);
+  keyLen = 0;
+  clear(): void {
+    if (this.size) {
+      this.slotAt.fill(0);
+      this.size = 0;
     }
-    if (removed) {
-      lines[li] = nl;
-      changed = true;
-    }
+    this.used = 0;
   }
-  return changed ? lines.join('\n') : text;
+  /** Ensure `key` holds n units. */
+  reserve(n: number): void {
+    if (this.key.length < n) this.key = new Uint16Array(Math.max(n, 2 * this.key.length));
+  }
+  /** Adds key[0, keyLen); false when it was already there. */
+  add(): boolean {
+    const k = this.key,
+      L = this.keyLen;
+    let h = 0x811c9dc5 ^ L;
+    for (let i = 0; i < L; i++) h = Math.imul(h ^ k[i], 0x01000193);
+    let mask = this.slotAt.length - 1;
+    let slot = h & mask;
+    for (;;) {
+      const at = this.slotAt[slot];
+      if (at === 0) break;
+      if (this.slotHash[slot] === h && this.slotLen[slot] === L) {
+        const ar = this.arena;
+        let i = 0;
+        while (i < L && ar[at - 1 + i] === k[i]) i++;
+        if (i === L) return false;
+      }
+      slot = (slot + 1) & mask;
+    }
+    if (this.used + L > this.arena.length) {
+      const bigger = new Uint16Array(Math.max(2 * this.arena.length, this.used + L));
+      bigger.set(this.arena.subarray(0, this.used));
+      this.arena = bigger;
+    }
+    this.arena.set(k.subarray(0, L), this.used);
+    this.slotHash[slot] = h;
+    this.slotAt[slot] = this.used + 1;
+    this.slotLen[slot] = L;
+    this.used += L;
+    if (++this.size * 2 > this.slotAt.length) {
+      // grow: reinsert every entry
+      const oh = this.slotHash,
+        oa = this.slotAt,
+        ol = this.slotLen;
+      const cap = 2 * oa.length;
+      this.slotHash = new Int32Array(cap);
+      this.slotAt = new Int32Array(cap);
+      this.slotLen = new Int32Array(cap);
+      mask = cap - 1;
+      for (let j = 0; j < oa.length; j++) {
+        if (oa[j] === 0) continue;
+        let q = oh[j] & mask;
+        while (this.slotAt[q] !== 0) q = (q + 1) & mask;
+        this.slotHash[q] = oh[j];
+        this.slotAt[q] = oa[j];
+        this.slotLen[q] = ol[j];
+      }
+    }
+    return true;
+  }
+}
+const seenSentences = new KeySet();
+
+/**
+ * data-juicer remove_repeat_sentences_mapper: per line, each sentence (splitSentence) whose comparison key (stripped,
+ * optionally lower-cased, optionally without the characters outside [a-zA-Z0-9\u4e00-\u9fa5\n\t ]) was seen earlier in
+ * the text goes, unless the key is shorter than `minLen` code points. The sentences of a line are consecutive pieces
+ * of it, so the result is the text without the removed pieces; the keys are built in a buffer and compared in a table
+ * (no string per sentence on the default options).
+ */
+export function removeRepeatSentences(text: string, minLen = 2, lowercase = false, ignoreSpecial = true): string {
+  const seen = seenSentences;
+  seen.clear();
+  let out = '';
+  let copied = 0; // text[0, copied) is decided: out holds its kept part
+  const L = text.length;
+  for (let ls = 0; ls < L;) {
+    let le = text.indexOf('\n', ls);
+    if (le < 0) le = L;
+    if (le === ls) {
+      ls++; // an empty line has no sentence
+      continue;
+    }
+    const nb = sentenceBreaks(text, ls, le);
+    for (let k = 0, ps = ls; k <= nb; k++) {
+      const pe = k < nb ? breaks[k] : le;
+      // Python strip()
+      let b = ps,
+        e = pe;
+      while (b < e && KIND[text.charCodeAt(b)] & K_SPACE) b++;
+      while (e > b && KIND[text.charCodeAt(e - 1)] & K_SPACE) e--;
+      let cps: number;
+      if (ignoreSpecial && !lowercase) {
+        seen.reserve(e - b);
+        const key = seen.key;
+        let n = 0;
+        for (let i = b; i < e; i++) {
+          const c = text.charCodeAt(i);
+          if (KIND[c] & K_KEEP) key[n++] = c;
+        }
+        seen.keyLen = cps = n;
+      } else {
+        let copy = text.slice(b, e);
+        if (lowercase) copy = copy.toLowerCase();
+        if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
+        seen.reserve(copy.length);
+        for (let i = 0; i < copy.length; i++) seen.key[i] = copy.charCodeAt(i);
+        seen.keyLen = copy.length;
+        cps = copy.length < 2 * minLen ? cpLength(copy) : copy.length;
+      }
+      const short = seen.keyLen < minLen || (seen.keyLen < 2 * minLen && cps < minLen);
+      if (!short && !seen.add()) {
+        // a repeated sentence: drop text[ps, pe)
+        out += text.slice(copied, ps);
+        copied = pe;
+      }
+      ps = pe;
+    }
+    ls = le + 1;
+  }
+  return copied === 0 ? text : out + text.slice(copied);
 }
 
 // ---------- characters and whitespace ----------

@@ -109,3 +109,70 @@ test('remove_repeat_sentences: unchanged text comes back as is; the skipped rege
   );
   assert.equal(M.removeRepeatSentences('𠀀𠀀𠀀𠀀𠀀。𠀀𠀀𠀀𠀀𠀀。', 5, false, false), '𠀀𠀀𠀀𠀀𠀀。');
 });
+
+/** data-juicer's splitter and remove_repeat_sentences_mapper as written there (regex passes, a string per sentence). */
+function refSplitSentence(text: string): string[] {
+  if (!/[.。！!？?…]/.test(text)) return [text];
+  text = text.replace(/([.。！!？?])([^’”])/gu, '$1\n$2');
+  text = text.replace(/(\.{6})([^’”])/gu, '$1\n$2');
+  text = text.replace(/(…{2})([^’”])/gu, '$1\n$2');
+  text = text.replace(/([.。!！？?{6}…2][’”])([^’”])/gu, '$1\n$2');
+  return text.split('\n');
+}
+function refRemoveRepeatSentences(
+  text: string,
+  minLen: number,
+  lowercase: boolean,
+  ignoreSpecial: boolean,
+  strip: (s: string) => string,
+): string {
+  const seen = new Set<string>();
+  return text
+    .split('\n')
+    .map((line) => {
+      if (!line) return line;
+      let nl = '';
+      for (const sentence of refSplitSentence(line)) {
+        let copy = strip(sentence);
+        if (lowercase) copy = copy.toLowerCase();
+        if (ignoreSpecial) copy = copy.replace(/[^a-zA-Z0-9\u4e00-\u9fa5\n\t ]/g, '');
+        if (cpLength(copy) < minLen) nl += sentence;
+        else if (!seen.has(copy)) {
+          nl += sentence;
+          seen.add(copy);
+        } else {
+          // removed
+        }
+      }
+      return nl;
+    })
+    .join('\n');
+}
+
+test('remove_repeat_sentences and splitSentence equal the regex passes of data-juicer on random texts', async () => {
+  const M = await import('./mappers.ts');
+  // an alphabet dense in sentence ends, ellipses, closing quotes, the class's literal {6}2 and surrogates
+  const alphabet = [...'.。！!？?…’”“{6}2ab A中文句子 \t\u3000\ufeff\x85\x1cİ\u212a😊', '\ud800', '\udc00', '\n'];
+  let s = 12345;
+  const rnd = (n: number) => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n) as number;
+  const pieces = ['第一句话。', 'Hello there. ', '他说……', '“对。”', 'a.b', '……', '!!'];
+  for (let t = 0; t < 4000; t++) {
+    let text = '';
+    const len = rnd(60);
+    for (let i = 0; i < len; i++) text += rnd(4) === 0 ? pieces[rnd(pieces.length)] : alphabet[rnd(alphabet.length)];
+    const line = text.split('\n')[0];
+    assert.deepEqual(M.splitSentence(line), refSplitSentence(line), JSON.stringify(line));
+    for (const [minLen, lower, special] of [
+      [2, false, true],
+      [1, false, true],
+      [3, true, true],
+      [2, false, false],
+      [2, true, false],
+    ] as const)
+      assert.equal(
+        M.removeRepeatSentences(text, minLen, lower, special),
+        refRemoveRepeatSentences(text, minLen, lower, special, M.pyStrip),
+        JSON.stringify([text, minLen, lower, special]),
+      );
+  }
+});
