@@ -162,6 +162,57 @@ test('clean_links_mapper', () => {
   assert.equal(M.cleanLinks('abcd://ef is a sample for test', '<LINKS>'), '<LINKS> is a sample for test');
 });
 
+test('clean_links_mapper: the anchored search equals the global regex replace on random texts', () => {
+  const regexOnly = (t: string, r: string) => M.regexReplace(t, M.LINK_PATTERN, r);
+  const pieces = [
+    'http://',
+    'https://a.b/c',
+    'www.',
+    'WwW1.',
+    'example.com/',
+    'a.bc/',
+    'mailto:x',
+    'key:value',
+    ':',
+    '/',
+    '//',
+    '(',
+    ')',
+    '(x)',
+    '<',
+    '>',
+    ' ',
+    '\t',
+    '\u3000',
+    '\ufeff',
+    '测试',
+    'é',
+    '_',
+    '-',
+    '.',
+    'w',
+    'ww',
+    'Www',
+    'x9',
+    '%',
+    '“',
+    '”',
+    ';',
+    ',',
+    '😊',
+    '\ud800',
+    '\n',
+  ];
+  let s = 7;
+  const rnd = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
+  for (let t = 0; t < 6000; t++) {
+    let text = '';
+    const len = rnd(25);
+    for (let i = 0; i < len; i++) text += pieces[rnd(pieces.length)];
+    for (const r of ['', '<LINK>']) assert.equal(M.cleanLinks(text, r), regexOnly(text, r), JSON.stringify(text));
+  }
+});
+
 test('clean_email_mapper and clean_ip_mapper', () => {
   assert.equal(M.cleanEmail('happy day euqdh@cjqi.com'), 'happy day ');
   assert.equal(M.cleanEmail('请联系 abc-d_e.f@example.org 获取'), '请联系  获取');

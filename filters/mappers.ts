@@ -6,6 +6,7 @@ import * as OpenCC from 'opencc-js';
 import { createRequire } from 'node:module';
 import { parse as parseHtml, type DefaultTreeAdapterTypes } from 'parse5';
 import { cpLength } from './text.ts';
+import { isJsSpace } from '../pipeline/document.ts';
 import { fixText } from './ftfy.ts';
 
 type ParentNode = DefaultTreeAdapterTypes.ParentNode;
@@ -137,9 +138,60 @@ export function regexReplace(text: string, pattern: string, repl: string, ignore
 export const cleanEmail = (t: string, repl = '', pattern = EMAIL_PATTERN) => regexReplace(t, pattern, repl);
 export const cleanIp = (t: string, repl = '', pattern = IP_PATTERN) => regexReplace(t, pattern, repl);
 export function cleanLinks(t: string, repl = '', pattern = LINK_PATTERN): string {
-  // every link needs ":" (scheme), "www" or "/" (domain/path)
-  if (pattern === LINK_PATTERN && t.indexOf(':') < 0 && t.indexOf('/') < 0 && !/www/i.test(t)) return t;
-  return regexReplace(t, pattern, repl);
+  return pattern === LINK_PATTERN ? cleanDefaultLinks(t, repl) : regexReplace(t, pattern, repl);
+}
+const LINK_STICKY = new RegExp(LINK_PATTERN, 'uy');
+/** ASCII letter, digit or "_": a link cannot start right after one (its lookbehind). */
+const isAsciiWord = (c: number) => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+/** [a-zA-Z0-9.-]: every alternative of a link's start begins with one. */
+const isLinkStart = (c: number) => (isAsciiWord(c) ? c !== 95 : c === 46 || c === 45);
+/** ":" or "/", or a "www" (any case) starting here: every link holds one of them (its scheme, domain or path). */
+function isLinkAnchor(t: string, i: number): boolean {
+  const c = t.charCodeAt(i);
+  return (
+    c === 58 ||
+    c === 47 ||
+    ((c | 32) === 119 && (t.charCodeAt(i + 1) | 32) === 119 && (t.charCodeAt(i + 2) | 32) === 119)
+  );
+}
+/**
+ * The global replace of LINK_PATTERN, without running the regex over all of the text: a link holds no whitespace (\s)
+ * and holds an anchor (isLinkAnchor) at or after its start, so the leftmost link lies in the first run of
+ * non-whitespace characters that holds an anchor, starting at or before its last anchor, where a link can start
+ * (isLinkStart, not after an ASCII word character). The regex (sticky) is tried at those positions only, in order:
+ * the first that matches is the match the global search finds, and the search goes on after it.
+ */
+function cleanDefaultLinks(t: string, repl: string): string {
+  const L = t.length;
+  let out = '',
+    copied = 0,
+    pos = 0;
+  for (let i = 0; i < L;) {
+    while (i < L && !isLinkAnchor(t, i)) i++;
+    if (i >= L) break;
+    let rs = i;
+    while (rs > pos && !isJsSpace(t.charCodeAt(rs - 1))) rs--;
+    let last = i,
+      re = i + 1;
+    for (; re < L; re++) {
+      if (isJsSpace(t.charCodeAt(re))) break;
+      if (isLinkAnchor(t, re)) last = re;
+    }
+    let found = false;
+    for (let q = rs; q <= last; q++) {
+      if (!isLinkStart(t.charCodeAt(q)) || (q > 0 && isAsciiWord(t.charCodeAt(q - 1)))) continue;
+      LINK_STICKY.lastIndex = q;
+      const m = LINK_STICKY.exec(t);
+      if (m) {
+        out += t.slice(copied, q) + repl;
+        copied = pos = i = q + m[0].length;
+        found = true;
+        break;
+      }
+    }
+    if (!found) pos = i = re;
+  }
+  return copied === 0 ? t : out + t.slice(copied);
 }
 
 // ---------- HTML ----------
