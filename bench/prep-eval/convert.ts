@@ -3,7 +3,9 @@
  * (debian-faq, maint-guide, debian-reference-ja; for the second judged set debian-handbook zh-CN / zh-TW and the
  * installation guide zh_CN), per help page (LibreOffice, every 8th page in path order, and for the second set every 8th
  * from the 5th, zh-CN / zh-TW; GNOME help zh_CN, Mallard), per LilyPond manual page and per man page (manpages-ja every
- * 3rd page, git-man every page), and for the third judged set per section of the KiCad manuals zh (Asciidoctor HTML).
+ * 3rd page, git-man every page), for the third judged set per section of the KiCad manuals zh (Asciidoctor HTML), and
+ * for the fourth per GIMP help page (zh_CN), per section of the Debian Edu bookworm manual zh-cn and per help page of
+ * eight GNOME applications (zh_CN, five of them zh_TW too).
  * HTML becomes text as in the bundled sample (a table row as one "| a | b |" line, <pre> blocks kept with their tags),
  * so cleaning stages have their real work.
  *
@@ -197,6 +199,24 @@ function lilypondContent(html: string): string {
   return s;
 }
 
+/** GNOME applications whose help the fourth judged set draws from: package, help folder, translated into zh_TW too. */
+const GNOME_APPS: [string, string, boolean][] = [
+  ['evince-common', 'evince', true],
+  ['gedit-common', 'gedit', true],
+  ['eog', 'eog', true],
+  ['gnome-calculator', 'gnome-calculator', true],
+  ['totem-common', 'totem', true],
+  ['cheese-common', 'cheese', false],
+  ['baobab', 'baobab', false],
+  ['file-roller', 'file-roller', false],
+];
+
+/** A GIMP help page (DocBook HTML): the body without the navigation header and footer. */
+function gimpContent(html: string): string {
+  const b = html.search(/<body\b/);
+  return removeDivs(b >= 0 ? html.slice(b) : html, /^(?:navheader|navfooter)\b/);
+}
+
 /** A Mallard page (GNOME help) as HTML for htmlToText: <info> (credits, links) goes, titles are headings, list and
  * step items list items, sections and notes blocks, <screen>/<code> blocks <pre>. */
 export function mallardContent(xml: string): string {
@@ -319,6 +339,33 @@ export function convert(root: string): EvalDoc[] {
     // added for the third judged set (judgements-3.jsonl): the KiCad 6 manuals in Simplified Chinese (Asciidoctor),
     // one document per section
     ...asciidoc(root, 'kicad-doc-zh', 'usr/share/doc/kicad/help/zh', 'zh-cn', 'GPL-3+'),
+    // added for the fourth judged set (judgements-4.jsonl): the GIMP 2.10 user manual in Simplified Chinese (DocBook
+    // HTML, one document per help page, partly translated) and the Debian Edu bookworm manual zh-cn (one document per
+    // section)
+    ...pages(root, 'gimp-help-zh-cn', 'usr/share/gimp/2.0/help/zh_CN', /\.html$/, 'zh-cn', 'GFDL-1.2', 1, gimpContent),
+    ...docbook(
+      root,
+      'debian-edu-doc-zh-cn',
+      'usr/share/doc/debian-edu-doc-zh-cn',
+      /bookworm-manual\.html$/,
+      'zh-cn',
+      'GPL-2+',
+    ),
+    // and the help of GNOME applications (Mallard, one document per page) in zh_CN and, where translated, zh_TW
+    ...GNOME_APPS.flatMap(([pkg, app, tw]) =>
+      (tw ? (['zh_CN', 'zh_TW'] as const) : (['zh_CN'] as const)).map((l) =>
+        pages(
+          root,
+          pkg,
+          `usr/share/help/${l}/${app}`,
+          /\.page$/,
+          l === 'zh_CN' ? 'zh-cn' : 'zh-tw',
+          'CC-BY-SA (per page, see the package)',
+          1,
+          mallardContent,
+        ).map((d) => ({ ...d, id: d.id.replace(`${pkg}/`, `${pkg}/${l}/`) })),
+      ),
+    ).flat(),
   ];
 }
 
