@@ -6,7 +6,7 @@
  *
  * Reports: language ID accuracy per labelled language (the tag after zh-web's lang_id + zh_script: zh + Hans = zh-cn,
  * zh + Hant = zh-tw), per document kind (mixed, table, code); the false-drop rate of the Chinese documents judged
- * "keep" by reading (bench/prep-eval/judgements.jsonl, -2 and -3, each set and all) and the drop rate of
+ * "keep" by reading (bench/prep-eval/judgements.jsonl, -2, -3 and -4, each set and all) and the drop rate of
  * those judged "drop"; drops per rule and language; CPU seconds per map step. Documents whose text no longer matches the labelled hash are left out and counted.
  * Skips (exit 0) when the documents have not been built.
  */
@@ -41,10 +41,11 @@ export interface Judgement {
   reason: string;
 }
 const labels = new Map(readJsonl<LangLabel>(here('labels.jsonl')).map((l) => [l.id, l]));
-// three judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
-// sources the first did not use (judgements-2.jsonl), and the third, short sections of a source neither used, judged
-// after zh-web's Chinese-specific thresholds were chosen on the first two (judgements-3.jsonl)
-const judgedSets = ['judgements.jsonl', 'judgements-2.jsonl', 'judgements-3.jsonl']
+// four judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
+// sources the first did not use (judgements-2.jsonl), the third, short sections of a source neither used, judged
+// after zh-web's Chinese word-minimum exemption was chosen on the first two (judgements-3.jsonl), and the fourth, from
+// three more sources, judged before the repetition choice (judgements-4.jsonl)
+const judgedSets = ['judgements.jsonl', 'judgements-2.jsonl', 'judgements-3.jsonl', 'judgements-4.jsonl']
   .filter((f) => existsSync(here(f)))
   .map((f) => ({ name: f, judged: readJsonl<Judgement>(here(f)) }));
 const all = readJsonl<EvalDoc>(docsPath);
@@ -115,7 +116,8 @@ interface JudgedResult {
   dropDropped: number;
   stale: number;
 }
-const falseDrops: string[] = [];
+const falseDrops: string[] = [],
+  letThrough: string[] = [];
 const judgedResults = judgedSets.map(({ name, judged }) => {
   const r: JudgedResult = { keepN: 0, keepDropped: 0, dropN: 0, dropDropped: 0, stale: 0 };
   for (const j of judged) {
@@ -133,6 +135,7 @@ const judgedResults = judgedSets.map(({ name, judged }) => {
     } else {
       r.dropN++;
       if (x.rule) r.dropDropped++;
+      else letThrough.push(`${name}: ${j.id} (${j.reason})`);
     }
   }
   return { name, ...r };
@@ -186,6 +189,7 @@ lines.push(
 );
 console.log(lines.join('\n'));
 if (falseDrops.length) console.log('\nfalse drops:\n' + falseDrops.join('\n'));
+if (letThrough.length) console.log('\njudged drop, kept:\n' + letThrough.join('\n'));
 if (write) {
   // bench/results/prep-eval.md keeps its hand-written head; the measured tables are regenerated between markers
   const path = fileURLToPath(new URL('./results/prep-eval.md', import.meta.url));

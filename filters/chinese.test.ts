@@ -221,6 +221,75 @@ test('zh-web: a short section that names its file several times is kept; repetit
   }
 });
 
+test('textOutsideSentences: complete sentences become one space; titles, labels, short runs and unfinished text stay', () => {
+  assert.equal(
+    S.textOutsideSentences('三维对象\n在幻灯片中绘制一个立方体。按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子'),
+    '三维对象\n 按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子',
+  );
+  // closing quotes and brackets after 。 belong to the sentence; a line break ends a run
+  assert.equal(S.textOutsideSentences('他说：“这是正确的做法。”之后\n标题'), ' 之后\n标题');
+  assert.equal(S.textOutsideSentences('安装软件包\n执行下面的命令。'), '安装软件包\n ');
+  // astral Han characters count and are kept intact
+  assert.equal(S.textOutsideSentences('𠀀𠀁标签\n𠀀𠀁𠀂𠀃。'), '𠀀𠀁标签\n ');
+});
+
+test('zh-web: duplicated n-grams outside sentences keep a reference page of templated explanations, drop repeated labels', async () => {
+  // written for this test, in the shape of LibreOffice's "3D objects" toolbar page (judged keep in bench/prep-eval):
+  // every object explained in sentences that share a template, its name as a label
+  const objs: [string, string][] = [
+    ['立方体', '要绘制长方体，请在拖动时按住 Shift 键。'],
+    ['球体', '球体的表面会根据当前的照明设置显示明暗。'],
+    ['圆柱体', '圆柱体的底面是圆形，高度由拖动的距离决定。'],
+    ['圆锥体', '可以在三维效果对话框中修改圆锥体的分段数。'],
+    ['棱锥体', '棱锥体的底面默认是正方形，也可以改为其他多边形。'],
+    ['圆环面', '圆环面是一个基于圆的环状对象，中间是空的。'],
+    ['球壳', '球壳看起来像一个碗，开口朝上。'],
+    ['半球', '半球只有球体的上半部分，底面是平的。'],
+  ];
+  const page =
+    '三维对象\n\n打开三维对象工具栏。这些对象都是三维的，有深度、照明和反射。\n\n' +
+    objs.map(([o, more]) => `${o}\n\n在幻灯片中拖动的位置绘制一个${o}。${more}`).join('\n\n');
+  // a wizard page: labels that repeat a template, each followed by the same instruction (removed as a repeated
+  // sentence by remove_repeat_sentences, as here)
+  const ord = ['第一次', '第二次', '第三次', '第四次', '第五次', '第六次'];
+  const labels =
+    '表单向导 - 获取组合字段\n\n如果在步骤 2 中选择设置子表单，则可以在此向导页面中选择组合字段。\n\n' +
+    ord.map((o) => `${o}组合的子表单字段\n\n${o}组合的主表单字段`).join('\n\n');
+  const fw2 = { '5': 0.198, '6': 0.182, '7': 0.167, '8': 0.154, '9': 0.14, '10': 0.127 };
+  const base = { rule: 'r', words: 'jieba', top_n_grams: {}, dup_line_frac: null };
+  // FineWeb-2's rule (over the whole text) drops the reference page
+  assert.equal(filterKeeps('gopher_repetition', { ...base, dup_n_grams: fw2 }, page), false);
+  const outside = { ...base, dup_n_grams: {}, dup_n_grams_outside_sentences: fw2 };
+  assert.equal(filterKeeps('gopher_repetition', outside, page), true);
+  assert.equal(filterKeeps('gopher_repetition', outside, labels), false);
+  const spec = specs.get('gopher_repetition') as FilterSpec;
+  const st = spec.compute(
+    { id: 'x', text: labels, source: 't', lang: 'zh', meta: {} },
+    spec.params.parse(outside),
+  ) as Record<string, number>;
+  assert.ok(st['r.dup_5gram_outside'] > 0.198 && st['r.dup_5gram'] === undefined, JSON.stringify(st));
+  // the recipe: the page is kept; the label page and templated-sentence spam (a number changes per line, every line
+  // a complete sentence: nothing outside sentences) are dropped
+  const spam = Array.from(
+    { length: 6 },
+    (_, i) => `免费下载最新电影第${i + 1}集高清在线观看，点击这里立即注册领取会员。`,
+  ).join('\n');
+  const steps = await mapSteps('zh-web', operators);
+  const r = await runMapSteps(steps, [
+    { id: 'page', text: page, source: 't', meta: {} },
+    { id: 'labels', text: labels, source: 't', meta: {} },
+    { id: 'spam', text: spam, source: 't', meta: {} },
+  ]);
+  assert.deepEqual(
+    r.kept.map((d) => d.id),
+    ['page'],
+    JSON.stringify(r.excluded.map((e) => [e.id, e.rule, e.value])),
+  );
+  const rule = new Map(r.excluded.map((e) => [e.id, e.rule]));
+  assert.match(rule.get('labels')!, /^fw2_zh_rep\.dup_\d+gram_outside$/);
+  assert.match(rule.get('spam')!, /^fw2_zh_rep\.dup_\d+gram$/);
+});
+
 test('clean_html strip_tags: a table row of two or more cells is one line, even when its cells hold paragraphs', () => {
   // LibreOffice help: every cell wraps a <p>, each on source lines of its own
   const html =

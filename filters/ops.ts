@@ -9,7 +9,7 @@ import type { Document } from '../pipeline/document.ts';
 import { filterOp, mapperOp, type FilterSpec, type MapperSpec, type RuleSpec, type Spec } from './framework.ts';
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
-import { docWords, resolveWordMode, wordsOf, type WordMode } from './text.ts';
+import { docWords, resolveWordMode, textCpLength, wordsOf, type WordMode } from './text.ts';
 import { loadLid, identify, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
@@ -506,21 +506,37 @@ export const filterSpecs: FilterSpec[] = [
         .describe(
           'the top n-gram rules apply only to documents of at least this many words (null: to all); below it a few mentions of the topic term set the share',
         ),
+      dup_n_grams_outside_sentences: z
+        .record(z.string(), z.number())
+        .nullable()
+        .default(null)
+        .describe(
+          'n -> max character fraction (of the whole text) of duplicated n-grams in the text outside complete Chinese sentences (runs of a line ending in 。！？ with >= 4 Han characters): labels, menus, tables and listings, not the phrases that distinct sentences share; null: not measured',
+        ),
       langs: langs(),
     }),
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const w = wordsOf(d.text, mode);
       const short = p.top_n_grams_min_words !== null && w.length < p.top_n_grams_min_words;
+      const joiner = mode === 'jieba' ? '' : ' ';
       const st = S.gopherRepetition(
         d.text,
         w,
         short ? [] : Object.keys(p.top_n_grams).map(Number),
         Object.keys(p.dup_n_grams).map(Number),
-        mode === 'jieba' ? '' : ' ',
+        joiner,
       );
       const out: Record<string, number> = {};
       for (const k in st) out[`${p.rule}.${k}`] = st[k];
+      if (p.dup_n_grams_outside_sentences) {
+        const ns = Object.keys(p.dup_n_grams_outside_sentences).map(Number);
+        const rest = S.textOutsideSentences(d.text);
+        const o = S.gopherRepetition(rest, wordsOf(rest, mode), [], ns, joiner);
+        // gopherRepetition divides by the length of `rest`: the share of the whole text instead
+        const scale = textCpLength(rest) / (textCpLength(d.text) || 1);
+        for (const n of ns) out[`${p.rule}.dup_${n}gram_outside`] = o[`dup_${n}gram`] * scale;
+      }
       return out;
     },
     rules: (p) => {
@@ -533,6 +549,8 @@ export const filterSpecs: FilterSpec[] = [
       ];
       for (const [n, v] of Object.entries(p.top_n_grams)) rs.push({ rule: `${r}.top_${n}gram`, max: v });
       for (const [n, v] of Object.entries(p.dup_n_grams)) rs.push({ rule: `${r}.dup_${n}gram`, max: v });
+      for (const [n, v] of Object.entries(p.dup_n_grams_outside_sentences ?? {}))
+        rs.push({ rule: `${r}.dup_${n}gram_outside`, max: v });
       return rs;
     },
   }),

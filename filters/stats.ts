@@ -790,4 +790,37 @@ export function completeSentenceChars(text: string, minHan = 4): number {
   return total;
 }
 
+/**
+ * The text outside complete Chinese sentences (the same runs as completeSentenceChars: a run of a line ending in 。！？,
+ * closing quotes and brackets after it included, with at least `minHan` Han characters): each such run becomes one
+ * space, everything else (titles, labels, menu paths, table cells, code, English lines, unfinished runs) is kept, line
+ * breaks included. zh-web measures duplicated n-grams on it: repeated phrases inside distinct sentences are ordinary
+ * in technical Chinese prose (exact repeated sentences are removed before, by remove_repeat_sentences), repeated labels,
+ * menus and listings are boilerplate (bench/results/prep-eval.md).
+ */
+export function textOutsideSentences(text: string, minHan = 4): string {
+  let out = '',
+    runStart = 0,
+    han = 0;
+  const L = text.length;
+  for (let i = 0; i < L;) {
+    const c = text.codePointAt(i)!;
+    i += c > 0xffff ? 2 : 1;
+    if (c === 10 || c === 13) {
+      out += text.slice(runStart, i);
+      runStart = i;
+      han = 0;
+    } else {
+      if (charFlags(c) & C_HAN) han++;
+      if (SENTENCE_END.has(c)) {
+        while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) i++;
+        out += han >= minHan ? ' ' : text.slice(runStart, i);
+        runStart = i;
+        han = 0;
+      }
+    }
+  }
+  return out + text.slice(runStart);
+}
+
 export { charFlags, C_LETTER };
