@@ -40,6 +40,36 @@ export interface ByteBpeSpec {
   nfc: boolean;
 }
 
+interface SpanTables {
+  lOf: Int32Array;
+  rOf: Int32Array;
+  pairs: Uint32Array;
+  words: number;
+  lIds: Map<number, number>;
+  rIds: Map<number, number>;
+}
+
+/** Fill lOf / rOf of BMP character x (≥ U+0080, not a surrogate): its k-byte suffixes as L, prefixes as R. */
+function fragmentsOf(t: SpanTables, x: number): void {
+  const nb = x < 0x800 ? 2 : 3;
+  const b0 = nb === 2 ? 0xc0 | (x >> 6) : 0xe0 | (x >> 12),
+    b1 = nb === 2 ? 0x80 | (x & 63) : 0x80 | ((x >> 6) & 63),
+    b2 = 0x80 | (x & 63);
+  const last = nb === 2 ? b1 : b2;
+  // suffixes: [last], [b0 b1] or [b1 b2], [b0 b1 b2]; prefixes: [b0], [b0 b1], [b0 b1 b2]
+  const l1 = 256 + last,
+    l2 = nb === 2 ? 65536 + b0 * 256 + b1 : 65536 + b1 * 256 + b2,
+    l3 = 16777216 + b0 * 65536 + b1 * 256 + b2;
+  const r1 = 256 + b0,
+    r2 = 65536 + b0 * 256 + b1;
+  t.lOf[3 * x] = t.lIds.get(l1) ?? -1;
+  t.lOf[3 * x + 1] = t.lIds.get(l2) ?? -1;
+  t.lOf[3 * x + 2] = nb === 3 ? (t.lIds.get(l3) ?? -1) : -1;
+  t.rOf[3 * x] = t.rIds.get(r1) ?? -1;
+  t.rOf[3 * x + 1] = t.rIds.get(r2) ?? -1;
+  t.rOf[3 * x + 2] = nb === 3 ? (t.rIds.get(l3) ?? -1) : -1;
+}
+
 export class ByteBpe {
   readonly nfc: boolean;
   readonly added: AddedToken[];
@@ -81,6 +111,7 @@ export class ByteBpe {
   private out = new Uint32Array(1 << 16);
   private decodeTable: { off: Uint32Array; bytes: Uint8Array } | undefined;
   private tokenIds: Map<string, number> | undefined;
+  private spanT: SpanTables | undefined;
 
   constructor(readonly spec: ByteBpeSpec) {
     this.nfc = spec.nfc;
@@ -232,14 +263,147 @@ export class ByteBpe {
     this.reserve(at + n * 3);
     for (let i = 0; i < n;) {
       const e = pieceEnd(seg, i, n);
-      at = e - i <= CACHE_PIECE_CHARS ? this.cachedPiece(seg, i, e, at) : at + this.bpeInto(seg, i, e, at);
+      at = e - i <= CACHE_PIECE_CHARS ? this.cachedPiece(seg, i, e, at, true) : at + this.splitInto(seg, i, e, at);
       i = e;
     }
     return at;
   }
 
-  /** The ids of piece seg[s..e) written at `at` from the cache, or encoded and cached; returns the new `at`. */
-  private cachedPiece(seg: string, s: number, e: number, at: number): number {
+  /**
+   * Which boundaries between two BMP characters of 2 or 3 UTF-8 bytes a token can span, built on first use. Cut a
+   * token at an inner character start after a multi-byte character: L = its bytes from the character start before
+   * (or its start) to the cut, R = its bytes from the cut to the next character start (or its end). A token spans the
+   * boundary x|y of the text only if some (L, R) of a token is (a suffix of x's bytes, a prefix of y's bytes). Each
+   * fragment of at most 3 bytes that occurs gets an index; `lOf[3x + k - 1]` is the index of x's k-byte suffix as an
+   * L (-1: none), `rOf[3y + k - 1]` of y's k-byte prefix as an R, and `pairs` a bit matrix of the (L, R) that occur.
+   */
+  private spanTables(): SpanTables {
+    if (this.spanT) return this.spanT;
+    const { left, right, result } = this.spec;
+    const nTok = this.tokenCount;
+    // bytes of every token formed by merges, in one arena (an operand formed by a later merge waits for a later round)
+    const off = new Int32Array(nTok).fill(-1),
+      len = new Int32Array(nTok);
+    let arena = new Uint8Array(1 << 21),
+      used = 0;
+    for (let b = 0; b < 256; b++) {
+      const id = this.byteIds[b];
+      off[id] = used;
+      len[id] = 1;
+      arena[used++] = b;
+    }
+    const lIds = new Map<number, number>(),
+      rIds = new Map<number, number>();
+    const found: number[] = [];
+    const idOf = (m: Map<number, number>, k: number) => {
+      let i = m.get(k);
+      if (i === undefined) m.set(k, (i = m.size));
+      return i;
+    };
+    let pending = true;
+    while (pending) {
+      pending = false;
+      for (let r = 0; r < left.length; r++) {
+        const t = result[r];
+        if (off[t] >= 0) continue;
+        const a = left[r],
+          c = right[r];
+        if (off[a] < 0 || off[c] < 0) {
+          pending = true;
+          continue;
+        }
+        const n = len[a] + len[c];
+        if (used + n > arena.length) {
+          const g = new Uint8Array(arena.length * 2);
+          g.set(arena);
+          arena = g;
+        }
+        for (let i = off[a], j = used, end = i + len[a]; i < end;) arena[j++] = arena[i++];
+        for (let i = off[c], j = used + len[a], end = i + len[c]; i < end;) arena[j++] = arena[i++];
+        off[t] = used;
+        len[t] = n;
+        const x0 = used,
+          x1 = used + n,
+          p = used + len[a];
+        used += n;
+        // the boundary where the two operands meet, when a character starts there after a multi-byte one (the other
+        // boundaries inside the token are the operands': their (L, R), cut shorter by the operand's end, already
+        // mark every boundary this token's would)
+        if (arena[p] < 0xc0 || (arena[p - 1] & 0xc0) !== 0x80) continue;
+        let s = p - 1;
+        while (s > x0 && (arena[s] & 0xc0) === 0x80) s--;
+        let e = p + 1;
+        while (e < x1 && (arena[e] & 0xc0) === 0x80) e++;
+        if (p - s > 3 || e - p > 3) continue; // a 4-byte character: never cut next to one
+        let L = 1,
+          R = 1;
+        for (let i = s; i < p; i++) L = L * 256 + arena[i];
+        for (let i = p; i < e; i++) R = R * 256 + arena[i];
+        found.push(idOf(lIds, L), idOf(rIds, R));
+      }
+    }
+    const words = (rIds.size + 31) >> 5;
+    const pairs = new Uint32Array(Math.max(1, lIds.size * words));
+    for (let i = 0; i < found.length; i += 2) pairs[found[i] * words + (found[i + 1] >> 5)] |= 1 << (found[i + 1] & 31);
+    // filled per character on first use (-2: not yet)
+    const lOf = new Int32Array(3 << 16).fill(-2),
+      rOf = new Int32Array(3 << 16).fill(-2);
+    return (this.spanT = { lOf, rOf, pairs, words, lIds, rIds });
+  }
+
+  /** Whether a token can span the boundary between BMP characters x and y (each ≥ U+0080, not surrogates). */
+  private spanned(x: number, y: number): boolean {
+    const t = this.spanT ?? this.spanTables();
+    const { lOf, rOf, pairs, words } = t;
+    if (lOf[3 * x] === -2) fragmentsOf(t, x);
+    if (lOf[3 * y] === -2) fragmentsOf(t, y);
+    const r0 = rOf[3 * y],
+      r1 = rOf[3 * y + 1],
+      r2 = rOf[3 * y + 2];
+    for (let k = 0; k < 3; k++) {
+      const l = lOf[3 * x + k];
+      if (l < 0) continue;
+      const row = l * words;
+      if (r0 >= 0 && pairs[row + (r0 >> 5)] & (1 << (r0 & 31))) return true;
+      if (r1 >= 0 && pairs[row + (r1 >> 5)] & (1 << (r1 & 31))) return true;
+      if (r2 >= 0 && pairs[row + (r2 >> 5)] & (1 << (r2 & 31))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Piece seg[s..e) cut where no token can span the boundary (between two BMP characters of 2 or 3 UTF-8 bytes each,
+   * checked by `spanned`): no merge can join across such a cut, so BPE of the parts gives the ids of the whole, and
+   * the parts (words, mostly) repeat and are cached. Written at `at`; returns the number of ids.
+   */
+  private splitInto(seg: string, s: number, e: number, at: number): number {
+    const start = at;
+    let from = s;
+    let prev = seg.charCodeAt(s);
+    for (let i = s + 1; i < e; i++) {
+      const c = seg.charCodeAt(i);
+      if (c >= 0x80 && prev >= 0x80 && (c < 0xd800 || c >= 0xe000) && (prev < 0xd800 || prev >= 0xe000)) {
+        if (!this.spanned(prev, c)) {
+          at =
+            i - from <= CACHE_PIECE_CHARS
+              ? this.cachedPiece(seg, from, i, at, false)
+              : at + this.bpeInto(seg, from, i, at);
+          from = i;
+        }
+      }
+      prev = c;
+    }
+    if (from === s) return this.bpeInto(seg, s, e, at);
+    at =
+      e - from <= CACHE_PIECE_CHARS ? this.cachedPiece(seg, from, e, at, false) : at + this.bpeInto(seg, from, e, at);
+    return at - start;
+  }
+
+  /**
+   * The ids of piece seg[s..e) written at `at` from the cache, or encoded (cut where no token spans, when `split`)
+   * and cached; returns the new `at`.
+   */
+  private cachedPiece(seg: string, s: number, e: number, at: number, split: boolean): number {
     const len = e - s;
     let h = 0x811c9dc5 ^ len;
     for (let i = s; i < e; i++) h = Math.imul(h ^ seg.charCodeAt(i), 0x01000193);
@@ -272,12 +436,12 @@ export class ByteBpe {
       }
       slot = (slot + 1) & mask;
     }
-    const k = this.bpeInto(seg, s, e, at);
-    if (this.cacheCount >= CACHE_MAX || this.cKeyLen + len > this.cKey.length || this.arenaLen + k > ARENA_MAX) {
+    const k = split ? this.splitInto(seg, s, e, at) : this.bpeInto(seg, s, e, at);
+    // the parts cached by splitInto may have taken the slot, or cleared the cache
+    if (this.cacheCount >= CACHE_MAX || this.cKeyLen + len > this.cKey.length || this.arenaLen + k > ARENA_MAX)
       this.clearCache();
-      slot = h & mask;
-      while (this.cLen[slot] !== 0) slot = (slot + 1) & mask;
-    }
+    slot = h & mask;
+    while (this.cLen[slot] !== 0) slot = (slot + 1) & mask;
     this.remember(slot, h, seg, s, e, at, k);
     return at + k;
   }

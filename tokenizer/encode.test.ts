@@ -117,3 +117,36 @@ test(`qwen tokenizer: ids equal Python tokenizers (${fixture.cases.length} fixtu
     assert.equal(await decodeIds(t.tok, plain[i]), texts[i].normalize('NFC'));
   }
 });
+
+test('qwen tokenizer: pieces cut where no token can span give the ids of BPE over the whole piece', async () => {
+  const spec = loadTokenizer('qwen').tok.spec;
+  const cut = new ByteBpe(spec);
+  const whole = new ByteBpe(spec);
+  // never cut: every boundary counts as spanned, so each piece is merged whole (the encoder before the cuts)
+  (whole as unknown as { spanned: () => boolean }).spanned = () => true;
+  // characters of 2 and 3 UTF-8 bytes, among them the ones whose partial bytes Qwen's merges join across characters
+  // (CJK, kana, Hangul, full-width forms, Latin-1 / Cyrillic / Greek / Arabic letters)
+  const docs = await sampleFixtureDocs();
+  const zh = [...new Set([...docs.map((d) => d.text).join('')].filter((c) => c.codePointAt(0)! >= 0x80))];
+  const extra = [
+    0xa0, 0xc0, 0x3b1, 0x430, 0x5d0, 0x627, 0x3042, 0x30a2, 0xac00, 0xff01, 0x4e00, 0x9fa5, 0x3000, 0x2014,
+  ];
+  const pool = [...zh, ...extra.flatMap((c) => Array.from({ length: 16 }, (_, i) => String.fromCodePoint(c + i)))];
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  let cuts = 0;
+  for (let i = 0; i < 4000; i++) {
+    let s = '';
+    const n = 2 + rnd(60);
+    for (let k = 0; k < n; k++) s += pool[rnd(pool.length)];
+    const a = Array.from(cut.encode(s));
+    assert.deepEqual(a, Array.from(whole.encode(s)), JSON.stringify(s));
+    cuts += a.length;
+  }
+  // and on the sample's real text (pieces up to thousands of characters)
+  for (const d of docs) assert.deepEqual(Array.from(cut.encode(d.text)), Array.from(whole.encode(d.text)), d.file);
+  assert.ok(pool.length > 1000 && cuts > 50_000, `${pool.length} characters, ${cuts} ids`);
+});
