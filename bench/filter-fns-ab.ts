@@ -5,7 +5,7 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3]
- * NAME: remove_repeat_sentences | clean_links | lang_id | jieba
+ * NAME: remove_repeat_sentences | clean_links | fix_unicode | lang_id | jieba
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -37,6 +37,19 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'clean_links': {
       const m = await imp(root, 'filters/mappers.ts');
       return (t) => m.cleanLinks(t);
+    }
+    case 'fix_unicode': {
+      // zh-web's options, then data-juicer's defaults
+      const m = await imp(root, 'filters/mappers.ts');
+      const zh = {
+        normalization: 'NFKC_keep_cjk_punct',
+        fixEncoding: true,
+        fixCharacterWidth: false,
+        uncurlQuotes: false,
+        fixLineBreaks: true,
+        removeControlChars: true,
+      };
+      return (t) => m.fixUnicode(t, zh);
     }
     case 'lang_id': {
       const m = await imp(root, 'filters/lid.ts');

@@ -34,8 +34,7 @@ export const FTFY_SOURCE = T.source;
 
 // ---------- regular expressions (ftfy's, translated by the generator) ----------
 const BADNESS = new RegExp(T.badness, 'u');
-/** Every alternative of the badness regex needs one of these characters (the generator checks it). */
-const BADNESS_CHARS_G = new RegExp('[' + T.badnessChars + ']', 'gu');
+/** Every alternative of the badness regex needs one of T.badnessChars (the generator checks it): BADNESS_CHAR. */
 /** In UTF-16 units: twice the longest match in code points (astral characters take two). */
 const MAX_LEN = 2 * T.badnessMaxLen;
 const UTF8_DETECTOR = new RegExp(T.utf8Detector, 'u');
@@ -56,18 +55,33 @@ const C1_G = /[\u0080-\u009f]/g;
  * a U+0001 in front: it stands for the characters before, can begin no alternative, and keeps "^" from matching there.
  */
 export function isBad(text: string): boolean {
-  const re = BADNESS_CHARS_G;
-  re.lastIndex = 0;
-  let m = re.exec(text);
-  while (m) {
-    const start = Math.max(0, m.index - (MAX_LEN - 1));
-    let end = m.index + MAX_LEN; // exclusive, extended while the next candidate is close
-    re.lastIndex = m.index + 1;
-    while ((m = re.exec(text)) && m.index < end + MAX_LEN) end = m.index + MAX_LEN;
+  let i = nextBadnessChar(text, 0);
+  while (i >= 0) {
+    const start = Math.max(0, i - (MAX_LEN - 1));
+    let end = i + MAX_LEN; // exclusive, extended while the next candidate is close
+    let j = nextBadnessChar(text, i + 1);
+    while (j >= 0 && j < end + MAX_LEN) {
+      end = j + MAX_LEN;
+      j = nextBadnessChar(text, j + 1);
+    }
     const span = text.slice(start, Math.min(end + 1, text.length));
     if (BADNESS.test(start === 0 ? span : '\u0001' + span)) return true;
+    i = j;
   }
   return false;
+}
+/** BADNESS_CHARS as a table (all of them are BMP characters, none a surrogate: the generator's class). */
+const BADNESS_CHAR = new Uint8Array(0x10000);
+{
+  const one = new RegExp('^[' + T.badnessChars + ']$', 'u');
+  for (let c = 0; c < 0x10000; c++)
+    if (c < 0xd800 || c > 0xdfff) BADNESS_CHAR[c] = one.test(String.fromCharCode(c)) ? 1 : 0;
+}
+/** Index of the first character of BADNESS_CHARS at or after `from`, -1 if none. */
+function nextBadnessChar(text: string, from: number): number {
+  const L = text.length;
+  for (let i = from; i < L; i++) if (BADNESS_CHAR[text.charCodeAt(i)] === 1) return i;
+  return -1;
 }
 
 // ---------- single-byte encodings ----------
@@ -249,15 +263,46 @@ const WIDTH = new Map(Object.entries(T.widthMap));
 const WIDTH_G = charClass(WIDTH.keys());
 const CONTROL_G = charClass(T.controlChars.map((c) => String.fromCodePoint(c)));
 const LONE_SURROGATE_G = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-/** Characters that one of the fixers after fix_encoding may change (a cheap pre-test per segment). */
-const FIXABLE = new RegExp(
-  '[\\u0000-\\u0008\\u000b\\u000d-\\u001f\\u007f-\\u009f\\u02bc\\u2018-\\u201f\\u2028\\u2029\\ud800-\\udfff' +
-    LIGATURES_G.source.slice(1, -1) +
-    WIDTH_G.source.slice(1, -1) +
-    CONTROL_G.source.slice(1, -1) +
-    ']',
-  'u',
-);
+/**
+ * Characters that one of the enabled fixers after fix_encoding may change (a cheap pre-test per segment): a text
+ * without one comes out of them unchanged.
+ */
+const fixableCache = new Map<string, RegExp>();
+function fixable(c: FtfyConfig): RegExp {
+  const key = [
+    c.fixC1Controls,
+    c.fixLatinLigatures,
+    c.fixCharacterWidth,
+    c.uncurlQuotes,
+    c.fixLineBreaks,
+    c.fixSurrogates,
+    c.removeTerminalEscapes,
+    c.removeControlChars,
+  ]
+    .map(Number)
+    .join('');
+  let re = fixableCache.get(key);
+  if (!re) {
+    const cls = (r: RegExp) => r.source.slice(1, -1);
+    re = new RegExp(
+      '[' +
+        (c.fixC1Controls ? '\\u0080-\\u009f' : '') +
+        (c.fixLatinLigatures ? cls(LIGATURES_G) : '') +
+        (c.fixCharacterWidth ? cls(WIDTH_G) : '') +
+        (c.uncurlQuotes ? '\\u02bc\\u2018-\\u201f' : '') +
+        (c.fixLineBreaks ? '\\r\\u2028\\u2029\\u0085' : '') +
+        (c.fixSurrogates ? '\\ud800-\\udfff' : '') +
+        (c.removeTerminalEscapes ? '\\u001b' : '') +
+        (c.removeControlChars ? cls(CONTROL_G) : '') +
+        ']',
+      'u',
+    );
+    fixableCache.set(key, re);
+  }
+  return re;
+}
+/** Any UTF-16 surrogate (lone or in a pair): the lone-surrogate fix has nothing to do without one. */
+const ANY_SURROGATE = /[\ud800-\udfff]/;
 
 export interface FtfyConfig {
   /** 'auto' (ftfy's default): decode entities until a "<" is seen. */
@@ -320,13 +365,13 @@ function noEncodingWork(text: string, c: FtfyConfig, unescape: boolean): boolean
 }
 function fixChars(text: string, c: FtfyConfig): string {
   let t = text;
-  if (FIXABLE.test(t)) {
+  if (fixable(c).test(t)) {
     if (c.fixC1Controls) t = fixC1Controls(t);
     if (c.fixLatinLigatures) t = t.replace(LIGATURES_G, (ch) => LIGATURES.get(ch)!);
     if (c.fixCharacterWidth) t = t.replace(WIDTH_G, (ch) => WIDTH.get(ch)!);
     if (c.uncurlQuotes) t = t.replace(/[\u201c-\u201f]/g, '"').replace(/[\u02bc\u2018-\u201b]/g, "'");
     if (c.fixLineBreaks) t = t.replaceAll('\r\n', '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n');
-    if (c.fixSurrogates) t = t.replace(LONE_SURROGATE_G, '\ufffd');
+    if (c.fixSurrogates && ANY_SURROGATE.test(t)) t = t.replace(LONE_SURROGATE_G, '\ufffd');
     if (c.removeTerminalEscapes) t = t.replace(ANSI_G, '');
     if (c.removeControlChars) t = t.replace(CONTROL_G, '');
   }
@@ -348,7 +393,7 @@ export function fixText(text: string, config: Partial<FtfyConfig> = {}): string 
     if (once === text) return text;
     if (
       noEncodingWork(once, c, c.unescapeHtml !== false) &&
-      (FIXABLE.test(once) ? fixChars(once, c) === once : normalized(once, c) === once)
+      (fixable(c).test(once) ? fixChars(once, c) === once : normalized(once, c) === once)
     )
       return once;
   }
