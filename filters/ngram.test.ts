@@ -176,3 +176,21 @@ test('remove_repeat_sentences and splitSentence equal the regex passes of data-j
       );
   }
 });
+
+test('wordsOf keeps the words of two texts per mode (a part of a document segmented in between)', async () => {
+  const { wordsOf } = await import('./text.ts');
+  const doc = '这是一个文档。它有两句话。\n菜单 菜单';
+  const part = ' \n菜单 菜单';
+  const w = wordsOf(doc, 'jieba');
+  const p = wordsOf(part, 'jieba');
+  assert.notEqual(w, p);
+  // the same arrays come back: no second segmentation
+  assert.equal(wordsOf(doc, 'jieba'), w);
+  assert.equal(wordsOf(part, 'jieba'), p);
+  assert.equal(wordsOf(doc, 'jieba'), w);
+  // a third text replaces the least recently used one
+  wordsOf('另一个', 'jieba');
+  assert.equal(wordsOf(doc, 'jieba'), w);
+  assert.notEqual(wordsOf(part, 'jieba'), p);
+  assert.deepEqual(wordsOf(part, 'jieba'), p);
+});

@@ -197,19 +197,34 @@ const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
 
 /**
  * Per-document word cache: word-level filters of one document share one segmentation. Keyed by the exact text, so a
- * mapper that changes the text invalidates it.
+ * mapper that changes the text invalidates it. Two texts per mode: a filter that also segments a part of the document
+ * (gopher_repetition's text outside sentences) leaves the document's own words cached for the filters after it.
  */
-const wordCache: Record<'whitespace' | 'jieba', { text: string | null; words: string[] }> = {
-  whitespace: { text: null, words: [] },
-  jieba: { text: null, words: [] },
+interface WordCacheEntry {
+  text: string | null;
+  words: string[];
+}
+const wordCache: Record<'whitespace' | 'jieba', [WordCacheEntry, WordCacheEntry]> = {
+  whitespace: [
+    { text: null, words: [] },
+    { text: null, words: [] },
+  ],
+  jieba: [
+    { text: null, words: [] },
+    { text: null, words: [] },
+  ],
 };
 export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): string[] {
   const c = wordCache[mode];
-  if (c.text !== text) {
-    c.words = mode === 'jieba' ? jiebaWords(text) : whitespaceWords(text);
-    c.text = text;
-  }
-  return c.words;
+  if (c[0].text === text) return c[0].words;
+  // the most recently used entry first: a hit on the other one swaps them, a miss replaces the other one
+  const e = c[1];
+  c[1] = c[0];
+  c[0] = e;
+  if (e.text === text) return e.words;
+  e.words = mode === 'jieba' ? jiebaWords(text) : whitespaceWords(text);
+  e.text = text;
+  return e.words;
 }
 export function docWords(text: string, mode: WordMode, lang: string | undefined): string[] {
   return wordsOf(text, resolveWordMode(mode, lang));
