@@ -221,16 +221,18 @@ test('zh-web: a short section that names its file several times is kept; repetit
   }
 });
 
-test('textOutsideSentences: complete sentences become one space; titles, labels, short runs and unfinished text stay', () => {
-  assert.equal(
-    S.textOutsideSentences('三维对象\n在幻灯片中绘制一个立方体。按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子'),
-    '三维对象\n 按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子',
-  );
+test('wordsOutsideSentences: words inside complete sentences go; titles, labels, short runs and unfinished text stay', () => {
+  const outside = (t: string) => S.wordsOutsideSentences(t, wordsOf(t, 'jieba')).join('/');
+  const t = '三维对象\n在幻灯片中绘制一个立方体。按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子';
+  assert.deepEqual(S.sentenceRuns(t), [5, 18]);
+  assert.equal(outside(t), '三维/对象/按住/Shift/键/。/|/立方体/|/球体/|/好/的/。/未/完/的/句子');
   // closing quotes and brackets after 。 belong to the sentence; a line break ends a run
-  assert.equal(S.textOutsideSentences('他说：“这是正确的做法。”之后\n标题'), ' 之后\n标题');
-  assert.equal(S.textOutsideSentences('安装软件包\n执行下面的命令。'), '安装软件包\n ');
-  // astral Han characters count and are kept intact
-  assert.equal(S.textOutsideSentences('𠀀𠀁标签\n𠀀𠀁𠀂𠀃。'), '𠀀𠀁标签\n ');
+  assert.equal(outside('他说：“这是正确的做法。”之后\n标题'), '之后/标题');
+  assert.equal(outside('安装软件包\n执行下面的命令。'), '安装/软件包');
+  // astral Han characters count
+  assert.equal(outside('𠀀𠀁标签\n𠀀𠀁𠀂𠀃。'), '𠀀/𠀁/标签');
+  // words must be the text's own, in order
+  assert.throws(() => S.wordsOutsideSentences('甲乙', ['乙', '甲']), /not found/);
 });
 
 test('zh-web: duplicated n-grams outside sentences keep a reference page of templated explanations, drop repeated labels', async () => {

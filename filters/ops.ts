@@ -9,7 +9,7 @@ import type { Document } from '../pipeline/document.ts';
 import { filterOp, mapperOp, type FilterSpec, type MapperSpec, type RuleSpec, type Spec } from './framework.ts';
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
-import { docWords, resolveWordMode, textCpLength, wordsOf, type WordMode } from './text.ts';
+import { docWords, resolveWordMode, wordsOf, type WordMode } from './text.ts';
 import { loadLid, identify, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
@@ -531,11 +531,8 @@ export const filterSpecs: FilterSpec[] = [
       for (const k in st) out[`${p.rule}.${k}`] = st[k];
       if (p.dup_n_grams_outside_sentences) {
         const ns = Object.keys(p.dup_n_grams_outside_sentences).map(Number);
-        const rest = S.textOutsideSentences(d.text);
-        const o = S.gopherRepetition(rest, wordsOf(rest, mode), [], ns, joiner);
-        // gopherRepetition divides by the length of `rest`: the share of the whole text instead
-        const scale = textCpLength(rest) / (textCpLength(d.text) || 1);
-        for (const n of ns) out[`${p.rule}.dup_${n}gram_outside`] = o[`dup_${n}gram`] * scale;
+        const o = S.dupNgramShares(d.text, S.wordsOutsideSentences(d.text, w), ns, joiner);
+        for (const n of ns) out[`${p.rule}.dup_${n}gram_outside`] = o[`dup_${n}gram`];
       }
       return out;
     },

@@ -791,36 +791,79 @@ export function completeSentenceChars(text: string, minHan = 4): number {
 }
 
 /**
- * The text outside complete Chinese sentences (the same runs as completeSentenceChars: a run of a line ending in 。！？,
- * closing quotes and brackets after it included, with at least `minHan` Han characters): each such run becomes one
- * space, everything else (titles, labels, menu paths, table cells, code, English lines, unfinished runs) is kept, line
- * breaks included. zh-web measures duplicated n-grams on it: repeated phrases inside distinct sentences are ordinary
- * in technical Chinese prose (exact repeated sentences are removed before, by remove_repeat_sentences), repeated labels,
- * menus and listings are boilerplate (bench/results/prep-eval.md).
+ * The complete Chinese sentences of a text, as UTF-16 [start, end) pairs: the same runs as completeSentenceChars (a run
+ * of a line ending in 。！？, closing quotes and brackets after it included, with at least `minHan` Han characters).
  */
-export function textOutsideSentences(text: string, minHan = 4): string {
-  let out = '',
-    runStart = 0,
+export function sentenceRuns(text: string, minHan = 4): number[] {
+  const runs: number[] = [];
+  let runStart = 0,
     han = 0;
   const L = text.length;
   for (let i = 0; i < L;) {
     const c = text.codePointAt(i)!;
     i += c > 0xffff ? 2 : 1;
     if (c === 10 || c === 13) {
-      out += text.slice(runStart, i);
       runStart = i;
       han = 0;
     } else {
       if (charFlags(c) & C_HAN) han++;
       if (SENTENCE_END.has(c)) {
         while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) i++;
-        out += han >= minHan ? ' ' : text.slice(runStart, i);
+        if (han >= minHan) runs.push(runStart, i);
         runStart = i;
         han = 0;
       }
     }
   }
-  return out + text.slice(runStart);
+  return runs;
+}
+
+/**
+ * The words of `text` (its non-whitespace tokens in order, as wordsOf returns them) that lie outside its complete
+ * Chinese sentences (sentenceRuns): titles, labels, menu paths, table cells, code, English lines. zh-web measures
+ * duplicated n-grams on them: repeated phrases inside distinct sentences are ordinary in technical Chinese prose (exact
+ * repeated sentences are removed before, by remove_repeat_sentences), repeated labels, menus and listings are
+ * boilerplate (bench/results/prep-eval.md). A word not found next in the text (after whitespace) is an error.
+ */
+export function wordsOutsideSentences(text: string, words: readonly string[], minHan = 4): string[] {
+  const runs = sentenceRuns(text, minHan);
+  const out: string[] = [];
+  let at = 0,
+    r = 0;
+  for (const w of words) {
+    const wl = w.length,
+      w0 = w.charCodeAt(0);
+    while (at < text.length && text.charCodeAt(at) !== w0 && isJsSpace(text.charCodeAt(at))) at++;
+    // the segmenter's words are slices of the text: a check of their first and last code unit is enough
+    if (text.charCodeAt(at) !== w0 || text.charCodeAt(at + wl - 1) !== w.charCodeAt(wl - 1)) {
+      // only whitespace lies between two words
+      const start = at;
+      while (at < text.length && !text.startsWith(w, at)) at++;
+      if (at >= text.length || text.slice(start, at).trim() !== '')
+        throw new Error(`wordsOutsideSentences: word ${JSON.stringify(w)} not found at ${start}`);
+    }
+    const end = at + wl;
+    while (r < runs.length && runs[r + 1] <= at) r += 2;
+    if (!(r < runs.length && runs[r] <= at && end <= runs[r + 1])) out.push(w);
+    at = end;
+  }
+  return out;
+}
+
+/** Characters of duplicated n-grams (datatrove find_all_duplicate, as gopherRepetition) / the code points of `text`. */
+export function dupNgramShares(text: string, words: readonly string[], ns: readonly number[], joiner: string) {
+  const len = textCpLength(text) || 1;
+  prepareWords(words);
+  gN = 0;
+  const dup = ngramStats(
+    words,
+    [],
+    [...ns].sort((a, b) => a - b),
+    joiner,
+  ).dup;
+  const out: Record<string, number> = {};
+  for (const n of ns) out[`dup_${n}gram`] = dup.get(n)! / len;
+  return out;
 }
 
 export { charFlags, C_LETTER };
