@@ -355,6 +355,18 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
 
+  // the tree as arrays, and the search's stack (a path holds at most one pending sibling per level) and best list
+  const treeLeft = new Int32Array(tree.length),
+    treeRight = new Int32Array(tree.length);
+  tree.forEach((t, i) => {
+    treeLeft[i] = t.left;
+    treeRight[i] = t.right;
+  });
+  const stackNode = new Int32Array(tree.length + 1),
+    stackScore = new Float64Array(tree.length + 1);
+  let bestScore = new Float64Array(8),
+    bestNode = new Int32Array(8);
+
   // the model's pruned n-gram buckets as a direct index (bucket -> row - nwords) for the buckets set in `kept`: 16-bit
   // entries while the ids fit (lid.176 keeps 42,765 buckets: 4 MB for its 2M buckets, half the cache footprint)
   let maxId = -1;
@@ -519,6 +531,10 @@ export function loadFastText(path: string): FastTextModel {
 
   const thresholdLog = stdLog(0);
   function predict(text: string, k = 1): { label: string; score: number }[] {
+    if (bestScore.length < k + 1) {
+      bestScore = new Float64Array(k + 1);
+      bestNode = new Int32Array(k + 1);
+    }
     if (utf.length < text.length * 4 + 1) utf = new Uint8Array(text.length * 4 + 1);
     // fastText reads one line: the binding appends "\n", which ends the line with </s>
     const n = emscriptenUtf8(text, utf);
@@ -557,30 +573,48 @@ export function loadFastText(path: string): FastTextModel {
     const a = f32(1 / count);
     for (let c = 0; c < dim; c++) hidden[c] *= a;
 
-    // depth-first search of the label tree, keeping the k best log-probabilities (fastText's dfs + heap)
-    const best: { score: number; node: number }[] = [];
-    const dfs = (node: number, score: number) => {
-      if (score < thresholdLog) return;
-      if (best.length === k && score < best[best.length - 1].score) return;
-      const t = tree[node];
-      if (t.left === -1 && t.right === -1) {
+    // depth-first search of the label tree, keeping the k best log-probabilities (fastText's dfs + heap), with an
+    // explicit stack: a node's pruning test is made when it is taken from the stack, i.e. after its left sibling's
+    // subtree, as in the recursion
+    let nBest = 0;
+    let sp = 0;
+    stackNode[sp] = 2 * osz - 2;
+    stackScore[sp++] = 0;
+    while (sp > 0) {
+      const node = stackNode[--sp],
+        score = stackScore[sp];
+      if (score < thresholdLog) continue;
+      if (nBest === k && score < bestScore[nBest - 1]) continue;
+      const left = treeLeft[node];
+      if (left === -1 && treeRight[node] === -1) {
         // kept in decreasing order; a new entry goes before equal ones, so on a tie with the worst kept entry the new
         // one stays (fastText's push_heap + pop_heap with k = 1 do the same)
-        let at = best.length;
-        while (at > 0 && best[at - 1].score <= score) at--;
-        best.splice(at, 0, { score, node });
-        if (best.length > k) best.pop();
-        return;
+        let at = nBest;
+        while (at > 0 && bestScore[at - 1] <= score) at--;
+        for (let q = Math.min(nBest, k - 1); q > at; q--) {
+          bestScore[q] = bestScore[q - 1];
+          bestNode[q] = bestNode[q - 1];
+        }
+        if (at < k) {
+          bestScore[at] = score;
+          bestNode[at] = node;
+        }
+        if (nBest < k) nBest++;
+        continue;
       }
       const row = (node - osz) * dim;
       let d = 0;
       for (let c = 0; c < dim; c++) d = f32(d + f32(wo[row + c] * hidden[c]));
       const fv = f32(1 / f32(1 + expf(f32(-d))));
-      dfs(t.left, f32(score + stdLog(1 - fv)));
-      dfs(t.right, f32(score + stdLog(fv)));
-    };
-    dfs(2 * osz - 2, 0);
-    return best.map((b) => ({ label: labels[b.node], score: expf(b.score) }));
+      // right pushed first: the left subtree is searched first
+      stackNode[sp] = treeRight[node];
+      stackScore[sp++] = f32(score + stdLog(fv));
+      stackNode[sp] = left;
+      stackScore[sp++] = f32(score + stdLog(1 - fv));
+    }
+    const out: { label: string; score: number }[] = [];
+    for (let q = 0; q < nBest; q++) out.push({ label: labels[bestNode[q]], score: expf(bestScore[q]) });
+    return out;
   }
 
   return { labels, predict };
