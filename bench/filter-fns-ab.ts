@@ -5,7 +5,7 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3]
- * NAME: remove_repeat_sentences | clean_links | fix_unicode | lang_id | jieba
+ * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | lang_id | jieba
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -37,6 +37,10 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'clean_links': {
       const m = await imp(root, 'filters/mappers.ts');
       return (t) => m.cleanLinks(t);
+    }
+    case 'clean_email': {
+      const m = await imp(root, 'filters/mappers.ts');
+      return (t) => m.cleanEmail(t);
     }
     case 'fix_unicode': {
       // zh-web's options, then data-juicer's defaults

@@ -213,6 +213,43 @@ test('clean_links_mapper: the anchored search equals the global regex replace on
   }
 });
 
+test('clean_email_mapper: the search around each "@" equals the global regex replace on random texts', () => {
+  const pieces = [
+    'a',
+    'B',
+    '9',
+    '.',
+    '-',
+    '+',
+    '_',
+    '@',
+    '@@',
+    'x.com',
+    '.org',
+    'mail',
+    'é',
+    '测试',
+    ' ',
+    '\n',
+    '😊',
+    ',',
+  ];
+  let s = 11;
+  const rnd = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
+  let changed = 0;
+  for (let t = 0; t < 6000; t++) {
+    let text = '';
+    const len = rnd(30);
+    for (let i = 0; i < len; i++) text += pieces[rnd(pieces.length)];
+    for (const r of ['', '<EMAIL>']) {
+      const want = M.regexReplace(text, M.EMAIL_PATTERN, r);
+      assert.equal(M.cleanEmail(text, r), want, JSON.stringify(text));
+      if (want !== text) changed++;
+    }
+  }
+  assert.ok(changed > 300, String(changed));
+});
+
 test('clean_email_mapper and clean_ip_mapper', () => {
   assert.equal(M.cleanEmail('happy day euqdh@cjqi.com'), 'happy day ');
   assert.equal(M.cleanEmail('请联系 abc-d_e.f@example.org 获取'), '请联系  获取');

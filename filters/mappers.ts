@@ -135,7 +135,32 @@ function re(pattern: string, flags: string): RegExp {
 export function regexReplace(text: string, pattern: string, repl: string, ignoreCase = false): string {
   return text.replace(re(pattern, ignoreCase ? 'giu' : 'gu'), () => repl);
 }
-export const cleanEmail = (t: string, repl = '', pattern = EMAIL_PATTERN) => regexReplace(t, pattern, repl);
+export const cleanEmail = (t: string, repl = '', pattern = EMAIL_PATTERN) =>
+  pattern === EMAIL_PATTERN ? cleanDefaultEmails(t, repl) : regexReplace(t, pattern, repl);
+const EMAIL_STICKY = new RegExp(EMAIL_PATTERN, 'uy');
+/** [A-Za-z0-9.+_-]: the characters of an address's local part (EMAIL_PATTERN's first class). */
+const isEmailLocal = (c: number) => isAsciiWord(c) || c === 46 || c === 45 || c === 43;
+/**
+ * The global replace of EMAIL_PATTERN, tried only around each "@": the local part's class holds no "@", so a match
+ * starting at s has its "@" where the run of local-part characters from s ends; the leftmost start for an "@" is the
+ * start of that run (or where the search stands), and if the pattern fails there it fails from every start in the run.
+ */
+function cleanDefaultEmails(t: string, repl: string): string {
+  let out = '',
+    copied = 0,
+    pos = 0;
+  for (let a = t.indexOf('@'); a >= 0; a = t.indexOf('@', Math.max(a + 1, pos))) {
+    let s = a;
+    while (s > pos && isEmailLocal(t.charCodeAt(s - 1))) s--;
+    if (s === a) continue;
+    EMAIL_STICKY.lastIndex = s;
+    const m = EMAIL_STICKY.exec(t);
+    if (!m) continue;
+    out += t.slice(copied, s) + repl;
+    copied = pos = s + m[0].length;
+  }
+  return copied === 0 ? t : out + t.slice(copied);
+}
 export const cleanIp = (t: string, repl = '', pattern = IP_PATTERN) => regexReplace(t, pattern, repl);
 export function cleanLinks(t: string, repl = '', pattern = LINK_PATTERN): string {
   return pattern === LINK_PATTERN ? cleanDefaultLinks(t, repl) : regexReplace(t, pattern, repl);
