@@ -5,7 +5,7 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3]
- * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | lang_id | jieba
+ * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | lang_id | jieba
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -41,6 +41,10 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'clean_email': {
       const m = await imp(root, 'filters/mappers.ts');
       return (t) => m.cleanEmail(t);
+    }
+    case 'char_repetition': {
+      const m = await imp(root, 'filters/stats.ts');
+      return (t) => m.charRepetition(t, 10);
     }
     case 'fix_unicode': {
       // zh-web's options, then data-juicer's defaults

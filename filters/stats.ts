@@ -88,12 +88,35 @@ export function textLength(text: string): number {
 /**
  * data-juicer character_repetition_filter: over char n-grams (code points), the share of occurrences taken by the
  * top floor(sqrt(#distinct)) n-grams, limited to those that occur more than once.
+ *
+ * Only the n-grams that occur more than once need counting: a first pass sets, per n-gram, a bit of a bitmap 16 times
+ * the number of n-grams (`seen`), and a second bit (`again`) when the first was already set; every occurrence of a
+ * repeated n-gram then has its `again` bit set, so the positions without one hold n-grams that occur once (distinct
+ * singles), and only the others (the repeated n-grams and the few that share a bit with another) are counted exactly.
  */
 export function charRepetition(text: string, n = 10): number {
   const { cps, n: len } = codePoints(text);
   const total = len - n + 1;
   if (total <= 0) return 0;
-  counter.reset(total);
+  if (crH1.length < total) {
+    crH1 = new Int32Array(Math.max(total, crH1.length * 2));
+    crH2 = new Int32Array(crH1.length);
+  }
+  let bits = 10;
+  while (1 << bits < 16 * total) bits++;
+  const words = 1 << (bits - 5);
+  if (crSeen.length < words) {
+    crSeen = new Int32Array(words);
+    crAgain = new Int32Array(words);
+  } else {
+    crSeen.fill(0, 0, words);
+    crAgain.fill(0, 0, words);
+  }
+  const seen = crSeen,
+    again = crAgain,
+    H1 = crH1,
+    H2 = crH2,
+    shift = 32 - bits;
   // two rolling polynomial hashes over the window
   const B1 = 0x01000193,
     B2 = 0x5bd1e995;
@@ -104,7 +127,8 @@ export function charRepetition(text: string, n = 10): number {
     p2 = Math.imul(p2, B2);
   }
   let h1 = 0,
-    h2 = 0;
+    h2 = 0,
+    nc = 0;
   for (let i = 0; i < len; i++) {
     const c = cps[i] + 1;
     h1 = (Math.imul(h1, B1) + c) | 0;
@@ -114,17 +138,40 @@ export function charRepetition(text: string, n = 10): number {
       h1 = (h1 - Math.imul(o, p1)) | 0;
       h2 = (h2 - Math.imul(o, p2)) | 0;
     }
-    if (i >= n - 1) counter.add(h1, h2);
+    if (i >= n - 1) {
+      const p = i - n + 1;
+      H1[p] = h1;
+      H2[p] = h2;
+      const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
+      const w = b >>> 5,
+        m = 1 << (b & 31);
+      if (seen[w] & m) {
+        if ((again[w] & m) === 0) again[w] |= m;
+      } else seen[w] |= m;
+    }
   }
-  return topRepetition(counterValues(counter), total);
+  for (let p = 0; p < total; p++) {
+    const b = Math.imul(H1[p] ^ Math.imul(H2[p], 0x9e3779b1), 0x85ebca6b) >>> shift;
+    if (again[b >>> 5] & (1 << (b & 31))) {
+      H1[nc] = H1[p];
+      H2[nc++] = H2[p];
+    }
+  }
+  counter.reset(nc);
+  for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
+  return topRepetition(counterValues(counter), total, total - nc + counter.size);
 }
+let crH1 = new Int32Array(1024),
+  crH2 = new Int32Array(1024),
+  crSeen = new Int32Array(32),
+  crAgain = new Int32Array(32);
 
-function topRepetition(vals: Int32Array, total: number): number {
-  const distinct = vals.length;
+/** The top-k share: `vals` holds the count of every repeated n-gram (and maybe some of the others), `distinct` is the number of distinct n-grams. */
+function topRepetition(vals: Int32Array, total: number, distinct = vals.length): number {
   if (distinct === 0) return 0;
   // the top k (k <= number of repeated n-grams) are all repeated: sort only those
   let rep = 0;
-  for (let i = 0; i < distinct; i++) if (vals[i] > 1) vals[rep++] = vals[i];
+  for (let i = 0; i < vals.length; i++) if (vals[i] > 1) vals[rep++] = vals[i];
   const k = Math.min(Math.floor(Math.sqrt(distinct)), rep);
   if (k <= 0) return 0;
   const r = vals.subarray(0, rep).sort();
