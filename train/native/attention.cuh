@@ -15,6 +15,8 @@
 //  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
 //    (dK/dV) down, across all heads.
 // Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
+// RoPE's backward (given its tables) is applied in the dQ and dK/dV epilogues, which also write the q/k/v bias gradient's
+// column partials per 64 rows (attn_rope_ld / attn_rope_apply, attn_sum_g; rope.cuh has the forward).
 // A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (not faster at hd 56 with 32 heads; see train/native/README.md).
 // Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (every kernel on the CPU,
 // wgmma included).
@@ -31,6 +33,7 @@ __host__ __device__ __forceinline__ bool attn_qk_any(int q0, int n, int k0) { re
 __host__ __device__ __forceinline__ bool attn_qk_mask(int q0, int k0) { return q0 < k0 + 31; }
 
 #define ATTN_DKV_SMEM (4 * 128 * ALDS * 2 + 4 * 64 * 4)        // K, V (128 rows each), Q[2], dO[2], lse[2], delta[2]
+#define ATTN_DKV_SMEM_ROPE(NDT) (ATTN_DKV_SMEM + 2 * 128 * (NDT) * 16)  // + RoPE's cos / sin rows of the 128 keys
 
 #ifndef ATTN_EMU  // ATTN_EMU: compiled on the host by the lane-level emulator (emu/)
 #define ATTN_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
@@ -42,9 +45,76 @@ __device__ __forceinline__ float attn_ex2(float x) {
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
 }
+__device__ __forceinline__ void attn_ld2f(const float* p, float& a, float& b) {
+  const float2 v = *reinterpret_cast<const float2*>(p);  // global (dQ) or shared (dK/dV) tables
+  a = v.x;
+  b = v.y;
+}
 #else
 static inline float attn_ex2(float x) { return exp2f(x); }
+static inline void attn_ld2f(const float* p, float& a, float& b) { a = p[0]; b = p[1]; }
 #endif
+// the bf16 value pack2 rounds lo / hi to (low / high half of the packed word)
+__device__ __forceinline__ float attn_lo(uint32_t u) { return __uint_as_float(u << 16); }
+__device__ __forceinline__ float attn_hi(uint32_t u) { return __uint_as_float(u & 0xffff0000u); }
+
+// ---- RoPE's backward in the backward kernels' epilogues (rope.cuh has the forward): the inverse rotate-half rotation at
+// position tt of one row of a thread's accumulator fragment, x[j][e] = column 8j + 2t + e (j < NDT, hd = 8 NDT); the pairs
+// are (i, i + hd/2) with cs / sn the fp32 tables [T][hd/2]: x_i c + x_{i+h} s, x_{i+h} c - x_i s. When hd/2 is a multiple
+// of 8 a column's partner is in the same thread (NDT/2 tiles away); else (hd/2 = 8M + 4) in lane ^ 2 (t ^ 2), M or M + 1
+// tiles away. attn_rope_ld loads the row's table entries (issued early, so their latency hides behind other work),
+// attn_rope_apply rotates; every lane of the warp must call it (the shuffle).
+template <int NDT>
+__device__ __forceinline__ int attn_clampj(int j) { return j < 0 ? 0 : j >= NDT ? NDT - 1 : j; }
+template <int NDT>
+__device__ __forceinline__ bool attn_rope_first(int j, int t) {  // column 8j + 2t is in the first half
+  return (NDT & 1) ? (t < 2 ? j <= NDT / 2 : j < NDT / 2) : j < NDT / 2;
+}
+template <int NDT>
+__device__ __forceinline__ void attn_rope_ld(const float* cs, const float* sn, int tt, int t, float (&c)[NDT][2],
+                                             float (&s)[NDT][2]) {
+  constexpr int HALF = NDT * 4;
+#pragma unroll
+  for (int j = 0; j < NDT; j++) {
+    const int col = 8 * j + 2 * t, ci = attn_rope_first<NDT>(j, t) ? col : col - HALF;
+    attn_ld2f(cs + (long)tt * HALF + ci, c[j][0], c[j][1]);
+    attn_ld2f(sn + (long)tt * HALF + ci, s[j][0], s[j][1]);
+  }
+}
+template <int NDT>
+__device__ __forceinline__ void attn_rope_apply(float (&x)[NDT][2], const float (&c)[NDT][2], const float (&s)[NDT][2], int t) {
+  constexpr int M = NDT / 2;
+  constexpr bool ODD = (NDT & 1) != 0;
+  float y[NDT][2];
+#pragma unroll
+  for (int j = 0; j < NDT; j++)
+#pragma unroll
+    for (int e = 0; e < 2; e++) y[j][e] = ODD ? __shfl_xor_sync(0xffffffffu, x[j][e], 2) : x[j][e];
+  const bool lo = t < 2;
+  float r[NDT][2];
+#pragma unroll
+  for (int j = 0; j < NDT; j++) {
+    const bool first = attn_rope_first<NDT>(j, t);
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      float pa;
+      if (!ODD) pa = first ? y[attn_clampj<NDT>(j + M)][e] : y[attn_clampj<NDT>(j - M)][e];
+      else
+        pa = lo ? (j <= M ? y[attn_clampj<NDT>(j + M)][e] : y[attn_clampj<NDT>(j - M - 1)][e])
+                : (j < M ? y[attn_clampj<NDT>(j + M + 1)][e] : y[attn_clampj<NDT>(j - M)][e]);
+      r[j][e] = first ? x[j][e] * c[j][e] + pa * s[j][e] : x[j][e] * c[j][e] - pa * s[j][e];
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < NDT; j++) x[j][0] = r[j][0], x[j][1] = r[j][1];
+}
+// sum over the 8 row groups g of a warp (lanes t, t + 4, ..., fixed order)
+__device__ __forceinline__ float attn_sum_g(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 4);
+  v += __shfl_xor_sync(0xffffffffu, v, 8);
+  v += __shfl_xor_sync(0xffffffffu, v, 16);
+  return v;
+}
 
 // ============================================================================ forward (wgmma, sm_90a; emulated)
 // grid (B*H, ceil(T/128)), 256 threads = 2 warpgroups; warpgroup w owns the 64 query rows qb*128 + 64w .. +63 (S and O
@@ -207,8 +277,10 @@ template <int HDN>
 __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__ qkv, const bf16* __restrict__ O,
                                                          const bf16* __restrict__ dO, const float* __restrict__ lse,
                                                          float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
-                                                         int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  constexpr int NO = HDN / 2, KS = (HDN + 15) / 16;  // NO: dQ accumulators per thread, KS: k16 steps over hd
+                                                         int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale,
+                                                         const float* __restrict__ cs, const float* __restrict__ sn,
+                                                         float* __restrict__ part) {
+  constexpr int NO = HDN / 2, KS = (HDN + 15) / 16, NDT = HDN / 8;  // NO: dQ accumulators per thread, KS: k16 steps over hd
   ATTN_WG_SMEM(attn_wg_raw);
   bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // 64 rows
   bf16* sO = sQ + 64 * 64;                                                                   // 64 rows (dO)
@@ -324,17 +396,44 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
   }
   wg_fence();
   issue_dq(last);
+  float rc[2][NDT][2], rsn[2][NDT][2];  // RoPE's table entries of rows qr, qr + 8, loaded while the last dQ product runs
+  if (cs)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) attn_rope_ld<NDT>(cs, sn, min(qr + 8 * hh, T - 1), t, rc[hh], rsn[hh]);
   wg_wait<0>();
   wg_reg_fence<NO>(dq);
+  // epilogue: dq (scaled; with cs, RoPE's backward applied) to bf16; with part, this block's column sums of the bf16 dq
+  // (the q bias gradient's partial for its 64 rows: part row b * ceil(T/64) + qb)
+  float bs[NDT][2];
+#pragma unroll
+  for (int jn = 0; jn < NDT; jn++) bs[jn][0] = bs[jn][1] = 0.f;
 #pragma unroll
   for (int hh = 0; hh < 2; hh++) {
     const int q = qr + 8 * hh;
-    if (q < T) {
-      bf16* p = dqkv + ((long)b * T + q) * ldq + h * hd + 2 * t;
+    float x[NDT][2];
 #pragma unroll
-      for (int jn = 0; jn < HDN / 8; jn++)
-        *reinterpret_cast<uint32_t*>(p + jn * 8) = pack2(dq[4 * jn + 2 * hh] * scale, dq[4 * jn + 2 * hh + 1] * scale);
+    for (int jn = 0; jn < NDT; jn++) x[jn][0] = dq[4 * jn + 2 * hh] * scale, x[jn][1] = dq[4 * jn + 2 * hh + 1] * scale;
+    if (cs) attn_rope_apply<NDT>(x, rc[hh], rsn[hh], t);
+    bf16* p = dqkv + ((long)b * T + q) * ldq + h * hd + 2 * t;
+#pragma unroll
+    for (int jn = 0; jn < NDT; jn++) {
+      const uint32_t u = pack2(x[jn][0], x[jn][1]);
+      if (q < T) *reinterpret_cast<uint32_t*>(p + jn * 8) = u;
+      if (q < T) bs[jn][0] += attn_lo(u), bs[jn][1] += attn_hi(u);
     }
+  }
+  if (part) {
+    __shared__ float sred[4][64];
+#pragma unroll
+    for (int jn = 0; jn < NDT; jn++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const float v = attn_sum_g(bs[jn][e]);
+        if (g == 0) sred[warp][8 * jn + 2 * t + e] = v;
+      }
+    __syncthreads();
+    if (tid < hd)
+      part[((long)b * gridDim.y + qb) * ldq + h * hd + tid] = ((sred[0][tid] + sred[1][tid]) + sred[2][tid]) + sred[3][tid];
   }
 }
 
@@ -346,7 +445,8 @@ template <int NDT>
 __global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
                                                         const float* __restrict__ lse, const float* __restrict__ delta,
                                                         bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
-                                                        int koff, int voff, float sl2, float scale) {
+                                                        int koff, int voff, float sl2, float scale, const float* __restrict__ cs,
+                                                        const float* __restrict__ sn, float* __restrict__ part) {
   constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
   constexpr bool K8 = (NDT & 1) != 0, KREG = NDT <= 7;
   ATTN_DYN_SMEM(attn_dkv_smem);
@@ -380,6 +480,14 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ 
     d = q < T ? delta[bh * T + q] : 0.f;
   };
   stage(0, 0);
+  // RoPE's table rows of the block's keys (cos, then sin: 128 rows of hd/2 floats each), for the epilogue
+  float* sCs = sD + 128;
+  if (cs)
+    for (int i = tid; i < 2 * 128 * NDT; i += 128) {
+      const int tb = i / (128 * NDT), r = (i / NDT) % 128, c4 = i % NDT, tt = min(kb * 128 + r, T - 1);
+      cp_async16(reinterpret_cast<bf16*>(sCs + (tb * 128 + r) * NDT * 4 + c4 * 4),
+                 reinterpret_cast<const bf16*>((tb ? sn : cs) + (long)tt * NDT * 4 + c4 * 4), true);
+    }
   cp_commit();
   if (tid < 64) {
     float l, d;
@@ -516,39 +624,85 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ 
     }
     __syncthreads();
   }
+  // epilogue: dk (scaled; with cs, RoPE's backward applied) and dv to bf16; with part, the column sums of the bf16 dk and
+  // dv over each 64-row half of the block (the k / v bias gradients' partials: part rows b * ceil(T/64) + 2 kb, + 1).
+  // The sums go per 16-row m-tile through the warp (fixed order) into sred, so no per-thread sums stay live
+  __shared__ float sred[4][2][64];  // per warp: column sums of dk, dv over its 32 rows
+  auto colsum = [&](const uint32_t (&u)[NDT], bool in0, const uint32_t (&u1)[NDT], bool in1, int wv, int m) {
 #pragma unroll
-  for (int m = 0; m < 2; m++)
+    for (int dt = 0; dt < NDT; dt++) {
+      const float v0 = attn_sum_g((in0 ? attn_lo(u[dt]) : 0.f) + (in1 ? attn_lo(u1[dt]) : 0.f));
+      const float v1 = attn_sum_g((in0 ? attn_hi(u[dt]) : 0.f) + (in1 ? attn_hi(u1[dt]) : 0.f));
+      if (g == 0) {
+        float* d = &sred[warp][wv][8 * dt + 2 * t];
+        d[0] = m ? d[0] + v0 : v0;
+        d[1] = m ? d[1] + v1 : v1;
+      }
+    }
+  };
+#pragma unroll
+  for (int m = 0; m < 2; m++) {
+    uint32_t uv[2][NDT], uk[2][NDT];
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) {
       const int k = k0w + m * 16 + g + hh * 8;
-      if (k < T) {
-        bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
-        bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+      float x[NDT][2];
 #pragma unroll
-        for (int dt = 0; dt < NDT; dt++) {
-          *reinterpret_cast<uint32_t*>(pk + dt * 8) = pack2(dk[m][dt][2 * hh] * scale, dk[m][dt][2 * hh + 1] * scale);
-          *reinterpret_cast<uint32_t*>(pv + dt * 8) = pack2(dv[m][dt][2 * hh], dv[m][dt][2 * hh + 1]);
+      for (int dt = 0; dt < NDT; dt++) x[dt][0] = dk[m][dt][2 * hh] * scale, x[dt][1] = dk[m][dt][2 * hh + 1] * scale;
+      if (cs) {
+        float c[NDT][2], sv[NDT][2];
+        attn_rope_ld<NDT>(sCs, sCs + 128 * NDT * 4, k - kb * 128, t, c, sv);
+        attn_rope_apply<NDT>(x, c, sv, t);
+      }
+      bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
+      bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+#pragma unroll
+      for (int dt = 0; dt < NDT; dt++) {
+        uk[hh][dt] = pack2(x[dt][0], x[dt][1]);
+        uv[hh][dt] = pack2(dv[m][dt][2 * hh], dv[m][dt][2 * hh + 1]);
+        if (k < T) {
+          *reinterpret_cast<uint32_t*>(pk + dt * 8) = uk[hh][dt];
+          *reinterpret_cast<uint32_t*>(pv + dt * 8) = uv[hh][dt];
         }
       }
     }
+    if (part) {
+      const int k = k0w + m * 16 + g;
+      colsum(uk[0], k < T, uk[1], k + 8 < T, 0, m);
+      colsum(uv[0], k < T, uv[1], k + 8 < T, 1, m);
+    }
+  }
+  if (part) {
+    __syncthreads();
+    const int nbT = attn_cdiv(T, 64);
+    if (tid < 2 * hd) {
+      const int wv = tid >= hd, col = tid - wv * hd;
+#pragma unroll
+      for (int j = 0; j < 2; j++)
+        if (2 * kb + j < nbT)
+          part[((long)b * nbT + 2 * kb + j) * ldq + (wv ? voff : koff) + hk * hd + col] =
+              sred[2 * j][wv][col] + sred[2 * j + 1][wv][col];
+    }
+  }
 }
 
 // ============================================================================ launchers (g_stream, no sync)
 #ifndef ATTN_EMU
 template <int NDT>
 static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
-                          int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+                          int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
+                          const float* sn, float* part) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
     CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM));
-    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM));
+    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM_ROPE(NDT)));
     attrSet = true;
   }
   attn_bwd_dq_k<NDT * 8><<<dim3(B * H, attn_cdiv(T, 64)), 128, ATTN_DQ_SMEM, g_stream>>>(qkv, O, dO, lse, delta, dqkv, T, H, Hk, hd,
-                                                                                 ldq, koff, voff, sl2, scale);
+                                                                                 ldq, koff, voff, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dq");
-  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, ATTN_DKV_SMEM, g_stream>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
-                                                                                  ldq, koff, voff, sl2, scale);
+  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, cs ? ATTN_DKV_SMEM_ROPE(NDT) : ATTN_DKV_SMEM, g_stream>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
+                                                                                  ldq, koff, voff, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dkdv");
 }
 // qkv [B*T, ldq] bf16 with q at column 0, k at koff, v at voff (RoPE applied); out [B*T, H*hd]; lse [B, H, T] (base 2)
@@ -566,9 +720,13 @@ static void attnForward(const bf16* qkv, bf16* out, float* lse, int B, int T, in
   KCHECK("attn_fwd");
 }
 // dO and the forward's out/lse -> dqkv (every q/k/v column written); delta: scratch [B, H, T] (rowsum(dO * out), written
-// by the dQ kernel, read by the dK/dV kernel)
+// by the dQ kernel, read by the dK/dV kernel). cs / sn (RoPE's cos / sin tables [T][hd/2], or null): dq and dk come out
+// through RoPE's backward (the gradients of the q / k columns before the rotation). part (null, or B * ceil(T/64) rows of
+// ldq floats): every column of row b * ceil(T/64) + i gets the sum of the bf16 d[q|k|v] over the sequence's rows
+// 64 i .. 64 i + 63 (the q/k/v bias gradient's partials; colreduce_k sums them in order).
 static void attnBackward(const bf16* qkv, const bf16* out, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
-                         int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  NDT_SWITCH(hd, (attnBackwardT<N_>(qkv, out, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale)));
+                         int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale,
+                         const float* cs = nullptr, const float* sn = nullptr, float* part = nullptr) {
+  NDT_SWITCH(hd, (attnBackwardT<N_>(qkv, out, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part)));
 }
 #endif  // ATTN_EMU

@@ -340,7 +340,7 @@ class Model {
       datt = arena.get<bf16>(N * qd);
       dqkv = arena.get<bf16>(N * ldq);
       delta = arena.get<float>((long)B * c.H * T);
-      part = arena.get<float>((size_t)((N + 63) / 64) * std::max<long>(d, ldq));  // per-64-row-block column partials
+      part = arena.get<float>((size_t)B * ((T + 63) / 64) * std::max<long>(d, ldq));  // per-64-row-block column partials
       if (c.steel) {
         ms.dYs = arena.get<float>((long)B * S * d);
         ms.dXs = arena.get<float>((long)B * S * d);
@@ -502,10 +502,12 @@ class Model {
       gemm.run(false, false, (int)N, qd, c.d, dRb, c.d, PB + w.ow, qd, datt, qd, false, 1.f, 0.f);
       gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, gb);
       prof.mark("gemm_o_bwd");
-      attnBackward(a.qkv, a.att, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale);
+      // RoPE's backward in the attention kernels' epilogues, which also write the q/k/v bias gradient's partials
+      attnBackward(a.qkv, a.att, datt, a.lse, delta, dqkv, B, T, c.H, c.Hk, c.hd, ldq, qd, qd + kd, sl2, scale, ropeC, ropeS, part);
       prof.mark("attn_bwd");
-      ropeBackwardBias(dqkv, ropeC, ropeS, N, T, c.H, c.Hk, c.hd, ldq, qd, part, G + w.qkvb);
-      prof.mark("rope_bwd_bias");
+      colreduce_k<<<nblk(ldq, 32), 256, 0, g_stream>>>(part, B * ((T + 63) / 64), ldq, G + w.qkvb);
+      KCHECK("qkv_bias_grad");
+      prof.mark("qkv_bias_grad");
       gemm.run(false, false, (int)N, c.d, ldq, dqkv, ldq, PB + w.qkvw, c.d, dxn, c.d, true, 1.f, 0.f);
       // recompute xn1 (the forward's kernel on the same input: identical)
       rmsnormForward(a.xin, nullptr, nullptr, P + w.ln1, a.xn1, a.r1, N, c.d, (float)c.eps);

@@ -101,10 +101,10 @@ int main() {
     }
     if (s.time) {
       auto oq = [&]() {
-        NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, attn_cdiv(s.T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale)));
+        NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, attn_cdiv(s.T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
       };
       auto okv = [&]() {
-        NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale)));
+        NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
       };
       auto T_ = [](double f, double ms) { return f / ms / 1e9; };
       for (int rep = 0; rep < 2; rep++) {  // production and candidates alternating, twice

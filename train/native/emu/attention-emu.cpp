@@ -117,6 +117,7 @@ static bool __any_sync(unsigned, bool v) {
   emu::warpBar();
   return r;
 }
+static float __uint_as_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static uint32_t pack2(float lo, float hi) { return (uint32_t)f2b(lo).x | ((uint32_t)f2b(hi).x << 16); }
 static void cp_async16(bf16* s, const bf16* g, bool valid) {
   emu::ths[emu::cur].pend.push_back([=]() { for (int i = 0; i < 8; i++) s[i] = valid ? g[i] : bf16{0}; });
@@ -250,7 +251,8 @@ static void runFwd(const std::vector<bf16>& qkv, std::vector<bf16>& out, std::ve
 }
 template <int NDT>
 static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<float>& lse, std::vector<bf16>& dO,
-                   std::vector<float>& delta, std::vector<bf16>& dqkv, int B, int T, int H, int Hk, int hd) {
+                   std::vector<float>& delta, std::vector<bf16>& dqkv, const std::vector<float>& cs, const std::vector<float>& sn,
+                   std::vector<float>& part, int B, int T, int H, int Hk, int hd) {
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   const int nB = attn_cdiv(T, 128), nQ = attn_cdiv(T, 64);
@@ -259,12 +261,13 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
     for (unsigned x = 0; x < (unsigned)(B * H); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nQ, 1}, [&]() {
         attn_bwd_dq_k<NDT * 8>(qkv.data(), out.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq,
-                               koff, voff, sl2, scale);
+                               koff, voff, sl2, scale, cs.data(), sn.data(), part.data());
       });
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
-        attn_bwd_dkdv_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+        attn_bwd_dkdv_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs.data(), sn.data(),
+                             part.data());
       });
 }
 
@@ -332,6 +335,37 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
           }
       }
     }
+  // RoPE's backward (the kernels apply it in their epilogues): rotate-half pairs (j, j + hd/2), fp32 tables as ropeTables
+  const int half = hd / 2;
+  std::vector<float> cs((size_t)T * half), sn((size_t)T * half);
+  for (int i = 0; i < half; i++)
+    for (int t = 0; t < T; t++) {
+      const double a = t / std::pow(10000.0, 2.0 * i / hd);
+      cs[(size_t)t * half + i] = (float)std::cos(a);
+      sn[(size_t)t * half + i] = (float)std::sin(a);
+    }
+  auto ropeBwd = [&](std::vector<double>& g, int heads) {
+    for (long r = 0; r < N; r++) {
+      const int t = (int)(r % T);
+      for (int h = 0; h < heads; h++) {
+        double* x = &g[(r * heads + h) * hd];
+        for (int i = 0; i < half; i++) {
+          const double c = cs[(size_t)t * half + i], s = sn[(size_t)t * half + i], a = x[i], b = x[i + half];
+          x[i] = a * c + b * s;
+          x[i + half] = b * c - a * s;
+        }
+      }
+    }
+  };
+  ropeBwd(rdq, H);
+  ropeBwd(rdk, Hk);
+  std::vector<double> rgb(ldq, 0.0), ggb(ldq, 0.0);  // the q/k/v bias gradient: column sums over all rows
+  for (long r = 0; r < N; r++) {
+    for (int j = 0; j < H * hd; j++) rgb[j] += rdq[r * H * hd + j];
+    for (int j = 0; j < Hk * hd; j++) rgb[koff + j] += rdk[r * Hk * hd + j], rgb[voff + j] += rdv[r * Hk * hd + j];
+  }
+  const int nbT = attn_cdiv(T, 64);
+  std::vector<float> part((size_t)B * nbT * ldq, NAN);
   const int ndt = (hd + 7) / 8;
   // the forward kernel against the reference (every output starts as NaN)
   std::vector<float> lse((long)B * H * T, NAN), delta((long)B * H * T);
@@ -354,24 +388,26 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
   for (size_t i = 0; i < rO.size(); i++) out[i] = f2b((float)rO[i]);
   for (size_t i = 0; i < lse.size(); i++) lse[i] = (float)rL[i];
   switch (ndt) {
-    case 1: runBwd<1>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 2: runBwd<2>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 6: runBwd<6>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 3: runBwd<3>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 4: runBwd<4>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 5: runBwd<5>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 7: runBwd<7>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
-    case 8: runBwd<8>(qkv, out, lse, dO, delta, dqkv, B, T, H, Hk, hd); break;
+    case 1: runBwd<1>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 2: runBwd<2>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 6: runBwd<6>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 3: runBwd<3>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 4: runBwd<4>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 5: runBwd<5>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 7: runBwd<7>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
+    case 8: runBwd<8>(qkv, out, lse, dO, delta, dqkv, cs, sn, part, B, T, H, Hk, hd); break;
     default: fprintf(stderr, "ndt %d not instantiated\n", ndt); exit(1);
   }
   for (long r = 0; r < N; r++) {
     for (int j = 0; j < H * hd; j++) gdq[r * H * hd + j] = b2f(dqkv[r * ldq + j]);
     for (int j = 0; j < Hk * hd; j++) { gdk[r * Hk * hd + j] = b2f(dqkv[r * ldq + koff + j]); gdv[r * Hk * hd + j] = b2f(dqkv[r * ldq + voff + j]); }
   }
-  double eq = relErr(gdq, rdq), ek = relErr(gdk, rdk), ev = relErr(gdv, rdv);
-  bool ok = eo < 1e-2 && el < 1e-4 && eq < 1e-2 && ek < 1e-2 && ev < 1e-2;
-  printf("B%d T%d H%d/%d hd%d: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e %s (collectives %ld)\n", B, T, H, Hk, hd, eo, el, eq,
-         ek, ev, ok ? "ok" : "FAIL", emu::nCollective);
+  for (size_t p = 0; p < (size_t)B * nbT; p++)
+    for (int j = 0; j < ldq; j++) ggb[j] += part[p * ldq + j];
+  double eq = relErr(gdq, rdq), ek = relErr(gdk, rdk), ev = relErr(gdv, rdv), eb = relErr(ggb, rgb);
+  bool ok = eo < 1e-2 && el < 1e-4 && eq < 1e-2 && ek < 1e-2 && ev < 1e-2 && eb < 1e-2;
+  printf("B%d T%d H%d/%d hd%d: o %.2e lse %.2e dq %.2e dk %.2e dv %.2e gb %.2e %s (collectives %ld)\n", B, T, H, Hk, hd, eo, el,
+         eq, ek, ev, eb, ok ? "ok" : "FAIL", emu::nCollective);
   fflush(stdout);
   return ok ? 0 : 1;
 }

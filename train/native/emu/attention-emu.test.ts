@@ -65,8 +65,8 @@ test(
         }
         for (const l of shapes) {
           // every relative error printed is below the GPU parity limit (1e-2)
-          const errs = [...l.matchAll(/ (o|lse|dq|dk|dv) ([0-9.e+-]+)/g)];
-          assert.equal(errs.length, 5, l);
+          const errs = [...l.matchAll(/ (o|lse|dq|dk|dv|gb) ([0-9.e+-]+)/g)];
+          assert.equal(errs.length, 6, l);
           for (const m of errs) assert.ok(Number(m[2]) < 1e-2, `${l}`);
         }
       }
