@@ -194,3 +194,28 @@ test('wordsOf keeps the words of two texts per mode (a part of a document segmen
   assert.notEqual(wordsOf(part, 'jieba'), p);
   assert.deepEqual(wordsOf(part, 'jieba'), p);
 });
+
+test('charRepetition equals the plain count over all n-grams (data-juicer character_repetition_filter)', () => {
+  const ref = (text: string, n: number) => {
+    const cps = [...text];
+    const counts = new Map<string, number>();
+    for (let i = 0; i + n <= cps.length; i++) {
+      const g = cps.slice(i, i + n).join('');
+      counts.set(g, (counts.get(g) ?? 0) + 1);
+    }
+    const total = cps.length - n + 1;
+    if (total <= 0) return 0;
+    const rep = [...counts.values()].filter((c) => c > 1).sort((a, b) => b - a);
+    const k = Math.min(Math.floor(Math.sqrt(counts.size)), rep.length);
+    return rep.slice(0, k).reduce((a, b) => a + b, 0) / total;
+  };
+  let s = 3;
+  const rnd = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
+  for (let t = 0; t < 300; t++) {
+    const alphabet = [...'ab中文😊 \n'].slice(0, 2 + rnd(6));
+    let text = '';
+    const len = rnd(t < 250 ? 60 : 5000);
+    for (let i = 0; i < len; i++) text += alphabet[rnd(alphabet.length)];
+    for (const n of [1, 3, 10]) assert.equal(charRepetition(text, n), ref(text, n), JSON.stringify([text, n]));
+  }
+});
