@@ -9,7 +9,7 @@ import { Decompress } from 'fzstd';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
-interface ZstdWasm {
+export interface ZstdWasm {
   init(): Promise<void>;
   compress(buf: Uint8Array, level?: number): Uint8Array;
   decompress(buf: Uint8Array): Uint8Array;

@@ -83,6 +83,27 @@ test('JSONL .gz and plain writers', async () => {
   }
 });
 
+test('JSONL writers: the bytes are the UTF-8 of the JSON lines, across chunks of any size and any characters', async () => {
+  const dir = tmp();
+  // chunks of very different sizes (the writer reuses one buffer), astral and unpaired surrogates, CJK, controls
+  const texts = Array.from({ length: 400 }, (_, i) => {
+    const parts = ['中文', 'é', '😀', '\ud800', '\udc00x', '\n\t"\\', 'ascii', '\u2028'];
+    return Array.from({ length: (i * 37) % 900 }, (_, k) => parts[(i + k) % parts.length]).join('');
+  });
+  const lines = texts.map((text, i) => JSON.stringify({ id: `t${i}`, text }) + '\n');
+  const want = Buffer.from(lines.join(''), 'utf8');
+  for (const name of ['u.jsonl', 'u.jsonl.zst', 'u.jsonl.gz']) {
+    const p = join(dir, name);
+    const w = new JsonlWriter(p, { chunkBytes: 3000 });
+    for (let i = 0; i < texts.length; i++) await w.write({ id: `t${i}`, text: texts[i] });
+    await w.close();
+    const buf = readFileSync(p);
+    const raw = name.endsWith('.zst') ? Buffer.from(decompress(buf)) : name.endsWith('.gz') ? gunzipSync(buf) : buf;
+    assert.ok(raw.equals(want), name);
+    assert.equal(w.rawBytes, want.length);
+  }
+});
+
 test('Parquet writer: row groups, readable back (hyparquet) with the same documents', async () => {
   const dir = tmp();
   const p = join(dir, 'out.parquet');
