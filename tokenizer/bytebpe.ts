@@ -49,6 +49,8 @@ interface SpanTables {
   rIds: Map<number, number>;
 }
 
+const spanTablesOf = new WeakMap<Uint32Array, SpanTables>();
+
 /** Fill lOf / rOf of BMP character x (≥ U+0080, not a surrogate): its k-byte suffixes as L, prefixes as R. */
 function fragmentsOf(t: SpanTables, x: number): void {
   const nb = x < 0x800 ? 2 : 3;
@@ -279,6 +281,9 @@ export class ByteBpe {
    */
   private spanTables(): SpanTables {
     if (this.spanT) return this.spanT;
+    // a function of the merges alone: encoders of one spec share them
+    const shared = spanTablesOf.get(this.spec.left);
+    if (shared) return (this.spanT = shared);
     const { left, right, result } = this.spec;
     const nTok = this.tokenCount;
     // bytes of every token formed by merges, in one arena (an operand formed by a later merge waits for a later round)
@@ -348,7 +353,9 @@ export class ByteBpe {
     // filled per character on first use (-2: not yet)
     const lOf = new Int32Array(3 << 16).fill(-2),
       rOf = new Int32Array(3 << 16).fill(-2);
-    return (this.spanT = { lOf, rOf, pairs, words, lIds, rIds });
+    this.spanT = { lOf, rOf, pairs, words, lIds, rIds };
+    spanTablesOf.set(this.spec.left, this.spanT);
+    return this.spanT;
   }
 
   /** Whether a token can span the boundary between BMP characters x and y (each ≥ U+0080, not surrogates). */
