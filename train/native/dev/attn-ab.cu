@@ -2,13 +2,15 @@
 // dK/dV candidate (attn-wg-bwd.cuh) on the same random inputs: the candidate's distance from the production output
 // (dk, dv separately; dq must be untouched) and per-kernel timings with TFLOP/s (CUDA events, mean of 10-20 launches).
 // TFLOP/s count the causal half of the score matrix: forward 2 GEMMs, dQ 3, dK/dV 4 (as done: S and dP are recomputed
-// in both).
+// in both). The timed shapes also time the backward kernels as the training step runs them: with RoPE's tables (its
+// backward in the epilogues) and with the q/k/v bias partials.
 // Build + run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu && /tmp/attn-ab
 #include <cmath>
 #include <functional>
 #include <vector>
 #include "../common.cuh"
+#include "../rope.cuh"
 #include "attn-wg-bwd.cuh"
 
 __global__ void fill_k(bf16* p, long n, uint32_t seed) {
@@ -106,7 +108,25 @@ int main() {
       auto okv = [&]() {
         NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
       };
+      // the step's configuration: RoPE's backward in the epilogues (tables), with / without the bias partials
+      float *cs, *sn, *part;
+      CK(cudaMalloc(&cs, (long)s.T * s.hd / 2 * 4)); CK(cudaMalloc(&sn, (long)s.T * s.hd / 2 * 4));
+      CK(cudaMalloc(&part, (long)s.B * attn_cdiv(s.T, 64) * ldq * 4));
+      ropeTables(cs, sn, s.T, s.hd, 1e4);
+      auto oqR = [&](float* pt) {
+        NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, attn_cdiv(s.T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
+      };
+      auto okvR = [&](float* pt) {
+        NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM_ROPE(N_)>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
+      };
       auto T_ = [](double f, double ms) { return f / ms / 1e9; };
+      for (int rep = 0; rep < 2; rep++) {
+        const double a = timeit(oq, 10), b = timeit([&]() { oqR(nullptr); }, 10), c = timeit([&]() { oqR(part); }, 10);
+        const double d = timeit(okv, 10), e = timeit([&]() { okvR(nullptr); }, 10), f = timeit([&]() { okvR(part); }, 10);
+        printf("  RoPE epilogue: dQ %.3f | + RoPE %.3f | + bias partials %.3f ms; dK/dV %.3f | + RoPE %.3f | + bias partials %.3f ms\n",
+               a, b, c, d, e, f);
+      }
+      cudaFree(cs); cudaFree(sn); cudaFree(part);
       for (int rep = 0; rep < 2; rep++) {  // production and candidates alternating, twice
         const double tf = timeit(fwd, 20), tb = timeit(bwd, 10), tq = timeit(oq, 10), tkv = timeit(okv, 10);
         printf("  production: fwd %.3f ms (%.0f TFLOP/s) | bwd %.3f ms (%.0f, 5 GEMMs) = dQ with delta %.3f (%.0f) + dK/dV %.3f (%.0f)\n",
