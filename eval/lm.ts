@@ -36,8 +36,14 @@ export interface EvalModel {
   generate(prompt: string, o: { maxTokens: number }): Promise<string>;
   /** greedy reply to a conversation in the chat template (system prompt first), without the closing <|im_end|>. */
   chat(messages: ChatMessage[], o: { maxTokens: number; system?: string }): Promise<string>;
-  /** chat() for several conversations decoded together (same replies as one at a time); absent: chat() per item. */
-  chatBatch?(conversations: ChatMessage[][], o: { maxTokens: number; system?: string }): Promise<string[]>;
+  /**
+   * chat() for several conversations decoded together, at most `batch` at once (same replies as one at a time);
+   * absent: chat() per item.
+   */
+  chatBatch?(
+    conversations: ChatMessage[][],
+    o: { maxTokens: number; system?: string; batch?: number },
+  ): Promise<string[]>;
 }
 
 export type ScoringMode = 'incremental' | 'full';
@@ -255,16 +261,22 @@ export class BackendModel implements EvalModel {
     return (await this.chatBatch([messages], o))[0];
   }
 
-  /** every conversation's greedy reply, decoded together in one ragged batch (train/generate.ts generateBatch). */
-  async chatBatch(conversations: ChatMessage[][], o: { maxTokens: number; system?: string }): Promise<string[]> {
+  /**
+   * every conversation's greedy reply, decoded in one ragged batch of at most `batch` sequences at once, a slot whose
+   * reply has ended taking the next conversation (train/generate.ts generateBatch).
+   */
+  async chatBatch(
+    conversations: ChatMessage[][],
+    o: { maxTokens: number; system?: string; batch?: number },
+  ): Promise<string[]> {
     const raws = await Promise.all(
       conversations.map(async (m) => Array.from(await encodeChatPrompt(this.tk.tok, m, o.system))),
     );
-    return this.continueIds(raws, o.maxTokens);
+    return this.continueIds(raws, o.maxTokens, o.batch);
   }
 
   /** greedy continuations (stop at eos, the unk class of a compact vocabulary banned), decoded to text. */
-  private async continueIds(raws: number[][], maxTokensWanted: number): Promise<string[]> {
+  private async continueIds(raws: number[][], maxTokensWanted: number, batch?: number): Promise<string[]> {
     const maxTokens = Math.max(1, Math.min(maxTokensWanted, this.maxLength - 1));
     const prompts = raws.map((raw) => {
       const ids = this.modelIds(raw);
@@ -280,6 +292,7 @@ export class BackendModel implements EvalModel {
       seed: 0,
       stopIds: [this.be.config.eosId],
       banIds: unk >= 0 ? [unk] : [],
+      batch,
     });
     return Promise.all(
       outs.map((out) =>

@@ -20,6 +20,8 @@ export const DEFAULT_MAX_NEW_TOKENS: Record<string, number> = { ceval: 1024, cmm
 /** chat-gen questions decoded together by default (one GPU decode call: 578 items/s at 128 against 279 at 32 on an H200,
  * bench/results/eval.md; the CPU decodes them one after the other). */
 export const DEFAULT_CHAT_BATCH = 128;
+/** chat-gen: questions handed to the decoder at once, in batches (the slots refill from them; progress per chunk). */
+const CHAT_CHUNK_BATCHES = 8;
 
 function optionsBlock(it: Item): string {
   return LETTERS.map((l, i) => `${l}. ${it.choices[i]}\n`).join('');
@@ -142,11 +144,12 @@ export async function runTask(
   const out: ItemResult[] = [];
   const base = (it: Item) => ({ subject: it.subject, id: it.id, file: it.file, line: it.line, answer: it.answer! });
   if (o.protocol === 'chat-gen') {
-    // the questions in batches decoded together (each reply as if alone), in item order
+    // the questions decoded together, `batch` at a time (a slot whose reply has ended takes the next question; each
+    // reply as if alone), in item order; progress after every chunk of CHAT_CHUNK_BATCHES batches
     const batch = Math.max(1, o.batch ?? DEFAULT_CHAT_BATCH);
-    const gen = { maxTokens: maxNew, system: CHAT_SYSTEM };
-    for (let i = 0; i < todo.length; i += batch) {
-      const part = todo.slice(i, i + batch);
+    const gen = { maxTokens: maxNew, system: CHAT_SYSTEM, batch };
+    for (let i = 0; i < todo.length; i += batch * CHAT_CHUNK_BATCHES) {
+      const part = todo.slice(i, i + batch * CHAT_CHUNK_BATCHES);
       const convs = part.map((it) => [{ role: 'user' as const, content: chatUserPrompt(it, spec.lang) }]);
       let replies: string[];
       if (model.chatBatch) replies = await model.chatBatch(convs, gen);

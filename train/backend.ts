@@ -66,8 +66,9 @@ export interface RaggedDecodeSession {
   /** one token per sequence at its own position (a negative id: the sequence has ended, its row is unspecified). */
   step(tokens: ArrayLike<number>): Promise<Float32Array>;
   /**
-   * greedy decoding from a fresh session: up to steps ids per sequence, ending with its first stop id; a banned id is
-   * never chosen (argmax over the others, first index on ties).
+   * greedy decoding from a fresh session of at least `batch` prompts: up to steps ids per prompt, ending with its first
+   * stop id; a banned id is never chosen (argmax over the others, first index on ties). With more prompts than slots, a
+   * slot whose sequence has ended takes the next prompt (continuous batching); each result is the prompt's alone.
    */
   greedy(
     prompts: ArrayLike<number>[],

@@ -47,6 +47,12 @@ for (const kind of ['tiny', 'tiny-dense'] as const) {
       assert.deepEqual(sampled[b], await generate(be, PROMPTS[b], { ...s, seed: s.seeds[b] }), `sampled row ${b}`);
     assert.deepEqual((await generateBatch(be, PROMPTS.slice(2), { ...s, seeds: [5, 6] }))[1], sampled[3]);
     assert.deepEqual(await generateBatch(be, PROMPTS, s), sampled, 'reproducible');
+    // fewer slots than prompts: greedy slots take the next prompt when their sequence ends, sampling decodes in
+    // consecutive batches; every row is still the prompt's own
+    for (const batch of [1, 3]) {
+      assert.deepEqual(await generateBatch(be, PROMPTS, { ...o, batch }), batched, `greedy, ${batch} slots`);
+      assert.deepEqual(await generateBatch(be, PROMPTS, { ...s, batch }), sampled, `sampled, batches of ${batch}`);
+    }
     await be.dispose();
   });
 }
@@ -65,6 +71,15 @@ test('ragged decoder on a backend without one: prefill logits per sequence, step
   await assert.rejects(s.step([1]), /expected 2 tokens/);
   s.dispose();
   one.dispose();
+  // greedy() over more prompts than slots: each prompt's own greedy ids, in prompt order
+  const q = startRaggedDecode(be, 2, 16);
+  const got = await q.greedy(PROMPTS.slice(0, 3), 4, [], []);
+  assert.equal(got.length, 3);
+  for (let i = 0; i < 3; i++)
+    assert.deepEqual(got[i], await generate(be, PROMPTS[i], { maxTokens: 4, temperature: 0, topP: 1, seed: 0 }));
+  await assert.rejects(q.greedy(PROMPTS.slice(0, 3), 4, [], []), /fresh session/);
+  q.dispose();
+  await assert.rejects(startRaggedDecode(be, 2, 16).greedy([PROMPTS[0]], 4, [], []), /at least 2 prompts/);
   await assert.rejects(
     generateBatch(be, [new Int32Array(0)], { maxTokens: 2, temperature: 0, topP: 1, seed: 0 }),
     /empty prompt/,

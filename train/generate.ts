@@ -131,21 +131,25 @@ export function startRaggedDecode(be: Backend, B: number, maxLen: number): Ragge
       return out;
     },
     async greedy(prompts, steps, stopIds, banIds) {
-      count(prompts.length, 'prompts');
-      const s = fresh(),
-        stop = new Set(Array.from(stopIds)),
+      if (prompts.length < B) throw new Error(`decode: expected at least ${B} prompts, got ${prompts.length}`);
+      if (ss) throw new Error('decode: prefill() / greedy() start a fresh session');
+      ss = [];
+      const stop = new Set(Array.from(stopIds)),
         ban = Array.from(banIds);
       const res: number[][] = [];
-      for (let b = 0; b < B; b++) {
+      // a sequence after another, each in a session of its own: what continuous batching gives each of them
+      for (const p of prompts) {
+        const one = start(maxLen);
         const out: number[] = [];
-        let logits = await s[b].feed(prompts[b]);
+        let logits = await one.feed(p);
         for (let i = 0; i < steps; i++) {
           for (const x of ban) logits[x] = -Infinity;
           const id = sampleLogits(logits, GREEDY, null);
           out.push(id);
           if (stop.has(id) || i === steps - 1) break;
-          logits = await s[b].feed([id]);
+          logits = await one.feed([id]);
         }
+        one.dispose();
         res.push(out);
       }
       return res;
@@ -160,15 +164,17 @@ export function startRaggedDecode(be: Backend, B: number, maxLen: number): Ragge
 const GREEDY = { temperature: 0, topP: 1 };
 
 /**
- * generate() for several prompts at once in one ragged batch: each prompt's new ids are those generate() gives it
+ * generate() for several prompts at once in ragged batches: each prompt's new ids are those generate() gives it
  * alone with the same options (greedy: argmax on the device, ban list included; sampling: each sequence with its own
  * Rng seeded with `seeds[i]` (default o.seed, as generate() per prompt), so the result does not depend on how prompts
- * are batched). Each sequence stops at its own stop id. onToken is not called.
+ * are batched). Each sequence stops at its own stop id. At most `batch` sequences (default: all) decode at once:
+ * greedy decoding gives a slot whose sequence has ended the next prompt (continuous batching), sampling decodes the
+ * prompts in consecutive batches. onToken is not called.
  */
 export async function generateBatch(
   be: Backend,
   prompts: Int32Array[],
-  o: SampleOptions & { seeds?: number[] },
+  o: SampleOptions & { seeds?: number[]; batch?: number },
 ): Promise<number[][]> {
   const B = prompts.length;
   if (B === 0) return [];
@@ -183,12 +189,37 @@ export async function generateBatch(
   // pads little; each sequence's result does not depend on its place in the batch
   const order = prompts.map((_, i) => i).sort((a, b) => prompts[b].length - prompts[a].length || a - b);
   const sorted = order.map((i) => prompts[i]);
-  const res = await generateRagged(be, sorted, { ...o, seeds: order.map((i) => o.seeds?.[i] ?? o.seed) });
+  const slots = Math.max(1, Math.min(B, o.batch ?? B));
+  const seeds = order.map((i) => o.seeds?.[i] ?? o.seed);
+  let res: number[][];
+  if (o.temperature <= 0) res = await generateGreedy(be, sorted, slots, o);
+  else {
+    res = [];
+    for (let i = 0; i < B; i += slots)
+      res.push(...(await generateRagged(be, sorted.slice(i, i + slots), { ...o, seeds: seeds.slice(i, i + slots) })));
+  }
   const out: number[][] = new Array(B);
   order.forEach((i, j) => (out[i] = res[j]));
   return out;
 }
 
+// greedy: `slots` sequences at a time on the device, each slot taking the next prompt when its sequence ends; prompts
+// longest first
+async function generateGreedy(
+  be: Backend,
+  prompts: Int32Array[],
+  slots: number,
+  o: SampleOptions,
+): Promise<number[][]> {
+  const s = startRaggedDecode(be, slots, prompts[0].length + o.maxTokens);
+  try {
+    return await s.greedy(prompts, o.maxTokens, o.stopIds ?? [], o.banIds ?? []);
+  } finally {
+    s.dispose();
+  }
+}
+
+// sampling on the host: one batch (prompts longest first)
 async function generateRagged(
   be: Backend,
   prompts: Int32Array[],
@@ -198,7 +229,6 @@ async function generateRagged(
   const maxLen = prompts[0].length + o.maxTokens;
   const s = startRaggedDecode(be, B, maxLen);
   try {
-    if (o.temperature <= 0) return await s.greedy(prompts, o.maxTokens, o.stopIds ?? [], o.banIds ?? []);
     const V = be.config.vocabSize,
       stop = new Set(o.stopIds ?? []);
     const rngs = o.seeds.map((seed) => new Rng(seed));

@@ -23,7 +23,7 @@ Benchmarks (files in their released layouts; steel collect ceval cmmlu mmlu fetc
   --subjects a,b        only these subjects
   --max-new-tokens N    chat-gen: default C-Eval 1024, CMMLU and MMLU 64
   --gen-batch N         chat-gen: questions decoded together (default 128; --backend cuda decodes them in one batch,
-                        each reply the one it gets alone)
+                        a slot whose reply has ended taking the next question; each reply the one it gets alone)
   --max-length N        token budget of prompt + answer (default: the model's training context); longer prompts
                         are cut from the left
   --scoring MODE        loglik on the dense kind: full (one causal pass, default) or incremental (KV cache). The Steel

@@ -926,6 +926,21 @@ async function raggedParity(
     bc = await generateBatch(cpu, ps, o);
   const stopDiff = bg.filter((r, b) => r.join() !== bc[b].join()).length;
   const ends = bc.map((r) => r.length);
+  // continuous batching: 2 slots for the 6 prompts and the 6 again in reverse order (12), a slot taking the next prompt
+  // when its sequence ends: each row the CPU's (generate() alone). Then 6 prompts the checks above have not seen (each
+  // one token shorter), printed only: their greedy tokens may part from the CPU's at a bf16 near-tie, batched or not.
+  const ps12 = [...ps, ...[...ps].reverse()];
+  const bq = await generateBatch(gpu, ps12, { ...o, batch: 2 }),
+    cq = await generateBatch(cpu, ps12, o);
+  const contDiff = bq.filter((r, b) => r.join() !== cq[b].join()).length;
+  const pn = ps.map((p) => (p.length > 1 ? p.slice(1) : p));
+  const nAll = await generateBatch(gpu, pn, o),
+    nCont = await generateBatch(gpu, pn, { ...o, batch: 2 }),
+    nCpu = await generateBatch(cpu, pn, o);
+  const rowsDiff = (x: number[][], y: number[][]) => x.filter((r, b) => r.join() !== y[b].join()).length;
+  log(
+    `  ${name} new prompts: rows differing all-at-once vs CPU ${rowsDiff(nAll, nCpu)}/6, 2 slots vs CPU ${rowsDiff(nCont, nCpu)}/6, 2 slots vs all-at-once ${rowsDiff(nCont, nAll)}/6`,
+  );
   const banned = bg.flat().filter((t) => o.banIds.includes(t)).length;
   const os = { ...o, banIds: [], temperature: 0.8, topP: 0.9, seeds: ps.map((_, b) => 10 + b) };
   const sg = (await generateBatch(gpu, ps, os)).flat(),
@@ -935,6 +950,7 @@ async function raggedParity(
   check(`${name} ragged greedy token mismatches (${B} x ${steps})`, mism, 0);
   check(`${name} ragged generateBatch greedy, stop + bans: rows differing from the CPU`, stopDiff, 0);
   check(`${name} ragged generateBatch: banned ids chosen`, banned, 0);
+  check(`${name} continuous batching (2 slots, 12 prompts): rows differing from the CPU`, contDiff, 0);
   log(
     `  ${name} ragged: reply lengths with the stop ${ends.join(',')}, sampled tokens equal ${sampledSame}/${sc.length}`,
   );
@@ -943,6 +959,7 @@ async function raggedParity(
     logitsRel: worst,
     mismatches: mism,
     stopRowsDiffering: stopDiff,
+    continuousRowsDiffering: contDiff,
     replyLengths: ends,
     sampledSame: `${sampledSame}/${sc.length}`,
   };
@@ -1067,8 +1084,13 @@ async function evalGenBench(gpu: CudaBackend, cyc: Int32Array): Promise<Record<s
   };
   const b32 = await batched(32),
     b128 = await batched(128);
+  // continuous batching: 32 slots for all 128 prompts, a slot taking the next prompt when its reply ends
+  const tc = performance.now();
+  const c32 = await generateBatch(gpu, prompts, { ...o, batch: 32 });
+  const c32s = (performance.now() - tc) / 1e3;
   const differ = one.filter((r, i) => r.join() !== b32.out[i].join()).length;
   const differ128 = b128.out.filter((r, i) => r.join() !== b32.out[i].join()).length;
+  const differC = c32.filter((r, i) => r.join() !== b32.out[i].join()).length;
   const newTok = b32.out.reduce((a, r) => a + r.length, 0);
   const r = {
     items: NI,
@@ -1077,13 +1099,15 @@ async function evalGenBench(gpu: CudaBackend, cyc: Int32Array): Promise<Record<s
     oneAtATimeItemsPerS: +(16 / oneS).toFixed(2),
     batch32ItemsPerS: +(NI / b32.s).toFixed(2),
     batch128ItemsPerS: +(NI / b128.s).toFixed(2),
+    continuous32ItemsPerS: +(NI / c32s).toFixed(2),
     speedup32: +(oneS / 16 / (b32.s / NI)).toFixed(1),
     speedup128: +(oneS / 16 / (b128.s / NI)).toFixed(1),
     oneVsBatchRowsDiffering: `${differ}/16`,
     batch128VsBatch32RowsDiffering: `${differ128}/${NI}`,
+    continuous32VsBatch32RowsDiffering: `${differC}/${NI}`,
   };
   log(`EVALGEN ${JSON.stringify(r)}`);
-  if (differ || differ128) {
+  if (differ || differ128 || differC) {
     failures++;
     log('FAIL evalgen: batched replies differ from one-at-a-time');
   }

@@ -89,8 +89,9 @@ export interface NativeAddon {
   decodeFeedRagged(s: unknown, tokens: Int32Array, lens: Int32Array, greedy: false): Float32Array;
   decodeFeedRagged(s: unknown, tokens: Int32Array, lens: Int32Array, greedy: true): Int32Array;
   /**
-   * prefill the prompts (concatenated, lens[b] tokens each; a fresh session), then greedy steps on the GPU, never a
-   * banned id: B x steps new ids, -1 after a sequence's first stop id.
+   * N >= B prompts (concatenated, lens[i] tokens each; a fresh session): the first B prefilled, then greedy steps on
+   * the GPU, never a banned id, a slot whose sequence has ended taking the next prompt (continuous batching):
+   * N x steps new ids, -1 after a sequence's first stop id.
    */
   decodeGreedy(
     s: unknown,
@@ -333,8 +334,9 @@ export class CudaBackend implements Backend {
   startRaggedDecode(B: number, maxLen: number): RaggedDecodeSession {
     const a = this.addon;
     const { live, dispose } = this.decodeSession(B, maxLen);
-    const cat = (prompts: ArrayLike<number>[]) => {
-      if (prompts.length !== B) throw new Error(`decode: expected ${B} prompts, got ${prompts.length}`);
+    const cat = (prompts: ArrayLike<number>[], atLeast = false) => {
+      if (atLeast ? prompts.length < B : prompts.length !== B)
+        throw new Error(`decode: expected ${atLeast ? 'at least ' : ''}${B} prompts, got ${prompts.length}`);
       const lens = Int32Array.from(prompts, (p) => p.length);
       const all = new Int32Array(lens.reduce((x, y) => x + y, 0));
       let o = 0;
@@ -358,9 +360,9 @@ export class CudaBackend implements Backend {
         );
       },
       async greedy(prompts, steps, stopIds, banIds) {
-        const { all, lens } = cat(prompts);
+        const { all, lens } = cat(prompts, true);
         const ids = a.decodeGreedy(live(), all, lens, steps, Int32Array.from(stopIds), Int32Array.from(banIds));
-        return Array.from({ length: B }, (_, b) => {
+        return Array.from({ length: prompts.length }, (_, b) => {
           const row = Array.from(ids.subarray(b * steps, (b + 1) * steps));
           const end = row.indexOf(-1);
           return end < 0 ? row : row.slice(0, end);

@@ -606,6 +606,10 @@ struct Decoder {
   MoeAct ma{};
   int *tok, *ids, *outIds;
   int outCap = 0;
+  float* apv = nullptr;  // argmax partials (B * AM_CH values and ids)
+  int* api = nullptr;
+  int* dslot = nullptr;  // a refill's slots (B)
+  int* ptok = nullptr;   // a refill's prompt tokens (capRows)
   size_t cacheBytes = 0;
   Decoder(Model* model, int B_, int maxLen_) : m(model), B(B_), maxLen(maxLen_), hd(model->c.hd) {
     const Cfg& c = m->c;
@@ -627,6 +631,10 @@ struct Decoder {
     capB = B;
     // rows per group: every sequence at once for decode steps; prefill groups of whole sequences up to ~32k rows
     capRows = std::max(B, std::min(B * maxLen, std::max(32768, maxLen)));
+    apv = (float*)devAlloc((size_t)B * AM_CH * 4);
+    api = (int*)devAlloc((size_t)B * AM_CH * 4);
+    dslot = (int*)devAlloc((size_t)B * 4);
+    ptok = (int*)devAlloc((size_t)capRows * 4);
     alloc();
   }
   ~Decoder() {
@@ -638,6 +646,10 @@ struct Decoder {
     devFree(dpos, (size_t)B * 4);
     devFree(dban, kMaxBan * 4);
     devFree(apart, apartFloats * 4);
+    devFree(apv, (size_t)B * AM_CH * 4);
+    devFree(api, (size_t)B * AM_CH * 4);
+    devFree(dslot, (size_t)B * 4);
+    devFree(ptok, (size_t)capRows * 4);
     if (step) cudaGraphExecDestroy(step);
     if (gs) cudaStreamDestroy(gs);
   }
@@ -687,8 +699,9 @@ struct Decoder {
   }
   // one group: sequences b0 .. b0+Bg-1, n tokens each (device tokens dtok, Bg*n), at positions dpos[b]..; prefill: every
   // one of them at position 0 (the training attention kernel); logits of the last tokens (of token last[i] of sequence
-  // b0+i when given: right-padded prompts) -> this->logits rows 0..Bg-1
-  void group(const int* dtok, int b0, int Bg, int n, bool prefill, const int* last = nullptr) {
+  // b0+i when given: right-padded prompts) -> this->logits rows 0..Bg-1. A refill (prefill only) names its sequences'
+  // slots in device memory (slots, Bg entries) instead of b0.
+  void group(const int* dtok, int b0, int Bg, int n, bool prefill, const int* last = nullptr, const int* slots = nullptr) {
     const Cfg& c = m->c;
     const long N = (long)Bg * n, d = c.d;
     const float sl2 = 1.f / std::sqrt((float)c.hd) * 1.4426950408889634f;
@@ -697,7 +710,7 @@ struct Decoder {
     embedForward(dtok, m->P + m->embOff, x, N, c.d);
     prof.mark("dec_embed");
     const float* pend = nullptr;
-    const size_t layerStride = (size_t)B * maxLen * m->kd, seqOff = (size_t)b0 * maxLen * m->kd;  // kd = Hk * hd
+    const size_t layerStride = (size_t)B * maxLen * m->kd, seqOff = slots ? 0 : (size_t)b0 * maxLen * m->kd;  // kd = Hk * hd
     for (int l = 0; l < c.L; l++) {
       const LayerP& w = m->lp[l];
       rmsnormForward(pend ? pend : x, pend ? o : nullptr, pend ? x : nullptr, m->P + w.ln1, xn, r, N, c.d, (float)c.eps);
@@ -706,7 +719,8 @@ struct Decoder {
       m->linear(xn, N, c.d, w.qkvw, m->ldq, qkv, m->PB + w.qkvb);
       prof.mark("dec_gemm_qkv");
       bf16 *K = Kc + l * layerStride + seqOff, *V = Vc + l * layerStride + seqOff;
-      ropeKvStore(qkv, m->ldq, m->qd, m->qd + m->kd, ropeC, ropeS, K, V, dpos + b0, (int)N, n, c.H, c.Hk, c.hd, maxLen);
+      ropeKvStore(qkv, m->ldq, m->qd, m->qd + m->kd, ropeC, ropeS, K, V, slots ? dpos : dpos + b0, (int)N, n, c.H, c.Hk, c.hd,
+                  maxLen, slots);
       prof.mark("dec_rope_kv");
       if (prefill) attnForward(qkv, att, lse, Bg, n, c.H, c.Hk, c.hd, m->ldq, m->qd, m->qd + m->kd, sl2);
       else decodeAttention(qkv, m->ldq, K, V, att, apart, apartFloats, dpos + b0, Bg, n, maxLen, c.H, c.Hk, c.hd, sl2);
@@ -813,7 +827,7 @@ struct Decoder {
         for (int i = 0; i < Bg; i++) last.push_back(ns[b0 + i] - 1);
       group(dt, b0, Bg, n, pre, ragged ? last.data() : nullptr);
       if (idsOut || devIds) {
-        argmaxRows(logits, m->ldl, c.V, Bg, ids, devIds ? devIds + b0 : nullptr, dban, (int)ban.size());
+        argmaxRows(logits, m->ldl, c.V, Bg, ids, devIds ? devIds + b0 : nullptr, dban, (int)ban.size(), apv, api);
         if (idsOut) CK(cudaMemcpy(idsOut + b0, ids, (size_t)Bg * 4, cudaMemcpyDeviceToHost));
       }
       if (logitsOut) {
@@ -830,7 +844,7 @@ struct Decoder {
   // one decode step of all B sequences (one group): tokens in tok -> greedy ids in tok; position *dpos, then advanced
   void stepBody() {
     group(tok, 0, B, 1, false);
-    argmaxRows(logits, m->ldl, m->c.V, B, tok, nullptr, dban, (int)ban.size());
+    argmaxRows(logits, m->ldl, m->c.V, B, tok, nullptr, dban, (int)ban.size(), apv, api);
     decode_advance_k<<<(B + 255) / 256, 256, 0, g_stream>>>(dpos, 1, B);
     KCHECK("decode_advance");
   }
@@ -854,65 +868,120 @@ struct Decoder {
     cudaGraphDestroy(g);
     CK(e);
   }
-  // greedy generation from prompts of ns[b] tokens (concatenated; the session's first feed): up to steps new tokens per
-  // sequence (out: B*steps host, row-major by sequence), never a banned id; a sequence ends at any of stops (later
-  // positions -1). Tokens stay on the GPU between steps; the host looks at them every 16 steps to stop when every
-  // sequence has ended.
-  int greedy(const int* prompt, const int* ns, int steps, const std::vector<int>& stops, int* out) {
+  // a refill: sequence seqs[i] (ns[seqs[i]] tokens at prompt + off[seqs[i]]) into slot slots[i] at position 0, in
+  // prefill groups (the dense kind's right-padded to the group's longest, the Steel kind's of equal lengths, at most
+  // capRows rows) -> each one's first greedy id, also put in tok[slot] for the next step
+  std::vector<int> refill(const int* prompt, const std::vector<long>& off, const int* ns, std::vector<int> slots,
+                          std::vector<int> seqs) {
+    const Cfg& c = m->c;
+    const int R = (int)slots.size();
+    std::vector<int> order(R);
+    for (int i = 0; i < R; i++) order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return ns[seqs[x]] > ns[seqs[y]]; });
+    for (int s0 : slots) lens[s0] = 0;
+    CK(cudaMemcpy(dpos, lens.data(), (size_t)B * 4, cudaMemcpyHostToDevice));
+    std::vector<int> first(R), htok(B);
+    CK(cudaMemcpy(htok.data(), tok, (size_t)B * 4, cudaMemcpyDeviceToHost));
+    std::vector<int> padded, gs, last;
+    for (int i0 = 0; i0 < R;) {
+      const int n = ns[seqs[order[i0]]];  // the group's longest
+      int Bg = 1;
+      while (i0 + Bg < R && (long)(Bg + 1) * n <= capRows && (!c.steel || ns[seqs[order[i0 + Bg]]] == n)) Bg++;
+      padded.assign((size_t)Bg * n, 0);
+      gs.resize(Bg);
+      last.resize(Bg);
+      bool ragged = false;
+      for (int i = 0; i < Bg; i++) {
+        const int q = seqs[order[i0 + i]];
+        std::copy(prompt + off[q], prompt + off[q] + ns[q], padded.begin() + (size_t)i * n);
+        gs[i] = slots[order[i0 + i]];
+        last[i] = ns[q] - 1;
+        ragged |= ns[q] != n;
+      }
+      CK(cudaMemcpy(ptok, padded.data(), padded.size() * 4, cudaMemcpyHostToDevice));
+      CK(cudaMemcpy(dslot, gs.data(), (size_t)Bg * 4, cudaMemcpyHostToDevice));
+      group(ptok, 0, Bg, n, true, ragged ? last.data() : nullptr, dslot);
+      argmaxRows(logits, m->ldl, c.V, Bg, ids, nullptr, dban, (int)ban.size(), apv, api);
+      std::vector<int> got(Bg);
+      CK(cudaMemcpy(got.data(), ids, (size_t)Bg * 4, cudaMemcpyDeviceToHost));
+      for (int i = 0; i < Bg; i++) first[order[i0 + i]] = got[i], htok[gs[i]] = got[i];
+      i0 += Bg;
+    }
+    for (int i = 0; i < R; i++) lens[slots[i]] = ns[seqs[i]];
+    pos = *std::max_element(lens.begin(), lens.end());
+    CK(cudaMemcpy(tok, htok.data(), (size_t)B * 4, cudaMemcpyHostToDevice));
+    return first;
+  }
+  // greedy generation for N >= B prompts of ns[i] tokens (concatenated; a fresh session): up to steps new tokens per
+  // prompt (out: N*steps host, row-major by prompt, -1 after its end), never a banned id, each ending at its first stop
+  // id. The first B prompts fill the B slots; tokens stay on the GPU between steps (the captured step), the host looks
+  // at them every 16 steps (4 while prompts wait) and, once a quarter of the slots (or as many as prompts are left) have
+  // ended, gives each free slot the next prompt (continuous batching: one prefill for the refilled prompts, then the step
+  // goes on for all slots; a free slot costs the step little, a refill a pass over the weights). A slot with nothing to
+  // do steps at position 0, its tokens dropped. The steps between two looks never take a live sequence past its steps,
+  // so no slot runs past ns + steps - 1 positions.
+  void greedy(const int* prompt, const int* ns, int N, int steps, const std::vector<int>& stops, int* out) {
     if (steps <= 0) throw std::runtime_error("decode: steps must be positive");
-    for (int b = 0; b < B; b++) {
+    if (N < B) throw std::runtime_error(strf("decode: greedy() needs at least %d prompts (got %d)", B, N));
+    for (int b = 0; b < B; b++)
       if (lens[b] != 0) throw std::runtime_error("decode: greedy() starts a fresh session");
-      if (ns[b] + steps - 1 > maxLen)
-        throw std::runtime_error(strf("decode: %d + %d tokens exceed the session's %d (sequence %d)", ns[b], steps, maxLen, b));
+    std::vector<long> off(N + 1, 0);
+    for (int i = 0; i < N; i++) {
+      if (ns[i] + steps - 1 > maxLen)
+        throw std::runtime_error(strf("decode: %d + %d tokens exceed the session's %d (sequence %d)", ns[i], steps, maxLen, i));
+      off[i + 1] = off[i] + ns[i];
     }
     auto isStop = [&](int id) { return std::find(stops.begin(), stops.end(), id) != stops.end(); };
-    int* dOut = (int*)devAlloc((size_t)steps * B * 4);
-    std::vector<int> h((size_t)steps * B);
-    int done = 0;
+    std::fill(out, out + (size_t)N * steps, -1);
+    std::vector<int> seq(B, -1), gen(B, 0);
+    int next = 0, active = 0;
+    auto record = [&](int b, int id) {
+      out[(size_t)seq[b] * steps + gen[b]++] = id;
+      if (isStop(id) || gen[b] == steps) seq[b] = -1, active--;
+    };
+    const int CH = N > B ? 4 : 16;
+    int* dOut = (int*)devAlloc((size_t)CH * B * 4);
+    std::vector<int> h((size_t)CH * B);
     try {
-      feedv(prompt, false, ns, nullptr, nullptr, dOut);
-      done = 1;
-      std::vector<char> ended(B, 0);
-      int nEnded = 0, checked = 0;
-      auto check = [&](int upTo) {
-        CK(cudaMemcpy(h.data() + (size_t)checked * B, dOut + (size_t)checked * B, (size_t)(upTo - checked) * B * 4, cudaMemcpyDeviceToHost));
-        for (int s = checked; s < upTo; s++)
+      const int want = std::max(1, B / 4);
+      while (true) {
+        int nfree = 0;
+        for (int b = 0; b < B; b++) nfree += seq[b] < 0;
+        std::vector<int> sl, sq;  // refill the free slots (a sequence may end at its first token)
+        if (next < N && (nfree >= std::min(want, N - next) || active == 0))
+          for (int b = 0; b < B && next < N; b++)
+            if (seq[b] < 0) sl.push_back(b), sq.push_back(next++);
+        if (!sl.empty()) {
+          const std::vector<int> first = refill(prompt, off, ns, sl, sq);
+          for (size_t i = 0; i < sl.size(); i++) seq[sl[i]] = sq[i], gen[sl[i]] = 0, active++, record(sl[i], first[i]);
+          continue;
+        }
+        if (active == 0) break;
+        int chunk = CH;
+        for (int b = 0; b < B; b++)
+          if (seq[b] >= 0) chunk = std::min(chunk, steps - gen[b]);
+          else lens[b] = 0;  // nothing left for this slot
+        CK(cudaMemcpy(dpos, lens.data(), (size_t)B * 4, cudaMemcpyHostToDevice));
+        for (int s = 0; s < chunk; s++) {
+          if (m->prof.on) stepBody();  // eager while profiling (the profile's marks synchronise)
+          else {
+            if (!step) capture();
+            CK(cudaGraphLaunch(step, 0));
+          }
+          for (int& l : lens) l++;
+          CK(cudaMemcpyAsync(dOut + (size_t)s * B, tok, (size_t)B * 4, cudaMemcpyDeviceToDevice, 0));
+        }
+        pos = *std::max_element(lens.begin(), lens.end());
+        CK(cudaMemcpy(h.data(), dOut, (size_t)chunk * B * 4, cudaMemcpyDeviceToHost));
+        for (int s = 0; s < chunk; s++)
           for (int b = 0; b < B; b++)
-            if (!ended[b] && isStop(h[(size_t)s * B + b])) ended[b] = 1, nEnded++;
-        checked = upTo;
-      };
-      // steps 1..: the captured step (eager while profiling: the profile's marks synchronise), tokens in tok
-      CK(cudaMemcpy(tok, dOut, (size_t)B * 4, cudaMemcpyDeviceToDevice));
-      CK(cudaMemcpy(dpos, lens.data(), (size_t)B * 4, cudaMemcpyHostToDevice));
-      for (int s = 1; s < steps; s++) {
-        if (s % 16 == 0) {
-          check(s);
-          if (nEnded == B) break;
-        }
-        if (m->prof.on) stepBody();
-        else {
-          if (!step) capture();
-          CK(cudaGraphLaunch(step, 0));
-        }
-        pos++;
-        for (int& l : lens) l++;
-        CK(cudaMemcpyAsync(dOut + (size_t)s * B, tok, (size_t)B * 4, cudaMemcpyDeviceToDevice, 0));
-        done = s + 1;
+            if (seq[b] >= 0) record(b, h[(size_t)s * B + b]);
       }
-      check(done);
     } catch (...) {
-      devFree(dOut, (size_t)steps * B * 4);
+      devFree(dOut, (size_t)CH * B * 4);
       throw;
     }
-    devFree(dOut, (size_t)steps * B * 4);
-    for (int b = 0; b < B; b++) {
-      bool ended = false;
-      for (int s = 0; s < steps; s++) {
-        out[(size_t)b * steps + s] = ended || s >= done ? -1 : h[(size_t)s * B + b];
-        if (s < done && isStop(h[(size_t)s * B + b])) ended = true;
-      }
-    }
-    return done;
+    devFree(dOut, (size_t)CH * B * 4);
   }
 };
 
@@ -1399,11 +1468,12 @@ static napi_value decodeFeed_impl(napi_env env, napi_callback_info info) {
   return decodeFeedOut(env, d, tok, ns.data(), a[3]);
 }
 WRAP(decodeFeed)
-// sequence lengths ns (Int32Array B, each > 0) of a concatenated token array
-static std::vector<int> raggedCounts(napi_env env, napi_value v, Decoder* d, size_t tokens, const char* what) {
+// sequence lengths ns (Int32Array B, or at least B with atLeast, each > 0) of a concatenated token array
+static std::vector<int> raggedCounts(napi_env env, napi_value v, Decoder* d, size_t tokens, const char* what, bool atLeast = false) {
   size_t nl;
   int* ns = getTyped<int>(env, v, napi_int32_array, &nl, "lengths");
-  if ((long)nl != d->B) throw std::runtime_error(strf("%s: expected %d lengths, got %zu", what, d->B, nl));
+  if (atLeast ? (long)nl < d->B : (long)nl != d->B)
+    throw std::runtime_error(strf("%s: expected %s%d lengths, got %zu", what, atLeast ? "at least " : "", d->B, nl));
   long total = 0;
   for (size_t b = 0; b < nl; b++) {
     if (ns[b] <= 0) throw std::runtime_error(strf("%s: sequence %zu has %d tokens", what, b, ns[b]));
@@ -1428,23 +1498,25 @@ static napi_value decodeFeedRagged_impl(napi_env env, napi_callback_info info) {
   return decodeFeedOut(env, d, tok, ns.data(), a[3]);
 }
 WRAP(decodeFeedRagged)
-// decodeGreedy(s, prompts, lens, steps, stopIds, banIds): prompts concatenated, lens[b] tokens each
+// decodeGreedy(s, prompts, lens, steps, stopIds, banIds): N >= B prompts concatenated, lens[i] tokens each (continuous
+// batching when N > B) -> Int32Array N*steps
 static napi_value decodeGreedy_impl(napi_env env, napi_callback_info info) {
   napi_value a[6];
   getArgs(env, info, 6, a);
   Decoder* d = getDecoder(env, a[0]);
   size_t len;
   int* tok = getTyped<int>(env, a[1], napi_int32_array, &len, "prompt");
-  const std::vector<int> ns = raggedCounts(env, a[2], d, len, "decodeGreedy");
+  const std::vector<int> ns = raggedCounts(env, a[2], d, len, "decodeGreedy", true);
   const int steps = (int)getNum(env, a[3], "steps");
   if (steps <= 0) throw std::runtime_error("decodeGreedy: steps must be positive");
   const std::vector<int> stops = intList(env, a[4], "stopIds");
   d->setBan(intList(env, a[5], "banIds"));
+  const int N = (int)ns.size();
   napi_value ab, arr;
   void* p;
-  NC(napi_create_arraybuffer(env, (size_t)d->B * steps * 4, &p, &ab));
-  NC(napi_create_typedarray(env, napi_int32_array, (size_t)d->B * steps, ab, 0, &arr));
-  d->greedy(tok, ns.data(), steps, stops, (int*)p);
+  NC(napi_create_arraybuffer(env, (size_t)N * steps * 4, &p, &ab));
+  NC(napi_create_typedarray(env, napi_int32_array, (size_t)N * steps, ab, 0, &arr));
+  d->greedy(tok, ns.data(), N, steps, stops, (int*)p);
   return arr;
 }
 WRAP(decodeGreedy)
