@@ -13,10 +13,12 @@
  *   decode          KV-cache decoding (decode.cuh) vs the CPU backend's decoder on small models sharpened by a few
  *                   training steps: greedy tokens identical, logits per step (prefill, teacher-forced steps, a multi-token
  *                   feed mid-way) within bf16 tolerance, generate() through startDecode; ragged batches (prompts
- *                   of different lengths): logits, greedy tokens, generateBatch() with a stop id and bans, sampling
+ *                   of different lengths): logits, greedy tokens, generateBatch() with a stop id and bans, sampling,
+ *                   continuous batching (2 slots for 12 prompts)
  *   decodebench     batched greedy decoding (--decode-B x --decode-prompt, --decode-new tokens) per --preset; writes the
  *                   HF export, prompts and our tokens under --decode-dir for bench/decode-peer.py (transformers); and
- *                   steel eval chat-gen's decoding (EVALGEN: items/s one question at a time vs generateBatch batches)
+ *                   steel eval chat-gen's decoding (EVALGEN: items/s one question at a time vs generateBatch batches
+ *                   and 32 slots with continuous batching)
  *   dpobench        DPO optimizer steps on steel-1b at cutoff 1536 (Steel's recipe: 128 pairs = 32 micro-batches of 4
  *                   pairs, chosen and rejected rows together), the calls of train/finetune.ts
  * Usage: node gpu-check.mjs SECTION... [--torch-dir DIR] [--json FILE] [--bench-steps N] [--preset NAME]
@@ -1057,7 +1059,8 @@ async function sectionDecodeBench(preset: string, B: number, P: number, N: numbe
 // 128 prompts of 100-299 tokens ending in 64 tokens of the model's cycle at different phases, greedy, stop at one id of
 // the cycle (so replies end after 1-61 tokens, as a short answer does), at most 64 new tokens. One question at a time
 // (generate(): logits to the host and argmax there every step) on the first 16, then generateBatch in batches of 32 and
-// of 128; items/s, and the batched replies compared with the one-at-a-time ones.
+// of 128, and with 32 slots over all 128 (continuous batching); items/s, and the batched replies compared with the
+// one-at-a-time ones.
 async function evalGenBench(gpu: CudaBackend, cyc: Int32Array): Promise<Record<string, unknown>> {
   const V = gpu.config.vocabSize,
     NI = 128,
