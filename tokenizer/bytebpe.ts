@@ -305,9 +305,12 @@ export class ByteBpe {
       if (i === undefined) m.set(k, (i = m.size));
       return i;
     };
-    let pending = true;
-    while (pending) {
+    // rounds until one forms no new token (a merge whose operand is never formed can never apply, nor be spanned)
+    let pending = true,
+      formed = true;
+    while (pending && formed) {
       pending = false;
+      formed = false;
       for (let r = 0; r < left.length; r++) {
         const t = result[r];
         if (off[t] >= 0) continue;
@@ -317,6 +320,7 @@ export class ByteBpe {
           pending = true;
           continue;
         }
+        formed = true;
         const n = len[a] + len[c];
         if (used + n > arena.length) {
           const g = new Uint8Array(arena.length * 2);

@@ -150,3 +150,33 @@ test('qwen tokenizer: pieces cut where no token can span give the ids of BPE ove
   for (const d of docs) assert.deepEqual(Array.from(cut.encode(d.text)), Array.from(whole.encode(d.text)), d.file);
   assert.ok(pool.length > 1000 && cuts > 50_000, `${pool.length} characters, ${cuts} ids`);
 });
+
+test('byte-level BPE: boundary tables of merges out of rank order or never reachable (a trained tokenizer.json)', () => {
+  // bytes are their own ids; merges: 中's 3 bytes (E4 B8 AD) and 文's (E6 96 87) joined, then 中文, listed before the
+  // merges that form its operands; one merge whose operand (id 300) no merge forms
+  const tokens = { count: 310, make: () => [] };
+  const byteIds = Uint32Array.from({ length: 256 }, (_, b) => b);
+  const m: [number, number, number][] = [
+    [260, 261, 262], // 中 + 文 (operands formed by later ranks)
+    [0xe4, 0xb8, 256],
+    [256, 0xad, 260], // 中
+    [0xe6, 0x96, 257],
+    [257, 0x87, 261], // 文
+    [300, 0x41, 263], // never formed
+  ];
+  const spec = {
+    byteIds,
+    left: Uint32Array.from(m.map((x) => x[0])),
+    right: Uint32Array.from(m.map((x) => x[1])),
+    result: Uint32Array.from(m.map((x) => x[2])),
+    tokens,
+    added: [],
+    nfc: false,
+  };
+  const cut = new ByteBpe(spec);
+  const whole = new ByteBpe(spec);
+  (whole as unknown as { spanned: () => boolean }).spanned = () => true;
+  for (const s of ['中文', '中文中文文中', '文中中', 'é中文ü文', '中文字']) {
+    assert.deepEqual(Array.from(cut.encode(s)), Array.from(whole.encode(s)), s);
+  }
+});
