@@ -14,7 +14,8 @@ PKGS=(debian-faq-zh-cn maint-guide-zh-cn maint-guide-zh-tw maint-guide-ja maint-
   libreoffice-help-zh-cn libreoffice-help-zh-tw libreoffice-help-ja libreoffice-help-en-us
   lilypond-doc-html-zh manpages-ja debian-reference-ja git-man debian-handbook installation-guide-amd64 gnome-user-docs
   kicad-doc-zh gimp-help-zh-cn debian-edu-doc-zh-cn
-  evince-common gedit-common eog gnome-calculator totem-common cheese-common baobab file-roller)
+  evince-common gedit-common eog gnome-calculator totem-common cheese-common baobab file-roller
+  evolution-common zenity-common brasero-common gnome-boxes accerciser gnome-music)
 mkdir -p "$WORK/debs" "$WORK/x"
 if [ "$(id -u)" = 0 ]; then apt-get update -qq || true; else sudo apt-get update -qq || true; fi
 cd "$WORK/debs"

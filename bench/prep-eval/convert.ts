@@ -5,7 +5,9 @@
  * from the 5th, zh-CN / zh-TW; GNOME help zh_CN, Mallard), per LilyPond manual page and per man page (manpages-ja every
  * 3rd page, git-man every page), for the third judged set per section of the KiCad manuals zh (Asciidoctor HTML), and
  * for the fourth per GIMP help page (zh_CN), per section of the Debian Edu bookworm manual zh-cn and per help page of
- * eight GNOME applications (zh_CN, five of them zh_TW too).
+ * eight GNOME applications (zh_CN, five of them zh_TW too), and for the fifth per help page of six more GNOME
+ * applications (Evolution, Zenity, Brasero zh_CN / zh_TW, Boxes, Accerciser, Music) and LibreOffice help zh-CN / zh-TW
+ * pages none of the earlier sets drew from (every 24th from the 3rd).
  * HTML becomes text as in the bundled sample (a table row as one "| a | b |" line, <pre> blocks kept with their tags),
  * so cleaning stages have their real work.
  *
@@ -211,6 +213,16 @@ const GNOME_APPS: [string, string, boolean][] = [
   ['file-roller', 'file-roller', false],
 ];
 
+/** GNOME application help for the fifth judged set (added after the fourth's, so earlier documents stay the same). */
+const GNOME_APPS_5: [string, string, boolean][] = [
+  ['evolution-common', 'evolution', false],
+  ['zenity-common', 'zenity', false],
+  ['brasero-common', 'brasero', true],
+  ['gnome-boxes', 'gnome-boxes', false],
+  ['accerciser', 'accerciser', false],
+  ['gnome-music', 'gnome-music', false],
+];
+
 /** A GIMP help page (DocBook HTML): the body without the navigation header and footer. */
 function gimpContent(html: string): string {
   const b = html.search(/<body\b/);
@@ -252,6 +264,24 @@ function man(root: string, pkg: string, dir: string, locale: string, license: st
     if (d) out.push(d);
   }
   return out;
+}
+
+/** GNOME application help (Mallard, one document per page) in zh_CN and, where `tw`, zh_TW; ids PACKAGE/LOCALE/[HELP/]PAGE. */
+function gnomeHelp(root: string, apps: [string, string, boolean][], withHelpDir = false): EvalDoc[] {
+  return apps.flatMap(([pkg, app, tw]) =>
+    (tw ? (['zh_CN', 'zh_TW'] as const) : (['zh_CN'] as const)).flatMap((l) =>
+      pages(
+        root,
+        pkg,
+        `usr/share/help/${l}/${app}`,
+        /\.page$/,
+        l === 'zh_CN' ? 'zh-cn' : 'zh-tw',
+        'CC-BY-SA (per page, see the package)',
+        1,
+        mallardContent,
+      ).map((d) => ({ ...d, id: d.id.replace(`${pkg}/`, `${pkg}/${l}/${withHelpDir ? `${app}/` : ''}`) })),
+    ),
+  );
 }
 
 export function convert(root: string): EvalDoc[] {
@@ -352,20 +382,23 @@ export function convert(root: string): EvalDoc[] {
       'GPL-2+',
     ),
     // and the help of GNOME applications (Mallard, one document per page) in zh_CN and, where translated, zh_TW
-    ...GNOME_APPS.flatMap(([pkg, app, tw]) =>
-      (tw ? (['zh_CN', 'zh_TW'] as const) : (['zh_CN'] as const)).map((l) =>
-        pages(
-          root,
-          pkg,
-          `usr/share/help/${l}/${app}`,
-          /\.page$/,
-          l === 'zh_CN' ? 'zh-cn' : 'zh-tw',
-          'CC-BY-SA (per page, see the package)',
-          1,
-          mallardContent,
-        ).map((d) => ({ ...d, id: d.id.replace(`${pkg}/`, `${pkg}/${l}/`) })),
+    ...gnomeHelp(root, GNOME_APPS),
+    // added for the fifth judged set (judgements-5.jsonl): the help of six more GNOME applications
+    ...gnomeHelp(root, GNOME_APPS_5, true),
+    // and LibreOffice help pages none of the earlier sets drew from (every 24th page from the 3rd, zh-CN / zh-TW)
+    ...(['zh-cn', 'zh-tw'] as const).flatMap((l) =>
+      pages(
+        root,
+        `libreoffice-help-${l}`,
+        `usr/share/libreoffice/help/${l === 'zh-cn' ? 'zh-CN' : 'zh-TW'}/text`,
+        /\.html$/,
+        l,
+        'MPL-2.0',
+        24,
+        libreofficeContent,
+        2,
       ),
-    ).flat(),
+    ),
   ];
 }
 
