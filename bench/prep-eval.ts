@@ -6,7 +6,7 @@
  *
  * Reports: language ID accuracy per labelled language (the tag after zh-web's lang_id + zh_script: zh + Hans = zh-cn,
  * zh + Hant = zh-tw), per document kind (mixed, table, code); the false-drop rate of the Chinese documents judged
- * "keep" by reading (bench/prep-eval/judgements.jsonl, -2, -3 and -4, each set and all) and the drop rate of
+ * "keep" by reading (bench/prep-eval/judgements.jsonl, -2 ... -5, each set and all) and the drop rate of
  * those judged "drop"; drops per rule and language; CPU seconds per map step. Documents whose text no longer matches the labelled hash are left out and counted.
  * Skips (exit 0) when the documents have not been built.
  */
@@ -44,8 +44,15 @@ const labels = new Map(readJsonl<LangLabel>(here('labels.jsonl')).map((l) => [l.
 // four judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
 // sources the first did not use (judgements-2.jsonl), the third, short sections of a source neither used, judged
 // after zh-web's Chinese word-minimum exemption was chosen on the first two (judgements-3.jsonl), and the fourth, from
-// three more sources, judged before the repetition choice (judgements-4.jsonl)
-const judgedSets = ['judgements.jsonl', 'judgements-2.jsonl', 'judgements-3.jsonl', 'judgements-4.jsonl']
+// three more sources, judged before the repetition choice (judgements-4.jsonl), and the fifth, more GNOME help and
+// unused LibreOffice pages, judged before the stopword exemption (judgements-5.jsonl)
+const judgedSets = [
+  'judgements.jsonl',
+  'judgements-2.jsonl',
+  'judgements-3.jsonl',
+  'judgements-4.jsonl',
+  'judgements-5.jsonl',
+]
   .filter((f) => existsSync(here(f)))
   .map((f) => ({ name: f, judged: readJsonl<Judgement>(here(f)) }));
 const all = readJsonl<EvalDoc>(docsPath);

@@ -221,6 +221,29 @@ test('zh-web: a short section that names its file several times is kept; repetit
   }
 });
 
+test('zh-web: a short text of complete sentences is exempt from the stopword minimum too, a stub is not', () => {
+  // written for this test, in the shape of the judged sections of bench/prep-eval: four sentences on selecting an item,
+  // with one of FineWeb-2's 22 Mandarin stopwords (的)
+  const short =
+    '10.1. 项目选择\n\n可以从设计树选择一个项目，或者通过左键单击它。选中后，此项目以黄色绘制。' +
+    '右键单击该项目时，将显示一个弹出菜单，菜单选项稍微取决于选择。如果找到多个项目，将显示菜单说明，以便选择正确的项目。';
+  const stub = '复制\n\n将选中内容复制到剪贴板。\n\n选择「编辑 - 复制」，或者按 Ctrl+C。';
+  const spec = specs.get('gopher_quality') as FilterSpec;
+  const zh = { rule: 'q', words: 'jieba', min_words: 50, min_avg_word_length: 1, max_avg_word_length: 5 };
+  const p = spec.params.parse({ ...zh, min_words_unless_sentence_chars: 72, min_stop_words_unless_sentence_chars: 72 });
+  const stat = (text: string) =>
+    spec.compute({ id: 'x', text, source: 't', lang: 'zh', meta: {} }, p) as Record<string, number>;
+  const a = stat(short);
+  assert.ok(a['q.stop_words'] < 2 && a['q.sentence_chars'] >= 72, JSON.stringify(a));
+  assert.equal(firstViolation(spec.rules(p), a, 'zh')?.rule, undefined);
+  // without it the stopword minimum drops the text (the word exemption alone does not help)
+  const p0 = spec.params.parse({ ...zh, min_words_unless_sentence_chars: 72 });
+  assert.equal(firstViolation(spec.rules(p0), a, 'zh')?.rule, 'q.stop_words');
+  const b = stat(stub);
+  assert.ok(b['q.stop_words'] < 2 && b['q.sentence_chars'] < 72, JSON.stringify(b));
+  assert.notEqual(firstViolation(spec.rules(p), b, 'zh'), undefined);
+});
+
 test('wordsOutsideSentences: words inside complete sentences go; titles, labels, short runs and unfinished text stay', () => {
   const outside = (t: string) => S.wordsOutsideSentences(t, wordsOf(t, 'jieba')).join('/');
   const t = '三维对象\n在幻灯片中绘制一个立方体。按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子';

@@ -438,6 +438,10 @@ export const filterSpecs: FilterSpec[] = [
       max_ellipsis_lines_ratio: num(0.3, 'max share of lines ending with ... or …'),
       min_alpha_words_ratio: num(0.8, 'min share of words containing a letter (datatrove max_non_alpha_words_ratio)'),
       min_stop_words: num(2, 'min stopword occurrences (language list, see stopwords op)'),
+      min_stop_words_unless_sentence_chars: num(
+        null,
+        'the stopword minimum does not apply when the complete sentences (as for min_words_unless_sentence_chars) hold at least this many non-whitespace characters; null: it always applies',
+      ),
       langs: langs(),
     }),
     compute: (d, p) => {
@@ -454,7 +458,7 @@ export const filterSpecs: FilterSpec[] = [
         [`${r}.ellipsis_lines_ratio`]: q.ellipsis_lines_ratio,
         [`${r}.alpha_words_ratio`]: q.alpha_words_ratio,
         [`${r}.stop_words`]: S.stopwordCount(w, stop),
-        ...(p.min_words_unless_sentence_chars === null
+        ...(p.min_words_unless_sentence_chars === null && p.min_stop_words_unless_sentence_chars === null
           ? {}
           : { [`${r}.sentence_chars`]: S.completeSentenceChars(d.text) }),
       };
@@ -475,7 +479,13 @@ export const filterSpecs: FilterSpec[] = [
         { rule: `${r}.bullet_lines_ratio`, max: p.max_bullet_lines_ratio },
         { rule: `${r}.ellipsis_lines_ratio`, max: p.max_ellipsis_lines_ratio },
         { rule: `${r}.alpha_words_ratio`, min: p.min_alpha_words_ratio },
-        { rule: `${r}.stop_words`, min: p.min_stop_words },
+        {
+          rule: `${r}.stop_words`,
+          min: p.min_stop_words,
+          ...(p.min_stop_words_unless_sentence_chars === null
+            ? {}
+            : { minUnless: { rule: `${r}.sentence_chars`, min: p.min_stop_words_unless_sentence_chars } }),
+        },
       ];
     },
   }),

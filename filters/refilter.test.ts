@@ -141,6 +141,18 @@ test('refilter: STAT.min sets or removes the exemption from a rule minimum (minU
   assert.equal(set('q.n_words.min=40').min, 40);
   assert.equal(base[0][0].minUnless.min, 92, 'the recipe rules are not changed');
   assert.throws(() => set('q.sentence_chars.max=3'), /only .min can be set/);
+  // one statistic exempting from two minima (zh-web: words and stopwords): an override changes both
+  const two = [
+    [
+      { rule: 'q.n_words', min: 50, max: null, minUnless: { rule: 'q.sentence_chars', min: 72 } },
+      { rule: 'q.stop_words', min: 2, max: null, minUnless: { rule: 'q.sentence_chars', min: 72 } },
+    ],
+  ];
+  const both = applyOverrides(two, [parseOverride('q.sentence_chars.min=90')])[0];
+  assert.deepEqual(
+    both.map((r) => r.minUnless?.min),
+    [90, 90],
+  );
 });
 
 test('steel prep + steel refilter == steel prep with the new thresholds (CLI, real pipeline)', () => {

@@ -62,14 +62,17 @@ export function applyOverrides(stepRules: RuleSpec[][], overrides: Override[]): 
   const all = out.flat();
   for (const o of overrides) {
     // `STAT.min=X` for the statistic of a rule's exemption from its minimum (e.g. fw2_zh_q.sentence_chars)
-    const ex = all.find((x) => x.minUnless?.rule === o.rule);
-    if (ex && !all.some((x) => x.rule === o.rule)) {
+    // (one statistic may exempt from several minima, e.g. zh-web's word and stopword minima: all of them change)
+    const exs = all.filter((x) => x.minUnless?.rule === o.rule);
+    if (exs.length && !all.some((x) => x.rule === o.rule)) {
       if (o.bound !== 'min')
         throw new Error(
-          `--set ${o.rule}.${o.bound}: ${o.rule} exempts from ${ex.rule}'s minimum; only .min can be set`,
+          `--set ${o.rule}.${o.bound}: ${o.rule} exempts from ${exs.map((x) => x.rule).join(' and ')}'s minimum; only .min can be set`,
         );
-      if (o.value === null) delete ex.minUnless;
-      else ex.minUnless!.min = o.value;
+      for (const ex of exs) {
+        if (o.value === null) delete ex.minUnless;
+        else ex.minUnless!.min = o.value;
+      }
       continue;
     }
     let r = all.find((x) => x.rule === o.rule);
