@@ -41,7 +41,7 @@ export interface Judgement {
   reason: string;
 }
 const labels = new Map(readJsonl<LangLabel>(here('labels.jsonl')).map((l) => [l.id, l]));
-// four judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
+// five judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
 // sources the first did not use (judgements-2.jsonl), the third, short sections of a source neither used, judged
 // after zh-web's Chinese word-minimum exemption was chosen on the first two (judgements-3.jsonl), and the fourth, from
 // three more sources, judged before the repetition choice (judgements-4.jsonl), and the fifth, more GNOME help and
