@@ -31,6 +31,7 @@ import { firstViolation } from '../filters/framework.ts';
 import { applyOverrides, parseOverride } from '../filters/refilter.ts';
 import { textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { Judgement } from './prep-eval.ts';
+import { hasAlnum, wordsOf } from '../filters/text.ts';
 
 const argv = process.argv.slice(2);
 const docsPath = argv.includes('--docs') ? argv[argv.indexOf('--docs') + 1] : 'out/prep-eval/docs.jsonl';
@@ -81,7 +82,16 @@ for (const d of readJsonl<EvalDoc>(docsPath)) {
     if (sp.kind === 'mapper') {
       doc.text = sp.apply(doc.text, s.params, doc);
       stats.push(null);
-    } else stats.push(sp.applies(doc, s.params) ? await sp.compute(doc, s.params) : null);
+    } else {
+      const st = sp.applies(doc, s.params) ? await sp.compute(doc, s.params) : null;
+      // a variant measured, not adopted: FineWeb-2's alphabetic-word share with a number counted as a word with a
+      // letter (non-symbol words that hold a letter or a digit / non-symbol words)
+      if (st && 'fw2_zh_q.n_words' in st) {
+        const n = st['fw2_zh_q.n_words'];
+        st['fw2_zh_q.alnum_words_ratio'] = n ? Math.min(1, wordsOf(doc.text, 'jieba').filter(hasAlnum).length / n) : 0;
+      }
+      stats.push(st);
+    }
   }
   rows.push({ set: j.set, keep: j.keep, lang: doc.lang, stats });
 }
@@ -98,8 +108,12 @@ const withStopExemption = (m: number | null): RuleSpec[][] =>
       return m === null ? rest : { ...rest, minUnless: { rule: 'fw2_zh_q.sentence_chars', min: m } };
     }),
   );
-function evaluate(sets: string[], stopExemption: number | null = null): Counts {
-  const rules = applyOverrides(withStopExemption(stopExemption), sets.map(parseOverride));
+function evaluate(sets: string[], stopExemption: number | null = null, alnum = false): Counts {
+  const rules = applyOverrides(withStopExemption(stopExemption), sets.map(parseOverride)).map((rs) =>
+    rs.map((r) =>
+      alnum && r.rule === 'fw2_zh_q.alpha_words_ratio' ? { ...r, rule: 'fw2_zh_q.alnum_words_ratio' } : r,
+    ),
+  );
   const out: Counts = {};
   for (const n of setNames) out[n] = { keepDropped: 0, keepN: 0, dropDropped: 0, dropN: 0 };
   for (const r of rows) {
@@ -222,4 +236,14 @@ const pick = tied.find((r) => r.v === 72) ?? tied[0];
 const s0 = resS[0].c;
 console.log(
   `\ntrain the first four -> M' = ${pick.v} (tied: ${tied.map((r) => r.v ?? 'none').join(', ')}); training false drops ${sum(s0, train4).keepDropped} -> ${sum(pick.c, train4).keepDropped}, judged drop dropped ${sum(s0, train4).dropDropped} -> ${sum(pick.c, train4).dropDropped}; held-out ${s5}: false drops ${s0[s5].keepDropped} -> ${pick.c[s5].keepDropped} of ${s0[s5].keepN}, judged drop dropped ${s0[s5].dropDropped} -> ${pick.c[s5].dropDropped} of ${s0[s5].dropN}`,
+);
+// ---- measured, not adopted: a number counts as an alphabetic word (everything else as adopted)
+const al = evaluate([], 72, true);
+const cur = evaluate([], 72);
+const errorsAll = (c: Counts) => {
+  const t = sum(c, setNames);
+  return t.keepDropped + t.dropN - t.dropDropped;
+};
+console.log(
+  `\nalphabetic-word share with numbers as words: ${setNames.map((n) => `${n} ${cell(cur[n])} -> ${cell(al[n])}`).join(', ')}; errors on all five ${errorsAll(cur)} -> ${errorsAll(al)}`,
 );
