@@ -114,6 +114,8 @@ export class ByteBpe {
   private decodeTable: { off: Uint32Array; bytes: Uint8Array } | undefined;
   private tokenIds: Map<string, number> | undefined;
   private spanT: SpanTables | undefined;
+  /** whether the last splitInto cut its piece */
+  private wasCut = false;
 
   constructor(readonly spec: ByteBpeSpec) {
     this.nfc = spec.nfc;
@@ -404,6 +406,7 @@ export class ByteBpe {
       }
       prev = c;
     }
+    this.wasCut = from !== s;
     if (from === s) return this.bpeInto(seg, s, e, at);
     at =
       e - from <= CACHE_PIECE_CHARS ? this.cachedPiece(seg, from, e, at, false) : at + this.bpeInto(seg, from, e, at);
@@ -448,6 +451,8 @@ export class ByteBpe {
       slot = (slot + 1) & mask;
     }
     const k = split ? this.splitInto(seg, s, e, at) : this.bpeInto(seg, s, e, at);
+    // a piece that was cut is not cached whole: its parts are, and a whole cut piece (a Chinese run) seldom repeats
+    if (split && this.wasCut) return at + k;
     // the parts cached by splitInto may have taken the slot, or cleared the cache
     if (this.cacheCount >= CACHE_MAX || this.cKeyLen + len > this.cKey.length || this.arenaLen + k > ARENA_MAX)
       this.clearCache();
