@@ -5,7 +5,7 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3]
- * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | lang_id | jieba
+ * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | gopher_repetition | pii_mask | lang_id | jieba
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -27,6 +27,10 @@ const { readSample } = await imp(HERE, 'filters/harness.ts');
 for (const s of await readSample()) for (const d of s.docs) docs.push(d.text);
 const mb = docs.reduce((a, d) => a + Buffer.byteLength(d), 0) / 1e6;
 
+const { jiebaWords } = await imp(HERE, 'filters/text.ts');
+const segmented = new Map(docs.map((d) => [d, jiebaWords(d) as string[]]));
+const jiebaOf = (t: string) => segmented.get(t)!;
+
 /** Per checkout: a function of one document returning something comparable (JSON). */
 async function load(root: string): Promise<(text: string) => unknown> {
   switch (values.fn) {
@@ -45,6 +49,16 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'char_repetition': {
       const m = await imp(root, 'filters/stats.ts');
       return (t) => m.charRepetition(t, 10);
+    }
+    case 'gopher_repetition': {
+      // zh-web's n-grams over jieba words (segmented once, outside the timed passes)
+      const m = await imp(root, 'filters/stats.ts');
+      return (t) => m.gopherRepetition(t, jiebaOf(t), [2, 3, 4], [5, 6, 7, 8, 9, 10], '');
+    }
+    case 'pii_mask': {
+      const m = await imp(root, 'filters/mappers.ts');
+      const o = { email: '<EMAIL>', ip: '<IP>', mobile: '<MOBILE>', idCard: '<ID>' };
+      return (t) => m.maskPii(t, o);
     }
     case 'fix_unicode': {
       // zh-web's options, then data-juicer's defaults
