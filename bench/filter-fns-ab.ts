@@ -5,7 +5,7 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3]
- * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | gopher_repetition | pii_mask | lang_id | jieba
+ * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | gopher_repetition | pii_mask | flagged_words | lang_id | jieba
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -54,6 +54,15 @@ async function load(root: string): Promise<(text: string) => unknown> {
       // zh-web's n-grams over jieba words (segmented once, outside the timed passes)
       const m = await imp(root, 'filters/stats.ts');
       return (t) => m.gopherRepetition(t, jiebaOf(t), [2, 3, 4], [5, 6, 7, 8, 9, 10], '');
+    }
+    case 'flagged_words': {
+      // zh-web's step: the built-in list, jieba words (segmented outside the timed passes)
+      const m = await imp(root, 'filters/stats.ts');
+      const { FLAGGED } = await imp(root, 'filters/wordlists.ts');
+      const han = (x: string) => /\p{Script=Han}/u.test(x);
+      const latin = new Set((FLAGGED as string[]).filter((x) => !han(x)).map((x) => x.toLowerCase()));
+      const cjk = new m.SubstringCounter((FLAGGED as string[]).filter(han));
+      return (t) => m.flaggedRatio(t, jiebaOf(t), latin, cjk);
     }
     case 'pii_mask': {
       const m = await imp(root, 'filters/mappers.ts');
