@@ -8,7 +8,9 @@
  *      over the pairs with stale entries skipped, as HF's `Word::merge_all`).
  * Most pieces repeat (words, punctuation, spaces), so pieces up to CACHE_PIECE_CHARS characters are cached in a hash
  * table keyed by their UTF-16 units, looked up by the piece's range of the text (no string made per piece); the cache
- * is cleared when it reaches CACHE_MAX entries, which bounds memory.
+ * is cleared when it reaches CACHE_MAX entries, which bounds memory. A piece that misses (a run of Chinese is one
+ * piece, and seldom repeats whole) is first cut where no token can span the boundary between two characters (see
+ * `spanTables`): no merge can join across such a cut, so the parts (words, mostly) are encoded and cached instead.
  */
 import { byteLevelAlphabet, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
 import { pieceEnd } from './pretokenize.ts';
