@@ -9,8 +9,10 @@
  *   npx tsx bench/prep.ts --write BEFORE.json AFTER.json     (bench/results/prep.md's whole-prep section, before its
  *                                                            first "## " heading, from two --json results)
  * --steel: run another checkout's cli/steel.js (e.g. a worktree of an older commit, for "before" figures).
- * Checks: the accounting invariant holds in every run; one and two workers write the same documents (same bytes after
- * decompression) and the same token shards (manifest sha256); `steel tokenizer verify` passes on the shards.
+ * Checks: the accounting invariant holds in every run; one and two workers keep the same documents (the same lines,
+ * as a set: the order within a part follows the workers' schedule) and the same number of tokens (the shard layout
+ * follows the MinHash filter's groups, which depend on the worker count); `steel tokenizer verify` passes on the
+ * shards.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
