@@ -541,7 +541,12 @@ export const filterSpecs: FilterSpec[] = [
       for (const k in st) out[`${p.rule}.${k}`] = st[k];
       if (p.dup_n_grams_outside_sentences) {
         const ns = Object.keys(p.dup_n_grams_outside_sentences).map(Number);
-        const o = S.dupNgramShares(d.text, S.wordsOutsideSentences(d.text, w), ns, joiner);
+        const outside = S.wordsOutsideSentences(d.text, w);
+        // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
+        const o =
+          outside.length === w.length && ns.every((n) => `dup_${n}gram` in st)
+            ? st
+            : S.dupNgramShares(d.text, outside, ns, joiner);
         for (const n of ns) out[`${p.rule}.dup_${n}gram_outside`] = o[`dup_${n}gram`];
       }
       return out;

@@ -847,19 +847,26 @@ export function sentenceRuns(text: string, minHan = 4): number[] {
     han = 0;
   const L = text.length;
   for (let i = 0; i < L;) {
-    const c = text.codePointAt(i)!;
-    i += c > 0xffff ? 2 : 1;
+    let c = text.charCodeAt(i++);
     if (c === 10 || c === 13) {
       runStart = i;
       han = 0;
-    } else {
-      if (charFlags(c) & C_HAN) han++;
-      if (SENTENCE_END.has(c)) {
-        while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) i++;
-        if (han >= minHan) runs.push(runStart, i);
-        runStart = i;
-        han = 0;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i < L) {
+      const d = text.charCodeAt(i);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
       }
+    }
+    if (charFlags(c) & C_HAN) han++;
+    // 。！？ (SENTENCE_END), then the closing quotes and brackets of SENTENCE_CLOSE
+    else if (c === 0x3002 || c === 0xff01 || c === 0xff1f) {
+      while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) i++;
+      if (han >= minHan) runs.push(runStart, i);
+      runStart = i;
+      han = 0;
     }
   }
   return runs;
