@@ -21,15 +21,14 @@
  * fifth (more GNOME help, unused LibreOffice pages) was judged before M' and is held out for all.
  * Prints the sweeps and the choices; writes nothing.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 import type { Document } from '../pipeline/document.ts';
 import { loadRecipe, resolveSteps } from '../pipeline/recipe.ts';
 import { operators } from '../cli/operators.ts';
 import type { FilterSpec, MapperSpec, RuleSpec } from '../filters/framework.ts';
 import { firstViolation } from '../filters/framework.ts';
 import { applyOverrides, parseOverride } from '../filters/refilter.ts';
-import { textHash, type EvalDoc } from './prep-eval/convert.ts';
+import { evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { Judgement } from './prep-eval.ts';
 import { hasAlnum, wordsOf } from '../filters/text.ts';
 
@@ -39,12 +38,6 @@ if (!existsSync(docsPath)) {
   console.log(`skip: ${docsPath} not found (build it with bench/prep-eval/build.sh)`);
   process.exit(0);
 }
-const here = (f: string) => fileURLToPath(new URL(`./prep-eval/${f}`, import.meta.url));
-const readJsonl = <T>(p: string): T[] =>
-  readFileSync(p, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T);
 const setNames = [
   'judgements.jsonl',
   'judgements-2.jsonl',
@@ -53,7 +46,7 @@ const setNames = [
   'judgements-5.jsonl',
 ];
 const judged = new Map<string, Judgement & { set: string }>();
-for (const f of setNames) for (const j of readJsonl<Judgement>(here(f))) judged.set(j.id, { ...j, set: f });
+for (const f of setNames) for (const j of readJsonl<Judgement>(evalFile(f))) judged.set(j.id, { ...j, set: f });
 
 // ---- every statistic of every filter step, once per judged document ----
 const recipe = loadRecipe('zh-web');

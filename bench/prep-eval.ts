@@ -17,7 +17,7 @@ import { mapSteps, runMapSteps } from '../filters/harness.ts';
 import { operators } from '../cli/operators.ts';
 import { traditionalShare } from '../filters/lid.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
-import { textHash, type EvalDoc } from './prep-eval/convert.ts';
+import { evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { LangLabel } from './prep-eval/label.ts';
 
 const argv = process.argv.slice(2);
@@ -27,12 +27,6 @@ if (!existsSync(docsPath)) {
   console.log(`skip: ${docsPath} not found (build it with bench/prep-eval/build.sh)`);
   process.exit(0);
 }
-const here = (f: string) => fileURLToPath(new URL(`./prep-eval/${f}`, import.meta.url));
-const readJsonl = <T>(p: string): T[] =>
-  readFileSync(p, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T);
 
 export interface Judgement {
   id: string;
@@ -40,7 +34,7 @@ export interface Judgement {
   keep: boolean;
   reason: string;
 }
-const labels = new Map(readJsonl<LangLabel>(here('labels.jsonl')).map((l) => [l.id, l]));
+const labels = new Map(readJsonl<LangLabel>(evalFile('labels.jsonl')).map((l) => [l.id, l]));
 // five judged sets, reported separately and together: the first 300 (judgements.jsonl), the second one, drawn from
 // sources the first did not use (judgements-2.jsonl), the third, short sections of a source neither used, judged
 // after zh-web's Chinese word-minimum exemption was chosen on the first two (judgements-3.jsonl), and the fourth, from
@@ -53,8 +47,8 @@ const judgedSets = [
   'judgements-4.jsonl',
   'judgements-5.jsonl',
 ]
-  .filter((f) => existsSync(here(f)))
-  .map((f) => ({ name: f, judged: readJsonl<Judgement>(here(f)) }));
+  .filter((f) => existsSync(evalFile(f)))
+  .map((f) => ({ name: f, judged: readJsonl<Judgement>(evalFile(f)) }));
 const all = readJsonl<EvalDoc>(docsPath);
 let stale = 0;
 const docs: Document[] = [];

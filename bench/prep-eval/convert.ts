@@ -58,6 +58,17 @@ function version(root: string, pkg: string): string {
 }
 
 /** sha256 of the text, first 16 hex digits: the labels' key together with the id. */
+/** The records of a JSONL file (the evaluation set's documents, labels and judgements). */
+export function readJsonl<T>(path: string): T[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** A judged set's or the labels' file beside this module. */
+export const evalFile = (f: string): string => join(import.meta.dirname, f);
+
 export function textHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
