@@ -30,6 +30,13 @@ const mb = docs.reduce((a, d) => a + Buffer.byteLength(d), 0) / 1e6;
 const { jiebaWords } = await imp(HERE, 'filters/text.ts');
 const segmented = new Map(docs.map((d) => [d, jiebaWords(d) as string[]]));
 const jiebaOf = (t: string) => segmented.get(t)!;
+/** The jieba words a checkout's statistics take, segmented before the timed passes: strings, or spans (Words) where filters/text.ts has them. */
+async function jiebaFor(root: string): Promise<(t: string) => unknown> {
+  const m = await imp(root, 'filters/text.ts');
+  if (!m.jiebaSpanWords) return jiebaOf;
+  const spans = new Map(docs.map((d) => [d, m.jiebaSpanWords(d)]));
+  return (t) => spans.get(t);
+}
 
 /** Per checkout: a function of one document returning something comparable (JSON). */
 async function load(root: string): Promise<(text: string) => unknown> {
@@ -53,7 +60,8 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'gopher_repetition': {
       // zh-web's n-grams over jieba words (segmented once, outside the timed passes)
       const m = await imp(root, 'filters/stats.ts');
-      return (t) => m.gopherRepetition(t, jiebaOf(t), [2, 3, 4], [5, 6, 7, 8, 9, 10], '');
+      const words = await jiebaFor(root);
+      return (t) => m.gopherRepetition(t, words(t), [2, 3, 4], [5, 6, 7, 8, 9, 10], '');
     }
     case 'flagged_words': {
       // zh-web's step: the built-in list, jieba words (segmented outside the timed passes)
@@ -62,7 +70,8 @@ async function load(root: string): Promise<(text: string) => unknown> {
       const han = (x: string) => /\p{Script=Han}/u.test(x);
       const latin = new Set((FLAGGED as string[]).filter((x) => !han(x)).map((x) => x.toLowerCase()));
       const cjk = new m.SubstringCounter((FLAGGED as string[]).filter(han));
-      return (t) => m.flaggedRatio(t, jiebaOf(t), latin, cjk);
+      const words = await jiebaFor(root);
+      return (t) => m.flaggedRatio(t, words(t), latin, cjk);
     }
     case 'pii_mask': {
       const m = await imp(root, 'filters/mappers.ts');

@@ -30,7 +30,8 @@ import { firstViolation } from '../filters/framework.ts';
 import { applyOverrides, parseOverride } from '../filters/refilter.ts';
 import { evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { Judgement } from './prep-eval.ts';
-import { hasAlnum, wordsOf } from '../filters/text.ts';
+import { wordsOf } from '../filters/text.ts';
+import { countAlnumWords } from '../filters/stats.ts';
 
 const argv = process.argv.slice(2);
 const docsPath = argv.includes('--docs') ? argv[argv.indexOf('--docs') + 1] : 'out/prep-eval/docs.jsonl';
@@ -81,7 +82,7 @@ for (const d of readJsonl<EvalDoc>(docsPath)) {
       // letter (non-symbol words that hold a letter or a digit / non-symbol words)
       if (st && 'fw2_zh_q.n_words' in st) {
         const n = st['fw2_zh_q.n_words'];
-        st['fw2_zh_q.alnum_words_ratio'] = n ? Math.min(1, wordsOf(doc.text, 'jieba').filter(hasAlnum).length / n) : 0;
+        st['fw2_zh_q.alnum_words_ratio'] = n ? Math.min(1, countAlnumWords(wordsOf(doc.text, 'jieba')) / n) : 0;
       }
       stats.push(st);
     }

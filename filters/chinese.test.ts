@@ -1,7 +1,17 @@
 // Chinese-correctness of the operators and of the zh-web recipe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSpecialCategory, isAlnum, isDjSpecial, jiebaWords, splitLines, codePoints, wordsOf } from './text.ts';
+import {
+  isSpecialCategory,
+  isAlnum,
+  isDjSpecial,
+  jiebaWords,
+  splitLines,
+  codePoints,
+  wordsOf,
+  wordsFromList,
+  wordStrings,
+} from './text.ts';
 import * as S from './stats.ts';
 import * as M from './mappers.ts';
 import { fixEncoding } from './ftfy.ts';
@@ -151,9 +161,12 @@ test('python splitlines and code points', () => {
 
 test('one jieba segmentation per document is shared by the word-level filters', () => {
   const a = wordsOf(PROSE, 'jieba');
-  assert.equal(wordsOf(PROSE, 'jieba'), a); // same array: cached, not recomputed
+  const gen = a.gen;
+  assert.equal(wordsOf(PROSE, 'jieba'), a); // cached, not recomputed
+  assert.equal(a.gen, gen);
   const other = wordsOf(PROSE + '。', 'jieba');
-  assert.notEqual(other, a); // a changed text (e.g. after a mapper) is segmented again
+  assert.notEqual(other.gen, gen); // a changed text (e.g. after a mapper) is segmented again
+  assert.equal(other.n, a.n + 1);
 });
 
 test('zh-web keeps a Chinese page whose paragraphs are separated by blank lines, and a reference chapter with a table', async () => {
@@ -195,7 +208,7 @@ test('zh-web: a short section that names its file several times is kept; repetit
     'package.symbols 文件记录库导出的每个符号以及首次出现该符号的上游版本。' +
     '构建时 dpkg-gensymbols 会比较新的符号列表和 package.symbols 文件，并报告新增或丢失的符号。' +
     '维护者应当检查这些差异，然后更新 package.symbols 文件，这样依赖关系才会正确。';
-  const n = wordsOf(section, 'jieba').length;
+  const n = wordsOf(section, 'jieba').n;
   assert.ok(n >= 50 && n < 150, `${n} words`);
   const rep = { rule: 'r', words: 'jieba', top_n_grams: { '2': 0.256, '3': 0.201, '4': 0.171 } };
   // FineWeb-2's top n-gram thresholds alone drop it; below 150 words zh-web does not apply them
@@ -245,7 +258,7 @@ test('zh-web: a short text of complete sentences is exempt from the stopword min
 });
 
 test('wordsOutsideSentences: words inside complete sentences go; titles, labels, short runs and unfinished text stay', () => {
-  const outside = (t: string) => S.wordsOutsideSentences(t, wordsOf(t, 'jieba')).join('/');
+  const outside = (t: string) => wordStrings(S.wordsOutsideSentences(t, wordsOf(t, 'jieba'))).join('/');
   const t = '三维对象\n在幻灯片中绘制一个立方体。按住 Shift 键。| 立方体 | 球体 |\n好的。未完的句子';
   assert.deepEqual(S.sentenceRuns(t), [5, 18]);
   assert.equal(outside(t), '三维/对象/按住/Shift/键/。/|/立方体/|/球体/|/好/的/。/未/完/的/句子');
@@ -254,8 +267,10 @@ test('wordsOutsideSentences: words inside complete sentences go; titles, labels,
   assert.equal(outside('安装软件包\n执行下面的命令。'), '安装/软件包');
   // astral Han characters count
   assert.equal(outside('𠀀𠀁标签\n𠀀𠀁𠀂𠀃。'), '𠀀/𠀁/标签');
-  // words must be the text's own, in order
-  assert.throws(() => S.wordsOutsideSentences('甲乙', ['乙', '甲']), /not found/);
+  // a lone surrogate is the word U+FFFD (jieba), at its place in the text
+  assert.equal(outside('标签\ud800\n一个完整的句子。'), '标签/\ufffd');
+  // words must be the text's own
+  assert.throws(() => S.wordsOutsideSentences('甲乙', wordsFromList(['乙', '甲'])), /not spans of this text/);
 });
 
 test('zh-web: duplicated n-grams outside sentences keep a reference page of templated explanations, drop repeated labels', async () => {
@@ -374,7 +389,7 @@ test('flagged Latin words: the first-two-letter prefilter counts what a lowercas
   let total = 0;
   for (const ws of lists) {
     const want = naive(ws);
-    assert.equal(Math.round(S.flaggedRatio('', ws, flagged, null) * ws.length), want);
+    assert.equal(Math.round(S.flaggedRatio('', wordsFromList(ws), flagged, null) * ws.length), want);
     total += want;
   }
   assert.ok(total > 150, `${total} flagged words compared`);

@@ -321,36 +321,60 @@ function cpAt(s: string, i: number): number {
   return c;
 }
 
+/** Word boundaries in UTF-16 offsets: word i is text.slice(start[i], end[i]); n words. Buffers reused between texts. */
+export interface SpanBuf {
+  start: Int32Array;
+  end: Int32Array;
+  n: number;
+}
+
 /**
- * The tokens of jieba's `cut(text, false)`, whitespace tokens left out when `dropSpace` says a token's first code
- * unit is whitespace. A lone surrogate becomes U+FFFD (the native binding reads the text as UTF-8).
+ * The tokens of jieba's `cut(text, false)` as spans of `text` (into `out`, whose buffers grow to the text's length),
+ * whitespace tokens left out when `dropSpace` says a token's first code unit is whitespace. Returns true when the
+ * text holds a lone surrogate: its token is U+FFFD (the native binding reads the text as UTF-8), so the spans then
+ * index `wellFormed(text)` (same length) rather than the text.
  */
-export function jiebaCut(
+export function jiebaSpans(
   text: string,
-  dropSpace: (firstCodeUnit: number) => boolean = () => false,
+  dropSpace: (firstCodeUnit: number) => boolean,
+  out: SpanBuf,
   d: Dict = defaultDict(),
-): string[] {
+): boolean {
   const { root, hNode, hCu, hChild, mask, shift, score, single } = d;
   const L = text.length;
   if (routeScore.length < L + 1) {
     routeScore = new Float64Array(Math.max(L + 1, routeScore.length * 2));
     routeEnd = new Int32Array(routeScore.length);
   }
+  // at most one token per code unit
+  if (out.start.length < L) {
+    const cap = Math.max(L, out.start.length * 2);
+    out.start = new Int32Array(cap);
+    out.end = new Int32Array(cap);
+  }
   const rs = routeScore,
-    re = routeEnd;
-  const out: string[] = [];
+    re = routeEnd,
+    os = out.start,
+    oe = out.end;
+  let n = 0;
+  let lone = false;
   let i = 0;
   while (i < L) {
     const c0 = cpAt(text, i);
     if (!isHanDefault(c0)) {
       // a run of other characters: one token per character (\r\n together)
-      const w = c0 > 0xffff ? 2 : 1;
-      let tok: string;
-      if (c0 === 13 && text.charCodeAt(i + 1) === 10) tok = '\r\n';
-      else if (c0 >= 0xd800 && c0 <= 0xdfff) tok = '\ufffd';
-      else tok = text.slice(i, i + w);
-      if (!dropSpace(tok.charCodeAt(0))) out.push(tok);
-      i += tok === '\r\n' ? 2 : w;
+      let w = c0 > 0xffff ? 2 : 1;
+      let first = c0;
+      if (c0 === 13 && text.charCodeAt(i + 1) === 10) w = 2;
+      else if (c0 >= 0xd800 && c0 <= 0xdfff) {
+        first = 0xfffd;
+        lone = true;
+      } else first = text.charCodeAt(i);
+      if (!dropSpace(first)) {
+        os[n] = i;
+        oe[n++] = i + w;
+      }
+      i += w;
       continue;
     }
     // a Han run [bs, be)
@@ -418,15 +442,37 @@ export function jiebaCut(
         if (left < 0) left = x;
       } else {
         if (left >= 0) {
-          out.push(text.slice(left, x));
+          os[n] = left;
+          oe[n++] = x;
           left = -1;
         }
-        out.push(text.slice(x, y));
+        os[n] = x;
+        oe[n++] = y;
       }
       x = y;
     }
-    if (left >= 0) out.push(text.slice(left, be));
+    if (left >= 0) {
+      os[n] = left;
+      oe[n++] = be;
+    }
     i = be;
   }
+  out.n = n;
+  return lone;
+}
+
+/** The tokens of jieba's `cut(text, false)` as strings (whitespace tokens left out as for jiebaSpans). */
+export function jiebaCut(
+  text: string,
+  dropSpace: (firstCodeUnit: number) => boolean = () => false,
+  d: Dict = defaultDict(),
+): string[] {
+  const b: SpanBuf = { start: new Int32Array(0), end: new Int32Array(0), n: 0 };
+  const src = jiebaSpans(text, dropSpace, b, d) ? wellFormed(text) : text;
+  const out: string[] = new Array(b.n);
+  for (let k = 0; k < b.n; k++) out[k] = src.slice(b.start[k], b.end[k]);
   return out;
 }
+
+/** The text with each lone surrogate as U+FFFD (String.prototype.toWellFormed, Node 20; not in the ES2023 lib types). */
+export const wellFormed = (text: string): string => (text as string & { toWellFormed(): string }).toWellFormed();

@@ -6,7 +6,7 @@
  * Tokens: `char` = one token per code point, whitespace as "▁"; `whitespace` = whitespace-separated words;
  * `jieba` = jieba words. Sentences are lines; each is scored with <s> ... </s>.
  */
-import { wordsOf } from './text.ts';
+import { wordStrings, wordsOf } from './text.ts';
 
 export type LmTokenization = 'char' | 'whitespace' | 'jieba';
 export const BOS = '<s>',
@@ -26,7 +26,7 @@ export function tokenizeLine(line: string, tok: LmTokenization): string[] {
     }
     return out;
   }
-  return wordsOf(line, tok === 'jieba' ? 'jieba' : 'whitespace').slice();
+  return wordStrings(wordsOf(line, tok === 'jieba' ? 'jieba' : 'whitespace'));
 }
 
 // ---------- training ----------

@@ -8,7 +8,7 @@ import {
   maxLineLength,
   stopwordCount,
 } from './stats.ts';
-import { splitLines, cpLength } from './text.ts';
+import { splitLines, cpLength, wordsFromList as W } from './text.ts';
 
 /** Deterministic pseudo-random word sequences with many repeated phrases (small vocabulary, copied spans). */
 function sample(seed: number, n: number, vocab: number): string[] {
@@ -33,23 +33,23 @@ test('gopher_repetition: the candidate sweep (n >= 2) equals the full per-n pass
     const words = sample(seed, 5 + seed * 7, 1 + (seed % 9));
     const text = words.join(seed % 2 ? '' : ' ') + '\n\nfoo\nfoo\n\n' + words.slice(0, 5).join('');
     const joiner = seed % 2 ? '' : ' ';
-    const fast = gopherRepetition(text, words, [2, 3, 4], [5, 6, 7, 8, 9, 10], joiner);
+    const fast = gopherRepetition(text, W(words), [2, 3, 4], [5, 6, 7, 8, 9, 10], joiner);
     // n = 1 in the list forces the reference implementation (one full counting pass per n)
-    const ref = gopherRepetition(text, words, [1, 2, 3, 4], [1, 5, 6, 7, 8, 9, 10], joiner);
+    const ref = gopherRepetition(text, W(words), [1, 2, 3, 4], [1, 5, 6, 7, 8, 9, 10], joiner);
     for (const k of Object.keys(fast)) assert.equal(fast[k], ref[k], `seed ${seed} ${k}`);
     assert.ok(Object.keys(fast).length === 13);
   }
   // something actually repeats in these samples
   const w = sample(3, 200, 2);
-  assert.ok(gopherRepetition(w.join(''), w, [2], [5], '').dup_5gram > 0);
+  assert.ok(gopherRepetition(w.join(''), W(w), [2], [5], '').dup_5gram > 0);
 });
 
 test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) and text.trim().split(/\\n{2,}/), blank parts left out', () => {
-  const st = gopherRepetition('\na\n\nb\na\n \n\nb\na\n', [], [], [], '');
+  const st = gopherRepetition('\na\n\nb\na\n \n\nb\na\n', W([]), [], [], '');
   // lines: ['a', 'b', 'a', 'b', 'a'] (the empty and the ' ' line are separators) -> 3 duplicates;
   // paragraphs: ['a', 'b\na\n ', 'b\na'] -> 0 duplicates ('b\na\n ' != 'b\na')
   assert.equal(st.dup_line_frac, 3 / 5);
-  const st2 = gopherRepetition('\na\n\nb\na\n\n\nb\na\n', [], [], [], '');
+  const st2 = gopherRepetition('\na\n\nb\na\n\n\nb\na\n', W([]), [], [], '');
   assert.equal(st2.dup_line_frac, 3 / 5);
   assert.equal(st2.dup_para_frac, 1 / 3);
   assert.equal(st2.dup_para_char_frac, 3 / 14);
@@ -58,9 +58,9 @@ test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) an
 test('word statistics share cached word hashes/lengths without mixing documents', () => {
   const a = ['Hello', 'world', '𠀀𠀀', 'Hello', 'world', 'Hello', 'world'];
   const b = ['hello', 'world', '𠀀𠀀', 'hello', 'world', 'hello', 'world'];
-  assert.equal(wordRepetition(a, 2, true), wordRepetition(b, 2, false));
-  assert.equal(gopherQuality('x', a).mean_word_length, 32 / 7);
-  assert.equal(gopherQuality('x', ['ab', '𠀀𠀀𠀀', '😊']).mean_word_length, 2.5);
+  assert.equal(wordRepetition(W(a), 2, true), wordRepetition(W(b), 2, false));
+  assert.equal(gopherQuality('x', W(a)).mean_word_length, 32 / 7);
+  assert.equal(gopherQuality('x', W(['ab', '𠀀𠀀𠀀', '😊'])).mean_word_length, 2.5);
   assert.equal(charRepetition('abcabcabcabc', 3), charRepetition('abcabcabcabc', 3));
 });
 
@@ -80,7 +80,7 @@ test('max_line_length scan equals max(cpLength) over splitLines', () => {
 });
 
 test('gopher_quality bullet/ellipsis lines follow trimStart/trimEnd', () => {
-  const q = gopherQuality(' \u3000• a\n-b\n  \nc...\u00a0\nd…\ne..\n.. .\n\ufeff-x..', ['a']);
+  const q = gopherQuality(' \u3000• a\n-b\n  \nc...\u00a0\nd…\ne..\n.. .\n\ufeff-x..', W(['a']));
   // 7 non-empty lines (the "  " line is blank): bullets "• a", "-b", "-x.." (BOM trimmed); ellipsis "c...", "d…"
   assert.equal(q.bullet_lines_ratio, 3 / 7);
   assert.equal(q.ellipsis_lines_ratio, 2 / 7);
@@ -91,7 +91,7 @@ test('stopword counting equals Set membership (with the lower-cased retry)', () 
   const words = ['的', '的的', 'The', 'THE', 'the', 'a', '·', '在这', '在', 'And', 'x'];
   const ref = words.filter((w) => stop.has(w) || (w.charCodeAt(0) < 128 && stop.has(w.toLowerCase()))).length;
   assert.equal(ref, 7);
-  assert.equal(stopwordCount(words, stop), ref);
+  assert.equal(stopwordCount(W(words), stop), ref);
 });
 
 test('remove_repeat_sentences: unchanged text comes back as is; the skipped regexes still apply when needed', async () => {
@@ -178,21 +178,24 @@ test('remove_repeat_sentences and splitSentence equal the regex passes of data-j
 });
 
 test('wordsOf keeps the words of two texts per mode (a part of a document segmented in between)', async () => {
-  const { wordsOf } = await import('./text.ts');
+  const { wordsOf, wordStrings } = await import('./text.ts');
   const doc = '这是一个文档。它有两句话。\n菜单 菜单';
   const part = ' \n菜单 菜单';
   const w = wordsOf(doc, 'jieba');
   const p = wordsOf(part, 'jieba');
   assert.notEqual(w, p);
-  // the same arrays come back: no second segmentation
+  const [wg, pg, ps] = [w.gen, p.gen, wordStrings(p)];
+  // the same words come back: no second segmentation
   assert.equal(wordsOf(doc, 'jieba'), w);
   assert.equal(wordsOf(part, 'jieba'), p);
   assert.equal(wordsOf(doc, 'jieba'), w);
+  assert.deepEqual([w.gen, p.gen], [wg, pg]);
   // a third text replaces the least recently used one
   wordsOf('另一个', 'jieba');
-  assert.equal(wordsOf(doc, 'jieba'), w);
-  assert.notEqual(wordsOf(part, 'jieba'), p);
-  assert.deepEqual(wordsOf(part, 'jieba'), p);
+  assert.equal(wordsOf(doc, 'jieba').gen, wg);
+  const p2 = wordsOf(part, 'jieba');
+  assert.notEqual(p2.gen, pg);
+  assert.deepEqual(wordStrings(p2), ps);
 });
 
 test('charRepetition equals the plain count over all n-grams (data-juicer character_repetition_filter)', () => {

@@ -9,7 +9,7 @@ import type { Document } from '../pipeline/document.ts';
 import { filterOp, mapperOp, type FilterSpec, type MapperSpec, type RuleSpec, type Spec } from './framework.ts';
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
-import { docWords, resolveWordMode, wordsOf, type WordMode } from './text.ts';
+import { docWords, resolveWordMode, wordsFromList, wordsOf, type WordMode, type Words } from './text.ts';
 import { loadLid, identify, traditionalShare, scriptCounts, type LidModel } from './lid.ts';
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
@@ -41,8 +41,8 @@ function langMatch(doc: Document, ls: readonly string[]): boolean {
 function minmax(rule: string, p: { min: number | null; max: number | null }): RuleSpec[] {
   return [{ rule, min: p.min, max: p.max }];
 }
-function words(doc: Document, mode: WordMode | 'datajuicer', lower = false): readonly string[] {
-  if (mode === 'datajuicer') return S.djWords(doc.text, lower);
+function words(doc: Document, mode: WordMode | 'datajuicer', lower = false): Words {
+  if (mode === 'datajuicer') return wordsFromList(S.djWords(doc.text, lower));
   return docWords(doc.text, mode, doc.lang);
 }
 
@@ -357,7 +357,7 @@ export const filterSpecs: FilterSpec[] = [
       langs: langs(),
     }),
     compute: (d, p) => {
-      const w = p.words === 'datajuicer' ? S.djWords(d.text, true) : words(d, p.words);
+      const w = p.words === 'datajuicer' ? wordsFromList(S.djWords(d.text, true)) : words(d, p.words);
       return { [p.rule]: S.wordRepetition(w, p.rep_len, p.words !== 'datajuicer') };
     },
     rules: (p) => minmax(p.rule, p),
@@ -382,7 +382,7 @@ export const filterSpecs: FilterSpec[] = [
       const list = stopSet(p.lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en);
       const w = words(d, p.words);
       const c = S.stopwordCount(w, list);
-      return { [`${p.rule}.count`]: c, [`${p.rule}.ratio`]: w.length ? c / w.length : 0 };
+      return { [`${p.rule}.count`]: c, [`${p.rule}.ratio`]: w.n ? c / w.n : 0 };
     },
     rules: (p) => [
       { rule: `${p.rule}.count`, min: p.min_count },
@@ -528,7 +528,7 @@ export const filterSpecs: FilterSpec[] = [
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const w = wordsOf(d.text, mode);
-      const short = p.top_n_grams_min_words !== null && w.length < p.top_n_grams_min_words;
+      const short = p.top_n_grams_min_words !== null && w.n < p.top_n_grams_min_words;
       const joiner = mode === 'jieba' ? '' : ' ';
       const st = S.gopherRepetition(
         d.text,
@@ -544,7 +544,7 @@ export const filterSpecs: FilterSpec[] = [
         const outside = S.wordsOutsideSentences(d.text, w);
         // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
         const o =
-          outside.length === w.length && ns.every((n) => `dup_${n}gram` in st)
+          outside.n === w.n && ns.every((n) => `dup_${n}gram` in st)
             ? st
             : S.dupNgramShares(d.text, outside, ns, joiner);
         for (const n of ns) out[`${p.rule}.dup_${n}gram_outside`] = o[`dup_${n}gram`];

@@ -14,14 +14,20 @@ import {
   HashCounter,
   counterValues,
   hashString,
-  hasAlpha,
-  hasAlnum,
+  spanHasAlnum,
+  spanHasAlpha,
+  spanCpLength,
+  SpanSet,
+  Words,
+  isLineBreak,
+  nextWordsGen,
   charFlags,
   C_LETTER,
   C_PUNCT,
   C_SYMBOL,
   C_HAN,
 } from './text.ts';
+import { wellFormed } from './jieba.ts';
 
 const counter = new HashCounter();
 
@@ -223,23 +229,24 @@ export function djWords(text: string, lowerCase: boolean): string[] {
 }
 
 /** Word n-gram repetition (data-juicer word_repetition_filter): occurrences of n-grams seen more than once / all n-gram occurrences. */
-export function wordRepetition(words: readonly string[], n = 10, lowerCase = false): number {
-  const total = words.length - n + 1;
+export function wordRepetition(words: Words, n = 10, lowerCase = false): number {
+  const total = words.n - n + 1;
   if (total <= 0) return 0;
   counter.reset(total);
   prepareWords(words);
   let wh1 = hb1,
     wh2 = hb2;
   if (lowerCase) {
-    if (wr1.length < words.length) {
-      wr1 = new Int32Array(Math.max(words.length, wr1.length * 2));
+    if (wr1.length < words.n) {
+      wr1 = new Int32Array(Math.max(words.n, wr1.length * 2));
       wr2 = new Int32Array(wr1.length);
     }
     wh1 = wr1;
     wh2 = wr2;
-    for (let i = 0; i < words.length; i++) {
-      if (LOWERABLE.test(words[i])) {
-        const w = words[i].toLowerCase();
+    const { src, start, end } = words;
+    for (let i = 0; i < words.n; i++) {
+      if (lowerable(src, start[i], end[i])) {
+        const w = words.word(i).toLowerCase();
         wh1[i] = hashString(w);
         wh2[i] = hashString(w, 0x12345678);
       } else {
@@ -262,7 +269,14 @@ export function wordRepetition(words: readonly string[], n = 10, lowerCase = fal
   for (let i = 0; i < vals.length; i++) if (vals[i] > 1) rep += vals[i];
   return rep / total;
 }
-const LOWERABLE = /[A-Z\u00c0-\u024f\u0370-\u052f]/;
+/** /[A-Z\u00c0-\u024f\u0370-\u052f]/.test(s.slice(b, e)): a code unit that toLowerCase may change. */
+function lowerable(s: string, b: number, e: number): boolean {
+  for (let i = b; i < e; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 65 && c <= 90) || (c >= 0xc0 && c <= 0x24f) || (c >= 0x370 && c <= 0x52f)) return true;
+  }
+  return false;
+}
 let wr1 = new Int32Array(1024),
   wr2 = new Int32Array(1024);
 let hb1 = new Int32Array(1024),
@@ -277,19 +291,20 @@ function hashBuf2(n: number): Int32Array {
 }
 
 /** Number of words that contain at least one letter or digit. */
-export function countAlnumWords(words: readonly string[]): number {
+export function countAlnumWords(words: Words): number {
   let k = 0;
-  for (const w of words) if (hasAlnum(w)) k++;
+  const { src, start, end } = words;
+  for (let i = 0; i < words.n; i++) if (spanHasAlnum(src, start[i], end[i])) k++;
   return k;
 }
 
 /** Stopword occurrences (count-based, FineWeb-2 / Gopher style). Words are compared lower-cased. */
-const stopIndex = new WeakMap<ReadonlySet<string>, { one: Uint8Array; lens: Uint8Array }>();
-/** Single-code-unit entries as a table, and the lengths of the others: most words need no Set lookup. */
-function stopIdx(stop: ReadonlySet<string>): { one: Uint8Array; lens: Uint8Array } {
+const stopIndex = new WeakMap<ReadonlySet<string>, { one: Uint8Array; lens: Uint8Array; set: SpanSet }>();
+/** Single-code-unit entries as a table, the lengths of the others, and the others as a set of spans. */
+function stopIdx(stop: ReadonlySet<string>): { one: Uint8Array; lens: Uint8Array; set: SpanSet } {
   let x = stopIndex.get(stop);
   if (!x) {
-    x = { one: new Uint8Array(0x10000), lens: new Uint8Array(64) };
+    x = { one: new Uint8Array(0x10000), lens: new Uint8Array(64), set: SpanSet.of(stop) };
     for (const w of stop) {
       if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
       else x.lens[Math.min(w.length, 63)] = 1;
@@ -298,15 +313,32 @@ function stopIdx(stop: ReadonlySet<string>): { one: Uint8Array; lens: Uint8Array
   }
   return x;
 }
-export function stopwordCount(words: readonly string[], stop: ReadonlySet<string>): number {
+export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
   let k = 0;
-  const { one, lens } = stopIdx(stop);
-  for (const w of words) {
-    const L = w.length;
-    if (L === 1 ? one[w.charCodeAt(0)] === 1 : lens[L < 63 ? L : 63] === 1 && stop.has(w)) k++;
-    else if (w.charCodeAt(0) < 128 && w !== w.toLowerCase() && stop.has(w.toLowerCase())) k++;
+  const { one, lens, set } = stopIdx(stop);
+  const { src, start, end } = words;
+  for (let i = 0; i < words.n; i++) {
+    const b = start[i],
+      e = end[i],
+      L = e - b;
+    const c0 = src.charCodeAt(b);
+    if (L === 1 ? one[c0] === 1 : lens[L < 63 ? L : 63] === 1 && set.has(src, b, e)) k++;
+    else if (c0 < 128 && changesLower(src, b, e)) {
+      // w !== w.toLowerCase() && stop.has(w.toLowerCase())
+      const w = src.slice(b, e);
+      const l = w.toLowerCase();
+      if (l !== w && stop.has(l)) k++;
+    }
   }
   return k;
+}
+/** Whether s.slice(b, e) may differ from its toLowerCase(): an ASCII capital or any non-ASCII code unit. */
+function changesLower(s: string, b: number, e: number): boolean {
+  for (let i = b; i < e; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || (c >= 65 && c <= 90)) return true;
+  }
+  return false;
 }
 
 /**
@@ -376,37 +408,45 @@ function flaggedPairs(flagged: ReadonlySet<string>): Uint8Array {
 /** Flagged-word ratio: occurrences of listed words (or, for Chinese, listed substrings) / number of words. */
 export function flaggedRatio(
   text: string,
-  words: readonly string[],
+  words: Words,
   flagged: ReadonlySet<string>,
   cjk: SubstringCounter | null,
 ): number {
-  if (words.length === 0) return 0;
+  if (words.n === 0) return 0;
   let k = 0;
   // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII, and
   // words whose first two characters (ASCII, lowercased) begin no entry
   if (flagged.size) {
     const pairs = flaggedPairs(flagged);
-    for (const w of words) {
-      const a = w.charCodeAt(0);
+    const { src, start, end } = words;
+    for (let i = 0; i < words.n; i++) {
+      const s0 = start[i];
+      const a = src.charCodeAt(s0);
       if (a >= 128) continue;
-      const b = w.length > 1 ? w.charCodeAt(1) : 0;
+      const b = end[i] - s0 > 1 ? src.charCodeAt(s0 + 1) : 0;
       if (b < 128 && pairs[(asciiLower(a) << 7) | asciiLower(b)] === 0) continue;
-      if (flagged.has(w.toLowerCase())) k++;
+      if (flagged.has(src.slice(s0, end[i]).toLowerCase())) k++;
     }
   }
   if (cjk) k += cjk.count(text);
-  return k / words.length;
+  return k / words.n;
 }
 
 // ---------- Gopher / FineWeb ----------
 /** A word made only of punctuation, symbol or space characters (datatrove: every char in PUNCTUATION_SET). */
-function PUNCT_ONLY(w: string): boolean {
-  for (let i = 0; i < w.length; i++) {
-    const c = w.codePointAt(i)!;
-    if (c > 0xffff) i++;
+function punctOnly(s: string, b: number, e: number): boolean {
+  for (let i = b; i < e; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < e) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
+      }
+    }
     if ((charFlags(c) & (C_PUNCT | C_SYMBOL)) === 0 && !isJsSpace(c)) return false;
   }
-  return w.length > 0;
+  return e > b;
 }
 
 /**
@@ -417,35 +457,40 @@ function PUNCT_ONLY(w: string): boolean {
  * segmenter (jieba) returns every ，。、（） and table bar as a token of its own, and Chinese reference pages then fall
  * under 0.735 on punctuation alone.
  */
-export function gopherQuality(text: string, words: readonly string[]) {
+export function gopherQuality(text: string, words: Words) {
   let nWords = 0,
     lenSum = 0,
     alphaWords = 0;
   prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
-  for (let i = 0; i < words.length; i++)
-    if (!PUNCT_ONLY(words[i])) {
+  const { src, start, end } = words;
+  for (let i = 0; i < words.n; i++)
+    if (!punctOnly(src, start[i], end[i])) {
       nWords++;
       lenSum += wl[i + 1] - wl[i];
-      if (hasAlpha(words[i])) alphaWords++;
+      if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
     }
-  const lines = splitLines(text);
   let nLines = 0,
     bullets = 0,
     ellipsis = 0;
-  for (const l of lines) {
-    // l.trimStart() starts with • or -, l.trimEnd() ends with ... or … (without building the trimmed strings)
-    let b = 0,
-      e = l.length;
-    while (b < e && isJsSpace(l.charCodeAt(b))) b++;
+  // the lines of text.splitlines(), as spans [lb, le)
+  const L = text.length;
+  for (let lb = 0; lb < L;) {
+    let le = lb;
+    while (le < L && !isLineBreak(text.charCodeAt(le))) le++;
+    // line.trimStart() starts with • or -, line.trimEnd() ends with ... or … (without building the trimmed strings)
+    let b = lb,
+      e = le;
+    while (b < e && isJsSpace(text.charCodeAt(b))) b++;
     if (b < e) {
       nLines++;
-      const c = l.charCodeAt(b);
+      const c = text.charCodeAt(b);
       if (c === 0x2022 || c === 45) bullets++;
-      while (isJsSpace(l.charCodeAt(e - 1))) e--;
-      const d = l.charCodeAt(e - 1);
-      if (d === 0x2026 || (d === 46 && e - b >= 3 && l.charCodeAt(e - 2) === 46 && l.charCodeAt(e - 3) === 46))
+      while (isJsSpace(text.charCodeAt(e - 1))) e--;
+      const d = text.charCodeAt(e - 1);
+      if (d === 0x2026 || (d === 46 && e - b >= 3 && text.charCodeAt(e - 2) === 46 && text.charCodeAt(e - 3) === 46))
         ellipsis++;
     }
+    lb = le + (text.charCodeAt(le) === 13 && text.charCodeAt(le + 1) === 10 ? 2 : 1);
   }
   const hashes = count(text, '#');
   const ell = count(text, '...') + count(text, '…');
@@ -472,15 +517,19 @@ function count(text: string, sub: string): number {
 /** Gopher repetition statistics (datatrove semantics); `joiner` joins words of an n-gram ('' for unsegmented scripts). */
 export function gopherRepetition(
   text: string,
-  words: readonly string[],
+  words: Words,
   topNs: readonly number[],
   dupNs: readonly number[],
   joiner: string,
 ) {
   const len = textCpLength(text) || 1;
   // text.trim().split(/\n{2,}/) and text.split(/\n+/), counted without building the arrays
-  const pd = dupSplit(text.trim(), 2);
-  const ld = dupSplit(text, 1);
+  let tb = 0,
+    te = text.length;
+  while (tb < te && isJsSpace(text.charCodeAt(tb))) tb++;
+  while (te > tb && isJsSpace(text.charCodeAt(te - 1))) te--;
+  const pd = dupSplit(text, tb, te, 2);
+  const ld = dupSplit(text, 0, text.length, 1);
   const out: Record<string, number> = {
     dup_para_frac: pd.parts ? pd.elems / pd.parts : 0,
     dup_para_char_frac: pd.chars / len,
@@ -510,10 +559,10 @@ export function gopherRepetition(
  */
 let cand = new Int32Array(1024),
   slots = new Int32Array(1024);
-function ngramStats(words: readonly string[], tops: readonly number[], dups: readonly number[], joiner: string) {
+function ngramStats(words: Words, tops: readonly number[], dups: readonly number[], joiner: string) {
   const top = new Map<number, number>(),
     dup = new Map<number, number>();
-  const nW = words.length;
+  const nW = words.n;
   const maxN = Math.max(0, ...tops, ...dups);
   if (cand.length < nW) {
     cand = new Int32Array(Math.max(nW, cand.length * 2));
@@ -593,18 +642,19 @@ function ngramStats(words: readonly string[], tops: readonly number[], dups: rea
   return { top, dup };
 }
 /**
- * findDuplicates over t.split(minRun === 1 ? /\n+/ : /\n{2,}/) without the parts that have no letter or digit (a line
- * of spaces between paragraphs, a table bar "|" or a rule "-----" is a separator, not a repeated line of text): parts,
- * parts already seen (elems) and their characters, without building the array of parts.
+ * findDuplicates over t.slice(tb, te).split(minRun === 1 ? /\n+/ : /\n{2,}/) without the parts that have no letter or
+ * digit (a line of spaces between paragraphs, a table bar "|" or a rule "-----" is a separator, not a repeated line of
+ * text): parts, parts already seen (elems) and their characters, without a string per part.
  */
-function dupSplit(t: string, minRun: number): { parts: number; elems: number; chars: number } {
-  const seen = new Set<string>();
+const partSet = new SpanSet();
+function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: number; elems: number; chars: number } {
+  partSet.reset(t, linesIn(t, tb, te));
   let parts = 0,
     elems = 0,
     chars = 0;
-  let start = 0,
-    i = 0;
-  const L = t.length;
+  let start = tb,
+    i = tb;
+  const L = te;
   for (;;) {
     let end = L,
       next = L + 1;
@@ -621,43 +671,49 @@ function dupSplit(t: string, minRun: number): { parts: number; elems: number; ch
         i = j;
       } else i++;
     }
-    const x = t.slice(start, end);
-    if (!hasAlnum(x)) {
+    if (!spanHasAlnum(t, start, end)) {
       // a blank line, or one of only symbols ("|", "-----": table and rule markup), is a separator, not a line of text
-    } else if ((parts++, seen.has(x))) {
+    } else if ((parts++, partSet.add(start, end))) {
       elems++;
-      chars += cpLength(x);
-    } else seen.add(x);
+      chars += spanCpLength(t, start, end);
+    }
     if (next > L) break;
     start = next;
   }
   return { parts, elems, chars };
 }
+/** The number of "\n"-separated lines of t.slice(b, e): the size of a set of its lines. */
+function linesIn(t: string, b: number, e: number): number {
+  let k = 1;
+  for (let i = t.indexOf('\n', b); i >= 0 && i < e; i = t.indexOf('\n', i + 1)) k++;
+  return k;
+}
 // word hashes and cumulative code-point lengths, shared by the n-gram statistics of one call
 let wl = new Int32Array(1024);
-let wlWords: readonly string[] | null = null,
-  wlN = -1;
-/** Word hashes (hashString with both seeds) into hb1/hb2 and cumulative code-point lengths into wl; cached per words array. */
-function prepareWords(words: readonly string[]): void {
-  const n = words.length;
-  if (wlWords === words && wlN === n) return;
+let wlWords: Words | null = null,
+  wlGen = -1;
+/** Word hashes (hashString with both seeds) into hb1/hb2 and cumulative code-point lengths into wl; cached per words. */
+function prepareWords(words: Words): void {
+  const n = words.n;
+  if (wlWords === words && wlGen === words.gen) return;
   const h1 = hashBuf(n),
     h2 = hashBuf2(n);
   if (wl.length < n + 1) wl = new Int32Array(Math.max(n + 1, wl.length * 2));
+  const { src, start, end } = words;
   let acc = 0;
   wl[0] = 0;
   for (let i = 0; i < n; i++) {
-    const w = words[i];
+    const e = end[i];
     let a = 0x811c9dc5,
       b = 0x12345678,
-      k = w.length;
-    for (let j = 0; j < w.length; j++) {
-      const c = w.charCodeAt(j);
+      k = e - start[i];
+    for (let j = start[i]; j < e; j++) {
+      const c = src.charCodeAt(j);
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x01000193);
       // a valid surrogate pair is one code point
-      if (c >= 0xd800 && c <= 0xdbff && j + 1 < w.length) {
-        const d = w.charCodeAt(j + 1);
+      if (c >= 0xd800 && c <= 0xdbff && j + 1 < e) {
+        const d = src.charCodeAt(j + 1);
         if (d >= 0xdc00 && d <= 0xdfff) k--;
       }
     }
@@ -667,7 +723,7 @@ function prepareWords(words: readonly string[]): void {
     wl[i + 1] = acc;
   }
   wlWords = words;
-  wlN = n;
+  wlGen = words.gen;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
 let ga = new Int32Array(1024),
@@ -697,10 +753,10 @@ function ngramHashesUpTo(n: number, nWords: number): void {
   }
 }
 /** datatrove find_top_duplicate: count of the most frequent n-gram × its length (words joined by `joiner`). */
-function topNgramFrac(words: readonly string[], n: number, joiner: string): number {
-  const total = words.length - n + 1;
+function topNgramFrac(words: Words, n: number, joiner: string): number {
+  const total = words.n - n + 1;
   if (total <= 0) return 0;
-  ngramHashesUpTo(n, words.length);
+  ngramHashesUpTo(n, words.n);
   counter.reset(total);
   let best = 0,
     bestIdx = 0;
@@ -714,10 +770,10 @@ function topNgramFrac(words: readonly string[], n: number, joiner: string): numb
   return best * (wl[bestIdx + n] - wl[bestIdx] + cpLength(joiner) * (n - 1));
 }
 /** datatrove find_all_duplicate: characters of n-grams (joined without separator) already seen, skipping n words after each. */
-function dupNgramChars(words: readonly string[], n: number): number {
-  const total = words.length - n + 1;
+function dupNgramChars(words: Words, n: number): number {
+  const total = words.n - n + 1;
   if (total <= 0) return 0;
-  ngramHashesUpTo(n, words.length);
+  ngramHashesUpTo(n, words.n);
   counter.reset(total);
   let rep = 0,
     i = 0;
@@ -732,10 +788,10 @@ function dupNgramChars(words: readonly string[], n: number): number {
 
 /** Terminal punctuation for the "lines ending in punctuation" statistic (ASCII and CJK). */
 const TERMINAL = new Set([...'.!?"\'。！？”’…」』；;:：)）》'].map((c) => c.codePointAt(0)!));
-function endsWithTerminal(line: string): boolean {
-  let e = line.length - 1;
-  while (e >= 0) {
-    const c = line.charCodeAt(e);
+function endsWithTerminal(t: string, b: number, end: number): boolean {
+  let e = end - 1;
+  while (e >= b) {
+    const c = t.charCodeAt(e);
     if (c === 32 || c === 9 || c === 13 || c === 0x3000 || c === 0xa0 || c === 0x200b) e--;
     else return TERMINAL.has(c);
   }
@@ -747,35 +803,42 @@ function endsWithTerminal(line: string): boolean {
  * counts every "\n", which on FineWeb's extractions (one "\n" between paragraphs) is the same thing, but doubles on
  * text that separates paragraphs with blank lines (man pages, Markdown, most other extractors).
  */
-export function finewebQuality(text: string, words: readonly string[], shortLineLength = 30) {
-  const all = text.split('\n');
+export function finewebQuality(text: string, words: Words, shortLineLength = 30) {
   let n = 0,
     punct = 0,
     short = 0,
-    dupChars = 0;
-  const seen = new Set<string>();
-  for (const l of all) {
-    if (!hasNonSpace(l)) continue;
-    n++;
-    if (endsWithTerminal(l)) punct++;
-    if (l.length <= shortLineLength || (l.length <= 2 * shortLineLength && cpLength(l) <= shortLineLength)) short++;
-    if (seen.has(l)) dupChars += cpLength(l);
-    else seen.add(l);
+    dupChars = 0,
+    nl = 0;
+  const L = text.length;
+  partSet.reset(text, linesIn(text, 0, L));
+  // the lines of text.split('\n'), as spans [b, e)
+  for (let b = 0; b <= L;) {
+    let e = text.indexOf('\n', b);
+    if (e < 0) e = L;
+    else nl++;
+    if (hasNonSpace(text, b, e)) {
+      n++;
+      if (endsWithTerminal(text, b, e)) punct++;
+      const len = e - b;
+      if (len <= shortLineLength || (len <= 2 * shortLineLength && spanCpLength(text, b, e) <= shortLineLength))
+        short++;
+      if (partSet.add(b, e)) dupChars += spanCpLength(text, b, e);
+    }
+    b = e + 1;
   }
   if (n === 0) return { line_punct_ratio: 0, short_line_ratio: 1, char_dup_ratio: 0, new_line_ratio: 0 };
-  const nl = all.length - 1;
   const breaks = n - 1;
   const nonNl = textCpLength(text) - nl;
   return {
     line_punct_ratio: punct / n,
     short_line_ratio: short / n,
     char_dup_ratio: nonNl ? dupChars / nonNl : 0,
-    new_line_ratio: words.length ? breaks / words.length : 0,
+    new_line_ratio: words.n ? breaks / words.n : 0,
   };
 }
-function hasNonSpace(l: string): boolean {
-  for (let i = 0; i < l.length; i++) {
-    const c = l.charCodeAt(i);
+function hasNonSpace(t: string, b: number, e: number): boolean {
+  for (let i = b; i < e; i++) {
+    const c = t.charCodeAt(i);
     if (
       c !== 32 &&
       c !== 9 &&
@@ -792,12 +855,13 @@ function hasNonSpace(l: string): boolean {
 }
 
 /** Average word length in code points over words containing a letter or digit. */
-export function meanWordLength(words: readonly string[]): number {
+export function meanWordLength(words: Words): number {
   let s = 0,
     k = 0;
-  for (const w of words)
-    if (hasAlnum(w)) {
-      s += cpLength(w);
+  const { src, start, end } = words;
+  for (let i = 0; i < words.n; i++)
+    if (spanHasAlnum(src, start[i], end[i])) {
+      s += spanCpLength(src, start[i], end[i]);
       k++;
     }
   return k ? s / k : 0;
@@ -873,39 +937,43 @@ export function sentenceRuns(text: string, minHan = 4): number[] {
 }
 
 /**
- * The words of `text` (its non-whitespace tokens in order, as wordsOf returns them) that lie outside its complete
- * Chinese sentences (sentenceRuns): titles, labels, menu paths, table cells, code, English lines. zh-web measures
- * duplicated n-grams on them: repeated phrases inside distinct sentences are ordinary in technical Chinese prose (exact
- * repeated sentences are removed before, by remove_repeat_sentences), repeated labels, menus and listings are
- * boilerplate (bench/results/prep-eval.md). A word not found next in the text (after whitespace) is an error.
+ * The words of `text` (wordsOf's words of this text) that lie outside its complete Chinese sentences (sentenceRuns):
+ * titles, labels, menu paths, table cells, code, English lines. zh-web measures duplicated n-grams on them: repeated
+ * phrases inside distinct sentences are ordinary in technical Chinese prose (exact repeated sentences are removed
+ * before, by remove_repeat_sentences), repeated labels, menus and listings are boilerplate
+ * (bench/results/prep-eval.md). Returns spans of the same source (a Words reused by the next call). Words of another
+ * text are an error.
  */
-export function wordsOutsideSentences(text: string, words: readonly string[], minHan = 4): string[] {
+const outsideWords = new Words();
+export function wordsOutsideSentences(text: string, words: Words, minHan = 4): Words {
+  if (words.src !== text && words.src !== wellFormed(text))
+    throw new Error('wordsOutsideSentences: the words are not spans of this text');
   const runs = sentenceRuns(text, minHan);
-  const out: string[] = [];
-  let at = 0,
-    r = 0;
-  for (const w of words) {
-    const wl = w.length,
-      w0 = w.charCodeAt(0);
-    while (at < text.length && text.charCodeAt(at) !== w0 && isJsSpace(text.charCodeAt(at))) at++;
-    // the segmenter's words are slices of the text: a check of their first and last code unit is enough
-    if (text.charCodeAt(at) !== w0 || text.charCodeAt(at + wl - 1) !== w.charCodeAt(wl - 1)) {
-      // only whitespace lies between two words
-      const start = at;
-      while (at < text.length && !text.startsWith(w, at)) at++;
-      if (at >= text.length || text.slice(start, at).trim() !== '')
-        throw new Error(`wordsOutsideSentences: word ${JSON.stringify(w)} not found at ${start}`);
-    }
-    const end = at + wl;
-    while (r < runs.length && runs[r + 1] <= at) r += 2;
-    if (!(r < runs.length && runs[r] <= at && end <= runs[r + 1])) out.push(w);
-    at = end;
+  const out = outsideWords;
+  if (out.start.length < words.n) {
+    out.start = new Int32Array(Math.max(words.n, out.start.length * 2));
+    out.end = new Int32Array(out.start.length);
   }
+  const { start, end } = words;
+  let m = 0,
+    r = 0;
+  for (let i = 0; i < words.n; i++) {
+    const at = start[i],
+      e = end[i];
+    while (r < runs.length && runs[r + 1] <= at) r += 2;
+    if (!(r < runs.length && runs[r] <= at && e <= runs[r + 1])) {
+      out.start[m] = at;
+      out.end[m++] = e;
+    }
+  }
+  out.src = words.src;
+  out.n = m;
+  out.gen = nextWordsGen();
   return out;
 }
 
 /** Characters of duplicated n-grams (datatrove find_all_duplicate, as gopherRepetition) / the code points of `text`. */
-export function dupNgramShares(text: string, words: readonly string[], ns: readonly number[], joiner: string) {
+export function dupNgramShares(text: string, words: Words, ns: readonly number[], joiner: string) {
   const len = textCpLength(text) || 1;
   prepareWords(words);
   gN = 0;

@@ -4,8 +4,8 @@
  * open-addressing counter for hashed n-grams (no per-document allocation in hot loops).
  */
 import { createRequire } from 'node:module';
-import { textLength } from '../pipeline/document.ts';
-import { jiebaCut } from './jieba.ts';
+import { isJsSpace, textLength } from '../pipeline/document.ts';
+import { jiebaSpans, wellFormed } from './jieba.ts';
 
 // ---------- character categories ----------
 export const C_LETTER = 1; // \p{L}
@@ -127,6 +127,11 @@ export function textCpLength(text: string): number {
 /** Length in code points (Python len()): the one definition, pipeline/document.ts. */
 export const cpLength = textLength;
 
+/** A line break of Python's str.splitlines(): \n \r \v \f \x1c \x1d \x1e \x85 \u2028 \u2029 (\r\n is one break). */
+export function isLineBreak(c: number): boolean {
+  return c <= 13 ? c >= 10 : c === 0x1c || c === 0x1d || c === 0x1e || c === 0x85 || c === 0x2028 || c === 0x2029;
+}
+
 /** Python str.splitlines() (no keepends): \n \r \r\n \v \f \x1c \x1d \x1e \x85 \u2028 \u2029. */
 export function splitLines(text: string): string[] {
   const out: string[] = [];
@@ -134,18 +139,7 @@ export function splitLines(text: string): string[] {
   const L = text.length;
   for (let i = 0; i < L; i++) {
     const c = text.charCodeAt(i);
-    if (
-      c === 10 ||
-      c === 13 ||
-      c === 11 ||
-      c === 12 ||
-      c === 0x1c ||
-      c === 0x1d ||
-      c === 0x1e ||
-      c === 0x85 ||
-      c === 0x2028 ||
-      c === 0x2029
-    ) {
+    if (isLineBreak(c)) {
       out.push(text.slice(start, i));
       if (c === 13 && i + 1 < L && text.charCodeAt(i + 1) === 10) i++;
       start = i + 1;
@@ -175,46 +169,117 @@ export function resolveWordMode(mode: WordMode, lang: string | undefined): 'whit
   return lang !== undefined && lang.startsWith('zh') ? 'jieba' : 'whitespace';
 }
 
-const WS_RE = /[\s\p{Z}]+/u;
-/** Whitespace words (any Unicode whitespace), empty strings removed. */
-export function whitespaceWords(text: string): string[] {
-  const parts = text.split(WS_RE);
-  let k = 0;
-  for (let i = 0; i < parts.length; i++) if (parts[i]) parts[k++] = parts[i];
-  parts.length = k;
-  return parts;
+/**
+ * The words of a text as spans, not strings: word i is `src.slice(start[i], end[i])`, for i < n. `src` is the text
+ * segmented (for jieba, with each lone surrogate read as U+FFFD: same length, same offsets). The word statistics
+ * (filters/stats.ts) read the code units of the spans, so a document's words cost no string and no garbage.
+ * The buffers are reused: a Words from wordsOf is valid until that cache entry is refilled.
+ */
+export class Words {
+  src = '';
+  n = 0;
+  start = new Int32Array(256);
+  end = new Int32Array(256);
+  /** Changes whenever the spans are refilled: caches of per-word data (stats.ts) key on the object and this. */
+  gen = 0;
+  /** Word i as a string. */
+  word(i: number): string {
+    return this.src.slice(this.start[i], this.end[i]);
+  }
+}
+let wordsGen = 0;
+/** A new generation number for a refilled Words. */
+export const nextWordsGen = (): number => ++wordsGen;
+
+/** Whitespace words (split on any Unicode whitespace, JavaScript's [\s\p{Z}], as isJsSpace), into `w`. */
+export function whitespaceSpans(text: string, w: Words = new Words()): Words {
+  const L = text.length;
+  if (w.start.length < (L + 1) >> 1) {
+    const cap = Math.max((L + 1) >> 1, w.start.length * 2);
+    w.start = new Int32Array(cap);
+    w.end = new Int32Array(cap);
+  }
+  const os = w.start,
+    oe = w.end;
+  let n = 0,
+    s = -1;
+  for (let i = 0; i < L; i++) {
+    if (isJsSpace(text.charCodeAt(i))) {
+      if (s >= 0) {
+        os[n] = s;
+        oe[n++] = i;
+        s = -1;
+      }
+    } else if (s < 0) s = i;
+  }
+  if (s >= 0) {
+    os[n] = s;
+    oe[n++] = L;
+  }
+  w.src = text;
+  w.n = n;
+  w.gen = ++wordsGen;
+  return w;
 }
 
 /**
  * jieba words: every non-whitespace token of the segmentation (punctuation tokens included, like datatrove); jieba's
  * `cut` without HMM (unknown words split into characters), filters/jieba.ts.
  */
-export function jiebaWords(text: string): string[] {
+export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
   // jieba emits whitespace runs as their own tokens, so looking at the first character is enough
-  return jiebaCut(text, isSpaceUnit);
+  w.src = jiebaSpans(text, isSpaceUnit, w) ? wellFormed(text) : text;
+  w.gen = ++wordsGen;
+  return w;
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
+
+/** Words of a list of strings (words made elsewhere, e.g. data-juicer's stripped words): spans of their concatenation. */
+export function wordsFromList(list: readonly string[]): Words {
+  const w = new Words();
+  if (w.start.length < list.length) {
+    w.start = new Int32Array(list.length);
+    w.end = new Int32Array(list.length);
+  }
+  let at = 0;
+  for (let i = 0; i < list.length; i++) {
+    w.start[i] = at;
+    at += list[i].length;
+    w.end[i] = at;
+  }
+  w.src = list.join('');
+  w.n = list.length;
+  w.gen = ++wordsGen;
+  return w;
+}
+
+/** The words as strings. */
+export function wordStrings(w: Words): string[] {
+  const out: string[] = new Array(w.n);
+  for (let i = 0; i < w.n; i++) out[i] = w.src.slice(w.start[i], w.end[i]);
+  return out;
+}
+
+/** jieba words as strings (tests and benchmarks; the filters read spans). */
+export function jiebaWords(text: string): string[] {
+  return wordStrings(jiebaSpanWords(text));
+}
 
 /**
  * Per-document word cache: word-level filters of one document share one segmentation. Keyed by the exact text, so a
  * mapper that changes the text invalidates it. Two texts per mode: a filter that also segments a part of the document
- * (gopher_repetition's text outside sentences) leaves the document's own words cached for the filters after it.
+ * leaves the document's own words cached for the filters after it.
  */
 interface WordCacheEntry {
   text: string | null;
-  words: string[];
+  words: Words;
 }
+const entry = (): WordCacheEntry => ({ text: null, words: new Words() });
 const wordCache: Record<'whitespace' | 'jieba', [WordCacheEntry, WordCacheEntry]> = {
-  whitespace: [
-    { text: null, words: [] },
-    { text: null, words: [] },
-  ],
-  jieba: [
-    { text: null, words: [] },
-    { text: null, words: [] },
-  ],
+  whitespace: [entry(), entry()],
+  jieba: [entry(), entry()],
 };
-export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): string[] {
+export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): Words {
   const c = wordCache[mode];
   if (c[0].text === text) return c[0].words;
   // the most recently used entry first: a hit on the other one swaps them, a miss replaces the other one
@@ -222,31 +287,155 @@ export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): string[] {
   c[1] = c[0];
   c[0] = e;
   if (e.text === text) return e.words;
-  e.words = mode === 'jieba' ? jiebaWords(text) : whitespaceWords(text);
+  e.text = null;
+  if (mode === 'jieba') jiebaSpanWords(text, e.words);
+  else whitespaceSpans(text, e.words);
   e.text = text;
   return e.words;
 }
-export function docWords(text: string, mode: WordMode, lang: string | undefined): string[] {
+export function docWords(text: string, mode: WordMode, lang: string | undefined): Words {
   return wordsOf(text, resolveWordMode(mode, lang));
 }
 
 /** True when the word has at least one letter or digit (i.e. is not pure punctuation/symbols). */
 export function hasAlnum(word: string): boolean {
-  for (let i = 0; i < word.length; i++) {
-    const c = word.codePointAt(i)!;
-    if (c > 0xffff) i++;
-    if (isAlnum(c)) return true;
+  return spanHasAlnum(word, 0, word.length);
+}
+/** hasAlnum of s.slice(b, e). */
+export function spanHasAlnum(s: string, b: number, e: number): boolean {
+  for (let i = b; i < e; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if ((c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122)) return true;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < e) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
+      }
+    }
+    if (charFlags(c) & (C_LETTER | C_NUMBER)) return true;
   }
   return false;
 }
 /** Python any(c.isalpha() for c in w). */
 export function hasAlpha(word: string): boolean {
-  for (let i = 0; i < word.length; i++) {
-    const c = word.codePointAt(i)!;
-    if (c > 0xffff) i++;
+  return spanHasAlpha(word, 0, word.length);
+}
+/** hasAlpha of s.slice(b, e). */
+export function spanHasAlpha(s: string, b: number, e: number): boolean {
+  for (let i = b; i < e; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < e) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
+      }
+    }
     if (charFlags(c) & C_LETTER) return true;
   }
   return false;
+}
+/** Length in code points of s.slice(b, e). */
+export function spanCpLength(s: string, b: number, e: number): number {
+  let k = e - b;
+  for (let i = b; i < e - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        k--;
+        i++;
+      }
+    }
+  }
+  return k;
+}
+
+/**
+ * A set of spans compared by their code units, without a string per span: `add` keeps spans of the current `src`
+ * (a document's lines, paragraphs), `has` looks up a span of any string among them. Open addressing on an FNV-1a hash.
+ */
+export class SpanSet {
+  private hash = new Int32Array(1 << 10);
+  private s = new Int32Array(1 << 10);
+  private e = new Int32Array(1 << 10);
+  private used = new Int32Array(1 << 9);
+  private mask = (1 << 10) - 1;
+  private size = 0;
+  src = '';
+  /** Empty the set for spans of `src`, up to `n` of them. */
+  reset(src: string, n: number): void {
+    const e = this.e;
+    for (let i = 0; i < this.size; i++) e[this.used[i]] = 0;
+    this.size = 0;
+    this.src = src;
+    let cap = 1 << 10;
+    while (cap < n * 2) cap *= 2;
+    if (cap > this.hash.length) {
+      this.hash = new Int32Array(cap);
+      this.s = new Int32Array(cap);
+      this.e = new Int32Array(cap);
+    }
+    this.mask = cap - 1;
+    if (this.used.length < n) this.used = new Int32Array(Math.max(n, this.used.length * 2));
+  }
+  /** Adds src.slice(b, e) (non-empty); returns true when an equal span was already in the set. */
+  add(b: number, e: number): boolean {
+    const src = this.src;
+    const h = spanHash(src, b, e);
+    const len = e - b;
+    let slot = h & this.mask;
+    for (;;) {
+      const se = this.e[slot];
+      if (se === 0) {
+        this.hash[slot] = h;
+        this.s[slot] = b;
+        this.e[slot] = e;
+        this.used[this.size++] = slot;
+        return false;
+      }
+      if (this.hash[slot] === h && se - this.s[slot] === len && spansEqual(src, this.s[slot], src, b, len)) return true;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+  /** Whether str.slice(b, e) is in the set. */
+  has(str: string, b: number, e: number): boolean {
+    const h = spanHash(str, b, e);
+    const len = e - b;
+    let slot = h & this.mask;
+    for (;;) {
+      const se = this.e[slot];
+      if (se === 0) return false;
+      if (this.hash[slot] === h && se - this.s[slot] === len && spansEqual(this.src, this.s[slot], str, b, len))
+        return true;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+  /** A set of fixed strings (spans of their concatenation). */
+  static of(entries: Iterable<string>): SpanSet {
+    const list = [...new Set(entries)].filter((x) => x.length > 0);
+    const set = new SpanSet();
+    set.reset(list.join(''), list.length);
+    let at = 0;
+    for (const x of list) {
+      set.add(at, at + x.length);
+      at += x.length;
+    }
+    return set;
+  }
+}
+function spanHash(s: string, b: number, e: number): number {
+  let h = 0x811c9dc5;
+  for (let i = b; i < e; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 15)) | 0;
+}
+function spansEqual(a: string, ab: number, b: string, bb: number, len: number): boolean {
+  for (let k = 0; k < len; k++) if (a.charCodeAt(ab + k) !== b.charCodeAt(bb + k)) return false;
+  return true;
 }
 
 // ---------- hashing ----------

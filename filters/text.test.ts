@@ -1,0 +1,169 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  SpanSet,
+  charFlags,
+  C_LETTER,
+  C_PUNCT,
+  C_SYMBOL,
+  cpLength,
+  hasAlnum,
+  jiebaWords,
+  whitespaceSpans,
+  wordStrings,
+  wordsFromList,
+  wordsOf,
+} from './text.ts';
+import * as S from './stats.ts';
+import { readSample } from './harness.ts';
+
+/** Deterministic random strings over an alphabet that exercises the edge cases (spaces, breaks, surrogates, case). */
+function randomTexts(count: number, seed = 7): string[] {
+  let s = seed;
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const alphabet = [
+    ...'ab AB的了是在我们。！？，|-•…\n\n\r\t',
+    '\u3000',
+    '\u00a0',
+    '\u2028',
+    '\u0085',
+    '\ufeff',
+    '\u001c',
+    '😀',
+    '𠀀',
+    '\ud800',
+    '\udc00',
+    'The',
+    'İ',
+    'É',
+    '...',
+    '1',
+  ];
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    let t = '';
+    const n = Math.floor(rnd() * 60);
+    for (let i = 0; i < n; i++) t += alphabet[Math.floor(rnd() * alphabet.length)];
+    out.push(t);
+  }
+  return out;
+}
+
+let corpus: string[] | undefined;
+async function texts(): Promise<string[]> {
+  if (!corpus) {
+    corpus = randomTexts(3000);
+    for (const { docs } of await readSample(undefined, 150)) for (const d of docs) corpus.push(d.text);
+  }
+  return corpus;
+}
+
+test('whitespace words as spans equal the split on /[\\s\\p{Z}]+/u', async () => {
+  for (const t of await texts()) {
+    const want = t.split(/[\s\p{Z}]+/u).filter((x) => x !== '');
+    assert.deepEqual(wordStrings(whitespaceSpans(t)), want, JSON.stringify(t.slice(0, 60)));
+  }
+});
+
+test('jieba words as spans: a lone surrogate reads as U+FFFD at its offset; the source keeps the text length', () => {
+  const t = '标签\ud800文本 \udc00x';
+  const w = wordsOf(t, 'jieba');
+  assert.equal(w.src.length, t.length);
+  assert.deepEqual(wordStrings(w), ['标签', '\ufffd', '文本', '\ufffd', 'x']);
+  assert.deepEqual(jiebaWords(t), wordStrings(w));
+  assert.equal(wordsOf('abc def', 'jieba').src, 'abc def'); // a well-formed text is its own source
+});
+
+test('SpanSet: membership equals a Set of the span strings', () => {
+  const ts = randomTexts(400, 3);
+  const set = new SpanSet();
+  for (const t of ts) {
+    const ref = new Set<string>();
+    set.reset(t, t.length);
+    for (let b = 0; b < t.length; b += 2) {
+      const e = Math.min(t.length, b + 1 + (b % 5));
+      const x = t.slice(b, e);
+      assert.equal(set.add(b, e), ref.has(x));
+      ref.add(x);
+    }
+    for (const probe of ['a', 'ab', '的了', ' ', '\n\n', t.slice(0, 3)])
+      if (probe) assert.equal(set.has(probe, 0, probe.length), ref.has(probe));
+  }
+  const fixed = SpanSet.of(['的', '我们', 'the', '']);
+  assert.equal(fixed.has('x我们y', 1, 3), true);
+  assert.equal(fixed.has('them', 0, 3), true);
+  assert.equal(fixed.has('them', 0, 4), false);
+});
+
+/** Literal definitions over word strings (what the span statistics replace). */
+const ref = {
+  alnumWords: (ws: string[]) => ws.filter(hasAlnum).length,
+  stop: (ws: string[], stop: Set<string>) =>
+    ws.filter((w) => stop.has(w) || (w.charCodeAt(0) < 128 && w !== w.toLowerCase() && stop.has(w.toLowerCase())))
+      .length,
+  /** n_words, summed lengths and alphabetic words over the words that are not only punctuation/symbols/space */
+  quality(ws: string[]) {
+    let n = 0,
+      len = 0,
+      alpha = 0;
+    for (const w of ws) {
+      const cps = [...w];
+      if (cps.every((c) => charFlags(c.codePointAt(0)!) & (C_PUNCT | C_SYMBOL) || /\s/u.test(c))) continue;
+      n++;
+      len += cps.length;
+      if (cps.some((c) => charFlags(c.codePointAt(0)!) & C_LETTER)) alpha++;
+    }
+    return { n, mean: n ? len / n : 0, alpha: n ? alpha / n : 0 };
+  },
+  /** duplicated "\n"-separated lines with a non-space character: their code points */
+  dupLineChars(t: string) {
+    const seen = new Set<string>();
+    let chars = 0;
+    for (const l of t.split('\n')) {
+      if (!/[^ \t\r\v\f\u00a0\u3000\u2000-\u200a]/.test(l)) continue;
+      if (seen.has(l)) chars += cpLength(l);
+      else seen.add(l);
+    }
+    return chars;
+  },
+  /** findDuplicates over the parts with a letter or digit */
+  dups(parts: string[]) {
+    const seen = new Set<string>();
+    let n = 0,
+      elems = 0;
+    for (const p of parts) {
+      if (!hasAlnum(p)) continue;
+      n++;
+      if (seen.has(p)) elems++;
+      else seen.add(p);
+    }
+    return n ? elems / n : 0;
+  },
+};
+
+test('word and line statistics over spans equal their definitions over strings', async () => {
+  const stop = new Set(['的', '了', '是', 'the', 'of', '我们', 'a']);
+  for (const t of await texts()) {
+    for (const mode of ['whitespace', 'jieba'] as const) {
+      const w = wordsOf(t, mode);
+      const ws = wordStrings(w);
+      const lists = wordsFromList(ws);
+      const what = `${mode} ${JSON.stringify(t.slice(0, 60))}`;
+      assert.equal(S.countAlnumWords(w), ref.alnumWords(ws), what);
+      assert.equal(S.stopwordCount(w, stop), ref.stop(ws, stop), what);
+      const q = S.gopherQuality(t, w),
+        r = ref.quality(ws);
+      assert.deepEqual([q.n_words, q.mean_word_length, q.alpha_words_ratio], [r.n, r.mean, r.alpha], what);
+      // spans of the text and spans of the concatenated strings give the same statistics
+      assert.deepEqual(S.gopherQuality(t, lists), q, what);
+      assert.equal(S.wordRepetition(lists, 3, true), S.wordRepetition(w, 3, true), what);
+    }
+    const fw = S.finewebQuality(t, wordsOf(t, 'whitespace'));
+    const nonNl = cpLength(t) - (t.split('\n').length - 1);
+    const anyLine = t.split('\n').some((l) => /[^ \t\r\v\f\u00a0\u3000\u2000-\u200a]/.test(l));
+    assert.equal(fw.char_dup_ratio, anyLine && nonNl ? ref.dupLineChars(t) / nonNl : 0, JSON.stringify(t));
+    const gr = S.gopherRepetition(t, wordsOf(t, 'jieba'), [], [], '');
+    assert.equal(gr.dup_line_frac, ref.dups(t.split(/\n+/)), JSON.stringify(t));
+    assert.equal(gr.dup_para_frac, ref.dups(t.trim().split(/\n{2,}/)), JSON.stringify(t));
+  }
+});
