@@ -7,17 +7,19 @@
 // shared memory per block.
 // Checks: gpu-check `cpu` (phi, scale and every expert weight against the CPU backend), `torch` (phi against fp32).
 #pragma once
+#include <type_traits>
 #include "common.cuh"
 #include "cublaslt.cuh"
 #include "swiglu.cuh"
 #include "tile.cuh"
 
 #define MAXS 16  // max Soft-MoE slots (numExperts * slotsPerExpert)
-// phi [d, S] (row j holds the S slots' entries, contiguous); phihat = scale * phi / max(||phi[:, s]||, 1e-12). One block
+// phi [d, S] (row j holds the S slots' entries, contiguous); phihatT [S][d] (slot-major, as the token kernels stage it)
+// = scale * phi / max(||phi[:, s]||, 1e-12). One block
 // of 1024 threads: each thread sums its rows j = tid, tid + 1024, ... for every slot (coalesced rows), then the warps and
 // the 32 warp sums in fixed order (a warp per slot walking d with strided loads was latency bound: ~60 us per call)
 __global__ void __launch_bounds__(1024) moe_phi_k(const float* __restrict__ phi, const float* __restrict__ scale,
-                                                  float* __restrict__ phihat, float* __restrict__ phinorm, int d, int S) {
+                                                  float* __restrict__ phihatT, float* __restrict__ phinorm, int d, int S) {
   __shared__ float red[32][MAXS];
   __shared__ float nrm[MAXS];
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
@@ -44,14 +46,16 @@ __global__ void __launch_bounds__(1024) moe_phi_k(const float* __restrict__ phi,
   for (int j = threadIdx.x; j < d; j += blockDim.x)
 #pragma unroll
     for (int s = 0; s < MAXS; s++)
-      if (s < S) phihat[(long)j * S + s] = sc * phi[(long)j * S + s] / nrm[s];
+      if (s < S) phihatT[(long)s * d + j] = sc * phi[(long)j * S + s] / nrm[s];
 }
-// block per (b, s): D[:, s] = softmax over the T tokens of sequence b
+// block per (b, s): D[:, s] = softmax over the T tokens of sequence b (the loops unrolled: a thread's loads of a pass in
+// flight together, not one L2 round trip per token)
 __global__ void moe_dispatch_k(const float* __restrict__ Lg, float* __restrict__ D, int T, int S) {
   __shared__ float sh[32];
   int b = blockIdx.x / S, s = blockIdx.x % S;
   const float* L = Lg + (long)b * T * S + s;
   float mx = -INFINITY;
+#pragma unroll 8
   for (int t = threadIdx.x; t < T; t += blockDim.x) mx = fmaxf(mx, L[(long)t * S]);
   mx = warp_max(mx);
   __syncthreads();
@@ -60,8 +64,10 @@ __global__ void moe_dispatch_k(const float* __restrict__ Lg, float* __restrict__
   mx = -INFINITY;
   for (int i = 0; i < (int)(blockDim.x >> 5); i++) mx = fmaxf(mx, sh[i]);
   float sm = 0.f;
+#pragma unroll 8
   for (int t = threadIdx.x; t < T; t += blockDim.x) sm += __expf(L[(long)t * S] - mx);
   sm = block_sum(sm, sh);
+#pragma unroll 8
   for (int t = threadIdx.x; t < T; t += blockDim.x) D[((long)b * T + t) * S + s] = __expf(L[(long)t * S] - mx) / sm;
 }
 // block per (b, s): dL = dLC + D (dD - sum_t D dD)
@@ -70,8 +76,10 @@ __global__ void moe_dispatch_bwd_k(const float* __restrict__ D, const float* __r
   __shared__ float sh[32];
   int b = blockIdx.x / S, s = blockIdx.x % S;
   float acc = 0.f;
+#pragma unroll 8
   for (int t = threadIdx.x; t < T; t += blockDim.x) { long o = ((long)b * T + t) * S + s; acc += D[o] * dD[o]; }
   acc = block_sum(acc, sh);
+#pragma unroll 8
   for (int t = threadIdx.x; t < T; t += blockDim.x) {
     long o = ((long)b * T + t) * S + s;
     dL[o] = dLC[o] + D[o] * (dD[o] - acc);
@@ -116,12 +124,6 @@ __global__ void __launch_bounds__(1024) moe_phi_bwd_k(const float* __restrict__ 
         gphi[(long)j * S + s] += (sc * dph[(long)j * S + s] - u * (sc * dots[s])) / nr[s];
       }
 }
-__global__ void transpose_dS_k(const float* __restrict__ a, float* __restrict__ at, int d, int S) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= d * S) return;
-  int j = i / S, s = i % S;
-  at[(long)s * d + j] = a[i];
-}
 // slot rows in expert-major order: row(b, s=e*np+jj) = (e*B + b)*np + jj
 __device__ __forceinline__ long slot_row(int b, int s, int B, int np) { return ((long)(s / np) * B + b) * np + (s % np); }
 // S rows of d floats into shared memory sm[s*d ..]: the slot rows of sequence b of M (slot-major), or the rows s of an
@@ -146,9 +148,36 @@ __device__ __forceinline__ void moe_stage(float* sm, const float* A, const float
   moe_stage_rows(sm + (long)S * d, Bm, !bIsT, b, B, d, S, np);
   moe_stage_wait();
 }
+// V consecutive elements of a row as one load (16 bytes for bf16 x 8; 8 or 32 bytes otherwise), unpacked to floats
+// later, so that a thread issues all its rows' loads before it waits for any of them
+template <typename TI, int V> struct RawV;
+template <> struct RawV<bf16, 8> {
+  uint4 u;
+  __device__ __forceinline__ void load(const bf16* p) { u = *reinterpret_cast<const uint4*>(p); }
+  __device__ __forceinline__ void get(float* f) const { unpack8(u, f); }
+};
+template <> struct RawV<bf16, 4> {
+  uint2 u;
+  __device__ __forceinline__ void load(const bf16* p) { u = *reinterpret_cast<const uint2*>(p); }
+  __device__ __forceinline__ void get(float* f) const {
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+    const float2 a = __bfloat1622float2(h[0]), b = __bfloat1622float2(h[1]);
+    f[0] = a.x, f[1] = a.y, f[2] = b.x, f[3] = b.y;
+  }
+};
+template <> struct RawV<float, 8> {
+  float4 a, b;
+  __device__ __forceinline__ void load(const float* p) { a = reinterpret_cast<const float4*>(p)[0]; b = reinterpret_cast<const float4*>(p)[1]; }
+  __device__ __forceinline__ void get(float* f) const { f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w, f[4] = b.x, f[5] = b.y, f[6] = b.z, f[7] = b.w; }
+};
+template <> struct RawV<float, 4> {
+  float4 a;
+  __device__ __forceinline__ void load(const float* p) { a = *reinterpret_cast<const float4*>(p); }
+  __device__ __forceinline__ void get(float* f) const { f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w; }
+};
 // router: per row rinv = 1/max(||x||, 1e-12), Lg = xhat . phihat, C = softmax over slots; phihat^T [S][d] in shared
-// memory, 64 rows per block, 4 rows per warp at once
-template <int SM>
+// memory, 64 rows per block, 4 rows per warp at once, V columns per lane (16-byte loads of x when d % 8 == 0)
+template <int SM, int V>
 __global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, const float* __restrict__ phihatT,
                                                      float* __restrict__ rinv, float* __restrict__ Lg, float* __restrict__ C,
                                                      long N, int d, int S) {
@@ -156,8 +185,7 @@ __global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, 
   float* sm = reinterpret_cast<float*>(smem4);
   moe_stage_rows(sm, phihatT, false, 0, 1, d, S, 1);
   moe_stage_wait();
-  const float4* sP = reinterpret_cast<const float4*>(sm);
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
   for (int g = 0; g < 2; g++) {
     const long row0 = (long)blockIdx.x * 64 + warp * 8 + g * 4;
     if (row0 >= N) break;
@@ -169,18 +197,35 @@ __global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, 
 #pragma unroll
       for (int s = 0; s < SM; s++) acc[k][s] = 0.f;
     }
-    for (int j = lane; j < d4; j += 32) {
-      float4 v[4];
+    for (int c = lane; c < nc; c += 32) {
+      RawV<bf16, V> r[4];
 #pragma unroll
-      for (int k = 0; k < 4; k++) v[k] = k < nv ? ld_bf16x4(x + (row0 + k) * d + 4 * j) : make_float4(0.f, 0.f, 0.f, 0.f);
+      for (int k = 0; k < 4; k++)
+        if (k < nv) r[k].load(x + (row0 + k) * d + (long)c * V);
+      float f[4][V];
 #pragma unroll
-      for (int k = 0; k < 4; k++) ss[k] += dot4(v[k], v[k]);
+      for (int k = 0; k < 4; k++) {
+        if (k < nv) r[k].get(f[k]);
+        else {
+#pragma unroll
+          for (int v = 0; v < V; v++) f[k][v] = 0.f;
+        }
+#pragma unroll
+        for (int v = 0; v < V; v++) ss[k] += f[k][v] * f[k][v];
+      }
 #pragma unroll
       for (int s = 0; s < SM; s++)
         if (s < S) {
-          const float4 p = sP[s * d4 + j];
+          float p[V];
 #pragma unroll
-          for (int k = 0; k < 4; k++) acc[k][s] += dot4(v[k], p);
+          for (int v = 0; v < V; v += 4) {
+            const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[v / 4];
+            p[v] = q.x, p[v + 1] = q.y, p[v + 2] = q.z, p[v + 3] = q.w;
+          }
+#pragma unroll
+          for (int k = 0; k < 4; k++)
+#pragma unroll
+            for (int v = 0; v < V; v++) acc[k][s] += f[k][v] * p[v];
         }
     }
 #pragma unroll
@@ -203,46 +248,73 @@ __global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, 
     }
   }
 }
-// weighted token reduction: part[sp][b][s][j] = sum over the tokens t of split sp of W[b,t,s] * rs[b,t] * X[b,t,j]
-// (W for the split's tokens in shared memory, 4 tokens' loads in flight, fixed order)
-template <typename TI>
-__global__ void __launch_bounds__(256) moe_wreduce_k(const TI* __restrict__ X, const float* __restrict__ W,
-                                                      const float* __restrict__ rs, float* __restrict__ part, int B, int T,
-                                                      int d, int S, int tPer) {
+// weighted token reduction: part[sp][b][s][j] = sum over the tokens t of split sp of W[b,t,s] * rs[b,t] * X[b,t,j].
+// A thread owns V columns (one 16- or 32-byte load per token) and sums its split's tokens in order, U tokens' loads in
+// flight (128 bytes per thread) before any is used; the split's weights in shared memory; SM = S or a bound on it. Blocks
+// of whole warps spanning the row (224 threads for d 1792), 2 per SM: the B x splits blocks run in one wave. (The old
+// kernel: 4 columns per thread, 32 bytes in flight, 16 predicated slots per token: 1-2 TB/s.)
+template <typename TI, int V, int SM>
+__global__ void __launch_bounds__(256, 2) moe_wreduce_k(const TI* __restrict__ X, const float* __restrict__ W,
+                                                         const float* __restrict__ rs, float* __restrict__ part, int B, int T,
+                                                         int d, int S, int tPer) {
+  constexpr int U = (int)(128 / (V * sizeof(TI))) < 8 ? (int)(128 / (V * sizeof(TI))) : 8;
   __shared__ float sw[4096];
-  const int b = blockIdx.y, sp = blockIdx.z, j4 = blockIdx.x * blockDim.x + threadIdx.x;
-  const int t0 = sp * tPer, t1 = min(T, t0 + tPer);
-  for (int i = threadIdx.x; i < (t1 - t0) * S; i += blockDim.x) {
-    int tt = i / S;
-    long r = (long)b * T + t0 + tt;
-    sw[i] = W[r * S + (i % S)] * (rs ? rs[r] : 1.f);
+  const int b = blockIdx.y, sp = blockIdx.z;
+  const int t0 = sp * tPer, nt = max(0, min(T, t0 + tPer) - t0);
+  for (int i = threadIdx.x; i < nt * S; i += blockDim.x) {
+    const int tt = i / S;
+    const long r = (long)b * T + t0 + tt;
+    sw[i] = W[r * S + (i - tt * S)] * (rs ? rs[r] : 1.f);
   }
   __syncthreads();
-  if (4 * j4 >= d) return;
-  float4 acc[MAXS];
+  const int j = (blockIdx.x * blockDim.x + threadIdx.x) * V;
+  if (j >= d) return;
+  float acc[SM][V];
 #pragma unroll
-  for (int s = 0; s < MAXS; s++) acc[s] = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int tb = t0; tb < t1; tb += 4) {
-    float4 xv[4];
+  for (int s = 0; s < SM; s++)
 #pragma unroll
-    for (int k = 0; k < 4; k++)
-      if (tb + k < t1) {
-        long r = (long)b * T + tb + k;
-        if constexpr (sizeof(TI) == 2) xv[k] = ld_bf16x4(reinterpret_cast<const bf16*>(X) + r * d + 4 * j4);
-        else xv[k] = reinterpret_cast<const float4*>(reinterpret_cast<const float*>(X) + r * d)[j4];
-      }
+    for (int v = 0; v < V; v++) acc[s][v] = 0.f;
+  const TI* xp = X + ((long)b * T + t0) * d + j;
+  int t = 0;
+  for (; t + U <= nt; t += U) {
+    RawV<TI, V> r[U];
 #pragma unroll
-    for (int k = 0; k < 4; k++)
-      if (tb + k < t1) {
-        const float* wr = sw + (tb + k - t0) * S;
+    for (int k = 0; k < U; k++) r[k].load(xp + (long)(t + k) * d);
 #pragma unroll
-        for (int s = 0; s < MAXS; s++)
-          if (s < S) { float w = wr[s]; acc[s].x += w * xv[k].x; acc[s].y += w * xv[k].y; acc[s].z += w * xv[k].z; acc[s].w += w * xv[k].w; }
+    for (int k = 0; k < U; k++) {
+      float f[V];
+      r[k].get(f);
+      const float* wr = sw + (t + k) * S;
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float w = wr[s];
+#pragma unroll
+          for (int v = 0; v < V; v++) acc[s][v] += w * f[v];
+        }
+    }
+  }
+  for (; t < nt; t++) {
+    RawV<TI, V> r;
+    r.load(xp + (long)t * d);
+    float f[V];
+    r.get(f);
+    const float* wr = sw + t * S;
+#pragma unroll
+    for (int s = 0; s < SM; s++)
+      if (s < S) {
+        const float w = wr[s];
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[s][v] += w * f[v];
       }
   }
+  float* o = part + (((long)sp * B + b) * S) * d + j;
 #pragma unroll
-  for (int s = 0; s < MAXS; s++)
-    if (s < S) reinterpret_cast<float4*>(part + (((long)sp * B + b) * S + s) * d)[j4] = acc[s];
+  for (int s = 0; s < SM; s++)
+    if (s < S)
+#pragma unroll
+      for (int v = 0; v < V; v += 4)
+        *reinterpret_cast<float4*>(o + (long)s * d + v) = make_float4(acc[s][v], acc[s][v + 1], acc[s][v + 2], acc[s][v + 3]);
 }
 // wreduce finish. mode 0: out[slot_row(b,s), j] = sum_p part[p][b][s][j] (+ bf16 copy), loads of 8 splits in flight. mode 1 (dphi, out[j*S + s] = sum over b and p): block per (s, 32 columns), 8 lanes each summing
 // the terms q = b*nsp + p with q = ty, ty+8, ... in order, then the 8 lane sums in order.
@@ -461,9 +533,8 @@ struct MoeScratch {  // shared by all layers (backward)
   bf16* dgu;
 };
 struct SoftMoe {
-  int d = 0, I = 0, ne = 0, np = 0, S = 0, SM = 16, TS = 32;
+  int d = 0, I = 0, ne = 0, np = 0, S = 0, SM = 16, V = 4;
   size_t smem = 0;
-  float* phihatT = nullptr;  // [S][d]
   void setup(int d_, int I_, int ne_, int np_) {
     d = d_, I = I_, ne = ne_, np = np_, S = ne * np;
     if (S > MAXS) throw std::runtime_error(strf("cuda backend: at most %d Soft-MoE slots (got %d)", MAXS, S));
@@ -475,20 +546,25 @@ struct SoftMoe {
     if (smem > (size_t)maxOptin)
       throw std::runtime_error(strf("cuda backend: Soft-MoE with %d slots of width %d needs %zu bytes of shared memory per block "
                                     "(%d available)", S, d, smem, maxOptin));
-    SM = S <= 4 ? 4 : S <= 8 ? 8 : 16;
-    if (SM == 4) funcAttrs<4>();
-    else if (SM == 8) funcAttrs<8>();
-    else funcAttrs<16>();
-    phihatT = (float*)devAlloc((size_t)S * d * sizeof(float));
+    SM = S <= 4 ? 4 : S <= 6 ? 6 : S <= 8 ? 8 : 16;  // the kernels' slot loops unrolled to SM (Steel: 6 experts x 1 slot)
+    V = d % 8 == 0 ? 8 : 4;                          // columns per thread of the router and the token reductions
+    withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_combine_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_logits_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_logits_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    });
   }
-  template <int K>
-  void funcAttrs() {
-    CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    CK(cudaFuncSetAttribute(moe_combine_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-    CK(cudaFuncSetAttribute(moe_logits_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  // f(std::integral_constant<int, SM>): the launches, instantiated for each bound
+  template <class F>
+  void withSM(F f) const {
+    if (SM == 4) f(std::integral_constant<int, 4>());
+    else if (SM == 6) f(std::integral_constant<int, 6>());
+    else if (SM == 8) f(std::integral_constant<int, 8>());
+    else f(std::integral_constant<int, 16>());
   }
-  ~SoftMoe() { devFree(phihatT, (size_t)S * d * sizeof(float)); }
   // token splits of the reductions for sequences of T tokens (the weights of a split fit the 4,096-float buffer); at most
   // T (a decoding step has T = 1: one split instead of 31 empty ones written and re-read)
   static int splits(int T, int S) { return std::min(T, std::max(32, (T + 4096 / S - 1) / (4096 / S))); }
@@ -497,7 +573,19 @@ struct SoftMoe {
   template <typename TI>
   void wreduce(const TI* X, const float* W, const float* rs, int B, int T, int mode, float* out, bf16* outb, float* mpart) {
     const int ts = splits(T, S), tPer = (T + ts - 1) / ts;
-    moe_wreduce_k<TI><<<dim3(nblk(d / 4), B, ts), 256, 0, g_stream>>>(X, W, rs, mpart, B, T, d, S, tPer);
+    const int v = V == 8 && SM <= 8 ? 8 : 4, chunks = d / v, gx = (chunks + 255) / 256;
+    const int bd = ((chunks + gx - 1) / gx + 31) / 32 * 32;
+    const dim3 grid(gx, B, ts);
+    withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      if constexpr (K <= 8) {  // 8 columns x 16 slots would not fit the registers
+        if (V == 8) {
+          moe_wreduce_k<TI, 8, K><<<grid, bd, 0, g_stream>>>(X, W, rs, mpart, B, T, d, S, tPer);
+          return;
+        }
+      }
+      moe_wreduce_k<TI, 4, K><<<grid, bd, 0, g_stream>>>(X, W, rs, mpart, B, T, d, S, tPer);
+    });
     KCHECK("moe_wreduce");
     if (mode == 0) moe_wreduce_fin_k<<<nblk((long)B * S * d), 256, 0, g_stream>>>(mpart, ts, B, S, d, np, mode, out, outb);
     else moe_wreduce_fin_k<<<dim3(nblk(d, 32), S), 256, 0, g_stream>>>(mpart, ts, B, S, d, np, mode, out, outb);
@@ -509,12 +597,12 @@ struct SoftMoe {
     const long N = (long)B * T, R = (long)B * np;
     moe_phi_k<<<1, 1024, 0, g_stream>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
     KCHECK("moe_phi");
-    transpose_dS_k<<<nblk((long)d * S), 256, 0, g_stream>>>(a.phihat, phihatT, d, S);
-    KCHECK("transpose");
     const unsigned nb = (unsigned)((N + 63) / 64);
-    if (SM == 4) moe_logits_k<4><<<nb, 256, smem / 2, g_stream>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
-    else if (SM == 8) moe_logits_k<8><<<nb, 256, smem / 2, g_stream>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
-    else moe_logits_k<16><<<nb, 256, smem / 2, g_stream>>>(a.xn2, phihatT, a.rinv, a.Lg, a.C, N, d, S);
+    withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      if (V == 8) moe_logits_k<K, 8><<<nb, 256, smem / 2, g_stream>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, d, S);
+      else moe_logits_k<K, 4><<<nb, 256, smem / 2, g_stream>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, d, S);
+    });
     KCHECK("moe_logits");
     moe_dispatch_k<<<B * S, 256, 0, g_stream>>>(a.Lg, a.D, T, S);
     KCHECK("moe_dispatch");
@@ -532,9 +620,10 @@ struct SoftMoe {
     KCHECK("swiglu2");
     prof.mark("moe_f_experts");
     const dim3 tg((T + 63) / 64, B);
-    if (SM == 4) moe_combine_k<4><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
-    else if (SM == 8) moe_combine_k<8><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
-    else moe_combine_k<16><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_combine_k<K><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+    });
     KCHECK("moe_combine");
     prof.mark("moe_f_combine");
   }
@@ -559,18 +648,18 @@ struct SoftMoe {
              R * d, 2L * I * d);
     prof.mark("moe_b_experts");
     const dim3 tg((T + 63) / 64, B);
-    if (SM == 4) moe_tok_bwd1_k<4><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
-    else if (SM == 8) moe_tok_bwd1_k<8><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
-    else moe_tok_bwd1_k<16><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_tok_bwd1_k<K><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+    });
     KCHECK("moe_tok_bwd1");
     prof.mark("moe_b_tok1");
     moe_dispatch_bwd_k<<<B * S, 256, 0, g_stream>>>(a.D, s.dD, s.dC, s.dL, T, S);
     KCHECK("moe_dispatch_bwd");
-    transpose_dS_k<<<nblk((long)d * S), 256, 0, g_stream>>>(a.phihat, phihatT, d, S);
-    KCHECK("transpose");
-    if (SM == 4) moe_tok_bwd2_k<4><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
-    else if (SM == 8) moe_tok_bwd2_k<8><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
-    else moe_tok_bwd2_k<16><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, phihatT, s.dXs, dxn, B, T, d, S, np);
+    withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_tok_bwd2_k<K><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
+    });
     KCHECK("moe_tok_bwd2");
     prof.mark("moe_b_tok2");
     wreduce<bf16>(a.xn2, s.dL, a.rinv, B, T, 1, s.dph, nullptr, s.mpart);
