@@ -393,127 +393,179 @@ __global__ void __launch_bounds__(256) moe_combine_k(const float* __restrict__ x
 }
 // token backward 1: dC = dY . Ys[s], dD = rinv * x . dXs[s], dLC = C (dC - sum C dC). Token kernels keep the sequence's
 // slot matrices in shared memory (2*S*d floats), 64 rows of one sequence per block, each warp 4 rows at once (every
-// shared-memory float4 read once for 4 rows). SM = compile-time bound on S (4, 8, 16).
+// shared-memory float read once for 4 rows). SM = compile-time bound on S (4, 6, 8, 16). Here the rows' C and rinv are
+// loaded by the lanes at the group's start and handed out by shuffles after the sums (no global load latency in the
+// epilogue). (8 columns per lane, 192 bytes in flight, would not fit 2 blocks' registers: spills.)
 template <int SM>
-__global__ void __launch_bounds__(256) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
-                                                       const float* __restrict__ dY, const float* __restrict__ Ys,
-                                                       const float* __restrict__ dXs, const float* __restrict__ C,
-                                                       float* __restrict__ dLC, float* __restrict__ dD, int B, int T, int d,
-                                                       int S, int np) {
+__global__ void __launch_bounds__(256, SM <= 8 ? 2 : 1) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                          const float* __restrict__ dY, const float* __restrict__ Ys,
+                                                          const float* __restrict__ dXs, const float* __restrict__ C,
+                                                          float* __restrict__ dLC, float* __restrict__ dD, int B, int T,
+                                                          int d, int S, int np) {
+  constexpr int NCV = (4 * SM + 31) / 32, V = 4;
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
-  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
   moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
-  const float4* sY = reinterpret_cast<const float4*>(sm);
-  const float4* sX = reinterpret_cast<const float4*>(sm + S * d);
+  const float* sY = sm;
+  const float* sX = sm + (long)S * d;
   for (int g = 0; g < 2; g++) {
     const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
     if (t0 >= T) break;
     const int nv = min(4, T - t0);
     const long row0 = (long)b * T + t0;
+    float cv[NCV];  // lane q holds C[row0 * S + q] (the group's 4 rows are contiguous), and rinv[row0 + lane] for lane < nv
+#pragma unroll
+    for (int i = 0; i < NCV; i++) cv[i] = 32 * i + lane < nv * S ? C[row0 * S + 32 * i + lane] : 0.f;
+    const float rv = lane < nv ? rinv[row0 + lane] : 0.f;
     float ac[4][SM], ad[4][SM];
 #pragma unroll
     for (int k = 0; k < 4; k++)
 #pragma unroll
       for (int s = 0; s < SM; s++) ac[k][s] = ad[k][s] = 0.f;
-    for (int j = lane; j < d4; j += 32) {
-      float4 gy[4], xv[4];
+    for (int c = lane; c < nc; c += 32) {
+      RawV<float, V> ry[4];
+      RawV<bf16, V> rx[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) {
+          ry[k].load(dY + (row0 + k) * d + (long)c * V);
+          rx[k].load(x + (row0 + k) * d + (long)c * V);
+        }
+      float gy[4][V], xv[4][V];
 #pragma unroll
       for (int k = 0; k < 4; k++) {
         if (k < nv) {
-          gy[k] = reinterpret_cast<const float4*>(dY + (row0 + k) * d)[j];
-          xv[k] = ld_bf16x4(x + (row0 + k) * d + 4 * j);
+          ry[k].get(gy[k]);
+          rx[k].get(xv[k]);
         } else {
-          gy[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-          xv[k] = gy[k];
+#pragma unroll
+          for (int v = 0; v < V; v++) gy[k][v] = xv[k][v] = 0.f;
         }
       }
 #pragma unroll
       for (int s = 0; s < SM; s++)
         if (s < S) {
-          const float4 ys = sY[s * d4 + j], xs = sX[s * d4 + j];
+          float ys[V], xs[V];
 #pragma unroll
-          for (int k = 0; k < 4; k++) { ac[k][s] += dot4(gy[k], ys); ad[k][s] += dot4(xv[k], xs); }
+          for (int v = 0; v < V; v += 4) {
+            const float4 a = *reinterpret_cast<const float4*>(sY + (long)s * d + (long)c * V + v);
+            const float4 e = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
+            ys[v] = a.x, ys[v + 1] = a.y, ys[v + 2] = a.z, ys[v + 3] = a.w;
+            xs[v] = e.x, xs[v + 1] = e.y, xs[v + 2] = e.z, xs[v + 3] = e.w;
+          }
+#pragma unroll
+          for (int k = 0; k < 4; k++)
+#pragma unroll
+            for (int v = 0; v < V; v++) { ac[k][s] += gy[k][v] * ys[v]; ad[k][s] += xv[k][v] * xs[v]; }
         }
     }
 #pragma unroll
     for (int k = 0; k < 4; k++) {
       if (k >= nv) break;
       const long row = row0 + k;
-      float ri = rinv[row], dot = 0.f;
+      const float ri = __shfl_sync(0xffffffffu, rv, k);
+      // C[row, s] from lane (k S + s) % 32 of cv[(k S + s) / 32] (the index is uniform over the warp)
+      auto crs = [&](int s) { const int q = k * S + s; return __shfl_sync(0xffffffffu, NCV == 1 || q < 32 ? cv[0] : cv[NCV - 1], q & 31); };
+      float dot = 0.f;
 #pragma unroll
       for (int s = 0; s < SM; s++)
-        if (s < S) { ac[k][s] = warp_sum(ac[k][s]); ad[k][s] = warp_sum(ad[k][s]) * ri; dot += C[row * S + s] * ac[k][s]; }
-      if (lane == 0) {
+        if (s < S) { ac[k][s] = warp_sum(ac[k][s]); ad[k][s] = warp_sum(ad[k][s]) * ri; dot += crs(s) * ac[k][s]; }
 #pragma unroll
-        for (int s = 0; s < SM; s++)
-          if (s < S) { dLC[row * S + s] = C[row * S + s] * (ac[k][s] - dot); dD[row * S + s] = ad[k][s]; }
-      }
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float cs = crs(s);
+          if (lane == 0) { dLC[row * S + s] = cs * (ac[k][s] - dot); dD[row * S + s] = ad[k][s]; }
+        }
     }
   }
 }
 // dx = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s]; one pass: xhat . g = sum_s D dD + dL Lg
-// (dD = xhat . dXs[s] from moe_tok_bwd1*, Lg = xhat . phihat[:, s] from the forward router)
-template <int SM>
-__global__ void __launch_bounds__(256) moe_tok_bwd2_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
-                                                       const float* __restrict__ D, const float* __restrict__ dL,
-                                                       const float* __restrict__ dD, const float* __restrict__ Lg,
-                                                       const float* __restrict__ phihatT, const float* __restrict__ dXs,
-                                                       float* __restrict__ dx, int B, int T, int d, int S, int np) {
+// (dD = xhat . dXs[s] from moe_tok_bwd1*, Lg = xhat . phihat[:, s] from the forward router). The group's D and dL in
+// shared memory (a float4 of the 4 rows per slot, read as broadcasts), which leaves the registers for V columns per
+// lane (16-byte loads of x when d % 8 == 0)
+template <int SM, int V>
+__global__ void __launch_bounds__(256, 2) moe_tok_bwd2_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                          const float* __restrict__ D, const float* __restrict__ dL,
+                                                          const float* __restrict__ dD, const float* __restrict__ Lg,
+                                                          const float* __restrict__ phihatT, const float* __restrict__ dXs,
+                                                          float* __restrict__ dx, int B, int T, int d, int S, int np) {
   extern __shared__ float4 smem4[];
+  __shared__ float4 sDL[8][SM][2];
   float* sm = reinterpret_cast<float*>(smem4);
-  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
   moe_stage(sm, dXs, phihatT, true, b, B, d, S, np);
-  const float4* sX = reinterpret_cast<const float4*>(sm);
-  const float4* sP = reinterpret_cast<const float4*>(sm + S * d);
+  const float* sX = sm;
+  const float* sP = sm + (long)S * d;
   for (int g = 0; g < 2; g++) {
     const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
     if (t0 >= T) break;
     const int nv = min(4, T - t0);
     const long row0 = (long)b * T + t0;
-    float Dr[4][SM], Lr[4][SM], ri[4], cc[4];
+    __syncwarp();  // the previous group's reads of sDL are done
+    if (lane < SM) {
+      float dv[4], lv[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const bool ok = k < nv && lane < S;
+        dv[k] = ok ? D[(row0 + k) * S + lane] : 0.f;
+        lv[k] = ok ? dL[(row0 + k) * S + lane] : 0.f;
+      }
+      sDL[warp][lane][0] = make_float4(dv[0], dv[1], dv[2], dv[3]);
+      sDL[warp][lane][1] = make_float4(lv[0], lv[1], lv[2], lv[3]);
+    }
+    float ri[4], cc[4];
 #pragma unroll
     for (int k = 0; k < 4; k++) {
       float dot = 0.f;
       ri[k] = 0.f;
-#pragma unroll
-      for (int s = 0; s < SM; s++) Dr[k][s] = Lr[k][s] = 0.f;
       if (k < nv) {
         const long row = row0 + k;
         ri[k] = rinv[row];
 #pragma unroll
         for (int s = 0; s < SM; s++)
-          if (s < S) {
-            Dr[k][s] = D[row * S + s];
-            Lr[k][s] = dL[row * S + s];
-            dot += Dr[k][s] * dD[row * S + s] + Lr[k][s] * Lg[row * S + s];
-          }
+          if (s < S) dot += D[row * S + s] * dD[row * S + s] + dL[row * S + s] * Lg[row * S + s];
       }
       cc[k] = ri[k] * dot;
     }
-    for (int j = lane; j < d4; j += 32) {
-      float4 xv[4], gg[4];
+    __syncwarp();
+    for (int c = lane; c < nc; c += 32) {
+      RawV<bf16, V> r[4];
 #pragma unroll
-      for (int k = 0; k < 4; k++) {
-        xv[k] = k < nv ? ld_bf16x4(x + (row0 + k) * d + 4 * j) : make_float4(0.f, 0.f, 0.f, 0.f);
-        gg[k] = make_float4(0.f, 0.f, 0.f, 0.f);
-      }
+      for (int k = 0; k < 4; k++)
+        if (k < nv) r[k].load(x + (row0 + k) * d + (long)c * V);
+      float gg[4][V];
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+#pragma unroll
+        for (int v = 0; v < V; v++) gg[k][v] = 0.f;
 #pragma unroll
       for (int s = 0; s < SM; s++)
         if (s < S) {
-          const float4 a = sX[s * d4 + j], p = sP[s * d4 + j];
+          const float4 dv = sDL[warp][s][0], lv = sDL[warp][s][1];
+          const float dr[4] = {dv.x, dv.y, dv.z, dv.w}, lr[4] = {lv.x, lv.y, lv.z, lv.w};
 #pragma unroll
-          for (int k = 0; k < 4; k++) {
-            gg[k].x += Dr[k][s] * a.x + Lr[k][s] * p.x; gg[k].y += Dr[k][s] * a.y + Lr[k][s] * p.y;
-            gg[k].z += Dr[k][s] * a.z + Lr[k][s] * p.z; gg[k].w += Dr[k][s] * a.w + Lr[k][s] * p.w;
+          for (int v = 0; v < V; v += 4) {
+            const float4 a = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
+            const float4 p = *reinterpret_cast<const float4*>(sP + (long)s * d + (long)c * V + v);
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+              gg[k][v] += dr[k] * a.x + lr[k] * p.x; gg[k][v + 1] += dr[k] * a.y + lr[k] * p.y;
+              gg[k][v + 2] += dr[k] * a.z + lr[k] * p.z; gg[k][v + 3] += dr[k] * a.w + lr[k] * p.w;
+            }
           }
         }
 #pragma unroll
       for (int k = 0; k < 4; k++)
         if (k < nv) {
-          const float c = cc[k], r = ri[k];
-          reinterpret_cast<float4*>(dx + (row0 + k) * d)[j] =
-              make_float4(r * (gg[k].x - xv[k].x * c), r * (gg[k].y - xv[k].y * c), r * (gg[k].z - xv[k].z * c), r * (gg[k].w - xv[k].w * c));
+          float xv[V];
+          r[k].get(xv);
+          const float cq = cc[k], rq = ri[k];
+          float* o = dx + (row0 + k) * d + (long)c * V;
+#pragma unroll
+          for (int v = 0; v < V; v += 4)
+            *reinterpret_cast<float4*>(o + v) = make_float4(rq * (gg[k][v] - xv[v] * cq), rq * (gg[k][v + 1] - xv[v + 1] * cq),
+                                                            rq * (gg[k][v + 2] - xv[v + 2] * cq), rq * (gg[k][v + 3] - xv[v + 3] * cq));
         }
     }
   }
@@ -551,7 +603,8 @@ struct SoftMoe {
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
       CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_combine_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_logits_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_logits_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -658,7 +711,8 @@ struct SoftMoe {
     KCHECK("moe_dispatch_bwd");
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
-      moe_tok_bwd2_k<K><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
+      if (V == 8) moe_tok_bwd2_k<K, 8><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
+      else moe_tok_bwd2_k<K, 4><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
     });
     KCHECK("moe_tok_bwd2");
     prof.mark("moe_b_tok2");
