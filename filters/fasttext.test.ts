@@ -1,5 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expf, loadFastText } from './fasttext.ts';
 import { LID_MODEL_PATH } from './lid.ts';
 import { readSample } from './harness.ts';
@@ -27,7 +32,7 @@ async function oracle(): Promise<(text: string, k: number) => Pred> {
   };
 }
 
-test('lid.176 in TypeScript: labels and probabilities bit-identical to fastText on real documents', async () => {
+test('lid.176 (fasttext.ts and its kernel): labels and probabilities bit-identical to fastText on real documents', async () => {
   const ref = await oracle();
   const model = loadFastText(LID_MODEL_PATH);
   // every 8th document of each bundled sample file (zh-cn, zh-tw, en: man pages, Debian reference, fortunes), its
@@ -46,7 +51,7 @@ test('lid.176 in TypeScript: labels and probabilities bit-identical to fastText 
   assert.ok(n > 1500, `compared ${n} predictions`);
 });
 
-test('lid.176 in TypeScript: edge cases of fastText tokenisation match', async () => {
+test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation match', async () => {
   const ref = await oracle();
   const model = loadFastText(LID_MODEL_PATH);
   const cases = [
@@ -62,9 +67,31 @@ test('lid.176 in TypeScript: edge cases of fastText tokenisation match', async (
     'full-width　space and\u00a0nbsp are not separators',
     'x'.repeat(20000),
     '中文'.repeat(3000) + ' english words here',
+    // more distinct tokens than the token cache holds (it is cleared when full), then the first ones again
+    Array.from({ length: 40000 }, (_, i) => `w${i.toString(36)}`).join(' ') + ' w0 w1 w2 hello world',
   ];
   for (const text of cases) {
-    for (const k of [1, 3]) assert.deepEqual(model.predict(text, k), ref(text, k), JSON.stringify(text.slice(0, 60)));
+    for (const k of [1, 3, 200])
+      assert.deepEqual(model.predict(text, k), ref(text, k), JSON.stringify(text.slice(0, 60)));
+  }
+});
+
+test('fasttext-kernel.wasm is the build of fasttext-kernel.c (rebuilt when clang is installed)', (t) => {
+  const sh = fileURLToPath(new URL('./fasttext-kernel.sh', import.meta.url));
+  const wasm = fileURLToPath(new URL('./fasttext-kernel.wasm', import.meta.url));
+  const hasClang = ['clang', 'clang-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
+  const hasLld = ['wasm-ld', 'wasm-ld-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
+  if (!hasClang || !hasLld) return t.skip('clang or wasm-ld not installed (apt-get install clang lld)');
+  const out = mkdtempSync(join(tmpdir(), 'ft-kernel-'));
+  try {
+    const r = spawnSync('bash', [sh, join(out, 'k.wasm')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(
+      readFileSync(join(out, 'k.wasm')).equals(readFileSync(wasm)),
+      'the committed .wasm is stale: run bash filters/fasttext-kernel.sh',
+    );
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
 });
 

@@ -1,14 +1,17 @@
 /**
- * fastText supervised-model inference in TypeScript, for quantized `.ftz` models with a hierarchical-softmax output
- * (lid.176.ftz): the model file's dictionary, product-quantized input rows and output matrix, read once; prediction
- * reproduces fastText's arithmetic step for step in float32 (Math.fround after every float operation, the same
- * operation order, expf as musl computes it), so labels and probabilities are bit-identical to fastText's own build
- * (the WebAssembly one this replaces); filters/lid.test.ts checks that on real documents.
+ * fastText supervised-model inference, for quantized `.ftz` models with a hierarchical-softmax output (lid.176.ftz):
+ * the model file's dictionary, product-quantized input rows and output matrix are read here once, and each prediction
+ * runs in a small WebAssembly kernel (filters/fasttext-kernel.c, the .wasm committed with its build script
+ * fasttext-kernel.sh) that holds the decoded rows, the label tree and the token tables in its memory. Prediction
+ * reproduces fastText's arithmetic step for step in float32 (the same operation order, expf as musl computes it, log
+ * as the host's Math.log), so labels and probabilities are bit-identical to fastText's own build (the WebAssembly one
+ * of the fasttext.wasm.js package); filters/fasttext.test.ts checks that on real documents and edge cases.
  *
- * Per call it encodes the text to UTF-8 the way Emscripten's string binding does, splits it into tokens at fastText's
- * separators (space, \n, \r, \t, \v, \f, NUL), and sums each token's input rows: a vocabulary word's row plus its
- * character n-grams' (2-4 bytes, hashed FNV-1a into 2M buckets, then the model's pruned-bucket index), or only the
- * n-grams for an unknown word; the end-of-line token `</s>` closes the line. Token → row lists are cached.
+ * Per call the text is encoded to UTF-8 the way Emscripten's string binding does (here, into the kernel's memory); the
+ * kernel splits it into tokens at fastText's separators (space, \n, \r, \t, \v, \f, NUL) and sums each token's input
+ * rows: a vocabulary word's row plus its character n-grams' (2-4 bytes, hashed FNV-1a into 2M buckets, then the
+ * model's pruned-bucket index), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
+ * Token → row lists of short tokens are cached.
  */
 import { readFileSync } from 'node:fs';
 
@@ -34,6 +37,8 @@ const EXP_TAB = (() => {
   }
   return t;
 })();
+const EXP_OVERFLOW = 0x162e42e * 2 ** -18; // 0x1.62e42ep6f
+const EXP_UNDERFLOW = -0x19fe368 * 2 ** -18; // -0x1.9fe368p6f
 const EXP_SHIFT = 6755399441055744; // 0x1.8p52: adding it rounds to an integer in the low mantissa bits
 const EXP_INVLN2N = 0x171547652b82fe * 2 ** -52 * EXP_N;
 const EXP_C0 = (0x1c6af84b912394 * 2 ** -57) / EXP_N ** 3;
@@ -43,8 +48,8 @@ const EXP_C2 = (0x162e42ff0c52d6 * 2 ** -53) / EXP_N;
 /** expf(x) for a float x, bit-identical to musl's (the libm of Emscripten builds). */
 export function expf(x: number): number {
   if (x !== x) return x;
-  if (x > 0x162e42e * 2 ** -18) return Infinity; // 0x1.62e42ep6f: overflow
-  if (x < -0x19fe368 * 2 ** -18) return 0; // -0x1.9fe368p6f: underflow
+  if (x > EXP_OVERFLOW) return Infinity;
+  if (x < EXP_UNDERFLOW) return 0;
   const z = EXP_INVLN2N * x;
   let kd = z + EXP_SHIFT;
   kd -= EXP_SHIFT; // the integer nearest to z (ties to even), as the bit trick computes it
@@ -131,13 +136,6 @@ function readPQ(r: Reader) {
   return { dim, nsubq, dsub, lastdsub, centroids, at };
 }
 
-const FNV_OFFSET = 2166136261;
-/** FNV-1a of the bytes b[s, e) (a hash-table key; the n-gram buckets are hashed in tokenRows). */
-function fnv(b: Uint8Array, s: number, e: number): number {
-  let h = FNV_OFFSET | 0;
-  for (let i = s; i < e; i++) h = Math.imul(h ^ b[i], 16777619);
-  return h;
-}
 /** Encode a string to UTF-8 exactly as Emscripten's stringToUTF8Array does (a surrogate always takes the next unit). */
 function emscriptenUtf8(str: string, out: Uint8Array): number {
   let o = 0;
@@ -165,89 +163,29 @@ function emscriptenUtf8(str: string, out: Uint8Array): number {
   return o;
 }
 
-const LABEL_PREFIX = Buffer.from('__label__');
-
-const isSep = (c: number) => c === 32 || c === 10 || c === 13 || c === 9 || c === 11 || c === 12 || c === 0;
-
-/**
- * Row ids of short tokens by their UTF-8 bytes (words recur; a long token, e.g. a Chinese clause, rarely does and is
- * not kept): an open-addressing table over a byte pool and a row pool, looked up without building a string. Cleared
- * when full.
- */
-class TokenCache {
-  private hash: Int32Array;
-  /** per slot: 1 + entry index (0 = empty) */
-  private slot: Int32Array;
-  private keyOff: Int32Array;
-  private keyLen: Int32Array;
-  private rowOff: Int32Array;
-  private rowLen: Int32Array;
-  private keys: Uint8Array;
-  private keysUsed = 0;
-  rows: Int32Array;
-  private rowsUsed = 0;
-  private size = 0;
-  /** 2^bits slots (at most a quarter of them used), key bytes and row ids up to the pool sizes. */
-  constructor(
-    private bits: number,
-    keyBytes: number,
-    rowIds: number,
-  ) {
-    this.hash = new Int32Array(1 << bits);
-    this.slot = new Int32Array(1 << bits);
-    this.keyOff = new Int32Array(1 << (bits - 2));
-    this.keyLen = new Int32Array(1 << (bits - 2));
-    this.rowOff = new Int32Array(1 << (bits - 2));
-    this.rowLen = new Int32Array(1 << (bits - 2));
-    this.keys = new Uint8Array(keyBytes);
-    this.rows = new Int32Array(rowIds);
+/** The prediction kernel (filters/fasttext-kernel.c, built by fasttext-kernel.sh), compiled once per process. */
+interface Kernel {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+  setup(params: number): void;
+  scratch(utf: number, wb: number, ids: number): void;
+  addWord(len: number, id: number): void;
+  setEos(): number;
+  predict(n: number, k: number): number;
+}
+/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: unknown };
+    };
   }
-  /** Entry index of the bytes b[s, e) with FNV hash h, or -1. */
-  find(b: Uint8Array, s: number, e: number, h: number): number {
-    const mask = (1 << this.bits) - 1;
-    const len = e - s;
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const t = this.slot[i];
-      if (t === 0) return -1;
-      if (this.hash[i] !== h || this.keyLen[t - 1] !== len) continue;
-      const o = this.keyOff[t - 1];
-      let q = 0;
-      while (q < len && this.keys[o + q] === b[s + q]) q++;
-      if (q === len) return t - 1;
-    }
-  }
-  start(t: number): number {
-    return this.rowOff[t];
-  }
-  length(t: number): number {
-    return this.rowLen[t];
-  }
-  /** Keep rows[0, m) for the bytes b[s, e) with FNV hash h; returns the entry index. */
-  add(b: Uint8Array, s: number, e: number, h: number, rows: Int32Array, m: number): number {
-    if (
-      this.size >= 1 << (this.bits - 2) ||
-      this.keysUsed + (e - s) > this.keys.length ||
-      this.rowsUsed + m > this.rows.length
-    ) {
-      this.slot.fill(0);
-      this.size = this.keysUsed = this.rowsUsed = 0;
-    }
-    const mask = (1 << this.bits) - 1;
-    let i = h & mask;
-    while (this.slot[i] !== 0) i = (i + 1) & mask;
-    const t = this.size++;
-    this.slot[i] = t + 1;
-    this.hash[i] = h;
-    this.keyOff[t] = this.keysUsed;
-    this.keyLen[t] = e - s;
-    for (let q = s, o = this.keysUsed; q < e; q++, o++) this.keys[o] = b[q];
-    this.keysUsed += e - s;
-    this.rowOff[t] = this.rowsUsed;
-    this.rowLen[t] = m;
-    for (let q = 0, o = this.rowsUsed; q < m; q++, o++) this.rows[o] = rows[q];
-    this.rowsUsed += m;
-    return t;
-  }
+).WebAssembly;
+let compiled: object | undefined;
+function kernelModule(): object {
+  compiled ??= new wasm.Module(readFileSync(new URL('./fasttext-kernel.wasm', import.meta.url)));
+  return compiled;
 }
 
 /** Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. */
@@ -355,25 +293,85 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
 
-  // the tree as arrays, and the search's stack (a path holds at most one pending sibling per level) and best list
-  const treeLeft = new Int32Array(tree.length),
-    treeRight = new Int32Array(tree.length);
-  tree.forEach((t, i) => {
-    treeLeft[i] = t.left;
-    treeRight[i] = t.right;
-  });
-  const stackNode = new Int32Array(tree.length + 1),
-    stackScore = new Float64Array(tree.length + 1);
-  let bestScore = new Float64Array(8),
-    bestNode = new Int32Array(8);
-
-  // the model's pruned n-gram buckets as a direct index (bucket -> row - nwords) for the buckets set in `kept`: 16-bit
-  // entries while the ids fit (lid.176 keeps 42,765 buckets: 4 MB for its 2M buckets, half the cache footprint)
+  // the pruned n-gram buckets as a direct index (bucket -> row - nwords) for the buckets set in `kept`: 16-bit entries
+  // while the ids fit (lid.176 keeps 42,765 buckets: 4 MB for its 2M buckets, half the cache footprint)
   let maxId = -1;
   for (let i = 1; i < 2 * pruneSize; i += 2) maxId = Math.max(maxId, prunePairs[i]);
-  const pruneIdx = pruneSize > 0 ? (maxId < 0x10000 ? new Uint16Array(bucket) : new Int32Array(bucket)) : undefined;
-  const kept = new Int32Array((bucket + 31) >>> 5);
-  if (pruneIdx) {
+  const prune32 = maxId >= 0x10000;
+  let maxWordBytes = 0,
+    vocabBytes = 0;
+  for (const w of wordBytes) {
+    maxWordBytes = Math.max(maxWordBytes, w.length);
+    vocabBytes += w.length;
+  }
+
+  // the kernel's memory: the model's arrays, the two token tables, then the growing text buffers
+  const kernel = new wasm.Instance(kernelModule(), { env: { log: Math.log } }).exports as unknown as Kernel;
+  const mem = kernel.memory;
+  let top = kernel.__heap_base.value;
+  const alloc = (bytes: number) => {
+    const at = (top + 15) & ~15;
+    top = at + bytes;
+    return at;
+  };
+  const P = 35;
+  const params = alloc(4 * P);
+  const expc = alloc(8 * (8 + EXP_N));
+  const wiAt = alloc(4 * rows * dim);
+  const woAt = alloc(4 * orows * dim);
+  const leftAt = alloc(4 * tree.length),
+    rightAt = alloc(4 * tree.length);
+  const pruneAt = alloc(pruneSize > 0 ? (prune32 ? 4 : 2) * bucket : 0);
+  const keptAt = alloc(pruneSize > 0 ? 4 * ((bucket + 31) >>> 5) : 0);
+  const hiddenAt = alloc(4 * dim);
+  const stackNodeAt = alloc(4 * (tree.length + 1)),
+    stackScoreAt = alloc(4 * (tree.length + 1));
+  const bestNodeAt = alloc(4 * (osz + 1)),
+    bestScoreAt = alloc(8 * (osz + 1));
+  // the vocabulary's table (a quarter of its slots used) and the token cache's (2^16 slots: 512 KB, within L2; pools of
+  // 512 KB and 512K ids)
+  const vbits = Math.max(4, 33 - Math.clz32(4 * wordBytes.length));
+  const tables = [
+    { bits: vbits, keys: vocabBytes, rows: wordBytes.length },
+    { bits: 16, keys: 1 << 19, rows: 1 << 19 },
+  ].map((t) => ({
+    ...t,
+    slotsAt: alloc(4 * (2 << t.bits)),
+    entriesAt: alloc(4 * (4 << (t.bits - 2))),
+    keysAt: alloc(t.keys),
+    rowsAt: alloc(4 * t.rows),
+  }));
+  const scratchAt = alloc(0);
+  const grow = (end: number) => {
+    if (end > mem.buffer.byteLength) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
+  };
+  grow(top);
+
+  const p = new Int32Array(mem.buffer, params, P);
+  p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, prune32 ? 1 : 0, wiAt, woAt, leftAt, rightAt]);
+  p.set([pruneAt, keptAt, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
+  tables.forEach((t, q) => p.set([t.bits, t.slotsAt, t.entriesAt, t.keysAt, t.keys], 21 + 5 * q));
+  p.set([tables[0].rowsAt, tables[0].rows, tables[1].rowsAt, tables[1].rows], 31);
+  new Float64Array(mem.buffer, expc, 8 + EXP_N).set([
+    EXP_INVLN2N,
+    EXP_C0,
+    EXP_C1,
+    EXP_C2,
+    EXP_OVERFLOW,
+    EXP_UNDERFLOW,
+    EXP_SHIFT,
+    stdLog(0),
+    ...EXP_TAB,
+  ]);
+  new Float32Array(mem.buffer, wiAt, rows * dim).set(wi);
+  new Float32Array(mem.buffer, woAt, orows * dim).set(wo);
+  new Int32Array(mem.buffer, leftAt, tree.length).set(tree.map((t) => t.left));
+  new Int32Array(mem.buffer, rightAt, tree.length).set(tree.map((t) => t.right));
+  if (pruneSize > 0) {
+    const pruneIdx = prune32
+      ? new Int32Array(mem.buffer, pruneAt, bucket)
+      : new Uint16Array(mem.buffer, pruneAt, bucket);
+    const kept = new Int32Array(mem.buffer, keptAt, (bucket + 31) >>> 5);
     // the last pair of each bucket decides: walk them backwards, skipping buckets already seen
     const seen = new Int32Array(kept.length);
     for (let i = pruneSize - 1; i >= 0; i--) {
@@ -386,232 +384,38 @@ export function loadFastText(path: string): FastTextModel {
       kept[h >>> 5] |= 1 << (h & 31);
     }
   }
-  let maxWordBytes = 0;
-  for (const w of wordBytes) maxWordBytes = Math.max(maxWordBytes, w.length);
+  kernel.setup(params);
 
-  /**
-   * Row ids of one token's bytes b[s, e) into `ids` from `at`: its word row, then the n-grams of "<" + token + ">"
-   * (fastText's computeSubwords: each n-gram of 1-4 characters, minn..maxn, hashed as its bytes are appended); only
-   * the n-grams for an unknown word. Returns the new end.
-   */
-  let ids = new Int32Array(1 << 12);
-  let wb = new Uint8Array(1 << 12);
-  function tokenRows(b: Uint8Array, s: number, e: number, wid: number, at: number): number {
-    const len = e - s + 2;
-    if (ids.length < at + 4 * len + 1) {
-      const bigger = new Int32Array(Math.max(ids.length * 2, at + 4 * len + 1));
-      bigger.set(ids.subarray(0, at));
-      ids = bigger;
+  // the text buffers (UTF-8, the long-token copy, a token's row ids) at the end of the memory, grown for long texts
+  let cap = 0;
+  let utf = new Uint8Array(0);
+  let bestNode = new Int32Array(0);
+  let bestScore = new Float64Array(0);
+  const buffers = (need: number) => {
+    if (need > cap) {
+      cap = Math.max(need, 2 * cap, 1 << 16);
+      const wbAt = scratchAt + cap;
+      const idsAt = (wbAt + cap + 2 + 15) & ~15;
+      grow(idsAt + 4 * (4 * (cap + 2) + 2));
+      kernel.scratch(scratchAt, wbAt, idsAt);
     }
-    if (wid >= 0) ids[at++] = wid;
-    if (pruneSize === 0) return at;
-    // byte k of "<" + token + ">" is wb[k]
-    if (wb.length < len) wb = new Uint8Array(len * 2);
-    wb[0] = 60;
-    for (let q = s; q < e; q++) wb[q - s + 1] = b[q];
-    wb[len - 1] = 62;
-    const w = wb;
-    for (let i = 0; i < len; i++) {
-      if ((w[i] & 0xc0) === 0x80) continue;
-      let h = FNV_OFFSET | 0;
-      let j = i;
-      for (let n = 1; j < len && n <= maxn; n++) {
-        do {
-          h = Math.imul(h ^ ((w[j] << 24) >> 24), 16777619);
-          j++;
-        } while (j < len && (w[j] & 0xc0) === 0x80);
-        if (n >= minn && !(n === 1 && (i === 0 || j === len))) {
-          const bkt = (h >>> 0) % bucket;
-          if (!pruneIdx) ids[at++] = nwords + bkt;
-          else if (kept[bkt >>> 5] & (1 << (bkt & 31))) ids[at++] = nwords + pruneIdx[bkt];
-        }
-      }
+    if (utf.buffer !== mem.buffer || utf.length !== cap) {
+      utf = new Uint8Array(mem.buffer, scratchAt, cap);
+      bestNode = new Int32Array(mem.buffer, bestNodeAt, osz + 1);
+      bestScore = new Float64Array(mem.buffer, bestScoreAt, osz + 1);
     }
-    return at;
-  }
-
-  const cache = new TokenCache(18, 1 << 21, 1 << 21);
-  // the vocabulary by bytes: entry -> word id
-  let vocabBytes = 0;
-  for (const w of wordBytes) vocabBytes += w.length;
-  const vocab = new TokenCache(Math.max(4, 33 - Math.clz32(4 * wordBytes.length)), vocabBytes, wordBytes.length);
-  const one = new Int32Array(1);
+  };
+  buffers(maxWordBytes);
   for (let i = 0; i < wordBytes.length; i++) {
-    const w = wordBytes[i];
-    const h = fnv(w, 0, w.length);
-    const t = vocab.find(w, 0, w.length, h);
-    // a word listed twice takes its later id
-    if (t >= 0) vocab.rows[vocab.start(t)] = wordIdx[i];
-    else {
-      one[0] = wordIdx[i];
-      vocab.add(w, 0, w.length, h, one, 1);
-    }
+    utf.set(wordBytes[i]);
+    kernel.addWord(wordBytes[i].length, wordIdx[i]);
   }
-  /** Word id of the bytes b[s, e) with FNV hash h, -1 when not in the vocabulary. */
-  const wordId = (b: Uint8Array, s: number, e: number, h: number) => {
-    const t = vocab.find(b, s, e, h);
-    return t < 0 ? -1 : vocab.rows[vocab.start(t)];
-  };
-  const eos = Buffer.from('</s>');
-  const EOS = wordId(eos, 0, eos.length, fnv(eos, 0, eos.length));
-  const CACHED_BYTES = 64;
-  let utf = new Uint8Array(1 << 16);
-  const hidden = new Float32Array(dim);
-  const isLabel = (b: Uint8Array, s: number, e: number) => {
-    if (e - s < 9) return false;
-    for (let q = 0; q < 9; q++) if (b[s + q] !== LABEL_PREFIX[q]) return false;
-    return true;
-  };
+  kernel.setEos();
 
-  /**
-   * hidden += the input rows rows[from, from + m), in order, each component rounded to float after each addition (fastText's
-   * float arithmetic, exactly: a double sum of two floats rounds to their float sum). lid.176's 16 components are
-   * kept in locals.
-   */
-  function addRows(rows: Int32Array, from: number, m: number): void {
-    if (dim !== 16) {
-      for (let q = from; q < from + m; q++) {
-        const base = rows[q] * dim;
-        for (let c = 0; c < dim; c++) hidden[c] += wi[base + c];
-      }
-      return;
-    }
-    let h0 = hidden[0];
-    let h1 = hidden[1];
-    let h2 = hidden[2];
-    let h3 = hidden[3];
-    let h4 = hidden[4];
-    let h5 = hidden[5];
-    let h6 = hidden[6];
-    let h7 = hidden[7];
-    let h8 = hidden[8];
-    let h9 = hidden[9];
-    let h10 = hidden[10];
-    let h11 = hidden[11];
-    let h12 = hidden[12];
-    let h13 = hidden[13];
-    let h14 = hidden[14];
-    let h15 = hidden[15];
-    for (let q = from; q < from + m; q++) {
-      const b = rows[q] << 4;
-      h0 = f32(h0 + wi[b + 0]);
-      h1 = f32(h1 + wi[b + 1]);
-      h2 = f32(h2 + wi[b + 2]);
-      h3 = f32(h3 + wi[b + 3]);
-      h4 = f32(h4 + wi[b + 4]);
-      h5 = f32(h5 + wi[b + 5]);
-      h6 = f32(h6 + wi[b + 6]);
-      h7 = f32(h7 + wi[b + 7]);
-      h8 = f32(h8 + wi[b + 8]);
-      h9 = f32(h9 + wi[b + 9]);
-      h10 = f32(h10 + wi[b + 10]);
-      h11 = f32(h11 + wi[b + 11]);
-      h12 = f32(h12 + wi[b + 12]);
-      h13 = f32(h13 + wi[b + 13]);
-      h14 = f32(h14 + wi[b + 14]);
-      h15 = f32(h15 + wi[b + 15]);
-    }
-    hidden[0] = h0;
-    hidden[1] = h1;
-    hidden[2] = h2;
-    hidden[3] = h3;
-    hidden[4] = h4;
-    hidden[5] = h5;
-    hidden[6] = h6;
-    hidden[7] = h7;
-    hidden[8] = h8;
-    hidden[9] = h9;
-    hidden[10] = h10;
-    hidden[11] = h11;
-    hidden[12] = h12;
-    hidden[13] = h13;
-    hidden[14] = h14;
-    hidden[15] = h15;
-  }
-
-  const thresholdLog = stdLog(0);
   function predict(text: string, k = 1): { label: string; score: number }[] {
-    if (bestScore.length < k + 1) {
-      bestScore = new Float64Array(k + 1);
-      bestNode = new Int32Array(k + 1);
-    }
-    if (utf.length < text.length * 4 + 1) utf = new Uint8Array(text.length * 4 + 1);
     // fastText reads one line: the binding appends "\n", which ends the line with </s>
-    const n = emscriptenUtf8(text, utf);
-    hidden.fill(0);
-    let count = 0;
-    let i = 0;
-    for (;;) {
-      while (i < n && isSep(utf[i])) i++;
-      if (i >= n) break;
-      const s = i;
-      let h = FNV_OFFSET | 0;
-      while (i < n && !isSep(utf[i])) h = Math.imul(h ^ utf[i++], 16777619);
-      if (i - s <= CACHED_BYTES) {
-        // fastText ends the line at an end-of-line token
-        if (i - s === 4 && utf[s] === 60 && utf[s + 1] === 47 && utf[s + 2] === 115 && utf[s + 3] === 62) break;
-        let t = cache.find(utf, s, i, h);
-        if (t < 0) {
-          const wid = wordId(utf, s, i, h);
-          const end = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
-          t = cache.add(utf, s, i, h, ids, end);
-        }
-        addRows(cache.rows, cache.start(t), cache.length(t));
-        count += cache.length(t);
-      } else {
-        const wid = i - s <= maxWordBytes ? wordId(utf, s, i, h) : -1;
-        const m = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
-        addRows(ids, 0, m);
-        count += m;
-      }
-    }
-    if (EOS >= 0) {
-      for (let c = 0; c < dim; c++) hidden[c] += wi[EOS * dim + c];
-      count++;
-    }
-    if (count === 0) return [];
-    const a = f32(1 / count);
-    for (let c = 0; c < dim; c++) hidden[c] *= a;
-
-    // depth-first search of the label tree, keeping the k best log-probabilities (fastText's dfs + heap), with an
-    // explicit stack: a node's pruning test is made when it is taken from the stack, i.e. after its left sibling's
-    // subtree, as in the recursion
-    let nBest = 0;
-    let sp = 0;
-    stackNode[sp] = 2 * osz - 2;
-    stackScore[sp++] = 0;
-    while (sp > 0) {
-      const node = stackNode[--sp],
-        score = stackScore[sp];
-      if (score < thresholdLog) continue;
-      if (nBest === k && score < bestScore[nBest - 1]) continue;
-      const left = treeLeft[node];
-      if (left === -1 && treeRight[node] === -1) {
-        // kept in decreasing order; a new entry goes before equal ones, so on a tie with the worst kept entry the new
-        // one stays (fastText's push_heap + pop_heap with k = 1 do the same)
-        let at = nBest;
-        while (at > 0 && bestScore[at - 1] <= score) at--;
-        for (let q = Math.min(nBest, k - 1); q > at; q--) {
-          bestScore[q] = bestScore[q - 1];
-          bestNode[q] = bestNode[q - 1];
-        }
-        if (at < k) {
-          bestScore[at] = score;
-          bestNode[at] = node;
-        }
-        if (nBest < k) nBest++;
-        continue;
-      }
-      const row = (node - osz) * dim;
-      let d = 0;
-      for (let c = 0; c < dim; c++) d = f32(d + f32(wo[row + c] * hidden[c]));
-      const fv = f32(1 / f32(1 + expf(f32(-d))));
-      // right pushed first: the left subtree is searched first
-      stackNode[sp] = treeRight[node];
-      stackScore[sp++] = f32(score + stdLog(fv));
-      stackNode[sp] = left;
-      stackScore[sp++] = f32(score + stdLog(1 - fv));
-    }
+    buffers(text.length * 4 + 1);
+    const nBest = kernel.predict(emscriptenUtf8(text, utf), k);
     const out: { label: string; score: number }[] = [];
     for (let q = 0; q < nBest; q++) out.push({ label: labels[bestNode[q]], score: expf(bestScore[q]) });
     return out;

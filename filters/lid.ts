@@ -20,9 +20,9 @@ export const LID_MODEL_PATH = createRequire(import.meta.url).resolve(
 );
 
 /**
- * Load lid.176.ftz once per process. Inference is filters/fasttext.ts (fastText's arithmetic in TypeScript, results
- * bit-identical to fastText's WebAssembly build and 3-4x cheaper per call); a text is one line, its newlines are
- * separators like spaces.
+ * Load lid.176.ftz once per process. Inference is filters/fasttext.ts (fastText's arithmetic in our own WebAssembly
+ * kernel, results bit-identical to fastText's WebAssembly build and several times cheaper per call); a text is one
+ * line, its newlines are separators like spaces.
  */
 export function loadLid(): Promise<LidModel> {
   modelPromise ??= Promise.resolve(loadFastText(LID_MODEL_PATH));

@@ -1,0 +1,328 @@
+// fastText prediction kernel for filters/fasttext.ts, compiled to WebAssembly by filters/fasttext-kernel.sh (the .wasm
+// is committed: a user's machine needs no compiler). It is the TypeScript predict() of fasttext.ts step for step:
+// tokens at fastText's separators, FNV-1a hashes, the token cache and the vocabulary (open-addressing tables over byte
+// pools), character n-gram buckets through the model's pruned-bucket index, the input rows summed in float32 (SIMD:
+// four exact float32 lane additions per 16-float row, the same roundings as fastText's sequential loop), the
+// end-of-line row, the mean, and the hierarchical-softmax search of the label tree for the k best labels.
+// Float operations are IEEE single or double as in fastText; no fused multiply-add (built with -ffp-contract=off).
+// The model's arrays live in this module's memory, laid out by fasttext.ts, which passes their offsets to setup().
+#include <wasm_simd128.h>
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef int i32;
+typedef unsigned long long u64;
+
+// Math.log of the host (V8's ieee754::log): fastText's std_log is log(x + 1e-5) in double
+__attribute__((import_module("env"), import_name("log"))) double host_log(double);
+
+#define FNV_OFFSET 2166136261u
+#define FNV_PRIME 16777619u
+#define CACHED_BYTES 64
+
+typedef struct {
+  i32 bits;
+  i32 *slots;   // per slot: FNV hash, 1 + entry index (0 = empty)
+  i32 *entries; // per entry: key offset, key length, row offset, row count
+  u8 *keys;
+  i32 keyCap;
+  i32 *rows;
+  i32 rowCap;
+  i32 size, keysUsed, rowsUsed;
+} Cache;
+
+static Cache vocab, cache;
+static i32 dim, nwords, bucket, minn, maxn, osz, eos, maxWordBytes, pruneSize, prune32;
+static const float *wi, *wo;
+static const i32 *treeLeft, *treeRight;
+static const u16 *pruneIdx16;
+static const i32 *pruneIdx32;
+static const u32 *kept;
+static float *hidden, *stackScore;
+static i32 *stackNode, *bestNode;
+static double *bestScore; // float values, read by fasttext.ts as a Float64Array
+static const double *expc; // expf's constants and table (fasttext.ts EXP_*), and thresholdLog
+static u8 *utf, *wb;
+static i32 *ids;
+
+// p: the parameter block written by fasttext.ts (i32 values; pointers are offsets in this memory)
+__attribute__((export_name("setup"))) void setup(const i32 *p) {
+  dim = p[0];
+  nwords = p[1];
+  bucket = p[2];
+  minn = p[3];
+  maxn = p[4];
+  osz = p[5];
+  maxWordBytes = p[6];
+  pruneSize = p[7];
+  prune32 = p[8];
+  wi = (const float *)p[9];
+  wo = (const float *)p[10];
+  treeLeft = (const i32 *)p[11];
+  treeRight = (const i32 *)p[12];
+  pruneIdx16 = (const u16 *)p[13];
+  pruneIdx32 = (const i32 *)p[13];
+  kept = (const u32 *)p[14];
+  hidden = (float *)p[15];
+  stackNode = (i32 *)p[16];
+  stackScore = (float *)p[17];
+  bestNode = (i32 *)p[18];
+  bestScore = (double *)p[19];
+  expc = (const double *)p[20];
+  const i32 *c = p + 21;
+  for (i32 q = 0; q < 2; q++, c += 5) {
+    Cache *t = q == 0 ? &vocab : &cache;
+    t->bits = c[0];
+    t->slots = (i32 *)c[1];
+    t->entries = (i32 *)c[2];
+    t->keys = (u8 *)c[3];
+    t->keyCap = c[4];
+  }
+  vocab.rows = (i32 *)p[31];
+  vocab.rowCap = p[32];
+  cache.rows = (i32 *)p[33];
+  cache.rowCap = p[34];
+  vocab.size = vocab.keysUsed = vocab.rowsUsed = 0;
+  cache.size = cache.keysUsed = cache.rowsUsed = 0;
+  eos = -1;
+}
+
+// the growing buffers: the text's UTF-8, the long-token byte copy and the row ids of one token
+__attribute__((export_name("scratch"))) void scratch(u8 *u, u8 *w, i32 *r) {
+  utf = u;
+  wb = w;
+  ids = r;
+}
+
+static i32 find(const Cache *c, const u8 *b, i32 s, i32 e, i32 h) {
+  const u32 mask = (1u << c->bits) - 1;
+  const i32 len = e - s;
+  for (u32 i = (u32)h & mask;; i = (i + 1) & mask) {
+    const i32 t = c->slots[2 * i + 1];
+    if (t == 0) return -1;
+    if (c->slots[2 * i] != h || c->entries[4 * t - 3] != len) continue;
+    const u8 *k = c->keys + c->entries[4 * t - 4];
+    i32 q = 0;
+    while (q < len && k[q] == b[s + q]) q++;
+    if (q == len) return t - 1;
+  }
+}
+
+static i32 add(Cache *c, const u8 *b, i32 s, i32 e, i32 h, const i32 *rows, i32 m) {
+  if (c->size >= (1 << (c->bits - 2)) || c->keysUsed + (e - s) > c->keyCap || c->rowsUsed + m > c->rowCap) {
+    __builtin_memset(c->slots, 0, (2u << c->bits) * 4);
+    c->size = c->keysUsed = c->rowsUsed = 0;
+  }
+  const u32 mask = (1u << c->bits) - 1;
+  u32 i = (u32)h & mask;
+  while (c->slots[2 * i + 1] != 0) i = (i + 1) & mask;
+  const i32 t = c->size++;
+  c->slots[2 * i] = h;
+  c->slots[2 * i + 1] = t + 1;
+  c->entries[4 * t] = c->keysUsed;
+  c->entries[4 * t + 1] = e - s;
+  c->entries[4 * t + 2] = c->rowsUsed;
+  c->entries[4 * t + 3] = m;
+  for (i32 q = s, o = c->keysUsed; q < e; q++, o++) c->keys[o] = b[q];
+  c->keysUsed += e - s;
+  for (i32 q = 0, o = c->rowsUsed; q < m; q++, o++) c->rows[o] = rows[q];
+  c->rowsUsed += m;
+  return t;
+}
+
+static u32 fnv(const u8 *b, i32 s, i32 e) {
+  u32 h = FNV_OFFSET;
+  for (i32 i = s; i < e; i++) h = (h ^ b[i]) * FNV_PRIME;
+  return h;
+}
+
+static i32 wordId(const u8 *b, i32 s, i32 e, i32 h) {
+  const i32 t = find(&vocab, b, s, e, h);
+  return t < 0 ? -1 : vocab.rows[vocab.entries[4 * t + 2]];
+}
+
+// a vocabulary word (its bytes at utf[0, len)): a word listed twice takes its later id
+__attribute__((export_name("addWord"))) void addWord(i32 len, i32 id) {
+  const i32 h = (i32)fnv(utf, 0, len);
+  const i32 t = find(&vocab, utf, 0, len, h);
+  if (t >= 0)
+    vocab.rows[vocab.entries[4 * t + 2]] = id;
+  else
+    add(&vocab, utf, 0, len, h, &id, 1);
+}
+
+// after the vocabulary: the end-of-line token's id
+__attribute__((export_name("setEos"))) i32 setEos(void) {
+  static const u8 s[4] = {'<', '/', 's', '>'};
+  eos = wordId(s, 0, 4, (i32)fnv(s, 0, 4));
+  return eos;
+}
+
+static inline i32 isSep(u32 c) { return c == 32 || c == 10 || c == 13 || c == 9 || c == 11 || c == 12 || c == 0; }
+
+static i32 isLabel(const u8 *b, i32 s, i32 e) {
+  static const u8 p[9] = {'_', '_', 'l', 'a', 'b', 'e', 'l', '_', '_'};
+  if (e - s < 9) return 0;
+  for (i32 q = 0; q < 9; q++)
+    if (b[s + q] != p[q]) return 0;
+  return 1;
+}
+
+// row ids of the token b[s, e): its word row, then the n-grams of "<" + token + ">" (minn..maxn characters, hashed as
+// their bytes are appended, sign-extended as fastText's char), through the pruned-bucket index; returns the new end
+static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
+  const i32 len = e - s + 2;
+  if (wid >= 0) ids[at++] = wid;
+  if (pruneSize == 0) return at;
+  u8 *w = wb;
+  w[0] = 60;
+  for (i32 q = s; q < e; q++) w[q - s + 1] = b[q];
+  w[len - 1] = 62;
+  for (i32 i = 0; i < len; i++) {
+    if ((w[i] & 0xc0) == 0x80) continue;
+    u32 h = FNV_OFFSET;
+    i32 j = i;
+    for (i32 n = 1; j < len && n <= maxn; n++) {
+      do {
+        h = (h ^ (u32)(i32)(signed char)w[j]) * FNV_PRIME;
+        j++;
+      } while (j < len && (w[j] & 0xc0) == 0x80);
+      if (n >= minn && !(n == 1 && (i == 0 || j == len))) {
+        const u32 bkt = h % (u32)bucket;
+        if (pruneSize < 0)
+          ids[at++] = nwords + (i32)bkt;
+        else if (kept[bkt >> 5] & (1u << (bkt & 31)))
+          ids[at++] = nwords + (prune32 ? pruneIdx32[bkt] : (i32)pruneIdx16[bkt]);
+      }
+    }
+  }
+  return at;
+}
+
+static void addRows(const i32 *rows, i32 from, i32 m) {
+  if (dim != 16) {
+    for (i32 q = from; q < from + m; q++) {
+      const float *r = wi + rows[q] * dim;
+      for (i32 c = 0; c < dim; c++) hidden[c] = hidden[c] + r[c];
+    }
+    return;
+  }
+  v128_t h0 = wasm_v128_load(hidden), h1 = wasm_v128_load(hidden + 4), h2 = wasm_v128_load(hidden + 8),
+         h3 = wasm_v128_load(hidden + 12);
+  for (i32 q = from; q < from + m; q++) {
+    const float *r = wi + (rows[q] << 4);
+    h0 = wasm_f32x4_add(h0, wasm_v128_load(r));
+    h1 = wasm_f32x4_add(h1, wasm_v128_load(r + 4));
+    h2 = wasm_f32x4_add(h2, wasm_v128_load(r + 8));
+    h3 = wasm_f32x4_add(h3, wasm_v128_load(r + 12));
+  }
+  wasm_v128_store(hidden, h0);
+  wasm_v128_store(hidden + 4, h1);
+  wasm_v128_store(hidden + 8, h2);
+  wasm_v128_store(hidden + 12, h3);
+}
+
+// expf as musl computes it (fasttext.ts expf: the same double operations on the same constants)
+static float expf_(float xf) {
+  const double x = xf;
+  if (x != x) return xf;
+  if (x > expc[4]) return __builtin_inff();
+  if (x < expc[5]) return 0.0f;
+  const double z = expc[0] * x;
+  double kd = z + expc[6];
+  kd -= expc[6];
+  const double r = z - kd;
+  const i32 k = (i32)kd;
+  union {
+    u64 u;
+    double d;
+  } p2;
+  p2.u = (u64)(1023 + (k >> 5)) << 52;
+  const double s = expc[8 + (k & 31)] * p2.d;
+  const double zz = expc[1] * r + expc[2];
+  const double r2 = r * r;
+  double y = expc[3] * r + 1;
+  y = zz * r2 + y;
+  y = y * s;
+  return (float)y;
+}
+
+static inline float stdLog(float x) { return (float)host_log((double)x + 1e-5); }
+
+// the text's UTF-8 is utf[0, n); returns how many of the k best labels were found (bestNode, bestScore)
+__attribute__((export_name("predict"))) i32 predict(i32 n, i32 k) {
+  for (i32 c = 0; c < dim; c++) hidden[c] = 0;
+  i32 count = 0;
+  i32 i = 0;
+  for (;;) {
+    while (i < n && isSep(utf[i])) i++;
+    if (i >= n) break;
+    const i32 s = i;
+    u32 h = FNV_OFFSET;
+    while (i < n && !isSep(utf[i])) h = (h ^ utf[i++]) * FNV_PRIME;
+    if (i - s <= CACHED_BYTES) {
+      // fastText ends the line at an end-of-line token
+      if (i - s == 4 && utf[s] == 60 && utf[s + 1] == 47 && utf[s + 2] == 115 && utf[s + 3] == 62) break;
+      i32 t = find(&cache, utf, s, i, (i32)h);
+      if (t < 0) {
+        const i32 wid = wordId(utf, s, i, (i32)h);
+        const i32 end = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
+        t = add(&cache, utf, s, i, (i32)h, ids, end);
+      }
+      const i32 m = cache.entries[4 * t + 3];
+      addRows(cache.rows, cache.entries[4 * t + 2], m);
+      count += m;
+    } else {
+      const i32 wid = i - s <= maxWordBytes ? wordId(utf, s, i, (i32)h) : -1;
+      const i32 m = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
+      addRows(ids, 0, m);
+      count += m;
+    }
+  }
+  if (eos >= 0) {
+    for (i32 c = 0; c < dim; c++) hidden[c] = hidden[c] + wi[eos * dim + c];
+    count++;
+  }
+  if (count == 0) return 0;
+  const float a = (float)(1.0 / (double)count);
+  for (i32 c = 0; c < dim; c++) hidden[c] = hidden[c] * a;
+
+  // depth-first search of the label tree, keeping the k best log-probabilities (fasttext.ts: the same order, pruning
+  // and tie rule)
+  const float thresholdLog = (float)expc[7];
+  i32 nBest = 0;
+  i32 sp = 0;
+  stackNode[sp] = 2 * osz - 2;
+  stackScore[sp++] = 0;
+  while (sp > 0) {
+    const i32 node = stackNode[--sp];
+    const float score = stackScore[sp];
+    if (score < thresholdLog) continue;
+    if (nBest == k && nBest > 0 && score < (float)bestScore[nBest - 1]) continue;
+    const i32 left = treeLeft[node];
+    if (left == -1 && treeRight[node] == -1) {
+      i32 at = nBest;
+      while (at > 0 && (float)bestScore[at - 1] <= score) at--;
+      for (i32 q = nBest < k - 1 ? nBest : k - 1; q > at; q--) {
+        bestScore[q] = bestScore[q - 1];
+        bestNode[q] = bestNode[q - 1];
+      }
+      if (at < k) {
+        bestScore[at] = score;
+        bestNode[at] = node;
+      }
+      if (nBest < k) nBest++;
+      continue;
+    }
+    const float *row = wo + (node - osz) * dim;
+    float d = 0;
+    for (i32 c = 0; c < dim; c++) d = d + row[c] * hidden[c];
+    const float fv = 1.0f / (1.0f + expf_(-d));
+    stackNode[sp] = treeRight[node];
+    stackScore[sp++] = score + stdLog(fv);
+    stackNode[sp] = left;
+    stackScore[sp++] = score + stdLog(1.0f - fv);
+  }
+  return nBest;
+}

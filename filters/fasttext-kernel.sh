@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds filters/fasttext-kernel.wasm from filters/fasttext-kernel.c (the .wasm is committed: rebuild it after editing
+# the C source; filters/fasttext.test.ts checks that they agree when clang is installed). Needs clang and lld with the
+# wasm32 target: `apt-get install clang lld` (Debian 12: clang 14). The build is reproducible (same bytes each time).
+#   bash filters/fasttext-kernel.sh [OUT.wasm]
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+OUT="${1:-$HERE/fasttext-kernel.wasm}"
+CC="$(command -v clang || command -v clang-14)"
+LD="$(command -v wasm-ld || command -v wasm-ld-14)"
+"$CC" --target=wasm32 -O3 -msimd128 -mbulk-memory -ffp-contract=off -fno-builtin-log -nostdlib \
+  -fuse-ld="$LD" -Wl,--no-entry -Wl,--export=__heap_base -Wl,--strip-all \
+  -o "$OUT" "$HERE/fasttext-kernel.c"
+chmod 644 "$OUT"
