@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds filters/fasttext-kernel.wasm from filters/fasttext-kernel.c (the .wasm is committed: rebuild it after editing
 # the C source; filters/fasttext.test.ts checks that they agree when clang is installed). Needs clang and lld with the
-# wasm32 target: `apt-get install clang lld` (Debian 12: clang 14). The build is reproducible (same bytes each time).
+# wasm32 target: `apt-get install clang lld` (Debian 12: clang 14, which built the committed file; the build is
+# reproducible: the same bytes each time).
 #   bash filters/fasttext-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
