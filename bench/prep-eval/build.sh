@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the labelled prep evaluation set (issue 20) from Debian 12 documentation packages that the bundled sample does
 # not use: Simplified and Traditional Chinese, Japanese and English, prose, reference tables, shell/code-heavy pages and
-# partly translated (mixed-language) pages.
+# partly translated (mixed-language) pages. The last line of packages (the sixth judged set): the Chinese man pages
+# (manpages-zh, zh_CN and zh_TW), AisleRiot's solitaire rules (zh_CN) and the help of GNOME Logs (zh_CN) and Document
+# Scanner (zh_TW).
 #   bench/prep-eval/build.sh [WORK_DIR]        (needs apt-get download + dpkg-deb, Node 20; ~90 MB of .deb files)
 # Writes WORK_DIR/docs.jsonl (default out/prep-eval/docs.jsonl) and WORK_DIR/PACKAGES (name, version, sha256 of the
 # .deb). The labels (bench/prep-eval/labels.jsonl) name each document by id + sha256 of its text; a document whose text
@@ -15,7 +17,8 @@ PKGS=(debian-faq-zh-cn maint-guide-zh-cn maint-guide-zh-tw maint-guide-ja maint-
   lilypond-doc-html-zh manpages-ja debian-reference-ja git-man debian-handbook installation-guide-amd64 gnome-user-docs
   kicad-doc-zh gimp-help-zh-cn debian-edu-doc-zh-cn
   evince-common gedit-common eog gnome-calculator totem-common cheese-common baobab file-roller
-  evolution-common zenity-common brasero-common gnome-boxes accerciser gnome-music)
+  evolution-common zenity-common brasero-common gnome-boxes accerciser gnome-music
+  manpages-zh aisleriot gnome-logs simple-scan)
 mkdir -p "$WORK/debs" "$WORK/x"
 if [ "$(id -u)" = 0 ]; then apt-get update -qq || true; else sudo apt-get update -qq || true; fi
 cd "$WORK/debs"

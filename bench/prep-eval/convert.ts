@@ -253,7 +253,15 @@ export function mallardContent(xml: string): string {
     .replace(/<(\/?)screen\b[^>]*>/g, '<$1pre>');
 }
 
-function man(root: string, pkg: string, dir: string, locale: string, license: string, step: number): EvalDoc[] {
+function man(
+  root: string,
+  pkg: string,
+  dir: string,
+  locale: string,
+  license: string,
+  step: number,
+  first = 0,
+): EvalDoc[] {
   const ver = version(root, pkg);
   const files = walk(join(root, pkg, dir)).filter((f) => /\.\d\w*(\.gz)?$/.test(f));
   const out: EvalDoc[] = [];
@@ -261,7 +269,8 @@ function man(root: string, pkg: string, dir: string, locale: string, license: st
   for (const f of files) {
     const src = readUtf8(f);
     if (/^\.so\s/m.test(src) && src.split('\n').filter((l) => l.trim() && !/^[.']\s*\\"/.test(l)).length <= 2) continue;
-    if (k++ % step !== 0) continue;
+    const i = k++;
+    if (i < first || (i - first) % step !== 0) continue;
     const page = roffToText(src);
     const d = doc(
       `${pkg}/${basename(f).replace(/\.gz$/, '')}`,
@@ -275,6 +284,25 @@ function man(root: string, pkg: string, dir: string, locale: string, license: st
     if (d) out.push(d);
   }
   return out;
+}
+
+/** A DocBook XML help page (AisleRiot's game rules) as HTML for htmlToText: titles are headings, paragraphs
+ * paragraphs, table rows and entries rows and cells, lists and list items lists and items; comments (authors' credits)
+ * go. */
+export function docbookXmlContent(xml: string): string {
+  return xml
+    .replace(/<\?xml[^>]*>/, '')
+    .replace(/<!DOCTYPE[^>]*>/, '')
+    .replace(/<!--[\s\S]*?-->/g, '')
+    .replace(/<(\/?)title\b[^>]*>/g, '<$1h2>')
+    .replace(/<(\/?)(?:para|simpara|term)\b[^>]*>/g, '<$1p>')
+    .replace(/<(\/?)row\b[^>]*>/g, '<$1tr>')
+    .replace(/<(\/?)entry\b[^>]*>/g, '<$1td>')
+    .replace(/<(\/?)(?:informaltable|table)\b[^>]*>/g, '<$1table>')
+    .replace(/<(\/?)(?:itemizedlist|orderedlist|variablelist)\b[^>]*>/g, '<$1ul>')
+    .replace(/<(\/?)listitem\b[^>]*>/g, '<$1li>')
+    .replace(/<(\/?)(?:sect\d|section|note|tip|figure|varlistentry)\b[^>]*>/g, '<$1div>')
+    .replace(/<(\/?)(?:screen|programlisting)\b[^>]*>/g, '<$1pre>');
 }
 
 /** GNOME application help (Mallard, one document per page) in zh_CN and, where `tw`, zh_TW; ids PACKAGE/LOCALE/[HELP/]PAGE. */
@@ -410,6 +438,32 @@ export function convert(root: string): EvalDoc[] {
         2,
       ),
     ),
+    // added for the sixth judged set (judgements-6.jsonl): the Chinese man pages of manpages-zh (zh_CN every 12th page,
+    // zh_TW every 12th from the 6th, so no page is drawn in both scripts), AisleRiot's solitaire rules in zh_CN
+    // (DocBook XML, every 2nd game), and the GNOME help pages of Logs (zh_CN) and Document Scanner (zh_TW)
+    ...man(root, 'manpages-zh', 'usr/share/man/zh_CN', 'zh-cn', 'GFDL-1.2+ (per page, see the package)', 12),
+    ...man(root, 'manpages-zh', 'usr/share/man/zh_TW', 'zh-tw', 'GFDL-1.2+ (per page, see the package)', 12, 6),
+    ...pages(
+      root,
+      'aisleriot',
+      'usr/share/help/zh_CN/aisleriot',
+      /\/(?!legal\.xml$)[^/]+\.xml$/,
+      'zh-cn',
+      'GFDL-NIV-1.1+',
+      2,
+      docbookXmlContent,
+    ),
+    ...gnomeHelp(root, [['gnome-logs', 'gnome-logs', false]], true),
+    ...pages(
+      root,
+      'simple-scan',
+      'usr/share/help/zh_TW/simple-scan',
+      /\.page$/,
+      'zh-tw',
+      'CC-BY-SA-3.0',
+      1,
+      mallardContent,
+    ).map((d) => ({ ...d, id: d.id.replace('simple-scan/', 'simple-scan/zh_TW/') })),
   ];
 }
 
