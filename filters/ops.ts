@@ -437,6 +437,10 @@ export const filterSpecs: FilterSpec[] = [
       max_bullet_lines_ratio: num(0.9, 'max share of lines starting with • or -'),
       max_ellipsis_lines_ratio: num(0.3, 'max share of lines ending with ... or …'),
       min_alpha_words_ratio: num(0.8, 'min share of words containing a letter (datatrove max_non_alpha_words_ratio)'),
+      min_alpha_words_ratio_unless_sentence_share: num(
+        null,
+        'the alphabetic-word minimum does not apply when the complete sentences (as for min_words_unless_sentence_chars) hold at least this share of the non-whitespace characters: dates, versions and formulas inside prose are text, a table of numbers is not (a number then counts as a word: every non-symbol word holds a letter or a digit); null: it always applies',
+      ),
       min_stop_words: num(2, 'min stopword occurrences (language list, see stopwords op)'),
       min_stop_words_unless_sentence_chars: num(
         null,
@@ -447,6 +451,12 @@ export const filterSpecs: FilterSpec[] = [
     compute: (d, p) => {
       const w = words(d, p.words);
       const q = S.gopherQuality(d.text, w);
+      const sc =
+        p.min_words_unless_sentence_chars === null &&
+        p.min_stop_words_unless_sentence_chars === null &&
+        p.min_alpha_words_ratio_unless_sentence_share === null
+          ? 0
+          : S.completeSentenceChars(d.text);
       const l = (d.lang ?? 'en').split('-')[0];
       const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
       const r = p.rule;
@@ -458,9 +468,14 @@ export const filterSpecs: FilterSpec[] = [
         [`${r}.ellipsis_lines_ratio`]: q.ellipsis_lines_ratio,
         [`${r}.alpha_words_ratio`]: q.alpha_words_ratio,
         [`${r}.stop_words`]: S.stopwordCount(w, stop),
-        ...(p.min_words_unless_sentence_chars === null && p.min_stop_words_unless_sentence_chars === null
+        ...(p.min_words_unless_sentence_chars === null &&
+        p.min_stop_words_unless_sentence_chars === null &&
+        p.min_alpha_words_ratio_unless_sentence_share === null
           ? {}
-          : { [`${r}.sentence_chars`]: S.completeSentenceChars(d.text) }),
+          : { [`${r}.sentence_chars`]: sc }),
+        ...(p.min_alpha_words_ratio_unless_sentence_share === null
+          ? {}
+          : { [`${r}.sentence_share`]: sc / (S.nonSpaceChars(d.text) || 1) }),
       };
     },
     rules: (p) => {
@@ -478,7 +493,13 @@ export const filterSpecs: FilterSpec[] = [
         { rule: `${r}.symbol_word_ratio`, max: p.max_symbol_word_ratio },
         { rule: `${r}.bullet_lines_ratio`, max: p.max_bullet_lines_ratio },
         { rule: `${r}.ellipsis_lines_ratio`, max: p.max_ellipsis_lines_ratio },
-        { rule: `${r}.alpha_words_ratio`, min: p.min_alpha_words_ratio },
+        {
+          rule: `${r}.alpha_words_ratio`,
+          min: p.min_alpha_words_ratio,
+          ...(p.min_alpha_words_ratio_unless_sentence_share === null
+            ? {}
+            : { minUnless: { rule: `${r}.sentence_share`, min: p.min_alpha_words_ratio_unless_sentence_share } }),
+        },
         {
           rule: `${r}.stop_words`,
           min: p.min_stop_words,
@@ -521,7 +542,7 @@ export const filterSpecs: FilterSpec[] = [
         .nullable()
         .default(null)
         .describe(
-          'n -> max character fraction (of the whole text) of duplicated n-grams in the text outside complete Chinese sentences (runs of a line ending in 。！？ with >= 4 Han characters): labels, menus, tables and listings, not the phrases that distinct sentences share; null: not measured',
+          'n -> max character fraction (of the whole text) of duplicated n-grams in the text outside complete Chinese sentences (runs of a line ending in 。！？ with >= 4 Han characters) and outside table rows (lines "| a | b |"): labels, menus and listings, not the phrases that distinct sentences share nor the vocabulary that the cells of a table column share; null: not measured',
         ),
       langs: langs(),
     }),
@@ -541,7 +562,7 @@ export const filterSpecs: FilterSpec[] = [
       for (const k in st) out[`${p.rule}.${k}`] = st[k];
       if (p.dup_n_grams_outside_sentences) {
         const ns = Object.keys(p.dup_n_grams_outside_sentences).map(Number);
-        const outside = S.wordsOutsideSentences(d.text, w);
+        const outside = S.wordsOutsideSentencesAndTables(d.text, w);
         // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
         const o =
           outside.n === w.n && ns.every((n) => `dup_${n}gram` in st)

@@ -901,6 +901,20 @@ export function completeSentenceChars(text: string, minHan = 4): number {
   return total;
 }
 
+/** The non-whitespace code points of a text (the denominator of zh-web's sentence share). */
+export function nonSpaceChars(text: string): number {
+  let k = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xdc00 && c <= 0xdfff && i > 0) {
+      const p = text.charCodeAt(i - 1);
+      if (p >= 0xd800 && p <= 0xdbff) continue; // the second half of a surrogate pair
+    }
+    if (!isJsSpace(c)) k++;
+  }
+  return k;
+}
+
 /**
  * The complete Chinese sentences of a text, as UTF-16 [start, end) pairs: the same runs as completeSentenceChars (a run
  * of a line ending in 。！？, closing quotes and brackets after it included, with at least `minHan` Han characters).
@@ -936,19 +950,64 @@ export function sentenceRuns(text: string, minHan = 4): number[] {
   return runs;
 }
 
+/** Two sorted lists of [start, end) pairs as one sorted list of disjoint pairs (overlapping or touching ones joined). */
+function mergeRuns(a: readonly number[], b: readonly number[]): number[] {
+  if (!b.length) return a as number[];
+  if (!a.length) return b as number[];
+  const all: [number, number][] = [];
+  for (const r of [a, b]) for (let i = 0; i < r.length; i += 2) all.push([r[i], r[i + 1]]);
+  all.sort((x, y) => x[0] - y[0]);
+  const out: number[] = [];
+  for (const [s, e] of all) {
+    if (out.length && s <= out[out.length - 1]) out[out.length - 1] = Math.max(out[out.length - 1], e);
+    else out.push(s, e);
+  }
+  return out;
+}
+
 /**
- * The words of `text` (wordsOf's words of this text) that lie outside its complete Chinese sentences (sentenceRuns):
- * titles, labels, menu paths, table cells, code, English lines. zh-web measures duplicated n-grams on them: repeated
- * phrases inside distinct sentences are ordinary in technical Chinese prose (exact repeated sentences are removed
- * before, by remove_repeat_sentences), repeated labels, menus and listings are boilerplate
- * (bench/results/prep-eval.md). Returns spans of the same source (a Words reused by the next call). Words of another
- * text are an error.
+ * The lines of `text` that are table rows, as UTF-16 [start, end) pairs: a line that starts and ends with a cell bar `|`
+ * (leading and trailing whitespace aside) and has another bar between them, i.e. two or more cells, the form that the
+ * HTML conversion (`| a | b |`, corpora-manifests/sample/convert.ts) and clean_html give a table row.
  */
+export function tableRowRuns(text: string): number[] {
+  const runs: number[] = [];
+  const L = text.length;
+  for (let s = 0; s < L;) {
+    let e = text.indexOf('\n', s);
+    if (e < 0) e = L;
+    let b = s,
+      f = e;
+    while (b < f && isJsSpace(text.charCodeAt(b))) b++;
+    while (f > b && isJsSpace(text.charCodeAt(f - 1))) f--;
+    if (f - b >= 3 && text.charCodeAt(b) === 124 && text.charCodeAt(f - 1) === 124) {
+      const mid = text.indexOf('|', b + 1);
+      if (mid >= 0 && mid < f - 1) runs.push(s, e);
+    }
+    s = e + 1;
+  }
+  return runs;
+}
+
+/**
+ * The words of `text` (wordsOf's words of this text) that lie outside its complete Chinese sentences (sentenceRuns)
+ * and outside its table rows (tableRowRuns): titles, labels, menu paths, code, English lines. zh-web measures
+ * duplicated n-grams on them: repeated phrases inside distinct sentences are ordinary in technical Chinese prose (exact
+ * repeated sentences are removed before, by remove_repeat_sentences), repeated labels, menus and listings are
+ * boilerplate. A table's repetition is its structure: the cells of one column share their vocabulary (key names, units,
+ * TRUE / FALSE), so n-grams are not counted across its rows; a repeated row is a duplicate line (dup_line_frac), and
+ * the duplicated n-grams over the whole text still see a copied table (bench/results/prep-eval.md). Returns spans of
+ * the same source (a Words reused by the next call). Words of another text are an error.
+ */
+export function wordsOutsideSentencesAndTables(text: string, words: Words, minHan = 4): Words {
+  return wordsOutside(text, words, mergeRuns(sentenceRuns(text, minHan), tableRowRuns(text)));
+}
+
+/** The words of `text` (wordsOf's words of this text) outside the sorted disjoint UTF-16 [start, end) `runs`. */
 const outsideWords = new Words();
-export function wordsOutsideSentences(text: string, words: Words, minHan = 4): Words {
+export function wordsOutside(text: string, words: Words, runs: readonly number[]): Words {
   if (words.src !== text && words.src !== wellFormed(text))
-    throw new Error('wordsOutsideSentences: the words are not spans of this text');
-  const runs = sentenceRuns(text, minHan);
+    throw new Error('wordsOutside: the words are not spans of this text');
   const out = outsideWords;
   if (out.start.length < words.n) {
     out.start = new Int32Array(Math.max(words.n, out.start.length * 2));
