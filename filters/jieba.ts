@@ -50,17 +50,24 @@ export function lnInt(x: number): number {
 }
 
 // ---------- the dictionary as a trie over UTF-16 code units ----------
+/**
+ * The trie: a node below the root is the slot of an open-addressing table that holds, side by side, its key (parent
+ * node and code unit) and the score of the word ending there, so one step down the trie reads one cache line (the
+ * route search is bound by memory: the table is 16 MB and the other steps of a pipeline evict it between documents).
+ * A root node (a word's first code unit) has the id slots + code unit.
+ */
 export interface Dict {
-  /** root child of a code unit (0 = none) */
-  root: Int32Array;
-  /** open-addressing table (parent node, code unit) -> child node; hNode holds parent + 1 (0 = empty slot) */
-  hNode: Int32Array;
-  hCu: Uint16Array;
-  hChild: Int32Array;
+  /** per code unit: 1 when a dictionary word starts with it */
+  rootHas: Uint8Array;
+  /** per code unit: ln(freq) - ln(total) of that one-unit word, NaN when it is not a word */
+  rootScore: Float64Array;
+  /**
+   * two doubles per slot: the key (parent node + 1) · 65536 + code unit (0 = empty slot), and ln(freq) - ln(total) of
+   * the word ending at this node (NaN when none does)
+   */
+  tab: Float64Array;
   mask: number;
   shift: number;
-  /** per node: ln(freq) - ln(total) of the word ending there, NaN when no word ends there */
-  score: Float64Array;
   /** 0 - ln(total): the score of a character without a dictionary word */
   single: number;
 }
@@ -131,54 +138,47 @@ export function buildDict(text: string): Dict {
     }
     p = eol + 1;
   }
-  // pass 2: the trie; its (parent, code unit) table at most 3/4 full
+  // pass 2: the trie; its table at most 3/4 full
   let bits = 10;
   while (1 << bits < (inner * 4) / 3) bits++;
-  const hNode = new Int32Array(1 << bits);
-  const hCu = new Uint16Array(1 << bits);
-  const hChild = new Int32Array(1 << bits);
-  const mask = (1 << bits) - 1;
+  const slots = 1 << bits;
+  const tab = new Float64Array(2 * slots);
+  const mask = slots - 1;
   const shift = 32 - bits;
-  const root = new Int32Array(0x10000);
-  const nodeFreq = new Float64Array(nw + inner + 1).fill(-1);
-  let nodes = 1;
+  const rootHas = new Uint8Array(0x10000);
+  // the frequency of the word ending at each node (ids: slots, then the root nodes), -1 where none ends
+  const nodeFreq = new Float64Array(slots + 0x10000).fill(-1);
   for (let w = 0; w < nw; w++) {
     const ws = starts[w],
       we = ends[w];
-    let node = root[text.charCodeAt(ws)];
-    if (node === 0) node = root[text.charCodeAt(ws)] = nodes++;
+    const c0 = text.charCodeAt(ws);
+    rootHas[c0] = 1;
+    let node = slots + c0;
     for (let k = ws + 1; k < we; k++) {
       const cu = text.charCodeAt(k);
+      const key = (node + 1) * 0x10000 + cu;
       let s = slot0(node, cu, shift);
-      for (;;) {
-        if (hNode[s] === 0) {
-          hNode[s] = node + 1;
-          hCu[s] = cu;
-          node = hChild[s] = nodes++;
-          break;
-        }
-        if (hNode[s] === node + 1 && hCu[s] === cu) {
-          node = hChild[s];
-          break;
-        }
-        s = (s + 1) & mask;
-      }
+      while (tab[2 * s] !== key && tab[2 * s] !== 0) s = (s + 1) & mask;
+      if (tab[2 * s] === 0) tab[2 * s] = key;
+      node = s;
     }
     nodeFreq[node] = freqs[w];
   }
   let total = 0;
-  for (let n = 1; n < nodes; n++) if (nodeFreq[n] > 0) total += nodeFreq[n];
+  for (let n = 0; n < nodeFreq.length; n++) if (nodeFreq[n] > 0) total += nodeFreq[n];
   const logTotal = lnInt(total);
   const logs = new Map<number, number>();
-  const score = new Float64Array(nodes).fill(NaN);
-  for (let n = 1; n < nodes; n++) {
+  const rootScore = new Float64Array(0x10000).fill(NaN);
+  for (let n = 0; n < nodeFreq.length; n++) {
+    if (n < slots) tab[2 * n + 1] = NaN;
     const f = nodeFreq[n];
     if (f < 0) continue;
     let l = logs.get(f);
     if (l === undefined) logs.set(f, (l = f === 0 ? -Infinity : lnInt(f)));
-    score[n] = l - logTotal;
+    if (n < slots) tab[2 * n + 1] = l - logTotal;
+    else rootScore[n - slots] = l - logTotal;
   }
-  return { root, hNode, hCu, hChild, mask, shift, score, single: 0 - logTotal };
+  return { rootHas, rootScore, tab, mask, shift, single: 0 - logTotal };
 }
 
 // ---------- the built trie as a binary file, cached next to the installed packages ----------
@@ -186,24 +186,23 @@ export function buildDict(text: string): Dict {
  * The trie costs 0.25–0.37 CPU-s to build from dict.txt, once per process (every worker); read back from its binary
  * form it costs one file read and two SHA-256 (the source dictionary's, which names the file, and the payload's,
  * checked against the header: a damaged or foreign file is never used, the trie is rebuilt and the file rewritten).
- * Layout, little-endian: magic "steel-jieba-trie", version u32, bits u32, nodes u32, pad u32, single f64,
- * source sha256 (32 bytes), payload sha256 (32 bytes), then the payload: score f64[nodes], root i32[65536],
- * hNode i32[2^bits], hChild i32[2^bits], hCu u16[2^bits] (8-byte aligned as laid out).
+ * Layout, little-endian: magic "steel-jieba-trie", version u32, bits u32, pad u32 x 2, single f64, source sha256
+ * (32 bytes), payload sha256 (32 bytes), then the payload: tab f64[2 · 2^bits], rootScore f64[65536],
+ * rootHas u8[65536] (8-byte aligned as laid out).
  */
 const MAGIC = 'steel-jieba-trie';
-const FORMAT = 1;
+const FORMAT = 2;
 const HEAD = 16 + 16 + 8 + 32 + 32;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
 /** The binary form of a trie (the file the cache holds) for the dictionary whose bytes hash to `sourceSha`. */
 export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
-  const nodes = d.score.length,
-    slots = d.hNode.length;
+  const slots = d.mask + 1;
   const bits = Math.log2(slots);
-  const payload = Buffer.alloc(nodes * 8 + 0x10000 * 4 + slots * 10);
+  const payload = Buffer.alloc(slots * 16 + 0x10000 * 9);
   let o = 0;
-  for (const a of [d.score, d.root, d.hNode, d.hChild, d.hCu]) {
+  for (const a of [d.tab, d.rootScore, d.rootHas]) {
     payload.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
     o += a.byteLength;
   }
@@ -211,7 +210,6 @@ export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(FORMAT, 16);
   head.writeUInt32LE(bits, 20);
-  head.writeUInt32LE(nodes, 24);
   head.writeDoubleLE(d.single, 32);
   head.set(sourceSha, 40);
   head.set(sha256(payload), 72);
@@ -222,11 +220,10 @@ export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
 export function dictFromBytes(file: Uint8Array, sourceSha: Uint8Array): Dict | null {
   const b = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
   if (b.length < HEAD || b.toString('latin1', 0, 16) !== MAGIC || b.readUInt32LE(16) !== FORMAT) return null;
-  const bits = b.readUInt32LE(20),
-    nodes = b.readUInt32LE(24);
+  const bits = b.readUInt32LE(20);
   if (bits < 1 || bits > 30) return null;
   const slots = 2 ** bits;
-  if (b.length !== HEAD + nodes * 8 + 0x10000 * 4 + slots * 10) return null;
+  if (b.length !== HEAD + slots * 16 + 0x10000 * 9) return null;
   if (!b.subarray(40, 72).equals(sourceSha) || !b.subarray(72, HEAD).equals(sha256(b.subarray(HEAD)))) return null;
   // typed arrays need aligned offsets: copy the payload when the read buffer is not 8-byte aligned
   const p = (b.byteOffset + HEAD) % 8 === 0 ? b.subarray(HEAD) : Buffer.from(b.subarray(HEAD));
@@ -236,12 +233,10 @@ export function dictFromBytes(file: Uint8Array, sourceSha: Uint8Array): Dict | n
     o += n * size;
     return a;
   };
-  const score = take((x, off, n) => new Float64Array(x, off, n), nodes, 8);
-  const root = take((x, off, n) => new Int32Array(x, off, n), 0x10000, 4);
-  const hNode = take((x, off, n) => new Int32Array(x, off, n), slots, 4);
-  const hChild = take((x, off, n) => new Int32Array(x, off, n), slots, 4);
-  const hCu = take((x, off, n) => new Uint16Array(x, off, n), slots, 2);
-  return { root, hNode, hCu, hChild, mask: slots - 1, shift: 32 - bits, score, single: b.readDoubleLE(32) };
+  const tab = take((x, off, n) => new Float64Array(x, off, n), 2 * slots, 8);
+  const rootScore = take((x, off, n) => new Float64Array(x, off, n), 0x10000, 8);
+  const rootHas = take((x, off, n) => new Uint8Array(x, off, n), 0x10000, 1);
+  return { rootHas, rootScore, tab, mask: slots - 1, shift: 32 - bits, single: b.readDoubleLE(32) };
 }
 
 /**
@@ -340,7 +335,8 @@ export function jiebaSpans(
   out: SpanBuf,
   d: Dict = defaultDict(),
 ): boolean {
-  const { root, hNode, hCu, hChild, mask, shift, score, single } = d;
+  const { rootHas, rootScore, tab, mask, shift, single } = d;
+  const slots = mask + 1;
   const L = text.length;
   if (routeScore.length < L + 1) {
     routeScore = new Float64Array(Math.max(L + 1, routeScore.length * 2));
@@ -397,32 +393,33 @@ export function jiebaSpans(
       }
       let best = -Infinity;
       let bestEnd = -1;
-      let node = root[cu];
-      let j = x + 1;
-      while (node !== 0) {
-        const sc = score[node];
-        if (sc === sc) {
-          const v = sc + rs[j];
-          if (bestEnd < 0 || v >= best) {
-            best = v;
-            bestEnd = j;
-          }
-        }
-        if (j >= be) break;
-        const c = text.charCodeAt(j);
-        let s = slot0(node, c, shift);
-        let child = 0;
+      if (rootHas[cu] === 1) {
+        // down the trie from the root node of cu: the words starting at x, ending at j
+        let node = slots + cu;
+        let sc = rootScore[cu];
+        let j = x + 1;
         for (;;) {
-          const h = hNode[s];
-          if (h === 0) break;
-          if (h === node + 1 && hCu[s] === c) {
-            child = hChild[s];
-            break;
+          if (sc === sc) {
+            const v = sc + rs[j];
+            if (bestEnd < 0 || v >= best) {
+              best = v;
+              bestEnd = j;
+            }
           }
-          s = (s + 1) & mask;
+          if (j >= be) break;
+          const c = text.charCodeAt(j);
+          const key = (node + 1) * 0x10000 + c;
+          let s = slot0(node, c, shift);
+          let k = tab[2 * s];
+          while (k !== key && k !== 0) {
+            s = (s + 1) & mask;
+            k = tab[2 * s];
+          }
+          if (k === 0) break;
+          node = s;
+          sc = tab[2 * s + 1];
+          j++;
         }
-        node = child;
-        j++;
       }
       if (bestEnd < 0) {
         best = single + rs[next];
