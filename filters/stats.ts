@@ -279,16 +279,9 @@ function lowerable(s: string, b: number, e: number): boolean {
 }
 let wr1 = new Int32Array(1024),
   wr2 = new Int32Array(1024);
-let hb1 = new Int32Array(1024),
-  hb2 = new Int32Array(1024);
-function hashBuf(n: number): Int32Array {
-  if (hb1.length < n) hb1 = new Int32Array(Math.max(n, hb1.length * 2));
-  return hb1;
-}
-function hashBuf2(n: number): Int32Array {
-  if (hb2.length < n) hb2 = new Int32Array(Math.max(n, hb2.length * 2));
-  return hb2;
-}
+// the word hashes of the words last prepared (prepareWords)
+let hb1 = new Int32Array(0),
+  hb2 = new Int32Array(0);
 
 /** Number of words that contain at least one letter or digit. */
 export function countAlnumWords(words: Words): number {
@@ -689,16 +682,28 @@ function linesIn(t: string, b: number, e: number): number {
   return k;
 }
 // word hashes and cumulative code-point lengths, shared by the n-gram statistics of one call
-let wl = new Int32Array(1024);
-let wlWords: Words | null = null,
-  wlGen = -1;
-/** Word hashes (hashString with both seeds) into hb1/hb2 and cumulative code-point lengths into wl; cached per words. */
+let wl = new Int32Array(1);
+/**
+ * Word hashes (hashString with both seeds) and cumulative code-point lengths, computed once per segmentation and kept
+ * with the words (a document's words and the words outside its sentences each keep theirs); hb1, hb2 and wl then
+ * refer to them.
+ */
 function prepareWords(words: Words): void {
+  if (words.hashedGen !== words.gen) hashWords(words);
+  hb1 = words.h1;
+  hb2 = words.h2;
+  wl = words.cum;
+}
+function hashWords(words: Words): void {
   const n = words.n;
-  if (wlWords === words && wlGen === words.gen) return;
-  const h1 = hashBuf(n),
-    h2 = hashBuf2(n);
-  if (wl.length < n + 1) wl = new Int32Array(Math.max(n + 1, wl.length * 2));
+  if (words.h1.length < n) {
+    words.h1 = new Int32Array(Math.max(n, words.h1.length * 2));
+    words.h2 = new Int32Array(words.h1.length);
+  }
+  if (words.cum.length < n + 1) words.cum = new Int32Array(Math.max(n + 1, words.cum.length * 2));
+  const h1 = words.h1,
+    h2 = words.h2,
+    wl = words.cum;
   const { src, start, end } = words;
   let acc = 0;
   wl[0] = 0;
@@ -722,8 +727,7 @@ function prepareWords(words: Words): void {
     acc += k;
     wl[i + 1] = acc;
   }
-  wlWords = words;
-  wlGen = words.gen;
+  words.hashedGen = words.gen;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
 let ga = new Int32Array(1024),

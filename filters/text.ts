@@ -180,8 +180,13 @@ export class Words {
   n = 0;
   start = new Int32Array(256);
   end = new Int32Array(256);
-  /** Changes whenever the spans are refilled: caches of per-word data (stats.ts) key on the object and this. */
+  /** Changes whenever the spans are refilled: caches of per-word data key on it. */
   gen = 0;
+  /** Per-word hashes and cumulative code-point lengths (filters/stats.ts), valid while hashedGen === gen. */
+  h1 = new Int32Array(0);
+  h2 = new Int32Array(0);
+  cum = new Int32Array(1);
+  hashedGen = -1;
   /** Word i as a string. */
   word(i: number): string {
     return this.src.slice(this.start[i], this.end[i]);
