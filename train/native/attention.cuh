@@ -1,6 +1,7 @@
 // Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; deterministic (no atomics, every reduction in a
-// fixed order). Forward and dQ on Hopper's warpgroup MMA (wgmma, tile.cuh; FlashAttention-3's in-warpgroup pipeline),
-// the forward saving the base-2 log-sum-exp per row; the backward = one dQ kernel per query block (wgmma; it also
+// fixed order). The forward on FlashAttention-3's structure (a TMA producer warpgroup, an mbarrier ring of K/V tiles,
+// consumer warpgroups on wgmma with setmaxnreg), saving the base-2 log-sum-exp per row; dQ on wgmma with the forward's
+// in-warpgroup pipeline (cp.async loads); the backward = one dQ kernel per query block (wgmma; it also
 // computes delta = rowsum(dO*O) for its rows) + one dK/dV kernel per key block (FlashAttention-2 style on mma.sync,
 // tile.cuh, reading that delta), both recomputing P from the saved log-sum-exp.
 // dK/dV (mma.sync):
@@ -22,6 +23,9 @@
 // wgmma included).
 #pragma once
 #include "tile.cuh"
+#ifndef ATTN_EMU
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+#endif
 
 // ---- tiling (host-callable too, for emulation)
 template <bool B>
@@ -116,76 +120,103 @@ __device__ __forceinline__ float attn_sum_g(float v) {
   return v;
 }
 
-// ============================================================================ forward (wgmma, sm_90a; emulated)
-// grid (B*H, ceil(T/128)), 256 threads = 2 warpgroups; warpgroup w owns the 64 query rows qb*128 + 64w .. +63 (S and O
-// in its accumulators). 64-key tiles of K and V stream through a 3-stage ring of swizzled shared-memory tiles (cp.async
-// by every thread; tile j+1 is loaded while tile j is used; one block barrier per tile). S = Q K^T: both operands from
-// shared memory (K-major); O += P V: P from registers (the S accumulator exponentiated and re-packed to bf16), V from
-// shared memory MN-major. Software pipeline (FlashAttention-3's intra-warpgroup order): iteration j issues S_j and
-// P_{j-1} V_{j-1} back to back, waits for S_j only, runs the softmax of S_j while the tensor cores do P_{j-1} V_{j-1},
-// then waits for that, rescales O and packs P_j. Both warpgroups walk the same key tiles (the lower one's last tile is
-// fully masked: p = 0). Head dim: Q/K columns past hd are zero (the QK^T k16 steps read 64 columns), P V uses n = HDN =
-// hd exactly (no padding product). Softmax in base 2 with the lazy maximum (rescale only when the row max grows by > 8).
-// Measured against the mma.sync forward it replaced (H200, B8 T2048 H32 hd56): 0.578 -> 0.497 ms, bit-identical output.
-#define ATTN_FWD_SMEM (1024 + 128 * 128 + 6 * 64 * 128)  // Q (128 rows), K[3], V[3] (64 rows each), 1 KB alignment
-template <int HDN>
-__global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qkv, bf16* __restrict__ out,
-                                                     float* __restrict__ lse, int T, int H, int Hk, int hd, int ldq,
-                                                     int koff, int voff, float sl2) {
-  // NO: O accumulators per thread, KS: QK^T k16 steps
-  constexpr int NWG = 2, BN = 64, BM = 64 * NWG, NT = 128 * NWG, NO = HDN / 2, KS = (HDN + 15) / 16;
+// ============================================================================ forward (TMA + wgmma, sm_90a; emulated)
+// FlashAttention-3's structure. grid (B*H, ceil(T/(64 NC))), 128 (NC + 1) threads, ATTN_FWD_SMEM(NC, BN, NS), MINB blocks
+// per SM (production: NC 2, BN 64, NS 4, MINB 2; other shapes are timed in dev/attn-ab.cu):
+//  - warp specialisation: warpgroup 0 is the producer (one thread issues every load; setmaxnreg hands its registers to
+//    the consumers), warpgroups 1 .. NC are consumers, consumer w owning the 64 query rows qb*64*NC + 64w .. +63 (S and O
+//    in its accumulators);
+//  - loads by the tensor-memory accelerator (tma_load4, one instruction per tile) through two tensor maps of qkv viewed
+//    as [B][T][H + 2 Hk][hd] (attnQkvMap; boxes of 64 rows for Q, BN rows for K / V): the tile lands in the 128-byte
+//    swizzle of WG_SWZ, the columns past hd and the rows past T zero-filled by the copy engine;
+//  - an NS-stage ring of BN-key K / V tiles on mbarriers: full barriers (K and V apart, so S_j starts before V_j has
+//    landed) carry the transaction bytes, empty barriers count the consumer warps done with a stage (after its P V);
+//    no block barrier in the main loop;
+//  - each consumer walks the key tiles up to its own diagonal (the tiles above it: it waits for their load and releases
+//    them, so the ring's phases stay in step) with the in-warpgroup pipeline: iteration j issues S_j = Q K_j^T (both
+//    operands in shared memory, K-major) and P_{j-1} V_{j-1} (P from registers, V MN-major) back to back, waits for S_j
+//    only, runs the softmax of S_j while the tensor cores do P_{j-1} V_{j-1}, then waits for that, rescales O, packs P_j.
+// Head dim: Q/K columns past hd are zero (the QK^T k16 steps read 64 columns), P V uses n = HDN = hd exactly. Softmax in
+// base 2 with the lazy maximum (rescale only when the row max grows by > 8).
+// Measured (H200, 2026-12-04, dev/attn-ab.cu, B8 T2048 H32 hd56) against the cp.async forward it replaced (2 warpgroups,
+// every thread loading, a block barrier per 64-key tile): 0.538 / 0.543 -> 0.405 / 0.404 ms, bit-identical output.
+// consumer registers after setmaxnreg: the launch cap (65536 / threads per SM, multiple of 8) plus the producer's
+// released share (it keeps 24), multiple of 8, at most 240
+__host__ __device__ constexpr int attn_fwd_cap(int threads, int minb) { return (65536 / (threads * minb) / 8 * 8) > 255 ? 248 : (65536 / (threads * minb) / 8 * 8); }
+__host__ __device__ constexpr int attn_fwd_creg(int nc, int minb) {
+  return (attn_fwd_cap(128 * (nc + 1), minb) + (attn_fwd_cap(128 * (nc + 1), minb) - 24) / nc) / 8 * 8 > 240
+             ? 240
+             : (attn_fwd_cap(128 * (nc + 1), minb) + (attn_fwd_cap(128 * (nc + 1), minb) - 24) / nc) / 8 * 8;
+}
+#define ATTN_FWD_SMEM(NC, BN, NS) (1024 + (NC) * 64 * 128 + 2 * (NS) * (BN) * 128 + 1024)  // Q, K[NS], V[NS], barriers
+template <int HDN, int NC = 2, int BN = 64, int NS = 4, int MINB = 2>
+__global__ void __launch_bounds__(128 * (NC + 1), MINB)
+    attn_fwd_k(const __grid_constant__ CUtensorMap mapQ, const __grid_constant__ CUtensorMap mapKV, bf16* __restrict__ out,
+              float* __restrict__ lse, int T, int H, int Hk, int hd, float sl2) {
+  constexpr int BM = 64 * NC, NO = HDN / 2, KS = (HDN + 15) / 16, NSC = BN / 2;  // NSC: S accumulators per thread
   ATTN_WG_SMEM(attn_wg_raw);
   bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
-  bf16* sK = sQ + BM * 64;                                                                   // [3][BN rows]
-  bf16* sV = sK + 3 * BN * 64;                                                               // [3][BN rows]
+  bf16* sK = sQ + BM * 64;                                                                   // [NS][BN rows]
+  bf16* sV = sK + NS * BN * 64;                                                              // [NS][BN rows]
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sV + NS * BN * 64);  // Q, fullK[NS], fullV[NS], empty[NS]
+  uint64_t *barQ = bar, *fullK = bar + 1, *fullV = bar + 1 + NS, *empty = bar + 1 + 2 * NS;
   const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
-  const int nch = hd >> 3, tid = threadIdx.x;
-  const bf16* Qg = qkv + (long)b * T * ldq + h * hd;
-  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
-  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
-  const int wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int tid = threadIdx.x, wgi = tid >> 7;
+  const int last = min((qb * BM + BM - 1) / BN, (T - 1) / BN);  // the block's last key tile
+  if (tid == 0) {
+    mbar_init(barQ, 1);
+    for (int s = 0; s < NS; s++) mbar_init(fullK + s, 1), mbar_init(fullV + s, 1), mbar_init(empty + s, 4 * NC);
+    mbar_fence_init();
+  }
+  __syncthreads();
+  if (wgi == 0) {  // producer
+    reg_dealloc<24>();
+    if (tid == 0) {
+      mbar_expect_tx(barQ, BM * 128);
+#pragma unroll
+      for (int i = 0; i < NC; i++) tma_load4(sQ + i * 64 * 64, &mapQ, barQ, 0, h, qb * BM + i * 64, b);
+      for (int j = 0; j <= last; j++) {
+        const int s = j % NS;
+        if (j >= NS) mbar_wait(empty + s, ((j / NS) & 1) ^ 1);
+        mbar_expect_tx(fullK + s, BN * 128);
+        tma_load4(sK + s * BN * 64, &mapKV, fullK + s, 0, H + hk, j * BN, b);
+        mbar_expect_tx(fullV + s, BN * 128);
+        tma_load4(sV + s * BN * 64, &mapKV, fullV + s, 0, H + Hk + hk, j * BN, b);
+      }
+    }
+    return;
+  }
+  reg_alloc<attn_fwd_creg(NC, MINB)>();
+  const int wg = wgi - 1, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int q0 = qb * BM + wg * 64;   // this warpgroup's first query
   const int qr = q0 + warp * 16 + g;  // this thread's rows qr, qr + 8
-  const int last = min((qb * BM + BM - 1) / BN, (T - 1) / BN);  // both warpgroups walk the same tiles
-  ld_wtile_async<BM, NT>(sQ, Qg, ldq, qb * BM, T, nch, tid);
-  ld_wtile_async<BN, NT>(sK, Kg, ldq, 0, T, nch, tid);
-  ld_wtile_async<BN, NT>(sV, Vg, ldq, 0, T, nch, tid);
-  cp_commit();
+  const int mylast = min(last, (q0 + 63) / BN);
   const uint64_t dQ = wg_desc(sQ + wg * 64 * 64);
-  float o[NO], s[BN / 2];
+  float o[NO], s[NSC];
 #pragma unroll
   for (int i = 0; i < NO; i++) o[i] = 0.f;
   float mr[2] = {-INFINITY, -INFINITY}, lr[2] = {0.f, 0.f};
   uint32_t pa[BN / 16][4];
-  // tile j visible to every warp, every warp done with iteration j-1 (so with the buffers of tile j-2 = j+1 mod 3);
-  // then tile j+1's load starts
-  auto next_tile = [&](int j) {
-    cp_wait<0>();
-    fence_async_smem();
-    __syncthreads();
-    if (j < last) {
-      const int nb = (j + 1) % 3;
-      ld_wtile_async<BN, NT>(sK + nb * BN * 64, Kg, ldq, (j + 1) * BN, T, nch, tid);
-      ld_wtile_async<BN, NT>(sV + nb * BN * 64, Vg, ldq, (j + 1) * BN, T, nch, tid);
-      cp_commit();
-    }
-  };
   auto issue_s = [&](int j) {
-    const uint64_t dK = wg_desc(sK + (j % 3) * BN * 64);
+    mbar_wait(fullK + j % NS, (j / NS) & 1);
+    const uint64_t dK = wg_desc(sK + (j % NS) * BN * 64);
 #pragma unroll
-    for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQ + 2 * kk, dK + 2 * kk, kk);
+    for (int kk = 0; kk < KS; kk++) wg_ss<BN>(s, dQ + 2 * kk, dK + 2 * kk, kk);
     wg_commit();
   };
   auto issue_pv = [&](int j) {
-    const uint64_t dV = wg_desc(sV + (j % 3) * BN * 64);
+    mbar_wait(fullV + j % NS, (j / NS) & 1);
+    const uint64_t dV = wg_desc(sV + (j % NS) * BN * 64);
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) wg_rs<HDN>(o, pa[kk], dV + kk * (2048 >> 4), 1);
     wg_commit();
   };
-  // S_j (complete) -> probabilities in s (fp32), running max / sum; al = the O rescale factors
+  auto release = [&](int j) {  // this warp's reads of stage j % NS are done
+    if (lane == 0) mbar_arrive(empty + j % NS);
+  };
   auto softmax = [&](int j, float* al) {
-    wg_reg_fence<BN / 2>(s);
-    if (j * BN + BN - 1 > q0) {  // the diagonal crosses the warpgroup's rows (a tile of only masked keys gives p = 0)
+    wg_reg_fence<NSC>(s);
+    if (j * BN + BN - 1 > q0) {
 #pragma unroll
       for (int jn = 0; jn < BN / 8; jn++)
 #pragma unroll
@@ -199,7 +230,7 @@ __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qk
       for (int jn = 0; jn < BN / 8; jn++) mx = fmaxf(mx, fmaxf(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float mo = mr[hh], mx2 = mx * sl2;  // tile 0 holds key 0 <= every query: mr is finite from there on
+      const float mo = mr[hh], mx2 = mx * sl2;
       const bool u = mx2 > mo + 8.f;
       const float mn = u ? mx2 : mo;
       al[hh] = u ? attn_ex2(mo - mn) : 1.f;
@@ -220,29 +251,35 @@ __global__ void __launch_bounds__(256, 2) attn_fwd_k(const bf16* __restrict__ qk
 #pragma unroll
       for (int hh = 0; hh < 2; hh++) pa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
   };
+  mbar_wait(barQ, 0);
   float al[2];
-  next_tile(0);
   wg_fence();
   issue_s(0);
   wg_wait<0>();
   softmax(0, al);
   pack_p();
-  for (int j = 1; j <= last; j++) {
-    next_tile(j);
+  for (int j = 1; j <= mylast; j++) {
     wg_fence();
     issue_s(j);
     issue_pv(j - 1);
     wg_wait<1>();
     softmax(j, al);
     wg_wait<0>();
+    release(j - 1);
     wg_reg_fence<NO>(o);
 #pragma unroll
     for (int i = 0; i < NO; i++) o[i] *= al[(i >> 1) & 1];
     pack_p();
   }
   wg_fence();
-  issue_pv(last);
+  issue_pv(mylast);
   wg_wait<0>();
+  release(mylast);
+  for (int j = mylast + 1; j <= last; j++) {  // tiles above this warpgroup's rows: released once loaded
+    mbar_wait(fullK + j % NS, (j / NS) & 1);
+    mbar_wait(fullV + j % NS, (j / NS) & 1);
+    release(j);
+  }
   wg_reg_fence<NO>(o);
   const int ldo = H * hd;
 #pragma unroll
@@ -705,17 +742,42 @@ static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const 
                                                                                   ldq, koff, voff, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dkdv");
 }
-// qkv [B*T, ldq] bf16 with q at column 0, k at koff, v at voff (RoPE applied); out [B*T, H*hd]; lse [B, H, T] (base 2)
+// qkv [B*T, ldq] (q heads at column 0, then the k heads, then the v heads) as the 4-D tensor [B][T][ldq/hd][hd] for the
+// copy engine: boxes of 64 columns (past hd: zero fill) x 1 head x `rows` rows x 1 batch, 128-byte swizzle
+static CUtensorMap attnQkvMap(const bf16* qkv, int B, int T, int hd, int ldq, int rows) {
+  static PFN_cuTensorMapEncodeTiled_v12000 enc = nullptr;
+  if (!enc) {
+    cudaDriverEntryPointQueryResult q;
+    CK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", reinterpret_cast<void**>(&enc), 12000, cudaEnableDefault, &q));
+    if (q != cudaDriverEntryPointSuccess || !enc) throw std::runtime_error("cuTensorMapEncodeTiled not found in the CUDA driver");
+  }
+  CUtensorMap m;
+  const cuuint64_t dims[4] = {(cuuint64_t)hd, (cuuint64_t)(ldq / hd), (cuuint64_t)T, (cuuint64_t)B};
+  const cuuint64_t strides[3] = {(cuuint64_t)hd * 2, (cuuint64_t)ldq * 2, (cuuint64_t)T * ldq * 2};
+  const cuuint32_t box[4] = {64, 1, (cuuint32_t)rows, 1}, es[4] = {1, 1, 1, 1};
+  const CUresult r = enc(&m, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 4, const_cast<bf16*>(qkv), dims, strides, box, es,
+                         CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                         CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (r != CUDA_SUCCESS) throw std::runtime_error("cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
+  return m;
+}
+// qkv [B*T, ldq] bf16 with q at column 0, k at koff = H*hd, v at voff = (H+Hk)*hd (RoPE applied); out [B*T, H*hd];
+// lse [B, H, T] (base 2). NC / BN / NS / MINB: attn_fwd_k's shape (dev/attn-ab.cu times others)
+template <int NC = 2, int BN = 64, int NS = 4, int MINB = 2>
 static void attnForward(const bf16* qkv, bf16* out, float* lse, int B, int T, int H, int Hk, int hd, int ldq, int koff,
                         int voff, float sl2) {
-  const dim3 grid(B * H, attn_cdiv(T, 128));
+  if (koff != H * hd || voff != (H + Hk) * hd || ldq != (H + 2 * Hk) * hd)
+    throw std::runtime_error("attnForward: q, k, v must be adjacent head blocks of qkv");
+  const dim3 grid(B * H, attn_cdiv(T, 64 * NC));
+  const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mkv = attnQkvMap(qkv, B, T, hd, ldq, BN);
   NDT_SWITCH(hd, ({
     static bool attrSet = false;  // one per instantiation
     if (!attrSet) {
-      CK(cudaFuncSetAttribute(attn_fwd_k<N_ * 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_FWD_SMEM));
+      CK(cudaFuncSetAttribute(attn_fwd_k<N_ * 8, NC, BN, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              ATTN_FWD_SMEM(NC, BN, NS)));
       attrSet = true;
     }
-    attn_fwd_k<N_ * 8><<<grid, 256, ATTN_FWD_SMEM, g_stream>>>(qkv, out, lse, T, H, Hk, hd, ldq, koff, voff, sl2);
+    attn_fwd_k<N_ * 8, NC, BN, NS, MINB><<<grid, 128 * (NC + 1), ATTN_FWD_SMEM(NC, BN, NS), g_stream>>>(mq, mkv, out, lse, T, H, Hk, hd, sl2);
   }));
   KCHECK("attn_fwd");
 }

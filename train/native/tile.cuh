@@ -1,10 +1,12 @@
 // Tile and fragment helpers of the tensor-core kernels (attention.cuh): shared-memory tile layouts, the warp-level
 // primitives (mma.sync m16n8k16 / m16n8k8 bf16, ldmatrix, cp.async) and the fragment loaders built on them, and the
-// warpgroup-level wgmma wrappers with their swizzled tiles and descriptors.
+// warpgroup-level wgmma wrappers with their swizzled tiles and descriptors; the bulk tensor copy (TMA), mbarriers and
+// setmaxnreg of the warp-specialised forward.
 // The CPU emulator (emu/attention-emu.cpp) defines ATTN_EMU and its own lane-level versions of the primitives, then
 // includes this header and attention.cuh as they are: the loaders below and every kernel run unchanged there.
 #pragma once
 #ifndef ATTN_EMU
+#include <cuda.h>  // CUtensorMap
 #include "common.cuh"
 #endif
 
@@ -85,12 +87,19 @@ __device__ __forceinline__ void wg_reg_fence(float* d) {
 }
 // generic-proxy shared-memory writes (cp.async, st.shared) made visible to the tensor cores' async proxy
 __device__ __forceinline__ void fence_async_smem() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-// D (64 x 64) (+)= A (64 x 16, K-major shared) * B (16 x 64, K-major shared: 64 rows of 16); acc = 0: D = A B
+// D (64 x N) (+)= A (64 x 16, K-major shared) * B (16 x N, K-major shared: N rows of 16); acc = 0: D = A B (N = 64, 128)
 __device__ __forceinline__ void wg_ss_n64(float* d, uint64_t da, uint64_t db, int acc) {
   asm volatile(
       "{.reg .pred p;\n setp.ne.b32 p, %34, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(da), "l"(db), "r"(acc));
+}
+__device__ __forceinline__ void wg_ss_n128(float* d, uint64_t da, uint64_t db, int acc) {
+  asm volatile(
+      "{.reg .pred p;\n setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
       : "l"(da), "l"(db), "r"(acc));
 }
 __device__ __forceinline__ void wg_rs_n8(float* d, const uint32_t* a, uint64_t db, int acc) {
@@ -153,6 +162,11 @@ __device__ __forceinline__ void wg_rs_n64(float* d, const uint32_t* a, uint64_t 
 // D (64 x N) (+)= A (64 x 16, registers) * B (16 x N, MN-major shared, transposed by the instruction) (wrappers
 // generated for N = 8..64: the operand lists name every accumulator register)
 template <int N>
+__device__ __forceinline__ void wg_ss(float* d, uint64_t da, uint64_t db, int acc) {  // N = 64 or 128
+  if constexpr (N == 128) wg_ss_n128(d, da, db, acc);
+  else wg_ss_n64(d, da, db, acc);
+}
+template <int N>
 __device__ __forceinline__ void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
   if constexpr (N == 8) wg_rs_n8(d, a, db, acc);
   else if constexpr (N == 16) wg_rs_n16(d, a, db, acc);
@@ -163,6 +177,46 @@ __device__ __forceinline__ void wg_rs(float* d, const uint32_t* a, uint64_t db, 
   else if constexpr (N == 56) wg_rs_n56(d, a, db, acc);
   else wg_rs_n64(d, a, db, acc);
 }
+
+// ---------------------------------------------------------------- TMA, mbarriers, register reallocation (sm_90; the emulator models them)
+// An mbarrier (a uint64_t in shared memory) completes a phase when its arrival count is reached and the bytes announced
+// by arrive.expect_tx have landed (each cp.async.bulk.tensor completes its bytes on it); waiters name the parity of the
+// phase they wait for. tma_load4: a box (c0 column, c1 head, c2 row, c3 batch) of a 4-D tensor map into shared memory
+// (the map's swizzle and zero fill applied by the copy engine). setmaxnreg moves registers between the warpgroups of a
+// block (producer down, consumers up; the kernel needs __launch_bounds__(threads, blocks per SM)).
+__device__ __forceinline__ uint32_t smem_u32(const void* p) { return (uint32_t)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void mbar_init(uint64_t* b, int count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_u32(b)), "r"(count) : "memory");
+}
+// the initialisations visible to the async proxy (the copy engine) before the block barrier that follows
+__device__ __forceinline__ void mbar_fence_init() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* b, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(smem_u32(b)), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* b) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(smem_u32(b)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(uint64_t* b, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred P1;\nLAB_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 P1, [%0], %1;\n"
+      "@P1 bra DONE;\nbra LAB_WAIT;\nDONE:\n}\n" ::"r"(smem_u32(b)),
+      "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void tma_load4(void* dst, const CUtensorMap* map, uint64_t* b, int c0, int c1, int c2, int c3) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%3, %4, %5, %6}], [%2];\n" ::"r"(
+          smem_u32(dst)),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(smem_u32(b)), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
+      : "memory");
+}
+// a barrier of the 128 threads of one warpgroup (named barrier id >= 1; 0 is __syncthreads')
+__device__ __forceinline__ void wg_bar(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
+template <int N>
+__device__ __forceinline__ void reg_dealloc() { asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N)); }
+template <int N>
+__device__ __forceinline__ void reg_alloc() { asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N)); }
 #endif  // ATTN_EMU
 
 __device__ __forceinline__ void ld_tile_async(bf16* s, const bf16* gp, long ldg, int row0, int T, int nch) {

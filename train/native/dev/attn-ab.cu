@@ -1,17 +1,21 @@
 // Dev A/B of the attention kernels (not part of the addon): the production kernels (attention.cuh) against the wgmma
-// dK/dV candidate (attn-wg-bwd.cuh) on the same random inputs: the candidate's distance from the production output
-// (dk, dv separately; dq must be untouched) and per-kernel timings with TFLOP/s (CUDA events, mean of 10-20 launches).
+// dK/dV candidate (attn-wg-bwd.cuh) and the forward's other shapes (attn_fwd_k's consumer warpgroups, key tile, ring
+// stages, blocks per SM) on the same random inputs: each candidate's distance from the production output (forward: o,
+// lse; backward: dk, dv separately, dq must be untouched) and per-kernel timings with TFLOP/s (CUDA events, mean of
+// 10-20 launches).
 // TFLOP/s count the causal half of the score matrix: forward 2 GEMMs, dQ 3, dK/dV 4 (as done: S and dP are recomputed
 // in both). The timed shapes also time the backward kernels as the training step runs them: with RoPE's tables (its
 // backward in the epilogues) and with the q/k/v bias partials.
 // Build + run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu && /tmp/attn-ab
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <vector>
 #include "../common.cuh"
 #include "../rope.cuh"
 #include "attn-wg-bwd.cuh"
+#include "attn-tma-dq.cuh"
 
 __global__ void fill_k(bf16* p, long n, uint32_t seed) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
@@ -72,6 +76,96 @@ int main() {
         {"wg1 kvreg qpb2 k8tail", [&]() { attnBackwardDKDVWG<1, 2, true, 2, true>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
         {"wg1 kvreg k8tail", [&]() { attnBackwardDKDVWG<1, 2, true, 1, true>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
     };
+    // forward variants of attn_fwd_k (consumer warpgroups, key tile, ring stages, blocks per SM) against its production shape
+    bf16* o1;
+    float* l1;
+    CK(cudaMalloc(&o1, N * qd * 2)); CK(cudaMalloc(&l1, (long)s.B * s.H * s.T * 4));
+    const std::vector<C> fcands = {
+        {"nc2 bn64 ns2 2/SM", [&]() { attnForward<2, 64, 2, 2>(qkv, o1, l1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2); }},
+        {"nc1 bn64 ns2 4/SM", [&]() { attnForward<1, 64, 2, 4>(qkv, o1, l1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2); }},
+        {"nc1 bn64 ns3 3/SM", [&]() { attnForward<1, 64, 3, 3>(qkv, o1, l1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2); }},
+        {"nc3 bn128 ns3 1/SM", [&]() { attnForward<3, 128, 3, 1>(qkv, o1, l1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2); }},
+    };
+    fwd();
+    CK(cudaDeviceSynchronize());
+    {
+      std::vector<bf16> oa(N * qd), ob(N * qd);
+      std::vector<float> la((long)s.B * s.H * s.T), lb(la.size());
+      CK(cudaMemcpy(oa.data(), o0, N * qd * 2, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(la.data(), l0, la.size() * 4, cudaMemcpyDeviceToHost));
+      for (const C& c : fcands) {
+        CK(cudaMemset(o1, 0xff, N * qd * 2));
+        CK(cudaMemset(l1, 0xff, la.size() * 4));
+        c.f();
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(ob.data(), o1, N * qd * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(lb.data(), l1, la.size() * 4, cudaMemcpyDeviceToHost));
+        double ma, e = relerr(ob, oa, &ma), lm = 0;
+        long same = 0;
+        for (long i = 0; i < N * qd; i++) same += reinterpret_cast<const uint16_t&>(ob[i]) == reinterpret_cast<const uint16_t&>(oa[i]);
+        for (size_t i = 0; i < la.size(); i++) lm = std::max(lm, (double)std::fabs(lb[i] - la[i]));
+        const bool good = e < 1e-2 && std::isfinite(e) && lm < 1e-3;
+        ok &= good;
+        printf("B%d T%d H%d/%d hd%d: fwd candidate %s vs production: o %.2e (max %.2e%s) lse max %.2e%s\n", s.B, s.T, s.H,
+               s.Hk, s.hd, c.name, e, ma, same == N * qd ? ", bit-identical" : "", lm, good ? "" : " FAIL");
+      }
+    }
+    // dQ candidates (attn-tma-dq.cuh: the forward's TMA producer / mbarrier structure) against attn_bwd_dq_k, with RoPE's
+    // tables and the bias partials as in the step: dq columns, delta and the q partials compared
+    float *cs, *sn, *pa, *pb, *dl1;
+    const int nq64 = attn_cdiv(s.T, 64);
+    CK(cudaMalloc(&cs, (long)s.T * s.hd / 2 * 4)); CK(cudaMalloc(&sn, (long)s.T * s.hd / 2 * 4));
+    CK(cudaMalloc(&pa, (long)s.B * nq64 * ldq * 4)); CK(cudaMalloc(&pb, (long)s.B * nq64 * ldq * 4));
+    CK(cudaMalloc(&dl1, (long)s.B * s.H * s.T * 4));
+    ropeTables(cs, sn, s.T, s.hd, 1e4);
+    auto dqProd = [&](float* pt) {
+      NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, nq64), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
+    };
+    const std::vector<C> qcands = {
+        {"tma dq nc3 ns4 1/SM", [&]() { attnDqTma<3, 4, 1>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
+        {"tma dq nc2 ns4 1/SM", [&]() { attnDqTma<2, 4, 1>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
+        {"tma dq nc2 ns4 2/SM", [&]() { attnDqTma<2, 4, 2>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
+        {"tma dq nc1 ns2 3/SM", [&]() { attnDqTma<1, 2, 3>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
+    };
+    {
+      fwd();
+      bwd();  // the first launch of each backward instantiation raises its shared-memory limit
+      CK(cudaMemset(g0, 0xff, N * ldq * 2));
+      CK(cudaMemset(pa, 0xff, (long)s.B * nq64 * ldq * 4));
+      dqProd(pa);
+      CK(cudaGetLastError());
+      CK(cudaDeviceSynchronize());
+      const long nl = (long)s.B * s.H * s.T, np = (long)s.B * nq64 * ldq;
+      std::vector<bf16> ga(N * ldq), gb(N * ldq);
+      std::vector<float> da(nl), db(nl), qa(np), qb_(np);
+      CK(cudaMemcpy(ga.data(), g0, N * ldq * 2, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(da.data(), dl, nl * 4, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(qa.data(), pa, np * 4, cudaMemcpyDeviceToHost));
+      for (const C& c : qcands) {
+        CK(cudaMemset(g1, 0xff, N * ldq * 2)); CK(cudaMemset(pb, 0xff, np * 4)); CK(cudaMemset(dl1, 0xff, nl * 4));
+        c.f();
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(gb.data(), g1, N * ldq * 2, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(db.data(), dl1, nl * 4, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(qb_.data(), pb, np * 4, cudaMemcpyDeviceToHost));
+        long same = 0, n = 0, dsame = 0, psame = 0, pn = 0;
+        std::vector<bf16> x, y;
+        for (long r = 0; r < N; r++)
+          for (int cc = 0; cc < qd; cc++) {
+            x.push_back(gb[r * ldq + cc]), y.push_back(ga[r * ldq + cc]);
+            same += reinterpret_cast<const uint16_t&>(gb[r * ldq + cc]) == reinterpret_cast<const uint16_t&>(ga[r * ldq + cc]), n++;
+          }
+        for (long i = 0; i < nl; i++) dsame += memcmp(&da[i], &db[i], 4) == 0;
+        for (long r = 0; r < (long)s.B * nq64; r++)
+          for (int cc = 0; cc < qd; cc++) psame += memcmp(&qa[r * ldq + cc], &qb_[r * ldq + cc], 4) == 0, pn++;
+        double ma, e = relerr(x, y, &ma);
+        const bool good = e < 1e-2 && std::isfinite(e) && dsame == nl && psame == pn;
+        ok &= good;
+        printf("B%d T%d H%d/%d hd%d: dQ candidate %s vs production: dq %.2e (max %.2e%s) delta %s, q partials %s%s\n", s.B, s.T,
+               s.H, s.Hk, s.hd, c.name, e, ma, same == n ? ", bit-identical" : "", dsame == nl ? "bit-identical" : "DIFFER",
+               psame == pn ? "bit-identical" : "DIFFER", good ? "" : " FAIL");
+      }
+    }
     CK(cudaMemset(g0, 0xff, N * ldq * 2));
     fwd();
     bwd();  // leaves delta in dl (the dQ kernel writes it)
@@ -131,13 +225,23 @@ int main() {
         const double tf = timeit(fwd, 20), tb = timeit(bwd, 10), tq = timeit(oq, 10), tkv = timeit(okv, 10);
         printf("  production: fwd %.3f ms (%.0f TFLOP/s) | bwd %.3f ms (%.0f, 5 GEMMs) = dQ with delta %.3f (%.0f) + dK/dV %.3f (%.0f)\n",
                tf, T_(2 * fl, tf), tb, T_(5 * fl, tb), tq, T_(3 * fl, tq), tkv, T_(4 * fl, tkv));
+        for (const C& c : fcands) {
+          const double w = timeit(c.f, 20);
+          printf("  candidate %s: fwd %.3f ms (%.0f)\n", c.name, w, T_(2 * fl, w));
+        }
+        const double tq2 = timeit([&]() { dqProd(pa); }, 10);
+        printf("  production dQ with RoPE and partials: %.3f ms (%.0f)\n", tq2, T_(3 * fl, tq2));
+        for (const C& c : qcands) {
+          const double w = timeit(c.f, 10);
+          printf("  candidate %s: dQ with RoPE and partials %.3f ms (%.0f)\n", c.name, w, T_(3 * fl, w));
+        }
         for (const C& c : cands) {
           const double w = timeit(c.f, 10);
           printf("  candidate %s: dK/dV %.3f ms (%.0f)\n", c.name, w, T_(4 * fl, w));
         }
       }
     }
-    cudaFree(qkv); cudaFree(o0); cudaFree(dO); cudaFree(g0); cudaFree(g1); cudaFree(l0); cudaFree(dl);
+    cudaFree(o1); cudaFree(l1); cudaFree(cs); cudaFree(sn); cudaFree(pa); cudaFree(pb); cudaFree(dl1); cudaFree(qkv); cudaFree(o0); cudaFree(dO); cudaFree(g0); cudaFree(g1); cudaFree(l0); cudaFree(dl);
   }
   printf(ok ? "ALL OK\n" : "SOME FAILED\n");
   return ok ? 0 : 1;

@@ -6,7 +6,8 @@
 // its descriptors) are defined here. wgmma is modelled per thread at issue: an operand in shared memory is read through
 // its descriptor (start address; the 128-byte swizzle applied to the absolute address, as the hardware does on the
 // canonical layout of tile.cuh's WG_SWZ tiles), a register A fragment is gathered from the warp, the accumulator is
-// summed in fp32 in k order. Blocks of up to 256 threads (the forward's 2 warpgroups).
+// summed in fp32 in k order. The forward's bulk tensor copies (TMA) and mbarriers are modelled too (copies deferred until a
+// thread waits on the barrier they complete on). Blocks of up to 384 threads (the forward: producer + 2 consumers).
 #include <ucontext.h>
 #include <cmath>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <functional>
 #include <vector>
 #include <algorithm>
+#include <map>
 
 #define ATTN_EMU
 #define __global__
@@ -26,6 +28,7 @@
 #define __restrict__
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
+#define __grid_constant__
 
 struct bf16 { uint16_t x; };
 static float b2f(bf16 v) { uint32_t u = (uint32_t)v.x << 16; float f; memcpy(&f, &u, 4); return f; }
@@ -39,7 +42,7 @@ struct D3 { unsigned x, y, z; };
 
 namespace emu {
 struct Th { ucontext_t ctx; int tid; bool done; std::vector<std::vector<std::function<void()>>> groups; std::vector<std::function<void()>> pend; };
-constexpr int MAXT = 256, MAXW = MAXT / 32;  // blocks of up to 256 threads (the forward: 2 warpgroups)
+constexpr int MAXT = 512, MAXW = MAXT / 32;  // blocks of up to 512 threads (a producer + up to 3 consumer warpgroups)
 Th ths[MAXT];
 int cur, nth = 128;
 ucontext_t sched;
@@ -60,11 +63,16 @@ void blockBar() {
   unsigned g = blockGen;
   if (++blockCnt == nth) { blockCnt = 0; blockGen++; } else while (blockGen == g) yield();
 }
+// mbarrier model: arrival count, transaction bytes, phase index; the bulk tensor copies that complete on it are deferred
+// until a thread waits on it (so shared memory read before the wait shows the old contents)
+struct MBar { int count = 0, pending = 0; long tx = 0; unsigned phase = 0; std::vector<std::pair<long, std::function<void()>>> copies; };
+std::map<const void*, MBar> mbars;
 void entry() { kern(); ths[cur].done = true; }
 void runBlock(D3 b, D3 g, std::function<void()> k, int threads = 128) {
   static std::vector<char> stacks((size_t)MAXT * 512 * 1024);
   bIdx = b; gDim = g; kern = k; nth = threads; bDim = D3{(unsigned)threads, 1, 1};
   blockCnt = 0; for (int w = 0; w < MAXW; w++) warpCnt[w] = 0;
+  mbars.clear();
   for (int i = 0; i < nth; i++) {
     Th& t = ths[i];
     t.tid = i; t.done = false; t.groups.clear(); t.pend.clear();
@@ -85,6 +93,8 @@ void runBlock(D3 b, D3 g, std::function<void()> k, int threads = 128) {
     for (auto& gr : ths[i].groups) left |= !gr.empty();
     if (left) { fprintf(stderr, "non-empty cp.async group left pending\n"); exit(1); }
   }
+  for (auto& [k, m] : mbars)
+    if (!m.copies.empty() || m.pending != m.count || m.tx != 0) { fprintf(stderr, "mbarrier left mid-phase (a load nobody waited for)\n"); exit(1); }
 }
 }  // namespace emu
 #define threadIdx (D3{(unsigned)emu::ths[emu::cur].tid, 0, 0})
@@ -194,15 +204,67 @@ static void fence_async_smem() {}
 // this thread's accumulator element i of an m64nN tile: row 16w + g + 8(i >> 1) of the warpgroup, column 8(i/4) + 2t + (i & 1)
 static int wg_row(int i) { int l = emu::cur & 31; return 16 * ((emu::cur >> 5) & 3) + l / 4 + 8 * ((i >> 1) & 1); }
 static int wg_col(int i) { return 8 * (i / 4) + 2 * ((emu::cur & 31) % 4) + (i & 1); }
-// D (64 x 64) (+)= A (64 x 16, K-major: row m at byte 128 m, k at 2 k) * B (16 x 64, K-major: column n at byte 128 n)
-static void wg_ss_n64(float* d, uint64_t da, uint64_t db, int acc) {
-  for (int i = 0; i < 32; i++) {
+// D (64 x N) (+)= A (64 x 16, K-major: row m at byte 128 m, k at 2 k) * B (16 x N, K-major: column n at byte 128 n)
+template <int N>
+static void wg_ss(float* d, uint64_t da, uint64_t db, int acc) {
+  for (int i = 0; i < N / 2; i++) {
     const int m = wg_row(i), n = wg_col(i);
     float s = acc ? d[i] : 0.f;
     for (int k = 0; k < 16; k++) s += wg_ld(da, 128L * m + 2 * k) * wg_ld(db, 128L * n + 2 * k);
     d[i] = s;
   }
 }
+static void wg_ss_n64(float* d, uint64_t da, uint64_t db, int acc) { wg_ss<64>(d, da, db, acc); }
+// ---- TMA / mbarrier / setmaxnreg models. A tensor map: qkv as [B][T][heads][hd] (attention.cuh's attnQkvMap), boxes of
+// 64 columns x 1 head x `rows` rows x 1 batch; the copy writes the box into shared memory with the 128-byte swizzle of
+// the absolute address (the destination must be 1024-byte aligned) and zero for elements outside the tensor.
+struct CUtensorMap { const bf16* base; long dims[4], strides[3]; int rows; };
+static CUtensorMap attnQkvMap(const bf16* qkv, int B, int T, int hd, int ldq, int rows) {
+  return CUtensorMap{qkv, {hd, ldq / hd, T, B}, {hd, ldq, (long)T * ldq}, rows};  // strides in elements here
+}
+static void mbar_complete(emu::MBar& m) {
+  if (m.pending == 0 && m.tx == 0) { m.phase++; m.pending = m.count; }
+}
+static void mbar_init(uint64_t* b, int count) { auto& m = emu::mbars[b]; m = emu::MBar(); m.count = m.pending = count; }
+static void mbar_fence_init() {}
+static void mbar_arrive(uint64_t* b) {
+  auto& m = emu::mbars.at(b);
+  if (m.pending <= 0) { fprintf(stderr, "mbarrier: more arrivals than its count\n"); exit(1); }
+  m.pending--;
+  mbar_complete(m);
+}
+static void mbar_expect_tx(uint64_t* b, uint32_t bytes) { emu::mbars.at(b).tx += bytes; mbar_arrive(b); }
+static void mbar_wait(uint64_t* b, uint32_t parity) {
+  for (;;) {
+    auto& m = emu::mbars.at(b);
+    for (auto& c : m.copies) { c.second(); m.tx -= c.first; }
+    m.copies.clear();
+    mbar_complete(m);
+    if ((m.phase & 1) != parity) return;
+    emu::yield();
+  }
+}
+static void tma_load4(void* dst, const CUtensorMap* map, uint64_t* b, int c0, int c1, int c2, int c3) {
+  if ((uintptr_t)dst & 1023) { fprintf(stderr, "tma_load4: destination not 1024-byte aligned\n"); exit(1); }
+  const CUtensorMap m = *map;
+  emu::mbars.at(b).copies.push_back({64L * m.rows * 2, [=]() {
+    for (int r = 0; r < m.rows; r++)
+      for (int c = 0; c < 64; c++) {
+        const long gc = c0 + c, gh = c1, gt = c2 + r, gb = c3;
+        const bool in = gc >= 0 && gc < m.dims[0] && gh >= 0 && gh < m.dims[1] && gt >= 0 && gt < m.dims[2] && gb >= 0 && gb < m.dims[3];
+        uintptr_t a = (uintptr_t)dst + 128L * r + 2 * c;
+        a ^= ((a >> 7) & 7) << 4;
+        *reinterpret_cast<bf16*>(a) = in ? m.base[gb * m.strides[2] + gt * m.strides[1] + gh * m.strides[0] + gc] : bf16{0};
+      }
+  }});
+}
+template <int N> static void reg_dealloc() {}
+static void wg_bar(int id) {  // named barrier of 128 threads
+  static unsigned gen[16]; static int cnt[16];
+  unsigned g = gen[id];
+  if (++cnt[id] == 128) { cnt[id] = 0; gen[id]++; } else while (gen[id] == g) emu::yield();
+}
+template <int N> static void reg_alloc() {}
 // D (64 x N) (+)= A (64 x 16 from the warps' registers, mma.sync's m16n8k16 A layout per warp) * B (16 x N, MN-major:
 // row k at byte 128 k, column n at 2 n)
 template <int N>
@@ -231,9 +293,12 @@ static void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
 
 #include "tile.cuh"       // -I train/native: the fragment loaders, as the GPU build compiles them
 #include "attention.cuh"  // the real kernels
+#ifdef EMU_TMA_DQ
+#include "dev/attn-tma-dq.cuh"
+#endif
 
 // ---------------------------------------------------------------- driver
-// The forward kernel (256 threads = 2 warpgroups per block) writes O and the log-sum-exp, compared with the float64
+// The forward kernel (384 threads: the producer warpgroup and 2 consumer warpgroups per block) writes O and the log-sum-exp, compared with the float64
 // reference; the backward kernels get the reference's O (rounded to bf16) and log-sum-exp, so each kernel is judged on
 // its own. The dQ kernel also computes delta (rowsum of dO * O) and writes it for the dK/dV kernel, as on the GPU: delta
 // starts as NaN here.
@@ -242,12 +307,14 @@ static void runFwd(const std::vector<bf16>& qkv, std::vector<bf16>& out, std::ve
                    int hd) {
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float sl2 = 1.f / std::sqrt((float)hd) * 1.4426950408889634f;
-  const int nB = attn_cdiv(T, 128);
+  const int nB = attn_cdiv(T, 128);  // attn_fwd_k's production shape: 2 consumer warpgroups (128 rows), BN 64
+  const CUtensorMap mq = attnQkvMap(qkv.data(), B, T, hd, ldq, 64), mkv = attnQkvMap(qkv.data(), B, T, hd, ldq, 64);
+  (void)koff, (void)voff;
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * H); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nB, 1}, [&]() {
-        attn_fwd_k<NDT * 8>(qkv.data(), out.data(), lse.data(), T, H, Hk, hd, ldq, koff, voff, sl2);
-      }, 256);
+        attn_fwd_k<NDT * 8>(mq, mkv, out.data(), lse.data(), T, H, Hk, hd, sl2);
+      }, 384);
 }
 template <int NDT>
 static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<float>& lse, std::vector<bf16>& dO,
@@ -257,6 +324,19 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
   const int nB = attn_cdiv(T, 128), nQ = attn_cdiv(T, 64);
   for (auto& x : delta) x = NAN;
+#ifdef EMU_TMA_DQ
+  {
+    const int nQ3 = attn_cdiv(T, 192);
+    const CUtensorMap mq = attnQkvMap(qkv.data(), B, T, hd, ldq, 64), mo = attnQkvMap(dO.data(), B, T, hd, H * hd, 64);
+    for (unsigned y = 0; y < (unsigned)nQ3; y++)
+      for (unsigned x = 0; x < (unsigned)(B * H); x++)
+        emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nQ3, 1}, [&]() {
+          attn_bwd_dq_tma_k<NDT * 8, 3, 4, 1>(mq, mo, out.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq,
+                                              sl2, scale, cs.data(), sn.data(), part.data());
+        }, 512);
+  }
+  if (0)
+#endif
   for (unsigned y = 0; y < (unsigned)nQ; y++)
     for (unsigned x = 0; x < (unsigned)(B * H); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nQ, 1}, [&]() {

@@ -2,7 +2,8 @@
 // kernel source (with tile.cuh's loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) and the
 // warpgroup MMA (wgmma: shared-memory operands read through their descriptors and the 128-byte swizzle, register
 // operands gathered from the warp) emulated per lane, and runs on many shapes (T not a multiple of the tiles, head dims
-// 8-64, GQA) the forward (wgmma, 2 warpgroups per block: o and the log-sum-exp), the dQ kernel (wgmma; it also computes
+// 8-64, GQA) the forward (a TMA producer warpgroup on mbarriers and 2 wgmma consumer warpgroups per block: o and the
+// log-sum-exp), the dQ kernel (wgmma; it also computes
 // delta for the next kernel) and the dK/dV kernel (mma.sync), the backward from the float64 reference's O and
 // log-sum-exp; every output is compared with the float64 reference. Every output starts as NaN, so an element a kernel
 // fails to write is an error. Skipped with a message when no C++ compiler is installed. (The GPU runs the same checks:
