@@ -1,7 +1,7 @@
 // Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; deterministic (no atomics, every reduction in a
 // fixed order). The forward on FlashAttention-3's structure (a TMA producer warpgroup, an mbarrier ring of K/V tiles,
-// consumer warpgroups on wgmma with setmaxnreg), saving the base-2 log-sum-exp per row; dQ on wgmma with the forward's
-// in-warpgroup pipeline (cp.async loads); the backward = one dQ kernel per query block (wgmma; it also
+// consumer warpgroups on wgmma with setmaxnreg), saving the base-2 log-sum-exp per row; the backward = one dQ kernel
+// per query block (the same TMA / mbarrier / warpgroup structure; it also
 // computes delta = rowsum(dO*O) for its rows) + one dK/dV kernel per key block (FlashAttention-2 style on mma.sync,
 // tile.cuh, reading that delta), both recomputing P from the saved log-sum-exp.
 // dK/dV (mma.sync):
@@ -299,42 +299,68 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   }
 }
 
-// ============================================================================ backward: dQ (wgmma, sm_90a; emulated)
-// grid (B*H, ceil(T/64)), 128 threads = 1 warpgroup owning 64 query rows (3 blocks per SM), ATTN_DQ_SMEM. First
-// delta = rowsum(dO * O) per row (16-byte loads, fmaf in column order), kept in registers and written to `delta` for
-// the dK/dV kernel (this replaced a kernel of its own: 0.054 ms per layer, B8 T2048 H32 hd56). Then the forward's
-// tiles and pipeline: 64-key tiles of K and V in a 3-stage ring of swizzled shared-memory tiles (cp.async by every
-// thread, one block barrier per tile). Per tile j: S = Q K_j^T and dP = dO V_j^T (both operands from shared memory),
-// dS = P (dP - delta) in registers (P recomputed from the saved log-sum-exp), dQ += dS K_j (dS from registers, K_j
-// MN-major). Iteration j issues S_j, dP_j and dS_{j-1} K_{j-1} back to back and computes dS_j while the tensor cores do
-// the dQ product. Bit-identical to the mma.sync dQ kernel it replaced (dev/attn-ab.cu, 7 shapes), which took 0.667
-// against 0.650 ms (H200, B8 T2048 H32 hd56) and 0.658 against 0.590 (GQA H32/8).
-#define ATTN_DQ_SMEM (1024 + 2 * 64 * 128 + 6 * 64 * 128)  // Q, dO (64 rows each), K[3], V[3] (64 rows), 1 KB alignment
-template <int HDN>
-__global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__ qkv, const bf16* __restrict__ O,
-                                                         const bf16* __restrict__ dO, const float* __restrict__ lse,
-                                                         float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
-                                                         int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale,
-                                                         const float* __restrict__ cs, const float* __restrict__ sn,
-                                                         float* __restrict__ part) {
-  constexpr int NO = HDN / 2, KS = (HDN + 15) / 16, NDT = HDN / 8;  // NO: dQ accumulators per thread, KS: k16 steps over hd
+// ============================================================================ backward: dQ (TMA + wgmma, sm_90a; emulated)
+// The forward's structure. grid (B*H, ceil(T/(64 NC))), 128 (NC + 1) threads, ATTN_DQ_SMEM(NC, NS), MINB blocks per SM
+// (production: NC 3, NS 4, 1 block per SM, the consumers compiled at 128 registers): warpgroup 0 is the producer (one
+// thread loads each consumer's Q and dO tiles (mq, mo: 64-row boxes) and the 64-key K / V tiles with the bulk tensor
+// copy into an NS-stage ring, one full barrier per stage for K and V, empty barriers counted by the consumer warps once
+// the stage's dQ product is done), warpgroups 1 .. NC are consumers of 64 query rows each (the tiles above a consumer's
+// diagonal: it waits for their load and releases them). A consumer first computes delta = rowsum(dO * O) for its rows
+// (16-byte loads, fmaf in column order), kept in registers and written to `delta` for the dK/dV kernel; then per key
+// tile j: S = Q K_j^T and dP = dO V_j^T (both operands from shared memory), dS = P (dP - delta) in registers (P
+// recomputed from the saved log-sum-exp), dQ += dS K_j (dS from registers, K_j MN-major); iteration j issues S_j, dP_j
+// and dS_{j-1} K_{j-1} back to back and computes dS_j while the tensor cores do the dQ product. Measured (H200,
+// 2026-12-04, dev/attn-ab.cu, B8 T2048 H32 hd56, with RoPE's tables and the bias partials) against the cp.async dQ
+// kernel it replaced (one warpgroup per block, 3 blocks per SM, a block barrier per tile): 0.701 / 0.707 -> 0.506 /
+// 0.517 ms, bit-identical (dq, delta, the partials).
+#define ATTN_DQ_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * 2 * 64 * 128 + 1024)  // Q, dO per consumer; K, V ring
+template <int HDN, int NC = 3, int NS = 4, int MINB = 1>
+__global__ void __launch_bounds__(128 * (NC + 1), MINB)
+    attn_bwd_dq_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo, const bf16* __restrict__ O,
+                      const bf16* __restrict__ dO, const float* __restrict__ lse, float* __restrict__ delta,
+                      bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq, float sl2, float scale,
+                      const float* __restrict__ cs, const float* __restrict__ sn, float* __restrict__ part) {
+  constexpr int BM = 64 * NC, NO = HDN / 2, KS = (HDN + 15) / 16, NDT = HDN / 8;
   ATTN_WG_SMEM(attn_wg_raw);
-  bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // 64 rows
-  bf16* sO = sQ + 64 * 64;                                                                   // 64 rows (dO)
-  bf16* sK = sO + 64 * 64;                                                                   // [3][64 rows]
-  bf16* sV = sK + 3 * 64 * 64;                                                               // [3][64 rows]
+  bf16* sQ = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // [NC][64 rows]
+  bf16* sO = sQ + NC * 64 * 64;                                                              // [NC][64 rows] (dO)
+  bf16* sK = sO + NC * 64 * 64;                                                              // [NS][64 rows]
+  bf16* sV = sK + NS * 64 * 64;                                                              // [NS][64 rows]
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sV + NS * 64 * 64);  // Q/dO, full[NS], empty[NS]
+  uint64_t *barQ = bar, *full = bar + 1, *empty = bar + 1 + NS;
+  __shared__ float sred[NC][4][64];
   const int qb = gridDim.y - 1 - blockIdx.y, bh = blockIdx.x, b = bh / H, h = bh % H, hk = h / (H / Hk);
-  const int nch = hd >> 3, tid = threadIdx.x, ldo = H * hd;
-  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
-  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
-  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int q0 = qb * 64, qr = q0 + warp * 16 + g;  // this thread's rows qr, qr + 8
-  const int last = min(qb, (T - 1) >> 6);
-  ld_wtile_async<64, 128>(sQ, qkv + (long)b * T * ldq + h * hd, ldq, q0, T, nch, tid);
-  ld_wtile_async<64, 128>(sO, dO + (long)b * T * ldo + h * hd, ldo, q0, T, nch, tid);
-  ld_wtile_async<64, 128>(sK, Kg, ldq, 0, T, nch, tid);
-  ld_wtile_async<64, 128>(sV, Vg, ldq, 0, T, nch, tid);
-  cp_commit();
+  const int tid = threadIdx.x, wgi = tid >> 7, ldo = H * hd;
+  const int last = min((qb * BM + BM - 1) >> 6, (T - 1) >> 6);
+  if (tid == 0) {
+    mbar_init(barQ, 1);
+    for (int s = 0; s < NS; s++) mbar_init(full + s, 1), mbar_init(empty + s, 4 * NC);
+    mbar_fence_init();
+  }
+  __syncthreads();
+  if (wgi == 0) {  // producer
+    reg_dealloc<24>();
+    if (tid == 0) {
+      mbar_expect_tx(barQ, NC * 2 * 64 * 128);
+#pragma unroll
+      for (int i = 0; i < NC; i++) {
+        tma_load4(sQ + i * 4096, &mq, barQ, 0, h, qb * BM + i * 64, b);
+        tma_load4(sO + i * 4096, &mo, barQ, 0, h, qb * BM + i * 64, b);
+      }
+      for (int j = 0; j <= last; j++) {
+        const int s = j % NS;
+        if (j >= NS) mbar_wait(empty + s, ((j / NS) & 1) ^ 1);
+        mbar_expect_tx(full + s, 2 * 64 * 128);
+        tma_load4(sK + s * 4096, &mq, full + s, 0, H + hk, j * 64, b);
+        tma_load4(sV + s * 4096, &mq, full + s, 0, H + Hk + hk, j * 64, b);
+      }
+    }
+    return;
+  }
+  reg_alloc<attn_fwd_creg(NC, MINB)>();
+  const int wg = wgi - 1, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int q0 = qb * BM + wg * 64, qr = q0 + warp * 16 + g;  // this thread's rows qr, qr + 8
+  const int mylast = min(last, q0 >> 6);
   float L[2], D[2];
   {  // lanes t = 0, 1 of each row quad: delta of rows qr, qr + 8
     const int q = qr + 8 * (t & 1);
@@ -363,25 +389,14 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
     const int q = qr + 8 * hh;
     L[hh] = q < T ? lse[(long)bh * T + q] : INFINITY;  // p = 0 for rows past T
   }
-  const uint64_t dQd = wg_desc(sQ), dOd = wg_desc(sO);
+  const uint64_t dQd = wg_desc(sQ + wg * 4096), dOd = wg_desc(sO + wg * 4096);
   float dq[NO], s[32], dp[32];
 #pragma unroll
   for (int i = 0; i < NO; i++) dq[i] = 0.f;
   uint32_t dsa[4][4];
-  // tile j visible to every warp, every warp done with iteration j-1; then tile j+1's load starts
-  auto next_tile = [&](int j) {
-    cp_wait<0>();
-    fence_async_smem();
-    __syncthreads();
-    if (j < last) {
-      const int nb = (j + 1) % 3;
-      ld_wtile_async<64, 128>(sK + nb * 4096, Kg, ldq, (j + 1) * 64, T, nch, tid);
-      ld_wtile_async<64, 128>(sV + nb * 4096, Vg, ldq, (j + 1) * 64, T, nch, tid);
-      cp_commit();
-    }
-  };
   auto issue_sdp = [&](int j) {
-    const uint64_t dK = wg_desc(sK + (j % 3) * 4096), dV = wg_desc(sV + (j % 3) * 4096);
+    mbar_wait(full + j % NS, (j / NS) & 1);
+    const uint64_t dK = wg_desc(sK + (j % NS) * 4096), dV = wg_desc(sV + (j % NS) * 4096);
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQd + 2 * kk, dK + 2 * kk, kk);
 #pragma unroll
@@ -389,15 +404,18 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
     wg_commit();
   };
   auto issue_dq = [&](int j) {
-    const uint64_t dK = wg_desc(sK + (j % 3) * 4096);
+    const uint64_t dK = wg_desc(sK + (j % NS) * 4096);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) wg_rs<HDN>(dq, dsa[kk], dK + kk * (2048 >> 4), 1);
     wg_commit();
   };
+  auto release = [&](int j) {
+    if (lane == 0) mbar_arrive(empty + j % NS);
+  };
   auto dscores = [&](int j) {  // S_j, dP_j complete -> dS_j (fp32, in s)
     wg_reg_fence<32>(s);
     wg_reg_fence<32>(dp);
-    const bool msk = j * 64 + 63 > q0;  // the diagonal crosses the block's rows
+    const bool msk = j * 64 + 63 > q0;
 #pragma unroll
     for (int jn = 0; jn < 8; jn++)
 #pragma unroll
@@ -414,33 +432,36 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
 #pragma unroll
       for (int hh = 0; hh < 2; hh++) dsa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
   };
-  next_tile(0);
+  mbar_wait(barQ, 0);
   wg_fence();
   issue_sdp(0);
   wg_wait<0>();
   dscores(0);
   pack_ds();
-  for (int j = 1; j <= last; j++) {
-    next_tile(j);
+  for (int j = 1; j <= mylast; j++) {
     wg_fence();
     issue_sdp(j);
     issue_dq(j - 1);
     wg_wait<1>();
     dscores(j);
     wg_wait<0>();
+    release(j - 1);
     wg_reg_fence<NO>(dq);
     pack_ds();
   }
   wg_fence();
-  issue_dq(last);
-  float rc[2][NDT][2], rsn[2][NDT][2];  // RoPE's table entries of rows qr, qr + 8, loaded while the last dQ product runs
+  issue_dq(mylast);
+  float rc[2][NDT][2], rsn[2][NDT][2];
   if (cs)
 #pragma unroll
     for (int hh = 0; hh < 2; hh++) attn_rope_ld<NDT>(cs, sn, min(qr + 8 * hh, T - 1), t, rc[hh], rsn[hh]);
   wg_wait<0>();
+  release(mylast);
+  for (int j = mylast + 1; j <= last; j++) {  // tiles above this warpgroup's rows: released once loaded
+    mbar_wait(full + j % NS, (j / NS) & 1);
+    release(j);
+  }
   wg_reg_fence<NO>(dq);
-  // epilogue: dq (scaled; with cs, RoPE's backward applied) to bf16; with part, this block's column sums of the bf16 dq
-  // (the q bias gradient's partial for its 64 rows: part row b * ceil(T/64) + qb)
   float bs[NDT][2];
 #pragma unroll
   for (int jn = 0; jn < NDT; jn++) bs[jn][0] = bs[jn][1] = 0.f;
@@ -460,20 +481,20 @@ __global__ void __launch_bounds__(128, 3) attn_bwd_dq_k(const bf16* __restrict__
     }
   }
   if (part) {
-    __shared__ float sred[4][64];
 #pragma unroll
     for (int jn = 0; jn < NDT; jn++)
 #pragma unroll
       for (int e = 0; e < 2; e++) {
         const float v = attn_sum_g(bs[jn][e]);
-        if (g == 0) sred[warp][8 * jn + 2 * t + e] = v;
+        if (g == 0) sred[wg][warp][8 * jn + 2 * t + e] = v;
       }
-    __syncthreads();
-    if (tid < hd)
-      part[((long)b * gridDim.y + qb) * ldq + h * hd + tid] = ((sred[0][tid] + sred[1][tid]) + sred[2][tid]) + sred[3][tid];
+    wg_bar(1 + wg);  // this warpgroup's 4 warps (the producer has left)
+    const int i = tid & 127;
+    if (i < hd && q0 < T)
+      part[((long)b * attn_cdiv(T, 64) + (q0 >> 6)) * ldq + h * hd + i] =
+          ((sred[wg][0][i] + sred[wg][1][i]) + sred[wg][2][i]) + sred[wg][3][i];
   }
 }
-
 // ============================================================================ backward: dK, dV
 // grid (B*Hk, ceil(T/128)), 128 threads, ATTN_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;
 // the block walks the G query heads of its group and, per head, the 64-row query tiles from the diagonal on
@@ -725,25 +746,8 @@ __global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ 
 
 // ============================================================================ launchers (g_stream, no sync)
 #ifndef ATTN_EMU
-template <int NDT>
-static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
-                          int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
-                          const float* sn, float* part) {
-  static bool attrSet = false;  // one per instantiation
-  if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM));
-    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM_ROPE(NDT)));
-    attrSet = true;
-  }
-  attn_bwd_dq_k<NDT * 8><<<dim3(B * H, attn_cdiv(T, 64)), 128, ATTN_DQ_SMEM, g_stream>>>(qkv, O, dO, lse, delta, dqkv, T, H, Hk, hd,
-                                                                                 ldq, koff, voff, sl2, scale, cs, sn, part);
-  KCHECK("attn_bwd_dq");
-  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, cs ? ATTN_DKV_SMEM_ROPE(NDT) : ATTN_DKV_SMEM, g_stream>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
-                                                                                  ldq, koff, voff, sl2, scale, cs, sn, part);
-  KCHECK("attn_bwd_dkdv");
-}
-// qkv [B*T, ldq] (q heads at column 0, then the k heads, then the v heads) as the 4-D tensor [B][T][ldq/hd][hd] for the
-// copy engine: boxes of 64 columns (past hd: zero fill) x 1 head x `rows` rows x 1 batch, 128-byte swizzle
+// qkv [B*T, ldq] (q heads at column 0, then the k heads, then the v heads; or dO [B*T, H*hd]) as the 4-D tensor
+// [B][T][ldq/hd][hd] for the copy engine: boxes of 64 columns (past hd: zero fill) x 1 head x `rows` rows x 1 batch, 128-byte swizzle
 static CUtensorMap attnQkvMap(const bf16* qkv, int B, int T, int hd, int ldq, int rows) {
   static PFN_cuTensorMapEncodeTiled_v12000 enc = nullptr;
   if (!enc) {
@@ -760,6 +764,35 @@ static CUtensorMap attnQkvMap(const bf16* qkv, int B, int T, int hd, int ldq, in
                          CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (r != CUDA_SUCCESS) throw std::runtime_error("cuTensorMapEncodeTiled failed (" + std::to_string((int)r) + ")");
   return m;
+}
+// the dQ kernel (it also writes delta); NC / NS / MINB: attn_bwd_dq_k's shape (dev/attn-ab.cu times others)
+template <int NDT, int NC = 3, int NS = 4, int MINB = 1>
+static void attnBackwardDq(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
+                           int T, int H, int Hk, int hd, int ldq, float sl2, float scale, const float* cs, const float* sn,
+                           float* part) {
+  static bool attrSet = false;  // one per instantiation
+  if (!attrSet) {
+    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8, NC, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM(NC, NS)));
+    attrSet = true;
+  }
+  const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
+  attn_bwd_dq_k<NDT * 8, NC, NS, MINB><<<dim3(B * H, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DQ_SMEM(NC, NS), g_stream>>>(
+      mq, mo, O, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, sl2, scale, cs, sn, part);
+  KCHECK("attn_bwd_dq");
+}
+template <int NDT>
+static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
+                          int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
+                          const float* sn, float* part) {
+  static bool attrSet = false;  // one per instantiation
+  if (!attrSet) {
+    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM_ROPE(NDT)));
+    attrSet = true;
+  }
+  attnBackwardDq<NDT>(qkv, O, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, sl2, scale, cs, sn, part);
+  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, cs ? ATTN_DKV_SMEM_ROPE(NDT) : ATTN_DKV_SMEM, g_stream>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
+                                                                                  ldq, koff, voff, sl2, scale, cs, sn, part);
+  KCHECK("attn_bwd_dkdv");
 }
 // qkv [B*T, ldq] bf16 with q at column 0, k at koff = H*hd, v at voff = (H+Hk)*hd (RoPE applied); out [B*T, H*hd];
 // lse [B, H, T] (base 2). NC / BN / NS / MINB: attn_fwd_k's shape (dev/attn-ab.cu times others)
@@ -789,6 +822,8 @@ static void attnForward(const bf16* qkv, bf16* out, float* lse, int B, int T, in
 static void attnBackward(const bf16* qkv, const bf16* out, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
                          int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale,
                          const float* cs = nullptr, const float* sn = nullptr, float* part = nullptr) {
+  if (koff != H * hd || voff != (H + Hk) * hd || ldq != (H + 2 * Hk) * hd)
+    throw std::runtime_error("attnBackward: q, k, v must be adjacent head blocks of qkv");
   NDT_SWITCH(hd, (attnBackwardT<N_>(qkv, out, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part)));
 }
 #endif  // ATTN_EMU

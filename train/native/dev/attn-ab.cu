@@ -15,7 +15,6 @@
 #include "../common.cuh"
 #include "../rope.cuh"
 #include "attn-wg-bwd.cuh"
-#include "attn-tma-dq.cuh"
 
 __global__ void fill_k(bf16* p, long n, uint32_t seed) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
@@ -110,8 +109,8 @@ int main() {
                s.Hk, s.hd, c.name, e, ma, same == N * qd ? ", bit-identical" : "", lm, good ? "" : " FAIL");
       }
     }
-    // dQ candidates (attn-tma-dq.cuh: the forward's TMA producer / mbarrier structure) against attn_bwd_dq_k, with RoPE's
-    // tables and the bias partials as in the step: dq columns, delta and the q partials compared
+    // dQ variants of attn_bwd_dq_k (consumer warpgroups, ring stages, blocks per SM) against its production shape, with
+    // RoPE's tables and the bias partials as in the step: dq columns, delta and the q partials compared
     float *cs, *sn, *pa, *pb, *dl1;
     const int nq64 = attn_cdiv(s.T, 64);
     CK(cudaMalloc(&cs, (long)s.T * s.hd / 2 * 4)); CK(cudaMalloc(&sn, (long)s.T * s.hd / 2 * 4));
@@ -119,13 +118,11 @@ int main() {
     CK(cudaMalloc(&dl1, (long)s.B * s.H * s.T * 4));
     ropeTables(cs, sn, s.T, s.hd, 1e4);
     auto dqProd = [&](float* pt) {
-      NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, nq64), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
+      NDT_SWITCH(s.hd, (attnBackwardDq<N_>(qkv, o0, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pt)));
     };
     const std::vector<C> qcands = {
-        {"tma dq nc3 ns4 1/SM", [&]() { attnDqTma<3, 4, 1>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
-        {"tma dq nc2 ns4 1/SM", [&]() { attnDqTma<2, 4, 1>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
-        {"tma dq nc2 ns4 2/SM", [&]() { attnDqTma<2, 4, 2>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
-        {"tma dq nc1 ns2 3/SM", [&]() { attnDqTma<1, 2, 3>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb); }},
+        {"dq nc2 ns4 1/SM", [&]() { NDT_SWITCH(s.hd, (attnBackwardDq<N_, 2, 4, 1>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb))); }},
+        {"dq nc3 ns2 1/SM", [&]() { NDT_SWITCH(s.hd, (attnBackwardDq<N_, 3, 2, 1>(qkv, o0, dO, l0, dl1, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pb))); }},
     };
     {
       fwd();
@@ -197,7 +194,7 @@ int main() {
     }
     if (s.time) {
       auto oq = [&]() {
-        NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, attn_cdiv(s.T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
+        NDT_SWITCH(s.hd, (attnBackwardDq<N_>(qkv, o0, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, nullptr, nullptr, nullptr)));
       };
       auto okv = [&]() {
         NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
@@ -208,7 +205,7 @@ int main() {
       CK(cudaMalloc(&part, (long)s.B * attn_cdiv(s.T, 64) * ldq * 4));
       ropeTables(cs, sn, s.T, s.hd, 1e4);
       auto oqR = [&](float* pt) {
-        NDT_SWITCH(s.hd, (attn_bwd_dq_k<N_ * 8><<<dim3(s.B * s.H, attn_cdiv(s.T, 64)), 128, ATTN_DQ_SMEM>>>(qkv, o0, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
+        NDT_SWITCH(s.hd, (attnBackwardDq<N_>(qkv, o0, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pt)));
       };
       auto okvR = [&](float* pt) {
         NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM_ROPE(N_)>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));

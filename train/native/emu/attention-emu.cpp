@@ -293,9 +293,7 @@ static void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
 
 #include "tile.cuh"       // -I train/native: the fragment loaders, as the GPU build compiles them
 #include "attention.cuh"  // the real kernels
-#ifdef EMU_TMA_DQ
-#include "dev/attn-tma-dq.cuh"
-#endif
+
 
 // ---------------------------------------------------------------- driver
 // The forward kernel (384 threads: the producer warpgroup and 2 consumer warpgroups per block) writes O and the log-sum-exp, compared with the float64
@@ -322,27 +320,18 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
                    std::vector<float>& part, int B, int T, int H, int Hk, int hd) {
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
-  const int nB = attn_cdiv(T, 128), nQ = attn_cdiv(T, 64);
+  const int nB = attn_cdiv(T, 128);
   for (auto& x : delta) x = NAN;
-#ifdef EMU_TMA_DQ
-  {
+  {  // attn_bwd_dq_k's production shape: a producer and 3 consumer warpgroups (192 query rows)
     const int nQ3 = attn_cdiv(T, 192);
     const CUtensorMap mq = attnQkvMap(qkv.data(), B, T, hd, ldq, 64), mo = attnQkvMap(dO.data(), B, T, hd, H * hd, 64);
     for (unsigned y = 0; y < (unsigned)nQ3; y++)
       for (unsigned x = 0; x < (unsigned)(B * H); x++)
         emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nQ3, 1}, [&]() {
-          attn_bwd_dq_tma_k<NDT * 8, 3, 4, 1>(mq, mo, out.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq,
-                                              sl2, scale, cs.data(), sn.data(), part.data());
+          attn_bwd_dq_k<NDT * 8>(mq, mo, out.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, sl2,
+                                 scale, cs.data(), sn.data(), part.data());
         }, 512);
   }
-  if (0)
-#endif
-  for (unsigned y = 0; y < (unsigned)nQ; y++)
-    for (unsigned x = 0; x < (unsigned)(B * H); x++)
-      emu::runBlock({x, y, 0}, {(unsigned)(B * H), (unsigned)nQ, 1}, [&]() {
-        attn_bwd_dq_k<NDT * 8>(qkv.data(), out.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq,
-                               koff, voff, sl2, scale, cs.data(), sn.data(), part.data());
-      });
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
