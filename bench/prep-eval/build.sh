@@ -3,7 +3,7 @@
 # not use: Simplified and Traditional Chinese, Japanese and English, prose, reference tables, shell/code-heavy pages and
 # partly translated (mixed-language) pages. The last line of packages (the sixth judged set): the Chinese man pages
 # (manpages-zh, zh_CN and zh_TW), AisleRiot's solitaire rules (zh_CN) and the help of GNOME Logs (zh_CN) and Document
-# Scanner (zh_TW).
+# Scanner (zh_TW). The seventh judged set draws other pages of the LibreOffice packages above (see convert.ts).
 #   bench/prep-eval/build.sh [WORK_DIR]        (needs apt-get download + dpkg-deb, Node 20; ~90 MB of .deb files)
 # Writes WORK_DIR/docs.jsonl (default out/prep-eval/docs.jsonl) and WORK_DIR/PACKAGES (name, version, sha256 of the
 # .deb). The labels (bench/prep-eval/labels.jsonl) name each document by id + sha256 of its text; a document whose text

@@ -464,6 +464,23 @@ export function convert(root: string): EvalDoc[] {
       1,
       mallardContent,
     ).map((d) => ({ ...d, id: d.id.replace('simple-scan/', 'simple-scan/zh_TW/') })),
+    // added for the seventh judged set (judgements-7.jsonl): LibreOffice help pages none of the earlier sets drew from
+    // (every 40th from the 14th, zh-CN / zh-TW; the earlier draws were every 8th from the 1st and the 5th and every 24th
+    // from the 3rd), a held-out set rich in the shortcut tables, number functions and mixed pages session 8 changed
+    // the rules for
+    ...(['zh-cn', 'zh-tw'] as const).flatMap((l) =>
+      pages(
+        root,
+        `libreoffice-help-${l}`,
+        `usr/share/libreoffice/help/${l === 'zh-cn' ? 'zh-CN' : 'zh-TW'}/text`,
+        /\.html$/,
+        l,
+        'MPL-2.0',
+        40,
+        libreofficeContent,
+        13,
+      ),
+    ),
   ];
 }
 
