@@ -6,7 +6,7 @@
  *
  * Reports: language ID accuracy per labelled language (the tag after zh-web's lang_id + zh_script: zh + Hans = zh-cn,
  * zh + Hant = zh-tw), per document kind (mixed, table, code); the false-drop rate of the Chinese documents judged
- * "keep" by reading (bench/prep-eval/judgements.jsonl, -2 ... -6, each set, the first five and all) and the drop rate of
+ * "keep" by reading (bench/prep-eval/judgements.jsonl, -2 ... -7, each set, the first five and all) and the drop rate of
  * those judged "drop"; drops per rule and language; CPU seconds per map step. Documents whose text no longer matches the labelled hash are left out and counted.
  * Skips (exit 0) when the documents have not been built.
  */
@@ -40,7 +40,8 @@ const labels = new Map(readJsonl<LangLabel>(evalFile('labels.jsonl')).map((l) =>
 // after zh-web's Chinese word-minimum exemption was chosen on the first two (judgements-3.jsonl), and the fourth, from
 // three more sources, judged before the repetition choice (judgements-4.jsonl), and the fifth, more GNOME help and
 // unused LibreOffice pages, judged before the stopword exemption (judgements-5.jsonl), and the sixth, Chinese man pages
-// and solitaire rules, judged before session 8's changes, which were designed on the first five (judgements-6.jsonl)
+// and solitaire rules, judged before session 8's changes, which were designed on the first five (judgements-6.jsonl),
+// and the seventh, LibreOffice pages no earlier set drew from, judged after them and before running them (judgements-7.jsonl)
 const judgedSets = [
   'judgements.jsonl',
   'judgements-2.jsonl',
@@ -48,6 +49,7 @@ const judgedSets = [
   'judgements-4.jsonl',
   'judgements-5.jsonl',
   'judgements-6.jsonl',
+  'judgements-7.jsonl',
 ]
   .filter((f) => existsSync(evalFile(f)))
   .map((f) => ({ name: f, judged: readJsonl<Judgement>(evalFile(f)) }));
