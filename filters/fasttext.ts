@@ -396,7 +396,8 @@ export function loadFastText(path: string): FastTextModel {
       cap = Math.max(need, 2 * cap, 1 << 16);
       const wbAt = scratchAt + cap;
       const idsAt = (wbAt + cap + 2 + 15) & ~15;
-      grow(idsAt + 4 * (4 * (cap + 2) + 2));
+      // a token of t bytes has t + 2 character starts with "<" and ">", each starting at most maxn n-grams
+      grow(idsAt + 4 * ((maxn + 1) * (cap + 2) + 2));
       kernel.scratch(scratchAt, wbAt, idsAt);
     }
     if (utf.buffer !== mem.buffer || utf.length !== cap) {
