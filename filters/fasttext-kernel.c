@@ -88,6 +88,24 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   eos = -1;
 }
 
+// the input rows from the product quantizer: row t, sub-vector m is centroid codes[t * nsubq + m] of sub-quantizer m
+// (dsub floats, lastdsub for the last one) times the row's norm alphas[t] (1 without norms), one float product per
+// component, as fastText adds it
+__attribute__((export_name("decodeRows"))) void decodeRows(float *out, const u8 *codes, const float *alphas,
+                                                          const float *centroids, i32 rows, i32 nsubq, i32 dsub,
+                                                          i32 lastdsub) {
+  i32 o = 0, k = 0;
+  for (i32 t = 0; t < rows; t++) {
+    const float alpha = alphas[t];
+    for (i32 m = 0; m < nsubq; m++, k++) {
+      const i32 last = m == nsubq - 1;
+      const i32 d = last ? lastdsub : dsub;
+      const float *c = centroids + (last ? m * 256 * dsub + codes[k] * lastdsub : (m * 256 + codes[k]) * dsub);
+      for (i32 n = 0; n < d; n++) out[o++] = alpha * c[n];
+    }
+  }
+}
+
 // the growing buffers: the text's UTF-8, the long-token byte copy and the row ids of one token
 __attribute__((export_name("scratch"))) void scratch(u8 *u, u8 *w, i32 *r) {
   utf = u;

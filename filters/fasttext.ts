@@ -170,6 +170,16 @@ interface Kernel {
   setup(params: number): void;
   scratch(utf: number, wb: number, ids: number): void;
   addWord(len: number, id: number): void;
+  decodeRows(
+    wi: number,
+    codes: number,
+    alphas: number,
+    centroids: number,
+    rows: number,
+    nsubq: number,
+    dsub: number,
+    lastdsub: number,
+  ): void;
   setEos(): number;
   predict(n: number, k: number): number;
 }
@@ -258,20 +268,11 @@ export function loadFastText(path: string): FastTextModel {
   const wo = r.f32s(orows * ocols);
   if (cols !== dim || ocols !== dim || r.o !== r.b.length) throw new Error(`${path}: unexpected matrix layout`);
 
-  // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component
-  // (alpha = 1 without norms: 1 · x is x)
-  const wi = new Float32Array(rows * dim);
+  // each input row's norm (alpha, 1 without norms); the rows are decoded by the kernel, below
   const { nsubq, dsub, lastdsub, centroids } = pq;
-  for (let t = 0, o = 0, k = 0; t < rows; t++) {
-    const alpha = qnorm ? npq!.centroids[npq!.at(0, normCodes![t])] : 1;
-    for (let m = 0; m < nsubq; m++, k++) {
-      const last = m === nsubq - 1;
-      const d = last ? lastdsub : dsub;
-      const c = last ? m * 256 * dsub + codes[k] * lastdsub : (m * 256 + codes[k]) * dsub;
-      if (alpha === 1) for (let n = 0; n < d; n++) wi[o++] = centroids[c + n];
-      else for (let n = 0; n < d; n++) wi[o++] = f32(alpha * centroids[c + n]);
-    }
-  }
+  if (codesize !== rows * nsubq) throw new Error(`${path}: unexpected matrix layout`);
+  const alphas = new Float32Array(rows).fill(1);
+  if (qnorm) for (let t = 0; t < rows; t++) alphas[t] = npq!.centroids[npq!.at(0, normCodes![t])];
 
   // Huffman tree over the labels (counts in decreasing order), as fastText builds it
   const osz = nlabels;
@@ -363,7 +364,18 @@ export function loadFastText(path: string): FastTextModel {
     stdLog(0),
     ...EXP_TAB,
   ]);
-  new Float32Array(mem.buffer, wiAt, rows * dim).set(wi);
+  {
+    // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component, by the
+    // kernel from the codes, norms and centroids put where the text buffers go later
+    const codesAt = scratchAt,
+      alphasAt = (codesAt + codesize + 15) & ~15,
+      centroidsAt = alphasAt + 4 * rows;
+    grow(centroidsAt + 4 * centroids.length);
+    new Uint8Array(mem.buffer, codesAt, codesize).set(codes);
+    new Float32Array(mem.buffer, alphasAt, rows).set(alphas);
+    new Float32Array(mem.buffer, centroidsAt, centroids.length).set(centroids);
+    kernel.decodeRows(wiAt, codesAt, alphasAt, centroidsAt, rows, nsubq, dsub, lastdsub);
+  }
   new Float32Array(mem.buffer, woAt, orows * dim).set(wo);
   new Int32Array(mem.buffer, leftAt, tree.length).set(tree.map((t) => t.left));
   new Int32Array(mem.buffer, rightAt, tree.length).set(tree.map((t) => t.right));
