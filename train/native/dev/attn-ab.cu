@@ -1,5 +1,5 @@
 // Dev A/B of the attention kernels (not part of the addon): the production kernels (attention.cuh) against the wgmma
-// dK/dV candidate (attn-wg-bwd.cuh) and the forward's other shapes (attn_fwd_k's consumer warpgroups, key tile, ring
+// dK/dV candidates (attn-wg-bwd.cuh, attn-tma-dkdv.cuh) and the forward's other shapes (attn_fwd_k's consumer warpgroups, key tile, ring
 // stages, blocks per SM) on the same random inputs: each candidate's distance from the production output (forward: o,
 // lse; backward: dk, dv separately, dq must be untouched) and per-kernel timings with TFLOP/s (CUDA events, mean of
 // 10-20 launches).
@@ -15,6 +15,7 @@
 #include "../common.cuh"
 #include "../rope.cuh"
 #include "attn-wg-bwd.cuh"
+#include "attn-tma-dkdv.cuh"
 
 __global__ void fill_k(bf16* p, long n, uint32_t seed) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
@@ -72,8 +73,9 @@ int main() {
     struct C { const char* name; std::function<void()> f; };
     const std::vector<C> cands = {
         {"wg1 kvreg qpb2", [&]() { attnBackwardDKDVWG<1, 2, true, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"wg1 kvreg qpb2 k8tail", [&]() { attnBackwardDKDVWG<1, 2, true, 2, true>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"wg1 kvreg k8tail", [&]() { attnBackwardDKDVWG<1, 2, true, 1, true>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
+        {"tma dkdv nc2 ns4", [&]() { attnDkdvTma<2, 4, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
+        {"tma dkdv nc2 ns2", [&]() { attnDkdvTma<2, 2, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
+        {"tma dkdv nc1 ns4 2/SM", [&]() { attnDkdvTma<1, 4, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
     };
     // forward variants of attn_fwd_k (consumer warpgroups, key tile, ring stages, blocks per SM) against its production shape
     bf16* o1;

@@ -108,6 +108,7 @@ template <class T> static T __ldg(const T* p) { return *p; }
 static int min(int a, int b) { return a < b ? a : b; }
 
 static void __syncthreads() { emu::blockBar(); }
+static void __syncwarp() { emu::warpBar(); }
 static float __shfl_xor_sync(unsigned, float v, int o) {
   int w = emu::cur >> 5, l = emu::cur & 31;
   emu::fv[w][l] = v; emu::warpBar();
@@ -293,6 +294,9 @@ static void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
 
 #include "tile.cuh"       // -I train/native: the fragment loaders, as the GPU build compiles them
 #include "attention.cuh"  // the real kernels
+#ifdef EMU_TMA_DKDV  // dev check of dev/attn-tma-dkdv.cuh (no RoPE's backward, no partials: compare dk unrotated, ignore gb)
+#include "dev/attn-tma-dkdv.cuh"
+#endif
 
 
 // ---------------------------------------------------------------- driver
@@ -332,6 +336,17 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
                                  scale, cs.data(), sn.data(), part.data());
         }, 512);
   }
+#ifdef EMU_TMA_DKDV
+  {
+    const CUtensorMap mq = attnQkvMap(qkv.data(), B, T, hd, ldq, 64), mo = attnQkvMap(dO.data(), B, T, hd, H * hd, 64);
+    for (unsigned y = 0; y < (unsigned)nB; y++)
+      for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
+        emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
+          attn_bwd_dkdv_tma_k<NDT * 8, 2, 4, 1>(mq, mo, lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+        }, 384);
+  }
+  if (0)
+#endif
   for (unsigned y = 0; y < (unsigned)nB; y++)
     for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
       emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
@@ -427,7 +442,9 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
     }
   };
   ropeBwd(rdq, H);
+#ifndef EMU_TMA_DKDV
   ropeBwd(rdk, Hk);
+#endif
   std::vector<double> rgb(ldq, 0.0), ggb(ldq, 0.0);  // the q/k/v bias gradient: column sums over all rows
   for (long r = 0; r < N; r++) {
     for (int j = 0; j < H * hd; j++) rgb[j] += rdq[r * H * hd + j];
