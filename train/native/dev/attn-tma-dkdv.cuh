@@ -3,8 +3,8 @@
 // of the block's group through an NS-stage ring: Q and dO tiles by the copy engine, the tile's lse and delta rows by the
 // producer warp's lanes (plain loads and shared stores, published by the mbarrier arrive); NC consumer warpgroups own 64
 // key rows each and keep the wgmma candidate's in-warpgroup pipeline (attn-wg-bwd.cuh: S^T = K Q^T and dP^T = V dO^T
-// from shared memory, P^T / dS^T in registers, dV += P^T dO and dK += dS^T Q). Outputs as attn_bwd_dkdv_k without RoPE's
-// tables and partials (timed against it in attn-ab.cu).
+// from shared memory, P^T / dS^T in registers, dV += P^T dO and dK += dS^T Q) and attn_bwd_dkdv_k's epilogue (RoPE's
+// backward on dk given the tables, the k / v bias partials per 64 rows). Same outputs as attn_bwd_dkdv_k (attn-ab.cu).
 #pragma once
 #include "../attention.cuh"
 
@@ -13,8 +13,9 @@ template <int HDN, int NC, int NS, int MINB>
 __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     attn_bwd_dkdv_tma_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo,
                         const float* __restrict__ lse, const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
-                        int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
-  constexpr int BM = 64 * NC, NO = HDN / 2, KS = (HDN + 15) / 16;
+                        int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* __restrict__ cs,
+                        const float* __restrict__ sn, float* __restrict__ part) {
+  constexpr int BM = 64 * NC, NO = HDN / 2, KS = (HDN + 15) / 16, NDT = HDN / 8;
   ATTN_WG_SMEM(attn_wg_raw);
   bf16* sK = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
   bf16* sV = sK + BM * 64;                                                                   // BM rows
@@ -24,6 +25,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   float* sD = sL + NS * 64;                                                                  // [NS][64]
   uint64_t* bar = reinterpret_cast<uint64_t*>(sD + NS * 64);  // K/V, full[NS], empty[NS]
   uint64_t *barKV = bar, *full = bar + 1, *empty = bar + 1 + NS;
+  __shared__ float sred[NC][4][2][64];  // per consumer warp: column sums of its bf16 dk, dv rows
   const int kb = blockIdx.y, bk = blockIdx.x, b = bk / Hk, hk = bk % Hk, G = H / Hk;
   const int tid = threadIdx.x, wgi = tid >> 7;
   const int qt0 = kb * NC, nq = attn_cdiv(T, 64) - qt0, total = G * nq;
@@ -148,28 +150,58 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   }
   wg_fence();
   issue_dkdv(total - 1);
+  float rc[2][NDT][2], rsn[2][NDT][2];  // RoPE's table entries of rows kr, kr + 8, loaded while the last product runs
+  if (cs)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) attn_rope_ld<NDT>(cs, sn, min(kr + 8 * hh, T - 1), t, rc[hh], rsn[hh]);
   wg_wait<0>();
   release(total - 1);
   wg_reg_fence<NO>(dk);
   wg_reg_fence<NO>(dv);
+  // epilogue (as attn_bwd_dkdv_k's): dk scaled (with cs, RoPE's backward applied) and dv to bf16; with part, the column
+  // sums of the bf16 dk and dv over this warpgroup's 64 rows (part row b * ceil(T/64) + k0 / 64)
+  float csk[NDT][2], csv[NDT][2];  // column sums of the bf16 dk, dv of rows kr, kr + 8
+#pragma unroll
+  for (int jn = 0; jn < NDT; jn++) csk[jn][0] = csk[jn][1] = csv[jn][0] = csv[jn][1] = 0.f;
 #pragma unroll
   for (int hh = 0; hh < 2; hh++) {
     const int k = kr + 8 * hh;
-    if (k < T) {
-      bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
-      bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+    float x[NDT][2];
 #pragma unroll
-      for (int jn = 0; jn < HDN / 8; jn++) {
-        *reinterpret_cast<uint32_t*>(pk + jn * 8) = pack2(dk[4 * jn + 2 * hh] * scale, dk[4 * jn + 2 * hh + 1] * scale);
-        *reinterpret_cast<uint32_t*>(pv + jn * 8) = pack2(dv[4 * jn + 2 * hh], dv[4 * jn + 2 * hh + 1]);
+    for (int jn = 0; jn < NDT; jn++) x[jn][0] = dk[4 * jn + 2 * hh] * scale, x[jn][1] = dk[4 * jn + 2 * hh + 1] * scale;
+    if (cs) attn_rope_apply<NDT>(x, rc[hh], rsn[hh], t);
+    bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
+    bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+#pragma unroll
+    for (int jn = 0; jn < NDT; jn++) {
+      const uint32_t uk = pack2(x[jn][0], x[jn][1]), uv = pack2(dv[4 * jn + 2 * hh], dv[4 * jn + 2 * hh + 1]);
+      if (k < T) {
+        *reinterpret_cast<uint32_t*>(pk + jn * 8) = uk;
+        *reinterpret_cast<uint32_t*>(pv + jn * 8) = uv;
+        csk[jn][0] += attn_lo(uk), csk[jn][1] += attn_hi(uk), csv[jn][0] += attn_lo(uv), csv[jn][1] += attn_hi(uv);
       }
     }
+  }
+  if (part) {
+#pragma unroll
+    for (int jn = 0; jn < NDT; jn++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const float a = attn_sum_g(csk[jn][e]), c = attn_sum_g(csv[jn][e]);
+        if (g == 0) sred[wg][warp][0][8 * jn + 2 * t + e] = a, sred[wg][warp][1][8 * jn + 2 * t + e] = c;
+      }
+    wg_bar(1 + wg);  // this warpgroup's 4 warps (the producer has left)
+    const int i = tid & 127, wv = i >= 64, col = i & 63;
+    if (col < hd && k0 < T)
+      part[((long)b * attn_cdiv(T, 64) + (k0 >> 6)) * ldq + (wv ? voff : koff) + hk * hd + col] =
+          ((sred[wg][0][wv][col] + sred[wg][1][wv][col]) + sred[wg][2][wv][col]) + sred[wg][3][wv][col];
   }
 }
 #ifndef ATTN_EMU
 template <int NC, int NS, int MINB>
 static void attnDkdvTma(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T, int H,
-                        int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale) {
+                        int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs = nullptr,
+                        const float* sn = nullptr, float* part = nullptr) {
   const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
   NDT_SWITCH(hd, ({
     static bool attrSet = false;
@@ -178,7 +210,7 @@ static void attnDkdvTma(const bf16* qkv, const bf16* dO, const float* lse, const
       attrSet = true;
     }
     attn_bwd_dkdv_tma_k<N_ * 8, NC, NS, MINB><<<dim3(B * Hk, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_TDKV_SMEM(NC, NS)>>>(
-        mq, mo, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+        mq, mo, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part);
   }));
   KCHECK("attn_bwd_dkdv_tma");
 }

@@ -294,7 +294,7 @@ static void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
 
 #include "tile.cuh"       // -I train/native: the fragment loaders, as the GPU build compiles them
 #include "attention.cuh"  // the real kernels
-#ifdef EMU_TMA_DKDV  // dev check of dev/attn-tma-dkdv.cuh (no RoPE's backward, no partials: compare dk unrotated, ignore gb)
+#ifdef EMU_TMA_DKDV  // dev check: dev/attn-tma-dkdv.cuh in place of attn_bwd_dkdv_k
 #include "dev/attn-tma-dkdv.cuh"
 #endif
 
@@ -342,7 +342,8 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
     for (unsigned y = 0; y < (unsigned)nB; y++)
       for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
         emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
-          attn_bwd_dkdv_tma_k<NDT * 8, 2, 4, 1>(mq, mo, lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale);
+          attn_bwd_dkdv_tma_k<NDT * 8, 2, 4, 1>(mq, mo, lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2,
+                                                scale, cs.data(), sn.data(), part.data());
         }, 384);
   }
   if (0)
@@ -442,9 +443,7 @@ static int test(int B, int T, int H, int Hk, int hd, unsigned seed) {
     }
   };
   ropeBwd(rdq, H);
-#ifndef EMU_TMA_DKDV
   ropeBwd(rdk, Hk);
-#endif
   std::vector<double> rgb(ldq, 0.0), ggb(ldq, 0.0);  // the q/k/v bias gradient: column sums over all rows
   for (long r = 0; r < N; r++) {
     for (int j = 0; j < H * hd; j++) rgb[j] += rdq[r * H * hd + j];
