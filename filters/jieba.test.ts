@@ -107,7 +107,7 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
     assert.match(file, /^jieba-trie-v2-[0-9a-f]{16}\.bin$/);
     const again = loadDict(src, cache); // reads it back
     for (const d of [first, again]) {
-      for (const k of ['rootHas', 'rootScore', 'tab'] as const) assert.deepEqual(d[k], built[k], k);
+      for (const k of ['rootHas', 'rootScore', 'tab', 'edges'] as const) assert.deepEqual(d[k], built[k], k);
       assert.deepEqual([d.mask, d.shift, d.single], [built.mask, built.shift, built.single]);
       assert.deepEqual(
         jiebaCut('甲乙丙丁戊甲', () => false, d),
