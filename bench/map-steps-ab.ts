@@ -5,8 +5,11 @@
  * steps (process.cpuUsage, user + system, model loading included: the first document loads the models) and a SHA-256
  * of every output (kept ids, texts, lang and meta; dropped ids with stage, rule and value), which must be equal.
  *
- *   npx tsx bench/map-steps-ab.ts [--other DIR] [--pairs 3] [--set eval|sample|both] [--steps]
- * --steps: also print the CPU-seconds per step. Without --other: one run of this checkout.
+ *   npx tsx bench/map-steps-ab.ts [--other DIR] [--pairs 3] [--set eval|sample|both] [--steps [--meter]]
+ * --steps: also print the CPU-seconds per step (the run's CPU shared by each step's wall time, as the map task does).
+ * --meter: per step, the CPU-seconds it used (process.cpuUsage around every step call: on a loaded machine wall time
+ * charges a step for the time it waited for a core; the meter's own ~2 µs per call is in every step, old and new).
+ * Without --other: one run of this checkout.
  * (internal: --child ROOT runs one measurement with ROOT's filters and prints a JSON line)
  */
 import { createHash } from 'node:crypto';
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     pairs: { type: 'string', default: '3' },
     set: { type: 'string', default: 'both' },
     steps: { type: 'boolean', default: false },
+    meter: { type: 'boolean', default: false },
     child: { type: 'string' },
   },
 });
@@ -36,6 +40,12 @@ interface Result {
   dropped: number;
   ms: Record<string, number>;
 }
+
+/** CPU milliseconds of this process so far (user + system). */
+const cpuNow = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
 
 if (values.child) {
   const root = resolve(values.child);
@@ -66,6 +76,7 @@ if (values.child) {
     if (!s.op.createDoc) throw new Error(`${s.name} has no per-document form`);
     steps.push({ name: s.name, fn: await s.op.createDoc(s.params) });
   }
+  // per step: wall milliseconds, or CPU milliseconds with --meter
   const wall = new Float64Array(steps.length);
   const res = {
     kept: [] as typeof docs,
@@ -80,13 +91,13 @@ if (values.child) {
     drop: (_d: unknown, rule: string, value?: unknown) => (dropped = { rule, value }),
   };
   for (const doc of docs) {
-    let t = performance.now();
+    let t = values.meter ? cpuNow() : performance.now();
     let alive = true;
     for (let k = 0; k < steps.length; k++) {
       dropped = undefined;
       let keep = steps[k].fn(doc, ctx);
       if (typeof keep !== 'boolean') keep = await keep;
-      const t1 = performance.now();
+      const t1 = values.meter ? cpuNow() : performance.now();
       wall[k] += t1 - t;
       t = t1;
       if (!keep) {
@@ -101,7 +112,7 @@ if (values.child) {
   const cpuMs = (c1.user + c1.system) / 1000;
   const wsum = wall.reduce((a, b) => a + b, 0);
   const ms: Record<string, number> = {};
-  steps.forEach((s, k) => (ms[s.name] = (cpuMs * wall[k]) / wsum));
+  steps.forEach((s, k) => (ms[s.name] = values.meter ? wall[k] : (cpuMs * wall[k]) / wsum));
   const h = createHash('sha256');
   for (const d of res.kept) h.update(JSON.stringify(['k', d.id, d.text, d.lang ?? null, d.meta]) + '\n');
   for (const d of res.excluded) h.update(JSON.stringify(['x', d.id, d.stage, d.rule, d.value ?? null]) + '\n');
@@ -120,7 +131,16 @@ if (values.child) {
 const run = (root: string): Result => {
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', root, '--set', values.set!],
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      root,
+      '--set',
+      values.set!,
+      ...(values.meter ? ['--meter'] : []),
+    ],
     { cwd: HERE, encoding: 'utf8', maxBuffer: 1 << 26 },
   );
   if (r.status !== 0) throw new Error(`child for ${root} failed:\n${r.stderr}`);
