@@ -15,6 +15,12 @@
 # e.g. steel-1b,qwen2-dense-1b; "ref" runs steel_ref.py --compile for each: steel-1b as is, qwen2-dense-1b with
 # --dense --inter 3584, and the table ends with one line per preset: our tokens/s against the faster baseline), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
+# "benchab" (not in the default): an A/B of two addons at the step level. OLD_TREE is a folder holding another
+# train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`); its build.sh builds it into its own
+# DIR/train/native/build (train/native/build is not touched), then gpu-check's bench runs for each of PRESETS with the
+# old and new addons alternating, AB_ROUNDS (2) rounds; one line per run (addon, preset, tok/s, median step ms) and,
+# per preset, whether every run's losses are identical (bit-identical kernels give identical losses). Logs and JSON in
+# $OUT/benchab-*.
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
@@ -46,6 +52,34 @@ if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma b
     && /tmp/attn-ab >> "$OUT/attn-ab.log" 2>&1; grep -E "production|candidate|FAIL|ALL OK|error" "$OUT/attn-ab.log"
 fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
+if has benchab; then
+  [[ -f ${OLD_TREE:-}/train/native/build.sh ]] || { echo "benchab: OLD_TREE must hold train/native/build.sh"; exit 1; }
+  OLD_ADDON=$OLD_TREE/train/native/build/steel_cuda.node
+  bash "$OLD_TREE/train/native/build.sh" > "$OUT/benchab-build-old.log" 2>&1 || { tail -30 "$OUT/benchab-build-old.log"; echo "benchab: OLD BUILD FAILED"; exit 1; }
+  ab_json=()
+  for round in $(seq 1 "${AB_ROUNDS:-2}"); do
+    for side in old new; do
+      addon=$STEEL_CUDA_ADDON; [[ $side == old ]] && addon=$OLD_ADDON
+      j=$OUT/benchab-$round-$side.json
+      STEEL_CUDA_ADDON=$addon $NODE "$BUNDLE" bench --preset "$PRESETS" --bench-steps "${BENCH_STEPS:-10}" --json "$j" \
+        > "$OUT/benchab-$round-$side.log" 2>&1 || { tail -20 "$OUT/benchab-$round-$side.log"; echo "benchab: $side run $round failed"; }
+      ab_json+=("$side=$j")
+    done
+  done
+  $NODE -e '
+    const fs = require("fs"), losses = {};
+    for (const a of process.argv.slice(1)) {
+      const [side, f] = [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)];
+      if (!fs.existsSync(f)) { console.log(`BENCHAB ${side} ${f}: no result`); continue; }
+      for (const [k, r] of Object.entries(JSON.parse(fs.readFileSync(f, "utf8"))).filter(([k]) => k.startsWith("bench-"))) {
+        console.log(`BENCHAB ${side} ${r.preset}: ${Math.round(r.tokensPerS)} tok/s, median step ${r.stepMsMedian.toFixed(1)} ms`);
+        (losses[r.preset] ??= []).push(JSON.stringify(r.losses));
+      }
+    }
+    for (const [p, l] of Object.entries(losses))
+      console.log(`BENCHAB ${p}: losses ${new Set(l).size === 1 ? "identical" : "DIFFER"} across ${l.length} runs`);
+  ' "${ab_json[@]}" | tee "$OUT/benchab.txt"
+fi
 node_sections=""
 for s in attn cpu torch finetune decode decodebench dpobench bench sftbench; do has $s && node_sections="$node_sections $s"; done
 if has torch; then
