@@ -1,26 +1,15 @@
 // Attention: causal, GQA, head_dim a multiple of 8 up to 64, any T; deterministic (no atomics, every reduction in a
-// fixed order). The forward on FlashAttention-3's structure (a TMA producer warpgroup, an mbarrier ring of K/V tiles,
-// consumer warpgroups on wgmma with setmaxnreg), saving the base-2 log-sum-exp per row; the backward = one dQ kernel
-// per query block (the same TMA / mbarrier / warpgroup structure; it also
-// computes delta = rowsum(dO*O) for its rows) + one dK/dV kernel per key block (FlashAttention-2 style on mma.sync,
-// tile.cuh, reading that delta), both recomputing P from the saved log-sum-exp.
-// dK/dV (mma.sync):
-//  - every warp owns 32 key rows (two 16-row m-tiles), so each Q/dO B fragment that ldmatrix reads from shared memory
-//    feeds two mma instead of one (half the shared-memory traffic per mma);
-//  - 128-row blocks (4 warps) over 128 key rows; 64-row query tiles stream through double-buffered shared memory
-//    (cp.async); a warp skips the (sub-)tiles that lie entirely above the causal diagonal for its own 32 rows, and
-//    masks element-wise only where the diagonal crosses its rows;
-//  - 16-query sub-tiles keep S and dP in registers next to the accumulators and the register-resident K/V fragments;
-//  - head_dim with an odd number of 8-wide tiles (56): the trailing half k-step of Q.K^T and dO.V^T uses m16n8k8, so
-//    the zero padding columns are never multiplied;
-//  - longest blocks first: the grid's slow axis walks from the longest query block (forward, dQ) or from key block 0
-//    (dK/dV) down, across all heads.
+// fixed order). All three kernels on FlashAttention-3's structure (a TMA producer warpgroup, an mbarrier ring of tiles,
+// consumer warpgroups on wgmma with setmaxnreg): the forward saves the base-2 log-sum-exp per row; the backward = one dQ
+// kernel per query block (it also computes delta = rowsum(dO*O) for its rows) + one dK/dV kernel per key block (reading
+// that delta), both recomputing P from the saved log-sum-exp. The forward and dQ walk the grid's slow axis from the
+// longest query block down; dK/dV from key block 0 (the longest) up.
 // Softmax in base 2 with the pre-scaled log2(e)·scale (sl2) folded into one FMA per element.
 // RoPE's backward (given its tables) is applied in the dQ and dK/dV epilogues, which also write the q/k/v bias gradient's
 // column partials per 64 rows (attn_rope_ld / attn_rope_apply, attn_sum_g; rope.cuh has the forward).
-// A wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (not faster at hd 56 with 32 heads; see train/native/README.md).
-// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (every kernel on the CPU,
-// wgmma included).
+// An earlier wgmma dK/dV candidate is in dev/attn-wg-bwd.cuh (not faster; see train/native/README.md); the mma.sync
+// (FlashAttention-2 style) kernels this file had before are in git history.
+// Checks: gpu-check `attn` (every kernel vs float64 on the GPU) and emu/attention-emu.test.ts (every kernel on the CPU).
 #pragma once
 #include "tile.cuh"
 #ifndef ATTN_EMU
@@ -28,19 +17,9 @@
 #endif
 
 // ---- tiling (host-callable too, for emulation)
-template <bool B>
-struct attn_bool { static constexpr bool value = B; };
 __host__ __device__ __forceinline__ int attn_cdiv(int a, int b) { return (a + b - 1) / b; }
-// dK/dV: a warp's 32 key rows [k0, k0+32) against a query sub-tile [q0, q0+n) (keys <= queries are needed): some pair
-// with key <= query exists / some pair with key > query exists
-__host__ __device__ __forceinline__ bool attn_qk_any(int q0, int n, int k0) { return q0 + n - 1 >= k0; }
-__host__ __device__ __forceinline__ bool attn_qk_mask(int q0, int k0) { return q0 < k0 + 31; }
-
-#define ATTN_DKV_SMEM (4 * 128 * ALDS * 2 + 4 * 64 * 4)        // K, V (128 rows each), Q[2], dO[2], lse[2], delta[2]
-#define ATTN_DKV_SMEM_ROPE(NDT) (ATTN_DKV_SMEM + 2 * 128 * (NDT) * 16)  // + RoPE's cos / sin rows of the 128 keys
 
 #ifndef ATTN_EMU  // ATTN_EMU: compiled on the host by the lane-level emulator (emu/)
-#define ATTN_DYN_SMEM(name) extern __shared__ __align__(16) bf16 name[]
 #define ATTN_WG_SMEM(name) extern __shared__ __align__(1024) unsigned char name[]  // aligned to 1 KB in the kernel
 // 2^x as the bare MUFU.EX2: exp2f compiles to ex2.approx.f32, whose denormal-result handling adds 3 instructions per
 // call; here results below 2^-126 flush to 0 (no effect on bf16 P / fp32 sums of values <= 256)
@@ -50,7 +29,7 @@ __device__ __forceinline__ float attn_ex2(float x) {
   return y;
 }
 __device__ __forceinline__ void attn_ld2f(const float* p, float& a, float& b) {
-  const float2 v = *reinterpret_cast<const float2*>(p);  // global (dQ) or shared (dK/dV) tables
+  const float2 v = *reinterpret_cast<const float2*>(p);  // the global tables
   a = v.x;
   b = v.y;
 }
@@ -141,12 +120,12 @@ __device__ __forceinline__ float attn_sum_g(float v) {
 // Measured (H200, 2026-12-04, dev/attn-ab.cu, B8 T2048 H32 hd56) against the cp.async forward it replaced (2 warpgroups,
 // every thread loading, a block barrier per 64-key tile): 0.538 / 0.543 -> 0.405 / 0.404 ms, bit-identical output.
 // consumer registers after setmaxnreg: the launch cap (65536 / threads per SM, multiple of 8) plus the producer's
-// released share (it keeps 24), multiple of 8, at most 240
+// released share (it keeps `keep`: 24, or 40 in dK/dV, whose producer lanes run a loop), multiple of 8, at most 240
 __host__ __device__ constexpr int attn_fwd_cap(int threads, int minb) { return (65536 / (threads * minb) / 8 * 8) > 255 ? 248 : (65536 / (threads * minb) / 8 * 8); }
-__host__ __device__ constexpr int attn_fwd_creg(int nc, int minb) {
-  return (attn_fwd_cap(128 * (nc + 1), minb) + (attn_fwd_cap(128 * (nc + 1), minb) - 24) / nc) / 8 * 8 > 240
+__host__ __device__ constexpr int attn_fwd_creg(int nc, int minb, int keep = 24) {
+  return (attn_fwd_cap(128 * (nc + 1), minb) + (attn_fwd_cap(128 * (nc + 1), minb) - keep) / nc) / 8 * 8 > 240
              ? 240
-             : (attn_fwd_cap(128 * (nc + 1), minb) + (attn_fwd_cap(128 * (nc + 1), minb) - 24) / nc) / 8 * 8;
+             : (attn_fwd_cap(128 * (nc + 1), minb) + (attn_fwd_cap(128 * (nc + 1), minb) - keep) / nc) / 8 * 8;
 }
 #define ATTN_FWD_SMEM(NC, BN, NS) (1024 + (NC) * 64 * 128 + 2 * (NS) * (BN) * 128 + 1024)  // Q, K[NS], V[NS], barriers
 template <int HDN, int NC = 2, int BN = 64, int NS = 4, int MINB = 2>
@@ -495,252 +474,208 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
           ((sred[wg][0][i] + sred[wg][1][i]) + sred[wg][2][i]) + sred[wg][3][i];
   }
 }
-// ============================================================================ backward: dK, dV
-// grid (B*Hk, ceil(T/128)), 128 threads, ATTN_DKV_SMEM dynamic shared memory; warp w owns key rows kb*128 + w*32 .. +31;
-// the block walks the G query heads of its group and, per head, the 64-row query tiles from the diagonal on
-// (16-query sub-tiles inside). K/V fragments stay in registers when they fit (head_dim <= 56), else are re-read.
-template <int NDT>
-__global__ void __launch_bounds__(128) attn_bwd_dkdv_k(const bf16* __restrict__ qkv, const bf16* __restrict__ dO,
-                                                        const float* __restrict__ lse, const float* __restrict__ delta,
-                                                        bf16* __restrict__ dqkv, int T, int H, int Hk, int hd, int ldq,
-                                                        int koff, int voff, float sl2, float scale, const float* __restrict__ cs,
-                                                        const float* __restrict__ sn, float* __restrict__ part) {
-  constexpr int KF = NDT / 2, NKS = (NDT + 1) / 2;
-  constexpr bool K8 = (NDT & 1) != 0, KREG = NDT <= 7;
-  ATTN_DYN_SMEM(attn_dkv_smem);
-  bf16* sKs = attn_dkv_smem;           // 128 rows
-  bf16* sVs = sKs + 128 * ALDS;      // 128 rows
-  bf16* sQ = sVs + 128 * ALDS;       // [2][64 rows]
-  bf16* sO = sQ + 128 * ALDS;        // [2][64 rows]
-  float* sL = reinterpret_cast<float*>(sO + 128 * ALDS);  // [2][64]
-  float* sD = sL + 128;                                     // [2][64]
+// ============================================================================ backward: dK, dV (TMA + wgmma, sm_90a; emulated)
+// The forward's and dQ's structure. grid (B*Hk, ceil(T/(64 NC))), 128 (NC + 1) threads, ATTN_DKV_SMEM(NC, NS), MINB
+// blocks per SM (production: NC 2, NS 4, 1 block per SM). Warpgroup 0 is the producer: its thread 0 loads the block's K
+// and V rows (64 per consumer) with the bulk tensor copy (mq: 64-row boxes), then streams the (query head, 64-query
+// tile) pairs of the block's GQA group, from the block's diagonal on, through an NS-stage ring: the Q and dO tiles by the
+// copy engine (mq, mo), the tile's lse and delta rows by the producer warp's lanes (plain loads and shared stores; rows
+// past T get lse +inf, so p = 0, and delta 0), published by the stage's full-barrier arrive; empty barriers count the
+// consumer warps done with a stage. Warpgroups 1 .. NC are consumers of 64 key rows each (dK and dV in their
+// accumulators): per stage S^T = K Q^T and dP^T = V dO^T (both operands in shared memory), P^T and dS^T = P^T (dP^T -
+// delta) in registers (P recomputed from the saved log-sum-exp, masked where the diagonal crosses the rows), dV += P^T dO
+// and dK += dS^T Q (A from registers, dO / Q MN-major); iteration it issues S^T, dP^T of stage it and the dV / dK
+// products of stage it - 1 back to back and computes P^T, dS^T while the tensor cores do the products. Epilogue: dk
+// scaled (with cs, RoPE's backward, the tables' rows loaded while the last product runs) and dv to bf16; with part, the
+// column sums of the bf16 dk and dv over each consumer's 64 rows (the k / v bias gradients' partials).
+// Measured (H200, 2026-12-04, dev/attn-ab.cu, B8 T2048 H32 hd56, without RoPE / partials) against the mma.sync dK/dV
+// kernel it replaced (FlashAttention-2 style, 4 warps of 32 key rows, cp.async double buffer): 0.916 / 0.946 -> 0.755 /
+// 0.743 ms, bit-identical (dk, dv; the epilogue is that kernel's, emulator-checked).
+#define ATTN_DKV_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * (2 * 64 * 128 + 2 * 64 * 4) + 1024)  // K, V; Q, dO, lse, delta ring
+template <int HDN, int NC = 2, int NS = 4, int MINB = 1>
+__global__ void __launch_bounds__(128 * (NC + 1), MINB)
+    attn_bwd_dkdv_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo,
+                        const float* __restrict__ lse, const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
+                        int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* __restrict__ cs,
+                        const float* __restrict__ sn, float* __restrict__ part) {
+  constexpr int BM = 64 * NC, NO = HDN / 2, KS = (HDN + 15) / 16, NDT = HDN / 8;
+  ATTN_WG_SMEM(attn_wg_raw);
+  bf16* sK = reinterpret_cast<bf16*>(((uintptr_t)attn_wg_raw + 1023) & ~(uintptr_t)1023);  // BM rows
+  bf16* sV = sK + BM * 64;                                                                   // BM rows
+  bf16* sQ = sV + BM * 64;                                                                   // [NS][64 rows]
+  bf16* sO = sQ + NS * 4096;                                                                 // [NS][64 rows] (dO)
+  float* sL = reinterpret_cast<float*>(sO + NS * 4096);                                      // [NS][64]
+  float* sD = sL + NS * 64;                                                                  // [NS][64]
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sD + NS * 64);  // K/V, full[NS], empty[NS]
+  uint64_t *barKV = bar, *full = bar + 1, *empty = bar + 1 + NS;
+  __shared__ float sred[NC][4][2][64];  // per consumer warp: column sums of its bf16 dk, dv rows
   const int kb = blockIdx.y, bk = blockIdx.x, b = bk / Hk, hk = bk % Hk, G = H / Hk;
-  const int nch = hd >> 3, ldo = H * hd, tid = threadIdx.x;
-  const bf16* Kg = qkv + (long)b * T * ldq + koff + hk * hd;
-  const bf16* Vg = qkv + (long)b * T * ldq + voff + hk * hd;
-  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int qt0 = 2 * kb, nq = attn_cdiv(T, 64) - qt0, total = G * nq;
-  ld_tile_async(sKs, Kg, ldq, kb * 128, T, nch);
-  ld_tile_async(sKs + 64 * ALDS, Kg, ldq, kb * 128 + 64, T, nch);
-  ld_tile_async(sVs, Vg, ldq, kb * 128, T, nch);
-  ld_tile_async(sVs + 64 * ALDS, Vg, ldq, kb * 128 + 64, T, nch);
-  // iteration it: query head hk*G + it / nq, query tile qt0 + it % nq
-  auto stage = [&](int it, int bf) {
-    const int h = hk * G + it / nq, qt = qt0 + it % nq;
-    ld_tile_async(sQ + bf * 64 * ALDS, qkv + (long)b * T * ldq + h * hd, ldq, qt * 64, T, nch);
-    ld_tile_async(sO + bf * 64 * ALDS, dO + (long)b * T * ldo + h * hd, ldo, qt * 64, T, nch);
-  };
-  // lse / delta of iteration it for row tid (tid < 64); rows past T get p = 0 through lse = +inf
-  auto ldLD = [&](int it, float& l, float& d) {
-    const int h = hk * G + it / nq, q = (qt0 + it % nq) * 64 + tid;
-    const long bh = (long)b * H + h;
-    l = q < T ? lse[bh * T + q] : INFINITY;
-    d = q < T ? delta[bh * T + q] : 0.f;
-  };
-  stage(0, 0);
-  // RoPE's table rows of the block's keys (cos, then sin: 128 rows of hd/2 floats each), for the epilogue
-  float* sCs = sD + 128;
-  if (cs)
-    for (int i = tid; i < 2 * 128 * NDT; i += 128) {
-      const int tb = i / (128 * NDT), r = (i / NDT) % 128, c4 = i % NDT, tt = min(kb * 128 + r, T - 1);
-      cp_async16(reinterpret_cast<bf16*>(sCs + (tb * 128 + r) * NDT * 4 + c4 * 4),
-                 reinterpret_cast<const bf16*>((tb ? sn : cs) + (long)tt * NDT * 4 + c4 * 4), true);
-    }
-  cp_commit();
-  if (tid < 64) {
-    float l, d;
-    ldLD(0, l, d);
-    sL[tid] = l;
-    sD[tid] = d;
+  const int tid = threadIdx.x, wgi = tid >> 7;
+  const int qt0 = kb * NC, nq = attn_cdiv(T, 64) - qt0, total = G * nq;
+  if (tid == 0) {
+    mbar_init(barKV, 1);
+    for (int s = 0; s < NS; s++) mbar_init(full + s, 1), mbar_init(empty + s, 4 * NC);
+    mbar_fence_init();
   }
-  cp_wait<0>();
   __syncthreads();
-  const int k0w = kb * 128 + warp * 32;
-  uint32_t ka[2][NKS][4], va[2][NKS][4];
-  auto loadKV = [&]() {
+  if (wgi == 0) {  // producer: warp 0
+    reg_dealloc<40>();  // the lanes' loop needs more than 24
+    if (tid < 32) {
+      if (tid == 0) {
+        mbar_expect_tx(barKV, 2 * BM * 128);
 #pragma unroll
-    for (int m = 0; m < 2; m++)
-#pragma unroll
-      for (int ks = 0; ks < NKS; ks++) {
-        ldA2(ka[m][ks], sKs, warp * 32 + m * 16, ks * 16, lane);
-        ldA2(va[m][ks], sVs, warp * 32 + m * 16, ks * 16, lane);
+        for (int i = 0; i < NC; i++) {
+          tma_load4(sK + i * 4096, &mq, barKV, 0, H + hk, kb * BM + i * 64, b);
+          tma_load4(sV + i * 4096, &mq, barKV, 0, H + Hk + hk, kb * BM + i * 64, b);
+        }
       }
-  };
-  if (KREG) loadKV();
-  float dk[2][NDT][4], dv[2][NDT][4];
+      for (int it = 0; it < total; it++) {
+        const int s = it % NS, h = hk * G + it / nq, qt = qt0 + it % nq;
+        if (it >= NS) mbar_wait(empty + s, ((it / NS) & 1) ^ 1);
+        const long o = ((long)b * H + h) * T + qt * 64;
 #pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int i = 0; i < NDT; i++)
-      dk[m][i][0] = dk[m][i][1] = dk[m][i][2] = dk[m][i][3] = dv[m][i][0] = dv[m][i][1] = dv[m][i][2] = dv[m][i][3] = 0.f;
-  for (int it = 0; it < total; it++) {
-    const int buf = it & 1, qt = qt0 + it % nq;
-    const bool more = it + 1 < total;
-    float nL = 0.f, nD = 0.f;
-    if (more) {
-      stage(it + 1, buf ^ 1);
-      if (tid < 64) ldLD(it + 1, nL, nD);  // stored after this iteration's work: the load latency is hidden
-    }
-    cp_commit();
-    cp_wait<1>();
-    __syncthreads();
-    const bf16* qs_ = sQ + buf * 64 * ALDS;
-    const bf16* os_ = sO + buf * 64 * ALDS;
-    const float* Lb = sL + buf * 64;
-    const float* Db = sD + buf * 64;
-#pragma unroll 1
-    for (int c = 0; c < 4; c++) {  // 16-query sub-tiles (not unrolled: no spills at 255 registers for hd 56)
-      const int qc0 = qt * 64 + c * 16;
-      if (!attn_qk_any(qc0, 16, k0w)) continue;  // warp-uniform: every query of the sub-tile precedes every key
-      // the sub-tile body, compiled twice: with the causal mask (diagonal sub-tiles only) and without
-      auto subtile = [&](auto mskc) {
-        constexpr bool MSK = decltype(mskc)::value;
-        if (!KREG) loadKV();
-        float st[2][2][4], dpt[2][2][4];
-#pragma unroll
-        for (int m = 0; m < 2; m++)
-#pragma unroll
-          for (int i = 0; i < 2; i++)
-            st[m][i][0] = st[m][i][1] = st[m][i][2] = st[m][i][3] = dpt[m][i][0] = dpt[m][i][1] = dpt[m][i][2] = dpt[m][i][3] = 0.f;
-#pragma unroll
-        for (int ks = 0; ks < KF; ks++) {
-          uint32_t bb[4];
-          ldBn(bb, qs_, c * 16, ks * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(st[m][0], ka[m][ks], bb);
-            mma16816(st[m][1], ka[m][ks], bb + 2);
-          }
-          ldBn(bb, os_, c * 16, ks * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(dpt[m][0], va[m][ks], bb);
-            mma16816(dpt[m][1], va[m][ks], bb + 2);
-          }
+        for (int u = 0; u < 2; u++) {  // rows past T: lse +inf (p = 0), delta 0
+          const int r = tid + 32 * u, q = qt * 64 + r;
+          sL[s * 64 + r] = q < T ? lse[o + r] : INFINITY;
+          sD[s * 64 + r] = q < T ? delta[o + r] : 0.f;
         }
-        if (K8) {  // matrices 0,1: Q rows 0-7 / 8-15, matrices 2,3: dO rows 0-7 / 8-15, head_dim columns KF*16..+7
-          uint32_t bb[4];
-          ldsm4(bb, (lane < 16 ? qs_ : os_) + (c * 16 + (lane & 15)) * ALDS + KF * 16);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16808(st[m][0], ka[m][KF], bb[0]);
-            mma16808(st[m][1], ka[m][KF], bb[1]);
-            mma16808(dpt[m][0], va[m][KF], bb[2]);
-            mma16808(dpt[m][1], va[m][KF], bb[3]);
-          }
+        __syncwarp();
+        if (tid == 0) {
+          mbar_expect_tx(full + s, 2 * 64 * 128);  // its arrive releases the lanes' stores above
+          tma_load4(sQ + s * 4096, &mq, full + s, 0, h, qt * 64, b);
+          tma_load4(sO + s * 4096, &mo, full + s, 0, h, qt * 64, b);
         }
-        uint32_t pta[2][4], dsa[2][4];
-#pragma unroll
-        for (int nt = 0; nt < 2; nt++)
-#pragma unroll
-          for (int j = 0; j < 2; j++) {
-            const int ql = c * 16 + nt * 8 + 2 * t + j;
-            const float Lq = Lb[ql], Dq = Db[ql];
-#pragma unroll
-            for (int m = 0; m < 2; m++)
-#pragma unroll
-              for (int hh = 0; hh < 2; hh++) {
-                float p = attn_ex2(fmaf(st[m][nt][2 * hh + j], sl2, -Lq));
-                if (MSK && qt * 64 + ql < k0w + m * 16 + g + hh * 8) p = 0.f;
-                st[m][nt][2 * hh + j] = p;
-                dpt[m][nt][2 * hh + j] = p * (dpt[m][nt][2 * hh + j] - Dq);
-              }
-          }
-#pragma unroll
-        for (int m = 0; m < 2; m++)
-#pragma unroll
-          for (int nt = 0; nt < 2; nt++)
-#pragma unroll
-            for (int hh = 0; hh < 2; hh++) {
-              pta[m][nt * 2 + hh] = pack2(st[m][nt][2 * hh], st[m][nt][2 * hh + 1]);
-              dsa[m][nt * 2 + hh] = pack2(dpt[m][nt][2 * hh], dpt[m][nt][2 * hh + 1]);
-            }
-#pragma unroll
-        for (int dp2 = 0; dp2 < 4; dp2++) {
-          if (2 * dp2 >= NDT) continue;
-          uint32_t bb[4];
-          ldBk(bb, os_, dp2 * 16, c * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(dv[m][2 * dp2], pta[m], bb);
-            if (2 * dp2 + 1 < NDT) mma16816(dv[m][2 * dp2 + 1], pta[m], bb + 2);
-          }
-          ldBk(bb, qs_, dp2 * 16, c * 16, lane);
-#pragma unroll
-          for (int m = 0; m < 2; m++) {
-            mma16816(dk[m][2 * dp2], dsa[m], bb);
-            if (2 * dp2 + 1 < NDT) mma16816(dk[m][2 * dp2 + 1], dsa[m], bb + 2);
-          }
-        }
-      };
-      if (attn_qk_mask(qc0, k0w)) subtile(attn_bool<true>{});
-      else subtile(attn_bool<false>{});
+      }
     }
-    if (more && tid < 64) {
-      sL[(buf ^ 1) * 64 + tid] = nL;  // buffer buf^1 was last read in iteration it-1 (a barrier ago)
-      sD[(buf ^ 1) * 64 + tid] = nD;
-    }
-    __syncthreads();
+    return;
   }
-  // epilogue: dk (scaled; with cs, RoPE's backward applied) and dv to bf16; with part, the column sums of the bf16 dk and
-  // dv over each 64-row half of the block (the k / v bias gradients' partials: part rows b * ceil(T/64) + 2 kb, + 1).
-  // The sums go per 16-row m-tile through the warp (fixed order) into sred, so no per-thread sums stay live
-  __shared__ float sred[4][2][64];  // per warp: column sums of dk, dv over its 32 rows
-  auto colsum = [&](const uint32_t (&u)[NDT], bool in0, const uint32_t (&u1)[NDT], bool in1, int wv, int m) {
+  reg_alloc<attn_fwd_creg(NC, MINB, 40)>();
+  const int wg = wgi - 1, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int k0 = kb * BM + wg * 64, kr = k0 + warp * 16 + g;  // this thread's key rows kr, kr + 8
+  const uint64_t dKd = wg_desc(sK + wg * 4096), dVd = wg_desc(sV + wg * 4096);
+  float dk[NO], dv[NO], st[32], dpt[32];
 #pragma unroll
-    for (int dt = 0; dt < NDT; dt++) {
-      const float v0 = attn_sum_g((in0 ? attn_lo(u[dt]) : 0.f) + (in1 ? attn_lo(u1[dt]) : 0.f));
-      const float v1 = attn_sum_g((in0 ? attn_hi(u[dt]) : 0.f) + (in1 ? attn_hi(u1[dt]) : 0.f));
-      if (g == 0) {
-        float* d = &sred[warp][wv][8 * dt + 2 * t];
-        d[0] = m ? d[0] + v0 : v0;
-        d[1] = m ? d[1] + v1 : v1;
-      }
-    }
+  for (int i = 0; i < NO; i++) dk[i] = dv[i] = 0.f;
+  uint32_t pta[4][4], dsa[4][4];
+  auto issue_sdp = [&](int it) {
+    const int s = it % NS;
+    mbar_wait(full + s, (it / NS) & 1);
+    const uint64_t dQ = wg_desc(sQ + s * 4096), dOt = wg_desc(sO + s * 4096);
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) wg_ss_n64(st, dKd + 2 * kk, dQ + 2 * kk, kk);
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++) wg_ss_n64(dpt, dVd + 2 * kk, dOt + 2 * kk, kk);
+    wg_commit();
   };
+  auto issue_dkdv = [&](int it) {
+    const int s = it % NS;
+    const uint64_t dQ = wg_desc(sQ + s * 4096), dOt = wg_desc(sO + s * 4096);
 #pragma unroll
-  for (int m = 0; m < 2; m++) {
-    uint32_t uv[2][NDT], uk[2][NDT];
+    for (int kk = 0; kk < 4; kk++) wg_rs<HDN>(dv, pta[kk], dOt + kk * (2048 >> 4), 1);
 #pragma unroll
-    for (int hh = 0; hh < 2; hh++) {
-      const int k = k0w + m * 16 + g + hh * 8;
-      float x[NDT][2];
+    for (int kk = 0; kk < 4; kk++) wg_rs<HDN>(dk, dsa[kk], dQ + kk * (2048 >> 4), 1);
+    wg_commit();
+  };
+  auto release = [&](int it) {
+    if (lane == 0) mbar_arrive(empty + it % NS);
+  };
+  auto dscores = [&](int it) {  // S^T, dP^T complete -> P^T in st, dS^T in dpt (fp32); columns are queries
+    wg_reg_fence<32>(st);
+    wg_reg_fence<32>(dpt);
+    const int s = it % NS, qt = qt0 + it % nq;
+    const float* Lb = sL + s * 64;
+    const float* Db = sD + s * 64;
+    const bool msk = qt * 64 < k0 + 63;  // the diagonal crosses the rows (queries past T: lse +inf)
 #pragma unroll
-      for (int dt = 0; dt < NDT; dt++) x[dt][0] = dk[m][dt][2 * hh] * scale, x[dt][1] = dk[m][dt][2 * hh + 1] * scale;
-      if (cs) {
-        float c[NDT][2], sv[NDT][2];
-        attn_rope_ld<NDT>(sCs, sCs + 128 * NDT * 4, k - kb * 128, t, c, sv);
-        attn_rope_apply<NDT>(x, c, sv, t);
-      }
-      bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
-      bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+    for (int jn = 0; jn < 8; jn++)
 #pragma unroll
-      for (int dt = 0; dt < NDT; dt++) {
-        uk[hh][dt] = pack2(x[dt][0], x[dt][1]);
-        uv[hh][dt] = pack2(dv[m][dt][2 * hh], dv[m][dt][2 * hh + 1]);
-        if (k < T) {
-          *reinterpret_cast<uint32_t*>(pk + dt * 8) = uk[hh][dt];
-          *reinterpret_cast<uint32_t*>(pv + dt * 8) = uv[hh][dt];
+      for (int c = 0; c < 2; c++) {
+        const int ql = 8 * jn + 2 * t + c, q = qt * 64 + ql;
+        const float Lq = Lb[ql], Dq = Db[ql];
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+          const int i = 4 * jn + 2 * hh + c;
+          float p = attn_ex2(fmaf(st[i], sl2, -Lq));
+          if (msk && q < kr + 8 * hh) p = 0.f;
+          st[i] = p;
+          dpt[i] = p * (dpt[i] - Dq);
         }
       }
-    }
-    if (part) {
-      const int k = k0w + m * 16 + g;
-      colsum(uk[0], k < T, uk[1], k + 8 < T, 0, m);
-      colsum(uv[0], k < T, uv[1], k + 8 < T, 1, m);
+  };
+  auto pack = [&]() {
+#pragma unroll
+    for (int jn = 0; jn < 8; jn++)
+#pragma unroll
+      for (int hh = 0; hh < 2; hh++) {
+        pta[jn >> 1][(jn & 1) * 2 + hh] = pack2(st[4 * jn + 2 * hh], st[4 * jn + 2 * hh + 1]);
+        dsa[jn >> 1][(jn & 1) * 2 + hh] = pack2(dpt[4 * jn + 2 * hh], dpt[4 * jn + 2 * hh + 1]);
+      }
+  };
+  mbar_wait(barKV, 0);
+  wg_fence();
+  issue_sdp(0);
+  wg_wait<0>();
+  dscores(0);
+  pack();
+  for (int it = 1; it < total; it++) {
+    wg_fence();
+    issue_sdp(it);
+    issue_dkdv(it - 1);
+    wg_wait<1>();
+    dscores(it);
+    wg_wait<0>();
+    release(it - 1);
+    wg_reg_fence<NO>(dk);
+    wg_reg_fence<NO>(dv);
+    pack();
+  }
+  wg_fence();
+  issue_dkdv(total - 1);
+  float rc[2][NDT][2], rsn[2][NDT][2];  // RoPE's table entries of rows kr, kr + 8, loaded while the last product runs
+  if (cs)
+#pragma unroll
+    for (int hh = 0; hh < 2; hh++) attn_rope_ld<NDT>(cs, sn, min(kr + 8 * hh, T - 1), t, rc[hh], rsn[hh]);
+  wg_wait<0>();
+  release(total - 1);
+  wg_reg_fence<NO>(dk);
+  wg_reg_fence<NO>(dv);
+  // epilogue: dk scaled (with cs, RoPE's backward applied) and dv to bf16; with part, the column
+  // sums of the bf16 dk and dv over this warpgroup's 64 rows (part row b * ceil(T/64) + k0 / 64)
+  float csk[NDT][2], csv[NDT][2];  // column sums of the bf16 dk, dv of rows kr, kr + 8
+#pragma unroll
+  for (int jn = 0; jn < NDT; jn++) csk[jn][0] = csk[jn][1] = csv[jn][0] = csv[jn][1] = 0.f;
+#pragma unroll
+  for (int hh = 0; hh < 2; hh++) {
+    const int k = kr + 8 * hh;
+    float x[NDT][2];
+#pragma unroll
+    for (int jn = 0; jn < NDT; jn++) x[jn][0] = dk[4 * jn + 2 * hh] * scale, x[jn][1] = dk[4 * jn + 2 * hh + 1] * scale;
+    if (cs) attn_rope_apply<NDT>(x, rc[hh], rsn[hh], t);
+    bf16* pk = dqkv + ((long)b * T + k) * ldq + koff + hk * hd + 2 * t;
+    bf16* pv = dqkv + ((long)b * T + k) * ldq + voff + hk * hd + 2 * t;
+#pragma unroll
+    for (int jn = 0; jn < NDT; jn++) {
+      const uint32_t uk = pack2(x[jn][0], x[jn][1]), uv = pack2(dv[4 * jn + 2 * hh], dv[4 * jn + 2 * hh + 1]);
+      if (k < T) {
+        *reinterpret_cast<uint32_t*>(pk + jn * 8) = uk;
+        *reinterpret_cast<uint32_t*>(pv + jn * 8) = uv;
+        csk[jn][0] += attn_lo(uk), csk[jn][1] += attn_hi(uk), csv[jn][0] += attn_lo(uv), csv[jn][1] += attn_hi(uv);
+      }
     }
   }
   if (part) {
-    __syncthreads();
-    const int nbT = attn_cdiv(T, 64);
-    if (tid < 2 * hd) {
-      const int wv = tid >= hd, col = tid - wv * hd;
 #pragma unroll
-      for (int j = 0; j < 2; j++)
-        if (2 * kb + j < nbT)
-          part[((long)b * nbT + 2 * kb + j) * ldq + (wv ? voff : koff) + hk * hd + col] =
-              sred[2 * j][wv][col] + sred[2 * j + 1][wv][col];
-    }
+    for (int jn = 0; jn < NDT; jn++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const float a = attn_sum_g(csk[jn][e]), c = attn_sum_g(csv[jn][e]);
+        if (g == 0) sred[wg][warp][0][8 * jn + 2 * t + e] = a, sred[wg][warp][1][8 * jn + 2 * t + e] = c;
+      }
+    wg_bar(1 + wg);  // this warpgroup's 4 warps (the producer has left)
+    const int i = tid & 127, wv = i >= 64, col = i & 63;
+    if (col < hd && k0 < T)
+      part[((long)b * attn_cdiv(T, 64) + (k0 >> 6)) * ldq + (wv ? voff : koff) + hk * hd + col] =
+          ((sred[wg][0][wv][col] + sred[wg][1][wv][col]) + sred[wg][2][wv][col]) + sred[wg][3][wv][col];
   }
 }
 
@@ -780,19 +715,27 @@ static void attnBackwardDq(const bf16* qkv, const bf16* O, const bf16* dO, const
       mq, mo, O, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dq");
 }
+// the dK/dV kernel (reads the delta the dQ kernel wrote); NC / NS / MINB: attn_bwd_dkdv_k's shape (dev/attn-ab.cu times others)
+template <int NDT, int NC = 2, int NS = 4, int MINB = 1>
+static void attnBackwardDkdv(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
+                             int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
+                             const float* sn, float* part) {
+  static bool attrSet = false;  // one per instantiation
+  if (!attrSet) {
+    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM(NC, NS)));
+    attrSet = true;
+  }
+  const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
+  attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB><<<dim3(B * Hk, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DKV_SMEM(NC, NS), g_stream>>>(
+      mq, mo, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part);
+  KCHECK("attn_bwd_dkdv");
+}
 template <int NDT>
 static void attnBackwardT(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
                           int T, int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
                           const float* sn, float* part) {
-  static bool attrSet = false;  // one per instantiation
-  if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM_ROPE(NDT)));
-    attrSet = true;
-  }
   attnBackwardDq<NDT>(qkv, O, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, sl2, scale, cs, sn, part);
-  attn_bwd_dkdv_k<NDT><<<dim3(B * Hk, attn_cdiv(T, 128)), 128, cs ? ATTN_DKV_SMEM_ROPE(NDT) : ATTN_DKV_SMEM, g_stream>>>(qkv, dO, lse, delta, dqkv, T, H, Hk, hd,
-                                                                                  ldq, koff, voff, sl2, scale, cs, sn, part);
-  KCHECK("attn_bwd_dkdv");
+  attnBackwardDkdv<NDT>(qkv, dO, lse, delta, dqkv, B, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part);
 }
 // qkv [B*T, ldq] bf16 with q at column 0, k at koff = H*hd, v at voff = (H+Hk)*hd (RoPE applied); out [B*T, H*hd];
 // lse [B, H, T] (base 2). NC / BN / NS / MINB: attn_fwd_k's shape (dev/attn-ab.cu times others)

@@ -1,6 +1,6 @@
 // Dev A/B of the attention kernels (not part of the addon): the production kernels (attention.cuh) against the wgmma
-// dK/dV candidates (attn-wg-bwd.cuh, attn-tma-dkdv.cuh) and the forward's other shapes (attn_fwd_k's consumer warpgroups, key tile, ring
-// stages, blocks per SM) on the same random inputs: each candidate's distance from the production output (forward: o,
+// dK/dV candidate of session 6 (attn-wg-bwd.cuh) and the other shapes of the forward, dQ and dK/dV kernels (consumer
+// warpgroups, key tile, ring stages, blocks per SM) on the same random inputs: each candidate's distance from the production output (forward: o,
 // lse; backward: dk, dv separately, dq must be untouched) and per-kernel timings with TFLOP/s (CUDA events, mean of
 // 10-20 launches).
 // TFLOP/s count the causal half of the score matrix: forward 2 GEMMs, dQ 3, dK/dV 4 (as done: S and dP are recomputed
@@ -15,7 +15,6 @@
 #include "../common.cuh"
 #include "../rope.cuh"
 #include "attn-wg-bwd.cuh"
-#include "attn-tma-dkdv.cuh"
 
 __global__ void fill_k(bf16* p, long n, uint32_t seed) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
@@ -57,7 +56,7 @@ int main() {
   bool ok = true;
   for (const S& s : shapes) {
     const long N = (long)s.B * s.T;
-    const int qd = s.H * s.hd, kd = s.Hk * s.hd, ldq = qd + 2 * kd, nB = attn_cdiv(s.T, 128);
+    const int qd = s.H * s.hd, kd = s.Hk * s.hd, ldq = qd + 2 * kd;
     bf16 *qkv, *o0, *dO, *g0, *g1;
     float *l0, *dl;
     CK(cudaMalloc(&qkv, N * ldq * 2)); CK(cudaMalloc(&o0, N * qd * 2)); CK(cudaMalloc(&dO, N * qd * 2));
@@ -73,9 +72,8 @@ int main() {
     struct C { const char* name; std::function<void()> f; };
     const std::vector<C> cands = {
         {"wg1 kvreg qpb2", [&]() { attnBackwardDKDVWG<1, 2, true, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"tma dkdv nc2 ns4", [&]() { attnDkdvTma<2, 4, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"tma dkdv nc2 ns2", [&]() { attnDkdvTma<2, 2, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
-        {"tma dkdv nc1 ns4 2/SM", [&]() { attnDkdvTma<1, 4, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
+        {"dkdv nc2 ns2", [&]() { NDT_SWITCH(s.hd, (attnBackwardDkdv<N_, 2, 2, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr))); }},
+        {"dkdv nc1 ns4 2/SM", [&]() { NDT_SWITCH(s.hd, (attnBackwardDkdv<N_, 1, 4, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr))); }},
     };
     // forward variants of attn_fwd_k (consumer warpgroups, key tile, ring stages, blocks per SM) against its production shape
     bf16* o1;
@@ -199,7 +197,7 @@ int main() {
         NDT_SWITCH(s.hd, (attnBackwardDq<N_>(qkv, o0, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, nullptr, nullptr, nullptr)));
       };
       auto okv = [&]() {
-        NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
+        NDT_SWITCH(s.hd, (attnBackwardDkdv<N_>(qkv, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr)));
       };
       // the step's configuration: RoPE's backward in the epilogues (tables), with / without the bias partials
       float *cs, *sn, *part;
@@ -210,7 +208,7 @@ int main() {
         NDT_SWITCH(s.hd, (attnBackwardDq<N_>(qkv, o0, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, sl2, scale, cs, sn, pt)));
       };
       auto okvR = [&](float* pt) {
-        NDT_SWITCH(s.hd, (attn_bwd_dkdv_k<N_><<<dim3(s.B * s.Hk, nB), 128, ATTN_DKV_SMEM_ROPE(N_)>>>(qkv, dO, l0, dl, g0, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
+        NDT_SWITCH(s.hd, (attnBackwardDkdv<N_>(qkv, dO, l0, dl, g0, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pt)));
       };
       auto T_ = [](double f, double ms) { return f / ms / 1e9; };
       for (int rep = 0; rep < 2; rep++) {

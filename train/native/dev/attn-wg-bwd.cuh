@@ -8,7 +8,7 @@
 // TL (the padding-free k8 tail on mma.sync) is slower still: 0.989 against 0.961 in one command.
 // What stands in its way at hd 56 is structural: S^T and dP^T contract over the head dim padded to 64 (wgmma has no
 // k8), every thread issues cp.async and the block meets at a barrier, and 2 warpgroups per block move in lockstep
-// (NWG 2 is slower in every variant). Its successor on a TMA producer warpgroup and mbarriers: attn-tma-dkdv.cuh.
+// (NWG 2 is slower in every variant). Its successor on a TMA producer warpgroup and mbarriers is the production attn_bwd_dkdv_k (attention.cuh).
 // Its dQ sibling became the production dQ kernel (attention.cuh), since session 8 on TMA as well.
 #pragma once
 #include "../attention.cuh"

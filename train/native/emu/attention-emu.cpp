@@ -1,13 +1,14 @@
-// Lane-level host emulator for the attention kernels: every CUDA thread is a cooperative coroutine (ucontext);
-// ldmatrix / mma.sync / shfl are emulated with their PTX fragment layouts through warp barriers, __syncthreads with a
-// block barrier, cp.async as deferred copies executed at cp.async.wait_group (so reading before the wait shows up).
-// Runs the real attention.cuh kernels (forward, dQ and dK/dV, with tile.cuh's loaders) against a float64 reference; the
-// primitives tile.cuh leaves to the emulator under ATTN_EMU (mma, ldmatrix, cp.async, pack2, and the warpgroup MMA with
-// its descriptors) are defined here. wgmma is modelled per thread at issue: an operand in shared memory is read through
-// its descriptor (start address; the 128-byte swizzle applied to the absolute address, as the hardware does on the
-// canonical layout of tile.cuh's WG_SWZ tiles), a register A fragment is gathered from the warp, the accumulator is
-// summed in fp32 in k order. The forward's bulk tensor copies (TMA) and mbarriers are modelled too (copies deferred until a
-// thread waits on the barrier they complete on). Blocks of up to 384 threads (the forward: producer + 2 consumers).
+// Lane-level host emulator for the attention kernels: every CUDA thread is a cooperative coroutine (ucontext); shfl is
+// emulated through warp barriers, __syncthreads and the warpgroup's named barrier with a block barrier, cp.async as
+// deferred copies executed at cp.async.wait_group (so reading before the wait shows up).
+// Runs the real attention.cuh kernels (forward, dQ and dK/dV: all three on a TMA producer warpgroup, mbarriers and wgmma
+// consumer warpgroups) against a float64 reference; the primitives tile.cuh leaves to the emulator under ATTN_EMU
+// (cp.async, pack2, the warpgroup MMA with its descriptors, the bulk tensor copy, mbarriers) are defined here. wgmma is
+// modelled per thread at issue: an operand in shared memory is read through its descriptor (start address; the 128-byte
+// swizzle applied to the absolute address, as the hardware does on the canonical layout of tile.cuh's WG_SWZ tiles), a
+// register A fragment is gathered from the warp, the accumulator is summed in fp32 in k order. The bulk tensor copies
+// (TMA) are deferred until a thread waits on the mbarrier they complete on (so shared memory read before the wait shows
+// the old contents). Blocks of up to 512 threads (dQ: producer + 3 consumers).
 #include <ucontext.h>
 #include <cmath>
 #include <cstdint>
@@ -138,52 +139,8 @@ template <int N> static void cp_wait() {
   auto& t = emu::ths[emu::cur];
   while ((int)t.groups.size() > N) { for (auto& f : t.groups.front()) f(); t.groups.erase(t.groups.begin()); }
 }
-static uint32_t ld2(const bf16* p) { return (uint32_t)p[0].x | ((uint32_t)p[1].x << 16); }
-static uint32_t mk2(bf16 a, bf16 b) { return (uint32_t)a.x | ((uint32_t)b.x << 16); }
-static void ldsm4(uint32_t* r, const bf16* p) {
-  int w = emu::cur >> 5, l = emu::cur & 31; emu::nCollective++;
-  emu::addr[w][l] = p; emu::warpBar();
-  for (int j = 0; j < 4; j++) r[j] = ld2(emu::addr[w][8 * j + l / 4] + 2 * (l % 4));
-  emu::warpBar();
-}
-static void ldsm4t(uint32_t* r, const bf16* p) {
-  int w = emu::cur >> 5, l = emu::cur & 31;
-  emu::addr[w][l] = p; emu::warpBar();
-  for (int j = 0; j < 4; j++) r[j] = mk2(emu::addr[w][8 * j + 2 * (l % 4)][l / 4], emu::addr[w][8 * j + 2 * (l % 4) + 1][l / 4]);
-  emu::warpBar();
-}
 static float lo(uint32_t v) { return b2f(bf16{(uint16_t)(v & 0xffff)}); }
 static float hi(uint32_t v) { return b2f(bf16{(uint16_t)(v >> 16)}); }
-static void mmaK(float* c, const uint32_t* a, const uint32_t* b, int K) {  // K = 16 or 8
-  int w = emu::cur >> 5, l = emu::cur & 31;
-  for (int i = 0; i < 4; i++) emu::ra[w][l][i] = a[i < (K == 16 ? 4 : 2) ? i : 0];
-  emu::rb[w][l][0] = b[0]; emu::rb[w][l][1] = K == 16 ? b[1] : 0;
-  emu::warpBar();
-  float A[16][16], B[16][8];
-  for (int ln = 0; ln < 32; ln++) {
-    int g = ln / 4, t = ln % 4;
-    const uint32_t* x = emu::ra[w][ln];
-    A[g][2 * t] = lo(x[0]); A[g][2 * t + 1] = hi(x[0]);
-    A[g + 8][2 * t] = lo(x[1]); A[g + 8][2 * t + 1] = hi(x[1]);
-    if (K == 16) {
-      A[g][2 * t + 8] = lo(x[2]); A[g][2 * t + 9] = hi(x[2]);
-      A[g + 8][2 * t + 8] = lo(x[3]); A[g + 8][2 * t + 9] = hi(x[3]);
-    }
-    const uint32_t* y = emu::rb[w][ln];
-    B[2 * t][g] = lo(y[0]); B[2 * t + 1][g] = hi(y[0]);
-    if (K == 16) { B[2 * t + 8][g] = lo(y[1]); B[2 * t + 9][g] = hi(y[1]); }
-  }
-  int g = l / 4, t = l % 4;
-  for (int i = 0; i < 4; i++) {
-    int row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
-    float s = c[i];
-    for (int k = 0; k < K; k++) s += A[row][k] * B[k][col];
-    c[i] = s;
-  }
-  emu::warpBar();
-}
-static void mma16816(float* c, const uint32_t* a, const uint32_t* b) { mmaK(c, a, b, 16); }
-static void mma16808(float* c, const uint32_t* a, uint32_t b) { uint32_t bb[2] = {b, 0}; mmaK(c, a, bb, 8); }
 static void unpack8(uint4 u, float* f) {
   const uint32_t w[4] = {u.x, u.y, u.z, u.w};
   for (int i = 0; i < 4; i++) { f[2 * i] = lo(w[i]); f[2 * i + 1] = hi(w[i]); }
@@ -294,9 +251,6 @@ static void wg_rs(float* d, const uint32_t* a, uint64_t db, int acc) {
 
 #include "tile.cuh"       // -I train/native: the fragment loaders, as the GPU build compiles them
 #include "attention.cuh"  // the real kernels
-#ifdef EMU_TMA_DKDV  // dev check: dev/attn-tma-dkdv.cuh in place of attn_bwd_dkdv_k
-#include "dev/attn-tma-dkdv.cuh"
-#endif
 
 
 // ---------------------------------------------------------------- driver
@@ -324,7 +278,6 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
                    std::vector<float>& part, int B, int T, int H, int Hk, int hd) {
   const int ldq = (H + 2 * Hk) * hd, koff = H * hd, voff = (H + Hk) * hd;
   const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
-  const int nB = attn_cdiv(T, 128);
   for (auto& x : delta) x = NAN;
   {  // attn_bwd_dq_k's production shape: a producer and 3 consumer warpgroups (192 query rows)
     const int nQ3 = attn_cdiv(T, 192);
@@ -336,24 +289,16 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
                                  scale, cs.data(), sn.data(), part.data());
         }, 512);
   }
-#ifdef EMU_TMA_DKDV
-  {
+  {  // attn_bwd_dkdv_k's production shape: a producer and 2 consumer warpgroups (128 key rows)
+    const int nB = attn_cdiv(T, 128);
     const CUtensorMap mq = attnQkvMap(qkv.data(), B, T, hd, ldq, 64), mo = attnQkvMap(dO.data(), B, T, hd, H * hd, 64);
     for (unsigned y = 0; y < (unsigned)nB; y++)
       for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
         emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
-          attn_bwd_dkdv_tma_k<NDT * 8, 2, 4, 1>(mq, mo, lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2,
-                                                scale, cs.data(), sn.data(), part.data());
+          attn_bwd_dkdv_k<NDT * 8>(mq, mo, lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale,
+                                   cs.data(), sn.data(), part.data());
         }, 384);
   }
-  if (0)
-#endif
-  for (unsigned y = 0; y < (unsigned)nB; y++)
-    for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
-      emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
-        attn_bwd_dkdv_k<NDT>(qkv.data(), dO.data(), lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs.data(), sn.data(),
-                             part.data());
-      });
 }
 
 static double relErr(const std::vector<double>& a, const std::vector<double>& b) {

@@ -1,11 +1,11 @@
 // Attention kernels (train/native/attention.cuh) on the CPU: a lane-level emulator (attention-emu.cpp) compiles the real
-// kernel source (with tile.cuh's loaders) with the warp primitives (ldmatrix, mma.sync, shuffles, cp.async) and the
+// kernel source with the warp primitives (shuffles, named barriers), the bulk tensor copy (TMA) on mbarriers and the
 // warpgroup MMA (wgmma: shared-memory operands read through their descriptors and the 128-byte swizzle, register
 // operands gathered from the warp) emulated per lane, and runs on many shapes (T not a multiple of the tiles, head dims
-// 8-64, GQA) the forward (a TMA producer warpgroup on mbarriers and 2 wgmma consumer warpgroups per block: o and the
-// log-sum-exp), the dQ kernel (wgmma; it also computes
-// delta for the next kernel) and the dK/dV kernel (mma.sync), the backward from the float64 reference's O and
-// log-sum-exp; every output is compared with the float64 reference. Every output starts as NaN, so an element a kernel
+// 8-64, GQA) the three kernels, each a TMA producer warpgroup and wgmma consumer warpgroups: the forward (o and the
+// log-sum-exp), the dQ kernel (it also computes delta for the next kernel) and the dK/dV kernel, the backward (with
+// RoPE's backward and the q/k/v bias partials) from the float64 reference's O and log-sum-exp; every output (o, lse, dq,
+// dk, dv, the bias gradient gb) is compared with the float64 reference. Every output starts as NaN, so an element a kernel
 // fails to write is an error. Skipped with a message when no C++ compiler is installed. (The GPU runs the same checks:
 // gpu-check `attn` in train/native/run-gpu-checks.sh.)
 import { test } from 'node:test';
@@ -22,7 +22,7 @@ const have = spawnSync(cxx, ['--version']).status === 0;
 if (!have) console.log(`# SKIP attention emulator: no C++ compiler (${cxx})`);
 
 test(
-  'attention kernels (wgmma forward and dQ, mma.sync dK/dV) match float64 in the lane-level emulator (default and peaky scores)',
+  'attention kernels (TMA + wgmma forward, dQ and dK/dV) match float64 in the lane-level emulator (default and peaky scores)',
   { skip: have ? false : 'no C++ compiler' },
   () => {
     const dir = tmpDir('steel-a3emu-');
