@@ -54,7 +54,7 @@ fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 if has benchab; then
   [[ -f ${OLD_TREE:-}/train/native/build.sh ]] || { echo "benchab: OLD_TREE must hold train/native/build.sh"; exit 1; }
-  OLD_ADDON=$OLD_TREE/train/native/build/steel_cuda.node
+  OLD_TREE=$(cd "$OLD_TREE" && pwd) && OLD_ADDON=$OLD_TREE/train/native/build/steel_cuda.node  # absolute: the addon is require()d
   bash "$OLD_TREE/train/native/build.sh" > "$OUT/benchab-build-old.log" 2>&1 || { tail -30 "$OUT/benchab-build-old.log"; echo "benchab: OLD BUILD FAILED"; exit 1; }
   ab_json=()
   for round in $(seq 1 "${AB_ROUNDS:-2}"); do
