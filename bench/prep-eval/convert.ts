@@ -324,7 +324,8 @@ function gnomeHelp(root: string, apps: [string, string, boolean][], withHelpDir 
 }
 
 export function convert(root: string): EvalDoc[] {
-  const lo = (l: string, loc: string) =>
+  // LibreOffice's help pages of one locale, every step-th page from the (first + 1)-th
+  const lo = (l: string, loc: string, step = 8, first = 0) =>
     pages(
       root,
       `libreoffice-help-${l}`,
@@ -332,9 +333,12 @@ export function convert(root: string): EvalDoc[] {
       /\.html$/,
       l,
       'MPL-2.0',
-      8,
+      step,
       libreofficeContent,
+      first,
     );
+  const loZh = (step: number, first: number) =>
+    (['zh-cn', 'zh-tw'] as const).flatMap((l) => lo(l, l === 'zh-cn' ? 'zh-CN' : 'zh-TW', step, first));
   return [
     ...docbook(root, 'debian-faq-zh-cn', 'usr/share/doc/debian/FAQ/zh-cn', /\.html$/, 'zh-cn', 'GPL-2+'),
     ...docbook(root, 'debian-faq', 'usr/share/doc/debian/FAQ', /FAQ\/[^/]+\.en\.html$/, 'en', 'GPL-2+'),
@@ -390,21 +394,7 @@ export function convert(root: string): EvalDoc[] {
       mallardContent,
     ),
     // the LibreOffice pages halfway between the ones above (every 8th page from the 5th)
-    ...(['zh-cn', 'zh-tw'] as const)
-      .map((l) =>
-        pages(
-          root,
-          `libreoffice-help-${l}`,
-          `usr/share/libreoffice/help/${l === 'zh-cn' ? 'zh-CN' : 'zh-TW'}/text`,
-          /\.html$/,
-          l,
-          'MPL-2.0',
-          8,
-          libreofficeContent,
-          4,
-        ),
-      )
-      .flat(),
+    ...loZh(8, 4),
     // added for the third judged set (judgements-3.jsonl): the KiCad 6 manuals in Simplified Chinese (Asciidoctor),
     // one document per section
     ...asciidoc(root, 'kicad-doc-zh', 'usr/share/doc/kicad/help/zh', 'zh-cn', 'GPL-3+'),
@@ -425,19 +415,7 @@ export function convert(root: string): EvalDoc[] {
     // added for the fifth judged set (judgements-5.jsonl): the help of six more GNOME applications
     ...gnomeHelp(root, GNOME_APPS_5, true),
     // and LibreOffice help pages none of the earlier sets drew from (every 24th page from the 3rd, zh-CN / zh-TW)
-    ...(['zh-cn', 'zh-tw'] as const).flatMap((l) =>
-      pages(
-        root,
-        `libreoffice-help-${l}`,
-        `usr/share/libreoffice/help/${l === 'zh-cn' ? 'zh-CN' : 'zh-TW'}/text`,
-        /\.html$/,
-        l,
-        'MPL-2.0',
-        24,
-        libreofficeContent,
-        2,
-      ),
-    ),
+    ...loZh(24, 2),
     // added for the sixth judged set (judgements-6.jsonl): the Chinese man pages of manpages-zh (zh_CN every 12th page,
     // zh_TW every 12th from the 6th, so no page is drawn in both scripts), AisleRiot's solitaire rules in zh_CN
     // (DocBook XML, every 2nd game), and the GNOME help pages of Logs (zh_CN) and Document Scanner (zh_TW)
@@ -468,19 +446,7 @@ export function convert(root: string): EvalDoc[] {
     // (every 40th from the 14th, zh-CN / zh-TW; the earlier draws were every 8th from the 1st and the 5th and every 24th
     // from the 3rd), a held-out set rich in the shortcut tables, number functions and mixed pages session 8 changed
     // the rules for
-    ...(['zh-cn', 'zh-tw'] as const).flatMap((l) =>
-      pages(
-        root,
-        `libreoffice-help-${l}`,
-        `usr/share/libreoffice/help/${l === 'zh-cn' ? 'zh-CN' : 'zh-TW'}/text`,
-        /\.html$/,
-        l,
-        'MPL-2.0',
-        40,
-        libreofficeContent,
-        13,
-      ),
-    ),
+    ...loZh(40, 13),
   ];
 }
 
