@@ -31,10 +31,11 @@ function classify(cp: number): number {
 /** Class of every BMP code unit (surrogates: O; a pair is classed by its code point, see cls). */
 const BMP = (() => {
   const t = new Uint8Array(0x10000);
-  // one pass of each property's regex over all BMP characters (surrogates left out): ~2 ms
-  const chars: string[] = [];
-  for (let c = 0; c < 0x10000; c++) chars.push(c >= 0xd800 && c < 0xe000 ? ' ' : String.fromCharCode(c));
-  const all = chars.join('');
+  // one pass of each property's regex over all BMP characters (surrogates left out), made as one string from their
+  // UTF-16 units (65,536 one-character strings joined cost ~0.06 CPU-s per process)
+  const units = new Uint16Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) units[c] = c >= 0xd800 && c < 0xe000 ? 0x20 : c;
+  const all = new TextDecoder('utf-16le').decode(units);
   for (const [re, k] of [
     [/\p{L}+/gu, L],
     [/\p{N}+/gu, N],
