@@ -280,3 +280,29 @@ test('a .json file holding a JSON array is streamed element by element; bad elem
     ['a', 'b'],
   );
 });
+
+test('recordToDocument: JSON meta kept as parsed (no copy) only where a copy through jsonSafe would be the same', () => {
+  const loc = { file: 'x.jsonl', line: 1 };
+  // a JSON-parsed record: its meta object is the document's
+  const rec = JSON.parse('{"text":"t","meta":{"a":1,"b":[1,{"c":null}],"s":"x"},"extra":{"k":[true]}}');
+  const d = recordToDocument(rec, loc);
+  assert.equal(d.meta, rec.meta);
+  assert.deepEqual(d.meta, { a: 1, b: [1, { c: null }], s: 'x', extra: { k: [true] } });
+  // containers deeper than 8 levels become null, as jsonSafe makes them
+  let deep: unknown = { leaf: 1 };
+  for (let i = 0; i < 10; i++) deep = { n: deep };
+  const dd = recordToDocument({ text: 't', meta: deep as Record<string, unknown> }, loc);
+  let x = dd.meta as Record<string, unknown>;
+  for (let i = 0; i < 8; i++) x = x.n as Record<string, unknown>;
+  assert.deepEqual(x, { n: null });
+  // values JSON has not (bigint, Date, non-finite numbers, undefined) are converted; a "__proto__" key is not kept
+  const when = new Date(Date.UTC(2026, 0, 2));
+  const m = recordToDocument(
+    { text: 't', meta: { big: 5n, when, inf: Infinity, u: undefined, arr: [undefined] } },
+    loc,
+  );
+  assert.deepEqual(m.meta, { big: 5, when: when.toISOString(), inf: 'Infinity', arr: [null] });
+  const p = recordToDocument(JSON.parse('{"text":"t","meta":{"__proto__":{"z":1},"a":2}}'), loc);
+  assert.deepEqual(Object.keys(p.meta), ['a']);
+  assert.equal(Object.hasOwn(p.meta, '__proto__'), false);
+});
