@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { fixText, fixEncoding, isBad, unescapeHtml } from './ftfy.ts';
+import { badnessAlternatives, fixText, fixEncoding, isBad, tokenRanges, unescapeHtml } from './ftfy.ts';
 
 const fixtures = createRequire(import.meta.url)('./ftfy-fixtures.json') as { ftfy: string; cases: [string, string][] };
 
@@ -37,4 +37,51 @@ test('fix_text options: zh-web keeps width, quotes and full-width CJK punctuatio
   assert.equal(fixText('你好，世界！“引号”', cfg), '你好，世界！“引号”');
   assert.equal(fixText('你好，世界！“引号”'), '你好,世界!"引号"');
   assert.equal(fixText('ä¸­æ–‡ ﬁ', { ...cfg, fixEncoding: false }), 'ä¸­æ–‡ fi');
+});
+
+const T = createRequire(import.meta.url)('./ftfy-tables.json') as { badness: string; badnessChars: string };
+const BADNESS = new RegExp(T.badness, 'u');
+
+test("isBad's pre-test reads the badness regex right: its alternatives, and each class on every code unit", () => {
+  const alts = badnessAlternatives();
+  assert.ok(alts.length > 30);
+  const rebuilt = alts.map((a) => a.map((x) => (x.optional ? `(?:${x.tok})?` : x.tok)).join('')).join('|');
+  assert.equal(`(?:${rebuilt})`, T.badness);
+  const toks = new Set(alts.flat().map((x) => x.tok));
+  toks.delete('^');
+  for (const tok of toks) {
+    const re = new RegExp(`^${tok}$`, 'u');
+    const r = tokenRanges(tok);
+    const inRanges = new Uint8Array(0x10000);
+    for (let k = 0; k < r.length; k += 2) for (let c = r[k]; c <= r[k + 1]; c++) inRanges[c] = 1;
+    const wrong: number[] = [];
+    for (let c = 0; c < 0x10000; c++)
+      if ((c < 0xd800 || c > 0xdfff) && inRanges[c] !== (re.test(String.fromCharCode(c)) ? 1 : 0)) wrong.push(c);
+    assert.deepEqual(wrong.slice(0, 5), [], tok.slice(0, 80));
+  }
+});
+
+test('isBad equals the badness regex on random strings of its characters, ASCII, CJK, astral and lone surrogates', () => {
+  const chars = [
+    ...new Set(T.badness.match(/\\u\{[0-9a-f]+\}/g)!.map((e) => String.fromCodePoint(parseInt(e.slice(3, -1), 16)))),
+  ];
+  const alphabet = [...chars, ...'aZ .,?!\n\t0中文，😀\ud800\udc00'.split(''), ' ', '\u00a0'];
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  let bad = 0;
+  const wrong: string[] = [];
+  for (let k = 0; k < 200_000; k++) {
+    let s = '';
+    const n = 1 + rnd(12);
+    for (let j = 0; j < n; j++) s += alphabet[rnd(alphabet.length)];
+    const want = BADNESS.test(s);
+    if (want) bad++;
+    if (isBad(s) !== want) wrong.push(s);
+  }
+  assert.deepEqual(wrong.slice(0, 5), []);
+  assert.ok(bad > 10_000, `only ${bad} bad strings`);
+  for (const [i] of fixtures.cases) assert.equal(isBad(i), BADNESS.test(i), i);
 });

@@ -33,7 +33,6 @@ const T = createRequire(import.meta.url)('./ftfy-tables.json') as Tables;
 export const FTFY_SOURCE = T.source;
 
 // ---------- regular expressions (ftfy's, translated by the generator) ----------
-const BADNESS = new RegExp(T.badness, 'u');
 /** Every alternative of the badness regex needs one of T.badnessChars (the generator checks it): BADNESS_CHAR. */
 /** In UTF-16 units: twice the longest match in code points (astral characters take two). */
 const MAX_LEN = 2 * T.badnessMaxLen;
@@ -50,26 +49,26 @@ const HTML_ENTITY_G = /&#?[0-9A-Za-z]{1,24};/g;
 const C1_G = /[\u0080-\u009f]/g;
 
 /**
- * ftfy's badness heuristic: does the text look like it contains mojibake? A match (at most MAX_LEN units) must
- * contain one of BADNESS_CHARS, so the regex only runs on spans around them. A span that does not start the text gets
- * a U+0001 in front: it stands for the characters before, can begin no alternative, and keeps "^" from matching there.
+ * ftfy's badness heuristic: does the text look like it contains mojibake? Every match holds one of BADNESS_CHARS
+ * (all non-ASCII) and is at most MAX_LEN units long, so it starts at most MAX_LEN - 1 units before one; of those
+ * starts, the regex (sticky) runs only where the first two characters fit one of its alternatives (PAIRS below): in
+ * real text most badness characters (box drawing, curly quotes, "•") sit beside characters no alternative allows.
  */
 export function isBad(text: string): boolean {
-  let i = nextBadnessChar(text, 0);
-  while (i >= 0) {
-    const start = Math.max(0, i - (MAX_LEN - 1));
-    let end = i + MAX_LEN; // exclusive, extended while the next candidate is close
-    let j = nextBadnessChar(text, i + 1);
-    while (j >= 0 && j < end + MAX_LEN) {
-      end = j + MAX_LEN;
-      j = nextBadnessChar(text, j + 1);
+  const L = text.length;
+  let done = 0; // starts below this were checked
+  for (let i = nextBadnessChar(text, 0); i >= 0; i = nextBadnessChar(text, i + 1)) {
+    for (let p = Math.max(done, i - (MAX_LEN - 1)); p <= i; p++) {
+      if (canStartMatch(text, p, L)) {
+        BADNESS_AT.lastIndex = p;
+        if (BADNESS_AT.test(text)) return true;
+      }
     }
-    const span = text.slice(start, Math.min(end + 1, text.length));
-    if (BADNESS.test(start === 0 ? span : '\u0001' + span)) return true;
-    i = j;
+    done = i + 1;
   }
   return false;
 }
+const BADNESS_AT = new RegExp(T.badness, 'uy');
 /** BADNESS_CHARS as a table (all of them are BMP characters, none a surrogate: the generator's class). */
 const BADNESS_CHAR = new Uint8Array(0x10000);
 {
@@ -82,6 +81,192 @@ function nextBadnessChar(text: string, from: number): number {
   const L = text.length;
   for (let i = from; i < L; i++) if (BADNESS_CHAR[text.charCodeAt(i)] === 1) return i;
   return -1;
+}
+
+/**
+ * The badness regex read as its top-level alternatives, each a list of items: one character class or literal (a
+ * regex source for one code point), optional (`(?:X)?`) or not, or the "^" anchor. Throws on any other syntax, so a
+ * new ftfy table that does not fit this reading fails at load instead of being misread.
+ */
+export function badnessAlternatives(src: string = T.badness): { tok: string; optional: boolean }[][] {
+  if (!src.startsWith('(?:') || !src.endsWith(')')) throw new Error('ftfy badness regex: expected (?:...|...)');
+  const body = src.slice(3, -1);
+  const alts: { tok: string; optional: boolean }[][] = [];
+  let items: { tok: string; optional: boolean }[] = [];
+  let i = 0;
+  const token = (): string => {
+    const c = body[i];
+    if (c === '[') {
+      let j = i + 1;
+      if (body[j] === '^') j++;
+      if (body[j] === ']') j++;
+      while (body[j] !== ']') {
+        if (j >= body.length) throw new Error('ftfy badness regex: unclosed class');
+        j += body[j] === '\\' ? 2 : 1;
+      }
+      const t = body.slice(i, j + 1);
+      i = j + 1;
+      return t;
+    }
+    if (c === '\\') {
+      const m = /^\\(?:u\{[0-9a-fA-F]+\}|[^u])/.exec(body.slice(i));
+      if (!m) throw new Error('ftfy badness regex: unknown escape at ' + i);
+      i += m[0].length;
+      return m[0];
+    }
+    if ('()|?*+{}.$'.includes(c)) throw new Error(`ftfy badness regex: unexpected "${c}" at ${i}`);
+    i++;
+    return c;
+  };
+  while (i < body.length) {
+    const c = body[i];
+    if (c === '|') {
+      alts.push(items);
+      items = [];
+      i++;
+    } else if (c === '^') {
+      items.push({ tok: '^', optional: false });
+      i++;
+    } else if (body.startsWith('(?:', i)) {
+      i += 3;
+      const t = token();
+      if (body.slice(i, i + 2) !== ')?') throw new Error('ftfy badness regex: only (?:X)? groups of one item');
+      i += 2;
+      items.push({ tok: t, optional: true });
+    } else {
+      const t = token();
+      if (i < body.length && '?*+{'.includes(body[i])) throw new Error('ftfy badness regex: quantifier at ' + i);
+      items.push({ tok: t, optional: false });
+    }
+  }
+  alts.push(items);
+  return alts;
+}
+/**
+ * The BMP code units (surrogates excluded) that one token of badnessAlternatives matches, as sorted disjoint
+ * inclusive ranges [lo, hi, lo, hi, ...]: a class ("[...]" or "[^...]" of code points, \\u{...} and one-character
+ * escapes, ranges) or one literal, read from its source (the test compares this with the token's own regex on every
+ * code unit).
+ */
+const UNIT_ESCAPE = /\\u\{([0-9a-fA-F]+)\}/y;
+export function tokenRanges(tok: string): number[] {
+  const escapes: Record<string, number> = { n: 10, r: 13, t: 9, f: 12, v: 11 };
+  let i = 0;
+  const atom = (): number => {
+    if (tok[i] === '\\') {
+      UNIT_ESCAPE.lastIndex = i;
+      const m = UNIT_ESCAPE.exec(tok);
+      if (m) {
+        i += m[0].length;
+        return parseInt(m[1], 16);
+      }
+      const e = tok[i + 1];
+      if (/[A-Za-z0-9]/.test(e) && !(e in escapes)) throw new Error(`ftfy badness regex: escape \\${e} in ${tok}`);
+      i += 2;
+      return escapes[e] ?? e.charCodeAt(0);
+    }
+    const cp = tok.codePointAt(i)!;
+    i += cp > 0xffff ? 2 : 1;
+    return cp;
+  };
+  let ranges: [number, number][] = [];
+  let negated = false;
+  if (tok[0] !== '[') {
+    const cp = atom();
+    if (i !== tok.length) throw new Error('ftfy badness regex: not one character: ' + tok);
+    ranges.push([cp, cp]);
+  } else {
+    i = 1;
+    negated = tok[i] === '^';
+    if (negated) i++;
+    while (i < tok.length - 1) {
+      const lo = atom();
+      let hi = lo;
+      if (tok[i] === '-' && i + 1 < tok.length - 1) {
+        i++;
+        hi = atom();
+      }
+      ranges.push([lo, hi]);
+    }
+  }
+  // sort, merge, complement when negated, clip to the BMP, cut the surrogates out
+  ranges.sort((x, y) => x[0] - y[0]);
+  const merged: [number, number][] = [];
+  for (const [lo, hi] of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && lo <= last[1] + 1) last[1] = Math.max(last[1], hi);
+    else merged.push([lo, hi]);
+  }
+  ranges = merged;
+  if (negated) {
+    const comp: [number, number][] = [];
+    let next = 0;
+    for (const [lo, hi] of ranges) {
+      if (lo > next) comp.push([next, lo - 1]);
+      next = hi + 1;
+    }
+    if (next <= 0x10ffff) comp.push([next, 0x10ffff]);
+    ranges = comp;
+  }
+  const out: number[] = [];
+  for (const [lo, hi0] of ranges) {
+    const hi = Math.min(hi0, 0xffff);
+    if (lo > hi) continue;
+    if (hi < 0xd800 || lo > 0xdfff) out.push(lo, hi);
+    else {
+      if (lo < 0xd800) out.push(lo, 0xd7ff);
+      if (hi > 0xdfff) out.push(0xe000, hi);
+    }
+  }
+  return out;
+}
+/**
+ * PAIRS: the alternatives' second items (with the third where the second is optional) are numbered as sets, bit k
+ * for set k; FIRST[a] holds the bits of the sets that may follow a code unit a at the start of an alternative, NEXT[d]
+ * the bits of the sets holding d. The top bit stands for an alternative of one character (it follows anything). A
+ * match starting at p thus needs FIRST[text[p]] & NEXT[text[p + 1]] (a surrogate next, an astral character, is let
+ * through to the regex).
+ */
+const FIRST = new Int32Array(0x10000);
+const NEXT = new Int32Array(0x10000);
+const ALONE = 1 << 31;
+buildPairs();
+function buildPairs(): void {
+  const setIds = new Map<string, number>();
+  NEXT.fill(ALONE);
+  for (const alt of badnessAlternatives()) {
+    const items = alt[0]?.tok === '^' ? alt.slice(1) : alt; // "^" alternatives are let through anywhere (superset)
+    if (items.length === 0 || items[0].optional || items.some((x) => x.tok === '^'))
+      throw new Error('ftfy badness regex: an alternative without a leading item');
+    let bit = ALONE;
+    if (items.length > 1) {
+      if (items[1].optional && (items.length < 3 || items[2].optional))
+        throw new Error('ftfy badness regex: an optional item without a required one after it');
+      const toks = items[1].optional ? [items[1].tok, items[2].tok] : [items[1].tok];
+      const key = toks.join('\u0000');
+      let id = setIds.get(key);
+      if (id === undefined) {
+        id = setIds.size;
+        if (id >= 31) throw new Error('ftfy badness regex: more than 31 follow sets');
+        setIds.set(key, id);
+        for (const t of toks) orBits(NEXT, tokenRanges(t), 1 << id);
+      }
+      bit = 1 << id;
+    }
+    orBits(FIRST, tokenRanges(items[0].tok), bit);
+  }
+}
+/** dst[c] |= bit for every c in the ranges. */
+function orBits(dst: Int32Array, ranges: number[], bit: number): void {
+  for (let r = 0; r < ranges.length; r += 2) for (let c = ranges[r]; c <= ranges[r + 1]; c++) dst[c] |= bit;
+}
+/** Can a badness match start at p (see PAIRS)? A necessary condition, not a sufficient one. */
+function canStartMatch(text: string, p: number, L: number): boolean {
+  const f = FIRST[text.charCodeAt(p)];
+  if (f === 0) return false;
+  if (p + 1 >= L) return (f & ALONE) !== 0;
+  const d = text.charCodeAt(p + 1);
+  return (d >= 0xd800 && d <= 0xdfff) || (f & NEXT[d]) !== 0;
 }
 
 // ---------- single-byte encodings ----------
