@@ -85,3 +85,16 @@ test('isBad equals the badness regex on random strings of its characters, ASCII,
   assert.ok(bad > 10_000, `only ${bad} bad strings`);
   for (const [i] of fixtures.cases) assert.equal(isBad(i), BADNESS.test(i), i);
 });
+
+test("the fixers' pre-test: lone surrogates only, each fixer's characters only when it is on", () => {
+  assert.equal(fixText('a😀b'), 'a😀b');
+  assert.equal(fixText('a\ud800b'), 'a\ufffdb');
+  assert.equal(fixText('😀\udc00'), '😀\ufffd');
+  assert.equal(fixText('\udc00😀\ud83d'), '\ufffd😀\ufffd');
+  assert.equal(fixText('中文\u201c引号\u201d', { uncurlQuotes: false }), '中文\u201c引号\u201d');
+  assert.equal(fixText('中文\u201c引号\u201d'), '中文"引号"');
+  assert.equal(fixText('a\rb\u2028c', { fixLineBreaks: false }), 'a\rb\u2028c');
+  assert.equal(fixText('a\rb\u2028c'), 'a\nb\nc');
+  assert.equal(fixText('\ufb01\u0007', { fixLatinLigatures: false }), '\ufb01');
+  assert.equal(fixText('\ufb01\u0007', { removeControlChars: false, normalization: null }), 'fi\u0007');
+});

@@ -449,42 +449,64 @@ const WIDTH_G = charClass(WIDTH.keys());
 const CONTROL_G = charClass(T.controlChars.map((c) => String.fromCodePoint(c)));
 const LONE_SURROGATE_G = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 /**
- * Characters that one of the enabled fixers after fix_encoding may change (a cheap pre-test per segment): a text
- * without one comes out of them unchanged.
+ * Characters that one of the enabled fixers after fix_encoding may change (a cheap pre-test per text): a text without
+ * one comes out of them unchanged. FIXABLE holds a bit per fixer for each code unit; surrogates count only when lone.
  */
-const fixableCache = new Map<string, RegExp>();
-function fixable(c: FtfyConfig): RegExp {
-  const key = [
-    c.fixC1Controls,
-    c.fixLatinLigatures,
-    c.fixCharacterWidth,
-    c.uncurlQuotes,
-    c.fixLineBreaks,
-    c.fixSurrogates,
-    c.removeTerminalEscapes,
-    c.removeControlChars,
-  ]
-    .map(Number)
-    .join('');
-  let re = fixableCache.get(key);
-  if (!re) {
-    const cls = (r: RegExp) => r.source.slice(1, -1);
-    re = new RegExp(
-      '[' +
-        (c.fixC1Controls ? '\\u0080-\\u009f' : '') +
-        (c.fixLatinLigatures ? cls(LIGATURES_G) : '') +
-        (c.fixCharacterWidth ? cls(WIDTH_G) : '') +
-        (c.uncurlQuotes ? '\\u02bc\\u2018-\\u201f' : '') +
-        (c.fixLineBreaks ? '\\r\\u2028\\u2029\\u0085' : '') +
-        (c.fixSurrogates ? '\\ud800-\\udfff' : '') +
-        (c.removeTerminalEscapes ? '\\u001b' : '') +
-        (c.removeControlChars ? cls(CONTROL_G) : '') +
-        ']',
-      'u',
-    );
-    fixableCache.set(key, re);
+const FIX_C1 = 1;
+const FIX_LIGATURES = 2;
+const FIX_WIDTH = 4;
+const FIX_QUOTES = 8;
+const FIX_BREAKS = 16;
+const FIX_SURROGATES = 32;
+const FIX_ESCAPES = 64;
+const FIX_CONTROLS = 128;
+const FIXABLE = new Uint8Array(0x10000);
+{
+  const mark = (bit: number, units: Iterable<number>) => {
+    for (const u of units) FIXABLE[u] |= bit;
+  };
+  const range = (lo: number, hi: number) => Array.from({ length: hi - lo + 1 }, (_, k) => lo + k);
+  const units = (chars: Iterable<string>) => [...chars].map((ch) => ch.charCodeAt(0)); // all BMP (ftfy's tables)
+  mark(FIX_C1, range(0x80, 0x9f));
+  mark(FIX_LIGATURES, units(LIGATURES.keys()));
+  mark(FIX_WIDTH, units(WIDTH.keys()));
+  mark(FIX_QUOTES, [0x02bc, ...range(0x2018, 0x201f)]);
+  mark(FIX_BREAKS, [0x0d, 0x2028, 0x2029, 0x85]);
+  mark(FIX_SURROGATES, range(0xd800, 0xdfff));
+  mark(FIX_ESCAPES, [0x1b]);
+  mark(FIX_CONTROLS, T.controlChars);
+}
+function fixableMask(c: FtfyConfig): number {
+  return (
+    (c.fixC1Controls ? FIX_C1 : 0) |
+    (c.fixLatinLigatures ? FIX_LIGATURES : 0) |
+    (c.fixCharacterWidth ? FIX_WIDTH : 0) |
+    (c.uncurlQuotes ? FIX_QUOTES : 0) |
+    (c.fixLineBreaks ? FIX_BREAKS : 0) |
+    (c.fixSurrogates ? FIX_SURROGATES : 0) |
+    (c.removeTerminalEscapes ? FIX_ESCAPES : 0) |
+    (c.removeControlChars ? FIX_CONTROLS : 0)
+  );
+}
+/** Does the text hold a character that one of the fixers in `mask` may change? */
+function hasFixable(text: string, mask: number): boolean {
+  const L = text.length;
+  for (let i = 0; i < L; i++) {
+    const u = text.charCodeAt(i);
+    const b = FIXABLE[u] & mask;
+    if (b === 0) continue;
+    if (b !== FIX_SURROGATES) return true;
+    // a surrogate: only a lone one is fixable
+    if (u < 0xdc00 && i + 1 < L) {
+      const v = text.charCodeAt(i + 1);
+      if (v >= 0xdc00 && v <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return true;
   }
-  return re;
+  return false;
 }
 /** Any UTF-16 surrogate (lone or in a pair): the lone-surrogate fix has nothing to do without one. */
 const ANY_SURROGATE = /[\ud800-\udfff]/;
@@ -550,7 +572,7 @@ function noEncodingWork(text: string, c: FtfyConfig, unescape: boolean): boolean
 }
 function fixChars(text: string, c: FtfyConfig): string {
   let t = text;
-  if (fixable(c).test(t)) {
+  if (hasFixable(t, fixableMask(c))) {
     if (c.fixC1Controls) t = fixC1Controls(t);
     if (c.fixLatinLigatures) t = t.replace(LIGATURES_G, (ch) => LIGATURES.get(ch)!);
     if (c.fixCharacterWidth) t = t.replace(WIDTH_G, (ch) => WIDTH.get(ch)!);
@@ -578,7 +600,7 @@ export function fixText(text: string, config: Partial<FtfyConfig> = {}): string 
     if (once === text) return text;
     if (
       noEncodingWork(once, c, c.unescapeHtml !== false) &&
-      (fixable(c).test(once) ? fixChars(once, c) === once : normalized(once, c) === once)
+      (hasFixable(once, fixableMask(c)) ? fixChars(once, c) === once : normalized(once, c) === once)
     )
       return once;
   }
