@@ -154,6 +154,58 @@ test('NFKC keeps CJK full-width punctuation but folds full-width letters and dig
   assert.equal(fixEncoding('café naïve'), 'café naïve');
 });
 
+/** nfkcKeepCjkPunct by its definition: each stretch between kept characters through NFKC on its own. */
+function nfkcKeepCjkPunctReference(text: string): string {
+  const kept = /[\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u3000]/;
+  let out = '';
+  let start = 0;
+  for (let i = 0; i < text.length; i++)
+    if (kept.test(text[i])) {
+      out += text.slice(start, i).normalize('NFKC') + text[i];
+      start = i + 1;
+    }
+  return out + text.slice(start).normalize('NFKC');
+}
+
+test('NFKC keeping CJK punctuation equals its definition: every code unit alone, beside marks and jamo, random mixes', () => {
+  const wrong: string[] = [];
+  const check = (s: string) => {
+    if (M.nfkcKeepCjkPunct(s) !== nfkcKeepCjkPunctReference(s)) wrong.push(s);
+  };
+  // composing or reordering neighbours: combining marks, kana voicing, Hangul jamo (leading, vowel, trailing)
+  const after = ['', '\u0301', '\u0323\u0301', '\u3099', '\u1161', '\u11a8', '\u0338', 'a', '，'];
+  const before = ['', 'e', '\u1100', '가', 'か', '，'];
+  for (let c = 0; c < 0x10000; c++) {
+    const ch = String.fromCharCode(c);
+    for (const a of after) check(ch + a);
+    for (const b of before) if (b) check(b + ch);
+  }
+  const alphabet = [
+    ...'aeA1 ，。！？（）　中文か가ﬁｶＡ１…™½²ﾞﾟ①ä\u00a0\u2028\n😀',
+    '\u0301',
+    '\u0323',
+    '\u3099',
+    '\u309a',
+    '\u1100',
+    '\u1161',
+    '\u11a8',
+    '\u0338',
+    '\ud800',
+    '\udc00',
+  ];
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  for (let k = 0; k < 100_000; k++) {
+    let s = '';
+    for (let j = 1 + rnd(10); j > 0; j--) s += alphabet[rnd(alphabet.length)];
+    check(s);
+  }
+  assert.deepEqual(wrong.slice(0, 5), []);
+});
+
 test('python splitlines and code points', () => {
   assert.deepEqual(splitLines('a\r\nb\rc\u2028d\n'), ['a', 'b', 'c', 'd']);
   assert.equal(codePoints('😊中').n, 2);

@@ -359,26 +359,68 @@ export function expandMacro(text: string): string {
 
 // ---------- unicode ----------
 /** Full-width CJK punctuation that NFKC would fold to ASCII and that Chinese text must keep. */
-const CJK_FULLWIDTH_PUNCT = /[\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65\u3000]/;
-/** NFKC, except full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which are kept. */
-export function nfkcKeepCjkPunct(text: string): string {
-  if (!CJK_FULLWIDTH_PUNCT.test(text)) return text.normalize('NFKC');
-  let out = '';
-  let start = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (
-      (c >= 0xff01 && c <= 0xff0f) ||
-      (c >= 0xff1a && c <= 0xff20) ||
-      (c >= 0xff3b && c <= 0xff40) ||
-      (c >= 0xff5b && c <= 0xff65) ||
-      c === 0x3000
-    ) {
-      out += text.slice(start, i).normalize('NFKC') + text[i];
-      start = i + 1;
+/**
+ * Per BMP code unit: KEPT for full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which
+ * nfkcKeepCjkPunct keeps; INERT where NFKC cannot change a text of such units (Unicode's quick check: NFKC_QC = Yes
+ * and combining class 0, so one is never composed with, reordered against or decomposed): Latin, Greek and Cyrillic
+ * letters, general punctuation and symbols, CJK symbols and kana, CJK ideographs and Hangul syllables that NFKC leaves
+ * as they are, except marks (\p{M}: every non-zero combining class and most NFKC_QC = Maybe) and Hangul jamo (the
+ * rest of Maybe); 0 for everything else (such a unit sends its stretch through `normalize`).
+ */
+const KEPT = 2;
+const INERT = 1;
+const NFKC_UNIT = new Uint8Array(0x10000);
+{
+  const MARK = /\p{M}/u;
+  const ranges = [
+    [0x0000, 0x052f],
+    [0x2000, 0x2bff],
+    [0x3000, 0x30ff],
+    [0xac00, 0xd7a3],
+  ];
+  for (const [lo, hi] of ranges)
+    for (let c = lo; c <= hi; c++) {
+      const ch = String.fromCharCode(c);
+      if (ch.normalize('NFKC') === ch && !MARK.test(ch)) NFKC_UNIT[c] = INERT;
     }
+  NFKC_UNIT.fill(INERT, 0x3400, 0x4dc0); // CJK ideographs: no decomposition, combining class 0
+  NFKC_UNIT.fill(INERT, 0x4e00, 0xa000);
+  for (const [lo, hi] of [
+    [0xff01, 0xff0f],
+    [0xff1a, 0xff20],
+    [0xff3b, 0xff40],
+    [0xff5b, 0xff65],
+    [0x3000, 0x3000],
+  ])
+    NFKC_UNIT.fill(KEPT, lo, hi + 1);
+}
+/**
+ * NFKC, except full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which are kept: the stretches
+ * between kept characters are normalised each on its own, and only those holding a unit that is not INERT.
+ */
+export function nfkcKeepCjkPunct(text: string): string {
+  const L = text.length;
+  let out = '';
+  let done = 0; // text[0, done) is in out
+  let start = 0; // the current stretch
+  let dirty = false;
+  for (let i = 0; i < L; i++) {
+    const k = NFKC_UNIT[text.charCodeAt(i)];
+    if (k === INERT) continue;
+    if (k === KEPT) {
+      if (dirty) {
+        out += text.slice(done, start) + text.slice(start, i).normalize('NFKC');
+        done = i;
+        dirty = false;
+      }
+      start = i + 1;
+    } else dirty = true;
   }
-  return out + text.slice(start).normalize('NFKC');
+  if (dirty) {
+    out += text.slice(done, start) + text.slice(start).normalize('NFKC');
+    done = L;
+  }
+  return done === 0 ? text : done === L ? out : out + text.slice(done);
 }
 
 export interface FixUnicodeOptions {
