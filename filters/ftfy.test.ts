@@ -65,7 +65,7 @@ test('isBad equals the badness regex on random strings of its characters, ASCII,
   const chars = [
     ...new Set(T.badness.match(/\\u\{[0-9a-f]+\}/g)!.map((e) => String.fromCodePoint(parseInt(e.slice(3, -1), 16)))),
   ];
-  const alphabet = [...chars, ...'aZ .,?!\n\t0中文，😀\ud800\udc00'.split(''), ' ', '\u00a0'];
+  const alphabet = [...chars, ...'aZ .,?!\n\t0中文，😀\ud800\udc00'.split(''), ' ', '\u00a0', '\n', 'Â', 'Ã'];
   let seed = 12345;
   const rnd = (n: number) => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
@@ -80,9 +80,21 @@ test('isBad equals the badness regex on random strings of its characters, ASCII,
     const want = BADNESS.test(s);
     if (want) bad++;
     if (isBad(s) !== want) wrong.push(s);
+    if (isBad(s, true) !== (want || /\n[\u00c2\u00c3] /.test(s))) wrong.push('segments: ' + s);
+  }
+  // line starts with "Ã " or "Â " (isBad's segmentStarts), in a small alphabet where they are frequent
+  const small = ['\n', 'Â', 'Ã', ' ', 'a', '©', '中'];
+  let starts = 0;
+  for (let k = 0; k < 20_000; k++) {
+    let s = '';
+    for (let j = 1 + rnd(8); j > 0; j--) s += small[rnd(small.length)];
+    const want = BADNESS.test(s) || /\n[\u00c2\u00c3] /.test(s);
+    if (/\n[\u00c2\u00c3] /.test(s)) starts++;
+    if (isBad(s, true) !== want) wrong.push('segments: ' + s);
   }
   assert.deepEqual(wrong.slice(0, 5), []);
   assert.ok(bad > 10_000, `only ${bad} bad strings`);
+  assert.ok(starts > 200, `only ${starts} line starts`);
   for (const [i] of fixtures.cases) assert.equal(isBad(i), BADNESS.test(i), i);
 });
 

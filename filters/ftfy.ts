@@ -54,10 +54,12 @@ const C1_G = /[\u0080-\u009f]/g;
  * starts, the regex (sticky) runs only where the first two characters fit one of its alternatives (PAIRS below): in
  * real text most badness characters (box drawing, curly quotes, "•") sit beside characters no alternative allows.
  */
-export function isBad(text: string): boolean {
+export function isBad(text: string, segmentStarts = false): boolean {
   const L = text.length;
   let done = 0; // starts below this were checked
   for (let i = nextBadnessChar(text, 0); i >= 0; i = nextBadnessChar(text, i + 1)) {
+    // with segmentStarts, also true where a line (a segment of fixText) starts with "Ã " or "Â " (the "^" alternative)
+    if (segmentStarts && i > 0 && text.charCodeAt(i - 1) === 0x0a && isSegmentStartBad(text, i)) return true;
     for (let p = Math.max(done, i - (MAX_LEN - 1)); p <= i; p++) {
       if (canStartMatch(text, p, L)) {
         BADNESS_AT.lastIndex = p;
@@ -563,12 +565,15 @@ function advance(text: string, pos: number, n: number): number {
 }
 
 /** A segment that starts with "Ã " or "Â " can be bad on its own (the badness regex's "^" alternative). */
-const SEGMENT_START_BAD = /\n[\u00c2\u00c3] /;
+function isSegmentStartBad(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  return (c === 0xc2 || c === 0xc3) && text.charCodeAt(i + 1) === 0x20;
+}
 /** True when fixing no segment of `text` would decode entities or repair its encoding. */
 function noEncodingWork(text: string, c: FtfyConfig, unescape: boolean): boolean {
   if (unescape && text.indexOf('&') >= 0 && HTML_ENTITY.test(text)) return false;
-  // a match inside one segment is a match in the whole text (the regex's only anchor is checked separately)
-  return !c.fixEncoding || isAscii(text) || (!isBad(text) && !SEGMENT_START_BAD.test(text));
+  // a match inside one segment is a match in the whole text; the regex's only anchor, "^", at each line start
+  return !c.fixEncoding || isAscii(text) || !isBad(text, true);
 }
 function fixChars(text: string, c: FtfyConfig): string {
   let t = text;
