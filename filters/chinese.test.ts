@@ -148,6 +148,43 @@ test('PII masking: e-mail, IPv4, mainland mobile numbers, checksum-valid residen
   assert.equal(M.maskPii('a@b.co', { ...o, email: null }), 'a@b.co');
 });
 
+test('pii_mask\'s e-mails: the search around each "@" equals the global regex replace on random texts', () => {
+  const PII_EMAIL = /[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}/g;
+  const pieces = [
+    'a',
+    'B',
+    '9',
+    '.',
+    '-',
+    '+',
+    '_',
+    '%',
+    '@',
+    '@@',
+    'x.com',
+    '.ORG',
+    '.c',
+    'mail',
+    'é',
+    '测试',
+    ' ',
+    '\n',
+  ];
+  let s = 5;
+  const rnd = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
+  let changed = 0;
+  for (let t = 0; t < 6000; t++) {
+    let text = '';
+    for (let i = rnd(30); i > 0; i--) text += pieces[rnd(pieces.length)];
+    for (const r of ['', '[EMAIL]', '<$&>']) {
+      const want = text.replace(PII_EMAIL, r);
+      assert.equal(M.maskEmails(text, r), want, JSON.stringify(text));
+      if (want !== text) changed++;
+    }
+  }
+  assert.ok(changed > 300, String(changed));
+});
+
 test('NFKC keeps CJK full-width punctuation but folds full-width letters and digits', () => {
   assert.equal(M.nfkcKeepCjkPunct('ＡＢＣ１２３，！？：；（）　ｶ'), 'ABC123，！？：；（）　カ');
   assert.equal(fixEncoding('Ã©tÃ© ä¸­æ–‡'), 'été 中文');

@@ -140,21 +140,26 @@ export const cleanEmail = (t: string, repl = '', pattern = EMAIL_PATTERN) =>
 const EMAIL_STICKY = new RegExp(EMAIL_PATTERN, 'uy');
 /** [A-Za-z0-9.+_-]: the characters of an address's local part (EMAIL_PATTERN's first class). */
 const isEmailLocal = (c: number) => isAsciiWord(c) || c === 46 || c === 45 || c === 43;
-/**
- * The global replace of EMAIL_PATTERN, tried only around each "@": the local part's class holds no "@", so a match
- * starting at s has its "@" where the run of local-part characters from s ends; the leftmost start for an "@" is the
- * start of that run (or where the search stands), and if the pattern fails there it fails from every start in the run.
- */
 function cleanDefaultEmails(t: string, repl: string): string {
+  return replaceAddresses(t, EMAIL_STICKY, isEmailLocal, repl);
+}
+/**
+ * The global replace (with `repl` as a literal) of an e-mail pattern `sticky` that starts with a run of `isLocal`
+ * characters and then "@" (EMAIL_PATTERN, pii_mask's PII_EMAIL), tried only around each "@": the local part's class
+ * holds no "@", so a match starting at s has its "@" where the run of local-part characters from s ends; the leftmost
+ * start for an "@" is the start of that run (or where the search stands), and if the pattern fails there it fails
+ * from every start in the run.
+ */
+function replaceAddresses(t: string, sticky: RegExp, isLocal: (c: number) => boolean, repl: string): string {
   let out = '',
     copied = 0,
     pos = 0;
   for (let a = t.indexOf('@'); a >= 0; a = t.indexOf('@', Math.max(a + 1, pos))) {
     let s = a;
-    while (s > pos && isEmailLocal(t.charCodeAt(s - 1))) s--;
+    while (s > pos && isLocal(t.charCodeAt(s - 1))) s--;
     if (s === a) continue;
-    EMAIL_STICKY.lastIndex = s;
-    const m = EMAIL_STICKY.exec(t);
+    sticky.lastIndex = s;
+    const m = sticky.exec(t);
     if (!m) continue;
     out += t.slice(copied, s) + repl;
     copied = pos = s + m[0].length;
@@ -831,13 +836,19 @@ export function validIdCard(id: string): boolean {
   return ID_CHECK[s % 11] === id[17].toUpperCase();
 }
 const PII_EMAIL = /[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}/g;
+const PII_EMAIL_AT = new RegExp(PII_EMAIL.source, 'y');
+/** [A-Za-z0-9._%+-]: PII_EMAIL's local part. */
+const isPiiEmailLocal = (c: number) => isEmailLocal(c) || c === 37;
+/** Mask pii_mask's e-mail pattern as `s.replace(PII_EMAIL, repl)` does (a "$" in repl is a replacement pattern). */
+export const maskEmails = (s: string, repl: string) =>
+  repl.includes('$') ? s.replace(PII_EMAIL, repl) : replaceAddresses(s, PII_EMAIL_AT, isPiiEmailLocal, repl);
 const PII_IP = /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.]*\d)/g;
 const PII_ID = /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g;
 const PII_MOBILE = /(?<![0-9A-Za-z])(?:\+?86[- ]?)?1[3-9]\d{9}(?![0-9])/g;
 /** Mask e-mail addresses, IPv4 addresses, 18-digit resident ID numbers (checksum-valid) and mainland mobile numbers. */
 export function maskPii(text: string, o: PiiOptions): string {
   let s = text;
-  if (o.email !== null && s.includes('@')) s = s.replace(PII_EMAIL, o.email);
+  if (o.email !== null && s.includes('@')) s = maskEmails(s, o.email);
   if (o.ip !== null && s.includes('.')) s = s.replace(PII_IP, o.ip);
   if (o.idCard !== null) s = s.replace(PII_ID, (m) => (validIdCard(m) ? o.idCard! : m));
   if (o.mobile !== null) s = s.replace(PII_MOBILE, o.mobile);
