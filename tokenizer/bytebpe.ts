@@ -53,6 +53,97 @@ interface SpanTables {
 
 const spanTablesOf = new WeakMap<Uint32Array, SpanTables>();
 
+/**
+ * The (L, R) fragment values of every merge's join point where a character starts after a multi-byte one (see
+ * ByteBpe.spanTables), in merge order: L, R, L, R, ... Per token formed so far (len 0: not yet), from its two
+ * operands in O(1) (no token's bytes are made): tail, its bytes from its last character start (a non-continuation
+ * byte at index ≥ 1, else index 0) to its end; head, its bytes from its start to its next character start (index ≥ 1,
+ * else its end); each as 256^length + the bytes (a fragment of at most 3 bytes; length 4 stands for any longer, whose
+ * value is not used); lead, whether it has a non-continuation byte; its first and last byte. A function of its own,
+ * small, run once per process: the optimising compiler's time for it counts as much as the loop's.
+ */
+function joinFragments(
+  left: Uint32Array,
+  right: Uint32Array,
+  result: Uint32Array,
+  byteIds: Uint32Array,
+  nTok: number,
+): Int32Array {
+  const len = new Int32Array(nTok),
+    tailV = new Int32Array(nTok),
+    tailL = new Uint8Array(nTok),
+    headV = new Int32Array(nTok),
+    headL = new Uint8Array(nTok),
+    lead = new Uint8Array(nTok),
+    first = new Uint8Array(nTok),
+    last = new Uint8Array(nTok);
+  for (let b = 0; b < 256; b++) {
+    const id = byteIds[b];
+    len[id] = 1;
+    tailV[id] = headV[id] = 256 + b;
+    tailL[id] = headL[id] = 1;
+    lead[id] = (b & 0xc0) !== 0x80 ? 1 : 0;
+    first[id] = last[id] = b;
+  }
+  let found = new Int32Array(1 << 16),
+    nFound = 0;
+  // rounds until one forms no new token (a merge whose operand is never formed can never apply, nor be spanned)
+  let pending = true,
+    formed = true;
+  while (pending && formed) {
+    pending = false;
+    formed = false;
+    for (let r = 0; r < left.length; r++) {
+      const t = result[r];
+      if (len[t] > 0) continue;
+      const a = left[r],
+        c = right[r];
+      if (len[a] === 0 || len[c] === 0) {
+        pending = true;
+        continue;
+      }
+      formed = true;
+      const la = len[a],
+        lc = len[c];
+      len[t] = la + lc;
+      first[t] = first[a];
+      last[t] = last[c];
+      lead[t] = lead[a] | lead[c];
+      if (lead[c]) {
+        tailV[t] = tailV[c];
+        tailL[t] = tailL[c];
+      } else {
+        // x ++ y as values: V(x) * 256^|y| + V(y) - 256^|y|
+        const l = tailL[a] + lc;
+        tailL[t] = l > 3 ? 4 : l;
+        if (l <= 3) tailV[t] = tailV[a] * (1 << (8 * lc)) + tailV[c] - (1 << (8 * lc));
+      }
+      if (headL[a] < la) {
+        headV[t] = headV[a];
+        headL[t] = headL[a];
+      } else {
+        // a is its first character's bytes so far: c's up to its first character start follow
+        const k = (first[c] & 0xc0) !== 0x80 ? 0 : headL[c];
+        const l = la + k;
+        headL[t] = l > 3 ? 4 : l;
+        if (l <= 3) headV[t] = k === 0 ? headV[a] : headV[a] * (1 << (8 * k)) + headV[c] - (1 << (8 * k));
+      }
+      // the boundary where the two operands meet, when a character starts there after a multi-byte one (the other
+      // boundaries inside the token are the operands': their (L, R), cut shorter by the operand's end, already mark
+      // every boundary this token's would); L: a's tail, R: c's head; never next to a 4-byte character
+      if (first[c] < 0xc0 || (last[a] & 0xc0) !== 0x80 || tailL[a] > 3 || headL[c] > 3) continue;
+      if (nFound + 2 > found.length) {
+        const g = new Int32Array(found.length * 2);
+        g.set(found);
+        found = g;
+      }
+      found[nFound++] = tailV[a];
+      found[nFound++] = headV[c];
+    }
+  }
+  return found.subarray(0, nFound);
+}
+
 /** Fill lOf / rOf of BMP character x (≥ U+0080, not a surrogate): its k-byte suffixes as L, prefixes as R. */
 function fragmentsOf(t: SpanTables, x: number): void {
   const nb = x < 0x800 ? 2 : 3;
@@ -289,71 +380,17 @@ export class ByteBpe {
     const shared = spanTablesOf.get(this.spec.left);
     if (shared) return (this.spanT = shared);
     const { left, right, result } = this.spec;
-    const nTok = this.tokenCount;
-    // bytes of every token formed by merges, in one arena (an operand formed by a later merge waits for a later round)
-    const off = new Int32Array(nTok).fill(-1),
-      len = new Int32Array(nTok);
-    let arena = new Uint8Array(1 << 21),
-      used = 0;
-    for (let b = 0; b < 256; b++) {
-      const id = this.byteIds[b];
-      off[id] = used;
-      len[id] = 1;
-      arena[used++] = b;
-    }
+    const joins = joinFragments(left, right, result, this.byteIds, this.tokenCount);
     const lIds = new Map<number, number>(),
       rIds = new Map<number, number>();
-    const found: number[] = [];
-    const idOf = (m: Map<number, number>, k: number) => {
-      let i = m.get(k);
-      if (i === undefined) m.set(k, (i = m.size));
-      return i;
-    };
-    // rounds until one forms no new token (a merge whose operand is never formed can never apply, nor be spanned)
-    let pending = true,
-      formed = true;
-    while (pending && formed) {
-      pending = false;
-      formed = false;
-      for (let r = 0; r < left.length; r++) {
-        const t = result[r];
-        if (off[t] >= 0) continue;
-        const a = left[r],
-          c = right[r];
-        if (off[a] < 0 || off[c] < 0) {
-          pending = true;
-          continue;
-        }
-        formed = true;
-        const n = len[a] + len[c];
-        if (used + n > arena.length) {
-          const g = new Uint8Array(arena.length * 2);
-          g.set(arena);
-          arena = g;
-        }
-        for (let i = off[a], j = used, end = i + len[a]; i < end;) arena[j++] = arena[i++];
-        for (let i = off[c], j = used + len[a], end = i + len[c]; i < end;) arena[j++] = arena[i++];
-        off[t] = used;
-        len[t] = n;
-        const x0 = used,
-          x1 = used + n,
-          p = used + len[a];
-        used += n;
-        // the boundary where the two operands meet, when a character starts there after a multi-byte one (the other
-        // boundaries inside the token are the operands': their (L, R), cut shorter by the operand's end, already
-        // mark every boundary this token's would)
-        if (arena[p] < 0xc0 || (arena[p - 1] & 0xc0) !== 0x80) continue;
-        let s = p - 1;
-        while (s > x0 && (arena[s] & 0xc0) === 0x80) s--;
-        let e = p + 1;
-        while (e < x1 && (arena[e] & 0xc0) === 0x80) e++;
-        if (p - s > 3 || e - p > 3) continue; // a 4-byte character: never cut next to one
-        let L = 1,
-          R = 1;
-        for (let i = s; i < p; i++) L = L * 256 + arena[i];
-        for (let i = p; i < e; i++) R = R * 256 + arena[i];
-        found.push(idOf(lIds, L), idOf(rIds, R));
-      }
+    const found = new Int32Array(joins.length);
+    for (let i = 0; i < joins.length; i += 2) {
+      let l = lIds.get(joins[i]);
+      if (l === undefined) lIds.set(joins[i], (l = lIds.size));
+      let r = rIds.get(joins[i + 1]);
+      if (r === undefined) rIds.set(joins[i + 1], (r = rIds.size));
+      found[i] = l;
+      found[i + 1] = r;
     }
     const words = (rIds.size + 31) >> 5;
     const pairs = new Uint32Array(Math.max(1, lIds.size * words));
