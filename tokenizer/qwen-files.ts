@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { endianness } from 'node:os';
 import { byteLevelAlphabet } from './bpe.ts';
 
 /** sha256 of Qwen3's tokenizer.json as published (what qwenTokenizerJsonText rebuilds). */
@@ -46,7 +47,9 @@ export function loadQwenFiles(): QwenFiles {
   }
   if (buf.length % 8 !== 0) throw new Error(`${mPath}: ${buf.length} bytes, not a list of id pairs`);
   const pairs = new Uint32Array(buf.length / 4);
-  for (let i = 0; i < pairs.length; i++) pairs[i] = buf.readUInt32LE(4 * i);
+  // little-endian u32s: on a little-endian host, the bytes as they are (302,774 readUInt32LE calls: ~0.015 CPU-s more)
+  if (endianness() === 'LE') new Uint8Array(pairs.buffer).set(buf);
+  else for (let i = 0; i < pairs.length; i++) pairs[i] = buf.readUInt32LE(4 * i);
   const byteIds = Uint32Array.from(byteLevelAlphabet().idOfByte);
   cached = { template, pairs, byteIds };
   return cached;
