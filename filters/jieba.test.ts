@@ -104,11 +104,11 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
     const built = buildDict(readFileSync(src, 'utf8'));
     const first = loadDict(src, cache); // builds and writes the cache
     const [file] = readdirSync(cache);
-    assert.match(file, /^jieba-trie-v2-[0-9a-f]{16}\.bin$/);
+    assert.match(file, /^jieba-trie-v3-[0-9a-f]{16}\.bin$/);
     const again = loadDict(src, cache); // reads it back
     for (const d of [first, again]) {
-      for (const k of ['rootHas', 'rootScore', 'tab', 'edges'] as const) assert.deepEqual(d[k], built[k], k);
-      assert.deepEqual([d.mask, d.shift, d.single], [built.mask, built.shift, built.single]);
+      for (const k of ['rec', 'rootRec', 'scores'] as const) assert.deepEqual(d[k], built[k], k);
+      assert.equal(d.single, built.single);
       assert.deepEqual(
         jiebaCut('甲乙丙丁戊甲', () => false, d),
         ['甲乙', '丙丁戊', '甲'],
@@ -125,12 +125,12 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
     assert.equal(dictFromBytes(bytes, Buffer.alloc(32)), null);
     // a damaged cache file is replaced by a good one
     writeFileSync(join(cache, file), bad);
-    assert.deepEqual(loadDict(src, cache).tab, built.tab);
+    assert.deepEqual(loadDict(src, cache).rec, built.rec);
     assert.deepEqual(readFileSync(join(cache, file)), Buffer.from(dictToBytes(built, sha)));
     // an unaligned copy reads back too
     const odd = Buffer.alloc(bytes.length + 1);
     bytes.copy(odd, 1);
-    assert.deepEqual(dictFromBytes(odd.subarray(1), sha)?.tab, built.tab);
+    assert.deepEqual(dictFromBytes(odd.subarray(1), sha)?.rec, built.rec);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

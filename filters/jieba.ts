@@ -51,51 +51,28 @@ export function lnInt(x: number): number {
 
 // ---------- the dictionary as a trie over UTF-16 code units ----------
 /**
- * The trie: a node below the root is the slot of an open-addressing table that holds, side by side, its key (parent
- * node and code unit) and the score of the word ending there, so one step down the trie reads one cache line (the
- * route search is bound by memory: the table is 16 MB and the other steps of a pipeline evict it between documents).
- * A root node (a word's first code unit) has the id slots + code unit.
+ * The trie, laid out for the cache: a node's children fill a small open-addressing table of their own (a power of two
+ * at most ~3/4 full, probed from a hash of the code unit), and each node's table follows its elder siblings' subtrees
+ * (tables in depth-first order), so the words under a frequent character share a few cache lines and the whole trie
+ * is 8 bytes a slot (~6 MB). The route search is bound by memory (the other steps of a pipeline evict the trie
+ * between documents): a step down the trie, or a failed one, reads mostly one line of the parent's table.
+ * Node records, two Int32 per slot: w0 = 2^31 (slot used) | score index · 2^16 | code unit, and
+ * w1 = log2(size of the node's children table) · 2^27 | its first slot (0 in the size bits: no children).
  */
 export interface Dict {
-  /** per code unit: 1 when a dictionary word starts with it */
-  rootHas: Uint8Array;
-  /** per code unit: ln(freq) - ln(total) of that one-unit word, NaN when it is not a word */
-  rootScore: Float64Array;
-  /**
-   * two doubles per slot: the key (parent node + 1) · 65536 + code unit (0 = empty slot), and ln(freq) - ln(total) of
-   * the word ending at this node (NaN when none does)
-   */
-  tab: Float64Array;
-  mask: number;
-  shift: number;
+  /** two Int32 per slot (w0, w1 above); w0 = 0 for an empty slot */
+  rec: Int32Array;
+  /** the records of the root's children, at 2 · (a word's first code unit) */
+  rootRec: Int32Array;
+  /** ln(freq) - ln(total) per score index; index 0 is NaN (no word ends at the node) */
+  scores: Float64Array;
   /** 0 - ln(total): the score of a character without a dictionary word */
   single: number;
-  /**
-   * One bit per hash of (node, code unit) over every edge of the trie (edgeBit), 1 MB: most walks down the trie end
-   * where no edge leads on, and the bit says so without reading the 16 MB table.
-   */
-  edges: Int32Array;
 }
 
-const EDGE_BITS = 23;
-/** The bit of edge (node, code unit) in Dict.edges. */
-const edgeBit = (node: number, cu: number) =>
-  Math.imul(Math.imul(node, 0x85ebca6b) ^ cu, 0xc2b2ae35) >>> (32 - EDGE_BITS);
-/** Dict.edges for a table (the keys of its occupied slots). */
-function edgeBits(tab: Float64Array): Int32Array {
-  const bits = new Int32Array(1 << (EDGE_BITS - 5));
-  for (let s = 0; s < tab.length; s += 2) {
-    const key = tab[s];
-    if (key === 0) continue;
-    const cu = key % 0x10000;
-    const b = edgeBit((key - cu) / 0x10000 - 1, cu);
-    bits[b >>> 5] |= 1 << (b & 31);
-  }
-  return bits;
-}
-
-/** First slot of (node, code unit) in a table of 2^(32 - shift) slots (multiplicative hashing, top bits). */
-const slot0 = (node: number, cu: number, shift: number) => Math.imul(node ^ (cu << 13) ^ cu, 0x9e3779b1) >>> shift;
+/** The home slot of code unit c in a children table of 2^lg slots (lg >= 1). */
+const home = (c: number, lg: number) => Math.imul(c, 0x9e3779b1) >>> (32 - lg);
+const USED = -0x80000000;
 
 /** Rust's char::is_whitespace (jieba-rs splits a dictionary line with split_whitespace). */
 function isWs(c: number): boolean {
@@ -160,78 +137,107 @@ export function buildDict(text: string): Dict {
     }
     p = eol + 1;
   }
-  // pass 2: the trie; its table at most 3/4 full
-  let bits = 10;
-  while (1 << bits < (inner * 4) / 3) bits++;
-  const slots = 1 << bits;
-  const tab = new Float64Array(2 * slots);
-  const mask = slots - 1;
-  const shift = 32 - bits;
-  const rootHas = new Uint8Array(0x10000);
-  // the frequency of the word ending at each node (ids: slots, then the root nodes), -1 where none ends
-  const nodeFreq = new Float64Array(slots + 0x10000).fill(-1);
-  for (let w = 0; w < nw; w++) {
-    const ws = starts[w],
-      we = ends[w];
-    const c0 = text.charCodeAt(ws);
-    rootHas[c0] = 1;
-    let node = slots + c0;
-    for (let k = ws + 1; k < we; k++) {
-      const cu = text.charCodeAt(k);
-      const key = (node + 1) * 0x10000 + cu;
-      let s = slot0(node, cu, shift);
-      while (tab[2 * s] !== key && tab[2 * s] !== 0) s = (s + 1) & mask;
-      if (tab[2 * s] === 0) tab[2 * s] = key;
-      node = s;
-    }
-    nodeFreq[node] = freqs[w];
-  }
+  // pass 2: the distinct words (a repeated word takes the later frequency), in code unit order
+  const freqOf = new Map<string, number>();
+  for (let w = 0; w < nw; w++) freqOf.set(text.slice(starts[w], ends[w]), freqs[w]);
+  const keys = [...freqOf.keys()].sort();
   let total = 0;
-  for (let n = 0; n < nodeFreq.length; n++) if (nodeFreq[n] > 0) total += nodeFreq[n];
+  for (const f of freqOf.values()) total += f;
   const logTotal = lnInt(total);
+  // the distinct scores; index 0 is NaN (no word)
+  const scoreIdx = new Map<number, number>();
+  const scoreList = [NaN];
   const logs = new Map<number, number>();
-  const rootScore = new Float64Array(0x10000).fill(NaN);
-  for (let n = 0; n < nodeFreq.length; n++) {
-    if (n < slots) tab[2 * n + 1] = NaN;
-    const f = nodeFreq[n];
-    if (f < 0) continue;
+  const idxOf = (word: string): number => {
+    const f = freqOf.get(word)!;
     let l = logs.get(f);
     if (l === undefined) logs.set(f, (l = f === 0 ? -Infinity : lnInt(f)));
-    if (n < slots) tab[2 * n + 1] = l - logTotal;
-    else rootScore[n - slots] = l - logTotal;
+    const v = l - logTotal;
+    let i = scoreIdx.get(v);
+    if (i === undefined) {
+      if (scoreList.length === 0x8000) throw new Error('jieba dictionary: more than 32,767 distinct frequencies');
+      scoreIdx.set(v, (i = scoreList.length));
+      scoreList.push(v);
+    }
+    return i;
+  };
+  // the trie's slots: a children table of 2^lg slots holds n children with n + n/3 < 2^lg (at most 4 inner + 1 slots per
+  // child)
+  const rec = new Int32Array(2 * (4 * inner + 16));
+  const rootRec = new Int32Array(2 * 0x10000);
+  let used = 0;
+  /**
+   * The node for keys[a, b) (the words sharing their first d code units; keys[a] is the node's own word when it has d
+   * code units): its record at r in out, its children's table next, then each child's subtree in turn (depth first).
+   */
+  const node = (a: number, b: number, d: number, out: Int32Array, r: number): void => {
+    const ends = keys[a].length === d;
+    out[r] = USED | ((ends ? idxOf(keys[a]) : 0) << 16) | keys[a].charCodeAt(d - 1);
+    if (ends) a++;
+    let count = 0;
+    for (let k = a; k < b; count++) {
+      const cu = keys[k].charCodeAt(d);
+      while (k < b && keys[k].charCodeAt(d) === cu) k++;
+    }
+    if (count === 0) {
+      out[r + 1] = 0;
+      return;
+    }
+    let lg = 1;
+    while (1 << lg <= count + count / 3) lg++;
+    const first = used;
+    used += 1 << lg;
+    if (used > 0x7ffffff) throw new Error('jieba dictionary: too many words for the trie');
+    out[r + 1] = (lg << 27) | first;
+    const m = (1 << lg) - 1;
+    for (let k = a; k < b;) {
+      const cu = keys[k].charCodeAt(d);
+      const g = k;
+      while (k < b && keys[k].charCodeAt(d) === cu) k++;
+      let s = home(cu, lg);
+      while (rec[2 * (first + s)] !== 0) s = (s + 1) & m;
+      node(g, k, d + 1, rec, 2 * (first + s));
+    }
+  };
+  for (let k = 0; k < keys.length;) {
+    const c0 = keys[k].charCodeAt(0);
+    const g = k;
+    while (k < keys.length && keys[k].charCodeAt(0) === c0) k++;
+    node(g, k, 1, rootRec, 2 * c0);
   }
-  return { rootHas, rootScore, tab, mask, shift, single: 0 - logTotal, edges: edgeBits(tab) };
+  return { rec: rec.slice(0, 2 * used), rootRec, scores: Float64Array.from(scoreList), single: 0 - logTotal };
 }
 
 // ---------- the built trie as a binary file, cached next to the installed packages ----------
 /**
- * The trie costs 0.25–0.37 CPU-s to build from dict.txt, once per process (every worker); read back from its binary
+ * The trie costs ~0.5 CPU-s to build from dict.txt, once per process (every worker); read back from its binary
  * form it costs one file read and two SHA-256 (the source dictionary's, which names the file, and the payload's,
  * checked against the header: a damaged or foreign file is never used, the trie is rebuilt and the file rewritten).
- * Layout, little-endian: magic "steel-jieba-trie", version u32, bits u32, pad u32 x 2, single f64, source sha256
- * (32 bytes), payload sha256 (32 bytes), then the payload: tab f64[2 · 2^bits], rootScore f64[65536],
- * rootHas u8[65536] (8-byte aligned as laid out).
+ * Layout, little-endian: magic "steel-jieba-trie", version u32, slots u32, scores u32, pad u32, single f64, source
+ * sha256 (32 bytes), payload sha256 (32 bytes), then the payload: scores f64[scores], rec i32[2 · slots],
+ * rootRec i32[2 · 65536].
  */
 const MAGIC = 'steel-jieba-trie';
-const FORMAT = 2;
+const FORMAT = 3;
 const HEAD = 16 + 16 + 8 + 32 + 32;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
+const payloadBytes = (slots: number, nScores: number) => 8 * nScores + 8 * slots + 8 * 0x10000;
 
 /** The binary form of a trie (the file the cache holds) for the dictionary whose bytes hash to `sourceSha`. */
 export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
-  const slots = d.mask + 1;
-  const bits = Math.log2(slots);
-  const payload = Buffer.alloc(slots * 16 + 0x10000 * 9);
+  const slots = d.rec.length / 2;
+  const payload = Buffer.alloc(payloadBytes(slots, d.scores.length));
   let o = 0;
-  for (const a of [d.tab, d.rootScore, d.rootHas]) {
+  for (const a of [d.scores, d.rec, d.rootRec]) {
     payload.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
     o += a.byteLength;
   }
   const head = Buffer.alloc(HEAD);
   head.write(MAGIC, 0, 'latin1');
   head.writeUInt32LE(FORMAT, 16);
-  head.writeUInt32LE(bits, 20);
+  head.writeUInt32LE(slots, 20);
+  head.writeUInt32LE(d.scores.length, 24);
   head.writeDoubleLE(d.single, 32);
   head.set(sourceSha, 40);
   head.set(sha256(payload), 72);
@@ -242,31 +248,17 @@ export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
 export function dictFromBytes(file: Uint8Array, sourceSha: Uint8Array): Dict | null {
   const b = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
   if (b.length < HEAD || b.toString('latin1', 0, 16) !== MAGIC || b.readUInt32LE(16) !== FORMAT) return null;
-  const bits = b.readUInt32LE(20);
-  if (bits < 1 || bits > 30) return null;
-  const slots = 2 ** bits;
-  if (b.length !== HEAD + slots * 16 + 0x10000 * 9) return null;
+  const slots = b.readUInt32LE(20),
+    nScores = b.readUInt32LE(24);
+  if (slots > 0x8000000 || nScores > 0x8000) return null;
+  if (b.length !== HEAD + payloadBytes(slots, nScores)) return null;
   if (!b.subarray(40, 72).equals(sourceSha) || !b.subarray(72, HEAD).equals(sha256(b.subarray(HEAD)))) return null;
   // typed arrays need aligned offsets: copy the payload when the read buffer is not 8-byte aligned
   const p = (b.byteOffset + HEAD) % 8 === 0 ? b.subarray(HEAD) : Buffer.from(b.subarray(HEAD));
-  let o = p.byteOffset;
-  const take = <T>(make: (buf: ArrayBufferLike, off: number, n: number) => T, n: number, size: number): T => {
-    const a = make(p.buffer, o, n);
-    o += n * size;
-    return a;
-  };
-  const tab = take((x, off, n) => new Float64Array(x, off, n), 2 * slots, 8);
-  const rootScore = take((x, off, n) => new Float64Array(x, off, n), 0x10000, 8);
-  const rootHas = take((x, off, n) => new Uint8Array(x, off, n), 0x10000, 1);
-  return {
-    rootHas,
-    rootScore,
-    tab,
-    mask: slots - 1,
-    shift: 32 - bits,
-    single: b.readDoubleLE(32),
-    edges: edgeBits(tab),
-  };
+  const scores = new Float64Array(p.buffer, p.byteOffset, nScores);
+  const rec = new Int32Array(p.buffer, p.byteOffset + 8 * nScores, 2 * slots);
+  const rootRec = new Int32Array(p.buffer, p.byteOffset + 8 * nScores + 8 * slots, 2 * 0x10000);
+  return { rec, rootRec, scores, single: b.readDoubleLE(32) };
 }
 
 /**
@@ -365,8 +357,7 @@ export function jiebaSpans(
   out: SpanBuf,
   d: Dict = defaultDict(),
 ): boolean {
-  const { rootHas, rootScore, tab, mask, shift, single, edges } = d;
-  const slots = mask + 1;
+  const { rec, rootRec, scores, single } = d;
   const L = text.length;
   if (routeScore.length < L + 1) {
     routeScore = new Float64Array(Math.max(L + 1, routeScore.length * 2));
@@ -423,35 +414,35 @@ export function jiebaSpans(
       }
       let best = -Infinity;
       let bestEnd = -1;
-      if (rootHas[cu] === 1) {
-        // down the trie from the root node of cu: the words starting at x, ending at j
-        let node = slots + cu;
-        let sc = rootScore[cu];
-        let j = x + 1;
-        for (;;) {
-          if (sc === sc) {
-            const v = sc + rs[j];
-            if (bestEnd < 0 || v >= best) {
-              best = v;
-              bestEnd = j;
-            }
+      // down the trie from the root's child cu: the words starting at x, ending at j
+      let w0 = rootRec[2 * cu];
+      let w1 = rootRec[2 * cu + 1];
+      let j = x + 1;
+      for (;;) {
+        const sc = scores[(w0 >>> 16) & 0x7fff];
+        if (sc === sc) {
+          const v = sc + rs[j];
+          if (bestEnd < 0 || v >= best) {
+            best = v;
+            bestEnd = j;
           }
-          if (j >= be) break;
-          const c = text.charCodeAt(j);
-          const eb = edgeBit(node, c);
-          if ((edges[eb >>> 5] & (1 << (eb & 31))) === 0) break; // no edge (node, c)
-          const key = (node + 1) * 0x10000 + c;
-          let s = slot0(node, c, shift);
-          let k = tab[2 * s];
-          while (k !== key && k !== 0) {
-            s = (s + 1) & mask;
-            k = tab[2 * s];
-          }
-          if (k === 0) break;
-          node = s;
-          sc = tab[2 * s + 1];
-          j++;
         }
+        const lg = w1 >>> 27;
+        if (lg === 0 || j >= be) break;
+        const c = text.charCodeAt(j);
+        // c in the node's children table (first slot, 2^lg slots)
+        const first = w1 & 0x7ffffff,
+          m = (1 << lg) - 1;
+        let s = home(c, lg);
+        let k = rec[2 * (first + s)];
+        while (k !== 0 && (k & 0xffff) !== c) {
+          s = (s + 1) & m;
+          k = rec[2 * (first + s)];
+        }
+        if (k === 0) break;
+        w0 = k;
+        w1 = rec[2 * (first + s) + 1];
+        j++;
       }
       if (bestEnd < 0) {
         best = single + rs[next];
