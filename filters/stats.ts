@@ -546,8 +546,8 @@ export function gopherRepetition(
 
 /**
  * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = 2, 3, ...: an n-gram can only occur twice
- * where its (n-1)-gram prefix does, so each round counts only the positions whose previous n-gram is repeated
- * ("candidates"). Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing
+ * where its (n-1)-gram prefix and its (n-1)-gram suffix do, so each round counts only the positions whose previous
+ * n-gram and whose successor's are repeated ("candidates"). Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing
  * repeats: then the first n-gram, count 1) nor the duplicate characters, so the results equal the full passes.
  */
 let cand = new Int32Array(1024),
@@ -581,6 +581,12 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
       if (isTop) top.set(n, 0);
       if (isDup) dup.set(n, 0);
       continue;
+    }
+    // an n-gram can only repeat where the (n-1)-grams at i and at i + 1 both do: the candidates whose successor is one
+    if (n > 2) {
+      let m = 0;
+      for (let p = 0; p + 1 < nc; p++) if (cand[p + 1] === cand[p] + 1) cand[m++] = cand[p];
+      nc = m;
     }
     // candidates that still start an n-gram, extended to n words
     while (nc > 0 && cand[nc - 1] >= total) nc--;
