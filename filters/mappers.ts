@@ -368,9 +368,9 @@ export function expandMacro(text: string): string {
  * Per BMP code unit: KEPT for full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which
  * nfkcKeepCjkPunct keeps; INERT where NFKC cannot change a text of such units (Unicode's quick check: NFKC_QC = Yes
  * and combining class 0, so one is never composed with, reordered against or decomposed): Latin, Greek and Cyrillic
- * letters, general punctuation and symbols, CJK symbols and kana, CJK ideographs and Hangul syllables that NFKC leaves
- * as they are, except marks (\p{M}: every non-zero combining class and most NFKC_QC = Maybe) and Hangul jamo (the
- * rest of Maybe); 0 for everything else (such a unit sends its stretch through `normalize`).
+ * letters, general punctuation and symbols, CJK symbols and kana that NFKC leaves as they are, except marks (\p{M}:
+ * every non-zero combining class and most NFKC_QC = Maybe) and Hangul jamo (the rest of Maybe), and by range the CJK
+ * ideographs and Hangul syllables; 0 for everything else (such a unit sends its stretch through `normalize`).
  */
 const KEPT = 2;
 const INERT = 1;
@@ -381,7 +381,6 @@ const NFKC_UNIT = new Uint8Array(0x10000);
     [0x0000, 0x052f],
     [0x2000, 0x2bff],
     [0x3000, 0x30ff],
-    [0xac00, 0xd7a3],
   ];
   for (const [lo, hi] of ranges)
     for (let c = lo; c <= hi; c++) {
@@ -390,6 +389,7 @@ const NFKC_UNIT = new Uint8Array(0x10000);
     }
   NFKC_UNIT.fill(INERT, 0x3400, 0x4dc0); // CJK ideographs: no decomposition, combining class 0
   NFKC_UNIT.fill(INERT, 0x4e00, 0xa000);
+  NFKC_UNIT.fill(INERT, 0xac00, 0xd7a4); // Hangul syllables: precomposed, NFKC leaves them (a trailing jamo is not INERT)
   for (const [lo, hi] of [
     [0xff01, 0xff0f],
     [0xff1a, 0xff20],
