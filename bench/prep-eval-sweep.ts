@@ -32,7 +32,7 @@ import { operators } from '../cli/operators.ts';
 import type { FilterSpec, MapperSpec, RuleSpec } from '../filters/framework.ts';
 import { firstViolation } from '../filters/framework.ts';
 import { applyOverrides, parseOverride } from '../filters/refilter.ts';
-import { evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
+import { JUDGED_SETS, evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { Judgement } from './prep-eval.ts';
 import { wordsOf } from '../filters/text.ts';
 import * as S from '../filters/stats.ts';
@@ -43,17 +43,9 @@ if (!existsSync(docsPath)) {
   console.log(`skip: ${docsPath} not found (build it with bench/prep-eval/build.sh)`);
   process.exit(0);
 }
-const setNames = [
-  'judgements.jsonl',
-  'judgements-2.jsonl',
-  'judgements-3.jsonl',
-  'judgements-4.jsonl',
-  'judgements-5.jsonl',
-  'judgements-6.jsonl',
-  'judgements-7.jsonl',
-];
+
 const judged = new Map<string, Judgement & { set: string }>();
-for (const f of setNames) for (const j of readJsonl<Judgement>(evalFile(f))) judged.set(j.id, { ...j, set: f });
+for (const f of JUDGED_SETS) for (const j of readJsonl<Judgement>(evalFile(f))) judged.set(j.id, { ...j, set: f });
 
 const DUP_NS = [5, 6, 7, 8, 9, 10];
 // ---- every statistic of every filter step, once per judged document ----
@@ -130,7 +122,7 @@ function evaluate(sets: string[], stopExemption: number | null = null, alnum = f
     ),
   );
   const out: Counts = {};
-  for (const n of setNames) out[n] = { keepDropped: 0, keepN: 0, dropDropped: 0, dropN: 0 };
+  for (const n of JUDGED_SETS) out[n] = { keepDropped: 0, keepN: 0, dropDropped: 0, dropN: 0 };
   for (const r of rows) {
     const dropped = r.stats.some((st, i) => st !== null && firstViolation(rules[i], st, r.lang) !== undefined);
     const c = out[r.set];
@@ -165,12 +157,12 @@ const sum = (c: Counts, names: string[]) =>
     }),
     { keepDropped: 0, keepN: 0, dropDropped: 0, dropN: 0 },
   );
-const [s1, s2, s3, s4, s5, s6, s7] = setNames;
+const [s1, s2, s3, s4, s5, s6, s7] = JUDGED_SETS;
 
 function sweep<T>(title: string, values: T[], sets: (v: T) => string[]) {
-  console.log(`\n${title}\n\n| value | ${setNames.join(' | ')} |\n|---|${setNames.map(() => '---:').join('|')}|`);
+  console.log(`\n${title}\n\n| value | ${JUDGED_SETS.join(' | ')} |\n|---|${JUDGED_SETS.map(() => '---:').join('|')}|`);
   const res = values.map((v) => ({ v, c: evaluate([...S7, ...sets(v)], null, false, true) }));
-  for (const { v, c } of res) console.log(`| ${v ?? 'none'} | ${setNames.map((n) => cell(c[n])).join(' | ')} |`);
+  for (const { v, c } of res) console.log(`| ${v ?? 'none'} | ${JUDGED_SETS.map((n) => cell(c[n])).join(' | ')} |`);
   return res;
 }
 /** On the training sets: fewest false drops among the values that drop as many judged-drop documents as the first. */
@@ -234,14 +226,14 @@ const nb = evaluate(
   false,
   true,
 );
-console.log(`without the backstop: ${setNames.map((n) => `${n} ${cell(nb[n])}`).join(', ')}`);
+console.log(`without the backstop: ${JUDGED_SETS.map((n) => `${n} ${cell(nb[n])}`).join(', ')}`);
 // ---- the stopword minimum's exemption (the same statistic as the word minimum's), on the first four sets; the fifth
 // was judged before it was chosen. Fewest errors on the training sets; among tied values the word minimum's own, 72,
 // when it is one of them (one exemption statistic, one threshold), else the smaller change (the larger value)
 const train4 = [s1, s2, s3, s4];
 const stopMs: (number | null)[] = [null, 150, 120, 100, 92, 90, 80, 72, 60, 50, 40];
 console.log(
-  `\nfw2_zh_q.stop_words exempt at sentence_chars >= M' (repetition and M as adopted)\n\n| M' | ${setNames.join(' | ')} | errors on the first four |\n|---|${setNames.map(() => '---:').join('|')}|---:|`,
+  `\nfw2_zh_q.stop_words exempt at sentence_chars >= M' (repetition and M as adopted)\n\n| M' | ${JUDGED_SETS.join(' | ')} | errors on the first four |\n|---|${JUDGED_SETS.map(() => '---:').join('|')}|---:|`,
 );
 const errors4 = (c: Counts) => {
   const t = sum(c, train4);
@@ -249,7 +241,7 @@ const errors4 = (c: Counts) => {
 };
 const resS = stopMs.map((m) => ({ v: m, c: evaluate(S7, m, false, true) }));
 for (const { v, c } of resS)
-  console.log(`| ${v ?? 'none'} | ${setNames.map((n) => cell(c[n])).join(' | ')} | ${errors4(c)} |`);
+  console.log(`| ${v ?? 'none'} | ${JUDGED_SETS.map((n) => cell(c[n])).join(' | ')} | ${errors4(c)} |`);
 const bestErr = Math.min(...resS.map((r) => errors4(r.c)));
 const tied = resS.filter((r) => errors4(r.c) === bestErr);
 const pick = tied.find((r) => r.v === 72) ?? tied[0];
@@ -266,7 +258,7 @@ const errorsAll = (c: Counts) => {
   return t.keepDropped + t.dropN - t.dropDropped;
 };
 console.log(
-  `\nalphabetic-word share with numbers as words: ${setNames.map((n) => `${n} ${cell(cur[n])} -> ${cell(al[n])}`).join(', ')}; errors on the first five ${errorsAll(cur)} -> ${errorsAll(al)}`,
+  `\nalphabetic-word share with numbers as words: ${JUDGED_SETS.map((n) => `${n} ${cell(cur[n])} -> ${cell(al[n])}`).join(', ')}; errors on the first five ${errorsAll(cur)} -> ${errorsAll(al)}`,
 );
 // ---- session 8, trained on the first five sets (fewest errors: false drops + judged-drop documents let through; a
 // tie goes to the smaller change), held out on the sixth and the seventh (judged before any of it was run on them). Each
@@ -287,11 +279,11 @@ const errors5 = (c: Counts) => {
 };
 function sweep8<T>(title: string, values: T[], at: (v: T) => S8, smaller: (a: T, b: T) => boolean) {
   console.log(
-    `\n${title}\n\n| value | ${setNames.join(' | ')} | errors on the first five |\n|---|${setNames.map(() => '---:').join('|')}|---:|`,
+    `\n${title}\n\n| value | ${JUDGED_SETS.join(' | ')} | errors on the first five |\n|---|${JUDGED_SETS.map(() => '---:').join('|')}|---:|`,
   );
   const res = values.map((v) => ({ v, c: evaluate8(at(v)) }));
   for (const { v, c } of res)
-    console.log(`| ${v ?? 'none'} | ${setNames.map((n) => cell(c[n])).join(' | ')} | ${errors5(c)} |`);
+    console.log(`| ${v ?? 'none'} | ${JUDGED_SETS.map((n) => cell(c[n])).join(' | ')} | ${errors5(c)} |`);
   const bestE = Math.min(...res.map((r) => errors5(r.c)));
   const pick = res.filter((r) => errors5(r.c) === bestE).reduce((a, b) => (smaller(b.v, a.v) ? b : a));
   const b0 = res[0].c;
@@ -323,5 +315,5 @@ sweep8(
 const none8 = evaluate8({ tables: 'table rows counted', share: null, lid: 0.4 });
 const all8 = evaluate8(ADOPTED);
 console.log(
-  `\nsession 8's three changes together (false drops / judged-drop documents dropped): ${setNames.map((n) => `${n} ${cell(none8[n])} -> ${cell(all8[n])}`).join(', ')}; the first five ${cell(sum(none8, train5))} -> ${cell(sum(all8, train5))}`,
+  `\nsession 8's three changes together (false drops / judged-drop documents dropped): ${JUDGED_SETS.map((n) => `${n} ${cell(none8[n])} -> ${cell(all8[n])}`).join(', ')}; the first five ${cell(sum(none8, train5))} -> ${cell(sum(all8, train5))}`,
 );

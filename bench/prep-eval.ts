@@ -17,7 +17,7 @@ import { mapSteps, runMapSteps } from '../filters/harness.ts';
 import { operators } from '../cli/operators.ts';
 import { traditionalShare } from '../filters/lid.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
-import { evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
+import { JUDGED_SETS, evalFile, readJsonl, textHash, type EvalDoc } from './prep-eval/convert.ts';
 import type { LangLabel } from './prep-eval/label.ts';
 
 const argv = process.argv.slice(2);
@@ -42,17 +42,10 @@ const labels = new Map(readJsonl<LangLabel>(evalFile('labels.jsonl')).map((l) =>
 // unused LibreOffice pages, judged before the stopword exemption (judgements-5.jsonl), and the sixth, Chinese man pages
 // and solitaire rules, judged before session 8's changes, which were designed on the first five (judgements-6.jsonl),
 // and the seventh, LibreOffice pages no earlier set drew from, judged after them and before running them (judgements-7.jsonl)
-const judgedSets = [
-  'judgements.jsonl',
-  'judgements-2.jsonl',
-  'judgements-3.jsonl',
-  'judgements-4.jsonl',
-  'judgements-5.jsonl',
-  'judgements-6.jsonl',
-  'judgements-7.jsonl',
-]
-  .filter((f) => existsSync(evalFile(f)))
-  .map((f) => ({ name: f, judged: readJsonl<Judgement>(evalFile(f)) }));
+const judgedSets = JUDGED_SETS.filter((f) => existsSync(evalFile(f))).map((f) => ({
+  name: f,
+  judged: readJsonl<Judgement>(evalFile(f)),
+}));
 const all = readJsonl<EvalDoc>(docsPath);
 let stale = 0;
 const docs: Document[] = [];

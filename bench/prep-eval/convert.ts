@@ -68,6 +68,16 @@ export function readJsonl<T>(path: string): T[] {
 
 /** A judged set's or the labels' file beside this module. */
 export const evalFile = (f: string): string => join(import.meta.dirname, f);
+/** The judged sets of Chinese documents (keep/drop read by hand), in the order they were made. */
+export const JUDGED_SETS = [
+  'judgements.jsonl',
+  'judgements-2.jsonl',
+  'judgements-3.jsonl',
+  'judgements-4.jsonl',
+  'judgements-5.jsonl',
+  'judgements-6.jsonl',
+  'judgements-7.jsonl',
+];
 
 export function textHash(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
