@@ -1,11 +1,19 @@
 // cuBLASLt wrapper with row-major semantics: C[M,N] = alpha * op(A) op(B) + beta * C, bf16 inputs, fp32 accumulate, bf16 or
 // fp32 output, optional bf16 bias epilogue, strided batches. One heuristic query per (shape, transposes, types,
 // alignment, batch), cached with its descriptors: the same call always runs the same algorithm (deterministic).
+// Algorithm choice: the heuristic's first offer, except for the GEMMs listed in gemm-algos.inc (written by
+// dev/gemm-ab.cu, which times the heuristic's offers for every GEMM of the steel-1b and qwen2-dense-1b steps on the card
+// it names): on that card, among the heuristic's first GEMM_PICK_OFFERS offers, the one whose configuration (algorithm
+// id, tile, stages, split-K, reduction scheme, swizzle, custom option, inner and cluster shape) the table names, else
+// the first offer. A table, not timing at run time: every process (a run and its resumed run) picks the same algorithm
+// for the same GEMM, so losses stay bit-identical across a resume.
 // Checks: every GEMM of the model is covered by gpu-check `cpu` / `torch` (no separate kernel check).
 #pragma once
 #include <cublasLt.h>
+#include <cstring>
 #include <map>
 #include <string>
+#include <vector>
 #include "common.cuh"
 
 #define CKL(x)                                                                                             \
@@ -16,10 +24,53 @@
                                     __FILE__, __LINE__, #x));                                              \
   } while (0)
 
+// an algorithm's configuration: id, tile, stages, split-K, reduction scheme, CTA swizzling, custom option, inner shape,
+// cluster shape
+struct GemmAlgoCfg {
+  int v[9];
+  bool operator==(const GemmAlgoCfg& o) const { return memcmp(v, o.v, sizeof v) == 0; }
+};
+static GemmAlgoCfg gemmAlgoCfg(const cublasLtMatmulAlgo_t& a) {
+  GemmAlgoCfg c{};
+  int32_t id = 0, splitk = 0;
+  uint32_t tile = 0, stages = 0, red = 0, swz = 0, custom = 0;
+  uint16_t inner = 0, cluster = 0;
+  size_t w;
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof red, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swz, sizeof swz, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &custom, sizeof custom, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, &inner, sizeof inner, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &w));
+  c.v[0] = id, c.v[1] = (int)tile, c.v[2] = (int)stages, c.v[3] = splitk, c.v[4] = (int)red, c.v[5] = (int)swz;
+  c.v[6] = (int)custom, c.v[7] = inner, c.v[8] = cluster;
+  return c;
+}
+// the measured choices: {GEMM key (Gemm::key), configuration}; GEMM_PICK_GPU: the card they were measured on
+struct GemmPick {
+  const char* key;
+  GemmAlgoCfg cfg;
+};
+#include "gemm-algos.inc"
+#ifndef GEMM_PICK_GPU
+#define GEMM_PICK_GPU ""
+#endif
+static const GemmPick kGemmPicks[] = {GEMM_PICKS{nullptr, {}}};
+#define GEMM_PICK_OFFERS 32  // how many of the heuristic's offers a table entry is looked for in
+
 struct GemmPlan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo;
+  void destroy() {
+    cublasLtMatrixLayoutDestroy(a);
+    cublasLtMatrixLayoutDestroy(b);
+    cublasLtMatrixLayoutDestroy(c);
+    cublasLtMatmulDescDestroy(op);
+  }
 };
 class Gemm {
  public:
@@ -27,18 +78,19 @@ class Gemm {
   void* ws = nullptr;
   size_t wsSize = 64ull << 20;
   std::map<std::string, GemmPlan> cache;
+  bool usePicks = false;  // this card is the table's
   void init() {
     CKL(cublasLtCreate(&h));
     CK(cudaMalloc(&ws, wsSize));
     g_allocBytes += wsSize;
+    int dev;
+    cudaDeviceProp pr;
+    CK(cudaGetDevice(&dev));
+    CK(cudaGetDeviceProperties(&pr, dev));
+    usePicks = strcmp(pr.name, GEMM_PICK_GPU) == 0;
   }
   ~Gemm() {
-    for (auto& kv : cache) {
-      cublasLtMatrixLayoutDestroy(kv.second.a);
-      cublasLtMatrixLayoutDestroy(kv.second.b);
-      cublasLtMatrixLayoutDestroy(kv.second.c);
-      cublasLtMatmulDescDestroy(kv.second.op);
-    }
+    for (auto& kv : cache) kv.second.destroy();
     if (ws) { cudaFree(ws); g_allocBytes -= wsSize; }
     if (h) cublasLtDestroy(h);
   }
@@ -48,53 +100,81 @@ class Gemm {
     while (a > 1 && (v % a)) a >>= 1;
     return a;
   }
+  // the GEMM's key in gemm-algos.inc (the plan cache's key adds the pointers' alignments)
+  static std::string key(bool tA, bool tB, int M, int N, int K, int lda, int ldb, int ldc, bool cF32, bool bias, int batch,
+                         long long sA, long long sB, long long sC, float beta) {
+    return strf("%d%d %d %d %d %d %d %d %d %d %d %lld %lld %lld %d", tA, tB, M, N, K, lda, ldb, ldc, (int)cF32, bias, batch,
+                sA, sB, sC, beta != 0.f);
+  }
+  // descriptors of C[M,N] = op(A) op(B) (+ bias) as cuBLASLt's column-major D^T = op(B)^T op(A)^T
+  static GemmPlan describe(bool tA, bool tB, int M, int N, int K, int lda, int ldb, int ldc, bool cF32, bool bias, int batch,
+                           long long sA, long long sB, long long sC) {
+    GemmPlan p;
+    CKL(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t opA = tB ? CUBLAS_OP_T : CUBLAS_OP_N, opB = tA ? CUBLAS_OP_T : CUBLAS_OP_N;
+    CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
+    CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
+    if (bias) {
+      cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+      CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
+      cudaDataType_t bt = CUDA_R_16BF;
+      CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+    }
+    // cublas A := our B (m = N, k = K); cublas B := our A (k = K, n = M)
+    CKL(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, tB ? K : N, tB ? N : K, ldb));
+    CKL(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, tA ? M : K, tA ? K : M, lda));
+    CKL(cublasLtMatrixLayoutCreate(&p.c, cF32 ? CUDA_R_32F : CUDA_R_16BF, N, M, ldc));
+    if (batch > 1) {
+      CKL(cublasLtMatrixLayoutSetAttribute(p.a, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+      CKL(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+      CKL(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
+      CKL(cublasLtMatrixLayoutSetAttribute(p.a, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sB, sizeof sB));
+      CKL(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sA, sizeof sA));
+      CKL(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sC, sizeof sC));
+    }
+    return p;
+  }
+  // the heuristic's first n offers for plan p (alignments of our A, B, C in bytes)
+  std::vector<cublasLtMatmulHeuristicResult_t> offers(const GemmPlan& p, uint32_t aA, uint32_t aB, uint32_t aC, size_t wsBytes,
+                                                      int n) const {
+    cublasLtMatmulPreference_t pref;
+    CKL(cublasLtMatmulPreferenceCreate(&pref));
+    CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsBytes, sizeof wsBytes));
+    CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aB, sizeof aB));
+    CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aA, sizeof aA));
+    CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aC, sizeof aC));
+    CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aC, sizeof aC));
+    std::vector<cublasLtMatmulHeuristicResult_t> res(n);
+    int got = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(h, p.op, p.a, p.b, p.c, p.c, pref, n, res.data(), &got);
+    cublasLtMatmulPreferenceDestroy(pref);
+    res.resize(st == CUBLAS_STATUS_SUCCESS ? got : 0);
+    return res;
+  }
   // C[M,N] (row-major, ldc) = alpha * op(A)[M,K] op(B)[K,N] + beta * C; A,B bf16; C bf16 or fp32; bias (bf16) per column
   void run(bool tA, bool tB, int M, int N, int K, const bf16* A, int lda, const bf16* B, int ldb, void* C, int ldc,
            bool cF32, float alpha, float beta, const bf16* bias = nullptr, int batch = 1, long long sA = 0, long long sB = 0,
            long long sC = 0) {
     uint32_t aA = align(A), aB = align(B), aC = align(C);
-    std::string key = strf("%d%d %d %d %d %d %d %d %d %d %d %lld %lld %lld %u %u %u %d", tA, tB, M, N, K, lda, ldb, ldc,
-                           (int)cF32, bias != nullptr, batch, sA, sB, sC, aA, aB, aC, beta != 0.f);
-    auto it = cache.find(key);
+    const std::string k = key(tA, tB, M, N, K, lda, ldb, ldc, cF32, bias != nullptr, batch, sA, sB, sC, beta);
+    const std::string ck = strf("%s %u %u %u", k.c_str(), aA, aB, aC);
+    auto it = cache.find(ck);
     if (it == cache.end()) {
-      GemmPlan p;
-      CKL(cublasLtMatmulDescCreate(&p.op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-      cublasOperation_t opA = tB ? CUBLAS_OP_T : CUBLAS_OP_N, opB = tA ? CUBLAS_OP_T : CUBLAS_OP_N;
-      CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSA, &opA, sizeof opA));
-      CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_TRANSB, &opB, sizeof opB));
-      if (bias) {
-        cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-        CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi));
-        cudaDataType_t bt = CUDA_R_16BF;
-        CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt));
+      GemmPlan p = describe(tA, tB, M, N, K, lda, ldb, ldc, cF32, bias != nullptr, batch, sA, sB, sC);
+      const GemmPick* pick = nullptr;
+      if (usePicks)
+        for (const GemmPick* q = kGemmPicks; q->key; q++)
+          if (k == q->key) pick = q;
+      const auto res = offers(p, aA, aB, aC, wsSize, pick ? GEMM_PICK_OFFERS : 1);
+      if (res.empty()) {
+        p.destroy();
+        throw std::runtime_error(strf("cuBLASLt: no algorithm for GEMM %s", ck.c_str()));
       }
-      // cublas A := our B (m = N, k = K); cublas B := our A (k = K, n = M)
-      CKL(cublasLtMatrixLayoutCreate(&p.a, CUDA_R_16BF, tB ? K : N, tB ? N : K, ldb));
-      CKL(cublasLtMatrixLayoutCreate(&p.b, CUDA_R_16BF, tA ? M : K, tA ? K : M, lda));
-      CKL(cublasLtMatrixLayoutCreate(&p.c, cF32 ? CUDA_R_32F : CUDA_R_16BF, N, M, ldc));
-      if (batch > 1) {
-        CKL(cublasLtMatrixLayoutSetAttribute(p.a, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.a, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sB, sizeof sB));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.b, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sA, sizeof sA));
-        CKL(cublasLtMatrixLayoutSetAttribute(p.c, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &sC, sizeof sC));
-      }
-      cublasLtMatmulPreference_t pref;
-      CKL(cublasLtMatmulPreferenceCreate(&pref));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsSize, sizeof wsSize));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &aB, sizeof aB));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &aA, sizeof aA));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &aC, sizeof aC));
-      CKL(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &aC, sizeof aC));
-      cublasLtMatmulHeuristicResult_t res[1];
-      int n = 0;
-      cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(h, p.op, p.a, p.b, p.c, p.c, pref, 1, res, &n);
-      cublasLtMatmulPreferenceDestroy(pref);
-      if (st != CUBLAS_STATUS_SUCCESS || n == 0)
-        throw std::runtime_error(strf("cuBLASLt: no algorithm for GEMM %s (status %d)", key.c_str(), (int)st));
       p.algo = res[0].algo;
-      it = cache.emplace(key, p).first;
+      if (pick)
+        for (const auto& r : res)
+          if (gemmAlgoCfg(r.algo) == pick->cfg) { p.algo = r.algo; break; }
+      it = cache.emplace(ck, p).first;
     }
     GemmPlan& p = it->second;
     if (bias) CKL(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));

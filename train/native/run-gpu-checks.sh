@@ -15,12 +15,17 @@
 # e.g. steel-1b,qwen2-dense-1b; "ref" runs steel_ref.py --compile for each: steel-1b as is, qwen2-dense-1b with
 # --dense --inter 3584, and the table ends with one line per preset: our tokens/s against the faster baseline), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
-# "benchab" (not in the default): an A/B of two addons at the step level. OLD_TREE is a folder holding another
-# train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`); its build.sh builds it into its own
-# DIR/train/native/build (train/native/build is not touched), then gpu-check's bench runs for each of PRESETS with the
-# old and new addons alternating, AB_ROUNDS (2) rounds; one line per run (addon, preset, tok/s, median step ms) and,
-# per preset, whether every run's losses are identical (bit-identical kernels give identical losses). Logs and JSON in
-# $OUT/benchab-*.
+# "benchab" (not in the default): an A/B of addons at the step level. OLD_TREE is a folder holding another
+# train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`), or several folders (space-separated: an
+# A/B/C..., each named by its folder's name, a single one "old"); each build.sh builds its tree into its own
+# DIR/train/native/build (train/native/build is not touched; OLD_BUILD=0 reuses an addon already built there; several
+# trees build in parallel), then gpu-check's bench runs for each of PRESETS with the old addons and the new one
+# alternating, AB_ROUNDS (2) rounds; one line per run (addon, preset, tok/s, median step ms) and, per preset and addon,
+# whether its runs' losses are identical (determinism), then whether all addons' losses are (bit-identical kernels give
+# identical losses). Logs and JSON in $OUT/benchab-*.
+# "gemmab" (not in the default; runs before the build): dev/gemm-ab.cu times cuBLASLt's offered algorithms for every
+# GEMM of the steel-1b and qwen2-dense-1b steps and writes train/native/gemm-algos.inc (the algorithm table the addon
+# built next compiles in), also to $OUT and into each tree of GEMMAB_TREES (space-separated; e.g. an OLD_TREE of benchab).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
@@ -37,6 +42,13 @@ if [[ -z ${NODE_INC:-} ]]; then
   mkdir -p /tmp/node-inc && tar xJf .offline/node-include.tar.xz -C /tmp/node-inc && export NODE_INC=/tmp/node-inc/include/node
 fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv; nvcc --version | tail -1; date -u; } 2>&1 | tee "$OUT/build.log"
+if has gemmab; then
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/gemm-ab train/native/dev/gemm-ab.cu \
+    -L"${CUDA_HOME:-/usr/local/cuda}/lib64" -lcublasLt > "$OUT/gemm-ab.log" 2>&1 &&
+    /tmp/gemm-ab --write train/native/gemm-algos.inc >> "$OUT/gemm-ab.log" 2>&1 && cp train/native/gemm-algos.inc "$OUT/" &&
+    for t in ${GEMMAB_TREES:-}; do cp train/native/gemm-algos.inc "$t/train/native/"; done
+  grep -E "^GEMMs per step|^wrote|rror" "$OUT/gemm-ab.log"
+fi
 t0=$(date +%s)
 if [[ ${BUILD:-1} == 1 ]]; then
   train/native/build.sh >> "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; }
@@ -53,13 +65,22 @@ if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma b
 fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 if has benchab; then
-  [[ -f ${OLD_TREE:-}/train/native/build.sh ]] || { echo "benchab: OLD_TREE must hold train/native/build.sh"; exit 1; }
-  OLD_TREE=$(cd "$OLD_TREE" && pwd) && OLD_ADDON=$OLD_TREE/train/native/build/steel_cuda.node  # absolute: the addon is require()d
-  bash "$OLD_TREE/train/native/build.sh" > "$OUT/benchab-build-old.log" 2>&1 || { tail -30 "$OUT/benchab-build-old.log"; echo "benchab: OLD BUILD FAILED"; exit 1; }
+  trees=() names=() pids=()
+  for t in ${OLD_TREE:-}; do
+    [[ -f $t/train/native/build.sh ]] || { echo "benchab: OLD_TREE $t must hold train/native/build.sh"; exit 1; }
+    trees+=("$(cd "$t" && pwd)") names+=("$(basename "$t")")  # absolute: the addon is require()d
+  done
+  ((${#trees[@]})) || { echo "benchab: OLD_TREE must name a tree"; exit 1; }
+  ((${#trees[@]} == 1)) && names=(old)
+  for i in "${!trees[@]}"; do
+    if [[ ${OLD_BUILD:-1} == 0 && -f ${trees[$i]}/train/native/build/steel_cuda.node ]]; then echo "benchab: reusing ${names[$i]}'s addon (OLD_BUILD=0)"
+    else bash "${trees[$i]}/train/native/build.sh" > "$OUT/benchab-build-${names[$i]}.log" 2>&1 & pids+=($!); fi
+  done
+  for p in "${pids[@]}"; do wait "$p" || { tail -30 "$OUT"/benchab-build-*.log; echo "benchab: OLD BUILD FAILED"; exit 1; }; done
   ab_json=()
   for round in $(seq 1 "${AB_ROUNDS:-2}"); do
-    for side in old new; do
-      addon=$STEEL_CUDA_ADDON; [[ $side == old ]] && addon=$OLD_ADDON
+    for i in "${!trees[@]}" new; do
+      if [[ $i == new ]]; then side=new addon=$STEEL_CUDA_ADDON; else side=${names[$i]} addon=${trees[$i]}/train/native/build/steel_cuda.node; fi
       j=$OUT/benchab-$round-$side.json
       STEEL_CUDA_ADDON=$addon $NODE "$BUNDLE" bench --preset "$PRESETS" --bench-steps "${BENCH_STEPS:-10}" --json "$j" \
         > "$OUT/benchab-$round-$side.log" 2>&1 || { tail -20 "$OUT/benchab-$round-$side.log"; echo "benchab: $side run $round failed"; }
@@ -73,11 +94,15 @@ if has benchab; then
       if (!fs.existsSync(f)) { console.log(`BENCHAB ${side} ${f}: no result`); continue; }
       for (const [k, r] of Object.entries(JSON.parse(fs.readFileSync(f, "utf8"))).filter(([k]) => k.startsWith("bench-"))) {
         console.log(`BENCHAB ${side} ${r.preset}: ${Math.round(r.tokensPerS)} tok/s, median step ${r.stepMsMedian.toFixed(1)} ms`);
-        (losses[r.preset] ??= []).push(JSON.stringify(r.losses));
+        ((losses[r.preset] ??= {})[side] ??= []).push(JSON.stringify(r.losses));
       }
     }
-    for (const [p, l] of Object.entries(losses))
-      console.log(`BENCHAB ${p}: losses ${new Set(l).size === 1 ? "identical" : "DIFFER"} across ${l.length} runs`);
+    for (const [p, bySide] of Object.entries(losses)) {
+      for (const [side, l] of Object.entries(bySide))
+        console.log(`BENCHAB ${p} ${side}: losses ${new Set(l).size === 1 ? "identical" : "DIFFER"} across its ${l.length} runs`);
+      const all = Object.values(bySide).flat();
+      console.log(`BENCHAB ${p}: losses ${new Set(all).size === 1 ? "identical" : "DIFFER"} across all ${all.length} runs`);
+    }
   ' "${ab_json[@]}" | tee "$OUT/benchab.txt"
 fi
 node_sections=""
