@@ -2,16 +2,20 @@
 // shape (B 8, T 2048, d 1792, 6 experts x 1 slot, I 448) with random weights and inputs, timed with CUDA events (whole
 // forward, whole backward: median of 20) and per phase (the addon's synchronising profile marks, median of 20), and its
 // outputs dumped so that two builds (old and new softmoe.cuh) can be compared tensor by tensor.
+// Then (CAND lines) the candidate kernels of dev/moe-cand.cuh against the production kernels they would replace, on the
+// same inputs: each pair timed with CUDA events (median of 20) and its outputs compared bit for bit.
 // Build against a tree's softmoe.cuh and run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt
 //   /tmp/moe-ab run OUT.bin [B T]          time and dump
 //   /tmp/moe-ab cmp A.bin B.bin            max |a - b| / max |b| per tensor, and whether bit-identical
+// (`SECTIONS=moeab train/native/run-gpu-checks.sh` does this, and with OLD_TREE the dumps of two trees' builds.)
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
-#include "../softmoe.cuh"
+#include "../rmsnorm.cuh"
+#include "moe-cand.cuh"
 
 __global__ void rnd_k(float* p, long n, uint32_t seed, float scale, float offset) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
@@ -65,6 +69,107 @@ struct Dump {
 static double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// the candidates of dev/moe-cand.cuh against the production kernels, on the layer's inputs (own output buffers)
+static void candidates(SoftMoe& moe, const MoeAct& a, const MoeScratch& s, const float* xmid, const float* dR, int B, int T) {
+  const int d = moe.d, S = moe.S, np = moe.np;
+  const long N = (long)B * T;
+  const float eps = 1e-6f;
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  auto timeIt = [&](auto f) {
+    std::vector<double> t;
+    for (int it = 0; it < 23; it++) {
+      CK(cudaEventRecord(e0, g_stream));
+      f();
+      CK(cudaEventRecord(e1, g_stream));
+      CK(cudaEventSynchronize(e1));
+      float ms;
+      CK(cudaEventElapsedTime(&ms, e0, e1));
+      if (it >= 3) t.push_back(ms);
+    }
+    return median(t);
+  };
+  bool all = true;
+  auto same = [&](const void* x, const void* y, size_t bytes) {
+    std::vector<char> hx(bytes), hy(bytes);
+    CK(cudaMemcpy(hx.data(), x, bytes, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hy.data(), y, bytes, cudaMemcpyDeviceToHost));
+    const bool r = !memcmp(hx.data(), hy.data(), bytes);
+    all &= r;
+    return r;
+  };
+  auto F = [](long n) { return (float*)devAlloc(n * 4); };
+  // 1. phi of 18 layers (steel-1b's count), random per layer: 18 launches of moe_phi_k against one of moe_phi_all_k
+  const int L = 18;
+  const long nphi = (long)d * S;
+  float* phis = rnd(L * nphi, 21, 0.1f);
+  float* scales = rnd(L, 22, 0.5f, 1.f);
+  float *hatP = F(L * nphi), *nrmP = F(L * S), *hatC = F(L * nphi), *nrmC = F(L * S);
+  MoePhiArgs args{};
+  for (int l = 0; l < L; l++)
+    args.phi[l] = phis + l * nphi, args.scale[l] = scales + l, args.phihatT[l] = hatC + l * nphi, args.phinorm[l] = nrmC + l * S;
+  const double tpP = timeIt([&] {
+    for (int l = 0; l < L; l++) moe_phi_k<<<1, 1024, 0, g_stream>>>(phis + l * nphi, scales + l, hatP + l * nphi, nrmP + l * S, d, S);
+  });
+  const double tpC = timeIt([&] { moe_phi_all_k<<<L, 1024, 0, g_stream>>>(args, d, S); });
+  KCHECK("moe_phi_all");
+  const bool phiSame = same(hatP, hatC, L * nphi * 4) & same(nrmP, nrmC, L * S * 4);
+  printf("CAND phi of %d layers: production %d launches of moe_phi_k %.4f ms, candidate moe_phi_all_k (1 launch) %.4f ms; %s\n", L,
+         L, tpP, tpC, phiSame ? "bit-identical" : "DIFFERS");
+  // 2. combine + the next RMSNorm: moe_combine_k then rmsnormForward against moe_combine_norm_k
+  float* nw = rnd(d, 23, 0.5f, 1.f);
+  float *xoP = F(N * d), *xoC = F(N * d), *rP = F(N), *rC = F(N);
+  bf16 *yP = (bf16*)devAlloc(N * d * 2), *yC = (bf16*)devAlloc(N * d * 2);
+  const dim3 tg((T + 63) / 64, B);
+  auto combP = [&] {
+    moe.withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_combine_k<K><<<tg, 256, moe.smem / 2, g_stream>>>(xmid, a.C, a.Ys, xoP, B, T, d, S, np);
+    });
+  };
+  auto normP = [&] { rmsnormForward(xoP, nullptr, nullptr, nw, yP, rP, N, d, eps); };
+  moe.withSM([&](auto k) {
+    constexpr int K = decltype(k)::value;
+    CK(cudaFuncSetAttribute(moe_combine_norm_k<K, 14>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moe.smem));
+    CK(cudaFuncSetAttribute(moe_tok_bwd1_r2_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moe.smem));
+  });
+  auto combC = [&] {
+    moe.withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_combine_norm_k<K, 14><<<tg, 256, moe.smem / 2, g_stream>>>(xmid, a.C, a.Ys, xoC, nw, yC, rC, eps, B, T, d, S, np);
+    });
+  };
+  const double tcP = timeIt(combP), tnP = timeIt(normP), tbP = timeIt([&] { combP(); normP(); }), tbC = timeIt(combC);
+  KCHECK("moe_combine_norm");
+  const bool xs = same(xoP, xoC, N * d * 4), ys = same(yP, yC, N * d * 2), rs = same(rP, rC, N * 4);
+  printf("CAND combine + RMSNorm: production moe_combine_k %.4f + rmsnormForward %.4f = %.4f ms (back to back), candidate "
+         "moe_combine_norm_k %.4f ms; xout %s, y %s, rstd %s\n",
+         tcP, tnP, tbP, tbC, xs ? "bit-identical" : "DIFFERS", ys ? "bit-identical" : "DIFFERS", rs ? "bit-identical" : "DIFFERS");
+  // 3. token backward 1: moe_tok_bwd1_k against moe_tok_bwd1_r2_k
+  float *lcP = F(N * S), *ddP = F(N * S), *lcC = F(N * S), *ddC = F(N * S);
+  const double ttP = timeIt([&] {
+    moe.withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_tok_bwd1_k<K><<<tg, 256, moe.smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, lcP, ddP, B, T, d, S, np);
+    });
+  });
+  const double ttC = timeIt([&] {
+    moe.withSM([&](auto k) {
+      constexpr int K = decltype(k)::value;
+      moe_tok_bwd1_r2_k<K><<<tg, 256, moe.smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, lcC, ddC, B, T, d, S, np);
+    });
+  });
+  KCHECK("moe_tok_bwd1_r2");
+  const bool ts = same(lcP, lcC, N * S * 4) & same(ddP, ddC, N * S * 4);
+  printf("CAND token backward 1: production moe_tok_bwd1_k %.4f ms, candidate moe_tok_bwd1_r2_k %.4f ms; dLC and dD %s\n", ttP,
+         ttC, ts ? "bit-identical" : "DIFFER");
+  // bytes: combine reads xmid, writes xout (+ the norm's read of xout and bf16 y); tok1 reads dY (fp32) and x (bf16)
+  printf("CAND bytes per call: combine + norm %.0f MB apart, %.0f MB fused; tok1 %.0f MB\n", 14.0 * N * d / 1e6, 10.0 * N * d / 1e6,
+         6.0 * N * d / 1e6);
+  printf("CAND %s\n", all ? "ALL BIT-IDENTICAL" : "SOME DIFFER");
 }
 
 int main(int argc, char** argv) {
@@ -148,6 +253,7 @@ int main(int argc, char** argv) {
   printf("MOE B %d T %d d %d S %d: forward %.4f ms, backward %.4f ms, total %.4f ms per layer (events, median of 20)\n", B, T,
          d, S, median(tf), median(tb), median(tf) + median(tb));
   for (auto& [k, v] : ph) printf("MOE phase %-14s %.4f ms (synchronising marks, median of 20)\n", k.c_str(), median(v));
+  candidates(moe, a, s, xmid, dR, B, T);
   Dump dump;
   dump.add("rinv", a.rinv, N), dump.add("Lg", a.Lg, N * S), dump.add("D", a.D, N * S), dump.add("C", a.C, N * S);
   dump.add("slots", a.slots, B * S * d), dump.add("Ys", a.Ys, B * S * d), dump.add("xout", xout, N * d);
