@@ -15,10 +15,10 @@
 # e.g. steel-1b,qwen2-dense-1b; "ref" runs steel_ref.py --compile for each: steel-1b as is, qwen2-dense-1b with
 # --dense --inter 3584, and the table ends with one line per preset: our tokens/s against the faster baseline), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
-# "moeab" (not in the default): train/native/dev/moe-ab.cu, one Soft-MoE layer of steel-1b timed per phase, then its CAND
-# lines (dev/moe-cand.cuh's candidates against the production kernels, ms and bit-identity); with OLD_TREE also that
-# tree's moe-ab, and the two dumps compared tensor by tensor. "ropeab" (not in the default): train/native/dev/rope-ab.cu
-# (RoPE's forward, production against candidate: ms, GB/s, bit-identity).
+# "moeab" (not in the default): train/native/dev/moe-ab.cu, one Soft-MoE layer of steel-1b timed per phase, and the
+# combine's fused RMSNorm checked bit for bit against rmsnormForward; with OLD_TREE also that tree's moe-ab, and the two
+# dumps compared tensor by tensor. "ropeab" (not in the default): train/native/dev/rope-ab.cu
+# (RoPE's forward, production against the kernel it replaced: ms, GB/s, bit-identity).
 # "benchab" (not in the default): an A/B of two addons at the step level. OLD_TREE is a folder holding another
 # train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`); its build.sh builds it into its own
 # DIR/train/native/build (train/native/build is not touched), then gpu-check's bench runs for each of PRESETS with the
@@ -55,7 +55,7 @@ if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma b
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu > "$OUT/attn-ab.log" 2>&1 \
     && /tmp/attn-ab >> "$OUT/attn-ab.log" 2>&1; grep -E "production|candidate|FAIL|ALL OK|error" "$OUT/attn-ab.log"
 fi
-if has moeab; then  # Soft-MoE layer: per phase, candidates (CAND), and with OLD_TREE the other tree's build and dump
+if has moeab; then  # Soft-MoE layer: per phase, the fused norm's check, and with OLD_TREE the other tree's build and dump
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt > "$OUT/moe-ab.log" 2>&1 \
     && /tmp/moe-ab run /tmp/moe-new.bin >> "$OUT/moe-ab.log" 2>&1
   if [[ -n ${OLD_TREE:-} ]]; then
@@ -66,7 +66,7 @@ if has moeab; then  # Soft-MoE layer: per phase, candidates (CAND), and with OLD
   fi
   grep -E "^(MOE|CAND|CMP)|error" "$OUT/moe-ab.log"
 fi
-if has ropeab; then  # RoPE's forward: production against candidate
+if has ropeab; then  # RoPE's forward: production against the kernel it replaced
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/rope-ab train/native/dev/rope-ab.cu > "$OUT/rope-ab.log" 2>&1 \
     && /tmp/rope-ab >> "$OUT/rope-ab.log" 2>&1; grep -E "^ROPE|error" "$OUT/rope-ab.log"
 fi
