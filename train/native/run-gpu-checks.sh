@@ -17,8 +17,7 @@
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
 # "moeab" (not in the default): train/native/dev/moe-ab.cu, one Soft-MoE layer of steel-1b timed per phase, and the
 # combine's fused RMSNorm checked bit for bit against rmsnormForward; with OLD_TREE also that tree's moe-ab, and the two
-# dumps compared tensor by tensor. "ropeab" (not in the default): train/native/dev/rope-ab.cu
-# (RoPE's forward, production against the kernel it replaced: ms, GB/s, bit-identity).
+# dumps compared tensor by tensor.
 # "benchab" (not in the default): an A/B of two addons at the step level. OLD_TREE is a folder holding another
 # train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`); its build.sh builds it into its own
 # DIR/train/native/build (train/native/build is not touched), then gpu-check's bench runs for each of PRESETS with the
@@ -65,10 +64,6 @@ if has moeab; then  # Soft-MoE layer: per phase, the fused norm's check, and wit
     grep -E "^MOE|error" "$OUT/moe-ab-old.log" | sed 's/^/old: /'
   fi
   grep -E "^(MOE|CAND|CMP)|error" "$OUT/moe-ab.log"
-fi
-if has ropeab; then  # RoPE's forward: production against the kernel it replaced
-  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/rope-ab train/native/dev/rope-ab.cu > "$OUT/rope-ab.log" 2>&1 \
-    && /tmp/rope-ab >> "$OUT/rope-ab.log" 2>&1; grep -E "^ROPE|error" "$OUT/rope-ab.log"
 fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 if has benchab; then
