@@ -150,14 +150,19 @@ static void rmsnormBackward(const float* dy, const float* x, const float* w, con
   colreduce_k<<<nblk(d, 32), 256, 0, g_stream>>>(part, nb, d, gw);
   KCHECK("colreduce");
 }
+// whether rmsnormForward runs N rows of width d a warp per row (rmsnorm_fwd_k<KP, 1>, KP = 4, 8 or 14 by width), the
+// arithmetic that softmoe.cuh's fused combine + norm reproduces; false: few rows, a block per row
+static bool rmsnormWarpPerRow(long N, int d) {
+  static int sms = 0;
+  if (!sms) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  return !((long)nblk(N, 8) < sms && d / 4 <= 256 * 2);
+}
 // y = RMSNorm(xin [+ delta]) * w; xout = xin + delta when delta is given
 static void rmsnormForward(const float* xin, const bf16* delta, float* xout, const float* w, bf16* y, float* rstd, long N,
                            int d, float eps) {
   const int d4 = d / 4;
   const unsigned nb = nblk(N, 8);
-  static int sms = 0;
-  if (!sms) CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
-  if ((long)nb < sms && d4 <= 256 * 2) {  // few rows: a block per row
+  if (!rmsnormWarpPerRow(N, d)) {  // few rows: a block per row
     if (d4 <= 256) rmsnorm_fwd_k<1, 8><<<(unsigned)N, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
     else rmsnorm_fwd_k<2, 8><<<(unsigned)N, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);
   } else if (d4 <= 32 * 4) rmsnorm_fwd_k<4><<<nb, 256, 0, g_stream>>>(xin, delta, xout, w, y, rstd, (int)N, d, eps);

@@ -15,6 +15,9 @@
 # e.g. steel-1b,qwen2-dense-1b; "ref" runs steel_ref.py --compile for each: steel-1b as is, qwen2-dense-1b with
 # --dense --inter 3584, and the table ends with one line per preset: our tokens/s against the faster baseline), TORCH_VARIANTS (default
 # eager,compile), BENCH_STEPS (10), REF_STEPS (15), BUILD (1; 0 reuses the addon already in train/native/build).
+# "moeab" (not in the default): train/native/dev/moe-ab.cu, one Soft-MoE layer of steel-1b timed per phase, and the
+# combine's fused RMSNorm checked bit for bit against rmsnormForward; with OLD_TREE also its first tree's moe-ab, and the two
+# dumps compared tensor by tensor.
 # "benchab" (not in the default): an A/B of addons at the step level. OLD_TREE is a folder holding another
 # train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`), or several folders (space-separated: an
 # A/B/C..., each named by its folder's name, a single one "old"); each build.sh builds its tree into its own
@@ -62,6 +65,18 @@ export STEEL_CUDA_ADDON=$PWD/train/native/build/steel_cuda.node
 if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma backward against the production one
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu > "$OUT/attn-ab.log" 2>&1 \
     && /tmp/attn-ab >> "$OUT/attn-ab.log" 2>&1; grep -E "production|candidate|FAIL|ALL OK|error" "$OUT/attn-ab.log"
+fi
+if has moeab; then  # Soft-MoE layer: per phase, the fused norm's check, and with OLD_TREE the other tree's build and dump
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt > "$OUT/moe-ab.log" 2>&1 \
+    && /tmp/moe-ab run /tmp/moe-new.bin >> "$OUT/moe-ab.log" 2>&1
+  if [[ -n ${OLD_TREE:-} ]]; then
+    MOE_OLD=${OLD_TREE%% *}
+    nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab-old "$MOE_OLD/train/native/dev/moe-ab.cu" -lcublasLt \
+      > "$OUT/moe-ab-old.log" 2>&1 && /tmp/moe-ab-old run /tmp/moe-old.bin >> "$OUT/moe-ab-old.log" 2>&1 \
+      && /tmp/moe-ab cmp /tmp/moe-new.bin /tmp/moe-old.bin >> "$OUT/moe-ab.log" 2>&1
+    grep -E "^MOE|error" "$OUT/moe-ab-old.log" | sed 's/^/old: /'
+  fi
+  grep -E "^(MOE|CAND|CMP)|error" "$OUT/moe-ab.log"
 fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 if has benchab; then

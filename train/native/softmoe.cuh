@@ -15,13 +15,23 @@
 
 #define MAXS 16  // max Soft-MoE slots (numExperts * slotsPerExpert)
 // phi [d, S] (row j holds the S slots' entries, contiguous); phihatT [S][d] (slot-major, as the token kernels stage it)
-// = scale * phi / max(||phi[:, s]||, 1e-12). One block
-// of 1024 threads: each thread sums its rows j = tid, tid + 1024, ... for every slot (coalesced rows), then the warps and
-// the 32 warp sums in fixed order (a warp per slot walking d with strided loads was latency bound: ~60 us per call)
-__global__ void __launch_bounds__(1024) moe_phi_k(const float* __restrict__ phi, const float* __restrict__ scale,
-                                                  float* __restrict__ phihatT, float* __restrict__ phinorm, int d, int S) {
+// = scale * phi / max(||phi[:, s]||, 1e-12), for up to MOE_PHI_LAYERS layers in one launch (a block per layer: the
+// layers' router weights are ready before the forward pass, so the training forward normalises them all at its start,
+// off the layers' critical path). A block of 1024 threads: each thread sums its rows j = tid, tid + 1024, ... for every
+// slot (coalesced rows), then the warps and the 32 warp sums in fixed order (a warp per slot walking d with strided loads
+// was latency bound: ~60 us per call)
+#define MOE_PHI_LAYERS 32
+struct MoePhiArgs {
+  const float* phi[MOE_PHI_LAYERS];
+  const float* scale[MOE_PHI_LAYERS];
+  float* phihatT[MOE_PHI_LAYERS];
+  float* phinorm[MOE_PHI_LAYERS];
+};
+__global__ void __launch_bounds__(1024) moe_phi_k(const MoePhiArgs args, int d, int S) {
   __shared__ float red[32][MAXS];
   __shared__ float nrm[MAXS];
+  const float* __restrict__ phi = args.phi[blockIdx.x];
+  float* __restrict__ phihatT = args.phihatT[blockIdx.x];
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   float ss[MAXS];
 #pragma unroll
@@ -39,10 +49,10 @@ __global__ void __launch_bounds__(1024) moe_phi_k(const float* __restrict__ phi,
     for (int i = 0; i < 32; i++) t += red[i][threadIdx.x];
     const float nr = fmaxf(sqrtf(t), 1e-12f);
     nrm[threadIdx.x] = nr;
-    phinorm[threadIdx.x] = nr;
+    args.phinorm[blockIdx.x][threadIdx.x] = nr;
   }
   __syncthreads();
-  const float sc = scale[0];
+  const float sc = args.scale[blockIdx.x][0];
   for (int j = threadIdx.x; j < d; j += blockDim.x)
 #pragma unroll
     for (int s = 0; s < MAXS; s++)
@@ -353,115 +363,163 @@ __global__ void __launch_bounds__(256) moe_wreduce_fin_k(const float* __restrict
     }
   }
 }
-// combine: xout = xmid + sum_s C[r,s] Ys[slot_row(b,s)]; the sequence's Ys rows in shared memory, 4 rows per warp
-template <int SM>
-__global__ void __launch_bounds__(256) moe_combine_k(const float* __restrict__ xmid, const float* __restrict__ C,
-                                                       const float* __restrict__ Ys, float* __restrict__ xout, int B, int T,
-                                                       int d, int S, int np) {
+// combine, fused with the RMSNorm that follows it (the next layer's first norm, or the final norm): x = xmid +
+// sum_s C[r,s] Ys[slot_row(b,s)] -> xout, and when nw (that norm's weights) is given, y = bf16(nw * (x * rstd)) with
+// rstd = 1/sqrt(mean(x^2) + eps) per row, exactly as rmsnorm_fwd_k<KP> computes them from xout (lane owns the float4
+// columns k*32 + lane, the squares summed in k order, then warp_sum): bit-identical to the combine followed by
+// rmsnormForward, without the norm's read of xout (117 MB per layer at steel-1b). A warp per row, the row's KP float4
+// of xmid loaded at once (224 bytes per lane in flight at d 1792, the first row's issued before the staging wait) and
+// kept in registers for the norm; the sequence's Ys rows in shared memory, 64 rows per block. The xout sums are the old
+// combine's (xmid, then + C Ys in slot order).
+template <int SM, int KP>
+__global__ void __launch_bounds__(256, 2) moe_combine_k(const float* __restrict__ xmid, const float* __restrict__ C,
+                                                          const float* __restrict__ Ys, float* __restrict__ xout,
+                                                          const float* __restrict__ nw, bf16* __restrict__ y,
+                                                          float* __restrict__ rstd, float eps, int B, int T, int d, int S,
+                                                          int np) {
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
   const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2;
   moe_stage_rows(sm, Ys, true, b, B, d, S, np);
-  moe_stage_wait();
   const float4* sY = reinterpret_cast<const float4*>(sm);
-  for (int g = 0; g < 2; g++) {
-    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
-    if (t0 >= T) break;
-    const int nv = min(4, T - t0);
-    const long row0 = (long)b * T + t0;
-    float Cr[4][SM];
+  const int tEnd = min(T, (int)blockIdx.x * 64 + 64);
+  int t = blockIdx.x * 64 + warp;
+  float4 v[KP];
+  float cl = 0.f;
+  auto load = [&](int tt) {
+    const long row = (long)b * T + tt;
+    const float4* x4 = reinterpret_cast<const float4*>(xmid + row * d);
 #pragma unroll
-    for (int k = 0; k < 4; k++)
-#pragma unroll
-      for (int s = 0; s < SM; s++) Cr[k][s] = (k < nv && s < S) ? C[(row0 + k) * S + s] : 0.f;
-    for (int j = lane; j < d4; j += 32) {
-      float4 acc[4];
-#pragma unroll
-      for (int k = 0; k < 4; k++) acc[k] = k < nv ? reinterpret_cast<const float4*>(xmid + (row0 + k) * d)[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-#pragma unroll
-      for (int s = 0; s < SM; s++)
-        if (s < S) {
-          const float4 y = sY[s * d4 + j];
-#pragma unroll
-          for (int k = 0; k < 4; k++) { acc[k].x += Cr[k][s] * y.x; acc[k].y += Cr[k][s] * y.y; acc[k].z += Cr[k][s] * y.z; acc[k].w += Cr[k][s] * y.w; }
-        }
-#pragma unroll
-      for (int k = 0; k < 4; k++)
-        if (k < nv) reinterpret_cast<float4*>(xout + (row0 + k) * d)[j] = acc[k];
+    for (int k = 0; k < KP; k++) {
+      const int j = k * 32 + lane;
+      v[k] = j < d4 ? x4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
     }
+    cl = lane < S ? C[row * S + lane] : 0.f;
+  };
+  if (t < tEnd) load(t);
+  moe_stage_wait();
+  for (; t < tEnd; t += 8) {
+    const long row = (long)b * T + t;
+    float cs[SM];
+#pragma unroll
+    for (int s = 0; s < SM; s++) cs[s] = __shfl_sync(0xffffffffu, cl, s);
+    float4* o4 = reinterpret_cast<float4*>(xout + row * d);
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      const int j = k * 32 + lane;
+      if (j < d4) {
+        float4 acc = v[k];
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) {
+            const float4 yy = sY[s * d4 + j];
+            acc.x += cs[s] * yy.x; acc.y += cs[s] * yy.y; acc.z += cs[s] * yy.z; acc.w += cs[s] * yy.w;
+          }
+        v[k] = acc;
+        o4[j] = acc;
+      }
+    }
+    if (nw) {
+      float ss = 0.f;
+#pragma unroll
+      for (int k = 0; k < KP; k++) ss += dot4(v[k], v[k]);
+      ss = warp_sum(ss);
+      const float r = rsqrtf(ss / d + eps);
+      const float4* w4 = reinterpret_cast<const float4*>(nw);
+#pragma unroll
+      for (int k = 0; k < KP; k++) {
+        const int j = k * 32 + lane;
+        if (j < d4) {
+          const float4 ww = w4[j];
+          st_bf16x4(y + row * d + 4 * j, make_float4(ww.x * (v[k].x * r), ww.y * (v[k].y * r), ww.z * (v[k].z * r), ww.w * (v[k].w * r)));
+        }
+      }
+      if (lane == 0) rstd[row] = r;
+    }
+    if (t + 8 < tEnd) load(t + 8);
   }
 }
 // token backward 1: dC = dY . Ys[s], dD = rinv * x . dXs[s], dLC = C (dC - sum C dC). Token kernels keep the sequence's
-// slot matrices in shared memory (2*S*d floats), 64 rows of one sequence per block, each warp 4 rows at once (every
-// shared-memory float read once for 4 rows). SM = compile-time bound on S (4, 6, 8, 16). Here the rows' C and rinv are
-// loaded by the lanes at the group's start and handed out by shuffles after the sums (no global load latency in the
-// epilogue). (8 columns per lane, 192 bytes in flight, would not fit 2 blocks' registers: spills.)
+// slot matrices in shared memory (2*S*d floats), 64 rows of one sequence per block. SM = compile-time bound on S (4, 6,
+// 8, 16). Here each warp takes R = 2 rows at once and issues the loads of U = 4 column steps (192 bytes per lane) before
+// it uses any: 16 memory round trips per warp instead of the 28 of 4 rows x 1 step (4 rows x 2*S accumulators left no
+// registers for more loads and spilled), for twice the shared-memory reads; each lane still sums its columns in
+// increasing order, so the sums are the same. The rows' C and rinv are loaded by the lanes at the group's start and
+// handed out by shuffles after the sums (no global load latency in the epilogue).
 template <int SM>
 __global__ void __launch_bounds__(256, SM <= 8 ? 2 : 1) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
                                                           const float* __restrict__ dY, const float* __restrict__ Ys,
                                                           const float* __restrict__ dXs, const float* __restrict__ C,
                                                           float* __restrict__ dLC, float* __restrict__ dD, int B, int T,
                                                           int d, int S, int np) {
-  constexpr int NCV = (4 * SM + 31) / 32, V = 4;
+  constexpr int R = 2, U = 4, V = 4, NCV = (R * SM + 31) / 32;
   extern __shared__ float4 smem4[];
   float* sm = reinterpret_cast<float*>(smem4);
   const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
   moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
   const float* sY = sm;
   const float* sX = sm + (long)S * d;
-  for (int g = 0; g < 2; g++) {
-    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+  for (int g = 0; g < 8 / R; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * R;
     if (t0 >= T) break;
-    const int nv = min(4, T - t0);
+    const int nv = min(R, T - t0);
     const long row0 = (long)b * T + t0;
-    float cv[NCV];  // lane q holds C[row0 * S + q] (the group's 4 rows are contiguous), and rinv[row0 + lane] for lane < nv
+    float cv[NCV];  // lane q holds C[row0 * S + q] (the group's R rows are contiguous), and rinv[row0 + lane] for lane < nv
 #pragma unroll
     for (int i = 0; i < NCV; i++) cv[i] = 32 * i + lane < nv * S ? C[row0 * S + 32 * i + lane] : 0.f;
     const float rv = lane < nv ? rinv[row0 + lane] : 0.f;
-    float ac[4][SM], ad[4][SM];
+    float ac[R][SM], ad[R][SM];
 #pragma unroll
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < R; k++)
 #pragma unroll
       for (int s = 0; s < SM; s++) ac[k][s] = ad[k][s] = 0.f;
-    for (int c = lane; c < nc; c += 32) {
-      RawV<float, V> ry[4];
-      RawV<bf16, V> rx[4];
+    for (int c0 = lane; c0 < nc; c0 += 32 * U) {
+      RawV<float, V> ry[U][R];
+      RawV<bf16, V> rx[U][R];
 #pragma unroll
-      for (int k = 0; k < 4; k++)
-        if (k < nv) {
-          ry[k].load(dY + (row0 + k) * d + (long)c * V);
-          rx[k].load(x + (row0 + k) * d + (long)c * V);
-        }
-      float gy[4][V], xv[4][V];
+      for (int u = 0; u < U; u++)
+        if (c0 + 32 * u < nc)
 #pragma unroll
-      for (int k = 0; k < 4; k++) {
-        if (k < nv) {
-          ry[k].get(gy[k]);
-          rx[k].get(xv[k]);
-        } else {
+          for (int k = 0; k < R; k++)
+            if (k < nv) {
+              ry[u][k].load(dY + (row0 + k) * d + (long)(c0 + 32 * u) * V);
+              rx[u][k].load(x + (row0 + k) * d + (long)(c0 + 32 * u) * V);
+            }
 #pragma unroll
-          for (int v = 0; v < V; v++) gy[k][v] = xv[k][v] = 0.f;
-        }
-      }
+      for (int u = 0; u < U; u++) {
+        const int c = c0 + 32 * u;
+        if (c >= nc) break;
+        float gy[R][V], xv[R][V];
 #pragma unroll
-      for (int s = 0; s < SM; s++)
-        if (s < S) {
-          float ys[V], xs[V];
+        for (int k = 0; k < R; k++) {
+          if (k < nv) {
+            ry[u][k].get(gy[k]);
+            rx[u][k].get(xv[k]);
+          } else {
 #pragma unroll
-          for (int v = 0; v < V; v += 4) {
-            const float4 a = *reinterpret_cast<const float4*>(sY + (long)s * d + (long)c * V + v);
-            const float4 e = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
-            ys[v] = a.x, ys[v + 1] = a.y, ys[v + 2] = a.z, ys[v + 3] = a.w;
-            xs[v] = e.x, xs[v + 1] = e.y, xs[v + 2] = e.z, xs[v + 3] = e.w;
+            for (int v = 0; v < V; v++) gy[k][v] = xv[k][v] = 0.f;
           }
-#pragma unroll
-          for (int k = 0; k < 4; k++)
-#pragma unroll
-            for (int v = 0; v < V; v++) { ac[k][s] += gy[k][v] * ys[v]; ad[k][s] += xv[k][v] * xs[v]; }
         }
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) {
+            float ys[V], xs[V];
+#pragma unroll
+            for (int v = 0; v < V; v += 4) {
+              const float4 a = *reinterpret_cast<const float4*>(sY + (long)s * d + (long)c * V + v);
+              const float4 e = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
+              ys[v] = a.x, ys[v + 1] = a.y, ys[v + 2] = a.z, ys[v + 3] = a.w;
+              xs[v] = e.x, xs[v + 1] = e.y, xs[v + 2] = e.z, xs[v + 3] = e.w;
+            }
+#pragma unroll
+            for (int k = 0; k < R; k++)
+#pragma unroll
+              for (int v = 0; v < V; v++) { ac[k][s] += gy[k][v] * ys[v]; ad[k][s] += xv[k][v] * xs[v]; }
+          }
+      }
     }
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < R; k++) {
       if (k >= nv) break;
       const long row = row0 + k;
       const float ri = __shfl_sync(0xffffffffu, rv, k);
@@ -591,6 +649,7 @@ struct SoftMoe {
     d = d_, I = I_, ne = ne_, np = np_, S = ne * np;
     if (S > MAXS) throw std::runtime_error(strf("cuda backend: at most %d Soft-MoE slots (got %d)", MAXS, S));
     if (d % 4) throw std::runtime_error(strf("cuda backend: Soft-MoE needs hiddenSize %% 4 == 0 (got %d)", d));
+    if (d > 128 * 14) throw std::runtime_error(strf("cuda backend: Soft-MoE needs hiddenSize <= %d (got %d)", 128 * 14, d));
     smem = (size_t)2 * S * d * sizeof(float);
     int dev, maxOptin = 0;
     CK(cudaGetDevice(&dev));
@@ -605,7 +664,9 @@ struct SoftMoe {
       CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      CK(cudaFuncSetAttribute(moe_combine_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_combine_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_combine_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_combine_k<K, 14>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_logits_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_logits_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     });
@@ -644,12 +705,28 @@ struct SoftMoe {
     else moe_wreduce_fin_k<<<dim3(nblk(d, 32), S), 256, 0, g_stream>>>(mpart, ts, B, S, d, np, mode, out, outb);
     KCHECK("moe_wreduce_fin");
   }
-  // xout = xmid + SoftMoE(xn2); P / PB: fp32 / bf16 parameters
+  // the router weights phihat (and the norms phinorm) of n layers, from their phi and scale: before forward()
+  void phi(const float* P, const MoeW* const* w, MoeAct* const* a, int n) {
+    for (int l0 = 0; l0 < n; l0 += MOE_PHI_LAYERS) {
+      const int m = std::min(n - l0, MOE_PHI_LAYERS);
+      MoePhiArgs args{};
+      for (int i = 0; i < m; i++) {
+        args.phi[i] = P + w[l0 + i]->phi;
+        args.scale[i] = P + w[l0 + i]->scale;
+        args.phihatT[i] = a[l0 + i]->phihat;
+        args.phinorm[i] = a[l0 + i]->phinorm;
+      }
+      moe_phi_k<<<m, 1024, 0, g_stream>>>(args, d, S);
+      KCHECK("moe_phi");
+    }
+  }
+  // xout = xmid + SoftMoE(xn2), with a.phihat from phi(); P / PB: fp32 / bf16 parameters. nw (optional): the weights of the RMSNorm that follows
+  // (rmsnormForward's, with the same KP); then ny = bf16(RMSNorm(xout) * nw) and nrstd are written too, bit-identical
+  // to rmsnormForward(xout, nullptr, nullptr, nw, ny, nrstd, B * T, d, eps) on B * T rows
   void forward(Gemm& gemm, const float* P, const bf16* PB, const MoeW& w, MoeAct& a, const float* xmid, float* xout, int B,
-               int T, float* mpart, Prof& prof) {
+               int T, float* mpart, Prof& prof, const float* nw = nullptr, bf16* ny = nullptr, float* nrstd = nullptr,
+               float eps = 0.f) {
     const long N = (long)B * T, R = (long)B * np;
-    moe_phi_k<<<1, 1024, 0, g_stream>>>(P + w.phi, P + w.scale, a.phihat, a.phinorm, d, S);
-    KCHECK("moe_phi");
     const unsigned nb = (unsigned)((N + 63) / 64);
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
@@ -673,9 +750,12 @@ struct SoftMoe {
     KCHECK("swiglu2");
     prof.mark("moe_f_experts");
     const dim3 tg((T + 63) / 64, B);
+    const int d4 = d / 4;  // rmsnormForward's row widths (KP float4 per lane)
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
-      moe_combine_k<K><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, B, T, d, S, np);
+      if (d4 <= 32 * 4) moe_combine_k<K, 4><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, nw, ny, nrstd, eps, B, T, d, S, np);
+      else if (d4 <= 32 * 8) moe_combine_k<K, 8><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, nw, ny, nrstd, eps, B, T, d, S, np);
+      else moe_combine_k<K, 14><<<tg, 256, smem / 2, g_stream>>>(xmid, a.C, a.Ys, xout, nw, ny, nrstd, eps, B, T, d, S, np);
     });
     KCHECK("moe_combine");
     prof.mark("moe_f_combine");

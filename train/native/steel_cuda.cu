@@ -417,15 +417,26 @@ class Model {
     prof.start();
     const float scale = 1.f / std::sqrt((float)c.hd), sl2 = scale * 1.4426950408889634f;
     // ---- forward
+    if (c.steel) {  // every layer's Soft-MoE router weights, one launch
+      std::vector<const MoeW*> mw(c.L);
+      std::vector<MoeAct*> ma(c.L);
+      for (int l = 0; l < c.L; l++) mw[l] = &lp[l].moe, ma[l] = &la[l].moe;
+      moe.phi(P, mw.data(), ma.data(), c.L);
+      prof.mark("moe_f_router");
+    }
     embedForward(tokIn, P + embOff, la[0].xin, N, c.d);
     prof.mark("embed_fwd");
     const float* pend = nullptr;  // dense: this layer's input is pend + dRb (the FFN output), added by its RMSNorm
+    bool normed = false;          // steel: the previous layer's Soft-MoE combine wrote this layer's xn1 and r1 (or xf, rf)
     for (int l = 0; l < c.L; l++) {
       LayerA& a = la[l];
       LayerP& w = lp[l];
-      rmsnormForward(pend ? pend : a.xin, pend ? dRb : nullptr, pend ? a.xin : nullptr, P + w.ln1, a.xn1, a.r1, N, c.d, (float)c.eps);
+      if (!normed) {
+        rmsnormForward(pend ? pend : a.xin, pend ? dRb : nullptr, pend ? a.xin : nullptr, P + w.ln1, a.xn1, a.r1, N, c.d, (float)c.eps);
+        prof.mark("rmsnorm_fwd");
+      }
       pend = nullptr;
-      prof.mark("rmsnorm_fwd");
+      normed = false;
       linear(a.xn1, N, c.d, w.qkvw, ldq, a.qkv, PB + w.qkvb);
       prof.mark("gemm_qkv_fwd");
       ropeForward(a.qkv, ropeC, ropeS, N, T, c.H, c.Hk, c.hd, ldq, qd);
@@ -443,12 +454,20 @@ class Model {
         linear(a.hm, N, c.I, w.dw, c.d, dRb);
         pend = a.xmid;  // xout = xmid + dRb is formed by the next RMSNorm (next layer's ln1 or the final norm)
       } else {
-        moe.forward(gemm, P, PB, w.moe, a.moe, a.xmid, xout, B, T, ms.mpart, prof);
+        // the combine also applies the next RMSNorm where rmsnormForward would run a warp per row (bit-identical to it
+        // on xout, which the backward pass's recompute of xn1 relies on)
+        const bool last = l + 1 == c.L;
+        normed = rmsnormWarpPerRow(N, c.d);
+        moe.forward(gemm, P, PB, w.moe, a.moe, a.xmid, xout, B, T, ms.mpart, prof,
+                    normed ? P + (last ? normOff : lp[l + 1].ln1) : nullptr, last ? xf : la[l + 1].xn1, last ? rf : la[l + 1].r1,
+                    (float)c.eps);
       }
       prof.mark("ffn_fwd");
     }
-    rmsnormForward(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, P + normOff, xf, rf, N, c.d, (float)c.eps);
-    prof.mark("rmsnorm_fwd");
+    if (!normed) {
+      rmsnormForward(pend ? pend : resid, pend ? dRb : nullptr, pend ? resid : nullptr, P + normOff, xf, rf, N, c.d, (float)c.eps);
+      prof.mark("rmsnorm_fwd");
+    }
     backward = backward && withTargets && anyW;
     const float gb = backward ? gradBeta() : 1.f;  // beta of each matrix gradient's first GEMM
     // group the embedding-backward positions on the host while the GPU runs the forward pass (profile(): its own
@@ -773,6 +792,9 @@ struct Decoder {
           mpart = (float*)devAlloc(need * 4);
           mpartCap = need;
         }
+        const MoeW* wp = &w.moe;
+        MoeAct* ap = &ma;
+        m->moe.phi(m->P, &wp, &ap, 1);  // ma is shared by the layers
         m->moe.forward(m->gemm, m->P, m->PB, w.moe, ma, xmid, x, Bg, n, mpart, prof);
       }
       prof.mark("dec_ffn");

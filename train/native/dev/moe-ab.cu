@@ -1,7 +1,10 @@
 // Dev A/B of the Soft-MoE layer (softmoe.cuh; not part of the addon): one layer's forward and backward on steel-1b's
 // shape (B 8, T 2048, d 1792, 6 experts x 1 slot, I 448) with random weights and inputs, timed with CUDA events (whole
 // forward, whole backward: median of 20) and per phase (the addon's synchronising profile marks, median of 20), and its
-// outputs dumped so that two builds (old and new softmoe.cuh) can be compared tensor by tensor.
+// outputs dumped so that two builds (old and new softmoe.cuh) can be compared tensor by tensor. The combine is run with
+// the next RMSNorm fused in (session 9); its y and rstd are compared bit for bit with rmsnormForward on xout (the MOE
+// fused line, which also times rmsnormForward alone: an old build's combine phase + that = the unfused pair).
+// `SECTIONS=moeab [OLD_TREE=DIR] train/native/run-gpu-checks.sh` builds and runs it (and the old tree's, and cmp).
 // Build against a tree's softmoe.cuh and run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt
 //   /tmp/moe-ab run OUT.bin [B T]          time and dump
@@ -11,6 +14,7 @@
 #include <cstring>
 #include <string>
 #include <vector>
+#include "../rmsnorm.cuh"
 #include "../softmoe.cuh"
 
 __global__ void rnd_k(float* p, long n, uint32_t seed, float scale, float offset) {
@@ -116,6 +120,14 @@ int main(int argc, char** argv) {
   float* dR = rnd(N * d, 4, 1e-3f);
   float* xout = F(N * d);
   float* dxn = F(N * d);
+  // the RMSNorm after the combine (fused into it): weights around 1, outputs, and rmsnormForward's for the check
+  float* nw = rnd(d, 5, 0.5f, 1.f);
+  bf16* ny = Bf(N * d);
+  float* nr = F(N);
+  bf16* ny2 = Bf(N * d);
+  float* nr2 = F(N);
+  const MoeW* wp = &w;
+  MoeAct* ap = &a;
   Prof off, on;
   on.on = true;
   cudaEvent_t e0, e1, e2;
@@ -126,7 +138,8 @@ int main(int argc, char** argv) {
   for (int it = 0; it < 23; it++) {
     CK(cudaMemset(G, 0, nP * 4));
     CK(cudaEventRecord(e0, g_stream));
-    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off);
+    moe.phi(P, &wp, &ap, 1);
+    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off, nw, ny, nr, 1e-6f);
     CK(cudaEventRecord(e1, g_stream));
     moe.backward(gemm, P, PB, G, w, a, dR, dxn, B, T, s, off, 1.f);
     CK(cudaEventRecord(e2, g_stream));
@@ -141,9 +154,32 @@ int main(int argc, char** argv) {
     on.ms.clear();
     CK(cudaMemset(G, 0, nP * 4));
     on.start();
-    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on);
+    moe.phi(P, &wp, &ap, 1);
+    on.mark("moe_f_router");
+    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on, nw, ny, nr, 1e-6f);
     moe.backward(gemm, P, PB, G, w, a, dR, dxn, B, T, s, on, 1.f);
     for (auto& [k, v] : on.ms) ph[k].push_back(v);
+  }
+  std::vector<double> tn;  // rmsnormForward alone on xout: what the fused combine saves against combine + norm
+  for (int it = 0; it < 23; it++) {
+    CK(cudaEventRecord(e0, g_stream));
+    rmsnormForward(xout, nullptr, nullptr, nw, ny2, nr2, N, d, 1e-6f);
+    CK(cudaEventRecord(e1, g_stream));
+    CK(cudaEventSynchronize(e1));
+    float f;
+    CK(cudaEventElapsedTime(&f, e0, e1));
+    if (it >= 3) tn.push_back(f);
+  }
+  {
+    std::vector<bf16> h1(N * d), h2(N * d);
+    std::vector<float> r1(N), r2(N);
+    CK(cudaMemcpy(h1.data(), ny, N * d * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(h2.data(), ny2, N * d * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(r1.data(), nr, N * 4, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(r2.data(), nr2, N * 4, cudaMemcpyDeviceToHost));
+    const bool same = !memcmp(h1.data(), h2.data(), N * d * 2) && !memcmp(r1.data(), r2.data(), N * 4);
+    printf("MOE fused combine + norm against rmsnormForward on xout: %s; rmsnormForward alone %.4f ms (events, median of 20)\n",
+           same ? "bit-identical" : "DIFFERS", median(tn));
   }
   printf("MOE B %d T %d d %d S %d: forward %.4f ms, backward %.4f ms, total %.4f ms per layer (events, median of 20)\n", B, T,
          d, S, median(tf), median(tb), median(tf) + median(tb));
@@ -153,6 +189,7 @@ int main(int argc, char** argv) {
   dump.add("slots", a.slots, B * S * d), dump.add("Ys", a.Ys, B * S * d), dump.add("xout", xout, N * d);
   dump.add("dYs", s.dYs, B * S * d), dump.add("dXs", s.dXs, B * S * d), dump.add("dL", s.dL, N * S), dump.add("dxn", dxn, N * d);
   dump.add("gphi", G, nphi), dump.add("gscale", G + nphi, 1), dump.add("geguw", G + w.eguw, neg), dump.add("gegdw", G + w.egdw, neg);
+  dump.add("rstd", nr, N);
   dump.save(argv[2]);
   printf("MOE dumped %s\n", argv[2]);
   return 0;
