@@ -163,7 +163,7 @@ static void ceSetup(int ldl) {
   CK(cudaFuncSetAttribute(ce_k<CE_CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 }
 static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
-                         float gscale, bool backward, cudaStream_t stream = g_stream) {
+                         float gscale, bool backward) {
   cudaLaunchConfig_t lc = {};
   cudaLaunchAttribute at[1];
   at[0].id = cudaLaunchAttributeClusterDimension;
@@ -173,7 +173,7 @@ static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt,
   lc.gridDim = dim3((unsigned)(rows * CE_CL));
   lc.blockDim = dim3(512);
   lc.dynamicSmemBytes = ceSmem(ldl);
-  lc.stream = stream;
+  lc.stream = g_stream;
   lc.attrs = at;
   lc.numAttrs = 1;
   CK(cudaLaunchKernelEx(&lc, ce_k<CE_CL>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));

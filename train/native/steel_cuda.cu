@@ -102,10 +102,6 @@ class Model {
   bf16* xnS = nullptr;  // the shared xn1 buffer (recomputed in the backward pass)
   float *rf = nullptr, *ropeC = nullptr, *ropeS = nullptr;
   bf16 *xf = nullptr, *logits = nullptr, *dRb = nullptr, *datt = nullptr, *dqkv = nullptr;
-  // the cross-entropy of a chunk's half runs on ceStream beside the lm_head GEMMs on g_stream: evLm[k] (half k's logits
-  // written), evCe[k] (its cross-entropy done)
-  cudaStream_t ceStream = nullptr;
-  cudaEvent_t evLm[2] = {}, evCe[2] = {};
   float *dR = nullptr, *dxn = nullptr, *delta = nullptr, *lossrow = nullptr, *logp = nullptr, *wts = nullptr, *part = nullptr;
   MoeScratch ms{};
   bf16* dgu = nullptr;  // dense
@@ -177,11 +173,6 @@ class Model {
     dsum = (double*)devAlloc(4096 * sizeof(double));
     normOut = (float*)devAlloc(16);
     gemm.init();
-    CK(cudaStreamCreateWithFlags(&ceStream, cudaStreamNonBlocking));
-    for (int i = 0; i < 2; i++) {
-      CK(cudaEventCreateWithFlags(&evLm[i], cudaEventDisableTiming));
-      CK(cudaEventCreateWithFlags(&evCe[i], cudaEventDisableTiming));
-    }
   }
   ~Model() {
     dp.shutdown();
@@ -190,8 +181,6 @@ class Model {
     devFree(PBbase, (size_t)(total - pbOff) * 2);
     devFree(dsum, 4096 * sizeof(double)); devFree(normOut, 16);
     devFree(tmpF, tmpFcap * 4);
-    for (int i = 0; i < 2; i++) cudaEventDestroy(evLm[i]), cudaEventDestroy(evCe[i]);
-    if (ceStream) cudaStreamDestroy(ceStream);
   }
 
   long cursor = 0;
@@ -476,44 +465,24 @@ class Model {
       emb.prepare(in, N, c.V);
       prof.mark("embed_prep");
     }
-    // ---- lm_head + cross-entropy (chunked), with its backward. A chunk (its logits in the one buffer) in two halves: the
-    // cross-entropy of half 0 runs on ceStream beside half 1's lm_head GEMM, that of half 1 beside half 0's dx GEMM; dW
-    // over the whole chunk once both are done (one fp32 pass over dW per chunk, as without the halves). g_stream writes
-    // the buffer again (next chunk) only after it has waited for both cross-entropies.
+    // ---- lm_head + cross-entropy (chunked), with its backward
     const float gs = weights ? gradScale : count > 0 ? gradScale / (float)count : 0.f;
     for (long r0 = 0; r0 < N; r0 += chunkRows) {
-      const long rows = std::min<long>(chunkRows, N - r0);
-      const long h0 = rows >= 256 ? (rows / 2 + 127) / 128 * 128 : rows;  // half 0's rows (all of a small chunk)
-      const long hOff[2] = {0, h0}, hRows[2] = {h0, rows - h0};
-      const int nh = rows > h0 ? 2 : 1;
-      for (int k = 0; k < nh; k++) {
-        bf16* lg = logits + hOff[k] * ldl;
-        const long r = r0 + hOff[k], n = hRows[k];
-        gemm.run(false, true, (int)n, c.V, c.d, xf + r * d, c.d, PB + lmOff, c.d, lg, ldl, false, 1.f, 0.f);
-        prof.mark("gemm_lm_fwd");
-        if (logitsOut) {
-          float* f = tmpBuf(n * ldl);
-          cast_b2f_k<<<nblk(n * ldl), 256, 0, g_stream>>>(lg, f, n * ldl);
-          KCHECK("cast");
-          CK(cudaMemcpy2D(logitsOut + r * c.V, (size_t)c.V * 4, f, (size_t)ldl * 4, (size_t)c.V * 4, n, cudaMemcpyDeviceToHost));
-        }
-        if (!withTargets) continue;
-        CK(cudaEventRecord(evLm[k], g_stream));
-        CK(cudaStreamWaitEvent(ceStream, evLm[k], 0));
-        crossEntropy(lg, ldl, tokTgt + r, wts + r, lossrow + r, seqOut ? logp + r : nullptr, n, c.V, gs, backward, ceStream);
-        CK(cudaEventRecord(evCe[k], ceStream));
-        prof.mark("cross_entropy");
+      long rows = std::min<long>(chunkRows, N - r0);
+      gemm.run(false, true, (int)rows, c.V, c.d, xf + r0 * d, c.d, PB + lmOff, c.d, logits, ldl, false, 1.f, 0.f);
+      prof.mark("gemm_lm_fwd");
+      if (logitsOut) {
+        float* f = tmpBuf(rows * ldl);
+        cast_b2f_k<<<nblk(rows * ldl), 256, 0, g_stream>>>(logits, f, rows * ldl);
+        KCHECK("cast");
+        CK(cudaMemcpy2D(logitsOut + r0 * c.V, (size_t)c.V * 4, f, (size_t)ldl * 4, (size_t)c.V * 4, rows, cudaMemcpyDeviceToHost));
       }
       if (!withTargets) continue;
-      for (int k = 0; k < nh; k++) {
-        CK(cudaStreamWaitEvent(g_stream, evCe[k], 0));
-        // dxf rows (fp32) = dlogits . W
-        if (backward)
-          gemm.run(false, false, (int)hRows[k], c.d, c.V, logits + hOff[k] * ldl, ldl, PB + lmOff, c.d, dxn + (r0 + hOff[k]) * d, c.d,
-                   true, 1.f, 0.f);
-      }
+      crossEntropy(logits, ldl, tokTgt + r0, wts + r0, lossrow + r0, seqOut ? logp + r0 : nullptr, rows, c.V, gs, backward);
+      prof.mark("cross_entropy");
       if (backward) {
-        // dW += dlogits^T . xf over the chunk
+        // dxf rows (fp32) = dlogits . W ; dW += dlogits^T . xf
+        gemm.run(false, false, (int)rows, c.d, c.V, logits, ldl, PB + lmOff, c.d, dxn + r0 * d, c.d, true, 1.f, 0.f);
         gemm.run(true, false, c.V, c.d, (int)rows, logits, ldl, xf + r0 * d, c.d, G + lmOff, c.d, true, 1.f, r0 == 0 ? gb : 1.f);
         prof.mark("gemm_lm_bwd");
       }
