@@ -476,7 +476,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 }
 // ============================================================================ backward: dK, dV (TMA + wgmma, sm_90a; emulated)
 // The forward's and dQ's structure. grid (B*Hk, ceil(T/(64 NC))), 128 (NC + 1) threads, ATTN_DKV_SMEM(NC, NS), MINB
-// blocks per SM (production: NC 1, NS 4, 2 blocks per SM). Warpgroup 0 is the producer: its thread 0 loads the block's K
+// blocks per SM (production: NC 2, NS 4, 1 block per SM). Warpgroup 0 is the producer: its thread 0 loads the block's K
 // and V rows (64 per consumer) with the bulk tensor copy (mq: 64-row boxes), then streams the (query head, 64-query
 // tile) pairs of the block's GQA group, from the block's diagonal on, through an NS-stage ring: the Q and dO tiles by the
 // copy engine (mq, mo), the tile's lse and delta rows by the producer warp's lanes (plain loads and shared stores; rows
@@ -492,7 +492,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 // kernel it replaced (FlashAttention-2 style, 4 warps of 32 key rows, cp.async double buffer): 0.916 / 0.946 -> 0.755 /
 // 0.743 ms, bit-identical (dk, dv; the epilogue is that kernel's, emulator-checked).
 #define ATTN_DKV_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * (2 * 64 * 128 + 2 * 64 * 4) + 1024)  // K, V; Q, dO, lse, delta ring
-template <int HDN, int NC = 1, int NS = 4, int MINB = 2>
+template <int HDN, int NC = 2, int NS = 4, int MINB = 1>
 __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     attn_bwd_dkdv_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo,
                         const float* __restrict__ lse, const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
@@ -716,7 +716,7 @@ static void attnBackwardDq(const bf16* qkv, const bf16* O, const bf16* dO, const
   KCHECK("attn_bwd_dq");
 }
 // the dK/dV kernel (reads the delta the dQ kernel wrote); NC / NS / MINB: attn_bwd_dkdv_k's shape (dev/attn-ab.cu times others)
-template <int NDT, int NC = 1, int NS = 4, int MINB = 2>
+template <int NDT, int NC = 2, int NS = 4, int MINB = 1>
 static void attnBackwardDkdv(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
                              int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
                              const float* sn, float* part) {

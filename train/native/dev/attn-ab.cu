@@ -73,7 +73,7 @@ int main() {
     const std::vector<C> cands = {
         {"wg1 kvreg qpb2", [&]() { attnBackwardDKDVWG<1, 2, true, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale); }},
         {"dkdv nc2 ns2", [&]() { NDT_SWITCH(s.hd, (attnBackwardDkdv<N_, 2, 2, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr))); }},
-        {"dkdv nc2 ns4 1/SM", [&]() { NDT_SWITCH(s.hd, (attnBackwardDkdv<N_, 2, 4, 1>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr))); }},
+        {"dkdv nc1 ns4 2/SM", [&]() { NDT_SWITCH(s.hd, (attnBackwardDkdv<N_, 1, 4, 2>(qkv, dO, l0, dl, g1, s.B, s.T, s.H, s.Hk, s.hd, ldq, qd, qd + kd, sl2, scale, nullptr, nullptr, nullptr))); }},
     };
     // forward variants of attn_fwd_k (consumer warpgroups, key tile, ring stages, blocks per SM) against its production shape
     bf16* o1;

@@ -289,15 +289,15 @@ static void runBwd(std::vector<bf16>& qkv, std::vector<bf16>& out, std::vector<f
                                  scale, cs.data(), sn.data(), part.data());
         }, 512);
   }
-  {  // attn_bwd_dkdv_k's production shape: a producer and 1 consumer warpgroup (64 key rows)
-    const int nB = attn_cdiv(T, 64);
+  {  // attn_bwd_dkdv_k's production shape: a producer and 2 consumer warpgroups (128 key rows)
+    const int nB = attn_cdiv(T, 128);
     const CUtensorMap mq = attnQkvMap(qkv.data(), B, T, hd, ldq, 64), mo = attnQkvMap(dO.data(), B, T, hd, H * hd, 64);
     for (unsigned y = 0; y < (unsigned)nB; y++)
       for (unsigned x = 0; x < (unsigned)(B * Hk); x++)
         emu::runBlock({x, y, 0}, {(unsigned)(B * Hk), (unsigned)nB, 1}, [&]() {
           attn_bwd_dkdv_k<NDT * 8>(mq, mo, lse.data(), delta.data(), dqkv.data(), T, H, Hk, hd, ldq, koff, voff, sl2, scale,
                                    cs.data(), sn.data(), part.data());
-        }, 256);
+        }, 384);
   }
 }
 
