@@ -72,6 +72,8 @@ async function runOp(
     log: ctx.log,
     sink: ctx.sink,
     operators: ctx.operators,
+    // the previous phase's document files (GlobalOpContext.inputFiles)
+    canonicalInputs: true,
   });
   return {
     outputFiles: r.outputFiles,

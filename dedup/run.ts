@@ -27,6 +27,7 @@ import {
 } from './tasks.ts';
 import { bandTasks, fileDonePath, type PostArgs } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
+import type { FilterArgs } from './stages/filter.ts';
 
 export interface DedupResult {
   read: number;
@@ -122,6 +123,8 @@ export async function runDedup(
      * (--strict, a recipe's dedup step reading the run's own files) its error stops the run.
      */
     keepCorrupt?: boolean;
+    /** The input files are the pipeline's own document files (a recipe's step): FilterArgs.canonicalLines. */
+    canonicalInputs?: boolean;
   },
 ): Promise<DedupResult> {
   const workers = Math.max(1, opts.workers);
@@ -152,7 +155,7 @@ export async function runDedup(
   );
   const post = { cfg, num, starsDir };
   const clusters = await clock.time('keepers', () => keeperStage(post, run));
-  const filtered = await clock.time('filter', () => filterStage(post, run, opts.sink, opts.operators));
+  const filtered = await clock.time('filter', () => filterStage(post, run, opts));
   const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
   const result: DedupResult = {
@@ -356,9 +359,19 @@ async function keeperStage(post: PostArgs, run: RunCtx) {
 }
 
 /** Stage 5: kept documents, exclusions, and duplicates.jsonl (the groups' parts concatenated). */
-async function filterStage(post: PostArgs, run: RunCtx, sink?: SinkSpec, operators?: OperatorRegistry) {
+async function filterStage(
+  post: PostArgs,
+  run: RunCtx,
+  opts: { sink?: SinkSpec; operators?: OperatorRegistry; canonicalInputs?: boolean },
+) {
   const { cfg } = post;
-  const st = await run.executor.runTasks(filterTask(operators ?? NO_OPERATORS), sink ? { ...post, sink } : post, {
+  const { sink, operators } = opts;
+  const args: FilterArgs = {
+    ...post,
+    ...(sink ? { sink } : {}),
+    ...(opts.canonicalInputs ? { canonicalLines: true } : {}),
+  };
+  const st = await run.executor.runTasks(filterTask(operators ?? NO_OPERATORS), args, {
     name: 'dedup-filter',
     stateDir: run.state,
     count: cfg.groups,

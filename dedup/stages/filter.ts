@@ -17,6 +17,36 @@ import { pad, crashPoint, groupOfFile, inputFilesFor, type PostArgs, docsPartPat
 export interface FilterArgs extends PostArgs {
   /** The next step's sink (GlobalOpContext.sink): it gets each kept document as it is written. */
   sink?: SinkSpec;
+  /**
+   * Every line of the input files is JSON.stringify of pipeline/writers docLine (the pipeline's own files, a recipe's
+   * dedup step): a kept document's line is then its input line with `dup_cluster_size` spliced in (keptLine).
+   */
+  canonicalLines?: boolean;
+}
+
+/**
+ * The line of a kept document (JSON.stringify of { id, text, source, lang?, meta: { ...meta, dup_cluster_size } }),
+ * made from `json`, the line it was read from, when that is JSON.stringify of docLine(doc): the same text with the new
+ * meta key before the last two braces, without serialising the text again (0.07-0.12 CPU-s per 23 MB of JSON, the
+ * sample's map output). undefined when the line does not have that layout (the caller serialises the document):
+ * another id, source or lang than the document's (an id made from file and line, a source from the file name), no
+ * meta object last, or a meta that already has the key (the spread replaces it in place).
+ */
+export function keptLine(json: string, doc: Document, size: number): string | undefined {
+  if (Object.hasOwn(doc.meta, 'dup_cluster_size') || !json.endsWith('}}')) return undefined;
+  const head = `{"id":${JSON.stringify(doc.id)},"text":"`;
+  if (!json.startsWith(head)) return undefined;
+  // the text's closing quote: a quote inside a JSON string follows a backslash, never a comma
+  const s = json.indexOf('","source":', head.length);
+  if (s < 0) return undefined;
+  let p = s + 11;
+  const src = JSON.stringify(doc.source);
+  if (!json.startsWith(src, p)) return undefined;
+  p += src.length;
+  const tail = doc.lang ? `,"lang":${JSON.stringify(doc.lang)},"meta":{` : ',"meta":{';
+  if (!json.startsWith(tail, p)) return undefined;
+  p += tail.length;
+  return `${json.slice(0, -2)}${json.length === p + 2 ? '' : ','}"dup_cluster_size":${size}}}`;
 }
 
 /** Group task: stream the group's input files, keep one document per cluster, write duplicates and exclusions. */
@@ -58,7 +88,7 @@ async function runFilter(operators: OperatorRegistry, rank: number, args: Filter
       let d = 0;
       // a file signatures recorded corrupt ends at its damage again (the counts below check it is the same place)
       const onCorrupt = signedFile(cfg, fi)?.corrupt ? () => {} : undefined;
-      for await (const { doc } of readDocuments(cfg.inputs[fi]!, {
+      for await (const { doc, json } of readDocuments(cfg.inputs[fi]!, {
         ...cfg.reader,
         onReject: () => stats.rejected++,
         onCorrupt,
@@ -84,14 +114,17 @@ async function runFilter(operators: OperatorRegistry, rank: number, args: Filter
         } else {
           stats.kept++;
           word |= 1 << (d & 31);
+          const size = dec ? dec.size : 1;
           const kept = {
             id: doc.id,
             text: doc.text,
             source: doc.source,
             ...(doc.lang ? { lang: doc.lang } : {}),
-            meta: { ...doc.meta, dup_cluster_size: dec ? dec.size : 1 },
+            meta: { ...doc.meta, dup_cluster_size: size },
           };
-          await out.write(kept);
+          const line = args.canonicalLines && json !== undefined ? keptLine(json, doc, size) : undefined;
+          if (line !== undefined) await out.writeLine(line);
+          else await out.write(kept);
           if (sink) toSink(kept, stats.kept);
         }
         d++;

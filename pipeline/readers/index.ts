@@ -284,6 +284,8 @@ export function recordToDocument(
 export interface DocItem {
   doc: Document;
   line: number;
+  /** JSONL: the line's JSON text, as read (the dedup filter splices it instead of serialising the document again). */
+  json?: string;
 }
 
 /** A record of a document file that could not be read as a document. */
@@ -320,7 +322,7 @@ export async function* readDocuments(file: string, opts: ReadDocumentsOptions = 
       reject(it.loc.line, (e as Error).message);
       continue;
     }
-    yield { doc, line: it.loc.line };
+    yield { doc, line: it.loc.line, json: it.json };
   }
 }
 

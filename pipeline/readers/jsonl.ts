@@ -150,7 +150,7 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
     if (s.trim() === '') continue;
     const r = parseRecord(s);
     if ('error' in r) yield { kind: 'reject', loc, error: r.error, raw: preview(s) };
-    else yield { kind: 'record', record: r.record, loc };
+    else yield { kind: 'record', record: r.record, loc, json: s };
   }
 }
 

@@ -4,7 +4,13 @@ export type { ReaderOptions, RecordLocation };
 
 /** One item produced by a reader: a raw record with its location, or a malformed record turned into a reject. */
 export type ReadItem =
-  | { kind: 'record'; record: Record<string, unknown>; loc: RecordLocation }
+  | {
+      kind: 'record';
+      record: Record<string, unknown>;
+      loc: RecordLocation;
+      /** JSONL: the line's JSON text, of which `record` is the parse. */
+      json?: string;
+    }
   | { kind: 'reject'; loc: RecordLocation; error: string; raw?: string };
 
 export type { InputFormat } from './formats.ts';
