@@ -38,6 +38,25 @@ function langMatch(doc: Document, ls: readonly string[]): boolean {
   if (!l) return false;
   return ls.some((x) => l === x || l.startsWith(x + '-') || l.startsWith(x + '_'));
 }
+/**
+ * `${rule}.${k}`, made once per rule and key: a statistic's name built per document is a new string that every store
+ * into doc.meta.stats hashes and looks up again (V8 internalises property keys), ~40 names per document in zh-web.
+ */
+const ruleKeys = new Map<string, Map<string, string>>();
+function ruleKey(rule: string, k: string): string {
+  let m = ruleKeys.get(rule);
+  if (!m) ruleKeys.set(rule, (m = new Map()));
+  let s = m.get(k);
+  if (s === undefined) m.set(k, (s = `${rule}.${k}`));
+  return s;
+}
+/** The parsed n-gram sizes of a params record (its keys as numbers), once per record. */
+const nKeys = new WeakMap<object, number[]>();
+function ngramSizes(rec: Record<string, number>): number[] {
+  let ns = nKeys.get(rec);
+  if (!ns) nKeys.set(rec, (ns = Object.keys(rec).map(Number)));
+  return ns;
+}
 function minmax(rule: string, p: { min: number | null; max: number | null }): RuleSpec[] {
   return [{ rule, min: p.min, max: p.max }];
 }
@@ -382,7 +401,10 @@ export const filterSpecs: FilterSpec[] = [
       const list = stopSet(p.lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en);
       const w = words(d, p.words);
       const c = S.stopwordCount(w, list);
-      return { [`${p.rule}.count`]: c, [`${p.rule}.ratio`]: w.n ? c / w.n : 0 };
+      const out: Record<string, number> = {};
+      out[ruleKey(p.rule, 'count')] = c;
+      out[ruleKey(p.rule, 'ratio')] = w.n ? c / w.n : 0;
+      return out;
     },
     rules: (p) => [
       { rule: `${p.rule}.count`, min: p.min_count },
@@ -460,23 +482,23 @@ export const filterSpecs: FilterSpec[] = [
       const l = (d.lang ?? 'en').split('-')[0];
       const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
       const r = p.rule;
-      return {
-        [`${r}.n_words`]: q.n_words,
-        [`${r}.mean_word_length`]: q.mean_word_length,
-        [`${r}.symbol_word_ratio`]: q.hash_ratio + q.ellipsis_ratio,
-        [`${r}.bullet_lines_ratio`]: q.bullet_lines_ratio,
-        [`${r}.ellipsis_lines_ratio`]: q.ellipsis_lines_ratio,
-        [`${r}.alpha_words_ratio`]: q.alpha_words_ratio,
-        [`${r}.stop_words`]: S.stopwordCount(w, stop),
-        ...(p.min_words_unless_sentence_chars === null &&
-        p.min_stop_words_unless_sentence_chars === null &&
-        p.min_alpha_words_ratio_unless_sentence_share === null
-          ? {}
-          : { [`${r}.sentence_chars`]: sc }),
-        ...(p.min_alpha_words_ratio_unless_sentence_share === null
-          ? {}
-          : { [`${r}.sentence_share`]: sc / (S.nonSpaceChars(d.text) || 1) }),
-      };
+      const out: Record<string, number> = {};
+      out[ruleKey(r, 'n_words')] = q.n_words;
+      out[ruleKey(r, 'mean_word_length')] = q.mean_word_length;
+      out[ruleKey(r, 'symbol_word_ratio')] = q.hash_ratio + q.ellipsis_ratio;
+      out[ruleKey(r, 'bullet_lines_ratio')] = q.bullet_lines_ratio;
+      out[ruleKey(r, 'ellipsis_lines_ratio')] = q.ellipsis_lines_ratio;
+      out[ruleKey(r, 'alpha_words_ratio')] = q.alpha_words_ratio;
+      out[ruleKey(r, 'stop_words')] = S.stopwordCount(w, stop);
+      if (
+        p.min_words_unless_sentence_chars !== null ||
+        p.min_stop_words_unless_sentence_chars !== null ||
+        p.min_alpha_words_ratio_unless_sentence_share !== null
+      )
+        out[ruleKey(r, 'sentence_chars')] = sc;
+      if (p.min_alpha_words_ratio_unless_sentence_share !== null)
+        out[ruleKey(r, 'sentence_share')] = sc / (S.nonSpaceChars(d.text) || 1);
+      return out;
     },
     rules: (p) => {
       const r = p.rule;
@@ -554,21 +576,21 @@ export const filterSpecs: FilterSpec[] = [
       const st = S.gopherRepetition(
         d.text,
         w,
-        short ? [] : Object.keys(p.top_n_grams).map(Number),
-        Object.keys(p.dup_n_grams).map(Number),
+        short ? [] : ngramSizes(p.top_n_grams),
+        ngramSizes(p.dup_n_grams),
         joiner,
       );
       const out: Record<string, number> = {};
-      for (const k in st) out[`${p.rule}.${k}`] = st[k];
+      for (const k in st) out[ruleKey(p.rule, k)] = st[k];
       if (p.dup_n_grams_outside_sentences) {
-        const ns = Object.keys(p.dup_n_grams_outside_sentences).map(Number);
+        const ns = ngramSizes(p.dup_n_grams_outside_sentences);
         const outside = S.wordsOutsideSentencesAndTables(d.text, w);
         // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
         const o =
-          outside.n === w.n && ns.every((n) => `dup_${n}gram` in st)
+          outside.n === w.n && ns.every((n) => S.ngramKey('dup', n) in st)
             ? st
             : S.dupNgramShares(d.text, outside, ns, joiner);
-        for (const n of ns) out[`${p.rule}.dup_${n}gram_outside`] = o[`dup_${n}gram`];
+        for (const n of ns) out[ruleKey(p.rule, S.ngramKey('dup_outside', n))] = o[S.ngramKey('dup', n)];
       }
       return out;
     },
@@ -605,7 +627,7 @@ export const filterSpecs: FilterSpec[] = [
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const st = S.finewebQuality(d.text, wordsOf(d.text, mode), p.short_line_length);
       const out: Record<string, number> = {};
-      for (const [k, v] of Object.entries(st)) out[`${p.rule}.${k}`] = v;
+      for (const k in st) out[ruleKey(p.rule, k)] = st[k as keyof typeof st];
       return out;
     },
     rules: (p) => [

@@ -507,6 +507,16 @@ function count(text: string, sub: string): number {
   return k;
 }
 
+/**
+ * A statistic's name for n-grams of n words: `top_${n}gram`, `dup_${n}gram` or `dup_${n}gram_outside`, made once per
+ * name (a name built per document is a new string to hash and internalise at every store).
+ */
+const nKeyCache = { top: [] as string[], dup: [] as string[], dup_outside: [] as string[] };
+export function ngramKey(kind: 'top' | 'dup' | 'dup_outside', n: number): string {
+  const c = nKeyCache[kind];
+  return (c[n] ??= kind === 'dup_outside' ? `dup_${n}gram_outside` : `${kind}_${n}gram`);
+}
+
 /** Gopher repetition statistics (datatrove semantics); `joiner` joins words of an n-gram ('' for unsegmented scripts). */
 export function gopherRepetition(
   text: string,
@@ -535,12 +545,12 @@ export function gopherRepetition(
     dups = [...dupNs].sort((a, b) => a - b);
   if (Math.min(2, ...tops, ...dups) >= 2) {
     const r = ngramStats(words, tops, dups, joiner);
-    for (const n of tops) out[`top_${n}gram`] = r.top.get(n)! / len;
-    for (const n of dups) out[`dup_${n}gram`] = r.dup.get(n)! / len;
+    for (const n of tops) out[ngramKey('top', n)] = r.top.get(n)! / len;
+    for (const n of dups) out[ngramKey('dup', n)] = r.dup.get(n)! / len;
     return out;
   }
-  for (const n of tops) out[`top_${n}gram`] = topNgramFrac(words, n, joiner) / len;
-  for (const n of dups) out[`dup_${n}gram`] = dupNgramChars(words, n) / len;
+  for (const n of tops) out[ngramKey('top', n)] = topNgramFrac(words, n, joiner) / len;
+  for (const n of dups) out[ngramKey('dup', n)] = dupNgramChars(words, n) / len;
   return out;
 }
 
@@ -1053,7 +1063,7 @@ export function dupNgramShares(text: string, words: Words, ns: readonly number[]
     joiner,
   ).dup;
   const out: Record<string, number> = {};
-  for (const n of ns) out[`dup_${n}gram`] = dup.get(n)! / len;
+  for (const n of ns) out[ngramKey('dup', n)] = dup.get(n)! / len;
   return out;
 }
 
