@@ -55,6 +55,27 @@ test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) an
   assert.equal(st2.dup_para_char_frac, 3 / 14);
 });
 
+test('word_repetition equals its definition: occurrences of n-grams seen more than once / all n-grams', () => {
+  // only the n-grams that may repeat are counted (a bitmap of their hashes first): every count must still be exact
+  for (let seed = 1; seed <= 60; seed++) {
+    const words = sample(seed, 3 + seed * 11, 1 + (seed % 7));
+    for (const n of [1, 2, 5, 10]) {
+      for (const lower of [false, true]) {
+        const ws = lower ? words.map((w) => w.toLowerCase()) : words;
+        const seen = new Map<string, number>();
+        for (let i = 0; i + n <= ws.length; i++) {
+          const k = JSON.stringify(ws.slice(i, i + n));
+          seen.set(k, (seen.get(k) ?? 0) + 1);
+        }
+        let rep = 0;
+        for (const c of seen.values()) if (c > 1) rep += c;
+        const total = ws.length - n + 1;
+        assert.equal(wordRepetition(W(words), n, lower), total > 0 ? rep / total : 0, `seed ${seed} n ${n} ${lower}`);
+      }
+    }
+  }
+});
+
 test('word statistics share cached word hashes/lengths without mixing documents', () => {
   const a = ['Hello', 'world', '𠀀𠀀', 'Hello', 'world', 'Hello', 'world'];
   const b = ['hello', 'world', '𠀀𠀀', 'hello', 'world', 'hello', 'world'];

@@ -95,34 +95,20 @@ export function textLength(text: string): number {
  * data-juicer character_repetition_filter: over char n-grams (code points), the share of occurrences taken by the
  * top floor(sqrt(#distinct)) n-grams, limited to those that occur more than once.
  *
- * Only the n-grams that occur more than once need counting: a first pass sets, per n-gram, a bit of a bitmap 16 times
- * the number of n-grams (`seen`), and a second bit (`again`) when the first was already set; every occurrence of a
- * repeated n-gram then has its `again` bit set, so the positions without one hold n-grams that occur once (distinct
- * singles), and only the others (the repeated n-grams and the few that share a bit with another) are counted exactly.
+ * Only the n-grams that occur more than once need counting (markRepeat, keepRepeatable): the positions left out hold
+ * n-grams that occur once (distinct singles), and only the others (the repeated n-grams and the few that share a bit
+ * with another) are counted exactly.
  */
 export function charRepetition(text: string, n = 10): number {
   const { cps, n: len } = codePoints(text);
   const total = len - n + 1;
   if (total <= 0) return 0;
-  if (crH1.length < total) {
-    crH1 = new Int32Array(Math.max(total, crH1.length * 2));
-    crH2 = new Int32Array(crH1.length);
-  }
-  let bits = 10;
-  while (1 << bits < 16 * total) bits++;
-  const words = 1 << (bits - 5);
-  if (crSeen.length < words) {
-    crSeen = new Int32Array(words);
-    crAgain = new Int32Array(words);
-  } else {
-    crSeen.fill(0, 0, words);
-    crAgain.fill(0, 0, words);
-  }
-  const seen = crSeen,
-    again = crAgain,
+  growHashes(total);
+  const shift = repeatBits(total),
     H1 = crH1,
     H2 = crH2,
-    shift = 32 - bits;
+    seen = crSeen,
+    again = crAgain;
   // two rolling polynomial hashes over the window
   const B1 = 0x01000193,
     B2 = 0x5bd1e995;
@@ -133,8 +119,7 @@ export function charRepetition(text: string, n = 10): number {
     p2 = Math.imul(p2, B2);
   }
   let h1 = 0,
-    h2 = 0,
-    nc = 0;
+    h2 = 0;
   for (let i = 0; i < len; i++) {
     const c = cps[i] + 1;
     h1 = (Math.imul(h1, B1) + c) | 0;
@@ -145,17 +130,62 @@ export function charRepetition(text: string, n = 10): number {
       h2 = (h2 - Math.imul(o, p2)) | 0;
     }
     if (i >= n - 1) {
-      const p = i - n + 1;
-      H1[p] = h1;
-      H2[p] = h2;
-      const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
-      const w = b >>> 5,
-        m = 1 << (b & 31);
-      if (seen[w] & m) {
-        if ((again[w] & m) === 0) again[w] |= m;
-      } else seen[w] |= m;
+      H1[i - n + 1] = h1;
+      H2[i - n + 1] = h2;
+      markRepeat(seen, again, h1, h2, shift);
     }
   }
+  const nc = keepRepeatable(total, shift);
+  counter.reset(nc);
+  for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
+  return topRepetition(counterValues(counter), total, total - nc + counter.size);
+}
+// n-gram hash pairs (crH1[i], crH2[i]) of charRepetition and wordRepetition, and keepRepeatable's bitmaps
+let crH1 = new Int32Array(1024),
+  crH2 = new Int32Array(1024),
+  crSeen = new Int32Array(32),
+  crAgain = new Int32Array(32);
+function growHashes(total: number): void {
+  if (crH1.length < total) {
+    crH1 = new Int32Array(Math.max(total, crH1.length * 2));
+    crH2 = new Int32Array(crH1.length);
+  }
+}
+/**
+ * Which of `total` hash pairs may occur more than once: markRepeat sets, per pair, a bit of a bitmap 16 times the
+ * number of pairs (`seen`), and a second bit (`again`) when the first was already set; every occurrence of a repeated
+ * pair then has its `again` bit set. repeatBits clears the bitmaps and returns the shift that picks a pair's bit.
+ */
+function repeatBits(total: number): number {
+  let bits = 10;
+  while (1 << bits < 16 * total) bits++;
+  const words = 1 << (bits - 5);
+  if (crSeen.length < words) {
+    crSeen = new Int32Array(words);
+    crAgain = new Int32Array(words);
+  } else {
+    crSeen.fill(0, 0, words);
+    crAgain.fill(0, 0, words);
+  }
+  return 32 - bits;
+}
+function markRepeat(seen: Int32Array, again: Int32Array, h1: number, h2: number, shift: number): void {
+  const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
+  const w = b >>> 5,
+    m = 1 << (b & 31);
+  if (seen[w] & m) {
+    if ((again[w] & m) === 0) again[w] |= m;
+  } else seen[w] |= m;
+}
+/**
+ * Moves to the front of (crH1, crH2) the first `total` pairs whose `again` bit is set, in their order, and returns how
+ * many: every occurrence of a repeated pair, and the few single ones that share a bit with another.
+ */
+function keepRepeatable(total: number, shift: number): number {
+  const again = crAgain,
+    H1 = crH1,
+    H2 = crH2;
+  let nc = 0;
   for (let p = 0; p < total; p++) {
     const b = Math.imul(H1[p] ^ Math.imul(H2[p], 0x9e3779b1), 0x85ebca6b) >>> shift;
     if (again[b >>> 5] & (1 << (b & 31))) {
@@ -163,14 +193,8 @@ export function charRepetition(text: string, n = 10): number {
       H2[nc++] = H2[p];
     }
   }
-  counter.reset(nc);
-  for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
-  return topRepetition(counterValues(counter), total, total - nc + counter.size);
+  return nc;
 }
-let crH1 = new Int32Array(1024),
-  crH2 = new Int32Array(1024),
-  crSeen = new Int32Array(32),
-  crAgain = new Int32Array(32);
 
 /** The top-k share: `vals` holds the count of every repeated n-gram (and maybe some of the others), `distinct` is the number of distinct n-grams. */
 function topRepetition(vals: Int32Array, total: number, distinct = vals.length): number {
@@ -232,7 +256,6 @@ export function djWords(text: string, lowerCase: boolean): string[] {
 export function wordRepetition(words: Words, n = 10, lowerCase = false): number {
   const total = words.n - n + 1;
   if (total <= 0) return 0;
-  counter.reset(total);
   prepareWords(words);
   let wh1 = hb1,
     wh2 = hb2;
@@ -255,6 +278,14 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
       }
     }
   }
+  // the n-grams' hashes, then only those that may repeat are counted (keepRepeatable): occurrences of n-grams seen
+  // once add nothing to the repeated occurrences
+  growHashes(total);
+  const shift = repeatBits(total),
+    H1 = crH1,
+    H2 = crH2,
+    seen = crSeen,
+    again = crAgain;
   for (let i = 0; i < total; i++) {
     let h1 = 0x3c6ef372,
       h2 = 0x1b873593;
@@ -262,8 +293,13 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
       h1 = Math.imul(h1 ^ wh1[i + j], 0x01000193);
       h2 = Math.imul(h2 ^ wh2[i + j], 0x5bd1e995) ^ (h2 >>> 13);
     }
-    counter.add(h1, h2);
+    H1[i] = h1;
+    H2[i] = h2;
+    markRepeat(seen, again, h1, h2, shift);
   }
+  const nc = keepRepeatable(total, shift);
+  counter.reset(nc);
+  for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
   const vals = counterValues(counter);
   let rep = 0;
   for (let i = 0; i < vals.length; i++) if (vals[i] > 1) rep += vals[i];
