@@ -328,15 +328,31 @@ export function countAlnumWords(words: Words): number {
 }
 
 /** Stopword occurrences (count-based, FineWeb-2 / Gopher style). Words are compared lower-cased. */
-const stopIndex = new WeakMap<ReadonlySet<string>, { one: Uint8Array; lens: Uint8Array; set: SpanSet }>();
-/** Single-code-unit entries as a table, the lengths of the others, and the others as a set of spans. */
-function stopIdx(stop: ReadonlySet<string>): { one: Uint8Array; lens: Uint8Array; set: SpanSet } {
+interface StopIndex {
+  one: Uint8Array;
+  lens: Uint8Array;
+  set: SpanSet;
+  /** The ASCII code units that begin an entry. */
+  asciiFirst: Uint8Array;
+}
+const stopIndex = new WeakMap<ReadonlySet<string>, StopIndex>();
+/**
+ * Single-code-unit entries as a table, the lengths of the others, the others as a set of spans, and the ASCII code
+ * units that begin an entry.
+ */
+function stopIdx(stop: ReadonlySet<string>): StopIndex {
   let x = stopIndex.get(stop);
   if (!x) {
-    x = { one: new Uint8Array(0x10000), lens: new Uint8Array(64), set: SpanSet.of(stop) };
+    x = {
+      one: new Uint8Array(0x10000),
+      lens: new Uint8Array(64),
+      set: SpanSet.of(stop),
+      asciiFirst: new Uint8Array(128),
+    };
     for (const w of stop) {
       if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
       else x.lens[Math.min(w.length, 63)] = 1;
+      if (w.length && w.charCodeAt(0) < 128) x.asciiFirst[w.charCodeAt(0)] = 1;
     }
     stopIndex.set(stop, x);
   }
@@ -344,7 +360,7 @@ function stopIdx(stop: ReadonlySet<string>): { one: Uint8Array; lens: Uint8Array
 }
 export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
   let k = 0;
-  const { one, lens, set } = stopIdx(stop);
+  const { one, lens, set, asciiFirst } = stopIdx(stop);
   const { src, start, end } = words;
   for (let i = 0; i < words.n; i++) {
     const b = start[i],
@@ -352,7 +368,8 @@ export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
       L = e - b;
     const c0 = src.charCodeAt(b);
     if (L === 1 ? one[c0] === 1 : lens[L < 63 ? L : 63] === 1 && set.has(src, b, e)) k++;
-    else if (c0 < 128 && changesLower(src, b, e)) {
+    // a word starting with ASCII lowercases to one starting with that unit lowercased: only such entries can match
+    else if (c0 < 128 && asciiFirst[asciiLower(c0)] === 1 && changesLower(src, b, e)) {
       // w !== w.toLowerCase() && stop.has(w.toLowerCase())
       const w = src.slice(b, e);
       const l = w.toLowerCase();
@@ -414,24 +431,42 @@ export class SubstringCounter {
 }
 
 const asciiLower = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
-const pairIndex = new WeakMap<ReadonlySet<string>, Uint8Array>();
+const pairIndex = new WeakMap<ReadonlySet<string>, { pairs: Uint8Array; asciiByLen: string[][] }>();
 /**
  * The first two code units of the entries, as (c0 << 7 | c1) for ASCII ones (c1 = 0 for a one-character entry): a
  * word starting with ASCII lowercases to an entry only if its first two units lowercase to the entry's (toLowerCase
- * maps an ASCII character to one ASCII character), unless its second unit is not ASCII.
+ * maps an ASCII character to one ASCII character), unless its second unit is not ASCII. And the entries made of ASCII
+ * only, by length: the only ones an ASCII word can lowercase to.
  */
-function flaggedPairs(flagged: ReadonlySet<string>): Uint8Array {
+function flaggedIndex(flagged: ReadonlySet<string>): { pairs: Uint8Array; asciiByLen: string[][] } {
   let t = pairIndex.get(flagged);
   if (!t) {
-    t = new Uint8Array(128 * 128);
+    t = { pairs: new Uint8Array(128 * 128), asciiByLen: [] };
     for (const e of flagged) {
       const a = e.charCodeAt(0);
       const b = e.length > 1 ? e.charCodeAt(1) : 0;
-      if (a < 128 && b < 128) t[(a << 7) | b] = 1;
+      if (a < 128 && b < 128) t.pairs[(a << 7) | b] = 1;
+      if ([...e].every((c) => c.charCodeAt(0) < 128)) (t.asciiByLen[e.length] ??= []).push(e);
     }
     pairIndex.set(flagged, t);
   }
   return t;
+}
+/**
+ * flagged.has(src.slice(b, e).toLowerCase()): a word of ASCII only is compared in place, lowercased unit by unit, with
+ * the ASCII entries of its length (no string made); any other word is lowercased and looked up.
+ */
+function isFlagged(src: string, b: number, e: number, flagged: ReadonlySet<string>, asciiByLen: string[][]): boolean {
+  for (let j = b; j < e; j++) if (src.charCodeAt(j) >= 128) return flagged.has(src.slice(b, e).toLowerCase());
+  const list = asciiByLen[e - b];
+  if (list === undefined) return false;
+  for (let k = 0; k < list.length; k++) {
+    const w = list[k];
+    let j = 0;
+    while (j < w.length && w.charCodeAt(j) === asciiLower(src.charCodeAt(b + j))) j++;
+    if (j === w.length) return true;
+  }
+  return false;
 }
 
 /** Flagged-word ratio: occurrences of listed words (or, for Chinese, listed substrings) / number of words. */
@@ -446,7 +481,7 @@ export function flaggedRatio(
   // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII, and
   // words whose first two characters (ASCII, lowercased) begin no entry
   if (flagged.size) {
-    const pairs = flaggedPairs(flagged);
+    const { pairs, asciiByLen } = flaggedIndex(flagged);
     const { src, start, end } = words;
     for (let i = 0; i < words.n; i++) {
       const s0 = start[i];
@@ -454,7 +489,7 @@ export function flaggedRatio(
       if (a >= 128) continue;
       const b = end[i] - s0 > 1 ? src.charCodeAt(s0 + 1) : 0;
       if (b < 128 && pairs[(asciiLower(a) << 7) | asciiLower(b)] === 0) continue;
-      if (flagged.has(src.slice(s0, end[i]).toLowerCase())) k++;
+      if (isFlagged(src, s0, end[i], flagged, asciiByLen)) k++;
     }
   }
   if (cjk) k += cjk.count(text);
