@@ -7,8 +7,10 @@ import {
   gopherQuality,
   maxLineLength,
   stopwordCount,
+  wordsOutsideSentencesAndTables,
+  dupNgramShares,
 } from './stats.ts';
-import { splitLines, cpLength, wordsFromList as W } from './text.ts';
+import { splitLines, cpLength, wordsFromList as W, wordsOf, wordStrings } from './text.ts';
 
 /** Deterministic pseudo-random word sequences with many repeated phrases (small vocabulary, copied spans). */
 function sample(seed: number, n: number, vocab: number): string[] {
@@ -73,6 +75,22 @@ test('word_repetition equals its definition: occurrences of n-grams seen more th
         assert.equal(wordRepetition(W(words), n, lower), total > 0 ? rep / total : 0, `seed ${seed} n ${n} ${lower}`);
       }
     }
+  }
+});
+
+test('words outside sentences take the hashes and lengths of the words they come from', () => {
+  const ns = [5, 6, 7, 8, 9, 10];
+  for (let seed = 1; seed <= 30; seed++) {
+    // runs of words, some ending as complete sentences, some as labels; astral characters change code-point lengths
+    const ws = sample(seed, 40 + seed * 9, 1 + (seed % 5));
+    let text = '';
+    for (let i = 0; i < ws.length; i++) text += ws[i] + (i % 13 === 12 ? '数据包。\n' : i % 7 === 6 ? '\n' : '');
+    const w = wordsOf(text, 'jieba');
+    gopherRepetition(text, w, [2], ns, ''); // hashes the document's words
+    const outside = wordsOutsideSentencesAndTables(text, w);
+    assert.ok(outside.n > 0 && outside.n < w.n, `seed ${seed}`);
+    const fresh = W(wordStrings(outside)); // the same words, hashed on their own
+    assert.deepEqual(dupNgramShares(text, outside, ns, ''), dupNgramShares(text, fresh, ns, ''), `seed ${seed}`);
   }
 });
 

@@ -1105,13 +1105,33 @@ export function wordsOutside(text: string, words: Words, runs: readonly number[]
     out.end = new Int32Array(out.start.length);
   }
   const { start, end } = words;
+  // the kept words' hashes and lengths come from the words they are taken from, when those are hashed (prepareWords)
+  const hashed = words.hashedGen === words.gen;
+  if (hashed) {
+    if (out.h1.length < words.n) {
+      out.h1 = new Int32Array(Math.max(words.n, out.h1.length * 2));
+      out.h2 = new Int32Array(out.h1.length);
+    }
+    if (out.cum.length < words.n + 1) out.cum = new Int32Array(Math.max(words.n + 1, out.cum.length * 2));
+  }
+  const { h1, h2, cum } = words,
+    oh1 = out.h1,
+    oh2 = out.h2,
+    ocum = out.cum;
   let m = 0,
-    r = 0;
+    r = 0,
+    acc = 0;
   for (let i = 0; i < words.n; i++) {
     const at = start[i],
       e = end[i];
     while (r < runs.length && runs[r + 1] <= at) r += 2;
     if (!(r < runs.length && runs[r] <= at && e <= runs[r + 1])) {
+      if (hashed) {
+        oh1[m] = h1[i];
+        oh2[m] = h2[i];
+        acc += cum[i + 1] - cum[i];
+        ocum[m + 1] = acc;
+      }
       out.start[m] = at;
       out.end[m++] = e;
     }
@@ -1119,6 +1139,10 @@ export function wordsOutside(text: string, words: Words, runs: readonly number[]
   out.src = words.src;
   out.n = m;
   out.gen = nextWordsGen();
+  if (hashed) {
+    ocum[0] = 0;
+    out.hashedGen = out.gen;
+  }
   return out;
 }
 
