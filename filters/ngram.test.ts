@@ -125,6 +125,24 @@ test('gopher_quality bullet/ellipsis lines follow trimStart/trimEnd', () => {
   assert.equal(q.ellipsis_lines_ratio, 2 / 7);
 });
 
+test('gopher_quality bullet/ellipsis lines equal their definition over splitlines(), with "\\n" only or other breaks', () => {
+  const parts = ['• a', '- b', '  ', 'c...', 'd…', '\u3000-x', 'e..', '', 'f… ', '中文。', '-', '…'];
+  const breaks = ['\n', '\n', '\n\n', '\r\n', '\r', '\u2028', '\x1c', '\f', '\x85'];
+  let s = 7;
+  const rnd = (n: number) => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n) as number;
+  for (let k = 0; k < 300; k++) {
+    const nlOnly = k % 2 === 0;
+    let text = '';
+    for (let i = 0, n = 1 + rnd(12); i < n; i++) text += parts[rnd(parts.length)] + breaks[nlOnly ? rnd(3) : rnd(9)];
+    const lines = splitLines(text).filter((l) => l.trim() !== '');
+    const bullets = lines.filter((l) => /^[•-]/.test(l.trimStart())).length;
+    const ellipsis = lines.filter((l) => /(\.\.\.|…)$/.test(l.trimEnd())).length;
+    const q = gopherQuality(text, W(['a']));
+    assert.equal(q.bullet_lines_ratio, lines.length ? bullets / lines.length : 0, JSON.stringify(text));
+    assert.equal(q.ellipsis_lines_ratio, lines.length ? ellipsis / lines.length : 0, JSON.stringify(text));
+  }
+});
+
 test('stopword counting equals Set membership (with the lower-cased retry)', () => {
   const stop = new Set(['的', '·', 'the', 'and', '在这']);
   const words = ['的', '的的', 'The', 'THE', 'the', 'a', '·', '在这', '在', 'And', 'x'];

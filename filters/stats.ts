@@ -536,11 +536,16 @@ export function gopherQuality(text: string, words: Words) {
   let nLines = 0,
     bullets = 0,
     ellipsis = 0;
-  // the lines of text.splitlines(), as spans [lb, le)
+  // the lines of text.splitlines(), as spans [lb, le); a text whose only line break is "\n" (most, after fix_unicode)
+  // finds them with indexOf
   const L = text.length;
+  const onlyNl = !OTHER_LINE_BREAK.test(text);
   for (let lb = 0; lb < L;) {
     let le = lb;
-    while (le < L && !isLineBreak(text.charCodeAt(le))) le++;
+    if (onlyNl) {
+      le = text.indexOf('\n', lb);
+      if (le < 0) le = L;
+    } else while (le < L && !isLineBreak(text.charCodeAt(le))) le++;
     // line.trimStart() starts with • or -, line.trimEnd() ends with ... or … (without building the trimmed strings)
     let b = lb,
       e = le;
@@ -568,6 +573,8 @@ export function gopherQuality(text: string, words: Words) {
     alpha_words_ratio: nWords ? alphaWords / nWords : 0,
   };
 }
+/** The line breaks of str.splitlines() (isLineBreak) other than "\n". */
+const OTHER_LINE_BREAK = /[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
 function count(text: string, sub: string): number {
   let k = 0,
     at = text.indexOf(sub);
@@ -739,17 +746,21 @@ function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: n
     let end = L,
       next = L + 1;
     while (i < L) {
-      if (t.charCodeAt(i) === 10) {
-        let j = i + 1;
-        while (j < L && t.charCodeAt(j) === 10) j++;
-        if (j - i >= minRun) {
-          end = i;
-          next = j;
-          i = j;
-          break;
-        }
+      // the next "\n" (indexOf: a vectorised scan, several times cheaper than a loop over the code units)
+      i = t.indexOf('\n', i);
+      if (i < 0 || i >= L) {
+        i = L;
+        break;
+      }
+      let j = i + 1;
+      while (j < L && t.charCodeAt(j) === 10) j++;
+      if (j - i >= minRun) {
+        end = i;
+        next = j;
         i = j;
-      } else i++;
+        break;
+      }
+      i = j;
     }
     if (!spanHasAlnum(t, start, end)) {
       // a blank line, or one of only symbols ("|", "-----": table and rule markup), is a separator, not a line of text
