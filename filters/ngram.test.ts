@@ -112,6 +112,12 @@ test('max_line_length scan equals max(cpLength) over splitLines', () => {
     'a\n\n',
     '\ud800x\udc00\ny',
     '中文\r\r长一点的行\f',
+    // "\n" only, no surrogate (the indexOf path): the longest line first, last, in the middle, alone
+    '长一点的行\nab\n',
+    'a\n\nabc',
+    'ab\nabcd\nabc',
+    '\n',
+    'abcdef',
   ]) {
     const ref = splitLines(t).reduce((m, l) => Math.max(m, cpLength(l)), 0);
     assert.equal(maxLineLength(t), ref, JSON.stringify(t));

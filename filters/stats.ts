@@ -56,10 +56,21 @@ export function avgLineLength(text: string): number {
 
 /** data-juicer maximum_line_length_filter: max(len(line) for line in text.splitlines()). */
 export function maxLineLength(text: string): number {
+  const L = text.length;
+  // most texts: "\n" the only line break and no surrogate (a code unit is a code point): lines from indexOf
+  if (!OTHER_LINE_BREAK.test(text) && !SURROGATE.test(text)) {
+    let m = 0;
+    for (let b = 0; b < L;) {
+      let e = text.indexOf('\n', b);
+      if (e < 0) e = L;
+      if (e - b > m) m = e - b;
+      b = e + 1;
+    }
+    return m;
+  }
   // the longest of the splitLines() lines, in code points, in one scan
   let m = 0,
     k = 0;
-  const L = text.length;
   for (let i = 0; i < L; i++) {
     const c = text.charCodeAt(i);
     if (
@@ -573,6 +584,8 @@ export function gopherQuality(text: string, words: Words) {
     alpha_words_ratio: nWords ? alphaWords / nWords : 0,
   };
 }
+/** A UTF-16 surrogate (half of an astral character, or a lone one). */
+const SURROGATE = /[\ud800-\udfff]/;
 /** The line breaks of str.splitlines() (isLineBreak) other than "\n". */
 const OTHER_LINE_BREAK = /[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/;
 function count(text: string, sub: string): number {
