@@ -114,12 +114,7 @@ export function charRepetition(text: string, n = 10): number {
   const { cps, n: len } = codePoints(text);
   const total = len - n + 1;
   if (total <= 0) return 0;
-  growHashes(total);
-  const shift = repeatBits(total),
-    H1 = crH1,
-    H2 = crH2,
-    seen = crSeen,
-    again = crAgain;
+  const { shift, H1, H2, seen, again } = repeatScratch(total);
   // two rolling polynomial hashes over the window
   const B1 = 0x01000193,
     B2 = 0x5bd1e995;
@@ -156,18 +151,23 @@ let crH1 = new Int32Array(1024),
   crH2 = new Int32Array(1024),
   crSeen = new Int32Array(32),
   crAgain = new Int32Array(32);
-function growHashes(total: number): void {
+/**
+ * Which of `total` hash pairs may occur more than once: markRepeat sets, per pair, a bit of a bitmap 16 times the
+ * number of pairs (`seen`), and a second bit (`again`) when the first was already set; every occurrence of a repeated
+ * pair then has its `again` bit set. repeatScratch makes room for `total` pairs in (crH1, crH2), clears the bitmaps
+ * and returns the arrays and the shift that picks a pair's bit.
+ */
+function repeatScratch(total: number): {
+  shift: number;
+  H1: Int32Array;
+  H2: Int32Array;
+  seen: Int32Array;
+  again: Int32Array;
+} {
   if (crH1.length < total) {
     crH1 = new Int32Array(Math.max(total, crH1.length * 2));
     crH2 = new Int32Array(crH1.length);
   }
-}
-/**
- * Which of `total` hash pairs may occur more than once: markRepeat sets, per pair, a bit of a bitmap 16 times the
- * number of pairs (`seen`), and a second bit (`again`) when the first was already set; every occurrence of a repeated
- * pair then has its `again` bit set. repeatBits clears the bitmaps and returns the shift that picks a pair's bit.
- */
-function repeatBits(total: number): number {
   let bits = 10;
   while (1 << bits < 16 * total) bits++;
   const words = 1 << (bits - 5);
@@ -178,7 +178,7 @@ function repeatBits(total: number): number {
     crSeen.fill(0, 0, words);
     crAgain.fill(0, 0, words);
   }
-  return 32 - bits;
+  return { shift: 32 - bits, H1: crH1, H2: crH2, seen: crSeen, again: crAgain };
 }
 function markRepeat(seen: Int32Array, again: Int32Array, h1: number, h2: number, shift: number): void {
   const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
@@ -291,12 +291,7 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
   }
   // the n-grams' hashes, then only those that may repeat are counted (keepRepeatable): occurrences of n-grams seen
   // once add nothing to the repeated occurrences
-  growHashes(total);
-  const shift = repeatBits(total),
-    H1 = crH1,
-    H2 = crH2,
-    seen = crSeen,
-    again = crAgain;
+  const { shift, H1, H2, seen, again } = repeatScratch(total);
   for (let i = 0; i < total; i++) {
     let h1 = 0x3c6ef372,
       h2 = 0x1b873593;
