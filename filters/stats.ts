@@ -114,7 +114,7 @@ export function charRepetition(text: string, n = 10): number {
   const { cps, n: len } = codePoints(text);
   const total = len - n + 1;
   if (total <= 0) return 0;
-  const { shift, H1, H2, seen, again } = repeatScratch(total);
+  const { shift, H1, H2, bits } = repeatScratch(total);
   // two rolling polynomial hashes over the window
   const B1 = 0x01000193,
     B2 = 0x5bd1e995;
@@ -138,7 +138,7 @@ export function charRepetition(text: string, n = 10): number {
     if (i >= n - 1) {
       H1[i - n + 1] = h1;
       H2[i - n + 1] = h2;
-      markRepeat(seen, again, h1, h2, shift);
+      markRepeat(bits, h1, h2, shift);
     }
   }
   const nc = keepRepeatable(total, shift);
@@ -146,60 +146,57 @@ export function charRepetition(text: string, n = 10): number {
   for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
   return topRepetition(counterValues(counter), total, total - nc + counter.size);
 }
-// n-gram hash pairs (crH1[i], crH2[i]) of charRepetition and wordRepetition, and keepRepeatable's bitmaps
+// n-gram hash pairs (crH1[i], crH2[i]) of charRepetition and wordRepetition, and the bitmap of repeatBits
 let crH1 = new Int32Array(1024),
   crH2 = new Int32Array(1024),
-  crSeen = new Int32Array(32),
-  crAgain = new Int32Array(32);
+  crBits = new Int32Array(32);
 /**
- * Which of `total` hash pairs may occur more than once: markRepeat sets, per pair, a bit of a bitmap 16 times the
- * number of pairs (`seen`), and a second bit (`again`) when the first was already set; every occurrence of a repeated
- * pair then has its `again` bit set. repeatScratch makes room for `total` pairs in (crH1, crH2), clears the bitmaps
- * and returns the arrays and the shift that picks a pair's bit.
+ * Which of `total` hash pairs may occur more than once: markRepeat gives each pair a slot of a table of 16 slots per
+ * pair, two bits each (`seen`, and `again` when `seen` was already set), 16 slots to a 32-bit word so that both bits
+ * are one memory access; every occurrence of a repeated pair then has its `again` bit set (isRepeat).
+ * repeatScratch makes room for `total` pairs in (crH1, crH2), clears the table and returns the arrays and the shift
+ * that picks a pair's slot.
  */
-function repeatScratch(total: number): {
-  shift: number;
-  H1: Int32Array;
-  H2: Int32Array;
-  seen: Int32Array;
-  again: Int32Array;
-} {
+function repeatScratch(total: number): { shift: number; H1: Int32Array; H2: Int32Array; bits: Int32Array } {
   if (crH1.length < total) {
     crH1 = new Int32Array(Math.max(total, crH1.length * 2));
     crH2 = new Int32Array(crH1.length);
   }
+  const shift = repeatBits(total);
+  return { shift, H1: crH1, H2: crH2, bits: crBits };
+}
+/** Clears crBits for `total` pairs (16 slots per pair) and returns the shift that picks a pair's slot. */
+function repeatBits(total: number): number {
   let bits = 10;
   while (1 << bits < 16 * total) bits++;
-  const words = 1 << (bits - 5);
-  if (crSeen.length < words) {
-    crSeen = new Int32Array(words);
-    crAgain = new Int32Array(words);
-  } else {
-    crSeen.fill(0, 0, words);
-    crAgain.fill(0, 0, words);
-  }
-  return { shift: 32 - bits, H1: crH1, H2: crH2, seen: crSeen, again: crAgain };
+  const words = 1 << (bits - 4);
+  if (crBits.length < words) crBits = new Int32Array(words);
+  else crBits.fill(0, 0, words);
+  return 32 - bits;
 }
-function markRepeat(seen: Int32Array, again: Int32Array, h1: number, h2: number, shift: number): void {
+function markRepeat(bits: Int32Array, h1: number, h2: number, shift: number): void {
   const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
-  const w = b >>> 5,
-    m = 1 << (b & 31);
-  if (seen[w] & m) {
-    if ((again[w] & m) === 0) again[w] |= m;
-  } else seen[w] |= m;
+  const w = b >>> 4,
+    s = (b & 15) << 1;
+  const x = bits[w];
+  // set `seen`; set `again` if `seen` was set
+  bits[w] = x | (1 << s) | (((x >>> s) & 1) << (s + 1));
+}
+function isRepeat(bits: Int32Array, h1: number, h2: number, shift: number): boolean {
+  const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
+  return ((bits[b >>> 4] >>> (((b & 15) << 1) + 1)) & 1) !== 0;
 }
 /**
  * Moves to the front of (crH1, crH2) the first `total` pairs whose `again` bit is set, in their order, and returns how
- * many: every occurrence of a repeated pair, and the few single ones that share a bit with another.
+ * many: every occurrence of a repeated pair, and the few single ones that share a slot with another.
  */
 function keepRepeatable(total: number, shift: number): number {
-  const again = crAgain,
+  const bits = crBits,
     H1 = crH1,
     H2 = crH2;
   let nc = 0;
   for (let p = 0; p < total; p++) {
-    const b = Math.imul(H1[p] ^ Math.imul(H2[p], 0x9e3779b1), 0x85ebca6b) >>> shift;
-    if (again[b >>> 5] & (1 << (b & 31))) {
+    if (isRepeat(bits, H1[p], H2[p], shift)) {
       H1[nc] = H1[p];
       H2[nc++] = H2[p];
     }
@@ -291,7 +288,7 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
   }
   // the n-grams' hashes, then only those that may repeat are counted (keepRepeatable): occurrences of n-grams seen
   // once add nothing to the repeated occurrences
-  const { shift, H1, H2, seen, again } = repeatScratch(total);
+  const { shift, H1, H2, bits } = repeatScratch(total);
   for (let i = 0; i < total; i++) {
     let h1 = 0x3c6ef372,
       h2 = 0x1b873593;
@@ -301,7 +298,7 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
     }
     H1[i] = h1;
     H2[i] = h2;
-    markRepeat(seen, again, h1, h2, shift);
+    markRepeat(bits, h1, h2, shift);
   }
   const nc = keepRepeatable(total, shift);
   counter.reset(nc);
@@ -648,11 +645,15 @@ export function gopherRepetition(
  */
 let cand = new Int32Array(1024),
   slots = new Int32Array(1024);
+// per counter slot, the walk (walkStamp) that last stepped on its n-gram
+let walked = new Int32Array(0),
+  walkStamp = 0;
 function ngramStats(words: Words, tops: readonly number[], dups: readonly number[], joiner: string) {
   const top = new Map<number, number>(),
     dup = new Map<number, number>();
   const nW = words.n;
   const maxN = Math.max(0, ...tops, ...dups);
+  if (maxN === 0) return { top, dup };
   if (cand.length < nW) {
     cand = new Int32Array(Math.max(nW, cand.length * 2));
     slots = new Int32Array(cand.length);
@@ -661,15 +662,29 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
     ga = new Int32Array(Math.max(nW, ga.length * 2));
     gb = new Int32Array(ga.length);
   }
-  // 1-gram hashes at every position; every position is a candidate
+  // the n0-grams' hashes at every position (n0 the smallest n asked for), grown from the 1-grams' as in the rounds
+  const n0 = Math.min(maxN, ...tops, ...dups);
+  const total0 = nW - n0 + 1;
   for (let i = 0; i < nW; i++) {
     ga[i] = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193);
     gb[i] = Math.imul(0x1b873593 ^ hb2[i], 0x5bd1e995);
-    cand[i] = i;
   }
-  let nc = nW;
+  for (let k = 1; k < n0; k++)
+    for (let i = 0; i < total0; i++) {
+      ga[i] = Math.imul(ga[i] ^ hb1[i + k], 0x01000193);
+      gb[i] = Math.imul(gb[i] ^ hb2[i + k], 0x5bd1e995) ^ (gb[i] >>> 13);
+    }
+  // the first candidates: the positions whose n0-gram may occur more than once (markRepeat's bitmaps: every
+  // occurrence of a repeated n0-gram, and the few single ones that share a bit with another)
+  let nc = 0;
+  if (total0 > 0) {
+    const shift = repeatBits(total0),
+      bits = crBits;
+    for (let i = 0; i < total0; i++) markRepeat(bits, ga[i], gb[i], shift);
+    for (let i = 0; i < total0; i++) if (isRepeat(bits, ga[i], gb[i], shift)) cand[nc++] = i;
+  }
   const jl = cpLength(joiner);
-  for (let n = 2; n <= maxN; n++) {
+  for (let n = n0; n <= maxN; n++) {
     const total = nW - n + 1;
     const isTop = tops.includes(n),
       isDup = dups.includes(n);
@@ -678,32 +693,41 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
       if (isDup) dup.set(n, 0);
       continue;
     }
-    // an n-gram can only repeat where the (n-1)-grams at i and at i + 1 both do: the candidates whose successor is one
-    if (n > 2) {
-      let m = 0;
-      for (let p = 0; p + 1 < nc; p++) if (cand[p + 1] === cand[p] + 1) cand[m++] = cand[p];
-      nc = m;
-    }
-    // candidates that still start an n-gram, extended to n words
-    while (nc > 0 && cand[nc - 1] >= total) nc--;
-    const k = n - 1;
-    for (let p = 0; p < nc; p++) {
-      const i = cand[p];
-      ga[i] = Math.imul(ga[i] ^ hb1[i + k], 0x01000193);
-      gb[i] = Math.imul(gb[i] ^ hb2[i + k], 0x5bd1e995) ^ (gb[i] >>> 13);
-    }
-    // count the n-grams at the candidates (in position order: running counts equal the full pass's for repeated n-grams)
+    // count the n-grams at the candidates (in position order: running counts equal the full pass's for repeated
+    // n-grams); after the first round, an n-gram can only repeat where the (n-1)-grams at i and at i + 1 both do:
+    // the candidates whose successor is one (and i + 1 < nW - n + 2, so i still starts an n-gram), extended to n words
     counter.reset(nc);
     let best = 0,
-      bestIdx = 0;
-    for (let p = 0; p < nc; p++) {
-      const i = cand[p];
-      const c = counter.add(ga[i], gb[i]);
-      slots[p] = counter.lastSlot;
-      if (c > best) {
-        best = c;
-        bestIdx = i;
+      bestIdx = 0,
+      m = 0;
+    if (n === n0)
+      for (let p = 0; p < nc; p++) {
+        const i = cand[p];
+        const c = counter.add(ga[i], gb[i]);
+        slots[p] = counter.lastSlot;
+        if (c > best) {
+          best = c;
+          bestIdx = i;
+        }
       }
+    else {
+      const k = n - 1;
+      for (let p = 0; p + 1 < nc; p++) {
+        const i = cand[p];
+        if (cand[p + 1] !== i + 1) continue;
+        const a = Math.imul(ga[i] ^ hb1[i + k], 0x01000193),
+          b = Math.imul(gb[i] ^ hb2[i + k], 0x5bd1e995) ^ (gb[i] >>> 13);
+        ga[i] = a;
+        gb[i] = b;
+        const c = counter.add(a, b);
+        cand[m] = i;
+        slots[m++] = counter.lastSlot;
+        if (c > best) {
+          best = c;
+          bestIdx = i;
+        }
+      }
+      nc = m;
     }
     if (isTop) {
       if (best <= 1) {
@@ -712,26 +736,39 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
       }
       top.set(n, best * (wl[bestIdx + n] - wl[bestIdx] + jl * (n - 1)));
     }
-    // keep the candidates whose n-gram is repeated
-    let m = 0;
-    for (let p = 0; p < nc; p++) if (counter.countAt(slots[p]) > 1) cand[m++] = cand[p];
-    nc = m;
+    // keep the candidates whose n-gram is repeated; for a duplicate measure, walk them as find_all_duplicate walks
+    // the n-grams: one walked onto before (its counter slot stamped in this walk) is a duplicate, and the walk skips
+    // its n words
+    m = 0;
     if (isDup) {
-      counter.reset(nc);
+      if (walked.length < counter.capacity) walked = new Int32Array(counter.capacity);
+      if (walkStamp === 0x7fffffff) walked.fill((walkStamp = 0));
+      const stamp = ++walkStamp;
       let rep = 0,
-        i = 0,
-        p = 0;
-      for (;;) {
-        while (p < nc && cand[p] < i) p++;
-        if (p >= nc) break;
-        i = cand[p];
-        if (counter.add(ga[i], gb[i]) > 1) {
+        next = 0;
+      for (let p = 0; p < nc; p++) {
+        const s = slots[p];
+        if (counter.countAt(s) <= 1) continue;
+        const i = cand[p];
+        cand[m] = i;
+        slots[m++] = s;
+        if (i < next) continue;
+        if (walked[s] === stamp) {
           rep += wl[i + n] - wl[i];
-          i += n;
-        } else i++;
+          next = i + n;
+        } else {
+          walked[s] = stamp;
+          next = i + 1;
+        }
       }
       dup.set(n, rep);
-    }
+    } else
+      for (let p = 0; p < nc; p++)
+        if (counter.countAt(slots[p]) > 1) {
+          cand[m] = cand[p];
+          slots[m++] = slots[p];
+        }
+    nc = m;
   }
   gN = 0;
   return { top, dup };

@@ -470,6 +470,10 @@ export class HashCounter {
   lastSlot = 0;
   private mask = (1 << 12) - 1;
 
+  /** Slots of the table in use (every lastSlot is below it). */
+  get capacity(): number {
+    return this.mask + 1;
+  }
   /** Current count of the key stored in `slot` (from lastSlot). */
   countAt(slot: number): number {
     return this.counts[slot];
