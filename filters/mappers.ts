@@ -524,6 +524,14 @@ export function punctuationNormalization(text: string): string {
  * empty piece). Returns n.
  */
 let breaks = new Int32Array(256);
+/**
+ * Filled by sentenceBreaks' first pass: the code units of text[s, e) that the comparison keeps (K_KEEP, in order),
+ * lineKeyN of them, and keyAt[k] of them before breaks[k]. Valid (lineKeysValid) when the breaks are that pass's.
+ */
+let lineKey = new Uint16Array(256),
+  keyAt = new Int32Array(256),
+  lineKeyN = 0,
+  lineKeysValid = false;
 let seqA = new Int32Array(256),
   seqB = new Int32Array(256);
 const BRK = -1; // an inserted "\n" in the sequences of passes C and D
@@ -558,28 +566,44 @@ for (const c of [
   KIND[c] |= K_SPACE;
 const isQuote = (c: number) => c === 0x2019 || c === 0x201d;
 function sentenceBreaks(text: string, s: number, e: number): number {
-  if (breaks.length < e - s + 1) breaks = new Int32Array(2 * (e - s + 1));
+  if (breaks.length < e - s + 1) {
+    breaks = new Int32Array(2 * (e - s + 1));
+    keyAt = new Int32Array(breaks.length);
+    lineKey = new Uint16Array(breaks.length);
+  }
   // pass A while looking for the marks of the other passes: a break after each end mark followed by anything but a
-  // closing quote, which it takes with it
+  // closing quote, which it takes with it; and the units the comparison keeps (written always, counted when kept)
   let flags = 0,
-    n = 0;
+    n = 0,
+    kn = 0;
+  const lk = lineKey;
   for (let i = s; i < e; i++) {
-    const k = KIND[text.charCodeAt(i)];
+    const c = text.charCodeAt(i);
+    const k = KIND[c];
     flags |= k;
+    lk[kn] = c;
+    kn += (k >>> 4) & 1; // K_KEEP
     if ((k & K_A) === 0 || i + 1 >= e) continue;
     const d = text.charCodeAt(i + 1);
-    if (KIND[d] & K_QUOTE) continue;
+    const kd = KIND[d];
+    if (kd & K_QUOTE) continue;
+    keyAt[n] = kn;
     breaks[n++] = i + 1;
-    i++; // the second group: one code point
-    flags |= KIND[d];
+    i++; // the second group: one code point (a low surrogate after it is never kept)
+    flags |= kd;
+    lk[kn] = d;
+    kn += (kd >>> 4) & 1;
     if (d >= 0xd800 && d <= 0xdbff && i + 1 < e && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
   }
+  lineKeyN = kn;
+  lineKeysValid = true;
   if ((flags & K_END) === 0) return 0;
   const quote = (flags & K_QUOTE) !== 0;
   let ell = false;
   if (flags & K_ELL)
     for (let i = s; i + 1 < e && !ell; i++) ell = text.charCodeAt(i) === 0x2026 && text.charCodeAt(i + 1) === 0x2026;
   if (!ell && !quote) return n;
+  lineKeysValid = false;
   n = 0;
   // passes A, C and D over a sequence of code units with BRK for the inserted "\n"s
   const cap = 2 * (e - s) + 2;
@@ -655,7 +679,6 @@ class KeySet {
   private slotLen = new Int32Array(1 << 10);
   private size = 0;
   key = new Uint16Array(1 << 10);
-  keyLen = 0;
   clear(): void {
     if (this.size) {
       this.slotAt.fill(0);
@@ -667,12 +690,10 @@ class KeySet {
   reserve(n: number): void {
     if (this.key.length < n) this.key = new Uint16Array(Math.max(n, 2 * this.key.length));
   }
-  /** Adds key[0, keyLen); false when it was already there. */
-  add(): boolean {
-    const k = this.key,
-      L = this.keyLen;
+  /** Adds k[off, off + L); false when it was already there. */
+  add(k: Uint16Array, off: number, L: number): boolean {
     let h = 0x811c9dc5 ^ L;
-    for (let i = 0; i < L; i++) h = Math.imul(h ^ k[i], 0x01000193);
+    for (let i = 0; i < L; i++) h = Math.imul(h ^ k[off + i], 0x01000193);
     let mask = this.slotAt.length - 1;
     let slot = h & mask;
     for (;;) {
@@ -681,7 +702,7 @@ class KeySet {
       if (this.slotHash[slot] === h && this.slotLen[slot] === L) {
         const ar = this.arena;
         let i = 0;
-        while (i < L && ar[at - 1 + i] === k[i]) i++;
+        while (i < L && ar[at - 1 + i] === k[off + i]) i++;
         if (i === L) return false;
       }
       slot = (slot + 1) & mask;
@@ -691,7 +712,9 @@ class KeySet {
       bigger.set(this.arena.subarray(0, this.used));
       this.arena = bigger;
     }
-    this.arena.set(k.subarray(0, L), this.used);
+    const ar = this.arena,
+      u = this.used;
+    for (let i = 0; i < L; i++) ar[u + i] = k[off + i];
     this.slotHash[slot] = h;
     this.slotAt[slot] = this.used + 1;
     this.slotLen[slot] = L;
@@ -741,6 +764,8 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
       continue;
     }
     const nb = sentenceBreaks(text, ls, le);
+    // the default comparison (special characters ignored, case kept) takes its keys from the splitter's first pass
+    const fromLine = ignoreSpecial && !lowercase && lineKeysValid;
     for (let k = 0, ps = ls; k <= nb; k++) {
       const pe = k < nb ? breaks[k] : le;
       // Python strip()
@@ -748,27 +773,38 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
         e = pe;
       while (b < e && KIND[text.charCodeAt(b)] & K_SPACE) b++;
       while (e > b && KIND[text.charCodeAt(e - 1)] & K_SPACE) e--;
-      let cps: number;
-      if (ignoreSpecial && !lowercase) {
+      let key: Uint16Array, kb: number, kl: number, cps: number;
+      if (fromLine) {
+        // the kept units of text[ps, pe), less those of the stripped ends (" " and "\t" are kept)
+        kb = k === 0 ? 0 : keyAt[k - 1];
+        let ke = k < nb ? keyAt[k] : lineKeyN;
+        for (let i = ps; i < b; i++) kb += (KIND[text.charCodeAt(i)] >>> 4) & 1;
+        for (let i = e; i < pe; i++) ke -= (KIND[text.charCodeAt(i)] >>> 4) & 1;
+        key = lineKey;
+        kl = cps = ke - kb;
+      } else if (ignoreSpecial && !lowercase) {
         seen.reserve(e - b);
-        const key = seen.key;
+        key = seen.key;
         let n = 0;
         for (let i = b; i < e; i++) {
           const c = text.charCodeAt(i);
           if (KIND[c] & K_KEEP) key[n++] = c;
         }
-        seen.keyLen = cps = n;
+        kb = 0;
+        kl = cps = n;
       } else {
         let copy = text.slice(b, e);
         if (lowercase) copy = copy.toLowerCase();
         if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
         seen.reserve(copy.length);
-        for (let i = 0; i < copy.length; i++) seen.key[i] = copy.charCodeAt(i);
-        seen.keyLen = copy.length;
+        key = seen.key;
+        for (let i = 0; i < copy.length; i++) key[i] = copy.charCodeAt(i);
+        kb = 0;
+        kl = copy.length;
         cps = copy.length < 2 * minLen ? cpLength(copy) : copy.length;
       }
-      const short = seen.keyLen < minLen || (seen.keyLen < 2 * minLen && cps < minLen);
-      if (!short && !seen.add()) {
+      const short = kl < minLen || (kl < 2 * minLen && cps < minLen);
+      if (!short && !seen.add(key, kb, kl)) {
         // a repeated sentence: drop text[ps, pe)
         out += text.slice(copied, ps);
         copied = pe;
