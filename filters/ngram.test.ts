@@ -46,6 +46,75 @@ test('gopher_repetition: the candidate sweep (n >= 2) equals the full per-n pass
   assert.ok(gopherRepetition(w.join(''), W(w), [2], [5], '').dup_5gram > 0);
 });
 
+/**
+ * The n-gram statistics by their plain definitions over word strings: datatrove's find_top_duplicate (count of the most
+ * frequent n-gram × its length with joiners; among equal counts the n-gram that reached the count first) and
+ * find_all_duplicate (characters of n-grams seen before, the walk skipping the n words of each).
+ */
+function plainTop(words: string[], n: number, joiner: string): number {
+  const counts = new Map<string, number>();
+  let best = 0,
+    gram = '';
+  for (let i = 0; i + n <= words.length; i++) {
+    const g = words.slice(i, i + n).join(joiner);
+    const c = (counts.get(g) ?? 0) + 1;
+    counts.set(g, c);
+    if (c > best) [best, gram] = [c, g];
+  }
+  return best * cpLength(gram);
+}
+function plainDup(words: string[], n: number): number {
+  const seen = new Set<string>();
+  let rep = 0;
+  for (let i = 0; i + n <= words.length; ) {
+    const g = JSON.stringify(words.slice(i, i + n));
+    if (seen.has(g)) {
+      rep += cpLength(words.slice(i, i + n).join(''));
+      i += n;
+    } else {
+      seen.add(g);
+      i++;
+    }
+  }
+  return rep;
+}
+
+test('gopher_repetition and dupNgramShares equal the plain definitions for any set of n (the first round starts at the smallest)', () => {
+  // adversarial word lists: one word repeated, short periods, a copied block, astral characters, random repeats
+  const lists: string[][] = [
+    Array(300).fill('的'),
+    Array.from({ length: 400 }, (_, i) => ['a', 'b', 'c'][i % 3]),
+    Array.from({ length: 400 }, (_, i) => ['x', 'y'][i % 2] + (i % 7 === 0 ? 'z' : '')),
+    [...sample(7, 120, 50), ...sample(7, 120, 50), ...sample(8, 40, 3)],
+    Array.from({ length: 2500 }, (_, i) => ['😊', '𠀀字', '数据', 'ab'][(i * i) % 4]),
+    ['一'],
+    [],
+  ];
+  for (let seed = 1; seed <= 40; seed++) lists.push(sample(seed, 3 + seed * 13, 1 + (seed % 6)));
+  const sets: [number[], number[]][] = [
+    [[2, 3, 4], [5, 6, 7, 8, 9, 10]],
+    [[], [5, 6, 7, 8, 9, 10]],
+    [[3, 4], []],
+    [[4], [7]],
+    [[], [2]],
+    [[6], [3, 9]],
+  ];
+  for (const words of lists)
+    for (const joiner of ['', ' ']) {
+      const text = words.join(joiner);
+      const len = cpLength(text) || 1;
+      for (const [tops, dups] of sets) {
+        const st = gopherRepetition(text, W(words), tops, dups, joiner);
+        const what = `${words.length} words ${JSON.stringify([tops, dups, joiner])}`;
+        for (const n of tops) assert.equal(st[`top_${n}gram`], plainTop(words, n, joiner) / len, `top ${n} ${what}`);
+        for (const n of dups) assert.equal(st[`dup_${n}gram`], plainDup(words, n) / len, `dup ${n} ${what}`);
+        if (tops.length) continue;
+        const sh = dupNgramShares(text, W(words), dups, joiner);
+        for (const n of dups) assert.equal(sh[`dup_${n}gram`], plainDup(words, n) / len, `shares ${n} ${what}`);
+      }
+    }
+});
+
 test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) and text.trim().split(/\\n{2,}/), blank parts left out', () => {
   const st = gopherRepetition('\na\n\nb\na\n \n\nb\na\n', W([]), [], [], '');
   // lines: ['a', 'b', 'a', 'b', 'a'] (the empty and the ' ' line are separators) -> 3 duplicates;
