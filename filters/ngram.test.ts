@@ -115,6 +115,32 @@ test('gopher_repetition and dupNgramShares equal the plain definitions for any s
     }
 });
 
+test('on sample documents: the Gopher n-gram statistics (whole text and outside sentences) equal their plain definitions', async () => {
+  const { readSample } = await import('./harness.ts');
+  const { removeRepeatSentences } = await import('./mappers.ts');
+  let checked = 0,
+    repeated = 0;
+  for (const { docs } of await readSample((f) => f.includes('zh'), 12))
+    for (const d of docs) {
+      // as raw and as remove_repeat_sentences leaves it (the order of zh-web)
+      for (const text of [d.text, removeRepeatSentences(d.text, 10)]) {
+        const len = cpLength(text) || 1;
+        const w = wordsOf(text, 'jieba');
+        const words = wordStrings(w);
+        const st = gopherRepetition(text, w, [2, 3, 4], [5, 6, 7, 8, 9, 10], '');
+        for (const n of [2, 3, 4]) assert.equal(st[`top_${n}gram`], plainTop(words, n, '') / len, `${d.id} top ${n}`);
+        for (const n of [5, 6, 7, 8, 9, 10]) assert.equal(st[`dup_${n}gram`], plainDup(words, n) / len, `${d.id} ${n}`);
+        const outside = wordsOutsideSentencesAndTables(text, w);
+        const ow = wordStrings(outside);
+        const sh = dupNgramShares(text, outside, [5, 6, 7, 8, 9, 10], '');
+        for (const n of [5, 6, 7, 8, 9, 10]) assert.equal(sh[`dup_${n}gram`], plainDup(ow, n) / len, `${d.id} out ${n}`);
+        checked++;
+        if (sh.dup_5gram > 0) repeated++;
+      }
+    }
+  assert.ok(checked >= 40 && repeated >= 5, `${checked} ${repeated}`);
+});
+
 test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) and text.trim().split(/\\n{2,}/), blank parts left out', () => {
   const st = gopherRepetition('\na\n\nb\na\n \n\nb\na\n', W([]), [], [], '');
   // lines: ['a', 'b', 'a', 'b', 'a'] (the empty and the ' ' line are separators) -> 3 duplicates;
