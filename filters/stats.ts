@@ -182,9 +182,10 @@ function markRepeat(bits: Int32Array, h1: number, h2: number, shift: number): vo
   // set `seen`; set `again` if `seen` was set
   bits[w] = x | (1 << s) | (((x >>> s) & 1) << (s + 1));
 }
-function isRepeat(bits: Int32Array, h1: number, h2: number, shift: number): boolean {
+/** 1 when the pair's `again` bit is set, else 0. */
+function isRepeat(bits: Int32Array, h1: number, h2: number, shift: number): number {
   const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
-  return ((bits[b >>> 4] >>> (((b & 15) << 1) + 1)) & 1) !== 0;
+  return (bits[b >>> 4] >>> (((b & 15) << 1) + 1)) & 1;
 }
 /**
  * Moves to the front of (crH1, crH2) the first `total` pairs whose `again` bit is set, in their order, and returns how
@@ -668,15 +669,16 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
   // the n0-grams' hashes at every position (n0 the smallest n asked for), grown from the 1-grams' as in the rounds
   const n0 = Math.min(maxN, ...tops, ...dups);
   const total0 = nW - n0 + 1;
-  for (let i = 0; i < nW; i++) {
-    ga[i] = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193);
-    gb[i] = Math.imul(0x1b873593 ^ hb2[i], 0x5bd1e995);
-  }
-  for (let k = 1; k < n0; k++)
-    for (let i = 0; i < total0; i++) {
-      ga[i] = Math.imul(ga[i] ^ hb1[i + k], 0x01000193);
-      gb[i] = Math.imul(gb[i] ^ hb2[i + k], 0x5bd1e995) ^ (gb[i] >>> 13);
+  for (let i = 0; i < total0; i++) {
+    let a = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193),
+      b = Math.imul(0x1b873593 ^ hb2[i], 0x5bd1e995);
+    for (let k = 1; k < n0; k++) {
+      a = Math.imul(a ^ hb1[i + k], 0x01000193);
+      b = Math.imul(b ^ hb2[i + k], 0x5bd1e995) ^ (b >>> 13);
     }
+    ga[i] = a;
+    gb[i] = b;
+  }
   // the first candidates: the positions whose n0-gram may occur more than once (markRepeat's bitmaps: every
   // occurrence of a repeated n0-gram, and the few single ones that share a bit with another)
   let nc = 0;
@@ -684,7 +686,11 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
     const shift = repeatBits(total0),
       bits = crBits;
     for (let i = 0; i < total0; i++) markRepeat(bits, ga[i], gb[i], shift);
-    for (let i = 0; i < total0; i++) if (isRepeat(bits, ga[i], gb[i], shift)) cand[nc++] = i;
+    // without a branch (about half the positions are kept, in no pattern a branch predictor could follow)
+    for (let i = 0; i < total0; i++) {
+      cand[nc] = i;
+      nc += isRepeat(bits, ga[i], gb[i], shift);
+    }
   }
   const jl = cpLength(joiner);
   for (let n = n0; n <= maxN; n++) {
