@@ -4,27 +4,44 @@
  * prep-eval set (out/prep-eval/docs.jsonl) and the bundled sample, alternating old and new `--rounds` times, and prints
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
- *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3]
- * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | gopher_repetition | pii_mask | flagged_words | lang_id | jieba
+ *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3] [--chunk N] [--new-first]
+ * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | gopher_repetition |
+ *   gopher_step | pii_mask | flagged_words | lang_id | jieba
+ * gopher_step: zh-web's gopher_repetition as filters/ops.ts computes it (the whole text's statistics, then the
+ * duplicated n-grams outside sentences and tables) over the Chinese documents after remove_repeat_sentences.
+ * --chunk N: old and new alternate on every N documents (order flipped per chunk) and a round sums them: on a shared
+ * machine both sides then see the same load. --new-first: load this checkout first (the checkout loaded second ran a
+ * few per cent slower in A/A runs, so report both orders). Without out/prep-eval/docs.jsonl: the sample alone.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { other: { type: 'string' }, fn: { type: 'string' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    other: { type: 'string' },
+    fn: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    chunk: { type: 'string' },
+    'new-first': { type: 'boolean', default: false },
+  },
 });
 if (!values.other || !values.fn) throw new Error('usage: --other DIR --fn NAME');
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 const roots = { old: resolve(values.other), new: HERE };
 const imp = (root: string, p: string) => import(pathToFileURL(resolve(root, p)).href);
 
-const docs: string[] = [];
-for (const l of readFileSync(resolve(HERE, 'out/prep-eval/docs.jsonl'), 'utf8').split('\n'))
-  if (l.trim()) docs.push(JSON.parse(l).text);
+let docs: string[] = [];
+const evalSet = resolve(HERE, 'out/prep-eval/docs.jsonl');
+if (existsSync(evalSet))
+  for (const l of readFileSync(evalSet, 'utf8').split('\n')) if (l.trim()) docs.push(JSON.parse(l).text);
 const { readSample } = await imp(HERE, 'filters/harness.ts');
 for (const s of await readSample()) for (const d of s.docs) docs.push(d.text);
+if (values.fn === 'gopher_step') {
+  const { removeRepeatSentences } = await imp(HERE, 'filters/mappers.ts');
+  docs = docs.filter((t) => /\p{Script=Han}/u.test(t.slice(0, 2000))).map((t) => removeRepeatSentences(t, 10));
+}
 const mb = docs.reduce((a, d) => a + Buffer.byteLength(d), 0) / 1e6;
 
 const { jiebaWords } = await imp(HERE, 'filters/text.ts');
@@ -62,6 +79,18 @@ async function load(root: string): Promise<(text: string) => unknown> {
       const m = await imp(root, 'filters/stats.ts');
       const words = await jiebaFor(root);
       return (t) => m.gopherRepetition(t, words(t), [2, 3, 4], [5, 6, 7, 8, 9, 10], '');
+    }
+    case 'gopher_step': {
+      const m = await imp(root, 'filters/stats.ts');
+      const words = await jiebaFor(root);
+      const ns = [5, 6, 7, 8, 9, 10];
+      return (t) => {
+        const w = words(t) as { n: number; hashedGen: number };
+        w.hashedGen = -1; // the step hashes the document's words (wordsOf gives it fresh ones)
+        const st = m.gopherRepetition(t, w, [2, 3, 4], ns, '');
+        const outside = m.wordsOutsideSentencesAndTables(t, w);
+        return [st, outside.n === w.n ? st : m.dupNgramShares(t, outside, ns, '')];
+      };
     }
     case 'flagged_words': {
       // zh-web's step: the built-in list, jieba words (segmented outside the timed passes)
@@ -105,19 +134,29 @@ async function load(root: string): Promise<(text: string) => unknown> {
       throw new Error(`unknown --fn ${values.fn}`);
   }
 }
-const fns = { old: await load(roots.old), new: await load(roots.new) };
+const first = values['new-first'] ? 'new' : 'old';
+const loaded = { [first]: await load(roots[first]) } as Record<string, (text: string) => unknown>;
+const fns = { old: loaded.old ?? (await load(roots.old)), new: loaded.new ?? (await load(roots.new)) };
 const cpu: Record<string, number[]> = { old: [], new: [] };
 // timed passes keep no results (a kept result would load the garbage collector of one side only)
 let sink = 0;
-for (let r = 0; r < Number(values.rounds); r++)
-  for (const k of (r % 2 ? ['new', 'old'] : ['old', 'new']) as ('old' | 'new')[]) {
-    const f = fns[k];
-    const c0 = process.cpuUsage();
-    for (let i = 0; i < docs.length; i++) if (f(docs[i]) === undefined) sink++;
-    const c = process.cpuUsage(c0);
-    cpu[k].push((c.user + c.system) / 1e6);
-    console.log(`${k} ${values.fn} ${cpu[k].at(-1)!.toFixed(3)} CPU-s (${(mb / cpu[k].at(-1)!).toFixed(1)} MB/CPU-s)`);
+const chunk = values.chunk ? Number(values.chunk) : docs.length;
+for (let r = 0; r < Number(values.rounds); r++) {
+  const acc = { old: 0, new: 0 };
+  for (let b = 0, q = 0; b < docs.length; b += chunk, q++)
+    for (const k of ((r + q) % 2 ? ['new', 'old'] : ['old', 'new']) as ('old' | 'new')[]) {
+      const f = fns[k];
+      const e = Math.min(docs.length, b + chunk);
+      const c0 = process.cpuUsage();
+      for (let i = b; i < e; i++) if (f(docs[i]) === undefined) sink++;
+      const c = process.cpuUsage(c0);
+      acc[k] += (c.user + c.system) / 1e6;
+    }
+  for (const k of ['old', 'new'] as const) {
+    cpu[k].push(acc[k]);
+    console.log(`${k} ${values.fn} ${acc[k].toFixed(3)} CPU-s (${(mb / acc[k]).toFixed(1)} MB/CPU-s)`);
   }
+}
 let diff = sink;
 for (let i = 0; i < docs.length; i++) if (JSON.stringify(fns.old(docs[i])) !== JSON.stringify(fns.new(docs[i]))) diff++;
 console.log(`${docs.length} documents, ${mb.toFixed(2)} MB; results differ on ${diff}`);

@@ -66,7 +66,7 @@ function plainTop(words: string[], n: number, joiner: string): number {
 function plainDup(words: string[], n: number): number {
   const seen = new Set<string>();
   let rep = 0;
-  for (let i = 0; i + n <= words.length; ) {
+  for (let i = 0; i + n <= words.length;) {
     const g = JSON.stringify(words.slice(i, i + n));
     if (seen.has(g)) {
       rep += cpLength(words.slice(i, i + n).join(''));
@@ -92,7 +92,10 @@ test('gopher_repetition and dupNgramShares equal the plain definitions for any s
   ];
   for (let seed = 1; seed <= 40; seed++) lists.push(sample(seed, 3 + seed * 13, 1 + (seed % 6)));
   const sets: [number[], number[]][] = [
-    [[2, 3, 4], [5, 6, 7, 8, 9, 10]],
+    [
+      [2, 3, 4],
+      [5, 6, 7, 8, 9, 10],
+    ],
     [[], [5, 6, 7, 8, 9, 10]],
     [[3, 4], []],
     [[4], [7]],
@@ -133,7 +136,8 @@ test('on sample documents: the Gopher n-gram statistics (whole text and outside 
         const outside = wordsOutsideSentencesAndTables(text, w);
         const ow = wordStrings(outside);
         const sh = dupNgramShares(text, outside, [5, 6, 7, 8, 9, 10], '');
-        for (const n of [5, 6, 7, 8, 9, 10]) assert.equal(sh[`dup_${n}gram`], plainDup(ow, n) / len, `${d.id} out ${n}`);
+        for (const n of [5, 6, 7, 8, 9, 10])
+          assert.equal(sh[`dup_${n}gram`], plainDup(ow, n) / len, `${d.id} out ${n}`);
         checked++;
         if (sh.dup_5gram > 0) repeated++;
       }
