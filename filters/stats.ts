@@ -642,10 +642,13 @@ export function gopherRepetition(
 }
 
 /**
- * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = 2, 3, ...: an n-gram can only occur twice
- * where its (n-1)-gram prefix and its (n-1)-gram suffix do, so each round counts only the positions whose previous
- * n-gram and whose successor's are repeated ("candidates"). Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing
- * repeats: then the first n-gram, count 1) nor the duplicate characters, so the results equal the full passes.
+ * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = n0, n0 + 1, ... (n0 the smallest n asked
+ * for): the first round's candidates are the positions whose n0-gram may repeat (markRepeat's bitmap over every
+ * position); after it, an n-gram can only occur twice where its (n-1)-gram prefix and its (n-1)-gram suffix do, so
+ * each round counts only the positions whose previous n-gram and whose successor's are repeated ("candidates").
+ * Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing repeats: then the
+ * first n-gram, count 1) nor the duplicate characters, so the results equal the full passes. The duplicate walk
+ * (find_all_duplicate) reads the counter slots the round's count left, so it counts nothing again.
  */
 let cand = new Int32Array(1024),
   slots = new Int32Array(1024);
