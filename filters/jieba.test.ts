@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildDict, dictFromBytes, dictToBytes, jiebaCut, lnInt, loadDict } from './jieba.ts';
@@ -81,6 +81,20 @@ test('jieba dictionary: a repeated word takes the later frequency; characters wi
     jiebaCut('ab甲9c', () => false, buildDict('b甲 100\n')),
     ['a', 'b甲', '9c'],
   );
+  // full children tables (1, 2, 4 and 8 children): a code unit that is not a child ends the search
+  for (const kids of ['乙', '乙丙', '乙丙丁戊', '乙丙丁戊己庚辛壬']) {
+    const d = buildDict([...kids].map((k) => `甲${k} 5\n`).join('') + '甲 1\n');
+    for (const k of kids)
+      assert.deepEqual(
+        jiebaCut(`甲${k}`, () => false, d),
+        [`甲${k}`],
+      );
+    for (const other of ['癸', '子', 'a', '\u4e00'])
+      assert.deepEqual(
+        jiebaCut(`甲${other}`, () => false, d),
+        ['甲', other],
+      );
+  }
   assert.throws(() => buildDict('词 x\n'), /line 1 `词 x`: frequency x is not an integer/);
 });
 
@@ -104,7 +118,7 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
     const built = buildDict(readFileSync(src, 'utf8'));
     const first = loadDict(src, cache); // builds and writes the cache
     const [file] = readdirSync(cache);
-    assert.match(file, /^jieba-trie-v3-[0-9a-f]{16}\.bin$/);
+    assert.match(file, /^jieba-trie-v5-[0-9a-f]{16}\.bin$/);
     const again = loadDict(src, cache); // reads it back
     for (const d of [first, again]) {
       for (const k of ['rec', 'rootRec', 'scores'] as const) assert.deepEqual(d[k], built[k], k);
@@ -126,7 +140,38 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
     // a damaged cache file is replaced by a good one
     writeFileSync(join(cache, file), bad);
     assert.deepEqual(loadDict(src, cache).rec, built.rec);
-    assert.deepEqual(readFileSync(join(cache, file)), Buffer.from(dictToBytes(built, sha)));
+    const rewritten = readFileSync(join(cache, file));
+    assert.deepEqual(rewritten, Buffer.from(dictToBytes(built, sha, rewritten.subarray(104, 128))));
+    // the header's stamp is the dictionary file's size, modification time (ns) and inode
+    const st = statSync(src, { bigint: true });
+    assert.deepEqual(
+      [0, 8, 16].map((o) => rewritten.readBigUInt64LE(104 + o)),
+      [st.size, st.mtimeNs, st.ino],
+    );
+    // while the stamp is unchanged the dictionary is not read: a cache file whose recorded source SHA-256 no longer
+    // matches is still used (and left as it is) ...
+    const foreign = Buffer.from(rewritten);
+    foreign.fill(0, 40, 72);
+    writeFileSync(join(cache, file), foreign);
+    assert.deepEqual(loadDict(src, cache).rec, built.rec);
+    assert.deepEqual(readFileSync(join(cache, file)), foreign);
+    // ... once the dictionary file's stamp changes, its bytes are hashed and compared: rebuilt and rewritten here
+    utimesSync(src, new Date(2001, 1, 1), new Date(2001, 1, 1));
+    assert.deepEqual(loadDict(src, cache).rec, built.rec);
+    const restamped = readFileSync(join(cache, file));
+    assert.deepEqual(restamped.subarray(40, 72), sha);
+    assert.notDeepEqual(restamped.subarray(104, 128), rewritten.subarray(104, 128));
+    // a touched dictionary with the same bytes reuses the trie and refreshes the stamp
+    utimesSync(src, new Date(2002, 1, 1), new Date(2002, 1, 1));
+    assert.deepEqual(loadDict(src, cache).rec, built.rec);
+    assert.deepEqual(readFileSync(join(cache, file)).subarray(128), restamped.subarray(128));
+    assert.equal(readFileSync(join(cache, file)).readBigUInt64LE(112), statSync(src, { bigint: true }).mtimeNs);
+    // a changed dictionary: a new trie
+    writeFileSync(src, '甲乙 1\n甲 4 n\n乙 16\n');
+    assert.deepEqual(
+      jiebaCut('甲乙', () => false, loadDict(src, cache)),
+      ['甲', '乙'],
+    );
     // an unaligned copy reads back too
     const odd = Buffer.alloc(bytes.length + 1);
     bytes.copy(odd, 1);

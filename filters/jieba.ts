@@ -16,9 +16,9 @@
  * changes the winner of exactly tied routes.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 // ---------- correctly rounded natural logarithm of a positive integer ----------
@@ -51,13 +51,14 @@ export function lnInt(x: number): number {
 
 // ---------- the dictionary as a trie over UTF-16 code units ----------
 /**
- * The trie, laid out for the cache: a node's children fill a small open-addressing table of their own (a power of two
- * at most ~3/4 full, probed from a hash of the code unit), and each node's table follows its elder siblings' subtrees
- * (tables in depth-first order), so the words under a frequent character share a few cache lines and the whole trie
- * is 8 bytes a slot (~6 MB). The route search is bound by memory (the other steps of a pipeline evict the trie
- * between documents): a step down the trie, or a failed one, reads mostly one line of the parent's table.
+ * The trie, laid out for the cache: a node's children fill a small open-addressing table of their own (a power of two,
+ * probed from a hash of the code unit: full up to 8 children, at most ~3/4 full above), and the tables lie in order
+ * of the nodes' hotness (the dictionary frequencies of the words under a node, summed), so the tables a text visits
+ * most share lines and pages; the whole trie is 8 bytes a slot (~6 MB). The route search is bound by memory (the other
+ * steps of a pipeline evict the trie between documents): a step down the trie, or a failed one, reads mostly one line
+ * of the parent's table.
  * Node records, two Int32 per slot: w0 = 2^31 (slot used) | score index · 2^16 | code unit, and
- * w1 = log2(size of the node's children table) · 2^27 | its first slot (0 in the size bits: no children).
+ * w1 = (1 + log2(size of the node's children table)) · 2^27 | its first slot (0 in the size bits: no children).
  */
 export interface Dict {
   /** two Int32 per slot (w0, w1 above); w0 = 0 for an empty slot */
@@ -70,8 +71,8 @@ export interface Dict {
   single: number;
 }
 
-/** The home slot of code unit c in a children table of 2^lg slots (lg >= 1). */
-const home = (c: number, lg: number) => Math.imul(c, 0x9e3779b1) >>> (32 - lg);
+/** The home slot of code unit c in a children table of 2^lg slots. */
+const home = (c: number, lg: number) => (Math.imul(c, 0x9e3779b1) >>> (32 - lg)) & ((1 << lg) - 1);
 const USED = -0x80000000;
 
 /** Rust's char::is_whitespace (jieba-rs splits a dictionary line with split_whitespace). */
@@ -102,7 +103,6 @@ export function buildDict(text: string): Dict {
   const ends = new Int32Array(lines);
   const freqs = new Float64Array(lines);
   let nw = 0;
-  let inner = 0; // characters past the first of each word: a bound on the trie's table entries
   let line = 0;
   for (let p = 0; p < L;) {
     let eol = text.indexOf('\n', p);
@@ -133,7 +133,6 @@ export function buildDict(text: string): Dict {
       starts[nw] = ws;
       ends[nw] = we;
       freqs[nw++] = f;
-      inner += we - ws - 1;
     }
     p = eol + 1;
   }
@@ -161,72 +160,110 @@ export function buildDict(text: string): Dict {
     }
     return i;
   };
-  // the trie's slots: a children table of 2^lg slots holds n children with n + n/3 < 2^lg (at most 4 inner + 1 slots per
-  // child)
-  const rec = new Int32Array(2 * (4 * inner + 16));
-  const rootRec = new Int32Array(2 * 0x10000);
-  let used = 0;
-  /**
-   * The node for keys[a, b) (the words sharing their first d code units; keys[a] is the node's own word when it has d
-   * code units): its record at r in out, its children's table next, then each child's subtree in turn (depth first).
-   */
-  const node = (a: number, b: number, d: number, out: Int32Array, r: number): void => {
-    const ends = keys[a].length === d;
-    out[r] = USED | ((ends ? idxOf(keys[a]) : 0) << 16) | keys[a].charCodeAt(d - 1);
-    if (ends) a++;
-    let count = 0;
-    for (let k = a; k < b; count++) {
-      const cu = keys[k].charCodeAt(d);
-      while (k < b && keys[k].charCodeAt(d) === cu) k++;
+  // the trie's nodes (index 0: the root), a node's children numbered together: code unit, score index, hotness (the
+  // frequencies of the words under it summed: how often a walk down the trie visits it, roughly), first child, count
+  const cuA: number[] = [0],
+    scA: number[] = [0],
+    hotA: number[] = [0],
+    fcA: number[] = [0],
+    ncA: number[] = [0];
+  /** Node id for keys[a, b) (the words sharing their first d code units; keys[a] is its own word when it has d). */
+  const expand = (id: number, a: number, b: number, d: number): void => {
+    let hot = 0;
+    if (d > 0 && keys[a].length === d) {
+      scA[id] = idxOf(keys[a]);
+      hot = freqOf.get(keys[a])!;
+      a++;
     }
-    if (count === 0) {
-      out[r + 1] = 0;
-      return;
-    }
-    let lg = 1;
-    while (1 << lg <= count + count / 3) lg++;
-    const first = used;
-    used += 1 << lg;
-    if (used > 0x7ffffff) throw new Error('jieba dictionary: too many words for the trie');
-    out[r + 1] = (lg << 27) | first;
-    const m = (1 << lg) - 1;
+    const first = cuA.length;
+    const groups: number[] = [];
     for (let k = a; k < b;) {
       const cu = keys[k].charCodeAt(d);
-      const g = k;
+      groups.push(k);
       while (k < b && keys[k].charCodeAt(d) === cu) k++;
-      let s = home(cu, lg);
-      while (rec[2 * (first + s)] !== 0) s = (s + 1) & m;
-      node(g, k, d + 1, rec, 2 * (first + s));
+      cuA.push(cu);
+      scA.push(0);
+      hotA.push(0);
+      fcA.push(0);
+      ncA.push(0);
     }
+    groups.push(b);
+    fcA[id] = first;
+    ncA[id] = groups.length - 1;
+    for (let g = 0; g + 1 < groups.length; g++) {
+      expand(first + g, groups[g], groups[g + 1], d + 1);
+      hot += hotA[first + g];
+    }
+    hotA[id] = hot;
   };
-  for (let k = 0; k < keys.length;) {
-    const c0 = keys[k].charCodeAt(0);
-    const g = k;
-    while (k < keys.length && keys[k].charCodeAt(0) === c0) k++;
-    node(g, k, 1, rootRec, 2 * c0);
+  expand(0, 0, keys.length, 0);
+  // the children tables, the hottest nodes' first (the tables a text visits most share lines and pages): a table of
+  // 2^lg slots holds n children: up to 8 children, the fewest slots (full tables: a search stops after 2^lg probes),
+  // more with n + n/3 < 2^lg
+  const tables = [];
+  for (let id = 1; id < cuA.length; id++) if (ncA[id] > 0) tables.push(id);
+  tables.sort((x, y) => hotA[y] - hotA[x] || x - y);
+  const tab = new Int32Array(cuA.length);
+  const lgA = new Uint8Array(cuA.length);
+  let used = 0;
+  for (const id of tables) {
+    const n = ncA[id];
+    let lg = 0;
+    while (n <= 8 ? 1 << lg < n : 1 << lg <= n + n / 3) lg++;
+    tab[id] = used;
+    lgA[id] = lg;
+    used += 1 << lg;
+    if (used > 0x7ffffff) throw new Error('jieba dictionary: too many words for the trie');
   }
-  return { rec: rec.slice(0, 2 * used), rootRec, scores: Float64Array.from(scoreList), single: 0 - logTotal };
+  const rec = new Int32Array(2 * used);
+  const rootRec = new Int32Array(2 * 0x10000);
+  const put = (out: Int32Array, r: number, id: number) => {
+    out[r] = USED | (scA[id] << 16) | cuA[id];
+    out[r + 1] = ncA[id] > 0 ? ((lgA[id] + 1) << 27) | tab[id] : 0;
+  };
+  for (let c = fcA[0]; c < fcA[0] + ncA[0]; c++) put(rootRec, 2 * cuA[c], c);
+  for (const id of tables) {
+    // the hotter children first: they sit in their home slot
+    const kids = [];
+    for (let c = fcA[id]; c < fcA[id] + ncA[id]; c++) kids.push(c);
+    kids.sort((x, y) => hotA[y] - hotA[x] || x - y);
+    const first = tab[id],
+      lg = lgA[id],
+      m = (1 << lg) - 1;
+    for (const c of kids) {
+      let s = home(cuA[c], lg);
+      while (rec[2 * (first + s)] !== 0) s = (s + 1) & m;
+      put(rec, 2 * (first + s), c);
+    }
+  }
+  return { rec, rootRec, scores: Float64Array.from(scoreList), single: 0 - logTotal };
 }
 
 // ---------- the built trie as a binary file, cached next to the installed packages ----------
 /**
- * The trie costs ~0.9 CPU-s to build from dict.txt (the sort of its words included), once per install; read back
- * from its binary form (~0.11 CPU-s per process) it costs one file read and two SHA-256 (the source dictionary's,
- * which names the file, and the payload's, checked against the header: a damaged or foreign file is never used, the
- * trie is rebuilt and the file rewritten).
+ * The trie costs ~1 CPU-s to build from dict.txt (the sort of its words included), once per install; read back
+ * from its binary form it costs one file read and the payload's SHA-256, checked against the header (a damaged file is
+ * never used: the trie is rebuilt and the file rewritten). The file is named after the dictionary's path and holds the
+ * SHA-256 of the dictionary it was built from and the dictionary file's size, modification time (ns) and inode when
+ * it was built or last checked: while these are unchanged the dictionary is not read again; when they differ, its
+ * bytes are hashed and compared with the recorded SHA-256 (equal: the file is reused, its stamp refreshed; else the
+ * trie is rebuilt).
  * Layout, little-endian: magic "steel-jieba-trie", version u32, slots u32, scores u32, pad u32, single f64, source
- * sha256 (32 bytes), payload sha256 (32 bytes), then the payload: scores f64[scores], rec i32[2 · slots],
- * rootRec i32[2 · 65536].
+ * sha256 (32 bytes), payload sha256 (32 bytes), source stamp (size, mtime ns, inode: u64 each), then the payload:
+ * scores f64[scores], rec i32[2 · slots], rootRec i32[2 · 65536].
  */
 const MAGIC = 'steel-jieba-trie';
-const FORMAT = 3;
-const HEAD = 16 + 16 + 8 + 32 + 32;
+const FORMAT = 5;
+const HEAD = 16 + 16 + 8 + 32 + 32 + 24;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 const payloadBytes = (slots: number, nScores: number) => 8 * nScores + 8 * slots + 8 * 0x10000;
 
-/** The binary form of a trie (the file the cache holds) for the dictionary whose bytes hash to `sourceSha`. */
-export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
+/**
+ * The binary form of a trie (the file the cache holds) for the dictionary whose bytes hash to `sourceSha`, whose file
+ * had `stamp` (24 bytes: sourceStamp; zeros: none).
+ */
+export function dictToBytes(d: Dict, sourceSha: Uint8Array, stamp: Uint8Array = new Uint8Array(24)): Uint8Array {
   const slots = d.rec.length / 2;
   const payload = Buffer.alloc(payloadBytes(slots, d.scores.length));
   let o = 0;
@@ -242,6 +279,7 @@ export function dictToBytes(d: Dict, sourceSha: Uint8Array): Uint8Array {
   head.writeDoubleLE(d.single, 32);
   head.set(sourceSha, 40);
   head.set(sha256(payload), 72);
+  head.set(stamp, 104);
   return Buffer.concat([head, payload]);
 }
 
@@ -253,7 +291,7 @@ export function dictFromBytes(file: Uint8Array, sourceSha: Uint8Array): Dict | n
     nScores = b.readUInt32LE(24);
   if (slots > 0x8000000 || nScores > 0x8000) return null;
   if (b.length !== HEAD + payloadBytes(slots, nScores)) return null;
-  if (!b.subarray(40, 72).equals(sourceSha) || !b.subarray(72, HEAD).equals(sha256(b.subarray(HEAD)))) return null;
+  if (!b.subarray(40, 72).equals(sourceSha) || !b.subarray(72, 104).equals(sha256(b.subarray(HEAD)))) return null;
   // typed arrays need aligned offsets: copy the payload when the read buffer is not 8-byte aligned
   const p = (b.byteOffset + HEAD) % 8 === 0 ? b.subarray(HEAD) : Buffer.from(b.subarray(HEAD));
   const scores = new Float64Array(p.buffer, p.byteOffset, nScores);
@@ -268,24 +306,43 @@ export function dictFromBytes(file: Uint8Array, sourceSha: Uint8Array): Dict | n
  * cannot be written only costs the build).
  */
 export function loadDict(dictPath: string, cacheDir: string): Dict {
-  const source = readFileSync(dictPath);
-  const sourceSha = sha256(source);
-  const file = join(cacheDir, `jieba-trie-v${FORMAT}-${sourceSha.toString('hex').slice(0, 16)}.bin`);
+  const stamp = sourceStamp(dictPath);
+  const name = sha256(Buffer.from(resolve(dictPath)))
+    .toString('hex')
+    .slice(0, 16);
+  const file = join(cacheDir, `jieba-trie-v${FORMAT}-${name}.bin`);
   let cached: Buffer | undefined;
   try {
     cached = readFileSync(file);
   } catch {
     // not cached yet
   }
-  const d = cached && dictFromBytes(cached, sourceSha);
-  if (d) return d;
-  const built = buildDict(source.toString('utf8'));
-  try {
-    writeFileAtomic(file, dictToBytes(built, sourceSha));
-  } catch {
-    // a read-only install: build in every process
+  // the dictionary file unchanged since the trie was built or checked: the recorded SHA-256 is its bytes'
+  if (cached && cached.length >= HEAD && cached.subarray(104, HEAD).equals(stamp)) {
+    const d = dictFromBytes(cached, cached.subarray(40, 72));
+    if (d) return d;
   }
-  return built;
+  const source = readFileSync(dictPath);
+  const sourceSha = sha256(source);
+  const d = cached && dictFromBytes(cached, sourceSha);
+  const out = d || buildDict(source.toString('utf8'));
+  try {
+    // a new trie, or the same one with the dictionary file's new stamp
+    writeFileAtomic(file, dictToBytes(out, sourceSha, stamp));
+  } catch {
+    // a read-only install: read (or build) in every process
+  }
+  return out;
+}
+
+/** The dictionary file's size, modification time (ns) and inode, as the cache file's header records them. */
+function sourceStamp(path: string): Buffer {
+  const st = statSync(path, { bigint: true });
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(st.size, 0);
+  b.writeBigUInt64LE(st.mtimeNs, 8);
+  b.writeBigUInt64LE(st.ino, 16);
+  return b;
 }
 
 let dict: Dict | undefined;
@@ -420,23 +477,28 @@ export function jiebaSpans(
       let w1 = rootRec[2 * cu + 1];
       let j = x + 1;
       for (;;) {
-        const sc = scores[(w0 >>> 16) & 0x7fff];
-        if (sc === sc) {
-          const v = sc + rs[j];
+        const si = (w0 >>> 16) & 0x7fff;
+        if (si !== 0) {
+          const v = scores[si] + rs[j];
           if (bestEnd < 0 || v >= best) {
             best = v;
             bestEnd = j;
           }
         }
-        const lg = w1 >>> 27;
-        if (lg === 0 || j >= be) break;
+        const lg1 = w1 >>> 27;
+        if (lg1 === 0 || j >= be) break;
         const c = text.charCodeAt(j);
         // c in the node's children table (first slot, 2^lg slots)
         const first = w1 & 0x7ffffff,
+          lg = lg1 - 1,
           m = (1 << lg) - 1;
         let s = home(c, lg);
         let k = rec[2 * (first + s)];
-        while (k !== 0 && (k & 0xffff) !== c) {
+        for (let left = m; k !== 0 && (k & 0xffff) !== c; left--) {
+          if (left === 0) {
+            k = 0;
+            break;
+          }
           s = (s + 1) & m;
           k = rec[2 * (first + s)];
         }
