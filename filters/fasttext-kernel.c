@@ -44,6 +44,7 @@ static i32 *stackNode, *bestNode;
 static double *bestScore; // float values, read by fasttext.ts as a Float64Array
 static const double *expc; // expf's constants and table (fasttext.ts EXP_*), and thresholdLog
 static u8 *utf, *wb;
+static const u16 *u16s;
 static i32 *ids;
 
 // p: the parameter block written by fasttext.ts (i32 values; pointers are offsets in this memory)
@@ -106,11 +107,44 @@ __attribute__((export_name("decodeRows"))) void decodeRows(float *out, const u8 
   }
 }
 
-// the growing buffers: the text's UTF-8, the long-token byte copy and the row ids of one token
-__attribute__((export_name("scratch"))) void scratch(u8 *u, u8 *w, i32 *r) {
+// the growing buffers: the text's UTF-16 (written by the host), its UTF-8, the long-token byte copy and the row ids of
+// one token
+__attribute__((export_name("scratch"))) void scratch(const u16 *t, u8 *u, u8 *w, i32 *r) {
+  u16s = t;
   utf = u;
   wb = w;
   ids = r;
+}
+
+// the text's n UTF-16 units to UTF-8 in utf, as Emscripten's stringToUTF8Array encodes them (a surrogate, paired or
+// not, always takes the next unit, 0 past the end); returns the byte count
+static i32 utf8(i32 n) {
+  i32 o = 0;
+  for (i32 i = 0; i < n; i++) {
+    u32 u = u16s[i];
+    if (u < 0x80) {
+      utf[o++] = (u8)u;
+      continue;
+    }
+    if (u >= 0xd800 && u <= 0xdfff) {
+      const u32 u1 = ++i < n ? u16s[i] : 0;
+      u = (0x10000 + ((u & 1023) << 10)) | (u1 & 1023);
+    }
+    if (u <= 0x7ff) {
+      utf[o++] = (u8)(0xc0 | (u >> 6));
+      utf[o++] = (u8)(0x80 | (u & 63));
+    } else if (u <= 0xffff) {
+      utf[o++] = (u8)(0xe0 | (u >> 12));
+      utf[o++] = (u8)(0x80 | ((u >> 6) & 63));
+      utf[o++] = (u8)(0x80 | (u & 63));
+    } else {
+      utf[o++] = (u8)(0xf0 | (u >> 18));
+      utf[o++] = (u8)(0x80 | ((u >> 12) & 63));
+      utf[o++] = (u8)(0x80 | ((u >> 6) & 63));
+      utf[o++] = (u8)(0x80 | (u & 63));
+    }
+  }
+  return o;
 }
 
 static i32 find(const Cache *c, const u8 *b, i32 s, i32 e, i32 h) {
@@ -268,8 +302,9 @@ static float expf_(float xf) {
 
 static inline float stdLog(float x) { return (float)host_log((double)x + 1e-5); }
 
-// the text's UTF-8 is utf[0, n); returns how many of the k best labels were found (bestNode, bestScore)
-__attribute__((export_name("predict"))) i32 predict(i32 n, i32 k) {
+// the text is u16s[0, n16) (UTF-16 units); returns how many of the k best labels were found (bestNode, bestScore)
+__attribute__((export_name("predict"))) i32 predict(i32 n16, i32 k) {
+  const i32 n = utf8(n16);
   for (i32 c = 0; c < dim; c++) hidden[c] = 0;
   i32 count = 0;
   i32 i = 0;

@@ -7,8 +7,8 @@
  * as the host's Math.log), so labels and probabilities are bit-identical to fastText's own build (the WebAssembly one
  * of the fasttext.wasm.js package); filters/fasttext.test.ts checks that on real documents and edge cases.
  *
- * Per call the text is encoded to UTF-8 the way Emscripten's string binding does (here, into the kernel's memory); the
- * kernel splits it into tokens at fastText's separators (space, \n, \r, \t, \v, \f, NUL) and sums each token's input
+ * Per call the text's UTF-16 units are copied into the kernel's memory, which encodes them to UTF-8 the way
+ * Emscripten's string binding does, then splits it into tokens at fastText's separators (space, \n, \r, \t, \v, \f, NUL) and sums each token's input
  * rows: a vocabulary word's row plus its character n-grams' (2-4 bytes, hashed FNV-1a into 2M buckets, then the
  * model's pruned-bucket index), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
  * Token → row lists of short tokens are cached.
@@ -136,39 +136,12 @@ function readPQ(r: Reader) {
   return { dim, nsubq, dsub, lastdsub, centroids, at };
 }
 
-/** Encode a string to UTF-8 exactly as Emscripten's stringToUTF8Array does (a surrogate always takes the next unit). */
-function emscriptenUtf8(str: string, out: Uint8Array): number {
-  let o = 0;
-  for (let i = 0; i < str.length; ++i) {
-    let u = str.charCodeAt(i);
-    if (u >= 0xd800 && u <= 0xdfff) {
-      const u1 = str.charCodeAt(++i);
-      u = (0x10000 + ((u & 1023) << 10)) | (u1 & 1023);
-    }
-    if (u <= 0x7f) out[o++] = u;
-    else if (u <= 0x7ff) {
-      out[o++] = 0xc0 | (u >> 6);
-      out[o++] = 0x80 | (u & 63);
-    } else if (u <= 0xffff) {
-      out[o++] = 0xe0 | (u >> 12);
-      out[o++] = 0x80 | ((u >> 6) & 63);
-      out[o++] = 0x80 | (u & 63);
-    } else {
-      out[o++] = 0xf0 | (u >> 18);
-      out[o++] = 0x80 | ((u >> 12) & 63);
-      out[o++] = 0x80 | ((u >> 6) & 63);
-      out[o++] = 0x80 | (u & 63);
-    }
-  }
-  return o;
-}
-
 /** The prediction kernel (filters/fasttext-kernel.c, built by fasttext-kernel.sh), compiled once per process. */
 interface Kernel {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   __heap_base: { value: number };
   setup(params: number): void;
-  scratch(utf: number, wb: number, ids: number): void;
+  scratch(utf16: number, utf: number, wb: number, ids: number): void;
   addWord(len: number, id: number): void;
   decodeRows(
     wi: number,
@@ -398,22 +371,26 @@ export function loadFastText(path: string): FastTextModel {
   }
   kernel.setup(params);
 
-  // the text buffers (UTF-8, the long-token copy, a token's row ids) at the end of the memory, grown for long texts
+  // the text buffers (the text's UTF-16, its UTF-8, the long-token copy, a token's row ids) at the end of the memory,
+  // grown for long texts
   let cap = 0;
   let utf = new Uint8Array(0);
+  let utf16 = Buffer.alloc(0);
   let bestNode = new Int32Array(0);
   let bestScore = new Float64Array(0);
   const buffers = (need: number) => {
     if (need > cap) {
       cap = Math.max(need, 2 * cap, 1 << 16);
-      const wbAt = scratchAt + cap;
-      const idsAt = (wbAt + cap + 2 + 15) & ~15;
+      const utfAt = scratchAt + 2 * cap;
+      const wbAt = utfAt + 4 * cap + 1;
+      const idsAt = (wbAt + 4 * cap + 3 + 15) & ~15;
       // a token of t bytes has t + 2 character starts with "<" and ">", each starting at most maxn n-grams
-      grow(idsAt + 4 * ((maxn + 1) * (cap + 2) + 2));
-      kernel.scratch(scratchAt, wbAt, idsAt);
+      grow(idsAt + 4 * ((maxn + 1) * (4 * cap + 3) + 2));
+      kernel.scratch(scratchAt, utfAt, wbAt, idsAt);
     }
-    if (utf.buffer !== mem.buffer || utf.length !== cap) {
-      utf = new Uint8Array(mem.buffer, scratchAt, cap);
+    if (utf16.buffer !== mem.buffer || utf16.length !== 2 * cap) {
+      utf16 = Buffer.from(mem.buffer, scratchAt, 2 * cap);
+      utf = new Uint8Array(mem.buffer, scratchAt + 2 * cap, 4 * cap + 1);
       bestNode = new Int32Array(mem.buffer, bestNodeAt, osz + 1);
       bestScore = new Float64Array(mem.buffer, bestScoreAt, osz + 1);
     }
@@ -426,9 +403,11 @@ export function loadFastText(path: string): FastTextModel {
   kernel.setEos();
 
   function predict(text: string, k = 1): { label: string; score: number }[] {
-    // fastText reads one line: the binding appends "\n", which ends the line with </s>
-    buffers(text.length * 4 + 1);
-    const nBest = kernel.predict(emscriptenUtf8(text, utf), k);
+    // fastText reads one line: the binding appends "\n", which ends the line with </s>. The text goes in as UTF-16
+    // units (lone surrogates kept); the kernel encodes it to UTF-8 as Emscripten's binding does
+    buffers(text.length);
+    utf16.write(text, 0, 'utf16le');
+    const nBest = kernel.predict(text.length, k);
     const out: { label: string; score: number }[] = [];
     for (let q = 0; q < nBest; q++) out.push({ label: labels[bestNode[q]], score: expf(bestScore[q]) });
     return out;
