@@ -64,6 +64,10 @@ test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation 
     'vertical\u000btab and form\u000cfeed',
     'lone \ud800 surrogate and \udc00 low one, pair 😀 ok',
     'ends with a lone surrogate \ud83d',
+    // astral characters whose n-grams lid.176 keeps (Cantonese), also after a lone surrogate that takes their high half
+    '佢哋喺𨋢度等緊𠮶個人',
+    '𠮶 𡃁 𨋢 𠱁 𠵱',
+    '\ud800𠮶個 \udc00𨋢度 𠮶\ud800',
     'full-width　space and\u00a0nbsp are not separators',
     'x'.repeat(20000),
     '中文'.repeat(3000) + ' english words here',
