@@ -1,16 +1,11 @@
 // cuBLASLt wrapper with row-major semantics: C[M,N] = alpha * op(A) op(B) + beta * C, bf16 inputs, fp32 accumulate, bf16 or
 // fp32 output, optional bf16 bias epilogue, strided batches. One heuristic query per (shape, transposes, types,
 // alignment, batch), cached with its descriptors: the same call always runs the same algorithm (deterministic).
-// Algorithm choice: the heuristic's first offer, except for the GEMMs listed in gemm-algos.inc (written by
-// dev/gemm-ab.cu, which times the heuristic's offers for every GEMM of the steel-1b and qwen2-dense-1b steps on the card
-// it names): on that card, among the heuristic's first GEMM_PICK_OFFERS offers, the one whose configuration (algorithm
-// id, tile, stages, split-K, reduction scheme, swizzle, custom option, inner and cluster shape) the table names, else
-// the first offer. A table, not timing at run time: every process (a run and its resumed run) picks the same algorithm
-// for the same GEMM, so losses stay bit-identical across a resume.
+// Algorithm: the heuristic's first offer (dev/gemm-ab.cu times its other offers per GEMM of the steps; in session 9 the
+// fastest ones, compiled in as a table, did not make the step faster, so there is no table).
 // Checks: every GEMM of the model is covered by gpu-check `cpu` / `torch` (no separate kernel check).
 #pragma once
 #include <cublasLt.h>
-#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,43 +18,6 @@
       throw std::runtime_error(strf("cuBLASLt error %d (%s) at %s:%d: %s", (int)s_, cublasLtGetStatusName(s_), \
                                     __FILE__, __LINE__, #x));                                              \
   } while (0)
-
-// an algorithm's configuration: id, tile, stages, split-K, reduction scheme, CTA swizzling, custom option, inner shape,
-// cluster shape
-struct GemmAlgoCfg {
-  int v[9];
-  bool operator==(const GemmAlgoCfg& o) const { return memcmp(v, o.v, sizeof v) == 0; }
-};
-static GemmAlgoCfg gemmAlgoCfg(const cublasLtMatmulAlgo_t& a) {
-  GemmAlgoCfg c{};
-  int32_t id = 0, splitk = 0;
-  uint32_t tile = 0, stages = 0, red = 0, swz = 0, custom = 0;
-  uint16_t inner = 0, cluster = 0;
-  size_t w;
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof red, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swz, sizeof swz, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &custom, sizeof custom, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, &inner, sizeof inner, &w));
-  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &w));
-  c.v[0] = id, c.v[1] = (int)tile, c.v[2] = (int)stages, c.v[3] = splitk, c.v[4] = (int)red, c.v[5] = (int)swz;
-  c.v[6] = (int)custom, c.v[7] = inner, c.v[8] = cluster;
-  return c;
-}
-// the measured choices: {GEMM key (Gemm::key), configuration}; GEMM_PICK_GPU: the card they were measured on
-struct GemmPick {
-  const char* key;
-  GemmAlgoCfg cfg;
-};
-#include "gemm-algos.inc"
-#ifndef GEMM_PICK_GPU
-#define GEMM_PICK_GPU ""
-#endif
-static const GemmPick kGemmPicks[] = {GEMM_PICKS{nullptr, {}}};
-#define GEMM_PICK_OFFERS 32  // how many of the heuristic's offers a table entry is looked for in
 
 struct GemmPlan {
   cublasLtMatmulDesc_t op = nullptr;
@@ -78,16 +36,10 @@ class Gemm {
   void* ws = nullptr;
   size_t wsSize = 64ull << 20;
   std::map<std::string, GemmPlan> cache;
-  bool usePicks = false;  // this card is the table's
   void init() {
     CKL(cublasLtCreate(&h));
     CK(cudaMalloc(&ws, wsSize));
     g_allocBytes += wsSize;
-    int dev;
-    cudaDeviceProp pr;
-    CK(cudaGetDevice(&dev));
-    CK(cudaGetDeviceProperties(&pr, dev));
-    usePicks = strcmp(pr.name, GEMM_PICK_GPU) == 0;
   }
   ~Gemm() {
     for (auto& kv : cache) kv.second.destroy();
@@ -100,7 +52,7 @@ class Gemm {
     while (a > 1 && (v % a)) a >>= 1;
     return a;
   }
-  // the GEMM's key in gemm-algos.inc (the plan cache's key adds the pointers' alignments)
+  // a GEMM's key (the plan cache's key adds the pointers' alignments)
   static std::string key(bool tA, bool tB, int M, int N, int K, int lda, int ldb, int ldc, bool cF32, bool bias, int batch,
                          long long sA, long long sB, long long sC, float beta) {
     return strf("%d%d %d %d %d %d %d %d %d %d %d %lld %lld %lld %d", tA, tB, M, N, K, lda, ldb, ldc, (int)cF32, bias, batch,
@@ -161,19 +113,12 @@ class Gemm {
     auto it = cache.find(ck);
     if (it == cache.end()) {
       GemmPlan p = describe(tA, tB, M, N, K, lda, ldb, ldc, cF32, bias != nullptr, batch, sA, sB, sC);
-      const GemmPick* pick = nullptr;
-      if (usePicks)
-        for (const GemmPick* q = kGemmPicks; q->key; q++)
-          if (k == q->key) pick = q;
-      const auto res = offers(p, aA, aB, aC, wsSize, pick ? GEMM_PICK_OFFERS : 1);
+      const auto res = offers(p, aA, aB, aC, wsSize, 1);
       if (res.empty()) {
         p.destroy();
         throw std::runtime_error(strf("cuBLASLt: no algorithm for GEMM %s", ck.c_str()));
       }
       p.algo = res[0].algo;
-      if (pick)
-        for (const auto& r : res)
-          if (gemmAlgoCfg(r.algo) == pick->cfg) { p.algo = r.algo; break; }
       it = cache.emplace(ck, p).first;
     }
     GemmPlan& p = it->second;

@@ -26,9 +26,8 @@
 # alternating, AB_ROUNDS (2) rounds; one line per run (addon, preset, tok/s, median step ms) and, per preset and addon,
 # whether its runs' losses are identical (determinism), then whether all addons' losses are (bit-identical kernels give
 # identical losses). Logs and JSON in $OUT/benchab-*.
-# "gemmab" (not in the default; runs before the build): dev/gemm-ab.cu times cuBLASLt's offered algorithms for every
-# GEMM of the steel-1b and qwen2-dense-1b steps and writes train/native/gemm-algos.inc (the algorithm table the addon
-# built next compiles in), also to $OUT and into each tree of GEMMAB_TREES (space-separated; e.g. an OLD_TREE of benchab).
+# "gemmab" (not in the default): dev/gemm-ab.cu times cuBLASLt's offered algorithms for every GEMM of the steel-1b and
+# qwen2-dense-1b steps (first offer, which the addon runs, against the fastest; per-step totals).
 set -uo pipefail
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1 STEEL_CPU_THREADS=1
 OUT=${OUT:-/tmp/steel-gpu-out}
@@ -48,9 +47,8 @@ fi
 if has gemmab; then
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/gemm-ab train/native/dev/gemm-ab.cu \
     -L"${CUDA_HOME:-/usr/local/cuda}/lib64" -lcublasLt > "$OUT/gemm-ab.log" 2>&1 &&
-    /tmp/gemm-ab --write train/native/gemm-algos.inc >> "$OUT/gemm-ab.log" 2>&1 && cp train/native/gemm-algos.inc "$OUT/" &&
-    for t in ${GEMMAB_TREES:-}; do cp train/native/gemm-algos.inc "$t/train/native/"; done
-  grep -E "^GEMMs per step|^wrote|rror" "$OUT/gemm-ab.log"
+    /tmp/gemm-ab >> "$OUT/gemm-ab.log" 2>&1
+  grep -E "^GEMMs per step|rror" "$OUT/gemm-ab.log"
 fi
 t0=$(date +%s)
 if [[ ${BUILD:-1} == 1 ]]; then

@@ -1,16 +1,17 @@
 // Dev A/B of cuBLASLt's algorithm choice (not part of the addon): every GEMM of a steel-1b and a qwen2-dense-1b training
 // step (micro-batch 8 x 2048, as Model::run, denseBackward, linear and SoftMoe issue them: transposes, M, N, K, leading
 // dimensions, output type, bias, beta, strided batches, lm_head's chunk rows) through cublaslt.cuh's own descriptors,
-// on random bf16 data. Per GEMM: the heuristic's first offer (what the addon ran before gemm-algos.inc) against each of
+// on random bf16 data. Per GEMM: the heuristic's first offer (what the addon runs) against each of
 // its first GEMM_PICK_OFFERS offers with the addon's 64 MB workspace (and, for information, the offers with no workspace
 // and with 256 MB), ms (median of 5 CUDA-event-timed loops) and TFLOP/s; the fastest is confirmed against the first in
 // 4 alternating pairs, checked bit-identical run to run (same inputs, same output twice) and compared with the first's
 // output. Then the per-step totals (each GEMM weighted by how often a benchmark step runs it) for three ways of chunking
-// lm_head (kChunking). With --write FILE it writes gemm-algos.inc: the GEMMs of the first two ways whose fastest offer
-// beat the first by >= 1% in all 4 pairs and ran bit-identical twice.
+// lm_head (kChunking), first offers against "picked" (a GEMM's fastest offer where it beat the first by >= 1% in all 4
+// pairs and ran bit-identical twice). Session 9 compiled those picks into the addon as a table: the step did not get
+// faster (bench/results/gpu.md), so the addon takes the first offer and this tool only measures.
 // Build + run on a Hopper host (repo root; or SECTIONS=gemmab in run-gpu-checks.sh, before the addon's build):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/gemm-ab train/native/dev/gemm-ab.cu -lcublasLt
-//   /tmp/gemm-ab [--write train/native/gemm-algos.inc]
+//   /tmp/gemm-ab
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -18,6 +19,33 @@
 #include <vector>
 #include "../adamw.cuh"
 #include "../cublaslt.cuh"
+
+// an algorithm's configuration: id, tile, stages, split-K, reduction scheme, CTA swizzling, custom option, inner shape,
+// cluster shape
+struct GemmAlgoCfg {
+  int v[9];
+  bool operator==(const GemmAlgoCfg& o) const { return memcmp(v, o.v, sizeof v) == 0; }
+};
+static GemmAlgoCfg gemmAlgoCfg(const cublasLtMatmulAlgo_t& a) {
+  GemmAlgoCfg c{};
+  int32_t id = 0, splitk = 0;
+  uint32_t tile = 0, stages = 0, red = 0, swz = 0, custom = 0;
+  uint16_t inner = 0, cluster = 0;
+  size_t w;
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof id, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof tile, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof stages, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof splitk, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &red, sizeof red, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING, &swz, sizeof swz, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION, &custom, sizeof custom, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID, &inner, sizeof inner, &w));
+  CKL(cublasLtMatmulAlgoConfigGetAttribute(&a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof cluster, &w));
+  c.v[0] = id, c.v[1] = (int)tile, c.v[2] = (int)stages, c.v[3] = splitk, c.v[4] = (int)red, c.v[5] = (int)swz;
+  c.v[6] = (int)custom, c.v[7] = inner, c.v[8] = cluster;
+  return c;
+}
+#define GEMM_PICK_OFFERS 32  // how many of the heuristic's offers are timed
 
 // random normal bf16 (adamw.cuh's init, cast in pieces through an fp32 scratch of sn floats)
 static void fillNormal(bf16* p, long n, uint64_t seed, float* scratch, long sn) {
@@ -118,10 +146,7 @@ static std::string cfgStr(const GemmAlgoCfg& c) {
               c.v[6], c.v[7], c.v[8]);
 }
 
-int main(int argc, char** argv) {
-  const char* writeTo = nullptr;
-  for (int i = 1; i + 1 < argc; i++)
-    if (!strcmp(argv[i], "--write")) writeTo = argv[i + 1];
+int main() {
   cudaDeviceProp pr;
   CK(cudaGetDeviceProperties(&pr, 0));
   printf("gemm-ab: %s, %d SMs, cuBLASLt %zu, CUDA runtime %d\n", pr.name, pr.multiProcessorCount, cublasLtGetVersion(),
@@ -150,7 +175,6 @@ int main(int argc, char** argv) {
   CK(cudaEventCreate(&e0)); CK(cudaEventCreate(&e1));
 
   double totFirst[3][2] = {}, totPick[3][2] = {}, totBest[3][2] = {};
-  std::vector<std::string> picks;
   for (const Shape& s : shapes()) {
     GemmPlan p = Gemm::describe(s.tA, s.tB, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.f32, s.bias, s.batch, s.sA, s.sB, s.sC);
     const size_t cBytes = (size_t)(s.batch > 1 ? s.sC * s.batch : (long long)s.M * s.ldc) * (s.f32 ? 4 : 2);
@@ -264,32 +288,11 @@ int main(int argc, char** argv) {
              GEMM_PICK_OFFERS, cands[bi].ms, cfgStr(cands[bi].c).c_str());
     printf("%-26s   first of ws 0: %s, of 256 MB: %s\n", "", r0.empty() ? "-" : cfgStr(gemmAlgoCfg(r0[0].algo)).c_str(),
            r256.empty() ? "-" : cfgStr(gemmAlgoCfg(r256[0].algo)).c_str());
-    if (take && dRun == 0 && (s.lm[0] != 0 || s.lm[1] > 0)) {
-      const std::string k = Gemm::key(s.tA, s.tB, s.M, s.N, s.K, s.lda, s.ldb, s.ldc, s.f32, s.bias, s.batch, s.sA, s.sB, s.sC, s.beta);
-      const GemmAlgoCfg& c = pc.c;
-      picks.push_back(strf("  {\"%s\", {{%d, %d, %d, %d, %d, %d, %d, %d, %d}}}, /* %s: %.4f -> %.4f ms */", k.c_str(), c.v[0],
-                           c.v[1], c.v[2], c.v[3], c.v[4], c.v[5], c.v[6], c.v[7], c.v[8], s.name.c_str(), f, b));
-    }
     p.destroy();
   }
   for (int c = 0; c < 3; c++)
     printf("GEMMs per step, %s (ms, each GEMM x its calls in a benchmark step): steel-1b first offer "
            "%.2f -> picked %.2f (fastest of all offers %.2f); qwen2-dense-1b first %.2f -> picked %.2f (fastest %.2f)\n",
            kChunking[c], totFirst[c][0], totPick[c][0], totBest[c][0], totFirst[c][1], totPick[c][1], totBest[c][1]);
-  if (writeTo) {
-    FILE* fo = fopen(writeTo, "w");
-    if (!fo) { fprintf(stderr, "cannot write %s\n", writeTo); return 1; }
-    fprintf(fo, "// The measured cuBLASLt algorithm choices (see cublaslt.cuh), written by dev/gemm-ab.cu on %s (%d SMs,\n"
-                "// cuBLASLt %zu): the GEMMs whose fastest of the heuristic's first %d offers beat the first offer by >= 1%% in 4 of\n"
-                "// 4 alternating pairs and gave identical outputs run to run. GEMM time of a benchmark step (lm_head in chunks of\n"
-                "// 4,096 rows): steel-1b %.2f -> %.2f ms, qwen2-dense-1b %.2f -> %.2f ms.\n",
-            pr.name, pr.multiProcessorCount, cublasLtGetVersion(), GEMM_PICK_OFFERS, totFirst[0][0], totPick[0][0], totFirst[0][1],
-            totPick[0][1]);
-    fprintf(fo, "#define GEMM_PICK_GPU \"%s\"\n#define GEMM_PICKS", pr.name);
-    for (const auto& l : picks) fprintf(fo, " \\\n%s", l.c_str());
-    fprintf(fo, "\n");
-    fclose(fo);
-    printf("wrote %s (%zu GEMMs)\n", writeTo, picks.size());
-  }
   return 0;
 }
