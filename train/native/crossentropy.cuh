@@ -4,56 +4,102 @@
 //  - backward (in place over the logits): dlogits_j = gscale * w_r * (softmax_j - [j = tgt]), so one kernel serves
 //    pretraining (w = 1, 0 on padding), masked SFT (w = the loss mask) and DPO (w = a per-sequence coefficient times
 //    the mask, gscale = 1);
-//  - a row is split over a cluster of CL CTAs (512 threads each, sm_90); each CTA keeps its part (ceil(ldl/8/CL)
-//    16-byte chunks: 74 KB for the Qwen vocabulary at CL = 4, so 2-3 CTAs per SM) in shared memory, so the logits are
-//    read from global memory once and dlogits written once. The (max, sum) partials of the CL CTAs are combined through
-//    distributed shared memory in rank order, the same in every CTA of the cluster (deterministic);
+//  - a row is split over a cluster of CL CTAs (NT = 512 threads each, sm_90); each CTA keeps its part (ceil(ldl/8/CL)
+//    16-byte chunks: 74 KB for the Qwen vocabulary at CL = 4, so 3 CTAs per SM) in shared memory, so the logits are
+//    read from global memory once and dlogits written once. One thread puts the whole part in flight at once with the
+//    1-D bulk copy (TMA), in pieces of NT chunks on an mbarrier each; a thread's k-th chunk is in piece k, so it starts
+//    on piece 0 while the rest land. The (max, sum) partials of the CL CTAs are combined through distributed shared
+//    memory in rank order, the same in every CTA of the cluster (deterministic);
 //  - any V: rows are ldl = V rounded up to 8 apart (16-byte aligned); the padding columns count as -inf and get 0.
 // Checks: gpu-check `cpu` (loss, logits, weighted loss and log-probs, all gradients against the CPU backend), `torch`.
 #pragma once
 #include <cooperative_groups.h>
 #include "common.cuh"
+#include "tile.cuh"  // mbarriers, the 1-D bulk copy
 
-#define CE_CL 4  // CTAs per row (cluster size)
+#define CE_CL 4    // CTAs per row (cluster size)
+#define CE_NT 512  // threads per CTA
+#define CE_TUNABLE 1  // ce_k<CL, NT, ST, FM> and crossEntropyT: dev/ce-ab.cu times other instantiations
 
-template <int CL>
-__global__ void __launch_bounds__(512, 3) ce_k(bf16* __restrict__ logits, int ldl, const int* __restrict__ tgt,
-                                              const float* __restrict__ wt, float* __restrict__ lossrow,
-                                              float* __restrict__ logp, int V, float gscale, int backward) {
+__device__ __forceinline__ float ex2f(float x) {  // 2^x, MUFU.EX2 (what __expf runs after its multiply)
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+// the padding columns of a row's last chunk (j0 = its first column; at least one real column precedes them) -> -inf
+__device__ __forceinline__ void ce_pad(uint4& u, int j0, int V) {
+  if (j0 + 8 > V) {
+    bf16* e = reinterpret_cast<bf16*>(&u);
+#pragma unroll
+    for (int t = 0; t < 8; t++)
+      if (j0 + t >= V) e[t] = __ushort_as_bfloat16((unsigned short)0xff80);
+  }
+}
+// ST 0: each thread stores its dlogits chunks; ST 1: in place in shared memory, then one bulk copy out.
+// FM 0: the online (max, sum) per 8 columns, exps as __expf (production, bit-identical to the session-9 kernel);
+// FM 1 (dev): the thread's max first (bf16x2), then exp2(x log2e - m log2e) with the scale folded into one FFMA.
+template <int CL, int NT, int ST, int FM>
+__global__ void __launch_bounds__(NT, 1536 / NT) ce_k(bf16* __restrict__ logits, int ldl, const int* __restrict__ tgt,
+                                                     const float* __restrict__ wt, float* __restrict__ lossrow,
+                                                     float* __restrict__ logp, int V, float gscale, int backward) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
+  constexpr int NW = NT / 32;
   cg::cluster_group cl = cg::this_cluster();
   extern __shared__ uint4 sr[];
-  __shared__ float shm[16], shs[16], red[2], lseS[1];
+  __shared__ float shm[NW], shs[NW], red[2], lseS[1];
   const int rank = (int)cl.block_rank();
   const long row = blockIdx.x / CL;
   const int V8 = ldl >> 3, q8 = (V8 + CL - 1) / CL, c0 = min(V8, rank * q8), n8 = min(V8, c0 + q8) - c0;
   uint4* g = reinterpret_cast<uint4*>(logits + row * ldl) + c0;
+  uint64_t* bar = reinterpret_cast<uint64_t*>(sr + q8);  // mbarrier k: chunks [k NT, (k + 1) NT) landed
+  if (threadIdx.x == 0) {
+    for (int k = 0; k * NT < n8; k++) mbar_init(&bar[k], 1);
+    mbar_fence_init();
+  }
+  __syncthreads();
+  if (threadIdx.x == 0)  // the CTA's whole part in flight at once, in pieces of NT chunks (a thread's k-th chunk is in piece k)
+    for (int k = 0; k * NT < n8; k++) {
+      const uint32_t bytes = (uint32_t)min(NT, n8 - k * NT) * 16u;
+      mbar_expect_tx(&bar[k], bytes);
+      bulk_load(sr + k * NT, g + k * NT, bytes, &bar[k]);
+    }
   float m = -INFINITY, s = 0.f;
-  for (int cb = threadIdx.x; cb < n8; cb += 4 * 512) {
-    uint4 u[4];
+  constexpr float L2E = 1.4426950408889634f;
+  if (FM == 0) {
+    for (int k = 0, cb = threadIdx.x; cb < n8; k++, cb += NT) {
+      mbar_wait(&bar[k], 0);
+      uint4 u = sr[cb];
+      ce_pad(u, (c0 + cb) * 8, V);
+      const bf16* e = reinterpret_cast<const bf16*>(&u);
+      float mx = m;
 #pragma unroll
-    for (int k = 0; k < 4; k++)
-      if (cb + k * 512 < n8) u[k] = g[cb + k * 512];
+      for (int t = 0; t < 8; t++) mx = fmaxf(mx, b2f(e[t]));
+      s *= __expf(m - mx);
 #pragma unroll
-    for (int k = 0; k < 4; k++)
-      if (cb + k * 512 < n8) {
-        bf16* e = reinterpret_cast<bf16*>(&u[k]);
-        const int j0 = (c0 + cb + k * 512) * 8;
-        if (j0 + 8 > V) {  // the padding columns of the last chunk (at least one real column precedes them)
+      for (int t = 0; t < 8; t++) s += __expf(b2f(e[t]) - mx);
+      m = mx;
+    }
+  } else {
+    __nv_bfloat162 m2 = __bfloat162bfloat162(__ushort_as_bfloat16((unsigned short)0xff80));
+    for (int k = 0, cb = threadIdx.x; cb < n8; k++, cb += NT) {
+      mbar_wait(&bar[k], 0);
+      uint4 u = sr[cb];
+      ce_pad(u, (c0 + cb) * 8, V);
+      const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
+      m2 = __hmax2(m2, __hmax2(__hmax2(h[0], h[1]), __hmax2(h[2], h[3])));
+    }
+    m = fmaxf(b2f(m2.x), b2f(m2.y));
+    if (m != -INFINITY) {
+      const float mL = m * L2E;
+      for (int cb = threadIdx.x; cb < n8; cb += NT) {
+        uint4 u = sr[cb];
+        ce_pad(u, (c0 + cb) * 8, V);
+        const bf16* e = reinterpret_cast<const bf16*>(&u);
 #pragma unroll
-          for (int t = 0; t < 8; t++)
-            if (j0 + t >= V) e[t] = __ushort_as_bfloat16((unsigned short)0xff80);  // -inf
-        }
-        sr[cb + k * 512] = u[k];
-        float mx = m;
-#pragma unroll
-        for (int t = 0; t < 8; t++) mx = fmaxf(mx, b2f(e[t]));
-        s *= __expf(m - mx);
-#pragma unroll
-        for (int t = 0; t < 8; t++) s += __expf(b2f(e[t]) - mx);
-        m = mx;
+        for (int t = 0; t < 8; t++) s += ex2f(fmaf(b2f(e[t]), L2E, -mL));
       }
+    }
   }
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
 #pragma unroll
@@ -67,9 +113,9 @@ __global__ void __launch_bounds__(512, 3) ce_k(bf16* __restrict__ logits, int ld
   __syncthreads();
   if (threadIdx.x == 0) {
     float M = -INFINITY;
-    for (int i = 0; i < 16; i++) M = fmaxf(M, shm[i]);
+    for (int i = 0; i < NW; i++) M = fmaxf(M, shm[i]);
     float S = 0.f;
-    for (int i = 0; i < 16; i++) S += shm[i] == -INFINITY ? 0.f : shs[i] * __expf(shm[i] - M);
+    for (int i = 0; i < NW; i++) S += shm[i] == -INFINITY ? 0.f : shs[i] * __expf(shm[i] - M);
     red[0] = M;
     red[1] = S;
   }
@@ -97,17 +143,33 @@ __global__ void __launch_bounds__(512, 3) ce_k(bf16* __restrict__ logits, int ld
   }
   cl.sync();  // no CTA leaves while another reads its partial; lseS visible to the block
   if (!backward) return;
-  const float lse = lseS[0], gs = gscale * wr;
-  for (int c = threadIdx.x; c < n8; c += 512) {
+  const float lse = lseS[0], gs = gscale * wr, lseL = lse * L2E;
+  for (int c = threadIdx.x; c < n8; c += NT) {
     uint4 u = sr[c];
     bf16* e = reinterpret_cast<bf16*>(&u);
+    const int j0 = (c0 + c) * 8;
+    if (wr != 0.f && j0 + 8 <= V && (tg >> 3) != c0 + c) {  // no target, no padding: softmax_j * gs
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-      int j = (c0 + c) * 8 + k;
-      float gv = wr == 0.f || j >= V ? 0.f : (__expf(b2f(e[k]) - lse) - (j == tg ? 1.f : 0.f)) * gs;
-      e[k] = f2b(gv);
+      for (int k = 0; k < 8; k++) e[k] = f2b((FM ? ex2f(fmaf(b2f(e[k]), L2E, -lseL)) : __expf(b2f(e[k]) - lse)) * gs);
+    } else {
+#pragma unroll
+      for (int k = 0; k < 8; k++) {
+        const int j = j0 + k;
+        const float p = FM ? ex2f(fmaf(b2f(e[k]), L2E, -lseL)) : __expf(b2f(e[k]) - lse);
+        e[k] = f2b(wr == 0.f || j >= V ? 0.f : (p - (j == tg ? 1.f : 0.f)) * gs);
+      }
     }
-    g[c] = u;
+    if (ST) sr[c] = u;
+    else g[c] = u;
+  }
+  if (ST) {
+    fence_async_smem();
+    __syncthreads();
+    if (threadIdx.x == 0 && n8 > 0) {
+      bulk_store(g, sr, (uint32_t)n8 * 16u);
+      bulk_commit();
+      bulk_wait_read();
+    }
   }
 #endif
 }
@@ -142,40 +204,52 @@ __global__ void seq_logp_k(const float* __restrict__ logp, const float* __restri
   }
 }
 
-// the cluster launch; smem: the dynamic shared memory per CTA (ceSetup)
-static size_t ceSmem(int ldl) { return (size_t)((ldl / 8 + CE_CL - 1) / CE_CL) * 16; }
+// the dynamic shared memory per CTA: its part of a row, then one mbarrier per NT chunks
+template <int CL, int NT>
+static size_t ceSmem(int ldl) {
+  const size_t q8 = (size_t)(ldl / 8 + CL - 1) / CL;
+  return q8 * 16 + (q8 + NT - 1) / NT * 8;
+}
 // checks that the kernel fits this device (a build for sm_90+, its part of a row in shared memory) and raises its
 // dynamic shared-memory limit; throws a clear error otherwise
-static void ceSetup(int ldl) {
+template <int CL, int NT, int ST, int FM>
+static void ceSetupT(int ldl) {
   int dev;
   CK(cudaGetDevice(&dev));
   cudaDeviceProp pr;
   CK(cudaGetDeviceProperties(&pr, dev));
   cudaFuncAttributes fa;
-  CK(cudaFuncGetAttributes(&fa, ce_k<CE_CL>));
-  const size_t smem = ceSmem(ldl);
+  CK(cudaFuncGetAttributes(&fa, ce_k<CL, NT, ST, FM>));
+  const size_t smem = ceSmem<CL, NT>(ldl);
   if (pr.major < 9 || fa.binaryVersion < 90)
     throw std::runtime_error(strf("cuda backend: the cross-entropy kernel needs a Hopper GPU and an sm_90 build (device %s, sm_%d%d, "
                                   "kernel built for sm_%d)", pr.name, pr.major, pr.minor, fa.binaryVersion));
   if (smem + fa.sharedSizeBytes > (size_t)pr.sharedMemPerBlockOptin)
     throw std::runtime_error(strf("cuda backend: vocabulary of %d too large for the cross-entropy kernel (%zu bytes of shared "
                                   "memory per CTA, %zu available)", ldl, smem, (size_t)pr.sharedMemPerBlockOptin));
-  CK(cudaFuncSetAttribute(ce_k<CE_CL>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  CK(cudaFuncSetAttribute(ce_k<CL, NT, ST, FM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 }
-static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
-                         float gscale, bool backward) {
+template <int CL, int NT, int ST, int FM>
+static void crossEntropyT(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
+                          float gscale, bool backward) {
   cudaLaunchConfig_t lc = {};
   cudaLaunchAttribute at[1];
   at[0].id = cudaLaunchAttributeClusterDimension;
-  at[0].val.clusterDim.x = CE_CL;
+  at[0].val.clusterDim.x = CL;
   at[0].val.clusterDim.y = 1;
   at[0].val.clusterDim.z = 1;
-  lc.gridDim = dim3((unsigned)(rows * CE_CL));
-  lc.blockDim = dim3(512);
-  lc.dynamicSmemBytes = ceSmem(ldl);
+  lc.gridDim = dim3((unsigned)(rows * CL));
+  lc.blockDim = dim3(NT);
+  lc.dynamicSmemBytes = ceSmem<CL, NT>(ldl);
   lc.stream = g_stream;
   lc.attrs = at;
   lc.numAttrs = 1;
-  CK(cudaLaunchKernelEx(&lc, ce_k<CE_CL>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));
+  CK(cudaLaunchKernelEx(&lc, ce_k<CL, NT, ST, FM>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));
   KCHECK("cross_entropy");
+}
+// the production kernel
+static void ceSetup(int ldl) { ceSetupT<CE_CL, CE_NT, 0, 0>(ldl); }
+static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
+                         float gscale, bool backward) {
+  crossEntropyT<CE_CL, CE_NT, 0, 0>(logits, ldl, tgt, wt, lossrow, logp, rows, V, gscale, backward);
 }

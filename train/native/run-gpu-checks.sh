@@ -18,6 +18,10 @@
 # "moeab" (not in the default): train/native/dev/moe-ab.cu, one Soft-MoE layer of steel-1b timed per phase, and the
 # combine's fused RMSNorm checked bit for bit against rmsnormForward; with OLD_TREE also its first tree's moe-ab, and the two
 # dumps compared tensor by tensor.
+# "ceab" (not in the default): train/native/dev/ce-ab.cu, the cross-entropy over one steel-1b lm_head chunk and the
+# optimizer pass (grad norm + AdamW over 1.12e9 parameters) timed with events, with the new header's other instantiations;
+# with OLD_TREE also built against its first tree's headers (this ce-ab.cu copied there), old and new run alternating
+# twice, and the dumps compared (new against old, and each build's two runs against each other).
 # "benchab" (not in the default): an A/B of addons at the step level. OLD_TREE is a folder holding another
 # train/native tree (e.g. `git archive COMMIT train/native | tar x -C DIR`), or several folders (space-separated: an
 # A/B/C..., each named by its folder's name, a single one "old"); each build.sh builds its tree into its own
@@ -75,6 +79,28 @@ if has moeab; then  # Soft-MoE layer: per phase, the fused norm's check, and wit
     grep -E "^MOE|error" "$OUT/moe-ab-old.log" | sed 's/^/old: /'
   fi
   grep -E "^(MOE|CAND|CMP)|error" "$OUT/moe-ab.log"
+fi
+if has ceab; then  # cross-entropy chunk and optimizer pass: new headers (and the first OLD_TREE's), alternating, dumps compared
+  CE_NVCC=(nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a)
+  "${CE_NVCC[@]}" -o /tmp/ce-ab train/native/dev/ce-ab.cu > "$OUT/ce-ab.log" 2>&1 & ce_pid=$!
+  if [[ -n ${OLD_TREE:-} ]]; then
+    CE_OLD=${OLD_TREE%% *}
+    mkdir -p "$CE_OLD/train/native/dev" && cp train/native/dev/ce-ab.cu "$CE_OLD/train/native/dev/ce-ab.cu"
+    "${CE_NVCC[@]}" -o /tmp/ce-ab-old "$CE_OLD/train/native/dev/ce-ab.cu" > "$OUT/ce-ab-old.log" 2>&1
+  fi
+  wait $ce_pid
+  if [[ -n ${OLD_TREE:-} ]]; then
+    for r in 1 2; do
+      /tmp/ce-ab-old run /tmp/ce-old-$r.bin >> "$OUT/ce-ab-old.log" 2>&1
+      /tmp/ce-ab run /tmp/ce-new-$r.bin >> "$OUT/ce-ab.log" 2>&1
+    done
+    grep -E "^(CE|ADAMW)|rror" "$OUT/ce-ab-old.log" | sed 's/^/old: /'
+    { echo "CMP new against old"; /tmp/ce-ab cmp /tmp/ce-new-1.bin /tmp/ce-old-1.bin
+      echo "CMP new run 2 against run 1"; /tmp/ce-ab cmp /tmp/ce-new-2.bin /tmp/ce-new-1.bin | tail -1
+      echo "CMP old run 2 against run 1"; /tmp/ce-ab cmp /tmp/ce-old-2.bin /tmp/ce-old-1.bin | tail -1; } >> "$OUT/ce-ab.log" 2>&1
+    rm -f /tmp/ce-*.bin
+  else /tmp/ce-ab run /tmp/ce-new-1.bin >> "$OUT/ce-ab.log" 2>&1; fi
+  grep -E "^(CE|ADAMW|CMP)|rror" "$OUT/ce-ab.log"
 fi
 BUNDLE=${BUNDLE:-.offline/gpu-check.mjs}
 if has benchab; then
