@@ -3,24 +3,13 @@
 // correction) that also refreshes the bf16 shadow copy the GEMMs read, and the deterministic hash-RNG normal init.
 // Checks: gpu-check `cpu` (grad norm and 6 AdamW steps against the CPU backend).
 #pragma once
-#include <algorithm>
 #include <cmath>
 #include "common.cuh"
 
-// each thread sums its float4 i, i + S, i + 2S, ... (S = the grid's threads) in that order; 4 loads in flight
-__global__ void __launch_bounds__(256) sumsq4_k(const float4* __restrict__ g, long n4, double* __restrict__ part) {
+__global__ void sumsq4_k(const float4* __restrict__ g, long n4, double* __restrict__ part) {
   __shared__ double sh[256];
   double s = 0;
-  const long S = (long)gridDim.x * blockDim.x;
-  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-  for (; i + 3 * S < n4; i += 4 * S) {
-    float4 v[4];
-#pragma unroll
-    for (int k = 0; k < 4; k++) v[k] = g[i + k * S];
-#pragma unroll
-    for (int k = 0; k < 4; k++) s += (double)(v[k].x * v[k].x + v[k].y * v[k].y) + (double)(v[k].z * v[k].z + v[k].w * v[k].w);
-  }
-  for (; i < n4; i += S) {
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (long)gridDim.x * blockDim.x) {
     float4 v = g[i];
     s += (double)(v.x * v.x + v.y * v.y) + (double)(v.z * v.z + v.w * v.w);
   }
@@ -42,47 +31,25 @@ __global__ void norm_fin_k(const double* __restrict__ part, int np, float clip, 
   float c = clip > 0 ? clip / (nrm + 1e-6f) : 1.f;
   out[1] = c < 1.f ? c : 1.f;
 }
-// one float4 of AdamW (PyTorch's update, the clip coefficient c applied to the gradient first)
-__device__ __forceinline__ void adamw_upd(float4& pi, float4 gi, float4& mi, float4& vi, float c, float decay, float b1, float b2,
-                                          float eps, float stepSize, float bc2s) {
-  float* gp = &gi.x; float* pp = &pi.x; float* mp = &mi.x; float* vp = &vi.x;
-#pragma unroll
-  for (int k = 0; k < 4; k++) {
-    float gg = gp[k] * c;
-    float pk = pp[k] * decay;
-    mp[k] = b1 * mp[k] + (1.f - b1) * gg;
-    vp[k] = b2 * vp[k] + (1.f - b2) * gg * gg;
-    pp[k] = pk - stepSize * mp[k] / (sqrtf(vp[k]) / bc2s + eps);
-  }
-}
-__device__ __forceinline__ void st_pb(uint2* pb, long i, float4 pi) {
-  __nv_bfloat162 lo = __floats2bfloat162_rn(pi.x, pi.y), hi = __floats2bfloat162_rn(pi.z, pi.w);
-  pb[i] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
-}
-// element-wise, so any partition gives the same bits; U float4 of each buffer in flight per thread (grid-stride by U)
-template <int U>
-__global__ void __launch_bounds__(256) adamw4_k(float4* __restrict__ p, const float4* __restrict__ g, float4* __restrict__ m,
-                                                float4* __restrict__ v, uint2* __restrict__ pb, long n4, float lr, float b1, float b2,
-                                                float eps, float wd, float stepSize, float bc2s, const float* __restrict__ coef) {
+__global__ void adamw4_k(float4* __restrict__ p, const float4* __restrict__ g, float4* __restrict__ m, float4* __restrict__ v,
+                         uint2* __restrict__ pb, long n4, float lr, float b1, float b2, float eps, float wd, float stepSize,
+                         float bc2s, const float* __restrict__ coef) {
   const float c = coef[1], decay = 1.f - lr * wd;
-  const long S = (long)gridDim.x * blockDim.x;
-  long i = (long)blockIdx.x * blockDim.x + threadIdx.x;
-  for (; i + (U - 1) * S < n4; i += U * S) {
-    float4 gi[U], pi[U], mi[U], vi[U];
-#pragma unroll
-    for (int u = 0; u < U; u++) gi[u] = g[i + u * S], pi[u] = p[i + u * S], mi[u] = m[i + u * S], vi[u] = v[i + u * S];
-#pragma unroll
-    for (int u = 0; u < U; u++) {
-      adamw_upd(pi[u], gi[u], mi[u], vi[u], c, decay, b1, b2, eps, stepSize, bc2s);
-      p[i + u * S] = pi[u], m[i + u * S] = mi[u], v[i + u * S] = vi[u];
-      if (pb) st_pb(pb, i + u * S, pi[u]);
-    }
-  }
-  for (; i < n4; i += S) {
+  for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n4; i += (long)gridDim.x * blockDim.x) {
     float4 gi = g[i], pi = p[i], mi = m[i], vi = v[i];
-    adamw_upd(pi, gi, mi, vi, c, decay, b1, b2, eps, stepSize, bc2s);
-    p[i] = pi, m[i] = mi, v[i] = vi;
-    if (pb) st_pb(pb, i, pi);
+    float* gp = &gi.x; float* pp = &pi.x; float* mp = &mi.x; float* vp = &vi.x;
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float gg = gp[k] * c;
+      float pk = pp[k] * decay;
+      mp[k] = b1 * mp[k] + (1.f - b1) * gg;
+      vp[k] = b2 * vp[k] + (1.f - b2) * gg * gg;
+      pp[k] = pk - stepSize * mp[k] / (sqrtf(vp[k]) / bc2s + eps);
+    }
+    p[i] = pi; m[i] = mi; v[i] = vi;
+    if (!pb) continue;
+    __nv_bfloat162 lo = __floats2bfloat162_rn(pi.x, pi.y), hi = __floats2bfloat162_rn(pi.z, pi.w);
+    pb[i] = make_uint2(*reinterpret_cast<uint32_t*>(&lo), *reinterpret_cast<uint32_t*>(&hi));
   }
 }
 // deterministic normal init: counter-based hash + Box-Muller
@@ -103,46 +70,21 @@ __global__ void fill_k(float* __restrict__ p, long n, float v) {
   for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) p[i] = v;
 }
 
-// grad norm (before clipping) into normOut[0], clip coefficient into normOut[1] (partial: 1024 doubles; the partition
-// into 1024 x 256 threads fixes the summation order)
-static void gradNorm(const float* G, long n, float clip, double* partial, float* normOut) {
+// grad norm (before clipping) into normOut[0], clip coefficient into normOut[1]; then AdamW over [0, n) (n % 4 == 0);
+// the bf16 shadow pb is written for offsets >= pbOff (pbOff % 4 == 0). partial: 1024 doubles.
+static void adamwStep(float* P, const float* G, float* M1, float* M2, bf16* pb, long n, long pbOff, long step, float lr, float b1,
+                      float b2, float eps, float wd, float clip, double* partial, float* normOut) {
   const int nb = 1024;
   sumsq4_k<<<nb, 256, 0, g_stream>>>((const float4*)G, n / 4, partial);
   KCHECK("sumsq");
   norm_fin_k<<<1, 32, 0, g_stream>>>(partial, nb, clip, normOut);
   KCHECK("norm_fin");
-}
-// AdamW over [0, n) (n % 4 == 0) with the clip coefficient in normOut[1]; the bf16 shadow pb is written for offsets
-// >= pbOff (pbOff % 4 == 0). U float4 per thread in flight, grid: blocks (0: as many as are resident at once)
-template <int U>
-static void adamwUpdate(float* P, const float* G, float* M1, float* M2, bf16* pb, long n, long pbOff, long step, float lr,
-                        float b1, float b2, float eps, float wd, const float* normOut, int blocks = 0) {
-  if (blocks <= 0) {
-    static int resident = 0;
-    if (!resident) {
-      int dev, sms, per;
-      CK(cudaGetDevice(&dev));
-      CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-      CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, adamw4_k<U>, 256, 0));
-      resident = sms * std::max(per, 1);
-    }
-    blocks = resident;
-  }
   const double bc1 = 1 - std::pow((double)b1, (double)step), bc2 = 1 - std::pow((double)b2, (double)step);
   const float stepSize = (float)(lr / bc1), bc2s = (float)std::sqrt(bc2);
   if (pbOff > 0)
-    adamw4_k<U><<<blocks, 256, 0, g_stream>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, nullptr, pbOff / 4, lr, b1,
-                                              b2, eps, wd, stepSize, bc2s, normOut);
-  adamw4_k<U><<<blocks, 256, 0, g_stream>>>((float4*)(P + pbOff), (const float4*)(G + pbOff), (float4*)(M1 + pbOff),
-                                            (float4*)(M2 + pbOff), (uint2*)(pb + pbOff), (n - pbOff) / 4, lr, b1, b2, eps, wd,
-                                            stepSize, bc2s, normOut);
+    adamw4_k<<<2048, 256, 0, g_stream>>>((float4*)P, (const float4*)G, (float4*)M1, (float4*)M2, nullptr, pbOff / 4, lr, b1, b2, eps, wd,
+                            stepSize, bc2s, normOut);
+  adamw4_k<<<8192, 256, 0, g_stream>>>((float4*)(P + pbOff), (const float4*)(G + pbOff), (float4*)(M1 + pbOff), (float4*)(M2 + pbOff),
+                          (uint2*)(pb + pbOff), (n - pbOff) / 4, lr, b1, b2, eps, wd, stepSize, bc2s, normOut);
   KCHECK("adamw");
-}
-#define ADAMW_U 2  // float4 per thread in flight (dev/ce-ab.cu times 1 and 2)
-// grad norm (before clipping) into normOut[0], clip coefficient into normOut[1]; then AdamW over [0, n) (n % 4 == 0);
-// the bf16 shadow pb is written for offsets >= pbOff (pbOff % 4 == 0). partial: 1024 doubles.
-static void adamwStep(float* P, const float* G, float* M1, float* M2, bf16* pb, long n, long pbOff, long step, float lr, float b1,
-                      float b2, float eps, float wd, float clip, double* partial, float* normOut) {
-  gradNorm(G, n, clip, partial, normOut);
-  adamwUpdate<ADAMW_U>(P, G, M1, M2, pb, n, pbOff, step, lr, b1, b2, eps, wd, normOut);
 }

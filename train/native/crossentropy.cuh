@@ -19,13 +19,7 @@
 
 #define CE_CL 4    // CTAs per row (cluster size)
 #define CE_NT 512  // threads per CTA
-#define CE_TUNABLE 1  // ce_k<CL, NT, ST, FM> and crossEntropyT: dev/ce-ab.cu times other instantiations
-
-__device__ __forceinline__ float ex2f(float x) {  // 2^x, MUFU.EX2 (what __expf runs after its multiply)
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
+#define CE_TUNABLE 1  // ce_k<CL, NT> and crossEntropyT: dev/ce-ab.cu times other shapes
 // the padding columns of a row's last chunk (j0 = its first column; at least one real column precedes them) -> -inf
 __device__ __forceinline__ void ce_pad(uint4& u, int j0, int V) {
   if (j0 + 8 > V) {
@@ -35,10 +29,8 @@ __device__ __forceinline__ void ce_pad(uint4& u, int j0, int V) {
       if (j0 + t >= V) e[t] = __ushort_as_bfloat16((unsigned short)0xff80);
   }
 }
-// ST 0: each thread stores its dlogits chunks; ST 1: in place in shared memory, then one bulk copy out.
-// FM 0: the online (max, sum) per 8 columns, exps as __expf (production, bit-identical to the session-9 kernel);
-// FM 1 (dev): the thread's max first (bf16x2), then exp2(x log2e - m log2e) with the scale folded into one FFMA.
-template <int CL, int NT, int ST, int FM>
+// Per thread the online (max, sum) over its chunks in order, then the backward from shared memory (16-byte stores).
+template <int CL, int NT>
 __global__ void __launch_bounds__(NT, 1536 / NT) ce_k(bf16* __restrict__ logits, int ldl, const int* __restrict__ tgt,
                                                      const float* __restrict__ wt, float* __restrict__ lossrow,
                                                      float* __restrict__ logp, int V, float gscale, int backward) {
@@ -65,41 +57,18 @@ __global__ void __launch_bounds__(NT, 1536 / NT) ce_k(bf16* __restrict__ logits,
       bulk_load(sr + k * NT, g + k * NT, bytes, &bar[k]);
     }
   float m = -INFINITY, s = 0.f;
-  constexpr float L2E = 1.4426950408889634f;
-  if (FM == 0) {
-    for (int k = 0, cb = threadIdx.x; cb < n8; k++, cb += NT) {
-      mbar_wait(&bar[k], 0);
-      uint4 u = sr[cb];
-      ce_pad(u, (c0 + cb) * 8, V);
-      const bf16* e = reinterpret_cast<const bf16*>(&u);
-      float mx = m;
+  for (int k = 0, cb = threadIdx.x; cb < n8; k++, cb += NT) {
+    mbar_wait(&bar[k], 0);
+    uint4 u = sr[cb];
+    ce_pad(u, (c0 + cb) * 8, V);
+    const bf16* e = reinterpret_cast<const bf16*>(&u);
+    float mx = m;
 #pragma unroll
-      for (int t = 0; t < 8; t++) mx = fmaxf(mx, b2f(e[t]));
-      s *= __expf(m - mx);
+    for (int t = 0; t < 8; t++) mx = fmaxf(mx, b2f(e[t]));
+    s *= __expf(m - mx);
 #pragma unroll
-      for (int t = 0; t < 8; t++) s += __expf(b2f(e[t]) - mx);
-      m = mx;
-    }
-  } else {
-    __nv_bfloat162 m2 = __bfloat162bfloat162(__ushort_as_bfloat16((unsigned short)0xff80));
-    for (int k = 0, cb = threadIdx.x; cb < n8; k++, cb += NT) {
-      mbar_wait(&bar[k], 0);
-      uint4 u = sr[cb];
-      ce_pad(u, (c0 + cb) * 8, V);
-      const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&u);
-      m2 = __hmax2(m2, __hmax2(__hmax2(h[0], h[1]), __hmax2(h[2], h[3])));
-    }
-    m = fmaxf(b2f(m2.x), b2f(m2.y));
-    if (m != -INFINITY) {
-      const float mL = m * L2E;
-      for (int cb = threadIdx.x; cb < n8; cb += NT) {
-        uint4 u = sr[cb];
-        ce_pad(u, (c0 + cb) * 8, V);
-        const bf16* e = reinterpret_cast<const bf16*>(&u);
-#pragma unroll
-        for (int t = 0; t < 8; t++) s += ex2f(fmaf(b2f(e[t]), L2E, -mL));
-      }
-    }
+    for (int t = 0; t < 8; t++) s += __expf(b2f(e[t]) - mx);
+    m = mx;
   }
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
 #pragma unroll
@@ -143,33 +112,22 @@ __global__ void __launch_bounds__(NT, 1536 / NT) ce_k(bf16* __restrict__ logits,
   }
   cl.sync();  // no CTA leaves while another reads its partial; lseS visible to the block
   if (!backward) return;
-  const float lse = lseS[0], gs = gscale * wr, lseL = lse * L2E;
+  const float lse = lseS[0], gs = gscale * wr;
   for (int c = threadIdx.x; c < n8; c += NT) {
     uint4 u = sr[c];
     bf16* e = reinterpret_cast<bf16*>(&u);
     const int j0 = (c0 + c) * 8;
     if (wr != 0.f && j0 + 8 <= V && (tg >> 3) != c0 + c) {  // no target, no padding: softmax_j * gs
 #pragma unroll
-      for (int k = 0; k < 8; k++) e[k] = f2b((FM ? ex2f(fmaf(b2f(e[k]), L2E, -lseL)) : __expf(b2f(e[k]) - lse)) * gs);
+      for (int k = 0; k < 8; k++) e[k] = f2b(__expf(b2f(e[k]) - lse) * gs);
     } else {
 #pragma unroll
       for (int k = 0; k < 8; k++) {
         const int j = j0 + k;
-        const float p = FM ? ex2f(fmaf(b2f(e[k]), L2E, -lseL)) : __expf(b2f(e[k]) - lse);
-        e[k] = f2b(wr == 0.f || j >= V ? 0.f : (p - (j == tg ? 1.f : 0.f)) * gs);
+        e[k] = f2b(wr == 0.f || j >= V ? 0.f : (__expf(b2f(e[k]) - lse) - (j == tg ? 1.f : 0.f)) * gs);
       }
     }
-    if (ST) sr[c] = u;
-    else g[c] = u;
-  }
-  if (ST) {
-    fence_async_smem();
-    __syncthreads();
-    if (threadIdx.x == 0 && n8 > 0) {
-      bulk_store(g, sr, (uint32_t)n8 * 16u);
-      bulk_commit();
-      bulk_wait_read();
-    }
+    g[c] = u;
   }
 #endif
 }
@@ -212,14 +170,14 @@ static size_t ceSmem(int ldl) {
 }
 // checks that the kernel fits this device (a build for sm_90+, its part of a row in shared memory) and raises its
 // dynamic shared-memory limit; throws a clear error otherwise
-template <int CL, int NT, int ST, int FM>
+template <int CL, int NT>
 static void ceSetupT(int ldl) {
   int dev;
   CK(cudaGetDevice(&dev));
   cudaDeviceProp pr;
   CK(cudaGetDeviceProperties(&pr, dev));
   cudaFuncAttributes fa;
-  CK(cudaFuncGetAttributes(&fa, ce_k<CL, NT, ST, FM>));
+  CK(cudaFuncGetAttributes(&fa, ce_k<CL, NT>));
   const size_t smem = ceSmem<CL, NT>(ldl);
   if (pr.major < 9 || fa.binaryVersion < 90)
     throw std::runtime_error(strf("cuda backend: the cross-entropy kernel needs a Hopper GPU and an sm_90 build (device %s, sm_%d%d, "
@@ -227,9 +185,9 @@ static void ceSetupT(int ldl) {
   if (smem + fa.sharedSizeBytes > (size_t)pr.sharedMemPerBlockOptin)
     throw std::runtime_error(strf("cuda backend: vocabulary of %d too large for the cross-entropy kernel (%zu bytes of shared "
                                   "memory per CTA, %zu available)", ldl, smem, (size_t)pr.sharedMemPerBlockOptin));
-  CK(cudaFuncSetAttribute(ce_k<CL, NT, ST, FM>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+  CK(cudaFuncSetAttribute(ce_k<CL, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
 }
-template <int CL, int NT, int ST, int FM>
+template <int CL, int NT>
 static void crossEntropyT(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
                           float gscale, bool backward) {
   cudaLaunchConfig_t lc = {};
@@ -244,12 +202,12 @@ static void crossEntropyT(bf16* logits, int ldl, const int* tgt, const float* wt
   lc.stream = g_stream;
   lc.attrs = at;
   lc.numAttrs = 1;
-  CK(cudaLaunchKernelEx(&lc, ce_k<CL, NT, ST, FM>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));
+  CK(cudaLaunchKernelEx(&lc, ce_k<CL, NT>, logits, ldl, tgt, wt, lossrow, logp, V, gscale, backward ? 1 : 0));
   KCHECK("cross_entropy");
 }
 // the production kernel
-static void ceSetup(int ldl) { ceSetupT<CE_CL, CE_NT, 0, 0>(ldl); }
+static void ceSetup(int ldl) { ceSetupT<CE_CL, CE_NT>(ldl); }
 static void crossEntropy(bf16* logits, int ldl, const int* tgt, const float* wt, float* lossrow, float* logp, long rows, int V,
                          float gscale, bool backward) {
-  crossEntropyT<CE_CL, CE_NT, 0, 0>(logits, ldl, tgt, wt, lossrow, logp, rows, V, gscale, backward);
+  crossEntropyT<CE_CL, CE_NT>(logits, ldl, tgt, wt, lossrow, logp, rows, V, gscale, backward);
 }

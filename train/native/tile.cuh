@@ -212,14 +212,6 @@ __device__ __forceinline__ void bulk_load(void* dst, const void* src, uint32_t b
                "l"(src), "r"(bytes), "r"(smem_u32(b))
                : "memory");
 }
-// the reverse: bytes of this CTA's shared memory to global memory, in a bulk group (bulk_commit); the CTA may not reuse or
-// leave the shared memory before bulk_wait_read (the sources read). Writes of the threads to src need fence_async_smem
-// and a block barrier before the copy is issued.
-__device__ __forceinline__ void bulk_store(void* dst, const void* src, uint32_t bytes) {
-  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(smem_u32(src)), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void bulk_commit() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void bulk_wait_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 // a barrier of the 128 threads of one warpgroup (named barrier id >= 1; 0 is __syncthreads')
 __device__ __forceinline__ void wg_bar(int id) { asm volatile("bar.sync %0, 128;\n" ::"r"(id) : "memory"); }
 template <int N>
