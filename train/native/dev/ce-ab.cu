@@ -9,7 +9,7 @@
 // `SECTIONS=ceab [OLD_TREE=DIR] train/native/run-gpu-checks.sh` builds and runs it (copying this file into the old tree).
 // Build against a tree's headers and run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/ce-ab train/native/dev/ce-ab.cu
-//   /tmp/ce-ab run OUT.bin              time and dump
+//   /tmp/ce-ab run OUT.bin [ce]         time and dump (ce: the cross-entropy only)
 //   /tmp/ce-ab cmp A.bin B.bin          max |a - b| / max |b| per tensor, and whether bit-identical
 #include <algorithm>
 #include <cstdio>
@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
     printf("CMP %s\n", allSame ? "ALL BIT-IDENTICAL" : "SOME DIFFER");
     return 0;
   }
-  if (argc < 3) { fprintf(stderr, "usage: ce-ab run OUT.bin | cmp A.bin B.bin\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: ce-ab run OUT.bin [ce] | cmp A.bin B.bin\n"); return 2; }
+  const bool optimizer = !(argc > 3 && !strcmp(argv[3], "ce"));
   CK(cudaEventCreate(&ev0));
   CK(cudaEventCreate(&ev1));
   Dump D;
@@ -267,7 +268,7 @@ int main(int argc, char** argv) {
 #endif
   }
   // ---------------------------------------------------------------- optimizer
-  {
+  if (optimizer) {
     const long n = 1120000000, pbOff = 151936L * 1792;  // steel-1b: ~1.12e9 parameters, the embedding without a shadow
     float* P = (float*)devAlloc(n * 4);
     float* G = (float*)devAlloc(n * 4);
