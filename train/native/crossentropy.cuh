@@ -124,7 +124,8 @@ __global__ void __launch_bounds__(NT, 1536 / NT) ce_k(bf16* __restrict__ logits,
 #pragma unroll
       for (int k = 0; k < 8; k++) {
         const int j = j0 + k;
-        e[k] = f2b(wr == 0.f || j >= V ? 0.f : (__expf(b2f(e[k]) - lse) - (j == tg ? 1.f : 0.f)) * gs);
+        const float p = __expf(b2f(e[k]) - lse);
+        e[k] = f2b(wr == 0.f || j >= V ? 0.f : (p - (j == tg ? 1.f : 0.f)) * gs);
       }
     }
     g[c] = u;
