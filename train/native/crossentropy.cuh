@@ -11,7 +11,8 @@
 //    on piece 0 while the rest land. The (max, sum) partials of the CL CTAs are combined through distributed shared
 //    memory in rank order, the same in every CTA of the cluster (deterministic);
 //  - any V: rows are ldl = V rounded up to 8 apart (16-byte aligned); the padding columns count as -inf and get 0.
-// Checks: gpu-check `cpu` (loss, logits, weighted loss and log-probs, all gradients against the CPU backend), `torch`.
+// Checks: gpu-check `cpu` (loss, logits, weighted loss and log-probs, all gradients against the CPU backend), `torch`;
+// speed and bit-identity against another tree's kernel: dev/ce-ab.cu (`SECTIONS=ceab`).
 #pragma once
 #include <cooperative_groups.h>
 #include "common.cuh"
