@@ -16,6 +16,8 @@ typedef unsigned long long u64;
 
 // Math.log of the host (V8's ieee754::log): fastText's std_log is log(x + 1e-5) in double
 __attribute__((import_module("env"), import_name("log"))) double host_log(double);
+// the script-unit class of a code point above U+FFFF (units() below; the host's table has the BMP)
+__attribute__((import_module("env"), import_name("astralClass"))) i32 host_astral_class(u32);
 
 #define FNV_OFFSET 2166136261u
 #define FNV_PRIME 16777619u
@@ -46,6 +48,7 @@ static const double *expc; // expf's constants and table (fasttext.ts EXP_*), an
 static u8 *utf, *wb;
 static const u16 *u16s;
 static i32 *ids;
+static const u8 *unitClass; // per BMP code point: 0 other, 1 Latin letter, 2 kana, 3 Hangul, 4 Han (units() below)
 
 // p: the parameter block written by fasttext.ts (i32 values; pointers are offsets in this memory)
 __attribute__((export_name("setup"))) void setup(const i32 *p) {
@@ -116,18 +119,18 @@ __attribute__((export_name("scratch"))) void scratch(const u16 *t, u8 *u, u8 *w,
   ids = r;
 }
 
-// the text's n UTF-16 units to UTF-8 in utf, as Emscripten's stringToUTF8Array encodes them (a surrogate, paired or
+// the n UTF-16 units at t to UTF-8 in utf, as Emscripten's stringToUTF8Array encodes them (a surrogate, paired or
 // not, always takes the next unit, 0 past the end); returns the byte count
-static i32 utf8(i32 n) {
+static i32 utf8(const u16 *t, i32 n) {
   i32 o = 0;
   for (i32 i = 0; i < n; i++) {
-    u32 u = u16s[i];
+    u32 u = t[i];
     if (u < 0x80) {
       utf[o++] = (u8)u;
       continue;
     }
     if (u >= 0xd800 && u <= 0xdfff) {
-      const u32 u1 = ++i < n ? u16s[i] : 0;
+      const u32 u1 = ++i < n ? t[i] : 0;
       u = (0x10000 + ((u & 1023) << 10)) | (u1 & 1023);
     }
     if (u <= 0x7ff) {
@@ -302,9 +305,9 @@ static float expf_(float xf) {
 
 static inline float stdLog(float x) { return (float)host_log((double)x + 1e-5); }
 
-// the text is u16s[0, n16) (UTF-16 units); returns how many of the k best labels were found (bestNode, bestScore)
-__attribute__((export_name("predict"))) i32 predict(i32 n16, i32 k) {
-  const i32 n = utf8(n16);
+// the text is u16s[at, at + n16) (UTF-16 units); returns how many of the k best labels were found (bestNode, bestScore)
+__attribute__((export_name("predict"))) i32 predict(i32 at, i32 n16, i32 k) {
+  const i32 n = utf8(u16s + at, n16);
   for (i32 c = 0; c < dim; c++) hidden[c] = 0;
   i32 count = 0;
   i32 i = 0;
@@ -378,4 +381,40 @@ __attribute__((export_name("predict"))) i32 predict(i32 n16, i32 k) {
     stackScore[sp++] = score + stdLog(1.0f - fv);
   }
   return nBest;
+}
+
+// the table of units() (65,536 classes, written by the host)
+__attribute__((export_name("setUnitClass"))) void setUnitClass(const u8 *t) { unitClass = t; }
+
+// filters/lid.ts scriptUnits over u16s[s, e): out[0..3] = Han characters, kana, Hangul, Latin words (runs of Latin
+// letters). A high surrogate takes the next unit whatever it is (as lid.ts computes the code point); a code point
+// above U+FFFF gets its class from the host.
+__attribute__((export_name("units"))) void units(i32 s, i32 e, i32 *out) {
+  i32 n[5] = {0, 0, 0, 0, 0}; // by class; n[1] counts Latin words (runs), not letters
+  i32 inWord = 0;
+  for (i32 i = s; i < e; i++) {
+    u32 c = u16s[i];
+    if (c < 0x80) {
+      const i32 letter = (c | 32) - 97 < 26u;
+      n[1] += letter & !inWord;
+      inWord = letter;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < e) {
+      c = ((c - 0xd800) << 10) + (u32)u16s[i + 1] - 0xdc00 + 0x10000;
+      i++;
+    }
+    const i32 k = c < 0x10000 ? unitClass[c] : host_astral_class(c);
+    if (k == 1) {
+      n[1] += !inWord;
+      inWord = 1;
+      continue;
+    }
+    inWord = 0;
+    n[k]++;
+  }
+  out[0] = n[4];
+  out[1] = n[2];
+  out[2] = n[3];
+  out[3] = n[1];
 }

@@ -77,6 +77,20 @@ export interface FastTextModel {
   labels: string[];
   /** Top-k labels (without "__label__") and probabilities for one line of text. */
   predict(text: string, k?: number): { label: string; score: number }[];
+  /**
+   * A document copied into the kernel once (its UTF-16 units) for predictAt and units over parts of it (no copy of
+   * each part); a predict() call replaces it.
+   */
+  setText(text: string): void;
+  /** predict(text.slice(s, e), k) of setText's text. */
+  predictAt(s: number, e: number, k?: number): { label: string; score: number }[];
+  /**
+   * The script units of setText's text.slice(s, e) (filters/lid.ts scriptUnits: Han, kana, Hangul, Latin words, in
+   * that order) by the classes given to useUnitClasses; the array is reused by the next call.
+   */
+  units(s: number, e: number): Int32Array;
+  /** The class per BMP code point (0 other, 1 Latin letter, 2 kana, 3 Hangul, 4 Han) and above U+FFFF, for units. */
+  useUnitClasses(bmp: Uint8Array, astral: (cp: number) => number): void;
 }
 
 /** Whether typed arrays are little-endian here (then arrays of the model file are copied byte for byte). */
@@ -154,7 +168,9 @@ interface Kernel {
     lastdsub: number,
   ): void;
   setEos(): number;
-  predict(n: number, k: number): number;
+  predict(at: number, n: number, k: number): number;
+  setUnitClass(table: number): void;
+  units(s: number, e: number, out: number): void;
 }
 /** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
 const wasm = (
@@ -280,7 +296,12 @@ export function loadFastText(path: string): FastTextModel {
   }
 
   // the kernel's memory: the model's arrays, the two token tables, then the growing text buffers
-  const kernel = new wasm.Instance(kernelModule(), { env: { log: Math.log } }).exports as unknown as Kernel;
+  let astralClass = (cp: number): number => {
+    throw new Error(`fastText units: no classes given (U+${cp.toString(16)})`);
+  };
+  const kernel = new wasm.Instance(kernelModule(), {
+    env: { log: Math.log, astralClass: (cp: number) => astralClass(cp) },
+  }).exports as unknown as Kernel;
   const mem = kernel.memory;
   let top = kernel.__heap_base.value;
   const alloc = (bytes: number) => {
@@ -302,6 +323,8 @@ export function loadFastText(path: string): FastTextModel {
     stackScoreAt = alloc(4 * (tree.length + 1));
   const bestNodeAt = alloc(4 * (osz + 1)),
     bestScoreAt = alloc(8 * (osz + 1));
+  const unitClassAt = alloc(0x10000),
+    unitsAt = alloc(16);
   // the vocabulary's table (a quarter of its slots used) and the token cache's (2^16 slots: 512 KB, within L2; pools of
   // 512 KB and 512K ids)
   const vbits = Math.max(4, 33 - Math.clz32(4 * wordBytes.length));
@@ -370,6 +393,7 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
   kernel.setup(params);
+  kernel.setUnitClass(unitClassAt);
 
   // the text buffers (the text's UTF-16, its UTF-8, the long-token copy, a token's row ids) at the end of the memory,
   // grown for long texts
@@ -378,6 +402,7 @@ export function loadFastText(path: string): FastTextModel {
   let utf16 = Buffer.alloc(0);
   let bestNode = new Int32Array(0);
   let bestScore = new Float64Array(0);
+  let unitsOut = new Int32Array(0);
   const buffers = (need: number) => {
     if (need > cap) {
       cap = Math.max(need, 2 * cap, 1 << 16);
@@ -393,6 +418,7 @@ export function loadFastText(path: string): FastTextModel {
       utf = new Uint8Array(mem.buffer, scratchAt + 2 * cap, 4 * cap + 1);
       bestNode = new Int32Array(mem.buffer, bestNodeAt, osz + 1);
       bestScore = new Float64Array(mem.buffer, bestScoreAt, osz + 1);
+      unitsOut = new Int32Array(mem.buffer, unitsAt, 4);
     }
   };
   buffers(maxWordBytes);
@@ -402,16 +428,35 @@ export function loadFastText(path: string): FastTextModel {
   }
   kernel.setEos();
 
-  function predict(text: string, k = 1): { label: string; score: number }[] {
-    // fastText reads one line: the binding appends "\n", which ends the line with </s>. The text goes in as UTF-16
-    // units (lone surrogates kept); the kernel encodes it to UTF-8 as Emscripten's binding does
+  // the text in the kernel (setText), its length in UTF-16 units
+  let textLength = 0;
+  function setText(text: string): void {
     buffers(text.length);
     utf16.write(text, 0, 'utf16le');
-    const nBest = kernel.predict(text.length, k);
+    textLength = text.length;
+  }
+  function predictAt(s: number, e: number, k = 1): { label: string; score: number }[] {
+    // fastText reads one line: the binding appends "\n", which ends the line with </s>. The text goes in as UTF-16
+    // units (lone surrogates kept); the kernel encodes it to UTF-8 as Emscripten's binding does
+    if (!(0 <= s && s <= e && e <= textLength)) throw new RangeError(`fastText: [${s}, ${e}) is not in the text`);
+    const nBest = kernel.predict(s, e - s, k);
     const out: { label: string; score: number }[] = [];
     for (let q = 0; q < nBest; q++) out.push({ label: labels[bestNode[q]], score: expf(bestScore[q]) });
     return out;
   }
+  function predict(text: string, k = 1): { label: string; score: number }[] {
+    setText(text);
+    return predictAt(0, text.length, k);
+  }
+  function units(s: number, e: number): Int32Array {
+    if (!(0 <= s && s <= e && e <= textLength)) throw new RangeError(`fastText: [${s}, ${e}) is not in the text`);
+    kernel.units(s, e, unitsAt);
+    return unitsOut;
+  }
+  function useUnitClasses(bmp: Uint8Array, astral: (cp: number) => number): void {
+    new Uint8Array(mem.buffer, unitClassAt, 0x10000).set(bmp);
+    astralClass = astral;
+  }
 
-  return { labels, predict };
+  return { labels, predict, setText, predictAt, units, useUnitClasses };
 }

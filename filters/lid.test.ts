@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadLid, codeScore, traditionalShare, identify, scriptUnits, sampleWindows } from './lid.ts';
+import { loadLid, codeScore, traditionalShare, identify, scriptUnits, sampleWindows, windowSpans } from './lid.ts';
+import { readSample } from './harness.ts';
 import { specs } from './ops.ts';
 import { filterOp, type FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
@@ -157,4 +158,36 @@ test('identify: kana decide Japanese, Traditional Chinese without kana is zh, wi
   assert.equal(ws.length, 3);
   assert.ok(ws[0].startsWith('a') && ws[1].includes('b') && ws[2].endsWith('c'));
   assert.deepEqual(sampleWindows('short', 3, 300), ['short']);
+});
+
+test('identify reads the document in the kernel: its units and windowed predictions equal scriptUnits and predict of the slices', async () => {
+  const m = await loadLid();
+  const opts = { windows: 3, width: 300, detectCode: false, codeLineRatio: 0.6 };
+  const asArray = (u: ReturnType<typeof scriptUnits>) => [u.han, u.kana, u.hangul, u.latinWords];
+  const texts = [
+    '',
+    'abc déf × ÷ ÀÿĀɏ ɐ',
+    'カタカナ・ー ひらがな 한국어 ᄀᇿ 中文 〇々 㐀',
+    '𠀀𪜀 astral Han, 😀 emoji, 𝐀 math',
+    'lone \ud800 high, \udc00 low, high then ASCII \ud800A, high then Han \ud800一, at the end \ud800',
+    '\udbff\udbff\udfff',
+  ];
+  for (const { docs } of await readSample()) for (let i = 0; i < docs.length; i += 3) texts.push(docs[i].text);
+  let windows = 0;
+  for (const text of texts) {
+    identify(m, text, opts); // gives the model its classes
+    m.setText(text);
+    assert.deepEqual([...m.units(0, text.length)], asArray(scriptUnits(text)), JSON.stringify(text.slice(0, 40)));
+    const sp = windowSpans(text, 3, 300);
+    const got = [];
+    for (let q = 0; q < sp.length; q += 2) {
+      const w = text.slice(sp[q], sp[q + 1]);
+      assert.deepEqual([...m.units(sp[q], sp[q + 1])], asArray(scriptUnits(w)));
+      got.push({ w, p: m.predictAt(sp[q], sp[q + 1], 3) });
+    }
+    for (const { w, p } of got) assert.deepEqual(p, m.predict(w, 3));
+    windows += got.length;
+  }
+  assert.ok(windows > 5000, `compared ${windows} windows`);
+  assert.deepEqual(scriptUnits('é x 中 \ud800一 カ・'), { han: 2, kana: 1, hangul: 0, latinWords: 2 });
 });

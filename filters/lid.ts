@@ -4,13 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { loadFastText } from './fasttext.ts';
+import { loadFastText, type FastTextModel } from './fasttext.ts';
 import { codePoints, isHan } from './text.ts';
 
-export interface LidModel {
-  /** Top-k labels (without "__label__") and probabilities for one text. */
-  predict(text: string, k?: number): { label: string; score: number }[];
-}
+/** lid.176 in filters/fasttext.ts: predict (top-k labels without "__label__", probabilities) and its windowed calls. */
+export type LidModel = FastTextModel;
 
 let modelPromise: Promise<LidModel> | undefined;
 
@@ -119,53 +117,68 @@ export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
  * CJK share of the content ("a page with a Chinese body"), not of the characters (a Latin word is ~5 characters).
  */
 export function scriptUnits(text: string): { han: number; kana: number; hangul: number; latinWords: number } {
-  let han = 0,
-    kana = 0,
-    hangul = 0,
-    latinWords = 0,
+  // identify counts in lid.176's kernel (FastTextModel.units, by unitClass): this is the same count on a string
+  const n = [0, 0, 0, 0, 0];
+  let latinWords = 0,
     inWord = false;
   const L = text.length;
   for (let i = 0; i < L; i++) {
     let c = text.charCodeAt(i);
-    if (c < 0x80) {
-      const letter = (c | 32) >= 97 && (c | 32) <= 122;
-      if (letter && !inWord) latinWords++;
-      inWord = letter;
-      continue;
-    }
+    // a high surrogate takes the next unit, whatever it is
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
       c = ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00) + 0x10000;
       i++;
     }
-    if (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7) {
+    const k = unitClass(c);
+    if (k === 1) {
       if (!inWord) latinWords++;
       inWord = true;
       continue;
     }
     inWord = false;
-    if (c >= 0x3040 && c <= 0x30ff && c !== 0x30fb && c !== 0x30fc) kana++;
-    else if ((c >= 0xac00 && c <= 0xd7a3) || (c >= 0x1100 && c <= 0x11ff)) hangul++;
-    else if (c >= 0x3400 && isHan(c)) han++;
+    n[k]++;
   }
-  return { han, kana, hangul, latinWords };
+  return { han: n[4], kana: n[2], hangul: n[3], latinWords };
 }
+
+/**
+ * A code point's class for scriptUnits: 1 Latin letter (ASCII, and U+00C0-024F but × and ÷), 2 kana (U+3040-30FF
+ * but ・ and ー), 3 Hangul (syllables, jamo), 4 Han (from U+3400), 0 anything else.
+ */
+function unitClass(c: number): number {
+  if (c < 0x80) return (c | 32) >= 97 && (c | 32) <= 122 ? 1 : 0;
+  if (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7) return 1;
+  if (c >= 0x3040 && c <= 0x30ff && c !== 0x30fb && c !== 0x30fc) return 2;
+  if ((c >= 0xac00 && c <= 0xd7a3) || (c >= 0x1100 && c <= 0x11ff)) return 3;
+  return c >= 0x3400 && isHan(c) ? 4 : 0;
+}
+let bmpUnitClasses: Uint8Array | undefined;
+/** The models whose kernel has the unit classes (useUnitClasses, once per model). */
+const withClasses = new WeakSet<LidModel>();
 
 /**
  * Up to `n` windows of about `width` characters spread evenly over the text (starting at line starts where one is
  * near), so that identification sees the whole document, not its head; the whole text when it is short.
  */
 export function sampleWindows(text: string, n: number, width: number): string[] {
-  if (text.length <= n * width) {
-    const out: string[] = [];
-    for (let i = 0; i < text.length; i += width) out.push(text.slice(i, i + width));
+  const sp = windowSpans(text, n, width);
+  const out: string[] = [];
+  for (let q = 0; q < sp.length; q += 2) out.push(text.slice(sp[q], sp[q + 1]));
+  return out;
+}
+/** sampleWindows as offsets: window q is text.slice(spans[2q], spans[2q + 1]). */
+export function windowSpans(text: string, n: number, width: number): number[] {
+  const L = text.length;
+  const out: number[] = [];
+  if (L <= n * width) {
+    for (let i = 0; i < L; i += width) out.push(i, Math.min(i + width, L));
     return out;
   }
-  const out: string[] = [];
   for (let k = 0; k < n; k++) {
-    let s = n === 1 ? 0 : Math.floor(((text.length - width) * k) / (n - 1));
+    let s = n === 1 ? 0 : Math.floor(((L - width) * k) / (n - 1));
     const nl = s > 0 ? text.lastIndexOf('\n', s) : -1;
     if (nl >= 0 && s - nl < width / 2) s = nl + 1;
-    out.push(text.slice(s, s + width));
+    out.push(s, Math.min(s + width, L));
   }
   return out;
 }
@@ -192,20 +205,38 @@ export function identify(
   text: string,
   opts: { windows: number; width: number; detectCode: boolean; codeLineRatio: number },
 ): LidResult {
-  const u = scriptUnits(text);
-  const cjk = u.han + u.kana + u.hangul;
-  const cjkShare = cjk + u.latinWords ? cjk / (cjk + u.latinWords) : 0;
-  const ws = sampleWindows(text, opts.windows, opts.width);
-  if (opts.detectCode && cjkShare < 0.5 && looksLikeCode(ws.join('\n'), opts.codeLineRatio))
-    return { lang: 'code', score: 1, cjkShare };
+  if (!withClasses.has(model)) {
+    if (!bmpUnitClasses) {
+      bmpUnitClasses = new Uint8Array(0x10000);
+      for (let c = 0; c < 0x10000; c++) bmpUnitClasses[c] = unitClass(c);
+    }
+    model.useUnitClasses(bmpUnitClasses, unitClass);
+    withClasses.add(model);
+  }
+  // the document goes into the kernel once: the script units of the whole and of each window, and the predictions of
+  // the windows, read it there (scriptUnits' counts)
+  model.setText(text);
+  const du = model.units(0, text.length);
+  const han = du[0],
+    kana = du[1],
+    hangul = du[2],
+    latinWords = du[3];
+  const cjk = han + kana + hangul;
+  const cjkShare = cjk + latinWords ? cjk / (cjk + latinWords) : 0;
+  const sp = windowSpans(text, opts.windows, opts.width);
+  if (opts.detectCode && cjkShare < 0.5) {
+    const ws: string[] = [];
+    for (let q = 0; q < sp.length; q += 2) ws.push(text.slice(sp[q], sp[q + 1]));
+    if (looksLikeCode(ws.join('\n'), opts.codeLineRatio)) return { lang: 'code', score: 1, cjkShare };
+  }
   const sum = new Map<string, number>();
   const top = new Map<string, { w: number; p: number }>();
   let total = 0;
-  for (const w of ws) {
-    const wu = scriptUnits(w);
-    const weight = wu.han + wu.kana + wu.hangul + wu.latinWords || 1;
+  for (let q = 0; q < sp.length; q += 2) {
+    const wu = model.units(sp[q], sp[q + 1]);
+    const weight = wu[0] + wu[1] + wu[2] + wu[3] || 1;
     total += weight;
-    const rs = model.predict(w, 3);
+    const rs = model.predictAt(sp[q], sp[q + 1], 3);
     for (const r of rs) sum.set(r.label, (sum.get(r.label) ?? 0) + r.score * weight);
     if (rs[0]) {
       const e = top.get(rs[0].label) ?? { w: 0, p: 0 };
@@ -223,9 +254,9 @@ export function identify(
   let lang = best(() => true) || 'und';
   if (cjkShare >= 0.5 && !CJK_LANGS.has(lang)) lang = best((l) => CJK_LANGS.has(l)) || 'zh';
   if (cjkShare >= 0.5) {
-    if (u.hangul > u.han + u.kana) lang = 'ko';
-    else if (lang === 'ja' && u.kana < 0.05 * (u.han + u.kana)) lang = 'zh';
-    else if (lang !== 'ja' && u.kana >= 0.05 * (u.han + u.kana) && u.hangul < u.kana) lang = 'ja';
+    if (hangul > han + kana) lang = 'ko';
+    else if (lang === 'ja' && kana < 0.05 * (han + kana)) lang = 'zh';
+    else if (lang !== 'ja' && kana >= 0.05 * (han + kana) && hangul < kana) lang = 'ja';
   }
   const e = top.get(lang);
   // the prior chose a label no window had on top: its score is the CJK share
