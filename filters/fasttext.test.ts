@@ -80,30 +80,32 @@ test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation 
   }
 });
 
-test('fasttext-kernel.wasm is the build of fasttext-kernel.c (rebuilt when clang is installed)', (t) => {
-  const sh = fileURLToPath(new URL('./fasttext-kernel.sh', import.meta.url));
-  const wasm = fileURLToPath(new URL('./fasttext-kernel.wasm', import.meta.url));
-  // the bytes are those of the clang that built the committed file (Debian 12's clang 14); another version compiles
-  // the same source to other bytes
-  const version = ['clang', 'clang-14']
-    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
-    .find((v) => v.includes('clang version'));
-  const hasLld = ['wasm-ld', 'wasm-ld-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
-  if (!version || !hasLld) return t.skip('clang or wasm-ld not installed (apt-get install clang lld)');
-  if (!/clang version 14\./.test(version))
-    return t.skip(`the .wasm was built by clang 14, this is ${version.split('\n')[0]}`);
-  const out = mkdtempSync(join(tmpdir(), 'ft-kernel-'));
-  try {
-    const r = spawnSync('bash', [sh, join(out, 'k.wasm')], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.ok(
-      readFileSync(join(out, 'k.wasm')).equals(readFileSync(wasm)),
-      'the committed .wasm is stale: run bash filters/fasttext-kernel.sh',
-    );
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-});
+// the kernels in C (this one, and filters/jieba.ts's)
+for (const kernel of ['fasttext-kernel', 'jieba-kernel'])
+  test(`${kernel}.wasm is the build of ${kernel}.c (rebuilt when clang is installed)`, (t) => {
+    const sh = fileURLToPath(new URL(`./${kernel}.sh`, import.meta.url));
+    const wasm = fileURLToPath(new URL(`./${kernel}.wasm`, import.meta.url));
+    // the bytes are those of the clang that built the committed file (Debian 12's clang 14); another version compiles
+    // the same source to other bytes
+    const version = ['clang', 'clang-14']
+      .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
+      .find((v) => v.includes('clang version'));
+    const hasLld = ['wasm-ld', 'wasm-ld-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
+    if (!version || !hasLld) return t.skip('clang or wasm-ld not installed (apt-get install clang lld)');
+    if (!/clang version 14\./.test(version))
+      return t.skip(`the .wasm was built by clang 14, this is ${version.split('\n')[0]}`);
+    const out = mkdtempSync(join(tmpdir(), 'ft-kernel-'));
+    try {
+      const r = spawnSync('bash', [sh, join(out, 'k.wasm')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(
+        readFileSync(join(out, 'k.wasm')).equals(readFileSync(wasm)),
+        `the committed .wasm is stale: run bash filters/${kernel}.sh`,
+      );
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
 
 test('expf: musl-exact float exponential (spot values; monotone; over/underflow)', () => {
   assert.equal(expf(0), 1);

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDict, dictFromBytes, dictToBytes, jiebaCut, lnInt, loadDict } from './jieba.ts';
+import { buildDict, dictFromBytes, dictToBytes, jiebaCut, jiebaSpans, lnInt, loadDict, wellFormed } from './jieba.ts';
 import { jiebaWords } from './text.ts';
 import { readSample } from './harness.ts';
 
@@ -179,4 +179,28 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('jieba segmentation kernel: tokens left out by their first code unit, the drop tables of several predicates, long texts', async () => {
+  const texts = [
+    '中文 分词\r\n测试\t\u3000全角 空格 a b  c',
+    'lone \ud800 high 汉字\udc00 low, 𠀀 astral 😀',
+    '\r\n\r\r\n\n',
+  ];
+  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[7].text);
+  texts.push(texts.join('\n').repeat(8)); // longer than the kernel's first buffers
+  // more predicates than the kernel keeps tables for: each is rebuilt when it comes back (a predicate sees the first
+  // code unit of tokens outside Han runs only)
+  const preds = [32, 10, 13, 9, 0x3000, 0x2c].map((u) => (c: number) => c === u || c === 0xfffd);
+  const b = { start: new Int32Array(0), end: new Int32Array(0), n: 0 };
+  for (let round = 0; round < 2; round++)
+    for (const drop of preds)
+      for (const text of texts) {
+        const src = jiebaSpans(text, drop, b) ? wellFormed(text) : text;
+        const got = [];
+        for (let k = 0; k < b.n; k++) got.push(src.slice(b.start[k], b.end[k]));
+        const want = jiebaCut(text).filter((w) => !drop(w.charCodeAt(0)));
+        assert.deepEqual(got, want, JSON.stringify(text.slice(0, 30)));
+      }
+  assert.ok(texts.at(-1)!.length > 20000);
 });

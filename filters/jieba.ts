@@ -1,8 +1,10 @@
 /**
- * jieba word segmentation without HMM, in TypeScript: the words of jieba-rs 0.10 `cut(text, false)` (what
- * @node-rs/jieba returns) with the same dictionary (@node-rs/jieba/dict), computed on the UTF-16 text directly, so no
- * UTF-8 copy of the document goes to native code and no native string comes back per word (that marshalling was most
- * of the cost of the native call). filters/jieba.test.ts checks the words against @node-rs/jieba on real documents.
+ * jieba word segmentation without HMM: the words of jieba-rs 0.10 `cut(text, false)` (what @node-rs/jieba returns)
+ * with the same dictionary (@node-rs/jieba/dict), as spans of the UTF-16 text: the dictionary's trie is built here, the
+ * segmentation runs in a small WebAssembly kernel (filters/jieba-kernel.c, the .wasm committed with its build script
+ * jieba-kernel.sh) over the text's UTF-16 code units, so no UTF-8 copy of the document goes to native code and no
+ * native string comes back per word (that marshalling was most of the cost of the native call).
+ * filters/jieba.test.ts checks the words against @node-rs/jieba on real documents.
  *
  * The algorithm, step for step as jieba-rs does it:
  * - the text splits into runs of "Han" characters (CJK Unified Ideographs and their extensions, ASCII letters and
@@ -356,45 +358,134 @@ function defaultDict(): Dict {
   return dict;
 }
 
-// ---------- segmentation ----------
-/** jieba-rs is_han_default: CJK Unified Ideographs (and extensions), ASCII letters and digits, + # & . _ % - */
-function isHanDefault(c: number): boolean {
-  if (c < 0x80) {
-    return (
-      (c >= 48 && c <= 57) ||
-      ((c | 32) >= 97 && (c | 32) <= 122) ||
-      c === 43 ||
-      c === 35 ||
-      c === 38 ||
-      c === 46 ||
-      c === 95 ||
-      c === 37 ||
-      c === 45
-    );
-  }
-  return (
-    (c >= 0x4e00 && c <= 0x9fff) ||
-    (c >= 0x3400 && c <= 0x4dbf) ||
-    (c >= 0xf900 && c <= 0xfaff) ||
-    (c >= 0x20000 && c <= 0x2a6df) ||
-    (c >= 0x2a700 && c <= 0x2ebef) ||
-    (c >= 0x2f800 && c <= 0x2fa1f)
-  );
+// ---------- segmentation, in WebAssembly ----------
+/**
+ * The segmentation kernel (filters/jieba-kernel.c, built by jieba-kernel.sh; the .wasm is committed): the Han runs,
+ * the route down the trie and the words of the route, over the text's UTF-16 code units in the kernel's memory. One
+ * instance per dictionary holds a copy of its trie (copied in on its first use).
+ */
+interface SegKernel {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+  segment(
+    text: number,
+    length: number,
+    drop: number,
+    routeScore: number,
+    routeEnd: number,
+    start: number,
+    end: number,
+    rec: number,
+    rootRec: number,
+    scores: number,
+    single: number,
+  ): number;
 }
-const isAsciiAlnum = (c: number) => (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122);
-
-let routeScore = new Float64Array(1 << 12);
-let routeEnd = new Int32Array(1 << 12);
-
-/** Code point at i of s (a lone surrogate as itself). */
-function cpAt(s: string, i: number): number {
-  const c = s.charCodeAt(i);
-  if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-    const d = s.charCodeAt(i + 1);
-    if (d >= 0xdc00 && d <= 0xdfff) return ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: unknown };
+    };
   }
-  return c;
+).WebAssembly;
+let segModule: object | undefined;
+
+/** A dictionary's kernel: its trie's offsets, the drop tables, the text and route buffers (for texts of cap units). */
+interface Seg {
+  k: SegKernel;
+  recAt: number;
+  rootAt: number;
+  scoresAt: number;
+  /** the drop tables (65,536 flags each) of the last predicates, most recent first */
+  drops: { fn: (c: number) => boolean; at: number }[];
+  dropAt: number;
+  bufAt: number;
+  cap: number;
+  /** the route's scores (cap + 1 doubles) and ends (cap + 1 ints) */
+  scoreAt: number;
+  routeEndAt: number;
+  units: Buffer;
+  start: Int32Array;
+  end: Int32Array;
 }
+const DROP_TABLES = 4;
+const segs = new WeakMap<Dict, Seg>();
+
+function segFor(d: Dict): Seg {
+  let g = segs.get(d);
+  if (g) return g;
+  segModule ??= new wasm.Module(readFileSync(new URL('./jieba-kernel.wasm', import.meta.url)));
+  const k = new wasm.Instance(segModule, {}).exports as unknown as SegKernel;
+  let top = k.__heap_base.value;
+  const alloc = (bytes: number) => {
+    const at = (top + 15) & ~15;
+    top = at + bytes;
+    return at;
+  };
+  const scoresAt = alloc(d.scores.byteLength),
+    recAt = alloc(d.rec.byteLength),
+    rootAt = alloc(d.rootRec.byteLength),
+    dropAt = alloc(DROP_TABLES << 16),
+    bufAt = alloc(0);
+  g = {
+    k,
+    recAt,
+    rootAt,
+    scoresAt,
+    drops: [],
+    dropAt,
+    bufAt,
+    cap: -1,
+    scoreAt: 0,
+    routeEndAt: 0,
+    units: Buffer.alloc(0),
+    start: d.rec,
+    end: d.rec,
+  };
+  grow(g, 0);
+  new Float64Array(k.memory.buffer, scoresAt, d.scores.length).set(d.scores);
+  new Int32Array(k.memory.buffer, recAt, d.rec.length).set(d.rec);
+  new Int32Array(k.memory.buffer, rootAt, d.rootRec.length).set(d.rootRec);
+  segs.set(d, g);
+  return g;
+}
+
+/** The buffers for a text of L code units: the text, the route (L + 1 scores and ends), the spans (L each). */
+function grow(g: Seg, L: number): void {
+  if (L <= g.cap) return;
+  const cap = Math.max(L, 2 * g.cap, 1 << 12);
+  const unitsAt = g.bufAt,
+    scoreAt = (unitsAt + 2 * cap + 15) & ~15,
+    routeEndAt = scoreAt + 8 * (cap + 1),
+    startAt = (routeEndAt + 4 * (cap + 1) + 15) & ~15,
+    spanEndAt = startAt + 4 * cap,
+    top = spanEndAt + 4 * cap;
+  const mem = g.k.memory;
+  if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
+  g.cap = cap;
+  g.scoreAt = scoreAt;
+  g.routeEndAt = routeEndAt;
+  // views of the memory, remade after a grow (which detaches the old buffer)
+  g.units = Buffer.from(mem.buffer, unitsAt, 2 * cap);
+  g.start = new Int32Array(mem.buffer, startAt, cap);
+  g.end = new Int32Array(mem.buffer, spanEndAt, cap);
+}
+
+/** The offset of the drop table of `fn` in g's memory (0: drop nothing), built on first use. */
+function dropTable(g: Seg, fn: (c: number) => boolean): number {
+  if (fn === NO_DROP) return 0;
+  const i = g.drops.findIndex((t) => t.fn === fn);
+  if (i >= 0) return g.drops[i].at;
+  const at = g.drops.length < DROP_TABLES ? g.dropAt + (g.drops.length << 16) : g.drops.pop()!.at;
+  const flags = new Uint8Array(g.k.memory.buffer, at, 0x10000);
+  for (let c = 0; c < 0x10000; c++) flags[c] = fn(c) ? 1 : 0;
+  g.drops.unshift({ fn, at });
+  return at;
+}
+
+const NO_DROP = () => false;
 
 /** Word boundaries in UTF-16 offsets: word i is text.slice(start[i], end[i]); n words. Buffers reused between texts. */
 export interface SpanBuf {
@@ -415,139 +506,40 @@ export function jiebaSpans(
   out: SpanBuf,
   d: Dict = defaultDict(),
 ): boolean {
-  const { rec, rootRec, scores, single } = d;
+  const g = segFor(d);
   const L = text.length;
-  if (routeScore.length < L + 1) {
-    routeScore = new Float64Array(Math.max(L + 1, routeScore.length * 2));
-    routeEnd = new Int32Array(routeScore.length);
-  }
+  grow(g, L);
   // at most one token per code unit
   if (out.start.length < L) {
     const cap = Math.max(L, out.start.length * 2);
     out.start = new Int32Array(cap);
     out.end = new Int32Array(cap);
   }
-  const rs = routeScore,
-    re = routeEnd,
-    os = out.start,
-    oe = out.end;
-  let n = 0;
-  let lone = false;
-  let i = 0;
-  while (i < L) {
-    const c0 = cpAt(text, i);
-    if (!isHanDefault(c0)) {
-      // a run of other characters: one token per character (\r\n together)
-      let w = c0 > 0xffff ? 2 : 1;
-      let first = c0;
-      if (c0 === 13 && text.charCodeAt(i + 1) === 10) w = 2;
-      else if (c0 >= 0xd800 && c0 <= 0xdfff) {
-        first = 0xfffd;
-        lone = true;
-      } else first = text.charCodeAt(i);
-      if (!dropSpace(first)) {
-        os[n] = i;
-        oe[n++] = i + w;
-      }
-      i += w;
-      continue;
-    }
-    // a Han run [bs, be)
-    const bs = i;
-    let be = i + (c0 > 0xffff ? 2 : 1);
-    while (be < L) {
-      const c = cpAt(text, be);
-      if (!isHanDefault(c)) break;
-      be += c > 0xffff ? 2 : 1;
-    }
-    // route from the end backwards over character starts
-    rs[be] = 0;
-    re[be] = 0;
-    let next = be; // start of the character after the current one
-    for (let x = be - 1; x >= bs; x--) {
-      const cu = text.charCodeAt(x);
-      if (cu >= 0xdc00 && cu <= 0xdfff && x > bs) {
-        const hi = text.charCodeAt(x - 1);
-        if (hi >= 0xd800 && hi <= 0xdbff) continue; // the low half of a pair: not a character start
-      }
-      let best = -Infinity;
-      let bestEnd = -1;
-      // down the trie from the root's child cu: the words starting at x, ending at j
-      let w0 = rootRec[2 * cu];
-      let w1 = rootRec[2 * cu + 1];
-      let j = x + 1;
-      for (;;) {
-        const si = (w0 >>> 16) & 0x7fff;
-        if (si !== 0) {
-          const v = scores[si] + rs[j];
-          if (bestEnd < 0 || v >= best) {
-            best = v;
-            bestEnd = j;
-          }
-        }
-        const lg1 = w1 >>> 27;
-        if (lg1 === 0 || j >= be) break;
-        const c = text.charCodeAt(j);
-        // c in the node's children table (first slot, 2^lg slots)
-        const first = w1 & 0x7ffffff,
-          lg = lg1 - 1,
-          m = (1 << lg) - 1;
-        let s = home(c, lg);
-        let k = rec[2 * (first + s)];
-        for (let left = m; k !== 0 && (k & 0xffff) !== c; left--) {
-          if (left === 0) {
-            k = 0;
-            break;
-          }
-          s = (s + 1) & m;
-          k = rec[2 * (first + s)];
-        }
-        if (k === 0) break;
-        w0 = k;
-        w1 = rec[2 * (first + s) + 1];
-        j++;
-      }
-      if (bestEnd < 0) {
-        best = single + rs[next];
-        bestEnd = next;
-      }
-      rs[x] = best;
-      re[x] = bestEnd;
-      next = x;
-    }
-    // follow the route; single ASCII letters/digits in a row make one word
-    let x = bs;
-    let left = -1;
-    while (x < be) {
-      const y = re[x];
-      const c = text.charCodeAt(x);
-      if (y === x + 1 && isAsciiAlnum(c)) {
-        if (left < 0) left = x;
-      } else {
-        if (left >= 0) {
-          os[n] = left;
-          oe[n++] = x;
-          left = -1;
-        }
-        os[n] = x;
-        oe[n++] = y;
-      }
-      x = y;
-    }
-    if (left >= 0) {
-      os[n] = left;
-      oe[n++] = be;
-    }
-    i = be;
-  }
+  g.units.write(text, 0, 'utf16le');
+  const r = g.k.segment(
+    g.units.byteOffset,
+    L,
+    dropTable(g, dropSpace),
+    g.scoreAt,
+    g.routeEndAt,
+    g.start.byteOffset,
+    g.end.byteOffset,
+    g.recAt,
+    g.rootAt,
+    g.scoresAt,
+    d.single,
+  );
+  const n = r >>> 1;
+  out.start.set(g.start.subarray(0, n));
+  out.end.set(g.end.subarray(0, n));
   out.n = n;
-  return lone;
+  return (r & 1) === 1;
 }
 
 /** The tokens of jieba's `cut(text, false)` as strings (whitespace tokens left out as for jiebaSpans). */
 export function jiebaCut(
   text: string,
-  dropSpace: (firstCodeUnit: number) => boolean = () => false,
+  dropSpace: (firstCodeUnit: number) => boolean = NO_DROP,
   d: Dict = defaultDict(),
 ): string[] {
   const b: SpanBuf = { start: new Int32Array(0), end: new Int32Array(0), n: 0 };

@@ -1,0 +1,150 @@
+// jieba segmentation kernel for filters/jieba.ts, compiled to WebAssembly by filters/jieba-kernel.sh (the .wasm is
+// committed: a user's machine needs no compiler). It is jieba.ts's segmentation step for step over the text's UTF-16
+// code units: the runs of "Han" characters (jieba-rs is_han_default), the route from the end of a run backwards down
+// the dictionary trie (jieba.ts buildDict's layout: open-addressing children tables of 2 Int32 per slot), the words
+// of the route with single ASCII letters/digits joined, and one token per character elsewhere (\r\n together). The
+// scores are added and compared in double as jieba.ts did (no fused multiply-add: built with -ffp-contract=off).
+// The trie, the text and the buffers live in this module's memory, laid out by jieba.ts, which passes their offsets.
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef int i32;
+
+// jieba-rs is_han_default: CJK Unified Ideographs (and extensions), ASCII letters and digits, + # & . _ % -
+static inline i32 isHanDefault(u32 c) {
+  if (c < 0x80)
+    return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122) || c == 43 || c == 35 || c == 38 || c == 46 ||
+           c == 95 || c == 37 || c == 45;
+  return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0xf900 && c <= 0xfaff) ||
+         (c >= 0x20000 && c <= 0x2a6df) || (c >= 0x2a700 && c <= 0x2ebef) || (c >= 0x2f800 && c <= 0x2fa1f);
+}
+
+static inline i32 isAsciiAlnum(u32 c) { return (c >= 48 && c <= 57) || ((c | 32) >= 97 && (c | 32) <= 122); }
+
+// the code point at i of t[0, L) (a lone surrogate as itself)
+static inline u32 cpAt(const u16 *t, i32 i, i32 L) {
+  const u32 c = t[i];
+  if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
+    const u32 d = t[i + 1];
+    if (d >= 0xdc00 && d <= 0xdfff) return ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+  }
+  return c;
+}
+
+// the home slot of code unit c in a children table of 2^lg slots (jieba.ts home)
+static inline u32 home(u32 c, u32 lg) { return lg == 0 ? 0 : (c * 0x9e3779b1u) >> (32 - lg); }
+
+// The tokens of t[0, L) as spans [os[k], oe[k]); a token of another character whose first code unit u has drop[u] set
+// is left out (drop 0: none). rs, re: L + 1 doubles and ints of route. rec, rootRec, scores, single: the trie
+// (jieba.ts Dict). Returns 2 · (the token count) + 1 when the text holds a lone surrogate (its token's first unit is
+// taken as U+FFFD), else + 0.
+__attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u8 *drop, double *rs, i32 *re, i32 *os,
+                                                    i32 *oe, const i32 *rec, const i32 *rootRec,
+                                                    const double *scores, double single) {
+  i32 n = 0, lone = 0, i = 0;
+  while (i < L) {
+    const u32 c0 = cpAt(t, i, L);
+    if (!isHanDefault(c0)) {
+      // a run of other characters: one token per character (\r\n together)
+      i32 w = c0 > 0xffff ? 2 : 1;
+      u32 first = t[i];
+      if (c0 == 13 && i + 1 < L && t[i + 1] == 10)
+        w = 2;
+      else if (c0 >= 0xd800 && c0 <= 0xdfff) {
+        first = 0xfffd;
+        lone = 1;
+      }
+      if (!drop || !drop[first]) {
+        os[n] = i;
+        oe[n++] = i + w;
+      }
+      i += w;
+      continue;
+    }
+    // a Han run [bs, be)
+    const i32 bs = i;
+    i32 be = i + (c0 > 0xffff ? 2 : 1);
+    while (be < L) {
+      const u32 c = cpAt(t, be, L);
+      if (!isHanDefault(c)) break;
+      be += c > 0xffff ? 2 : 1;
+    }
+    // route from the end backwards over character starts
+    rs[be] = 0;
+    re[be] = 0;
+    i32 next = be; // start of the character after the current one
+    for (i32 x = be - 1; x >= bs; x--) {
+      const u32 cu = t[x];
+      if (cu >= 0xdc00 && cu <= 0xdfff && x > bs) {
+        const u32 hi = t[x - 1];
+        if (hi >= 0xd800 && hi <= 0xdbff) continue; // the low half of a pair: not a character start
+      }
+      double best = 0;
+      i32 bestEnd = -1;
+      // down the trie from the root's child cu: the words starting at x, ending at j
+      i32 w0 = rootRec[2 * cu], w1 = rootRec[2 * cu + 1];
+      i32 j = x + 1;
+      for (;;) {
+        const u32 si = ((u32)w0 >> 16) & 0x7fff;
+        if (si != 0) {
+          const double v = scores[si] + rs[j];
+          if (bestEnd < 0 || v >= best) {
+            best = v;
+            bestEnd = j;
+          }
+        }
+        const u32 lg1 = (u32)w1 >> 27;
+        if (lg1 == 0 || j >= be) break;
+        const u32 c = t[j];
+        // c in the node's children table (first slot, 2^lg slots)
+        const i32 first = w1 & 0x7ffffff;
+        const u32 lg = lg1 - 1, m = (1u << lg) - 1;
+        u32 s = home(c, lg);
+        i32 k = rec[2 * (first + s)];
+        for (u32 left = m; k != 0 && (u32)(k & 0xffff) != c; left--) {
+          if (left == 0) {
+            k = 0;
+            break;
+          }
+          s = (s + 1) & m;
+          k = rec[2 * (first + s)];
+        }
+        if (k == 0) break;
+        w0 = k;
+        w1 = rec[2 * (first + s) + 1];
+        j++;
+      }
+      if (bestEnd < 0) {
+        best = single + rs[next];
+        bestEnd = next;
+      }
+      rs[x] = best;
+      re[x] = bestEnd;
+      next = x;
+    }
+    // follow the route; single ASCII letters/digits in a row make one word
+    i32 x = bs, left = -1;
+    while (x < be) {
+      const i32 y = re[x];
+      if (y == x + 1 && isAsciiAlnum(t[x])) {
+        if (left < 0) left = x;
+      } else {
+        if (left >= 0) {
+          os[n] = left;
+          oe[n++] = x;
+          left = -1;
+        }
+        os[n] = x;
+        oe[n++] = y;
+      }
+      x = y;
+    }
+    if (left >= 0) {
+      os[n] = left;
+      oe[n++] = be;
+    }
+    i = be;
+  }
+  return 2 * n + lone;
+}
