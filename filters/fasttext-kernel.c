@@ -23,15 +23,14 @@ __attribute__((import_module("env"), import_name("astralClass"))) i32 host_astra
 #define FNV_PRIME 16777619u
 #define CACHED_BYTES 64
 
+// a token table: open addressing over FNV hashes; each entry one record in the pool (key length, row count, the key's
+// bytes padded to 4, the row ids), so a look-up reads its slot, then one place of the pool
 typedef struct {
   i32 bits;
-  i32 *slots;   // per slot: FNV hash, 1 + entry index (0 = empty)
-  i32 *entries; // per entry: key offset, key length, row offset, row count
-  u8 *keys;
-  i32 keyCap;
-  i32 *rows;
-  i32 rowCap;
-  i32 size, keysUsed, rowsUsed;
+  i32 *slots; // per slot: FNV hash, 1 + the record's offset in the pool (0 = empty)
+  i32 *pool;
+  i32 poolCap; // ints
+  i32 size, used;
 } Cache;
 
 static Cache vocab, cache;
@@ -75,20 +74,14 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   bestScore = (double *)p[19];
   expc = (const double *)p[20];
   const i32 *c = p + 21;
-  for (i32 q = 0; q < 2; q++, c += 5) {
+  for (i32 q = 0; q < 2; q++, c += 4) {
     Cache *t = q == 0 ? &vocab : &cache;
     t->bits = c[0];
     t->slots = (i32 *)c[1];
-    t->entries = (i32 *)c[2];
-    t->keys = (u8 *)c[3];
-    t->keyCap = c[4];
+    t->pool = (i32 *)c[2];
+    t->poolCap = c[3];
+    t->size = t->used = 0;
   }
-  vocab.rows = (i32 *)p[31];
-  vocab.rowCap = p[32];
-  cache.rows = (i32 *)p[33];
-  cache.rowCap = p[34];
-  vocab.size = vocab.keysUsed = vocab.rowsUsed = 0;
-  cache.size = cache.keysUsed = cache.rowsUsed = 0;
   eos = -1;
 }
 
@@ -150,40 +143,48 @@ static i32 utf8(const u16 *t, i32 n) {
   return o;
 }
 
+// the record of key b[s, e) (its offset in the pool), or -1
 static i32 find(const Cache *c, const u8 *b, i32 s, i32 e, i32 h) {
   const u32 mask = (1u << c->bits) - 1;
   const i32 len = e - s;
   for (u32 i = (u32)h & mask;; i = (i + 1) & mask) {
     const i32 t = c->slots[2 * i + 1];
     if (t == 0) return -1;
-    if (c->slots[2 * i] != h || c->entries[4 * t - 3] != len) continue;
-    const u8 *k = c->keys + c->entries[4 * t - 4];
+    if (c->slots[2 * i] != h) continue;
+    const i32 *r = c->pool + (t - 1);
+    if (r[0] != len) continue;
+    const u8 *k = (const u8 *)(r + 2);
     i32 q = 0;
     while (q < len && k[q] == b[s + q]) q++;
     if (q == len) return t - 1;
   }
 }
 
+// a record's row ids (their count is pool[o + 1])
+static inline i32 *rowsOf(const Cache *c, i32 o) { return c->pool + o + 2 + ((c->pool[o] + 3) >> 2); }
+
 static i32 add(Cache *c, const u8 *b, i32 s, i32 e, i32 h, const i32 *rows, i32 m) {
-  if (c->size >= (1 << (c->bits - 2)) || c->keysUsed + (e - s) > c->keyCap || c->rowsUsed + m > c->rowCap) {
+  const i32 len = e - s, need = 2 + ((len + 3) >> 2) + m;
+  if (c->size >= (1 << (c->bits - 2)) || c->used + need > c->poolCap) {
     __builtin_memset(c->slots, 0, (2u << c->bits) * 4);
-    c->size = c->keysUsed = c->rowsUsed = 0;
+    c->size = c->used = 0;
   }
   const u32 mask = (1u << c->bits) - 1;
   u32 i = (u32)h & mask;
   while (c->slots[2 * i + 1] != 0) i = (i + 1) & mask;
-  const i32 t = c->size++;
+  const i32 o = c->used;
+  c->size++;
+  c->used += need;
   c->slots[2 * i] = h;
-  c->slots[2 * i + 1] = t + 1;
-  c->entries[4 * t] = c->keysUsed;
-  c->entries[4 * t + 1] = e - s;
-  c->entries[4 * t + 2] = c->rowsUsed;
-  c->entries[4 * t + 3] = m;
-  for (i32 q = s, o = c->keysUsed; q < e; q++, o++) c->keys[o] = b[q];
-  c->keysUsed += e - s;
-  for (i32 q = 0, o = c->rowsUsed; q < m; q++, o++) c->rows[o] = rows[q];
-  c->rowsUsed += m;
-  return t;
+  c->slots[2 * i + 1] = o + 1;
+  i32 *r = c->pool + o;
+  r[0] = len;
+  r[1] = m;
+  u8 *k = (u8 *)(r + 2);
+  for (i32 q = 0; q < len; q++) k[q] = b[s + q];
+  i32 *ro = rowsOf(c, o);
+  for (i32 q = 0; q < m; q++) ro[q] = rows[q];
+  return o;
 }
 
 static u32 fnv(const u8 *b, i32 s, i32 e) {
@@ -194,7 +195,7 @@ static u32 fnv(const u8 *b, i32 s, i32 e) {
 
 static i32 wordId(const u8 *b, i32 s, i32 e, i32 h) {
   const i32 t = find(&vocab, b, s, e, h);
-  return t < 0 ? -1 : vocab.rows[vocab.entries[4 * t + 2]];
+  return t < 0 ? -1 : rowsOf(&vocab, t)[0];
 }
 
 // a vocabulary word (its bytes at utf[0, len)): a word listed twice takes its later id
@@ -202,7 +203,7 @@ __attribute__((export_name("addWord"))) void addWord(i32 len, i32 id) {
   const i32 h = (i32)fnv(utf, 0, len);
   const i32 t = find(&vocab, utf, 0, len, h);
   if (t >= 0)
-    vocab.rows[vocab.entries[4 * t + 2]] = id;
+    rowsOf(&vocab, t)[0] = id;
   else
     add(&vocab, utf, 0, len, h, &id, 1);
 }
@@ -326,8 +327,8 @@ __attribute__((export_name("predict"))) i32 predict(i32 at, i32 n16, i32 k) {
         const i32 end = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
         t = add(&cache, utf, s, i, (i32)h, ids, end);
       }
-      const i32 m = cache.entries[4 * t + 3];
-      addRows(cache.rows, cache.entries[4 * t + 2], m);
+      const i32 m = cache.pool[t + 1];
+      addRows(rowsOf(&cache, t), 0, m);
       count += m;
     } else {
       const i32 wid = i - s <= maxWordBytes ? wordId(utf, s, i, (i32)h) : -1;

@@ -309,7 +309,7 @@ export function loadFastText(path: string): FastTextModel {
     top = at + bytes;
     return at;
   };
-  const P = 35;
+  const P = 29;
   const params = alloc(4 * P);
   const expc = alloc(8 * (8 + EXP_N));
   const wiAt = alloc(4 * rows * dim);
@@ -325,19 +325,14 @@ export function loadFastText(path: string): FastTextModel {
     bestScoreAt = alloc(8 * (osz + 1));
   const unitClassAt = alloc(0x10000),
     unitsAt = alloc(16);
-  // the vocabulary's table (a quarter of its slots used) and the token cache's (2^16 slots: 512 KB, within L2; pools of
-  // 512 KB and 512K ids)
+  // the vocabulary's table (a quarter of its slots used) and the token cache's (2^16 slots: 512 KB, within L2); their
+  // pools of records (Int32: key length, row count, the key's bytes padded to 4, the row ids): the vocabulary's words
+  // with one row each, the cache's up to 512 KB of keys and 512K ids
   const vbits = Math.max(4, 33 - Math.clz32(4 * wordBytes.length));
   const tables = [
-    { bits: vbits, keys: vocabBytes, rows: wordBytes.length },
-    { bits: 16, keys: 1 << 19, rows: 1 << 19 },
-  ].map((t) => ({
-    ...t,
-    slotsAt: alloc(4 * (2 << t.bits)),
-    entriesAt: alloc(4 * (4 << (t.bits - 2))),
-    keysAt: alloc(t.keys),
-    rowsAt: alloc(4 * t.rows),
-  }));
+    { bits: vbits, pool: 3 * wordBytes.length + ((vocabBytes + 3 * wordBytes.length) >> 2) },
+    { bits: 16, pool: (2 << 14) + (1 << 17) + (1 << 19) },
+  ].map((t) => ({ ...t, slotsAt: alloc(4 * (2 << t.bits)), poolAt: alloc(4 * t.pool) }));
   const scratchAt = alloc(0);
   const grow = (end: number) => {
     if (end > mem.buffer.byteLength) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
@@ -347,8 +342,7 @@ export function loadFastText(path: string): FastTextModel {
   const p = new Int32Array(mem.buffer, params, P);
   p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, prune32 ? 1 : 0, wiAt, woAt, leftAt, rightAt]);
   p.set([pruneAt, keptAt, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
-  tables.forEach((t, q) => p.set([t.bits, t.slotsAt, t.entriesAt, t.keysAt, t.keys], 21 + 5 * q));
-  p.set([tables[0].rowsAt, tables[0].rows, tables[1].rowsAt, tables[1].rows], 31);
+  tables.forEach((t, q) => p.set([t.bits, t.slotsAt, t.poolAt, t.pool], 21 + 4 * q));
   new Float64Array(mem.buffer, expc, 8 + EXP_N).set([
     EXP_INVLN2N,
     EXP_C0,
