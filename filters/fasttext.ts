@@ -14,6 +14,7 @@
  * Token → row lists of short tokens are cached.
  */
 import { readFileSync } from 'node:fs';
+import { instantiate } from './wasm.ts';
 
 const f32 = Math.fround;
 
@@ -172,21 +173,6 @@ interface Kernel {
   setUnitClass(table: number): void;
   units(s: number, e: number, out: number): void;
 }
-/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: unknown };
-    };
-  }
-).WebAssembly;
-let compiled: object | undefined;
-function kernelModule(): object {
-  compiled ??= new wasm.Module(readFileSync(new URL('./fasttext-kernel.wasm', import.meta.url)));
-  return compiled;
-}
-
 /** Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. */
 export function loadFastText(path: string): FastTextModel {
   const r = new Reader(readFileSync(path));
@@ -299,9 +285,9 @@ export function loadFastText(path: string): FastTextModel {
   let astralClass = (cp: number): number => {
     throw new Error(`fastText units: no classes given (U+${cp.toString(16)})`);
   };
-  const kernel = new wasm.Instance(kernelModule(), {
+  const kernel = instantiate<Kernel>(new URL('./fasttext-kernel.wasm', import.meta.url), {
     env: { log: Math.log, astralClass: (cp: number) => astralClass(cp) },
-  }).exports as unknown as Kernel;
+  });
   const mem = kernel.memory;
   let top = kernel.__heap_base.value;
   const alloc = (bytes: number) => {

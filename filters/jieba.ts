@@ -22,6 +22,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
+import { instantiate } from './wasm.ts';
 
 // ---------- correctly rounded natural logarithm of a positive integer ----------
 const FRAC = 128n;
@@ -381,17 +382,6 @@ interface SegKernel {
     single: number,
   ): number;
 }
-/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: unknown };
-    };
-  }
-).WebAssembly;
-let segModule: object | undefined;
-
 /** A dictionary's kernel: its trie's offsets, the drop tables, the text and route buffers (for texts of cap units). */
 interface Seg {
   k: SegKernel;
@@ -416,8 +406,7 @@ const segs = new WeakMap<Dict, Seg>();
 function segFor(d: Dict): Seg {
   let g = segs.get(d);
   if (g) return g;
-  segModule ??= new wasm.Module(readFileSync(new URL('./jieba-kernel.wasm', import.meta.url)));
-  const k = new wasm.Instance(segModule, {}).exports as unknown as SegKernel;
+  const k = instantiate<SegKernel>(new URL('./jieba-kernel.wasm', import.meta.url));
   let top = k.__heap_base.value;
   const alloc = (bytes: number) => {
     const at = (top + 15) & ~15;
