@@ -224,11 +224,12 @@ export function identify(
   const cjk = han + kana + hangul;
   const cjkShare = cjk + latinWords ? cjk / (cjk + latinWords) : 0;
   const sp = windowSpans(text, opts.windows, opts.width);
-  if (opts.detectCode && cjkShare < 0.5) {
-    const ws: string[] = [];
-    for (let q = 0; q < sp.length; q += 2) ws.push(text.slice(sp[q], sp[q + 1]));
-    if (looksLikeCode(ws.join('\n'), opts.codeLineRatio)) return { lang: 'code', score: 1, cjkShare };
-  }
+  if (
+    opts.detectCode &&
+    cjkShare < 0.5 &&
+    looksLikeCode(sampleWindows(text, opts.windows, opts.width).join('\n'), opts.codeLineRatio)
+  )
+    return { lang: 'code', score: 1, cjkShare };
   const sum = new Map<string, number>();
   const top = new Map<string, { w: number; p: number }>();
   let total = 0;
