@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MinHasher, collisionProbability, optimalParams, sketchJaccard, seededRandom } from './minhash.ts';
-import { charShingles, jaccardSorted, normalise, shingleMode, uniqueSorted, wordShingles } from './text.ts';
+import { charShingles, fmix32, jaccardSorted, normalise, shingleMode, uniqueSorted, wordShingles } from './text.ts';
 import { simhash, hamming, tables, blockRanges, tableKey } from './simhash.ts';
 import {
   RecordReader,
@@ -88,6 +88,41 @@ test('character shingles: lowercased, whitespace runs collapsed and trimmed, one
     }
   }
   assert.equal(charShingles('hello world', 5)[0], charShingles('xx hello world', 5)[3], 'position-independent');
+});
+
+test('character shingles: the same hashes of the lowercased, collapsed text for any characters (sigma, U+0130, astral, lone surrogates)', () => {
+  // the hashes of the n-grams of the lowercased text, whitespace runs collapsed and trimmed: a polynomial over code
+  // units, fmix32 (the signatures of an earlier run's index, --index, depend on them)
+  const fmix = fmix32;
+  const ref = (text: string, n: number, lowercase = true, shortWhole = true) => {
+    const t = (lowercase ? text.toLowerCase() : text).replace(/\s+/gu, ' ').trim();
+    const P = 0x01000193;
+    const poly = (s: string) => {
+      let h = 0;
+      for (let i = 0; i < s.length; i++) h = (Math.imul(h, P) + s.charCodeAt(i)) | 0;
+      return h;
+    };
+    if (!t) return [];
+    if (t.length < n) return shortWhole ? [fmix(poly(t) ^ Math.imul(0x9747b28c ^ t.length, 0x9e3779b1))] : [];
+    const seed = Math.imul(0x9747b28c ^ n, 0x9e3779b1);
+    return Array.from({ length: t.length - n + 1 }, (_, i) => fmix(poly(t.slice(i, i + n)) ^ seed));
+  };
+  const texts = [
+    'ΣΑΣ ΟΔΟΣ σΣ. ΣΣ Σ', // capital sigma: final or not by its neighbours
+    'İstanbul İİ i̇', // U+0130: two units in lowercase
+    '𐐀𐐁 ABC 𐐨 𞤀 😀', // astral letters lowercase as pairs
+    'A\uD800B \uDC00C', // lone surrogates
+    'ÀÉÎ ǅǈ ẞ ß ﬀ Ω K Å\u00a0\u2028x\u3000y\ufeffz',
+  ];
+  // every BMP code unit, in upper-case context and next to whitespace
+  for (let c = 0; c < 0x10000; c += 61)
+    texts.push(`AB${String.fromCharCode(...Array.from({ length: 61 }, (_, k) => c + k))} Cd`);
+  for (const text of texts)
+    for (const n of [1, 5, 7]) {
+      assert.deepEqual(Array.from(charShingles(text, n)), ref(text, n), `${JSON.stringify(text.slice(0, 12))} n=${n}`);
+      assert.deepEqual(Array.from(charShingles(text, n, false, false)), ref(text, n, false, false));
+    }
+  assert.deepEqual(Array.from(charShingles('AB', 5, true, false)), []);
 });
 
 test('shingles: character n-grams for zh, word n-grams otherwise; normalisation options', () => {
