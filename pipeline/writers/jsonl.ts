@@ -33,6 +33,7 @@ export class JsonlWriter {
   private readonly file: AtomicFile;
   private readonly comp: Compression;
   private readonly chunkBytes: number;
+  /** Pending lines, two strings each (writeLine's json and tail). */
   private parts: string[] = [];
   private partBytes = 0;
   private zstd: ZstdWasm | undefined;
@@ -59,12 +60,16 @@ export class JsonlWriter {
     await this.writeLine(JSON.stringify(value));
   }
 
-  /** One line that is already JSON text (no newline inside): what `write` would write for the value it stands for. */
-  async writeLine(json: string): Promise<void> {
-    const line = json + '\n';
-    this.parts.push(line);
+  /**
+   * One line that is already JSON text (no newline inside): what `write` would write for the value it stands for;
+   * `json` and `tail` are written one after the other (a line spliced from a line read and a new ending, without a
+   * copy of the two joined). The newline is written by flush as a byte: `json + '\n'` made a cons string that the
+   * UTF-8 encoding flattened, a copy of every line (0.013 -> 0.026-0.09 CPU-s per 23 MB of lines).
+   */
+  async writeLine(json: string, tail = ''): Promise<void> {
+    this.parts.push(json, tail);
     // string length is a cheap lower bound of the UTF-8 size; exact size is measured at flush
-    this.partBytes += line.length;
+    this.partBytes += json.length + tail.length + 1;
     this.count++;
     if (this.partBytes >= this.chunkBytes) await this.flush();
   }
@@ -81,7 +86,12 @@ export class JsonlWriter {
     if (scratch.length < this.partBytes * 3) scratch = Buffer.allocUnsafe(this.partBytes * 3);
     const buf = scratch;
     let n = 0;
-    for (const line of this.parts) n += buf.write(line, n, 'utf8');
+    const parts = this.parts;
+    for (let i = 0; i < parts.length; i += 2) {
+      n += buf.write(parts[i]!, n, 'utf8');
+      if (parts[i + 1]!.length) n += buf.write(parts[i + 1]!, n, 'utf8');
+      buf[n++] = 10;
+    }
     const raw = buf.subarray(0, n);
     this.parts = [];
     this.partBytes = 0;

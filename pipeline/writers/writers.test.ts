@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
-import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter } from './index.ts';
+import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter, zstdCompressChunk } from './index.ts';
 import { ParquetDocWriter } from './parquet.ts';
 import { readRecords, recordToDocument } from '../readers/index.ts';
 import type { Document } from '../document.ts';
@@ -101,6 +101,35 @@ test('JSONL writers: the bytes are the UTF-8 of the JSON lines, across chunks of
     const raw = name.endsWith('.zst') ? Buffer.from(decompress(buf)) : name.endsWith('.gz') ? gunzipSync(buf) : buf;
     assert.ok(raw.equals(want), name);
     assert.equal(w.rawBytes, want.length);
+  }
+});
+
+test('JSONL writer: a line written in two parts (json, tail) is the joined line; frames cut where whole lines cut them', async () => {
+  const dir = tmp();
+  const lines = Array.from({ length: 300 }, (_, i) => [
+    JSON.stringify({ id: `p${i}`, text: '中文 😀 \ud800 '.repeat(i % 40), meta: { i } }).slice(0, -1),
+    i % 3 ? `,"n":${i}}` : '}',
+  ]);
+  // the frames as the writer cuts them: a frame ends once its lines' lengths (UTF-16 units + newline) reach chunkBytes
+  const chunkBytes = 2000;
+  const frames: string[] = [];
+  let cur = '';
+  for (const [a, b] of lines) {
+    cur += a + b + '\n';
+    if (cur.length >= chunkBytes) {
+      frames.push(cur);
+      cur = '';
+    }
+  }
+  if (cur) frames.push(cur);
+  const want = Buffer.concat(await Promise.all(frames.map((f) => zstdCompressChunk(Buffer.from(f, 'utf8'), 3))));
+  for (const split of [true, false]) {
+    const p = join(dir, `parts-${split}.jsonl.zst`);
+    const w = new JsonlWriter(p, { chunkBytes });
+    for (const [a, b] of lines) await (split ? w.writeLine(a!, b) : w.writeLine(a! + b!));
+    await w.close();
+    assert.ok(readFileSync(p).equals(want), `split=${split}`);
+    assert.equal(w.rawBytes, Buffer.byteLength(frames.join(''), 'utf8'));
   }
 });
 
