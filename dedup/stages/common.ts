@@ -96,6 +96,17 @@ export class U32List {
     }
     this.a[this.n++] = x;
   }
+  /** Room for `k` more words (grown by doubling, as push does). */
+  reserve(k: number): Uint32Array {
+    if (this.n + k > this.a.length) {
+      let cap = this.a.length * 2;
+      while (cap < this.n + k) cap *= 2;
+      const b = new Uint32Array(cap);
+      b.set(this.a.subarray(0, this.n));
+      this.a = b;
+    }
+    return this.a;
+  }
 }
 
 /**

@@ -204,10 +204,19 @@ export class FileSigner {
     const mh = this.mh;
     if (mh) {
       mh.compute(minhashShingles(cfg, doc.text, doc.lang));
+      // per band: key hi, key lo, file, doc, then the sketch (the record push and a word-by-word copy wrote)
+      const sketch = mh.sketch;
+      const width = 4 + sketch.length;
       for (let b = 0; b < bands; b++) {
-        this.push(b, mh.bandHi[b]!, mh.bandLo[b]!, d);
         const l = this.recs[b]!;
-        for (let w = 0; w < mh.sketch.length; w++) l.push(mh.sketch[w]!);
+        const a = l.reserve(width);
+        const o = l.n;
+        a[o] = mh.bandHi[b]!;
+        a[o + 1] = mh.bandLo[b]!;
+        a[o + 2] = this.fi;
+        a[o + 3] = d;
+        for (let w = 0; w < sketch.length; w++) a[o + 4 + w] = sketch[w]!;
+        l.n = o + width;
       }
     } else if (this.hx) {
       const h = this.hx.h64(normalise(doc.text, cfg.exact));
