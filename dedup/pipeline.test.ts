@@ -500,3 +500,31 @@ test('in a recipe, the map phase signs the documents it writes: the signatures s
   const byId = (a: { id: string }[]) => a.sort((x, y) => (x.id < y.id ? -1 : 1));
   assert.deepEqual(byId(readDocsDir(out2)), byId(readDocsDir(out)));
 });
+
+test('minhash verify re-reads candidate lines that span the read chunks of a plain JSONL file', async () => {
+  const dir = tmpDir('dd-span-');
+  const rnd = seededRandom(5);
+  const orig = { id: 'orig', text: randomEn(rnd, 400) };
+  const copy = { id: 'copy', text: orig.text.replace(/ the /, ' THE  ') }; // J = 1 after lowercasing and collapsing
+  const lines: string[] = [JSON.stringify(orig)];
+  let bytes = Buffer.byteLength(lines[0]!) + 1;
+  // fillers up to just before the 1 MiB read chunk of a plain file, then the copy across it, then more fillers
+  for (let i = 0; bytes < (1 << 20) - 1000; i++) {
+    const l = JSON.stringify({ id: `f${i}`, text: randomEn(rnd, 150) });
+    lines.push(l);
+    bytes += Buffer.byteLength(l) + 1;
+  }
+  const copyLine = JSON.stringify(copy);
+  assert.ok(bytes < 1 << 20 && bytes + Buffer.byteLength(copyLine) > 1 << 20, 'the copy spans the chunk boundary');
+  lines.push(copyLine);
+  for (let i = 0; i < 50; i++) lines.push(JSON.stringify({ id: `g${i}`, text: randomEn(rnd, 150) }));
+  const file = join(dir, 'in.jsonl');
+  writeFileSync(file, lines.join('\n')); // the last line unterminated
+  const out = join(dir, 'out');
+  const r = await runDedup(cfgFor('minhash', [file], out), new LocalExecutor({ inProcess: 'always', ...quiet }), {
+    workers: 1,
+    log: noLog,
+  });
+  assert.deepEqual([...dupMap(out)], [['copy', 'orig']]);
+  assert.equal(r.kept, lines.length - 1);
+});

@@ -138,27 +138,25 @@ async function* neededDocuments(
     let lastLine = 0;
     for (const l of want.keys()) lastLine = Math.max(lastLine, l);
     let lineNo = 0;
-    let carry: Uint8Array = new Uint8Array(0);
+    // the bytes so far of the current line, kept only when it is wanted (the other lines are counted, not copied)
+    let parts: Uint8Array[] = [];
     for await (const chunk of openBytes(path)) {
-      let buf: Uint8Array = chunk;
-      if (carry.length) {
-        buf = new Uint8Array(carry.length + chunk.length);
-        buf.set(carry);
-        buf.set(chunk, carry.length);
-      }
       let start = 0;
-      for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
         lineNo++;
         const node = want.get(lineNo);
-        if (node !== undefined)
-          yield { node, doc: lineDocument(cfg, path, lineNo, dec.decode(buf.subarray(start, nl))) };
+        if (node !== undefined) {
+          const bytes = parts.length ? Buffer.concat([...parts, chunk.subarray(start, nl)]) : chunk.subarray(start, nl);
+          yield { node, doc: lineDocument(cfg, path, lineNo, dec.decode(bytes)) };
+        }
+        parts = [];
         start = nl + 1;
+        if (lineNo >= lastLine) return;
       }
-      carry = buf.slice(start);
-      if (lineNo >= lastLine) return;
+      if (start < chunk.length && want.has(lineNo + 1)) parts.push(chunk.subarray(start));
     }
-    if (carry.length && want.has(lineNo + 1)) {
-      yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, dec.decode(carry)) };
+    if (parts.length && want.has(lineNo + 1)) {
+      yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, dec.decode(Buffer.concat(parts))) };
     }
     return;
   }
