@@ -4,8 +4,8 @@
 // dist/ mirrors the top-level folders that hold TypeScript sources: each non-test X.ts becomes dist/…/X.js, and
 // every other entry (recipes, manifests, JSON tables, fixtures, the native addon's build/ folder) is a symlink to the
 // source, so code that reads files relative to its own module finds them from dist/ too. dist/build.json records a
-// fingerprint of the tree it was built from: the path, size and mtime of every source .ts file and the name of every
-// linked entry. dist/ is fresh when the fingerprint of the tree now is the same.
+// fingerprint of the tree it was built from: the path, size and mtime of every source .ts file, the name of every
+// linked entry and the versions of the packages bundled into dist/vendor/. dist/ is fresh when the fingerprint of the tree now is the same.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +15,13 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = join(ROOT, 'dist');
 /** Folders never mirrored (git-ignored outputs or other trees). */
 const SKIP = new Set(['node_modules', '.git', 'dist', 'out', 'tmp', '__pycache__', '.offline', '.whl']);
+/**
+ * Pure-JavaScript packages of many small modules that scripts/build.mjs bundles into dist/vendor/ (one chunk per
+ * package, shared by the modules that import it; their own dependencies go with them): Node loads an ES module per
+ * file, and these are ~370 files. The other packages stay in node_modules (native addons, and packages that read
+ * files beside their own modules: WebAssembly, dictionaries, models).
+ */
+export const BUNDLED = ['zod', 'yaml', 'apache-arrow', 'parse5', 'opencc-js', 'fzstd'];
 /** Linked into dist/ whether or not they exist yet (created after `npm ci`: the CUDA addon is built on a GPU host). */
 export const LINK_ALWAYS = ['train/native/build'];
 
@@ -66,6 +73,16 @@ export function fingerprint() {
     },
     (r) => h.update(`l ${r}\n`),
   );
+  // the bundled packages' versions: an update in node_modules makes dist/ stale
+  for (const p of BUNDLED) {
+    let v = 'missing';
+    try {
+      v = JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version;
+    } catch {
+      // not installed: the build fails on it, and a later install makes dist/ stale
+    }
+    h.update(`p ${p} ${v}\n`);
+  }
   return h.digest('hex');
 }
 

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// plain JavaScript without types (cli/steel.js reads it before it may load TypeScript)
+const { BUNDLED } = (await import(new URL('./dist.mjs', import.meta.url).href)) as { BUNDLED: string[] };
+const DIST = join(ROOT, 'dist');
+const bare = new RegExp(`^(${BUNDLED.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/|$)`);
+
+function* jsFiles(dir: string): Generator<string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    // symlinks are the source tree's data entries (recipes, tables), not compiled modules
+    if (e.isDirectory()) yield* jsFiles(join(dir, e.name));
+    else if (e.isFile() && e.name.endsWith('.js')) yield join(dir, e.name);
+  }
+}
+
+test('dist/: the bundled packages come from dist/vendor/, never from node_modules, and work', () => {
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  // no compiled module imports a bundled package by name
+  const offenders: string[] = [];
+  let modules = 0;
+  for (const f of jsFiles(DIST)) {
+    modules++;
+    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from|import\(|require\()\s*"([^"]+)"/g))
+      if (bare.test(m[1])) offenders.push(`${f}: ${m[1]}`);
+  }
+  assert.ok(modules > 100, `only ${modules} compiled modules found`);
+  assert.deepEqual(offenders, []);
+  assert.ok(readdirSync(join(DIST, 'vendor')).some((f) => f.endsWith('.js')));
+  // at run time: a resolve hook fails any import of a bundled package by name while dist/'s modules that use them
+  // (yaml + zod: recipes; apache-arrow: token shards; parse5 + opencc-js: the HTML and script mappers) load and run
+  const hook = `export async function resolve(s, c, next) {
+    if (${bare}.test(s)) throw new Error('import of ' + s + ' from ' + c.parentURL);
+    return next(s, c);
+  }`;
+  const child = `
+    import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+    const recipe = await import(${JSON.stringify(join(DIST, 'pipeline/recipe.js'))});
+    const steps = recipe.loadRecipe('zh-web').steps.map((s) => s.op);
+    const shards = await import(${JSON.stringify(join(DIST, 'tokenizer/shards.js'))});
+    const schema = shards.shardSchema(new Map([['format', 'x']]));
+    await import(${JSON.stringify(join(DIST, 'filters/mappers.js'))});
+    console.log(JSON.stringify({ steps, fields: schema.fields.map((f) => f.name) }));
+  `;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { steps: string[]; fields: string[] };
+  assert.ok(out.steps.includes('minhash_dedup') && out.steps.includes('tokenize'), r.stdout);
+  assert.ok(out.fields.length > 0, r.stdout);
+});
