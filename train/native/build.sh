@@ -29,5 +29,5 @@ else
   mv "$out/steel_cuda.node.tmp" "$out/steel_cuda.node"
 fi
 set +x
-grep -E "warning|spill stores [1-9]" "$out/ptxas.log" | head -20 || true
+grep -B1 -E "warning|[1-9][0-9]* bytes spill stores" "$out/ptxas.log" | head -20 || true
 echo "built $out/$([[ ${COMPILE_ONLY:-} == 1 ]] && echo steel_cuda.o || echo steel_cuda.node)"

@@ -57,7 +57,7 @@ fi
 t0=$(date +%s)
 if [[ ${BUILD:-1} == 1 ]]; then
   train/native/build.sh >> "$OUT/build.log" 2>&1 || { tail -50 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; }
-  grep -E "spill stores [1-9]" "$OUT/build.log" | head -5
+  grep -B1 -E "[1-9][0-9]* bytes spill stores" "$OUT/build.log" | head -10
   echo "build: $(( $(date +%s) - t0 )) s"
 else
   [[ -f train/native/build/steel_cuda.node ]] || { echo "BUILD=0 but no train/native/build/steel_cuda.node"; exit 1; }
