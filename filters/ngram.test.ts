@@ -101,6 +101,13 @@ test('gopher_repetition and dupNgramShares equal the plain definitions for any s
     [[4], [7]],
     [[], [2]],
     [[6], [3, 9]],
+    // an n below 2 in either list (the per-n passes), unsorted lists
+    [[3], [1, 4]],
+    [[4, 1], [2]],
+    [
+      [9, 3],
+      [7, 2],
+    ],
   ];
   for (const words of lists)
     for (const joiner of ['', ' ']) {

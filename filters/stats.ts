@@ -628,9 +628,9 @@ export function gopherRepetition(
   };
   prepareWords(words);
   gN = 0;
-  const tops = [...topNs].sort((a, b) => a - b),
-    dups = [...dupNs].sort((a, b) => a - b);
-  if (Math.min(2, ...tops, ...dups) >= 2) {
+  const tops = sortedSizes(topNs),
+    dups = sortedSizes(dupNs);
+  if (minOf(minOf(2, tops), dups) >= 2) {
     const r = ngramStats(words, tops, dups, joiner);
     for (const n of tops) out[ngramKey('top', n)] = r.top.get(n)! / len;
     for (const n of dups) out[ngramKey('dup', n)] = r.dup.get(n)! / len;
@@ -650,6 +650,33 @@ export function gopherRepetition(
  * first n-gram, count 1) nor the duplicate characters, so the results equal the full passes. The duplicate walk
  * (find_all_duplicate) reads the counter slots the round's count left, so it counts nothing again.
  */
+/**
+ * A copy of n-gram sizes, ascending, whole sizes stored as small integers: the recipe's sizes (`Number` of the
+ * parameters' keys) arrive as arrays of doubles, holey, and the empty list as small integers, so ngramStats' optimised
+ * code met arrays of two kinds and numbers of two representations and was thrown away for each.
+ */
+function sortedSizes(ns: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < ns.length; i++) {
+    const n = ns[i];
+    out.push(n === (n | 0) ? n | 0 : n);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * The smallest / largest of `a` and the numbers of `ns` (a loop: `Math.min(a, ...ns)` spreads through an iterator
+ * whose optimised code checks each array's map, and the n lists of the steps differ in kind, so it was thrown away).
+ */
+function minOf(a: number, ns: readonly number[]): number {
+  for (let i = 0; i < ns.length; i++) if (ns[i] < a) a = ns[i];
+  return a;
+}
+function maxOf(a: number, ns: readonly number[]): number {
+  for (let i = 0; i < ns.length; i++) if (ns[i] > a) a = ns[i];
+  return a;
+}
+
 let cand = new Int32Array(1024),
   slots = new Int32Array(1024);
 // per counter slot, the walk (walkStamp) that last stepped on its n-gram
@@ -659,7 +686,7 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
   const top = new Map<number, number>(),
     dup = new Map<number, number>();
   const nW = words.n;
-  const maxN = Math.max(0, ...tops, ...dups);
+  const maxN = maxOf(maxOf(0, tops), dups);
   if (maxN === 0) return { top, dup };
   if (cand.length < nW) {
     cand = new Int32Array(Math.max(nW, cand.length * 2));
@@ -670,7 +697,7 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
     gb = new Int32Array(ga.length);
   }
   // the n0-grams' hashes at every position (n0 the smallest n asked for), grown from the 1-grams' as in the rounds
-  const n0 = Math.min(maxN, ...tops, ...dups);
+  const n0 = minOf(minOf(maxN, tops), dups);
   const total0 = nW - n0 + 1;
   for (let i = 0; i < total0; i++) {
     let a = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193),
@@ -1219,12 +1246,7 @@ export function dupNgramShares(text: string, words: Words, ns: readonly number[]
   const len = textCpLength(text) || 1;
   prepareWords(words);
   gN = 0;
-  const dup = ngramStats(
-    words,
-    [],
-    [...ns].sort((a, b) => a - b),
-    joiner,
-  ).dup;
+  const dup = ngramStats(words, [], sortedSizes(ns), joiner).dup;
   const out: Record<string, number> = {};
   for (const n of ns) out[ngramKey('dup', n)] = dup.get(n)! / len;
   return out;
