@@ -340,6 +340,63 @@ function stageError(step: MapTaskArgs['steps'][number], op: string, e: unknown):
   return new Error(`stage "${step.name}" (${op}): ${err?.message ?? String(e)}`, { cause: e });
 }
 
+/** A fused run of per-document steps and the state of the document going through it. */
+class FusedRun {
+  /** The document's text as last measured, its UTF-8 length, and when its current step started. */
+  text = '';
+  bytes = 0;
+  t = 0;
+  /** The answer of the step that returned a promise (runSteps' index). */
+  pending: Promise<boolean> | undefined = undefined;
+  readonly batchMs: Float64Array;
+  constructor(readonly runs: (StepRun & { fn: DocStage })[]) {
+    this.batchMs = new Float64Array(runs.length);
+  }
+}
+
+/**
+ * Steps k, k + 1, ... of a fused run over `doc`, synchronously: returns -1 when a step drops the document, runs.length
+ * when every step kept it, or the index of a step that answered with a promise (in f.pending; the caller awaits it,
+ * ends the step with stepEnd and goes on from the next). A plain function, apart from the async generator, so that
+ * its optimised code does not go with the generator's.
+ */
+function runSteps(f: FusedRun, doc: Document, k: number): number {
+  const runs = f.runs;
+  for (; k < runs.length; k++) {
+    const r = runs[k];
+    r.st.in++;
+    r.st.bytes_in += f.bytes;
+    let keep: boolean | Promise<boolean>;
+    try {
+      keep = r.fn(doc, r.sctx);
+    } catch (e) {
+      throw stageError(r.step, r.st.op, e);
+    }
+    if (typeof keep !== 'boolean') {
+      f.pending = keep;
+      return k;
+    }
+    if (!stepEnd(f, doc, k, keep)) return -1;
+  }
+  return k;
+}
+
+/** Step k's answer for `doc`: its wall time, and (kept) the text's new UTF-8 length and the step's out counts. */
+function stepEnd(f: FusedRun, doc: Document, k: number, keep: boolean): boolean {
+  const t1 = performance.now();
+  f.batchMs[k] += t1 - f.t;
+  f.t = t1;
+  if (!keep) return false;
+  if (doc.text !== f.text) {
+    f.text = doc.text;
+    f.bytes = utf8Len(f.text);
+  }
+  const st = f.runs[k].st;
+  st.out++;
+  st.bytes_out += f.bytes;
+  return true;
+}
+
 /**
  * Consecutive per-document steps as one loop: each document of a batch goes through every step in turn (so the
  * one-document caches of the filters serve them all), with each step's wall time metered around its call; the CPU
@@ -353,42 +410,28 @@ async function* fusedSteps(
   wm: Meter,
 ): AsyncGenerator<Document[]> {
   const n = runs.length;
-  const batchMs = new Float64Array(n);
+  const f = new FusedRun(runs);
+  const batchMs = f.batchMs;
   for await (const batch of src) {
     batchMs.fill(0);
     const c0 = cpuNow();
     const kept: Document[] = [];
     for (const doc of batch) {
-      let text = doc.text;
-      let bytes = utf8Len(text);
-      let t = performance.now();
-      let alive = true;
-      for (let k = 0; k < n; k++) {
-        const r = runs[k];
-        r.st.in++;
-        r.st.bytes_in += bytes;
-        let keep: boolean | Promise<boolean>;
+      f.text = doc.text;
+      f.bytes = utf8Len(f.text);
+      f.t = performance.now();
+      let k = runSteps(f, doc, 0);
+      while (k >= 0 && k < n) {
+        let keep: boolean;
         try {
-          keep = r.fn(doc, r.sctx);
-          if (typeof keep !== 'boolean') keep = await keep;
+          keep = await f.pending!;
         } catch (e) {
-          throw stageError(r.step, r.st.op, e);
+          throw stageError(runs[k].step, runs[k].st.op, e);
         }
-        const t1 = performance.now();
-        batchMs[k] += t1 - t;
-        t = t1;
-        if (!keep) {
-          alive = false;
-          break;
-        }
-        if (doc.text !== text) {
-          text = doc.text;
-          bytes = utf8Len(text);
-        }
-        r.st.out++;
-        r.st.bytes_out += bytes;
+        f.pending = undefined;
+        k = stepEnd(f, doc, k, keep) ? runSteps(f, doc, k + 1) : -1;
       }
-      if (alive) kept.push(doc);
+      if (k === n) kept.push(doc);
     }
     const cpu = cpuNow() - c0;
     let sum = 0;

@@ -428,6 +428,51 @@ test('generic reader options through the runner: Parquet/Arrow with another text
   );
 });
 
+test('fused per-document steps: a step answering with a promise is awaited, the next steps see its text, drops keep their order', async () => {
+  const dir = tmp();
+  const files = await makeInputs(join(dir, 'in'), 2, 60);
+  const fx = fileURLToPath(new URL('./test-fixtures/custom-ops.ts', import.meta.url));
+  const recipe = {
+    name: 'fused-async',
+    steps: [{ op: `${fx}#twice` }, { op: `${fx}#asyncThree` }, { op: `${fx}#twice` }, { op: `${fx}#dropOdd` }],
+  };
+  const out = join(dir, 'out');
+  const s = await runPipeline({ recipe, inputs: [join(dir, 'in', '*.jsonl')], outDir: out, workers: 1, quiet: true });
+  assert.equal(s.invariant.ok, true);
+  const input = files.flatMap((f) => docsOf(f));
+  const num = (id: string) => Number(id.split('-')[1]);
+  const want = input.filter((d) => num(d.id) % 3 !== 0 && num(d.id) % 2 === 0);
+  const kept = readdirSync(join(out, 'docs')).flatMap((f) => docsOf(join(out, 'docs', f)));
+  assert.deepEqual(kept.map((d) => [d.id, d.text]).sort(), want.map((d) => [d.id, d.text.repeat(8)]).sort());
+  const st = (name: string) => s.stages.find((x) => x.name === name)!;
+  assert.equal(st('async_three').in, 120);
+  assert.equal(st('async_three').dropped_by_rule.three, 40);
+  assert.equal(st('async_three').bytes_out * 2, st('twice#2').bytes_out);
+  assert.equal(st('drop_odd').in, 80);
+  // drops of both steps reach excluded/ in the order they happened (document order within each file)
+  const ex = readdirSync(join(out, 'excluded')).flatMap((f) => docsOf(join(out, 'excluded', f)));
+  assert.equal(ex.length, 120 - want.length);
+  for (const f of [0, 1]) {
+    const ids = ex.map((d) => d.id).filter((id) => id.startsWith(`f${f}-`));
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => num(a) - num(b)),
+    );
+  }
+  // a rejected promise names its step
+  writeFileSync(join(dir, 'in', 'in-1.jsonl'), JSON.stringify({ id: 'x-1', text: 'fail' }) + '\n');
+  await assert.rejects(
+    runPipeline({
+      recipe,
+      inputs: [join(dir, 'in', '*.jsonl')],
+      outDir: join(dir, 'out-fail'),
+      workers: 1,
+      quiet: true,
+    }),
+    /stage "async_three".*asked to fail/s,
+  );
+});
+
 test('stats.json meters CPU-seconds per stage and phase, peak RSS, and text bytes in one unit (per-document steps fused)', async () => {
   const dir = tmp();
   const files = await makeInputs(join(dir, 'in'), 2, 90, { zst: true });

@@ -62,3 +62,28 @@ export const dropOdd: MapOp<Record<string, never>> = {
       }
     },
 };
+
+/**
+ * Per-document form answering with a promise (the fused loop awaits it and goes on with the next step): drops
+ * documents whose number (after the id's "-") is a multiple of 3 (rule "three"), doubles the others' text; a step
+ * of a document whose text starts with "fail" rejects.
+ */
+export const asyncThree: MapOp<Record<string, never>> = {
+  kind: 'map',
+  name: 'async_three',
+  description: 'drops multiples of 3, doubles the rest, after an await (per document)',
+  params: z.object({}),
+  createDoc: () => async (doc, ctx) => {
+    await Promise.resolve();
+    if (doc.text.startsWith('fail')) throw new Error('asked to fail');
+    if (Number(doc.id.split('-').at(-1)) % 3 === 0) {
+      ctx.drop(doc, 'three', doc.id);
+      return false;
+    }
+    doc.text = doc.text + doc.text;
+    return true;
+  },
+  create: () => {
+    throw new Error('async_three runs per document only');
+  },
+};
