@@ -9,6 +9,7 @@ import {
   stopwordCount,
   wordsOutsideSentencesAndTables,
   dupNgramShares,
+  intSizes,
 } from './stats.ts';
 import { splitLines, cpLength, wordsFromList as W, wordsOf, wordStrings } from './text.ts';
 
@@ -123,6 +124,13 @@ test('gopher_repetition and dupNgramShares equal the plain definitions for any s
         for (const n of dups) assert.equal(sh[`dup_${n}gram`], plainDup(words, n) / len, `shares ${n} ${what}`);
       }
     }
+});
+
+test('intSizes keeps the sizes and their order (whole ones as small integers, others as they are)', () => {
+  const keys = Object.keys({ 10: 1, 2: 1, 2.5: 1, x: 1 }).map(Number);
+  assert.deepEqual(intSizes(keys), [2, 10, 2.5, NaN]);
+  assert.deepEqual(intSizes([]), []);
+  assert.deepEqual(intSizes([-0, 3]), [0, 3]);
 });
 
 test('on sample documents: the Gopher n-gram statistics (whole text and outside sentences) equal their plain definitions', async () => {

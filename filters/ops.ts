@@ -54,7 +54,7 @@ function ruleKey(rule: string, k: string): string {
 const nKeys = new WeakMap<object, number[]>();
 function ngramSizes(rec: Record<string, number>): number[] {
   let ns = nKeys.get(rec);
-  if (!ns) nKeys.set(rec, (ns = Object.keys(rec).map(Number)));
+  if (!ns) nKeys.set(rec, (ns = S.intSizes(Object.keys(rec).map(Number))));
   return ns;
 }
 function minmax(rule: string, p: { min: number | null; max: number | null }): RuleSpec[] {

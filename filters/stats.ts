@@ -651,18 +651,20 @@ export function gopherRepetition(
  * (find_all_duplicate) reads the counter slots the round's count left, so it counts nothing again.
  */
 /**
- * A copy of n-gram sizes, ascending, whole sizes stored as small integers: the recipe's sizes (`Number` of the
- * parameters' keys) arrive as arrays of doubles, holey, and the empty list as small integers, so ngramStats' optimised
- * code met arrays of two kinds and numbers of two representations and was thrown away for each.
+ * A copy of n-gram sizes with whole sizes stored as small integers, in an array of small integers: `Number` of the
+ * parameters' keys gives a holey array of doubles, and the empty list is one of small integers, so the n-gram code's
+ * optimised code met arrays of two kinds and numbers of two representations and was thrown away for each.
  */
-function sortedSizes(ns: readonly number[]): number[] {
+export function intSizes(ns: readonly number[]): number[] {
   const out: number[] = [];
   for (let i = 0; i < ns.length; i++) {
     const n = ns[i];
     out.push(n === (n | 0) ? n | 0 : n);
   }
-  return out.sort((a, b) => a - b);
+  return out;
 }
+/** intSizes, ascending. */
+const sortedSizes = (ns: readonly number[]): number[] => intSizes(ns).sort((a, b) => a - b);
 
 /**
  * The smallest / largest of `a` and the numbers of `ns` (a loop: `Math.min(a, ...ns)` spreads through an iterator
