@@ -61,12 +61,26 @@ export function statsOf(doc: Document): Record<string, number> {
   return s;
 }
 
+/**
+ * Per rule with per-language bounds, its bounds by document language, resolved at the first document of that
+ * language (a rule's bounds do not change once it is in use: refilter's overrides go into copies). Looking them up
+ * in `byLang` per document and rule read different keys of differently shaped objects at one place, and the
+ * filters' shared per-document code was thrown away there ("wrong name", "wrong map").
+ */
+const langBounds = new WeakMap<RuleSpec, Map<string, Bounds>>();
+
 export function boundsFor(r: RuleSpec, lang: string | undefined): Bounds {
-  if (r.byLang && lang !== undefined) {
-    const b = r.byLang[lang] ?? r.byLang[lang.split('-')[0]];
-    if (b) return { min: b.min ?? r.min, max: b.max ?? r.max };
-  }
-  return r;
+  if (!r.byLang || lang === undefined) return r;
+  let m = langBounds.get(r);
+  if (!m) langBounds.set(r, (m = new Map()));
+  let b = m.get(lang);
+  if (!b) m.set(lang, (b = resolveBounds(r, r.byLang, lang)));
+  return b;
+}
+/** The bounds of `lang` (else of its base language, before the "-"), each falling back on the rule's own. */
+function resolveBounds(r: RuleSpec, byLang: Record<string, Bounds>, lang: string): Bounds {
+  const b = byLang[lang] ?? byLang[lang.split('-')[0]];
+  return b ? { min: b.min ?? r.min, max: b.max ?? r.max } : r;
 }
 
 /** The first rule violated by `stats`, or undefined when the document passes every rule. */

@@ -6,7 +6,8 @@ import { provideTokenCounters } from './tokens.ts';
 import { tokenCounter as realTokenCounter } from '../tokenizer/encode.ts';
 import '../cli/operators.ts'; // installs the composition root's tokenizers
 import { loadRecipe, resolveSteps } from '../pipeline/recipe.ts';
-import type { FilterSpec } from './framework.ts';
+import type { FilterSpec, RuleSpec } from './framework.ts';
+import { boundsFor, firstViolation } from './framework.ts';
 import { operators } from '../cli/operators.ts';
 
 test('every operator has a description, and its params parse from {} with described defaults', () => {
@@ -196,4 +197,28 @@ test('alnum_token_ratio counts with the tokenizer its step names (one counter pe
   assert.equal(await ratio('test-chars'), 6 / 8, 'the first spec still counts with its own tokenizer');
   const [qwenTokens] = await realTokenCounter('qwen').countTokens([doc.text]);
   assert.equal(await ratio('qwen'), 6 / qwenTokens!);
+});
+
+test('per-language bounds: the language, else its base language, else the rule; each bound falls back on the rule', () => {
+  const r: RuleSpec = {
+    rule: 'x',
+    min: 1,
+    max: 10,
+    byLang: { zh: { min: 2 }, 'zh-tw': { max: 5 }, en: { min: null } },
+  };
+  for (let pass = 0; pass < 2; pass++) {
+    assert.deepEqual(boundsFor(r, 'zh-tw'), { min: 1, max: 5 });
+    assert.deepEqual(boundsFor(r, 'zh-cn'), { min: 2, max: 10 });
+    assert.deepEqual(boundsFor(r, 'zh'), { min: 2, max: 10 });
+    assert.deepEqual(boundsFor(r, 'en'), { min: 1, max: 10 });
+    assert.equal(boundsFor(r, 'fr'), r);
+    assert.equal(boundsFor(r, undefined), r);
+  }
+  assert.deepEqual(firstViolation([r], { x: 1.5 }, 'zh-cn'), { rule: 'x', value: 1.5 });
+  assert.equal(firstViolation([r], { x: 1.5 }, 'fr'), undefined);
+  assert.deepEqual(firstViolation([r], { x: 6 }, 'zh-tw'), { rule: 'x', value: 6 });
+  // another rule object (refilter's copies with overrides) gets its own bounds
+  const r2: RuleSpec = { ...r, byLang: { zh: { min: 3 } } };
+  assert.deepEqual(boundsFor(r2, 'zh-cn'), { min: 3, max: 10 });
+  assert.deepEqual(boundsFor(r, 'zh-cn'), { min: 2, max: 10 });
 });
