@@ -222,6 +222,42 @@ test('record files: round trip; truncation, bit flips and bad headers are report
   assert.throws(() => readAllRecords(q), /checksum/);
 });
 
+/** The record files' body checksum as one plain loop (the format's definition), to pin the blocked one in runfile.ts. */
+function referenceChecksum(words: Uint32Array): number {
+  let h1 = 0x811c9dc5;
+  let h2 = 0x2545f491;
+  for (const w of words) {
+    h1 = Math.imul(h1 ^ w, 0x01000193);
+    h1 = (h1 << 5) | (h1 >>> 27);
+    h2 = Math.imul(h2 + w, 0x9e3779b1);
+    h2 ^= h2 >>> 15;
+  }
+  let h = h1 ^ Math.imul(h2, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+test('record files: the footer checksum is the one-loop checksum of the body, across block and chunk boundaries', () => {
+  const dir = tmpDir('dd-ck-');
+  const rnd = seededRandom(7);
+  for (const n of [0, 1, 4095, 4096, 4097, 12289]) {
+    for (const chunk of [1 << 16, 1000]) {
+      const body = new Uint32Array(n);
+      for (let i = 0; i < n; i++) body[i] = Math.floor(rnd() * 2 ** 32);
+      const p = join(dir, `c${n}-${chunk}.bin`);
+      const w = new RecordWriter(p, 1, false, chunk);
+      w.writeMany(body, n);
+      w.close();
+      const file = readFileSync(p);
+      const checksum = file.readUInt32LE(file.length - 8);
+      assert.equal(checksum, referenceChecksum(body), `${n} words, chunks of ${chunk}`);
+      assert.deepEqual(readAllRecords(p).words, body);
+    }
+  }
+});
+
 test('section files: record files back to back, each read alone by its section; a damaged section or table is reported', () => {
   const dir = tmpDir('dd-sf-');
   const p = join(dir, 's.bin');
