@@ -78,3 +78,19 @@ test('pretokenize: the scanner equals the regex around every BMP code point and 
     if (sc.length !== re.length || sc.some((p, i) => p !== re[i])) assert.deepEqual(sc, re, `U+${cp.toString(16)}`);
   }
 });
+
+test('pretokenize: a contraction is cut at the segment end n, whatever follows it in the string', () => {
+  const words = ["'s", "'S", "'re", "'RE", "'ve", "'ll", "'Ll", "'lx", "'rx", "'x", "'", "''"];
+  for (const w of words) {
+    const s = `${w}ll e`;
+    for (let n = 1; n <= s.length; n++) {
+      // the segment s[0..n) pretokenized on its own
+      assert.equal(pieceEnd(s, 0, n), pieceEnd(s.slice(0, n), 0, n), `${JSON.stringify(s)} n=${n}`);
+    }
+  }
+  assert.equal(pieceEnd("'rex", 0, 4), 3);
+  assert.equal(pieceEnd("'llx", 0, 4), 3);
+  assert.equal(pieceEnd("'lex", 0, 4), 4); // not 'll: an apostrophe before letters
+  assert.equal(pieceEnd("'rex", 0, 2), 2);
+  assert.equal(pieceEnd("'Dx", 0, 3), 2);
+});

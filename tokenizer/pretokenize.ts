@@ -84,18 +84,29 @@ function runEnd(s: string, i: number, n: number, k: number): number {
   return n;
 }
 
+/**
+ * By the lower-cased letter after an apostrophe: 2 for a two-character contraction ('s 't 'm 'd), the lower-cased
+ * third character for a three-character one ('re 've 'll), else 0.
+ */
+const CONTRACTION = (() => {
+  const t = new Uint8Array(0x80);
+  for (const ch of 'stmd') t[ch.charCodeAt(0)] = 2;
+  t[0x72] = t[0x76] = 0x65; // r v -> e
+  t[0x6c] = 0x6c; // l -> l
+  return t;
+})();
+
 /** End of the piece of `s` (length n) that starts at i < n. */
 export function pieceEnd(s: string, i: number, n: number): number {
   const c = s.charCodeAt(i);
   if (c === 0x27 && i + 1 < n) {
-    // 1. contractions
+    // 1. contractions, through a table (no comparison that only some letters reach: V8 threw pieceEnd's optimised
+    // code away at each such comparison first reached after it was compiled)
     const a = s.charCodeAt(i + 1) | 0x20;
-    if (a === 0x73 || a === 0x74 || a === 0x6d || a === 0x64) return i + 2; // s t m d
-    if (i + 2 < n) {
-      const b = s.charCodeAt(i + 2) | 0x20;
-      if ((a === 0x72 || a === 0x76) && b === 0x65) return i + 3; // re ve
-      if (a === 0x6c && b === 0x6c) return i + 3; // ll
-    }
+    const m = a < 0x80 ? CONTRACTION[a]! : 0;
+    if (m === 2) return i + 2; // s t m d
+    const b = i + 2 < n ? s.charCodeAt(i + 2) | 0x20 : 1;
+    if (b === m) return i + 3; // re ve ll
   }
   const k = clsAt(s, i, n);
   const w = widthAt(s, i, n);
