@@ -86,7 +86,7 @@ export interface FastTextModel {
   /** predict(text.slice(s, e), k) of setText's text. */
   predictAt(s: number, e: number, k?: number): { label: string; score: number }[];
   /**
-   * The script units of setText's text.slice(s, e) (filters/lid.ts scriptUnits: Han, kana, Hangul, Latin words, in
+   * The script units of setText's text.slice(s, e) (filters/lid.ts unitClass: Han, kana, Hangul, Latin words, in
    * that order) by the classes given to useUnitClasses; the array is reused by the next call.
    */
   units(s: number, e: number): Int32Array;

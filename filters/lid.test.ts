@@ -1,10 +1,39 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadLid, codeScore, traditionalShare, identify, scriptUnits, sampleWindows, windowSpans } from './lid.ts';
+import { loadLid, codeScore, traditionalShare, identify, sampleWindows, windowSpans, unitClass } from './lid.ts';
 import { readSample } from './harness.ts';
 import { specs } from './ops.ts';
 import { filterOp, type FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
+
+/**
+ * The test's reference: the script units of a text in one pass on the string: Han characters, kana, Hangul syllables/jamo, and Latin-script words (runs of
+ * Latin letters). One CJK character is counted as one unit like one Latin word, so `cjk / (cjk + latinWords)` is the
+ * CJK share of the content ("a page with a Chinese body"), not of the characters (a Latin word is ~5 characters).
+ */
+function scriptUnits(text: string): { han: number; kana: number; hangul: number; latinWords: number } {
+  const n = [0, 0, 0, 0, 0];
+  let latinWords = 0,
+    inWord = false;
+  const L = text.length;
+  for (let i = 0; i < L; i++) {
+    let c = text.charCodeAt(i);
+    // a high surrogate takes the next unit, whatever it is
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
+      c = ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00) + 0x10000;
+      i++;
+    }
+    const k = unitClass(c);
+    if (k === 1) {
+      if (!inWord) latinWords++;
+      inWord = true;
+      continue;
+    }
+    inWord = false;
+    n[k]++;
+  }
+  return { han: n[4], kana: n[2], hangul: n[3], latinWords };
+}
 
 test('fastText lid.176 identifies Chinese and English', async () => {
   const m = await loadLid();

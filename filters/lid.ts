@@ -112,40 +112,13 @@ export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
 
 // ---------- whole-document identification ----------
 /**
- * Script units of a text in one pass: Han characters, kana, Hangul syllables/jamo, and Latin-script words (runs of
- * Latin letters). One CJK character is counted as one unit like one Latin word, so `cjk / (cjk + latinWords)` is the
- * CJK share of the content ("a page with a Chinese body"), not of the characters (a Latin word is ~5 characters).
+ * A code point's class for the script units that identify counts in the kernel (FastTextModel.units): Han characters,
+ * kana, Hangul and Latin-script words, one CJK character counted as one unit like one Latin word, so
+ * `cjk / (cjk + latinWords)` is the CJK share of the content, not of the characters. Classes: 1 Latin letter (ASCII,
+ * and U+00C0-024F but × and ÷), 2 kana (U+3040-30FF but ・ and ー), 3 Hangul (syllables, jamo), 4 Han (from U+3400),
+ * 0 anything else.
  */
-export function scriptUnits(text: string): { han: number; kana: number; hangul: number; latinWords: number } {
-  // identify counts in lid.176's kernel (FastTextModel.units, by unitClass): this is the same count on a string
-  const n = [0, 0, 0, 0, 0];
-  let latinWords = 0,
-    inWord = false;
-  const L = text.length;
-  for (let i = 0; i < L; i++) {
-    let c = text.charCodeAt(i);
-    // a high surrogate takes the next unit, whatever it is
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
-      c = ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00) + 0x10000;
-      i++;
-    }
-    const k = unitClass(c);
-    if (k === 1) {
-      if (!inWord) latinWords++;
-      inWord = true;
-      continue;
-    }
-    inWord = false;
-    n[k]++;
-  }
-  return { han: n[4], kana: n[2], hangul: n[3], latinWords };
-}
-
-/**
- * A code point's class for scriptUnits: 1 Latin letter (ASCII, and U+00C0-024F but × and ÷), 2 kana (U+3040-30FF
- * but ・ and ー), 3 Hangul (syllables, jamo), 4 Han (from U+3400), 0 anything else.
- */
-function unitClass(c: number): number {
+export function unitClass(c: number): number {
   if (c < 0x80) return (c | 32) >= 97 && (c | 32) <= 122 ? 1 : 0;
   if (c >= 0xc0 && c <= 0x24f && c !== 0xd7 && c !== 0xf7) return 1;
   if (c >= 0x3040 && c <= 0x30ff && c !== 0x30fb && c !== 0x30fc) return 2;
@@ -187,7 +160,7 @@ const CJK_LANGS = new Set(['zh', 'ja', 'ko', 'yue', 'wuu']);
 export interface LidResult {
   lang: string;
   score: number;
-  /** CJK share of the content units of the whole document (scriptUnits). */
+  /** CJK share of the content units of the whole document (unitClass). */
   cjkShare: number;
 }
 /**
@@ -214,7 +187,7 @@ export function identify(
     withClasses.add(model);
   }
   // the document goes into the kernel once: the script units of the whole and of each window, and the predictions of
-  // the windows, read it there (scriptUnits' counts)
+  // the windows, read it there (unitClass's counts)
   model.setText(text);
   const du = model.units(0, text.length);
   const han = du[0],
