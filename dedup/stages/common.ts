@@ -89,17 +89,13 @@ export class U32List {
     this.a = new Uint32Array(cap);
   }
   push(x: number): void {
-    if (this.n === this.a.length) {
-      const b = new Uint32Array(this.a.length * 2);
-      b.set(this.a);
-      this.a = b;
-    }
-    this.a[this.n++] = x;
+    const a = this.n === this.a.length ? this.reserve(1) : this.a;
+    a[this.n++] = x;
   }
-  /** Room for `k` more words (grown by doubling, as push does). */
+  /** Room for `k` more words (the array grown by doubling); the array. */
   reserve(k: number): Uint32Array {
     if (this.n + k > this.a.length) {
-      let cap = this.a.length * 2;
+      let cap = Math.max(1, this.a.length * 2);
       while (cap < this.n + k) cap *= 2;
       const b = new Uint32Array(cap);
       b.set(this.a.subarray(0, this.n));
