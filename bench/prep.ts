@@ -9,6 +9,14 @@
  *   npx tsx bench/prep.ts --write BEFORE.json AFTER.json     (bench/results/prep.md's whole-prep section, before its
  *                                                            first "## " heading, from two --json results)
  * --steel: run another checkout's cli/steel.js (e.g. a worktree of an older commit, for "before" figures).
+ *
+ * The fixed cost per process and the marginal rate (several inputs of different sizes, 1 worker, whole default recipe):
+ *   npx tsx bench/prep.ts --size default --size 'sample=/tmp/t/*.jsonl.zst' --size '…' [--rounds N] [--json OUT.json]
+ * Each --size is one input set: `default` (the bundled sample, no --input) or input specs separated by spaces (each
+ * passed as --input). The sets run in turn, N rounds (default 3); the command's CPU-seconds (and each stage's and
+ * phase's from stats.json) are fitted by least squares against the text MB read (unify's bytes out): the intercept
+ * is the fixed CPU-s of a run (process start-up, module loading, models, V8's first compiles), the slope's inverse the
+ * marginal MB/CPU-s. Real text that is not the sample: bench/prep-corpus.ts.
  * Checks: the accounting invariant holds in every run; one and two workers keep the same documents (the same lines,
  * as a set: the order within a part follows the workers' schedule) and the same number of tokens (the shard layout
  * follows the MinHash filter's groups, which depend on the worker count); `steel tokenizer verify` passes on the
@@ -33,6 +41,8 @@ const { values } = parseArgs({
     label: { type: 'string', default: 'after' },
     json: { type: 'string' },
     write: { type: 'boolean', default: false },
+    size: { type: 'string', multiple: true, default: [] },
+    rounds: { type: 'string', default: '3' },
   },
   allowPositionals: true,
 });
@@ -107,7 +117,8 @@ async function docsText(out: string): Promise<string> {
 
 const mb = (b: number) => b / 1e6;
 
-if (values.write) {
+if ((values.size as string[]).length) await fixedMarginal(values.size as string[], Number(values.rounds));
+else if (values.write) {
   const [beforeFile, afterFile] = process.argv.slice(2).filter((a) => a.endsWith('.json'));
   const before = JSON.parse(readFileSync(beforeFile, 'utf8')) as BenchResult;
   const after = JSON.parse(readFileSync(afterFile, 'utf8')) as BenchResult;
@@ -290,4 +301,74 @@ function report(before: BenchResult, after: BenchResult): string {
   );
   L.push('');
   return L.join('\n');
+}
+
+/** Least-squares line y = a + b·x. */
+function fitLine(xs: number[], ys: number[]): { a: number; b: number } {
+  const n = xs.length;
+  const mx = xs.reduce((p, x) => p + x, 0) / n;
+  const my = ys.reduce((p, y) => p + y, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+  }
+  const b = sxx > 0 ? sxy / sxx : 0;
+  return { a: my - b * mx, b };
+}
+
+/** The fixed/marginal split: every input set in turn, `rounds` times; fits per run, stage and phase. */
+async function fixedMarginal(sizes: string[], rounds: number): Promise<void> {
+  work = mkdtempSync(join(tmpdir(), 'steel-prep-bench-'));
+  const steelDir = values.steel ?? ROOT;
+  const runs: (RunResult & { mb: number; set: number })[] = [];
+  for (let r = 0; r < rounds; r++)
+    for (const [i, spec] of sizes.entries()) {
+      const args = spec === 'default' ? [] : spec.split(/\s+/).flatMap((x) => ['--input', x]);
+      const res = steelRun(steelDir, `size${i}`, ['--workers', '1', ...args]);
+      const mbIn = mb(res.stats.stages.find((s) => s.name === 'unify')!.bytes_out);
+      runs.push({ ...res, mb: mbIn, set: i });
+      rmSync(res.out, { recursive: true, force: true });
+    }
+  const xs = runs.map((r) => r.mb);
+  const L: string[] = [];
+  const med = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
+  L.push('| input set | text MB | documents | command CPU-s (each round) | median | MB/CPU-s |');
+  L.push('|---|---:|---:|---|---:|---:|');
+  for (const [i, spec] of sizes.entries()) {
+    const rs = runs.filter((r) => r.set === i);
+    const c = rs.map((r) => r.cpu);
+    L.push(
+      `| ${spec} | ${rs[0]!.mb.toFixed(2)} | ${rs[0]!.stats.read} | ${c.map((x) => x.toFixed(2)).join(' / ')} | ${med(c).toFixed(2)} | ${(rs[0]!.mb / med(c)).toFixed(2)} |`,
+    );
+  }
+  const line = (ys: number[]) => fitLine(xs, ys);
+  const row = (what: string, ys: number[]) => {
+    const { a, b } = line(ys);
+    return `| ${what} | ${a.toFixed(2)} | ${(b * 1000).toFixed(1)} | ${b > 0 ? (1 / b).toFixed(2) : '-'} |`;
+  };
+  L.push('');
+  L.push('| least-squares fit over every run | fixed CPU-s (intercept) | CPU-ms per MB (slope) | marginal MB/CPU-s |');
+  L.push('|---|---:|---:|---:|');
+  L.push(row('**whole command**', runs.map((r) => r.cpu)));
+  L.push(row('prep process (stats.json cpu_seconds)', runs.map((r) => r.stats.cpu_seconds)));
+  for (const ph of runs[0]!.stats.phases)
+    L.push(row(`phase ${ph.name}`, runs.map((r) => r.stats.phases.find((p) => p.name === ph.name)?.cpu_seconds ?? 0)));
+  for (const st of runs[0]!.stats.stages)
+    L.push(
+      row(
+        `stage ${st.name}`,
+        runs.map((r) => r.stats.stages.find((x) => x.name === st.name && x.phase === st.phase)?.cpu_seconds ?? 0),
+      ),
+    );
+  const loads = runs.flatMap((r) => r.load);
+  L.push('');
+  L.push(
+    `${rounds} rounds, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, ${cpus().length}-core ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, load ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`,
+  );
+  console.log(L.join('\n'));
+  if (values.json)
+    writeFileSync(values.json, JSON.stringify(runs.map(({ out: _o, ...r }) => r), null, 1) + '\n');
+  rmSync(work, { recursive: true, force: true });
 }
