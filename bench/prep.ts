@@ -106,6 +106,15 @@ function steelRun(steelDir: string, name: string, args: string[]): RunResult {
   return res;
 }
 
+/** Refreshes the checkout's dist/ (a stale one would run the sources through tsx: another start-up). */
+function buildDist(steelDir: string): void {
+  const build = spawnSync(process.execPath, [join(steelDir, 'scripts/build.mjs'), '--if-stale'], {
+    cwd: steelDir,
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) throw new Error('scripts/build.mjs failed');
+}
+
 /** Decompressed bytes of every document file of a run, in file order. */
 async function docsText(out: string): Promise<string> {
   const dir = join(out, 'docs');
@@ -131,11 +140,7 @@ else if (values.write) {
 } else {
   work = mkdtempSync(join(tmpdir(), 'steel-prep-bench-'));
   const steelDir = values.steel ?? ROOT;
-  const build = spawnSync(process.execPath, [join(steelDir, 'scripts/build.mjs'), '--if-stale'], {
-    cwd: steelDir,
-    stdio: 'inherit',
-  });
-  if (build.status !== 0) throw new Error('scripts/build.mjs failed');
+  buildDist(steelDir);
   const inputs = (values.input as string[]).flatMap((i) => ['--input', i]);
   // the recipe's map steps alone: zh-web without its global steps
   const recipe = parseYaml(readFileSync(join(steelDir, 'pipeline/recipes/zh-web.yaml'), 'utf8')) as {
@@ -322,6 +327,7 @@ function fitLine(xs: number[], ys: number[]): { a: number; b: number } {
 async function fixedMarginal(sizes: string[], rounds: number): Promise<void> {
   work = mkdtempSync(join(tmpdir(), 'steel-prep-bench-'));
   const steelDir = values.steel ?? ROOT;
+  buildDist(steelDir);
   const runs: (RunResult & { mb: number; set: number })[] = [];
   for (let r = 0; r < rounds; r++)
     for (const [i, spec] of sizes.entries()) {
