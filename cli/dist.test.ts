@@ -35,23 +35,54 @@ test('dist/: the bundled packages come from dist/vendor/, never from node_module
   assert.ok(readdirSync(join(DIST, 'vendor')).some((f) => f.endsWith('.js')));
   // at run time: a resolve hook fails any import of a bundled package by name while dist/'s modules that use them
   // (yaml + zod: recipes; apache-arrow: token shards; parse5 + opencc-js: the HTML and script mappers) load and run
-  const hook = `export async function resolve(s, c, next) {
+  // it also reports every module loaded (the port), so the child can tell that opencc-js's chunk (2.26 MB) loads
+  // only when chinese_convert needs it, not with the mappers
+  const hook = `let port;
+  export function initialize(d) { port = d.port; }
+  export async function resolve(s, c, next) {
     if (${bare}.test(s)) throw new Error('import of ' + s + ' from ' + c.parentURL);
-    return next(s, c);
+    const r = await next(s, c);
+    port.postMessage(r.url);
+    return r;
   }`;
   const child = `
     import { register } from 'node:module';
-    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+    import { MessageChannel } from 'node:worker_threads';
+    import { readFileSync } from 'node:fs';
+    const { port1, port2 } = new MessageChannel();
+    const loaded = [];
+    port1.on('message', (u) => loaded.push(u));
+    port1.unref();
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}), {
+      data: { port: port2 },
+      transferList: [port2],
+    });
+    const settle = () => new Promise((r) => setTimeout(r, 50));
+    const opencc = () => loaded.some((u) => u.startsWith('file:') && readFileSync(new URL(u), 'utf8').slice(0, 300).includes('node_modules/opencc-js/'));
     const recipe = await import(${JSON.stringify(join(DIST, 'pipeline/recipe.js'))});
     const steps = recipe.loadRecipe('zh-web').steps.map((s) => s.op);
     const shards = await import(${JSON.stringify(join(DIST, 'tokenizer/shards.js'))});
     const schema = shards.shardSchema(new Map([['format', 'x']]));
-    await import(${JSON.stringify(join(DIST, 'filters/mappers.js'))});
-    console.log(JSON.stringify({ steps, fields: schema.fields.map((f) => f.name) }));
+    const mappers = await import(${JSON.stringify(join(DIST, 'filters/mappers.js'))});
+    await settle();
+    const openccWithMappers = opencc();
+    await mappers.loadOpenCC();
+    await settle();
+    const converted = mappers.chineseConvert('這是一個測試', 't2s');
+    console.log(JSON.stringify({ steps, fields: schema.fields.map((f) => f.name), openccWithMappers, openccLoaded: opencc(), converted }));
   `;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { steps: string[]; fields: string[] };
+  const out = JSON.parse(r.stdout) as {
+    steps: string[];
+    fields: string[];
+    openccWithMappers: boolean;
+    openccLoaded: boolean;
+    converted: string;
+  };
+  assert.equal(out.openccWithMappers, false, 'opencc-js loads with filters/mappers.js');
+  assert.equal(out.openccLoaded, true, 'loadOpenCC did not load the opencc-js chunk');
+  assert.equal(out.converted, '这是一个测试');
   assert.ok(out.steps.includes('minhash_dedup') && out.steps.includes('tokenize'), r.stdout);
   assert.ok(out.fields.length > 0, r.stdout);
 });

@@ -346,7 +346,8 @@ test("special_characters list is data-juicer's: invisible characters and emoji 2
   assert.equal(S.specialCharRatio('a\u00adb\u200bc', 'datajuicer'), 2 / 5);
 });
 
-test('chinese_convert_mapper: OpenCC 1.1.6 t2s (what data-juicer pinned) or opencc-js 1.4.2', () => {
+test('chinese_convert_mapper: OpenCC 1.1.6 t2s (what data-juicer pinned) or opencc-js 1.4.2', async () => {
+  await M.loadOpenCC();
   assert.equal(M.chineseConvert('這是一個繁體中文的測試', 't2s'), '这是一个繁体中文的测试');
   assert.equal(M.chineseConvert('这是一个简体中文的测试', 's2t'), '這是一個簡體中文的測試');
   assert.equal(M.chineseConvert('幷', 't2s'), '并');

@@ -2,7 +2,6 @@
  * Text mappers (text in, text out). The data-juicer ones reproduce its documented behaviour (Steel's recipe);
  * options make the Chinese-correct variants (no folding of full-width punctuation, etc.).
  */
-import * as OpenCC from 'opencc-js';
 import { createRequire } from 'node:module';
 import { parse as parseHtml, type DefaultTreeAdapterTypes } from 'parse5';
 import { cpLength } from './text.ts';
@@ -15,10 +14,22 @@ type TextNode = DefaultTreeAdapterTypes.TextNode;
 
 // ---------- Traditional -> Simplified ----------
 const converters = new Map<string, (s: string) => string>();
-/** OpenCC conversion; mode like data-juicer's chinese_convert_mapper: t2s, s2t, tw2s, hk2s, s2tw, s2hk, t2tw, ... */
+let OpenCC: typeof import('opencc-js') | undefined;
+/**
+ * Loads opencc-js for chineseConvert: a 2.26 MB module (0.04 CPU-s to load), so it is imported only by the operator
+ * that converts with it (its init), not by every process that loads the mappers.
+ */
+export async function loadOpenCC(): Promise<void> {
+  OpenCC ??= await import('opencc-js');
+}
+/**
+ * OpenCC conversion; mode like data-juicer's chinese_convert_mapper: t2s, s2t, tw2s, hk2s, s2tw, s2hk, t2tw, ...
+ * (after loadOpenCC).
+ */
 export function chineseConvert(text: string, mode = 't2s'): string {
   let cv = converters.get(mode);
   if (!cv) {
+    if (!OpenCC) throw new Error('chineseConvert: opencc-js is not loaded (await loadOpenCC() first)');
     const loc: Record<string, [string, string]> = {
       t2s: ['t', 'cn'],
       s2t: ['cn', 't'],

@@ -71,8 +71,9 @@ function mapper<P>(
   description: string,
   params: z.ZodType<P>,
   apply: (t: string, p: P, d: Document) => string,
+  init?: (p: P) => Promise<void> | void,
 ): MapperSpec<P> {
-  return { kind: 'mapper', name, description, params, apply };
+  return { kind: 'mapper', name, description, params, apply, ...(init && { init }) };
 }
 const replParams = (pattern: string) =>
   z.object({
@@ -100,6 +101,7 @@ export const mapperSpecs: MapperSpec[] = [
       }),
     (t, p, d) =>
       langMatch(d, p.langs) ? (p.dictionary === 'opencc-1.1.6' ? M.openccT2s116(t) : M.chineseConvert(t, p.mode)) : t,
+    (p) => (p.dictionary === 'opencc-js' ? M.loadOpenCC() : undefined),
   ),
   mapper(
     'clean_email',
