@@ -18,7 +18,10 @@ import { loadavg } from 'node:os';
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, steel: { type: 'string' } } });
 const ROOT = values.steel ?? fileURLToPath(new URL('..', import.meta.url));
 const d = (m: string) => JSON.stringify(pathToFileURL(join(ROOT, 'dist', m)).href);
-const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' });
+const build = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], {
+  cwd: ROOT,
+  stdio: 'inherit',
+});
 if (build.status !== 0) throw new Error('scripts/build.mjs failed');
 
 // the child: each step's CPU (whole process, main thread), printed as one JSON line
@@ -27,9 +30,11 @@ import { readFileSync } from 'node:fs';
 const tick = 0.01;
 const main = () => { const s = readFileSync('/proc/thread-self/stat', 'utf8'); const a = s.slice(s.lastIndexOf(')') + 2).split(' '); return (+a[11] + +a[12]) * tick; };
 const all = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
-const out = {}; let p = all(), m = main();
-const step = (name) => { const a = all(), b = main(); out[name] = [a - p, b - m]; p = a; m = b; };
-out['node start'] = [p, m];
+const sys = () => process.cpuUsage().system / 1e6;
+const rss = () => process.memoryUsage().rss / 2 ** 20;
+const out = {}; let p = all(), m = main(), y = sys(), r = rss();
+const step = (name) => { const a = all(), b = main(), c = sys(), e = rss(); out[name] = [a - p, b - m, c - y, e - r]; p = a; m = b; y = c; r = e; };
+out['node start'] = [p, m, y, r];
 await import(${d('cli/main.js')}); await import(${d('cli/commands/prep.js')});
 const ops = await import(${d('cli/operators.js')}); await import(${d('cli/tasks.js')});
 await import(${d('pipeline/runner.js')}); await import(${d('filters/ops.js')}); await import(${d('dedup/run.js')});
@@ -54,19 +59,27 @@ optimalParams(0.6, 256);
 step('MinHash bands x rows');
 process.on('exit', () => { step('exit'); console.log(JSON.stringify(out)); });
 `;
-const runs: Record<string, [number, number]>[] = [];
+type Row = [number, number, number, number];
+const runs: Record<string, Row>[] = [];
 const l0 = loadavg()[0];
 for (let i = 0; i < Number(values.runs); i++) {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { cwd: ROOT, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
-  runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, [number, number]>);
+  runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Row>);
 }
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 const f = (a: number[]) => `${med(a).toFixed(3)} (${Math.min(...a).toFixed(3)}–${Math.max(...a).toFixed(3)})`;
-console.log('| step | CPU-s, whole process: median (range) | main thread |');
-console.log('|---|---:|---:|');
+console.log(
+  '| step | CPU-s, whole process: median (range) | main thread | of which system (whole process) | RSS growth, MiB |',
+);
+console.log('|---|---:|---:|---:|---:|');
+const col = (k: string, j: number) => f(runs.map((r) => r[k]![j]!));
 for (const k of Object.keys(runs[0]!))
-  console.log(`| ${k} | ${f(runs.map((r) => r[k]![0]))} | ${f(runs.map((r) => r[k]![1]))} |`);
-const tot = (r: Record<string, [number, number]>, j: 0 | 1) => Object.values(r).reduce((a, x) => a + x[j], 0);
-console.log(`| **total** | ${f(runs.map((r) => tot(r, 0)))} | ${f(runs.map((r) => tot(r, 1)))} |`);
-console.log(`${runs.length} runs, ${new Date().toISOString().slice(0, 16)} UTC, load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`);
+  console.log(`| ${k} | ${col(k, 0)} | ${col(k, 1)} | ${col(k, 2)} | ${med(runs.map((r) => r[k]![3])).toFixed(0)} |`);
+const tot = (r: Record<string, Row>, j: number) => Object.values(r).reduce((a, x) => a + x[j]!, 0);
+console.log(
+  `| **total** | ${f(runs.map((r) => tot(r, 0)))} | ${f(runs.map((r) => tot(r, 1)))} | ${f(runs.map((r) => tot(r, 2)))} | ${med(runs.map((r) => tot(r, 3))).toFixed(0)} |`,
+);
+console.log(
+  `${runs.length} runs, ${new Date().toISOString().slice(0, 16)} UTC, load ${l0.toFixed(1)}→${loadavg()[0].toFixed(1)}`,
+);

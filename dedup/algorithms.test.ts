@@ -2,7 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { MinHasher, collisionProbability, optimalParams, sketchJaccard, seededRandom } from './minhash.ts';
+import {
+  DEFAULT_OPTIMAL,
+  MinHasher,
+  collisionProbability,
+  optimalParams,
+  searchParams,
+  sketchJaccard,
+  seededRandom,
+} from './minhash.ts';
+import { lshFor, minhashParams } from './params.ts';
 import { charShingles, fmix32, jaccardSorted, normalise, shingleMode, uniqueSorted, wordShingles } from './text.ts';
 import { simhash, hamming, tables, blockRanges, tableKey } from './simhash.ts';
 import {
@@ -24,6 +33,14 @@ test('optimal bands × rows: S-curve is low below the threshold and high above i
   assert.ok(collisionProbability(0.95, p) > 0.95);
   const q = optimalParams(0.5, 128);
   assert.ok(collisionProbability(0.5, q) > collisionProbability(0.5, p), 'a lower threshold catches more at J = 0.5');
+});
+
+test("optimal bands × rows: the stored default entry is the search's result for minhash_dedup's defaults", () => {
+  const d = minhashParams.parse({});
+  const { lshThreshold } = lshFor(d);
+  assert.equal(DEFAULT_OPTIMAL.key, `${lshThreshold} ${d.num_perm} 0.5 0.5`);
+  assert.deepEqual(searchParams(lshThreshold, d.num_perm, 0.5, 0.5), DEFAULT_OPTIMAL.params);
+  assert.deepEqual(optimalParams(lshThreshold, d.num_perm), DEFAULT_OPTIMAL.params);
 });
 
 test('minhash estimates Jaccard without bias; the 2-bit sketch tracks it; seeds are deterministic', () => {

@@ -43,9 +43,22 @@ export function optimalParams(
   return { ...o };
 }
 
-const optimal = new Map<string, LshParams & { fp: number; fn: number }>();
+/**
+ * optimalParams for minhash_dedup's defaults (threshold 0.8 with verify: fitted to 0.6; 256 permutations; equal
+ * weights), which every default run asks for in each process: the search costs 0.02–0.04 CPU-s. minhash.test.ts checks
+ * this entry against searchParams.
+ */
+export const DEFAULT_OPTIMAL = {
+  key: '0.6 256 0.5 0.5',
+  params: { bands: 32, rows: 8, fp: 0.03139126475675209, fn: 0.04071408180871281 },
+} as const;
 
-function searchParams(
+const optimal = new Map<string, LshParams & { fp: number; fn: number }>([
+  [DEFAULT_OPTIMAL.key, DEFAULT_OPTIMAL.params],
+]);
+
+/** The search behind optimalParams (uncached). */
+export function searchParams(
   threshold: number,
   maxPerm: number,
   wFp: number,
