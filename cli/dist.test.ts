@@ -35,8 +35,8 @@ test('dist/: the bundled packages come from dist/vendor/, never from node_module
   assert.ok(readdirSync(join(DIST, 'vendor')).some((f) => f.endsWith('.js')));
   // at run time: a resolve hook fails any import of a bundled package by name while dist/'s modules that use them
   // (yaml + zod: recipes; apache-arrow: token shards; parse5 + opencc-js: the HTML and script mappers) load and run
-  // it also reports every module loaded (the port), so the child can tell that opencc-js's chunk (2.26 MB) loads
-  // only when chinese_convert needs it, not with the mappers
+  // it also reports every module loaded (the port), so the child can tell that the chunks of opencc-js (2.26 MB) and
+  // parse5 load only when chinese_convert / clean_html's data-juicer mode need them, not with the mappers
   const hook = `let port;
   export function initialize(d) { port = d.port; }
   export async function resolve(s, c, next) {
@@ -58,31 +58,32 @@ test('dist/: the bundled packages come from dist/vendor/, never from node_module
       transferList: [port2],
     });
     const settle = () => new Promise((r) => setTimeout(r, 50));
-    const opencc = () => loaded.some((u) => u.startsWith('file:') && readFileSync(new URL(u), 'utf8').slice(0, 300).includes('node_modules/opencc-js/'));
+    const has = (pkg) => loaded.some((u) => u.startsWith('file:') && readFileSync(new URL(u), 'utf8').slice(0, 300).includes('node_modules/' + pkg + '/'));
     const recipe = await import(${JSON.stringify(join(DIST, 'pipeline/recipe.js'))});
     const steps = recipe.loadRecipe('zh-web').steps.map((s) => s.op);
     const shards = await import(${JSON.stringify(join(DIST, 'tokenizer/shards.js'))});
     const schema = shards.shardSchema(new Map([['format', 'x']]));
     const mappers = await import(${JSON.stringify(join(DIST, 'filters/mappers.js'))});
     await settle();
-    const openccWithMappers = opencc();
+    const withMappers = [has('opencc-js'), has('parse5')];
     await mappers.loadOpenCC();
+    await mappers.loadParse5();
     await settle();
-    const converted = mappers.chineseConvert('這是一個測試', 't2s');
-    console.log(JSON.stringify({ steps, fields: schema.fields.map((f) => f.name), openccWithMappers, openccLoaded: opencc(), converted }));
+    const converted = [mappers.chineseConvert('這是一個測試', 't2s'), mappers.cleanHtml('<p>a &amp; b</p>')];
+    console.log(JSON.stringify({ steps, fields: schema.fields.map((f) => f.name), withMappers, loaded: [has('opencc-js'), has('parse5')], converted }));
   `;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as {
     steps: string[];
     fields: string[];
-    openccWithMappers: boolean;
-    openccLoaded: boolean;
-    converted: string;
+    withMappers: boolean[];
+    loaded: boolean[];
+    converted: string[];
   };
-  assert.equal(out.openccWithMappers, false, 'opencc-js loads with filters/mappers.js');
-  assert.equal(out.openccLoaded, true, 'loadOpenCC did not load the opencc-js chunk');
-  assert.equal(out.converted, '这是一个测试');
+  assert.deepEqual(out.withMappers, [false, false], 'opencc-js or parse5 load with filters/mappers.js');
+  assert.deepEqual(out.loaded, [true, true], 'loadOpenCC / loadParse5 did not load their chunks');
+  assert.deepEqual(out.converted, ['这是一个测试', 'a & b']);
   assert.ok(out.steps.includes('minhash_dedup') && out.steps.includes('tokenize'), r.stdout);
   assert.ok(out.fields.length > 0, r.stdout);
 });

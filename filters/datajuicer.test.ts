@@ -304,7 +304,8 @@ test('whitespace_normalization_mapper', () => {
   assert.equal(M.whitespaceNormalization('  第一行\n第二行\t结束 \n'), '第一行\n第二行 结束');
 });
 
-test('clean_html_mapper: an HTML5 parse, the text nodes under <body> (what selectolax gives data-juicer)', () => {
+test('clean_html_mapper: an HTML5 parse, the text nodes under <body> (what selectolax gives data-juicer)', async () => {
+  await M.loadParse5();
   assert.equal(M.cleanHtml('<ul><li>甲</li><li>乙</li></ul><p>a &amp; b</p>'), '\n*甲\n*乙a & b');
   // script/style text is text: kept in the body, lost with the rest of <head> when the document starts with it
   assert.equal(

@@ -3,7 +3,7 @@
  * options make the Chinese-correct variants (no folding of full-width punctuation, etc.).
  */
 import { createRequire } from 'node:module';
-import { parse as parseHtml, type DefaultTreeAdapterTypes } from 'parse5';
+import type { DefaultTreeAdapterTypes } from 'parse5';
 import { cpLength } from './text.ts';
 import { isJsSpace } from '../pipeline/document.ts';
 import { fixText } from './ftfy.ts';
@@ -12,16 +12,27 @@ type ParentNode = DefaultTreeAdapterTypes.ParentNode;
 type ChildNode = DefaultTreeAdapterTypes.ChildNode;
 type TextNode = DefaultTreeAdapterTypes.TextNode;
 
+// ---------- packages only some mappers need ----------
+/**
+ * Imported by the init of the operators that use them (opencc-js: chinese_convert with its default dictionary, a
+ * 2.26 MB module; parse5: clean_html in its data-juicer mode, 0.3 MB), not by every process that loads the mappers
+ * (zh-web needs neither: 0.04-0.06 CPU-s of module loading per process).
+ */
+const lazy: { opencc?: typeof import('opencc-js'); parse5?: typeof import('parse5') } = {};
+export async function loadOpenCC(): Promise<void> {
+  lazy.opencc ??= await import('opencc-js');
+}
+export async function loadParse5(): Promise<void> {
+  lazy.parse5 ??= await import('parse5');
+}
+function loaded<K extends keyof typeof lazy>(k: K, loader: string): NonNullable<(typeof lazy)[K]> {
+  const m = lazy[k];
+  if (!m) throw new Error(`${k} is not loaded (await ${loader}() first)`);
+  return m;
+}
+
 // ---------- Traditional -> Simplified ----------
 const converters = new Map<string, (s: string) => string>();
-let OpenCC: typeof import('opencc-js') | undefined;
-/**
- * Loads opencc-js for chineseConvert: a 2.26 MB module (0.04 CPU-s to load), so it is imported only by the operator
- * that converts with it (its init), not by every process that loads the mappers.
- */
-export async function loadOpenCC(): Promise<void> {
-  OpenCC ??= await import('opencc-js');
-}
 /**
  * OpenCC conversion; mode like data-juicer's chinese_convert_mapper: t2s, s2t, tw2s, hk2s, s2tw, s2hk, t2tw, ...
  * (after loadOpenCC).
@@ -29,7 +40,7 @@ export async function loadOpenCC(): Promise<void> {
 export function chineseConvert(text: string, mode = 't2s'): string {
   let cv = converters.get(mode);
   if (!cv) {
-    if (!OpenCC) throw new Error('chineseConvert: opencc-js is not loaded (await loadOpenCC() first)');
+    const OpenCC = loaded('opencc', 'loadOpenCC');
     const loc: Record<string, [string, string]> = {
       t2s: ['t', 'cn'],
       s2t: ['cn', 't'],
@@ -307,7 +318,8 @@ export function stripTags(text: string): string {
  * HTML5 and the text of every text node under <body> is concatenated. So, as there: `<script>`/`<style>`/`<textarea>`
  * content is kept (it is text), and so is a `<template>`'s content, comments are not, text that the parser puts in <head> (a
  * leading `<title>`, leading whitespace) is lost, a `<` followed by a letter opens a tag (`$ </etc/motd pager` ->
- * `$ `), `\r\n` becomes `\n` and character references are decoded. Frameset documents have no body: "".
+ * `$ `), `\r\n` becomes `\n` and character references are decoded. Frameset documents have no body: "". After
+ * loadParse5.
  */
 export function cleanHtml(text: string): string {
   const s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
@@ -319,7 +331,7 @@ export function cleanHtml(text: string): string {
     while (i < t.length && HTML_WS.has(t.charCodeAt(i))) i++;
     return i ? t.slice(i) : t;
   }
-  const doc = parseHtml(s);
+  const doc = loaded('parse5', 'loadParse5').parse(s);
   const html = doc.childNodes.find((n) => n.nodeName === 'html') as ParentNode | undefined;
   const body = html?.childNodes.find((n) => n.nodeName === 'body') as ParentNode | undefined;
   if (!body) return '';

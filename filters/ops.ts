@@ -121,6 +121,7 @@ export const mapperSpecs: MapperSpec[] = [
         ),
     }),
     (t, p) => (p.mode === 'datajuicer' ? M.cleanHtml(t) : M.stripTags(t)),
+    (p) => (p.mode === 'datajuicer' ? M.loadParse5() : undefined),
   ),
   mapper('clean_ip', 'remove IPv4 and IPv6 addresses (data-juicer clean_ip_mapper)', replParams(M.IP_PATTERN), (t, p) =>
     M.regexReplace(t, p.pattern, p.repl),
