@@ -98,7 +98,9 @@ if (values.tiny) {
   // N documents of the sample, spread evenly over its files (every k-th document of the whole list)
   const dir = new URL('../corpora-manifests/sample/', import.meta.url).pathname;
   const docs: SampleDoc[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.jsonl.zst')).sort())
+  for (const f of readdirSync(dir)
+    .filter((n) => n.endsWith('.jsonl.zst'))
+    .sort())
     for await (const l of readLines(join(dir, f))) if (l.text) docs.push(JSON.parse(l.text) as SampleDoc);
   const n = Number(values.tiny);
   const step = docs.length / n;

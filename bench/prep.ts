@@ -357,10 +357,25 @@ async function fixedMarginal(sizes: string[], rounds: number): Promise<void> {
   L.push('');
   L.push('| least-squares fit over every run | fixed CPU-s (intercept) | CPU-ms per MB (slope) | marginal MB/CPU-s |');
   L.push('|---|---:|---:|---:|');
-  L.push(row('**whole command**', runs.map((r) => r.cpu)));
-  L.push(row('prep process (stats.json cpu_seconds)', runs.map((r) => r.stats.cpu_seconds)));
+  L.push(
+    row(
+      '**whole command**',
+      runs.map((r) => r.cpu),
+    ),
+  );
+  L.push(
+    row(
+      'prep process (stats.json cpu_seconds)',
+      runs.map((r) => r.stats.cpu_seconds),
+    ),
+  );
   for (const ph of runs[0]!.stats.phases)
-    L.push(row(`phase ${ph.name}`, runs.map((r) => r.stats.phases.find((p) => p.name === ph.name)?.cpu_seconds ?? 0)));
+    L.push(
+      row(
+        `phase ${ph.name}`,
+        runs.map((r) => r.stats.phases.find((p) => p.name === ph.name)?.cpu_seconds ?? 0),
+      ),
+    );
   for (const st of runs[0]!.stats.stages)
     L.push(
       row(
@@ -375,6 +390,13 @@ async function fixedMarginal(sizes: string[], rounds: number): Promise<void> {
   );
   console.log(L.join('\n'));
   if (values.json)
-    writeFileSync(values.json, JSON.stringify(runs.map(({ out: _o, ...r }) => r), null, 1) + '\n');
+    writeFileSync(
+      values.json,
+      JSON.stringify(
+        runs.map(({ out: _o, ...r }) => r),
+        null,
+        1,
+      ) + '\n',
+    );
   rmSync(work, { recursive: true, force: true });
 }
