@@ -25,6 +25,7 @@ import {
 } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
+import { Forest } from './stages/verify.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
   const p = optimalParams(0.8, 256);
@@ -351,4 +352,24 @@ test('JSONL.zst written in frames reads back intact across read-chunk boundaries
   }
   assert.equal(i, texts.length);
   assert.equal(rejects.length, 0);
+});
+
+test('Forest (verify union-find) joins exactly what a naive labelling joins', () => {
+  const rnd = seededRandom(3);
+  for (let round = 0; round < 20; round++) {
+    const n = 60;
+    const label = Array.from({ length: n }, (_, i) => i * 1000 + 7); // node ids far apart, as in a real task
+    const comp = Array.from({ length: n }, (_, i) => i);
+    const f = new Forest();
+    for (let e = 0; e < 40; e++) {
+      const a = Math.floor(rnd() * n);
+      const b = Math.floor(rnd() * n);
+      assert.equal(f.same(label[a]!, label[b]!), comp[a] === comp[b], `round ${round} edge ${e}: before joining`);
+      f.join(label[a]!, label[b]!);
+      const from = comp[b]!;
+      for (let i = 0; i < n; i++) if (comp[i] === from) comp[i] = comp[a]!;
+    }
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++) assert.equal(f.same(label[i]!, label[j]!), comp[i] === comp[j], `${i} ${j}`);
+  }
 });

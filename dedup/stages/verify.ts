@@ -175,7 +175,41 @@ function lineDocument(cfg: DedupConfig, file: string, line: number, text: string
   return recordToDocument(JSON.parse(t) as Record<string, unknown>, { file, line }, cfg.reader);
 }
 
-/** Step b: exact Jaccard of the group's pairs. */
+/**
+ * Union-find over the nodes of one verify task's edges (path halving, union by size). A pair whose ends the task's
+ * verified edges already join is not verified: its edge would not change any component (stage 3 joins the same
+ * documents), and a cluster of n near-identical documents costs n − 1 checks instead of up to n(n − 1)/2.
+ */
+export class Forest {
+  private readonly parent = new Map<number, number>();
+  private readonly size = new Map<number, number>();
+  find(x: number): number {
+    for (;;) {
+      const p = this.parent.get(x);
+      if (p === undefined || p === x) return x;
+      const g = this.parent.get(p);
+      if (g === undefined || g === p) return p;
+      this.parent.set(x, g); // path halving
+      x = g;
+    }
+  }
+  same(a: number, b: number): boolean {
+    return this.find(a) === this.find(b);
+  }
+  join(a: number, b: number): void {
+    let ra = this.find(a);
+    let rb = this.find(b);
+    if (ra === rb) return;
+    const sa = this.size.get(ra) ?? 1;
+    const sb = this.size.get(rb) ?? 1;
+    if (sa < sb) [ra, rb] = [rb, ra];
+    this.parent.set(ra, ra);
+    this.parent.set(rb, ra);
+    this.size.set(ra, sa + sb);
+  }
+}
+
+/** Step b: exact Jaccard of the group's pairs (each not already joined by the task's edges). */
 async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const pairs = groupPairs(cfg, rank);
@@ -209,7 +243,8 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
     if (check(set) !== ck) throw new CorruptIntermediateError(f.path, `shingle set of node ${node} fails its check`);
     return [into, set];
   };
-  const st = { pairs: 0, verified: 0 };
+  const st = { pairs: 0, verified: 0, connected: 0 };
+  const joined = new Forest();
   try {
     let curU = -1;
     let setU: Uint32Array = new Uint32Array(0);
@@ -218,6 +253,11 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       const v = pairs[i]! % 2 ** 32;
       if (v < u) continue; // each pair once: from the group of its smaller node
       st.pairs++;
+      // u and v already joined by this task's edges: the pair's edge would not change any component
+      if (joined.same(u, v)) {
+        st.connected++;
+        continue;
+      }
       if (u !== curU) {
         [bufU, setU] = load(u, bufU);
         curU = u;
@@ -226,6 +266,7 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       [bufV, setV] = load(v, bufV);
       if (jaccardSorted(setU, setV) >= cfg.minhash.threshold) {
         st.verified++;
+        joined.join(u, v);
         pw.writeEdge(u, v);
       }
       if ((i & 4095) === 0) ctx.progress(i, pairs.length);
