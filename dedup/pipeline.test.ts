@@ -529,13 +529,15 @@ test('minhash verify re-reads candidate lines that span the read chunks of a pla
   assert.equal(r.kept, lines.length - 1);
 });
 
-test('minhash verify checks n - 1 pairs of a cluster of n near-identical documents, and keeps the same clusters', async () => {
+test('minhash verify checks n - 1 pairs of a cluster of n near-identical documents and none of sets too different in size', async () => {
   const dir = tmpDir('dd-forest-');
   const rnd = seededRandom(11);
   const base = randomEn(rnd, 400);
   const lines: string[] = [];
   // 8 copies that differ in one word each: J ≥ 0.8 for every pair
   for (let i = 0; i < 8; i++) lines.push(JSON.stringify({ id: `c${i}`, text: base.replace(/ \S+ /, ` w${i}x `) }));
+  // the base and half as many words again: J ≈ 0.74, below the threshold by the sets' sizes alone
+  lines.push(JSON.stringify({ id: 'longer', text: `${base} ${randomEn(rnd, 200)}` }));
   for (let i = 0; i < 40; i++) lines.push(JSON.stringify({ id: `f${i}`, text: randomEn(rnd, 150) }));
   const file = join(dir, 'in.jsonl');
   writeFileSync(file, lines.join('\n') + '\n');
@@ -551,9 +553,17 @@ test('minhash verify checks n - 1 pairs of a cluster of n near-identical documen
   );
   assert.equal(r.kept, lines.length - 7);
   const line = logs.find((l) => l.startsWith('verify: '));
-  const m = /^verify: (\d+) of (\d+) distinct candidate pairs .*, (\d+) not checked/.exec(line ?? '');
+  const m =
+    /^verify: (\d+) of (\d+) distinct candidate pairs .*, (\d+) not checked .*, (\d+) below it by their sets' sizes/.exec(
+      line ?? '',
+    );
   assert.ok(m, line);
   assert.equal(Number(m[1]), 7, 'a spanning tree of the cluster: 7 edges');
   assert.ok(Number(m[3]) > 0, 'some candidate pairs of the cluster are not checked');
-  assert.equal(Number(m[3]), Number(m[2]) - 7, 'every candidate pair is either an edge of the tree or not checked');
+  assert.ok(Number(m[4]) > 0, "the longer document's pairs are decided by the sets' sizes");
+  assert.equal(
+    Number(m[3]) + Number(m[4]),
+    Number(m[2]) - 7,
+    'every candidate pair is an edge of the tree, not checked, or decided by size',
+  );
 });

@@ -335,8 +335,9 @@ async function verifyStage(
   const pairs = st.reduce((a, s) => a + s.pairs, 0);
   const verified = st.reduce((a, s) => a + s.verified, 0);
   const connected = st.reduce((a, s) => a + s.connected, 0);
+  const bySize = st.reduce((a, s) => a + s.bySize, 0);
   log(
-    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those); ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read`,
+    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read`,
   );
   return verified;
 }

@@ -236,19 +236,20 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
   };
   let bufU: Uint32Array = new Uint32Array(4096);
   let bufV: Uint32Array = new Uint32Array(4096);
-  const load = (node: number, into: Uint32Array): [Uint32Array, Uint32Array] => {
-    const [f, start, len, ck] = locate(node);
+  const load = (node: number, into: Uint32Array, at = locate(node)): [Uint32Array, Uint32Array] => {
+    const [f, start, len, ck] = at;
     if (into.length < len) into = new Uint32Array(len * 2);
     const set = f.read(start, len, into);
     if (check(set) !== ck) throw new CorruptIntermediateError(f.path, `shingle set of node ${node} fails its check`);
     return [into, set];
   };
-  const st = { pairs: 0, verified: 0, connected: 0 };
+  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0 };
   const joined = new Forest();
   try {
     let curU = -1;
     let setU: Uint32Array = new Uint32Array(0);
     for (let i = 0; i < pairs.length; i++) {
+      if ((i & 4095) === 0) ctx.progress(i, pairs.length);
       const u = Math.floor(pairs[i]! / 2 ** 32);
       const v = pairs[i]! % 2 ** 32;
       if (v < u) continue; // each pair once: from the group of its smaller node
@@ -262,14 +263,21 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
         [bufU, setU] = load(u, bufU);
         curU = u;
       }
+      // J ≤ min(|U|, |V|) / max(|U|, |V|) (and a correctly rounded division keeps the order): sets of too
+      // different sizes are not similar, whatever they hold
+      const atV = locate(v);
+      const hi = Math.max(setU.length, atV[2]);
+      if (hi > 0 && Math.min(setU.length, atV[2]) / hi < cfg.minhash.threshold) {
+        st.bySize++;
+        continue;
+      }
       let setV: Uint32Array;
-      [bufV, setV] = load(v, bufV);
+      [bufV, setV] = load(v, bufV, atV);
       if (jaccardSorted(setU, setV) >= cfg.minhash.threshold) {
         st.verified++;
         joined.join(u, v);
         pw.writeEdge(u, v);
       }
-      if ((i & 4095) === 0) ctx.progress(i, pairs.length);
     }
     crashPoint('verify');
     pw.close();
