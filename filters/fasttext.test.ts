@@ -80,8 +80,8 @@ test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation 
   }
 });
 
-// the kernels in C (this one, and filters/jieba.ts's)
-for (const kernel of ['fasttext-kernel', 'jieba-kernel'])
+// the kernels in C (this one, filters/jieba.ts's and filters/stats.ts's n-gram sweep)
+for (const kernel of ['fasttext-kernel', 'jieba-kernel', 'ngram-kernel'])
   test(`${kernel}.wasm is the build of ${kernel}.c (rebuilt when clang is installed)`, (t) => {
     const sh = fileURLToPath(new URL(`./${kernel}.sh`, import.meta.url));
     const wasm = fileURLToPath(new URL(`./${kernel}.wasm`, import.meta.url));

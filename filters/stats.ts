@@ -28,6 +28,7 @@ import {
   C_HAN,
 } from './text.ts';
 import { wellFormed } from './jieba.ts';
+import { instantiate } from './wasm.ts';
 
 const counter = new HashCounter();
 
@@ -153,7 +154,7 @@ let crH1 = new Int32Array(1024),
 /**
  * Which of `total` hash pairs may occur more than once: markRepeat gives each pair a slot of a table of 16 slots per
  * pair, two bits each (`seen`, and `again` when `seen` was already set), 16 slots to a 32-bit word so that both bits
- * are one memory access; every occurrence of a repeated pair then has its `again` bit set (isRepeat).
+ * are one memory access; every occurrence of a repeated pair then has its `again` bit set (keepRepeatable reads it).
  * repeatScratch makes room for `total` pairs in (crH1, crH2), clears the table and returns the arrays and the shift
  * that picks a pair's slot.
  */
@@ -181,11 +182,6 @@ function markRepeat(bits: Int32Array, h1: number, h2: number, shift: number): vo
   const x = bits[w];
   // set `seen`; set `again` if `seen` was set
   bits[w] = x | (1 << s) | (((x >>> s) & 1) << (s + 1));
-}
-/** 1 when the pair's `again` bit is set, else 0. */
-function isRepeat(bits: Int32Array, h1: number, h2: number, shift: number): number {
-  const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
-  return (bits[b >>> 4] >>> (((b & 15) << 1) + 1)) & 1;
 }
 /**
  * Moves to the front of (crH1, crH2) the first `total` pairs whose `again` bit is set, in their order, and returns how
@@ -642,15 +638,6 @@ export function gopherRepetition(
 }
 
 /**
- * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = n0, n0 + 1, ... (n0 the smallest n asked
- * for): the first round's candidates are the positions whose n0-gram may repeat (markRepeat's bitmap over every
- * position); after it, an n-gram can only occur twice where its (n-1)-gram prefix and its (n-1)-gram suffix do, so
- * each round counts only the positions whose previous n-gram and whose successor's are repeated ("candidates").
- * Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing repeats: then the
- * first n-gram, count 1) nor the duplicate characters, so the results equal the full passes. The duplicate walk
- * (find_all_duplicate) reads the counter slots the round's count left, so it counts nothing again.
- */
-/**
  * A copy of n-gram sizes with whole sizes stored as small integers, in an array of small integers: `Number` of the
  * parameters' keys gives a holey array of doubles, and the empty list is one of small integers, so the n-gram code's
  * optimised code met arrays of two kinds and numbers of two representations and was thrown away for each.
@@ -679,139 +666,50 @@ function maxOf(a: number, ns: readonly number[]): number {
   return a;
 }
 
-let cand = new Int32Array(1024),
-  slots = new Int32Array(1024);
-// per counter slot, the walk (walkStamp) that last stepped on its n-gram
-let walked = new Int32Array(0),
-  walkStamp = 0;
+/** The n-gram sweep's WebAssembly kernel (filters/ngram-kernel.c, built by ngram-kernel.sh; the .wasm is committed). */
+interface NgramKernel {
+  memory: { buffer: ArrayBuffer };
+  prepare(nW: number, maxN: number): number;
+  kindsAt(): number;
+  topAt(): number;
+  dupAt(): number;
+  sweep(nW: number, n0: number, maxN: number, jl: number): void;
+}
+let kernel: NgramKernel | undefined;
+/**
+ * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = n0, n0 + 1, ... (n0 the smallest n asked
+ * for): the first round's candidates are the positions whose n0-gram may repeat (markRepeat's bitmap over every
+ * position); after it, an n-gram can only occur twice where its (n-1)-gram prefix and its (n-1)-gram suffix do, so
+ * each round counts only the positions whose previous n-gram and whose successor's are repeated ("candidates").
+ * Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing repeats: then the
+ * first n-gram, count 1) nor the duplicate characters, so the results equal the full passes. The duplicate walk
+ * (find_all_duplicate) reads the counter slots the round's count left, so it counts nothing again. The sweep runs in a
+ * WebAssembly kernel (filters/ngram-kernel.c: the same hashes and keys as HashCounter's, one table slot of 16 bytes
+ * per probe); this copies the words' hashes and lengths into its memory and reads the results per n.
+ */
 function ngramStats(words: Words, tops: readonly number[], dups: readonly number[], joiner: string) {
   const top = new Map<number, number>(),
     dup = new Map<number, number>();
   const nW = words.n;
   const maxN = maxOf(maxOf(0, tops), dups);
   if (maxN === 0) return { top, dup };
-  if (cand.length < nW) {
-    cand = new Int32Array(Math.max(nW, cand.length * 2));
-    slots = new Int32Array(cand.length);
-  }
-  if (ga.length < nW) {
-    ga = new Int32Array(Math.max(nW, ga.length * 2));
-    gb = new Int32Array(ga.length);
-  }
-  // the n0-grams' hashes at every position (n0 the smallest n asked for), grown from the 1-grams' as in the rounds
-  const n0 = minOf(minOf(maxN, tops), dups);
-  const total0 = nW - n0 + 1;
-  for (let i = 0; i < total0; i++) {
-    let a = Math.imul(0x3c6ef372 ^ hb1[i], 0x01000193),
-      b = Math.imul(0x1b873593 ^ hb2[i], 0x5bd1e995);
-    for (let k = 1; k < n0; k++) {
-      a = Math.imul(a ^ hb1[i + k], 0x01000193);
-      b = Math.imul(b ^ hb2[i + k], 0x5bd1e995) ^ (b >>> 13);
-    }
-    ga[i] = a;
-    gb[i] = b;
-  }
-  // the first candidates: the positions whose n0-gram may occur more than once (markRepeat's bitmaps: every
-  // occurrence of a repeated n0-gram, and the few single ones that share a bit with another)
-  let nc = 0;
-  if (total0 > 0) {
-    const shift = repeatBits(total0),
-      bits = crBits;
-    for (let i = 0; i < total0; i++) markRepeat(bits, ga[i], gb[i], shift);
-    // without a branch (about half the positions are kept, in no pattern a branch predictor could follow)
-    for (let i = 0; i < total0; i++) {
-      cand[nc] = i;
-      nc += isRepeat(bits, ga[i], gb[i], shift);
-    }
-  }
-  const jl = cpLength(joiner);
-  for (let n = n0; n <= maxN; n++) {
-    const total = nW - n + 1;
-    const isTop = tops.includes(n),
-      isDup = dups.includes(n);
-    if (total <= 0) {
-      if (isTop) top.set(n, 0);
-      if (isDup) dup.set(n, 0);
-      continue;
-    }
-    // count the n-grams at the candidates (in position order: running counts equal the full pass's for repeated
-    // n-grams); after the first round, an n-gram can only repeat where the (n-1)-grams at i and at i + 1 both do:
-    // the candidates whose successor is one (and i + 1 < nW - n + 2, so i still starts an n-gram), extended to n words
-    counter.reset(nc);
-    let best = 0,
-      bestIdx = 0,
-      m = 0;
-    if (n === n0)
-      for (let p = 0; p < nc; p++) {
-        const i = cand[p];
-        const c = counter.add(ga[i], gb[i]);
-        slots[p] = counter.lastSlot;
-        if (c > best) {
-          best = c;
-          bestIdx = i;
-        }
-      }
-    else {
-      const k = n - 1;
-      for (let p = 0; p + 1 < nc; p++) {
-        const i = cand[p];
-        if (cand[p + 1] !== i + 1) continue;
-        const a = Math.imul(ga[i] ^ hb1[i + k], 0x01000193),
-          b = Math.imul(gb[i] ^ hb2[i + k], 0x5bd1e995) ^ (gb[i] >>> 13);
-        ga[i] = a;
-        gb[i] = b;
-        const c = counter.add(a, b);
-        cand[m] = i;
-        slots[m++] = counter.lastSlot;
-        if (c > best) {
-          best = c;
-          bestIdx = i;
-        }
-      }
-      nc = m;
-    }
-    if (isTop) {
-      if (best <= 1) {
-        best = 1;
-        bestIdx = 0;
-      }
-      top.set(n, best * (wl[bestIdx + n] - wl[bestIdx] + jl * (n - 1)));
-    }
-    // keep the candidates whose n-gram is repeated; for a duplicate measure, walk them as find_all_duplicate walks
-    // the n-grams: one walked onto before (its counter slot stamped in this walk) is a duplicate, and the walk skips
-    // its n words
-    m = 0;
-    if (isDup) {
-      if (walked.length < counter.capacity) walked = new Int32Array(counter.capacity);
-      if (walkStamp === 0x7fffffff) walked.fill((walkStamp = 0));
-      const stamp = ++walkStamp;
-      let rep = 0,
-        next = 0;
-      for (let p = 0; p < nc; p++) {
-        const s = slots[p];
-        if (counter.countAt(s) <= 1) continue;
-        const i = cand[p];
-        cand[m] = i;
-        slots[m++] = s;
-        if (i < next) continue;
-        if (walked[s] === stamp) {
-          rep += wl[i + n] - wl[i];
-          next = i + n;
-        } else {
-          walked[s] = stamp;
-          next = i + 1;
-        }
-      }
-      dup.set(n, rep);
-    } else
-      for (let p = 0; p < nc; p++)
-        if (counter.countAt(slots[p]) > 1) {
-          cand[m] = cand[p];
-          slots[m++] = slots[p];
-        }
-    nc = m;
-  }
-  gN = 0;
+  const k = (kernel ??= instantiate<NgramKernel>(new URL('./ngram-kernel.wasm', import.meta.url)));
+  // the words' hashes and cumulative lengths into the kernel's memory (laid out by prepare, which may grow it)
+  const at = k.prepare(nW, maxN);
+  const buf = k.memory.buffer;
+  const stride = ((nW + 1) * 4 + 15) & ~15;
+  new Int32Array(buf, at, nW).set(hb1.subarray(0, nW));
+  new Int32Array(buf, at + stride, nW).set(hb2.subarray(0, nW));
+  new Int32Array(buf, at + 2 * stride, nW + 1).set(wl.subarray(0, nW + 1));
+  // per n: 1 a top measure, 2 a duplicate measure
+  const kinds = new Uint8Array(buf, k.kindsAt(), maxN + 1).fill(0);
+  for (let i = 0; i < tops.length; i++) kinds[tops[i]] |= 1;
+  for (let i = 0; i < dups.length; i++) kinds[dups[i]] |= 2;
+  k.sweep(nW, minOf(minOf(maxN, tops), dups), maxN, cpLength(joiner));
+  const T = new Float64Array(buf, k.topAt(), maxN + 1),
+    D = new Float64Array(buf, k.dupAt(), maxN + 1);
+  for (let i = 0; i < tops.length; i++) top.set(tops[i], T[tops[i]]);
+  for (let i = 0; i < dups.length; i++) dup.set(dups[i], D[dups[i]]);
   return { top, dup };
 }
 /**

@@ -1,0 +1,221 @@
+// The Gopher n-gram sweep of filters/stats.ts (ngramStats), compiled to WebAssembly by filters/ngram-kernel.sh (the
+// .wasm is committed: a user's machine needs no compiler). Step for step the sweep that stats.ts ran in JavaScript:
+// the n0-grams' hashes at every position (n0 the smallest n asked for), the positions whose n0-gram may repeat (a
+// bitmap of 2-bit slots: `seen`, and `again` once `seen` was set), then per n = n0 .. maxN the candidates counted in
+// an open-addressing table keyed by the n-gram's two 32-bit hashes (the second cut to 21 bits, as HashCounter), the
+// most frequent n-gram (the first to reach the top count) and datatrove's find_all_duplicate walk over the repeated
+// candidates; after a round only the candidates whose successor is one are extended to n + 1 words. The hash values
+// and keys are the JavaScript's (the same 32-bit multiplications), so every result is.
+//
+// Memory: the table at __heap_base (4 ints a slot: key 1, key 2, count, the walk's stamp; sized for the largest
+// round so far, its counts zero between calls), then per call (prepare) the words' hashes and cumulative code-point
+// lengths (written by stats.ts), the n-gram kinds and results per n, and the scratch arrays.
+
+typedef unsigned char u8;
+typedef unsigned int u32;
+typedef int i32;
+
+extern unsigned char __heap_base;
+
+static u32 tableCap = 0; // slots of the table (a power of two; 0 before the first call)
+static u32 walkStamp = 0;
+static u32 *tbl, *h1, *h2, *ga, *gb, *bits;
+static i32 *cum, *cand, *slots, *used;
+static u8 *kinds;
+static double *topOut, *dupOut;
+
+static u32 align16(u32 x) { return (x + 15) & ~15u; }
+static void ensure(u32 end) {
+  u32 have = __builtin_wasm_memory_size(0) * 65536u;
+  if (end > have) __builtin_wasm_memory_grow(0, (end - have + 65535) / 65536);
+}
+static u32 capFor(u32 n) {
+  u32 cap = 1 << 12;
+  while (cap < n * 2) cap *= 2;
+  return cap;
+}
+
+// Lays out the arrays for nW words and n-grams up to maxN words; returns the offset of the words' hashes: h1 there,
+// h2 after align16(4 (nW + 1)) bytes, the nW + 1 cumulative lengths after twice that. kindsAt, topAt, dupAt: the
+// other offsets stats.ts reads and writes.
+__attribute__((export_name("prepare"))) u32 prepare(u32 nW, u32 maxN) {
+  u32 cap = capFor(nW);
+  u32 base = align16((u32)&__heap_base);
+  if (cap > tableCap) {
+    ensure(base + cap * 16);
+    tbl = (u32 *)base;
+    __builtin_memset(tbl, 0, cap * 16);
+    tableCap = cap;
+  }
+  u32 at = base + tableCap * 16;
+  u32 n4 = align16((nW + 1) * 4);
+  h1 = (u32 *)at;
+  h2 = (u32 *)(at + n4);
+  cum = (i32 *)(at + 2 * n4);
+  ga = (u32 *)(at + 3 * n4);
+  gb = (u32 *)(at + 4 * n4);
+  cand = (i32 *)(at + 5 * n4);
+  slots = (i32 *)(at + 6 * n4);
+  used = (i32 *)(at + 7 * n4);
+  at += 8 * n4;
+  u32 m8 = align16((maxN + 1) * 8);
+  topOut = (double *)at;
+  dupOut = (double *)(at + m8);
+  kinds = (u8 *)(at + 2 * m8);
+  at += 2 * m8 + align16(maxN + 1);
+  bits = (u32 *)at;
+  // the bitmap: 16 slots of 2 bits per position, 16 slots to a word (at least 2^6 words)
+  ensure(at + (2 * nW + 64) * 4);
+  return (u32)h1;
+}
+__attribute__((export_name("kindsAt"))) u32 kindsAt(void) { return (u32)kinds; }
+__attribute__((export_name("topAt"))) u32 topAt(void) { return (u32)topOut; }
+__attribute__((export_name("dupAt"))) u32 dupAt(void) { return (u32)dupOut; }
+
+// the table's state for one round: slots in use below mask + 1, `size` of them listed in `used`
+static u32 mask, size;
+static void resetTable(u32 n) {
+  for (u32 i = 0; i < size; i++) tbl[4 * (u32)used[i] + 2] = 0;
+  size = 0;
+  mask = capFor(n) - 1;
+}
+// one occurrence of the n-gram with hashes (a, b): its new count; *slot = its slot
+static inline u32 add(u32 a, u32 b, u32 *slot) {
+  const u32 k2 = b & 0x1fffff;
+  u32 s = (a ^ (b * 0x9e3779b1u)) & mask;
+  for (;;) {
+    u32 *e = tbl + 4 * s;
+    const u32 c = e[2];
+    if (c == 0) {
+      e[0] = a;
+      e[1] = k2;
+      e[2] = 1;
+      e[3] = 0;
+      used[size++] = (i32)s;
+      *slot = s;
+      return 1;
+    }
+    if (e[0] == a && e[1] == k2) {
+      *slot = s;
+      return e[2] = c + 1;
+    }
+    s = (s + 1) & mask;
+  }
+}
+
+// The sweep over nW words for n = n0 .. maxN (kinds[n]: 1 a top measure, 2 a duplicate measure, 3 both); jl: the
+// joiner's code points. Results: topOut[n] (count x characters of the most frequent n-gram), dupOut[n].
+__attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 jl) {
+  const u32 B1 = 0x01000193u, B2 = 0x5bd1e995u;
+  // the n0-grams' hashes at every position, grown from the 1-grams' as in the rounds
+  const i32 total0 = (i32)nW - (i32)n0 + 1;
+  for (i32 i = 0; i < total0; i++) {
+    u32 a = (0x3c6ef372u ^ h1[i]) * B1, b = (0x1b873593u ^ h2[i]) * B2;
+    for (u32 k = 1; k < n0; k++) {
+      a = (a ^ h1[i + k]) * B1;
+      b = ((b ^ h2[i + k]) * B2) ^ (b >> 13);
+    }
+    ga[i] = a;
+    gb[i] = b;
+  }
+  // the first candidates: the positions whose n0-gram may occur more than once
+  i32 nc = 0;
+  if (total0 > 0) {
+    u32 lg = 10;
+    while ((1u << lg) < 16u * (u32)total0) lg++;
+    const u32 shift = 32 - lg, nwords = 1u << (lg - 4);
+    __builtin_memset(bits, 0, nwords * 4);
+    for (i32 i = 0; i < total0; i++) {
+      const u32 q = ((ga[i] ^ (gb[i] * 0x9e3779b1u)) * 0x85ebca6bu) >> shift;
+      const u32 w = q >> 4, s = (q & 15) << 1, x = bits[w];
+      bits[w] = x | (1u << s) | (((x >> s) & 1) << (s + 1));
+    }
+    for (i32 i = 0; i < total0; i++) {
+      const u32 q = ((ga[i] ^ (gb[i] * 0x9e3779b1u)) * 0x85ebca6bu) >> shift;
+      cand[nc] = i;
+      nc += (bits[q >> 4] >> (((q & 15) << 1) + 1)) & 1;
+    }
+  }
+  for (u32 n = n0; n <= maxN; n++) {
+    const i32 total = (i32)nW - (i32)n + 1;
+    const u32 kind = kinds[n];
+    if (total <= 0) {
+      topOut[n] = 0;
+      dupOut[n] = 0;
+      continue;
+    }
+    resetTable((u32)nc);
+    u32 best = 0, slot;
+    i32 bestIdx = 0, m = 0;
+    if (n == n0)
+      for (i32 p = 0; p < nc; p++) {
+        const i32 i = cand[p];
+        const u32 c = add(ga[i], gb[i], &slot);
+        slots[p] = (i32)slot;
+        if (c > best) {
+          best = c;
+          bestIdx = i;
+        }
+      }
+    else {
+      const u32 k = n - 1;
+      for (i32 p = 0; p + 1 < nc; p++) {
+        const i32 i = cand[p];
+        if (cand[p + 1] != i + 1) continue;
+        const u32 a = (ga[i] ^ h1[i + k]) * B1, b = ((gb[i] ^ h2[i + k]) * B2) ^ (gb[i] >> 13);
+        ga[i] = a;
+        gb[i] = b;
+        const u32 c = add(a, b, &slot);
+        cand[m] = i;
+        slots[m++] = (i32)slot;
+        if (c > best) {
+          best = c;
+          bestIdx = i;
+        }
+      }
+      nc = m;
+    }
+    if (kind & 1) {
+      if (best <= 1) {
+        best = 1;
+        bestIdx = 0;
+      }
+      topOut[n] = (double)best * (double)(cum[bestIdx + n] - cum[bestIdx] + (i32)(jl * (n - 1)));
+    }
+    // keep the candidates whose n-gram is repeated; for a duplicate measure, walk them as find_all_duplicate walks
+    // the n-grams: one walked onto before (its slot stamped in this walk) is a duplicate, and the walk skips its n words
+    m = 0;
+    if (kind & 2) {
+      if (walkStamp == 0x7fffffffu) {
+        for (u32 s = 0; s < tableCap; s++) tbl[4 * s + 3] = 0;
+        walkStamp = 0;
+      }
+      const u32 stamp = ++walkStamp;
+      double rep = 0;
+      i32 next = 0;
+      for (i32 p = 0; p < nc; p++) {
+        const u32 s = (u32)slots[p];
+        if (tbl[4 * s + 2] <= 1) continue;
+        const i32 i = cand[p];
+        cand[m] = i;
+        slots[m++] = (i32)s;
+        if (i < next) continue;
+        if (tbl[4 * s + 3] == stamp) {
+          rep += cum[i + n] - cum[i];
+          next = i + (i32)n;
+        } else {
+          tbl[4 * s + 3] = stamp;
+          next = i + 1;
+        }
+      }
+      dupOut[n] = rep;
+    } else
+      for (i32 p = 0; p < nc; p++)
+        if (tbl[4 * (u32)slots[p] + 2] > 1) {
+          cand[m] = cand[p];
+          slots[m++] = slots[p];
+        }
+    nc = m;
+  }
+  resetTable(0); // counts zero between calls
+}
