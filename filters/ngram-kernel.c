@@ -72,6 +72,26 @@ __attribute__((export_name("kindsAt"))) u32 kindsAt(void) { return (u32)kinds; }
 __attribute__((export_name("topAt"))) u32 topAt(void) { return (u32)topOut; }
 __attribute__((export_name("dupAt"))) u32 dupAt(void) { return (u32)dupOut; }
 
+// The repeat bitmap: 16 slots of 2 bits per position (`seen`, and `again` once `seen` was set), 16 slots to a word;
+// every occurrence of a repeated hash pair then has its `again` bit set (stats.ts markRepeat, keepRepeatable).
+// repeatShift clears the words for `total` pairs and returns the shift that picks a pair's slot.
+static u32 repeatShift(u32 total) {
+  u32 lg = 10;
+  while ((1u << lg) < 16u * total) lg++;
+  __builtin_memset(bits, 0, (1u << (lg - 4)) * 4);
+  return 32 - lg;
+}
+static inline u32 repeatSlot(u32 a, u32 b, u32 shift) { return ((a ^ (b * 0x9e3779b1u)) * 0x85ebca6bu) >> shift; }
+static inline void markRepeat(u32 a, u32 b, u32 shift) {
+  const u32 q = repeatSlot(a, b, shift);
+  const u32 w = q >> 4, s = (q & 15) << 1, x = bits[w];
+  bits[w] = x | (1u << s) | (((x >> s) & 1) << (s + 1));
+}
+static inline u32 isRepeat(u32 a, u32 b, u32 shift) {
+  const u32 q = repeatSlot(a, b, shift);
+  return (bits[q >> 4] >> (((q & 15) << 1) + 1)) & 1;
+}
+
 // the table's state for one round: slots in use below mask + 1, `size` of them listed in `used`
 static u32 mask, size;
 static void resetTable(u32 n) {
@@ -121,19 +141,12 @@ __attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 j
   // the first candidates: the positions whose n0-gram may occur more than once
   i32 nc = 0;
   if (total0 > 0) {
-    u32 lg = 10;
-    while ((1u << lg) < 16u * (u32)total0) lg++;
-    const u32 shift = 32 - lg, nwords = 1u << (lg - 4);
-    __builtin_memset(bits, 0, nwords * 4);
+    const u32 shift = repeatShift((u32)total0);
+    for (i32 i = 0; i < total0; i++) markRepeat(ga[i], gb[i], shift);
+    // without a branch (about half the positions are kept, in no pattern a branch predictor could follow)
     for (i32 i = 0; i < total0; i++) {
-      const u32 q = ((ga[i] ^ (gb[i] * 0x9e3779b1u)) * 0x85ebca6bu) >> shift;
-      const u32 w = q >> 4, s = (q & 15) << 1, x = bits[w];
-      bits[w] = x | (1u << s) | (((x >> s) & 1) << (s + 1));
-    }
-    for (i32 i = 0; i < total0; i++) {
-      const u32 q = ((ga[i] ^ (gb[i] * 0x9e3779b1u)) * 0x85ebca6bu) >> shift;
       cand[nc] = i;
-      nc += (bits[q >> 4] >> (((q & 15) << 1) + 1)) & 1;
+      nc += isRepeat(ga[i], gb[i], shift);
     }
   }
   for (u32 n = n0; n <= maxN; n++) {
@@ -218,4 +231,83 @@ __attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 j
     nc = m;
   }
   resetTable(0); // counts zero between calls
+}
+
+// Moves to the front of (ga, gb) the first `total` pairs whose `again` bit is set, in their order, and counts each in
+// the table (reset for them); returns how many were kept.
+static u32 countRepeatable(u32 total, u32 shift) {
+  u32 nc = 0, slot;
+  for (u32 p = 0; p < total; p++) {
+    const u32 a = ga[p], b = gb[p];
+    ga[nc] = a;
+    gb[nc] = b;
+    nc += isRepeat(a, b, shift);
+  }
+  resetTable(nc);
+  for (u32 q = 0; q < nc; q++) add(ga[q], gb[q], &slot);
+  return nc;
+}
+static u32 keptOut = 0;
+__attribute__((export_name("kept"))) u32 kept(void) { return keptOut; }
+__attribute__((export_name("countsAt"))) u32 countsAt(void) { return (u32)cand; }
+
+// stats.ts charRepetition over the `len` code points at h1 (n-grams of n code points, len >= n): the two rolling
+// polynomial hashes of each window, and the windows that may repeat counted. Writes the count of each distinct
+// counted n-gram at countsAt() and returns how many; kept(): how many windows were counted.
+__attribute__((export_name("charRep"))) u32 charRep(u32 len, u32 n) {
+  const u32 B1 = 0x01000193u, B2 = 0x5bd1e995u;
+  const i32 *cps = (const i32 *)h1;
+  const u32 total = len - n + 1;
+  const u32 shift = repeatShift(total);
+  u32 p1 = 1, p2 = 1;
+  for (u32 i = 0; i < n; i++) {
+    p1 *= B1;
+    p2 *= B2;
+  }
+  u32 a = 0, b = 0;
+  for (u32 i = 0; i < len; i++) {
+    const u32 c = (u32)cps[i] + 1;
+    a = a * B1 + c;
+    b = b * B2 + c;
+    if (i >= n) {
+      const u32 o = (u32)cps[i - n] + 1;
+      a -= o * p1;
+      b -= o * p2;
+    }
+    if (i + 1 >= n) {
+      ga[i + 1 - n] = a;
+      gb[i + 1 - n] = b;
+      markRepeat(a, b, shift);
+    }
+  }
+  keptOut = countRepeatable(total, shift);
+  const u32 k = size;
+  for (u32 i = 0; i < k; i++) cand[i] = (i32)tbl[4 * (u32)used[i] + 2];
+  resetTable(0);
+  return k;
+}
+
+// stats.ts wordRepetition over the nW word hashes at h1 and h2 (n-grams of n words, nW >= n): the occurrences of the
+// n-grams that occur more than once.
+__attribute__((export_name("wordRep"))) u32 wordRep(u32 nW, u32 n) {
+  const u32 total = nW - n + 1;
+  const u32 shift = repeatShift(total);
+  for (u32 i = 0; i < total; i++) {
+    u32 a = 0x3c6ef372u, b = 0x1b873593u;
+    for (u32 j = 0; j < n; j++) {
+      a = (a ^ h1[i + j]) * 0x01000193u;
+      b = ((b ^ h2[i + j]) * 0x5bd1e995u) ^ (b >> 13);
+    }
+    ga[i] = a;
+    gb[i] = b;
+    markRepeat(a, b, shift);
+  }
+  countRepeatable(total, shift);
+  u32 rep = 0;
+  for (u32 i = 0; i < size; i++) {
+    const u32 c = tbl[4 * (u32)used[i] + 2];
+    if (c > 1) rep += c;
+  }
+  resetTable(0);
+  return rep;
 }

@@ -12,7 +12,6 @@ import {
   isDjSpecial,
   isSpecialCategory,
   HashCounter,
-  counterValues,
   hashString,
   spanHasAlnum,
   spanHasAlpha,
@@ -107,101 +106,47 @@ export function textLength(text: string): number {
  * data-juicer character_repetition_filter: over char n-grams (code points), the share of occurrences taken by the
  * top floor(sqrt(#distinct)) n-grams, limited to those that occur more than once.
  *
- * Only the n-grams that occur more than once need counting (markRepeat, keepRepeatable): the positions left out hold
- * n-grams that occur once (distinct singles), and only the others (the repeated n-grams and the few that share a bit
- * with another) are counted exactly.
+ * Only the n-grams that occur more than once need counting (the kernel's repeat bitmap, filters/ngram-kernel.c): the
+ * positions left out hold n-grams that occur once (distinct singles), and only the others (the repeated n-grams and
+ * the few that share a bit with another) are counted exactly.
  */
 export function charRepetition(text: string, n = 10): number {
   const { cps, n: len } = codePoints(text);
   const total = len - n + 1;
   if (total <= 0) return 0;
-  const { shift, H1, H2, bits } = repeatScratch(total);
-  // two rolling polynomial hashes over the window
-  const B1 = 0x01000193,
-    B2 = 0x5bd1e995;
-  let p1 = 1,
-    p2 = 1;
-  for (let i = 0; i < n; i++) {
-    p1 = Math.imul(p1, B1);
-    p2 = Math.imul(p2, B2);
-  }
-  let h1 = 0,
-    h2 = 0;
-  for (let i = 0; i < len; i++) {
-    const c = cps[i] + 1;
-    h1 = (Math.imul(h1, B1) + c) | 0;
-    h2 = (Math.imul(h2, B2) + c) | 0;
-    if (i >= n) {
-      const o = cps[i - n] + 1;
-      h1 = (h1 - Math.imul(o, p1)) | 0;
-      h2 = (h2 - Math.imul(o, p2)) | 0;
-    }
-    if (i >= n - 1) {
-      H1[i - n + 1] = h1;
-      H2[i - n + 1] = h2;
-      markRepeat(bits, h1, h2, shift);
-    }
-  }
-  const nc = keepRepeatable(total, shift);
-  counter.reset(nc);
-  for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
-  return topRepetition(counterValues(counter), total, total - nc + counter.size);
-}
-// n-gram hash pairs (crH1[i], crH2[i]) of charRepetition and wordRepetition, and the bitmap of repeatBits
-let crH1 = new Int32Array(1024),
-  crH2 = new Int32Array(1024),
-  crBits = new Int32Array(32);
-/**
- * Which of `total` hash pairs may occur more than once: markRepeat gives each pair a slot of a table of 16 slots per
- * pair, two bits each (`seen`, and `again` when `seen` was already set), 16 slots to a 32-bit word so that both bits
- * are one memory access; every occurrence of a repeated pair then has its `again` bit set (keepRepeatable reads it).
- * repeatScratch makes room for `total` pairs in (crH1, crH2), clears the table and returns the arrays and the shift
- * that picks a pair's slot.
- */
-function repeatScratch(total: number): { shift: number; H1: Int32Array; H2: Int32Array; bits: Int32Array } {
-  if (crH1.length < total) {
-    crH1 = new Int32Array(Math.max(total, crH1.length * 2));
-    crH2 = new Int32Array(crH1.length);
-  }
-  const shift = repeatBits(total);
-  return { shift, H1: crH1, H2: crH2, bits: crBits };
-}
-/** Clears crBits for `total` pairs (16 slots per pair) and returns the shift that picks a pair's slot. */
-function repeatBits(total: number): number {
-  let bits = 10;
-  while (1 << bits < 16 * total) bits++;
-  const words = 1 << (bits - 4);
-  if (crBits.length < words) crBits = new Int32Array(words);
-  else crBits.fill(0, 0, words);
-  return 32 - bits;
-}
-function markRepeat(bits: Int32Array, h1: number, h2: number, shift: number): void {
-  const b = Math.imul(h1 ^ Math.imul(h2, 0x9e3779b1), 0x85ebca6b) >>> shift;
-  const w = b >>> 4,
-    s = (b & 15) << 1;
-  const x = bits[w];
-  // set `seen`; set `again` if `seen` was set
-  bits[w] = x | (1 << s) | (((x >>> s) & 1) << (s + 1));
+  const { k, at } = kernelFor(len, 0);
+  new Int32Array(k.memory.buffer, at, len).set(cps.subarray(0, len));
+  const distinct = k.charRep(len, n);
+  const vals = new Int32Array(k.memory.buffer, k.countsAt(), distinct);
+  return topRepetition(vals, total, total - k.kept() + distinct);
 }
 /**
- * Moves to the front of (crH1, crH2) the first `total` pairs whose `again` bit is set, in their order, and returns how
- * many: every occurrence of a repeated pair, and the few single ones that share a slot with another.
+ * The n-gram statistics' WebAssembly kernel (filters/ngram-kernel.c, built by ngram-kernel.sh; the .wasm is
+ * committed): the repetition statistics (charRep, wordRep) and the Gopher n-gram sweep (sweep). Its hash values and
+ * table keys are those of HashCounter and this file's hashes, so every statistic is the same as computed here before.
  */
-function keepRepeatable(total: number, shift: number): number {
-  const bits = crBits,
-    H1 = crH1,
-    H2 = crH2;
-  let nc = 0;
-  // without a branch: a third to a half of the pairs are kept, in no pattern a branch predictor could follow
-  for (let p = 0; p < total; p++) {
-    const a = H1[p],
-      c = H2[p];
-    const b = Math.imul(a ^ Math.imul(c, 0x9e3779b1), 0x85ebca6b) >>> shift;
-    H1[nc] = a;
-    H2[nc] = c;
-    nc += (bits[b >>> 4] >>> (((b & 15) << 1) + 1)) & 1;
-  }
-  return nc;
+interface NgramKernel {
+  memory: { buffer: ArrayBuffer };
+  prepare(nW: number, maxN: number): number;
+  kindsAt(): number;
+  topAt(): number;
+  dupAt(): number;
+  countsAt(): number;
+  kept(): number;
+  sweep(nW: number, n0: number, maxN: number, jl: number): void;
+  charRep(len: number, n: number): number;
+  wordRep(nW: number, n: number): number;
+}
+let kernel: NgramKernel | undefined;
+/**
+ * The kernel laid out for nW words (or code points) and n-grams up to maxN words: the offsets of its three input
+ * arrays of nW (nW, nW + 1) ints (prepare may grow the memory: views are made after it).
+ */
+function kernelFor(nW: number, maxN: number): { k: NgramKernel; at: number; at2: number; at3: number } {
+  const k = (kernel ??= instantiate<NgramKernel>(new URL('./ngram-kernel.wasm', import.meta.url)));
+  const at = k.prepare(nW, maxN);
+  const stride = ((nW + 1) * 4 + 15) & ~15;
+  return { k, at, at2: at + stride, at3: at + 2 * stride };
 }
 
 /** The top-k share: `vals` holds the count of every repeated n-gram (and maybe some of the others), `distinct` is the number of distinct n-grams. */
@@ -286,27 +231,11 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
       }
     }
   }
-  // the n-grams' hashes, then only those that may repeat are counted (keepRepeatable): occurrences of n-grams seen
-  // once add nothing to the repeated occurrences
-  const { shift, H1, H2, bits } = repeatScratch(total);
-  for (let i = 0; i < total; i++) {
-    let h1 = 0x3c6ef372,
-      h2 = 0x1b873593;
-    for (let j = 0; j < n; j++) {
-      h1 = Math.imul(h1 ^ wh1[i + j], 0x01000193);
-      h2 = Math.imul(h2 ^ wh2[i + j], 0x5bd1e995) ^ (h2 >>> 13);
-    }
-    H1[i] = h1;
-    H2[i] = h2;
-    markRepeat(bits, h1, h2, shift);
-  }
-  const nc = keepRepeatable(total, shift);
-  counter.reset(nc);
-  for (let q = 0; q < nc; q++) counter.add(H1[q], H2[q]);
-  const vals = counterValues(counter);
-  let rep = 0;
-  for (let i = 0; i < vals.length; i++) if (vals[i] > 1) rep += vals[i];
-  return rep / total;
+  // the occurrences of the n-grams that occur more than once (the kernel counts only those that may repeat)
+  const { k, at, at2 } = kernelFor(words.n, 0);
+  new Int32Array(k.memory.buffer, at, words.n).set(wh1.subarray(0, words.n));
+  new Int32Array(k.memory.buffer, at2, words.n).set(wh2.subarray(0, words.n));
+  return k.wordRep(words.n, n) / total;
 }
 /** /[A-Z\u00c0-\u024f\u0370-\u052f]/.test(s.slice(b, e)): a code unit that toLowerCase may change. */
 function lowerable(s: string, b: number, e: number): boolean {
@@ -666,26 +595,16 @@ function maxOf(a: number, ns: readonly number[]): number {
   return a;
 }
 
-/** The n-gram sweep's WebAssembly kernel (filters/ngram-kernel.c, built by ngram-kernel.sh; the .wasm is committed). */
-interface NgramKernel {
-  memory: { buffer: ArrayBuffer };
-  prepare(nW: number, maxN: number): number;
-  kindsAt(): number;
-  topAt(): number;
-  dupAt(): number;
-  sweep(nW: number, n0: number, maxN: number, jl: number): void;
-}
-let kernel: NgramKernel | undefined;
 /**
  * topNgramFrac and dupNgramChars for every n >= 2 in one sweep over n = n0, n0 + 1, ... (n0 the smallest n asked
- * for): the first round's candidates are the positions whose n0-gram may repeat (markRepeat's bitmap over every
+ * for): the first round's candidates are the positions whose n0-gram may repeat (the kernel's repeat bitmap over every
  * position); after it, an n-gram can only occur twice where its (n-1)-gram prefix and its (n-1)-gram suffix do, so
  * each round counts only the positions whose previous n-gram and whose successor's are repeated ("candidates").
  * Positions whose n-gram occurs once change neither the most frequent n-gram (except when nothing repeats: then the
  * first n-gram, count 1) nor the duplicate characters, so the results equal the full passes. The duplicate walk
  * (find_all_duplicate) reads the counter slots the round's count left, so it counts nothing again. The sweep runs in a
- * WebAssembly kernel (filters/ngram-kernel.c: the same hashes and keys as HashCounter's, one table slot of 16 bytes
- * per probe); this copies the words' hashes and lengths into its memory and reads the results per n.
+ * WebAssembly kernel (kernelFor); this copies the words' hashes and lengths into its memory and reads the results per
+ * n.
  */
 function ngramStats(words: Words, tops: readonly number[], dups: readonly number[], joiner: string) {
   const top = new Map<number, number>(),
@@ -693,14 +612,12 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
   const nW = words.n;
   const maxN = maxOf(maxOf(0, tops), dups);
   if (maxN === 0) return { top, dup };
-  const k = (kernel ??= instantiate<NgramKernel>(new URL('./ngram-kernel.wasm', import.meta.url)));
-  // the words' hashes and cumulative lengths into the kernel's memory (laid out by prepare, which may grow it)
-  const at = k.prepare(nW, maxN);
+  // the words' hashes and cumulative lengths into the kernel's memory
+  const { k, at, at2, at3 } = kernelFor(nW, maxN);
   const buf = k.memory.buffer;
-  const stride = ((nW + 1) * 4 + 15) & ~15;
   new Int32Array(buf, at, nW).set(hb1.subarray(0, nW));
-  new Int32Array(buf, at + stride, nW).set(hb2.subarray(0, nW));
-  new Int32Array(buf, at + 2 * stride, nW + 1).set(wl.subarray(0, nW + 1));
+  new Int32Array(buf, at2, nW).set(hb2.subarray(0, nW));
+  new Int32Array(buf, at3, nW + 1).set(wl.subarray(0, nW + 1));
   // per n: 1 a top measure, 2 a duplicate measure
   const kinds = new Uint8Array(buf, k.kindsAt(), maxN + 1).fill(0);
   for (let i = 0; i < tops.length; i++) kinds[tops[i]] |= 1;

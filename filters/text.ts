@@ -466,18 +466,7 @@ export class HashCounter {
   private counts = new Int32Array(1 << 12);
   private used = new Int32Array(1 << 11);
   size = 0;
-  /** Slot of the key of the last add() (valid until the next reset). */
-  lastSlot = 0;
   private mask = (1 << 12) - 1;
-
-  /** Slots of the table in use (every lastSlot is below it). */
-  get capacity(): number {
-    return this.mask + 1;
-  }
-  /** Current count of the key stored in `slot` (from lastSlot). */
-  countAt(slot: number): number {
-    return this.counts[slot];
-  }
 
   /** Prepare for up to `n` distinct keys. */
   reset(n: number): void {
@@ -513,25 +502,10 @@ export class HashCounter {
         k2[slot] = b;
         counts[slot] = 1;
         this.used[this.size++] = slot;
-        this.lastSlot = slot;
         return 1;
       }
-      if (k1[slot] === a && k2[slot] === b) {
-        this.lastSlot = slot;
-        return (counts[slot] = c + 1);
-      }
+      if (k1[slot] === a && k2[slot] === b) return (counts[slot] = c + 1);
       slot = (slot + 1) & mask;
     }
   }
-  /** Counts of the distinct keys (a view valid until the next reset/values call). */
-  values(out: Int32Array): Int32Array {
-    for (let i = 0; i < this.size; i++) out[i] = this.counts[this.used[i]];
-    return out.subarray(0, this.size);
-  }
-}
-
-let valBuf = new Int32Array(1 << 12);
-export function counterValues(c: HashCounter): Int32Array {
-  if (valBuf.length < c.size) valBuf = new Int32Array(Math.max(c.size, valBuf.length * 2));
-  return c.values(valBuf);
 }
