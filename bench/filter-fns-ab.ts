@@ -5,8 +5,8 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3] [--chunk N] [--new-first]
- * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | gopher_repetition |
- *   gopher_step | pii_mask | flagged_words | lang_id | jieba
+ * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | word_repetition |
+ *   gopher_repetition | gopher_step | pii_mask | flagged_words | lang_id | jieba
  * gopher_step: zh-web's gopher_repetition as filters/ops.ts computes it (the whole text's statistics, then the
  * duplicated n-grams outside sentences and tables) over the Chinese documents after remove_repeat_sentences.
  * --chunk N: old and new alternate on every N documents (order flipped per chunk) and a round sums them: on a shared
@@ -73,6 +73,12 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'char_repetition': {
       const m = await imp(root, 'filters/stats.ts');
       return (t) => m.charRepetition(t, 10);
+    }
+    case 'word_repetition': {
+      // zh-web's: jieba words (segmented once, outside the timed passes; hashed at the first pass), 10-grams, lowercased
+      const m = await imp(root, 'filters/stats.ts');
+      const words = await jiebaFor(root);
+      return (t) => m.wordRepetition(words(t), 10, true);
     }
     case 'gopher_repetition': {
       // zh-web's n-grams over jieba words (segmented once, outside the timed passes)
