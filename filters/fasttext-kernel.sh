@@ -1,15 +1,7 @@
 #!/usr/bin/env bash
-# Builds filters/fasttext-kernel.wasm from filters/fasttext-kernel.c (the .wasm is committed: rebuild it after editing
-# the C source; filters/fasttext.test.ts checks that they agree when clang is installed). Needs clang and lld with the
-# wasm32 target: `apt-get install clang lld` (Debian 12: clang 14, which built the committed file; the build is
-# reproducible: the same bytes each time).
+# Builds filters/fasttext-kernel.wasm from filters/fasttext-kernel.c (fastText's inference, filters/fasttext.ts)
+# through filters/wasm-kernel.sh (the compiler, the flags every kernel shares, the committed bytes).
 #   bash filters/fasttext-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-OUT="${1:-$HERE/fasttext-kernel.wasm}"
-CC="$(command -v clang || command -v clang-14)"
-LD="$(command -v wasm-ld || command -v wasm-ld-14)"
-"$CC" --target=wasm32 -O3 -msimd128 -mbulk-memory -ffp-contract=off -fno-builtin-log -nostdlib \
-  -fuse-ld="$LD" -Wl,--no-entry -Wl,--export=__heap_base -Wl,--strip-all \
-  -o "$OUT" "$HERE/fasttext-kernel.c"
-chmod 644 "$OUT"
+exec bash "$HERE/wasm-kernel.sh" fasttext-kernel "${1:-$HERE/fasttext-kernel.wasm}" -msimd128 -mbulk-memory -ffp-contract=off -fno-builtin-log

@@ -1,15 +1,7 @@
 #!/usr/bin/env bash
-# Builds filters/jieba-kernel.wasm from filters/jieba-kernel.c (the .wasm is committed: rebuild it after editing
-# the C source; filters/fasttext.test.ts checks that they agree when clang is installed). Needs clang and lld with the
-# wasm32 target: `apt-get install clang lld` (Debian 12: clang 14, which built the committed file; the build is
-# reproducible: the same bytes each time).
+# Builds filters/jieba-kernel.wasm from filters/jieba-kernel.c (jieba's segmentation, filters/jieba.ts)
+# through filters/wasm-kernel.sh (the compiler, the flags every kernel shares, the committed bytes).
 #   bash filters/jieba-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-OUT="${1:-$HERE/jieba-kernel.wasm}"
-CC="$(command -v clang || command -v clang-14)"
-LD="$(command -v wasm-ld || command -v wasm-ld-14)"
-"$CC" --target=wasm32 -O3 -mbulk-memory -ffp-contract=off -nostdlib \
-  -fuse-ld="$LD" -Wl,--no-entry -Wl,--export=__heap_base -Wl,--strip-all \
-  -o "$OUT" "$HERE/jieba-kernel.c"
-chmod 644 "$OUT"
+exec bash "$HERE/wasm-kernel.sh" jieba-kernel "${1:-$HERE/jieba-kernel.wasm}" -mbulk-memory -ffp-contract=off
