@@ -7,9 +7,11 @@
 // candidates; after a round only the candidates whose successor is one are extended to n + 1 words. The hash values
 // and keys are the JavaScript's (the same 32-bit multiplications), so every result is.
 //
-// Memory: the table at __heap_base (4 ints a slot: key 1, key 2, count, the walk's stamp; sized for the largest
-// round so far, its counts zero between calls), then per call (prepare) the words' hashes and cumulative code-point
-// lengths (written by stats.ts), the n-gram kinds and results per n, and the scratch arrays.
+// Memory: from __heap_base, per call (prepare), the words' hashes and cumulative code-point lengths (written by
+// stats.ts), the n-gram kinds and results per n and the scratch arrays; then the table (4 ints a slot: key 1, key 2,
+// count, the walk's stamp), above every array laid out so far and sized for the largest round so far. Its counts are
+// zero between rounds, and memory above it was never written, so it moves up (over its own old slots, whose counts
+// are zero) or grows without being cleared; a slot's stamp is cleared when a key takes it.
 
 typedef unsigned char u8;
 typedef unsigned int u32;
@@ -17,7 +19,7 @@ typedef int i32;
 
 extern unsigned char __heap_base;
 
-static u32 tableCap = 0; // slots of the table (a power of two; 0 before the first call)
+static u32 tableCap = 0; // slots of the table (a power of two; 0 before the first round)
 static u32 walkStamp = 0;
 static u32 *tbl, *h1, *h2, *ga, *gb, *bits;
 static i32 *cum, *cand, *slots, *used;
@@ -39,15 +41,7 @@ static u32 capFor(u32 n) {
 // h2 after align16(4 (nW + 1)) bytes, the nW + 1 cumulative lengths after twice that. kindsAt, topAt, dupAt: the
 // other offsets stats.ts reads and writes.
 __attribute__((export_name("prepare"))) u32 prepare(u32 nW, u32 maxN) {
-  u32 cap = capFor(nW);
-  u32 base = align16((u32)&__heap_base);
-  if (cap > tableCap) {
-    ensure(base + cap * 16);
-    tbl = (u32 *)base;
-    __builtin_memset(tbl, 0, cap * 16);
-    tableCap = cap;
-  }
-  u32 at = base + tableCap * 16;
+  u32 at = align16((u32)&__heap_base);
   u32 n4 = align16((nW + 1) * 4);
   h1 = (u32 *)at;
   h2 = (u32 *)(at + n4);
@@ -64,8 +58,10 @@ __attribute__((export_name("prepare"))) u32 prepare(u32 nW, u32 maxN) {
   kinds = (u8 *)(at + 2 * m8);
   at += 2 * m8 + align16(maxN + 1);
   bits = (u32 *)at;
-  // the bitmap: 16 slots of 2 bits per position, 16 slots to a word (at least 2^6 words)
-  ensure(at + (2 * nW + 64) * 4);
+  // the bitmap: 16 slots of 2 bits per position, 16 slots to a word (at least 2^6 words); the table after it
+  at = align16(at + (2 * nW + 64) * 4);
+  if (at > (u32)tbl) tbl = (u32 *)at;
+  ensure((u32)tbl + tableCap * 16);
   return (u32)h1;
 }
 __attribute__((export_name("kindsAt"))) u32 kindsAt(void) { return (u32)kinds; }
@@ -97,7 +93,12 @@ static u32 mask, size;
 static void resetTable(u32 n) {
   for (u32 i = 0; i < size; i++) tbl[4 * (u32)used[i] + 2] = 0;
   size = 0;
-  mask = capFor(n) - 1;
+  const u32 cap = capFor(n);
+  if (cap > tableCap) {
+    ensure((u32)tbl + cap * 16);
+    tableCap = cap;
+  }
+  mask = cap - 1;
 }
 // one occurrence of the n-gram with hashes (a, b): its new count; *slot = its slot
 static inline u32 add(u32 a, u32 b, u32 *slot) {

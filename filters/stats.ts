@@ -140,7 +140,8 @@ interface NgramKernel {
 let kernel: NgramKernel | undefined;
 /**
  * The kernel laid out for nW words (or code points) and n-grams up to maxN words: the offsets of its three input
- * arrays of nW (nW, nW + 1) ints (prepare may grow the memory: views are made after it).
+ * arrays of nW (nW, nW + 1) ints. prepare, sweep, charRep and wordRep may grow the memory (its old buffer is then
+ * detached): views of it are made after each call.
  */
 function kernelFor(nW: number, maxN: number): { k: NgramKernel; at: number; at2: number; at3: number } {
   const k = (kernel ??= instantiate<NgramKernel>(new URL('./ngram-kernel.wasm', import.meta.url)));
@@ -623,8 +624,10 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
   for (let i = 0; i < tops.length; i++) kinds[tops[i]] |= 1;
   for (let i = 0; i < dups.length; i++) kinds[dups[i]] |= 2;
   k.sweep(nW, minOf(minOf(maxN, tops), dups), maxN, cpLength(joiner));
-  const T = new Float64Array(buf, k.topAt(), maxN + 1),
-    D = new Float64Array(buf, k.dupAt(), maxN + 1);
+  // the results (the sweep may have grown the memory: a new buffer)
+  const out = k.memory.buffer;
+  const T = new Float64Array(out, k.topAt(), maxN + 1),
+    D = new Float64Array(out, k.dupAt(), maxN + 1);
   for (let i = 0; i < tops.length; i++) top.set(tops[i], T[tops[i]]);
   for (let i = 0; i < dups.length; i++) dup.set(dups[i], D[dups[i]]);
   return { top, dup };
