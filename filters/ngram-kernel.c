@@ -1,11 +1,13 @@
-// The Gopher n-gram sweep of filters/stats.ts (ngramStats), compiled to WebAssembly by filters/ngram-kernel.sh (the
-// .wasm is committed: a user's machine needs no compiler). Step for step the sweep that stats.ts ran in JavaScript:
+// The n-gram statistics of filters/stats.ts, compiled to WebAssembly by filters/ngram-kernel.sh (the .wasm is
+// committed: a user's machine needs no compiler): the Gopher n-gram sweep (sweep, for ngramStats), the character
+// repetition (charRep) and the word repetition (wordRep), step for step as stats.ts ran them in JavaScript. The sweep:
 // the n0-grams' hashes at every position (n0 the smallest n asked for), the positions whose n0-gram may repeat (a
 // bitmap of 2-bit slots: `seen`, and `again` once `seen` was set), then per n = n0 .. maxN the candidates counted in
 // an open-addressing table keyed by the n-gram's two 32-bit hashes (the second cut to 21 bits, as HashCounter), the
 // most frequent n-gram (the first to reach the top count) and datatrove's find_all_duplicate walk over the repeated
-// candidates; after a round only the candidates whose successor is one are extended to n + 1 words. The hash values
-// and keys are the JavaScript's (the same 32-bit multiplications), so every result is.
+// candidates; after a round only the candidates whose successor is one are extended to n + 1 words. The repetition
+// statistics count only the n-grams the bitmap says may repeat. The hash values and keys are the JavaScript's (the
+// same 32-bit multiplications), so every result is.
 //
 // Memory: from __heap_base, per call (prepare), the words' hashes and cumulative code-point lengths (written by
 // stats.ts), the n-gram kinds and results per n and the scratch arrays; then the table (4 ints a slot: key 1, key 2,
