@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decompress as fzstd } from 'fzstd';
+import { ZstdDecoder } from './zstd.ts';
+import { zstdCompressChunk } from '../writers/index.ts';
+import { tmpDir } from '../test-fixtures/tmp-dir.ts';
+
+/** Deterministic bytes: text-like (Chinese and ASCII runs, repeats far apart) or random. */
+function sample(n: number, seed: number, random = false): Uint8Array {
+  let s = seed >>> 0;
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  if (random) return Uint8Array.from({ length: n }, () => Math.floor(rnd() * 256));
+  const words = ['文档', '记录', 'Debian', ' the ', '软件包', '\n', '{"id":', '，', 'manual ', '数据'];
+  const parts: string[] = [];
+  let len = 0;
+  while (len < n) {
+    const w = rnd() < 0.1 ? String.fromCharCode(0x4e00 + Math.floor(rnd() * 20000)) : words[Math.floor(rnd() * 10)];
+    parts.push(w);
+    len += Buffer.byteLength(w);
+  }
+  return Buffer.from(parts.join('')).subarray(0, n);
+}
+
+test('ZstdDecoder (libzstd in wasm) gives what fzstd gives: levels, sizes, random bytes, checksummed frames', async () => {
+  const d = new ZstdDecoder();
+  const cases: [string, Uint8Array][] = [];
+  for (const level of [-5, 1, 3, 9, 19])
+    for (const [n, seed] of [
+      [1, 1],
+      [1000, 2],
+      [300_000, 3],
+      [2_500_000, 4],
+    ] as const)
+      cases.push([`level ${level}, ${n} bytes`, await zstdCompressChunk(sample(n, seed + level), level)]);
+  cases.push(['random bytes (raw blocks)', await zstdCompressChunk(sample(200_000, 9, true), 3)]);
+  cases.push(['one byte repeated (RLE blocks)', await zstdCompressChunk(new Uint8Array(500_000).fill(7), 3)]);
+  // written by the zstd CLI: a content checksum after the last block
+  const cli = readFileSync(fileURLToPath(new URL('./testdata/cli.jsonl.zst', import.meta.url)));
+  assert.equal((cli[4] >> 2) & 1, 1, 'cli.jsonl.zst has a checksum');
+  cases.push(['zstd CLI frame with checksum', cli]);
+  // small, large, small again: the buffers grow and are reused
+  for (const [name, frame] of [...cases, ...cases.slice(0, 3)]) {
+    const want = fzstd(frame);
+    assert.deepEqual(d.decompress(frame, want.length), want, name);
+  }
+});
+
+test('ZstdDecoder rejects a damaged frame, a wrong size and a bad checksum', async () => {
+  const d = new ZstdDecoder();
+  const raw = sample(400_000, 5);
+  const frame = await zstdCompressChunk(raw, 3);
+  assert.throws(() => d.decompress(frame, raw.length - 1), /zstd/);
+  assert.throws(() => d.decompress(frame.subarray(0, frame.length - 10), raw.length), /zstd/);
+  const cli = Buffer.from(readFileSync(fileURLToPath(new URL('./testdata/cli.jsonl.zst', import.meta.url))));
+  const size = fzstd(cli).length;
+  cli[cli.length - 1] ^= 0xff; // the checksum
+  assert.throws(() => d.decompress(cli, size), /zstd: .*checksum/i);
+  // still good after the errors
+  assert.deepEqual(d.decompress(frame, raw.length), new Uint8Array(raw));
+});
+
+test('zstd-decoder.wasm is the build of zstd-decoder.c (rebuilt when ZSTD_SRC names the zstd v1.5.6 sources)', (t) => {
+  const src = process.env.ZSTD_SRC;
+  if (!src) return t.skip('ZSTD_SRC not set (a copy of https://github.com/facebook/zstd at v1.5.6)');
+  const version = ['clang', 'clang-14']
+    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
+    .find((v) => v.includes('clang version'));
+  if (!version || !/clang version 14\./.test(version))
+    return t.skip('the .wasm was built by clang 14 (apt-get install clang lld)');
+  const out = join(tmpDir('steel-zstd-'), 'z.wasm');
+  const sh = fileURLToPath(new URL('./zstd-decoder.sh', import.meta.url));
+  const r = spawnSync('bash', [sh, out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(
+    readFileSync(out).equals(readFileSync(fileURLToPath(new URL('./zstd-decoder.wasm', import.meta.url)))),
+    'the committed .wasm is stale: run ZSTD_SRC=... bash pipeline/readers/zstd-decoder.sh',
+  );
+});
