@@ -26,10 +26,13 @@ function systemError(e: unknown): Error | undefined {
 /**
  * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (frame by frame through libzstd wasm, or
  * fzstd streaming for frames without a declared size; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
+ * `borrow`: a chunk may be lent (a view of the zstd decoder's memory), valid only until the next chunk is asked for,
+ * for a reader that copies what it keeps (readLines); otherwise every chunk is the caller's.
  */
 export async function* openBytes(
   file: string,
   onBytes?: (done: number, total: number) => void,
+  borrow = false,
 ): AsyncGenerator<Uint8Array> {
   const total = statSync(file).size;
   let done = 0;
@@ -57,10 +60,14 @@ export async function* openBytes(
       }
     } else {
       try {
-        yield* zstdDecompressStream(raw as AsyncIterable<Buffer>, (n) => {
-          done += n;
-          onBytes?.(done, total);
-        });
+        yield* zstdDecompressStream(
+          raw as AsyncIterable<Buffer>,
+          (n) => {
+            done += n;
+            onBytes?.(done, total);
+          },
+          borrow,
+        );
       } catch (e) {
         throw (
           systemError(e) ??

@@ -89,10 +89,11 @@ export async function* readLines(
   const st: LineState = { encoding, fatal, lossy: new TextDecoder(encoding), lineNo: 0 };
   let pending: Uint8Array[] = [];
   let pendingLen = 0;
-  for await (const chunk of bytes ?? openBytes(file, opts.onBytes)) {
+  // our own stream lends its chunks (valid until the next one): what is kept past it is copied
+  for await (const chunk of bytes ?? openBytes(file, opts.onBytes, true)) {
     const last = chunk.lastIndexOf(NL);
     if (last < 0) {
-      pending.push(chunk);
+      pending.push(Uint8Array.prototype.slice.call(chunk));
       pendingLen += chunk.length;
       continue;
     }
