@@ -1,4 +1,5 @@
 import { createReadStream, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { zstdDecompressStream } from './zstd.ts';
 
@@ -26,8 +27,9 @@ function systemError(e: unknown): Error | undefined {
 /**
  * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (frame by frame through libzstd wasm, or
  * fzstd streaming for frames without a declared size; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
- * `borrow`: a chunk may be lent (a view of the zstd decoder's memory), valid only until the next chunk is asked for,
- * for a reader that copies what it keeps (readLines); otherwise every chunk is the caller's.
+ * `borrow`: a chunk may be lent (a view of the zstd decoder's memory, or of the one buffer a plain file is read into),
+ * valid only until the next chunk is asked for, for a reader that copies what it keeps (readLines); otherwise every
+ * chunk is the caller's.
  */
 export async function* openBytes(
   file: string,
@@ -36,16 +38,10 @@ export async function* openBytes(
 ): AsyncGenerator<Uint8Array> {
   const total = statSync(file).size;
   let done = 0;
-  const raw = createReadStream(file, { highWaterMark: CHUNK });
   const comp = compressionOf(file);
-  try {
-    if (comp === 'none') {
-      for await (const c of raw as AsyncIterable<Buffer>) {
-        done += c.length;
-        onBytes?.(done, total);
-        yield c;
-      }
-    } else if (comp === 'gzip') {
+  if (comp === 'gzip') {
+    const raw = createReadStream(file, { highWaterMark: CHUNK });
+    try {
       const gunzip = createGunzip({ chunkSize: 256 * 1024 });
       raw.on('data', (c) => {
         done += c.length;
@@ -58,24 +54,41 @@ export async function* openBytes(
       } catch (e) {
         throw systemError(e) ?? new Error(`${file}: corrupt gzip stream: ${(e as Error).message}`, { cause: e });
       }
-    } else {
-      try {
-        yield* zstdDecompressStream(
-          raw as AsyncIterable<Buffer>,
-          (n) => {
-            done += n;
-            onBytes?.(done, total);
-          },
-          borrow,
-        );
-      } catch (e) {
-        throw (
-          systemError(e) ??
-          new Error(`${file}: truncated or corrupt zstd stream: ${(e as Error).message}`, { cause: e })
-        );
+    } finally {
+      raw.destroy();
+    }
+    return;
+  }
+  const fh = await open(file, 'r');
+  try {
+    const read = async (into: Uint8Array, at: number, len: number) => (await fh.read(into, at, len, null)).bytesRead;
+    if (comp === 'none') {
+      // a borrowed chunk is the one buffer every read fills (a fresh one per read cost page faults)
+      const mine = borrow ? Buffer.allocUnsafe(CHUNK) : undefined;
+      for (;;) {
+        const b = mine ?? Buffer.allocUnsafe(CHUNK);
+        const n = await read(b, 0, CHUNK);
+        if (n === 0) return;
+        done += n;
+        onBytes?.(done, total);
+        yield b.subarray(0, n);
       }
     }
+    try {
+      yield* zstdDecompressStream(
+        read,
+        (n) => {
+          done += n;
+          onBytes?.(done, total);
+        },
+        borrow,
+      );
+    } catch (e) {
+      throw (
+        systemError(e) ?? new Error(`${file}: truncated or corrupt zstd stream: ${(e as Error).message}`, { cause: e })
+      );
+    }
   } finally {
-    raw.destroy();
+    await fh.close();
   }
 }
