@@ -53,13 +53,34 @@ test('JSONL .zst of many independent frames, lines spanning chunk and frame boun
     join(dir, 'a.jsonl.gz'),
     Buffer.concat([gzipSync(raw.subarray(0, 1000)), gzipSync(raw.subarray(1000))]),
   );
-  for (const f of ['a.jsonl.zst', 'a.jsonl.gz']) {
+  // plain: read into one reused buffer, the 3 MB line over several reads
+  writeFileSync(join(dir, 'a.jsonl'), raw);
+  for (const f of ['a.jsonl.zst', 'a.jsonl.gz', 'a.jsonl']) {
     const recs = records(await collect(join(dir, f)));
     assert.equal(recs.length, 5002, f);
     assert.equal(recs[1234].record.id, 'd1234');
     assert.equal((recs[5000].record.text as string).length, 1_000_000);
     assert.equal(recs[5001].loc.line, 5002);
   }
+});
+
+test('JSONL .zst of one frame larger than the buffer the reader reads into (4.5 MB compressed)', async () => {
+  const dir = tmp();
+  let r = 7;
+  const alphabet = Buffer.from('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/');
+  const bytes = new Uint8Array(6_000_000);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = alphabet[(r = (Math.imul(r, 1664525) + 1013904223) >>> 0) >>> 26];
+  const noise = Buffer.from(bytes).toString('latin1');
+  const lines = [JSON.stringify({ id: 'a', text: 'first' }), JSON.stringify({ id: 'big', text: noise }), '{"id":"z"}'];
+  const frame = await zstdCompressChunk(Buffer.from(lines.join('\n') + '\n'), 1);
+  assert.ok(frame.length > 4_000_000, `one frame of ${frame.length} bytes`);
+  writeFileSync(join(dir, 'one.jsonl.zst'), frame);
+  const recs = records(await collect(join(dir, 'one.jsonl.zst')));
+  assert.deepEqual(
+    recs.map((x) => x.record.id),
+    ['a', 'big', 'z'],
+  );
+  assert.equal(recs[1].record.text, noise);
 });
 
 test('JSONL malformed records become rejects with file and line; neighbours survive', async () => {
