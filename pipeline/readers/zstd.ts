@@ -8,9 +8,9 @@
  * @bokuweb/zstd-wasm (zstdWasm).
  */
 import { Decompress } from 'fzstd';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { instantiate } from '../wasm.ts';
 
 export interface ZstdWasm {
   init(): Promise<void>;
@@ -64,16 +64,6 @@ interface DecoderExports {
   zd_error(code: number): number;
 }
 
-/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: unknown };
-    };
-  }
-).WebAssembly;
-
 /**
  * A decoder of whole zstd frames: the frames are copied into the module's memory after its static data, the content
  * is written after them and copied out (the memory grows to the largest frame seen and stays).
@@ -86,8 +76,7 @@ export class ZstdDecoder {
   private dst = 0;
 
   constructor() {
-    this.ex = new wasm.Instance(new wasm.Module(readFileSync(new URL('./zstd-decoder.wasm', import.meta.url))), {})
-      .exports as DecoderExports;
+    this.ex = instantiate<DecoderExports>(new URL('./zstd-decoder.wasm', import.meta.url));
     if (this.ex.zd_init() < 0) throw new Error('zstd decoder: context does not fit its workspace');
     this.base = (this.ex.__heap_base.value + 15) & ~15;
   }
