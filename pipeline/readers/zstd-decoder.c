@@ -1,11 +1,11 @@
 /*
  * The pipeline's zstd decoder (pipeline/readers/zstd.ts): libzstd v1.5.6's decompressor (BSD licence, reproduced in
  * zstd-decoder.wasm.LICENSE; its sources are not in this repository: zstd-decoder.sh builds from a copy of them)
- * compiled to WebAssembly by clang, with one
- * decompression context in a static workspace (no allocator) and one Huffman decoder and one sequence decoder
- * variant compiled in (HUF_FORCE_DECOMPRESS_X1, ZSTD_FORCE_DECOMPRESS_SEQUENCES_SHORT: a smaller module, which V8
- * compiles in less CPU time on each process's first frames; as fast on our frames as the full decoder). The caller
- * places a whole frame (or frames) at `src`, and gets the content at `dst`.
+ * compiled to WebAssembly by clang, with one decompression context in a static workspace (no allocator) and one
+ * Huffman decoder and one sequence decoder variant compiled in (HUF_FORCE_DECOMPRESS_X1,
+ * ZSTD_FORCE_DECOMPRESS_SEQUENCES_SHORT: a smaller module, which V8 compiles in less CPU time on each process's first
+ * frames; as fast on our frames as the full decoder). The caller places a whole frame (or frames) at `src`, and gets
+ * the content at `dst`.
  */
 #define ZSTD_STATIC_LINKING_ONLY
 #include "zstd.h"
