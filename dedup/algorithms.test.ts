@@ -143,6 +143,89 @@ test('character shingles: the same hashes of the lowercased, collapsed text for 
   assert.deepEqual(Array.from(charShingles('AB', 5, true, false)), []);
 });
 
+/**
+ * The signature by the formulas (one-permutation hashing, densification by the seeded probe sequences, 2-bit sketch,
+ * band hashes), in JavaScript: what the kernel (dedup/minhash-kernel.c) must give bit for bit.
+ */
+function refSignature(sh: Uint32Array, bands: number, rows: number, seed: number) {
+  const K = bands * rows;
+  const rnd = seededRandom(seed);
+  const sa = rnd();
+  const sb = rnd();
+  const borrow = Array.from({ length: K * 32 }, () => Math.floor((rnd() / 2 ** 32) * K));
+  const sig = new Uint32Array(K).fill(0xffffffff);
+  for (const x of sh) {
+    const h = fmix32(x ^ sa);
+    const bin = Math.floor((h * K) / 2 ** 32);
+    let v = Math.imul(h ^ sb, 0x27d4eb2f);
+    v ^= v >>> 15;
+    v = Math.imul(v, 0x165667b1);
+    v = (v ^ (v >>> 13)) >>> 0;
+    sig[bin] = Math.min(sig[bin]!, v);
+  }
+  const filled = Array.from(sig, (v) => v !== 0xffffffff);
+  if (filled.some((f) => f) && filled.some((f) => !f))
+    for (let k = 0; k < K; k++) {
+      if (filled[k]) continue;
+      let j = borrow.slice(k * 32, k * 32 + 32).find((c) => filled[c]) ?? -1;
+      if (j < 0) for (j = (k + 1) % K; !filled[j]; j = (j + 1) % K);
+      sig[k] = sig[j]!;
+    }
+  const sketch = new Uint32Array(Math.ceil(K / 16));
+  for (let k = 0; k < K; k++) sketch[k >> 4]! |= (sig[k]! & 3) << ((k & 15) * 2);
+  const rotl = (x: number, r: number) => (x << r) | (x >>> (32 - r));
+  const bandHi = new Uint32Array(bands);
+  const bandLo = new Uint32Array(bands);
+  for (let b = 0; b < bands; b++) {
+    let h1 = 0x243f6a88 ^ b;
+    let h2 = 0x85a308d3 ^ Math.imul(b, 0x9e3779b1);
+    for (let r = 0; r < rows; r++) {
+      const x = sig[b * rows + r]!;
+      h1 = rotl(Math.imul(h1 ^ x, 0x01000193), 13);
+      h2 = rotl(Math.imul(h2 ^ fmix32(x ^ 0x5bd1e995), 0x27d4eb2f), 17);
+    }
+    bandHi[b] = fmix32(h1 ^ rows);
+    bandLo[b] = fmix32(h2 ^ h1);
+  }
+  return { sig, sketch, bandHi, bandLo };
+}
+
+test('minhash kernel: signatures, sketches and band hashes equal the formulas; computeChars equals compute(charShingles)', () => {
+  const rnd = seededRandom(7);
+  const texts = [
+    '',
+    '   ',
+    'a',
+    'abcd',
+    'Hello  World\t\n',
+    'ΣΑΣ ΟΔΟΣ σΣ İstanbul 𐐀𐐁 😀 A\uD800B \uDC00C \u00a0\u2028x\u3000y\ufeffz',
+    randomZh(rnd, 3000),
+    // longer than the kernel's first scratch (64 KiB): its memory grows and the views are made again
+    randomZh(rnd, 40000) + ' ' + 'Abc def '.repeat(5000),
+  ];
+  for (const [bands, rows, seed] of [
+    [32, 8, 1],
+    [7, 3, 5],
+    [1, 1, 2],
+  ] as const) {
+    const mh = new MinHasher({ bands, rows }, seed);
+    for (const text of texts)
+      for (const n of [1, 5, 9]) {
+        const want = refSignature(charShingles(text, n), bands, rows, seed);
+        const count = mh.computeChars(text, n);
+        const what = `${bands}x${rows} ${JSON.stringify(text.slice(0, 12))} n=${n}`;
+        assert.equal(count, charShingles(text, n).length, what);
+        assert.deepEqual(Array.from(mh.sig), Array.from(want.sig), what);
+        assert.deepEqual(Array.from(mh.sketch), Array.from(want.sketch), what);
+        assert.deepEqual(Array.from(mh.bandHi), Array.from(want.bandHi), what);
+        assert.deepEqual(Array.from(mh.bandLo), Array.from(want.bandLo), what);
+        const words = wordShingles(text, n);
+        mh.compute(words);
+        assert.deepEqual(Array.from(mh.bandLo), Array.from(refSignature(words, bands, rows, seed).bandLo), what);
+      }
+  }
+});
+
 test('shingles: character n-grams for zh, word n-grams otherwise; normalisation options', () => {
   assert.equal(shingleMode('zh', 'abc'), 'char');
   assert.equal(shingleMode('en', '中文中文'), 'word');

@@ -6,7 +6,7 @@
  * Every band record also carries a 2-bit sketch of the whole signature (the low 2 bits of every minimum) so the bucket
  * merge can estimate a candidate pair's Jaccard similarity without the full signatures.
  */
-import { fmix32 } from './text.ts';
+import { fmix32, reserveKernel, ringBytes, shingleKernel, type ShingleKernel } from './text.ts';
 
 export interface LshParams {
   bands: number;
@@ -100,20 +100,29 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** Bytes of the kernel's Hasher struct: K, bands, rows, seedA, seedB (u32), scale (f64 at 24), six pointers at 32. */
+const HASHER_BYTES = 56;
+
 export class MinHasher {
   readonly numPerm: number;
   readonly bands: number;
   readonly rows: number;
-  private readonly seedA: number;
-  private readonly seedB: number;
-  /** For empty bin i, attempt a: the bin it borrows from is borrow[i * MAX_ATTEMPTS + a] (fixed per seed). */
-  private readonly borrow: Uint16Array;
-  readonly sig: Uint32Array;
-  private readonly filled: Uint8Array;
-  /** 2 bits per permutation, packed 16 per word. */
-  readonly sketch: Uint32Array;
-  readonly bandHi: Uint32Array;
-  readonly bandLo: Uint32Array;
+  private readonly k: ShingleKernel;
+  private readonly at: number;
+  /** Offsets in the kernel's memory: the signature, its filled flags, the sketch, the band hashes, the scratch. */
+  private readonly sigAt: number;
+  private readonly sketchAt: number;
+  private readonly bandHiAt: number;
+  private readonly bandLoAt: number;
+  private readonly scratchAt: number;
+  /** Bytes at scratchAt: the ring of the last n code units, then the text (or the shingle hashes). */
+  private scratch = 0;
+  private units = Buffer.alloc(0);
+  /** The last signature, its 2-bit sketch (2 bits per permutation, 16 per word) and band hashes: views of the kernel's memory. */
+  sig = new Uint32Array(0);
+  sketch = new Uint32Array(0);
+  bandHi = new Uint32Array(0);
+  bandLo = new Uint32Array(0);
 
   constructor(p: LshParams, seed = 1) {
     this.bands = p.bands;
@@ -121,20 +130,55 @@ export class MinHasher {
     this.numPerm = p.bands * p.rows;
     if (this.numPerm > 65535) throw new Error(`minhash: at most 65535 bins (bands × rows), got ${this.numPerm}`);
     const rnd = seededRandom(seed);
-    this.seedA = rnd();
-    this.seedB = rnd();
+    const seedA = rnd();
+    const seedB = rnd();
     const K = this.numPerm;
-    this.borrow = new Uint16Array(K * MAX_ATTEMPTS);
-    for (let i = 0; i < this.borrow.length; i++) this.borrow[i] = Math.floor((rnd() / 2 ** 32) * K);
-    this.sig = new Uint32Array(K);
-    this.filled = new Uint8Array(K);
-    this.sketch = new Uint32Array(Math.ceil(K / 16));
-    this.bandHi = new Uint32Array(this.bands);
-    this.bandLo = new Uint32Array(this.bands);
+    /** For empty bin i, attempt a: the bin it borrows from is borrow[i * MAX_ATTEMPTS + a] (fixed per seed). */
+    const borrow = new Uint16Array(K * MAX_ATTEMPTS);
+    for (let i = 0; i < borrow.length; i++) borrow[i] = Math.floor((rnd() / 2 ** 32) * K);
+    this.k = shingleKernel();
+    let top = this.k.__heap_base.value;
+    const alloc = (bytes: number) => {
+      const at = (top + 15) & ~15;
+      top = at + bytes;
+      return at;
+    };
+    this.at = alloc(HASHER_BYTES);
+    this.sigAt = alloc(4 * K);
+    const filledAt = alloc(K);
+    const borrowAt = alloc(borrow.byteLength);
+    this.sketchAt = alloc(4 * MinHasher.sketchWords(K));
+    this.bandHiAt = alloc(4 * this.bands);
+    this.bandLoAt = alloc(4 * this.bands);
+    this.scratchAt = alloc(0);
+    this.grow(1 << 16);
+    const mem = this.k.memory.buffer;
+    const v = new DataView(mem, this.at, HASHER_BYTES);
+    [K, this.bands, this.rows, seedA, seedB].forEach((x, i) => v.setUint32(4 * i, x, true));
+    v.setFloat64(24, K / 4294967296, true);
+    [this.sigAt, filledAt, borrowAt, this.sketchAt, this.bandHiAt, this.bandLoAt].forEach((x, i) =>
+      v.setUint32(32 + 4 * i, x, true),
+    );
+    new Uint16Array(mem, borrowAt, borrow.length).set(borrow);
   }
 
   static sketchWords(numPerm: number): number {
     return Math.ceil(numPerm / 16);
+  }
+
+  /** At least `bytes` of scratch; the views of the memory made again (a grow detaches the old buffer). */
+  private grow(bytes: number): void {
+    if (bytes > this.scratch) {
+      const cap = Math.max(bytes, 2 * this.scratch);
+      reserveKernel(this.k, this.scratchAt, cap);
+      this.scratch = cap;
+    } else if (this.sig.buffer === this.k.memory.buffer) return;
+    const buf = this.k.memory.buffer;
+    this.units = Buffer.from(buf, this.scratchAt, this.scratch);
+    this.sig = new Uint32Array(buf, this.sigAt, this.numPerm);
+    this.sketch = new Uint32Array(buf, this.sketchAt, MinHasher.sketchWords(this.numPerm));
+    this.bandHi = new Uint32Array(buf, this.bandHiAt, this.bands);
+    this.bandLo = new Uint32Array(buf, this.bandLoAt, this.bands);
   }
 
   /**
@@ -143,70 +187,25 @@ export class MinHasher {
    * and a second mix is its value; a bin keeps its minimum. An empty bin borrows the value of the first non-empty bin
    * in its fixed random probe sequence, so two documents agree on a bin with probability J, as with K independent
    * permutations, at O(n + K) instead of O(n · K) per document. An empty shingle set gives the all-ones signature.
+   * In the kernel (dedup/minhash-kernel.c signHashes).
    */
   compute(sh: Uint32Array): void {
-    const n = sh.length;
-    const K = this.numPerm;
-    const sig = this.sig;
-    const filled = this.filled;
-    sig.fill(0xffffffff);
-    const sa = this.seedA;
-    const sb = this.seedB;
-    const scale = K / 4294967296;
-    for (let i = 0; i < n; i++) {
-      let h = sh[i]! ^ sa;
-      h ^= h >>> 16;
-      h = Math.imul(h, 0x85ebca6b);
-      h ^= h >>> 13;
-      h = Math.imul(h, 0xc2b2ae35);
-      h ^= h >>> 16;
-      const bin = ((h >>> 0) * scale) | 0;
-      let v = Math.imul(h ^ sb, 0x27d4eb2f);
-      v ^= v >>> 15;
-      v = Math.imul(v, 0x165667b1);
-      v = (v ^ (v >>> 13)) >>> 0;
-      if (v < sig[bin]!) sig[bin] = v;
-    }
-    let empty = 0;
-    for (let k = 0; k < K; k++) {
-      // a bin is filled when some shingle landed there (the value 0xffffffff itself is possible but then harmless)
-      const f = sig[k] !== 0xffffffff ? 1 : 0;
-      filled[k] = f;
-      empty += 1 - f;
-    }
-    if (empty > 0 && empty < K) {
-      const br = this.borrow;
-      for (let k = 0; k < K; k++) {
-        if (filled[k]) continue;
-        let j = -1;
-        for (let a = 0; a < MAX_ATTEMPTS; a++) {
-          const c = br[k * MAX_ATTEMPTS + a]!;
-          if (filled[c]) {
-            j = c;
-            break;
-          }
-        }
-        if (j < 0) for (j = (k + 1) % K; !filled[j]; j = (j + 1) % K); // rare: the probe sequence missed
-        sig[k] = sig[j]!;
-      }
-    }
-    const sk = this.sketch;
-    sk.fill(0);
-    for (let k = 0; k < K; k++) sk[k >> 4]! |= (sig[k]! & 3) << ((k & 15) * 2);
-    for (let bd = 0; bd < this.bands; bd++) {
-      let h1 = 0x243f6a88 ^ bd;
-      let h2 = 0x85a308d3 ^ Math.imul(bd, 0x9e3779b1);
-      const off = bd * this.rows;
-      for (let r = 0; r < this.rows; r++) {
-        const x = sig[off + r]!;
-        h1 = Math.imul(h1 ^ x, 0x01000193);
-        h1 = (h1 << 13) | (h1 >>> 19);
-        h2 = Math.imul(h2 ^ fmix32(x ^ 0x5bd1e995), 0x27d4eb2f);
-        h2 = (h2 << 17) | (h2 >>> 15);
-      }
-      this.bandHi[bd] = fmix32(h1 ^ this.rows);
-      this.bandLo[bd] = fmix32(h2 ^ h1);
-    }
+    this.grow(4 * sh.length);
+    new Uint32Array(this.k.memory.buffer, this.scratchAt, sh.length).set(sh);
+    this.k.signHashes(this.at, this.scratchAt, sh.length);
+  }
+
+  /**
+   * The same as compute(charShingles(text, n)) (text.ts: character n-grams of the lowercased text, whitespace runs
+   * collapsed), without the shingle hashes: the kernel (signChars) puts each one into its bin as it hashes it, over
+   * the lowercased text's code units copied into its memory. Returns the number of shingles.
+   */
+  computeChars(text: string, n: number): number {
+    const t = text.toLowerCase();
+    const ring = ringBytes(n);
+    this.grow(ring + 2 * t.length);
+    this.units.write(t, ring, 'utf16le');
+    return this.k.signChars(this.at, this.scratchAt + ring, t.length, n, this.scratchAt);
   }
 }
 

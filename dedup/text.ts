@@ -2,7 +2,7 @@
  * Text normalisation and shingle hashing shared by the dedup methods. Everything here is allocation-light:
  * shingle hashes go into a reusable Uint32Array, hashing is inline 32-bit integer arithmetic (Math.imul).
  */
-import { isJsSpace } from '../pipeline/document.ts';
+import { readFileSync } from 'node:fs';
 
 export interface NormaliseOptions {
   /** Lowercase the text. */
@@ -72,58 +72,64 @@ function ensure(n: number): Uint32Array {
   return buf;
 }
 
+/** Seed of the shingle hashes (word shingles here; character shingles in dedup/minhash-kernel.c). */
 const SEED = 0x9747b28c;
 
-/** Odd multiplier of the rolling polynomial hash over code units. */
-const POLY = 0x01000193;
-let ring = new Int32Array(16);
+/** The shingling and signing kernel's exports (dedup/minhash-kernel.c, built by minhash-kernel.sh; the .wasm is committed). */
+export interface ShingleKernel {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+  shingles(text: number, length: number, n: number, ring: number, shortWhole: number, out: number): number;
+  signChars(hasher: number, text: number, length: number, n: number, ring: number): number;
+  signHashes(hasher: number, hashes: number, n: number): void;
+}
+
+/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
+const wasm = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: unknown };
+    };
+  }
+).WebAssembly;
+let kernelModule: object | undefined;
+
+/** A new instance of the kernel (the module compiled once per process). */
+export function shingleKernel(): ShingleKernel {
+  kernelModule ??= new wasm.Module(readFileSync(new URL('./minhash-kernel.wasm', import.meta.url)));
+  return new wasm.Instance(kernelModule, {}).exports as ShingleKernel;
+}
+
+/** Bytes of the ring of the last n code units: a power of two of ints (minhash-kernel.c scan). */
+export const ringBytes = (n: number) => Math.max(16, 4 * 2 ** Math.ceil(Math.log2(n)));
+
+/** Room for `bytes` at `at` in the kernel's memory (grown by whole pages). */
+export function reserveKernel(k: ShingleKernel, at: number, bytes: number): void {
+  const mem = k.memory;
+  if (at + bytes > mem.buffer.byteLength) mem.grow(Math.ceil((at + bytes - mem.buffer.byteLength) / 65536));
+}
+
+let shk: ShingleKernel | undefined;
 
 /**
  * Hashes of the character n-grams (UTF-16 code units) of `text`, lowercased with whitespace runs collapsed to
- * one space and trimmed (the same view the ground-truth Jaccard uses). One pass over the lowercased string: no
- * per-shingle strings; the n-gram hash is a rolling polynomial over code units (H ← (H − c_out·Pⁿ⁻¹)·P + c_in, mod
- * 2³²), finalised with fmix32. Returns a view into a reused buffer: copy it to keep it. A text shorter than n
- * yields one shingle (the whole text) unless it is empty or `shortWhole` is false.
+ * one space and trimmed (the same view the ground-truth Jaccard uses). One pass over the lowercased string in the
+ * kernel (dedup/minhash-kernel.c scan): no per-shingle strings; the n-gram hash is a rolling polynomial over code
+ * units (H ← (H − c_out·Pⁿ⁻¹)·P + c_in, mod 2³²), finalised with fmix32. Returns a view into the kernel's memory,
+ * valid until the next call: copy it to keep it. A text shorter than n yields one shingle (the whole text) unless it
+ * is empty or `shortWhole` is false.
  */
 export function charShingles(text: string, n: number, lowercase = true, shortWhole = true): Uint32Array {
   const t = lowercase ? text.toLowerCase() : text;
-  const L0 = t.length;
-  const out = ensure(L0 + 1);
-  if (ring.length < n) ring = new Int32Array(n);
-  const r = ring;
-  let pn1 = 1; // P^(n-1)
-  for (let i = 1; i < n; i++) pn1 = Math.imul(pn1, POLY);
-  const seed = Math.imul(SEED ^ n, 0x9e3779b1);
-  let h = 0;
-  let len = 0; // code units emitted
-  let count = 0;
-  let pendingSpace = false;
-  let pos = 0; // ring position of the oldest unit
-  for (let i = 0; i < L0; i++) {
-    const c = t.charCodeAt(i);
-    if (isJsSpace(c)) {
-      if (len > 0) pendingSpace = true;
-      continue;
-    }
-    // emit a collapsed space before this unit, then the unit itself
-    for (let k = pendingSpace ? 0 : 1; k < 2; k++) {
-      const u = k === 0 ? 32 : c;
-      if (len >= n) {
-        h = (Math.imul(h - Math.imul(r[pos]!, pn1), POLY) + u) | 0;
-        r[pos] = u;
-        pos = pos + 1 === n ? 0 : pos + 1;
-      } else {
-        h = (Math.imul(h, POLY) + u) | 0;
-        r[len] = u;
-      }
-      len++;
-      if (len >= n) out[count++] = fmix32(h ^ seed);
-    }
-    pendingSpace = false;
-  }
-  if (len === 0) return out.subarray(0, 0);
-  if (len < n && shortWhole) out[count++] = fmix32(h ^ Math.imul(SEED ^ len, 0x9e3779b1));
-  return out.subarray(0, count);
+  const k = (shk ??= shingleKernel());
+  const ringAt = (k.__heap_base.value + 15) & ~15;
+  const textAt = ringAt + ringBytes(n);
+  const outAt = (textAt + 2 * t.length + 15) & ~15;
+  reserveKernel(k, outAt, 4 * (t.length + 1));
+  Buffer.from(k.memory.buffer, textAt, 2 * t.length).write(t, 0, 'utf16le');
+  const count = k.shingles(textAt, t.length, n, ringAt, shortWhole ? 1 : 0, outAt);
+  return new Uint32Array(k.memory.buffer, outAt, count);
 }
 
 let wbuf = new Uint32Array(1 << 14);

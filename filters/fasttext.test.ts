@@ -80,11 +80,12 @@ test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation 
   }
 });
 
-// the kernels in C (this one, filters/jieba.ts's and filters/stats.ts's n-gram sweep)
-for (const kernel of ['fasttext-kernel', 'jieba-kernel', 'ngram-kernel'])
+// the kernels in C (this one, filters/jieba.ts's, filters/stats.ts's n-gram sweep and dedup/minhash.ts's), paths from
+// the repository root
+for (const kernel of ['filters/fasttext-kernel', 'filters/jieba-kernel', 'filters/ngram-kernel', 'dedup/minhash-kernel'])
   test(`${kernel}.wasm is the build of ${kernel}.c (rebuilt when clang is installed)`, (t) => {
-    const sh = fileURLToPath(new URL(`./${kernel}.sh`, import.meta.url));
-    const wasm = fileURLToPath(new URL(`./${kernel}.wasm`, import.meta.url));
+    const sh = fileURLToPath(new URL(`../${kernel}.sh`, import.meta.url));
+    const wasm = fileURLToPath(new URL(`../${kernel}.wasm`, import.meta.url));
     // the bytes are those of the clang that built the committed file (Debian 12's clang 14); another version compiles
     // the same source to other bytes
     const version = ['clang', 'clang-14']
@@ -100,7 +101,7 @@ for (const kernel of ['fasttext-kernel', 'jieba-kernel', 'ngram-kernel'])
       assert.equal(r.status, 0, r.stderr);
       assert.ok(
         readFileSync(join(out, 'k.wasm')).equals(readFileSync(wasm)),
-        `the committed .wasm is stale: run bash filters/${kernel}.sh`,
+        `the committed .wasm is stale: run bash ${kernel}.sh`,
       );
     } finally {
       rmSync(out, { recursive: true, force: true });

@@ -6,10 +6,16 @@ import { RecordReader, RecordWriter, CorruptIntermediateError, sectionRange } fr
 import { testHooks } from '../../pipeline/settings.ts';
 import { charShingles, shingleMode, wordShingles } from '../text.ts';
 
+/** The MinHash shingles of a document under the run's settings: character or word n-grams. */
+export function minhashMode(cfg: DedupConfig, text: string, lang: string | undefined): 'char' | 'word' {
+  return cfg.minhash.shingles === 'auto' ? shingleMode(lang, text) : cfg.minhash.shingles;
+}
+
 /** The MinHash shingle hashes of a document under the run's settings (a view into a reused buffer). */
 export function minhashShingles(cfg: DedupConfig, text: string, lang: string | undefined): Uint32Array {
-  const mode = cfg.minhash.shingles === 'auto' ? shingleMode(lang, text) : cfg.minhash.shingles;
-  return mode === 'char' ? charShingles(text, cfg.minhash.charNgram) : wordShingles(text, cfg.minhash.wordNgram);
+  return minhashMode(cfg, text, lang) === 'char'
+    ? charShingles(text, cfg.minhash.charNgram)
+    : wordShingles(text, cfg.minhash.wordNgram);
 }
 
 export const pad = (n: number, w = 5) => String(n).padStart(w, '0');

@@ -15,7 +15,7 @@ import { RejectsWriter } from '../../pipeline/writers/index.ts';
 import { MinHasher } from '../minhash.ts';
 import { RecordWriter, SectionFileWriter } from '../runfile.ts';
 import { blockRanges, simhash, tableKey, tables } from '../simhash.ts';
-import { normalise } from '../text.ts';
+import { normalise, wordShingles } from '../text.ts';
 import {
   pad,
   sigPath,
@@ -26,7 +26,7 @@ import {
   floatBits,
   U32List,
   crashPoint,
-  minhashShingles,
+  minhashMode,
   linesPath,
 } from './common.ts';
 
@@ -203,7 +203,8 @@ export class FileSigner {
     this.info.write(this.infoRec, 0, doc.id);
     const mh = this.mh;
     if (mh) {
-      mh.compute(minhashShingles(cfg, doc.text, doc.lang));
+      if (minhashMode(cfg, doc.text, doc.lang) === 'char') mh.computeChars(doc.text, cfg.minhash.charNgram);
+      else mh.compute(wordShingles(doc.text, cfg.minhash.wordNgram));
       // per band: key hi, key lo, file, doc, then the sketch (the record push and a word-by-word copy wrote)
       const sketch = mh.sketch;
       const width = 4 + sketch.length;
