@@ -12,7 +12,16 @@ import {
   seededRandom,
 } from './minhash.ts';
 import { lshFor, minhashParams } from './params.ts';
-import { charShingles, fmix32, jaccardSorted, normalise, shingleMode, uniqueSorted, wordShingles } from './text.ts';
+import {
+  charShingles,
+  fmix32,
+  jaccardSorted,
+  normalise,
+  shingleMode,
+  sortedSet,
+  uniqueSorted,
+  wordShingles,
+} from './text.ts';
 import { simhash, hamming, tables, blockRanges, tableKey } from './simhash.ts';
 import {
   RecordReader,
@@ -224,6 +233,24 @@ test('minhash kernel: signatures, sketches and band hashes equal the formulas; c
         assert.deepEqual(Array.from(mh.bandLo), Array.from(refSignature(words, bands, rows, seed).bandLo), what);
       }
   }
+});
+
+test('sortedSet: the distinct values in ascending order (radix passes skipped where every value shares a byte)', () => {
+  const rnd = seededRandom(11);
+  const cases = [
+    new Uint32Array(0),
+    Uint32Array.of(5),
+    Uint32Array.of(3, 3, 3),
+    Uint32Array.of(0xffffffff, 0, 0x80000000, 0x7fffffff, 0, 0xffffffff),
+    Uint32Array.from({ length: 5000 }, () => rnd()),
+    Uint32Array.from({ length: 5000 }, () => rnd() % 300), // the upper bytes all zero
+    Uint32Array.from({ length: 5000 }, () => 0xabcd0000 | (rnd() & 0xff00)), // only byte 1 differs
+    Uint32Array.from({ length: 70000 }, () => rnd() % 20000),
+  ];
+  for (const a of cases) assert.deepEqual(Array.from(sortedSet(a)), Array.from(uniqueSorted(a)), `n=${a.length}`);
+  const text = randomZh(rnd, 20000) + ' abc abc abc abc';
+  const want = Array.from(uniqueSorted(charShingles(text, 5)));
+  assert.deepEqual(Array.from(sortedSet(charShingles(text, 5))), want, "charShingles' own view");
 });
 
 test('shingles: character n-grams for zh, word n-grams otherwise; normalisation options', () => {

@@ -197,3 +197,40 @@ __attribute__((export_name("signHashes"))) void signHashes(const Hasher *m, cons
   for (i32 i = 0; i < n; i++) put(sig, K, sa, sb, sh[i]);
   finish(m);
 }
+
+// Sorts a[0, n) ascending (LSD radix sort, four passes of 8 bits through tmp, n words; a pass whose byte is the same in
+// every value is skipped) and removes repeats; the sorted set is left at a. Returns its size.
+__attribute__((export_name("sortUnique"))) i32 sortUnique(u32 *a, i32 n, u32 *tmp) {
+  static u32 count[4][256];
+  for (i32 b = 0; b < 4; b++)
+    for (i32 v = 0; v < 256; v++) count[b][v] = 0;
+  for (i32 i = 0; i < n; i++) {
+    const u32 x = a[i];
+    count[0][x & 255]++;
+    count[1][(x >> 8) & 255]++;
+    count[2][(x >> 16) & 255]++;
+    count[3][x >> 24]++;
+  }
+  u32 *src = a, *dst = tmp;
+  for (i32 b = 0; b < 4; b++) {
+    u32 *c = count[b];
+    if (n == 0 || c[(src[0] >> (8 * b)) & 255] == (u32)n) continue; // every value has this byte
+    u32 sum = 0;
+    for (i32 v = 0; v < 256; v++) {
+      const u32 k = c[v];
+      c[v] = sum;
+      sum += k;
+    }
+    for (i32 i = 0; i < n; i++) {
+      const u32 x = src[i];
+      dst[c[(x >> (8 * b)) & 255]++] = x;
+    }
+    u32 *t = src;
+    src = dst;
+    dst = t;
+  }
+  i32 k = 0;
+  for (i32 i = 0; i < n; i++)
+    if (k == 0 || src[i] != a[k - 1]) a[k++] = src[i];
+  return k;
+}

@@ -82,6 +82,7 @@ export interface ShingleKernel {
   shingles(text: number, length: number, n: number, ring: number, shortWhole: number, out: number): number;
   signChars(hasher: number, text: number, length: number, n: number, ring: number): number;
   signHashes(hasher: number, hashes: number, n: number): void;
+  sortUnique(values: number, n: number, tmp: number): number;
 }
 
 /** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
@@ -130,6 +131,22 @@ export function charShingles(text: string, n: number, lowercase = true, shortWho
   Buffer.from(k.memory.buffer, textAt, 2 * t.length).write(t, 0, 'utf16le');
   const count = k.shingles(textAt, t.length, n, ringAt, shortWhole ? 1 : 0, outAt);
   return new Uint32Array(k.memory.buffer, outAt, count);
+}
+
+/**
+ * The distinct values of `sh` in ascending order (radix-sorted in the kernel, minhash-kernel.c sortUnique): a view
+ * into the kernel's memory, valid until the next call of this or charShingles. `sh` may be charShingles' view.
+ */
+export function sortedSet(sh: Uint32Array): Uint32Array {
+  const k = (shk ??= shingleKernel());
+  const n = sh.length;
+  let at = sh.byteOffset;
+  if (sh.buffer !== k.memory.buffer) {
+    at = (k.__heap_base.value + 15) & ~15;
+    reserveKernel(k, at, 8 * n);
+    new Uint32Array(k.memory.buffer, at, n).set(sh);
+  } else reserveKernel(k, at, 8 * n);
+  return new Uint32Array(k.memory.buffer, at, k.sortUnique(at, n, at + 4 * n));
 }
 
 let wbuf = new Uint32Array(1 << 14);

@@ -19,7 +19,7 @@ import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { signedFile } from './signatures.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
-import { jaccardSorted } from '../text.ts';
+import { jaccardSorted, sortedSet } from '../text.ts';
 import {
   pad,
   crashPoint,
@@ -60,18 +60,6 @@ function check(words: Uint32Array): number {
   return h >>> 0;
 }
 
-/** Sorted unique copy of shingle hashes into `buf` (grown as needed); returns the used view. */
-let sortBuf = new Uint32Array(1 << 16);
-function sortedUnique(sh: Uint32Array): Uint32Array {
-  if (sortBuf.length < sh.length) sortBuf = new Uint32Array(sh.length * 2);
-  const s = sortBuf.subarray(0, sh.length);
-  s.set(sh);
-  s.sort();
-  let k = 0;
-  for (let i = 0; i < s.length; i++) if (i === 0 || s[i] !== s[k - 1]) s[k++] = s[i]!;
-  return s.subarray(0, k);
-}
-
 /** Step a: shingle sets of the group's candidate documents. */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num } = args;
@@ -91,7 +79,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       for (let n = num.offsets[fi]!; n < num.offsets[fi + 1]! && !any; n++) any = needed.has(n);
       if (!any) continue;
       for await (const { node, doc } of neededDocuments(cfg, num, fi, needed)) {
-        const set = sortedUnique(minhashShingles(cfg, doc.text, doc.lang));
+        const set = sortedSet(minhashShingles(cfg, doc.text, doc.lang));
         data.writeMany(set, set.length);
         rec[0] = node;
         rec[1] = start;
