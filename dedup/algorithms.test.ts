@@ -386,6 +386,25 @@ test('record files: the footer checksum is the one-loop checksum of the body, ac
   }
 });
 
+test('record files: writeMany copies blocks that may end inside a record; the file is that of one write per record', () => {
+  const dir = tmpDir('dd-wm-');
+  const rnd = seededRandom(9);
+  const width = 20;
+  const n = 301;
+  const src = Uint32Array.from({ length: 3 + n * width }, () => rnd());
+  // chunks of 64 words (records of 20 cut inside), then an offset into the source and a second call
+  const a = new RecordWriter(join(dir, 'a.bin'), width, false, 64);
+  a.writeMany(src, 100, 3);
+  a.writeMany(src, n - 100, 3 + 100 * width);
+  a.close();
+  const b = new RecordWriter(join(dir, 'b.bin'), width, false, 64);
+  for (let r = 0; r < n; r++) b.write(src, 3 + r * width);
+  b.close();
+  assert.equal(a.records, n);
+  assert.ok(readFileSync(join(dir, 'a.bin')).equals(readFileSync(join(dir, 'b.bin'))));
+  assert.deepEqual(readAllRecords(join(dir, 'a.bin')).words, src.subarray(3));
+});
+
 test('section files: record files back to back, each read alone by its section; a damaged section or table is reported', () => {
   const dir = tmpDir('dd-sf-');
   const p = join(dir, 's.bin');

@@ -128,10 +128,21 @@ export class RecordWriter {
     this.count++;
   }
 
-  /** Append many fixed-width records (no strings) from a typed array. */
-  writeMany(words: Uint32Array, nRecords: number): void {
+  /**
+   * Append many fixed-width records (no strings) from a typed array, copied in blocks (a chunk may end inside a record:
+   * the file and its checksum are the same words in the same order).
+   */
+  writeMany(words: Uint32Array, nRecords: number, offset = 0): void {
     if (this.withString) throw new Error('writeMany: file has strings');
-    for (let r = 0; r < nRecords; r++) this.write(words, r * this.width);
+    const end = offset + nRecords * this.width;
+    for (let at = offset; at < end;) {
+      if (this.n === this.buf.length) this.flush();
+      const k = Math.min(end - at, this.buf.length - this.n);
+      this.buf.set(words.subarray(at, at + k), this.n);
+      this.n += k;
+      at += k;
+    }
+    this.count += nRecords;
   }
 
   get records(): number {
