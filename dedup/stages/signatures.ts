@@ -128,6 +128,19 @@ async function signFile(cfg: DedupConfig, fi: number, ctx: TaskContext, keepCorr
 }
 
 /**
+ * The MinHasher of these settings, one per process: a signer per file made its own (the seeded probe table and a
+ * kernel instance, ~5 ms each in a fresh process). Signers use it one document at a time (add reads its outputs
+ * before returning), so files signed in turn share it.
+ */
+function minHasher(bands: number, rows: number, seed: number): MinHasher {
+  const key = `${bands} ${rows} ${seed}`;
+  let m = hashers.get(key);
+  if (!m) hashers.set(key, (m = new MinHasher({ bands, rows }, seed)));
+  return m;
+}
+const hashers = new Map<string, MinHasher>();
+
+/**
  * The signatures of one input file, document by document (in file order, with each document's line): sig/fF.bin
  * (per band, sorted runs), sig/info/fF.bin (length, score, id), sig/lines/fF.bin (MinHash verification re-reads
  * candidates by line), then sig/done/fF.json. Used by the signatures task, which reads the file, and by the map phase
@@ -173,8 +186,7 @@ export class FileSigner {
     this.info = new RecordWriter(infoPath(cfg, fi), 2, true);
     // MinHash verification re-reads candidate documents by their line
     if (cfg.method === 'minhash' && cfg.minhash.verify) this.lines = new RecordWriter(linesPath(cfg, fi), 1);
-    if (cfg.method === 'minhash')
-      this.mh = new MinHasher({ bands: cfg.minhash.bands, rows: cfg.minhash.rows }, cfg.minhash.seed);
+    if (cfg.method === 'minhash') this.mh = minHasher(cfg.minhash.bands, cfg.minhash.rows, cfg.minhash.seed);
     this.simTables = cfg.method === 'simhash' ? tables(cfg.simhash.blocks, cfg.simhash.distance) : [];
     this.ranges = cfg.method === 'simhash' ? blockRanges(cfg.simhash.blocks) : [];
   }
@@ -216,7 +228,8 @@ export class FileSigner {
         a[o + 1] = mh.bandLo[b]!;
         a[o + 2] = this.fi;
         a[o + 3] = d;
-        for (let w = 0; w < sketch.length; w++) a[o + 4 + w] = sketch[w]!;
+        // one native copy: a loop over the words made a heap number of most of them until it was optimised
+        a.set(sketch, o + 4);
         l.n = o + width;
       }
     } else if (this.hx) {
