@@ -2,7 +2,7 @@
  * Text normalisation and shingle hashing shared by the dedup methods. Everything here is allocation-light:
  * shingle hashes go into a reusable Uint32Array, hashing is inline 32-bit integer arithmetic (Math.imul).
  */
-import { readFileSync } from 'node:fs';
+import { instantiate } from '../pipeline/wasm.ts';
 
 export interface NormaliseOptions {
   /** Lowercase the text. */
@@ -85,21 +85,9 @@ export interface ShingleKernel {
   sortUnique(values: number, n: number, tmp: number): number;
 }
 
-/** Node's WebAssembly (the project's TypeScript lib, ES2023, does not declare it). */
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (bytes: Uint8Array) => object;
-      Instance: new (module: object, imports: object) => { exports: unknown };
-    };
-  }
-).WebAssembly;
-let kernelModule: object | undefined;
-
-/** A new instance of the kernel (the module compiled once per process). */
+/** A new instance of the kernel (its module compiled once per process). */
 export function shingleKernel(): ShingleKernel {
-  kernelModule ??= new wasm.Module(readFileSync(new URL('./minhash-kernel.wasm', import.meta.url)));
-  return new wasm.Instance(kernelModule, {}).exports as ShingleKernel;
+  return instantiate<ShingleKernel>(new URL('./minhash-kernel.wasm', import.meta.url));
 }
 
 /** Bytes of the ring of the last n code units: a power of two of ints (minhash-kernel.c scan). */

@@ -14,7 +14,7 @@
  * Token → row lists of short tokens are cached.
  */
 import { readFileSync } from 'node:fs';
-import { instantiate } from './wasm.ts';
+import { instantiate } from '../pipeline/wasm.ts';
 
 const f32 = Math.fround;
 

@@ -22,7 +22,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
-import { instantiate } from './wasm.ts';
+import { instantiate } from '../pipeline/wasm.ts';
 
 // ---------- correctly rounded natural logarithm of a positive integer ----------
 const FRAC = 128n;

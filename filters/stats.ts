@@ -27,7 +27,7 @@ import {
   C_HAN,
 } from './text.ts';
 import { wellFormed } from './jieba.ts';
-import { instantiate } from './wasm.ts';
+import { instantiate } from '../pipeline/wasm.ts';
 
 const counter = new HashCounter();
 
