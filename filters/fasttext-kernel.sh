@@ -4,4 +4,4 @@
 #   bash filters/fasttext-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-exec bash "$HERE/wasm-kernel.sh" fasttext-kernel "${1:-$HERE/fasttext-kernel.wasm}" -msimd128 -mbulk-memory -ffp-contract=off -fno-builtin-log
+exec bash "$HERE/wasm-kernel.sh" "$HERE/fasttext-kernel.c" "${1:-$HERE/fasttext-kernel.wasm}" -msimd128 -mbulk-memory -ffp-contract=off -fno-builtin-log

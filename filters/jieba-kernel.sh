@@ -4,4 +4,4 @@
 #   bash filters/jieba-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-exec bash "$HERE/wasm-kernel.sh" jieba-kernel "${1:-$HERE/jieba-kernel.wasm}" -mbulk-memory -ffp-contract=off
+exec bash "$HERE/wasm-kernel.sh" "$HERE/jieba-kernel.c" "${1:-$HERE/jieba-kernel.wasm}" -mbulk-memory -ffp-contract=off

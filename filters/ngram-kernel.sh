@@ -4,4 +4,4 @@
 #   bash filters/ngram-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-exec bash "$HERE/wasm-kernel.sh" ngram-kernel "${1:-$HERE/ngram-kernel.wasm}" -mbulk-memory -ffp-contract=off
+exec bash "$HERE/wasm-kernel.sh" "$HERE/ngram-kernel.c" "${1:-$HERE/ngram-kernel.wasm}" -mbulk-memory -ffp-contract=off
