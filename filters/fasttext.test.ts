@@ -82,7 +82,12 @@ test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation 
 
 // the kernels in C (this one, filters/jieba.ts's, filters/stats.ts's n-gram sweep and dedup/minhash.ts's), paths from
 // the repository root
-for (const kernel of ['filters/fasttext-kernel', 'filters/jieba-kernel', 'filters/ngram-kernel', 'dedup/minhash-kernel'])
+for (const kernel of [
+  'filters/fasttext-kernel',
+  'filters/jieba-kernel',
+  'filters/ngram-kernel',
+  'dedup/minhash-kernel',
+])
   test(`${kernel}.wasm is the build of ${kernel}.c (rebuilt when clang is installed)`, (t) => {
     const sh = fileURLToPath(new URL(`../${kernel}.sh`, import.meta.url));
     const wasm = fileURLToPath(new URL(`../${kernel}.wasm`, import.meta.url));
