@@ -16,6 +16,7 @@ import {
   charShingles,
   fmix32,
   jaccardSorted,
+  jaccardAtLeast,
   normalise,
   shingleMode,
   sortedSet,
@@ -484,7 +485,8 @@ test('JSONL.zst written in frames reads back intact across read-chunk boundaries
 });
 
 test('Forest (verify union-find) joins exactly what a naive labelling joins', () => {
-  const rnd = seededRandom(3);
+  const u32 = seededRandom(3);
+  const rnd = () => u32() / 2 ** 32;
   for (let round = 0; round < 20; round++) {
     const n = 60;
     const label = Array.from({ length: n }, (_, i) => i * 1000 + 7); // node ids far apart, as in a real task
@@ -498,7 +500,31 @@ test('Forest (verify union-find) joins exactly what a naive labelling joins', ()
       const from = comp[b]!;
       for (let i = 0; i < n; i++) if (comp[i] === from) comp[i] = comp[a]!;
     }
+    assert.ok(new Set(comp).size < n - 20, 'edges joined components');
     for (let i = 0; i < n; i++)
       for (let j = 0; j < n; j++) assert.equal(f.same(label[i]!, label[j]!), comp[i] === comp[j], `${i} ${j}`);
   }
+});
+
+test('jaccardAtLeast answers as jaccardSorted(a, b) >= t, at the threshold exactly too', () => {
+  const u32 = seededRandom(9);
+  const rnd = () => u32() / 2 ** 32;
+  const sorted = (xs: number[]) => uniqueSorted(Uint32Array.from(xs));
+  let early = 0;
+  for (let round = 0; round < 400; round++) {
+    const n = 1 + Math.floor(rnd() * 600);
+    const base = Array.from({ length: n }, () => Math.floor(rnd() * 2 ** 32));
+    const keep = rnd();
+    const a = sorted(base.filter(() => rnd() < 0.5 + keep / 2).concat(base.slice(0, 1)));
+    const b = sorted(base.filter(() => rnd() < 0.5 + keep / 2).concat(base.slice(0, 1)));
+    const J = jaccardSorted(a, b);
+    for (const t of [0.5, 0.7, 0.8, 0.9, J]) {
+      assert.equal(jaccardAtLeast(a, b, t), J >= t, `round ${round}, |a| ${a.length}, |b| ${b.length}, J ${J}, t ${t}`);
+      if (J < t && a.length + b.length > 256) early++;
+    }
+  }
+  assert.ok(early > 100, 'pairs below the threshold were decided');
+  // J = 4 / 5 exactly
+  assert.equal(jaccardAtLeast(sorted([1, 2, 3, 4, 5]), sorted([1, 2, 3, 4]), 0.8), true);
+  assert.equal(jaccardAtLeast(sorted([]), sorted([]), 1), true);
 });

@@ -234,6 +234,36 @@ export function jaccardSorted(a: Uint32Array, b: Uint32Array): number {
   return union === 0 ? 1 : inter / union;
 }
 
+/**
+ * jaccardSorted(a, b) >= t, decided without finishing the merge once the Jaccard can no longer reach t: with `inter`
+ * matches so far and at most min(rest of a, rest of b) to come, J <= hi / (|a| + |b| - hi) where hi is their sum
+ * (the final J is at most that in real numbers, and a correctly rounded division keeps the order, so the answer is
+ * the full merge's). Checked every 64 steps.
+ */
+export function jaccardAtLeast(a: Uint32Array, b: Uint32Array, t: number): boolean {
+  const na = a.length;
+  const nb = b.length;
+  let i = 0;
+  let j = 0;
+  let inter = 0;
+  while (i < na && j < nb) {
+    for (let k = 0; k < 64 && i < na && j < nb; k++) {
+      const x = a[i]!;
+      const y = b[j]!;
+      if (x === y) {
+        inter++;
+        i++;
+        j++;
+      } else if (x < y) i++;
+      else j++;
+    }
+    const hi = inter + Math.min(na - i, nb - j);
+    if (hi / (na + nb - hi) < t) return false;
+  }
+  const union = na + nb - inter;
+  return (union === 0 ? 1 : inter / union) >= t;
+}
+
 /** Sorted unique copy. */
 export function uniqueSorted(a: Uint32Array): Uint32Array {
   const s = Uint32Array.from(a).sort();
