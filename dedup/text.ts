@@ -215,32 +215,14 @@ export function spaceShingles(text: string, n: number, lowercase: boolean): Uint
   return out.subarray(0, count);
 }
 
-/** Exact Jaccard similarity of two sets given as sorted unique Uint32Arrays. */
-export function jaccardSorted(a: Uint32Array, b: Uint32Array): number {
-  let i = 0;
-  let j = 0;
-  let inter = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i]!;
-    const y = b[j]!;
-    if (x === y) {
-      inter++;
-      i++;
-      j++;
-    } else if (x < y) i++;
-    else j++;
-  }
-  const union = a.length + b.length - inter;
-  return union === 0 ? 1 : inter / union;
-}
-
 /**
- * jaccardSorted(a, b) >= t, decided without finishing the merge once the Jaccard can no longer reach t: with `inter`
- * matches so far and at most min(rest of a, rest of b) to come, J <= hi / (|a| + |b| - hi) where hi is their sum
- * (the final J is at most that in real numbers, and a correctly rounded division keeps the order, so the answer is
- * the full merge's). Checked every 64 steps.
+ * Exact Jaccard similarity of two sets given as sorted unique Uint32Arrays. With `atLeast`, the merge stops as soon as
+ * the Jaccard can no longer reach it and returns a bound below it: with `inter` matches so far and at most min(rest of
+ * a, rest of b) to come, J <= hi / (|a| + |b| - hi) where hi is their sum (the final J is at most that in real
+ * numbers, and a correctly rounded division keeps the order, so `jaccardSorted(a, b, t) >= t` answers as the full
+ * merge would). Checked every 64 steps.
  */
-export function jaccardAtLeast(a: Uint32Array, b: Uint32Array, t: number): boolean {
+export function jaccardSorted(a: Uint32Array, b: Uint32Array, atLeast = 0): number {
   const na = a.length;
   const nb = b.length;
   let i = 0;
@@ -258,10 +240,11 @@ export function jaccardAtLeast(a: Uint32Array, b: Uint32Array, t: number): boole
       else j++;
     }
     const hi = inter + Math.min(na - i, nb - j);
-    if (hi / (na + nb - hi) < t) return false;
+    const bound = hi / (na + nb - hi);
+    if (bound < atLeast) return bound;
   }
   const union = na + nb - inter;
-  return (union === 0 ? 1 : inter / union) >= t;
+  return union === 0 ? 1 : inter / union;
 }
 
 /** Sorted unique copy. */

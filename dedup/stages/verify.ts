@@ -19,7 +19,7 @@ import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { signedFile } from './signatures.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
-import { jaccardAtLeast, sortedSet } from '../text.ts';
+import { jaccardSorted, sortedSet } from '../text.ts';
 import {
   pad,
   crashPoint,
@@ -261,7 +261,7 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       }
       let setV: Uint32Array;
       [bufV, setV] = load(v, bufV, atV);
-      if (jaccardAtLeast(setU, setV, cfg.minhash.threshold)) {
+      if (jaccardSorted(setU, setV, cfg.minhash.threshold) >= cfg.minhash.threshold) {
         st.verified++;
         joined.join(u, v);
         pw.writeEdge(u, v);
