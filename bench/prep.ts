@@ -339,7 +339,11 @@ async function fixedMarginal(sizes: string[], rounds: number): Promise<void> {
     }
   const xs = runs.map((r) => r.mb);
   const L: string[] = [];
-  const med = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)]!;
+  const med = (a: number[]) => {
+    const s = [...a].sort((p, q) => p - q);
+    const h = s.length >> 1;
+    return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2; // an even count: the mean of the middle two
+  };
   L.push('| input set | text MB | documents | command CPU-s (each round) | median | MB/CPU-s |');
   L.push('|---|---:|---:|---|---:|---:|');
   for (const [i, spec] of sizes.entries()) {
