@@ -57,7 +57,13 @@ test('dist/: the bundled packages come from dist/vendor/, never from node_module
       data: { port: port2 },
       transferList: [port2],
     });
-    const settle = () => new Promise((r) => setTimeout(r, 50));
+    // every URL resolved so far has arrived once a fresh module's URL, resolved after them, has (one port, in order)
+    let sentinels = 0;
+    const settle = async () => {
+      const url = 'data:text/javascript,export default ' + ++sentinels;
+      await import(url);
+      while (!loaded.includes(url)) await new Promise((r) => setTimeout(r, 5));
+    };
     const has = (pkg) => loaded.some((u) => u.startsWith('file:') && readFileSync(new URL(u), 'utf8').slice(0, 300).includes('node_modules/' + pkg + '/'));
     const recipe = await import(${JSON.stringify(join(DIST, 'pipeline/recipe.js'))});
     const steps = recipe.loadRecipe('zh-web').steps.map((s) => s.op);
