@@ -10,6 +10,7 @@
 #include <type_traits>
 #include "common.cuh"
 #include "cublaslt.cuh"
+#include "rmsnorm.cuh"
 #include "swiglu.cuh"
 #include "tile.cuh"
 
@@ -186,9 +187,10 @@ template <> struct RawV<float, 4> {
   __device__ __forceinline__ void get(float* f) const { f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w; }
 };
 // router: per row rinv = 1/max(||x||, 1e-12), Lg = xhat . phihat, C = softmax over slots; phihat^T [S][d] in shared
-// memory, 64 rows per block, 4 rows per warp at once, V columns per lane (16-byte loads of x when d % 8 == 0)
+// memory, 64 rows per block, 4 rows per warp at once, V columns per lane (16-byte loads of x when d % 8 == 0), the loads
+// of U column steps issued before any is used (each lane's sums still taken step by step, in column order)
 template <int SM, int V>
-__global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, const float* __restrict__ phihatT,
+__global__ void __launch_bounds__(256, SM <= 6 ? 2 : 1) moe_logits_k(const bf16* __restrict__ x, const float* __restrict__ phihatT,
                                                      float* __restrict__ rinv, float* __restrict__ Lg, float* __restrict__ C,
                                                      long N, int d, int S) {
   extern __shared__ float4 smem4[];
@@ -207,36 +209,45 @@ __global__ void __launch_bounds__(256) moe_logits_k(const bf16* __restrict__ x, 
 #pragma unroll
       for (int s = 0; s < SM; s++) acc[k][s] = 0.f;
     }
-    for (int c = lane; c < nc; c += 32) {
-      RawV<bf16, V> r[4];
+    constexpr int U = SM <= 6 ? 2 : 1;
+    for (int c0 = lane; c0 < nc; c0 += 32 * U) {
+      RawV<bf16, V> r[U][4];
 #pragma unroll
-      for (int k = 0; k < 4; k++)
-        if (k < nv) r[k].load(x + (row0 + k) * d + (long)c * V);
-      float f[4][V];
-#pragma unroll
-      for (int k = 0; k < 4; k++) {
-        if (k < nv) r[k].get(f[k]);
-        else {
-#pragma unroll
-          for (int v = 0; v < V; v++) f[k][v] = 0.f;
-        }
-#pragma unroll
-        for (int v = 0; v < V; v++) ss[k] += f[k][v] * f[k][v];
-      }
-#pragma unroll
-      for (int s = 0; s < SM; s++)
-        if (s < S) {
-          float p[V];
-#pragma unroll
-          for (int v = 0; v < V; v += 4) {
-            const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[v / 4];
-            p[v] = q.x, p[v + 1] = q.y, p[v + 2] = q.z, p[v + 3] = q.w;
-          }
+      for (int u = 0; u < U; u++)
+        if (c0 + 32 * u < nc)
 #pragma unroll
           for (int k = 0; k < 4; k++)
+            if (k < nv) r[u][k].load(x + (row0 + k) * d + (long)(c0 + 32 * u) * V);
 #pragma unroll
-            for (int v = 0; v < V; v++) acc[k][s] += f[k][v] * p[v];
+      for (int u = 0; u < U; u++) {
+        const int c = c0 + 32 * u;
+        if (c >= nc) break;
+        float f[4][V];
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+          if (k < nv) r[u][k].get(f[k]);
+          else {
+#pragma unroll
+            for (int v = 0; v < V; v++) f[k][v] = 0.f;
+          }
+#pragma unroll
+          for (int v = 0; v < V; v++) ss[k] += f[k][v] * f[k][v];
         }
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) {
+            float p[V];
+#pragma unroll
+            for (int v = 0; v < V; v += 4) {
+              const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[v / 4];
+              p[v] = q.x, p[v + 1] = q.y, p[v + 2] = q.z, p[v + 3] = q.w;
+            }
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+              for (int v = 0; v < V; v++) acc[k][s] += f[k][v] * p[v];
+          }
+      }
     }
 #pragma unroll
     for (int k = 0; k < 4; k++) {
@@ -538,97 +549,132 @@ __global__ void __launch_bounds__(256, SM <= 8 ? 2 : 1) moe_tok_bwd1_k(const bf1
     }
   }
 }
-// dx = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s]; one pass: xhat . g = sum_s D dD + dL Lg
-// (dD = xhat . dXs[s] from moe_tok_bwd1*, Lg = xhat . phihat[:, s] from the forward router). The group's D and dL in
-// shared memory (a float4 of the 4 rows per slot, read as broadcasts), which leaves the registers for V columns per
-// lane (16-byte loads of x when d % 8 == 0)
-template <int SM, int V>
-__global__ void __launch_bounds__(256, 2) moe_tok_bwd2_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+// token backward 2 fused with the RMSNorm backward that follows it in the backward pass (the layer's second norm, whose
+// output is this layer's input x): per row dxn = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s] and
+// xhat . g = sum_s D dD + dL Lg (dD = xhat . dXs[s] from moe_tok_bwd1_k, Lg = xhat . phihat[:, s] from the forward
+// router), each element's g summed in slot order as the unfused token kernel did; then that norm's backward on dxn with
+// rmsnorm_bwd_k<KH>'s arithmetic (dres += dx, bf16(dres) into dresb, the weight gradient's per-64-row partials into
+// dwpart), without writing dxn and reading it back (234 MB per layer at steel-1b). A block of 16 warps takes two 64-row
+// tiles of one sequence, sharing the staged dXs and phihat rows (shared memory; the staging overlaps the norm weights'
+// load); in each tile a pair of warps per row (warp 2p+h owns the float4 columns h*32*KH + lane + 32k), pair p taking
+// rows p, p+4, ... and summing the weight gradient in shared memory, the 4 pairs summed in order at the end: the norm
+// kernel's rows per block and per pair when T % 64 == 0, so dres, dresb and the partials are bit-identical to token
+// backward 2 followed by rmsnormBackward (other T: a partial per sequence and 64-row tile; colreduce_k sums them in order).
+template <int SM, int KH>
+__global__ void __launch_bounds__(512, 1) moe_tok_bwd2_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
                                                           const float* __restrict__ D, const float* __restrict__ dL,
                                                           const float* __restrict__ dD, const float* __restrict__ Lg,
                                                           const float* __restrict__ phihatT, const float* __restrict__ dXs,
-                                                          float* __restrict__ dx, int B, int T, int d, int S, int np) {
-  extern __shared__ float4 smem4[];
-  __shared__ float4 sDL[8][SM][2];
+                                                          const float* __restrict__ xn, const float* __restrict__ nw,
+                                                          const float* __restrict__ nrstd, float* __restrict__ dres,
+                                                          float* __restrict__ dwpart, bf16* __restrict__ dresb, int B, int T,
+                                                          int d, int S, int np) {
+  extern __shared__ float4 smem4[];  // [S * d4] dXs rows, [S * d4] phihat rows, [16][32 * KH] per-warp weight-gradient sums
+  __shared__ float4 sw[64 * KH];     // the norm's weights, float4 columns
+  __shared__ float sdot[8][2][2];    // [pair][row parity][half]
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, pair = warp >> 1, half = warp & 1, d4 = d >> 2;
+  const int tile = 2 * blockIdx.x + (pair >> 2), ntile = (T + 63) / 64;
   float* sm = reinterpret_cast<float*>(smem4);
-  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
-  moe_stage(sm, dXs, phihatT, true, b, B, d, S, np);
-  const float* sX = sm;
-  const float* sP = sm + (long)S * d;
-  for (int g = 0; g < 2; g++) {
-    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
-    if (t0 >= T) break;
-    const int nv = min(4, T - t0);
-    const long row0 = (long)b * T + t0;
-    __syncwarp();  // the previous group's reads of sDL are done
-    if (lane < SM) {
-      float dv[4], lv[4];
+  moe_stage_rows(sm, dXs, true, b, B, d, S, np);
+  moe_stage_rows(sm + (long)S * d, phihatT, false, b, B, d, S, np);
+  for (int i = threadIdx.x; i < 64 * KH; i += blockDim.x)
+    sw[i] = i < d4 ? reinterpret_cast<const float4*>(nw)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+  const float4* sX = smem4;
+  const float4* sP = smem4 + (long)S * d4;
+  float4* sacc = smem4 + 2L * S * d4;
+  const int c0 = half * 32 * KH + lane;  // this lane's float4 columns c0 + 32k
 #pragma unroll
-      for (int k = 0; k < 4; k++) {
-        const bool ok = k < nv && lane < S;
-        dv[k] = ok ? D[(row0 + k) * S + lane] : 0.f;
-        lv[k] = ok ? dL[(row0 + k) * S + lane] : 0.f;
+  for (int k = 0; k < KH; k++) sacc[warp * 32 * KH + 32 * k + lane] = make_float4(0.f, 0.f, 0.f, 0.f);
+  moe_stage_wait();
+  const int t1 = min(T, tile * 64 + 64);
+  int it = 0;
+  for (int t = tile * 64 + (pair & 3); t < t1; t += 4, it++) {
+    const long row = (long)b * T + t;
+    const float4* xn4 = reinterpret_cast<const float4*>(xn + row * d);
+    float4 xa[KH];
+    uint2 xb[KH];
+#pragma unroll
+    for (int k = 0; k < KH; k++) {
+      const int j = c0 + 32 * k;
+      xa[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      xb[k] = make_uint2(0u, 0u);
+      if (j < d4) {
+        xa[k] = xn4[j];
+        xb[k] = *reinterpret_cast<const uint2*>(x + row * d + 4 * j);
       }
-      sDL[warp][lane][0] = make_float4(dv[0], dv[1], dv[2], dv[3]);
-      sDL[warp][lane][1] = make_float4(lv[0], lv[1], lv[2], lv[3]);
     }
-    float ri[4], cc[4];
+    const float ri = rinv[row], r = nrstd[row];
+    float dot = 0.f;
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-      float dot = 0.f;
-      ri[k] = 0.f;
-      if (k < nv) {
-        const long row = row0 + k;
-        ri[k] = rinv[row];
+    for (int s = 0; s < SM; s++)
+      if (s < S) dot += D[row * S + s] * dD[row * S + s] + dL[row * S + s] * Lg[row * S + s];
+    const float cq = ri * dot;
+    // dxn for this lane's columns (zero where j >= d4, as the norm kernel's padded loads)
+    float4 ya[KH];
 #pragma unroll
-        for (int s = 0; s < SM; s++)
-          if (s < S) dot += D[row * S + s] * dD[row * S + s] + dL[row * S + s] * Lg[row * S + s];
-      }
-      cc[k] = ri[k] * dot;
-    }
-    __syncwarp();
-    for (int c = lane; c < nc; c += 32) {
-      RawV<bf16, V> r[4];
+    for (int k = 0; k < KH; k++) ya[k] = make_float4(0.f, 0.f, 0.f, 0.f);
 #pragma unroll
-      for (int k = 0; k < 4; k++)
-        if (k < nv) r[k].load(x + (row0 + k) * d + (long)c * V);
-      float gg[4][V];
+    for (int s = 0; s < SM; s++)
+      if (s < S) {
+        const float dr = D[row * S + s], lr = dL[row * S + s];
 #pragma unroll
-      for (int k = 0; k < 4; k++)
-#pragma unroll
-        for (int v = 0; v < V; v++) gg[k][v] = 0.f;
-#pragma unroll
-      for (int s = 0; s < SM; s++)
-        if (s < S) {
-          const float4 dv = sDL[warp][s][0], lv = sDL[warp][s][1];
-          const float dr[4] = {dv.x, dv.y, dv.z, dv.w}, lr[4] = {lv.x, lv.y, lv.z, lv.w};
-#pragma unroll
-          for (int v = 0; v < V; v += 4) {
-            const float4 a = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
-            const float4 p = *reinterpret_cast<const float4*>(sP + (long)s * d + (long)c * V + v);
-#pragma unroll
-            for (int k = 0; k < 4; k++) {
-              gg[k][v] += dr[k] * a.x + lr[k] * p.x; gg[k][v + 1] += dr[k] * a.y + lr[k] * p.y;
-              gg[k][v + 2] += dr[k] * a.z + lr[k] * p.z; gg[k][v + 3] += dr[k] * a.w + lr[k] * p.w;
-            }
+        for (int k = 0; k < KH; k++) {
+          const int j = c0 + 32 * k;
+          if (j < d4) {
+            const float4 a = sX[s * d4 + j], p = sP[s * d4 + j];
+            ya[k].x += dr * a.x + lr * p.x; ya[k].y += dr * a.y + lr * p.y;
+            ya[k].z += dr * a.z + lr * p.z; ya[k].w += dr * a.w + lr * p.w;
           }
         }
+      }
 #pragma unroll
-      for (int k = 0; k < 4; k++)
-        if (k < nv) {
-          float xv[V];
-          r[k].get(xv);
-          const float cq = cc[k], rq = ri[k];
-          float* o = dx + (row0 + k) * d + (long)c * V;
+    for (int k = 0; k < KH; k++)
+      if (c0 + 32 * k < d4) {
+        const __nv_bfloat162* h2 = reinterpret_cast<const __nv_bfloat162*>(&xb[k]);
+        const float2 xl = __bfloat1622float2(h2[0]), xh = __bfloat1622float2(h2[1]);
+        const float4 g = ya[k];
+        ya[k] = make_float4(ri * (g.x - xl.x * cq), ri * (g.y - xl.y * cq), ri * (g.z - xh.x * cq), ri * (g.w - xh.y * cq));
+      }
+    // the norm's backward on the row (rmsnorm_bwd_k's expressions and order)
+    float dt = 0.f;
 #pragma unroll
-          for (int v = 0; v < V; v += 4)
-            *reinterpret_cast<float4*>(o + v) = make_float4(rq * (gg[k][v] - xv[v] * cq), rq * (gg[k][v + 1] - xv[v + 1] * cq),
-                                                            rq * (gg[k][v + 2] - xv[v + 2] * cq), rq * (gg[k][v + 3] - xv[v + 3] * cq));
-        }
+    for (int k = 0; k < KH; k++) {
+      const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
+      dt += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
+      float4 s = sacc[warp * 32 * KH + 32 * k + lane];
+      s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
+      sacc[warp * 32 * KH + 32 * k + lane] = s;
+    }
+    dt = warp_sum(dt);
+    if (lane == 0) sdot[pair][it & 1][half] = dt;
+    named_bar(1 + pair, 64);
+    dt = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
+    const float c = r * r * r * dt / d;
+    float4* o4 = reinterpret_cast<float4*>(dres + row * d);
+#pragma unroll
+    for (int k = 0; k < KH; k++) {
+      const int j = c0 + 32 * k;
+      if (j < d4) {
+        const float4 a = ya[k], xx = xa[k], ww = sw[j], p = o4[j];
+        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
+        v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
+        o4[j] = v;
+        st_bf16x4(dresb + row * d + 4 * j, v);
+      }
     }
   }
+  __syncthreads();
+  if (tile >= ntile) return;  // (whole half-blocks: the barrier above was the last)
+  float4* p4 = reinterpret_cast<float4*>(dwpart + ((long)b * ntile + tile) * d);
+  const float4* ts = sacc + (pair >> 2) * 8 * 32 * KH;  // this tile's 8 warps
+  for (int i = threadIdx.x & 255; i < d4; i += 256) {  // float4 column i: half h, slot j of warps 2p + h, summed over p in order
+    const int h = i / (32 * KH), j = i % (32 * KH);
+    float4 s = ts[h * 32 * KH + j];
+#pragma unroll
+    for (int p = 1; p < 4; p++) add4(s, ts[(2 * p + h) * 32 * KH + j]);
+    p4[i] = s;
+  }
 }
-
 // host side: the launch configuration and the forward / backward of one layer
 struct MoeW {  // offsets into the flat parameter buffers
   long phi, scale, eguw, egdw;
@@ -637,6 +683,12 @@ struct MoeAct {  // saved activations of one layer
   const bf16* xn2;  // the normalised input [N, d] (bf16)
   float *rinv, *Lg, *D, *C, *slots, *Ys, *phihat, *phinorm;
   bf16 *slotsb, *gu1, *h1, *gd2;
+};
+struct MoeNormBwd {  // the backward of the RMSNorm whose output is the layer's input (SoftMoe::backward)
+  const float *x, *w, *rstd;  // the norm's input, weights and 1 / rms per row
+  float* dres;                // += the gradient of x
+  bf16* dresb;                // = bf16(dres)
+  float *part, *gw;           // weight-gradient partials (scratch), += the weight gradient
 };
 struct MoeScratch {  // shared by all layers (backward)
   float *dYs, *dXs, *dh, *dC, *dD, *dL, *dph, *mpart;
@@ -654,16 +706,18 @@ struct SoftMoe {
     int dev, maxOptin = 0;
     CK(cudaGetDevice(&dev));
     CK(cudaDeviceGetAttribute(&maxOptin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-    if (smem > (size_t)maxOptin)
+    const int kh = d <= 128 * 4 ? 2 : 7;  // token backward 2 + norm: its dynamic and static shared memory
+    const size_t need = tok2Smem(kh) + (size_t)64 * kh * sizeof(float4) + 8 * 2 * 2 * sizeof(float);
+    if (need > (size_t)maxOptin)
       throw std::runtime_error(strf("cuda backend: Soft-MoE with %d slots of width %d needs %zu bytes of shared memory per block "
-                                    "(%d available)", S, d, smem, maxOptin));
+                                    "(%d available)", S, d, need, maxOptin));
     SM = S <= 4 ? 4 : S <= 6 ? 6 : S <= 8 ? 8 : 16;  // the kernels' slot loops unrolled to SM (Steel: 6 experts x 1 slot)
     V = d % 8 == 0 ? 8 : 4;                          // columns per thread of the router and the token reductions
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
       CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
-      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tok2Smem(2)));
+      CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 7>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tok2Smem(7)));
       CK(cudaFuncSetAttribute(moe_combine_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_combine_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_combine_k<K, 14>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -671,6 +725,8 @@ struct SoftMoe {
       CK(cudaFuncSetAttribute(moe_logits_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     });
   }
+  // token backward 2 + norm: the staged rows and the 16 warps' weight-gradient sums (KH float4 per lane)
+  size_t tok2Smem(int kh) const { return smem + (size_t)512 * kh * sizeof(float4); }
   // f(std::integral_constant<int, SM>): the launches, instantiated for each bound
   template <class F>
   void withSM(F f) const {
@@ -760,9 +816,11 @@ struct SoftMoe {
     KCHECK("moe_combine");
     prof.mark("moe_f_combine");
   }
-  // dR: gradient of xout; writes dxn = gradient of xn2 (fp32); gradients accumulate into G
-  void backward(Gemm& gemm, const float* P, const bf16* PB, float* G, const MoeW& w, const MoeAct& a, const float* dR, float* dxn,
-                int B, int T, MoeScratch& s, Prof& prof, float gb) {  // gb: beta of the expert weight gradients' GEMMs
+  // dR: gradient of xout; the gradient of xn2 goes straight into the backward of the RMSNorm that produced xn2 (n), fused
+  // into token backward 2: n.dres += its dx, n.dresb = bf16(n.dres), n.gw += its weight gradient (n.part: scratch of
+  // B * ceil(T / 64) * d floats); gradients accumulate into G
+  void backward(Gemm& gemm, const float* P, const bf16* PB, float* G, const MoeW& w, const MoeAct& a, const float* dR,
+                const MoeNormBwd& n, int B, int T, MoeScratch& s, Prof& prof, float gb) {  // gb: beta of the expert weight gradients' GEMMs
     const long R = (long)B * np;
     wreduce<float>(dR, a.C, nullptr, B, T, 0, s.dYs, nullptr, s.mpart);
     prof.mark("moe_b_dYs");
@@ -789,13 +847,20 @@ struct SoftMoe {
     prof.mark("moe_b_tok1");
     moe_dispatch_bwd_k<<<B * S, 256, 0, g_stream>>>(a.D, s.dD, s.dC, s.dL, T, S);
     KCHECK("moe_dispatch_bwd");
-    withSM([&](auto k) {
+    withSM([&](auto k) {  // rmsnormBackward's row widths (KH float4 per lane of a warp pair)
       constexpr int K = decltype(k)::value;
-      if (V == 8) moe_tok_bwd2_k<K, 8><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
-      else moe_tok_bwd2_k<K, 4><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
+      const dim3 tg2((T + 127) / 128, B);
+      if (d <= 128 * 4)
+        moe_tok_bwd2_k<K, 2><<<tg2, 512, tok2Smem(2), g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, n.x, n.w,
+                                                                 n.rstd, n.dres, n.part, n.dresb, B, T, d, S, np);
+      else
+        moe_tok_bwd2_k<K, 7><<<tg2, 512, tok2Smem(7), g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, n.x, n.w,
+                                                                 n.rstd, n.dres, n.part, n.dresb, B, T, d, S, np);
     });
     KCHECK("moe_tok_bwd2");
-    prof.mark("moe_b_tok2");
+    colreduce_k<<<nblk(d, 32), 256, 0, g_stream>>>(n.part, B * ((T + 63) / 64), d, n.gw);
+    KCHECK("colreduce");
+    prof.mark("moe_b_tok2_norm");
     wreduce<bf16>(a.xn2, s.dL, a.rinv, B, T, 1, s.dph, nullptr, s.mpart);
     moe_phi_bwd_k<<<1, 1024, 0, g_stream>>>(P + w.phi, P + w.scale, a.phinorm, s.dph, G + w.phi, G + w.scale, d, S);
     KCHECK("moe_phi_bwd");

@@ -512,11 +512,17 @@ class Model {
       LayerA& a = la[l];
       LayerP& w = lp[l];
       // FFN branch: dR is the gradient of xout (= xmid + ffn(xn2))
-      if (!c.steel) denseBackward(a, w, N, gb);
-      else moe.backward(gemm, P, PB, G, w.moe, a.moe, dR, dxn, B, T, ms, prof, gb);
-      prof.mark("ffn_bwd");
-      rmsnormBackward(dxn, a.xmid, P + w.ln2, a.r2, dR, true, N, c.d, dRb, part, G + w.ln2);  // dRb: the o_proj backward's input
-      prof.mark("rmsnorm_bwd");
+      // then the second norm's backward (dR += its dx; dRb = bf16(dR): the o_proj backward's input); steel: fused into
+      // the Soft-MoE's token backward 2
+      if (!c.steel) {
+        denseBackward(a, w, N, gb);
+        prof.mark("ffn_bwd");
+        rmsnormBackward(dxn, a.xmid, P + w.ln2, a.r2, dR, true, N, c.d, dRb, part, G + w.ln2);
+        prof.mark("rmsnorm_bwd");
+      } else {
+        moe.backward(gemm, P, PB, G, w.moe, a.moe, dR, MoeNormBwd{a.xmid, P + w.ln2, a.r2, dR, dRb, part, G + w.ln2}, B, T, ms, prof, gb);
+        prof.mark("ffn_bwd");
+      }
       // attention branch
       gemm.run(false, false, (int)N, qd, c.d, dRb, c.d, PB + w.ow, qd, datt, qd, false, 1.f, 0.f);
       gemm.run(true, false, c.d, qd, (int)N, dRb, c.d, a.att, qd, G + w.ow, qd, true, 1.f, gb);
