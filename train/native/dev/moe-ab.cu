@@ -3,7 +3,11 @@
 // forward, whole backward: median of 20) and per phase (the addon's synchronising profile marks, median of 20), and its
 // outputs dumped so that two builds (old and new softmoe.cuh) can be compared tensor by tensor. The combine is run with
 // the next RMSNorm fused in (session 9); its y and rstd are compared bit for bit with rmsnormForward on xout (the MOE
-// fused line, which also times rmsnormForward alone: an old build's combine phase + that = the unfused pair).
+// fused line, which also times rmsnormForward alone: an old build's combine phase + that = the unfused pair). The
+// backward's token backward 2 runs with the preceding RMSNorm's backward fused in (session 10); its dres, bf16 dres and
+// weight gradient are compared bit for bit with the unfused pair, ref_tok2_k (below) + rmsnormBackward, which also
+// gives the dump its dxn (comparable with an older build's) and times each alone (the MOE unfused line: an old build's
+// backward + rmsnormBackward alone = the old pair).
 // `SECTIONS=moeab [OLD_TREE=DIR] train/native/run-gpu-checks.sh` builds and runs it (and the old tree's, and cmp).
 // Build against a tree's softmoe.cuh and run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt
@@ -66,6 +70,98 @@ struct Dump {
     return d;
   }
 };
+// the token backward 2 that the addon ran before session 10 fused it with the RMSNorm backward (softmoe.cuh's
+// moe_tok_bwd2_k): the reference the fused kernel is checked against bit for bit (with rmsnormBackward after it).
+// dx = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s]; one pass: xhat . g = sum_s D dD + dL Lg
+// (dD = xhat . dXs[s] from moe_tok_bwd1*, Lg = xhat . phihat[:, s] from the forward router). The group's D and dL in
+// shared memory (a float4 of the 4 rows per slot, read as broadcasts), which leaves the registers for V columns per
+// lane (16-byte loads of x when d % 8 == 0)
+template <int SM, int V>
+__global__ void __launch_bounds__(256, 2) ref_tok2_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                          const float* __restrict__ D, const float* __restrict__ dL,
+                                                          const float* __restrict__ dD, const float* __restrict__ Lg,
+                                                          const float* __restrict__ phihatT, const float* __restrict__ dXs,
+                                                          float* __restrict__ dx, int B, int T, int d, int S, int np) {
+  extern __shared__ float4 smem4[];
+  __shared__ float4 sDL[8][SM][2];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
+  moe_stage(sm, dXs, phihatT, true, b, B, d, S, np);
+  const float* sX = sm;
+  const float* sP = sm + (long)S * d;
+  for (int g = 0; g < 2; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * 4;
+    if (t0 >= T) break;
+    const int nv = min(4, T - t0);
+    const long row0 = (long)b * T + t0;
+    __syncwarp();  // the previous group's reads of sDL are done
+    if (lane < SM) {
+      float dv[4], lv[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const bool ok = k < nv && lane < S;
+        dv[k] = ok ? D[(row0 + k) * S + lane] : 0.f;
+        lv[k] = ok ? dL[(row0 + k) * S + lane] : 0.f;
+      }
+      sDL[warp][lane][0] = make_float4(dv[0], dv[1], dv[2], dv[3]);
+      sDL[warp][lane][1] = make_float4(lv[0], lv[1], lv[2], lv[3]);
+    }
+    float ri[4], cc[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      float dot = 0.f;
+      ri[k] = 0.f;
+      if (k < nv) {
+        const long row = row0 + k;
+        ri[k] = rinv[row];
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) dot += D[row * S + s] * dD[row * S + s] + dL[row * S + s] * Lg[row * S + s];
+      }
+      cc[k] = ri[k] * dot;
+    }
+    __syncwarp();
+    for (int c = lane; c < nc; c += 32) {
+      RawV<bf16, V> r[4];
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) r[k].load(x + (row0 + k) * d + (long)c * V);
+      float gg[4][V];
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+#pragma unroll
+        for (int v = 0; v < V; v++) gg[k][v] = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float4 dv = sDL[warp][s][0], lv = sDL[warp][s][1];
+          const float dr[4] = {dv.x, dv.y, dv.z, dv.w}, lr[4] = {lv.x, lv.y, lv.z, lv.w};
+#pragma unroll
+          for (int v = 0; v < V; v += 4) {
+            const float4 a = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
+            const float4 p = *reinterpret_cast<const float4*>(sP + (long)s * d + (long)c * V + v);
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+              gg[k][v] += dr[k] * a.x + lr[k] * p.x; gg[k][v + 1] += dr[k] * a.y + lr[k] * p.y;
+              gg[k][v + 2] += dr[k] * a.z + lr[k] * p.z; gg[k][v + 3] += dr[k] * a.w + lr[k] * p.w;
+            }
+          }
+        }
+#pragma unroll
+      for (int k = 0; k < 4; k++)
+        if (k < nv) {
+          float xv[V];
+          r[k].get(xv);
+          const float cq = cc[k], rq = ri[k];
+          float* o = dx + (row0 + k) * d + (long)c * V;
+#pragma unroll
+          for (int v = 0; v < V; v += 4)
+            *reinterpret_cast<float4*>(o + v) = make_float4(rq * (gg[k][v] - xv[v] * cq), rq * (gg[k][v + 1] - xv[v + 1] * cq),
+                                                            rq * (gg[k][v + 2] - xv[v + 2] * cq), rq * (gg[k][v + 3] - xv[v + 3] * cq));
+        }
+    }
+  }
+}
 static double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -120,6 +216,25 @@ int main(int argc, char** argv) {
   float* dR = rnd(N * d, 4, 1e-3f);
   float* xout = F(N * d);
   float* dxn = F(N * d);
+  // the RMSNorm before the Soft-MoE (its backward fused into token backward 2): input, weights, 1 / rms, dres (= dR's
+  // values before each backward: the addon accumulates into the gradient it reads), bf16 copy, partials, weight gradient
+  float* xn = rnd(N * d, 6, 2.f);
+  float* nw2 = rnd(d, 8, 0.5f, 1.f);
+  float* nr2s = rnd(N, 9, 0.4f, 1.f);
+  float* dres = F(N * d);
+  bf16* dresb = Bf(N * d);
+  const long npart = (long)B * ((T + 63) / 64);
+  float* part = F(npart * d);
+  float* gw = F(d);
+  float* dres2 = F(N * d);
+  bf16* dresb2 = Bf(N * d);
+  float* gw2 = F(d);
+  const MoeNormBwd nb{xn, nw2, nr2s, dres, dresb, part, gw};
+  auto reset = [&]() {
+    CK(cudaMemsetAsync(G, 0, nP * 4, g_stream));
+    CK(cudaMemsetAsync(gw, 0, d * 4, g_stream));
+    CK(cudaMemcpyAsync(dres, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+  };
   // the RMSNorm after the combine (fused into it): weights around 1, outputs, and rmsnormForward's for the check
   float* nw = rnd(d, 5, 0.5f, 1.f);
   bf16* ny = Bf(N * d);
@@ -136,12 +251,12 @@ int main(int argc, char** argv) {
   CK(cudaEventCreate(&e2));
   std::vector<double> tf, tb;
   for (int it = 0; it < 23; it++) {
-    CK(cudaMemset(G, 0, nP * 4));
+    reset();
     CK(cudaEventRecord(e0, g_stream));
     moe.phi(P, &wp, &ap, 1);
     moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off, nw, ny, nr, 1e-6f);
     CK(cudaEventRecord(e1, g_stream));
-    moe.backward(gemm, P, PB, G, w, a, dR, dxn, B, T, s, off, 1.f);
+    moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, off, 1.f);
     CK(cudaEventRecord(e2, g_stream));
     CK(cudaEventSynchronize(e2));
     float f, b2;
@@ -152,12 +267,12 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<double>> ph;
   for (int it = 0; it < 20; it++) {
     on.ms.clear();
-    CK(cudaMemset(G, 0, nP * 4));
+    reset();
     on.start();
     moe.phi(P, &wp, &ap, 1);
     on.mark("moe_f_router");
     moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on, nw, ny, nr, 1e-6f);
-    moe.backward(gemm, P, PB, G, w, a, dR, dxn, B, T, s, on, 1.f);
+    moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, on, 1.f);
     for (auto& [k, v] : on.ms) ph[k].push_back(v);
   }
   std::vector<double> tn;  // rmsnormForward alone on xout: what the fused combine saves against combine + norm
@@ -181,6 +296,38 @@ int main(int argc, char** argv) {
     printf("MOE fused combine + norm against rmsnormForward on xout: %s; rmsnormForward alone %.4f ms (events, median of 20)\n",
            same ? "bit-identical" : "DIFFERS", median(tn));
   }
+  {  // the unfused pair on the last backward's scratch (dXs, dL, dD: unchanged after token backward 2): ref_tok2_k writes
+     // dxn, rmsnormBackward accumulates it into dres2 (= dR before), as the addon did before the fusion
+    CK(cudaFuncSetAttribute(ref_tok2_k<6, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moe.smem));
+    const dim3 tg((T + 63) / 64, B);
+    std::vector<double> t2, tr;
+    for (int it = 0; it < 23; it++) {
+      CK(cudaMemsetAsync(gw2, 0, d * 4, g_stream));
+      CK(cudaMemcpyAsync(dres2, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+      CK(cudaEventRecord(e0, g_stream));
+      ref_tok2_k<6, 8><<<tg, 256, moe.smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
+      KCHECK("ref_tok2");
+      CK(cudaEventRecord(e1, g_stream));
+      rmsnormBackward(dxn, xn, nw2, nr2s, dres2, true, N, d, dresb2, part, gw2);
+      CK(cudaEventRecord(e2, g_stream));
+      CK(cudaEventSynchronize(e2));
+      float f, b2;
+      CK(cudaEventElapsedTime(&f, e0, e1));
+      CK(cudaEventElapsedTime(&b2, e1, e2));
+      if (it >= 3) t2.push_back(f), tr.push_back(b2);
+    }
+    auto same = [](const void* p, const void* q, size_t n) {
+      std::vector<char> h1(n), h2(n);
+      CK(cudaMemcpy(h1.data(), p, n, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(h2.data(), q, n, cudaMemcpyDeviceToHost));
+      return !memcmp(h1.data(), h2.data(), n);
+    };
+    const bool s1 = same(dres, dres2, N * d * 4), s2 = same(dresb, dresb2, N * d * 2), s3 = same(gw, gw2, d * 4);
+    printf("MOE fused token backward 2 + norm backward against ref_tok2_k + rmsnormBackward: dres %s, dresb %s, weight "
+           "gradient %s; unfused: token backward 2 %.4f ms + rmsnormBackward %.4f ms (events, median of 20)\n",
+           s1 ? "bit-identical" : "DIFFERS", s2 ? "bit-identical" : "DIFFERS", s3 ? "bit-identical" : "DIFFERS", median(t2),
+           median(tr));
+  }
   printf("MOE B %d T %d d %d S %d: forward %.4f ms, backward %.4f ms, total %.4f ms per layer (events, median of 20)\n", B, T,
          d, S, median(tf), median(tb), median(tf) + median(tb));
   for (auto& [k, v] : ph) printf("MOE phase %-14s %.4f ms (synchronising marks, median of 20)\n", k.c_str(), median(v));
@@ -190,6 +337,7 @@ int main(int argc, char** argv) {
   dump.add("dYs", s.dYs, B * S * d), dump.add("dXs", s.dXs, B * S * d), dump.add("dL", s.dL, N * S), dump.add("dxn", dxn, N * d);
   dump.add("gphi", G, nphi), dump.add("gscale", G + nphi, 1), dump.add("geguw", G + w.eguw, neg), dump.add("gegdw", G + w.egdw, neg);
   dump.add("rstd", nr, N);
+  dump.add("dres", dres, N * d), dump.add("gw", gw, d);
   dump.save(argv[2]);
   printf("MOE dumped %s\n", argv[2]);
   return 0;
