@@ -186,6 +186,24 @@ template <> struct RawV<float, 4> {
   __device__ __forceinline__ void load(const float* p) { a = *reinterpret_cast<const float4*>(p); }
   __device__ __forceinline__ void get(float* f) const { f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w; }
 };
+// the router's per-row epilogue (the lane's sums of x^2 and x . phihat[:, s] in ss and acc): rinv, Lg and C by lane 0
+template <int SM>
+__device__ __forceinline__ void moe_router_out(float ss, float* acc, long row, int S, int lane, float* __restrict__ rinv,
+                                               float* __restrict__ Lg, float* __restrict__ C) {
+  const float sk = warp_sum(ss);
+  const float nr = fmaxf(sqrtf(sk), 1e-12f);
+  float mx = -INFINITY;
+#pragma unroll
+  for (int s = 0; s < SM; s++) if (s < S) { acc[s] = warp_sum(acc[s]) / nr; mx = fmaxf(mx, acc[s]); }
+  float sum = 0.f;
+#pragma unroll
+  for (int s = 0; s < SM; s++) if (s < S) sum += __expf(acc[s] - mx);
+  if (lane == 0) {
+    rinv[row] = 1.f / nr;
+#pragma unroll
+    for (int s = 0; s < SM; s++) if (s < S) { Lg[row * S + s] = acc[s]; C[row * S + s] = __expf(acc[s] - mx) / sum; }
+  }
+}
 // router: per row rinv = 1/max(||x||, 1e-12), Lg = xhat . phihat, C = softmax over slots; phihat^T [S][d] in shared
 // memory, 64 rows per block, 4 rows per warp at once, V columns per lane (16-byte loads of x when d % 8 == 0), the loads
 // of U column steps issued before any is used (each lane's sums still taken step by step, in column order)
@@ -252,21 +270,98 @@ __global__ void __launch_bounds__(256, SM <= 6 ? 2 : 1) moe_logits_k(const bf16*
 #pragma unroll
     for (int k = 0; k < 4; k++) {
       if (k >= nv) break;
-      const long row = row0 + k;
-      float sk = warp_sum(ss[k]);
-      float nr = fmaxf(sqrtf(sk), 1e-12f);
-      float mx = -INFINITY;
+      moe_router_out<SM>(ss[k], acc[k], row0 + k, S, lane, rinv, Lg, C);
+    }
+  }
+}
+// the RMSNorm before the Soft-MoE fused with the router: x = xin (+ delta, then also written to xout), y = bf16(w * (x *
+// rstd)) and rstd exactly as rmsnorm_fwd_k<KP, 1> computes them (lane owns the float4 columns k*32 + lane, the squares
+// summed in k order, then warp_sum), then the router on y exactly as moe_logits_k<SM, V> (lane owns the V-column chunks
+// c = lane + 32 i, each accumulator summed chunk by chunk, column by column; the same epilogue), the row's y handed from
+// one layout to the other through shared memory: bit-identical to rmsnormForward (where it runs a warp per row) followed
+// by moe_logits_k, without the router's read of y (59 MB per layer at steel-1b) and its launch. 64 rows per block, a
+// warp per row (rows warp, warp + 8, ...), phihat^T in shared memory, the first row's loads issued before the staging
+// wait; 2 blocks (16 warps) per SM, whose loads overlap each other's router sums.
+template <int SM, int KP, int V>
+__global__ void __launch_bounds__(256, 2) moe_norm_router_k(const float* __restrict__ xin, const bf16* __restrict__ delta,
+                                                          float* __restrict__ xout, const float* __restrict__ w,
+                                                          bf16* __restrict__ y, float* __restrict__ rstd, float eps,
+                                                          const float* __restrict__ phihatT, float* __restrict__ rinv,
+                                                          float* __restrict__ Lg, float* __restrict__ C, long N, int d, int S) {
+  extern __shared__ float4 smem4[];  // [S][d] phihat^T, then a row of d bf16 per warp
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, d4 = d >> 2, nc = d / V;
+  bf16* sy = reinterpret_cast<bf16*>(sm + (long)S * d) + (long)warp * d;
+  moe_stage_rows(sm, phihatT, false, 0, 1, d, S, 1);
+  const long rEnd = min(N, (long)blockIdx.x * 64 + 64);
+  long row = (long)blockIdx.x * 64 + warp;
+  float4 v[KP];
+  auto load = [&](long rr) {
+    const float4* x4 = reinterpret_cast<const float4*>(xin + rr * d);
 #pragma unroll
-      for (int s = 0; s < SM; s++) if (s < S) { acc[k][s] = warp_sum(acc[k][s]) / nr; mx = fmaxf(mx, acc[k][s]); }
-      float sum = 0.f;
-#pragma unroll
-      for (int s = 0; s < SM; s++) if (s < S) sum += __expf(acc[k][s] - mx);
-      if (lane == 0) {
-        rinv[row] = 1.f / nr;
-#pragma unroll
-        for (int s = 0; s < SM; s++) if (s < S) { Lg[row * S + s] = acc[k][s]; C[row * S + s] = __expf(acc[k][s] - mx) / sum; }
+    for (int k = 0; k < KP; k++) {
+      const int j = k * 32 + lane;
+      v[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (j < d4) {
+        v[k] = x4[j];
+        if (delta) {
+          const float4 dl = ld_bf16x4(delta + rr * d + 4 * j);
+          v[k].x += dl.x; v[k].y += dl.y; v[k].z += dl.z; v[k].w += dl.w;
+        }
       }
     }
+  };
+  if (row < rEnd) load(row);
+  moe_stage_wait();
+  const float4* w4 = reinterpret_cast<const float4*>(w);
+  for (; row < rEnd; row += 8) {
+    if (row != (long)blockIdx.x * 64 + warp) load(row);
+    float ss = 0.f;
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      const int j = k * 32 + lane;
+      if (j < d4 && delta) reinterpret_cast<float4*>(xout + row * d)[j] = v[k];
+      ss += dot4(v[k], v[k]);
+    }
+    ss = warp_sum(ss);
+    const float r = rsqrtf(ss / d + eps);
+#pragma unroll
+    for (int k = 0; k < KP; k++) {
+      const int j = k * 32 + lane;
+      if (j < d4) {
+        const float4 ww = w4[j];
+        const float4 o = make_float4(ww.x * (v[k].x * r), ww.y * (v[k].y * r), ww.z * (v[k].z * r), ww.w * (v[k].w * r));
+        st_bf16x4(y + row * d + 4 * j, o);
+        st_bf16x4(sy + 4 * j, o);
+      }
+    }
+    if (lane == 0) rstd[row] = r;
+    __syncwarp();
+    float acc[SM], sq = 0.f;
+#pragma unroll
+    for (int s = 0; s < SM; s++) acc[s] = 0.f;
+    for (int c = lane; c < nc; c += 32) {
+      RawV<bf16, V> rv;
+      rv.load(sy + c * V);
+      float f[V];
+      rv.get(f);
+#pragma unroll
+      for (int u = 0; u < V; u++) sq += f[u] * f[u];
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          float p[V];
+#pragma unroll
+          for (int u = 0; u < V; u += 4) {
+            const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[u / 4];
+            p[u] = q.x, p[u + 1] = q.y, p[u + 2] = q.z, p[u + 3] = q.w;
+          }
+#pragma unroll
+          for (int u = 0; u < V; u++) acc[s] += f[u] * p[u];
+        }
+    }
+    moe_router_out<SM>(sq, acc, row, S, lane, rinv, Lg, C);
+    __syncwarp();  // the row's y read before the next row's is written
   }
 }
 // weighted token reduction: part[sp][b][s][j] = sum over the tokens t of split sp of W[b,t,s] * rs[b,t] * X[b,t,j].
@@ -723,7 +818,26 @@ struct SoftMoe {
       CK(cudaFuncSetAttribute(moe_combine_k<K, 14>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_logits_k<K, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
       CK(cudaFuncSetAttribute(moe_logits_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      withNorm([&](auto kp, auto v) {
+        CK(cudaFuncSetAttribute(moe_norm_router_k<K, decltype(kp)::value, decltype(v)::value>,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize, (int)normRouterSmem()));
+      });
     });
+  }
+  // norm + router: phihat^T and a bf16 row per warp
+  size_t normRouterSmem() const { return smem / 2 + (size_t)8 * d * sizeof(bf16); }
+  // f(integral_constant KP, integral_constant V): the norm + router kernel's row width (rmsnormForward's KP float4 per
+  // lane) and the router's columns per lane
+  template <class F>
+  void withNorm(F f) const {
+    const int d4 = d / 4;
+    auto byKP = [&](auto v) {
+      if (d4 <= 32 * 4) f(std::integral_constant<int, 4>(), v);
+      else if (d4 <= 32 * 8) f(std::integral_constant<int, 8>(), v);
+      else f(std::integral_constant<int, 14>(), v);
+    };
+    if (V == 8) byKP(std::integral_constant<int, 8>());
+    else byKP(std::integral_constant<int, 4>());
   }
   // token backward 2 + norm: the staged rows and the 16 warps' weight-gradient sums (KH float4 per lane)
   size_t tok2Smem(int kh) const { return smem + (size_t)512 * kh * sizeof(float4); }
@@ -776,13 +890,8 @@ struct SoftMoe {
       KCHECK("moe_phi");
     }
   }
-  // xout = xmid + SoftMoE(xn2), with a.phihat from phi(); P / PB: fp32 / bf16 parameters. nw (optional): the weights of the RMSNorm that follows
-  // (rmsnormForward's, with the same KP); then ny = bf16(RMSNorm(xout) * nw) and nrstd are written too, bit-identical
-  // to rmsnormForward(xout, nullptr, nullptr, nw, ny, nrstd, B * T, d, eps) on B * T rows
-  void forward(Gemm& gemm, const float* P, const bf16* PB, const MoeW& w, MoeAct& a, const float* xmid, float* xout, int B,
-               int T, float* mpart, Prof& prof, const float* nw = nullptr, bf16* ny = nullptr, float* nrstd = nullptr,
-               float eps = 0.f) {
-    const long N = (long)B * T, R = (long)B * np;
+  // the router (a.rinv, a.Lg, a.C) on a.xn2 (N rows), with a.phihat from phi()
+  void router(MoeAct& a, long N) {
     const unsigned nb = (unsigned)((N + 63) / 64);
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
@@ -790,6 +899,29 @@ struct SoftMoe {
       else moe_logits_k<K, 4><<<nb, 256, smem / 2, g_stream>>>(a.xn2, a.phihat, a.rinv, a.Lg, a.C, N, d, S);
     });
     KCHECK("moe_logits");
+  }
+  // the RMSNorm before the layer (rmsnormForward(xin, delta, xout, w, y, rstd, N, d, eps)'s outputs, bit-identical where
+  // rmsnormWarpPerRow(N, d); y: the layer's input a.xn2) and the router on y, in one pass; forward(..., routed = true)
+  // then skips the router
+  void normRouter(const float* xin, const bf16* delta, float* xout, const float* w, bf16* y, float* rstd, float eps, MoeAct& a,
+                  long N) {
+    const unsigned nb = (unsigned)((N + 63) / 64);
+    withSM([&](auto k) {
+      withNorm([&](auto kp, auto v) {
+        moe_norm_router_k<decltype(k)::value, decltype(kp)::value, decltype(v)::value><<<nb, 256, normRouterSmem(), g_stream>>>(
+            xin, delta, xout, w, y, rstd, eps, a.phihat, a.rinv, a.Lg, a.C, N, d, S);
+      });
+    });
+    KCHECK("moe_norm_router");
+  }
+  // xout = xmid + SoftMoE(xn2), with a.phihat from phi() and, when routed, the router's outputs from normRouter(); P / PB: fp32 / bf16 parameters. nw (optional): the weights of the RMSNorm that follows
+  // (rmsnormForward's, with the same KP); then ny = bf16(RMSNorm(xout) * nw) and nrstd are written too, bit-identical
+  // to rmsnormForward(xout, nullptr, nullptr, nw, ny, nrstd, B * T, d, eps) on B * T rows
+  void forward(Gemm& gemm, const float* P, const bf16* PB, const MoeW& w, MoeAct& a, const float* xmid, float* xout, int B,
+               int T, float* mpart, Prof& prof, bool routed, const float* nw = nullptr, bf16* ny = nullptr,
+               float* nrstd = nullptr, float eps = 0.f) {
+    const long N = (long)B * T, R = (long)B * np;
+    if (!routed) router(a, N);
     moe_dispatch_k<<<B * S, 256, 0, g_stream>>>(a.Lg, a.D, T, S);
     KCHECK("moe_dispatch");
     prof.mark("moe_f_router");

@@ -434,8 +434,15 @@ class Model {
       prof.mark("attn_fwd");
       linear(a.att, N, qd, w.ow, c.d, dRb /*tmp o_proj out*/);
       prof.mark("gemm_o_fwd");
-      rmsnormForward(a.xin, dRb, a.xmid, P + w.ln2, a.xn2, a.r2, N, c.d, (float)c.eps);
-      prof.mark("rmsnorm_fwd");
+      // steel: the Soft-MoE router runs inside this norm where rmsnormForward would run a warp per row (bit-identical)
+      const bool routed = c.steel && rmsnormWarpPerRow(N, c.d);
+      if (routed) {
+        moe.normRouter(a.xin, dRb, a.xmid, P + w.ln2, a.xn2, a.r2, (float)c.eps, a.moe, N);
+        prof.mark("moe_f_norm_router");
+      } else {
+        rmsnormForward(a.xin, dRb, a.xmid, P + w.ln2, a.xn2, a.r2, N, c.d, (float)c.eps);
+        prof.mark("rmsnorm_fwd");
+      }
       float* xout = l + 1 < c.L ? la[l + 1].xin : resid;
       if (!c.steel) {
         linear(a.xn2, N, c.d, w.guw, 2 * c.I, a.gu);
@@ -447,7 +454,7 @@ class Model {
         // on xout, which the backward pass's recompute of xn1 relies on)
         const bool last = l + 1 == c.L;
         normed = rmsnormWarpPerRow(N, c.d);
-        moe.forward(gemm, P, PB, w.moe, a.moe, a.xmid, xout, B, T, ms.mpart, prof,
+        moe.forward(gemm, P, PB, w.moe, a.moe, a.xmid, xout, B, T, ms.mpart, prof, routed,
                     normed ? P + (last ? normOff : lp[l + 1].ln1) : nullptr, last ? xf : la[l + 1].xn1, last ? rf : la[l + 1].r1,
                     (float)c.eps);
       }
@@ -770,7 +777,7 @@ struct Decoder {
         const MoeW* wp = &w.moe;
         MoeAct* ap = &ma;
         m->moe.phi(m->P, &wp, &ap, 1);  // ma is shared by the layers
-        m->moe.forward(m->gemm, m->P, m->PB, w.moe, ma, xmid, x, Bg, n, mpart, prof);
+        m->moe.forward(m->gemm, m->P, m->PB, w.moe, ma, xmid, x, Bg, n, mpart, prof, false);
       }
       prof.mark("dec_ffn");
     }

@@ -7,7 +7,9 @@
 // backward's token backward 2 runs with the preceding RMSNorm's backward fused in (session 10); its dres, bf16 dres and
 // weight gradient are compared bit for bit with the unfused pair, ref_tok2_k (below) + rmsnormBackward, which also
 // gives the dump its dxn (comparable with an older build's) and times each alone (the MOE unfused line: an old build's
-// backward + rmsnormBackward alone = the old pair).
+// backward + rmsnormBackward alone = the old pair). The RMSNorm before the layer fused with the router (normRouter,
+// session 10) is checked bit for bit against rmsnormForward + router() on other random inputs and timed against them
+// (the layer's forward itself runs the router alone on the random xn2, as older builds did).
 // `SECTIONS=moeab [OLD_TREE=DIR] train/native/run-gpu-checks.sh` builds and runs it (and the old tree's, and cmp).
 // Build against a tree's softmoe.cuh and run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt
@@ -162,6 +164,12 @@ __global__ void __launch_bounds__(256, 2) ref_tok2_k(const bf16* __restrict__ x,
     }
   }
 }
+static bool same(const void* p, const void* q, size_t n) {  // two device buffers, byte for byte
+  std::vector<char> h1(n), h2(n);
+  CK(cudaMemcpy(h1.data(), p, n, cudaMemcpyDeviceToHost));
+  CK(cudaMemcpy(h2.data(), q, n, cudaMemcpyDeviceToHost));
+  return !memcmp(h1.data(), h2.data(), n);
+}
 static double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -245,7 +253,8 @@ int main(int argc, char** argv) {
   MoeAct* ap = &a;
   Prof off, on;
   on.on = true;
-  cudaEvent_t e0, e1, e2;
+  cudaEvent_t e0, e1, e2, e3;
+  CK(cudaEventCreate(&e3));
   CK(cudaEventCreate(&e0));
   CK(cudaEventCreate(&e1));
   CK(cudaEventCreate(&e2));
@@ -254,7 +263,7 @@ int main(int argc, char** argv) {
     reset();
     CK(cudaEventRecord(e0, g_stream));
     moe.phi(P, &wp, &ap, 1);
-    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off, nw, ny, nr, 1e-6f);
+    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off, false, nw, ny, nr, 1e-6f);
     CK(cudaEventRecord(e1, g_stream));
     moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, off, 1.f);
     CK(cudaEventRecord(e2, g_stream));
@@ -271,7 +280,7 @@ int main(int argc, char** argv) {
     on.start();
     moe.phi(P, &wp, &ap, 1);
     on.mark("moe_f_router");
-    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on, nw, ny, nr, 1e-6f);
+    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on, false, nw, ny, nr, 1e-6f);
     moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, on, 1.f);
     for (auto& [k, v] : on.ms) ph[k].push_back(v);
   }
@@ -286,15 +295,9 @@ int main(int argc, char** argv) {
     if (it >= 3) tn.push_back(f);
   }
   {
-    std::vector<bf16> h1(N * d), h2(N * d);
-    std::vector<float> r1(N), r2(N);
-    CK(cudaMemcpy(h1.data(), ny, N * d * 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(h2.data(), ny2, N * d * 2, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(r1.data(), nr, N * 4, cudaMemcpyDeviceToHost));
-    CK(cudaMemcpy(r2.data(), nr2, N * 4, cudaMemcpyDeviceToHost));
-    const bool same = !memcmp(h1.data(), h2.data(), N * d * 2) && !memcmp(r1.data(), r2.data(), N * 4);
+    const bool ok = same(ny, ny2, N * d * 2) && same(nr, nr2, N * 4);
     printf("MOE fused combine + norm against rmsnormForward on xout: %s; rmsnormForward alone %.4f ms (events, median of 20)\n",
-           same ? "bit-identical" : "DIFFERS", median(tn));
+           ok ? "bit-identical" : "DIFFERS", median(tn));
   }
   {  // the unfused pair on the last backward's scratch (dXs, dL, dD: unchanged after token backward 2): ref_tok2_k writes
      // dxn, rmsnormBackward accumulates it into dres2 (= dR before), as the addon did before the fusion
@@ -316,17 +319,42 @@ int main(int argc, char** argv) {
       CK(cudaEventElapsedTime(&b2, e1, e2));
       if (it >= 3) t2.push_back(f), tr.push_back(b2);
     }
-    auto same = [](const void* p, const void* q, size_t n) {
-      std::vector<char> h1(n), h2(n);
-      CK(cudaMemcpy(h1.data(), p, n, cudaMemcpyDeviceToHost));
-      CK(cudaMemcpy(h2.data(), q, n, cudaMemcpyDeviceToHost));
-      return !memcmp(h1.data(), h2.data(), n);
-    };
     const bool s1 = same(dres, dres2, N * d * 4), s2 = same(dresb, dresb2, N * d * 2), s3 = same(gw, gw2, d * 4);
     printf("MOE fused token backward 2 + norm backward against ref_tok2_k + rmsnormBackward: dres %s, dresb %s, weight "
            "gradient %s; unfused: token backward 2 %.4f ms + rmsnormBackward %.4f ms (events, median of 20)\n",
            s1 ? "bit-identical" : "DIFFERS", s2 ? "bit-identical" : "DIFFERS", s3 ? "bit-identical" : "DIFFERS", median(t2),
            median(tr));
+  }
+  {  // the norm before the layer fused with the router (normRouter) against rmsnormForward + router() (the layer's
+     // forward above runs the router alone on its random xn2, as older builds did, for the tensor-by-tensor comparison)
+    float* xin = rnd(N * d, 10, 4.f);
+    bf16* dl = tob(rnd(N * d, 11, 2.f), N * d);
+    MoeAct r1 = a, r2 = a;
+    float *xo1 = F(N * d), *xo2 = F(N * d), *rs1 = F(N), *rs2 = F(N);
+    bf16 *y1 = Bf(N * d), *y2 = Bf(N * d);
+    r1.xn2 = y1, r2.xn2 = y2;
+    r1.rinv = F(N), r1.Lg = F(N * S), r1.C = F(N * S), r2.rinv = F(N), r2.Lg = F(N * S), r2.C = F(N * S);
+    std::vector<double> tf1, tn2, tr2;
+    for (int it = 0; it < 23; it++) {
+      CK(cudaEventRecord(e0, g_stream));
+      moe.normRouter(xin, dl, xo1, nw2, y1, rs1, 1e-6f, r1, N);
+      CK(cudaEventRecord(e1, g_stream));
+      rmsnormForward(xin, dl, xo2, nw2, y2, rs2, N, d, 1e-6f);
+      CK(cudaEventRecord(e2, g_stream));
+      moe.router(r2, N);
+      CK(cudaEventRecord(e3, g_stream));
+      CK(cudaEventSynchronize(e3));
+      float f1, f2, f3;
+      CK(cudaEventElapsedTime(&f1, e0, e1));
+      CK(cudaEventElapsedTime(&f2, e1, e2));
+      CK(cudaEventElapsedTime(&f3, e2, e3));
+      if (it >= 3) tf1.push_back(f1), tn2.push_back(f2), tr2.push_back(f3);
+    }
+    const bool ok = same(xo1, xo2, N * d * 4) && same(y1, y2, N * d * 2) && same(rs1, rs2, N * 4) &&
+                    same(r1.rinv, r2.rinv, N * 4) && same(r1.Lg, r2.Lg, N * S * 4) && same(r1.C, r2.C, N * S * 4);
+    printf("MOE fused norm + router against rmsnormForward + router: xout, y, rstd, rinv, Lg, C %s; fused %.4f ms, unfused "
+           "rmsnormForward %.4f + router %.4f ms (events, median of 20)\n", ok ? "bit-identical" : "DIFFER", median(tf1),
+           median(tn2), median(tr2));
   }
   printf("MOE B %d T %d d %d S %d: forward %.4f ms, backward %.4f ms, total %.4f ms per layer (events, median of 20)\n", B, T,
          d, S, median(tf), median(tb), median(tf) + median(tb));
