@@ -545,82 +545,61 @@ __global__ void __launch_bounds__(256, 2) moe_combine_k(const float* __restrict_
     if (t + 8 < tEnd) load(t + 8);
   }
 }
-// token backward 1: dC = dY . Ys[s], dD = rinv * x . dXs[s], dLC = C (dC - sum C dC). Token kernels keep the sequence's
-// slot matrices in shared memory (2*S*d floats), 64 rows of one sequence per block. SM = compile-time bound on S (4, 6,
-// 8, 16). Here each warp takes R = 2 rows at once and issues the loads of U = 4 column steps (192 bytes per lane) before
-// it uses any: 16 memory round trips per warp instead of the 28 of 4 rows x 1 step (4 rows x 2*S accumulators left no
-// registers for more loads and spilled), for twice the shared-memory reads; each lane still sums its columns in
-// increasing order, so the sums are the same. The rows' C and rinv are loaded by the lanes at the group's start and
-// handed out by shuffles after the sums (no global load latency in the epilogue).
+// token backward 1: dD = rinv * x . dXs[s] (dC = dY . Ys[s] and dLC come from the norm backward above the layer,
+// moe_norm_bwd_k, from the dY it writes). The sequence's dXs rows in shared memory, 64 rows of one sequence per block;
+// each warp takes R = 4 rows at once (2 for more than 8 slots) and issues the loads of U = 4 column steps (128 bytes per
+// lane) before it uses any; each lane sums its float4 columns c = lane + 32 m in increasing m, then warp_sum (as the kernel that also took dC).
 template <int SM>
-__global__ void __launch_bounds__(256, SM <= 8 ? 2 : 1) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
-                                                          const float* __restrict__ dY, const float* __restrict__ Ys,
-                                                          const float* __restrict__ dXs, const float* __restrict__ C,
-                                                          float* __restrict__ dLC, float* __restrict__ dD, int B, int T,
+__global__ void __launch_bounds__(256, 2) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                          const float* __restrict__ dXs, float* __restrict__ dD, int B, int T,
                                                           int d, int S, int np) {
-  constexpr int R = 2, U = 4, V = 4, NCV = (R * SM + 31) / 32;
+  constexpr int R = SM <= 8 ? 4 : 2, U = 4, V = 4;
   extern __shared__ float4 smem4[];
-  float* sm = reinterpret_cast<float*>(smem4);
+  const float* sX = reinterpret_cast<const float*>(smem4);
   const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
-  moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
-  const float* sY = sm;
-  const float* sX = sm + (long)S * d;
+  moe_stage_rows(reinterpret_cast<float*>(smem4), dXs, true, b, B, d, S, np);
+  moe_stage_wait();
   for (int g = 0; g < 8 / R; g++) {
     const int t0 = blockIdx.x * 64 + warp * 8 + g * R;
     if (t0 >= T) break;
     const int nv = min(R, T - t0);
     const long row0 = (long)b * T + t0;
-    float cv[NCV];  // lane q holds C[row0 * S + q] (the group's R rows are contiguous), and rinv[row0 + lane] for lane < nv
-#pragma unroll
-    for (int i = 0; i < NCV; i++) cv[i] = 32 * i + lane < nv * S ? C[row0 * S + 32 * i + lane] : 0.f;
     const float rv = lane < nv ? rinv[row0 + lane] : 0.f;
-    float ac[R][SM], ad[R][SM];
+    float ad[R][SM];
 #pragma unroll
     for (int k = 0; k < R; k++)
 #pragma unroll
-      for (int s = 0; s < SM; s++) ac[k][s] = ad[k][s] = 0.f;
+      for (int s = 0; s < SM; s++) ad[k][s] = 0.f;
     for (int c0 = lane; c0 < nc; c0 += 32 * U) {
-      RawV<float, V> ry[U][R];
       RawV<bf16, V> rx[U][R];
 #pragma unroll
       for (int u = 0; u < U; u++)
         if (c0 + 32 * u < nc)
 #pragma unroll
           for (int k = 0; k < R; k++)
-            if (k < nv) {
-              ry[u][k].load(dY + (row0 + k) * d + (long)(c0 + 32 * u) * V);
-              rx[u][k].load(x + (row0 + k) * d + (long)(c0 + 32 * u) * V);
-            }
+            if (k < nv) rx[u][k].load(x + (row0 + k) * d + (long)(c0 + 32 * u) * V);
 #pragma unroll
       for (int u = 0; u < U; u++) {
         const int c = c0 + 32 * u;
         if (c >= nc) break;
-        float gy[R][V], xv[R][V];
+        float xv[R][V];
 #pragma unroll
         for (int k = 0; k < R; k++) {
-          if (k < nv) {
-            ry[u][k].get(gy[k]);
-            rx[u][k].get(xv[k]);
-          } else {
+          if (k < nv) rx[u][k].get(xv[k]);
+          else {
 #pragma unroll
-            for (int v = 0; v < V; v++) gy[k][v] = xv[k][v] = 0.f;
+            for (int v = 0; v < V; v++) xv[k][v] = 0.f;
           }
         }
 #pragma unroll
         for (int s = 0; s < SM; s++)
           if (s < S) {
-            float ys[V], xs[V];
-#pragma unroll
-            for (int v = 0; v < V; v += 4) {
-              const float4 a = *reinterpret_cast<const float4*>(sY + (long)s * d + (long)c * V + v);
-              const float4 e = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
-              ys[v] = a.x, ys[v + 1] = a.y, ys[v + 2] = a.z, ys[v + 3] = a.w;
-              xs[v] = e.x, xs[v + 1] = e.y, xs[v + 2] = e.z, xs[v + 3] = e.w;
-            }
+            const float4 e = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V);
+            const float xs[V] = {e.x, e.y, e.z, e.w};
 #pragma unroll
             for (int k = 0; k < R; k++)
 #pragma unroll
-              for (int v = 0; v < V; v++) { ac[k][s] += gy[k][v] * ys[v]; ad[k][s] += xv[k][v] * xs[v]; }
+              for (int v = 0; v < V; v++) ad[k][s] += xv[k][v] * xs[v];
           }
       }
     }
@@ -629,19 +608,128 @@ __global__ void __launch_bounds__(256, SM <= 8 ? 2 : 1) moe_tok_bwd1_k(const bf1
       if (k >= nv) break;
       const long row = row0 + k;
       const float ri = __shfl_sync(0xffffffffu, rv, k);
-      // C[row, s] from lane (k S + s) % 32 of cv[(k S + s) / 32] (the index is uniform over the warp)
-      auto crs = [&](int s) { const int q = k * S + s; return __shfl_sync(0xffffffffu, NCV == 1 || q < 32 ? cv[0] : cv[NCV - 1], q & 31); };
-      float dot = 0.f;
-#pragma unroll
-      for (int s = 0; s < SM; s++)
-        if (s < S) { ac[k][s] = warp_sum(ac[k][s]); ad[k][s] = warp_sum(ad[k][s]) * ri; dot += crs(s) * ac[k][s]; }
 #pragma unroll
       for (int s = 0; s < SM; s++)
         if (s < S) {
-          const float cs = crs(s);
-          if (lane == 0) { dLC[row * S + s] = cs * (ac[k][s] - dot); dD[row * S + s] = ad[k][s]; }
+          ad[k][s] = warp_sum(ad[k][s]) * ri;
+          if (lane == 0) dD[row * S + s] = ad[k][s];
         }
     }
+  }
+}
+// the backward of the RMSNorm above a Soft-MoE layer (the next layer's first norm, or the final norm), whose input is the
+// layer's output: rmsnorm_bwd_k<KH>'s arithmetic and layout (a pair of warps per row, warp 2p+h owning the float4
+// columns h*32*KH + lane + 32k, pair p taking rows p, p+4, ... of the block's 64; dres = or += dx; the weight gradient's
+// per-64-row partials), then, from the row of dres it wrote (the gradient of the layer's output, dY), the layer's token
+// backward 1 dC = dY . Ys[s] and dLC = C (dC - sum_s C dC), summed as the token kernel did: lane L over the float4
+// columns L + 32 m in increasing m, which half 0 of the pair holds for m < KH and half 1 for m >= KH (half 1 continues
+// half 0's sums, handed over through shared memory), then warp_sum and the epilogue in half 1. Saves token backward 1's
+// read of dY (117 MB per layer at steel-1b). A block per sequence and 64-row tile (the norm kernel's blocks when
+// T % 64 == 0: dres and the partials bit-identical to rmsnormBackward's; other T: a partial per tile); the sequence's Ys
+// rows in shared memory; dres loaded after the pair's dot (fewer registers held across it); 2 blocks per SM.
+template <int SM, int KH>
+__global__ void __launch_bounds__(256, 2) moe_norm_bwd_k(const float* __restrict__ dy, const float* __restrict__ x,
+                                                          const float* __restrict__ w, const float* __restrict__ rstd,
+                                                          float* __restrict__ dres, int accumulate, float* __restrict__ dwpart,
+                                                          const float* __restrict__ Ys, const float* __restrict__ C,
+                                                          float* __restrict__ dLC, int B, int T, int d, int S, int np) {
+  extern __shared__ float4 smem4[];      // the sequence's Ys rows [S][d4]
+  __shared__ float4 sw[64 * KH];         // the weights, float4 columns
+  __shared__ float4 sacc[8][32 * KH];    // per-warp weight-gradient sums (warp 2p+h: half h of the columns)
+  __shared__ float sdot[4][2][2];        // [pair][row parity][half]
+  __shared__ float shand[4][SM][32];     // half 0's dC sums per pair, slot and lane
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, pair = warp >> 1, half = warp & 1, d4 = d >> 2;
+  moe_stage_rows(reinterpret_cast<float*>(smem4), Ys, true, b, B, d, S, np);
+  for (int i = threadIdx.x; i < 64 * KH; i += 256)
+    sw[i] = i < d4 ? reinterpret_cast<const float4*>(w)[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+  for (int k = 0; k < KH; k++) sacc[warp][32 * k + lane] = make_float4(0.f, 0.f, 0.f, 0.f);
+  moe_stage_wait();
+  const float4* sY = smem4;
+  const int c0 = half * 32 * KH + lane;  // this lane's float4 columns c0 + 32k
+  const int t1 = min(T, (int)blockIdx.x * 64 + 64);
+  int it = 0;
+  for (int t = blockIdx.x * 64 + pair; t < t1; t += 4, it++) {
+    const long row = (long)b * T + t;
+    const float4* dy4 = reinterpret_cast<const float4*>(dy + row * d);
+    const float4* x4 = reinterpret_cast<const float4*>(x + row * d);
+    float4* o4 = reinterpret_cast<float4*>(dres + row * d);
+    float4 ya[KH], xa[KH];
+    const float r = rstd[row];
+#pragma unroll
+    for (int k = 0; k < KH; k++) {
+      const int j = c0 + 32 * k;
+      ya[k] = xa[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (j < d4) {
+        ya[k] = dy4[j];
+        xa[k] = x4[j];
+      }
+    }
+    float dot = 0.f;
+#pragma unroll
+    for (int k = 0; k < KH; k++) {
+      const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
+      dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
+      float4 s = sacc[warp][32 * k + lane];
+      s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
+      sacc[warp][32 * k + lane] = s;
+    }
+    dot = warp_sum(dot);
+    if (lane == 0) sdot[pair][it & 1][half] = dot;
+    named_bar(1 + pair, 64);
+    dot = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
+    const float c = r * r * r * dot / d;
+    float4 vo[KH];
+#pragma unroll
+    for (int k = 0; k < KH; k++) {
+      const int j = c0 + 32 * k;
+      vo[k] = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (j < d4) {
+        const float4 a = ya[k], xx = xa[k], ww = sw[j];
+        const float4 p = accumulate ? o4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
+        v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
+        o4[j] = v;
+        vo[k] = v;
+      }
+    }
+    // dC: half 0's sums over m < KH, handed to half 1, which continues over m >= KH
+    float ac[SM];
+#pragma unroll
+    for (int s = 0; s < SM; s++) ac[s] = 0.f;
+    if (half == 1) named_bar(1 + pair, 64);
+#pragma unroll
+    for (int s = 0; s < SM; s++)
+      if (s < S) {
+        if (half == 1) ac[s] = shand[pair][s][lane];
+#pragma unroll
+        for (int k = 0; k < KH; k++)
+          if (c0 + 32 * k < d4) {
+            const float4 yy = sY[s * d4 + c0 + 32 * k], v = vo[k];
+            ac[s] += v.x * yy.x; ac[s] += v.y * yy.y; ac[s] += v.z * yy.z; ac[s] += v.w * yy.w;
+          }
+        if (half == 0) shand[pair][s][lane] = ac[s];
+      }
+    if (half == 0) {
+      named_bar(1 + pair, 64);
+      continue;
+    }
+    float cdot = 0.f;
+#pragma unroll
+    for (int s = 0; s < SM; s++)
+      if (s < S) { ac[s] = warp_sum(ac[s]); cdot += C[row * S + s] * ac[s]; }
+#pragma unroll
+    for (int s = 0; s < SM; s++)
+      if (s < S && lane == 0) dLC[row * S + s] = C[row * S + s] * (ac[s] - cdot);
+  }
+  __syncthreads();
+  float4* p4 = reinterpret_cast<float4*>(dwpart + ((long)blockIdx.y * gridDim.x + blockIdx.x) * d);
+  for (int i = threadIdx.x; i < d4; i += 256) {  // float4 column i: half h, slot j of warps 2p + h, summed over p in order
+    const int h = i / (32 * KH), j = i % (32 * KH);
+    float4 s = sacc[h][j];
+#pragma unroll
+    for (int p = 1; p < 4; p++) add4(s, sacc[2 * p + h][j]);
+    p4[i] = s;
   }
 }
 // token backward 2 fused with the RMSNorm backward that follows it in the backward pass (the layer's second norm, whose
@@ -810,7 +898,9 @@ struct SoftMoe {
     V = d % 8 == 0 ? 8 : 4;                          // columns per thread of the router and the token reductions
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
-      CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+      CK(cudaFuncSetAttribute(moe_tok_bwd1_k<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem / 2));
+      CK(cudaFuncSetAttribute(moe_norm_bwd_k<K, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem / 2));
+      CK(cudaFuncSetAttribute(moe_norm_bwd_k<K, 7>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem / 2));
       CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tok2Smem(2)));
       CK(cudaFuncSetAttribute(moe_tok_bwd2_k<K, 7>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tok2Smem(7)));
       CK(cudaFuncSetAttribute(moe_combine_k<K, 4>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
@@ -948,9 +1038,27 @@ struct SoftMoe {
     KCHECK("moe_combine");
     prof.mark("moe_f_combine");
   }
-  // dR: gradient of xout; the gradient of xn2 goes straight into the backward of the RMSNorm that produced xn2 (n), fused
-  // into token backward 2: n.dres += its dx, n.dresb = bf16(n.dres), n.gw += its weight gradient (n.part: scratch of
-  // B * ceil(T / 64) * d floats); gradients accumulate into G
+  // the backward of the RMSNorm whose input is the layer's output (the next layer's first norm, or the final norm) with
+  // the layer's token backward 1 dC / dLC from the gradient it writes (into s.dC): rmsnormBackward(dy, x, w, rstd, dres,
+  // acc, B * T, d, nullptr, part, gw)'s results (bit-identical when T % 64 == 0); part: B * ceil(T / 64) * d floats.
+  // Before backward() of the layer below (a: its activations)
+  void normBackward(const float* dy, const float* x, const float* w, const float* rstd, float* dres, bool acc, float* part,
+                    float* gw, const MoeAct& a, MoeScratch& s, int B, int T) {
+    const dim3 tg((T + 63) / 64, B);
+    withSM([&](auto k) {  // rmsnormBackward's row widths (KH float4 per lane of a warp pair)
+      constexpr int K = decltype(k)::value;
+      if (d <= 128 * 4)
+        moe_norm_bwd_k<K, 2><<<tg, 256, smem / 2, g_stream>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, a.Ys, a.C, s.dC, B, T, d, S, np);
+      else
+        moe_norm_bwd_k<K, 7><<<tg, 256, smem / 2, g_stream>>>(dy, x, w, rstd, dres, acc ? 1 : 0, part, a.Ys, a.C, s.dC, B, T, d, S, np);
+    });
+    KCHECK("moe_norm_bwd");
+    colreduce_k<<<nblk(d, 32), 256, 0, g_stream>>>(part, B * ((T + 63) / 64), d, gw);
+    KCHECK("colreduce");
+  }
+  // dR: gradient of xout (s.dC already holds dLC from normBackward()); the gradient of xn2 goes straight into the backward
+  // of the RMSNorm that produced xn2 (n), fused into token backward 2: n.dres += its dx, n.dresb = bf16(n.dres), n.gw +=
+  // its weight gradient (n.part: scratch of B * ceil(T / 64) * d floats); gradients accumulate into G
   void backward(Gemm& gemm, const float* P, const bf16* PB, float* G, const MoeW& w, const MoeAct& a, const float* dR,
                 const MoeNormBwd& n, int B, int T, MoeScratch& s, Prof& prof, float gb) {  // gb: beta of the expert weight gradients' GEMMs
     const long R = (long)B * np;
@@ -973,7 +1081,7 @@ struct SoftMoe {
     const dim3 tg((T + 63) / 64, B);
     withSM([&](auto k) {
       constexpr int K = decltype(k)::value;
-      moe_tok_bwd1_k<K><<<tg, 256, smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, s.dD, B, T, d, S, np);
+      moe_tok_bwd1_k<K><<<tg, 256, smem / 2, g_stream>>>(a.xn2, a.rinv, s.dXs, s.dD, B, T, d, S, np);
     });
     KCHECK("moe_tok_bwd1");
     prof.mark("moe_b_tok1");

@@ -512,7 +512,9 @@ class Model {
       return lossSum;
     }
     // ---- backward
-    rmsnormBackward(dxn, resid, P + normOff, rf, dR, false, N, c.d, c.steel ? nullptr : dRb, part, G + normOff);
+    // steel: the norm above a Soft-MoE layer also takes that layer's token backward 1 dC from the gradient it writes
+    if (c.steel) moe.normBackward(dxn, resid, P + normOff, rf, dR, false, part, G + normOff, la[c.L - 1].moe, ms, B, T);
+    else rmsnormBackward(dxn, resid, P + normOff, rf, dR, false, N, c.d, dRb, part, G + normOff);
     prof.mark("rmsnorm_bwd");
     dp.overlapBucket(G);  // final norm + lm_head
     for (int l = c.L - 1; l >= 0; l--) {
@@ -546,7 +548,8 @@ class Model {
       gemm.run(true, false, ldq, c.d, (int)N, dqkv, ldq, a.xn1, c.d, G + w.qkvw, c.d, true, 1.f, gb);
       prof.mark("gemm_qkv_bwd");
       // dense: dRb = bf16(dR) is the next FFN backward's input
-      rmsnormBackward(dxn, a.xin, P + w.ln1, a.r1, dR, true, N, c.d, c.steel ? nullptr : dRb, part, G + w.ln1);
+      if (c.steel && l > 0) moe.normBackward(dxn, a.xin, P + w.ln1, a.r1, dR, true, part, G + w.ln1, la[l - 1].moe, ms, B, T);
+      else rmsnormBackward(dxn, a.xin, P + w.ln1, a.r1, dR, true, N, c.d, c.steel ? nullptr : dRb, part, G + w.ln1);
       prof.mark("rmsnorm_bwd");
       dp.overlapBucket(G);  // layer l
     }
