@@ -72,6 +72,108 @@ struct Dump {
     return d;
   }
 };
+// the token backward 1 that the addon ran before session 10 moved its dC / dLC into the norm backward above the layer
+// (softmoe.cuh's moe_norm_bwd_k) and left it dD alone (moe_tok_bwd1_k): the reference both are checked against, and
+// the dLC the layer's backward takes here (from the random dR, as older builds computed it).
+// token backward 1: dC = dY . Ys[s], dD = rinv * x . dXs[s], dLC = C (dC - sum C dC). Token kernels keep the sequence's
+// slot matrices in shared memory (2*S*d floats), 64 rows of one sequence per block. SM = compile-time bound on S (4, 6,
+// 8, 16). Here each warp takes R = 2 rows at once and issues the loads of U = 4 column steps (192 bytes per lane) before
+// it uses any: 16 memory round trips per warp instead of the 28 of 4 rows x 1 step (4 rows x 2*S accumulators left no
+// registers for more loads and spilled), for twice the shared-memory reads; each lane still sums its columns in
+// increasing order, so the sums are the same. The rows' C and rinv are loaded by the lanes at the group's start and
+// handed out by shuffles after the sums (no global load latency in the epilogue).
+template <int SM>
+__global__ void __launch_bounds__(256, SM <= 8 ? 2 : 1) ref_tok1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
+                                                          const float* __restrict__ dY, const float* __restrict__ Ys,
+                                                          const float* __restrict__ dXs, const float* __restrict__ C,
+                                                          float* __restrict__ dLC, float* __restrict__ dD, int B, int T,
+                                                          int d, int S, int np) {
+  constexpr int R = 2, U = 4, V = 4, NCV = (R * SM + 31) / 32;
+  extern __shared__ float4 smem4[];
+  float* sm = reinterpret_cast<float*>(smem4);
+  const int b = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, nc = d / V;
+  moe_stage(sm, Ys, dXs, false, b, B, d, S, np);
+  const float* sY = sm;
+  const float* sX = sm + (long)S * d;
+  for (int g = 0; g < 8 / R; g++) {
+    const int t0 = blockIdx.x * 64 + warp * 8 + g * R;
+    if (t0 >= T) break;
+    const int nv = min(R, T - t0);
+    const long row0 = (long)b * T + t0;
+    float cv[NCV];  // lane q holds C[row0 * S + q] (the group's R rows are contiguous), and rinv[row0 + lane] for lane < nv
+#pragma unroll
+    for (int i = 0; i < NCV; i++) cv[i] = 32 * i + lane < nv * S ? C[row0 * S + 32 * i + lane] : 0.f;
+    const float rv = lane < nv ? rinv[row0 + lane] : 0.f;
+    float ac[R][SM], ad[R][SM];
+#pragma unroll
+    for (int k = 0; k < R; k++)
+#pragma unroll
+      for (int s = 0; s < SM; s++) ac[k][s] = ad[k][s] = 0.f;
+    for (int c0 = lane; c0 < nc; c0 += 32 * U) {
+      RawV<float, V> ry[U][R];
+      RawV<bf16, V> rx[U][R];
+#pragma unroll
+      for (int u = 0; u < U; u++)
+        if (c0 + 32 * u < nc)
+#pragma unroll
+          for (int k = 0; k < R; k++)
+            if (k < nv) {
+              ry[u][k].load(dY + (row0 + k) * d + (long)(c0 + 32 * u) * V);
+              rx[u][k].load(x + (row0 + k) * d + (long)(c0 + 32 * u) * V);
+            }
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int c = c0 + 32 * u;
+        if (c >= nc) break;
+        float gy[R][V], xv[R][V];
+#pragma unroll
+        for (int k = 0; k < R; k++) {
+          if (k < nv) {
+            ry[u][k].get(gy[k]);
+            rx[u][k].get(xv[k]);
+          } else {
+#pragma unroll
+            for (int v = 0; v < V; v++) gy[k][v] = xv[k][v] = 0.f;
+          }
+        }
+#pragma unroll
+        for (int s = 0; s < SM; s++)
+          if (s < S) {
+            float ys[V], xs[V];
+#pragma unroll
+            for (int v = 0; v < V; v += 4) {
+              const float4 a = *reinterpret_cast<const float4*>(sY + (long)s * d + (long)c * V + v);
+              const float4 e = *reinterpret_cast<const float4*>(sX + (long)s * d + (long)c * V + v);
+              ys[v] = a.x, ys[v + 1] = a.y, ys[v + 2] = a.z, ys[v + 3] = a.w;
+              xs[v] = e.x, xs[v + 1] = e.y, xs[v + 2] = e.z, xs[v + 3] = e.w;
+            }
+#pragma unroll
+            for (int k = 0; k < R; k++)
+#pragma unroll
+              for (int v = 0; v < V; v++) { ac[k][s] += gy[k][v] * ys[v]; ad[k][s] += xv[k][v] * xs[v]; }
+          }
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < R; k++) {
+      if (k >= nv) break;
+      const long row = row0 + k;
+      const float ri = __shfl_sync(0xffffffffu, rv, k);
+      // C[row, s] from lane (k S + s) % 32 of cv[(k S + s) / 32] (the index is uniform over the warp)
+      auto crs = [&](int s) { const int q = k * S + s; return __shfl_sync(0xffffffffu, NCV == 1 || q < 32 ? cv[0] : cv[NCV - 1], q & 31); };
+      float dot = 0.f;
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) { ac[k][s] = warp_sum(ac[k][s]); ad[k][s] = warp_sum(ad[k][s]) * ri; dot += crs(s) * ac[k][s]; }
+#pragma unroll
+      for (int s = 0; s < SM; s++)
+        if (s < S) {
+          const float cs = crs(s);
+          if (lane == 0) { dLC[row * S + s] = cs * (ac[k][s] - dot); dD[row * S + s] = ad[k][s]; }
+        }
+    }
+  }
+}
 // the token backward 2 that the addon ran before session 10 fused it with the RMSNorm backward (softmoe.cuh's
 // moe_tok_bwd2_k): the reference the fused kernel is checked against bit for bit (with rmsnormBackward after it).
 // dx = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s]; one pass: xhat . g = sum_s D dD + dL Lg
@@ -238,6 +340,14 @@ int main(int argc, char** argv) {
   bf16* dresb2 = Bf(N * d);
   float* gw2 = F(d);
   const MoeNormBwd nb{xn, nw2, nr2s, dres, dresb, part, gw};
+  // the layer's dLC (s.dC) from the random dR, by the old token backward 1 (its dD output into dDref, unused here): in
+  // the addon the norm backward above the layer writes it (normBackward, checked below)
+  float* dDref = F(N * S);
+  CK(cudaFuncSetAttribute(ref_tok1_k<6>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moe.smem));
+  auto refDLC = [&]() {
+    ref_tok1_k<6><<<dim3((T + 63) / 64, B), 256, moe.smem, g_stream>>>(a.xn2, a.rinv, dR, a.Ys, s.dXs, a.C, s.dC, dDref, B, T, d, S, np);
+    KCHECK("ref_tok1");
+  };
   auto reset = [&]() {
     CK(cudaMemsetAsync(G, 0, nP * 4, g_stream));
     CK(cudaMemsetAsync(gw, 0, d * 4, g_stream));
@@ -253,8 +363,9 @@ int main(int argc, char** argv) {
   MoeAct* ap = &a;
   Prof off, on;
   on.on = true;
-  cudaEvent_t e0, e1, e2, e3;
+  cudaEvent_t e0, e1, e2, e3, e4;
   CK(cudaEventCreate(&e3));
+  CK(cudaEventCreate(&e4));
   CK(cudaEventCreate(&e0));
   CK(cudaEventCreate(&e1));
   CK(cudaEventCreate(&e2));
@@ -265,12 +376,14 @@ int main(int argc, char** argv) {
     moe.phi(P, &wp, &ap, 1);
     moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off, false, nw, ny, nr, 1e-6f);
     CK(cudaEventRecord(e1, g_stream));
+    refDLC();
+    CK(cudaEventRecord(e3, g_stream));
     moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, off, 1.f);
     CK(cudaEventRecord(e2, g_stream));
     CK(cudaEventSynchronize(e2));
     float f, b2;
     CK(cudaEventElapsedTime(&f, e0, e1));
-    CK(cudaEventElapsedTime(&b2, e1, e2));
+    CK(cudaEventElapsedTime(&b2, e3, e2));
     if (it >= 3) tf.push_back(f), tb.push_back(b2);
   }
   std::map<std::string, std::vector<double>> ph;
@@ -281,6 +394,8 @@ int main(int argc, char** argv) {
     moe.phi(P, &wp, &ap, 1);
     on.mark("moe_f_router");
     moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on, false, nw, ny, nr, 1e-6f);
+    refDLC();
+    on.mark("ref_tok1 (dLC, not in the backward)");
     moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, on, 1.f);
     for (auto& [k, v] : on.ms) ph[k].push_back(v);
   }
@@ -355,6 +470,46 @@ int main(int argc, char** argv) {
     printf("MOE fused norm + router against rmsnormForward + router: xout, y, rstd, rinv, Lg, C %s; fused %.4f ms, unfused "
            "rmsnormForward %.4f + router %.4f ms (events, median of 20)\n", ok ? "bit-identical" : "DIFFER", median(tf1),
            median(tn2), median(tr2));
+  }
+  {  // the norm backward above the layer with dC / dLC (normBackward) against rmsnormBackward + the old token backward 1
+     // on its output, and dD of the new token backward 1 (the last backward's) against the old one's
+    refDLC();
+    const bool sd = same(s.dD, dDref, N * S * 4);
+    float* dy = rnd(N * d, 12, 1e-3f);
+    float* xa = rnd(N * d, 13, 2.f);
+    float *r1 = F(N * d), *r2 = F(N * d), *g1 = F(d), *g2 = F(d), *dlc2 = F(N * S);
+    MoeScratch s2 = s;
+    s2.dC = F(N * S);
+    std::vector<double> t1, t2, t3, t4;
+    for (int it = 0; it < 23; it++) {
+      CK(cudaMemsetAsync(g1, 0, d * 4, g_stream));
+      CK(cudaMemsetAsync(g2, 0, d * 4, g_stream));
+      CK(cudaMemcpyAsync(r1, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+      CK(cudaMemcpyAsync(r2, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+      CK(cudaEventRecord(e0, g_stream));
+      moe.normBackward(dy, xa, nw2, nr2s, r1, true, part, g1, a, s2, B, T);
+      CK(cudaEventRecord(e1, g_stream));
+      rmsnormBackward(dy, xa, nw2, nr2s, r2, true, N, d, nullptr, part, g2);
+      CK(cudaEventRecord(e2, g_stream));
+      ref_tok1_k<6><<<dim3((T + 63) / 64, B), 256, moe.smem, g_stream>>>(a.xn2, a.rinv, r2, a.Ys, s.dXs, a.C, dlc2, dDref, B, T, d, S, np);
+      KCHECK("ref_tok1");
+      CK(cudaEventRecord(e3, g_stream));
+      moe_tok_bwd1_k<6><<<dim3((T + 63) / 64, B), 256, moe.smem / 2, g_stream>>>(a.xn2, a.rinv, s.dXs, s2.dD, B, T, d, S, np);
+      KCHECK("tok1");
+      CK(cudaEventRecord(e4, g_stream));
+      CK(cudaEventSynchronize(e4));
+      float f1, f2, f3, f4;
+      CK(cudaEventElapsedTime(&f1, e0, e1));
+      CK(cudaEventElapsedTime(&f2, e1, e2));
+      CK(cudaEventElapsedTime(&f3, e2, e3));
+      CK(cudaEventElapsedTime(&f4, e3, e4));
+      if (it >= 3) t1.push_back(f1), t2.push_back(f2), t3.push_back(f3), t4.push_back(f4);
+    }
+    const bool ok = same(r1, r2, N * d * 4) && same(g1, g2, d * 4) && same(s2.dC, dlc2, N * S * 4);
+    printf("MOE norm backward + dC against rmsnormBackward + old token backward 1: dres, weight gradient, dLC %s; token "
+           "backward 1 (dD only) against the old: dD %s; fused %.4f ms, rmsnormBackward %.4f, old token backward 1 %.4f, "
+           "new token backward 1 %.4f ms (events, median of 20)\n", ok ? "bit-identical" : "DIFFER", sd ? "bit-identical" : "DIFFERS",
+           median(t1), median(t2), median(t3), median(t4));
   }
   printf("MOE B %d T %d d %d S %d: forward %.4f ms, backward %.4f ms, total %.4f ms per layer (events, median of 20)\n", B, T,
          d, S, median(tf), median(tb), median(tf) + median(tb));
