@@ -548,7 +548,8 @@ __global__ void __launch_bounds__(256, 2) moe_combine_k(const float* __restrict_
 // token backward 1: dD = rinv * x . dXs[s] (dC = dY . Ys[s] and dLC come from the norm backward above the layer,
 // moe_norm_bwd_k, from the dY it writes). The sequence's dXs rows in shared memory, 64 rows of one sequence per block;
 // each warp takes R = 4 rows at once (2 for more than 8 slots) and issues the loads of U = 4 column steps (128 bytes per
-// lane) before it uses any; each lane sums its float4 columns c = lane + 32 m in increasing m, then warp_sum (as the kernel that also took dC).
+// lane) before it uses any; each lane sums its float4 columns c = lane + 32 m in increasing m, then warp_sum (as the
+// kernel that also took dC did).
 template <int SM>
 __global__ void __launch_bounds__(256, 2) moe_tok_bwd1_k(const bf16* __restrict__ x, const float* __restrict__ rinv,
                                                           const float* __restrict__ dXs, float* __restrict__ dD, int B, int T,
