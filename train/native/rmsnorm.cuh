@@ -69,6 +69,46 @@ __global__ void __launch_bounds__(256) rmsnorm_fwd_k(const float* __restrict__ x
 // pairs summed in order) go to dwpart [gridDim.x, d]. Measured against the warp-per-row kernel it replaced (dev A/B,
 // H200, N 16384 d 1792): see train/native/README.md.
 __device__ __forceinline__ void named_bar(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+// the backward's row arithmetic, shared with the Soft-MoE kernels that fuse it (softmoe.cuh): half h of the pair's warps
+// owns the float4 columns c0 + 32k (c0 = h*32*KH + lane); ya / xa the lane's dy and x, sw the weights, sa the lane's
+// weight-gradient sums (sa[32k]) in shared memory, += dy x r. Returns c = r^3 (sum over the row of dy w x) / d, the
+// halves' warp sums met through sdot[pair][row parity][half] at named barrier 1 + pair.
+template <int KH>
+__device__ __forceinline__ float rms_bwd_row(const float4 (&ya)[KH], const float4 (&xa)[KH], const float4* sw, float4* sa, float r,
+                                             float (*sdot)[2][2], int pair, int half, int it, int lane, int c0, int d) {
+  float dot = 0.f;
+#pragma unroll
+  for (int k = 0; k < KH; k++) {
+    const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
+    dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
+    float4 s = sa[32 * k];
+    s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
+    sa[32 * k] = s;
+  }
+  dot = warp_sum(dot);
+  if (lane == 0) sdot[pair][it & 1][half] = dot;
+  named_bar(1 + pair, 64);
+  dot = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
+  return r * r * r * dot / d;
+}
+// dx of one float4 column (dy a, x xx, weights ww), + p (the gradient it accumulates into)
+__device__ __forceinline__ float4 rms_bwd_dx(float4 a, float4 xx, float4 ww, float4 p, float r, float c) {
+  float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
+  v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
+  return v;
+}
+// a block's weight-gradient partial p4 [d4] from its 8 warps' sums sacc [8][32 * KH]: float4 column i (half h, slot j of
+// warps 2p + h) summed over the pairs p in order; threads tid, tid + nt, ...
+template <int KH>
+__device__ __forceinline__ void rms_bwd_partial(const float4* sacc, float4* p4, int d4, int tid, int nt) {
+  for (int i = tid; i < d4; i += nt) {
+    const int h = i / (32 * KH), j = i % (32 * KH);
+    float4 s = sacc[h * 32 * KH + j];
+#pragma unroll
+    for (int p = 1; p < 4; p++) add4(s, sacc[(2 * p + h) * 32 * KH + j]);
+    p4[i] = s;
+  }
+}
 template <int KH>
 __global__ void __launch_bounds__(256, 2) rmsnorm_bwd_k(const float* __restrict__ dy, const float* __restrict__ x,
                                                           const float* __restrict__ w, const float* __restrict__ rstd,
@@ -102,41 +142,19 @@ __global__ void __launch_bounds__(256, 2) rmsnorm_bwd_k(const float* __restrict_
         if (accumulate) pa[k] = o4[j];
       }
     }
-    float dot = 0.f;
-#pragma unroll
-    for (int k = 0; k < KH; k++) {
-      const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
-      dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
-      float4 s = sacc[warp][32 * k + lane];
-      s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
-      sacc[warp][32 * k + lane] = s;
-    }
-    dot = warp_sum(dot);
-    if (lane == 0) sdot[pair][it & 1][half] = dot;
-    named_bar(1 + pair, 64);
-    dot = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
-    const float c = r * r * r * dot / d;
+    const float c = rms_bwd_row<KH>(ya, xa, sw, &sacc[warp][lane], r, sdot, pair, half, it, lane, c0, d);
 #pragma unroll
     for (int k = 0; k < KH; k++) {
       const int j = c0 + 32 * k;
       if (j < d4) {
-        const float4 a = ya[k], xx = xa[k], ww = sw[j], p = pa[k];
-        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
-        v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
+        const float4 v = rms_bwd_dx(ya[k], xa[k], sw[j], pa[k], r, c);
         o4[j] = v;
         if (dresb) st_bf16x4(dresb + (long)row * d + 4 * j, v);
       }
     }
   }
   __syncthreads();
-  float4* p4 = reinterpret_cast<float4*>(dwpart + (long)blockIdx.x * d);
-  for (int i = threadIdx.x; i < d4; i += 256) {  // float4 column i: half h, slot j of warps 2p + h, summed over p in order
-    const int h = i / (32 * KH), j = i % (32 * KH);
-    float4 s = sacc[h][j];
-#pragma unroll
-    for (int p = 1; p < 4; p++) add4(s, sacc[2 * p + h][j]);
-    p4[i] = s;
-  }
+  rms_bwd_partial<KH>(&sacc[0][0], reinterpret_cast<float4*>(dwpart + (long)blockIdx.x * d), d4, threadIdx.x, 256);
 }
 // dres (= or += when acc) dx for dy = d loss / d y; gw += d loss / d w; bf16(dres) into dresb when given.
 // part: scratch of ceil(N / 64) * d floats

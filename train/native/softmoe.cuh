@@ -186,6 +186,30 @@ template <> struct RawV<float, 4> {
   __device__ __forceinline__ void load(const float* p) { a = *reinterpret_cast<const float4*>(p); }
   __device__ __forceinline__ void get(float* f) const { f[0] = a.x, f[1] = a.y, f[2] = a.z, f[3] = a.w; }
 };
+// the router's sums over one chunk c of V columns for R rows (f[k]: row k's values there), phihat^T [S][d] in shared
+// memory sm: ss[k] += the squares, acc[k][s] += f . phihat[:, s], each column by column
+template <int SM, int V, int R>
+__device__ __forceinline__ void moe_router_acc(const float (&f)[R][V], const float* sm, int c, int d, int S, float (&ss)[R],
+                                               float (&acc)[R][SM]) {
+#pragma unroll
+  for (int k = 0; k < R; k++)
+#pragma unroll
+    for (int v = 0; v < V; v++) ss[k] += f[k][v] * f[k][v];
+#pragma unroll
+  for (int s = 0; s < SM; s++)
+    if (s < S) {
+      float p[V];
+#pragma unroll
+      for (int v = 0; v < V; v += 4) {
+        const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[v / 4];
+        p[v] = q.x, p[v + 1] = q.y, p[v + 2] = q.z, p[v + 3] = q.w;
+      }
+#pragma unroll
+      for (int k = 0; k < R; k++)
+#pragma unroll
+        for (int v = 0; v < V; v++) acc[k][s] += f[k][v] * p[v];
+    }
+}
 // the router's per-row epilogue (the lane's sums of x^2 and x . phihat[:, s] in ss and acc): rinv, Lg and C by lane 0
 template <int SM>
 __device__ __forceinline__ void moe_router_out(float ss, float* acc, long row, int S, int lane, float* __restrict__ rinv,
@@ -248,23 +272,8 @@ __global__ void __launch_bounds__(256, SM <= 6 ? 2 : 1) moe_logits_k(const bf16*
 #pragma unroll
             for (int v = 0; v < V; v++) f[k][v] = 0.f;
           }
-#pragma unroll
-          for (int v = 0; v < V; v++) ss[k] += f[k][v] * f[k][v];
         }
-#pragma unroll
-        for (int s = 0; s < SM; s++)
-          if (s < S) {
-            float p[V];
-#pragma unroll
-            for (int v = 0; v < V; v += 4) {
-              const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[v / 4];
-              p[v] = q.x, p[v + 1] = q.y, p[v + 2] = q.z, p[v + 3] = q.w;
-            }
-#pragma unroll
-            for (int k = 0; k < 4; k++)
-#pragma unroll
-              for (int v = 0; v < V; v++) acc[k][s] += f[k][v] * p[v];
-          }
+        moe_router_acc<SM, V, 4>(f, sm, c, d, S, ss, acc);
       }
     }
 #pragma unroll
@@ -337,30 +346,17 @@ __global__ void __launch_bounds__(256, 2) moe_norm_router_k(const float* __restr
     }
     if (lane == 0) rstd[row] = r;
     __syncwarp();
-    float acc[SM], sq = 0.f;
+    float acc[1][SM], sq[1] = {0.f};
 #pragma unroll
-    for (int s = 0; s < SM; s++) acc[s] = 0.f;
+    for (int s = 0; s < SM; s++) acc[0][s] = 0.f;
     for (int c = lane; c < nc; c += 32) {
       RawV<bf16, V> rv;
       rv.load(sy + c * V);
-      float f[V];
-      rv.get(f);
-#pragma unroll
-      for (int u = 0; u < V; u++) sq += f[u] * f[u];
-#pragma unroll
-      for (int s = 0; s < SM; s++)
-        if (s < S) {
-          float p[V];
-#pragma unroll
-          for (int u = 0; u < V; u += 4) {
-            const float4 q = reinterpret_cast<const float4*>(sm + (long)s * d + (long)c * V)[u / 4];
-            p[u] = q.x, p[u + 1] = q.y, p[u + 2] = q.z, p[u + 3] = q.w;
-          }
-#pragma unroll
-          for (int u = 0; u < V; u++) acc[s] += f[u] * p[u];
-        }
+      float f[1][V];
+      rv.get(f[0]);
+      moe_router_acc<SM, V, 1>(f, sm, c, d, S, sq, acc);
     }
-    moe_router_out<SM>(sq, acc, row, S, lane, rinv, Lg, C);
+    moe_router_out<SM>(sq[0], acc[0], row, S, lane, rinv, Lg, C);
     __syncwarp();  // the row's y read before the next row's is written
   }
 }
@@ -666,32 +662,15 @@ __global__ void __launch_bounds__(256, 2) moe_norm_bwd_k(const float* __restrict
         xa[k] = x4[j];
       }
     }
-    float dot = 0.f;
-#pragma unroll
-    for (int k = 0; k < KH; k++) {
-      const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
-      dot += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
-      float4 s = sacc[warp][32 * k + lane];
-      s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
-      sacc[warp][32 * k + lane] = s;
-    }
-    dot = warp_sum(dot);
-    if (lane == 0) sdot[pair][it & 1][half] = dot;
-    named_bar(1 + pair, 64);
-    dot = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
-    const float c = r * r * r * dot / d;
+    const float c = rms_bwd_row<KH>(ya, xa, sw, &sacc[warp][lane], r, sdot, pair, half, it, lane, c0, d);
     float4 vo[KH];
 #pragma unroll
     for (int k = 0; k < KH; k++) {
       const int j = c0 + 32 * k;
       vo[k] = make_float4(0.f, 0.f, 0.f, 0.f);
       if (j < d4) {
-        const float4 a = ya[k], xx = xa[k], ww = sw[j];
-        const float4 p = accumulate ? o4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
-        v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
-        o4[j] = v;
-        vo[k] = v;
+        vo[k] = rms_bwd_dx(ya[k], xa[k], sw[j], accumulate ? o4[j] : make_float4(0.f, 0.f, 0.f, 0.f), r, c);
+        o4[j] = vo[k];
       }
     }
     // dC: half 0's sums over m < KH, handed to half 1, which continues over m >= KH
@@ -724,14 +703,8 @@ __global__ void __launch_bounds__(256, 2) moe_norm_bwd_k(const float* __restrict
       if (s < S && lane == 0) dLC[row * S + s] = C[row * S + s] * (ac[s] - cdot);
   }
   __syncthreads();
-  float4* p4 = reinterpret_cast<float4*>(dwpart + ((long)blockIdx.y * gridDim.x + blockIdx.x) * d);
-  for (int i = threadIdx.x; i < d4; i += 256) {  // float4 column i: half h, slot j of warps 2p + h, summed over p in order
-    const int h = i / (32 * KH), j = i % (32 * KH);
-    float4 s = sacc[h][j];
-#pragma unroll
-    for (int p = 1; p < 4; p++) add4(s, sacc[2 * p + h][j]);
-    p4[i] = s;
-  }
+  rms_bwd_partial<KH>(&sacc[0][0], reinterpret_cast<float4*>(dwpart + ((long)blockIdx.y * gridDim.x + blockIdx.x) * d), d4,
+                      threadIdx.x, 256);
 }
 // token backward 2 fused with the RMSNorm backward that follows it in the backward pass (the layer's second norm, whose
 // output is this layer's input x): per row dxn = rinv (g - xhat (xhat . g)) with g = sum_s D dXs[s] + dL phihat[:, s] and
@@ -819,29 +792,14 @@ __global__ void __launch_bounds__(512, 1) moe_tok_bwd2_k(const bf16* __restrict_
         const float4 g = ya[k];
         ya[k] = make_float4(ri * (g.x - xl.x * cq), ri * (g.y - xl.y * cq), ri * (g.z - xh.x * cq), ri * (g.w - xh.y * cq));
       }
-    // the norm's backward on the row (rmsnorm_bwd_k's expressions and order)
-    float dt = 0.f;
-#pragma unroll
-    for (int k = 0; k < KH; k++) {
-      const float4 a = ya[k], xx = xa[k], ww = sw[c0 + 32 * k];
-      dt += a.x * ww.x * xx.x + a.y * ww.y * xx.y + a.z * ww.z * xx.z + a.w * ww.w * xx.w;
-      float4 s = sacc[warp * 32 * KH + 32 * k + lane];
-      s.x += a.x * xx.x * r; s.y += a.y * xx.y * r; s.z += a.z * xx.z * r; s.w += a.w * xx.w * r;
-      sacc[warp * 32 * KH + 32 * k + lane] = s;
-    }
-    dt = warp_sum(dt);
-    if (lane == 0) sdot[pair][it & 1][half] = dt;
-    named_bar(1 + pair, 64);
-    dt = sdot[pair][it & 1][0] + sdot[pair][it & 1][1];
-    const float c = r * r * r * dt / d;
+    // the norm's backward on the row (rmsnorm_bwd_k's arithmetic)
+    const float c = rms_bwd_row<KH>(ya, xa, sw, sacc + warp * 32 * KH + lane, r, sdot, pair, half, it, lane, c0, d);
     float4* o4 = reinterpret_cast<float4*>(dres + row * d);
 #pragma unroll
     for (int k = 0; k < KH; k++) {
       const int j = c0 + 32 * k;
       if (j < d4) {
-        const float4 a = ya[k], xx = xa[k], ww = sw[j], p = o4[j];
-        float4 v = make_float4(r * a.x * ww.x - xx.x * c, r * a.y * ww.y - xx.y * c, r * a.z * ww.z - xx.z * c, r * a.w * ww.w - xx.w * c);
-        v.x += p.x; v.y += p.y; v.z += p.z; v.w += p.w;
+        const float4 v = rms_bwd_dx(ya[k], xa[k], sw[j], o4[j], r, c);
         o4[j] = v;
         st_bf16x4(dresb + row * d + 4 * j, v);
       }
@@ -849,15 +807,8 @@ __global__ void __launch_bounds__(512, 1) moe_tok_bwd2_k(const bf16* __restrict_
   }
   __syncthreads();
   if (tile >= ntile) return;  // (whole half-blocks: the barrier above was the last)
-  float4* p4 = reinterpret_cast<float4*>(dwpart + ((long)b * ntile + tile) * d);
-  const float4* ts = sacc + (pair >> 2) * 8 * 32 * KH;  // this tile's 8 warps
-  for (int i = threadIdx.x & 255; i < d4; i += 256) {  // float4 column i: half h, slot j of warps 2p + h, summed over p in order
-    const int h = i / (32 * KH), j = i % (32 * KH);
-    float4 s = ts[h * 32 * KH + j];
-#pragma unroll
-    for (int p = 1; p < 4; p++) add4(s, ts[(2 * p + h) * 32 * KH + j]);
-    p4[i] = s;
-  }
+  rms_bwd_partial<KH>(sacc + (pair >> 2) * 8 * 32 * KH, reinterpret_cast<float4*>(dwpart + ((long)b * ntile + tile) * d), d4,
+                      threadIdx.x & 255, 256);  // this tile's 8 warps
 }
 // host side: the launch configuration and the forward / backward of one layer
 struct MoeW {  // offsets into the flat parameter buffers

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 #include "../rmsnorm.cuh"
@@ -276,6 +277,30 @@ static double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
+// steps timed with CUDA events, 23 rounds (pre() first in each, untimed): each step's median over the last 20 rounds
+static std::vector<double> timeSteps(const std::function<void()>& pre, const std::vector<std::function<void()>>& steps) {
+  std::vector<cudaEvent_t> ev(steps.size() + 1);
+  for (auto& e : ev) CK(cudaEventCreate(&e));
+  std::vector<std::vector<double>> t(steps.size());
+  for (int it = 0; it < 23; it++) {
+    if (pre) pre();
+    CK(cudaEventRecord(ev[0], g_stream));
+    for (size_t i = 0; i < steps.size(); i++) {
+      steps[i]();
+      CK(cudaEventRecord(ev[i + 1], g_stream));
+    }
+    CK(cudaEventSynchronize(ev.back()));
+    for (size_t i = 0; i < steps.size() && it >= 3; i++) {
+      float f;
+      CK(cudaEventElapsedTime(&f, ev[i], ev[i + 1]));
+      t[i].push_back(f);
+    }
+  }
+  for (auto& e : ev) CK(cudaEventDestroy(e));
+  std::vector<double> m;
+  for (auto& v : t) m.push_back(median(v));
+  return m;
+}
 
 int main(int argc, char** argv) {
   if (argc >= 4 && !strcmp(argv[1], "cmp")) {
@@ -363,82 +388,50 @@ int main(int argc, char** argv) {
   MoeAct* ap = &a;
   Prof off, on;
   on.on = true;
-  cudaEvent_t e0, e1, e2, e3, e4;
-  CK(cudaEventCreate(&e3));
-  CK(cudaEventCreate(&e4));
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  CK(cudaEventCreate(&e2));
-  std::vector<double> tf, tb;
-  for (int it = 0; it < 23; it++) {
-    reset();
-    CK(cudaEventRecord(e0, g_stream));
+  auto fwd = [&](Prof& pr) {
     moe.phi(P, &wp, &ap, 1);
-    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, off, false, nw, ny, nr, 1e-6f);
-    CK(cudaEventRecord(e1, g_stream));
-    refDLC();
-    CK(cudaEventRecord(e3, g_stream));
-    moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, off, 1.f);
-    CK(cudaEventRecord(e2, g_stream));
-    CK(cudaEventSynchronize(e2));
-    float f, b2;
-    CK(cudaEventElapsedTime(&f, e0, e1));
-    CK(cudaEventElapsedTime(&b2, e3, e2));
-    if (it >= 3) tf.push_back(f), tb.push_back(b2);
-  }
+    pr.mark("moe_f_router");
+    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, pr, false, nw, ny, nr, 1e-6f);
+  };
+  // forward, the layer's dLC (untimed in the backward's figure), backward
+  const std::vector<double> tl = timeSteps(reset, {[&] { fwd(off); }, refDLC,
+                                                   [&] { moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, off, 1.f); }});
+  const double tf = tl[0], tb = tl[2];
   std::map<std::string, std::vector<double>> ph;
   for (int it = 0; it < 20; it++) {
     on.ms.clear();
     reset();
     on.start();
-    moe.phi(P, &wp, &ap, 1);
-    on.mark("moe_f_router");
-    moe.forward(gemm, P, PB, w, a, xmid, xout, B, T, s.mpart, on, false, nw, ny, nr, 1e-6f);
+    fwd(on);
     refDLC();
     on.mark("ref_tok1 (dLC, not in the backward)");
     moe.backward(gemm, P, PB, G, w, a, dR, nb, B, T, s, on, 1.f);
     for (auto& [k, v] : on.ms) ph[k].push_back(v);
   }
-  std::vector<double> tn;  // rmsnormForward alone on xout: what the fused combine saves against combine + norm
-  for (int it = 0; it < 23; it++) {
-    CK(cudaEventRecord(e0, g_stream));
-    rmsnormForward(xout, nullptr, nullptr, nw, ny2, nr2, N, d, 1e-6f);
-    CK(cudaEventRecord(e1, g_stream));
-    CK(cudaEventSynchronize(e1));
-    float f;
-    CK(cudaEventElapsedTime(&f, e0, e1));
-    if (it >= 3) tn.push_back(f);
-  }
-  {
+  {  // rmsnormForward alone on xout: what the fused combine saves against combine + norm
+    const double tn = timeSteps(nullptr, {[&] { rmsnormForward(xout, nullptr, nullptr, nw, ny2, nr2, N, d, 1e-6f); }})[0];
     const bool ok = same(ny, ny2, N * d * 2) && same(nr, nr2, N * 4);
     printf("MOE fused combine + norm against rmsnormForward on xout: %s; rmsnormForward alone %.4f ms (events, median of 20)\n",
-           ok ? "bit-identical" : "DIFFERS", median(tn));
+           ok ? "bit-identical" : "DIFFERS", tn);
   }
   {  // the unfused pair on the last backward's scratch (dXs, dL, dD: unchanged after token backward 2): ref_tok2_k writes
      // dxn, rmsnormBackward accumulates it into dres2 (= dR before), as the addon did before the fusion
     CK(cudaFuncSetAttribute(ref_tok2_k<6, 8>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)moe.smem));
     const dim3 tg((T + 63) / 64, B);
-    std::vector<double> t2, tr;
-    for (int it = 0; it < 23; it++) {
-      CK(cudaMemsetAsync(gw2, 0, d * 4, g_stream));
-      CK(cudaMemcpyAsync(dres2, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
-      CK(cudaEventRecord(e0, g_stream));
-      ref_tok2_k<6, 8><<<tg, 256, moe.smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
-      KCHECK("ref_tok2");
-      CK(cudaEventRecord(e1, g_stream));
-      rmsnormBackward(dxn, xn, nw2, nr2s, dres2, true, N, d, dresb2, part, gw2);
-      CK(cudaEventRecord(e2, g_stream));
-      CK(cudaEventSynchronize(e2));
-      float f, b2;
-      CK(cudaEventElapsedTime(&f, e0, e1));
-      CK(cudaEventElapsedTime(&b2, e1, e2));
-      if (it >= 3) t2.push_back(f), tr.push_back(b2);
-    }
+    const std::vector<double> t = timeSteps(
+        [&] {
+          CK(cudaMemsetAsync(gw2, 0, d * 4, g_stream));
+          CK(cudaMemcpyAsync(dres2, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+        },
+        {[&] {
+           ref_tok2_k<6, 8><<<tg, 256, moe.smem, g_stream>>>(a.xn2, a.rinv, a.D, s.dL, s.dD, a.Lg, a.phihat, s.dXs, dxn, B, T, d, S, np);
+           KCHECK("ref_tok2");
+         },
+         [&] { rmsnormBackward(dxn, xn, nw2, nr2s, dres2, true, N, d, dresb2, part, gw2); }});
     const bool s1 = same(dres, dres2, N * d * 4), s2 = same(dresb, dresb2, N * d * 2), s3 = same(gw, gw2, d * 4);
     printf("MOE fused token backward 2 + norm backward against ref_tok2_k + rmsnormBackward: dres %s, dresb %s, weight "
            "gradient %s; unfused: token backward 2 %.4f ms + rmsnormBackward %.4f ms (events, median of 20)\n",
-           s1 ? "bit-identical" : "DIFFERS", s2 ? "bit-identical" : "DIFFERS", s3 ? "bit-identical" : "DIFFERS", median(t2),
-           median(tr));
+           s1 ? "bit-identical" : "DIFFERS", s2 ? "bit-identical" : "DIFFERS", s3 ? "bit-identical" : "DIFFERS", t[0], t[1]);
   }
   {  // the norm before the layer fused with the router (normRouter) against rmsnormForward + router() (the layer's
      // forward above runs the router alone on its random xn2, as older builds did, for the tensor-by-tensor comparison)
@@ -449,27 +442,13 @@ int main(int argc, char** argv) {
     bf16 *y1 = Bf(N * d), *y2 = Bf(N * d);
     r1.xn2 = y1, r2.xn2 = y2;
     r1.rinv = F(N), r1.Lg = F(N * S), r1.C = F(N * S), r2.rinv = F(N), r2.Lg = F(N * S), r2.C = F(N * S);
-    std::vector<double> tf1, tn2, tr2;
-    for (int it = 0; it < 23; it++) {
-      CK(cudaEventRecord(e0, g_stream));
-      moe.normRouter(xin, dl, xo1, nw2, y1, rs1, 1e-6f, r1, N);
-      CK(cudaEventRecord(e1, g_stream));
-      rmsnormForward(xin, dl, xo2, nw2, y2, rs2, N, d, 1e-6f);
-      CK(cudaEventRecord(e2, g_stream));
-      moe.router(r2, N);
-      CK(cudaEventRecord(e3, g_stream));
-      CK(cudaEventSynchronize(e3));
-      float f1, f2, f3;
-      CK(cudaEventElapsedTime(&f1, e0, e1));
-      CK(cudaEventElapsedTime(&f2, e1, e2));
-      CK(cudaEventElapsedTime(&f3, e2, e3));
-      if (it >= 3) tf1.push_back(f1), tn2.push_back(f2), tr2.push_back(f3);
-    }
+    const std::vector<double> t = timeSteps(nullptr, {[&] { moe.normRouter(xin, dl, xo1, nw2, y1, rs1, 1e-6f, r1, N); },
+                                                      [&] { rmsnormForward(xin, dl, xo2, nw2, y2, rs2, N, d, 1e-6f); },
+                                                      [&] { moe.router(r2, N); }});
     const bool ok = same(xo1, xo2, N * d * 4) && same(y1, y2, N * d * 2) && same(rs1, rs2, N * 4) &&
                     same(r1.rinv, r2.rinv, N * 4) && same(r1.Lg, r2.Lg, N * S * 4) && same(r1.C, r2.C, N * S * 4);
     printf("MOE fused norm + router against rmsnormForward + router: xout, y, rstd, rinv, Lg, C %s; fused %.4f ms, unfused "
-           "rmsnormForward %.4f + router %.4f ms (events, median of 20)\n", ok ? "bit-identical" : "DIFFER", median(tf1),
-           median(tn2), median(tr2));
+           "rmsnormForward %.4f + router %.4f ms (events, median of 20)\n", ok ? "bit-identical" : "DIFFER", t[0], t[1], t[2]);
   }
   {  // the norm backward above the layer with dC / dLC (normBackward) against rmsnormBackward + the old token backward 1
      // on its output, and dD of the new token backward 1 (the last backward's) against the old one's
@@ -480,39 +459,32 @@ int main(int argc, char** argv) {
     float *r1 = F(N * d), *r2 = F(N * d), *g1 = F(d), *g2 = F(d), *dlc2 = F(N * S);
     MoeScratch s2 = s;
     s2.dC = F(N * S);
-    std::vector<double> t1, t2, t3, t4;
-    for (int it = 0; it < 23; it++) {
-      CK(cudaMemsetAsync(g1, 0, d * 4, g_stream));
-      CK(cudaMemsetAsync(g2, 0, d * 4, g_stream));
-      CK(cudaMemcpyAsync(r1, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
-      CK(cudaMemcpyAsync(r2, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
-      CK(cudaEventRecord(e0, g_stream));
-      moe.normBackward(dy, xa, nw2, nr2s, r1, true, part, g1, a, s2, B, T);
-      CK(cudaEventRecord(e1, g_stream));
-      rmsnormBackward(dy, xa, nw2, nr2s, r2, true, N, d, nullptr, part, g2);
-      CK(cudaEventRecord(e2, g_stream));
-      ref_tok1_k<6><<<dim3((T + 63) / 64, B), 256, moe.smem, g_stream>>>(a.xn2, a.rinv, r2, a.Ys, s.dXs, a.C, dlc2, dDref, B, T, d, S, np);
-      KCHECK("ref_tok1");
-      CK(cudaEventRecord(e3, g_stream));
-      moe_tok_bwd1_k<6><<<dim3((T + 63) / 64, B), 256, moe.smem / 2, g_stream>>>(a.xn2, a.rinv, s.dXs, s2.dD, B, T, d, S, np);
-      KCHECK("tok1");
-      CK(cudaEventRecord(e4, g_stream));
-      CK(cudaEventSynchronize(e4));
-      float f1, f2, f3, f4;
-      CK(cudaEventElapsedTime(&f1, e0, e1));
-      CK(cudaEventElapsedTime(&f2, e1, e2));
-      CK(cudaEventElapsedTime(&f3, e2, e3));
-      CK(cudaEventElapsedTime(&f4, e3, e4));
-      if (it >= 3) t1.push_back(f1), t2.push_back(f2), t3.push_back(f3), t4.push_back(f4);
-    }
+    const dim3 tg((T + 63) / 64, B);
+    const std::vector<double> t = timeSteps(
+        [&] {
+          CK(cudaMemsetAsync(g1, 0, d * 4, g_stream));
+          CK(cudaMemsetAsync(g2, 0, d * 4, g_stream));
+          CK(cudaMemcpyAsync(r1, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+          CK(cudaMemcpyAsync(r2, dR, N * d * 4, cudaMemcpyDeviceToDevice, g_stream));
+        },
+        {[&] { moe.normBackward(dy, xa, nw2, nr2s, r1, true, part, g1, a, s2, B, T); },
+         [&] { rmsnormBackward(dy, xa, nw2, nr2s, r2, true, N, d, nullptr, part, g2); },
+         [&] {
+           ref_tok1_k<6><<<tg, 256, moe.smem, g_stream>>>(a.xn2, a.rinv, r2, a.Ys, s.dXs, a.C, dlc2, dDref, B, T, d, S, np);
+           KCHECK("ref_tok1");
+         },
+         [&] {
+           moe_tok_bwd1_k<6><<<tg, 256, moe.smem / 2, g_stream>>>(a.xn2, a.rinv, s.dXs, s2.dD, B, T, d, S, np);
+           KCHECK("tok1");
+         }});
     const bool ok = same(r1, r2, N * d * 4) && same(g1, g2, d * 4) && same(s2.dC, dlc2, N * S * 4);
     printf("MOE norm backward + dC against rmsnormBackward + old token backward 1: dres, weight gradient, dLC %s; token "
            "backward 1 (dD only) against the old: dD %s; fused %.4f ms, rmsnormBackward %.4f, old token backward 1 %.4f, "
            "new token backward 1 %.4f ms (events, median of 20)\n", ok ? "bit-identical" : "DIFFER", sd ? "bit-identical" : "DIFFERS",
-           median(t1), median(t2), median(t3), median(t4));
+           t[0], t[1], t[2], t[3]);
   }
   printf("MOE B %d T %d d %d S %d: forward %.4f ms, backward %.4f ms, total %.4f ms per layer (events, median of 20)\n", B, T,
-         d, S, median(tf), median(tb), median(tf) + median(tb));
+         d, S, tf, tb, tf + tb);
   for (auto& [k, v] : ph) printf("MOE phase %-14s %.4f ms (synchronising marks, median of 20)\n", k.c_str(), median(v));
   Dump dump;
   dump.add("rinv", a.rinv, N), dump.add("Lg", a.Lg, N * S), dump.add("D", a.D, N * S), dump.add("C", a.C, N * S);
