@@ -1,6 +1,8 @@
 // RMSNorm (Qwen2: y = w * x / sqrt(mean(x^2) + eps)), forward fused with the residual add, backward fused with the
 // residual-gradient accumulation and the bf16 copy the next GEMM reads. fp32 in, bf16 out. Deterministic: the weight
 // gradient is reduced in a fixed order (per-block partials, then colreduce_k). Limits: d % 4 == 0, d <= RMS_MAX_D.
+// softmoe.cuh fuses the forward and backward around a Soft-MoE layer into its token kernels with this file's row
+// arithmetic (rmsnorm_fwd_k's expressions; the backward's rms_bwd_* helpers).
 // Checks: gpu-check `cpu` (every norm weight's gradient and the loss/logits against the CPU backend).
 #pragma once
 #include "common.cuh"

@@ -3,8 +3,12 @@
 // softmax over the sequence's tokens per slot, combine weights C = softmax over slots per token; slot inputs X_s =
 // sum_t D x_t (bf16 copy for the expert GEMMs), each expert a SwiGLU MLP with a SwiGLU output stage (swiglu.cuh), run
 // as strided-batched GEMMs over the experts; output xout = xmid + sum_s C Ys. fp32 router and softmaxes (as the reference
-// keeps them), deterministic split reductions over tokens. Limits: S = ne*np <= MAXS, d % 4 == 0, 2*S*d floats of
-// shared memory per block.
+// keeps them), deterministic split reductions over tokens. In training the passes over the [B*T, d] activations are
+// merged with the RMSNorms around the layer (session 10): the norm before it also runs the router (normRouter), the norm
+// after it (the next layer's first, or the final norm) is fused with the combine forward and, backward, also takes token
+// backward 1's dC (normBackward), and token backward 2 runs the backward of the norm before it; each with the unfused
+// kernels' sums in the same order (bit-identical; dev/moe-ab.cu checks them). Limits: S = ne*np <= MAXS, d % 4 == 0,
+// 2*S*d floats (+ 32*KH float4 per thread of token backward 2's 512) of shared memory per block.
 // Checks: gpu-check `cpu` (phi, scale and every expert weight against the CPU backend), `torch` (phi against fp32).
 #pragma once
 #include <type_traits>
