@@ -39,13 +39,16 @@ __global__ void __launch_bounds__(NT, 1536 / NT) ce_k(bf16* __restrict__ logits,
   namespace cg = cooperative_groups;
   constexpr int NW = NT / 32;
   cg::cluster_group cl = cg::this_cluster();
+  // all of it dynamic (ceSmem): a static __shared__ array would be padded to 1 KB in the addon (attention.cuh's 1-KB
+  // aligned extern array aligns every kernel's dynamic area), and 3 CTAs per SM would no longer fit
   extern __shared__ uint4 sr[];
-  __shared__ float shm[NW], shs[NW], red[2], lseS[1];
   const int rank = (int)cl.block_rank();
   const long row = blockIdx.x / CL;
   const int V8 = ldl >> 3, q8 = (V8 + CL - 1) / CL, c0 = min(V8, rank * q8), n8 = min(V8, c0 + q8) - c0;
   uint4* g = reinterpret_cast<uint4*>(logits + row * ldl) + c0;
   uint64_t* bar = reinterpret_cast<uint64_t*>(sr + q8);  // mbarrier k: chunks [k NT, (k + 1) NT) landed
+  float* shm = reinterpret_cast<float*>(bar + (q8 + NT - 1) / NT);  // per warp: max, sum; the CTA's (max, sum); lse
+  float *shs = shm + NW, *red = shs + NW, *lseS = red + 2;
   if (threadIdx.x == 0) {
     for (int k = 0; k * NT < n8; k++) mbar_init(&bar[k], 1);
     mbar_fence_init();
@@ -164,11 +167,11 @@ __global__ void seq_logp_k(const float* __restrict__ logp, const float* __restri
   }
 }
 
-// the dynamic shared memory per CTA: its part of a row, then one mbarrier per NT chunks
+// the dynamic shared memory per CTA: its part of a row, one mbarrier per NT chunks, the reductions' floats
 template <int CL, int NT>
 static size_t ceSmem(int ldl) {
   const size_t q8 = (size_t)(ldl / 8 + CL - 1) / CL;
-  return q8 * 16 + (q8 + NT - 1) / NT * 8;
+  return q8 * 16 + (q8 + NT - 1) / NT * 8 + (2 * (NT / 32) + 3) * 4;
 }
 // checks that the kernel fits this device (a build for sm_90+, its part of a row in shared memory) and raises its
 // dynamic shared-memory limit; throws a clear error otherwise
