@@ -5,12 +5,11 @@
 import { isJsSpace } from '../pipeline/document.ts';
 import {
   codePoints,
+  cpCounts,
   cpLength,
   textCpLength,
   linesOf as splitLines,
-  isAlnum,
   isDjSpecial,
-  isSpecialCategory,
   HashCounter,
   hashString,
   spanHasAlnum,
@@ -33,19 +32,13 @@ const counter = new HashCounter();
 
 /** data-juicer alphanumeric_filter (char mode): Python isalnum() count / len(text). Unicode-aware: Han are letters. */
 export function alnumRatio(text: string): number {
-  const { cps, n } = codePoints(text);
-  if (n === 0) return 0;
-  let a = 0;
-  for (let i = 0; i < n; i++) if (isAlnum(cps[i])) a++;
-  return a / n;
+  const c = cpCounts(text);
+  return c.n === 0 ? 0 : c.alnum / c.n;
 }
 
 /** data-juicer alphanumeric_filter (token mode): alnum chars / number of tokenizer tokens. */
 export function alnumTokenRatio(text: string, numTokens: number): number {
-  const { cps, n } = codePoints(text);
-  let a = 0;
-  for (let i = 0; i < n; i++) if (isAlnum(cps[i])) a++;
-  return numTokens === 0 ? 0 : a / numTokens;
+  return numTokens === 0 ? 0 : cpCounts(text).alnum / numTokens;
 }
 
 /** data-juicer average_line_length_filter: len(text) / len(text.splitlines()). */
@@ -166,12 +159,8 @@ function topRepetition(vals: Int32Array, total: number, distinct = vals.length):
 
 /** Special-character ratio: `datajuicer` = its SPECIAL_CHARACTERS set (contains 一 上 士); `category` = by Unicode category (never Han). */
 export function specialCharRatio(text: string, mode: 'datajuicer' | 'category'): number {
-  const { cps, n } = codePoints(text);
-  if (n === 0) return 0;
-  let s = 0;
-  if (mode === 'datajuicer') for (let i = 0; i < n; i++) s += isDjSpecial(cps[i]) ? 1 : 0;
-  else for (let i = 0; i < n; i++) s += isSpecialCategory(cps[i]) ? 1 : 0;
-  return s / n;
+  const c = cpCounts(text);
+  return c.n === 0 ? 0 : (mode === 'datajuicer' ? c.djSpecial : c.special) / c.n;
 }
 
 // ---------- data-juicer word handling ----------
@@ -909,16 +898,9 @@ export function completeSentenceChars(text: string, minHan = 4): number {
 
 /** The non-whitespace code points of a text (the denominator of zh-web's sentence share). */
 export function nonSpaceChars(text: string): number {
-  let k = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0xdc00 && c <= 0xdfff && i > 0) {
-      const p = text.charCodeAt(i - 1);
-      if (p >= 0xd800 && p <= 0xdbff) continue; // the second half of a surrogate pair
-    }
-    if (!isJsSpace(c)) k++;
-  }
-  return k;
+  // counted by the decode of codePoints (free when the document's code points are decoded already)
+  const c = cpCounts(text);
+  return c.n - c.space;
 }
 
 /**

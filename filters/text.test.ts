@@ -8,6 +8,10 @@ import {
   C_SYMBOL,
   cpLength,
   hasAlnum,
+  isAlnum,
+  isDjSpecial,
+  isSpecialCategory,
+  codePoints,
   jiebaWords,
   whitespaceSpans,
   wordStrings,
@@ -72,6 +76,26 @@ test('jieba words as spans: a lone surrogate reads as U+FFFD at its offset; the 
   assert.deepEqual(wordStrings(w), ['标签', '\ufffd', '文本', '\ufffd', 'x']);
   assert.deepEqual(jiebaWords(t), wordStrings(w));
   assert.equal(wordsOf('abc def', 'jieba').src, 'abc def'); // a well-formed text is its own source
+});
+
+test('the counts of the code-point decode equal the per-character definitions, and follow the text decoded', async () => {
+  const ts = await texts();
+  for (let k = 0; k < ts.length; k++) {
+    const t = ts[k];
+    const cps = [...t].map((c) => c.codePointAt(0)!);
+    const n = cps.length;
+    const share = (f: (c: number) => boolean) => (n ? cps.filter(f).length / n : 0);
+    // another text decoded in between: the counts must be those of the text asked about
+    codePoints(ts[(k + 1) % ts.length] + 'x');
+    assert.equal(S.alnumRatio(t), share(isAlnum), JSON.stringify(t.slice(0, 60)));
+    codePoints(ts[(k + 7) % ts.length] + 'y');
+    assert.equal(S.specialCharRatio(t, 'category'), share(isSpecialCategory));
+    assert.equal(S.specialCharRatio(t, 'datajuicer'), share(isDjSpecial));
+    codePoints('z' + t);
+    // JavaScript's \s is isJsSpace
+    assert.equal(S.nonSpaceChars(t), [...t].filter((c) => !/^\s$/u.test(c)).length);
+    assert.equal(S.alnumTokenRatio(t, 7), cps.filter(isAlnum).length / 7);
+  }
 });
 
 test('SpanSet: membership equals a Set of the span strings', () => {

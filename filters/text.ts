@@ -92,31 +92,86 @@ export function isDjSpecial(cp: number): boolean {
 }
 
 // ---------- code points ----------
+/**
+ * Per BMP code unit, what the character statistics count (read by the decode of codePoints, so that one pass over a
+ * document yields its code points and these counts): CP_ALNUM isAlnum, CP_SPECIAL isSpecialCategory, CP_DJ_SPECIAL
+ * isDjSpecial, CP_SPACE isJsSpace. Surrogates (lone ones: a pair is decoded first) are special and nothing else.
+ */
+const CP_ALNUM = 1,
+  CP_SPECIAL = 2,
+  CP_DJ_SPECIAL = 4,
+  CP_SPACE = 8;
+function countBits(cp: number): number {
+  return (
+    (isAlnum(cp) ? CP_ALNUM : 0) |
+    (isSpecialCategory(cp) ? CP_SPECIAL : 0) |
+    (isDjSpecial(cp) ? CP_DJ_SPECIAL : 0) |
+    (cp < 0x10000 && isJsSpace(cp) ? CP_SPACE : 0)
+  );
+}
+const CP_BITS = new Uint8Array(0x10000);
+for (let cp = 0; cp < 0x10000; cp++) CP_BITS[cp] = countBits(cp);
+
+/** Counts over the code points of the text codePoints() decoded last (see CP_BITS). */
+export interface CpCounts {
+  /** code points */
+  n: number;
+  alnum: number;
+  /** special by category (isSpecialCategory) */
+  special: number;
+  /** data-juicer's special characters (isDjSpecial) */
+  djSpecial: number;
+  /** JavaScript whitespace (isJsSpace; never an astral character) */
+  space: number;
+}
+
 let cpBuf = new Int32Array(1 << 16);
 // one-document cache: the character-level filters of one document decode its text once
 let cpText: string | null = null;
 let cpN = 0;
+const counts: CpCounts = { n: 0, alnum: 0, special: 0, djSpecial: 0, space: 0 };
 /** Decode `text` into a shared Int32Array of code points (valid until the next call with another text). Returns the count. */
 export function codePoints(text: string): { cps: Int32Array; n: number } {
   if (cpText === text) return { cps: cpBuf, n: cpN };
   if (cpBuf.length < text.length) cpBuf = new Int32Array(Math.max(text.length, cpBuf.length * 2));
   const buf = cpBuf;
-  let n = 0;
+  let n = 0,
+    alnum = 0,
+    special = 0,
+    dj = 0,
+    space = 0;
   const L = text.length;
   for (let i = 0; i < L; i++) {
     let c = text.charCodeAt(i);
+    let f = CP_BITS[c];
     if (c >= 0xd800 && c <= 0xdbff && i + 1 < L) {
       const d = text.charCodeAt(i + 1);
       if (d >= 0xdc00 && d <= 0xdfff) {
         c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        f = countBits(c);
         i++;
       }
     }
     buf[n++] = c;
+    // counted without a branch (alnum and the others alternate in prose: a branch per character mispredicts)
+    alnum += f & CP_ALNUM;
+    special += (f >> 1) & 1;
+    dj += (f >> 2) & 1;
+    space += f >> 3;
   }
   cpText = text;
   cpN = n;
+  counts.n = n;
+  counts.alnum = alnum;
+  counts.special = special;
+  counts.djSpecial = dj;
+  counts.space = space;
   return { cps: buf, n };
+}
+/** The counts of CP_BITS over the code points of `text` (decoded by codePoints, or its cached decode). Do not mutate. */
+export function cpCounts(text: string): Readonly<CpCounts> {
+  codePoints(text);
+  return counts;
 }
 
 /** Length in code points of a whole document text: free when codePoints() has just decoded it. */
