@@ -1,6 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadLid, codeScore, traditionalShare, identify, sampleWindows, windowSpans, unitClass } from './lid.ts';
+import { readFileSync } from 'node:fs';
+import {
+  loadLid,
+  codeScore,
+  traditionalShare,
+  identify,
+  sampleWindows,
+  windowSpans,
+  unitClass,
+  scriptCounts,
+} from './lid.ts';
+import { codePoints } from './text.ts';
 import { readSample } from './harness.ts';
 import { specs } from './ops.ts';
 import { filterOp, type FilterSpec } from './framework.ts';
@@ -52,6 +63,40 @@ test('code detector and Simplified/Traditional share', () => {
   assert.ok(traditionalShare('這是一個繁體中文的測試，網絡與軟體。') > 0.9);
   assert.ok(traditionalShare('这是一个简体中文的测试，网络与软件。') < 0.1);
   assert.equal(traditionalShare('中文'), 0.5); // no script-distinctive characters
+});
+
+test('Simplified/Traditional counts equal their definition (Han from U+3400, the table of zh-script-chars.json)', async () => {
+  const data = JSON.parse(readFileSync(new URL('./zh-script-chars.json', import.meta.url), 'utf8')) as {
+    traditional: string;
+    simplified: string;
+  };
+  const trad = new Set([...data.traditional]);
+  const simp = new Set([...data.simplified]);
+  const plain = (t: string, max: number) => {
+    let han = 0,
+      tr = 0,
+      si = 0;
+    for (const c of [...t].slice(0, max))
+      if (c.codePointAt(0)! >= 0x3400 && /\p{Script=Han}/u.test(c)) {
+        han++;
+        if (trad.has(c)) tr++;
+        else if (simp.has(c)) si++;
+      }
+    return { han, trad: tr, simp: si };
+  };
+  const astral = [...data.traditional, ...data.simplified].filter((c) => c.codePointAt(0)! > 0xffff).slice(0, 3);
+  const texts = [
+    '這是一個繁體中文的測試，網絡與軟體。',
+    '这是一个简体中文的测试，网络与软件。〇〆⺀ abc 𠀀' + astral.join(''),
+    '\ud840 孤 \udc00 ' + astral.join(' ') + ' 們们',
+  ];
+  for (const { docs } of await readSample(undefined, 60)) for (const d of docs) texts.push(d.text);
+  assert.ok(astral.length > 0 && texts.length > 100);
+  for (const t of texts)
+    for (const max of [Infinity, 5000, 7]) {
+      codePoints('x' + t); // another text decoded last
+      assert.deepEqual(scriptCounts(t, max), plain(t, max), JSON.stringify(t.slice(0, 40)));
+    }
 });
 
 async function runOp(name: string, params: Record<string, unknown>, docs: Document[]) {

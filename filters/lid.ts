@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadFastText, type FastTextModel } from './fasttext.ts';
-import { codePoints, isHan } from './text.ts';
+import { codePoints, isHan, markScriptChars } from './text.ts';
 
 /** lid.176 in filters/fasttext.ts: predict (top-k labels without "__label__", probabilities) and its windowed calls. */
 export type LidModel = FastTextModel;
@@ -240,6 +240,7 @@ export function identify(
 
 // ---------- Simplified vs Traditional ----------
 let tradOnly: Uint8Array | undefined; // 1 = Traditional-only (changed by t2s), 2 = Simplified-only (changed by s2t)
+let bmpScript: Uint8Array | undefined; // text.ts's code-point table with the script bits of tradOnly's BMP part
 function scriptTable(): Uint8Array {
   if (tradOnly) return tradOnly;
   // precomputed from OpenCC by filters/gen-script-table.ts
@@ -250,6 +251,7 @@ function scriptTable(): Uint8Array {
   const tab = new Uint8Array(0x30000);
   for (const c of data.traditional) tab[c.codePointAt(0)!] = 1;
   for (const c of data.simplified) tab[c.codePointAt(0)!] = 2;
+  bmpScript = markScriptChars(tab);
   tradOnly = tab;
   return tab;
 }
@@ -257,6 +259,7 @@ function scriptTable(): Uint8Array {
 /** Counts Han characters that only exist in Traditional (changed by t2s) or only in Simplified (changed by s2t). */
 export function scriptCounts(text: string, maxChars = Infinity): { han: number; trad: number; simp: number } {
   const tab = scriptTable();
+  const bits = bmpScript!;
   const { cps, n } = codePoints(text);
   const lim = Math.min(n, maxChars);
   let han = 0,
@@ -264,11 +267,18 @@ export function scriptCounts(text: string, maxChars = Infinity): { han: number; 
     simp = 0;
   for (let i = 0; i < lim; i++) {
     const c = cps[i];
-    if (c < 0x3400 || c >= 0x30000 || !isHan(c)) continue;
-    han++;
-    const f = tab[c];
-    if (f === 1) trad++;
-    else if (f === 2) simp++;
+    if (c < 0x10000) {
+      // the table lines the decode of this text has just read; counted without a branch
+      const f = bits[c];
+      han += (f >> 4) & 1; // CP_HAN_3400
+      trad += (f >> 5) & 1; // CP_TRAD
+      simp += (f >> 6) & 1; // CP_SIMP
+    } else if (c < 0x30000 && isHan(c)) {
+      han++;
+      const f = tab[c];
+      if (f === 1) trad++;
+      else if (f === 2) simp++;
+    }
   }
   return { han, trad, simp };
 }

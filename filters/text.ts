@@ -111,6 +111,20 @@ function countBits(cp: number): number {
 }
 const CP_BITS = new Uint8Array(0x10000);
 for (let cp = 0; cp < 0x10000; cp++) CP_BITS[cp] = countBits(cp);
+/**
+ * Bits of the Simplified / Traditional statistic (filters/lid.ts scriptCounts) in the same table, so that it reads the
+ * table lines the decode of the same text has just read: CP_HAN_3400 a Han character from U+3400 on, CP_TRAD / CP_SIMP
+ * one that only Traditional / only Simplified Chinese has. Set by markScriptChars.
+ */
+export const CP_HAN_3400 = 16,
+  CP_TRAD = 32,
+  CP_SIMP = 64;
+/** Sets the script bits of CP_BITS from a table of code points (1 Traditional-only, 2 Simplified-only); returns it. */
+export function markScriptChars(tab: Uint8Array): Uint8Array {
+  for (let cp = 0x3400; cp < 0x10000; cp++)
+    if (isHan(cp)) CP_BITS[cp] |= CP_HAN_3400 | (tab[cp] === 1 ? CP_TRAD : tab[cp] === 2 ? CP_SIMP : 0);
+  return CP_BITS;
+}
 
 /** Counts over the code points of the text codePoints() decoded last (see CP_BITS). */
 export interface CpCounts {
@@ -157,7 +171,7 @@ export function codePoints(text: string): { cps: Int32Array; n: number } {
     alnum += f & CP_ALNUM;
     special += (f >> 1) & 1;
     dj += (f >> 2) & 1;
-    space += f >> 3;
+    space += (f >> 3) & 1;
   }
   cpText = text;
   cpN = n;
