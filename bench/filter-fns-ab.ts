@@ -4,9 +4,13 @@
  * prep-eval set (out/prep-eval/docs.jsonl) and the bundled sample, alternating old and new `--rounds` times, and prints
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
- *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3] [--chunk N] [--new-first]
+ *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3] [--chunk N] [--new-first] [--evict MB]
  * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | word_repetition |
- *   gopher_repetition | gopher_step | pii_mask | flagged_words | lang_id | jieba
+ *   gopher_repetition | gopher_step | pii_mask | flagged_words | stopword_count | char_ratios | zh_script | lang_id |
+ *   jieba
+ * --evict MB: before each document, read MB of other memory (one byte per cache line, not timed: each call is timed on
+ * its own), as the pipeline's other steps and their models do between two calls of one step: a step's tables are then
+ * cold at each document, as in the map task, instead of staying in the cache over a pass.
  * gopher_step: zh-web's gopher_repetition as filters/ops.ts computes it (the whole text's statistics, then the
  * duplicated n-grams outside sentences and tables) over the Chinese documents after remove_repeat_sentences.
  * --chunk N: old and new alternate on every N documents (order flipped per chunk) and a round sums them: on a shared
@@ -25,6 +29,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     chunk: { type: 'string' },
     'new-first': { type: 'boolean', default: false },
+    evict: { type: 'string' },
   },
 });
 if (!values.other || !values.fn) throw new Error('usage: --other DIR --fn NAME');
@@ -108,6 +113,24 @@ async function load(root: string): Promise<(text: string) => unknown> {
       const words = await jiebaFor(root);
       return (t) => m.flaggedRatio(t, words(t), latin, cjk);
     }
+    case 'char_ratios': {
+      // text_length, alnum_ratio and special_char_ratio of one document, as zh-web's steps take them in turn
+      const m = await imp(root, 'filters/stats.ts');
+      return (t) => [m.textLength(t), m.alnumRatio(t), m.specialCharRatio(t, 'category')];
+    }
+    case 'zh_script': {
+      // zh-web's zh_script (the first 5,000 characters; the document's code points decoded first)
+      const m = await imp(root, 'filters/lid.ts');
+      return (t) => m.scriptCounts(t, 5000);
+    }
+    case 'stopword_count': {
+      // zh-web's gopher_quality stopwords: FineWeb-2's Mandarin list over jieba words
+      const m = await imp(root, 'filters/stats.ts');
+      const { STOPWORDS } = await imp(root, 'filters/wordlists.ts');
+      const stop = new Set((STOPWORDS.zh as string[]).map((x) => x.toLowerCase()));
+      const words = await jiebaFor(root);
+      return (t) => m.stopwordCount(words(t), stop);
+    }
     case 'pii_mask': {
       const m = await imp(root, 'filters/mappers.ts');
       const o = { email: '<EMAIL>', ip: '<IP>', mobile: '<MOBILE>', idCard: '<ID>' };
@@ -147,12 +170,24 @@ const cpu: Record<string, number[]> = { old: [], new: [] };
 // timed passes keep no results (a kept result would load the garbage collector of one side only)
 let sink = 0;
 const chunk = values.chunk ? Number(values.chunk) : docs.length;
+const evict = values.evict ? new Uint8Array(Number(values.evict) * 2 ** 20).fill(1) : undefined;
+let evicted = 0;
 for (let r = 0; r < Number(values.rounds); r++) {
   const acc = { old: 0, new: 0 };
   for (let b = 0, q = 0; b < docs.length; b += chunk, q++)
     for (const k of ((r + q) % 2 ? ['new', 'old'] : ['old', 'new']) as ('old' | 'new')[]) {
       const f = fns[k];
       const e = Math.min(docs.length, b + chunk);
+      if (evict) {
+        for (let i = b; i < e; i++) {
+          for (let j = 0; j < evict.length; j += 64) evicted += evict[j];
+          const c0 = process.cpuUsage();
+          if (f(docs[i]) === undefined) sink++;
+          const c = process.cpuUsage(c0);
+          acc[k] += (c.user + c.system) / 1e6;
+        }
+        continue;
+      }
       const c0 = process.cpuUsage();
       for (let i = b; i < e; i++) if (f(docs[i]) === undefined) sink++;
       const c = process.cpuUsage(c0);
@@ -164,6 +199,7 @@ for (let r = 0; r < Number(values.rounds); r++) {
   }
 }
 let diff = sink;
+if (evicted < 0) diff++; // (read, so that the eviction reads stay)
 for (let i = 0; i < docs.length; i++) if (JSON.stringify(fns.old(docs[i])) !== JSON.stringify(fns.new(docs[i]))) diff++;
 console.log(`${docs.length} documents, ${mb.toFixed(2)} MB; results differ on ${diff}`);
 const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
