@@ -552,18 +552,84 @@ test('minhash verify checks n - 1 pairs of a cluster of n near-identical documen
     Array.from({ length: 7 }, (_, i) => [`c${i + 1}`, 'c0']),
   );
   assert.equal(r.kept, lines.length - 7);
+  const [verified, pairs, connected, bySize] = verifyCounts(logs);
+  assert.equal(verified, 7, 'a spanning tree of the cluster: 7 edges');
+  assert.ok(connected! > 0, 'some candidate pairs of the cluster are not checked');
+  assert.ok(bySize! > 0, "the longer document's pairs are decided by the sets' sizes");
+  assert.equal(
+    connected! + bySize!,
+    pairs! - 7,
+    'every candidate pair is an edge of the tree, not checked, or decided by size',
+  );
+});
+
+/** verify's log line: verified, distinct pairs, not checked, decided by size. */
+function verifyCounts(logs: string[]): number[] {
   const line = logs.find((l) => l.startsWith('verify: '));
   const m =
     /^verify: (\d+) of (\d+) distinct candidate pairs .*, (\d+) not checked .*, (\d+) below it by their sets' sizes/.exec(
       line ?? '',
     );
   assert.ok(m, line);
-  assert.equal(Number(m[1]), 7, 'a spanning tree of the cluster: 7 edges');
-  assert.ok(Number(m[3]) > 0, 'some candidate pairs of the cluster are not checked');
-  assert.ok(Number(m[4]) > 0, "the longer document's pairs are decided by the sets' sizes");
-  assert.equal(
-    Number(m[3]) + Number(m[4]),
-    Number(m[2]) - 7,
-    'every candidate pair is an edge of the tree, not checked, or decided by size',
-  );
+  return m.slice(1).map(Number);
+}
+
+test('minhash verify takes the pairs whose sketch estimate reaches the threshold first, and skips a weaker pair they join', async () => {
+  const dir = tmpDir('dd-order-');
+  const rnd = seededRandom(12);
+  const base = randomEn(rnd, 400).split(' ');
+  const edit = (from: number) => base.map((w, i) => (i >= from && i < from + EDITS ? `${w}q` : w)).join(' ');
+  const EDITS = 24;
+  // a (first node) and c differ from b in different words: J(a, b) 0.875 and J(b, c) 0.876 above the threshold (sketch
+  // estimates 0.802 and 0.818), J(a, c) 0.79 below (estimate 0.698: still a candidate). In node order (a, c) comes
+  // before (b, c) and is checked; after the pairs whose estimate reaches the threshold, a and c are already joined
+  const lines = [edit(20), base.join(' '), edit(300)].map((text, i) => JSON.stringify({ id: `d${i}`, text }));
+  for (let i = 0; i < 30; i++) lines.push(JSON.stringify({ id: `f${i}`, text: randomEn(rnd, 150) }));
+  const file = join(dir, 'in.jsonl');
+  writeFileSync(file, lines.join('\n') + '\n');
+  const logs: string[] = [];
+  const out = join(dir, 'out');
+  await runDedup(cfgFor('minhash', [file], out), new LocalExecutor({ inProcess: 'always', ...quiet }), {
+    workers: 1,
+    log: (m: string) => logs.push(m),
+  });
+  assert.deepEqual([...dupMap(out)].sort(), [
+    ['d1', 'd0'],
+    ['d2', 'd0'],
+  ]);
+  assert.deepEqual(verifyCounts(logs), [2, 3, 1, 0], '2 edges, the third pair not checked');
+});
+
+test('minhash verify reads the shingle sets whole or set by set with the same result, and detects a damaged sets file', async () => {
+  const dir = tmpDir('dd-sets-');
+  const fx = writeFixture(join(dir, 'in'), { files: 3, perFile: 30 });
+  const runs: { dups: [string, string][]; counts: number[] }[] = [];
+  try {
+    for (const budget of [undefined, 0]) {
+      setTestHooks(budget === undefined ? undefined : { dedupSetsInMemory: budget });
+      const out = join(dir, `out-${budget ?? 'default'}`);
+      const logs: string[] = [];
+      const cfg = cfgFor('minhash', fx.files, out);
+      const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
+      await runDedup(cfg, ex, { workers: 1, log: (m: string) => logs.push(m) });
+      runs.push({ dups: [...dupMap(out)].sort(), counts: verifyCounts(logs) });
+      // a flipped word in a sets file: named, and never used
+      const sets = join(out, 'work', 'vsets', 'g00000.bin');
+      const orig = readFileSync(sets);
+      const flipped = Buffer.from(orig);
+      flipped[orig.length - 40] ^= 0x10;
+      const state = join(out, 'work', '.state');
+      for (const d of readdirSync(state))
+        if (!['dedup-signatures', 'dedup-buckets', 'dedup-verify-sets'].includes(d)) require_rm(join(state, d));
+      writeFileSync(sets, flipped);
+      await assert.rejects(
+        runDedup(cfg, ex, { workers: 1, log: noLog }),
+        (e: Error) => e.message.includes(sets) && (budget === 0 ? /fails its check/ : /checksum/).test(e.message),
+      );
+    }
+  } finally {
+    setTestHooks(undefined);
+  }
+  assert.ok(runs[0]!.dups.length > 0 && runs[0]!.counts[0]! > 0);
+  assert.deepEqual(runs[1], runs[0]);
 });

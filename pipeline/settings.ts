@@ -211,6 +211,8 @@ export interface TestHooks {
   dedupCrash?: string;
   /** dedup: in-memory bucket group limit (default dedup's MAX_GROUP), to exercise the overflow path on small data. */
   dedupMaxGroup?: number;
+  /** dedup: bytes of shingle-set files a verify task reads whole (default dedup's SETS_IN_MEMORY), to test reads by set. */
+  dedupSetsInMemory?: number;
   /** Slurm task: a file holding "STEP RANK"; that task deletes it and SIGKILLs itself mid-work. */
   slurmKillFile?: string;
   /** Slurm test task: a value echoed back, to check that the hooks reach a compute node intact. */

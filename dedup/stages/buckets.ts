@@ -1,7 +1,7 @@
 /**
  * Stage 2, buckets (bandTasks tasks, each over bands rank, rank + world, ...): k-way merge of each band's sorted runs ->
  * edges edges/from-{T}/to-{P}.bin, and with MinHash exact verification the candidate pairs cand/from-{T}/to-{G}.bin
- * (by file group) for stage verify.
+ * (by file group; records u, v and the pair's sketch estimate × CAND_EST_SCALE) for stage verify.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
@@ -23,6 +23,7 @@ import {
   PartitionedWriter,
   indexBandPath,
   type RunFile,
+  CAND_EST_SCALE,
 } from './common.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 
@@ -66,8 +67,9 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
   const candDir = join(cfg.workDir, 'cand', `from-${pad(rank)}`);
   rmSync(candDir, { recursive: true, force: true });
   const cw = exactVerify
-    ? new PartitionedWriter(candDir, cfg.groups, 2, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
+    ? new PartitionedWriter(candDir, cfg.groups, 3, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
     : undefined;
+  const candRec = new Uint32Array(3);
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
@@ -79,9 +81,16 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
       };
       const numPerm = cfg.minhash.bands * cfg.minhash.rows;
       const firstIndexNode = num.offsets[num.offsets.length - 1]!;
-      const cand = (u: number, v: number) => {
+      // a candidate pair in both directions, with its sketch estimate (verify takes the likeliest pairs first)
+      const cand = (u: number, v: number, est: number) => {
         if (u === v) return;
-        cw!.writeEdge(u, v);
+        candRec[2] = Math.round(est * CAND_EST_SCALE);
+        candRec[0] = u;
+        candRec[1] = v;
+        cw!.write(candRec);
+        candRec[0] = v;
+        candRec[1] = u;
+        cw!.write(candRec);
         out.candidates++;
       };
       /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */
@@ -95,7 +104,7 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
         // a document of a previous index has no text here: its pairs are decided by the estimate
         if (u >= firstIndexNode || v >= firstIndexNode) {
           if (est >= cfg.minhash.threshold) edge(u, v);
-        } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v);
+        } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v, est);
       };
       out.records += mergeRuns(
         runs,

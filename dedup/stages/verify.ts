@@ -6,14 +6,16 @@
  *  a. sets:   the group's documents that are in some candidate pair -> vsets/gG.bin (their sorted, unique shingle
  *             hashes, one after another) + vsets/gG.idx.bin (node, start, length, check per document)
  *  b. verify: the group's pairs (u < v, u in the group) -> edges/from-vG/to-P.bin when J(u, v) ≥ threshold, reading
- *             set(v) by offset from its group's vsets file (each range checked against the index's check word)
+ *             set(v) by offset from its group's vsets file: the whole file, checked by its checksum, when the task's
+ *             files fit in SETS_IN_MEMORY, else each range as needed, checked against the index's check word
  *
  * A task holds its group's candidate pairs and the index of the candidate documents (16 bytes each), never every
  * set. Every file is written under a temporary name and renamed when complete.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
+import { testHooks } from '../../pipeline/settings.ts';
 import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/readers/index.ts';
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
@@ -29,6 +31,7 @@ import {
   linesPath,
   minhashShingles,
   PartitionedWriter,
+  CAND_EST_SCALE,
   type Numbering,
 } from './common.ts';
 import type { DedupConfig } from '../config.ts';
@@ -41,18 +44,59 @@ export interface VerifyArgs {
 const setsPath = (cfg: DedupConfig, g: number) => join(cfg.workDir, 'vsets', `g${pad(g)}.bin`);
 const setsIndexPath = (cfg: DedupConfig, g: number) => join(cfg.workDir, 'vsets', `g${pad(g)}.idx.bin`);
 
-/** Candidate pairs (first, second) whose first node is in group g, as read from every band's cand/ file. */
-function groupPairs(cfg: DedupConfig, g: number): Float64Array {
-  const list: number[] = [];
+/** The group's candidate documents: the first nodes of its cand/ records (every pair is recorded both ways). */
+function groupNodes(cfg: DedupConfig, g: number): Set<number> {
+  const nodes = new Set<number>();
   for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
     const r = new RecordReader(f);
-    while (r.next()) list.push(r.rec[0]! * 2 ** 32 + r.rec[1]!);
+    while (r.next()) nodes.add(r.rec[0]!);
   }
-  const a = Float64Array.from(list).sort();
-  let k = 0;
-  for (let i = 0; i < a.length; i++) if (i === 0 || a[i] !== a[k - 1]) a[k++] = a[i]!;
-  return a.subarray(0, k);
+  return nodes;
 }
+
+/**
+ * The group's candidate pairs (u, v), u < v and u in the group, each once (a pair has a record per band it shares),
+ * as u · 2³² + v: first those whose sketch estimate reaches the threshold (the likely duplicates: they join their
+ * documents before the others are reached, and the task's forest then skips those), then the others; each part by u
+ * and v (a first node's pairs together).
+ */
+function groupPairs(cfg: DedupConfig, g: number): Float64Array {
+  const likely: number[] = [];
+  const rest: number[] = [];
+  const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
+  for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
+    const r = new RecordReader(f);
+    while (r.next()) {
+      const u = r.rec[0]!;
+      const v = r.rec[1]!;
+      if (v < u) continue; // the pair's other record, in the group of v
+      (r.rec[2]! >= atLeast ? likely : rest).push(u * 2 ** 32 + v);
+    }
+  }
+  const out = new Float64Array(likely.length + rest.length);
+  let k = 0;
+  for (const list of [likely, rest]) {
+    // a pair's records all carry the same estimate (of the same two sketches): its copies are in the same part
+    const a = Float64Array.from(list).sort();
+    for (let i = 0; i < a.length; i++) if (i === 0 || a[i] !== a[i - 1]) out[k++] = a[i]!;
+  }
+  return out.subarray(0, k);
+}
+
+/** Where a candidate document's set is: its group's vsets file, and its record in the group's index. */
+interface Located {
+  node: number;
+  file: RecordRanges | Uint32Array;
+  start: number;
+  length: number;
+  check: number;
+}
+
+/** Bytes of sets files a verify task reads whole (beyond, it reads each set as it needs it). */
+const SETS_IN_MEMORY = 64 << 20;
+
+/** Words per document of vsets/gG.idx.bin: node, start, length, check. */
+const INDEX_WIDTH = 4;
 
 function check(words: Uint32Array): number {
   let h = 0x9e3779b9 ^ words.length;
@@ -63,12 +107,10 @@ function check(words: Uint32Array): number {
 /** Step a: shingle sets of the group's candidate documents. */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num } = args;
-  const pairs = groupPairs(cfg, rank);
-  const needed = new Set<number>();
-  for (let i = 0; i < pairs.length; i++) needed.add(Math.floor(pairs[i]! / 2 ** 32));
+  const needed = groupNodes(cfg, rank);
   const data = new RecordWriter(setsPath(cfg, rank), 1);
-  const index = new RecordWriter(setsIndexPath(cfg, rank), 4);
-  const rec = new Uint32Array(4);
+  const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
+  const rec = new Uint32Array(INDEX_WIDTH);
   let start = 0;
   let docs = 0;
   let bytes = 0;
@@ -204,33 +246,48 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
   const outDir = join(cfg.workDir, 'edges', `from-v${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
   const pw = new PartitionedWriter(outDir, cfg.partitions, 2);
-  // node -> (group, start, length, check) of every candidate document, loaded per group when first needed
+  // node -> its record in the index of its group (start, length, check), loaded per group when first needed
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
-  const files: (RecordRanges | undefined)[] = [];
-  const locate = (node: number): [RecordRanges, number, number, number] => {
+  // a group's sets file read whole (its checksum verified) while they fit in SETS_IN_MEMORY, else read set by set
+  const files: (RecordRanges | Uint32Array | undefined)[] = [];
+  let inMemory = 0;
+  const locate = (node: number): Located => {
     const g = groupOfFile(cfg, fileOf(num, node)[0]);
     if (!files[g]) {
-      if (!existsSync(setsPath(cfg, g))) throw new CorruptIntermediateError(setsPath(cfg, g), 'missing');
-      const ix = readAllRecords(setsIndexPath(cfg, g)).words;
-      idx[g] = ix;
-      for (let i = 0; i < ix.length; i += 4) where.set(ix[i]!, i);
-      files[g] = new RecordRanges(setsPath(cfg, g));
+      const path = setsPath(cfg, g);
+      if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
+      const ix = readAllRecords(setsIndexPath(cfg, g));
+      if (ix.width !== INDEX_WIDTH) throw new CorruptIntermediateError(setsIndexPath(cfg, g), 'unexpected width');
+      idx[g] = ix.words;
+      for (let i = 0; i < ix.words.length; i += INDEX_WIDTH) where.set(ix.words[i]!, i);
+      const size = statSync(path).size;
+      if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
+        files[g] = readAllRecords(path).words;
+        inMemory += size;
+      } else files[g] = new RecordRanges(path);
     }
     const i = where.get(node);
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
-    return [files[g]!, ix[i + 1]!, ix[i + 2]!, ix[i + 3]!];
+    const at = { node, file: files[g]!, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! };
+    if (at.file instanceof Uint32Array && at.start + at.length > at.file.length)
+      throw new CorruptIntermediateError(setsIndexPath(cfg, g), `node ${node}: range past the end of the sets file`);
+    return at;
   };
   let bufU: Uint32Array = new Uint32Array(4096);
   let bufV: Uint32Array = new Uint32Array(4096);
-  const load = (node: number, into: Uint32Array, at = locate(node)): [Uint32Array, Uint32Array] => {
-    const [f, start, len, ck] = at;
-    if (into.length < len) into = new Uint32Array(len * 2);
-    const set = f.read(start, len, into);
-    if (check(set) !== ck) throw new CorruptIntermediateError(f.path, `shingle set of node ${node} fails its check`);
+  /** A located set (a view of the file in memory, or read into `into` and checked). */
+  const load = (at: Located, into: Uint32Array): [Uint32Array, Uint32Array] => {
+    const n = at.length;
+    if (at.file instanceof Uint32Array) return [into, at.file.subarray(at.start, at.start + n)];
+    if (into.length < n) into = new Uint32Array(n * 2);
+    const set = at.file.read(at.start, n, into);
+    if (check(set) !== at.check)
+      throw new CorruptIntermediateError(at.file.path, `shingle set of node ${at.node} fails its check`);
     return [into, set];
   };
+  const t = cfg.minhash.threshold;
   const st = { pairs: 0, verified: 0, connected: 0, bySize: 0 };
   const joined = new Forest();
   try {
@@ -240,7 +297,6 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       if ((i & 4095) === 0) ctx.progress(i, pairs.length);
       const u = Math.floor(pairs[i]! / 2 ** 32);
       const v = pairs[i]! % 2 ** 32;
-      if (v < u) continue; // each pair once: from the group of its smaller node
       st.pairs++;
       // u and v already joined by this task's edges: the pair's edge would not change any component
       if (joined.same(u, v)) {
@@ -248,20 +304,21 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
         continue;
       }
       if (u !== curU) {
-        [bufU, setU] = load(u, bufU);
+        const atU = locate(u);
+        [bufU, setU] = load(atU, bufU);
         curU = u;
       }
       // J ≤ min(|U|, |V|) / max(|U|, |V|) (and a correctly rounded division keeps the order): sets of too
       // different sizes are not similar, whatever they hold
       const atV = locate(v);
-      const hi = Math.max(setU.length, atV[2]);
-      if (hi > 0 && Math.min(setU.length, atV[2]) / hi < cfg.minhash.threshold) {
+      const hi = Math.max(setU.length, atV.length);
+      if (hi > 0 && Math.min(setU.length, atV.length) / hi < t) {
         st.bySize++;
         continue;
       }
       let setV: Uint32Array;
-      [bufV, setV] = load(v, bufV, atV);
-      if (jaccardSorted(setU, setV, cfg.minhash.threshold) >= cfg.minhash.threshold) {
+      [bufV, setV] = load(atV, bufV);
+      if (jaccardSorted(setU, setV, t) >= t) {
         st.verified++;
         joined.join(u, v);
         pw.writeEdge(u, v);
@@ -273,7 +330,7 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
     pw.abort();
     throw err;
   } finally {
-    for (const f of files) f?.close();
+    for (const f of files) if (f instanceof RecordRanges) f.close();
   }
   return st;
 }
