@@ -229,15 +229,13 @@ export function jaccardSorted(a: Uint32Array, b: Uint32Array, atLeast = 0): numb
   let j = 0;
   let inter = 0;
   while (i < na && j < nb) {
+    // branch-free steps: which side advances is a coin toss the branch predictor loses
     for (let k = 0; k < 64 && i < na && j < nb; k++) {
       const x = a[i]!;
       const y = b[j]!;
-      if (x === y) {
-        inter++;
-        i++;
-        j++;
-      } else if (x < y) i++;
-      else j++;
+      inter += +(x === y);
+      i += +(x <= y);
+      j += +(y <= x);
     }
     const hi = inter + Math.min(na - i, nb - j);
     const bound = hi / (na + nb - hi);
