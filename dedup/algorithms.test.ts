@@ -35,6 +35,7 @@ import {
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import { Forest } from './stages/verify.ts';
+import { distinctPayloads } from './stages/buckets.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
   const p = optimalParams(0.8, 256);
@@ -530,4 +531,33 @@ test('jaccardSorted(a, b, t) stops early below t and answers >= t as the full me
   // J = 4 / 5 exactly
   assert.equal(jaccardSorted(sorted([1, 2, 3, 4, 5]), sorted([1, 2, 3, 4]), 0.8), 0.8);
   assert.equal(jaccardSorted(sorted([]), sorted([]), 1), 1);
+});
+
+test('buckets: members with equal payloads collapse onto the first, whatever their hashes collide with', () => {
+  const rnd = seededRandom(21);
+  const width = 6;
+  const payload = 2;
+  // 300 members over 40 payloads: many repeats
+  const kinds = Array.from({ length: 40 }, () => [rnd(), rnd()]);
+  const n = 300;
+  const g = new Uint32Array(n * width);
+  for (let i = 0; i < n; i++) g.set(kinds[rnd() % kinds.length]!, i * width + 4);
+  // the reference: payloads as strings
+  const refReps: number[] = [];
+  const refSame: [number, number][] = [];
+  const first = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const k = `${g[i * width + 4]},${g[i * width + 5]}`;
+    const r = first.get(k);
+    if (r === undefined) {
+      first.set(k, i);
+      refReps.push(i);
+    } else refSame.push([r, i]);
+  }
+  for (const hash of [undefined, () => 7, (w: Uint32Array, o: number) => w[o]! & 3]) {
+    const same: [number, number][] = [];
+    const reps = distinctPayloads(g, n, width, payload, (r, i) => same.push([r, i]), hash);
+    assert.deepEqual(reps, refReps);
+    assert.deepEqual(same, refSame);
+  }
 });

@@ -44,6 +44,55 @@ export const PREFILTER_MARGIN = 0.15;
 /** Records of one bucket held in memory by the bucket merge. */
 const MAX_GROUP = 200_000;
 
+/**
+ * The members (0 … n − 1, records of `width` words in g, the payload at word 4) whose payload no earlier member has, in
+ * order; `same(r, i)` is called for every other member i, with r the first member of its payload.
+ */
+export function distinctPayloads(
+  g: Uint32Array,
+  n: number,
+  width: number,
+  payload: number,
+  same: (r: number, i: number) => void,
+  hash = payloadHash,
+): number[] {
+  const reps: number[] = [];
+  // payload hash -> the first members with that hash (one per distinct payload)
+  const seen = new Map<number, number | number[]>();
+  for (let i = 0; i < n; i++) {
+    const o = i * width + 4;
+    const h = hash(g, o, payload);
+    const r = seen.get(h);
+    const s = r === undefined ? -1 : samePayloadAs(g, o, payload, r, width);
+    if (s >= 0) same(s, i);
+    else {
+      if (r === undefined) seen.set(h, i);
+      else if (typeof r === 'number') seen.set(h, [r, i]);
+      else r.push(i);
+      reps.push(i);
+    }
+  }
+  return reps;
+}
+
+function payloadHash(g: Uint32Array, o: number, payload: number): number {
+  let h = 0x9e3779b9;
+  for (let w = 0; w < payload; w++) h = Math.imul(h ^ g[o + w]!, 0x01000193) ^ (h >>> 15);
+  return h;
+}
+
+/** The member among `r` (one member or several) whose payload equals the one at g[o]; -1 if none. */
+function samePayloadAs(g: Uint32Array, o: number, payload: number, r: number | number[], width: number): number {
+  if (typeof r === 'number') return equalWords(g, o, r * width + 4, payload) ? r : -1;
+  for (const m of r) if (equalWords(g, o, m * width + 4, payload)) return m;
+  return -1;
+}
+
+function equalWords(g: Uint32Array, a: number, b: number, n: number): boolean {
+  for (let w = 0; w < n; w++) if (g[a + w] !== g[b + w]) return false;
+  return true;
+}
+
 /** Task rank of world: merge each of its bands' sorted runs, emit candidate edges (both directions) by node partition. */
 async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
   const { cfg, num } = args;
@@ -120,19 +169,9 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           }
           // identical payloads collapse onto their first member (SimHash: same hash; MinHash: same sketch, a pair
           // still verified exactly); distinct payloads are compared pairwise
-          const reps: number[] = [];
-          const seen = new Map<string, number>();
-          for (let i = 0; i < n; i++) {
-            const o = i * width + 4;
-            let k = '';
-            for (let w = 0; w < payload; w++) k += g[o + w]!.toString(36) + ',';
-            const r = seen.get(k);
-            if (r !== undefined) pair(node(r), node(i), g, r * width + 4, g, o);
-            else {
-              seen.set(k, i);
-              reps.push(i);
-            }
-          }
+          const reps = distinctPayloads(g, n, width, payload, (r, i) =>
+            pair(node(r), node(i), g, r * width + 4, g, i * width + 4),
+          );
           // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
           if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
           for (let x = 0; x < reps.length; x++) {
