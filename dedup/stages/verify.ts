@@ -9,8 +9,9 @@
  *             set(v) by offset from its group's vsets file: the whole file, checked by its checksum, when the task's
  *             files fit in SETS_IN_MEMORY, else each range as needed, checked against the index's check word
  *
- * A task holds its group's candidate pairs and the index of the candidate documents (16 bytes each), never every
- * set. Every file is written under a temporary name and renamed when complete.
+ * A task holds its group's candidate pairs, the index of the candidate documents (16 bytes each) and at most
+ * SETS_IN_MEMORY bytes of sets files, never every set. Every file is written under a temporary name and renamed when
+ * complete.
  */
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
