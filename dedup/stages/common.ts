@@ -260,10 +260,10 @@ export function mergeRuns(
   }
 }
 
-/** P output files of one producer: record (a, b) goes to partition a % P. */
 /** A MinHash candidate record's third word (cand/, stage buckets -> verify): the pair's sketch estimate of J × this, rounded. */
 export const CAND_EST_SCALE = 0x10000;
 
+/** P output files of one producer: record (a, b) goes to partition a % P. */
 export class PartitionedWriter {
   readonly ws: RecordWriter[];
   count = 0;
