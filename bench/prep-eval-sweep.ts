@@ -51,7 +51,9 @@ const DUP_NS = [5, 6, 7, 8, 9, 10];
 // ---- every statistic of every filter step, once per judged document ----
 const recipe = loadRecipe('zh-web');
 const steps = (await resolveSteps(recipe, operators)).filter((s) => s.op.kind === 'map');
-const specs = steps.map((s) => (s.op as unknown as { spec: FilterSpec | MapperSpec }).spec);
+const specs = await Promise.all(
+  steps.map((s) => (s.op as unknown as { loadSpec(): Promise<FilterSpec | MapperSpec> }).loadSpec()),
+);
 for (const [i, s] of steps.entries()) await specs[i].init?.(s.params);
 const baseRules: RuleSpec[][] = steps.map((s, i) => {
   const sp = specs[i];

@@ -10,7 +10,7 @@ provideTokenCounters(async (spec) => (await import('../tokenizer/encode.ts')).to
 
 export const operators = new OperatorRegistry([
   ...PIPELINE_OPS,
-  () => import('../filters/ops.ts'),
+  () => import('../filters/op-meta.ts'),
   () => import('../dedup/ops.ts'),
   () => import('../tokenizer/ops.ts'),
 ]);

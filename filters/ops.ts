@@ -3,9 +3,9 @@
  * Every filter stores its statistics in doc.meta.stats[RULE] (kept and dropped documents alike) and drops with
  * ctx.drop(doc, RULE, value); `steel refilter` re-applies changed thresholds to those stored statistics.
  */
-import { z } from 'zod';
-import type { Op } from '../pipeline/stage.ts';
+import type { MapOp } from '../pipeline/stage.ts';
 import type { Document } from '../pipeline/document.ts';
+import { MAPPERS, FILTERS, type OpMeta } from './op-meta.ts';
 import { filterOp, mapperOp, type FilterSpec, type MapperSpec, type RuleSpec, type Spec } from './framework.ts';
 import * as M from './mappers.ts';
 import * as S from './stats.ts';
@@ -14,23 +14,6 @@ import { loadLid, identify, traditionalShare, scriptCounts, type LidModel } from
 import { loadArpa, type ArpaModel } from './lm.ts';
 import { STOPWORDS, FLAGGED } from './wordlists.ts';
 import { tokenCounter, type TokenCounter } from './tokens.ts';
-
-// ---------- shared param pieces ----------
-const num = (d: number | null, desc: string) => z.number().nullable().default(d).describe(desc);
-const langs = () =>
-  z
-    .array(z.string())
-    .default([])
-    .describe('apply only to documents whose lang is in this list (prefix match, e.g. "zh"); empty = all');
-const ruleName = (d: string) =>
-  z.string().default(d).describe('rule / statistic name (doc.meta.stats key; unique within a recipe)');
-const wordMode = (d: WordMode | 'datajuicer') =>
-  z
-    .enum(['auto', 'jieba', 'whitespace', 'datajuicer'])
-    .default(d)
-    .describe(
-      'word tokeniser: auto = jieba for lang zh*, whitespace otherwise; datajuicer = split on space/\\n/\\t and strip its special characters (what Steel used)',
-    );
 
 function langMatch(doc: Document, ls: readonly string[]): boolean {
   if (ls.length === 0) return true;
@@ -67,162 +50,46 @@ function words(doc: Document, mode: WordMode | 'datajuicer', lower = false): Wor
 
 // ---------- mappers ----------
 function mapper<P>(
-  name: string,
-  description: string,
-  params: z.ZodType<P>,
+  m: OpMeta<P>,
   apply: (t: string, p: P, d: Document) => string,
   init?: (p: P) => Promise<void> | void,
 ): MapperSpec<P> {
-  return { kind: 'mapper', name, description, params, apply, ...(init && { init }) };
+  return { kind: 'mapper', ...m, apply, ...(init && { init }) };
 }
-const replParams = (pattern: string) =>
-  z.object({
-    pattern: z.string().default(pattern).describe('regular expression (JS syntax, Unicode mode)'),
-    repl: z.string().default('').describe('replacement text'),
-  });
-
 export const mapperSpecs: MapperSpec[] = [
   mapper(
-    'chinese_convert',
-    'OpenCC conversion (data-juicer chinese_convert_mapper); Steel used t2s. Optional: zh-web keeps the original script',
-    z
-      .object({
-        mode: z.string().default('t2s').describe('t2s, s2t, tw2s, hk2s, s2tw, s2hk, ...'),
-        dictionary: z
-          .enum(['opencc-js', 'opencc-1.1.6'])
-          .default('opencc-js')
-          .describe(
-            'opencc-js: opencc-js 1.4.2 (OpenCC data 1.4.2), every mode; opencc-1.1.6: the OpenCC data-juicer pinned (t2s only, what Steel ran)',
-          ),
-        langs: langs(),
-      })
-      .refine((p) => p.dictionary !== 'opencc-1.1.6' || p.mode === 't2s', {
-        message: 'dictionary opencc-1.1.6 has t2s only',
-      }),
+    MAPPERS.chinese_convert,
     (t, p, d) =>
       langMatch(d, p.langs) ? (p.dictionary === 'opencc-1.1.6' ? M.openccT2s116(t) : M.chineseConvert(t, p.mode)) : t,
     (p) => (p.dictionary === 'opencc-js' ? M.loadOpenCC() : undefined),
   ),
+  mapper(MAPPERS.clean_email, (t, p) => (t.includes('@') ? M.regexReplace(t, p.pattern, p.repl) : t)),
   mapper(
-    'clean_email',
-    'remove e-mail addresses (data-juicer clean_email_mapper)',
-    replParams(M.EMAIL_PATTERN),
-    (t, p) => (t.includes('@') ? M.regexReplace(t, p.pattern, p.repl) : t),
-  ),
-  mapper(
-    'clean_html',
-    'HTML to text as data-juicer clean_html_mapper (selectolax) does: <li>/<ol> become "\\n*", then an HTML5 parse (parse5) and the text nodes under <body> (script/style text kept, comments dropped, entities decoded)',
-    z.object({
-      mode: z
-        .enum(['datajuicer', 'strip_tags'])
-        .default('datajuicer')
-        .describe(
-          'datajuicer: the HTML5 parse (what Steel ran); strip_tags: remove comments, script/style elements and tags closed by ">" (a table row of two or more cells becomes one "| a | b |" line), decode entities, never lose text outside tags (zh-web)',
-        ),
-    }),
+    MAPPERS.clean_html,
     (t, p) => (p.mode === 'datajuicer' ? M.cleanHtml(t) : M.stripTags(t)),
     (p) => (p.mode === 'datajuicer' ? M.loadParse5() : undefined),
   ),
-  mapper('clean_ip', 'remove IPv4 and IPv6 addresses (data-juicer clean_ip_mapper)', replParams(M.IP_PATTERN), (t, p) =>
-    M.regexReplace(t, p.pattern, p.repl),
-  ),
-  mapper(
-    'clean_links',
-    'remove http/https/ftp/www links (data-juicer clean_links_mapper; Python \\b and \\w are Unicode-aware, kept so here)',
-    replParams(M.LINK_PATTERN),
-    (t, p) => M.cleanLinks(t, p.repl, p.pattern),
-  ),
-  mapper(
-    'clean_copyright',
-    'remove a leading /* */ block mentioning copyright, else leading //, #, -- comment lines (data-juicer clean_copyright_mapper)',
-    z.object({}),
-    (t) => M.cleanCopyright(t),
-  ),
-  mapper(
-    'expand_macro',
-    'inline-expand argument-free TeX \\newcommand / \\def macros (data-juicer expand_macro_mapper)',
-    z.object({}),
-    (t) => M.expandMacro(t),
-  ),
-  mapper(
-    'fix_unicode',
-    "ftfy's fix_text (data-juicer fix_unicode_mapper): mojibake, HTML entities, C1 controls, ligatures, terminal escapes, control characters, line breaks, normalisation. Defaults are Chinese-safe; Steel mode folds width and quotes",
-    z.object({
-      normalization: z
-        .enum(['NFC', 'NFKC', 'NFKC_keep_cjk_punct', 'none'])
-        .default('NFKC_keep_cjk_punct')
-        .describe('unicode normalisation; NFKC_keep_cjk_punct keeps full-width CJK punctuation (，。：？！（）)'),
-      fix_encoding: z.boolean().default(true).describe('repair UTF-8 decoded as Windows-1252/Latin-1 (mojibake)'),
-      fix_character_width: z
-        .boolean()
-        .default(false)
-        .describe('fold full-width forms to ASCII (ftfy default, what data-juicer did: folds ，！？：；（）)'),
-      uncurl_quotes: z
-        .boolean()
-        .default(false)
-        .describe('turn “”‘’ into straight quotes (ftfy default, what data-juicer did)'),
-      fix_line_breaks: z.boolean().default(true).describe('\\r\\n, \\r, U+2028/2029, U+0085 -> \\n'),
-      remove_control_chars: z
-        .boolean()
-        .default(true)
-        .describe("remove ftfy's control characters (C0 but \\t \\n \\f \\r, DEL, U+206A-206F, BOM, U+FFF9-FFFC)"),
+  mapper(MAPPERS.clean_ip, (t, p) => M.regexReplace(t, p.pattern, p.repl)),
+  mapper(MAPPERS.clean_links, (t, p) => M.cleanLinks(t, p.repl, p.pattern)),
+  mapper(MAPPERS.clean_copyright, (t) => M.cleanCopyright(t)),
+  mapper(MAPPERS.expand_macro, (t) => M.expandMacro(t)),
+  mapper(MAPPERS.fix_unicode, (t, p) =>
+    M.fixUnicode(t, {
+      normalization: p.normalization,
+      fixEncoding: p.fix_encoding,
+      fixCharacterWidth: p.fix_character_width,
+      uncurlQuotes: p.uncurl_quotes,
+      fixLineBreaks: p.fix_line_breaks,
+      removeControlChars: p.remove_control_chars,
     }),
-    (t, p) =>
-      M.fixUnicode(t, {
-        normalization: p.normalization,
-        fixEncoding: p.fix_encoding,
-        fixCharacterWidth: p.fix_character_width,
-        uncurlQuotes: p.uncurl_quotes,
-        fixLineBreaks: p.fix_line_breaks,
-        removeControlChars: p.remove_control_chars,
-      }),
   ),
-  mapper(
-    'punctuation_normalization',
-    "map Unicode punctuation to ASCII with data-juicer's table (folds ，。：？！ — opt-in, Steel used it; zh-web does not)",
-    z.object({}),
-    (t) => M.punctuationNormalization(t),
+  mapper(MAPPERS.punctuation_normalization, (t) => M.punctuationNormalization(t)),
+  mapper(MAPPERS.remove_repeat_sentences, (t, p) =>
+    M.removeRepeatSentences(t, p.min_repeat_sentence_length, p.lowercase, p.ignore_special_character),
   ),
-  mapper(
-    'remove_repeat_sentences',
-    'remove repeated sentences (Chinese and English sentence boundaries; data-juicer remove_repeat_sentences_mapper)',
-    z.object({
-      min_repeat_sentence_length: z
-        .number()
-        .int()
-        .default(2)
-        .describe('shorter sentences (after removing special characters) are never removed'),
-      lowercase: z.boolean().default(false).describe('compare sentences lower-cased'),
-      ignore_special_character: z
-        .boolean()
-        .default(true)
-        .describe('compare only Han, ASCII letters, digits and spaces'),
-    }),
-    (t, p) => M.removeRepeatSentences(t, p.min_repeat_sentence_length, p.lowercase, p.ignore_special_character),
-  ),
-  mapper(
-    'remove_specific_chars',
-    'remove the listed characters, and "|" when two or more are listed (data-juicer remove_specific_chars_mapper\'s class)',
-    z.object({ chars_to_remove: z.string().default('◆●■►▼▲▴∆▻▷❖♡□').describe('characters to delete') }),
-    (t, p) => M.removeSpecificChars(t, p.chars_to_remove),
-  ),
-  mapper(
-    'whitespace_normalization',
-    'strip the text and turn tabs, Unicode spaces and zero-width characters into " " (newlines kept; data-juicer whitespace_normalization_mapper)',
-    z.object({}),
-    (t) => M.whitespaceNormalization(t),
-  ),
-  mapper(
-    'pii_mask',
-    'mask PII: e-mail, IPv4, 18-digit resident ID numbers (checksum-valid) and mainland mobile numbers (1[3-9]xxxxxxxxx); null disables a kind',
-    z.object({
-      email: z.string().nullable().default('[EMAIL]').describe('replacement for e-mail addresses'),
-      ip: z.string().nullable().default('[IP]').describe('replacement for IPv4 addresses'),
-      mobile: z.string().nullable().default('[PHONE]').describe('replacement for mainland mobile numbers'),
-      id_card: z.string().nullable().default('[ID]').describe('replacement for resident identity numbers'),
-    }),
-    (t, p) => M.maskPii(t, { email: p.email, ip: p.ip, mobile: p.mobile, idCard: p.id_card }),
-  ),
+  mapper(MAPPERS.remove_specific_chars, (t, p) => M.removeSpecificChars(t, p.chars_to_remove)),
+  mapper(MAPPERS.whitespace_normalization, (t) => M.whitespaceNormalization(t)),
+  mapper(MAPPERS.pii_mask, (t, p) => M.maskPii(t, { email: p.email, ip: p.ip, mobile: p.mobile, idCard: p.id_card })),
 ];
 
 // ---------- filters ----------
@@ -250,29 +117,12 @@ const lmState = new Map<string, ArpaModel | null>();
 
 export const filterSpecs: FilterSpec[] = [
   filter({
-    name: 'alnum_ratio',
-    description:
-      'alphanumeric characters / characters, Unicode-aware (Han characters count as letters, as Python isalnum); data-juicer alphanumeric_filter. Steel max 0.9 drops clean Chinese; zh-web sets only a min',
-    params: z.object({
-      rule: ruleName('alnum_ratio'),
-      min: num(0, 'keep when ratio >= min'),
-      max: num(0.9, 'keep when ratio <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.alnum_ratio,
     compute: (d, p) => ({ [p.rule]: S.alnumRatio(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'alnum_token_ratio',
-    description:
-      'alphanumeric characters / tokenizer tokens (data-juicer alphanumeric_filter with tokenization; Qwen tokenizer instead of pythia)',
-    params: z.object({
-      rule: ruleName('alnum_token_ratio'),
-      min: num(0.546, 'keep when ratio >= min'),
-      max: num(3.65, 'keep when ratio <= max'),
-      tokenizer: z.string().default('qwen').describe('"qwen" or a tokenizer.json path'),
-      langs: langs(),
-    }),
+    ...FILTERS.alnum_token_ratio,
     async init(p) {
       if (!tokCounters.has(p.tokenizer)) tokCounters.set(p.tokenizer, await tokenCounter(p.tokenizer));
     },
@@ -287,97 +137,39 @@ export const filterSpecs: FilterSpec[] = [
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'avg_line_length',
-    description: 'characters / lines (Python splitlines); data-juicer average_line_length_filter',
-    params: z.object({
-      rule: ruleName('avg_line_length'),
-      min: num(10, 'keep when >= min'),
-      max: num(null, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.avg_line_length,
     compute: (d, p) => ({ [p.rule]: S.avgLineLength(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'max_line_length',
-    description: 'length of the longest line in characters; data-juicer maximum_line_length_filter',
-    params: z.object({
-      rule: ruleName('max_line_length'),
-      min: num(10, 'keep when >= min'),
-      max: num(null, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.max_line_length,
     compute: (d, p) => ({ [p.rule]: S.maxLineLength(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'char_repetition',
-    description:
-      'character n-gram repetition: share of n-gram occurrences held by the top sqrt(#distinct) repeated n-grams; data-juicer character_repetition_filter',
-    params: z.object({
-      rule: ruleName('char_repetition'),
-      rep_len: z.number().int().positive().default(10).describe('n-gram length in characters'),
-      min: num(0, 'keep when >= min'),
-      max: num(0.5, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.char_repetition,
     compute: (d, p) => ({ [p.rule]: S.charRepetition(d.text, p.rep_len) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'special_char_ratio',
-    description:
-      'special characters / characters. category (default): symbols, controls and non-prose punctuation by Unicode category — never Han; datajuicer: its fixed list (contains 一 上 士)',
-    params: z.object({
-      rule: ruleName('special_char_ratio'),
-      mode: z.enum(['category', 'datajuicer']).default('category').describe('definition of "special"'),
-      min: num(0, 'keep when >= min'),
-      max: num(0.25, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.special_char_ratio,
     compute: (d, p) => ({ [p.rule]: S.specialCharRatio(d.text, p.mode) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'text_length',
-    description: 'text length in characters (code points); data-juicer text_length_filter',
-    params: z.object({
-      rule: ruleName('text_length'),
-      min: num(10, 'keep when >= min'),
-      max: num(null, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.text_length,
     compute: (d, p) => ({ [p.rule]: S.textLength(d.text) }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'word_count',
-    description:
-      'number of words: jieba words for Chinese (auto), whitespace words otherwise; datajuicer mode reproduces words_num_filter (space split — meaningless for Chinese)',
-    params: z.object({
-      rule: ruleName('word_count'),
-      words: wordMode('auto'),
-      min: num(10, 'keep when >= min'),
-      max: num(null, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.word_count,
     compute: (d, p) => ({
       [p.rule]: p.words === 'datajuicer' ? S.djWords(d.text, false).length : S.countAlnumWords(words(d, p.words)),
     }),
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'word_repetition',
-    description:
-      'word n-gram repetition: occurrences of repeated word n-grams / all (data-juicer word_repetition_filter); jieba words for Chinese in auto mode',
-    params: z.object({
-      rule: ruleName('word_repetition'),
-      words: wordMode('auto'),
-      rep_len: z.number().int().positive().default(10).describe('n-gram length in words'),
-      min: num(0, 'keep when >= min'),
-      max: num(0.5, 'keep when <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.word_repetition,
     compute: (d, p) => {
       const w = p.words === 'datajuicer' ? wordsFromList(S.djWords(d.text, true)) : words(d, p.words);
       return { [p.rule]: S.wordRepetition(w, p.rep_len, p.words !== 'datajuicer') };
@@ -385,20 +177,7 @@ export const filterSpecs: FilterSpec[] = [
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'stopwords',
-    description:
-      "stopword occurrences (count) and share of words (ratio); per-language lists: zh = FineWeb-2's 22 words, en = Gopher's 8; counted over jieba/whitespace words",
-    params: z.object({
-      rule: ruleName('stopwords'),
-      words: wordMode('auto'),
-      lists: z
-        .record(z.string(), z.array(z.string()))
-        .default({})
-        .describe('extra/override stopword lists by language'),
-      min_count: num(2, 'keep when count >= min_count'),
-      min_ratio: num(null, 'keep when ratio >= min_ratio'),
-      langs: langs(),
-    }),
+    ...FILTERS.stopwords,
     compute: (d, p) => {
       const l = (d.lang ?? 'en').split('-')[0];
       const list = stopSet(p.lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en);
@@ -415,17 +194,7 @@ export const filterSpecs: FilterSpec[] = [
     ],
   }),
   filter({
-    name: 'flagged_words',
-    description:
-      'flagged (adult/gambling/spam) word occurrences / words; Chinese entries are matched as substrings (no segmentation needed)',
-    params: z.object({
-      rule: ruleName('flagged_words'),
-      words: wordMode('auto'),
-      list: z.array(z.string()).default([]).describe('extra flagged words (added to the built-in zh/en lists)'),
-      builtin: z.boolean().default(true).describe('use the built-in lists'),
-      max: num(0.01, 'keep when ratio <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.flagged_words,
     compute: (d, p) => {
       const key = JSON.stringify([p.builtin, p.list]);
       let fl = flaggedCache.get(key);
@@ -444,35 +213,7 @@ export const filterSpecs: FilterSpec[] = [
     rules: (p) => [{ rule: p.rule, max: p.max }],
   }),
   filter({
-    name: 'gopher_quality',
-    description:
-      'Gopher quality rules (datatrove semantics): word count, mean word length, #/ellipsis per word, bullet and ellipsis lines, alphabetic-word share, stopwords. zh-web: FineWeb-2 Mandarin thresholds with jieba words',
-    params: z.object({
-      rule: ruleName('gopher'),
-      words: wordMode('auto'),
-      min_words: num(50, 'min non-symbol words'),
-      min_words_unless_sentence_chars: num(
-        null,
-        'the word minimum does not apply when the complete sentences (runs of a line ending in 。！？ with >= 4 Han characters) hold at least this many non-whitespace characters; null: it always applies',
-      ),
-      max_words: num(100000, 'max non-symbol words'),
-      min_avg_word_length: num(3, 'min mean word length (characters)'),
-      max_avg_word_length: num(10, 'max mean word length'),
-      max_symbol_word_ratio: num(0.1, 'max "#" and "..." per word'),
-      max_bullet_lines_ratio: num(0.9, 'max share of lines starting with • or -'),
-      max_ellipsis_lines_ratio: num(0.3, 'max share of lines ending with ... or …'),
-      min_alpha_words_ratio: num(0.8, 'min share of words containing a letter (datatrove max_non_alpha_words_ratio)'),
-      min_alpha_words_ratio_unless_sentence_share: num(
-        null,
-        'the alphabetic-word minimum does not apply when the complete sentences (as for min_words_unless_sentence_chars) hold at least this share of the non-whitespace characters: dates, versions and formulas inside prose are text, a table of numbers is not (a number then counts as a word: every non-symbol word holds a letter or a digit); null: it always applies',
-      ),
-      min_stop_words: num(2, 'min stopword occurrences (language list, see stopwords op)'),
-      min_stop_words_unless_sentence_chars: num(
-        null,
-        'the stopword minimum does not apply when the complete sentences (as for min_words_unless_sentence_chars) hold at least this many non-whitespace characters; null: it always applies',
-      ),
-      langs: langs(),
-    }),
+    ...FILTERS.gopher_quality,
     compute: (d, p) => {
       const w = words(d, p.words);
       const q = S.gopherQuality(d.text, w);
@@ -536,41 +277,7 @@ export const filterSpecs: FilterSpec[] = [
     },
   }),
   filter({
-    name: 'gopher_repetition',
-    description:
-      'Gopher repetition rules (datatrove semantics): duplicate line/paragraph fractions, top word n-gram character fractions (2-4), duplicate n-gram character fractions (5-10); jieba words for Chinese',
-    params: z.object({
-      rule: ruleName('gopher_rep'),
-      words: wordMode('auto'),
-      dup_line_frac: num(0.3, 'max share of duplicate lines'),
-      dup_para_frac: num(0.3, 'max share of duplicate paragraphs'),
-      dup_line_char_frac: num(0.2, 'max share of characters in duplicate lines'),
-      dup_para_char_frac: num(0.2, 'max share of characters in duplicate paragraphs'),
-      top_n_grams: z
-        .record(z.string(), z.number())
-        .default({ 2: 0.2, 3: 0.18, 4: 0.16 })
-        .describe('n -> max character fraction of the most frequent n-gram'),
-      dup_n_grams: z
-        .record(z.string(), z.number())
-        .default({ 5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.1 })
-        .describe('n -> max character fraction of duplicated n-grams'),
-      top_n_grams_min_words: z
-        .number()
-        .int()
-        .nullable()
-        .default(null)
-        .describe(
-          'the top n-gram rules apply only to documents of at least this many words (null: to all); below it a few mentions of the topic term set the share',
-        ),
-      dup_n_grams_outside_sentences: z
-        .record(z.string(), z.number())
-        .nullable()
-        .default(null)
-        .describe(
-          'n -> max character fraction (of the whole text) of duplicated n-grams in the text outside complete Chinese sentences (runs of a line ending in 。！？ with >= 4 Han characters) and outside table rows (lines "| a | b |"): labels, menus and listings, not the phrases that distinct sentences share nor the vocabulary that the cells of a table column share; null: not measured',
-        ),
-      langs: langs(),
-    }),
+    ...FILTERS.gopher_repetition,
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const w = wordsOf(d.text, mode);
@@ -613,19 +320,7 @@ export const filterSpecs: FilterSpec[] = [
     },
   }),
   filter({
-    name: 'fineweb_quality',
-    description:
-      'FineWeb quality rules (datatrove semantics): share of lines ending in terminal punctuation (CJK included), short lines, duplicated line characters, newlines per word',
-    params: z.object({
-      rule: ruleName('fineweb'),
-      words: wordMode('auto'),
-      line_punct_thr: num(0.12, 'min share of lines ending with terminal punctuation'),
-      short_line_thr: num(0.67, 'max share of lines of <= short_line_length characters'),
-      short_line_length: z.number().int().default(30).describe('what counts as a short line'),
-      char_duplicates_ratio: num(0.01, 'max share of characters in duplicated lines'),
-      new_line_ratio: num(0.3, 'max newlines per word'),
-      langs: langs(),
-    }),
+    ...FILTERS.fineweb_quality,
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const st = S.finewebQuality(d.text, wordsOf(d.text, mode), p.short_line_length);
@@ -641,31 +336,7 @@ export const filterSpecs: FilterSpec[] = [
     ],
   }),
   filter({
-    name: 'perplexity',
-    description:
-      "perplexity under an ARPA n-gram model (ours from `steel lm train`, or KenLM's); data-juicer perplexity_filter semantics (per-line scores, 10^(-logp/(tokens+lines)))",
-    params: z.object({
-      rule: ruleName('perplexity'),
-      model: z.string().default('models/zh.char.arpa').describe('ARPA file (.arpa, .arpa.gz, .arpa.zst)'),
-      tokenization: z
-        .enum(['char', 'whitespace', 'jieba'])
-        .default('char')
-        .describe(
-          'how the model was trained: char (one token per character, spaces as ▁), whitespace words, or jieba words',
-        ),
-      max_chars: z
-        .number()
-        .int()
-        .default(20000)
-        .describe('score at most this many characters of each document (speed)'),
-      if_missing: z
-        .enum(['error', 'skip'])
-        .default('error')
-        .describe('when the model file does not exist: fail, or pass every document with a warning'),
-      min: num(null, 'keep when perplexity >= min'),
-      max: num(1500, 'keep when perplexity <= max'),
-      langs: langs(),
-    }),
+    ...FILTERS.perplexity,
     async init(p) {
       if (lmState.has(p.model)) return;
       const { existsSync } = await import('node:fs');
@@ -690,42 +361,7 @@ export const filterSpecs: FilterSpec[] = [
     rules: (p) => minmax(p.rule, p),
   }),
   filter({
-    name: 'lang_id',
-    description:
-      'language ID with fastText lid.176 (bundled) over windows spread across the whole document, weighted by content units, with the CJK script share of the whole document as a prior (filters/lid.ts identify): tags doc.lang and meta.lang_score; drops when the score is below the threshold for that language (default_threshold for others). Optional "code" label from a code detector (never for a mostly-CJK page)',
-    params: z.object({
-      rule: ruleName('lang_id'),
-      thresholds: z.record(z.string(), z.number()).default({ zh: 0.5, en: 0.5 }).describe('per-language minimum score'),
-      default_threshold: z
-        .number()
-        .default(0)
-        .describe('minimum score for languages not listed (set > 1 to drop every other language)'),
-      action: z.enum(['tag', 'drop']).default('drop').describe('tag only, or also drop below threshold'),
-      windows: z
-        .number()
-        .int()
-        .positive()
-        .default(3)
-        .describe(
-          'identify from this many windows spread over the whole document (not its head): a page with an English header and a Chinese body is Chinese',
-        ),
-      window_chars: z
-        .number()
-        .int()
-        .positive()
-        .default(300)
-        .describe('characters per window (fastText cost grows with the characters read: windows x window_chars)'),
-      detect_code: z
-        .boolean()
-        .default(true)
-        .describe('label as "code" (score 1) when most lines look like source code or shell'),
-      code_line_ratio: z.number().default(0.6).describe('min share of code-looking lines for "code"'),
-      keep_original_lang: z
-        .boolean()
-        .default(false)
-        .describe('keep an existing doc.lang and only record meta.lid_lang'),
-      langs: langs(),
-    }),
+    ...FILTERS.lang_id,
     async init() {
       lidState.model ??= await loadLid();
     },
@@ -748,17 +384,7 @@ export const filterSpecs: FilterSpec[] = [
     },
   }),
   filter({
-    name: 'zh_script',
-    description:
-      'Simplified vs Traditional script detection for Chinese: share of Traditional-only among script-distinctive Han characters (OpenCC tables); tags meta.script = Hans | Hant',
-    params: z.object({
-      rule: ruleName('zh_script'),
-      langs: z.array(z.string()).default(['zh']).describe('apply to these languages'),
-      hant_above: z.number().default(0.5).describe('tag Hant when the Traditional share is above this'),
-      max_chars: z.number().int().default(5000).describe('look at the first N characters'),
-      min: num(null, 'keep when Traditional share >= min'),
-      max: num(null, 'keep when Traditional share <= max (e.g. 0.5 keeps Simplified only)'),
-    }),
+    ...FILTERS.zh_script,
     compute: (d, p) => {
       const c = scriptCounts(d.text, p.max_chars);
       const share = c.trad + c.simp === 0 ? 0.5 : c.trad / (c.trad + c.simp);
@@ -773,5 +399,12 @@ export { traditionalShare };
 
 export const specs: Map<string, Spec> = new Map([...mapperSpecs, ...filterSpecs].map((s) => [s.name, s]));
 
-/** Operators of this area, usable by name in recipes. */
-export const ops: Op[] = [...mapperSpecs.map((s) => mapperOp(s)), ...filterSpecs.map((s) => filterOp(s))];
+/**
+ * The operators' implementations (filters/op-meta.ts lists the operators by name for recipes and imports this module
+ * when one of them creates its stage).
+ */
+export const ops: (MapOp & { spec: Spec })[] = [
+  ...mapperSpecs.map((s) => mapperOp(s)),
+  ...filterSpecs.map((s) => filterOp(s)),
+];
+export const opsByName = new Map(ops.map((o) => [o.name, o]));

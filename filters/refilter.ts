@@ -113,7 +113,9 @@ export async function planFrom(
   const steps: Prepared[] = [];
   const ruleLists: RuleSpec[][] = [];
   for (const s of resolved) {
-    const spec = (s.op as { spec?: FilterSpec | MapperSpec }).spec;
+    // a filters/ op of the registry loads its spec (filters/op-meta.ts); an implementation object carries it
+    const o = s.op as { spec?: FilterSpec | MapperSpec; loadSpec?: () => Promise<FilterSpec | MapperSpec> };
+    const spec = o.spec ?? (await o.loadSpec?.());
     if (s.op.kind === 'global') steps.push({ kind: 'global', name: s.name, op: s.op, params: s.params });
     else if (spec?.kind === 'filter')
       steps.push({ kind: 'filter', name: s.name, spec, params: s.params, rules: spec.rules(s.params) });
