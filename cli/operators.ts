@@ -1,6 +1,7 @@
 /**
  * The operator list (composition root): every area's recipe operators, loaded lazily per area. pipeline/ knows only
  * its own operators; the runner, recipe resolution, workers (cli/tasks.ts) and `steel ops` get this registry.
+ * filters/ is listed by its metadata (filters/op-meta.ts): the implementations load in the process that runs an op.
  * Wiring between areas happens here too: filters count tokens with tokenizer/'s tokenizers.
  */
 import { provideTokenCounters } from '../filters/tokens.ts';
