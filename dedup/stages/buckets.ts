@@ -47,44 +47,44 @@ const MAX_SEEN_PAIRS = 1 << 22;
 
 /**
  * The unordered pairs of nodes a buckets task has written as candidates, so that a pair found in several of its bands
- * is written once: open addressing over one Uint32Array (min + 1, max; 0 = empty), load ≤ 1/2, grown by doubling up
+ * is written once: open addressing over two Uint32Arrays (min + 1, max; 0 = empty), load ≤ 1/2, grown by doubling up
  * to `max` pairs; once full, further pairs are not remembered (`first` answers true for them every time).
  */
 export class PairSet {
-  /** Slot i: words 2i (min + 1, 0 = empty) and 2i + 1 (max), side by side (one cache line per probe). */
-  private t = new Uint32Array(2 << 12);
+  private hi = new Uint32Array(1 << 12);
+  private lo = new Uint32Array(1 << 12);
   private count = 0;
   constructor(private readonly max = MAX_SEEN_PAIRS) {}
   /** True the first time the pair {u, v} is seen (and remembered, while there is room), false after. */
   first(u: number, v: number): boolean {
     const a = (u < v ? u : v) + 1;
     const b = u < v ? v : u;
-    const t = this.t;
-    const mask = (t.length >>> 1) - 1;
+    const mask = this.hi.length - 1;
     let i = pairSlot(a, b) & mask;
     for (;;) {
-      const h = t[2 * i]!;
+      const h = this.hi[i]!;
       if (h === 0) break;
-      if (h === a && t[2 * i + 1] === b) return false;
+      if (h === a && this.lo[i] === b) return false;
       i = (i + 1) & mask;
     }
     if (this.count >= this.max) return true;
-    t[2 * i] = a;
-    t[2 * i + 1] = b;
-    if (++this.count * 4 > t.length) this.grow();
+    this.hi[i] = a;
+    this.lo[i] = b;
+    if (++this.count * 2 > this.hi.length) this.grow();
     return true;
   }
   private grow(): void {
-    const old = this.t;
-    const t = (this.t = new Uint32Array(old.length * 2));
-    const mask = (t.length >>> 1) - 1;
-    for (let k = 0; k < old.length; k += 2) {
-      const a = old[k]!;
+    const { hi, lo } = this;
+    this.hi = new Uint32Array(hi.length * 2);
+    this.lo = new Uint32Array(hi.length * 2);
+    const mask = this.hi.length - 1;
+    for (let k = 0; k < hi.length; k++) {
+      const a = hi[k]!;
       if (a === 0) continue;
-      let i = pairSlot(a, old[k + 1]!) & mask;
-      while (t[2 * i] !== 0) i = (i + 1) & mask;
-      t[2 * i] = a;
-      t[2 * i + 1] = old[k + 1]!;
+      let i = pairSlot(a, lo[k]!) & mask;
+      while (this.hi[i] !== 0) i = (i + 1) & mask;
+      this.hi[i] = a;
+      this.lo[i] = lo[k]!;
     }
   }
 }
