@@ -35,7 +35,7 @@ import {
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import { Forest } from './stages/verify.ts';
-import { distinctPayloads, PairSet } from './stages/buckets.ts';
+import { distinctPayloads } from './stages/buckets.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
   const p = optimalParams(0.8, 256);
@@ -560,36 +560,4 @@ test('buckets: members with equal payloads collapse onto the first, whatever the
     assert.deepEqual(reps, refReps);
     assert.deepEqual(same, refSame);
   }
-});
-
-test('buckets: PairSet answers first once per unordered pair (across growth); beyond its room it remembers no more', () => {
-  const rnd = seededRandom(22);
-  const ref = new Set<string>();
-  const set = new PairSet();
-  let firsts = 0;
-  // 60,000 draws over a few thousand nodes (many repeats, both orders, node 0 and 2³² − 2 too): the table grows often
-  for (let k = 0; k < 60_000; k++) {
-    const u = k === 0 ? 0 : k === 1 ? 0xfffffffe : rnd() % 3000;
-    const v = k < 2 ? 7 : rnd() % 3000;
-    const key = u < v ? `${u},${v}` : `${v},${u}`;
-    const isNew = !ref.has(key);
-    ref.add(key);
-    assert.equal(set.first(u, v), isNew, key);
-    if (isNew) firsts++;
-  }
-  assert.ok(firsts > 20_000 && firsts < 60_000, `${firsts}`);
-  const small = new PairSet(3);
-  assert.deepEqual(
-    [
-      [1, 2],
-      [3, 1],
-      [2, 1],
-      [5, 6],
-      [7, 8],
-      [7, 8],
-      [6, 5],
-      [1, 3],
-    ].map(([u, v]) => small.first(u!, v!)),
-    [true, true, false, true, true, true, false, false],
-  );
 });

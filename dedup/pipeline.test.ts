@@ -563,43 +563,6 @@ test('minhash verify checks n - 1 pairs of a cluster of n near-identical documen
   );
 });
 
-test('minhash buckets write a candidate pair found in several bands once; the result is that of writing it per band', async () => {
-  const dir = tmpDir('dd-candonce-');
-  const rnd = seededRandom(13);
-  const base = randomEn(rnd, 400);
-  const lines: string[] = [];
-  // 8 copies that differ in one word each: their pairs share most of the 32 bands
-  for (let i = 0; i < 8; i++) lines.push(JSON.stringify({ id: `c${i}`, text: base.replace(/ \S+ /, ` w${i}x `) }));
-  for (let i = 0; i < 30; i++) lines.push(JSON.stringify({ id: `f${i}`, text: randomEn(rnd, 150) }));
-  const file = join(dir, 'in.jsonl');
-  writeFileSync(file, lines.join('\n') + '\n');
-  const runs: { dups: [string, string][]; counts: number[]; candidates: number }[] = [];
-  try {
-    for (const room of [undefined, 0]) {
-      setTestHooks(room === undefined ? undefined : { dedupMaxSeenPairs: room });
-      const out = join(dir, `out-${room ?? 'default'}`);
-      const logs: string[] = [];
-      const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
-      await runDedup(cfgFor('minhash', [file], out), ex, { workers: 1, log: (m: string) => logs.push(m) });
-      const m = /, (\d+) candidate pairs to verify/.exec(logs.find((l) => l.startsWith('buckets: ')) ?? '');
-      assert.ok(m, logs.join('\n'));
-      runs.push({ dups: [...dupMap(out)].sort(), counts: verifyCounts(logs), candidates: Number(m[1]) });
-    }
-  } finally {
-    setTestHooks(undefined);
-  }
-  const [once, perBand] = runs;
-  assert.equal(once!.dups.length, 7);
-  assert.equal(once!.candidates, once!.counts[1], "each pair written once: as many as verify's distinct pairs");
-  assert.ok(once!.candidates >= 21, `${once!.candidates}: most of the cluster's 28 pairs`);
-  assert.ok(
-    perBand!.candidates > 5 * once!.candidates,
-    `${perBand!.candidates}: each pair written in every band it shares`,
-  );
-  assert.deepEqual(perBand!.dups, once!.dups);
-  assert.deepEqual(perBand!.counts, once!.counts);
-});
-
 /** verify's log line: verified, distinct pairs, not checked, decided by size. */
 function verifyCounts(logs: string[]): number[] {
   const line = logs.find((l) => l.startsWith('verify: '));

@@ -213,8 +213,6 @@ export interface TestHooks {
   dedupMaxGroup?: number;
   /** dedup: bytes of shingle-set files a verify task reads whole (default dedup's SETS_IN_MEMORY), to test reads by set. */
   dedupSetsInMemory?: number;
-  /** dedup: pairs a buckets task remembers as decided (default dedup's MAX_SEEN_PAIRS), to test a full pair set. */
-  dedupMaxSeenPairs?: number;
   /** Slurm task: a file holding "STEP RANK"; that task deletes it and SIGKILLs itself mid-work. */
   slurmKillFile?: string;
   /** Slurm test task: a value echoed back, to check that the hooks reach a compute node intact. */

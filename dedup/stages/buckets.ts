@@ -1,8 +1,7 @@
 /**
  * Stage 2, buckets (bandTasks tasks, each over bands rank, rank + world, ...): k-way merge of each band's sorted runs ->
  * edges edges/from-{T}/to-{P}.bin, and with MinHash exact verification the candidate pairs cand/from-{T}/to-{G}.bin
- * (by file group; records u, v and the pair's sketch estimate × CAND_EST_SCALE, each pair once per task) for stage
- * verify.
+ * (by file group; records u, v and the pair's sketch estimate × CAND_EST_SCALE) for stage verify.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
@@ -41,59 +40,6 @@ const MAX_PAIRWISE = 2000;
  * verified (the estimate's standard deviation is ~0.03 at J 0.8 with 250 bins, so this margin is 5 of them).
  */
 export const PREFILTER_MARGIN = 0.15;
-
-/** Candidate pairs a buckets task remembers (beyond, a pair found in several bands is written again: verify drops copies). */
-const MAX_SEEN_PAIRS = 1 << 22;
-
-/**
- * The unordered pairs of nodes a buckets task has written as candidates, so that a pair found in several of its bands
- * is written once: open addressing over two Uint32Arrays (min + 1, max; 0 = empty), load ≤ 1/2, grown by doubling up
- * to `max` pairs; once full, further pairs are not remembered (`first` answers true for them every time).
- */
-export class PairSet {
-  private hi = new Uint32Array(1 << 12);
-  private lo = new Uint32Array(1 << 12);
-  private count = 0;
-  constructor(private readonly max = MAX_SEEN_PAIRS) {}
-  /** True the first time the pair {u, v} is seen (and remembered, while there is room), false after. */
-  first(u: number, v: number): boolean {
-    const a = (u < v ? u : v) + 1;
-    const b = u < v ? v : u;
-    const mask = this.hi.length - 1;
-    let i = pairSlot(a, b) & mask;
-    for (;;) {
-      const h = this.hi[i]!;
-      if (h === 0) break;
-      if (h === a && this.lo[i] === b) return false;
-      i = (i + 1) & mask;
-    }
-    if (this.count >= this.max) return true;
-    this.hi[i] = a;
-    this.lo[i] = b;
-    if (++this.count * 2 > this.hi.length) this.grow();
-    return true;
-  }
-  private grow(): void {
-    const { hi, lo } = this;
-    this.hi = new Uint32Array(hi.length * 2);
-    this.lo = new Uint32Array(hi.length * 2);
-    const mask = this.hi.length - 1;
-    for (let k = 0; k < hi.length; k++) {
-      const a = hi[k]!;
-      if (a === 0) continue;
-      let i = pairSlot(a, lo[k]!) & mask;
-      while (this.hi[i] !== 0) i = (i + 1) & mask;
-      this.hi[i] = a;
-      this.lo[i] = lo[k]!;
-    }
-  }
-}
-
-function pairSlot(a: number, b: number): number {
-  let h = Math.imul(a, 0x9e3779b1) ^ Math.imul(b ^ (b >>> 16), 0x85ebca6b);
-  h ^= h >>> 15;
-  return Math.imul(h, 0xc2b2ae35) ^ (h >>> 13);
-}
 
 /** Records of one bucket held in memory by the bucket merge. */
 const MAX_GROUP = 200_000;
@@ -173,8 +119,6 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     ? new PartitionedWriter(candDir, cfg.groups, 3, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
     : undefined;
   const candRec = new Uint32Array(3);
-  // a candidate pair found again in another of the task's bands (the same sketches, the same estimate) is written once
-  const candidates = exactVerify ? new PairSet(testHooks().dedupMaxSeenPairs ?? MAX_SEEN_PAIRS) : undefined;
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
@@ -188,7 +132,7 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
       const firstIndexNode = num.offsets[num.offsets.length - 1]!;
       // a candidate pair in both directions, with its sketch estimate (verify takes the likeliest pairs first)
       const cand = (u: number, v: number, est: number) => {
-        if (u === v || !candidates!.first(u, v)) return;
+        if (u === v) return;
         candRec[2] = Math.round(est * CAND_EST_SCALE);
         candRec[0] = u;
         candRec[1] = v;
