@@ -42,8 +42,12 @@ for (let r = 0; r < Number(values.repeat); r++) {
   if (values.buckets) {
     const c0 = cpu();
     const world = bandTasks(cfg);
-    for (let t = 0; t < world; t++) await bucketsTask.run(t, world, { cfg, num }, ctx);
-    line.push(`buckets ${(cpu() - c0).toFixed(3)}`);
+    const bs = { compared: 0, candidates: 0, edges: 0 };
+    for (let t = 0; t < world; t++) {
+      const s = await bucketsTask.run(t, world, { cfg, num }, ctx);
+      for (const k of Object.keys(bs) as (keyof typeof bs)[]) bs[k] += s[k];
+    }
+    line.push(`buckets ${(cpu() - c0).toFixed(3)}`, JSON.stringify(bs));
   }
   let c0 = cpu();
   for (let g = 0; g < cfg.groups; g++) await verifySetsTask.run(g, cfg.groups, { cfg, num }, ctx);
