@@ -15,7 +15,7 @@ import { buildConfig, exactParams, minhashParams, simhashParams } from './params
 import { runDedup } from './run.ts';
 import { sigPath } from './tasks.ts';
 import { layout, type DedupConfig, type DedupMethod } from './config.ts';
-import { sectionRange } from './runfile.ts';
+import { readAllRecords, sectionRange } from './runfile.ts';
 
 const quiet = { progress: { quiet: true } };
 const noLog = () => {};
@@ -561,6 +561,45 @@ test('minhash verify checks n - 1 pairs of a cluster of n near-identical documen
     pairs! - 7,
     'every candidate pair is an edge of the tree, not checked, or decided by size',
   );
+});
+
+test('minhash buckets record a candidate pair as u < v for the group of u, and reversed for the group of v only across groups', async () => {
+  const dir = tmpDir('dd-cand-');
+  const rnd = seededRandom(14);
+  const base = randomEn(rnd, 400);
+  const copy = (i: number) => base.replace(/ \S+ /, ` w${i}x `);
+  const fill = (n: number) => Array.from({ length: n }, () => randomEn(rnd, 150));
+  // file 0 (group 0): a0, a1 and fillers; file 1 (group 1): fillers, then b0. J ≥ 0.8 for each of the three pairs;
+  // (a0, a1) and (a0, b0) are candidates (in this seed (a1, b0) shares no band)
+  const texts = [
+    [copy(0), copy(1), ...fill(15)],
+    [...fill(15), copy(2)],
+  ];
+  const files = texts.map((t, f) => {
+    const file = join(dir, `in${f}.jsonl`);
+    writeFileSync(file, t.map((text, i) => JSON.stringify({ id: `f${f}-${i}`, text })).join('\n') + '\n');
+    return file;
+  });
+  const out = join(dir, 'out');
+  const cfg = { ...cfgFor('minhash', files, out), groups: 2 };
+  await runDedup(cfg, new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  assert.deepEqual([...dupMap(out)].sort(), [
+    ['f0-1', 'f0-0'],
+    ['f1-15', 'f0-0'],
+  ]);
+  // nodes: a0 0, a1 1, b0 32. The distinct records by group: group 0 holds the pairs as u < v, group 1 the pair
+  // across the groups reversed (for its sets task to read b0); no (1, 0)
+  const byGroup = [0, 1].map((g) => {
+    const recs: string[] = [];
+    for (const from of readdirSync(join(out, 'work', 'cand'))) {
+      const f = join(out, 'work', 'cand', from, `to-0000${g}.bin`);
+      if (!existsSync(f)) continue;
+      const w = readAllRecords(f).words;
+      for (let i = 0; i < w.length; i += 3) recs.push(`${w[i]}-${w[i + 1]}`);
+    }
+    return [...new Set(recs)].sort(); // a pair's record in every band it shares
+  });
+  assert.deepEqual(byGroup, [['0-1', '0-32'], ['32-0']]);
 });
 
 /** verify's log line: verified, distinct pairs, not checked, decided by size. */

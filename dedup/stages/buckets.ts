@@ -1,7 +1,8 @@
 /**
  * Stage 2, buckets (bandTasks tasks, each over bands rank, rank + world, ...): k-way merge of each band's sorted runs ->
  * edges edges/from-{T}/to-{P}.bin, and with MinHash exact verification the candidate pairs cand/from-{T}/to-{G}.bin
- * (by file group; records u, v and the pair's sketch estimate × CAND_EST_SCALE) for stage verify.
+ * (by file group; records u, v and the pair's sketch estimate × CAND_EST_SCALE: u < v in the group of u, and v, u
+ * in the group of v when that is another) for stage verify.
  * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
  * verified when read.
  */
@@ -108,17 +109,16 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     overflow: 0,
   };
   // this task's outputs, for all its bands: edges/from-T/to-P.bin, and with exact verification the candidate pairs
-  // (both directions) cand/from-T/to-G.bin by the file group of the first
+  // cand/from-T/to-G.bin by the file group of the first
   const dir = join(cfg.workDir, 'edges', `from-${pad(rank)}`);
   rmSync(dir, { recursive: true, force: true });
   const pw = new PartitionedWriter(dir, cfg.partitions, 2);
   const exactVerify = cfg.method === 'minhash' && cfg.minhash.verify;
   const candDir = join(cfg.workDir, 'cand', `from-${pad(rank)}`);
   rmSync(candDir, { recursive: true, force: true });
-  const cw = exactVerify
-    ? new PartitionedWriter(candDir, cfg.groups, 3, false, (r) => groupOfFile(cfg, fileOf(num, r[0]!)[0]))
-    : undefined;
+  const cw = exactVerify ? new PartitionedWriter(candDir, cfg.groups, 3, false, (r) => groupOfNode(r[0]!)) : undefined;
   const candRec = new Uint32Array(3);
+  const groupOfNode = (n: number) => groupOfFile(cfg, fileOf(num, n)[0]);
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
@@ -130,16 +130,21 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
       };
       const numPerm = cfg.minhash.bands * cfg.minhash.rows;
       const firstIndexNode = num.offsets[num.offsets.length - 1]!;
-      // a candidate pair in both directions, with its sketch estimate (verify takes the likeliest pairs first)
+      // a candidate pair with its sketch estimate (verify takes the likeliest pairs first): (lo, hi) to the group of
+      // lo, whose verify task checks it; (hi, lo) too when hi is in another group, whose sets task reads hi's text
       const cand = (u: number, v: number, est: number) => {
         if (u === v) return;
+        const lo = Math.min(u, v);
+        const hi = Math.max(u, v);
         candRec[2] = Math.round(est * CAND_EST_SCALE);
-        candRec[0] = u;
-        candRec[1] = v;
+        candRec[0] = lo;
+        candRec[1] = hi;
         cw!.write(candRec);
-        candRec[0] = v;
-        candRec[1] = u;
-        cw!.write(candRec);
+        if (cfg.groups > 1 && groupOfNode(hi) !== groupOfNode(lo)) {
+          candRec[0] = hi;
+          candRec[1] = lo;
+          cw!.write(candRec);
+        }
         out.candidates++;
       };
       /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */

@@ -45,12 +45,16 @@ export interface VerifyArgs {
 const setsPath = (cfg: DedupConfig, g: number) => join(cfg.workDir, 'vsets', `g${pad(g)}.bin`);
 const setsIndexPath = (cfg: DedupConfig, g: number) => join(cfg.workDir, 'vsets', `g${pad(g)}.idx.bin`);
 
-/** The group's candidate documents: the first nodes of its cand/ records (every pair is recorded both ways). */
+/**
+ * The group's candidate documents, and some of other groups (never read here: the sets task reads the group's files):
+ * both nodes of its cand/ records (a pair is recorded as u < v in the group of u, and as v, u in the group of v
+ * when that is another).
+ */
 function groupNodes(cfg: DedupConfig, g: number): Set<number> {
   const nodes = new Set<number>();
   for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
     const r = new RecordReader(f);
-    while (r.next()) nodes.add(r.rec[0]!);
+    while (r.next()) nodes.add(r.rec[0]!).add(r.rec[1]!);
   }
   return nodes;
 }
@@ -70,7 +74,7 @@ function groupPairs(cfg: DedupConfig, g: number): Float64Array {
     while (r.next()) {
       const u = r.rec[0]!;
       const v = r.rec[1]!;
-      if (v < u) continue; // the pair's other record, in the group of v
+      if (v < u) continue; // the pair's record for the group of v (its sets task), when that is another
       (r.rec[2]! >= atLeast ? likely : rest).push(u * 2 ** 32 + v);
     }
   }
