@@ -176,15 +176,17 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   for (int i = 0; i < NO; i++) o[i] = 0.f;
   float mr[2] = {-INFINITY, -INFINITY}, lr[2] = {0.f, 0.f};
   uint32_t pa[BN / 16][4];
+  // the mbarrier waits come before each wgmma.fence: a wait (a loop) between the fence and a wgmma makes ptxas insert
+  // a warpgroup arrive in a divergent path and serialise every wgmma of the kernel (C7520)
+  auto wait_k = [&](int j) { mbar_wait(fullK + j % NS, (j / NS) & 1); };
+  auto wait_v = [&](int j) { mbar_wait(fullV + j % NS, (j / NS) & 1); };
   auto issue_s = [&](int j) {
-    mbar_wait(fullK + j % NS, (j / NS) & 1);
     const uint64_t dK = wg_desc(sK + (j % NS) * BN * 64);
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss<BN>(s, dQ + 2 * kk, dK + 2 * kk, kk);
     wg_commit();
   };
   auto issue_pv = [&](int j) {
-    mbar_wait(fullV + j % NS, (j / NS) & 1);
     const uint64_t dV = wg_desc(sV + (j % NS) * BN * 64);
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) wg_rs<HDN>(o, pa[kk], dV + kk * (2048 >> 4), 1);
@@ -232,12 +234,15 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   };
   mbar_wait(barQ, 0);
   float al[2];
+  wait_k(0);
   wg_fence();
   issue_s(0);
   wg_wait<0>();
   softmax(0, al);
   pack_p();
   for (int j = 1; j <= mylast; j++) {
+    wait_k(j);
+    wait_v(j - 1);
     wg_fence();
     issue_s(j);
     issue_pv(j - 1);
@@ -250,13 +255,14 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     for (int i = 0; i < NO; i++) o[i] *= al[(i >> 1) & 1];
     pack_p();
   }
+  wait_v(mylast);
   wg_fence();
   issue_pv(mylast);
   wg_wait<0>();
   release(mylast);
   for (int j = mylast + 1; j <= last; j++) {  // tiles above this warpgroup's rows: released once loaded
-    mbar_wait(fullK + j % NS, (j / NS) & 1);
-    mbar_wait(fullV + j % NS, (j / NS) & 1);
+    wait_k(j);
+    wait_v(j);
     release(j);
   }
   wg_reg_fence<NO>(o);
@@ -293,7 +299,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 // kernel it replaced (one warpgroup per block, 3 blocks per SM, a block barrier per tile): 0.701 / 0.707 -> 0.506 /
 // 0.517 ms, bit-identical (dq, delta, the partials).
 #define ATTN_DQ_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * 2 * 64 * 128 + 1024)  // Q, dO per consumer; K, V ring
-template <int HDN, int NC = 3, int NS = 4, int MINB = 1>
+template <int HDN, int NC = 3, int NS = 4, int MINB = 1, bool SPLIT = false>
 __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     attn_bwd_dq_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo, const bf16* __restrict__ O,
                       const bf16* __restrict__ dO, const float* __restrict__ lse, float* __restrict__ delta,
@@ -373,11 +379,14 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 #pragma unroll
   for (int i = 0; i < NO; i++) dq[i] = 0.f;
   uint32_t dsa[4][4];
+  // the stage's mbarrier wait comes before the wgmma.fence (see the forward); SPLIT: S and dP in two commit groups, so
+  // P is computed while the tensor cores do dP and the previous tile's dQ product
+  auto wait_full = [&](int j) { mbar_wait(full + j % NS, (j / NS) & 1); };
   auto issue_sdp = [&](int j) {
-    mbar_wait(full + j % NS, (j / NS) & 1);
     const uint64_t dK = wg_desc(sK + (j % NS) * 4096), dV = wg_desc(sV + (j % NS) * 4096);
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQd + 2 * kk, dK + 2 * kk, kk);
+    if (SPLIT) wg_commit();
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(dp, dOd + 2 * kk, dV + 2 * kk, kk);
     wg_commit();
@@ -391,9 +400,8 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   auto release = [&](int j) {
     if (lane == 0) mbar_arrive(empty + j % NS);
   };
-  auto dscores = [&](int j) {  // S_j, dP_j complete -> dS_j (fp32, in s)
+  auto probs = [&](int j) {  // S_j complete -> P_j (fp32, in s)
     wg_reg_fence<32>(s);
-    wg_reg_fence<32>(dp);
     const bool msk = j * 64 + 63 > q0;
 #pragma unroll
     for (int jn = 0; jn < 8; jn++)
@@ -402,8 +410,13 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
         const int hh = i >> 1;
         float p = attn_ex2(fmaf(s[4 * jn + i], sl2, -L[hh]));
         if (msk && j * 64 + 8 * jn + 2 * t + (i & 1) > qr + 8 * hh) p = 0.f;
-        s[4 * jn + i] = p * (dp[4 * jn + i] - D[hh]);
+        s[4 * jn + i] = p;
       }
+  };
+  auto dscores = [&]() {  // P_j in s, dP_j complete -> dS_j (fp32, in s)
+    wg_reg_fence<32>(dp);
+#pragma unroll
+    for (int i = 0; i < 32; i++) s[i] = s[i] * (dp[i] - D[(i >> 1) & 1]);
   };
   auto pack_ds = [&]() {
 #pragma unroll
@@ -412,17 +425,28 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
       for (int hh = 0; hh < 2; hh++) dsa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
   };
   mbar_wait(barQ, 0);
+  wait_full(0);
   wg_fence();
   issue_sdp(0);
   wg_wait<0>();
-  dscores(0);
+  probs(0);
+  dscores();
   pack_ds();
   for (int j = 1; j <= mylast; j++) {
+    wait_full(j);
     wg_fence();
     issue_sdp(j);
     issue_dq(j - 1);
-    wg_wait<1>();
-    dscores(j);
+    if (SPLIT) {
+      wg_wait<2>();
+      probs(j);
+      wg_wait<1>();
+      dscores();
+    } else {
+      wg_wait<1>();
+      probs(j);
+      dscores();
+    }
     wg_wait<0>();
     release(j - 1);
     wg_reg_fence<NO>(dq);
@@ -437,7 +461,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   wg_wait<0>();
   release(mylast);
   for (int j = mylast + 1; j <= last; j++) {  // tiles above this warpgroup's rows: released once loaded
-    mbar_wait(full + j % NS, (j / NS) & 1);
+    wait_full(j);
     release(j);
   }
   wg_reg_fence<NO>(dq);
@@ -492,7 +516,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 // kernel it replaced (FlashAttention-2 style, 4 warps of 32 key rows, cp.async double buffer): 0.916 / 0.946 -> 0.755 /
 // 0.743 ms, bit-identical (dk, dv; the epilogue is that kernel's, emulator-checked).
 #define ATTN_DKV_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * (2 * 64 * 128 + 2 * 64 * 4) + 1024)  // K, V; Q, dO, lse, delta ring
-template <int HDN, int NC = 2, int NS = 4, int MINB = 1>
+template <int HDN, int NC = 2, int NS = 4, int MINB = 1, bool SPLIT = false>
 __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     attn_bwd_dkdv_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo,
                         const float* __restrict__ lse, const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
@@ -557,12 +581,15 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 #pragma unroll
   for (int i = 0; i < NO; i++) dk[i] = dv[i] = 0.f;
   uint32_t pta[4][4], dsa[4][4];
+  // the stage's mbarrier wait comes before the wgmma.fence (see the forward); SPLIT: S^T and dP^T in two commit groups,
+  // so P^T is computed while the tensor cores do dP^T and the previous stage's dV / dK products
+  auto wait_full = [&](int it) { mbar_wait(full + it % NS, (it / NS) & 1); };
   auto issue_sdp = [&](int it) {
     const int s = it % NS;
-    mbar_wait(full + s, (it / NS) & 1);
     const uint64_t dQ = wg_desc(sQ + s * 4096), dOt = wg_desc(sO + s * 4096);
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(st, dKd + 2 * kk, dQ + 2 * kk, kk);
+    if (SPLIT) wg_commit();
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(dpt, dVd + 2 * kk, dOt + 2 * kk, kk);
     wg_commit();
@@ -579,26 +606,38 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   auto release = [&](int it) {
     if (lane == 0) mbar_arrive(empty + it % NS);
   };
-  auto dscores = [&](int it) {  // S^T, dP^T complete -> P^T in st, dS^T in dpt (fp32); columns are queries
+  auto probs = [&](int it) {  // S^T complete -> P^T in st (fp32); columns are queries
     wg_reg_fence<32>(st);
-    wg_reg_fence<32>(dpt);
-    const int s = it % NS, qt = qt0 + it % nq;
-    const float* Lb = sL + s * 64;
-    const float* Db = sD + s * 64;
+    const int qt = qt0 + it % nq;
+    const float* Lb = sL + (it % NS) * 64;
     const bool msk = qt * 64 < k0 + 63;  // the diagonal crosses the rows (queries past T: lse +inf)
 #pragma unroll
     for (int jn = 0; jn < 8; jn++)
 #pragma unroll
       for (int c = 0; c < 2; c++) {
         const int ql = 8 * jn + 2 * t + c, q = qt * 64 + ql;
-        const float Lq = Lb[ql], Dq = Db[ql];
+        const float Lq = Lb[ql];
 #pragma unroll
         for (int hh = 0; hh < 2; hh++) {
           const int i = 4 * jn + 2 * hh + c;
           float p = attn_ex2(fmaf(st[i], sl2, -Lq));
           if (msk && q < kr + 8 * hh) p = 0.f;
           st[i] = p;
-          dpt[i] = p * (dpt[i] - Dq);
+        }
+      }
+  };
+  auto dscores = [&](int it) {  // P^T in st, dP^T complete -> dS^T in dpt (fp32)
+    wg_reg_fence<32>(dpt);
+    const float* Db = sD + (it % NS) * 64;
+#pragma unroll
+    for (int jn = 0; jn < 8; jn++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const float Dq = Db[8 * jn + 2 * t + c];
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+          const int i = 4 * jn + 2 * hh + c;
+          dpt[i] = st[i] * (dpt[i] - Dq);
         }
       }
   };
@@ -612,17 +651,28 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
       }
   };
   mbar_wait(barKV, 0);
+  wait_full(0);
   wg_fence();
   issue_sdp(0);
   wg_wait<0>();
+  probs(0);
   dscores(0);
   pack();
   for (int it = 1; it < total; it++) {
+    wait_full(it);
     wg_fence();
     issue_sdp(it);
     issue_dkdv(it - 1);
-    wg_wait<1>();
-    dscores(it);
+    if (SPLIT) {
+      wg_wait<2>();
+      probs(it);
+      wg_wait<1>();
+      dscores(it);
+    } else {
+      wg_wait<1>();
+      probs(it);
+      dscores(it);
+    }
     wg_wait<0>();
     release(it - 1);
     wg_reg_fence<NO>(dk);
@@ -701,32 +751,32 @@ static CUtensorMap attnQkvMap(const bf16* qkv, int B, int T, int hd, int ldq, in
   return m;
 }
 // the dQ kernel (it also writes delta); NC / NS / MINB: attn_bwd_dq_k's shape (dev/attn-ab.cu times others)
-template <int NDT, int NC = 3, int NS = 4, int MINB = 1>
+template <int NDT, int NC = 3, int NS = 4, int MINB = 1, bool SPLIT = false>
 static void attnBackwardDq(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
                            int T, int H, int Hk, int hd, int ldq, float sl2, float scale, const float* cs, const float* sn,
                            float* part) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8, NC, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM(NC, NS)));
+    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8, NC, NS, MINB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM(NC, NS)));
     attrSet = true;
   }
   const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
-  attn_bwd_dq_k<NDT * 8, NC, NS, MINB><<<dim3(B * H, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DQ_SMEM(NC, NS), g_stream>>>(
+  attn_bwd_dq_k<NDT * 8, NC, NS, MINB, SPLIT><<<dim3(B * H, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DQ_SMEM(NC, NS), g_stream>>>(
       mq, mo, O, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dq");
 }
 // the dK/dV kernel (reads the delta the dQ kernel wrote); NC / NS / MINB: attn_bwd_dkdv_k's shape (dev/attn-ab.cu times others)
-template <int NDT, int NC = 2, int NS = 4, int MINB = 1>
+template <int NDT, int NC = 2, int NS = 4, int MINB = 1, bool SPLIT = false>
 static void attnBackwardDkdv(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
                              int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
                              const float* sn, float* part) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM(NC, NS)));
+    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM(NC, NS)));
     attrSet = true;
   }
   const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
-  attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB><<<dim3(B * Hk, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DKV_SMEM(NC, NS), g_stream>>>(
+  attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB, SPLIT><<<dim3(B * Hk, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DKV_SMEM(NC, NS), g_stream>>>(
       mq, mo, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dkdv");
 }

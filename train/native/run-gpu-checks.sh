@@ -6,7 +6,8 @@
 # Needs: nvcc + cuBLASLt (CUDA 13), python3 with torch (for the torch sections), and either `node` on PATH or the staged
 # runtime in .offline/ plus the bundles (scripts/gpu/bundle.sh [SHARDS]).
 # Env: SECTIONS (default "attn attnab cpu torch finetune decode bench sftbench torchbench ref"; "attnab": the attention
-# kernels' A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu; also "resume": scripts/gpu/real-run.sh, needs
+# kernels' A/B and per-kernel TFLOP/s, train/native/dev/attn-ab.cu, with OLD_TREE also the first tree's kernels against
+# this tree's (bit comparison, alternating rounds); also "resume": scripts/gpu/real-run.sh, needs
 # .offline/shards; "decodebench": batched greedy decoding per preset and `steel eval` chat-gen's decoding (items/s, one
 # question at a time vs ragged batches: the EVALGEN line), then transformers' generate on the same weights and
 # prompts (bench/decode-peer.py; PEER_PRESETS narrows its presets, "none" skips it); "dpobench": DPO steps on steel-1b at cutoff 1536;
@@ -65,8 +66,14 @@ else
 fi
 export STEEL_CUDA_ADDON=$PWD/train/native/build/steel_cuda.node
 if has attnab; then  # per attention kernel: ms and TFLOP/s, and the dev wgmma backward against the production one
-  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu > "$OUT/attn-ab.log" 2>&1 \
-    && /tmp/attn-ab >> "$OUT/attn-ab.log" 2>&1; grep -E "production|candidate|FAIL|ALL OK|error" "$OUT/attn-ab.log"
+  # with OLD_TREE: its first tree's attention.cuh renamed (attn* -> oattn*) and compiled in, the old-vs-new A/B (AB lines)
+  AB_OLD=()
+  if [[ -n ${OLD_TREE:-} ]]; then
+    sed -e '/^#include/d' -e '/^#pragma once/d' -e 's/\battn/oattn/g' "${OLD_TREE%% *}/train/native/attention.cuh" > /tmp/attn-old.cuh
+    AB_OLD=(-DATTN_OLD='"/tmp/attn-old.cuh"')
+  fi
+  nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a "${AB_OLD[@]}" -o /tmp/attn-ab train/native/dev/attn-ab.cu > "$OUT/attn-ab.log" 2>&1 \
+    && /tmp/attn-ab >> "$OUT/attn-ab.log" 2>&1; grep -E "production|candidate|^AB| vs |FAIL|ALL OK|error" "$OUT/attn-ab.log"
 fi
 if has moeab; then  # Soft-MoE layer: per phase, the fused norm's check, and with OLD_TREE the other tree's build and dump
   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/moe-ab train/native/dev/moe-ab.cu -lcublasLt > "$OUT/moe-ab.log" 2>&1 \

@@ -6,8 +6,15 @@
 // TFLOP/s count the causal half of the score matrix: forward 2 GEMMs, dQ 3, dK/dV 4 (as done: S and dP are recomputed
 // in both). The timed shapes also time the backward kernels as the training step runs them: with RoPE's tables (its
 // backward in the epilogues) and with the q/k/v bias partials.
+// With -DATTN_OLD='"FILE"', FILE another tree's attention.cuh (e.g. main's) without its #include / #pragma lines and
+// with every identifier that starts with `attn` renamed to `oattn` (run-gpu-checks.sh's attnab makes it with sed from
+// OLD_TREE), it also runs the old-vs-new A/B (`abGroups`): on steel-1b's shapes the forward, the dQ kernel and the dK/dV kernel
+// of both trees and this tree's other variants of each (RoPE's tables and the bias partials as in the step), every
+// output compared bit for bit with this tree's production kernel, then all timed in alternating rounds (CUDA events,
+// median and min of the rounds, ratio against the old kernel).
 // Build + run on a Hopper host (repo root):
 //   nvcc -O3 -std=c++17 -gencode=arch=compute_90a,code=sm_90a -o /tmp/attn-ab train/native/dev/attn-ab.cu && /tmp/attn-ab
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -15,6 +22,9 @@
 #include "../common.cuh"
 #include "../rope.cuh"
 #include "attn-wg-bwd.cuh"
+#ifdef ATTN_OLD
+#include ATTN_OLD
+#endif
 
 __global__ void fill_k(bf16* p, long n, uint32_t seed) {
   for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
@@ -48,6 +58,123 @@ static double timeit(F f, int iters) {
   cudaEventElapsedTime(&ms, a, b);
   return ms / iters;
 }
+// One A/B group: variants writing their own output buffers (each set to 0xff before the launch that is compared), the
+// first the reference of the bit comparison; then `rounds` alternating rounds of `iters` launches each.
+struct AbOut { void* p; size_t bytes; };
+struct AbVar { std::string name; std::function<void()> f; std::vector<AbOut> outs; };
+static bool abGroup(const char* title, double flop, const std::vector<AbVar>& vs, int rounds, int iters, int base) {
+  bool ok = true;
+  std::vector<std::vector<unsigned char>> ref;
+  for (size_t v = 0; v < vs.size(); v++) {
+    vs[v].f();  // first launch: raises the shared-memory limit of the instantiation
+    for (const AbOut& o : vs[v].outs) CK(cudaMemset(o.p, 0xff, o.bytes));
+    vs[v].f();
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::string cmp;
+    for (size_t k = 0; k < vs[v].outs.size(); k++) {
+      std::vector<unsigned char> h(vs[v].outs[k].bytes);
+      CK(cudaMemcpy(h.data(), vs[v].outs[k].p, h.size(), cudaMemcpyDeviceToHost));
+      if (v == 0) { ref.push_back(std::move(h)); continue; }
+      long diff = 0;
+      for (size_t i = 0; i < h.size(); i += 4) diff += memcmp(&h[i], &ref[k][i], std::min<size_t>(4, h.size() - i)) != 0;
+      cmp += diff ? " out" + std::to_string(k) + " DIFFERS (" + std::to_string(diff) + " words)" : "";
+      ok &= diff == 0;
+    }
+    if (v) printf("%s: %s vs %s: %s\n", title, vs[v].name.c_str(), vs[0].name.c_str(), cmp.empty() ? "bit-identical" : cmp.c_str());
+  }
+  std::vector<std::vector<double>> ms(vs.size());
+  for (int r = 0; r < rounds; r++)
+    for (size_t v = 0; v < vs.size(); v++) {
+      const size_t w = (r & 1) ? vs.size() - 1 - v : v;  // the order reversed every other round
+      ms[w].push_back(timeit(vs[w].f, iters));
+    }
+  std::vector<double> med(vs.size());
+  for (size_t v = 0; v < vs.size(); v++) {
+    std::vector<double> m = ms[v];
+    std::sort(m.begin(), m.end());
+    med[v] = m.size() % 2 ? m[m.size() / 2] : 0.5 * (m[m.size() / 2 - 1] + m[m.size() / 2]);
+  }
+  for (size_t v = 0; v < vs.size(); v++) {
+    std::string all;
+    for (double x : ms[v]) all += strf(" %.4f", x);
+    printf("AB %s | %-28s median %.4f ms min %.4f (%.0f TFLOP/s) x%.3f of %s | rounds%s\n", title, vs[v].name.c_str(), med[v],
+           *std::min_element(ms[v].begin(), ms[v].end()), flop / med[v] / 1e9, med[v] / med[base], vs[base].name.c_str(), all.c_str());
+  }
+  return ok;
+}
+
+#ifdef ATTN_OLD
+// The old tree's forward, dQ and dK/dV kernels against this tree's and its variants at head_dim 8 NDT (56: steel-1b), with
+// RoPE's tables and the bias partials as in the step; qkv / o / dO / lse: the inputs (o, lse from this tree's forward).
+template <int NDT>
+static bool abGroups(int B, int T, int H, int Hk, const bf16* qkv, const bf16* o, const bf16* dO, const float* lse,
+                     const float* cs, const float* sn) {
+  constexpr int hd = NDT * 8;
+  const long N = (long)B * T, nl = (long)B * H * T, np = (long)B * attn_cdiv(T, 64) * (H + 2 * Hk) * hd;
+  const int qd = H * hd, kd = Hk * hd, ldq = qd + 2 * kd;
+  const float scale = 1.f / std::sqrt((float)hd), sl2 = scale * 1.4426950408889634f;
+  const double fl = (double)B * H * T * T * hd;
+  std::vector<void*> bufs;
+  auto alloc = [&](size_t bytes) { void* p; CK(cudaMalloc(&p, bytes)); bufs.push_back(p); return p; };
+  bool ok = true;
+  char title[64];
+  {  // forward: o, lse
+    std::vector<AbVar> vs;
+    auto add = [&](const char* name, auto launch) {
+      bf16* ob = (bf16*)alloc(N * qd * 2);
+      float* lb = (float*)alloc(nl * 4);
+      vs.push_back({name, [=]() { launch(ob, lb); }, {{ob, (size_t)N * qd * 2}, {lb, (size_t)nl * 4}}});
+    };
+    add("old", [=](bf16* ob, float* lb) { oattnForward(qkv, ob, lb, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2); });
+    add("new", [=](bf16* ob, float* lb) { attnForward(qkv, ob, lb, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2); });
+    snprintf(title, sizeof title, "fwd H%d/%d hd%d", H, Hk, hd);
+    ok &= abGroup(title, 2 * fl, vs, 9, 30, 0);
+  }
+  float* delta = (float*)alloc(nl * 4);
+  {  // dQ: the dq columns, delta, the q partials
+    std::vector<AbVar> vs;
+    auto add = [&](const char* name, auto launch) {
+      bf16* gb = (bf16*)alloc(N * ldq * 2);
+      float* db = (float*)alloc(nl * 4);
+      float* pb = (float*)alloc(np * 4);
+      vs.push_back({name, [=]() { launch(gb, db, pb); }, {{gb, (size_t)N * ldq * 2}, {db, (size_t)nl * 4}, {pb, (size_t)np * 4}}});
+    };
+#define DQARGS qkv, o, dO, lse, db, gb, B, T, H, Hk, hd, ldq, sl2, scale, cs, sn, pb
+    add("old", [=](bf16* gb, float* db, float* pb) { oattnBackwardDq<NDT>(DQARGS); });
+    add("new", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT>(DQARGS); });
+    add("new split", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT, 3, 4, 1, true>(DQARGS); });
+    add("new ns6", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT, 3, 6, 1, false>(DQARGS); });
+    add("new split ns6", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT, 3, 6, 1, true>(DQARGS); });
+#undef DQARGS
+    snprintf(title, sizeof title, "dQ H%d/%d hd%d", H, Hk, hd);
+    ok &= abGroup(title, 3 * fl, vs, 9, 30, 0);
+    vs[1].f();  // this tree's delta for the dK/dV kernels
+    CK(cudaMemcpy(delta, vs[1].outs[1].p, nl * 4, cudaMemcpyDeviceToDevice));
+  }
+  {  // dK/dV: the dk, dv columns, the k / v partials
+    std::vector<AbVar> vs;
+    auto add = [&](const char* name, auto launch) {
+      bf16* gb = (bf16*)alloc(N * ldq * 2);
+      float* pb = (float*)alloc(np * 4);
+      vs.push_back({name, [=]() { launch(gb, pb); }, {{gb, (size_t)N * ldq * 2}, {pb, (size_t)np * 4}}});
+    };
+#define KVARGS qkv, dO, lse, delta, gb, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pb
+    add("old", [=](bf16* gb, float* pb) { oattnBackwardDkdv<NDT>(KVARGS); });
+    add("new", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT>(KVARGS); });
+    add("new split", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 2, 4, 1, true>(KVARGS); });
+    add("new split ns6", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 2, 6, 1, true>(KVARGS); });
+    add("new nc1 2/SM", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 1, 4, 2, false>(KVARGS); });
+    add("new nc1 2/SM split", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 1, 4, 2, true>(KVARGS); });
+#undef KVARGS
+    snprintf(title, sizeof title, "dKdV H%d/%d hd%d", H, Hk, hd);
+    ok &= abGroup(title, 4 * fl, vs, 9, 30, 0);
+  }
+  for (void* p : bufs) cudaFree(p);
+  return ok;
+}
+#endif
+
 int main() {
   struct S { int B, T, H, Hk, hd; bool time; };
   const S shapes[] = {{2, 200, 4, 2, 56, false}, {1, 256, 2, 2, 64, false}, {2, 77, 4, 4, 8, false},
@@ -238,6 +365,10 @@ int main() {
         }
       }
     }
+#ifdef ATTN_OLD
+    if (s.time && s.hd == 56) ok &= abGroups<7>(s.B, s.T, s.H, s.Hk, qkv, o0, dO, l0, cs, sn);
+    if (s.time && s.hd == 64) ok &= abGroups<8>(s.B, s.T, s.H, s.Hk, qkv, o0, dO, l0, cs, sn);
+#endif
     cudaFree(o1); cudaFree(l1); cudaFree(cs); cudaFree(sn); cudaFree(pa); cudaFree(pb); cudaFree(dl1); cudaFree(qkv); cudaFree(o0); cudaFree(dO); cudaFree(g0); cudaFree(g1); cudaFree(l0); cudaFree(dl);
   }
   printf(ok ? "ALL OK\n" : "SOME FAILED\n");
