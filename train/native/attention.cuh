@@ -299,7 +299,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 // kernel it replaced (one warpgroup per block, 3 blocks per SM, a block barrier per tile): 0.701 / 0.707 -> 0.506 /
 // 0.517 ms, bit-identical (dq, delta, the partials).
 #define ATTN_DQ_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * 2 * 64 * 128 + 1024)  // Q, dO per consumer; K, V ring
-template <int HDN, int NC = 3, int NS = 4, int MINB = 1, bool SPLIT = false>
+template <int HDN, int NC = 3, int NS = 4, int MINB = 1>
 __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     attn_bwd_dq_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo, const bf16* __restrict__ O,
                       const bf16* __restrict__ dO, const float* __restrict__ lse, float* __restrict__ delta,
@@ -379,14 +379,11 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 #pragma unroll
   for (int i = 0; i < NO; i++) dq[i] = 0.f;
   uint32_t dsa[4][4];
-  // the stage's mbarrier wait comes before the wgmma.fence (see the forward); SPLIT: S and dP in two commit groups, so
-  // P is computed while the tensor cores do dP and the previous tile's dQ product
-  auto wait_full = [&](int j) { mbar_wait(full + j % NS, (j / NS) & 1); };
   auto issue_sdp = [&](int j) {
+    mbar_wait(full + j % NS, (j / NS) & 1);
     const uint64_t dK = wg_desc(sK + (j % NS) * 4096), dV = wg_desc(sV + (j % NS) * 4096);
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(s, dQd + 2 * kk, dK + 2 * kk, kk);
-    if (SPLIT) wg_commit();
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(dp, dOd + 2 * kk, dV + 2 * kk, kk);
     wg_commit();
@@ -400,8 +397,9 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   auto release = [&](int j) {
     if (lane == 0) mbar_arrive(empty + j % NS);
   };
-  auto probs = [&](int j) {  // S_j complete -> P_j (fp32, in s)
+  auto dscores = [&](int j) {  // S_j, dP_j complete -> dS_j (fp32, in s)
     wg_reg_fence<32>(s);
+    wg_reg_fence<32>(dp);
     const bool msk = j * 64 + 63 > q0;
 #pragma unroll
     for (int jn = 0; jn < 8; jn++)
@@ -410,13 +408,8 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
         const int hh = i >> 1;
         float p = attn_ex2(fmaf(s[4 * jn + i], sl2, -L[hh]));
         if (msk && j * 64 + 8 * jn + 2 * t + (i & 1) > qr + 8 * hh) p = 0.f;
-        s[4 * jn + i] = p;
+        s[4 * jn + i] = p * (dp[4 * jn + i] - D[hh]);
       }
-  };
-  auto dscores = [&]() {  // P_j in s, dP_j complete -> dS_j (fp32, in s)
-    wg_reg_fence<32>(dp);
-#pragma unroll
-    for (int i = 0; i < 32; i++) s[i] = s[i] * (dp[i] - D[(i >> 1) & 1]);
   };
   auto pack_ds = [&]() {
 #pragma unroll
@@ -425,28 +418,17 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
       for (int hh = 0; hh < 2; hh++) dsa[jn >> 1][(jn & 1) * 2 + hh] = pack2(s[4 * jn + 2 * hh], s[4 * jn + 2 * hh + 1]);
   };
   mbar_wait(barQ, 0);
-  wait_full(0);
   wg_fence();
   issue_sdp(0);
   wg_wait<0>();
-  probs(0);
-  dscores();
+  dscores(0);
   pack_ds();
   for (int j = 1; j <= mylast; j++) {
-    wait_full(j);
     wg_fence();
     issue_sdp(j);
     issue_dq(j - 1);
-    if (SPLIT) {
-      wg_wait<2>();
-      probs(j);
-      wg_wait<1>();
-      dscores();
-    } else {
-      wg_wait<1>();
-      probs(j);
-      dscores();
-    }
+    wg_wait<1>();
+    dscores(j);
     wg_wait<0>();
     release(j - 1);
     wg_reg_fence<NO>(dq);
@@ -461,7 +443,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
   wg_wait<0>();
   release(mylast);
   for (int j = mylast + 1; j <= last; j++) {  // tiles above this warpgroup's rows: released once loaded
-    wait_full(j);
+    mbar_wait(full + j % NS, (j / NS) & 1);
     release(j);
   }
   wg_reg_fence<NO>(dq);
@@ -516,7 +498,7 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 // kernel it replaced (FlashAttention-2 style, 4 warps of 32 key rows, cp.async double buffer): 0.916 / 0.946 -> 0.755 /
 // 0.743 ms, bit-identical (dk, dv; the epilogue is that kernel's, emulator-checked).
 #define ATTN_DKV_SMEM(NC, NS) (1024 + (NC) * 2 * 64 * 128 + (NS) * (2 * 64 * 128 + 2 * 64 * 4) + 1024)  // K, V; Q, dO, lse, delta ring
-template <int HDN, int NC = 2, int NS = 4, int MINB = 1, bool SPLIT = false>
+template <int HDN, int NC = 2, int NS = 4, int MINB = 1>
 __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     attn_bwd_dkdv_k(const __grid_constant__ CUtensorMap mq, const __grid_constant__ CUtensorMap mo,
                         const float* __restrict__ lse, const float* __restrict__ delta, bf16* __restrict__ dqkv, int T, int H,
@@ -581,15 +563,13 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
 #pragma unroll
   for (int i = 0; i < NO; i++) dk[i] = dv[i] = 0.f;
   uint32_t pta[4][4], dsa[4][4];
-  // the stage's mbarrier wait comes before the wgmma.fence (see the forward); SPLIT: S^T and dP^T in two commit groups,
-  // so P^T is computed while the tensor cores do dP^T and the previous stage's dV / dK products
+  // the stage's mbarrier wait comes before the wgmma.fence (see the forward)
   auto wait_full = [&](int it) { mbar_wait(full + it % NS, (it / NS) & 1); };
   auto issue_sdp = [&](int it) {
     const int s = it % NS;
     const uint64_t dQ = wg_desc(sQ + s * 4096), dOt = wg_desc(sO + s * 4096);
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(st, dKd + 2 * kk, dQ + 2 * kk, kk);
-    if (SPLIT) wg_commit();
 #pragma unroll
     for (int kk = 0; kk < KS; kk++) wg_ss_n64(dpt, dVd + 2 * kk, dOt + 2 * kk, kk);
     wg_commit();
@@ -663,16 +643,9 @@ __global__ void __launch_bounds__(128 * (NC + 1), MINB)
     wg_fence();
     issue_sdp(it);
     issue_dkdv(it - 1);
-    if (SPLIT) {
-      wg_wait<2>();
-      probs(it);
-      wg_wait<1>();
-      dscores(it);
-    } else {
-      wg_wait<1>();
-      probs(it);
-      dscores(it);
-    }
+    wg_wait<1>();
+    probs(it);
+    dscores(it);
     wg_wait<0>();
     release(it - 1);
     wg_reg_fence<NO>(dk);
@@ -751,32 +724,32 @@ static CUtensorMap attnQkvMap(const bf16* qkv, int B, int T, int hd, int ldq, in
   return m;
 }
 // the dQ kernel (it also writes delta); NC / NS / MINB: attn_bwd_dq_k's shape (dev/attn-ab.cu times others)
-template <int NDT, int NC = 3, int NS = 4, int MINB = 1, bool SPLIT = false>
+template <int NDT, int NC = 3, int NS = 4, int MINB = 1>
 static void attnBackwardDq(const bf16* qkv, const bf16* O, const bf16* dO, const float* lse, float* delta, bf16* dqkv, int B,
                            int T, int H, int Hk, int hd, int ldq, float sl2, float scale, const float* cs, const float* sn,
                            float* part) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8, NC, NS, MINB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM(NC, NS)));
+    CK(cudaFuncSetAttribute(attn_bwd_dq_k<NDT * 8, NC, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DQ_SMEM(NC, NS)));
     attrSet = true;
   }
   const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
-  attn_bwd_dq_k<NDT * 8, NC, NS, MINB, SPLIT><<<dim3(B * H, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DQ_SMEM(NC, NS), g_stream>>>(
+  attn_bwd_dq_k<NDT * 8, NC, NS, MINB><<<dim3(B * H, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DQ_SMEM(NC, NS), g_stream>>>(
       mq, mo, O, dO, lse, delta, dqkv, T, H, Hk, hd, ldq, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dq");
 }
 // the dK/dV kernel (reads the delta the dQ kernel wrote); NC / NS / MINB: attn_bwd_dkdv_k's shape (dev/attn-ab.cu times others)
-template <int NDT, int NC = 2, int NS = 4, int MINB = 1, bool SPLIT = false>
+template <int NDT, int NC = 2, int NS = 4, int MINB = 1>
 static void attnBackwardDkdv(const bf16* qkv, const bf16* dO, const float* lse, const float* delta, bf16* dqkv, int B, int T,
                              int H, int Hk, int hd, int ldq, int koff, int voff, float sl2, float scale, const float* cs,
                              const float* sn, float* part) {
   static bool attrSet = false;  // one per instantiation
   if (!attrSet) {
-    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM(NC, NS)));
+    CK(cudaFuncSetAttribute(attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB>, cudaFuncAttributeMaxDynamicSharedMemorySize, ATTN_DKV_SMEM(NC, NS)));
     attrSet = true;
   }
   const CUtensorMap mq = attnQkvMap(qkv, B, T, hd, ldq, 64), mo = attnQkvMap(dO, B, T, hd, H * hd, 64);
-  attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB, SPLIT><<<dim3(B * Hk, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DKV_SMEM(NC, NS), g_stream>>>(
+  attn_bwd_dkdv_k<NDT * 8, NC, NS, MINB><<<dim3(B * Hk, attn_cdiv(T, 64 * NC)), 128 * (NC + 1), ATTN_DKV_SMEM(NC, NS), g_stream>>>(
       mq, mo, lse, delta, dqkv, T, H, Hk, hd, ldq, koff, voff, sl2, scale, cs, sn, part);
   KCHECK("attn_bwd_dkdv");
 }

@@ -143,9 +143,6 @@ static bool abGroups(int B, int T, int H, int Hk, const bf16* qkv, const bf16* o
 #define DQARGS qkv, o, dO, lse, db, gb, B, T, H, Hk, hd, ldq, sl2, scale, cs, sn, pb
     add("old", [=](bf16* gb, float* db, float* pb) { oattnBackwardDq<NDT>(DQARGS); });
     add("new", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT>(DQARGS); });
-    add("new split", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT, 3, 4, 1, true>(DQARGS); });
-    add("new ns6", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT, 3, 6, 1, false>(DQARGS); });
-    add("new split ns6", [=](bf16* gb, float* db, float* pb) { attnBackwardDq<NDT, 3, 6, 1, true>(DQARGS); });
 #undef DQARGS
     snprintf(title, sizeof title, "dQ H%d/%d hd%d", H, Hk, hd);
     ok &= abGroup(title, 3 * fl, vs, 9, 30, 0);
@@ -162,10 +159,7 @@ static bool abGroups(int B, int T, int H, int Hk, const bf16* qkv, const bf16* o
 #define KVARGS qkv, dO, lse, delta, gb, B, T, H, Hk, hd, ldq, qd, qd + kd, sl2, scale, cs, sn, pb
     add("old", [=](bf16* gb, float* pb) { oattnBackwardDkdv<NDT>(KVARGS); });
     add("new", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT>(KVARGS); });
-    add("new split", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 2, 4, 1, true>(KVARGS); });
-    add("new split ns6", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 2, 6, 1, true>(KVARGS); });
-    add("new nc1 2/SM", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 1, 4, 2, false>(KVARGS); });
-    add("new nc1 2/SM split", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 1, 4, 2, true>(KVARGS); });
+    add("new nc1 2/SM", [=](bf16* gb, float* pb) { attnBackwardDkdv<NDT, 1, 4, 2>(KVARGS); });
 #undef KVARGS
     snprintf(title, sizeof title, "dKdV H%d/%d hd%d", H, Hk, hd);
     ok &= abGroup(title, 4 * fl, vs, 9, 30, 0);
