@@ -52,11 +52,18 @@ export interface MapperSpec<P = any> {
 
 export type Spec = FilterSpec | MapperSpec;
 
+/**
+ * The document's statistics record (made on first use). `meta` has one shape per input source (its fields), and more
+ * as steps add `lang_score`, `stats`, `script`: read and written through Reflect, a generic lookup, since a property
+ * access compiled for the shapes seen so far was thrown away at each new one ("wrong map"), and with it the
+ * per-document code of every filter step, which inlines this.
+ */
 export function statsOf(doc: Document): Record<string, number> {
-  let s = doc.meta.stats as Record<string, number> | undefined;
+  const meta = doc.meta;
+  let s = Reflect.get(meta, 'stats') as Record<string, number> | undefined;
   if (!s || typeof s !== 'object') {
     s = {};
-    doc.meta.stats = s;
+    Reflect.set(meta, 'stats', s);
   }
   return s;
 }
@@ -120,14 +127,27 @@ export async function ensureStats(spec: FilterSpec, doc: Document, p: unknown): 
   return stats;
 }
 
+/**
+ * A rule as a record of one shape (every field present, in one order, in a packed array): every filter step runs
+ * the same per-document closure, and rules of several shapes (with or without byLang, minUnless) at its loads threw
+ * its optimised code away ("wrong map"). The same bounds: an absent field reads undefined either way.
+ */
+const oneShape = (r: RuleSpec): RuleSpec => ({
+  rule: r.rule,
+  min: r.min,
+  max: r.max,
+  byLang: r.byLang,
+  minUnless: r.minUnless,
+});
+
 export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<P> } {
   const prepare = async (p: P) => {
     await spec.init?.(p);
-    const rules = spec.rules(p);
+    const rules = spec.rules(p).map(oneShape);
     /** Store the statistics on the document; drop it (false) when one is outside its range. */
     return (doc: Document, st: Record<string, number>, ctx: StageContext): boolean => {
       const stats = statsOf(doc);
-      for (const k in st) stats[k] = st[k];
+      Object.assign(stats, st);
       const v = firstViolation(rules, stats, doc.lang);
       if (v) ctx.drop(doc, v.rule, v.value);
       return !v;

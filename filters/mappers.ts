@@ -192,7 +192,10 @@ function isLinkAnchor(t: string, i: number): boolean {
   return (
     c === 58 ||
     c === 47 ||
-    ((c | 32) === 119 && (t.charCodeAt(i + 1) | 32) === 119 && (t.charCodeAt(i + 2) | 32) === 119)
+    ((c | 32) === 119 &&
+      i + 2 < t.length && // no read past the end (it threw the optimised code away at the first "w" ending a text)
+      (t.charCodeAt(i + 1) | 32) === 119 &&
+      (t.charCodeAt(i + 2) | 32) === 119)
   );
 }
 /**

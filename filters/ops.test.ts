@@ -222,3 +222,59 @@ test('per-language bounds: the language, else its base language, else the rule; 
   assert.deepEqual(boundsFor(r2, 'zh-cn'), { min: 3, max: 10 });
   assert.deepEqual(boundsFor(r, 'zh-cn'), { min: 2, max: 10 });
 });
+
+test('a filter step stores its statistics in meta.stats whatever the shape of meta, and drops by every kind of rule', async () => {
+  const { filterOp, statsOf } = await import('./framework.ts');
+  // rules of several shapes (bounds, per-language bounds, an exemption): the step reads them as one shape
+  const spec: FilterSpec<Record<string, never>> = {
+    kind: 'filter',
+    name: 't',
+    description: 'test filter',
+    params: z.object({}),
+    applies: () => true,
+    compute: (d) => ({ a: d.text.length, b: d.text.split(' ').length, ok: d.text.endsWith('.') ? 1 : 0 }),
+    rules: () => [
+      { rule: 'a', max: 20 },
+      { rule: 'b', min: 3, minUnless: { rule: 'ok', min: 1 } },
+      { rule: 'a', min: 1, byLang: { zh: { min: 6 } } },
+    ],
+  };
+  const drops: [string, string, number | string | undefined][] = [];
+  const ctx = {
+    rank: 0,
+    world: 1,
+    outDir: '',
+    drop: (d: { id: string }, rule: string, v?: number | string) => drops.push([d.id, rule, v]),
+    log: () => {},
+  };
+  const step = await filterOp(spec).createDoc!({});
+  const metas: Record<string, unknown>[] = [
+    {},
+    { a: 1 },
+    { x: 'y', z: [1] },
+    { stats: 5 },
+    { stats: { old: 1 } },
+    { p: 1, q: 2, r: 3 },
+  ];
+  const docs = [
+    { id: '0', text: 'one two three', lang: 'en' },
+    { id: '1', text: 'too long a text for the max bound', lang: 'en' },
+    { id: '2', text: 'short.', lang: 'en' },
+    { id: '3', text: 'short', lang: 'en' },
+    { id: '4', text: 'a b z', lang: 'zh' },
+    { id: '5', text: 'a b c zh one', lang: 'zh' },
+  ].map((d, i) => ({ ...d, source: 's', meta: metas[i] }));
+  const kept = docs.filter((d) => step(d, ctx) === true).map((d) => d.id);
+  assert.deepEqual(kept, ['0', '2', '5']);
+  assert.deepEqual(drops, [
+    ['1', 'a', 33],
+    ['3', 'b', 1],
+    ['4', 'a', 5],
+  ]);
+  // the statistics object: made where meta had none (or not an object), the existing one kept and added to
+  assert.deepEqual(docs[0].meta, { stats: { a: 13, b: 3, ok: 0 } });
+  assert.deepEqual(docs[2].meta, { x: 'y', z: [1], stats: { a: 6, b: 1, ok: 1 } });
+  assert.deepEqual(docs[3].meta.stats, { a: 5, b: 1, ok: 0 });
+  assert.deepEqual(docs[4].meta.stats, { old: 1, a: 5, b: 3, ok: 0 });
+  assert.equal(statsOf(docs[4]), docs[4].meta.stats);
+});

@@ -481,7 +481,9 @@ export function gopherQuality(text: string, words: Words) {
       if (d === 0x2026 || (d === 46 && e - b >= 3 && text.charCodeAt(e - 2) === 46 && text.charCodeAt(e - 3) === 46))
         ellipsis++;
     }
-    lb = le + (text.charCodeAt(le) === 13 && text.charCodeAt(le + 1) === 10 ? 2 : 1);
+    // (le + 1 < L: no read past the end, which threw the optimised code away at the first text without a final
+    // line break)
+    lb = le + (le + 1 < L && text.charCodeAt(le) === 13 && text.charCodeAt(le + 1) === 10 ? 2 : 1);
   }
   const hashes = count(text, '#');
   const ell = count(text, '...') + count(text, '…');
