@@ -686,14 +686,25 @@ export function splitSentence(text: string): string[] {
 }
 const NOT_KEPT_FOR_COMPARE = /[^a-zA-Z0-9\u4e00-\u9fa5\n\t ]/g;
 /** The sentences already seen, as their comparison keys (code units in one arena) in an open-addressing table. */
+const NO_INTS = new Int32Array(0),
+  NO_UNITS = new Uint16Array(0);
 class KeySet {
-  private arena = new Uint16Array(1 << 12);
+  // each buffer stored a second time in the constructor: a field stored once is a constant to V8, and the code of
+  // the module-level seenSentences was thrown away at its first growth (filters/text.ts' NO_INTS)
+  private arena = NO_UNITS;
   private used = 0;
-  private slotHash = new Int32Array(1 << 10);
-  private slotAt = new Int32Array(1 << 10); // arena offset + 1 (0 = empty)
-  private slotLen = new Int32Array(1 << 10);
+  private slotHash = NO_INTS;
+  private slotAt = NO_INTS; // arena offset + 1 (0 = empty)
+  private slotLen = NO_INTS;
   private size = 0;
-  key = new Uint16Array(1 << 10);
+  key = NO_UNITS;
+  constructor() {
+    this.arena = new Uint16Array(1 << 12);
+    this.slotHash = new Int32Array(1 << 10);
+    this.slotAt = new Int32Array(1 << 10);
+    this.slotLen = new Int32Array(1 << 10);
+    this.key = new Uint16Array(1 << 10);
+  }
   clear(): void {
     if (this.size) {
       this.slotAt.fill(0);

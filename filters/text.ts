@@ -239,6 +239,14 @@ export function resolveWordMode(mode: WordMode, lang: string | undefined): 'whit
 }
 
 /**
+ * The first value of the growable buffers of the reusable tables below, replaced in their constructors. V8 treats a
+ * field stored once as a constant: the optimised code of a module-level instance (stats.ts' counter, partSet, ...) had
+ * its buffers built in, and was thrown away with everything inlining it at the first growth ("code dependencies",
+ * several filters recompiled in the middle of the map phase). A field stored twice from the start is an ordinary one.
+ */
+const NO_INTS = new Int32Array(0);
+
+/**
  * The words of a text as spans, not strings: word i is `src.slice(start[i], end[i])`, for i < n. `src` is the text
  * segmented (for jieba, with each lone surrogate read as U+FFFD: same length, same offsets). The word statistics
  * (filters/stats.ts) read the code units of the spans, so a document's words cost no string and no garbage.
@@ -247,8 +255,8 @@ export function resolveWordMode(mode: WordMode, lang: string | undefined): 'whit
 export class Words {
   src = '';
   n = 0;
-  start = new Int32Array(256);
-  end = new Int32Array(256);
+  start = NO_INTS;
+  end = NO_INTS;
   /** Changes whenever the spans are refilled: caches of per-word data key on it. */
   gen = 0;
   /** Per-word hashes and cumulative code-point lengths (filters/stats.ts), valid while hashedGen === gen. */
@@ -256,6 +264,10 @@ export class Words {
   h2 = new Int32Array(0);
   cum = new Int32Array(1);
   hashedGen = -1;
+  constructor() {
+    this.start = new Int32Array(256);
+    this.end = new Int32Array(256);
+  }
   /** Word i as a string. */
   word(i: number): string {
     return this.src.slice(this.start[i], this.end[i]);
@@ -434,13 +446,19 @@ export function spanCpLength(s: string, b: number, e: number): number {
  * (a document's lines, paragraphs), `has` looks up a span of any string among them. Open addressing on an FNV-1a hash.
  */
 export class SpanSet {
-  private hash = new Int32Array(1 << 10);
-  private s = new Int32Array(1 << 10);
-  private e = new Int32Array(1 << 10);
-  private used = new Int32Array(1 << 9);
+  private hash = NO_INTS;
+  private s = NO_INTS;
+  private e = NO_INTS;
+  private used = NO_INTS;
   private mask = (1 << 10) - 1;
   private size = 0;
   src = '';
+  constructor() {
+    this.hash = new Int32Array(1 << 10);
+    this.s = new Int32Array(1 << 10);
+    this.e = new Int32Array(1 << 10);
+    this.used = new Int32Array(1 << 9);
+  }
   /** Empty the set for spans of `src`, up to `n` of them. */
   reset(src: string, n: number): void {
     const e = this.e;
@@ -530,12 +548,18 @@ export function hashString(s: string, seed = 0x811c9dc5): number {
  */
 export class HashCounter {
   // key = (h1, h2 & 0x1fffff), kept as two int arrays (no float arithmetic per add)
-  private k1 = new Int32Array(1 << 12);
-  private k2 = new Int32Array(1 << 12);
-  private counts = new Int32Array(1 << 12);
-  private used = new Int32Array(1 << 11);
+  private k1 = NO_INTS;
+  private k2 = NO_INTS;
+  private counts = NO_INTS;
+  private used = NO_INTS;
   size = 0;
   private mask = (1 << 12) - 1;
+  constructor() {
+    this.k1 = new Int32Array(1 << 12);
+    this.k2 = new Int32Array(1 << 12);
+    this.counts = new Int32Array(1 << 12);
+    this.used = new Int32Array(1 << 11);
+  }
 
   /** Prepare for up to `n` distinct keys. */
   reset(n: number): void {

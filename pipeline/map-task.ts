@@ -24,6 +24,15 @@ import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.t
 import { newStage, addCount, errorKind, type CorruptFile, type MapTaskStats, type StageStats } from './stats.ts';
 import { setting, testHooks } from './settings.ts';
 
+/**
+ * Node makes the Buffers its native code returns (a crypto digest: jieba's dictionary check at the first Chinese
+ * document; fs.readdirSync) from Uint8Arrays whose prototype it then sets to Buffer.prototype. The first time, that
+ * gives the Uint8Array map a transition, and V8 throws away every optimised function that relied on that map being
+ * stable: the filters that read constant Uint8Array tables (character classes, stopword indexes), ~10 functions
+ * recompiled in the middle of the map phase. The same transition here, before anything is optimised.
+ */
+Object.setPrototypeOf(new Uint8Array(0), Buffer.prototype);
+
 export interface MapInputFile {
   path: string;
   corpus?: string;
@@ -345,7 +354,8 @@ class FusedRun {
   /** The document's text as last measured, its UTF-8 length, and when its current step started. */
   text = '';
   bytes = 0;
-  t = 0;
+  /** (A double from the start: a field that held a small integer first was thrown away with runSteps' code.) */
+  t = performance.now();
   /** The answer of the step that returned a promise (runSteps' index). */
   pending: Promise<boolean> | undefined = undefined;
   readonly batchMs: Float64Array;
