@@ -685,9 +685,9 @@ export function splitSentence(text: string): string[] {
   return out;
 }
 const NOT_KEPT_FOR_COMPARE = /[^a-zA-Z0-9\u4e00-\u9fa5\n\t ]/g;
-/** The sentences already seen, as their comparison keys (code units in one arena) in an open-addressing table. */
 const NO_INTS = new Int32Array(0),
   NO_UNITS = new Uint16Array(0);
+/** The sentences already seen, as their comparison keys (code units in one arena) in an open-addressing table. */
 class KeySet {
   // each buffer stored a second time in the constructor: a field stored once is a constant to V8, and the code of
   // the module-level seenSentences was thrown away at its first growth (filters/text.ts' NO_INTS)
