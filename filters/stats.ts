@@ -17,6 +17,7 @@ import {
   spanCpLength,
   SpanSet,
   Words,
+  whitespaceSpans,
   isLineBreak,
   nextWordsGen,
   charFlags,
@@ -1057,3 +1058,38 @@ export function dupNgramShares(text: string, words: Words, ns: readonly number[]
 }
 
 export { charFlags, C_LETTER };
+
+/**
+ * Feedback before the first compile. V8 optimises a function for the branches it has seen run; a branch first taken
+ * after that (an astral character, "\r\n", a word of punctuation only, a repeated line) throws the optimised code away,
+ * and the function is compiled again. In the sample the first emoji and CJK Extension B characters come after the
+ * statistics were optimised on English text. Each statistic (those without a WebAssembly kernel, which would be loaded
+ * for nothing) runs here, at load, on a short text that takes those branches; the results are not used.
+ */
+function primeBranches(): void {
+  const line =
+    'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails! 汉字测试，中文句子。繁體字「引號」……' +
+    ' 😊 𠀀𠀁 👍🏽 é\r\n• bullet...\n- dash\n| a | b |\n\t  \u3000x\u2028y\n... ¿¡ ##\n\n';
+  const stop = new Set(['the', 'over', '的']);
+  for (let k = 0; k < 4; k++) {
+    const t = line.repeat(4 + k) + k;
+    alnumRatio(t);
+    specialCharRatio(t, 'category');
+    specialCharRatio(t, 'datajuicer');
+    maxLineLength(t);
+    textLength(t);
+    nonSpaceChars(t);
+    const w = whitespaceSpans(t);
+    gopherQuality(t, w);
+    stopwordCount(w, stop);
+    flaggedRatio(t, w, stop, null);
+    countAlnumWords(w);
+    finewebQuality(t, w);
+    completeSentenceChars(t);
+    wordsOutsideSentencesAndTables(t, w);
+    dupSplit(t, 0, t.length, 1);
+    dupSplit(t, 0, t.length, 2);
+    prepareWords(w);
+  }
+}
+primeBranches();
