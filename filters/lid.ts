@@ -23,8 +23,29 @@ export const LID_MODEL_PATH = createRequire(import.meta.url).resolve(
  * line, its newlines are separators like spaces.
  */
 export function loadLid(): Promise<LidModel> {
-  modelPromise ??= Promise.resolve(loadFastText(LID_MODEL_PATH));
+  modelPromise ??= Promise.resolve(loadFastText(LID_MODEL_PATH)).then((m) => (primeIdentify(m), m));
   return modelPromise;
+}
+
+/**
+ * Feedback before the first compile (as filters/stats.ts' primeBranches): identification runs here once per model
+ * on short texts of the scripts and kinds it tells apart (Latin, Han, kana, Hangul, code, a shell session), so that
+ * V8 does not optimise it for the first input file's script alone and throw the code away at the next one. The
+ * results are not used.
+ */
+function primeIdentify(model: LidModel): void {
+  const texts = [
+    'The quick brown fox jumps over the lazy dog. It was a bright cold day in April. ',
+    '敏捷的棕色狐狸跳过了懒狗。這是一個繁體中文的句子，還有一些標點符號「引號」。 ',
+    'すばやい茶色の狐がのろまな犬を飛び越えた。カタカナとひらがな。 ',
+    '빠른 갈색 여우가 게으른 개를 뛰어넘었다. 한국어 문장입니다. ',
+    '中文的句子里有一个片假名的词，比如コンピューター，其余都是汉字。',
+    '漢字ばかりの日本語文書、東京都千代田区丸の内一丁目。',
+    'int main(void) {\n  for (i = 0; i < n; i++) { x[i] = y[i] * 2; }\n  return 0;\n}\n',
+    '$ ls -la /tmp\nuser@host:~$ echo "hello" | grep h\n# apt-get install foo\n',
+  ];
+  const opts = { windows: 3, width: 300, detectCode: true, codeLineRatio: 0.6 };
+  for (let k = 0; k < 3; k++) for (const t of texts) identify(model, t.repeat(2 + k), opts);
 }
 
 const CODE_LINE =
