@@ -49,16 +49,24 @@ const BMP = (() => {
 
 const astral = new Map<number, number>();
 
+/** The class of every BMP code unit (0 other, 1 letter, 2 number, 3 white space, 4 \r \n): the table the encoder's
+ * kernel (tokenizer/bpe-kernel.c) scans with. */
+export const BMP_CLASSES: Uint8Array = BMP;
+
+/** Class of an astral code point (0 other, 1 letter, 2 number), cached: what the kernel asks for. */
+export function astralClass(cp: number): number {
+  let k = astral.get(cp);
+  if (k === undefined) astral.set(cp, (k = classify(cp)));
+  return k;
+}
+
 /** Class of the code point at i (a surrogate pair as one astral code point; a lone surrogate is O). */
 function clsAt(s: string, i: number, n: number): number {
   const c = s.charCodeAt(i);
   if (c < 0xd800 || c >= 0xdc00 || i + 1 >= n) return BMP[c];
   const d = s.charCodeAt(i + 1);
   if (d < 0xdc00 || d >= 0xe000) return O;
-  const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-  let k = astral.get(cp);
-  if (k === undefined) astral.set(cp, (k = classify(cp)));
-  return k;
+  return astralClass(0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00));
 }
 
 /** Width (1 or 2 code units) of the code point at i. */

@@ -1,0 +1,595 @@
+// Byte-level BPE encoding kernel for tokenizer/bytebpe.ts, compiled to WebAssembly by tokenizer/bpe-kernel.sh (the
+// .wasm is committed: a user's machine needs no compiler). Over a segment's UTF-16 code units in this module's memory
+// (no added tokens in it, NFC already applied by bytebpe.ts), step for step what the TypeScript encoder did:
+//   1. pieces where Qwen's pre-tokenizer regex cuts (tokenizer/pretokenize.ts pieceEnd, on its class table: BMP code
+//      units from a table bytebpe.ts copies in, astral code points through the imported `astralClass`);
+//   2. pieces of at most CACHE_PIECE_UNITS units through a cache keyed by their units; a piece that misses is cut where
+//      no token can span the boundary between two BMP characters of 2 or 3 UTF-8 bytes (the span tables, made from the
+//      merges by joinFragments), and the parts are cached;
+//   3. BPE of a piece's UTF-8 bytes (a lone surrogate as U+FFFD): lowest rank first, leftmost first among equal ranks,
+//      a binary heap over the pairs with stale entries skipped (Hugging Face `Word::merge_all`).
+// Every table lives in this module's memory, made by `build` from the merges bytebpe.ts copies in (`setup`).
+
+typedef unsigned char u8;
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef int i32;
+typedef unsigned long long u64;
+
+extern u8 __heap_base;
+// class (0 other, 1 letter, 2 number) of an astral code point: tokenizer/pretokenize.ts codePointClass
+__attribute__((import_module("env"), import_name("astralClass"))) i32 astralClass(i32 cp);
+
+#define CACHE_PIECE_UNITS 48 // a cached piece has at most 3 * 48 ids (cVLen is a byte)
+#define CACHE_MAX (1 << 18)
+#define CACHE_SLOTS (CACHE_MAX * 2)
+#define CACHE_KEY_UNITS (CACHE_MAX * 8)
+#define ARENA_IDS (1 << 22)
+
+// ---------- memory: a bump allocator over the module's memory (nothing is freed; bytebpe.ts keeps one instance per
+// encoder). Memory grown here detaches bytebpe.ts's views, which it remakes after each call.
+static u32 top;
+static void *alloc(u32 bytes) {
+  if (!top) top = (u32)&__heap_base;
+  const u32 at = (top + 15) & ~15u;
+  top = at + bytes;
+  const u32 have = (u32)__builtin_wasm_memory_size(0) << 16;
+  if (top > have && __builtin_wasm_memory_grow(0, (top - have + 65535) >> 16) < 0) __builtin_trap();
+  return (void *)at;
+}
+
+static void fill32(i32 *p, i32 v, u32 n) {
+  for (u32 i = 0; i < n; i++) p[i] = v;
+}
+
+// ---------- the tokenizer: merges (rank r joins left[r] and right[r] into result[r]), byte tokens, classes
+static i32 nMerges, nTok;
+static u32 *left, *right, *result, *byteIds;
+static u8 *cls; // pretokenize.ts classes of the BMP code units: 0 other, 1 letter, 2 number, 3 white space, 4 \r \n
+// (left, right) -> rank, open addressing (bytebpe.ts's hash), a repeated merge keeping its first rank
+static i32 *hA, *hB, *hR;
+static u32 hShift, hMask;
+static i32 *byteRank; // rank of the merge of the byte tokens of b1, b2 by (b1 << 8 | b2); -1: none
+
+static inline u32 hashPair(u32 a, u32 b) { return ((a ^ (b * 0x85ebca77u)) * 0x9e3779b1u) >> hShift; }
+
+static inline i32 rankOf(i32 a, i32 b) {
+  u32 h = hashPair((u32)a, (u32)b);
+  for (;;) {
+    const i32 x = hA[h];
+    if (x == -1) return -1;
+    if (x == a && hB[h] == b) return hR[h];
+    h = (h + 1) & hMask;
+  }
+}
+
+// ---------- span tables (bytebpe.ts's account: which boundaries between two BMP characters of 2 or 3 UTF-8 bytes a
+// token can span). Cut a token at an inner character start after a multi-byte character: L = its bytes from the
+// character start before (or its start) to the cut, R = its bytes from the cut to the next character start (or its
+// end). A token spans the boundary x|y of the text only if some (L, R) of a token is (a suffix of x's bytes, a prefix
+// of y's bytes). Fragments (at most 3 bytes, as 256^length + the bytes) get indices; lOf[3x + k - 1] is the index of
+// x's k-byte suffix as an L (-1: none; -2: not looked up yet), rOf[3y + k - 1] of y's k-byte prefix as an R, and
+// `pairs` a bit matrix of the (L, R) that occur.
+static i32 *lOf, *rOf;
+static u32 *pairs;
+static i32 words;
+// fragment value -> index, open addressing (key 0: empty)
+typedef struct {
+  i32 *key, *val;
+  u32 mask;
+  i32 size;
+} Map;
+static Map lIds, rIds;
+
+static void mapInit(Map *m, u32 cap) {
+  u32 s = 16;
+  while (s < cap * 2) s <<= 1;
+  m->key = alloc(4 * s);
+  m->val = alloc(4 * s);
+  m->mask = s - 1;
+  m->size = 0;
+}
+static inline u32 mapSlot(const Map *m, i32 k) {
+  u32 h = ((u32)k * 0x9e3779b1u) & m->mask;
+  while (m->key[h] != 0 && m->key[h] != k) h = (h + 1) & m->mask;
+  return h;
+}
+static i32 mapId(Map *m, i32 k) { // the index of k, a new one if none
+  const u32 h = mapSlot(m, k);
+  if (m->key[h] == 0) {
+    m->key[h] = k;
+    m->val[h] = m->size++;
+  }
+  return m->val[h];
+}
+static inline i32 mapGet(const Map *m, i32 k) {
+  const u32 h = mapSlot(m, k);
+  return m->key[h] == 0 ? -1 : m->val[h];
+}
+
+// The (L, R) fragment values of every merge's join point where a character starts after a multi-byte one, in merge
+// order, into found (L, R, L, R, ...); returns their count. Per token formed so far (len 0: not yet), from its two
+// operands: tail, its bytes from its last character start (a non-continuation byte at index >= 1, else index 0) to
+// its end; head, its bytes from its start to its next character start (index >= 1, else its end); each as 256^length +
+// the bytes (length 4 stands for any longer, whose value is not used); lead, whether it has a non-continuation byte;
+// its first and last byte. (bytebpe.ts joinFragments, as it was in TypeScript.)
+static i32 joinFragments(i32 *found) {
+  i32 *len = alloc(4 * nTok), *tailV = alloc(4 * nTok), *headV = alloc(4 * nTok);
+  u8 *tailL = alloc(nTok), *headL = alloc(nTok), *lead = alloc(nTok), *first = alloc(nTok), *last = alloc(nTok);
+  for (i32 b = 0; b < 256; b++) {
+    const u32 id = byteIds[b];
+    if (id >= (u32)nTok) continue;
+    len[id] = 1;
+    tailV[id] = headV[id] = 256 + b;
+    tailL[id] = headL[id] = 1;
+    lead[id] = (b & 0xc0) != 0x80;
+    first[id] = last[id] = b;
+  }
+  i32 nFound = 0;
+  // rounds until one forms no new token (a merge whose operand is never formed can never apply, nor be spanned)
+  i32 pending = 1, formed = 1;
+  while (pending && formed) {
+    pending = formed = 0;
+    for (i32 r = 0; r < nMerges; r++) {
+      const u32 t = result[r], a = left[r], c = right[r];
+      if (t >= (u32)nTok || a >= (u32)nTok || c >= (u32)nTok || len[t] > 0) continue;
+      if (len[a] == 0 || len[c] == 0) {
+        pending = 1;
+        continue;
+      }
+      formed = 1;
+      const i32 la = len[a], lc = len[c];
+      len[t] = la + lc;
+      first[t] = first[a];
+      last[t] = last[c];
+      lead[t] = lead[a] | lead[c];
+      if (lead[c]) {
+        tailV[t] = tailV[c];
+        tailL[t] = tailL[c];
+      } else {
+        // x ++ y as values: V(x) * 256^|y| + V(y) - 256^|y|
+        const i32 l = tailL[a] + lc;
+        tailL[t] = l > 3 ? 4 : l;
+        if (l <= 3) tailV[t] = tailV[a] * (1 << (8 * lc)) + tailV[c] - (1 << (8 * lc));
+      }
+      if (headL[a] < la) {
+        headV[t] = headV[a];
+        headL[t] = headL[a];
+      } else {
+        // a is its first character's bytes so far: c's up to its first character start follow
+        const i32 k = (first[c] & 0xc0) != 0x80 ? 0 : headL[c];
+        const i32 l = la + k;
+        headL[t] = l > 3 ? 4 : l;
+        if (l <= 3) headV[t] = k == 0 ? headV[a] : headV[a] * (1 << (8 * k)) + headV[c] - (1 << (8 * k));
+      }
+      // the boundary where the two operands meet, when a character starts there after a multi-byte one (the other
+      // boundaries inside the token are the operands'); L: a's tail, R: c's head; never next to a 4-byte character
+      if (first[c] < 0xc0 || (last[a] & 0xc0) != 0x80 || tailL[a] > 3 || headL[c] > 3) continue;
+      found[nFound++] = tailV[a];
+      found[nFound++] = headV[c];
+    }
+  }
+  return nFound;
+}
+
+// lOf / rOf of BMP character x (>= U+0080, not a surrogate): its k-byte suffixes as L, prefixes as R
+static void fragmentsOf(u32 x) {
+  const i32 nb = x < 0x800 ? 2 : 3;
+  const u32 b0 = nb == 2 ? 0xc0 | (x >> 6) : 0xe0 | (x >> 12), b1 = nb == 2 ? 0x80 | (x & 63) : 0x80 | ((x >> 6) & 63),
+            b2 = 0x80 | (x & 63);
+  const u32 lastB = nb == 2 ? b1 : b2;
+  const i32 l1 = 256 + lastB, l2 = nb == 2 ? 65536 + b0 * 256 + b1 : 65536 + b1 * 256 + b2,
+            l3 = 16777216 + b0 * 65536 + b1 * 256 + b2;
+  const i32 r1 = 256 + b0, r2 = 65536 + b0 * 256 + b1;
+  lOf[3 * x] = mapGet(&lIds, l1);
+  lOf[3 * x + 1] = mapGet(&lIds, l2);
+  lOf[3 * x + 2] = nb == 3 ? mapGet(&lIds, l3) : -1;
+  rOf[3 * x] = mapGet(&rIds, r1);
+  rOf[3 * x + 1] = mapGet(&rIds, r2);
+  rOf[3 * x + 2] = nb == 3 ? mapGet(&rIds, l3) : -1;
+}
+
+static inline i32 bit(i32 row, i32 r) { return r >= 0 && (pairs[row + (r >> 5)] & (1u << (r & 31))); }
+
+// whether a token can span the boundary between BMP characters x and y (each >= U+0080, not surrogates)
+static i32 spanned(u32 x, u32 y) {
+  if (lOf[3 * x] == -2) fragmentsOf(x);
+  if (lOf[3 * y] == -2) fragmentsOf(y);
+  const i32 r0 = rOf[3 * y], r1 = rOf[3 * y + 1], r2 = rOf[3 * y + 2];
+  for (i32 k = 0; k < 3; k++) {
+    const i32 l = lOf[3 * x + k];
+    if (l < 0) continue;
+    const i32 row = l * words;
+    if (bit(row, r0) || bit(row, r1) || bit(row, r2)) return 1;
+  }
+  return 0;
+}
+
+// ---------- the pre-tokenizer (pretokenize.ts pieceEnd over UTF-16 code units)
+#define C_O 0
+#define C_L 1
+#define C_N 2
+#define C_WS 3
+#define C_NL 4
+static u8 contraction[0x80]; // by the lower-cased letter after an apostrophe: 2 ('s 't 'm 'd), the third letter ('re
+                             // 've 'll), else 0
+
+// class of the code point at i (a surrogate pair as one astral code point; a lone surrogate is other)
+static inline i32 clsAt(const u16 *s, i32 i, i32 n) {
+  const u32 c = s[i];
+  if (c < 0xd800 || c >= 0xdc00 || i + 1 >= n) return cls[c];
+  const u32 d = s[i + 1];
+  if (d < 0xdc00 || d >= 0xe000) return C_O;
+  return astralClass(0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00));
+}
+
+static inline i32 widthAt(const u16 *s, i32 i, i32 n) {
+  const u32 c = s[i];
+  if (c < 0xd800 || c >= 0xdc00 || i + 1 >= n) return 1;
+  const u32 d = s[i + 1];
+  return d >= 0xdc00 && d < 0xe000 ? 2 : 1;
+}
+
+// end of the run of class-k code points from i
+static inline i32 runEnd(const u16 *s, i32 i, i32 n, i32 k) {
+  while (i < n) {
+    const u32 c = s[i];
+    if (c < 0xd800 || c >= 0xe000) {
+      if (cls[c] != k) return i;
+      i++;
+    } else {
+      if (clsAt(s, i, n) != k) return i;
+      i += widthAt(s, i, n);
+    }
+  }
+  return n;
+}
+
+// end of the piece of s (length n) that starts at i < n
+static i32 pieceEnd(const u16 *s, i32 i, i32 n) {
+  const u32 c = s[i];
+  if (c == 0x27 && i + 1 < n) {
+    const u32 a = s[i + 1] | 0x20;
+    const u32 m = a < 0x80 ? contraction[a] : 0;
+    if (m == 2) return i + 2; // s t m d
+    const u32 b = i + 2 < n ? s[i + 2] | 0x20 : 1;
+    if (b == m) return i + 3; // re ve ll
+  }
+  const i32 k = clsAt(s, i, n);
+  const i32 w = widthAt(s, i, n);
+  if (k == C_L) return runEnd(s, i + w, n, C_L);                                                // 2. letters
+  if ((k == C_O || k == C_WS) && i + w < n && clsAt(s, i + w, n) == C_L) return runEnd(s, i + w, n, C_L); // one before
+  if (k == C_N) return i + w;                                                                   // 3.
+  // 4. ' '? other+ [\r\n]*
+  i32 o = -1;
+  if (k == C_O)
+    o = i;
+  else if (c == 0x20 && i + 1 < n && clsAt(s, i + 1, n) == C_O)
+    o = i + 1;
+  if (o >= 0) {
+    i32 e = runEnd(s, o, n, C_O);
+    while (e < n && cls[s[e]] == C_NL) e++;
+    return e;
+  }
+  // white space (all of it in the BMP): the run i..j
+  i32 j = i + 1;
+  i32 lastNl = k == C_NL ? i : -1;
+  while (j < n) {
+    const i32 x = cls[s[j]];
+    if (x == C_NL)
+      lastNl = j;
+    else if (x != C_WS)
+      break;
+    j++;
+  }
+  if (lastNl >= 0) return lastNl + 1;       // 5. up to the last \r or \n of the run
+  if (j == n || j - i < 2) return j;        // 6. (to the end) or 7. (one character before a non-space)
+  return j - 1;                             // 6. all but the last, which goes with what follows
+}
+
+// ---------- the segment, its ids, BPE scratch
+static u16 *units; // the segment (capacity segCap units)
+static u32 *out;   // its ids (capacity 3 * segCap + 1)
+static i32 segCap;
+static i32 *ids, *nxt, *prv;
+static u8 *bytes;
+static u64 *heap;
+static i32 scratchCap, heapN;
+
+// ---------- the piece cache: open addressing keyed by the piece's units (cKey[cKeyOff .. + cLen]; cLen 0: empty);
+// cVLen 0: one id, cVal; else cVLen ids at cVal in arena
+static u8 *cLen, *cVLen;
+static i32 *cHash, *cKeyOff, *cVal;
+static u16 *cKey;
+static u32 *arena;
+static i32 cKeyLen, cacheCount, arenaLen, wasCut;
+
+static void clearCache(void) {
+  for (i32 i = 0; i < CACHE_SLOTS; i++) cLen[i] = 0;
+  cacheCount = cKeyLen = arenaLen = 0;
+}
+
+static void heapPush(u64 key) {
+  i32 i = heapN++;
+  while (i > 0) {
+    const i32 p = (i - 1) >> 1;
+    if (heap[p] <= key) break;
+    heap[i] = heap[p];
+    i = p;
+  }
+  heap[i] = key;
+}
+
+static u64 heapPop(void) {
+  const u64 topKey = heap[0];
+  const i32 n = --heapN;
+  const u64 lastKey = heap[n];
+  i32 i = 0;
+  for (;;) {
+    i32 c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && heap[c + 1] < heap[c]) c++;
+    if (heap[c] >= lastKey) break;
+    heap[i] = heap[c];
+    i = c;
+  }
+  heap[i] = lastKey;
+  return topKey;
+}
+
+static void growScratch(i32 m) {
+  i32 c = scratchCap ? scratchCap : 256;
+  while (c < m) c *= 2;
+  scratchCap = c;
+  ids = alloc(4 * c);
+  nxt = alloc(4 * c);
+  prv = alloc(4 * c);
+  bytes = alloc(c);
+  heap = alloc(16 * c);
+}
+
+// BPE of piece seg[s..e), written to out from at; returns the number of ids
+static i32 bpeInto(const u16 *seg, i32 s, i32 e, i32 at) {
+  if ((e - s) * 3 > scratchCap) growScratch((e - s) * 3);
+  // UTF-8 bytes (a lone surrogate becomes U+FFFD, as TextEncoder does)
+  i32 n = 0;
+  for (i32 i = s; i < e; i++) {
+    u32 c = seg[i];
+    if (c < 0x80)
+      bytes[n++] = c;
+    else if (c < 0x800) {
+      bytes[n++] = 0xc0 | (c >> 6);
+      bytes[n++] = 0x80 | (c & 63);
+    } else {
+      if (c >= 0xd800 && c < 0xe000) {
+        const u32 d = i + 1 < e ? seg[i + 1] : 0;
+        if (c < 0xdc00 && d >= 0xdc00 && d < 0xe000) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+          bytes[n++] = 0xf0 | (c >> 18);
+          bytes[n++] = 0x80 | ((c >> 12) & 63);
+          bytes[n++] = 0x80 | ((c >> 6) & 63);
+          bytes[n++] = 0x80 | (c & 63);
+          continue;
+        }
+        c = 0xfffd;
+      }
+      bytes[n++] = 0xe0 | (c >> 12);
+      bytes[n++] = 0x80 | ((c >> 6) & 63);
+      bytes[n++] = 0x80 | (c & 63);
+    }
+  }
+  for (i32 i = 0; i < n; i++) ids[i] = byteIds[bytes[i]];
+  if (n == 1) {
+    out[at] = ids[0];
+    return 1;
+  }
+  heapN = 0;
+  for (i32 i = 0; i < n; i++) {
+    nxt[i] = i + 1 < n ? i + 1 : -1;
+    prv[i] = i - 1;
+    if (i + 1 < n) {
+      const i32 r = byteRank[(bytes[i] << 8) | bytes[i + 1]];
+      if (r >= 0) heapPush(((u64)r << 32) | (u32)i);
+    }
+  }
+  while (heapN > 0) {
+    const u64 topKey = heapPop();
+    const i32 r = (i32)(topKey >> 32), p = (i32)(u32)topKey;
+    if (ids[p] < 0) continue;
+    const i32 q = nxt[p];
+    if (q < 0 || rankOf(ids[p], ids[q]) != r) continue;
+    ids[p] = result[r];
+    ids[q] = -1;
+    const i32 nq = nxt[q];
+    nxt[p] = nq;
+    if (nq >= 0) {
+      prv[nq] = p;
+      const i32 r3 = rankOf(ids[p], ids[nq]);
+      if (r3 >= 0) heapPush(((u64)r3 << 32) | (u32)p);
+    }
+    const i32 pp = prv[p];
+    if (pp >= 0) {
+      const i32 r2 = rankOf(ids[pp], ids[p]);
+      if (r2 >= 0) heapPush(((u64)r2 << 32) | (u32)pp);
+    }
+  }
+  i32 k = at;
+  for (i32 i = 0; i >= 0; i = nxt[i]) out[k++] = ids[i];
+  return k - at;
+}
+
+static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split);
+
+// piece seg[s..e) cut where no token can span the boundary: BPE of the parts gives the ids of the whole, and the
+// parts (words, mostly) repeat and are cached; written at at, returns the number of ids
+static i32 splitInto(const u16 *seg, i32 s, i32 e, i32 at) {
+  const i32 start = at;
+  i32 from = s;
+  u32 prev = seg[s];
+  for (i32 i = s + 1; i < e; i++) {
+    const u32 c = seg[i];
+    if (c >= 0x80 && prev >= 0x80 && (c < 0xd800 || c >= 0xe000) && (prev < 0xd800 || prev >= 0xe000)) {
+      if (!spanned(prev, c)) {
+        at = i - from <= CACHE_PIECE_UNITS ? cachedPiece(seg, from, i, at, 0) : at + bpeInto(seg, from, i, at);
+        from = i;
+      }
+    }
+    prev = c;
+  }
+  wasCut = from != s;
+  if (from == s) return bpeInto(seg, s, e, at);
+  at = e - from <= CACHE_PIECE_UNITS ? cachedPiece(seg, from, e, at, 0) : at + bpeInto(seg, from, e, at);
+  return at - start;
+}
+
+// the ids of piece seg[s..e) written at at from the cache, or encoded (cut where no token spans, when split) and
+// cached; returns the new at
+static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
+  const i32 len = e - s;
+  u32 h = 0x811c9dc5u ^ (u32)len;
+  for (i32 i = s; i < e; i++) h = (h ^ seg[i]) * 0x01000193u;
+  h ^= h >> 15;
+  u32 slot = h & (CACHE_SLOTS - 1);
+  for (;;) {
+    const i32 l = cLen[slot];
+    if (l == 0) break;
+    if (l == len && (u32)cHash[slot] == h) {
+      const u16 *key = cKey + cKeyOff[slot];
+      i32 i = 0;
+      while (i < len && key[i] == seg[s + i]) i++;
+      if (i == len) {
+        const i32 k = cVLen[slot], v = cVal[slot];
+        if (k == 0)
+          out[at++] = v;
+        else
+          for (i32 j = v; j < v + k; j++) out[at++] = arena[j];
+        return at;
+      }
+    }
+    slot = (slot + 1) & (CACHE_SLOTS - 1);
+  }
+  const i32 k = split ? splitInto(seg, s, e, at) : bpeInto(seg, s, e, at);
+  // a piece that was cut is not cached whole: its parts are, and a whole cut piece (a Chinese run) seldom repeats
+  if (split && wasCut) return at + k;
+  // the parts cached by splitInto may have taken the slot, or cleared the cache
+  if (cacheCount >= CACHE_MAX || cKeyLen + len > CACHE_KEY_UNITS || arenaLen + k > ARENA_IDS) clearCache();
+  slot = h & (CACHE_SLOTS - 1);
+  while (cLen[slot] != 0) slot = (slot + 1) & (CACHE_SLOTS - 1);
+  u16 *key = cKey + cKeyLen;
+  for (i32 i = 0; i < len; i++) key[i] = seg[s + i];
+  cKeyOff[slot] = cKeyLen;
+  cKeyLen += len;
+  cLen[slot] = len;
+  cHash[slot] = h;
+  cacheCount++;
+  if (k == 1) {
+    cVLen[slot] = 0;
+    cVal[slot] = out[at];
+  } else {
+    for (i32 j = 0; j < k; j++) arena[arenaLen + j] = out[at + j];
+    cVLen[slot] = k;
+    cVal[slot] = arenaLen;
+    arenaLen += k;
+  }
+  return at + k;
+}
+
+// ---------- exports
+
+// Room for the merges of a tokenizer of nT ordinary tokens: left, right, result (m each), then the 256 byte tokens'
+// ids, then the 65,536 BMP classes, consecutive from the offset returned; bytebpe.ts copies them in, then calls build.
+__attribute__((export_name("setup"))) u32 setup(i32 m, i32 nT) {
+  nMerges = m;
+  nTok = nT;
+  left = alloc(4 * (3 * m + 256) + 65536);
+  right = left + m;
+  result = right + m;
+  byteIds = result + m;
+  cls = (u8 *)(byteIds + 256);
+  return (u32)left;
+}
+
+// The tables made from the merges: the merge hash, the byte pairs' ranks, the span tables, the piece cache.
+__attribute__((export_name("build"))) void build(void) {
+  u32 bits = 4;
+  while ((1u << bits) < (u32)nMerges * 3) bits++;
+  hShift = 32 - bits;
+  hMask = (1u << bits) - 1;
+  hA = alloc(4u << bits);
+  hB = alloc(4u << bits);
+  hR = alloc(4u << bits);
+  fill32(hA, -1, 1u << bits);
+  for (i32 r = 0; r < nMerges; r++) {
+    const i32 a = left[r], b = right[r];
+    u32 h = hashPair(a, b);
+    while (hA[h] != -1 && !(hA[h] == a && hB[h] == b)) h = (h + 1) & hMask;
+    if (hA[h] != -1) continue; // a repeated merge keeps its first (lowest) rank
+    hA[h] = a;
+    hB[h] = b;
+    hR[h] = r;
+  }
+  byteRank = alloc(4 << 16);
+  for (u32 x = 0; x < 1 << 16; x++) byteRank[x] = rankOf(byteIds[x >> 8], byteIds[x & 255]);
+  // span tables
+  i32 *found = alloc(4 * (2 * nMerges + 2));
+  const i32 nFound = joinFragments(found);
+  mapInit(&lIds, nFound / 2 + 1);
+  mapInit(&rIds, nFound / 2 + 1);
+  for (i32 i = 0; i < nFound; i += 2) {
+    found[i] = mapId(&lIds, found[i]);
+    found[i + 1] = mapId(&rIds, found[i + 1]);
+  }
+  words = (rIds.size + 31) >> 5;
+  pairs = alloc(4 * (lIds.size * words > 1 ? lIds.size * words : 1));
+  for (i32 i = 0; i < nFound; i += 2) pairs[found[i] * words + (found[i + 1] >> 5)] |= 1u << (found[i + 1] & 31);
+  lOf = alloc(4 * (3 << 16));
+  rOf = alloc(4 * (3 << 16));
+  fill32(lOf, -2, 3 << 16);
+  fill32(rOf, -2, 3 << 16);
+  for (u32 ch = 0; ch < 4; ch++) contraction["stmd"[ch]] = 2;
+  contraction['r'] = contraction['v'] = 'e';
+  contraction['l'] = 'l';
+  // the cache
+  cLen = alloc(CACHE_SLOTS);
+  cVLen = alloc(CACHE_SLOTS);
+  cHash = alloc(4 * CACHE_SLOTS);
+  cKeyOff = alloc(4 * CACHE_SLOTS);
+  cVal = alloc(4 * CACHE_SLOTS);
+  cKey = alloc(2 * CACHE_KEY_UNITS);
+  arena = alloc(4 * ARENA_IDS);
+  growScratch(256);
+}
+
+// Room for a segment of n units: returns the offset of its units (the ids go to `ids`'s offset).
+__attribute__((export_name("reserve"))) u32 reserve(i32 n) {
+  if (n > segCap) {
+    i32 c = segCap ? segCap : 1 << 12;
+    while (c < n) c *= 2;
+    segCap = c;
+    units = alloc(2 * c);
+    out = alloc(4 * (3 * c + 1));
+  }
+  return (u32)units;
+}
+
+__attribute__((export_name("ids"))) u32 idsAt(void) { return (u32)out; }
+
+// The ids of the segment units[0, n) at `ids`'s offset; returns their number.
+__attribute__((export_name("encode"))) i32 encode(i32 n) {
+  i32 at = 0;
+  for (i32 i = 0; i < n;) {
+    const i32 e = pieceEnd(units, i, n);
+    at = e - i <= CACHE_PIECE_UNITS ? cachedPiece(units, i, e, at, 1) : at + splitInto(units, i, e, at);
+    i = e;
+  }
+  return at;
+}
+
+// The pre-tokenizer alone (for the tests): the end of each piece of units[0, n) at `ids`'s offset; returns their number.
+__attribute__((export_name("pieces"))) i32 pieces(i32 n) {
+  i32 k = 0;
+  for (i32 i = 0; i < n; i = out[k++] = pieceEnd(units, i, n))
+    ;
+  return k;
+}
