@@ -38,27 +38,30 @@ static void *alloc(u32 bytes) {
   return (void *)at;
 }
 
-static void fill32(i32 *p, i32 v, u32 n) {
-  for (u32 i = 0; i < n; i++) p[i] = v;
-}
-
 // ---------- the tokenizer: merges (rank r joins left[r] and right[r] into result[r]), byte tokens, classes
+// Memory touched for the first time costs more than anything the tables do with it (a page fault per 4 KiB, ~3 ms
+// per MiB on the 2-core VM): the tables are kept small, filled lazily where they can be (0 in fresh memory meaning "not
+// yet"), and the build's temporary arrays lie in the arena, whose pages the piece cache reuses.
 static i32 nMerges, nTok;
-static u32 *left, *right, *result, *byteIds;
-static u8 *cls; // pretokenize.ts classes of the BMP code units: 0 other, 1 letter, 2 number, 3 white space, 4 \r \n
-// (left, right) -> rank, open addressing (bytebpe.ts's hash), a repeated merge keeping its first rank
-static i32 *hA, *hB, *hR;
+static u32 *left, *right, *result;
+static u32 byteIds[256];
+static u8 nfcUnsafe[0x2000]; // bit c: BMP code unit c may change under NFC (bytebpe.ts NFC_UNSAFE)
+static u8 cls[0x10000]; // pretokenize.ts classes of the BMP code units: 0 other, 1 letter, 2 number, 3 white space, 4 \r \n
+// (left, right) -> rank, open addressing, a repeated merge keeping its first rank: a slot is (left + 1) << 43 |
+// right << 22 | rank (0: empty, as fresh memory is; ids below 2^21, ranks below 2^22, checked by bytebpe.ts)
+static u64 *merges;
 static u32 hShift, hMask;
-static i32 *byteRank; // rank of the merge of the byte tokens of b1, b2 by (b1 << 8 | b2); -1: none
+static i32 *byteRank; // by (b1 << 8 | b2): 2 + the rank of the merge of the byte tokens of b1, b2; 1: none; 0: not yet
 
 static inline u32 hashPair(u32 a, u32 b) { return ((a ^ (b * 0x85ebca77u)) * 0x9e3779b1u) >> hShift; }
 
 static inline i32 rankOf(i32 a, i32 b) {
+  const u64 key = ((u64)(u32)(a + 1) << 21) | (u32)b;
   u32 h = hashPair((u32)a, (u32)b);
   for (;;) {
-    const i32 x = hA[h];
-    if (x == -1) return -1;
-    if (x == a && hB[h] == b) return hR[h];
+    const u64 m = merges[h];
+    if (m >> 22 == key) return (i32)(m & 0x3fffff);
+    if (m == 0) return -1;
     h = (h + 1) & hMask;
   }
 }
@@ -68,7 +71,7 @@ static inline i32 rankOf(i32 a, i32 b) {
 // character start before (or its start) to the cut, R = its bytes from the cut to the next character start (or its
 // end). A token spans the boundary x|y of the text only if some (L, R) of a token is (a suffix of x's bytes, a prefix
 // of y's bytes). Fragments (at most 3 bytes, as 256^length + the bytes) get indices; lOf[3x + k - 1] is the index of
-// x's k-byte suffix as an L (-1: none; -2: not looked up yet), rOf[3y + k - 1] of y's k-byte prefix as an R, and
+// x's k-byte suffix as an L plus 2 (1: none; 0: not looked up yet), rOf[3y + k - 1] of y's k-byte prefix as an R, and
 // `pairs` a bit matrix of the (L, R) that occur.
 static i32 *lOf, *rOf;
 static u32 *pairs;
@@ -113,9 +116,12 @@ static inline i32 mapGet(const Map *m, i32 k) {
 // its end; head, its bytes from its start to its next character start (index >= 1, else its end); each as 256^length +
 // the bytes (length 4 stands for any longer, whose value is not used); lead, whether it has a non-continuation byte;
 // its first and last byte. (bytebpe.ts joinFragments, as it was in TypeScript.)
-static i32 joinFragments(i32 *found) {
-  i32 *len = alloc(4 * nTok), *tailV = alloc(4 * nTok), *headV = alloc(4 * nTok);
-  u8 *tailL = alloc(nTok), *headL = alloc(nTok), *lead = alloc(nTok), *first = alloc(nTok), *last = alloc(nTok);
+// tmp: room for 17 nTok bytes (zeroed here).
+static i32 joinFragments(i32 *found, u8 *tmp) {
+  __builtin_memset(tmp, 0, 17 * (u32)nTok);
+  i32 *len = (i32 *)tmp, *tailV = len + nTok, *headV = tailV + nTok;
+  u8 *tailL = (u8 *)(headV + nTok), *headL = tailL + nTok, *lead = headL + nTok, *first = lead + nTok,
+     *last = first + nTok;
   for (i32 b = 0; b < 256; b++) {
     const u32 id = byteIds[b];
     if (id >= (u32)nTok) continue;
@@ -181,23 +187,23 @@ static void fragmentsOf(u32 x) {
   const i32 l1 = 256 + lastB, l2 = nb == 2 ? 65536 + b0 * 256 + b1 : 65536 + b1 * 256 + b2,
             l3 = 16777216 + b0 * 65536 + b1 * 256 + b2;
   const i32 r1 = 256 + b0, r2 = 65536 + b0 * 256 + b1;
-  lOf[3 * x] = mapGet(&lIds, l1);
-  lOf[3 * x + 1] = mapGet(&lIds, l2);
-  lOf[3 * x + 2] = nb == 3 ? mapGet(&lIds, l3) : -1;
-  rOf[3 * x] = mapGet(&rIds, r1);
-  rOf[3 * x + 1] = mapGet(&rIds, r2);
-  rOf[3 * x + 2] = nb == 3 ? mapGet(&rIds, l3) : -1;
+  lOf[3 * x] = 2 + mapGet(&lIds, l1);
+  lOf[3 * x + 1] = 2 + mapGet(&lIds, l2);
+  lOf[3 * x + 2] = nb == 3 ? 2 + mapGet(&lIds, l3) : 1;
+  rOf[3 * x] = 2 + mapGet(&rIds, r1);
+  rOf[3 * x + 1] = 2 + mapGet(&rIds, r2);
+  rOf[3 * x + 2] = nb == 3 ? 2 + mapGet(&rIds, l3) : 1;
 }
 
 static inline i32 bit(i32 row, i32 r) { return r >= 0 && (pairs[row + (r >> 5)] & (1u << (r & 31))); }
 
 // whether a token can span the boundary between BMP characters x and y (each >= U+0080, not surrogates)
 static i32 spanned(u32 x, u32 y) {
-  if (lOf[3 * x] == -2) fragmentsOf(x);
-  if (lOf[3 * y] == -2) fragmentsOf(y);
-  const i32 r0 = rOf[3 * y], r1 = rOf[3 * y + 1], r2 = rOf[3 * y + 2];
+  if (lOf[3 * x] == 0) fragmentsOf(x);
+  if (lOf[3 * y] == 0) fragmentsOf(y);
+  const i32 r0 = rOf[3 * y] - 2, r1 = rOf[3 * y + 1] - 2, r2 = rOf[3 * y + 2] - 2;
   for (i32 k = 0; k < 3; k++) {
-    const i32 l = lOf[3 * x + k];
+    const i32 l = lOf[3 * x + k] - 2;
     if (l < 0) continue;
     const i32 row = l * words;
     if (bit(row, r0) || bit(row, r1) || bit(row, r2)) return 1;
@@ -296,17 +302,36 @@ static u8 *bytes;
 static u64 *heap;
 static i32 scratchCap, heapN;
 
-// ---------- the piece cache: open addressing keyed by the piece's units (cKey[cKeyOff .. + cLen]; cLen 0: empty);
-// cVLen 0: one id, cVal; else cVLen ids at cVal in arena
-static u8 *cLen, *cVLen;
-static i32 *cHash, *cKeyOff, *cVal;
+// ---------- the piece cache: open addressing keyed by the piece's units (cKey[keyOff .. + len]; len 0: empty); vlen
+// 0: one id, val; else vlen ids at val in arena. One slot per cache line's quarter; the table starts small and doubles
+// (rehashed) while it is at most half full, up to CACHE_SLOTS, then it is cleared when it holds CACHE_MAX pieces.
+typedef struct {
+  u32 hash, keyOff, val;
+  u8 len, vlen;
+  u16 pad;
+} CacheSlot;
+static CacheSlot *cache;
+static u32 cacheMask;
 static u16 *cKey;
 static u32 *arena;
 static i32 cKeyLen, cacheCount, arenaLen, wasCut;
 
 static void clearCache(void) {
-  for (i32 i = 0; i < CACHE_SLOTS; i++) cLen[i] = 0;
+  __builtin_memset(cache, 0, (cacheMask + 1) * sizeof(CacheSlot));
   cacheCount = cKeyLen = arenaLen = 0;
+}
+
+static void growCache(void) {
+  const CacheSlot *old = cache;
+  const u32 oldSlots = cacheMask + 1;
+  cacheMask = oldSlots * 2 - 1;
+  cache = alloc((cacheMask + 1) * sizeof(CacheSlot));
+  for (u32 i = 0; i < oldSlots; i++)
+    if (old[i].len) {
+      u32 slot = old[i].hash & cacheMask;
+      while (cache[slot].len != 0) slot = (slot + 1) & cacheMask;
+      cache[slot] = old[i];
+    }
 }
 
 static void heapPush(u64 key) {
@@ -389,8 +414,10 @@ static i32 bpeInto(const u16 *seg, i32 s, i32 e, i32 at) {
     nxt[i] = i + 1 < n ? i + 1 : -1;
     prv[i] = i - 1;
     if (i + 1 < n) {
-      const i32 r = byteRank[(bytes[i] << 8) | bytes[i + 1]];
-      if (r >= 0) heapPush(((u64)r << 32) | (u32)i);
+      const u32 x = (bytes[i] << 8) | bytes[i + 1];
+      i32 r = byteRank[x];
+      if (r == 0) r = byteRank[x] = 2 + rankOf(byteIds[bytes[i]], byteIds[bytes[i + 1]]);
+      if (r >= 2) heapPush(((u64)(r - 2) << 32) | (u32)i);
     }
   }
   while (heapN > 0) {
@@ -450,16 +477,16 @@ static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
   u32 h = 0x811c9dc5u ^ (u32)len;
   for (i32 i = s; i < e; i++) h = (h ^ seg[i]) * 0x01000193u;
   h ^= h >> 15;
-  u32 slot = h & (CACHE_SLOTS - 1);
+  u32 slot = h & cacheMask;
   for (;;) {
-    const i32 l = cLen[slot];
-    if (l == 0) break;
-    if (l == len && (u32)cHash[slot] == h) {
-      const u16 *key = cKey + cKeyOff[slot];
+    const CacheSlot *c = cache + slot;
+    if (c->len == 0) break;
+    if (c->len == len && c->hash == h) {
+      const u16 *key = cKey + c->keyOff;
       i32 i = 0;
       while (i < len && key[i] == seg[s + i]) i++;
       if (i == len) {
-        const i32 k = cVLen[slot], v = cVal[slot];
+        const i32 k = c->vlen, v = c->val;
         if (k == 0)
           out[at++] = v;
         else
@@ -467,29 +494,31 @@ static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
         return at;
       }
     }
-    slot = (slot + 1) & (CACHE_SLOTS - 1);
+    slot = (slot + 1) & cacheMask;
   }
   const i32 k = split ? splitInto(seg, s, e, at) : bpeInto(seg, s, e, at);
   // a piece that was cut is not cached whole: its parts are, and a whole cut piece (a Chinese run) seldom repeats
   if (split && wasCut) return at + k;
   // the parts cached by splitInto may have taken the slot, or cleared the cache
   if (cacheCount >= CACHE_MAX || cKeyLen + len > CACHE_KEY_UNITS || arenaLen + k > ARENA_IDS) clearCache();
-  slot = h & (CACHE_SLOTS - 1);
-  while (cLen[slot] != 0) slot = (slot + 1) & (CACHE_SLOTS - 1);
+  if ((u32)cacheCount * 2 >= cacheMask + 1 && cacheMask + 1 < CACHE_SLOTS) growCache();
+  slot = h & cacheMask;
+  while (cache[slot].len != 0) slot = (slot + 1) & cacheMask;
+  CacheSlot *c = cache + slot;
   u16 *key = cKey + cKeyLen;
   for (i32 i = 0; i < len; i++) key[i] = seg[s + i];
-  cKeyOff[slot] = cKeyLen;
+  c->keyOff = cKeyLen;
   cKeyLen += len;
-  cLen[slot] = len;
-  cHash[slot] = h;
+  c->len = len;
+  c->hash = h;
   cacheCount++;
   if (k == 1) {
-    cVLen[slot] = 0;
-    cVal[slot] = out[at];
+    c->vlen = 0;
+    c->val = out[at];
   } else {
     for (i32 j = 0; j < k; j++) arena[arenaLen + j] = out[at + j];
-    cVLen[slot] = k;
-    cVal[slot] = arenaLen;
+    c->vlen = k;
+    c->val = arenaLen;
     arenaLen += k;
   }
   return at + k;
@@ -497,43 +526,49 @@ static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
 
 // ---------- exports
 
-// Room for the merges of a tokenizer of nT ordinary tokens: left, right, result (m each), then the 256 byte tokens'
-// ids, then the 65,536 BMP classes, consecutive from the offset returned; bytebpe.ts copies them in, then calls build.
+// Room for the merges of a tokenizer of nT ordinary tokens: left, right, result (m each), the 256 byte tokens' ids,
+// the 65,536 BMP classes, the 8,192 bytes of the NFC bits, consecutive from the offset returned (in the arena: build copies what it keeps); bytebpe.ts
+// copies them in, then calls build.
 __attribute__((export_name("setup"))) u32 setup(i32 m, i32 nT) {
   nMerges = m;
   nTok = nT;
-  left = alloc(4 * (3 * m + 256) + 65536);
+  u32 bits = 4;
+  while ((1u << bits) < (u32)m + (u32)m / 2) bits++;
+  hShift = 32 - bits;
+  hMask = (1u << bits) - 1;
+  merges = alloc(8u << bits);
+  result = alloc(4 * m);
+  byteRank = alloc(4 << 16);
+  lOf = alloc(4 * (3 << 16));
+  rOf = alloc(4 * (3 << 16));
+  cKey = alloc(2 * CACHE_KEY_UNITS);
+  // the build's temporaries: the merges as given, joinFragments' per-token values, the joins found
+  const u32 input = 4 * (3 * m + 256) + 0x12000, temp = input + 17 * nT + 4 * (2 * m + 2) + 64;
+  arena = alloc(temp > 4 * ARENA_IDS ? temp : 4 * ARENA_IDS);
+  left = arena;
   right = left + m;
-  result = right + m;
-  byteIds = result + m;
-  cls = (u8 *)(byteIds + 256);
   return (u32)left;
 }
 
-// The tables made from the merges: the merge hash, the byte pairs' ranks, the span tables, the piece cache.
+// The tables made from the merges: the merge hash, the span tables, the piece cache.
 __attribute__((export_name("build"))) void build(void) {
-  u32 bits = 4;
-  while ((1u << bits) < (u32)nMerges * 3) bits++;
-  hShift = 32 - bits;
-  hMask = (1u << bits) - 1;
-  hA = alloc(4u << bits);
-  hB = alloc(4u << bits);
-  hR = alloc(4u << bits);
-  fill32(hA, -1, 1u << bits);
+  const u32 *resultIn = right + nMerges, *byteIdsIn = resultIn + nMerges;
+  for (i32 r = 0; r < nMerges; r++) result[r] = resultIn[r];
+  for (i32 b = 0; b < 256; b++) byteIds[b] = byteIdsIn[b];
+  const u8 *clsIn = (const u8 *)(byteIdsIn + 256);
+  for (u32 c = 0; c < 0x10000; c++) cls[c] = clsIn[c];
+  for (u32 c = 0; c < 0x2000; c++) nfcUnsafe[c] = clsIn[0x10000 + c];
   for (i32 r = 0; r < nMerges; r++) {
-    const i32 a = left[r], b = right[r];
-    u32 h = hashPair(a, b);
-    while (hA[h] != -1 && !(hA[h] == a && hB[h] == b)) h = (h + 1) & hMask;
-    if (hA[h] != -1) continue; // a repeated merge keeps its first (lowest) rank
-    hA[h] = a;
-    hB[h] = b;
-    hR[h] = r;
+    const u64 key = ((u64)(left[r] + 1) << 21) | right[r];
+    u32 h = hashPair(left[r], right[r]);
+    while (merges[h] != 0 && merges[h] >> 22 != key) h = (h + 1) & hMask;
+    if (merges[h] != 0) continue; // a repeated merge keeps its first (lowest) rank
+    merges[h] = key << 22 | (u32)r;
   }
-  byteRank = alloc(4 << 16);
-  for (u32 x = 0; x < 1 << 16; x++) byteRank[x] = rankOf(byteIds[x >> 8], byteIds[x & 255]);
   // span tables
-  i32 *found = alloc(4 * (2 * nMerges + 2));
-  const i32 nFound = joinFragments(found);
+  u8 *tmp = (u8 *)(clsIn + 0x12000);
+  i32 *found = (i32 *)(((u32)(tmp + 17 * (u32)nTok) + 15) & ~15u);
+  const i32 nFound = joinFragments(found, tmp);
   mapInit(&lIds, nFound / 2 + 1);
   mapInit(&rIds, nFound / 2 + 1);
   for (i32 i = 0; i < nFound; i += 2) {
@@ -543,21 +578,12 @@ __attribute__((export_name("build"))) void build(void) {
   words = (rIds.size + 31) >> 5;
   pairs = alloc(4 * (lIds.size * words > 1 ? lIds.size * words : 1));
   for (i32 i = 0; i < nFound; i += 2) pairs[found[i] * words + (found[i + 1] >> 5)] |= 1u << (found[i + 1] & 31);
-  lOf = alloc(4 * (3 << 16));
-  rOf = alloc(4 * (3 << 16));
-  fill32(lOf, -2, 3 << 16);
-  fill32(rOf, -2, 3 << 16);
-  for (u32 ch = 0; ch < 4; ch++) contraction["stmd"[ch]] = 2;
+  for (u32 ch = 0; ch < 4; ch++) contraction[(u8) "stmd"[ch]] = 2;
   contraction['r'] = contraction['v'] = 'e';
   contraction['l'] = 'l';
-  // the cache
-  cLen = alloc(CACHE_SLOTS);
-  cVLen = alloc(CACHE_SLOTS);
-  cHash = alloc(4 * CACHE_SLOTS);
-  cKeyOff = alloc(4 * CACHE_SLOTS);
-  cVal = alloc(4 * CACHE_SLOTS);
-  cKey = alloc(2 * CACHE_KEY_UNITS);
-  arena = alloc(4 * ARENA_IDS);
+  // the cache (its key and id stores are the arena and cKey, whose old contents do not matter)
+  cacheMask = (1 << 14) - 1;
+  cache = alloc((cacheMask + 1) * sizeof(CacheSlot));
   growScratch(256);
 }
 
@@ -575,8 +601,12 @@ __attribute__((export_name("reserve"))) u32 reserve(i32 n) {
 
 __attribute__((export_name("ids"))) u32 idsAt(void) { return (u32)out; }
 
-// The ids of the segment units[0, n) at `ids`'s offset; returns their number.
-__attribute__((export_name("encode"))) i32 encode(i32 n) {
+// The ids of the segment units[0, n) at `ids`'s offset; returns their number. With nfc, -1 (nothing encoded) when a
+// unit may change under NFC (bytebpe.ts normalises the segment then, and encodes it without nfc).
+__attribute__((export_name("encode"))) i32 encode(i32 n, i32 nfc) {
+  if (nfc)
+    for (i32 i = 0; i < n; i++)
+      if (nfcUnsafe[units[i] >> 3] & (1 << (units[i] & 7))) return -1;
   i32 at = 0;
   for (i32 i = 0; i < n;) {
     const i32 e = pieceEnd(units, i, n);

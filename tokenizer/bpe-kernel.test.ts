@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadTokenizer } from './encode.ts';
-import { ByteBpe, nfcLikeHf, type ByteBpeSpec } from './bytebpe.ts';
+import { ByteBpe, NFC_UNSAFE, nfcLikeHf, nfcUnsafeBits, type ByteBpeSpec } from './bytebpe.ts';
 import { pieceEnd } from './pretokenize.ts';
 import { sampleFixtureDocs } from './fixtures/sample-docs.ts';
 
@@ -170,6 +170,54 @@ test('bpe kernel: long texts grow its buffers; many encoders; the piece cache cl
   assert.deepEqual(Array.from(a.encode(text)), ids);
   assert.deepEqual(Array.from(a.encode(text)), ids);
   assert.deepEqual(Array.from(new ByteBpe(spec).encode(text)), ids);
+});
+
+test('bpe kernel: NFC_UNSAFE is derived from the ICU of Node; text of the other units is left unchanged by NFC', () => {
+  // what follows another character in some canonical decomposition (it may compose with what precedes it)
+  const follows = new Set<number>();
+  for (let cp = 0; cp <= 0x10ffff; cp++) {
+    if (cp >= 0xd800 && cp < 0xe000) continue;
+    const c = String.fromCodePoint(cp);
+    const d = [...c.normalize('NFD')];
+    if (d.length > 1 || d[0] !== c) for (const x of d.slice(1)) follows.add(x.codePointAt(0)!);
+  }
+  const unsafe = (u: number) => {
+    const c = String.fromCharCode(u);
+    return (
+      (u >= 0xd800 && u < 0xe000) ||
+      c.normalize('NFC') !== c ||
+      /\p{M}/u.test(c) ||
+      follows.has(u) ||
+      follows.has(c.normalize('NFD').codePointAt(0)!)
+    );
+  };
+  const ranges: string[] = [];
+  for (let u = 0; u < 0x10000; u++) {
+    if (!unsafe(u) || (u > 0 && unsafe(u - 1))) continue;
+    let e = u;
+    while (e + 1 < 0x10000 && unsafe(e + 1)) e++;
+    ranges.push(u === e ? u.toString(16) : `${u.toString(16)}-${e.toString(16)}`);
+  }
+  assert.equal(NFC_UNSAFE, ranges.join(','), 'Unicode data changed: set NFC_UNSAFE in tokenizer/bytebpe.ts to this');
+  const bits = nfcUnsafeBits();
+  const safe: string[] = [];
+  for (let u = 0; u < 0x10000; u++) if (!(bits[u >> 3] & (1 << (u & 7)))) safe.push(String.fromCharCode(u));
+  assert.ok(safe.length > 60_000 && !safe.includes('\u0301') && safe.includes('中') && safe.includes('\uac00'));
+  // strings of safe units, weighted to those with a decomposition (precomposed letters, Hangul syllables): NFC and
+  // nfcLikeHf leave them as they are
+  const decomposable = safe.filter((c) => c.normalize('NFD') !== c);
+  assert.ok(decomposable.length > 12_000, `${decomposable.length}`);
+  const rnd = lcg(7);
+  for (let i = 0; i < 20_000; i++) {
+    let s = '';
+    for (let k = 1 + rnd(12); k > 0; k--) s += rnd(2) ? decomposable[rnd(decomposable.length)] : safe[rnd(safe.length)];
+    assert.equal(s.normalize('NFC'), s, JSON.stringify(s));
+    assert.equal(nfcLikeHf(s), s, JSON.stringify(s));
+  }
+  // and the kernel sends text with unsafe units through NFC: the same ids as the normalised text
+  const tok = loadTokenizer('qwen').tok;
+  for (const s of ['e\u0301t\u00e9', '\u212b\u1100\u1161\uac00\u11a8', '\uf900中文', 'x\u0308\u0301', 'Ω\u2126'])
+    assert.deepEqual(Array.from(tok.encode(s)), Array.from(tok.encode(s.normalize('NFC'))), JSON.stringify(s));
 });
 
 test('bpe kernel: bpe-kernel.wasm is the build of bpe-kernel.c (rebuilt when clang is installed)', (t) => {
