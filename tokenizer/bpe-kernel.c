@@ -20,11 +20,10 @@ extern u8 __heap_base;
 // class (0 other, 1 letter, 2 number) of an astral code point: tokenizer/pretokenize.ts codePointClass
 __attribute__((import_module("env"), import_name("astralClass"))) i32 astralClass(i32 cp);
 
-#define CACHE_PIECE_UNITS 48 // a cached piece has at most 3 * 48 ids (cVLen is a byte)
+#define CACHE_PIECE_UNITS 48 // a cached piece has at most 3 * 48 ids (a record's id count is a byte)
 #define CACHE_MAX (1 << 18)
 #define CACHE_SLOTS (CACHE_MAX * 2)
-#define CACHE_KEY_UNITS (CACHE_MAX * 8)
-#define ARENA_IDS (1 << 22)
+#define ARENA_UNITS (1 << 23) // the cache's records (16 MiB)
 
 // ---------- memory: a bump allocator over the module's memory (nothing is freed; bytebpe.ts keeps one instance per
 // encoder). Memory grown here detaches bytebpe.ts's views, which it remakes after each call.
@@ -302,36 +301,21 @@ static u8 *bytes;
 static u64 *heap;
 static i32 scratchCap, heapN;
 
-// ---------- the piece cache: open addressing keyed by the piece's units (cKey[keyOff .. + len]; len 0: empty); vlen
-// 0: one id, val; else vlen ids at val in arena. One slot per cache line's quarter; the table starts small and doubles
-// (rehashed) while it is at most half full, up to CACHE_SLOTS, then it is cleared when it holds CACHE_MAX pieces.
+// ---------- the piece cache: open addressing, a slot per piece: its hash and its record (0: empty), the record at
+// arena[rec]: the piece's length and its id count (a unit: len | count << 8), its units, then its ids (two units each,
+// low first). A hit reads the slot and the record (two cache lines, mostly). The table is allocated whole and touched
+// only where pieces land; it is cleared when it holds CACHE_MAX pieces or the arena is full.
 typedef struct {
-  u32 hash, keyOff, val;
-  u8 len, vlen;
-  u16 pad;
+  u32 hash, rec;
 } CacheSlot;
 static CacheSlot *cache;
-static u32 cacheMask;
-static u16 *cKey;
-static u32 *arena;
-static i32 cKeyLen, cacheCount, arenaLen, wasCut;
+static u16 *arena;
+static i32 arenaLen, cacheCount, wasCut;
 
 static void clearCache(void) {
-  __builtin_memset(cache, 0, (cacheMask + 1) * sizeof(CacheSlot));
-  cacheCount = cKeyLen = arenaLen = 0;
-}
-
-static void growCache(void) {
-  const CacheSlot *old = cache;
-  const u32 oldSlots = cacheMask + 1;
-  cacheMask = oldSlots * 2 - 1;
-  cache = alloc((cacheMask + 1) * sizeof(CacheSlot));
-  for (u32 i = 0; i < oldSlots; i++)
-    if (old[i].len) {
-      u32 slot = old[i].hash & cacheMask;
-      while (cache[slot].len != 0) slot = (slot + 1) & cacheMask;
-      cache[slot] = old[i];
-    }
+  __builtin_memset(cache, 0, CACHE_SLOTS * sizeof(CacheSlot));
+  cacheCount = 0;
+  arenaLen = 1;
 }
 
 static void heapPush(u64 key) {
@@ -477,50 +461,41 @@ static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
   u32 h = 0x811c9dc5u ^ (u32)len;
   for (i32 i = s; i < e; i++) h = (h ^ seg[i]) * 0x01000193u;
   h ^= h >> 15;
-  u32 slot = h & cacheMask;
+  u32 slot = h & (CACHE_SLOTS - 1);
   for (;;) {
-    const CacheSlot *c = cache + slot;
-    if (c->len == 0) break;
-    if (c->len == len && c->hash == h) {
-      const u16 *key = cKey + c->keyOff;
+    const CacheSlot c = cache[slot];
+    if (c.rec == 0) break;
+    const u16 *r = arena + c.rec;
+    if (c.hash == h && (r[0] & 0xff) == len) {
       i32 i = 0;
-      while (i < len && key[i] == seg[s + i]) i++;
+      while (i < len && r[1 + i] == seg[s + i]) i++;
       if (i == len) {
-        const i32 k = c->vlen, v = c->val;
-        if (k == 0)
-          out[at++] = v;
-        else
-          for (i32 j = v; j < v + k; j++) out[at++] = arena[j];
+        const u16 *v = r + 1 + len;
+        for (i32 j = 0, k = r[0] >> 8; j < k; j++) out[at++] = v[2 * j] | (u32)v[2 * j + 1] << 16;
         return at;
       }
     }
-    slot = (slot + 1) & cacheMask;
+    slot = (slot + 1) & (CACHE_SLOTS - 1);
   }
   const i32 k = split ? splitInto(seg, s, e, at) : bpeInto(seg, s, e, at);
   // a piece that was cut is not cached whole: its parts are, and a whole cut piece (a Chinese run) seldom repeats
   if (split && wasCut) return at + k;
   // the parts cached by splitInto may have taken the slot, or cleared the cache
-  if (cacheCount >= CACHE_MAX || cKeyLen + len > CACHE_KEY_UNITS || arenaLen + k > ARENA_IDS) clearCache();
-  if ((u32)cacheCount * 2 >= cacheMask + 1 && cacheMask + 1 < CACHE_SLOTS) growCache();
-  slot = h & cacheMask;
-  while (cache[slot].len != 0) slot = (slot + 1) & cacheMask;
-  CacheSlot *c = cache + slot;
-  u16 *key = cKey + cKeyLen;
-  for (i32 i = 0; i < len; i++) key[i] = seg[s + i];
-  c->keyOff = cKeyLen;
-  cKeyLen += len;
-  c->len = len;
-  c->hash = h;
+  if (cacheCount >= CACHE_MAX || arenaLen + 1 + len + 2 * k > ARENA_UNITS) clearCache();
+  slot = h & (CACHE_SLOTS - 1);
+  while (cache[slot].rec != 0) slot = (slot + 1) & (CACHE_SLOTS - 1);
+  cache[slot].hash = h;
+  cache[slot].rec = arenaLen;
   cacheCount++;
-  if (k == 1) {
-    c->vlen = 0;
-    c->val = out[at];
-  } else {
-    for (i32 j = 0; j < k; j++) arena[arenaLen + j] = out[at + j];
-    c->vlen = k;
-    c->val = arenaLen;
-    arenaLen += k;
+  u16 *r = arena + arenaLen;
+  r[0] = len | k << 8;
+  for (i32 i = 0; i < len; i++) r[1 + i] = seg[s + i];
+  u16 *v = r + 1 + len;
+  for (i32 j = 0; j < k; j++) {
+    v[2 * j] = out[at + j];
+    v[2 * j + 1] = out[at + j] >> 16;
   }
+  arenaLen += 1 + len + 2 * k;
   return at + k;
 }
 
@@ -541,11 +516,11 @@ __attribute__((export_name("setup"))) u32 setup(i32 m, i32 nT) {
   byteRank = alloc(4 << 16);
   lOf = alloc(4 * (3 << 16));
   rOf = alloc(4 * (3 << 16));
-  cKey = alloc(2 * CACHE_KEY_UNITS);
+  cache = alloc(CACHE_SLOTS * sizeof(CacheSlot));
   // the build's temporaries: the merges as given, joinFragments' per-token values, the joins found
   const u32 input = 4 * (3 * m + 256) + 0x12000, temp = input + 17 * nT + 4 * (2 * m + 2) + 64;
-  arena = alloc(temp > 4 * ARENA_IDS ? temp : 4 * ARENA_IDS);
-  left = arena;
+  arena = alloc(temp > 2 * ARENA_UNITS ? temp : 2 * ARENA_UNITS);
+  left = (u32 *)arena;
   right = left + m;
   return (u32)left;
 }
@@ -581,9 +556,8 @@ __attribute__((export_name("build"))) void build(void) {
   for (u32 ch = 0; ch < 4; ch++) contraction[(u8) "stmd"[ch]] = 2;
   contraction['r'] = contraction['v'] = 'e';
   contraction['l'] = 'l';
-  // the cache (its key and id stores are the arena and cKey, whose old contents do not matter)
-  cacheMask = (1 << 14) - 1;
-  cache = alloc((cacheMask + 1) * sizeof(CacheSlot));
+  // the cache's records go to the arena (its old contents do not matter)
+  arenaLen = 1;
   growScratch(256);
 }
 
