@@ -132,12 +132,20 @@ export class ByteBpe {
 
   /** Ids of `text` followed by `eos` (when not null). */
   encodeWithEos(text: string, eos: number | null): Uint32Array {
+    return this.encodeWithEosView(text, eos).slice();
+  }
+
+  /**
+   * encodeWithEos's ids as a view of this encoder's buffer, valid until its next call: for a caller that copies them
+   * at once (the shard writer), without an array per document.
+   */
+  encodeWithEosView(text: string, eos: number | null): Uint32Array {
     let n = this.encodeInto(text, 0);
     if (eos !== null) {
       this.reserve(n + 1);
       this.out[n++] = eos;
     }
-    return this.out.slice(0, n);
+    return this.out.subarray(0, n);
   }
 
   /** Number of ids of `text`. */

@@ -94,7 +94,8 @@ export class FileEncoder {
   /** One document (not metered here: process.cpuUsage per document cost more than 1% of encoding; the caller meters). */
   add(d: { id: string; text: string; source: string; lang?: string }): void {
     const t0 = performance.now();
-    const ids = this.tok.encodeWithEos(d.text, this.info.eos_id);
+    // a view of the encoder's buffer: the writer copies it into its batch
+    const ids = this.tok.encodeWithEosView(d.text, this.info.eos_id);
     this.encodeSeconds += (performance.now() - t0) / 1000;
     this.writer.add({ id: d.id, source: d.source, lang: d.lang ?? null, tokens: ids });
     this.tokens += ids.length;
