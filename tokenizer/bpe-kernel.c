@@ -575,12 +575,25 @@ __attribute__((export_name("reserve"))) u32 reserve(i32 n) {
 
 __attribute__((export_name("ids"))) u32 idsAt(void) { return (u32)out; }
 
+static u32 segChars, segBytes;
+
 // The ids of the segment units[0, n) at `ids`'s offset; returns their number. With nfc, -1 (nothing encoded) when a
-// unit may change under NFC (bytebpe.ts normalises the segment then, and encodes it without nfc).
+// unit may change under NFC (bytebpe.ts normalises the segment then, and encodes it without nfc). Its code points and
+// UTF-8 bytes (a lone surrogate as 3, as Buffer.byteLength counts it) are counted on the way: `size`.
 __attribute__((export_name("encode"))) i32 encode(i32 n, i32 nfc) {
-  if (nfc)
-    for (i32 i = 0; i < n; i++)
-      if (nfcUnsafe[units[i] >> 3] & (1 << (units[i] & 7))) return -1;
+  u32 bytes8 = 0, pairs = 0;
+  for (i32 i = 0; i < n; i++) {
+    const u32 c = units[i];
+    if (nfc && (nfcUnsafe[c >> 3] & (1 << (c & 7)))) return -1;
+    bytes8 += c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    if (c >= 0xd800 && c < 0xdc00 && i + 1 < n && units[i + 1] >= 0xdc00 && units[i + 1] < 0xe000) {
+      pairs++;
+      bytes8++;
+      i++;
+    }
+  }
+  segChars = n - pairs;
+  segBytes = bytes8;
   i32 at = 0;
   for (i32 i = 0; i < n;) {
     const i32 e = pieceEnd(units, i, n);
@@ -589,6 +602,9 @@ __attribute__((export_name("encode"))) i32 encode(i32 n, i32 nfc) {
   }
   return at;
 }
+
+// The last encoded segment's code points (which 0) or UTF-8 bytes (1).
+__attribute__((export_name("size"))) u32 size(i32 which) { return which == 0 ? segChars : segBytes; }
 
 // The pre-tokenizer alone (for the tests): the end of each piece of units[0, n) at `ids`'s offset; returns their number.
 __attribute__((export_name("pieces"))) i32 pieces(i32 n) {

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadTokenizer } from './encode.ts';
 import { ByteBpe, NFC_UNSAFE, nfcLikeHf, nfcUnsafeBits, type ByteBpeSpec } from './bytebpe.ts';
 import { pieceEnd } from './pretokenize.ts';
+import { textLength } from '../pipeline/document.ts';
 import { sampleFixtureDocs } from './fixtures/sample-docs.ts';
 
 /** The reference encoder of `spec` (no added tokens). */
@@ -80,7 +81,8 @@ test('bpe kernel: pieces and ids equal the reference on random text (CJK, emoji,
   ];
   const rnd = lcg(20261205);
   let ids = 0,
-    astral = 0;
+    astral = 0,
+    sized = 0;
   for (let i = 0; i < 3000; i++) {
     let s = '';
     const n = 1 + rnd(40);
@@ -90,10 +92,34 @@ test('bpe kernel: pieces and ids equal the reference on random text (CJK, emoji,
     assert.deepEqual(kernel.pieceEnds(s), ends, `pieces of ${JSON.stringify(s)}`);
     const got = Array.from(kernel.encode(s));
     assert.deepEqual(got, ref(s), JSON.stringify(s));
+    // the text's size as the kernel counted it (when it saw it unchanged by NFC)
+    const size = kernel.lastTextSize();
+    const marks = Array.from(s, (c) => c.charCodeAt(0)).some(
+      (u) => (u >= 0x300 && u < 0x370) || (u >= 0xd800 && u < 0xe000),
+    );
+    if (s.normalize('NFC') === s && !marks) assert.ok(size, JSON.stringify(s));
+    if (size) {
+      assert.deepEqual(size, { chars: textLength(s), utf8Bytes: Buffer.byteLength(s, 'utf8') }, JSON.stringify(s));
+      sized++;
+    }
     ids += got.length;
     if (/[\ud800-\udfff]/.test(s)) astral++;
   }
-  assert.ok(ids > 40_000 && astral > 500, `${ids} ids, ${astral} texts with surrogates`);
+  assert.ok(ids > 40_000 && astral > 500 && sized > 1000, `${ids} ids, ${astral} with surrogates, ${sized} sized`);
+  // sizes of texts with surrogates (pairs and lone ones), NFC-safe otherwise
+  const sk = new ByteBpe({ ...spec, nfc: false });
+  for (const s of ['a😀b', '\ud800x', 'x\udc00', '\ud83d', '中文😀\ud800\udc00', '']) {
+    sk.encode(s);
+    assert.deepEqual(sk.lastTextSize(), { chars: textLength(s), utf8Bytes: Buffer.byteLength(s, 'utf8') }, s);
+  }
+  // not counted when added tokens split the text; counted when a "<" starts none
+  const withAdded = loadTokenizer('qwen').tok;
+  withAdded.encode('a<|im_end|>b');
+  assert.equal(withAdded.lastTextSize(), undefined);
+  withAdded.encode('a < b');
+  assert.deepEqual(withAdded.lastTextSize(), { chars: 5, utf8Bytes: 5 });
+  withAdded.encode('e\u0301');
+  assert.equal(withAdded.lastTextSize(), undefined);
 });
 
 test('bpe kernel: pieces cut where no token can span give the ids of BPE over the whole piece', async () => {

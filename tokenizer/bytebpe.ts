@@ -48,6 +48,7 @@ interface BpeKernel {
   reserve(units: number): number;
   ids(): number;
   encode(units: number, nfc: number): number;
+  size(which: number): number;
   pieces(units: number): number;
 }
 
@@ -65,6 +66,7 @@ export class ByteBpe {
   private out = new Uint32Array(1 << 16);
   private decodeTable: { off: Uint32Array; bytes: Uint8Array } | undefined;
   private tokenIds: Map<string, number> | undefined;
+  private lastSize: { chars: number; utf8Bytes: number } | undefined;
 
   constructor(readonly spec: ByteBpeSpec) {
     this.nfc = spec.nfc;
@@ -163,16 +165,19 @@ export class ByteBpe {
   /** Encode into this.out from position `at`; returns the new length. */
   private encodeInto(text: string, at: number): number {
     const re = this.addedRe;
-    if (re === null || !this.mayHaveAdded(text)) return this.encodeSegment(text, at);
+    this.lastSize = undefined;
+    if (re === null || !this.mayHaveAdded(text)) return this.encodeSegment(text, at, true);
     let last = 0;
     re.lastIndex = 0;
-    for (let m = re.exec(text); m; m = re.exec(text)) {
-      if (m.index > last) at = this.encodeSegment(text.slice(last, m.index), at);
+    let m = re.exec(text);
+    if (!m) return this.encodeSegment(text, at, true);
+    for (; m; m = re.exec(text)) {
+      if (m.index > last) at = this.encodeSegment(text.slice(last, m.index), at, false);
       this.reserve(at + 1);
       this.out[at++] = this.addedIds.get(m[0])!;
       last = m.index + m[0].length;
     }
-    if (last < text.length) at = this.encodeSegment(text.slice(last), at);
+    if (last < text.length) at = this.encodeSegment(text.slice(last), at, false);
     return at;
   }
 
@@ -213,9 +218,11 @@ export class ByteBpe {
     return k;
   }
 
-  private encodeSegment(seg: string, at: number): number {
+  /** Encode seg at `at`; `whole`: seg is the text being encoded (its size is then noted when NFC leaves it as is). */
+  private encodeSegment(seg: string, at: number, whole: boolean): number {
     let k = this.load(seg);
     let n = k.encode(seg.length, this.nfc ? 1 : 0);
+    if (n >= 0 && whole) this.lastSize = { chars: k.size(0), utf8Bytes: k.size(1) };
     if (n < 0) {
       // a code unit that NFC may change (the kernel checks against NFC_UNSAFE)
       seg = nfcLikeHf(seg);
@@ -225,6 +232,14 @@ export class ByteBpe {
     this.reserve(at + n);
     this.out.set(new Uint32Array(k.memory.buffer, k.ids(), n), at);
     return at + n;
+  }
+
+  /**
+   * Code points and UTF-8 bytes (lone surrogates as 3) of the text last encoded, as the kernel counted them while it
+   * checked it for NFC; undefined when it did not see the text whole and unchanged (added tokens, NFC applied).
+   */
+  lastTextSize(): { chars: number; utf8Bytes: number } | undefined {
+    return this.lastSize;
   }
 
   /** Where the kernel's pre-tokenizer ends each piece of `text` (no NFC, no added tokens): for the tests. */

@@ -100,8 +100,10 @@ export class FileEncoder {
     this.writer.add({ id: d.id, source: d.source, lang: d.lang ?? null, tokens: ids });
     this.tokens += ids.length;
     this.documents++;
-    this.chars += textLength(d.text);
-    this.utf8Bytes += Buffer.byteLength(d.text, 'utf8');
+    // counted by the encoder's kernel when it saw the text whole
+    const size = this.tok.lastTextSize();
+    this.chars += size ? size.chars : textLength(d.text);
+    this.utf8Bytes += size ? size.utf8Bytes : Buffer.byteLength(d.text, 'utf8');
   }
 
   /**
