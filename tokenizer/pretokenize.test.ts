@@ -4,7 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PRETOKENIZE_RE } from './bpe.ts';
-import { pieceEnd } from './pretokenize.ts';
+import { BMP_CLASSES, BMP_RUNS, pieceEnd, WS_CHARS } from './pretokenize.ts';
 import { readDocuments } from '../pipeline/readers/index.ts';
 
 /** The pieces of the regex (the reference) and of the scanner. */
@@ -93,4 +93,29 @@ test('pretokenize: a contraction is cut at the segment end n, whatever follows i
   assert.equal(pieceEnd("'lex", 0, 4), 4); // not 'll: an apostrophe before letters
   assert.equal(pieceEnd("'rex", 0, 2), 2);
   assert.equal(pieceEnd("'Dx", 0, 3), 2);
+});
+
+test("pretokenize: BMP_RUNS is the class table V8's \\p{L} / \\p{N} give (rerun on a Node with other Unicode data)", () => {
+  const t = new Uint8Array(0x10000);
+  const units = new Uint16Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) units[c] = c >= 0xd800 && c < 0xe000 ? 0x20 : c;
+  const all = new TextDecoder('utf-16le').decode(units);
+  for (const [re, k] of [
+    [/\p{L}+/gu, 1],
+    [/\p{N}+/gu, 2],
+  ] as const)
+    for (const m of all.matchAll(re)) t.fill(k, m.index, m.index + m[0].length);
+  for (let c = 0xd800; c < 0xe000; c++) t[c] = 0;
+  for (const ch of WS_CHARS) t[ch.charCodeAt(0)] = 3;
+  t[10] = t[13] = 4;
+  let runs = '';
+  for (let c = 1, start = 0; c <= 0x10000; c++)
+    if (c === 0x10000 || t[c] !== t[start]) {
+      runs += `${runs ? ',' : ''}${t[start]}${(c - start).toString(36)}`;
+      start = c;
+    }
+  assert.equal(BMP_RUNS, runs, 'Unicode data changed: set BMP_RUNS in tokenizer/pretokenize.ts to this');
+  assert.deepEqual(BMP_CLASSES, t);
+  assert.equal(BMP_CLASSES[0x4e2d], 1); // 中
+  assert.equal(BMP_CLASSES[0x3000], 3);
 });
