@@ -7,10 +7,11 @@
  *   - one process (both checkouts' dist/ imported), alternating passes, each with a fresh encoder (empty cache, tables
  *     built again), ROUNDS pairs: the passes' CPU-seconds.
  * Tokens per CPU-second from the medians. Both checkouts need `npm run build` (dist/).
- * Usage: npx tsx bench/tokenize-ab.ts --base WORKTREE [--new WORKTREE (default: this one)] [--rounds 6] FILES_OR_DIRS...
+ * Usage: npx tsx bench/tokenize-ab.ts --base WORKTREE [--new WORKTREE (default: this checkout)] [--rounds 6]
+ *          FILES_OR_DIRS...
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,10 +85,13 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((x, y) => x - y);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const load = () =>
-  Number(
-    statSync('/proc/loadavg').isFile() ? spawnSync('cat', ['/proc/loadavg']).stdout.toString().split(' ')[0] : NaN,
-  );
+const load = () => {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return NaN; // not Linux
+  }
+};
 
 async function main() {
   const tmp = mkdtempSync(join(tmpdir(), 'tokenize-ab-'));

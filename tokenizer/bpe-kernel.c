@@ -45,7 +45,8 @@ static i32 nMerges, nTok;
 static u32 *left, *right, *result;
 static u32 byteIds[256];
 static u8 nfcUnsafe[0x2000]; // bit c: BMP code unit c may change under NFC (bytebpe.ts NFC_UNSAFE)
-static u8 cls[0x10000]; // pretokenize.ts classes of the BMP code units: 0 other, 1 letter, 2 number, 3 white space, 4 \r \n
+// pretokenize.ts classes of the BMP code units: 0 other, 1 letter, 2 number, 3 white space, 4 \r \n
+static u8 cls[0x10000];
 // (left, right) -> rank, open addressing, a repeated merge keeping its first rank: a slot is (left + 1) << 43 |
 // right << 22 | rank (0: empty, as fresh memory is; ids below 2^21, ranks below 2^22, checked by bytebpe.ts)
 static u64 *merges;
@@ -502,8 +503,8 @@ static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
 // ---------- exports
 
 // Room for the merges of a tokenizer of nT ordinary tokens: left, right, result (m each), the 256 byte tokens' ids,
-// the 65,536 BMP classes, the 8,192 bytes of the NFC bits, consecutive from the offset returned (in the arena: build copies what it keeps); bytebpe.ts
-// copies them in, then calls build.
+// the 65,536 BMP classes, the 8,192 bytes of the NFC bits, consecutive from the offset returned (in the arena: build
+// copies what it keeps); bytebpe.ts copies them in, then calls build.
 __attribute__((export_name("setup"))) u32 setup(i32 m, i32 nT) {
   nMerges = m;
   nTok = nT;
@@ -606,7 +607,8 @@ __attribute__((export_name("encode"))) i32 encode(i32 n, i32 nfc) {
 // The last encoded segment's code points (which 0) or UTF-8 bytes (1).
 __attribute__((export_name("size"))) u32 size(i32 which) { return which == 0 ? segChars : segBytes; }
 
-// The pre-tokenizer alone (for the tests): the end of each piece of units[0, n) at `ids`'s offset; returns their number.
+// The pre-tokenizer alone (for the tests): the end of each piece of units[0, n) at `ids`'s offset; returns their
+// number.
 __attribute__((export_name("pieces"))) i32 pieces(i32 n) {
   i32 k = 0;
   for (i32 i = 0; i < n; i = out[k++] = pieceEnd(units, i, n))
