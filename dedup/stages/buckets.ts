@@ -23,11 +23,9 @@ import {
   mergeRuns,
   PartitionedWriter,
   indexBandPath,
-  mergedBandPath,
   type RunFile,
   CAND_EST_SCALE,
 } from './common.ts';
-import { RecordWriter } from '../runfile.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 
 export interface BucketArgs {
@@ -121,8 +119,6 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
   const cw = exactVerify ? new PartitionedWriter(candDir, cfg.groups, 3, false, (r) => groupOfNode(r[0]!)) : undefined;
   const candRec = new Uint32Array(3);
   const groupOfNode = (n: number) => groupOfFile(cfg, fileOf(num, n)[0]);
-  // the band's records in merge order, for the index stage (written only when there is one)
-  let merged: RecordWriter | undefined;
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
@@ -134,7 +130,6 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
       };
       const numPerm = cfg.minhash.bands * cfg.minhash.rows;
       const firstIndexNode = num.offsets[num.offsets.length - 1]!;
-      if (cfg.writeIndex) merged = new RecordWriter(mergedBandPath(cfg, b), width);
       // a candidate pair with its sketch estimate (verify takes the likeliest pairs first): (lo, hi) to the group of
       // lo, whose verify task checks it; (hi, lo) too when hi is in another group, whose sets task reads hi's text
       const cand = (u: number, v: number, est: number) => {
@@ -200,10 +195,7 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++)
             pair(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u, g, y * width + 4, rec, 4);
         },
-        merged,
       );
-      merged?.close();
-      merged = undefined;
       out.bands.push(b);
       ctx.progress(out.bands.length);
     }
@@ -211,7 +203,6 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
     pw.close();
     cw?.close();
   } catch (err) {
-    merged?.abort();
     pw.abort();
     cw?.abort();
     throw err;

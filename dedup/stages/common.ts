@@ -163,8 +163,7 @@ export function cmpRec(a: Uint32Array, b: Uint32Array): number {
 
 /**
  * Merge sorted runs; calls `onGroup` with every maximal run of records that share a key. A group holds at most
- * `maxGroup` records in memory: later records of the same key go to `onOverflow(rec, group, n)` one by one. `tee`, when
- * given, gets every record in merge order (buckets writes the band's merged run for the index stage: mergedBandPath).
+ * `maxGroup` records in memory: later records of the same key go to `onOverflow(rec, group, n)` one by one.
  */
 export function mergeRuns(
   runs: (string | RunFile)[],
@@ -172,7 +171,6 @@ export function mergeRuns(
   onGroup: (recs: Uint32Array, n: number) => void,
   maxGroup = Infinity,
   onOverflow?: (rec: Uint32Array, group: Uint32Array, n: number) => void,
-  tee?: RecordWriter,
 ): number {
   const readers: RecordReader[] = [];
   const paths = runs.map((x) => (typeof x === 'string' ? x : x.path));
@@ -226,7 +224,6 @@ export function mergeRuns(
       const i = heap[0]!;
       const rec = readers[i]!.rec;
       if (total > 0 && cmpRec(prev, rec) > 0) throw new CorruptIntermediateError(paths[i]!, 'records out of order');
-      if (tee) tee.write(rec);
       if (gn > 0 && (group[0] !== rec[0] || group[1] !== rec[1])) flush();
       if (gn >= maxGroup && onOverflow) {
         onOverflow(rec, group, gn);
@@ -306,12 +303,6 @@ export class PartitionedWriter {
     for (const w of this.ws) w.abort();
   }
 }
-
-/**
- * Every record of a band (all input files' runs and a previous index's band) in merge order, written by the buckets
- * stage as it merges them, so the index stage reads one run per band instead of merging the runs again.
- */
-export const mergedBandPath = (cfg: DedupConfig, band: number) => join(cfg.workDir, 'merged', `b${pad(band, 3)}.bin`);
 
 export function indexBandPath(indexDir: string, band: number): string {
   return join(indexDir, 'bands', `b${pad(band, 3)}.bin`);

@@ -6,15 +6,17 @@
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { INDEX_FILE, layout, type DedupConfig } from '../config.ts';
-import { CorruptIntermediateError, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
+import { RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
 import {
+  bandRuns,
   infoPath,
   crashPoint,
   type Numbering,
+  mergeRuns,
   indexBandPath,
-  mergedBandPath,
   type PostArgs,
   keptPath,
+  type RunFile,
 } from './common.ts';
 
 export interface IndexArgs extends PostArgs {
@@ -45,10 +47,7 @@ function loadKept(cfg: DedupConfig, num: Numbering) {
   return { isKept, rankOf, keptTotal: before[bits.length]! };
 }
 
-/**
- * Items rank, rank + world, ... of 0..bands: band b < bands: the kept documents of its merged run (buckets wrote it:
- * every input file's runs and the old index's band, in merge order); b = bands: info.bin (len, score, id).
- */
+/** Items rank, rank + world, ... of 0..bands: band b < bands: its runs' kept documents (old index first); b = bands: info.bin (len, score, id). */
 async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const { bands, width } = layout(cfg);
@@ -72,15 +71,12 @@ async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskC
       w.close();
       continue;
     }
-    // the band's records in merge order (written by buckets): the kept ones, renumbered, in that order
-    const r = new RecordReader(mergedBandPath(cfg, b), 1 << 18);
+    const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
+    if (cfg.indexDir && M > 0) runs.push(indexBandPath(cfg.indexDir, b));
     const w = new RecordWriter(indexBandPath(args.newIndexDir, b), width);
+    const rec = new Uint32Array(width);
     try {
-      if (r.width !== width) throw new CorruptIntermediateError(r.path, `record width ${r.width}, expected ${width}`);
-      for (let g = r.nextChunk(); g !== null; g = r.nextChunk()) {
-        const n = g.length / width;
-        // spans of consecutive kept records, renumbered in place (the chunk is this reader's buffer), written as one
-        let from = 0;
+      mergeRuns(runs, width, (g, n) => {
         for (let i = 0; i < n; i++) {
           const o = i * width;
           const file = g[o + 2]!;
@@ -88,25 +84,20 @@ async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskC
           if (file === INDEX_FILE) idx = g[o + 3]!;
           else {
             const node = num.offsets[file]! + g[o + 3]!;
-            if (!kept.isKept(node)) {
-              if (i > from) w.writeMany(g, i - from, from * width);
-              from = i + 1;
-              continue;
-            }
+            if (!kept.isKept(node)) continue;
             idx = M + kept.rankOf(node);
           }
-          g[o + 2] = INDEX_FILE;
-          g[o + 3] = idx;
+          rec.set(g.subarray(o, o + width));
+          rec[2] = INDEX_FILE;
+          rec[3] = idx;
+          w.write(rec);
         }
-        if (n > from) w.writeMany(g, n - from, from * width);
-      }
+      });
       crashPoint('index');
       w.close();
     } catch (e) {
       w.abort();
       throw e;
-    } finally {
-      r.close();
     }
     ctx.progress(b + 1, bands + 1);
   }
