@@ -25,7 +25,7 @@ import {
   verifyTask,
   type Numbering,
 } from './tasks.ts';
-import { bandTasks, fileDonePath, type PostArgs } from './stages/common.ts';
+import { bandTasks, fileDonePath, readIndexManifest, type IndexManifest, type PostArgs } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
 
@@ -72,15 +72,6 @@ export function resolveIndexDir(dir: string): string {
   if (existsSync(join(d, 'index', 'manifest.json'))) return join(d, 'index');
   if (existsSync(join(d, 'manifest.json'))) return d;
   throw new Error(`--index ${dir}: no dedup index there (expected ${join(d, 'index', 'manifest.json')})`);
-}
-
-export interface IndexManifest {
-  format: 'steel-dedup-index';
-  version: 1;
-  fingerprint: Record<string, unknown>;
-  docs: number;
-  bands: number;
-  width: number;
 }
 
 type Log = (m: string) => void;
@@ -209,7 +200,7 @@ function openRun(cfg0: DedupConfig, workers: number, log: Log): { cfg: DedupConf
 
   let indexDocs = 0;
   if (cfg1.indexDir) {
-    const man = JSON.parse(readFileSync(join(cfg1.indexDir, 'manifest.json'), 'utf8')) as IndexManifest;
+    const man = readIndexManifest(cfg1.indexDir);
     const fp = signatureFingerprint(cfg1);
     if (JSON.stringify(man.fingerprint) !== JSON.stringify(fp)) {
       throw new Error(
@@ -399,23 +390,29 @@ async function filterStage(
   return out;
 }
 
-/** Stage 6: the kept documents' signatures (and the previous index's) as index/ for later runs. */
+/**
+ * Stage 6: the kept documents' signatures (and the previous index's) as index/ for later runs: the signature files
+ * linked, not copied (dedup/stages/kept-index.ts), and the manifest naming them, written last.
+ */
 async function indexStage(post: PostArgs, run: RunCtx): Promise<string> {
   const { cfg } = post;
   const { bands, width } = layout(cfg);
   const indexDir = join(cfg.outDir, 'index');
+  // the manifest goes first: the folder is incomplete until the new one is written
+  rmSync(join(indexDir, 'manifest.json'), { force: true });
   const st = await run.executor.runTasks(
     indexTask,
     { ...post, newIndexDir: indexDir },
-    { name: 'dedup-index', stateDir: run.state, count: bandTasks(cfg, 1), workers: run.workers },
+    { name: 'dedup-index', stateDir: run.state, count: 1, workers: run.workers },
   );
   const man: IndexManifest = {
     format: 'steel-dedup-index',
-    version: 1,
+    version: 2,
     fingerprint: signatureFingerprint(cfg),
     docs: st[0]!.indexDocs,
     bands,
     width,
+    sources: st[0]!.sources,
   };
   writeFileAtomic(join(indexDir, 'manifest.json'), JSON.stringify(man, null, 1) + '\n');
   return indexDir;

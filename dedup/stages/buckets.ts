@@ -22,7 +22,7 @@ import {
   groupOfFile,
   mergeRuns,
   PartitionedWriter,
-  indexBandPath,
+  IndexRuns,
   type RunFile,
   CAND_EST_SCALE,
 } from './common.ts';
@@ -119,10 +119,11 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
   const cw = exactVerify ? new PartitionedWriter(candDir, cfg.groups, 3, false, (r) => groupOfNode(r[0]!)) : undefined;
   const candRec = new Uint32Array(3);
   const groupOfNode = (n: number) => groupOfFile(cfg, fileOf(num, n)[0]);
+  const index = cfg.indexDir ? new IndexRuns(cfg.indexDir) : undefined;
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
-      if (cfg.indexDir) runs.push(indexBandPath(cfg.indexDir, b));
+      if (index) runs.push(...index.band(b));
       const edge = (u: number, v: number) => {
         if (u === v) return;
         pw.writeEdge(u, v);

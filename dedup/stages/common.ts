@@ -1,8 +1,15 @@
 /** Paths, node numbering and helpers shared by the dedup stages (dedup/stages/*.ts). */
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { INDEX_FILE, layout, type DedupConfig } from '../config.ts';
-import { RecordReader, RecordWriter, CorruptIntermediateError, sectionRange } from '../runfile.ts';
+import {
+  RecordReader,
+  RecordWriter,
+  CorruptIntermediateError,
+  sectionRange,
+  readAllRecords,
+  type ByteRange,
+} from '../runfile.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 import { charShingles, shingleMode, wordShingles } from '../text.ts';
 
@@ -30,6 +37,11 @@ export const sigPath = (cfg: DedupConfig, file: number) => join(cfg.workDir, 'si
 export interface RunFile {
   path: string;
   section?: number;
+  /**
+   * A version-2 index's run (an input file's signature records): only the documents set here are read, each as index
+   * document `base + rank` (IndexRunReader).
+   */
+  kept?: KeptDocs;
 }
 
 /** Every sorted run of a band (all input files). */
@@ -175,14 +187,7 @@ export function mergeRuns(
   const readers: RecordReader[] = [];
   const paths = runs.map((x) => (typeof x === 'string' ? x : x.path));
   try {
-    for (const x of runs) {
-      const r =
-        typeof x === 'string' || x.section === undefined
-          ? new RecordReader(typeof x === 'string' ? x : x.path, 1 << 16)
-          : new RecordReader(x.path, 1 << 16, sectionRange(x.path, x.section));
-      if (r.width !== width) throw new CorruptIntermediateError(r.path, `record width ${r.width}, expected ${width}`);
-      readers.push(r);
-    }
+    for (const x of runs) readers.push(openRun(x, width));
     // binary heap of reader indices
     const heap: number[] = [];
     const less = (i: number, j: number) => cmpRec(readers[i]!.rec, readers[j]!.rec) < 0;
@@ -304,8 +309,152 @@ export class PartitionedWriter {
   }
 }
 
-export function indexBandPath(indexDir: string, band: number): string {
-  return join(indexDir, 'bands', `b${pad(band, 3)}.bin`);
+/** A reader of one sorted run (a file, or a section of a section file) of `width`-word records. */
+function openRun(x: string | RunFile, width: number): RecordReader {
+  const path = typeof x === 'string' ? x : x.path;
+  const range = typeof x === 'string' || x.section === undefined ? undefined : sectionRange(x.path, x.section);
+  const r =
+    typeof x !== 'string' && x.kept ? new IndexRunReader(path, x.kept, range) : new RecordReader(path, 1 << 16, range);
+  if (r.width !== width) {
+    r.close();
+    throw new CorruptIntermediateError(r.path, `record width ${r.width}, expected ${width}`);
+  }
+  return r;
+}
+
+const popcount = (x: number) => {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+};
+
+/** A set of positions 0 … n − 1 as bits (32 per word), with the rank (set positions before) of each. */
+export class RankBits {
+  private readonly before: Uint32Array;
+  constructor(
+    readonly bits: Uint32Array,
+    readonly n: number,
+  ) {
+    const w = Math.ceil(n / 32);
+    if (bits.length < w) throw new Error(`RankBits: ${bits.length} words for ${n} positions`);
+    if (n % 32) bits[w - 1]! &= (1 << (n % 32)) - 1; // nothing past n
+    this.before = new Uint32Array(w + 1);
+    for (let i = 0; i < w; i++) this.before[i + 1] = this.before[i]! + popcount(bits[i]!);
+  }
+  get count(): number {
+    return this.before[this.before.length - 1]!;
+  }
+  has(i: number): boolean {
+    return ((this.bits[i >> 5]! >>> (i & 31)) & 1) === 1;
+  }
+  /** Set positions before i. */
+  rank(i: number): number {
+    return this.before[i >> 5]! + popcount(this.bits[i >> 5]! & ((1 << (i & 31)) - 1));
+  }
+}
+
+/** The kept documents of an input file as a version-2 index holds them: index documents base, base + 1, … */
+export interface KeptDocs {
+  kept: RankBits;
+  base: number;
+}
+
+/**
+ * A version-2 index's run: an input file's signature records (key, file, doc, payload), of which only the kept
+ * documents are read, each as (key, INDEX_FILE, base + its rank among the kept, payload) — the records a version-1 index
+ * band held for them, in the same order.
+ */
+class IndexRunReader extends RecordReader {
+  constructor(
+    path: string,
+    private readonly docs: KeptDocs,
+    range?: ByteRange,
+  ) {
+    super(path, 1 << 16, range);
+  }
+  override next(): boolean {
+    const { kept, base } = this.docs;
+    const rec = this.rec;
+    while (super.next()) {
+      const d = rec[3]!;
+      if (d >= kept.n) throw new CorruptIntermediateError(this.path, `document ${d} of ${kept.n}`);
+      if (!kept.has(d)) continue;
+      rec[2] = INDEX_FILE;
+      rec[3] = base + kept.rank(d);
+      return true;
+    }
+    return false;
+  }
+}
+
+/** index/manifest.json of a dedup run (dedup/run.ts indexStage). */
+export interface IndexManifest {
+  format: 'steel-dedup-index';
+  /** 1: the band records merged into bands/bBBB.bin; 2: `sources`. */
+  version: 1 | 2;
+  fingerprint: Record<string, unknown>;
+  docs: number;
+  bands: number;
+  width: number;
+  sources?: IndexSource[];
+}
+
+/**
+ * Where a version-2 index's band records are (paths relative to the index folder). `sig`: an input file's signature
+ * section file (`runs` sorted runs per band) and the kept bits of its `docs` documents (the filter's), both linked
+ * from the run's work folder by the index stage instead of merged into new files: its kept documents are index
+ * documents base, base + 1, … in document order. `bands`: the merged band files of a version-1 index (records (key,
+ * INDEX_FILE, index document, payload)), carried by a run that deduplicated against it.
+ */
+export type IndexSource =
+  { kind: 'sig'; sig: string; kept: string; runs: number; docs: number; base: number } | { kind: 'bands'; dir: string };
+
+export function readIndexManifest(indexDir: string): IndexManifest {
+  const m = JSON.parse(readFileSync(join(indexDir, 'manifest.json'), 'utf8')) as IndexManifest;
+  if (m.format !== 'steel-dedup-index' || (m.version !== 1 && m.version !== 2))
+    throw new Error(`${indexDir}: not a dedup index of a known version (${m.format} ${m.version})`);
+  return m;
+}
+
+/** The sources of an index (a version-1 index: its bands/ folder). */
+export function indexSources(m: IndexManifest): IndexSource[] {
+  return m.version === 1 ? [{ kind: 'bands', dir: 'bands' }] : (m.sources ?? []);
+}
+
+/** An index opened for reading its band runs (its sources' kept bits loaded once). */
+export class IndexRuns {
+  private readonly sources: { s: IndexSource; kept?: KeptDocs }[];
+  private readonly bands: number;
+  constructor(readonly dir: string) {
+    const m = readIndexManifest(dir);
+    this.bands = m.bands;
+    this.sources = indexSources(m).map((s) => {
+      if (s.kind !== 'sig') return { s };
+      const { words } = readAllRecords(join(dir, s.kept));
+      if (words.length < Math.ceil(s.docs / 32))
+        throw new CorruptIntermediateError(join(dir, s.kept), `${words.length} words for ${s.docs} documents`);
+      return { s, kept: { kept: new RankBits(words, s.docs), base: s.base } };
+    });
+  }
+  /** The runs of band b: records (key, INDEX_FILE, index document, payload), each run sorted. */
+  band(b: number): RunFile[] {
+    const out: RunFile[] = [];
+    for (const { s, kept } of this.sources) {
+      if (s.kind === 'bands') out.push({ path: join(this.dir, s.dir, `b${pad(b, 3)}.bin`) });
+      else
+        for (let r = 0; r < s.runs; r++) out.push({ path: join(this.dir, s.sig), section: r * this.bands + b, kept });
+    }
+    return out;
+  }
+}
+
+/** A hard link to `from` at `to` (a copy where the file system cannot link: another device, no links). */
+export function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
 }
 
 export function inputFilesFor(dir: string, part: number): string[] {

@@ -1,30 +1,38 @@
 /**
- * Stage 6, index (bandTasks(cfg, 1) tasks over the bands and info.bin): signatures of the kept documents, for deduplicating later data against this run.
- * Every file is written under a temporary name and renamed when complete; every intermediate is checksummed and
- * verified when read.
+ * Stage 6, index (one task): the kept documents' signatures, for deduplicating later data against this run. The
+ * signature records are not copied: index/src/ links each input file's signature section file and the filter's kept
+ * bits of its documents (and carries a previous index's sources the same way); index/manifest.json (written by
+ * dedup/run.ts) lists them (IndexSource), and a later run reads only the kept documents' records, numbered as index
+ * documents (IndexRuns). info.bin: length, score and id of every index document.
+ * Every file is written under a temporary name and renamed when complete (or linked from one); every intermediate is
+ * checksummed and verified when read.
  */
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
-import { INDEX_FILE, layout, type DedupConfig } from '../config.ts';
+import type { DedupConfig } from '../config.ts';
 import { RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
 import {
-  bandRuns,
   infoPath,
   crashPoint,
   type Numbering,
-  mergeRuns,
-  indexBandPath,
   type PostArgs,
   keptPath,
-  type RunFile,
+  sigPath,
+  pad,
+  RankBits,
+  readIndexManifest,
+  indexSources,
+  linkOrCopy,
+  type IndexSource,
 } from './common.ts';
 
 export interface IndexArgs extends PostArgs {
   newIndexDir: string;
 }
 
-/** Kept flags of every new document (one bit per node) and the index number of each kept one. */
-function loadKept(cfg: DedupConfig, num: Numbering) {
+/** Kept flags of every new document (one bit per node), with the rank of each among the kept. */
+function loadKept(cfg: DedupConfig, num: Numbering): RankBits {
   const F = cfg.inputs.length;
   const N = num.offsets[F]!;
   const bits = new Uint32Array(Math.ceil(N / 32) + 1);
@@ -34,74 +42,74 @@ function loadKept(cfg: DedupConfig, num: Numbering) {
     const n = num.offsets[fi + 1]! - base;
     for (let d = 0; d < n; d++) if ((words[d >> 5]! >>> (d & 31)) & 1) bits[(base + d) >> 5]! |= 1 << ((base + d) & 31);
   }
-  // rank prefix per 32-node word
-  const before = new Uint32Array(bits.length + 1);
-  const pc = (x: number) => {
-    x = x - ((x >>> 1) & 0x55555555);
-    x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-    return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-  };
-  for (let w = 0; w < bits.length; w++) before[w + 1] = before[w]! + pc(bits[w]!);
-  const isKept = (node: number) => ((bits[node >> 5]! >>> (node & 31)) & 1) === 1;
-  const rankOf = (node: number) => before[node >> 5]! + pc(bits[node >> 5]! & ((1 << (node & 31)) - 1));
-  return { isKept, rankOf, keptTotal: before[bits.length]! };
+  return new RankBits(bits, N);
 }
 
-/** Items rank, rank + world, ... of 0..bands: band b < bands: its runs' kept documents (old index first); b = bands: info.bin (len, score, id). */
-async function runIndex(rank: number, world: number, args: IndexArgs, ctx: TaskContext) {
+/** The index's sources (IndexSource) linked under newIndexDir/src/, and info.bin. */
+async function runIndex(_rank: number, _world: number, args: IndexArgs, ctx: TaskContext) {
   const { cfg, num } = args;
-  const { bands, width } = layout(cfg);
   const kept = loadKept(cfg, num);
   const M = num.indexDocs;
-  for (let b = rank; b <= bands; b += world) {
-    if (b === bands) {
-      const w = new RecordWriter(join(args.newIndexDir, 'info.bin'), 2, true);
-      if (cfg.indexDir && M > 0) {
-        const r = new RecordReader(join(cfg.indexDir, 'info.bin'));
-        while (r.next()) w.write(r.rec, 0, r.str);
+  const dir = args.newIndexDir;
+  // a killed attempt's links are replaced
+  rmSync(join(dir, 'src'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  const sources: IndexSource[] = [];
+  const link = (from: string, name: string) => {
+    linkOrCopy(from, join(dir, 'src', name));
+    return `src/${name}`;
+  };
+  // the previous index's documents first, numbered as they were there
+  if (cfg.indexDir && M > 0) {
+    const old = readIndexManifest(cfg.indexDir);
+    for (const s of indexSources(old)) {
+      const k = `s${pad(sources.length)}`;
+      if (s.kind === 'sig') {
+        sources.push({
+          ...s,
+          sig: link(join(cfg.indexDir, s.sig), `${k}.sig.bin`),
+          kept: link(join(cfg.indexDir, s.kept), `${k}.kept.bin`),
+        });
+      } else {
+        mkdirSync(join(dir, 'src', k));
+        for (let b = 0; b < old.bands; b++)
+          link(join(cfg.indexDir, s.dir, `b${pad(b, 3)}.bin`), `${k}/b${pad(b, 3)}.bin`);
+        sources.push({ kind: 'bands', dir: `src/${k}` });
       }
-      for (let fi = 0; fi < cfg.inputs.length; fi++) {
-        const r = new RecordReader(infoPath(cfg, fi));
-        let d = 0;
-        while (r.next()) {
-          if (kept.isKept(num.offsets[fi]! + d)) w.write(r.rec, 0, r.str);
-          d++;
-        }
-      }
-      w.close();
-      continue;
     }
-    const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
-    if (cfg.indexDir && M > 0) runs.push(indexBandPath(cfg.indexDir, b));
-    const w = new RecordWriter(indexBandPath(args.newIndexDir, b), width);
-    const rec = new Uint32Array(width);
-    try {
-      mergeRuns(runs, width, (g, n) => {
-        for (let i = 0; i < n; i++) {
-          const o = i * width;
-          const file = g[o + 2]!;
-          let idx: number;
-          if (file === INDEX_FILE) idx = g[o + 3]!;
-          else {
-            const node = num.offsets[file]! + g[o + 3]!;
-            if (!kept.isKept(node)) continue;
-            idx = M + kept.rankOf(node);
-          }
-          rec.set(g.subarray(o, o + width));
-          rec[2] = INDEX_FILE;
-          rec[3] = idx;
-          w.write(rec);
-        }
-      });
-      crashPoint('index');
-      w.close();
-    } catch (e) {
-      w.abort();
-      throw e;
-    }
-    ctx.progress(b + 1, bands + 1);
   }
-  return { indexDocs: M + kept.keptTotal };
+  // then this run's kept documents in node order (a file without signature records, e.g. SimHash documents too short
+  // to sign, still numbers its kept documents)
+  for (let fi = 0; fi < cfg.inputs.length; fi++) {
+    const docs = num.offsets[fi + 1]! - num.offsets[fi]!;
+    const base = M + kept.rank(num.offsets[fi]!);
+    if (num.runs[fi]! === 0 || M + kept.rank(num.offsets[fi + 1]!) === base) continue;
+    const k = `s${pad(sources.length)}`;
+    const sig = link(sigPath(cfg, fi), `${k}.sig.bin`);
+    sources.push({ kind: 'sig', sig, kept: link(keptPath(cfg, fi), `${k}.kept.bin`), runs: num.runs[fi]!, docs, base });
+  }
+  const w = new RecordWriter(join(dir, 'info.bin'), 2, true);
+  try {
+    if (cfg.indexDir && M > 0) {
+      const r = new RecordReader(join(cfg.indexDir, 'info.bin'));
+      while (r.next()) w.write(r.rec, 0, r.str);
+    }
+    for (let fi = 0; fi < cfg.inputs.length; fi++) {
+      const r = new RecordReader(infoPath(cfg, fi));
+      let d = 0;
+      while (r.next()) {
+        if (kept.has(num.offsets[fi]! + d)) w.write(r.rec, 0, r.str);
+        d++;
+      }
+    }
+    crashPoint('index');
+    w.close();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+  ctx.progress(1, 1);
+  return { indexDocs: M + kept.count, sources };
 }
 
 export const indexTask = defineTask('dedup.index', runIndex);
