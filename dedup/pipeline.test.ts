@@ -307,7 +307,7 @@ test('an index links the signatures of the kept documents; chained runs and a ve
       [rb.read - 2, keptA.length],
     ],
   );
-  // the index's records are exactly the kept documents' signature records, numbered as index documents
+  // each band holds one record per index document (A's kept, then B's), read from the linked signature files
   const bRecs = indexRecords(b);
   assert.equal(bRecs[0]!.length / manB.width, manB.docs);
   // C: near-copies of a document A kept and of one B kept, against B's index (A's documents carried)
