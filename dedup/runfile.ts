@@ -345,6 +345,11 @@ export class RecordReader {
     chunkBytes = 1 << 18,
     /** Read this range of the file (a section: sectionRange) instead of the whole file. */
     range?: ByteRange,
+    /**
+     * Read through this buffer (at least chunkBytes, lent until close(): mergeRuns reuses its readers' buffers, as
+     * fresh ones cost a page fault per 4 KiB on their first read) instead of one of its own.
+     */
+    lent?: Uint32Array,
   ) {
     this.fd = openSync(path, 'r');
     try {
@@ -358,7 +363,8 @@ export class RecordReader {
     this.count = this.meta.count;
     this.fileOff = (range?.start ?? 0) + HEADER;
     this.end = this.fileOff + this.meta.bodyBytes;
-    this.buf = new Uint32Array(Math.max(chunkBytes / 4, this.width * 4));
+    const words = Math.max(chunkBytes / 4, this.width * 4);
+    this.buf = lent && lent.length >= words ? lent : new Uint32Array(words);
     this.rec = new Uint32Array(this.width);
   }
 
