@@ -93,10 +93,13 @@ export class RecordWriter {
     chunkWords = 1 << 16,
     /** Write this record file as the next section of a section file (closed by it), not as a file of its own. */
     into?: SectionFileWriter,
+    /** Buffer the records in this (lent until close(); at least chunkWords) instead of a buffer of its own. */
+    lent?: Uint32Array,
   ) {
     this.section = into;
     this.out = into ? into.begin(this) : new AtomicFileSync(path);
-    this.buf = new Uint32Array(Math.max(chunkWords, width + 4));
+    const words = Math.max(chunkWords, width + 4);
+    this.buf = lent && lent.length >= words ? lent : new Uint32Array(words);
     this.out.write(new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
   }
 
