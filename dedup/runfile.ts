@@ -73,6 +73,35 @@ class Checksum {
   }
 }
 
+/**
+ * The buffers of closed readers and writers, reused by the next ones (at most POOL_WORDS kept, by power-of-two size): a
+ * fresh buffer costs a page fault per 4 KiB on its first use, and a prep's MinHash phase opens hundreds of them (a
+ * reader per band and run in buckets, a writer per band in signing).
+ */
+const pool = new Map<number, Uint32Array[]>();
+let pooled = 0;
+const POOL_WORDS = 4 << 20;
+
+/** A buffer of at least `words` words (a power of two from 4096), from the pool when it has one. */
+function takeBuffer(words: number): Uint32Array {
+  let size = 4096;
+  while (size < words) size *= 2;
+  const b = pool.get(size)?.pop();
+  if (!b) return new Uint32Array(size);
+  pooled -= size;
+  return b;
+}
+
+/** Hand a buffer from takeBuffer back (once: its holder no longer uses it). */
+function giveBuffer(b: Uint32Array): void {
+  const size = b.length;
+  if (size < 4096 || (size & (size - 1)) !== 0 || pooled + size > POOL_WORDS) return;
+  let l = pool.get(size);
+  if (!l) pool.set(size, (l = []));
+  l.push(b);
+  pooled += size;
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -93,13 +122,10 @@ export class RecordWriter {
     chunkWords = 1 << 16,
     /** Write this record file as the next section of a section file (closed by it), not as a file of its own. */
     into?: SectionFileWriter,
-    /** Buffer the records in this (lent until close(); at least chunkWords) instead of a buffer of its own. */
-    lent?: Uint32Array,
   ) {
     this.section = into;
     this.out = into ? into.begin(this) : new AtomicFileSync(path);
-    const words = Math.max(chunkWords, width + 4);
-    this.buf = lent && lent.length >= words ? lent : new Uint32Array(words);
+    this.buf = takeBuffer(Math.max(chunkWords, width + 4));
     this.out.write(new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
   }
 
@@ -118,6 +144,7 @@ export class RecordWriter {
 
   /** Append one record of `width` words (and its string when the file has strings). */
   write(words: ArrayLike<number>, offset = 0, str?: string): void {
+    if (this.closed) throw new Error(`write after close: ${this.path}`); // its buffer went back to the pool
     if (this.n + this.width > this.buf.length) this.flush();
     for (let i = 0; i < this.width; i++) this.buf[this.n++] = words[offset + i]!;
     if (this.withString) {
@@ -137,6 +164,7 @@ export class RecordWriter {
    */
   writeMany(words: Uint32Array, nRecords: number, offset = 0): void {
     if (this.withString) throw new Error('writeMany: file has strings');
+    if (this.closed) throw new Error(`write after close: ${this.path}`);
     const end = offset + nRecords * this.width;
     for (let at = offset; at < end;) {
       if (this.n === this.buf.length) this.flush();
@@ -168,6 +196,7 @@ export class RecordWriter {
     if (this.section) this.section.end(this);
     else this.out.commit();
     this.closed = true;
+    giveBuffer(this.buf);
   }
 
   /** Abandon the file (temp removed; a section abandons its whole section file). */
@@ -176,6 +205,7 @@ export class RecordWriter {
     if (this.section) this.section.abort();
     else this.out.abort();
     this.closed = true;
+    giveBuffer(this.buf);
   }
 }
 
@@ -348,11 +378,6 @@ export class RecordReader {
     chunkBytes = 1 << 18,
     /** Read this range of the file (a section: sectionRange) instead of the whole file. */
     range?: ByteRange,
-    /**
-     * Read through this buffer (at least chunkBytes, lent until close(): mergeRuns reuses its readers' buffers, as
-     * fresh ones cost a page fault per 4 KiB on their first read) instead of one of its own.
-     */
-    lent?: Uint32Array,
   ) {
     this.fd = openSync(path, 'r');
     try {
@@ -366,8 +391,7 @@ export class RecordReader {
     this.count = this.meta.count;
     this.fileOff = (range?.start ?? 0) + HEADER;
     this.end = this.fileOff + this.meta.bodyBytes;
-    const words = Math.max(chunkBytes / 4, this.width * 4);
-    this.buf = lent && lent.length >= words ? lent : new Uint32Array(words);
+    this.buf = takeBuffer(Math.max(chunkBytes / 4, this.width * 4));
     this.rec = new Uint32Array(this.width);
   }
 
@@ -438,6 +462,8 @@ export class RecordReader {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    // nothing is read after this: the buffer goes back (a nextChunk view was valid until this call)
+    giveBuffer(this.buf);
     if (this.fileOff !== this.end || this.pos !== this.len) {
       // consume the remainder for the checksum (should be nothing)
       closeSync(this.fd);
@@ -450,6 +476,7 @@ export class RecordReader {
   close(): void {
     if (!this.done) {
       this.done = true;
+      giveBuffer(this.buf);
       try {
         closeSync(this.fd);
       } catch {

@@ -186,9 +186,8 @@ export function mergeRuns(
 ): number {
   const readers: RecordReader[] = [];
   const paths = runs.map((x) => (typeof x === 'string' ? x : x.path));
-  const bufs = runs.map(() => readBuffers.pop() ?? new Uint32Array(RUN_CHUNK / 4));
   try {
-    for (let i = 0; i < runs.length; i++) readers.push(openRun(runs[i]!, width, bufs[i]));
+    for (const x of runs) readers.push(openRun(x, width));
     // binary heap of reader indices
     const heap: number[] = [];
     const less = (i: number, j: number) => cmpRec(readers[i]!.rec, readers[j]!.rec) < 0;
@@ -263,15 +262,11 @@ export function mergeRuns(
     return total;
   } finally {
     for (const r of readers) r.close();
-    for (const b of bufs) if (readBuffers.length < KEEP_BUFFERS) readBuffers.push(b);
   }
 }
 
 /** Bytes mergeRuns reads of a run at a time. */
 const RUN_CHUNK = 1 << 16;
-/** Read buffers of finished merges, for the next (at most KEEP_BUFFERS kept: 4 MiB). */
-const readBuffers: Uint32Array[] = [];
-const KEEP_BUFFERS = 64;
 
 /** A MinHash candidate record's third word (cand/, stage buckets -> verify): the pair's sketch estimate of J × this, rounded. */
 export const CAND_EST_SCALE = 0x10000;
@@ -318,13 +313,13 @@ export class PartitionedWriter {
 }
 
 /** A reader of one sorted run (a file, or a section of a section file) of `width`-word records. */
-function openRun(x: string | RunFile, width: number, buf: Uint32Array): RecordReader {
+function openRun(x: string | RunFile, width: number): RecordReader {
   const path = typeof x === 'string' ? x : x.path;
   const range = typeof x === 'string' || x.section === undefined ? undefined : sectionRange(x.path, x.section);
   const r =
     typeof x !== 'string' && x.kept
-      ? new IndexRunReader(path, x.kept, range, buf)
-      : new RecordReader(path, RUN_CHUNK, range, buf);
+      ? new IndexRunReader(path, x.kept, range)
+      : new RecordReader(path, RUN_CHUNK, range);
   if (r.width !== width) {
     r.close();
     throw new CorruptIntermediateError(r.path, `record width ${r.width}, expected ${width}`);
@@ -379,9 +374,8 @@ class IndexRunReader extends RecordReader {
     path: string,
     private readonly docs: KeptDocs,
     range?: ByteRange,
-    buf?: Uint32Array,
   ) {
-    super(path, RUN_CHUNK, range, buf);
+    super(path, RUN_CHUNK, range);
   }
   override next(): boolean {
     const { kept, base } = this.docs;

@@ -141,12 +141,6 @@ function minHasher(bands: number, rows: number, seed: number): MinHasher {
 const hashers = new Map<string, MinHasher>();
 
 /**
- * The buffer of every band run spill writes (one at a time, closed before the next): a fresh one per band and file
- * cost a page fault per 4 KiB on its first use.
- */
-let spillBuffer = new Uint32Array(0);
-
-/**
  * The signatures of one input file, document by document (in file order, with each document's line): sig/fF.bin
  * (per band, sorted runs), sig/info/fF.bin (length, score, id), sig/lines/fF.bin (MinHash verification re-reads
  * candidates by line), then sig/done/fF.json. Used by the signatures task, which reads the file, and by the map phase
@@ -271,9 +265,13 @@ export class FileSigner {
         const oy = y * width;
         return a[ox]! - a[oy]! || a[ox + 1]! - a[oy + 1]! || a[ox + 3]! - a[oy + 3]!;
       });
-      const chunk = Math.max(4096, Math.min(1 << 16, n * width + 16));
-      if (spillBuffer.length < chunk) spillBuffer = new Uint32Array(1 << 16);
-      const w = new RecordWriter(this.sf.path, width, false, chunk, this.sf, spillBuffer);
+      const w = new RecordWriter(
+        this.sf.path,
+        width,
+        false,
+        Math.max(4096, Math.min(1 << 16, n * width + 16)),
+        this.sf,
+      );
       for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
       if (b === 1) crashPoint('signatures');
       w.close();
