@@ -1,28 +1,61 @@
 #!/usr/bin/env bash
-# `steel prep` on the bundled sample with 1 and 2 workers pinned to CORES (default 0,1) of a machine with no other
-# load, alternating, ROUNDS (3) times: the wall-clock speed-up of `--workers 2` on two dedicated cores (issue 21's
-# target), which the shared 2-core dev VM cannot show. For the GPU host (no Node, no npm packages): carry
-# .offline/node.xz and .offline/prep/ (rt.tar.xz: dist/, the runtime packages prep loads, run-dist.mjs; built by
-# scripts/gpu/bundle-prep.sh); run from the repository root. Prints one line per run (workers, wall s, CPU-s of the
-# command) and each round's speed-up. INPUTS: input specs separated by spaces, each passed as `--input SPEC` (default:
-# none, the bundled sample), e.g. INPUTS='sample=corpora-manifests/sample/*.jsonl.zst sample=.offline/prep/extra/*.zst'.
+# `steel prep` with 1 and 2 workers pinned to CORES (default 0,1) of a machine with no other load, alternating, ROUNDS
+# (3) times: the CPU-seconds of a 1-worker run on a quiet machine, and the wall-clock speed-up of `--workers 2` on two
+# dedicated cores (issue 21's target), which the shared 2-core dev VM cannot show. For the GPU host (no Node, no npm
+# packages): carry .offline/node.xz and .offline/prep/ (built by scripts/gpu/bundle-prep.sh); run from the repository
+# root.
+#   TREES: the trees to run, alternating within each round (default "."): "." is this checkout with
+#     .offline/prep/rt.tar.xz (dist/, the runtime packages, run-dist.mjs) unpacked into it; NAME=FILE.tar.xz is a
+#     whole other tree (bundle-prep.sh TREE NAME), unpacked under /tmp, with this checkout's bundled sample.
+#   INPUTS: input specs separated by spaces, each passed as `--input SPEC` (default: none, the bundled sample); a
+#     relative path is resolved from this checkout.
+# Prints one line per run (tree, workers, wall s, CPU-s of the command) and, per tree, the medians.
 set -euo pipefail
 CORES=${CORES:-0,1}
 ROUNDS=${ROUNDS:-3}
-inputs=()
-for i in ${INPUTS:-}; do inputs+=(--input "$i"); done
+ROOT=$PWD
 N=/tmp/node-prep
 [[ -x $N ]] || { xz -dc .offline/node.xz > $N && chmod +x $N; }
-[[ -f run-dist.mjs ]] || tar xJf .offline/prep/rt.tar.xz
-run() { # workers
+inputs=()
+for i in ${INPUTS:-}; do
+  case $i in */*) [[ ${i#*=} = /* ]] || i="${i%%=*}=$ROOT/${i#*=}" ;; esac
+  inputs+=(--input "$i")
+done
+declare -A dir
+names=()
+for t in ${TREES:-.}; do
+  if [[ $t == . ]]; then
+    [[ -f run-dist.mjs ]] || tar xJf .offline/prep/rt.tar.xz
+    dir[this]=$ROOT
+    names+=(this)
+  else
+    n=${t%%=*}
+    d=/tmp/prep-tree-$n
+    if [[ ! -f $d/run-dist.mjs ]]; then
+      rm -rf "$d" && mkdir -p "$d" && tar xJf "${t#*=}" -C "$d"
+      [[ -e $d/corpora-manifests/sample ]] || ln -s "$ROOT/corpora-manifests/sample" "$d/corpora-manifests/sample"
+    fi
+    dir[$n]=$d
+    names+=("$n")
+  fi
+done
+run() { # tree workers
   local t0 c
   t0=$(date +%s.%N)
-  c=$( { TIMEFORMAT='%U %S'; time taskset -c "$CORES" $N run-dist.mjs prep --workers "$1" "${inputs[@]}" --out /tmp/prep-cores-$1 --fresh \
-    > /tmp/prep-cores-$1.log 2>&1; } 2>&1 )
-  awk -v w="$1" -v t0="$t0" -v t1="$(date +%s.%N)" -v c="$c" \
-    'BEGIN {split(c, u, " "); printf "workers %s: %.2f s wall, %.2f CPU-s\n", w, t1 - t0, u[1] + u[2]}'
+  c=$( { TIMEFORMAT='%U %S'; time (cd "${dir[$1]}" && taskset -c "$CORES" $N run-dist.mjs prep --workers "$2" \
+    "${inputs[@]}" --out "/tmp/prep-cores-$1-$2" --fresh > "/tmp/prep-cores-$1-$2.log" 2>&1); } 2>&1 )
+  awk -v n="$1" -v w="$2" -v t0="$t0" -v t1="$(date +%s.%N)" -v c="$c" \
+    'BEGIN {split(c, u, " "); printf "%s workers %s: %.2f s wall, %.2f CPU-s\n", n, w, t1 - t0, u[1] + u[2]}'
 }
 $N --version
 nproc
-for r in $(seq "$ROUNDS"); do run 1; run 2; done | tee /tmp/prep-cores.txt
-awk '/workers 1/ {a[++i]=$3} /workers 2/ {b[++j]=$3} END {for (k = 1; k <= i; k++) printf "round %d: speed-up %.2fx\n", k, a[k]/b[k]}' /tmp/prep-cores.txt
+for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do run "$n" 1; run "$n" 2; done; done | tee /tmp/prep-cores.txt
+for n in "${names[@]}"; do
+  awk -v n="$n" '
+    function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+    $1 == n && $3 == "1:" {w1[++i] = $4; c1[i] = $7; s[i] = $4}
+    $1 == n && $3 == "2:" {w2[++j] = $4; c2[j] = $7; s[j] = s[j] / $4}
+    END {printf "%s: 1 worker %.2f s wall, %.2f CPU-s; 2 workers %.2f s, %.2f CPU-s; speed-up %.2fx (medians of %d)\n",
+      n, med(w1, i), med(c1, i), med(w2, j), med(c2, j), med(s, j), i}' /tmp/prep-cores.txt
+done

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Prepares .offline/prep/rt.tar.xz (git-ignored) for bench/prep-cores.sh on a machine without Node packages (the GPU
-# host): dist/ (run `npm run build` first), the npm packages a `steel prep` run loads, and run-dist.mjs (imports
-# dist/cli/main.js directly: a copied checkout's mtimes would make cli/steel.js think dist/ is stale); about 7 MB. The
-# Node runtime is .offline/node.xz (staged here when missing). Carry .offline/node.xz and .offline/prep.
-# Usage (repo root): scripts/gpu/bundle-prep.sh
+# Prepares .offline/prep/ (git-ignored) for bench/prep-cores.sh on a machine without Node packages (the GPU host).
+#   scripts/gpu/bundle-prep.sh              rt.tar.xz: this checkout's dist/ (run `npm run build` first), the npm
+#                                           packages a `steel prep` run loads, run-dist.mjs (about 7 MB)
+#   scripts/gpu/bundle-prep.sh TREE NAME    NAME.tar.xz: another checkout (e.g. a worktree of an older commit, built):
+#                                           its tracked files but the bundled sample, its dist/, the same packages
+#                                           and run-dist.mjs (about 10 MB), for TREES="NAME=.offline/prep/NAME.tar.xz"
+# run-dist.mjs imports dist/cli/main.js directly (a copied checkout's mtimes would make cli/steel.js think dist/ is
+# stale). The Node runtime is .offline/node.xz (staged here when missing). Carry .offline/node.xz and .offline/prep.
 set -euo pipefail
+ROOT=$PWD
 mkdir -p .offline/prep
 [[ -s .offline/node.xz ]] || "${STEEL_SHARED:-../shared}/scripts/stage-node-runtime.sh" .offline
 tmp=$(mktemp -d)
@@ -14,5 +18,17 @@ const { main } = await import('./dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));
 JS
 pk=(fasttext.wasm.js @node-rs yaml zod @bokuweb xxhash-wasm fzstd apache-arrow hyparquet hyparquet-compressors)
-tar cJf .offline/prep/rt.tar.xz dist "${pk[@]/#/node_modules/}" -C "$tmp" run-dist.mjs
+if [[ $# -eq 0 ]]; then
+  tar cJf .offline/prep/rt.tar.xz dist "${pk[@]/#/node_modules/}" -C "$tmp" run-dist.mjs
+else
+  tree=$(cd "$1" && pwd)
+  [[ -f $tree/dist/cli/main.js ]] || { echo "bundle-prep.sh: $tree has no dist/ (npm run build there)" >&2; exit 1; }
+  mkdir "$tmp/t"
+  git -C "$tree" archive HEAD | tar x -C "$tmp/t" --exclude=corpora-manifests/sample
+  cp -r "$tree/dist" "$tmp/t/dist"
+  mkdir "$tmp/t/node_modules"
+  for p in "${pk[@]}"; do mkdir -p "$tmp/t/node_modules/$(dirname "$p")" && cp -r "$ROOT/node_modules/$p" "$tmp/t/node_modules/$p"; done
+  cp "$tmp/run-dist.mjs" "$tmp/t/"
+  tar cJf ".offline/prep/$2.tar.xz" -C "$tmp/t" .
+fi
 du -sh .offline/prep/*
