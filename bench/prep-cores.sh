@@ -9,6 +9,7 @@
 #     whole other tree (bundle-prep.sh TREE NAME), unpacked under /tmp, with this checkout's bundled sample.
 #   INPUTS: input specs separated by spaces, each passed as `--input SPEC` (default: none, the bundled sample); a
 #     relative path is resolved from this checkout.
+#   STATS: a folder to keep each run's stats.json in (TREE-WORKERS-ROUND.json; default: not kept).
 # Prints one line per run (tree, workers, wall s, CPU-s of the command) and, per tree, the medians.
 set -euo pipefail
 CORES=${CORES:-0,1}
@@ -39,17 +40,18 @@ for t in ${TREES:-.}; do
     names+=("$n")
   fi
 done
-run() { # tree workers
+run() { # tree workers round
   local t0 c
   t0=$(date +%s.%N)
   c=$( { TIMEFORMAT='%U %S'; time (cd "${dir[$1]}" && taskset -c "$CORES" $N run-dist.mjs prep --workers "$2" \
     "${inputs[@]}" --out "/tmp/prep-cores-$1-$2" --fresh > "/tmp/prep-cores-$1-$2.log" 2>&1); } 2>&1 )
   awk -v n="$1" -v w="$2" -v t0="$t0" -v t1="$(date +%s.%N)" -v c="$c" \
     'BEGIN {split(c, u, " "); printf "%s workers %s: %.2f s wall, %.2f CPU-s\n", n, w, t1 - t0, u[1] + u[2]}'
+  if [[ -n ${STATS:-} ]]; then mkdir -p "$STATS" && cp "/tmp/prep-cores-$1-$2/stats.json" "$STATS/$1-$2-$3.json"; fi
 }
 $N --version
 nproc
-for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do run "$n" 1; run "$n" 2; done; done | tee /tmp/prep-cores.txt
+for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do run "$n" 1 "$r"; run "$n" 2 "$r"; done; done | tee /tmp/prep-cores.txt
 for n in "${names[@]}"; do
   awk -v n="$n" '
     function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
