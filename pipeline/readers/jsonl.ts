@@ -23,14 +23,33 @@ interface LineState {
 }
 
 /**
- * The lines of a block of whole lines (the last one unterminated only when `final`), numbered on from st.lineNo.
+ * The end of the piece of `block` (whole lines) that starts at `start`: at most SUB_BLOCK bytes, or one longer line.
+ * readLines decodes a chunk piece by piece, each when its lines are wanted: a chunk (a 1 MiB zstd frame) decoded at
+ * once was one string of up to 2 MiB, which V8 puts in a fresh mapping of its large-object space (first touched
+ * page by page, unmapped at the next GC), and all pieces decoded at once are copied by the scavenger as they outlive
+ * the young generation; a piece's string is a young-generation object that dies young.
+ */
+function pieceEnd(block: Uint8Array, start: number): number {
+  if (block.length - start <= SUB_BLOCK) return block.length;
+  const end = block.lastIndexOf(NL, start + SUB_BLOCK - 1) + 1;
+  return end > start ? end : block.indexOf(NL, start + SUB_BLOCK) + 1 || block.length;
+}
+
+/**
+ * Bytes of UTF-8 decoded at once: at most 2 bytes of string each, under V8's largest young-generation object
+ * (kMaxRegularHeapObjectSize, 128 KiB).
+ */
+const SUB_BLOCK = 60 << 10;
+
+/**
+ * The lines of a piece of whole lines (the last one unterminated only when `final`), numbered on from st.lineNo.
  * A function of the module returning an array, not a generator nested in readLines: a nested generator is a new
  * function per file, whose generator objects get a new map, so readLines' optimised code was thrown away at the
  * `yield*` of every few files (7 TurboFan compiles of readLines in a 1-worker prep of the sample, ~0.18 s).
  */
-function decodeBlock(block: Uint8Array, final: boolean, st: LineState): Line[] {
+function decodeLines(block: Uint8Array, final: boolean, st: LineState): Line[] {
   const out: Line[] = [];
-  // Fast path: the whole block (many lines) decodes at once.
+  // Fast path: the whole piece (many lines) decodes at once.
   let text: string | undefined;
   try {
     text = st.fatal.decode(block);
@@ -89,6 +108,7 @@ export async function* readLines(
   const st: LineState = { encoding, fatal, lossy: new TextDecoder(encoding), lineNo: 0 };
   let pending: Uint8Array[] = [];
   let pendingLen = 0;
+  let own = new Uint8Array(0);
   // our own stream lends its chunks (valid until the next one): what is kept past it is copied
   for await (const chunk of bytes ?? openBytes(file, opts.onBytes, true)) {
     const last = chunk.lastIndexOf(NL);
@@ -101,13 +121,30 @@ export async function* readLines(
     if (pendingLen) {
       pending.push(chunk.subarray(0, last + 1));
       block = Buffer.concat(pending);
+    } else if (last + 1 > SUB_BLOCK) {
+      // the pieces after the first are decoded after a yield, when a lent chunk may have been overwritten (the zstd
+      // decoder is the process's): copied into this file's own buffer, reused from chunk to chunk
+      if (own.length < last + 1) own = new Uint8Array(Math.max(last + 1, 2 * own.length));
+      own.set(chunk.subarray(0, last + 1));
+      block = own.subarray(0, last + 1);
     } else block = chunk.subarray(0, last + 1);
     const rest = chunk.subarray(last + 1);
     pending = rest.length ? [Uint8Array.prototype.slice.call(rest)] : [];
     pendingLen = rest.length;
-    for (const l of decodeBlock(block, false, st)) yield l;
+    for (let start = 0; start < block.length;) {
+      const end = pieceEnd(block, start);
+      for (const l of decodeLines(block.subarray(start, end), false, st)) yield l;
+      start = end;
+    }
   }
-  if (pendingLen) for (const l of decodeBlock(Buffer.concat(pending), true, st)) yield l;
+  if (pendingLen) {
+    const block = Buffer.concat(pending);
+    for (let start = 0; start < block.length;) {
+      const end = pieceEnd(block, start);
+      for (const l of decodeLines(block.subarray(start, end), end === block.length, st)) yield l;
+      start = end;
+    }
+  }
 }
 
 /** Parse one JSON value into a record, or describe why it is not one. */

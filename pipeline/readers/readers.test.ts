@@ -250,6 +250,55 @@ test('glob inputs: *, ?, [..], {a,b}, **; sorted; no match is an error', async (
   assert.equal(detectFormat('a/b.txt.gz'), 'text');
 });
 
+test('readLines: two .zst files read in turn, line by line (lent chunks decoded piece by piece), bad bytes and an unterminated last line', async () => {
+  const dir = tmp();
+  const make = (tag: string) => {
+    const ls: string[] = [];
+    // ~1.5 MB per frame: many 60 KiB pieces per chunk, a line longer than a piece, mixed one- and three-byte text
+    for (let i = 0; i < 4000; i++)
+      ls.push(JSON.stringify({ id: `${tag}${i}`, text: `${tag} 行 ${i} `.repeat(1 + (i % 37)) }));
+    ls[1500] = JSON.stringify({ id: `${tag}1500`, text: `${tag}长`.repeat(70_000) });
+    return ls;
+  };
+  const a = make('a');
+  const b = make('b');
+  const bad = Buffer.from('{"id":"x","text":"é"}'); // é is C3 A9: its A9 becomes FF below
+  const rawA = Buffer.concat([
+    Buffer.from(a.slice(0, 3000).join('\n') + '\n'),
+    bad,
+    Buffer.from('\n' + a.slice(3000).join('\n')),
+  ]);
+  rawA[rawA.indexOf(bad) + bad.length - 3] = 0xff; // one byte of line 3001 not UTF-8
+  const rawB = Buffer.from(b.join('\n') + '\n');
+  const frames = async (raw: Buffer) => {
+    const out: Uint8Array[] = [];
+    for (let off = 0; off < raw.length; off += 1_500_000)
+      out.push(await zstdCompressChunk(raw.subarray(off, off + 1_500_000)));
+    return Buffer.concat(out);
+  };
+  writeFileSync(join(dir, 'a.jsonl.zst'), await frames(rawA));
+  writeFileSync(join(dir, 'b.jsonl.zst'), await frames(rawB));
+  const ia = readLines(join(dir, 'a.jsonl.zst'))[Symbol.asyncIterator]();
+  const ib = readLines(join(dir, 'b.jsonl.zst'))[Symbol.asyncIterator]();
+  const gotA: (string | undefined)[] = [];
+  const gotB: (string | undefined)[] = [];
+  let errA: { line: number; error?: string } | undefined;
+  for (;;) {
+    const x = await ia.next();
+    const y = await ib.next();
+    if (!x.done) {
+      if (x.value.error) errA = x.value;
+      else gotA.push(x.value.text);
+    }
+    if (!y.done) gotB.push(y.value.text);
+    if (x.done && y.done) break;
+  }
+  assert.deepEqual(gotA, a);
+  assert.deepEqual(gotB, b);
+  assert.equal(errA?.line, 3001);
+  assert.match(errA?.error ?? '', /invalid UTF-8/);
+});
+
 test('readLines reports a truncated .zst clearly', async () => {
   const dir = tmp();
   const z = await zstdCompressChunk(Buffer.from('{"text":"a"}\n'.repeat(1000)));
