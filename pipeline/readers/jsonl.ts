@@ -108,34 +108,42 @@ export async function* readLines(
   const st: LineState = { encoding, fatal, lossy: new TextDecoder(encoding), lineNo: 0 };
   let pending: Uint8Array[] = [];
   let pendingLen = 0;
-  let own = new Uint8Array(0);
-  // our own stream lends its chunks (valid until the next one): what is kept past it is copied
-  for await (const chunk of bytes ?? openBytes(file, opts.onBytes, true)) {
-    const last = chunk.lastIndexOf(NL);
-    if (last < 0) {
-      pending.push(Uint8Array.prototype.slice.call(chunk));
-      pendingLen += chunk.length;
-      continue;
+  // the pieces after a chunk's first are decoded after a yield, when a lent chunk may have been overwritten (the zstd
+  // decoder is the process's), and a line cut by a chunk's end is joined to the next chunk: both in a buffer of this
+  // reader's, taken from the spare ones and given back at the end (a fresh 1 MiB per chunk was first touched each time)
+  let own = spareBuffers.pop() ?? new Uint8Array(0);
+  try {
+    // our own stream lends its chunks (valid until the next one): what is kept past it is copied
+    for await (const chunk of bytes ?? openBytes(file, opts.onBytes, true)) {
+      const last = chunk.lastIndexOf(NL);
+      if (last < 0) {
+        pending.push(Uint8Array.prototype.slice.call(chunk));
+        pendingLen += chunk.length;
+        continue;
+      }
+      let block: Uint8Array;
+      if (pendingLen || last + 1 > SUB_BLOCK) {
+        const n = pendingLen + last + 1;
+        if (own.length < n) own = new Uint8Array(Math.max(n, 2 * own.length));
+        let at = 0;
+        for (const p of pending) {
+          own.set(p, at);
+          at += p.length;
+        }
+        own.set(chunk.subarray(0, last + 1), at);
+        block = own.subarray(0, n);
+      } else block = chunk.subarray(0, last + 1);
+      const rest = chunk.subarray(last + 1);
+      pending = rest.length ? [Uint8Array.prototype.slice.call(rest)] : [];
+      pendingLen = rest.length;
+      for (let start = 0; start < block.length;) {
+        const end = pieceEnd(block, start);
+        for (const l of decodeLines(block.subarray(start, end), false, st)) yield l;
+        start = end;
+      }
     }
-    let block: Uint8Array;
-    if (pendingLen) {
-      pending.push(chunk.subarray(0, last + 1));
-      block = Buffer.concat(pending);
-    } else if (last + 1 > SUB_BLOCK) {
-      // the pieces after the first are decoded after a yield, when a lent chunk may have been overwritten (the zstd
-      // decoder is the process's): copied into this file's own buffer, reused from chunk to chunk
-      if (own.length < last + 1) own = new Uint8Array(Math.max(last + 1, 2 * own.length));
-      own.set(chunk.subarray(0, last + 1));
-      block = own.subarray(0, last + 1);
-    } else block = chunk.subarray(0, last + 1);
-    const rest = chunk.subarray(last + 1);
-    pending = rest.length ? [Uint8Array.prototype.slice.call(rest)] : [];
-    pendingLen = rest.length;
-    for (let start = 0; start < block.length;) {
-      const end = pieceEnd(block, start);
-      for (const l of decodeLines(block.subarray(start, end), false, st)) yield l;
-      start = end;
-    }
+  } finally {
+    spareBuffers.push(own);
   }
   if (pendingLen) {
     const block = Buffer.concat(pending);
@@ -146,6 +154,9 @@ export async function* readLines(
     }
   }
 }
+
+/** readLines' buffers not in use (one per reader open at once; each as large as the largest chunk it held). */
+const spareBuffers: Uint8Array[] = [];
 
 /** Parse one JSON value into a record, or describe why it is not one. */
 function parseRecord(s: string): { record: Record<string, unknown> } | { error: string } {
