@@ -174,6 +174,9 @@ function scanFrame(buf: Uint8Array): Scan {
 /** Reads up to `len` bytes of the compressed stream into `into` at `at`: the number read, 0 at its end. */
 export type ReadInto = (into: Uint8Array, at: number, len: number) => Promise<number>;
 
+/** zstdDecompressStream's read buffers not in use (one per stream open at once). */
+const spareReadBuffers: Uint8Array[] = [];
+
 /**
  * Decompress a stream of zstd bytes (any number of frames); yields decompressed chunks in order. The compressed bytes
  * are read into one buffer the stream reuses (the part of a frame left at its end moved to its start): a fresh
@@ -187,66 +190,71 @@ export async function* zstdDecompressStream(
   borrow = false,
 ): AsyncGenerator<Uint8Array> {
   const z = zstdDecoder();
-  let buf = new Uint8Array(READ_CHUNK * 2);
-  let start = 0;
-  let end = 0;
-  let streaming: Decompress | undefined;
-  let out: Uint8Array[] = [];
-  for (;;) {
-    if (start > 0) {
-      buf.copyWithin(0, start, end);
-      end -= start;
-      start = 0;
+  // taken from the spare buffers and given back at the end: a fresh 2 MiB per file was first touched by its reads
+  let buf = spareReadBuffers.pop() ?? new Uint8Array(READ_CHUNK * 2);
+  try {
+    let start = 0;
+    let end = 0;
+    let streaming: Decompress | undefined;
+    let out: Uint8Array[] = [];
+    for (;;) {
+      if (start > 0) {
+        buf.copyWithin(0, start, end);
+        end -= start;
+        start = 0;
+      }
+      if (buf.length - end < READ_CHUNK) {
+        // a frame longer than the buffer: a larger one (frames over MAX_FRAME_COMPRESSED go to the streaming decoder)
+        const b = new Uint8Array(buf.length * 2);
+        b.set(buf.subarray(0, end));
+        buf = b;
+      }
+      const n = await read(buf, end, READ_CHUNK);
+      if (n === 0) break;
+      onChunk?.(n);
+      end += n;
+      if (streaming) {
+        streaming.push(buf.slice(start, end));
+        start = end;
+        const o = out;
+        out = [];
+        yield* o;
+        continue;
+      }
+      while (start < end) {
+        const s = scanFrame(buf.subarray(start, end));
+        if (s.kind === 'need') break;
+        if (s.kind === 'skip') {
+          start += s.end;
+          continue;
+        }
+        if (s.kind === 'frame') {
+          const d = s.contentSize
+            ? z.decompress(buf.subarray(start, start + s.end), s.contentSize, borrow)
+            : new Uint8Array(0);
+          start += s.end;
+          if (d.length) yield d;
+          continue;
+        }
+        // switch to the streaming decoder from this frame on
+        streaming = new Decompress((chunk) => {
+          if (chunk.length) out.push(chunk);
+        });
+        streaming.push(buf.slice(start, end));
+        start = end;
+        const o = out;
+        out = [];
+        yield* o;
+        break;
+      }
     }
-    if (buf.length - end < READ_CHUNK) {
-      // a frame longer than the buffer: a larger one (frames over MAX_FRAME_COMPRESSED go to the streaming decoder)
-      const b = new Uint8Array(buf.length * 2);
-      b.set(buf.subarray(0, end));
-      buf = b;
-    }
-    const n = await read(buf, end, READ_CHUNK);
-    if (n === 0) break;
-    onChunk?.(n);
-    end += n;
     if (streaming) {
-      streaming.push(buf.slice(start, end));
-      start = end;
-      const o = out;
-      out = [];
-      yield* o;
-      continue;
+      streaming.push(new Uint8Array(0), true);
+      yield* out;
+    } else if (end > start) {
+      throw new Error(`truncated zstd frame at end of stream (${end - start} bytes left)`);
     }
-    while (start < end) {
-      const s = scanFrame(buf.subarray(start, end));
-      if (s.kind === 'need') break;
-      if (s.kind === 'skip') {
-        start += s.end;
-        continue;
-      }
-      if (s.kind === 'frame') {
-        const d = s.contentSize
-          ? z.decompress(buf.subarray(start, start + s.end), s.contentSize, borrow)
-          : new Uint8Array(0);
-        start += s.end;
-        if (d.length) yield d;
-        continue;
-      }
-      // switch to the streaming decoder from this frame on
-      streaming = new Decompress((chunk) => {
-        if (chunk.length) out.push(chunk);
-      });
-      streaming.push(buf.slice(start, end));
-      start = end;
-      const o = out;
-      out = [];
-      yield* o;
-      break;
-    }
-  }
-  if (streaming) {
-    streaming.push(new Uint8Array(0), true);
-    yield* out;
-  } else if (end > start) {
-    throw new Error(`truncated zstd frame at end of stream (${end - start} bytes left)`);
+  } finally {
+    spareReadBuffers.push(buf);
   }
 }
