@@ -132,7 +132,11 @@ const CONTRACTION = (() => {
   return t;
 })();
 
-/** End of the piece of `s` (length n) that starts at i < n. */
+/**
+ * End of the piece of `s` (length n) that starts at i < n. The encoder runs this scan in its WebAssembly kernel
+ * (tokenizer/bpe-kernel.c); this one is the reference the kernel is tested against (tokenizer/bpe-kernel.test.ts),
+ * itself tested against the regex (pretokenize.test.ts).
+ */
 export function pieceEnd(s: string, i: number, n: number): number {
   const c = s.charCodeAt(i);
   if (c === 0x27 && i + 1 < n) {
