@@ -12,6 +12,7 @@ import {
 } from '../runfile.ts';
 import { testHooks } from '../../pipeline/settings.ts';
 import { charShingles, shingleMode, wordShingles } from '../text.ts';
+import { popcount32 } from '../simhash.ts';
 
 /** The MinHash shingles of a document under the run's settings: character or word n-grams. */
 export function minhashMode(cfg: DedupConfig, text: string, lang: string | undefined): 'char' | 'word' {
@@ -327,12 +328,6 @@ function openRun(x: string | RunFile, width: number): RecordReader {
   return r;
 }
 
-const popcount = (x: number) => {
-  x = x - ((x >>> 1) & 0x55555555);
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-};
-
 /** A set of positions 0 … n − 1 as bits (32 per word), with the rank (set positions before) of each. */
 export class RankBits {
   private readonly before: Uint32Array;
@@ -344,7 +339,7 @@ export class RankBits {
     if (bits.length < w) throw new Error(`RankBits: ${bits.length} words for ${n} positions`);
     if (n % 32) bits[w - 1]! &= (1 << (n % 32)) - 1; // nothing past n
     this.before = new Uint32Array(w + 1);
-    for (let i = 0; i < w; i++) this.before[i + 1] = this.before[i]! + popcount(bits[i]!);
+    for (let i = 0; i < w; i++) this.before[i + 1] = this.before[i]! + popcount32(bits[i]!);
   }
   get count(): number {
     return this.before[this.before.length - 1]!;
@@ -354,7 +349,7 @@ export class RankBits {
   }
   /** Set positions before i. */
   rank(i: number): number {
-    return this.before[i >> 5]! + popcount(this.bits[i >> 5]! & ((1 << (i & 31)) - 1));
+    return this.before[i >> 5]! + popcount32(this.bits[i >> 5]! & ((1 << (i & 31)) - 1));
   }
 }
 
