@@ -565,6 +565,8 @@ test('flagged Chinese substrings: counted as the global regex of their alternati
       for (let i = 0; i < d.text.length; i += 300) t += d.text.slice(i, i + 300) + entries[(i / 300) % entries.length];
       texts.push(t);
     }
+  // every entry at both parities of offset after every prefix of units (the scan reads every other unit between entries)
+  for (const e of entries) for (let p = 0; p < 4; p++) texts.push('汉字x'.slice(0, p) + e + '字'.repeat(p) + e + '情');
   let total = 0;
   for (const t of texts) {
     assert.equal(c.count(t), byRegex(t), JSON.stringify(t.slice(0, 40)));
@@ -572,6 +574,16 @@ test('flagged Chinese substrings: counted as the global regex of their alternati
   }
   assert.equal(c.count('色情网站色情网'), 2); // 色情网站 (listed first) then 色情; 情网 inside them is not counted
   assert.ok(total > 500, `${total} occurrences compared`);
+  // with a one-unit entry every position is looked at
+  const one = [...entries, '网'];
+  const re1 = new RegExp(one.join('|'), 'gu');
+  const c1 = new S.SubstringCounter(one);
+  for (const t of texts) {
+    re1.lastIndex = 0;
+    let k = 0;
+    while (re1.exec(t) !== null) k++;
+    assert.equal(c1.count(t), k, JSON.stringify(t.slice(0, 40)));
+  }
 });
 
 test('flagged Latin words: the first-two-letter prefilter counts what a lowercase lookup of every word counts', async () => {

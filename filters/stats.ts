@@ -313,43 +313,69 @@ function changesLower(s: string, b: number, e: number): boolean {
 /**
  * Occurrences of literal substrings, counted as a global search for their alternation (/a|b|c/gu) counts them: at each
  * position the first listed entry that occurs there, then on after it (no overlaps); a position with none moves on by
- * one character. A table of first code units skips most positions without looking at an entry.
+ * one character. A table of code units skips most positions without looking at an entry: while every entry has two
+ * units or more, a position i whose next unit is neither an entry's first unit nor an entry's second unit starts no
+ * entry, nor does i + 1, so the scan moves on by two (it reads every other unit of text that holds no entry).
  */
 export class SubstringCounter {
-  private first = new Uint8Array(0x10000);
-  private byFirst = new Map<number, string[]>();
+  /** per code unit: 1 = an entry's first unit, 2 = the second unit of an entry */
+  private flags = new Uint8Array(0x10000);
+  /** per first unit: 1 + its index in lists */
+  private listOf = new Uint16Array(0x10000);
+  /** the entries by first unit, in listed order */
+  private lists: string[][] = [];
+  /** every entry has two units or more */
+  private pairs = true;
   constructor(entries: readonly string[]) {
     for (const w of entries) {
       if (!w) continue;
       const c = w.charCodeAt(0);
-      this.first[c] = 1;
-      const l = this.byFirst.get(c);
-      if (l) l.push(w);
-      else this.byFirst.set(c, [w]);
+      if (this.listOf[c] === 0) {
+        this.lists.push([]);
+        this.listOf[c] = this.lists.length;
+      }
+      this.lists[this.listOf[c] - 1].push(w);
+      this.flags[c] |= 1;
+      if (w.length > 1) this.flags[w.charCodeAt(1)] |= 2;
+      else this.pairs = false;
     }
   }
   count(text: string): number {
-    const first = this.first;
+    const flags = this.flags;
     const L = text.length;
     let k = 0;
-    for (let i = 0; i < L;) {
-      const c = text.charCodeAt(i);
-      if (first[c] === 1 && !(c >= 0xdc00 && c <= 0xdfff && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800)) {
-        let hit = 0;
-        for (const w of this.byFirst.get(c)!)
-          if (text.startsWith(w, i)) {
-            hit = w.length;
-            break;
-          }
+    if (this.pairs) {
+      // the last unit starts no entry
+      for (let i = 0; i + 1 < L;) {
+        if (flags[text.charCodeAt(i + 1)] === 0) {
+          i += 2;
+          continue;
+        }
+        const hit = this.at(text, i);
         if (hit) {
           k++;
           i += hit;
-          continue;
-        }
+        } else i++;
       }
-      i++;
+      return k;
+    }
+    for (let i = 0; i < L;) {
+      const hit = this.at(text, i);
+      if (hit) {
+        k++;
+        i += hit;
+      } else i++;
     }
     return k;
+  }
+  /** The length of the first listed entry at i (0: none; nor inside a surrogate pair). */
+  private at(text: string, i: number): number {
+    const c = text.charCodeAt(i);
+    if ((this.flags[c] & 1) === 0) return 0;
+    if (c >= 0xdc00 && c <= 0xdfff && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800) return 0;
+    const list = this.lists[this.listOf[c] - 1];
+    for (let q = 0; q < list.length; q++) if (text.startsWith(list[q], i)) return list[q].length;
+    return 0;
   }
 }
 
