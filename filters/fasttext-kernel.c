@@ -384,35 +384,78 @@ __attribute__((export_name("predict"))) i32 predict(i32 at, i32 n16, i32 k) {
   return nBest;
 }
 
-// the table of units() (65,536 classes, written by the host)
-__attribute__((export_name("setUnitClass"))) void setUnitClass(const u8 *t) { unitClass = t; }
+// the table of units() (65,536 classes, written by the host); called again after the host writes it. The ranges
+// that units() classes eight units at a time are the ones whose every unit has one class in this table: Han
+// (U+4E00-9FFF, class 4) and general, CJK and full-width punctuation (U+2000-206F, U+3000-303F, U+FF00-FFEF, class
+// 0); a range that the table classes otherwise is left to the per-unit loop (its size is 0 here).
+static u16 hanSize, zeroSize[3];
+static const u16 hanBase = 0x4e00, zeroBase[3] = {0x2000, 0x3000, 0xff00};
+static const u16 hanLen = 0x5200, zeroLen[3] = {0x70, 0x40, 0xf0};
+static i32 uniform(u32 base, u32 len, u8 k) {
+  for (u32 c = base; c < base + len; c++)
+    if (unitClass[c] != k) return 0;
+  return 1;
+}
+__attribute__((export_name("setUnitClass"))) void setUnitClass(const u8 *t) {
+  unitClass = t;
+  hanSize = uniform(hanBase, hanLen, 4) ? hanLen : 0;
+  for (i32 q = 0; q < 3; q++) zeroSize[q] = uniform(zeroBase[q], zeroLen[q], 0) ? zeroLen[q] : 0;
+}
 
 // filters/lid.ts scriptUnits over u16s[s, e): out[0..3] = Han characters, kana, Hangul, Latin words (runs of Latin
 // letters). A high surrogate takes the next unit whatever it is (as lid.ts computes the code point); a code point
-// above U+FFFF gets its class from the host.
+// above U+FFFF gets its class from the host. Eight units at a time while each is ASCII or in one of the ranges above
+// (Han counted, ASCII letters' runs counted by their first letter), else unit by unit up to the end of the eight.
 __attribute__((export_name("units"))) void units(i32 s, i32 e, i32 *out) {
   i32 n[5] = {0, 0, 0, 0, 0}; // by class; n[1] counts Latin words (runs), not letters
   i32 inWord = 0;
-  for (i32 i = s; i < e; i++) {
-    u32 c = u16s[i];
-    if (c < 0x80) {
-      const i32 letter = (c | 32) - 97 < 26u;
-      n[1] += letter & !inWord;
-      inWord = letter;
-      continue;
+  const v128_t x80 = wasm_i16x8_splat(0x80), x20 = wasm_i16x8_splat(0x20), a = wasm_i16x8_splat(0x61),
+               n26 = wasm_i16x8_splat(26), hb = wasm_i16x8_splat((short)hanBase), hs = wasm_i16x8_splat((short)hanSize),
+               z0 = wasm_i16x8_splat((short)zeroBase[0]), s0 = wasm_i16x8_splat((short)zeroSize[0]),
+               z1 = wasm_i16x8_splat((short)zeroBase[1]), s1 = wasm_i16x8_splat((short)zeroSize[1]),
+               z2 = wasm_i16x8_splat((short)zeroBase[2]), s2 = wasm_i16x8_splat((short)zeroSize[2]);
+  i32 i = s;
+  while (i < e) {
+    if (i + 8 <= e) {
+      const v128_t v = wasm_v128_load(u16s + i);
+      const v128_t ascii = wasm_u16x8_lt(v, x80);
+      const v128_t letter = wasm_v128_and(ascii, wasm_u16x8_lt(wasm_i16x8_sub(wasm_v128_or(v, x20), a), n26));
+      const v128_t han = wasm_u16x8_lt(wasm_i16x8_sub(v, hb), hs);
+      const v128_t zero = wasm_v128_or(wasm_v128_or(wasm_u16x8_lt(wasm_i16x8_sub(v, z0), s0),
+                                                    wasm_u16x8_lt(wasm_i16x8_sub(v, z1), s1)),
+                                       wasm_u16x8_lt(wasm_i16x8_sub(v, z2), s2));
+      if (wasm_i16x8_all_true(wasm_v128_or(wasm_v128_or(ascii, han), zero))) {
+        const u32 lm = wasm_i16x8_bitmask(letter);
+        n[1] += __builtin_popcount(lm & ~((lm << 1) | (u32)inWord));
+        n[4] += __builtin_popcount(wasm_i16x8_bitmask(han));
+        inWord = (lm >> 7) & 1;
+        i += 8;
+        continue;
+      }
     }
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < e) {
-      c = ((c - 0xd800) << 10) + (u32)u16s[i + 1] - 0xdc00 + 0x10000;
-      i++;
+    // unit by unit to the end of these eight (a surrogate pair may end one past it)
+    const i32 stop = i + 8 < e ? i + 8 : e;
+    for (; i < stop; i++) {
+      u32 c = u16s[i];
+      if (c < 0x80) {
+        const i32 letter = (c | 32) - 97 < 26u;
+        n[1] += letter & !inWord;
+        inWord = letter;
+        continue;
+      }
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < e) {
+        c = ((c - 0xd800) << 10) + (u32)u16s[i + 1] - 0xdc00 + 0x10000;
+        i++;
+      }
+      const i32 k = c < 0x10000 ? unitClass[c] : host_astral_class(c);
+      if (k == 1) {
+        n[1] += !inWord;
+        inWord = 1;
+        continue;
+      }
+      inWord = 0;
+      n[k]++;
     }
-    const i32 k = c < 0x10000 ? unitClass[c] : host_astral_class(c);
-    if (k == 1) {
-      n[1] += !inWord;
-      inWord = 1;
-      continue;
-    }
-    inWord = 0;
-    n[k]++;
   }
   out[0] = n[4];
   out[1] = n[2];

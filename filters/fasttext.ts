@@ -436,6 +436,7 @@ export function loadFastText(path: string): FastTextModel {
   function useUnitClasses(bmp: Uint8Array, astral: (cp: number) => number): void {
     new Uint8Array(mem.buffer, unitClassAt, 0x10000).set(bmp);
     astralClass = astral;
+    kernel.setUnitClass(unitClassAt);
   }
 
   return { labels, predict, setText, predictAt, units, useUnitClasses };

@@ -10,7 +10,9 @@ import {
   windowSpans,
   unitClass,
   scriptCounts,
+  LID_MODEL_PATH,
 } from './lid.ts';
+import { loadFastText } from './fasttext.ts';
 import { codePoints } from './text.ts';
 import { readSample } from './harness.ts';
 import { specs } from './ops.ts';
@@ -22,7 +24,10 @@ import type { Document } from '../pipeline/document.ts';
  * Latin letters). One CJK character is counted as one unit like one Latin word, so `cjk / (cjk + latinWords)` is the
  * CJK share of the content ("a page with a Chinese body"), not of the characters (a Latin word is ~5 characters).
  */
-function scriptUnits(text: string): { han: number; kana: number; hangul: number; latinWords: number } {
+function scriptUnits(
+  text: string,
+  cls: (c: number) => number = unitClass,
+): { han: number; kana: number; hangul: number; latinWords: number } {
   const n = [0, 0, 0, 0, 0];
   let latinWords = 0,
     inWord = false;
@@ -34,7 +39,7 @@ function scriptUnits(text: string): { han: number; kana: number; hangul: number;
       c = ((c - 0xd800) << 10) + (text.charCodeAt(i + 1) - 0xdc00) + 0x10000;
       i++;
     }
-    const k = unitClass(c);
+    const k = cls(c);
     if (k === 1) {
       if (!inWord) latinWords++;
       inWord = true;
@@ -264,4 +269,52 @@ test('identify reads the document in the kernel: its units and windowed predicti
   }
   assert.ok(windows > 5000, `compared ${windows} windows`);
   assert.deepEqual(scriptUnits('é x 中 \ud800一 カ・'), { han: 2, kana: 1, hangul: 0, latinWords: 2 });
+});
+
+test('units: eight code units at a time where the class table is uniform, one by one elsewhere, from any offset', () => {
+  const pieces = [
+    'ab',
+    'Word ',
+    '中文字',
+    '，',
+    '“',
+    '—',
+    'x',
+    '\u3000',
+    '１２',
+    'é',
+    'カ',
+    '한',
+    '\ud840\udc00',
+    '\ud800',
+    ' ',
+    '\n',
+  ];
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const texts: string[] = [];
+  for (let t = 0; t < 300; t++) {
+    let s = '';
+    for (let q = rnd(40); q > 0; q--) s += pieces[rnd(pieces.length)];
+    texts.push(s);
+  }
+  const asArray = (u: ReturnType<typeof scriptUnits>) => [u.han, u.kana, u.hangul, u.latinWords];
+  const std = new Uint8Array(0x10000).map((_, c) => unitClass(c));
+  // the standard classes, then a table where a Han character is a Latin letter and a CJK punctuation mark Hangul
+  // (their ranges are not uniform there: those units go one by one)
+  const odd = std.slice();
+  odd[0x5b57] = 1; // 字
+  odd[0x3000] = 3;
+  for (const table of [std, odd]) {
+    const m = loadFastText(LID_MODEL_PATH);
+    m.useUnitClasses(table, unitClass);
+    const cls = (c: number) => (c < 0x10000 ? table[c] : unitClass(c));
+    for (const text of texts) {
+      m.setText(text);
+      for (let s = 0; s <= Math.min(9, text.length); s++) {
+        const w = text.slice(s);
+        assert.deepEqual([...m.units(s, text.length)], asArray(scriptUnits(w, cls)), JSON.stringify(w));
+      }
+    }
+  }
 });
