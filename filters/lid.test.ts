@@ -318,3 +318,13 @@ test('units: eight code units at a time where the class table is uniform, one by
     }
   }
 });
+
+test('code punctuation density: the ASCII table counts what a character class counts', async () => {
+  const re = /[{}()[\];=<>$/\\|&_*]/g;
+  const texts = ['', '{}()[];=<>$/\\|&_*', '｛｝（）【】；＝ code: x = a[i] * b; // y', '\u017b\u0100{'];
+  for (const { docs } of await readSample()) for (let i = 0; i < docs.length; i += 7) texts.push(docs[i].text);
+  for (const t of texts) {
+    const want = t.length ? (t.match(re) ?? []).length / t.length : 0;
+    assert.equal(codeScore(t).symbolDensity, want);
+  }
+});

@@ -51,11 +51,26 @@ function primeIdentify(model: LidModel): void {
 const CODE_LINE =
   /(?:[;{}]\s*$)|(?:^\s*(?:def|class|import|from|return|if|elif|else|for|while|switch|case|#include|#define|public|private|protected|static|void|int|function|const|let|var|package|using|namespace|fi|done|then|do|echo|export|sudo|\$|#\s|\/\/|\/\*|\*)\b)|(?:^\s*[\w.\[\]"'$-]+\s*(?:=|\+=|:=)\s*\S)|(?:^\s*[$#>%]\s)|(?:^[-dlcbsp][rwxsStT-]{9}[+.@]?\s)/;
 const PROMPT_LINE = /^\s*(?:[$#%]|\w+@[\w.-]+:\S*[$#])\s+\S/;
+/** Code punctuation, per ASCII unit: { } ( ) [ ] ; = < > $ / \ | & _ * */
+const CODE_PUNCT = new Uint8Array(128);
+for (const c of '{}()[];=<>$/\\|&_*') CODE_PUNCT[c.charCodeAt(0)] = 1;
+function codePunct(text: string): number {
+  let sym = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 128) sym += CODE_PUNCT[c];
+  }
+  return sym;
+}
 /**
  * Share of non-empty lines that look like source code or shell (statement endings, keywords, assignments, prompts),
  * and the density of code punctuation. Used to label "code" before fastText, which has no such label.
  */
 export function codeScore(text: string): { lineRatio: number; symbolDensity: number; promptRatio: number } {
+  return lineScores(text, codePunct(text));
+}
+/** codeScore with the text's code punctuation counted (sym). */
+function lineScores(text: string, sym: number): { lineRatio: number; symbolDensity: number; promptRatio: number } {
   const lines = text.split('\n');
   let n = 0,
     code = 0,
@@ -65,31 +80,6 @@ export function codeScore(text: string): { lineRatio: number; symbolDensity: num
     n++;
     if (CODE_LINE.test(l)) code++;
     if (PROMPT_LINE.test(l)) prompt++;
-  }
-  let sym = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    // { } ( ) [ ] ; = < > $ / \ | & _ *
-    if (
-      c === 123 ||
-      c === 125 ||
-      c === 40 ||
-      c === 41 ||
-      c === 91 ||
-      c === 93 ||
-      c === 59 ||
-      c === 61 ||
-      c === 60 ||
-      c === 62 ||
-      c === 36 ||
-      c === 47 ||
-      c === 92 ||
-      c === 124 ||
-      c === 38 ||
-      c === 95 ||
-      c === 42
-    )
-      sym++;
   }
   return {
     lineRatio: n ? code / n : 0,
@@ -102,32 +92,9 @@ export function codeScore(text: string): { lineRatio: number; symbolDensity: num
 const PROMPT_ANY = /(?:^|\n)\s*(?:[$#%]|\w+@[\w.-]+:\S*[$#])\s+\S/;
 export function looksLikeCode(text: string, lineRatio = 0.6): boolean {
   // cheap exits: prose has little code punctuation and no shell prompts
-  let sym = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (
-      c === 123 ||
-      c === 125 ||
-      c === 40 ||
-      c === 41 ||
-      c === 91 ||
-      c === 93 ||
-      c === 59 ||
-      c === 61 ||
-      c === 60 ||
-      c === 62 ||
-      c === 36 ||
-      c === 47 ||
-      c === 92 ||
-      c === 124 ||
-      c === 38 ||
-      c === 95 ||
-      c === 42
-    )
-      sym++;
-  }
+  const sym = codePunct(text);
   if (sym < 0.03 * text.length && !PROMPT_ANY.test(text)) return false;
-  const s = codeScore(text);
+  const s = lineScores(text, sym);
   return (s.lineRatio >= lineRatio && s.symbolDensity >= 0.03) || (s.promptRatio >= 0.25 && s.lineRatio >= 0.3);
 }
 
@@ -159,6 +126,12 @@ export function sampleWindows(text: string, n: number, width: number): string[] 
   const out: string[] = [];
   for (let q = 0; q < sp.length; q += 2) out.push(text.slice(sp[q], sp[q + 1]));
   return out;
+}
+/** sampleWindows(...).join('\n') of the windows' spans. */
+function joinWindows(text: string, sp: number[]): string {
+  let s = text.slice(sp[0], sp[1]);
+  for (let q = 2; q < sp.length; q += 2) s += '\n' + text.slice(sp[q], sp[q + 1]);
+  return s;
 }
 /** sampleWindows as offsets: window q is text.slice(spans[2q], spans[2q + 1]). */
 export function windowSpans(text: string, n: number, width: number): number[] {
@@ -218,11 +191,7 @@ export function identify(
   const cjk = han + kana + hangul;
   const cjkShare = cjk + latinWords ? cjk / (cjk + latinWords) : 0;
   const sp = windowSpans(text, opts.windows, opts.width);
-  if (
-    opts.detectCode &&
-    cjkShare < 0.5 &&
-    looksLikeCode(sampleWindows(text, opts.windows, opts.width).join('\n'), opts.codeLineRatio)
-  )
+  if (opts.detectCode && cjkShare < 0.5 && looksLikeCode(joinWindows(text, sp), opts.codeLineRatio))
     return { lang: 'code', score: 1, cjkShare };
   const sum = new Map<string, number>();
   const top = new Map<string, { w: number; p: number }>();
