@@ -613,6 +613,103 @@ test('complete sentence characters: runs of a line ending in 。！？ with at l
   assert.equal(S.completeSentenceChars('安装软件包执行下面的命令。'), 13);
 });
 
+test('complete sentence characters and sentence runs: one scan, equal to their definitions, with other texts between', async () => {
+  // the definitions: the sentences' non-whitespace code points over the decoded text, the runs over the code units
+  const CLOSE = new Set([...'”’」』）》)'].map((c) => c.codePointAt(0)!));
+  const isSpace = (c: number) => c < 0x10000 && /\s/.test(String.fromCharCode(c));
+  const isHan = (c: number) => /\p{Script=Han}/u.test(String.fromCodePoint(c));
+  const defChars = (t: string, minHan: number) => {
+    const cps = [...t].map((c) => c.codePointAt(0)!);
+    let total = 0,
+      run = 0,
+      han = 0;
+    for (let i = 0; i < cps.length; i++) {
+      const c = cps[i];
+      if (c === 10 || c === 13) {
+        run = han = 0;
+        continue;
+      }
+      if (!isSpace(c)) run++;
+      if (isHan(c)) han++;
+      else if (c === 0x3002 || c === 0xff01 || c === 0xff1f) {
+        while (i + 1 < cps.length && CLOSE.has(cps[i + 1])) {
+          i++;
+          run++;
+        }
+        if (han >= minHan) total += run;
+        run = han = 0;
+      }
+    }
+    return total;
+  };
+  const defRuns = (t: string, minHan: number) => {
+    const runs: number[] = [];
+    let start = 0,
+      han = 0;
+    for (let i = 0; i < t.length;) {
+      const c = t.codePointAt(i)!;
+      i += c > 0xffff ? 2 : 1;
+      if (c === 10 || c === 13) {
+        start = i;
+        han = 0;
+      } else if (isHan(c)) han++;
+      else if (c === 0x3002 || c === 0xff01 || c === 0xff1f) {
+        while (i < t.length && CLOSE.has(t.charCodeAt(i))) i++;
+        if (han >= minHan) runs.push(start, i);
+        start = i;
+        han = 0;
+      }
+    }
+    return runs;
+  };
+  const texts = (await readSample((f) => f.includes('zh'), 60)).flatMap((s) => s.docs.map((d) => d.text));
+  const pieces = [
+    '汉字',
+    '。',
+    '！',
+    '？',
+    '”',
+    '」',
+    '）',
+    ' ',
+    '\u3000',
+    '\n',
+    '\r',
+    '\t',
+    'a',
+    '𠀀',
+    '\ud800',
+    '\udc00',
+    '，',
+    '\x1c',
+    '\x85',
+    '\u2028',
+  ];
+  let seed = 7;
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  for (let k = 0; k < 400; k++) {
+    let t = '';
+    for (let j = rand(60); j > 0; j--) t += pieces[rand(pieces.length)];
+    texts.push(t);
+  }
+  let chars = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const t = texts[i],
+      other = texts[(i * 7 + 3) % texts.length];
+    for (const minHan of [4, 1]) {
+      // runs first (as zh-web's gopher_repetition, then gopher_quality), characters first, another text between
+      assert.deepEqual(S.sentenceRuns(t, minHan), defRuns(t, minHan), JSON.stringify(t.slice(0, 40)));
+      assert.equal(S.completeSentenceChars(t, minHan), defChars(t, minHan), JSON.stringify(t.slice(0, 40)));
+      S.completeSentenceChars(other, minHan);
+      assert.equal(S.completeSentenceChars(t, minHan), defChars(t, minHan));
+      S.sentenceRuns(other, minHan === 4 ? 1 : 4);
+      assert.deepEqual(S.sentenceRuns(t, minHan), defRuns(t, minHan));
+      chars += defChars(t, minHan);
+    }
+  }
+  assert.ok(chars > 10000, `${chars} sentence characters compared`);
+});
+
 test('zh-web: a short text of complete sentences is exempt from the 50-word minimum, a one-sentence stub is not', async () => {
   // written for this test, in the shape of the judged short sections of bench/prep-eval
   const short =

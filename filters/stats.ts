@@ -25,6 +25,7 @@ import {
   C_PUNCT,
   C_SYMBOL,
   C_HAN,
+  C_SPACE,
 } from './text.ts';
 import { wellFormed } from './jieba.ts';
 import { instantiate } from '../pipeline/wasm.ts';
@@ -897,32 +898,12 @@ const SENTENCE_CLOSE = new Set([...'”’」』）》)'].map((c) => c.codePoint
  * Characters of complete Chinese sentences: the non-whitespace code points of each run of a line that ends in 。！？
  * (closing quotes and brackets right after it included) and holds at least `minHan` Han characters. A title, a menu
  * path, a label or an English line adds nothing; a short section of two or three full sentences adds all of them
- * (zh-web's exemption from the word minimum, bench/results/prep-eval.md).
+ * (zh-web's exemption from the word minimum, bench/results/prep-eval.md). Counted by the scan that finds the runs
+ * (sentenceRuns): zh-web's gopher_repetition has scanned the same text for them just before.
  */
 export function completeSentenceChars(text: string, minHan = 4): number {
-  let total = 0,
-    run = 0,
-    han = 0;
-  const { cps, n } = codePoints(text);
-  for (let i = 0; i < n; i++) {
-    const c = cps[i];
-    if (c === 10 || c === 13) {
-      run = han = 0;
-      continue;
-    }
-    if (!isJsSpace(c)) run++;
-    if (charFlags(c) & C_HAN) han++;
-    // 。！？, compared directly (a Set lookup per character cost more than the rest of the loop)
-    else if (c === 0x3002 || c === 0xff01 || c === 0xff1f) {
-      while (i + 1 < n && SENTENCE_CLOSE.has(cps[i + 1])) {
-        i++;
-        run++;
-      }
-      if (han >= minHan) total += run;
-      run = han = 0;
-    }
-  }
-  return total;
+  scanSentences(text, minHan);
+  return sentChars;
 }
 
 /** The non-whitespace code points of a text (the denominator of zh-web's sentence share). */
@@ -933,19 +914,32 @@ export function nonSpaceChars(text: string): number {
 }
 
 /**
- * The complete Chinese sentences of a text, as UTF-16 [start, end) pairs: the same runs as completeSentenceChars (a run
- * of a line ending in 。！？, closing quotes and brackets after it included, with at least `minHan` Han characters).
+ * The complete Chinese sentences of a text, as UTF-16 [start, end) pairs: the runs whose characters
+ * completeSentenceChars counts (a run of a line ending in 。！？, closing quotes and brackets after it included, with
+ * at least `minHan` Han characters). Do not mutate the result.
  */
 export function sentenceRuns(text: string, minHan = 4): number[] {
+  scanSentences(text, minHan);
+  return sentRuns;
+}
+// the last text scanned for sentences (a one-text cache, as codePoints'), its runs and their non-whitespace code points
+let sentText: string | null = null,
+  sentMinHan = 0,
+  sentRuns: number[] = [],
+  sentChars = 0;
+function scanSentences(text: string, minHan: number): void {
+  if (sentText === text && sentMinHan === minHan) return;
   const runs: number[] = [];
   let runStart = 0,
-    han = 0;
+    han = 0,
+    run = 0,
+    total = 0;
   const L = text.length;
   for (let i = 0; i < L;) {
     let c = text.charCodeAt(i++);
     if (c === 10 || c === 13) {
       runStart = i;
-      han = 0;
+      run = han = 0;
       continue;
     }
     if (c >= 0xd800 && c <= 0xdbff && i < L) {
@@ -955,16 +949,29 @@ export function sentenceRuns(text: string, minHan = 4): number[] {
         i++;
       }
     }
-    if (charFlags(c) & C_HAN) han++;
-    // 。！？, then the closing quotes and brackets of SENTENCE_CLOSE
+    const f = charFlags(c);
+    // (isJsSpace only for a character of C_SPACE, which holds every JavaScript whitespace)
+    if ((f & C_SPACE) === 0 || !isJsSpace(c)) run++;
+    if (f & C_HAN) han++;
+    // 。！？ (compared directly: a Set lookup per character cost more than the rest of the loop), then the closing
+    // quotes and brackets of SENTENCE_CLOSE
     else if (c === 0x3002 || c === 0xff01 || c === 0xff1f) {
-      while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) i++;
-      if (han >= minHan) runs.push(runStart, i);
+      while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) {
+        i++;
+        run++;
+      }
+      if (han >= minHan) {
+        runs.push(runStart, i);
+        total += run;
+      }
       runStart = i;
-      han = 0;
+      run = han = 0;
     }
   }
-  return runs;
+  sentText = text;
+  sentMinHan = minHan;
+  sentRuns = runs;
+  sentChars = total;
 }
 
 /** Two sorted lists of [start, end) pairs as one sorted list of disjoint pairs (overlapping or touching ones joined). */
