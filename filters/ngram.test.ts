@@ -10,6 +10,8 @@ import {
   wordsOutsideSentencesAndTables,
   dupNgramShares,
   intSizes,
+  finewebQuality,
+  tableRowRuns,
 } from './stats.ts';
 import { splitLines, cpLength, wordsFromList as W, wordsOf, wordStrings } from './text.ts';
 
@@ -214,6 +216,104 @@ test('gopher_repetition: duplicate lines and paragraphs as text.split(/\\n+/) an
   assert.equal(st2.dup_line_frac, 3 / 5);
   assert.equal(st2.dup_para_frac, 1 / 3);
   assert.equal(st2.dup_para_char_frac, 3 / 14);
+});
+
+test('the line statistics of one text read one index of its "\n" (a one-text cache): equal to their definitions, other texts between', () => {
+  const pieces = [
+    'a',
+    'b',
+    '中文',
+    ' ',
+    '\n',
+    '\n',
+    '\n\n',
+    '| a | b |',
+    '|',
+    '…',
+    '-',
+    '\u3000',
+    '😊',
+    'x y.',
+    '。',
+    '\r\n',
+    '\u2028',
+  ];
+  let s = 11;
+  const rnd = (n: number) => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 8) % n;
+  const texts: string[] = ['', '\n', '\n\n', 'a', 'a\n', '\na\n\nb\na\n \n\nb\na\n'];
+  for (let k = 0; k < 400; k++) {
+    let t = '';
+    for (let j = rnd(40); j > 0; j--) t += pieces[rnd(k % 3 === 0 ? pieces.length : pieces.length - 2)];
+    texts.push(t);
+  }
+  const alnum = (p: string) => /[\p{L}\p{N}]/u.test(p);
+  const dups = (parts: string[]) => {
+    const seen = new Set<string>();
+    let elems = 0,
+      chars = 0;
+    for (const p of parts) {
+      if (seen.has(p)) {
+        elems++;
+        chars += cpLength(p);
+      }
+      seen.add(p);
+    }
+    return { parts: parts.length, elems, chars };
+  };
+  const nonSpace = (l: string) => /[^ \t\r\v\f\u00a0\u3000\u2000-\u200a]/.test(l);
+  const rowDef = (t: string) => {
+    const runs: number[] = [];
+    let at = 0;
+    for (const l of t.split('\n')) {
+      const x = l.trim();
+      if (at < t.length && x.length >= 3 && x[0] === '|' && x.at(-1) === '|' && x.slice(1, -1).includes('|'))
+        runs.push(at, at + l.length);
+      at += l.length + 1;
+    }
+    return runs;
+  };
+  let checked = 0;
+  for (let i = 0; i < texts.length; i++) {
+    const t = texts[i],
+      other = texts[(i * 7 + 3) % texts.length];
+    const len = cpLength(t) || 1;
+    const ld = dups(t.split(/\n+/).filter(alnum)),
+      pd = dups(
+        t
+          .trim()
+          .split(/\n{2,}/)
+          .filter(alnum),
+      );
+    const fwLines = t.split('\n').filter(nonSpace);
+    const fwDup = dups(fwLines).chars;
+    const nl = t.split('\n').length - 1;
+    const ws = W(['w']);
+    for (const first of ['rep', 'fw', 'max', 'rows']) {
+      // the other text first (its index cached), then this one's statistics starting with a different one each time
+      maxLineLength(other);
+      const order = ['rep', 'fw', 'max', 'rows'];
+      order.push(...order.splice(0, order.indexOf(first)));
+      for (const what of order) {
+        if (what === 'rep') {
+          const st = gopherRepetition(t, ws, [], [], '');
+          assert.equal(st.dup_line_frac, ld.parts ? ld.elems / ld.parts : 0, JSON.stringify(t));
+          assert.equal(st.dup_line_char_frac, ld.chars / len, JSON.stringify(t));
+          assert.equal(st.dup_para_frac, pd.parts ? pd.elems / pd.parts : 0, JSON.stringify(t));
+          assert.equal(st.dup_para_char_frac, pd.chars / len, JSON.stringify(t));
+        } else if (what === 'fw') {
+          const fw = finewebQuality(t, ws);
+          const nonNl = cpLength(t) - nl;
+          assert.equal(fw.char_dup_ratio, fwLines.length === 0 || !nonNl ? 0 : fwDup / nonNl, JSON.stringify(t));
+          assert.equal(fw.new_line_ratio, fwLines.length ? fwLines.length - 1 : 0, JSON.stringify(t));
+        } else if (what === 'max') {
+          const ref = splitLines(t).reduce((m, l) => Math.max(m, cpLength(l)), 0);
+          assert.equal(maxLineLength(t), ref, JSON.stringify(t));
+        } else assert.deepEqual(tableRowRuns(t), rowDef(t), JSON.stringify(t));
+        checked++;
+      }
+    }
+  }
+  assert.ok(checked > 6000);
 });
 
 test('word_repetition equals its definition: occurrences of n-grams seen more than once / all n-grams', () => {

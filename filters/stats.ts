@@ -52,12 +52,13 @@ export function avgLineLength(text: string): number {
 /** data-juicer maximum_line_length_filter: max(len(line) for line in text.splitlines()). */
 export function maxLineLength(text: string): number {
   const L = text.length;
-  // most texts: "\n" the only line break and no surrogate (a code unit is a code point): lines from indexOf
-  if (!OTHER_LINE_BREAK.test(text) && !SURROGATE.test(text)) {
+  // most texts: "\n" the only line break and no surrogate (a code unit is a code point): lines from the index of "\n"
+  if (onlyNewlines(text) && !SURROGATE.test(text)) {
+    const at = nlAt,
+      nl = nlN;
     let m = 0;
-    for (let b = 0; b < L;) {
-      let e = text.indexOf('\n', b);
-      if (e < 0) e = L;
+    for (let k = 0, b = 0; k <= nl; k++) {
+      const e = k < nl ? at[k] : L;
       if (e - b > m) m = e - b;
       b = e + 1;
     }
@@ -487,15 +488,15 @@ export function gopherQuality(text: string, words: Words) {
     bullets = 0,
     ellipsis = 0;
   // the lines of text.splitlines(), as spans [lb, le); a text whose only line break is "\n" (most, after fix_unicode)
-  // finds them with indexOf
+  // takes them from its index of "\n"
   const L = text.length;
-  const onlyNl = !OTHER_LINE_BREAK.test(text);
-  for (let lb = 0; lb < L;) {
+  const onlyNl = onlyNewlines(text);
+  const at = nlAt,
+    nl = nlN;
+  for (let lb = 0, k = 0; lb < L;) {
     let le = lb;
-    if (onlyNl) {
-      le = text.indexOf('\n', lb);
-      if (le < 0) le = L;
-    } else while (le < L && !isLineBreak(text.charCodeAt(le))) le++;
+    if (onlyNl) le = k < nl ? at[k++] : L;
+    else while (le < L && !isLineBreak(text.charCodeAt(le))) le++;
     // line.trimStart() starts with • or -, line.trimEnd() ends with ... or … (without building the trimmed strings)
     let b = lb,
       e = le;
@@ -658,32 +659,36 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
  */
 const partSet = new SpanSet();
 function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: number; elems: number; chars: number } {
-  partSet.reset(t, linesIn(t, tb, te));
+  indexNewlines(t);
+  const at = nlAt,
+    n = nlN;
+  // (sized for every line of t: a set's results do not depend on its size)
+  partSet.reset(t, n + 1);
   let parts = 0,
     elems = 0,
     chars = 0;
   let start = tb,
-    i = tb;
-  const L = te;
+    k = 0;
+  while (k < n && at[k] < tb) k++;
   for (;;) {
-    let end = L,
-      next = L + 1;
-    while (i < L) {
-      // the next "\n" (indexOf: a vectorised scan, several times cheaper than a loop over the code units)
-      i = t.indexOf('\n', i);
-      if (i < 0 || i >= L) {
-        i = L;
+    let end = te,
+      next = te + 1;
+    // the next run of "\n" of at least minRun (a shorter one is inside the part)
+    while (k < n) {
+      const i = at[k];
+      if (i >= te) {
+        k = n;
         break;
       }
-      let j = i + 1;
-      while (j < L && t.charCodeAt(j) === 10) j++;
-      if (j - i >= minRun) {
+      let j = k + 1;
+      while (j < n && at[j] === at[j - 1] + 1 && at[j] < te) j++;
+      const run = j - k;
+      k = j;
+      if (run >= minRun) {
         end = i;
-        next = j;
-        i = j;
+        next = i + run;
         break;
       }
-      i = j;
     }
     if (!spanHasAlnum(t, start, end)) {
       // a blank line, or one of only symbols ("|", "-----": table and rule markup), is a separator, not a line of text
@@ -691,16 +696,42 @@ function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: n
       elems++;
       chars += spanCpLength(t, start, end);
     }
-    if (next > L) break;
+    if (next > te) break;
     start = next;
   }
   return { parts, elems, chars };
 }
-/** The number of "\n"-separated lines of t.slice(b, e): the size of a set of its lines. */
-function linesIn(t: string, b: number, e: number): number {
-  let k = 1;
-  for (let i = t.indexOf('\n', b); i >= 0 && i < e; i = t.indexOf('\n', i + 1)) k++;
-  return k;
+/**
+ * The "\n" positions of the text indexed last (a one-text cache, as codePoints'): nlAt[0 .. nlN). The line statistics
+ * of one document (max_line_length, the duplicate lines and paragraphs, the table rows, FineWeb's and Gopher's lines)
+ * read its lines from them instead of each looking for every "\n" again. nlOnly: whether "\n" is the text's only
+ * line break of splitlines() (-1 not known yet).
+ */
+let nlText: string | null = null,
+  nlAt = new Int32Array(1024),
+  nlN = 0,
+  nlOnly = -1;
+function indexNewlines(text: string): void {
+  if (nlText === text) return;
+  let n = 0,
+    at = nlAt;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
+    if (n === at.length) {
+      const grown = new Int32Array(n * 2);
+      grown.set(at);
+      nlAt = at = grown;
+    }
+    at[n++] = i;
+  }
+  nlN = n;
+  nlOnly = -1;
+  nlText = text;
+}
+/** Whether "\n" is the only line break of splitlines() in `text`, once per text. */
+function onlyNewlines(text: string): boolean {
+  indexNewlines(text);
+  if (nlOnly < 0) nlOnly = OTHER_LINE_BREAK.test(text) ? 0 : 1;
+  return nlOnly === 1;
 }
 // word hashes and cumulative code-point lengths, shared by the n-gram statistics of one call
 let wl = new Int32Array(1);
@@ -832,15 +863,15 @@ export function finewebQuality(text: string, words: Words, shortLineLength = 30)
   let n = 0,
     punct = 0,
     short = 0,
-    dupChars = 0,
-    nl = 0;
+    dupChars = 0;
   const L = text.length;
-  partSet.reset(text, linesIn(text, 0, L));
+  indexNewlines(text);
+  const at = nlAt,
+    nl = nlN;
+  partSet.reset(text, nl + 1);
   // the lines of text.split('\n'), as spans [b, e)
-  for (let b = 0; b <= L;) {
-    let e = text.indexOf('\n', b);
-    if (e < 0) e = L;
-    else nl++;
+  for (let k = 0, b = 0; k <= nl; k++) {
+    const e = k < nl ? at[k] : L;
     if (hasNonSpace(text, b, e)) {
       n++;
       if (endsWithTerminal(text, b, e)) punct++;
@@ -997,9 +1028,11 @@ function mergeRuns(a: readonly number[], b: readonly number[]): number[] {
 export function tableRowRuns(text: string): number[] {
   const runs: number[] = [];
   const L = text.length;
-  for (let s = 0; s < L;) {
-    let e = text.indexOf('\n', s);
-    if (e < 0) e = L;
+  indexNewlines(text);
+  const at = nlAt,
+    nl = nlN;
+  for (let k = 0, s = 0; s < L; k++) {
+    const e = k < nl ? at[k] : L;
     let b = s,
       f = e;
     while (b < f && isJsSpace(text.charCodeAt(b))) b++;
