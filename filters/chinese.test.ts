@@ -15,7 +15,7 @@ import {
 import * as S from './stats.ts';
 import * as M from './mappers.ts';
 import { fixEncoding } from './ftfy.ts';
-import { mapSteps, readSample, runMapSteps } from './harness.ts';
+import { mapSteps, randomTexts, readSample, runMapSteps } from './harness.ts';
 import { specs } from './ops.ts';
 import { firstViolation, type FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
@@ -685,13 +685,7 @@ test('complete sentence characters and sentence runs: one scan, equal to their d
     '\x85',
     '\u2028',
   ];
-  let seed = 7;
-  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
-  for (let k = 0; k < 400; k++) {
-    let t = '';
-    for (let j = rand(60); j > 0; j--) t += pieces[rand(pieces.length)];
-    texts.push(t);
-  }
+  texts.push(...randomTexts(pieces, 400, 60));
   let chars = 0;
   for (let i = 0; i < texts.length; i++) {
     const t = texts[i],

@@ -119,6 +119,22 @@ export async function runMapSteps(
 }
 
 /** Read the bundled sample (corpora-manifests/sample/*.jsonl.zst) as documents. */
+/**
+ * `count` texts of 0 to `maxPieces` - 1 pieces drawn from `pieces` (tests that compare a statistic with its definition
+ * on adversarial texts); a fixed seed gives the same texts each run.
+ */
+export function randomTexts(pieces: readonly string[], count: number, maxPieces: number, seed = 7): string[] {
+  let s = seed >>> 0;
+  const rand = (n: number) => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    let t = '';
+    for (let j = rand(maxPieces); j > 0; j--) t += pieces[rand(pieces.length)];
+    out.push(t);
+  }
+  return out;
+}
+
 export async function readSample(
   filter?: (file: string) => boolean,
   limitPerFile = Infinity,

@@ -14,6 +14,7 @@ import {
   tableRowRuns,
 } from './stats.ts';
 import { splitLines, cpLength, wordsFromList as W, wordsOf, wordStrings } from './text.ts';
+import { randomTexts } from './harness.ts';
 
 /** Deterministic pseudo-random word sequences with many repeated phrases (small vocabulary, copied spans). */
 function sample(seed: number, n: number, vocab: number): string[] {
@@ -238,14 +239,9 @@ test('the line statistics of one text read one index of its "\n" (a one-text cac
     '\r\n',
     '\u2028',
   ];
-  let s = 11;
-  const rnd = (n: number) => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) >>> 8) % n;
   const texts: string[] = ['', '\n', '\n\n', 'a', 'a\n', '\na\n\nb\na\n \n\nb\na\n'];
-  for (let k = 0; k < 400; k++) {
-    let t = '';
-    for (let j = rnd(40); j > 0; j--) t += pieces[rnd(k % 3 === 0 ? pieces.length : pieces.length - 2)];
-    texts.push(t);
-  }
+  // (most without "\r\n" and U+2028, the last two pieces: "\n" then is the only line break)
+  texts.push(...randomTexts(pieces, 140, 40, 11), ...randomTexts(pieces.slice(0, -2), 260, 40, 12));
   const alnum = (p: string) => /[\p{L}\p{N}]/u.test(p);
   const dups = (parts: string[]) => {
     const seen = new Set<string>();
