@@ -94,6 +94,8 @@ const workerSource = WORKER_ENTRY;
 const workerCompiled = join(ROOT, 'dist', relative(ROOT, WORKER_ENTRY));
 const distWorker = compiled.nodeEntry(workerCompiled);
 assert.deepEqual(distWorker, { file: workerCompiled.replace(/\.ts$/, '.js'), execArgv: [] });
+// what a worker started from dist/steel.cjs runs (pipeline/node-entry.ts, nodeEntry in the bundle)
+const bundleWorker = { file: join(ROOT, 'cli/bundle-worker.mjs'), execArgv: [] };
 const tsxWorker = sourceEntry(workerSource);
 assert.equal(tsxWorker.execArgv[0], '--import');
 
@@ -107,7 +109,15 @@ const cases: Case[] = [
       assert.equal(r.stdout, '');
     },
   },
-  helpCase('steel --help (compiled dist/)', 'node cli/steel.js --help', ['cli/steel.js', '--help']),
+  helpCase('steel --help (compiled: dist/steel.cjs and its code cache)', 'node cli/steel.js --help', [
+    'cli/steel.js',
+    '--help',
+  ]),
+  helpCase("steel --help (compiled: dist/'s own modules)", 'node dist/cli/main.js --help', [
+    '--input-type=module',
+    '-e',
+    "const { main } = await import('./dist/cli/main.js'); process.exitCode = await main(['--help']);",
+  ]),
   helpCase('steel --help (sources through tsx)', 'node --import tsx cli/main.ts --help', [
     '--import',
     'tsx',
@@ -116,7 +126,8 @@ const cases: Case[] = [
     "const { main } = await import('./cli/main.ts'); process.exitCode = await main(['--help']);",
   ]),
   helpCase('npx steel --help (compiled; npx adds npm start-up)', 'npx steel --help', ['steel', '--help'], 'npx'),
-  workerCase('executor worker start-up (compiled dist/)', distWorker),
+  workerCase('executor worker start-up (compiled: dist/steel.cjs)', bundleWorker),
+  workerCase("executor worker start-up (compiled: dist/'s own modules)", distWorker),
   workerCase('executor worker start-up (sources through tsx)', tsxWorker),
 ];
 
@@ -155,8 +166,10 @@ const md = [
   '| --- | --- | ---: | ---: | ---: | ---: |',
   ...rows,
   '',
-  '"compiled" is what `npm ci` builds into dist/ and `steel` runs (scripts/build.mjs, cli/steel.js); "sources through',
-  'tsx" is what it falls back to when dist/ is missing or stale, and what every start cost before dist/ existed.',
+  '"compiled" is what `npm ci` builds into dist/ (scripts/build.mjs): `steel` and its workers run dist/steel.cjs, one',
+  "file with V8's code cache (cli/bundle.ts); dist/'s own modules, one per source file, are what they ran before. \"sources",
+  'through tsx" is what `steel` falls back to when dist/ is missing or stale, and what every start cost before dist/',
+  'existed.',
   'A worker start-up is the whole process (cli/worker.ts: Node, pipeline/worker.ts and the task registry, whose entries',
   "are loaders: a task's modules are imported when the worker is first sent that task, and the operator list only for",
   "map tasks, per area as the recipe needs) until it has answered the executor's first message and exited; the tasks",

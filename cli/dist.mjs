@@ -8,8 +8,10 @@
 // linked entry and the versions of the packages bundled into dist/vendor/. dist/ is fresh when the fingerprint of the tree now is the same.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = join(ROOT, 'dist');
@@ -18,10 +20,21 @@ const SKIP = new Set(['node_modules', '.git', 'dist', 'out', 'tmp', '__pycache__
 /**
  * Pure-JavaScript packages of many small modules that scripts/build.mjs bundles into dist/vendor/ (one chunk per
  * package, shared by the modules that import it; their own dependencies go with them): Node loads an ES module per
- * file, and these are ~370 files. The other packages stay in node_modules (native addons, and packages that read
- * files beside their own modules: WebAssembly, dictionaries, models).
+ * file, and these are ~370 files. They are in dist/steel.cjs too, which needs every package it imports statically
+ * (hyparquet's are ES modules only, which Node 20 < 20.19 cannot require()). The other packages stay in node_modules
+ * (native addons, and packages that read files beside their own modules: WebAssembly, dictionaries, models).
  */
-export const BUNDLED = ['zod', 'yaml', 'apache-arrow', 'parse5', 'opencc-js', 'fzstd'];
+export const BUNDLED = [
+  'zod',
+  'yaml',
+  'apache-arrow',
+  'parse5',
+  'opencc-js',
+  'fzstd',
+  'hyparquet',
+  'hyparquet-compressors',
+  'hyparquet-writer',
+];
 /** Linked into dist/ whether or not they exist yet (created after `npm ci`: the CUDA addon is built on a GPU host). */
 export const LINK_ALWAYS = ['train/native/build'];
 
@@ -86,13 +99,73 @@ export function fingerprint() {
   return h.digest('hex');
 }
 
+let build;
+/** dist/build.json (read once), or undefined when there is none. */
+function buildInfo() {
+  if (build === undefined) {
+    try {
+      build = JSON.parse(readFileSync(join(DIST, 'build.json'), 'utf8'));
+    } catch {
+      build = null;
+    }
+  }
+  return build ?? undefined;
+}
+
 /** 'fresh', 'missing' (no dist/: not built, or `npm ci --ignore-scripts`) or 'stale' (sources changed since). */
 export function distState() {
-  let built;
-  try {
-    built = JSON.parse(readFileSync(join(DIST, 'build.json'), 'utf8')).fingerprint;
-  } catch {
-    return 'missing';
-  }
+  const built = buildInfo()?.fingerprint;
+  if (built === undefined) return 'missing';
   return built === fingerprint() ? 'fresh' : 'stale';
+}
+
+/** The one-file build of the command and its workers (entry cli/bundle.ts) and V8's code cache for it. */
+export const BUNDLE = join(DIST, 'steel.cjs');
+export const BUNDLE_CACHE = join(DIST, 'steel.cache');
+
+/**
+ * Compiles and runs the CommonJS bundle `file` in this process with V8's code cache `cachedData` (a Buffer from
+ * script.createCachedData(), or undefined): its exports (cli/bundle.ts), and the script (for createCachedData). V8
+ * checks the cache against its own version and flags and the source's length, and compiles from the source when it
+ * rejects it (`script.cachedDataRejected`); the caller makes sure the cache was made from this very file. `name`: the
+ * script's name in stack traces (V8 keeps the name of the script the cache was made from), the bundle's final place
+ * when scripts/build.mjs runs it from the tree it builds.
+ */
+export function runBundle(file, cachedData, name = file) {
+  // latin1: scripts/build.mjs writes the bundle in ASCII, which reads faster so than as UTF-8 (nothing to decode)
+  const source = readFileSync(file, 'latin1');
+  const script = new Script(
+    `(function (exports, require, module, __filename, __dirname, __steelImport) {${source}\n})`,
+    {
+      filename: name,
+      cachedData,
+    },
+  );
+  const module = { exports: {} };
+  // the bundle's import() of Node built-ins, of packages left in node_modules and of modules named at run time (a
+  // recipe's own operators, the CUDA addon's loader) calls this function: a script compiled from a code cache has no
+  // import() of its own (V8 restores it without the callback Node gives import())
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), (spec) => import(spec));
+  return { exports: module.exports, script };
+}
+
+/**
+ * dist/steel.cjs's exports, run with dist/steel.cache when the cache was written for this bundle file (the size and
+ * mtime build.json recorded for it: a bundle edited or copied since is compiled from its source).
+ */
+export function loadBundle() {
+  const b = buildInfo()?.bundle;
+  let cachedData;
+  if (b) {
+    const st = statSync(BUNDLE);
+    if (st.size === b.size && st.mtimeMs === b.mtimeMs) {
+      try {
+        cachedData = readFileSync(BUNDLE_CACHE);
+      } catch {
+        // no cache (its build step failed): compiled from the source
+      }
+    }
+  }
+  const { exports, script } = runBundle(BUNDLE, cachedData);
+  return { ...exports, cacheUsed: cachedData !== undefined && !script.cachedDataRejected };
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // plain JavaScript without types (cli/steel.js reads it before it may load TypeScript)
@@ -92,4 +93,63 @@ test('dist/: the bundled packages come from dist/vendor/, never from node_module
   assert.deepEqual(out.converted, ['这是一个测试', 'a & b']);
   assert.ok(out.steps.includes('minhash_dedup') && out.steps.includes('tokenize'), r.stdout);
   assert.ok(out.fields.length > 0, r.stdout);
+});
+
+test('dist/steel.cjs: cli/steel.js runs it with its code cache, nothing of dist/ else; same output as dist/ modules', () => {
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  const build = JSON.parse(readFileSync(join(DIST, 'build.json'), 'utf8')) as { bundle?: { size: number } };
+  const bundle = readFileSync(join(DIST, 'steel.cjs'));
+  assert.equal(build.bundle?.size, bundle.length, 'build.json does not record the code cache of dist/steel.cjs');
+  assert.ok(
+    bundle.every((c) => c < 0x80),
+    'dist/steel.cjs is not ASCII',
+  );
+  // strict, as ES modules are: the directive opens the function cli/dist.mjs wraps the bundle in
+  assert.equal(bundle.subarray(0, 13).toString(), "'use strict';");
+  const dist = JSON.stringify(pathToFileURL(join(ROOT, 'cli/dist.mjs')).href);
+  // the cache is used; the modules of a prep run when warm() imports them; a rejected cache compiles the source
+  const child = `
+    const { loadBundle, runBundle, BUNDLE } = await import(${dist});
+    const b = loadBundle();
+    await b.warm();
+    const junk = runBundle(BUNDLE, Buffer.from('not a code cache'));
+    console.log(JSON.stringify({ cacheUsed: b.cacheUsed, ops: b.loaded.includes('filters/ops.ts'),
+      rejected: junk.script.cachedDataRejected, main: typeof junk.exports.main }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { cacheUsed: true, ops: true, rejected: true, main: 'function' });
+  // `steel ops --json` through cli/steel.js loads no module of dist/ (a load hook lists them) and prints what dist/'s
+  // own modules print
+  const hook = `import { appendFileSync } from 'node:fs';
+  export async function load(u, c, next) { appendFileSync(process.env.STEEL_TEST_LOADED, u + '\\n'); return next(u, c); }`;
+  const reg = `import { register } from 'node:module'; register(${JSON.stringify('data:text/javascript,' + encodeURIComponent(hook))});`;
+  const log = join(tmpdir(), `steel-bundle-loaded-${process.pid}`);
+  try {
+    const viaSteel = spawnSync(
+      process.execPath,
+      ['--import', 'data:text/javascript,' + encodeURIComponent(reg), join(ROOT, 'cli/steel.js'), 'ops', '--json'],
+      { encoding: 'utf8', cwd: ROOT, env: { ...process.env, STEEL_TEST_LOADED: log } },
+    );
+    assert.equal(viaSteel.status, 0, viaSteel.stderr);
+    const loaded = readFileSync(log, 'utf8').trim().split('\n');
+    assert.deepEqual(
+      loaded.filter((u) => u.startsWith('file:') && !u.endsWith('/cli/steel.js') && !u.endsWith('/cli/dist.mjs')),
+      [],
+    );
+    const viaModules = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const { main } = await import('./dist/cli/main.js'); process.exitCode = await main(['ops', '--json']);",
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    );
+    assert.equal(viaModules.status, 0, viaModules.stderr);
+    assert.ok(viaSteel.stdout.length > 1000);
+    assert.equal(viaSteel.stdout, viaModules.stdout);
+  } finally {
+    rmSync(log, { force: true });
+  }
 });

@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Entry point of `steel`: runs the compiled CLI in dist/ (built by `npm ci` through the `prepare` script, or by
-// `npm run build`). When dist/ is missing or older than the sources (a dev checkout after an edit or a pull), it runs
+// `npm run build`): its one-file build dist/steel.cjs, loaded with V8's code cache (cli/bundle.ts). When dist/ is missing or older than the sources (a dev checkout after an edit or a pull), it runs
 // the TypeScript sources through tsx instead: same behaviour, slower start (about 1 s more); `npm run build` (1-2 s)
 // makes it fast again. See cli/dist.mjs.
-import { distState } from './dist.mjs';
+import { distState, loadBundle } from './dist.mjs';
 
 const state = distState();
 let main;
 if (state === 'fresh') {
-  ({ main } = await import('../dist/cli/main.js'));
+  // the one-file build, dist/steel.cjs, with V8's code cache (cli/bundle.ts)
+  ({ main } = loadBundle());
 } else {
   if (process.stderr.isTTY) {
     console.error(

@@ -5,6 +5,7 @@
  * a dev checkout whose dist/ is missing or stale). Callers name modules by their source path as seen from the running
  * code, `fileURLToPath(new URL('./x.ts', import.meta.url))`: from dist/ that is dist/…/x.ts, whose compiled file is x.js.
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** True when this module was loaded from compiled JavaScript (dist/, or a single-file bundle), not from its .ts source. */
@@ -32,8 +33,18 @@ function tsxLoader(): string {
   }
 }
 
-/** How to start a process running the module `path` (named as for moduleFile): `node ...execArgv file ARGS`. */
+/** Defined (true) in dist/steel.cjs, the one-file build of the command and its workers (scripts/build.mjs). */
+declare const STEEL_BUNDLE: boolean | undefined;
+/** True when this module runs inside dist/steel.cjs (loaded by cli/steel.js), not as a module of its own. */
+export const IN_BUNDLE = typeof STEEL_BUNDLE !== 'undefined';
+
+/**
+ * How to start a process running the module `path` (named as for moduleFile): `node ...execArgv file ARGS`. From
+ * dist/steel.cjs, the worker entry cli/worker.ts is that bundle's worker too (cli/bundle-worker.mjs).
+ */
 export function nodeEntry(path: string): { file: string; execArgv: string[] } {
+  if (IN_BUNDLE && path === fileURLToPath(new URL('../cli/worker.ts', import.meta.url)))
+    return { file: join(REPO_ROOT, 'cli', 'bundle-worker.mjs'), execArgv: [] };
   const file = moduleFile(path);
   return { file, execArgv: file.endsWith('.ts') ? ['--import', tsxLoader()] : [] };
 }

@@ -10,6 +10,7 @@
 // bench/results/prep.md, session 10, h21f); every other package is imported from node_modules as before. Every other
 // entry of the source folders is symlinked (see cli/dist.mjs). The new tree is built beside dist/ and renamed into
 // place, so a running `steel` never sees half a tree.
+import { spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -17,6 +18,7 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -36,6 +38,25 @@ try {
 const bundled = new Set(BUNDLED);
 const REQUIRE_SHIM =
   "import { createRequire as __steelCreateRequire } from 'node:module';\nconst require = __steelCreateRequire(import.meta.url);";
+// the helpers of dist/steel.cjs' modules (buildBundle): module URLs in dist/ (beside this file), the modules run so far
+// (strict, as ES modules are: the directive must come first in the function cli/dist.mjs wraps the bundle in)
+const BUNDLE_BANNER = `'use strict';
+const __steelLoaded = [];
+const __steelDist = require('node:url').pathToFileURL(__dirname + '/').href;
+const __steelUrl = (rel) => __steelDist + rel;
+const __steelResolve = (spec) => { throw new Error('import.meta.resolve(' + spec + ') in dist/steel.cjs'); };`;
+// the process that writes dist/steel.cache: it loads the new bundle (argv[1], the tree being built) without a cache,
+// runs the modules a prep loads, then saves what V8 compiled
+const CACHE_CHILD = `
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+const dir = process.argv[1];
+const { runBundle, BUNDLE } = await import(${JSON.stringify(new URL('../cli/dist.mjs', import.meta.url).href)});
+const { exports, script } = runBundle(join(dir, 'steel.cjs'), undefined, BUNDLE);
+await exports.warm();
+writeFileSync(join(dir, 'steel.cache'), script.createCachedData());
+process.exit(0);
+`;
 const t0 = performance.now();
 const fp = fingerprint();
 const entries = [];
@@ -71,6 +92,61 @@ const vendor = {
     });
   },
 };
+/**
+ * dist/steel.cjs: cli/bundle.ts and every module of ours it imports, statically or not, with the BUNDLED packages, in
+ * one CommonJS file (other packages are imported from node_modules at run time). CommonJS so that cli/dist.mjs can
+ * compile it with a V8 code cache (node:vm's Script; Node 20 has none for ES modules). Each module's
+ * `import.meta.url` becomes its compiled file's URL in dist/ (`__steelUrl`), and its first statement records it in
+ * cli/bundle.ts' `loaded`.
+ */
+async function buildBundle() {
+  const own = {
+    name: 'module-urls',
+    setup(b) {
+      b.onLoad({ filter: /\.ts$/ }, async (a) => {
+        if (inPackage(a.path)) return undefined;
+        const rel = relative(ROOT, a.path);
+        const text = readFileSync(a.path, 'utf8')
+          .replaceAll('import.meta.url', `__steelUrl(${JSON.stringify(rel.replace(/\.ts$/, '.js'))})`)
+          .replaceAll('import.meta.resolve(', '__steelResolve(');
+        // types erased first (the transform esbuild applies to every file), then every import() that esbuild would
+        // leave as it is (Node built-ins, packages, paths known at run time; a relative one it bundles) calls the
+        // loader's import instead: V8 gives a script compiled from a code cache no callback for import()
+        const { code } = await esbuild.transform(text, {
+          loader: 'ts',
+          format: 'esm',
+          target: 'node20',
+          sourcefile: a.path,
+          tsconfigRaw: readFileSync(join(ROOT, 'tsconfig.json'), 'utf8'),
+        });
+        const js = code.replace(/\bimport\((?!\s*["']\.{1,2}\/)/g, '__steelImport(');
+        return { contents: `__steelLoaded.push(${JSON.stringify(rel)});\n${js}`, loader: 'js' };
+      });
+    },
+  };
+  await esbuild.build({
+    absWorkingDir: ROOT,
+    entryPoints: ['cli/bundle.ts'],
+    outfile: join(tmp, 'steel.cjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    plugins: [own, vendor],
+    banner: { js: BUNDLE_BANNER },
+    define: { STEEL_BUNDLE: 'true' },
+    logLevel: 'error',
+  });
+  // ASCII only: esbuild escapes the strings but leaves comments and regular expressions as written, and one character
+  // above U+00FF makes V8 hold the whole source as a two-byte string; \uXXXX means the same in both
+  const file = join(tmp, 'steel.cjs');
+  const text = readFileSync(file, 'utf8');
+  writeFileSync(
+    file,
+    text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  );
+}
+
 try {
   await esbuild.build({
     absWorkingDir: ROOT,
@@ -86,6 +162,7 @@ try {
     plugins: [relativeTs, vendor],
     logLevel: 'error',
   });
+  await buildBundle();
   // esbuild's ESM output turns a CommonJS package's require() of a Node built-in (yaml requires 'process') into
   // __require(), which needs a `require` in the scope of the chunk that defines it
   const vendorDir = join(tmp, 'vendor');
@@ -98,9 +175,22 @@ try {
     mkdirSync(dirname(at), { recursive: true });
     symlinkSync(relative(dirname(join(DIST, r)), join(ROOT, r)), at);
   }
+  // V8's code cache of the bundle, made by a fresh process that runs the modules a prep loads (cli/bundle.ts, warm);
+  // build.json records the bundle file it belongs to. Without it (that process failed) the bundle compiles as it loads.
+  const st = statSync(join(tmp, 'steel.cjs'));
+  const cache = spawnSync(process.execPath, ['--input-type=module', '-e', CACHE_CHILD, tmp], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  if (cache.status !== 0) console.warn(`steel build: no code cache for dist/steel.cjs: ${cache.stderr.trim()}`);
   writeFileSync(
     join(tmp, 'build.json'),
-    JSON.stringify({ fingerprint: fp, modules: entries.length, links: links.length }) + '\n',
+    JSON.stringify({
+      fingerprint: fp,
+      modules: entries.length,
+      links: links.length,
+      ...(cache.status === 0 && { bundle: { size: st.size, mtimeMs: st.mtimeMs } }),
+    }) + '\n',
   );
   const old = join(ROOT, `.dist-old-${process.pid}`);
   try {
