@@ -5,8 +5,9 @@
 #   scripts/gpu/bundle-prep.sh TREE NAME    NAME.tar.xz: another checkout (e.g. a worktree of an older commit, built):
 #                                           its tracked files but the bundled sample, its dist/, the same packages
 #                                           and run-dist.mjs (about 10 MB), for TREES="NAME=.offline/prep/NAME.tar.xz"
-# run-dist.mjs imports dist/cli/main.js directly (a copied checkout's mtimes would make cli/steel.js think dist/ is
-# stale). The Node runtime is .offline/node.xz (staged here when missing). Carry .offline/node.xz and .offline/prep.
+# run-dist.mjs runs dist/steel.cjs with its code cache (cli/dist.mjs' loadBundle) where the tree has it, else
+# dist/cli/main.js, directly (a copied checkout's mtimes would make cli/steel.js think dist/ is stale); the archives
+# are POSIX tar, which keeps the bundle's mtime to the nanosecond (the cache is used only for the bundle it was made for). The Node runtime is .offline/node.xz (staged here when missing). Carry .offline/node.xz and .offline/prep.
 set -euo pipefail
 ROOT=$PWD
 mkdir -p .offline/prep
@@ -14,12 +15,13 @@ mkdir -p .offline/prep
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/run-dist.mjs" <<'JS'
-const { main } = await import('./dist/cli/main.js');
+const d = await import('./cli/dist.mjs');
+const { main } = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));
 JS
 pk=(fasttext.wasm.js @node-rs yaml zod @bokuweb xxhash-wasm fzstd apache-arrow hyparquet hyparquet-compressors)
 if [[ $# -eq 0 ]]; then
-  tar cJf .offline/prep/rt.tar.xz dist "${pk[@]/#/node_modules/}" -C "$tmp" run-dist.mjs
+  tar --format=posix -cJf .offline/prep/rt.tar.xz dist "${pk[@]/#/node_modules/}" -C "$tmp" run-dist.mjs
 else
   tree=$(cd "$1" && pwd)
   [[ -f $tree/dist/cli/main.js ]] || { echo "bundle-prep.sh: $tree has no dist/ (npm run build there)" >&2; exit 1; }
@@ -29,6 +31,6 @@ else
   mkdir "$tmp/t/node_modules"
   for p in "${pk[@]}"; do mkdir -p "$tmp/t/node_modules/$(dirname "$p")" && cp -r "$ROOT/node_modules/$p" "$tmp/t/node_modules/$p"; done
   cp "$tmp/run-dist.mjs" "$tmp/t/"
-  tar cJf ".offline/prep/$2.tar.xz" -C "$tmp/t" .
+  tar --format=posix -cJf ".offline/prep/$2.tar.xz" -C "$tmp/t" .
 fi
 du -sh .offline/prep/*
