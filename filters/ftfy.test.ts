@@ -4,7 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { badnessAlternatives, fixText, fixEncoding, isBad, tokenRanges, unescapeHtml } from './ftfy.ts';
+import {
+  badnessAlternatives,
+  fixText,
+  fixEncoding,
+  ftfyFixer,
+  isBad,
+  tokenRanges,
+  unescapeHtml,
+  type FtfyConfig,
+} from './ftfy.ts';
 
 const fixtures = createRequire(import.meta.url)('./ftfy-fixtures.json') as { ftfy: string; cases: [string, string][] };
 
@@ -109,4 +118,41 @@ test("the fixers' pre-test: lone surrogates only, each fixer's characters only w
   assert.equal(fixText('a\rb\u2028c'), 'a\nb\nc');
   assert.equal(fixText('\ufb01\u0007', { fixLatinLigatures: false }), '\ufb01');
   assert.equal(fixText('\ufb01\u0007', { removeControlChars: false, normalization: null }), 'fi\u0007');
+});
+
+test('ftfyFixer (the quiet-unit scan first) gives fixText’s result on the fixtures, crafted texts and sample documents', async () => {
+  const { readSample } = await import('./harness.ts');
+  const { nfkcKeepCjkPunct, NFKC_KEEP_CJK_PUNCT } = await import('./mappers.ts');
+  const texts = fixtures.cases.map(([i]) => i);
+  texts.push(
+    'a &amp; b',
+    'a & b; c &x',
+    'a &amp; b <i>',
+    '&#x2019;',
+    'nbsp\u00a0here',
+    'Ã  bad\nÂ  line',
+    '\x1b[1mbold\x1b[0m',
+    'lone \ud800 x',
+    'pair 😀 ok',
+    '全角，标点！ＡＢＣ　１２３',
+    'ﬁ ligature',
+    'e\u0301 combining',
+    '한국어 ᄀ jamo',
+    'plain ascii text',
+    '',
+  );
+  for (const s of await readSample(undefined, 150)) for (const d of s.docs) texts.push(d.text);
+  const configs: Partial<FtfyConfig>[] = [
+    {},
+    { normalization: 'NFKC', uncurlQuotes: false },
+    { normalization: 'NFD', fixLineBreaks: false },
+    { normalization: null, fixEncoding: false, unescapeHtml: false },
+    { normalization: NFKC_KEEP_CJK_PUNCT, fixCharacterWidth: false, uncurlQuotes: false },
+    // a function normalisation without its inert units: fixText's path for every text
+    { normalization: (t: string) => nfkcKeepCjkPunct(t), fixCharacterWidth: false, uncurlQuotes: false },
+  ];
+  for (const c of configs) {
+    const fix = ftfyFixer(c);
+    for (const t of texts) assert.equal(fix(t), fixText(t, c), JSON.stringify(t.slice(0, 80)));
+  }
 });

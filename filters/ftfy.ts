@@ -526,7 +526,7 @@ export interface FtfyConfig {
   fixSurrogates: boolean;
   removeControlChars: boolean;
   /** Unicode normalisation of the result; a function for custom ones (zh-web's NFKC keeping CJK punctuation). */
-  normalization: 'NFC' | 'NFD' | 'NFKC' | 'NFKD' | null | ((s: string) => string);
+  normalization: 'NFC' | 'NFD' | 'NFKC' | 'NFKD' | null | Normalizer;
   maxDecodeLength: number;
 }
 export const FTFY_DEFAULTS: FtfyConfig = {
@@ -596,7 +596,79 @@ function normalized(t: string, c: FtfyConfig): string {
 
 /** ftfy.fix_text. */
 export function fixText(text: string, config: Partial<FtfyConfig> = {}): string {
+  return fixWith(text, { ...FTFY_DEFAULTS, ...config });
+}
+
+/**
+ * A function normalisation may say which BMP code units it never changes: `inert[u] === 1` where a text made only of
+ * such units comes out of it unchanged (zh-web's nfkcKeepCjkPunct does).
+ */
+export type Normalizer = ((s: string) => string) & { inert?: Uint8Array };
+/**
+ * Units a standard normalisation (NFC, NFKC, NFD, NFKD) leaves alone in any text made of them (Unicode's quick check
+ * is Yes and the combining class 0, so one is never composed with, reordered against or decomposed): letters,
+ * punctuation and symbols of U+0000-052F, U+2000-2BFF and U+3000-30FF that the form leaves as they are, except marks
+ * (\p{M}: every non-zero combining class and the composing ones), and by range the CJK ideographs and Hangul
+ * syllables (a trailing jamo, outside these ranges, is not inert). 0 for everything else.
+ */
+export function inertUnits(form: 'NFC' | 'NFD' | 'NFKC' | 'NFKD'): Uint8Array {
+  let t = INERT_UNITS.get(form);
+  if (t) return t;
+  t = new Uint8Array(0x10000);
+  const MARK = /\p{M}/u;
+  for (const [lo, hi] of [
+    [0x0000, 0x052f],
+    [0x2000, 0x2bff],
+    [0x3000, 0x30ff],
+  ])
+    for (let c = lo; c <= hi; c++) {
+      const ch = String.fromCharCode(c);
+      if (ch.normalize(form) === ch && !MARK.test(ch)) t[c] = 1;
+    }
+  t.fill(1, 0x3400, 0x4dc0); // CJK ideographs: no decomposition, combining class 0
+  t.fill(1, 0x4e00, 0xa000);
+  t.fill(1, 0xac00, 0xd7a4); // Hangul syllables (precomposed; NFD/NFKD decompose them)
+  if (form === 'NFD' || form === 'NFKD') t.fill(0, 0xac00, 0xd7a4);
+  INERT_UNITS.set(form, t);
+  return t;
+}
+const INERT_UNITS = new Map<string, Uint8Array>();
+
+/**
+ * fixText for one configuration, compiled: QUIET[u] is 0 where a unit gives fixText no work (no badness character,
+ * nothing a configured fixer changes, inert for the normalisation; "&" is 2, work only where an HTML entity starts
+ * there), so a text of quiet units comes back as it is after one table scan, without fixText's scans for entities,
+ * badness, fixable characters and the normalisation's own. Any other text goes through fixText's path.
+ */
+export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => string {
   const c = { ...FTFY_DEFAULTS, ...config };
+  const nz = c.normalization;
+  const inert = nz === null ? null : typeof nz === 'function' ? (nz as Normalizer).inert : inertUnits(nz);
+  if (inert === undefined) return (text) => fixWith(text, c);
+  const mask = fixableMask(c);
+  const quiet = new Uint8Array(0x10000);
+  for (let u = 0; u < 0x10000; u++)
+    if ((c.fixEncoding && BADNESS_CHAR[u] === 1) || (FIXABLE[u] & mask) !== 0 || (inert !== null && inert[u] !== 1))
+      quiet[u] = 1;
+  for (let u = 0xd800; u < 0xe000; u++) quiet[u] = 1; // surrogates: fixText's path
+  if (c.unescapeHtml !== false && quiet[0x26] === 0) quiet[0x26] = 2;
+  return (text) => {
+    const L = text.length;
+    for (let i = 0; i < L; i++) {
+      const q = quiet[text.charCodeAt(i)];
+      if (q === 0) continue;
+      if (q === 2) {
+        ENTITY_AT.lastIndex = i;
+        if (!ENTITY_AT.test(text)) continue;
+      }
+      return fixWith(text, c);
+    }
+    return text;
+  };
+}
+const ENTITY_AT = new RegExp(HTML_ENTITY.source, 'y');
+
+function fixWith(text: string, c: FtfyConfig): string {
   // Whole text at once when no segment needs entity decoding or encoding repair: the character fixes and the
   // normalisation then give per segment what they give on the whole text (no match spans a "\n"), and a second
   // round (ftfy repeats until nothing changes) is checked to change nothing.

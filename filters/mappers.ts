@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type { DefaultTreeAdapterTypes } from 'parse5';
 import { cpLength } from './text.ts';
 import { isJsSpace } from '../pipeline/document.ts';
-import { fixText } from './ftfy.ts';
+import { ftfyFixer, inertUnits, type Normalizer } from './ftfy.ts';
 import { EMAIL_PATTERN, IP_PATTERN, LINK_PATTERN } from './patterns.ts';
 
 type ParentNode = DefaultTreeAdapterTypes.ParentNode;
@@ -378,42 +378,23 @@ export function expandMacro(text: string): string {
 }
 
 // ---------- unicode ----------
-/** Full-width CJK punctuation that NFKC would fold to ASCII and that Chinese text must keep. */
 /**
  * Per BMP code unit: KEPT for full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which
- * nfkcKeepCjkPunct keeps; INERT where NFKC cannot change a text of such units (Unicode's quick check: NFKC_QC = Yes
- * and combining class 0, so one is never composed with, reordered against or decomposed): Latin, Greek and Cyrillic
- * letters, general punctuation and symbols, CJK symbols and kana that NFKC leaves as they are, except marks (\p{M}:
- * every non-zero combining class and most NFKC_QC = Maybe) and Hangul jamo (the rest of Maybe), and by range the CJK
- * ideographs and Hangul syllables; 0 for everything else (such a unit sends its stretch through `normalize`).
+ * nfkcKeepCjkPunct keeps; INERT where NFKC cannot change a text of such units (filters/ftfy.ts inertUnits: quick check
+ * Yes and combining class 0, no mark, no Hangul jamo); 0 for everything else (such a unit sends its stretch through
+ * `normalize`).
  */
 const KEPT = 2;
 const INERT = 1;
-const NFKC_UNIT = new Uint8Array(0x10000);
-{
-  const MARK = /\p{M}/u;
-  const ranges = [
-    [0x0000, 0x052f],
-    [0x2000, 0x2bff],
-    [0x3000, 0x30ff],
-  ];
-  for (const [lo, hi] of ranges)
-    for (let c = lo; c <= hi; c++) {
-      const ch = String.fromCharCode(c);
-      if (ch.normalize('NFKC') === ch && !MARK.test(ch)) NFKC_UNIT[c] = INERT;
-    }
-  NFKC_UNIT.fill(INERT, 0x3400, 0x4dc0); // CJK ideographs: no decomposition, combining class 0
-  NFKC_UNIT.fill(INERT, 0x4e00, 0xa000);
-  NFKC_UNIT.fill(INERT, 0xac00, 0xd7a4); // Hangul syllables: precomposed, NFKC leaves them (a trailing jamo is not INERT)
-  for (const [lo, hi] of [
-    [0xff01, 0xff0f],
-    [0xff1a, 0xff20],
-    [0xff3b, 0xff40],
-    [0xff5b, 0xff65],
-    [0x3000, 0x3000],
-  ])
-    NFKC_UNIT.fill(KEPT, lo, hi + 1);
-}
+const NFKC_UNIT = inertUnits('NFKC').slice();
+for (const [lo, hi] of [
+  [0xff01, 0xff0f],
+  [0xff1a, 0xff20],
+  [0xff3b, 0xff40],
+  [0xff5b, 0xff65],
+  [0x3000, 0x3000],
+])
+  NFKC_UNIT.fill(KEPT, lo, hi + 1);
 /**
  * NFKC, except full-width CJK punctuation (，！？：；（）etc.) and the ideographic space, which are kept: the stretches
  * between kept characters are normalised each on its own, and only those holding a unit that is not INERT.
@@ -459,7 +440,23 @@ export interface FixUnicodeOptions {
  * options switch ftfy's own steps (zh-web turns width and quote folding off and keeps full-width CJK punctuation).
  */
 export function fixUnicode(text: string, o: FixUnicodeOptions): string {
-  return fixText(text, {
+  const last = fixer;
+  if (
+    last === undefined ||
+    last.o.normalization !== o.normalization ||
+    last.o.fixEncoding !== o.fixEncoding ||
+    last.o.fixCharacterWidth !== o.fixCharacterWidth ||
+    last.o.uncurlQuotes !== o.uncurlQuotes ||
+    last.o.fixLineBreaks !== o.fixLineBreaks ||
+    last.o.removeControlChars !== o.removeControlChars
+  )
+    return (fixer = newFixer(o)).fix(text);
+  return last.fix(text);
+}
+/** The compiled fixer of the last options (a step calls fixUnicode with the same options for every document). */
+let fixer: { o: FixUnicodeOptions; fix: (text: string) => string } | undefined;
+function newFixer(o: FixUnicodeOptions): { o: FixUnicodeOptions; fix: (text: string) => string } {
+  const fix = ftfyFixer({
     fixEncoding: o.fixEncoding,
     fixCharacterWidth: o.fixCharacterWidth,
     uncurlQuotes: o.uncurlQuotes,
@@ -469,10 +466,15 @@ export function fixUnicode(text: string, o: FixUnicodeOptions): string {
       o.normalization === 'none'
         ? null
         : o.normalization === 'NFKC_keep_cjk_punct'
-          ? nfkcKeepCjkPunct
+          ? NFKC_KEEP_CJK_PUNCT
           : o.normalization,
   });
+  return { o: { ...o }, fix };
 }
+/** nfkcKeepCjkPunct with the units it never changes (filters/ftfy.ts ftfyFixer's quiet scan). */
+export const NFKC_KEEP_CJK_PUNCT: Normalizer = Object.assign((t: string) => nfkcKeepCjkPunct(t), {
+  inert: NFKC_UNIT.map((k) => (k === 0 ? 0 : 1)),
+});
 
 // ---------- punctuation ----------
 /** data-juicer punctuation_normalization_mapper table (folds full-width CJK punctuation to ASCII — Steel used it). */
