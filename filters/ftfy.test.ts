@@ -33,6 +33,7 @@ test("the issue's cases: ligatures, width folding, entities, terminal escapes, C
   assert.equal(fixText('a &amp; b <i>'), 'a &amp; b <i>'); // a "<" means real HTML: entities stay
   assert.equal(fixText('\x1b[31mred\x1b[0m'), 'red');
   assert.equal(fixText('\x80 5 \x93q\x94'), '€ 5 "q"');
+  assert.equal(fixText('ŉ ﬁ'), "'n fi"); // the ligature fix writes U+02BC, which the quote fix then uncurls
   assert.equal(fixText('¥ì¥¹'), '¥ì¥¹'); // not mojibake by ftfy's heuristic
   assert.equal(isBad('cafÃ©'), true);
   assert.equal(isBad('café'), false);
@@ -136,6 +137,8 @@ test('ftfyFixer (the quiet-unit scan first) gives fixText’s result on the fixt
     'pair 😀 ok',
     '全角，标点！ＡＢＣ　１２３',
     'ﬁ ligature',
+    'ŉ: a ligature that gives a quote',
+    '\x1b[31m\x93q\x94 \r\n',
     'e\u0301 combining',
     '한국어 ᄀ jamo',
     'plain ascii text',

@@ -575,19 +575,62 @@ function noEncodingWork(text: string, c: FtfyConfig, unescape: boolean): boolean
   // a match inside one segment is a match in the whole text; the regex's only anchor, "^", at each line start
   return !c.fixEncoding || isAscii(text) || !isBad(text, true);
 }
+/**
+ * The fixers in order, each only where the text holds a unit it may change (fixableBits); the C1 fix makes Windows-1252
+ * characters (curly quotes among them), so after it every later fixer runs; the ligature and width fixers add the bits
+ * of what they may write (LIGATURES_OUT, WIDTH_OUT); the later fixers write no unit that a fixer after them changes.
+ */
 function fixChars(text: string, c: FtfyConfig): string {
   let t = text;
-  if (hasFixable(t, fixableMask(c))) {
-    if (c.fixC1Controls) t = fixC1Controls(t);
-    if (c.fixLatinLigatures) t = t.replace(LIGATURES_G, (ch) => LIGATURES.get(ch)!);
-    if (c.fixCharacterWidth) t = t.replace(WIDTH_G, (ch) => WIDTH.get(ch)!);
-    if (c.uncurlQuotes) t = t.replace(/[\u201c-\u201f]/g, '"').replace(/[\u02bc\u2018-\u201b]/g, "'");
-    if (c.fixLineBreaks) t = t.replaceAll('\r\n', '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n');
-    if (c.fixSurrogates && ANY_SURROGATE.test(t)) t = t.replace(LONE_SURROGATE_G, '\ufffd');
-    if (c.removeTerminalEscapes) t = t.replace(ANSI_G, '');
-    if (c.removeControlChars) t = t.replace(CONTROL_G, '');
+  const mask = fixableMask(c);
+  let bits = fixableBits(t, mask);
+  if (bits !== 0) {
+    if (bits & FIX_C1) {
+      t = fixC1Controls(t);
+      bits = mask;
+    }
+    if (bits & FIX_LIGATURES) {
+      t = t.replace(LIGATURES_G, (ch) => LIGATURES.get(ch)!);
+      bits |= LIGATURES_OUT & mask;
+    }
+    if (bits & FIX_WIDTH) {
+      t = t.replace(WIDTH_G, (ch) => WIDTH.get(ch)!);
+      bits |= WIDTH_OUT & mask;
+    }
+    if (bits & FIX_QUOTES) t = t.replace(/[\u201c-\u201f]/g, '"').replace(/[\u02bc\u2018-\u201b]/g, "'");
+    if (bits & FIX_BREAKS) t = t.replaceAll('\r\n', '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n');
+    if (bits & FIX_SURROGATES && ANY_SURROGATE.test(t)) t = t.replace(LONE_SURROGATE_G, '\ufffd');
+    if (bits & FIX_ESCAPES) t = t.replace(ANSI_G, '');
+    if (bits & FIX_CONTROLS) t = t.replace(CONTROL_G, '');
   }
   return normalized(t, c);
+}
+/** The bits of the fixers in `mask` that may change a unit of the text (surrogates count only when lone). */
+function fixableBits(text: string, mask: number): number {
+  const L = text.length;
+  let bits = 0;
+  for (let i = 0; i < L; i++) {
+    const u = text.charCodeAt(i);
+    const b = FIXABLE[u] & mask;
+    if (b === 0) continue;
+    if (b === FIX_SURROGATES && u < 0xdc00 && i + 1 < L) {
+      const v = text.charCodeAt(i + 1);
+      if (v >= 0xdc00 && v <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    bits |= b;
+  }
+  return bits;
+}
+/** The fixers' bits of what the ligature and width fixers write (ŉ -> ʼn gives a quote to uncurl). */
+const LIGATURES_OUT = outputBits(LIGATURES.values());
+const WIDTH_OUT = outputBits(WIDTH.values());
+function outputBits(outs: Iterable<string>): number {
+  let bits = 0;
+  for (const out of outs) for (let i = 0; i < out.length; i++) bits |= FIXABLE[out.charCodeAt(i)];
+  return bits;
 }
 function normalized(t: string, c: FtfyConfig): string {
   const nz = c.normalization;
