@@ -72,8 +72,9 @@ async function load(root: string): Promise<(text: string) => unknown> {
       return (t) => m.cleanLinks(t);
     }
     case 'clean_email': {
+      // as the step calls it (filters/ops.ts): the recipe's pattern through regexReplace, texts with an "@"
       const m = await imp(root, 'filters/mappers.ts');
-      return (t) => m.cleanEmail(t);
+      return (t) => (t.includes('@') ? m.regexReplace(t, m.EMAIL_PATTERN, '') : t);
     }
     case 'char_repetition': {
       const m = await imp(root, 'filters/stats.ts');

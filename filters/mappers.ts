@@ -143,11 +143,13 @@ function re(pattern: string, flags: string): RegExp {
   r.lastIndex = 0;
   return r;
 }
+/** The global replace of `pattern` by the literal `repl` (clean_email's and clean_ip's step); the default e-mail pattern
+ * is tried only around each "@" (cleanDefaultEmails). */
 export function regexReplace(text: string, pattern: string, repl: string, ignoreCase = false): string {
+  if (pattern === EMAIL_PATTERN && !ignoreCase) return cleanDefaultEmails(text, repl);
   return text.replace(re(pattern, ignoreCase ? 'giu' : 'gu'), () => repl);
 }
-export const cleanEmail = (t: string, repl = '', pattern = EMAIL_PATTERN) =>
-  pattern === EMAIL_PATTERN ? cleanDefaultEmails(t, repl) : regexReplace(t, pattern, repl);
+export const cleanEmail = (t: string, repl = '', pattern = EMAIL_PATTERN) => regexReplace(t, pattern, repl);
 const EMAIL_STICKY = new RegExp(EMAIL_PATTERN, 'uy');
 /** [A-Za-z0-9.+_-]: the characters of an address's local part (EMAIL_PATTERN's first class). */
 const isEmailLocal = (c: number) => isAsciiWord(c) || c === 46 || c === 45 || c === 43;
