@@ -545,12 +545,22 @@ export function punctuationNormalization(text: string): string {
 let breaks = new Int32Array(256);
 /**
  * Filled by sentenceBreaks' first pass: the code units of text[s, e) that the comparison keeps (K_KEEP, in order),
- * lineKeyN of them, and keyAt[k] of them before breaks[k]. Valid (lineKeysValid) when the breaks are that pass's.
+ * written to keys[] from keyBase on (removeRepeatSentences keeps a document's keys there: the KeySet points into it),
+ * up to lineKeyN, and keyAt[k] where the units before breaks[k] end. Valid (lineKeysValid) when the breaks are that
+ * pass's.
  */
-let lineKey = new Uint16Array(256),
+let keys = new Uint16Array(256),
+  keyBase = 0,
   keyAt = new Int32Array(256),
   lineKeyN = 0,
   lineKeysValid = false;
+/** Make keys[] hold n units, keeping its first `keep`. */
+function reserveKeys(n: number, keep: number): void {
+  if (keys.length >= n) return;
+  const bigger = new Uint16Array(Math.max(n, 2 * keys.length));
+  bigger.set(keys.subarray(0, keep));
+  keys = bigger;
+}
 let seqA = new Int32Array(256),
   seqB = new Int32Array(256);
 const BRK = -1; // an inserted "\n" in the sequences of passes C and D
@@ -588,14 +598,14 @@ function sentenceBreaks(text: string, s: number, e: number): number {
   if (breaks.length < e - s + 1) {
     breaks = new Int32Array(2 * (e - s + 1));
     keyAt = new Int32Array(breaks.length);
-    lineKey = new Uint16Array(breaks.length);
   }
+  reserveKeys(keyBase + e - s, keyBase);
   // pass A while looking for the marks of the other passes: a break after each end mark followed by anything but a
   // closing quote, which it takes with it; and the units the comparison keeps (written always, counted when kept)
   let flags = 0,
     n = 0,
-    kn = 0;
-  const lk = lineKey;
+    kn = keyBase;
+  const lk = keys;
   for (let i = s; i < e; i++) {
     const c = text.charCodeAt(i);
     const k = KIND[c];
@@ -689,38 +699,30 @@ export function splitSentence(text: string): string[] {
   return out;
 }
 const NOT_KEPT_FOR_COMPARE = /[^a-zA-Z0-9\u4e00-\u9fa5\n\t ]/g;
-const NO_INTS = new Int32Array(0),
-  NO_UNITS = new Uint16Array(0);
-/** The sentences already seen, as their comparison keys (code units in one arena) in an open-addressing table. */
+const NO_INTS = new Int32Array(0);
+/**
+ * The sentences already seen, as their comparison keys: ranges of one buffer (a document's keys[]) in an
+ * open-addressing table of their hashes, compared unit by unit on a hash hit.
+ */
 class KeySet {
   // each buffer stored a second time in the constructor: a field stored once is a constant to V8, and the code of
   // the module-level seenSentences was thrown away at its first growth (filters/text.ts' NO_INTS)
-  private arena = NO_UNITS;
-  private used = 0;
   private slotHash = NO_INTS;
-  private slotAt = NO_INTS; // arena offset + 1 (0 = empty)
+  private slotAt = NO_INTS; // offset in the keys' buffer + 1 (0 = empty)
   private slotLen = NO_INTS;
   private size = 0;
-  key = NO_UNITS;
   constructor() {
-    this.arena = new Uint16Array(1 << 12);
     this.slotHash = new Int32Array(1 << 10);
     this.slotAt = new Int32Array(1 << 10);
     this.slotLen = new Int32Array(1 << 10);
-    this.key = new Uint16Array(1 << 10);
   }
   clear(): void {
     if (this.size) {
       this.slotAt.fill(0);
       this.size = 0;
     }
-    this.used = 0;
   }
-  /** Ensure `key` holds n units. */
-  reserve(n: number): void {
-    if (this.key.length < n) this.key = new Uint16Array(Math.max(n, 2 * this.key.length));
-  }
-  /** Adds k[off, off + L); false when it was already there. */
+  /** Adds k[off, off + L) (k: the buffer of every key added since clear); false when an equal key was there. */
   add(k: Uint16Array, off: number, L: number): boolean {
     let h = 0x811c9dc5 ^ L;
     for (let i = 0; i < L; i++) h = Math.imul(h ^ k[off + i], 0x01000193);
@@ -730,25 +732,15 @@ class KeySet {
       const at = this.slotAt[slot];
       if (at === 0) break;
       if (this.slotHash[slot] === h && this.slotLen[slot] === L) {
-        const ar = this.arena;
         let i = 0;
-        while (i < L && ar[at - 1 + i] === k[off + i]) i++;
+        while (i < L && k[at - 1 + i] === k[off + i]) i++;
         if (i === L) return false;
       }
       slot = (slot + 1) & mask;
     }
-    if (this.used + L > this.arena.length) {
-      const bigger = new Uint16Array(Math.max(2 * this.arena.length, this.used + L));
-      bigger.set(this.arena.subarray(0, this.used));
-      this.arena = bigger;
-    }
-    const ar = this.arena,
-      u = this.used;
-    for (let i = 0; i < L; i++) ar[u + i] = k[off + i];
     this.slotHash[slot] = h;
-    this.slotAt[slot] = this.used + 1;
+    this.slotAt[slot] = off + 1;
     this.slotLen[slot] = L;
-    this.used += L;
     if (++this.size * 2 > this.slotAt.length) {
       // grow: reinsert every entry
       const oh = this.slotHash,
@@ -785,6 +777,7 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
   seen.clear();
   let out = '';
   let copied = 0; // text[0, copied) is decided: out holds its kept part
+  let end = 0; // keys[0, end) holds the keys the KeySet points at
   const L = text.length;
   for (let ls = 0; ls < L;) {
     let le = text.indexOf('\n', ls);
@@ -793,9 +786,12 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
       ls++; // an empty line has no sentence
       continue;
     }
+    const base = (keyBase = end);
     const nb = sentenceBreaks(text, ls, le);
+    keyBase = 0;
     // the default comparison (special characters ignored, case kept) takes its keys from the splitter's first pass
     const fromLine = ignoreSpecial && !lowercase && lineKeysValid;
+    if (fromLine) end = lineKeyN;
     for (let k = 0, ps = ls; k <= nb; k++) {
       const pe = k < nb ? breaks[k] : le;
       // Python strip()
@@ -803,41 +799,42 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
         e = pe;
       while (b < e && KIND[text.charCodeAt(b)] & K_SPACE) b++;
       while (e > b && KIND[text.charCodeAt(e - 1)] & K_SPACE) e--;
-      let key: Uint16Array, kb: number, kl: number, cps: number;
+      let kb: number, kl: number, cps: number;
       if (fromLine) {
         // the kept units of text[ps, pe), less those of the stripped ends (" " and "\t" are kept)
-        kb = k === 0 ? 0 : keyAt[k - 1];
+        kb = k === 0 ? base : keyAt[k - 1];
         let ke = k < nb ? keyAt[k] : lineKeyN;
         for (let i = ps; i < b; i++) kb += (KIND[text.charCodeAt(i)] >>> 4) & 1;
         for (let i = e; i < pe; i++) ke -= (KIND[text.charCodeAt(i)] >>> 4) & 1;
-        key = lineKey;
         kl = cps = ke - kb;
       } else if (ignoreSpecial && !lowercase) {
-        seen.reserve(e - b);
-        key = seen.key;
-        let n = 0;
+        reserveKeys(end + e - b, end);
+        const key = keys;
+        let n = end;
         for (let i = b; i < e; i++) {
           const c = text.charCodeAt(i);
           if (KIND[c] & K_KEEP) key[n++] = c;
         }
-        kb = 0;
-        kl = cps = n;
+        kb = end;
+        kl = cps = n - end;
       } else {
         let copy = text.slice(b, e);
         if (lowercase) copy = copy.toLowerCase();
         if (ignoreSpecial) copy = copy.replace(NOT_KEPT_FOR_COMPARE, '');
-        seen.reserve(copy.length);
-        key = seen.key;
-        for (let i = 0; i < copy.length; i++) key[i] = copy.charCodeAt(i);
-        kb = 0;
+        reserveKeys(end + copy.length, end);
+        const key = keys;
+        for (let i = 0; i < copy.length; i++) key[end + i] = copy.charCodeAt(i);
+        kb = end;
         kl = copy.length;
         cps = copy.length < 2 * minLen ? cpLength(copy) : copy.length;
       }
       const short = kl < minLen || (kl < 2 * minLen && cps < minLen);
-      if (!short && !seen.add(key, kb, kl)) {
-        // a repeated sentence: drop text[ps, pe)
-        out += text.slice(copied, ps);
-        copied = pe;
+      if (!short) {
+        if (!seen.add(keys, kb, kl)) {
+          // a repeated sentence: drop text[ps, pe)
+          out += text.slice(copied, ps);
+          copied = pe;
+        } else if (!fromLine) end += kl; // the key stays where the KeySet points
       }
       ps = pe;
     }
