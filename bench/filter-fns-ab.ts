@@ -5,7 +5,7 @@
  * the CPU-seconds of each pass (process.cpuUsage) and whether every result is the same.
  *
  *   npx tsx bench/filter-fns-ab.ts --other DIR --fn NAME [--rounds 3] [--chunk N] [--new-first] [--evict MB]
- * NAME: remove_repeat_sentences | clean_links | clean_email | fix_unicode | char_repetition | word_repetition |
+ * NAME: remove_repeat_sentences | clean_html | clean_links | clean_email | whitespace_normalization | fix_unicode | char_repetition | word_repetition |
  *   gopher_repetition | gopher_step | pii_mask | flagged_words | stopword_count | char_ratios | zh_script | lang_id |
  *   jieba
  * --evict MB: before each document, read MB of other memory (one byte per cache line, not timed: each call is timed on
@@ -70,6 +70,15 @@ async function load(root: string): Promise<(text: string) => unknown> {
     case 'clean_links': {
       const m = await imp(root, 'filters/mappers.ts');
       return (t) => m.cleanLinks(t);
+    }
+    case 'clean_html': {
+      // zh-web's mode
+      const m = await imp(root, 'filters/mappers.ts');
+      return (t) => m.stripTags(t);
+    }
+    case 'whitespace_normalization': {
+      const m = await imp(root, 'filters/mappers.ts');
+      return (t) => m.whitespaceNormalization(t);
     }
     case 'clean_email': {
       // as the step calls it (filters/ops.ts): the recipe's pattern through regexReplace, texts with an "@"

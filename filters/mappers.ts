@@ -260,6 +260,7 @@ const ENTITIES: Record<string, string> = {
   rsquo: '’',
 };
 export function decodeEntities(s: string): string {
+  if (s.indexOf('&') < 0) return s;
   return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (m, e: string) => {
     if (e[0] === '#') {
       const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
@@ -291,6 +292,8 @@ function tableRowLine(row: string): string | undefined {
  * Text outside tags is never lost.
  */
 export function stripTags(text: string): string {
+  // every pattern below starts with "<": without one, only the entities can change
+  if (text.indexOf('<') < 0) return decodeEntities(text);
   let s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
   if (s.indexOf('<') < 0 && s.indexOf('&') < 0) return s;
   s = s.replace(/<!--[\s\S]*?-->/g, '');
