@@ -538,6 +538,9 @@ test('clean_html strip_tags: a table row of two or more cells is one line, even 
   assert.equal(M.stripTags('<table><tr><td><p>注意</p>\n<p>第二段</p></td></tr></table>'), '注意\n第二段');
   // text outside tags is never lost, a stray "<" stays
   assert.equal(M.stripTags('a < b <tr><td>x</td><td>y &amp; z</td></tr> c'), 'a < b \n| x | y & z |\n c');
+  // no "<": only the entities change
+  assert.equal(M.stripTags('x &amp; y &#x4e2d; &bogus; z'), 'x & y 中 &bogus; z');
+  assert.equal(M.stripTags('no markup at all'), 'no markup at all');
 });
 
 test('flagged Chinese substrings: counted as the global regex of their alternation counts them', async () => {
