@@ -680,8 +680,11 @@ const INERT_UNITS = new Map<string, Uint8Array>();
 /**
  * fixText for one configuration, compiled: QUIET[u] is 0 where a unit gives fixText no work (no badness character,
  * nothing a configured fixer changes, inert for the normalisation; "&" is 2, work only where an HTML entity starts
- * there), so a text of quiet units comes back as it is after one table scan, without fixText's scans for entities,
- * badness, fixable characters and the normalisation's own. Any other text goes through fixText's path.
+ * there), FIXER (1) where only a configured fixer may change it, OTHER (3) for the rest. A text of quiet units comes
+ * back as it is after one table scan, without fixText's scans for entities, badness, fixable characters and the
+ * normalisation's own. A text whose only work is the fixers' (no entity, no badness character, nothing the
+ * normalisation changes: fixText's first round is fixChars) comes back after fixChars when its result is quiet
+ * (fixText's second round would change nothing). Any other text goes through fixText's path.
  */
 export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => string {
   const c = { ...FTFY_DEFAULTS, ...config };
@@ -691,23 +694,36 @@ export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => s
   const mask = fixableMask(c);
   const quiet = new Uint8Array(0x10000);
   for (let u = 0; u < 0x10000; u++)
-    if ((c.fixEncoding && BADNESS_CHAR[u] === 1) || (FIXABLE[u] & mask) !== 0 || (inert !== null && inert[u] !== 1))
-      quiet[u] = 1;
-  for (let u = 0xd800; u < 0xe000; u++) quiet[u] = 1; // surrogates: fixText's path
+    if ((c.fixEncoding && BADNESS_CHAR[u] === 1) || (inert !== null && inert[u] !== 1)) quiet[u] = OTHER;
+    else if ((FIXABLE[u] & mask) !== 0) quiet[u] = FIXER;
+  quiet.fill(OTHER, 0xd800, 0xe000); // surrogates: fixText's path
   if (c.unescapeHtml !== false && quiet[0x26] === 0) quiet[0x26] = 2;
   return (text) => {
-    const L = text.length;
-    for (let i = 0; i < L; i++) {
-      const q = quiet[text.charCodeAt(i)];
-      if (q === 0) continue;
-      if (q === 2) {
-        ENTITY_AT.lastIndex = i;
-        if (!ENTITY_AT.test(text)) continue;
-      }
-      return fixWith(text, c);
+    const q = quietScan(text, quiet);
+    if (q === 0) return text;
+    if (q === FIXER && text.length <= c.maxDecodeLength) {
+      const once = fixChars(text, c);
+      if (once === text || quietScan(once, quiet) === 0) return once;
     }
-    return text;
+    return fixWith(text, c);
   };
+}
+const FIXER = 1;
+const OTHER = 3;
+/** 0 when every unit of the text is quiet, FIXER when some only a fixer changes, OTHER when fixText has other work. */
+function quietScan(text: string, quiet: Uint8Array): number {
+  const L = text.length;
+  let state = 0;
+  for (let i = 0; i < L; i++) {
+    const q = quiet[text.charCodeAt(i)];
+    if (q === 0) continue;
+    if (q === 2) {
+      ENTITY_AT.lastIndex = i;
+      if (ENTITY_AT.test(text)) return OTHER;
+    } else if (q === FIXER) state = FIXER;
+    else return OTHER;
+  }
+  return state;
 }
 const ENTITY_AT = new RegExp(HTML_ENTITY.source, 'y');
 
