@@ -727,8 +727,12 @@ class KeySet {
   }
   /** Adds k[off, off + L) (k: the buffer of every key added since clear); false when an equal key was there. */
   add(k: Uint16Array, off: number, L: number): boolean {
+    // two units a step (a shorter chain of multiplies; equal keys still compared unit by unit)
     let h = 0x811c9dc5 ^ L;
-    for (let i = 0; i < L; i++) h = Math.imul(h ^ k[off + i], 0x01000193);
+    let i = off;
+    for (const e = off + L - 1; i < e; i += 2) h = Math.imul(h ^ (k[i] | (k[i + 1] << 16)), 0x01000193);
+    if (i < off + L) h = Math.imul(h ^ k[i], 0x01000193);
+    h ^= h >>> 15;
     let mask = this.slotAt.length - 1;
     let slot = h & mask;
     for (;;) {
