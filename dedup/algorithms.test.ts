@@ -311,6 +311,46 @@ test('simhash: bit majority over distinct shingles; near-copies are close, unrel
   assert.ok(t.some((tb, i) => String(tableKey(a[0], a[1], tb, r, i)) === String(tableKey(b[0], b[1], tb, r, i))));
 });
 
+test('record files: a string is its UTF-8 length, then its bytes zero-padded to whole words, also in a reused buffer', () => {
+  const dir = tmpDir('dd-rs-');
+  // a first file leaves its buffer (non-zero words) in the pool for the second
+  const dirty = new RecordWriter(join(dir, 'd.bin'), 1, false, 4096);
+  for (let i = 0; i < 4096; i++) dirty.write([0xffffffff]);
+  dirty.close();
+  const strs = [
+    '',
+    'a',
+    'ab',
+    'abc',
+    'abcd',
+    'abcde',
+    'é',
+    '文',
+    '文档x',
+    '\u{1f600}',
+    'x\ud800y',
+    'x'.repeat(5000),
+    '档'.repeat(3000),
+    'y'.repeat(20000),
+  ];
+  const p = join(dir, 's.bin');
+  const w = new RecordWriter(p, 1, true, 4096);
+  for (let i = 0; i < strs.length; i++) w.write([i], 0, strs[i]);
+  w.close();
+  const words: number[] = [];
+  for (let i = 0; i < strs.length; i++) {
+    const b = new TextEncoder().encode(strs[i]);
+    const padded = new Uint8Array(Math.ceil(b.length / 4) * 4);
+    padded.set(b);
+    words.push(i, b.length, ...new Uint32Array(padded.buffer));
+  }
+  const file = readFileSync(p);
+  const body = new Uint32Array(file.buffer, file.byteOffset + 16, words.length);
+  assert.deepEqual([...body], words);
+  const r = new RecordReader(p);
+  for (let i = 0; r.next(); i++) assert.equal(r.str, new TextDecoder().decode(new TextEncoder().encode(strs[i])));
+});
+
 test('record files: round trip; truncation, bit flips and bad headers are reported with the path', () => {
   const dir = tmpDir('dd-rf-');
   const p = join(dir, 'x.bin');

@@ -109,6 +109,8 @@ export class RecordWriter {
   private readonly out: AtomicFileSync;
   private readonly section?: SectionFileWriter;
   private readonly buf: Uint32Array;
+  /** The buffer's bytes (strings are encoded into it). */
+  private bytes?: Buffer;
   private n = 0;
   private count = 0;
   private bodyBytes = 0;
@@ -147,15 +149,33 @@ export class RecordWriter {
     if (this.closed) throw new Error(`write after close: ${this.path}`); // its buffer went back to the pool
     if (this.n + this.width > this.buf.length) this.flush();
     for (let i = 0; i < this.width; i++) this.buf[this.n++] = words[offset + i]!;
-    if (this.withString) {
-      const bytes = enc.encode(str ?? '');
+    if (this.withString) this.string(str ?? '');
+    this.count++;
+  }
+
+  /**
+   * A record's string: its UTF-8 length, then its bytes zero-padded to whole words, encoded straight into the buffer
+   * (a string of c UTF-16 units is at most 3c bytes; the encoded bytes, a padded copy and a word view per record were
+   * three arrays per document of sig/info). A string longer than the buffer goes through a copy.
+   */
+  private string(str: string): void {
+    const most = Math.ceil((str.length * 3) / 4) + 1;
+    if (this.n + most > this.buf.length) this.flush();
+    if (most > this.buf.length) {
+      const bytes = enc.encode(str);
       this.word(bytes.length);
       const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
       padded.set(bytes);
       const w = new Uint32Array(padded.buffer);
       for (let i = 0; i < w.length; i++) this.word(w[i]!);
+      return;
     }
-    this.count++;
+    const b8 = (this.bytes ??= Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+    const at = (this.n + 1) * 4;
+    let end = at + b8.write(str, at, 'utf8');
+    this.buf[this.n] = end - at;
+    while (end & 3) b8[end++] = 0;
+    this.n = end >>> 2;
   }
 
   /**
