@@ -35,6 +35,7 @@ import {
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import { Forest } from './stages/verify.ts';
+import { recordOrder } from './stages/signatures.ts';
 import { distinctPayloads } from './stages/buckets.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
@@ -309,6 +310,27 @@ test('simhash: bit majority over distinct shingles; near-copies are close, unrel
   const b: [number, number] = [(a[0] ^ (1 << 3) ^ (1 << 20)) >>> 0, (a[1] ^ (1 << 7) ^ (1 << 30)) >>> 0];
   assert.equal(hamming(a[0], a[1], b[0], b[1]), 4);
   assert.ok(t.some((tb, i) => String(tableKey(a[0], a[1], tb, r, i)) === String(tableKey(b[0], b[1], tb, r, i))));
+});
+
+test('signing: the records of a spill ordered by (key hi, key lo, doc), equal his and los included', () => {
+  const width = 6;
+  for (const n of [0, 1, 2, 700, 5000]) {
+    const a = new Uint32Array(n * width);
+    let seed = 12345 + n;
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    for (let i = 0; i < n; i++) {
+      // a third of the records share one of 8 his (near-copies), some of those one of 3 los; his over the whole range
+      a[i * width] = i % 3 ? rnd() : [0, 1, 0xffffffff, 0x80000000, 0x00ff00ff, 256, 65536, 0x7fffffff][rnd() % 8]!;
+      a[i * width + 1] = i % 3 ? rnd() : [7, 0xfffffffe, 0][rnd() % 3]!;
+      a[i * width + 2] = 3;
+      a[i * width + 3] = i;
+    }
+    const want = Array.from({ length: n }, (_, i) => i).sort(
+      (x, y) =>
+        a[x * width]! - a[y * width]! || a[x * width + 1]! - a[y * width + 1]! || a[x * width + 3]! - a[y * width + 3]!,
+    );
+    assert.deepEqual([...recordOrder(a, n, width)], want, `n = ${n}`);
+  }
 });
 
 test('record files: a string is its UTF-8 length, then its bytes zero-padded to whole words, also in a reused buffer', () => {
