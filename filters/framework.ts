@@ -169,6 +169,7 @@ export function filterOp<P>(spec: FilterSpec<P>): MapOp<P> & { spec: FilterSpec<
     params: spec.params,
     spec,
     ...(spec.computeBatch ? {} : { createDoc }),
+    keepsText: true,
     async create(p: P): Promise<Stage> {
       if (!spec.computeBatch) return streamOfDocStage(await createDoc(p));
       const keep = await prepare(p);

@@ -453,7 +453,7 @@ async function impl(name: string) {
 }
 
 /** The recipe operator of `m`: its create / createDoc import the implementation when called. */
-function lazyOp(m: OpMeta<unknown>, perDocument: boolean): MapOp & { loadSpec(): Promise<Spec> } {
+function lazyOp(m: OpMeta<unknown>, perDocument: boolean, keepsText = false): MapOp & { loadSpec(): Promise<Spec> } {
   return {
     kind: 'map',
     name: m.name,
@@ -463,11 +463,12 @@ function lazyOp(m: OpMeta<unknown>, perDocument: boolean): MapOp & { loadSpec():
     loadSpec: async () => (await impl(m.name)).spec,
     create: async (p) => (await impl(m.name)).create(p),
     ...(perDocument && { createDoc: async (p: unknown) => (await impl(m.name)).createDoc!(p) }),
+    ...(keepsText && { keepsText }),
   };
 }
 
 /** Operators of this area, usable by name in recipes. */
 export const ops: Op[] = [
   ...Object.values(MAPPERS).map((m: OpMeta<unknown>) => lazyOp(m, true)),
-  ...Object.values(FILTERS).map((m: OpMeta<unknown>) => lazyOp(m, !BATCHED.has(m.name))),
+  ...Object.values(FILTERS).map((m: OpMeta<unknown>) => lazyOp(m, !BATCHED.has(m.name), true)),
 ];

@@ -349,9 +349,21 @@ function stageError(step: MapTaskArgs['steps'][number], op: string, e: unknown):
   return new Error(`stage "${step.name}" (${op}): ${err?.message ?? String(e)}`, { cause: e });
 }
 
+/** A per-document step in a fused run; `flatten`: the last of the steps that may change the text before one that does not. */
+type FusedStep = StepRun & { fn: DocStage; flatten: boolean };
+
+/**
+ * `s` as one flat sequential string: a mapper's slice (a strip) or concatenation is a sliced or cons string, whose
+ * every character read goes through the indirection (5-20% slower character loops); UTF-16 copies keep every code unit.
+ */
+export function flatString(s: string): string {
+  return Buffer.from(s, 'utf16le').toString('utf16le');
+}
+
 /** A fused run of per-document steps and the state of the document going through it. */
 class FusedRun {
-  /** The document's text as last measured, its UTF-8 length, and when its current step started. */
+  /** The document's text when it entered the run, as last measured, its UTF-8 length, and when its step started. */
+  text0 = '';
   text = '';
   bytes = 0;
   /** (A double from the start: a field that held a small integer first was thrown away with runSteps' code.) */
@@ -359,7 +371,7 @@ class FusedRun {
   /** The answer of the step that returned a promise (runSteps' index). */
   pending: Promise<boolean> | undefined = undefined;
   readonly batchMs: Float64Array;
-  constructor(readonly runs: (StepRun & { fn: DocStage })[]) {
+  constructor(readonly runs: FusedStep[]) {
     this.batchMs = new Float64Array(runs.length);
   }
 }
@@ -393,6 +405,8 @@ function runSteps(f: FusedRun, doc: Document, k: number): number {
 
 /** Step k's answer for `doc`: its wall time, and (kept) the text's new UTF-8 length and the step's out counts. */
 function stepEnd(f: FusedRun, doc: Document, k: number, keep: boolean): boolean {
+  // the flat copy is metered as the step's
+  if (keep && f.runs[k].flatten && doc.text !== f.text0) doc.text = flatString(doc.text);
   const t1 = performance.now();
   f.batchMs[k] += t1 - f.t;
   f.t = t1;
@@ -415,7 +429,7 @@ function stepEnd(f: FusedRun, doc: Document, k: number, keep: boolean): boolean 
  */
 async function* fusedSteps(
   src: AsyncIterable<Document[]>,
-  runs: (StepRun & { fn: DocStage })[],
+  runs: FusedStep[],
   out: TaskOutputs,
   wm: Meter,
 ): AsyncGenerator<Document[]> {
@@ -427,7 +441,7 @@ async function* fusedSteps(
     const c0 = cpuNow();
     const kept: Document[] = [];
     for (const doc of batch) {
-      f.text = doc.text;
+      f.text0 = f.text = doc.text;
       f.bytes = utf8Len(f.text);
       f.t = performance.now();
       let k = runSteps(f, doc, 0);
@@ -639,7 +653,7 @@ async function runMapTask(
 
   // resolve every step first: its operator, its stage (per-document or streaming), its stats
   const sctxBase = { rank, world, outDir: args.outDir };
-  const planned: { run: StepRun; fn?: DocStage; stage?: Stage }[] = [];
+  const planned: { run: StepRun; fn?: DocStage; stage?: Stage; keepsText?: boolean }[] = [];
   const stopsEarly: boolean[] = [];
   let queue: StepRun['queue'] = [];
   for (const step of args.steps) {
@@ -653,7 +667,11 @@ async function runMapTask(
       // consecutive per-document steps share one drop queue (drops are written in the order they happened)
       const prev = planned[planned.length - 1];
       if (!prev?.fn) queue = [];
-      planned.push({ run: stepRun(step, st, queue, sctxBase, ctx), fn: await op.createDoc(params) });
+      planned.push({
+        run: stepRun(step, st, queue, sctxBase, ctx),
+        fn: await op.createDoc(params),
+        keepsText: op.keepsText === true,
+      });
     } else {
       queue = [];
       planned.push({ run: stepRun(step, st, queue, sctxBase, ctx), stage: await op.create(params) });
@@ -668,9 +686,13 @@ async function runMapTask(
   );
   for (let i = 0; i < planned.length;) {
     if (planned[i].fn) {
-      const runs: (StepRun & { fn: DocStage })[] = [];
-      for (; i < planned.length && planned[i].fn; i++) runs.push({ ...planned[i].run, fn: planned[i].fn! });
-      // the spread copies share the meter and stats objects with planned[].run
+      const runs: FusedStep[] = [];
+      for (; i < planned.length && planned[i].fn; i++) {
+        // a text changed by the steps up to here is made flat before the first of the steps that only read it
+        const flatten = !planned[i].keepsText && !!planned[i + 1]?.fn && planned[i + 1].keepsText === true;
+        // the spread copies share the meter and stats objects with planned[].run
+        runs.push({ ...planned[i].run, fn: planned[i].fn!, flatten });
+      }
       stream = fusedSteps(stream, runs, out, writeMeter);
     } else {
       stream = streamingStep(stream, planned[i].stage!, planned[i].run, size, out, writeMeter);

@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readFileSync, readdirSync, existsSync, mkdirSync } from 'node:fs';
+import { writeFileSync, readFileSync, readdirSync, existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
 import { runPipeline, parseInputSpec, planPhases } from './runner.ts';
+import { flatString } from './map-task.ts';
 import { loadRecipe, resolveSteps, parseRecipe } from './recipe.ts';
 import { LocalExecutor, readMarker, markerPath } from './executor.ts';
 import { HOOKED_WORKER, TEST_HOOKS_ENV, testHooksEnv } from './test-fixtures/hooks.ts';
@@ -471,6 +472,24 @@ test('fused per-document steps: a step answering with a promise is awaited, the 
     }),
     /stage "async_three".*asked to fail/s,
   );
+});
+
+test('flatString: the same text, as a flat sequential string (V8 instance types, from a sliced or cons string)', () => {
+  const fx = fileURLToPath(new URL('./test-fixtures/flat-string.ts', import.meta.url));
+  // %DebugPrint writes with C stdio, which can lose output on a non-blocking pipe: the child writes to a file
+  const file = join(tmp(), 'debug-print.txt');
+  const fd = openSync(file, 'w');
+  const env = { ...process.env, NODE_TEST_CONTEXT: undefined };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--allow-natives-syntax', fx], {
+    encoding: 'utf8',
+    env,
+    stdio: ['ignore', fd, 'pipe'],
+  });
+  closeSync(fd);
+  assert.equal(r.status, 0, r.stderr);
+  const types = [...readFileSync(file, 'utf8').matchAll(/^ - type: ([A-Z_]+)$/gm)].map((m) => m[1]);
+  assert.deepEqual(types, ['ONE_BYTE_STRING_TYPE', 'STRING_TYPE', 'ONE_BYTE_STRING_TYPE', 'STRING_TYPE']);
+  for (const s of ['', 'a', '\ud800', 'x\udc00y中文', '\u{1f600}'.repeat(9)]) assert.equal(flatString(s), s);
 });
 
 test('stats.json meters CPU-seconds per stage and phase, peak RSS, and text bytes in one unit (per-document steps fused)', async () => {

@@ -57,6 +57,12 @@ export interface MapOp<P = any> {
    * before it are then counted as dropped by rule "limit_cutoff", and the task reports its input as cut.
    */
   stopsEarly?: boolean;
+  /**
+   * The per-document stage never changes doc.text (a filter). After the last of a run of steps that may change it,
+   * before such a step, the map task makes a changed text one flat string (a mapper's slice or concatenation is read
+   * more slowly by every character loop after it).
+   */
+  keepsText?: boolean;
 }
 
 export interface GlobalOpContext {
