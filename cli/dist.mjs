@@ -101,7 +101,7 @@ export function fingerprint() {
 
 let build;
 /** dist/build.json (read once), or undefined when there is none. */
-function buildInfo() {
+export function buildInfo() {
   if (build === undefined) {
     try {
       build = JSON.parse(readFileSync(join(DIST, 'build.json'), 'utf8'));
@@ -150,13 +150,23 @@ export function runBundle(file, cachedData, name = file) {
 }
 
 /**
- * dist/steel.cjs's exports, run with dist/steel.cache when the cache was written for this bundle file (the size and
- * mtime build.json recorded for it: a bundle edited or copied since is compiled from its source).
+ * The Node binary a code cache belongs to. V8 checks only its own version (the same across Node 20 releases, e.g.
+ * 11.3.244.8 in 20.19.5 and 20.20.2) and accepts a cache another release made, which then crashes (SIGSEGV, seen with
+ * a cache of 20.20.2 run by 20.19.5): build.json records this, and a cache is used only by the same release.
  */
-export function loadBundle() {
-  const b = buildInfo()?.bundle;
+export function nodeKey() {
+  return `${process.version} ${process.versions.v8} ${process.platform}-${process.arch}`;
+}
+
+/**
+ * dist/steel.cjs's exports, run with dist/steel.cache when the cache was written for this bundle file (the size and
+ * mtime build.json recorded for it: a bundle edited or copied since is compiled from its source) by this Node release
+ * (`nodeKey`). `info`: build.json's contents (tests pass their own).
+ */
+export function loadBundle(info = buildInfo()) {
+  const b = info?.bundle;
   let cachedData;
-  if (b) {
+  if (b && b.node === nodeKey()) {
     const st = statSync(BUNDLE);
     if (st.size === b.size && st.mtimeMs === b.mtimeMs) {
       try {

@@ -110,15 +110,24 @@ test('dist/steel.cjs: cli/steel.js runs it with its code cache, nothing of dist/
   const dist = JSON.stringify(pathToFileURL(join(ROOT, 'cli/dist.mjs')).href);
   // the cache is used; the modules of a prep run when warm() imports them; a rejected cache compiles the source
   const child = `
-    const { loadBundle, runBundle, BUNDLE } = await import(${dist});
+    const { loadBundle, runBundle, BUNDLE, buildInfo } = await import(${dist});
     const b = loadBundle();
     await b.warm();
     const junk = runBundle(BUNDLE, Buffer.from('not a code cache'));
+    // a cache another Node release wrote is not handed to V8 (which would accept it and may crash)
+    const info = buildInfo();
+    const other = loadBundle({ ...info, bundle: { ...info.bundle, node: 'v20.0.0 11.3.244.8 linux-x64' } });
     console.log(JSON.stringify({ cacheUsed: b.cacheUsed, ops: b.loaded.includes('filters/ops.ts'),
-      rejected: junk.script.cachedDataRejected, main: typeof junk.exports.main }));`;
+      rejected: junk.script.cachedDataRejected, main: typeof junk.exports.main, otherNode: other.cacheUsed }));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(JSON.parse(r.stdout), { cacheUsed: true, ops: true, rejected: true, main: 'function' });
+  assert.deepEqual(JSON.parse(r.stdout), {
+    cacheUsed: true,
+    ops: true,
+    rejected: true,
+    main: 'function',
+    otherNode: false,
+  });
   // `steel ops --json` through cli/steel.js loads no module of dist/ (a load hook lists them) and prints what dist/'s
   // own modules print
   const hook = `import { appendFileSync } from 'node:fs';

@@ -23,7 +23,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { BUNDLED, DIST, ROOT, distState, fingerprint, walkSources } from '../cli/dist.mjs';
+import { BUNDLED, DIST, ROOT, distState, fingerprint, nodeKey, walkSources } from '../cli/dist.mjs';
 
 if (process.argv.includes('--if-stale') && distState() === 'fresh') process.exit(0);
 let esbuild;
@@ -189,7 +189,7 @@ try {
       fingerprint: fp,
       modules: entries.length,
       links: links.length,
-      ...(cache.status === 0 && { bundle: { size: st.size, mtimeMs: st.mtimeMs } }),
+      ...(cache.status === 0 && { bundle: { size: st.size, mtimeMs: st.mtimeMs, node: nodeKey() } }),
     }) + '\n',
   );
   const old = join(ROOT, `.dist-old-${process.pid}`);

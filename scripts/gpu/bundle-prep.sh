@@ -20,8 +20,26 @@ const { main } = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.j
 process.exitCode = await main(process.argv.slice(2));
 JS
 pk=(fasttext.wasm.js @node-rs yaml zod @bokuweb xxhash-wasm fzstd apache-arrow hyparquet hyparquet-compressors)
+# dist/steel.cache is V8's code cache for the Node release that built it, which another release must not use
+# (cli/dist.mjs nodeKey): the archive gets one made by the staged runtime, the GPU host's Node
+N=$tmp/node
+xz -dc .offline/node.xz > "$N" && chmod +x "$N"
+recache() { # DIST: its steel.cache and build.json remade by the staged Node (DIST's bundle as this tree's cli/ loads it)
+  "$N" --input-type=module -e "
+    import { readFileSync, writeFileSync } from 'node:fs';
+    const d = await import('$ROOT/cli/dist.mjs');
+    const { exports, script } = d.runBundle('$1/steel.cjs', undefined, d.BUNDLE);
+    await exports.warm();
+    writeFileSync('$1/steel.cache', script.createCachedData());
+    const b = JSON.parse(readFileSync('$1/build.json', 'utf8'));
+    b.bundle.node = d.nodeKey();
+    writeFileSync('$1/build.json', JSON.stringify(b) + '\\n');
+    process.exit(0);"
+}
 if [[ $# -eq 0 ]]; then
-  tar --format=posix -cJf .offline/prep/rt.tar.xz dist "${pk[@]/#/node_modules/}" -C "$tmp" run-dist.mjs
+  cp -a dist "$tmp/dist"
+  recache "$tmp/dist"
+  tar --format=posix -cJf .offline/prep/rt.tar.xz "${pk[@]/#/node_modules/}" -C "$tmp" dist run-dist.mjs
 else
   tree=$(cd "$1" && pwd)
   [[ -f $tree/dist/cli/main.js ]] || { echo "bundle-prep.sh: $tree has no dist/ (npm run build there)" >&2; exit 1; }
