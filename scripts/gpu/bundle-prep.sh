@@ -24,28 +24,31 @@ pk=(fasttext.wasm.js @node-rs yaml zod @bokuweb xxhash-wasm fzstd apache-arrow h
 # (cli/dist.mjs nodeKey): the archive gets one made by the staged runtime, the GPU host's Node
 N=$tmp/node
 xz -dc .offline/node.xz > "$N" && chmod +x "$N"
-recache() { # DIST: its steel.cache and build.json remade by the staged Node (DIST's bundle as this tree's cli/ loads it)
+recache() { # TREE OUT: TREE's dist/steel.cache and build.json as the staged Node makes them, written into OUT
   "$N" --input-type=module -e "
     import { readFileSync, writeFileSync } from 'node:fs';
-    const d = await import('$ROOT/cli/dist.mjs');
-    const { exports, script } = d.runBundle('$1/steel.cjs', undefined, d.BUNDLE);
+    const d = await import('$1/cli/dist.mjs');
+    const { exports, script } = d.runBundle(d.BUNDLE, undefined);
     await exports.warm();
-    writeFileSync('$1/steel.cache', script.createCachedData());
-    const b = JSON.parse(readFileSync('$1/build.json', 'utf8'));
+    writeFileSync('$2/steel.cache', script.createCachedData());
+    const b = JSON.parse(readFileSync(d.DIST + '/build.json', 'utf8'));
     b.bundle.node = d.nodeKey();
-    writeFileSync('$1/build.json', JSON.stringify(b) + '\\n');
+    writeFileSync('$2/build.json', JSON.stringify(b) + '\\n');
     process.exit(0);"
 }
 if [[ $# -eq 0 ]]; then
-  cp -a dist "$tmp/dist"
-  recache "$tmp/dist"
-  tar --format=posix -cJf .offline/prep/rt.tar.xz "${pk[@]/#/node_modules/}" -C "$tmp" dist run-dist.mjs
+  mkdir "$tmp/dist"
+  recache "$ROOT" "$tmp/dist"
+  tar --format=posix -cf "$tmp/rt.tar" --exclude=dist/steel.cache --exclude=dist/build.json dist "${pk[@]/#/node_modules/}"
+  tar --format=posix -rf "$tmp/rt.tar" -C "$tmp" dist/steel.cache dist/build.json run-dist.mjs
+  xz -T0 -c "$tmp/rt.tar" > .offline/prep/rt.tar.xz
 else
   tree=$(cd "$1" && pwd)
   [[ -f $tree/dist/cli/main.js ]] || { echo "bundle-prep.sh: $tree has no dist/ (npm run build there)" >&2; exit 1; }
   mkdir "$tmp/t"
   git -C "$tree" archive HEAD | tar x -C "$tmp/t" --exclude=corpora-manifests/sample
   cp -r "$tree/dist" "$tmp/t/dist"
+  [[ -f $tree/dist/steel.cache ]] && recache "$tree" "$tmp/t/dist"
   mkdir "$tmp/t/node_modules"
   for p in "${pk[@]}"; do mkdir -p "$tmp/t/node_modules/$(dirname "$p")" && cp -r "$ROOT/node_modules/$p" "$tmp/t/node_modules/$p"; done
   cp "$tmp/run-dist.mjs" "$tmp/t/"
