@@ -65,6 +65,13 @@ export class ExclusionWriter {
     return this.w.count;
   }
   write(doc: Document, stage: string, rule: string, value?: number | string): Promise<void> {
+    const tail = textLineTail(doc, doc.meta);
+    if (tail !== undefined && typeof stage === 'string' && typeof rule === 'string')
+      return this.w.writeText(
+        `{"stage":${JSON.stringify(stage)},"rule":${JSON.stringify(rule)}${value !== undefined ? `,"value":${JSON.stringify(value)}` : ''},"id":${JSON.stringify(doc.id)},"text":`,
+        doc.text,
+        tail,
+      );
     const line: ExclusionLine = {
       stage,
       rule,
@@ -164,10 +171,35 @@ export function openDocWriter(path: string, opts: { level?: number } = {}): DocW
       return w.count;
     },
     set count(_v: number) {},
-    write: (doc: Document) => w.write(docLine(doc)),
+    write: (doc: Document) => {
+      const tail = textLineTail(doc, doc.meta ?? {});
+      return tail === undefined
+        ? w.write(docLine(doc))
+        : w.writeText(`{"id":${JSON.stringify(doc.id)},"text":`, doc.text, tail);
+    },
     close: () => w.close(),
     abort: () => w.abort(),
   };
+}
+
+/**
+ * What follows a document's text in its line (docLine's, and an exclusion line's after its stage, rule and value):
+ * `,"source":…,"lang":…,"meta":…}`, so that the line is `{…,"id":ID,"text":` + JSON.stringify(text) + this, as
+ * JSON.stringify writes the object. Undefined when a field is not what a document holds (id, text, source a string,
+ * lang a string or empty, meta an object without toJSON or null): that line goes through JSON.stringify of the object.
+ */
+function textLineTail(doc: Document, meta: unknown): string | undefined {
+  const { id, text, source, lang } = doc;
+  if (
+    typeof id !== 'string' ||
+    typeof text !== 'string' ||
+    typeof source !== 'string' ||
+    (lang && typeof lang !== 'string') ||
+    typeof meta !== 'object' ||
+    (meta !== null && typeof (meta as { toJSON?: unknown }).toJSON === 'function')
+  )
+    return undefined;
+  return `,"source":${JSON.stringify(source)}${lang ? `,"lang":${JSON.stringify(lang)}` : ''},"meta":${JSON.stringify(meta)}}`;
 }
 
 /** The canonical JSONL line of a document: {"id","text","source","lang"?,"meta"}. */

@@ -6,7 +6,8 @@ import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
-import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter, zstdCompressChunk } from './index.ts';
+import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter, zstdCompressChunk, docLine } from './index.ts';
+import { jsonString } from './jsonl.ts';
 import { ParquetDocWriter } from './parquet.ts';
 import { readRecords, recordToDocument } from '../readers/index.ts';
 import type { Document } from '../document.ts';
@@ -131,6 +132,100 @@ test('JSONL writer: a line written in two parts (json, tail) is the joined line;
     assert.ok(readFileSync(p).equals(want), `split=${split}`);
     assert.equal(w.rawBytes, Buffer.byteLength(frames.join(''), 'utf8'));
   }
+});
+
+test('jsonString: the UTF-8 of JSON.stringify of any string (escapes, surrogates, every BMP unit)', () => {
+  const b = Buffer.alloc(6 * 70000 + 2);
+  const check = (s: string) => {
+    const n = jsonString(s, b, 0);
+    assert.equal(
+      b.subarray(0, n).toString('latin1'),
+      Buffer.from(JSON.stringify(s), 'utf8').toString('latin1'),
+      JSON.stringify(s),
+    );
+  };
+  for (const s of [
+    '',
+    '"',
+    '\\',
+    '\b\f\n\r\t',
+    '\u0000\u0001\u001f\u007f',
+    '\u2028\u2029',
+    '\ud800',
+    '\udfff',
+    'a\udc00b',
+    '\ud83d\ude00',
+    '\ud83d',
+    'x\ud83d',
+    '\ude00\ud83d',
+    '\ud83d\ud83d\ude00',
+    'é中😀',
+    '\uffff\ufeff',
+  ])
+    check(s);
+  // every code unit alone, and all of them in one string
+  const all = Array.from({ length: 0x10000 }, (_, c) => String.fromCharCode(c));
+  for (const s of all) check(s);
+  check(all.join(''));
+});
+
+test('document and exclusion lines: the bytes JSON.stringify of the line object gives, odd fields included', async () => {
+  const dir = tmp();
+  const odd: Document[] = [
+    ...docs.slice(0, 50),
+    { id: 'a', text: 'x\n"y"\ud800', source: 's', meta: {} },
+    { id: 'b', text: '', source: 's', lang: '', meta: { n: 1.5, s: 'q"\n' } },
+    { id: 'c', text: 't', source: 's', lang: 'en', meta: undefined as unknown as Record<string, unknown> },
+    { id: 'd', text: 't', source: 's', meta: null as unknown as Record<string, unknown> },
+    { id: 'e', text: 't', source: 's', meta: { toJSON: () => ({ z: 1 }) } as unknown as Record<string, unknown> },
+    { id: 5 as unknown as string, text: 't', source: 's', meta: {} },
+    { id: 'g', text: 't', source: undefined as unknown as string, meta: {} },
+    { id: 'h', text: 't', source: 's', lang: 7 as unknown as string, meta: {} },
+  ];
+  const p = join(dir, 'docs.jsonl');
+  const w = openDocWriter(p);
+  for (const d of odd) await w.write(d);
+  await w.close();
+  assert.equal(readFileSync(p, 'utf8'), odd.map((d) => JSON.stringify(docLine(d)) + '\n').join(''));
+  const x = join(dir, 'excluded.jsonl');
+  const ex = new ExclusionWriter(x);
+  for (const [i, d] of odd.entries())
+    await ex.write(d, 'st"age', 'rule', i % 3 === 0 ? undefined : i % 3 === 1 ? i / 7 : 'v');
+  await ex.close();
+  const want = odd.map((d, i) => {
+    const value = i % 3 === 0 ? undefined : i % 3 === 1 ? i / 7 : 'v';
+    const o = {
+      stage: 'st"age',
+      rule: 'rule',
+      ...(value !== undefined ? { value } : {}),
+      id: d.id,
+      text: d.text,
+      source: d.source,
+      ...(d.lang ? { lang: d.lang } : {}),
+      meta: d.meta,
+    };
+    return JSON.stringify(o) + '\n';
+  });
+  assert.equal(readFileSync(x, 'utf8'), want.join(''));
+  // writeText's frames end where the joined line's UTF-16 units (escapes counted) reach chunkBytes, as writeLine's do
+  const texts = Array.from({ length: 200 }, (_, i) => '中\n"😀\u0001\ud800a'.repeat(i % 30));
+  const chunkBytes = 1500;
+  const frames: string[] = [];
+  let cur = '';
+  for (const t of texts) {
+    cur += `{"t":${JSON.stringify(t)}}\n`;
+    if (cur.length >= chunkBytes) {
+      frames.push(cur);
+      cur = '';
+    }
+  }
+  if (cur) frames.push(cur);
+  const zwant = Buffer.concat(await Promise.all(frames.map((f) => zstdCompressChunk(Buffer.from(f, 'utf8'), 3))));
+  const zp = join(dir, 'text.jsonl.zst');
+  const zw = new JsonlWriter(zp, { chunkBytes });
+  for (const t of texts) await zw.writeText('{"t":', t, '}');
+  await zw.close();
+  assert.ok(readFileSync(zp).equals(zwant));
 });
 
 test('Parquet writer: row groups, readable back (hyparquet) with the same documents', async () => {
