@@ -145,7 +145,10 @@ export class JsonlWriter {
     let b = this.buf;
     if (!b) b = this.buf = spareBuffers.pop() ?? Buffer.allocUnsafe(0);
     if (b.length < this.n + more) {
-      const g = Buffer.allocUnsafe(Math.max(this.n + more, Math.min(2 * b.length, this.n + more + (4 << 20))));
+      // a frame's lines take up to 3 bytes per unit: that much at once (pages are touched only as written), then
+      // doubling for a frame that ends with a long line
+      const want = Math.max(this.n + more, 3 * this.chunkBytes + (64 << 10));
+      const g = Buffer.allocUnsafe(Math.max(want, Math.min(2 * b.length, this.n + more + (4 << 20))));
       b.copy(g, 0, 0, this.n);
       b = this.buf = g;
     }
