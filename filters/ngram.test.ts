@@ -325,6 +325,46 @@ test('word_repetition equals its definition: occurrences of n-grams seen more th
   }
 });
 
+test('word_repetition lower-cases a word with a unit of [A-Z\u00c0-\u024f\u0370-\u052f] (toLowerCase), no other', () => {
+  // ASCII words with capitals are lowered without a string: mixed with units outside ASCII they must still go through
+  // toLowerCase (Ａ and the Cyrillic, Greek and Latin-1 letters lower there; a word without a listed unit is kept)
+  const vocab = [
+    'Hello',
+    'HELLO',
+    'hello',
+    'Linux内核',
+    'linux内核',
+    'LinuxＡ',
+    'linuxａ',
+    'Ａb',
+    'ａb',
+    'ÉCOLE',
+    'école',
+    'ΣΑΣ',
+    'σας',
+    'İz',
+    'i̇z',
+    'Ёж',
+    'ёж',
+    'A1_b',
+    'a1_b',
+    '内核',
+    'X😊',
+    'x😊',
+    'Ⅻ',
+    'ⅻ',
+    'ǅ',
+    'ǆ',
+  ];
+  const lower = (w: string) => (/[A-Z\u00c0-\u024f\u0370-\u052f]/.test(w) ? w.toLowerCase() : w);
+  for (let seed = 1; seed <= 40; seed++) {
+    let q = seed;
+    const words = Array.from({ length: 30 + seed * 5 }, () => vocab[(q = (q * 7 + 3) % 101) % vocab.length]);
+    for (const n of [1, 2, 3])
+      assert.equal(wordRepetition(W(words), n, true), plainWordRep(words.map(lower), n), `seed ${seed} n ${n}`);
+  }
+});
+
 test('words outside sentences take the hashes and lengths of the words they come from', () => {
   const ns = [5, 6, 7, 8, 9, 10];
   for (let seed = 1; seed <= 30; seed++) {

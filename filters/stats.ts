@@ -212,15 +212,39 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
     }
     wh1 = wr1;
     wh2 = wr2;
+    // a word with a code unit that toLowerCase may change (/[A-Z\u00c0-\u024f\u0370-\u052f]/) is hashed lower-cased;
+    // an ASCII one without a string (most of them), any other through toLowerCase
     const { src, start, end } = words;
     for (let i = 0; i < words.n; i++) {
-      if (lowerable(src, start[i], end[i])) {
+      const b = start[i],
+        e = end[i];
+      // 1: a capital A-Z; 2: a unit of the other two ranges; 4: a unit outside ASCII
+      let f = 0;
+      for (let j = b; j < e; j++) {
+        const c = src.charCodeAt(j);
+        if (c >= 0x80) f |= (c >= 0xc0 && c <= 0x24f) || (c >= 0x370 && c <= 0x52f) ? 6 : 4;
+        else if (c >= 65 && c <= 90) f |= 1;
+      }
+      if ((f & 3) === 0) {
+        // not lowerable: the word's own hashes
+        wh1[i] = hb1[i];
+        wh2[i] = hb2[i];
+      } else if (f === 1) {
+        // ASCII with capitals: toLowerCase maps A-Z to a-z and nothing else, hashed as hashString does
+        let h = 0x811c9dc5,
+          g = 0x12345678;
+        for (let j = b; j < e; j++) {
+          const c = src.charCodeAt(j);
+          const l = c >= 65 && c <= 90 ? c + 32 : c;
+          h = Math.imul(h ^ l, 0x01000193);
+          g = Math.imul(g ^ l, 0x01000193);
+        }
+        wh1[i] = h;
+        wh2[i] = g;
+      } else {
         const w = words.word(i).toLowerCase();
         wh1[i] = hashString(w);
         wh2[i] = hashString(w, 0x12345678);
-      } else {
-        wh1[i] = hb1[i];
-        wh2[i] = hb2[i];
       }
     }
   }
@@ -229,14 +253,6 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
   new Int32Array(k.memory.buffer, at, words.n).set(wh1.subarray(0, words.n));
   new Int32Array(k.memory.buffer, at2, words.n).set(wh2.subarray(0, words.n));
   return k.wordRep(words.n, n) / total;
-}
-/** /[A-Z\u00c0-\u024f\u0370-\u052f]/.test(s.slice(b, e)): a code unit that toLowerCase may change. */
-function lowerable(s: string, b: number, e: number): boolean {
-  for (let i = b; i < e; i++) {
-    const c = s.charCodeAt(i);
-    if ((c >= 65 && c <= 90) || (c >= 0xc0 && c <= 0x24f) || (c >= 0x370 && c <= 0x52f)) return true;
-  }
-  return false;
 }
 let wr1 = new Int32Array(1024),
   wr2 = new Int32Array(1024);
