@@ -200,6 +200,16 @@ function isLinkAnchor(t: string, i: number): boolean {
       (t.charCodeAt(i + 2) | 32) === 119)
   );
 }
+/** The anchors of isLinkAnchor: the leftmost match is at the first position where isLinkAnchor holds. */
+const ANCHOR_G = /[:/]|[wW]{3}/g;
+/** The first position at or after `from` where isLinkAnchor holds, -1 if none (V8's scan, not a loop over every unit). */
+function nextAnchor(t: string, from: number): number {
+  ANCHOR_G.lastIndex = from;
+  if (!ANCHOR_G.test(t)) return -1;
+  const e = ANCHOR_G.lastIndex;
+  const c = t.charCodeAt(e - 1);
+  return c === 58 || c === 47 ? e - 1 : e - 3; // ":" or "/", else "www"
+}
 /**
  * The global replace of LINK_PATTERN, without running the regex over all of the text: a link holds no whitespace (\s)
  * and holds an anchor (isLinkAnchor) at or after its start, so the leftmost link lies in the first run of
@@ -213,8 +223,9 @@ function cleanDefaultLinks(t: string, repl: string): string {
     copied = 0,
     pos = 0;
   for (let i = 0; i < L;) {
-    while (i < L && !isLinkAnchor(t, i)) i++;
-    if (i >= L) break;
+    // the next anchor: V8's scan for the regex's first characters, not a JavaScript loop over every unit
+    i = nextAnchor(t, i);
+    if (i < 0) break;
     let rs = i;
     while (rs > pos && !isJsSpace(t.charCodeAt(rs - 1))) rs--;
     let last = i,
@@ -227,10 +238,9 @@ function cleanDefaultLinks(t: string, repl: string): string {
     for (let q = rs; q <= last; q++) {
       if (!isLinkStart(t.charCodeAt(q)) || (q > 0 && isAsciiWord(t.charCodeAt(q - 1)))) continue;
       LINK_STICKY.lastIndex = q;
-      const m = LINK_STICKY.exec(t);
-      if (m) {
+      if (LINK_STICKY.test(t)) {
         out += t.slice(copied, q) + repl;
-        copied = pos = i = q + m[0].length;
+        copied = pos = i = LINK_STICKY.lastIndex;
         found = true;
         break;
       }
