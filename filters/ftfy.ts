@@ -694,7 +694,8 @@ export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => s
   const mask = fixableMask(c);
   const quiet = new Uint8Array(0x10000);
   for (let u = 0; u < 0x10000; u++)
-    if ((c.fixEncoding && BADNESS_CHAR[u] === 1) || (inert !== null && inert[u] !== 1)) quiet[u] = OTHER;
+    if (inert !== null && inert[u] !== 1) quiet[u] = OTHER;
+    else if (c.fixEncoding && BADNESS_CHAR[u] === 1) quiet[u] = (FIXABLE[u] & mask) !== 0 ? OTHER : BAD;
     else if ((FIXABLE[u] & mask) !== 0) quiet[u] = FIXER;
   quiet.fill(OTHER, 0xd800, 0xe000); // surrogates: fixText's path
   if (c.unescapeHtml !== false && quiet[0x26] === 0) quiet[0x26] = 2;
@@ -705,12 +706,20 @@ export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => s
       const once = fixChars(text, c);
       if (once === text || quietScan(once, quiet) === 0) return once;
     }
+    // badness characters the only work: fixText's first round changes nothing unless the text is bad (no entity, no
+    // unit a fixer or the normalisation changes: fixChars gives the text back)
+    if (q === BAD && text.length <= c.maxDecodeLength && !isBad(text, true)) return text;
     return fixWith(text, c);
   };
 }
 const FIXER = 1;
 const OTHER = 3;
-/** 0 when every unit of the text is quiet, FIXER when some only a fixer changes, OTHER when fixText has other work. */
+const BAD = 4;
+/**
+ * 0 when every unit of the text is quiet; FIXER when some only a fixer changes; BAD when some are badness characters
+ * (inert for the normalisation, left alone by every configured fixer) and the others are quiet; OTHER when fixText has
+ * other work (FIXER and BAD together too).
+ */
 function quietScan(text: string, quiet: Uint8Array): number {
   const L = text.length;
   let state = 0;
@@ -720,10 +729,10 @@ function quietScan(text: string, quiet: Uint8Array): number {
     if (q === 2) {
       ENTITY_AT.lastIndex = i;
       if (ENTITY_AT.test(text)) return OTHER;
-    } else if (q === FIXER) state = FIXER;
-    else return OTHER;
+    } else if (q === OTHER) return OTHER;
+    else state |= q;
   }
-  return state;
+  return state === FIXER + BAD ? OTHER : state;
 }
 const ENTITY_AT = new RegExp(HTML_ENTITY.source, 'y');
 
