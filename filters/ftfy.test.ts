@@ -142,6 +142,11 @@ test('ftfyFixer (the quiet-unit scan first) gives fixText’s result on the fixt
     'e\u0301 combining',
     '한국어 ᄀ jamo',
     'plain ascii text',
+    // badness characters only, and texts the fixers make bad (their next round repairs the encoding)
+    'a │ table ┼ “quoted” • item',
+    'cafÃ\u0007© au lait',
+    'cafÃ\u00a0© au lait “q”',
+    'Ã\u0007 bad at a line start\nâ\u0007€\u0007œ x',
     '',
   );
   for (const s of await readSample(undefined, 150)) for (const d of s.docs) texts.push(d.text);

@@ -699,17 +699,22 @@ export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => s
     else if ((FIXABLE[u] & mask) !== 0) quiet[u] = FIXER;
   quiet.fill(OTHER, 0xd800, 0xe000); // surrogates: fixText's path
   if (c.unescapeHtml !== false && quiet[0x26] === 0) quiet[0x26] = 2;
+  const unescape = c.unescapeHtml !== false;
   return (text) => {
     const q = quietScan(text, quiet);
     if (q === 0) return text;
-    if (q === FIXER && text.length <= c.maxDecodeLength) {
-      const once = fixChars(text, c);
-      if (once === text || quietScan(once, quiet) === 0) return once;
-    }
-    // badness characters the only work: fixText's first round changes nothing unless the text is bad (no entity, no
-    // unit a fixer or the normalisation changes: fixChars gives the text back)
-    if (q === BAD && text.length <= c.maxDecodeLength && !isBad(text, true)) return text;
-    return fixWith(text, c);
+    if (text.length > c.maxDecodeLength) return fixSegments(text, c);
+    // fixWith's whole-text round: fixChars, when no segment needs entity decoding or encoding repair (a FIXER or BAD
+    // text holds no entity; a FIXER text no badness character); a BAD text comes back from it unchanged (no unit a
+    // fixer or the normalisation changes)
+    if (q === BAD ? isBad(text, true) : q !== FIXER && !noEncodingWork(text, c, unescape)) return fixSegments(text, c);
+    if (q === BAD) return text;
+    const once = fixChars(text, c);
+    if (once === text) return text;
+    // the next round gives back a result of quiet units, or of quiet and badness ones when it is not bad
+    const r = quietScan(once, quiet);
+    if (r === 0 || (r === BAD && !isBad(once, true)) || roundChangesNothing(once, c)) return once;
+    return fixSegments(text, c);
   };
 }
 const FIXER = 1;
@@ -742,13 +747,19 @@ function fixWith(text: string, c: FtfyConfig): string {
   // round (ftfy repeats until nothing changes) is checked to change nothing.
   if (text.length <= c.maxDecodeLength && noEncodingWork(text, c, c.unescapeHtml !== false)) {
     const once = fixChars(text, c);
-    if (once === text) return text;
-    if (
-      noEncodingWork(once, c, c.unescapeHtml !== false) &&
-      (hasFixable(once, fixableMask(c)) ? fixChars(once, c) === once : normalized(once, c) === once)
-    )
-      return once;
+    if (once === text || roundChangesNothing(once, c)) return once;
   }
+  return fixSegments(text, c);
+}
+/** Whether fixText's next round would give `once` back (the fixers' first round gave it). */
+function roundChangesNothing(once: string, c: FtfyConfig): boolean {
+  return (
+    noEncodingWork(once, c, c.unescapeHtml !== false) &&
+    (hasFixable(once, fixableMask(c)) ? fixChars(once, c) === once : normalized(once, c) === once)
+  );
+}
+/** fixText segment by segment (lines, or maxDecodeLength code points), each fixed until nothing changes. */
+function fixSegments(text: string, c: FtfyConfig): string {
   let unescape = c.unescapeHtml;
   let out = '';
   let pos = 0;
