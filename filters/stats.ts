@@ -674,15 +674,21 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
  * text): parts, parts already seen (elems) and their characters, without a string per part.
  */
 const partSet = new SpanSet();
+// the parts of dupSplit (with a letter or digit), and a count (0, 1, 2 = more) per part length
+let partStart = new Int32Array(1024),
+  partEnd = new Int32Array(1024),
+  lenCount = new Uint8Array(1024);
 function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: number; elems: number; chars: number } {
   indexNewlines(t);
   const at = nlAt,
     n = nlN;
-  // (sized for every line of t: a set's results do not depend on its size)
-  partSet.reset(t, n + 1);
-  let parts = 0,
-    elems = 0,
-    chars = 0;
+  if (partStart.length < n + 1) {
+    partStart = new Int32Array(Math.max(n + 1, 2 * partStart.length));
+    partEnd = new Int32Array(partStart.length);
+  }
+  const ps = partStart,
+    pe = partEnd;
+  let parts = 0;
   let start = tb,
     k = 0;
   while (k < n && at[k] < tb) k++;
@@ -706,15 +712,35 @@ function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: n
         break;
       }
     }
-    if (!spanHasAlnum(t, start, end)) {
-      // a blank line, or one of only symbols ("|", "-----": table and rule markup), is a separator, not a line of text
-    } else if ((parts++, partSet.add(start, end))) {
-      elems++;
-      chars += spanCpLength(t, start, end);
+    // a blank line, or one of only symbols ("|", "-----": table and rule markup), is a separator, not a line of text
+    if (spanHasAlnum(t, start, end)) {
+      ps[parts] = start;
+      pe[parts++] = end;
     }
     if (next > te) break;
     start = next;
   }
+  // a part equals an earlier one only if their lengths are equal: the parts of a length no other part has are not
+  // looked up (nor hashed)
+  if (lenCount.length <= te - tb) lenCount = new Uint8Array(Math.max(te - tb + 1, 2 * lenCount.length));
+  const lc = lenCount;
+  for (let p = 0; p < parts; p++) {
+    const len = pe[p] - ps[p];
+    if (lc[len] < 2) lc[len]++;
+  }
+  // (sized for every part: a set's results do not depend on its size)
+  partSet.reset(t, parts);
+  let elems = 0,
+    chars = 0;
+  for (let p = 0; p < parts; p++) {
+    const b = ps[p],
+      e = pe[p];
+    if (lc[e - b] === 2 && partSet.add(b, e)) {
+      elems++;
+      chars += spanCpLength(t, b, e);
+    }
+  }
+  for (let p = 0; p < parts; p++) lc[pe[p] - ps[p]] = 0;
   return { parts, elems, chars };
 }
 /**
