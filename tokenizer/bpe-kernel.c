@@ -3,11 +3,12 @@
 // (no added tokens in it, NFC already applied by bytebpe.ts), step for step what the TypeScript encoder did:
 //   1. pieces where Qwen's pre-tokenizer regex cuts (tokenizer/pretokenize.ts pieceEnd, on its class table: BMP code
 //      units from a table bytebpe.ts copies in, astral code points through the imported `astralClass`);
-//   2. pieces of at most CACHE_PIECE_UNITS units through a cache keyed by their units; a piece that misses is cut where
-//      no token can span the boundary between two BMP characters of 2 or 3 UTF-8 bytes (the span tables, made from the
-//      merges by joinFragments), and the parts are cached;
-//   3. BPE of a piece's UTF-8 bytes (a lone surrogate as U+FFFD): lowest rank first, leftmost first among equal ranks,
-//      a binary heap over the pairs with stale entries skipped (Hugging Face `Word::merge_all`).
+//   2. each piece cut where no token can span the boundary between two BMP characters of 2 or 3 UTF-8 bytes (the span
+//      tables, made from the merges by joinFragments), and its parts (the whole piece when it has no cut) of at most
+//      CACHE_PIECE_UNITS units through a cache keyed by their units;
+//   3. BPE of a part's UTF-8 bytes (a lone surrogate as U+FFFD): lowest rank first, leftmost first among equal ranks
+//      (Hugging Face `Word::merge_all`), by scans of the pairs' ranks for short parts, a binary heap over the pairs with
+//      stale entries skipped for long ones.
 // Every table lives in this module's memory, made by `build` from the merges bytebpe.ts copies in (`setup`).
 
 typedef unsigned char u8;
@@ -20,10 +21,10 @@ extern u8 __heap_base;
 // class (0 other, 1 letter, 2 number) of an astral code point: tokenizer/pretokenize.ts codePointClass
 __attribute__((import_module("env"), import_name("astralClass"))) i32 astralClass(i32 cp);
 
-#define CACHE_PIECE_UNITS 48 // a cached piece has at most 3 * 48 ids (a record's id count is a byte)
+#define CACHE_PIECE_UNITS 48 // a cached piece has at most 3 * 48 ids (its length is its record header's low byte)
 #define CACHE_MAX (1 << 18)
 #define CACHE_SLOTS (CACHE_MAX * 2)
-#define ARENA_UNITS (1 << 23) // the cache's records (16 MiB)
+#define ARENA_WORDS (1 << 22) // the cache's records (16 MiB)
 
 // ---------- memory: a bump allocator over the module's memory (nothing is freed; bytebpe.ts keeps one instance per
 // encoder). Memory grown here detaches bytebpe.ts's views, which it remakes after each call.
@@ -302,19 +303,17 @@ static u8 *bytes;
 static u64 *heap;
 static i32 scratchCap, heapN;
 
-// ---------- the piece cache: open addressing, a slot per piece: its hash and its record (0: empty), the record at
-// arena[rec]: the piece's length and its id count (a unit: len | count << 8), its units, then its ids (two units each,
-// low first). A hit reads the slot and the record (two cache lines, mostly). The table is allocated whole and touched
-// only where pieces land; it is cleared when it holds CACHE_MAX pieces or the arena is full.
-typedef struct {
-  u32 hash, rec;
-} CacheSlot;
-static CacheSlot *cache;
-static u16 *arena;
-static i32 arenaLen, cacheCount, wasCut;
+// ---------- the piece cache: open addressing, a 4-byte slot per piece: rec << 10 | its hash's top 10 bits (0: empty),
+// the record at arena[rec] (32-bit words): the piece's length and its id count (len | count << 8), its ids, then its
+// units two to a word (an odd last one alone). A hit reads the slot and the record (two cache lines, mostly), and
+// compares and hashes the units a word at a time. The table is allocated whole and touched only where pieces land; it
+// is cleared when it holds CACHE_MAX pieces or the arena is full.
+static u32 *cache;
+static u32 *arena;
+static i32 arenaLen, cacheCount;
 
 static void clearCache(void) {
-  __builtin_memset(cache, 0, CACHE_SLOTS * sizeof(CacheSlot));
+  __builtin_memset(cache, 0, CACHE_SLOTS * 4);
   cacheCount = 0;
   arenaLen = 1;
 }
@@ -358,6 +357,50 @@ static void growScratch(i32 m) {
   heap = alloc(16 * c);
 }
 
+// BPE of the n byte tokens in ids (n <= SCAN_BYTES) by scans: the rank of each adjacent pair in rk (none: 0x7fffffff),
+// the lowest (leftmost among equal) merged and the ranks of its two new pairs looked up, until no pair has a rank: the
+// merges the heap below makes, in the same order, with a look-up less per merge (a short piece's scan costs less than
+// the heap's upkeep); written to out from at, returns the number of ids
+#define SCAN_BYTES 64
+#define NONE 0x7fffffff
+static i32 scanMerge(i32 n, i32 at) {
+  i32 rk[SCAN_BYTES];
+  for (i32 i = 0; i + 1 < n; i++) {
+    const u32 x = (bytes[i] << 8) | bytes[i + 1];
+    i32 r = byteRank[x];
+    if (r == 0) r = byteRank[x] = 2 + rankOf(byteIds[bytes[i]], byteIds[bytes[i + 1]]);
+    rk[i] = r >= 2 ? r - 2 : NONE;
+  }
+  rk[n - 1] = NONE;
+  for (;;) {
+    i32 p = 0, best = rk[0];
+    for (i32 i = 1; i < n - 1; i++)
+      if (rk[i] < best) {
+        best = rk[i];
+        p = i;
+      }
+    if (best == NONE) break;
+    // merge p and p + 1: the arrays close up (n is small)
+    ids[p] = result[best];
+    for (i32 i = p + 1; i + 1 < n; i++) {
+      ids[i] = ids[i + 1];
+      rk[i] = rk[i + 1];
+    }
+    n--;
+    if (p + 1 < n) {
+      const i32 r = rankOf(ids[p], ids[p + 1]);
+      rk[p] = r >= 0 ? r : NONE;
+    } else
+      rk[p] = NONE;
+    if (p > 0) {
+      const i32 r = rankOf(ids[p - 1], ids[p]);
+      rk[p - 1] = r >= 0 ? r : NONE;
+    }
+  }
+  for (i32 i = 0; i < n; i++) out[at + i] = ids[i];
+  return n;
+}
+
 // BPE of piece seg[s..e), written to out from at; returns the number of ids
 static i32 bpeInto(const u16 *seg, i32 s, i32 e, i32 at) {
   if ((e - s) * 3 > scratchCap) growScratch((e - s) * 3);
@@ -394,6 +437,7 @@ static i32 bpeInto(const u16 *seg, i32 s, i32 e, i32 at) {
     out[at] = ids[0];
     return 1;
   }
+  if (n <= SCAN_BYTES) return scanMerge(n, at);
   heapN = 0;
   for (i32 i = 0; i < n; i++) {
     nxt[i] = i + 1 < n ? i + 1 : -1;
@@ -431,73 +475,77 @@ static i32 bpeInto(const u16 *seg, i32 s, i32 e, i32 at) {
   return k - at;
 }
 
-static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split);
+typedef u32 __attribute__((aligned(2))) u32u; // a word at any even offset (two units)
+
+// the ids of piece seg[s..e) (at most CACHE_PIECE_UNITS units) written at at from the cache, or by BPE and cached;
+// returns the new at
+static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at) {
+  const i32 len = e - s, words = len >> 1;
+  const u32u *w = (const u32u *)(seg + s);
+  u32 h = 0x811c9dc5u ^ (u32)len;
+  for (i32 i = 0; i < words; i++) h = (h ^ w[i]) * 0x01000193u;
+  const u32 odd = len & 1 ? seg[e - 1] : 0;
+  h = (h ^ odd) * 0x01000193u;
+  h ^= h >> 15;
+  const u32 tag = h >> 22;
+  u32 slot = h & (CACHE_SLOTS - 1);
+  for (;;) {
+    const u32 c = cache[slot];
+    if (c == 0) break;
+    if ((c & 1023) == tag) {
+      const u32 *r = arena + (c >> 10);
+      if ((r[0] & 0xff) == (u32)len) {
+        const u32 k = r[0] >> 8;
+        const u32 *u = r + 1 + k;
+        i32 i = 0;
+        while (i < words && u[i] == w[i]) i++;
+        if (i == words && (!(len & 1) || u[words] == odd)) {
+          for (u32 j = 0; j < k; j++) out[at + j] = r[1 + j];
+          return at + k;
+        }
+      }
+    }
+    slot = (slot + 1) & (CACHE_SLOTS - 1);
+  }
+  const i32 k = bpeInto(seg, s, e, at);
+  const i32 size = 1 + k + words + (len & 1);
+  if (cacheCount >= CACHE_MAX || arenaLen + size > ARENA_WORDS) clearCache();
+  slot = h & (CACHE_SLOTS - 1);
+  while (cache[slot] != 0) slot = (slot + 1) & (CACHE_SLOTS - 1);
+  cache[slot] = (u32)arenaLen << 10 | tag;
+  cacheCount++;
+  u32 *r = arena + arenaLen;
+  r[0] = len | k << 8;
+  for (i32 j = 0; j < k; j++) r[1 + j] = out[at + j];
+  u32 *u = r + 1 + k;
+  for (i32 i = 0; i < words; i++) u[i] = w[i];
+  if (len & 1) u[words] = odd;
+  arenaLen += size;
+  return at + k;
+}
+
+// a part of a piece: cached when short enough
+static inline i32 partInto(const u16 *seg, i32 s, i32 e, i32 at) {
+  return e - s <= CACHE_PIECE_UNITS ? cachedPiece(seg, s, e, at) : at + bpeInto(seg, s, e, at);
+}
 
 // piece seg[s..e) cut where no token can span the boundary: BPE of the parts gives the ids of the whole, and the
-// parts (words, mostly) repeat and are cached; written at at, returns the number of ids
-static i32 splitInto(const u16 *seg, i32 s, i32 e, i32 at) {
-  const i32 start = at;
+// parts (words, mostly) repeat and are cached, while a whole run of Chinese seldom repeats (a piece with no cut is one
+// part: a look-up of the whole before the cuts missed for most pieces that have cuts); written at at, returns the new at
+static i32 pieceInto(const u16 *seg, i32 s, i32 e, i32 at) {
   i32 from = s;
   u32 prev = seg[s];
   for (i32 i = s + 1; i < e; i++) {
     const u32 c = seg[i];
     if (c >= 0x80 && prev >= 0x80 && (c < 0xd800 || c >= 0xe000) && (prev < 0xd800 || prev >= 0xe000)) {
       if (!spanned(prev, c)) {
-        at = i - from <= CACHE_PIECE_UNITS ? cachedPiece(seg, from, i, at, 0) : at + bpeInto(seg, from, i, at);
+        at = partInto(seg, from, i, at);
         from = i;
       }
     }
     prev = c;
   }
-  wasCut = from != s;
-  if (from == s) return bpeInto(seg, s, e, at);
-  at = e - from <= CACHE_PIECE_UNITS ? cachedPiece(seg, from, e, at, 0) : at + bpeInto(seg, from, e, at);
-  return at - start;
-}
-
-// the ids of piece seg[s..e) written at at from the cache, or encoded (cut where no token spans, when split) and
-// cached; returns the new at
-static i32 cachedPiece(const u16 *seg, i32 s, i32 e, i32 at, i32 split) {
-  const i32 len = e - s;
-  u32 h = 0x811c9dc5u ^ (u32)len;
-  for (i32 i = s; i < e; i++) h = (h ^ seg[i]) * 0x01000193u;
-  h ^= h >> 15;
-  u32 slot = h & (CACHE_SLOTS - 1);
-  for (;;) {
-    const CacheSlot c = cache[slot];
-    if (c.rec == 0) break;
-    const u16 *r = arena + c.rec;
-    if (c.hash == h && (r[0] & 0xff) == len) {
-      i32 i = 0;
-      while (i < len && r[1 + i] == seg[s + i]) i++;
-      if (i == len) {
-        const u16 *v = r + 1 + len;
-        for (i32 j = 0, k = r[0] >> 8; j < k; j++) out[at++] = v[2 * j] | (u32)v[2 * j + 1] << 16;
-        return at;
-      }
-    }
-    slot = (slot + 1) & (CACHE_SLOTS - 1);
-  }
-  const i32 k = split ? splitInto(seg, s, e, at) : bpeInto(seg, s, e, at);
-  // a piece that was cut is not cached whole: its parts are, and a whole cut piece (a Chinese run) seldom repeats
-  if (split && wasCut) return at + k;
-  // the parts cached by splitInto may have taken the slot, or cleared the cache
-  if (cacheCount >= CACHE_MAX || arenaLen + 1 + len + 2 * k > ARENA_UNITS) clearCache();
-  slot = h & (CACHE_SLOTS - 1);
-  while (cache[slot].rec != 0) slot = (slot + 1) & (CACHE_SLOTS - 1);
-  cache[slot].hash = h;
-  cache[slot].rec = arenaLen;
-  cacheCount++;
-  u16 *r = arena + arenaLen;
-  r[0] = len | k << 8;
-  for (i32 i = 0; i < len; i++) r[1 + i] = seg[s + i];
-  u16 *v = r + 1 + len;
-  for (i32 j = 0; j < k; j++) {
-    v[2 * j] = out[at + j];
-    v[2 * j + 1] = out[at + j] >> 16;
-  }
-  arenaLen += 1 + len + 2 * k;
-  return at + k;
+  return partInto(seg, from, e, at);
 }
 
 // ---------- exports
@@ -517,10 +565,10 @@ __attribute__((export_name("setup"))) u32 setup(i32 m, i32 nT) {
   byteRank = alloc(4 << 16);
   lOf = alloc(4 * (3 << 16));
   rOf = alloc(4 * (3 << 16));
-  cache = alloc(CACHE_SLOTS * sizeof(CacheSlot));
+  cache = alloc(CACHE_SLOTS * 4);
   // the build's temporaries: the merges as given, joinFragments' per-token values, the joins found
   const u32 input = 4 * (3 * m + 256) + 0x12000, temp = input + 17 * nT + 4 * (2 * m + 2) + 64;
-  arena = alloc(temp > 2 * ARENA_UNITS ? temp : 2 * ARENA_UNITS);
+  arena = alloc(temp > 4 * ARENA_WORDS ? temp : 4 * ARENA_WORDS);
   left = (u32 *)arena;
   right = left + m;
   return (u32)left;
@@ -598,7 +646,7 @@ __attribute__((export_name("encode"))) i32 encode(i32 n, i32 nfc) {
   i32 at = 0;
   for (i32 i = 0; i < n;) {
     const i32 e = pieceEnd(units, i, n);
-    at = e - i <= CACHE_PIECE_UNITS ? cachedPiece(units, i, e, at, 1) : at + splitInto(units, i, e, at);
+    at = pieceInto(units, i, e, at);
     i = e;
   }
   return at;

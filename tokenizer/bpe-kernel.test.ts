@@ -152,6 +152,32 @@ test('bpe kernel: pieces cut where no token can span give the ids of BPE over th
   assert.ok(pool.length > 1000 && n > 40_000, `${pool.length} characters, ${n} ids`);
 });
 
+test('bpe kernel: merges by scans (up to 64 bytes) and by the heap (more) equal the reference, ties and repeats', () => {
+  const spec = { ...loadTokenizer('qwen').tok.spec, added: [] };
+  const kernel = new ByteBpe(spec);
+  const ref = reference(spec);
+  const rnd = lcg(64);
+  // one piece each, 1 to 90 UTF-8 bytes: letters of a small alphabet (repeated pairs, equal ranks side by side), runs
+  // of one letter or of one multi-byte character, punctuation runs, Cyrillic and kana words (2 and 3 bytes a letter)
+  const kinds = [
+    (n: number) => Array.from({ length: n }, () => 'abe'[rnd(3)]).join(''),
+    (n: number) => 'a'.repeat(n),
+    (n: number) => ' ' + 'ab'.repeat(n >> 1),
+    (n: number) => '='.repeat(n),
+    (n: number) => '-_'.repeat(n >> 1) + '\n',
+    (n: number) => Array.from({ length: n >> 1 }, () => String.fromCharCode(0x430 + rnd(4))).join(''),
+    (n: number) => 'ー'.repeat(Math.ceil(n / 3)),
+    (n: number) => Array.from({ length: Math.ceil(n / 3) }, () => String.fromCharCode(0x30a2 + rnd(3))).join(''),
+  ];
+  const sizes = new Set<number>();
+  for (let i = 0; i < 4000; i++) {
+    const s = kinds[i % kinds.length](1 + rnd(90));
+    assert.deepEqual(Array.from(kernel.encode(s)), ref(s), JSON.stringify(s));
+    sizes.add(Buffer.byteLength(s));
+  }
+  for (const n of [2, 63, 64, 65, 66, 90]) assert.ok(sizes.has(n), `${n} bytes`);
+});
+
 test('bpe kernel: boundary tables of merges out of rank order or never reachable (a trained tokenizer.json)', () => {
   // bytes are their own ids; merges: 中's 3 bytes (E4 B8 AD) and 文's (E6 96 87) joined, then 中文, listed before the
   // merges that form its operands; one merge whose operand (id 300) no merge forms

@@ -4,15 +4,16 @@
  *      that are not `normalized`;
  *   2. each remaining segment is NFC-normalised (when the tokenizer.json says so) and cut into pieces where Qwen's
  *      pre-tokenizer regex cuts it (tokenizer/pretokenize.ts's scanner);
- *   3. each piece's UTF-8 bytes are merged by rank: lowest rank first, leftmost first among equal ranks (a binary heap
- *      over the pairs with stale entries skipped, as HF's `Word::merge_all`).
+ *   3. each piece's UTF-8 bytes are merged by rank: lowest rank first, leftmost first among equal ranks, as HF's
+ *      `Word::merge_all` (scans of the pairs' ranks for up to 64 bytes, a binary heap over the pairs with stale entries
+ *      skipped for more).
  * Steps 2 (the scan) and 3 run in a WebAssembly kernel (tokenizer/bpe-kernel.c, built by bpe-kernel.sh; the .wasm is
  * committed), one instance per encoder, made on its first encode: the segment's UTF-16 code units are copied into its
- * memory and its ids read back. Most pieces repeat (words, punctuation, spaces), so the kernel caches pieces of up to
- * 48 code units by their units (cleared when full, which bounds memory). A piece that misses (a run of Chinese is one
- * piece, and seldom repeats whole) is first cut where no token can span the boundary between two characters (the
- * kernel's span tables, made from the merges): no merge can join across such a cut, so the parts (words, mostly) are
- * encoded and cached instead.
+ * memory and its ids read back. Each piece is first cut where no token can span the boundary between two characters
+ * (the kernel's span tables, made from the merges): no merge can join across such a cut, so the parts are encoded
+ * apart. A run of Chinese is one piece and seldom repeats whole, but its parts (words, mostly) do, as most pieces do
+ * (words, punctuation, spaces): the kernel caches parts of up to 48 code units by their units (cleared when full,
+ * which bounds memory).
  */
 import { byteLevelAlphabet, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
 import { astralClass, BMP_CLASSES } from './pretokenize.ts';
