@@ -1,9 +1,9 @@
 // fastText prediction kernel for filters/fasttext.ts, compiled to WebAssembly by filters/fasttext-kernel.sh (the .wasm
 // is committed: a user's machine needs no compiler). It is the TypeScript predict() of fasttext.ts step for step:
 // tokens at fastText's separators, FNV-1a hashes, the token cache and the vocabulary (open-addressing tables over byte
-// pools), character n-gram buckets through the model's pruned-bucket index, the input rows summed in float32 (SIMD:
-// four exact float32 lane additions per 16-float row, the same roundings as fastText's sequential loop), the
-// end-of-line row, the mean, and the hierarchical-softmax search of the label tree for the k best labels.
+// pools), character n-gram buckets through the ranked table of the model's kept buckets, the input rows summed in
+// float32 (SIMD: four exact float32 lane additions per 16-float row, the same roundings as fastText's sequential
+// loop), the end-of-line row, the mean, and the hierarchical-softmax search of the label tree for the k best labels.
 // Float operations are IEEE single or double as in fastText; no fused multiply-add (built with -ffp-contract=off).
 // The model's arrays live in this module's memory, laid out by fasttext.ts, which passes their offsets to setup().
 #include <wasm_simd128.h>
@@ -34,12 +34,13 @@ typedef struct {
 } Cache;
 
 static Cache vocab, cache;
-static i32 dim, nwords, bucket, minn, maxn, osz, eos, maxWordBytes, pruneSize, prune32;
+static i32 dim, nwords, bucket, minn, maxn, osz, eos, maxWordBytes, pruneSize;
 static const float *wi, *wo;
 static const i32 *treeLeft, *treeRight;
-static const u16 *pruneIdx16;
-static const i32 *pruneIdx32;
-static const u32 *kept;
+// the kept n-gram buckets of a pruned model, ranked: per 96 buckets one 16-byte entry, the number of kept buckets
+// before them and their three 32-bit words of kept bits; a kept bucket's row is nwords + its rank (fasttext.ts lays
+// the rows out in that order), so a look-up reads one entry, where a bitmap and a bucket -> row index took two lines
+static const u32 *ranked;
 static float *hidden, *stackScore;
 static i32 *stackNode, *bestNode;
 static double *bestScore; // float values, read by fasttext.ts as a Float64Array
@@ -59,14 +60,11 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   osz = p[5];
   maxWordBytes = p[6];
   pruneSize = p[7];
-  prune32 = p[8];
   wi = (const float *)p[9];
   wo = (const float *)p[10];
   treeLeft = (const i32 *)p[11];
   treeRight = (const i32 *)p[12];
-  pruneIdx16 = (const u16 *)p[13];
-  pruneIdx32 = (const i32 *)p[13];
-  kept = (const u32 *)p[14];
+  ranked = (const u32 *)p[13];
   hidden = (float *)p[15];
   stackNode = (i32 *)p[16];
   stackScore = (float *)p[17];
@@ -226,7 +224,7 @@ static i32 isLabel(const u8 *b, i32 s, i32 e) {
 }
 
 // row ids of the token b[s, e): its word row, then the n-grams of "<" + token + ">" (minn..maxn characters, hashed as
-// their bytes are appended, sign-extended as fastText's char), through the pruned-bucket index; returns the new end
+// their bytes are appended, sign-extended as fastText's char), through the ranked kept buckets; returns the new end
 static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
   const i32 len = e - s + 2;
   if (wid >= 0) ids[at++] = wid;
@@ -248,8 +246,16 @@ static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
         const u32 bkt = h % (u32)bucket;
         if (pruneSize < 0)
           ids[at++] = nwords + (i32)bkt;
-        else if (kept[bkt >> 5] & (1u << (bkt & 31)))
-          ids[at++] = nwords + (prune32 ? pruneIdx32[bkt] : (i32)pruneIdx16[bkt]);
+        else {
+          // the entry of the 96 buckets of bkt: kept bits of the word wd, bit bit
+          const u32 q = bkt / 96, off = bkt - q * 96, wd = off >> 5, bit = off & 31;
+          const u32 *r = ranked + 4 * q;
+          const u32 bits = r[1 + wd];
+          if ((bits >> bit) & 1)
+            ids[at++] = nwords + (i32)(r[0] + (wd > 0 ? __builtin_popcount(r[1]) : 0) +
+                                       (wd > 1 ? __builtin_popcount(r[2]) : 0) +
+                                       __builtin_popcount(bits & ((1u << bit) - 1)));
+        }
       }
     }
   }

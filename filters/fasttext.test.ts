@@ -80,6 +80,24 @@ test('lid.176 (fasttext.ts and its kernel): edge cases of fastText tokenisation 
   }
 });
 
+test('lid.176: n-gram rows through the ranked kept buckets match fastText on single random tokens', async () => {
+  // each token alone: its row is the sum of its word row (if any) and its n-grams' rows, so a kept bucket given the
+  // wrong rank (the first, second or third word of its entry, any bit) changes the token's probabilities
+  const ref = await oracle();
+  const model = loadFastText(LID_MODEL_PATH);
+  const alphabet = [
+    ...'abcdefghijklmnopqrstuvwxyzéüßçñøåкирлица的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年',
+  ];
+  let seed = 12345;
+  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+  for (let t = 0; t < 3000; t++) {
+    let w = '';
+    for (let q = 2 + rnd(5); q > 0; q--) w += alphabet[rnd(alphabet.length)];
+    const want = ref(w, 3);
+    assert.deepEqual(model.predict(w, 3), want, JSON.stringify(w));
+  }
+});
+
 // the kernels in C (this one, filters/jieba.ts's, filters/stats.ts's n-gram sweep and dedup/minhash.ts's), paths from
 // the repository root
 for (const kernel of [

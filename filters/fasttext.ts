@@ -10,7 +10,7 @@
  * Per call the text's UTF-16 units are copied into the kernel's memory, which encodes them to UTF-8 the way
  * Emscripten's string binding does, then splits it into tokens at fastText's separators (space, \n, \r, \t, \v, \f, NUL) and sums each token's input
  * rows: a vocabulary word's row plus its character n-grams' (2-4 bytes, hashed FNV-1a into 2M buckets, then the
- * model's pruned-bucket index), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
+ * model's kept buckets, ranked: a kept bucket's row is the words' count plus its rank), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
  * Token → row lists of short tokens are cached.
  */
 import { readFileSync } from 'node:fs';
@@ -92,6 +92,13 @@ export interface FastTextModel {
   units(s: number, e: number): Int32Array;
   /** The class per BMP code point (0 other, 1 Latin letter, 2 kana, 3 Hangul, 4 Han) and above U+FFFF, for units. */
   useUnitClasses(bmp: Uint8Array, astral: (cp: number) => number): void;
+}
+
+/** The number of bits set in a 32-bit integer. */
+function popcount(x: number): number {
+  x -= (x >>> 1) & 0x55555555;
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** Whether typed arrays are little-endian here (then arrays of the model file are copied byte for byte). */
@@ -220,7 +227,8 @@ export function loadFastText(path: string): FastTextModel {
       labelCounts.push(count);
     }
   }
-  if (wordBytes.length !== nwords || labels.length !== nlabels) throw new Error(`${path}: inconsistent dictionary`);
+  if (wordBytes.length !== nwords || labels.length !== nlabels || wordIdx[nwords - 1] !== nwords - 1)
+    throw new Error(`${path}: inconsistent dictionary`); // (the words come first: word i has row i)
   // (bucket, row) pairs; a bucket listed twice takes its later row
   const prunePairs = r.i32s(2 * pruneSize); // bucket 2i, row 2i + 1
 
@@ -269,11 +277,46 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
 
-  // the pruned n-gram buckets as a direct index (bucket -> row - nwords) for the buckets set in `kept`: 16-bit entries
-  // while the ids fit (lid.176 keeps 42,765 buckets: 4 MB for its 2M buckets, half the cache footprint)
-  let maxId = -1;
-  for (let i = 1; i < 2 * pruneSize; i += 2) maxId = Math.max(maxId, prunePairs[i]);
-  const prune32 = maxId >= 0x10000;
+  // the kept n-gram buckets of a pruned model (the last pair of each bucket decides: walk them backwards, skipping
+  // buckets already seen), ranked in bucket order: per 96 buckets one entry of 4 Int32 (the number of kept buckets
+  // before them, then their kept bits), and the input rows laid out as the words' rows, then per rank its bucket's row
+  // (lid.176 keeps 42,765 of 2M buckets: the table is 333 KB, where a bitmap and a direct bucket -> row index took 4.3 MB)
+  const rankedWords = pruneSize > 0 ? 4 * Math.ceil(bucket / 96) : 0;
+  const ranked = new Uint32Array(rankedWords);
+  let rowOfRank = new Int32Array(0);
+  if (pruneSize > 0) {
+    const seen = new Int32Array((bucket + 31) >>> 5);
+    const keptAt: number[] = [],
+      keptRow: number[] = [];
+    for (let i = pruneSize - 1; i >= 0; i--) {
+      const h = prunePairs[2 * i],
+        id = prunePairs[2 * i + 1];
+      if (h < 0 || h >= bucket || seen[h >>> 5] & (1 << (h & 31))) continue;
+      seen[h >>> 5] |= 1 << (h & 31);
+      if (id < 0) continue;
+      if (nwords + id >= rows) throw new Error(`${path}: n-gram bucket ${h} has row ${id}, past the input matrix`);
+      const q = Math.floor(h / 96);
+      ranked[4 * q + 1 + ((h - 96 * q) >>> 5)] |= 1 << (h & 31);
+      keptAt.push(h);
+      keptRow.push(nwords + id);
+    }
+    let n = 0;
+    for (let e = 0; e < rankedWords; e += 4) {
+      ranked[e] = n;
+      n += popcount(ranked[e + 1]) + popcount(ranked[e + 2]) + popcount(ranked[e + 3]);
+    }
+    rowOfRank = new Int32Array(n);
+    for (let k = 0; k < keptAt.length; k++) {
+      const h = keptAt[k],
+        q = Math.floor(h / 96),
+        off = h - 96 * q,
+        e = 4 * q;
+      let r = ranked[e] + popcount(ranked[e + 1 + (off >>> 5)] & ((1 << (off & 31)) - 1));
+      if (off >= 32) r += popcount(ranked[e + 1]);
+      if (off >= 64) r += popcount(ranked[e + 2]);
+      rowOfRank[r] = keptRow[k];
+    }
+  }
   let maxWordBytes = 0,
     vocabBytes = 0;
   for (const w of wordBytes) {
@@ -298,12 +341,13 @@ export function loadFastText(path: string): FastTextModel {
   const P = 29;
   const params = alloc(4 * P);
   const expc = alloc(8 * (8 + EXP_N));
-  const wiAt = alloc(4 * rows * dim);
+  // the input rows: the words', then (pruned) one per kept bucket in rank order, else one per bucket
+  const nrows = pruneSize > 0 ? nwords + rowOfRank.length : rows;
+  const wiAt = alloc(4 * nrows * dim);
   const woAt = alloc(4 * orows * dim);
   const leftAt = alloc(4 * tree.length),
     rightAt = alloc(4 * tree.length);
-  const pruneAt = alloc(pruneSize > 0 ? (prune32 ? 4 : 2) * bucket : 0);
-  const keptAt = alloc(pruneSize > 0 ? 4 * ((bucket + 31) >>> 5) : 0);
+  const rankedAt = alloc(4 * rankedWords);
   const hiddenAt = alloc(4 * dim);
   const stackNodeAt = alloc(4 * (tree.length + 1)),
     stackScoreAt = alloc(4 * (tree.length + 1));
@@ -326,8 +370,8 @@ export function loadFastText(path: string): FastTextModel {
   grow(top);
 
   const p = new Int32Array(mem.buffer, params, P);
-  p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, prune32 ? 1 : 0, wiAt, woAt, leftAt, rightAt]);
-  p.set([pruneAt, keptAt, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
+  p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, 0, wiAt, woAt, leftAt, rightAt]);
+  p.set([rankedAt, 0, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
   tables.forEach((t, q) => p.set([t.bits, t.slotsAt, t.poolAt, t.pool], 21 + 4 * q));
   new Float64Array(mem.buffer, expc, 8 + EXP_N).set([
     EXP_INVLN2N,
@@ -342,36 +386,32 @@ export function loadFastText(path: string): FastTextModel {
   ]);
   {
     // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component, by the
-    // kernel from the codes, norms and centroids put where the text buffers go later
+    // kernel from the codes, norms and centroids put where the text buffers go later (the rows in the order above)
     const codesAt = scratchAt,
-      alphasAt = (codesAt + codesize + 15) & ~15,
-      centroidsAt = alphasAt + 4 * rows;
+      alphasAt = (codesAt + nrows * nsubq + 15) & ~15,
+      centroidsAt = alphasAt + 4 * nrows;
     grow(centroidsAt + 4 * centroids.length);
-    new Uint8Array(mem.buffer, codesAt, codesize).set(codes);
-    new Float32Array(mem.buffer, alphasAt, rows).set(alphas);
+    const c = new Uint8Array(mem.buffer, codesAt, nrows * nsubq),
+      a = new Float32Array(mem.buffer, alphasAt, nrows);
+    if (pruneSize <= 0) {
+      c.set(codes);
+      a.set(alphas);
+    } else {
+      c.set(codes.subarray(0, nwords * nsubq));
+      a.set(alphas.subarray(0, nwords));
+      for (let r = 0, o = nwords * nsubq; r < rowOfRank.length; r++) {
+        const t = rowOfRank[r];
+        for (let m = 0, k = t * nsubq; m < nsubq; m++) c[o++] = codes[k++];
+        a[nwords + r] = alphas[t];
+      }
+    }
     new Float32Array(mem.buffer, centroidsAt, centroids.length).set(centroids);
-    kernel.decodeRows(wiAt, codesAt, alphasAt, centroidsAt, rows, nsubq, dsub, lastdsub);
+    kernel.decodeRows(wiAt, codesAt, alphasAt, centroidsAt, nrows, nsubq, dsub, lastdsub);
   }
   new Float32Array(mem.buffer, woAt, orows * dim).set(wo);
   new Int32Array(mem.buffer, leftAt, tree.length).set(tree.map((t) => t.left));
   new Int32Array(mem.buffer, rightAt, tree.length).set(tree.map((t) => t.right));
-  if (pruneSize > 0) {
-    const pruneIdx = prune32
-      ? new Int32Array(mem.buffer, pruneAt, bucket)
-      : new Uint16Array(mem.buffer, pruneAt, bucket);
-    const kept = new Int32Array(mem.buffer, keptAt, (bucket + 31) >>> 5);
-    // the last pair of each bucket decides: walk them backwards, skipping buckets already seen
-    const seen = new Int32Array(kept.length);
-    for (let i = pruneSize - 1; i >= 0; i--) {
-      const h = prunePairs[2 * i],
-        id = prunePairs[2 * i + 1];
-      if (h < 0 || h >= bucket || seen[h >>> 5] & (1 << (h & 31))) continue;
-      seen[h >>> 5] |= 1 << (h & 31);
-      if (id < 0) continue;
-      pruneIdx[h] = id;
-      kept[h >>> 5] |= 1 << (h & 31);
-    }
-  }
+  new Uint32Array(mem.buffer, rankedAt, rankedWords).set(ranked);
   kernel.setup(params);
   kernel.setUnitClass(unitClassAt);
 
