@@ -83,19 +83,23 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   eos = -1;
 }
 
-// the input rows from the product quantizer: row t, sub-vector m is centroid codes[t * nsubq + m] of sub-quantizer m
-// (dsub floats, lastdsub for the last one) times the row's norm alphas[t] (1 without norms), one float product per
-// component, as fastText adds it
-__attribute__((export_name("decodeRows"))) void decodeRows(float *out, const u8 *codes, const float *alphas,
+// the input rows from the product quantizer, in the order given: output row r is model row t = r below first, else
+// order[r - first] (order 0: t = r); its sub-vector m is centroid codes[t * nsubq + m] of sub-quantizer m (dsub floats,
+// lastdsub for the last one) times the row's norm alpha = normCentroids[normCodes[t] * normStride] (1 without norms:
+// normCodes 0), one float product per component, as fastText adds it
+__attribute__((export_name("decodeRows"))) void decodeRows(float *out, const u8 *codes, const u8 *normCodes,
+                                                          const float *normCentroids, i32 normStride,
                                                           const float *centroids, i32 rows, i32 nsubq, i32 dsub,
-                                                          i32 lastdsub) {
-  i32 o = 0, k = 0;
-  for (i32 t = 0; t < rows; t++) {
-    const float alpha = alphas[t];
-    for (i32 m = 0; m < nsubq; m++, k++) {
+                                                          i32 lastdsub, const i32 *order, i32 first) {
+  i32 o = 0;
+  for (i32 r = 0; r < rows; r++) {
+    const i32 t = order && r >= first ? order[r - first] : r;
+    const float alpha = normCodes ? normCentroids[normCodes[t] * normStride] : 1.0f;
+    const u8 *k = codes + t * nsubq;
+    for (i32 m = 0; m < nsubq; m++) {
       const i32 last = m == nsubq - 1;
       const i32 d = last ? lastdsub : dsub;
-      const float *c = centroids + (last ? m * 256 * dsub + codes[k] * lastdsub : (m * 256 + codes[k]) * dsub);
+      const float *c = centroids + (last ? m * 256 * dsub + k[m] * lastdsub : (m * 256 + k[m]) * dsub);
       for (i32 n = 0; n < d; n++) out[o++] = alpha * c[n];
     }
   }

@@ -168,12 +168,16 @@ interface Kernel {
   decodeRows(
     wi: number,
     codes: number,
-    alphas: number,
+    normCodes: number,
+    normCentroids: number,
+    normStride: number,
     centroids: number,
     rows: number,
     nsubq: number,
     dsub: number,
     lastdsub: number,
+    order: number,
+    first: number,
   ): void;
   setEos(): number;
   predict(at: number, n: number, k: number): number;
@@ -251,11 +255,9 @@ export function loadFastText(path: string): FastTextModel {
   const wo = r.f32s(orows * ocols);
   if (cols !== dim || ocols !== dim || r.o !== r.b.length) throw new Error(`${path}: unexpected matrix layout`);
 
-  // each input row's norm (alpha, 1 without norms); the rows are decoded by the kernel, below
+  // the rows are decoded by the kernel, below, with their norms (alpha: centroid normCodes[t] of the norms' quantizer)
   const { nsubq, dsub, lastdsub, centroids } = pq;
   if (codesize !== rows * nsubq) throw new Error(`${path}: unexpected matrix layout`);
-  const alphas = new Float32Array(rows).fill(1);
-  if (qnorm) for (let t = 0; t < rows; t++) alphas[t] = npq!.centroids[npq!.at(0, normCodes![t])];
 
   // Huffman tree over the labels (counts in decreasing order), as fastText builds it
   const osz = nlabels;
@@ -286,8 +288,9 @@ export function loadFastText(path: string): FastTextModel {
   let rowOfRank = new Int32Array(0);
   if (pruneSize > 0) {
     const seen = new Int32Array((bucket + 31) >>> 5);
-    const keptAt: number[] = [],
-      keptRow: number[] = [];
+    const keptAt = new Int32Array(pruneSize),
+      keptRow = new Int32Array(pruneSize);
+    let nk = 0;
     for (let i = pruneSize - 1; i >= 0; i--) {
       const h = prunePairs[2 * i],
         id = prunePairs[2 * i + 1];
@@ -297,8 +300,8 @@ export function loadFastText(path: string): FastTextModel {
       if (nwords + id >= rows) throw new Error(`${path}: n-gram bucket ${h} has row ${id}, past the input matrix`);
       const q = Math.floor(h / 96);
       ranked[4 * q + 1 + ((h - 96 * q) >>> 5)] |= 1 << (h & 31);
-      keptAt.push(h);
-      keptRow.push(nwords + id);
+      keptAt[nk] = h;
+      keptRow[nk++] = nwords + id;
     }
     let n = 0;
     for (let e = 0; e < rankedWords; e += 4) {
@@ -306,7 +309,7 @@ export function loadFastText(path: string): FastTextModel {
       n += popcount(ranked[e + 1]) + popcount(ranked[e + 2]) + popcount(ranked[e + 3]);
     }
     rowOfRank = new Int32Array(n);
-    for (let k = 0; k < keptAt.length; k++) {
+    for (let k = 0; k < nk; k++) {
       const h = keptAt[k],
         q = Math.floor(h / 96),
         off = h - 96 * q,
@@ -386,27 +389,35 @@ export function loadFastText(path: string): FastTextModel {
   ]);
   {
     // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component, by the
-    // kernel from the codes, norms and centroids put where the text buffers go later (the rows in the order above)
+    // kernel from the codes, norms and centroids put where the text buffers go later; the rows of the kept buckets in
+    // rank order (rowOfRank)
     const codesAt = scratchAt,
-      alphasAt = (codesAt + nrows * nsubq + 15) & ~15,
-      centroidsAt = alphasAt + 4 * nrows;
+      normCodesAt = codesAt + codesize,
+      orderAt = (normCodesAt + (normCodes ? rows : 0) + 15) & ~15,
+      normCentroidsAt = orderAt + 4 * rowOfRank.length,
+      centroidsAt = normCentroidsAt + 4 * (npq ? npq.centroids.length : 0);
     grow(centroidsAt + 4 * centroids.length);
-    const c = new Uint8Array(mem.buffer, codesAt, nrows * nsubq),
-      a = new Float32Array(mem.buffer, alphasAt, nrows);
-    if (pruneSize <= 0) {
-      c.set(codes);
-      a.set(alphas);
-    } else {
-      c.set(codes.subarray(0, nwords * nsubq));
-      a.set(alphas.subarray(0, nwords));
-      for (let r = 0, o = nwords * nsubq; r < rowOfRank.length; r++) {
-        const t = rowOfRank[r];
-        for (let m = 0, k = t * nsubq; m < nsubq; m++) c[o++] = codes[k++];
-        a[nwords + r] = alphas[t];
-      }
-    }
+    new Uint8Array(mem.buffer, codesAt, codesize).set(codes);
+    if (normCodes) new Uint8Array(mem.buffer, normCodesAt, rows).set(normCodes);
+    new Int32Array(mem.buffer, orderAt, rowOfRank.length).set(rowOfRank);
+    if (npq) new Float32Array(mem.buffer, normCentroidsAt, npq.centroids.length).set(npq.centroids);
     new Float32Array(mem.buffer, centroidsAt, centroids.length).set(centroids);
-    kernel.decodeRows(wiAt, codesAt, alphasAt, centroidsAt, nrows, nsubq, dsub, lastdsub);
+    // the norms' quantizer has one sub-quantizer (its centroid c at c · lastdsub, as at(0, c) gives)
+    const normStride = npq ? (npq.nsubq === 1 ? npq.lastdsub : npq.dsub) : 0;
+    kernel.decodeRows(
+      wiAt,
+      codesAt,
+      normCodes ? normCodesAt : 0,
+      normCentroidsAt,
+      normStride,
+      centroidsAt,
+      nrows,
+      nsubq,
+      dsub,
+      lastdsub,
+      pruneSize > 0 ? orderAt : 0,
+      nwords,
+    );
   }
   new Float32Array(mem.buffer, woAt, orows * dim).set(wo);
   new Int32Array(mem.buffer, leftAt, tree.length).set(tree.map((t) => t.left));
