@@ -231,7 +231,7 @@ export function loadFastText(path: string): FastTextModel {
       labelCounts.push(count);
     }
   }
-  if (wordBytes.length !== nwords || labels.length !== nlabels || wordIdx[nwords - 1] !== nwords - 1)
+  if (wordBytes.length !== nwords || labels.length !== nlabels || (nwords > 0 && wordIdx[nwords - 1] !== nwords - 1))
     throw new Error(`${path}: inconsistent dictionary`); // (the words come first: word i has row i)
   // (bucket, row) pairs; a bucket listed twice takes its later row
   const prunePairs = r.i32s(2 * pruneSize); // bucket 2i, row 2i + 1
