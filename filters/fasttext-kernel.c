@@ -237,6 +237,8 @@ static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
   w[0] = 60;
   for (i32 q = s; q < e; q++) w[q - s + 1] = b[q];
   w[len - 1] = 62;
+  // the buckets first, in ids[at, nb) (pruned: then looked up below)
+  i32 nb = at;
   for (i32 i = 0; i < len; i++) {
     if ((w[i] & 0xc0) == 0x80) continue;
     u32 h = FNV_OFFSET;
@@ -248,20 +250,24 @@ static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
       } while (j < len && (w[j] & 0xc0) == 0x80);
       if (n >= minn && !(n == 1 && (i == 0 || j == len))) {
         const u32 bkt = h % (u32)bucket;
-        if (pruneSize < 0)
-          ids[at++] = nwords + (i32)bkt;
-        else {
-          // the entry of the 96 buckets of bkt: kept bits of the word wd, bit bit
-          const u32 q = bkt / 96, off = bkt - q * 96, wd = off >> 5, bit = off & 31;
-          const u32 *r = ranked + 4 * q;
-          const u32 bits = r[1 + wd];
-          if ((bits >> bit) & 1)
-            ids[at++] = nwords + (i32)(r[0] + (wd > 0 ? __builtin_popcount(r[1]) : 0) +
-                                       (wd > 1 ? __builtin_popcount(r[2]) : 0) +
-                                       __builtin_popcount(bits & ((1u << bit) - 1)));
-        }
+        ids[nb++] = pruneSize < 0 ? nwords + (i32)bkt : (i32)bkt;
       }
     }
+  }
+  if (pruneSize < 0) return nb;
+  // each bucket's entry (the 96 buckets of bkt: kept bits of the word wd, bit bit), its row appended when the bucket
+  // is kept: no branch on the loaded entry, so the look-ups' cache misses overlap; the rows are written in place over
+  // the buckets already read
+  for (i32 k = at; k < nb; k++) {
+    const u32 bkt = (u32)ids[k];
+    const u32 q = bkt / 96, off = bkt - q * 96, wd = off >> 5, bit = off & 31;
+    const u32 *r = ranked + 4 * q;
+    const u32 bits = r[1 + wd];
+    const u32 rank = r[0] + ((u32)__builtin_popcount(r[1]) & (0u - (wd > 0))) +
+                     ((u32)__builtin_popcount(r[2]) & (0u - (wd > 1))) +
+                     (u32)__builtin_popcount(bits & ((1u << bit) - 1));
+    ids[at] = nwords + (i32)rank;
+    at += (bits >> bit) & 1;
   }
   return at;
 }
