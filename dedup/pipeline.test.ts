@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, writeFileSync, truncateSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, truncateSync, statSync, existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { decompress } from 'fzstd';
 import { LocalExecutor } from '../pipeline/executor.ts';
+import type { RunTasksOptions } from '../pipeline/executor-types.ts';
+import type { Task, TaskResult } from '../pipeline/task.ts';
 import { OperatorRegistry, PIPELINE_OPS } from '../pipeline/registry.ts';
 import { runPipeline } from '../pipeline/runner.ts';
 import { setTestHooks } from '../pipeline/settings.ts';
@@ -17,6 +19,7 @@ import { sigPath } from './tasks.ts';
 import { layout, type DedupConfig, type DedupMethod } from './config.ts';
 import { readAllRecords, sectionRange, RecordWriter } from './runfile.ts';
 import { IndexRuns, mergeRuns, readIndexManifest } from './stages/common.ts';
+import { writtenSetsOf } from './stages/verify.ts';
 
 const quiet = { progress: { quiet: true } };
 const noLog = () => {};
@@ -747,4 +750,53 @@ test('minhash verify reads the shingle sets whole or set by set with the same re
   }
   assert.ok(runs[0]!.dups.length > 0 && runs[0]!.counts[0]! > 0);
   assert.deepEqual(runs[1], runs[0]);
+});
+
+test('minhash verify in the process that wrote the sets files takes the sets as written, and only while a file is unchanged', async () => {
+  const dir = tmpDir('dd-held-');
+  const fx = writeFixture(join(dir, 'in'), { files: 3, perFile: 30 });
+  const out = join(dir, 'out');
+  const vsets = join(out, 'work', 'vsets');
+  let checked = 0;
+  // before the verify step: each group's held sets equal its file's, in its index's order; a file touched since is not taken
+  class Spy extends LocalExecutor {
+    override async runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions) {
+      if (o.name === 'dedup-verify') {
+        for (let g = 0; g < o.count; g++) {
+          const path = join(vsets, `g0000${g}.bin`);
+          const held = writtenSetsOf(path);
+          const words = readAllRecords(path).words;
+          const ix = readAllRecords(join(vsets, `g0000${g}.idx.bin`)).words;
+          assert.ok(held, path);
+          assert.equal(held.length, ix.length / 4);
+          for (let k = 0; k < held.length; k++)
+            assert.deepEqual(held[k], words.slice(ix[4 * k + 1]!, ix[4 * k + 1]! + ix[4 * k + 2]!));
+          checked += held.length;
+        }
+        const last = join(vsets, `g0000${o.count - 1}.bin`);
+        utimesSync(last, new Date(), new Date(Date.now() + 5000));
+        assert.equal(writtenSetsOf(last), undefined, 'a changed file is read');
+      }
+      return super.runTasks(task, args, o);
+    }
+  }
+  const logs: string[] = [];
+  await runDedup(cfgFor('minhash', fx.files, out), new Spy({ inProcess: 'always', ...quiet }), {
+    workers: 1,
+    log: (m: string) => logs.push(m),
+  });
+  assert.ok(checked > 0 && verifyCounts(logs)[0]! > 0);
+  assert.equal(writtenSetsOf(join(vsets, 'g00000.bin')), undefined, 'dropped after the verify stage');
+  // the same duplicates as a run that reads every set from its file
+  const out2 = join(dir, 'out-read');
+  try {
+    setTestHooks({ dedupSetsInMemory: 0 });
+    await runDedup(cfgFor('minhash', fx.files, out2), new LocalExecutor({ inProcess: 'always', ...quiet }), {
+      workers: 1,
+      log: noLog,
+    });
+  } finally {
+    setTestHooks(undefined);
+  }
+  assert.deepEqual([...dupMap(out)].sort(), [...dupMap(out2)].sort());
 });

@@ -28,6 +28,7 @@ import {
 import { bandTasks, fileDonePath, readIndexManifest, type IndexManifest, type PostArgs } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
+import { releaseWrittenSets } from './stages/verify.ts';
 
 export interface DedupResult {
   read: number;
@@ -322,7 +323,10 @@ async function verifyStage(
   if (cfg.method !== 'minhash' || !cfg.minhash.verify) return fromBuckets;
   const opts = { stateDir: run.state, count: cfg.groups, workers: run.workers };
   const sets = await run.executor.runTasks(verifySetsTask, { cfg, num }, { name: 'dedup-verify-sets', ...opts });
-  const st = await run.executor.runTasks(verifyTask, { cfg, num }, { name: 'dedup-verify', ...opts });
+  // the sets the sets tasks of this process held for its verify tasks are dropped, whatever the outcome
+  const st = await run.executor
+    .runTasks(verifyTask, { cfg, num }, { name: 'dedup-verify', ...opts })
+    .finally(releaseWrittenSets);
   const pairs = st.reduce((a, s) => a + s.pairs, 0);
   const verified = st.reduce((a, s) => a + s.verified, 0);
   const connected = st.reduce((a, s) => a + s.connected, 0);

@@ -16,7 +16,7 @@
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
-import { testHooks } from '../../pipeline/settings.ts';
+import { setting, testHooks } from '../../pipeline/settings.ts';
 import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/readers/index.ts';
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
@@ -103,6 +103,29 @@ const SETS_IN_MEMORY = 64 << 20;
 /** Words per document of vsets/gG.idx.bin: node, start, length, check. */
 const INDEX_WIDTH = 4;
 
+/**
+ * The sets files the sets tasks of this process wrote, each as its documents' sets in index order (copies of what was
+ * written) with the file's size and mtime when closed, while they fit in SETS_IN_MEMORY: a verify task of the same
+ * process (one worker: every task runs in the `steel` process) that reads a group's file whole takes its sets from
+ * here instead of reading the file back and checking it. The files are written all the same (worker processes and a
+ * resumed run read them). Not held in worker processes (later steps of the worker would carry them); dropped after the
+ * verify stage (releaseWrittenSets).
+ */
+const writtenSets = new Map<string, { sets: Uint32Array[]; size: number; mtimeMs: number }>();
+
+/** Drop the sets this process's sets tasks held for its verify tasks (dedup/run.ts, after the verify stage). */
+export function releaseWrittenSets(): void {
+  writtenSets.clear();
+}
+
+/** The sets of the sets file at `path` (in its index's order) as this process wrote it, if it did and the file is unchanged since. */
+export function writtenSetsOf(path: string): Uint32Array[] | undefined {
+  const w = writtenSets.get(path);
+  if (!w) return undefined;
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st && st.size === w.size && st.mtimeMs === w.mtimeMs ? w.sets : undefined;
+}
+
 function check(words: Uint32Array): number {
   let h = 0x9e3779b9 ^ words.length;
   for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193) ^ (h >>> 15);
@@ -116,6 +139,10 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const rec = new Uint32Array(INDEX_WIDTH);
+  // copies of the sets written, for a verify task of this process (writtenSets)
+  let held: Uint32Array[] | undefined = setting('worker') ? undefined : [];
+  const holdWords = (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY) >> 2;
+  writtenSets.delete(setsPath(cfg, rank));
   let start = 0;
   let docs = 0;
   let bytes = 0;
@@ -128,6 +155,8 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       for await (const { node, doc } of neededDocuments(cfg, num, fi, needed)) {
         const set = sortedSet(minhashShingles(cfg, doc.text, doc.lang));
         data.writeMany(set, set.length);
+        if (held && start + set.length <= holdWords) held.push(set.slice());
+        else held = undefined;
         rec[0] = node;
         rec[1] = start;
         rec[2] = set.length;
@@ -141,6 +170,10 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     crashPoint('verify-sets');
     data.close();
     index.close();
+    if (held) {
+      const st = statSync(setsPath(cfg, rank));
+      writtenSets.set(setsPath(cfg, rank), { sets: held, size: st.size, mtimeMs: st.mtimeMs });
+    }
   } catch (e) {
     data.abort();
     index.abort();
@@ -255,7 +288,8 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
   // a group's sets file read whole (its checksum verified) while they fit in SETS_IN_MEMORY, else read set by set
-  const files: (RecordRanges | Uint32Array | undefined)[] = [];
+  // (or as this process's sets tasks wrote it: writtenSets)
+  const files: (RecordRanges | Uint32Array | Uint32Array[] | undefined)[] = [];
   let inMemory = 0;
   const locate = (node: number): Located => {
     const g = groupOfFile(cfg, fileOf(num, node)[0]);
@@ -268,14 +302,18 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       for (let i = 0; i < ix.words.length; i += INDEX_WIDTH) where.set(ix.words[i]!, i);
       const size = statSync(path).size;
       if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
-        files[g] = readAllRecords(path).words;
+        const held = writtenSetsOf(path);
+        files[g] = held?.length === ix.words.length / INDEX_WIDTH ? held : readAllRecords(path).words;
         inMemory += size;
       } else files[g] = new RecordRanges(path);
     }
     const i = where.get(node);
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
-    const at = { node, file: files[g]!, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! };
+    const f = files[g]!;
+    const at = Array.isArray(f)
+      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! }
+      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! };
     if (at.file instanceof Uint32Array && at.start + at.length > at.file.length)
       throw new CorruptIntermediateError(setsIndexPath(cfg, g), `node ${node}: range past the end of the sets file`);
     return at;
