@@ -23,7 +23,17 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { BUNDLED, DIST, ROOT, distState, fingerprint, nodeKey, walkSources } from '../cli/dist.mjs';
+import {
+  BUNDLED,
+  BUNDLE_HEAD,
+  BUNDLE_TAIL,
+  DIST,
+  ROOT,
+  distState,
+  fingerprint,
+  nodeKey,
+  walkSources,
+} from '../cli/dist.mjs';
 
 if (process.argv.includes('--if-stale') && distState() === 'fresh') process.exit(0);
 let esbuild;
@@ -138,12 +148,15 @@ async function buildBundle() {
     logLevel: 'error',
   });
   // ASCII only: esbuild escapes the strings but leaves comments and regular expressions as written, and one character
-  // above U+00FF makes V8 hold the whole source as a two-byte string; \uXXXX means the same in both
+  // above U+00FF makes V8 hold the whole source as a two-byte string; \uXXXX means the same in both. The file is the
+  // function cli/dist.mjs compiles (BUNDLE_HEAD, the CommonJS code, BUNDLE_TAIL), so its text is the script's source.
   const file = join(tmp, 'steel.cjs');
   const text = readFileSync(file, 'utf8');
   writeFileSync(
     file,
-    text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
+    BUNDLE_HEAD +
+      text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) +
+      BUNDLE_TAIL,
   );
 }
 
