@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,7 +122,8 @@ export class LocalExecutor implements Executor {
     return results as R[];
   }
 
-  private runPool<R>(
+  /** Runs the pending ranks in `workers` worker processes (node:child_process is loaded here: a 1-worker run needs none). */
+  private async runPool<R>(
     task: string,
     args: unknown,
     o: RunTasksOptions,
@@ -133,6 +134,7 @@ export class LocalExecutor implements Executor {
     progress: Progress,
     log: (rank: number, message: string, detail?: string) => void,
   ): Promise<void> {
+    const { fork } = await import('node:child_process');
     const queue = [...pending];
     const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {

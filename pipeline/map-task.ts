@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Document } from './document.ts';
 import { defineTask, type TaskContext } from './task.ts';
-import type { DocSink, DocStage, SinkSpec, Stage, StageContext } from './stage.ts';
+import { PARSE_ONCE, type DocSink, type DocStage, type SinkSpec, type Stage, type StageContext } from './stage.ts';
 import type { Corpus, RecordLocation } from './corpora/types.ts';
 import { openSink, type OperatorRegistry } from './registry.ts';
 import {
@@ -659,7 +659,7 @@ async function runMapTask(
   for (const step of args.steps) {
     const op = await operators.find(step.op);
     if (op.kind !== 'map') throw new Error(`step "${step.name}": op "${step.op}" is not a map op`);
-    const params = op.params.parse(step.params);
+    const params = op.params.parse(step.params, PARSE_ONCE);
     const st = newStage(step.name, op.name, args.phase);
     stageStats.push(st);
     stopsEarly.push(op.stopsEarly === true);

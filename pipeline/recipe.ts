@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { OperatorRegistry } from './registry.ts';
-import type { Op } from './stage.ts';
+import { PARSE_ONCE, type Op } from './stage.ts';
 
 export const RECIPES_DIR = fileURLToPath(new URL('./recipes/', import.meta.url));
 
@@ -53,7 +53,7 @@ const recipeFiles = new WeakMap<Recipe, string>();
 
 /** Validate a recipe object (from YAML or code). */
 export function parseRecipe(value: unknown, origin = 'recipe'): Recipe {
-  const r = RecipeSchema.safeParse(value);
+  const r = RecipeSchema.safeParse(value, PARSE_ONCE);
   if (!r.success) throw new Error(`${origin}: invalid recipe: ${zodMessage(r.error)}`);
   return r.data;
 }
@@ -179,7 +179,7 @@ export async function resolveSteps(recipe: Recipe, operators: OperatorRegistry):
             ` (${op.name} takes: ${names.join(', ') || 'no parameters'})`,
         );
     }
-    const r = op.params.safeParse(step.params ?? {});
+    const r = op.params.safeParse(step.params ?? {}, PARSE_ONCE);
     if (!r.success) throw new Error(`${at}: bad params: ${zodMessage(r.error)}`);
     const problems = paramProblems(r.data);
     if (problems.length) throw new Error(`${at}: bad params: ${problems.join('; ')}`);

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { DocSink, GlobalOp, Op, SinkSpec } from './stage.ts';
+import { PARSE_ONCE, type DocSink, type GlobalOp, type Op, type SinkSpec } from './stage.ts';
 
 /**
  * An operator from a user module: `PATH#EXPORT` (PATH relative to the working folder, or absolute), e.g.
@@ -97,5 +97,5 @@ export async function openSink(
     throw new Error(`op "${spec.op}" takes no documents from the step before it`);
   const g = op as GlobalOp;
   const { workDir, outDir, workers } = spec;
-  return g.mapSink!(g.params.parse(spec.params), { rank, inputFiles, workDir, outDir, workers });
+  return g.mapSink!(g.params.parse(spec.params, PARSE_ONCE), { rank, inputFiles, workDir, outDir, workers });
 }

@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { INPUT_FORMATS } from '../readers/formats.ts';
+import { PARSE_ONCE } from '../stage.ts';
 
 const Glob = z.string().min(1);
 
@@ -93,7 +94,7 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 
 /** Validate a parsed manifest; errors name `where` (the file) and the offending keys. */
 export function parseManifest(raw: unknown, where: string): Manifest {
-  const parsed = ManifestSchema.safeParse(raw);
+  const parsed = ManifestSchema.safeParse(raw, PARSE_ONCE);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ');
     throw new Error(`${where}: invalid corpus manifest: ${issues}`);
