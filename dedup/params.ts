@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import type { DedupConfig, DedupMethod } from './config.ts';
 import { optimalParams } from './minhash.ts';
+import { PARSE_ONCE } from '../pipeline/stage.ts';
 
 const common = {
   keep: z.enum(['first', 'longest', 'quality']).default('first').describe('which document of a cluster to keep'),
@@ -98,9 +99,9 @@ export function buildConfig(
     reader?: { textField?: string; idField?: string };
   },
 ): DedupConfig {
-  const e = method === 'exact' ? (params as ExactParams) : exactParams.parse({});
-  const m = method === 'minhash' ? (params as MinhashParams) : minhashParams.parse({});
-  const s = method === 'simhash' ? (params as SimhashParams) : simhashParams.parse({});
+  const e = method === 'exact' ? (params as ExactParams) : exactParams.parse({}, PARSE_ONCE);
+  const m = method === 'minhash' ? (params as MinhashParams) : minhashParams.parse({}, PARSE_ONCE);
+  const s = method === 'simhash' ? (params as SimhashParams) : simhashParams.parse({}, PARSE_ONCE);
   const lsh = method === 'minhash' ? lshFor(m) : { bands: 1, rows: 1 };
   return {
     method,

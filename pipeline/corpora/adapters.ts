@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import type { Document } from '../document.ts';
+import { PARSE_ONCE } from '../stage.ts';
 import { type ChatMessage, renderChatML, validateMessages, validatePreference } from '../chat.ts';
 import type { AdaptResult, RecordLocation } from './types.ts';
 
@@ -848,7 +849,7 @@ export function buildAdapter(unify: unknown, ctx: AdapterContext): AdaptFn {
     throw new Error(
       `${ctx.corpus}: unknown unify.kind "${String(kindName)}" (known: ${Object.keys(ADAPTER_KINDS).join(', ')})`,
     );
-  const parsed = kind.params.safeParse(unify);
+  const parsed = kind.params.safeParse(unify, PARSE_ONCE);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `unify.${i.path.join('.')}: ${i.message}`).join('; ');
     throw new Error(`${ctx.corpus}: invalid unify block: ${issues}`);
