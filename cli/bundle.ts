@@ -21,13 +21,11 @@ export async function worker(): Promise<void> {
 
 /**
  * Runs the modules a `steel prep` process loads (the command, the operators, the task registry, the map, MinHash and
- * tokenize tasks, and the modules of the models they load). Their namespaces by source path (for
- * bench/prep-fixed.ts, which loads the models through them). With `prep`, then runs a default `steel prep` (1 worker)
- * on a few documents of each file of the bundled sample, in a temporary folder: scripts/build.mjs calls it so before
- * it writes the code cache, so the cache holds every function such a run compiles (V8 compiles a function when it is
- * first called: about 1,100 of them in a prep that starts from a cache made after the imports alone).
+ * tokenize tasks, and the modules of the models they load): scripts/build.mjs calls it before it writes the code
+ * cache, so the functions their loading compiles are in the cache. Their namespaces by source path (for
+ * bench/prep-fixed.ts, which loads the models through them).
  */
-export async function warm(o: { prep?: boolean } = {}): Promise<Record<string, unknown>> {
+export async function warm(): Promise<Record<string, unknown>> {
   const m: Record<string, unknown> = {};
   m['cli/commands/prep.ts'] = await import('./commands/prep.ts');
   m['cli/operators.ts'] = await import('./operators.ts');
@@ -44,42 +42,5 @@ export async function warm(o: { prep?: boolean } = {}): Promise<Record<string, u
   m['filters/jieba.ts'] = await import('../filters/jieba.ts');
   m['tokenizer/encode.ts'] = await import('../tokenizer/encode.ts');
   m['dedup/minhash.ts'] = await import('../dedup/minhash.ts');
-  if (o.prep) await warmPrep();
   return m;
-}
-
-/** Documents taken from each file of the bundled sample for warm's run. */
-const WARM_DOCS = 8;
-
-async function warmPrep(): Promise<void> {
-  const [{ mkdtempSync, readdirSync, rmSync }, { tmpdir }, { join }] = await Promise.all([
-    import('node:fs'),
-    import('node:os'),
-    import('node:path'),
-  ]);
-  const [{ REPO_ROOT }, { readLines }, { JsonlWriter }, { main }] = await Promise.all([
-    import('../pipeline/node-entry.ts'),
-    import('../pipeline/readers/jsonl.ts'),
-    import('../pipeline/writers/jsonl.ts'),
-    import('./main.ts'),
-  ]);
-  const dir = mkdtempSync(join(tmpdir(), 'steel-warm-'));
-  try {
-    const sample = join(REPO_ROOT, 'corpora-manifests', 'sample');
-    for (const f of readdirSync(sample).filter((n) => n.endsWith('.jsonl.zst'))) {
-      const w = new JsonlWriter(join(dir, f));
-      let n = 0;
-      for await (const l of readLines(join(sample, f))) {
-        if (l.text === undefined) continue;
-        await w.writeLine(l.text);
-        if (++n === WARM_DOCS) break;
-      }
-      await w.close();
-    }
-    const args = ['prep', '--quiet', '--workers', '1', '--input', `sample=${join(dir, '*.jsonl.zst')}`];
-    const code = await main([...args, '--out', join(dir, 'out')]);
-    if (code !== 0) throw new Error(`steel prep on a few documents of the sample exited with ${code}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

@@ -56,14 +56,14 @@ const __steelDist = require('node:url').pathToFileURL(__dirname + '/').href;
 const __steelUrl = (rel) => __steelDist + rel;
 const __steelResolve = (spec) => { throw new Error('import.meta.resolve(' + spec + ') in dist/steel.cjs'); };`;
 // the process that writes dist/steel.cache: it loads the new bundle (argv[1], the tree being built) without a cache,
-// runs the modules a prep loads and a prep of a few documents (cli/bundle.ts, warm), then saves what V8 compiled
+// runs the modules a prep loads, then saves what V8 compiled
 const CACHE_CHILD = `
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 const dir = process.argv[1];
 const { runBundle, BUNDLE } = await import(${JSON.stringify(new URL('../cli/dist.mjs', import.meta.url).href)});
 const { exports, script } = runBundle(join(dir, 'steel.cjs'), undefined, BUNDLE);
-await exports.warm({ prep: true });
+await exports.warm();
 writeFileSync(join(dir, 'steel.cache'), script.createCachedData());
 process.exit(0);
 `;
