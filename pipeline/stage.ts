@@ -1,7 +1,6 @@
 import type { z } from 'zod';
 import type { Document } from './document.ts';
 
-/** What a streaming stage may do besides yielding documents. */
 /**
  * The parse options of a schema parsed a few times per process (a recipe, its steps' params, a corpus manifest): no
  * zod JIT, which compiles a `new Function` for each object schema on its first parse, more than such a parse costs
@@ -9,6 +8,7 @@ import type { Document } from './document.ts';
  */
 export const PARSE_ONCE = { jitless: true } as const;
 
+/** What a streaming stage may do besides yielding documents. */
 export interface StageContext {
   /** This task's rank and the world size (files[rank::world]). */
   rank: number;
