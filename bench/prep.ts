@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
@@ -76,6 +76,18 @@ interface BenchResult {
   node: string;
   textBytes: number;
   runs: RunResult[];
+}
+
+/**
+ * An input spec ([CORPUS=]PATH_OR_GLOB) with a relative path made absolute from this process's folder: every tree
+ * compared (--steel runs from its own folder) reads the same files, in the same order (the inputs are ordered by
+ * their absolute paths, so a path relative to each tree would put another tree's files elsewhere in the order).
+ */
+function absInput(spec: string): string {
+  const eq = spec.indexOf('=');
+  const [corpus, path] =
+    eq > 0 && !spec.slice(0, eq).includes('/') ? [spec.slice(0, eq + 1), spec.slice(eq + 1)] : ['', spec];
+  return corpus + (isAbsolute(path) ? path : resolve(path));
 }
 
 function steelRun(steelDir: string, name: string, args: string[]): RunResult {
@@ -141,7 +153,7 @@ else if (values.write) {
   work = mkdtempSync(join(tmpdir(), 'steel-prep-bench-'));
   const steelDir = values.steel ?? ROOT;
   buildDist(steelDir);
-  const inputs = (values.input as string[]).flatMap((i) => ['--input', i]);
+  const inputs = (values.input as string[]).flatMap((i) => ['--input', absInput(i)]);
   // the recipe's map steps alone: zh-web without its global steps
   const recipe = parseYaml(readFileSync(join(steelDir, 'pipeline/recipes/zh-web.yaml'), 'utf8')) as {
     name: string;
@@ -331,7 +343,7 @@ async function fixedMarginal(sizes: string[], rounds: number): Promise<void> {
   const runs: (RunResult & { mb: number; set: number })[] = [];
   for (let r = 0; r < rounds; r++)
     for (const [i, spec] of sizes.entries()) {
-      const args = spec === 'default' ? [] : spec.split(/\s+/).flatMap((x) => ['--input', x]);
+      const args = spec === 'default' ? [] : spec.split(/\s+/).flatMap((x) => ['--input', absInput(x)]);
       const res = steelRun(steelDir, `size${i}`, ['--workers', '1', ...args]);
       const mbIn = mb(res.stats.stages.find((s) => s.name === 'unify')!.bytes_out);
       runs.push({ ...res, mb: mbIn, set: i });
