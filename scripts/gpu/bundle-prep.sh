@@ -32,7 +32,7 @@ recache() { # TREE OUT: TREE's dist/steel.cache and build.json as the staged Nod
     await exports.warm();
     writeFileSync('$2/steel.cache', script.createCachedData());
     const b = JSON.parse(readFileSync(d.DIST + '/build.json', 'utf8'));
-    b.bundle.node = d.nodeKey();
+    b.bundle.node = (await import('$ROOT/cli/dist.mjs')).nodeKey(); // TREE's own dist.mjs may predate nodeKey
     writeFileSync('$2/build.json', JSON.stringify(b) + '\\n');
     process.exit(0);"
 }
