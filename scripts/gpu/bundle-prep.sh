@@ -47,7 +47,7 @@ else
   [[ -f $tree/dist/cli/main.js ]] || { echo "bundle-prep.sh: $tree has no dist/ (npm run build there)" >&2; exit 1; }
   mkdir "$tmp/t"
   git -C "$tree" archive HEAD | tar x -C "$tmp/t" --exclude=corpora-manifests/sample
-  cp -r "$tree/dist" "$tmp/t/dist"
+  cp -a "$tree/dist" "$tmp/t/dist" # -a: the bundle keeps the mtime build.json records for its code cache
   [[ -f $tree/dist/steel.cache ]] && recache "$tree" "$tmp/t/dist"
   mkdir "$tmp/t/node_modules"
   for p in "${pk[@]}"; do mkdir -p "$tmp/t/node_modules/$(dirname "$p")" && cp -r "$ROOT/node_modules/$p" "$tmp/t/node_modules/$p"; done
