@@ -10,6 +10,9 @@
 #   INPUTS: input specs separated by spaces, each passed as `--input SPEC` (default: none, the bundled sample); a
 #     relative path is resolved from this checkout.
 #   STATS: a folder to keep each run's stats.json in (TREE-WORKERS-ROUND.json; default: not kept).
+#   ONE_CORE=1: each round also runs 1 worker pinned to the first of CORES alone ("1c"), the baseline of per-core
+#     scaling: a 1-worker run keeps more than one core busy (V8's compiler and GC threads), so on the same two cores
+#     its wall time already uses part of the second.
 # Prints one line per run (tree, workers, wall s, CPU-s of the command) and, per tree, the medians.
 set -euo pipefail
 CORES=${CORES:-0,1}
@@ -40,10 +43,11 @@ for t in ${TREES:-.}; do
     names+=("$n")
   fi
 done
-run() { # tree workers round
-  local t0 c
+run() { # tree workers round ("1c": 1 worker on the first core of CORES)
+  local t0 c cores=$CORES w=$2
+  [[ $w == 1c ]] && { cores=${CORES%%,*}; w=1; }
   t0=$(date +%s.%N)
-  c=$( { TIMEFORMAT='%U %S'; time (cd "${dir[$1]}" && taskset -c "$CORES" $N run-dist.mjs prep --workers "$2" \
+  c=$( { TIMEFORMAT='%U %S'; time (cd "${dir[$1]}" && taskset -c "$cores" $N run-dist.mjs prep --workers "$w" \
     "${inputs[@]}" --out "/tmp/prep-cores-$1-$2" --fresh > "/tmp/prep-cores-$1-$2.log" 2>&1); } 2>&1 )
   awk -v n="$1" -v w="$2" -v t0="$t0" -v t1="$(date +%s.%N)" -v c="$c" \
     'BEGIN {split(c, u, " "); printf "%s workers %s: %.2f s wall, %.2f CPU-s\n", n, w, t1 - t0, u[1] + u[2]}'
@@ -51,13 +55,20 @@ run() { # tree workers round
 }
 $N --version
 nproc
-for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do run "$n" 1 "$r"; run "$n" 2 "$r"; done; done | tee /tmp/prep-cores.txt
+for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do
+  [[ -n ${ONE_CORE:-} ]] && run "$n" 1c "$r"
+  run "$n" 1 "$r"
+  run "$n" 2 "$r"
+done; done | tee /tmp/prep-cores.txt
 for n in "${names[@]}"; do
   awk -v n="$n" '
     function med(a, k,   i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
       return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
     $1 == n && $3 == "1:" {w1[++i] = $4; c1[i] = $7; s[i] = $4}
-    $1 == n && $3 == "2:" {w2[++j] = $4; c2[j] = $7; s[j] = s[j] / $4}
+    $1 == n && $3 == "1c:" {w0[++h] = $4; c0[h] = $7; s0[h] = $4}
+    $1 == n && $3 == "2:" {w2[++j] = $4; c2[j] = $7; s[j] = s[j] / $4; if (j <= h) s0[j] = s0[j] / $4}
     END {printf "%s: 1 worker %.2f s wall, %.2f CPU-s; 2 workers %.2f s, %.2f CPU-s; speed-up %.2fx (medians of %d)\n",
-      n, med(w1, i), med(c1, i), med(w2, j), med(c2, j), med(s, j), i}' /tmp/prep-cores.txt
+      n, med(w1, i), med(c1, i), med(w2, j), med(c2, j), med(s, j), i
+      if (h) printf "%s: 1 worker on 1 core %.2f s wall, %.2f CPU-s; 2 workers on 2 cores: speed-up %.2fx over it (median of %d)\n",
+        n, med(w0, h), med(c0, h), med(s0, h), h}' /tmp/prep-cores.txt
 done
