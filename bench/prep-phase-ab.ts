@@ -65,6 +65,19 @@ interface Run {
   digest: string;
 }
 
+for (const [t, dir] of Object.entries(trees)) {
+  // a stale dist/ runs the sources through tsx (about 1 CPU-s more a process): measure built trees only
+  const st = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', "import('./cli/dist.mjs').then((m) => console.log(m.distState()))"],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+    },
+  ).stdout.trim();
+  if (st !== 'fresh') throw new Error(`${t} (${dir}): dist/ is ${st}; run npm run build there`);
+}
+
 const work = mkdtempSync(join(tmpdir(), 'prep-phase-ab-'));
 function run(tree: 'A' | 'B'): Run {
   const out = join(work, tree);
