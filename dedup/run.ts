@@ -140,21 +140,15 @@ export async function runDedup(
     `signatures: ${sig.offsets[F]} documents, ${(sig.bytes / 1e6).toFixed(1)} MB in ${clock.seconds.signatures!.toFixed(1)} s; ${cfg.partitions} partitions, ${cfg.groups} groups`,
   );
 
-  const buckets = await clock.time('buckets', () => bucketStage(cfg, num, run, log));
-  const verified = await clock.time('verify', () => verifyStage(cfg, num, run, buckets, log));
-  // the edges clustering reads: the buckets' and, with verification, the verified pairs
-  const edges = cfg.method === 'minhash' && cfg.minhash.verify ? buckets.edges + verified : buckets.edges;
-  const {
-    starsDir,
-    rounds,
-    edges: starEdges,
-  } = await clock.time('clustering', () =>
-    runClustering(cfg, executor, join(cfg.workDir, 'edges'), totalNodes, workers, state, log, edges),
+  const edges = await clock.time('buckets', () => bucketStage(cfg, num, run, log));
+  const verified = await clock.time('verify', () => verifyStage(cfg, num, run, edges, log));
+  const { starsDir, rounds } = await clock.time('clustering', () =>
+    runClustering(cfg, executor, join(cfg.workDir, 'edges'), totalNodes, workers, state, log),
   );
   const post = { cfg, num, starsDir };
-  const clusters = await clock.time('keepers', () => keeperStage(post, run, starEdges, totalNodes));
+  const clusters = await clock.time('keepers', () => keeperStage(post, run));
   const filtered = await clock.time('filter', () => filterStage(post, run, opts));
-  const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run, totalNodes)) : undefined;
+  const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
   const result: DedupResult = {
     ...filtered,
@@ -189,20 +183,6 @@ interface RunCtx {
   executor: Executor;
   state: string;
   workers: number;
-}
-
-/**
- * A step whose input is at most this many records (edges, candidate pairs, or documents whose info its tasks load)
- * runs in this process: RunTasksOptions.workers 1, which the local executor runs in-process. Its tasks take a few
- * milliseconds each, less than handing them to the worker processes and waiting for their answers (MinHash dedup runs
- * a dozen such steps: verify, the clustering rounds, route, join, reduce, index). Each task writes the same files
- * wherever it runs.
- */
-export const SMALL_STEP = 1 << 15;
-
-/** Workers for a step whose input is `size` records: one (this process) when the step is small. */
-export function stepWorkers(workers: number, size: number): number {
-  return size <= SMALL_STEP ? 1 : workers;
 }
 
 /**
@@ -316,16 +296,8 @@ async function signatureStage(cfg: DedupConfig, run: RunCtx, keepCorrupt: boolea
   return out;
 }
 
-/**
- * Stage 2: candidate pairs per band. Returns the number of edges written (MinHash with verification: only those of a
- * previous index's documents) and of candidate pairs to verify.
- */
-async function bucketStage(
-  cfg: DedupConfig,
-  num: Numbering,
-  run: RunCtx,
-  log: Log,
-): Promise<{ edges: number; candidates: number }> {
+/** Stage 2: candidate pairs per band. Returns the number of edges (MinHash with verification: candidate pairs). */
+async function bucketStage(cfg: DedupConfig, num: Numbering, run: RunCtx, log: Log): Promise<number> {
   const st = await run.executor.runTasks(
     bucketsTask,
     { cfg, num },
@@ -337,30 +309,23 @@ async function bucketStage(
     `buckets: ${edges} edges` +
       (cfg.method === 'minhash' && cfg.minhash.verify ? `, ${candidates} candidate pairs to verify` : ''),
   );
-  return { edges, candidates };
+  return cfg.method === 'minhash' && cfg.minhash.verify ? candidates : edges;
 }
 
-/**
- * Stage 2b (MinHash with verification): exact Jaccard of the candidate pairs. Returns the verified edges; without
- * verification, the buckets' edges (the run's candidate edges, as before: DedupResult.candidateEdges).
- */
+/** Stage 2b (MinHash with verification): exact Jaccard of the candidate pairs. Returns the verified edges. */
 async function verifyStage(
   cfg: DedupConfig,
   num: Numbering,
   run: RunCtx,
-  buckets: { edges: number; candidates: number },
+  fromBuckets: number,
   log: Log,
 ): Promise<number> {
-  if (cfg.method !== 'minhash' || !cfg.minhash.verify) return buckets.edges;
+  if (cfg.method !== 'minhash' || !cfg.minhash.verify) return fromBuckets;
   const opts = { stateDir: run.state, count: cfg.groups, workers: run.workers };
   const sets = await run.executor.runTasks(verifySetsTask, { cfg, num }, { name: 'dedup-verify-sets', ...opts });
   // the sets the sets tasks of this process held for its verify tasks are dropped, whatever the outcome
   const st = await run.executor
-    .runTasks(
-      verifyTask,
-      { cfg, num },
-      { name: 'dedup-verify', ...opts, workers: stepWorkers(run.workers, buckets.candidates) },
-    )
+    .runTasks(verifyTask, { cfg, num }, { name: 'dedup-verify', ...opts })
     .finally(releaseWrittenSets);
   const pairs = st.reduce((a, s) => a + s.pairs, 0);
   const verified = st.reduce((a, s) => a + s.verified, 0);
@@ -372,22 +337,12 @@ async function verifyStage(
   return verified;
 }
 
-/**
- * Stages 4a–c: attach length / score / id to every clustered document and pick each cluster's keeper. `edges`: the
- * star edges clustering left (one per clustered document that is not its cluster's centre); `docs`: every document
- * (a join task loads the info of its group's documents).
- */
-async function keeperStage(post: PostArgs, run: RunCtx, edges: number, docs: number) {
-  const { executor, state } = run;
+/** Stages 4a–c: attach length / score / id to every clustered document and pick each cluster's keeper. */
+async function keeperStage(post: PostArgs, run: RunCtx) {
+  const { executor, state, workers } = run;
   const { cfg } = post;
-  const workers = stepWorkers(run.workers, edges);
   await executor.runTasks(routeTask, post, { name: 'dedup-route', stateDir: state, count: cfg.partitions, workers });
-  await executor.runTasks(joinTask, post, {
-    name: 'dedup-join',
-    stateDir: state,
-    count: cfg.groups,
-    workers: stepWorkers(run.workers, Math.max(edges, docs)),
-  });
+  await executor.runTasks(joinTask, post, { name: 'dedup-join', stateDir: state, count: cfg.groups, workers });
   const st = await executor.runTasks(reduceTask, post, {
     name: 'dedup-reduce',
     stateDir: state,
@@ -443,7 +398,7 @@ async function filterStage(
  * Stage 6: the kept documents' signatures (and the previous index's) as index/ for later runs: the signature files
  * linked, not copied (dedup/stages/kept-index.ts), and the manifest naming them, written last.
  */
-async function indexStage(post: PostArgs, run: RunCtx, docs: number): Promise<string> {
+async function indexStage(post: PostArgs, run: RunCtx): Promise<string> {
   const { cfg } = post;
   const { bands, width } = layout(cfg);
   const indexDir = join(cfg.outDir, 'index');
@@ -452,7 +407,7 @@ async function indexStage(post: PostArgs, run: RunCtx, docs: number): Promise<st
   const st = await run.executor.runTasks(
     indexTask,
     { ...post, newIndexDir: indexDir },
-    { name: 'dedup-index', stateDir: run.state, count: 1, workers: stepWorkers(run.workers, docs) },
+    { name: 'dedup-index', stateDir: run.state, count: 1, workers: run.workers },
   );
   const man: IndexManifest = {
     format: 'steel-dedup-index',
@@ -486,9 +441,7 @@ function concatAtomic(parts: string[], dest: string): void {
 
 /**
  * Alternating large-star / small-star rounds until a large-star round finds every component a star.
- * Each round is one executor step (markers: dedup-cc-RRR) so a killed run resumes at the round it was in; a round
- * whose input edges are few runs in this process (stepWorkers: `edges` is round 0's input, each later round's is the
- * round before's output). Returns the last round's folder, the rounds and the star edges it wrote.
+ * Each round is one executor step (markers: dedup-cc-RRR) so a killed run resumes at the round it was in.
  */
 export async function runClustering(
   cfg: DedupConfig,
@@ -498,23 +451,16 @@ export async function runClustering(
   workers: number,
   state: string,
   log: (m: string) => void,
-  edges = Infinity,
   maxRounds = 200,
-): Promise<{ starsDir: string; rounds: number; edges: number }> {
+): Promise<{ starsDir: string; rounds: number }> {
   let input = edgesDir;
-  let edgesIn = edges;
   for (let r = 0; r < maxRounds; r++) {
     const mode = r % 2 === 0 ? 'large' : 'small';
     const outputDir = join(cfg.workDir, 'cc', `r${String(r).padStart(3, '0')}`);
     const st = await executor.runTasks(
       ccTask,
       { cfg, inputDir: input, outputDir, mode, totalNodes },
-      {
-        name: `dedup-cc-${String(r).padStart(3, '0')}`,
-        stateDir: state,
-        count: cfg.partitions,
-        workers: stepWorkers(workers, edgesIn),
-      },
+      { name: `dedup-cc-${String(r).padStart(3, '0')}`, stateDir: state, count: cfg.partitions, workers },
     );
     const sum = (k: 'edgesIn' | 'edgesOut' | 'nodes' | 'unstable') => st.reduce((a, s) => a + s[k], 0);
     log(
@@ -522,10 +468,8 @@ export async function runClustering(
     );
     // the previous round's files are no longer needed once this round is complete
     if (r >= 2) rmSync(join(cfg.workDir, 'cc', `r${String(r - 2).padStart(3, '0')}`), { recursive: true, force: true });
-    if (mode === 'large' && sum('unstable') === 0)
-      return { starsDir: outputDir, rounds: r + 1, edges: sum('edgesOut') };
+    if (mode === 'large' && sum('unstable') === 0) return { starsDir: outputDir, rounds: r + 1 };
     input = outputDir;
-    edgesIn = sum('edgesOut');
   }
   throw new Error(`clustering did not converge in ${maxRounds} rounds`);
 }
