@@ -23,6 +23,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   BUNDLED,
   BUNDLE_HEAD,
@@ -187,6 +188,15 @@ try {
     const at = join(tmp, r);
     mkdirSync(dirname(at), { recursive: true });
     symlinkSync(relative(dirname(join(DIST, r)), join(ROOT, r)), at);
+  }
+  // the tables of the bundled Qwen encoder's kernel, in the form the kernel uses (tokenizer/encode.ts
+  // QWEN_KERNEL_IMAGE: a process then reads them instead of unzipping the merges and building them); without it (this
+  // step failed) each process builds them
+  try {
+    const { writeQwenKernelImage } = await import(pathToFileURL(join(tmp, 'tokenizer', 'encode.js')).href);
+    writeQwenKernelImage(join(tmp, 'tokenizer', 'qwen-kernel.bin'));
+  } catch (e) {
+    console.warn(`steel build: no image of the Qwen encoder's tables: ${e.message}`);
   }
   // V8's code cache of the bundle, made by a fresh process that runs the modules a prep loads (cli/bundle.ts, warm);
   // build.json records the bundle file it belongs to. Without it (that process failed) the bundle compiles as it loads.

@@ -550,22 +550,38 @@ static i32 pieceInto(const u16 *seg, i32 s, i32 e, i32 at) {
 
 // ---------- exports
 
+// The merge hash's size for m merges: the least power of two >= 1.5 m (at least 16 slots).
+static u32 hashBits(i32 m) {
+  u32 bits = 4;
+  while ((1u << bits) < (u32)m + (u32)m / 2) bits++;
+  return bits;
+}
+
+// The tables filled as the encoder runs (0 in fresh memory: not yet), the piece cache, the constants, the scratch.
+static void runTables(void) {
+  byteRank = alloc(4 << 16);
+  lOf = alloc(4 * (3 << 16));
+  rOf = alloc(4 * (3 << 16));
+  cache = alloc(CACHE_SLOTS * 4);
+  for (u32 ch = 0; ch < 4; ch++) contraction[(u8) "stmd"[ch]] = 2;
+  contraction['r'] = contraction['v'] = 'e';
+  contraction['l'] = 'l';
+  // the cache's records go to the arena (its old contents do not matter)
+  arenaLen = 1;
+  growScratch(256);
+}
+
 // Room for the merges of a tokenizer of nT ordinary tokens: left, right, result (m each), the 256 byte tokens' ids,
 // the 65,536 BMP classes, the 8,192 bytes of the NFC bits, consecutive from the offset returned (in the arena: build
 // copies what it keeps); bytebpe.ts copies them in, then calls build.
 __attribute__((export_name("setup"))) u32 setup(i32 m, i32 nT) {
   nMerges = m;
   nTok = nT;
-  u32 bits = 4;
-  while ((1u << bits) < (u32)m + (u32)m / 2) bits++;
+  const u32 bits = hashBits(m);
   hShift = 32 - bits;
   hMask = (1u << bits) - 1;
   merges = alloc(8u << bits);
   result = alloc(4 * m);
-  byteRank = alloc(4 << 16);
-  lOf = alloc(4 * (3 << 16));
-  rOf = alloc(4 * (3 << 16));
-  cache = alloc(CACHE_SLOTS * 4);
   // the build's temporaries: the merges as given, joinFragments' per-token values, the joins found
   const u32 input = 4 * (3 * m + 256) + 0x12000, temp = input + 17 * nT + 4 * (2 * m + 2) + 64;
   arena = alloc(temp > 4 * ARENA_WORDS ? temp : 4 * ARENA_WORDS);
@@ -602,12 +618,127 @@ __attribute__((export_name("build"))) void build(void) {
   words = (rIds.size + 31) >> 5;
   pairs = alloc(4 * (lIds.size * words > 1 ? lIds.size * words : 1));
   for (i32 i = 0; i < nFound; i += 2) pairs[found[i] * words + (found[i + 1] >> 5)] |= 1u << (found[i + 1] & 31);
-  for (u32 ch = 0; ch < 4; ch++) contraction[(u8) "stmd"[ch]] = 2;
-  contraction['r'] = contraction['v'] = 'e';
-  contraction['l'] = 'l';
-  // the cache's records go to the arena (its old contents do not matter)
-  arenaLen = 1;
-  growScratch(256);
+  runTables();
+}
+
+// ---------- the image: the tables `build` makes from the merges, saved (`imageSave`) so that a later instance adopts
+// them instead of building them again (`imageRoom`, then `imageLoad`): bytebpe.ts writes it to a file with a key of
+// what it was made from and a digest, and checks both before it hands a file in. A 16-word header (magic, version,
+// merges, tokens, hash bits, the two fragment maps' slots and sizes, words per pairs row, total bytes), then, each at
+// a 16-byte boundary: the merge hash, result, byteIds, the BMP classes, the NFC bits, the maps' keys and values, the
+// pairs matrix.
+#define IMAGE_MAGIC 0x4b455042u // "BPEK"
+#define IMAGE_VERSION 1u
+#define IMAGE_HEAD 64u
+static u32 imageLen;
+
+static inline u32 up16(u32 x) { return (x + 15) & ~15u; }
+
+// The image's size for these dimensions (0 when too large for the 32-bit address space).
+static u32 imageSizeOf(i32 m, u32 bits, u32 lSlots, u32 rSlots, u32 lSize, u32 w) {
+  const u64 n = (u64)IMAGE_HEAD + (8ull << bits) + up16(4 * (u32)m) + 1024 + 0x10000 + 0x2000 + 8ull * lSlots +
+                8ull * rSlots + up16(4 * (lSize * w > 1 ? lSize * w : 1));
+  return n >= (1ull << 31) ? 0 : (u32)n;
+}
+
+static u8 *put(u8 *at, const void *from, u32 bytes) {
+  __builtin_memcpy(at, from, bytes);
+  return at + up16(bytes);
+}
+
+// The fragment map src with its keys rehashed into the fewest slots mapInit gives for its size (build sizes the maps
+// by the joins found, most of them repeats: 8 times the slots it ends up needing for Qwen's merges).
+static Map mapCompact(const Map *src) {
+  Map m;
+  mapInit(&m, (u32)src->size);
+  for (u32 h = 0; h <= src->mask; h++)
+    if (src->key[h] != 0) {
+      const u32 at = mapSlot(&m, src->key[h]);
+      m.key[at] = src->key[h];
+      m.val[at] = src->val[h];
+    }
+  m.size = src->size;
+  return m;
+}
+
+// The image of the tables built (after build or imageLoad): its offset; its size is size(2).
+__attribute__((export_name("imageSave"))) u32 imageSave(void) {
+  const Map l = mapCompact(&lIds), r = mapCompact(&rIds);
+  const u32 bits = 32 - hShift, lSlots = l.mask + 1, rSlots = r.mask + 1;
+  imageLen = imageSizeOf(nMerges, bits, lSlots, rSlots, (u32)lIds.size, (u32)words);
+  u32 *h = alloc(imageLen);
+  h[0] = IMAGE_MAGIC;
+  h[1] = IMAGE_VERSION;
+  h[2] = (u32)nMerges;
+  h[3] = (u32)nTok;
+  h[4] = bits;
+  h[5] = lSlots;
+  h[6] = (u32)lIds.size;
+  h[7] = rSlots;
+  h[8] = (u32)rIds.size;
+  h[9] = (u32)words;
+  h[10] = imageLen;
+  u8 *at = (u8 *)h + IMAGE_HEAD;
+  at = put(at, merges, 8u << bits);
+  at = put(at, result, 4 * (u32)nMerges);
+  at = put(at, byteIds, 1024);
+  at = put(at, cls, 0x10000);
+  at = put(at, nfcUnsafe, 0x2000);
+  at = put(at, l.key, 4 * lSlots);
+  at = put(at, l.val, 4 * lSlots);
+  at = put(at, r.key, 4 * rSlots);
+  at = put(at, r.val, 4 * rSlots);
+  put(at, pairs, 4 * ((u32)lIds.size * (u32)words > 1 ? (u32)lIds.size * (u32)words : 1));
+  return (u32)h;
+}
+
+// Room for an image of n bytes (at a 16-byte boundary): bytebpe.ts reads the file there.
+__attribute__((export_name("imageRoom"))) u32 imageRoom(u32 n) { return (u32)alloc(n); }
+
+static inline int pow2(u32 x) { return x >= 16 && (x & (x - 1)) == 0; }
+
+// Adopt the image of n bytes at `at` (a 16-byte boundary) for a tokenizer of nT ordinary tokens: its tables are used
+// where they lie, the constants copied. 1, or 0 (nothing adopted) when its header does not describe an image of this
+// size, version and tokenizer.
+__attribute__((export_name("imageLoad"))) i32 imageLoad(u32 at, u32 n, i32 nT) {
+  const u32 *h = (const u32 *)at;
+  if (at & 15 || n < IMAGE_HEAD || h[0] != IMAGE_MAGIC || h[1] != IMAGE_VERSION) return 0;
+  const i32 m = (i32)h[2];
+  const u32 bits = h[4], lSlots = h[5], lSize = h[6], rSlots = h[7], rSize = h[8], w = h[9];
+  if (m < 0 || m >= (1 << 22) || h[3] != (u32)nT || nT <= 0 || nT >= (1 << 21) - 1 || bits != hashBits(m) ||
+      !pow2(lSlots) || !pow2(rSlots) || lSize > lSlots || rSize > rSlots || w != (rSize + 31) >> 5 || h[10] != n ||
+      imageSizeOf(m, bits, lSlots, rSlots, lSize, w) != n)
+    return 0;
+  nMerges = m;
+  nTok = nT;
+  hShift = 32 - bits;
+  hMask = (1u << bits) - 1;
+  u8 *p = (u8 *)at + IMAGE_HEAD;
+  merges = (u64 *)p;
+  p += 8u << bits;
+  result = (u32 *)p;
+  p += up16(4 * (u32)m);
+  __builtin_memcpy(byteIds, p, 1024);
+  p += 1024;
+  __builtin_memcpy(cls, p, 0x10000);
+  p += 0x10000;
+  __builtin_memcpy(nfcUnsafe, p, 0x2000);
+  p += 0x2000;
+  lIds.key = (i32 *)p;
+  lIds.val = lIds.key + lSlots;
+  lIds.mask = lSlots - 1;
+  lIds.size = (i32)lSize;
+  p += 8 * lSlots;
+  rIds.key = (i32 *)p;
+  rIds.val = rIds.key + rSlots;
+  rIds.mask = rSlots - 1;
+  rIds.size = (i32)rSize;
+  p += 8 * rSlots;
+  pairs = (u32 *)p;
+  words = (i32)w;
+  arena = alloc(4 * ARENA_WORDS);
+  runTables();
+  return 1;
 }
 
 // Room for a segment of n units: returns the offset of its units (the ids go to `ids`'s offset).
@@ -652,8 +783,10 @@ __attribute__((export_name("encode"))) i32 encode(i32 n, i32 nfc) {
   return at;
 }
 
-// The last encoded segment's code points (which 0) or UTF-8 bytes (1).
-__attribute__((export_name("size"))) u32 size(i32 which) { return which == 0 ? segChars : segBytes; }
+// The last encoded segment's code points (which 0) or UTF-8 bytes (1); the last image's bytes (2, imageSave).
+__attribute__((export_name("size"))) u32 size(i32 which) {
+  return which == 0 ? segChars : which == 1 ? segBytes : imageLen;
+}
 
 // The pre-tokenizer alone (for the tests): the end of each piece of units[0, n) at `ids`'s offset; returns their
 // number.

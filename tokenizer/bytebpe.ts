@@ -15,6 +15,8 @@
  * (words, punctuation, spaces): the kernel caches parts of up to 48 code units by their units (cleared when full,
  * which bounds memory).
  */
+import { createHash } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { byteLevelAlphabet, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
 import { astralClass, BMP_CLASSES } from './pretokenize.ts';
 import { instantiate } from '../pipeline/wasm.ts';
@@ -39,7 +41,19 @@ export interface ByteBpeSpec {
   tokens: string[] | { count: number; make: () => string[] };
   added: AddedToken[];
   nfc: boolean;
+  /**
+   * A file of the kernel's tables for these merges (`ByteBpe.kernelImage`; Qwen's is made into dist/ at build time,
+   * tokenizer/encode.ts): adopted instead of building the tables when it was made by this kernel from the same
+   * inputs (`source`: bytes that identify left, right, result and byteIds) and is whole (its digest); any other file
+   * is ignored. `left`, `right` and `result` may then be getters that are never called.
+   */
+  image?: { path: string; source: () => Uint8Array[] };
 }
+
+const KERNEL_URL = new URL('./bpe-kernel.wasm', import.meta.url);
+/** A kernel image file: this line, the key (sha256 of what it was made from), the digest (sha256 of the rest). */
+const IMAGE_MAGIC = 'steel bpe image\n';
+const IMAGE_PREFIX = 16 + 32 + 32;
 
 /** tokenizer/bpe-kernel.c's exports. */
 interface BpeKernel {
@@ -51,6 +65,9 @@ interface BpeKernel {
   encode(units: number, nfc: number): number;
   size(which: number): number;
   pieces(units: number): number;
+  imageSave(): number;
+  imageRoom(bytes: number): number;
+  imageLoad(at: number, bytes: number, tokens: number): number;
 }
 
 export class ByteBpe {
@@ -68,6 +85,8 @@ export class ByteBpe {
   private decodeTable: { off: Uint32Array; bytes: Uint8Array } | undefined;
   private tokenIds: Map<string, number> | undefined;
   private lastSize: { chars: number; utf8Bytes: number } | undefined;
+  /** Where the kernel's tables came from (once it is made: the first encode): the spec's image file, or built. */
+  tables: 'image' | 'built' | undefined;
 
   constructor(readonly spec: ByteBpeSpec) {
     this.nfc = spec.nfc;
@@ -188,9 +207,18 @@ export class ByteBpe {
     return false;
   }
 
-  /** The kernel with this tokenizer's merges and the pre-tokenizer's classes copied in, its tables built. */
+  /**
+   * The kernel with this tokenizer's tables: adopted from the spec's image file when it is one for these inputs,
+   * else built from the merges, the pre-tokenizer's classes and the NFC bits copied in.
+   */
   private kernel(): BpeKernel {
-    const k = instantiate<BpeKernel>(new URL('./bpe-kernel.wasm', import.meta.url), { env: { astralClass } });
+    const k = this.spec.image && this.imageKernel(this.spec.image);
+    this.tables = k ? 'image' : 'built';
+    return (this.k = k || this.builtKernel());
+  }
+
+  private builtKernel(): BpeKernel {
+    const k = instantiate<BpeKernel>(KERNEL_URL, { env: { astralClass } });
     const { left, right, result, byteIds } = this.spec;
     const m = left.length;
     // the kernel's merge table packs two ids and a rank into 64 bits
@@ -207,7 +235,58 @@ export class ByteBpe {
     new Uint8Array(k.memory.buffer, at + 4 * (3 * m + 256), 0x10000).set(BMP_CLASSES);
     new Uint8Array(k.memory.buffer, at + 4 * (3 * m + 256) + 0x10000, 0x2000).set(nfcUnsafeBits());
     k.build();
-    return (this.k = k);
+    return k;
+  }
+
+  /** The key of an image of this kernel and spec: sha256 of the kernel's code, the classes, the NFC bits, `source`. */
+  private imageKey(source: Uint8Array[]): Buffer {
+    const h = createHash('sha256').update(readFileSync(KERNEL_URL)).update(BMP_CLASSES).update(nfcUnsafeBits());
+    for (const b of source) h.update(b);
+    return h.digest();
+  }
+
+  /**
+   * The kernel with the tables of `image`'s file, read straight into its memory; undefined when there is no such
+   * file or it is not an image of these inputs (its key), not whole (its digest) or of another tokenizer size.
+   */
+  private imageKernel(image: NonNullable<ByteBpeSpec['image']>): BpeKernel | undefined {
+    let fd: number;
+    try {
+      fd = openSync(image.path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const n = fstatSync(fd).size;
+      if (n <= IMAGE_PREFIX || n >= 2 ** 31) return undefined;
+      const k = instantiate<BpeKernel>(KERNEL_URL, { env: { astralClass } });
+      const at = k.imageRoom(n);
+      const file = Buffer.from(k.memory.buffer, at, n);
+      for (let got = 0, r = 1; got < n; got += r) if ((r = readSync(fd, file, got, n - got, got)) === 0) return undefined;
+      if (file.toString('latin1', 0, 16) !== IMAGE_MAGIC) return undefined;
+      const key = this.imageKey(image.source());
+      const digest = createHash('sha256').update(file.subarray(IMAGE_PREFIX)).digest();
+      if (!key.equals(file.subarray(16, 48)) || !digest.equals(file.subarray(48, IMAGE_PREFIX))) return undefined;
+      return k.imageLoad(at + IMAGE_PREFIX, n - IMAGE_PREFIX, this.tokenCount) ? k : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * The image file of this tokenizer's kernel tables (see ByteBpeSpec.image): what `image.path` should hold. The
+   * spec must have `image` (its `source` makes the key).
+   */
+  kernelImage(): Buffer {
+    if (!this.spec.image) throw new Error('tokenizer: no image source in the spec');
+    const k = this.k ?? this.kernel();
+    const at = k.imageSave();
+    const body = Buffer.from(new Uint8Array(k.memory.buffer, at, k.size(2)));
+    const key = this.imageKey(this.spec.image.source());
+    const digest = createHash('sha256').update(body).digest();
+    return Buffer.concat([Buffer.from(IMAGE_MAGIC, 'latin1'), key, digest, body]);
   }
 
   /** Copy seg's UTF-16 code units into the kernel's memory; returns the kernel. */

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 import { ByteBpe, byteBpeFromTokenizerJson } from './bytebpe.ts';
 import { loadQwenFiles, QWEN3_TOKENIZER_SHA256, qwenTokenizerJsonText, qwenTokenStrings } from './qwen-files.ts';
@@ -97,17 +98,33 @@ export function loadTokenizer(spec = 'qwen'): LoadedTokenizer {
   return t;
 }
 
-function bundledQwen(spec: string): ByteBpe {
+/**
+ * The image of the bundled Qwen encoder's kernel tables (tokenizer/bytebpe.ts, ByteBpeSpec.image): written into
+ * dist/tokenizer/ at build time (scripts/build.mjs, `writeQwenKernelImage`), so that a process adopts the tables
+ * instead of unzipping the merges and building them (~0.08 CPU-s per process); ignored unless it is an image of these
+ * very merges and kernel. From the sources (tsx) there is none: the tables are built.
+ */
+export const QWEN_KERNEL_IMAGE = fileURLToPath(new URL('./qwen-kernel.bin', import.meta.url));
+
+/** The encoder of a bundled name ("qwen", "qwen3", ...), its kernel's tables adopted from `image` when it fits. */
+export function bundledQwen(spec: string, image = QWEN_KERNEL_IMAGE): ByteBpe {
   const f = loadQwenFiles();
-  const m = f.pairs.length / 2;
-  const left = new Uint32Array(m),
-    right = new Uint32Array(m),
-    result = new Uint32Array(m);
-  for (let r = 0; r < m; r++) {
-    left[r] = f.pairs[2 * r];
-    right[r] = f.pairs[2 * r + 1];
-    result[r] = 256 + r;
-  }
+  const m = f.merges;
+  let merges: { left: Uint32Array; right: Uint32Array; result: Uint32Array } | undefined;
+  // the merges as the kernel's build takes them: only when there is no image of its tables
+  const split = () => {
+    if (merges) return merges;
+    const pairs = f.pairs;
+    const left = new Uint32Array(m),
+      right = new Uint32Array(m),
+      result = new Uint32Array(m);
+    for (let r = 0; r < m; r++) {
+      left[r] = pairs[2 * r];
+      right[r] = pairs[2 * r + 1];
+      result[r] = 256 + r;
+    }
+    return (merges = { left, right, result });
+  };
   const steel = QWEN_STEEL_NAMES.includes(spec);
   const added = f.template.added_tokens
     .filter((t) => !steel || (t.id >= 151643 && t.id <= 151645))
@@ -115,7 +132,28 @@ function bundledQwen(spec: string): ByteBpe {
   const nfc = f.template.normalizer?.type === 'NFC';
   // the token strings only when decoding needs them (0.07 CPU-s): encoding a worker's documents does not
   const tokens = { count: 256 + m, make: () => qwenTokenStrings(f) };
-  return new ByteBpe({ byteIds: f.byteIds, left, right, result, tokens, added, nfc });
+  return new ByteBpe({
+    byteIds: f.byteIds,
+    get left() {
+      return split().left;
+    },
+    get right() {
+      return split().right;
+    },
+    get result() {
+      return split().result;
+    },
+    tokens,
+    added,
+    nfc,
+    // result[r] = 256 + r and the byte ids follow from the merges' file and the code
+    image: { path: image, source: () => [f.mergesGz, new Uint8Array(f.byteIds.buffer)] },
+  });
+}
+
+/** Writes the image of the bundled Qwen encoder's kernel tables to `path` (scripts/build.mjs: into dist/). */
+export function writeQwenKernelImage(path = QWEN_KERNEL_IMAGE): void {
+  writeFileAtomic(path, bundledQwen('qwen', '').kernelImage());
 }
 
 function loadTokenizerUncached(spec: string): LoadedTokenizer {

@@ -3,7 +3,8 @@
  * tokenizer.json of Qwen3 with an empty vocabulary and merge list) and `merges.bin.gz` (the 151,387 merges as pairs of
  * token ids). Ids 0..255 are the byte-level characters in code point order and merge r makes token 256 + r, so the
  * vocabulary follows from the merges; `qwenTokenizerJsonText` rebuilds Qwen's tokenizer.json byte for byte (for HF
- * exports and the tokenizer hash recorded in shards). `tokenizer/qwen/make-lean.ts` makes the files.
+ * exports and the tokenizer hash recorded in shards). `tokenizer/qwen/make-lean.ts` makes the files. Encoding needs
+ * the merges unzipped only to build the encoder's tables when there is no image of them (tokenizer/encode.ts).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -25,8 +26,12 @@ export interface QwenFiles {
     pre_tokenizer: unknown;
     model: Record<string, unknown>;
   } & Record<string, unknown>;
-  /** merge r joins tokens pairs[2r] and pairs[2r+1] into token 256 + r. */
-  pairs: Uint32Array;
+  /** merges.bin.gz as read (what identifies the merges: the key of the encoder's kernel image, tokenizer/encode.ts). */
+  mergesGz: Buffer;
+  /** The number of merges (from the gzip trailer's size; `pairs` checks it). */
+  merges: number;
+  /** merge r joins tokens pairs[2r] and pairs[2r+1] into token 256 + r (unzipped on first use). */
+  readonly pairs: Uint32Array;
   /** byteIds[b] = the id of the token of byte b. */
   byteIds: Uint32Array;
 }
@@ -38,20 +43,41 @@ export function loadQwenFiles(): QwenFiles {
   const tPath = join(QWEN_FILES_DIR, 'template.json');
   const mPath = join(QWEN_FILES_DIR, 'merges.bin.gz');
   let template: QwenFiles['template'];
-  let buf: Buffer;
+  let mergesGz: Buffer;
   try {
     template = JSON.parse(readFileSync(tPath, 'utf8'));
-    buf = gunzipSync(readFileSync(mPath));
+    mergesGz = readFileSync(mPath);
   } catch (e) {
     throw new Error(`Qwen tokenizer files in ${QWEN_FILES_DIR} unreadable: ${(e as Error).message}`);
   }
-  if (buf.length % 8 !== 0) throw new Error(`${mPath}: ${buf.length} bytes, not a list of id pairs`);
-  const pairs = new Uint32Array(buf.length / 4);
-  // little-endian u32s: on a little-endian host, the bytes as they are (302,774 readUInt32LE calls: ~0.015 CPU-s more)
-  if (endianness() === 'LE') new Uint8Array(pairs.buffer).set(buf);
-  else for (let i = 0; i < pairs.length; i++) pairs[i] = buf.readUInt32LE(4 * i);
+  // gzip's last 4 bytes: the size unzipped (mod 2^32), which gunzip checks
+  const size = mergesGz.length >= 18 ? mergesGz.readUInt32LE(mergesGz.length - 4) : 1;
+  if (size % 8 !== 0) throw new Error(`${mPath}: ${size} bytes unzipped, not a list of id pairs`);
+  let pairs: Uint32Array | undefined;
+  const unzip = (): Uint32Array => {
+    let buf: Buffer;
+    try {
+      buf = gunzipSync(mergesGz);
+    } catch (e) {
+      throw new Error(`${mPath} unreadable: ${(e as Error).message}`);
+    }
+    if (buf.length !== size) throw new Error(`${mPath}: ${buf.length} bytes unzipped, its trailer says ${size}`);
+    const p = new Uint32Array(buf.length / 4);
+    // little-endian u32s: on a little-endian host, the bytes as they are (302,774 readUInt32LE calls: ~0.015 CPU-s more)
+    if (endianness() === 'LE') new Uint8Array(p.buffer).set(buf);
+    else for (let i = 0; i < p.length; i++) p[i] = buf.readUInt32LE(4 * i);
+    return p;
+  };
   const byteIds = Uint32Array.from(byteLevelAlphabet().idOfByte);
-  cached = { template, pairs, byteIds };
+  cached = {
+    template,
+    mergesGz,
+    merges: size / 8,
+    get pairs() {
+      return (pairs ??= unzip());
+    },
+    byteIds,
+  };
   return cached;
 }
 

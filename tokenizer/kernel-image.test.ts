@@ -1,0 +1,63 @@
+/**
+ * The image of the encoder kernel's tables (ByteBpeSpec.image; Qwen's is written into dist/ at build time): an
+ * encoder that adopts it gives the ids of one that builds its tables, and a file that is not an image of these inputs
+ * and this kernel, or not whole, is ignored (the tables are built).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundledQwen, writeQwenKernelImage } from './encode.ts';
+import { sampleFixtureDocs } from './fixtures/sample-docs.ts';
+
+const PREFIX = 80; // magic 16, key 32, digest 32
+
+test('kernel image: adopted, the same ids as built tables; a stale, damaged or foreign file is ignored', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'steel-kimg-'));
+  try {
+    const path = join(dir, 'qwen-kernel.bin');
+    writeQwenKernelImage(path);
+    const good = readFileSync(path);
+    const texts = (await sampleFixtureDocs()).slice(0, 40).map((d) => d.text);
+    texts.push('Steel-LLM 是一个中文大模型 😀 e\u0301 \ud800 <|im_end|> x');
+    const built = bundledQwen('qwen', join(dir, 'none.bin'));
+    const want = texts.map((t) => Array.from(built.encodeWithEos(t, 151645)));
+    assert.equal(built.tables, 'built');
+
+    const encoder = (bytes: Buffer) => {
+      const p = join(dir, `v${Math.random()}.bin`);
+      writeFileSync(p, bytes);
+      const tok = bundledQwen('qwen', p);
+      const got = texts.map((t) => Array.from(tok.encodeWithEos(t, 151645)));
+      assert.deepEqual(got, want);
+      return tok.tables;
+    };
+    assert.equal(encoder(good), 'image');
+    // qwen3 (other added tokens, the same merges) adopts it too
+    const q3 = bundledQwen('qwen3', path);
+    assert.equal(q3.encode('中文 text').length > 0 && q3.tables, 'image');
+
+    const withDigest = (b: Buffer) => {
+      createHash('sha256').update(b.subarray(PREFIX)).digest().copy(b, 48);
+      return b;
+    };
+    // a byte of the merge hash changed: the digest differs
+    const damaged = Buffer.from(good);
+    damaged[PREFIX + 64 + 1000] ^= 1;
+    assert.equal(encoder(damaged), 'built');
+    // made from other inputs: the key differs
+    const stale = Buffer.from(good);
+    stale[20] ^= 1;
+    assert.equal(encoder(stale), 'built');
+    // cut short, or a header that does not describe the file (digest made good): the kernel refuses it
+    assert.equal(encoder(good.subarray(0, good.length - 16)), 'built');
+    const header = Buffer.from(good);
+    header.writeUInt32LE(header.readUInt32LE(PREFIX + 12) + 1, PREFIX + 12); // the token count
+    assert.equal(encoder(withDigest(header)), 'built');
+    assert.equal(encoder(Buffer.from('not an image')), 'built');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
