@@ -57,46 +57,65 @@ function hasSource(dir) {
 
 /**
  * Walks the source folders: `compile` gets each source .ts (relative path), `link` each other entry that dist/
- * holds as a symlink (a folder without sources is linked whole). Test files are neither.
+ * holds as a symlink (a folder without sources is linked whole). Test files are neither. Each folder is read once
+ * (whether it holds a source is known when its walk ends) and paths are joined as strings: `steel` walks the tree at
+ * every start (distState).
  */
-export function walkSources(compile, link) {
+export function walkSources(compile, link, root = ROOT) {
   const always = new Set(LINK_ALWAYS);
-  const visit = (rel) => {
-    for (const e of readdirSync(join(ROOT, rel), { withFileTypes: true })) {
-      const r = join(rel, e.name);
-      if (always.has(r) || isTest(e.name)) continue;
+  // the entries of folder `rel` into `out` as [compile?, path], in walk order; whether it holds a source
+  const scan = (rel, out) => {
+    let has = false;
+    for (const e of readdirSync(root + '/' + rel, { withFileTypes: true })) {
+      const r = rel + '/' + e.name;
+      if (always.has(r)) {
+        has ||= e.isDirectory() ? hasSource(join(root, r)) : isSource(e.name);
+        continue;
+      }
+      if (isTest(e.name)) continue;
       if (e.isDirectory()) {
         if (SKIP.has(e.name)) continue;
-        if (hasSource(join(ROOT, r))) visit(r);
-        else link(r);
-      } else if (isSource(e.name)) compile(r);
-      else link(r);
+        const inner = [];
+        if (scan(r, inner)) {
+          has = true;
+          for (const x of inner) out.push(x);
+        } else out.push([false, r]);
+      } else if (isSource(e.name)) {
+        has = true;
+        out.push([true, r]);
+      } else out.push([false, r]);
     }
+    return has;
   };
-  for (const d of sourceDirs()) visit(d);
+  for (const e of readdirSync(root, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name.startsWith('.') || SKIP.has(e.name)) continue;
+    const inner = [];
+    if (scan(e.name, inner)) for (const [c, r] of inner) (c ? compile : link)(r);
+  }
   for (const r of LINK_ALWAYS) link(r);
 }
 
-export function fingerprint() {
-  const h = createHash('sha256');
+export function fingerprint(root = ROOT) {
+  let text = '';
   walkSources(
     (r) => {
-      const st = statSync(join(ROOT, r));
-      h.update(`c ${r} ${st.size} ${st.mtimeMs}\n`);
+      const st = statSync(root + '/' + r);
+      text += `c ${r} ${st.size} ${st.mtimeMs}\n`;
     },
-    (r) => h.update(`l ${r}\n`),
+    (r) => (text += `l ${r}\n`),
+    root,
   );
   // the bundled packages' versions: an update in node_modules makes dist/ stale
   for (const p of BUNDLED) {
     let v = 'missing';
     try {
-      v = JSON.parse(readFileSync(join(ROOT, 'node_modules', p, 'package.json'), 'utf8')).version;
+      v = JSON.parse(readFileSync(join(root, 'node_modules', p, 'package.json'), 'utf8')).version;
     } catch {
       // not installed: the build fails on it, and a later install makes dist/ stale
     }
-    h.update(`p ${p} ${v}\n`);
+    text += `p ${p} ${v}\n`;
   }
-  return h.digest('hex');
+  return createHash('sha256').update(text).digest('hex');
 }
 
 let build;

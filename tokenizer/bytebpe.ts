@@ -262,7 +262,8 @@ export class ByteBpe {
       const k = instantiate<BpeKernel>(KERNEL_URL, { env: { astralClass } });
       const at = k.imageRoom(n);
       const file = Buffer.from(k.memory.buffer, at, n);
-      for (let got = 0, r = 1; got < n; got += r) if ((r = readSync(fd, file, got, n - got, got)) === 0) return undefined;
+      for (let got = 0, r = 1; got < n; got += r)
+        if ((r = readSync(fd, file, got, n - got, got)) === 0) return undefined;
       if (file.toString('latin1', 0, 16) !== IMAGE_MAGIC) return undefined;
       const key = this.imageKey(image.source());
       const digest = createHash('sha256').update(file.subarray(IMAGE_PREFIX)).digest();
