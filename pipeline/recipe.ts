@@ -1,10 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { OperatorRegistry } from './registry.ts';
 import { PARSE_ONCE, type Op } from './stage.ts';
+import { parseYamlText } from './yaml.ts';
 
 export const RECIPES_DIR = fileURLToPath(new URL('./recipes/', import.meta.url));
 
@@ -70,7 +70,7 @@ export function loadRecipe(nameOrPath: string): Recipe {
   if (!existsSync(p)) throw new Error(`recipe not found: "${nameOrPath}" (looked for ${p})`);
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(p, 'utf8'));
+    doc = parseYamlText(readFileSync(p, 'utf8'));
   } catch (e) {
     throw new Error(`${p}: YAML error: ${(e as Error).message}`);
   }

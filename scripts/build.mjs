@@ -198,6 +198,14 @@ try {
   } catch (e) {
     console.warn(`steel build: no image of the Qwen encoder's tables: ${e.message}`);
   }
+  // the bundled recipes and corpus manifests parsed (pipeline/yaml.ts): a process takes their documents from there
+  try {
+    const { writeYamlParsed } = await import(pathToFileURL(join(tmp, 'pipeline', 'yaml.js')).href);
+    const dirs = ['pipeline/recipes', 'corpora-manifests'].map((d) => join(ROOT, d));
+    writeYamlParsed(dirs, join(tmp, 'pipeline', 'yaml-parsed.json'));
+  } catch (e) {
+    console.warn(`steel build: no parsed copy of the recipes and manifests: ${e.message}`);
+  }
   // V8's code cache of the bundle, made by a fresh process that runs the modules a prep loads (cli/bundle.ts, warm);
   // build.json records the bundle file it belongs to. Without it (that process failed) the bundle compiles as it loads.
   const st = statSync(join(tmp, 'steel.cjs'));

@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { INPUT_FORMATS } from '../readers/formats.ts';
 import { PARSE_ONCE } from '../stage.ts';
+import { parseYamlText } from '../yaml.ts';
 
 const Glob = z.string().min(1);
 
@@ -106,7 +106,7 @@ export function parseManifest(raw: unknown, where: string): Manifest {
 export function readManifestFile(path: string): Manifest {
   let raw: unknown;
   try {
-    raw = parseYaml(readFileSync(path, 'utf8'));
+    raw = parseYamlText(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new Error(`${path}: invalid YAML: ${(e as Error).message}`);
   }
