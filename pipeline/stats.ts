@@ -168,7 +168,18 @@ function table(rows: string[][], alignRight: boolean[]): string {
     .join('\n');
 }
 
-const n = (x: number) => x.toLocaleString('en-US');
+/**
+ * A count with thousands separators, as toLocaleString('en-US') writes it ("1,234,567"): integers grouped here, since
+ * the first toLocaleString of a process sets up ICU's number formatting (~0.02 CPU-s); anything else through it.
+ */
+export function groupThousands(x: number): string {
+  if (!Number.isSafeInteger(x) || Object.is(x, -0)) return x.toLocaleString('en-US');
+  const d = String(Math.abs(x));
+  let out = d.slice(0, ((d.length - 1) % 3) + 1);
+  for (let i = out.length; i < d.length; i += 3) out += ',' + d.slice(i, i + 3);
+  return x < 0 ? '-' + out : out;
+}
+const n = groupThousands;
 
 /** Human-readable summary: totals, the invariant, a per-stage table and a per-rule table. */
 export function formatStats(s: RunStats): string {
