@@ -110,19 +110,30 @@ test('dist/steel.cjs: cli/steel.js runs it with its code cache, nothing of dist/
   // the directive opens the function's body
   const { BUNDLE_HEAD, BUNDLE_TAIL } = (await import(JSON.parse(dist))) as { BUNDLE_HEAD: string; BUNDLE_TAIL: string };
   const text = bundle.toString('latin1');
+  // zod's locales: English only (scripts/build.mjs)
+  assert.ok(text.includes('zod/v4/locales/en.js') && !text.includes('zod/v4/locales/fr.js'));
+  // the build's parsed copy of the recipes (pipeline/yaml.ts)
+  const parsed = JSON.parse(readFileSync(join(DIST, 'pipeline/yaml-parsed.json'), 'utf8')) as Record<string, string>;
+  assert.ok(parsed[readFileSync(join(ROOT, 'pipeline/recipes/zh-web.yaml'), 'utf8')]);
   assert.ok(text.startsWith(BUNDLE_HEAD + "'use strict';"), text.slice(0, 120));
   assert.ok(text.endsWith(BUNDLE_TAIL), text.slice(-40));
   // the cache is used; the modules of a prep run when warm() imports them; a rejected cache compiles the source
   const child = `
     const { loadBundle, runBundle, BUNDLE, buildInfo } = await import(${dist});
     const b = loadBundle();
-    await b.warm();
+    const m = await b.warm();
+    // the encoder adopts the image of its tables the build made; zod's messages are English
+    const { tok } = m['tokenizer/encode.ts'].loadTokenizer('qwen');
+    const ids = Array.from(tok.encode('Steel 是一个模型'));
+    let message = '';
+    try { m['pipeline/recipe.ts'].parseRecipe({ steps: 1 }); } catch (e) { message = e.message; }
     const junk = runBundle(BUNDLE, Buffer.from('not a code cache'));
     // a cache another Node release wrote is not handed to V8 (which would accept it and may crash)
     const info = buildInfo();
     const other = loadBundle({ ...info, bundle: { ...info.bundle, node: 'v20.0.0 11.3.244.8 linux-x64' } });
     console.log(JSON.stringify({ cacheUsed: b.cacheUsed, ops: b.loaded.includes('filters/ops.ts'),
-      rejected: junk.script.cachedDataRejected, main: typeof junk.exports.main, otherNode: other.cacheUsed }));`;
+      rejected: junk.script.cachedDataRejected, main: typeof junk.exports.main, otherNode: other.cacheUsed,
+      tables: tok.tables, ids: ids.length > 0, english: message.includes('expected string') }));`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), {
@@ -131,6 +142,9 @@ test('dist/steel.cjs: cli/steel.js runs it with its code cache, nothing of dist/
     rejected: true,
     main: 'function',
     otherNode: false,
+    tables: 'image',
+    ids: true,
+    english: true,
   });
   // `steel ops --json` through cli/steel.js loads no module of dist/ (a load hook lists them) and prints what dist/'s
   // own modules print
