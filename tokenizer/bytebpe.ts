@@ -44,16 +44,21 @@ export interface ByteBpeSpec {
   /**
    * A file of the kernel's tables for these merges (`ByteBpe.kernelImage`; Qwen's is made into dist/ at build time,
    * tokenizer/encode.ts): adopted instead of building the tables when it was made by this kernel from the same
-   * inputs (`source`: bytes that identify left, right, result and byteIds) and is whole (its digest); any other file
-   * is ignored. `left`, `right` and `result` may then be getters that are never called.
+   * inputs (`source`: bytes that identify left, right, result and byteIds), as its key says, and its size and
+   * header are those of such an image; any other file is ignored. `left`, `right` and `result` may then be getters
+   * that are never called.
    */
   image?: { path: string; source: () => Uint8Array[] };
 }
 
 const KERNEL_URL = new URL('./bpe-kernel.wasm', import.meta.url);
-/** A kernel image file: this line, the key (sha256 of what it was made from), the digest (sha256 of the rest). */
+/**
+ * A kernel image file: this line, the key (sha256 of what it was made from), the kernel's image. No digest of the
+ * 4 MB: reading them a second time to hash them cost 7-25 ms per process on the 2-core VM, about what the rest of the
+ * load costs; the file is trusted as dist/'s compiled code beside it is, once its key says what it was made from.
+ */
 const IMAGE_MAGIC = 'steel bpe image\n';
-const IMAGE_PREFIX = 16 + 32 + 32;
+const IMAGE_PREFIX = 16 + 32;
 
 /** tokenizer/bpe-kernel.c's exports. */
 interface BpeKernel {
@@ -247,7 +252,7 @@ export class ByteBpe {
 
   /**
    * The kernel with the tables of `image`'s file, read straight into its memory; undefined when there is no such
-   * file or it is not an image of these inputs (its key), not whole (its digest) or of another tokenizer size.
+   * file or it is not an image of these inputs (its key) or its header does not describe it (the kernel checks).
    */
   private imageKernel(image: NonNullable<ByteBpeSpec['image']>): BpeKernel | undefined {
     let fd: number;
@@ -257,18 +262,22 @@ export class ByteBpe {
       return undefined;
     }
     try {
-      const n = fstatSync(fd).size;
-      if (n <= IMAGE_PREFIX || n >= 2 ** 31) return undefined;
+      const n = fstatSync(fd).size - IMAGE_PREFIX;
+      const head = Buffer.alloc(IMAGE_PREFIX);
+      if (
+        n <= 0 ||
+        n >= 2 ** 31 ||
+        readSync(fd, head, 0, IMAGE_PREFIX, 0) !== IMAGE_PREFIX ||
+        head.toString('latin1', 0, 16) !== IMAGE_MAGIC ||
+        !this.imageKey(image.source()).equals(head.subarray(16))
+      )
+        return undefined;
       const k = instantiate<BpeKernel>(KERNEL_URL, { env: { astralClass } });
       const at = k.imageRoom(n);
-      const file = Buffer.from(k.memory.buffer, at, n);
+      const body = Buffer.from(k.memory.buffer, at, n);
       for (let got = 0, r = 1; got < n; got += r)
-        if ((r = readSync(fd, file, got, n - got, got)) === 0) return undefined;
-      if (file.toString('latin1', 0, 16) !== IMAGE_MAGIC) return undefined;
-      const key = this.imageKey(image.source());
-      const digest = createHash('sha256').update(file.subarray(IMAGE_PREFIX)).digest();
-      if (!key.equals(file.subarray(16, 48)) || !digest.equals(file.subarray(48, IMAGE_PREFIX))) return undefined;
-      return k.imageLoad(at + IMAGE_PREFIX, n - IMAGE_PREFIX, this.tokenCount) ? k : undefined;
+        if ((r = readSync(fd, body, got, n - got, IMAGE_PREFIX + got)) === 0) return undefined;
+      return k.imageLoad(at, n, this.tokenCount) ? k : undefined;
     } catch {
       return undefined;
     } finally {
@@ -285,9 +294,7 @@ export class ByteBpe {
     const k = this.k ?? this.kernel();
     const at = k.imageSave();
     const body = Buffer.from(new Uint8Array(k.memory.buffer, at, k.size(2)));
-    const key = this.imageKey(this.spec.image.source());
-    const digest = createHash('sha256').update(body).digest();
-    return Buffer.concat([Buffer.from(IMAGE_MAGIC, 'latin1'), key, digest, body]);
+    return Buffer.concat([Buffer.from(IMAGE_MAGIC, 'latin1'), this.imageKey(this.spec.image.source()), body]);
   }
 
   /** Copy seg's UTF-16 code units into the kernel's memory; returns the kernel. */
