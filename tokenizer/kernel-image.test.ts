@@ -1,7 +1,8 @@
 /**
  * The image of the encoder kernel's tables (ByteBpeSpec.image; Qwen's is written into dist/ at build time): an
  * encoder that adopts it gives the ids of one that builds its tables, and a file that is not an image of these inputs
- * and this kernel (its key), or whose header does not describe it, is ignored (the tables are built).
+ * and this kernel (its key), whose header does not describe it, or whose tables do not have the digest it records, is
+ * ignored (the tables are built).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ import { sampleFixtureDocs } from './fixtures/sample-docs.ts';
 
 const PREFIX = 48; // magic 16, key 32
 
-test('kernel image: adopted, the same ids as built tables; a stale, cut or foreign file is ignored', async () => {
+test('kernel image: adopted, the same ids as built tables; a stale, cut, damaged or foreign file is ignored', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-kimg-'));
   try {
     const path = join(dir, 'qwen-kernel.bin');
@@ -54,6 +55,12 @@ test('kernel image: adopted, the same ids as built tables; a stale, cut or forei
     bits.writeUInt32LE(bits.readUInt32LE(PREFIX + 16) - 1, PREFIX + 16); // the merge hash's size
     assert.equal(encoder(bits), 'built');
     assert.equal(encoder(Buffer.from('not an image')), 'built');
+    // a table damaged (one bit, at the start, middle and end of the tables): the digest differs
+    for (const at of [PREFIX + 64, PREFIX + 64 + ((good.length - PREFIX - 64) >> 1), good.length - 1]) {
+      const damaged = Buffer.from(good);
+      damaged[at] ^= 0x10;
+      assert.equal(encoder(damaged), 'built', `bit flipped at ${at}`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
