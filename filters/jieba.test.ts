@@ -4,7 +4,17 @@ import { createRequire } from 'node:module';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildDict, dictFromBytes, dictToBytes, jiebaCut, jiebaSpans, lnInt, loadDict, wellFormed } from './jieba.ts';
+import {
+  buildDict,
+  dictFromBytes,
+  dictToBytes,
+  jiebaCut,
+  jiebaSpans,
+  lnInt,
+  loadDict,
+  wellFormed,
+  xxh64,
+} from './jieba.ts';
 import { jiebaWords } from './text.ts';
 import { readSample } from './harness.ts';
 
@@ -109,6 +119,16 @@ test('lnInt: correctly rounded natural logarithm (where V8 Math.log is one ulp o
   for (let x = 1; x < 5000; x += 7) assert.ok(Math.abs(lnInt(x) - Math.log(x)) <= 2 ** -52 * Math.log(x) * 2);
 });
 
+test("the cache file's check: the kernel's hash64 is XXH64 (seed 0), as the xxhash-wasm package computes it", async () => {
+  const { h64Raw } = await (await import('xxhash-wasm')).default();
+  // every tail length of the 32-byte stripes, 8-byte words and 4-byte word, and a long input
+  for (const n of [0, 1, 3, 4, 5, 7, 8, 9, 12, 15, 31, 32, 33, 36, 40, 63, 64, 100, 4099, 1 << 20]) {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = (Math.imul(i, 2654435761) >>> 23) ^ n;
+    assert.equal(xxh64(b), h64Raw(b, 0n), `${n} bytes`);
+  }
+});
+
 test('jieba dictionary cache: the binary form reads back the same trie; a damaged or foreign file is rebuilt', () => {
   const dir = mkdtempSync(join(tmpdir(), 'steel-jieba-'));
   try {
@@ -118,7 +138,7 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
     const built = buildDict(readFileSync(src, 'utf8'));
     const first = loadDict(src, cache); // builds and writes the cache
     const [file] = readdirSync(cache);
-    assert.match(file, /^jieba-trie-v5-[0-9a-f]{16}\.bin$/);
+    assert.match(file, /^jieba-trie-v6-[0-9a-f]{16}\.bin$/);
     const again = loadDict(src, cache); // reads it back
     for (const d of [first, again]) {
       for (const k of ['rec', 'rootRec', 'scores'] as const) assert.deepEqual(d[k], built[k], k);

@@ -18,7 +18,7 @@
  * changes the winner of exactly tied routes.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
@@ -244,19 +244,19 @@ export function buildDict(text: string): Dict {
 
 // ---------- the built trie as a binary file, cached next to the installed packages ----------
 /**
- * The trie costs ~1 CPU-s to build from dict.txt (the sort of its words included), once per install; read back
- * from its binary form it costs one file read and the payload's SHA-256, checked against the header (a damaged file is
- * never used: the trie is rebuilt and the file rewritten). The file is named after the dictionary's path and holds the
- * SHA-256 of the dictionary it was built from and the dictionary file's size, modification time (ns) and inode when
- * it was built or last checked: while these are unchanged the dictionary is not read again; when they differ, its
- * bytes are hashed and compared with the recorded SHA-256 (equal: the file is reused, its stamp refreshed; else the
- * trie is rebuilt).
+ * The trie costs ~1 CPU-s to build from dict.txt (the sort of its words included), once per install; read back from
+ * its binary form, its payload is read straight into the segmentation kernel's memory (one read, no copy) and checked
+ * there by its XXH64 (the kernel's hash64), against the header (a damaged file is never used: the trie is rebuilt and
+ * the file rewritten). The file is named after the dictionary's path and holds the SHA-256 of the dictionary it was
+ * built from and the dictionary file's size, modification time (ns) and inode when it was built or last checked:
+ * while these are unchanged the dictionary is not read again; when they differ, its bytes are hashed and compared
+ * with the recorded SHA-256 (equal: the file is reused, its stamp refreshed; else the trie is rebuilt).
  * Layout, little-endian: magic "steel-jieba-trie", version u32, slots u32, scores u32, pad u32, single f64, source
- * sha256 (32 bytes), payload sha256 (32 bytes), source stamp (size, mtime ns, inode: u64 each), then the payload:
- * scores f64[scores], rec i32[2 · slots], rootRec i32[2 · 65536].
+ * sha256 (32 bytes), payload XXH64 u64 and 24 zero bytes, source stamp (size, mtime ns, inode: u64 each), then the
+ * payload: scores f64[scores], rec i32[2 · slots], rootRec i32[2 · 65536] (the kernel's layout of the trie).
  */
 const MAGIC = 'steel-jieba-trie';
-const FORMAT = 5;
+const FORMAT = 6;
 const HEAD = 16 + 16 + 8 + 32 + 32 + 24;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
@@ -268,39 +268,69 @@ const payloadBytes = (slots: number, nScores: number) => 8 * nScores + 8 * slots
  */
 export function dictToBytes(d: Dict, sourceSha: Uint8Array, stamp: Uint8Array = new Uint8Array(24)): Uint8Array {
   const slots = d.rec.length / 2;
-  const payload = Buffer.alloc(payloadBytes(slots, d.scores.length));
-  let o = 0;
+  const out = Buffer.alloc(HEAD + payloadBytes(slots, d.scores.length));
+  let o = HEAD;
   for (const a of [d.scores, d.rec, d.rootRec]) {
-    payload.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
+    out.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), o);
     o += a.byteLength;
   }
-  const head = Buffer.alloc(HEAD);
-  head.write(MAGIC, 0, 'latin1');
-  head.writeUInt32LE(FORMAT, 16);
-  head.writeUInt32LE(slots, 20);
-  head.writeUInt32LE(d.scores.length, 24);
-  head.writeDoubleLE(d.single, 32);
-  head.set(sourceSha, 40);
-  head.set(sha256(payload), 72);
-  head.set(stamp, 104);
-  return Buffer.concat([head, payload]);
+  out.write(MAGIC, 0, 'latin1');
+  out.writeUInt32LE(FORMAT, 16);
+  out.writeUInt32LE(slots, 20);
+  out.writeUInt32LE(d.scores.length, 24);
+  out.writeDoubleLE(d.single, 32);
+  out.set(sourceSha, 40);
+  out.writeBigUInt64LE(xxh64(out.subarray(HEAD)), 72);
+  out.set(stamp, 104);
+  return out;
+}
+
+/**
+ * The trie whose file header is `head` (HEAD bytes of a file of `total` bytes), made from `sourceSha`'s dictionary:
+ * its payload is put into a new kernel's memory by `fill` and checked there; null unless it is intact.
+ */
+function dictFromHead(
+  head: Buffer,
+  total: number,
+  sourceSha: Uint8Array,
+  fill: (into: Uint8Array) => void,
+): Dict | null {
+  if (head.length < HEAD || head.toString('latin1', 0, 16) !== MAGIC || head.readUInt32LE(16) !== FORMAT) return null;
+  const slots = head.readUInt32LE(20),
+    nScores = head.readUInt32LE(24);
+  if (slots > 0x8000000 || nScores > 0x8000) return null;
+  const n = payloadBytes(slots, nScores);
+  if (total !== HEAD + n || !head.subarray(40, 72).equals(sourceSha)) return null;
+  const g = newSeg(slots, nScores);
+  fill(new Uint8Array(g.k.memory.buffer, g.scoresAt, n));
+  if (BigInt.asUintN(64, g.k.hash64(g.scoresAt, n)) !== head.readBigUInt64LE(72)) return null;
+  return kernelDict(g, slots, nScores, head.readDoubleLE(32));
 }
 
 /** The trie read back from `dictToBytes`'s form, or null unless it is intact and made from `sourceSha`'s dictionary. */
 export function dictFromBytes(file: Uint8Array, sourceSha: Uint8Array): Dict | null {
   const b = Buffer.from(file.buffer, file.byteOffset, file.byteLength);
-  if (b.length < HEAD || b.toString('latin1', 0, 16) !== MAGIC || b.readUInt32LE(16) !== FORMAT) return null;
-  const slots = b.readUInt32LE(20),
-    nScores = b.readUInt32LE(24);
-  if (slots > 0x8000000 || nScores > 0x8000) return null;
-  if (b.length !== HEAD + payloadBytes(slots, nScores)) return null;
-  if (!b.subarray(40, 72).equals(sourceSha) || !b.subarray(72, 104).equals(sha256(b.subarray(HEAD)))) return null;
-  // typed arrays need aligned offsets: copy the payload when the read buffer is not 8-byte aligned
-  const p = (b.byteOffset + HEAD) % 8 === 0 ? b.subarray(HEAD) : Buffer.from(b.subarray(HEAD));
-  const scores = new Float64Array(p.buffer, p.byteOffset, nScores);
-  const rec = new Int32Array(p.buffer, p.byteOffset + 8 * nScores, 2 * slots);
-  const rootRec = new Int32Array(p.buffer, p.byteOffset + 8 * nScores + 8 * slots, 2 * 0x10000);
-  return { rec, rootRec, scores, single: b.readDoubleLE(32) };
+  return dictFromHead(b.subarray(0, HEAD), b.length, sourceSha, (into) => into.set(b.subarray(HEAD)));
+}
+
+/** The trie of the cache file `file` whose header records `stamp`, read straight into a kernel; null: none such. */
+function readCached(file: string, stamp: Buffer): Dict | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return null; // not cached yet
+  }
+  try {
+    const head = Buffer.alloc(HEAD);
+    // the dictionary file unchanged since the trie was built or checked: the recorded SHA-256 is its bytes'
+    if (readSync(fd, head, 0, HEAD, 0) !== HEAD || !head.subarray(104, HEAD).equals(stamp)) return null;
+    return dictFromHead(head, fstatSync(fd).size, head.subarray(40, 72), (into) => {
+      for (let o = 0, r = 1; o < into.length && r > 0; o += r) r = readSync(fd, into, o, into.length - o, HEAD + o);
+    });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -314,16 +344,13 @@ export function loadDict(dictPath: string, cacheDir: string): Dict {
     .toString('hex')
     .slice(0, 16);
   const file = join(cacheDir, `jieba-trie-v${FORMAT}-${name}.bin`);
+  const fast = readCached(file, stamp);
+  if (fast) return fast;
   let cached: Buffer | undefined;
   try {
     cached = readFileSync(file);
   } catch {
     // not cached yet
-  }
-  // the dictionary file unchanged since the trie was built or checked: the recorded SHA-256 is its bytes'
-  if (cached && cached.length >= HEAD && cached.subarray(104, HEAD).equals(stamp)) {
-    const d = dictFromBytes(cached, cached.subarray(40, 72));
-    if (d) return d;
   }
   const source = readFileSync(dictPath);
   const sourceSha = sha256(source);
@@ -381,6 +408,8 @@ interface SegKernel {
     scores: number,
     single: number,
   ): number;
+  /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
+  hash64(p: number, n: number): bigint;
 }
 /** A dictionary's kernel: its trie's offsets, the drop tables, the text and route buffers (for texts of cap units). */
 interface Seg {
@@ -402,26 +431,24 @@ interface Seg {
 }
 const DROP_TABLES = 4;
 const segs = new WeakMap<Dict, Seg>();
+const KERNEL = new URL('./jieba-kernel.wasm', import.meta.url);
 
-function segFor(d: Dict): Seg {
-  let g = segs.get(d);
-  if (g) return g;
-  const k = instantiate<SegKernel>(new URL('./jieba-kernel.wasm', import.meta.url));
+/** A new kernel with room for a trie of `slots` slots and `nScores` scores, laid out as the cache file's payload. */
+function newSeg(slots: number, nScores: number): Seg {
+  const k = instantiate<SegKernel>(KERNEL);
   let top = k.__heap_base.value;
   const alloc = (bytes: number) => {
     const at = (top + 15) & ~15;
     top = at + bytes;
     return at;
   };
-  const scoresAt = alloc(d.scores.byteLength),
-    recAt = alloc(d.rec.byteLength),
-    rootAt = alloc(d.rootRec.byteLength),
+  const scoresAt = alloc(payloadBytes(slots, nScores)),
     dropAt = alloc(DROP_TABLES << 16),
     bufAt = alloc(0);
-  g = {
+  const g: Seg = {
     k,
-    recAt,
-    rootAt,
+    recAt: scoresAt + 8 * nScores,
+    rootAt: scoresAt + 8 * nScores + 8 * slots,
     scoresAt,
     drops: [],
     dropAt,
@@ -430,15 +457,55 @@ function segFor(d: Dict): Seg {
     scoreAt: 0,
     routeEndAt: 0,
     units: Buffer.alloc(0),
-    start: d.rec,
-    end: d.rec,
+    start: new Int32Array(0),
+    end: new Int32Array(0),
   };
   grow(g, 0);
-  new Float64Array(k.memory.buffer, scoresAt, d.scores.length).set(d.scores);
-  new Int32Array(k.memory.buffer, recAt, d.rec.length).set(d.rec);
-  new Int32Array(k.memory.buffer, rootAt, d.rootRec.length).set(d.rootRec);
+  return g;
+}
+
+/**
+ * The Dict of a trie that lives only in kernel g's memory (read there from the cache file): its arrays are copies,
+ * made when asked for (the segmentation reads the kernel's).
+ */
+function kernelDict(g: Seg, slots: number, nScores: number, single: number): Dict {
+  const bytes = (at: number, n: number) => g.k.memory.buffer.slice(at, at + n);
+  const d: Dict = {
+    single,
+    get scores() {
+      return new Float64Array(bytes(g.scoresAt, 8 * nScores));
+    },
+    get rec() {
+      return new Int32Array(bytes(g.recAt, 8 * slots));
+    },
+    get rootRec() {
+      return new Int32Array(bytes(g.rootAt, 8 * 0x10000));
+    },
+  };
+  segs.set(d, g);
+  return d;
+}
+
+/** The kernel of dictionary d: its own (a trie read from the cache file), else a new one with a copy of d's trie. */
+function segFor(d: Dict): Seg {
+  let g = segs.get(d);
+  if (g) return g;
+  g = newSeg(d.rec.length / 2, d.scores.length);
+  new Float64Array(g.k.memory.buffer, g.scoresAt, d.scores.length).set(d.scores);
+  new Int32Array(g.k.memory.buffer, g.recAt, d.rec.length).set(d.rec);
+  new Int32Array(g.k.memory.buffer, g.rootAt, d.rootRec.length).set(d.rootRec);
   segs.set(d, g);
   return g;
+}
+
+/** XXH64 (seed 0) of `b`, by the kernel's hash64 (in a kernel of its own: for writing the cache file). */
+export function xxh64(b: Uint8Array): bigint {
+  const k = instantiate<SegKernel>(KERNEL);
+  const at = (k.__heap_base.value + 15) & ~15;
+  const need = at + b.length - k.memory.buffer.byteLength;
+  if (need > 0) k.memory.grow(Math.ceil(need / 65536));
+  new Uint8Array(k.memory.buffer, at, b.length).set(b);
+  return BigInt.asUintN(64, k.hash64(at, b.length));
 }
 
 /** The buffers for a text of L code units: the text, the route (L + 1 scores and ends), the spans (L each). */
