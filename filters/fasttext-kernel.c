@@ -200,14 +200,95 @@ static i32 wordId(const u8 *b, i32 s, i32 e, i32 h) {
   return t < 0 ? -1 : rowsOf(&vocab, t)[0];
 }
 
-// a vocabulary word (its bytes at utf[0, len)): a word listed twice takes its later id
-__attribute__((export_name("addWord"))) void addWord(i32 len, i32 id) {
-  const i32 h = (i32)fnv(utf, 0, len);
-  const i32 t = find(&vocab, utf, 0, len, h);
+// a vocabulary word (its bytes at b[0, len)): a word listed twice takes its later id
+static void addWord(const u8 *b, i32 len, i32 id) {
+  const i32 h = (i32)fnv(b, 0, len);
+  const i32 t = find(&vocab, b, 0, len, h);
   if (t >= 0)
     rowsOf(&vocab, t)[0] = id;
   else
-    add(&vocab, utf, 0, len, h, &id, 1);
+    add(&vocab, b, 0, len, h, &id, 1);
+}
+
+// The model file's dictionary, its entries from d on (each: the word's bytes, a NUL, an int64 count, a type byte; the
+// words, type 0, first) up to end. scanDict reads `size` entries: out[0] = the number of leading words, out[1] = the
+// offset from d of the first other entry (the labels), out[2] = the offset of the dictionary's end, out[3] = the
+// longest word's bytes, out[4] = the words' bytes added up; returns 0, or -1 when the entries run past end.
+__attribute__((export_name("scanDict"))) i32 scanDict(const u8 *d, const u8 *end, i32 size, i32 *out) {
+  const u8 *p = d;
+  i32 words = 0, labelsAt = -1, longest = 0, bytes = 0;
+  for (i32 i = 0; i < size; i++) {
+    const u8 *s = p;
+    while (p < end && *p) p++;
+    if (end - p < 10) return -1;
+    const i32 len = (i32)(p - s);
+    p += 9; // the NUL and the count
+    if (*p++ == 0 && labelsAt < 0) {
+      words++;
+      bytes += len;
+      if (len > longest) longest = len;
+    } else if (labelsAt < 0)
+      labelsAt = (i32)(s - d);
+  }
+  out[0] = words;
+  out[1] = labelsAt < 0 ? (i32)(p - d) : labelsAt;
+  out[2] = (i32)(p - d);
+  out[3] = longest;
+  out[4] = bytes;
+  return 0;
+}
+
+// the first n entries of the dictionary at d (scanDict: its leading words) into the vocabulary, word i with id i
+__attribute__((export_name("addWords"))) void addWords(const u8 *d, i32 n) {
+  for (i32 i = 0; i < n; i++) {
+    i32 len = 0;
+    while (d[len]) len++;
+    addWord(d, len, i);
+    d += len + 10;
+  }
+}
+
+static inline i32 ld32(const u8 *p) {
+  i32 v;
+  __builtin_memcpy(&v, p, 4);
+  return v;
+}
+
+// The kept n-gram buckets of a pruned model from its n (bucket, row) pairs at pairs (little-endian int32, any
+// alignment), the last pair of a bucket deciding: the ranked table rk (rankedWords u32, zeroed: per 96 buckets the
+// number of kept buckets before them, then their three words of kept bits) and order (the input row of each rank).
+// seen (bucket bits), keptAt and keptRow (n ints each) are scratch. Returns the number of kept buckets, or -1 - i for
+// a pair i whose row is past the input matrix's rows.
+__attribute__((export_name("rankBuckets"))) i32 rankBuckets(const u8 *pairs, i32 n, i32 bucket, i32 nwords, i32 rows,
+                                                            u32 *rk, i32 rankedWords, u32 *seen, i32 *keptAt,
+                                                            i32 *keptRow, i32 *order) {
+  __builtin_memset(seen, 0, (((u32)bucket + 31) >> 5) * 4);
+  i32 nk = 0;
+  for (i32 i = n - 1; i >= 0; i--) {
+    const i32 h = ld32(pairs + 8 * i), id = ld32(pairs + 8 * i + 4);
+    if (h < 0 || h >= bucket || seen[(u32)h >> 5] & (1u << (h & 31))) continue;
+    seen[(u32)h >> 5] |= 1u << (h & 31);
+    if (id < 0) continue;
+    if (id >= rows - nwords) return -1 - i;
+    const u32 q = (u32)h / 96;
+    rk[4 * q + 1 + (((u32)h - 96 * q) >> 5)] |= 1u << (h & 31);
+    keptAt[nk] = h;
+    keptRow[nk++] = nwords + id;
+  }
+  u32 c = 0;
+  for (i32 e = 0; e < rankedWords; e += 4) {
+    rk[e] = c;
+    c += (u32)__builtin_popcount(rk[e + 1]) + (u32)__builtin_popcount(rk[e + 2]) + (u32)__builtin_popcount(rk[e + 3]);
+  }
+  for (i32 k = 0; k < nk; k++) {
+    const u32 h = (u32)keptAt[k], q = h / 96, off = h - 96 * q;
+    const u32 *r = rk + 4 * q;
+    u32 rank = r[0] + (u32)__builtin_popcount(r[1 + (off >> 5)] & ((1u << (off & 31)) - 1));
+    if (off >= 32) rank += (u32)__builtin_popcount(r[1]);
+    if (off >= 64) rank += (u32)__builtin_popcount(r[2]);
+    order[rank] = keptRow[k];
+  }
+  return (i32)c;
 }
 
 // after the vocabulary: the end-of-line token's id

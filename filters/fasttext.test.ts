@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,6 +130,38 @@ for (const kernel of [
       rmSync(out, { recursive: true, force: true });
     }
   });
+
+test('lid.176: a damaged model file is refused (the kernel walks the dictionary and the kept buckets)', () => {
+  const good = readFileSync(LID_MODEL_PATH);
+  // the header (64 bytes of arguments, then size, nwords, nlabels, ntokens, pruneSize), the dictionary's entries
+  const size = good.readInt32LE(64);
+  let o = 92;
+  for (let i = 0; i < size; i++) o = good.indexOf(0, o) + 10;
+  const pairsAt = o;
+  const dir = mkdtempSync(join(tmpdir(), 'steel-ft-'));
+  try {
+    const load = (b: Buffer) => {
+      const f = join(dir, 'm.ftz');
+      writeFileSync(f, b);
+      return () => loadFastText(f);
+    };
+    assert.equal(loadFastText(LID_MODEL_PATH).labels.length, 176);
+    assert.throws(load(good.subarray(0, 2000)), /truncated dictionary/);
+    assert.throws(load(good.subarray(0, good.length - 1)), /unexpected matrix layout/);
+    // a label entry (type 1) made a word: the words are no longer the first nwords entries
+    const label = Buffer.from(good);
+    label[good.indexOf('__label__', 92) + good.subarray(good.indexOf('__label__', 92)).indexOf(0) + 9] = 0;
+    assert.throws(load(label), /inconsistent dictionary/);
+    // the last (bucket, row) pair, read first, given a row past the input matrix
+    const pruneSize = Number(good.readBigInt64LE(84));
+    const far = Buffer.from(good);
+    far.writeInt32LE(0x7fffffff, pairsAt + 8 * (pruneSize - 1) + 4);
+    const bucket = good.readInt32LE(pairsAt + 8 * (pruneSize - 1));
+    assert.throws(load(far), new RegExp(`n-gram bucket ${bucket} has row 2147483647, past the input matrix`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('expf: musl-exact float exponential (spot values; monotone; over/underflow)', () => {
   assert.equal(expf(0), 1);

@@ -13,7 +13,7 @@
  * model's kept buckets, ranked: a kept bucket's row is the words' count plus its rank), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
  * Token → row lists of short tokens are cached.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { instantiate } from '../pipeline/wasm.ts';
 
 const f32 = Math.fround;
@@ -94,13 +94,6 @@ export interface FastTextModel {
   useUnitClasses(bmp: Uint8Array, astral: (cp: number) => number): void;
 }
 
-/** The number of bits set in a 32-bit integer. */
-function popcount(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
-}
-
 /** Whether typed arrays are little-endian here (then arrays of the model file are copied byte for byte). */
 const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -133,18 +126,6 @@ class Reader {
     this.o += 4 * n;
     return a;
   }
-  i32s(n: number) {
-    const a = new Int32Array(n);
-    if (LE) new Uint8Array(a.buffer).set(this.b.subarray(this.o, this.o + 4 * n));
-    else for (let i = 0; i < n; i++) a[i] = this.b.readInt32LE(this.o + 4 * i);
-    this.o += 4 * n;
-    return a;
-  }
-  bytes(n: number) {
-    const a = this.b.subarray(this.o, this.o + n);
-    this.o += n;
-    return a;
-  }
 }
 
 /** A product quantizer: `nsubq` sub-vectors of `dsub` floats (the last `lastdsub`), 256 centroids each. */
@@ -164,7 +145,21 @@ interface Kernel {
   __heap_base: { value: number };
   setup(params: number): void;
   scratch(utf16: number, utf: number, wb: number, ids: number): void;
-  addWord(len: number, id: number): void;
+  scanDict(d: number, end: number, size: number, out: number): number;
+  addWords(d: number, n: number): void;
+  rankBuckets(
+    pairs: number,
+    n: number,
+    bucket: number,
+    nwords: number,
+    rows: number,
+    ranked: number,
+    rankedWords: number,
+    seen: number,
+    keptAt: number,
+    keptRow: number,
+    order: number,
+  ): number;
   decodeRows(
     wi: number,
     codes: number,
@@ -184,9 +179,48 @@ interface Kernel {
   setUnitClass(table: number): void;
   units(s: number, e: number, out: number): void;
 }
-/** Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. */
+/**
+ * Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. The file is read straight into
+ * the kernel's memory, where the kernel walks its dictionary (scanDict, addWords), ranks its kept n-gram buckets
+ * (rankBuckets) and decodes its input rows (decodeRows); the model file's place is then the token cache's pool.
+ */
 export function loadFastText(path: string): FastTextModel {
-  const r = new Reader(readFileSync(path));
+  // the kernel's memory: the parameters, the model file (later the token cache's pool), the model's arrays, the
+  // vocabulary's table, then the growing text buffers
+  let astralClass = (cp: number): number => {
+    throw new Error(`fastText units: no classes given (U+${cp.toString(16)})`);
+  };
+  const kernel = instantiate<Kernel>(new URL('./fasttext-kernel.wasm', import.meta.url), {
+    env: { log: Math.log, astralClass: (cp: number) => astralClass(cp) },
+  });
+  const mem = kernel.memory;
+  let top = kernel.__heap_base.value;
+  const alloc = (bytes: number) => {
+    const at = (top + 15) & ~15;
+    top = at + bytes;
+    return at;
+  };
+  const grow = (end: number) => {
+    if (end > mem.buffer.byteLength) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
+  };
+  const P = 29;
+  const params = alloc(4 * P);
+  const expc = alloc(8 * (8 + EXP_N));
+  // the token cache's table: 2^16 slots (512 KB, within L2) and a pool of up to 512 KB of keys and 512K row ids
+  const cacheTable = { bits: 16, pool: (2 << 14) + (1 << 17) + (1 << 19) };
+  const fd = openSync(path, 'r');
+  let file: Buffer;
+  try {
+    const size = fstatSync(fd).size;
+    const fileAt = alloc(Math.max(size, 4 * cacheTable.pool));
+    grow(top);
+    file = Buffer.from(mem.buffer, fileAt, size);
+    for (let o = 0, n = 1; o < size && n > 0; o += n) n = readSync(fd, file, o, size - o, o);
+  } finally {
+    closeSync(fd);
+  }
+  const fileAt = file.byteOffset;
+  const r = new Reader(file);
   if (r.i32() !== 793712314) throw new Error(`${path}: not a fastText model`);
   const version = r.i32();
   if (version > 12) throw new Error(`${path}: fastText model version ${version} is not supported`);
@@ -211,49 +245,51 @@ export function loadFastText(path: string): FastTextModel {
   const nlabels = r.i32();
   r.i64(); // ntokens
   const pruneSize = r.i64();
-  const wordBytes: Uint8Array[] = [];
-  const wordIdx: number[] = [];
+  // the words (they come first: word i has row i) are walked by the kernel, the labels here
+  const dictAt = r.o;
+  const scan = new Int32Array(mem.buffer, params, 5);
+  if (kernel.scanDict(fileAt + dictAt, fileAt + file.length, size, params) < 0)
+    throw new Error(`${path}: truncated dictionary`);
+  const [leading, labelsFrom, dictEnd, maxWordBytes, vocabBytes] = scan;
   const labels: string[] = [];
   const labelCounts: number[] = [];
-  for (let i = 0; i < size; i++) {
+  r.o = dictAt + labelsFrom;
+  for (let i = leading; i < size; i++) {
     const s = r.o;
-    r.o = r.b.indexOf(0, s);
-    if (r.o < 0) throw new Error(`${path}: truncated dictionary`);
-    const w = r.b.subarray(s, r.o);
+    r.o = file.indexOf(0, s);
+    const w = file.subarray(s, r.o);
     r.o++;
     const count = r.i64();
-    const type = r.u8();
-    if (type === 0) {
-      wordBytes.push(w);
-      wordIdx.push(i);
-    } else {
-      labels.push(w.toString('utf8').replace(/^__label__/, ''));
-      labelCounts.push(count);
-    }
+    if (r.u8() === 0) throw new Error(`${path}: inconsistent dictionary`);
+    labels.push(w.toString('utf8').replace(/^__label__/, ''));
+    labelCounts.push(count);
   }
-  if (wordBytes.length !== nwords || labels.length !== nlabels || (nwords > 0 && wordIdx[nwords - 1] !== nwords - 1))
-    throw new Error(`${path}: inconsistent dictionary`); // (the words come first: word i has row i)
+  if (leading !== nwords || labels.length !== nlabels || r.o !== dictAt + dictEnd)
+    throw new Error(`${path}: inconsistent dictionary`);
   // (bucket, row) pairs; a bucket listed twice takes its later row
-  const prunePairs = r.i32s(2 * pruneSize); // bucket 2i, row 2i + 1
+  const pairsAt = fileAt + r.o;
+  r.o += 8 * pruneSize;
 
   if (r.u8() !== 1) throw new Error(`${path}: the input matrix is not quantized (.bin models are not supported)`);
   const qnorm = r.u8() === 1;
   const rows = r.i64();
   const cols = r.i64();
   const codesize = r.i32();
-  const codes = r.bytes(codesize);
+  const codesAt = fileAt + r.o;
+  r.o += codesize;
   const pq = readPQ(r);
-  let normCodes: Uint8Array | undefined;
+  let normCodesAt = 0;
   let npq: ReturnType<typeof readPQ> | undefined;
   if (qnorm) {
-    normCodes = r.bytes(rows);
+    normCodesAt = fileAt + r.o;
+    r.o += rows;
     npq = readPQ(r);
   }
   if (r.u8() !== 0) throw new Error(`${path}: quantized output matrices are not supported`);
   const orows = r.i64();
   const ocols = r.i64();
   const wo = r.f32s(orows * ocols);
-  if (cols !== dim || ocols !== dim || r.o !== r.b.length) throw new Error(`${path}: unexpected matrix layout`);
+  if (cols !== dim || ocols !== dim || r.o !== file.length) throw new Error(`${path}: unexpected matrix layout`);
 
   // the rows are decoded by the kernel, below, with their norms (alpha: centroid normCodes[t] of the norms' quantizer)
   const { nsubq, dsub, lastdsub, centroids } = pq;
@@ -279,74 +315,15 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
 
-  // the kept n-gram buckets of a pruned model (the last pair of each bucket decides: walk them backwards, skipping
-  // buckets already seen), ranked in bucket order: per 96 buckets one entry of 4 Int32 (the number of kept buckets
-  // before them, then their kept bits), and the input rows laid out as the words' rows, then per rank its bucket's row
-  // (lid.176 keeps 42,765 of 2M buckets: the table is 333 KB, where a bitmap and a direct bucket -> row index took 4.3 MB)
+  // the kept n-gram buckets of a pruned model (the last pair of each bucket decides), ranked in bucket order: per 96
+  // buckets one entry of 4 Int32 (the number of kept buckets before them, then their kept bits), and the input rows
+  // laid out as the words' rows, then per rank its bucket's row (lid.176 keeps 42,765 of 2M buckets: the table is
+  // 333 KB, where a bitmap and a direct bucket -> row index took 4.3 MB)
   const rankedWords = pruneSize > 0 ? 4 * Math.ceil(bucket / 96) : 0;
-  const ranked = new Uint32Array(rankedWords);
-  let rowOfRank = new Int32Array(0);
-  if (pruneSize > 0) {
-    const seen = new Int32Array((bucket + 31) >>> 5);
-    const keptAt = new Int32Array(pruneSize),
-      keptRow = new Int32Array(pruneSize);
-    let nk = 0;
-    for (let i = pruneSize - 1; i >= 0; i--) {
-      const h = prunePairs[2 * i],
-        id = prunePairs[2 * i + 1];
-      if (h < 0 || h >= bucket || seen[h >>> 5] & (1 << (h & 31))) continue;
-      seen[h >>> 5] |= 1 << (h & 31);
-      if (id < 0) continue;
-      if (nwords + id >= rows) throw new Error(`${path}: n-gram bucket ${h} has row ${id}, past the input matrix`);
-      const q = Math.floor(h / 96);
-      ranked[4 * q + 1 + ((h - 96 * q) >>> 5)] |= 1 << (h & 31);
-      keptAt[nk] = h;
-      keptRow[nk++] = nwords + id;
-    }
-    let n = 0;
-    for (let e = 0; e < rankedWords; e += 4) {
-      ranked[e] = n;
-      n += popcount(ranked[e + 1]) + popcount(ranked[e + 2]) + popcount(ranked[e + 3]);
-    }
-    rowOfRank = new Int32Array(n);
-    for (let k = 0; k < nk; k++) {
-      const h = keptAt[k],
-        q = Math.floor(h / 96),
-        off = h - 96 * q,
-        e = 4 * q;
-      let r = ranked[e] + popcount(ranked[e + 1 + (off >>> 5)] & ((1 << (off & 31)) - 1));
-      if (off >= 32) r += popcount(ranked[e + 1]);
-      if (off >= 64) r += popcount(ranked[e + 2]);
-      rowOfRank[r] = keptRow[k];
-    }
-  }
-  let maxWordBytes = 0,
-    vocabBytes = 0;
-  for (const w of wordBytes) {
-    maxWordBytes = Math.max(maxWordBytes, w.length);
-    vocabBytes += w.length;
-  }
-
-  // the kernel's memory: the model's arrays, the two token tables, then the growing text buffers
-  let astralClass = (cp: number): number => {
-    throw new Error(`fastText units: no classes given (U+${cp.toString(16)})`);
-  };
-  const kernel = instantiate<Kernel>(new URL('./fasttext-kernel.wasm', import.meta.url), {
-    env: { log: Math.log, astralClass: (cp: number) => astralClass(cp) },
-  });
-  const mem = kernel.memory;
-  let top = kernel.__heap_base.value;
-  const alloc = (bytes: number) => {
-    const at = (top + 15) & ~15;
-    top = at + bytes;
-    return at;
-  };
-  const P = 29;
-  const params = alloc(4 * P);
-  const expc = alloc(8 * (8 + EXP_N));
-  // the input rows: the words', then (pruned) one per kept bucket in rank order, else one per bucket
-  const nrows = pruneSize > 0 ? nwords + rowOfRank.length : rows;
-  const wiAt = alloc(4 * nrows * dim);
+  // the input rows: the words', then (pruned) one per kept bucket in rank order (at most one per pair), else one per
+  // bucket
+  const maxRows = pruneSize > 0 ? nwords + Math.min(pruneSize, bucket) : rows;
+  const wiAt = alloc(4 * maxRows * dim);
   const woAt = alloc(4 * orows * dim);
   const leftAt = alloc(4 * tree.length),
     rightAt = alloc(4 * tree.length);
@@ -358,19 +335,45 @@ export function loadFastText(path: string): FastTextModel {
     bestScoreAt = alloc(8 * (osz + 1));
   const unitClassAt = alloc(0x10000),
     unitsAt = alloc(16);
-  // the vocabulary's table (a quarter of its slots used) and the token cache's (2^16 slots: 512 KB, within L2); their
-  // pools of records (Int32: key length, row count, the key's bytes padded to 4, the row ids): the vocabulary's words
-  // with one row each, the cache's up to 512 KB of keys and 512K ids
-  const vbits = Math.max(4, 33 - Math.clz32(4 * wordBytes.length));
+  // the vocabulary's table (a quarter of its slots used) and the token cache's; their pools of records (Int32: key
+  // length, row count, the key's bytes padded to 4, the row ids): the vocabulary's words with one row each
+  const vbits = Math.max(4, 33 - Math.clz32(4 * nwords));
+  const vocabTable = { bits: vbits, pool: 3 * nwords + ((vocabBytes + 3 * nwords) >> 2) };
   const tables = [
-    { bits: vbits, pool: 3 * wordBytes.length + ((vocabBytes + 3 * wordBytes.length) >> 2) },
-    { bits: 16, pool: (2 << 14) + (1 << 17) + (1 << 19) },
-  ].map((t) => ({ ...t, slotsAt: alloc(4 * (2 << t.bits)), poolAt: alloc(4 * t.pool) }));
+    { ...vocabTable, slotsAt: alloc(4 * (2 << vocabTable.bits)), poolAt: alloc(4 * vocabTable.pool) },
+    { ...cacheTable, slotsAt: alloc(4 * (2 << cacheTable.bits)), poolAt: fileAt },
+  ];
   const scratchAt = alloc(0);
-  const grow = (end: number) => {
-    if (end > mem.buffer.byteLength) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
-  };
-  grow(top);
+  // the ranking's scratch (the buckets seen, the kept pairs) and the decoding's (the rows' order, the centroids)
+  const seenAt = scratchAt,
+    keptAtAt = seenAt + 4 * ((bucket + 31) >>> 5),
+    keptRowAt = keptAtAt + 4 * Math.max(pruneSize, 0),
+    orderAt = keptRowAt + 4 * Math.max(pruneSize, 0),
+    normCentroidsAt = orderAt + 4 * Math.max(pruneSize, 0),
+    centroidsAt = normCentroidsAt + 4 * (npq ? npq.centroids.length : 0);
+  grow(centroidsAt + 4 * centroids.length);
+  let nrows = rows;
+  if (pruneSize > 0) {
+    const kept = kernel.rankBuckets(
+      pairsAt,
+      pruneSize,
+      bucket,
+      nwords,
+      rows,
+      rankedAt,
+      rankedWords,
+      seenAt,
+      keptAtAt,
+      keptRowAt,
+      orderAt,
+    );
+    if (kept < 0) {
+      const pair = new Int32Array(mem.buffer.slice(pairsAt + 8 * (-1 - kept), pairsAt + 8 * -kept));
+      const [h, id] = pair;
+      throw new Error(`${path}: n-gram bucket ${h} has row ${id}, past the input matrix`);
+    }
+    nrows = nwords + kept;
+  }
 
   const p = new Int32Array(mem.buffer, params, P);
   p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, 0, wiAt, woAt, leftAt, rightAt]);
@@ -389,17 +392,7 @@ export function loadFastText(path: string): FastTextModel {
   ]);
   {
     // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component, by the
-    // kernel from the codes, norms and centroids put where the text buffers go later; the rows of the kept buckets in
-    // rank order (rowOfRank)
-    const codesAt = scratchAt,
-      normCodesAt = codesAt + codesize,
-      orderAt = (normCodesAt + (normCodes ? rows : 0) + 15) & ~15,
-      normCentroidsAt = orderAt + 4 * rowOfRank.length,
-      centroidsAt = normCentroidsAt + 4 * (npq ? npq.centroids.length : 0);
-    grow(centroidsAt + 4 * centroids.length);
-    new Uint8Array(mem.buffer, codesAt, codesize).set(codes);
-    if (normCodes) new Uint8Array(mem.buffer, normCodesAt, rows).set(normCodes);
-    new Int32Array(mem.buffer, orderAt, rowOfRank.length).set(rowOfRank);
+    // kernel from the codes and norms in the model file and the centroids; the rows of the kept buckets in rank order
     if (npq) new Float32Array(mem.buffer, normCentroidsAt, npq.centroids.length).set(npq.centroids);
     new Float32Array(mem.buffer, centroidsAt, centroids.length).set(centroids);
     // the norms' quantizer has one sub-quantizer (its centroid c at c · lastdsub, as at(0, c) gives)
@@ -407,7 +400,7 @@ export function loadFastText(path: string): FastTextModel {
     kernel.decodeRows(
       wiAt,
       codesAt,
-      normCodes ? normCodesAt : 0,
+      normCodesAt,
       normCentroidsAt,
       normStride,
       centroidsAt,
@@ -422,14 +415,15 @@ export function loadFastText(path: string): FastTextModel {
   new Float32Array(mem.buffer, woAt, orows * dim).set(wo);
   new Int32Array(mem.buffer, leftAt, tree.length).set(tree.map((t) => t.left));
   new Int32Array(mem.buffer, rightAt, tree.length).set(tree.map((t) => t.right));
-  new Uint32Array(mem.buffer, rankedAt, rankedWords).set(ranked);
   kernel.setup(params);
   kernel.setUnitClass(unitClassAt);
+  // the vocabulary, from the model file (before the token cache's first record overwrites it)
+  kernel.addWords(fileAt + dictAt, nwords);
+  kernel.setEos();
 
   // the text buffers (the text's UTF-16, its UTF-8, the long-token copy, a token's row ids) at the end of the memory,
   // grown for long texts
   let cap = 0;
-  let utf = new Uint8Array(0);
   let utf16 = Buffer.alloc(0);
   let bestNode = new Int32Array(0);
   let bestScore = new Float64Array(0);
@@ -446,18 +440,12 @@ export function loadFastText(path: string): FastTextModel {
     }
     if (utf16.buffer !== mem.buffer || utf16.length !== 2 * cap) {
       utf16 = Buffer.from(mem.buffer, scratchAt, 2 * cap);
-      utf = new Uint8Array(mem.buffer, scratchAt + 2 * cap, 4 * cap + 1);
       bestNode = new Int32Array(mem.buffer, bestNodeAt, osz + 1);
       bestScore = new Float64Array(mem.buffer, bestScoreAt, osz + 1);
       unitsOut = new Int32Array(mem.buffer, unitsAt, 4);
     }
   };
   buffers(maxWordBytes);
-  for (let i = 0; i < wordBytes.length; i++) {
-    utf.set(wordBytes[i]);
-    kernel.addWord(wordBytes[i].length, wordIdx[i]);
-  }
-  kernel.setEos();
 
   // the text in the kernel (setText), its length in UTF-16 units
   let textLength = 0;
