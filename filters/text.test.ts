@@ -1,8 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import {
+  CHAR_TABLES_MAGIC,
+  CHAR_TABLES_URL,
   SpanSet,
+  bmpTablesByDefinition,
   charFlags,
+  cpCounts,
   C_LETTER,
   C_PUNCT,
   C_SYMBOL,
@@ -20,6 +25,21 @@ import {
 } from './text.ts';
 import * as S from './stats.ts';
 import { readSample } from './harness.ts';
+
+test('the BMP tables in use (filters/char-tables.bin where it is current) are their definitions', () => {
+  const { flags, bits } = bmpTablesByDefinition();
+  for (let cp = 0; cp < 0x10000; cp++) {
+    assert.equal(charFlags(cp), flags[cp], `flags of U+${cp.toString(16)}`);
+    const c = cpCounts(String.fromCharCode(cp));
+    const got = (c.alnum ? 1 : 0) | (c.special ? 2 : 0) | (c.djSpecial ? 4 : 0) | (c.space ? 8 : 0);
+    assert.equal(got, bits[cp], `count bits of U+${cp.toString(16)}`);
+  }
+  // the committed file is the generator's output for the Unicode version it records (run filters/gen-char-tables.ts)
+  const file = readFileSync(CHAR_TABLES_URL);
+  assert.equal(file.toString('latin1', 0, 16), CHAR_TABLES_MAGIC);
+  if (file.toString('latin1', 16, 32).replace(/\0+$/, '') === process.versions.unicode)
+    assert.ok(file.subarray(32).equals(Buffer.concat([flags, bits])), 'filters/char-tables.bin is stale');
+});
 
 /** Deterministic random strings over an alphabet that exercises the edge cases (spaces, breaks, surrogates, case). */
 function randomTexts(count: number, seed = 7): string[] {

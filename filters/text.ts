@@ -3,6 +3,7 @@
  * Python's str.splitlines(), word tokenisation (whitespace or jieba, filters/jieba.ts) with a one-document cache, and a reusable
  * open-addressing counter for hashed n-grams (no per-document allocation in hot loops).
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isJsSpace, textLength } from '../pipeline/document.ts';
 import { jiebaSpans, wellFormed } from './jieba.ts';
@@ -57,9 +58,6 @@ function classify(cp: number): number {
   return f;
 }
 
-/** Category flags for the BMP, built once per process (~65k regex tests, a few tens of ms). */
-const BMP = new Uint8Array(0x10000);
-for (let cp = 0; cp < 0x10000; cp++) BMP[cp] = cp >= 0xd800 && cp <= 0xdfff ? C_OTHER : classify(cp);
 const astralCache = new Map<number, number>();
 
 export function charFlags(cp: number): number {
@@ -101,16 +99,64 @@ const CP_ALNUM = 1,
   CP_SPECIAL = 2,
   CP_DJ_SPECIAL = 4,
   CP_SPACE = 8;
-function countBits(cp: number): number {
+/** CP_BITS of code point cp, whose category flags (charFlags) are f. */
+function countBitsOf(cp: number, f: number): number {
+  let special: boolean;
+  if (f & (C_LETTER | C_NUMBER | C_SPACE)) special = false;
+  else if (f & (C_SYMBOL | C_OTHER)) special = true;
+  else if (f & C_PUNCT) special = !PROSE_PUNCT.has(cp);
+  else special = cp === 0xfffd;
   return (
-    (isAlnum(cp) ? CP_ALNUM : 0) |
-    (isSpecialCategory(cp) ? CP_SPECIAL : 0) |
-    (isDjSpecial(cp) ? CP_DJ_SPECIAL : 0) |
+    (f & (C_LETTER | C_NUMBER) ? CP_ALNUM : 0) |
+    (special ? CP_SPECIAL : 0) |
+    (f & C_DJ_SPECIAL ? CP_DJ_SPECIAL : 0) |
     (cp < 0x10000 && isJsSpace(cp) ? CP_SPACE : 0)
   );
 }
-const CP_BITS = new Uint8Array(0x10000);
-for (let cp = 0; cp < 0x10000; cp++) CP_BITS[cp] = countBits(cp);
+const countBits = (cp: number) => countBitsOf(cp, charFlags(cp));
+
+/**
+ * The BMP's category flags (charFlags) and count bits (CP_BITS) by their definitions above: ~65k code points through
+ * eight regular expressions (~20 ms), what filters/gen-char-tables.ts writes to filters/char-tables.bin.
+ */
+export function bmpTablesByDefinition(): { flags: Uint8Array; bits: Uint8Array } {
+  const flags = new Uint8Array(0x10000),
+    bits = new Uint8Array(0x10000);
+  for (let cp = 0; cp < 0x10000; cp++) {
+    flags[cp] = cp >= 0xd800 && cp <= 0xdfff ? C_OTHER : classify(cp);
+    bits[cp] = countBitsOf(cp, flags[cp]);
+  }
+  return { flags, bits };
+}
+
+/**
+ * filters/char-tables.bin (written by filters/gen-char-tables.ts): the two BMP tables as bmpTablesByDefinition makes
+ * them, computed once and read here with one file read. The regular expressions' classes are the Unicode version of
+ * the running Node's ICU: the file holds the version it was made with and is used only under that version (elsewhere
+ * the tables are computed, as when the file is missing). Layout: magic "steel-char-table", the Unicode version (16 bytes, NUL-padded), the flags
+ * (65,536 bytes), the count bits (65,536 bytes).
+ */
+export const CHAR_TABLES_MAGIC = 'steel-char-table';
+export const CHAR_TABLES_URL = new URL('./char-tables.bin', import.meta.url);
+function bmpTables(): { flags: Uint8Array; bits: Uint8Array } {
+  let b: Buffer;
+  try {
+    b = readFileSync(CHAR_TABLES_URL);
+  } catch {
+    return bmpTablesByDefinition(); // (before filters/gen-char-tables.ts has made it)
+  }
+  if (
+    b.length === 32 + 0x20000 &&
+    b.toString('latin1', 0, 16) === CHAR_TABLES_MAGIC &&
+    b.toString('latin1', 16, 32).replace(/\0+$/, '') === process.versions.unicode
+  )
+    return {
+      flags: new Uint8Array(b.buffer, b.byteOffset + 32, 0x10000),
+      bits: new Uint8Array(b.buffer, b.byteOffset + 32 + 0x10000, 0x10000),
+    };
+  return bmpTablesByDefinition();
+}
+const { flags: BMP, bits: CP_BITS } = bmpTables();
 /**
  * Bits of the Simplified / Traditional statistic (filters/lid.ts scriptCounts) in the same table, so that it reads the
  * table lines the decode of the same text has just read: CP_HAN_3400 a Han character from U+3400 on, CP_TRAD / CP_SIMP
