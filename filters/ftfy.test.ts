@@ -10,6 +10,7 @@ import {
   fixEncoding,
   ftfyFixer,
   isBad,
+  isBadnessChar,
   tokenRanges,
   unescapeHtml,
   type FtfyConfig,
@@ -69,6 +70,12 @@ test("isBad's pre-test reads the badness regex right: its alternatives, and each
       if ((c < 0xd800 || c > 0xdfff) && inRanges[c] !== (re.test(String.fromCharCode(c)) ? 1 : 0)) wrong.push(c);
     assert.deepEqual(wrong.slice(0, 5), [], tok.slice(0, 80));
   }
+  // the table of BADNESS_CHARS (where a match must have one) is their class, on every code unit but the surrogates
+  const one = new RegExp('^[' + T.badnessChars + ']$', 'u');
+  const wrong: number[] = [];
+  for (let c = 0; c < 0x10000; c++)
+    if ((c < 0xd800 || c > 0xdfff) && isBadnessChar(c) !== one.test(String.fromCharCode(c))) wrong.push(c);
+  assert.deepEqual(wrong.slice(0, 5), []);
 });
 
 test('isBad equals the badness regex on random strings of its characters, ASCII, CJK, astral and lone surrogates', () => {

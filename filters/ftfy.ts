@@ -73,11 +73,8 @@ export function isBad(text: string, segmentStarts = false): boolean {
 const BADNESS_AT = new RegExp(T.badness, 'uy');
 /** BADNESS_CHARS as a table (all of them are BMP characters, none a surrogate: the generator's class). */
 const BADNESS_CHAR = new Uint8Array(0x10000);
-{
-  const one = new RegExp('^[' + T.badnessChars + ']$', 'u');
-  for (let c = 0; c < 0x10000; c++)
-    if (c < 0xd800 || c > 0xdfff) BADNESS_CHAR[c] = one.test(String.fromCharCode(c)) ? 1 : 0;
-}
+/** Is BMP code unit c one of BADNESS_CHARS? */
+export const isBadnessChar = (c: number): boolean => BADNESS_CHAR[c] === 1;
 /** Index of the first character of BADNESS_CHARS at or after `from`, -1 if none. */
 function nextBadnessChar(text: string, from: number): number {
   const L = text.length;
@@ -221,6 +218,12 @@ export function tokenRanges(tok: string): number[] {
     }
   }
   return out;
+}
+// BADNESS_CHAR from the class's ranges as the badness regex's reading gives them (tokenRanges; filters/ftfy.test.ts
+// checks the table against the class as a regular expression)
+{
+  const r = tokenRanges('[' + T.badnessChars + ']');
+  for (let k = 0; k < r.length; k += 2) BADNESS_CHAR.fill(1, r[k], r[k + 1] + 1);
 }
 /**
  * PAIRS: the alternatives' second items (with the third where the second is optional) are numbered as sets, bit k
