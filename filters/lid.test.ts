@@ -9,6 +9,7 @@ import {
   sampleWindows,
   windowSpans,
   unitClass,
+  bmpUnitClassTable,
   scriptCounts,
   LID_MODEL_PATH,
 } from './lid.ts';
@@ -300,6 +301,8 @@ test('units: eight code units at a time where the class table is uniform, one by
   }
   const asArray = (u: ReturnType<typeof scriptUnits>) => [u.han, u.kana, u.hangul, u.latinWords];
   const std = new Uint8Array(0x10000).map((_, c) => unitClass(c));
+  // the table identify gives the kernel (made from text.ts's Han flags, not unitClass per code point)
+  assert.deepEqual(bmpUnitClassTable(), std);
   // the standard classes, then a table where a Han character is a Latin letter and a CJK punctuation mark Hangul
   // (their ranges are not uniform there: those units go one by one)
   const odd = std.slice();

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadFastText, type FastTextModel } from './fasttext.ts';
-import { codePoints, isHan, markScriptChars } from './text.ts';
+import { codePoints, isHan, markHan, markScriptChars } from './text.ts';
 
 /** lid.176 in filters/fasttext.ts: predict (top-k labels without "__label__", probabilities) and its windowed calls. */
 export type LidModel = FastTextModel;
@@ -114,6 +114,21 @@ export function unitClass(c: number): number {
   return c >= 0x3400 && isHan(c) ? 4 : 0;
 }
 let bmpUnitClasses: Uint8Array | undefined;
+/**
+ * unitClass of every BMP code point, made once: below U+3400 by unitClass, above it Hangul syllables (3) and the Han
+ * characters of text.ts's table (4) (unitClass's isHan per code point would run cold here: ~65k calls before the
+ * first document).
+ */
+export function bmpUnitClassTable(): Uint8Array {
+  if (!bmpUnitClasses) {
+    const t = new Uint8Array(0x10000);
+    for (let c = 0; c < 0x3400; c++) t[c] = unitClass(c);
+    markHan(t, 4);
+    t.fill(3, 0xac00, 0xd7a4);
+    bmpUnitClasses = t;
+  }
+  return bmpUnitClasses;
+}
 /** The models whose kernel has the unit classes (useUnitClasses, once per model). */
 const withClasses = new WeakSet<LidModel>();
 
@@ -173,11 +188,7 @@ export function identify(
   opts: { windows: number; width: number; detectCode: boolean; codeLineRatio: number },
 ): LidResult {
   if (!withClasses.has(model)) {
-    if (!bmpUnitClasses) {
-      bmpUnitClasses = new Uint8Array(0x10000);
-      for (let c = 0; c < 0x10000; c++) bmpUnitClasses[c] = unitClass(c);
-    }
-    model.useUnitClasses(bmpUnitClasses, unitClass);
+    model.useUnitClasses(bmpUnitClassTable(), unitClass);
     withClasses.add(model);
   }
   // the document goes into the kernel once: the script units of the whole and of each window, and the predictions of
@@ -239,8 +250,15 @@ function scriptTable(): Uint8Array {
     simplified: string;
   };
   const tab = new Uint8Array(0x30000);
-  for (const c of data.traditional) tab[c.codePointAt(0)!] = 1;
-  for (const c of data.simplified) tab[c.codePointAt(0)!] = 2;
+  for (const [chars, v] of [
+    [data.traditional, 1],
+    [data.simplified, 2],
+  ] as const)
+    for (let i = 0; i < chars.length; i++) {
+      const cp = chars.codePointAt(i)!;
+      tab[cp] = v;
+      if (cp > 0xffff) i++;
+    }
   bmpScript = markScriptChars(tab);
   tradOnly = tab;
   return tab;

@@ -167,9 +167,15 @@ export const CP_HAN_3400 = 16,
   CP_SIMP = 64;
 /** Sets the script bits of CP_BITS from a table of code points (1 Traditional-only, 2 Simplified-only); returns it. */
 export function markScriptChars(tab: Uint8Array): Uint8Array {
+  // (the flags table itself: a call of isHan per code point would run cold here, the tables being read, not built)
   for (let cp = 0x3400; cp < 0x10000; cp++)
-    if (isHan(cp)) CP_BITS[cp] |= CP_HAN_3400 | (tab[cp] === 1 ? CP_TRAD : tab[cp] === 2 ? CP_SIMP : 0);
+    if (BMP[cp] & C_HAN) CP_BITS[cp] |= CP_HAN_3400 | (tab[cp] === 1 ? CP_TRAD : tab[cp] === 2 ? CP_SIMP : 0);
   return CP_BITS;
+}
+/** `out[cp] = value` for every Han code point of the BMP from U+3400 on (isHan); returns `out`. */
+export function markHan(out: Uint8Array, value: number): Uint8Array {
+  for (let cp = 0x3400; cp < 0x10000; cp++) if (BMP[cp] & C_HAN) out[cp] = value;
+  return out;
 }
 
 /** Counts over the code points of the text codePoints() decoded last (see CP_BITS). */
