@@ -13,6 +13,7 @@ import { markerPath } from './executor.ts';
 import { InputFileError, readRecords } from './readers/index.ts';
 import { openParquetDocWriter, zstdCompressChunk } from './writers/index.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
+import { setTestHooks } from './settings.ts';
 import { corruptInputs, jsonlLines, rejectLines } from './test-fixtures/corrupt-inputs.ts';
 
 const lines = (prefix: string, k: number) => jsonlLines(prefix, k);
@@ -205,4 +206,44 @@ test('--strict on a resumed run: the tasks that kept part of a corrupt file run 
   );
   assert.equal(again.read, first.read);
   assert.equal(readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8'), markerA);
+});
+
+test('a truncated zstd file in slices keeps the records of a whole read; removing it resumes the other tasks', async () => {
+  const dir = tmpDir('steel-corrupt-');
+  writeFileSync(join(dir, 'a.jsonl.zst'), await zstdCompressChunk(lines('a', 50)));
+  const raw = lines('z', 2000);
+  const frames: Uint8Array[] = [];
+  for (let off = 0; off < raw.length; off += 9_973)
+    frames.push(await zstdCompressChunk(raw.subarray(off, off + 9_973)));
+  const all = Buffer.concat(frames);
+  const z = join(dir, 'z.jsonl.zst');
+  writeFileSync(z, all.subarray(0, all.length - frames[frames.length - 1].length - 100)); // cut inside a frame
+  const opts = { recipe: 'basic', inputs: [join(dir, '*.jsonl.zst')], workers: 1, quiet: true, log: () => {} };
+  const whole = await runPipeline({ ...opts, outDir: join(dir, 'whole') });
+  setTestHooks({ sliceBytes: 20_000 });
+  try {
+    const out = join(dir, 'out');
+    const sliced = await runPipeline({ ...opts, outDir: out });
+    assert.ok(sliced.tasks.length > 3, `${sliced.tasks.length} tasks`);
+    assert.deepEqual([sliced.read, sliced.kept], [whole.read, whole.kept]);
+    assert.deepEqual(
+      sliced.corrupt_files.map((c) => c.path),
+      [z],
+    );
+    const last = sliced.tasks.length - 1;
+    assert.ok(sliced.tasks[last].corrupt_files?.length, 'the last slice met the damage');
+    const marker0 = readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8');
+    rmSync(z);
+    const logs: string[] = [];
+    const again = await runPipeline({ ...opts, outDir: out, log: (l) => logs.push(l) });
+    assert.equal(again.read, 50);
+    assert.equal(again.tasks.length, sliced.tasks.length, 'the removed file keeps its units');
+    assert.equal(readFileSync(markerPath(join(out, '.state'), 'p0-map', 0), 'utf8'), marker0, 'task 0 was not rerun');
+    assert.ok(
+      logs.some((l) => /task\(s\) 1, 2, .* of p0-map/.test(l)),
+      logs.join('\n'),
+    );
+  } finally {
+    setTestHooks(undefined);
+  }
 });

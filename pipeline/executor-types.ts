@@ -16,6 +16,11 @@ export interface RunTasksOptions {
   count: number;
   /** Max tasks running at once (local executor: worker processes). */
   workers: number;
+  /**
+   * An estimate of each rank's work (e.g. its bytes of text): the local executor starts the largest pending tasks
+   * first, so the last to finish is a small one. Results still come back in rank order.
+   */
+  sizes?: number[];
 }
 
 /** What one task run by an executor used (from its completion marker). */

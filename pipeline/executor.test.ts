@@ -151,3 +151,22 @@ test('task definitions: names are area.task, unique in a registry; loadTask find
   const wrong: Record<string, () => Promise<typeof squareTask>> = { 'test.other': async () => squareTask };
   await assert.rejects(loadTask(wrong, 'test.other'), /the loader of "test.other" yields task "test.square"/);
 });
+
+test('sizes: pending ranks run largest first (ties in rank order), in-process and in a worker; results in rank order', async () => {
+  for (const inProcess of ['always', 'never'] as const) {
+    const dir = tmpDir('steel-exec-');
+    const ex = new LocalExecutor({ ...quiet, inProcess });
+    const stats = await ex.runTasks(
+      squareTask,
+      { dir },
+      { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 1, sizes: [1, 50, 3, 50, 20] },
+    );
+    assert.deepEqual(
+      stats.map((s) => s.square),
+      [0, 1, 4, 9, 16],
+    );
+    const order = readFileSync(join(dir, 'runs.txt'), 'utf8').trim().split('\n').map(Number);
+    assert.deepEqual(order, [1, 3, 4, 2, 0], inProcess);
+    ex.close();
+  }
+});

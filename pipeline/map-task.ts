@@ -1,5 +1,5 @@
 /**
- * The task of a map phase: files[rank::world] are read (raw records → corpus adapter or generic conversion), run
+ * The task of a map phase: files[rank::world] (files, or slices of large files: pipeline/slices.ts) are read (raw records → corpus adapter or generic conversion), run
  * through the phase's map stages, and written to `${docsDir}/part-RRRRR.jsonl.zst`; drops go to OUT/excluded/,
  * malformed records to OUT/rejects/. Every stage is metered (docs and bytes in/out, time, drops per rule).
  */
@@ -19,7 +19,7 @@ import {
   type ReadRecordsOptions,
   type ReadItem,
 } from './readers/index.ts';
-import { preview } from './readers/types.ts';
+import { preview, type FileSlice } from './readers/types.ts';
 import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
 import { newStage, addCount, errorKind, type CorruptFile, type MapTaskStats, type StageStats } from './stats.ts';
 import { setting, testHooks } from './settings.ts';
@@ -41,6 +41,8 @@ export interface MapInputFile {
    * place in files[rank::world] (so the other tasks' results stay valid) and is read as empty.
    */
   gone?: boolean;
+  /** Read only this slice of the file (the first phase's map unit; its other slices are other units). */
+  slice?: FileSlice;
 }
 
 export interface GenericReaderOptions {
@@ -179,6 +181,7 @@ async function* readAndUnify(
     const ropts: ReadRecordsOptions = corpus
       ? { format: corpus.reader.format, encoding: corpus.reader.encoding, textField: corpus.reader.textField }
       : { format: args.reader.format, encoding: args.reader.encoding, textField: args.reader.textField };
+    if (f.slice) ropts.slice = f.slice;
     const textField = ropts.textField ?? 'text';
     const before = input.bytesDone;
     ropts.onBytes = (done) => ctx.progress(before + done, input.totalBytes);
@@ -629,8 +632,16 @@ async function runMapTask(
 ): Promise<MapTaskStats> {
   const t0 = performance.now();
   const cpu0 = cpuNow();
-  const files = args.files.filter((_, i) => i % world === rank);
-  const sizes = files.map((f) => (f.gone ? 0 : statSync(f.path).size));
+  const mine = args.files.flatMap((f, i) => (i % world === rank ? [i] : []));
+  const files = mine.map((i) => args.files[i]);
+  // a slice's bytes: from its offset to the next slice's of the file (the next unit)
+  const sizes = mine.map((i) => {
+    const f = args.files[i];
+    if (f.gone) return 0;
+    const next = args.files[i + 1];
+    const end = f.slice && next?.path === f.path && next.slice ? next.slice.offset : statSync(f.path).size;
+    return end - (f.slice?.offset ?? 0);
+  });
   const input: TaskInput = {
     files,
     sizes,
@@ -715,7 +726,12 @@ async function runMapTask(
     phase: args.phase,
     rank,
     world,
-    files: files.map((f) => displayPath(f.path)),
+    files: files.map((f) => {
+      const s = f.slice;
+      return s
+        ? `${displayPath(f.path)}:${s.line}-${s.lines !== undefined ? s.line + s.lines - 1 : ''}`
+        : displayPath(f.path);
+    }),
     read: readSt.in,
     kept: writeSt.out,
     dropped,

@@ -13,6 +13,7 @@ import { HOOKED_WORKER, TEST_HOOKS_ENV, testHooksEnv } from './test-fixtures/hoo
 import { zstdCompressChunk } from './writers/index.ts';
 import { pipelineOperators } from './registry.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
+import { setTestHooks } from './settings.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const tmp = () => tmpDir('steel-run-');
@@ -539,5 +540,69 @@ test('stats.json meters CPU-seconds per stage and phase, peak RSS, and text byte
         [...ids].sort((a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1])),
       );
     }
+  }
+});
+
+test('a large input in slices: 1 and 2 workers give identical outputs, the documents of an unsliced run; a crash mid-slice resumes', async () => {
+  const dir = tmp();
+  await makeInputs(join(dir, 'in'), 2, 300, { zst: true });
+  // one large file of many frames, cut at arbitrary bytes (lines straddle frames)
+  const lines = Array.from({ length: 3000 }, (_, j) =>
+    JSON.stringify({ text: `Ｂｉｇ ${j} ` + '字 '.repeat(j % 97), source: j % 3 ? 'even' : 'odd' }),
+  );
+  const raw = Buffer.from(lines.join('\n') + '\n');
+  const frames: Uint8Array[] = [];
+  for (let off = 0; off < raw.length; off += 20_011)
+    frames.push(await zstdCompressChunk(raw.subarray(off, off + 20_011)));
+  writeFileSync(join(dir, 'in', 'big.jsonl.zst'), Buffer.concat(frames));
+  const inputs = [join(dir, 'in', '*.jsonl.zst')];
+  const recipe = { name: 'r', steps: [{ op: 'select_source', params: { exclude: ['odd'] } }, { op: 'nfkc' }] };
+  const run = (outDir: string, workers: number, executor?: LocalExecutor) =>
+    runPipeline({ recipe, inputs, outDir, workers, quiet: true, ...(executor ? { executor } : {}) });
+  const whole = await run(join(dir, 'whole'), 1);
+  assert.equal(whole.tasks.length, 3);
+  setTestHooks({ sliceBytes: 100_000 });
+  try {
+    const one = await run(join(dir, 'one'), 1);
+    const big = one.tasks.filter((t) => t.files[0].includes('big.jsonl.zst:'));
+    assert.ok(big.length >= 4, `big.jsonl.zst in ${big.length} slices`);
+    assert.equal(one.tasks.length, 2 + big.length);
+    const state = JSON.parse(readFileSync(join(dir, 'one', '.state', 'run.json'), 'utf8'));
+    assert.equal(state.files.find((f: { path: string }) => f.path.endsWith('big.jsonl.zst')).slices.length, big.length);
+    const two = await run(join(dir, 'two'), 2);
+    assert.deepEqual([two.read, two.kept], [one.read, one.kept]);
+    for (const d of ['docs', 'excluded']) assert.deepEqual(partsOf(join(dir, 'two', d)), partsOf(join(dir, 'one', d)));
+    // the same documents as the run that read big.jsonl.zst whole (ids file:line, text), as sets
+    const docs = (out: string, d: string) =>
+      readdirSync(join(out, d))
+        .flatMap((n) => docsOf(join(out, d, n)))
+        .map((x) => `${x.id}\t${x.text}`)
+        .sort();
+    for (const d of ['docs', 'excluded']) assert.deepEqual(docs(join(dir, 'one'), d), docs(join(dir, 'whole'), d), d);
+    assert.deepEqual([one.read, one.kept, one.dropped], [whole.read, whole.kept, whole.dropped]);
+    assert.ok(docs(join(dir, 'one'), 'docs').some((x) => /big\.jsonl\.zst:2999\t/.test(x)));
+
+    // a crash in the middle of a slice of big.jsonl.zst (rank 1): the rerun redoes only that task
+    const crashed = join(dir, 'crashed');
+    Object.assign(process.env, testHooksEnv({ crashAfterDocs: 100, crashRank: 1 }));
+    try {
+      const executor = new LocalExecutor({ progress: { quiet: true }, worker: HOOKED_WORKER });
+      await assert.rejects(run(crashed, 2, executor), /rank 1: worker process \d+ died/);
+    } finally {
+      delete process.env[TEST_HOOKS_ENV];
+    }
+    assert.match(one.tasks[1].files[0], /big\.jsonl\.zst:\d+-\d+$/);
+    const st = join(crashed, '.state');
+    const others = one.tasks.map((t) => t.rank).filter((r) => r !== 1);
+    const before = others.map((r) => readMarker(markerPath(st, 'p0-map', r))!.finishedAt);
+    const again = await run(crashed, 2);
+    assert.deepEqual(
+      others.map((r) => readMarker(markerPath(st, 'p0-map', r))!.finishedAt),
+      before,
+    );
+    assert.deepEqual(partsOf(join(crashed, 'docs')), partsOf(join(dir, 'one', 'docs')));
+    assert.equal(again.kept, one.kept);
+  } finally {
+    setTestHooks(undefined);
   }
 });

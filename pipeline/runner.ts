@@ -1,7 +1,8 @@
 /**
  * The pipeline runner: resolves inputs and a recipe into phases (consecutive map ops = one map phase run as tasks
- * over files[rank::world]; each global op = its own phase), runs them through an executor with resume, merges
- * every task's stats into OUT/stats.json and checks the accounting invariant read = kept + dropped + rejected.
+ * over units[rank::world], a unit being an input file or a slice of a large one (pipeline/slices.ts); each global op
+ * = its own phase), runs them through an executor with resume, merges every task's stats into OUT/stats.json and
+ * checks the accounting invariant read = kept + dropped + rejected.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, linkSync, copyFileSync, readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -17,6 +18,8 @@ import { markerPath, readMarker } from './markers.ts';
 import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
 import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
+import { planFile, SLICE_BYTES, type FilePlan, type FileSlice } from './slices.ts';
+import { testHooks } from './settings.ts';
 import {
   newStage,
   mergeStage,
@@ -33,7 +36,7 @@ export { REPO_ROOT };
 /** What `steel prep` reads when no input is given: the bundled sample corpus. */
 export const DEFAULT_INPUT = `sample=${join(REPO_ROOT, 'corpora-manifests', 'sample', '*.jsonl.zst')}`;
 export const DEFAULT_RECIPE = 'zh-web';
-/** Max tasks of the first phase by default (a file is the unit of sharding). */
+/** Max tasks of the first phase by default (a file, or a slice of a large one, is the unit of sharding). */
 export const DEFAULT_MAX_TASKS = 256;
 
 export interface RunOptions {
@@ -43,7 +46,7 @@ export interface RunOptions {
   inputs?: string[];
   outDir: string;
   workers?: number;
-  /** Tasks of the first phase (default: number of input files, at most 256). Fixed for a run's life (resume). */
+  /** Tasks of the first phase (default: number of map units, at most 256). Fixed for a run's life (resume). */
   tasks?: number;
   /** Start over: remove this run's previous outputs and state in outDir. */
   fresh?: boolean;
@@ -151,16 +154,37 @@ function listFiles(dir: string): string[] {
     : [];
 }
 
+/** An input file of the run with its plan: text bytes and slices (its map units). */
+type InputFile = MapInputFile & Partial<FilePlan>;
+
+/** A run's input file as its fingerprint records it: with its slice table, so a resumed run does not cut it again. */
 type FingerprintFile =
-  | { path: string; corpus: string | null; size: number; mtime: number }
-  | { path: string; corpus: string | null; gone: true };
+  | { path: string; corpus: string | null; size: number; mtime: number; text?: number; slices?: FileSlice[] }
+  | { path: string; corpus: string | null; gone: true; slices?: FileSlice[] };
 type Fingerprint = ReturnType<typeof runFingerprint>;
+
+/** The map units of the first phase: each file, or each slice of a sliced one, in order. */
+function unitsOf(files: InputFile[]): MapInputFile[] {
+  return files.flatMap(({ path, corpus, gone, slices }) => {
+    const f: MapInputFile = { path, ...(corpus ? { corpus } : {}), ...(gone ? { gone } : {}) };
+    return slices ? slices.map((slice) => ({ ...f, slice })) : [f];
+  });
+}
+
+/** The text bytes of each map unit (for the largest-first order of tasks). */
+function unitText(files: InputFile[]): number[] {
+  return files.flatMap((f) =>
+    f.slices
+      ? f.slices.map((s) => (f.gone ? 0 : (s.bytes ?? Math.max(0, (f.text ?? 0) - s.start))))
+      : [f.gone ? 0 : (f.text ?? 0)],
+  );
+}
 
 /** Everything that identifies a run: resuming needs the same recipe, inputs (with sizes and times), tasks and reader. */
 function runFingerprint(
   recipe: { name: string },
   steps: ResolvedStep[],
-  files: MapInputFile[],
+  files: InputFile[],
   tasks: number,
   reader: GenericReaderOptions,
 ) {
@@ -168,13 +192,68 @@ function runFingerprint(
     recipe: recipe.name,
     steps: steps.map((s) => ({ name: s.name, op: s.ref, params: s.rawParams })),
     files: files.map((f): FingerprintFile => {
-      if (f.gone) return { path: f.path, corpus: f.corpus ?? null, gone: true };
+      const slices = f.slices ? { slices: f.slices } : {};
+      if (f.gone) return { path: f.path, corpus: f.corpus ?? null, gone: true, ...slices };
       const st = statSync(f.path);
-      return { path: f.path, corpus: f.corpus ?? null, size: st.size, mtime: Math.floor(st.mtimeMs) };
+      const text = f.text !== undefined ? { text: f.text } : {};
+      return {
+        path: f.path,
+        corpus: f.corpus ?? null,
+        size: st.size,
+        mtime: Math.floor(st.mtimeMs),
+        ...text,
+        ...slices,
+      };
     }),
     tasks,
     reader,
   };
+}
+
+/** The fingerprint of the run in this state folder, if any. */
+function previousRun(stateDir: string): Fingerprint | undefined {
+  const runFile = join(stateDir, 'run.json');
+  return existsSync(runFile) ? (JSON.parse(readFileSync(runFile, 'utf8')) as Fingerprint) : undefined;
+}
+
+/**
+ * Plan every input file (pipeline/slices.ts): a file the previous run of this folder planned, with the same size and
+ * time, keeps that plan (a resumed run does not slice again; reading a slice checks it against the file).
+ */
+async function planInputs(
+  files: MapInputFile[],
+  reader: GenericReaderOptions,
+  prev: Fingerprint | undefined,
+  log: (s: string) => void,
+): Promise<InputFile[]> {
+  const before = new Map(prev?.files.map((f) => [f.path, f]));
+  const sliceBytes = testHooks().sliceBytes ?? SLICE_BYTES;
+  const out: InputFile[] = [];
+  for (const f of files) {
+    const st = statSync(f.path);
+    const p = before.get(f.path);
+    if (
+      p &&
+      !('gone' in p) &&
+      p.text !== undefined &&
+      p.corpus === (f.corpus ?? null) &&
+      p.size === st.size &&
+      p.mtime === Math.floor(st.mtimeMs)
+    ) {
+      out.push({ ...f, text: p.text, ...(p.slices ? { slices: p.slices } : {}) });
+      continue;
+    }
+    const format = f.corpus ? (await (await corpusModule()).getCorpus(f.corpus))?.reader.format : reader.format;
+    const t0 = performance.now();
+    const plan = planFile(f.path, format, sliceBytes);
+    if (plan.slices)
+      log(
+        `${displayPath(f.path)}: ${plan.slices.length} slices of ~${(plan.text / plan.slices.length / 2 ** 20).toFixed(1)} MiB of text ` +
+          `(cut in ${((performance.now() - t0) / 1000).toFixed(2)} s)`,
+      );
+    out.push({ ...f, ...plan });
+  }
+  return out;
 }
 
 /** The input files (absolute paths) that the tasks of the first phase recorded as corrupt, with their ranks. */
@@ -207,26 +286,41 @@ function redoCorruptUnderStrict(outDir: string, stateDir: string, phase0: string
 
 /**
  * A rerun after the user removed or replaced input files that the previous run recorded as corrupt (and changed
- * nothing else) resumes: a removed file keeps its place in files[rank::world] marked gone, so the other tasks'
- * results stay valid. Returns the files to run with and the first-phase ranks to run again, or undefined when the
- * difference is anything else (the run is then refused as before).
+ * nothing else) resumes: a removed file keeps its place (its map units) in units[rank::world] marked gone, so the
+ * other tasks' results stay valid; a replacement must have as many map units as the file it replaces. Returns the
+ * files to run with and the first-phase ranks to run again, or undefined when the difference is anything else (the
+ * run is then refused as before).
  */
 function reconcileCorrupt(
   prev: Fingerprint,
-  files: MapInputFile[],
+  files: InputFile[],
   stateDir: string,
   phase0: string,
-): { files: MapInputFile[]; ranks: number[]; changed: string[] } | undefined {
+): { files: InputFile[]; ranks: number[]; changed: string[] } | undefined {
   const now = new Map(files.map((f) => [f.path, f]));
   const before = new Set(prev.files.map((f) => f.path));
   if (files.some((f) => !before.has(f.path))) return undefined;
   const corrupt = recordedCorrupt(stateDir, phase0);
-  const out: MapInputFile[] = [];
+  const out: InputFile[] = [];
   const changedAt: number[] = [];
+  const units = (f: { slices?: FileSlice[] }) => f.slices?.length ?? 1;
+  const firstUnit: number[] = [];
+  let unit = 0;
+  for (const p of prev.files) {
+    firstUnit.push(unit);
+    unit += units(p);
+  }
   for (const [i, p] of prev.files.entries()) {
     const f = now.get(p.path);
+    const gone: InputFile = {
+      path: p.path,
+      ...(p.corpus ? { corpus: p.corpus } : {}),
+      gone: true,
+      ...(p.slices ? { slices: p.slices } : {}),
+    };
+    if (f && units(f) !== units(p)) return undefined;
     if ('gone' in p) {
-      out.push(f ?? { path: p.path, ...(p.corpus ? { corpus: p.corpus } : {}), gone: true });
+      out.push(f ?? gone);
       if (f) changedAt.push(i);
       continue;
     }
@@ -238,10 +332,14 @@ function reconcileCorrupt(
       }
     }
     if (!corrupt.has(p.path) || (f && (f.corpus ?? null) !== p.corpus)) return undefined;
-    out.push(f ?? { path: p.path, ...(p.corpus ? { corpus: p.corpus } : {}), gone: true });
+    out.push(f ?? gone);
     changedAt.push(i);
   }
-  const ranks = [...new Set(changedAt.map((i) => i % prev.tasks))].sort((a, b) => a - b);
+  const ranks = [
+    ...new Set(
+      changedAt.flatMap((i) => Array.from({ length: units(prev.files[i]) }, (_, k) => (firstUnit[i] + k) % prev.tasks)),
+    ),
+  ].sort((a, b) => a - b);
   return { files: out, ranks, changed: changedAt.map((i) => displayPath(prev.files[i].path)) };
 }
 
@@ -270,19 +368,19 @@ function invalidateRanks(outDir: string, stateDir: string, phase0: string, ranks
 function claimOutDir(
   outDir: string,
   stateDir: string,
-  make: (files: MapInputFile[]) => Fingerprint,
-  files: MapInputFile[],
+  make: (files: InputFile[]) => Fingerprint,
+  files: InputFile[],
+  prev: Fingerprint | undefined,
   phase0: string,
   fresh: boolean | undefined,
   log: (s: string) => void,
-): MapInputFile[] {
+): InputFile[] {
   const runFile = join(stateDir, 'run.json');
   let fingerprint = make(files);
   if (fresh) {
     for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json'])
       rmSync(join(outDir, d), { recursive: true, force: true });
-  } else if (existsSync(runFile)) {
-    const prev = JSON.parse(readFileSync(runFile, 'utf8')) as Fingerprint;
+  } else if (prev) {
     const sameRun = (a: Fingerprint, b: Fingerprint) =>
       a.recipe === b.recipe && sameJson(a.steps, b.steps) && sameJson(a.reader, b.reader);
     const fixed =
@@ -379,7 +477,10 @@ function sinkSpec(next: Phase | undefined, c: RunContext): SinkSpec | undefined 
   return { op: s.ref, params: s.rawParams, workDir: join(c.stateDir, next.name), outDir: c.outDir, workers: c.workers };
 }
 
-/** A map phase: `world` tasks over files[rank::world] through the map task; merges their stats into `t`. */
+/**
+ * A map phase: `world` tasks over inputs[rank::world] through the map task; merges their stats into `t`. `text`:
+ * each input's text bytes, when known (the executor runs the largest tasks first).
+ */
 async function runMapPhase(
   ph: Extract<Phase, { kind: 'map' }>,
   pi: number,
@@ -390,6 +491,7 @@ async function runMapPhase(
   c: RunContext,
   t: RunTotals,
   next?: Phase,
+  text?: number[],
 ): Promise<MapInputFile[]> {
   removeStaleTemps(docsDir);
   const outputs = Array.from({ length: world }, (_, r) => join(docsDir, partName(r)));
@@ -411,17 +513,21 @@ async function runMapPhase(
         }
       : {}),
   };
+  const files = new Set(inputs.map((f) => f.path)).size;
   if (!c.quiet)
     c.log(
-      `[${ph.name}] ${world} task(s) over ${inputs.length} file(s), ${Math.min(c.workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`,
+      `[${ph.name}] ${world} task(s) over ${files} file(s)${files !== inputs.length ? ` (${inputs.length} slices and files)` : ''}, ${Math.min(c.workers, world)} worker(s); stages: ${['read', 'unify', ...ph.steps.map((s) => s.name), 'write'].join(' → ')}`,
     );
   const mark = usageMark(c.executor);
+  const sizes =
+    text && Array.from({ length: world }, (_, r) => text.reduce((a, b, i) => (i % world === r ? a + b : a), 0));
   const results = world
     ? await c.executor.runTasks(mapTask(c.operators), args, {
         name: ph.name,
         stateDir: c.stateDir,
         count: world,
         workers: c.workers,
+        ...(sizes ? { sizes } : {}),
       })
     : [];
   const merged: StageStats[] = [];
@@ -586,19 +692,21 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const operators = o.operators ?? pipelineOperators;
   const steps = await resolveSteps(recipe, operators);
   const specs = o.inputs?.length ? o.inputs : recipe.input ? ([] as string[]).concat(recipe.input) : [DEFAULT_INPUT];
-  let files = await resolveInputs(specs);
-  if (!files.length) throw new Error('no input files');
+  const found = await resolveInputs(specs);
+  if (!found.length) throw new Error('no input files');
   const phases = planPhases(steps);
   const outDir = resolve(o.outDir);
   const stateDir = join(outDir, '.state');
   const workers = Math.max(1, o.workers ?? availableParallelism());
-  const worldOf = (fs: MapInputFile[]) => Math.max(1, Math.min(fs.length, o.tasks ?? DEFAULT_MAX_TASKS));
+  const worldOf = (fs: InputFile[]) => Math.max(1, Math.min(unitsOf(fs).length, o.tasks ?? DEFAULT_MAX_TASKS));
   const reader = o.reader ?? {};
-  files = claimOutDir(
+  const prev = o.fresh ? undefined : previousRun(stateDir);
+  const files = claimOutDir(
     outDir,
     stateDir,
     (fs) => runFingerprint(recipe, steps, fs, worldOf(fs), reader),
-    files,
+    await planInputs(found, reader, prev, log),
+    prev,
     phases[0].name,
     o.fresh,
     log,
@@ -609,7 +717,7 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const executor = o.executor ?? new LocalExecutor({ progress: { quiet: o.quiet, unit: 'bytes' } });
   const c: RunContext = { outDir, stateDir, workers, executor, operators, quiet: o.quiet, strict: o.strict, log };
   const t = new RunTotals();
-  let inputs: MapInputFile[] = files;
+  let inputs: MapInputFile[] = unitsOf(files);
   let docsOutputs: string[] = [];
   try {
     for (const [pi, ph] of phases.entries()) {
@@ -617,7 +725,8 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
       if (ph.kind === 'map') {
         const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
         const world = pi === 0 ? world0 : inputs.length;
-        inputs = await runMapPhase(ph, pi, world, inputs, docsDir, reader, c, t, phases[pi + 1]);
+        const text = pi === 0 ? unitText(files) : undefined;
+        inputs = await runMapPhase(ph, pi, world, inputs, docsDir, reader, c, t, phases[pi + 1], text);
         if (isLast) docsOutputs = inputs.map((f) => f.path);
       } else {
         const outputs = await runGlobalPhase(ph, inputs, c, t, phases[pi + 1]);

@@ -204,6 +204,8 @@ export interface TestHooks {
   crashAfterDocs?: number;
   /** ... only the task of this rank. */
   crashRank?: number;
+  /** pipeline runner: text bytes of a slice of a large input (default slices.ts' SLICE_BYTES), to cut small files. */
+  sliceBytes?: number;
   /**
    * dedup: the process exits (code 86) at this point, mid-task: signatures, buckets, cc-large, cc-small, join, reduce,
    * filter, index.

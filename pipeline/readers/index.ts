@@ -125,7 +125,7 @@ export async function* readRecords(file: string, opts: ReadRecordsOptions = {}):
   const it = readerFor(format, file, {
     ...opts,
     onBytes: (done, total) => {
-      offset = done;
+      offset = (opts.slice?.offset ?? 0) + done;
       onBytes?.(done, total);
     },
   });

@@ -1,5 +1,5 @@
 import { TextDecoder } from 'node:util';
-import { openBytes, stripCompression } from './bytes.ts';
+import { openBytes, openSlice, sliceChanged, stripCompression } from './bytes.ts';
 import { preview, type ReadItem, type ReadOptions } from './types.ts';
 
 export interface Line {
@@ -91,21 +91,25 @@ function decodeLines(block: Uint8Array, final: boolean, st: LineState): Line[] {
 /**
  * Stream the lines of a (possibly compressed) text file, decoded with a fatal TextDecoder per line, so one line
  * that is not valid in the declared encoding is reported alone with its number. Splitting on the 0x0A byte is safe
- * for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40).
+ * for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40). `bytes`: the bytes to split (default: the
+ * file's), whose first line is line `firstLine` (a slice of the file). A byte order mark is removed from line 1
+ * only (the decoder keeps one at the start of any other piece it decodes, so a line reads the same whatever the
+ * pieces).
  */
 export async function* readLines(
   file: string,
   opts: ReadOptions = {},
   bytes?: AsyncIterable<Uint8Array>,
+  firstLine = 1,
 ): AsyncGenerator<Line> {
   const encoding = opts.encoding ?? 'utf-8';
   let fatal: TextDecoder;
   try {
-    fatal = new TextDecoder(encoding, { fatal: true });
+    fatal = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
   } catch {
     throw new Error(`${file}: unknown encoding "${encoding}"`);
   }
-  const st: LineState = { encoding, fatal, lossy: new TextDecoder(encoding), lineNo: 0 };
+  const st: LineState = { encoding, fatal, lossy: new TextDecoder(encoding), lineNo: firstLine - 1 };
   let pending: Uint8Array[] = [];
   let pendingLen = 0;
   // the pieces after a chunk's first are decoded after a yield, when a lent chunk may have been overwritten (the zstd
@@ -203,7 +207,11 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
       return;
     }
   }
-  for await (const l of readLines(file, opts, bytes)) {
+  const slice = opts.slice;
+  if (slice) bytes = openSlice(file, slice, opts.onBytes, true);
+  let lastLine = slice ? slice.line - 1 : 0;
+  for await (const l of readLines(file, opts, bytes, slice?.line)) {
+    lastLine = l.line;
     const loc = { file, line: l.line };
     if (l.error !== undefined) {
       yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
@@ -215,6 +223,8 @@ export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGen
     if ('error' in r) yield { kind: 'reject', loc, error: r.error, raw: preview(s) };
     else yield { kind: 'record', record: r.record, loc, json: s };
   }
+  if (slice?.lines !== undefined && lastLine !== slice.line + slice.lines - 1)
+    throw sliceChanged(file, slice, `holds ${lastLine - slice.line + 1} lines, not ${slice.lines}`);
 }
 
 /**

@@ -27,6 +27,30 @@ export interface ReadOptions {
   onBytes?: (done: number, total: number) => void;
   /** Text files: name of the field that receives the file content (default "text"). */
   textField?: string;
+  /** JSONL: read only this slice of the file (pipeline/slices.ts); its lines keep their numbers in the whole file. */
+  slice?: FileSlice;
+}
+
+/**
+ * A slice of a JSONL file (plain, or zstd with several frames): the lines that start in one range of its
+ * (decompressed) bytes, found by a pass over the file (pipeline/slices.ts). Reading starts at `offset` of the file
+ * (a zstd frame's first byte, or the first line's in a plain file) and skips `skip` decompressed bytes to the
+ * slice's first line. Reading a slice checks that it starts and ends where a line does and holds the lines it
+ * should (a file changed since the table was made is an error).
+ */
+export interface FileSlice {
+  /** Byte of the file where reading starts. */
+  offset: number;
+  /** Decompressed bytes from there to the slice's first line. */
+  skip: number;
+  /** The 1-based number of that line in the whole file. */
+  line: number;
+  /** Decompressed offset of that line in the whole file. */
+  start: number;
+  /** Decompressed bytes of the slice's lines; absent for the last slice (to the end of the file). */
+  bytes?: number;
+  /** Lines of the slice; absent for the last slice. */
+  lines?: number;
 }
 
 /** Max characters of a malformed record kept in the rejects file. */

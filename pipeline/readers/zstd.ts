@@ -124,14 +124,18 @@ const MAX_FRAME_COMPRESSED = 16 << 20;
 /** Max declared content size of a frame decoded whole. */
 const MAX_FRAME_CONTENT = 128 << 20;
 
-type Scan =
+export type Scan =
   | { kind: 'need' } // more bytes needed to know
-  | { kind: 'frame'; end: number; contentSize: number } // a complete frame in buf[0..end)
+  | { kind: 'frame'; end: number; contentSize: number } // a complete frame in buf[0..end); -1: size not declared
   | { kind: 'skip'; end: number } // a complete skippable frame
   | { kind: 'stream' }; // not decodable whole: switch to streaming
 
-/** Look at the frame starting at buf[0]. */
-function scanFrame(buf: Uint8Array): Scan {
+/**
+ * Look at the frame starting at buf[0]. `whole`: find the end of any frame, whatever its size (a frame that does not
+ * declare its content size has contentSize -1); otherwise a frame without a declared size, or larger than the caps
+ * of whole decoding, is 'stream' as soon as that is known.
+ */
+export function scanFrame(buf: Uint8Array, whole = false): Scan {
   if (buf.length < 8) return { kind: 'need' };
   const magic = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24);
   if (magic >>> 4 === 0x184d2a5) {
@@ -149,15 +153,16 @@ function scanFrame(buf: Uint8Array): Scan {
   if (!single) pos += 1;
   pos += [0, 1, 2, 4][didFlag];
   const fcsSize = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
-  if (fcsSize === 0) return { kind: 'stream' }; // content size unknown
+  if (fcsSize === 0 && !whole) return { kind: 'stream' }; // content size unknown
   if (buf.length < pos + fcsSize) return { kind: 'need' };
-  let contentSize = 0;
+  let contentSize = fcsSize ? 0 : -1;
   for (let i = fcsSize - 1; i >= 0; i--) contentSize = contentSize * 256 + buf[pos + i];
   if (fcsSize === 2) contentSize += 256;
-  if (contentSize > MAX_FRAME_CONTENT) return { kind: 'stream' };
+  const maxCompressed = whole ? Infinity : MAX_FRAME_COMPRESSED;
+  if (contentSize > MAX_FRAME_CONTENT && !whole) return { kind: 'stream' };
   pos += fcsSize;
   for (;;) {
-    if (pos > MAX_FRAME_COMPRESSED) return { kind: 'stream' };
+    if (pos > maxCompressed) return { kind: 'stream' };
     if (buf.length < pos + 3) return { kind: 'need' };
     const h = buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16);
     const last = h & 1;
@@ -167,7 +172,7 @@ function scanFrame(buf: Uint8Array): Scan {
     if (last) break;
   }
   if (checksum) pos += 4;
-  if (pos > MAX_FRAME_COMPRESSED) return { kind: 'stream' };
+  if (pos > maxCompressed) return { kind: 'stream' };
   return buf.length >= pos ? { kind: 'frame', end: pos, contentSize } : { kind: 'need' };
 }
 

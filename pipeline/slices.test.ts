@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { planFile } from './slices.ts';
+import { readRecords } from './readers/index.ts';
+import type { FileSlice } from './readers/types.ts';
+import { zstdCompressChunk } from './writers/index.ts';
+import { tmpDir } from './test-fixtures/tmp-dir.ts';
+
+/** Every item of a read, as comparable data (records with their lines, rejects with their lines and errors). */
+async function items(file: string, slice?: FileSlice): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const it of readRecords(file, slice ? { slice } : {}))
+    out.push(it.kind === 'record' ? [it.loc.line, it.record] : [it.loc.line, it.error, it.raw]);
+  return out;
+}
+
+/** The same zstd frame without its content size in the header (as `zstd` writes from a pipe); content <= 128 KiB. */
+function withoutContentSize(frame: Uint8Array): Uint8Array {
+  const fhd = frame[4];
+  const single = (fhd >> 5) & 1;
+  const fcsFlag = fhd >> 6;
+  const didSize = [0, 1, 2, 4][fhd & 3];
+  const fcsSize = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag];
+  const did = 5 + (single ? 0 : 1);
+  const windowDescriptor = single ? (17 - 10) << 3 : frame[5];
+  return Buffer.concat([
+    frame.subarray(0, 4),
+    Uint8Array.of(fhd & 0x1f, windowDescriptor),
+    frame.subarray(did, did + didSize),
+    frame.subarray(did + didSize + fcsSize),
+  ]);
+}
+
+/** JSONL bytes: records of 20 B to 3 kB (some longer than a frame), a blank line, bad JSON, invalid UTF-8. */
+function jsonl(n: number, endNewline: boolean): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i === 17) parts.push(Buffer.from('\n'));
+    else if (i === 40) parts.push(Buffer.from('{"id":"bad","text":"broken\n'));
+    else if (i === 77) parts.push(Buffer.from('{"id":"utf","text":"x'), Buffer.of(0xc3, 0x28), Buffer.from('"}\n'));
+    else
+      parts.push(Buffer.from(JSON.stringify({ id: `d${i}`, text: `第${i}段 `.repeat(1 + ((i * 37) % 300)) }) + '\n'));
+  }
+  const raw = Buffer.concat(parts);
+  return endNewline ? raw : raw.subarray(0, raw.length - 1);
+}
+
+test('slices of a multi-frame zstd file (with and without content sizes) and of a plain file read exactly the records of the whole file', async () => {
+  const dir = tmpDir('steel-slices-');
+  const raw = jsonl(300, true);
+  const frames: Uint8Array[] = [];
+  // frames cut at arbitrary byte offsets: lines straddle frame boundaries and cuts
+  for (let off = 0; off < raw.length; off += 3001) frames.push(await zstdCompressChunk(raw.subarray(off, off + 3001)));
+  const files = {
+    zst: join(dir, 'a.jsonl.zst'),
+    nosize: join(dir, 'b.jsonl.zst'),
+    plain: join(dir, 'c.jsonl'),
+  };
+  writeFileSync(files.zst, Buffer.concat(frames));
+  writeFileSync(files.nosize, Buffer.concat(frames.map(withoutContentSize)));
+  const plainRaw = jsonl(300, false); // no newline at the end
+  writeFileSync(files.plain, plainRaw);
+  for (const [name, file] of Object.entries(files)) {
+    const plan = planFile(file, undefined, 40_000);
+    assert.equal(plan.text, name === 'plain' ? plainRaw.length : raw.length, name);
+    const slices = plan.slices!;
+    assert.ok(slices.length >= 5, `${name}: ${slices.length} slices`);
+    assert.deepEqual(
+      slices.map((s) => s.bytes === undefined),
+      slices.map((_, i) => i === slices.length - 1),
+    );
+    if (name !== 'plain')
+      assert.ok(
+        slices.some((s) => s.skip > 0 && s.offset > 0),
+        `${name}: a line straddles a cut`,
+      );
+    else assert.ok(slices.every((s) => s.skip === 0));
+    const whole = await items(file);
+    assert.equal(whole.length, 299, name); // the blank line is no record
+    const sliced: unknown[] = [];
+    for (const s of slices) {
+      const part = await items(file, s);
+      assert.ok(part.length > 0, `${name}: slice from line ${s.line} is not empty`);
+      sliced.push(...part);
+    }
+    assert.deepEqual(sliced, whole, name);
+    // the rejects keep their lines
+    assert.deepEqual(
+      sliced.filter((x) => (x as unknown[]).length === 3).map((x) => (x as unknown[])[0]),
+      [41, 78],
+    );
+  }
+  // a file of one frame, a small file and a gzip file stay whole
+  assert.equal(planFile(files.plain, undefined, 1 << 20).slices, undefined);
+  writeFileSync(join(dir, 'one.jsonl.zst'), await zstdCompressChunk(raw));
+  assert.deepEqual(planFile(join(dir, 'one.jsonl.zst'), undefined, 40_000), { text: raw.length });
+  assert.equal(planFile(files.plain, 'text', 40_000).slices, undefined);
+});
+
+test('an empty slice reads nothing; a slice that no longer matches its file is an error, not a corrupt file', async () => {
+  const dir = tmpDir('steel-slices-');
+  const raw = jsonl(120, true);
+  const file = join(dir, 'a.jsonl');
+  writeFileSync(file, raw);
+  const slices = planFile(file, undefined, 30_000).slices!;
+  assert.ok(slices.length >= 3);
+  const last = slices[slices.length - 1];
+  // the last line's slice, starting at the end of the file: empty
+  assert.deepEqual(await items(file, { offset: raw.length, skip: 0, line: last.line + 10_000, start: raw.length }), []);
+  assert.deepEqual(await items(file, { ...last, bytes: 0, lines: 0 }), []);
+  // one more line in the first slice: its line count no longer matches; a later slice's start moved: not a line start
+  const changed = Buffer.from(raw);
+  changed[raw.indexOf('段') - 1] = 0x0a;
+  writeFileSync(file, changed);
+  await assert.rejects(items(file, slices[0]), /holds \d+ lines, not \d+: the file changed since it was sliced/);
+  writeFileSync(file, Buffer.concat([Buffer.from('x'), raw.subarray(0, raw.length - 1)]));
+  await assert.rejects(items(file, { ...slices[1], skip: 1, offset: slices[1].offset - 1 }), /does not start a line/);
+  await assert.rejects(items(file, slices[1]), /the file changed since it was sliced/);
+});

@@ -1,0 +1,226 @@
+/**
+ * Map units of the first phase: a large JSONL input (plain, or zstd with several frames) is cut into slices of about
+ * SLICE_BYTES of text, so the tasks of a run can balance over workers; a slice owns the lines that start in its
+ * range (a line straddling a cut is read whole by the slice it starts in) and reads them with their line numbers in
+ * the whole file. The size of a slice does not depend on the worker count, so a run's outputs do not either.
+ * Every input also gets an estimate of its text bytes, by which the executor runs the largest tasks first.
+ *
+ * The cuts come from one pass over the file (zstd: frame by frame, counting newlines; cut at frame boundaries,
+ * the slice's first line found by skipping to the first newline after the boundary). The pass runs once per run:
+ * the table is recorded in the run's state (OUT/.state/run.json, with each file's size and time) and reused by a
+ * resumed run, and reading a slice checks that it still matches the file (FileSlice).
+ */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { decompress as fzstdDecompress } from 'fzstd';
+import { compressionOf, stripCompression } from './readers/bytes.ts';
+import { detectFormat, type InputFormat } from './readers/index.ts';
+import type { FileSlice } from './readers/types.ts';
+import { scanFrame, zstdDecoder } from './readers/zstd.ts';
+
+export type { FileSlice };
+
+/** Text bytes of a slice (8 MiB): the sample's files (all under 5 MB of text) stay whole. */
+export const SLICE_BYTES = 8 << 20;
+
+/** What the first phase knows of one input file: its text bytes (an estimate unless sliced) and its slices. */
+export interface FilePlan {
+  text: number;
+  /** Absent: the file is one map unit. */
+  slices?: FileSlice[];
+}
+
+/** Whether a file of this format can be cut: JSONL (not a `.json` file, which may be an array), plain or zstd. */
+export function sliceable(file: string, format: InputFormat | undefined): boolean {
+  if ((format ?? detectFormat(file)) !== 'jsonl' || /\.json$/i.test(stripCompression(file))) return false;
+  return compressionOf(file) !== 'gzip';
+}
+
+/** A file read through one growing buffer, positioned where asked (sequential use reads each byte once). */
+class Window {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private start = 0;
+  private end = 0;
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  /** The bytes [pos, pos + n) of the file (fewer at its end), valid until the next call. */
+  at(pos: number, n: number): Uint8Array {
+    if (pos < this.start || pos + n > this.end) {
+      if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, 2 * this.buf.length));
+      this.start = pos;
+      this.end = pos + readSync(this.fd, this.buf, 0, this.buf.length, pos);
+    }
+    return this.buf.subarray(pos - this.start, Math.min(this.end, pos + n) - this.start);
+  }
+}
+
+/** A place where a slice may start: `at` (decompressed), and the first line starting there or after. */
+interface Point {
+  /** Decompressed offset of the place, and the file's byte where reading from it starts. */
+  at: number;
+  offset: number;
+  /** The first line starting at `at` or after: its offset (-1 until found) and number. */
+  lineStart: number;
+  line: number;
+}
+
+/** Counts the lines of a byte stream and finds, for each point marked on the way, the first line after it. */
+class LineScanner {
+  pos = 0;
+  private newlines = 0;
+  private atLineStart = true;
+  readonly points: Point[] = [];
+  private pending: Point[] = [];
+
+  mark(offset: number): void {
+    const p: Point = { at: this.pos, offset, lineStart: -1, line: 0 };
+    if (this.atLineStart) {
+      p.lineStart = this.pos;
+      p.line = this.newlines + 1;
+    } else this.pending.push(p);
+    this.points.push(p);
+  }
+
+  feed(b: Uint8Array): void {
+    if (!b.length) return;
+    const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
+    let i = buf.indexOf(10);
+    if (i >= 0 && this.pending.length) {
+      for (const p of this.pending) {
+        p.lineStart = this.pos + i + 1;
+        p.line = this.newlines + 2;
+      }
+      this.pending = [];
+    }
+    for (; i >= 0; i = buf.indexOf(10, i + 1)) this.newlines++;
+    this.atLineStart = buf[buf.length - 1] === 10;
+    this.pos += b.length;
+  }
+}
+
+/**
+ * The slices of a scanned file: n = ceil(text / sliceBytes) of about equal text, each starting at the marked point
+ * nearest its target (plain files: marked at the targets), at a line start that none before it has; none when the
+ * file is one slice.
+ */
+function slicesOf(sc: LineScanner, sliceBytes: number, skipFromPoint: boolean): FileSlice[] | undefined {
+  const total = sc.pos;
+  const n = Math.ceil(total / sliceBytes);
+  const points = sc.points.filter((p) => p.lineStart > 0 && p.lineStart < total);
+  const slices: FileSlice[] = [{ offset: 0, skip: 0, line: 1, start: 0 }];
+  let j = 0;
+  for (let k = 1; k < n; k++) {
+    const target = (k * total) / n;
+    while (j + 1 < points.length && Math.abs(points[j + 1].at - target) <= Math.abs(points[j].at - target)) j++;
+    const p = points[j];
+    const last = slices[slices.length - 1];
+    if (!p || p.lineStart <= last.start) continue;
+    slices.push(
+      skipFromPoint
+        ? { offset: p.offset, skip: p.lineStart - p.at, line: p.line, start: p.lineStart }
+        : { offset: p.lineStart, skip: 0, line: p.line, start: p.lineStart },
+    );
+  }
+  if (slices.length < 2) return undefined;
+  for (let i = 0; i + 1 < slices.length; i++) {
+    slices[i].bytes = slices[i + 1].start - slices[i].start;
+    slices[i].lines = slices[i + 1].line - slices[i].line;
+  }
+  return slices;
+}
+
+/** The frames of a zstd file: offset, compressed end and declared content size (-1: not declared; skippable: skip). */
+function zstdFrames(w: Window): { frames: { offset: number; end: number; size: number; skip: boolean }[] } {
+  const frames: { offset: number; end: number; size: number; skip: boolean }[] = [];
+  let pos = 0;
+  let want = 1 << 16;
+  while (pos < w.size) {
+    const view = w.at(pos, want);
+    let s;
+    try {
+      s = scanFrame(view, true);
+    } catch {
+      break; // damage: the frames before it are the file's (reading it reports the damage)
+    }
+    if (s.kind === 'need') {
+      if (pos + view.length >= w.size) break; // truncated last frame
+      want *= 2;
+      continue;
+    }
+    if (s.kind === 'stream') break;
+    frames.push({
+      offset: pos,
+      end: pos + s.end,
+      size: s.kind === 'frame' ? s.contentSize : 0,
+      skip: s.kind === 'skip',
+    });
+    pos += s.end;
+  }
+  return { frames };
+}
+
+/** A zstd JSONL file: one pass over its frames (the cuts at frame boundaries). Stops at damage. */
+function planZstd(w: Window, sliceBytes: number, cut: boolean): FilePlan {
+  const { frames } = zstdFrames(w);
+  const real = frames.filter((f) => !f.skip);
+  const declared = real.every((f) => f.size >= 0);
+  const text = real.reduce((a, f) => a + (f.size >= 0 ? f.size : 4 * (f.end - f.offset)), 0);
+  if (!cut || real.length < 2 || (declared && text <= sliceBytes)) return { text };
+  const sc = new LineScanner();
+  const z = zstdDecoder();
+  for (const f of real) {
+    const src = w.at(f.offset, f.end - f.offset);
+    let d: Uint8Array;
+    try {
+      d = f.size >= 0 ? (f.size ? z.decompress(src, f.size, true) : new Uint8Array(0)) : fzstdDecompress(src);
+    } catch {
+      break; // damage: no cut at or after this frame (the last slice reads up to it, and reports it)
+    }
+    if (f.offset > 0) sc.mark(f.offset);
+    sc.feed(d);
+  }
+  return { text: sc.pos, slices: slicesOf(sc, sliceBytes, true) };
+}
+
+/** A plain JSONL file: one pass counting newlines, cut at the first line start after each target. */
+function planPlain(w: Window, sliceBytes: number): FilePlan {
+  const total = w.size;
+  const n = Math.ceil(total / sliceBytes);
+  if (n < 2) return { text: total };
+  const sc = new LineScanner();
+  let k = 1;
+  for (let pos = 0; pos < total;) {
+    const target = Math.round((k * total) / n);
+    const end = k < n ? Math.min(target, pos + (1 << 20)) : Math.min(total, pos + (1 << 20));
+    if (end > pos) sc.feed(w.at(pos, end - pos));
+    pos = end;
+    if (k < n && pos === target) {
+      sc.mark(pos);
+      k++;
+    }
+  }
+  return { text: total, slices: slicesOf(sc, sliceBytes, false) };
+}
+
+/**
+ * The plan of one input file: JSONL files of more than `sliceBytes` of text are sliced (one pass over the file);
+ * every file gets its text bytes (zstd: the frames' declared sizes; gzip: the size its trailer declares; else the
+ * file size).
+ */
+export function planFile(file: string, format: InputFormat | undefined, sliceBytes = SLICE_BYTES): FilePlan {
+  const size = statSync(file).size;
+  const comp = compressionOf(file);
+  const cut = sliceable(file, format);
+  if (comp === 'none' && !(cut && size > sliceBytes)) return { text: size };
+  const fd = openSync(file, 'r');
+  try {
+    const w = new Window(fd, size);
+    if (comp === 'zstd') return planZstd(w, sliceBytes, cut);
+    if (comp === 'gzip') return { text: size >= 18 ? Buffer.from(w.at(size - 4, 4)).readUInt32LE(0) : size };
+    return planPlain(w, sliceBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
