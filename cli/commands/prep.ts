@@ -13,9 +13,11 @@ Runs a recipe (pipeline/recipes/NAME.yaml or a YAML file) over the inputs: every
 corpus adapter when the input names a corpus, else the generic reader), sent through the recipe's stages and
 written to OUT/docs/part-RRRRR.jsonl.zst. Dropped documents go to OUT/excluded/ (with stage, rule and value),
 malformed records to OUT/rejects/ (with file, line and error), merged stats to OUT/stats.json; the run checks that
-documents read = kept + dropped + rejected. A file is the unit of sharding: task RANK of WORLD takes
-files[RANK::WORLD]. Rerunning the same command after a crash resumes: finished tasks are skipped. Inputs inside a
-folder downloaded by \`steel collect\` are checked complete first.
+documents read = kept + dropped + rejected. A file is the unit of sharding, except that a JSONL file (plain, or
+.zst of several frames) of more than 8 MiB of text is cut into slices of about 8 MiB (whatever --workers): task
+RANK of WORLD takes units[RANK::WORLD], the largest tasks run first. Rerunning the same command after a crash
+resumes: finished tasks are skipped. Inputs inside a folder downloaded by \`steel collect\` are checked complete
+first.
 
 options:
   --recipe NAME|FILE   recipe (default: ${DEFAULT_RECIPE}); list the operators with \`steel ops\`
@@ -27,7 +29,7 @@ options:
                        Extra arguments are inputs too (quote globs with CORPUS= so the shell leaves them alone).
   --out DIR            output folder (default: out/prep)
   --workers N          worker processes (default: ${availableParallelism()} = CPU count)
-  --tasks N            tasks of the first phase (default: number of input files, at most 256)
+  --tasks N            tasks of the first phase (default: number of files and slices, at most 256)
   --text-field NAME    generic reader: field holding the text (default "text")
   --id-field NAME      generic reader: field holding the id (default "id", else file:line)
   --encoding ENC       generic reader: declared encoding (utf-8, gbk, gb18030, big5...; default utf-8)
