@@ -557,13 +557,18 @@ test('a large input in slices: 1 and 2 workers give identical outputs, the docum
   writeFileSync(join(dir, 'in', 'big.jsonl.zst'), Buffer.concat(frames));
   const inputs = [join(dir, 'in', '*.jsonl.zst')];
   const recipe = { name: 'r', steps: [{ op: 'select_source', params: { exclude: ['odd'] } }, { op: 'nfkc' }] };
-  const run = (outDir: string, workers: number, executor?: LocalExecutor) =>
-    runPipeline({ recipe, inputs, outDir, workers, quiet: true, ...(executor ? { executor } : {}) });
+  let logs: string[] = [];
+  const run = (outDir: string, workers: number, executor?: LocalExecutor) => {
+    logs = [];
+    const log = (l: string) => logs.push(l);
+    return runPipeline({ recipe, inputs, outDir, workers, quiet: true, log, ...(executor ? { executor } : {}) });
+  };
   const whole = await run(join(dir, 'whole'), 1);
   assert.equal(whole.tasks.length, 3);
   setTestHooks({ sliceBytes: 100_000 });
   try {
     const one = await run(join(dir, 'one'), 1);
+    assert.ok(logs.some((l) => /big\.jsonl\.zst: \d+ slices of/.test(l)));
     const big = one.tasks.filter((t) => t.files[0].includes('big.jsonl.zst:'));
     assert.ok(big.length >= 4, `big.jsonl.zst in ${big.length} slices`);
     assert.equal(one.tasks.length, 2 + big.length);
@@ -596,6 +601,7 @@ test('a large input in slices: 1 and 2 workers give identical outputs, the docum
     const others = one.tasks.map((t) => t.rank).filter((r) => r !== 1);
     const before = others.map((r) => readMarker(markerPath(st, 'p0-map', r))!.finishedAt);
     const again = await run(crashed, 2);
+    assert.ok(!logs.some((l) => /slices of/.test(l)), 'the resumed run took the slice table from its state');
     assert.deepEqual(
       others.map((r) => readMarker(markerPath(st, 'p0-map', r))!.finishedAt),
       before,
