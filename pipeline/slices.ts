@@ -131,9 +131,18 @@ function slicesOf(sc: LineScanner, sliceBytes: number, skipFromPoint: boolean): 
   return slices;
 }
 
-/** The frames of a zstd file: offset, compressed end and declared content size (-1: not declared; skippable: skip). */
-function zstdFrames(w: Window): { frames: { offset: number; end: number; size: number; skip: boolean }[] } {
-  const frames: { offset: number; end: number; size: number; skip: boolean }[] = [];
+interface Frame {
+  offset: number;
+  end: number;
+  /** Declared content size (-1: not declared). */
+  size: number;
+  skip: boolean;
+}
+
+/** The frames of a zstd file (up to the first `max` frames with content) found by their headers; stops at damage. */
+function zstdFrames(w: Window, max = Infinity): Frame[] {
+  const frames: Frame[] = [];
+  let real = 0;
   let pos = 0;
   let want = 1 << 16;
   while (pos < w.size) {
@@ -157,17 +166,25 @@ function zstdFrames(w: Window): { frames: { offset: number; end: number; size: n
       skip: s.kind === 'skip',
     });
     pos += s.end;
+    if (s.kind === 'frame' && ++real >= max) break;
   }
-  return { frames };
+  return frames;
 }
 
-/** A zstd JSONL file: one pass over its frames (the cuts at frame boundaries). Stops at damage. */
+/**
+ * A zstd JSONL file. Its first frame gives an estimate of its text (the file's size times that frame's ratio; 4 when
+ * it declares no size), read whole: a file of one frame, or estimated at most `sliceBytes`, stays whole; any other
+ * is read in one pass, frame by frame (the cuts at frame boundaries), up to any damage.
+ */
 function planZstd(w: Window, sliceBytes: number, cut: boolean): FilePlan {
-  const { frames } = zstdFrames(w);
-  const real = frames.filter((f) => !f.skip);
-  const declared = real.every((f) => f.size >= 0);
-  const text = real.reduce((a, f) => a + (f.size >= 0 ? f.size : 4 * (f.end - f.offset)), 0);
-  if (!cut || real.length < 2 || (declared && text <= sliceBytes)) return { text };
+  const first = zstdFrames(w, 1).at(-1);
+  if (!first) return { text: w.size };
+  const one = first.end >= w.size;
+  if (one && first.size >= 0) return { text: first.size };
+  const ratio = first.size >= 0 ? first.size / (first.end - first.offset) : 4;
+  const text = Math.round(w.size * ratio);
+  if (!cut || one || text <= sliceBytes) return { text };
+  const real = zstdFrames(w).filter((f) => !f.skip);
   const sc = new LineScanner();
   const z = zstdDecoder();
   for (const f of real) {
