@@ -17,8 +17,8 @@ export interface RunTasksOptions {
   /** Max tasks running at once (local executor: worker processes). */
   workers: number;
   /**
-   * An estimate of each rank's work (e.g. its bytes of text): the local executor starts the largest pending tasks
-   * first, so the last to finish is a small one. Results still come back in rank order.
+   * An estimate of each rank's work (e.g. its bytes of text): the local executor with several workers starts the
+   * largest pending tasks first, so the last to finish is a small one. Results still come back in rank order.
    */
   sizes?: number[];
 }

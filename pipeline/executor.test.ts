@@ -152,21 +152,28 @@ test('task definitions: names are area.task, unique in a registry; loadTask find
   await assert.rejects(loadTask(wrong, 'test.other'), /the loader of "test.other" yields task "test.square"/);
 });
 
-test('sizes: pending ranks run largest first (ties in rank order), in-process and in a worker; results in rank order', async () => {
-  for (const inProcess of ['always', 'never'] as const) {
+test('sizes: with several workers the largest pending ranks start first; one worker keeps rank order; results in rank order', async () => {
+  const sizes = [1, 50, 3, 50, 20];
+  // ('always' with 2 workers runs the ranks one after the other in this process, in the order the pool takes them)
+  for (const [inProcess, workers] of [
+    ['always', 1],
+    ['never', 1],
+    ['always', 2],
+  ] as const) {
     const dir = tmpDir('steel-exec-');
     const ex = new LocalExecutor({ ...quiet, inProcess });
     const stats = await ex.runTasks(
       squareTask,
       { dir },
-      { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers: 1, sizes: [1, 50, 3, 50, 20] },
+      { name: 'sq', stateDir: join(dir, 'state'), count: 5, workers, sizes },
     );
     assert.deepEqual(
       stats.map((s) => s.square),
       [0, 1, 4, 9, 16],
     );
     const order = readFileSync(join(dir, 'runs.txt'), 'utf8').trim().split('\n').map(Number);
-    assert.deepEqual(order, [1, 3, 4, 2, 0], inProcess);
+    if (workers === 1) assert.deepEqual(order, [0, 1, 2, 3, 4], inProcess);
+    else assert.deepEqual(order, [1, 3, 4, 2, 0]);
     ex.close();
   }
 });

@@ -37,7 +37,7 @@ export const WORKER_ENTRY = fileURLToPath(new URL('../cli/worker.ts', import.met
 /**
  * Runs the tasks of a step on this machine: `workers` child processes (the worker entry WORKER_ENTRY, started as nodeEntry says),
  * each taking the next pending rank (sent as task name + args; the largest first when the caller gives sizes) until none
- * is left; with one worker, in this process. A rank with a completion marker is skipped.
+ * is left; with one worker, in this process, in rank order. A rank with a completion marker is skipped.
  * A failing task is reported with its rank and message; the others still run, then runTasks throws TaskFailedError.
  */
 export class LocalExecutor implements Executor {
@@ -68,9 +68,10 @@ export class LocalExecutor implements Executor {
     o: RunTasksOptions,
   ): Promise<R[]> {
     const { results, pending } = scanMarkers<R>(o.stateDir, o.name, o.count);
-    // largest first (by the caller's estimate), ties in rank order
+    // several workers: largest first (by the caller's estimate; ties in rank order), so the last task to finish is a
+    // small one; one worker runs them in rank order (the order gives it nothing, and keeps the order V8 sees the text)
     const sizes = o.sizes;
-    if (sizes) pending.sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0) || a - b);
+    if (sizes && (o.workers || 1) > 1) pending.sort((a, b) => (sizes[b] ?? 0) - (sizes[a] ?? 0) || a - b);
     const dir = join(o.stateDir, o.name);
     mkdirSync(dir, { recursive: true });
     const progress = new Progress(o.name, o.count, this.opts.progress, o.count - pending.length);
