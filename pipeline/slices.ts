@@ -35,9 +35,12 @@ export function sliceable(file: string, format: InputFormat | undefined): boolea
   return compressionOf(file) !== 'gzip';
 }
 
-/** A file read through one growing buffer, positioned where asked (sequential use reads each byte once). */
+/** The buffer of the last Window (one at a time: a fresh one per file cost page faults on every read). */
+let spare = Buffer.allocUnsafe(0);
+
+/** A file read through one growing buffer, at least READ_MIN bytes a read, positioned where asked. */
 class Window {
-  private buf = Buffer.allocUnsafe(1 << 20);
+  private buf = spare;
   private start = 0;
   private end = 0;
   constructor(
@@ -48,13 +51,16 @@ class Window {
   /** The bytes [pos, pos + n) of the file (fewer at its end), valid until the next call. */
   at(pos: number, n: number): Uint8Array {
     if (pos < this.start || pos + n > this.end) {
-      if (n > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(n, 2 * this.buf.length));
+      const want = Math.max(n, READ_MIN);
+      if (want > this.buf.length) this.buf = spare = Buffer.allocUnsafe(Math.max(want, 2 * this.buf.length));
       this.start = pos;
-      this.end = pos + readSync(this.fd, this.buf, 0, this.buf.length, pos);
+      this.end = pos + readSync(this.fd, this.buf, 0, want, pos);
     }
     return this.buf.subarray(pos - this.start, Math.min(this.end, pos + n) - this.start);
   }
 }
+
+const READ_MIN = 1 << 18;
 
 /** A place where a slice may start: `at` (decompressed), and the first line starting there or after. */
 interface Point {
