@@ -254,8 +254,11 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
   new Int32Array(k.memory.buffer, at2, words.n).set(wh2.subarray(0, words.n));
   return k.wordRep(words.n, n) / total;
 }
-let wr1 = new Int32Array(1024),
-  wr2 = new Int32Array(1024);
+// (the growable buffers of this module start empty or small: their growth then runs at the first calls, in the
+// interpreter or in primeBranches, and the optimised code has feedback for it; a first growth after the compile threw
+// that code away)
+let wr1 = new Int32Array(0),
+  wr2 = new Int32Array(0);
 // the word hashes of the words last prepared (prepareWords)
 let hb1 = new Int32Array(0),
   hb2 = new Int32Array(0);
@@ -675,9 +678,9 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
  */
 const partSet = new SpanSet();
 // the parts of dupSplit (with a letter or digit), and a count (0, 1, 2 = more) per part length
-let partStart = new Int32Array(1024),
-  partEnd = new Int32Array(1024),
-  lenCount = new Uint8Array(1024);
+let partStart = new Int32Array(16),
+  partEnd = new Int32Array(16),
+  lenCount = new Uint8Array(16);
 function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: number; elems: number; chars: number } {
   indexNewlines(t);
   const at = nlAt,
@@ -750,7 +753,7 @@ function dupSplit(t: string, tb: number, te: number, minRun: number): { parts: n
  * line break of splitlines() (-1 not known yet).
  */
 let nlText: string | null = null,
-  nlAt = new Int32Array(1024),
+  nlAt = new Int32Array(16),
   nlN = 0,
   nlOnly = -1;
 function indexNewlines(text: string): void {
@@ -824,8 +827,8 @@ function hashWords(words: Words): void {
   words.hashedGen = words.gen;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
-let ga = new Int32Array(1024),
-  gb = new Int32Array(1024);
+let ga = new Int32Array(0),
+  gb = new Int32Array(0);
 let gN = 0,
   gWords = 0;
 function ngramHashesUpTo(n: number, nWords: number): void {
@@ -1176,11 +1179,16 @@ export { charFlags, C_LETTER };
  */
 function primeBranches(): void {
   const line =
-    'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails! 汉字测试，中文句子。繁體字「引號」……' +
+    'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails! 汉字测试，中文句子。繁體字「引號。」……' +
     ' 😊 𠀀𠀁 👍🏽 é\r\n• bullet...\n- dash\n| a | b |\n\t  \u3000x\u2028y\n... ¿¡ ##\n\n';
+  // and texts whose only line break is "\n" (the lines from the index of "\n"), with and without astral characters,
+  // with a line that ends in spaces
+  const plain = line.replace(/[\r\u2028]/g, ' ') + 'tail  \n';
+  const bmp = plain.replace(/[\ud800-\udfff]/g, '');
   const stop = new Set(['the', 'over', '的']);
-  for (let k = 0; k < 4; k++) {
-    const t = line.repeat(4 + k) + k;
+  // (interleaved: a function can be optimised during these calls, before a variant that came last had run)
+  for (let k = 0; k < 9; k++) {
+    const t = [line, plain, bmp][k % 3]!.repeat(4 + ((k / 3) | 0)) + k;
     alnumRatio(t);
     specialCharRatio(t, 'category');
     specialCharRatio(t, 'datajuicer');
