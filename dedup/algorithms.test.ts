@@ -36,6 +36,7 @@ import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import { Forest } from './stages/verify.ts';
 import { recordOrder } from './stages/signatures.ts';
+import { cmpRec, mergeRuns } from './stages/common.ts';
 import { distinctPayloads } from './stages/buckets.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
@@ -622,4 +623,46 @@ test('buckets: members with equal payloads collapse onto the first, whatever the
     assert.deepEqual(reps, refReps);
     assert.deepEqual(same, refSame);
   }
+});
+
+test('cmpRec and mergeRuns order records over the whole 32-bit range (index file first), differences past 2^31 included', () => {
+  const words = [0, 1, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
+  const recs: Uint32Array[] = [];
+  for (const k of words)
+    for (const f of [0, 5, 0xffffffff])
+      for (const d of [0, 0xffffffff]) recs.push(Uint32Array.of(k, k ^ 0x80000000, f, d));
+  // the definition: (key hi, key lo, file with the index file (0xffffffff) first, doc), as exact numbers
+  const key = (r: Uint32Array) => [r[0]!, r[1]!, (r[2]! + 1) % 2 ** 32, r[3]!];
+  const ref = (a: Uint32Array, b: Uint32Array) => {
+    const x = key(a),
+      y = key(b);
+    for (let i = 0; i < 4; i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+    return 0;
+  };
+  for (const a of recs) for (const b of recs) assert.equal(Math.sign(cmpRec(a, b)), ref(a, b), `${a} vs ${b}`);
+  // three sorted runs merged: every record once, in order, grouped by key
+  const sorted = [...recs].sort(ref);
+  const dir = tmpDir('dd-mr-');
+  const runs = [0, 1, 2].map((q) => {
+    const p = join(dir, `r${q}.bin`);
+    const w = new RecordWriter(p, 4);
+    for (let i = q; i < sorted.length; i += 3) w.write(sorted[i]!);
+    w.close();
+    return p;
+  });
+  const got: number[][] = [];
+  const groups: number[] = [];
+  const total = mergeRuns(runs, 4, (g, n) => {
+    groups.push(n);
+    for (let i = 0; i < n; i++) got.push([...g.subarray(i * 4, i * 4 + 4)]);
+  });
+  assert.equal(total, recs.length);
+  assert.deepEqual(
+    got,
+    sorted.map((r) => [...r]),
+  );
+  assert.deepEqual(
+    groups,
+    words.map(() => 6),
+  );
 });

@@ -171,7 +171,46 @@ export function groupOfFile(cfg: DedupConfig, file: number): number {
 
 /** Compare (key hi, key lo, file (index file first), doc) of two records. */
 export function cmpRec(a: Uint32Array, b: Uint32Array): number {
-  return a[0]! - b[0]! || a[1]! - b[1]! || ((a[2]! + 1) >>> 0) - ((b[2]! + 1) >>> 0) || a[3]! - b[3]!;
+  // compared, not subtracted: the difference of two words is not a 32-bit integer ("lost precision" threw the
+  // optimised merge away)
+  if (a[0] !== b[0]) return a[0]! < b[0]! ? -1 : 1;
+  if (a[1] !== b[1]) return a[1]! < b[1]! ? -1 : 1;
+  const fa = (a[2]! + 1) >>> 0,
+    fb = (b[2]! + 1) >>> 0;
+  if (fa !== fb) return fa < fb ? -1 : 1;
+  return a[3]! < b[3]! ? -1 : a[3]! > b[3]! ? 1 : 0;
+}
+
+/**
+ * The binary heap of mergeRuns (reader indices, the least record first), module functions: closures made per merge
+ * were new call targets to the merge loop's optimised code, thrown away ("wrong call target") at the next merge.
+ */
+function heapLess(readers: RecordReader[], i: number, j: number): boolean {
+  return cmpRec(readers[i]!.rec, readers[j]!.rec) < 0;
+}
+function heapUp(heap: number[], readers: RecordReader[], k: number): void {
+  while (k > 0) {
+    const p = (k - 1) >> 1;
+    if (!heapLess(readers, heap[k]!, heap[p]!)) break;
+    const t = heap[k]!;
+    heap[k] = heap[p]!;
+    heap[p] = t;
+    k = p;
+  }
+}
+function heapDown(heap: number[], readers: RecordReader[], k: number): void {
+  for (;;) {
+    const l = 2 * k + 1;
+    const r = l + 1;
+    let m = k;
+    if (l < heap.length && heapLess(readers, heap[l]!, heap[m]!)) m = l;
+    if (r < heap.length && heapLess(readers, heap[r]!, heap[m]!)) m = r;
+    if (m === k) break;
+    const t = heap[k]!;
+    heap[k] = heap[m]!;
+    heap[m] = t;
+    k = m;
+  }
 }
 
 /**
@@ -191,55 +230,33 @@ export function mergeRuns(
     for (const x of runs) readers.push(openRun(x, width));
     // binary heap of reader indices
     const heap: number[] = [];
-    const less = (i: number, j: number) => cmpRec(readers[i]!.rec, readers[j]!.rec) < 0;
-    const up = (k: number) => {
-      while (k > 0) {
-        const p = (k - 1) >> 1;
-        if (!less(heap[k]!, heap[p]!)) break;
-        [heap[k], heap[p]] = [heap[p]!, heap[k]!];
-        k = p;
-      }
-    };
-    const down = (k: number) => {
-      for (;;) {
-        const l = 2 * k + 1;
-        const r = l + 1;
-        let m = k;
-        if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-        if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-        if (m === k) break;
-        [heap[k], heap[m]] = [heap[m]!, heap[k]!];
-        k = m;
-      }
-    };
     for (let i = 0; i < readers.length; i++) {
       if (readers[i]!.next()) {
         heap.push(i);
-        up(heap.length - 1);
+        heapUp(heap, readers, heap.length - 1);
       }
     }
     let group = new Uint32Array(width * 64);
     let gn = 0;
     let total = 0;
     const prev = new Uint32Array(width);
-    const flush = () => {
-      if (gn > 0) onGroup(group, gn);
-      gn = 0;
-    };
     while (heap.length) {
       const i = heap[0]!;
       const rec = readers[i]!.rec;
       if (total > 0 && cmpRec(prev, rec) > 0) throw new CorruptIntermediateError(paths[i]!, 'records out of order');
-      if (gn > 0 && (group[0] !== rec[0] || group[1] !== rec[1])) flush();
+      if (gn > 0 && (group[0] !== rec[0] || group[1] !== rec[1])) {
+        onGroup(group, gn);
+        gn = 0;
+      }
       if (gn >= maxGroup && onOverflow) {
         onOverflow(rec, group, gn);
         prev.set(rec);
         total++;
-        if (readers[i]!.next()) down(0);
+        if (readers[i]!.next()) heapDown(heap, readers, 0);
         else {
           heap[0] = heap[heap.length - 1]!;
           heap.pop();
-          if (heap.length) down(0);
+          if (heap.length) heapDown(heap, readers, 0);
         }
         continue;
       }
@@ -252,14 +269,14 @@ export function mergeRuns(
       prev.set(rec);
       gn++;
       total++;
-      if (readers[i]!.next()) down(0);
+      if (readers[i]!.next()) heapDown(heap, readers, 0);
       else {
         heap[0] = heap[heap.length - 1]!;
         heap.pop();
-        if (heap.length) down(0);
+        if (heap.length) heapDown(heap, readers, 0);
       }
     }
-    flush();
+    if (gn > 0) onGroup(group, gn);
     return total;
   } finally {
     for (const r of readers) r.close();
