@@ -72,6 +72,10 @@ class Checksum {
     return h >>> 0;
   }
 }
+// The stores at a block's start had no type feedback even so: V8 allocates a function's feedback vector only after
+// its first call has run a while (inside the first loop), so the stores of the first call are not recorded and the
+// first call's on-stack compile was still thrown away at them. A few short updates at load record them.
+for (let k = 0, c = new Checksum(), w = new Uint32Array(256); k < 3; k++) c.update(w, w.length);
 
 /**
  * The buffers of closed readers and writers, reused by the next ones (at most POOL_WORDS kept, by power-of-two size): a
@@ -109,8 +113,11 @@ export class RecordWriter {
   private readonly out: AtomicFileSync;
   private readonly section?: SectionFileWriter;
   private readonly buf: Uint32Array;
-  /** The buffer's bytes (strings are encoded into it). */
-  private bytes?: Buffer;
+  /**
+   * The buffer's bytes (strings are encoded into it), made with the writer: made at the first string (`??=`), its
+   * branch first ran in a later writer's optimised code, which was thrown away there.
+   */
+  private readonly bytes: Buffer | undefined;
   private n = 0;
   private count = 0;
   private bodyBytes = 0;
@@ -128,6 +135,7 @@ export class RecordWriter {
     this.section = into;
     this.out = into ? into.begin(this) : new AtomicFileSync(path);
     this.buf = takeBuffer(Math.max(chunkWords, width + 4));
+    this.bytes = withString ? Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength) : undefined;
     this.out.write(new Uint32Array([MAGIC, 1, width, withString ? 1 : 0]));
   }
 
@@ -170,7 +178,7 @@ export class RecordWriter {
       for (let i = 0; i < w.length; i++) this.word(w[i]!);
       return;
     }
-    const b8 = (this.bytes ??= Buffer.from(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+    const b8 = this.bytes!;
     const at = (this.n + 1) * 4;
     let end = at + b8.write(str, at, 'utf8');
     this.buf[this.n] = end - at;

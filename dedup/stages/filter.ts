@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { openSink, OperatorRegistry } from '../../pipeline/registry.ts';
-import type { SinkSpec } from '../../pipeline/stage.ts';
+import type { DocSink, SinkSpec } from '../../pipeline/stage.ts';
 import { readDocuments } from '../../pipeline/readers/index.ts';
 import { JsonlWriter } from '../../pipeline/writers/index.ts';
 import { RecordReader, RecordWriter } from '../runfile.ts';
@@ -51,101 +51,151 @@ export function keptLine(json: string, doc: Document, size: number): [string, st
   return [json.slice(0, -2), `${json.length === p + 2 ? '' : ','}"dup_cluster_size":${size}}}`];
 }
 
+/**
+ * The kept documents handed to the next step's sink, 64 at a time, its CPU time metered per batch (process.cpuUsage
+ * per document cost ~10% of what tokenization, the sink after MinHash, spends). A class, not closures made per task:
+ * a closure is a new call target to the optimised code of filterFile at each task.
+ */
+class SinkFeed {
+  private readonly docs: Document[] = [];
+  private readonly lines: number[] = [];
+  /** The sink's CPU time in microseconds, its opening included. */
+  us = 0;
+  constructor(readonly sink: DocSink) {}
+  add(d: Document, line: number): void {
+    this.docs.push(d);
+    this.lines.push(line);
+    if (this.docs.length === 64) this.flush();
+  }
+  flush(): void {
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < this.docs.length; i++) this.sink.add(this.docs[i]!, this.lines[i]!);
+    this.docs.length = 0;
+    this.lines.length = 0;
+    const c = process.cpuUsage(c0);
+    this.us += c.user + c.system;
+  }
+}
+
+/** What filterFile works with: one object per task, of one shape. */
+interface FilterState {
+  cfg: FilterArgs['cfg'];
+  num: FilterArgs['num'];
+  canonicalLines: boolean;
+  decisions: Map<number, { keeper: number; size: number; keeperId: string }>;
+  stats: { read: number; kept: number; dropped: number; rejected: number };
+  out: JsonlWriter;
+  excl: JsonlWriter;
+  dups: JsonlWriter;
+  feed: SinkFeed | undefined;
+}
+
+/**
+ * One input file of the group: its documents kept (docs, the sink) or dropped (duplicates, excluded), a bit per
+ * document in its kept file. The per-document loop is a function of its own: in runFilter, the code after the loop
+ * (run once per task) had not run when the loop's function was optimised, which was thrown away at the first task's
+ * end and compiled again, with everything the loop inlines.
+ */
+async function filterFile(st: FilterState, fi: number, kw: RecordWriter): Promise<void> {
+  const { cfg, num, decisions, stats, out, excl, dups, feed } = st;
+  // the kept bits of 32 documents, a record of the kept file (a typed array: every record writer gets one kind)
+  const rec = new Uint32Array(1);
+  let word = 0;
+  let d = 0;
+  // a file signatures recorded corrupt ends at its damage again (the counts below check it is the same place)
+  const onCorrupt = signedFile(cfg, fi)?.corrupt ? () => {} : undefined;
+  for await (const { doc, json } of readDocuments(cfg.inputs[fi]!, {
+    ...cfg.reader,
+    onReject: () => stats.rejected++,
+    onCorrupt,
+  })) {
+    const node = num.offsets[fi]! + d;
+    if (node >= num.offsets[fi + 1]!)
+      throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
+    stats.read++;
+    const dec = decisions.get(node);
+    if (dec && dec.keeper !== node) {
+      stats.dropped++;
+      await dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: cfg.rule });
+      await excl.write({
+        stage: cfg.stage,
+        rule: cfg.rule,
+        value: dec.keeperId,
+        id: doc.id,
+        text: doc.text,
+        source: doc.source,
+        ...(doc.lang ? { lang: doc.lang } : {}),
+        meta: doc.meta,
+      });
+    } else {
+      stats.kept++;
+      word |= 1 << (d & 31);
+      const size = dec ? dec.size : 1;
+      const kept = {
+        id: doc.id,
+        text: doc.text,
+        source: doc.source,
+        ...(doc.lang ? { lang: doc.lang } : {}),
+        meta: { ...doc.meta, dup_cluster_size: size },
+      };
+      const line = st.canonicalLines && json !== undefined ? keptLine(json, doc, size) : undefined;
+      if (line !== undefined) await out.writeLine(line[0], line[1]);
+      else await out.write(kept);
+      if (feed) feed.add(kept, stats.kept);
+    }
+    d++;
+    if ((d & 31) === 0) {
+      rec[0] = word;
+      kw.write(rec);
+      word = 0;
+    }
+  }
+  if ((d & 31) !== 0) {
+    rec[0] = word;
+    kw.write(rec);
+  }
+  if (num.offsets[fi]! + d !== num.offsets[fi + 1]!)
+    throw new Error(
+      `${cfg.inputs[fi]}: ${d} documents, signatures saw ${num.offsets[fi + 1]! - num.offsets[fi]!} (input changed?)`,
+    );
+}
+
 /** Group task: stream the group's input files, keep one document per cluster, write duplicates and exclusions. */
 async function runFilter(operators: OperatorRegistry, rank: number, args: FilterArgs, ctx: TaskContext) {
   const { cfg, num } = args;
   const outputs = Array.from({ length: cfg.groups }, (_, g) => docsPartPath(cfg, g));
   // opening the sink (e.g. loading the tokenizer) is the next step's work too: metered with it
-  const sinkCpu = { us: 0 };
   const s0 = process.cpuUsage();
   const sink = args.sink ? await openSink(operators, args.sink, rank, outputs) : undefined;
-  if (sink) {
+  const feed = sink ? new SinkFeed(sink) : undefined;
+  if (feed) {
     const c = process.cpuUsage(s0);
-    sinkCpu.us += c.user + c.system;
+    feed.us += c.user + c.system;
   }
-  // the sink's CPU time is metered per 64 documents handed over together (process.cpuUsage per document cost ~10% of
-  // what tokenization, the sink after MinHash, spends)
-  const pending: { d: Document; line: number }[] = [];
-  const flushSink = () => {
-    const c0 = process.cpuUsage();
-    for (const p of pending) sink!.add(p.d, p.line);
-    pending.length = 0;
-    const c = process.cpuUsage(c0);
-    sinkCpu.us += c.user + c.system;
-  };
-  const toSink = (d: Document, line: number) => {
-    pending.push({ d, line });
-    if (pending.length === 64) flushSink();
-  };
   const decisions = new Map<number, { keeper: number; size: number; keeperId: string }>();
   for (const f of inputFilesFor(join(cfg.workDir, 'reduce'), rank)) {
     const r = new RecordReader(f);
     while (r.next()) decisions.set(r.rec[0]!, { keeper: r.rec[1]!, size: r.rec[2]!, keeperId: r.str });
   }
-  const out = new JsonlWriter(docsPartPath(cfg, rank));
-  const excl = new JsonlWriter(join(cfg.excludedDir, `${cfg.stage}-part-${pad(rank)}.jsonl.zst`));
-  const dups = new JsonlWriter(join(cfg.workDir, 'dups', `g${pad(rank)}.jsonl`));
-  const stats = { read: 0, kept: 0, dropped: 0, rejected: 0 };
+  const st: FilterState = {
+    cfg,
+    num,
+    canonicalLines: args.canonicalLines === true,
+    decisions,
+    stats: { read: 0, kept: 0, dropped: 0, rejected: 0 },
+    out: new JsonlWriter(docsPartPath(cfg, rank)),
+    excl: new JsonlWriter(join(cfg.excludedDir, `${cfg.stage}-part-${pad(rank)}.jsonl.zst`)),
+    dups: new JsonlWriter(join(cfg.workDir, 'dups', `g${pad(rank)}.jsonl`)),
+    feed,
+  };
+  const { stats, out, excl, dups } = st;
   const keptWriters: RecordWriter[] = [];
   try {
     for (let fi = 0; fi < cfg.inputs.length; fi++) {
       if (groupOfFile(cfg, fi) !== rank) continue;
       const kw = new RecordWriter(keptPath(cfg, fi), 1);
       keptWriters.push(kw);
-      let word = 0;
-      let d = 0;
-      // a file signatures recorded corrupt ends at its damage again (the counts below check it is the same place)
-      const onCorrupt = signedFile(cfg, fi)?.corrupt ? () => {} : undefined;
-      for await (const { doc, json } of readDocuments(cfg.inputs[fi]!, {
-        ...cfg.reader,
-        onReject: () => stats.rejected++,
-        onCorrupt,
-      })) {
-        const node = num.offsets[fi]! + d;
-        if (node >= num.offsets[fi + 1]!)
-          throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
-        stats.read++;
-        const dec = decisions.get(node);
-        if (dec && dec.keeper !== node) {
-          stats.dropped++;
-          await dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: cfg.rule });
-          await excl.write({
-            stage: cfg.stage,
-            rule: cfg.rule,
-            value: dec.keeperId,
-            id: doc.id,
-            text: doc.text,
-            source: doc.source,
-            ...(doc.lang ? { lang: doc.lang } : {}),
-            meta: doc.meta,
-          });
-        } else {
-          stats.kept++;
-          word |= 1 << (d & 31);
-          const size = dec ? dec.size : 1;
-          const kept = {
-            id: doc.id,
-            text: doc.text,
-            source: doc.source,
-            ...(doc.lang ? { lang: doc.lang } : {}),
-            meta: { ...doc.meta, dup_cluster_size: size },
-          };
-          const line = args.canonicalLines && json !== undefined ? keptLine(json, doc, size) : undefined;
-          if (line !== undefined) await out.writeLine(line[0], line[1]);
-          else await out.write(kept);
-          if (sink) toSink(kept, stats.kept);
-        }
-        d++;
-        if ((d & 31) === 0) {
-          kw.write([word >>> 0]);
-          word = 0;
-        }
-      }
-      if ((d & 31) !== 0) kw.write([word >>> 0]);
-      if (num.offsets[fi]! + d !== num.offsets[fi + 1]!)
-        throw new Error(
-          `${cfg.inputs[fi]}: ${d} documents, signatures saw ${num.offsets[fi + 1]! - num.offsets[fi]!} (input changed?)`,
-        );
+      await filterFile(st, fi, kw);
       ctx.progress(stats.read);
     }
     crashPoint('filter');
@@ -153,12 +203,12 @@ async function runFilter(operators: OperatorRegistry, rank: number, args: Filter
     await out.close();
     await excl.close();
     await dups.close();
-    if (sink) {
-      flushSink();
+    if (feed) {
+      feed.flush();
       const c0 = process.cpuUsage();
-      await sink.close();
+      await feed.sink.close();
       const c = process.cpuUsage(c0);
-      sinkCpu.us += c.user + c.system;
+      feed.us += c.user + c.system;
     }
   } catch (e) {
     sink?.abort();
@@ -168,7 +218,7 @@ async function runFilter(operators: OperatorRegistry, rank: number, args: Filter
     await dups.abort();
     throw e;
   }
-  return { ...stats, sinkCpuSeconds: sinkCpu.us / 1e6 };
+  return { ...stats, sinkCpuSeconds: (feed ? feed.us : 0) / 1e6 };
 }
 
 const filterTasks = new WeakMap<OperatorRegistry, ReturnType<typeof defineFilterTask>>();

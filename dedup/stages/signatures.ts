@@ -160,7 +160,7 @@ export class FileSigner {
   private readonly info: RecordWriter;
   private readonly lines?: RecordWriter;
   private readonly lineRec = new Uint32Array(1);
-  private readonly infoRec = [0, 0];
+  private readonly infoRec = new Uint32Array(2);
   private readonly mh?: MinHasher;
   private readonly simTables: ReturnType<typeof tables>;
   private readonly ranges: ReturnType<typeof blockRanges>;
@@ -266,7 +266,7 @@ export class FileSigner {
         Math.max(4096, Math.min(1 << 16, n * width + 16)),
         this.sf,
       );
-      for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
+      writeOrdered(w, a, idx, n, width);
       if (b === 1) crashPoint('signatures');
       w.close();
       l.n = 0;
@@ -305,6 +305,14 @@ export class FileSigner {
     this.info.abort();
     this.lines?.abort();
   }
+}
+
+/**
+ * The records of `a` in the order `idx`: a loop of its own, compiled on-stack alone; inside spill, its on-stack code
+ * was spill's, thrown away at spill's first statement after the loop (which had never run).
+ */
+function writeOrdered(w: RecordWriter, a: Uint32Array, idx: Uint32Array, n: number, width: number): void {
+  for (let i = 0; i < n; i++) w.write(a, idx[i]! * width);
 }
 
 let order = new Uint32Array(0);
