@@ -1186,6 +1186,8 @@ function primeBranches(): void {
   const plain = line.replace(/[\r\u2028]/g, ' ') + 'tail  \n';
   const bmp = plain.replace(/[\ud800-\udfff]/g, '');
   const stop = new Set(['the', 'over', '的']);
+  // flagged_words' Chinese entries, counted as substrings (a first match after the compile threw it away)
+  const cjk = new SubstringCounter(['汉字', '引號', '😊x']);
   // (interleaved: a function can be optimised during these calls, before a variant that came last had run)
   for (let k = 0; k < 9; k++) {
     const t = [line, plain, bmp][k % 3]!.repeat(4 + ((k / 3) | 0)) + k;
@@ -1198,7 +1200,7 @@ function primeBranches(): void {
     const w = whitespaceSpans(t);
     gopherQuality(t, w);
     stopwordCount(w, stop);
-    flaggedRatio(t, w, stop, null);
+    flaggedRatio(t, w, stop, cjk);
     countAlnumWords(w);
     finewebQuality(t, w);
     completeSentenceChars(t);

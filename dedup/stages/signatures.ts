@@ -361,5 +361,15 @@ export function recordOrder(a: Uint32Array, n: number, width: number): Uint32Arr
   }
   return src.subarray(0, n);
 }
+/**
+ * Feedback before the first compile: V8 allocates a function's feedback vector only after its first call has run a
+ * while, so the growth of `order` at the first call's start was never recorded, and the compiled sort was thrown away
+ * at the next growth (and at the first run of equal his). Two small sorts at load (the second grows) record both.
+ */
+for (const n of [64, 128]) {
+  const a = new Uint32Array(4 * n);
+  for (let i = 0; i < n; i++) a[4 * i] = i & 7;
+  recordOrder(a, n, 4);
+}
 
 export const signaturesTask = defineTask('dedup.signatures', runSignatures);
