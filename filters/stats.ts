@@ -1188,9 +1188,10 @@ function primeBranches(): void {
   const stop = new Set(['the', 'over', '的']);
   // flagged_words' Chinese entries, counted as substrings (a first match after the compile threw it away)
   const cjk = new SubstringCounter(['汉字', '引號', '😊x']);
-  // (interleaved: a function can be optimised during these calls, before a variant that came last had run)
-  for (let k = 0; k < 9; k++) {
-    const t = [line, plain, bmp][k % 3]!.repeat(4 + ((k / 3) | 0)) + k;
+  // (interleaved: a function can be optimised during these calls, before a variant that came last had run; the
+  // longer texts come after a round of short ones, so that the buffers grow where the feedback is recorded)
+  for (let k = 0; k < 6; k++) {
+    const t = [line, plain, bmp][k % 3]!.repeat(k < 3 ? 2 : 5) + k;
     alnumRatio(t);
     specialCharRatio(t, 'category');
     specialCharRatio(t, 'datajuicer');
