@@ -36,7 +36,7 @@ import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import { Forest } from './stages/verify.ts';
 import { recordOrder } from './stages/signatures.ts';
-import { cmpRec, mergeRuns } from './stages/common.ts';
+import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
 import { distinctPayloads } from './stages/buckets.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
@@ -665,4 +665,36 @@ test('cmpRec and mergeRuns order records over the whole 32-bit range (index file
     groups,
     words.map(() => 6),
   );
+});
+
+test('fileGroups: consecutive files, every group used, about equal bytes; the slices of one large file share groups', () => {
+  const check = (sizes: number[], groups: number) => {
+    const g = fileGroups(sizes, groups);
+    assert.equal(g.length, sizes.length);
+    assert.equal(g[0], 0);
+    for (let i = 1; i < g.length; i++) assert.ok(g[i]! - g[i - 1]! === 0 || g[i]! - g[i - 1]! === 1, `${g}`);
+    assert.equal(g.at(-1), Math.min(groups, sizes.length) - 1, `every group used: ${g}`);
+    return g;
+  };
+  // equal files: equal counts
+  assert.deepEqual(check([1, 1, 1, 1, 1, 1, 1, 1], 2), [0, 0, 0, 0, 1, 1, 1, 1]);
+  assert.deepEqual(check([1, 1, 1, 1, 1, 1, 1, 1], 4), [0, 0, 1, 1, 2, 2, 3, 3]);
+  // four slices of one large file, then small files: two groups take two slices each (one boundary inside the
+  // file), where file % groups put every pair of neighbouring slices in two groups
+  assert.deepEqual(check([10, 10, 10, 10, 1, 1, 1, 1, 1, 1, 1, 1, 1], 2), [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+  // one file larger than the rest together: the others still fill the groups after it
+  assert.deepEqual(check([100, 1, 1], 3), [0, 1, 2]);
+  assert.deepEqual(check([100, 1, 1, 1], 2), [0, 1, 1, 1]);
+  // empty files: by count
+  assert.deepEqual(check([0, 0, 0, 0], 2), [0, 0, 1, 1]);
+  // random sizes: the largest group holds at most the mean plus the largest file
+  for (let seed = 1; seed <= 20; seed++) {
+    let x = seed;
+    const sizes = Array.from({ length: 5 + seed }, () => ((x = (x * 1103515245 + 12345) % 2 ** 31), 1 + (x % 1000)));
+    const groups = 1 + (seed % 4);
+    const g = check(sizes, groups);
+    const bytes = Array.from({ length: groups }, (_, k) => sizes.reduce((a, s, i) => a + (g[i] === k ? s : 0), 0));
+    const total = sizes.reduce((a, b) => a + b, 0);
+    assert.ok(Math.max(...bytes) <= total / groups + Math.max(...sizes), `${bytes}`);
+  }
 });

@@ -53,6 +53,12 @@ export interface DedupConfig {
   partitions: number;
   /** Number of file groups (join / filter tasks). */
   groups: number;
+  /**
+   * The group of each input file (by position): consecutive files, about equal bytes per group (`fileGroups`, set
+   * when a run opens), so that the slices of one large input (pipeline/slices.ts), which are consecutive files, share
+   * a group and their near-duplicates are not written and verified in two.
+   */
+  groupOf?: number[];
   /** Previous run's index folder (dedup against what it kept). */
   indexDir?: string;
   /** Build `${outDir}/index` (kept documents' signatures) for later runs. */

@@ -25,7 +25,14 @@ import {
   verifyTask,
   type Numbering,
 } from './tasks.ts';
-import { bandTasks, fileDonePath, readIndexManifest, type IndexManifest, type PostArgs } from './stages/common.ts';
+import {
+  bandTasks,
+  fileDonePath,
+  fileGroups,
+  readIndexManifest,
+  type IndexManifest,
+  type PostArgs,
+} from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
 import { releaseWrittenSets } from './stages/verify.ts';
@@ -192,6 +199,11 @@ interface RunCtx {
  */
 function openRun(cfg0: DedupConfig, workers: number, log: Log): { cfg: DedupConfig; state: string; indexDocs: number } {
   const cfg1 = finishConfig(cfg0, workers);
+  // groups of consecutive input files by their bytes (a missing file fails where it is read, with its name)
+  cfg1.groupOf = fileGroups(
+    cfg1.inputs.map((f) => (existsSync(f) ? statSync(f).size : 0)),
+    cfg1.groups,
+  );
   const state = join(cfg1.workDir, '.state');
   mkdirSync(state, { recursive: true });
   // temp files of killed tasks (no task of this run is running yet)

@@ -165,8 +165,35 @@ export function fileOf(num: Numbering, node: number): [number, number] {
   return [lo, node - o[lo]!];
 }
 
+/** The group of an input file (DedupConfig.groupOf); a previous run's index has the group after the last file's. */
 export function groupOfFile(cfg: DedupConfig, file: number): number {
-  return file === INDEX_FILE ? cfg.inputs.length % cfg.groups : file % cfg.groups;
+  if (file === INDEX_FILE) return cfg.inputs.length % cfg.groups;
+  const g = cfg.groupOf?.[file];
+  if (g === undefined) throw new Error(`dedup: no group for input file ${file} (the run's groups were not assigned)`);
+  return g;
+}
+
+/**
+ * Groups of consecutive files with about equal bytes: file i goes to the group its byte midpoint falls in, moved so
+ * that the groups stay consecutive and none is empty (there are at least as many files as groups).
+ */
+export function fileGroups(sizes: number[], groups: number): number[] {
+  const F = sizes.length;
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const out: number[] = [];
+  let before = 0;
+  let prev = 0;
+  for (let i = 0; i < F; i++) {
+    const mid = total > 0 ? (before + sizes[i]! / 2) / total : (i + 0.5) / F;
+    before += sizes[i]!;
+    const want = Math.floor(mid * groups);
+    // at most one group further than the previous file's, and far enough that the files left fill the groups left
+    const lo = Math.max(prev, groups - (F - i));
+    const hi = i === 0 ? 0 : Math.min(prev + 1, groups - 1);
+    prev = Math.min(hi, Math.max(lo, want));
+    out.push(prev);
+  }
+  return out;
 }
 
 /** Compare (key hi, key lo, file (index file first), doc) of two records. */

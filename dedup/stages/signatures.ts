@@ -64,9 +64,12 @@ export interface SignedFile {
   corrupt?: SignedCorrupt;
 }
 
-/** Everything the signature files of input `fi` depend on: the settings (partitions aside, fixed later) and the file. */
+/**
+ * Everything the signature files of input `fi` depend on: the settings (partitions and the files' groups aside: fixed
+ * when the run opens, after a map phase has signed its files) and the file.
+ */
 export function signerKey(cfg: DedupConfig, fi: number): string {
-  return JSON.stringify({ ...cfg, partitions: 0, file: fi });
+  return JSON.stringify({ ...cfg, partitions: 0, groupOf: undefined, file: fi });
 }
 
 /** The finished signatures of input `fi` under these settings, if they are all in place. */
