@@ -12,6 +12,7 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int i32;
 typedef unsigned long long u64;
+#include "xxh64.h"
 
 // jieba-rs is_han_default: CJK Unified Ideographs (and extensions), ASCII letters and digits, + # & . _ % -
 static inline i32 isHanDefault(u32 c) {
@@ -151,49 +152,5 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
   return 2 * n + lone;
 }
 
-// XXH64 (seed 0) of the n bytes at p, as the xxHash reference computes it (filters/jieba.test.ts checks it against
-// the xxhash-wasm package): the check of the trie read back from its cache file
-#define XP1 0x9E3779B185EBCA87ull
-#define XP2 0xC2B2AE3D27D4EB4Full
-#define XP3 0x165667B19E3779F9ull
-#define XP4 0x85EBCA77C2B2AE63ull
-#define XP5 0x27D4EB2F165667C5ull
-static inline u64 rotl64(u64 x, i32 r) { return (x << r) | (x >> (64 - r)); }
-static inline u64 ld64(const u8 *p) {
-  u64 v;
-  __builtin_memcpy(&v, p, 8);
-  return v;
-}
-static inline u64 xround(u64 acc, u64 v) { return rotl64(acc + v * XP2, 31) * XP1; }
-static inline u64 xmerge(u64 h, u64 v) { return (h ^ xround(0, v)) * XP1 + XP4; }
-__attribute__((export_name("hash64"))) u64 hash64(const u8 *p, u32 n) {
-  const u8 *const end = p + n;
-  u64 h;
-  if (n >= 32) {
-    u64 v1 = XP1 + XP2, v2 = XP2, v3 = 0, v4 = 0 - XP1;
-    for (; p + 32 <= end; p += 32) {
-      v1 = xround(v1, ld64(p));
-      v2 = xround(v2, ld64(p + 8));
-      v3 = xround(v3, ld64(p + 16));
-      v4 = xround(v4, ld64(p + 24));
-    }
-    h = rotl64(v1, 1) + rotl64(v2, 7) + rotl64(v3, 12) + rotl64(v4, 18);
-    h = xmerge(xmerge(xmerge(xmerge(h, v1), v2), v3), v4);
-  } else
-    h = XP5;
-  h += n;
-  for (; p + 8 <= end; p += 8) h = rotl64(h ^ xround(0, ld64(p)), 27) * XP1 + XP4;
-  if (p + 4 <= end) {
-    u32 w;
-    __builtin_memcpy(&w, p, 4);
-    h = rotl64(h ^ (u64)w * XP1, 23) * XP2 + XP3;
-    p += 4;
-  }
-  for (; p < end; p++) h = rotl64(h ^ *p * XP5, 11) * XP1;
-  h ^= h >> 33;
-  h *= XP2;
-  h ^= h >> 29;
-  h *= XP3;
-  h ^= h >> 32;
-  return h;
-}
+// The check of the trie read back from its cache file (filters/xxh64.h).
+__attribute__((export_name("hash64"))) u64 hash64(const u8 *p, u32 n) { return xxh64(p, n); }

@@ -16,6 +16,7 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int i32;
 typedef unsigned long long u64;
+#include "../filters/xxh64.h"
 
 extern u8 __heap_base;
 // class (0 other, 1 letter, 2 number) of an astral code point: tokenizer/pretokenize.ts codePointClass
@@ -641,23 +642,6 @@ static u32 imageSizeOf(i32 m, u32 bits, u32 lSlots, u32 rSlots, u32 lSize, u32 w
   return n >= (1ull << 31) ? 0 : (u32)n;
 }
 
-static inline u64 rotl64(u64 x, u32 r) { return (x << r) | (x >> (64 - r)); }
-
-// A digest of the image's tables (n bytes at p, a multiple of 16): not cryptographic, it finds a damaged or altered
-// file (every bit of every word goes through a multiply of one of two lanes), at about a millisecond for Qwen's 4 MB
-// where sha256 took 7-25 ms.
-static u64 imageDigest(const u8 *p, u32 n) {
-  u64 a = 0x9e3779b97f4a7c15ull ^ n, b = 0xc2b2ae3d27d4eb4full;
-  for (u32 i = 0; i < n; i += 16) {
-    u64 x, y;
-    __builtin_memcpy(&x, p + i, 8);
-    __builtin_memcpy(&y, p + i + 8, 8);
-    a = rotl64((a ^ x) * 0x87c37b91114253d5ull, 31);
-    b = rotl64((b ^ y) * 0x4cf5ad432745937full, 33);
-  }
-  return (a ^ rotl64(b, 17)) * 0x9e3779b97f4a7c15ull;
-}
-
 static u8 *put(u8 *at, const void *from, u32 bytes) {
   __builtin_memcpy(at, from, bytes);
   return at + up16(bytes);
@@ -706,7 +690,7 @@ __attribute__((export_name("imageSave"))) u32 imageSave(void) {
   at = put(at, r.key, 4 * rSlots);
   at = put(at, r.val, 4 * rSlots);
   put(at, pairs, 4 * ((u32)lIds.size * (u32)words > 1 ? (u32)lIds.size * (u32)words : 1));
-  const u64 d = imageDigest((const u8 *)h + IMAGE_HEAD, imageLen - IMAGE_HEAD);
+  const u64 d = xxh64((const u8 *)h + IMAGE_HEAD, imageLen - IMAGE_HEAD);
   h[11] = (u32)d;
   h[12] = (u32)(d >> 32);
   return (u32)h;
@@ -728,7 +712,7 @@ __attribute__((export_name("imageLoad"))) i32 imageLoad(u32 at, u32 n, i32 nT) {
   if (m < 0 || m >= (1 << 22) || h[3] != (u32)nT || nT <= 0 || nT >= (1 << 21) - 1 || bits != hashBits(m) ||
       !pow2(lSlots) || !pow2(rSlots) || lSize > lSlots || rSize > rSlots || w != (rSize + 31) >> 5 || h[10] != n ||
       imageSizeOf(m, bits, lSlots, rSlots, lSize, w) != n ||
-      imageDigest((const u8 *)at + IMAGE_HEAD, n - IMAGE_HEAD) != ((u64)h[12] << 32 | h[11]))
+      xxh64((const u8 *)at + IMAGE_HEAD, n - IMAGE_HEAD) != ((u64)h[12] << 32 | h[11]))
     return 0;
   nMerges = m;
   nTok = nT;

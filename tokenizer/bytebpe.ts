@@ -54,7 +54,7 @@ export interface ByteBpeSpec {
 const KERNEL_URL = new URL('./bpe-kernel.wasm', import.meta.url);
 /**
  * A kernel image file: this line, the key (sha256 of what it was made from), the kernel's image. The kernel checks
- * the image's header and the digest of its tables (tokenizer/bpe-kernel.c `imageDigest`, ~1 ms for the 4 MB; sha256
+ * the image's header and the digest of its tables (XXH64 in the kernel, filters/xxh64.h, ~1 ms for the 4 MB; sha256
  * of them cost 7-25 ms per process on the 2-core VM), so a damaged file is built again, not trusted.
  */
 const IMAGE_MAGIC = 'steel bpe image\n';
