@@ -43,6 +43,8 @@ function primeIdentify(model: LidModel): void {
     '漢字ばかりの日本語文書、東京都千代田区丸の内一丁目。',
     'int main(void) {\n  for (i = 0; i < n; i++) { x[i] = y[i] * 2; }\n  return 0;\n}\n',
     '$ ls -la /tmp\nuser@host:~$ echo "hello" | grep h\n# apt-get install foo\n',
+    // Chinese with English words: a CJK share strictly between 0 and 1 (a fraction where the texts above gave 0 or 1)
+    '安装 Linux 内核的 source package 之前，请先阅读 README 文件。',
   ];
   const opts = { windows: 3, width: 300, detectCode: true, codeLineRatio: 0.6 };
   for (let k = 0; k < 3; k++) for (const t of texts) identify(model, t.repeat(2 + k), opts);
@@ -182,6 +184,33 @@ export interface LidResult {
  * Traditional Chinese for Japanese). Code: the windows look like code or a shell session and the document is not
  * mostly CJK (a Chinese page with shell examples is Chinese).
  */
+/**
+ * The labels of `sum` with the highest weight (the first of equal ones): of all (bestAny) and of the CJK ones
+ * (bestCjk); '' when none. One pass for both, by a module function: the closures made per document for each choice
+ * were a new call target each time (identify's code thrown away at the second one, "wrong feedback cell"), and a
+ * second call taken only for a CJK text with a non-CJK top label threw it away at the first such text.
+ */
+let bestAny = '',
+  bestCjk = '';
+function bestLabels(sum: Map<string, number>): void {
+  let a = '',
+    as = -1,
+    c = '',
+    cs = -1;
+  for (const [l, v] of sum) {
+    if (v > as) {
+      a = l;
+      as = v;
+    }
+    if (v > cs && CJK_LANGS.has(l)) {
+      c = l;
+      cs = v;
+    }
+  }
+  bestAny = a;
+  bestCjk = c;
+}
+
 export function identify(
   model: LidModel,
   text: string,
@@ -220,14 +249,9 @@ export function identify(
       top.set(rs[0].label, e);
     }
   }
-  const best = (ok: (l: string) => boolean) => {
-    let b = '',
-      bs = -1;
-    for (const [l, v] of sum) if (ok(l) && v > bs) [b, bs] = [l, v];
-    return b;
-  };
-  let lang = best(() => true) || 'und';
-  if (cjkShare >= 0.5 && !CJK_LANGS.has(lang)) lang = best((l) => CJK_LANGS.has(l)) || 'zh';
+  bestLabels(sum);
+  let lang = bestAny || 'und';
+  if (cjkShare >= 0.5 && !CJK_LANGS.has(lang)) lang = bestCjk || 'zh';
   if (cjkShare >= 0.5) {
     if (hangul > han + kana) lang = 'ko';
     else if (lang === 'ja' && kana < 0.05 * (han + kana)) lang = 'zh';
@@ -261,6 +285,9 @@ function scriptTable(): Uint8Array {
     }
   bmpScript = markScriptChars(tab);
   tradOnly = tab;
+  // feedback before the first compile (as primeIdentify): astral Han characters (CJK Extension B) and other astral
+  // characters, first met after the compile, threw the code away
+  for (let k = 0; k < 6; k++) scriptCounts('漢字汉字 ASCII 𠀀𪚥 😊 '.repeat(k + 1));
   return tab;
 }
 

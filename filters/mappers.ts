@@ -555,16 +555,16 @@ export function punctuationNormalization(text: string): string {
  * consecutive substrings of text[s, e): breaks[0..n) are the offsets where a piece ends (in order, repeats give an
  * empty piece). Returns n.
  */
-let breaks = new Int32Array(256);
+let breaks = new Int32Array(16);
 /**
  * Filled by sentenceBreaks' first pass: the code units of text[s, e) that the comparison keeps (K_KEEP, in order),
  * written to keys[] from keyBase on (removeRepeatSentences keeps a document's keys there: the KeySet points into it),
  * up to lineKeyN, and keyAt[k] where the units before breaks[k] end. Valid (lineKeysValid) when the breaks are that
  * pass's.
  */
-let keys = new Uint16Array(256),
+let keys = new Uint16Array(16),
   keyBase = 0,
-  keyAt = new Int32Array(256),
+  keyAt = new Int32Array(16),
   lineKeyN = 0,
   lineKeysValid = false;
 /** Make keys[] hold n units, keeping its first `keep`. */
@@ -574,8 +574,8 @@ function reserveKeys(n: number, keep: number): void {
   bigger.set(keys.subarray(0, keep));
   keys = bigger;
 }
-let seqA = new Int32Array(256),
-  seqB = new Int32Array(256);
+let seqA = new Int32Array(16),
+  seqB = new Int32Array(16);
 const BRK = -1; // an inserted "\n" in the sequences of passes C and D
 // character classes of the splitter and of the comparison, one table lookup per code unit
 const K_A = 1, // [.。！!？?]: pass A's end marks
@@ -725,9 +725,9 @@ class KeySet {
   private slotLen = NO_INTS;
   private size = 0;
   constructor() {
-    this.slotHash = new Int32Array(1 << 10);
-    this.slotAt = new Int32Array(1 << 10);
-    this.slotLen = new Int32Array(1 << 10);
+    this.slotHash = new Int32Array(1 << 4);
+    this.slotAt = new Int32Array(1 << 4);
+    this.slotLen = new Int32Array(1 << 4);
   }
   clear(): void {
     if (this.size) {
@@ -945,9 +945,16 @@ export function maskPii(text: string, o: PiiOptions): string {
 function primeBranches(): void {
   const line =
     '<p>The quick fox — jumps… over “the” lazy dog’s tails!</p> 汉字测试，中文句子重复了。中文句子重复了。「引號」……”' +
-    ' 😊 𠀀𠀁 ﬁ Ｆｕｌｌ café â€œmojibakeâ€\u009d\r\nsee https://example.com/a?b=1 or mail x.y@example.org www\n';
+    ' 😊 𠀀𠀁 ﬁ Ｆｕｌｌ café â€œmojibakeâ€\u009d\r\nsee https://example.com/a?b=1 or mail x.y@example.org www\n' +
+    // an end mark, a closing quote or "……" followed by an astral character; a line without quotes, whose sentences
+    // have spaces at both ends
+    '好。😊好。”𠀀好……😊好\n Plain words. Plain again!😊 Plain last.  \n';
   for (let k = 0; k < 4; k++) {
-    const t = line.repeat(3 + k) + k;
+    // and a last line of 4, 8, 16, 32 distinct sentences: the splitter's buffers and the sentence table grow here,
+    // after a round of calls (V8 records no feedback before a function's first few calls)
+    let grow = '';
+    for (let i = 0; i < 4 << k; i++) grow += `Sentence number ${i}. `;
+    const t = line.repeat(3 + k) + grow + k;
     stripTags(t);
     cleanLinks(t);
     removeRepeatSentences(t, 10);

@@ -157,6 +157,11 @@ function bmpTables(): { flags: Uint8Array; bits: Uint8Array } {
   return bmpTablesByDefinition();
 }
 const { flags: BMP, bits: CP_BITS } = bmpTables();
+// feedback before the first compile: a first astral code point after the compile (classify not yet called where V8
+// records it) threw away the code of the functions that inline charFlags. BMP calls first: V8 allocates a function's
+// feedback only after its first calls.
+for (let cp = 0; cp < 256; cp++) charFlags(cp);
+for (const cp of [0x1f600, 0x1f44d, 0x20000, 0x2a6a5, 0x1d400, 0x10400]) charFlags(cp);
 /**
  * Bits of the Simplified / Traditional statistic (filters/lid.ts scriptCounts) in the same table, so that it reads the
  * table lines the decode of the same text has just read: CP_HAN_3400 a Han character from U+3400 on, CP_TRAD / CP_SIMP
@@ -191,7 +196,7 @@ export interface CpCounts {
   space: number;
 }
 
-let cpBuf = new Int32Array(1 << 16);
+let cpBuf = new Int32Array(16);
 // one-document cache: the character-level filters of one document decode its text once
 let cpText: string | null = null;
 let cpN = 0;
@@ -502,14 +507,16 @@ export class SpanSet {
   private s = NO_INTS;
   private e = NO_INTS;
   private used = NO_INTS;
-  private mask = (1 << 10) - 1;
+  private mask = (1 << 4) - 1;
   private size = 0;
   src = '';
+  // small at first: the table grows while filters/stats.ts' primeBranches runs, where V8 records it (a first growth
+  // after the compile, at a text of more than 512 lines, threw the code of dupSplit away)
   constructor() {
-    this.hash = new Int32Array(1 << 10);
-    this.s = new Int32Array(1 << 10);
-    this.e = new Int32Array(1 << 10);
-    this.used = new Int32Array(1 << 9);
+    this.hash = new Int32Array(1 << 4);
+    this.s = new Int32Array(1 << 4);
+    this.e = new Int32Array(1 << 4);
+    this.used = new Int32Array(1 << 3);
   }
   /** Empty the set for spans of `src`, up to `n` of them. */
   reset(src: string, n: number): void {
@@ -517,7 +524,7 @@ export class SpanSet {
     for (let i = 0; i < this.size; i++) e[this.used[i]] = 0;
     this.size = 0;
     this.src = src;
-    let cap = 1 << 10;
+    let cap = 1 << 4;
     while (cap < n * 2) cap *= 2;
     if (cap > this.hash.length) {
       this.hash = new Int32Array(cap);
@@ -605,12 +612,14 @@ export class HashCounter {
   private counts = NO_INTS;
   private used = NO_INTS;
   size = 0;
-  private mask = (1 << 12) - 1;
+  private mask = (1 << 6) - 1;
+  // small at first: the table grows while filters/stats.ts' primeBranches runs, where V8 records it (a first growth
+  // after the compile threw the code of dupSplit away)
   constructor() {
-    this.k1 = new Int32Array(1 << 12);
-    this.k2 = new Int32Array(1 << 12);
-    this.counts = new Int32Array(1 << 12);
-    this.used = new Int32Array(1 << 11);
+    this.k1 = new Int32Array(1 << 6);
+    this.k2 = new Int32Array(1 << 6);
+    this.counts = new Int32Array(1 << 6);
+    this.used = new Int32Array(1 << 5);
   }
 
   /** Prepare for up to `n` distinct keys. */
@@ -621,7 +630,7 @@ export class HashCounter {
     this.size = 0;
     // the table in use is sized for this n (the arrays keep the largest size asked for): a short text after a long
     // one probes a few cache lines, not the whole table
-    let cap = 1 << 12;
+    let cap = 1 << 6;
     while (cap < n * 2) cap *= 2;
     if (cap > this.k1.length) {
       this.k1 = new Int32Array(cap);
