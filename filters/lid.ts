@@ -116,6 +116,8 @@ export function unitClass(c: number): number {
   return c >= 0x3400 && isHan(c) ? 4 : 0;
 }
 let bmpUnitClasses: Uint8Array | undefined;
+/** A unit of each of unitClass's branches. */
+const PRIME_UNITS = [0x61, 0x20, 0xe9, 0x3042, 0x30fb, 0xac00, 0x1100, 0x4e00];
 /**
  * unitClass of every BMP code point, made once: below U+3400 by unitClass, above it Hangul syllables (3) and the Han
  * characters of text.ts's table (4) (unitClass's isHan per code point would run cold here: ~65k calls before the
@@ -124,6 +126,9 @@ let bmpUnitClasses: Uint8Array | undefined;
 export function bmpUnitClassTable(): Uint8Array {
   if (!bmpUnitClasses) {
     const t = new Uint8Array(0x10000);
+    // each class first (V8 compiles unitClass during the loop below, and threw the code away at the loop's first kana
+    // and Hangul units; calls of one kind first: V8 records nothing during a function's first calls)
+    for (let k = 0; k < 64; k++) unitClass(k < 32 ? 0x61 : PRIME_UNITS[k & 7]);
     for (let c = 0; c < 0x3400; c++) t[c] = unitClass(c);
     markHan(t, 4);
     t.fill(3, 0xac00, 0xd7a4);

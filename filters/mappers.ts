@@ -944,17 +944,19 @@ export function maskPii(text: string, o: PiiOptions): string {
  */
 function primeBranches(): void {
   const line =
+    // a line without quotes whose sentences have spaces at both ends (first: V8 may compile a function on-stack during
+    // its first long call, with the feedback of the lines before)
+    ' Plain words. Plain again!😊 Plain tail  \n' +
     '<p>The quick fox — jumps… over “the” lazy dog’s tails!</p> 汉字测试，中文句子重复了。中文句子重复了。「引號」……”' +
     ' 😊 𠀀𠀁 ﬁ Ｆｕｌｌ café â€œmojibakeâ€\u009d\r\nsee https://example.com/a?b=1 or mail x.y@example.org www\n' +
-    // an end mark, a closing quote or "……" followed by an astral character; a line without quotes, whose sentences
-    // have spaces at both ends
-    '好。😊好。”𠀀好……😊好\n Plain words. Plain again!😊 Plain last.  \n';
-  for (let k = 0; k < 4; k++) {
-    // and a last line of 4, 8, 16, 32 distinct sentences: the splitter's buffers and the sentence table grow here,
+    // an end mark, a closing quote or "……" followed by an astral character
+    '好。😊好。”𠀀好……😊好\n';
+  for (let k = 0; k < 5; k++) {
+    // and a last line of 2, 4, 8, 16, 32 distinct sentences: the splitter's buffers and the sentence table grow here,
     // after a round of calls (V8 records no feedback before a function's first few calls)
     let grow = '';
-    for (let i = 0; i < 4 << k; i++) grow += `Sentence number ${i}. `;
-    const t = line.repeat(3 + k) + grow + k;
+    for (let i = 0; i < 2 << k; i++) grow += `Sentence number ${i}. `;
+    const t = line.repeat(k === 0 ? 1 : 2 + k) + grow + k;
     stripTags(t);
     cleanLinks(t);
     removeRepeatSentences(t, 10);

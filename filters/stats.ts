@@ -212,47 +212,54 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
     }
     wh1 = wr1;
     wh2 = wr2;
-    // a word with a code unit that toLowerCase may change (/[A-Z\u00c0-\u024f\u0370-\u052f]/) is hashed lower-cased;
-    // an ASCII one without a string (most of them), any other through toLowerCase
-    const { src, start, end } = words;
-    for (let i = 0; i < words.n; i++) {
-      const b = start[i],
-        e = end[i];
-      // 1: a capital A-Z; 2: a unit of the other two ranges; 4: a unit outside ASCII
-      let f = 0;
-      for (let j = b; j < e; j++) {
-        const c = src.charCodeAt(j);
-        if (c >= 0x80) f |= (c >= 0xc0 && c <= 0x24f) || (c >= 0x370 && c <= 0x52f) ? 6 : 4;
-        else if (c >= 65 && c <= 90) f |= 1;
-      }
-      if ((f & 3) === 0) {
-        // not lowerable: the word's own hashes
-        wh1[i] = hb1[i];
-        wh2[i] = hb2[i];
-      } else if (f === 1) {
-        // ASCII with capitals: toLowerCase maps A-Z to a-z and nothing else, hashed as hashString does
-        let h = 0x811c9dc5,
-          g = 0x12345678;
-        for (let j = b; j < e; j++) {
-          const c = src.charCodeAt(j);
-          const l = c >= 65 && c <= 90 ? c + 32 : c;
-          h = Math.imul(h ^ l, 0x01000193);
-          g = Math.imul(g ^ l, 0x01000193);
-        }
-        wh1[i] = h;
-        wh2[i] = g;
-      } else {
-        const w = words.word(i).toLowerCase();
-        wh1[i] = hashString(w);
-        wh2[i] = hashString(w, 0x12345678);
-      }
-    }
+    lowerHashes(words, wh1, wh2);
   }
   // the occurrences of the n-grams that occur more than once (the kernel counts only those that may repeat)
   const { k, at, at2 } = kernelFor(words.n, 0);
   new Int32Array(k.memory.buffer, at, words.n).set(wh1.subarray(0, words.n));
   new Int32Array(k.memory.buffer, at2, words.n).set(wh2.subarray(0, words.n));
   return k.wordRep(words.n, n) / total;
+}
+/**
+ * The word hashes of `words` as wordRepetition's lowerCase option compares them, into wh1 / wh2 (a function of its
+ * own, so that filters/stats.ts' primeBranches runs its branches without loading the n-gram kernel).
+ */
+function lowerHashes(words: Words, wh1: Int32Array, wh2: Int32Array): void {
+  // a word with a code unit that toLowerCase may change (/[A-Z\u00c0-\u024f\u0370-\u052f]/) is hashed lower-cased;
+  // an ASCII one without a string (most of them), any other through toLowerCase
+  const { src, start, end } = words;
+  for (let i = 0; i < words.n; i++) {
+    const b = start[i],
+      e = end[i];
+    // 1: a capital A-Z; 2: a unit of the other two ranges; 4: a unit outside ASCII
+    let f = 0;
+    for (let j = b; j < e; j++) {
+      const c = src.charCodeAt(j);
+      if (c >= 0x80) f |= (c >= 0xc0 && c <= 0x24f) || (c >= 0x370 && c <= 0x52f) ? 6 : 4;
+      else if (c >= 65 && c <= 90) f |= 1;
+    }
+    if ((f & 3) === 0) {
+      // not lowerable: the word's own hashes
+      wh1[i] = hb1[i];
+      wh2[i] = hb2[i];
+    } else if (f === 1) {
+      // ASCII with capitals: toLowerCase maps A-Z to a-z and nothing else, hashed as hashString does
+      let h = 0x811c9dc5,
+        g = 0x12345678;
+      for (let j = b; j < e; j++) {
+        const c = src.charCodeAt(j);
+        const l = c >= 65 && c <= 90 ? c + 32 : c;
+        h = Math.imul(h ^ l, 0x01000193);
+        g = Math.imul(g ^ l, 0x01000193);
+      }
+      wh1[i] = h;
+      wh2[i] = g;
+    } else {
+      const w = words.word(i).toLowerCase();
+      wh1[i] = hashString(w);
+      wh2[i] = hashString(w, 0x12345678);
+    }
+  }
 }
 // (the growable buffers of this module start empty or small: their growth then runs at the first calls, in the
 // interpreter or in primeBranches, and the optimised code has feedback for it; a first growth after the compile threw
@@ -563,10 +570,18 @@ function count(text: string, sub: string): number {
  * A statistic's name for n-grams of n words: `top_${n}gram`, `dup_${n}gram` or `dup_${n}gram_outside`, made once per
  * name (a name built per document is a new string to hash and internalise at every store).
  */
-const nKeyCache = { top: [] as string[], dup: [] as string[], dup_outside: [] as string[] };
+const nKeyName = (kind: 'top' | 'dup' | 'dup_outside', n: number) =>
+  kind === 'dup_outside' ? `dup_${n}gram_outside` : `${kind}_${n}gram`;
+// made up to n = 32 here: arrays filled at their first use per size had elements of two kinds ("wrong map" in the
+// code that inlines this, at the first size of each kind)
+const nKeyCache = {
+  top: Array.from({ length: 33 }, (_, n) => nKeyName('top', n)),
+  dup: Array.from({ length: 33 }, (_, n) => nKeyName('dup', n)),
+  dup_outside: Array.from({ length: 33 }, (_, n) => nKeyName('dup_outside', n)),
+};
 export function ngramKey(kind: 'top' | 'dup' | 'dup_outside', n: number): string {
   const c = nKeyCache[kind];
-  return (c[n] ??= kind === 'dup_outside' ? `dup_${n}gram_outside` : `${kind}_${n}gram`);
+  return (c[n] ??= nKeyName(kind, n));
 }
 
 /** Gopher repetition statistics (datatrove semantics); `joiner` joins words of an n-gram ('' for unsegmented scripts). */
@@ -1179,7 +1194,7 @@ export { charFlags, C_LETTER };
  */
 function primeBranches(): void {
   const line =
-    'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails! 汉字测试，中文句子。繁體字「引號。」……' +
+    'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails thé Ωmega! 汉字测试，中文句子。繁體字「引號。」……' +
     ' 😊 𠀀𠀁 👍🏽 é\r\n• bullet...\n- dash\n| a | b |\n\t  \u3000x\u2028y\n... ¿¡ ##\n\n';
   // and texts whose only line break is "\n" (the lines from the index of "\n"), with and without astral characters,
   // with a line that ends in spaces
@@ -1188,6 +1203,10 @@ function primeBranches(): void {
   const stop = new Set(['the', 'over', '的']);
   // flagged_words' Chinese entries, counted as substrings (a first match after the compile threw it away)
   const cjk = new SubstringCounter(['汉字', '引號', '😊x']);
+  // a stopword list first met after the compile (the English one after Chinese documents): its index made there, in
+  // the code of stopwordCount, which inlines stopIdx (calls that find it first: V8 records nothing during a
+  // function's first calls)
+  for (let k = 0; k < 48; k++) stopIdx(k < 40 ? stop : new Set([`x${k}`]));
   // (interleaved: a function can be optimised during these calls, before a variant that came last had run; the
   // longer texts come after a round of short ones, so that the buffers grow where the feedback is recorded)
   for (let k = 0; k < 6; k++) {
@@ -1209,6 +1228,8 @@ function primeBranches(): void {
     dupSplit(t, 0, t.length, 1);
     dupSplit(t, 0, t.length, 2);
     prepareWords(w);
+    // wordRepetition's lower-cased hashes (the rest of it is the n-gram kernel's)
+    lowerHashes(w, new Int32Array(w.n), new Int32Array(w.n));
   }
 }
 primeBranches();

@@ -315,20 +315,35 @@ function stepRun(
   sctxBase: Omit<StageContext, 'drop' | 'log'>,
   ctx: TaskContext,
 ): StepRun {
-  const run: StepRun = {
-    step,
-    st,
-    m: newMeter(),
-    queue,
-    sctx: {
-      ...sctxBase,
-      drop: (doc, rule, value) => {
-        queue.push({ doc, run, rule, value });
-      },
-      log: (msg) => ctx.log(`${step.name}: ${msg}`),
-    },
-  };
+  const run = { step, st, m: newMeter(), queue } as StepRun;
+  run.sctx = new StepContext(sctxBase, run, ctx);
   return run;
+}
+
+/**
+ * A step's StageContext: one class for every step, drop and log methods of its prototype. (An object literal per step
+ * with its own drop and log closures was a new call target at the filters' shared per-document code, which was
+ * thrown away at a second step's first drop, "wrong map".)
+ */
+class StepContext implements StageContext {
+  readonly rank: number;
+  readonly world: number;
+  readonly outDir: string;
+  constructor(
+    base: Omit<StageContext, 'drop' | 'log'>,
+    private readonly run: StepRun,
+    private readonly task: TaskContext,
+  ) {
+    this.rank = base.rank;
+    this.world = base.world;
+    this.outDir = base.outDir;
+  }
+  drop(doc: Document, rule: string, value?: number | string): void {
+    this.run.queue.push({ doc, run: this.run, rule, value });
+  }
+  log(msg: string): void {
+    this.task.log(`${this.run.step.name}: ${msg}`);
+  }
 }
 
 /** Write the queued drops to the exclusion file (metered as writing). */

@@ -100,6 +100,17 @@ export function jsonString(s: string, b: Uint8Array, n: number): number {
   escapedExtra = extra;
   return n;
 }
+/**
+ * Feedback before the first compile: each kind of code unit (ASCII, escaped, 2-byte, 3-byte, a pair, a lone surrogate)
+ * written here at load, after calls of ASCII only (V8 records nothing during a function's first calls); a first
+ * "é" or emoji after the compile threw jsonString's code away, and with it the writer's that inlines it.
+ */
+function primeJsonString(): void {
+  const b = Buffer.allocUnsafe(1024); // a Buffer, as the writer's (a Uint8Array is another map)
+  for (let k = 0; k < 24; k++)
+    jsonString(k < 16 ? 'plain ascii words' : 'a"\\\n\u0001 é中😊\ud800x\udc00'.repeat(k - 15), b, 0);
+}
+primeJsonString();
 
 /**
  * JSONL writer: one JSON value per line; `.zst` output is a series of independent zstd frames of ~1 MiB of lines
