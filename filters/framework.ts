@@ -144,12 +144,17 @@ const oneShape = (r: RuleSpec): RuleSpec => ({
  * Feedback before the first compile (as filters/stats.ts' primeBranches): a rule's bounds for a language first met
  * after the compile (the first English document after Chinese ones) threw away the code of every filter step's
  * per-document closure, which inlines boundsFor; and the violation record's value, first a small integer then a
- * fraction, changed its map there ("wrong map"). Both happen here, at load, on a rule of the one shape; the results
+ * fraction, changed its map there ("wrong map"); and a rule's exemption (minUnless), first read at the first rule that
+ * has one. These happen here, at load, on a rule of the one shape; the results
  * are not used.
  */
 function primeRules(): void {
   const r = oneShape({ rule: 'prime', min: 1, max: 3, byLang: { zh: { min: 2 } } });
-  for (let k = 0; k < 16; k++) firstViolation([r], { prime: k % 2 ? 1.5 : 2 }, k % 4 ? 'zh' : `x${k}`);
+  const ex = oneShape({ rule: 'prime_n', min: 5, minUnless: { rule: 'prime', min: 2 } });
+  for (let k = 0; k < 48; k++) {
+    const rules = k < 24 ? [r] : [r, ex];
+    firstViolation(rules, { prime: k % 2 ? 1.5 : 2, prime_n: k }, k % 4 ? 'zh' : `x${k}`);
+  }
 }
 primeRules();
 

@@ -783,3 +783,19 @@ function fixSegments(text: string, c: FtfyConfig): string {
   }
   return out;
 }
+
+/**
+ * Feedback before the first compile (as filters/stats.ts' primeBranches): the badness scan and the fixable-unit scan
+ * run here, at load, on short texts after calls on plain ones (V8 records nothing during a function's first calls):
+ * a badness character at a text's end or before an astral character, and an astral character among fixable units,
+ * first met after the compile, threw away the code of every fixer, which inlines them. The results are not used.
+ */
+function primeScans(): void {
+  const texts = ['Ã© x', 'itâ€™s', 'endÃ', 'Ã😊', 'a\nÃ b', 'ﬁ😊 “q”'];
+  for (let k = 0; k < 28; k++) {
+    const t = k < 16 ? 'plain words only' : texts[k % texts.length];
+    isBad(t, true);
+    fixableBits(t, -1);
+  }
+}
+primeScans();

@@ -947,10 +947,13 @@ function primeBranches(): void {
     // a line without quotes whose sentences have spaces at both ends (first: V8 may compile a function on-stack during
     // its first long call, with the feedback of the lines before)
     ' Plain words. Plain again!😊 Plain tail  \n' +
-    '<p>The quick fox — jumps… over “the” lazy dog’s tails!</p> 汉字测试，中文句子重复了。中文句子重复了。「引號」……”' +
+    '<p>The quick fox — jumps… over “the” lazy dog’s tails!</p><table><tr><td>a</td><td>b</td></tr></table> ' +
+    '汉字测试，中文句子重复了。中文句子重复了。「引號」……”' +
     ' 😊 𠀀𠀁 ﬁ Ｆｕｌｌ café â€œmojibakeâ€\u009d\r\nsee https://example.com/a?b=1 or mail x.y@example.org www\n' +
     // an end mark, a closing quote or "……" followed by an astral character
     '好。😊好。”𠀀好……😊好\n';
+  // stripTags has no loop of its own: V8 allocates its feedback only after some 20 calls of the short text
+  for (let k = 0; k < 24; k++) stripTags(line);
   for (let k = 0; k < 5; k++) {
     // and a last line of 2, 4, 8, 16, 32 distinct sentences: the splitter's buffers and the sentence table grow here,
     // after a round of calls (V8 records no feedback before a function's first few calls)

@@ -380,9 +380,11 @@ export const filterSpecs: FilterSpec[] = [
         detectCode: p.detect_code,
         codeLineRatio: p.code_line_ratio,
       });
-      if (p.keep_original_lang && d.lang) d.meta.lid_lang = lang;
+      // (meta has one shape per source: stored through Reflect, as framework.ts' statsOf, not by a store compiled
+      // for the shapes seen so far, thrown away at the next one)
+      if (p.keep_original_lang && d.lang) Reflect.set(d.meta, 'lid_lang', lang);
       else d.lang = lang;
-      d.meta.lang_score = score;
+      Reflect.set(d.meta, 'lang_score', score);
       return { [p.rule]: score };
     },
     rules: (p) => {

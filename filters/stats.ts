@@ -1206,7 +1206,7 @@ function primeBranches(): void {
   // a stopword list first met after the compile (the English one after Chinese documents): its index made there, in
   // the code of stopwordCount, which inlines stopIdx (calls that find it first: V8 records nothing during a
   // function's first calls)
-  for (let k = 0; k < 48; k++) stopIdx(k < 40 ? stop : new Set([`x${k}`]));
+  for (let k = 0; k < 48; k++) stopIdx(k < 40 ? stop : new Set(['的', `x${k}`]));
   // (interleaved: a function can be optimised during these calls, before a variant that came last had run; the
   // longer texts come after a round of short ones, so that the buffers grow where the feedback is recorded)
   for (let k = 0; k < 6; k++) {
