@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import {
   CHAR_TABLES_MAGIC,
   CHAR_TABLES_URL,
+  HashCounter,
   SpanSet,
   bmpTablesByDefinition,
   charFlags,
@@ -137,6 +138,33 @@ test('SpanSet: membership equals a Set of the span strings', () => {
   assert.equal(fixed.has('x我们y', 1, 3), true);
   assert.equal(fixed.has('them', 0, 3), true);
   assert.equal(fixed.has('them', 0, 4), false);
+});
+
+test("HashCounter: counts and first-insertion order equal a Map's, across growth from its small start and shrinking", () => {
+  const c = new HashCounter();
+  // key counts 3, 40, 3000 (the table grows from its first 64 slots), then 5 again (a smaller table in the same arrays)
+  for (const n of [3, 40, 3000, 5, 700]) {
+    c.reset(n);
+    const ref = new Map<string, number>();
+    for (let i = 0; i < 3 * n; i++) {
+      const k = (i * 7919) % n; // each key three times, interleaved
+      const h1 = Math.imul(k, 0x9e3779b1) >>> 0,
+        h2 = (k * 31 + 7) >>> 0;
+      const key = `${h1}:${h2 & 0x1fffff}`;
+      const want = (ref.get(key) ?? 0) + 1;
+      ref.set(key, want);
+      assert.equal(c.add(h1, h2), want);
+    }
+    assert.equal(c.size, ref.size);
+  }
+});
+
+test('n-gram statistic names: made at load up to 32 words, and beyond', () => {
+  assert.equal(S.ngramKey('top', 2), 'top_2gram');
+  assert.equal(S.ngramKey('dup', 10), 'dup_10gram');
+  assert.equal(S.ngramKey('dup_outside', 5), 'dup_5gram_outside');
+  assert.equal(S.ngramKey('dup', 40), 'dup_40gram');
+  assert.equal(S.ngramKey('dup_outside', 40), 'dup_40gram_outside');
 });
 
 /** Literal definitions over word strings (what the span statistics replace). */
