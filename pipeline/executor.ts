@@ -62,6 +62,41 @@ export class LocalExecutor implements Executor {
     }
   }
 
+  /**
+   * Start `count` worker processes now, before the first step that needs them (their start-up then overlaps this
+   * process's planning), and have each preload what its tasks will need: `spec` goes to the worker entry's preload
+   * (pipeline/worker.ts, Preload). They wait in the idle pool; a step takes them as it would an earlier step's.
+   */
+  async prestart(count: number, spec: unknown): Promise<void> {
+    if (count <= 0) return;
+    const { fork } = await import('node:child_process');
+    for (let i = 0; i < count; i++) {
+      const c = this.forkWorker(fork);
+      c.send({ type: 'preload', spec } satisfies ToWorker);
+      c.unref();
+      (c.channel as { unref?(): void } | undefined)?.unref?.();
+      this.idle.push(c);
+    }
+  }
+
+  /** The environment of this executor's worker processes (and its JSON: a worker started with another is not reused). */
+  private workerEnv(): { env: NodeJS.ProcessEnv; key: string } {
+    const env = { ...process.env, [settingName('worker')]: '1' };
+    return { env, key: JSON.stringify(env) };
+  }
+
+  private forkWorker(fork: typeof import('node:child_process').fork): ChildProcess {
+    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
+    const { env, key } = this.workerEnv();
+    const c = fork(entry.file, [], { execArgv: entry.execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.envOf.set(c, key);
+    c.on('exit', () => {
+      const i = this.idle.indexOf(c);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+    return c;
+  }
+
   async runTasks<A, R extends TaskResult>(
     task: Task<string, A, R>,
     args: NoInfer<A>,
@@ -93,33 +128,42 @@ export class LocalExecutor implements Executor {
       progress.log(line);
     };
     const failures: TaskFailure[] = [];
-    const workers = Math.max(1, Math.min(o.workers || 1, pending.length));
+    const lanes = Math.max(1, Math.min(o.workers || 1, pending.length));
     const mode = setting('executor') === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
-    const inProcess = mode === 'always' || (mode === 'auto' && (o.workers || 1) <= 1);
+    // this process is one of the lanes (the 1-worker path, beside workers - 1 child processes) unless told to run
+    // every task in a child ('never'); 'always' runs them all here
+    const here = mode !== 'never';
+    const children = mode === 'always' ? 0 : here ? lanes - 1 : lanes;
+    const queue = [...pending];
     try {
       if (pending.length === 0) return results as R[];
-      if (inProcess) {
-        for (const rank of pending) {
+      const fork = children ? (await import('node:child_process')).fork : undefined;
+      // this process takes the first (largest) task before the children are sent theirs: it is ready now, a new
+      // child is still starting
+      const first = here ? queue.shift() : undefined;
+      const pool = fork && this.runPool(fork, task.name, args, o, queue, children, results, failures, progress, log);
+      if (first !== undefined) {
+        for (let rank: number | undefined = first; rank !== undefined; rank = queue.shift()) {
+          const r = rank;
           const ctx: TaskContext = {
-            rank,
+            rank: r,
             world: o.count,
-            log: (m) => log(rank, m),
-            progress: (d, t) => progress.update(rank, d, t),
+            log: (m) => log(r, m),
+            progress: (d, t) => progress.update(r, d, t),
           };
           try {
-            const marker = await runOneTask(task, args, o.name, o.stateDir, rank, o.count, ctx);
-            results[rank] = marker.stats;
+            const marker = await runOneTask(task, args, o.name, o.stateDir, r, o.count, ctx);
+            results[r] = marker.stats;
             this.usage.push(usageOf(marker, true));
-            progress.taskFinished(rank);
+            progress.taskFinished(r);
           } catch (e) {
             const err = e as Error;
-            failures.push({ rank, message: err?.message ?? String(e), stack: err?.stack });
-            log(rank, `FAILED: ${err?.message ?? String(e)}`, err?.stack);
+            failures.push({ rank: r, message: err?.message ?? String(e), stack: err?.stack });
+            log(r, `FAILED: ${err?.message ?? String(e)}`, err?.stack);
           }
         }
-      } else {
-        await this.runPool(task.name, args, o, pending, workers, results, failures, progress, log);
       }
+      await pool;
     } finally {
       progress.stop();
     }
@@ -127,26 +171,26 @@ export class LocalExecutor implements Executor {
     return results as R[];
   }
 
-  /** Runs the pending ranks in `workers` worker processes (node:child_process is loaded here: a 1-worker run needs none). */
+  /**
+   * Runs ranks from `queue` in `workers` worker processes until it is empty (this process may take ranks from it at
+   * the same time). `fork` is node:child_process's, loaded only when a run needs a child.
+   */
   private async runPool<R>(
+    fork: typeof import('node:child_process').fork,
     task: string,
     args: unknown,
     o: RunTasksOptions,
-    pending: number[],
+    queue: number[],
     workers: number,
     results: (R | undefined)[],
     failures: TaskFailure[],
     progress: Progress,
     log: (rank: number, message: string, detail?: string) => void,
   ): Promise<void> {
-    const { fork } = await import('node:child_process');
-    const queue = [...pending];
-    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {
       let alive = 0;
-      /** An idle worker of an earlier step, or a new one. */
-      const env = { ...process.env, [settingName('worker')]: '1' };
-      const envKey = JSON.stringify(env);
+      const envKey = this.workerEnv().key;
+      /** An idle worker of an earlier step (or started by prestart), or a new one. */
       const take = (): ChildProcess => {
         for (let c = this.idle.pop(); c; c = this.idle.pop()) {
           if (!c.connected || c.exitCode !== null || c.signalCode !== null) continue;
@@ -159,17 +203,7 @@ export class LocalExecutor implements Executor {
           }
           return c;
         }
-        const c = fork(entry.file, [], {
-          execArgv: entry.execArgv,
-          env,
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        });
-        this.envOf.set(c, envKey);
-        c.on('exit', () => {
-          const i = this.idle.indexOf(c);
-          if (i >= 0) this.idle.splice(i, 1);
-        });
-        return c;
+        return this.forkWorker(fork);
       };
       const spawn = () => {
         const child = take();
