@@ -8,10 +8,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** filters/' implementation modules: the process that runs a map op imports them, the parent of the workers never. */
+/** filters/' implementation modules: the process that runs a map op imports them, a parent that runs no task (STEEL_EXECUTOR=process) never. */
 const IMPLEMENTATION = /^filters\/(ops|mappers|text|lid|lm|stats|jieba|fasttext|ftfy)\.ts$/;
 
-test('steel prep --workers 2 from dist/steel.cjs: the parent runs the operators metadata only, the workers the ops', () => {
+test('steel prep --workers 2 with STEEL_EXECUTOR=process from dist/steel.cjs: the parent runs the operators metadata only, the workers the ops', () => {
   const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
   assert.equal(b.status, 0, b.stderr);
   const dir = mkdtempSync(join(tmpdir(), 'steel-parent-imports-'));
@@ -29,7 +29,13 @@ test('steel prep --workers 2 from dist/steel.cjs: the parent runs the operators 
       const b = loadBundle();
       const code = await b.main(['prep', '--workers', '2', '--quiet', '--out', ${JSON.stringify(out)}, '--input', ${JSON.stringify(input)}]);
       console.log(JSON.stringify({ code, loaded: b.loaded }));`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', parent], { encoding: 'utf8', cwd: ROOT });
+    // (by default the parent is one of the --workers lanes and runs map tasks itself: STEEL_EXECUTOR=process puts every
+    // task in a worker process)
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', parent], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      env: { ...process.env, STEEL_EXECUTOR: 'process' },
+    });
     assert.equal(r.status, 0, r.stderr);
     const { code, loaded } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { code: number; loaded: string[] };
     assert.equal(code, 0);

@@ -1,10 +1,9 @@
 /**
  * THE worker entry: every local worker process (forked by LocalExecutor) and every Slurm array task runs this module.
- * It only loads the task registry and serves it (pipeline/worker.ts), with `steel prep`'s preloading (cli/preload.ts,
- * loaded when a preload message asks for it); executors find it as WORKER_ENTRY (pipeline/executor.ts). A compiled
- * build runs the JavaScript of this file in its place.
+ * It only loads the task registry and serves it (pipeline/worker.ts); executors find it as WORKER_ENTRY
+ * (pipeline/executor.ts). A compiled build runs the JavaScript of this file in its place.
  */
 import { runWorker } from '../pipeline/worker.ts';
 import { tasks } from './tasks.ts';
 
-await runWorker(tasks, async (spec) => (await import('./preload.ts')).preloadPrep(spec));
+await runWorker(tasks);

@@ -177,3 +177,71 @@ test('sizes: with several workers the largest pending ranks start first; one wor
     ex.close();
   }
 });
+
+test('auto with 2 workers: this process runs one lane (the largest task first), one child process the other; the child is served while this process runs a task', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  const sizes = [1, 50, 3, 20, 2];
+  // rank 1 (the largest: this process's) waits until every rank has started: the child runs the 4 others meanwhile
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir, holdRank: 1 },
+    { name: 'lanes', stateDir: join(dir, 'state'), count: 5, workers: 2, sizes },
+  );
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9, 16],
+  );
+  assert.equal(stats[1]!.pid, process.pid);
+  const child = stats[0]!.pid;
+  assert.notEqual(child, process.pid);
+  assert.deepEqual(
+    stats.map((s) => s.pid),
+    [child, process.pid, child, child, child],
+  );
+  // the child took the others largest first
+  assert.deepEqual(
+    readFileSync(join(dir, 'runs.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(Number)
+      .filter((r) => r !== 1),
+    [3, 2, 4, 0],
+  );
+  assert.deepEqual(
+    ex.usage.map((u) => [u.rank, u.in_process]).sort((a, b) => Number(a[0]) - Number(b[0])),
+    [
+      [0, false],
+      [1, true],
+      [2, false],
+      [3, false],
+      [4, false],
+    ],
+  );
+});
+
+test('auto with 2 workers: a failing task of this process and a child that dies are reported as in a 1-worker and a pool run', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  const sizes = [1, 50, 3, 20, 2];
+  const opts = { name: 'mix', stateDir: join(dir, 'state'), count: 5, workers: 2, sizes };
+  // rank 1 fails in this process once every rank has started; rank 3, the child's first, kills its process: a fresh
+  // child runs 2, 4 and 0
+  await assert.rejects(ex.runTasks(squareTask, { dir, holdRank: 1, failRank: 1, dieRank: 3 }, opts), (e: unknown) => {
+    assert.ok(e instanceof TaskFailedError);
+    assert.match(e.message, /2 of 5 task\(s\) failed/);
+    assert.match(e.message, /rank 1: boom in rank 1/);
+    assert.match(e.message, /rank 3: worker process \d+ died while running the task \(exit code 3\)/);
+    return true;
+  });
+  for (const r of [0, 2, 4]) assert.ok(readMarker(markerPath(opts.stateDir, 'mix', r)), `rank ${r} marker`);
+  // a rerun (resume) runs only the two failed ranks
+  const stats = await ex.runTasks(squareTask, { dir }, opts);
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9, 16],
+  );
+  assert.deepEqual(runs(dir), [0, 1, 1, 2, 3, 3, 4]);
+});

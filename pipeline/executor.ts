@@ -14,8 +14,8 @@ export { markerPath, readMarker, TaskFailedError, type TaskFailure, type TaskMar
 
 export interface LocalExecutorOptions {
   /**
-   * Run tasks in this process instead of worker processes: "auto" (default) runs in-process when workers == 1,
-   * "always" / "never" force it. Env STEEL_EXECUTOR=process forces worker processes.
+   * Where tasks run: "auto" (default) in this process and `workers - 1` worker processes, "always" all in this
+   * process, "never" all in `workers` worker processes (as env STEEL_EXECUTOR=process).
    */
   inProcess?: 'auto' | 'always' | 'never';
   /** Progress display options (unit, quiet...). */
@@ -35,10 +35,12 @@ export interface LocalExecutorOptions {
 export const WORKER_ENTRY = fileURLToPath(new URL('../cli/worker.ts', import.meta.url));
 
 /**
- * Runs the tasks of a step on this machine: `workers` child processes (the worker entry WORKER_ENTRY, started as nodeEntry says),
- * each taking the next pending rank (sent as task name + args; the largest first when the caller gives sizes) until none
- * is left; with one worker, in this process, in rank order. A rank with a completion marker is skipped.
- * A failing task is reported with its rank and message; the others still run, then runTasks throws TaskFailedError.
+ * Runs the tasks of a step on this machine in `workers` lanes: this process and `workers - 1` child processes (the
+ * worker entry WORKER_ENTRY, started as nodeEntry says), each taking the next pending rank (a child is sent task name +
+ * args; the largest first when the caller gives sizes, this process taking the first) until none is left; with one
+ * worker, all in this process, in rank order. This process answers its children between the awaits of the task it
+ * runs. A rank with a completion marker is skipped. A failing task is reported with its rank and message, a child
+ * that dies fails the rank it ran; the others still run, then runTasks throws TaskFailedError.
  */
 export class LocalExecutor implements Executor {
   readonly usage: TaskUsage[] = [];
@@ -60,41 +62,6 @@ export class LocalExecutor implements Executor {
       c.ref();
       c.send({ type: 'exit' } satisfies ToWorker);
     }
-  }
-
-  /**
-   * Start `count` worker processes now, before the first step that needs them (their start-up then overlaps this
-   * process's planning), and have each preload what its tasks will need: `spec` goes to the worker entry's preload
-   * (pipeline/worker.ts, Preload). They wait in the idle pool; a step takes them as it would an earlier step's.
-   */
-  async prestart(count: number, spec: unknown): Promise<void> {
-    if (count <= 0) return;
-    const { fork } = await import('node:child_process');
-    for (let i = 0; i < count; i++) {
-      const c = this.forkWorker(fork);
-      c.send({ type: 'preload', spec } satisfies ToWorker);
-      c.unref();
-      (c.channel as { unref?(): void } | undefined)?.unref?.();
-      this.idle.push(c);
-    }
-  }
-
-  /** The environment of this executor's worker processes (and its JSON: a worker started with another is not reused). */
-  private workerEnv(): { env: NodeJS.ProcessEnv; key: string } {
-    const env = { ...process.env, [settingName('worker')]: '1' };
-    return { env, key: JSON.stringify(env) };
-  }
-
-  private forkWorker(fork: typeof import('node:child_process').fork): ChildProcess {
-    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
-    const { env, key } = this.workerEnv();
-    const c = fork(entry.file, [], { execArgv: entry.execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.envOf.set(c, key);
-    c.on('exit', () => {
-      const i = this.idle.indexOf(c);
-      if (i >= 0) this.idle.splice(i, 1);
-    });
-    return c;
   }
 
   async runTasks<A, R extends TaskResult>(
@@ -130,8 +97,8 @@ export class LocalExecutor implements Executor {
     const failures: TaskFailure[] = [];
     const lanes = Math.max(1, Math.min(o.workers || 1, pending.length));
     const mode = setting('executor') === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
-    // this process is one of the lanes (the 1-worker path, beside workers - 1 child processes) unless told to run
-    // every task in a child ('never'); 'always' runs them all here
+    // this process is one of the lanes, beside lanes - 1 child processes (with one lane, the only one: no child), so
+    // a run of N workers is N processes; 'never' runs every task in a child, 'always' every task here
     const here = mode !== 'never';
     const children = mode === 'always' ? 0 : here ? lanes - 1 : lanes;
     const queue = [...pending];
@@ -142,25 +109,23 @@ export class LocalExecutor implements Executor {
       // child is still starting
       const first = here ? queue.shift() : undefined;
       const pool = fork && this.runPool(fork, task.name, args, o, queue, children, results, failures, progress, log);
-      if (first !== undefined) {
-        for (let rank: number | undefined = first; rank !== undefined; rank = queue.shift()) {
-          const r = rank;
-          const ctx: TaskContext = {
-            rank: r,
-            world: o.count,
-            log: (m) => log(r, m),
-            progress: (d, t) => progress.update(r, d, t),
-          };
-          try {
-            const marker = await runOneTask(task, args, o.name, o.stateDir, r, o.count, ctx);
-            results[r] = marker.stats;
-            this.usage.push(usageOf(marker, true));
-            progress.taskFinished(r);
-          } catch (e) {
-            const err = e as Error;
-            failures.push({ rank: r, message: err?.message ?? String(e), stack: err?.stack });
-            log(r, `FAILED: ${err?.message ?? String(e)}`, err?.stack);
-          }
+      for (let rank = first; rank !== undefined; rank = queue.shift()) {
+        const r = rank;
+        const ctx: TaskContext = {
+          rank: r,
+          world: o.count,
+          log: (m) => log(r, m),
+          progress: (d, t) => progress.update(r, d, t),
+        };
+        try {
+          const marker = await runOneTask(task, args, o.name, o.stateDir, r, o.count, ctx);
+          results[r] = marker.stats;
+          this.usage.push(usageOf(marker, true));
+          progress.taskFinished(r);
+        } catch (e) {
+          const err = e as Error;
+          failures.push({ rank: r, message: err?.message ?? String(e), stack: err?.stack });
+          log(r, `FAILED: ${err?.message ?? String(e)}`, err?.stack);
         }
       }
       await pool;
@@ -172,10 +137,10 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Runs ranks from `queue` in `workers` worker processes until it is empty (this process may take ranks from it at
-   * the same time). `fork` is node:child_process's, loaded only when a run needs a child.
+   * Runs ranks taken from `queue` in `workers` worker processes until it is empty, while this process may take ranks
+   * from it too. `fork` is node:child_process's, loaded by the caller only when a step needs a child.
    */
-  private async runPool<R>(
+  private runPool<R>(
     fork: typeof import('node:child_process').fork,
     task: string,
     args: unknown,
@@ -187,10 +152,12 @@ export class LocalExecutor implements Executor {
     progress: Progress,
     log: (rank: number, message: string, detail?: string) => void,
   ): Promise<void> {
+    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {
       let alive = 0;
-      const envKey = this.workerEnv().key;
-      /** An idle worker of an earlier step (or started by prestart), or a new one. */
+      /** An idle worker of an earlier step, or a new one. */
+      const env = { ...process.env, [settingName('worker')]: '1' };
+      const envKey = JSON.stringify(env);
       const take = (): ChildProcess => {
         for (let c = this.idle.pop(); c; c = this.idle.pop()) {
           if (!c.connected || c.exitCode !== null || c.signalCode !== null) continue;
@@ -203,7 +170,17 @@ export class LocalExecutor implements Executor {
           }
           return c;
         }
-        return this.forkWorker(fork);
+        const c = fork(entry.file, [], {
+          execArgv: entry.execArgv,
+          env,
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        });
+        this.envOf.set(c, envKey);
+        c.on('exit', () => {
+          const i = this.idle.indexOf(c);
+          if (i >= 0) this.idle.splice(i, 1);
+        });
+        return c;
       };
       const spawn = () => {
         const child = take();

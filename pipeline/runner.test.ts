@@ -223,7 +223,7 @@ test('resume after a killed worker: rerun redoes only the unfinished task; outpu
   // the worker processes (a test entry) get the hooks through the one test-hook channel
   Object.assign(process.env, testHooksEnv({ crashAfterDocs: 700, crashRank: 2 }));
   try {
-    const executor = new LocalExecutor({ progress: { quiet: true }, worker: HOOKED_WORKER });
+    const executor = new LocalExecutor({ progress: { quiet: true }, inProcess: 'never', worker: HOOKED_WORKER });
     await assert.rejects(
       runPipeline({ recipe, inputs, outDir: crashed, workers: 2, quiet: true, executor }),
       /rank 2: worker process \d+ died while running the task \(signal SIGKILL\)/,
@@ -591,7 +591,7 @@ test('a large input in slices: 1 and 2 workers give identical outputs, the docum
     const crashed = join(dir, 'crashed');
     Object.assign(process.env, testHooksEnv({ crashAfterDocs: 100, crashRank: 1 }));
     try {
-      const executor = new LocalExecutor({ progress: { quiet: true }, worker: HOOKED_WORKER });
+      const executor = new LocalExecutor({ progress: { quiet: true }, inProcess: 'never', worker: HOOKED_WORKER });
       await assert.rejects(run(crashed, 2, executor), /rank 1: worker process \d+ died/);
     } finally {
       delete process.env[TEST_HOOKS_ENV];

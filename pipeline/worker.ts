@@ -15,16 +15,7 @@ import { loadTask, type TaskContext, type TaskLoader } from './task.ts';
 /** Parent → worker. */
 export type ToWorker =
   | { type: 'task'; task: string; args: unknown; rank: number; world: number; name: string; stateDir: string }
-  /** Sent to a worker started before its first task (LocalExecutor.prestart): load now what that task will need. */
-  | { type: 'preload'; spec: unknown }
   | { type: 'exit' };
-
-/**
- * The worker entry's preloading (WorkerOptions.preload): given the spec a `preload` message carries, load the modules
- * and models the tasks to come will use, while the parent is still planning them. Its failures are ignored: a task
- * that needs what failed to load reports the error itself.
- */
-export type Preload = (spec: unknown) => Promise<void>;
 
 /** Worker → parent. */
 export type FromWorker =
@@ -34,9 +25,9 @@ export type FromWorker =
   | { type: 'error'; rank: number; message: string; stack?: string };
 
 /** Run as the worker this process was started to be (IPC child or Slurm array task). */
-export async function runWorker(registry: Readonly<Record<string, TaskLoader>>, preload?: Preload): Promise<void> {
+export async function runWorker(registry: Readonly<Record<string, TaskLoader>>): Promise<void> {
   if (process.send) {
-    serveIpc(registry, preload);
+    serveIpc(registry);
     return;
   }
   const { runSlurmArrayTask } = await import('./slurm/slurm-task.ts');
@@ -51,9 +42,7 @@ function send(msg: FromWorker): Promise<void> {
 }
 
 /** A local worker process: tasks arrive over IPC until the parent says exit or disconnects. */
-export function serveIpc(registry: Readonly<Record<string, TaskLoader>>, preload?: Preload): void {
-  /** The preloading in progress: a task waits for it (no task runs interleaved with it). */
-  let preloading: Promise<void> = Promise.resolve();
+export function serveIpc(registry: Readonly<Record<string, TaskLoader>>): void {
   process.on('disconnect', () => process.exit(0));
   process.on('message', async (msg: ToWorker) => {
     if (msg.type === 'exit') {
@@ -62,11 +51,6 @@ export function serveIpc(registry: Readonly<Record<string, TaskLoader>>, preload
       setImmediate(() => process.disconnect());
       return;
     }
-    if (msg.type === 'preload') {
-      if (preload) preloading = preloading.then(() => preload(msg.spec)).catch(() => undefined);
-      return;
-    }
-    await preloading;
     const { rank, world } = msg;
     let last = 0;
     const ctx: TaskContext = {

@@ -1,11 +1,8 @@
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
-import { LocalExecutor } from '../../pipeline/executor.ts';
-import type { Executor } from '../../pipeline/executor-types.ts';
 import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
 import { INPUT_FORMATS, isInputFormat } from '../../pipeline/readers/formats.ts';
 import { corruptInputsExit, EXIT_CORRUPT_INPUT } from '../corrupt-inputs.ts';
-import type { PrepPreload } from '../preload.ts';
 
 export const summary =
   'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
@@ -87,59 +84,44 @@ export async function run(argv: string[]): Promise<number> {
   const format = values.format;
   if (format !== undefined && !isInputFormat(format))
     throw new Error(`--format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`);
-  let executor: Executor | undefined;
+  let executor: import('../../pipeline/executor-types.ts').Executor | undefined;
   if (values.executor === 'slurm') {
     const slurm = await import('../../pipeline/slurm/slurm.ts');
     executor = slurm.createSlurmExecutor();
   } else if (values.executor !== 'local')
     throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
-  const workers = int('workers', values.workers);
-  const tasks = int('tasks', values.tasks);
-  let local: LocalExecutor | undefined;
-  if (!executor) {
-    // this process runs one worker's share of the tasks: the others' processes start now, and load the recipe's
-    // operators and models while this one lists the inputs and plans the run
-    executor = local = new LocalExecutor({ progress: { quiet: values.quiet, unit: 'bytes' } });
-    await local.prestart(Math.max(1, workers ?? availableParallelism()) - 1, {
-      recipe: values.recipe!,
-    } satisfies PrepPreload);
+  const inputs = [...(values.input ?? []), ...positionals];
+  if (inputs.length) {
+    // inputs inside a folder downloaded by `steel collect` must be complete (verified sizes, no .part files)
+    const { assertInputsCollected } = await import('../../pipeline/collect/index.ts');
+    await assertInputsCollected(inputs);
   }
-  try {
-    const inputs = [...(values.input ?? []), ...positionals];
-    if (inputs.length) {
-      // inputs inside a folder downloaded by `steel collect` must be complete (verified sizes, no .part files)
-      const { assertInputsCollected } = await import('../../pipeline/collect/index.ts');
-      await assertInputsCollected(inputs);
-    }
-    const { operators } = await import('../operators.ts');
-    const stats = await runPipeline({
-      executor,
-      operators,
-      recipe: values.recipe!,
-      // positionals are inputs too (an unquoted glob expanded by the shell)
-      inputs,
-      outDir: values.out!,
-      workers,
-      tasks,
-      fresh: values.fresh,
-      strict: values.strict,
-      quiet: values.quiet,
-      reader: {
-        ...(values['text-field'] ? { textField: values['text-field'] } : {}),
-        ...(values['id-field'] ? { idField: values['id-field'] } : {}),
-        ...(values.encoding ? { encoding: values.encoding } : {}),
-        ...(format ? { format } : {}),
-      },
-    });
-    if (!values.quiet)
-      console.error(
-        `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
-      );
-    if (!stats.invariant.ok) return 1;
-    return corruptInputsExit(stats.corrupt_files, 'replace or remove them and rerun the same command');
-  } finally {
-    local?.close();
-  }
+  const { operators } = await import('../operators.ts');
+  const stats = await runPipeline({
+    executor,
+    operators,
+    recipe: values.recipe!,
+    // positionals are inputs too (an unquoted glob expanded by the shell)
+    inputs,
+    outDir: values.out!,
+    workers: int('workers', values.workers),
+    tasks: int('tasks', values.tasks),
+    fresh: values.fresh,
+    strict: values.strict,
+    quiet: values.quiet,
+    reader: {
+      ...(values['text-field'] ? { textField: values['text-field'] } : {}),
+      ...(values['id-field'] ? { idField: values['id-field'] } : {}),
+      ...(values.encoding ? { encoding: values.encoding } : {}),
+      ...(format ? { format } : {}),
+    },
+  });
+  if (!values.quiet)
+    console.error(
+      `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
+    );
+  if (!stats.invariant.ok) return 1;
+  return corruptInputsExit(stats.corrupt_files, 'replace or remove them and rerun the same command');
 }
 
 export { EXIT_CORRUPT_INPUT };

@@ -1,5 +1,5 @@
 /** Tasks used by pipeline/executor.test.ts (served by the worker entry test-fixtures/worker.ts). */
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, taskRegistry } from '../task.ts';
 
@@ -7,12 +7,20 @@ interface Args {
   dir: string;
   failRank?: number;
   dieRank?: number;
+  /** This rank waits (polling) until every rank of the step has started, i.e. until runs.txt has `world` lines. */
+  holdRank?: number;
+}
+
+function started(dir: string): number {
+  const p = join(dir, 'runs.txt');
+  return existsSync(p) ? readFileSync(p, 'utf8').trim().split('\n').length : 0;
 }
 
 export const squareTask = defineTask('test.square', async (rank, world, args: Args, ctx) => {
   appendFileSync(join(args.dir, 'runs.txt'), `${rank}\n`);
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 1);
+  while (rank === args.holdRank && started(args.dir) < world) await new Promise((r) => setTimeout(r, 10));
   if (rank === args.failRank) throw new Error(`boom in rank ${rank}`);
   if (rank === args.dieRank) process.exit(3);
   await new Promise((r) => setTimeout(r, 20));
