@@ -185,15 +185,14 @@ export class LocalExecutor implements Executor {
       const spawn = () => {
         const child = take();
         alive++;
-        let current: number | undefined;
-        const next = () => {
-          const rank = queue.shift();
-          if (rank === undefined) {
-            current = undefined;
-            release();
-            return;
-          }
-          current = rank;
+        /**
+         * The ranks sent to this child and not yet answered, in the order it runs them: the first is running, a second
+         * waits in the child (sent ahead, while the queue holds more than one, so that the child's next task does not
+         * wait for this process's answer when this process is busy with a task of its own).
+         */
+        const sent: number[] = [];
+        const send = (rank: number) => {
+          sent.push(rank);
           child.send({
             type: 'task',
             task,
@@ -203,6 +202,13 @@ export class LocalExecutor implements Executor {
             name: o.name,
             stateDir: o.stateDir,
           } satisfies ToWorker);
+        };
+        /** `rank` answered: send the next, or release the child when nothing is left for it. */
+        const next = (rank?: number) => {
+          if (rank !== undefined) sent.splice(sent.indexOf(rank), 1);
+          if (sent.length === 0 && queue.length) send(queue.shift()!);
+          if (sent.length === 1 && queue.length > 1) send(queue.shift()!);
+          if (sent.length === 0) release();
         };
         const onMessage = (msg: FromWorker) => {
           switch (msg.type) {
@@ -216,12 +222,12 @@ export class LocalExecutor implements Executor {
               results[msg.rank] = msg.marker.stats as R;
               this.usage.push(usageOf(msg.marker, false));
               progress.taskFinished(msg.rank);
-              next();
+              next(msg.rank);
               break;
             case 'error':
               failures.push({ rank: msg.rank, message: msg.message, stack: msg.stack });
               log(msg.rank, `FAILED: ${msg.message} (stack in tasks.log)`, msg.stack);
-              next();
+              next(msg.rank);
               break;
           }
         };
@@ -230,12 +236,14 @@ export class LocalExecutor implements Executor {
           if (finished) return;
           finished = true;
           alive--;
+          const current = sent.shift();
           if (current !== undefined) {
             const why = err ? err.message : signal ? `signal ${signal}` : `exit code ${code}`;
             const message = `worker process ${child.pid} died while running the task (${why})`;
             failures.push({ rank: current, message });
             log(current, `FAILED: ${message}`);
-            current = undefined;
+            // the task sent ahead never started: back to the front of the queue
+            queue.unshift(...sent.splice(0));
             if (queue.length) spawn();
           }
           if (alive === 0) resolve();

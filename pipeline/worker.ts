@@ -44,33 +44,43 @@ function send(msg: FromWorker): Promise<void> {
 /** A local worker process: tasks arrive over IPC until the parent says exit or disconnects. */
 export function serveIpc(registry: Readonly<Record<string, TaskLoader>>): void {
   process.on('disconnect', () => process.exit(0));
-  process.on('message', async (msg: ToWorker) => {
+  // tasks run one at a time, in the order they arrive (the parent may send the next before this one is done)
+  let running = Promise.resolve();
+  process.on('message', (msg: ToWorker) => {
     if (msg.type === 'exit') {
       // not synchronously: an 'exit' that arrived before this listener was attached is delivered from a loop over the
       // channel's pending messages, which fails if the channel is gone when it returns
       setImmediate(() => process.disconnect());
       return;
     }
-    const { rank, world } = msg;
-    let last = 0;
-    const ctx: TaskContext = {
-      rank,
-      world,
-      log: (message) => void send({ type: 'log', rank, message }),
-      progress: (done, total) => {
-        const now = Date.now();
-        if (now - last < 200 && (total === undefined || done < total)) return;
-        last = now;
-        void send({ type: 'progress', rank, done, total });
-      },
-    };
-    try {
-      const task = await loadTask(registry, msg.task);
-      const marker = await runOneTask(task, msg.args, msg.name, msg.stateDir, rank, world, ctx);
-      await send({ type: 'done', rank, marker });
-    } catch (e) {
-      const err = e as Error;
-      await send({ type: 'error', rank, message: err?.message ?? String(e), stack: err?.stack });
-    }
+    running = running.then(() => runTask(registry, msg));
   });
+}
+
+/** One task sent by the parent: run it, write its completion marker, answer done or error. */
+async function runTask(
+  registry: Readonly<Record<string, TaskLoader>>,
+  msg: Extract<ToWorker, { type: 'task' }>,
+): Promise<void> {
+  const { rank, world } = msg;
+  let last = 0;
+  const ctx: TaskContext = {
+    rank,
+    world,
+    log: (message) => void send({ type: 'log', rank, message }),
+    progress: (done, total) => {
+      const now = Date.now();
+      if (now - last < 200 && (total === undefined || done < total)) return;
+      last = now;
+      void send({ type: 'progress', rank, done, total });
+    },
+  };
+  try {
+    const task = await loadTask(registry, msg.task);
+    const marker = await runOneTask(task, msg.args, msg.name, msg.stateDir, rank, world, ctx);
+    await send({ type: 'done', rank, marker });
+  } catch (e) {
+    const err = e as Error;
+    await send({ type: 'error', rank, message: err?.message ?? String(e), stack: err?.stack });
+  }
 }

@@ -1,7 +1,7 @@
 /** Tasks used by pipeline/executor.test.ts (served by the worker entry test-fixtures/worker.ts). */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineTask, taskRegistry } from '../task.ts';
+import { defineTask, taskRegistry, type TaskContext } from '../task.ts';
 
 interface Args {
   dir: string;
@@ -17,6 +17,18 @@ function started(dir: string): number {
 }
 
 export const squareTask = defineTask('test.square', async (rank, world, args: Args, ctx) => {
+  // a process runs one task at a time, even with the next one already sent to it
+  const busy = join(args.dir, `busy-${process.pid}`);
+  if (existsSync(busy)) throw new Error(`rank ${rank} started while rank ${readFileSync(busy, 'utf8')} was running`);
+  writeFileSync(busy, String(rank));
+  try {
+    return await square(rank, world, args, ctx);
+  } finally {
+    rmSync(busy);
+  }
+});
+
+async function square(rank: number, world: number, args: Args, ctx: TaskContext) {
   appendFileSync(join(args.dir, 'runs.txt'), `${rank}\n`);
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 1);
@@ -25,7 +37,7 @@ export const squareTask = defineTask('test.square', async (rank, world, args: Ar
   if (rank === args.dieRank) process.exit(3);
   await new Promise((r) => setTimeout(r, 20));
   return { rank, world, square: rank * rank, pid: process.pid };
-});
+}
 
 /** Not in this worker's registry: asking a worker for it fails clearly. */
 export const unregisteredTask = defineTask('test.unregistered', async () => ({}));
