@@ -28,8 +28,13 @@ if (files.length === 0) {
 // Tests that start the `steel` command run the compiled dist/ (as users do) when it is fresh: refresh it first (1-2 s).
 spawnSync(process.execPath, [join(root, 'scripts/build.mjs'), '--if-stale'], { cwd: root, stdio: 'inherit' });
 const concurrency = process.env.STEEL_TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files], {
-  cwd: root,
-  stdio: 'inherit',
-});
+// a test that hangs (e.g. a worker process that never answers) fails after 10 minutes instead of holding the run
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...files],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 process.exit(r.status ?? 1);
