@@ -7,7 +7,8 @@
  * A, …) for --repeat rounds; each pass also prints the SHA-256 of the edges and vsets files it wrote (equal code paths
  * write equal files).
  *
- *   npx tsx bench/dedup-verify.ts WORK_DIR [--buckets | --index] [--repeat N] [--a TREE --b TREE]
+ *   npx tsx bench/dedup-verify.ts WORK_DIR [--buckets | --index] [--repeat N] [--a TREE --b TREE] [--verify-tasks N]
+ * --verify-tasks: the verify step's ranges (verifyPlan; a tree from before it runs one task per file group).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -24,6 +25,7 @@ const { values, positionals } = parseArgs({
     buckets: { type: 'boolean', default: false },
     index: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
+    'verify-tasks': { type: 'string', default: '1' },
     a: { type: 'string' },
     b: { type: 'string' },
   },
@@ -103,12 +105,27 @@ async function pass(t: Stages): Promise<string> {
     return line.join('  ');
   }
   let c0 = cpu();
-  for (let g = 0; g < cfg.groups; g++) await t.verify.verifySetsTask.run(g, cfg.groups, { cfg, num }, ctx);
+  const profiles: number[][] = [];
+  // a tree before the sets tasks by cost: one per group
+  const candBytes = Array.from({ length: cfg.groups }, (_, g) =>
+    t.common.inputFilesFor(join(work!, 'cand'), g).reduce((a, f) => a + statSync(f).size, 0),
+  );
+  const setsOf =
+    'setsTasks' in t.verify
+      ? t.verify.setsTasks(cfg, num, candBytes).setsOf
+      : cfg.inputs.map((_, f) => t.common.groupOfFile(cfg, f));
+  const nSets = Math.max(...setsOf) + 1;
+  for (let g = 0; g < nSets; g++)
+    profiles.push((await t.verify.verifySetsTask.run(g, nSets, { cfg, num, setsOf }, ctx)).profile ?? []);
   line.push(`sets ${(cpu() - c0).toFixed(3)}`);
   c0 = cpu();
   const st = { pairs: 0, verified: 0, connected: 0, bySize: 0 };
-  for (let g = 0; g < cfg.groups; g++) {
-    const s = await t.verify.verifyTask.run(g, cfg.groups, { cfg, num }, ctx);
+  // a tree before the verify plan: one task per group
+  const old = !('verifyPlan' in t.verify);
+  const plan = old ? undefined : t.verify.verifyPlan(profiles, Number(values['verify-tasks']), num.offsets.at(-1)!);
+  const world = plan ? plan.bounds.length - 1 : cfg.groups;
+  for (let k = 0; k < world; k++) {
+    const s = await t.verify.verifyTask.run(k, world, { cfg, num, setsOf, plan: plan! }, ctx);
     for (const k of Object.keys(st) as (keyof typeof st)[]) st[k] += s[k];
   }
   line.push(`verify ${(cpu() - c0).toFixed(3)}`, JSON.stringify(st));

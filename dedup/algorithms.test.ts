@@ -34,7 +34,8 @@ import {
 } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
-import { Forest } from './stages/verify.ts';
+import { Forest, setsTasks, verifyPlan } from './stages/verify.ts';
+import type { DedupConfig } from './config.ts';
 import { recordOrder } from './stages/signatures.ts';
 import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
 import { distinctPayloads } from './stages/buckets.ts';
@@ -567,6 +568,63 @@ test('Forest (verify union-find) joins exactly what a naive labelling joins', ()
     for (let i = 0; i < n; i++)
       for (let j = 0; j < n; j++) assert.equal(f.same(label[i]!, label[j]!), comp[i] === comp[j], `${i} ${j}`);
   }
+});
+
+test("verifyPlan cuts the candidate pairs into ranges of about equal cost at the profiles' blocks, none empty", () => {
+  // two groups' profiles (first node, cost of each non-empty block), given in any order
+  assert.deepEqual(
+    verifyPlan(
+      [
+        [400, 40],
+        [0, 10, 100, 10, 200, 10, 300, 10],
+      ],
+      2,
+      500,
+    ),
+    {
+      bounds: [0, 400, 500],
+      sizes: [40, 40],
+    },
+  );
+  assert.deepEqual(verifyPlan([[0, 10, 100, 10]], 1, 500), { bounds: [0, 500], sizes: [20] }, 'one task: one range');
+  assert.deepEqual(verifyPlan([[], []], 4, 500), { bounds: [0, 500], sizes: [0] }, 'no pairs: one range');
+  // one block heavier than the others' share: no empty range, fewer ranges than tasks
+  assert.deepEqual(verifyPlan([[10, 1000, 20, 1]], 4, 30), { bounds: [0, 20, 30], sizes: [1000, 1] });
+  const u32 = seededRandom(21);
+  for (let round = 0; round < 200; round++) {
+    const blocks: number[] = [];
+    for (let node = u32() % 5; node < 3000; node += 1 + (u32() % 100)) blocks.push(node, 1 + (u32() % 50));
+    const tasks = 1 + (u32() % 8);
+    const { bounds, sizes } = verifyPlan([blocks], tasks, 3000);
+    const total = blocks.reduce((a, x, i) => a + (i % 2 ? x : 0), 0);
+    assert.equal(bounds[0], 0);
+    assert.equal(bounds.at(-1), 3000);
+    assert.ok(bounds.length - 1 <= tasks && sizes.length === bounds.length - 1, `round ${round}`);
+    for (let k = 1; k < bounds.length; k++) assert.ok(bounds[k]! > bounds[k - 1]!, `round ${round}: increasing`);
+    // each range's cost is its blocks' (a block in the range of its first node), within a block of the share
+    for (let k = 0; k < sizes.length; k++) {
+      let cost = 0;
+      for (let i = 0; i < blocks.length; i += 2)
+        if (blocks[i]! >= bounds[k]! && blocks[i]! < bounds[k + 1]!) cost += blocks[i + 1]!;
+      assert.equal(sizes[k], cost, `round ${round} range ${k}`);
+      assert.ok(cost > 0 && cost <= total / tasks + 50, `round ${round} range ${k}: ${cost} of ${total}`);
+    }
+    if (tasks > 1 && blocks.length / 2 >= 4 * tasks) assert.ok(sizes.length > 1, `round ${round}: split`);
+  }
+});
+
+test('setsTasks gives each verify-sets task a run of files of about equal estimated cost, cutting the heavy group', () => {
+  // 8 files of 100 documents in 4 groups of 2 (2 workers): 2 tasks; the candidates in group 1 (files 2, 3), some in 3
+  const cfg = { inputs: Array.from({ length: 8 }, (_, i) => `f${i}`), groups: 4, groupOf: [0, 0, 1, 1, 2, 2, 3, 3] };
+  const num = { offsets: Array.from({ length: 9 }, (_, i) => i * 100), indexDocs: 0, runs: [] };
+  const { setsOf, sizes } = setsTasks(cfg as unknown as DedupConfig, num, [0, 1000, 0, 200]);
+  assert.deepEqual(setsOf, [0, 0, 0, 1, 1, 1, 1, 1], 'files 2 and 3 in different tasks');
+  assert.deepEqual(sizes, [500, 700]);
+  // no candidates: runs by documents, every task non-empty
+  assert.deepEqual(setsTasks(cfg as unknown as DedupConfig, num, [0, 0, 0, 0]).setsOf, [0, 0, 0, 0, 1, 1, 1, 1]);
+  // one worker (2 groups): one task
+  const one = { ...cfg, groups: 2, groupOf: [0, 0, 0, 0, 1, 1, 1, 1] } as unknown as DedupConfig;
+  assert.deepEqual(setsTasks(one, num, [1000, 200]).setsOf, [0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
 test('jaccardSorted(a, b, t) stops early below t and answers >= t as the full merge, at J = t exactly too', () => {

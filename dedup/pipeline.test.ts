@@ -732,7 +732,7 @@ test('minhash verify reads the shingle sets whole or set by set with the same re
       await runDedup(cfg, ex, { workers: 1, log: (m: string) => logs.push(m) });
       runs.push({ dups: [...dupMap(out)].sort(), counts: verifyCounts(logs) });
       // a flipped word in a sets file: named, and never used
-      const sets = join(out, 'work', 'vsets', 'g00000.bin');
+      const sets = join(out, 'work', 'vsets', 's00000.bin');
       const orig = readFileSync(sets);
       const flipped = Buffer.from(orig);
       flipped[orig.length - 40] ^= 0x10;
@@ -758,22 +758,24 @@ test('minhash verify in the process that wrote the sets files takes the sets as 
   const out = join(dir, 'out');
   const vsets = join(out, 'work', 'vsets');
   let checked = 0;
-  // before the verify step: each group's held sets equal its file's, in its index's order; a file touched since is not taken
+  // before the verify step: each sets task's held sets equal its file's, in its index's order; a file touched since is not taken
   class Spy extends LocalExecutor {
     override async runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions) {
       if (o.name === 'dedup-verify') {
-        for (let g = 0; g < o.count; g++) {
-          const path = join(vsets, `g0000${g}.bin`);
+        const groups = readdirSync(vsets).filter((n) => n.endsWith('.idx.bin')).length;
+        assert.ok(groups >= 1);
+        for (let g = 0; g < groups; g++) {
+          const path = join(vsets, `s0000${g}.bin`);
           const held = writtenSetsOf(path);
           const words = readAllRecords(path).words;
-          const ix = readAllRecords(join(vsets, `g0000${g}.idx.bin`)).words;
+          const ix = readAllRecords(join(vsets, `s0000${g}.idx.bin`)).words;
           assert.ok(held, path);
           assert.equal(held.length, ix.length / 4);
           for (let k = 0; k < held.length; k++)
             assert.deepEqual(held[k], words.slice(ix[4 * k + 1]!, ix[4 * k + 1]! + ix[4 * k + 2]!));
           checked += held.length;
         }
-        const last = join(vsets, `g0000${o.count - 1}.bin`);
+        const last = join(vsets, `s0000${groups - 1}.bin`);
         utimesSync(last, new Date(), new Date(Date.now() + 5000));
         assert.equal(writtenSetsOf(last), undefined, 'a changed file is read');
       }
@@ -786,7 +788,7 @@ test('minhash verify in the process that wrote the sets files takes the sets as 
     log: (m: string) => logs.push(m),
   });
   assert.ok(checked > 0 && verifyCounts(logs)[0]! > 0);
-  assert.equal(writtenSetsOf(join(vsets, 'g00000.bin')), undefined, 'dropped after the verify stage');
+  assert.equal(writtenSetsOf(join(vsets, 's00000.bin')), undefined, 'dropped after the verify stage');
   // the same duplicates as a run that reads every set from its file
   const out2 = join(dir, 'out-read');
   try {
@@ -799,4 +801,92 @@ test('minhash verify in the process that wrote the sets files takes the sets as 
     setTestHooks(undefined);
   }
   assert.deepEqual([...dupMap(out)].sort(), [...dupMap(out2)].sort());
+});
+
+/**
+ * Two files of near-duplicate clusters among fillers: each cluster a base text and variants with 24 of its 400 words
+ * edited at another place (base–variant J ≈ 0.88, a candidate pair estimated at the threshold or above; variant–variant
+ * J ≈ 0.79, many of them candidates estimated below it), the clusters' documents spread over both files.
+ */
+function clusterFiles(dir: string): string[] {
+  const rnd = seededRandom(31);
+  const files: string[][] = [[], []];
+  for (let c = 0; c < 6; c++) {
+    const base = randomEn(rnd, 400).split(' ');
+    const edit = (from: number) => base.map((w, i) => (i >= from && i < from + 24 ? `${w}q` : w)).join(' ');
+    for (let v = 0; v < 6; v++) files[(c + v) % 2]!.push(v === 0 ? base.join(' ') : edit(v * 60));
+    for (let i = 0; i < 4; i++) files[i % 2]!.push(randomEn(rnd, 150));
+  }
+  return files.map((texts, f) => {
+    const file = join(dir, `in${f}.jsonl`);
+    writeFileSync(file, texts.map((text, i) => JSON.stringify({ id: `f${f}-${i}`, text })).join('\n') + '\n');
+    return file;
+  });
+}
+
+test('minhash verify split over ranges by the workers checks every pair once, with the result of one task', async () => {
+  const dir = tmpDir('dd-ranges-');
+  const files = clusterFiles(dir);
+  const runs = [];
+  for (const workers of [1, 2, 3]) {
+    const out = join(dir, `out-${workers}`);
+    const logs: string[] = [];
+    const cfg = { ...cfgFor('minhash', files, out), groups: 2 };
+    await runDedup(cfg, new LocalExecutor({ inProcess: 'always', ...quiet }), {
+      workers,
+      log: (m: string) => logs.push(m),
+    });
+    const plan = JSON.parse(readFileSync(join(out, 'work', '.state', 'verify-plan.json'), 'utf8')) as {
+      bounds: number[];
+    };
+    runs.push({ dups: [...dupMap(out)].sort(), counts: verifyCounts(logs), ranges: plan.bounds.length - 1 });
+  }
+  assert.ok(runs[0]!.dups.length >= 30, 'the clusters found');
+  assert.deepEqual(
+    runs.map((r) => r.ranges),
+    [1, 2, 3],
+    'a range per worker',
+  );
+  for (const r of runs.slice(1)) {
+    assert.deepEqual(r.dups, runs[0]!.dups);
+    assert.equal(r.counts[1], runs[0]!.counts[1], 'every distinct candidate pair counted once, by its range');
+  }
+  const [verified, pairs, connected, bySize] = runs[0]!.counts;
+  assert.ok(pairs! - connected! - bySize! > verified!, 'pairs below the threshold checked');
+});
+
+test('a verify step killed with 2 workers resumes with 1 worker on the recorded ranges, to the same result', async () => {
+  const dir = tmpDir('dd-ranges-kill-');
+  const files = clusterFiles(dir);
+  const cfg = (out: string) => ({ ...cfgFor('minhash', files, out), groups: 2 });
+  const ref = join(dir, 'ref');
+  await runDedup(cfg(ref), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  const out = join(dir, 'out');
+  Object.assign(process.env, testHooksEnv({ dedupCrash: 'verify' }));
+  const ex = new LocalExecutor({ inProcess: 'never', ...quiet, worker: HOOKED_WORKER });
+  try {
+    await assert.rejects(runDedup(cfg(out), ex, { workers: 2, log: noLog }), /died while running/);
+  } finally {
+    delete process.env[TEST_HOOKS_ENV];
+    ex.close();
+  }
+  const planPath = join(out, 'work', '.state', 'verify-plan.json');
+  const plan = readFileSync(planPath, 'utf8');
+  assert.equal((JSON.parse(plan) as { bounds: number[] }).bounds.length, 3, 'two ranges recorded');
+  await runDedup(cfg(out), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog });
+  assert.equal(readFileSync(planPath, 'utf8'), plan, 'the recorded plan kept');
+  assert.deepEqual(
+    readdirSync(join(out, 'work', 'edges')).filter((d) => d.startsWith('from-v')),
+    ['from-v00000', 'from-v00001'],
+  );
+  assert.deepEqual([...dupMap(out)].sort(), [...dupMap(ref)].sort());
+  const byId = (a: { id: string }[]) => a.sort((x, y) => (x.id < y.id ? -1 : 1));
+  assert.deepEqual(byId(readDocsDir(out)), byId(readDocsDir(ref)));
+  // a damaged plan is named, not used
+  writeFileSync(planPath, '{"bounds":[0,5,5],"sizes":[1,1]}');
+  require_rm(join(out, 'work', '.state', 'dedup-verify'));
+  await assert.rejects(
+    runDedup(cfg(out), new LocalExecutor({ inProcess: 'always', ...quiet }), { workers: 1, log: noLog }),
+    (e: Error) => e.message.includes(planPath) && /not a verify plan/.test(e.message),
+  );
 });

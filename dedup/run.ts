@@ -29,13 +29,15 @@ import {
   bandTasks,
   fileDonePath,
   fileGroups,
+  inputFilesFor,
   readIndexManifest,
   type IndexManifest,
   type PostArgs,
 } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
-import { releaseWrittenSets } from './stages/verify.ts';
+import { releaseWrittenSets, setsTasks, verifyPlan, type VerifyPlan } from './stages/verify.ts';
+import { CorruptIntermediateError } from './runfile.ts';
 
 export interface DedupResult {
   read: number;
@@ -333,20 +335,85 @@ async function verifyStage(
   log: Log,
 ): Promise<number> {
   if (cfg.method !== 'minhash' || !cfg.minhash.verify) return fromBuckets;
-  const opts = { stateDir: run.state, count: cfg.groups, workers: run.workers };
-  const sets = await run.executor.runTasks(verifySetsTask, { cfg, num }, { name: 'dedup-verify-sets', ...opts });
+  // each group's candidate records (its cand/ files' bytes)
+  const candBytes = Array.from({ length: cfg.groups }, (_, g) =>
+    inputFilesFor(join(cfg.workDir, 'cand'), g).reduce((a, f) => a + statSync(f).size, 0),
+  );
+  // the sets tasks: runs of consecutive files of about equal estimated cost
+  const { setsOf, sizes } = setsTasks(cfg, num, candBytes);
+  const sets = await run.executor.runTasks(
+    verifySetsTask,
+    { cfg, num, setsOf },
+    { name: 'dedup-verify-sets', stateDir: run.state, count: sizes.length, workers: run.workers, sizes },
+  );
+  // a range a worker: each range's task checks every likely pair too (verifyPlan), which more ranges repeat more often
+  const nodes = num.offsets[num.offsets.length - 1]!;
+  // (a sets task's marker from before the profiles has none: one range)
+  const plan = recordedPlan(cfg, run, nodes, () =>
+    verifyPlan(
+      sets.map((s) => s.profile ?? []),
+      run.workers,
+      nodes,
+    ),
+  );
   // the sets the sets tasks of this process held for its verify tasks are dropped, whatever the outcome
   const st = await run.executor
-    .runTasks(verifyTask, { cfg, num }, { name: 'dedup-verify', ...opts })
+    .runTasks(
+      verifyTask,
+      { cfg, num, setsOf, plan },
+      {
+        name: 'dedup-verify',
+        stateDir: run.state,
+        count: plan.bounds.length - 1,
+        workers: run.workers,
+        sizes: plan.sizes,
+      },
+    )
     .finally(releaseWrittenSets);
   const pairs = st.reduce((a, s) => a + s.pairs, 0);
   const verified = st.reduce((a, s) => a + s.verified, 0);
   const connected = st.reduce((a, s) => a + s.connected, 0);
   const bySize = st.reduce((a, s) => a + s.bySize, 0);
+  const repeated = st.reduce((a, s) => a + (s.repeated ?? 0), 0);
   log(
-    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read`,
+    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read; ${st.length} verify task(s), ${repeated} checks of other tasks' likely pairs repeated`,
   );
   return verified;
+}
+
+/**
+ * The verify step's split of the pairs, fixed for the run: the plan recorded in the run's state (next to the step's
+ * markers, so a resumed run's tasks check the same ranges whatever its worker count), else `make`'s, recorded before
+ * any task runs; with a new plan, verify outputs and markers of an earlier one are removed.
+ */
+function recordedPlan(cfg: DedupConfig, run: RunCtx, nodes: number, make: () => VerifyPlan): VerifyPlan {
+  const path = join(run.state, 'verify-plan.json');
+  if (existsSync(path)) {
+    let p: Partial<VerifyPlan> | undefined;
+    try {
+      p = JSON.parse(readFileSync(path, 'utf8')) as Partial<VerifyPlan>;
+    } catch {
+      // named below
+    }
+    const b = p?.bounds;
+    const ok =
+      Array.isArray(b) &&
+      b.length >= 2 &&
+      b[0] === 0 &&
+      b.at(-1) === nodes &&
+      b.every((x, i) => Number.isInteger(x) && (i === 0 || x > b[i - 1]!)) &&
+      Array.isArray(p?.sizes) &&
+      p.sizes.length === b.length - 1;
+    if (!ok) throw new CorruptIntermediateError(path, `not a verify plan of this run's ${nodes} documents`);
+    return p as VerifyPlan;
+  }
+  const plan = make();
+  rmSync(join(run.state, 'dedup-verify'), { recursive: true, force: true });
+  const edges = join(cfg.workDir, 'edges');
+  if (existsSync(edges))
+    for (const d of readdirSync(edges)) if (d.startsWith('from-v')) rmSync(join(edges, d), { recursive: true });
+  writeFileAtomic(path, JSON.stringify(plan) + '\n');
+  return plan;
 }
 
 /** Stages 4a–c: attach length / score / id to every clustered document and pick each cluster's keeper. */

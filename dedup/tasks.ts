@@ -3,7 +3,8 @@
  *
  *  1. signatures  (one task per input file)  sig/f{F}.bin (per band, runs sorted by (key, doc)) + sig/info/f{F}.bin
  *  2. buckets     (a task per partition)     per band, k-way merge of its runs -> candidate edges edges/from-{T}/to-{P}.bin
- *  2b. verify   (two tasks per file group)  MinHash: exact Jaccard of candidate pairs -> edges/from-v{G}/to-p{P}.bin
+ *  2b. verify   (runs of files, then ranges MinHash: exact Jaccard of candidate pairs -> edges/from-v{K}/to-p{P}.bin
+ *               of pairs by cost)
  *  3. cc rounds   (one task per partition)   alternating large-star / small-star (Kiveris et al.) until every
  *                                            component is a star around its smallest node; cc/r{R}/from-p{P}/to-p{Q}.bin
  *  4. route/join/reduce (partitions, groups) attach length / score / id to every clustered node, pick the keeper

@@ -1,15 +1,19 @@
 /**
  * Stage 2b, verify (MinHash with `verify`): the exact Jaccard of every candidate pair's shingle sets, so the
  * threshold is applied to the similarity itself rather than to an estimate (whose noise, ~0.03 at J 0.8, dropped
- * about half of the true pairs between J 0.80 and 0.85). Two steps, each one task per file group:
+ * about half of the true pairs between J 0.80 and 0.85). Two steps:
  *
- *  a. sets:   the group's documents that are in some candidate pair -> vsets/gG.bin (their sorted, unique shingle
- *             hashes, one after another) + vsets/gG.idx.bin (node, start, length, check per document)
- *  b. verify: the group's pairs (u < v, u in the group) -> edges/from-vG/to-P.bin when J(u, v) ≥ threshold, reading
- *             set(v) by offset from its group's vsets file: the whole file, checked by its checksum, when the task's
- *             files fit in SETS_IN_MEMORY, else each range as needed, checked against the index's check word
+ *  a. sets:   one task per run of consecutive input files of about equal estimated cost (setsTasks; half as many as
+ *             file groups): its files' documents that are in some candidate pair -> vsets/sT.bin (their sorted, unique
+ *             shingle hashes, one after another) + vsets/sT.idx.bin (node, start, length, check per document), its
+ *             likely pairs -> vsets/sT.likely.bin; it returns its cost profile (pair records by first node, in blocks)
+ *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the profiles; one range with one
+ *             worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
+ *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
+ *             the whole file, checked by its checksum, when the task's files fit in SETS_IN_MEMORY, else each range
+ *             as needed, checked against the index's check word
  *
- * A task holds its group's candidate pairs, the index of the candidate documents (16 bytes each) and at most
+ * A task holds its range's candidate pairs, the index of the candidate documents (16 bytes each) and at most
  * SETS_IN_MEMORY bytes of sets files, never every set. Every file is written under a temporary name and renamed when
  * complete.
  */
@@ -26,6 +30,7 @@ import { jaccardSorted, sortedSet } from '../text.ts';
 import {
   pad,
   crashPoint,
+  fileGroups,
   fileOf,
   groupOfFile,
   inputFilesFor,
@@ -40,55 +45,247 @@ import type { DedupConfig } from '../config.ts';
 export interface VerifyArgs {
   cfg: DedupConfig;
   num: Numbering;
+  /** The sets task of each input file (setsTasks): runs of consecutive files. */
+  setsOf: number[];
 }
 
-const setsPath = (cfg: DedupConfig, g: number) => join(cfg.workDir, 'vsets', `g${pad(g)}.bin`);
-const setsIndexPath = (cfg: DedupConfig, g: number) => join(cfg.workDir, 'vsets', `g${pad(g)}.idx.bin`);
+/** The verify step's arguments: the sets step's, and the split of the pairs over its tasks (verifyPlan). */
+export interface VerifyPairsArgs extends VerifyArgs {
+  plan: VerifyPlan;
+}
+
+const setsPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.bin`);
+const setsIndexPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.idx.bin`);
+/** A sets task's likely pairs (sketch estimate at the threshold or above; u < v, u in its files): u, v each, sorted. */
+const likelyPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.likely.bin`);
 
 /**
- * The group's candidate documents, and some of other groups (never read here: the sets task reads the group's files):
- * both nodes of its cand/ records (a pair is recorded as u < v in the group of u, and as v, u in the group of v
- * when that is another).
+ * The sets task of each input file (`sizes`: each task's estimate): cfg.groups / 2 runs of consecutive files (fileGroups)
+ * of about equal estimated cost, a file's cost its group's candidate records (`candBytes`: its cand/ files' bytes)
+ * shared by the group's files by their documents (the candidates are where the near-duplicates are: in a few files,
+ * often of one group). Derived from the run's settings and intermediates only, so a resumed run assigns the same.
  */
-function groupNodes(cfg: DedupConfig, g: number): Set<number> {
-  const nodes = new Set<number>();
-  for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
-    const r = new RecordReader(f);
-    while (r.next()) nodes.add(r.rec[0]!).add(r.rec[1]!);
+export function setsTasks(
+  cfg: DedupConfig,
+  num: Numbering,
+  candBytes: readonly number[],
+): { setsOf: number[]; sizes: number[] } {
+  const F = cfg.inputs.length;
+  const docs = (fi: number) => num.offsets[fi + 1]! - num.offsets[fi]!;
+  const groupDocs = new Array<number>(cfg.groups).fill(0);
+  const groupFiles = new Array<number>(cfg.groups).fill(0);
+  for (let fi = 0; fi < F; fi++) {
+    groupDocs[groupOfFile(cfg, fi)]! += docs(fi);
+    groupFiles[groupOfFile(cfg, fi)]!++;
   }
-  return nodes;
+  const cost = Array.from({ length: F }, (_, fi) => {
+    const g = groupOfFile(cfg, fi);
+    return (candBytes[g] ?? 0) * (groupDocs[g]! > 0 ? docs(fi) / groupDocs[g]! : 1 / groupFiles[g]!);
+  });
+  // a task a worker (cfg.groups is twice the workers, or the files): a run cut inside a group reads the group's cand/
+  // files again; with cfg.groups runs the 51 MB set's sets step took 0.2-0.4 CPU-s more than with its 4 groups
+  const setsOf = fileGroups(cost, Math.min(F, Math.max(1, Math.round(cfg.groups / 2))));
+  const sizes = new Array<number>(Math.max(0, ...setsOf) + 1).fill(0);
+  for (let fi = 0; fi < F; fi++) sizes[setsOf[fi]!]! += cost[fi]!;
+  return { setsOf, sizes };
 }
 
 /**
- * The group's candidate pairs (u, v), u < v and u in the group, each once (a pair has a record per band it shares),
- * as u · 2³² + v: first those whose sketch estimate reaches the threshold (the likely duplicates: they join their
- * documents before the others are reached, and the task's forest then skips those), then the others; each part by u
- * and v (a first node's pairs together).
+ * The candidate documents of the node range first .. end - 1 (a sets task's files): the nodes in the range of the
+ * cand/ records of the groups of its files (a pair is recorded as u < v in the group of u, and as v, u in the group
+ * of v when that is another). And of its pairs (u < v,
+ * u in the range), each once (a pair has a record per band it shares): those whose sketch estimate reaches the
+ * threshold (the likely duplicates), as u · 2³² + v, sorted; of the others, the records per first node u (index u -
+ * first): the verify plan's estimate of u's cost (those pairs are checked by u's task alone, and are most of the
+ * checks; the likely ones are checked by every task, verifyPlan).
  */
-function groupPairs(cfg: DedupConfig, g: number): Float64Array {
-  const likely: number[] = [];
-  const rest: number[] = [];
+function rangeCandidates(
+  cfg: DedupConfig,
+  groups: number[],
+  first: number,
+  end: number,
+): { nodes: Set<number>; likely: Float64Array; otherRecords: Uint32Array } {
+  const nodes = new Set<number>();
+  const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
+  const likely = new PairList(files.reduce((a, r) => a + r.count, 0));
+  const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
-  for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
-    const r = new RecordReader(f);
+  for (const r of files) {
     while (r.next()) {
       const u = r.rec[0]!;
       const v = r.rec[1]!;
-      if (v < u) continue; // the pair's record for the group of v (its sets task), when that is another
-      (r.rec[2]! >= atLeast ? likely : rest).push(u * 2 ** 32 + v);
+      const inU = u >= first && u < end;
+      if (inU) nodes.add(u);
+      if (v >= first && v < end) nodes.add(v);
+      if (u > v || !inU) continue;
+      if (r.rec[2]! >= atLeast) likely.push(u, v);
+      else otherRecords[u - first]!++;
     }
   }
-  const out = new Float64Array(likely.length + rest.length);
-  let k = 0;
-  for (const list of [likely, rest]) {
-    // a pair's records all carry the same estimate (of the same two sketches): its copies are in the same part
-    const a = Float64Array.from(list).sort();
-    for (let i = 0; i < a.length; i++) if (i === 0 || a[i] !== a[i - 1]) out[k++] = a[i]!;
-  }
-  return out.subarray(0, k);
+  return { nodes, likely: likely.sortedUnique(), otherRecords };
 }
 
-/** Where a candidate document's set is: its group's vsets file, and its record in the group's index. */
+/**
+ * Pairs (u, v) collected with repeats (a pair has a record per band it shares), given back each once as u · 2³² + v,
+ * ascending: counted by u, then each u's v sorted (a count array over the range of u and short sorts, where one sort
+ * of every record was most of a verify task's own time).
+ */
+class PairList {
+  private u: Uint32Array;
+  private v: Uint32Array;
+  private n = 0;
+  constructor(capacity = 1024) {
+    this.u = new Uint32Array(Math.max(16, capacity));
+    this.v = new Uint32Array(Math.max(16, capacity));
+  }
+  push(u: number, v: number): void {
+    if (this.n === this.u.length) {
+      const grow = (a: Uint32Array) => {
+        const b = new Uint32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.u = grow(this.u);
+      this.v = grow(this.v);
+    }
+    this.u[this.n] = u;
+    this.v[this.n++] = v;
+  }
+  sortedUnique(): Float64Array {
+    const { u, v, n } = this;
+    if (n === 0) return new Float64Array(0);
+    let lo = u[0]!;
+    let hi = u[0]!;
+    for (let i = 1; i < n; i++) {
+      lo = Math.min(lo, u[i]!);
+      hi = Math.max(hi, u[i]!);
+    }
+    const at = new Uint32Array(hi - lo + 2);
+    for (let i = 0; i < n; i++) at[u[i]! - lo + 1]!++;
+    for (let k = 1; k < at.length; k++) at[k]! += at[k - 1]!;
+    const byU = new Uint32Array(n);
+    const fill = at.slice();
+    for (let i = 0; i < n; i++) byU[fill[u[i]! - lo]!++] = v[i]!;
+    const out = new Float64Array(n);
+    let k = 0;
+    for (let x = 0; x + 1 < at.length; x++) {
+      if (at[x] === at[x + 1]) continue;
+      const vs = byU.subarray(at[x]!, at[x + 1]!).sort();
+      const base = (lo + x) * 2 ** 32;
+      for (let j = 0; j < vs.length; j++) if (j === 0 || vs[j] !== vs[j - 1]) out[k++] = base + vs[j]!;
+    }
+    return out.subarray(0, k);
+  }
+}
+
+/** Blocks of a sets task's nodes in its cost profile. */
+const PROFILE_BLOCKS = 64;
+
+/**
+ * The cost profile of a sets task's nodes [first, end): the range cut into at most PROFILE_BLOCKS blocks of
+ * equal node count, each non-empty one as its first node and its records (rangeCandidates; flat: node, records, node, …).
+ */
+function costProfile(first: number, end: number, records: Uint32Array): number[] {
+  const block = Math.max(1, Math.ceil((end - first) / PROFILE_BLOCKS));
+  const cost = new Array<number>(Math.ceil((end - first) / block)).fill(0);
+  for (let x = 0; x < records.length; x++) cost[Math.floor(x / block)]! += records[x]!;
+  const out: number[] = [];
+  for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(first + b * block, cost[b]!);
+  return out;
+}
+
+/**
+ * How the verify step's tasks split the candidate pairs: task k checks every likely pair (sketch estimate at the
+ * threshold or above: few checks, as its forest soon joins a cluster's documents) and writes the edges of those whose
+ * first node u is in [bounds[k], bounds[k + 1]); then the other pairs of that range, most of the checks, which a
+ * forest of the likely edges skips as well as one task's would. The ranges are of about equal estimated cost (the
+ * sets tasks' profiles) cut at their blocks' first nodes; `sizes` are the ranges' estimates (the executor runs the
+ * largest first). At most `tasks` ranges, none without pairs (one range when there are none). Every task's forest is
+ * made of verified edges, so the components (and every output) do not depend on the split; a task's forest has the
+ * other pairs' edges of its own range only, so more ranges may check a few more pairs.
+ */
+export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: number): VerifyPlan {
+  const blocks: [number, number][] = [];
+  for (const p of profiles) for (let i = 0; i + 1 < p.length; i += 2) blocks.push([p[i]!, p[i + 1]!]);
+  blocks.sort((a, b) => a[0] - b[0]);
+  const total = blocks.reduce((a, b) => a + b[1], 0);
+  const bounds = [0];
+  const sizes = [0];
+  let cum = 0;
+  for (const [node, cost] of blocks) {
+    // a new range at this block when the current one holds some pairs and is nearer its share without the block
+    const k = bounds.length;
+    if (k < tasks && sizes[k - 1]! > 0 && cum + cost / 2 > (total * k) / tasks && node > bounds[k - 1]!) {
+      bounds.push(node);
+      sizes.push(0);
+    }
+    sizes[sizes.length - 1]! += cost;
+    cum += cost;
+  }
+  bounds.push(nodes);
+  return { bounds, sizes };
+}
+
+export interface VerifyPlan {
+  /** Task k checks the pairs (u, v) with bounds[k] ≤ u < bounds[k + 1]; bounds[0] = 0, the last = the node count. */
+  bounds: number[];
+  /** Each task's estimated cost (records of pairs below the threshold by their sketch estimate). */
+  sizes: number[];
+}
+
+/**
+ * A verify task's candidate pairs (u, v), u < v, each once, as u · 2³² + v: first every likely pair (the sets tasks'
+ * vsets/sT.likely.bin files, in task order: by u and v), whatever its u (they join their documents before the others
+ * are reached, and the task's forest then skips those; every task checks all of them in the same order, so each has
+ * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the cand/ files
+ * of the groups the range overlaps (a pair is recorded in the group of u), by u and v (a first node's pairs
+ * together). `likely`: the first part's length.
+ */
+function taskPairs(args: VerifyPairsArgs, lo: number, hi: number): { pairs: Float64Array; likely: number } {
+  const { cfg, num, setsOf } = args;
+  const likelyParts: Uint32Array[] = [];
+  let nLikely = 0;
+  for (let t = 0; t <= Math.max(-1, ...setsOf); t++) {
+    const path = likelyPath(cfg, t);
+    if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
+    const r = readAllRecords(path);
+    if (r.width !== 2) throw new CorruptIntermediateError(path, 'unexpected width');
+    likelyParts.push(r.words);
+    nLikely += r.count;
+  }
+  const rest = new PairList();
+  const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
+  const groups = new Set<number>();
+  for (let fi = 0; fi < cfg.inputs.length; fi++)
+    if (num.offsets[fi]! < hi && num.offsets[fi + 1]! > lo) groups.add(groupOfFile(cfg, fi));
+  for (const g of [...groups].sort((a, b) => a - b)) {
+    for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
+      const r = candidateReader(f);
+      while (r.next()) {
+        const u = r.rec[0]!;
+        const v = r.rec[1]!;
+        // the pair's record for the group of v (its sets task), when that is another; another range's; a likely pair
+        if (v < u || u < lo || u >= hi || r.rec[2]! >= atLeast) continue;
+        rest.push(u, v);
+      }
+    }
+  }
+  const others = rest.sortedUnique();
+  const pairs = new Float64Array(nLikely + others.length);
+  let k = 0;
+  for (const w of likelyParts) for (let i = 0; i < w.length; i += 2) pairs[k++] = w[i]! * 2 ** 32 + w[i + 1]!;
+  pairs.set(others, k);
+  return { pairs, likely: nLikely };
+}
+
+/** A reader of a cand/ file's records (u, v, estimate; checked as read). */
+function candidateReader(path: string): RecordReader {
+  const r = new RecordReader(path);
+  if (r.width !== 3) throw new CorruptIntermediateError(path, 'unexpected width');
+  return r;
+}
+
+/** Where a candidate document's set is: its sets task's vsets file, and its record in the task's index. */
 interface Located {
   node: number;
   file: RecordRanges | Uint32Array;
@@ -106,7 +303,7 @@ const INDEX_WIDTH = 4;
 /**
  * The sets files the sets tasks of this process wrote, each as its documents' sets in index order (copies of what was
  * written) with the file's size and mtime when closed, while they fit in SETS_IN_MEMORY: a verify task of the same
- * process (one worker: every task runs in the `steel` process) that reads a group's file whole takes its sets from
+ * process (one worker: every task runs in the `steel` process) that reads a sets task's file whole takes its sets from
  * here instead of reading the file back and checking it. The files are written all the same (worker processes and a
  * resumed run read them). Not held in worker processes (later steps of the worker would carry them); dropped after the
  * verify stage (releaseWrittenSets).
@@ -132,12 +329,24 @@ function check(words: Uint32Array): number {
   return h >>> 0;
 }
 
-/** Step a: shingle sets of the group's candidate documents. */
+/** Step a: shingle sets of the candidate documents of the task's files (a run of consecutive files, setsTasks). */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
-  const { cfg, num } = args;
-  const needed = groupNodes(cfg, rank);
+  const { cfg, num, setsOf } = args;
+  // the task's node range, and the groups of its files (whose cand/ files record its documents' pairs)
+  let first = Infinity;
+  let end = 0;
+  const groups = new Set<number>();
+  for (let fi = 0; fi < cfg.inputs.length; fi++) {
+    if (setsOf[fi] !== rank) continue;
+    first = Math.min(first, num.offsets[fi]!);
+    end = Math.max(end, num.offsets[fi + 1]!);
+    groups.add(groupOfFile(cfg, fi));
+  }
+  if (end === 0) first = 0;
+  const { nodes: needed, likely, otherRecords } = rangeCandidates(cfg, [...groups], first, end);
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
+  const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = setting('worker') ? undefined : [];
@@ -148,7 +357,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   let bytes = 0;
   try {
     for (let fi = 0; fi < cfg.inputs.length && needed.size > 0; fi++) {
-      if (groupOfFile(cfg, fi) !== rank) continue;
+      if (setsOf[fi] !== rank) continue;
       let any = false;
       for (let n = num.offsets[fi]!; n < num.offsets[fi + 1]! && !any; n++) any = needed.has(n);
       if (!any) continue;
@@ -167,9 +376,16 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         bytes += doc.text.length;
       }
     }
+    const pairs = new Uint32Array(2 * likely.length);
+    for (let i = 0; i < likely.length; i++) {
+      pairs[2 * i] = Math.floor(likely[i]! / 2 ** 32);
+      pairs[2 * i + 1] = likely[i]! % 2 ** 32;
+    }
+    likelyOut.writeMany(pairs, likely.length);
     crashPoint('verify-sets');
     data.close();
     index.close();
+    likelyOut.close();
     if (held) {
       const st = statSync(setsPath(cfg, rank));
       writtenSets.set(setsPath(cfg, rank), { sets: held, size: st.size, mtimeMs: st.mtimeMs });
@@ -177,10 +393,11 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   } catch (e) {
     data.abort();
     index.abort();
+    likelyOut.abort();
     throw e;
   }
   ctx.progress(1, 1);
-  return { docs, words: start, chars: bytes };
+  return { docs, words: start, chars: bytes, profile: costProfile(first, end, otherRecords) };
 }
 
 /**
@@ -277,22 +494,25 @@ export class Forest {
   }
 }
 
-/** Step b: exact Jaccard of the group's pairs (each not already joined by the task's edges). */
-async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
-  const { cfg, num } = args;
-  const pairs = groupPairs(cfg, rank);
+/** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
+async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ctx: TaskContext) {
+  const { cfg, num, plan } = args;
+  const lo = plan.bounds[rank];
+  const hi = plan.bounds[rank + 1];
+  if (lo === undefined || hi === undefined) throw new Error(`dedup verify: no range for task ${rank} in the plan`);
+  const { pairs, likely } = taskPairs(args, lo, hi);
   const outDir = join(cfg.workDir, 'edges', `from-v${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
   const pw = new PartitionedWriter(outDir, cfg.partitions, 2);
-  // node -> its record in the index of its group (start, length, check), loaded per group when first needed
+  // node -> its record in the index of its sets task (start, length, check), loaded per task when first needed
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
-  // a group's sets file read whole (its checksum verified) while they fit in SETS_IN_MEMORY, else read set by set
+  // a sets task's file read whole (its checksum verified) while they fit in SETS_IN_MEMORY, else read set by set
   // (or as this process's sets tasks wrote it: writtenSets)
   const files: (RecordRanges | Uint32Array | Uint32Array[] | undefined)[] = [];
   let inMemory = 0;
   const locate = (node: number): Located => {
-    const g = groupOfFile(cfg, fileOf(num, node)[0]);
+    const g = args.setsOf[fileOf(num, node)[0]]!;
     if (!files[g]) {
       const path = setsPath(cfg, g);
       if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
@@ -331,7 +551,9 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
     return [into, set];
   };
   const t = cfg.minhash.threshold;
-  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0 };
+  // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
+  // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
+  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0, repeated: 0 };
   const joined = new Forest();
   try {
     let curU = -1;
@@ -340,10 +562,11 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       if ((i & 4095) === 0) ctx.progress(i, pairs.length);
       const u = Math.floor(pairs[i]! / 2 ** 32);
       const v = pairs[i]! % 2 ** 32;
-      st.pairs++;
+      const own = i >= likely || (u >= lo && u < hi);
+      if (own) st.pairs++;
       // u and v already joined by this task's edges: the pair's edge would not change any component
       if (joined.same(u, v)) {
-        st.connected++;
+        if (own) st.connected++;
         continue;
       }
       if (u !== curU) {
@@ -354,16 +577,19 @@ async function runVerify(rank: number, _world: number, args: VerifyArgs, ctx: Ta
       // J ≤ min(|U|, |V|) / max(|U|, |V|) (and a correctly rounded division keeps the order): sets of too
       // different sizes are not similar, whatever they hold
       const atV = locate(v);
-      const hi = Math.max(setU.length, atV.length);
-      if (hi > 0 && Math.min(setU.length, atV.length) / hi < t) {
-        st.bySize++;
+      const larger = Math.max(setU.length, atV.length);
+      if (larger > 0 && Math.min(setU.length, atV.length) / larger < t) {
+        if (own) st.bySize++;
         continue;
       }
       let setV: Uint32Array;
       [bufV, setV] = load(atV, bufV);
+      if (!own) st.repeated++;
       if (jaccardSorted(setU, setV, t) >= t) {
-        st.verified++;
         joined.join(u, v);
+        // a likely pair of another range: its own task writes its edge (the same forest: the same edges)
+        if (!own) continue;
+        st.verified++;
         pw.writeEdge(u, v);
       }
     }
