@@ -114,7 +114,7 @@ async function pass(t: Stages): Promise<string> {
     'setsTasks' in t.verify
       ? t.verify.setsTasks(cfg, num, candBytes).setsOf
       : cfg.inputs.map((_, f) => t.common.groupOfFile(cfg, f));
-  const nSets = Math.max(...setsOf) + 1;
+  const nSets = setsOf.reduce((a, t) => Math.max(a, t + 1), 0);
   for (let g = 0; g < nSets; g++)
     profiles.push((await t.verify.verifySetsTask.run(g, nSets, { cfg, num, setsOf }, ctx)).profile ?? []);
   line.push(`sets ${(cpu() - c0).toFixed(3)}`);

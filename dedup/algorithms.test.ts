@@ -34,7 +34,7 @@ import {
 } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
-import { Forest, setsTasks, verifyPlan } from './stages/verify.ts';
+import { Forest, setsCount, setsTasks, verifyPlan } from './stages/verify.ts';
 import type { DedupConfig } from './config.ts';
 import { recordOrder } from './stages/signatures.ts';
 import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
@@ -625,6 +625,18 @@ test('setsTasks gives each verify-sets task a run of files of about equal estima
   // one worker (2 groups): one task
   const one = { ...cfg, groups: 2, groupOf: [0, 0, 0, 0, 1, 1, 1, 1] } as unknown as DedupConfig;
   assert.deepEqual(setsTasks(one, num, [1000, 200]).setsOf, [0, 0, 0, 0, 0, 0, 0, 0]);
+  // a corpus of 200,000 input files (no spread of one argument per file: past ~100k it overflows the stack)
+  const F = 200_000;
+  const big = {
+    inputs: new Array<string>(F).fill('f'),
+    groups: 4,
+    groupOf: Array.from({ length: F }, (_, i) => i >> 16),
+  };
+  const bigNum = { offsets: Array.from({ length: F + 1 }, (_, i) => i * 10), indexDocs: 0, runs: [] };
+  const b = setsTasks(big as unknown as DedupConfig, bigNum, [10, 10, 10, 10]);
+  assert.equal(b.sizes.length, 2);
+  assert.equal(setsCount(b.setsOf), 2);
+  assert.equal(setsCount([]), 0);
 });
 
 test('jaccardSorted(a, b, t) stops early below t and answers >= t as the full merge, at J = t exactly too', () => {

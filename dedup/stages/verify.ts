@@ -85,9 +85,16 @@ export function setsTasks(
   // a task a worker (cfg.groups is twice the workers, or the files): a run cut inside a group reads the group's cand/
   // files again; with cfg.groups runs the 51 MB set's sets step took 0.2-0.4 CPU-s more than with its 4 groups
   const setsOf = fileGroups(cost, Math.min(F, Math.max(1, Math.round(cfg.groups / 2))));
-  const sizes = new Array<number>(Math.max(0, ...setsOf) + 1).fill(0);
+  const sizes = new Array<number>(setsCount(setsOf)).fill(0);
   for (let fi = 0; fi < F; fi++) sizes[setsOf[fi]!]! += cost[fi]!;
   return { setsOf, sizes };
+}
+
+/** How many sets tasks `setsOf` (a task per input file) names: a loop, as a spread of one argument per file overflows the stack past ~100k files. */
+export function setsCount(setsOf: readonly number[]): number {
+  let n = 0;
+  for (const t of setsOf) if (t >= n) n = t + 1;
+  return n;
 }
 
 /**
@@ -245,7 +252,7 @@ function taskPairs(args: VerifyPairsArgs, lo: number, hi: number): { pairs: Floa
   const { cfg, num, setsOf } = args;
   const likelyParts: Uint32Array[] = [];
   let nLikely = 0;
-  for (let t = 0; t <= Math.max(-1, ...setsOf); t++) {
+  for (let t = 0, n = setsCount(setsOf); t < n; t++) {
     const path = likelyPath(cfg, t);
     if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
     const r = readAllRecords(path);
