@@ -20,7 +20,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync } from 'nod
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseArgs } from 'node:util';
-import { init as zstdInit, compress as zstdCompress } from '@bokuweb/zstd-wasm';
+import { zstdCompress } from '../pipeline/readers/zstd.ts';
 import { normalizeSample, roffToText, type SampleDoc } from '../corpora-manifests/sample/convert.ts';
 import { readLines } from '../pipeline/readers/jsonl.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
@@ -92,7 +92,6 @@ function moStrings(buf: Buffer): string[] {
   return outS;
 }
 
-await zstdInit();
 mkdirSync(out, { recursive: true });
 if (values.tiny) {
   // N documents of the sample, spread evenly over its files (every k-th document of the whole list)

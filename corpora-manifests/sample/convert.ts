@@ -14,7 +14,7 @@
 import { readFileSync, readdirSync, lstatSync, existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, basename, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { init as zstdInit, compress as zstdCompress } from '@bokuweb/zstd-wasm';
+import { zstdCompress } from '../../pipeline/readers/zstd.ts';
 import { writeFileAtomic } from '../../pipeline/fsutil.ts';
 
 export interface SampleDoc {
@@ -685,7 +685,6 @@ async function main(): Promise<void> {
     console.error('usage: convert.ts EXTRACT_DIR OUT_DIR');
     process.exit(2);
   }
-  await zstdInit();
   mkdirSync(outDir, { recursive: true });
   const outputs: { file: string; docs: () => SampleDoc[] }[] = [
     { file: 'debian-reference-en', docs: () => debianReference(root, 'en') },

@@ -4,55 +4,84 @@
  * build of libzstd's decompressor in WebAssembly (zstd-decoder.c, one context and its buffers reused: about 1.5x the
  * @bokuweb/zstd-wasm build warm and half its CPU time on a process's first frames, about 3x the pure-JS fzstd);
  * anything else (no declared size, huge frames) falls back, from that frame on, to the pure-JS streaming decoder
- * fzstd. Memory stays bounded by the cap, not by the file size. Compression (the writers) goes through
- * @bokuweb/zstd-wasm (zstdWasm).
+ * fzstd. Memory stays bounded by the cap, not by the file size. Compression (the writers: zstdCompress) goes through
+ * our build of libzstd's compressor (zstd-encoder.c, one context and its buffers reused).
  */
 import { Decompress } from 'fzstd';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
 import { instantiate } from '../wasm.ts';
 
-export interface ZstdWasm {
-  init(): Promise<void>;
-  compress(buf: Uint8Array, level?: number): Uint8Array;
+/** The exports of zstd-encoder.wasm (zstd-encoder.c). */
+interface EncoderExports {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+  ze_need(level: number, n: number): number;
+  ze_bound(n: number): number;
+  ze_init(ws: number, size: number): number;
+  ze_compress(dst: number, cap: number, src: number, n: number, level: number): number;
+  ze_error(code: number): number;
 }
-
-let ready: Promise<ZstdWasm> | undefined;
 
 /**
- * Our own instance of the libzstd wasm module (@bokuweb/zstd-wasm). Its init() is not idempotent: a second call
- * (from any other code in the process) re-instantiates the shared module asynchronously and corrupts the data of
- * the calls around it. So the pipeline loads a private copy of the package's CommonJS files (the require cache
- * entries are set aside while loading), initialises it once, and nobody else can re-init it.
+ * A compressor of whole inputs into one zstd frame each (content size declared, no checksum: the frame
+ * ZSTD_compress gives). The module's memory holds, after its static data, the context's workspace, the input and the
+ * frame; each grows to the largest needed so far and stays, so the context (its tables cleared by each frame) and
+ * the buffers are reused across calls.
  */
-export function zstdWasm(): Promise<ZstdWasm> {
-  ready ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const entry = require.resolve('@bokuweb/zstd-wasm');
-    const dir = dirname(entry);
-    const saved = new Map<string, NodeJS.Module>();
-    for (const k of Object.keys(require.cache)) {
-      if (k.startsWith(dir)) {
-        saved.set(k, require.cache[k]!);
-        delete require.cache[k];
-      }
+export class ZstdEncoder {
+  private readonly ex: EncoderExports;
+  private readonly base: number;
+  private wsCap = 0;
+  private srcCap = 0;
+  private dstCap = 0;
+  private src = 0;
+  private dst = 0;
+
+  constructor() {
+    this.ex = instantiate<EncoderExports>(new URL('./zstd-encoder.wasm', import.meta.url));
+    this.base = (this.ex.__heap_base.value + 15) & ~15;
+  }
+
+  /** `data` compressed at `level` (1 to 22; 3 is zstd's default) into one frame (a new array). */
+  compress(data: Uint8Array, level = 3): Uint8Array {
+    const ex = this.ex;
+    const n = data.length;
+    const need = ex.ze_need(level, n);
+    const bound = ex.ze_bound(n);
+    if (need > this.wsCap || n > this.srcCap || bound > this.dstCap) {
+      const ws = need > this.wsCap;
+      this.wsCap = Math.max(this.wsCap, need);
+      this.srcCap = Math.max(this.srcCap, n);
+      this.dstCap = Math.max(this.dstCap, bound);
+      this.src = this.base + ((this.wsCap + 15) & ~15);
+      this.dst = this.src + ((this.srcCap + 15) & ~15);
+      const grow = this.dst + this.dstCap - ex.memory.buffer.byteLength;
+      if (grow > 0) ex.memory.grow(Math.ceil(grow / 65536));
+      if (ws && ex.ze_init(this.base, this.wsCap) < 0)
+        throw new Error(`zstd encoder: no context in ${this.wsCap} bytes`);
     }
-    let mod: ZstdWasm;
-    try {
-      mod = require(entry) as ZstdWasm;
-    } finally {
-      for (const k of Object.keys(require.cache)) if (k.startsWith(dir)) delete require.cache[k];
-      for (const [k, v] of saved) require.cache[k] = v;
-    }
-    await mod.init();
-    return mod;
-  })();
-  return ready;
+    new Uint8Array(ex.memory.buffer, this.src, n).set(data);
+    const r = ex.ze_compress(this.dst, this.dstCap, this.src, n, level);
+    if (r < 0) throw new Error(`zstd: compressing ${n} bytes at level ${level}: ${this.error(-r - 1)}`);
+    return new Uint8Array(ex.memory.buffer, this.dst, r).slice();
+  }
+
+  private error(code: number): string {
+    const mem = new Uint8Array(this.ex.memory.buffer);
+    const p = this.ex.ze_error(code);
+    return Buffer.from(mem.subarray(p, mem.indexOf(0, p))).toString('latin1');
+  }
 }
 
-/** Initialise the pipeline's private zstd wasm instance (idempotent). */
-export async function zstdInitOnce(): Promise<void> {
-  await zstdWasm();
+let encoder: ZstdEncoder | undefined;
+
+/** The process's zstd encoder (zstd-encoder.wasm compiled and instantiated on first use). */
+function zstdEncoder(): ZstdEncoder {
+  return (encoder ??= new ZstdEncoder());
+}
+
+/** `data` compressed at `level` (default 3) into one zstd frame, by the process's encoder. */
+export function zstdCompress(data: Uint8Array, level = 3): Uint8Array {
+  return zstdEncoder().compress(data, level);
 }
 
 /** The exports of zstd-decoder.wasm (zstd-decoder.c). */

@@ -5,7 +5,7 @@ import { JsonlWriter, LazyJsonlWriter, type JsonlWriterOptions } from './jsonl.t
 import type { ParquetDocWriter } from './parquet.ts';
 
 export { AtomicFile } from './atomic.ts';
-export { JsonlWriter, LazyJsonlWriter, zstdCompressChunk, zstdInitOnce } from './jsonl.ts';
+export { JsonlWriter, LazyJsonlWriter, zstdCompressChunk } from './jsonl.ts';
 export type { ParquetDocWriter } from './parquet.ts';
 
 /** Parquet document writer (hyparquet-writer, loaded on first use). */

@@ -1,12 +1,11 @@
 import { gzipSync } from 'node:zlib';
-import { zstdInitOnce, zstdWasm, type ZstdWasm } from '../readers/zstd.ts';
+import { zstdCompress } from '../readers/zstd.ts';
 import { AtomicFile } from './atomic.ts';
 import { compressionOf, type Compression } from '../readers/bytes.ts';
 
-export { zstdInitOnce };
-
+/** `data` as one zstd frame at `level` (default 3). */
 export async function zstdCompressChunk(data: Uint8Array, level = 3): Promise<Uint8Array> {
-  return (await zstdWasm()).compress(data, level);
+  return zstdCompress(data, level);
 }
 
 export interface JsonlWriterOptions {
@@ -114,7 +113,7 @@ primeJsonString();
 
 /**
  * JSONL writer: one JSON value per line; `.zst` output is a series of independent zstd frames of ~1 MiB of lines
- * each (@bokuweb/zstd-wasm), `.gz` a series of gzip members, both readable by standard tools. Atomic: the file
+ * each (zstdCompress), `.gz` a series of gzip members, both readable by standard tools. Atomic: the file
  * appears under its final name only on close(). Each line is UTF-8-encoded into the writer's buffer as it is written
  * (the strings die young); a frame ends once its lines reach `chunkBytes` UTF-16 units (newlines counted).
  */
@@ -127,7 +126,6 @@ export class JsonlWriter {
   private n = 0;
   /** The pending lines' length in UTF-16 units (newlines included): a frame ends when it reaches chunkBytes. */
   private partBytes = 0;
-  private zstd: ZstdWasm | undefined;
   /** Lines written. */
   count = 0;
   /** Uncompressed bytes written. */
@@ -204,17 +202,13 @@ export class JsonlWriter {
 
   private async flush(): Promise<void> {
     if (!this.n) return;
-    if (this.comp === 'zstd' && !this.zstd) {
-      this.zstd = await zstdWasm();
-      if (!this.n) return;
-    }
     const raw = this.buf!.subarray(0, this.n);
     this.n = 0;
     this.partBytes = 0;
     this.rawBytes += raw.length;
     // compressed (a new array) or copied before the first await: the next lines reuse the buffer
     let out: Uint8Array;
-    if (this.comp === 'zstd') out = this.zstd!.compress(raw, this.opts.level ?? 3);
+    if (this.comp === 'zstd') out = zstdCompress(raw, this.opts.level ?? 3);
     else if (this.comp === 'gzip') out = gzipSync(raw, { level: this.opts.level ?? 6 });
     else out = Buffer.from(raw);
     await this.file.write(out);
@@ -231,7 +225,7 @@ export class JsonlWriter {
     await this.flush();
     // an empty compressed file is still a valid stream for standard tools (one empty frame / member)
     if (this.file.bytes === 0 && this.comp === 'zstd')
-      await this.file.write(await zstdCompressChunk(new Uint8Array(0), this.opts.level ?? 3));
+      await this.file.write(zstdCompress(new Uint8Array(0), this.opts.level ?? 3));
     else if (this.file.bytes === 0 && this.comp === 'gzip') await this.file.write(gzipSync(new Uint8Array(0)));
     this.release();
     await this.file.close();

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Document } from '../document.ts';
 import { tempPathFor } from '../fsutil.ts';
 import { zstdCompressChunk } from './jsonl.ts';
-import { zstdWasm } from '../readers/zstd.ts';
+import { zstdCompress } from '../readers/zstd.ts';
 
 export interface ParquetDocWriterOptions {
   /** Rows per row group (default 10,000). */
@@ -42,13 +42,12 @@ export class ParquetDocWriter {
 
   private async open(): Promise<ParquetWriter> {
     if (this.writer) return this.writer;
-    const z = await zstdWasm();
     await mkdir(dirname(this.path), { recursive: true });
     this.writer = new ParquetWriter({
       writer: fileWriter(this.tmp),
       schema: SCHEMA as never,
       codec: this.opts.codec ?? 'ZSTD',
-      compressors: { ZSTD: (b: Uint8Array) => z.compress(b, 3) },
+      compressors: { ZSTD: (b: Uint8Array) => zstdCompress(b, 3) },
     });
     return this.writer;
   }
