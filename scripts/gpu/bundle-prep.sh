@@ -19,7 +19,10 @@ const d = await import('./cli/dist.mjs');
 const { main } = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.js');
 process.exitCode = await main(process.argv.slice(2));
 JS
+# the npm packages a `steel prep` run loads; @bokuweb (zstd compression before session 18) only for an older TREE:
+# each is taken from the tree's node_modules and skipped where the tree has none
 pk=(fasttext.wasm.js @node-rs yaml zod @bokuweb xxhash-wasm fzstd apache-arrow hyparquet hyparquet-compressors)
+have() { local t=$1; shift; for p in "$@"; do [[ -e $t/node_modules/$p ]] && echo "$p"; done; }
 # dist/steel.cache is V8's code cache for the Node release that built it, which another release must not use
 # (cli/dist.mjs nodeKey): the archive gets one made by the staged runtime, the GPU host's Node
 N=$tmp/node
@@ -39,6 +42,7 @@ recache() { # TREE OUT: TREE's dist/steel.cache and build.json as the staged Nod
 if [[ $# -eq 0 ]]; then
   mkdir "$tmp/dist"
   recache "$ROOT" "$tmp/dist"
+  mapfile -t pk < <(have "$ROOT" "${pk[@]}")
   tar --format=posix -cf "$tmp/rt.tar" --exclude=dist/steel.cache --exclude=dist/build.json dist "${pk[@]/#/node_modules/}"
   tar --format=posix -rf "$tmp/rt.tar" -C "$tmp" dist/steel.cache dist/build.json run-dist.mjs
   xz -T0 -c "$tmp/rt.tar" > .offline/prep/rt.tar.xz
@@ -50,7 +54,8 @@ else
   cp -a "$tree/dist" "$tmp/t/dist" # -a: the bundle keeps the mtime build.json records for its code cache
   [[ -f $tree/dist/steel.cache ]] && recache "$tree" "$tmp/t/dist"
   mkdir "$tmp/t/node_modules"
-  for p in "${pk[@]}"; do mkdir -p "$tmp/t/node_modules/$(dirname "$p")" && cp -r "$ROOT/node_modules/$p" "$tmp/t/node_modules/$p"; done
+  mapfile -t pk < <(have "$tree" "${pk[@]}")
+  for p in "${pk[@]}"; do mkdir -p "$tmp/t/node_modules/$(dirname "$p")" && cp -rL "$tree/node_modules/$p" "$tmp/t/node_modules/$p"; done
   cp "$tmp/run-dist.mjs" "$tmp/t/"
   tar --format=posix -cJf ".offline/prep/$2.tar.xz" -C "$tmp/t" .
 fi
