@@ -611,9 +611,9 @@ export function gopherRepetition(
   const tops = sortedSizes(topNs),
     dups = sortedSizes(dupNs);
   if (minOf(minOf(2, tops), dups) >= 2) {
-    const r = ngramStats(words, tops, dups, joiner);
-    for (const n of tops) out[ngramKey('top', n)] = r.top.get(n)! / len;
-    for (const n of dups) out[ngramKey('dup', n)] = r.dup.get(n)! / len;
+    ngramStats(words, tops, dups, joiner);
+    for (const n of tops) out[ngramKey('top', n)] = topByN[n] / len;
+    for (const n of dups) out[ngramKey('dup', n)] = dupByN[n] / len;
     return out;
   }
   for (const n of tops) out[ngramKey('top', n)] = topNgramFrac(words, n, joiner) / len;
@@ -634,8 +634,20 @@ export function intSizes(ns: readonly number[]): number[] {
   }
   return out;
 }
-/** intSizes, ascending. */
-const sortedSizes = (ns: readonly number[]): number[] => intSizes(ns).sort((a, b) => a - b);
+/**
+ * intSizes, ascending: the list itself when it is already that (a recipe's sizes, parsed once per step by filters/ops.ts,
+ * are positive whole numbers in ascending order), else a sorted copy. The copy and sort per document and list were a
+ * sort's work array each time: ~12 MB of garbage over the sample.
+ */
+export function sortedSizes(ns: readonly number[]): readonly number[] {
+  let prev = 0;
+  for (let i = 0; i < ns.length; i++) {
+    const n = ns[i];
+    if ((n | 0) !== n || n < prev || n <= 0) return intSizes(ns).sort((a, b) => a - b);
+    prev = n;
+  }
+  return ns;
+}
 
 /**
  * The smallest / largest of `a` and the numbers of `ns` (a loop: `Math.min(a, ...ns)` spreads through an iterator
@@ -661,12 +673,15 @@ function maxOf(a: number, ns: readonly number[]): number {
  * WebAssembly kernel (kernelFor); this copies the words' hashes and lengths into its memory and reads the results per
  * n.
  */
-function ngramStats(words: Words, tops: readonly number[], dups: readonly number[], joiner: string) {
-  const top = new Map<number, number>(),
-    dup = new Map<number, number>();
+/** ngramStats' results by n (views of the kernel's memory, read before its next call; empty when nothing was asked). */
+const NO_RESULTS = new Float64Array(0);
+let topByN = NO_RESULTS,
+  dupByN = NO_RESULTS;
+function ngramStats(words: Words, tops: readonly number[], dups: readonly number[], joiner: string): void {
+  topByN = dupByN = NO_RESULTS;
   const nW = words.n;
   const maxN = maxOf(maxOf(0, tops), dups);
-  if (maxN === 0) return { top, dup };
+  if (maxN === 0) return;
   // the words' hashes and cumulative lengths into the kernel's memory
   const { k, at, at2, at3 } = kernelFor(nW, maxN);
   const buf = k.memory.buffer;
@@ -680,11 +695,8 @@ function ngramStats(words: Words, tops: readonly number[], dups: readonly number
   k.sweep(nW, minOf(minOf(maxN, tops), dups), maxN, cpLength(joiner));
   // the results (the sweep may have grown the memory: a new buffer)
   const out = k.memory.buffer;
-  const T = new Float64Array(out, k.topAt(), maxN + 1),
-    D = new Float64Array(out, k.dupAt(), maxN + 1);
-  for (let i = 0; i < tops.length; i++) top.set(tops[i], T[tops[i]]);
-  for (let i = 0; i < dups.length; i++) dup.set(dups[i], D[dups[i]]);
-  return { top, dup };
+  topByN = new Float64Array(out, k.topAt(), maxN + 1);
+  dupByN = new Float64Array(out, k.dupAt(), maxN + 1);
 }
 /**
  * findDuplicates over t.slice(tb, te).split(minRun === 1 ? /\n+/ : /\n{2,}/) without the parts that have no letter or
@@ -1173,13 +1185,14 @@ export function wordsOutside(text: string, words: Words, runs: readonly number[]
 }
 
 /** Characters of duplicated n-grams (datatrove find_all_duplicate, as gopherRepetition) / the code points of `text`. */
+const NO_SIZES: readonly number[] = [];
 export function dupNgramShares(text: string, words: Words, ns: readonly number[], joiner: string) {
   const len = textCpLength(text) || 1;
   prepareWords(words);
   gN = 0;
-  const dup = ngramStats(words, [], sortedSizes(ns), joiner).dup;
+  ngramStats(words, NO_SIZES, sortedSizes(ns), joiner);
   const out: Record<string, number> = {};
-  for (const n of ns) out[ngramKey('dup', n)] = dup.get(n)! / len;
+  for (const n of ns) out[ngramKey('dup', n)] = dupByN[n] / len;
   return out;
 }
 
