@@ -152,5 +152,32 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
   return 2 * n + lone;
 }
 
+// filters/stats.ts hashWords over the n spans [os[k], oe[k]) of t (segment's tokens, whose units are still here): per
+// span two FNV-1a style hashes of its code units (h1 from 0x811c9dc5, h2 from 0x12345678, each (h ^ unit) * 0x01000193
+// in 32 bits, as Math.imul), and cum[k + 1] = cum[k] + the span's code points (a valid surrogate pair counts once).
+__attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
+                                                        i32 *h2, i32 *cum) {
+  i32 acc = 0;
+  cum[0] = 0;
+  for (i32 k = 0; k < n; k++) {
+    const i32 s = os[k], e = oe[k];
+    u32 a = 0x811c9dc5u, b = 0x12345678u;
+    i32 len = e - s;
+    for (i32 j = s; j < e; j++) {
+      const u32 c = t[j];
+      a = (a ^ c) * 0x01000193u;
+      b = (b ^ c) * 0x01000193u;
+      if (c >= 0xd800 && c <= 0xdbff && j + 1 < e) {
+        const u32 d = t[j + 1];
+        if (d >= 0xdc00 && d <= 0xdfff) len--;
+      }
+    }
+    h1[k] = (i32)a;
+    h2[k] = (i32)b;
+    acc += len;
+    cum[k + 1] = acc;
+  }
+}
+
 // The check of the trie read back from its cache file (filters/xxh64.h).
 __attribute__((export_name("hash64"))) u64 hash64(const u8 *p, u32 n) { return xxh64(p, n); }

@@ -15,7 +15,8 @@ import {
   wellFormed,
   xxh64,
 } from './jieba.ts';
-import { jiebaWords } from './text.ts';
+import { jiebaSpanWords, jiebaWords, Words } from './text.ts';
+import { hashWords } from './stats.ts';
 import { readSample } from './harness.ts';
 
 /** @node-rs/jieba (jieba-rs, native) with the same dictionary: the oracle. */
@@ -223,4 +224,29 @@ test('jieba segmentation kernel: tokens left out by their first code unit, the d
         assert.deepEqual(got, want, JSON.stringify(text.slice(0, 30)));
       }
   assert.ok(texts.at(-1)!.length > 20000);
+});
+
+test("jieba segmentation kernel: the words' hashes and code-point lengths it makes (hashSpans) are stats.ts hashWords'", async () => {
+  const texts = [
+    '中文 分词 with ASCII words, 数字 12345 and 𠀀𠀁 astral 😀 characters',
+    'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀',
+    'lone \ud800 high 汉字', // a lone surrogate: no kernel hashes, stats.ts hashes the well-formed words
+    '',
+  ];
+  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[3].text);
+  texts.push(texts.join('\n').repeat(8)); // longer than the kernel's first buffers
+  const w = new Words();
+  for (const text of texts) {
+    jiebaSpanWords(text, w);
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text);
+    assert.equal(w.hashedGen === w.gen, !lone, JSON.stringify(text.slice(0, 30)));
+    if (lone) continue;
+    const got = [w.h1.slice(0, w.n), w.h2.slice(0, w.n), w.cum.slice(0, w.n + 1)];
+    w.h1.fill(0);
+    w.h2.fill(0);
+    w.cum.fill(0);
+    hashWords(w);
+    assert.deepEqual(got, [w.h1.slice(0, w.n), w.h2.slice(0, w.n), w.cum.slice(0, w.n + 1)], text.slice(0, 30));
+    assert.ok(w.n === 0 || w.cum[w.n] > 0);
+  }
 });

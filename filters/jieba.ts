@@ -408,6 +408,8 @@ interface SegKernel {
     scores: number,
     single: number,
   ): number;
+  /** stats.ts hashWords of the n spans at os, oe of the text at t: hashes into h1, h2, cumulative lengths into cum */
+  hashSpans(t: number, n: number, os: number, oe: number, h1: number, h2: number, cum: number): void;
   /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
   hash64(p: number, n: number): bigint;
 }
@@ -428,6 +430,10 @@ interface Seg {
   units: Buffer;
   start: Int32Array;
   end: Int32Array;
+  /** hashSpans' output, over the route's buffers (free once the route is followed): h1 and h2 (cap ints each), cum */
+  h1: Int32Array;
+  h2: Int32Array;
+  cum: Int32Array;
 }
 const DROP_TABLES = 4;
 const segs = new WeakMap<Dict, Seg>();
@@ -459,6 +465,9 @@ function newSeg(slots: number, nScores: number): Seg {
     units: Buffer.alloc(0),
     start: new Int32Array(0),
     end: new Int32Array(0),
+    h1: new Int32Array(0),
+    h2: new Int32Array(0),
+    cum: new Int32Array(0),
   };
   grow(g, 0);
   return g;
@@ -527,6 +536,10 @@ function grow(g: Seg, L: number): void {
   g.units = Buffer.from(mem.buffer, unitsAt, 2 * cap);
   g.start = new Int32Array(mem.buffer, startAt, cap);
   g.end = new Int32Array(mem.buffer, spanEndAt, cap);
+  // the route's scores (8 (cap + 1) bytes) hold h1 and h2, its ends (cap + 1 ints) cum
+  g.h1 = new Int32Array(mem.buffer, scoreAt, cap);
+  g.h2 = new Int32Array(mem.buffer, scoreAt + 4 * cap, cap);
+  g.cum = new Int32Array(mem.buffer, routeEndAt, cap + 1);
 }
 
 /** The offset of the drop table of `fn` in g's memory (0: drop nothing), built on first use. */
@@ -549,6 +562,12 @@ export interface SpanBuf {
   end: Int32Array;
   n: number;
 }
+/** Per-word hashes and cumulative code-point lengths, as filters/stats.ts hashWords makes them (text.ts Words). */
+export interface SpanHashes {
+  h1: Int32Array;
+  h2: Int32Array;
+  cum: Int32Array;
+}
 
 /**
  * The tokens of jieba's `cut(text, false)` as spans of `text` (into `out`, whose buffers grow to the text's length),
@@ -561,6 +580,7 @@ export function jiebaSpans(
   dropSpace: (firstCodeUnit: number) => boolean,
   out: SpanBuf,
   d: Dict = defaultDict(),
+  hashes?: SpanHashes,
 ): boolean {
   const g = segFor(d);
   const L = text.length;
@@ -589,7 +609,29 @@ export function jiebaSpans(
   out.start.set(g.start.subarray(0, n));
   out.end.set(g.end.subarray(0, n));
   out.n = n;
-  return (r & 1) === 1;
+  const lone = (r & 1) === 1;
+  // the words' hashes while their units are in the kernel (not for a text with a lone surrogate: its words are spans
+  // of the text with U+FFFD there, which the kernel does not hold)
+  if (hashes && !lone) {
+    g.k.hashSpans(
+      g.units.byteOffset,
+      n,
+      g.start.byteOffset,
+      g.end.byteOffset,
+      g.h1.byteOffset,
+      g.h2.byteOffset,
+      g.cum.byteOffset,
+    );
+    if (hashes.h1.length < n) {
+      hashes.h1 = new Int32Array(Math.max(n, hashes.h1.length * 2));
+      hashes.h2 = new Int32Array(hashes.h1.length);
+    }
+    if (hashes.cum.length < n + 1) hashes.cum = new Int32Array(Math.max(n + 1, hashes.cum.length * 2));
+    hashes.h1.set(g.h1.subarray(0, n));
+    hashes.h2.set(g.h2.subarray(0, n));
+    hashes.cum.set(g.cum.subarray(0, n + 1));
+  }
+  return lone;
 }
 
 /** The tokens of jieba's `cut(text, false)` as strings (whitespace tokens left out as for jiebaSpans). */

@@ -818,7 +818,11 @@ function prepareWords(words: Words): void {
   hb2 = words.h2;
   wl = words.cum;
 }
-function hashWords(words: Words): void {
+/**
+ * Per word two hashes of its code units and the cumulative code-point lengths (exported for the test of jieba's kernel,
+ * filters/jieba-kernel.c hashSpans, which makes the same for the words it segments).
+ */
+export function hashWords(words: Words): void {
   const n = words.n;
   if (words.h1.length < n) {
     words.h1 = new Int32Array(Math.max(n, words.h1.length * 2));

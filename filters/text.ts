@@ -370,9 +370,12 @@ export function whitespaceSpans(text: string, w: Words = new Words()): Words {
  * `cut` without HMM (unknown words split into characters), filters/jieba.ts.
  */
 export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
-  // jieba emits whitespace runs as their own tokens, so looking at the first character is enough
-  w.src = jiebaSpans(text, isSpaceUnit, w) ? wellFormed(text) : text;
+  // jieba emits whitespace runs as their own tokens, so looking at the first character is enough; the kernel hashes
+  // the words too (filters/stats.ts reads them), unless the text has a lone surrogate
+  const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w);
+  w.src = lone ? wellFormed(text) : text;
   w.gen = ++wordsGen;
+  if (!lone) w.hashedGen = w.gen;
   return w;
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
