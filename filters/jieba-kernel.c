@@ -155,18 +155,27 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
 // filters/stats.ts hashWords over the n spans [os[k], oe[k]) of t (segment's tokens, whose units are still here): per
 // span two FNV-1a style hashes of its code units (h1 from 0x811c9dc5, h2 from 0x12345678, each (h ^ unit) * 0x01000193
 // in 32 bits, as Math.imul), and cum[k + 1] = cum[k] + the span's code points (a valid surrogate pair counts once).
-__attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
-                                                        i32 *h2, i32 *cum) {
-  i32 acc = 0;
+// And stats.ts lowerHashes' hashes (word_repetition's lower-cased words) into lh1, lh2: the same hashes of the units
+// with A-Z as a-z, which is toLowerCase's word unless it holds a unit of U+00C0-024F or U+0370-052F, or a capital A-Z
+// and a unit outside ASCII: those spans' indices go to ex (stats.ts hashes their toLowerCase); returns their count.
+__attribute__((export_name("hashSpans"))) i32 hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
+                                                       i32 *h2, i32 *cum, i32 *lh1, i32 *lh2, i32 *ex) {
+  i32 acc = 0, nex = 0;
   cum[0] = 0;
   for (i32 k = 0; k < n; k++) {
     const i32 s = os[k], e = oe[k];
-    u32 a = 0x811c9dc5u, b = 0x12345678u;
+    u32 a = 0x811c9dc5u, b = 0x12345678u, la = a, lb = b, f = 0;
     i32 len = e - s;
     for (i32 j = s; j < e; j++) {
       const u32 c = t[j];
       a = (a ^ c) * 0x01000193u;
       b = (b ^ c) * 0x01000193u;
+      // 1: a capital A-Z; 2: a unit of the two ranges; 4: a unit outside ASCII (lowerHashes' flags)
+      const u32 cap = c - 65u < 26u;
+      const u32 l = c + (cap << 5);
+      la = (la ^ l) * 0x01000193u;
+      lb = (lb ^ l) * 0x01000193u;
+      f |= cap | (c < 0x80 ? 0 : (c - 0xc0u < 0x190u || c - 0x370u < 0x1c0u) ? 6 : 4);
       if (c >= 0xd800 && c <= 0xdbff && j + 1 < e) {
         const u32 d = t[j + 1];
         if (d >= 0xdc00 && d <= 0xdfff) len--;
@@ -174,9 +183,13 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
     }
     h1[k] = (i32)a;
     h2[k] = (i32)b;
+    lh1[k] = (i32)la;
+    lh2[k] = (i32)lb;
+    if ((f & 3) && f != 1) ex[nex++] = k;
     acc += len;
     cum[k + 1] = acc;
   }
+  return nex;
 }
 
 // The check of the trie read back from its cache file (filters/xxh64.h).

@@ -15,7 +15,7 @@ import {
   wellFormed,
   xxh64,
 } from './jieba.ts';
-import { jiebaSpanWords, jiebaWords, Words } from './text.ts';
+import { hashString, jiebaSpanWords, jiebaWords, Words } from './text.ts';
 import { hashWords } from './stats.ts';
 import { readSample } from './harness.ts';
 
@@ -249,4 +249,28 @@ test("jieba segmentation kernel: the words' hashes and code-point lengths it mak
     assert.deepEqual(got, [w.h1.slice(0, w.n), w.h2.slice(0, w.n), w.cum.slice(0, w.n + 1)], text.slice(0, 30));
     assert.ok(w.n === 0 || w.cum[w.n] > 0);
   }
+});
+
+test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition's) are those of the words lower-cased when lowerable", async () => {
+  const texts = [
+    'ABC中文 Ａbc ＡＢＣ Éte ÉCOLE Σigma ΣΑΣ İstanbul Ёлка Ⅻ ǅ Ǆ mixedCase中文词 HTTP服务器 and lower 中文',
+    'Capitals next to other units: AÉ Aé A中 Ａ中 İA ΩA Ա Արմ x86_64 C++ GNU/Linux',
+    'Tabs\tand\nLines, 𠀀A 😀B',
+  ];
+  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[1].text, docs[5].text);
+  texts.push(texts.join('\n').repeat(8));
+  const lowerable = /[A-Z\u00c0-\u024f\u0370-\u052f]/;
+  const w = new Words();
+  let ex = 0;
+  for (const text of texts) {
+    jiebaSpanWords(text, w);
+    assert.equal(w.loweredGen, w.gen);
+    ex += w.lowerExN;
+    for (let i = 0; i < w.n; i++) {
+      const word = w.word(i);
+      const l = lowerable.test(word) ? word.toLowerCase() : word;
+      assert.deepEqual([w.lh1[i], w.lh2[i]], [hashString(l) | 0, hashString(l, 0x12345678) | 0], JSON.stringify(word));
+    }
+  }
+  assert.ok(ex > 0); // words that the kernel left to toLowerCase
 });

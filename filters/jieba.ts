@@ -408,8 +408,22 @@ interface SegKernel {
     scores: number,
     single: number,
   ): number;
-  /** stats.ts hashWords of the n spans at os, oe of the text at t: hashes into h1, h2, cumulative lengths into cum */
-  hashSpans(t: number, n: number, os: number, oe: number, h1: number, h2: number, cum: number): void;
+  /**
+   * stats.ts hashWords of the n spans at os, oe of the text at t: hashes into h1, h2, cumulative lengths into cum; the
+   * lower-cased words' hashes into lh1, lh2 but for the spans listed in ex (their count returned)
+   */
+  hashSpans(
+    t: number,
+    n: number,
+    os: number,
+    oe: number,
+    h1: number,
+    h2: number,
+    cum: number,
+    lh1: number,
+    lh2: number,
+    ex: number,
+  ): number;
   /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
   hash64(p: number, n: number): bigint;
 }
@@ -434,6 +448,10 @@ interface Seg {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
+  /** and after the spans: lh1, lh2, ex (cap ints each) */
+  lh1: Int32Array;
+  lh2: Int32Array;
+  ex: Int32Array;
 }
 const DROP_TABLES = 4;
 const segs = new WeakMap<Dict, Seg>();
@@ -468,6 +486,9 @@ function newSeg(slots: number, nScores: number): Seg {
     h1: new Int32Array(0),
     h2: new Int32Array(0),
     cum: new Int32Array(0),
+    lh1: new Int32Array(0),
+    lh2: new Int32Array(0),
+    ex: new Int32Array(0),
   };
   grow(g, 0);
   return g;
@@ -526,7 +547,8 @@ function grow(g: Seg, L: number): void {
     routeEndAt = scoreAt + 8 * (cap + 1),
     startAt = (routeEndAt + 4 * (cap + 1) + 15) & ~15,
     spanEndAt = startAt + 4 * cap,
-    top = spanEndAt + 4 * cap;
+    lowAt = spanEndAt + 4 * cap,
+    top = lowAt + 12 * cap;
   const mem = g.k.memory;
   if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
   g.cap = cap;
@@ -540,6 +562,9 @@ function grow(g: Seg, L: number): void {
   g.h1 = new Int32Array(mem.buffer, scoreAt, cap);
   g.h2 = new Int32Array(mem.buffer, scoreAt + 4 * cap, cap);
   g.cum = new Int32Array(mem.buffer, routeEndAt, cap + 1);
+  g.lh1 = new Int32Array(mem.buffer, lowAt, cap);
+  g.lh2 = new Int32Array(mem.buffer, lowAt + 4 * cap, cap);
+  g.ex = new Int32Array(mem.buffer, lowAt + 8 * cap, cap);
 }
 
 /** The offset of the drop table of `fn` in g's memory (0: drop nothing), built on first use. */
@@ -562,11 +587,18 @@ export interface SpanBuf {
   end: Int32Array;
   n: number;
 }
-/** Per-word hashes and cumulative code-point lengths, as filters/stats.ts hashWords makes them (text.ts Words). */
+/**
+ * Per-word hashes and cumulative code-point lengths, as filters/stats.ts hashWords makes them, and the lower-cased
+ * words' hashes (lowerHashes) but for the words listed in lowerEx[0, lowerExN), which need toLowerCase (text.ts Words).
+ */
 export interface SpanHashes {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
+  lh1: Int32Array;
+  lh2: Int32Array;
+  lowerEx: Int32Array;
+  lowerExN: number;
 }
 
 /**
@@ -613,7 +645,7 @@ export function jiebaSpans(
   // the words' hashes while their units are in the kernel (not for a text with a lone surrogate: its words are spans
   // of the text with U+FFFD there, which the kernel does not hold)
   if (hashes && !lone) {
-    g.k.hashSpans(
+    const nex = g.k.hashSpans(
       g.units.byteOffset,
       n,
       g.start.byteOffset,
@@ -621,15 +653,27 @@ export function jiebaSpans(
       g.h1.byteOffset,
       g.h2.byteOffset,
       g.cum.byteOffset,
+      g.lh1.byteOffset,
+      g.lh2.byteOffset,
+      g.ex.byteOffset,
     );
     if (hashes.h1.length < n) {
       hashes.h1 = new Int32Array(Math.max(n, hashes.h1.length * 2));
       hashes.h2 = new Int32Array(hashes.h1.length);
     }
+    if (hashes.lh1.length < n) {
+      hashes.lh1 = new Int32Array(Math.max(n, hashes.lh1.length * 2));
+      hashes.lh2 = new Int32Array(hashes.lh1.length);
+    }
     if (hashes.cum.length < n + 1) hashes.cum = new Int32Array(Math.max(n + 1, hashes.cum.length * 2));
+    if (hashes.lowerEx.length < nex) hashes.lowerEx = new Int32Array(Math.max(nex, hashes.lowerEx.length * 2));
     hashes.h1.set(g.h1.subarray(0, n));
     hashes.h2.set(g.h2.subarray(0, n));
     hashes.cum.set(g.cum.subarray(0, n + 1));
+    hashes.lh1.set(g.lh1.subarray(0, n));
+    hashes.lh2.set(g.lh2.subarray(0, n));
+    hashes.lowerEx.set(g.ex.subarray(0, nex));
+    hashes.lowerExN = nex;
   }
   return lone;
 }

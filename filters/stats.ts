@@ -11,7 +11,7 @@ import {
   linesOf as splitLines,
   isDjSpecial,
   HashCounter,
-  hashString,
+  lowerWordHash,
   spanHasAlnum,
   spanHasAlpha,
   spanCpLength,
@@ -205,7 +205,11 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
   prepareWords(words);
   let wh1 = hb1,
     wh2 = hb2;
-  if (lowerCase) {
+  if (lowerCase && words.loweredGen === words.gen) {
+    // made with the words (jieba's kernel)
+    wh1 = words.lh1;
+    wh2 = words.lh2;
+  } else if (lowerCase) {
     if (wr1.length < words.n) {
       wr1 = new Int32Array(Math.max(words.n, wr1.length * 2));
       wr2 = new Int32Array(wr1.length);
@@ -254,11 +258,7 @@ function lowerHashes(words: Words, wh1: Int32Array, wh2: Int32Array): void {
       }
       wh1[i] = h;
       wh2[i] = g;
-    } else {
-      const w = words.word(i).toLowerCase();
-      wh1[i] = hashString(w);
-      wh2[i] = hashString(w, 0x12345678);
-    }
+    } else lowerWordHash(words, i, wh1, wh2);
   }
 }
 // (the growable buffers of this module start empty or small: their growth then runs at the first calls, in the

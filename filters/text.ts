@@ -321,6 +321,15 @@ export class Words {
   h2 = new Int32Array(0);
   cum = new Int32Array(1);
   hashedGen = -1;
+  /**
+   * The lower-cased words' hashes (stats.ts wordRepetition's lowerCase), valid while loweredGen === gen: made with
+   * the others by jieba's kernel (jiebaSpanWords), lowerEx[0, lowerExN) the words it left to toLowerCase (lowerWordHash).
+   */
+  lh1 = new Int32Array(0);
+  lh2 = new Int32Array(0);
+  lowerEx = new Int32Array(0);
+  lowerExN = 0;
+  loweredGen = -1;
   constructor() {
     this.start = new Int32Array(256);
     this.end = new Int32Array(256);
@@ -375,8 +384,17 @@ export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
   const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w);
   w.src = lone ? wellFormed(text) : text;
   w.gen = ++wordsGen;
-  if (!lone) w.hashedGen = w.gen;
+  if (!lone) {
+    w.hashedGen = w.loweredGen = w.gen;
+    for (let k = 0; k < w.lowerExN; k++) lowerWordHash(w, w.lowerEx[k], w.lh1, w.lh2);
+  }
   return w;
+}
+/** The hashes of word i lower-cased by toLowerCase (as hashString, both seeds), into h1[i], h2[i]. */
+export function lowerWordHash(w: Words, i: number, h1: Int32Array, h2: Int32Array): void {
+  const s = w.word(i).toLowerCase();
+  h1[i] = hashString(s);
+  h2[i] = hashString(s, 0x12345678);
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
 
