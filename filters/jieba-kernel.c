@@ -155,12 +155,13 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
 // filters/stats.ts hashWords over the n spans [os[k], oe[k]) of t (segment's tokens, whose units are still here): per
 // span two FNV-1a style hashes of its code units (h1 from 0x811c9dc5, h2 from 0x12345678, each (h ^ unit) * 0x01000193
 // in 32 bits, as Math.imul), and cum[k + 1] = cum[k] + the span's code points (a valid surrogate pair counts once).
-// And stats.ts lowerHashes' hashes (word_repetition's lower-cased words) into lh1, lh2: the same hashes of the units
-// with A-Z as a-z, which is toLowerCase's word unless it holds a unit of U+00C0-024F or U+0370-052F, or a capital A-Z
-// and a unit outside ASCII: those spans' indices go to ex (stats.ts hashes their toLowerCase); returns their count.
-__attribute__((export_name("hashSpans"))) i32 hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
-                                                       i32 *h2, i32 *cum, i32 *lh1, i32 *lh2, i32 *ex) {
-  i32 acc = 0, nex = 0;
+// And what stats.ts lowerHashes (word_repetition's lower-cased words) changes, sparsely: a span with a capital A-Z and
+// no unit outside ASCII as a triple (k, its hashes with A-Z as a-z) in low; a span that toLowerCase may change
+// otherwise (a unit of U+00C0-024F or U+0370-052F, or a capital A-Z and a unit outside ASCII) by its index in ex,
+// hashed by stats.ts; the others lower-case to themselves. counts[0]: the triples, counts[1]: the indices.
+__attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
+                                                        i32 *h2, i32 *cum, i32 *low, i32 *ex, i32 *counts) {
+  i32 acc = 0, nlow = 0, nex = 0;
   cum[0] = 0;
   for (i32 k = 0; k < n; k++) {
     const i32 s = os[k], e = oe[k];
@@ -183,13 +184,18 @@ __attribute__((export_name("hashSpans"))) i32 hashSpans(const u16 *t, i32 n, con
     }
     h1[k] = (i32)a;
     h2[k] = (i32)b;
-    lh1[k] = (i32)la;
-    lh2[k] = (i32)lb;
-    if ((f & 3) && f != 1) ex[nex++] = k;
+    if (f == 1) {
+      low[3 * nlow] = k;
+      low[3 * nlow + 1] = (i32)la;
+      low[3 * nlow + 2] = (i32)lb;
+      nlow++;
+    } else if (f & 3)
+      ex[nex++] = k;
     acc += len;
     cum[k + 1] = acc;
   }
-  return nex;
+  counts[0] = nlow;
+  counts[1] = nex;
 }
 
 // The check of the trie read back from its cache file (filters/xxh64.h).

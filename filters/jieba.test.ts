@@ -16,7 +16,7 @@ import {
   xxh64,
 } from './jieba.ts';
 import { hashString, jiebaSpanWords, jiebaWords, Words } from './text.ts';
-import { hashWords } from './stats.ts';
+import { hashWords, wordRepetition } from './stats.ts';
 import { readSample } from './harness.ts';
 
 /** @node-rs/jieba (jieba-rs, native) with the same dictionary: the oracle. */
@@ -266,11 +266,35 @@ test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition'
     jiebaSpanWords(text, w);
     assert.equal(w.loweredGen, w.gen);
     ex += w.lowerExN;
+    // the words' hashes with the kernel's changes over them, and toLowerCase's for the words it left
+    const got1 = w.h1.slice(0, w.n),
+      got2 = w.h2.slice(0, w.n);
+    for (let q = 0; q < 3 * w.loweredN; q += 3) {
+      assert.match(w.word(w.lowered[q]), /^[\x00-\x7f]*[A-Z][\x00-\x7f]*$/);
+      got1[w.lowered[q]] = w.lowered[q + 1];
+      got2[w.lowered[q]] = w.lowered[q + 2];
+    }
+    for (let q = 0; q < w.lowerExN; q++) {
+      const word = w.word(w.lowerEx[q]);
+      assert.match(word, /[\u00c0-\u024f\u0370-\u052f]|[A-Z][^]*[^\x00-\x7f]|[^\x00-\x7f][^]*[A-Z]/);
+      got1[w.lowerEx[q]] = hashString(word.toLowerCase()) | 0;
+      got2[w.lowerEx[q]] = hashString(word.toLowerCase(), 0x12345678) | 0;
+    }
     for (let i = 0; i < w.n; i++) {
       const word = w.word(i);
       const l = lowerable.test(word) ? word.toLowerCase() : word;
-      assert.deepEqual([w.lh1[i], w.lh2[i]], [hashString(l) | 0, hashString(l, 0x12345678) | 0], JSON.stringify(word));
+      assert.deepEqual([got1[i], got2[i]], [hashString(l) | 0, hashString(l, 0x12345678) | 0], JSON.stringify(word));
     }
   }
   assert.ok(ex > 0); // words that the kernel left to toLowerCase
+  // word_repetition over the kernel's changes equals it over lowerHashes' (the words' own hashes, lowered in JavaScript)
+  for (const text of [...texts, 'Linux linux LINUX 中文 ÉCOLE école Σigma σigma HTTP http 中文 '.repeat(3)])
+    for (const n of [1, 2, 5]) {
+      jiebaSpanWords(text, w);
+      const fromKernel = wordRepetition(w, n, true);
+      w.loweredGen = -1;
+      assert.equal(fromKernel, wordRepetition(w, n, true), JSON.stringify(text.slice(0, 30)));
+    }
+  jiebaSpanWords('Linux linux LINUX', w);
+  assert.equal(wordRepetition(w, 1, true), 1);
 });

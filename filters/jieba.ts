@@ -410,7 +410,8 @@ interface SegKernel {
   ): number;
   /**
    * stats.ts hashWords of the n spans at os, oe of the text at t: hashes into h1, h2, cumulative lengths into cum; the
-   * lower-cased words' hashes into lh1, lh2 but for the spans listed in ex (their count returned)
+   * lower-cased words' hashes that differ, as (index, h1, h2) triples into low, and the indices of the words that need
+   * toLowerCase into ex (their counts into counts[0], counts[1])
    */
   hashSpans(
     t: number,
@@ -420,10 +421,10 @@ interface SegKernel {
     h1: number,
     h2: number,
     cum: number,
-    lh1: number,
-    lh2: number,
+    low: number,
     ex: number,
-  ): number;
+    counts: number,
+  ): void;
   /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
   hash64(p: number, n: number): bigint;
 }
@@ -448,10 +449,10 @@ interface Seg {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
-  /** and after the spans: lh1, lh2, ex (cap ints each) */
-  lh1: Int32Array;
-  lh2: Int32Array;
+  /** and after the spans: low (3 cap ints), ex (cap ints), the two counts */
+  low: Int32Array;
   ex: Int32Array;
+  counts: Int32Array;
 }
 const DROP_TABLES = 4;
 const segs = new WeakMap<Dict, Seg>();
@@ -486,9 +487,9 @@ function newSeg(slots: number, nScores: number): Seg {
     h1: new Int32Array(0),
     h2: new Int32Array(0),
     cum: new Int32Array(0),
-    lh1: new Int32Array(0),
-    lh2: new Int32Array(0),
+    low: new Int32Array(0),
     ex: new Int32Array(0),
+    counts: new Int32Array(0),
   };
   grow(g, 0);
   return g;
@@ -548,7 +549,7 @@ function grow(g: Seg, L: number): void {
     startAt = (routeEndAt + 4 * (cap + 1) + 15) & ~15,
     spanEndAt = startAt + 4 * cap,
     lowAt = spanEndAt + 4 * cap,
-    top = lowAt + 12 * cap;
+    top = lowAt + 16 * cap + 8;
   const mem = g.k.memory;
   if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
   g.cap = cap;
@@ -562,9 +563,9 @@ function grow(g: Seg, L: number): void {
   g.h1 = new Int32Array(mem.buffer, scoreAt, cap);
   g.h2 = new Int32Array(mem.buffer, scoreAt + 4 * cap, cap);
   g.cum = new Int32Array(mem.buffer, routeEndAt, cap + 1);
-  g.lh1 = new Int32Array(mem.buffer, lowAt, cap);
-  g.lh2 = new Int32Array(mem.buffer, lowAt + 4 * cap, cap);
-  g.ex = new Int32Array(mem.buffer, lowAt + 8 * cap, cap);
+  g.low = new Int32Array(mem.buffer, lowAt, 3 * cap);
+  g.ex = new Int32Array(mem.buffer, lowAt + 12 * cap, cap);
+  g.counts = new Int32Array(mem.buffer, lowAt + 16 * cap, 2);
 }
 
 /** The offset of the drop table of `fn` in g's memory (0: drop nothing), built on first use. */
@@ -588,15 +589,16 @@ export interface SpanBuf {
   n: number;
 }
 /**
- * Per-word hashes and cumulative code-point lengths, as filters/stats.ts hashWords makes them, and the lower-cased
- * words' hashes (lowerHashes) but for the words listed in lowerEx[0, lowerExN), which need toLowerCase (text.ts Words).
+ * Per-word hashes and cumulative code-point lengths, as filters/stats.ts hashWords makes them, and what lower-casing
+ * changes (stats.ts lowerHashes): lowered[0, 3 loweredN) the (index, h1, h2) of the words whose A-Z it maps, lowerEx[0,
+ * lowerExN) the words that need toLowerCase; the other words lower-case to themselves (text.ts Words).
  */
 export interface SpanHashes {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
-  lh1: Int32Array;
-  lh2: Int32Array;
+  lowered: Int32Array;
+  loweredN: number;
   lowerEx: Int32Array;
   lowerExN: number;
 }
@@ -645,7 +647,7 @@ export function jiebaSpans(
   // the words' hashes while their units are in the kernel (not for a text with a lone surrogate: its words are spans
   // of the text with U+FFFD there, which the kernel does not hold)
   if (hashes && !lone) {
-    const nex = g.k.hashSpans(
+    g.k.hashSpans(
       g.units.byteOffset,
       n,
       g.start.byteOffset,
@@ -653,25 +655,25 @@ export function jiebaSpans(
       g.h1.byteOffset,
       g.h2.byteOffset,
       g.cum.byteOffset,
-      g.lh1.byteOffset,
-      g.lh2.byteOffset,
+      g.low.byteOffset,
       g.ex.byteOffset,
+      g.counts.byteOffset,
     );
+    const nlow = g.counts[0],
+      nex = g.counts[1];
     if (hashes.h1.length < n) {
       hashes.h1 = new Int32Array(Math.max(n, hashes.h1.length * 2));
       hashes.h2 = new Int32Array(hashes.h1.length);
     }
-    if (hashes.lh1.length < n) {
-      hashes.lh1 = new Int32Array(Math.max(n, hashes.lh1.length * 2));
-      hashes.lh2 = new Int32Array(hashes.lh1.length);
-    }
     if (hashes.cum.length < n + 1) hashes.cum = new Int32Array(Math.max(n + 1, hashes.cum.length * 2));
+    if (hashes.lowered.length < 3 * nlow)
+      hashes.lowered = new Int32Array(Math.max(3 * nlow, hashes.lowered.length * 2));
     if (hashes.lowerEx.length < nex) hashes.lowerEx = new Int32Array(Math.max(nex, hashes.lowerEx.length * 2));
     hashes.h1.set(g.h1.subarray(0, n));
     hashes.h2.set(g.h2.subarray(0, n));
     hashes.cum.set(g.cum.subarray(0, n + 1));
-    hashes.lh1.set(g.lh1.subarray(0, n));
-    hashes.lh2.set(g.lh2.subarray(0, n));
+    hashes.lowered.set(g.low.subarray(0, 3 * nlow));
+    hashes.loweredN = nlow;
     hashes.lowerEx.set(g.ex.subarray(0, nex));
     hashes.lowerExN = nex;
   }

@@ -11,7 +11,7 @@ import {
   linesOf as splitLines,
   isDjSpecial,
   HashCounter,
-  lowerWordHash,
+  hashString,
   spanHasAlnum,
   spanHasAlpha,
   spanCpLength,
@@ -206,10 +206,22 @@ export function wordRepetition(words: Words, n = 10, lowerCase = false): number 
   let wh1 = hb1,
     wh2 = hb2;
   if (lowerCase && words.loweredGen === words.gen) {
-    // made with the words (jieba's kernel)
-    wh1 = words.lh1;
-    wh2 = words.lh2;
-  } else if (lowerCase) {
+    // what lower-casing changes came with the words (jieba's kernel): the words' own hashes into the kernel, those
+    // changed over them
+    const { k, at, at2 } = kernelFor(words.n, 0);
+    const k1 = new Int32Array(k.memory.buffer, at, words.n),
+      k2 = new Int32Array(k.memory.buffer, at2, words.n);
+    k1.set(hb1.subarray(0, words.n));
+    k2.set(hb2.subarray(0, words.n));
+    const lo = words.lowered;
+    for (let q = 0; q < 3 * words.loweredN; q += 3) {
+      k1[lo[q]] = lo[q + 1];
+      k2[lo[q]] = lo[q + 2];
+    }
+    for (let q = 0; q < words.lowerExN; q++) lowerWordHash(words, words.lowerEx[q], k1, k2);
+    return k.wordRep(words.n, n) / total;
+  }
+  if (lowerCase) {
     if (wr1.length < words.n) {
       wr1 = new Int32Array(Math.max(words.n, wr1.length * 2));
       wr2 = new Int32Array(wr1.length);
@@ -260,6 +272,12 @@ function lowerHashes(words: Words, wh1: Int32Array, wh2: Int32Array): void {
       wh2[i] = g;
     } else lowerWordHash(words, i, wh1, wh2);
   }
+}
+/** The hashes of word i lower-cased by toLowerCase (as hashString, both seeds), into h1[i], h2[i]. */
+function lowerWordHash(w: Words, i: number, h1: Int32Array, h2: Int32Array): void {
+  const s = w.word(i).toLowerCase();
+  h1[i] = hashString(s);
+  h2[i] = hashString(s, 0x12345678);
 }
 // (the growable buffers of this module start empty or small: their growth then runs at the first calls, in the
 // interpreter or in primeBranches, and the optimised code has feedback for it; a first growth after the compile threw

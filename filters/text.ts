@@ -322,11 +322,12 @@ export class Words {
   cum = new Int32Array(1);
   hashedGen = -1;
   /**
-   * The lower-cased words' hashes (stats.ts wordRepetition's lowerCase), valid while loweredGen === gen: made with
-   * the others by jieba's kernel (jiebaSpanWords), lowerEx[0, lowerExN) the words it left to toLowerCase (lowerWordHash).
+   * What lower-casing changes in the hashes (stats.ts wordRepetition's lowerCase), valid while loweredGen === gen: made
+   * with the others by jieba's kernel (jiebaSpanWords): lowered[0, 3 loweredN) the (index, h1, h2) of the words whose
+   * A-Z it maps, lowerEx[0, lowerExN) the words that need toLowerCase; the others lower-case to themselves.
    */
-  lh1 = new Int32Array(0);
-  lh2 = new Int32Array(0);
+  lowered = new Int32Array(0);
+  loweredN = 0;
   lowerEx = new Int32Array(0);
   lowerExN = 0;
   loweredGen = -1;
@@ -384,17 +385,8 @@ export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
   const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w);
   w.src = lone ? wellFormed(text) : text;
   w.gen = ++wordsGen;
-  if (!lone) {
-    w.hashedGen = w.loweredGen = w.gen;
-    for (let k = 0; k < w.lowerExN; k++) lowerWordHash(w, w.lowerEx[k], w.lh1, w.lh2);
-  }
+  if (!lone) w.hashedGen = w.loweredGen = w.gen;
   return w;
-}
-/** The hashes of word i lower-cased by toLowerCase (as hashString, both seeds), into h1[i], h2[i]. */
-export function lowerWordHash(w: Words, i: number, h1: Int32Array, h2: Int32Array): void {
-  const s = w.word(i).toLowerCase();
-  h1[i] = hashString(s);
-  h2[i] = hashString(s, 0x12345678);
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
 
