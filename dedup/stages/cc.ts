@@ -10,6 +10,7 @@ import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { type DedupConfig } from '../config.ts';
 import { RecordReader, CorruptIntermediateError } from '../runfile.ts';
 import { pad, crashPoint, PartitionedWriter, inputFilesFor } from './common.ts';
+import { releaseWrittenSets } from './verify.ts';
 
 export interface CcArgs {
   cfg: DedupConfig;
@@ -29,6 +30,8 @@ export interface CcArgs {
  * `unstable` counts nodes that are not yet a star leaf / star centre (0 in a large-star round = converged).
  */
 async function runCc(rank: number, world: number, args: CcArgs, ctx: TaskContext) {
+  // sets a verify-sets task of this worker process held for a verify task it did not run
+  releaseWrittenSets();
   const { cfg, mode } = args;
   const P = cfg.partitions;
   const p = rank;

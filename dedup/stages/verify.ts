@@ -111,10 +111,11 @@ function rangeCandidates(
   groups: number[],
   first: number,
   end: number,
-): { nodes: Set<number>; likely: Float64Array; otherRecords: Uint32Array } {
-  const nodes = new Set<number>();
+): { nodes: NodeMarks; likely: Float64Array; otherRecords: Uint32Array } {
+  const nodes = new NodeMarks(first, end);
   const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
-  const likely = new PairList(files.reduce((a, r) => a + r.count, 0));
+  // (few of the records: grown as needed)
+  const likely = new PairList();
   const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
   for (const r of files) {
@@ -130,6 +131,31 @@ function rangeCandidates(
     }
   }
   return { nodes, likely: likely.sortedUnique(), otherRecords };
+}
+
+/**
+ * A set of the nodes first .. end - 1 (a sets task's candidate documents): a byte each, where a Set took a hash
+ * lookup per cand/ record read (millions a task).
+ */
+class NodeMarks {
+  private readonly marks: Uint8Array;
+  size = 0;
+  constructor(
+    private readonly first: number,
+    end: number,
+  ) {
+    this.marks = new Uint8Array(Math.max(0, end - first));
+  }
+  add(n: number): void {
+    const i = n - this.first;
+    if (this.marks[i] === 0) {
+      this.marks[i] = 1;
+      this.size++;
+    }
+  }
+  has(n: number): boolean {
+    return this.marks[n - this.first] === 1;
+  }
 }
 
 /**
@@ -316,10 +342,12 @@ const INDEX_WIDTH = 4;
  * written) with the file's size and mtime when closed, while they fit in SETS_IN_MEMORY: a verify task of the same
  * process (one worker: every task runs in the `steel` process) that reads a sets task's file whole takes its sets from
  * here instead of reading the file back and checking it. The files are written all the same (worker processes and a
- * resumed run read them). Not held in worker processes (later steps of the worker would carry them); dropped after the
- * verify stage (releaseWrittenSets).
+ * resumed run read them). Held in worker processes too (a verify task reads every sets file: each then reads the
+ * others' only; at most SETS_IN_MEMORY a process); dropped after use (releaseWrittenSets): the `steel` process's after
+ * the verify stage (dedup/run.ts: with one worker it runs every verify task), a worker's at the end of its verify task
+ * (a lane runs one: verifyPlan) and by a clustering task, the step after verify (a lane that ran no verify task).
  */
-const writtenSets = new Map<string, { sets: Uint32Array[]; size: number; mtimeMs: number }>();
+const writtenSets = new Map<string, { sets: Uint32Array[]; words: number; size: number; mtimeMs: number }>();
 
 /** Drop the sets this process's sets tasks held for its verify tasks (dedup/run.ts, after the verify stage). */
 export function releaseWrittenSets(): void {
@@ -360,9 +388,10 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
-  let held: Uint32Array[] | undefined = setting('worker') ? undefined : [];
-  const holdWords = (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY) >> 2;
+  let held: Uint32Array[] | undefined = [];
   writtenSets.delete(setsPath(cfg, rank));
+  let holdWords = (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY) >> 2;
+  for (const w of writtenSets.values()) holdWords -= w.words;
   let start = 0;
   let docs = 0;
   let bytes = 0;
@@ -399,7 +428,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     likelyOut.close();
     if (held) {
       const st = statSync(setsPath(cfg, rank));
-      writtenSets.set(setsPath(cfg, rank), { sets: held, size: st.size, mtimeMs: st.mtimeMs });
+      writtenSets.set(setsPath(cfg, rank), { sets: held, words: start, size: st.size, mtimeMs: st.mtimeMs });
     }
   } catch (e) {
     data.abort();
@@ -419,7 +448,7 @@ async function* neededDocuments(
   cfg: DedupConfig,
   num: Numbering,
   fi: number,
-  needed: Set<number>,
+  needed: NodeMarks,
 ): AsyncGenerator<{ node: number; doc: Document }> {
   const path = cfg.inputs[fi]!;
   const first = num.offsets[fi]!;
@@ -611,6 +640,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     throw err;
   } finally {
     for (const f of files) if (f instanceof RecordRanges) f.close();
+    if (setting('worker')) releaseWrittenSets();
   }
   return st;
 }
