@@ -855,6 +855,54 @@ test('minhash verify split over ranges by the workers checks every pair once, wi
   assert.ok(pairs! - connected! - bySize! > verified!, 'pairs below the threshold checked');
 });
 
+test('the sets step writes each other pair once, by u and v, which verify takes from it; a damaged or missing pairs file is named', async () => {
+  const dir = tmpDir('dd-pairs-');
+  const files = clusterFiles(dir);
+  const out = join(dir, 'out');
+  const cfg = { ...cfgFor('minhash', files, out), groups: 2 };
+  const logs: string[] = [];
+  const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
+  await runDedup(cfg, ex, { workers: 2, log: (m: string) => logs.push(m) });
+  const vsets = join(out, 'work', 'vsets');
+  const pairsFiles = readdirSync(vsets).filter((n) => n.endsWith('.pairs.bin'));
+  assert.deepEqual(pairsFiles, ['s00000.pairs.bin'], 'one sets task (two groups), one pairs file');
+  const other = readAllRecords(join(vsets, pairsFiles[0]!));
+  const likely = readAllRecords(join(vsets, 's00000.likely.bin'));
+  assert.equal(other.width, 2);
+  const w = other.words;
+  for (let i = 0; i < w.length; i += 2) {
+    assert.ok(w[i]! < w[i + 1]!, 'u < v');
+    if (i > 0) assert.ok(w[i - 2]! < w[i]! || (w[i - 2] === w[i] && w[i - 1]! < w[i + 1]!), 'by u and v, each once');
+  }
+  assert.ok(other.count > 0 && likely.count > 0);
+  assert.equal(other.count + likely.count, verifyCounts(logs)[1], 'every distinct candidate pair in one of the files');
+  const dups = [...dupMap(out)].sort();
+  // verify again from the sets step's files: a flipped word, then a missing file, named and not used
+  const path = join(vsets, pairsFiles[0]!);
+  const orig = readFileSync(path);
+  const rerunVerify = () => {
+    for (const d of readdirSync(join(out, 'work', '.state')))
+      if (!['dedup-signatures', 'dedup-buckets', 'dedup-verify-sets', 'verify-plan.json'].includes(d))
+        require_rm(join(out, 'work', '.state', d));
+  };
+  const flipped = Buffer.from(orig);
+  flipped[orig.length - 40] ^= 0x10;
+  writeFileSync(path, flipped);
+  rerunVerify();
+  await assert.rejects(
+    runDedup(cfg, ex, { workers: 2, log: noLog }),
+    (e: Error) => e.message.includes(path) && /checksum/.test(e.message),
+  );
+  require_rm(path);
+  await assert.rejects(
+    runDedup(cfg, ex, { workers: 2, log: noLog }),
+    (e: Error) => e.message.includes(path) && /missing/.test(e.message),
+  );
+  writeFileSync(path, orig);
+  await runDedup(cfg, ex, { workers: 2, log: noLog });
+  assert.deepEqual([...dupMap(out)].sort(), dups);
+});
+
 test('a verify step killed with 2 workers resumes with 1 worker on the recorded ranges, to the same result', async () => {
   const dir = tmpDir('dd-ranges-kill-');
   const files = clusterFiles(dir);

@@ -6,7 +6,8 @@
  *  a. sets:   one task per run of consecutive input files of about equal estimated cost (setsTasks; half as many as
  *             file groups): its files' documents that are in some candidate pair -> vsets/sT.bin (their sorted, unique
  *             shingle hashes, one after another) + vsets/sT.idx.bin (node, start, length, check per document), its
- *             likely pairs -> vsets/sT.likely.bin; it returns its cost profile (pair records by first node, in blocks)
+ *             likely pairs -> vsets/sT.likely.bin, its other pairs -> vsets/sT.pairs.bin (each pair once, from the
+ *             records of its bands in cand/); it returns its cost profile (pair records by first node, in blocks)
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the profiles; one range with one
  *             worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
  *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
@@ -58,6 +59,23 @@ const setsPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s$
 const setsIndexPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.idx.bin`);
 /** A sets task's likely pairs (sketch estimate at the threshold or above; u < v, u in its files): u, v each, sorted. */
 const likelyPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.likely.bin`);
+/** A sets task's other pairs (u < v, u in its files), each once: u, v each, sorted. */
+const otherPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.pairs.bin`);
+
+/** The nodes first .. end - 1 of sets task `t` (its files': consecutive), and the groups of those files. */
+function setsRange(args: VerifyArgs, t: number): { first: number; end: number; groups: number[] } {
+  const { cfg, num, setsOf } = args;
+  let first = Infinity;
+  let end = 0;
+  const groups = new Set<number>();
+  for (let fi = 0; fi < cfg.inputs.length; fi++) {
+    if (setsOf[fi] !== t) continue;
+    first = Math.min(first, num.offsets[fi]!);
+    end = Math.max(end, num.offsets[fi + 1]!);
+    groups.add(groupOfFile(cfg, fi));
+  }
+  return end === 0 ? { first: 0, end: 0, groups: [] } : { first, end, groups: [...groups] };
+}
 
 /**
  * The sets task of each input file (`sizes`: each task's estimate): cfg.groups / 2 runs of consecutive files (fileGroups)
@@ -101,21 +119,23 @@ export function setsCount(setsOf: readonly number[]): number {
  * The candidate documents of the node range first .. end - 1 (a sets task's files): the nodes in the range of the
  * cand/ records of the groups of its files (a pair is recorded as u < v in the group of u, and as v, u in the group
  * of v when that is another). And of its pairs (u < v,
- * u in the range), each once (a pair has a record per band it shares): those whose sketch estimate reaches the
- * threshold (the likely duplicates), as u · 2³² + v, sorted; of the others, the records per first node u (index u -
- * first): the verify plan's estimate of u's cost (those pairs are checked by u's task alone, and are most of the
- * checks; the likely ones are checked by every task, verifyPlan).
+ * u in the range), each once (a pair has a record per band it shares), as u · 2³² + v, sorted: those whose sketch
+ * estimate reaches the threshold (the likely duplicates), and the others; of the others, also the records per first
+ * node u (index u - first): the verify plan's estimate of u's cost (those pairs are checked by u's task alone, and are
+ * most of the checks; the likely ones are checked by every task, verifyPlan).
  */
 function rangeCandidates(
   cfg: DedupConfig,
   groups: number[],
   first: number,
   end: number,
-): { nodes: NodeMarks; likely: Float64Array; otherRecords: Uint32Array } {
+): { nodes: NodeMarks; likely: Float64Array; others: Float64Array; otherRecords: Uint32Array } {
   const nodes = new NodeMarks(first, end);
   const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
-  // (few of the records: grown as needed)
+  // (grown as needed: the likely ones are few of the records, the others at most half, a pair being recorded twice
+  // when its nodes' groups differ)
   const likely = new PairList();
+  const others = new PairList();
   const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
   for (const r of files) {
@@ -127,10 +147,13 @@ function rangeCandidates(
       if (v >= first && v < end) nodes.add(v);
       if (u > v || !inU) continue;
       if (r.rec[2]! >= atLeast) likely.push(u, v);
-      else otherRecords[u - first]!++;
+      else {
+        others.push(u, v);
+        otherRecords[u - first]!++;
+      }
     }
   }
-  return { nodes, likely: likely.sortedUnique(), otherRecords };
+  return { nodes, likely: likely.sortedUnique(), others: others.sortedUnique(), otherRecords };
 }
 
 /**
@@ -270,45 +293,58 @@ export interface VerifyPlan {
  * A verify task's candidate pairs (u, v), u < v, each once, as u · 2³² + v: first every likely pair (the sets tasks'
  * vsets/sT.likely.bin files, in task order: by u and v), whatever its u (they join their documents before the others
  * are reached, and the task's forest then skips those; every task checks all of them in the same order, so each has
- * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the cand/ files
- * of the groups the range overlaps (a pair is recorded in the group of u), by u and v (a first node's pairs
- * together). `likely`: the first part's length.
+ * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the
+ * vsets/sT.pairs.bin files of the sets tasks whose nodes the range overlaps (each by u and v, the tasks' nodes
+ * ascending: a first node's pairs together). `likely`: the first part's length.
  */
 function taskPairs(args: VerifyPairsArgs, lo: number, hi: number): { pairs: Float64Array; likely: number } {
-  const { cfg, num, setsOf } = args;
-  const likelyParts: Uint32Array[] = [];
-  let nLikely = 0;
-  for (let t = 0, n = setsCount(setsOf); t < n; t++) {
-    const path = likelyPath(cfg, t);
+  const { cfg, setsOf } = args;
+  const pairsOf = (path: string) => {
     if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
     const r = readAllRecords(path);
     if (r.width !== 2) throw new CorruptIntermediateError(path, 'unexpected width');
-    likelyParts.push(r.words);
-    nLikely += r.count;
+    return r.words;
+  };
+  const parts: Uint32Array[] = [];
+  let nLikely = 0;
+  const n = setsCount(setsOf);
+  for (let t = 0; t < n; t++) {
+    parts.push(pairsOf(likelyPath(cfg, t)));
+    nLikely += parts[t]!.length / 2;
   }
-  const rest = new PairList();
-  const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
-  const groups = new Set<number>();
-  for (let fi = 0; fi < cfg.inputs.length; fi++)
-    if (num.offsets[fi]! < hi && num.offsets[fi + 1]! > lo) groups.add(groupOfFile(cfg, fi));
-  for (const g of [...groups].sort((a, b) => a - b)) {
-    for (const f of inputFilesFor(join(cfg.workDir, 'cand'), g)) {
-      const r = candidateReader(f);
-      while (r.next()) {
-        const u = r.rec[0]!;
-        const v = r.rec[1]!;
-        // the pair's record for the group of v (its sets task), when that is another; another range's; a likely pair
-        if (v < u || u < lo || u >= hi || r.rec[2]! >= atLeast) continue;
-        rest.push(u, v);
+  let total = nLikely;
+  for (let t = 0; t < n; t++) {
+    const { first, end } = setsRange(args, t);
+    if (first >= hi || end <= lo) continue;
+    const w = pairsOf(otherPath(cfg, t));
+    // the pairs from the first with u ≥ lo to the first with u ≥ hi (by u: binary searches)
+    const from = (x: number) => {
+      let a = 0;
+      let b = w.length / 2;
+      while (a < b) {
+        const m = (a + b) >>> 1;
+        if (w[2 * m]! < x) a = m + 1;
+        else b = m;
       }
-    }
+      return 2 * a;
+    };
+    parts.push(w.subarray(from(lo), from(hi)));
+    total += parts.at(-1)!.length / 2;
   }
-  const others = rest.sortedUnique();
-  const pairs = new Float64Array(nLikely + others.length);
+  const pairs = new Float64Array(total);
   let k = 0;
-  for (const w of likelyParts) for (let i = 0; i < w.length; i += 2) pairs[k++] = w[i]! * 2 ** 32 + w[i + 1]!;
-  pairs.set(others, k);
+  for (const w of parts) for (let i = 0; i < w.length; i += 2) pairs[k++] = w[i]! * 2 ** 32 + w[i + 1]!;
   return { pairs, likely: nLikely };
+}
+
+/** Pairs u · 2³² + v as records (u, v) of `out`, a width-2 run file. */
+function writePairs(out: RecordWriter, pairs: Float64Array): void {
+  const words = new Uint32Array(2 * pairs.length);
+  for (let i = 0; i < pairs.length; i++) {
+    words[2 * i] = Math.floor(pairs[i]! / 2 ** 32);
+    words[2 * i + 1] = pairs[i]! % 2 ** 32;
+  }
+  out.writeMany(words, pairs.length);
 }
 
 /** A reader of a cand/ file's records (u, v, estimate; checked as read). */
@@ -372,20 +408,12 @@ function check(words: Uint32Array): number {
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num, setsOf } = args;
   // the task's node range, and the groups of its files (whose cand/ files record its documents' pairs)
-  let first = Infinity;
-  let end = 0;
-  const groups = new Set<number>();
-  for (let fi = 0; fi < cfg.inputs.length; fi++) {
-    if (setsOf[fi] !== rank) continue;
-    first = Math.min(first, num.offsets[fi]!);
-    end = Math.max(end, num.offsets[fi + 1]!);
-    groups.add(groupOfFile(cfg, fi));
-  }
-  if (end === 0) first = 0;
-  const { nodes: needed, likely, otherRecords } = rangeCandidates(cfg, [...groups], first, end);
+  const { first, end, groups } = setsRange(args, rank);
+  const { nodes: needed, likely, others, otherRecords } = rangeCandidates(cfg, groups, first, end);
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
+  const othersOut = new RecordWriter(otherPath(cfg, rank), 2);
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = [];
@@ -416,16 +444,13 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         bytes += doc.text.length;
       }
     }
-    const pairs = new Uint32Array(2 * likely.length);
-    for (let i = 0; i < likely.length; i++) {
-      pairs[2 * i] = Math.floor(likely[i]! / 2 ** 32);
-      pairs[2 * i + 1] = likely[i]! % 2 ** 32;
-    }
-    likelyOut.writeMany(pairs, likely.length);
+    writePairs(likelyOut, likely);
+    writePairs(othersOut, others);
     crashPoint('verify-sets');
     data.close();
     index.close();
     likelyOut.close();
+    othersOut.close();
     if (held) {
       const st = statSync(setsPath(cfg, rank));
       writtenSets.set(setsPath(cfg, rank), { sets: held, words: start, size: st.size, mtimeMs: st.mtimeMs });
@@ -434,6 +459,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     data.abort();
     index.abort();
     likelyOut.abort();
+    othersOut.abort();
     throw e;
   }
   ctx.progress(1, 1);
