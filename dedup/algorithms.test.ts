@@ -34,7 +34,7 @@ import {
 } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
-import { Forest, setsCount, setsTasks, verifyPlan } from './stages/verify.ts';
+import { Forest, PairList, setsCount, setsTasks, verifyPlan } from './stages/verify.ts';
 import type { DedupConfig } from './config.ts';
 import { recordOrder } from './stages/signatures.ts';
 import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
@@ -766,5 +766,33 @@ test('fileGroups: consecutive files, every group used, about equal bytes; the sl
     const bytes = Array.from({ length: groups }, (_, k) => sizes.reduce((a, s, i) => a + (g[i] === k ? s : 0), 0));
     const total = sizes.reduce((a, b) => a + b, 0);
     assert.ok(Math.max(...bytes) <= total / groups + Math.max(...sizes), `${bytes}`);
+  }
+});
+
+test('PairList gives each pair once, by u and v, whatever the order and repeats pushed', () => {
+  let seed = 7;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  // v below 2^16 (one digit pass), and across the whole 32-bit range (two); u near 0 and near 2^32
+  for (const [n, uFrom, uSpan, vSpan] of [
+    [0, 0, 1, 1],
+    [1, 5, 1, 1],
+    [2_000, 0, 40, 300],
+    [5_000, 1000, 3, 2 ** 16],
+    [20_000, 2 ** 32 - 500, 500, 2 ** 32],
+    [20_000, 77, 1, 2 ** 32],
+  ] as const) {
+    const pl = new PairList(4);
+    const pushed: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const u = uFrom + Math.floor(rnd() * uSpan);
+      const v = Math.floor(rnd() * vSpan);
+      // a pair pushed again, out of order
+      for (let r = rnd() < 0.3 ? 2 : 1; r > 0; r--) {
+        pl.push(u, v);
+        pushed.push(u * 2 ** 32 + v);
+      }
+    }
+    const want = [...new Set(pushed)].sort((a, b) => a - b);
+    assert.deepEqual([...pl.sortedUnique()], want, `${n} pairs`);
   }
 });

@@ -186,7 +186,7 @@ class NodeMarks {
  * ascending: counted by u, then each u's v sorted (a count array over the range of u and short sorts, where one sort
  * of every record was most of a verify task's own time).
  */
-class PairList {
+export class PairList {
   private u: Uint32Array;
   private v: Uint32Array;
   private n = 0;
