@@ -385,7 +385,7 @@ const INDEX_WIDTH = 4;
  */
 const writtenSets = new Map<string, { sets: Uint32Array[]; words: number; size: number; mtimeMs: number }>();
 
-/** Drop the sets this process's sets tasks held for its verify tasks (dedup/run.ts, after the verify stage). */
+/** Drop the sets this process's sets tasks held for its verify tasks (writtenSets says when). */
 export function releaseWrittenSets(): void {
   writtenSets.clear();
 }
