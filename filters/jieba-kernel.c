@@ -159,13 +159,18 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
 // no unit outside ASCII as a triple (k, its hashes with A-Z as a-z) in low; a span that toLowerCase may change
 // otherwise (a unit of U+00C0-024F or U+0370-052F, or a capital A-Z and a unit outside ASCII) by its index in ex,
 // hashed by stats.ts; the others lower-case to themselves. counts[0]: the triples, counts[1]: the indices.
+// And stats.ts gopherQuality's word sums, from cls (a class per code unit, text.ts wordUnitClass: 1 a letter, 2
+// punctuation, a symbol or a space, 4 a surrogate): over the spans with no surrogate, counts[2] the words that are not
+// punctuation only (a unit without 2), counts[3] their code points, counts[4] those of them with a letter; the spans
+// with a surrogate (an astral character) by their indices in qx, counts[5] of them, for stats.ts to classify.
 __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
-                                                        i32 *h2, i32 *cum, i32 *low, i32 *ex, i32 *counts) {
-  i32 acc = 0, nlow = 0, nex = 0;
+                                                        i32 *h2, i32 *cum, i32 *low, i32 *ex, const u8 *cls, i32 *qx,
+                                                        i32 *counts) {
+  i32 acc = 0, nlow = 0, nex = 0, qWords = 0, qLen = 0, qAlpha = 0, nqx = 0;
   cum[0] = 0;
   for (i32 k = 0; k < n; k++) {
     const i32 s = os[k], e = oe[k];
-    u32 a = 0x811c9dc5u, b = 0x12345678u, la = a, lb = b, f = 0;
+    u32 a = 0x811c9dc5u, b = 0x12345678u, la = a, lb = b, f = 0, any = 0, all = 2;
     i32 len = e - s;
     for (i32 j = s; j < e; j++) {
       const u32 c = t[j];
@@ -177,6 +182,9 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
       la = (la ^ l) * 0x01000193u;
       lb = (lb ^ l) * 0x01000193u;
       f |= cap | (c < 0x80 ? 0 : (c - 0xc0u < 0x190u || c - 0x370u < 0x1c0u) ? 6 : 4);
+      const u32 q = cls[c];
+      any |= q;
+      all &= q;
       if (c >= 0xd800 && c <= 0xdbff && j + 1 < e) {
         const u32 d = t[j + 1];
         if (d >= 0xdc00 && d <= 0xdfff) len--;
@@ -191,11 +199,22 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
       nlow++;
     } else if (f & 3)
       ex[nex++] = k;
+    if (any & 4)
+      qx[nqx++] = k;
+    else if (!all) {
+      qWords++;
+      qLen += len;
+      qAlpha += any & 1;
+    }
     acc += len;
     cum[k + 1] = acc;
   }
   counts[0] = nlow;
   counts[1] = nex;
+  counts[2] = qWords;
+  counts[3] = qLen;
+  counts[4] = qAlpha;
+  counts[5] = nqx;
 }
 
 // The check of the trie read back from its cache file (filters/xxh64.h).

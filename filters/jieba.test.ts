@@ -15,8 +15,9 @@ import {
   wellFormed,
   xxh64,
 } from './jieba.ts';
-import { hashString, jiebaSpanWords, jiebaWords, Words } from './text.ts';
-import { hashWords, wordRepetition } from './stats.ts';
+import { hashString, jiebaSpanWords, jiebaWords, whitespaceSpans, Words } from './text.ts';
+import { gopherQuality, hashWords, stopwordCount, wordRepetition } from './stats.ts';
+import { STOPWORDS } from './wordlists.ts';
 import { readSample } from './harness.ts';
 
 /** @node-rs/jieba (jieba-rs, native) with the same dictionary: the oracle. */
@@ -297,4 +298,53 @@ test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition'
     }
   jiebaSpanWords('Linux linux LINUX', w);
   assert.equal(wordRepetition(w, 1, true), 1);
+});
+
+test("jieba segmentation kernel: gopherQuality's word sums it makes (by text.ts wordUnitClass) are those of the words' own loop", async () => {
+  const texts = [
+    '中文，分词。（括号）…… with ASCII words, 数字 12345 -- ... • and 𠀀𠀁 astral 😀 characters 😀😀 ©® ★☆ ——',
+    'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀 |||| ### !!!',
+    '纯标点：，。、；「」『』【】',
+    '',
+  ];
+  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[2].text);
+  texts.push(texts.join('\n').repeat(8));
+  const w = new Words();
+  let astral = 0;
+  for (const text of texts) {
+    jiebaSpanWords(text, w);
+    assert.equal(w.qualGen, w.gen);
+    astral += w.qualExN;
+    const fromKernel = gopherQuality(text, w);
+    w.qualGen = -1; // the same words through the loop over every word
+    const own = gopherQuality(text, w);
+    assert.deepEqual(fromKernel, own, JSON.stringify(text.slice(0, 30)));
+    if (text) assert.ok(own.n_words > 0 && own.alpha_words_ratio > 0);
+  }
+  assert.ok(astral > 0); // words with an astral character, left to stats.ts
+});
+
+test("stopwordCount through the words' hashes (jieba's kernel's, or gopherQuality's) equals it through the stop set's own hashing", async () => {
+  const zh = new Set(STOPWORDS.zh.map((x) => x.toLowerCase())),
+    en = new Set(STOPWORDS.en.map((x) => x.toLowerCase()));
+  const texts = ['The cat and THE dog 的 了 是 我们 在 A a I i 中文 Ｔhe É the', '', '的'];
+  for (const { docs } of await readSample()) texts.push(docs[0].text, docs[4].text);
+  const w = new Words();
+  let seen = 0;
+  for (const text of texts)
+    for (const [mode, stop] of [
+      ['jieba', zh],
+      ['jieba', en],
+      ['whitespace', en],
+    ] as const) {
+      if (mode === 'jieba') jiebaSpanWords(text, w);
+      else whitespaceSpans(text, w);
+      w.hashedGen = -1;
+      const own = stopwordCount(w, stop);
+      hashWords(w);
+      const hashed = stopwordCount(w, stop);
+      assert.equal(hashed, own, `${mode}: ${JSON.stringify(text.slice(0, 30))}`);
+      seen += own;
+    }
+  assert.ok(seen > 100);
 });

@@ -411,7 +411,8 @@ interface SegKernel {
   /**
    * stats.ts hashWords of the n spans at os, oe of the text at t: hashes into h1, h2, cumulative lengths into cum; the
    * lower-cased words' hashes that differ, as (index, h1, h2) triples into low, and the indices of the words that need
-   * toLowerCase into ex (their counts into counts[0], counts[1])
+   * toLowerCase into ex (their counts into counts[0], counts[1]); with cls (a class per code unit) stats.ts
+   * gopherQuality's word sums into counts[2, 5) and the words it classifies itself into qx (counts[5] of them)
    */
   hashSpans(
     t: number,
@@ -423,6 +424,8 @@ interface SegKernel {
     cum: number,
     low: number,
     ex: number,
+    cls: number,
+    qx: number,
     counts: number,
   ): void;
   /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
@@ -435,7 +438,7 @@ interface Seg {
   rootAt: number;
   scoresAt: number;
   /** the drop tables (65,536 flags each) of the last predicates, most recent first */
-  drops: { fn: (c: number) => boolean; at: number }[];
+  drops: { fn: (c: number) => boolean | number; at: number }[];
   dropAt: number;
   bufAt: number;
   cap: number;
@@ -449,9 +452,10 @@ interface Seg {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
-  /** and after the spans: low (3 cap ints), ex (cap ints), the two counts */
+  /** and after the spans: low (3 cap ints), ex (cap ints), qx (cap ints), the six counts */
   low: Int32Array;
   ex: Int32Array;
+  qx: Int32Array;
   counts: Int32Array;
 }
 const DROP_TABLES = 4;
@@ -489,6 +493,7 @@ function newSeg(slots: number, nScores: number): Seg {
     cum: new Int32Array(0),
     low: new Int32Array(0),
     ex: new Int32Array(0),
+    qx: new Int32Array(0),
     counts: new Int32Array(0),
   };
   grow(g, 0);
@@ -549,7 +554,7 @@ function grow(g: Seg, L: number): void {
     startAt = (routeEndAt + 4 * (cap + 1) + 15) & ~15,
     spanEndAt = startAt + 4 * cap,
     lowAt = spanEndAt + 4 * cap,
-    top = lowAt + 16 * cap + 8;
+    top = lowAt + 20 * cap + 24;
   const mem = g.k.memory;
   if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
   g.cap = cap;
@@ -565,22 +570,28 @@ function grow(g: Seg, L: number): void {
   g.cum = new Int32Array(mem.buffer, routeEndAt, cap + 1);
   g.low = new Int32Array(mem.buffer, lowAt, 3 * cap);
   g.ex = new Int32Array(mem.buffer, lowAt + 12 * cap, cap);
-  g.counts = new Int32Array(mem.buffer, lowAt + 16 * cap, 2);
+  g.qx = new Int32Array(mem.buffer, lowAt + 16 * cap, cap);
+  g.counts = new Int32Array(mem.buffer, lowAt + 20 * cap, 6);
 }
 
-/** The offset of the drop table of `fn` in g's memory (0: drop nothing), built on first use. */
-function dropTable(g: Seg, fn: (c: number) => boolean): number {
+/**
+ * The offset of the table of `fn` in g's memory (65,536 bytes, fn of each code unit: a drop table's flags or a unit
+ * class; 0: drop nothing), built on first use.
+ */
+function dropTable(g: Seg, fn: (c: number) => boolean | number): number {
   if (fn === NO_DROP) return 0;
   const i = g.drops.findIndex((t) => t.fn === fn);
   if (i >= 0) return g.drops[i].at;
   const at = g.drops.length < DROP_TABLES ? g.dropAt + (g.drops.length << 16) : g.drops.pop()!.at;
   const flags = new Uint8Array(g.k.memory.buffer, at, 0x10000);
-  for (let c = 0; c < 0x10000; c++) flags[c] = fn(c) ? 1 : 0;
+  for (let c = 0; c < 0x10000; c++) flags[c] = +fn(c);
   g.drops.unshift({ fn, at });
   return at;
 }
 
 const NO_DROP = () => false;
+/** No unit class (every unit 4: each word left to stats.ts). */
+const NO_CLASS = () => 4;
 
 /** Word boundaries in UTF-16 offsets: word i is text.slice(start[i], end[i]); n words. Buffers reused between texts. */
 export interface SpanBuf {
@@ -591,7 +602,10 @@ export interface SpanBuf {
 /**
  * Per-word hashes and cumulative code-point lengths, as filters/stats.ts hashWords makes them, and what lower-casing
  * changes (stats.ts lowerHashes): lowered[0, 3 loweredN) the (index, h1, h2) of the words whose A-Z it maps, lowerEx[0,
- * lowerExN) the words that need toLowerCase; the other words lower-case to themselves (text.ts Words).
+ * lowerExN) the words that need toLowerCase; the other words lower-case to themselves (text.ts Words). And stats.ts
+ * gopherQuality's word sums by the words' unit classes (text.ts wordUnitClass): over the words without a surrogate,
+ * qualWords those not punctuation only, qualLen their code points, qualAlpha those of them with a letter; the words
+ * with a surrogate in qualEx[0, qualExN), left to stats.ts.
  */
 export interface SpanHashes {
   h1: Int32Array;
@@ -601,6 +615,11 @@ export interface SpanHashes {
   loweredN: number;
   lowerEx: Int32Array;
   lowerExN: number;
+  qualWords: number;
+  qualLen: number;
+  qualAlpha: number;
+  qualEx: Int32Array;
+  qualExN: number;
 }
 
 /**
@@ -615,6 +634,7 @@ export function jiebaSpans(
   out: SpanBuf,
   d: Dict = defaultDict(),
   hashes?: SpanHashes,
+  unitClass: (codeUnit: number) => number = NO_CLASS,
 ): boolean {
   const g = segFor(d);
   const L = text.length;
@@ -657,10 +677,13 @@ export function jiebaSpans(
       g.cum.byteOffset,
       g.low.byteOffset,
       g.ex.byteOffset,
+      dropTable(g, unitClass),
+      g.qx.byteOffset,
       g.counts.byteOffset,
     );
     const nlow = g.counts[0],
-      nex = g.counts[1];
+      nex = g.counts[1],
+      nqx = g.counts[5];
     if (hashes.h1.length < n) {
       hashes.h1 = new Int32Array(Math.max(n, hashes.h1.length * 2));
       hashes.h2 = new Int32Array(hashes.h1.length);
@@ -669,6 +692,7 @@ export function jiebaSpans(
     if (hashes.lowered.length < 3 * nlow)
       hashes.lowered = new Int32Array(Math.max(3 * nlow, hashes.lowered.length * 2));
     if (hashes.lowerEx.length < nex) hashes.lowerEx = new Int32Array(Math.max(nex, hashes.lowerEx.length * 2));
+    if (hashes.qualEx.length < nqx) hashes.qualEx = new Int32Array(Math.max(nqx, hashes.qualEx.length * 2));
     hashes.h1.set(g.h1.subarray(0, n));
     hashes.h2.set(g.h2.subarray(0, n));
     hashes.cum.set(g.cum.subarray(0, n + 1));
@@ -676,6 +700,11 @@ export function jiebaSpans(
     hashes.loweredN = nlow;
     hashes.lowerEx.set(g.ex.subarray(0, nex));
     hashes.lowerExN = nex;
+    hashes.qualWords = g.counts[2];
+    hashes.qualLen = g.counts[3];
+    hashes.qualAlpha = g.counts[4];
+    hashes.qualEx.set(g.qx.subarray(0, nqx));
+    hashes.qualExN = nqx;
   }
   return lone;
 }

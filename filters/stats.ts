@@ -14,6 +14,7 @@ import {
   hashString,
   spanHasAlnum,
   spanHasAlpha,
+  isPunctChar,
   spanCpLength,
   SpanSet,
   Words,
@@ -22,8 +23,6 @@ import {
   nextWordsGen,
   charFlags,
   C_LETTER,
-  C_PUNCT,
-  C_SYMBOL,
   C_HAN,
   C_SPACE,
 } from './text.ts';
@@ -331,12 +330,20 @@ export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
   let k = 0;
   const { one, lens, set, asciiFirst } = stopIdx(stop);
   const { src, start, end } = words;
+  // the words' FNV-1a hashes when they are hashed (jieba's kernel hashes its words; gopherQuality, before this in its
+  // step, hashes the others)
+  const h1 = words.hashedGen === words.gen ? words.h1 : null;
   for (let i = 0; i < words.n; i++) {
     const b = start[i],
       e = end[i],
       L = e - b;
     const c0 = src.charCodeAt(b);
-    if (L === 1 ? one[c0] === 1 : lens[L < 63 ? L : 63] === 1 && set.has(src, b, e)) k++;
+    if (
+      L === 1
+        ? one[c0] === 1
+        : lens[L < 63 ? L : 63] === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))
+    )
+      k++;
     // a word starting with ASCII lowercases to one starting with that unit lowercased: only such entries can match
     else if (c0 < 128 && asciiFirst[asciiLower(c0)] === 1 && changesLower(src, b, e)) {
       // w !== w.toLowerCase() && stop.has(w.toLowerCase())
@@ -503,7 +510,7 @@ function punctOnly(s: string, b: number, e: number): boolean {
         i++;
       }
     }
-    if ((charFlags(c) & (C_PUNCT | C_SYMBOL)) === 0 && !isJsSpace(c)) return false;
+    if (!isPunctChar(c)) return false;
   }
   return e > b;
 }
@@ -522,12 +529,27 @@ export function gopherQuality(text: string, words: Words) {
     alphaWords = 0;
   prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
   const { src, start, end } = words;
-  for (let i = 0; i < words.n; i++)
-    if (!punctOnly(src, start[i], end[i])) {
-      nWords++;
-      lenSum += wl[i + 1] - wl[i];
-      if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
+  if (words.qualGen === words.gen) {
+    // the sums from jieba's kernel, but for the words with an astral character
+    nWords = words.qualWords;
+    lenSum = words.qualLen;
+    alphaWords = words.qualAlpha;
+    const ex = words.qualEx;
+    for (let k = 0; k < words.qualExN; k++) {
+      const i = ex[k];
+      if (!punctOnly(src, start[i], end[i])) {
+        nWords++;
+        lenSum += wl[i + 1] - wl[i];
+        if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
+      }
     }
+  } else
+    for (let i = 0; i < words.n; i++)
+      if (!punctOnly(src, start[i], end[i])) {
+        nWords++;
+        lenSum += wl[i + 1] - wl[i];
+        if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
+      }
   let nLines = 0,
     bullets = 0,
     ellipsis = 0;

@@ -331,6 +331,17 @@ export class Words {
   lowerEx = new Int32Array(0);
   lowerExN = 0;
   loweredGen = -1;
+  /**
+   * stats.ts gopherQuality's word sums, valid while qualGen === gen: made by jieba's kernel (jiebaSpanWords) from the
+   * units' wordUnitClass. Over the words without a surrogate: qualWords those not punctuation only, qualLen their code
+   * points, qualAlpha those of them with a letter; the words with a surrogate, qualEx[0, qualExN), are not counted.
+   */
+  qualWords = 0;
+  qualLen = 0;
+  qualAlpha = 0;
+  qualEx = new Int32Array(0);
+  qualExN = 0;
+  qualGen = -1;
   constructor() {
     this.start = new Int32Array(256);
     this.end = new Int32Array(256);
@@ -382,13 +393,26 @@ export function whitespaceSpans(text: string, w: Words = new Words()): Words {
 export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
   // jieba emits whitespace runs as their own tokens, so looking at the first character is enough; the kernel hashes
   // the words too (filters/stats.ts reads them), unless the text has a lone surrogate
-  const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w);
+  const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w, wordUnitClass);
   w.src = lone ? wellFormed(text) : text;
   w.gen = ++wordsGen;
-  if (!lone) w.hashedGen = w.loweredGen = w.gen;
+  if (!lone) w.hashedGen = w.loweredGen = w.qualGen = w.gen;
   return w;
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
+/**
+ * A character that a word of only such characters is made of, for gopherQuality (datatrove's PUNCTUATION_SET):
+ * punctuation, a symbol or JavaScript whitespace.
+ */
+export const isPunctChar = (cp: number): boolean => (charFlags(cp) & (C_PUNCT | C_SYMBOL)) !== 0 || isJsSpace(cp);
+/**
+ * A UTF-16 code unit's class for gopherQuality's word sums in jieba's kernel: 1 a letter (C_LETTER), 2 isPunctChar, 4 a
+ * surrogate (its word is classified by code points in JavaScript).
+ */
+export function wordUnitClass(c: number): number {
+  if (c >= 0xd800 && c <= 0xdfff) return 4;
+  return ((BMP[c] & C_LETTER) !== 0 ? 1 : 0) | (isPunctChar(c) ? 2 : 0);
+}
 
 /** Words of a list of strings (words made elsewhere, e.g. data-juicer's stripped words): spans of their concatenation. */
 export function wordsFromList(list: readonly string[]): Words {
@@ -568,7 +592,14 @@ export class SpanSet {
   }
   /** Whether str.slice(b, e) is in the set. */
   has(str: string, b: number, e: number): boolean {
-    const h = spanHash(str, b, e);
+    return this.hasHashed(spanFnv(str, b, e), str, b, e);
+  }
+  /**
+   * has(str, b, e) given the span's FNV-1a hash (hashString of str.slice(b, e); stats.ts hashWords' h1, which jieba's
+   * kernel makes too).
+   */
+  hasHashed(fnv: number, str: string, b: number, e: number): boolean {
+    const h = (fnv ^ (fnv >>> 15)) | 0;
     const len = e - b;
     let slot = h & this.mask;
     for (;;) {
@@ -592,9 +623,15 @@ export class SpanSet {
     return set;
   }
 }
-function spanHash(s: string, b: number, e: number): number {
+/** FNV-1a of the code units of s.slice(b, e) (hashString's). */
+function spanFnv(s: string, b: number, e: number): number {
   let h = 0x811c9dc5;
   for (let i = b; i < e; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+/** SpanSet's hash of s.slice(b, e): spanFnv mixed. */
+function spanHash(s: string, b: number, e: number): number {
+  const h = spanFnv(s, b, e);
   return (h ^ (h >>> 15)) | 0;
 }
 function spansEqual(a: string, ab: number, b: string, bb: number, len: number): boolean {
