@@ -300,7 +300,7 @@ test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition'
   assert.equal(wordRepetition(w, 1, true), 1);
 });
 
-test("jieba segmentation kernel: gopherQuality's word sums it makes (by text.ts wordUnitClass) are those of the words' own loop", async () => {
+test("gopherQuality's word sums made with the hashes (jieba's kernel, stats.ts hashWords; by text.ts wordUnitClass) are those of the words' own loop", async () => {
   const texts = [
     '中文，分词。（括号）…… with ASCII words, 数字 12345 -- ... • and 𠀀𠀁 astral 😀 characters 😀😀 ©® ★☆ ——',
     'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀 |||| ### !!!',
@@ -320,6 +320,15 @@ test("jieba segmentation kernel: gopherQuality's word sums it makes (by text.ts 
     const own = gopherQuality(text, w);
     assert.deepEqual(fromKernel, own, JSON.stringify(text.slice(0, 30)));
     if (text) assert.ok(own.n_words > 0 && own.alpha_words_ratio > 0);
+    // and stats.ts hashWords' sums, over these words and over the text's whitespace words
+    for (const words of [w, whitespaceSpans(text)]) {
+      words.hashedGen = -1;
+      hashWords(words);
+      assert.equal(words.qualGen, words.gen);
+      const fromHashes = gopherQuality(text, words);
+      words.qualGen = -1;
+      assert.deepEqual(fromHashes, gopherQuality(text, words), JSON.stringify(text.slice(0, 30)));
+    }
   }
   assert.ok(astral > 0); // words with an astral character, left to stats.ts
 });

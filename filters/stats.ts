@@ -15,6 +15,7 @@ import {
   spanHasAlnum,
   spanHasAlpha,
   isPunctChar,
+  wordUnitClass,
   spanCpLength,
   SpanSet,
   Words,
@@ -530,7 +531,7 @@ export function gopherQuality(text: string, words: Words) {
   prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
   const { src, start, end } = words;
   if (words.qualGen === words.gen) {
-    // the sums from jieba's kernel, but for the words with an astral character
+    // the sums made with the words' hashes (hashWords, or jieba's kernel: but for its words with an astral character)
     nWords = words.qualWords;
     lenSum = words.qualLen;
     alphaWords = words.qualAlpha;
@@ -873,17 +874,26 @@ export function hashWords(words: Words): void {
     h2 = words.h2,
     wl = words.cum;
   const { src, start, end } = words;
-  let acc = 0;
+  const cls = unitClasses();
+  let acc = 0,
+    qWords = 0,
+    qLen = 0,
+    qAlpha = 0;
   wl[0] = 0;
   for (let i = 0; i < n; i++) {
     const e = end[i];
     let a = 0x811c9dc5,
       b = 0x12345678,
-      k = e - start[i];
+      k = e - start[i],
+      any = 0,
+      all = 2;
     for (let j = start[i]; j < e; j++) {
       const c = src.charCodeAt(j);
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x01000193);
+      const q = cls[c];
+      any |= q;
+      all &= q;
       // a valid surrogate pair is one code point
       if (c >= 0xd800 && c <= 0xdbff && j + 1 < e) {
         const d = src.charCodeAt(j + 1);
@@ -892,10 +902,29 @@ export function hashWords(words: Words): void {
     }
     h1[i] = a;
     h2[i] = b;
+    // gopherQuality's sums (as jieba's kernel makes them; a word with a surrogate by its code points)
+    if ((any & 4) !== 0 ? !punctOnly(src, start[i], e) : all === 0) {
+      qWords++;
+      qLen += k;
+      if ((any & 4) !== 0 ? spanHasAlpha(src, start[i], e) : (any & 1) !== 0) qAlpha++;
+    }
     acc += k;
     wl[i + 1] = acc;
   }
-  words.hashedGen = words.gen;
+  words.qualWords = qWords;
+  words.qualLen = qLen;
+  words.qualAlpha = qAlpha;
+  words.qualExN = 0;
+  words.hashedGen = words.qualGen = words.gen;
+}
+/** text.ts wordUnitClass of every UTF-16 code unit, made at the first use. */
+let unitClassTable: Uint8Array | null = null;
+function unitClasses(): Uint8Array {
+  if (unitClassTable === null) {
+    unitClassTable = new Uint8Array(0x10000);
+    for (let c = 0; c < 0x10000; c++) unitClassTable[c] = wordUnitClass(c);
+  }
+  return unitClassTable;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
 let ga = new Int32Array(0),

@@ -332,8 +332,8 @@ export class Words {
   lowerExN = 0;
   loweredGen = -1;
   /**
-   * stats.ts gopherQuality's word sums, valid while qualGen === gen: made by jieba's kernel (jiebaSpanWords) from the
-   * units' wordUnitClass. Over the words without a surrogate: qualWords those not punctuation only, qualLen their code
+   * stats.ts gopherQuality's word sums, valid while qualGen === gen: made with the hashes, by stats.ts hashWords or
+   * jieba's kernel (jiebaSpanWords), from the units' wordUnitClass. Over the words without a surrogate: qualWords those not punctuation only, qualLen their code
    * points, qualAlpha those of them with a letter; the words with a surrogate, qualEx[0, qualExN), are not counted.
    */
   qualWords = 0;
