@@ -336,7 +336,7 @@ test("gopherQuality's word sums made with the hashes (jieba's kernel, stats.ts h
 test("stopwordCount through the words' hashes (jieba's kernel's, or gopherQuality's) equals it through the stop set's own hashing", async () => {
   const zh = new Set(STOPWORDS.zh.map((x) => x.toLowerCase())),
     en = new Set(STOPWORDS.en.map((x) => x.toLowerCase()));
-  const texts = ['The cat and THE dog 的 了 是 我们 在 A a I i 中文 Ｔhe É the', '', '的'];
+  const texts = ['The cat and THE dog 的 了 是 我们 在 A a I i 中文 Ｔhe É the ThE tHE AND And ANDé Être', '', '的'];
   for (const { docs } of await readSample()) texts.push(docs[0].text, docs[4].text);
   const w = new Words();
   let seen = 0;
@@ -353,6 +353,10 @@ test("stopwordCount through the words' hashes (jieba's kernel's, or gopherQualit
       hashWords(w);
       const hashed = stopwordCount(w, stop);
       assert.equal(hashed, own, `${mode}: ${JSON.stringify(text.slice(0, 30))}`);
+      // the definition: a word or its toLowerCase in the set
+      let ref = 0;
+      for (let i = 0; i < w.n; i++) if (stop.has(w.word(i)) || stop.has(w.word(i).toLowerCase())) ref++;
+      assert.equal(own, ref, `${mode}: ${JSON.stringify(text.slice(0, 30))}`);
       seen += own;
     }
   assert.ok(seen > 100);

@@ -346,22 +346,29 @@ export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
     )
       k++;
     // a word starting with ASCII lowercases to one starting with that unit lowercased: only such entries can match
-    else if (c0 < 128 && asciiFirst[asciiLower(c0)] === 1 && changesLower(src, b, e)) {
-      // w !== w.toLowerCase() && stop.has(w.toLowerCase())
-      const w = src.slice(b, e);
-      const l = w.toLowerCase();
-      if (l !== w && stop.has(l)) k++;
+    else if (c0 < 128 && asciiFirst[asciiLower(c0)] === 1) {
+      // w !== w.toLowerCase() && stop.has(w.toLowerCase()): an ASCII word's lower-cased hash as it goes (A-Z as
+      // a-z), toLowerCase for a word with a unit outside ASCII
+      let h = 0x811c9dc5,
+        cap = 0,
+        j = b;
+      for (; j < e; j++) {
+        const c = src.charCodeAt(j);
+        if (c >= 128) break;
+        const u = c - 65 < 26 && c >= 65 ? 1 : 0;
+        cap |= u;
+        h = Math.imul(h ^ (c + (u << 5)), 0x01000193);
+      }
+      if (j === e) {
+        if (cap === 1 && set.hasAsciiLowered(h, src, b, e)) k++;
+      } else {
+        const w = src.slice(b, e);
+        const l = w.toLowerCase();
+        if (l !== w && stop.has(l)) k++;
+      }
     }
   }
   return k;
-}
-/** Whether s.slice(b, e) may differ from its toLowerCase(): an ASCII capital or any non-ASCII code unit. */
-function changesLower(s: string, b: number, e: number): boolean {
-  for (let i = b; i < e; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || (c >= 65 && c <= 90)) return true;
-  }
-  return false;
 }
 
 /**

@@ -610,6 +610,22 @@ export class SpanSet {
       slot = (slot + 1) & this.mask;
     }
   }
+  /**
+   * Whether str.slice(b, e), an ASCII span, with A-Z as a-z is in the set, given the FNV-1a hash of the lowered units
+   * (no string made).
+   */
+  hasAsciiLowered(fnv: number, str: string, b: number, e: number): boolean {
+    const h = (fnv ^ (fnv >>> 15)) | 0;
+    const len = e - b;
+    let slot = h & this.mask;
+    for (;;) {
+      const se = this.e[slot];
+      if (se === 0) return false;
+      if (this.hash[slot] === h && se - this.s[slot] === len && lowerEquals(this.src, this.s[slot], str, b, len))
+        return true;
+      slot = (slot + 1) & this.mask;
+    }
+  }
   /** A set of fixed strings (spans of their concatenation). */
   static of(entries: Iterable<string>): SpanSet {
     const list = [...new Set(entries)].filter((x) => x.length > 0);
@@ -636,6 +652,14 @@ function spanHash(s: string, b: number, e: number): number {
 }
 function spansEqual(a: string, ab: number, b: string, bb: number, len: number): boolean {
   for (let k = 0; k < len; k++) if (a.charCodeAt(ab + k) !== b.charCodeAt(bb + k)) return false;
+  return true;
+}
+/** spansEqual with b's A-Z read as a-z. */
+function lowerEquals(a: string, ab: number, b: string, bb: number, len: number): boolean {
+  for (let k = 0; k < len; k++) {
+    const c = b.charCodeAt(bb + k);
+    if (a.charCodeAt(ab + k) !== (c >= 65 && c <= 90 ? c + 32 : c)) return false;
+  }
   return true;
 }
 
