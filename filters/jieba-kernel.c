@@ -182,7 +182,8 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
       la = (la ^ l) * 0x01000193u;
       lb = (lb ^ l) * 0x01000193u;
       f |= cap | (c < 0x80 ? 0 : (c - 0xc0u < 0x190u || c - 0x370u < 0x1c0u) ? 6 : 4);
-      const u32 q = cls[c];
+      // (a CJK Unified Ideograph is a letter: jieba.ts checks that of cls, and the table stays out of the cache)
+      const u32 q = c - 0x4e00u < 0x5200u ? 1 : cls[c];
       any |= q;
       all &= q;
       if (c >= 0xd800 && c <= 0xdbff && j + 1 < e) {

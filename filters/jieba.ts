@@ -590,8 +590,23 @@ function dropTable(g: Seg, fn: (c: number) => boolean | number): number {
 }
 
 const NO_DROP = () => false;
-/** No unit class (every unit 4: each word left to stats.ts). */
-const NO_CLASS = () => 4;
+
+/**
+ * The offset of the table of the unit class `fn` (hashSpans' cls: gopherQuality's classes) in g's memory. The kernel
+ * takes a CJK Unified Ideograph (U+4E00-9FFF) as class 1, a letter, without reading the table (which then stays out of
+ * the cache): an error when fn says otherwise.
+ */
+const checkedClasses = new WeakSet<(c: number) => number>();
+function classTable(g: Seg, fn: ((c: number) => number) | undefined): number {
+  if (!fn) throw new Error("jiebaSpans: the words' hashes need a unit class (text.ts wordUnitClass)");
+  if (!checkedClasses.has(fn)) {
+    for (let c = 0x4e00; c <= 0x9fff; c++)
+      if (fn(c) !== 1)
+        throw new Error(`jiebaSpans: unit class ${fn(c)} of U+${c.toString(16)}, which the kernel takes as 1`);
+    checkedClasses.add(fn);
+  }
+  return dropTable(g, fn);
+}
 
 /** Word boundaries in UTF-16 offsets: word i is text.slice(start[i], end[i]); n words. Buffers reused between texts. */
 export interface SpanBuf {
@@ -634,7 +649,7 @@ export function jiebaSpans(
   out: SpanBuf,
   d: Dict = defaultDict(),
   hashes?: SpanHashes,
-  unitClass: (codeUnit: number) => number = NO_CLASS,
+  unitClass?: (codeUnit: number) => number,
 ): boolean {
   const g = segFor(d);
   const L = text.length;
@@ -677,7 +692,7 @@ export function jiebaSpans(
       g.cum.byteOffset,
       g.low.byteOffset,
       g.ex.byteOffset,
-      dropTable(g, unitClass),
+      classTable(g, unitClass),
       g.qx.byteOffset,
       g.counts.byteOffset,
     );
