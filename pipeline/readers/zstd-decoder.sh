@@ -21,27 +21,11 @@ if [ "$SUM" != "$WANT" ]; then
 fi
 CC="$(command -v clang || command -v clang-14)"
 LD="$(command -v wasm-ld || command -v wasm-ld-14)"
-# the few C library headers libzstd includes, for a target without a C library: memcpy & co. as builtins (bulk
-# memory instructions), no allocator (zstd-decoder.c), no assertions, no I/O
 SHIM="$(mktemp -d)"
 trap 'rm -rf "$SHIM"' EXIT
-cat >"$SHIM/string.h" <<'H'
-#pragma once
-#include <stddef.h>
-#define memcpy(d, s, n) __builtin_memcpy((d), (s), (n))
-#define memmove(d, s, n) __builtin_memmove((d), (s), (n))
-#define memset(p, v, n) __builtin_memset((p), (v), (n))
-#define memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
-H
-cat >"$SHIM/stdlib.h" <<'H'
-#pragma once
-#include <stddef.h>
-void *malloc(size_t n);
-void *calloc(size_t n, size_t s);
-void free(void *p);
-H
-echo '#define assert(x) ((void)0)' >"$SHIM/assert.h"
-: >"$SHIM/stdio.h"
+# libzstd's C library headers (zstd-libc-shim.sh)
+source "$HERE/zstd-libc-shim.sh"
+zstd_libc_shim "$SHIM"
 cd "$LIB"
 "$CC" --target=wasm32 -O3 -mbulk-memory -nostdlib -isystem "$SHIM" -I. -Icommon \
   -DDEBUGLEVEL=0 -DZSTD_LEGACY_SUPPORT=0 -DZSTD_MULTITHREAD=0 -DZSTD_NO_TRACE -DZSTD_DISABLE_ASM \

@@ -42,27 +42,10 @@ for f in zstd_fast.c zstd_double_fast.c; do
     exit 1
   fi
 done
-# the few C library headers libzstd includes, for a target without a C library: memcpy & co. as builtins (bulk
-# memory instructions), no allocator (zstd-encoder.c), no assertions, no I/O
 SHIM="$TMP/include"
-mkdir -p "$SHIM"
-cat >"$SHIM/string.h" <<'H'
-#pragma once
-#include <stddef.h>
-#define memcpy(d, s, n) __builtin_memcpy((d), (s), (n))
-#define memmove(d, s, n) __builtin_memmove((d), (s), (n))
-#define memset(p, v, n) __builtin_memset((p), (v), (n))
-#define memcmp(a, b, n) __builtin_memcmp((a), (b), (n))
-H
-cat >"$SHIM/stdlib.h" <<'H'
-#pragma once
-#include <stddef.h>
-void *malloc(size_t n);
-void *calloc(size_t n, size_t s);
-void free(void *p);
-H
-echo '#define assert(x) ((void)0)' >"$SHIM/assert.h"
-: >"$SHIM/stdio.h"
+# libzstd's C library headers (zstd-libc-shim.sh)
+source "$HERE/zstd-libc-shim.sh"
+zstd_libc_shim "$SHIM"
 cd "$LIB"
 FILES=()
 for f in "${SRCS[@]}"; do

@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decompress as fzstd } from 'fzstd';
 import { ZstdDecoder, ZstdEncoder, scanFrame, zstdCompress } from './zstd.ts';
 import { tmpDir } from '../test-fixtures/tmp-dir.ts';
@@ -103,22 +102,4 @@ test('the zstd CLI reads ZstdEncoder frames, one after another in a file', (t) =
   const r = spawnSync('zstd', ['-dc', file], { maxBuffer: 1 << 26 });
   assert.equal(r.status, 0, String(r.stderr));
   assert.ok(r.stdout.equals(Buffer.concat(parts)));
-});
-
-test('zstd-encoder.wasm is the build of zstd-encoder.c (rebuilt when ZSTD_SRC names the zstd v1.5.6 sources)', (t) => {
-  const src = process.env.ZSTD_SRC;
-  if (!src) return t.skip('ZSTD_SRC not set (a copy of https://github.com/facebook/zstd at v1.5.6)');
-  const version = ['clang', 'clang-14']
-    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
-    .find((v) => v.includes('clang version'));
-  if (!version || !/clang version 14\./.test(version))
-    return t.skip('the .wasm was built by clang 14 (apt-get install clang lld)');
-  const out = join(tmpDir('steel-zstd-enc-'), 'z.wasm');
-  const sh = fileURLToPath(new URL('./zstd-encoder.sh', import.meta.url));
-  const r = spawnSync('bash', [sh, out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.ok(
-    readFileSync(out).equals(readFileSync(fileURLToPath(new URL('./zstd-encoder.wasm', import.meta.url)))),
-    'the committed .wasm is stale: run ZSTD_SRC=... bash pipeline/readers/zstd-encoder.sh',
-  );
 });

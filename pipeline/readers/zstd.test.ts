@@ -63,20 +63,22 @@ test('ZstdDecoder rejects a damaged frame, a wrong size and a bad checksum', asy
   assert.deepEqual(d.decompress(frame, raw.length), new Uint8Array(raw));
 });
 
-test('zstd-decoder.wasm is the build of zstd-decoder.c (rebuilt when ZSTD_SRC names the zstd v1.5.6 sources)', (t) => {
-  const src = process.env.ZSTD_SRC;
-  if (!src) return t.skip('ZSTD_SRC not set (a copy of https://github.com/facebook/zstd at v1.5.6)');
-  const version = ['clang', 'clang-14']
-    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
-    .find((v) => v.includes('clang version'));
-  if (!version || !/clang version 14\./.test(version))
-    return t.skip('the .wasm was built by clang 14 (apt-get install clang lld)');
-  const out = join(tmpDir('steel-zstd-'), 'z.wasm');
-  const sh = fileURLToPath(new URL('./zstd-decoder.sh', import.meta.url));
-  const r = spawnSync('bash', [sh, out], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.ok(
-    readFileSync(out).equals(readFileSync(fileURLToPath(new URL('./zstd-decoder.wasm', import.meta.url)))),
-    'the committed .wasm is stale: run ZSTD_SRC=... bash pipeline/readers/zstd-decoder.sh',
-  );
-});
+for (const part of ['decoder', 'encoder']) {
+  test(`zstd-${part}.wasm is the build of zstd-${part}.c (rebuilt when ZSTD_SRC names the zstd v1.5.6 sources)`, (t) => {
+    const src = process.env.ZSTD_SRC;
+    if (!src) return t.skip('ZSTD_SRC not set (a copy of https://github.com/facebook/zstd at v1.5.6)');
+    const version = ['clang', 'clang-14']
+      .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
+      .find((v) => v.includes('clang version'));
+    if (!version || !/clang version 14\./.test(version))
+      return t.skip('the .wasm was built by clang 14 (apt-get install clang lld)');
+    const out = join(tmpDir('steel-zstd-'), 'z.wasm');
+    const sh = fileURLToPath(new URL(`./zstd-${part}.sh`, import.meta.url));
+    const r = spawnSync('bash', [sh, out], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(
+      readFileSync(out).equals(readFileSync(fileURLToPath(new URL(`./zstd-${part}.wasm`, import.meta.url)))),
+      `the committed .wasm is stale: run ZSTD_SRC=... bash pipeline/readers/zstd-${part}.sh`,
+    );
+  });
+}
