@@ -537,27 +537,22 @@ export function gopherQuality(text: string, words: Words) {
     alphaWords = 0;
   prepareWords(words); // word lengths (shared with the repetition statistics of the same words)
   const { src, start, end } = words;
-  if (words.qualGen === words.gen) {
-    // the sums made with the words' hashes (hashWords, or jieba's kernel: but for its words with an astral character)
+  // the sums made with the words' hashes (hashWords, or jieba's kernel) when there are, then only the words they left
+  // out (jieba's words with an astral character) are read here; else every word
+  const ex = words.qualGen === words.gen ? words.qualEx : null;
+  if (ex) {
     nWords = words.qualWords;
     lenSum = words.qualLen;
     alphaWords = words.qualAlpha;
-    const ex = words.qualEx;
-    for (let k = 0; k < words.qualExN; k++) {
-      const i = ex[k];
-      if (!punctOnly(src, start[i], end[i])) {
-        nWords++;
-        lenSum += wl[i + 1] - wl[i];
-        if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
-      }
+  }
+  for (let k = 0, m = ex ? words.qualExN : words.n; k < m; k++) {
+    const i = ex ? ex[k] : k;
+    if (!punctOnly(src, start[i], end[i])) {
+      nWords++;
+      lenSum += wl[i + 1] - wl[i];
+      if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
     }
-  } else
-    for (let i = 0; i < words.n; i++)
-      if (!punctOnly(src, start[i], end[i])) {
-        nWords++;
-        lenSum += wl[i + 1] - wl[i];
-        if (spanHasAlpha(src, start[i], end[i])) alphaWords++;
-      }
+  }
   let nLines = 0,
     bullets = 0,
     ellipsis = 0;

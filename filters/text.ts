@@ -599,29 +599,28 @@ export class SpanSet {
    * kernel makes too).
    */
   hasHashed(fnv: number, str: string, b: number, e: number): boolean {
-    const h = (fnv ^ (fnv >>> 15)) | 0;
-    const len = e - b;
-    let slot = h & this.mask;
-    for (;;) {
-      const se = this.e[slot];
-      if (se === 0) return false;
-      if (this.hash[slot] === h && se - this.s[slot] === len && spansEqual(this.src, this.s[slot], str, b, len))
-        return true;
-      slot = (slot + 1) & this.mask;
-    }
+    return this.probe(fnv, str, b, e, false);
   }
   /**
    * Whether str.slice(b, e), an ASCII span, with A-Z as a-z is in the set, given the FNV-1a hash of the lowered units
    * (no string made).
    */
   hasAsciiLowered(fnv: number, str: string, b: number, e: number): boolean {
+    return this.probe(fnv, str, b, e, true);
+  }
+  /** The look-up of hasHashed and hasAsciiLowered: `lowered` compares the span with A-Z read as a-z. */
+  private probe(fnv: number, str: string, b: number, e: number, lowered: boolean): boolean {
     const h = (fnv ^ (fnv >>> 15)) | 0;
     const len = e - b;
     let slot = h & this.mask;
     for (;;) {
       const se = this.e[slot];
       if (se === 0) return false;
-      if (this.hash[slot] === h && se - this.s[slot] === len && lowerEquals(this.src, this.s[slot], str, b, len))
+      if (
+        this.hash[slot] === h &&
+        se - this.s[slot] === len &&
+        (lowered ? lowerEquals(this.src, this.s[slot], str, b, len) : spansEqual(this.src, this.s[slot], str, b, len))
+      )
         return true;
       slot = (slot + 1) & this.mask;
     }
