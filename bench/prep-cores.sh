@@ -9,6 +9,8 @@
 #     whole other tree (bundle-prep.sh TREE NAME), unpacked under /tmp, with this checkout's bundled sample.
 #   INPUTS: input specs separated by spaces, each passed as `--input SPEC` (default: none, the bundled sample); a
 #     relative path is resolved from this checkout.
+#   RECIPE: a recipe file passed as `--recipe` (default: none, the default zh-web recipe); a relative path is resolved
+#     from this checkout. bench/prep.ts's map-only recipe (zh-web without its global steps) measures the map steps.
 #   STATS: a folder to keep each run's stats.json in (TREE-WORKERS-ROUND.json; default: not kept).
 #   ONE_CORE=1: each round also runs 1 worker pinned to the first of CORES alone ("1c"), the baseline of per-core
 #     scaling: a 1-worker run keeps more than one core busy (V8's compiler and GC threads), so on the same two cores
@@ -25,6 +27,11 @@ for i in ${INPUTS:-}; do
   case $i in */*) [[ ${i#*=} = /* ]] || i="${i%%=*}=$ROOT/${i#*=}" ;; esac
   inputs+=(--input "$i")
 done
+recipe=()
+if [[ -n ${RECIPE:-} ]]; then
+  [[ $RECIPE = /* ]] || RECIPE=$ROOT/$RECIPE
+  recipe=(--recipe "$RECIPE")
+fi
 declare -A dir
 names=()
 for t in ${TREES:-.}; do
@@ -48,7 +55,7 @@ run() { # tree workers round ("1c": 1 worker on the first core of CORES)
   [[ $w == 1c ]] && { cores=${CORES%%,*}; w=1; }
   t0=$(date +%s.%N)
   c=$( { TIMEFORMAT='%U %S'; time (cd "${dir[$1]}" && taskset -c "$cores" $N run-dist.mjs prep --workers "$w" \
-    "${inputs[@]}" --out "/tmp/prep-cores-$1-$2" --fresh > "/tmp/prep-cores-$1-$2.log" 2>&1); } 2>&1 )
+    "${recipe[@]}" "${inputs[@]}" --out "/tmp/prep-cores-$1-$2" --fresh > "/tmp/prep-cores-$1-$2.log" 2>&1); } 2>&1 )
   awk -v n="$1" -v w="$2" -v t0="$t0" -v t1="$(date +%s.%N)" -v c="$c" \
     'BEGIN {split(c, u, " "); printf "%s workers %s: %.2f s wall, %.2f CPU-s\n", n, w, t1 - t0, u[1] + u[2]}'
   if [[ -n ${STATS:-} ]]; then mkdir -p "$STATS" && cp "/tmp/prep-cores-$1-$2/stats.json" "$STATS/$1-$2-$3.json"; fi
