@@ -64,14 +64,16 @@ export class ExclusionWriter {
   get count(): number {
     return this.w.count;
   }
-  write(doc: Document, stage: string, rule: string, value?: number | string): Promise<void> {
+  async write(doc: Document, stage: string, rule: string, value?: number | string): Promise<void> {
     const tail = textLineTail(doc, doc.meta);
-    if (tail !== undefined && typeof stage === 'string' && typeof rule === 'string')
-      return this.w.writeText(
+    if (tail !== undefined && typeof stage === 'string' && typeof rule === 'string') {
+      await this.w.writeText(
         `{"stage":${JSON.stringify(stage)},"rule":${JSON.stringify(rule)}${value !== undefined ? `,"value":${JSON.stringify(value)}` : ''},"id":${JSON.stringify(doc.id)},"text":`,
         doc.text,
         tail,
       );
+      return;
+    }
     const line: ExclusionLine = {
       stage,
       rule,
@@ -139,7 +141,8 @@ export class RejectsWriter {
 export interface DocWriter {
   readonly path: string;
   count: number;
-  write(doc: Document): Promise<void>;
+  /** Resolves to the UTF-8 length of the document's text (Buffer.byteLength): the JSONL writer counts it as it writes. */
+  write(doc: Document): Promise<number>;
   close(): Promise<void>;
   abort(): Promise<void>;
 }
@@ -159,6 +162,7 @@ export function openDocWriter(path: string, opts: { level?: number } = {}): DocW
       write: async (doc: Document) => {
         await (await get()).write(doc);
         count++;
+        return Buffer.byteLength(doc.text, 'utf8');
       },
       close: async () => (await get()).close(),
       abort: async () => (await get()).abort(),
@@ -173,9 +177,9 @@ export function openDocWriter(path: string, opts: { level?: number } = {}): DocW
     set count(_v: number) {},
     write: (doc: Document) => {
       const tail = textLineTail(doc, doc.meta ?? {});
-      return tail === undefined
-        ? w.write(docLine(doc))
-        : w.writeText(`{"id":${JSON.stringify(doc.id)},"text":`, doc.text, tail);
+      return tail !== undefined
+        ? w.writeText(`{"id":${JSON.stringify(doc.id)},"text":`, doc.text, tail)
+        : w.write(docLine(doc)).then(() => Buffer.byteLength(doc.text, 'utf8'));
     },
     close: () => w.close(),
     abort: () => w.abort(),

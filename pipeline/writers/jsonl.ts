@@ -38,6 +38,16 @@ const HEX = new Uint8Array([...'0123456789abcdef'].map((c) => c.charCodeAt(0)));
 
 /** UTF-16 units that jsonString's last string gained by its escapes (JSON.stringify(s).length - s.length - 2). */
 let escapedExtra = 0;
+/** Lone surrogates in jsonString's last string (each written as `\udxxx`, 3 bytes of UTF-8 in the text: U+FFFD). */
+let escapedLone = 0;
+
+/**
+ * The UTF-8 length of the text jsonString last wrote, as Buffer.byteLength counts it (a lone surrogate as U+FFFD, 3
+ * bytes), from `written`, the bytes jsonString wrote: the writer's count without another pass over the text.
+ */
+export function jsonTextBytes(written: number): number {
+  return written - 2 - escapedExtra + 2 * escapedLone;
+}
 
 /**
  * The UTF-8 bytes of `JSON.stringify(s)` written into `b` at `n` (`b` has room for 6 bytes per code unit + 2); returns
@@ -48,6 +58,7 @@ let escapedExtra = 0;
  */
 export function jsonString(s: string, b: Uint8Array, n: number): number {
   let extra = 0;
+  let lone = 0;
   b[n++] = 0x22;
   const len = s.length;
   for (let i = 0; i < len; i++) {
@@ -92,11 +103,13 @@ export function jsonString(s: string, b: Uint8Array, n: number): number {
         b[n++] = HEX[(c >> 4) & 15]!;
         b[n++] = HEX[c & 15]!;
         extra += 5;
+        lone++;
       }
     }
   }
   b[n++] = 0x22;
   escapedExtra = extra;
+  escapedLone = lone;
   return n;
 }
 /**
@@ -184,20 +197,24 @@ export class JsonlWriter {
 
   /**
    * The line `head + JSON.stringify(text) + tail` (head and tail JSON text around a string value, no newline inside),
-   * the string escaped and encoded in one pass (jsonString).
+   * the string escaped and encoded in one pass (jsonString). Resolves to the text's UTF-8 length (Buffer.byteLength),
+   * counted by that pass.
    */
-  async writeText(head: string, text: string, tail: string): Promise<void> {
+  async writeText(head: string, text: string, tail: string): Promise<number> {
     // jsonString writes at most 6 bytes per unit (\u00XX) and its quotes
     const b = this.room(3 * (head.length + tail.length) + 6 * text.length + 3);
     let n = this.n;
     n += b.write(head, n, 'utf8');
+    const t = n;
     n = jsonString(text, b, n);
+    const bytes = jsonTextBytes(n - t);
     n += b.write(tail, n, 'utf8');
     b[n++] = 10;
     this.n = n;
     this.partBytes += head.length + text.length + 2 + escapedExtra + tail.length + 1;
     this.count++;
     if (this.partBytes >= this.chunkBytes) await this.flush();
+    return bytes;
   }
 
   private async flush(): Promise<void> {
@@ -252,9 +269,9 @@ export class LazyJsonlWriter {
     await this.w.write(value);
   }
   /** JsonlWriter.writeText. */
-  async writeText(head: string, text: string, tail: string): Promise<void> {
+  writeText(head: string, text: string, tail: string): Promise<number> {
     this.w ??= new JsonlWriter(this.path, this.opts);
-    await this.w.writeText(head, text, tail);
+    return this.w.writeText(head, text, tail);
   }
   async close(): Promise<void> {
     await this.w?.close();

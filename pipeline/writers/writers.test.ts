@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { decompress } from 'fzstd';
 import { JsonlWriter, ExclusionWriter, RejectsWriter, openDocWriter, zstdCompressChunk, docLine } from './index.ts';
-import { jsonString } from './jsonl.ts';
+import { jsonString, jsonTextBytes } from './jsonl.ts';
 import { ParquetDocWriter } from './parquet.ts';
 import { readRecords, recordToDocument } from '../readers/index.ts';
 import type { Document } from '../document.ts';
@@ -134,15 +134,17 @@ test('JSONL writer: a line written in two parts (json, tail) is the joined line;
   }
 });
 
-test('jsonString: the UTF-8 of JSON.stringify of any string (escapes, surrogates, every BMP unit)', () => {
-  const b = Buffer.alloc(6 * 70000 + 2);
+test('jsonString: the UTF-8 of JSON.stringify of any string (escapes, surrogates, every BMP unit), the text counted', () => {
+  const b = Buffer.alloc(6 * 70000 + 9);
   const check = (s: string) => {
-    const n = jsonString(s, b, 0);
+    // written at an offset: the count is of what this call wrote
+    const n = jsonString(s, b, 7);
     assert.equal(
-      b.subarray(0, n).toString('latin1'),
+      b.subarray(7, n).toString('latin1'),
       Buffer.from(JSON.stringify(s), 'utf8').toString('latin1'),
       JSON.stringify(s),
     );
+    assert.equal(jsonTextBytes(n - 7), Buffer.byteLength(s, 'utf8'), `bytes of ${JSON.stringify(s)}`);
   };
   for (const s of [
     '',
@@ -184,7 +186,8 @@ test('document and exclusion lines: the bytes JSON.stringify of the line object 
   ];
   const p = join(dir, 'docs.jsonl');
   const w = openDocWriter(p);
-  for (const d of odd) await w.write(d);
+  // each write resolves to the text's UTF-8 length (the map phase's write stage counts it), by either path
+  for (const d of odd) assert.equal(await w.write(d), Buffer.byteLength(d.text, 'utf8'), `bytes of ${d.id}`);
   await w.close();
   assert.equal(readFileSync(p, 'utf8'), odd.map((d) => JSON.stringify(docLine(d)) + '\n').join(''));
   const x = join(dir, 'excluded.jsonl');
@@ -239,6 +242,12 @@ test('Parquet writer: row groups, readable back (hyparquet) with the same docume
   const { parquetMetadataAsync, asyncBufferFromFile } = await import('hyparquet');
   const md = await parquetMetadataAsync(await asyncBufferFromFile(p));
   assert.equal(md.row_groups.length, 5);
+  // openDocWriter's Parquet writer resolves each write to the text's UTF-8 length too
+  const q = join(dir, 'q.parquet');
+  const dw = openDocWriter(q);
+  for (const d of docs.slice(0, 20)) assert.equal(await dw.write(d), Buffer.byteLength(d.text, 'utf8'));
+  await dw.close();
+  assert.deepEqual(await readDocs(q), docs.slice(0, 20));
 });
 
 test('exclusion and rejects writers: created lazily, one line per item with reason', async () => {
