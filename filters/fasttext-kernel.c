@@ -1,7 +1,7 @@
 // fastText prediction kernel for filters/fasttext.ts, compiled to WebAssembly by filters/fasttext-kernel.sh (the .wasm
 // is committed: a user's machine needs no compiler). It is the TypeScript predict() of fasttext.ts step for step:
 // tokens at fastText's separators, FNV-1a hashes, the token cache and the vocabulary (open-addressing tables over byte
-// pools), character n-gram buckets through the ranked table of the model's kept buckets, the input rows summed in
+// pools), character n-gram buckets through the blocks of the model's kept buckets, the input rows summed in
 // float32 (SIMD: four exact float32 lane additions per 16-float row, the same roundings as fastText's sequential
 // loop), the end-of-line row, the mean, and the hierarchical-softmax search of the label tree for the k best labels.
 // Float operations are IEEE single or double as in fastText; no fused multiply-add (built with -ffp-contract=off).
@@ -37,10 +37,20 @@ static Cache vocab, cache;
 static i32 dim, nwords, bucket, minn, maxn, osz, eos, maxWordBytes, pruneSize;
 static const float *wi, *wo;
 static const i32 *treeLeft, *treeRight;
-// the kept n-gram buckets of a pruned model, ranked: per 96 buckets one 16-byte entry, the number of kept buckets
-// before them and their three 32-bit words of kept bits; a kept bucket's row is nwords + its rank (fasttext.ts lays
-// the rows out in that order), so a look-up reads one entry, where a bitmap and a bucket -> row index took two lines
-static const u32 *ranked;
+// the kept n-gram buckets of a pruned model, by blocks of 256 buckets: keptStart[b] is the number of kept buckets
+// before block b (keptStart[b + 1] - keptStart[b] of them in it), keptLow[keptStart[b]...] their low bytes in
+// increasing order (16 bytes of padding at the end); a kept bucket's row is nwords + its rank, the number of kept
+// buckets before it (fasttext.ts lays the rows out in that order). lid.176 keeps 42,765 of 2M buckets: the two
+// arrays are 74 KB (within L2, where the 333 KB of 96-bucket entries with their bits were not), and nine in ten
+// look-ups are of buckets that are not kept
+static const u32 *keptStart;
+static const u8 *keptLow;
+// h % bucket by a multiplication (libdivide's branch-free unsigned division: exact for every 32-bit h, bucket >= 2)
+static u32 bucketMagic, bucketShift;
+static inline u32 bucketOf(u32 h) {
+  const u32 q = (u32)(((u64)bucketMagic * h) >> 32);
+  return h - ((((h - q) >> 1) + q) >> bucketShift) * (u32)bucket;
+}
 static float *hidden, *stackScore;
 static i32 *stackNode, *bestNode;
 static double *bestScore; // float values, read by fasttext.ts as a Float64Array
@@ -64,7 +74,8 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   wo = (const float *)p[10];
   treeLeft = (const i32 *)p[11];
   treeRight = (const i32 *)p[12];
-  ranked = (const u32 *)p[13];
+  keptStart = (const u32 *)p[13];
+  keptLow = (const u8 *)p[14];
   hidden = (float *)p[15];
   stackNode = (i32 *)p[16];
   stackScore = (float *)p[17];
@@ -81,6 +92,20 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
     t->size = t->used = 0;
   }
   eos = -1;
+  // the magic number of bucket (fasttext.ts refuses a bucket count below 2)
+  const u32 d = (u32)bucket, fl = d >= 2 ? 31 - (u32)__builtin_clz(d) : 1;
+  if ((d & (d - 1)) == 0) {
+    bucketMagic = 0;
+    bucketShift = fl - 1;
+  } else {
+    const u64 num = (u64)1 << (32 + fl);
+    u32 m = (u32)(num / d);
+    const u32 rem = (u32)(num % d), twice = rem + rem;
+    m += m;
+    if (twice >= d || twice < rem) m += 1;
+    bucketMagic = m + 1;
+    bucketShift = fl;
+  }
 }
 
 // the input rows from the product quantizer, in the order given: output row r is model row t = r below first, else
@@ -254,15 +279,24 @@ static inline i32 ld32(const u8 *p) {
   return v;
 }
 
+// the rank of kept bucket h (keptStart, keptLow), or -1 when h is not kept
+static i32 keptRank(u32 h) {
+  const u32 s = keptStart[h >> 8], e = keptStart[(h >> 8) + 1];
+  for (u32 c = s; c < e; c++)
+    if (keptLow[c] == (u8)h) return (i32)c;
+  return -1;
+}
+
 // The kept n-gram buckets of a pruned model from its n (bucket, row) pairs at pairs (little-endian int32, any
-// alignment), the last pair of a bucket deciding: the ranked table rk (rankedWords u32, zeroed: per 96 buckets the
-// number of kept buckets before them, then their three words of kept bits) and order (the input row of each rank).
-// seen (bucket bits), keptAt and keptRow (n ints each) are scratch. Returns the number of kept buckets, or -1 - i for
-// a pair i whose row is past the input matrix's rows.
+// alignment), the last pair of a bucket deciding: start (bucket / 256 + 1 u32) and low (keptStart and keptLow above)
+// and order (the input row of each rank). seen and kept (bucket bits each), keptAt and keptRow (n ints each) are
+// scratch. Returns the number of kept buckets, or -1 - i for a pair i whose row is past the input matrix's rows.
 __attribute__((export_name("rankBuckets"))) i32 rankBuckets(const u8 *pairs, i32 n, i32 bucket, i32 nwords, i32 rows,
-                                                            u32 *rk, i32 rankedWords, u32 *seen, i32 *keptAt,
+                                                            u32 *start, u8 *low, u32 *seen, u32 *kept, i32 *keptAt,
                                                             i32 *keptRow, i32 *order) {
-  __builtin_memset(seen, 0, (((u32)bucket + 31) >> 5) * 4);
+  const u32 words = ((u32)bucket + 31) >> 5;
+  __builtin_memset(seen, 0, words * 4);
+  __builtin_memset(kept, 0, words * 4);
   i32 nk = 0;
   for (i32 i = n - 1; i >= 0; i--) {
     const i32 h = ld32(pairs + 8 * i), id = ld32(pairs + 8 * i + 4);
@@ -270,24 +304,23 @@ __attribute__((export_name("rankBuckets"))) i32 rankBuckets(const u8 *pairs, i32
     seen[(u32)h >> 5] |= 1u << (h & 31);
     if (id < 0) continue;
     if (id >= rows - nwords) return -1 - i;
-    const u32 q = (u32)h / 96;
-    rk[4 * q + 1 + (((u32)h - 96 * q) >> 5)] |= 1u << (h & 31);
+    kept[(u32)h >> 5] |= 1u << (h & 31);
     keptAt[nk] = h;
     keptRow[nk++] = nwords + id;
   }
-  u32 c = 0;
-  for (i32 e = 0; e < rankedWords; e += 4) {
-    rk[e] = c;
-    c += (u32)__builtin_popcount(rk[e + 1]) + (u32)__builtin_popcount(rk[e + 2]) + (u32)__builtin_popcount(rk[e + 3]);
-  }
-  for (i32 k = 0; k < nk; k++) {
-    const u32 h = (u32)keptAt[k], q = h / 96, off = h - 96 * q;
-    const u32 *r = rk + 4 * q;
-    u32 rank = r[0] + (u32)__builtin_popcount(r[1 + (off >> 5)] & ((1u << (off & 31)) - 1));
-    if (off >= 32) rank += (u32)__builtin_popcount(r[1]);
-    if (off >= 64) rank += (u32)__builtin_popcount(r[2]);
-    order[rank] = keptRow[k];
-  }
+  // the kept buckets in increasing order: per block the count before it, then their low bytes
+  const u32 blocks = ((u32)bucket + 255) >> 8;
+  u32 c = 0, next = 0;
+  for (u32 w = 0; w < words; w++)
+    for (u32 b = kept[w]; b; b &= b - 1) {
+      const u32 h = (w << 5) + (u32)__builtin_ctz(b);
+      while (next <= h >> 8) start[next++] = c;
+      low[c++] = (u8)h;
+    }
+  while (next <= blocks) start[next++] = c;
+  keptStart = start;
+  keptLow = low;
+  for (i32 k = 0; k < nk; k++) order[keptRank((u32)keptAt[k])] = keptRow[k];
   return (i32)c;
 }
 
@@ -309,7 +342,7 @@ static i32 isLabel(const u8 *b, i32 s, i32 e) {
 }
 
 // row ids of the token b[s, e): its word row, then the n-grams of "<" + token + ">" (minn..maxn characters, hashed as
-// their bytes are appended, sign-extended as fastText's char), through the ranked kept buckets; returns the new end
+// their bytes are appended, sign-extended as fastText's char), through the blocks of kept buckets; returns the new end
 static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
   const i32 len = e - s + 2;
   if (wid >= 0) ids[at++] = wid;
@@ -330,25 +363,28 @@ static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
         j++;
       } while (j < len && (w[j] & 0xc0) == 0x80);
       if (n >= minn && !(n == 1 && (i == 0 || j == len))) {
-        const u32 bkt = h % (u32)bucket;
+        const u32 bkt = bucketOf(h);
         ids[nb++] = pruneSize < 0 ? nwords + (i32)bkt : (i32)bkt;
       }
     }
   }
   if (pruneSize < 0) return nb;
-  // each bucket's entry (the 96 buckets of bkt: kept bits of the word wd, bit bit), its row appended when the bucket
-  // is kept: no branch on the loaded entry, so the look-ups' cache misses overlap; the rows are written in place over
-  // the buckets already read
+  // each bucket's block: its low byte compared with the block's (at most 16 at once: a longer block, where a model
+  // keeps more than 16 of 256 buckets, goes on in the loop below) with no branch on the loaded bytes, so the look-ups'
+  // cache misses overlap; the rows are written in place over the buckets already read
   for (i32 k = at; k < nb; k++) {
     const u32 bkt = (u32)ids[k];
-    const u32 q = bkt / 96, off = bkt - q * 96, wd = off >> 5, bit = off & 31;
-    const u32 *r = ranked + 4 * q;
-    const u32 bits = r[1 + wd];
-    const u32 rank = r[0] + ((u32)__builtin_popcount(r[1]) & (0u - (wd > 0))) +
-                     ((u32)__builtin_popcount(r[2]) & (0u - (wd > 1))) +
-                     (u32)__builtin_popcount(bits & ((1u << bit) - 1));
-    ids[at] = nwords + (i32)rank;
-    at += (bits >> bit) & 1;
+    const u32 s = keptStart[bkt >> 8], e = keptStart[(bkt >> 8) + 1];
+    const v128_t lo = wasm_i8x16_splat((signed char)bkt);
+    const u32 mask = e - s >= 16 ? 0xffffu : (1u << (e - s)) - 1;
+    const u32 m = (u32)wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_v128_load(keptLow + s), lo)) & mask;
+    ids[at] = nwords + (i32)s + __builtin_ctz(m | 0x10000);
+    at += m != 0;
+    if (__builtin_expect(e - s > 16, 0) && m == 0) {
+      const i32 r = keptRank(bkt);
+      ids[at] = nwords + r;
+      at += r >= 0;
+    }
   }
   return at;
 }

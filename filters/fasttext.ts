@@ -10,7 +10,7 @@
  * Per call the text's UTF-16 units are copied into the kernel's memory, which encodes them to UTF-8 the way
  * Emscripten's string binding does, then splits it into tokens at fastText's separators (space, \n, \r, \t, \v, \f, NUL) and sums each token's input
  * rows: a vocabulary word's row plus its character n-grams' (2-4 bytes, hashed FNV-1a into 2M buckets, then the
- * model's kept buckets, ranked: a kept bucket's row is the words' count plus its rank), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
+ * model's kept buckets, by blocks of 256: a kept bucket's row is the words' count plus its rank), or only the n-grams for an unknown word; the end-of-line token `</s>` closes the line.
  * Token → row lists of short tokens are cached.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
@@ -153,9 +153,10 @@ interface Kernel {
     bucket: number,
     nwords: number,
     rows: number,
-    ranked: number,
-    rankedWords: number,
+    start: number,
+    low: number,
     seen: number,
+    kept: number,
     keptAt: number,
     keptRow: number,
     order: number,
@@ -181,7 +182,7 @@ interface Kernel {
 }
 /**
  * Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. The file is read straight into
- * the kernel's memory, where the kernel walks its dictionary (scanDict, addWords), ranks its kept n-gram buckets
+ * the kernel's memory, where the kernel walks its dictionary (scanDict, addWords), indexes its kept n-gram buckets
  * (rankBuckets) and decodes its input rows (decodeRows); the model file's place is then the token cache's pool.
  */
 export function loadFastText(path: string): FastTextModel {
@@ -239,6 +240,8 @@ export function loadFastText(path: string): FastTextModel {
   r.f64(); // t
   if (loss !== 1 || modelKind !== 3 || wordNgrams > 1)
     throw new Error(`${path}: only supervised hierarchical-softmax models without word n-grams are supported`);
+  // the kernel's n-gram bucket is h % bucket by a multiplication, for a bucket count of 2 or more
+  if (maxn > 0 && bucket < 2) throw new Error(`${path}: ${bucket} n-gram buckets are not supported`);
 
   const size = r.i32();
   const nwords = r.i32();
@@ -315,11 +318,11 @@ export function loadFastText(path: string): FastTextModel {
     }
   }
 
-  // the kept n-gram buckets of a pruned model (the last pair of each bucket decides), ranked in bucket order: per 96
-  // buckets one entry of 4 Int32 (the number of kept buckets before them, then their kept bits), and the input rows
-  // laid out as the words' rows, then per rank its bucket's row (lid.176 keeps 42,765 of 2M buckets: the table is
-  // 333 KB, where a bitmap and a direct bucket -> row index took 4.3 MB)
-  const rankedWords = pruneSize > 0 ? 4 * Math.ceil(bucket / 96) : 0;
+  // the kept n-gram buckets of a pruned model (the last pair of each bucket decides), in bucket order: per 256
+  // buckets the number of kept buckets before them (Uint32), and per kept bucket its low byte, and the input rows
+  // laid out as the words' rows, then per rank its bucket's row (lid.176 keeps 42,765 of 2M buckets: 74 KB, where
+  // 96-bucket entries of counts and bits took 333 KB and a bitmap with a bucket -> row index 4.3 MB)
+  const blocks = pruneSize > 0 ? Math.ceil(bucket / 256) : 0;
   // the input rows: the words', then (pruned) one per kept bucket in rank order (at most one per pair), else one per
   // bucket
   const maxRows = pruneSize > 0 ? nwords + Math.min(pruneSize, bucket) : rows;
@@ -329,7 +332,8 @@ export function loadFastText(path: string): FastTextModel {
   const woAt = alloc(4 * orows * dim, 64);
   const leftAt = alloc(4 * tree.length),
     rightAt = alloc(4 * tree.length);
-  const rankedAt = alloc(4 * rankedWords);
+  const keptStartAt = alloc(4 * (blocks + 1)),
+    keptLowAt = alloc(pruneSize > 0 ? Math.min(pruneSize, bucket) + 16 : 0);
   const hiddenAt = alloc(4 * dim);
   const stackNodeAt = alloc(4 * (tree.length + 1)),
     stackScoreAt = alloc(4 * (tree.length + 1));
@@ -346,9 +350,11 @@ export function loadFastText(path: string): FastTextModel {
     { ...cacheTable, slotsAt: alloc(4 * (2 << cacheTable.bits)), poolAt: fileAt },
   ];
   const scratchAt = alloc(0);
-  // the ranking's scratch (the buckets seen, the kept pairs) and the decoding's (the rows' order, the centroids)
+  // the ranking's scratch (the buckets seen and kept, the kept pairs) and the decoding's (the rows' order, the
+  // centroids)
   const seenAt = scratchAt,
-    keptAtAt = seenAt + 4 * ((bucket + 31) >>> 5),
+    keptBitsAt = seenAt + 4 * ((bucket + 31) >>> 5),
+    keptAtAt = keptBitsAt + 4 * ((bucket + 31) >>> 5),
     keptRowAt = keptAtAt + 4 * Math.max(pruneSize, 0),
     orderAt = keptRowAt + 4 * Math.max(pruneSize, 0),
     normCentroidsAt = orderAt + 4 * Math.max(pruneSize, 0),
@@ -362,9 +368,10 @@ export function loadFastText(path: string): FastTextModel {
       bucket,
       nwords,
       rows,
-      rankedAt,
-      rankedWords,
+      keptStartAt,
+      keptLowAt,
       seenAt,
+      keptBitsAt,
       keptAtAt,
       keptRowAt,
       orderAt,
@@ -379,7 +386,7 @@ export function loadFastText(path: string): FastTextModel {
 
   const p = new Int32Array(mem.buffer, params, P);
   p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, 0, wiAt, woAt, leftAt, rightAt]);
-  p.set([rankedAt, 0, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
+  p.set([keptStartAt, keptLowAt, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
   tables.forEach((t, q) => p.set([t.bits, t.slotsAt, t.poolAt, t.pool], 21 + 4 * q));
   new Float64Array(mem.buffer, expc, 8 + EXP_N).set([
     EXP_INVLN2N,
