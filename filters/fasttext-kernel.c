@@ -439,37 +439,71 @@ static float expf_(float xf) {
 
 static inline float stdLog(float x) { return (float)host_log((double)x + 1e-5); }
 
+// predict() takes the tokens TOKENS at a time: their starts, ends and FNV hashes
+#define TOKENS 64
+static i32 tokS[TOKENS], tokE[TOKENS];
+static u32 tokH[TOKENS];
+// Before the tokens are looked up one by one, the lines their look-ups read first are loaded in loops of independent
+// loads (WebAssembly has no prefetch): each short token's slot in the token cache, then the record of a slot whose
+// hash is the token's, and each token's slot in the vocabulary (read on a cache miss). The other map steps evict these
+// tables between documents; the misses of 64 tokens then overlap, where the look-ups took them one after another (a
+// token's slot, its record, its rows, then the next token's slot). The loaded words are summed into `touched` so that
+// the loads stay.
+static volatile u32 touched;
+static void touchTokens(i32 nt) {
+  u32 acc = 0;
+  const u32 mask = (1u << cache.bits) - 1, vmask = (1u << vocab.bits) - 1;
+  for (i32 q = 0; q < nt; q++)
+    if (tokE[q] - tokS[q] <= CACHED_BYTES) acc += (u32)cache.slots[2 * (tokH[q] & mask) + 1];
+  for (i32 q = 0; q < nt; q++) {
+    const u32 x = tokH[q] & mask;
+    const i32 o = cache.slots[2 * x + 1];
+    if (tokE[q] - tokS[q] <= CACHED_BYTES && o != 0 && cache.slots[2 * x] == (i32)tokH[q]) acc += (u32)cache.pool[o - 1];
+  }
+  for (i32 q = 0; q < nt; q++) acc += (u32)vocab.slots[2 * (tokH[q] & vmask) + 1];
+  touched += acc;
+}
 // the text is u16s[at, at + n16) (UTF-16 units); returns how many of the k best labels were found (bestNode, bestScore)
 __attribute__((export_name("predict"))) i32 predict(i32 at, i32 n16, i32 k) {
   const i32 n = utf8(u16s + at, n16);
   for (i32 c = 0; c < dim; c++) hidden[c] = 0;
   i32 count = 0;
+  // the tokens, TOKENS at a time: scanned (from i), their tables' lines touched, then looked up in order
   i32 i = 0;
-  for (;;) {
-    while (i < n && isSep(utf[i])) i++;
-    if (i >= n) break;
-    const i32 s = i;
-    u32 h = FNV_OFFSET;
-    while (i < n && !isSep(utf[i])) h = (h ^ utf[i++]) * FNV_PRIME;
-    if (i - s <= CACHED_BYTES) {
-      // fastText ends the line at an end-of-line token
-      if (i - s == 4 && utf[s] == 60 && utf[s + 1] == 47 && utf[s + 2] == 115 && utf[s + 3] == 62) break;
-      i32 t = find(&cache, utf, s, i, (i32)h);
-      if (t < 0) {
-        const i32 wid = wordId(utf, s, i, (i32)h);
-        const i32 end = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
-        t = add(&cache, utf, s, i, (i32)h, ids, end);
+  for (i32 nt = TOKENS; nt == TOKENS;) {
+    for (nt = 0; nt < TOKENS; nt++) {
+      while (i < n && isSep(utf[i])) i++;
+      if (i >= n) break;
+      u32 h = FNV_OFFSET;
+      tokS[nt] = i;
+      while (i < n && !isSep(utf[i])) h = (h ^ utf[i++]) * FNV_PRIME;
+      tokE[nt] = i;
+      tokH[nt] = h;
+    }
+    touchTokens(nt);
+    for (i32 q = 0; q < nt; q++) {
+      const i32 s = tokS[q], e = tokE[q], h = (i32)tokH[q];
+      if (e - s <= CACHED_BYTES) {
+        // fastText ends the line at an end-of-line token
+        if (e - s == 4 && utf[s] == 60 && utf[s + 1] == 47 && utf[s + 2] == 115 && utf[s + 3] == 62) goto lineEnd;
+        i32 t = find(&cache, utf, s, e, h);
+        if (t < 0) {
+          const i32 wid = wordId(utf, s, e, h);
+          const i32 end = wid < 0 && isLabel(utf, s, e) ? 0 : tokenRows(utf, s, e, wid, 0);
+          t = add(&cache, utf, s, e, h, ids, end);
+        }
+        const i32 m = cache.pool[t + 1];
+        addRows(rowsOf(&cache, t), 0, m);
+        count += m;
+      } else {
+        const i32 wid = e - s <= maxWordBytes ? wordId(utf, s, e, h) : -1;
+        const i32 m = wid < 0 && isLabel(utf, s, e) ? 0 : tokenRows(utf, s, e, wid, 0);
+        addRows(ids, 0, m);
+        count += m;
       }
-      const i32 m = cache.pool[t + 1];
-      addRows(rowsOf(&cache, t), 0, m);
-      count += m;
-    } else {
-      const i32 wid = i - s <= maxWordBytes ? wordId(utf, s, i, (i32)h) : -1;
-      const i32 m = wid < 0 && isLabel(utf, s, i) ? 0 : tokenRows(utf, s, i, wid, 0);
-      addRows(ids, 0, m);
-      count += m;
     }
   }
+lineEnd:
   if (eos >= 0) {
     for (i32 c = 0; c < dim; c++) hidden[c] = hidden[c] + wi[eos * dim + c];
     count++;
