@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { expf, loadFastText } from './fasttext.ts';
 import { LID_MODEL_PATH } from './lid.ts';
 import { readSample } from './harness.ts';
@@ -12,9 +12,9 @@ import { readSample } from './harness.ts';
 type Pred = { label: string; score: number }[];
 
 /** fastText's own build (WebAssembly, fasttext.wasm.js) as the oracle: one line of text, top-k labels. */
-async function oracle(): Promise<(text: string, k: number) => Pred> {
+async function oracle(modelPath?: string): Promise<(text: string, k: number) => Pred> {
   const { getLIDModel } = await import('fasttext.wasm.js');
-  const ft = await (await getLIDModel()).load();
+  const ft = await (await getLIDModel(modelPath ? { modelPath: pathToFileURL(modelPath).href } : {})).load();
   return (text, k) => {
     // fastText's predictLine reads one line: newlines would end it, so they are given as spaces
     const v = ft.predict(text.replace(/[\r\n]+/g, ' '), k, 0) as unknown as {
@@ -95,6 +95,53 @@ test('lid.176: n-gram rows through the ranked kept buckets match fastText on sin
     for (let q = 2 + rnd(5); q > 0; q--) w += alphabet[rnd(alphabet.length)];
     const want = ref(w, 3);
     assert.deepEqual(model.predict(w, 3), want, JSON.stringify(w));
+  }
+});
+
+test('lid.176 with blocks of more than 16 kept n-gram buckets: predictions match fastText on the same model file', async () => {
+  // the kernel compares the low bytes of a 256-bucket block's kept buckets 16 at once, and lid.176 keeps at most 16 of
+  // any block; here every bucket of one block in 16 that lid.176 does not list is given a pair (a row of another
+  // pair), so those blocks keep 256 buckets, and both fastText and the kernel read the changed file
+  const good = readFileSync(LID_MODEL_PATH);
+  const bucket = good.readInt32LE(40);
+  const size = good.readInt32LE(64);
+  const pruneSize = Number(good.readBigInt64LE(84));
+  let o = 92;
+  for (let i = 0; i < size; i++) o = good.indexOf(0, o) + 10;
+  const listed = new Set<number>();
+  for (let i = 0; i < pruneSize; i++) listed.add(good.readInt32LE(o + 8 * i));
+  const extra: number[] = [];
+  for (let b = 0; 256 * b < bucket; b += 16)
+    for (let h = 256 * b; h < Math.min(bucket, 256 * b + 256); h++)
+      if (!listed.has(h)) extra.push(h, good.readInt32LE(o + 8 * (h % pruneSize) + 4));
+  const pairs = Buffer.from(new Int32Array(extra).buffer);
+  const end = o + 8 * pruneSize;
+  const dense = Buffer.concat([good.subarray(0, end), pairs, good.subarray(end)]);
+  dense.writeBigInt64LE(BigInt(pruneSize + extra.length / 2), 84);
+  const dir = mkdtempSync(join(tmpdir(), 'steel-ft-'));
+  try {
+    const f = join(dir, 'dense.ftz');
+    writeFileSync(f, dense);
+    const ref = await oracle(f);
+    const model = loadFastText(f);
+    const alphabet = [
+      ...'abcdefghijklmnopqrstuvwxyzéüßçñкирлица的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年',
+    ];
+    let seed = 777;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    let changed = 0;
+    const plain = loadFastText(LID_MODEL_PATH);
+    for (let t = 0; t < 1500; t++) {
+      let w = '';
+      for (let q = 2 + rnd(5); q > 0; q--) w += alphabet[rnd(alphabet.length)];
+      const want = ref(w, 3);
+      assert.deepEqual(model.predict(w, 3), want, JSON.stringify(w));
+      if (JSON.stringify(plain.predict(w, 3)) !== JSON.stringify(want)) changed++;
+    }
+    // the added buckets take part: most tokens have an n-gram in one of the dense blocks
+    assert.ok(changed > 500, `${changed} of 1500 predictions changed by the added pairs`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
