@@ -301,13 +301,18 @@ interface StopIndex {
   one: Uint8Array;
   lens: Uint8Array;
   set: SpanSet;
-  /** The ASCII code units that begin an entry. */
-  asciiFirst: Uint8Array;
+  /**
+   * Per ASCII code unit c: 1 when an entry begins with c or with c lower-cased (no word starting with another ASCII
+   * unit, nor its toLowerCase, can be an entry).
+   */
+  asciiGate: Uint8Array;
+  /** Some entry holds a capital A-Z (a set not lower-cased): an ASCII word is then also looked up as it is. */
+  hasCap: boolean;
 }
 const stopIndex = new WeakMap<ReadonlySet<string>, StopIndex>();
 /**
  * Single-code-unit entries as a table, the lengths of the others, the others as a set of spans, and the ASCII code
- * units that begin an entry.
+ * units that begin an entry or lower-case to one that does.
  */
 function stopIdx(stop: ReadonlySet<string>): StopIndex {
   let x = stopIndex.get(stop);
@@ -316,20 +321,31 @@ function stopIdx(stop: ReadonlySet<string>): StopIndex {
       one: new Uint8Array(0x10000),
       lens: new Uint8Array(64),
       set: SpanSet.of(stop),
-      asciiFirst: new Uint8Array(128),
+      asciiGate: new Uint8Array(128),
+      hasCap: false,
     };
     for (const w of stop) {
       if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
       else x.lens[Math.min(w.length, 63)] = 1;
-      if (w.length && w.charCodeAt(0) < 128) x.asciiFirst[w.charCodeAt(0)] = 1;
+      if (/[A-Z]/.test(w)) x.hasCap = true;
+    }
+    for (let c = 0; c < 128; c++) {
+      for (const w of stop)
+        if (w.length && (w.charCodeAt(0) === c || w.charCodeAt(0) === asciiLower(c))) x.asciiGate[c] = 1;
     }
     stopIndex.set(stop, x);
   }
   return x;
 }
+/**
+ * The words that are in `stop`, or whose toLowerCase is. A word of ASCII only is looked up once, by the hash of its
+ * units with A-Z read as a-z made as it goes (no string): toLowerCase of ASCII changes A-Z only, and an entry of a
+ * lower-cased set has no A-Z (a set that has one is looked up with the word as it is too). A word starting with an
+ * ASCII unit that begins no entry (nor lower-cased) is passed over unread.
+ */
 export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
   let k = 0;
-  const { one, lens, set, asciiFirst } = stopIdx(stop);
+  const { one, lens, set, asciiGate, hasCap } = stopIdx(stop);
   const { src, start, end } = words;
   // the words' FNV-1a hashes when they are hashed (jieba's kernel hashes its words; gopherQuality, before this in its
   // step, hashes the others)
@@ -339,33 +355,43 @@ export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
       e = end[i],
       L = e - b;
     const c0 = src.charCodeAt(b);
-    if (
-      L === 1
-        ? one[c0] === 1
-        : lens[L < 63 ? L : 63] === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))
-    )
-      k++;
-    // a word starting with ASCII lowercases to one starting with that unit lowercased: only such entries can match
-    else if (c0 < 128 && asciiFirst[asciiLower(c0)] === 1) {
-      // w !== w.toLowerCase() && stop.has(w.toLowerCase()): an ASCII word's lower-cased hash as it goes (A-Z as
-      // a-z), toLowerCase for a word with a unit outside ASCII
-      let h = 0x811c9dc5,
-        cap = 0,
-        j = b;
-      for (; j < e; j++) {
-        const c = src.charCodeAt(j);
-        if (c >= 128) break;
-        const u = c - 65 < 26 && c >= 65 ? 1 : 0;
-        cap |= u;
-        h = Math.imul(h ^ (c + (u << 5)), 0x01000193);
-      }
-      if (j === e) {
-        if (cap === 1 && set.hasAsciiLowered(h, src, b, e)) k++;
-      } else {
-        const w = src.slice(b, e);
-        const l = w.toLowerCase();
-        if (l !== w && stop.has(l)) k++;
-      }
+    if (c0 >= 128) {
+      // (toLowerCase of a word starting outside ASCII is not looked up)
+      if (
+        L === 1
+          ? one[c0] === 1
+          : lens[L < 63 ? L : 63] === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))
+      )
+        k++;
+      continue;
+    }
+    if (asciiGate[c0] === 0) continue;
+    // the hash of the units with A-Z as a-z, up to the first unit outside ASCII
+    let h = 0x811c9dc5,
+      cap = 0,
+      j = b;
+    for (; j < e; j++) {
+      const c = src.charCodeAt(j);
+      if (c >= 128) break;
+      const u = c - 65 < 26 && c >= 65 ? 1 : 0;
+      cap |= u;
+      h = Math.imul(h ^ (c + (u << 5)), 0x01000193);
+    }
+    if (j === e) {
+      // ASCII only: its lower-cased form (itself when cap is 0) in the set, or (a set with capitals) the word itself
+      if (L === 1) {
+        if (one[c0 + (cap << 5)] === 1 || (cap === 1 && one[c0] === 1)) k++;
+      } else if (
+        lens[L < 63 ? L : 63] === 1 &&
+        (set.hasAsciiLowered(h, src, b, e) ||
+          (hasCap && cap === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))))
+      )
+        k++;
+    } else if (lens[L < 63 ? L : 63] === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))) k++;
+    else {
+      const w = src.slice(b, e);
+      const l = w.toLowerCase();
+      if (l !== w && stop.has(l)) k++;
     }
   }
   return k;
