@@ -445,6 +445,34 @@ test('stopword counting equals Set membership (with the lower-cased retry)', () 
   const ref = words.filter((w) => stop.has(w) || (w.charCodeAt(0) < 128 && stop.has(w.toLowerCase()))).length;
   assert.equal(ref, 7);
   assert.equal(stopwordCount(W(words), stop), ref);
+  // a set that is not lower-cased (an ASCII word is then looked up as it is too), one-unit ASCII entries, words with a
+  // unit outside ASCII after an ASCII one, and ASCII words whose first unit begins no entry
+  const mixed = new Set(['The', 'AND', 'x', 'y', 'thé', 'of', 'İ', 'i̇s']);
+  const ws = [
+    'The',
+    'the',
+    'THE',
+    'AND',
+    'and',
+    'And',
+    'X',
+    'x',
+    'Y',
+    'THÉ',
+    'Thé',
+    'OF',
+    'Of',
+    'of',
+    'İ',
+    'İS',
+    'is',
+    'q',
+    'Qx',
+    '',
+  ];
+  const ref2 = ws.filter((w) => mixed.has(w) || (w.charCodeAt(0) < 128 && mixed.has(w.toLowerCase()))).length;
+  assert.equal(ref2, 11);
+  assert.equal(stopwordCount(W(ws), mixed), ref2);
 });
 
 test('remove_repeat_sentences: unchanged text comes back as is; the skipped regexes still apply when needed', async () => {
