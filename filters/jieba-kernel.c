@@ -170,18 +170,14 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
   cum[0] = 0;
   for (i32 k = 0; k < n; k++) {
     const i32 s = os[k], e = oe[k];
-    u32 a = 0x811c9dc5u, b = 0x12345678u, la = a, lb = b, f = 0, any = 0, all = 2;
+    u32 a = 0x811c9dc5u, b = 0x12345678u, f = 0, any = 0, all = 2;
     i32 len = e - s;
     for (i32 j = s; j < e; j++) {
       const u32 c = t[j];
       a = (a ^ c) * 0x01000193u;
       b = (b ^ c) * 0x01000193u;
       // 1: a capital A-Z; 2: a unit of the two ranges; 4: a unit outside ASCII (lowerHashes' flags)
-      const u32 cap = c - 65u < 26u;
-      const u32 l = c + (cap << 5);
-      la = (la ^ l) * 0x01000193u;
-      lb = (lb ^ l) * 0x01000193u;
-      f |= cap | (c < 0x80 ? 0 : (c - 0xc0u < 0x190u || c - 0x370u < 0x1c0u) ? 6 : 4);
+      f |= (c - 65u < 26u) | (c < 0x80 ? 0 : (c - 0xc0u < 0x190u || c - 0x370u < 0x1c0u) ? 6 : 4);
       // (a CJK Unified Ideograph is a letter: jieba.ts checks that of cls, and the table stays out of the cache)
       const u32 q = c - 0x4e00u < 0x5200u ? 1 : cls[c];
       any |= q;
@@ -194,6 +190,14 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
     h1[k] = (i32)a;
     h2[k] = (i32)b;
     if (f == 1) {
+      // the hashes with A-Z as a-z, for the few words that have a capital and no unit outside ASCII
+      u32 la = 0x811c9dc5u, lb = 0x12345678u;
+      for (i32 j = s; j < e; j++) {
+        const u32 c = t[j];
+        const u32 l = c + ((c - 65u < 26u) << 5);
+        la = (la ^ l) * 0x01000193u;
+        lb = (lb ^ l) * 0x01000193u;
+      }
       low[3 * nlow] = k;
       low[3 * nlow + 1] = (i32)la;
       low[3 * nlow + 2] = (i32)lb;
