@@ -543,6 +543,42 @@ test('clean_html strip_tags: a table row of two or more cells is one line, even 
   assert.equal(M.stripTags('no markup at all'), 'no markup at all');
 });
 
+test('clean_html strip_tags: the walk over "<" and "&" gives what the global regexes give', () => {
+  // the definition: the replaces of stripTags over the whole text, the entities by the global regex
+  const ENT: Record<string, string> = { amp: '&', lt: '<', gt: '>', nbsp: '\u00a0', hellip: '…', rsquo: '’' };
+  const entities = (s: string) =>
+    s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (m, e: string) => {
+      if (e[0] === '#') {
+        const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+        return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+      }
+      return ENT[e] ?? ENT[e.toLowerCase()] ?? m;
+    });
+  const definition = (text: string) => {
+    let s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
+    s = s.replace(/<!--[\s\S]*?-->/g, '').replace(/<(script|style)\b[^>]*>[\s\S]*?<\/\1\s*>/gi, '');
+    if (/<tr\b/i.test(s)) return undefined; // (the table rows: the test above)
+    return entities(s.replace(/<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g, ''));
+  };
+  const pieces =
+    '<|>|</|<!|<a|<B x="1">|</p>|<br/>|<!DOCTYPE html>|<1>|</ >|< b>|<li>|</li>|<LI>|<ol>|</ol>|<!--|-->|<script>|</script>|<STYLE a>|</style >|<scripts>|<trx>|<ta|<s|<l|<o|&|&amp;|&AMP;|&#x4e2d;|&#25991;|&#0;|&#x110000;|&bogus;|&amp|&&lt;|&nbsp;|;|#|x|a b|中文|\n| '.split(
+      '|',
+    );
+  const texts = randomTexts(pieces, 3000, 14, 5);
+  let compared = 0,
+    changed = 0;
+  for (const t of texts) {
+    const want = definition(t);
+    if (want === undefined) continue;
+    const got = M.stripTags(t);
+    assert.equal(got, want, JSON.stringify(t));
+    assert.equal(M.decodeEntities(t), entities(t), JSON.stringify(t));
+    compared++;
+    if (got !== t) changed++;
+  }
+  assert.ok(compared > 1500 && changed > 1000, `${compared} texts compared, ${changed} changed`);
+});
+
 test('flagged Chinese substrings: counted as the global regex of their alternation counts them', async () => {
   const entries = ['色情网站', '色情', '情网', '赌博', '博彩', '𠀀字', 'a色'];
   const re = new RegExp(entries.join('|'), 'gu');

@@ -269,17 +269,75 @@ const ENTITIES: Record<string, string> = {
   lsquo: '‘',
   rsquo: '’',
 };
+/** An entity reference at lastIndex (sticky): "&", a name or a decimal or hex number, ";". */
+const ENTITY_AT = /&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/y;
+/**
+ * The global replace of ENTITY_AT's pattern (named references of ENTITIES, numeric ones to their code point; any other
+ * match stays): every match starts with "&", so the sticky regex is tried at each "&" that indexOf finds, in order (the
+ * leftmost match first, the search going on after it), instead of the regex running over all of the text.
+ */
 export function decodeEntities(s: string): string {
-  if (s.indexOf('&') < 0) return s;
-  return s.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (m, e: string) => {
-    if (e[0] === '#') {
-      const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+  let p = s.indexOf('&');
+  if (p < 0) return s;
+  let out = '',
+    copied = 0;
+  while (p >= 0) {
+    ENTITY_AT.lastIndex = p;
+    const m = ENTITY_AT.exec(s);
+    if (m === null) {
+      p = s.indexOf('&', p + 1);
+      continue;
     }
-    return ENTITIES[e] ?? ENTITIES[e.toLowerCase()] ?? m;
-  });
+    const end = ENTITY_AT.lastIndex;
+    const r = entityText(m[0], m[1]);
+    if (r !== m[0]) {
+      out += s.slice(copied, p) + r;
+      copied = end;
+    }
+    p = s.indexOf('&', end);
+  }
+  return copied === 0 ? s : out + s.slice(copied);
+}
+/** The text of entity reference `m` (its name or number `e`): m itself when it names nothing. */
+function entityText(m: string, e: string): string {
+  if (e[0] === '#') {
+    const cp = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+    return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+  }
+  return ENTITIES[e] ?? ENTITIES[e.toLowerCase()] ?? m;
 }
 const TAG = /<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g;
+const isAsciiLetter = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
+/** `<li>`, `</li>`, `<ol>`, `</ol>`, `<!--`, or (any case) `<script`, `<style` or `<tr` and a word boundary, at t[p]. */
+const SPECIAL_TAG_AT = /<(?:\/?(?:li|ol)>|!--|(?:script|style|tr)\b)/iy;
+/**
+ * stripTags of a text (whose first "<" is at `lt`) without `<li>`/`<ol>` tags, comments, `<script>`/`<style>` or table
+ * rows: the TAG replace alone, by a walk over the "<"s that indexOf finds (a tag is a "<" followed by a letter, "/" and a
+ * letter, or "!", up to the first ">" when no "<" comes before it: TAG's matches, leftmost first). Undefined when a "<"
+ * starts one of those others (SPECIAL_TAG_AT, case-insensitive: more than the replaces below it take): stripTags' whole
+ * path then runs.
+ */
+function plainTagsRemoved(t: string, lt: number): string | undefined {
+  let out = '',
+    copied = 0;
+  for (let p = lt; p >= 0;) {
+    const c = t.charCodeAt(p + 1);
+    if (c === 33 || c === 47 || (c | 32) === 115 || (c | 32) === 116 || (c | 32) === 108 || (c | 32) === 111) {
+      SPECIAL_TAG_AT.lastIndex = p;
+      if (SPECIAL_TAG_AT.test(t)) return undefined;
+    }
+    const next = t.indexOf('<', p + 1);
+    if (c === 33 || isAsciiLetter(c) || (c === 47 && isAsciiLetter(t.charCodeAt(p + 2)))) {
+      const gt = t.indexOf('>', p + 2);
+      if (gt >= 0 && (next < 0 || gt < next)) {
+        out += t.slice(copied, p);
+        copied = gt + 1;
+      }
+    }
+    p = next;
+  }
+  return copied === 0 ? t : out + t.slice(copied);
+}
 const TABLE_ROW = /<tr\b[^<>]*>([\s\S]*?)<\/tr\s*>/gi;
 const CELL_OPEN = /<t[dh]\b[^<>]*>/gi;
 // a Unicode noncharacter marks the ends of converted rows (a text that holds one keeps its tables as they are)
@@ -303,7 +361,10 @@ function tableRowLine(row: string): string | undefined {
  */
 export function stripTags(text: string): string {
   // every pattern below starts with "<": without one, only the entities can change
-  if (text.indexOf('<') < 0) return decodeEntities(text);
+  const lt = text.indexOf('<');
+  if (lt < 0) return decodeEntities(text);
+  const plain = plainTagsRemoved(text, lt);
+  if (plain !== undefined) return decodeEntities(plain);
   let s = text.replaceAll('<li>', '\n*').replaceAll('</li>', '').replaceAll('<ol>', '\n*').replaceAll('</ol>', '');
   if (s.indexOf('<') < 0 && s.indexOf('&') < 0) return s;
   s = s.replace(/<!--[\s\S]*?-->/g, '');
