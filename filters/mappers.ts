@@ -200,6 +200,26 @@ function isLinkAnchor(t: string, i: number): boolean {
       (t.charCodeAt(i + 2) | 32) === 119)
   );
 }
+const isAsciiLetterUnit = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
+/**
+ * Can a link hold the anchor (isLinkAnchor) at t[j]? Each of LINK_PATTERN's three starts holds an anchor that fits: a
+ * scheme's ":" followed by "/", an ASCII letter or digit, or "%"; "www" (any case); a domain's "/" after "." and two
+ * to four ASCII letters. A run without such an anchor holds no link.
+ */
+function anchorMayLink(t: string, j: number): boolean {
+  const c = t.charCodeAt(j);
+  if (c === 58) {
+    const d = t.charCodeAt(j + 1);
+    return d === 47 || d === 37 || (isAsciiWord(d) && d !== 95);
+  }
+  if (c === 47) {
+    let k = j - 1;
+    while (k >= 0 && j - k <= 5 && isAsciiLetterUnit(t.charCodeAt(k))) k--;
+    const n = j - 1 - k;
+    return n >= 2 && n <= 4 && t.charCodeAt(k) === 46;
+  }
+  return true; // "www"
+}
 /** The anchors of isLinkAnchor: the leftmost match is at the first position where isLinkAnchor holds. */
 const ANCHOR_G = /[:/]|[wW]{3}/g;
 /** The first position at or after `from` where isLinkAnchor holds, -1 if none (V8's scan, not a loop over every unit). */
@@ -229,13 +249,18 @@ function cleanDefaultLinks(t: string, repl: string): string {
     let rs = i;
     while (rs > pos && !isJsSpace(t.charCodeAt(rs - 1))) rs--;
     let last = i,
-      re = i + 1;
+      re = i + 1,
+      may = anchorMayLink(t, i);
     for (; re < L; re++) {
       if (isJsSpace(t.charCodeAt(re))) break;
-      if (isLinkAnchor(t, re)) last = re;
+      if (isLinkAnchor(t, re)) {
+        last = re;
+        if (!may) may = anchorMayLink(t, re);
+      }
     }
     let found = false;
-    for (let q = rs; q <= last; q++) {
+    // no anchor of the run fits any alternative: no link starts in it (the regex is not tried)
+    for (let q = may ? rs : last + 1; q <= last; q++) {
       if (!isLinkStart(t.charCodeAt(q)) || (q > 0 && isAsciiWord(t.charCodeAt(q - 1)))) continue;
       LINK_STICKY.lastIndex = q;
       if (LINK_STICKY.test(t)) {
@@ -307,7 +332,6 @@ function entityText(m: string, e: string): string {
   return ENTITIES[e] ?? ENTITIES[e.toLowerCase()] ?? m;
 }
 const TAG = /<\/?[a-zA-Z][^<>]*>|<![^<>]*>/g;
-const isAsciiLetter = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
 /** `<li>`, `</li>`, `<ol>`, `</ol>`, `<!--`, or (any case) `<script`, `<style` or `<tr` and a word boundary, at t[p]. */
 const SPECIAL_TAG_AT = /<(?:\/?(?:li|ol)>|!--|(?:script|style|tr)\b)/iy;
 /**
@@ -327,7 +351,7 @@ function plainTagsRemoved(t: string, lt: number): string | undefined {
       if (SPECIAL_TAG_AT.test(t)) return undefined;
     }
     const next = t.indexOf('<', p + 1);
-    if (c === 33 || isAsciiLetter(c) || (c === 47 && isAsciiLetter(t.charCodeAt(p + 2)))) {
+    if (c === 33 || isAsciiLetterUnit(c) || (c === 47 && isAsciiLetterUnit(t.charCodeAt(p + 2)))) {
       const gt = t.indexOf('>', p + 2);
       if (gt >= 0 && (next < 0 || gt < next)) {
         out += t.slice(copied, p);
