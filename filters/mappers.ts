@@ -304,8 +304,8 @@ const ENTITY_AT = /&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/y;
 export function decodeEntities(s: string): string {
   let p = s.indexOf('&');
   if (p < 0) return s;
-  let out = '',
-    copied = 0;
+  const parts: string[] = [];
+  let copied = 0;
   while (p >= 0) {
     ENTITY_AT.lastIndex = p;
     const m = ENTITY_AT.exec(s);
@@ -316,12 +316,20 @@ export function decodeEntities(s: string): string {
     const end = ENTITY_AT.lastIndex;
     const r = entityText(m[0], m[1]);
     if (r !== m[0]) {
-      out += s.slice(copied, p) + r;
+      parts.push(s.slice(copied, p), r);
       copied = end;
     }
     p = s.indexOf('&', end);
   }
-  return copied === 0 ? s : out + s.slice(copied);
+  return copied === 0 ? s : joined(parts, s.slice(copied));
+}
+/**
+ * The parts and a last one as one flat (sequential) string, as a regex replace gives its result: a concatenation would
+ * give a cons string, whose units every later step's charCodeAt loop reads through its indirection.
+ */
+function joined(parts: string[], last: string): string {
+  parts.push(last);
+  return parts.join('');
 }
 /** The text of entity reference `m` (its name or number `e`): m itself when it names nothing. */
 function entityText(m: string, e: string): string {
@@ -342,8 +350,8 @@ const SPECIAL_TAG_AT = /<(?:\/?(?:li|ol)>|!--|(?:script|style|tr)\b)/iy;
  * path then runs.
  */
 function plainTagsRemoved(t: string, lt: number): string | undefined {
-  let out = '',
-    copied = 0;
+  const parts: string[] = [];
+  let copied = 0;
   for (let p = lt; p >= 0;) {
     const c = t.charCodeAt(p + 1);
     if (c === 33 || c === 47 || (c | 32) === 115 || (c | 32) === 116 || (c | 32) === 108 || (c | 32) === 111) {
@@ -354,13 +362,13 @@ function plainTagsRemoved(t: string, lt: number): string | undefined {
     if (c === 33 || isAsciiLetterUnit(c) || (c === 47 && isAsciiLetterUnit(t.charCodeAt(p + 2)))) {
       const gt = t.indexOf('>', p + 2);
       if (gt >= 0 && (next < 0 || gt < next)) {
-        out += t.slice(copied, p);
+        parts.push(t.slice(copied, p));
         copied = gt + 1;
       }
     }
     p = next;
   }
-  return copied === 0 ? t : out + t.slice(copied);
+  return copied === 0 ? t : joined(parts, t.slice(copied));
 }
 const TABLE_ROW = /<tr\b[^<>]*>([\s\S]*?)<\/tr\s*>/gi;
 const CELL_OPEN = /<t[dh]\b[^<>]*>/gi;
