@@ -245,3 +245,45 @@ test('auto with 2 workers: a failing task of this process and a child that dies 
   );
   assert.deepEqual(runs(dir), [0, 1, 1, 2, 3, 3, 4]);
 });
+
+test('auto with 2 workers: a task sent ahead to a busy child is taken back and run in this process', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  // this process runs 0 then 3; the child is sent 1 and, ahead, 2; rank 1 waits until rank 2 is done: without the
+  // take-back rank 2 would wait in the child behind rank 1 (and rank 1 would fail after its wait)
+  const opts = { name: 'back', stateDir: join(dir, 'state'), count: 4, workers: 2, sizes: [4, 3, 2, 1] };
+  const stats = await ex.runTasks(squareTask, { dir, waitFor: [1, 2] }, opts);
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9],
+  );
+  assert.equal(stats[2]!.pid, process.pid);
+  assert.equal(stats[0]!.pid, process.pid);
+  // every rank ran once (the child skipped the rank taken back), with its marker; the claims are gone
+  assert.deepEqual(runs(dir), [0, 1, 2, 3]);
+  for (let r = 0; r < 4; r++) assert.equal(readMarker(markerPath(opts.stateDir, 'back', r))?.rank, r);
+  assert.ok(!existsSync(join(opts.stateDir, 'back', 'claims')));
+});
+
+test('worker processes only: a task sent ahead to a busy child is taken back for an idle child', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  // child A is sent 0 and, ahead, 1; child B 2 and, ahead, 3, then 4; rank 0 waits until rank 1 is done, which B
+  // runs once the queue is empty
+  const opts = { name: 'steal', stateDir: join(dir, 'state'), count: 5, workers: 2, sizes: [5, 4, 3, 2, 1] };
+  const stats = await ex.runTasks(squareTask, { dir, waitFor: [0, 1] }, opts);
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9, 16],
+  );
+  const [a, b] = [stats[0]!.pid, stats[2]!.pid];
+  assert.notEqual(a, b);
+  assert.ok(a !== process.pid && b !== process.pid);
+  assert.deepEqual(
+    stats.map((s) => s.pid),
+    [a, b, b, b, b],
+  );
+  assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
+});

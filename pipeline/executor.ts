@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, appendFileSync } from 'node:fs';
+import { mkdirSync, appendFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Executor, RunTasksOptions, TaskUsage } from './executor-types.ts';
@@ -7,7 +7,7 @@ import { resumeLine, runOneTask, scanMarkers, TaskFailedError, usageOf, type Tas
 import { nodeEntry } from './node-entry.ts';
 import { Progress, type ProgressOptions } from './progress.ts';
 import type { Task, TaskContext, TaskResult } from './task.ts';
-import type { FromWorker, ToWorker } from './worker.ts';
+import { claimFile, type FromWorker, type ToWorker } from './worker.ts';
 import { setting, settingName } from './settings.ts';
 
 export { markerPath, readMarker, TaskFailedError, type TaskFailure, type TaskMarker } from './markers.ts';
@@ -102,14 +102,20 @@ export class LocalExecutor implements Executor {
     const here = mode !== 'never';
     const children = mode === 'always' ? 0 : here ? lanes - 1 : lanes;
     const queue = [...pending];
+    // the ranks sent to each child and not yet answered; a rank a child has not started may be taken back (claims)
+    const claims = new Claims(join(dir, 'claims'));
     try {
       if (pending.length === 0) return results as R[];
       const fork = children ? (await import('node:child_process')).fork : undefined;
+      if (fork) claims.reset();
       // this process takes the first (largest) task before the children are sent theirs: it is ready now, a new
       // child is still starting
       const first = here ? queue.shift() : undefined;
-      const pool = fork && this.runPool(fork, task.name, args, o, queue, children, results, failures, progress, log);
-      for (let rank = first; rank !== undefined; rank = queue.shift()) {
+      const pool =
+        fork && this.runPool(fork, task.name, args, o, queue, claims, children, results, failures, progress, log);
+      // with the queue empty, a task sent ahead to a busy child is taken back and run here, so that this lane does not
+      // wait while the child still has two tasks to run
+      for (let rank = first; rank !== undefined; rank = queue.shift() ?? claims.takeBack()) {
         const r = rank;
         const ctx: TaskContext = {
           rank: r,
@@ -131,6 +137,7 @@ export class LocalExecutor implements Executor {
       await pool;
     } finally {
       progress.stop();
+      claims.remove();
     }
     if (failures.length) throw new TaskFailedError(o.name, failures, o.count);
     return results as R[];
@@ -146,6 +153,7 @@ export class LocalExecutor implements Executor {
     args: unknown,
     o: RunTasksOptions,
     queue: number[],
+    claims: Claims,
     workers: number,
     results: (R | undefined)[],
     failures: TaskFailure[],
@@ -190,9 +198,10 @@ export class LocalExecutor implements Executor {
          * waits in the child (sent ahead, while the queue holds more than one, so that the child's next task does not
          * wait for this process's answer when this process is busy with a task of its own).
          */
-        const sent: number[] = [];
-        const send = (rank: number) => {
-          sent.push(rank);
+        const sent = claims.lane();
+        /** `claimed`: a rank taken back from another child (its claim made here), which this child runs unclaimed. */
+        const send = (rank: number, claimed = false) => {
+          sent.ranks.push(rank);
           child.send({
             type: 'task',
             task,
@@ -201,14 +210,22 @@ export class LocalExecutor implements Executor {
             world: o.count,
             name: o.name,
             stateDir: o.stateDir,
+            ...(claimed ? {} : { claim: claims.path(rank) }),
           } satisfies ToWorker);
         };
-        /** `rank` answered: send the next, or release the child when nothing is left for it. */
+        /**
+         * `rank` answered (done, failed, or skipped: taken back before it started): send the next (from the queue, else
+         * a rank another child has not started), or release the child when nothing is left for it.
+         */
         const next = (rank?: number) => {
-          if (rank !== undefined) sent.splice(sent.indexOf(rank), 1);
-          if (sent.length === 0 && queue.length) send(queue.shift()!);
-          if (sent.length === 1 && queue.length > 1) send(queue.shift()!);
-          if (sent.length === 0) release();
+          if (rank !== undefined) sent.answered(rank);
+          if (sent.ranks.length === 0 && queue.length) send(queue.shift()!);
+          if (sent.ranks.length === 1 && queue.length > 1) send(queue.shift()!);
+          if (sent.ranks.length === 0) {
+            const other = claims.takeBack(sent);
+            if (other !== undefined) send(other, true);
+          }
+          if (sent.ranks.length === 0) release();
         };
         const onMessage = (msg: FromWorker) => {
           switch (msg.type) {
@@ -229,6 +246,9 @@ export class LocalExecutor implements Executor {
               log(msg.rank, `FAILED: ${msg.message} (stack in tasks.log)`, msg.stack);
               next(msg.rank);
               break;
+            case 'skipped':
+              next(msg.rank);
+              break;
           }
         };
         let finished = false;
@@ -236,14 +256,16 @@ export class LocalExecutor implements Executor {
           if (finished) return;
           finished = true;
           alive--;
-          const current = sent.shift();
+          // the ranks it had and that were not taken back: the first was running, the others never started and go back
+          // to the front of the queue (unclaimed: a rank taken back for this child loses the claim made for it)
+          const [current, ...rest] = sent.close();
+          claims.unclaim(rest);
           if (current !== undefined) {
             const why = err ? err.message : signal ? `signal ${signal}` : `exit code ${code}`;
             const message = `worker process ${child.pid} died while running the task (${why})`;
             failures.push({ rank: current, message });
             log(current, `FAILED: ${message}`);
-            // the task sent ahead never started: back to the front of the queue
-            queue.unshift(...sent.splice(0));
+            queue.unshift(...rest);
             if (queue.length) spawn();
           }
           if (alive === 0) resolve();
@@ -252,6 +274,7 @@ export class LocalExecutor implements Executor {
         const onError = (err: Error) => onGone(null, null, err);
         /** This step is done with the worker: back to the idle pool for the next step. */
         const release = () => {
+          sent.close();
           child.off('message', onMessage);
           child.off('exit', onExit);
           child.off('error', onError);
@@ -269,5 +292,76 @@ export class LocalExecutor implements Executor {
       };
       for (let i = 0; i < workers; i++) spawn();
     });
+  }
+}
+
+/**
+ * The ranks a step sent to its child processes, and their claims: a child claims a rank (creates `path(rank)`, O_EXCL)
+ * just before it starts it; a rank a child has been sent but has not claimed yet (one sent ahead, waiting behind the
+ * child's running task) may be taken back by claiming it here, for this process's lane or another child; the child
+ * then answers `skipped` for it. A claim is an empty file in the step's folder, removed with the folder's `claims/`
+ * when the step ends: it orders this run's lanes only (a completion marker records a task's result).
+ */
+class Claims {
+  private readonly lanes = new Set<Lane>();
+  private made = false;
+  constructor(readonly dir: string) {}
+  /** A fresh folder for this run of the step (claims of an earlier, killed run are dropped). */
+  reset(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true });
+    this.made = true;
+  }
+  remove(): void {
+    if (this.made) rmSync(this.dir, { recursive: true, force: true });
+  }
+  /** Ranks going back to the queue: the claims made here for them (taken back for a child that died) are removed. */
+  unclaim(ranks: readonly number[]): void {
+    for (const r of ranks) rmSync(this.path(r), { force: true });
+  }
+  path(rank: number): string {
+    return join(this.dir, String(rank));
+  }
+  /** The ranks of one child, for this step. */
+  lane(): Lane {
+    const l = new Lane(this.lanes);
+    this.lanes.add(l);
+    return l;
+  }
+  /**
+   * A rank sent to a child (other than `except`) that it has not started, now claimed here (the child will skip it);
+   * the last sent first (it would run last). undefined when every such rank is claimed (running or done).
+   */
+  takeBack(except?: Lane): number | undefined {
+    for (const l of this.lanes) {
+      if (l === except) continue;
+      for (let i = l.ranks.length - 1; i >= 0; i--) {
+        const rank = l.ranks[i]!;
+        if (l.taken.has(rank) || !claimFile(this.path(rank))) continue;
+        l.taken.add(rank);
+        return rank;
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * One child's ranks in a step: sent and not answered, in the order it runs them (a rank taken back stays until the
+ * child answers `skipped` for it); `taken`: those taken back from it.
+ */
+class Lane {
+  readonly ranks: number[] = [];
+  readonly taken = new Set<number>();
+  constructor(private readonly of: Set<Lane>) {}
+  answered(rank: number): void {
+    const i = this.ranks.indexOf(rank);
+    if (i >= 0) this.ranks.splice(i, 1);
+    this.taken.delete(rank);
+  }
+  /** The child is done with the step (released, or dead): its ranks not taken back, in order. */
+  close(): number[] {
+    this.of.delete(this);
+    return this.ranks.splice(0).filter((r) => !this.taken.has(r));
   }
 }

@@ -9,12 +9,26 @@
  *
  * Tasks are looked up by name only; the parent never sends module paths or function names.
  */
+import { closeSync, openSync } from 'node:fs';
 import { runOneTask, type TaskMarker } from './markers.ts';
 import { loadTask, type TaskContext, type TaskLoader } from './task.ts';
 
 /** Parent → worker. */
 export type ToWorker =
-  | { type: 'task'; task: string; args: unknown; rank: number; world: number; name: string; stateDir: string }
+  | {
+      type: 'task';
+      task: string;
+      args: unknown;
+      rank: number;
+      world: number;
+      name: string;
+      stateDir: string;
+      /**
+       * Created (O_EXCL) just before the task starts; when it exists already the parent has taken the task back (to run
+       * it elsewhere): the worker answers `skipped` and does not run it.
+       */
+      claim?: string;
+    }
   | { type: 'exit' };
 
 /** Worker → parent. */
@@ -22,7 +36,8 @@ export type FromWorker =
   | { type: 'log'; rank: number; message: string }
   | { type: 'progress'; rank: number; done: number; total?: number }
   | { type: 'done'; rank: number; marker: TaskMarker }
-  | { type: 'error'; rank: number; message: string; stack?: string };
+  | { type: 'error'; rank: number; message: string; stack?: string }
+  | { type: 'skipped'; rank: number };
 
 /** Run as the worker this process was started to be (IPC child or Slurm array task). */
 export async function runWorker(registry: Readonly<Record<string, TaskLoader>>): Promise<void> {
@@ -57,6 +72,20 @@ export function serveIpc(registry: Readonly<Record<string, TaskLoader>>): void {
   });
 }
 
+/**
+ * Creates the claim file `path` (O_EXCL): false when it exists, i.e. another lane claimed the task first (the parent
+ * took it back, or the worker started it). LocalExecutor's and its workers' one test-and-set.
+ */
+export function claimFile(path: string): boolean {
+  try {
+    closeSync(openSync(path, 'wx'));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+}
+
 /** One task sent by the parent: run it, write its completion marker, answer done or error. */
 async function runTask(
   registry: Readonly<Record<string, TaskLoader>>,
@@ -76,6 +105,7 @@ async function runTask(
     },
   };
   try {
+    if (msg.claim !== undefined && !claimFile(msg.claim)) return await send({ type: 'skipped', rank });
     const task = await loadTask(registry, msg.task);
     const marker = await runOneTask(task, msg.args, msg.name, msg.stateDir, rank, world, ctx);
     await send({ type: 'done', rank, marker });

@@ -9,6 +9,8 @@ interface Args {
   dieRank?: number;
   /** This rank waits (polling) until every rank of the step has started, i.e. until runs.txt has `world` lines. */
   holdRank?: number;
+  /** [a, b]: rank a waits (polling) until rank b has finished (fails after 60 s rather than hang). */
+  waitFor?: [number, number];
 }
 
 function started(dir: string): number {
@@ -33,9 +35,17 @@ async function square(rank: number, world: number, args: Args, ctx: TaskContext)
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 1);
   while (rank === args.holdRank && started(args.dir) < world) await new Promise((r) => setTimeout(r, 10));
+  if (rank === args.waitFor?.[0]) {
+    const until = Date.now() + 60_000;
+    while (!existsSync(join(args.dir, `done-${args.waitFor[1]}`))) {
+      if (Date.now() > until) throw new Error(`rank ${rank}: rank ${args.waitFor[1]} never finished`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
   if (rank === args.failRank) throw new Error(`boom in rank ${rank}`);
   if (rank === args.dieRank) process.exit(3);
   await new Promise((r) => setTimeout(r, 20));
+  writeFileSync(join(args.dir, `done-${rank}`), '');
   return { rank, world, square: rank * rank, pid: process.pid };
 }
 
