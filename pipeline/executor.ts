@@ -81,7 +81,8 @@ export class LocalExecutor implements Executor {
       progress.log(resumeLine(o.name, o.count, pending.length));
     }
     const logFile = join(dir, 'tasks.log');
-    const log = (rank: number, message: string, detail?: string) => {
+    /** A task's log line: tasks.log, onLog and the progress display (`fileOnly`: tasks.log only). */
+    const log = (rank: number, message: string, detail?: string, fileOnly = false) => {
       const line = `[${o.name} ${rank}/${o.count}] ${message}`;
       try {
         appendFileSync(
@@ -91,6 +92,7 @@ export class LocalExecutor implements Executor {
       } catch {
         /* logging must never fail a task */
       }
+      if (fileOnly) return;
       this.opts.onLog?.(rank, message);
       progress.log(line);
     };
@@ -115,7 +117,13 @@ export class LocalExecutor implements Executor {
         fork && this.runPool(fork, task.name, args, o, queue, claims, children, results, failures, progress, log);
       // with the queue empty, a task sent ahead to a busy child is taken back and run here, so that this lane does not
       // wait while the child still has two tasks to run
-      for (let rank = first; rank !== undefined; rank = queue.shift() ?? claims.takeBack()) {
+      const takeBack = () => {
+        const r = claims.takeBack();
+        if (r !== undefined)
+          log(r, 'taken back from a worker process that had not started it: run here', undefined, true);
+        return r;
+      };
+      for (let rank = first; rank !== undefined; rank = queue.shift() ?? takeBack()) {
         const r = rank;
         const ctx: TaskContext = {
           rank: r,
@@ -158,7 +166,7 @@ export class LocalExecutor implements Executor {
     results: (R | undefined)[],
     failures: TaskFailure[],
     progress: Progress,
-    log: (rank: number, message: string, detail?: string) => void,
+    log: (rank: number, message: string, detail?: string, fileOnly?: boolean) => void,
   ): Promise<void> {
     const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {
@@ -223,7 +231,15 @@ export class LocalExecutor implements Executor {
           if (sent.ranks.length === 1 && queue.length > 1) send(queue.shift()!);
           if (sent.ranks.length === 0) {
             const other = claims.takeBack(sent);
-            if (other !== undefined) send(other, true);
+            if (other !== undefined) {
+              log(
+                other,
+                `taken back from the worker process that had not started it: sent to ${child.pid}`,
+                undefined,
+                true,
+              );
+              send(other, true);
+            }
           }
           if (sent.ranks.length === 0) release();
         };
