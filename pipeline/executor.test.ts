@@ -249,10 +249,15 @@ test('auto with 2 workers: a failing task of this process and a child that dies 
 test('auto with 2 workers: a task sent ahead to a busy child is taken back and run in this process', async () => {
   const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor(quiet);
-  // this process runs 0 then 3; the child is sent 1 and, ahead, 2; rank 1 waits until rank 2 is done: without the
-  // take-back rank 2 would wait in the child behind rank 1 (and rank 1 would fail after its wait)
+  // this process runs 0; the child is sent 1 and, ahead, 2; 3 is left in the queue. Ranks 1 and 3 wait until rank 2
+  // is done: this process, done with 0, takes 2 back (the larger) rather than 3, and the child is sent 3 in its place.
+  // Without the take-back rank 2 would wait in the child behind rank 1; taking 3 first, this process would wait too.
   const opts = { name: 'back', stateDir: join(dir, 'state'), count: 4, workers: 2, sizes: [4, 3, 2, 1] };
-  const stats = await ex.runTasks(squareTask, { dir, waitFor: [1, 2] }, opts);
+  const waitFor: [number, number][] = [
+    [1, 2],
+    [3, 2],
+  ];
+  const stats = await ex.runTasks(squareTask, { dir, waitFor }, opts);
   ex.close();
   assert.deepEqual(
     stats.map((s) => s.square),
@@ -264,6 +269,7 @@ test('auto with 2 workers: a task sent ahead to a busy child is taken back and r
   assert.deepEqual(runs(dir), [0, 1, 2, 3]);
   for (let r = 0; r < 4; r++) assert.equal(readMarker(markerPath(opts.stateDir, 'back', r))?.rank, r);
   assert.ok(!existsSync(join(opts.stateDir, 'back', 'claims')));
+  assert.match(readFileSync(join(opts.stateDir, 'back', 'tasks.log'), 'utf8'), /\[back 2\/4\] taken back/);
 });
 
 test('worker processes only: a task sent ahead to a busy child is taken back for an idle child', async () => {
@@ -272,7 +278,7 @@ test('worker processes only: a task sent ahead to a busy child is taken back for
   // child A is sent 0 and, ahead, 1; child B 2 and, ahead, 3, then 4; rank 0 waits until rank 1 is done, which B
   // runs once the queue is empty
   const opts = { name: 'steal', stateDir: join(dir, 'state'), count: 5, workers: 2, sizes: [5, 4, 3, 2, 1] };
-  const stats = await ex.runTasks(squareTask, { dir, waitFor: [0, 1] }, opts);
+  const stats = await ex.runTasks(squareTask, { dir, waitFor: [[0, 1]] }, opts);
   ex.close();
   assert.deepEqual(
     stats.map((s) => s.square),

@@ -115,15 +115,18 @@ export class LocalExecutor implements Executor {
       const first = here ? queue.shift() : undefined;
       const pool =
         fork && this.runPool(fork, task.name, args, o, queue, claims, children, results, failures, progress, log);
-      // with the queue empty, a task sent ahead to a busy child is taken back and run here, so that this lane does not
-      // wait while the child still has two tasks to run
-      const takeBack = () => {
-        const r = claims.takeBack();
-        if (r !== undefined)
-          log(r, 'taken back from a worker process that had not started it: run here', undefined, true);
-        return r;
+      // this lane's next task: the largest left, as if the lanes took their tasks when they start them. A task sent
+      // ahead to a busy child (taken from the queue before the queue's head) is taken back and run here, the child
+      // being sent the queue's head in its place; with the queue empty, any task a child has not started. So this lane
+      // neither waits while a child still has two tasks to run nor leaves it the larger one.
+      const nextHere = (): number | undefined => {
+        const back = claims.takeBack(undefined, queue.length > 0);
+        if (!back) return queue.shift();
+        log(back.rank, 'taken back from a worker process that had not started it: run here', undefined, true);
+        back.lane.refill();
+        return back.rank;
       };
-      for (let rank = first; rank !== undefined; rank = queue.shift() ?? takeBack()) {
+      for (let rank = first; rank !== undefined; rank = nextHere()) {
         const r = rank;
         const ctx: TaskContext = {
           rank: r,
@@ -206,7 +209,9 @@ export class LocalExecutor implements Executor {
          * waits in the child (sent ahead, while the queue holds more than one, so that the child's next task does not
          * wait for this process's answer when this process is busy with a task of its own).
          */
-        const sent = claims.lane();
+        const sent = claims.lane(() => {
+          if (queue.length) send(queue.shift()!);
+        });
         /** `claimed`: a rank taken back from another child (its claim made here), which this child runs unclaimed. */
         const send = (rank: number, claimed = false) => {
           sent.ranks.push(rank);
@@ -231,14 +236,14 @@ export class LocalExecutor implements Executor {
           if (sent.ranks.length === 1 && queue.length > 1) send(queue.shift()!);
           if (sent.ranks.length === 0) {
             const other = claims.takeBack(sent);
-            if (other !== undefined) {
+            if (other) {
               log(
-                other,
+                other.rank,
                 `taken back from the worker process that had not started it: sent to ${child.pid}`,
                 undefined,
                 true,
               );
-              send(other, true);
+              send(other.rank, true);
             }
           }
           if (sent.ranks.length === 0) release();
@@ -338,24 +343,25 @@ class Claims {
   path(rank: number): string {
     return join(this.dir, String(rank));
   }
-  /** The ranks of one child, for this step. */
-  lane(): Lane {
-    const l = new Lane(this.lanes);
+  /** The ranks of one child, for this step; `refill` sends it the queue's head (when a rank was taken back). */
+  lane(refill: () => void): Lane {
+    const l = new Lane(this.lanes, refill);
     this.lanes.add(l);
     return l;
   }
   /**
-   * A rank sent to a child (other than `except`) that it has not started, now claimed here (the child will skip it);
-   * the last sent first (it would run last). undefined when every such rank is claimed (running or done).
+   * A rank sent to a child (other than `except`) that it has not started, now claimed here (the child will skip it),
+   * and its lane; the last sent first (it would run last). `aheadOnly`: only a rank waiting behind another (the one
+   * the child runs or is about to). undefined when every such rank is claimed (running or done).
    */
-  takeBack(except?: Lane): number | undefined {
-    for (const l of this.lanes) {
-      if (l === except) continue;
-      for (let i = l.ranks.length - 1; i >= 0; i--) {
-        const rank = l.ranks[i]!;
-        if (l.taken.has(rank) || !claimFile(this.path(rank))) continue;
-        l.taken.add(rank);
-        return rank;
+  takeBack(except?: Lane, aheadOnly = false): { rank: number; lane: Lane } | undefined {
+    for (const lane of this.lanes) {
+      if (lane === except) continue;
+      for (let i = lane.ranks.length - 1; i >= (aheadOnly ? 1 : 0); i--) {
+        const rank = lane.ranks[i]!;
+        if (lane.taken.has(rank) || !claimFile(this.path(rank))) continue;
+        lane.taken.add(rank);
+        return { rank, lane };
       }
     }
     return undefined;
@@ -369,7 +375,10 @@ class Claims {
 class Lane {
   readonly ranks: number[] = [];
   readonly taken = new Set<number>();
-  constructor(private readonly of: Set<Lane>) {}
+  constructor(
+    private readonly of: Set<Lane>,
+    readonly refill: () => void,
+  ) {}
   answered(rank: number): void {
     const i = this.ranks.indexOf(rank);
     if (i >= 0) this.ranks.splice(i, 1);

@@ -9,8 +9,8 @@ interface Args {
   dieRank?: number;
   /** This rank waits (polling) until every rank of the step has started, i.e. until runs.txt has `world` lines. */
   holdRank?: number;
-  /** [a, b]: rank a waits (polling) until rank b has finished (fails after 60 s rather than hang). */
-  waitFor?: [number, number];
+  /** [a, b] pairs: rank a waits (polling) until rank b has finished (fails after 60 s rather than hang). */
+  waitFor?: [number, number][];
 }
 
 function started(dir: string): number {
@@ -35,10 +35,11 @@ async function square(rank: number, world: number, args: Args, ctx: TaskContext)
   ctx.log(`hello from ${rank}`);
   ctx.progress(1, 1);
   while (rank === args.holdRank && started(args.dir) < world) await new Promise((r) => setTimeout(r, 10));
-  if (rank === args.waitFor?.[0]) {
+  for (const [a, b] of args.waitFor ?? []) {
+    if (a !== rank) continue;
     const until = Date.now() + 60_000;
-    while (!existsSync(join(args.dir, `done-${args.waitFor[1]}`))) {
-      if (Date.now() > until) throw new Error(`rank ${rank}: rank ${args.waitFor[1]} never finished`);
+    while (!existsSync(join(args.dir, `done-${b}`))) {
+      if (Date.now() > until) throw new Error(`rank ${rank}: rank ${b} never finished`);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
