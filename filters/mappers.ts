@@ -675,9 +675,10 @@ const K_A = 1, // [.。！!？?]: pass A's end marks
   K_END = 2, // [.。！!？?…]: a text without one is one sentence
   K_QUOTE = 4, // [’”]
   K_D = 8, // [.。!！？?{6}…2]: pass D's first class
-  K_KEEP = 16, // [a-zA-Z0-9\u4e00-\u9fa5\n\t ]: kept by the comparison that ignores special characters
+  K_KEEP = 16, // [a-zA-Z0-9\u4e00-\u9fa5\t ]: kept by the comparison that ignores special characters (and "\n", which no line holds)
   K_SPACE = 32, // Python's str.strip() whitespace
-  K_ELL = 64; // …
+  K_ELL = 64, // …
+  K_NL = 128; // "\n": where removeRepeatSentences' lines end
 const KIND = new Uint8Array(0x10000);
 for (const c of '.。！!？?') KIND[c.charCodeAt(0)] |= K_A | K_END | K_D;
 KIND[0x2026] |= K_END | K_D | K_ELL;
@@ -690,7 +691,6 @@ for (let c = 0; c < 0x10000; c++)
     (c >= 48 && c <= 57) ||
     (c >= 0x4e00 && c <= 0x9fa5) ||
     c === 32 ||
-    c === 10 ||
     c === 9
   )
     KIND[c] |= K_KEEP;
@@ -699,37 +699,56 @@ for (const c of [
   0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
 ])
   KIND[c] |= K_SPACE;
+KIND[10] |= K_NL;
 const isQuote = (c: number) => c === 0x2019 || c === 0x201d;
-function sentenceBreaks(text: string, s: number, e: number): number {
-  if (breaks.length < e - s + 1) {
-    breaks = new Int32Array(2 * (e - s + 1));
-    keyAt = new Int32Array(breaks.length);
-  }
-  reserveKeys(keyBase + e - s, keyBase);
+/** Make breaks[] and keyAt[] hold n, keeping what they hold. */
+function growBreaks(n: number): void {
+  if (breaks.length >= n) return;
+  const b = new Int32Array(Math.max(n, 2 * breaks.length));
+  const a = new Int32Array(b.length);
+  b.set(breaks);
+  a.set(keyAt);
+  breaks = b;
+  keyAt = a;
+}
+/** Where sentenceBreaks' text ended: its `to`, or the first `nl` at or after `s`. */
+let lineEnd = 0;
+/**
+ * sentenceBreaks over text[s, e), e = lineEnd: up to the first unit `nl` (removeRepeatSentences' "\n", found by the
+ * first pass instead of an indexOf per line) or to `to` (nl = -1: none).
+ */
+function sentenceBreaks(text: string, s: number, to: number, nl: number): number {
+  reserveKeys(keyBase + to - s, keyBase);
+  // the first pass's breaks: one per two units at most
+  if (breaks.length <= (to - s) >> 1) growBreaks(((to - s) >> 1) + 1);
   // pass A while looking for the marks of the other passes: a break after each end mark followed by anything but a
   // closing quote, which it takes with it; and the units the comparison keeps (written always, counted when kept)
   let flags = 0,
     n = 0,
-    kn = keyBase;
+    kn = keyBase,
+    i = s;
   const lk = keys;
-  for (let i = s; i < e; i++) {
+  for (; i < to; i++) {
     const c = text.charCodeAt(i);
     const k = KIND[c];
     flags |= k;
     lk[kn] = c;
-    kn += (k >>> 4) & 1; // K_KEEP
-    if ((k & K_A) === 0 || i + 1 >= e) continue;
+    kn += (k >>> 4) & 1; // K_KEEP ("\n" is not: a line holds none)
+    if ((k & (K_A | K_NL)) === 0) continue;
+    if (c === nl) break;
+    if ((k & K_A) === 0 || i + 1 >= to) continue;
     const d = text.charCodeAt(i + 1);
     const kd = KIND[d];
-    if (kd & K_QUOTE) continue;
+    if (kd & K_QUOTE || d === nl) continue;
     keyAt[n] = kn;
     breaks[n++] = i + 1;
     i++; // the second group: one code point (a low surrogate after it is never kept)
     flags |= kd;
     lk[kn] = d;
     kn += (kd >>> 4) & 1;
-    if (d >= 0xd800 && d <= 0xdbff && i + 1 < e && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+    if (d >= 0xd800 && d <= 0xdbff && i + 1 < to && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
   }
+  const e = (lineEnd = i);
   lineKeyN = kn;
   lineKeysValid = true;
   if ((flags & K_END) === 0) return 0;
@@ -740,6 +759,7 @@ function sentenceBreaks(text: string, s: number, e: number): number {
   if (!ell && !quote) return n;
   lineKeysValid = false;
   n = 0;
+  if (breaks.length < e - s + 1) growBreaks(e - s + 1);
   // passes A, C and D over a sequence of code units with BRK for the inserted "\n"s
   const cap = 2 * (e - s) + 2;
   if (seqA.length < cap) {
@@ -794,7 +814,7 @@ function sentenceBreaks(text: string, s: number, e: number): number {
 }
 /** data-juicer's sentence splitter (Chinese and English boundaries): the pieces of sentenceBreaks. */
 export function splitSentence(text: string): string[] {
-  const n = sentenceBreaks(text, 0, text.length);
+  const n = sentenceBreaks(text, 0, text.length, -1);
   const out: string[] = [];
   let p = 0;
   for (let k = 0; k < n; k++) {
@@ -890,14 +910,13 @@ export function removeRepeatSentences(text: string, minLen = 2, lowercase = fals
   let end = 0; // keys[0, end) holds the keys the KeySet points at
   const L = text.length;
   for (let ls = 0; ls < L;) {
-    let le = text.indexOf('\n', ls);
-    if (le < 0) le = L;
-    if (le === ls) {
+    if (text.charCodeAt(ls) === 10) {
       ls++; // an empty line has no sentence
       continue;
     }
     const base = (keyBase = end);
-    const nb = sentenceBreaks(text, ls, le);
+    const nb = sentenceBreaks(text, ls, L, 10);
+    const le = lineEnd;
     keyBase = 0;
     // the default comparison (special characters ignored, case kept) takes its keys from the splitter's first pass
     const fromLine = ignoreSpecial && !lowercase && lineKeysValid;
