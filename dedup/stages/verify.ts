@@ -132,10 +132,11 @@ function rangeCandidates(
 ): { nodes: NodeMarks; likely: Float64Array; others: Float64Array; otherRecords: Uint32Array } {
   const nodes = new NodeMarks(first, end);
   const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
-  // (grown as needed: the likely ones are few of the records, the others at most half, a pair being recorded twice
-  // when its nodes' groups differ)
+  // the likely ones are few of the records (grown as needed); the others are at most the records read: sized for that
+  // at once (pages never written are never touched), where growing by doubling copied and page-faulted ~2x the final
+  // arrays (~0.2 CPU-s of the 75 MB set's sets step)
   const likely = new PairList();
-  const others = new PairList();
+  const others = new PairList(files.reduce((a, r) => a + r.count, 0));
   const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
   for (const r of files) {
@@ -184,51 +185,61 @@ class NodeMarks {
 /**
  * Pairs (u, v) collected with repeats (a pair has a record per band it shares), given back each once as u · 2³² + v,
  * ascending: counted by u, then each u's v sorted (a count array over the range of u and short sorts, where one sort
- * of every record was most of a verify task's own time).
+ * of every record was most of a verify task's own time). The pairs are held interleaved (u, v) in one buffer, and the
+ * result is written over them (a Float64Array over the same bytes): no second array of the pairs' size to page-fault.
  */
 export class PairList {
-  private u: Uint32Array;
-  private v: Uint32Array;
+  private uv: Uint32Array;
   private n = 0;
+  /** `capacity`: pairs to make room for at once (the buffer doubles when full). */
   constructor(capacity = 1024) {
-    this.u = new Uint32Array(Math.max(16, capacity));
-    this.v = new Uint32Array(Math.max(16, capacity));
+    this.uv = new Uint32Array(2 * Math.max(16, capacity));
   }
   push(u: number, v: number): void {
-    if (this.n === this.u.length) {
-      const grow = (a: Uint32Array) => {
-        const b = new Uint32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.u = grow(this.u);
-      this.v = grow(this.v);
+    if (2 * this.n === this.uv.length) {
+      const b = new Uint32Array(this.uv.length * 2);
+      b.set(this.uv);
+      this.uv = b;
     }
-    this.u[this.n] = u;
-    this.v[this.n++] = v;
+    this.uv[2 * this.n] = u;
+    this.uv[2 * this.n++ + 1] = v;
   }
+  /** The distinct pairs, ascending; the list is spent (its buffer holds the result). */
   sortedUnique(): Float64Array {
-    const { u, v, n } = this;
+    const { uv, n } = this;
+    this.n = 0;
+    this.uv = new Uint32Array(32);
     if (n === 0) return new Float64Array(0);
-    let lo = u[0]!;
-    let hi = u[0]!;
+    let lo = uv[0]!;
+    let hi = uv[0]!;
     for (let i = 1; i < n; i++) {
-      lo = Math.min(lo, u[i]!);
-      hi = Math.max(hi, u[i]!);
+      lo = Math.min(lo, uv[2 * i]!);
+      hi = Math.max(hi, uv[2 * i]!);
     }
     const at = new Uint32Array(hi - lo + 2);
-    for (let i = 0; i < n; i++) at[u[i]! - lo + 1]!++;
+    for (let i = 0; i < n; i++) at[uv[2 * i]! - lo + 1]!++;
     for (let k = 1; k < at.length; k++) at[k]! += at[k - 1]!;
     const byU = new Uint32Array(n);
     const fill = at.slice();
-    for (let i = 0; i < n; i++) byU[fill[u[i]! - lo]!++] = v[i]!;
-    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) byU[fill[uv[2 * i]! - lo]!++] = uv[2 * i + 1]!;
+    // the pairs are in byU now: the result takes their bytes (n pairs, 8 bytes each: the words written by push)
+    const out = new Float64Array(uv.buffer, uv.byteOffset, n);
     let k = 0;
     for (let x = 0; x + 1 < at.length; x++) {
-      if (at[x] === at[x + 1]) continue;
-      const vs = byU.subarray(at[x]!, at[x + 1]!).sort();
+      const a = at[x]!;
+      const b = at[x + 1]!;
+      if (a === b) continue;
+      // a u's records are few: an insertion sort in place (a subarray and its sort() per u cost more); many: sort()
+      if (b - a > 32) byU.subarray(a, b).sort();
+      else
+        for (let i = a + 1; i < b; i++) {
+          const y = byU[i]!;
+          let j = i - 1;
+          for (; j >= a && byU[j]! > y; j--) byU[j + 1] = byU[j]!;
+          byU[j + 1] = y;
+        }
       const base = (lo + x) * 2 ** 32;
-      for (let j = 0; j < vs.length; j++) if (j === 0 || vs[j] !== vs[j - 1]) out[k++] = base + vs[j]!;
+      for (let j = a; j < b; j++) if (j === a || byU[j] !== byU[j - 1]) out[k++] = base + byU[j]!;
     }
     return out.subarray(0, k);
   }
