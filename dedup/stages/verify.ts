@@ -532,9 +532,10 @@ async function* neededDocuments(
   }
 }
 
+/** The document of JSONL line `line` of `file`, for its text and language: its meta is not copied (meta: false). */
 function lineDocument(cfg: DedupConfig, file: string, line: number, text: string): Document {
   const t = line === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  return recordToDocument(JSON.parse(t) as Record<string, unknown>, { file, line }, cfg.reader);
+  return recordToDocument(JSON.parse(t) as Record<string, unknown>, { file, line }, { ...cfg.reader, meta: false });
 }
 
 /**
