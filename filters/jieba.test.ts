@@ -16,8 +16,8 @@ import {
   xxh64,
 } from './jieba.ts';
 import { hashString, jiebaSpanWords, jiebaWords, whitespaceSpans, Words } from './text.ts';
-import { gopherQuality, hashWords, stopwordCount, wordRepetition } from './stats.ts';
-import { STOPWORDS } from './wordlists.ts';
+import { flaggedRatio, gopherQuality, hashWords, stopwordCount, wordRepetition } from './stats.ts';
+import { FLAGGED, STOPWORDS } from './wordlists.ts';
 import { readSample } from './harness.ts';
 
 /** @node-rs/jieba (jieba-rs, native) with the same dictionary: the oracle. */
@@ -250,6 +250,34 @@ test("jieba segmentation kernel: the words' hashes and code-point lengths it mak
     assert.deepEqual(got, [w.h1.slice(0, w.n), w.h2.slice(0, w.n), w.cum.slice(0, w.n + 1)], text.slice(0, 30));
     assert.ok(w.n === 0 || w.cum[w.n] > 0);
   }
+});
+
+test("jieba segmentation kernel: the words it lists as starting with ASCII are those, and flaggedRatio over them is flaggedRatio over every word", async () => {
+  const texts = [
+    'porn 色情 Porn中文 PORN sex Sex 中文sex 𠀀sex 😀 xxx 成人 anal é porn',
+    'only 中文 words here 和 English, x86_64 C++ GNU/Linux',
+    '',
+  ];
+  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[2].text);
+  texts.push(texts.join('\n').repeat(8));
+  const latin = new Set(FLAGGED.filter((x) => !/\p{Script=Han}/u.test(x)).map((x) => x.toLowerCase()));
+  const w = new Words();
+  let listed = 0;
+  for (const text of texts) {
+    jiebaSpanWords(text, w);
+    assert.equal(w.asciiFirstGen, w.gen);
+    const want: number[] = [];
+    for (let i = 0; i < w.n; i++) if (w.src.charCodeAt(w.start[i]) < 128) want.push(i);
+    assert.deepEqual([...w.asciiFirst.subarray(0, w.asciiFirstN)], want, JSON.stringify(text.slice(0, 30)));
+    listed += want.length;
+    const fromKernel = flaggedRatio(text, w, latin, null);
+    w.asciiFirstGen = -1;
+    assert.equal(fromKernel, flaggedRatio(text, w, latin, null), JSON.stringify(text.slice(0, 30)));
+  }
+  assert.ok(listed > 100);
+  jiebaSpanWords('porn 色情 Porn中文 PORN', w);
+  assert.ok(w.asciiFirstN >= 3);
+  assert.equal(flaggedRatio('', w, latin, null) * w.n, 3); // porn, Porn, PORN
 });
 
 test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition's) are those of the words lower-cased when lowerable", async () => {

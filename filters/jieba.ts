@@ -412,7 +412,8 @@ interface SegKernel {
    * stats.ts hashWords of the n spans at os, oe of the text at t: hashes into h1, h2, cumulative lengths into cum; the
    * lower-cased words' hashes that differ, as (index, h1, h2) triples into low, and the indices of the words that need
    * toLowerCase into ex (their counts into counts[0], counts[1]); with cls (a class per code unit) stats.ts
-   * gopherQuality's word sums into counts[2, 5) and the words it classifies itself into qx (counts[5] of them)
+   * gopherQuality's word sums into counts[2, 5) and the words it classifies itself into qx (counts[5] of them); the
+   * words whose first unit is ASCII into asc (counts[6] of them)
    */
   hashSpans(
     t: number,
@@ -426,6 +427,7 @@ interface SegKernel {
     ex: number,
     cls: number,
     qx: number,
+    asc: number,
     counts: number,
   ): void;
   /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
@@ -452,10 +454,11 @@ interface Seg {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
-  /** and after the spans: low (3 cap ints), ex (cap ints), qx (cap ints), the six counts */
+  /** and after the spans: low (3 cap ints), ex (cap ints), qx (cap ints), asc (cap ints), the seven counts */
   low: Int32Array;
   ex: Int32Array;
   qx: Int32Array;
+  asc: Int32Array;
   counts: Int32Array;
 }
 const DROP_TABLES = 4;
@@ -494,6 +497,7 @@ function newSeg(slots: number, nScores: number): Seg {
     low: new Int32Array(0),
     ex: new Int32Array(0),
     qx: new Int32Array(0),
+    asc: new Int32Array(0),
     counts: new Int32Array(0),
   };
   grow(g, 0);
@@ -554,7 +558,7 @@ function grow(g: Seg, L: number): void {
     startAt = (routeEndAt + 4 * (cap + 1) + 15) & ~15,
     spanEndAt = startAt + 4 * cap,
     lowAt = spanEndAt + 4 * cap,
-    top = lowAt + 20 * cap + 24;
+    top = lowAt + 24 * cap + 28;
   const mem = g.k.memory;
   if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
   g.cap = cap;
@@ -571,7 +575,8 @@ function grow(g: Seg, L: number): void {
   g.low = new Int32Array(mem.buffer, lowAt, 3 * cap);
   g.ex = new Int32Array(mem.buffer, lowAt + 12 * cap, cap);
   g.qx = new Int32Array(mem.buffer, lowAt + 16 * cap, cap);
-  g.counts = new Int32Array(mem.buffer, lowAt + 20 * cap, 6);
+  g.asc = new Int32Array(mem.buffer, lowAt + 20 * cap, cap);
+  g.counts = new Int32Array(mem.buffer, lowAt + 24 * cap, 7);
 }
 
 /**
@@ -620,7 +625,8 @@ export interface SpanBuf {
  * lowerExN) the words that need toLowerCase; the other words lower-case to themselves (text.ts Words). And stats.ts
  * gopherQuality's word sums by the words' unit classes (text.ts wordUnitClass): over the words without a surrogate,
  * qualWords those not punctuation only, qualLen their code points, qualAlpha those of them with a letter; the words
- * with a surrogate in qualEx[0, qualExN), left to stats.ts.
+ * with a surrogate in qualEx[0, qualExN), left to stats.ts. And the words whose first unit is ASCII, asciiFirst[0,
+ * asciiFirstN) (stats.ts flaggedRatio's candidates).
  */
 export interface SpanHashes {
   h1: Int32Array;
@@ -635,6 +641,8 @@ export interface SpanHashes {
   qualAlpha: number;
   qualEx: Int32Array;
   qualExN: number;
+  asciiFirst: Int32Array;
+  asciiFirstN: number;
 }
 
 /**
@@ -694,11 +702,13 @@ export function jiebaSpans(
       g.ex.byteOffset,
       classTable(g, unitClass),
       g.qx.byteOffset,
+      g.asc.byteOffset,
       g.counts.byteOffset,
     );
     const nlow = g.counts[0],
       nex = g.counts[1],
-      nqx = g.counts[5];
+      nqx = g.counts[5],
+      nasc = g.counts[6];
     if (hashes.h1.length < n) {
       hashes.h1 = new Int32Array(Math.max(n, hashes.h1.length * 2));
       hashes.h2 = new Int32Array(hashes.h1.length);
@@ -708,6 +718,8 @@ export function jiebaSpans(
       hashes.lowered = new Int32Array(Math.max(3 * nlow, hashes.lowered.length * 2));
     if (hashes.lowerEx.length < nex) hashes.lowerEx = new Int32Array(Math.max(nex, hashes.lowerEx.length * 2));
     if (hashes.qualEx.length < nqx) hashes.qualEx = new Int32Array(Math.max(nqx, hashes.qualEx.length * 2));
+    if (hashes.asciiFirst.length < nasc)
+      hashes.asciiFirst = new Int32Array(Math.max(nasc, hashes.asciiFirst.length * 2));
     hashes.h1.set(g.h1.subarray(0, n));
     hashes.h2.set(g.h2.subarray(0, n));
     hashes.cum.set(g.cum.subarray(0, n + 1));
@@ -720,6 +732,8 @@ export function jiebaSpans(
     hashes.qualAlpha = g.counts[4];
     hashes.qualEx.set(g.qx.subarray(0, nqx));
     hashes.qualExN = nqx;
+    hashes.asciiFirst.set(g.asc.subarray(0, nasc));
+    hashes.asciiFirstN = nasc;
   }
   return lone;
 }

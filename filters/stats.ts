@@ -519,7 +519,10 @@ export function flaggedRatio(
   if (flagged.size) {
     const { pairs, asciiByLen } = flaggedIndex(flagged);
     const { src, start, end } = words;
-    for (let i = 0; i < words.n; i++) {
+    // jieba's words starting with ASCII when its kernel listed them, else every word
+    const at = words.asciiFirstGen === words.gen ? words.asciiFirst : null;
+    for (let q = 0, m = at ? words.asciiFirstN : words.n; q < m; q++) {
+      const i = at ? at[q] : q;
       const s0 = start[i];
       const a = src.charCodeAt(s0);
       if (a >= 128) continue;

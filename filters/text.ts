@@ -342,6 +342,13 @@ export class Words {
   qualEx = new Int32Array(0);
   qualExN = 0;
   qualGen = -1;
+  /**
+   * The words whose first code unit is ASCII, asciiFirst[0, asciiFirstN) in order, valid while asciiFirstGen === gen:
+   * made by jieba's kernel with the hashes (jiebaSpanWords), for stats.ts flaggedRatio (its word list is Latin).
+   */
+  asciiFirst = new Int32Array(0);
+  asciiFirstN = 0;
+  asciiFirstGen = -1;
   constructor() {
     this.start = new Int32Array(256);
     this.end = new Int32Array(256);
@@ -396,7 +403,7 @@ export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
   const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w, wordUnitClass);
   w.src = lone ? wellFormed(text) : text;
   w.gen = ++wordsGen;
-  if (!lone) w.hashedGen = w.loweredGen = w.qualGen = w.gen;
+  if (!lone) w.hashedGen = w.loweredGen = w.qualGen = w.asciiFirstGen = w.gen;
   return w;
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
