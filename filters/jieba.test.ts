@@ -252,7 +252,7 @@ test("jieba segmentation kernel: the words' hashes and code-point lengths it mak
   }
 });
 
-test("jieba segmentation kernel: the words it lists as starting with ASCII are those, and flaggedRatio over them is flaggedRatio over every word", async () => {
+test('jieba segmentation kernel: the words it lists as starting with ASCII are those, and flaggedRatio over them is flaggedRatio over every word', async () => {
   const texts = [
     'porn 色情 Porn中文 PORN sex Sex 中文sex 𠀀sex 😀 xxx 成人 anal é porn',
     'only 中文 words here 和 English, x86_64 C++ GNU/Linux',
