@@ -163,8 +163,8 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
 // punctuation, a symbol or a space, 4 a surrogate): over the spans with no surrogate, counts[2] the words that are not
 // punctuation only (a unit without 2), counts[3] their code points, counts[4] those of them with a letter; the spans
 // with a surrogate (an astral character) by their indices in qx, counts[5] of them, for stats.ts to classify.
-// And the spans whose first unit is ASCII (stats.ts flaggedRatio's Latin words start there) by their indices in asc,
-// counts[6] of them.
+// And the spans whose first unit is an ASCII letter (the candidates of stats.ts flaggedRatio's Latin words) by their
+// indices in asc, counts[6] of them.
 __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
                                                         i32 *h2, i32 *cum, i32 *low, i32 *ex, const u8 *cls, i32 *qx,
                                                         i32 *asc, i32 *counts) {
@@ -174,8 +174,8 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
     const i32 s = os[k], e = oe[k];
     u32 a = 0x811c9dc5u, b = 0x12345678u, f = 0, any = 0, all = 2;
     i32 len = e - s;
-    if (t[s] < 0x80)
-      asc[nasc++] = k;
+    asc[nasc] = k;
+    nasc += (t[s] | 32u) - 97u < 26u;
     for (i32 j = s; j < e; j++) {
       const u32 c = t[j];
       a = (a ^ c) * 0x01000193u;

@@ -252,7 +252,7 @@ test("jieba segmentation kernel: the words' hashes and code-point lengths it mak
   }
 });
 
-test('jieba segmentation kernel: the words it lists as starting with ASCII are those, and flaggedRatio over them is flaggedRatio over every word', async () => {
+test('jieba segmentation kernel: the words it lists as starting with an ASCII letter are those, and flaggedRatio over them is flaggedRatio over every word', async () => {
   const texts = [
     'porn 色情 Porn中文 PORN sex Sex 中文sex 𠀀sex 😀 xxx 成人 anal é porn',
     'only 中文 words here 和 English, x86_64 C++ GNU/Linux',
@@ -265,19 +265,22 @@ test('jieba segmentation kernel: the words it lists as starting with ASCII are t
   let listed = 0;
   for (const text of texts) {
     jiebaSpanWords(text, w);
-    assert.equal(w.asciiFirstGen, w.gen);
+    assert.equal(w.letterFirstGen, w.gen);
     const want: number[] = [];
-    for (let i = 0; i < w.n; i++) if (w.src.charCodeAt(w.start[i]) < 128) want.push(i);
-    assert.deepEqual([...w.asciiFirst.subarray(0, w.asciiFirstN)], want, JSON.stringify(text.slice(0, 30)));
+    for (let i = 0; i < w.n; i++) if (/^[A-Za-z]/.test(w.word(i))) want.push(i);
+    assert.deepEqual([...w.letterFirst.subarray(0, w.letterFirstN)], want, JSON.stringify(text.slice(0, 30)));
     listed += want.length;
     const fromKernel = flaggedRatio(text, w, latin, null);
-    w.asciiFirstGen = -1;
+    w.letterFirstGen = -1;
     assert.equal(fromKernel, flaggedRatio(text, w, latin, null), JSON.stringify(text.slice(0, 30)));
   }
   assert.ok(listed > 100);
   jiebaSpanWords('porn 色情 Porn中文 PORN', w);
-  assert.ok(w.asciiFirstN >= 3);
+  assert.ok(w.letterFirstN >= 3);
   assert.equal(flaggedRatio('', w, latin, null) * w.n, 3); // porn, Porn, PORN
+  // an entry starting with another ASCII unit: every word is read
+  jiebaSpanWords('4chan porn 色情 9x 4chan', w);
+  assert.equal(flaggedRatio('', w, new Set(['4chan', '9x', 'porn']), null) * w.n, 4);
 });
 
 test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition's) are those of the words lower-cased when lowerable", async () => {

@@ -413,7 +413,7 @@ interface SegKernel {
    * lower-cased words' hashes that differ, as (index, h1, h2) triples into low, and the indices of the words that need
    * toLowerCase into ex (their counts into counts[0], counts[1]); with cls (a class per code unit) stats.ts
    * gopherQuality's word sums into counts[2, 5) and the words it classifies itself into qx (counts[5] of them); the
-   * words whose first unit is ASCII into asc (counts[6] of them)
+   * words whose first unit is an ASCII letter into asc (counts[6] of them)
    */
   hashSpans(
     t: number,
@@ -625,8 +625,8 @@ export interface SpanBuf {
  * lowerExN) the words that need toLowerCase; the other words lower-case to themselves (text.ts Words). And stats.ts
  * gopherQuality's word sums by the words' unit classes (text.ts wordUnitClass): over the words without a surrogate,
  * qualWords those not punctuation only, qualLen their code points, qualAlpha those of them with a letter; the words
- * with a surrogate in qualEx[0, qualExN), left to stats.ts. And the words whose first unit is ASCII, asciiFirst[0,
- * asciiFirstN) (stats.ts flaggedRatio's candidates).
+ * with a surrogate in qualEx[0, qualExN), left to stats.ts. And the words whose first unit is an ASCII letter,
+ * letterFirst[0, letterFirstN) (stats.ts flaggedRatio's candidates).
  */
 export interface SpanHashes {
   h1: Int32Array;
@@ -641,8 +641,8 @@ export interface SpanHashes {
   qualAlpha: number;
   qualEx: Int32Array;
   qualExN: number;
-  asciiFirst: Int32Array;
-  asciiFirstN: number;
+  letterFirst: Int32Array;
+  letterFirstN: number;
 }
 
 /**
@@ -718,8 +718,8 @@ export function jiebaSpans(
       hashes.lowered = new Int32Array(Math.max(3 * nlow, hashes.lowered.length * 2));
     if (hashes.lowerEx.length < nex) hashes.lowerEx = new Int32Array(Math.max(nex, hashes.lowerEx.length * 2));
     if (hashes.qualEx.length < nqx) hashes.qualEx = new Int32Array(Math.max(nqx, hashes.qualEx.length * 2));
-    if (hashes.asciiFirst.length < nasc)
-      hashes.asciiFirst = new Int32Array(Math.max(nasc, hashes.asciiFirst.length * 2));
+    if (hashes.letterFirst.length < nasc)
+      hashes.letterFirst = new Int32Array(Math.max(nasc, hashes.letterFirst.length * 2));
     hashes.h1.set(g.h1.subarray(0, n));
     hashes.h2.set(g.h2.subarray(0, n));
     hashes.cum.set(g.cum.subarray(0, n + 1));
@@ -732,8 +732,8 @@ export function jiebaSpans(
     hashes.qualAlpha = g.counts[4];
     hashes.qualEx.set(g.qx.subarray(0, nqx));
     hashes.qualExN = nqx;
-    hashes.asciiFirst.set(g.asc.subarray(0, nasc));
-    hashes.asciiFirstN = nasc;
+    hashes.letterFirst.set(g.asc.subarray(0, nasc));
+    hashes.letterFirstN = nasc;
   }
   return lone;
 }

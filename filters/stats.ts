@@ -467,19 +467,25 @@ export class SubstringCounter {
 }
 
 const asciiLower = (c: number) => (c >= 65 && c <= 90 ? c + 32 : c);
-const pairIndex = new WeakMap<ReadonlySet<string>, { pairs: Uint8Array; asciiByLen: string[][] }>();
+const pairIndex = new WeakMap<ReadonlySet<string>, { pairs: Uint8Array; asciiByLen: string[][]; letters: boolean }>();
 /**
  * The first two code units of the entries, as (c0 << 7 | c1) for ASCII ones (c1 = 0 for a one-character entry): a
  * word starting with ASCII lowercases to an entry only if its first two units lowercase to the entry's (toLowerCase
  * maps an ASCII character to one ASCII character), unless its second unit is not ASCII. And the entries made of ASCII
- * only, by length: the only ones an ASCII word can lowercase to.
+ * only, by length: the only ones an ASCII word can lowercase to. letters: every entry that starts with ASCII starts
+ * with a letter (a word starting with any other ASCII unit then lowercases to no entry).
  */
-function flaggedIndex(flagged: ReadonlySet<string>): { pairs: Uint8Array; asciiByLen: string[][] } {
+function flaggedIndex(flagged: ReadonlySet<string>): {
+  pairs: Uint8Array;
+  asciiByLen: string[][];
+  letters: boolean;
+} {
   let t = pairIndex.get(flagged);
   if (!t) {
-    t = { pairs: new Uint8Array(128 * 128), asciiByLen: [] };
+    t = { pairs: new Uint8Array(128 * 128), asciiByLen: [], letters: true };
     for (const e of flagged) {
       const a = e.charCodeAt(0);
+      if (a < 128 && !/[A-Za-z]/.test(e[0])) t.letters = false;
       const b = e.length > 1 ? e.charCodeAt(1) : 0;
       if (a < 128 && b < 128) t.pairs[(a << 7) | b] = 1;
       if ([...e].every((c) => c.charCodeAt(0) < 128)) (t.asciiByLen[e.length] ??= []).push(e);
@@ -517,11 +523,12 @@ export function flaggedRatio(
   // the word list is Latin (Chinese entries are matched as substrings): skip words that do not start with ASCII, and
   // words whose first two characters (ASCII, lowercased) begin no entry
   if (flagged.size) {
-    const { pairs, asciiByLen } = flaggedIndex(flagged);
+    const { pairs, asciiByLen, letters } = flaggedIndex(flagged);
     const { src, start, end } = words;
-    // jieba's words starting with ASCII when its kernel listed them, else every word
-    const at = words.asciiFirstGen === words.gen ? words.asciiFirst : null;
-    for (let q = 0, m = at ? words.asciiFirstN : words.n; q < m; q++) {
+    // only jieba's words starting with an ASCII letter, when its kernel listed them and every entry starting with ASCII
+    // starts with a letter; else every word
+    const at = letters && words.letterFirstGen === words.gen ? words.letterFirst : null;
+    for (let q = 0, m = at ? words.letterFirstN : words.n; q < m; q++) {
       const i = at ? at[q] : q;
       const s0 = start[i];
       const a = src.charCodeAt(s0);

@@ -343,12 +343,13 @@ export class Words {
   qualExN = 0;
   qualGen = -1;
   /**
-   * The words whose first code unit is ASCII, asciiFirst[0, asciiFirstN) in order, valid while asciiFirstGen === gen:
-   * made by jieba's kernel with the hashes (jiebaSpanWords), for stats.ts flaggedRatio (its word list is Latin).
+   * The words whose first code unit is an ASCII letter, letterFirst[0, letterFirstN) in order, valid while
+   * letterFirstGen === gen: made by jieba's kernel with the hashes (jiebaSpanWords), for stats.ts flaggedRatio (its
+   * word list is Latin).
    */
-  asciiFirst = new Int32Array(0);
-  asciiFirstN = 0;
-  asciiFirstGen = -1;
+  letterFirst = new Int32Array(0);
+  letterFirstN = 0;
+  letterFirstGen = -1;
   constructor() {
     this.start = new Int32Array(256);
     this.end = new Int32Array(256);
@@ -403,7 +404,7 @@ export function jiebaSpanWords(text: string, w: Words = new Words()): Words {
   const lone = jiebaSpans(text, isSpaceUnit, w, undefined, w, wordUnitClass);
   w.src = lone ? wellFormed(text) : text;
   w.gen = ++wordsGen;
-  if (!lone) w.hashedGen = w.loweredGen = w.qualGen = w.asciiFirstGen = w.gen;
+  if (!lone) w.hashedGen = w.loweredGen = w.qualGen = w.letterFirstGen = w.gen;
   return w;
 }
 const isSpaceUnit = (c: number) => (BMP[c] & C_SPACE) !== 0;
