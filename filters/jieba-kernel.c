@@ -174,8 +174,8 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
     const i32 s = os[k], e = oe[k];
     u32 a = 0x811c9dc5u, b = 0x12345678u, f = 0, any = 0, all = 2;
     i32 len = e - s;
-    asc[nasc] = k;
-    nasc += (t[s] | 32u) - 97u < 26u;
+    if ((t[s] | 32u) - 97u < 26u)
+      asc[nasc++] = k;
     for (i32 j = s; j < e; j++) {
       const u32 c = t[j];
       a = (a ^ c) * 0x01000193u;
