@@ -31,6 +31,18 @@ function oracle(): (text: string) => string[] {
   return (text) => j.cut(Buffer.from(text, 'utf8'), false);
 }
 
+/**
+ * The kernel tests' texts: `own`, documents `picks` of each Chinese file of the sample, and all of them joined and
+ * repeated (longer than the kernel's first buffers).
+ */
+async function kernelTexts(own: string[], picks: number[]): Promise<string[]> {
+  const texts = [...own];
+  for (const { file, docs } of await readSample())
+    if (file.includes('-zh')) for (const k of picks) texts.push(docs[k]!.text);
+  texts.push(texts.join('\n').repeat(8));
+  return texts;
+}
+
 test('jieba in TypeScript: the same tokens as @node-rs/jieba on real documents (the bundled sample)', async () => {
   const ref = oracle();
   const sample = await readSample();
@@ -204,13 +216,10 @@ test('jieba dictionary cache: the binary form reads back the same trie; a damage
 });
 
 test('jieba segmentation kernel: tokens left out by their first code unit, the drop tables of several predicates, long texts', async () => {
-  const texts = [
-    '中文 分词\r\n测试\t\u3000全角 空格 a b  c',
-    'lone \ud800 high 汉字\udc00 low, 𠀀 astral 😀',
-    '\r\n\r\r\n\n',
-  ];
-  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[7].text);
-  texts.push(texts.join('\n').repeat(8)); // longer than the kernel's first buffers
+  const texts = await kernelTexts(
+    ['中文 分词\r\n测试\t\u3000全角 空格 a b  c', 'lone \ud800 high 汉字\udc00 low, 𠀀 astral 😀', '\r\n\r\r\n\n'],
+    [0, 7],
+  );
   // more predicates than the kernel keeps tables for: each is rebuilt when it comes back (a predicate sees the first
   // code unit of tokens outside Han runs only)
   const preds = [32, 10, 13, 9, 0x3000, 0x2c].map((u) => (c: number) => c === u || c === 0xfffd);
@@ -228,14 +237,15 @@ test('jieba segmentation kernel: tokens left out by their first code unit, the d
 });
 
 test("jieba segmentation kernel: the words' hashes and code-point lengths it makes (hashSpans) are stats.ts hashWords'", async () => {
-  const texts = [
-    '中文 分词 with ASCII words, 数字 12345 and 𠀀𠀁 astral 😀 characters',
-    'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀',
-    'lone \ud800 high 汉字', // a lone surrogate: no kernel hashes, stats.ts hashes the well-formed words
-    '',
-  ];
-  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[3].text);
-  texts.push(texts.join('\n').repeat(8)); // longer than the kernel's first buffers
+  const texts = await kernelTexts(
+    [
+      '中文 分词 with ASCII words, 数字 12345 and 𠀀𠀁 astral 😀 characters',
+      'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀',
+      'lone \ud800 high 汉字', // a lone surrogate: no kernel hashes, stats.ts hashes the well-formed words
+      '',
+    ],
+    [0, 3],
+  );
   const w = new Words();
   for (const text of texts) {
     jiebaSpanWords(text, w);
@@ -253,13 +263,14 @@ test("jieba segmentation kernel: the words' hashes and code-point lengths it mak
 });
 
 test('jieba segmentation kernel: the words it lists as starting with an ASCII letter are those, and flaggedRatio over them is flaggedRatio over every word', async () => {
-  const texts = [
-    'porn 色情 Porn中文 PORN sex Sex 中文sex 𠀀sex 😀 xxx 成人 anal é porn',
-    'only 中文 words here 和 English, x86_64 C++ GNU/Linux',
-    '',
-  ];
-  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[2].text);
-  texts.push(texts.join('\n').repeat(8));
+  const texts = await kernelTexts(
+    [
+      'porn 色情 Porn中文 PORN sex Sex 中文sex 𠀀sex 😀 xxx 成人 anal é porn',
+      'only 中文 words here 和 English, x86_64 C++ GNU/Linux',
+      '',
+    ],
+    [0, 2],
+  );
   const latin = new Set(FLAGGED.filter((x) => !/\p{Script=Han}/u.test(x)).map((x) => x.toLowerCase()));
   const w = new Words();
   let listed = 0;
@@ -284,13 +295,14 @@ test('jieba segmentation kernel: the words it lists as starting with an ASCII le
 });
 
 test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition's) are those of the words lower-cased when lowerable", async () => {
-  const texts = [
-    'ABC中文 Ａbc ＡＢＣ Éte ÉCOLE Σigma ΣΑΣ İstanbul Ёлка Ⅻ ǅ Ǆ mixedCase中文词 HTTP服务器 and lower 中文',
-    'Capitals next to other units: AÉ Aé A中 Ａ中 İA ΩA Ա Արմ x86_64 C++ GNU/Linux',
-    'Tabs\tand\nLines, 𠀀A 😀B',
-  ];
-  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[1].text, docs[5].text);
-  texts.push(texts.join('\n').repeat(8));
+  const texts = await kernelTexts(
+    [
+      'ABC中文 Ａbc ＡＢＣ Éte ÉCOLE Σigma ΣΑΣ İstanbul Ёлка Ⅻ ǅ Ǆ mixedCase中文词 HTTP服务器 and lower 中文',
+      'Capitals next to other units: AÉ Aé A中 Ａ中 İA ΩA Ա Արմ x86_64 C++ GNU/Linux',
+      'Tabs\tand\nLines, 𠀀A 😀B',
+    ],
+    [1, 5],
+  );
   const lowerable = /[A-Z\u00c0-\u024f\u0370-\u052f]/;
   const w = new Words();
   let ex = 0;
@@ -332,14 +344,15 @@ test("jieba segmentation kernel: the lower-cased words' hashes (word_repetition'
 });
 
 test("gopherQuality's word sums made with the hashes (jieba's kernel, stats.ts hashWords; by text.ts wordUnitClass) are those of the words' own loop", async () => {
-  const texts = [
-    '中文，分词。（括号）…… with ASCII words, 数字 12345 -- ... • and 𠀀𠀁 astral 😀 characters 😀😀 ©® ★☆ ——',
-    'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀 |||| ### !!!',
-    '纯标点：，。、；「」『』【】',
-    '',
-  ];
-  for (const { file, docs } of await readSample()) if (file.includes('-zh')) texts.push(docs[0].text, docs[2].text);
-  texts.push(texts.join('\n').repeat(8));
+  const texts = await kernelTexts(
+    [
+      '中文，分词。（括号）…… with ASCII words, 数字 12345 -- ... • and 𠀀𠀁 astral 😀 characters 😀😀 ©® ★☆ ——',
+      'surrogate pairs inside a Han run: 汉字𠀀字𪚥汉 and alone 😀😀 |||| ### !!!',
+      '纯标点：，。、；「」『』【】',
+      '',
+    ],
+    [0, 2],
+  );
   const w = new Words();
   let astral = 0;
   for (const text of texts) {

@@ -328,14 +328,22 @@ function stopIdx(stop: ReadonlySet<string>): StopIndex {
       if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
       else x.lens[Math.min(w.length, 63)] = 1;
       if (/[A-Z]/.test(w)) x.hasCap = true;
-    }
-    for (let c = 0; c < 128; c++) {
-      for (const w of stop)
-        if (w.length && (w.charCodeAt(0) === c || w.charCodeAt(0) === asciiLower(c))) x.asciiGate[c] = 1;
+      // an entry starting with f (ASCII) admits words starting with f, and with its capital when f is a-z
+      const f = w.length ? w.charCodeAt(0) : 128;
+      if (f < 128) x.asciiGate[f] = 1;
+      if (f >= 97 && f <= 122) x.asciiGate[f - 32] = 1;
     }
     stopIndex.set(stop, x);
   }
   return x;
+}
+/**
+ * Is word i (src[b, e), two units or more) an entry of x as it is: a length some entry has, then the set by the word's
+ * hash when the words are hashed (h1), else by the span.
+ */
+function inStop(x: StopIndex, h1: Int32Array | null, i: number, src: string, b: number, e: number): boolean {
+  const L = e - b;
+  return x.lens[L < 63 ? L : 63] === 1 && (h1 !== null ? x.set.hasHashed(h1[i], src, b, e) : x.set.has(src, b, e));
 }
 /**
  * The words that are in `stop`, or whose toLowerCase is. A word of ASCII only is looked up once, by the hash of its
@@ -345,7 +353,8 @@ function stopIdx(stop: ReadonlySet<string>): StopIndex {
  */
 export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
   let k = 0;
-  const { one, lens, set, asciiGate, hasCap } = stopIdx(stop);
+  const x = stopIdx(stop);
+  const { one, lens, set, asciiGate, hasCap } = x;
   const { src, start, end } = words;
   // the words' FNV-1a hashes when they are hashed (jieba's kernel hashes its words; gopherQuality, before this in its
   // step, hashes the others)
@@ -357,12 +366,7 @@ export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
     const c0 = src.charCodeAt(b);
     if (c0 >= 128) {
       // (toLowerCase of a word starting outside ASCII is not looked up)
-      if (
-        L === 1
-          ? one[c0] === 1
-          : lens[L < 63 ? L : 63] === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))
-      )
-        k++;
+      if (L === 1 ? one[c0] === 1 : inStop(x, h1, i, src, b, e)) k++;
       continue;
     }
     if (asciiGate[c0] === 0) continue;
@@ -383,11 +387,10 @@ export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
         if (one[c0 + (cap << 5)] === 1 || (cap === 1 && one[c0] === 1)) k++;
       } else if (
         lens[L < 63 ? L : 63] === 1 &&
-        (set.hasAsciiLowered(h, src, b, e) ||
-          (hasCap && cap === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))))
+        (set.hasAsciiLowered(h, src, b, e) || (hasCap && cap === 1 && inStop(x, h1, i, src, b, e)))
       )
         k++;
-    } else if (lens[L < 63 ? L : 63] === 1 && (h1 !== null ? set.hasHashed(h1[i], src, b, e) : set.has(src, b, e))) k++;
+    } else if (inStop(x, h1, i, src, b, e)) k++;
     else {
       const w = src.slice(b, e);
       const l = w.toLowerCase();
