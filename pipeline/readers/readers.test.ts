@@ -6,6 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { readRecords, recordToDocument, expandInput, detectFormat, readLines, type ReadItem } from './index.ts';
 import { zstdCompressChunk } from '../writers/index.ts';
+import { decodeUtf8 } from './jsonl.ts';
 import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 const td = (f: string) => fileURLToPath(new URL(`./testdata/${f}`, import.meta.url));
@@ -297,6 +298,73 @@ test('readLines: two .zst files read in turn, line by line (lent chunks decoded 
   assert.deepEqual(gotB, b);
   assert.equal(errA?.line, 3001);
   assert.match(errA?.error ?? '', /invalid UTF-8/);
+});
+
+test('decodeUtf8 gives what a fatal TextDecoder gives, or undefined where it throws', () => {
+  const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  const want = (b: Uint8Array) => {
+    try {
+      return fatal.decode(b);
+    } catch {
+      return undefined;
+    }
+  };
+  // a fixed LCG: the same cases each run
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const edge = [
+    [0xef, 0xbb, 0xbf], // byte order mark (kept, as ignoreBOM keeps it)
+    [0xc2, 0x80], // U+0080
+    [0xdf, 0xbf], // U+07FF
+    [0xe0, 0xa0, 0x80], // U+0800
+    [0xed, 0x9f, 0xbf], // U+D7FF
+    [0xee, 0x80, 0x80], // U+E000
+    [0xef, 0xbf, 0xbe], // U+FFFE
+    [0xef, 0xbf, 0xbf], // U+FFFF
+    [0xef, 0xbf, 0xbd], // U+FFFD itself
+    [0xf0, 0x90, 0x80, 0x80], // U+10000
+    [0xf4, 0x8f, 0xbf, 0xbf], // U+10FFFF
+    [0xed, 0xa0, 0x80], // a high surrogate: invalid
+    [0xed, 0xbf, 0xbf], // a low surrogate: invalid
+    [0xc0, 0x80], // overlong: invalid
+    [0xc1, 0xbf], // overlong: invalid
+    [0xe0, 0x9f, 0xbf], // overlong: invalid
+    [0xf0, 0x8f, 0xbf, 0xbf], // overlong: invalid
+    [0xf4, 0x90, 0x80, 0x80], // past U+10FFFF: invalid
+    [0xf5, 0x80, 0x80, 0x80], // invalid lead
+    [0xff],
+    [0x80], // a lone continuation byte
+    [0xe4, 0xb8], // truncated
+    [0xf0, 0x9f, 0x98], // truncated
+  ];
+  const text = ['plain ascii', '\n', '"', '中文字符', 'é', 'ÿ', '😊', '\u0000', '\u007f', '\ufeff', ''];
+  let valid = 0;
+  let invalid = 0;
+  for (let k = 0; k < 4000; k++) {
+    const parts: Buffer[] = [];
+    const n = 1 + rnd(12);
+    for (let i = 0; i < n; i++) {
+      const r = rnd(10);
+      if (r < 5) parts.push(Buffer.from(text[rnd(text.length)], 'utf8'));
+      else if (r < 8 || k % 2) parts.push(Buffer.from(edge[rnd(11)]));
+      else if (r < 9) parts.push(Buffer.from(edge[rnd(edge.length)]));
+      else parts.push(Buffer.from(Array.from({ length: 1 + rnd(6) }, () => rnd(256))));
+    }
+    const b = new Uint8Array(Buffer.concat(parts)); // a Uint8Array, as the reader's pieces are
+    const got = decodeUtf8(b, fatal);
+    assert.equal(got, want(b), `case ${k}: bytes ${Buffer.from(b).toString('hex')}`);
+    if (got === undefined) invalid++;
+    else if (!Buffer.from(b).every((c) => c < 0x80)) valid++;
+  }
+  // both paths taken many times: valid non-ASCII pieces and rejected ones
+  assert.ok(valid > 1000 && invalid > 500, `${valid} valid, ${invalid} invalid`);
+  for (const e of edge) {
+    const b = Buffer.from([0x61, ...e, 0x62]);
+    assert.equal(decodeUtf8(b, fatal), want(b), Buffer.from(e).toString('hex'));
+  }
 });
 
 test('readLines reports a truncated .zst clearly', async () => {
