@@ -18,7 +18,7 @@ const NL = 10;
 /** readLines' state across the blocks of one file. */
 interface LineState {
   encoding: string;
-  /** The encoding is UTF-8 (decodeUtf8's fast path). */
+  /** The encoding is UTF-8 and this Node has `transcode` (built with ICU, as its releases are): decodeUtf8. */
   utf8: boolean;
   fatal: TextDecoder;
   lossy: TextDecoder;
@@ -132,7 +132,7 @@ export async function* readLines(
   }
   const st: LineState = {
     encoding,
-    utf8: fatal.encoding === 'utf-8',
+    utf8: fatal.encoding === 'utf-8' && typeof transcode === 'function',
     fatal,
     lossy: new TextDecoder(encoding),
     lineNo: firstLine - 1,
