@@ -309,6 +309,35 @@ test('whitespace_normalization_mapper', () => {
   const text = 'x \t' + spaces14 + '\u3000\u200B\u200C\u200D\u2060\ufffc\u0084y';
   assert.equal(M.whitespaceNormalization(text), 'x' + ' '.repeat(23) + 'y');
   assert.equal(M.whitespaceNormalization('  第一行\n第二行\t结束 \n'), '第一行\n第二行 结束');
+  // random texts against data-juicer's regex: half of them one-byte strings (Latin-1 pieces: the tab, U+00A0 and
+  // U+0084 looked for by indexOf), half with wider units
+  const various = new RegExp(
+    '[\\t\\u00a0\\u2000-\\u200a\\u202f\\u205f\\u3000\\u200b\\u200c\\u200d\\u2060\\ufffc\\u0084]',
+    'g',
+  );
+  const pieces = [
+    'a',
+    'bc ',
+    ' ',
+    '\n',
+    '\t',
+    '\u00a0',
+    '\u0084',
+    'é',
+    '\u0085',
+    '中',
+    '\u3000',
+    '\u200b',
+    '\u2009',
+    '\ufffc',
+  ];
+  let seed = 11;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let k = 0; k < 4000; k++) {
+    let t = '';
+    for (let n = 1 + rnd(10); n > 0; n--) t += pieces[rnd(k % 2 ? 9 : pieces.length)];
+    assert.equal(M.whitespaceNormalization(t), M.pyStrip(t).replace(various, ' '), JSON.stringify(t));
+  }
 });
 
 test('clean_html_mapper: an HTML5 parse, the text nodes under <body> (what selectolax gives data-juicer)', async () => {

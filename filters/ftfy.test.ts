@@ -154,6 +154,20 @@ test('ftfyFixer (the quiet-unit scan first) gives fixText’s result on the fixt
     'cafÃ\u0007© au lait',
     'cafÃ\u00a0© au lait “q”',
     'Ã\u0007 bad at a line start\nâ\u0007€\u0007œ x',
+    // a unit the normalisation changes (U+00A0, "…", "²") after or before a fixer's units, badness characters, an
+    // entity or surrogates: the scan from there on gives the fixers' bits of the whole text
+    '\x1b[1mbold\x1b[0m then\u00a0nbsp',
+    'ﬁ ligature, then … and ²',
+    'nbsp\u00a0then ﬁ and \x1b[0m',
+    '“q” │ then\u00a0nbsp',
+    'nbsp\u00a0then “q” │',
+    'nbsp\u00a0then Ã© bad',
+    'nbsp\u00a0then &amp; entity',
+    'x\u00a0y \udc00 lone low',
+    'x\u00a0y lone high \ud800',
+    'x\u00a0😀\udc00 pair then lone low',
+    '\u00a0\ud83d\ud83d\ude00 high, pair',
+    '\u00a0😀 pair only',
     '',
   );
   for (const s of await readSample(undefined, 150)) for (const d of s.docs) texts.push(d.text);

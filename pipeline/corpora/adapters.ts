@@ -41,8 +41,14 @@ export function normalizeNfkc(s: string): string {
 }
 
 export function normalizeNfc(s: string): string {
-  return s.replace(/\r/g, '').normalize('NFC');
+  const t = s.replace(/\r/g, '');
+  return NFC_MAY_CHANGE.test(t) ? t.normalize('NFC') : t;
 }
+/**
+ * A unit from U+0300 on: a text of units below it is its own NFC (each is, and none combines with another), and on
+ * a one-byte string V8 answers this test without reading the text, where `normalize` copies it for ICU's check.
+ */
+const NFC_MAY_CHANGE = /[\u0300-\uffff]/;
 
 const normalizers = { nfkc: normalizeNfkc, nfc: normalizeNfc, none: (s: string) => s.replace(/\r/g, '') } as const;
 const NormalizeParam = z.enum(['nfkc', 'nfc', 'none']).default('nfkc');

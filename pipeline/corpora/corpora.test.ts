@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Document } from '../document.ts';
 import type { AdaptResult, Corpus } from './types.ts';
 import { getCorpus, listCorpora, loadManifestFile, localFiles } from './index.ts';
-import { parseUpvotes, toChatML } from './adapters.ts';
+import { normalizeNfc, parseUpvotes, toChatML } from './adapters.ts';
 import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 
 const SYS = '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n';
@@ -557,4 +557,22 @@ test('a manifest outside corpora-manifests/ can be loaded by path', async () => 
   assert.equal(c.reader.textField, 'body');
   assert.equal(asDoc(c.adapt({ body: 'hello' }, loc())).text, 'hello');
   assert.deepEqual(asDrop(c.adapt({ body: 'hi' }, loc())), { drop: 'min_chars', value: 2 });
+});
+
+test('normalizeNfc is NFC without "\r" on random texts: below U+0300 left as it is, combining marks, Hangul, singletons', () => {
+  // pieces: one-byte text (ASCII, Latin-1), U+0100-U+02FF, units NFC changes or composes (combining marks, Hangul
+  // jamo, the Angstrom sign, a CJK compatibility ideograph, an astral decomposition), CR, LF
+  const pieces = ['a', 'e', 'A', ' ', 'é', '\u00a0', 'ÿ', 'ā', 'ʼ', '\u02ff', '\u0301', '\u030a', '\u0327', '\u0300'];
+  pieces.push('\u1100', '\u1161', '\u11a8', '가', '\u212b', '\uf900', '\ud834\udd5e', '中', '\r', '\n', '\r\n');
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  const texts = ['', 'plain ascii\r\nline', 'café\r', 'e\u0301', 'A\u030a', '\u1100\u1161\u11a8', 'ÿ\u0301', 'ā\u0300'];
+  for (let k = 0; k < 3000; k++) {
+    let t = '';
+    // half of them of one-byte pieces only (the first seven)
+    const from = k % 2 ? 7 : pieces.length;
+    for (let n = 1 + rnd(12); n > 0; n--) t += pieces[rnd(from)];
+    texts.push(t);
+  }
+  for (const t of texts) assert.equal(normalizeNfc(t), t.replace(/\r/g, '').normalize('NFC'), JSON.stringify(t));
 });
