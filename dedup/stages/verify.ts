@@ -544,31 +544,57 @@ function lineDocument(cfg: DedupConfig, file: string, line: number, text: string
  * documents), and a cluster of n near-identical documents costs n − 1 checks instead of up to n(n − 1)/2.
  */
 export class Forest {
-  private readonly parent = new Map<number, number>();
-  private readonly size = new Map<number, number>();
-  find(x: number): number {
-    for (;;) {
-      const p = this.parent.get(x);
-      if (p === undefined || p === x) return x;
-      const g = this.parent.get(p);
-      if (g === undefined || g === p) return p;
-      this.parent.set(x, g); // path halving
-      x = g;
+  /** Node -> its slot in parent / size (a number per node seen, given in order). */
+  private readonly slots = new Map<number, number>();
+  private parent = new Int32Array(1024);
+  private size = new Int32Array(1024);
+  private n = 0;
+  /** The slot of `node` (a new one, a tree of its own, when first seen): same and join by slots need no look-up. */
+  slot(node: number): number {
+    let s = this.slots.get(node);
+    if (s === undefined) {
+      s = this.n++;
+      if (s === this.parent.length) this.grow();
+      this.parent[s] = s;
+      this.size[s] = 1;
+      this.slots.set(node, s);
     }
+    return s;
+  }
+  private grow(): void {
+    const p = new Int32Array(this.parent.length * 2);
+    p.set(this.parent);
+    this.parent = p;
+    const z = new Int32Array(this.size.length * 2);
+    z.set(this.size);
+    this.size = z;
+  }
+  /** The root of slot `s`'s tree (path halving). */
+  private root(s: number): number {
+    const p = this.parent;
+    while (p[s] !== s) {
+      const g = p[p[s]!]!;
+      p[s] = g;
+      s = g;
+    }
+    return s;
+  }
+  sameSlots(a: number, b: number): boolean {
+    return this.root(a) === this.root(b);
+  }
+  joinSlots(a: number, b: number): void {
+    let ra = this.root(a);
+    let rb = this.root(b);
+    if (ra === rb) return;
+    if (this.size[ra]! < this.size[rb]!) [ra, rb] = [rb, ra];
+    this.parent[rb] = ra;
+    this.size[ra]! += this.size[rb]!;
   }
   same(a: number, b: number): boolean {
-    return this.find(a) === this.find(b);
+    return this.sameSlots(this.slot(a), this.slot(b));
   }
   join(a: number, b: number): void {
-    let ra = this.find(a);
-    let rb = this.find(b);
-    if (ra === rb) return;
-    const sa = this.size.get(ra) ?? 1;
-    const sb = this.size.get(rb) ?? 1;
-    if (sa < sb) [ra, rb] = [rb, ra];
-    this.parent.set(ra, ra);
-    this.parent.set(rb, ra);
-    this.size.set(ra, sa + sb);
+    this.joinSlots(this.slot(a), this.slot(b));
   }
 }
 
@@ -636,6 +662,9 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   try {
     let curU = -1;
     let setU: Uint32Array = new Uint32Array(0);
+    // u's slot in the forest (the pairs are by u: looked up once a u)
+    let slotNode = -1;
+    let su = 0;
     for (let i = 0; i < pairs.length; i++) {
       if ((i & 4095) === 0) ctx.progress(i, pairs.length);
       const u = Math.floor(pairs[i]! / 2 ** 32);
@@ -643,7 +672,12 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       const own = i >= likely || (u >= lo && u < hi);
       if (own) st.pairs++;
       // u and v already joined by this task's edges: the pair's edge would not change any component
-      if (joined.same(u, v)) {
+      if (u !== slotNode) {
+        su = joined.slot(u);
+        slotNode = u;
+      }
+      const sv = joined.slot(v);
+      if (joined.sameSlots(su, sv)) {
         if (own) st.connected++;
         continue;
       }
@@ -664,7 +698,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       [bufV, setV] = load(atV, bufV);
       if (!own) st.repeated++;
       if (jaccardSorted(setU, setV, t) >= t) {
-        joined.join(u, v);
+        joined.joinSlots(su, sv);
         // a likely pair of another range: its own task writes its edge (the same forest: the same edges)
         if (!own) continue;
         st.verified++;
