@@ -570,6 +570,19 @@ test('Forest (verify union-find) joins exactly what a naive labelling joins', ()
   }
 });
 
+test('Forest slots: each node one slot for good, past the arrays first made; by slots as by nodes', () => {
+  const f = new Forest();
+  const n = 5000;
+  const node = (i: number) => 7 + i * 977;
+  const slots = Array.from({ length: n }, (_, i) => f.slot(node(i)));
+  assert.equal(new Set(slots).size, n, 'a slot a node');
+  // odd nodes joined in a chain, even ones left alone
+  for (let i = 3; i < n; i += 2) f.joinSlots(f.slot(node(i - 2)), slots[i]!);
+  for (let i = 0; i < n; i += 97) assert.equal(f.slot(node(i)), slots[i], `node ${i}: the same slot`);
+  assert.ok(f.sameSlots(slots[1]!, slots[n - 1]!) && f.same(node(1), node(n - 1)));
+  assert.ok(!f.sameSlots(slots[0]!, slots[2]!) && !f.same(node(1), node(2)));
+});
+
 test("verifyPlan cuts the candidate pairs into ranges of about equal cost at the profiles' blocks, none empty", () => {
   // two groups' profiles (first node, cost of each non-empty block), given in any order
   assert.deepEqual(
