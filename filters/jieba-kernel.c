@@ -164,11 +164,12 @@ __attribute__((export_name("segment"))) i32 segment(const u16 *t, i32 L, const u
 // punctuation only (a unit without 2), counts[3] their code points, counts[4] those of them with a letter; the spans
 // with a surrogate (an astral character) by their indices in qx, counts[5] of them, for stats.ts to classify.
 // And the spans whose first unit is an ASCII letter (the candidates of stats.ts flaggedRatio's Latin words) by their
-// indices in asc, counts[6] of them.
+// indices in asc, counts[6] of them. And with stop (a flag per code unit, or 0: none), counts[7] the spans of one code
+// unit u with stop[u] set (stats.ts stopwordCount for a list of one-unit words).
 __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, const i32 *os, const i32 *oe, i32 *h1,
                                                         i32 *h2, i32 *cum, i32 *low, i32 *ex, const u8 *cls, i32 *qx,
-                                                        i32 *asc, i32 *counts) {
-  i32 acc = 0, nlow = 0, nex = 0, qWords = 0, qLen = 0, qAlpha = 0, nqx = 0, nasc = 0;
+                                                        i32 *asc, const u8 *stop, i32 *counts) {
+  i32 acc = 0, nlow = 0, nex = 0, qWords = 0, qLen = 0, qAlpha = 0, nqx = 0, nasc = 0, nstop = 0;
   cum[0] = 0;
   for (i32 k = 0; k < n; k++) {
     const i32 s = os[k], e = oe[k];
@@ -176,6 +177,8 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
     i32 len = e - s;
     if ((t[s] | 32u) - 97u < 26u)
       asc[nasc++] = k;
+    if (len == 1 && stop)
+      nstop += stop[t[s]];
     for (i32 j = s; j < e; j++) {
       const u32 c = t[j];
       a = (a ^ c) * 0x01000193u;
@@ -225,6 +228,7 @@ __attribute__((export_name("hashSpans"))) void hashSpans(const u16 *t, i32 n, co
   counts[4] = qAlpha;
   counts[5] = nqx;
   counts[6] = nasc;
+  counts[7] = nstop;
 }
 
 // The check of the trie read back from its cache file (filters/xxh64.h).

@@ -413,7 +413,8 @@ interface SegKernel {
    * lower-cased words' hashes that differ, as (index, h1, h2) triples into low, and the indices of the words that need
    * toLowerCase into ex (their counts into counts[0], counts[1]); with cls (a class per code unit) stats.ts
    * gopherQuality's word sums into counts[2, 5) and the words it classifies itself into qx (counts[5] of them); the
-   * words whose first unit is an ASCII letter into asc (counts[6] of them)
+   * words whose first unit is an ASCII letter into asc (counts[6] of them); with stop (a flag per code unit, 0: none),
+   * the words of one unit whose flag is set into counts[7]
    */
   hashSpans(
     t: number,
@@ -428,6 +429,7 @@ interface SegKernel {
     cls: number,
     qx: number,
     asc: number,
+    stop: number,
     counts: number,
   ): void;
   /** XXH64 (seed 0) of n bytes at p (a signed BigInt: wasm's i64) */
@@ -454,7 +456,7 @@ interface Seg {
   h1: Int32Array;
   h2: Int32Array;
   cum: Int32Array;
-  /** and after the spans: low (3 cap ints), ex (cap ints), qx (cap ints), asc (cap ints), the seven counts */
+  /** and after the spans: low (3 cap ints), ex (cap ints), qx (cap ints), asc (cap ints), the eight counts */
   low: Int32Array;
   ex: Int32Array;
   qx: Int32Array;
@@ -558,7 +560,7 @@ function grow(g: Seg, L: number): void {
     startAt = (routeEndAt + 4 * (cap + 1) + 15) & ~15,
     spanEndAt = startAt + 4 * cap,
     lowAt = spanEndAt + 4 * cap,
-    top = lowAt + 24 * cap + 28;
+    top = lowAt + 24 * cap + 32;
   const mem = g.k.memory;
   if (top > mem.buffer.byteLength) mem.grow(Math.ceil((top - mem.buffer.byteLength) / 65536));
   g.cap = cap;
@@ -576,7 +578,7 @@ function grow(g: Seg, L: number): void {
   g.ex = new Int32Array(mem.buffer, lowAt + 12 * cap, cap);
   g.qx = new Int32Array(mem.buffer, lowAt + 16 * cap, cap);
   g.asc = new Int32Array(mem.buffer, lowAt + 20 * cap, cap);
-  g.counts = new Int32Array(mem.buffer, lowAt + 24 * cap, 7);
+  g.counts = new Int32Array(mem.buffer, lowAt + 24 * cap, 8);
 }
 
 /**
@@ -703,6 +705,7 @@ export function jiebaSpans(
       classTable(g, unitClass),
       g.qx.byteOffset,
       g.asc.byteOffset,
+      stopUnits ? dropTable(g, stopUnits) : 0,
       g.counts.byteOffset,
     );
     const nlow = g.counts[0],
@@ -734,8 +737,37 @@ export function jiebaSpans(
     hashes.qualExN = nqx;
     hashes.letterFirst.set(g.asc.subarray(0, nasc));
     hashes.letterFirstN = nasc;
+    let r = stopCounts.get(hashes);
+    if (!r) stopCounts.set(hashes, (r = { fn: null, count: 0 }));
+    r.fn = stopUnits;
+    r.count = g.counts[7];
+  } else if (hashes) {
+    // (not hashed: whatever was counted before is not of these words)
+    const r = stopCounts.get(hashes);
+    if (r) r.fn = null;
   }
   return lone;
+}
+
+/**
+ * The flags of the one-unit stop words (a flag per UTF-16 code unit) whose words hashSpans counts as it hashes them
+ * (stats.ts stopwordCount registers a list of one-unit words, the zh list); null: none. One list at a time.
+ */
+let stopUnits: ((codeUnit: number) => number) | null = null;
+/** Per SpanHashes: the stop flags its last hashing counted with (null: none) and the count. */
+const stopCounts = new WeakMap<SpanHashes, { fn: ((codeUnit: number) => number) | null; count: number }>();
+/** From the next jiebaSpans with hashes on, count the words of one code unit u with fn(u) = 1 (stopUnitCount). */
+export function countStopUnits(fn: (codeUnit: number) => number): void {
+  stopUnits = fn;
+}
+/**
+ * The number of one-unit words u with fn(u) = 1 among the words that jiebaSpans last hashed into `hashes`, when that
+ * hashing counted them by fn (countStopUnits); else -1. Valid only while those spans are the words' current ones
+ * (text.ts Words: letterFirstGen === gen).
+ */
+export function stopUnitCount(hashes: SpanHashes, fn: (codeUnit: number) => number): number {
+  const r = stopCounts.get(hashes);
+  return r !== undefined && r.fn === fn ? r.count : -1;
 }
 
 /** The tokens of jieba's `cut(text, false)` as strings (whitespace tokens left out as for jiebaSpans). */

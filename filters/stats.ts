@@ -27,7 +27,7 @@ import {
   C_HAN,
   C_SPACE,
 } from './text.ts';
-import { wellFormed } from './jieba.ts';
+import { countStopUnits, stopUnitCount, wellFormed } from './jieba.ts';
 import { instantiate } from '../pipeline/wasm.ts';
 
 const counter = new HashCounter();
@@ -308,6 +308,11 @@ interface StopIndex {
   asciiGate: Uint8Array;
   /** Some entry holds a capital A-Z (a set not lower-cased): an ASCII word is then also looked up as it is. */
   hasCap: boolean;
+  /**
+   * When every entry is one code unit outside ASCII (the zh list): its flags by unit, registered with jieba.ts, whose
+   * kernel then counts the words of one flagged unit as it hashes jieba's words; null otherwise.
+   */
+  units: ((codeUnit: number) => number) | null;
 }
 const stopIndex = new WeakMap<ReadonlySet<string>, StopIndex>();
 /**
@@ -323,6 +328,7 @@ function stopIdx(stop: ReadonlySet<string>): StopIndex {
       set: SpanSet.of(stop),
       asciiGate: new Uint8Array(128),
       hasCap: false,
+      units: null,
     };
     for (const w of stop) {
       if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
@@ -332,6 +338,13 @@ function stopIdx(stop: ReadonlySet<string>): StopIndex {
       const f = w.length ? w.charCodeAt(0) : 128;
       if (f < 128) x.asciiGate[f] = 1;
       if (f >= 97 && f <= 122) x.asciiGate[f - 32] = 1;
+    }
+    // such a list counts exactly the words of one unit u with one[u] (a word starting with an ASCII unit begins no
+    // entry; one starting outside ASCII is looked up as it is, and no entry is longer than one unit)
+    if (stop.size > 0 && [...stop].every((w) => w.length === 1 && w.charCodeAt(0) >= 128)) {
+      const one = x.one;
+      x.units = (c) => one[c];
+      countStopUnits(x.units);
     }
     stopIndex.set(stop, x);
   }
@@ -354,6 +367,11 @@ function inStop(x: StopIndex, h1: Int32Array | null, i: number, src: string, b: 
 export function stopwordCount(words: Words, stop: ReadonlySet<string>): number {
   let k = 0;
   const x = stopIdx(stop);
+  // a list of one-unit entries, counted by jieba's kernel when it hashed these words
+  if (x.units !== null && words.letterFirstGen === words.gen) {
+    const c = stopUnitCount(words, x.units);
+    if (c >= 0) return c;
+  }
   const { one, lens, set, asciiGate, hasCap } = x;
   const { src, start, end } = words;
   // the words' FNV-1a hashes when they are hashed (jieba's kernel hashes its words; gopherQuality, before this in its
