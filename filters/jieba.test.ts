@@ -6,12 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   buildDict,
+  countStopUnits,
   dictFromBytes,
   dictToBytes,
   jiebaCut,
   jiebaSpans,
   lnInt,
   loadDict,
+  stopUnitCount,
   wellFormed,
   xxh64,
 } from './jieba.ts';
@@ -404,4 +406,67 @@ test("stopwordCount through the words' hashes (jieba's kernel's, or gopherQualit
       seen += own;
     }
   assert.ok(seen > 100);
+});
+
+test("stopwordCount of a list of one-unit words (the zh list) counted by jieba's kernel as it hashes the words equals the words' own count", async () => {
+  const texts = await kernelTexts(
+    ['的 了 是 我们 在 的的 中文 Ｔhe É 的\u0301 人人 人 他', '', '的', '的\ud800了 是', 'plain ASCII words only'],
+    [0, 1, 3],
+  );
+  // the kernel's count for flags registered with jieba.ts, against the definition
+  const flags = new Uint8Array(0x10000);
+  for (const c of '的了是人') flags[c.charCodeAt(0)] = 1;
+  const fn = (c: number) => flags[c];
+  countStopUnits(fn);
+  const w = new Words();
+  let counted = 0,
+    lones = 0;
+  for (const text of texts) {
+    const lone = jiebaSpanWords(text, w).letterFirstGen !== w.gen;
+    lones += +lone;
+    let ref = 0;
+    for (let i = 0; i < w.n; i++) if (w.end[i] - w.start[i] === 1 && flags[w.src.charCodeAt(w.start[i])]) ref++;
+    assert.equal(stopUnitCount(w, fn), lone ? -1 : ref, JSON.stringify(text.slice(0, 30)));
+    assert.equal(
+      stopUnitCount(w, () => 0),
+      -1,
+    );
+    counted += lone ? 0 : ref;
+  }
+  assert.ok(counted > 100);
+  // stopwordCount: a one-unit list registers itself (from the next segmentation on); a list with a longer or an ASCII
+  // entry does not; each gives the definition's count, by the kernel while the words are jieba's hashed ones
+  const zh = new Set(STOPWORDS.zh);
+  const mixed = new Set([...STOPWORDS.zh, '我们', 'the']);
+  const x = new Words();
+  jiebaSpanWords('的', x);
+  stopwordCount(x, zh);
+  let viaKernel = 0;
+  for (const text of texts)
+    for (const stop of [zh, mixed]) {
+      jiebaSpanWords(text, w);
+      const ref = () => {
+        let k = 0;
+        for (let i = 0; i < w.n; i++) if (stop.has(w.word(i)) || stop.has(w.word(i).toLowerCase())) k++;
+        return k;
+      };
+      const first = stopwordCount(w, stop);
+      if (stop === zh && w.letterFirstGen === w.gen) {
+        // the kernel's count is the one returned: with the spans emptied, it is still the words' count
+        const n = w.n;
+        w.n = 0;
+        assert.equal(stopwordCount(w, stop), first);
+        w.n = n;
+        viaKernel++;
+      }
+      assert.equal(first, ref(), JSON.stringify(text.slice(0, 30)));
+      w.letterFirstGen = -1;
+      assert.equal(stopwordCount(w, stop), first);
+      // words refilled another way are counted by their own pass
+      whitespaceSpans(text, w);
+      assert.equal(stopwordCount(w, stop), ref());
+    }
+  // every text but those with a lone surrogate (the one above, and all of them joined)
+  assert.equal(lones, 2);
+  assert.equal(viaKernel, texts.length - lones);
 });
