@@ -1,6 +1,6 @@
 // The n-gram statistics of filters/stats.ts, compiled to WebAssembly by filters/ngram-kernel.sh (the .wasm is
 // committed: a user's machine needs no compiler): the Gopher n-gram sweep (sweep, for ngramStats), the character
-// repetition (charRep) and the word repetition (wordRep), step for step as stats.ts ran them in JavaScript. The sweep:
+// repetition (charTop) and the word repetition (wordRep), step for step as stats.ts ran them in JavaScript. The sweep:
 // the n0-grams' hashes at every position (n0 the smallest n asked for), the positions whose n0-gram may repeat (a
 // bitmap of 2-bit slots: `seen`, and `again` once `seen` was set), then per n = n0 .. maxN the candidates counted in
 // an open-addressing table keyed by the n-gram's two 32-bit hashes (the second cut to 21 bits, as HashCounter), the
@@ -250,14 +250,58 @@ static u32 countRepeatable(u32 total, u32 shift) {
   for (u32 q = 0; q < nc; q++) add(ga[q], gb[q], &slot);
   return nc;
 }
-static u32 keptOut = 0;
-__attribute__((export_name("kept"))) u32 kept(void) { return keptOut; }
-__attribute__((export_name("countsAt"))) u32 countsAt(void) { return (u32)cand; }
+
+// The counts of the table's `size` slots (the distinct counted n-grams; the table is left empty): the sum of the
+// `floor(sqrt(distinct))` largest of those above 1 (at most all of them). The counts above 1 are listed in cand, then
+// counted by value in a histogram (in `slots`: values below HIST_CAP; the rarer larger ones sorted by insertion).
+#define HIST_CAP 4096u
+static u32 topShare(u32 distinct) {
+  u32 rep = 0, maxc = 0;
+  for (u32 i = 0; i < size; i++) {
+    u32 *e = tbl + 4 * (u32)used[i];
+    const u32 c = e[2];
+    e[2] = 0;
+    cand[rep] = (i32)c;
+    rep += c > 1;
+    if (c > maxc) maxc = c;
+  }
+  size = 0;
+  u32 take = (u32)__builtin_sqrt((double)distinct);
+  if (take > rep) take = rep;
+  if (take == 0) return 0;
+  u32 *hist = (u32 *)slots;
+  const u32 hs = (maxc < HIST_CAP ? maxc : HIST_CAP - 1) + 1;
+  __builtin_memset(hist, 0, hs * 4);
+  u32 m = 0;
+  for (u32 j = 0; j < rep; j++) {
+    const u32 c = (u32)cand[j];
+    if (c < HIST_CAP)
+      hist[c]++;
+    else {
+      // descending by insertion (at most total / HIST_CAP of them)
+      u32 q = m++;
+      while (q > 0 && (u32)cand[q - 1] < c) {
+        cand[q] = cand[q - 1];
+        q--;
+      }
+      cand[q] = (i32)c;
+    }
+  }
+  u32 s = 0;
+  for (u32 j = 0; j < m && take > 0; j++, take--) s += (u32)cand[j];
+  for (u32 c = hs - 1; c >= 2 && take > 0; c--) {
+    const u32 t = hist[c] < take ? hist[c] : take;
+    s += t * c;
+    take -= t;
+  }
+  return s;
+}
 
 // stats.ts charRepetition over the `len` code points at h1 (n-grams of n code points, len >= n): the two rolling
-// polynomial hashes of each window, and the windows that may repeat counted. Writes the count of each distinct
-// counted n-gram at countsAt() and returns how many; kept(): how many windows were counted.
-__attribute__((export_name("charRep"))) u32 charRep(u32 len, u32 n) {
+// polynomial hashes of each window, the windows that may repeat counted, then data-juicer's top-k share: returns the
+// occurrences of the k most frequent n-grams among those that occur more than once, k = floor(sqrt(distinct n-grams))
+// (the distinct ones: the windows left out occur once each, plus the distinct counted ones).
+__attribute__((export_name("charTop"))) u32 charTop(u32 len, u32 n) {
   const u32 B1 = 0x01000193u, B2 = 0x5bd1e995u;
   const i32 *cps = (const i32 *)h1;
   const u32 total = len - n + 1;
@@ -283,11 +327,8 @@ __attribute__((export_name("charRep"))) u32 charRep(u32 len, u32 n) {
       markRepeat(a, b, shift);
     }
   }
-  keptOut = countRepeatable(total, shift);
-  const u32 k = size;
-  for (u32 i = 0; i < k; i++) cand[i] = (i32)tbl[4 * (u32)used[i] + 2];
-  resetTable(0);
-  return k;
+  const u32 kept = countRepeatable(total, shift);
+  return topShare(total - kept + size);
 }
 
 // stats.ts wordRepetition over the nW word hashes at h1 and h2 (n-grams of n words, nW >= n): the occurrences of the

@@ -590,3 +590,28 @@ test('charRepetition equals the plain count over all n-grams (data-juicer charac
     for (const n of [1, 3, 10]) assert.equal(charRepetition(text, n), plainCharRep(text, n), JSON.stringify([text, n]));
   }
 });
+
+test('charRepetition: counts of 4,096 and more (the kernel sorts those, a histogram counts the rest) give the plain top-k share', () => {
+  // n = 1: distinct = 6, so k = 2 (the two largest of the sorted large counts), then with 60 single characters added
+  // k = 8 (every repeated count, large and small); n = 3 over the same runs, and over the runs interleaved
+  const runs: [string, number][] = [
+    ['a', 4097],
+    ['b', 9000],
+    ['c', 4096],
+    ['d', 4095],
+    ['e', 5000],
+    ['f', 2],
+  ];
+  const block = runs.map(([c, k]) => c.repeat(k)).join('');
+  const singles = Array.from({ length: 60 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
+  let s = 7;
+  const rnd = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
+  const pool = runs.flatMap(([c, k]) => Array<string>(k).fill(c));
+  for (let i = pool.length - 1; i > 0; i--) {
+    const j = rnd(i + 1);
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+  }
+  for (const text of [block, block + singles, singles + block, pool.join(''), 'x'.repeat(20000)])
+    for (const n of [1, 3, 10]) assert.equal(charRepetition(text, n), plainCharRep(text, n), `${text.length} ${n}`);
+  assert.equal(charRepetition(block, 1), (9000 + 5000) / block.length);
+});

@@ -104,7 +104,8 @@ export function textLength(text: string): number {
  *
  * Only the n-grams that occur more than once need counting (the kernel's repeat bitmap, filters/ngram-kernel.c): the
  * positions left out hold n-grams that occur once (distinct singles), and only the others (the repeated n-grams and
- * the few that share a bit with another) are counted exactly.
+ * the few that share a bit with another) are counted exactly. The kernel (charTop) also takes the top k: a histogram of
+ * the counts instead of a sort.
  */
 export function charRepetition(text: string, n = 10): number {
   const { cps, n: len } = codePoints(text);
@@ -112,13 +113,11 @@ export function charRepetition(text: string, n = 10): number {
   if (total <= 0) return 0;
   const { k, at } = kernelFor(len, 0);
   new Int32Array(k.memory.buffer, at, len).set(cps.subarray(0, len));
-  const distinct = k.charRep(len, n);
-  const vals = new Int32Array(k.memory.buffer, k.countsAt(), distinct);
-  return topRepetition(vals, total, total - k.kept() + distinct);
+  return k.charTop(len, n) / total;
 }
 /**
  * The n-gram statistics' WebAssembly kernel (filters/ngram-kernel.c, built by ngram-kernel.sh; the .wasm is
- * committed): the repetition statistics (charRep, wordRep) and the Gopher n-gram sweep (sweep). Its hash values and
+ * committed): the repetition statistics (charTop, wordRep) and the Gopher n-gram sweep (sweep). Its hash values and
  * table keys are those of HashCounter and this file's hashes, so every statistic is the same as computed here before.
  */
 interface NgramKernel {
@@ -127,16 +126,14 @@ interface NgramKernel {
   kindsAt(): number;
   topAt(): number;
   dupAt(): number;
-  countsAt(): number;
-  kept(): number;
   sweep(nW: number, n0: number, maxN: number, jl: number): void;
-  charRep(len: number, n: number): number;
+  charTop(len: number, n: number): number;
   wordRep(nW: number, n: number): number;
 }
 let kernel: NgramKernel | undefined;
 /**
  * The kernel laid out for nW words (or code points) and n-grams up to maxN words: the offsets of its three input
- * arrays of nW (nW, nW + 1) ints. prepare, sweep, charRep and wordRep may grow the memory (its old buffer is then
+ * arrays of nW (nW, nW + 1) ints. prepare, sweep, charTop and wordRep may grow the memory (its old buffer is then
  * detached): views of it are made after each call.
  */
 function kernelFor(nW: number, maxN: number): { k: NgramKernel; at: number; at2: number; at3: number } {
@@ -144,20 +141,6 @@ function kernelFor(nW: number, maxN: number): { k: NgramKernel; at: number; at2:
   const at = k.prepare(nW, maxN);
   const stride = ((nW + 1) * 4 + 15) & ~15;
   return { k, at, at2: at + stride, at3: at + 2 * stride };
-}
-
-/** The top-k share: `vals` holds the count of every repeated n-gram (and maybe some of the others), `distinct` is the number of distinct n-grams. */
-function topRepetition(vals: Int32Array, total: number, distinct = vals.length): number {
-  if (distinct === 0) return 0;
-  // the top k (k <= number of repeated n-grams) are all repeated: sort only those
-  let rep = 0;
-  for (let i = 0; i < vals.length; i++) if (vals[i] > 1) vals[rep++] = vals[i];
-  const k = Math.min(Math.floor(Math.sqrt(distinct)), rep);
-  if (k <= 0) return 0;
-  const r = vals.subarray(0, rep).sort();
-  let s = 0;
-  for (let i = rep - 1; i >= rep - k; i--) s += r[i];
-  return s / total;
 }
 
 /** Special-character ratio: `datajuicer` = its SPECIAL_CHARACTERS set (contains 一 上 士); `category` = by Unicode category (never Han). */
