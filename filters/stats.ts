@@ -1153,43 +1153,74 @@ function scanSentences(text: string, minHan: number): void {
     run = 0,
     total = 0;
   const L = text.length;
+  const cls = sentenceClasses();
   for (let i = 0; i < L;) {
     let c = text.charCodeAt(i++);
+    const v = cls[c];
+    // most units: counted without a branch (see sentenceClasses)
+    if (v !== SENT_OTHER) {
+      run += v & 1;
+      han += v >> 1;
+      continue;
+    }
     if (c === 10 || c === 13) {
       runStart = i;
       run = han = 0;
       continue;
     }
-    if (c >= 0xd800 && c <= 0xdbff && i < L) {
-      const d = text.charCodeAt(i);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
-        i++;
+    if (c >= 0xd800 && c <= 0xdbff) {
+      // a surrogate pair is one character (a lone surrogate one too)
+      if (i < L) {
+        const d = text.charCodeAt(i);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+          i++;
+        }
       }
+      const f = charFlags(c);
+      // (isJsSpace only for a character of C_SPACE, which holds every JavaScript whitespace)
+      if ((f & C_SPACE) === 0 || !isJsSpace(c)) run++;
+      if (f & C_HAN) han++;
+      continue;
     }
-    const f = charFlags(c);
-    // (isJsSpace only for a character of C_SPACE, which holds every JavaScript whitespace)
-    if ((f & C_SPACE) === 0 || !isJsSpace(c)) run++;
-    if (f & C_HAN) han++;
-    // 。！？ (compared directly: a Set lookup per character cost more than the rest of the loop), then the closing
-    // quotes and brackets of SENTENCE_CLOSE
-    else if (c === 0x3002 || c === 0xff01 || c === 0xff1f) {
-      while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) {
-        i++;
-        run++;
-      }
-      if (han >= minHan) {
-        runs.push(runStart, i);
-        total += run;
-      }
-      runStart = i;
-      run = han = 0;
+    // 。！？, then the closing quotes and brackets of SENTENCE_CLOSE
+    run++;
+    while (i < L && SENTENCE_CLOSE.has(text.charCodeAt(i))) {
+      i++;
+      run++;
     }
+    if (han >= minHan) {
+      runs.push(runStart, i);
+      total += run;
+    }
+    runStart = i;
+    run = han = 0;
   }
   sentText = text;
   sentMinHan = minHan;
   sentRuns = runs;
   sentChars = total;
+}
+/**
+ * scanSentences' class of every UTF-16 code unit, made at the first use: 1 a character that counts (not JavaScript
+ * whitespace), 3 a Han character (counts too), 0 whitespace, SENT_OTHER for the units that need their own branch: "\n",
+ * "\r", 。！？ and a high surrogate. A table read per unit instead of charFlags, isJsSpace and three comparisons
+ * (scanSentences over the sample's Chinese documents 45 → 22 ms, warm).
+ */
+const SENT_OTHER = 4;
+let sentClassTable: Uint8Array | null = null;
+function sentenceClasses(): Uint8Array {
+  if (sentClassTable === null) {
+    const t = new Uint8Array(0x10000);
+    for (let c = 0; c < 0x10000; c++) {
+      const f = charFlags(c);
+      t[c] = ((f & C_SPACE) === 0 || !isJsSpace(c) ? 1 : 0) | (f & C_HAN ? 2 : 0);
+    }
+    for (const c of [10, 13, 0x3002, 0xff01, 0xff1f]) t[c] = SENT_OTHER;
+    t.fill(SENT_OTHER, 0xd800, 0xdc00);
+    sentClassTable = t;
+  }
+  return sentClassTable;
 }
 
 /** Two sorted lists of [start, end) pairs as one sorted list of disjoint pairs (overlapping or touching ones joined). */
