@@ -12,6 +12,7 @@ import {
   intSizes,
   finewebQuality,
   tableRowRuns,
+  sentenceRuns,
 } from './stats.ts';
 import { splitLines, cpLength, wordsFromList as W, wordsOf, wordStrings } from './text.ts';
 import { randomTexts } from './harness.ts';
@@ -614,4 +615,47 @@ test('charRepetition: counts of 4,096 and more (the kernel sorts those, a histog
   for (const text of [block, block + singles, singles + block, pool.join(''), 'x'.repeat(20000)])
     for (const n of [1, 3, 10]) assert.equal(charRepetition(text, n), plainCharRep(text, n), `${text.length} ${n}`);
   assert.equal(charRepetition(block, 1), (9000 + 5000) / block.length);
+});
+
+test('wordsOutsideSentencesAndTables keeps exactly the words inside no sentence and no table row (their hashes and lengths with them)', () => {
+  // sentences and table rows that overlap, touch or hold each other, words across their edges, space words
+  const pieces = [
+    '这是一个完整的句子。',
+    '汉字汉字！',
+    '| 名称 | 说明 |',
+    '|',
+    '\n',
+    ' ',
+    '标签',
+    'abc',
+    '。',
+    '」',
+    '数据包',
+  ];
+  let compared = 0;
+  // (whitespace words: a word can start inside a sentence and end after it)
+  for (const t of randomTexts(pieces, 300, 24, 11))
+    for (const mode of ['jieba', 'whitespace'] as const) {
+      const w = wordsOf(t, mode);
+      // inside: within one sentence, or (with table rows) every unit of the word in a sentence or a row (the two
+      // lists merged: runs that overlap or touch are one; sentences alone are taken as they are)
+      const sents = sentenceRuns(t),
+        rows = tableRowRuns(t);
+      const covered = new Uint8Array(t.length);
+      for (const r of [sents, rows]) for (let k = 0; k < r.length; k += 2) covered.fill(1, r[k], r[k + 1]);
+      const inside = (b: number, e: number) =>
+        rows.length
+          ? covered.subarray(b, e).every((x) => x === 1)
+          : sents.some((_, k) => k % 2 === 0 && sents[k] <= b && e <= sents[k + 1]);
+      const all = wordStrings(w);
+      const want = all.filter((_, i) => !inside(w.start[i], w.end[i]));
+      const out = wordsOutsideSentencesAndTables(t, w);
+      assert.deepEqual(wordStrings(out), want, JSON.stringify(t));
+      // the kept words' hashes and cumulative lengths as the words' own (a fresh list of them hashes to the same)
+      const fresh = W(want);
+      for (const ns of [[5], [2, 3]])
+        assert.deepEqual(dupNgramShares(t, out, ns, ''), dupNgramShares(t, fresh, ns, ''), JSON.stringify(t));
+      compared += all.length - want.length;
+    }
+  assert.ok(compared > 1000, `${compared} words inside`);
 });

@@ -1227,13 +1227,25 @@ function sentenceClasses(): Uint8Array {
 function mergeRuns(a: readonly number[], b: readonly number[]): number[] {
   if (!b.length) return a as number[];
   if (!a.length) return b as number[];
-  const all: [number, number][] = [];
-  for (const r of [a, b]) for (let i = 0; i < r.length; i += 2) all.push([r[i], r[i + 1]]);
-  all.sort((x, y) => x[0] - y[0]);
+  // each list is sorted: merged by their starts (on equal starts a first, as the stable sort of both did)
   const out: number[] = [];
-  for (const [s, e] of all) {
-    if (out.length && s <= out[out.length - 1]) out[out.length - 1] = Math.max(out[out.length - 1], e);
-    else out.push(s, e);
+  let i = 0,
+    j = 0;
+  while (i < a.length || j < b.length) {
+    let s: number, e: number;
+    if (j >= b.length || (i < a.length && a[i] <= b[j])) {
+      s = a[i];
+      e = a[i + 1];
+      i += 2;
+    } else {
+      s = b[j];
+      e = b[j + 1];
+      j += 2;
+    }
+    const m = out.length;
+    if (m && s <= out[m - 1]) {
+      if (e > out[m - 1]) out[m - 1] = e;
+    } else out.push(s, e);
   }
   return out;
 }
@@ -1302,22 +1314,29 @@ export function wordsOutside(text: string, words: Words, runs: readonly number[]
     oh1 = out.h1,
     oh2 = out.h2,
     ocum = out.cum;
+  const n = words.n,
+    ost = out.start,
+    oen = out.end;
   let m = 0,
-    r = 0,
-    acc = 0;
-  for (let i = 0; i < words.n; i++) {
-    const at = start[i],
-      e = end[i];
-    while (r < runs.length && runs[r + 1] <= at) r += 2;
-    if (!(r < runs.length && runs[r] <= at && e <= runs[r + 1])) {
+    acc = 0,
+    i = 0;
+  // per run: the words that start before it are outside, then the words inside it are skipped (a word that starts in
+  // it and ends after it is outside: the next run's first loop, or the last one, takes it)
+  for (let r = 0; r <= runs.length; r += 2) {
+    const rs = r < runs.length ? runs[r] : 0x7fffffff;
+    for (; i < n && start[i] < rs; i++) {
       if (hashed) {
         oh1[m] = h1[i];
         oh2[m] = h2[i];
         acc += cum[i + 1] - cum[i];
         ocum[m + 1] = acc;
       }
-      out.start[m] = at;
-      out.end[m++] = e;
+      ost[m] = start[i];
+      oen[m++] = end[i];
+    }
+    if (r < runs.length) {
+      const re = runs[r + 1];
+      while (i < n && start[i] < re && end[i] <= re) i++;
     }
   }
   out.src = words.src;
