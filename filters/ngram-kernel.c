@@ -242,18 +242,19 @@ __attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 j
   resetTable(0); // counts zero between calls
 }
 
-// Moves to the front of (ga, gb) the first `total` pairs whose `again` bit is set, in their order, and counts each in
-// the table (reset for them); returns how many were kept.
+// Lists in cand the positions of the first `total` pairs of (ga, gb) whose `again` bit is set, in their order (the
+// slot read from the first hash alone), and counts each pair in the table (reset for them); returns how many were kept.
 static u32 countRepeatable(u32 total, u32 shift) {
   u32 nc = 0, slot;
   for (u32 p = 0; p < total; p++) {
-    const u32 a = ga[p], b = gb[p];
-    ga[nc] = a;
-    gb[nc] = b;
-    nc += isRepeat(a, b, shift);
+    cand[nc] = (i32)p;
+    nc += isRepeat(ga[p], 0, shift);
   }
   resetTable(nc);
-  for (u32 q = 0; q < nc; q++) add(ga[q], gb[q], &slot);
+  for (u32 q = 0; q < nc; q++) {
+    const u32 p = (u32)cand[q];
+    add(ga[p], gb[p], &slot);
+  }
   return nc;
 }
 
@@ -318,20 +319,22 @@ __attribute__((export_name("charTop"))) u32 charTop(u32 len, u32 n) {
     p2 *= B2;
   }
   u32 a = 0, b = 0;
-  for (u32 i = 0; i < len; i++) {
+  // the first window, then each next one rolled on by a unit in and a unit out
+  for (u32 i = 0; i < n; i++) {
     const u32 c = (u32)cps[i] + 1;
     a = a * B1 + c;
     b = b * B2 + c;
-    if (i >= n) {
-      const u32 o = (u32)cps[i - n] + 1;
-      a -= o * p1;
-      b -= o * p2;
-    }
-    if (i + 1 >= n) {
-      ga[i + 1 - n] = a;
-      gb[i + 1 - n] = b;
-      markRepeat(a, b, shift);
-    }
+  }
+  ga[0] = a;
+  gb[0] = b;
+  markRepeat(a, b, shift);
+  for (u32 i = n; i < len; i++) {
+    const u32 c = (u32)cps[i] + 1, o = (u32)cps[i - n] + 1;
+    a = a * B1 + c - o * p1;
+    b = b * B2 + c - o * p2;
+    ga[i + 1 - n] = a;
+    gb[i + 1 - n] = b;
+    markRepeat(a, b, shift);
   }
   const u32 kept = countRepeatable(total, shift);
   return topShare(total - kept + size);
