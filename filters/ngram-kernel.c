@@ -166,6 +166,17 @@ __attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 j
       dupOut[n] = 0;
       continue;
     }
+    // after the first round: the candidates whose successor is one (listed without a branch: kept or not in no
+    // pattern a branch predictor could follow), then counted
+    if (n > n0) {
+      i32 m = 0;
+      for (i32 p = 0; p + 1 < nc; p++) {
+        const i32 i = cand[p];
+        cand[m] = i;
+        m += cand[p + 1] == i + 1;
+      }
+      nc = m;
+    }
     resetTable((u32)nc);
     u32 best = 0, slot;
     i32 bestIdx = 0, m = 0;
@@ -181,21 +192,18 @@ __attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 j
       }
     else {
       const u32 k = n - 1;
-      for (i32 p = 0; p + 1 < nc; p++) {
+      for (i32 p = 0; p < nc; p++) {
         const i32 i = cand[p];
-        if (cand[p + 1] != i + 1) continue;
         const u32 a = (ga[i] ^ h1[i + k]) * B1, b = ((gb[i] ^ h2[i + k]) * B2) ^ (gb[i] >> 13);
         ga[i] = a;
         gb[i] = b;
         const u32 c = add(a, b, &slot);
-        cand[m] = i;
-        slots[m++] = (i32)slot;
+        slots[p] = (i32)slot;
         if (c > best) {
           best = c;
           bestIdx = i;
         }
       }
-      nc = m;
     }
     if (kind & 1) {
       if (best <= 1) {
@@ -232,11 +240,12 @@ __attribute__((export_name("sweep"))) void sweep(u32 nW, u32 n0, u32 maxN, u32 j
       }
       dupOut[n] = rep;
     } else
-      for (i32 p = 0; p < nc; p++)
-        if (tbl[4 * (u32)slots[p] + 2] > 1) {
-          cand[m] = cand[p];
-          slots[m++] = slots[p];
-        }
+      for (i32 p = 0; p < nc; p++) {
+        const u32 s = (u32)slots[p];
+        cand[m] = cand[p];
+        slots[m] = (i32)s;
+        m += tbl[4 * s + 2] > 1;
+      }
     nc = m;
   }
   resetTable(0); // counts zero between calls
