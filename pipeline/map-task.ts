@@ -174,6 +174,7 @@ async function* readAndUnify(
   unifySt: StageStats,
   unifyTime: { ms: number },
   ctx: TaskContext,
+  last: { bytes: number },
 ): AsyncGenerator<Document> {
   for (let fi = 0; fi < input.files.length; fi++) {
     const f = input.files[fi];
@@ -259,7 +260,8 @@ async function* readAndUnify(
         const doc = r as Document;
         unifySt.out++;
         // the record's own text kept by the adapter: its length is counted above
-        unifySt.bytes_out += rb >= 0 && doc.text === rt ? rb : utf8Len(doc.text);
+        last.bytes = rb >= 0 && doc.text === rt ? rb : utf8Len(doc.text);
+        unifySt.bytes_out += last.bytes;
         yield doc;
       }
     } finally {
@@ -272,15 +274,28 @@ async function* readAndUnify(
   }
 }
 
-/** Group a document stream into batches (at most `size` documents or BATCH_CHARS of text), metering each pull. */
-async function* batchesOf(src: AsyncIterable<Document>, size: number, m: Meter): AsyncGenerator<Document[]> {
+/** A batch of documents; `bytes`: their texts' UTF-8 lengths, where the batch comes straight from the unify stage. */
+type Batch = Document[] & { bytes?: number[] };
+
+/**
+ * Group a document stream into batches (at most `size` documents or BATCH_CHARS of text), metering each pull; each
+ * batch carries the texts' UTF-8 lengths that the source left in `last` as it yielded each document.
+ */
+async function* batchesOf(
+  src: AsyncIterable<Document>,
+  size: number,
+  m: Meter,
+  last: { bytes: number },
+): AsyncGenerator<Batch> {
   const it = src[Symbol.asyncIterator]();
   let done = false;
   try {
     while (!done) {
       const c0 = cpuNow();
       const w0 = performance.now();
-      const batch: Document[] = [];
+      const batch: Batch = [];
+      const bytes: number[] = [];
+      batch.bytes = bytes;
       let chars = 0;
       while (batch.length < size && chars < BATCH_CHARS) {
         const r = await it.next();
@@ -289,6 +304,7 @@ async function* batchesOf(src: AsyncIterable<Document>, size: number, m: Meter):
           break;
         }
         batch.push(r.value);
+        bytes.push(last.bytes);
         chars += r.value.text.length;
       }
       m.ms += performance.now() - w0;
@@ -375,9 +391,10 @@ type FusedStep = StepRun & { fn: DocStage; flatten: boolean };
 /**
  * `s` as one flat sequential string: a mapper's slice (a strip) or concatenation is a sliced or cons string, whose
  * every character read goes through the indirection (5-20% slower character loops); UTF-16 copies keep every code unit.
+ * `ascii`: the caller knows every unit is below 0x80 (its UTF-8 length is its length): copied one byte per unit.
  */
-export function flatString(s: string): string {
-  return Buffer.from(s, 'utf16le').toString('utf16le');
+export function flatString(s: string, ascii = false): string {
+  return ascii ? Buffer.from(s, 'latin1').toString('latin1') : Buffer.from(s, 'utf16le').toString('utf16le');
 }
 
 /** A fused run of per-document steps and the state of the document going through it. */
@@ -425,8 +442,12 @@ function runSteps(f: FusedRun, doc: Document, k: number): number {
 
 /** Step k's answer for `doc`: its wall time, and (kept) the text's new UTF-8 length and the step's out counts. */
 function stepEnd(f: FusedRun, doc: Document, k: number, keep: boolean): boolean {
-  // the flat copy is metered as the step's
-  if (keep && f.runs[k].flatten && doc.text !== f.text0) doc.text = flatString(doc.text);
+  // the flat copy is metered as the step's; a text the step kept as it was (its length known) stays the measured one
+  if (keep && f.runs[k].flatten && doc.text !== f.text0) {
+    const same = doc.text === f.text;
+    doc.text = flatString(doc.text, same && f.bytes === doc.text.length);
+    if (same) f.text = doc.text;
+  }
   const t1 = performance.now();
   f.batchMs[k] += t1 - f.t;
   f.t = t1;
@@ -460,9 +481,12 @@ async function* fusedSteps(
     batchMs.fill(0);
     const c0 = cpuNow();
     const kept: Document[] = [];
-    for (const doc of batch) {
+    // the lengths measured by the unify stage, for a batch straight from it
+    const bytes = (batch as Batch).bytes;
+    for (let i = 0; i < batch.length; i++) {
+      const doc = batch[i];
       f.text0 = f.text = doc.text;
-      f.bytes = utf8Len(f.text);
+      f.bytes = bytes ? bytes[i] : utf8Len(f.text);
       f.t = performance.now();
       let k = runSteps(f, doc, 0);
       while (k >= 0 && k < n) {
@@ -707,10 +731,12 @@ async function runMapTask(
   }
   const size = stopsEarly.some(Boolean) ? 1 : BATCH_DOCS;
 
+  const last = { bytes: 0 };
   let stream: AsyncIterable<Document[]> = batchesOf(
-    readAndUnify(input, args, out, readSt, unifySt, unifyTime, ctx),
+    readAndUnify(input, args, out, readSt, unifySt, unifyTime, ctx, last),
     size,
     srcMeter,
+    last,
   );
   for (let i = 0; i < planned.length;) {
     if (planned[i].fn) {

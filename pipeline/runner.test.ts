@@ -489,8 +489,16 @@ test('flatString: the same text, as a flat sequential string (V8 instance types,
   closeSync(fd);
   assert.equal(r.status, 0, r.stderr);
   const types = [...readFileSync(file, 'utf8').matchAll(/^ - type: ([A-Z_]+)$/gm)].map((m) => m[1]);
-  assert.deepEqual(types, ['ONE_BYTE_STRING_TYPE', 'STRING_TYPE', 'ONE_BYTE_STRING_TYPE', 'STRING_TYPE']);
+  assert.deepEqual(types, [
+    'ONE_BYTE_STRING_TYPE',
+    'STRING_TYPE',
+    'ONE_BYTE_STRING_TYPE',
+    'STRING_TYPE',
+    'ONE_BYTE_STRING_TYPE',
+    'ONE_BYTE_STRING_TYPE',
+  ]);
   for (const s of ['', 'a', '\ud800', 'x\udc00y中文', '\u{1f600}'.repeat(9)]) assert.equal(flatString(s), s);
+  for (const s of ['', 'a', ' plain words\n\t~\x7f'.repeat(9)]) assert.equal(flatString(s, true), s);
 });
 
 test('stats.json meters CPU-seconds per stage and phase, peak RSS, and text bytes in one unit (per-document steps fused)', async () => {
