@@ -391,10 +391,9 @@ type FusedStep = StepRun & { fn: DocStage; flatten: boolean };
 /**
  * `s` as one flat sequential string: a mapper's slice (a strip) or concatenation is a sliced or cons string, whose
  * every character read goes through the indirection (5-20% slower character loops); UTF-16 copies keep every code unit.
- * `ascii`: the caller knows every unit is below 0x80 (its UTF-8 length is its length): copied one byte per unit.
  */
-export function flatString(s: string, ascii = false): string {
-  return ascii ? Buffer.from(s, 'latin1').toString('latin1') : Buffer.from(s, 'utf16le').toString('utf16le');
+export function flatString(s: string): string {
+  return Buffer.from(s, 'utf16le').toString('utf16le');
 }
 
 /** A fused run of per-document steps and the state of the document going through it. */
@@ -442,12 +441,8 @@ function runSteps(f: FusedRun, doc: Document, k: number): number {
 
 /** Step k's answer for `doc`: its wall time, and (kept) the text's new UTF-8 length and the step's out counts. */
 function stepEnd(f: FusedRun, doc: Document, k: number, keep: boolean): boolean {
-  // the flat copy is metered as the step's; a text the step kept as it was (its length known) stays the measured one
-  if (keep && f.runs[k].flatten && doc.text !== f.text0) {
-    const same = doc.text === f.text;
-    doc.text = flatString(doc.text, same && f.bytes === doc.text.length);
-    if (same) f.text = doc.text;
-  }
+  // the flat copy is metered as the step's
+  if (keep && f.runs[k].flatten && doc.text !== f.text0) doc.text = flatString(doc.text);
   const t1 = performance.now();
   f.batchMs[k] += t1 - f.t;
   f.t = t1;
