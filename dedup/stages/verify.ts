@@ -24,7 +24,6 @@ import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { setting, testHooks } from '../../pipeline/settings.ts';
 import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/readers/index.ts';
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
-import { decodeUtf8 } from '../../pipeline/readers/jsonl.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { signedFile } from './signatures.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
@@ -497,9 +496,6 @@ async function* neededDocuments(
     const want = new Map<number, number>();
     for (let d = 0; d < lines.length; d++) if (needed.has(first + d)) want.set(lines[d]!, first + d);
     const dec = new TextDecoder('utf-8', { fatal: true });
-    // isUtf8 + transcode for a line that is not all ASCII (the decoder drops a leading byte order mark: it keeps those)
-    const decode = (b: Uint8Array) =>
-      (b[0] !== 0xef || b[1] !== 0xbb || b[2] !== 0xbf ? decodeUtf8(b, dec) : undefined) ?? dec.decode(b);
     // no reading past the last line needed (a file signatures found corrupt is damaged after it)
     let lastLine = 0;
     for (const l of want.keys()) lastLine = Math.max(lastLine, l);
@@ -513,7 +509,7 @@ async function* neededDocuments(
         const node = want.get(lineNo);
         if (node !== undefined) {
           const bytes = parts.length ? Buffer.concat([...parts, chunk.subarray(start, nl)]) : chunk.subarray(start, nl);
-          yield { node, doc: lineDocument(cfg, path, lineNo, decode(bytes)) };
+          yield { node, doc: lineDocument(cfg, path, lineNo, dec.decode(bytes)) };
         }
         parts = [];
         start = nl + 1;
@@ -522,7 +518,7 @@ async function* neededDocuments(
       if (start < chunk.length && want.has(lineNo + 1)) parts.push(chunk.subarray(start));
     }
     if (parts.length && want.has(lineNo + 1)) {
-      yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, decode(Buffer.concat(parts))) };
+      yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, dec.decode(Buffer.concat(parts))) };
     }
     return;
   }
