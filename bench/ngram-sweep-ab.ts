@@ -110,3 +110,8 @@ console.log(
   `${inputs.length} inputs; A ${med(ms[0]).toFixed(1)} ms, B ${med(ms[1]).toFixed(1)} ms, B/A ${(med(ms[1]) / med(ms[0])).toFixed(3)}, ` +
     `B lower in ${lower} of ${R} rounds; results that differ: ${differ}`,
 );
+// a faster build that answers differently is not a result
+if (differ > 0) {
+  console.error(`ngram-sweep-ab: ${differ} results differ between A and B`);
+  process.exitCode = 1;
+}
