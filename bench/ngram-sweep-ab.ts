@@ -9,20 +9,16 @@
  *   npx tsx bench/ngram-sweep-ab.ts A.wasm B.wasm [ROUNDS]
  * (A.wasm: e.g. `git show BASE:filters/ngram-kernel.wasm > /tmp/a.wasm`; B.wasm: `bash filters/ngram-kernel.sh /tmp/b.wasm`)
  */
-import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { readSample } from '../filters/harness.ts';
 import { removeRepeatSentences } from '../filters/mappers.ts';
-import { hashWords, wordsOutsideSentencesAndTables } from '../filters/stats.ts';
+import { hashWords, wordsOutsideSentencesAndTables, type NgramKernel } from '../filters/stats.ts';
+import { instantiate } from '../pipeline/wasm.ts';
 import { jiebaSpanWords } from '../filters/text.ts';
 
-interface Sweep {
-  memory: { buffer: ArrayBuffer };
-  prepare(nW: number, maxN: number): number;
-  kindsAt(): number;
-  topAt(): number;
-  dupAt(): number;
-  sweep(nW: number, n0: number, maxN: number, jl: number): void;
-}
+/** The kernel's sweep (stats.ts ngramStats' part of it). */
+type Sweep = Pick<NgramKernel, 'memory' | 'prepare' | 'kindsAt' | 'topAt' | 'dupAt' | 'sweep'>;
 interface Input {
   h1: Int32Array;
   h2: Int32Array;
@@ -59,15 +55,8 @@ for (const t of docs) {
   inputs.push(take(o, 5, OUTSIDE));
 }
 
-const wasm = (
-  globalThis as unknown as {
-    WebAssembly: {
-      Module: new (b: Uint8Array) => object;
-      Instance: new (m: object, i: object) => { exports: unknown };
-    };
-  }
-).WebAssembly;
-const load = (f: string) => new wasm.Instance(new wasm.Module(readFileSync(f)), {}).exports as Sweep;
+// each build compiled on its own (instantiate compiles a file once per process)
+const load = (f: string) => instantiate<Sweep>(pathToFileURL(resolve(f)));
 const kernels = [load(fa), load(fb)];
 function pass(k: Sweep, chunk: Input[], res: number[]): void {
   for (const x of chunk) {

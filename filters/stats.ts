@@ -120,7 +120,7 @@ export function charRepetition(text: string, n = 10): number {
  * committed): the repetition statistics (charTop, wordRep) and the Gopher n-gram sweep (sweep). Its hash values and
  * table keys are those of HashCounter and this file's hashes, so every statistic is the same as computed here before.
  */
-interface NgramKernel {
+export interface NgramKernel {
   memory: { buffer: ArrayBuffer };
   prepare(nW: number, maxN: number): number;
   kindsAt(): number;
