@@ -171,6 +171,64 @@ test('jsonString: the UTF-8 of JSON.stringify of any string (escapes, surrogates
   check(all.join(''));
 });
 
+test('jsonString: random mixes of the kernel\'s 8-unit runs (ASCII, 3-byte) and the units it takes one at a time', () => {
+  // units of each kind the kernel tells apart; runs of them long and short, so that an 8-unit window holds one kind,
+  // two, or a pair cut by the window's end
+  const kinds = [
+    'abcxyz 019~\u007f',
+    '"\\\b\f\n\r\t\u0000\u001f\u0020',
+    '\u0080\u00e9\u07ff',
+    '\u0800中文字\ud7ff\ue000\uffff\u2028\u3002',
+    '\ud83d\ude00\ud800\udc00\udbff\udfff',
+    '\ud800\udbff\udc00\udfff',
+  ].map((k) => [...k]);
+  let seed = 21;
+  const rand = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  const b = Buffer.alloc(6 * 4096 + 9);
+  let lone = 0;
+  let three = 0;
+  for (let t = 0; t < 3000; t++) {
+    let s = '';
+    const runs = 1 + rand(8);
+    for (let r = 0; r < runs; r++) {
+      const kind = kinds[rand(kinds.length)]!;
+      const len = rand(4) === 0 ? 1 + rand(3) : 1 + rand(20);
+      for (let i = 0; i < len; i++) s += kind[rand(kind.length)]!;
+    }
+    const n = jsonString(s, b, 3);
+    const want = Buffer.from(JSON.stringify(s), 'utf8');
+    assert.ok(b.subarray(3, n).equals(want), `${JSON.stringify(s)}: ${b.subarray(3, n).toString('hex')}`);
+    assert.equal(jsonTextBytes(n - 3), Buffer.byteLength(s, 'utf8'), `bytes of ${JSON.stringify(s)}`);
+    if (/(?:[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff])/.test(s)) lone++;
+    if (/[\u0800-\ud7ff\ue000-\uffff]{8}/.test(s)) three++;
+  }
+  // the mixes hold what they are for
+  assert.ok(lone > 300 && three > 300, `${lone} with a lone surrogate, ${three} with 8 3-byte units in a row`);
+});
+
+test('pipeline/writers/json-kernel.wasm is the build of json-kernel.c (rebuilt when clang is installed)', (t) => {
+  const sh = fileURLToPath(new URL('./json-kernel.sh', import.meta.url));
+  const wasm = fileURLToPath(new URL('./json-kernel.wasm', import.meta.url));
+  // the bytes are those of the clang that built the committed file (Debian 12's clang 14)
+  const version = ['clang', 'clang-14']
+    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
+    .find((v) => v.includes('clang version'));
+  const hasLld = ['wasm-ld', 'wasm-ld-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
+  if (!version || !hasLld) return t.skip('clang or wasm-ld not installed (apt-get install clang lld)');
+  if (!/clang version 14\./.test(version))
+    return t.skip(`the .wasm was built by clang 14, this is ${version.split('\n')[0]}`);
+  const out = tmp();
+  const r = spawnSync('bash', [sh, join(out, 'k.wasm')], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(
+    readFileSync(join(out, 'k.wasm')).equals(readFileSync(wasm)),
+    'the committed .wasm is stale: run bash pipeline/writers/json-kernel.sh',
+  );
+});
+
 test('document and exclusion lines: the bytes JSON.stringify of the line object gives, odd fields included', async () => {
   const dir = tmp();
   const odd: Document[] = [
