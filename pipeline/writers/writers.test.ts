@@ -171,7 +171,7 @@ test('jsonString: the UTF-8 of JSON.stringify of any string (escapes, surrogates
   check(all.join(''));
 });
 
-test('jsonString: random mixes of the kernel\'s 8-unit runs (ASCII, 3-byte) and the units it takes one at a time', () => {
+test("jsonString: random mixes of the kernel's 8-unit runs (ASCII, 3-byte) and the units it takes one at a time", () => {
   // units of each kind the kernel tells apart; runs of them long and short, so that an 8-unit window holds one kind,
   // two, or a pair cut by the window's end
   const kinds = [
