@@ -129,18 +129,29 @@ export async function* readRecords(file: string, opts: ReadRecordsOptions = {}):
       onBytes?.(done, total);
     },
   });
-  for (let read = 0; ; read++) {
-    let r: IteratorResult<ReadItem>;
-    try {
-      r = await it.next();
-    } catch (e) {
-      const fe = e instanceof InputFileError ? e : inputFileError(e, format, file, offset);
-      if (!fe.corrupt || !opts.onCorrupt) throw fe;
-      opts.onCorrupt(fe, read);
-      return;
+  // the reader is closed (its file, its buffers) when this generator is closed before the reader's end: a consumer
+  // that stops early
+  let ended = false;
+  try {
+    for (let read = 0; ; read++) {
+      let r: IteratorResult<ReadItem>;
+      try {
+        r = await it.next();
+      } catch (e) {
+        ended = true;
+        const fe = e instanceof InputFileError ? e : inputFileError(e, format, file, offset);
+        if (!fe.corrupt || !opts.onCorrupt) throw fe;
+        opts.onCorrupt(fe, read);
+        return;
+      }
+      if (r.done) {
+        ended = true;
+        return;
+      }
+      yield r.value;
     }
-    if (r.done) return;
-    yield r.value;
+  } finally {
+    if (!ended) await it.return(undefined);
   }
 }
 

@@ -1,7 +1,7 @@
 import { isAscii, isUtf8, transcode } from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import { openBytes, openSlice, sliceChanged, stripCompression } from './bytes.ts';
-import { preview, type ReadItem, type ReadOptions } from './types.ts';
+import { preview, type FileSlice, type ReadItem, type ReadOptions } from './types.ts';
 
 export interface Line {
   /** 1-based line number. */
@@ -218,37 +218,73 @@ const WS = new Set([0x20, 0x09, 0x0a, 0x0d]);
 /**
  * JSONL reader: one JSON object per line; blank lines are skipped; bad lines become rejects with file and line.
  * A `.json` file whose first non-blank character is `[` is read as a JSON array instead (streamed element by element).
+ * Not a generator itself: what a file needs before its first line (the name's test, the slice, the line reader) is
+ * done here, called once a file, and `jsonlItems` is the loop. That loop is what TurboFan compiles; when the work
+ * before the loop was in the same generator, the first file ran it before the function had a feedback vector (V8
+ * allocates one after some bytecode has run), so the code compiled during the first file had no feedback there and
+ * was thrown away at the second file's first statement ("Insufficient type feedback"), then compiled again.
  */
-export async function* readJsonl(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
-  let bytes: AsyncIterable<Uint8Array> | undefined;
-  if (/\.json$/i.test(stripCompression(file))) {
-    const it = openBytes(file, opts.onBytes)[Symbol.asyncIterator]();
-    const first = await it.next();
-    if (first.done) return;
-    let i = 0;
-    const f = first.value;
-    while (i < f.length && (WS.has(f[i]) || (i < 3 && f[0] === 0xef && f[1] === 0xbb && f[2] === 0xbf))) i++;
-    bytes = prepend(f, it);
-    if (f[i] === 0x5b /* [ */) {
-      yield* readJsonArrayBytes(file, bytes, opts);
-      return;
-    }
+export function readJsonl(file: string, opts: ReadOptions = {}): AsyncGenerator<ReadItem> {
+  if (/\.json$/i.test(stripCompression(file))) return readJsonFile(file, opts);
+  const slice = opts.slice;
+  const bytes = slice ? openSlice(file, slice, opts.onBytes, true) : undefined;
+  return jsonlItems(file, readLines(file, opts, bytes, slice?.line), slice);
+}
+
+/** A `.json` file: a JSON array (readJsonArrayBytes) when its first non-blank character is `[`, else JSONL. */
+async function* readJsonFile(file: string, opts: ReadOptions): AsyncGenerator<ReadItem> {
+  const it = openBytes(file, opts.onBytes)[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) return;
+  let i = 0;
+  const f = first.value;
+  while (i < f.length && (WS.has(f[i]) || (i < 3 && f[0] === 0xef && f[1] === 0xbb && f[2] === 0xbf))) i++;
+  const bytes = prepend(f, it);
+  if (f[i] === 0x5b /* [ */) {
+    yield* readJsonArrayBytes(file, bytes, opts);
+    return;
   }
   const slice = opts.slice;
-  if (slice) bytes = openSlice(file, slice, opts.onBytes, true);
+  yield* jsonlItems(
+    file,
+    readLines(file, opts, slice ? openSlice(file, slice, opts.onBytes, true) : bytes, slice?.line),
+    slice,
+  );
+}
+
+/**
+ * The records of one file's lines (`lines`, from readLines), a reject for each line that is not a JSON object; at the
+ * end, a slice's line count checked. The lines are taken by `next()` inside the loop, so that every property read
+ * and call here has run (and left feedback) before TurboFan compiles it.
+ */
+async function* jsonlItems(
+  file: string,
+  lines: AsyncGenerator<Line>,
+  slice: FileSlice | undefined,
+): AsyncGenerator<ReadItem> {
   let lastLine = slice ? slice.line - 1 : 0;
-  for await (const l of readLines(file, opts, bytes, slice?.line)) {
-    lastLine = l.line;
-    const loc = { file, line: l.line };
-    if (l.error !== undefined) {
-      yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
-      continue;
+  // closed here when this generator is (a consumer that stops early, an error): its buffer goes back, its file closes
+  let done = false;
+  try {
+    for (;;) {
+      const r = await lines.next();
+      if (r.done) break;
+      const l = r.value;
+      lastLine = l.line;
+      const loc = { file, line: l.line };
+      if (l.error !== undefined) {
+        yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
+        continue;
+      }
+      const s = l.text!;
+      if (s.trim() === '') continue;
+      const p = parseRecord(s);
+      if ('error' in p) yield { kind: 'reject', loc, error: p.error, raw: preview(s) };
+      else yield { kind: 'record', record: p.record, loc, json: s };
     }
-    const s = l.text!;
-    if (s.trim() === '') continue;
-    const r = parseRecord(s);
-    if ('error' in r) yield { kind: 'reject', loc, error: r.error, raw: preview(s) };
-    else yield { kind: 'record', record: r.record, loc, json: s };
+    done = true;
+  } finally {
+    if (!done) await lines.return(undefined);
   }
   if (slice?.lines !== undefined && lastLine !== slice.line + slice.lines - 1)
     throw sliceChanged(file, slice, `holds ${lastLine - slice.line + 1} lines, not ${slice.lines}`);

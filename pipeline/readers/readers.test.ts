@@ -444,3 +444,30 @@ test('recordToDocument: JSON meta kept as parsed (no copy) only where a copy thr
   assert.deepEqual(Object.keys(p.meta), ['a']);
   assert.equal(Object.hasOwn(p.meta, '__proto__'), false);
 });
+
+test('JSONL: a reader left after its first record closes its file (the lines are taken by next(), closed with it)', async (t) => {
+  if (process.platform !== 'linux') return t.skip('counts /proc/self/fd');
+  const { readdirSync } = await import('node:fs');
+  const dir = tmpDir('steel-read-');
+  const plain = join(dir, 'a.jsonl');
+  writeFileSync(plain, Array.from({ length: 50 }, (_, i) => JSON.stringify({ text: `t${i}` })).join('\n') + '\n');
+  const zst = join(dir, 'b.jsonl.zst');
+  writeFileSync(
+    zst,
+    await zstdCompressChunk(Buffer.from(Array.from({ length: 50 }, (_, i) => `{"text":"z${i}"}\n`).join(''))),
+  );
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  for (let k = 0; k < 40; k++) {
+    for await (const it of readRecords(k % 2 ? plain : zst)) {
+      assert.equal(it.kind, 'record');
+      break;
+    }
+  }
+  // each reader's file handle is closed when its consumer stops (an unclosed one stays open until a GC)
+  assert.ok(fds() - before < 5, `${fds() - before} descriptors left open by 40 readers stopped early`);
+  // and one read to the end still gives every line
+  let n = 0;
+  for await (const it of readRecords(zst)) if (it.kind === 'record') n++;
+  assert.equal(n, 50);
+});
