@@ -305,30 +305,29 @@ const stopIndex = new WeakMap<ReadonlySet<string>, StopIndex>();
 function stopIdx(stop: ReadonlySet<string>): StopIndex {
   let x = stopIndex.get(stop);
   if (!x) {
-    x = {
-      one: new Uint8Array(0x10000),
-      lens: new Uint8Array(64),
-      set: SpanSet.of(stop),
-      asciiGate: new Uint8Array(128),
-      hasCap: false,
-      units: null,
-    };
+    const one = new Uint8Array(0x10000),
+      lens = new Uint8Array(64),
+      asciiGate = new Uint8Array(128);
+    let hasCap = false;
     for (const w of stop) {
-      if (w.length === 1) x.one[w.charCodeAt(0)] = 1;
-      else x.lens[Math.min(w.length, 63)] = 1;
-      if (/[A-Z]/.test(w)) x.hasCap = true;
+      if (w.length === 1) one[w.charCodeAt(0)] = 1;
+      else lens[Math.min(w.length, 63)] = 1;
+      if (/[A-Z]/.test(w)) hasCap = true;
       // an entry starting with f (ASCII) admits words starting with f, and with its capital when f is a-z
       const f = w.length ? w.charCodeAt(0) : 128;
-      if (f < 128) x.asciiGate[f] = 1;
-      if (f >= 97 && f <= 122) x.asciiGate[f - 32] = 1;
+      if (f < 128) asciiGate[f] = 1;
+      if (f >= 97 && f <= 122) asciiGate[f - 32] = 1;
     }
     // such a list counts exactly the words of one unit u with one[u] (a word starting with an ASCII unit begins no
     // entry; one starting outside ASCII is looked up as it is, and no entry is longer than one unit)
-    if (stop.size > 0 && [...stop].every((w) => w.length === 1 && w.charCodeAt(0) >= 128)) {
-      const one = x.one;
-      x.units = (c) => one[c];
-      countStopUnits(x.units);
-    }
+    const units =
+      stop.size > 0 && [...stop].every((w) => w.length === 1 && w.charCodeAt(0) >= 128)
+        ? (c: number) => one[c]
+        : null;
+    if (units !== null) countStopUnits(units);
+    // (made with its final values: a field stored again after the literal turns V8's "const" field mutable, which
+    // throws away the optimised stopwordCount that read it)
+    x = { one, lens, set: SpanSet.of(stop), asciiGate, hasCap, units };
     stopIndex.set(stop, x);
   }
   return x;
@@ -486,14 +485,18 @@ function flaggedIndex(flagged: ReadonlySet<string>): {
 } {
   let t = pairIndex.get(flagged);
   if (!t) {
-    t = { pairs: new Uint8Array(128 * 128), asciiByLen: [], letters: true };
+    const pairs = new Uint8Array(128 * 128),
+      asciiByLen: string[][] = [];
+    let letters = true;
     for (const e of flagged) {
       const a = e.charCodeAt(0);
-      if (a < 128 && !/[A-Za-z]/.test(e[0])) t.letters = false;
+      if (a < 128 && !/[A-Za-z]/.test(e[0])) letters = false;
       const b = e.length > 1 ? e.charCodeAt(1) : 0;
-      if (a < 128 && b < 128) t.pairs[(a << 7) | b] = 1;
-      if ([...e].every((c) => c.charCodeAt(0) < 128)) (t.asciiByLen[e.length] ??= []).push(e);
+      if (a < 128 && b < 128) pairs[(a << 7) | b] = 1;
+      if ([...e].every((c) => c.charCodeAt(0) < 128)) (asciiByLen[e.length] ??= []).push(e);
     }
+    // (made with its final values, as stopIdx's)
+    t = { pairs, asciiByLen, letters };
     pairIndex.set(flagged, t);
   }
   return t;

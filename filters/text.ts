@@ -8,6 +8,20 @@ import { createRequire } from 'node:module';
 import { isJsSpace, textLength } from '../pipeline/document.ts';
 import { jiebaSpans, wellFormed } from './jieba.ts';
 
+/**
+ * V8 compiles typed-array reads without a detach check while no ArrayBuffer of the process has ever been detached (its
+ * ArrayBufferDetaching protector); the first detach (a WebAssembly memory growing: fastText's model load, after the
+ * filters' priming) throws away every optimised function that relied on it — sentenceBreaks, codePoints, the class
+ * scans, all compiled during the priming — and TurboFan compiles them again. Detaching one empty buffer here, before
+ * the first filter module primes anything, spends that event while there is no optimised code to lose (the code
+ * compiled later has the checks either way). This is the lowest filters module that runs code at load.
+ */
+export function spendDetachProtector(): void {
+  const b = new ArrayBuffer(0);
+  structuredClone(b, { transfer: [b] });
+}
+spendDetachProtector();
+
 // ---------- character categories ----------
 export const C_LETTER = 1; // \p{L}
 export const C_NUMBER = 2; // \p{N}
@@ -362,6 +376,31 @@ export class Words {
 let wordsGen = 0;
 /** A new generation number for a refilled Words. */
 export const nextWordsGen = (): number => ++wordsGen;
+/**
+ * V8 sizes a class's objects by its first constructions (in-object slack tracking) and, when it settles that size
+ * (about the 7th), throws away the optimised code that allocates one inline (whitespaceSpans' default argument, during
+ * the first documents). Constructed here, before anything is compiled, it settles at load.
+ */
+export function settleSlack(make: () => unknown): void {
+  for (let k = 0; k < 8; k++) make();
+}
+settleSlack(() => new Words());
+/**
+ * V8 marks a field "const" until an object of its map stores a second, different value in it, and optimised code that
+ * read a const field is thrown away when that happens. Words' fields are all rewritten per document, several first by
+ * jieba's kernel (jieba.ts) in the first Chinese document, after the statistics that read them were compiled: each
+ * field is stored once more here, at load, with another value of its kind.
+ */
+function settleFields(w: Words): void {
+  const o = w as unknown as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (typeof v === 'number') o[k] = v + 1;
+    else if (typeof v === 'string') o[k] = v + ' ';
+    else if (v instanceof Int32Array) o[k] = new Int32Array(v.length + 1);
+  }
+}
+settleFields(new Words());
 
 /** Whitespace words (split on any Unicode whitespace, JavaScript's [\s\p{Z}], as isJsSpace), into `w`. */
 export function whitespaceSpans(text: string, w: Words = new Words()): Words {
