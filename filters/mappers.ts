@@ -208,15 +208,17 @@ const isAsciiLetterUnit = (c: number) => (c | 32) >= 97 && (c | 32) <= 122;
  */
 function anchorMayLink(t: string, j: number): boolean {
   const c = t.charCodeAt(j);
+  // (no read outside the text: charCodeAt there is NaN, which threw the optimised code away at the first anchor at
+  // either end of a text)
   if (c === 58) {
-    const d = t.charCodeAt(j + 1);
+    const d = j + 1 < t.length ? t.charCodeAt(j + 1) : -1;
     return d === 47 || d === 37 || (isAsciiWord(d) && d !== 95);
   }
   if (c === 47) {
     let k = j - 1;
     while (k >= 0 && j - k <= 5 && isAsciiLetterUnit(t.charCodeAt(k))) k--;
     const n = j - 1 - k;
-    return n >= 2 && n <= 4 && t.charCodeAt(k) === 46;
+    return n >= 2 && n <= 4 && k >= 0 && t.charCodeAt(k) === 46;
   }
   return true; // "www"
 }
@@ -1071,6 +1073,8 @@ function primeBranches(): void {
     '好。😊好。”𠀀好……😊好\n';
   // stripTags has no loop of its own: V8 allocates its feedback only after some 20 calls of the short text
   for (let k = 0; k < 24; k++) stripTags(line);
+  // nfkcKeepCjkPunct's kept unit (its stretch ends there), first met after its compile
+  for (let k = 0; k < 24; k++) nfkcKeepCjkPunct(k < 12 ? 'ﬁ plain' : k & 1 ? 'ﬁ，x。ﬁ' : 'ﬁ，x。');
   for (let k = 0; k < 5; k++) {
     // and a last line of 2, 4, 8, 16, 32 distinct sentences: the splitter's buffers and the sentence table grow here,
     // after a round of calls (V8 records no feedback before a function's first few calls)

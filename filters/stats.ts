@@ -305,32 +305,34 @@ const stopIndex = new WeakMap<ReadonlySet<string>, StopIndex>();
 function stopIdx(stop: ReadonlySet<string>): StopIndex {
   let x = stopIndex.get(stop);
   if (!x) {
-    const one = new Uint8Array(0x10000),
-      lens = new Uint8Array(64),
-      asciiGate = new Uint8Array(128);
-    let hasCap = false;
-    for (const w of stop) {
-      if (w.length === 1) one[w.charCodeAt(0)] = 1;
-      else lens[Math.min(w.length, 63)] = 1;
-      if (/[A-Z]/.test(w)) hasCap = true;
-      // an entry starting with f (ASCII) admits words starting with f, and with its capital when f is a-z
-      const f = w.length ? w.charCodeAt(0) : 128;
-      if (f < 128) asciiGate[f] = 1;
-      if (f >= 97 && f <= 122) asciiGate[f - 32] = 1;
-    }
-    // such a list counts exactly the words of one unit u with one[u] (a word starting with an ASCII unit begins no
-    // entry; one starting outside ASCII is looked up as it is, and no entry is longer than one unit)
-    const units =
-      stop.size > 0 && [...stop].every((w) => w.length === 1 && w.charCodeAt(0) >= 128)
-        ? (c: number) => one[c]
-        : null;
-    if (units !== null) countStopUnits(units);
-    // (made with its final values: a field stored again after the literal turns V8's "const" field mutable, which
-    // throws away the optimised stopwordCount that read it)
-    x = { one, lens, set: SpanSet.of(stop), asciiGate, hasCap, units };
+    x = newStopIndex(stop);
+    if (x.units !== null) countStopUnits(x.units);
     stopIndex.set(stop, x);
   }
   return x;
+}
+/** stopIdx's index of `stop`, not registered with jieba.ts. */
+function newStopIndex(stop: ReadonlySet<string>): StopIndex {
+  const one = new Uint8Array(0x10000),
+    lens = new Uint8Array(64),
+    asciiGate = new Uint8Array(128);
+  let hasCap = false;
+  for (const w of stop) {
+    if (w.length === 1) one[w.charCodeAt(0)] = 1;
+    else lens[Math.min(w.length, 63)] = 1;
+    if (/[A-Z]/.test(w)) hasCap = true;
+    // an entry starting with f (ASCII) admits words starting with f, and with its capital when f is a-z
+    const f = w.length ? w.charCodeAt(0) : 128;
+    if (f < 128) asciiGate[f] = 1;
+    if (f >= 97 && f <= 122) asciiGate[f - 32] = 1;
+  }
+  // such a list counts exactly the words of one unit u with one[u] (a word starting with an ASCII unit begins no
+  // entry; one starting outside ASCII is looked up as it is, and no entry is longer than one unit)
+  const units =
+    stop.size > 0 && [...stop].every((w) => w.length === 1 && w.charCodeAt(0) >= 128) ? (c: number) => one[c] : null;
+  // (made with its final values: a field stored again after the literal turns V8's "const" field mutable, which
+  // throws away the optimised stopwordCount that read it)
+  return { one, lens, set: SpanSet.of(stop), asciiGate, hasCap, units };
 }
 /**
  * Is word i (src[b, e), two units or more) an entry of x as it is: a length some entry has, then the set by the word's
@@ -1373,15 +1375,37 @@ export { charFlags, C_LETTER };
  * statistics were optimised on English text. Each statistic (those without a WebAssembly kernel, which would be loaded
  * for nothing) runs here, at load, on a short text that takes those branches; the results are not used.
  */
+/** What jieba's kernel sets beside the hashes (for primeBranches): the words with a surrogate, those starting with an ASCII letter. */
+function asJiebaWords(w: Words): void {
+  prepareWords(w);
+  if (w.qualEx.length < w.n) w.qualEx = new Int32Array(w.n);
+  if (w.letterFirst.length < w.n) w.letterFirst = new Int32Array(w.n);
+  let nq = 0,
+    nl = 0;
+  for (let i = 0; i < w.n; i++) {
+    const c = w.src.charCodeAt(w.start[i]);
+    if (SURROGATE.test(w.src.slice(w.start[i], w.end[i]))) w.qualEx[nq++] = i;
+    if (c < 128 && ((c | 32) - 97) >>> 0 < 26) w.letterFirst[nl++] = i;
+  }
+  w.qualExN = nq;
+  w.qualGen = w.gen;
+  w.letterFirstN = nl;
+  w.letterFirstGen = w.gen;
+}
+
 function primeBranches(): void {
   const line =
     'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails thé Ωmega! 汉字测试，中文句子。繁體字「引號。」……' +
-    ' 😊 𠀀𠀁 👍🏽 é\r\n• bullet...\n- dash\n| a | b |\n\t  \u3000x\u2028y\n... ¿¡ ##\n\n';
+    ' 😊 𠀀𠀁 👍🏽 é\r\n• bullet...\n- dash\n| a | b |\n\t  \u3000x\u2028y\n... ¿¡ ## Thé T\n\n';
   // and texts whose only line break is "\n" (the lines from the index of "\n"), with and without astral characters,
   // with a line that ends in spaces
   const plain = line.replace(/[\r\u2028]/g, ' ') + 'tail  \n';
   const bmp = plain.replace(/[\ud800-\udfff]/g, '');
-  const stop = new Set(['the', 'over', '的']);
+  const stop = new Set(['the', 'over', '的', 'a']);
+  // a list of one-unit entries outside ASCII (the zh one, whose count jieba's kernel makes with the words; this one is
+  // not registered with jieba.ts, so stopwordCount counts it)
+  const zhStop = new Set(['的', '了', '是']);
+  stopIndex.set(zhStop, newStopIndex(zhStop));
   // flagged_words' Chinese entries, counted as substrings (a first match after the compile threw it away)
   const cjk = new SubstringCounter(['汉字', '引號', '😊x']);
   // a stopword list first met after the compile (the English one after Chinese documents): its index made there, in
@@ -1402,6 +1426,14 @@ function primeBranches(): void {
     gopherQuality(t, w);
     stopwordCount(w, stop);
     flaggedRatio(t, w, stop, cjk);
+    // and as over jieba's words, with what its kernel adds (filters/jieba.ts jiebaSpanWords): the words with a
+    // surrogate, left to gopherQuality, and those starting with an ASCII letter (as if; the counts are not used)
+    if (k >= 2) {
+      asJiebaWords(w);
+      gopherQuality(t, w);
+      stopwordCount(w, zhStop);
+      flaggedRatio(t, w, stop, cjk);
+    }
     countAlnumWords(w);
     finewebQuality(t, w);
     completeSentenceChars(t);
