@@ -695,8 +695,9 @@ export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => s
   const inert = nz === null ? null : typeof nz === 'function' ? (nz as Normalizer).inert : inertUnits(nz);
   if (inert === undefined) return (text) => fixWith(text, c);
   const quiet = quietTable(c, inert);
+  primeQuietScan(quiet);
   const unescape = c.unescapeHtml !== false;
-  const fix = (text: string): string => {
+  return (text) => {
     const q = quietScan(text, quiet);
     if (q === 0) return text;
     if (text.length > c.maxDecodeLength) return fixSegments(text, c);
@@ -712,8 +713,6 @@ export function ftfyFixer(config: Partial<FtfyConfig> = {}): (text: string) => s
     if (r === 0 || (r === BAD && !isBad(once, true)) || roundChangesNothing(once, c)) return once;
     return fixSegments(text, c);
   };
-  primeFixer(fix, quiet);
-  return fix;
 }
 /**
  * ftfyFixer's quiet table under config c (its own function: V8 compiles a long loop on-stack, and the code after the
@@ -731,28 +730,13 @@ function quietTable(c: FtfyConfig, inert: Uint8Array | null): Uint8Array {
   return quiet;
 }
 /**
- * Feedback before the first compile. quietScan's entity test, first taken at a text's first "&" (after the compile:
+ * Feedback before the first compile: quietScan's entity test, first taken at a text's first "&" (after the compile:
  * its code, inlined in every fixer's, was thrown away there); calls without one first (V8 records nothing during a
- * function's first calls). And the fixer's own calls (fixSegments, roundChangesNothing, fixChars' replacements), first
- * made at the first text that needs them: V8 records feedback once a function has run some 8 times its bytecode size
- * (a quiet text runs a tenth of it), so quiet texts first. The results are not used.
+ * function's first calls). The results are not used.
  */
-function primeFixer(fix: (text: string) => string, quiet: Uint8Array): void {
+function primeQuietScan(quiet: Uint8Array): void {
   for (let k = 0; k < 28; k++) quietScan(k < 16 ? 'plain words' : k < 20 ? 'a &amp; b & c' : PRIME_QUIET[k & 7], quiet);
-  for (let k = 0; k < 132; k++) fix(k < 96 ? 'plain words' : PRIME_FIX[k % PRIME_FIX.length]);
 }
-/** Texts of each of a fixer's paths under one configuration or another (mojibake, with a ligature, full-width, quotes, line breaks, an entity). */
-const PRIME_FIX = [
-  'itâ€™s',
-  'ﬁ 😊',
-  'ﬁ itâ€™s',
-  'Ａb “q”',
-  'a\r\nb\u0085c',
-  'x &amp; y',
-  'café 😊',
-  'Ã© ﬁ',
-  'x ＆amp; ﬁ',
-];
 /** Units of each of quietScan's outcomes under one configuration or another (ligature, full-width, accent, soft hyphen, mojibake, curly quote, NEL, an emoji). */
 const PRIME_QUIET = ['ﬁ', 'Ａ', 'é', 'a\u00adb', 'â€™', '“x”', '\u0085', '😊'];
 const FIXER = 1;
