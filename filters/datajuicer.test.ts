@@ -208,6 +208,24 @@ test('clean_links_mapper: the anchored search equals the global regex replace on
     '\ud800',
     '\n',
   ];
+  // an anchor at either end of the text (the anchor test reads no unit outside it)
+  for (const text of [
+    ':',
+    'a:',
+    ':a',
+    'ab:',
+    'x:/',
+    '/',
+    'ab/',
+    '/ab',
+    '.ab/',
+    'x.ab/',
+    'x.abcd/',
+    '.abcde/',
+    'www',
+    'a www',
+  ])
+    for (const r of ['', '<LINK>']) assert.equal(M.cleanLinks(text, r), regexOnly(text, r), JSON.stringify(text));
   let s = 7;
   const rnd = (n: number) => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % n;
   for (let t = 0; t < 6000; t++) {

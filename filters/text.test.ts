@@ -23,6 +23,9 @@ import {
   wordStrings,
   wordsFromList,
   wordsOf,
+  Words,
+  wordUnitClass,
+  isPunctChar,
 } from './text.ts';
 import * as S from './stats.ts';
 import { readSample } from './harness.ts';
@@ -238,4 +241,24 @@ test('word and line statistics over spans equal their definitions over strings',
     assert.equal(gr.dup_line_frac, ref.dups(t.split(/\n+/)), JSON.stringify(t));
     assert.equal(gr.dup_para_frac, ref.dups(t.trim().split(/\n{2,}/)), JSON.stringify(t));
   }
+});
+
+test('wordUnitClass: 4 exactly for the surrogates, else its letter and punctuation bits, over every code unit', () => {
+  for (let c = 0; c < 0x10000; c++) {
+    const want = c >= 0xd800 && c <= 0xdfff ? 4 : ((charFlags(c) & C_LETTER) !== 0 ? 1 : 0) | (isPunctChar(c) ? 2 : 0);
+    if (wordUnitClass(c) !== want) assert.fail(`unit ${c.toString(16)}: ${wordUnitClass(c)}, want ${want}`);
+  }
+});
+
+test("Words: a new one has its defaults after the module's load (which stores each field of another one again)", () => {
+  const w = new Words();
+  assert.equal(w.src, '');
+  assert.equal(w.n, 0);
+  assert.equal(w.start.length, 256);
+  assert.equal(w.end.length, 256);
+  for (const k of ['h1', 'h2', 'lowered', 'lowerEx', 'qualEx', 'letterFirst'] as const) assert.equal(w[k].length, 0, k);
+  assert.equal(w.cum.length, 1);
+  for (const k of ['hashedGen', 'loweredGen', 'qualGen', 'letterFirstGen'] as const) assert.equal(w[k], -1, k);
+  for (const k of ['loweredN', 'lowerExN', 'qualWords', 'qualLen', 'qualAlpha', 'qualExN', 'letterFirstN'] as const)
+    assert.equal(w[k], 0, k);
 });
