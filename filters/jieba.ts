@@ -604,15 +604,21 @@ const NO_DROP = () => false;
  * the cache): an error when fn says otherwise.
  */
 const checkedClasses = new WeakSet<(c: number) => number>();
+/** Class 1 for each of U+4E00-9FFF. */
+const HAN_LETTERS = new Uint8Array(0x9fff - 0x4e00 + 1).fill(1);
 function classTable(g: Seg, fn: ((c: number) => number) | undefined): number {
   if (!fn) throw new Error("jiebaSpans: the words' hashes need a unit class (text.ts wordUnitClass)");
+  const at = dropTable(g, fn);
   if (!checkedClasses.has(fn)) {
-    for (let c = 0x4e00; c <= 0x9fff; c++)
-      if (fn(c) !== 1)
-        throw new Error(`jiebaSpans: unit class ${fn(c)} of U+${c.toString(16)}, which the kernel takes as 1`);
+    // in the table just built (fn of each unit), not by calling fn again
+    const t = Buffer.from(g.k.memory.buffer, at + 0x4e00, HAN_LETTERS.length);
+    if (!t.equals(HAN_LETTERS)) {
+      const c = 0x4e00 + t.findIndex((k) => k !== 1);
+      throw new Error(`jiebaSpans: unit class ${fn(c)} of U+${c.toString(16)}, which the kernel takes as 1`);
+    }
     checkedClasses.add(fn);
   }
-  return dropTable(g, fn);
+  return at;
 }
 
 /** Word boundaries in UTF-16 offsets: word i is text.slice(start[i], end[i]); n words. Buffers reused between texts. */
