@@ -145,6 +145,56 @@ test('lid.176 with blocks of more than 16 kept n-gram buckets: predictions match
   }
 });
 
+test('a quantizer of another shape (16 sub-vectors of 1 float): the rows decoded from their codes match fastText', async () => {
+  // lid.176's product quantizer (8 sub-vectors of 2 floats) rewritten as 16 of 1 float with the same centroid values:
+  // the rows, and so the predictions, are lid.176's, and this shape takes the kernel's general loop (not its 16-float
+  // SIMD path); fastText's own build reads the rewritten file as the oracle
+  const good = readFileSync(LID_MODEL_PATH);
+  const size = good.readInt32LE(64);
+  const pruneSize = Number(good.readBigInt64LE(84));
+  let o = 92;
+  for (let i = 0; i < size; i++) o = good.indexOf(0, o) + 10;
+  const q = o + 8 * pruneSize; // quantized (1), qnorm, rows (i64), cols (i64), codesize (i32), codes, the quantizer
+  assert.equal(good[q], 1);
+  const rows = Number(good.readBigInt64LE(q + 2));
+  const codesize = good.readInt32LE(q + 18);
+  const codes = good.subarray(q + 22, q + 22 + codesize);
+  const pq = q + 22 + codesize;
+  const [dim, nsubq, dsub, lastdsub] = [0, 4, 8, 12].map((k) => good.readInt32LE(pq + k));
+  assert.deepEqual([dim, nsubq, dsub, lastdsub, codesize], [16, 8, 2, 2, rows * 8]);
+  const cent = new Float32Array(
+    good.buffer.slice(good.byteOffset + pq + 16, good.byteOffset + pq + 16 + 4 * dim * 256),
+  );
+  const codes1 = Buffer.alloc(rows * 16);
+  for (let r = 0; r < rows; r++)
+    for (let m = 0; m < 8; m++) codes1[r * 16 + 2 * m] = codes1[r * 16 + 2 * m + 1] = codes[r * 8 + m];
+  const cent1 = new Float32Array(dim * 256);
+  for (let m = 0; m < 8; m++)
+    for (let k = 0; k < 256; k++)
+      for (let j = 0; j < 2; j++) cent1[(2 * m + j) * 256 + k] = cent[(m * 256 + k) * 2 + j];
+  const head = Buffer.from(good.subarray(0, q + 22));
+  head.writeInt32LE(rows * 16, q + 18);
+  const shape = Buffer.from(new Int32Array([16, 16, 1, 1]).buffer);
+  const file = Buffer.concat([head, codes1, shape, Buffer.from(cent1.buffer), good.subarray(pq + 16 + 4 * dim * 256)]);
+  const dir = mkdtempSync(join(tmpdir(), 'steel-ft-'));
+  try {
+    const f = join(dir, 'sub1.ftz');
+    writeFileSync(f, file);
+    const ref = await oracle(f);
+    const model = loadFastText(f);
+    const plain = loadFastText(LID_MODEL_PATH);
+    const docs = (await readSample()).flatMap((s) => s.docs.slice(0, 40).map((d) => d.text.slice(0, 600)));
+    docs.push('the quick brown fox', '中文的句子', 'x', '');
+    for (const t of docs) {
+      const want = ref(t, 3);
+      assert.deepEqual(model.predict(t.replace(/[\r\n]+/g, ' '), 3), want, JSON.stringify(t.slice(0, 80)));
+      assert.deepEqual(plain.predict(t.replace(/[\r\n]+/g, ' '), 3), want);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // the kernels in C (this one, filters/jieba.ts's, filters/stats.ts's n-gram sweep and dedup/minhash.ts's), paths from
 // the repository root
 for (const kernel of [

@@ -17,7 +17,7 @@ import {
   wellFormed,
   xxh64,
 } from './jieba.ts';
-import { hashString, jiebaSpanWords, jiebaWords, whitespaceSpans, Words } from './text.ts';
+import { hashString, jiebaSpanWords, jiebaWords, whitespaceSpans, wordUnitClass, Words } from './text.ts';
 import { flaggedRatio, gopherQuality, hashWords, stopwordCount, wordRepetition } from './stats.ts';
 import { FLAGGED, STOPWORDS } from './wordlists.ts';
 import { readSample } from './harness.ts';
@@ -236,6 +236,25 @@ test('jieba segmentation kernel: tokens left out by their first code unit, the d
         assert.deepEqual(got, want, JSON.stringify(text.slice(0, 30)));
       }
   assert.ok(texts.at(-1)!.length > 20000);
+});
+
+test('jieba segmentation kernel: a unit class that does not make every U+4E00-9FFF a letter (1) is refused, naming the first such unit', () => {
+  // the kernel takes those units as class 1 without reading the class table; the check reads the table built from the
+  // class, so a class that differs there in one unit is caught
+  const w = new Words();
+  for (const u of [0x4e00, 0x4e2d, 0x9fff]) {
+    const bad = (c: number) => (c === u ? 0 : wordUnitClass(c));
+    assert.throws(
+      () => jiebaSpans('中文 words', () => false, w, undefined, w, bad),
+      new RegExp(`unit class 0 of U\\+${u.toString(16)},`),
+    );
+  }
+  // the class of the pipeline passes, and so does one that differs only outside the range
+  const outside = (c: number) => (c === 0x4dff || c === 0xa000 ? 0 : wordUnitClass(c));
+  for (const cls of [wordUnitClass, outside]) {
+    jiebaSpans('中文 words', () => false, w, undefined, w, cls);
+    assert.equal(w.n, 3);
+  }
 });
 
 test("jieba segmentation kernel: the words' hashes and code-point lengths it makes (hashSpans) are stats.ts hashWords'", async () => {
