@@ -130,8 +130,19 @@ __attribute__((export_name("packRows"))) void packRows(u8 *out, const u8 *codes,
     const i32 t = order && r >= first ? order[r - first] : r;
     const float alpha = normCodes ? normCentroids[normCodes[t] * normStride] : 1.0f;
     u8 *o = out + r * stride;
+    const u8 *k = codes + t * nsubq;
     __builtin_memcpy(o, &alpha, 4);
-    __builtin_memcpy(o + 4, codes + t * nsubq, nsubq);
+    // (fixed-size copies: loads and stores, where a copy of nsubq bytes was a memory.copy call per row)
+    if (nsubq == 8) {
+      u64 v;
+      __builtin_memcpy(&v, k, 8);
+      __builtin_memcpy(o + 4, &v, 8);
+    } else
+      for (i32 m = 0; m < nsubq; m++) {
+        u8 v;
+        __builtin_memcpy(&v, k + m, 1);
+        __builtin_memcpy(o + 4 + m, &v, 1);
+      }
   }
 }
 
