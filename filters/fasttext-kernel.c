@@ -304,39 +304,60 @@ static i32 keptRank(u32 h) {
 }
 
 // The kept n-gram buckets of a pruned model from its n (bucket, row) pairs at pairs (little-endian int32, any
-// alignment), the last pair of a bucket deciding: start (bucket / 256 + 1 u32) and low (keptStart and keptLow above)
-// and order (the input row of each rank). seen and kept (bucket bits each), keptAt and keptRow (n ints each) are
-// scratch. Returns the number of kept buckets, or -1 - i for a pair i whose row is past the input matrix's rows.
+// alignment), the last pair of a bucket deciding (a negative row: not kept): start (bucket / 256 + 1 u32) and low
+// (keptStart and keptLow above) and order (the input row of each rank). tmp (n ints) is scratch: the pairs grouped by
+// block (a counting sort over start), then per block the last pair of each low byte (blockLast, blockBits) in
+// increasing order, so the ranking touches 4 n bytes of scratch besides its outputs (fresh pages cost ~17 us each on
+// the 2-core VM: the two bitmaps over every bucket and the three arrays it took before were 1 MB). Returns the number
+// of kept buckets, or -1 - i for the last pair i (of those that decide) whose row is past the input matrix's rows.
+static i32 blockLast[256];
+static u32 blockBits[8];
 __attribute__((export_name("rankBuckets"))) i32 rankBuckets(const u8 *pairs, i32 n, i32 bucket, i32 nwords, i32 rows,
-                                                            u32 *start, u8 *low, u32 *seen, u32 *kept, i32 *keptAt,
-                                                            i32 *keptRow, i32 *order) {
-  const u32 words = ((u32)bucket + 31) >> 5;
-  __builtin_memset(seen, 0, words * 4);
-  __builtin_memset(kept, 0, words * 4);
-  i32 nk = 0;
-  for (i32 i = n - 1; i >= 0; i--) {
-    const i32 h = ld32(pairs + 8 * i), id = ld32(pairs + 8 * i + 4);
-    if (h < 0 || h >= bucket || seen[(u32)h >> 5] & (1u << (h & 31))) continue;
-    seen[(u32)h >> 5] |= 1u << (h & 31);
-    if (id < 0) continue;
-    if (id >= rows - nwords) return -1 - i;
-    kept[(u32)h >> 5] |= 1u << (h & 31);
-    keptAt[nk] = h;
-    keptRow[nk++] = nwords + id;
-  }
-  // the kept buckets in increasing order: per block the count before it, then their low bytes
+                                                            u32 *start, u8 *low, i32 *tmp, i32 *order) {
   const u32 blocks = ((u32)bucket + 255) >> 8;
-  u32 c = 0, next = 0;
-  for (u32 w = 0; w < words; w++)
-    for (u32 b = kept[w]; b; b &= b - 1) {
-      const u32 h = (w << 5) + (u32)__builtin_ctz(b);
-      while (next <= h >> 8) start[next++] = c;
-      low[c++] = (u8)h;
+  // the pairs of each block counted in start[b + 1], then start[b] = the first place of block b's pairs in tmp
+  for (u32 b = 0; b <= blocks; b++) start[b] = 0;
+  for (i32 i = 0; i < n; i++) {
+    const i32 h = ld32(pairs + 8 * i);
+    if (h >= 0 && h < bucket) start[((u32)h >> 8) + 1]++;
+  }
+  for (u32 b = 1; b <= blocks; b++) start[b] += start[b - 1];
+  // the pairs' indices by block, in file order (start[b] moves on to the end of block b's pairs)
+  for (i32 i = 0; i < n; i++) {
+    const i32 h = ld32(pairs + 8 * i);
+    if (h >= 0 && h < bucket) tmp[start[(u32)h >> 8]++] = i;
+  }
+  u32 c = 0, from = 0;
+  i32 bad = -1;
+  for (u32 b = 0; b < blocks; b++) {
+    const u32 to = start[b];
+    start[b] = c;
+    for (u32 k = from; k < to; k++) {
+      const i32 i = tmp[k];
+      const u32 l = (u32)ld32(pairs + 8 * i) & 255;
+      blockLast[l] = i;
+      blockBits[l >> 5] |= 1u << (l & 31);
     }
-  while (next <= blocks) start[next++] = c;
+    from = to;
+    for (u32 w = 0; w < 8; w++) {
+      for (u32 m = blockBits[w]; m; m &= m - 1) {
+        const u32 l = (w << 5) + (u32)__builtin_ctz(m);
+        const i32 i = blockLast[l], id = ld32(pairs + 8 * i + 4);
+        if (id < 0) continue;
+        if (id >= rows - nwords) {
+          if (i > bad) bad = i;
+          continue;
+        }
+        low[c] = (u8)l;
+        order[c++] = nwords + id;
+      }
+      blockBits[w] = 0;
+    }
+  }
+  start[blocks] = c;
+  if (bad >= 0) return -1 - bad;
   keptStart = start;
   keptLow = low;
-  for (i32 k = 0; k < nk; k++) order[keptRank((u32)keptAt[k])] = keptRow[k];
   return (i32)c;
 }
 

@@ -255,6 +255,21 @@ test('lid.176: a damaged model file is refused (the kernel walks the dictionary 
     far.writeInt32LE(0x7fffffff, pairsAt + 8 * (pruneSize - 1) + 4);
     const bucket = good.readInt32LE(pairsAt + 8 * (pruneSize - 1));
     assert.throws(load(far), new RegExp(`n-gram bucket ${bucket} has row 2147483647, past the input matrix`));
+    // of two such pairs, the later is named
+    const two = Buffer.from(far);
+    two.writeInt32LE(0x7ffffffe, pairsAt + 4);
+    assert.throws(load(two), new RegExp(`n-gram bucket ${bucket} has row 2147483647, past the input matrix`));
+    two.writeInt32LE(good.readInt32LE(pairsAt + 8 * (pruneSize - 1) + 4), pairsAt + 8 * (pruneSize - 1) + 4);
+    assert.throws(load(two), new RegExp(`n-gram bucket ${good.readInt32LE(pairsAt)} has row 2147483646, past`));
+    // such a pair followed by a good pair of its bucket is no error: the last pair of a bucket decides
+    const first = Buffer.alloc(8);
+    first.writeInt32LE(good.readInt32LE(pairsAt), 0);
+    first.writeInt32LE(0x7fffffff, 4);
+    const shadowed = Buffer.concat([good.subarray(0, pairsAt), first, good.subarray(pairsAt)]);
+    shadowed.writeBigInt64LE(BigInt(pruneSize + 1), 84);
+    const m = load(shadowed)();
+    const text = 'the kept buckets of a model whose pairs name a bucket twice 中文';
+    assert.deepEqual(m.predict(text, 5), loadFastText(LID_MODEL_PATH).predict(text, 5));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
