@@ -587,8 +587,14 @@ function grow(g: Seg, L: number): void {
  */
 function dropTable(g: Seg, fn: (c: number) => boolean | number): number {
   if (fn === NO_DROP) return 0;
-  const i = g.drops.findIndex((t) => t.fn === fn);
-  if (i >= 0) return g.drops[i].at;
+  // (a loop, not findIndex with a closure made per call: jiebaSpans looks up two or three tables per document)
+  const drops = g.drops;
+  for (let i = 0; i < drops.length; i++) if (drops[i].fn === fn) return drops[i].at;
+  return newTable(g, fn);
+}
+
+/** A new table of fn (dropTable), in a free place or the least recently made one's. */
+function newTable(g: Seg, fn: (c: number) => boolean | number): number {
   const at = g.drops.length < DROP_TABLES ? g.dropAt + (g.drops.length << 16) : g.drops.pop()!.at;
   fillTable(new Uint8Array(g.k.memory.buffer, at, 0x10000), fn);
   g.drops.unshift({ fn, at });
@@ -682,11 +688,8 @@ export function jiebaSpans(
   const L = text.length;
   grow(g, L);
   // at most one token per code unit
-  if (out.start.length < L) {
-    const cap = Math.max(L, out.start.length * 2);
-    out.start = new Int32Array(cap);
-    out.end = new Int32Array(cap);
-  }
+  out.start = fit(out.start, L);
+  out.end = fit(out.end, L);
   g.units.write(text, 0, 'utf16le');
   const r = g.k.segment(
     g.units.byteOffset,
@@ -729,17 +732,15 @@ export function jiebaSpans(
       nex = g.counts[1],
       nqx = g.counts[5],
       nasc = g.counts[6];
-    if (hashes.h1.length < n) {
-      hashes.h1 = new Int32Array(Math.max(n, hashes.h1.length * 2));
-      hashes.h2 = new Int32Array(hashes.h1.length);
-    }
-    if (hashes.cum.length < n + 1) hashes.cum = new Int32Array(Math.max(n + 1, hashes.cum.length * 2));
-    if (hashes.lowered.length < 3 * nlow)
-      hashes.lowered = new Int32Array(Math.max(3 * nlow, hashes.lowered.length * 2));
-    if (hashes.lowerEx.length < nex) hashes.lowerEx = new Int32Array(Math.max(nex, hashes.lowerEx.length * 2));
-    if (hashes.qualEx.length < nqx) hashes.qualEx = new Int32Array(Math.max(nqx, hashes.qualEx.length * 2));
-    if (hashes.letterFirst.length < nasc)
-      hashes.letterFirst = new Int32Array(Math.max(nasc, hashes.letterFirst.length * 2));
+    // (each array through fit, every time: a growth first needed after V8 compiled this function read a property it
+    // had no feedback for, and threw the compiled code away)
+    hashes.h1 = fit(hashes.h1, n);
+    hashes.h2 = fit(hashes.h2, hashes.h1.length); // (stats.ts hashWords grows h2 with h1: as long as it)
+    hashes.cum = fit(hashes.cum, n + 1);
+    hashes.lowered = fit(hashes.lowered, 3 * nlow);
+    hashes.lowerEx = fit(hashes.lowerEx, nex);
+    hashes.qualEx = fit(hashes.qualEx, nqx);
+    hashes.letterFirst = fit(hashes.letterFirst, nasc);
     hashes.h1.set(g.h1.subarray(0, n));
     hashes.h2.set(g.h2.subarray(0, n));
     hashes.cum.set(g.cum.subarray(0, n + 1));
@@ -785,6 +786,12 @@ export function countStopUnits(fn: (codeUnit: number) => number): void {
 export function stopUnitCount(hashes: SpanHashes, fn: (codeUnit: number) => number): number {
   const r = stopCounts.get(hashes);
   return r !== undefined && r.fn === fn ? r.count : -1;
+}
+
+/** `a`, or a larger array (at least n, twice a's length) when a is shorter than n (its contents are not kept). */
+function fit(a: Int32Array, n: number): Int32Array {
+  const len = a.length;
+  return len >= n ? a : new Int32Array(Math.max(n, 2 * len));
 }
 
 /** The tokens of jieba's `cut(text, false)` as strings (whitespace tokens left out as for jiebaSpans). */
