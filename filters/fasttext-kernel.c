@@ -1,9 +1,9 @@
 // fastText prediction kernel for filters/fasttext.ts, compiled to WebAssembly by filters/fasttext-kernel.sh (the .wasm
 // is committed: a user's machine needs no compiler). It is the TypeScript predict() of fasttext.ts step for step:
 // tokens at fastText's separators, FNV-1a hashes, the token cache and the vocabulary (open-addressing tables over byte
-// pools), character n-gram buckets through the blocks of the model's kept buckets, the input rows decoded from their
-// quantizer codes and summed in float32 (SIMD: four exact float32 lane products and additions per 16-float row, the
-// same roundings as fastText's sequential loop), the end-of-line row, the mean, and the hierarchical-softmax search of the label tree for the k best labels.
+// pools), character n-gram buckets through the blocks of the model's kept buckets, the input rows summed in
+// float32 (SIMD: four exact float32 lane additions per 16-float row, the same roundings as fastText's sequential
+// loop), the end-of-line row, the mean, and the hierarchical-softmax search of the label tree for the k best labels.
 // Float operations are IEEE single or double as in fastText; no fused multiply-add (built with -ffp-contract=off).
 // The model's arrays live in this module's memory, laid out by fasttext.ts, which passes their offsets to setup().
 #include <wasm_simd128.h>
@@ -35,14 +35,7 @@ typedef struct {
 
 static Cache vocab, cache;
 static i32 dim, nwords, bucket, minn, maxn, osz, eos, maxWordBytes, pruneSize;
-// the input rows as the product quantizer's codes: a record of recStride bytes per row (its norm alpha as a float, then
-// its nsubq centroid codes), decoded as each row is added (addRows): 16 bytes a row for lid.176 (800 KB for its 50,000
-// rows, where the decoded rows were 3.2 MB of fresh memory in every process, and the rows' cache lines a prediction's
-// misses), the centroids (16 KB for lid.176) staying in the cache
-static const u8 *recs;
-static const float *centroids;
-static i32 nsubq, dsub, lastdsub, recStride;
-static const float *wo;
+static const float *wi, *wo;
 static const i32 *treeLeft, *treeRight;
 // the kept n-gram buckets of a pruned model, by blocks of 256 buckets: keptStart[b] is the number of kept buckets
 // before block b (keptStart[b + 1] - keptStart[b] of them in it), keptLow[keptStart[b]...] their low bytes in
@@ -77,7 +70,7 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   osz = p[5];
   maxWordBytes = p[6];
   pruneSize = p[7];
-  recs = (const u8 *)p[9];
+  wi = (const float *)p[9];
   wo = (const float *)p[10];
   treeLeft = (const i32 *)p[11];
   treeRight = (const i32 *)p[12];
@@ -89,11 +82,6 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   bestNode = (i32 *)p[18];
   bestScore = (double *)p[19];
   expc = (const double *)p[20];
-  centroids = (const float *)p[29];
-  nsubq = p[30];
-  dsub = p[31];
-  lastdsub = p[32];
-  recStride = p[33];
   const i32 *c = p + 21;
   for (i32 q = 0; q < 2; q++, c += 4) {
     Cache *t = q == 0 ? &vocab : &cache;
@@ -120,29 +108,25 @@ __attribute__((export_name("setup"))) void setup(const i32 *p) {
   }
 }
 
-// the input rows' records (recs above) from the product quantizer, in the order given: output row r is model row t = r
-// below first, else order[r - first] (order 0: t = r); its norm alpha = normCentroids[normCodes[t] * normStride] (1
-// without norms: normCodes 0) and its codes codes[t * nsubq, (t + 1) * nsubq)
-__attribute__((export_name("packRows"))) void packRows(u8 *out, const u8 *codes, const u8 *normCodes,
-                                                      const float *normCentroids, i32 normStride, i32 rows, i32 nsubq,
-                                                      i32 stride, const i32 *order, i32 first) {
+// the input rows from the product quantizer, in the order given: output row r is model row t = r below first, else
+// order[r - first] (order 0: t = r); its sub-vector m is centroid codes[t * nsubq + m] of sub-quantizer m (dsub floats,
+// lastdsub for the last one) times the row's norm alpha = normCentroids[normCodes[t] * normStride] (1 without norms:
+// normCodes 0), one float product per component, as fastText adds it
+__attribute__((export_name("decodeRows"))) void decodeRows(float *out, const u8 *codes, const u8 *normCodes,
+                                                          const float *normCentroids, i32 normStride,
+                                                          const float *centroids, i32 rows, i32 nsubq, i32 dsub,
+                                                          i32 lastdsub, const i32 *order, i32 first) {
+  i32 o = 0;
   for (i32 r = 0; r < rows; r++) {
     const i32 t = order && r >= first ? order[r - first] : r;
     const float alpha = normCodes ? normCentroids[normCodes[t] * normStride] : 1.0f;
-    u8 *o = out + r * stride;
     const u8 *k = codes + t * nsubq;
-    __builtin_memcpy(o, &alpha, 4);
-    // (fixed-size copies: loads and stores, where a copy of nsubq bytes was a memory.copy call per row)
-    if (nsubq == 8) {
-      u64 v;
-      __builtin_memcpy(&v, k, 8);
-      __builtin_memcpy(o + 4, &v, 8);
-    } else
-      for (i32 m = 0; m < nsubq; m++) {
-        u8 v;
-        __builtin_memcpy(&v, k + m, 1);
-        __builtin_memcpy(o + 4 + m, &v, 1);
-      }
+    for (i32 m = 0; m < nsubq; m++) {
+      const i32 last = m == nsubq - 1;
+      const i32 d = last ? lastdsub : dsub;
+      const float *c = centroids + (last ? m * 256 * dsub + k[m] * lastdsub : (m * 256 + k[m]) * dsub);
+      for (i32 n = 0; n < d; n++) out[o++] = alpha * c[n];
+    }
   }
 }
 
@@ -426,40 +410,22 @@ static i32 tokenRows(const u8 *b, i32 s, i32 e, i32 wid, i32 at) {
   return at;
 }
 
-// hidden += the rows rows[from, from + m), each decoded from its record as fastText adds a quantized row: per component
-// the float product alpha · centroid, then the float sum (the same roundings as a decoded row's)
 static void addRows(const i32 *rows, i32 from, i32 m) {
-  if (dim != 16 || nsubq != 8 || dsub != 2 || lastdsub != 2) {
+  if (dim != 16) {
     for (i32 q = from; q < from + m; q++) {
-      const u8 *rec = recs + rows[q] * recStride;
-      float alpha;
-      __builtin_memcpy(&alpha, rec, 4);
-      i32 o = 0;
-      for (i32 s = 0; s < nsubq; s++) {
-        const i32 last = s == nsubq - 1;
-        const float *c = centroids + (last ? s * 256 * dsub + rec[4 + s] * lastdsub : (s * 256 + rec[4 + s]) * dsub);
-        for (i32 n = 0, d = last ? lastdsub : dsub; n < d; n++, o++) hidden[o] = hidden[o] + alpha * c[n];
-      }
+      const float *r = wi + rows[q] * dim;
+      for (i32 c = 0; c < dim; c++) hidden[c] = hidden[c] + r[c];
     }
     return;
   }
-  // lid.176's shape: 16 floats, 8 sub-vectors of 2 (8 bytes each: centroid k of sub-quantizer s at (256 s + k) · 8)
   v128_t h0 = wasm_v128_load(hidden), h1 = wasm_v128_load(hidden + 4), h2 = wasm_v128_load(hidden + 8),
          h3 = wasm_v128_load(hidden + 12);
-  const u8 *cb = (const u8 *)centroids;
   for (i32 q = from; q < from + m; q++) {
-    const u8 *rec = recs + (rows[q] << 4);
-    const v128_t a = wasm_v128_load32_splat(rec);
-    const v128_t v0 = wasm_v128_load64_lane(cb + (256 + rec[5]) * 8, wasm_v128_load64_zero(cb + rec[4] * 8), 1);
-    const v128_t v1 = wasm_v128_load64_lane(cb + (768 + rec[7]) * 8, wasm_v128_load64_zero(cb + (512 + rec[6]) * 8), 1);
-    const v128_t v2 =
-        wasm_v128_load64_lane(cb + (1280 + rec[9]) * 8, wasm_v128_load64_zero(cb + (1024 + rec[8]) * 8), 1);
-    const v128_t v3 =
-        wasm_v128_load64_lane(cb + (1792 + rec[11]) * 8, wasm_v128_load64_zero(cb + (1536 + rec[10]) * 8), 1);
-    h0 = wasm_f32x4_add(h0, wasm_f32x4_mul(a, v0));
-    h1 = wasm_f32x4_add(h1, wasm_f32x4_mul(a, v1));
-    h2 = wasm_f32x4_add(h2, wasm_f32x4_mul(a, v2));
-    h3 = wasm_f32x4_add(h3, wasm_f32x4_mul(a, v3));
+    const float *r = wi + (rows[q] << 4);
+    h0 = wasm_f32x4_add(h0, wasm_v128_load(r));
+    h1 = wasm_f32x4_add(h1, wasm_v128_load(r + 4));
+    h2 = wasm_f32x4_add(h2, wasm_v128_load(r + 8));
+    h3 = wasm_f32x4_add(h3, wasm_v128_load(r + 12));
   }
   wasm_v128_store(hidden, h0);
   wasm_v128_store(hidden + 4, h1);
@@ -560,7 +526,7 @@ __attribute__((export_name("predict"))) i32 predict(i32 at, i32 n16, i32 k) {
   }
 lineEnd:
   if (eos >= 0) {
-    addRows(&eos, 0, 1);
+    for (i32 c = 0; c < dim; c++) hidden[c] = hidden[c] + wi[eos * dim + c];
     count++;
   }
   if (count == 0) return 0;

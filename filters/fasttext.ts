@@ -2,7 +2,7 @@
  * fastText supervised-model inference, for quantized `.ftz` models with a hierarchical-softmax output (lid.176.ftz):
  * the model file's dictionary, product-quantized input rows and output matrix are read here once, and each prediction
  * runs in a small WebAssembly kernel (filters/fasttext-kernel.c, the .wasm committed with its build script
- * fasttext-kernel.sh) that holds the rows' quantizer codes, the label tree and the token tables in its memory. Prediction
+ * fasttext-kernel.sh) that holds the decoded rows, the label tree and the token tables in its memory. Prediction
  * reproduces fastText's arithmetic step for step in float32 (the same operation order, expf as musl computes it, log
  * as the host's Math.log), so labels and probabilities are bit-identical to fastText's own build (the WebAssembly one
  * of the fasttext.wasm.js package); filters/fasttext.test.ts checks that on real documents and edge cases.
@@ -158,15 +158,17 @@ interface Kernel {
     tmp: number,
     order: number,
   ): number;
-  packRows(
-    recs: number,
+  decodeRows(
+    wi: number,
     codes: number,
     normCodes: number,
     normCentroids: number,
     normStride: number,
+    centroids: number,
     rows: number,
     nsubq: number,
-    stride: number,
+    dsub: number,
+    lastdsub: number,
     order: number,
     first: number,
   ): void;
@@ -178,7 +180,7 @@ interface Kernel {
 /**
  * Load a quantized supervised fastText model (.ftz) with a hierarchical-softmax loss. The file is read straight into
  * the kernel's memory, where the kernel walks its dictionary (scanDict, addWords), indexes its kept n-gram buckets
- * (rankBuckets) and lays out its input rows' codes (packRows); the model file's place is then the token cache's pool.
+ * (rankBuckets) and decodes its input rows (decodeRows); the model file's place is then the token cache's pool.
  */
 export function loadFastText(path: string): FastTextModel {
   // the kernel's memory: the parameters, the model file (later the token cache's pool), the model's arrays, the
@@ -199,7 +201,7 @@ export function loadFastText(path: string): FastTextModel {
   const grow = (end: number) => {
     if (end > mem.buffer.byteLength) mem.grow(Math.ceil((end - mem.buffer.byteLength) / 65536));
   };
-  const P = 34;
+  const P = 29;
   const params = alloc(4 * P);
   const expc = alloc(8 * (8 + EXP_N));
   // the token cache's table: 2^16 slots (512 KB, within L2) and a pool of up to 512 KB of keys and 512K row ids
@@ -289,11 +291,9 @@ export function loadFastText(path: string): FastTextModel {
   const wo = r.f32s(orows * ocols);
   if (cols !== dim || ocols !== dim || r.o !== file.length) throw new Error(`${path}: unexpected matrix layout`);
 
-  // the rows are decoded by the kernel from their codes as it adds them, with their norms (alpha: centroid normCodes[t]
-  // of the norms' quantizer)
+  // the rows are decoded by the kernel, below, with their norms (alpha: centroid normCodes[t] of the norms' quantizer)
   const { nsubq, dsub, lastdsub, centroids } = pq;
-  if (codesize !== rows * nsubq || dsub * (nsubq - 1) + lastdsub !== dim)
-    throw new Error(`${path}: unexpected matrix layout`);
+  if (codesize !== rows * nsubq) throw new Error(`${path}: unexpected matrix layout`);
 
   // Huffman tree over the labels (counts in decreasing order), as fastText builds it
   const osz = nlabels;
@@ -323,11 +323,9 @@ export function loadFastText(path: string): FastTextModel {
   // the input rows: the words', then (pruned) one per kept bucket in rank order (at most one per pair), else one per
   // bucket
   const maxRows = pruneSize > 0 ? nwords + Math.min(pruneSize, bucket) : rows;
-  // a record per row (its norm alpha, then its codes: 16 bytes for lid.176, within one cache line), and the centroids
-  // the records are decoded by (16 KB for lid.176)
-  const recStride = (4 + nsubq + 15) & ~15;
-  const recsAt = alloc(recStride * maxRows, 64);
-  const centroidsAt = alloc(4 * centroids.length, 64);
+  // on cache-line boundaries (64 bytes): a row of 16 floats is then one line, where at an offset of 32 (as the 16-byte
+  // alignment left it) each row read two, and the rows are most of the prediction's cache misses
+  const wiAt = alloc(4 * maxRows * dim, 64);
   const woAt = alloc(4 * orows * dim, 64);
   const leftAt = alloc(4 * tree.length),
     rightAt = alloc(4 * tree.length);
@@ -350,12 +348,12 @@ export function loadFastText(path: string): FastTextModel {
     { ...cacheTable, slotsAt: alloc(4 * (2 << cacheTable.bits)), poolAt: fileAt },
   ];
   const scratchAt = alloc(0);
-  // the ranking's scratch (the pairs grouped by block) and the rows' order (the records' packing reads it), the norms'
-  // centroids
+  // the ranking's scratch (the pairs grouped by block) and the decoding's (the rows' order, the centroids)
   const tmpAt = scratchAt,
     orderAt = tmpAt + 4 * Math.max(pruneSize, 0),
-    normCentroidsAt = orderAt + 4 * Math.max(pruneSize, 0);
-  grow(normCentroidsAt + 4 * (npq ? npq.centroids.length : 0));
+    normCentroidsAt = orderAt + 4 * Math.max(pruneSize, 0),
+    centroidsAt = normCentroidsAt + 4 * (npq ? npq.centroids.length : 0);
+  grow(centroidsAt + 4 * centroids.length);
   let nrows = rows;
   if (pruneSize > 0) {
     const kept = kernel.rankBuckets(pairsAt, pruneSize, bucket, nwords, rows, keptStartAt, keptLowAt, tmpAt, orderAt);
@@ -368,10 +366,9 @@ export function loadFastText(path: string): FastTextModel {
   }
 
   const p = new Int32Array(mem.buffer, params, P);
-  p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, 0, recsAt, woAt, leftAt, rightAt]);
+  p.set([dim, nwords, bucket, minn, maxn, osz, maxWordBytes, pruneSize, 0, wiAt, woAt, leftAt, rightAt]);
   p.set([keptStartAt, keptLowAt, hiddenAt, stackNodeAt, stackScoreAt, bestNodeAt, bestScoreAt, expc], 13);
   tables.forEach((t, q) => p.set([t.bits, t.slotsAt, t.poolAt, t.pool], 21 + 4 * q));
-  p.set([centroidsAt, nsubq, dsub, lastdsub, recStride], 29);
   new Float64Array(mem.buffer, expc, 8 + EXP_N).set([
     EXP_INVLN2N,
     EXP_C0,
@@ -384,21 +381,23 @@ export function loadFastText(path: string): FastTextModel {
     ...EXP_TAB,
   ]);
   {
-    // every input row's record, by the kernel from the codes and norms in the model file: the rows of the kept buckets
-    // in rank order; the kernel adds alpha · centroid, rounded to float per component, as fastText adds a row
+    // every input row decoded once, as fastText adds it: alpha · centroid, rounded to float per component, by the
+    // kernel from the codes and norms in the model file and the centroids; the rows of the kept buckets in rank order
     if (npq) new Float32Array(mem.buffer, normCentroidsAt, npq.centroids.length).set(npq.centroids);
     new Float32Array(mem.buffer, centroidsAt, centroids.length).set(centroids);
     // the norms' quantizer has one sub-quantizer (its centroid c at c · lastdsub, as at(0, c) gives)
     const normStride = npq ? (npq.nsubq === 1 ? npq.lastdsub : npq.dsub) : 0;
-    kernel.packRows(
-      recsAt,
+    kernel.decodeRows(
+      wiAt,
       codesAt,
       normCodesAt,
       normCentroidsAt,
       normStride,
+      centroidsAt,
       nrows,
       nsubq,
-      recStride,
+      dsub,
+      lastdsub,
       pruneSize > 0 ? orderAt : 0,
       nwords,
     );
