@@ -147,8 +147,8 @@ test('lid.176 with blocks of more than 16 kept n-gram buckets: predictions match
 
 test('a quantizer of another shape (16 sub-vectors of 1 float): the rows decoded from their codes match fastText', async () => {
   // lid.176's product quantizer (8 sub-vectors of 2 floats) rewritten as 16 of 1 float with the same centroid values:
-  // the rows, and so the predictions, are lid.176's, and this shape takes the kernel's general loop (not its 16-float
-  // SIMD path); fastText's own build reads the rewritten file as the oracle
+  // the rows, and so the predictions, are lid.176's, decoded by the kernel (decodeRows) for another sub-vector size;
+  // fastText's own build reads the rewritten file as the oracle
   const good = readFileSync(LID_MODEL_PATH);
   const size = good.readInt32LE(64);
   const pruneSize = Number(good.readBigInt64LE(84));
