@@ -12,6 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const DIST = join(ROOT, 'dist');
@@ -151,6 +152,16 @@ export const BUNDLE_HEAD = '(function (exports, require, module, __filename, __d
 export const BUNDLE_TAIL = '\n})';
 
 /**
+ * V8 flags of every process that runs the bundle (the `steel` command, its local workers and Slurm array tasks, and
+ * scripts/build.mjs's process that writes the code cache: all go through runBundle), set before the bundle is
+ * compiled. V8 rejects a code cache made under other flags, so the cache's process must set the same ones.
+ * TurboFan's inlining of a function's callees limited: TurboFan compiles ~1 s of CPU in a map-only run of the sample
+ * (on V8's background threads, again in each worker process), and a compile's cost grows with what it inlines.
+ * PLACEHOLDER-MEASUREMENT
+ */
+export const V8_FLAGS = ['--max-inlined-bytecode-size=200', '--max-inlined-bytecode-size-cumulative=300'];
+
+/**
  * Compiles and runs the bundle `file` (the function BUNDLE_HEAD … BUNDLE_TAIL around CommonJS code) in this process
  * with V8's code cache `cachedData` (a Buffer from script.createCachedData(), or undefined): its exports
  * (cli/bundle.ts), and the script (for createCachedData). V8 checks the cache against its own version and flags and
@@ -160,6 +171,7 @@ export const BUNDLE_TAIL = '\n})';
  * builds.
  */
 export function runBundle(file, cachedData, name = file) {
+  for (const f of V8_FLAGS) setFlagsFromString(f);
   // latin1: scripts/build.mjs writes the bundle in ASCII, which reads faster so than as UTF-8 (nothing to decode)
   const script = new Script(readFileSync(file, 'latin1'), { filename: name, cachedData });
   const module = { exports: {} };

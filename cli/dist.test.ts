@@ -180,3 +180,23 @@ test('dist/steel.cjs: cli/steel.js runs it with its code cache, nothing of dist/
     rmSync(log, { force: true });
   }
 });
+
+test('dist/steel.cjs: its code cache is made under V8_FLAGS, which runBundle sets in the process that loads it', () => {
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  const dist = JSON.stringify(pathToFileURL(join(ROOT, 'cli/dist.mjs')).href);
+  // a process that compiles the bundle with its cache without setting the flags: V8 rejects the cache (the build's
+  // process set them); one that loads it through loadBundle (runBundle sets them) has it accepted
+  const plain = `
+    const { readFileSync } = await import('node:fs');
+    const { Script } = await import('node:vm');
+    const { BUNDLE, BUNDLE_CACHE, V8_FLAGS } = await import(${dist});
+    const s = new Script(readFileSync(BUNDLE, 'latin1'), { filename: BUNDLE, cachedData: readFileSync(BUNDLE_CACHE) });
+    const { loadBundle } = await import(${dist});
+    console.log(JSON.stringify({ flags: V8_FLAGS.length, plain: s.cachedDataRejected, used: loadBundle().cacheUsed }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', plain], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { flags: number; plain: boolean; used: boolean };
+  assert.ok(out.flags > 0, 'V8_FLAGS is empty');
+  assert.deepEqual(out, { flags: out.flags, plain: true, used: true });
+});
