@@ -159,7 +159,7 @@ export const BUNDLE_TAIL = '\n})';
  * (on V8's background threads, again in each worker process), and a compile's cost grows with what it inlines.
  * PLACEHOLDER-MEASUREMENT
  */
-export const V8_FLAGS = ['--max-inlined-bytecode-size=200', '--max-inlined-bytecode-size-cumulative=300'];
+export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300'];
 
 /**
  * Compiles and runs the bundle `file` (the function BUNDLE_HEAD … BUNDLE_TAIL around CommonJS code) in this process
