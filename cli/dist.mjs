@@ -155,9 +155,12 @@ export const BUNDLE_TAIL = '\n})';
  * V8 flags of every process that runs the bundle (the `steel` command, its local workers and Slurm array tasks, and
  * scripts/build.mjs's process that writes the code cache: all go through runBundle), set before the bundle is
  * compiled. V8 rejects a code cache made under other flags, so the cache's process must set the same ones.
- * TurboFan's inlining of a function's callees limited: TurboFan compiles ~1 s of CPU in a map-only run of the sample
- * (on V8's background threads, again in each worker process), and a compile's cost grows with what it inlines.
- * PLACEHOLDER-MEASUREMENT
+ * `--max-inlined-bytecode-size-cumulative=300` (V8's default 920): TurboFan compiles ~1 s of CPU in a map-only run of
+ * the sample (on V8's background threads, again in each worker process) and a compile's cost grows with what it
+ * inlines. Measured (bench/results/prep.md, session 21, h21bk; 2-core VM, alternating pairs): map-only run of the
+ * sample 0.911 of the CPU-s (10 of 10 pairs lower; background threads 1.17 → 0.89 s, main thread not higher), 75 MB
+ * set 0.95–0.96, whole prep 0.96–0.97 with 1 or 2 workers. No inlining at all (`--no-turbo-inlining`) or a per-callee
+ * limit of 200 saved as much compile time but slowed the steady state (75 MB: +13% with no inlining).
  */
 export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300'];
 
