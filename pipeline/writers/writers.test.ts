@@ -209,26 +209,6 @@ test("jsonString: random mixes of the kernel's 8-unit runs (ASCII, 3-byte) and t
   assert.ok(lone > 300 && three > 300, `${lone} with a lone surrogate, ${three} with 8 3-byte units in a row`);
 });
 
-test('pipeline/writers/json-kernel.wasm is the build of json-kernel.c (rebuilt when clang is installed)', (t) => {
-  const sh = fileURLToPath(new URL('./json-kernel.sh', import.meta.url));
-  const wasm = fileURLToPath(new URL('./json-kernel.wasm', import.meta.url));
-  // the bytes are those of the clang that built the committed file (Debian 12's clang 14)
-  const version = ['clang', 'clang-14']
-    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
-    .find((v) => v.includes('clang version'));
-  const hasLld = ['wasm-ld', 'wasm-ld-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
-  if (!version || !hasLld) return t.skip('clang or wasm-ld not installed (apt-get install clang lld)');
-  if (!/clang version 14\./.test(version))
-    return t.skip(`the .wasm was built by clang 14, this is ${version.split('\n')[0]}`);
-  const out = tmp();
-  const r = spawnSync('bash', [sh, join(out, 'k.wasm')], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.ok(
-    readFileSync(join(out, 'k.wasm')).equals(readFileSync(wasm)),
-    'the committed .wasm is stale: run bash pipeline/writers/json-kernel.sh',
-  );
-});
-
 test('document and exclusion lines: the bytes JSON.stringify of the line object gives, odd fields included', async () => {
   const dir = tmp();
   const odd: Document[] = [
