@@ -1369,13 +1369,9 @@ export function dupNgramShares(text: string, words: Words, ns: readonly number[]
 export { charFlags, C_LETTER };
 
 /**
- * Feedback before the first compile. V8 optimises a function for the branches it has seen run; a branch first taken
- * after that (an astral character, "\r\n", a word of punctuation only, a repeated line) throws the optimised code away,
- * and the function is compiled again. In the sample the first emoji and CJK Extension B characters come after the
- * statistics were optimised on English text. Each statistic (those without a WebAssembly kernel, which would be loaded
- * for nothing) runs here, at load, on a short text that takes those branches; the results are not used.
+ * What jieba's kernel sets beside the hashes (for primeBranches): the words with a surrogate, those starting with an
+ * ASCII letter.
  */
-/** What jieba's kernel sets beside the hashes (for primeBranches): the words with a surrogate, those starting with an ASCII letter. */
 function asJiebaWords(w: Words): void {
   prepareWords(w);
   if (w.qualEx.length < w.n) w.qualEx = new Int32Array(w.n);
@@ -1393,6 +1389,13 @@ function asJiebaWords(w: Words): void {
   w.letterFirstGen = w.gen;
 }
 
+/**
+ * Feedback before the first compile. V8 optimises a function for the branches it has seen run; a branch first taken
+ * after that (an astral character, "\r\n", a word of punctuation only, a repeated line) throws the optimised code away,
+ * and the function is compiled again. In the sample the first emoji and CJK Extension B characters come after the
+ * statistics were optimised on English text. Each statistic (those without a WebAssembly kernel, which would be loaded
+ * for nothing) runs here, at load, on a short text that takes those branches; the results are not used.
+ */
 function primeBranches(): void {
   const line =
     'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails thé Ωmega! 汉字测试，中文句子。繁體字「引號。」……' +
