@@ -15,7 +15,7 @@
 #   ONE_CORE=1: each round also runs 1 worker pinned to the first of CORES alone ("1c"), the baseline of per-core
 #     scaling: a 1-worker run keeps more than one core busy (V8's compiler and GC threads), so on the same two cores
 #     its wall time already uses part of the second.
-# The inputs and the trees' files are read once before the first round (a cold page cache would slow the first run).
+# Each tree runs once before the first round, not counted (a fresh machine's first run is slower).
 # Prints one line per run (tree, workers, wall s, CPU-s of the command) and, per tree, the medians.
 set -euo pipefail
 CORES=${CORES:-0,1}
@@ -59,18 +59,14 @@ run() { # tree workers round ("1c": 1 worker on the first core of CORES)
     "${recipe[@]}" "${inputs[@]}" --out "/tmp/prep-cores-$1-$2" --fresh > "/tmp/prep-cores-$1-$2.log" 2>&1); } 2>&1 )
   awk -v n="$1" -v w="$2" -v t0="$t0" -v t1="$(date +%s.%N)" -v c="$c" \
     'BEGIN {split(c, u, " "); printf "%s workers %s: %.2f s wall, %.2f CPU-s\n", n, w, t1 - t0, u[1] + u[2]}'
-  if [[ -n ${STATS:-} ]]; then mkdir -p "$STATS" && cp "/tmp/prep-cores-$1-$2/stats.json" "$STATS/$1-$2-$3.json"; fi
+  if [[ -n ${STATS:-} && $3 != 0 ]]; then mkdir -p "$STATS" && cp "/tmp/prep-cores-$1-$2/stats.json" "$STATS/$1-$2-$3.json"; fi
 }
 $N --version
 nproc
-# the inputs and each tree's files read once before the first round, so the first run does not pay the disk (on the
-# GPU host the first run of a round read the 75 MB set from disk: its map tasks up to 2× their later CPU)
-for i in ${INPUTS:-}; do
-  p=${i#*=}
-  [[ $p = /* ]] || p=$ROOT/$p
-  cat $p > /dev/null
-done
-for n in "${names[@]}"; do find -L "${dir[$n]}/dist" "${dir[$n]}/corpora-manifests/sample" -type f -exec cat {} + > /dev/null; done
+# one run of each tree before the first round, not counted: on a fresh GPU host the first run was slower in CPU, not
+# only in wall (its map tasks up to 2× their later CPU: the inputs read from disk, the guest's memory touched for the
+# first time)
+for n in "${names[@]}"; do run "$n" 2 0 > /dev/null; done
 for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do
   [[ -n ${ONE_CORE:-} ]] && run "$n" 1c "$r"
   run "$n" 1 "$r"
