@@ -346,24 +346,27 @@ test('a run killed in each stage resumes to the same result as an uninterrupted 
   const out = join(dir, 'out');
   // a fresh executor per run: its worker processes keep the hooks they started with, and serve every step of a run
   const executor = () => new LocalExecutor({ inProcess: 'never', ...quiet, worker: HOOKED_WORKER }); // injects the hooks
-  const crashes = [
-    'signatures',
-    'buckets',
-    'verify-sets',
-    'verify',
-    'cc-large',
-    'cc-small',
-    'join',
-    'reduce',
-    'filter',
-    'index',
+  // the clustering in memory (this graph's size), and through the rounds (memoryClusteringEdges -1)
+  const crashes: [string, number?][] = [
+    ['signatures'],
+    ['buckets'],
+    ['verify-sets'],
+    ['verify'],
+    ['cc-memory'],
+    ['cc-large', -1],
+    ['cc-small', -1],
+    ['join', -1],
+    ['reduce', -1],
+    ['reduce'],
+    ['filter'],
+    ['index'],
   ];
-  for (const c of crashes) {
+  for (const [c, memoryClusteringEdges] of crashes) {
     Object.assign(process.env, testHooksEnv({ dedupCrash: c })); // for the worker processes
     const ex = executor();
     try {
       await assert.rejects(
-        runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog }),
+        runDedup(cfgFor('minhash', fx.files, out), ex, { workers: 1, log: noLog, memoryClusteringEdges }),
         /died while running/,
         `crash at ${c}`,
       );

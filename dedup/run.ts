@@ -126,6 +126,8 @@ export async function runDedup(
     keepCorrupt?: boolean;
     /** The input files are the pipeline's own document files (a recipe's step): FilterArgs.canonicalLines. */
     canonicalInputs?: boolean;
+    /** The most edges clustered in memory in one task (default MEMORY_CLUSTERING_EDGES; -1: always the rounds). */
+    memoryClusteringEdges?: number;
   },
 ): Promise<DedupResult> {
   const workers = Math.max(1, opts.workers);
@@ -151,11 +153,10 @@ export async function runDedup(
 
   const edges = await clock.time('buckets', () => bucketStage(cfg, num, run, log));
   const verified = await clock.time('verify', () => verifyStage(cfg, num, run, edges, log));
-  const { starsDir, rounds } = await clock.time('clustering', () =>
-    runClustering(cfg, executor, join(cfg.workDir, 'edges'), totalNodes, workers, state, log),
-  );
-  const post = { cfg, num, starsDir };
-  const clusters = await clock.time('keepers', () => keeperStage(post, run));
+  const { post, rounds, clusters } = await clusterStage(cfg, num, run, { totalNodes, edges: verified }, clock, {
+    log,
+    memoryEdges: opts.memoryClusteringEdges ?? MEMORY_CLUSTERING_EDGES,
+  });
   const filtered = await clock.time('filter', () => filterStage(post, run, opts));
   const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
@@ -416,6 +417,56 @@ function recordedPlan(cfg: DedupConfig, run: RunCtx, nodes: number, make: () => 
   return plan;
 }
 
+/**
+ * Size rule of the clustering: with at most this many edges (and MEMORY_CLUSTERING_DOCS documents) one task clusters
+ * them in memory and picks the keepers (dedup/stages/cc.ts), one step where the rounds take a dozen or more (a step
+ * each, each file and marker flushed); larger graphs go through the rounds, whose tasks hold one partition's edges.
+ */
+export const MEMORY_CLUSTERING_EDGES = 1 << 20;
+/** The in-memory task loads every document's length, score and id (the join tasks one group's each). */
+const MEMORY_CLUSTERING_DOCS = 1 << 22;
+
+/**
+ * Stages 3–4c: the clusters and their keepers (reduce/, read by the filter), in memory by one task when the graph is
+ * small (MEMORY_CLUSTERING_EDGES), else by the rounds and the route, join and reduce steps. The choice depends on the
+ * run's edges and documents only, so a resumed run takes the one its killed run took.
+ */
+async function clusterStage(
+  cfg: DedupConfig,
+  num: Numbering,
+  run: RunCtx,
+  size: { totalNodes: number; edges: number },
+  clock: StageClock,
+  opts: { log: Log; memoryEdges: number },
+): Promise<{ post: PostArgs; rounds: number; clusters: { clusters: number; maxClusterSize: number } }> {
+  const edgesDir = join(cfg.workDir, 'edges');
+  if (size.edges <= opts.memoryEdges && size.totalNodes <= MEMORY_CLUSTERING_DOCS) {
+    const st = await clock.time('clustering', () =>
+      run.executor.runTasks(
+        ccTask,
+        { cfg, num, edgesDir, mode: 'memory' },
+        { name: 'dedup-clusters', stateDir: run.state, count: 1, workers: run.workers },
+      ),
+    );
+    const s = st[0]!;
+    if (!('clusters' in s)) throw new Error('dedup-clusters: a task result without clusters');
+    opts.log(
+      `clustering in memory: ${s.edgesIn} edges, ${s.nodes} nodes, ${s.members} in ${s.clusters} clusters (largest ${s.maxSize})`,
+    );
+    return {
+      post: { cfg, num, starsDir: '' },
+      rounds: 0,
+      clusters: { clusters: s.clusters, maxClusterSize: s.maxSize },
+    };
+  }
+  const { starsDir, rounds } = await clock.time('clustering', () =>
+    runClustering(cfg, run.executor, edgesDir, size.totalNodes, run.workers, run.state, opts.log),
+  );
+  const post = { cfg, num, starsDir };
+  const clusters = await clock.time('keepers', () => keeperStage(post, run));
+  return { post, rounds, clusters };
+}
+
 /** Stages 4a–c: attach length / score / id to every clustered document and pick each cluster's keeper. */
 async function keeperStage(post: PostArgs, run: RunCtx) {
   const { executor, state, workers } = run;
@@ -536,11 +587,16 @@ export async function runClustering(
   for (let r = 0; r < maxRounds; r++) {
     const mode = r % 2 === 0 ? 'large' : 'small';
     const outputDir = join(cfg.workDir, 'cc', `r${String(r).padStart(3, '0')}`);
-    const st = await executor.runTasks(
-      ccTask,
-      { cfg, inputDir: input, outputDir, mode, totalNodes },
-      { name: `dedup-cc-${String(r).padStart(3, '0')}`, stateDir: state, count: cfg.partitions, workers },
-    );
+    const st = (
+      await executor.runTasks(
+        ccTask,
+        { cfg, inputDir: input, outputDir, mode, totalNodes },
+        { name: `dedup-cc-${String(r).padStart(3, '0')}`, stateDir: state, count: cfg.partitions, workers },
+      )
+    ).map((s) => {
+      if (!('unstable' in s)) throw new Error(`dedup-cc-${String(r).padStart(3, '0')}: not a round's task result`);
+      return s;
+    });
     const sum = (k: 'edgesIn' | 'edgesOut' | 'nodes' | 'unstable') => st.reduce((a, s) => a + s[k], 0);
     log(
       `clustering round ${r} (${mode}-star): ${sum('edgesIn')} edges in, ${sum('edgesOut')} out, ${sum('nodes')} nodes, ${sum('unstable')} not yet in a star; task peak RSS ≤ ${Math.max(...st.map((s) => s.maxRssMB ?? 0))} MB`,
