@@ -454,6 +454,7 @@ async function clusterStage(
       `clustering in memory: ${s.edgesIn} edges, ${s.nodes} nodes, ${s.members} in ${s.clusters} clusters (largest ${s.maxSize})`,
     );
     return {
+      // no stars folder: the filter and the index read reduce/ and kept/ only
       post: { cfg, num, starsDir: '' },
       rounds: 0,
       clusters: { clusters: s.clusters, maxClusterSize: s.maxSize },
