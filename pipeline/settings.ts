@@ -207,8 +207,8 @@ export interface TestHooks {
   /** pipeline runner: text bytes of a slice of a large input (default slices.ts' SLICE_BYTES), to cut small files. */
   sliceBytes?: number;
   /**
-   * dedup: the process exits (code 86) at this point, mid-task: signatures, buckets, cc-large, cc-small, join, reduce,
-   * filter, index.
+   * dedup: the process exits (code 86) at this point, mid-task: signatures, buckets, verify-sets, verify, cc-large,
+   * cc-small, cc-memory, join, reduce, filter, index.
    */
   dedupCrash?: string;
   /** dedup: in-memory bucket group limit (default dedup's MAX_GROUP), to exercise the overflow path on small data. */

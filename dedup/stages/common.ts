@@ -126,7 +126,8 @@ export class U32List {
 
 /**
  * Test hook: when the test hook dedupCrash (pipeline/settings.ts) names this point, the process dies here (mid-task, with outputs half written),
- * like a killed worker. Points: signatures, buckets, verify-sets, verify, cc-large, cc-small, join, reduce, filter, index.
+ * like a killed worker. Points: signatures, buckets, verify-sets, verify, cc-large, cc-small, cc-memory, join, reduce, filter,
+ * index.
  */
 export function crashPoint(name: string): void {
   if (testHooks().dedupCrash === name) {
