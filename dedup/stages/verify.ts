@@ -11,7 +11,7 @@
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the profiles; one range with one
  *             worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
  *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
- *             the whole file, checked by its checksum, when the task's files fit in SETS_IN_MEMORY, else each range
+ *             the whole file, each set checked against the index's check word when first used, when the task's files fit in SETS_IN_MEMORY, else each range
  *             as needed, checked against the index's check word
  *
  * A task holds its range's candidate pairs, the index of the candidate documents (16 bytes each) and at most
@@ -139,18 +139,22 @@ function rangeCandidates(
   const others = new PairList(files.reduce((a, r) => a + r.count, 0));
   const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
+  // the records a chunk at a time (a call per record kept the loop's callees from being inlined, and a task of a cut
+  // group reads that group's records too: ~a third of the sets step's reads with two workers)
   for (const r of files) {
-    while (r.next()) {
-      const u = r.rec[0]!;
-      const v = r.rec[1]!;
-      const inU = u >= first && u < end;
-      if (inU) nodes.add(u);
-      if (v >= first && v < end) nodes.add(v);
-      if (u > v || !inU) continue;
-      if (r.rec[2]! >= atLeast) likely.push(u, v);
-      else {
-        others.push(u, v);
-        otherRecords[u - first]!++;
+    for (let c = r.nextChunk(); c; c = r.nextChunk()) {
+      for (let i = 0; i + 2 < c.length; i += 3) {
+        const u = c[i]!;
+        const v = c[i + 1]!;
+        const inU = u >= first && u < end;
+        if (inU) nodes.add(u);
+        if (v >= first && v < end) nodes.add(v);
+        if (u > v || !inU) continue;
+        if (c[i + 2]! >= atLeast) likely.push(u, v);
+        else {
+          others.push(u, v);
+          otherRecords[u - first]!++;
+        }
       }
     }
   }
@@ -306,9 +310,14 @@ export interface VerifyPlan {
  * are reached, and the task's forest then skips those; every task checks all of them in the same order, so each has
  * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the
  * vsets/sT.pairs.bin files of the sets tasks whose nodes the range overlaps (each by u and v, the tasks' nodes
- * ascending: a first node's pairs together). `likely`: the first part's length.
+ * ascending: a first node's pairs together). As `parts` of (u, v) words, the files' own (no copy into one array):
+ * the first `likely` parts the likely pairs'; `total` pairs in all.
  */
-function taskPairs(args: VerifyPairsArgs, lo: number, hi: number): { pairs: Float64Array; likely: number } {
+function taskPairs(
+  args: VerifyPairsArgs,
+  lo: number,
+  hi: number,
+): { parts: Uint32Array[]; likely: number; total: number } {
   const { cfg, setsOf } = args;
   const pairsOf = (path: string) => {
     if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
@@ -317,13 +326,12 @@ function taskPairs(args: VerifyPairsArgs, lo: number, hi: number): { pairs: Floa
     return r.words;
   };
   const parts: Uint32Array[] = [];
-  let nLikely = 0;
+  let total = 0;
   const n = setsCount(setsOf);
   for (let t = 0; t < n; t++) {
     parts.push(pairsOf(likelyPath(cfg, t)));
-    nLikely += parts[t]!.length / 2;
+    total += parts[t]!.length / 2;
   }
-  let total = nLikely;
   for (let t = 0; t < n; t++) {
     const { first, end } = setsRange(args, t);
     if (first >= hi || end <= lo) continue;
@@ -342,18 +350,19 @@ function taskPairs(args: VerifyPairsArgs, lo: number, hi: number): { pairs: Floa
     parts.push(w.subarray(from(lo), from(hi)));
     total += parts.at(-1)!.length / 2;
   }
-  const pairs = new Float64Array(total);
-  let k = 0;
-  for (const w of parts) for (let i = 0; i < w.length; i += 2) pairs[k++] = w[i]! * 2 ** 32 + w[i + 1]!;
-  return { pairs, likely: nLikely };
+  return { parts, likely: n, total };
 }
 
-/** Pairs u · 2³² + v as records (u, v) of `out`, a width-2 run file. */
+/**
+ * Pairs u · 2³² + v as records (u, v) of `out`, a width-2 run file. The records are made over the pairs' own bytes (a
+ * pair's two words take its 8 bytes once it is read), so `pairs` is spent: no fresh array of their size to page-fault.
+ */
 function writePairs(out: RecordWriter, pairs: Float64Array): void {
-  const words = new Uint32Array(2 * pairs.length);
+  const words = new Uint32Array(pairs.buffer, pairs.byteOffset, 2 * pairs.length);
   for (let i = 0; i < pairs.length; i++) {
-    words[2 * i] = Math.floor(pairs[i]! / 2 ** 32);
-    words[2 * i + 1] = pairs[i]! % 2 ** 32;
+    const p = pairs[i]!;
+    words[2 * i] = Math.floor(p / 2 ** 32);
+    words[2 * i + 1] = p % 2 ** 32;
   }
   out.writeMany(words, pairs.length);
 }
@@ -372,6 +381,9 @@ interface Located {
   start: number;
   length: number;
   check: number;
+  /** Its sets task, and its record's number in the task's index. */
+  g: number;
+  k: number;
 }
 
 /**
@@ -415,6 +427,29 @@ function check(words: Uint32Array): number {
   return h >>> 0;
 }
 
+/** Words of a block of Arena. */
+const ARENA_BLOCK = 1 << 20;
+
+/**
+ * Copies of small arrays (the held sets: writtenSets) in large blocks, each copy a view of its block: a fresh array per
+ * set (thousands a task) cost an allocation each and, as external memory, more garbage collections.
+ */
+export class Arena {
+  private block = new Uint32Array(0);
+  private used = 0;
+  copy(a: Uint32Array): Uint32Array {
+    const n = a.length;
+    if (this.used + n > this.block.length) {
+      this.block = new Uint32Array(Math.max(ARENA_BLOCK, n));
+      this.used = 0;
+    }
+    const c = this.block.subarray(this.used, this.used + n);
+    c.set(a);
+    this.used += n;
+    return c;
+  }
+}
+
 /** Step a: shingle sets of the candidate documents of the task's files (a run of consecutive files, setsTasks). */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num, setsOf } = args;
@@ -428,6 +463,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = [];
+  const arena = new Arena();
   writtenSets.delete(setsPath(cfg, rank));
   let holdWords = (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY) >> 2;
   for (const w of writtenSets.values()) holdWords -= w.words;
@@ -443,7 +479,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       for await (const { node, doc } of neededDocuments(cfg, num, fi, needed)) {
         const set = sortedSet(minhashShingles(cfg, doc.text, doc.lang));
         data.writeMany(set, set.length);
-        if (held && start + set.length <= holdWords) held.push(set.slice());
+        if (held && start + set.length <= holdWords) held.push(arena.copy(set));
         else held = undefined;
         rec[0] = node;
         rec[1] = start;
@@ -604,16 +640,19 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const lo = plan.bounds[rank];
   const hi = plan.bounds[rank + 1];
   if (lo === undefined || hi === undefined) throw new Error(`dedup verify: no range for task ${rank} in the plan`);
-  const { pairs, likely } = taskPairs(args, lo, hi);
+  const { parts, likely, total } = taskPairs(args, lo, hi);
   const outDir = join(cfg.workDir, 'edges', `from-v${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
   const pw = new PartitionedWriter(outDir, cfg.partitions, 2);
   // node -> its record in the index of its sets task (start, length, check), loaded per task when first needed
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
-  // a sets task's file read whole (its checksum verified) while they fit in SETS_IN_MEMORY, else read set by set
-  // (or as this process's sets tasks wrote it: writtenSets)
+  // a sets task's file read whole while they fit in SETS_IN_MEMORY, else read set by set (or as this process's sets
+  // tasks wrote it: writtenSets). Read whole, each set is checked against the index's check word when first loaded
+  // (`checked`: a byte per set, 1 once checked), not the file by its checksum: a second pass over every word just
+  // read cost ~0.1 CPU-s a 45 MB file where the per-set checks cost a quarter of that, and they check only what is used
   const files: (RecordRanges | Uint32Array | Uint32Array[] | undefined)[] = [];
+  const checked: (Uint8Array | undefined)[] = [];
   let inMemory = 0;
   const locate = (node: number): Located => {
     const g = args.setsOf[fileOf(num, node)[0]]!;
@@ -627,7 +666,16 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       const size = statSync(path).size;
       if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
         const held = writtenSetsOf(path);
-        files[g] = held?.length === ix.words.length / INDEX_WIDTH ? held : readAllRecords(path).words;
+        if (held?.length === ix.words.length / INDEX_WIDTH) files[g] = held;
+        else {
+          const r = new RecordRanges(path);
+          try {
+            files[g] = r.read(0, r.count * r.width, new Uint32Array(r.count * r.width));
+          } finally {
+            r.close();
+          }
+          checked[g] = new Uint8Array(ix.words.length / INDEX_WIDTH);
+        }
         inMemory += size;
       } else files[g] = new RecordRanges(path);
     }
@@ -635,9 +683,9 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
     const f = files[g]!;
-    const at = Array.isArray(f)
-      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! }
-      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! };
+    const at: Located = Array.isArray(f)
+      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]!, g, k: 0 }
+      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]!, g, k: i / INDEX_WIDTH };
     if (at.file instanceof Uint32Array && at.start + at.length > at.file.length)
       throw new CorruptIntermediateError(setsIndexPath(cfg, g), `node ${node}: range past the end of the sets file`);
     return at;
@@ -647,7 +695,16 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   /** A located set (a view of the file in memory, or read into `into` and checked). */
   const load = (at: Located, into: Uint32Array): [Uint32Array, Uint32Array] => {
     const n = at.length;
-    if (at.file instanceof Uint32Array) return [into, at.file.subarray(at.start, at.start + n)];
+    if (at.file instanceof Uint32Array) {
+      const set = at.file.subarray(at.start, at.start + n);
+      const marks = checked[at.g];
+      if (marks !== undefined && marks[at.k] === 0) {
+        if (check(set) !== at.check)
+          throw new CorruptIntermediateError(setsPath(cfg, at.g), `shingle set of node ${at.node} fails its check`);
+        marks[at.k] = 1;
+      }
+      return [into, set];
+    }
     if (into.length < n) into = new Uint32Array(n * 2);
     const set = at.file.read(at.start, n, into);
     if (check(set) !== at.check)
@@ -665,44 +722,49 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     // u's slot in the forest (the pairs are by u: looked up once a u)
     let slotNode = -1;
     let su = 0;
-    for (let i = 0; i < pairs.length; i++) {
-      if ((i & 4095) === 0) ctx.progress(i, pairs.length);
-      const u = Math.floor(pairs[i]! / 2 ** 32);
-      const v = pairs[i]! % 2 ** 32;
-      const own = i >= likely || (u >= lo && u < hi);
-      if (own) st.pairs++;
-      // u and v already joined by this task's edges: the pair's edge would not change any component
-      if (u !== slotNode) {
-        su = joined.slot(u);
-        slotNode = u;
-      }
-      const sv = joined.slot(v);
-      if (joined.sameSlots(su, sv)) {
-        if (own) st.connected++;
-        continue;
-      }
-      if (u !== curU) {
-        const atU = locate(u);
-        [bufU, setU] = load(atU, bufU);
-        curU = u;
-      }
-      // J ≤ min(|U|, |V|) / max(|U|, |V|) (and a correctly rounded division keeps the order): sets of too
-      // different sizes are not similar, whatever they hold
-      const atV = locate(v);
-      const larger = Math.max(setU.length, atV.length);
-      if (larger > 0 && Math.min(setU.length, atV.length) / larger < t) {
-        if (own) st.bySize++;
-        continue;
-      }
-      let setV: Uint32Array;
-      [bufV, setV] = load(atV, bufV);
-      if (!own) st.repeated++;
-      if (jaccardSorted(setU, setV, t) >= t) {
-        joined.joinSlots(su, sv);
-        // a likely pair of another range: its own task writes its edge (the same forest: the same edges)
-        if (!own) continue;
-        st.verified++;
-        pw.writeEdge(u, v);
+    // i: the pairs so far, all parts
+    for (let p = 0, i = 0; p < parts.length; p++) {
+      const w = parts[p]!;
+      const isLikely = p < likely;
+      for (let j = 0; j + 1 < w.length; j += 2, i++) {
+        if ((i & 4095) === 0) ctx.progress(i, total);
+        const u = w[j]!;
+        const v = w[j + 1]!;
+        const own = !isLikely || (u >= lo && u < hi);
+        if (own) st.pairs++;
+        // u and v already joined by this task's edges: the pair's edge would not change any component
+        if (u !== slotNode) {
+          su = joined.slot(u);
+          slotNode = u;
+        }
+        const sv = joined.slot(v);
+        if (joined.sameSlots(su, sv)) {
+          if (own) st.connected++;
+          continue;
+        }
+        if (u !== curU) {
+          const atU = locate(u);
+          [bufU, setU] = load(atU, bufU);
+          curU = u;
+        }
+        // J ≤ min(|U|, |V|) / max(|U|, |V|) (and a correctly rounded division keeps the order): sets of too
+        // different sizes are not similar, whatever they hold
+        const atV = locate(v);
+        const larger = Math.max(setU.length, atV.length);
+        if (larger > 0 && Math.min(setU.length, atV.length) / larger < t) {
+          if (own) st.bySize++;
+          continue;
+        }
+        let setV: Uint32Array;
+        [bufV, setV] = load(atV, bufV);
+        if (!own) st.repeated++;
+        if (jaccardSorted(setU, setV, t) >= t) {
+          joined.joinSlots(su, sv);
+          // a likely pair of another range: its own task writes its edge (the same forest: the same edges)
+          if (!own) continue;
+          st.verified++;
+          pw.writeEdge(u, v);
+        }
       }
     }
     crashPoint('verify');
