@@ -11,8 +11,8 @@
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the profiles; one range with one
  *             worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
  *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
- *             the whole file, each set checked against the index's check word when first used, when the task's files fit in SETS_IN_MEMORY, else each range
- *             as needed, checked against the index's check word
+ *             the whole file (a copy per set) when the task's files fit in SETS_IN_MEMORY, else each range as
+ *             needed; each set checked against the index's check word
  *
  * A task holds its range's candidate pairs, the index of the candidate documents (16 bytes each) and at most
  * SETS_IN_MEMORY bytes of sets files, never every set. Every file is written under a temporary name and renamed when
@@ -381,9 +381,6 @@ interface Located {
   start: number;
   length: number;
   check: number;
-  /** Its sets task, and its record's number in the task's index. */
-  g: number;
-  k: number;
 }
 
 /**
@@ -427,29 +424,6 @@ function check(words: Uint32Array): number {
   return h >>> 0;
 }
 
-/** Words of a block of Arena. */
-const ARENA_BLOCK = 1 << 20;
-
-/**
- * Copies of small arrays (the held sets: writtenSets) in large blocks, each copy a view of its block: a fresh array per
- * set (thousands a task) cost an allocation each and, as external memory, more garbage collections.
- */
-export class Arena {
-  private block = new Uint32Array(0);
-  private used = 0;
-  copy(a: Uint32Array): Uint32Array {
-    const n = a.length;
-    if (this.used + n > this.block.length) {
-      this.block = new Uint32Array(Math.max(ARENA_BLOCK, n));
-      this.used = 0;
-    }
-    const c = this.block.subarray(this.used, this.used + n);
-    c.set(a);
-    this.used += n;
-    return c;
-  }
-}
-
 /** Step a: shingle sets of the candidate documents of the task's files (a run of consecutive files, setsTasks). */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num, setsOf } = args;
@@ -463,7 +437,6 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = [];
-  const arena = new Arena();
   writtenSets.delete(setsPath(cfg, rank));
   let holdWords = (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY) >> 2;
   for (const w of writtenSets.values()) holdWords -= w.words;
@@ -479,7 +452,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       for await (const { node, doc } of neededDocuments(cfg, num, fi, needed)) {
         const set = sortedSet(minhashShingles(cfg, doc.text, doc.lang));
         data.writeMany(set, set.length);
-        if (held && start + set.length <= holdWords) held.push(arena.copy(set));
+        if (held && start + set.length <= holdWords) held.push(set.slice());
         else held = undefined;
         rec[0] = node;
         rec[1] = start;
@@ -634,6 +607,49 @@ export class Forest {
   }
 }
 
+/** Words a read of readSetsFile takes at most (unless one set is larger). */
+const SETS_READ_WORDS = 1 << 18;
+
+/**
+ * The sets of the sets file at `path` whose index is `ix` (INDEX_WIDTH words a set, in file order), each a copy of its
+ * own, checked against its index record's check word: read in runs of whole sets of at most SETS_READ_WORDS into one
+ * buffer, each set checked while the run is in the cache. Small arrays where one of the file's size (45 MB at 75 MB)
+ * was fresh memory, page-faulted by the read and again by the checksum's pass over it.
+ */
+function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
+  const r = new RecordRanges(path);
+  try {
+    const n = ix.length / INDEX_WIDTH;
+    const sets = new Array<Uint32Array>(n);
+    let buf = new Uint32Array(SETS_READ_WORDS);
+    for (let a = 0; a < n;) {
+      // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
+      const from = ix[a * INDEX_WIDTH + 1]!;
+      let to = from;
+      let b = a;
+      for (; b < n; b++) {
+        const s = ix[b * INDEX_WIDTH + 1]!;
+        const e = s + ix[b * INDEX_WIDTH + 2]!;
+        if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
+        to = e;
+      }
+      if (to - from > buf.length) buf = new Uint32Array(to - from);
+      const run = r.read(from, to - from, buf);
+      for (let k = a; k < b; k++) {
+        const s = ix[k * INDEX_WIDTH + 1]! - from;
+        const set = run.slice(s, s + ix[k * INDEX_WIDTH + 2]!);
+        if (check(set) !== ix[k * INDEX_WIDTH + 3])
+          throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
+        sets[k] = set;
+      }
+      a = b;
+    }
+    return sets;
+  } finally {
+    r.close();
+  }
+}
+
 /** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
 async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ctx: TaskContext) {
   const { cfg, num, plan } = args;
@@ -647,12 +663,9 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   // node -> its record in the index of its sets task (start, length, check), loaded per task when first needed
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
-  // a sets task's file read whole while they fit in SETS_IN_MEMORY, else read set by set (or as this process's sets
-  // tasks wrote it: writtenSets). Read whole, each set is checked against the index's check word when first loaded
-  // (`checked`: a byte per set, 1 once checked), not the file by its checksum: a second pass over every word just
-  // read cost ~0.1 CPU-s a 45 MB file where the per-set checks cost a quarter of that, and they check only what is used
-  const files: (RecordRanges | Uint32Array | Uint32Array[] | undefined)[] = [];
-  const checked: (Uint8Array | undefined)[] = [];
+  // a sets task's file read whole while they fit in SETS_IN_MEMORY (readSetsFile: a copy per set, each checked), else
+  // read set by set (or as this process's sets tasks wrote it: writtenSets)
+  const files: (RecordRanges | Uint32Array[] | undefined)[] = [];
   let inMemory = 0;
   const locate = (node: number): Located => {
     const g = args.setsOf[fileOf(num, node)[0]]!;
@@ -666,16 +679,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       const size = statSync(path).size;
       if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
         const held = writtenSetsOf(path);
-        if (held?.length === ix.words.length / INDEX_WIDTH) files[g] = held;
-        else {
-          const r = new RecordRanges(path);
-          try {
-            files[g] = r.read(0, r.count * r.width, new Uint32Array(r.count * r.width));
-          } finally {
-            r.close();
-          }
-          checked[g] = new Uint8Array(ix.words.length / INDEX_WIDTH);
-        }
+        files[g] = held?.length === ix.words.length / INDEX_WIDTH ? held : readSetsFile(path, ix.words);
         inMemory += size;
       } else files[g] = new RecordRanges(path);
     }
@@ -683,28 +687,16 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
     const f = files[g]!;
-    const at: Located = Array.isArray(f)
-      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]!, g, k: 0 }
-      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]!, g, k: i / INDEX_WIDTH };
-    if (at.file instanceof Uint32Array && at.start + at.length > at.file.length)
-      throw new CorruptIntermediateError(setsIndexPath(cfg, g), `node ${node}: range past the end of the sets file`);
-    return at;
+    return Array.isArray(f)
+      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! }
+      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! };
   };
   let bufU: Uint32Array = new Uint32Array(4096);
   let bufV: Uint32Array = new Uint32Array(4096);
   /** A located set (a view of the file in memory, or read into `into` and checked). */
   const load = (at: Located, into: Uint32Array): [Uint32Array, Uint32Array] => {
     const n = at.length;
-    if (at.file instanceof Uint32Array) {
-      const set = at.file.subarray(at.start, at.start + n);
-      const marks = checked[at.g];
-      if (marks !== undefined && marks[at.k] === 0) {
-        if (check(set) !== at.check)
-          throw new CorruptIntermediateError(setsPath(cfg, at.g), `shingle set of node ${at.node} fails its check`);
-        marks[at.k] = 1;
-      }
-      return [into, set];
-    }
+    if (at.file instanceof Uint32Array) return [into, at.file];
     if (into.length < n) into = new Uint32Array(n * 2);
     const set = at.file.read(at.start, n, into);
     if (check(set) !== at.check)
