@@ -34,7 +34,7 @@ import {
 } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
-import { Forest, PairList, setsCount, setsTasks, verifyPlan } from './stages/verify.ts';
+import { Forest, PairList, readSetsFile, setCheck, setsCount, setsTasks, verifyPlan } from './stages/verify.ts';
 import type { DedupConfig } from './config.ts';
 import { recordOrder } from './stages/signatures.ts';
 import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
@@ -780,6 +780,42 @@ test('fileGroups: consecutive files, every group used, about equal bytes; the sl
     const total = sizes.reduce((a, b) => a + b, 0);
     assert.ok(Math.max(...bytes) <= total / groups + Math.max(...sizes), `${bytes}`);
   }
+});
+
+test('readSetsFile gives every set of a sets file as written, read in runs of any size, and names a damaged set', () => {
+  const dir = tmpDir('dd-readsets-');
+  const path = join(dir, 's.bin');
+  const data = new RecordWriter(path, 1);
+  const index = new RecordWriter(join(dir, 's.idx.bin'), 4);
+  const want: number[][] = [];
+  let start = 0;
+  let seed = 3;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  // empty and small sets, one larger than a read (1 << 18 words), ~0.6 M words in all: several reads
+  const sizes = [5, 0, 3000, 1, (1 << 18) + 7, 2900, ...Array.from({ length: 400 }, (_, i) => (i * 37) % 3000)];
+  for (const n of sizes) {
+    const set = new Uint32Array(n).map(() => rnd());
+    data.writeMany(set, n);
+    index.write(Uint32Array.of(100 + want.length, start, n, setCheck(set)));
+    want.push([...set]);
+    start += n;
+  }
+  data.close();
+  index.close();
+  const ix = readAllRecords(join(dir, 's.idx.bin')).words;
+  assert.deepEqual(
+    readSetsFile(path, ix).map((s) => [...s]),
+    want,
+  );
+  // a flipped word in the large set (node 104, words 3006 ..): named
+  const bytes = readFileSync(path);
+  bytes[16 + (3006 + 10) * 4] ^= 0x04;
+  writeFileSync(path, bytes);
+  assert.throws(
+    () => readSetsFile(path, ix),
+    (e: Error) =>
+      e instanceof CorruptIntermediateError && e.message.includes(path) && /node 104 fails its check/.test(e.message),
+  );
 });
 
 test('PairList gives each pair once, by u and v, whatever the order and repeats pushed', () => {

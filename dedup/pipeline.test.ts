@@ -734,8 +734,8 @@ test('minhash verify reads the shingle sets whole or set by set with the same re
       const ex = new LocalExecutor({ inProcess: 'always', ...quiet });
       await runDedup(cfg, ex, { workers: 1, log: (m: string) => logs.push(m) });
       runs.push({ dups: [...dupMap(out)].sort(), counts: verifyCounts(logs) });
-      // a flipped word in a sets file (a set some pair needs): named, and never used (read whole or set by set, each
-      // set is checked against the index's check word when first used)
+      // a flipped word in a sets file: named, and never used (read whole or set by set, each set is checked against
+      // the index's check word)
       const sets = join(out, 'work', 'vsets', 's00000.bin');
       const orig = readFileSync(sets);
       const flipped = Buffer.from(orig);

@@ -418,7 +418,8 @@ export function writtenSetsOf(path: string): Uint32Array[] | undefined {
   return st && st.size === w.size && st.mtimeMs === w.mtimeMs ? w.sets : undefined;
 }
 
-function check(words: Uint32Array): number {
+/** A shingle set's check word (its record in the index of its sets task). */
+export function setCheck(words: Uint32Array): number {
   let h = 0x9e3779b9 ^ words.length;
   for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193) ^ (h >>> 15);
   return h >>> 0;
@@ -457,7 +458,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         rec[0] = node;
         rec[1] = start;
         rec[2] = set.length;
-        rec[3] = check(set);
+        rec[3] = setCheck(set);
         index.write(rec);
         start += set.length;
         docs++;
@@ -616,7 +617,7 @@ const SETS_READ_WORDS = 1 << 18;
  * buffer, each set checked while the run is in the cache. Small arrays where one of the file's size (45 MB at 75 MB)
  * was fresh memory, page-faulted by the read and again by the checksum's pass over it.
  */
-function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
+export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
   const r = new RecordRanges(path);
   try {
     const n = ix.length / INDEX_WIDTH;
@@ -638,7 +639,7 @@ function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
       for (let k = a; k < b; k++) {
         const s = ix[k * INDEX_WIDTH + 1]! - from;
         const set = run.slice(s, s + ix[k * INDEX_WIDTH + 2]!);
-        if (check(set) !== ix[k * INDEX_WIDTH + 3])
+        if (setCheck(set) !== ix[k * INDEX_WIDTH + 3])
           throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
         sets[k] = set;
       }
@@ -699,7 +700,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (at.file instanceof Uint32Array) return [into, at.file];
     if (into.length < n) into = new Uint32Array(n * 2);
     const set = at.file.read(at.start, n, into);
-    if (check(set) !== at.check)
+    if (setCheck(set) !== at.check)
       throw new CorruptIntermediateError(at.file.path, `shingle set of node ${at.node} fails its check`);
     return [into, set];
   };
