@@ -140,8 +140,8 @@ function rangeCandidates(
   const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
   // the records a chunk at a time (RecordReader.nextChunk), not a call of next() and a copy per record: with two
-  // workers the tasks read more records (a group cut between two tasks is read by both: 102 of the 75 MB set's 67 MB of
-  // cand/ records, against 54 MB read by one worker's task)
+  // workers the tasks read more of them (a group cut between two tasks is read by both: at 75 MB the two tasks read
+  // 102 MB of cand/ files that hold 67 MB, where one worker's task reads 54 MB)
   for (const r of files) {
     for (let c = r.nextChunk(); c; c = r.nextChunk()) {
       for (let i = 0; i + 2 < c.length; i += 3) {
