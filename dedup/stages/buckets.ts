@@ -26,6 +26,7 @@ import {
   CAND_EST_SCALE,
 } from './common.ts';
 import { testHooks } from '../../pipeline/settings.ts';
+import { instantiate } from '../../pipeline/wasm.ts';
 
 export interface BucketArgs {
   cfg: DedupConfig;
@@ -138,6 +139,102 @@ export function nodeGroups(cfg: DedupConfig, num: Numbering): NodeGroups {
   return new NodeGroups(starts, groups);
 }
 
+/** The bucket kernel's exports (dedup/stages/bucket-kernel.c, built by bucket-kernel.sh; the .wasm is committed). */
+interface BucketKernel {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+  pairs(
+    g: number,
+    width: number,
+    words: number,
+    lastMask: number,
+    reps: number,
+    r: number,
+    x0: number,
+    cap: number,
+    maxDiff: number,
+    out: number,
+    outCap: number,
+  ): number;
+  pairCount(): number;
+}
+
+/** Pairs a call of the kernel may write (its output: 3 words a pair); at least MAX_PAIRWISE, the most one member has. */
+const OUT_PAIRS = 1 << 15;
+
+/**
+ * MinHash sketches compared in the bucket kernel: a bucket's distinct members pairwise, as runBuckets' loop over them
+ * did with sketchJaccard (about 40% of the step's CPU in a profile of the 75 MB set), only the pairs that may pass
+ * handed back.
+ */
+export class SketchPairs {
+  private readonly k: BucketKernel;
+  private mem: Uint32Array;
+  private readonly words: number;
+  private readonly lastMask: number;
+  /** estOf[d]: sketchJaccard of two sketches with d of their numPerm slots different. */
+  readonly estOf: Float64Array;
+
+  constructor(readonly numPerm: number) {
+    this.k = instantiate<BucketKernel>(new URL('./bucket-kernel.wasm', import.meta.url));
+    this.mem = new Uint32Array(this.k.memory.buffer);
+    this.words = Math.ceil(numPerm / 16);
+    const rest = numPerm % 16;
+    this.lastMask = rest ? ((1 << (rest * 2)) - 1) >>> 0 : 0xffffffff;
+    this.estOf = new Float64Array(numPerm + 1);
+    for (let d = 0; d <= numPerm; d++) {
+      // sketchJaccard's arithmetic on its count of equal slots
+      const f = (numPerm - d) / numPerm;
+      this.estOf[d] = Math.max(0, (4 * f - 1) / 3);
+    }
+  }
+
+  /** The most differing slots of a pair whose estimate is ≥ min; -1 when none is. */
+  maxDiff(min: number): number {
+    let d = -1;
+    while (d < this.numPerm && this.estOf[d + 1]! >= min) d++;
+    return d;
+  }
+
+  /**
+   * For the members reps[x] of g (n records of `width` words, the sketch at word 4), x ascending, and each y < min(x,
+   * cap) ascending: onPair(reps[x], reps[y], d) for the pairs with d ≤ maxDiff (≥ 0) differing slots.
+   */
+  each(
+    g: Uint32Array,
+    n: number,
+    width: number,
+    reps: number[],
+    cap: number,
+    maxDiff: number,
+    onPair: (x: number, y: number, diff: number) => void,
+  ): void {
+    const r = reps.length;
+    if (r < 2) return;
+    const base = (this.k.__heap_base.value + 15) >>> 2;
+    const gAt = base;
+    const repsAt = gAt + n * width;
+    const outAt = repsAt + r;
+    const end = (outAt + 3 * OUT_PAIRS) * 4;
+    const buf = this.k.memory.buffer;
+    if (end > buf.byteLength) this.k.memory.grow(Math.ceil((end - buf.byteLength) / 65536));
+    if (this.mem.buffer !== this.k.memory.buffer) this.mem = new Uint32Array(this.k.memory.buffer);
+    const mem = this.mem;
+    mem.set(g.subarray(0, n * width), gAt);
+    for (let i = 0; i < r; i++) mem[repsAt + i] = reps[i]!;
+    for (let x = 0; x < r;) {
+      x = this.k.pairs(gAt * 4, width, this.words, this.lastMask, repsAt * 4, r, x, cap, maxDiff, outAt * 4, OUT_PAIRS);
+      const c = this.k.pairCount();
+      for (let i = 0, o = outAt; i < c; i++, o += 3) onPair(reps[mem[o]!]!, reps[mem[o + 1]!]!, mem[o + 2]!);
+    }
+  }
+}
+
+/** Pairs of r distinct members compared when each is compared with at most the first `cap` before it. */
+export function pairsCompared(r: number, cap: number): number {
+  return r <= cap ? (r * (r - 1)) / 2 : (cap * (cap - 1)) / 2 + (r - cap) * cap;
+}
+
 /** Task rank of world: merge each of its bands' sorted runs, emit candidate edges (both directions) by node partition. */
 async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: TaskContext) {
   const { cfg, num } = args;
@@ -166,6 +263,13 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
   const cw = exactVerify ? new PartitionedWriter(candDir, cfg.groups, 3, false, () => candGroup) : undefined;
   const candRec = new Uint32Array(3);
   const index = cfg.indexDir ? new IndexRuns(cfg.indexDir) : undefined;
+  const numPerm = cfg.minhash.bands * cfg.minhash.rows;
+  // MinHash with exact verification: the distinct members' pairs in the kernel, handed back when their estimate may
+  // reach the lower of the two bars decide() applies
+  const sketches = cfg.method === 'minhash' && cfg.minhash.verify ? new SketchPairs(numPerm) : undefined;
+  const maxDiff = sketches
+    ? sketches.maxDiff(Math.min(cfg.minhash.threshold, cfg.minhash.threshold - PREFILTER_MARGIN))
+    : -1;
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
@@ -175,7 +279,6 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
         pw.writeEdge(u, v);
         out.edges++;
       };
-      const numPerm = cfg.minhash.bands * cfg.minhash.rows;
       const firstIndexNode = num.offsets[num.offsets.length - 1]!;
       // a candidate pair with its sketch estimate (verify takes the likeliest pairs first): (lo, hi) to the group of
       // lo, whose verify task checks it; (hi, lo) too when hi is in another group, whose sets task reads hi's text
@@ -205,8 +308,10 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           if (hamming(x[xo]!, x[xo + 1]!, y[yo]!, y[yo + 1]!) <= cfg.simhash.distance) edge(u, v);
           return;
         }
-        const est = sketchJaccard(x, xo, y, yo, numPerm);
-        // a document of a previous index has no text here: its pairs are decided by the estimate
+        decide(u, v, sketchJaccard(x, xo, y, yo, numPerm));
+      };
+      /** A MinHash pair by its sketch estimate (a document of a previous index has no text here: by the estimate). */
+      const decide = (u: number, v: number, est: number) => {
         if (u >= firstIndexNode || v >= firstIndexNode) {
           if (est >= cfg.minhash.threshold) edge(u, v);
         } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v, est);
@@ -230,6 +335,14 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           );
           // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
           if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
+          if (sketches) {
+            out.compared += pairsCompared(reps.length, MAX_PAIRWISE);
+            if (maxDiff >= 0)
+              sketches.each(g, n, width, reps, MAX_PAIRWISE, maxDiff, (x, y, d) =>
+                decide(node(x), node(y), sketches.estOf[d]!),
+              );
+            return;
+          }
           for (let x = 0; x < reps.length; x++) {
             const ox = reps[x]! * width + 4;
             for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++)
