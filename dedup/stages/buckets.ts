@@ -101,8 +101,8 @@ function equalWords(g: Uint32Array, a: number, b: number, n: number): boolean {
  */
 export class NodeGroups {
   /** starts[k]: the first node of run k (starts[0] = 0); groups[k] its group. */
-  private readonly starts: Uint32Array;
-  private readonly groups: Uint32Array;
+  readonly starts: Uint32Array;
+  readonly groups: Uint32Array;
   constructor(starts: number[], groups: number[]) {
     this.starts = Uint32Array.from(starts);
     this.groups = Uint32Array.from(groups);
@@ -157,7 +157,28 @@ interface BucketKernel {
     outCap: number,
   ): number;
   pairCount(): number;
+  emit(
+    e: number,
+    g: number,
+    width: number,
+    words: number,
+    lastMask: number,
+    reps: number,
+    r: number,
+    x0: number,
+    cap: number,
+    maxDiff: number,
+  ): number;
 }
+
+/** Where SketchPairs.emit writes a bucket's candidate records: per group a writer of 3-word records. */
+export interface CandidateWriters {
+  readonly ws: readonly { writeMany(words: Uint32Array, nRecords: number, offset: number): void }[];
+  count: number;
+}
+
+/** Records per group one call of the kernel's emit may write: at least MAX_PAIRWISE, the most pairs of one member. */
+const EMIT_RECORDS = 1 << 14;
 
 /** Pairs a call of the kernel may write (its output: 3 words a pair); at least MAX_PAIRWISE, the most one member has. */
 const OUT_PAIRS = 1 << 15;
@@ -189,6 +210,97 @@ export class SketchPairs {
     }
   }
 
+  /** Byte address of emit's tables (bucket-kernel.c Emit), and the first word after them; set by prepareEmit. */
+  private emitAt = -1;
+  private emitEnd = 0;
+  private groups = 0;
+  private countsAt = 0;
+  private outAt = 0;
+
+  /**
+   * Tables for emit(): the nodes' numbering (no index documents), the groups of the nodes, the candidate record's
+   * estimate (buckets.ts cand: est × CAND_EST_SCALE, rounded) of each count of differing slots up to maxDiff.
+   */
+  prepareEmit(num: Numbering, groupOf: NodeGroups, groups: number, maxDiff: number): void {
+    const F = num.offsets.length - 1;
+    const runs = groupOf.starts.length;
+    let at = (this.k.__heap_base.value + 15) >>> 2;
+    const e = at;
+    at += 9;
+    const offsetsAt = at;
+    at += F + 1;
+    const startsAt = at;
+    at += runs;
+    const groupsAt = at;
+    at += runs;
+    const estAt = at;
+    at += Math.max(0, maxDiff + 1);
+    const countsAt = at;
+    at += groups;
+    const outAt = (at + 3) & ~3;
+    at = outAt + 3 * groups * EMIT_RECORDS;
+    this.reserve(at * 4);
+    const mem = this.mem;
+    mem.set(
+      [offsetsAt * 4, startsAt * 4, groupsAt * 4, runs, estAt * 4, groups, outAt * 4, EMIT_RECORDS, countsAt * 4],
+      e,
+    );
+    for (let f = 0; f <= F; f++) mem[offsetsAt + f] = num.offsets[f]!;
+    mem.set(groupOf.starts, startsAt);
+    mem.set(groupOf.groups, groupsAt);
+    for (let d = 0; d <= maxDiff; d++) mem[estAt + d] = Math.round(this.estOf[d]! * CAND_EST_SCALE);
+    this.emitAt = e * 4;
+    this.emitEnd = at;
+    this.groups = groups;
+    this.countsAt = countsAt;
+    this.outAt = outAt;
+  }
+
+  /**
+   * The candidate pairs of g's members reps (as each(): x ascending, y < min(x, cap) ascending; d ≤ maxDiff, the
+   * maxDiff of threshold − PREFILTER_MARGIN) written as buckets.ts cand writes them, to cw.ws[group]: (lo, hi,
+   * estimate) to lo's group, and (hi, lo, estimate) to hi's when that is another; a pair of a node with itself
+   * skipped. g's records are this run's own documents (prepareEmit's numbering). Returns the candidate pairs.
+   */
+  emit(
+    g: Uint32Array,
+    n: number,
+    width: number,
+    reps: number[],
+    cap: number,
+    maxDiff: number,
+    cw: CandidateWriters,
+  ): number {
+    const r = reps.length;
+    if (r < 2) return 0;
+    if (this.emitAt < 0) throw new Error('dedup buckets: SketchPairs.emit before prepareEmit');
+    const gAt = this.emitEnd;
+    const repsAt = gAt + n * width;
+    this.reserve((repsAt + r) * 4);
+    const mem = this.mem;
+    mem.set(g.subarray(0, n * width), gAt);
+    for (let i = 0; i < r; i++) mem[repsAt + i] = reps[i]!;
+    let cands = 0;
+    for (let x = 0; x < r;) {
+      x = this.k.emit(this.emitAt, gAt * 4, width, this.words, this.lastMask, repsAt * 4, r, x, cap, maxDiff);
+      cands += this.k.pairCount();
+      for (let q = 0; q < this.groups; q++) {
+        const c = mem[this.countsAt + q]!;
+        if (c === 0) continue;
+        cw.ws[q]!.writeMany(mem, c, this.outAt + 3 * q * EMIT_RECORDS);
+        cw.count += c;
+      }
+    }
+    return cands;
+  }
+
+  /** The kernel's memory at least `bytes` long; this.mem a view of all of it. */
+  private reserve(bytes: number): void {
+    const buf = this.k.memory.buffer;
+    if (bytes > buf.byteLength) this.k.memory.grow(Math.ceil((bytes - buf.byteLength) / 65536));
+    if (this.mem.buffer !== this.k.memory.buffer) this.mem = new Uint32Array(this.k.memory.buffer);
+  }
+
   /** The most differing slots of a pair whose estimate is ≥ min; -1 when none is. */
   maxDiff(min: number): number {
     let d = -1;
@@ -211,14 +323,10 @@ export class SketchPairs {
   ): void {
     const r = reps.length;
     if (r < 2) return;
-    const base = (this.k.__heap_base.value + 15) >>> 2;
-    const gAt = base;
+    const gAt = Math.max(this.emitEnd, (this.k.__heap_base.value + 15) >>> 2);
     const repsAt = gAt + n * width;
     const outAt = repsAt + r;
-    const end = (outAt + 3 * OUT_PAIRS) * 4;
-    const buf = this.k.memory.buffer;
-    if (end > buf.byteLength) this.k.memory.grow(Math.ceil((end - buf.byteLength) / 65536));
-    if (this.mem.buffer !== this.k.memory.buffer) this.mem = new Uint32Array(this.k.memory.buffer);
+    this.reserve((outAt + 3 * OUT_PAIRS) * 4);
     const mem = this.mem;
     mem.set(g.subarray(0, n * width), gAt);
     for (let i = 0; i < r; i++) mem[repsAt + i] = reps[i]!;
@@ -270,6 +378,10 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
   const maxDiff = sketches
     ? sketches.maxDiff(Math.min(cfg.minhash.threshold, cfg.minhash.threshold - PREFILTER_MARGIN))
     : -1;
+  // without a previous index every pair is this run's documents', decided by cand alone: its records written by the
+  // kernel (the pairs one by one in JavaScript cost ~0.3 CPU-s of the 75 MB set's ~1 s)
+  const emitting = sketches !== undefined && index === undefined && maxDiff >= 0;
+  if (emitting) sketches.prepareEmit(num, groupOf, cfg.groups, maxDiff);
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
@@ -337,7 +449,8 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
           if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
           if (sketches) {
             out.compared += pairsCompared(reps.length, MAX_PAIRWISE);
-            if (maxDiff >= 0)
+            if (emitting) out.candidates += sketches.emit(g, n, width, reps, MAX_PAIRWISE, maxDiff, cw!);
+            else if (maxDiff >= 0)
               sketches.each(g, n, width, reps, MAX_PAIRWISE, maxDiff, (x, y, d) =>
                 decide(node(x), node(y), sketches.estOf[d]!),
               );
