@@ -195,13 +195,15 @@ test('a quantizer of another shape (16 sub-vectors of 1 float): the rows decoded
   }
 });
 
-// the kernels in C (this one, filters/jieba.ts's, filters/stats.ts's n-gram sweep, dedup/minhash.ts's and the JSONL
-// writer's text kernel, pipeline/writers/jsonl.ts), paths from the repository root
+// the kernels in C (this one, filters/jieba.ts's, filters/stats.ts's n-gram sweep, dedup/minhash.ts's, the MinHash
+// buckets step's (dedup/stages/buckets.ts) and the JSONL writer's text kernel, pipeline/writers/jsonl.ts), paths from
+// the repository root
 for (const kernel of [
   'filters/fasttext-kernel',
   'filters/jieba-kernel',
   'filters/ngram-kernel',
   'dedup/minhash-kernel',
+  'dedup/stages/bucket-kernel',
   'pipeline/writers/json-kernel',
 ])
   test(`${kernel}.wasm is the build of ${kernel}.c (rebuilt when clang is installed)`, (t) => {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one of the project's WebAssembly kernels (filters/*-kernel.c, dedup/minhash-kernel.c,
-# pipeline/writers/json-kernel.c) into OUT.wasm, with the clang flags given (each kernel's NAME.sh calls this with its
+# dedup/stages/bucket-kernel.c, pipeline/writers/json-kernel.c) into OUT.wasm, with the clang flags given (each kernel's NAME.sh calls this with its
 # own). The .wasm files are committed: rebuild after editing a C source; filters/fasttext.test.ts checks that each
 # agrees with its source when clang is installed. Needs
 # clang and lld with the wasm32 target: `apt-get install clang lld` (Debian 12: clang 14, which built the committed

@@ -2,7 +2,7 @@
  * The project's WebAssembly modules (C compiled by clang, the .wasm files committed beside their sources and build
  * scripts: pipeline/readers/zstd-decoder.wasm, pipeline/readers/zstd-encoder.wasm, pipeline/writers/json-kernel.wasm,
  * filters/fasttext-kernel.wasm, filters/jieba-kernel.wasm, filters/ngram-kernel.wasm, dedup/minhash-kernel.wasm,
- * tokenizer/bpe-kernel.wasm): each file compiled once per process.
+ * dedup/stages/bucket-kernel.wasm, tokenizer/bpe-kernel.wasm): each file compiled once per process.
  */
 import { readFileSync } from 'node:fs';
 

@@ -1,10 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { nodeGroups, pairsCompared, SketchPairs, type CandidateWriters } from './buckets.ts';
 import { sketchJaccard } from '../minhash.ts';
 import { CAND_EST_SCALE, fileOf, groupOfFile, type Numbering } from './common.ts';
@@ -153,29 +148,5 @@ test('SketchPairs.emit: the candidate records cand wrote, per group, in its orde
         got.reduce((a, w) => a + w.length / 3, 0),
       );
     }
-  }
-});
-
-test('dedup/stages/bucket-kernel.wasm is the build of bucket-kernel.c (rebuilt when clang 14 is installed)', (t) => {
-  // as filters/fasttext.test.ts checks the other kernels: the bytes are those of Debian 12's clang 14
-  const version = ['clang', 'clang-14']
-    .map((c) => spawnSync(c, ['--version'], { encoding: 'utf8' }).stdout ?? '')
-    .find((v) => v.includes('clang version'));
-  const hasLld = ['wasm-ld', 'wasm-ld-14'].some((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
-  if (!version || !hasLld) return t.skip('clang or wasm-ld not installed (apt-get install clang lld)');
-  if (!/clang version 14\./.test(version))
-    return t.skip(`the .wasm was built by clang 14, this is ${version.split('\n')[0]}`);
-  const out = mkdtempSync(join(tmpdir(), 'bucket-kernel-'));
-  try {
-    const r = spawnSync('bash', [fileURLToPath(new URL('./bucket-kernel.sh', import.meta.url)), join(out, 'k.wasm')], {
-      encoding: 'utf8',
-    });
-    assert.equal(r.status, 0, r.stderr);
-    assert.ok(
-      readFileSync(join(out, 'k.wasm')).equals(readFileSync(new URL('./bucket-kernel.wasm', import.meta.url))),
-      'the committed .wasm is stale: run bash dedup/stages/bucket-kernel.sh',
-    );
-  } finally {
-    rmSync(out, { recursive: true, force: true });
   }
 });
