@@ -152,14 +152,49 @@ class TaskOutputs {
   }
 }
 
-/** The task's input: files[rank::world] with their sizes, and how many bytes have been read so far (progress). */
-interface TaskInput {
-  files: MapInputFile[];
-  sizes: number[];
-  totalBytes: number;
-  bytesDone: number;
+/**
+ * The task's input: files[rank::world] with their sizes, and how many bytes have been read so far (progress). Its
+ * byte counts are kept in typed arrays: statSync's sizes are heap numbers and a slice's are small integers, and an
+ * object whose number field meets both changes its layout in V8, which throws away the optimised code that read it
+ * (readAndUnify was compiled 7 to 8 times in one process on the 75 MB set; each worker process paid it again).
+ */
+class TaskInput {
+  /** [total, done] */
+  private readonly bytes = new Float64Array(2);
   /** Files that could not be read to their end (their records before the damage were kept). */
-  corrupt: CorruptFile[];
+  readonly corrupt: CorruptFile[] = [];
+  constructor(
+    readonly files: MapInputFile[],
+    readonly sizes: Float64Array,
+  ) {
+    for (const s of sizes) this.bytes[0] += s;
+  }
+  get totalBytes(): number {
+    return this.bytes[0];
+  }
+  get bytesDone(): number {
+    return this.bytes[1];
+  }
+  /** File `fi` has been read. */
+  fileDone(fi: number): void {
+    this.bytes[1] += this.sizes[fi];
+  }
+}
+
+/**
+ * A map unit as this task reads it: one object layout for every unit, whatever the planner's objects were (the run's
+ * plan makes a unit by spreading its file's record and adding the slice, and the last slice of a file lacks `bytes`
+ * and `lines`: each sliced unit came with a layout of its own, so readAndUnify and the readers met a new one with every
+ * task, and V8 threw their optimised code away and compiled them again, in every process).
+ */
+function taskFile(f: MapInputFile): MapInputFile {
+  const s = f.slice;
+  return {
+    path: f.path,
+    corpus: f.corpus,
+    gone: f.gone,
+    slice: s && { offset: s.offset, skip: s.skip, line: s.line, start: s.start, bytes: s.bytes, lines: s.lines },
+  };
 }
 
 /**
@@ -176,27 +211,28 @@ async function* readAndUnify(
   ctx: TaskContext,
   last: { bytes: number },
 ): AsyncGenerator<Document> {
+  const generic = { textField: args.reader.textField, idField: args.reader.idField };
   for (let fi = 0; fi < input.files.length; fi++) {
     const f = input.files[fi];
     const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
-    const ropts: ReadRecordsOptions = corpus
-      ? { format: corpus.reader.format, encoding: corpus.reader.encoding, textField: corpus.reader.textField }
-      : { format: args.reader.format, encoding: args.reader.encoding, textField: args.reader.textField };
-    if (f.slice) ropts.slice = f.slice;
-    const textField = ropts.textField ?? 'text';
+    const reader = corpus ? corpus.reader : args.reader;
     const before = input.bytesDone;
-    ropts.onBytes = (done) => ctx.progress(before + done, input.totalBytes);
-    const convert = corpus
-      ? (rec: Record<string, unknown>, loc: RecordLocation) => corpus.adapt(rec, loc)
-      : (rec: Record<string, unknown>, loc: RecordLocation) =>
-          recordToDocument(rec, loc, { textField: args.reader.textField, idField: args.reader.idField });
     // a corrupt file: keep what was read, record the file, go on with the next one (--strict: the error stops the run)
     const corrupt: CorruptFile[] = [];
-    if (!args.strict)
-      ropts.onCorrupt = (e, read) => {
-        corrupt.push(e.corruptFile(read));
-        ctx.log(e.keptNote(read));
-      };
+    const ropts: ReadRecordsOptions = {
+      format: reader.format,
+      encoding: reader.encoding,
+      textField: reader.textField,
+      slice: f.slice,
+      onBytes: (done) => ctx.progress(before + done, input.totalBytes),
+      onCorrupt: args.strict
+        ? undefined
+        : (e, read) => {
+            corrupt.push(e.corruptFile(read));
+            ctx.log(e.keptNote(read));
+          },
+    };
+    const textField = ropts.textField ?? 'text';
     const records = f.gone ? undefined : readRecords(f.path, ropts);
     try {
       while (records) {
@@ -222,9 +258,9 @@ async function* readAndUnify(
           unifySt.bytes_in += rb;
         }
         const u0 = performance.now();
-        let r: ReturnType<typeof convert>;
+        let r: ReturnType<Corpus['adapt']>;
         try {
-          r = convert(it.record, it.loc);
+          r = corpus ? corpus.adapt(it.record, it.loc) : recordToDocument(it.record, it.loc, generic);
         } catch (e) {
           unifyTime.ms += performance.now() - u0;
           const msg = (e as Error)?.message ?? String(e);
@@ -269,7 +305,7 @@ async function* readAndUnify(
     }
     for (const c of corrupt) await out.rejects.writeCorruptFile(c);
     input.corrupt.push(...corrupt);
-    input.bytesDone += input.sizes[fi];
+    input.fileDone(fi);
     ctx.progress(input.bytesDone, input.totalBytes);
   }
 }
@@ -669,22 +705,16 @@ async function runMapTask(
   const t0 = performance.now();
   const cpu0 = cpuNow();
   const mine = args.files.flatMap((f, i) => (i % world === rank ? [i] : []));
-  const files = mine.map((i) => args.files[i]);
+  const files = mine.map((i) => taskFile(args.files[i]));
   // a slice's bytes: from its offset to the next slice's of the file (the next unit)
-  const sizes = mine.map((i) => {
+  const sizes = Float64Array.from(mine, (i) => {
     const f = args.files[i];
     if (f.gone) return 0;
     const next = args.files[i + 1];
     const end = f.slice && next?.path === f.path && next.slice ? next.slice.offset : statSync(f.path).size;
     return end - (f.slice?.offset ?? 0);
   });
-  const input: TaskInput = {
-    files,
-    sizes,
-    totalBytes: sizes.reduce((a, b) => a + b, 0),
-    bytesDone: 0,
-    corrupt: [],
-  };
+  const input = new TaskInput(files, sizes);
   // the next global op's sink, opened before this task's outputs
   const sinkMeter = newMeter();
   let sink: DocSink | undefined;
