@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Document } from './document.ts';
 import { defineTask, type TaskContext } from './task.ts';
 import { PARSE_ONCE, type DocSink, type DocStage, type SinkSpec, type Stage, type StageContext } from './stage.ts';
-import type { Corpus, RecordLocation } from './corpora/types.ts';
+import type { Corpus } from './corpora/types.ts';
 import { openSink, type OperatorRegistry } from './registry.ts';
 import {
   readRecords,
