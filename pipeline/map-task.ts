@@ -154,9 +154,9 @@ class TaskOutputs {
 
 /**
  * The task's input: files[rank::world] with their sizes, and how many bytes have been read so far (progress). Its
- * byte counts are kept in typed arrays: statSync's sizes are heap numbers and a slice's are small integers, and an
- * object whose number field meets both changes its layout in V8, which throws away the optimised code that read it
- * (readAndUnify was compiled 7 to 8 times in one process on the 75 MB set; each worker process paid it again).
+ * byte counts are kept in typed arrays: statSync's sizes are heap numbers and a slice's are small integers, and a
+ * number field that meets both changes the object's layout in V8, which throws away the optimised code that read it
+ * (readAndUnify's, once per process; see taskFile for the rest).
  */
 class TaskInput {
   /** [total, done] */
@@ -182,10 +182,11 @@ class TaskInput {
 }
 
 /**
- * A map unit as this task reads it: one object layout for every unit, whatever the planner's objects were (the run's
- * plan makes a unit by spreading its file's record and adding the slice, and the last slice of a file lacks `bytes`
- * and `lines`: each sliced unit came with a layout of its own, so readAndUnify and the readers met a new one with every
- * task, and V8 threw their optimised code away and compiled them again, in every process).
+ * A map unit as this task reads it: one object layout for every unit, whatever the objects it was given (the run's
+ * plan makes a unit by spreading its file's record and adding the slice, the last slice of a file lacks `bytes` and
+ * `lines`, and a worker gets them deserialised: the 8 slices of one file came with 8 layouts, so readAndUnify met a
+ * new one in each task and V8 threw its optimised code away and compiled it again, in every process: 7-8 compiles of
+ * it in one process on the 75 MB set, 3 now).
  */
 function taskFile(f: MapInputFile): MapInputFile {
   const s = f.slice;
@@ -219,6 +220,7 @@ async function* readAndUnify(
     const before = input.bytesDone;
     // a corrupt file: keep what was read, record the file, go on with the next one (--strict: the error stops the run)
     const corrupt: CorruptFile[] = [];
+    // every field set, in one order, whatever the file (one layout of the options for every file and task)
     const ropts: ReadRecordsOptions = {
       format: reader.format,
       encoding: reader.encoding,
