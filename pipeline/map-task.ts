@@ -188,7 +188,7 @@ class TaskInput {
  * new one in each task and V8 threw its optimised code away and compiled it again, in every process: 7-8 compiles of
  * it in one process on the 75 MB set, 3 now).
  */
-function taskFile(f: MapInputFile): MapInputFile {
+export function taskFile(f: MapInputFile): MapInputFile {
   const s = f.slice;
   return {
     path: f.path,
