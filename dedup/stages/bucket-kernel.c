@@ -12,6 +12,18 @@ static u32 written;
 // Pairs written by the last call of pairs().
 __attribute__((export_name("pairCount"))) u32 pairCount(void) { return written; }
 
+// The 2-bit slots that differ between sketches a and b (`words` words, the last one's slots beyond the sketch cleared
+// by lastMask).
+static inline u32 differing(const u32 *a, const u32 *b, u32 words, u32 lastMask) {
+  u32 diff = 0;
+  for (u32 w = 0; w + 1 < words; w++) {
+    const u32 d = a[w] ^ b[w];
+    diff += __builtin_popcount((d | (d >> 1)) & 0x55555555u);
+  }
+  const u32 d = a[words - 1] ^ b[words - 1];
+  return diff + __builtin_popcount((d | (d >> 1)) & 0x55555555u & lastMask);
+}
+
 // g: the bucket's records, `width` words each, the sketch at word 4 (`words` words, the last one's slots beyond the
 // sketch's cleared by lastMask); reps: r member indices. Returns the x to continue from (r when done): a call stops
 // before an x whose pairs might not fit in outCap more records of 3 words.
@@ -25,13 +37,7 @@ __attribute__((export_name("pairs"))) u32 pairs(const u32 *g, u32 width, u32 wor
     const u32 *a = g + reps[x] * width + 4;
     for (u32 y = 0; y < ys; y++) {
       const u32 *b = g + reps[y] * width + 4;
-      u32 diff = 0;
-      for (u32 w = 0; w + 1 < words; w++) {
-        const u32 d = a[w] ^ b[w];
-        diff += __builtin_popcount((d | (d >> 1)) & 0x55555555u);
-      }
-      const u32 d = a[words - 1] ^ b[words - 1];
-      diff += __builtin_popcount((d | (d >> 1)) & 0x55555555u & lastMask);
+      const u32 diff = differing(a, b, words, lastMask);
       if (diff <= maxDiff) {
         out[3 * n] = x;
         out[3 * n + 1] = y;
@@ -88,13 +94,7 @@ __attribute__((export_name("emit"))) u32 emit(const Emit *e, const u32 *g, u32 w
     for (u32 y = 0; y < ys; y++) {
       const u32 *rb = g + reps[y] * width;
       const u32 *b = rb + 4;
-      u32 diff = 0;
-      for (u32 w = 0; w + 1 < words; w++) {
-        const u32 d = a[w] ^ b[w];
-        diff += __builtin_popcount((d | (d >> 1)) & 0x55555555u);
-      }
-      const u32 d = a[words - 1] ^ b[words - 1];
-      diff += __builtin_popcount((d | (d >> 1)) & 0x55555555u & lastMask);
+      const u32 diff = differing(a, b, words, lastMask);
       if (diff > maxDiff) continue;
       const u32 v = e->offsets[rb[2]] + rb[3];
       if (u == v) continue;
