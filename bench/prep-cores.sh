@@ -15,6 +15,8 @@
 #   ONE_CORE=1: each round also runs 1 worker pinned to the first of CORES alone ("1c"), the baseline of per-core
 #     scaling: a 1-worker run keeps more than one core busy (V8's compiler and GC threads), so on the same two cores
 #     its wall time already uses part of the second.
+#   RUNS: the runs of each tree in a round, in order (default "1 2", with ONE_CORE=1 "1c 1 2"); e.g. RUNS="1c 2" for
+#     issue 21's ratio alone.
 # Each tree runs once before the first round, not counted (a fresh machine's first run is slower).
 # Prints one line per run (tree, workers, wall s, CPU-s of the command) and, per tree, the medians.
 set -euo pipefail
@@ -67,10 +69,9 @@ nproc
 # only in wall (its map tasks up to 2× their later CPU: the inputs read from disk, the guest's memory touched for the
 # first time)
 for n in "${names[@]}"; do run "$n" 2 0 > /dev/null; done
+RUNS=${RUNS:-${ONE_CORE:+1c }1 2}
 for r in $(seq "$ROUNDS"); do for n in "${names[@]}"; do
-  [[ -n ${ONE_CORE:-} ]] && run "$n" 1c "$r"
-  run "$n" 1 "$r"
-  run "$n" 2 "$r"
+  for w in $RUNS; do run "$n" "$w" "$r"; done
 done; done | tee /tmp/prep-cores.txt
 for n in "${names[@]}"; do
   awk -v n="$n" '
@@ -79,7 +80,7 @@ for n in "${names[@]}"; do
     $1 == n && $3 == "1:" {w1[++i] = $4; c1[i] = $7; s[i] = $4}
     $1 == n && $3 == "1c:" {w0[++h] = $4; c0[h] = $7; s0[h] = $4}
     $1 == n && $3 == "2:" {w2[++j] = $4; c2[j] = $7; s[j] = s[j] / $4; if (j <= h) s0[j] = s0[j] / $4}
-    END {printf "%s: 1 worker %.2f s wall, %.2f CPU-s; 2 workers %.2f s, %.2f CPU-s; speed-up %.2fx (medians of %d)\n",
+    END {if (i) printf "%s: 1 worker %.2f s wall, %.2f CPU-s; 2 workers %.2f s, %.2f CPU-s; speed-up %.2fx (medians of %d)\n",
       n, med(w1, i), med(c1, i), med(w2, j), med(c2, j), med(s, j), i
       if (h) printf "%s: 1 worker on 1 core %.2f s wall, %.2f CPU-s; 2 workers on 2 cores: speed-up %.2fx over it (median of %d)\n",
         n, med(w0, h), med(c0, h), med(s0, h), h}' /tmp/prep-cores.txt
