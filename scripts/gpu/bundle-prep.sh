@@ -14,10 +14,13 @@ mkdir -p .offline/prep
 [[ -s .offline/node.xz ]] || "${STEEL_SHARED:-../shared}/scripts/stage-node-runtime.sh" .offline
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# as cli/steel.js runs a fresh dist/: a prep's workers started first where the tree's dist.mjs has startPrepWorkers
 cat > "$tmp/run-dist.mjs" <<'JS'
 const d = await import('./cli/dist.mjs');
-const { main } = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.js');
-process.exitCode = await main(process.argv.slice(2));
+const workers = d.startPrepWorkers ? await d.startPrepWorkers(process.argv.slice(2)) : [];
+const b = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.js');
+b.adoptWorkers?.(workers);
+process.exitCode = await b.main(process.argv.slice(2));
 JS
 # the npm packages a `steel prep` run loads; @bokuweb (zstd compression before session 18) only for an older TREE:
 # each is taken from the tree's node_modules and skipped where the tree has none
