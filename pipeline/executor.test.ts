@@ -293,3 +293,38 @@ test('worker processes only: a task sent ahead to a busy child is taken back for
   );
   assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
 });
+
+test('prestart: the workers started before the first step run its tasks; none with one lane; close sends them away', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  assert.deepEqual(await new LocalExecutor(quiet).prestart(1), [], 'one lane: this process only');
+  const pids = await ex.prestart(2);
+  assert.equal(pids.length, 1, 'auto with 2 workers: one child beside this process');
+  assert.deepEqual(await ex.prestart(2), [], 'started once');
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir, holdRank: 0 },
+    { name: 'pre', stateDir: join(dir, 'state'), count: 3, workers: 2 },
+  );
+  // rank 0 (this process's) waits until every rank has started: the child runs the others
+  assert.equal(stats[0]!.pid, process.pid);
+  assert.deepEqual([stats[1]!.pid, stats[2]!.pid], [pids[0], pids[0]], 'the prestarted worker ran the child lane');
+  ex.close();
+
+  // every task in children: `workers` of them; a close before any step lets them exit
+  const never = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const two = await never.prestart(2);
+  assert.equal(two.length, 2);
+  never.close();
+  const until = Date.now() + 30_000;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (two.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(two.filter(alive), [], 'closed before any step: the prestarted workers exit');
+});
