@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
+import { adoptWorkers, LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
 import { defineTask, lazyTasks, loadTask, taskRegistry } from './task.ts';
 import { squareTask, testTasks, unregisteredTask } from './test-fixtures/executor-tasks.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
+import { nodeEntry } from './node-entry.ts';
 
 /** The fixture worker entry: its registry holds the test tasks only. */
 const worker = fileURLToPath(new URL('./test-fixtures/worker.ts', import.meta.url));
@@ -327,4 +328,37 @@ test('prestart: the workers started before the first step run its tasks; none wi
   };
   while (two.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(two.filter(alive), [], 'closed before any step: the prestarted workers exit');
+});
+
+test('adoptWorkers: workers started before the executor (cli/steel.js) are its prestarted ones; another entry is sent away', async () => {
+  const { fork } = await import('node:child_process');
+  const entry = nodeEntry(worker);
+  const env = { ...process.env, STEEL_WORKER: '1' };
+  const start = (execArgv: string[]) => {
+    const child = fork(entry.file, [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.unref();
+    return child;
+  };
+  const mine = start(entry.execArgv);
+  const other = start([...entry.execArgv, '--no-warnings']);
+  const otherGone = new Promise((r) => other.once('exit', r));
+  adoptWorkers([
+    { child: other, env },
+    { child: mine, env },
+  ]);
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  assert.deepEqual(await ex.prestart(2), [mine.pid], 'the early worker of this entry, no new one');
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir, holdRank: 0 },
+    { name: 'early', stateDir: join(dir, 'state'), count: 2, workers: 2 },
+  );
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.pid),
+    [process.pid, mine.pid],
+  );
+  other.ref(); // unref'd as cli/steel.js leaves them: held while this test waits for its exit
+  await otherGone;
 });

@@ -66,18 +66,31 @@ export class LocalExecutor implements Executor {
    * worker entry's modules, ~0.14 s on a GPU host's core) then overlaps this process's own start and planning instead
    * of delaying the first child's first task. Nothing with one lane, or when workers were started already. Idle
    * workers go as any do: taken by the next step, replaced if this process's environment changed, sent away by
-   * close(). Resolves to the new workers' pids.
+   * close(). Workers cli/steel.js started earlier (adoptWorkers) are taken first. Resolves to the idle workers' pids.
    */
   prestart(workers: number): Promise<number[]> {
     const mode = this.mode();
     const n = mode === 'always' ? 0 : mode === 'never' ? workers : workers - 1;
     if (n < 1 || this.starting) return Promise.resolve([]);
+    // workers cli/steel.js started before it loaded this code, when they run this executor's worker entry
+    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
+    const args = JSON.stringify([...entry.execArgv, entry.file]);
+    for (const { child: c, env } of startedEarly.splice(0)) {
+      if (this.idle.length >= n || JSON.stringify(c.spawnargs.slice(1)) !== args || !c.connected) {
+        if (c.connected) c.send({ type: 'exit' } satisfies ToWorker);
+        continue;
+      }
+      this.watch(c, JSON.stringify(env));
+      this.idle.push(c);
+    }
     const started = import('node:child_process').then(({ fork }) => {
       if (this.closed) return [];
       const env = workerEnv();
-      const cs = Array.from({ length: n }, () => this.forkWorker(fork, env, JSON.stringify(env), false));
+      const cs = Array.from({ length: n - this.idle.length }, () =>
+        this.forkWorker(fork, env, JSON.stringify(env), false),
+      );
       this.idle.push(...cs);
-      return cs.map((c) => c.pid!);
+      return this.idle.map((c) => c.pid!);
     });
     this.starting = started.then(() => undefined);
     return started;
@@ -104,16 +117,21 @@ export class LocalExecutor implements Executor {
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    this.envOf.set(c, envKey);
-    c.on('exit', () => {
-      const i = this.idle.indexOf(c);
-      if (i >= 0) this.idle.splice(i, 1);
-    });
+    this.watch(c, envKey);
     if (!held) {
       c.unref();
       (c.channel as { unref?(): void } | undefined)?.unref?.();
     }
     return c;
+  }
+
+  /** A worker process of this executor, started with the environment `envKey` (JSON): it leaves the idle list at exit. */
+  private watch(c: ChildProcess, envKey: string): void {
+    this.envOf.set(c, envKey);
+    c.on('exit', () => {
+      const i = this.idle.indexOf(c);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
   }
 
   /** Let the idle worker processes exit now (waited for: held again, so this process reaps them and counts their CPU). */
@@ -366,6 +384,19 @@ export class LocalExecutor implements Executor {
       for (let i = 0; i < workers; i++) spawn();
     });
   }
+}
+
+/** Worker processes started before this module was loaded (adoptWorkers), for the next LocalExecutor.prestart. */
+const startedEarly: { child: ChildProcess; env: NodeJS.ProcessEnv }[] = [];
+
+/**
+ * Worker processes cli/steel.js started (cli/dist.mjs startPrepWorkers) before it loaded the bundle, with the
+ * environment each was started with: the next LocalExecutor.prestart takes them as its idle workers (those that run
+ * its worker entry, as many as it wants; the others are sent away), and a step replaces one whose environment is not
+ * this process's now. Unref'd: not adopted, they go when this process does.
+ */
+export function adoptWorkers(workers: readonly { child: ChildProcess; env: NodeJS.ProcessEnv }[]): void {
+  startedEarly.push(...workers);
 }
 
 /** The environment of a worker process: this process's, marked as a worker's. */
