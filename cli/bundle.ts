@@ -7,6 +7,8 @@
  * module runs when first imported); `loaded` lists the modules of this repository that have run, in order.
  */
 export { main } from './main.ts';
+// the executor that takes the worker processes cli/steel.js started early (LocalExecutor for cli/dist.test.ts)
+export { adoptWorkers, LocalExecutor } from '../pipeline/executor.ts';
 
 /** Defined by the bundle's banner (scripts/build.mjs); absent where this file runs as a module of its own. */
 declare const __steelLoaded: string[] | undefined;

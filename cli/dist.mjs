@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
@@ -214,4 +215,49 @@ export function loadBundle(info = buildInfo()) {
   }
   const { exports, script } = runBundle(BUNDLE, cachedData);
   return { ...exports, cacheUsed: cachedData !== undefined && !script.cachedDataRejected };
+}
+
+/**
+ * The worker processes a `steel prep` run from the bundle will want beside this process (local executor: `--workers N`,
+ * default the CPU count, N − 1 of them; none for another command, `--help`, `--executor slurm` or an executor
+ * setting (STEEL_EXECUTOR), and none with one worker). A quick look at the arguments, not their parsing (the command
+ * does that): a miscount costs a worker started for nothing or one started later, never a different run.
+ */
+export function prepWorkersToStart(argv, env = process.env, cpus = availableParallelism()) {
+  if (argv[0] !== 'prep' || env.STEEL_EXECUTOR) return 0;
+  let workers = cpus;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-h' || a === '--help') return 0;
+    const m = /^--(workers|executor)(?:=(.*))?$/.exec(a);
+    if (!m) continue;
+    const v = m[2] ?? argv[++i];
+    if (m[1] === 'executor' && v !== 'local') return 0;
+    if (m[1] === 'workers') workers = Number(v);
+  }
+  return Number.isInteger(workers) && workers > 1 ? workers - 1 : 0;
+}
+
+/**
+ * Starts the worker processes prepWorkersToStart counts, as the bundle's local executor starts its workers
+ * (cli/bundle-worker.mjs, no Node flags, stdin ignored, IPC): cli/steel.js calls it before it loads the bundle, so
+ * that they load it beside this process (~0.25 CPU-s each on the VM), not after this process has planned its run.
+ * Unref'd (they exit when this process does); the bundle's executor adopts them (pipeline/executor.ts adoptWorkers).
+ * Returns [{ child, env }] (env: the environment each was started with).
+ */
+export async function startPrepWorkers(argv) {
+  const n = prepWorkersToStart(argv);
+  if (n === 0) return [];
+  const { fork } = await import('node:child_process');
+  const env = { ...process.env, STEEL_WORKER: '1' };
+  return Array.from({ length: n }, () => {
+    const child = fork(join(ROOT, 'cli', 'bundle-worker.mjs'), [], {
+      execArgv: [],
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    child.unref();
+    child.channel?.unref?.();
+    return { child, env };
+  });
 }

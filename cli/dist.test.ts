@@ -200,3 +200,40 @@ test('dist/steel.cjs: its code cache is made under V8_FLAGS, which runBundle set
   assert.ok(out.flags > 0, 'V8_FLAGS is empty');
   assert.deepEqual(out, { flags: out.flags, plain: true, used: true });
 });
+
+test('a prep of N ≥ 2 local workers: N − 1 bundle workers started before the bundle loads, which its executor takes', async () => {
+  const { prepWorkersToStart } = (await import(new URL('./dist.mjs', import.meta.url).href)) as {
+    prepWorkersToStart: (argv: string[], env?: Record<string, string>, cpus?: number) => number;
+  };
+  const n = (argv: string[], env = {}) => prepWorkersToStart(argv, env, 4);
+  assert.equal(n(['prep']), 3, 'default: the CPU count');
+  assert.equal(n(['prep', '--workers', '2', '--input', 'x']), 1);
+  assert.equal(n(['prep', '--out', 'o', '--workers=3']), 2);
+  assert.equal(n(['prep', '--workers', '1']), 0);
+  assert.equal(n(['prep', '--workers', 'two']), 0);
+  assert.equal(n(['prep', '--executor', 'slurm']), 0);
+  assert.equal(n(['prep', '--executor=local', '--workers', '2']), 1);
+  assert.equal(n(['prep', '--help']), 0);
+  assert.equal(n(['summary', '--workers', '2']), 0);
+  assert.equal(n(['prep'], { STEEL_EXECUTOR: 'process' }), 0);
+
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  const dist = JSON.stringify(pathToFileURL(join(ROOT, 'cli/dist.mjs')).href);
+  // as cli/steel.js: started, the bundle loaded, adopted; the executor's prestart takes the early worker (no fork)
+  const child = `
+    const { loadBundle, startPrepWorkers } = await import(${dist});
+    const early = await startPrepWorkers(['prep', '--workers', '2']);
+    const b = loadBundle();
+    b.adoptWorkers(early);
+    const ex = new b.LocalExecutor({ progress: { quiet: true } });
+    const pids = await ex.prestart(2);
+    ex.close();
+    console.log(JSON.stringify({ early: early.map((w) => w.child.pid), pids, worker: early[0]?.env.STEEL_WORKER }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8', cwd: ROOT });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { early: number[]; pids: number[]; worker: string };
+  assert.equal(out.early.length, 1);
+  assert.deepEqual(out.pids, out.early, 'the executor forked a worker of its own instead of taking the early one');
+  assert.equal(out.worker, '1');
+});

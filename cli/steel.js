@@ -3,13 +3,17 @@
 // `npm run build`): its one-file build dist/steel.cjs, loaded with V8's code cache (cli/bundle.ts). When dist/ is missing or older than the sources (a dev checkout after an edit or a pull), it runs
 // the TypeScript sources through tsx instead: same behaviour, slower start (about 1 s more); `npm run build` (1-2 s)
 // makes it fast again. See cli/dist.mjs.
-import { distState, loadBundle } from './dist.mjs';
+import { distState, loadBundle, startPrepWorkers } from './dist.mjs';
 
 const state = distState();
 let main;
 if (state === 'fresh') {
+  // a prep's worker processes first: they load the bundle while this process loads it and plans the run
+  const workers = await startPrepWorkers(process.argv.slice(2));
   // the one-file build, dist/steel.cjs, with V8's code cache (cli/bundle.ts)
-  ({ main } = loadBundle());
+  let adoptWorkers;
+  ({ main, adoptWorkers } = loadBundle());
+  adoptWorkers(workers);
 } else {
   if (process.stderr.isTTY) {
     console.error(

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
+import { adoptWorkers, LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
 import { defineTask, lazyTasks, loadTask, taskRegistry } from './task.ts';
 import { squareTask, testTasks, unregisteredTask } from './test-fixtures/executor-tasks.ts';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
+import { nodeEntry } from './node-entry.ts';
 
 /** The fixture worker entry: its registry holds the test tasks only. */
 const worker = fileURLToPath(new URL('./test-fixtures/worker.ts', import.meta.url));
@@ -292,4 +293,72 @@ test('worker processes only: a task sent ahead to a busy child is taken back for
     [b, b, b, b],
   );
   assert.deepEqual(runs(dir), [0, 1, 2, 3, 4]);
+});
+
+test('prestart: the workers started before the first step run its tasks; none with one lane; close sends them away', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  assert.deepEqual(await new LocalExecutor(quiet).prestart(1), [], 'one lane: this process only');
+  const pids = await ex.prestart(2);
+  assert.equal(pids.length, 1, 'auto with 2 workers: one child beside this process');
+  assert.deepEqual(await ex.prestart(2), [], 'started once');
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir, holdRank: 0 },
+    { name: 'pre', stateDir: join(dir, 'state'), count: 3, workers: 2 },
+  );
+  // rank 0 (this process's) waits until every rank has started: the child runs the others
+  assert.equal(stats[0]!.pid, process.pid);
+  assert.deepEqual([stats[1]!.pid, stats[2]!.pid], [pids[0], pids[0]], 'the prestarted worker ran the child lane');
+  ex.close();
+
+  // every task in children: `workers` of them; a close before any step lets them exit
+  const never = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const two = await never.prestart(2);
+  assert.equal(two.length, 2);
+  never.close();
+  const until = Date.now() + 30_000;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (two.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(two.filter(alive), [], 'closed before any step: the prestarted workers exit');
+});
+
+test('adoptWorkers: workers started before the executor (cli/steel.js) are its prestarted ones; another entry is sent away', async () => {
+  const { fork } = await import('node:child_process');
+  const entry = nodeEntry(worker);
+  const env = { ...process.env, STEEL_WORKER: '1' };
+  const start = (execArgv: string[]) => {
+    const child = fork(entry.file, [], { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.unref();
+    return child;
+  };
+  const mine = start(entry.execArgv);
+  const other = start([...entry.execArgv, '--no-warnings']);
+  const otherGone = new Promise((r) => other.once('exit', r));
+  adoptWorkers([
+    { child: other, env },
+    { child: mine, env },
+  ]);
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  assert.deepEqual(await ex.prestart(2), [mine.pid], 'the early worker of this entry, no new one');
+  const stats = await ex.runTasks(
+    squareTask,
+    { dir, holdRank: 0 },
+    { name: 'early', stateDir: join(dir, 'state'), count: 2, workers: 2 },
+  );
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.pid),
+    [process.pid, mine.pid],
+  );
+  other.ref(); // unref'd as cli/steel.js leaves them: held while this test waits for its exit
+  await otherGone;
 });

@@ -55,8 +55,88 @@ export class LocalExecutor implements Executor {
   private readonly envOf = new WeakMap<ChildProcess, string>();
   constructor(private readonly opts: LocalExecutorOptions = {}) {}
 
+  /** Workers being started by prestart (awaited before a step takes its workers). */
+  private starting: Promise<void> | undefined;
+  /** close() was called: a prestart still loading node:child_process starts nothing. */
+  private closed = false;
+
+  /**
+   * Starts now the worker processes a run of `workers` lanes will use (workers − 1 beside this process, or `workers`
+   * when every task runs in a child), idle until its first step with tasks for them: their start-up (node and the
+   * worker entry's modules, ~0.14 s on a GPU host's core) then overlaps this process's own start and planning instead
+   * of delaying the first child's first task. Nothing with one lane, or when workers were started already. Idle
+   * workers go as any do: taken by the next step, replaced if this process's environment changed, sent away by
+   * close(). Workers cli/steel.js started earlier (adoptWorkers) are taken first. Resolves to the idle workers' pids.
+   */
+  prestart(workers: number): Promise<number[]> {
+    const mode = this.mode();
+    const n = mode === 'always' ? 0 : mode === 'never' ? workers : workers - 1;
+    if (n < 1 || this.starting) return Promise.resolve([]);
+    // workers cli/steel.js started before it loaded this code, when they run this executor's worker entry
+    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
+    const args = JSON.stringify([...entry.execArgv, entry.file]);
+    for (const { child: c, env } of startedEarly.splice(0)) {
+      if (this.idle.length >= n || JSON.stringify(c.spawnargs.slice(1)) !== args || !c.connected) {
+        if (c.connected) c.send({ type: 'exit' } satisfies ToWorker);
+        continue;
+      }
+      this.watch(c, JSON.stringify(env));
+      this.idle.push(c);
+    }
+    const started = import('node:child_process').then(({ fork }) => {
+      if (this.closed) return [];
+      const env = workerEnv();
+      const cs = Array.from({ length: n - this.idle.length }, () =>
+        this.forkWorker(fork, env, JSON.stringify(env), false),
+      );
+      this.idle.push(...cs);
+      return this.idle.map((c) => c.pid!);
+    });
+    this.starting = started.then(() => undefined);
+    return started;
+  }
+
+  /** Where tasks run (LocalExecutorOptions.inProcess; env STEEL_EXECUTOR=process: never here). */
+  private mode(): 'auto' | 'always' | 'never' {
+    return setting('executor') === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
+  }
+
+  /**
+   * A new worker process (the worker entry, `env`); `held`: kept referenced (a step's), else unref'd as an idle one.
+   * It leaves the idle list when it exits.
+   */
+  private forkWorker(
+    fork: typeof import('node:child_process').fork,
+    env: NodeJS.ProcessEnv,
+    envKey: string,
+    held: boolean,
+  ): ChildProcess {
+    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
+    const c = fork(entry.file, [], {
+      execArgv: entry.execArgv,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.watch(c, envKey);
+    if (!held) {
+      c.unref();
+      (c.channel as { unref?(): void } | undefined)?.unref?.();
+    }
+    return c;
+  }
+
+  /** A worker process of this executor, started with the environment `envKey` (JSON): it leaves the idle list at exit. */
+  private watch(c: ChildProcess, envKey: string): void {
+    this.envOf.set(c, envKey);
+    c.on('exit', () => {
+      const i = this.idle.indexOf(c);
+      if (i >= 0) this.idle.splice(i, 1);
+    });
+  }
+
   /** Let the idle worker processes exit now (waited for: held again, so this process reaps them and counts their CPU). */
   close(): void {
+    this.closed = true;
     for (const c of this.idle.splice(0)) {
       if (!c.connected) continue;
       c.ref();
@@ -98,7 +178,7 @@ export class LocalExecutor implements Executor {
     };
     const failures: TaskFailure[] = [];
     const lanes = Math.max(1, Math.min(o.workers || 1, pending.length));
-    const mode = setting('executor') === 'process' ? 'never' : (this.opts.inProcess ?? 'auto');
+    const mode = this.mode();
     // this process is one of the lanes, beside lanes - 1 child processes (with one lane, the only one: no child), so
     // a run of N workers is N processes; 'never' runs every task in a child, 'always' every task here
     const here = mode !== 'never';
@@ -108,6 +188,7 @@ export class LocalExecutor implements Executor {
     const claims = new Claims(join(dir, 'claims'));
     try {
       if (pending.length === 0) return results as R[];
+      if (children) await this.starting;
       const fork = children ? (await import('node:child_process')).fork : undefined;
       if (fork) claims.reset();
       // this process takes the first (largest) task before the children are sent theirs: it is ready now, a new
@@ -171,11 +252,10 @@ export class LocalExecutor implements Executor {
     progress: Progress,
     log: (rank: number, message: string, detail?: string, fileOnly?: boolean) => void,
   ): Promise<void> {
-    const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
     return new Promise<void>((resolve) => {
       let alive = 0;
-      /** An idle worker of an earlier step, or a new one. */
-      const env = { ...process.env, [settingName('worker')]: '1' };
+      /** An idle worker of an earlier step (or started by prestart), or a new one. */
+      const env = workerEnv();
       const envKey = JSON.stringify(env);
       const take = (): ChildProcess => {
         for (let c = this.idle.pop(); c; c = this.idle.pop()) {
@@ -189,17 +269,7 @@ export class LocalExecutor implements Executor {
           }
           return c;
         }
-        const c = fork(entry.file, [], {
-          execArgv: entry.execArgv,
-          env,
-          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        });
-        this.envOf.set(c, envKey);
-        c.on('exit', () => {
-          const i = this.idle.indexOf(c);
-          if (i >= 0) this.idle.splice(i, 1);
-        });
-        return c;
+        return this.forkWorker(fork, env, envKey, true);
       };
       const spawn = () => {
         const child = take();
@@ -314,6 +384,24 @@ export class LocalExecutor implements Executor {
       for (let i = 0; i < workers; i++) spawn();
     });
   }
+}
+
+/** Worker processes started before this module was loaded (adoptWorkers), for the next LocalExecutor.prestart. */
+const startedEarly: { child: ChildProcess; env: NodeJS.ProcessEnv }[] = [];
+
+/**
+ * Worker processes cli/steel.js started (cli/dist.mjs startPrepWorkers) before it loaded the bundle, with the
+ * environment each was started with: the next LocalExecutor.prestart takes them as its idle workers (those that run
+ * its worker entry, as many as it wants; the others are sent away), and a step replaces one whose environment is not
+ * this process's now. Unref'd: not adopted, they go when this process does.
+ */
+export function adoptWorkers(workers: readonly { child: ChildProcess; env: NodeJS.ProcessEnv }[]): void {
+  startedEarly.push(...workers);
+}
+
+/** The environment of a worker process: this process's, marked as a worker's. */
+function workerEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, [settingName('worker')]: '1' };
 }
 
 /**

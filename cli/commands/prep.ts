@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { DEFAULT_RECIPE, runPipeline } from '../../pipeline/runner.ts';
 import { INPUT_FORMATS, isInputFormat } from '../../pipeline/readers/formats.ts';
 import { corruptInputsExit, EXIT_CORRUPT_INPUT } from '../corrupt-inputs.ts';
+import { LocalExecutor } from '../../pipeline/executor.ts';
 
 export const summary =
   'run a data-prep recipe over inputs (default: recipe "zh-web" on the bundled sample, ending with token shards)';
@@ -84,44 +85,54 @@ export async function run(argv: string[]): Promise<number> {
   const format = values.format;
   if (format !== undefined && !isInputFormat(format))
     throw new Error(`--format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`);
+  const workers = int('workers', values.workers);
   let executor: import('../../pipeline/executor-types.ts').Executor | undefined;
+  let local: LocalExecutor | undefined;
   if (values.executor === 'slurm') {
     const slurm = await import('../../pipeline/slurm/slurm.ts');
     executor = slurm.createSlurmExecutor();
-  } else if (values.executor !== 'local')
-    throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
-  const inputs = [...(values.input ?? []), ...positionals];
-  if (inputs.length) {
-    // inputs inside a folder downloaded by `steel collect` must be complete (verified sizes, no .part files)
-    const { assertInputsCollected } = await import('../../pipeline/collect/index.ts');
-    await assertInputsCollected(inputs);
+  } else if (values.executor === 'local') {
+    // runPipeline's executor, made here so that its worker processes load while this process checks the inputs and
+    // plans the run (runPipeline would start them at the first step); closed here, as runPipeline closes its own
+    executor = local = new LocalExecutor({ progress: { quiet: values.quiet, unit: 'bytes' } });
+    void local.prestart(workers ?? availableParallelism());
+  } else throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
+  try {
+    const inputs = [...(values.input ?? []), ...positionals];
+    if (inputs.length) {
+      // inputs inside a folder downloaded by `steel collect` must be complete (verified sizes, no .part files)
+      const { assertInputsCollected } = await import('../../pipeline/collect/index.ts');
+      await assertInputsCollected(inputs);
+    }
+    const { operators } = await import('../operators.ts');
+    const stats = await runPipeline({
+      executor,
+      operators,
+      recipe: values.recipe!,
+      // positionals are inputs too (an unquoted glob expanded by the shell)
+      inputs,
+      outDir: values.out!,
+      workers,
+      tasks: int('tasks', values.tasks),
+      fresh: values.fresh,
+      strict: values.strict,
+      quiet: values.quiet,
+      reader: {
+        ...(values['text-field'] ? { textField: values['text-field'] } : {}),
+        ...(values['id-field'] ? { idField: values['id-field'] } : {}),
+        ...(values.encoding ? { encoding: values.encoding } : {}),
+        ...(format ? { format } : {}),
+      },
+    });
+    if (!values.quiet)
+      console.error(
+        `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
+      );
+    if (!stats.invariant.ok) return 1;
+    return corruptInputsExit(stats.corrupt_files, 'replace or remove them and rerun the same command');
+  } finally {
+    local?.close();
   }
-  const { operators } = await import('../operators.ts');
-  const stats = await runPipeline({
-    executor,
-    operators,
-    recipe: values.recipe!,
-    // positionals are inputs too (an unquoted glob expanded by the shell)
-    inputs,
-    outDir: values.out!,
-    workers: int('workers', values.workers),
-    tasks: int('tasks', values.tasks),
-    fresh: values.fresh,
-    strict: values.strict,
-    quiet: values.quiet,
-    reader: {
-      ...(values['text-field'] ? { textField: values['text-field'] } : {}),
-      ...(values['id-field'] ? { idField: values['id-field'] } : {}),
-      ...(values.encoding ? { encoding: values.encoding } : {}),
-      ...(format ? { format } : {}),
-    },
-  });
-  if (!values.quiet)
-    console.error(
-      `\nwrote ${stats.outputs.docs.length} document file(s) to ${stats.out_dir}/docs; stats: ${stats.out_dir}/stats.json`,
-    );
-  if (!stats.invariant.ok) return 1;
-  return corruptInputsExit(stats.corrupt_files, 'replace or remove them and rerun the same command');
 }
 
 export { EXIT_CORRUPT_INPUT };
