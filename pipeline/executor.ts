@@ -432,12 +432,8 @@ function picker(queue: number[], kinds: number[] | undefined): Picker {
     queue,
     take(lane) {
       lanes.add(lane);
-      let i = 0;
-      if (lane.kind !== undefined) i = queue.findIndex((r) => own(r, lane));
-      else {
-        const held = new Set([...lanes].map((l) => l.kind));
-        i = queue.findIndex((r) => !held.has(kinds[r] ?? 0));
-      }
+      const held = lane.kind === undefined ? new Set([...lanes].map((l) => l.kind)) : undefined;
+      const i = queue.findIndex((r) => (held ? !held.has(kinds[r] ?? 0) : own(r, lane)));
       const [r] = queue.splice(Math.max(0, i), 1);
       if (r !== undefined) lane.kind = kinds[r] ?? 0;
       return r;
