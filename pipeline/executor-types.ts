@@ -21,6 +21,13 @@ export interface RunTasksOptions {
    * largest pending tasks first, so the last to finish is a small one. Results still come back in rank order.
    */
   sizes?: number[];
+  /**
+   * A kind of each rank's work (e.g. whether its text is Chinese): tasks of one kind share a process's warm-up (code
+   * compiled, tables loaded), so the local executor with several workers keeps a lane to the kind it runs while that
+   * kind has pending tasks, and gives a lane's first task a kind no other lane runs when there is one. A hint for the
+   * order of tasks only.
+   */
+  kinds?: number[];
 }
 
 /** What one task run by an executor used (from its completion marker). */

@@ -362,3 +362,31 @@ test('adoptWorkers: workers started before the executor (cli/steel.js) are its p
   other.ref(); // unref'd as cli/steel.js leaves them: held while this test waits for its exit
   await otherGone;
 });
+
+test('auto with 2 workers and kinds: the child starts on the kind this process does not run, and keeps to it', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  // this process runs 0 (kind 0) until rank 5 is done; the child takes the first rank of the other kind (2, not the
+  // larger 1), then 4 and 5 (kind 1) before any of kind 0. Without kinds it would take 1 first.
+  const opts = {
+    name: 'kinds',
+    stateDir: join(dir, 'state'),
+    count: 6,
+    workers: 2,
+    sizes: [6, 5, 4, 3, 2, 1],
+    kinds: [0, 0, 1, 0, 1, 1],
+  };
+  const stats = await ex.runTasks(squareTask, { dir, waitFor: [[0, 5]] }, opts);
+  ex.close();
+  assert.deepEqual(
+    stats.map((s) => s.square),
+    [0, 1, 4, 9, 16, 25],
+  );
+  const child = stats[2]!.pid;
+  assert.notEqual(child, process.pid);
+  assert.equal(stats[0]!.pid, process.pid);
+  assert.deepEqual([stats[4]!.pid, stats[5]!.pid], [child, child]);
+  const order = readFileSync(join(dir, 'runs.txt'), 'utf8').trim().split('\n').map(Number);
+  assert.deepEqual(order.filter((r) => r !== 0).slice(0, 3), [2, 4, 5]);
+  assert.deepEqual(runs(dir), [0, 1, 2, 3, 4, 5]);
+});

@@ -184,6 +184,9 @@ export class LocalExecutor implements Executor {
     const here = mode !== 'never';
     const children = mode === 'always' ? 0 : here ? lanes - 1 : lanes;
     const queue = [...pending];
+    const pick = picker(queue, (o.workers || 1) > 1 ? o.kinds : undefined);
+    /** The kind of the tasks this process's lane runs (set by its first). */
+    const mine: Affinity = {};
     // the ranks sent to each child and not yet answered; a rank a child has not started may be taken back (claims)
     const claims = new Claims(join(dir, 'claims'));
     try {
@@ -193,16 +196,16 @@ export class LocalExecutor implements Executor {
       if (fork) claims.reset();
       // this process takes the first (largest) task before the children are sent theirs: it is ready now, a new
       // child is still starting
-      const first = here ? queue.shift() : undefined;
+      const first = here ? pick.take(mine) : undefined;
       const pool =
-        fork && this.runPool(fork, task.name, args, o, queue, claims, children, results, failures, progress, log);
+        fork && this.runPool(fork, task.name, args, o, pick, claims, children, results, failures, progress, log);
       // this lane's next task: the largest left, as if the lanes took their tasks when they start them. A task sent
       // ahead to a busy child (taken from the queue before the queue's head) is taken back and run here, the child
       // being sent the queue's head in its place; with the queue empty, any task a child has not started. So this lane
       // neither waits while a child still has two tasks to run nor leaves it the larger one.
       const nextHere = (): number | undefined => {
-        const back = claims.takeBack(undefined, queue.length > 0);
-        if (!back) return queue.shift();
+        const back = claims.takeBack(undefined, queue.length > 0, (r) => pick.before(r, mine));
+        if (!back) return pick.take(mine);
         log(back.rank, 'taken back from a worker process that had not started it: run here', undefined, true);
         back.lane.refill();
         return back.rank;
@@ -244,7 +247,7 @@ export class LocalExecutor implements Executor {
     task: string,
     args: unknown,
     o: RunTasksOptions,
-    queue: number[],
+    pick: Picker,
     claims: Claims,
     workers: number,
     results: (R | undefined)[],
@@ -252,6 +255,7 @@ export class LocalExecutor implements Executor {
     progress: Progress,
     log: (rank: number, message: string, detail?: string, fileOnly?: boolean) => void,
   ): Promise<void> {
+    const queue = pick.queue;
     return new Promise<void>((resolve) => {
       let alive = 0;
       /** An idle worker of an earlier step (or started by prestart), or a new one. */
@@ -279,8 +283,9 @@ export class LocalExecutor implements Executor {
          * waits in the child (sent ahead, while the queue holds more than one, so that the child's next task does not
          * wait for this process's answer when this process is busy with a task of its own).
          */
+        const own: Affinity = {};
         const sent = claims.lane(() => {
-          if (queue.length) send(queue.shift()!);
+          if (queue.length) send(pick.take(own)!);
         });
         /** `claimed`: a rank taken back from another child (its claim made here), which this child runs unclaimed. */
         const send = (rank: number, claimed = false) => {
@@ -302,8 +307,8 @@ export class LocalExecutor implements Executor {
          */
         const next = (rank?: number) => {
           if (rank !== undefined) sent.answered(rank);
-          if (sent.ranks.length === 0 && queue.length) send(queue.shift()!);
-          if (sent.ranks.length === 1 && queue.length > 1) send(queue.shift()!);
+          if (sent.ranks.length === 0 && queue.length) send(pick.take(own)!);
+          if (sent.ranks.length === 1 && queue.length > 1) send(pick.take(own)!);
           if (sent.ranks.length === 0) {
             const other = claims.takeBack(sent);
             if (other) {
@@ -440,14 +445,19 @@ class Claims {
   /**
    * A rank sent to a child (other than `except`) that it has not started, now claimed here (the child will skip it),
    * and its lane; the last sent first (it would run last). `aheadOnly`: only a rank waiting behind another (the one
-   * the child runs or is about to). undefined when every such rank is claimed (running or done).
+   * the child runs or is about to); `wanted`: only a rank it accepts. undefined when every such rank is claimed
+   * (running or done) or not wanted.
    */
-  takeBack(except?: Lane, aheadOnly = false): { rank: number; lane: Lane } | undefined {
+  takeBack(
+    except?: Lane,
+    aheadOnly = false,
+    wanted: (rank: number) => boolean = () => true,
+  ): { rank: number; lane: Lane } | undefined {
     for (const lane of this.lanes) {
       if (lane === except) continue;
       for (let i = lane.ranks.length - 1; i >= (aheadOnly ? 1 : 0); i--) {
         const rank = lane.ranks[i]!;
-        if (lane.taken.has(rank) || !claimFile(this.path(rank))) continue;
+        if (lane.taken.has(rank) || !wanted(rank) || !claimFile(this.path(rank))) continue;
         lane.taken.add(rank);
         return { rank, lane };
       }
@@ -477,4 +487,47 @@ class Lane {
     this.of.delete(this);
     return this.ranks.splice(0).filter((r) => !this.taken.has(r));
   }
+}
+
+/** The kind of tasks one lane runs: undefined until its first task. */
+interface Affinity {
+  kind?: number;
+}
+
+/** How the lanes take their tasks from the queue (pending ranks, the largest first). */
+interface Picker {
+  readonly queue: number[];
+  /** The next task of a lane (removed from the queue; the lane's kind set by it); undefined when none is left. */
+  take(lane: Affinity): number | undefined;
+  /**
+   * Whether `rank` (sent ahead to another lane) comes before what `take` would give this lane: with no kinds, always
+   * (a rank sent ahead was taken from the queue before its head); with kinds, when it is of the lane's kind, or
+   * neither it nor the queue has one of that kind.
+   */
+  before(rank: number, lane: Affinity): boolean;
+}
+
+/**
+ * The queue's order (largest first), with `kinds` (RunTasksOptions.kinds): a lane takes the first task of its kind;
+ * a lane's first task is the first of a kind no other lane has, when there is one; with none of its kind left, the
+ * queue's head (and the lane's kind becomes that task's).
+ */
+function picker(queue: number[], kinds: number[] | undefined): Picker {
+  if (!kinds) return { queue, take: () => queue.shift(), before: () => true };
+  const lanes = new Set<Affinity>();
+  const own = (r: number, lane: Affinity) => (kinds[r] ?? 0) === lane.kind;
+  return {
+    queue,
+    take(lane) {
+      lanes.add(lane);
+      const held = lane.kind === undefined ? new Set([...lanes].map((l) => l.kind)) : undefined;
+      const i = queue.findIndex((r) => (held ? !held.has(kinds[r] ?? 0) : own(r, lane)));
+      const [r] = queue.splice(Math.max(0, i), 1);
+      if (r !== undefined) lane.kind = kinds[r] ?? 0;
+      return r;
+    },
+    before(rank, lane) {
+      return lane.kind === undefined || own(rank, lane) || !queue.some((r) => own(r, lane));
+    },
+  };
 }

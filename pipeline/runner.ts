@@ -18,7 +18,7 @@ import { markerPath, readMarker } from './markers.ts';
 import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
 import { expandInput, displayPath } from './readers/index.ts';
 import { mapTask, partName, type GenericReaderOptions, type MapInputFile, type MapTaskArgs } from './map-task.ts';
-import { planFile, SLICE_BYTES, type FilePlan, type FileSlice } from './slices.ts';
+import { planFile, SLICE_BYTES, textKind, type FilePlan, type FileSlice } from './slices.ts';
 import { testHooks } from './settings.ts';
 import {
   newStage,
@@ -470,6 +470,22 @@ function phaseUsage(e: Executor, m: UsageMark): { cpu_seconds: number; peak_rss_
   return { cpu_seconds: cpu, peak_rss_bytes: peak };
 }
 
+/**
+ * The kind of each rank's text (pipeline/slices.ts' textKind: CJK or not) for the executor's choice of tasks: a lane
+ * keeps to one kind, so one process warms up the Chinese path (jieba, the zh statistics) rather than each. A rank's
+ * kind is its first unit's; a file is looked at once (its slices share its kind), a gone one is 0.
+ */
+async function unitKinds(inputs: MapInputFile[], world: number, reader: GenericReaderOptions): Promise<number[]> {
+  const byFile = new Map<string, Promise<number>>();
+  const kindOf = (f: MapInputFile): Promise<number> => {
+    if (f.gone) return Promise.resolve(0);
+    let k = byFile.get(f.path);
+    if (!k) byFile.set(f.path, (k = textKind(f.path, f.corpus ? undefined : reader.format)));
+    return k;
+  };
+  return Promise.all(Array.from({ length: world }, (_, r) => (inputs[r] ? kindOf(inputs[r]) : Promise.resolve(0))));
+}
+
 /** The sink of the phase after this one, when it is a global op that takes documents as they are written. */
 function sinkSpec(next: Phase | undefined, c: RunContext): SinkSpec | undefined {
   if (next?.kind !== 'global' || !(next.step.op as GlobalOp).mapSink) return undefined;
@@ -521,6 +537,7 @@ async function runMapPhase(
   const mark = usageMark(c.executor);
   const sizes =
     text && Array.from({ length: world }, (_, r) => text.reduce((a, b, i) => (i % world === r ? a + b : a), 0));
+  const kinds = sizes && c.workers > 1 && world > 1 ? await unitKinds(inputs, world, reader) : undefined;
   const results = world
     ? await c.executor.runTasks(mapTask(c.operators), args, {
         name: ph.name,
@@ -528,6 +545,7 @@ async function runMapPhase(
         count: world,
         workers: c.workers,
         ...(sizes ? { sizes } : {}),
+        ...(kinds ? { kinds } : {}),
       })
     : [];
   const merged: StageStats[] = [];

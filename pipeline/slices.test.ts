@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
-import { planFile } from './slices.ts';
+import { cjkShare, planFile, textKind } from './slices.ts';
 import { readRecords } from './readers/index.ts';
 import type { FileSlice } from './readers/types.ts';
 import { zstdCompressChunk } from './writers/index.ts';
@@ -118,4 +119,40 @@ test('an empty slice reads nothing; a slice that no longer matches its file is a
   writeFileSync(file, Buffer.concat([Buffer.from('x'), raw.subarray(0, raw.length - 1)]));
   await assert.rejects(items(file, { ...slices[1], skip: 1, offset: slices[1].offset - 1 }), /does not start a line/);
   await assert.rejects(items(file, slices[1]), /the file changed since it was sliced/);
+});
+
+test('textKind: 1 for Chinese text (raw, or as JSON escapes; plain, zstd with or without a content size, gzip), 0 for English, columnar or unreadable files', async () => {
+  const dir = tmpDir('steel-kind-');
+  const zh = Buffer.from(
+    Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: `z${i}`, text: `第${i}段：中文的文本 see man(1)` })).join(
+      '\n',
+    ),
+  );
+  const en = Buffer.from(
+    Array.from({ length: 50 }, (_, i) =>
+      JSON.stringify({ id: `e${i}`, text: `Paragraph ${i}: English text — ok` }),
+    ).join('\n'),
+  );
+  const escaped = Buffer.from(
+    zh.toString('utf8').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`),
+  );
+  const write = (name: string, b: Uint8Array) => {
+    writeFileSync(join(dir, name), b);
+    return join(dir, name);
+  };
+  assert.equal(await textKind(write('zh.jsonl', zh), undefined), 1);
+  assert.equal(await textKind(write('en.jsonl', en), undefined), 0);
+  assert.equal(await textKind(write('esc.jsonl', escaped), undefined), 1);
+  assert.equal(await textKind(write('esc-en.jsonl', Buffer.from(JSON.stringify({ t: 'caf\\u00e9' }))), undefined), 0);
+  assert.equal(await textKind(write('zh.jsonl.zst', await zstdCompressChunk(zh)), undefined), 1);
+  assert.equal(
+    await textKind(write('zh-nosize.jsonl.zst', withoutContentSize(await zstdCompressChunk(zh))), undefined),
+    1,
+  );
+  assert.equal(await textKind(write('en.jsonl.zst', await zstdCompressChunk(en)), undefined), 0);
+  assert.equal(await textKind(write('zh.jsonl.gz', gzipSync(zh)), undefined), 1);
+  assert.equal(await textKind(write('zh.parquet', zh), undefined), 0);
+  assert.equal(await textKind(join(dir, 'missing.jsonl.zst'), undefined), 0);
+  assert.equal(await textKind(write('bad.jsonl.zst', Buffer.from('not zstd at all')), undefined), 0);
+  assert.equal(cjkShare(Buffer.from('')), 0);
 });
