@@ -115,17 +115,30 @@ async function pass(t: Stages): Promise<string> {
       ? t.verify.setsTasks(cfg, num, candBytes).setsOf
       : cfg.inputs.map((_, f) => t.common.groupOfFile(cfg, f));
   const nSets = setsOf.reduce((a, t) => Math.max(a, t + 1), 0);
-  for (let g = 0; g < nSets; g++)
-    profiles.push((await t.verify.verifySetsTask.run(g, nSets, { cfg, num, setsOf }, ctx)).profile ?? []);
+  const ranges = Number(values['verify-tasks']);
+  for (let g = 0; g < nSets; g++) {
+    // a tree before checkProfile: the sets tasks' profiles
+    const r = await t.verify.verifySetsTask.run(g, nSets, { cfg, num, setsOf, ranges }, ctx);
+    profiles.push((r as { profile?: number[] }).profile ?? []);
+  }
   line.push(`sets ${(cpu() - c0).toFixed(3)}`);
   c0 = cpu();
   const st = { pairs: 0, verified: 0, connected: 0, bySize: 0 };
   // a tree before the verify plan: one task per group
   const old = !('verifyPlan' in t.verify);
-  const plan = old ? undefined : t.verify.verifyPlan(profiles, Number(values['verify-tasks']), num.offsets.at(-1)!);
+  const nodes = num.offsets.at(-1)!;
+  const plan = old
+    ? undefined
+    : t.verify.verifyPlan(
+        'checkProfile' in t.verify && ranges > 1
+          ? [t.verify.checkProfile({ cfg, num, setsOf, ranges }, nodes)]
+          : profiles,
+        ranges,
+        nodes,
+      );
   const world = plan ? plan.bounds.length - 1 : cfg.groups;
   for (let k = 0; k < world; k++) {
-    const s = await t.verify.verifyTask.run(k, world, { cfg, num, setsOf, plan: plan! }, ctx);
+    const s = await t.verify.verifyTask.run(k, world, { cfg, num, setsOf, ranges, plan: plan! }, ctx);
     for (const k of Object.keys(st) as (keyof typeof st)[]) st[k] += s[k];
   }
   line.push(`verify ${(cpu() - c0).toFixed(3)}`, JSON.stringify(st));

@@ -36,7 +36,7 @@ import {
 } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
-import { releaseWrittenSets, setsTasks, verifyPlan, type VerifyPlan } from './stages/verify.ts';
+import { checkProfile, releaseWrittenSets, setsTasks, verifyPlan, type VerifyPlan } from './stages/verify.ts';
 import { CorruptIntermediateError } from './runfile.ts';
 
 export interface DedupResult {
@@ -344,15 +344,15 @@ async function verifyStage(
   const { setsOf, sizes } = setsTasks(cfg, num, candBytes);
   const sets = await run.executor.runTasks(
     verifySetsTask,
-    { cfg, num, setsOf },
+    { cfg, num, setsOf, ranges: run.workers },
     { name: 'dedup-verify-sets', stateDir: run.state, count: sizes.length, workers: run.workers, sizes },
   );
   // a range a worker: each range's task checks every likely pair too (verifyPlan), which more ranges repeat more often
   const nodes = num.offsets[num.offsets.length - 1]!;
-  // (a sets task's marker from before the profiles has none: one range)
+  // the ranges cut by the estimated cost of their checks (checkProfile; one range needs none)
   const plan = recordedPlan(cfg, run, nodes, () =>
     verifyPlan(
-      sets.map((s) => s.profile ?? []),
+      run.workers > 1 ? [checkProfile({ cfg, num, setsOf, ranges: run.workers }, nodes)] : [],
       run.workers,
       nodes,
     ),
@@ -361,7 +361,7 @@ async function verifyStage(
   const st = await run.executor
     .runTasks(
       verifyTask,
-      { cfg, num, setsOf, plan },
+      { cfg, num, setsOf, ranges: run.workers, plan },
       {
         name: 'dedup-verify',
         stateDir: run.state,

@@ -7,9 +7,10 @@
  *             file groups): its files' documents that are in some candidate pair -> vsets/sT.bin (their sorted, unique
  *             shingle hashes, one after another) + vsets/sT.idx.bin (node, start, length, check per document), its
  *             likely pairs -> vsets/sT.likely.bin, its other pairs -> vsets/sT.pairs.bin (each pair once, from the
- *             records of its bands in cand/); it returns its cost profile (pair records by first node, in blocks)
- *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the profiles; one range with one
- *             worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
+ *             records of its bands in cand/), and with more than one verify range those of its other pairs that its
+ *             likely pairs do not join -> vsets/sT.open.bin (openPairs)
+ *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over checkProfile's estimate of the
+ *             checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
  *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
  *             the whole file (a copy per set) when the task's files fit in SETS_IN_MEMORY, else each range as
  *             needed; each set checked against the index's check word
@@ -48,6 +49,8 @@ export interface VerifyArgs {
   num: Numbering;
   /** The sets task of each input file (setsTasks): runs of consecutive files. */
   setsOf: number[];
+  /** The verify step's tasks (a plan by checkProfile when more than one: the sets tasks then write their open pairs). */
+  ranges: number;
 }
 
 /** The verify step's arguments: the sets step's, and the split of the pairs over its tasks (verifyPlan). */
@@ -61,6 +64,8 @@ const setsIndexPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets'
 const likelyPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.likely.bin`);
 /** A sets task's other pairs (u < v, u in its files), each once: u, v each, sorted. */
 const otherPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.pairs.bin`);
+/** Those of a sets task's other pairs that its likely pairs do not join (openPairs; the verify plan's input): u, v each, sorted. */
+const openPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.open.bin`);
 
 /** The nodes first .. end - 1 of sets task `t` (its files': consecutive), and the groups of those files. */
 function setsRange(args: VerifyArgs, t: number): { first: number; end: number; groups: number[] } {
@@ -120,16 +125,14 @@ export function setsCount(setsOf: readonly number[]): number {
  * cand/ records of the groups of its files (a pair is recorded as u < v in the group of u, and as v, u in the group
  * of v when that is another). And of its pairs (u < v,
  * u in the range), each once (a pair has a record per band it shares), as u · 2³² + v, sorted: those whose sketch
- * estimate reaches the threshold (the likely duplicates), and the others; of the others, also the records per first
- * node u (index u - first): the verify plan's estimate of u's cost (those pairs are checked by u's task alone, and are
- * most of the checks; the likely ones are checked by every task, verifyPlan).
+ * estimate reaches the threshold (the likely duplicates), and the others.
  */
 function rangeCandidates(
   cfg: DedupConfig,
   groups: number[],
   first: number,
   end: number,
-): { nodes: NodeMarks; likely: Float64Array; others: Float64Array; otherRecords: Uint32Array } {
+): { nodes: NodeMarks; likely: Float64Array; others: Float64Array } {
   const nodes = new NodeMarks(first, end);
   const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
   // the likely ones are few of the records (grown as needed); the others are at most the records read: sized for that
@@ -137,7 +140,6 @@ function rangeCandidates(
   // arrays (~0.2 CPU-s of the 75 MB set's sets step)
   const likely = new PairList();
   const others = new PairList(files.reduce((a, r) => a + r.count, 0));
-  const otherRecords = new Uint32Array(Math.max(0, end - first));
   const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
   // the records a chunk at a time (RecordReader.nextChunk), not a call of next() and a copy per record: with two
   // workers the tasks read more of them (a group cut between two tasks is read by both: at 75 MB the two tasks read
@@ -152,14 +154,11 @@ function rangeCandidates(
         if (v >= first && v < end) nodes.add(v);
         if (u > v || !inU) continue;
         if (c[i + 2]! >= atLeast) likely.push(u, v);
-        else {
-          others.push(u, v);
-          otherRecords[u - first]!++;
-        }
+        else others.push(u, v);
       }
     }
   }
-  return { nodes, likely: likely.sortedUnique(), others: others.sortedUnique(), otherRecords };
+  return { nodes, likely: likely.sortedUnique(), others: others.sortedUnique() };
 }
 
 /**
@@ -250,28 +249,12 @@ export class PairList {
   }
 }
 
-/** Blocks of a sets task's nodes in its cost profile. */
-const PROFILE_BLOCKS = 64;
-
-/**
- * The cost profile of a sets task's nodes [first, end): the range cut into at most PROFILE_BLOCKS blocks of
- * equal node count, each non-empty one as its first node and its records (rangeCandidates; flat: node, records, node, …).
- */
-function costProfile(first: number, end: number, records: Uint32Array): number[] {
-  const block = Math.max(1, Math.ceil((end - first) / PROFILE_BLOCKS));
-  const cost = new Array<number>(Math.ceil((end - first) / block)).fill(0);
-  for (let x = 0; x < records.length; x++) cost[Math.floor(x / block)]! += records[x]!;
-  const out: number[] = [];
-  for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(first + b * block, cost[b]!);
-  return out;
-}
-
 /**
  * How the verify step's tasks split the candidate pairs: task k checks every likely pair (sketch estimate at the
  * threshold or above: few checks, as its forest soon joins a cluster's documents) and writes the edges of those whose
  * first node u is in [bounds[k], bounds[k + 1]); then the other pairs of that range, most of the checks, which a
  * forest of the likely edges skips as well as one task's would. The ranges are of about equal estimated cost (the
- * sets tasks' profiles) cut at their blocks' first nodes; `sizes` are the ranges' estimates (the executor runs the
+ * profile, checkProfile) cut at their blocks' first nodes; `sizes` are the ranges' estimates (the executor runs the
  * largest first). At most `tasks` ranges, none without pairs (one range when there are none). Every task's forest is
  * made of verified edges, so the components (and every output) do not depend on the split; a task's forest has the
  * other pairs' edges of its own range only, so more ranges may check a few more pairs.
@@ -296,6 +279,102 @@ export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: 
   }
   bounds.push(nodes);
   return { bounds, sizes };
+}
+
+/**
+ * Of `others` (pairs u · 2³² + v, ascending, first ≤ u < v < nodes), those whose ends the pairs `likely` (the same
+ * form) do not join, as a union-find over them would (a new array: both are written afterwards). These are a superset
+ * of the pairs that a forest of every task's likely pairs leaves (checkProfile): the plan's estimate needs only them,
+ * most of the other pairs (~90% at 75 MB) being joined already by the task's own likely pairs.
+ */
+export function openPairs(likely: Float64Array, others: Float64Array, first: number, nodes: number): Float64Array {
+  const parent = new Int32Array(Math.max(0, nodes - first));
+  for (let x = 0; x < parent.length; x++) parent[x] = x;
+  const root = (x: number) => {
+    while (parent[x] !== x) {
+      const g = parent[parent[x]!]!;
+      parent[x] = g;
+      x = g;
+    }
+    return x;
+  };
+  for (let i = 0; i < likely.length; i++) {
+    const p = likely[i]!;
+    const a = root(Math.floor(p / 2 ** 32) - first);
+    const b = root((p % 2 ** 32) - first);
+    if (a !== b) parent[a] = b;
+  }
+  const out = new Float64Array(others.length);
+  let k = 0;
+  for (let i = 0; i < others.length; i++) {
+    const p = others[i]!;
+    if (root(Math.floor(p / 2 ** 32) - first) !== root((p % 2 ** 32) - first)) out[k++] = p;
+  }
+  return out.subarray(0, k);
+}
+
+/** Blocks of the node range in the verify plan's cost profile (checkProfile). */
+const CHECK_BLOCKS = 1024;
+
+/**
+ * The verify step's cost profile, from the sets tasks' files: the node range cut into CHECK_BLOCKS blocks of equal
+ * node count, each non-empty one as its first node and the estimated cost of the other pairs (u < v) whose first
+ * node is in it (flat: node, cost, node, …; verifyPlan's input). A pair costs what its check would: nothing when a
+ * forest of every likely pair already joins u and v (a verify task checks every likely pair first, and then skips
+ * such pairs: most of them) or when the sets' sizes decide it, else the sets' words (the merge's steps). Only the
+ * sets tasks' open pairs (openPairs) are read: the others are joined by some likely pairs. Where the sets tasks'
+ * counts of pair records by first node left one verify task of two with 1.4× the other's checks at 75 MB (the
+ * forests skip more of some ranges' pairs).
+ */
+export function checkProfile(args: VerifyArgs, nodes: number): number[] {
+  const { cfg, setsOf } = args;
+  const n = setsCount(setsOf);
+  const words = (path: string, width: number) => {
+    if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
+    const r = readAllRecords(path);
+    if (r.width !== width) throw new CorruptIntermediateError(path, 'unexpected width');
+    return r.words;
+  };
+  // each candidate document's set size (its sets task's index), and a forest of the likely pairs (union by index)
+  const size = new Uint32Array(nodes);
+  const parent = new Int32Array(nodes);
+  for (let x = 0; x < nodes; x++) parent[x] = x;
+  const root = (x: number) => {
+    while (parent[x] !== x) {
+      const g = parent[parent[x]!]!;
+      parent[x] = g;
+      x = g;
+    }
+    return x;
+  };
+  for (let t = 0; t < n; t++) {
+    const ix = words(setsIndexPath(cfg, t), INDEX_WIDTH);
+    for (let i = 0; i < ix.length; i += INDEX_WIDTH) size[ix[i]!] = ix[i + 2]!;
+    const w = words(likelyPath(cfg, t), 2);
+    for (let i = 0; i + 1 < w.length; i += 2) {
+      const a = root(w[i]!);
+      const b = root(w[i + 1]!);
+      if (a !== b) parent[a] = b;
+    }
+  }
+  const block = Math.max(1, Math.ceil(nodes / CHECK_BLOCKS));
+  const cost = new Float64Array(Math.ceil(nodes / block));
+  const t = cfg.minhash.threshold;
+  for (let g = 0; g < n; g++) {
+    // a sets task of a run with one range wrote no open pairs: its other pairs (a superset: the same profile)
+    const w = words(existsSync(openPath(cfg, g)) ? openPath(cfg, g) : otherPath(cfg, g), 2);
+    for (let i = 0; i + 1 < w.length; i += 2) {
+      const u = w[i]!;
+      const v = w[i + 1]!;
+      const a = size[u]!;
+      const b = size[v]!;
+      if (Math.min(a, b) < t * Math.max(a, b) || root(u) === root(v)) continue;
+      cost[Math.floor(u / block)]! += a + b;
+    }
+  }
+  const out: number[] = [];
+  for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(b * block, cost[b]!);
+  return out;
 }
 
 export interface VerifyPlan {
@@ -431,11 +510,15 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const { cfg, num, setsOf } = args;
   // the task's node range, and the groups of its files (whose cand/ files record its documents' pairs)
   const { first, end, groups } = setsRange(args, rank);
-  const { nodes: needed, likely, others, otherRecords } = rangeCandidates(cfg, groups, first, end);
+  const { nodes: needed, likely, others } = rangeCandidates(cfg, groups, first, end);
+  // (one range needs no profile: a resumed run with more reads the pairs files instead, checkProfile)
+  const open = args.ranges > 1 ? openPairs(likely, others, first, num.offsets.at(-1)!) : undefined;
+  if (!open) rmSync(openPath(cfg, rank), { force: true });
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
   const othersOut = new RecordWriter(otherPath(cfg, rank), 2);
+  const openOut = open && new RecordWriter(openPath(cfg, rank), 2);
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = [];
@@ -468,11 +551,13 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     }
     writePairs(likelyOut, likely);
     writePairs(othersOut, others);
+    if (openOut) writePairs(openOut, open!);
     crashPoint('verify-sets');
     data.close();
     index.close();
     likelyOut.close();
     othersOut.close();
+    openOut?.close();
     if (held) {
       const st = statSync(setsPath(cfg, rank));
       writtenSets.set(setsPath(cfg, rank), { sets: held, words: start, size: st.size, mtimeMs: st.mtimeMs });
@@ -482,10 +567,11 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     index.abort();
     likelyOut.abort();
     othersOut.abort();
+    openOut?.abort();
     throw e;
   }
   ctx.progress(1, 1);
-  return { docs, words: start, chars: bytes, profile: costProfile(first, end, otherRecords) };
+  return { docs, words: start, chars: bytes };
 }
 
 /**
