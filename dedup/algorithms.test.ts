@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEFAULT_OPTIMAL,
@@ -34,7 +34,17 @@ import {
 } from './runfile.ts';
 import { randomZh, editChars } from './fixtures.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
-import { Forest, PairList, readSetsFile, setCheck, setsCount, setsTasks, verifyPlan } from './stages/verify.ts';
+import {
+  checkProfile,
+  Forest,
+  openPairs,
+  PairList,
+  readSetsFile,
+  setCheck,
+  setsCount,
+  setsTasks,
+  verifyPlan,
+} from './stages/verify.ts';
 import type { DedupConfig } from './config.ts';
 import { recordOrder } from './stages/signatures.ts';
 import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
@@ -815,6 +825,105 @@ test('readSetsFile gives every set of a sets file as written, read in runs of an
     () => readSetsFile(path, ix),
     (e: Error) =>
       e instanceof CorruptIntermediateError && e.message.includes(path) && /node 104 fails its check/.test(e.message),
+  );
+});
+
+/** Labels of nodes 0 .. n - 1 joined by `pairs` ([u, v] each): a naive relabelling, for the union-finds' tests. */
+function components(n: number, pairs: readonly (readonly [number, number])[]): Int32Array {
+  const label = Int32Array.from({ length: n }, (_, i) => i);
+  for (const [u, v] of pairs) {
+    const [from, to] = [label[u]!, label[v]!];
+    if (from !== to) for (let x = 0; x < n; x++) if (label[x] === from) label[x] = to;
+  }
+  return label;
+}
+
+test("openPairs keeps exactly the other pairs whose ends the task's likely pairs leave apart", () => {
+  const u32 = seededRandom(23);
+  for (const [first, end, nodes, nLikely, nOthers] of [
+    [0, 50, 80, 30, 200],
+    [1000, 1400, 2000, 300, 3000],
+    [7, 8, 9, 0, 1],
+    [5, 40, 40, 0, 0],
+  ] as const) {
+    const pair = (): [number, number] => {
+      const u = first + (u32() % (end - first));
+      return u + 1 < nodes ? [u, u + 1 + (u32() % (nodes - u - 1))] : [first, first + 1];
+    };
+    const sorted = (ps: [number, number][]) => Float64Array.from(new Set(ps.map(([u, v]) => u * 2 ** 32 + v))).sort();
+    const likelyPairs = Array.from({ length: nLikely }, pair);
+    const likely = sorted(likelyPairs);
+    const others = sorted(Array.from({ length: nOthers }, pair));
+    const label = components(nodes, likelyPairs);
+    const want = [...others].filter((p) => label[Math.floor(p / 2 ** 32)] !== label[p % 2 ** 32]);
+    assert.deepEqual([...openPairs(likely, others, first, nodes)], want, `${first}..${end} of ${nodes}`);
+    if (nLikely > 20) assert.ok(want.length < others.length && want.length > 0, 'some joined, some not');
+  }
+});
+
+test("checkProfile counts each other pair that no task's likely pairs join and the sizes leave open, by its sets' words", () => {
+  const dir = tmpDir('dd-checkprofile-');
+  mkdirSync(join(dir, 'vsets'));
+  const u32 = seededRandom(31);
+  const nodes = 3000;
+  const cut = 1700;
+  const size = Array.from({ length: nodes }, () => 50 + (u32() % 20));
+  // a few sizes far apart: those pairs are decided by size
+  for (let x = 0; x < nodes; x += 97) size[x] = 500;
+  const pairIn = (a: number, b: number): [number, number] => {
+    const u = a + (u32() % (b - a));
+    return [u, u + 1 + (u32() % (nodes - u - 1))];
+  };
+  const likely = [
+    Array.from({ length: 900 }, () => pairIn(0, cut)),
+    Array.from({ length: 500 }, () => pairIn(cut, nodes - 1)),
+  ];
+  const others = [
+    Array.from({ length: 4000 }, () => pairIn(0, cut)),
+    Array.from({ length: 3000 }, () => pairIn(cut, nodes - 1)),
+  ];
+  const cfg = { workDir: dir, minhash: { threshold: 0.8 } } as DedupConfig;
+  const file = (t: number, ext: string) => join(dir, 'vsets', `s0000${t}.${ext}`);
+  const writePairs = (path: string, ps: [number, number][]) => {
+    const w = new RecordWriter(path, 2);
+    for (const p of [...new Set(ps.map(([u, v]) => u * 2 ** 32 + v))].sort((x, y) => x - y))
+      w.write(Uint32Array.of(Math.floor(p / 2 ** 32), p % 2 ** 32));
+    w.close();
+  };
+  for (const t of [0, 1]) {
+    const ix = new RecordWriter(file(t, 'idx.bin'), 4);
+    for (let x = t ? cut : 0; x < (t ? nodes : cut); x++) ix.write(Uint32Array.of(x, 0, size[x]!, 0));
+    ix.close();
+    writePairs(file(t, 'likely.bin'), likely[t]!);
+    writePairs(file(t, 'pairs.bin'), others[t]!);
+    const own = components(nodes, likely[t]!);
+    writePairs(
+      file(t, 'open.bin'),
+      others[t]!.filter(([u, v]) => own[u] !== own[v]),
+    );
+  }
+  // every task's likely pairs join: a pair joined only through the other task's is no check
+  const label = components(nodes, [...likely[0]!, ...likely[1]!]);
+  const block = Math.ceil(nodes / 1024);
+  const want = new Map<number, number>();
+  for (const p of new Set([...others[0]!, ...others[1]!].map(([u, v]) => u * 2 ** 32 + v))) {
+    const [u, v] = [Math.floor(p / 2 ** 32), p % 2 ** 32];
+    const [a, b] = [size[u]!, size[v]!];
+    if (label[u] === label[v] || Math.min(a, b) < 0.8 * Math.max(a, b)) continue;
+    want.set(Math.floor(u / block) * block, (want.get(Math.floor(u / block) * block) ?? 0) + a + b);
+  }
+  const flat = [...want].sort((x, y) => x[0] - y[0]).flat();
+  const args = { cfg, num: { offsets: [0, cut, nodes] } as never, setsOf: [0, 1], ranges: 2 };
+  assert.deepEqual(checkProfile(args, nodes), flat);
+  assert.ok(flat.length > 20, 'blocks with checks');
+  // a sets task of a run with one range wrote no open pairs: its pairs file gives the same profile
+  rmSync(file(1, 'open.bin'));
+  assert.deepEqual(checkProfile(args, nodes), flat);
+  rmSync(file(0, 'pairs.bin'));
+  rmSync(file(0, 'open.bin'));
+  assert.throws(
+    () => checkProfile(args, nodes),
+    (e: Error) => e instanceof CorruptIntermediateError && e.message.includes('s00000.pairs.bin'),
   );
 });
 
