@@ -117,7 +117,7 @@ async function pass(t: Stages): Promise<string> {
   const nSets = setsOf.reduce((a, t) => Math.max(a, t + 1), 0);
   const ranges = Number(values['verify-tasks']);
   for (let g = 0; g < nSets; g++) {
-    // a tree before checkProfile: the sets tasks' profiles
+    // the sets tasks' profiles of pairs (a tree before them: none)
     const r = await t.verify.verifySetsTask.run(g, nSets, { cfg, num, setsOf, ranges }, ctx);
     profiles.push((r as { profile?: number[] }).profile ?? []);
   }
@@ -131,7 +131,7 @@ async function pass(t: Stages): Promise<string> {
     ? undefined
     : t.verify.verifyPlan(
         'checkProfile' in t.verify && ranges > 1
-          ? [t.verify.checkProfile({ cfg, num, setsOf, ranges }, nodes)]
+          ? [...profiles, t.verify.checkProfile({ cfg, num, setsOf, ranges }, nodes)]
           : profiles,
         ranges,
         nodes,

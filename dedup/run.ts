@@ -349,10 +349,13 @@ async function verifyStage(
   );
   // a range a worker: each range's task checks every likely pair too (verifyPlan), which more ranges repeat more often
   const nodes = num.offsets[num.offsets.length - 1]!;
-  // the ranges cut by the estimated cost of their checks (checkProfile; one range needs none)
+  // the ranges cut by the estimated cost of their pairs and checks (one range needs none; a sets task's marker from
+  // before the profiles has none)
   const plan = recordedPlan(cfg, run, nodes, () =>
     verifyPlan(
-      run.workers > 1 ? [checkProfile({ cfg, num, setsOf, ranges: run.workers }, nodes)] : [],
+      run.workers > 1
+        ? [...sets.map((s) => s.profile ?? []), checkProfile({ cfg, num, setsOf, ranges: run.workers }, nodes)]
+        : [],
       run.workers,
       nodes,
     ),

@@ -8,9 +8,9 @@
  *             shingle hashes, one after another) + vsets/sT.idx.bin (node, start, length, check per document), its
  *             likely pairs -> vsets/sT.likely.bin, its other pairs -> vsets/sT.pairs.bin (each pair once, from the
  *             records of its bands in cand/), and with more than one verify range those of its other pairs that its
- *             likely pairs do not join -> vsets/sT.open.bin (openPairs)
- *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over checkProfile's estimate of the
- *             checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
+ *             likely pairs do not join -> vsets/sT.open.bin (openPairs); it returns its profile of pairs (pairProfile)
+ *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the sets tasks' profiles of
+ *             pairs and checkProfile's of checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
  *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
  *             the whole file (a copy per set) when the task's files fit in SETS_IN_MEMORY, else each range as
  *             needed; each set checked against the index's check word
@@ -249,12 +249,36 @@ export class PairList {
   }
 }
 
+/** Blocks of a sets task's nodes in its profile of pairs (pairProfile). */
+const PROFILE_BLOCKS = 64;
+
+/**
+ * What a pair costs a verify task whatever its check, in words of a check's merge (checkProfile's unit): its look-ups
+ * in the forest (1-worker profile at 75 MB: ~0.15 µs a pair, ~3 ns a word merged).
+ */
+const PAIR_WORDS = 50;
+
+/**
+ * The profile of a sets task's other pairs (u < v, u · 2³² + v, first ≤ u < end): the range cut into at most
+ * PROFILE_BLOCKS blocks of equal node count, each non-empty one as its first node and PAIR_WORDS a pair in it (flat:
+ * node, cost, node, …). With checkProfile's (the checks' words) the verify plan's estimate of a range's cost.
+ */
+function pairProfile(first: number, end: number, others: Float64Array): number[] {
+  const block = Math.max(1, Math.ceil((end - first) / PROFILE_BLOCKS));
+  const cost = new Array<number>(Math.ceil((end - first) / block)).fill(0);
+  for (let i = 0; i < others.length; i++)
+    cost[Math.floor((Math.floor(others[i]! / 2 ** 32) - first) / block)]! += PAIR_WORDS;
+  const out: number[] = [];
+  for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(first + b * block, cost[b]!);
+  return out;
+}
+
 /**
  * How the verify step's tasks split the candidate pairs: task k checks every likely pair (sketch estimate at the
  * threshold or above: few checks, as its forest soon joins a cluster's documents) and writes the edges of those whose
  * first node u is in [bounds[k], bounds[k + 1]); then the other pairs of that range, most of the checks, which a
  * forest of the likely edges skips as well as one task's would. The ranges are of about equal estimated cost (the
- * profile, checkProfile) cut at their blocks' first nodes; `sizes` are the ranges' estimates (the executor runs the
+ * profiles, pairProfile and checkProfile) cut at their blocks' first nodes; `sizes` are the ranges' estimates (the executor runs the
  * largest first). At most `tasks` ranges, none without pairs (one range when there are none). Every task's forest is
  * made of verified edges, so the components (and every output) do not depend on the split; a task's forest has the
  * other pairs' edges of its own range only, so more ranges may check a few more pairs.
@@ -317,9 +341,10 @@ export function openPairs(likely: Float64Array, others: Float64Array, first: num
 const CHECK_BLOCKS = 1024;
 
 /**
- * The verify step's cost profile, from the sets tasks' files: the node range cut into CHECK_BLOCKS blocks of equal
- * node count, each non-empty one as its first node and the estimated cost of the other pairs (u < v) whose first
- * node is in it (flat: node, cost, node, …; verifyPlan's input). A pair costs what its check would: nothing when a
+ * The verify step's profile of checks, from the sets tasks' files: the node range cut into CHECK_BLOCKS blocks of equal
+ * node count, each non-empty one as its first node and the estimated cost of the checks of the other pairs (u < v)
+ * whose first node is in it (flat: node, cost, node, …; verifyPlan's input, with the sets tasks' pairProfile: the
+ * pairs' own cost). A pair's check costs: nothing when a
  * forest of every likely pair already joins u and v (a verify task checks every likely pair first, and then skips
  * such pairs: most of them) or when the sets' sizes decide it, else the sets' words (the merge's steps). Only the
  * sets tasks' open pairs (openPairs) are read: the others are joined by some likely pairs. Where the sets tasks'
@@ -514,6 +539,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   // (one range needs no profile: a resumed run with more reads the pairs files instead, checkProfile)
   const open = args.ranges > 1 ? openPairs(likely, others, first, num.offsets.at(-1)!) : undefined;
   if (!open) rmSync(openPath(cfg, rank), { force: true });
+  const profile = pairProfile(first, end, others);
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
@@ -571,7 +597,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     throw e;
   }
   ctx.progress(1, 1);
-  return { docs, words: start, chars: bytes };
+  return { docs, words: start, chars: bytes, profile };
 }
 
 /**
