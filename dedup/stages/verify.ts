@@ -259,15 +259,14 @@ const PROFILE_BLOCKS = 64;
 const PAIR_WORDS = 50;
 
 /**
- * The profile of a sets task's other pairs (u < v, u · 2³² + v, first ≤ u < end): the range cut into at most
+ * The profile of a sets task's other pairs (u, v, u, v, …; first ≤ u < end): the range cut into at most
  * PROFILE_BLOCKS blocks of equal node count, each non-empty one as its first node and PAIR_WORDS a pair in it (flat:
  * node, cost, node, …). With checkProfile's (the checks' words) the verify plan's estimate of a range's cost.
  */
-function pairProfile(first: number, end: number, others: Float64Array): number[] {
+function pairProfile(first: number, end: number, others: Uint32Array): number[] {
   const block = Math.max(1, Math.ceil((end - first) / PROFILE_BLOCKS));
   const cost = new Array<number>(Math.ceil((end - first) / block)).fill(0);
-  for (let i = 0; i < others.length; i++)
-    cost[Math.floor((Math.floor(others[i]! / 2 ** 32) - first) / block)]! += PAIR_WORDS;
+  for (let i = 0; i + 1 < others.length; i += 2) cost[Math.floor((others[i]! - first) / block)]! += PAIR_WORDS;
   const out: number[] = [];
   for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(first + b * block, cost[b]!);
   return out;
@@ -306,12 +305,12 @@ export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: 
 }
 
 /**
- * Of `others` (pairs u · 2³² + v, ascending, first ≤ u < v < nodes), those whose ends the pairs `likely` (the same
- * form) do not join, as a union-find over them would (a new array: both are written afterwards). These are a superset
+ * Of `others` (pairs u, v, u, v, …, first ≤ u < v < nodes), those whose ends the pairs `likely` (the same form) do
+ * not join, as a union-find over them would (the same form, in order). These are a superset
  * of the pairs that a forest of every task's likely pairs leaves (checkProfile): the plan's estimate needs only them,
  * most of the other pairs (~90% at 75 MB) being joined already by the task's own likely pairs.
  */
-export function openPairs(likely: Float64Array, others: Float64Array, first: number, nodes: number): Float64Array {
+export function openPairs(likely: Uint32Array, others: Uint32Array, first: number, nodes: number): Uint32Array {
   const parent = new Int32Array(Math.max(0, nodes - first));
   for (let x = 0; x < parent.length; x++) parent[x] = x;
   const root = (x: number) => {
@@ -322,17 +321,17 @@ export function openPairs(likely: Float64Array, others: Float64Array, first: num
     }
     return x;
   };
-  for (let i = 0; i < likely.length; i++) {
-    const p = likely[i]!;
-    const a = root(Math.floor(p / 2 ** 32) - first);
-    const b = root((p % 2 ** 32) - first);
+  for (let i = 0; i + 1 < likely.length; i += 2) {
+    const a = root(likely[i]! - first);
+    const b = root(likely[i + 1]! - first);
     if (a !== b) parent[a] = b;
   }
-  const out = new Float64Array(others.length);
+  const out = new Uint32Array(others.length);
   let k = 0;
-  for (let i = 0; i < others.length; i++) {
-    const p = others[i]!;
-    if (root(Math.floor(p / 2 ** 32) - first) !== root((p % 2 ** 32) - first)) out[k++] = p;
+  for (let i = 0; i + 1 < others.length; i += 2) {
+    if (root(others[i]! - first) === root(others[i + 1]! - first)) continue;
+    out[k++] = others[i]!;
+    out[k++] = others[i + 1]!;
   }
   return out.subarray(0, k);
 }
@@ -461,15 +460,18 @@ function taskPairs(
 /**
  * Pairs u · 2³² + v as records (u, v) of `out`, a width-2 run file. The records are made over the pairs' own bytes (a
  * pair's two words take its 8 bytes once it is read), so `pairs` is spent: no fresh array of their size to page-fault.
+ * Returns the records (u, v, u, v, …: the pairs' bytes).
  */
-function writePairs(out: RecordWriter, pairs: Float64Array): void {
+function writePairs(out: RecordWriter, pairs: Float64Array): Uint32Array {
   const words = new Uint32Array(pairs.buffer, pairs.byteOffset, 2 * pairs.length);
   for (let i = 0; i < pairs.length; i++) {
     const p = pairs[i]!;
-    words[2 * i] = Math.floor(p / 2 ** 32);
-    words[2 * i + 1] = p % 2 ** 32;
+    const u = Math.floor(p / 2 ** 32);
+    words[2 * i] = u;
+    words[2 * i + 1] = p - u * 2 ** 32;
   }
   out.writeMany(words, pairs.length);
+  return words;
 }
 
 /** A reader of a cand/ file's records (u, v, estimate; checked as read). */
@@ -536,15 +538,14 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   // the task's node range, and the groups of its files (whose cand/ files record its documents' pairs)
   const { first, end, groups } = setsRange(args, rank);
   const { nodes: needed, likely, others } = rangeCandidates(cfg, groups, first, end);
-  // (one range needs no profile: a resumed run with more reads the pairs files instead, checkProfile)
-  const open = args.ranges > 1 ? openPairs(likely, others, first, num.offsets.at(-1)!) : undefined;
-  if (!open) rmSync(openPath(cfg, rank), { force: true });
-  const profile = pairProfile(first, end, others);
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
   const othersOut = new RecordWriter(otherPath(cfg, rank), 2);
-  const openOut = open && new RecordWriter(openPath(cfg, rank), 2);
+  // (one range needs no open pairs: a resumed run with more reads the pairs files instead, checkProfile)
+  const openOut = args.ranges > 1 ? new RecordWriter(openPath(cfg, rank), 2) : undefined;
+  if (!openOut) rmSync(openPath(cfg, rank), { force: true });
+  let profile: number[] = [];
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = [];
@@ -575,9 +576,13 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         bytes += doc.text.length;
       }
     }
-    writePairs(likelyOut, likely);
-    writePairs(othersOut, others);
-    if (openOut) writePairs(openOut, open!);
+    const likelyWords = writePairs(likelyOut, likely);
+    const otherWords = writePairs(othersOut, others);
+    profile = pairProfile(first, end, otherWords);
+    if (openOut) {
+      const open = openPairs(likelyWords, otherWords, first, num.offsets.at(-1)!);
+      openOut.writeMany(open, open.length / 2);
+    }
     crashPoint('verify-sets');
     data.close();
     index.close();
