@@ -545,7 +545,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   // (one range needs no open pairs: a resumed run with more reads the pairs files instead, checkProfile)
   const openOut = args.ranges > 1 ? new RecordWriter(openPath(cfg, rank), 2) : undefined;
   if (!openOut) rmSync(openPath(cfg, rank), { force: true });
-  let profile: number[] = [];
+  let profile: number[] | undefined;
   const rec = new Uint32Array(INDEX_WIDTH);
   // copies of the sets written, for a verify task of this process (writtenSets)
   let held: Uint32Array[] | undefined = [];
