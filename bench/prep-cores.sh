@@ -82,6 +82,6 @@ for n in "${names[@]}"; do
     $1 == n && $3 == "2:" {w2[++j] = $4; c2[j] = $7; s[j] = s[j] / $4; if (j <= h) s0[j] = s0[j] / $4}
     END {if (i) printf "%s: 1 worker %.2f s wall, %.2f CPU-s; 2 workers %.2f s, %.2f CPU-s; speed-up %.2fx (medians of %d)\n",
       n, med(w1, i), med(c1, i), med(w2, j), med(c2, j), med(s, j), i
-      if (h) printf "%s: 1 worker on 1 core %.2f s wall, %.2f CPU-s; 2 workers on 2 cores: speed-up %.2fx over it (median of %d)\n",
+      if (h && j) printf "%s: 1 worker on 1 core %.2f s wall, %.2f CPU-s; 2 workers on 2 cores: speed-up %.2fx over it (median of %d)\n",
         n, med(w0, h), med(c0, h), med(s0, h), h}' /tmp/prep-cores.txt
 done

@@ -220,8 +220,9 @@ export function loadBundle(info = buildInfo()) {
 /**
  * The worker processes a `steel prep` run from the bundle will want beside this process (local executor: `--workers N`,
  * default the CPU count, N − 1 of them; none for another command, `--help`, `--executor slurm` or an executor
- * setting (STEEL_EXECUTOR), and none with one worker). A quick look at the arguments, not their parsing (the command
- * does that): a miscount costs a worker started for nothing or one started later, never a different run.
+ * setting (STEEL_EXECUTOR), and none with one worker), at most 7 (pipeline/executor.ts PRESTART_MAX: the run's plan
+ * may need fewer). A quick look at the arguments, not their parsing (the command does that): a miscount costs a worker
+ * started for nothing or one started later, never a different run.
  */
 export function prepWorkersToStart(argv, env = process.env, cpus = availableParallelism()) {
   if (argv[0] !== 'prep' || env.STEEL_EXECUTOR) return 0;
@@ -235,7 +236,7 @@ export function prepWorkersToStart(argv, env = process.env, cpus = availablePara
     if (m[1] === 'executor' && v !== 'local') return 0;
     if (m[1] === 'workers') workers = Number(v);
   }
-  return Number.isInteger(workers) && workers > 1 ? workers - 1 : 0;
+  return Number.isInteger(workers) && workers > 1 ? Math.min(7, workers - 1) : 0;
 }
 
 /**

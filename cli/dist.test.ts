@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PRESTART_MAX } from '../pipeline/executor.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // plain JavaScript without types (cli/steel.js reads it before it may load TypeScript)
@@ -210,6 +211,7 @@ test('a prep of N ≥ 2 local workers: N − 1 bundle workers started before the
   assert.equal(n(['prep', '--workers', '2', '--input', 'x']), 1);
   assert.equal(n(['prep', '--out', 'o', '--workers=3']), 2);
   assert.equal(n(['prep', '--workers', '1']), 0);
+  assert.equal(n(['prep', '--workers', '64']), PRESTART_MAX, "at most the executor's prestart");
   assert.equal(n(['prep', '--workers', 'two']), 0);
   assert.equal(n(['prep', '--executor', 'slurm']), 0);
   assert.equal(n(['prep', '--executor=local', '--workers', '2']), 1);

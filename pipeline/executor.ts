@@ -66,11 +66,13 @@ export class LocalExecutor implements Executor {
    * worker entry's modules, ~0.14 s on a GPU host's core) then overlaps this process's own start and planning instead
    * of delaying the first child's first task. Nothing with one lane, or when workers were started already. Idle
    * workers go as any do: taken by the next step, replaced if this process's environment changed, sent away by
-   * close(). Workers cli/steel.js started earlier (adoptWorkers) are taken first. Resolves to the idle workers' pids.
+   * close(). Workers cli/steel.js started earlier (adoptWorkers) are taken first. At most PRESTART_MAX: before the
+   * plan nobody knows how many lanes its steps will use (a small input on a many-core machine uses few), and a step
+   * starts the others as it needs them. Resolves to the idle workers' pids.
    */
   prestart(workers: number): Promise<number[]> {
     const mode = this.mode();
-    const n = mode === 'always' ? 0 : mode === 'never' ? workers : workers - 1;
+    const n = Math.min(PRESTART_MAX, mode === 'always' ? 0 : mode === 'never' ? workers : workers - 1);
     if (n < 1 || this.starting) return Promise.resolve([]);
     // workers cli/steel.js started before it loaded this code, when they run this executor's worker entry
     const entry = nodeEntry(this.opts.worker ?? WORKER_ENTRY);
@@ -390,6 +392,12 @@ export class LocalExecutor implements Executor {
     });
   }
 }
+
+/**
+ * The most worker processes LocalExecutor.prestart starts before a run's plan (cli/dist.mjs' startPrepWorkers starts
+ * as many at most): each costs ~0.25 CPU-s and its memory even if the run turns out to need fewer lanes.
+ */
+export const PRESTART_MAX = 7;
 
 /** Worker processes started before this module was loaded (adoptWorkers), for the next LocalExecutor.prestart. */
 const startedEarly: { child: ChildProcess; env: NodeJS.ProcessEnv }[] = [];
