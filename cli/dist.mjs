@@ -219,13 +219,14 @@ export function loadBundle(info = buildInfo()) {
 
 /**
  * The worker processes a `steel prep` run from the bundle will want beside this process (local executor: `--workers N`,
- * default the CPU count, N − 1 of them; none for another command, `--help`, `--executor slurm` or an executor
- * setting (STEEL_EXECUTOR), and none with one worker), at most 7 (pipeline/executor.ts PRESTART_MAX: the run's plan
- * may need fewer). A quick look at the arguments, not their parsing (the command does that): a miscount costs a worker
+ * default the CPU count, N − 1 of them; none for another command, `--help` or `--executor slurm`, and none with one
+ * worker), at most 7 (pipeline/executor.ts PRESTART_MAX: the run's plan may need fewer). A quick look at the
+ * arguments, not their parsing (the command does that), and none at the settings (pipeline/settings.ts is not loaded
+ * yet; with every task in a child the executor wants N, so N − 1 are never too many): a miscount costs a worker
  * started for nothing or one started later, never a different run.
  */
-export function prepWorkersToStart(argv, env = process.env, cpus = availableParallelism()) {
-  if (argv[0] !== 'prep' || env.STEEL_EXECUTOR) return 0;
+export function prepWorkersToStart(argv, cpus = availableParallelism()) {
+  if (argv[0] !== 'prep') return 0;
   let workers = cpus;
   for (let i = 1; i < argv.length; i++) {
     const a = argv[i];
@@ -244,7 +245,9 @@ export function prepWorkersToStart(argv, env = process.env, cpus = availablePara
  * (cli/bundle-worker.mjs, no Node flags, stdin ignored, IPC): cli/steel.js calls it before it loads the bundle, so
  * that they load it beside this process (~0.25 CPU-s each on the VM), not after this process has planned its run.
  * Unref'd (they exit when this process does); the bundle's executor adopts them (pipeline/executor.ts adoptWorkers).
- * Returns [{ child, env }] (env: the environment each was started with).
+ * Returns [{ child, env }] (env: the environment each was started with). The worker flag's variable is written out
+ * here (settings.ts names it: `worker`), as this runs before the bundle; the executor adopts a worker only when its
+ * environment is the one it would give a worker (cli/dist.test.ts checks that it does).
  */
 export async function startPrepWorkers(argv) {
   const n = prepWorkersToStart(argv);
