@@ -154,5 +154,19 @@ test('textKind: 1 for Chinese text (raw, or as JSON escapes; plain, zstd with or
   assert.equal(await textKind(write('zh.parquet', zh), undefined), 0);
   assert.equal(await textKind(join(dir, 'missing.jsonl.zst'), undefined), 0);
   assert.equal(await textKind(write('bad.jsonl.zst', Buffer.from('not zstd at all')), undefined), 0);
+  // after a skippable frame; only the first 64 KiB of text count (one frame: English, then Chinese, and the reverse)
+  const skip = Buffer.alloc(24);
+  skip.writeUInt32LE(0x184d2a50, 0);
+  skip.writeUInt32LE(16, 4);
+  assert.equal(
+    await textKind(write('skip-zh.jsonl.zst', Buffer.concat([skip, await zstdCompressChunk(zh)])), undefined),
+    1,
+  );
+  const many = (b: Buffer) => Buffer.concat(Array.from({ length: Math.ceil(100_000 / b.length) }, () => b));
+  const enZh = Buffer.concat([many(en), many(zh), many(zh), many(zh)]);
+  const zhEn = Buffer.concat([many(zh), many(en), many(en), many(en)]);
+  assert.equal(await textKind(write('en-zh.jsonl.zst', await zstdCompressChunk(enZh)), undefined), 0);
+  assert.equal(await textKind(write('zh-en.jsonl.zst', await zstdCompressChunk(zhEn)), undefined), 1);
+  assert.equal(await textKind(write('en-zh.jsonl', enZh), undefined), 0);
   assert.equal(cjkShare(Buffer.from('')), 0);
 });

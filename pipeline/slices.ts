@@ -11,7 +11,7 @@
  * resumed run, and reading a slice checks that it still matches the file (FileSlice).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { Decompress, decompress as fzstdDecompress } from 'fzstd';
+import { decompress as fzstdDecompress } from 'fzstd';
 import { compressionOf, openBytes, stripCompression } from './readers/bytes.ts';
 import { detectFormat, type InputFormat } from './readers/index.ts';
 import type { FileSlice } from './readers/types.ts';
@@ -268,12 +268,13 @@ export async function textKind(file: string, format: InputFormat | undefined): P
   }
 }
 
-/** A zstd frame decoded whole for textKind when it declares at most this many bytes; a larger one is streamed. */
-const KIND_FRAME = 4 << 20;
+/** The compressed bytes of a zstd file given to the decoder for its head: KIND_BYTES of text at a ratio down to 1/4. */
+const KIND_SRC = 4 * KIND_BYTES;
 
 /**
- * The first bytes of a file's text: zstd, its first frame (decoded whole when it declares at most KIND_FRAME bytes,
- * else what fzstd gives for its first KIND_BYTES compressed bytes); gzip or plain, its first chunk.
+ * The first bytes of a file's text: zstd, at least KIND_BYTES of its first frame (the frame's first blocks, decoded
+ * from at most KIND_SRC bytes after any skippable frames; fewer when the frame is shorter); gzip or plain, its first
+ * chunk.
  */
 async function headBytes(file: string): Promise<Uint8Array | undefined> {
   if (compressionOf(file) !== 'zstd') {
@@ -283,17 +284,17 @@ async function headBytes(file: string): Promise<Uint8Array | undefined> {
   const fd = openSync(file, 'r');
   try {
     const w = new Window(fd, statSync(file).size);
-    const first = zstdFrames(w, 1).at(-1);
-    if (!first) return undefined;
-    if (first.size >= 0 && first.size <= KIND_FRAME)
-      return zstdDecoder().decompress(w.at(first.offset, first.end - first.offset), first.size);
-    const out: Uint8Array[] = [];
-    new Decompress((c) => out.push(c)).push(w.at(first.offset, Math.min(KIND_BYTES, first.end - first.offset)).slice());
-    return Buffer.concat(out);
+    let pos = 0;
+    for (let h = w.at(0, 8); h.length === 8 && le32(h, 0) >>> 4 === 0x184d2a5; h = w.at(pos, 8)) pos += 8 + le32(h, 4);
+    return pos < w.size ? zstdDecoder().head(w.at(pos, Math.min(KIND_SRC, w.size - pos)), KIND_BYTES) : undefined;
   } finally {
     closeSync(fd);
   }
 }
+
+/** The little-endian 32-bit word at b[i]. */
+const le32 = (b: Uint8Array, i: number): number =>
+  (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
 
 /** The share of CJK characters (U+3000–U+9FFF, raw or as JSON \uXXXX escapes) among the letters of UTF-8 bytes. */
 export function cjkShare(b: Uint8Array): number {

@@ -30,7 +30,7 @@ cd "$LIB"
 "$CC" --target=wasm32 -O3 -mbulk-memory -nostdlib -isystem "$SHIM" -I. -Icommon \
   -DDEBUGLEVEL=0 -DZSTD_LEGACY_SUPPORT=0 -DZSTD_MULTITHREAD=0 -DZSTD_NO_TRACE -DZSTD_DISABLE_ASM \
   -DXXH_NAMESPACE=ZSTD_ -DHUF_FORCE_DECOMPRESS_X1 -DZSTD_FORCE_DECOMPRESS_SEQUENCES_SHORT \
-  -fuse-ld="$LD" -Wl,--no-entry -Wl,--export=zd_init -Wl,--export=zd_decompress -Wl,--export=zd_error \
+  -fuse-ld="$LD" -Wl,--no-entry -Wl,--export=zd_init -Wl,--export=zd_decompress -Wl,--export=zd_head -Wl,--export=zd_error \
   -Wl,--export=__heap_base -Wl,--strip-all \
   -o "$OUT" "${SRCS[@]}" "$HERE/zstd-decoder.c"
 chmod 644 "$OUT"

@@ -48,6 +48,30 @@ test('ZstdDecoder rejects a damaged frame, a wrong size and a bad checksum', asy
   assert.deepEqual(d.decompress(frame, raw.length), new Uint8Array(raw));
 });
 
+test('ZstdDecoder.head: the first blocks of a frame, at least the bytes asked for (all of a shorter frame), from any prefix', async () => {
+  const d = new ZstdDecoder();
+  const raw = new Uint8Array(sample(1_000_000, 6));
+  const frame = await zstdCompressChunk(raw, 3);
+  for (const want of [1, 65_536, 300_000]) {
+    const h = d.head(frame, want);
+    assert.ok(h.length >= want && h.length < want + (128 << 10), `want ${want}: ${h.length} bytes`);
+    assert.deepEqual(h, raw.subarray(0, h.length), `want ${want}`);
+  }
+  // the whole of a frame shorter than asked for; the CLI's frame with its checksum checked
+  assert.deepEqual(d.head(frame, 2_000_000), raw);
+  const cli = readFileSync(fileURLToPath(new URL('./testdata/cli.jsonl.zst', import.meta.url)));
+  assert.deepEqual(d.head(cli, 1 << 30), fzstd(cli));
+  // a prefix ending inside a block: the whole blocks before it
+  const cut = d.head(frame.subarray(0, frame.length >> 1), 2_000_000);
+  assert.ok(cut.length > 0 && cut.length < raw.length, `${cut.length} bytes from half the frame`);
+  assert.deepEqual(cut, raw.subarray(0, cut.length));
+  // random bytes (raw blocks); not a frame: an error naming zstd
+  const rnd = new Uint8Array(sample(300_000, 7, true));
+  assert.deepEqual(d.head(await zstdCompressChunk(rnd, 3), 65_536), rnd.subarray(0, 131_072));
+  assert.throws(() => d.head(new Uint8Array(64).fill(1), 10), /zstd/);
+  assert.deepEqual(d.decompress(frame, raw.length), raw, 'whole frames after head');
+});
+
 for (const part of ['decoder', 'encoder']) {
   test(`zstd-${part}.wasm is the build of zstd-${part}.c (rebuilt when ZSTD_SRC names the zstd v1.5.6 sources)`, (t) => {
     const src = process.env.ZSTD_SRC;

@@ -84,12 +84,16 @@ export function zstdCompress(data: Uint8Array, level = 3): Uint8Array {
   return zstdEncoder().compress(data, level);
 }
 
+/** The most content one zstd block holds (ZSTD_BLOCKSIZE_MAX). */
+const BLOCK_MAX = 128 << 10;
+
 /** The exports of zstd-decoder.wasm (zstd-decoder.c). */
 interface DecoderExports {
   memory: { buffer: ArrayBuffer; grow(pages: number): number };
   __heap_base: { value: number };
   zd_init(): number;
   zd_decompress(dst: number, cap: number, src: number, n: number): number;
+  zd_head(dst: number, cap: number, src: number, n: number, want: number): number;
   zd_error(code: number): number;
 }
 
@@ -116,6 +120,28 @@ export class ZstdDecoder {
    * memory grows): a fresh 1 MiB array per frame cost the first read of a process ~0.1 CPU-s per 40 MB in page faults.
    */
   decompress(src: Uint8Array, size: number, borrow = false): Uint8Array {
+    this.place(src, size);
+    const n = this.ex.zd_decompress(this.dst, size, this.base, src.length);
+    if (n < 0) throw new Error(this.error(-n - 1));
+    if (n !== size) throw new Error(`zstd frame decoded to ${n} bytes, header says ${size}`);
+    const out = new Uint8Array(this.ex.memory.buffer, this.dst, n);
+    return borrow ? out : out.slice();
+  }
+
+  /**
+   * The start of the frame that `src` begins with (`src` may end anywhere in it): its blocks decoded in order until at
+   * least `want` bytes are out (a block more at most), the frame ends, or `src` holds no whole next block. A copy.
+   */
+  head(src: Uint8Array, want: number): Uint8Array {
+    const cap = want + BLOCK_MAX;
+    this.place(src, cap);
+    const n = this.ex.zd_head(this.dst, cap, this.base, src.length, want);
+    if (n < 0) throw new Error(this.error(-n - 1));
+    return new Uint8Array(this.ex.memory.buffer, this.dst, n).slice();
+  }
+
+  /** `src` copied into the module's memory, with room for `size` bytes of content after it (grown when needed). */
+  private place(src: Uint8Array, size: number): void {
     if (src.length > this.srcCap || size > this.dstCap) {
       this.srcCap = Math.max(this.srcCap, src.length);
       this.dstCap = Math.max(this.dstCap, size);
@@ -124,11 +150,6 @@ export class ZstdDecoder {
       if (grow > 0) this.ex.memory.grow(Math.ceil(grow / 65536));
     }
     new Uint8Array(this.ex.memory.buffer, this.base, src.length).set(src);
-    const n = this.ex.zd_decompress(this.dst, size, this.base, src.length);
-    if (n < 0) throw new Error(this.error(-n - 1));
-    if (n !== size) throw new Error(`zstd frame decoded to ${n} bytes, header says ${size}`);
-    const out = new Uint8Array(this.ex.memory.buffer, this.dst, n);
-    return borrow ? out : out.slice();
   }
 
   private error(code: number): string {
