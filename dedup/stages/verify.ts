@@ -628,7 +628,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   // node -> its place in `places`: its record's number, start, length, check
   const recordOf = new Map<number, number>();
   const places: number[] = [];
-  let inTask: ReturnType<typeof likelyInTask> | undefined;
+  let inTask = { checked: 0, connected: 0, bySize: 0 };
   try {
     for (let fi = 0; fi < cfg.inputs.length && needed.size > 0; fi++) {
       if (setsOf[fi] !== rank) continue;
@@ -702,9 +702,9 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     words: start,
     chars: bytes,
     profile,
-    likelyChecked: inTask!.checked,
-    likelyConnected: inTask!.connected,
-    likelyBySize: inTask!.bySize,
+    likelyChecked: inTask.checked,
+    likelyConnected: inTask.connected,
+    likelyBySize: inTask.bySize,
   };
 }
 
