@@ -37,7 +37,6 @@ import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import {
   checkProfile,
   Forest,
-  likelyInTask,
   openPairs,
   PairList,
   readSetsFile,
@@ -964,55 +963,4 @@ test('PairList gives each pair once, by u and v, whatever the order and repeats 
     const want = [...new Set(pushed)].sort((a, b) => a - b);
     assert.deepEqual([...pl.sortedUnique()], want, `${n} pairs`);
   }
-});
-
-test("likelyInTask checks a sets task's likely pairs within its files once each, its edges joining what every true pair joins", () => {
-  const dir = tmpDir('dd-linta-');
-  const u32 = seededRandom(29);
-  const first = 10;
-  const end = 70;
-  // sets of clusters of near-copies (J ≥ 0.8 within a cluster's base and its variants) among unrelated ones
-  const sets = new Map<number, Uint32Array>();
-  for (let n = first; n < end + 20; n++) {
-    const base = n % 7 < 3 ? 1000 * Math.floor(n / 7) : 100000 + 1000 * n;
-    const words = Array.from({ length: 40 }, (_, i) => base + i);
-    if (n % 7 === 1) words[0] = 999999;
-    if (n % 7 === 2) words[1] = 999998;
-    sets.set(n, Uint32Array.from(words).sort());
-  }
-  const all: [number, number][] = [];
-  for (let u = first; u < end; u++)
-    for (let v = u + 1; v < end + 20; v++)
-      if (u32() % 4 === 0 || Math.floor(u / 7) === Math.floor(v / 7)) all.push([u, v]);
-  const likely = Uint32Array.from(all.flat());
-  const asked = new Set<number>();
-  const setOf = (node: number) => {
-    assert.ok(node >= first && node < end, `set of node ${node}, not in the task's files`);
-    asked.add(node);
-    return sets.get(node)!;
-  };
-  const path = join(dir, 'e.bin');
-  const out = new RecordWriter(path, 2);
-  const { checked, connected, bySize } = likelyInTask(likely, end, setOf, 0.8, out);
-  out.close();
-  const edges = readAllRecords(path).words;
-  const pairs: [number, number][] = [];
-  for (let i = 0; i < edges.length; i += 2) pairs.push([edges[i]!, edges[i + 1]!]);
-  const within = all.filter(([, v]) => v < end);
-  const truePairs = within.filter(([u, v]) => jaccardSorted(sets.get(u)!, sets.get(v)!) >= 0.8);
-  assert.ok(truePairs.length > pairs.length && pairs.length > 0, 'a cluster joined by fewer edges than its true pairs');
-  for (const [u, v] of pairs)
-    assert.ok(
-      truePairs.some(([a, b]) => a === u && b === v),
-      `edge ${u}-${v} is a true pair`,
-    );
-  assert.deepEqual(components(end, pairs), components(end, truePairs));
-  assert.ok(checked > 0 && connected > 0, 'pairs already joined not checked');
-  assert.equal(
-    checked + connected + bySize,
-    within.length,
-    'each pair within the files checked, joined or decided by size',
-  );
-  assert.ok(asked.size > 0);
-  rmSync(dir, { recursive: true, force: true });
 });

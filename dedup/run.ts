@@ -376,13 +376,11 @@ async function verifyStage(
     .finally(releaseWrittenSets);
   const pairs = st.reduce((a, s) => a + s.pairs, 0);
   const verified = st.reduce((a, s) => a + s.verified, 0);
-  // the likely pairs within a sets task's files: skipped or decided by size there (likelyInTask), once
-  const connected = st.reduce((a, s) => a + s.connected, 0) + sets.reduce((a, s) => a + (s.likelyConnected ?? 0), 0);
-  const bySize = st.reduce((a, s) => a + s.bySize, 0) + sets.reduce((a, s) => a + (s.likelyBySize ?? 0), 0);
-  const inSets = sets.reduce((a, s) => a + (s.likelyChecked ?? 0), 0);
+  const connected = st.reduce((a, s) => a + s.connected, 0);
+  const bySize = st.reduce((a, s) => a + s.bySize, 0);
   const repeated = st.reduce((a, s) => a + (s.repeated ?? 0), 0);
   log(
-    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read; ${inSets} likely pairs checked by their sets task; ${st.length} verify task(s), ${repeated} checks of other tasks' likely pairs repeated`,
+    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read; ${st.length} verify task(s), ${repeated} checks of other tasks' likely pairs repeated`,
   );
   return verified;
 }

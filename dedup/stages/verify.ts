@@ -64,11 +64,6 @@ const setsIndexPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets'
 const likelyPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.likely.bin`);
 /** A sets task's other pairs (u < v, u in its files), each once: u, v each, sorted. */
 const otherPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.pairs.bin`);
-/**
- * The edges of a sets task's likely pairs with both ends in its files (checked there, while it holds their sets:
- * likelyInTask), u, v each: every verify task starts its forest with them and checks none of those pairs again.
- */
-const likelyEdgesPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.ledges.bin`);
 /** Those of a sets task's other pairs that its likely pairs do not join (openPairs; the verify plan's input): u, v each, sorted. */
 const openPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.open.bin`);
 
@@ -537,60 +532,6 @@ export function setCheck(words: Uint32Array): number {
   return h >>> 0;
 }
 
-/**
- * The likely pairs (u, v, u, v, …, by u and v) of a sets task whose both ends are in its files (v < `end`), checked in
- * order with a forest of their verified edges (a pair it already joins is skipped, as a verify task would), the edges
- * written to `out`. Returns the pairs checked, those not checked as already joined, and those decided by the sets'
- * sizes (counted once: by their sets task, not by the verify tasks). Every verify task then joins these edges first and skips those pairs:
- * each is checked once, where every verify task checked every likely pair (19k checks repeated at 75 MB with two
- * workers). The components do not change: a pair not checked is joined by verified edges.
- */
-export function likelyInTask(
-  likely: Uint32Array,
-  end: number,
-  setOf: (node: number) => Uint32Array,
-  threshold: number,
-  out: RecordWriter,
-): { checked: number; connected: number; bySize: number } {
-  const joined = new Forest();
-  const edge = new Uint32Array(2);
-  let checked = 0;
-  let connected = 0;
-  let bySize = 0;
-  let curU = -1;
-  let setU: Uint32Array = new Uint32Array(0);
-  for (let i = 0; i + 1 < likely.length; i += 2) {
-    const u = likely[i]!;
-    const v = likely[i + 1]!;
-    if (v >= end) continue;
-    const su = joined.slot(u);
-    const sv = joined.slot(v);
-    if (joined.sameSlots(su, sv)) {
-      connected++;
-      continue;
-    }
-    if (u !== curU) {
-      setU = setOf(u);
-      curU = u;
-    }
-    const setV = setOf(v);
-    // J ≤ min / max of the sizes (as runVerify decides it)
-    const larger = Math.max(setU.length, setV.length);
-    if (larger > 0 && Math.min(setU.length, setV.length) / larger < threshold) {
-      bySize++;
-      continue;
-    }
-    checked++;
-    if (jaccardSorted(setU, setV, threshold) >= threshold) {
-      joined.joinSlots(su, sv);
-      edge[0] = u;
-      edge[1] = v;
-      out.write(edge);
-    }
-  }
-  return { checked, connected, bySize };
-}
-
 /** Step a: shingle sets of the candidate documents of the task's files (a run of consecutive files, setsTasks). */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
   const { cfg, num, setsOf } = args;
@@ -601,7 +542,6 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
   const othersOut = new RecordWriter(otherPath(cfg, rank), 2);
-  const edgesOut = new RecordWriter(likelyEdgesPath(cfg, rank), 2);
   // (one range needs no open pairs: a resumed run with more reads the pairs files instead, checkProfile)
   const openOut = args.ranges > 1 ? new RecordWriter(openPath(cfg, rank), 2) : undefined;
   if (!openOut) rmSync(openPath(cfg, rank), { force: true });
@@ -615,20 +555,6 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   let start = 0;
   let docs = 0;
   let bytes = 0;
-  // the ends of the likely pairs within the task's files (v < end): their sets' records (index order), for likelyInTask
-  const ends = new NodeMarks(first, end);
-  for (let i = 0; i < likely.length; i++) {
-    const u = Math.floor(likely[i]! / 2 ** 32);
-    const v = likely[i]! - u * 2 ** 32;
-    if (v < end) {
-      ends.add(u);
-      ends.add(v);
-    }
-  }
-  // node -> its place in `places`: its record's number, start, length, check
-  const recordOf = new Map<number, number>();
-  const places: number[] = [];
-  let inTask = { checked: 0, connected: 0, bySize: 0 };
   try {
     for (let fi = 0; fi < cfg.inputs.length && needed.size > 0; fi++) {
       if (setsOf[fi] !== rank) continue;
@@ -645,10 +571,6 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         rec[2] = set.length;
         rec[3] = setCheck(set);
         index.write(rec);
-        if (ends.has(node)) {
-          recordOf.set(node, places.length);
-          places.push(docs, start, set.length, rec[3]);
-        }
         start += set.length;
         docs++;
         bytes += doc.text.length;
@@ -664,24 +586,8 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     crashPoint('verify-sets');
     data.close();
     index.close();
-    // the sets as held (or read back from the file just closed, each checked)
-    const file = held ? undefined : new RecordRanges(setsPath(cfg, rank));
-    try {
-      const setOf = (node: number): Uint32Array => {
-        const j = recordOf.get(node)!;
-        if (held) return held[places[j]!]!;
-        const set = file!.read(places[j + 1]!, places[j + 2]!, new Uint32Array(places[j + 2]!));
-        if (setCheck(set) !== places[j + 3])
-          throw new CorruptIntermediateError(file!.path, `shingle set of node ${node} fails its check`);
-        return set;
-      };
-      inTask = likelyInTask(likelyWords, end, setOf, cfg.minhash.threshold, edgesOut);
-    } finally {
-      file?.close();
-    }
     likelyOut.close();
     othersOut.close();
-    edgesOut.close();
     openOut?.close();
     if (held) {
       const st = statSync(setsPath(cfg, rank));
@@ -692,20 +598,11 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     index.abort();
     likelyOut.abort();
     othersOut.abort();
-    edgesOut.abort();
     openOut?.abort();
     throw e;
   }
   ctx.progress(1, 1);
-  return {
-    docs,
-    words: start,
-    chars: bytes,
-    profile,
-    likelyChecked: inTask.checked,
-    likelyConnected: inTask.connected,
-    likelyBySize: inTask.bySize,
-  };
+  return { docs, words: start, chars: bytes, profile };
 }
 
 /**
@@ -926,33 +823,11 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     return [into, set];
   };
   const t = cfg.minhash.threshold;
-  // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges, likely pairs
-  // within a sets task's files (checked there: likelyInTask); `repeated`: the likely pairs of the other ranges it
-  // checked for its forest (each is also checked by its own task)
-  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0, inSets: 0, repeated: 0 };
+  // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
+  // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
+  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0, repeated: 0 };
   const joined = new Forest();
-  // the likely pairs' edges within each sets task's files (likelyInTask), joined first (every task: the same forest);
-  // the edges of the range's own written. A sets task's pairs without that file (a run resumed from before it) are
-  // checked here. `inSetsEnd[t]`: the end of sets task t's nodes (its likely pairs with v below are done), or 0
-  const inSetsEnd = new Array<number>(likely).fill(0);
   try {
-    for (let t = 0; t < likely; t++) {
-      const path = likelyEdgesPath(cfg, t);
-      if (!existsSync(path)) continue;
-      const r = readAllRecords(path);
-      if (r.width !== 2) throw new CorruptIntermediateError(path, 'unexpected width');
-      const w = r.words;
-      for (let j = 0; j + 1 < w.length; j += 2) {
-        const u = w[j]!;
-        const v = w[j + 1]!;
-        joined.join(u, v);
-        if (u >= lo && u < hi) {
-          st.verified++;
-          pw.writeEdge(u, v);
-        }
-      }
-      inSetsEnd[t] = setsRange(args, t).end;
-    }
     let curU = -1;
     let setU: Uint32Array = new Uint32Array(0);
     // u's slot in the forest (the pairs are by u: looked up once a u)
@@ -962,18 +837,12 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     for (let p = 0, i = 0; p < parts.length; p++) {
       const w = parts[p]!;
       const isLikely = p < likely;
-      const doneBelow = isLikely ? inSetsEnd[p]! : 0;
       for (let j = 0; j + 1 < w.length; j += 2, i++) {
         if ((i & 4095) === 0) ctx.progress(i, total);
         const u = w[j]!;
         const v = w[j + 1]!;
         const own = !isLikely || (u >= lo && u < hi);
         if (own) st.pairs++;
-        // a likely pair within its sets task's files: checked there (its edge, if any, joined above)
-        if (v < doneBelow) {
-          if (own) st.inSets++;
-          continue;
-        }
         // u and v already joined by this task's edges: the pair's edge would not change any component
         if (u !== slotNode) {
           su = joined.slot(u);
