@@ -304,6 +304,16 @@ export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: 
   return { bounds, sizes };
 }
 
+/** The root of `x`'s tree in the union-find `parent` (a slot is its own parent at a root), halving the path. */
+function treeRoot(parent: Int32Array, x: number): number {
+  while (parent[x] !== x) {
+    const g = parent[parent[x]!]!;
+    parent[x] = g;
+    x = g;
+  }
+  return x;
+}
+
 /**
  * Of `others` (pairs u, v, u, v, …, first ≤ u < v < nodes), those whose ends the pairs `likely` (the same form) do
  * not join, as a union-find over them would (the same form, in order). These are a superset
@@ -313,14 +323,7 @@ export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: 
 export function openPairs(likely: Uint32Array, others: Uint32Array, first: number, nodes: number): Uint32Array {
   const parent = new Int32Array(Math.max(0, nodes - first));
   for (let x = 0; x < parent.length; x++) parent[x] = x;
-  const root = (x: number) => {
-    while (parent[x] !== x) {
-      const g = parent[parent[x]!]!;
-      parent[x] = g;
-      x = g;
-    }
-    return x;
-  };
+  const root = (x: number) => treeRoot(parent, x);
   for (let i = 0; i + 1 < likely.length; i += 2) {
     const a = root(likely[i]! - first);
     const b = root(likely[i + 1]! - first);
@@ -363,14 +366,7 @@ export function checkProfile(args: VerifyArgs, nodes: number): number[] {
   const size = new Uint32Array(nodes);
   const parent = new Int32Array(nodes);
   for (let x = 0; x < nodes; x++) parent[x] = x;
-  const root = (x: number) => {
-    while (parent[x] !== x) {
-      const g = parent[parent[x]!]!;
-      parent[x] = g;
-      x = g;
-    }
-    return x;
-  };
+  const root = (x: number) => treeRoot(parent, x);
   for (let t = 0; t < n; t++) {
     const ix = words(setsIndexPath(cfg, t), INDEX_WIDTH);
     for (let i = 0; i < ix.length; i += INDEX_WIDTH) size[ix[i]!] = ix[i + 2]!;
@@ -697,15 +693,9 @@ export class Forest {
     z.set(this.size);
     this.size = z;
   }
-  /** The root of slot `s`'s tree (path halving). */
+  /** The root of slot `s`'s tree. */
   private root(s: number): number {
-    const p = this.parent;
-    while (p[s] !== s) {
-      const g = p[p[s]!]!;
-      p[s] = g;
-      s = g;
-    }
-    return s;
+    return treeRoot(this.parent, s);
   }
   sameSlots(a: number, b: number): boolean {
     return this.root(a) === this.root(b);
