@@ -17,6 +17,7 @@
 #     its wall time already uses part of the second.
 #   RUNS: the runs of each tree in a round, in order (default "1 2", with ONE_CORE=1 "1c 1 2"); e.g. RUNS="1c 2" for
 #     issue 21's ratio alone.
+#   MAX_COMPUTE_S: stop (exit 3) when the host check's compute loop takes longer (e.g. 2.45 on an H100 host).
 # Each tree runs once before the first round, not counted (a fresh machine's first run is slower).
 # Prints one line per run (tree, workers, wall s, CPU-s of the command) and, per tree, the medians.
 set -euo pipefail
@@ -65,6 +66,15 @@ run() { # tree workers round ("1c": 1 worker on the first core of CORES)
 }
 $N --version
 nproc
+# the host's speed first: bench/core-contention.mjs's compute loop pinned to the first core (2.29 CPU-s on a clean
+# H100 host; 2.59-2.76 on the slow, noisy hosts of session 23, whose 1-worker runs of one tree ranged over 25-30 s):
+# with MAX_COMPUTE_S set, a slower host stops the script (exit 3) before its runs
+c=$(taskset -c "${CORES%%,*}" $N bench/core-contention.mjs --kind compute)
+echo "host check: compute loop $c CPU-s"
+if [[ -n ${MAX_COMPUTE_S:-} ]] && awk -v c="$c" -v m="$MAX_COMPUTE_S" 'BEGIN {exit !(c > m)}'; then
+  echo "host slower than MAX_COMPUTE_S=$MAX_COMPUTE_S: stopped"
+  exit 3
+fi
 # one run of each tree before the first round, not counted: on a fresh GPU host the first run was slower in CPU, not
 # only in wall (its map tasks up to 2× their later CPU: the inputs read from disk, the guest's memory touched for the
 # first time)
