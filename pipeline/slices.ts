@@ -15,7 +15,7 @@ import { decompress as fzstdDecompress } from 'fzstd';
 import { compressionOf, openBytes, stripCompression } from './readers/bytes.ts';
 import { detectFormat, type InputFormat } from './readers/index.ts';
 import type { FileSlice } from './readers/types.ts';
-import { scanFrame, zstdDecoder } from './readers/zstd.ts';
+import { scanFrame, skippableFrameSize, zstdDecoder } from './readers/zstd.ts';
 
 export type { FileSlice };
 
@@ -285,16 +285,12 @@ async function headBytes(file: string): Promise<Uint8Array | undefined> {
   try {
     const w = new Window(fd, statSync(file).size);
     let pos = 0;
-    for (let h = w.at(0, 8); h.length === 8 && le32(h, 0) >>> 4 === 0x184d2a5; h = w.at(pos, 8)) pos += 8 + le32(h, 4);
+    for (let s = 0; pos + 8 <= w.size && (s = skippableFrameSize(w.at(pos, 8))) >= 0;) pos += s;
     return pos < w.size ? zstdDecoder().head(w.at(pos, Math.min(KIND_SRC, w.size - pos)), KIND_BYTES) : undefined;
   } finally {
     closeSync(fd);
   }
 }
-
-/** The little-endian 32-bit word at b[i]. */
-const le32 = (b: Uint8Array, i: number): number =>
-  (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
 
 /** The share of CJK characters (U+3000–U+9FFF, raw or as JSON \uXXXX escapes) among the letters of UTF-8 bytes. */
 export function cjkShare(b: Uint8Array): number {

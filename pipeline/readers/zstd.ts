@@ -180,6 +180,12 @@ export type Scan =
   | { kind: 'skip'; end: number } // a complete skippable frame
   | { kind: 'stream' }; // not decodable whole: switch to streaming
 
+/** The size (its 8-byte header included) of the skippable frame `buf` (8 bytes or more) starts with; -1 if none does. */
+export function skippableFrameSize(buf: Uint8Array): number {
+  const magic = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24);
+  return magic >>> 4 === 0x184d2a5 ? 8 + ((buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0) : -1;
+}
+
 /**
  * Look at the frame starting at buf[0]. `whole`: find the end of any frame, whatever its size (a frame that does not
  * declare its content size has contentSize -1); otherwise a frame without a declared size, or larger than the caps
@@ -187,12 +193,9 @@ export type Scan =
  */
 export function scanFrame(buf: Uint8Array, whole = false): Scan {
   if (buf.length < 8) return { kind: 'need' };
+  const end = skippableFrameSize(buf);
+  if (end >= 0) return buf.length >= end ? { kind: 'skip', end } : { kind: 'need' };
   const magic = buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24);
-  if (magic >>> 4 === 0x184d2a5) {
-    const size = (buf[4] | (buf[5] << 8) | (buf[6] << 16) | (buf[7] << 24)) >>> 0;
-    const end = 8 + size;
-    return buf.length >= end ? { kind: 'skip', end } : { kind: 'need' };
-  }
   if (magic >>> 0 !== 0xfd2fb528) throw new Error('not a zstd frame (bad magic number)');
   const fhd = buf[4];
   const fcsFlag = fhd >> 6;
