@@ -304,6 +304,14 @@ export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: 
   return { bounds, sizes };
 }
 
+/** The words of the run file at `path` (checked as read), which must exist and hold records of `width` words. */
+function recordsOf(path: string, width: number): Uint32Array {
+  if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
+  const r = readAllRecords(path);
+  if (r.width !== width) throw new CorruptIntermediateError(path, 'unexpected width');
+  return r.words;
+}
+
 /** The root of `x`'s tree in the union-find `parent` (a slot is its own parent at a root), halving the path. */
 function treeRoot(parent: Int32Array, x: number): number {
   while (parent[x] !== x) {
@@ -356,21 +364,15 @@ const CHECK_BLOCKS = 1024;
 export function checkProfile(args: VerifyArgs, nodes: number): number[] {
   const { cfg, setsOf } = args;
   const n = setsCount(setsOf);
-  const words = (path: string, width: number) => {
-    if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
-    const r = readAllRecords(path);
-    if (r.width !== width) throw new CorruptIntermediateError(path, 'unexpected width');
-    return r.words;
-  };
   // each candidate document's set size (its sets task's index), and a forest of the likely pairs (union by index)
   const size = new Uint32Array(nodes);
   const parent = new Int32Array(nodes);
   for (let x = 0; x < nodes; x++) parent[x] = x;
   const root = (x: number) => treeRoot(parent, x);
   for (let t = 0; t < n; t++) {
-    const ix = words(setsIndexPath(cfg, t), INDEX_WIDTH);
+    const ix = recordsOf(setsIndexPath(cfg, t), INDEX_WIDTH);
     for (let i = 0; i < ix.length; i += INDEX_WIDTH) size[ix[i]!] = ix[i + 2]!;
-    const w = words(likelyPath(cfg, t), 2);
+    const w = recordsOf(likelyPath(cfg, t), 2);
     for (let i = 0; i + 1 < w.length; i += 2) {
       const a = root(w[i]!);
       const b = root(w[i + 1]!);
@@ -382,7 +384,7 @@ export function checkProfile(args: VerifyArgs, nodes: number): number[] {
   const t = cfg.minhash.threshold;
   for (let g = 0; g < n; g++) {
     // a sets task of a run with one range wrote no open pairs: its other pairs (a superset: the same profile)
-    const w = words(existsSync(openPath(cfg, g)) ? openPath(cfg, g) : otherPath(cfg, g), 2);
+    const w = recordsOf(existsSync(openPath(cfg, g)) ? openPath(cfg, g) : otherPath(cfg, g), 2);
     for (let i = 0; i + 1 < w.length; i += 2) {
       const u = w[i]!;
       const v = w[i + 1]!;
@@ -419,12 +421,7 @@ function taskPairs(
   hi: number,
 ): { parts: Uint32Array[]; likely: number; total: number } {
   const { cfg, setsOf } = args;
-  const pairsOf = (path: string) => {
-    if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
-    const r = readAllRecords(path);
-    if (r.width !== 2) throw new CorruptIntermediateError(path, 'unexpected width');
-    return r.words;
-  };
+  const pairsOf = (path: string) => recordsOf(path, 2);
   const parts: Uint32Array[] = [];
   let total = 0;
   const n = setsCount(setsOf);
@@ -781,14 +778,12 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (!files[g]) {
       const path = setsPath(cfg, g);
       if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
-      const ix = readAllRecords(setsIndexPath(cfg, g));
-      if (ix.width !== INDEX_WIDTH) throw new CorruptIntermediateError(setsIndexPath(cfg, g), 'unexpected width');
-      idx[g] = ix.words;
-      for (let i = 0; i < ix.words.length; i += INDEX_WIDTH) where.set(ix.words[i]!, i);
+      const ix = (idx[g] = recordsOf(setsIndexPath(cfg, g), INDEX_WIDTH));
+      for (let i = 0; i < ix.length; i += INDEX_WIDTH) where.set(ix[i]!, i);
       const size = statSync(path).size;
       if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
         const held = writtenSetsOf(path);
-        files[g] = held?.length === ix.words.length / INDEX_WIDTH ? held : readSetsFile(path, ix.words);
+        files[g] = held?.length === ix.length / INDEX_WIDTH ? held : readSetsFile(path, ix);
         inMemory += size;
       } else files[g] = new RecordRanges(path);
     }
