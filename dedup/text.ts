@@ -2,7 +2,7 @@
  * Text normalisation and shingle hashing shared by the dedup methods. Everything here is allocation-light:
  * shingle hashes go into a reusable Uint32Array, hashing is inline 32-bit integer arithmetic (Math.imul).
  */
-import { instantiate } from '../pipeline/wasm.ts';
+import { instantiate, type KernelMemory } from '../pipeline/wasm.ts';
 
 export interface NormaliseOptions {
   /** Lowercase the text. */
@@ -76,9 +76,7 @@ function ensure(n: number): Uint32Array {
 const SEED = 0x9747b28c;
 
 /** The shingling and signing kernel's exports (dedup/minhash-kernel.c, built by minhash-kernel.sh; the .wasm is committed). */
-export interface ShingleKernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+export interface ShingleKernel extends KernelMemory {
   shingles(text: number, length: number, n: number, ring: number, shortWhole: number, out: number): number;
   signChars(hasher: number, text: number, length: number, n: number, ring: number): number;
   signHashes(hasher: number, hashes: number, n: number): void;

@@ -14,7 +14,7 @@
  * Token → row lists of short tokens are cached.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { instantiate } from '../pipeline/wasm.ts';
+import { instantiate, type KernelMemory } from '../pipeline/wasm.ts';
 
 const f32 = Math.fround;
 
@@ -140,9 +140,7 @@ function readPQ(r: Reader) {
 }
 
 /** The prediction kernel (filters/fasttext-kernel.c, built by fasttext-kernel.sh), compiled once per process. */
-interface Kernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface Kernel extends KernelMemory {
   setup(params: number): void;
   scratch(utf16: number, utf: number, wb: number, ids: number): void;
   scanDict(d: number, end: number, size: number, out: number): number;

@@ -22,7 +22,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
-import { instantiate } from '../pipeline/wasm.ts';
+import { instantiate, type KernelMemory } from '../pipeline/wasm.ts';
 
 // ---------- correctly rounded natural logarithm of a positive integer ----------
 const FRAC = 128n;
@@ -392,9 +392,7 @@ function defaultDict(): Dict {
  * the route down the trie and the words of the route, over the text's UTF-16 code units in the kernel's memory. One
  * instance per dictionary holds a copy of its trie (copied in on its first use).
  */
-interface SegKernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface SegKernel extends KernelMemory {
   segment(
     text: number,
     length: number,

@@ -17,6 +17,12 @@ const wasm = (
 ).WebAssembly;
 const modules = new Map<string, object>();
 
+/** What every kernel built by clang exports beside its functions: its linear memory and where its heap starts. */
+export interface KernelMemory {
+  memory: { buffer: ArrayBuffer; grow(pages: number): number };
+  __heap_base: { value: number };
+}
+
 /** A new instance of the .wasm file at `url` with `imports`: its exports. */
 export function instantiate<T>(url: URL, imports: object = {}): T {
   let m = modules.get(url.href);

@@ -26,7 +26,7 @@ import {
   CAND_EST_SCALE,
 } from './common.ts';
 import { testHooks } from '../../pipeline/settings.ts';
-import { instantiate } from '../../pipeline/wasm.ts';
+import { instantiate, type KernelMemory } from '../../pipeline/wasm.ts';
 
 export interface BucketArgs {
   cfg: DedupConfig;
@@ -140,9 +140,7 @@ export function nodeGroups(cfg: DedupConfig, num: Numbering): NodeGroups {
 }
 
 /** The bucket kernel's exports (dedup/stages/bucket-kernel.c, built by bucket-kernel.sh; the .wasm is committed). */
-interface BucketKernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface BucketKernel extends KernelMemory {
   pairs(
     g: number,
     width: number,

@@ -8,12 +8,10 @@
  * our build of libzstd's compressor (zstd-encoder.c, one context and its buffers reused).
  */
 import { Decompress } from 'fzstd';
-import { instantiate } from '../wasm.ts';
+import { instantiate, type KernelMemory } from '../wasm.ts';
 
 /** The exports of zstd-encoder.wasm (zstd-encoder.c). */
-interface EncoderExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface EncoderExports extends KernelMemory {
   ze_need(level: number, n: number): number;
   ze_bound(n: number): number;
   ze_init(ws: number, size: number): number;
@@ -88,9 +86,7 @@ export function zstdCompress(data: Uint8Array, level = 3): Uint8Array {
 const BLOCK_MAX = 128 << 10;
 
 /** The exports of zstd-decoder.wasm (zstd-decoder.c). */
-interface DecoderExports {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface DecoderExports extends KernelMemory {
   zd_init(): number;
   zd_decompress(dst: number, cap: number, src: number, n: number): number;
   zd_head(dst: number, cap: number, src: number, n: number, want: number): number;

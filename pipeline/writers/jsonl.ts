@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { zstdCompress } from '../readers/zstd.ts';
 import { AtomicFile } from './atomic.ts';
 import { compressionOf, type Compression } from '../readers/bytes.ts';
-import { instantiate } from '../wasm.ts';
+import { instantiate, type KernelMemory } from '../wasm.ts';
 
 /** `data` as one zstd frame at `level` (default 3). */
 export async function zstdCompressChunk(data: Uint8Array, level = 3): Promise<Uint8Array> {
@@ -26,9 +26,7 @@ export interface JsonlWriterOptions {
 const spareBuffers: Buffer[] = [];
 
 /** The exports of json-kernel.wasm (json-kernel.c). */
-interface JsonKernel {
-  memory: { buffer: ArrayBuffer; grow(pages: number): number };
-  __heap_base: { value: number };
+interface JsonKernel extends KernelMemory {
   je_write(src: number, n: number, dst: number): number;
   je_extra(): number;
   je_lone(): number;
