@@ -116,6 +116,65 @@ test('shards: write, roll, manifest, read back exactly', async () => {
   }
 });
 
+/** The documents of every shard in `dir`'s manifest, in order. */
+async function readBack(dir: string): Promise<{ id: string; tokens: number[] }[]> {
+  const out: { id: string; tokens: number[] }[] = [];
+  for (const s of readManifest(dir).shards) {
+    const r = await readShardTokens(join(dir, s.file), { withMeta: true });
+    for (let i = 0; i < r.numDocs; i++)
+      out.push({ id: r.ids![i]!, tokens: [...r.tokens.subarray(r.docOffsets[i], r.docOffsets[i + 1])] });
+  }
+  return out;
+}
+
+test("shards: a finished or aborted writer's buffers are reused by the next, never by two open writers", async () => {
+  const root = tmpDir('steel-shards-spare-');
+  try {
+    const storeOf = (w: ShardWriter) => (w as unknown as { tokenStore: { flat: Uint32Array } }).tokenStore.flat;
+    const want = (docs: ShardDoc[]) => docs.map((d) => ({ id: d.id, tokens: [...d.tokens] }));
+    // two writers open at once (the shuffle's scatter), their adds interleaved: each has its own store
+    const a = makeDocs(600, 3),
+      b = makeDocs(500, 4);
+    const wa = new ShardWriter(join(root, 'a'), { tokenizer: TOK, batchTokens: 5_000 });
+    const wb = new ShardWriter(join(root, 'b'), { tokenizer: TOK, batchTokens: 5_000 });
+    assert.notEqual(storeOf(wa).buffer, storeOf(wb).buffer);
+    for (let i = 0; i < 600; i++) {
+      wa.add(a[i]!);
+      if (i < 500) wb.add(b[i]!);
+    }
+    const storeA = storeOf(wa).buffer;
+    writeManifest(join(root, 'a'), buildManifest(TOK, wa.finish()));
+    // the next writer takes the finished one's store, and its shards hold only its own documents
+    const c = makeDocs(40, 5);
+    const wc = new ShardWriter(join(root, 'c'), { tokenizer: TOK, batchTokens: 5_000 });
+    assert.equal(storeOf(wc).buffer, storeA);
+    for (const d of c) wc.add(d);
+    writeManifest(join(root, 'b'), buildManifest(TOK, wb.finish()));
+    writeManifest(join(root, 'c'), buildManifest(TOK, wc.finish()));
+    assert.deepEqual(await readBack(join(root, 'a')), want(a));
+    assert.deepEqual(await readBack(join(root, 'b')), want(b));
+    assert.deepEqual(await readBack(join(root, 'c')), want(c));
+    // an aborted writer gives its store back too (once: a second abort, or finish, gives nothing)
+    const wd = new ShardWriter(join(root, 'd'), { tokenizer: TOK, batchTokens: 5_000 });
+    for (const d of makeDocs(100, 6)) wd.add(d);
+    const storeD = storeOf(wd).buffer;
+    wd.abort();
+    wd.abort();
+    assert.deepEqual(wd.finish(), []);
+    const we = new ShardWriter(join(root, 'e'), { tokenizer: TOK, batchTokens: 5_000 });
+    const wf = new ShardWriter(join(root, 'f'), { tokenizer: TOK, batchTokens: 5_000 });
+    assert.equal(storeOf(we).buffer, storeD);
+    assert.notEqual(storeOf(wf).buffer, storeD);
+    const e = makeDocs(30, 7);
+    for (const d of e) we.add(d);
+    writeManifest(join(root, 'e'), buildManifest(TOK, we.finish()));
+    assert.deepEqual(await readBack(join(root, 'e')), want(e));
+    wf.abort();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('shards: empty shard set and oversize document', async () => {
   const dir = tmpDir('steel-shards-');
   try {
