@@ -16,6 +16,7 @@ typedef unsigned short u16;
 typedef unsigned int u32;
 typedef int i32;
 typedef unsigned long long u64;
+#include "../filters/xxh64.h"
 
 extern u8 __heap_base;
 // class (0 other, 1 letter, 2 number) of an astral code point: tokenizer/pretokenize.ts codePointClass
@@ -623,13 +624,12 @@ __attribute__((export_name("build"))) void build(void) {
 
 // ---------- the image: the tables `build` makes from the merges, saved (`imageSave`) so that a later instance adopts
 // them instead of building them again (`imageRoom`, then `imageLoad`): bytebpe.ts writes it to a file with a key of
-// what it was made from and a CRC-32 of the image, and checks both before it hands a file in (zlib's native crc32:
-// ~1 ms for the 4 MB where XXH64 in this kernel, run once per process in Liftoff code, took ~6 ms on the 2-core VM);
-// the kernel checks the header. A 16-word header (magic, version, merges, tokens, hash bits, the two fragment maps'
-// slots and sizes, words per pairs row, total bytes, three zero words), then, each at a 16-byte boundary: the merge hash,
+// what it was made from and checks the key before it hands a file in; the kernel checks the header and the digest of
+// the tables. A 16-word header (magic, version, merges, tokens, hash bits, the two fragment maps' slots and sizes,
+// words per pairs row, total bytes, the digest's two words), then, each at a 16-byte boundary: the merge hash,
 // result, byteIds, the BMP classes, the NFC bits, the maps' keys and values, the pairs matrix.
 #define IMAGE_MAGIC 0x4b455042u // "BPEK"
-#define IMAGE_VERSION 3u
+#define IMAGE_VERSION 2u
 #define IMAGE_HEAD 64u
 static u32 imageLen;
 
@@ -690,7 +690,9 @@ __attribute__((export_name("imageSave"))) u32 imageSave(void) {
   at = put(at, r.key, 4 * rSlots);
   at = put(at, r.val, 4 * rSlots);
   put(at, pairs, 4 * ((u32)lIds.size * (u32)words > 1 ? (u32)lIds.size * (u32)words : 1));
-  h[11] = h[12] = h[13] = 0;
+  const u64 d = xxh64((const u8 *)h + IMAGE_HEAD, imageLen - IMAGE_HEAD);
+  h[11] = (u32)d;
+  h[12] = (u32)(d >> 32);
   return (u32)h;
 }
 
@@ -701,7 +703,7 @@ static inline int pow2(u32 x) { return x >= 16 && (x & (x - 1)) == 0; }
 
 // Adopt the image of n bytes at `at` (a 16-byte boundary) for a tokenizer of nT ordinary tokens: its tables are used
 // where they lie, the constants copied. 1, or 0 (nothing adopted) when its header does not describe an image of this
-// size, version and tokenizer (bytebpe.ts has checked the image's CRC-32).
+// size, version and tokenizer, or its tables do not have the digest it records.
 __attribute__((export_name("imageLoad"))) i32 imageLoad(u32 at, u32 n, i32 nT) {
   const u32 *h = (const u32 *)at;
   if (at & 15 || n < IMAGE_HEAD || h[0] != IMAGE_MAGIC || h[1] != IMAGE_VERSION) return 0;
@@ -709,7 +711,8 @@ __attribute__((export_name("imageLoad"))) i32 imageLoad(u32 at, u32 n, i32 nT) {
   const u32 bits = h[4], lSlots = h[5], lSize = h[6], rSlots = h[7], rSize = h[8], w = h[9];
   if (m < 0 || m >= (1 << 22) || h[3] != (u32)nT || nT <= 0 || nT >= (1 << 21) - 1 || bits != hashBits(m) ||
       !pow2(lSlots) || !pow2(rSlots) || lSize > lSlots || rSize > rSlots || w != (rSize + 31) >> 5 || h[10] != n ||
-      imageSizeOf(m, bits, lSlots, rSlots, lSize, w) != n || h[11] != 0 || h[12] != 0 || h[13] != 0)
+      imageSizeOf(m, bits, lSlots, rSlots, lSize, w) != n ||
+      xxh64((const u8 *)at + IMAGE_HEAD, n - IMAGE_HEAD) != ((u64)h[12] << 32 | h[11]))
     return 0;
   nMerges = m;
   nTok = nT;

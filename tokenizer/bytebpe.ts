@@ -17,7 +17,6 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { byteLevelAlphabet, QWEN_PRETOKENIZE_REGEX } from './bpe.ts';
 import { astralClass, BMP_CLASSES } from './pretokenize.ts';
 import { instantiate } from '../pipeline/wasm.ts';
@@ -54,13 +53,12 @@ export interface ByteBpeSpec {
 
 const KERNEL_URL = new URL('./bpe-kernel.wasm', import.meta.url);
 /**
- * A kernel image file: this line, the key (sha256 of what it was made from), the CRC-32 of the kernel's image (4 bytes,
- * little-endian), the image. The image is read into the kernel's memory and its CRC-32 checked there (zlib's native
- * crc32, ~1 ms for the 4 MB on the 2-core VM, where XXH64 in the kernel took ~6 ms: it ran once per process, in
- * Liftoff code), then the kernel checks its header, so a damaged file is built again, not trusted.
+ * A kernel image file: this line, the key (sha256 of what it was made from), the kernel's image. The kernel checks
+ * the image's header and the digest of its tables (XXH64 in the kernel, filters/xxh64.h, ~1 ms for the 4 MB; sha256
+ * of them cost 7-25 ms per process on the 2-core VM), so a damaged file is built again, not trusted.
  */
 const IMAGE_MAGIC = 'steel bpe image\n';
-const IMAGE_PREFIX = 16 + 32 + 4;
+const IMAGE_PREFIX = 16 + 32;
 
 /** tokenizer/bpe-kernel.c's exports. */
 interface BpeKernel {
@@ -254,8 +252,7 @@ export class ByteBpe {
 
   /**
    * The kernel with the tables of `image`'s file, read straight into its memory; undefined when there is no such
-   * file or it is not an image of these inputs (its key), its bytes do not have the CRC-32 it records, or its header
-   * does not describe it (the kernel checks).
+   * file or it is not an image of these inputs (its key) or its header does not describe it (the kernel checks).
    */
   private imageKernel(image: NonNullable<ByteBpeSpec['image']>): BpeKernel | undefined {
     let fd: number;
@@ -272,7 +269,7 @@ export class ByteBpe {
         n >= 2 ** 31 ||
         readSync(fd, head, 0, IMAGE_PREFIX, 0) !== IMAGE_PREFIX ||
         head.toString('latin1', 0, 16) !== IMAGE_MAGIC ||
-        !this.imageKey(image.source()).equals(head.subarray(16, 48))
+        !this.imageKey(image.source()).equals(head.subarray(16))
       )
         return undefined;
       const k = instantiate<BpeKernel>(KERNEL_URL, { env: { astralClass } });
@@ -280,7 +277,6 @@ export class ByteBpe {
       const body = Buffer.from(k.memory.buffer, at, n);
       for (let got = 0, r = 1; got < n; got += r)
         if ((r = readSync(fd, body, got, n - got, IMAGE_PREFIX + got)) === 0) return undefined;
-      if (crc32(body) !== head.readUInt32LE(48)) return undefined;
       return k.imageLoad(at, n, this.tokenCount) ? k : undefined;
     } catch {
       return undefined;
@@ -298,9 +294,7 @@ export class ByteBpe {
     const k = this.k ?? this.kernel();
     const at = k.imageSave();
     const body = Buffer.from(new Uint8Array(k.memory.buffer, at, k.size(2)));
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32LE(crc32(body));
-    return Buffer.concat([Buffer.from(IMAGE_MAGIC, 'latin1'), this.imageKey(this.spec.image.source()), crc, body]);
+    return Buffer.concat([Buffer.from(IMAGE_MAGIC, 'latin1'), this.imageKey(this.spec.image.source()), body]);
   }
 
   /** Copy seg's UTF-16 code units into the kernel's memory; returns the kernel. */
