@@ -131,7 +131,7 @@ test("shards: a finished or aborted writer's buffers are reused by the next, nev
   const root = tmpDir('steel-shards-spare-');
   try {
     const storeOf = (w: ShardWriter) => (w as unknown as { tokenStore: { flat: Uint32Array } }).tokenStore.flat;
-    const want = (docs: ShardDoc[]) => docs.map((d) => ({ id: d.id, tokens: [...d.tokens] }));
+    const want = (docs: ShardDoc[]) => docs.map((d) => ({ id: d.id, tokens: Array.from(d.tokens) }));
     // two writers open at once (the shuffle's scatter), their adds interleaved: each has its own store
     const a = makeDocs(600, 3),
       b = makeDocs(500, 4);
