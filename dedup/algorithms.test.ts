@@ -38,7 +38,6 @@ import {
   checkProfile,
   Forest,
   openPairs,
-  PairList,
   readSetsFile,
   setCheck,
   setsCount,
@@ -931,36 +930,4 @@ test("checkProfile counts each other pair that no task's likely pairs join and t
     () => checkProfile(args, nodes),
     (e: Error) => e instanceof CorruptIntermediateError && e.message.includes('s00000.pairs.bin'),
   );
-});
-
-test('PairList gives each pair once, by u and v, whatever the order and repeats pushed', () => {
-  let seed = 7;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  // v below 2^16, and across the whole 32-bit range; u near 0 and near 2^32; a u's pairs sorted in place (at most 32
-  // records: 1-4 or ~15 per u) or by sort() (more); the list grown from 4 pairs, or sized for its pairs at once
-  for (const [n, uFrom, uSpan, vSpan, capacity] of [
-    [0, 0, 1, 1, 4],
-    [1, 5, 1, 1, 4],
-    [2_000, 0, 40, 300, 4],
-    [5_000, 1000, 3, 2 ** 16, 4],
-    [20_000, 2 ** 32 - 500, 500, 2 ** 32, 4],
-    [20_000, 77, 1, 2 ** 32, 4],
-    [3_000, 0, 1_500, 2 ** 32, 4],
-    [3_000, 9, 200, 40, 4_000],
-    [3_000, 9, 200, 2 ** 32, 3_000 * 2],
-  ] as const) {
-    const pl = new PairList(capacity);
-    const pushed: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const u = uFrom + Math.floor(rnd() * uSpan);
-      const v = Math.floor(rnd() * vSpan);
-      // a pair pushed again, out of order
-      for (let r = rnd() < 0.3 ? 2 : 1; r > 0; r--) {
-        pl.push(u, v);
-        pushed.push(u * 2 ** 32 + v);
-      }
-    }
-    const want = [...new Set(pushed)].sort((a, b) => a - b);
-    assert.deepEqual([...pl.sortedUnique()], want, `${n} pairs`);
-  }
 });

@@ -120,3 +120,103 @@ __attribute__((export_name("emit"))) u32 emit(const Emit *e, const u32 *g, u32 w
   written = cands;
   return x;
 }
+
+// The verify step's sets tasks read the candidate records written above (dedup/stages/verify.ts rangeCandidates):
+// candScan marks a task's candidate documents and collects its pairs, pairsSortUnique gives them back each once,
+// ascending. Here rather than in JavaScript, whose loops each process compiled (and recompiled after deopts) anew:
+// with two workers both lanes paid that.
+
+static u32 scannedOthers, scannedLikely;
+
+// Pairs (other, likely) collected by candScan since the last candStart.
+__attribute__((export_name("candStart"))) void candStart(void) { scannedOthers = scannedLikely = 0; }
+__attribute__((export_name("candOthers"))) u32 candOthers(void) { return scannedOthers; }
+__attribute__((export_name("candLikely"))) u32 candLikely(void) { return scannedLikely; }
+
+// recs: n records (u, v, estimate). For the nodes first .. first + span - 1: marks[node - first] = 1 for every u or v
+// among them; the pairs with u among them and u < v go to `area` (room for cap pairs, of 2 words): those whose
+// estimate is at least atLeast (the likely ones) from its end backwards, the others from its start. The caller makes
+// cap at least the records it passes between two candStart calls.
+__attribute__((export_name("candScan"))) void candScan(const u32 *recs, u32 n, u32 first, u32 span, u32 atLeast,
+                                                         unsigned char *marks, u32 *area, u32 cap) {
+  u32 no = scannedOthers, nl = scannedLikely;
+  u32 *likelyEnd = area + 2 * cap;
+  for (u32 i = 0; i < n; i++) {
+    const u32 u = recs[3 * i], v = recs[3 * i + 1];
+    const u32 du = u - first, dv = v - first;
+    const int inU = du < span;
+    if (inU) marks[du] = 1;
+    if (dv < span) marks[dv] = 1;
+    if (!inU || u > v) continue;
+    if (recs[3 * i + 2] >= atLeast) {
+      nl++;
+      likelyEnd[-2 * (int)nl] = u;
+      likelyEnd[-2 * (int)nl + 1] = v;
+    } else {
+      area[2 * no] = u;
+      area[2 * no + 1] = v;
+      no++;
+    }
+  }
+  scannedOthers = no;
+  scannedLikely = nl;
+}
+
+static void siftDown(u32 *a, u32 i, u32 n) {
+  const u32 x = a[i];
+  for (;;) {
+    u32 c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && a[c + 1] > a[c]) c++;
+    if (a[c] <= x) break;
+    a[i] = a[c];
+    i = c;
+  }
+  a[i] = x;
+}
+
+// a[0 .. n - 1] ascending: an insertion sort when short (a first node's pairs mostly are), else a heapsort.
+static void sortWords(u32 *a, u32 n) {
+  if (n <= 32) {
+    for (u32 i = 1; i < n; i++) {
+      const u32 y = a[i];
+      u32 j = i;
+      for (; j > 0 && a[j - 1] > y; j--) a[j] = a[j - 1];
+      a[j] = y;
+    }
+    return;
+  }
+  for (u32 i = n / 2; i-- > 0;) siftDown(a, i, n);
+  for (u32 e = n - 1; e > 0; e--) {
+    const u32 t = a[0];
+    a[0] = a[e];
+    a[e] = t;
+    siftDown(a, 0, e);
+  }
+}
+
+// pairs: n pairs (u, v) with first <= u < first + span. Writes the distinct ones to `out` (which may be `pairs`) as
+// u, v, u, v, ... ascending and returns their count: counted by u (at: span + 1 words of scratch), each u's v sorted
+// (byU: n words of scratch).
+__attribute__((export_name("pairsSortUnique"))) u32 pairsSortUnique(const u32 *pairs, u32 n, u32 first, u32 span,
+                                                                      u32 *at, u32 *byU, u32 *out) {
+  __builtin_memset(at, 0, (span + 1) * 4);
+  for (u32 i = 0; i < n; i++) at[pairs[2 * i] - first + 1]++;
+  for (u32 x = 1; x <= span; x++) at[x] += at[x - 1];
+  // at[x] is the start of u = first + x's run; as each v is placed it moves on, ending at the next run's start
+  for (u32 i = 0; i < n; i++) byU[at[pairs[2 * i] - first]++] = pairs[2 * i + 1];
+  u32 k = 0;
+  for (u32 x = 0, a = 0; x < span; x++) {
+    const u32 b = at[x];
+    if (a == b) continue;
+    sortWords(byU + a, b - a);
+    for (u32 j = a; j < b; j++) {
+      if (j > a && byU[j] == byU[j - 1]) continue;
+      out[2 * k] = first + x;
+      out[2 * k + 1] = byU[j];
+      k++;
+    }
+    a = b;
+  }
+  return k;
+}

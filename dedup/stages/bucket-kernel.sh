@@ -5,4 +5,4 @@
 #   bash dedup/stages/bucket-kernel.sh [OUT.wasm]
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-exec bash "$HERE/../../filters/wasm-kernel.sh" "$HERE/bucket-kernel.c" "${1:-$HERE/bucket-kernel.wasm}" -msimd128
+exec bash "$HERE/../../filters/wasm-kernel.sh" "$HERE/bucket-kernel.c" "${1:-$HERE/bucket-kernel.wasm}" -msimd128 -mbulk-memory

@@ -27,6 +27,7 @@ import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/re
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { signedFile } from './signatures.ts';
+import { RangePairs } from './cand-pairs.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
 import { jaccardSorted, sortedSet } from '../text.ts';
 import {
@@ -124,128 +125,43 @@ export function setsCount(setsOf: readonly number[]): number {
  * The candidate documents of the node range first .. end - 1 (a sets task's files): the nodes in the range of the
  * cand/ records of the groups of its files (a pair is recorded as u < v in the group of u, and as v, u in the group
  * of v when that is another). And of its pairs (u < v,
- * u in the range), each once (a pair has a record per band it shares), as u · 2³² + v, sorted: those whose sketch
- * estimate reaches the threshold (the likely duplicates), and the others.
+ * u in the range), each once (a pair has a record per band it shares), as u, v, u, v, … ascending: those whose
+ * sketch estimate reaches the threshold (the likely duplicates), and the others.
  */
 function rangeCandidates(
   cfg: DedupConfig,
   groups: number[],
   first: number,
   end: number,
-): { nodes: NodeMarks; likely: Float64Array; others: Float64Array } {
-  const nodes = new NodeMarks(first, end);
+): { nodes: NodeMarks; likely: Uint32Array; others: Uint32Array } {
   const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
-  // the likely ones are few of the records (grown as needed); the others are at most the records read: sized for that
-  // at once (pages never written are never touched), where growing by doubling copied and page-faulted ~2x the final
-  // arrays (~0.2 CPU-s of the 75 MB set's sets step)
-  const likely = new PairList();
-  const others = new PairList(files.reduce((a, r) => a + r.count, 0));
-  const atLeast = Math.round(cfg.minhash.threshold * CAND_EST_SCALE);
-  // the records a chunk at a time (RecordReader.nextChunk), not a call of next() and a copy per record: with two
-  // workers the tasks read more of them (a group cut between two tasks is read by both: at 75 MB the two tasks read
-  // 102 MB of cand/ files that hold 67 MB, where one worker's task reads 54 MB)
-  for (const r of files) {
-    for (let c = r.nextChunk(); c; c = r.nextChunk()) {
-      for (let i = 0; i + 2 < c.length; i += 3) {
-        const u = c[i]!;
-        const v = c[i + 1]!;
-        const inU = u >= first && u < end;
-        if (inU) nodes.add(u);
-        if (v >= first && v < end) nodes.add(v);
-        if (u > v || !inU) continue;
-        if (c[i + 2]! >= atLeast) likely.push(u, v);
-        else others.push(u, v);
-      }
-    }
-  }
-  return { nodes, likely: likely.sortedUnique(), others: others.sortedUnique() };
+  // the records a chunk at a time (RecordReader.nextChunk), into the kernel (RangePairs): with two workers the tasks
+  // read more of them (a group cut between two tasks is read by both: at 75 MB the two tasks read 102 MB of cand/
+  // files that hold 67 MB, where one worker's task reads 54 MB)
+  const pairs = new RangePairs(
+    first,
+    end,
+    Math.round(cfg.minhash.threshold * CAND_EST_SCALE),
+    files.reduce((a, r) => a + r.count, 0),
+  );
+  for (const r of files) for (let c = r.nextChunk(); c; c = r.nextChunk()) pairs.scan(c);
+  const { marks, likely, others } = pairs.finish();
+  return { nodes: new NodeMarks(first, marks), likely, others };
 }
 
-/**
- * A set of the nodes first .. end - 1 (a sets task's candidate documents): a byte each, where a Set took a hash
- * lookup per cand/ record read (millions a task).
- */
+/** The candidate documents of the nodes first .. first + marks.length - 1: a byte each, 1 for a candidate. */
 class NodeMarks {
-  private readonly marks: Uint8Array;
-  size = 0;
+  readonly size: number;
   constructor(
     private readonly first: number,
-    end: number,
+    private readonly marks: Uint8Array,
   ) {
-    this.marks = new Uint8Array(Math.max(0, end - first));
-  }
-  add(n: number): void {
-    const i = n - this.first;
-    if (this.marks[i] === 0) {
-      this.marks[i] = 1;
-      this.size++;
-    }
+    let n = 0;
+    for (let i = 0; i < marks.length; i++) n += marks[i]!;
+    this.size = n;
   }
   has(n: number): boolean {
     return this.marks[n - this.first] === 1;
-  }
-}
-
-/**
- * Pairs (u, v) collected with repeats (a pair has a record per band it shares), given back each once as u · 2³² + v,
- * ascending: counted by u, then each u's v sorted (a count array over the range of u and short sorts, where one sort
- * of every record was most of a verify task's own time). The pairs are held interleaved (u, v) in one buffer, and the
- * result is written over them (a Float64Array over the same bytes): no second array of the pairs' size to page-fault.
- */
-export class PairList {
-  private uv: Uint32Array;
-  private n = 0;
-  /** `capacity`: pairs to make room for at once (the buffer doubles when full). */
-  constructor(capacity = 1024) {
-    this.uv = new Uint32Array(2 * Math.max(16, capacity));
-  }
-  push(u: number, v: number): void {
-    if (2 * this.n === this.uv.length) {
-      const b = new Uint32Array(this.uv.length * 2);
-      b.set(this.uv);
-      this.uv = b;
-    }
-    this.uv[2 * this.n] = u;
-    this.uv[2 * this.n++ + 1] = v;
-  }
-  /** The distinct pairs, ascending; the list is spent (its buffer holds the result). */
-  sortedUnique(): Float64Array {
-    const { uv, n } = this;
-    this.n = 0;
-    this.uv = new Uint32Array(32);
-    if (n === 0) return new Float64Array(0);
-    let lo = uv[0]!;
-    let hi = uv[0]!;
-    for (let i = 1; i < n; i++) {
-      lo = Math.min(lo, uv[2 * i]!);
-      hi = Math.max(hi, uv[2 * i]!);
-    }
-    const at = new Uint32Array(hi - lo + 2);
-    for (let i = 0; i < n; i++) at[uv[2 * i]! - lo + 1]!++;
-    for (let k = 1; k < at.length; k++) at[k]! += at[k - 1]!;
-    const byU = new Uint32Array(n);
-    const fill = at.slice();
-    for (let i = 0; i < n; i++) byU[fill[uv[2 * i]! - lo]!++] = uv[2 * i + 1]!;
-    // the pairs are in byU now: the result takes their bytes (n pairs, 8 bytes each: the words written by push)
-    const out = new Float64Array(uv.buffer, uv.byteOffset, n);
-    let k = 0;
-    for (let x = 0; x + 1 < at.length; x++) {
-      const a = at[x]!;
-      const b = at[x + 1]!;
-      if (a === b) continue;
-      // a u's records are few: an insertion sort in place (a subarray and its sort() per u cost more); many: sort()
-      if (b - a > 32) byU.subarray(a, b).sort();
-      else
-        for (let i = a + 1; i < b; i++) {
-          const y = byU[i]!;
-          let j = i - 1;
-          for (; j >= a && byU[j]! > y; j--) byU[j + 1] = byU[j]!;
-          byU[j + 1] = y;
-        }
-      const base = (lo + x) * 2 ** 32;
-      for (let j = a; j < b; j++) if (j === a || byU[j] !== byU[j - 1]) out[k++] = base + byU[j]!;
-    }
-    return out.subarray(0, k);
   }
 }
 
@@ -450,23 +366,6 @@ function taskPairs(
   return { parts, likely: n, total };
 }
 
-/**
- * Pairs u · 2³² + v as records (u, v) of `out`, a width-2 run file. The records are made over the pairs' own bytes (a
- * pair's two words take its 8 bytes once it is read), so `pairs` is spent: no fresh array of their size to page-fault.
- * Returns the records (u, v, u, v, …: the pairs' bytes).
- */
-function writePairs(out: RecordWriter, pairs: Float64Array): Uint32Array {
-  const words = new Uint32Array(pairs.buffer, pairs.byteOffset, 2 * pairs.length);
-  for (let i = 0; i < pairs.length; i++) {
-    const p = pairs[i]!;
-    const u = Math.floor(p / 2 ** 32);
-    words[2 * i] = u;
-    words[2 * i + 1] = p - u * 2 ** 32;
-  }
-  out.writeMany(words, pairs.length);
-  return words;
-}
-
 /** A reader of a cand/ file's records (u, v, estimate; checked as read). */
 function candidateReader(path: string): RecordReader {
   const r = new RecordReader(path);
@@ -569,11 +468,11 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         bytes += doc.text.length;
       }
     }
-    const likelyWords = writePairs(likelyOut, likely);
-    const otherWords = writePairs(othersOut, others);
-    profile = pairProfile(first, end, otherWords);
+    likelyOut.writeMany(likely, likely.length / 2);
+    othersOut.writeMany(others, others.length / 2);
+    profile = pairProfile(first, end, others);
     if (openOut) {
-      const open = openPairs(likelyWords, otherWords, first, num.offsets.at(-1)!);
+      const open = openPairs(likely, others, first, num.offsets.at(-1)!);
       openOut.writeMany(open, open.length / 2);
     }
     crashPoint('verify-sets');
