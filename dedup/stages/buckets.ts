@@ -380,97 +380,95 @@ async function runBuckets(rank: number, world: number, args: BucketArgs, ctx: Ta
   // kernel (the pairs one by one in JavaScript cost ~0.3 CPU-s of the 75 MB set's ~1 s)
   const emitting = sketches !== undefined && index === undefined && maxDiff >= 0;
   if (emitting) sketches.prepareEmit(num, groupOf, cfg.groups, maxDiff);
+  // the callbacks of every band's merge made once: a merge's compiled code inlines them, and a new closure per band
+  // was a call target it had not seen (a deopt and a compile again per band, in each process)
+  const edge = (u: number, v: number) => {
+    if (u === v) return;
+    pw.writeEdge(u, v);
+    out.edges++;
+  };
+  const firstIndexNode = num.offsets[num.offsets.length - 1]!;
+  // a candidate pair with its sketch estimate (verify takes the likeliest pairs first): (lo, hi) to the group of
+  // lo, whose verify task checks it; (hi, lo) too when hi is in another group, whose sets task reads hi's text
+  const cand = (u: number, v: number, est: number) => {
+    if (u === v) return;
+    const lo = Math.min(u, v);
+    const hi = Math.max(u, v);
+    const gLo = groupOf.of(lo);
+    candRec[2] = Math.round(est * CAND_EST_SCALE);
+    candRec[0] = lo;
+    candRec[1] = hi;
+    candGroup = gLo;
+    cw!.write(candRec);
+    const gHi = groupOf.of(hi);
+    if (gHi !== gLo) {
+      candRec[0] = hi;
+      candRec[1] = lo;
+      candGroup = gHi;
+      cw!.write(candRec);
+    }
+    out.candidates++;
+  };
+  /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */
+  const pair = (u: number, v: number, x: Uint32Array, xo: number, y: Uint32Array, yo: number) => {
+    out.compared++;
+    if (cfg.method === 'simhash') {
+      if (hamming(x[xo]!, x[xo + 1]!, y[yo]!, y[yo + 1]!) <= cfg.simhash.distance) edge(u, v);
+      return;
+    }
+    decide(u, v, sketchJaccard(x, xo, y, yo, numPerm));
+  };
+  /** A MinHash pair by its sketch estimate (a document of a previous index has no text here: by the estimate). */
+  const decide = (u: number, v: number, est: number) => {
+    if (u >= firstIndexNode || v >= firstIndexNode) {
+      if (est >= cfg.minhash.threshold) edge(u, v);
+    } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v, est);
+  };
+  const onGroup = (g: Uint32Array, n: number) => {
+    if (n < 2) return;
+    out.buckets++;
+    const node = (i: number) => nodeOf(num, g[i * width + 2]!, g[i * width + 3]!);
+    if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) {
+      const first = node(0);
+      for (let i = 1; i < n; i++) edge(first, node(i));
+      return;
+    }
+    // identical payloads collapse onto their first member (SimHash: same hash; MinHash: same sketch, a pair
+    // still verified exactly); distinct payloads are compared pairwise
+    const reps = distinctPayloads(g, n, width, payload, (r, i) =>
+      pair(node(r), node(i), g, r * width + 4, g, i * width + 4),
+    );
+    // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
+    if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
+    if (sketches) {
+      out.compared += pairsCompared(reps.length, MAX_PAIRWISE);
+      if (emitting) out.candidates += sketches.emit(g, n, width, reps, MAX_PAIRWISE, maxDiff, cw!);
+      else if (maxDiff >= 0)
+        sketches.each(g, n, width, reps, MAX_PAIRWISE, maxDiff, (x, y, d) =>
+          decide(node(x), node(y), sketches.estOf[d]!),
+        );
+      return;
+    }
+    for (let x = 0; x < reps.length; x++) {
+      const ox = reps[x]! * width + 4;
+      for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++)
+        pair(node(reps[x]!), node(reps[y]!), g, ox, g, reps[y]! * width + 4);
+    }
+  };
+  const onOverflow = (rec: Uint32Array, g: Uint32Array, n: number) => {
+    // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
+    out.overflow++;
+    const u = nodeOf(num, rec[2]!, rec[3]!);
+    if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify))
+      return edge(nodeOf(num, g[2]!, g[3]!), u);
+    for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++)
+      pair(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u, g, y * width + 4, rec, 4);
+  };
   try {
     for (let b = rank; b < bands; b += world) {
       const runs: (string | RunFile)[] = bandRuns(cfg, num, b);
       if (index) runs.push(...index.band(b));
-      const edge = (u: number, v: number) => {
-        if (u === v) return;
-        pw.writeEdge(u, v);
-        out.edges++;
-      };
-      const firstIndexNode = num.offsets[num.offsets.length - 1]!;
-      // a candidate pair with its sketch estimate (verify takes the likeliest pairs first): (lo, hi) to the group of
-      // lo, whose verify task checks it; (hi, lo) too when hi is in another group, whose sets task reads hi's text
-      const cand = (u: number, v: number, est: number) => {
-        if (u === v) return;
-        const lo = Math.min(u, v);
-        const hi = Math.max(u, v);
-        const gLo = groupOf.of(lo);
-        candRec[2] = Math.round(est * CAND_EST_SCALE);
-        candRec[0] = lo;
-        candRec[1] = hi;
-        candGroup = gLo;
-        cw!.write(candRec);
-        const gHi = groupOf.of(hi);
-        if (gHi !== gLo) {
-          candRec[0] = hi;
-          candRec[1] = lo;
-          candGroup = gHi;
-          cw!.write(candRec);
-        }
-        out.candidates++;
-      };
-      /** Decide a pair of distinct members from their payloads (SimHash: 64-bit hashes; MinHash: 2-bit sketches). */
-      const pair = (u: number, v: number, x: Uint32Array, xo: number, y: Uint32Array, yo: number) => {
-        out.compared++;
-        if (cfg.method === 'simhash') {
-          if (hamming(x[xo]!, x[xo + 1]!, y[yo]!, y[yo + 1]!) <= cfg.simhash.distance) edge(u, v);
-          return;
-        }
-        decide(u, v, sketchJaccard(x, xo, y, yo, numPerm));
-      };
-      /** A MinHash pair by its sketch estimate (a document of a previous index has no text here: by the estimate). */
-      const decide = (u: number, v: number, est: number) => {
-        if (u >= firstIndexNode || v >= firstIndexNode) {
-          if (est >= cfg.minhash.threshold) edge(u, v);
-        } else if (est >= cfg.minhash.threshold - PREFILTER_MARGIN) cand(u, v, est);
-      };
-      out.records += mergeRuns(
-        runs,
-        width,
-        (g, n) => {
-          if (n < 2) return;
-          out.buckets++;
-          const node = (i: number) => nodeOf(num, g[i * width + 2]!, g[i * width + 3]!);
-          if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify)) {
-            const first = node(0);
-            for (let i = 1; i < n; i++) edge(first, node(i));
-            return;
-          }
-          // identical payloads collapse onto their first member (SimHash: same hash; MinHash: same sketch, a pair
-          // still verified exactly); distinct payloads are compared pairwise
-          const reps = distinctPayloads(g, n, width, payload, (r, i) =>
-            pair(node(r), node(i), g, r * width + 4, g, i * width + 4),
-          );
-          // a bucket with very many distinct members: each is compared with the first MAX_PAIRWISE only (bounded time)
-          if (reps.length > MAX_PAIRWISE) out.cappedBuckets++;
-          if (sketches) {
-            out.compared += pairsCompared(reps.length, MAX_PAIRWISE);
-            if (emitting) out.candidates += sketches.emit(g, n, width, reps, MAX_PAIRWISE, maxDiff, cw!);
-            else if (maxDiff >= 0)
-              sketches.each(g, n, width, reps, MAX_PAIRWISE, maxDiff, (x, y, d) =>
-                decide(node(x), node(y), sketches.estOf[d]!),
-              );
-            return;
-          }
-          for (let x = 0; x < reps.length; x++) {
-            const ox = reps[x]! * width + 4;
-            for (let y = 0; y < Math.min(x, MAX_PAIRWISE); y++)
-              pair(node(reps[x]!), node(reps[y]!), g, ox, g, reps[y]! * width + 4);
-          }
-        },
-        testHooks().dedupMaxGroup ?? MAX_GROUP,
-        (rec, g, n) => {
-          // bucket larger than MAX_GROUP records: compare with the first MAX_PAIRWISE held records only
-          out.overflow++;
-          const u = nodeOf(num, rec[2]!, rec[3]!);
-          if (cfg.method === 'exact' || (cfg.method === 'minhash' && !cfg.minhash.verify))
-            return edge(nodeOf(num, g[2]!, g[3]!), u);
-          for (let y = 0; y < Math.min(n, MAX_PAIRWISE); y++)
-            pair(nodeOf(num, g[y * width + 2]!, g[y * width + 3]!), u, g, y * width + 4, rec, 4);
-        },
-      );
+      out.records += mergeRuns(runs, width, onGroup, testHooks().dedupMaxGroup ?? MAX_GROUP, onOverflow);
       out.bands.push(b);
       ctx.progress(out.bands.length);
     }

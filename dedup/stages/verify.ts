@@ -23,7 +23,7 @@ import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import { setting, testHooks } from '../../pipeline/settings.ts';
-import { detectFormat, readDocuments, recordToDocument } from '../../pipeline/readers/index.ts';
+import { detectFormat, readDocuments, recordToDocument, type ToDocumentOptions } from '../../pipeline/readers/index.ts';
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { signedFile } from './signatures.ts';
@@ -453,7 +453,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       let any = false;
       for (let n = num.offsets[fi]!; n < num.offsets[fi + 1]! && !any; n++) any = needed.has(n);
       if (!any) continue;
-      for await (const { node, doc } of neededDocuments(cfg, num, fi, needed)) {
+      await neededDocuments(cfg, num, fi, needed, (node, doc) => {
         const set = sortedSet(minhashShingles(cfg, doc.text, doc.lang));
         data.writeMany(set, set.length);
         if (held && start + set.length <= holdWords) held.push(set.slice());
@@ -466,7 +466,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
         start += set.length;
         docs++;
         bytes += doc.text.length;
-      }
+      });
     }
     likelyOut.writeMany(likely, likely.length / 2);
     othersOut.writeMany(others, others.length / 2);
@@ -498,15 +498,19 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
 }
 
 /**
- * The documents of input file `fi` whose nodes are in `needed`. JSONL: only the lines signatures recorded for them
- * are decoded and parsed (the rest is skipped as bytes); other formats: every document is read.
+ * The documents of input file `fi` whose nodes are in `needed`, each handed to `each` in order. JSONL: only the lines
+ * signatures recorded for them are decoded and parsed (the rest is skipped as bytes: WantedLines); other formats:
+ * every document is read. A callback, not an async generator resumed per document: with the document's work inlined,
+ * V8 compiled the generator (and the sets task's loop over it) in each process, again after each deopt, ~3 times a
+ * process.
  */
-async function* neededDocuments(
+async function neededDocuments(
   cfg: DedupConfig,
   num: Numbering,
   fi: number,
   needed: NodeMarks,
-): AsyncGenerator<{ node: number; doc: Document }> {
+  each: (node: number, doc: Document) => void,
+): Promise<void> {
   const path = cfg.inputs[fi]!;
   const first = num.offsets[fi]!;
   const end = num.offsets[fi + 1]!;
@@ -516,30 +520,12 @@ async function* neededDocuments(
     const want = new Map<number, number>();
     for (let d = 0; d < lines.length; d++) if (needed.has(first + d)) want.set(lines[d]!, first + d);
     const dec = new TextDecoder('utf-8', { fatal: true });
-    // no reading past the last line needed (a file signatures found corrupt is damaged after it)
-    let lastLine = 0;
-    for (const l of want.keys()) lastLine = Math.max(lastLine, l);
-    let lineNo = 0;
-    // the bytes so far of the current line, kept only when it is wanted (the other lines are counted, not copied)
-    let parts: Uint8Array[] = [];
-    for await (const chunk of openBytes(path)) {
-      let start = 0;
-      for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
-        lineNo++;
-        const node = want.get(lineNo);
-        if (node !== undefined) {
-          const bytes = parts.length ? Buffer.concat([...parts, chunk.subarray(start, nl)]) : chunk.subarray(start, nl);
-          yield { node, doc: lineDocument(cfg, path, lineNo, dec.decode(bytes)) };
-        }
-        parts = [];
-        start = nl + 1;
-        if (lineNo >= lastLine) return;
-      }
-      if (start < chunk.length && want.has(lineNo + 1)) parts.push(chunk.subarray(start));
-    }
-    if (parts.length && want.has(lineNo + 1)) {
-      yield { node: want.get(lineNo + 1)!, doc: lineDocument(cfg, path, lineNo + 1, dec.decode(Buffer.concat(parts))) };
-    }
+    const opts = { ...cfg.reader, meta: false };
+    const scan = new WantedLines(want, (node, line, bytes) =>
+      each(node, lineDocument(opts, path, line, dec.decode(bytes))),
+    );
+    for await (const chunk of openBytes(path)) if (!scan.chunk(chunk)) return;
+    scan.end();
     return;
   }
   let d = 0;
@@ -548,14 +534,59 @@ async function* neededDocuments(
   for await (const { doc } of readDocuments(path, { ...cfg.reader, onReject: () => {}, onCorrupt })) {
     const node = first + d++;
     if (node >= end) throw new Error(`${path}: more documents than when signatures were computed (input changed?)`);
-    if (needed.has(node)) yield { node, doc };
+    if (needed.has(node)) each(node, doc);
   }
 }
 
-/** The document of JSONL line `line` of `file`, for its text and language: its meta is not copied (meta: false). */
-function lineDocument(cfg: DedupConfig, file: string, line: number, text: string): Document {
+/**
+ * The wanted lines of a JSONL file (`want`: line number from 1 -> node) from its bytes a chunk at a time: each one's
+ * bytes to `line` (the other lines are counted, not copied), none past the last wanted line (a file signatures found
+ * corrupt is damaged after it).
+ */
+export class WantedLines {
+  private lineNo = 0;
+  private readonly lastLine: number;
+  /** The bytes so far of the current line, kept only when it is wanted. */
+  private parts: Uint8Array[] = [];
+  constructor(
+    private readonly want: Map<number, number>,
+    private readonly line: (node: number, line: number, bytes: Uint8Array) => void,
+  ) {
+    let last = 0;
+    for (const l of want.keys()) last = Math.max(last, l);
+    this.lastLine = last;
+  }
+  /** The file's next bytes; false once the last wanted line is passed (nothing more to read). */
+  chunk(chunk: Uint8Array): boolean {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      const node = this.want.get(++this.lineNo);
+      if (node !== undefined) this.line(node, this.lineNo, this.bytes(chunk.subarray(start, nl)));
+      if (this.parts.length) this.parts = [];
+      start = nl + 1;
+      if (this.lineNo >= this.lastLine) return false;
+    }
+    if (start < chunk.length && this.want.has(this.lineNo + 1)) this.parts.push(chunk.subarray(start));
+    return true;
+  }
+  /** The end of the file: its last line when it has no newline and is wanted. */
+  end(): void {
+    const node = this.want.get(this.lineNo + 1);
+    if (this.parts.length && node !== undefined) this.line(node, this.lineNo + 1, this.bytes(new Uint8Array(0)));
+  }
+  /** The current line's bytes, ending with `tail`. */
+  private bytes(tail: Uint8Array): Uint8Array {
+    return this.parts.length ? Buffer.concat([...this.parts, tail]) : tail;
+  }
+}
+
+/**
+ * The document of JSONL line `line` of `file`, for its text and language, read with `opts` (the run's reader options
+ * with meta: false: its meta is not copied).
+ */
+function lineDocument(opts: ToDocumentOptions, file: string, line: number, text: string): Document {
   const t = line === 1 && text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  return recordToDocument(JSON.parse(t) as Record<string, unknown>, { file, line }, { ...cfg.reader, meta: false });
+  return recordToDocument(JSON.parse(t) as Record<string, unknown>, { file, line }, opts);
 }
 
 /**
