@@ -686,22 +686,6 @@ export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
   }
 }
 
-/** Pairs of a verify task's first part run before its loop steps to the next part (runVerify: type feedback). */
-const FIRST_RUN = 64;
-
-/**
- * Words of a verify task's first array of own edges (runVerify; 32k edges, 11k at 75 MB with one worker): a larger
- * input grows it by doubling, which compiles the loop once more (the growth is a statement not run before).
- */
-const EDGE_WORDS = 1 << 16;
-
-/** `edges` (a verify task's own edges so far) in an array of twice its length. */
-function grownEdges(edges: Uint32Array): Uint32Array {
-  const b = new Uint32Array(edges.length * 2);
-  b.set(edges);
-  return b;
-}
-
 /** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
 async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ctx: TaskContext) {
   const { cfg, num, plan } = args;
@@ -756,27 +740,8 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const t = cfg.minhash.threshold;
   // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
   // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
-  let pairs = 0;
-  let connected = 0;
-  let bySize = 0;
-  let repeated = 0;
+  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0, repeated: 0 };
   const joined = new Forest();
-  // The loop below is compiled by TurboFan while it runs (OSR), and a statement that has not run by then has no type
-  // feedback: reaching it later throws the compiled loop away and compiles it again (a compile job of 70-180 ms, in
-  // every process that runs a verify task). Two such statements were the first part's end (the outer loop's step) and
-  // the first edge of the task's own (a lane whose range comes after another range's likely pairs meets it late). So
-  // the first part is cut after FIRST_RUN pairs, which steps the outer loop once while the loop is still interpreted
-  // (with its feedback; not before, as V8 gives a function its feedback vector only after some of its code has run),
-  // the own edges go to `edges` on every verified pair (an add of 0 or 2 words), written after the loop, and the
-  // counts are adds of 0 or 1 on each path, not increments under `if (own)`.
-  const head = parts[0] ?? new Uint32Array(0);
-  const seq =
-    head.length > 2 * FIRST_RUN
-      ? [head.subarray(0, 2 * FIRST_RUN), head.subarray(2 * FIRST_RUN), ...parts.slice(1)]
-      : parts;
-  const likelyParts = likely + seq.length - parts.length;
-  let edges: Uint32Array = new Uint32Array(EDGE_WORDS);
-  let ne = 0;
   try {
     let curU = -1;
     let setU: Uint32Array = new Uint32Array(0);
@@ -784,16 +749,15 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     let slotNode = -1;
     let su = 0;
     // i: the pairs so far, all parts
-    for (let p = 0, i = 0; p < seq.length; p++) {
-      const w = seq[p]!;
-      const isLikely = p < likelyParts;
+    for (let p = 0, i = 0; p < parts.length; p++) {
+      const w = parts[p]!;
+      const isLikely = p < likely;
       for (let j = 0; j + 1 < w.length; j += 2, i++) {
         if ((i & 4095) === 0) ctx.progress(i, total);
         const u = w[j]!;
         const v = w[j + 1]!;
-        // 1 or 0, both comparisons made (a `&&` left its second one unrun while another range's pairs came first)
-        const own = isLikely ? +(u >= lo) & +(u < hi) : 1;
-        pairs += own;
+        const own = !isLikely || (u >= lo && u < hi);
+        if (own) st.pairs++;
         // u and v already joined by this task's edges: the pair's edge would not change any component
         if (u !== slotNode) {
           su = joined.slot(u);
@@ -801,7 +765,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
         }
         const sv = joined.slot(v);
         if (joined.sameSlots(su, sv)) {
-          connected += own;
+          if (own) st.connected++;
           continue;
         }
         if (u !== curU) {
@@ -814,24 +778,21 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
         const atV = locate(v);
         const larger = Math.max(setU.length, atV.length);
         if (larger > 0 && Math.min(setU.length, atV.length) / larger < t) {
-          bySize += own;
+          if (own) st.bySize++;
           continue;
         }
         let setV: Uint32Array;
         [bufV, setV] = load(atV, bufV);
-        repeated += 1 - own;
+        if (!own) st.repeated++;
         if (jaccardSorted(setU, setV, t) >= t) {
           joined.joinSlots(su, sv);
-          // an edge of the task's own (a likely pair of another range: its own task writes its edge, the same forest
-          // giving the same edges)
-          if (ne + 2 > edges.length) edges = grownEdges(edges);
-          edges[ne] = u;
-          edges[ne + 1] = v;
-          ne += 2 * own;
+          // a likely pair of another range: its own task writes its edge (the same forest: the same edges)
+          if (!own) continue;
+          st.verified++;
+          pw.writeEdge(u, v);
         }
       }
     }
-    for (let k = 0; k < ne; k += 2) pw.writeEdge(edges[k]!, edges[k + 1]!);
     crashPoint('verify');
     pw.close();
   } catch (err) {
@@ -841,7 +802,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     for (const f of files) if (f instanceof RecordRanges) f.close();
     if (setting('worker')) releaseWrittenSets();
   }
-  return { pairs, verified: ne / 2, connected, bySize, repeated };
+  return st;
 }
 
 export const verifySetsTask = defineTask('dedup.verify-sets', runVerifySets);
