@@ -15,10 +15,48 @@ declare const __steelLoaded: string[] | undefined;
 /** The repository's modules run so far in this process (source paths, `filters/ops.ts`), in the order they ran. */
 export const loaded: string[] = typeof __steelLoaded === 'undefined' ? [] : __steelLoaded;
 
-/** The worker entry (cli/worker.ts) run from the bundle. */
+/**
+ * The worker entry (cli/worker.ts) run from the bundle, warming up for a prep's map tasks until its first task comes
+ * (prepWarmUp).
+ */
 export async function worker(): Promise<void> {
   const [{ runWorker }, { tasks }] = await Promise.all([import('../pipeline/worker.ts'), import('./tasks.ts')]);
-  await runWorker(tasks);
+  await runWorker(tasks, prepWarmUp);
+}
+
+/**
+ * What the first map task of a `steel prep` worker loads, loaded while the worker waits for it (pipeline/worker.ts
+ * WarmUp): cli/steel.js starts a prep's workers before it loads the bundle and plans the run, so a worker is ready
+ * before its first task is sent. The map task's modules, the default recipe's map operators made as a map task makes
+ * them (their modules and models: fastText's language ID), jieba's dictionary and kernel, the zstd decoder and encoder
+ * and the JSON writer's kernel: each is made once per process and kept (the task that comes gets the same objects it
+ * would have made; nothing here changes a result). A step is a few to ~90 ms; the first task stops the steps.
+ */
+async function* prepWarmUp(): AsyncGenerator<void> {
+  const [{ loadTask }, { tasks }] = await Promise.all([import('../pipeline/task.ts'), import('./tasks.ts')]);
+  await loadTask(tasks, 'pipeline.map');
+  yield;
+  const [{ loadRecipe }, { DEFAULT_RECIPE }, { PARSE_ONCE }, { operators }] = await Promise.all([
+    import('../pipeline/recipe.ts'),
+    import('../pipeline/runner.ts'),
+    import('../pipeline/stage.ts'),
+    import('./operators.ts'),
+  ]);
+  for (const step of loadRecipe(DEFAULT_RECIPE).steps) {
+    const op = await operators.find(step.op);
+    if (op.kind === 'map' && op.createDoc) await op.createDoc(op.params.parse(step.params, PARSE_ONCE));
+    yield;
+  }
+  const [{ jiebaCut }, { zstdCompress, zstdDecoder }, { jsonString }] = await Promise.all([
+    import('../filters/jieba.ts'),
+    import('../pipeline/readers/zstd.ts'),
+    import('../pipeline/writers/jsonl.ts'),
+  ]);
+  jiebaCut('中文分词');
+  yield;
+  zstdDecoder();
+  zstdCompress(new Uint8Array(0));
+  jsonString('', new Uint8Array(8), 0);
 }
 
 /**

@@ -39,10 +39,17 @@ export type FromWorker =
   | { type: 'error'; rank: number; message: string; stack?: string }
   | { type: 'skipped'; rank: number };
 
+/**
+ * Work a local worker may do before its first task comes (cli/bundle.ts: what a prep's first map task loads): an
+ * iterator of steps, each `next()` one piece of work. The steps run one at a time, each after a turn of the event
+ * loop, and stop at the first task: that task starts when the step in progress is done, and loads what is left itself.
+ */
+export type WarmUp = () => AsyncIterator<unknown>;
+
 /** Run as the worker this process was started to be (IPC child or Slurm array task). */
-export async function runWorker(registry: Readonly<Record<string, TaskLoader>>): Promise<void> {
+export async function runWorker(registry: Readonly<Record<string, TaskLoader>>, warmUp?: WarmUp): Promise<void> {
   if (process.send) {
-    serveIpc(registry);
+    serveIpc(registry, warmUp);
     return;
   }
   const { runSlurmArrayTask } = await import('./slurm/slurm-task.ts');
@@ -56,12 +63,18 @@ function send(msg: FromWorker): Promise<void> {
   });
 }
 
-/** A local worker process: tasks arrive over IPC until the parent says exit or disconnects. */
-export function serveIpc(registry: Readonly<Record<string, TaskLoader>>): void {
+/**
+ * A local worker process: tasks arrive over IPC until the parent says exit or disconnects. `warmUp` runs while none
+ * has come (see WarmUp).
+ */
+export function serveIpc(registry: Readonly<Record<string, TaskLoader>>, warmUp?: WarmUp): void {
   process.on('disconnect', () => process.exit(0));
-  // tasks run one at a time, in the order they arrive (the parent may send the next before this one is done)
-  let running = Promise.resolve();
+  let asked = false;
+  // tasks run one at a time, in the order they arrive (the parent may send the next before this one is done), the
+  // first after the warm-up's step in progress
+  let running = warmUp ? runWarmUp(warmUp(), () => asked) : Promise.resolve();
   process.on('message', (msg: ToWorker) => {
+    asked = true;
     if (msg.type === 'exit') {
       // not synchronously: an 'exit' that arrived before this listener was attached is delivered from a loop over the
       // channel's pending messages, which fails if the channel is gone when it returns
@@ -69,6 +82,27 @@ export function serveIpc(registry: Readonly<Record<string, TaskLoader>>): void {
       return;
     }
     running = running.then(() => runTask(registry, msg));
+  });
+}
+
+/**
+ * Runs `steps` one at a time, each after a turn of the event loop (setImmediate: a message already read is handled
+ * first), until they end or `stop()`; resolves then. A step that fails ends the warm-up without a word: it only
+ * loaded early what a task loads anyway, and the task that needs it meets the failure and reports it.
+ */
+function runWarmUp(steps: AsyncIterator<unknown>, stop: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const next = (): void => {
+      if (stop()) {
+        void steps.return?.().catch(() => undefined);
+        return resolve();
+      }
+      steps.next().then(
+        (r) => (r.done ? resolve() : void setImmediate(next)),
+        () => resolve(),
+      );
+    };
+    setImmediate(next);
   });
 }
 
