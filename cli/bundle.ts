@@ -32,7 +32,7 @@ export async function worker(): Promise<void> {
  * and the JSON writer's kernel: each is made once per process and kept (the task that comes gets the same objects it
  * would have made; nothing here changes a result). A step is a few to ~90 ms; the first task stops the steps.
  */
-async function* prepWarmUp(): AsyncGenerator<void> {
+export async function* prepWarmUp(): AsyncGenerator<void> {
   const [{ loadTask }, { tasks }] = await Promise.all([import('../pipeline/task.ts'), import('./tasks.ts')]);
   await loadTask(tasks, 'pipeline.map');
   yield;

@@ -90,7 +90,7 @@ export function serveIpc(registry: Readonly<Record<string, TaskLoader>>, warmUp?
  * first), until they end or `stop()`; resolves then. A step that fails ends the warm-up without a word: it only
  * loaded early what a task loads anyway, and the task that needs it meets the failure and reports it.
  */
-function runWarmUp(steps: AsyncIterator<unknown>, stop: () => boolean): Promise<void> {
+export function runWarmUp(steps: AsyncIterator<unknown>, stop: () => boolean): Promise<void> {
   return new Promise((resolve) => {
     const next = (): void => {
       if (stop()) {
