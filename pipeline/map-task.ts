@@ -13,6 +13,7 @@ import { openSink, type OperatorRegistry } from './registry.ts';
 import {
   readRecords,
   recordToDocument,
+  toDocumentOptions,
   displayPath,
   InputFileError,
   type ReadOptions,
@@ -212,7 +213,8 @@ async function* readAndUnify(
   ctx: TaskContext,
   last: { bytes: number },
 ): AsyncGenerator<Document> {
-  const generic = { textField: args.reader.textField, idField: args.reader.idField };
+  // the options' one layout, as every document reader's (recordToDocument is shared)
+  const generic = toDocumentOptions({ textField: args.reader.textField, idField: args.reader.idField });
   for (let fi = 0; fi < input.files.length; fi++) {
     const f = input.files[fi];
     const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;

@@ -109,26 +109,47 @@ function readerFor(format: InputFormat, file: string, opts: ReadOptions): AsyncG
 
 /**
  * Stream the raw records of one file (format from options or file name). Any error while reading is an
- * InputFileError naming the reader and the file once (readers' own "FILE: " prefixes are dropped).
+ * InputFileError naming the reader and the file once (readers' own "FILE: " prefixes are dropped). A plain function
+ * that hands the readers options of one layout (readerOptions), whatever the caller's (an object spread from a
+ * config with callbacks added, of a layout per caller): the readers' optimised code was thrown away at each new
+ * layout ("wrong map"), in the dedup stages at every file.
  */
-export async function* readRecords(file: string, opts: ReadRecordsOptions = {}): AsyncGenerator<ReadItem> {
+export function readRecords(file: string, opts: ReadRecordsOptions = {}): AsyncGenerator<ReadItem> {
   const format = opts.format ?? detectFormat(file);
-  if (opts.encoding) {
-    try {
-      new TextDecoder(opts.encoding);
-    } catch {
-      throw new Error(`unknown encoding "${opts.encoding}" (reading ${displayPath(file)})`);
-    }
-  }
-  let offset: number | undefined;
-  const onBytes = opts.onBytes;
-  const it = readerFor(format, file, {
-    ...opts,
-    onBytes: (done, total) => {
-      offset = (opts.slice?.offset ?? 0) + done;
-      onBytes?.(done, total);
-    },
+  const progress = { offset: undefined as number | undefined, base: opts.slice?.offset ?? 0, onBytes: opts.onBytes };
+  const ropts = readerOptions(format, opts, (done, total) => {
+    progress.offset = progress.base + done;
+    progress.onBytes?.(done, total);
   });
+  return recordItems(file, ropts, progress, opts.onCorrupt);
+}
+
+/** The options a reader gets: every field, in one order. */
+function readerOptions(
+  format: InputFormat,
+  opts: ReadOptions,
+  onBytes: (done: number, total: number) => void,
+): ReadOptions {
+  return {
+    format,
+    encoding: opts.encoding,
+    columns: opts.columns,
+    onBytes,
+    textField: opts.textField,
+    slice: opts.slice,
+  };
+}
+
+/** readRecords' loop: the reader's items, its errors as InputFileErrors (`progress.offset`: where it had got to). */
+async function* recordItems(
+  file: string,
+  ropts: ReadOptions,
+  progress: { offset: number | undefined },
+  onCorrupt: ReadRecordsOptions['onCorrupt'],
+): AsyncGenerator<ReadItem> {
+  const format = ropts.format!;
+  if (ropts.encoding) checkEncoding(file, ropts.encoding);
+  const it = readerFor(format, file, ropts);
   // the reader is closed (its file, its buffers) when this generator is closed before the reader's end: a consumer
   // that stops early
   let ended = false;
@@ -139,9 +160,9 @@ export async function* readRecords(file: string, opts: ReadRecordsOptions = {}):
         r = await it.next();
       } catch (e) {
         ended = true;
-        const fe = e instanceof InputFileError ? e : inputFileError(e, format, file, offset);
-        if (!fe.corrupt || !opts.onCorrupt) throw fe;
-        opts.onCorrupt(fe, read);
+        const fe = e instanceof InputFileError ? e : inputFileError(e, format, file, progress.offset);
+        if (!fe.corrupt || !onCorrupt) throw fe;
+        onCorrupt(fe, read);
         return;
       }
       if (r.done) {
@@ -152,6 +173,15 @@ export async function* readRecords(file: string, opts: ReadRecordsOptions = {}):
     }
   } finally {
     if (!ended) await it.return(undefined);
+  }
+}
+
+/** An error naming the file for an encoding TextDecoder does not know. */
+function checkEncoding(file: string, encoding: string): void {
+  try {
+    new TextDecoder(encoding);
+  } catch {
+    throw new Error(`unknown encoding "${encoding}" (reading ${displayPath(file)})`);
   }
 }
 
@@ -314,27 +344,48 @@ export interface ReadDocumentsOptions extends ReadRecordsOptions, ToDocumentOpti
 /**
  * The documents of one file, whatever its format (JSONL / JSON / Parquet / Arrow / text, plain or .gz / .zst;
  * see detectFormat), through the generic record -> Document conversion: every area (prep, dedup, tokenizer) reads
- * document files through this one function, so a file reads the same everywhere.
+ * document files through this one function, so a file reads the same everywhere. A plain function: the conversion
+ * gets options of one layout (toDocumentOptions), whatever the caller's.
  */
-export async function* readDocuments(file: string, opts: ReadDocumentsOptions = {}): AsyncGenerator<DocItem> {
-  const reject = (line: number, error: string) => {
-    if (!opts.onReject) throw new Error(`${displayPath(file)}:${line}: ${error}`);
-    opts.onReject({ file, line, error });
-  };
-  for await (const it of readRecords(file, opts)) {
+export function readDocuments(file: string, opts: ReadDocumentsOptions = {}): AsyncGenerator<DocItem> {
+  return docItems(file, readRecords(file, opts), toDocumentOptions(opts), opts.onReject);
+}
+
+/**
+ * The conversion's options with every field, in one order: recordToDocument is shared by the map's unify stage and
+ * every document reader, and was thrown away at each new layout of its options ("wrong map").
+ */
+export function toDocumentOptions(o: ToDocumentOptions): ToDocumentOptions {
+  return { textField: o.textField, idField: o.idField, source: o.source, meta: o.meta };
+}
+
+/** readDocuments' loop: each record converted, or rejected (to `onReject`, else thrown naming file and line). */
+async function* docItems(
+  file: string,
+  records: AsyncGenerator<ReadItem>,
+  tdo: ToDocumentOptions,
+  onReject: ((r: DocReject) => void) | undefined,
+): AsyncGenerator<DocItem> {
+  for await (const it of records) {
     if (it.kind === 'reject') {
-      reject(it.loc.line, it.error);
+      docReject(file, it.loc.line, it.error, onReject);
       continue;
     }
     let doc: Document;
     try {
-      doc = recordToDocument(it.record, it.loc, opts);
+      doc = recordToDocument(it.record, it.loc, tdo);
     } catch (e) {
-      reject(it.loc.line, (e as Error).message);
+      docReject(file, it.loc.line, (e as Error).message, onReject);
       continue;
     }
     yield { doc, line: it.loc.line, json: it.json };
   }
+}
+
+/** A record that is not a document: to `onReject`, or thrown naming file and line. */
+function docReject(file: string, line: number, error: string, onReject: ((r: DocReject) => void) | undefined): void {
+  if (!onReject) throw new Error(`${displayPath(file)}:${line}: ${error}`);
+  onReject({ file, line, error });
 }
 
 /**

@@ -15,16 +15,6 @@ export interface Line {
 
 const NL = 10;
 
-/** readLines' state across the blocks of one file. */
-interface LineState {
-  encoding: string;
-  /** The encoding is UTF-8 and this Node has `transcode` (built with ICU, as its releases are): decodeUtf8. */
-  utf8: boolean;
-  fatal: TextDecoder;
-  lossy: TextDecoder;
-  lineNo: number;
-}
-
 /**
  * The end of the piece of `block` (whole lines) that starts at `start`: at most SUB_BLOCK bytes, or one longer line.
  * readLines decodes a chunk piece by piece, each when its lines are wanted: a chunk (a 1 MiB zstd frame) decoded at
@@ -44,34 +34,147 @@ function pieceEnd(block: Uint8Array, start: number): number {
  */
 const SUB_BLOCK = 60 << 10;
 
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * One file's lines as they are cut from its chunks of bytes: `feed` takes the next chunk (undefined: the stream's
+ * end), then `piece` gives the lines of its next piece until it returns undefined. A class of plain methods, not the
+ * loop of an async generator: when the splitting and decoding were readLines' own body (an async generator of one line
+ * at a time), TurboFan compiled that whole body, with all it inlined, 8 times in a 1-worker prep of the 75 MB set
+ * (~0.23 s): once before a file's end had run (thrown away there, "Insufficient type feedback") and again for each
+ * new layout of its callers' options ("wrong map"). Each method here is compiled on its own, for the one layout of
+ * this class; the generator (lineBlocks) is a few statements that run once per piece.
+ */
+class LineSplitter {
+  readonly utf8: boolean;
+  readonly fatal: TextDecoder;
+  readonly lossy: TextDecoder;
+  lineNo: number;
+  /** A line cut by a chunk's end (copies: a lent chunk is overwritten by the next), joined to the next chunk. */
+  pending: Uint8Array[] = [];
+  pendingLen = 0;
+  /**
+   * The pieces after a chunk's first are decoded after a yield, when a lent chunk may have been overwritten (the zstd
+   * decoder is the process's), and a line cut by a chunk's end is joined to the next chunk: both in a buffer of this
+   * reader's, taken from the spare ones and given back at the end (a fresh 1 MiB per chunk was first touched each time)
+   */
+  own: Uint8Array;
+  /** The whole lines being cut into pieces, and where the next piece starts. */
+  block: Uint8Array = NO_BYTES;
+  start = 0;
+  /** The stream has ended: the block's last line may be unterminated. */
+  final = false;
+
+  constructor(
+    file: string,
+    readonly encoding: string,
+    firstLine: number,
+  ) {
+    this.fatal = fatalDecoder(file, encoding);
+    this.utf8 = this.fatal.encoding === 'utf-8' && typeof transcode === 'function';
+    this.lossy = new TextDecoder(encoding);
+    this.lineNo = firstLine - 1;
+    this.own = spareBuffers.pop() ?? new Uint8Array(0);
+  }
+
+  /** Take the next chunk of the stream (undefined at its end): its whole lines become the block to cut. */
+  feed(chunk: Uint8Array | undefined): void {
+    this.start = 0;
+    if (chunk === undefined) {
+      this.final = true;
+      this.block = this.joinPending(NO_BYTES);
+      this.pending = [];
+      this.pendingLen = 0;
+      return;
+    }
+    const last = chunk.lastIndexOf(NL);
+    if (last < 0) {
+      this.pending.push(Uint8Array.prototype.slice.call(chunk));
+      this.pendingLen += chunk.length;
+      this.block = NO_BYTES;
+      return;
+    }
+    // our own stream lends its chunks (valid until the next one): what is kept past it is copied
+    this.block =
+      this.pendingLen || last + 1 > SUB_BLOCK
+        ? this.joinPending(chunk.subarray(0, last + 1))
+        : chunk.subarray(0, last + 1);
+    const rest = chunk.subarray(last + 1);
+    this.pending = rest.length ? [Uint8Array.prototype.slice.call(rest)] : [];
+    this.pendingLen = rest.length;
+  }
+
+  /** The pending bytes and then `tail`, copied into this reader's own buffer (a view of it). */
+  private joinPending(tail: Uint8Array): Uint8Array {
+    const n = this.pendingLen + tail.length;
+    if (this.own.length < n) this.own = new Uint8Array(Math.max(n, 2 * this.own.length));
+    let at = 0;
+    for (const p of this.pending) {
+      this.own.set(p, at);
+      at += p.length;
+    }
+    this.own.set(tail, at);
+    return this.own.subarray(0, n);
+  }
+
+  /** The lines of the block's next piece, or undefined when the block is done. */
+  piece(): Line[] | undefined {
+    const block = this.block;
+    const start = this.start;
+    if (start >= block.length) return undefined;
+    const end = pieceEnd(block, start);
+    this.start = end;
+    return decodeLines(block.subarray(start, end), this.final && end === block.length, this);
+  }
+
+  /** The reader's buffer back to the spare ones. */
+  release(): void {
+    spareBuffers.push(this.own);
+    this.own = NO_BYTES;
+  }
+}
+
+/** A fatal TextDecoder of `encoding` that keeps a byte order mark, or an error naming the file. */
+function fatalDecoder(file: string, encoding: string): TextDecoder {
+  try {
+    return new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
+  } catch {
+    throw new Error(`${file}: unknown encoding "${encoding}"`);
+  }
+}
+
 /**
  * The lines of a piece of whole lines (the last one unterminated only when `final`), numbered on from st.lineNo.
  * A function of the module returning an array, not a generator nested in readLines: a nested generator is a new
  * function per file, whose generator objects get a new map, so readLines' optimised code was thrown away at the
  * `yield*` of every few files (7 TurboFan compiles of readLines in a 1-worker prep of the sample, ~0.18 s).
  */
-function decodeLines(block: Uint8Array, final: boolean, st: LineState): Line[] {
-  const out: Line[] = [];
+function decodeLines(block: Uint8Array, final: boolean, st: LineSplitter): Line[] {
   // Fast path: the whole piece (many lines) decodes at once.
-  let text: string | undefined;
-  if (st.utf8) text = decodeUtf8(block, st.fatal);
-  else {
-    try {
-      text = st.fatal.decode(block);
-    } catch {
-      text = undefined;
-    }
+  const text = st.utf8 ? decodeUtf8(block, st.fatal) : decodeOrUndefined(block, st.fatal);
+  if (text === undefined) return decodeEachLine(block, st);
+  const out: Line[] = [];
+  const parts = text.split('\n');
+  if (!final || parts[parts.length - 1] === '') parts.pop(); // block ends with '\n'
+  for (const p of parts) {
+    st.lineNo++;
+    out.push({ line: st.lineNo, text: st.lineNo === 1 && p.charCodeAt(0) === 0xfeff ? p.slice(1) : p });
   }
-  if (text !== undefined) {
-    const parts = text.split('\n');
-    if (!final || parts[parts.length - 1] === '') parts.pop(); // block ends with '\n'
-    for (const p of parts) {
-      st.lineNo++;
-      out.push({ line: st.lineNo, text: st.lineNo === 1 && p.charCodeAt(0) === 0xfeff ? p.slice(1) : p });
-    }
-    return out;
+  return out;
+}
+
+/** `bytes` decoded by `fatal`, or undefined where that throws. */
+function decodeOrUndefined(bytes: Uint8Array, fatal: TextDecoder): string | undefined {
+  try {
+    return fatal.decode(bytes);
+  } catch {
+    return undefined;
   }
-  // Slow path: decode line by line to find the bad ones.
+}
+
+/** decodeLines' slow path, for a piece with bytes not valid in the encoding: line by line, to find the bad ones. */
+function decodeEachLine(block: Uint8Array, st: LineSplitter): Line[] {
+  const out: Line[] = [];
   let start = 0;
   while (start < block.length) {
     let end = block.indexOf(NL, start);
@@ -110,12 +213,41 @@ export function decodeUtf8(bytes: Uint8Array, fatal: TextDecoder): string | unde
 }
 
 /**
- * Stream the lines of a (possibly compressed) text file, decoded with a fatal TextDecoder per line, so one line
- * that is not valid in the declared encoding is reported alone with its number. Splitting on the 0x0A byte is safe
- * for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40). `bytes`: the bytes to split (default: the
- * file's), whose first line is line `firstLine` (a slice of the file). A byte order mark is removed from line 1
- * only (the decoder keeps one at the start of any other piece it decodes, so a line reads the same whatever the
- * pieces).
+ * The lines of a (possibly compressed) text file, a piece's lines (up to SUB_BLOCK bytes of them) at a time, decoded
+ * with a fatal TextDecoder, so one line that is not valid in the declared encoding is reported alone with its number.
+ * Splitting on the 0x0A byte is safe for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40). `bytes`: the
+ * bytes to split (default: the file's, lent chunks), whose first line is line `firstLine` (a slice of the file). A
+ * byte order mark is removed from line 1 only (the decoder keeps one at the start of any other piece it decodes, so a
+ * line reads the same whatever the pieces). Every statement of the loop runs from the first chunk on (the stream's
+ * end goes through the same `feed` and `piece` calls), so code compiled for it has seen them all.
+ */
+export async function* lineBlocks(
+  file: string,
+  encoding: string,
+  bytes: AsyncIterable<Uint8Array> | undefined,
+  onBytes: ((done: number, total: number) => void) | undefined,
+  firstLine: number,
+): AsyncGenerator<Line[]> {
+  const sp = new LineSplitter(file, encoding, firstLine);
+  const it = (bytes ?? openBytes(file, onBytes, true))[Symbol.asyncIterator]();
+  let done = false;
+  try {
+    while (!done) {
+      const r = await it.next();
+      done = r.done === true;
+      sp.feed(done ? undefined : r.value);
+      for (let lines = sp.piece(); lines !== undefined; lines = sp.piece()) yield lines;
+    }
+  } finally {
+    sp.release();
+    // stopped early (a consumer that stops, an error): the byte stream closes its file
+    if (!done) await it.return?.(undefined);
+  }
+}
+
+/**
+ * Stream the lines of a (possibly compressed) text file one at a time: lineBlocks' lines (see there), for callers
+ * that take a line at a time (the JSONL reader takes the blocks).
  */
 export async function* readLines(
   file: string,
@@ -123,70 +255,11 @@ export async function* readLines(
   bytes?: AsyncIterable<Uint8Array>,
   firstLine = 1,
 ): AsyncGenerator<Line> {
-  const encoding = opts.encoding ?? 'utf-8';
-  let fatal: TextDecoder;
-  try {
-    fatal = new TextDecoder(encoding, { fatal: true, ignoreBOM: true });
-  } catch {
-    throw new Error(`${file}: unknown encoding "${encoding}"`);
-  }
-  const st: LineState = {
-    encoding,
-    utf8: fatal.encoding === 'utf-8' && typeof transcode === 'function',
-    fatal,
-    lossy: new TextDecoder(encoding),
-    lineNo: firstLine - 1,
-  };
-  let pending: Uint8Array[] = [];
-  let pendingLen = 0;
-  // the pieces after a chunk's first are decoded after a yield, when a lent chunk may have been overwritten (the zstd
-  // decoder is the process's), and a line cut by a chunk's end is joined to the next chunk: both in a buffer of this
-  // reader's, taken from the spare ones and given back at the end (a fresh 1 MiB per chunk was first touched each time)
-  let own = spareBuffers.pop() ?? new Uint8Array(0);
-  try {
-    // our own stream lends its chunks (valid until the next one): what is kept past it is copied
-    for await (const chunk of bytes ?? openBytes(file, opts.onBytes, true)) {
-      const last = chunk.lastIndexOf(NL);
-      if (last < 0) {
-        pending.push(Uint8Array.prototype.slice.call(chunk));
-        pendingLen += chunk.length;
-        continue;
-      }
-      let block: Uint8Array;
-      if (pendingLen || last + 1 > SUB_BLOCK) {
-        const n = pendingLen + last + 1;
-        if (own.length < n) own = new Uint8Array(Math.max(n, 2 * own.length));
-        let at = 0;
-        for (const p of pending) {
-          own.set(p, at);
-          at += p.length;
-        }
-        own.set(chunk.subarray(0, last + 1), at);
-        block = own.subarray(0, n);
-      } else block = chunk.subarray(0, last + 1);
-      const rest = chunk.subarray(last + 1);
-      pending = rest.length ? [Uint8Array.prototype.slice.call(rest)] : [];
-      pendingLen = rest.length;
-      for (let start = 0; start < block.length;) {
-        const end = pieceEnd(block, start);
-        for (const l of decodeLines(block.subarray(start, end), false, st)) yield l;
-        start = end;
-      }
-    }
-  } finally {
-    spareBuffers.push(own);
-  }
-  if (pendingLen) {
-    const block = Buffer.concat(pending);
-    for (let start = 0; start < block.length;) {
-      const end = pieceEnd(block, start);
-      for (const l of decodeLines(block.subarray(start, end), end === block.length, st)) yield l;
-      start = end;
-    }
-  }
+  for await (const lines of lineBlocks(file, opts.encoding ?? 'utf-8', bytes, opts.onBytes, firstLine))
+    for (const l of lines) yield l;
 }
 
-/** readLines' buffers not in use (one per reader open at once; each as large as the largest chunk it held). */
+/** The reader buffers not in use (one per reader open at once; each as large as the largest chunk it held). */
 const spareBuffers: Uint8Array[] = [];
 
 /** Parse one JSON value into a record, or describe why it is not one. */
@@ -228,7 +301,7 @@ export function readJsonl(file: string, opts: ReadOptions = {}): AsyncGenerator<
   if (/\.json$/i.test(stripCompression(file))) return readJsonFile(file, opts);
   const slice = opts.slice;
   const bytes = slice ? openSlice(file, slice, opts.onBytes, true) : undefined;
-  return jsonlItems(file, readLines(file, opts, bytes, slice?.line), slice);
+  return jsonlItems(file, lineBlocks(file, opts.encoding ?? 'utf-8', bytes, opts.onBytes, slice?.line ?? 1), slice);
 }
 
 /** A `.json` file: a JSON array (readJsonArrayBytes) when its first non-blank character is `[`, else JSONL. */
@@ -245,21 +318,18 @@ async function* readJsonFile(file: string, opts: ReadOptions): AsyncGenerator<Re
     return;
   }
   const slice = opts.slice;
-  yield* jsonlItems(
-    file,
-    readLines(file, opts, slice ? openSlice(file, slice, opts.onBytes, true) : bytes, slice?.line),
-    slice,
-  );
+  const lines = slice ? openSlice(file, slice, opts.onBytes, true) : bytes;
+  yield* jsonlItems(file, lineBlocks(file, opts.encoding ?? 'utf-8', lines, opts.onBytes, slice?.line ?? 1), slice);
 }
 
 /**
- * The records of one file's lines (`lines`, from readLines), a reject for each line that is not a JSON object; at the
- * end, a slice's line count checked. The lines are taken by `next()` inside the loop, so that every property read
+ * The records of one file's lines (`blocks`, from lineBlocks), a reject for each line that is not a JSON object; at
+ * the end, a slice's line count checked. The blocks are taken by `next()` inside the loop, so that every property read
  * and call here has run (and left feedback) before TurboFan compiles it.
  */
 async function* jsonlItems(
   file: string,
-  lines: AsyncGenerator<Line>,
+  blocks: AsyncGenerator<Line[]>,
   slice: FileSlice | undefined,
 ): AsyncGenerator<ReadItem> {
   let lastLine = slice ? slice.line - 1 : 0;
@@ -267,24 +337,27 @@ async function* jsonlItems(
   let done = false;
   try {
     for (;;) {
-      const r = await lines.next();
+      const r = await blocks.next();
       if (r.done) break;
-      const l = r.value;
-      lastLine = l.line;
-      const loc = { file, line: l.line };
-      if (l.error !== undefined) {
-        yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
-        continue;
+      const lines = r.value;
+      for (let i = 0; i < lines.length; i++) {
+        const l = lines[i];
+        lastLine = l.line;
+        const loc = { file, line: l.line };
+        if (l.error !== undefined) {
+          yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
+          continue;
+        }
+        const s = l.text!;
+        if (s.trim() === '') continue;
+        const p = parseRecord(s);
+        if ('error' in p) yield { kind: 'reject', loc, error: p.error, raw: preview(s) };
+        else yield { kind: 'record', record: p.record, loc, json: s };
       }
-      const s = l.text!;
-      if (s.trim() === '') continue;
-      const p = parseRecord(s);
-      if ('error' in p) yield { kind: 'reject', loc, error: p.error, raw: preview(s) };
-      else yield { kind: 'record', record: p.record, loc, json: s };
     }
     done = true;
   } finally {
-    if (!done) await lines.return(undefined);
+    if (!done) await blocks.return(undefined);
   }
   if (slice?.lines !== undefined && lastLine !== slice.line + slice.lines - 1)
     throw sliceChanged(file, slice, `holds ${lastLine - slice.line + 1} lines, not ${slice.lines}`);
