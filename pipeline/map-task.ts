@@ -19,6 +19,8 @@ import {
   type ReadOptions,
   type ReadRecordsOptions,
   type ReadItem,
+  type RecordLocation,
+  type ToDocumentOptions,
 } from './readers/index.ts';
 import { preview, type FileSlice } from './readers/types.ts';
 import { openDocWriter, ExclusionWriter, RejectsWriter } from './writers/index.ts';
@@ -200,118 +202,194 @@ export function taskFile(f: MapInputFile): MapInputFile {
 }
 
 /**
- * Read and unify: every raw record of the task's files becomes a document (corpus adapter or generic conversion),
- * a reject (malformed: read or unify error) or a drop (the adapter's rule). Metered into `readSt` and `unifySt`.
+ * readAndUnify's source: the task's files in turn, the records of the one being read, and what converting them
+ * needs. A class whose methods do the work of a file's start and end, so that readAndUnify is the loop over records
+ * alone: the generator is optimised during the task's first file, and code of its own that had not run by then (a
+ * file's end) or had run before V8 gave it a feedback vector (the first file's start) threw that code away
+ * ("Insufficient type feedback") in every process, and it was compiled again, with all it inlines.
+ */
+class UnifySource {
+  /** The file being read (-1: none yet), its records (undefined: none opened yet), its corpus and text field. */
+  fi = -1;
+  records: AsyncGenerator<ReadItem> | undefined = undefined;
+  corpus: Corpus | undefined = undefined;
+  textField = 'text';
+  /** Its corrupt-file records (a corrupt file: keep what was read, record the file, go on with the next one). */
+  corrupt: CorruptFile[] = [];
+  /** The generic conversion's options (when the file names no corpus). */
+  readonly generic: ToDocumentOptions;
+  constructor(
+    readonly input: TaskInput,
+    readonly args: MapTaskArgs,
+    readonly out: TaskOutputs,
+    readonly ctx: TaskContext,
+  ) {
+    // the options' one layout, as every document reader's (recordToDocument is shared)
+    this.generic = toDocumentOptions({ textField: args.reader.textField, idField: args.reader.idField });
+  }
+
+  /** The file being read is done (if any) and the next one opened: false when there is none. */
+  async nextFile(): Promise<boolean> {
+    const { input, args, ctx } = this;
+    for (;;) {
+      if (this.fi >= 0) await this.fileEnd();
+      this.records = undefined;
+      if (++this.fi >= input.files.length) return false;
+      const f = input.files[this.fi];
+      if (f.gone) continue;
+      const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
+      const reader = corpus ? corpus.reader : args.reader;
+      const before = input.bytesDone;
+      const corrupt: CorruptFile[] = [];
+      // every field set, in one order, whatever the file (one layout of the options for every file and task)
+      const ropts: ReadRecordsOptions = {
+        format: reader.format,
+        encoding: reader.encoding,
+        textField: reader.textField,
+        slice: f.slice,
+        onBytes: (done) => ctx.progress(before + done, input.totalBytes),
+        onCorrupt: args.strict
+          ? undefined
+          : (e, read) => {
+              corrupt.push(e.corruptFile(read));
+              ctx.log(e.keptNote(read));
+            },
+      };
+      this.corpus = corpus;
+      this.textField = ropts.textField ?? 'text';
+      this.corrupt = corrupt;
+      this.records = readRecords(f.path, ropts);
+      return true;
+    }
+  }
+
+  /** The file read: its corrupt-file records written, its bytes done. */
+  private async fileEnd(): Promise<void> {
+    const { input, out } = this;
+    for (const c of this.corrupt) await out.rejects.writeCorruptFile(c);
+    input.corrupt.push(...this.corrupt);
+    this.corrupt = [];
+    input.fileDone(this.fi);
+    this.ctx.progress(input.bytesDone, input.totalBytes);
+  }
+
+  /** Stopped before the end (a consumer that stops early, an error): the file being read is closed. */
+  async close(): Promise<void> {
+    await this.records?.return(undefined);
+  }
+}
+
+/**
+ * Read and unify: every raw record of the task's files (`src`) becomes a document (corpus adapter or generic
+ * conversion), a reject (malformed: read or unify error) or a drop (the adapter's rule). Metered into `readSt` and
+ * `unifySt`. Every statement of the loop runs in its first two rounds (the first opens the first file).
  */
 async function* readAndUnify(
-  input: TaskInput,
-  args: MapTaskArgs,
-  out: TaskOutputs,
+  src: UnifySource,
   readSt: StageStats,
   unifySt: StageStats,
   unifyTime: { ms: number },
-  ctx: TaskContext,
   last: { bytes: number },
 ): AsyncGenerator<Document> {
-  // the options' one layout, as every document reader's (recordToDocument is shared)
-  const generic = toDocumentOptions({ textField: args.reader.textField, idField: args.reader.idField });
-  for (let fi = 0; fi < input.files.length; fi++) {
-    const f = input.files[fi];
-    const corpus = f.corpus ? await loadCorpus(f.corpus) : undefined;
-    const reader = corpus ? corpus.reader : args.reader;
-    const before = input.bytesDone;
-    // a corrupt file: keep what was read, record the file, go on with the next one (--strict: the error stops the run)
-    const corrupt: CorruptFile[] = [];
-    // every field set, in one order, whatever the file (one layout of the options for every file and task)
-    const ropts: ReadRecordsOptions = {
-      format: reader.format,
-      encoding: reader.encoding,
-      textField: reader.textField,
-      slice: f.slice,
-      onBytes: (done) => ctx.progress(before + done, input.totalBytes),
-      onCorrupt: args.strict
-        ? undefined
-        : (e, read) => {
-            corrupt.push(e.corruptFile(read));
-            ctx.log(e.keptNote(read));
-          },
-    };
-    const textField = ropts.textField ?? 'text';
-    const records = f.gone ? undefined : readRecords(f.path, ropts);
-    try {
-      while (records) {
-        const next: IteratorResult<ReadItem> = await records.next();
-        if (next.done) break;
-        const it = next.value;
-        readSt.in++;
-        if (it.kind === 'reject') {
-          readSt.rejected++;
-          addCount(readSt.rejected_by_error, errorKind(it.error));
-          await out.rejects.write(it.loc, 'read', it.error, it.raw);
-          continue;
-        }
-        readSt.out++;
-        unifySt.in++;
-        // bytes in one unit throughout: UTF-8 bytes of text (here the record's text field, when it is a string)
-        const rt = it.record[textField];
-        let rb = -1;
-        if (typeof rt === 'string') {
-          rb = utf8Len(rt);
-          readSt.bytes_in += rb;
-          readSt.bytes_out += rb;
-          unifySt.bytes_in += rb;
-        }
-        const u0 = performance.now();
-        let r: ReturnType<Corpus['adapt']>;
-        try {
-          r = corpus ? corpus.adapt(it.record, it.loc) : recordToDocument(it.record, it.loc, generic);
-        } catch (e) {
-          unifyTime.ms += performance.now() - u0;
-          const msg = (e as Error)?.message ?? String(e);
-          unifySt.rejected++;
-          // adapters prefix their messages with the corpus name; count by what went wrong
-          const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
-          addCount(unifySt.rejected_by_error, errorKind(kindMsg));
-          let raw: string;
-          try {
-            raw = JSON.stringify(it.record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-          } catch {
-            raw = String(it.record);
-          }
-          await out.rejects.write(it.loc, 'unify', msg, preview(raw));
-          continue;
-        }
-        unifyTime.ms += performance.now() - u0;
-        if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
-          const d = r as { drop: string; value?: number | string };
-          unifySt.dropped++;
-          addCount(unifySt.dropped_by_rule, d.drop);
-          const tf = corpus?.reader.textField ?? 'text';
-          const t = it.record[tf];
-          const pseudo: Document = {
-            id: `${displayPath(it.loc.file)}:${it.loc.line}`,
-            text: typeof t === 'string' ? t : JSON.stringify(it.record),
-            source: corpus?.name ?? f.corpus ?? '',
-            meta: { file: displayPath(it.loc.file), line: it.loc.line },
-          };
-          await out.excluded.write(pseudo, 'unify', d.drop, d.value);
-          continue;
-        }
-        const doc = r as Document;
-        unifySt.out++;
-        // the record's own text kept by the adapter: its length is counted above
-        last.bytes = rb >= 0 && doc.text === rt ? rb : utf8Len(doc.text);
-        unifySt.bytes_out += last.bytes;
-        yield doc;
+  let finished = false;
+  try {
+    for (;;) {
+      const records = src.records;
+      const next: IteratorResult<ReadItem> | undefined = records && (await records.next());
+      if (next === undefined || next.done) {
+        if (await src.nextFile()) continue;
+        break;
       }
-    } finally {
-      await records?.return(undefined);
+      const it = next.value;
+      readSt.in++;
+      if (it.kind === 'reject') {
+        readSt.rejected++;
+        addCount(readSt.rejected_by_error, errorKind(it.error));
+        await src.out.rejects.write(it.loc, 'read', it.error, it.raw);
+        continue;
+      }
+      readSt.out++;
+      unifySt.in++;
+      // bytes in one unit throughout: UTF-8 bytes of text (here the record's text field, when it is a string)
+      const rt = it.record[src.textField];
+      let rb = -1;
+      if (typeof rt === 'string') {
+        rb = utf8Len(rt);
+        readSt.bytes_in += rb;
+        readSt.bytes_out += rb;
+        unifySt.bytes_in += rb;
+      }
+      const corpus = src.corpus;
+      const u0 = performance.now();
+      let r: ReturnType<Corpus['adapt']>;
+      try {
+        r = corpus ? corpus.adapt(it.record, it.loc) : recordToDocument(it.record, it.loc, src.generic);
+      } catch (e) {
+        unifyTime.ms += performance.now() - u0;
+        await unifyReject(src, unifySt, it.record, it.loc, e);
+        continue;
+      }
+      unifyTime.ms += performance.now() - u0;
+      if ('drop' in r && typeof (r as { drop?: unknown }).drop === 'string') {
+        await unifyDrop(src, unifySt, it.record, it.loc, r as { drop: string; value?: number | string });
+        continue;
+      }
+      const doc = r as Document;
+      unifySt.out++;
+      // the record's own text kept by the adapter: its length is counted above
+      last.bytes = rb >= 0 && doc.text === rt ? rb : utf8Len(doc.text);
+      unifySt.bytes_out += last.bytes;
+      yield doc;
     }
-    for (const c of corrupt) await out.rejects.writeCorruptFile(c);
-    input.corrupt.push(...corrupt);
-    input.fileDone(fi);
-    ctx.progress(input.bytesDone, input.totalBytes);
+    finished = true;
+  } finally {
+    if (!finished) await src.close();
   }
+}
+
+/** A record the conversion refused (it threw `e`): a reject of the unify stage. */
+async function unifyReject(
+  src: UnifySource,
+  unifySt: StageStats,
+  record: Record<string, unknown>,
+  loc: RecordLocation,
+  e: unknown,
+): Promise<void> {
+  const corpus = src.corpus;
+  const msg = (e as Error)?.message ?? String(e);
+  unifySt.rejected++;
+  // adapters prefix their messages with the corpus name; count by what went wrong
+  const kindMsg = corpus && msg.startsWith(`${corpus.name}: `) ? msg.slice(corpus.name.length + 2) : msg;
+  addCount(unifySt.rejected_by_error, errorKind(kindMsg));
+  let raw: string;
+  try {
+    raw = JSON.stringify(record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  } catch {
+    raw = String(record);
+  }
+  await src.out.rejects.write(loc, 'unify', msg, preview(raw));
+}
+
+/** A record the corpus adapter drops by its rule: written to the exclusion file as a pseudo-document. */
+async function unifyDrop(
+  src: UnifySource,
+  unifySt: StageStats,
+  record: Record<string, unknown>,
+  loc: RecordLocation,
+  d: { drop: string; value?: number | string },
+): Promise<void> {
+  const corpus = src.corpus;
+  unifySt.dropped++;
+  addCount(unifySt.dropped_by_rule, d.drop);
+  const tf = corpus?.reader.textField ?? 'text';
+  const t = record[tf];
+  const pseudo: Document = {
+    id: `${displayPath(loc.file)}:${loc.line}`,
+    text: typeof t === 'string' ? t : JSON.stringify(record),
+    source: corpus?.name ?? src.input.files[src.fi].corpus ?? '',
+    meta: { file: displayPath(loc.file), line: loc.line },
+  };
+  await src.out.excluded.write(pseudo, 'unify', d.drop, d.value);
 }
 
 /** A batch of documents; `bytes`: their texts' UTF-8 lengths, where the batch comes straight from the unify stage. */
@@ -319,15 +397,16 @@ type Batch = Document[] & { bytes?: number[] };
 
 /**
  * Group a document stream into batches (at most `size` documents or BATCH_CHARS of text), metering each pull; each
- * batch carries the texts' UTF-8 lengths that the source left in `last` as it yielded each document.
+ * batch carries the texts' UTF-8 lengths that the source left in `last` as it yielded each document. It takes the
+ * source's iterator (not the iterable): a statement before the loop runs once per task, the first time before V8
+ * gives the function a feedback vector, and code compiled without feedback there was thrown away at the next task.
  */
 async function* batchesOf(
-  src: AsyncIterable<Document>,
+  it: AsyncIterator<Document>,
   size: number,
   m: Meter,
   last: { bytes: number },
 ): AsyncGenerator<Batch> {
-  const it = src[Symbol.asyncIterator]();
   let done = false;
   try {
     while (!done) {
@@ -634,7 +713,44 @@ async function writeAll(
 ): Promise<StageStats> {
   const writeSt = newStage('write', 'write', phase);
   try {
-    for await (const batch of stream) {
+    await writeBatches(stream[Symbol.asyncIterator](), out, writeSt, rank, wm, sink);
+    const c0 = cpuNow();
+    const w0 = performance.now();
+    await out.close();
+    wm.ms += performance.now() - w0;
+    wm.cpuUs += cpuNow() - c0;
+    if (sink) {
+      const s0 = cpuNow();
+      await sink.sink.close();
+      sink.m.cpuUs += cpuNow() - s0;
+    }
+  } catch (e) {
+    sink?.sink.abort();
+    await out.abort();
+    throw e;
+  }
+  return writeSt;
+}
+
+/**
+ * writeAll's loop, the batches written until the stream ends. A function apart from what is done once per task before
+ * and after it (run once per task, that code had no feedback when the loop was optimised during the first task, and
+ * the loop's code was thrown away at the first task's end, "Insufficient type feedback for call").
+ */
+async function writeBatches(
+  it: AsyncIterator<Document[]>,
+  out: TaskOutputs,
+  writeSt: StageStats,
+  rank: number,
+  wm: Meter,
+  sink: { sink: DocSink; m: Meter } | undefined,
+): Promise<void> {
+  let done = false;
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      const batch = r.value;
       const c0 = cpuNow();
       const w0 = performance.now();
       for (const d of batch) {
@@ -655,22 +771,11 @@ async function writeAll(
         sink.m.cpuUs += cpuNow() - s0;
       }
     }
-    const c0 = cpuNow();
-    const w0 = performance.now();
-    await out.close();
-    wm.ms += performance.now() - w0;
-    wm.cpuUs += cpuNow() - c0;
-    if (sink) {
-      const s0 = cpuNow();
-      await sink.sink.close();
-      sink.m.cpuUs += cpuNow() - s0;
-    }
-  } catch (e) {
-    sink?.sink.abort();
-    await out.abort();
-    throw e;
+    done = true;
+  } finally {
+    // an error here: the stream is closed (what a for-await loop did), so its readers close their files
+    if (!done) await it.return?.(undefined);
   }
-  return writeSt;
 }
 
 /**
@@ -762,7 +867,7 @@ async function runMapTask(
 
   const last = { bytes: 0 };
   let stream: AsyncIterable<Document[]> = batchesOf(
-    readAndUnify(input, args, out, readSt, unifySt, unifyTime, ctx, last),
+    readAndUnify(new UnifySource(input, args, out, ctx), readSt, unifySt, unifyTime, last),
     size,
     srcMeter,
     last,

@@ -3,7 +3,14 @@ import type { Document } from '../document.ts';
 import { stripCompression } from './bytes.ts';
 import { readJsonl, readLines } from './jsonl.ts';
 import { readText } from './text.ts';
-import { InvalidUtf8, type InputFormat, type ReadItem, type ReadOptions, type RecordLocation } from './types.ts';
+import {
+  failing,
+  InvalidUtf8,
+  type InputFormat,
+  type ReadItem,
+  type ReadOptions,
+  type RecordLocation,
+} from './types.ts';
 
 export { expandInput, expandBraces, walkFiles, hasGlob, globToRegExp, makeMatcher } from './glob.ts';
 export { readJsonl, readLines } from './jsonl.ts';
@@ -121,7 +128,14 @@ export function readRecords(file: string, opts: ReadRecordsOptions = {}): AsyncG
     progress.offset = progress.base + done;
     progress.onBytes?.(done, total);
   });
-  return recordItems(file, ropts, progress, opts.onCorrupt);
+  let it: AsyncGenerator<ReadItem>;
+  try {
+    if (opts.encoding) checkEncoding(file, opts.encoding);
+    it = readerFor(format, file, ropts);
+  } catch (e) {
+    return failing(e);
+  }
+  return recordItems(file, format, it, progress, opts.onCorrupt);
 }
 
 /** The options a reader gets: every field, in one order. */
@@ -140,16 +154,18 @@ function readerOptions(
   };
 }
 
-/** readRecords' loop: the reader's items, its errors as InputFileErrors (`progress.offset`: where it had got to). */
+/**
+ * readRecords' loop: the reader's items, its errors as InputFileErrors (`progress.offset`: where it had got to).
+ * Nothing is done before the loop: code there runs once per file, the first time before V8 gives the function a
+ * feedback vector, and the loop's optimised code was thrown away at the second file for want of that feedback.
+ */
 async function* recordItems(
   file: string,
-  ropts: ReadOptions,
+  format: InputFormat,
+  it: AsyncGenerator<ReadItem>,
   progress: { offset: number | undefined },
   onCorrupt: ReadRecordsOptions['onCorrupt'],
 ): AsyncGenerator<ReadItem> {
-  const format = ropts.format!;
-  if (ropts.encoding) checkEncoding(file, ropts.encoding);
-  const it = readerFor(format, file, ropts);
   // the reader is closed (its file, its buffers) when this generator is closed before the reader's end: a consumer
   // that stops early
   let ended = false;
@@ -366,19 +382,29 @@ async function* docItems(
   tdo: ToDocumentOptions,
   onReject: ((r: DocReject) => void) | undefined,
 ): AsyncGenerator<DocItem> {
-  for await (const it of records) {
-    if (it.kind === 'reject') {
-      docReject(file, it.loc.line, it.error, onReject);
-      continue;
+  // the records taken by next() in the loop (a for-await loop gets their iterator before it, once per file)
+  let done = false;
+  try {
+    for (;;) {
+      const r = await records.next();
+      if (r.done) break;
+      const it = r.value;
+      if (it.kind === 'reject') {
+        docReject(file, it.loc.line, it.error, onReject);
+        continue;
+      }
+      let doc: Document;
+      try {
+        doc = recordToDocument(it.record, it.loc, tdo);
+      } catch (e) {
+        docReject(file, it.loc.line, (e as Error).message, onReject);
+        continue;
+      }
+      yield { doc, line: it.loc.line, json: it.json };
     }
-    let doc: Document;
-    try {
-      doc = recordToDocument(it.record, it.loc, tdo);
-    } catch (e) {
-      docReject(file, it.loc.line, (e as Error).message, onReject);
-      continue;
-    }
-    yield { doc, line: it.loc.line, json: it.json };
+    done = true;
+  } finally {
+    if (!done) await records.return(undefined);
   }
 }
 

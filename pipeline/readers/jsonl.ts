@@ -1,7 +1,7 @@
 import { isAscii, isUtf8, transcode } from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import { openBytes, openSlice, sliceChanged, stripCompression } from './bytes.ts';
-import { preview, type FileSlice, type ReadItem, type ReadOptions } from './types.ts';
+import { failing, preview, type FileSlice, type ReadItem, type ReadOptions } from './types.ts';
 
 export interface Line {
   /** 1-based line number. */
@@ -66,9 +66,10 @@ class LineSplitter {
   final = false;
 
   constructor(
-    file: string,
+    readonly file: string,
     readonly encoding: string,
     firstLine: number,
+    readonly slice: FileSlice | undefined,
   ) {
     this.fatal = fatalDecoder(file, encoding);
     this.utf8 = this.fatal.encoding === 'utf-8' && typeof transcode === 'function';
@@ -121,10 +122,19 @@ class LineSplitter {
   piece(): Line[] | undefined {
     const block = this.block;
     const start = this.start;
-    if (start >= block.length) return undefined;
+    if (start >= block.length) {
+      if (this.final && this.slice?.lines !== undefined) this.checkSlice(this.slice);
+      return undefined;
+    }
     const end = pieceEnd(block, start);
     this.start = end;
     return decodeLines(block.subarray(start, end), this.final && end === block.length, this);
+  }
+
+  /** At the end of a slice's lines: an error unless it held the lines it should (the file changed since). */
+  private checkSlice(slice: FileSlice): void {
+    if (this.lineNo !== slice.line + slice.lines! - 1)
+      throw sliceChanged(this.file, slice, `holds ${this.lineNo - slice.line + 1} lines, not ${slice.lines}`);
   }
 
   /** The reader's buffer back to the spare ones. */
@@ -155,7 +165,9 @@ function decodeLines(block: Uint8Array, final: boolean, st: LineSplitter): Line[
   if (text === undefined) return decodeEachLine(block, st);
   const out: Line[] = [];
   const parts = text.split('\n');
-  if (!final || parts[parts.length - 1] === '') parts.pop(); // block ends with '\n'
+  // (read for every piece: code that ran only at a file's end had no feedback when this function was optimised)
+  const endsLine = parts[parts.length - 1] === '';
+  if (endsLine || !final) parts.pop(); // block ends with '\n'
   for (const p of parts) {
     st.lineNo++;
     out.push({ line: st.lineNo, text: st.lineNo === 1 && p.charCodeAt(0) === 0xfeff ? p.slice(1) : p });
@@ -216,20 +228,33 @@ export function decodeUtf8(bytes: Uint8Array, fatal: TextDecoder): string | unde
  * The lines of a (possibly compressed) text file, a piece's lines (up to SUB_BLOCK bytes of them) at a time, decoded
  * with a fatal TextDecoder, so one line that is not valid in the declared encoding is reported alone with its number.
  * Splitting on the 0x0A byte is safe for UTF-8 and for GBK/GB18030/Big5 (their trail bytes are >= 0x40). `bytes`: the
- * bytes to split (default: the file's, lent chunks), whose first line is line `firstLine` (a slice of the file). A
- * byte order mark is removed from line 1 only (the decoder keeps one at the start of any other piece it decodes, so a
- * line reads the same whatever the pieces). Every statement of the loop runs from the first chunk on (the stream's
- * end goes through the same `feed` and `piece` calls), so code compiled for it has seen them all.
+ * bytes to split (default: the file's, lent chunks), whose first line is line `firstLine` (a slice of the file, whose
+ * line count is checked at the end: `slice`). A byte order mark is removed from line 1 only (the decoder keeps one at
+ * the start of any other piece it decodes, so a line reads the same whatever the pieces). A plain function: what a
+ * file needs before its first line is done here, and splitLines is the loop.
  */
-export async function* lineBlocks(
+export function lineBlocks(
   file: string,
   encoding: string,
   bytes: AsyncIterable<Uint8Array> | undefined,
   onBytes: ((done: number, total: number) => void) | undefined,
   firstLine: number,
+  slice?: FileSlice,
 ): AsyncGenerator<Line[]> {
-  const sp = new LineSplitter(file, encoding, firstLine);
-  const it = (bytes ?? openBytes(file, onBytes, true))[Symbol.asyncIterator]();
+  let sp: LineSplitter;
+  try {
+    sp = new LineSplitter(file, encoding, firstLine, slice);
+  } catch (e) {
+    return failing(e);
+  }
+  return splitLines(sp, (bytes ?? openBytes(file, onBytes, true))[Symbol.asyncIterator]());
+}
+
+/**
+ * lineBlocks' loop. Every statement runs from the first chunk on (the stream's end goes through the same `feed` and
+ * `piece` calls), and none before the loop, so code compiled for it has seen them all.
+ */
+async function* splitLines(sp: LineSplitter, it: AsyncIterator<Uint8Array>): AsyncGenerator<Line[]> {
   let done = false;
   try {
     while (!done) {
@@ -301,7 +326,7 @@ export function readJsonl(file: string, opts: ReadOptions = {}): AsyncGenerator<
   if (/\.json$/i.test(stripCompression(file))) return readJsonFile(file, opts);
   const slice = opts.slice;
   const bytes = slice ? openSlice(file, slice, opts.onBytes, true) : undefined;
-  return jsonlItems(file, lineBlocks(file, opts.encoding ?? 'utf-8', bytes, opts.onBytes, slice?.line ?? 1), slice);
+  return jsonlItems(file, lineBlocks(file, opts.encoding ?? 'utf-8', bytes, opts.onBytes, slice?.line ?? 1, slice));
 }
 
 /** A `.json` file: a JSON array (readJsonArrayBytes) when its first non-blank character is `[`, else JSONL. */
@@ -319,20 +344,15 @@ async function* readJsonFile(file: string, opts: ReadOptions): AsyncGenerator<Re
   }
   const slice = opts.slice;
   const lines = slice ? openSlice(file, slice, opts.onBytes, true) : bytes;
-  yield* jsonlItems(file, lineBlocks(file, opts.encoding ?? 'utf-8', lines, opts.onBytes, slice?.line ?? 1), slice);
+  yield* jsonlItems(file, lineBlocks(file, opts.encoding ?? 'utf-8', lines, opts.onBytes, slice?.line ?? 1, slice));
 }
 
 /**
- * The records of one file's lines (`blocks`, from lineBlocks), a reject for each line that is not a JSON object; at
- * the end, a slice's line count checked. The blocks are taken by `next()` inside the loop, so that every property read
- * and call here has run (and left feedback) before TurboFan compiles it.
+ * The records of one file's lines (`blocks`, from lineBlocks, which checks a slice's line count at its end), a reject
+ * for each line that is not a JSON object. The blocks are taken by `next()` inside the loop, and nothing is done before
+ * or after it, so that every property read and call here has run (and left feedback) before TurboFan compiles it.
  */
-async function* jsonlItems(
-  file: string,
-  blocks: AsyncGenerator<Line[]>,
-  slice: FileSlice | undefined,
-): AsyncGenerator<ReadItem> {
-  let lastLine = slice ? slice.line - 1 : 0;
+async function* jsonlItems(file: string, blocks: AsyncGenerator<Line[]>): AsyncGenerator<ReadItem> {
   // closed here when this generator is (a consumer that stops early, an error): its buffer goes back, its file closes
   let done = false;
   try {
@@ -342,7 +362,6 @@ async function* jsonlItems(
       const lines = r.value;
       for (let i = 0; i < lines.length; i++) {
         const l = lines[i];
-        lastLine = l.line;
         const loc = { file, line: l.line };
         if (l.error !== undefined) {
           yield { kind: 'reject', loc, error: l.error, raw: preview(l.raw ?? '') };
@@ -359,8 +378,6 @@ async function* jsonlItems(
   } finally {
     if (!done) await blocks.return(undefined);
   }
-  if (slice?.lines !== undefined && lastLine !== slice.line + slice.lines - 1)
-    throw sliceChanged(file, slice, `holds ${lastLine - slice.line + 1} lines, not ${slice.lines}`);
 }
 
 /**

@@ -60,6 +60,15 @@ export function preview(s: string): string {
   return s.length > RAW_PREVIEW ? s.slice(0, RAW_PREVIEW) + '…' : s;
 }
 
+/**
+ * A stream that fails with `e` when first read: what a reader that is a plain function (its setup done before its
+ * loop, see lineBlocks) returns for an error of that setup, which an async generator would have thrown there.
+ */
+// eslint-disable-next-line require-yield
+export async function* failing(e: unknown): AsyncGenerator<never> {
+  throw e;
+}
+
 /** Marks a string column value whose bytes are not valid UTF-8 (becomes a reject if it is the text field). */
 export class InvalidUtf8 {
   constructor(readonly lossy: string) {}
