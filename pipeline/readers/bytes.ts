@@ -27,7 +27,7 @@ function systemError(e: unknown): Error | undefined {
 
 /**
  * Stream the (decompressed) bytes of a file: plain, .gz (zlib) or .zst (frame by frame through libzstd wasm, or
- * fzstd streaming for frames without a declared size; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
+ * fzstd streaming for huge frames; concatenated frames supported). Memory is bounded by the chunk size times the compression ratio of one chunk.
  * `borrow`: a chunk may be lent (a view of the zstd decoder's memory, or of the one buffer a plain file is read into),
  * valid only until the next chunk is asked for, for a reader that copies what it keeps (readLines); otherwise every
  * chunk is the caller's. `from`: the byte of the file to start at (a plain file's, or a zstd frame's first byte);

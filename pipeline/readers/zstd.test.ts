@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decompress as fzstd } from 'fzstd';
-import { ZstdDecoder } from './zstd.ts';
+import { ZstdDecoder, scanFrame, zstdDecompressStream } from './zstd.ts';
 import { zstdCompressChunk } from '../writers/index.ts';
 import { tmpDir } from '../test-fixtures/tmp-dir.ts';
 import { zstdSample as sample } from '../test-fixtures/zstd-sample.ts';
@@ -70,6 +70,61 @@ test('ZstdDecoder.head: the first blocks of a frame, at least the bytes asked fo
   assert.deepEqual(d.head(await zstdCompressChunk(rnd, 3), 65_536), rnd.subarray(0, 131_072));
   assert.throws(() => d.head(new Uint8Array(64).fill(1), 10), /zstd/);
   assert.deepEqual(d.decompress(frame, raw.length), raw, 'whole frames after head');
+});
+
+/** All the bytes zstdDecompressStream gives for `file` (read `step` bytes at a time), each chunk copied. */
+async function streamAll(file: Uint8Array, step = 1 << 20): Promise<Uint8Array> {
+  let pos = 0;
+  const read = async (into: Uint8Array, at: number, len: number) => {
+    const n = Math.min(len, step, file.length - pos);
+    into.set(file.subarray(pos, pos + n), at);
+    pos += n;
+    return n;
+  };
+  const out: Buffer[] = [];
+  for await (const c of zstdDecompressStream(read, undefined, true)) out.push(Buffer.from(c));
+  return new Uint8Array(Buffer.concat(out));
+}
+
+test('a frame that declares no content size is decoded whole by the wasm decoder, into the bound of its blocks', async () => {
+  // a frame made by hand: no content size (window descriptor 1 MiB), two raw blocks and an RLE block, then a frame
+  // with a declared size after it
+  const rnd = sample(200_000, 11, true);
+  const block = (last: number, type: number, size: number) => [
+    (size << 3) | (type << 1) | last,
+    (size >> 5) & 0xff,
+    (size >> 13) & 0xff,
+  ];
+  const unsized = new Uint8Array([
+    ...[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50],
+    ...block(0, 0, 131_072),
+    ...rnd.subarray(0, 131_072),
+    ...block(0, 0, 68_928),
+    ...rnd.subarray(131_072),
+    ...block(1, 1, 5_000),
+    0x61,
+  ]);
+  const s = scanFrame(unsized);
+  assert.deepEqual(s, { kind: 'frame', end: unsized.length, contentSize: -1, cap: 3 * 131_072 });
+  const want = Buffer.concat([rnd, Buffer.alloc(5_000, 0x61)]);
+  assert.deepEqual(new ZstdDecoder().decompressUnsized(unsized, s.kind === 'frame' ? s.cap : 0), new Uint8Array(want));
+  const sized = await zstdCompressChunk(sample(300_000, 12), 3);
+  const file = Buffer.concat([unsized, sized]);
+  const all = new Uint8Array(Buffer.concat([want, sample(300_000, 12)]));
+  assert.deepEqual(await streamAll(file), all);
+  assert.deepEqual(await streamAll(file, 4096), all, 'the frames read in small pieces');
+});
+
+test('a stream compressed by the zstd CLI from a pipe (no content size declared) reads back', async (t) => {
+  if (spawnSync('zstd', ['--version']).status !== 0) return t.skip('no zstd CLI');
+  const raw = sample(3_000_000, 13);
+  const r = spawnSync('zstd', ['-q', '-c', '-3'], { input: raw, maxBuffer: 1 << 26 });
+  assert.equal(r.status, 0, String(r.stderr));
+  const frame = new Uint8Array(r.stdout);
+  const s = scanFrame(frame);
+  assert.equal(s.kind, 'frame');
+  assert.equal(s.kind === 'frame' && s.contentSize, -1, 'the CLI declared no size');
+  assert.deepEqual(await streamAll(frame), new Uint8Array(raw));
 });
 
 for (const part of ['decoder', 'encoder']) {

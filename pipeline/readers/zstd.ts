@@ -1,9 +1,10 @@
 /**
- * Streaming zstd decompression. Frames whose content size is declared in the header and whose compressed size stays
- * under a cap (the ~1 MiB frames our writer emits, and most frames written by `zstd`) are decompressed whole by our
+ * Streaming zstd decompression. Frames whose compressed size and content size (declared in the header, or bounded by
+ * their blocks when not declared) stay under caps (the ~1 MiB frames our writer emits, frames written by `zstd`,
+ * and streams it compressed from a pipe, which declare no size) are decompressed whole by our
  * build of libzstd's decompressor in WebAssembly (zstd-decoder.c, one context and its buffers reused: about 1.5x the
  * @bokuweb/zstd-wasm build warm and half its CPU time on a process's first frames, about 3x the pure-JS fzstd);
- * anything else (no declared size, huge frames) falls back, from that frame on, to the pure-JS streaming decoder
+ * anything else (huge frames) falls back, from that frame on, to the pure-JS streaming decoder
  * fzstd. Memory stays bounded by the cap, not by the file size. Compression (the writers: zstdCompress) goes through
  * our build of libzstd's compressor (zstd-encoder.c, one context and its buffers reused).
  */
@@ -116,12 +117,28 @@ export class ZstdDecoder {
    * memory grows): a fresh 1 MiB array per frame cost the first read of a process ~0.1 CPU-s per 40 MB in page faults.
    */
   decompress(src: Uint8Array, size: number, borrow = false): Uint8Array {
-    this.place(src, size);
-    const n = this.ex.zd_decompress(this.dst, size, this.base, src.length);
-    if (n < 0) throw new Error(this.error(-n - 1));
+    const n = this.run(src, size);
     if (n !== size) throw new Error(`zstd frame decoded to ${n} bytes, header says ${size}`);
     const out = new Uint8Array(this.ex.memory.buffer, this.dst, n);
     return borrow ? out : out.slice();
+  }
+
+  /**
+   * The content of a frame that does not declare its size (a stream compressed as it came, e.g. `zstd < file`), which
+   * must be at most `cap` bytes (scanFrame's bound: its blocks times the largest block); `borrow` as decompress.
+   */
+  decompressUnsized(src: Uint8Array, cap: number, borrow = false): Uint8Array {
+    const n = this.run(src, cap);
+    const out = new Uint8Array(this.ex.memory.buffer, this.dst, n);
+    return borrow ? out : out.slice();
+  }
+
+  /** `src` decoded into the memory at this.dst (at most `cap` bytes): how many bytes. */
+  private run(src: Uint8Array, cap: number): number {
+    this.place(src, cap);
+    const n = this.ex.zd_decompress(this.dst, cap, this.base, src.length);
+    if (n < 0) throw new Error(this.error(-n - 1));
+    return n;
   }
 
   /**
@@ -172,7 +189,9 @@ const MAX_FRAME_CONTENT = 128 << 20;
 
 export type Scan =
   | { kind: 'need' } // more bytes needed to know
-  | { kind: 'frame'; end: number; contentSize: number } // a complete frame in buf[0..end); -1: size not declared
+  // a complete frame in buf[0..end); contentSize -1: size not declared; cap: the most bytes it can hold (the size, or
+  // its blocks times the largest block)
+  | { kind: 'frame'; end: number; contentSize: number; cap: number }
   | { kind: 'skip'; end: number } // a complete skippable frame
   | { kind: 'stream' }; // not decodable whole: switch to streaming
 
@@ -183,9 +202,10 @@ export function skippableFrameSize(buf: Uint8Array): number {
 }
 
 /**
- * Look at the frame starting at buf[0]. `whole`: find the end of any frame, whatever its size (a frame that does not
- * declare its content size has contentSize -1); otherwise a frame without a declared size, or larger than the caps
- * of whole decoding, is 'stream' as soon as that is known.
+ * Look at the frame starting at buf[0]. A frame that does not declare its content size has contentSize -1 (and is
+ * decoded whole all the same, into its bound `cap`: fzstd's JavaScript decoder, which these frames went to, cost a
+ * process ~0.12 CPU-s of TurboFan compiles and ran slowly until compiled). `whole`: find the end of any frame,
+ * whatever its size; otherwise a frame larger than the caps of whole decoding is 'stream' as soon as that is known.
  */
 export function scanFrame(buf: Uint8Array, whole = false): Scan {
   if (buf.length < 8) return { kind: 'need' };
@@ -202,7 +222,6 @@ export function scanFrame(buf: Uint8Array, whole = false): Scan {
   if (!single) pos += 1;
   pos += [0, 1, 2, 4][didFlag];
   const fcsSize = fcsFlag === 0 ? (single ? 1 : 0) : [0, 2, 4, 8][fcsFlag];
-  if (fcsSize === 0 && !whole) return { kind: 'stream' }; // content size unknown
   if (buf.length < pos + fcsSize) return { kind: 'need' };
   let contentSize = fcsSize ? 0 : -1;
   for (let i = fcsSize - 1; i >= 0; i--) contentSize = contentSize * 256 + buf[pos + i];
@@ -210,6 +229,7 @@ export function scanFrame(buf: Uint8Array, whole = false): Scan {
   const maxCompressed = whole ? Infinity : MAX_FRAME_COMPRESSED;
   if (contentSize > MAX_FRAME_CONTENT && !whole) return { kind: 'stream' };
   pos += fcsSize;
+  let blocks = 0;
   for (;;) {
     if (pos > maxCompressed) return { kind: 'stream' };
     if (buf.length < pos + 3) return { kind: 'need' };
@@ -218,11 +238,14 @@ export function scanFrame(buf: Uint8Array, whole = false): Scan {
     const type = (h >> 1) & 3;
     const size = h >>> 3;
     pos += 3 + (type === 1 ? 1 : size);
+    blocks++;
     if (last) break;
   }
   if (checksum) pos += 4;
   if (pos > maxCompressed) return { kind: 'stream' };
-  return buf.length >= pos ? { kind: 'frame', end: pos, contentSize } : { kind: 'need' };
+  const cap = contentSize >= 0 ? contentSize : blocks * BLOCK_MAX;
+  if (cap > MAX_FRAME_CONTENT && !whole) return { kind: 'stream' };
+  return buf.length >= pos ? { kind: 'frame', end: pos, contentSize, cap } : { kind: 'need' };
 }
 
 /** Reads up to `len` bytes of the compressed stream into `into` at `at`: the number read, 0 at its end. */
@@ -283,9 +306,13 @@ export async function* zstdDecompressStream(
           continue;
         }
         if (s.kind === 'frame') {
-          const d = s.contentSize
-            ? z.decompress(buf.subarray(start, start + s.end), s.contentSize, borrow)
-            : new Uint8Array(0);
+          const frame = buf.subarray(start, start + s.end);
+          const d =
+            s.contentSize > 0
+              ? z.decompress(frame, s.contentSize, borrow)
+              : s.contentSize < 0
+                ? z.decompressUnsized(frame, s.cap, borrow)
+                : new Uint8Array(0);
           start += s.end;
           if (d.length) yield d;
           continue;
