@@ -168,10 +168,10 @@ function decodeLines(block: Uint8Array, final: boolean, st: LineSplitter): Line[
   // (read for every piece: code that ran only at a file's end had no feedback when this function was optimised)
   const endsLine = parts[parts.length - 1] === '';
   if (endsLine || !final) parts.pop(); // block ends with '\n'
-  for (const p of parts) {
-    st.lineNo++;
-    out.push({ line: st.lineNo, text: st.lineNo === 1 && p.charCodeAt(0) === 0xfeff ? p.slice(1) : p });
-  }
+  // a byte order mark off line 1 (its test run for every piece, not only for a file's first line, likewise)
+  const first = parts.length ? parts[0] : '';
+  if (first.charCodeAt(0) === 0xfeff && st.lineNo === 0) parts[0] = first.slice(1);
+  for (const p of parts) out.push({ line: ++st.lineNo, text: p });
   return out;
 }
 
