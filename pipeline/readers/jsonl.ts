@@ -43,7 +43,7 @@ const NO_BYTES = new Uint8Array(0);
  * at a time), TurboFan compiled that whole body, with all it inlined, 8 times in a 1-worker prep of the 75 MB set
  * (~0.23 s): once before a file's end had run (thrown away there, "Insufficient type feedback") and again for each
  * new layout of its callers' options ("wrong map"). Each method here is compiled on its own, for the one layout of
- * this class; the generator (lineBlocks) is a few statements that run once per piece.
+ * this class; the generator (splitLines) is a few statements that run once per piece.
  */
 class LineSplitter {
   readonly utf8: boolean;
