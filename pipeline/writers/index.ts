@@ -168,22 +168,36 @@ export function openDocWriter(path: string, opts: { level?: number } = {}): DocW
       abort: async () => (await get()).abort(),
     };
   }
-  const w = new JsonlWriter(path, opts.level !== undefined ? { level: opts.level } : {});
-  return {
-    path,
-    get count() {
-      return w.count;
-    },
-    set count(_v: number) {},
-    write: (doc: Document) => {
-      const tail = textLineTail(doc, doc.meta ?? {});
-      return tail !== undefined
-        ? w.writeText(`{"id":${JSON.stringify(doc.id)},"text":`, doc.text, tail)
-        : w.write(docLine(doc)).then(() => Buffer.byteLength(doc.text, 'utf8'));
-    },
-    close: () => w.close(),
-    abort: () => w.abort(),
-  };
+  return new JsonlDocWriter(path, new JsonlWriter(path, opts.level !== undefined ? { level: opts.level } : {}));
+}
+
+/**
+ * A JSONL file of documents. A class, so that `write` is one function for every file: an object literal per writer
+ * with its own closures was a new call target at the map task's write loop in every task ("wrong call target"), and
+ * TurboFan threw that loop's code away at the second task of a process.
+ */
+class JsonlDocWriter implements DocWriter {
+  constructor(
+    readonly path: string,
+    private readonly w: JsonlWriter,
+  ) {}
+  get count(): number {
+    return this.w.count;
+  }
+  set count(_v: number) {}
+  write(doc: Document): Promise<number> {
+    const w = this.w;
+    const tail = textLineTail(doc, doc.meta ?? {});
+    return tail !== undefined
+      ? w.writeText(`{"id":${JSON.stringify(doc.id)},"text":`, doc.text, tail)
+      : w.write(docLine(doc)).then(() => Buffer.byteLength(doc.text, 'utf8'));
+  }
+  close(): Promise<void> {
+    return this.w.close();
+  }
+  abort(): Promise<void> {
+    return this.w.abort();
+  }
 }
 
 /**
