@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { GlobalOp, Op } from '../pipeline/stage.ts';
+import type { DocSink, GlobalOp, Op } from '../pipeline/stage.ts';
+import type { Document } from '../pipeline/document.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { charsPerToken } from './shards.ts';
 import { encodedPath, encoderKey, FileEncoder } from './tasks.ts';
@@ -22,6 +23,39 @@ const tokenizeParams = z.object({
 });
 
 /**
+ * The tokenize step's sink for one document file (tokenize.mapSink): each document encoded as it is written, the
+ * result recorded (encodedPath) when the file is committed. A class, not an object of closures made per task: its
+ * add is then one call target for the optimised code of the step that feeds it (the dedup filter's, a map task's),
+ * which a new closure per task threw away at each later task of a process.
+ */
+class EncodingSink implements DocSink {
+  private readonly enc: FileEncoder;
+  constructor(
+    private readonly file: string,
+    private readonly partsDir: string,
+    private readonly rank: number,
+    private readonly spec: string,
+    private readonly maxShardBytes: number,
+  ) {
+    this.enc = new FileEncoder(partsDir, rank, spec, maxShardBytes);
+  }
+  add(doc: Document, line: number): void {
+    // the document as the task would read it back from the written line
+    this.enc.add(doc.id === '' ? { ...doc, id: `${displayPath(this.file)}:${line}` } : doc);
+  }
+  close(): void {
+    const r = this.enc.finish();
+    writeFileAtomic(
+      encodedPath(this.partsDir, this.rank),
+      JSON.stringify({ ...r, key: encoderKey(this.file, this.spec, this.maxShardBytes) }),
+    );
+  }
+  abort(): void {
+    this.enc.abort();
+  }
+}
+
+/**
  * Terminal step of a recipe: tokenize the kept documents into OUT/shards/ (tokenizer/SHARDS.md).
  * Documents pass through unchanged (outputFiles = inputFiles), so OUT/docs/ still holds them.
  */
@@ -36,26 +70,13 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
    * that file then finds its shards made (tokenizer/tasks.ts FileEncoder), with the same ids.
    */
   mapSink(params, ctx) {
-    const file = ctx.inputFiles[ctx.rank]!;
-    const partsDir = join(ctx.workDir, 'parts');
-    const spec = canonicalTokenizerSpec(params.tokenizer);
-    const enc = new FileEncoder(partsDir, ctx.rank, spec, params.max_shard_bytes);
-    return {
-      add(doc, line) {
-        // the document as the task would read it back from the written line
-        enc.add(doc.id === '' ? { ...doc, id: `${displayPath(file)}:${line}` } : doc);
-      },
-      close() {
-        const r = enc.finish();
-        writeFileAtomic(
-          encodedPath(partsDir, ctx.rank),
-          JSON.stringify({ ...r, key: encoderKey(file, spec, params.max_shard_bytes) }),
-        );
-      },
-      abort() {
-        enc.abort();
-      },
-    };
+    return new EncodingSink(
+      ctx.inputFiles[ctx.rank]!,
+      join(ctx.workDir, 'parts'),
+      ctx.rank,
+      canonicalTokenizerSpec(params.tokenizer),
+      params.max_shard_bytes,
+    );
   },
   async run(params, ctx) {
     const res = await tokenizeToShards(ctx.inputFiles, join(ctx.outDir, params.out), {

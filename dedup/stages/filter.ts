@@ -73,27 +73,33 @@ export function excludedLine(json: string, doc: Document, head: string): [string
   return [head, json.slice(1)];
 }
 
+/** Kept documents a SinkFeed hands on at a time. */
+const FEED_BATCH = 64;
+
 /**
- * The kept documents handed to the next step's sink, 64 at a time, its CPU time metered per batch (process.cpuUsage
- * per document cost ~10% of what tokenization, the sink after MinHash, spends). A class, not closures made per task:
- * a closure is a new call target to the optimised code of filterFile at each task.
+ * The kept documents handed to the next step's sink, FEED_BATCH at a time, its CPU time metered per batch
+ * (process.cpuUsage per document cost ~10% of what tokenization, the sink after MinHash, spends). A class, not
+ * closures made per task: a closure is a new call target to the optimised code of filterFile at each task. Its
+ * arrays are of one kind from the start (an array literal's first document changed its map: the optimised add of a
+ * process's first task was thrown away at the next task's first document).
  */
 class SinkFeed {
-  private readonly docs: Document[] = [];
-  private readonly lines: number[] = [];
+  private readonly docs = new Array<Document | undefined>(FEED_BATCH).fill(undefined);
+  private readonly lines = new Float64Array(FEED_BATCH);
+  private n = 0;
   /** The sink's CPU time in microseconds, its opening included. */
   us = 0;
   constructor(readonly sink: DocSink) {}
   add(d: Document, line: number): void {
-    this.docs.push(d);
-    this.lines.push(line);
-    if (this.docs.length === 64) this.flush();
+    this.docs[this.n] = d;
+    this.lines[this.n] = line;
+    if (++this.n === FEED_BATCH) this.flush();
   }
   flush(): void {
     const c0 = process.cpuUsage();
-    for (let i = 0; i < this.docs.length; i++) this.sink.add(this.docs[i]!, this.lines[i]!);
-    this.docs.length = 0;
-    this.lines.length = 0;
+    for (let i = 0; i < this.n; i++) this.sink.add(this.docs[i]!, this.lines[i]!);
+    this.docs.fill(undefined);
+    this.n = 0;
     const c = process.cpuUsage(c0);
     this.us += c.user + c.system;
   }
