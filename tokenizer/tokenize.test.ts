@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync, readdirSync, existsSync } from 'node:fs';
+import { rmSync, readdirSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalExecutor } from '../pipeline/executor.ts';
 import { writeDocs } from '../pipeline/writers/index.ts';
@@ -8,6 +8,7 @@ import { loadTokenizer, encodeTexts } from './encode.ts';
 import { readManifest, verifyManifest, iterShardDocs } from './shards.ts';
 import { tokenizeToShards } from './tokenize.ts';
 import { tokenize } from './ops.ts';
+import { encodedPath } from './tasks.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 function sampleDocs(part: number, n: number) {
@@ -132,4 +133,30 @@ test('tokenize: parallel worker processes → shards equal direct encoding; seed
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('tokenize sink: one add function for every file a process encodes (a class); a closed file recorded, an aborted one not', async () => {
+  const root = tmpDir('steel-sink-');
+  const inputFiles = [join(root, 'a.jsonl'), join(root, 'b.jsonl')];
+  const workDir = join(root, 'work');
+  const params = tokenize.params.parse({});
+  const open = (rank: number) => tokenize.mapSink!(params, { rank, inputFiles, workDir, outDir: root, workers: 1 });
+  const s0 = await open(0);
+  const s1 = await open(1);
+  // a new function per file would be a new call target for the optimised code of the step feeding the sinks
+  assert.equal(s0.add, s1.add);
+  const docs = sampleDocs(0, 5);
+  docs.forEach((d, i) => s0.add(d, i + 1));
+  await s0.close();
+  s1.add(docs[0]!, 1);
+  s1.abort();
+  const parts = join(workDir, 'parts');
+  const r = JSON.parse(readFileSync(encodedPath(parts, 0), 'utf8')) as { documents: number; tokens: number };
+  const { tok, info } = loadTokenizer('qwen');
+  assert.equal(r.documents, docs.length);
+  assert.equal(
+    r.tokens,
+    docs.reduce((a, d) => a + tok.encodeWithEos(d.text, info.eos_id).length, 0),
+  );
+  assert.ok(!existsSync(encodedPath(parts, 1)));
 });
