@@ -6,7 +6,12 @@
  * so data files, REPO_ROOT and the worker entry are found as from dist/'s modules. Dynamic imports stay lazy (a
  * module runs when first imported); `loaded` lists the modules of this repository that have run, in order.
  */
-export { main } from './main.ts';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { main } from './main.ts';
+
+export { main };
 // the executor that takes the worker processes cli/steel.js started early (LocalExecutor for cli/dist.test.ts)
 export { adoptWorkers, LocalExecutor } from '../pipeline/executor.ts';
 
@@ -83,4 +88,46 @@ export async function warm(): Promise<Record<string, unknown>> {
   m['tokenizer/encode.ts'] = await import('../tokenizer/encode.ts');
   m['dedup/minhash.ts'] = await import('../dedup/minhash.ts');
   return m;
+}
+
+/** Text of each bundled sample file that cacheRun's prep reads (its first lines, cut at a line's end). */
+export const CACHE_RUN_BYTES = 64 << 10;
+
+/**
+ * A small `steel prep` in this process, after warm(), so that V8's code cache scripts/build.mjs writes next holds the
+ * bytecode of every function a prep runs (a cache made after warm() alone has only what loading the modules compiles;
+ * each process then parsed and compiled ~1,100 functions on their first call, ~0.07 CPU-s). The input: the first
+ * CACHE_RUN_BYTES of text of each bundled sample file (corpora-manifests/sample), written to `dir`/in as .jsonl.zst; the
+ * outputs go to `dir`/out. The worker's warm-up steps run first (the functions a worker runs before its first task).
+ * Keeping the bytecode to the end of such a run (and of every run that loads the cache) needs V8's bytecode flushing
+ * off: cli/dist.mjs V8_FLAGS.
+ */
+export async function cacheRun(dir: string): Promise<void> {
+  const { zstdCompress, zstdDecoder } = await import('../pipeline/readers/zstd.ts');
+  const sample = fileURLToPath(new URL('../corpora-manifests/sample/', import.meta.url));
+  const input = join(dir, 'in');
+  mkdirSync(input, { recursive: true });
+  const files = readdirSync(sample)
+    .filter((f) => f.endsWith('.jsonl.zst'))
+    .sort();
+  if (files.length === 0) throw new Error(`cacheRun: no .jsonl.zst file in ${sample}`);
+  for (const f of files) {
+    const head = zstdDecoder().head(readFileSync(join(sample, f)), CACHE_RUN_BYTES);
+    const end = head.lastIndexOf(10) + 1;
+    if (end === 0) throw new Error(`cacheRun: ${join(sample, f)}: no whole line in its first ${head.length} bytes`);
+    writeFileSync(join(input, f), zstdCompress(head.subarray(0, end)));
+  }
+  for await (const _ of prepWarmUp());
+  const args = [
+    'prep',
+    '--workers',
+    '1',
+    '--quiet',
+    '--input',
+    `sample=${input}/*.jsonl.zst`,
+    '--out',
+    join(dir, 'out'),
+  ];
+  const rc = await main(args);
+  if (rc !== 0) throw new Error(`cacheRun: steel ${args.join(' ')} exited with status ${rc}`);
 }

@@ -163,7 +163,7 @@ export const BUNDLE_TAIL = '\n})';
  * set 0.95–0.96, whole prep 0.96–0.97 with 1 or 2 workers. No inlining at all (`--no-turbo-inlining`) or a per-callee
  * limit of 200 saved as much compile time but slowed the steady state (75 MB: +13% with no inlining).
  */
-export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300'];
+export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flush-bytecode'];
 
 /**
  * Compiles and runs the bundle `file` (the function BUNDLE_HEAD … BUNDLE_TAIL around CommonJS code) in this process

@@ -57,14 +57,25 @@ const __steelDist = require('node:url').pathToFileURL(__dirname + '/').href;
 const __steelUrl = (rel) => __steelDist + rel;
 const __steelResolve = (spec) => { throw new Error('import.meta.resolve(' + spec + ') in dist/steel.cjs'); };`;
 // the process that writes dist/steel.cache: it loads the new bundle (argv[1], the tree being built) without a cache,
-// runs the modules a prep loads, then saves what V8 compiled
+// runs the modules a prep loads and a small prep of the bundled sample's first lines (cli/bundle.ts cacheRun, in a
+// temporary folder), then saves what V8 compiled
 const CACHE_CHILD = `
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 const dir = process.argv[1];
 const { runBundle, BUNDLE } = await import(${JSON.stringify(new URL('../cli/dist.mjs', import.meta.url).href)});
 const { exports, script } = runBundle(join(dir, 'steel.cjs'), undefined, BUNDLE);
 await exports.warm();
+const run = mkdtempSync(join(tmpdir(), 'steel-cache-run-'));
+try {
+  await exports.cacheRun(run);
+} catch (e) {
+  // the cache is still written, with what loading the modules compiled
+  console.error('the code cache holds the loaded modules only: ' + e.message);
+} finally {
+  rmSync(run, { recursive: true, force: true });
+}
 writeFileSync(join(dir, 'steel.cache'), script.createCachedData());
 process.exit(0);
 `;
@@ -223,14 +234,16 @@ try {
   } catch (e) {
     console.warn(`steel build: no parsed copy of the recipes and manifests: ${e.message}`);
   }
-  // V8's code cache of the bundle, made by a fresh process that runs the modules a prep loads (cli/bundle.ts, warm);
-  // build.json records the bundle file it belongs to. Without it (that process failed) the bundle compiles as it loads.
+  // V8's code cache of the bundle, made by a fresh process that runs the modules a prep loads and a small prep
+  // (cli/bundle.ts, warm and cacheRun); build.json records the bundle file it belongs to. Without it (that process
+  // failed) the bundle compiles as it loads.
   const st = statSync(join(tmp, 'steel.cjs'));
   const cache = spawnSync(process.execPath, ['--input-type=module', '-e', CACHE_CHILD, tmp], {
     cwd: ROOT,
     encoding: 'utf8',
   });
   if (cache.status !== 0) console.warn(`steel build: no code cache for dist/steel.cjs: ${cache.stderr.trim()}`);
+  else if (cache.stderr.trim()) console.warn(`steel build: ${cache.stderr.trim()}`);
   writeFileSync(
     join(tmp, 'build.json'),
     JSON.stringify({
