@@ -96,11 +96,11 @@ export const CACHE_RUN_BYTES = 64 << 10;
 /**
  * A small `steel prep` in this process, after warm(), so that V8's code cache scripts/build.mjs writes next holds the
  * bytecode of every function a prep runs (a cache made after warm() alone has only what loading the modules compiles;
- * each process then parsed and compiled ~1,100 functions on their first call, ~0.07 CPU-s). The input: the first
- * CACHE_RUN_BYTES of text of each bundled sample file (corpora-manifests/sample), written to `dir`/in as .jsonl.zst; the
- * outputs go to `dir`/out. The worker's warm-up steps run first (the functions a worker runs before its first task).
- * Keeping the bytecode to the end of such a run (and of every run that loads the cache) needs V8's bytecode flushing
- * off: cli/dist.mjs V8_FLAGS.
+ * each prep process then parsed and compiled ~1,100 functions on their first call: ~0.05 CPU-s a process,
+ * bench/results/prep.md, session 25, h25d). The input: the first CACHE_RUN_BYTES of text of each bundled sample file
+ * (corpora-manifests/sample), written to `dir`/in as .jsonl.zst; the outputs go to `dir`/out. The worker's warm-up
+ * steps run first (the functions a worker runs before its first task). Keeping the bytecode to the end of such a run
+ * (and of every run that loads the cache) needs V8's bytecode flushing off: cli/dist.mjs V8_FLAGS.
  */
 export async function cacheRun(dir: string): Promise<void> {
   const { zstdCompress, zstdDecoder } = await import('../pipeline/readers/zstd.ts');

@@ -162,6 +162,10 @@ export const BUNDLE_TAIL = '\n})';
  * sample 0.911 of the CPU-s (10 of 10 pairs lower; background threads 1.17 → 0.89 s, main thread not higher), 75 MB
  * set 0.95–0.96, whole prep 0.96–0.97 with 1 or 2 workers. No inlining at all (`--no-turbo-inlining`) or a per-callee
  * limit of 200 saved as much compile time but slowed the steady state (75 MB: +13% with no inlining).
+ * `--no-flush-bytecode`: V8 throws away the bytecode of a function that has not run for a few major GCs and compiles it
+ * again at its next call; dist/steel.cache holds the bytecode of every function a prep runs (cli/bundle.ts cacheRun),
+ * which a prep's later phases (MinHash, tokenize, the outputs) would otherwise compile again. With both, a 1-worker prep
+ * of the sample compiles 16 functions lazily instead of ~1,090 (bench/results/prep.md, session 25, h25d).
  */
 export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flush-bytecode'];
 
