@@ -36,6 +36,12 @@ recache() { # TREE OUT: TREE's dist/steel.cache and build.json as the staged Nod
     const d = await import('$1/cli/dist.mjs');
     const { exports, script } = d.runBundle(d.BUNDLE, undefined);
     await exports.warm();
+    // as scripts/build.mjs: a small prep first where the tree has cacheRun, so the cache holds what a prep runs
+    if (exports.cacheRun) {
+      const { mkdtempSync, rmSync } = await import('node:fs');
+      const run = mkdtempSync('/tmp/steel-cache-run-');
+      try { await exports.cacheRun(run); } finally { rmSync(run, { recursive: true, force: true }); }
+    }
     writeFileSync('$2/steel.cache', script.createCachedData());
     const b = JSON.parse(readFileSync(d.DIST + '/build.json', 'utf8'));
     b.bundle.node = (await import('$ROOT/cli/dist.mjs')).nodeKey(); // TREE's own dist.mjs may predate nodeKey
