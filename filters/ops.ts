@@ -3,6 +3,7 @@
  * Every filter stores its statistics in doc.meta.stats[RULE] (kept and dropped documents alike) and drops with
  * ctx.drop(doc, RULE, value); `steel refilter` re-applies changed thresholds to those stored statistics.
  */
+import type { z } from 'zod';
 import type { MapOp } from '../pipeline/stage.ts';
 import type { Document } from '../pipeline/document.ts';
 import { MAPPERS, FILTERS, type OpMeta } from './op-meta.ts';
@@ -107,12 +108,66 @@ function filter<P extends { langs: string[] }>(
   return { kind: 'filter', applies: (d, p) => langMatch(d, p.langs), ...f };
 }
 
+type GopherQualityP = z.infer<typeof FILTERS.gopher_quality.params>;
+/** gopher_quality's statistics that every rule has. */
+function gopherQualityStats(d: Document, p: GopherQualityP): Record<string, number> {
+  const w = words(d, p.words);
+  const q = S.gopherQuality(d.text, w);
+  const l = (d.lang ?? 'en').split('-')[0];
+  const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
+  const r = p.rule;
+  const out: Record<string, number> = {};
+  out[ruleKey(r, 'n_words')] = q.n_words;
+  out[ruleKey(r, 'mean_word_length')] = q.mean_word_length;
+  out[ruleKey(r, 'symbol_word_ratio')] = q.hash_ratio + q.ellipsis_ratio;
+  out[ruleKey(r, 'bullet_lines_ratio')] = q.bullet_lines_ratio;
+  out[ruleKey(r, 'ellipsis_lines_ratio')] = q.ellipsis_lines_ratio;
+  out[ruleKey(r, 'alpha_words_ratio')] = q.alpha_words_ratio;
+  out[ruleKey(r, 'stop_words')] = S.stopwordCount(w, stop);
+  return out;
+}
+/** gopher_quality's statistics for a rule with exemptions (the complete sentences' characters, their share). */
+function gopherQualitySentences(d: Document, p: GopherQualityP, out: Record<string, number>): void {
+  const sc = S.completeSentenceChars(d.text);
+  out[ruleKey(p.rule, 'sentence_chars')] = sc;
+  if (p.min_alpha_words_ratio_unless_sentence_share !== null)
+    out[ruleKey(p.rule, 'sentence_share')] = sc / (S.nonSpaceChars(d.text) || 1);
+}
+/** gopher_repetition's duplicated n-grams outside complete sentences and table rows, as `rule`'s statistics. */
+function dupOutsideSentences(
+  text: string,
+  w: Words,
+  ns: readonly number[],
+  st: Record<string, number>,
+  joiner: string,
+  rule: string,
+  out: Record<string, number>,
+): void {
+  const outside = S.wordsOutsideSentencesAndTables(text, w);
+  // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
+  const o =
+    outside.n === w.n && ns.every((n) => S.ngramKey('dup', n) in st) ? st : S.dupNgramShares(text, outside, ns, joiner);
+  for (const n of ns) out[ruleKey(rule, S.ngramKey('dup_outside', n))] = o[S.ngramKey('dup', n)];
+}
+
 const tokCounters = new Map<string, TokenCounter>();
 const stopSets = new WeakMap<string[], Set<string>>();
 function stopSet(list: string[]): Set<string> {
   let s = stopSets.get(list);
   if (!s) stopSets.set(list, (s = new Set(list.map((x) => x.toLowerCase()))));
   return s;
+}
+/**
+ * A step's init: the stop sets of its languages and their indexes (stats.ts stopIndexOf: the zh one registered with
+ * jieba's kernel), made here, not at the first document of each language. Made there, inside the per-document code V8
+ * had compiled on documents of the other language (the English man pages come first), the first-time path threw that
+ * code away ("insufficient type feedback"), with stopwordCount's.
+ */
+function prepareStops(langs: readonly string[], lists: Record<string, string[]> = {}): void {
+  for (const lang of langs) {
+    const l = lang.split('-')[0];
+    S.stopIndexOf(stopSet(lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en));
+  }
 }
 function counterFor(spec: string): TokenCounter {
   const c = tokCounters.get(spec);
@@ -186,6 +241,7 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     ...FILTERS.stopwords,
+    init: (p) => prepareStops(p.langs, p.lists),
     compute: (d, p) => {
       const l = (d.lang ?? 'en').split('-')[0];
       const list = stopSet(p.lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en);
@@ -222,34 +278,17 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     ...FILTERS.gopher_quality,
+    init: (p) => prepareStops(p.langs),
     compute: (d, p) => {
-      const w = words(d, p.words);
-      const q = S.gopherQuality(d.text, w);
-      const sc =
-        p.min_words_unless_sentence_chars === null &&
-        p.min_stop_words_unless_sentence_chars === null &&
-        p.min_alpha_words_ratio_unless_sentence_share === null
-          ? 0
-          : S.completeSentenceChars(d.text);
-      const l = (d.lang ?? 'en').split('-')[0];
-      const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
-      const r = p.rule;
-      const out: Record<string, number> = {};
-      out[ruleKey(r, 'n_words')] = q.n_words;
-      out[ruleKey(r, 'mean_word_length')] = q.mean_word_length;
-      out[ruleKey(r, 'symbol_word_ratio')] = q.hash_ratio + q.ellipsis_ratio;
-      out[ruleKey(r, 'bullet_lines_ratio')] = q.bullet_lines_ratio;
-      out[ruleKey(r, 'ellipsis_lines_ratio')] = q.ellipsis_lines_ratio;
-      out[ruleKey(r, 'alpha_words_ratio')] = q.alpha_words_ratio;
-      out[ruleKey(r, 'stop_words')] = S.stopwordCount(w, stop);
+      const out = gopherQualityStats(d, p);
+      // (the exemptions' statistics in their own function: this compiled on the rules without them, the English
+      // documents first, was thrown away at the first document of a rule with them, with all it had inlined)
       if (
         p.min_words_unless_sentence_chars !== null ||
         p.min_stop_words_unless_sentence_chars !== null ||
         p.min_alpha_words_ratio_unless_sentence_share !== null
       )
-        out[ruleKey(r, 'sentence_chars')] = sc;
-      if (p.min_alpha_words_ratio_unless_sentence_share !== null)
-        out[ruleKey(r, 'sentence_share')] = sc / (S.nonSpaceChars(d.text) || 1);
+        gopherQualitySentences(d, p, out);
       return out;
     },
     rules: (p) => {
@@ -286,10 +325,18 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     ...FILTERS.gopher_repetition,
+    // the sizes parsed here (ngramSizes' first call per record, inlined in compute, threw its code away)
+    init: (p) => {
+      ngramSizes(p.top_n_grams);
+      ngramSizes(p.dup_n_grams);
+      if (p.dup_n_grams_outside_sentences) ngramSizes(p.dup_n_grams_outside_sentences);
+    },
     compute: (d, p) => {
       const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
       const w = wordsOf(d.text, mode);
-      const short = p.top_n_grams_min_words !== null && w.n < p.top_n_grams_min_words;
+      // (read by every step: a rule without the minimum had left these loads without feedback, and the first document
+      // of the rule that has one threw the compiled code away)
+      const short = w.n < (p.top_n_grams_min_words ?? 0);
       const joiner = mode === 'jieba' ? '' : ' ';
       const st = S.gopherRepetition(
         d.text,
@@ -300,16 +347,9 @@ export const filterSpecs: FilterSpec[] = [
       );
       const out: Record<string, number> = {};
       for (const k in st) out[ruleKey(p.rule, k)] = st[k];
-      if (p.dup_n_grams_outside_sentences) {
-        const ns = ngramSizes(p.dup_n_grams_outside_sentences);
-        const outside = S.wordsOutsideSentencesAndTables(d.text, w);
-        // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
-        const o =
-          outside.n === w.n && ns.every((n) => S.ngramKey('dup', n) in st)
-            ? st
-            : S.dupNgramShares(d.text, outside, ns, joiner);
-        for (const n of ns) out[ruleKey(p.rule, S.ngramKey('dup_outside', n))] = o[S.ngramKey('dup', n)];
-      }
+      // (in its own function, as gopher_quality's exemptions)
+      if (p.dup_n_grams_outside_sentences)
+        dupOutsideSentences(d.text, w, ngramSizes(p.dup_n_grams_outside_sentences), st, joiner, p.rule, out);
       return out;
     },
     rules: (p) => {

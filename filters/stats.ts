@@ -311,6 +311,13 @@ function stopIdx(stop: ReadonlySet<string>): StopIndex {
   }
   return x;
 }
+/**
+ * Make `stop`'s index now (a filter step's init, filters/ops.ts): the zh list is then registered with jieba.ts before
+ * the first Chinese document, and stopwordCount never meets a list for the first time.
+ */
+export function stopIndexOf(stop: ReadonlySet<string>): void {
+  stopIdx(stop);
+}
 /** stopIdx's index of `stop`, not registered with jieba.ts. */
 function newStopIndex(stop: ReadonlySet<string>): StopIndex {
   const one = new Uint8Array(0x10000),

@@ -504,12 +504,17 @@ interface WordCacheEntry {
   words: Words;
 }
 const entry = (): WordCacheEntry => ({ text: null, words: new Words() });
-const wordCache: Record<'whitespace' | 'jieba', [WordCacheEntry, WordCacheEntry]> = {
-  whitespace: [entry(), entry()],
-  jieba: [entry(), entry()],
-};
+/** By mode: whitespace, jieba. */
+const wordCache: [WordCacheEntry, WordCacheEntry][] = [
+  [entry(), entry()],
+  [entry(), entry()],
+];
 export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): Words {
-  const c = wordCache[mode];
+  // (an element by index, the mode told by its length: a load by the mode's name, compiled with one name, was thrown
+  // away at the other's first document, "wrong name"; a comparison with 'jieba', compiled for internalised strings,
+  // at a mode parsed from a recipe, "not a String")
+  const jieba = mode.length === 5;
+  const c = wordCache[jieba ? 1 : 0]!;
   if (c[0].text === text) return c[0].words;
   // the most recently used entry first: a hit on the other one swaps them, a miss replaces the other one
   const e = c[1];
@@ -517,7 +522,7 @@ export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): Words {
   c[0] = e;
   if (e.text === text) return e.words;
   e.text = null;
-  if (mode === 'jieba') jiebaSpanWords(text, e.words);
+  if (jieba) jiebaSpanWords(text, e.words);
   else whitespaceSpans(text, e.words);
   e.text = text;
   return e.words;
