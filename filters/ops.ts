@@ -113,8 +113,7 @@ type GopherQualityP = z.infer<typeof FILTERS.gopher_quality.params>;
 function gopherQualityStats(d: Document, p: GopherQualityP): Record<string, number> {
   const w = words(d, p.words);
   const q = S.gopherQuality(d.text, w);
-  const l = (d.lang ?? 'en').split('-')[0];
-  const stop = stopSet(STOPWORDS[l] ?? STOPWORDS.en);
+  const stop = builtinStopSet(d.lang);
   const r = p.rule;
   const out: Record<string, number> = {};
   out[ruleKey(r, 'n_words')] = q.n_words;
@@ -133,21 +132,45 @@ function gopherQualitySentences(d: Document, p: GopherQualityP, out: Record<stri
   if (p.min_alpha_words_ratio_unless_sentence_share !== null)
     out[ruleKey(p.rule, 'sentence_share')] = sc / (S.nonSpaceChars(d.text) || 1);
 }
-/** gopher_repetition's duplicated n-grams outside complete sentences and table rows, as `rule`'s statistics. */
+type GopherRepetitionP = z.infer<typeof FILTERS.gopher_repetition.params>;
+/** The words gopher_repetition counts in (whitespace for datajuicer). */
+const repetitionMode = (d: Document, p: GopherRepetitionP) =>
+  p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
+/** gopher_repetition's statistics that every rule has, into `out` as the rule's; the unprefixed record. */
+function gopherRepetitionStats(d: Document, p: GopherRepetitionP, out: Record<string, number>): Record<string, number> {
+  const mode = repetitionMode(d, p);
+  const w = wordsOf(d.text, mode);
+  // (read by every step: a rule without the minimum had left these loads without feedback, and the first document
+  // of the rule that has one threw the compiled code away)
+  const short = w.n < (p.top_n_grams_min_words ?? 0);
+  const st = S.gopherRepetition(
+    d.text,
+    w,
+    short ? [] : ngramSizes(p.top_n_grams),
+    ngramSizes(p.dup_n_grams),
+    mode === 'jieba' ? '' : ' ',
+  );
+  for (const k in st) out[ruleKey(p.rule, k)] = st[k];
+  return st;
+}
+/** gopher_repetition's duplicated n-grams outside complete sentences and table rows (sizes `rec`), into `out`. */
 function dupOutsideSentences(
-  text: string,
-  w: Words,
-  ns: readonly number[],
+  d: Document,
+  p: GopherRepetitionP,
+  rec: Record<string, number>,
   st: Record<string, number>,
-  joiner: string,
-  rule: string,
   out: Record<string, number>,
 ): void {
-  const outside = S.wordsOutsideSentencesAndTables(text, w);
+  const mode = repetitionMode(d, p);
+  const w = wordsOf(d.text, mode);
+  const ns = ngramSizes(rec);
+  const outside = S.wordsOutsideSentencesAndTables(d.text, w);
   // no word inside a complete sentence: the measure outside sentences is the whole-text one computed above
   const o =
-    outside.n === w.n && ns.every((n) => S.ngramKey('dup', n) in st) ? st : S.dupNgramShares(text, outside, ns, joiner);
-  for (const n of ns) out[ruleKey(rule, S.ngramKey('dup_outside', n))] = o[S.ngramKey('dup', n)];
+    outside.n === w.n && ns.every((n) => S.ngramKey('dup', n) in st)
+      ? st
+      : S.dupNgramShares(d.text, outside, ns, mode === 'jieba' ? '' : ' ');
+  for (const n of ns) out[ruleKey(p.rule, S.ngramKey('dup_outside', n))] = o[S.ngramKey('dup', n)];
 }
 
 const tokCounters = new Map<string, TokenCounter>();
@@ -163,11 +186,24 @@ function stopSet(list: string[]): Set<string> {
  * had compiled on documents of the other language (the English man pages come first), the first-time path threw that
  * code away ("insufficient type feedback"), with stopwordCount's.
  */
-function prepareStops(langs: readonly string[], lists: Record<string, string[]> = {}): void {
+function prepareStops(langs: readonly string[], lists: Record<string, string[]>): void {
   for (const lang of langs) {
     const l = lang.split('-')[0];
     S.stopIndexOf(stopSet(lists[l] ?? STOPWORDS[l] ?? STOPWORDS.en));
   }
+}
+/**
+ * The built-in stop set of a document's language (its base language's, else English's), by the language as it is:
+ * the sets of a step's languages are stored at its init (a lookup by the base language's name, compiled with one
+ * name, was thrown away at the other's first document, "wrong name", and a split compiled for one kind of string at
+ * another's, "wrong map").
+ */
+const builtinStops = new Map<string, Set<string>>();
+function builtinStopSet(lang: string | undefined): Set<string> {
+  const k = lang ?? 'en';
+  let s = builtinStops.get(k);
+  if (s === undefined) builtinStops.set(k, (s = stopSet(STOPWORDS[k.split('-')[0]] ?? STOPWORDS.en)));
+  return s;
 }
 function counterFor(spec: string): TokenCounter {
   const c = tokCounters.get(spec);
@@ -278,7 +314,9 @@ export const filterSpecs: FilterSpec[] = [
   }),
   filter({
     ...FILTERS.gopher_quality,
-    init: (p) => prepareStops(p.langs),
+    init: (p) => {
+      for (const lang of p.langs) S.stopIndexOf(builtinStopSet(lang));
+    },
     compute: (d, p) => {
       const out = gopherQualityStats(d, p);
       // (the exemptions' statistics in their own function: this compiled on the rules without them, the English
@@ -332,24 +370,10 @@ export const filterSpecs: FilterSpec[] = [
       if (p.dup_n_grams_outside_sentences) ngramSizes(p.dup_n_grams_outside_sentences);
     },
     compute: (d, p) => {
-      const mode = p.words === 'datajuicer' ? 'whitespace' : resolveWordMode(p.words as WordMode, d.lang);
-      const w = wordsOf(d.text, mode);
-      // (read by every step: a rule without the minimum had left these loads without feedback, and the first document
-      // of the rule that has one threw the compiled code away)
-      const short = w.n < (p.top_n_grams_min_words ?? 0);
-      const joiner = mode === 'jieba' ? '' : ' ';
-      const st = S.gopherRepetition(
-        d.text,
-        w,
-        short ? [] : ngramSizes(p.top_n_grams),
-        ngramSizes(p.dup_n_grams),
-        joiner,
-      );
       const out: Record<string, number> = {};
-      for (const k in st) out[ruleKey(p.rule, k)] = st[k];
+      const st = gopherRepetitionStats(d, p, out);
       // (in its own function, as gopher_quality's exemptions)
-      if (p.dup_n_grams_outside_sentences)
-        dupOutsideSentences(d.text, w, ngramSizes(p.dup_n_grams_outside_sentences), st, joiner, p.rule, out);
+      if (p.dup_n_grams_outside_sentences) dupOutsideSentences(d, p, p.dup_n_grams_outside_sentences, st, out);
       return out;
     },
     rules: (p) => {

@@ -515,12 +515,15 @@ export function wordsOf(text: string, mode: 'whitespace' | 'jieba'): Words {
   // at a mode parsed from a recipe, "not a String")
   const jieba = mode.length === 5;
   const c = wordCache[jieba ? 1 : 0]!;
-  if (c[0].text === text) return c[0].words;
+  // (null tested first: a comparison compiled for strings was thrown away at an entry's first use, "not a String")
+  const t0 = c[0].text;
+  if (t0 !== null && t0 === text) return c[0].words;
   // the most recently used entry first: a hit on the other one swaps them, a miss replaces the other one
   const e = c[1];
   c[1] = c[0];
   c[0] = e;
-  if (e.text === text) return e.words;
+  const t1 = e.text;
+  if (t1 !== null && t1 === text) return e.words;
   e.text = null;
   if (jieba) jiebaSpanWords(text, e.words);
   else whitespaceSpans(text, e.words);
