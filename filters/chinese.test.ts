@@ -25,6 +25,7 @@ import { specs } from './ops.ts';
 import { firstViolation, type FilterSpec } from './framework.ts';
 import type { Document } from '../pipeline/document.ts';
 import { operators } from '../cli/operators.ts';
+import { STOPWORDS } from './wordlists.ts';
 
 const PROSE =
   '北京是中华人民共和国的首都，也是全国的政治、文化和国际交往中心。它位于华北平原的北部，历史悠久，' +
@@ -802,4 +803,67 @@ test('zh-web: a short text of complete sentences is exempt from the 50-word mini
     JSON.stringify(r.excluded.map((e) => [e.id, e.rule, e.value])),
   );
   assert.equal(r.excluded[0].rule, 'fw2_zh_q.n_words');
+});
+
+test("zh-web's gopher steps: each rule's statistics, in order, after the other rule's documents (steps made by init)", async () => {
+  const en: Document = {
+    id: 'e',
+    text: 'The cat sat on the mat. It was a good day to be a cat, and the dog did not mind it at all.\n',
+    source: 't',
+    lang: 'en',
+    meta: {},
+  };
+  const zhText =
+    '这是一个关于项目选择的说明。可以从设计树选择一个项目，或者通过左键单击它。\n选中后，此项目以黄色绘制，' +
+    '右键单击该项目时将显示一个弹出菜单。\n| 名称 | 版本 |\n| 甲 | 1.0 |\n';
+  const zh: Document = { id: 'z', text: zhText, source: 't', lang: 'zh', meta: {} };
+  const gq = specs.get('gopher_quality') as FilterSpec;
+  const qEn = gq.params.parse({ rule: 'gq_en', langs: ['en'], words: 'whitespace' });
+  const qZh = gq.params.parse({
+    rule: 'gq_zh',
+    langs: ['zh'],
+    words: 'jieba',
+    min_words_unless_sentence_chars: 72,
+    min_alpha_words_ratio_unless_sentence_share: 0.4,
+    min_stop_words_unless_sentence_chars: 72,
+  });
+  const gr = specs.get('gopher_repetition') as FilterSpec;
+  const rEn = gr.params.parse({ rule: 'gr_en', langs: ['en'], words: 'whitespace' });
+  const rZh = gr.params.parse({
+    rule: 'gr_zh',
+    langs: ['zh'],
+    words: 'jieba',
+    top_n_grams: { 2: 0.256, 3: 0.201 },
+    top_n_grams_min_words: 5,
+    dup_n_grams: { 5: 0.4, 6: 0.36 },
+    dup_n_grams_outside_sentences: { 5: 0.158, 6: 0.146 },
+  });
+  for (const [s, p] of [
+    [gq, qEn],
+    [gq, qZh],
+    [gr, rEn],
+    [gr, rZh],
+  ] as const)
+    await s.init?.(p);
+  const keys = (r: string, ks: string[]) => ks.map((k) => `${r}.${k}`);
+  const q = ['n_words', 'mean_word_length', 'symbol_word_ratio', 'bullet_lines_ratio', 'ellipsis_lines_ratio'];
+  const qAll = [...q, 'alpha_words_ratio', 'stop_words'];
+  for (let k = 0; k < 3; k++) {
+    assert.deepEqual(Object.keys(gq.compute(en, qEn)), keys('gq_en', qAll));
+    const st = gq.compute(zh, qZh) as Record<string, number>;
+    assert.deepEqual(Object.keys(st), keys('gq_zh', [...qAll, 'sentence_chars', 'sentence_share']));
+    // the zh list's count (jieba's kernel counts it once the step's init registered it) is the words' own count
+    const zhStops = new Set(STOPWORDS.zh);
+    assert.equal(st['gq_zh.stop_words'], wordStrings(wordsOf(zhText, 'jieba')).filter((w) => zhStops.has(w)).length);
+    assert.ok(st['gq_zh.stop_words'] > 0);
+    assert.equal(st['gq_zh.sentence_chars'], S.completeSentenceChars(zhText));
+    const rep = ['dup_para_frac', 'dup_para_char_frac', 'dup_line_frac', 'dup_line_char_frac'];
+    const enNs = ['top_2gram', 'top_3gram', 'top_4gram', 'dup_5gram', 'dup_6gram', 'dup_7gram', 'dup_8gram'];
+    assert.deepEqual(Object.keys(gr.compute(en, rEn)), keys('gr_en', [...rep, ...enNs, 'dup_9gram', 'dup_10gram']));
+    const sr = gr.compute(zh, rZh) as Record<string, number>;
+    const zhNs = ['top_2gram', 'top_3gram', 'dup_5gram', 'dup_6gram', 'dup_5gram_outside', 'dup_6gram_outside'];
+    assert.deepEqual(Object.keys(sr), keys('gr_zh', [...rep, ...zhNs]));
+    const outside = S.wordsOutsideSentencesAndTables(zhText, wordsOf(zhText, 'jieba'));
+    assert.equal(sr['gr_zh.dup_5gram_outside'], S.dupNgramShares(zhText, outside, [5, 6], '').dup_5gram);
+  }
 });

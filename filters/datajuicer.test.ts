@@ -432,3 +432,16 @@ test('fix_unicode_mapper (Steel mode) is ftfy.fix_text; zh-web mode keeps CJK pu
   const zh = { ...steel, normalization: 'NFKC_keep_cjk_punct' as const, fixCharacterWidth: false, uncurlQuotes: false };
   assert.equal(M.fixUnicode('你好，世界！“引号”ＡＢＣ１２３', zh), '你好，世界！“引号”ABC123');
 });
+
+test("pyStrip strips Python's str.strip() whitespace, every code unit checked", () => {
+  // CPython's Py_UNICODE_ISSPACE over the BMP
+  const py = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2028, 0x2029]);
+  for (let c = 0x2000; c <= 0x200a; c++) py.add(c);
+  for (const c of [0x202f, 0x205f, 0x3000]) py.add(c);
+  for (let c = 0; c < 0x10000; c++) {
+    const u = String.fromCharCode(c);
+    assert.equal(M.pyStrip(`${u}${u}x${u}y${u}`), py.has(c) ? `x${u}y` : `${u}${u}x${u}y${u}`, `U+${c.toString(16)}`);
+  }
+  assert.equal(M.pyStrip(' \u3000 '), '');
+  assert.equal(M.pyStrip('\u200bx\u200b'), '\u200bx\u200b');
+});
