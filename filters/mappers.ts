@@ -682,20 +682,14 @@ const K_A = 1, // [.。！!？?]: pass A's end marks
   K_ELL = 64, // …
   K_NL = 128; // "\n": where removeRepeatSentences' lines end
 const KIND = new Uint8Array(0x10000);
+// K_KEEP first, by ranges (a loop over every code unit here was compiled on-stack with the whole module's code, and
+// thrown away after it)
+KIND.fill(K_KEEP, 97, 123).fill(K_KEEP, 65, 91).fill(K_KEEP, 48, 58).fill(K_KEEP, 0x4e00, 0x9fa6);
+KIND[32] = KIND[9] = K_KEEP;
 for (const c of '.。！!？?') KIND[c.charCodeAt(0)] |= K_A | K_END | K_D;
 KIND[0x2026] |= K_END | K_D | K_ELL;
 for (const c of '’”') KIND[c.charCodeAt(0)] |= K_QUOTE;
 for (const c of '{6}2') KIND[c.charCodeAt(0)] |= K_D;
-for (let c = 0; c < 0x10000; c++)
-  if (
-    (c >= 97 && c <= 122) ||
-    (c >= 65 && c <= 90) ||
-    (c >= 48 && c <= 57) ||
-    (c >= 0x4e00 && c <= 0x9fa5) ||
-    c === 32 ||
-    c === 9
-  )
-    KIND[c] |= K_KEEP;
 for (const c of [
   0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003,
   0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,

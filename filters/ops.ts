@@ -462,7 +462,8 @@ export const filterSpecs: FilterSpec[] = [
     compute: (d, p) => {
       const c = scriptCounts(d.text, p.max_chars);
       const share = c.trad + c.simp === 0 ? 0.5 : c.trad / (c.trad + c.simp);
-      d.meta.script = share > p.hant_above ? 'Hant' : 'Hans';
+      // (through Reflect, as lang_id's lang_score: a store compiled for one shape of meta was thrown away at another)
+      Reflect.set(d.meta, 'script', share > p.hant_above ? 'Hant' : 'Hans');
       return { [p.rule]: share };
     },
     rules: (p) => minmax(p.rule, p),

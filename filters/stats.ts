@@ -971,14 +971,16 @@ export function hashWords(words: Words): void {
   words.qualExN = 0;
   words.hashedGen = words.qualGen = words.gen;
 }
-/** text.ts wordUnitClass of every UTF-16 code unit, made at the first use. */
+/**
+ * text.ts wordUnitClass of every UTF-16 code unit, made at the first use (by its own function: the loop, compiled
+ * on-stack at that use, was compiled again in this accessor, which each document calls).
+ */
 let unitClassTable: Uint8Array | null = null;
-function unitClasses(): Uint8Array {
-  if (unitClassTable === null) {
-    unitClassTable = new Uint8Array(0x10000);
-    for (let c = 0; c < 0x10000; c++) unitClassTable[c] = wordUnitClass(c);
-  }
-  return unitClassTable;
+const unitClasses = (): Uint8Array => unitClassTable ?? (unitClassTable = unitClassesOnce());
+function unitClassesOnce(): Uint8Array {
+  const t = new Uint8Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) t[c] = wordUnitClass(c);
+  return t;
 }
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
 let ga = new Int32Array(0),
@@ -1221,18 +1223,17 @@ function scanSentences(text: string, minHan: number): void {
  */
 const SENT_OTHER = 4;
 let sentClassTable: Uint8Array | null = null;
-function sentenceClasses(): Uint8Array {
-  if (sentClassTable === null) {
-    const t = new Uint8Array(0x10000);
-    for (let c = 0; c < 0x10000; c++) {
-      const f = charFlags(c);
-      t[c] = ((f & C_SPACE) === 0 || !isJsSpace(c) ? 1 : 0) | (f & C_HAN ? 2 : 0);
-    }
-    for (const c of [10, 13, 0x3002, 0xff01, 0xff1f]) t[c] = SENT_OTHER;
-    t.fill(SENT_OTHER, 0xd800, 0xdc00);
-    sentClassTable = t;
+// (made by its own function, as unitClasses)
+const sentenceClasses = (): Uint8Array => sentClassTable ?? (sentClassTable = sentenceClassesOnce());
+function sentenceClassesOnce(): Uint8Array {
+  const t = new Uint8Array(0x10000);
+  for (let c = 0; c < 0x10000; c++) {
+    const f = charFlags(c);
+    t[c] = ((f & C_SPACE) === 0 || !isJsSpace(c) ? 1 : 0) | (f & C_HAN ? 2 : 0);
   }
-  return sentClassTable;
+  for (const c of [10, 13, 0x3002, 0xff01, 0xff1f]) t[c] = SENT_OTHER;
+  t.fill(SENT_OTHER, 0xd800, 0xdc00);
+  return t;
 }
 
 /** Two sorted lists of [start, end) pairs as one sorted list of disjoint pairs (overlapping or touching ones joined). */
