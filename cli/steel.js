@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Entry point of `steel`: runs the compiled CLI in dist/ (built by `npm ci` through the `prepare` script, or by
 // `npm run build`): its one-file build dist/steel.cjs, loaded with V8's code cache (cli/bundle.ts). When dist/ is missing or older than the sources (a dev checkout after an edit or a pull), it runs
-// the TypeScript sources through tsx instead: same behaviour, slower start (about 1 s more); `npm run build` (1-2 s)
+// the TypeScript sources through tsx instead: same behaviour, slower start (about 1 s more); `npm run build` (a few seconds: it also runs a small prep for the code cache)
 // makes it fast again. See cli/dist.mjs.
 import { distState, loadBundle, startPrepWorkers } from './dist.mjs';
 
