@@ -1,13 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   AtomicFileSync,
   isTempName,
   partialPathFor,
+  removeInBackground,
   removeStaleTemps,
   tempPathFor,
   writeDirAtomic,
@@ -99,4 +100,26 @@ test('in-process helpers: temps use the one scheme, commit renames, abort and er
   assert.equal(readFileSync(join(dir, 'ck2', 'w'), 'utf8'), 'y');
   assert.deepEqual(readdirSync(dir).sort(), ['a', 'b.bin', 'ck2', 'e.bin']);
   assert.equal(removeStaleTemps(dir), 0);
+});
+
+test('removeInBackground: the entries leave their folder at once, into a temp folder that is then removed', async (t) => {
+  const dir = tmpDir('steel-fsutil-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'docs', 'sub'), { recursive: true });
+  writeFileSync(join(dir, 'docs', 'sub', 'a'), 'a');
+  writeFileSync(join(dir, 'stats.json'), '{}');
+  writeFileSync(join(dir, 'kept'), 'k');
+  const done = removeInBackground(dir, ['docs', 'stats.json', 'absent']);
+  // right after the call: the names are free (a new run may write them), the old entries wait in one temp folder
+  const moved = readdirSync(dir).filter((n) => n !== 'kept');
+  assert.equal(moved.length, 1);
+  assert.ok(isTempName(moved[0]!), moved[0]);
+  assert.deepEqual(readdirSync(join(dir, moved[0]!)).sort(), ['docs', 'stats.json']);
+  mkdirSync(join(dir, 'docs'));
+  assert.equal(await done, undefined);
+  assert.deepEqual(readdirSync(dir).sort(), ['docs', 'kept']);
+  assert.deepEqual(readdirSync(join(dir, 'docs')), []);
+  // nothing to remove: no temp folder
+  assert.equal(await removeInBackground(dir, ['absent']), undefined);
+  assert.deepEqual(readdirSync(dir).sort(), ['docs', 'kept']);
 });

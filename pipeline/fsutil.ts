@@ -21,6 +21,7 @@ import {
   fsyncSync,
   closeSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 let seq = 0;
@@ -181,4 +182,31 @@ export function removeStaleTemps(dir: string): number {
     }
   }
   return n;
+}
+
+/**
+ * Removes the entries `names` of folder `dir` (those that exist) without waiting for the removal: they are renamed at
+ * once into one temporary folder of `dir` (a tempPathFor name, so removeStaleTemps clears it when this process is
+ * killed before it is gone), which is then removed in the background (node:fs/promises, on libuv's threads). Removing a
+ * large folder waits on the disk (a previous run's outputs: 0.2-0.6 s on the VM once written back, at ~0.05 CPU-s),
+ * time the caller need not spend waiting. Returns a promise that resolves when the folder is gone, or to an Error
+ * naming it when it could not be removed; it never rejects.
+ */
+export function removeInBackground(dir: string, names: readonly string[]): Promise<Error | undefined> {
+  let trash: string | undefined;
+  for (const n of names) {
+    const p = join(dir, n);
+    if (!existsSync(p)) continue;
+    if (trash === undefined) {
+      trash = tempPathFor(join(dir, 'removed'));
+      mkdirSync(trash);
+    }
+    renameSync(p, join(trash, n));
+  }
+  if (trash === undefined) return Promise.resolve(undefined);
+  const t = trash;
+  return rm(t, { recursive: true, force: true }).then(
+    () => undefined,
+    (e: Error) => new Error(`could not remove ${t} (earlier outputs moved there to be removed): ${e.message}`),
+  );
 }

@@ -260,6 +260,34 @@ test('resume after a killed worker: rerun redoes only the unfinished task; outpu
   );
 });
 
+test("--fresh: the earlier outputs are gone when the run returns, a killed run's ones too; the new run is whole", async () => {
+  const dir = tmp();
+  const inputs = await makeInputs(join(dir, 'in'), 2, 40);
+  const out = join(dir, 'out');
+  const a = await runPipeline({ recipe: 'basic', inputs, outDir: out, workers: 1, quiet: true });
+  const first = partsOf(join(out, 'docs'));
+  // what only the earlier run had: a document part, a rejects file, a state folder; and what a run killed while it
+  // removed earlier outputs leaves (removeInBackground's folder, named for a process that is gone)
+  writeFileSync(join(out, 'docs', 'part-00099.jsonl.zst'), 'old');
+  mkdirSync(join(out, 'rejects'), { recursive: true });
+  writeFileSync(join(out, 'rejects', 'part-00099.jsonl'), 'old');
+  mkdirSync(join(out, '.state', 'p9-old'), { recursive: true });
+  const killed = join(out, '.removed.999999999.1.tmp');
+  mkdirSync(join(killed, 'docs'), { recursive: true });
+  writeFileSync(join(killed, 'docs', 'part-00000.jsonl.zst'), 'old');
+  const b = await runPipeline({ recipe: 'basic', inputs, outDir: out, workers: 2, quiet: true, fresh: true });
+  assert.deepEqual(partsOf(join(out, 'docs')), first, "only the new run's documents");
+  assert.equal(existsSync(join(out, 'rejects', 'part-00099.jsonl')), false);
+  assert.equal(existsSync(join(out, '.state', 'p9-old')), false);
+  assert.deepEqual(
+    readdirSync(out).filter((n) => n.startsWith('.removed')),
+    [],
+    'no folder of earlier outputs is left',
+  );
+  assert.deepEqual([b.read, b.kept, b.dropped, b.rejected], [a.read, a.kept, a.dropped, a.rejected]);
+  assert.equal(JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')).kept, b.kept);
+});
+
 test('global op between map phases (repartition), limit stops reading; accounting holds across phases', async () => {
   const dir = tmp();
   await makeInputs(join(dir, 'in'), 3, 50);

@@ -12,7 +12,7 @@ import type { Executor } from './executor-types.ts';
 import type { GlobalOp, GlobalOpResult, SinkSpec } from './stage.ts';
 import { LocalExecutor } from './executor.ts';
 import { pipelineOperators, type OperatorRegistry } from './registry.ts';
-import { writeFileAtomic, removeStaleTemps } from './fsutil.ts';
+import { writeFileAtomic, removeInBackground, removeStaleTemps } from './fsutil.ts';
 import { acquireDirLock } from './lock.ts';
 import { markerPath, readMarker } from './markers.ts';
 import { loadRecipe, parseRecipe, resolveSteps, type RecipeInput, type ResolvedStep } from './recipe.ts';
@@ -360,7 +360,8 @@ function invalidateRanks(outDir: string, stateDir: string, phase0: string, ranks
 }
 
 /**
- * One run per output folder: --fresh removes a previous run; otherwise an existing run must have the same fingerprint
+ * One run per output folder: --fresh removes a previous run (moved aside at once, removed in the background:
+ * `removal`, which the caller awaits before it reports); otherwise an existing run must have the same fingerprint
  * (it is resumed) or the run is refused, except that input files the previous run recorded as corrupt may have been
  * removed or replaced (their tasks and every later phase run again). Records the fingerprint and removes stale
  * temporary files. Returns the files to run with (removed corrupt files keep their place, marked gone).
@@ -374,12 +375,13 @@ function claimOutDir(
   phase0: string,
   fresh: boolean | undefined,
   log: (s: string) => void,
-): InputFile[] {
+): { files: InputFile[]; removal?: Promise<Error | undefined> } {
   const runFile = join(stateDir, 'run.json');
   let fingerprint = make(files);
+  let removal: Promise<Error | undefined> | undefined;
   if (fresh) {
-    for (const d of ['docs', 'excluded', 'rejects', '.state', 'stats.json'])
-      rmSync(join(outDir, d), { recursive: true, force: true });
+    // moved aside at once and removed while the run goes on (awaited by the caller)
+    removal = removeInBackground(outDir, ['docs', 'excluded', 'rejects', '.state', 'stats.json']);
   } else if (prev) {
     const sameRun = (a: Fingerprint, b: Fingerprint) =>
       a.recipe === b.recipe && sameJson(a.steps, b.steps) && sameJson(a.reader, b.reader);
@@ -410,8 +412,9 @@ function claimOutDir(
   }
   mkdirSync(stateDir, { recursive: true });
   writeFileAtomic(runFile, JSON.stringify(fingerprint, null, 1) + '\n');
-  for (const d of ['docs', 'excluded', 'rejects']) removeStaleTemps(join(outDir, d));
-  return files;
+  // a previous run's temporaries, and its earlier outputs being removed (removeInBackground) when it was killed
+  for (const d of ['', 'docs', 'excluded', 'rejects']) removeStaleTemps(join(outDir, d));
+  return { files, ...(removal ? { removal } : {}) };
 }
 
 /** The run's accounting, accumulated phase by phase. */
@@ -719,7 +722,7 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const worldOf = (fs: InputFile[]) => Math.max(1, Math.min(unitsOf(fs).length, o.tasks ?? DEFAULT_MAX_TASKS));
   const reader = o.reader ?? {};
   const prev = o.fresh ? undefined : previousRun(stateDir);
-  const files = claimOutDir(
+  const { files, removal } = claimOutDir(
     outDir,
     stateDir,
     (fs) => runFingerprint(recipe, steps, fs, worldOf(fs), reader),
@@ -756,6 +759,10 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
     // the worker processes serve every phase of the run, then go
     if (!o.executor) executor.close?.();
   }
+
+  // the earlier outputs --fresh moved aside are gone before the run reports (the rejection: an Error naming them)
+  const notRemoved = await removal;
+  if (notRemoved) throw notRemoved;
 
   const { read, kept, dropped, rejected, problems } = t;
   if (read !== kept + dropped + rejected)
