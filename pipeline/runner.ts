@@ -58,6 +58,7 @@ export interface RunOptions {
   quiet?: boolean;
   /** Generic reader options for inputs without a corpus. */
   reader?: GenericReaderOptions;
+  /** Runs the tasks (default: a LocalExecutor); closed (Executor.close: idle workers released) when the phases end. */
   executor?: Executor;
   /**
    * Operators the recipe may name: the composition root's list (cli/operators.ts); default: pipeline/'s own only.
@@ -756,8 +757,9 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
       }
     }
   } finally {
-    // the worker processes serve every phase of the run, then go
-    if (!o.executor) executor.close?.();
+    // the worker processes serve every phase of the run, then go: a caller's executor's too, so that they exit (and
+    // free their memory) while this process finishes its report, not after it
+    executor.close?.();
   }
 
   // the earlier outputs --fresh moved aside are gone before the run reports (the rejection: an Error naming them)

@@ -93,7 +93,8 @@ export async function run(argv: string[]): Promise<number> {
     executor = slurm.createSlurmExecutor();
   } else if (values.executor === 'local') {
     // runPipeline's executor, made here so that its worker processes load while this process checks the inputs and
-    // plans the run (runPipeline would start them at the first step); closed here, as runPipeline closes its own
+    // plans the run (runPipeline would start them at the first step); runPipeline closes it when its phases end, and
+    // here it is closed in any case (a run that fails before them)
     executor = local = new LocalExecutor({ progress: { quiet: values.quiet, unit: 'bytes' } });
     void local.prestart(workers ?? availableParallelism());
   } else throw new Error(`--executor must be local or slurm, got "${values.executor}"`);
