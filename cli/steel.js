@@ -25,3 +25,8 @@ if (state === 'fresh') {
   ({ main } = await import('./main.ts'));
 }
 process.exitCode = await main(process.argv.slice(2));
+// A prep ends here, its outputs written and its worker processes reaped (cli/commands/prep.ts): process.exit() skips
+// Node's teardown of the environment and the V8 heap at a natural exit, which took 0.3-0.4 s of wall on a loaded
+// 2-core VM at the end of every run (0.08-0.15 s with process.exit; bench/results/prep.md, session 26, h26b). Other
+// commands keep the natural exit (a command may leave work running: a server, a child it waits for).
+if (process.argv[2] === 'prep') process.exit();

@@ -310,14 +310,7 @@ test('prestart: the workers started before the first step run its tasks; none wi
   // rank 0 (this process's) waits until every rank has started: the child runs the others
   assert.equal(stats[0]!.pid, process.pid);
   assert.deepEqual([stats[1]!.pid, stats[2]!.pid], [pids[0], pids[0]], 'the prestarted worker ran the child lane');
-  ex.close();
-
-  // every task in children: `workers` of them; a close before any step lets them exit
-  const never = new LocalExecutor({ ...quiet, inProcess: 'never' });
-  const two = await never.prestart(2);
-  assert.equal(two.length, 2);
-  never.close();
-  const until = Date.now() + 30_000;
+  // (a pid that exited but is not reaped yet still answers signal 0)
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -326,7 +319,16 @@ test('prestart: the workers started before the first step run its tasks; none wi
       return false;
     }
   };
-  while (two.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  await ex.close();
+  assert.equal(alive(pids[0]!), false, 'close resolves once its worker has exited and been reaped');
+
+  // every task in children: `workers` of them; a close before any step lets them exit, and a later close waits for
+  // them too (cli prep closes the executor runPipeline closed)
+  const never = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const two = await never.prestart(2);
+  assert.equal(two.length, 2);
+  void never.close();
+  await never.close();
   assert.deepEqual(two.filter(alive), [], 'closed before any step: the prestarted workers exit');
 });
 

@@ -136,14 +136,24 @@ export class LocalExecutor implements Executor {
     });
   }
 
-  /** Let the idle worker processes exit now (waited for: held again, so this process reaps them and counts their CPU). */
-  close(): void {
+  /** The exits of the worker processes close() sent away. */
+  private readonly exits: Promise<void>[] = [];
+
+  /**
+   * Let the idle worker processes exit now (waited for: held again, so this process reaps them and counts their CPU).
+   * Resolves when every worker process sent away by this or an earlier call has exited and been reaped: a caller
+   * that ends its process with process.exit() awaits it first (cli/steel.js after a prep).
+   */
+  close(): Promise<void> {
     this.closed = true;
     for (const c of this.idle.splice(0)) {
       if (!c.connected) continue;
       c.ref();
+      if (c.exitCode === null && c.signalCode === null)
+        this.exits.push(new Promise<void>((resolve) => c.once('exit', () => resolve())));
       c.send({ type: 'exit' } satisfies ToWorker);
     }
+    return Promise.all(this.exits).then(() => undefined);
   }
 
   async runTasks<A, R extends TaskResult>(

@@ -132,7 +132,8 @@ export async function run(argv: string[]): Promise<number> {
     if (!stats.invariant.ok) return 1;
     return corruptInputsExit(stats.corrupt_files, 'replace or remove them and rerun the same command');
   } finally {
-    local?.close();
+    // its worker processes exited and reaped (cli/steel.js ends a prep's process with process.exit())
+    await local?.close();
   }
 }
 
