@@ -175,6 +175,47 @@ test("shards: a finished or aborted writer's buffers are reused by the next, nev
   }
 });
 
+test("shards: a batch's string columns: reused from batch to batch, nulls where the last batch had values, long and odd ids", async () => {
+  const dir = tmpDir('steel-shards-cols-');
+  try {
+    // 10 tokens a document and batches of 100 tokens: a batch is 10 documents
+    const tokens = (i: number) => Uint32Array.from({ length: 10 }, (_, j) => i * 10 + j);
+    const docs: ShardDoc[] = [];
+    // batch 1: every lang set; batch 2: nulls (their validity bits were set by batch 1) and an empty lang
+    for (let i = 0; i < 20; i++)
+      docs.push({
+        id: `d${i}`,
+        source: 's',
+        lang: i < 10 ? 'zh' : i === 11 ? '' : i % 2 ? 'en' : null,
+        tokens: tokens(i),
+      });
+    // batch 3: an id longer than the column's first byte buffer, a lone surrogate, an empty id, 4-byte characters
+    const long = '文'.repeat(40_000);
+    const odd = [long, 'x\ud800y', '', '😀'.repeat(3), 'tail'];
+    for (let k = 0; k < 10; k++) docs.push({ id: odd[k % 5]! + k, source: `src-${k % 3}`, tokens: tokens(20 + k) });
+    // batch 4 (last, 3 documents): shorter than the batches before it
+    for (let i = 30; i < 33; i++) docs.push({ id: `e${i}`, source: 's', lang: 'en', tokens: tokens(i) });
+    const w = new ShardWriter(dir, { tokenizer: TOK, batchTokens: 100 });
+    for (const d of docs) w.add(d);
+    const shards = w.finish();
+    assert.equal(shards.length, 1);
+    const r = await readShardTokens(join(dir, shards[0]!.file), { withMeta: true });
+    assert.equal(r.numDocs, docs.length);
+    // what TextEncoder writes (a lone surrogate becomes U+FFFD), decoded
+    const utf8 = (s: string) => new TextDecoder().decode(new TextEncoder().encode(s));
+    for (let i = 0; i < docs.length; i++) {
+      const d = docs[i]!;
+      assert.equal(r.ids![i], utf8(d.id), `id of document ${i}`);
+      assert.equal(r.sources![i], d.source, `source of document ${i}`);
+      assert.equal(r.langs![i], d.lang ?? null, `lang of document ${i}`);
+      assert.deepEqual(r.tokens.subarray(r.docOffsets[i], r.docOffsets[i + 1]), d.tokens);
+    }
+    assert.equal(r.ids![21], 'x\ufffdy1');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('shards: empty shard set and oversize document', async () => {
   const dir = tmpDir('steel-shards-');
   try {

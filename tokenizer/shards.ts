@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { AtomicFileSync, writeFileAtomic } from '../pipeline/fsutil.ts';
 import {
   AsyncByteQueue,
+  type Data,
   Field,
   List,
   makeData,
@@ -171,8 +172,6 @@ function writeAll(fd: number, data: Uint8Array, position?: number): void {
   }
 }
 
-const enc = new TextEncoder();
-
 /**
  * The tokens of a writer's batches, one array reused from batch to batch (a batch is written before the next one
  * starts): a fresh 4 MiB array per batch cost more in page faults than the copy into it.
@@ -181,22 +180,87 @@ interface TokenStore {
   flat: Uint32Array;
 }
 
-/** Column builder for one record batch; each document's tokens are copied into the store as it is added. */
+/** Documents a record batch holds at most (ShardWriter.add writes the batch when it has this many). */
+const MAX_BATCH_DOCS = 65536;
+
+/** `a` with room for `need` bytes: itself, or a copy of its first `keep` bytes in one at least twice as long. */
+function grown(a: Buffer, need: number, keep: number): Buffer {
+  if (need <= a.length) return a;
+  const g = Buffer.allocUnsafe(Math.max(need, 2 * a.length));
+  a.copy(g, 0, 0, keep);
+  return g;
+}
+
+/**
+ * One string column of a batch: its values' UTF-8 bytes one after the other, their end offsets and a validity bit
+ * each, in typed arrays reused from batch to batch. Before, each value was encoded into an array of its own and the
+ * arrays kept in a plain array per column and batch: a plain array starts with small-integer elements and changed
+ * its kind at its first push, so BatchBuilder.add was compiled again at a process's first documents (4 compiles, 3
+ * "not a Smi" deopts per process), and every batch built the columns' arrays again.
+ */
+class Utf8Column {
+  private bytes: Buffer = Buffer.allocUnsafe(1 << 16);
+  // room for a whole batch (pages are touched only as they fill): no growing in push, whose first growth came after
+  // it was optimised
+  private readonly offsets = new Int32Array(MAX_BATCH_DOCS + 1);
+  private readonly valid = new Uint8Array((MAX_BATCH_DOCS + 7) >> 3);
+  length = 0;
+  /** Values not null (a null takes no branch of its own in push: the first came after push was optimised). */
+  private present = 0;
+
+  /** Bytes of the values so far. */
+  get byteLength(): number {
+    return this.offsets[this.length]!;
+  }
+
+  push(s: string | null): void {
+    const n = this.length;
+    let end = this.offsets[n]!;
+    if (s !== null) {
+      // at most 3 bytes per UTF-16 unit (a lone surrogate becomes U+FFFD, as TextEncoder writes it)
+      if (end + 3 * s.length > this.bytes.length) this.bytes = grown(this.bytes, end + 3 * s.length, end);
+      end += this.bytes.write(s, end, 'utf8');
+      this.valid[n >> 3]! |= 1 << (n & 7);
+      this.present++;
+    }
+    this.offsets[n + 1] = end;
+    this.length = n + 1;
+  }
+
+  /** The column's Arrow data: a copy of the values (the arrays are reused by the next batch). */
+  data(type: Utf8): Data<Utf8> {
+    const n = this.length;
+    return makeData({
+      type,
+      length: n,
+      nullCount: n - this.present,
+      valueOffsets: this.offsets.slice(0, n + 1),
+      data: new Uint8Array(this.bytes.subarray(0, this.offsets[n]!)),
+      nullBitmap: this.present < n ? this.valid.slice(0, Math.ceil(n / 8) || 1) : undefined,
+    });
+  }
+
+  reset(): void {
+    this.valid.fill(0, 0, (this.length + 7) >> 3);
+    this.length = 0;
+    this.present = 0;
+  }
+}
+
+/**
+ * Column builder of a writer's record batches (one per writer, emptied when a batch is written); each document's
+ * tokens are copied into the store as it is added.
+ */
 class BatchBuilder {
-  ids: Uint8Array[] = [];
-  sources: Uint8Array[] = [];
-  langs: (Uint8Array | null)[] = [];
-  private tokOffsets: number[] = [0];
+  readonly ids = new Utf8Column();
+  readonly sources = new Utf8Column();
+  readonly langs = new Utf8Column();
+  private readonly tokOffsets = new Int32Array(MAX_BATCH_DOCS + 1);
   nTokens = 0;
   nStringBytes = 0;
+  length = 0;
   constructor(private readonly store: TokenStore) {}
-  get length(): number {
-    return this.ids.length;
-  }
   add(doc: ShardDoc): void {
-    const id = enc.encode(doc.id);
-    const src = enc.encode(doc.source);
-    const lang = doc.lang == null ? null : enc.encode(doc.lang);
     const end = this.nTokens + doc.tokens.length;
     if (end > this.store.flat.length) {
       const g = new Uint32Array(Math.max(end, 2 * this.store.flat.length, 1 << 16));
@@ -204,12 +268,14 @@ class BatchBuilder {
       this.store.flat = g;
     }
     this.store.flat.set(doc.tokens, this.nTokens);
-    this.ids.push(id);
-    this.sources.push(src);
-    this.langs.push(lang);
-    this.tokOffsets.push(end);
+    const n = this.length;
+    this.tokOffsets[n + 1] = end;
+    this.ids.push(doc.id);
+    this.sources.push(doc.source);
+    this.langs.push(doc.lang == null ? null : doc.lang);
+    this.length = n + 1;
     this.nTokens = end;
-    this.nStringBytes += id.length + src.length + (lang?.length ?? 0);
+    this.nStringBytes = this.ids.byteLength + this.sources.byteLength + this.langs.byteLength;
   }
   /** Upper bound of the IPC body + metadata size of this batch. */
   estimateBytes(): number {
@@ -217,37 +283,7 @@ class BatchBuilder {
   }
   build(schema: Schema): RecordBatch {
     const n = this.length;
-    const strData = (parts: (Uint8Array | null)[], type: Utf8, nullable: boolean) => {
-      const offsets = new Int32Array(n + 1);
-      let total = 0;
-      for (let i = 0; i < n; i++) {
-        total += parts[i]?.length ?? 0;
-        offsets[i + 1] = total;
-      }
-      const values = new Uint8Array(total);
-      let nulls = 0;
-      let bitmap: Uint8Array | undefined;
-      if (nullable) {
-        bitmap = new Uint8Array(Math.ceil(n / 8) || 1);
-        for (let i = 0; i < n; i++) {
-          if (parts[i] === null) nulls++;
-          else bitmap[i >> 3] |= 1 << (i & 7);
-        }
-      }
-      for (let i = 0; i < n; i++) {
-        const p = parts[i];
-        if (p) values.set(p, offsets[i]);
-      }
-      return makeData({
-        type,
-        length: n,
-        nullCount: nulls,
-        valueOffsets: offsets,
-        data: values,
-        nullBitmap: nulls ? bitmap : undefined,
-      });
-    };
-    const tokOffsets = Int32Array.from(this.tokOffsets);
+    const tokOffsets = this.tokOffsets.slice(0, n + 1);
     const flat = this.store.flat.subarray(0, this.nTokens);
     const child = makeData({ type: new Uint32(), length: flat.length, nullCount: 0, data: flat });
     const tokData = makeData({ type: TOKENS_TYPE, length: n, nullCount: 0, valueOffsets: tokOffsets, child });
@@ -257,13 +293,22 @@ class BatchBuilder {
       length: n,
       nullCount: 0,
       children: [
-        strData(this.ids, fields[0].type, false),
-        strData(this.sources, fields[1].type, false),
-        strData(this.langs, fields[2].type, true),
+        this.ids.data(fields[0].type),
+        this.sources.data(fields[1].type),
+        this.langs.data(fields[2].type),
         tokData,
       ],
     });
     return new RecordBatch(schema, struct);
+  }
+  /** Empty for the next batch (the last one is written: its columns were copied, its tokens are in the file). */
+  reset(): void {
+    this.ids.reset();
+    this.sources.reset();
+    this.langs.reset();
+    this.length = 0;
+    this.nTokens = 0;
+    this.nStringBytes = 0;
   }
 }
 
@@ -304,7 +349,7 @@ export class ShardWriter {
   private index: number;
   private cur: OpenShard | null = null;
   private readonly tokenStore: TokenStore;
-  private batch: BatchBuilder;
+  private readonly batch: BatchBuilder;
   private batchSources: Record<string, number> = {};
   private batchLangs: Record<string, number> = {};
   readonly shards: ShardInfo[] = [];
@@ -356,7 +401,7 @@ export class ShardWriter {
     const lang = doc.lang ?? 'unknown';
     this.batchSources[doc.source] = (this.batchSources[doc.source] ?? 0) + nTok;
     this.batchLangs[lang] = (this.batchLangs[lang] ?? 0) + nTok;
-    if (this.batch.nTokens >= this.opts.batchTokens || this.batch.length >= 65536) this.flushBatch();
+    if (this.batch.nTokens >= this.opts.batchTokens || this.batch.length >= MAX_BATCH_DOCS) this.flushBatch();
   }
 
   private footerReserve(): number {
@@ -400,7 +445,7 @@ export class ShardWriter {
     cur.documents += this.batch.length;
     for (const [k, v] of Object.entries(this.batchSources)) cur.sources[k] = (cur.sources[k] ?? 0) + v;
     for (const [k, v] of Object.entries(this.batchLangs)) cur.langs[k] = (cur.langs[k] ?? 0) + v;
-    this.batch = new BatchBuilder(this.tokenStore);
+    this.batch.reset();
     this.batchSources = {};
     this.batchLangs = {};
   }
