@@ -190,7 +190,7 @@ test("shards: a batch's string columns: reused from batch to batch, nulls where 
         tokens: tokens(i),
       });
     // batch 3: an id longer than the column's first byte buffer, a lone surrogate, an empty id, 4-byte characters
-    const long = '文'.repeat(40_000);
+    const long = '文'.repeat(400_000);
     const odd = [long, 'x\ud800y', '', '😀'.repeat(3), 'tail'];
     for (let k = 0; k < 10; k++) docs.push({ id: odd[k % 5]! + k, source: `src-${k % 3}`, tokens: tokens(20 + k) });
     // batch 4 (last, 3 documents): shorter than the batches before it

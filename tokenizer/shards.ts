@@ -199,7 +199,8 @@ function grown(a: Buffer, need: number, keep: number): Buffer {
  * "not a Smi" deopts per process), and every batch built the columns' arrays again.
  */
 class Utf8Column {
-  private bytes: Buffer = Buffer.allocUnsafe(1 << 16);
+  // 1 MiB (touched only as it fills): a batch of ids seldom needs more, and growing is a cold branch in push
+  private bytes: Buffer = Buffer.allocUnsafe(1 << 20);
   // room for a whole batch (pages are touched only as they fill): no growing in push, whose first growth came after
   // it was optimised
   private readonly offsets = new Int32Array(MAX_BATCH_DOCS + 1);
