@@ -48,6 +48,7 @@ import type { DedupConfig } from './config.ts';
 import { recordOrder } from './stages/signatures.ts';
 import { cmpRec, fileGroups, mergeRuns } from './stages/common.ts';
 import { distinctPayloads } from './stages/buckets.ts';
+import { RangePairs } from './stages/cand-pairs.ts';
 
 test('optimal bands × rows: S-curve is low below the threshold and high above it', () => {
   const p = optimalParams(0.8, 256);
@@ -816,6 +817,16 @@ test('readSetsFile gives every set of a sets file as written, read in runs of an
     readSetsFile(path, ix).map((s) => [...s]),
     want,
   );
+  // into a spent RangePairs' memory (spareWords, grown to the file's body): the same sets
+  const rp = new RangePairs(0, 4, 1, 1);
+  const spent = rp.finish();
+  rp.release();
+  const inSpare = readSetsFile(path, ix);
+  assert.deepEqual(
+    inSpare.map((s) => [...s]),
+    want,
+  );
+  assert.equal(spent.others.buffer.byteLength, 0, 'the kernel memory grown for the body (its old buffer detached)');
   // a flipped word in the large set (node 104, words 3006 ..): named
   const bytes = readFileSync(path);
   bytes[16 + (3006 + 10) * 4] ^= 0x04;

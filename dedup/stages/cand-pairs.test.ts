@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RangePairs } from './cand-pairs.ts';
+import { RangePairs, dropSpare, spareWords } from './cand-pairs.ts';
 
 /** What RangePairs must give for records (u, v, estimate): the marks, and each pair once as u · 2³² + v, ascending. */
 function expected(recs: number[], first: number, end: number, atLeast: number) {
@@ -65,4 +65,30 @@ test('RangePairs refuses more records than it was made for', () => {
   const rp = new RangePairs(0, 10, 1, 2);
   rp.scan(Uint32Array.of(1, 2, 3, 2, 3, 4));
   assert.throws(() => rp.scan(Uint32Array.of(1, 2, 3)), /more than the 2 records/);
+});
+
+test('a released RangePairs hands its memory on once (spareWords), grown as needed; dropSpare drops it', () => {
+  const rp = new RangePairs(0, 10, 1, 4);
+  rp.scan(Uint32Array.of(1, 2, 3, 2, 3, 0));
+  const got = rp.finish();
+  assert.deepEqual([...got.likely], [1, 2]);
+  rp.release();
+  const a = spareWords(16);
+  assert.equal(a.length, 16);
+  assert.equal(a.buffer, got.likely.buffer, 'the kernel memory itself');
+  const b = spareWords(16);
+  assert.notEqual(b.buffer, got.likely.buffer, 'taken once only');
+  const rp2 = new RangePairs(0, 10, 1, 2);
+  rp2.finish();
+  rp2.release();
+  const big = spareWords(1 << 20);
+  assert.equal(big.length, 1 << 20, 'grown past the kernel memory');
+  big[(1 << 20) - 1] = 7;
+  assert.equal(big[(1 << 20) - 1], 7);
+  const rp3 = new RangePairs(0, 10, 1, 2);
+  const g3 = rp3.finish();
+  rp3.release();
+  dropSpare();
+  assert.notEqual(spareWords(8).buffer, g3.marks.buffer);
+  assert.notEqual(spareWords(8).buffer, g3.likely.buffer);
 });

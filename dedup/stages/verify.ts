@@ -27,7 +27,7 @@ import { detectFormat, readDocuments, recordToDocument, type ToDocumentOptions }
 import { openBytes, stripCompression } from '../../pipeline/readers/bytes.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { signedFile } from './signatures.ts';
-import { RangePairs } from './cand-pairs.ts';
+import { RangePairs, dropSpare, spareWords } from './cand-pairs.ts';
 import { CorruptIntermediateError, RecordRanges, RecordReader, RecordWriter, readAllRecords } from '../runfile.ts';
 import { jaccardSorted, sortedSet } from '../text.ts';
 import {
@@ -133,7 +133,7 @@ function rangeCandidates(
   groups: number[],
   first: number,
   end: number,
-): { nodes: NodeMarks; likely: Uint32Array; others: Uint32Array } {
+): { nodes: NodeMarks; likely: Uint32Array; others: Uint32Array; release: () => void } {
   const files = groups.flatMap((g) => inputFilesFor(join(cfg.workDir, 'cand'), g)).map((f) => candidateReader(f));
   // the records a chunk at a time (RecordReader.nextChunk), into the kernel (RangePairs): with two workers the tasks
   // read more of them (a group cut between two tasks is read by both: at 75 MB the two tasks read 102 MB of cand/
@@ -146,7 +146,7 @@ function rangeCandidates(
   );
   for (const r of files) for (let c = r.nextChunk(); c; c = r.nextChunk()) pairs.scan(c);
   const { marks, likely, others } = pairs.finish();
-  return { nodes: new NodeMarks(first, marks), likely, others };
+  return { nodes: new NodeMarks(first, marks), likely, others, release: () => pairs.release() };
 }
 
 /** The candidate documents of the nodes first .. first + marks.length - 1: a byte each, 1 for a candidate. */
@@ -407,6 +407,7 @@ const writtenSets = new Map<string, { sets: Uint32Array[]; words: number; size: 
 /** Drop the sets this process's sets tasks held for its verify tasks (writtenSets says when). */
 export function releaseWrittenSets(): void {
   writtenSets.clear();
+  dropSpare();
 }
 
 /** The sets of the sets file at `path` (in its index's order) as this process wrote it, if it did and the file is unchanged since. */
@@ -429,7 +430,7 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   const { cfg, num, setsOf } = args;
   // the task's node range, and the groups of its files (whose cand/ files record its documents' pairs)
   const { first, end, groups } = setsRange(args, rank);
-  const { nodes: needed, likely, others } = rangeCandidates(cfg, groups, first, end);
+  const { nodes: needed, likely, others, release } = rangeCandidates(cfg, groups, first, end);
   const data = new RecordWriter(setsPath(cfg, rank), 1);
   const index = new RecordWriter(setsIndexPath(cfg, rank), INDEX_WIDTH);
   const likelyOut = new RecordWriter(likelyPath(cfg, rank), 2);
@@ -475,6 +476,8 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
       const open = openPairs(likely, others, first, num.offsets.at(-1)!);
       openOut.writeMany(open, open.length / 2);
     }
+    // likely and others (views of the kernel's memory) used: its touched pages for this process's next large buffer
+    release();
     crashPoint('verify-sets');
     data.close();
     index.close();
@@ -650,17 +653,20 @@ export class Forest {
 const SETS_READ_WORDS = 1 << 18;
 
 /**
- * The sets of the sets file at `path` whose index is `ix` (INDEX_WIDTH words a set, in file order), each a copy of its
- * own, checked against its index record's check word: read in runs of whole sets of at most SETS_READ_WORDS into one
- * buffer, each set checked while the run is in the cache. Small arrays where one of the file's size (45 MB at 75 MB)
- * was fresh memory, page-faulted by the read and again by the checksum's pass over it.
+ * The sets of the sets file at `path` whose index is `ix` (INDEX_WIDTH words a set, in file order), each a view of one
+ * buffer of the file's body at its offset, checked against its index record's check word: read in runs of whole sets
+ * of at most SETS_READ_WORDS, each set checked while its run is in the cache. The buffer is this process's spare
+ * memory when it has some (spareWords: a lane's sets task's kernel memory, pages already touched: at 75 MB the other
+ * lane's file read with 6.4k and 10.8k page faults instead of 14.5k and 15k); small copies per set where it was
+ * fresh memory (h22a) gained nothing over one buffer (h24a).
  */
 export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
   const r = new RecordRanges(path);
   try {
     const n = ix.length / INDEX_WIDTH;
     const sets = new Array<Uint32Array>(n);
-    let buf = new Uint32Array(SETS_READ_WORDS);
+    // the file's body at its offsets, each set a view of it (a run is read into its place)
+    const body = spareWords(r.count * r.width);
     for (let a = 0; a < n;) {
       // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
       const from = ix[a * INDEX_WIDTH + 1]!;
@@ -672,11 +678,10 @@ export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
         if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
         to = e;
       }
-      if (to - from > buf.length) buf = new Uint32Array(to - from);
-      const run = r.read(from, to - from, buf);
+      r.read(from, to - from, body.subarray(from, to));
       for (let k = a; k < b; k++) {
-        const s = ix[k * INDEX_WIDTH + 1]! - from;
-        const set = run.slice(s, s + ix[k * INDEX_WIDTH + 2]!);
+        const s = ix[k * INDEX_WIDTH + 1]!;
+        const set = body.subarray(s, s + ix[k * INDEX_WIDTH + 2]!);
         if (setCheck(set) !== ix[k * INDEX_WIDTH + 3])
           throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
         sets[k] = set;
