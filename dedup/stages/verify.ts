@@ -694,6 +694,108 @@ export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
   }
 }
 
+/** Pairs of a lane's first part run before its loop steps to the next part (lanePairs: type feedback). */
+const FIRST_RUN = 64;
+
+/**
+ * Words of a lane's first array of own edges (lanePairs): a larger input grows it by doubling, which compiles the loop
+ * once more (the growth is a statement not run before).
+ */
+const EDGE_WORDS = 1 << 16;
+
+/** A verify task's sets by node (runVerify's locate and load: the set and the length known before it is loaded). */
+interface SetSource {
+  locate(node: number): Located;
+  /** The set at `at`, into `slot` 0 (u's) or 1 (v's) buffer when it must be read. */
+  load(at: Located, slot: 0 | 1): Uint32Array;
+}
+
+/**
+ * runVerify's pair loop when the plan has more than one range (a lane of a `--workers N` run): the same pairs checked
+ * in the same order, the same forest and own edges (gathered in `edges`, written by the caller in order), the same
+ * counts. Its own function, and shaped so TurboFan compiles it once a process: the loop is compiled while it runs
+ * (OSR), and a statement that has not run by then has no type feedback, so reaching it later threw the compiled loop
+ * away (3 compiles a lane, each a job of 10-180 ms, where one worker's loop is compiled twice). In a lane those were
+ * the first part's end (the outer loop's step), the first own edge or the first of another range's likely pairs
+ * checked (the other range's likely pairs come first in one of the lanes), and `u < hi`'s first false. So the first
+ * part is cut after FIRST_RUN pairs (the outer step runs while the loop is still interpreted), `own` is 0 or 1 with
+ * both comparisons made, the counts are adds of 0 or 1 on every path, and each verified pair is stored in `edges`, the
+ * index advancing only for an own one. (h24a's version of this, for every run, made one worker's verify slower in
+ * some runs: one worker keeps runVerify's loop.)
+ */
+function lanePairs(
+  parts: Uint32Array[],
+  likely: number,
+  lo: number,
+  hi: number,
+  total: number,
+  t: number,
+  sets: SetSource,
+  ctx: TaskContext,
+): { edges: Uint32Array; pairs: number; connected: number; bySize: number; repeated: number } {
+  const head = parts[0] ?? new Uint32Array(0);
+  const seq =
+    head.length > 2 * FIRST_RUN
+      ? [head.subarray(0, 2 * FIRST_RUN), head.subarray(2 * FIRST_RUN), ...parts.slice(1)]
+      : parts;
+  const likelyParts = likely + seq.length - parts.length;
+  const joined = new Forest();
+  let edges = new Uint32Array(EDGE_WORDS);
+  let ne = 0;
+  let pairs = 0;
+  let connected = 0;
+  let bySize = 0;
+  let repeated = 0;
+  let curU = -1;
+  let setU: Uint32Array = new Uint32Array(0);
+  let slotNode = -1;
+  let su = 0;
+  for (let p = 0, i = 0; p < seq.length; p++) {
+    const w = seq[p]!;
+    const isLikely = p < likelyParts;
+    for (let j = 0; j + 1 < w.length; j += 2, i++) {
+      if ((i & 4095) === 0) ctx.progress(i, total);
+      const u = w[j]!;
+      const v = w[j + 1]!;
+      const own = isLikely ? +(u >= lo) & +(u < hi) : 1;
+      pairs += own;
+      if (u !== slotNode) {
+        su = joined.slot(u);
+        slotNode = u;
+      }
+      const sv = joined.slot(v);
+      if (joined.sameSlots(su, sv)) {
+        connected += own;
+        continue;
+      }
+      if (u !== curU) {
+        setU = sets.load(sets.locate(u), 0);
+        curU = u;
+      }
+      const atV = sets.locate(v);
+      const larger = Math.max(setU.length, atV.length);
+      if (larger > 0 && Math.min(setU.length, atV.length) / larger < t) {
+        bySize += own;
+        continue;
+      }
+      const setV = sets.load(atV, 1);
+      repeated += 1 - own;
+      if (jaccardSorted(setU, setV, t) >= t) {
+        joined.joinSlots(su, sv);
+        if (ne + 2 > edges.length) {
+          const b = new Uint32Array(edges.length * 2);
+          b.set(edges);
+          edges = b;
+        }
+        edges[ne] = u;
+        edges[ne + 1] = v;
+        ne += 2 * own;
+      }
+    }
+  }
+  return { edges: edges.subarray(0, ne), pairs, connected, bySize, repeated };
+}
+
 /** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
 async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ctx: TaskContext) {
   const { cfg, num, plan } = args;
@@ -751,6 +853,28 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const st = { pairs: 0, verified: 0, connected: 0, bySize: 0, repeated: 0 };
   const joined = new Forest();
   try {
+    if (plan.bounds.length > 2) {
+      const sets: SetSource = {
+        locate,
+        load: (at, slot) => {
+          let set: Uint32Array;
+          if (slot === 0) [bufU, set] = load(at, bufU);
+          else [bufV, set] = load(at, bufV);
+          return set;
+        },
+      };
+      const r = lanePairs(parts, likely, lo, hi, total, t, sets, ctx);
+      for (let k = 0; k < r.edges.length; k += 2) pw.writeEdge(r.edges[k]!, r.edges[k + 1]!);
+      crashPoint('verify');
+      pw.close();
+      return {
+        pairs: r.pairs,
+        verified: r.edges.length / 2,
+        connected: r.connected,
+        bySize: r.bySize,
+        repeated: r.repeated,
+      };
+    }
     let curU = -1;
     let setU: Uint32Array = new Uint32Array(0);
     // u's slot in the forest (the pairs are by u: looked up once a u)
