@@ -12,7 +12,7 @@
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the sets tasks' profiles of
  *             pairs and checkProfile's of checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
  *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
- *             the whole file (a copy per set) when the task's files fit in SETS_IN_MEMORY, else each range as
+ *             the whole file (one buffer, a view per set) when the task's files fit in SETS_IN_MEMORY, else each range as
  *             needed; each set checked against the index's check word
  *
  * A task holds its range's candidate pairs, the index of the candidate documents (16 bytes each) and at most
@@ -809,7 +809,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   // node -> its record in the index of its sets task (start, length, check), loaded per task when first needed
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
-  // a sets task's file read whole while they fit in SETS_IN_MEMORY (readSetsFile: a copy per set, each checked), else
+  // a sets task's file read whole while they fit in SETS_IN_MEMORY (readSetsFile: a view per set, each checked), else
   // read set by set (or as this process's sets tasks wrote it: writtenSets)
   const files: (RecordRanges | Uint32Array[] | undefined)[] = [];
   let inMemory = 0;
