@@ -21,6 +21,8 @@ const workers = d.startPrepWorkers ? await d.startPrepWorkers(process.argv.slice
 const b = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.js');
 b.adoptWorkers?.(workers);
 process.exitCode = await b.main(process.argv.slice(2));
+// as cli/steel.js: a prep ends with process.exit() (its workers reaped), without Node's teardown
+if (process.argv[2] === 'prep') process.exit();
 JS
 # the npm packages a `steel prep` run loads; @bokuweb (zstd compression before session 18) only for an older TREE:
 # each is taken from the tree's node_modules and skipped where the tree has none
