@@ -694,11 +694,11 @@ export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
   }
 }
 
-/** Pairs of a lane's first part run before its loop steps to the next part (lanePairs: type feedback). */
+/** Pairs of a task's first part run before its loop steps to the next part (checkPairs: type feedback). */
 const FIRST_RUN = 64;
 
 /**
- * Words of a lane's first array of own edges (lanePairs): a larger input grows it by doubling, which compiles the loop
+ * Words of a task's first array of own edges (checkPairs): a larger input grows it by doubling, which compiles the loop
  * once more (the growth is a statement not run before).
  */
 const EDGE_WORDS = 1 << 16;
@@ -711,19 +711,22 @@ interface SetSource {
 }
 
 /**
- * runVerify's pair loop when the plan has more than one range (a lane of a `--workers N` run): the same pairs checked
- * in the same order, the same forest and own edges (gathered in `edges`, written by the caller in order), the same
- * counts. Its own function, and shaped so TurboFan compiles it once a process: the loop is compiled while it runs
- * (OSR), and a statement that has not run by then has no type feedback, so reaching it later threw the compiled loop
- * away (3 compiles a lane, each a job of 10-180 ms, where one worker's loop is compiled twice). In a lane those were
- * the first part's end (the outer loop's step), the first own edge or the first of another range's likely pairs
- * checked (the other range's likely pairs come first in one of the lanes), and `u < hi`'s first false. So the first
- * part is cut after FIRST_RUN pairs (the outer step runs while the loop is still interpreted), `own` is 0 or 1 with
- * both comparisons made, the counts are adds of 0 or 1 on every path, and each verified pair is stored in `edges`, the
- * index advancing only for an own one. (h24a's version of this, for every run, made one worker's verify slower in
- * some runs: one worker keeps runVerify's loop.)
+ * A verify task's pair loop: every pair of `parts` in order, skipped when the task's forest of verified edges already
+ * joins u and v (the edge would not change any component), or when J ≤ min(|U|, |V|) / max(|U|, |V|) is below the
+ * threshold `t` (sets of too different sizes); else its exact Jaccard. The own pairs' edges (u in [lo, hi): every
+ * pair after the first `likely` parts, the likely ones by u) are gathered in `edges` in order (the caller writes
+ * them); a likely pair of another range joins the forest only (its own task writes its edge: the same forest, the
+ * same edges). Shaped so TurboFan compiles it once a process: the loop is compiled while it runs (OSR), and a
+ * statement that has not run by then has no type feedback, so reaching it later threw the compiled loop away (3
+ * compiles a lane of a `--workers 2` run, each a job of 10-180 ms; 2 with one worker): the first part's end (the
+ * outer loop's step), the first own edge or the first of another range's likely pairs, `u < hi`'s first false. So
+ * the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still interpreted), `own` is 0
+ * or 1 with both comparisons made, the counts are adds of 0 or 1 on every path, and each verified pair is stored in
+ * `edges`, the index advancing only for an own one. (h24a measured this shape slower with one worker in some runs;
+ * session 26's fresh-process pairs on the 75 MB set's work folder did not: one-range verify median 1.13 -> 1.08
+ * CPU-s, lower in 5 of 8, and 1.06 -> 1.05 in 6 more, with the bundle's inlining flag and without.)
  */
-function lanePairs(
+function checkPairs(
   parts: Uint32Array[],
   likely: number,
   lo: number,
@@ -847,86 +850,29 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       throw new CorruptIntermediateError(at.file.path, `shingle set of node ${at.node} fails its check`);
     return [into, set];
   };
-  const t = cfg.minhash.threshold;
-  // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
-  // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
-  const st = { pairs: 0, verified: 0, connected: 0, bySize: 0, repeated: 0 };
-  const joined = new Forest();
+  const sets: SetSource = {
+    locate,
+    load: (at, slot) => {
+      let set: Uint32Array;
+      if (slot === 0) [bufU, set] = load(at, bufU);
+      else [bufV, set] = load(at, bufV);
+      return set;
+    },
+  };
   try {
-    if (plan.bounds.length > 2) {
-      const sets: SetSource = {
-        locate,
-        load: (at, slot) => {
-          let set: Uint32Array;
-          if (slot === 0) [bufU, set] = load(at, bufU);
-          else [bufV, set] = load(at, bufV);
-          return set;
-        },
-      };
-      const r = lanePairs(parts, likely, lo, hi, total, t, sets, ctx);
-      for (let k = 0; k < r.edges.length; k += 2) pw.writeEdge(r.edges[k]!, r.edges[k + 1]!);
-      crashPoint('verify');
-      pw.close();
-      return {
-        pairs: r.pairs,
-        verified: r.edges.length / 2,
-        connected: r.connected,
-        bySize: r.bySize,
-        repeated: r.repeated,
-      };
-    }
-    let curU = -1;
-    let setU: Uint32Array = new Uint32Array(0);
-    // u's slot in the forest (the pairs are by u: looked up once a u)
-    let slotNode = -1;
-    let su = 0;
-    // i: the pairs so far, all parts
-    for (let p = 0, i = 0; p < parts.length; p++) {
-      const w = parts[p]!;
-      const isLikely = p < likely;
-      for (let j = 0; j + 1 < w.length; j += 2, i++) {
-        if ((i & 4095) === 0) ctx.progress(i, total);
-        const u = w[j]!;
-        const v = w[j + 1]!;
-        const own = !isLikely || (u >= lo && u < hi);
-        if (own) st.pairs++;
-        // u and v already joined by this task's edges: the pair's edge would not change any component
-        if (u !== slotNode) {
-          su = joined.slot(u);
-          slotNode = u;
-        }
-        const sv = joined.slot(v);
-        if (joined.sameSlots(su, sv)) {
-          if (own) st.connected++;
-          continue;
-        }
-        if (u !== curU) {
-          const atU = locate(u);
-          [bufU, setU] = load(atU, bufU);
-          curU = u;
-        }
-        // J ≤ min(|U|, |V|) / max(|U|, |V|) (and a correctly rounded division keeps the order): sets of too
-        // different sizes are not similar, whatever they hold
-        const atV = locate(v);
-        const larger = Math.max(setU.length, atV.length);
-        if (larger > 0 && Math.min(setU.length, atV.length) / larger < t) {
-          if (own) st.bySize++;
-          continue;
-        }
-        let setV: Uint32Array;
-        [bufV, setV] = load(atV, bufV);
-        if (!own) st.repeated++;
-        if (jaccardSorted(setU, setV, t) >= t) {
-          joined.joinSlots(su, sv);
-          // a likely pair of another range: its own task writes its edge (the same forest: the same edges)
-          if (!own) continue;
-          st.verified++;
-          pw.writeEdge(u, v);
-        }
-      }
-    }
+    const r = checkPairs(parts, likely, lo, hi, total, cfg.minhash.threshold, sets, ctx);
+    for (let k = 0; k < r.edges.length; k += 2) pw.writeEdge(r.edges[k]!, r.edges[k + 1]!);
     crashPoint('verify');
     pw.close();
+    // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
+    // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
+    return {
+      pairs: r.pairs,
+      verified: r.edges.length / 2,
+      connected: r.connected,
+      bySize: r.bySize,
+      repeated: r.repeated,
+    };
   } catch (err) {
     pw.abort();
     throw err;
@@ -934,7 +880,6 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     for (const f of files) if (f instanceof RecordRanges) f.close();
     if (setting('worker')) releaseWrittenSets();
   }
-  return st;
 }
 
 export const verifySetsTask = defineTask('dedup.verify-sets', runVerifySets);
