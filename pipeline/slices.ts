@@ -5,17 +5,18 @@
  * the whole file. The size of a slice does not depend on the worker count, so a run's outputs do not either.
  * Every input also gets an estimate of its text bytes, by which the executor runs the largest tasks first.
  *
- * The cuts come from one pass over the file (zstd: frame by frame, counting newlines; cut at frame boundaries,
- * the slice's first line found by skipping to the first newline after the boundary). The pass runs once per run:
- * the table is recorded in the run's state (OUT/.state/run.json, with each file's size and time) and reused by a
- * resumed run, and reading a slice checks that it still matches the file (FileSlice).
+ * The cuts come from one pass over the file (zstd: frame by frame, counting newlines, each frame decoded by the wasm
+ * decoder whether or not it declares its size (readers/zstd.ts decodeFrame: fzstd's JavaScript, which decoded the
+ * unsized frames of a stream that `zstd` compressed from a pipe, took ~15x its CPU time here, in the parent before any
+ * task); cut at frame boundaries, the slice's first line found by skipping to the first newline after the boundary).
+ * The pass runs once per run: the table is recorded in the run's state (OUT/.state/run.json, with each file's size
+ * and time) and reused by a resumed run, and reading a slice checks that it still matches the file (FileSlice).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { decompress as fzstdDecompress } from 'fzstd';
 import { compressionOf, openBytes, stripCompression } from './readers/bytes.ts';
 import { detectFormat, type InputFormat } from './readers/index.ts';
 import type { FileSlice } from './readers/types.ts';
-import { scanFrame, skippableFrameSize, zstdDecoder } from './readers/zstd.ts';
+import { decodeFrame, scanFrame, skippableFrameSize, zstdDecoder } from './readers/zstd.ts';
 
 export type { FileSlice };
 
@@ -89,6 +90,24 @@ class LineScanner {
     this.points.push(p);
   }
 
+  /** The scanner's state now: the function returned goes back to it (a frame fed in parts that turned out damaged). */
+  save(): () => void {
+    const { pos, newlines, atLineStart } = this;
+    const marked = this.points.length;
+    const pending = [...this.pending];
+    return () => {
+      this.pos = pos;
+      this.newlines = newlines;
+      this.atLineStart = atLineStart;
+      this.points.length = marked;
+      for (const p of pending) {
+        p.lineStart = -1;
+        p.line = 0;
+      }
+      this.pending = pending;
+    };
+  }
+
   feed(b: Uint8Array): void {
     if (!b.length) return;
     const buf = Buffer.from(b.buffer, b.byteOffset, b.length);
@@ -142,6 +161,8 @@ interface Frame {
   end: number;
   /** Declared content size (-1: not declared). */
   size: number;
+  /** The most content it can hold (its size, or its blocks times the largest block). */
+  cap: number;
   skip: boolean;
 }
 
@@ -169,6 +190,7 @@ function zstdFrames(w: Window, max = Infinity): Frame[] {
       offset: pos,
       end: pos + s.end,
       size: s.kind === 'frame' ? s.contentSize : 0,
+      cap: s.kind === 'frame' ? s.cap : 0,
       skip: s.kind === 'skip',
     });
     pos += s.end;
@@ -192,17 +214,16 @@ function planZstd(w: Window, sliceBytes: number, cut: boolean): FilePlan {
   if (!cut || one || text <= sliceBytes) return { text };
   const real = zstdFrames(w).filter((f) => !f.skip);
   const sc = new LineScanner();
-  const z = zstdDecoder();
+  const feed = (d: Uint8Array) => sc.feed(d);
   for (const f of real) {
-    const src = w.at(f.offset, f.end - f.offset);
-    let d: Uint8Array;
+    const back = sc.save();
+    if (f.offset > 0) sc.mark(f.offset);
     try {
-      d = f.size >= 0 ? (f.size ? z.decompress(src, f.size, true) : new Uint8Array(0)) : fzstdDecompress(src);
+      decodeFrame(w.at(f.offset, f.end - f.offset), { contentSize: f.size, cap: f.cap }, feed);
     } catch {
+      back();
       break; // damage: no cut at or after this frame (the last slice reads up to it, and reports it)
     }
-    if (f.offset > 0) sc.mark(f.offset);
-    sc.feed(d);
   }
   return { text: sc.pos, slices: slicesOf(sc, sliceBytes, true) };
 }

@@ -248,6 +248,34 @@ export function scanFrame(buf: Uint8Array, whole = false): Scan {
   return buf.length >= pos ? { kind: 'frame', end: pos, contentSize, cap } : { kind: 'need' };
 }
 
+/**
+ * Passes the content of one whole frame to `sink`, in order: `src` is the frame exactly, `s` its scan (scanFrame(src,
+ * true)). A frame within the caps of whole decoding, or one that declares its size, is decoded whole by the process's
+ * wasm decoder (one chunk, a view of its memory valid until the next decode); a frame that declares no size and may
+ * hold more than the caps streams through fzstd (memory bounded by its chunks, not by the frame). Throws on damage
+ * (after passing what came before it, when streaming).
+ */
+export function decodeFrame(
+  src: Uint8Array,
+  s: { contentSize: number; cap: number },
+  sink: (chunk: Uint8Array) => void,
+): void {
+  if (s.contentSize === 0) return;
+  if (s.contentSize > 0) {
+    sink(zstdDecoder().decompress(src, s.contentSize, true));
+    return;
+  }
+  if (src.length <= MAX_FRAME_COMPRESSED && s.cap <= MAX_FRAME_CONTENT) {
+    sink(zstdDecoder().decompressUnsized(src, s.cap, true));
+    return;
+  }
+  const d = new Decompress((chunk) => {
+    if (chunk.length) sink(chunk);
+  });
+  for (let at = 0; at < src.length; at += READ_CHUNK) d.push(src.subarray(at, at + READ_CHUNK));
+  d.push(new Uint8Array(0), true);
+}
+
 /** Reads up to `len` bytes of the compressed stream into `into` at `at`: the number read, 0 at its end. */
 export type ReadInto = (into: Uint8Array, at: number, len: number) => Promise<number>;
 
