@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cjkShare, planFile, textKind } from './slices.ts';
+import { scanFrame } from './readers/zstd.ts';
 import { readRecords } from './readers/index.ts';
 import type { FileSlice } from './readers/types.ts';
 import { zstdCompressChunk } from './writers/index.ts';
@@ -98,6 +100,110 @@ test('slices of a multi-frame zstd file (with and without content sizes) and of 
   writeFileSync(join(dir, 'one.jsonl.zst'), await zstdCompressChunk(raw));
   assert.deepEqual(planFile(join(dir, 'one.jsonl.zst'), undefined, 40_000), { text: raw.length });
   assert.equal(planFile(files.plain, 'text', 40_000).slices, undefined);
+});
+
+/** A plan's slices without their file offsets (which differ between the compressed forms of one text). */
+function cuts(plan: { text: number; slices?: FileSlice[] }): unknown {
+  return { text: plan.text, slices: plan.slices?.map(({ offset: _, ...s }) => s) };
+}
+
+/** Every item of each slice of a file, in order. */
+async function sliceItems(file: string, slices: FileSlice[]): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const s of slices) out.push(...(await items(file, s)));
+  return out;
+}
+
+test('unsized frames (`zstd` from a pipe, checksummed) are planned into the slices of their sized twin; a damaged one ends the cuts and its reading is a clear error', async () => {
+  const dir = tmpDir('steel-slices-');
+  const td = (f: string) => readFileSync(fileURLToPath(new URL(`./readers/testdata/${f}`, import.meta.url)));
+  const text = td('cli.jsonl');
+  const sized = td('cli.jsonl.zst');
+  const unsized = td('cli-stdin.jsonl.zst'); // the same text, no content size, an XXH64 checksum
+  assert.equal(unsized[4] >> 6, 0, 'no content size');
+  assert.equal((unsized[4] >> 2) & 1, 1, 'a checksum');
+  const copies = 9;
+  const a = join(dir, 'a.jsonl.zst');
+  const b = join(dir, 'b.jsonl.zst');
+  writeFileSync(a, Buffer.concat(Array<Buffer>(copies).fill(sized)));
+  writeFileSync(b, Buffer.concat(Array<Buffer>(copies).fill(unsized)));
+  const pa = planFile(a, undefined, 20_000);
+  const pb = planFile(b, undefined, 20_000);
+  assert.equal(pb.text, text.length * copies);
+  assert.ok(pb.slices!.length >= 4, `${pb.slices!.length} slices`);
+  assert.deepEqual(cuts(pb), cuts(pa));
+  assert.ok(
+    pb.slices!.every((s) => s.offset % unsized.length === 0 && s.skip === 0),
+    'cut at frame boundaries',
+  );
+  const whole = await items(b);
+  assert.equal(whole.length, 200 * copies);
+  assert.deepEqual(await sliceItems(b, pb.slices!), whole);
+  assert.deepEqual(await sliceItems(a, pa.slices!), whole);
+
+  // the sixth frame's checksum damaged: no cut at or after it; the slices before it read, the last one reports it
+  const bad = Buffer.concat(Array<Buffer>(copies).fill(unsized));
+  bad[6 * unsized.length - 1] ^= 0xff;
+  writeFileSync(b, bad);
+  const pc = planFile(b, undefined, 20_000);
+  assert.equal(pc.text, text.length * 5);
+  assert.ok(pc.slices!.length >= 2 && pc.slices!.every((s) => s.offset < 5 * unsized.length));
+  assert.deepEqual(await sliceItems(b, pc.slices!.slice(0, -1)), whole.slice(0, pc.slices!.at(-1)!.line - 1));
+  await assert.rejects(
+    items(b, pc.slices!.at(-1)),
+    /b\.jsonl\.zst.*: truncated or corrupt zstd stream: zstd: .*checksum/i,
+  );
+  await assert.rejects(items(b), /b\.jsonl\.zst.*: truncated or corrupt zstd stream: zstd: .*checksum/i);
+});
+
+/**
+ * An unsized frame of raw blocks of at most `block` bytes each: its bound (blocks times 128 KiB) is over the caps of
+ * whole decoding once it has more than 1024 blocks, however little it holds. `reserved`: the block of that index
+ * gets the reserved block type (damage).
+ */
+function rawBlocksFrame(content: Uint8Array, block: number, reserved = -1): Buffer {
+  const parts: Uint8Array[] = [Uint8Array.of(0x28, 0xb5, 0x2f, 0xfd, 0x00, (17 - 10) << 3)];
+  for (let at = 0, i = 0; at < content.length; at += block, i++) {
+    const n = Math.min(block, content.length - at);
+    const h = ((n << 3) | ((i === reserved ? 3 : 0) << 1) | (at + n >= content.length ? 1 : 0)) >>> 0;
+    parts.push(Uint8Array.of(h & 0xff, (h >> 8) & 0xff, h >> 16), content.subarray(at, at + n));
+  }
+  return Buffer.concat(parts);
+}
+
+test('an unsized frame over the caps of whole decoding is planned streaming (the slices of its sized twin); damage in it ends the cuts before it', async () => {
+  const dir = tmpDir('steel-slices-');
+  const raw = jsonl(300, true);
+  const parts: Buffer[] = [];
+  for (let off = 0; off < raw.length; off += 60_000) parts.push(raw.subarray(off, off + 60_000));
+  const big = (i: number) => i % 2 === 1 && i < parts.length - 1; // 1200 raw blocks of 50 bytes
+  const sized = join(dir, 'a.jsonl.zst');
+  const unsized = join(dir, 'b.jsonl.zst');
+  writeFileSync(sized, Buffer.concat(await Promise.all(parts.map((p) => zstdCompressChunk(p)))));
+  const frames = await Promise.all(
+    parts.map(async (p, i) => (big(i) ? rawBlocksFrame(p, 50) : withoutContentSize(await zstdCompressChunk(p)))),
+  );
+  assert.ok(
+    frames.filter((_, i) => big(i)).every((f) => scanFrame(f).kind === 'stream'),
+    'over the caps',
+  );
+  writeFileSync(unsized, Buffer.concat(frames));
+  const pa = planFile(sized, undefined, 50_000);
+  const pb = planFile(unsized, undefined, 50_000);
+  assert.equal(pb.text, raw.length);
+  assert.ok(pb.slices!.length >= 5, `${pb.slices!.length} slices`);
+  assert.deepEqual(cuts(pb), cuts(pa));
+  const whole = await items(sized);
+  assert.deepEqual(await items(unsized), whole);
+  assert.deepEqual(await sliceItems(unsized, pb.slices!), whole);
+  // the fourth frame (a big one) damaged in its 1000th block: the cuts and the text end before it
+  frames[3] = rawBlocksFrame(parts[3], 50, 1000);
+  writeFileSync(unsized, Buffer.concat(frames));
+  const pc = planFile(unsized, undefined, 50_000);
+  assert.equal(pc.text, 3 * 60_000);
+  const end = frames[0].length + frames[1].length + frames[2].length;
+  assert.ok(pc.slices!.every((s) => s.offset < end));
+  await assert.rejects(items(unsized, pc.slices!.at(-1)), /b\.jsonl\.zst.*: truncated or corrupt zstd stream/);
 });
 
 test('an empty slice reads nothing; a slice that no longer matches its file is an error, not a corrupt file', async () => {
