@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { trainKneserNey, formatArpa, ArpaModel, tokenizeLine } from './lm.ts';
+import { trainKneserNey, formatArpa, ArpaModel, loadArpa, tokenizeLine } from './lm.ts';
+import { zstdCompressChunk } from '../pipeline/writers/index.ts';
 import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 
 const close = (a: number, b: number, eps = 1e-6) => assert.ok(Math.abs(a - b) < eps, `${a} != ${b}`);
@@ -93,6 +94,27 @@ ngram 2=2
     /x.arpa: header says 2 1-grams, found 1/,
   );
   assert.throws(() => ArpaModel.parse('hello', 'y.arpa'), /y.arpa: not an ARPA file/);
+});
+
+test('loadArpa reads a zstd-compressed ARPA file (several frames) as the plain one; a damaged one is a clear error', async () => {
+  const dir = tmpDir('steel-lm-');
+  const km = trainKneserNey(
+    Array.from({ length: 400 }, (_, i) => [`w${i % 37}`, `w${(i * 7) % 53}`, `w${(i * 11) % 29}`]),
+    3,
+  );
+  const text = Buffer.from(formatArpa(km));
+  const frames = [];
+  for (let at = 0; at < text.length; at += 5000) frames.push(await zstdCompressChunk(text.subarray(at, at + 5000)));
+  assert.ok(frames.length > 2);
+  writeFileSync(join(dir, 'm.arpa'), text);
+  writeFileSync(join(dir, 'm.arpa.zst'), Buffer.concat(frames));
+  const plain = await loadArpa(join(dir, 'm.arpa'));
+  const zst = await loadArpa(join(dir, 'm.arpa.zst'));
+  for (const line of ['w1 w7 w11 w3', 'w5 w35 w0', 'zzz w2'])
+    assert.equal(zst.perplexity(line, 'whitespace'), plain.perplexity(line, 'whitespace'), line);
+  const z = Buffer.concat(frames);
+  writeFileSync(join(dir, 'bad.arpa.zst'), z.subarray(0, z.length - 7)); // the last frame cut short
+  await assert.rejects(loadArpa(join(dir, 'bad.arpa.zst')), /bad\.arpa\.zst: truncated or corrupt zstd stream/);
 });
 
 test('steel lm train / score CLI', () => {

@@ -292,12 +292,18 @@ const loaded = new Map<string, ArpaModel>();
 export async function loadArpa(path: string): Promise<ArpaModel> {
   let m = loaded.get(path);
   if (!m) {
-    const { readFile } = await import('node:fs/promises');
-    let buf: Uint8Array = await readFile(path);
+    let buf: Uint8Array;
     if (path.endsWith('.zst')) {
-      const { decompress } = await import('fzstd');
-      buf = decompress(buf);
-    } else if (path.endsWith('.gz')) {
+      // through the pipeline's zstd reader (its wasm decoder; streaming frames too large to decode whole)
+      const { openBytes } = await import('../pipeline/readers/bytes.ts');
+      const parts: Uint8Array[] = [];
+      for await (const c of openBytes(path)) parts.push(c);
+      buf = Buffer.concat(parts);
+    } else {
+      const { readFile } = await import('node:fs/promises');
+      buf = await readFile(path);
+    }
+    if (path.endsWith('.gz')) {
       const { gunzipSync } = await import('node:zlib');
       buf = gunzipSync(buf);
     }
