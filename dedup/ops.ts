@@ -72,6 +72,7 @@ async function runOp(
     log: ctx.log,
     sink: ctx.sink,
     operators: ctx.operators,
+    ...(ctx.release ? { release: ctx.release } : {}),
     // the previous phase's document files (GlobalOpContext.inputFiles)
     canonicalInputs: true,
   });

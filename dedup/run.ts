@@ -128,6 +128,11 @@ export async function runDedup(
     canonicalInputs?: boolean;
     /** The most edges clustered in memory in one task (default MEMORY_CLUSTERING_EDGES; -1: always the rounds). */
     memoryClusteringEdges?: number;
+    /**
+     * GlobalOpContext.release: called once the filter fed `sink`, after which this run's tasks (the index's one) run
+     * in this process.
+     */
+    release?: () => void;
   },
 ): Promise<DedupResult> {
   const workers = Math.max(1, opts.workers);
@@ -158,6 +163,7 @@ export async function runDedup(
     memoryEdges: opts.memoryClusteringEdges ?? MEMORY_CLUSTERING_EDGES,
   });
   const filtered = await clock.time('filter', () => filterStage(post, run, opts));
+  if (opts.sink) opts.release?.();
   const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
   const result: DedupResult = {

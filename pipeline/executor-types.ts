@@ -50,4 +50,9 @@ export interface Executor {
   readonly usage: TaskUsage[];
   /** Release what the executor keeps between steps (idle worker processes). */
   close?(): void;
+  /**
+   * The run's steps from now on run one task at a time: let its idle worker processes go now when such steps run in
+   * this process (they then exit while the run finishes, not after it), as close() does.
+   */
+  release?(): void;
 }

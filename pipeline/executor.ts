@@ -156,6 +156,14 @@ export class LocalExecutor implements Executor {
     return Promise.all(this.exits).then(() => undefined);
   }
 
+  /**
+   * Executor.release: the idle workers exit now (close()), unless every task runs in a worker process (the next
+   * one-lane step would then start a new one).
+   */
+  release(): void {
+    if (this.mode() !== 'never') void this.close();
+  }
+
   async runTasks<A, R extends TaskResult>(
     task: Task<string, A, R>,
     args: NoInfer<A>,

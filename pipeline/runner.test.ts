@@ -11,7 +11,9 @@ import { loadRecipe, resolveSteps, parseRecipe } from './recipe.ts';
 import { LocalExecutor, readMarker, markerPath } from './executor.ts';
 import { HOOKED_WORKER, TEST_HOOKS_ENV, testHooksEnv } from './test-fixtures/hooks.ts';
 import { zstdCompressChunk } from './writers/index.ts';
-import { pipelineOperators } from './registry.ts';
+import { OperatorRegistry, PIPELINE_OPS, pipelineOperators } from './registry.ts';
+import type { GlobalOp } from './stage.ts';
+import { z } from 'zod';
 import { tmpDir } from './test-fixtures/tmp-dir.ts';
 import { setTestHooks } from './settings.ts';
 
@@ -647,4 +649,82 @@ test('a large input in slices: 1 and 2 workers give identical outputs, the docum
   } finally {
     setTestHooks(undefined);
   }
+});
+
+test('a last phase done by its sink (GlobalOp.sinkCompletes): the workers go once the phase before fed it, and it runs in this process', async () => {
+  const dir = tmp();
+  await makeInputs(join(dir, 'in'), 3, 20);
+  const inputs = [join(dir, 'in', '*.jsonl')];
+  // what each op saw, and when the executor was told to let its workers go
+  const seen: string[] = [];
+  let sunk = 0;
+  const sinked = (name: string, completes: boolean): GlobalOp<{ n?: number }> => ({
+    kind: 'global',
+    name,
+    description: 'test: counts the documents its sink was handed',
+    params: z.object({ n: z.number().optional() }),
+    terminal: true,
+    sinkCompletes: () => completes,
+    mapSink: () => ({ add: () => void sunk++, close: () => undefined, abort: () => undefined }),
+    async run(_p, ctx) {
+      seen.push(`${name} workers=${ctx.workers}`);
+      return { outputFiles: ctx.inputFiles, stats: { read: sunk, kept: sunk, dropped: {}, rejected: 0 } };
+    },
+  });
+  const middle: GlobalOp<{ n?: number }> = {
+    kind: 'global',
+    name: 'test_middle',
+    description: 'test: passes its inputs on, hands every document to the next op sink, then lets the workers go',
+    params: z.object({ n: z.number().optional() }),
+    async run(_p, ctx) {
+      seen.push(`test_middle release=${!!ctx.release} sink=${!!ctx.sink}`);
+      let n = 0;
+      for (const f of ctx.inputFiles) for (const _ of docsOf(f)) n++;
+      sunk += n;
+      ctx.release?.();
+      seen.push('test_middle after release');
+      return { outputFiles: ctx.inputFiles, stats: { read: n, kept: n, dropped: {}, rejected: 0 } };
+    },
+  };
+  const operators = new OperatorRegistry([
+    ...PIPELINE_OPS,
+    async () => ({ ops: [sinked('test_sinked', true), sinked('test_unsinked', false), middle] }),
+  ]);
+  class Recording extends LocalExecutor {
+    override release(): void {
+      seen.push('release');
+      super.release();
+    }
+  }
+  const run = async (steps: { op: string }[]) => {
+    seen.length = 0;
+    sunk = 0;
+    const s = await runPipeline({
+      recipe: { name: 't', steps },
+      inputs,
+      outDir: join(dir, `out-${steps.map((x) => x.op).join('-')}`),
+      workers: 2,
+      quiet: true,
+      operators,
+      executor: new Recording({ inProcess: 'always' }),
+    });
+    assert.equal(s.invariant.ok, true);
+    assert.equal(s.kept, 60);
+    return [...seen];
+  };
+  // map phase → the op done by its sink: released after the map phase, the op runs with one worker
+  assert.deepEqual(await run([{ op: 'nfkc' }, { op: 'test_sinked' }]), ['release', 'test_sinked workers=1']);
+  // a global op before it: given release, which it calls once it fed the sink
+  assert.deepEqual(await run([{ op: 'nfkc' }, { op: 'test_middle' }, { op: 'test_sinked' }]), [
+    'test_middle release=true sink=true',
+    'release',
+    'test_middle after release',
+    'test_sinked workers=1',
+  ]);
+  // an op whose sink leaves work (a shuffle's steps): nothing released, every worker for it
+  assert.deepEqual(await run([{ op: 'nfkc' }, { op: 'test_middle' }, { op: 'test_unsinked' }]), [
+    'test_middle release=false sink=true',
+    'test_middle after release',
+    'test_unsinked workers=2',
+  ]);
 });

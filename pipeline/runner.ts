@@ -611,6 +611,7 @@ async function runGlobalPhase(
   c: RunContext,
   t: RunTotals,
   next?: Phase,
+  release?: () => void,
 ): Promise<string[]> {
   const gop = ph.step.op as GlobalOp;
   const marker = join(c.stateDir, `${ph.name}.json`);
@@ -633,6 +634,7 @@ async function runGlobalPhase(
       log: (m) => c.log(`[${ph.name}] ${m}`),
       sink: sinkSpec(next, c),
       operators: c.operators,
+      ...(release ? { release } : {}),
     });
     res = { ...res, seconds: (performance.now() - g0) / 1000, ...phaseUsage(c.executor, mark) };
     writeFileAtomic(marker, JSON.stringify(res, null, 1) + '\n');
@@ -676,6 +678,16 @@ async function runGlobalPhase(
     ...(s.extra ? { extra: s.extra } : {}),
   });
   return res.outputFiles;
+}
+
+/**
+ * A global phase whose op's sink (GlobalOp.mapSink) does all of its work (GlobalOp.sinkCompletes): fed by the phase
+ * before it, it needs no worker processes.
+ */
+function doneBySink(ph: Phase | undefined): boolean {
+  if (ph?.kind !== 'global') return false;
+  const op = ph.step.op as GlobalOp;
+  return !!op.mapSink && !!op.sinkCompletes?.(ph.step.params);
 }
 
 /** The final documents always live in OUT/docs/part-RRRRR.jsonl.zst: link (or copy) a last global op's outputs there. */
@@ -741,17 +753,29 @@ async function runPipelineLocked(o: RunOptions): Promise<RunStats> {
   const t = new RunTotals();
   let inputs: MapInputFile[] = unitsOf(files);
   let docsOutputs: string[] = [];
+  // the worker processes were let go before the last phase, which its sink did in the phase before it (doneBySink):
+  // they exit while this process finishes the run (a worker's exit, its memory unmapped, took 40-90 ms of wall on the
+  // 2-vCPU VM, and the run waited for it at its end), and that phase runs in this process
+  let released = false;
+  const release = () => {
+    released = true;
+    executor.release?.();
+  };
   try {
     for (const [pi, ph] of phases.entries()) {
       const isLast = pi === phases.length - 1;
+      const beforeDoneBySink = pi === phases.length - 2 && doneBySink(phases[pi + 1]);
       if (ph.kind === 'map') {
         const docsDir = isLast ? join(outDir, 'docs') : join(stateDir, ph.name, 'docs');
         const world = pi === 0 ? world0 : inputs.length;
         const text = pi === 0 ? unitText(files) : undefined;
         inputs = await runMapPhase(ph, pi, world, inputs, docsDir, reader, c, t, phases[pi + 1], text);
         if (isLast) docsOutputs = inputs.map((f) => f.path);
+        // every task of a map phase feeds the next op's sink
+        if (beforeDoneBySink) release();
       } else {
-        const outputs = await runGlobalPhase(ph, inputs, c, t, phases[pi + 1]);
+        const pc = released && isLast && doneBySink(ph) ? { ...c, workers: 1 } : c;
+        const outputs = await runGlobalPhase(ph, inputs, pc, t, phases[pi + 1], beforeDoneBySink ? release : undefined);
         inputs = outputs.map((p) => ({ path: p }));
         if (isLast) docsOutputs = publishDocs(outDir, outputs);
       }

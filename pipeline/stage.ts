@@ -90,6 +90,13 @@ export interface GlobalOpContext {
   sink?: SinkSpec;
   /** The recipe's operators (to open `sink` in this process; worker processes use the composition root's). */
   operators?: import('./registry.ts').OperatorRegistry;
+  /**
+   * Given when no phase after this op needs worker processes (the next one, if any, is done by this op's `sink`:
+   * GlobalOp.sinkCompletes): the op calls it once it fed the sink and will run no more tasks in worker processes
+   * (its later steps, if any, run one task in this process), and the executor's idle workers exit while the op and the
+   * run finish. Not calling it only keeps the workers until the run ends.
+   */
+  release?(): void;
 }
 
 /** Which op's sink to open, and where its op will run (a producer adds its output files and rank: openSink). */
@@ -133,6 +140,13 @@ export interface GlobalOp<P = any> {
    * files as the run's OUT/docs.
    */
   rewritesDocs?: boolean;
+  /**
+   * With these params, its mapSink does all of its per-document work: once the phase before it fed the sink, `run`
+   * only gathers the sink's outputs, light work that needs no worker processes. The runner then runs it in this
+   * process alone, and lets the worker processes go as soon as the phase before it is done with them
+   * (GlobalOpContext.release), so that their exit overlaps the run's last work instead of following it.
+   */
+  sinkCompletes?(params: P): boolean;
   run(params: P, ctx: GlobalOpContext): Promise<GlobalOpResult>;
   /**
    * Per-document work the op can do while the map phase right before it writes its documents, instead of reading

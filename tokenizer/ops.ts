@@ -65,6 +65,9 @@ export const tokenize: GlobalOp<z.infer<typeof tokenizeParams>> = {
   description: 'Tokenize documents (eos appended) into Arrow token shards + manifest.json in OUT/shards/',
   params: tokenizeParams,
   terminal: true,
+  // with its sink fed, the tasks of run() find their shards made and only move them into place; a shuffle's steps
+  // read and write every token
+  sinkCompletes: (params) => !params.shuffle,
   /**
    * The step before tokenization (the dedup filter, a map phase) encodes each document as it writes it: the task of
    * that file then finds its shards made (tokenizer/tasks.ts FileEncoder), with the same ids.
