@@ -392,3 +392,36 @@ test('auto with 2 workers and kinds: the child starts on the kind this process d
   assert.deepEqual(order.filter((r) => r !== 0).slice(0, 3), [2, 4, 5]);
   assert.deepEqual(runs(dir), [0, 1, 2, 3, 4, 5]);
 });
+
+test('release: the idle workers exit now, unless every task runs in a worker (the next step would start a new one)', async () => {
+  const dir = tmpDir('steel-exec-');
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const step = (ex: LocalExecutor, name: string, workers: number) =>
+    ex.runTasks(squareTask, { dir }, { name, stateDir: join(dir, 'state'), count: 2, workers });
+  const auto = new LocalExecutor(quiet);
+  const [pid] = await auto.prestart(2);
+  auto.release();
+  // it exits (and is reaped) with no close() and no step: the run's next steps use one lane, this process
+  for (let i = 0; i < 200 && alive(pid!); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(alive(pid!), false, 'released: gone before the run ends');
+  const one = await step(auto, 'after-release', 1);
+  assert.deepEqual(
+    one.map((s) => s.pid),
+    [process.pid, process.pid],
+  );
+  await auto.close();
+
+  const never = new LocalExecutor({ ...quiet, inProcess: 'never' });
+  const first = await step(never, 'never-1', 1);
+  never.release();
+  const second = await step(never, 'never-2', 1);
+  assert.equal(second[0]!.pid, first[0]!.pid, 'the idle worker kept for the next one-lane step');
+  await never.close();
+});
