@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { DocSink, GlobalOp, GlobalOpContext, GlobalOpResult, MapSinkContext, Op } from '../pipeline/stage.ts';
 import { displayPath } from '../pipeline/readers/index.ts';
+import type { Document } from '../pipeline/document.ts';
 import { FileSigner } from './stages/signatures.ts';
 import type { DedupMethod } from './config.ts';
 import {
@@ -42,22 +43,36 @@ async function signingSink(
 ): Promise<DocSink> {
   const cfg = finishConfig(opConfig(method, name, params, ctx), ctx.workers);
   const signer = await FileSigner.open(cfg, ctx.rank);
-  const file = cfg.inputs[ctx.rank]!;
-  return {
-    add(doc, line) {
-      // the document as the signatures step would read it back from the written line
-      let d = doc;
-      if (d.id === '') d = { ...d, id: `${displayPath(file)}:${line}` };
-      if (cfg.keep === 'quality') d = { ...d, meta: JSON.parse(JSON.stringify(d.meta ?? {})) };
-      signer.add(d, line);
-    },
-    close() {
-      signer.close();
-    },
-    abort() {
-      signer.abort();
-    },
-  };
+  return new SigningSink(signer, displayPath(cfg.inputs[ctx.rank]!), cfg.keep === 'quality');
+}
+
+/**
+ * The signing sink: a class, not closures made per task. The map task's write loop (pipeline/map-task.ts
+ * writeBatches) calls `add` per document; a closure per task was a new call target there, and its optimised code was
+ * thrown away at every task's first document ("wrong call target"), as was the read of the task's config object (of
+ * another layout per task: "wrong map" at cfg.keep).
+ */
+class SigningSink implements DocSink {
+  constructor(
+    private readonly signer: FileSigner,
+    /** The written file's display path: the id of a document without one is `path:line`. */
+    private readonly file: string,
+    /** keep: quality: the document's meta as the written line reads back (its JSON round trip). */
+    private readonly byQuality: boolean,
+  ) {}
+  add(doc: Document, line: number): void {
+    // the document as the signatures step would read it back from the written line
+    let d = doc;
+    if (d.id === '') d = { ...d, id: `${this.file}:${line}` };
+    if (this.byQuality) d = { ...d, meta: JSON.parse(JSON.stringify(d.meta ?? {})) as Document['meta'] };
+    this.signer.add(d, line);
+  }
+  close(): void {
+    this.signer.close();
+  }
+  abort(): void {
+    this.signer.abort();
+  }
 }
 
 async function runOp(

@@ -120,9 +120,14 @@ export class RecordWriter {
   private readonly bytes: Buffer | undefined;
   private n = 0;
   private count = 0;
-  private bodyBytes = 0;
   private readonly ck = new Checksum();
-  private closed = false;
+  // set by the constructor, not by initialisers: V8 takes a field given its value where it is declared and not
+  // written since for a constant, and throws away the optimised code that counted on it when it first changes. These
+  // change at a process's first close or flush, after the loops that inline write (the map task's write loop, the
+  // signer's) were optimised (`--trace-deopt`: "code dependencies"); a field assigned in the constructor is variable
+  // from the first writer on.
+  private bodyBytes: number;
+  private closed: boolean;
 
   constructor(
     readonly path: string,
@@ -132,6 +137,8 @@ export class RecordWriter {
     /** Write this record file as the next section of a section file (closed by it), not as a file of its own. */
     into?: SectionFileWriter,
   ) {
+    this.bodyBytes = 0;
+    this.closed = false;
     this.section = into;
     this.out = into ? into.begin(this) : new AtomicFileSync(path);
     this.buf = takeBuffer(Math.max(chunkWords, width + 4));

@@ -15,13 +15,17 @@ import { charShingles, shingleMode, wordShingles } from '../text.ts';
 import { popcount32 } from '../simhash.ts';
 
 /** The MinHash shingles of a document under the run's settings: character or word n-grams. */
-export function minhashMode(cfg: DedupConfig, text: string, lang: string | undefined): 'char' | 'word' {
-  return cfg.minhash.shingles === 'auto' ? shingleMode(lang, text) : cfg.minhash.shingles;
+export function minhashMode(
+  shingles: DedupConfig['minhash']['shingles'],
+  text: string,
+  lang: string | undefined,
+): 'char' | 'word' {
+  return shingles === 'auto' ? shingleMode(lang, text) : shingles;
 }
 
 /** The MinHash shingle hashes of a document under the run's settings (a view into a reused buffer). */
 export function minhashShingles(cfg: DedupConfig, text: string, lang: string | undefined): Uint32Array {
-  return minhashMode(cfg, text, lang) === 'char'
+  return minhashMode(cfg.minhash.shingles, text, lang) === 'char'
     ? charShingles(text, cfg.minhash.charNgram)
     : wordShingles(text, cfg.minhash.wordNgram);
 }
@@ -200,9 +204,17 @@ export function fileGroups(sizes: number[], groups: number): number[] {
 /** Compare (key hi, key lo, file (index file first), doc) of two records. */
 export function cmpRec(a: Uint32Array, b: Uint32Array): number {
   // compared, not subtracted: the difference of two words is not a 32-bit integer ("lost precision" threw the
-  // optimised merge away)
-  if (a[0] !== b[0]) return a[0]! < b[0]! ? -1 : 1;
-  if (a[1] !== b[1]) return a[1]! < b[1]! ? -1 : 1;
+  // optimised merge away). The keys' words are read and compared on every call: records of one key hi and another
+  // key lo are rare, and their comparison, first reached in optimised code, threw the merge loop away ("Insufficient
+  // type feedback").
+  const a0 = a[0]!,
+    b0 = b[0]!,
+    a1 = a[1]!,
+    b1 = b[1]!;
+  const lt0 = a0 < b0,
+    lt1 = a1 < b1;
+  if (a0 !== b0) return lt0 ? -1 : 1;
+  if (a1 !== b1) return lt1 ? -1 : 1;
   const fa = (a[2]! + 1) >>> 0,
     fb = (b[2]! + 1) >>> 0;
   if (fa !== fb) return fa < fb ? -1 : 1;
@@ -210,13 +222,14 @@ export function cmpRec(a: Uint32Array, b: Uint32Array): number {
 }
 
 /**
- * The binary heap of mergeRuns (reader indices, the least record first), module functions: closures made per merge
- * were new call targets to the merge loop's optimised code, thrown away ("wrong call target") at the next merge.
+ * The binary heap of mergeRuns (reader indices, the least record first, `size` of them), module functions: closures
+ * made per merge were new call targets to the merge loop's optimised code, thrown away ("wrong call target") at the
+ * next merge.
  */
 function heapLess(readers: RecordReader[], i: number, j: number): boolean {
   return cmpRec(readers[i]!.rec, readers[j]!.rec) < 0;
 }
-function heapUp(heap: number[], readers: RecordReader[], k: number): void {
+function heapUp(heap: Int32Array, readers: RecordReader[], k: number): void {
   while (k > 0) {
     const p = (k - 1) >> 1;
     if (!heapLess(readers, heap[k]!, heap[p]!)) break;
@@ -226,18 +239,50 @@ function heapUp(heap: number[], readers: RecordReader[], k: number): void {
     k = p;
   }
 }
-function heapDown(heap: number[], readers: RecordReader[], k: number): void {
+function heapDown(heap: Int32Array, size: number, readers: RecordReader[], k: number): void {
   for (;;) {
     const l = 2 * k + 1;
     const r = l + 1;
     let m = k;
-    if (l < heap.length && heapLess(readers, heap[l]!, heap[m]!)) m = l;
-    if (r < heap.length && heapLess(readers, heap[r]!, heap[m]!)) m = r;
+    if (l < size && heapLess(readers, heap[l]!, heap[m]!)) m = l;
+    if (r < size && heapLess(readers, heap[r]!, heap[m]!)) m = r;
     if (m === k) break;
     const t = heap[k]!;
     heap[k] = heap[m]!;
     heap[m] = t;
     k = m;
+  }
+}
+
+/** One merge of mergeRuns: its readers' heap and the group being gathered (one shape for every merge). */
+class RunMerge {
+  /** Reader indices, a binary heap of `size`, the least record first. */
+  readonly heap: Int32Array;
+  size = 0;
+  group: Uint32Array;
+  /** Records in `group`. */
+  gn = 0;
+  /** Records merged. */
+  total = 0;
+  /** The last record merged (the runs' order is checked). */
+  readonly prev: Uint32Array;
+  constructor(
+    readonly readers: RecordReader[],
+    readonly width: number,
+    readonly paths: string[],
+    readonly onGroup: (recs: Uint32Array, n: number) => void,
+    readonly maxGroup: number,
+    readonly onOverflow: ((rec: Uint32Array, group: Uint32Array, n: number) => void) | undefined,
+  ) {
+    this.group = new Uint32Array(width * 64);
+    this.prev = new Uint32Array(width);
+    this.heap = new Int32Array(readers.length);
+    for (let i = 0; i < readers.length; i++) {
+      if (readers[i]!.next()) {
+        this.heap[this.size++] = i;
+        heapUp(this.heap, readers, this.size - 1);
+      }
+    }
   }
 }
 
@@ -256,58 +301,52 @@ export function mergeRuns(
   const paths = runs.map((x) => (typeof x === 'string' ? x : x.path));
   try {
     for (const x of runs) readers.push(openRun(x, width));
-    // binary heap of reader indices
-    const heap: number[] = [];
-    for (let i = 0; i < readers.length; i++) {
-      if (readers[i]!.next()) {
-        heap.push(i);
-        heapUp(heap, readers, heap.length - 1);
-      }
-    }
-    let group = new Uint32Array(width * 64);
-    let gn = 0;
-    let total = 0;
-    const prev = new Uint32Array(width);
-    while (heap.length) {
-      const i = heap[0]!;
-      const rec = readers[i]!.rec;
-      if (total > 0 && cmpRec(prev, rec) > 0) throw new CorruptIntermediateError(paths[i]!, 'records out of order');
-      if (gn > 0 && (group[0] !== rec[0] || group[1] !== rec[1])) {
-        onGroup(group, gn);
-        gn = 0;
-      }
-      if (gn >= maxGroup && onOverflow) {
-        onOverflow(rec, group, gn);
-        prev.set(rec);
-        total++;
-        if (readers[i]!.next()) heapDown(heap, readers, 0);
-        else {
-          heap[0] = heap[heap.length - 1]!;
-          heap.pop();
-          if (heap.length) heapDown(heap, readers, 0);
-        }
-        continue;
-      }
-      if ((gn + 1) * width > group.length) {
-        const g = new Uint32Array(group.length * 2);
-        g.set(group);
-        group = g;
-      }
-      group.set(rec, gn * width);
-      prev.set(rec);
-      gn++;
-      total++;
-      if (readers[i]!.next()) heapDown(heap, readers, 0);
-      else {
-        heap[0] = heap[heap.length - 1]!;
-        heap.pop();
-        if (heap.length) heapDown(heap, readers, 0);
-      }
-    }
-    if (gn > 0) onGroup(group, gn);
-    return total;
+    const m = new RunMerge(readers, width, paths, onGroup, maxGroup, onOverflow);
+    mergeLoop(m);
+    if (m.gn > 0) onGroup(m.group, m.gn);
+    return m.total;
   } finally {
     for (const r of readers) r.close();
+  }
+}
+
+/**
+ * mergeRuns' loop, a function of its own that does nothing before or after its loop: in one function with the
+ * merge's setup and end, the loop's optimised code (compiled on stack in the process's first merge) met the setup
+ * at the next merge, which had run before V8 kept feedback for it, and was thrown away ("Insufficient type
+ * feedback"). A run's end is not a branch of its own: the heap's top is taken off by one code path either way.
+ */
+function mergeLoop(m: RunMerge): void {
+  while (m.size > 0) {
+    const heap = m.heap;
+    const readers = m.readers;
+    const width = m.width;
+    const i = heap[0]!;
+    const rec = readers[i]!.rec;
+    if (m.total > 0 && cmpRec(m.prev, rec) > 0) throw new CorruptIntermediateError(m.paths[i]!, 'records out of order');
+    if (m.gn > 0 && (m.group[0] !== rec[0] || m.group[1] !== rec[1])) {
+      m.onGroup(m.group, m.gn);
+      m.gn = 0;
+    }
+    if (m.gn >= m.maxGroup && m.onOverflow) m.onOverflow(rec, m.group, m.gn);
+    else {
+      if ((m.gn + 1) * width > m.group.length) {
+        const g = new Uint32Array(m.group.length * 2);
+        g.set(m.group);
+        m.group = g;
+      }
+      m.group.set(rec, m.gn * width);
+      m.gn++;
+    }
+    m.prev.set(rec);
+    m.total++;
+    // the top reader's next record, or (at its run's end) the heap's last reader in its place
+    const more = readers[i]!.next();
+    const size = m.size;
+    const last = size - 1;
+    heap[0] = heap[more ? 0 : last]!;
+    m.size = more ? size : last;
+    heapDown(heap, m.size, readers, 0);
   }
 }
 

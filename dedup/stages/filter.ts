@@ -8,7 +8,7 @@ import { defineTask, type TaskContext } from '../../pipeline/task.ts';
 import type { Document } from '../../pipeline/document.ts';
 import { openSink, OperatorRegistry } from '../../pipeline/registry.ts';
 import type { DocSink, SinkSpec } from '../../pipeline/stage.ts';
-import { readDocuments } from '../../pipeline/readers/index.ts';
+import { readDocuments, type DocItem } from '../../pipeline/readers/index.ts';
 import { JsonlWriter } from '../../pipeline/writers/index.ts';
 import { RecordReader, RecordWriter } from '../runfile.ts';
 import { signedFile } from './signatures.ts';
@@ -120,80 +120,129 @@ interface FilterState {
   feed: SinkFeed | undefined;
 }
 
+/** One input file's place in filterDocs: its documents so far and the kept bits not yet written. */
+class FileCursor {
+  /** Documents read so far. */
+  d = 0;
+  /** The kept bits of documents d & ~31 .. d - 1. */
+  word = 0;
+  /** Document `d`'s node number. */
+  node: number;
+  // the kept bits of 32 documents, a record of the kept file (a typed array: every record writer gets one kind)
+  readonly rec = new Uint32Array(1);
+  constructor(
+    readonly fi: number,
+    readonly kw: RecordWriter,
+    first: number,
+    /** The file's first node number past its last document. */
+    readonly end: number,
+  ) {
+    this.node = first;
+  }
+}
+
 /**
  * One input file of the group: its documents kept (docs, the sink) or dropped (duplicates, excluded), a bit per
- * document in its kept file. The per-document loop is a function of its own: in runFilter, the code after the loop
- * (run once per task) had not run when the loop's function was optimised, which was thrown away at the first task's
- * end and compiled again, with everything the loop inlines.
+ * document in its kept file. The file's setup and its end (the last kept bits, the count check) are here; the
+ * per-document loop is filterDocs, which does nothing before or after its loop: code that first runs at a file's end
+ * or at the next file's start, after the loop's function was optimised, threw that code away (`--trace-deopt`:
+ * "Insufficient type feedback" at the last bits' test) and it was compiled again, with everything the loop inlines.
  */
 async function filterFile(st: FilterState, fi: number, kw: RecordWriter): Promise<void> {
-  const { cfg, num, decisions, stats, out, excl, dups, feed } = st;
-  // the kept bits of 32 documents, a record of the kept file (a typed array: every record writer gets one kind)
-  const rec = new Uint32Array(1);
-  let word = 0;
-  let d = 0;
+  const { cfg, num, stats } = st;
   // a file signatures recorded corrupt ends at its damage again (the counts below check it is the same place)
   const onCorrupt = signedFile(cfg, fi)?.corrupt ? () => {} : undefined;
-  for await (const { doc, json } of readDocuments(cfg.inputs[fi]!, {
+  const docs = readDocuments(cfg.inputs[fi]!, {
     ...cfg.reader,
     onReject: () => stats.rejected++,
     onCorrupt,
-  })) {
-    const node = num.offsets[fi]! + d;
-    if (node >= num.offsets[fi + 1]!)
-      throw new Error(`${cfg.inputs[fi]}: more documents than when signatures were computed (input changed?)`);
-    stats.read++;
-    const dec = decisions.get(node);
-    if (dec && dec.keeper !== node) {
-      stats.dropped++;
-      await dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: cfg.rule });
-      const line =
-        st.canonicalLines && json !== undefined
-          ? excludedLine(json, doc, `${st.exclHead}${JSON.stringify(dec.keeperId)},`)
-          : undefined;
-      if (line !== undefined) await excl.writeLine(line[0], line[1]);
-      else
-        await excl.write({
-          stage: cfg.stage,
-          rule: cfg.rule,
-          value: dec.keeperId,
-          id: doc.id,
-          text: doc.text,
-          source: doc.source,
-          ...(doc.lang ? { lang: doc.lang } : {}),
-          meta: doc.meta,
-        });
-    } else {
-      stats.kept++;
-      word |= 1 << (d & 31);
-      const size = dec ? dec.size : 1;
-      const kept = {
-        id: doc.id,
-        text: doc.text,
-        source: doc.source,
-        ...(doc.lang ? { lang: doc.lang } : {}),
-        meta: { ...doc.meta, dup_cluster_size: size },
-      };
-      const line = st.canonicalLines && json !== undefined ? keptLine(json, doc, size) : undefined;
-      if (line !== undefined) await out.writeLine(line[0], line[1]);
-      else await out.write(kept);
-      if (feed) feed.add(kept, stats.kept);
-    }
-    d++;
-    if ((d & 31) === 0) {
-      rec[0] = word;
-      kw.write(rec);
-      word = 0;
-    }
-  }
+  });
+  const cur = new FileCursor(fi, kw, num.offsets[fi]!, num.offsets[fi + 1]!);
+  await filterDocs(st, cur, docs);
+  const d = cur.d;
   if ((d & 31) !== 0) {
-    rec[0] = word;
-    kw.write(rec);
+    cur.rec[0] = cur.word;
+    kw.write(cur.rec);
   }
   if (num.offsets[fi]! + d !== num.offsets[fi + 1]!)
     throw new Error(
       `${cfg.inputs[fi]}: ${d} documents, signatures saw ${num.offsets[fi + 1]! - num.offsets[fi]!} (input changed?)`,
     );
+}
+
+/** filterFile's loop over a file's documents (see there). An error closes the documents' stream, as for-await did. */
+async function filterDocs(st: FilterState, cur: FileCursor, docs: AsyncGenerator<DocItem>): Promise<void> {
+  let done = false;
+  try {
+    for (;;) {
+      const r = await docs.next();
+      if (r.done) break;
+      const { doc, json } = r.value;
+      const node = cur.node;
+      if (node >= cur.end)
+        throw new Error(`${st.cfg.inputs[cur.fi]}: more documents than when signatures were computed (input changed?)`);
+      st.stats.read++;
+      const dec = st.decisions.get(node);
+      if (dec && dec.keeper !== node) {
+        st.stats.dropped++;
+        await st.dups.write({ id: doc.id, duplicate_of: dec.keeperId, cluster_size: dec.size, rule: st.cfg.rule });
+        const line =
+          st.canonicalLines && json !== undefined
+            ? excludedLine(json, doc, `${st.exclHead}${JSON.stringify(dec.keeperId)},`)
+            : undefined;
+        if (line !== undefined) await st.excl.writeLine(line[0], line[1]);
+        else
+          await st.excl.write({
+            stage: st.cfg.stage,
+            rule: st.cfg.rule,
+            value: dec.keeperId,
+            id: doc.id,
+            text: doc.text,
+            source: doc.source,
+            ...(doc.lang ? { lang: doc.lang } : {}),
+            meta: doc.meta,
+          });
+      } else {
+        st.stats.kept++;
+        cur.word |= 1 << (cur.d & 31);
+        const size = dec ? dec.size : 1;
+        const kept = {
+          id: doc.id,
+          text: doc.text,
+          source: doc.source,
+          ...(doc.lang ? { lang: doc.lang } : {}),
+          meta: { ...doc.meta, dup_cluster_size: size },
+        };
+        const line = st.canonicalLines && json !== undefined ? keptLine(json, doc, size) : undefined;
+        if (line !== undefined) await st.out.writeLine(line[0], line[1]);
+        else await st.out.write(kept);
+        if (st.feed) st.feed.add(kept, st.stats.kept);
+      }
+      cur.node++;
+      if ((++cur.d & 31) === 0) {
+        cur.rec[0] = cur.word;
+        cur.kw.write(cur.rec);
+        cur.word = 0;
+      }
+    }
+    done = true;
+  } finally {
+    if (!done) await docs.return(undefined);
+  }
+}
+
+/**
+ * The group's decisions (reduce/): node -> its cluster's keeper. A function of its own: its loop made runFilter hot
+ * enough to be optimised in the first task, and that code was thrown away at the task's first code after
+ * filterFile (`--trace-deopt`: "Insufficient type feedback" at the progress call).
+ */
+function readDecisions(cfg: FilterArgs['cfg'], rank: number): FilterState['decisions'] {
+  const decisions: FilterState['decisions'] = new Map();
+  for (const f of inputFilesFor(join(cfg.workDir, 'reduce'), rank)) {
+    const r = new RecordReader(f);
+    while (r.next()) decisions.set(r.rec[0]!, { keeper: r.rec[1]!, size: r.rec[2]!, keeperId: r.str });
+  }
+  return decisions;
 }
 
 /** Group task: stream the group's input files, keep one document per cluster, write duplicates and exclusions. */
@@ -208,11 +257,7 @@ async function runFilter(operators: OperatorRegistry, rank: number, args: Filter
     const c = process.cpuUsage(s0);
     feed.us += c.user + c.system;
   }
-  const decisions = new Map<number, { keeper: number; size: number; keeperId: string }>();
-  for (const f of inputFilesFor(join(cfg.workDir, 'reduce'), rank)) {
-    const r = new RecordReader(f);
-    while (r.next()) decisions.set(r.rec[0]!, { keeper: r.rec[1]!, size: r.rec[2]!, keeperId: r.str });
-  }
+  const decisions = readDecisions(cfg, rank);
   const st: FilterState = {
     cfg,
     num,

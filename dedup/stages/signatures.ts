@@ -167,6 +167,14 @@ export class FileSigner {
   private readonly mh?: MinHasher;
   private readonly simTables: ReturnType<typeof tables>;
   private readonly ranges: ReturnType<typeof blockRanges>;
+  // add's settings, copied off the task's config: the config objects of a process's tasks have different layouts
+  // (built, spread, parsed), and add's optimised code, which read them per document, was thrown away at the next
+  // task's first document ("wrong map" at cfg.keep)
+  private readonly byQuality: boolean;
+  private readonly qualityKey: string;
+  private readonly shingles: DedupConfig['minhash']['shingles'];
+  private readonly charNgram: number;
+  private readonly wordNgram: number;
 
   static async open(cfg: DedupConfig, fi: number): Promise<FileSigner> {
     return new FileSigner(cfg, fi, cfg.method === 'exact' ? await xxhash() : undefined);
@@ -192,6 +200,11 @@ export class FileSigner {
     if (cfg.method === 'minhash') this.mh = minHasher(cfg.minhash.bands, cfg.minhash.rows, cfg.minhash.seed);
     this.simTables = cfg.method === 'simhash' ? tables(cfg.simhash.blocks, cfg.simhash.distance) : [];
     this.ranges = cfg.method === 'simhash' ? blockRanges(cfg.simhash.blocks) : [];
+    this.byQuality = cfg.keep === 'quality';
+    this.qualityKey = cfg.qualityKey;
+    this.shingles = cfg.minhash.shingles;
+    this.charNgram = cfg.minhash.charNgram;
+    this.wordNgram = cfg.minhash.wordNgram;
   }
 
   private push(b: number, hi: number, lo: number, doc: number): void {
@@ -212,14 +225,14 @@ export class FileSigner {
       this.lines.write(this.lineRec);
     }
     this.bytes += Buffer.byteLength(doc.text, 'utf8');
-    const q = cfg.keep === 'quality' ? Number(getPath(doc.meta, cfg.qualityKey)) : 0;
+    const q = this.byQuality ? Number(getPath(doc.meta, this.qualityKey)) : 0;
     this.infoRec[0] = doc.text.length;
     this.infoRec[1] = floatBits(Number.isFinite(q) ? q : -Infinity);
     this.info.write(this.infoRec, 0, doc.id);
     const mh = this.mh;
     if (mh) {
-      if (minhashMode(cfg, doc.text, doc.lang) === 'char') mh.computeChars(doc.text, cfg.minhash.charNgram);
-      else mh.compute(wordShingles(doc.text, cfg.minhash.wordNgram));
+      if (minhashMode(this.shingles, doc.text, doc.lang) === 'char') mh.computeChars(doc.text, this.charNgram);
+      else mh.compute(wordShingles(doc.text, this.wordNgram));
       // per band: key hi, key lo, file, doc, then the sketch (the record push and a word-by-word copy wrote)
       const sketch = mh.sketch;
       const width = 4 + sketch.length;

@@ -363,7 +363,11 @@ function taskPairs(
     parts.push(w.subarray(from(lo), from(hi)));
     total += parts.at(-1)!.length / 2;
   }
-  return { parts, likely: n, total };
+  // `likely` first: an object literal's layout follows its keys in order from the first, and the filters' documents
+  // statistics return `{ parts, … }` with a count in `parts`: an array there made that field any value for both,
+  // and threw away the filters' optimised code that had counted on a small integer (`--trace-deopt`, "code
+  // dependencies" at this return)
+  return { likely: n, total, parts };
 }
 
 /** A reader of a cand/ file's records (u, v, estimate; checked as read). */
@@ -603,9 +607,16 @@ function lineDocument(opts: ToDocumentOptions, file: string, line: number, text:
 export class Forest {
   /** Node -> its slot in parent / size (a number per node seen, given in order). */
   private readonly slots = new Map<number, number>();
-  private parent = new Int32Array(1024);
-  private size = new Int32Array(1024);
+  // set by the constructor: a field given its value where it is declared is a constant to V8 until first written
+  // (here at the process's first grow), which threw away the optimised code that read it (`--trace-deopt`: "code
+  // dependencies"); one assigned in the constructor is variable from the first forest on
+  private parent: Int32Array;
+  private size: Int32Array;
   private n = 0;
+  constructor() {
+    this.parent = new Int32Array(1024);
+    this.size = new Int32Array(1024);
+  }
   /** The slot of `node` (a new one, a tree of its own, when first seen): same and join by slots need no look-up. */
   slot(node: number): number {
     let s = this.slots.get(node);
