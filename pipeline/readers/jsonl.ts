@@ -62,8 +62,12 @@ class LineSplitter {
   /** The whole lines being cut into pieces, and where the next piece starts. */
   block: Uint8Array = NO_BYTES;
   start = 0;
-  /** The stream has ended: the block's last line may be unterminated. */
-  final = false;
+  /**
+   * The stream has ended: the block's last line may be unterminated. Set by the constructor, not where declared: V8
+   * takes a field given its value there and not written since for a constant, and the optimised code that read it was
+   * thrown away when it first changed, at the end of a process's first file ("code dependencies").
+   */
+  final: boolean;
 
   constructor(
     readonly file: string,
@@ -76,6 +80,7 @@ class LineSplitter {
     this.lossy = new TextDecoder(encoding);
     this.lineNo = firstLine - 1;
     this.own = spareBuffers.pop() ?? new Uint8Array(0);
+    this.final = false;
   }
 
   /** Take the next chunk of the stream (undefined at its end): its whole lines become the block to cut. */

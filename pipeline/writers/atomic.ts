@@ -10,11 +10,17 @@ export class AtomicFile {
   readonly tmp: string;
   private fh: FileHandle | undefined;
   private opening: Promise<FileHandle> | undefined;
-  private closed = false;
+  /**
+   * Set by the constructor, not where declared: V8 takes a field given its value there and not written since for a
+   * constant, and the optimised code of the writers' loops that inlined write's check was thrown away at a process's
+   * first close ("code dependencies").
+   */
+  private closed: boolean;
   bytes = 0;
 
   constructor(readonly path: string) {
     this.tmp = tempPathFor(path);
+    this.closed = false;
   }
 
   private async handle(): Promise<FileHandle> {
