@@ -328,7 +328,9 @@ function mergeLoop(m: RunMerge): void {
       m.onGroup(m.group, m.gn);
       m.gn = 0;
     }
-    if (m.gn >= m.maxGroup && m.onOverflow) m.onOverflow(rec, m.group, m.gn);
+    // read on every record: read only past maxGroup (rare), the read first ran in optimised code and threw it away
+    const onOverflow = m.onOverflow;
+    if (m.gn >= m.maxGroup && onOverflow) onOverflow(rec, m.group, m.gn);
     else {
       if ((m.gn + 1) * width > m.group.length) {
         const g = new Uint32Array(m.group.length * 2);
