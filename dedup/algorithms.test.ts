@@ -593,6 +593,21 @@ test('Forest slots: each node one slot for good, past the arrays first made; by 
   assert.ok(!f.sameSlots(slots[0]!, slots[2]!) && !f.same(node(1), node(2)));
 });
 
+test('setCheck: a signed 32-bit word, the same bits as stored in an index (read back as w | 0)', () => {
+  const u32 = seededRandom(11);
+  let high = 0;
+  for (let n = 0; n < 200; n++) {
+    const set = Uint32Array.from({ length: n }, () => u32());
+    const c = setCheck(set);
+    assert.equal(c, c | 0, `set of ${n}: a signed 32-bit integer`);
+    if (c < 0) high++;
+    const stored = Uint32Array.of(c);
+    assert.equal(stored[0]! | 0, c, `set of ${n}: the word read back`);
+  }
+  // about half the checks have the high bit (unsigned, they were the values that threw the loop's code away)
+  assert.ok(high > 50 && high < 150, `${high} of 200 with the high bit`);
+});
+
 test("verifyPlan cuts the candidate pairs into ranges of about equal cost at the profiles' blocks, none empty", () => {
   // two groups' profiles (first node, cost of each non-empty block), given in any order
   assert.deepEqual(

@@ -383,6 +383,7 @@ interface Located {
   file: RecordRanges | Uint32Array;
   start: number;
   length: number;
+  /** The set's check word as setCheck gives it (signed). */
   check: number;
 }
 
@@ -422,11 +423,18 @@ export function writtenSetsOf(path: string): Uint32Array[] | undefined {
   return st && st.size === w.size && st.mtimeMs === w.mtimeMs ? w.sets : undefined;
 }
 
-/** A shingle set's check word (its record in the index of its sets task). */
+/**
+ * A shingle set's check word (its record in the index of its sets task), as a signed 32-bit integer: the same word
+ * when stored in a Uint32Array; a word read back is compared as `w | 0`. Not made unsigned (`h >>> 0`) after the
+ * loop: half the checks are ≥ 2³¹, and the loop's code optimised on stack, which had only seen smaller ones there,
+ * was thrown away at that conversion ("lost precision", once in most traced runs); V8 keeps on-stack code whose
+ * deopt is past the loop, so in one traced 2-worker run every later call entered that code and left it there again
+ * (509 deopts).
+ */
 export function setCheck(words: Uint32Array): number {
   let h = 0x9e3779b9 ^ words.length;
   for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193) ^ (h >>> 15);
-  return h >>> 0;
+  return h;
 }
 
 /** Step a: shingle sets of the candidate documents of the task's files (a run of consecutive files, setsTasks). */
@@ -693,7 +701,7 @@ export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
       for (let k = a; k < b; k++) {
         const s = ix[k * INDEX_WIDTH + 1]!;
         const set = body.subarray(s, s + ix[k * INDEX_WIDTH + 2]!);
-        if (setCheck(set) !== ix[k * INDEX_WIDTH + 3])
+        if (setCheck(set) !== (ix[k * INDEX_WIDTH + 3]! | 0))
           throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
         sets[k] = set;
       }
@@ -846,8 +854,8 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     const ix = idx[g]!;
     const f = files[g]!;
     return Array.isArray(f)
-      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! }
-      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! };
+      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! | 0 }
+      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! | 0 };
   };
   let bufU: Uint32Array = new Uint32Array(4096);
   let bufV: Uint32Array = new Uint32Array(4096);
