@@ -15,7 +15,9 @@ import {
   spanHasAlnum,
   spanHasAlpha,
   isPunctChar,
-  wordUnitClass,
+  wordUnitClasses,
+  sentenceClasses,
+  SENTENCE_CLASS_OTHER,
   spanCpLength,
   SpanSet,
   Words,
@@ -971,17 +973,8 @@ export function hashWords(words: Words): void {
   words.qualExN = 0;
   words.hashedGen = words.qualGen = words.gen;
 }
-/**
- * text.ts wordUnitClass of every UTF-16 code unit, made at the first use (by its own function: the loop, compiled
- * on-stack at that use, was compiled again in this accessor, which each document calls).
- */
-let unitClassTable: Uint8Array | null = null;
-const unitClasses = (): Uint8Array => unitClassTable ?? (unitClassTable = unitClassesOnce());
-function unitClassesOnce(): Uint8Array {
-  const t = new Uint8Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) t[c] = wordUnitClass(c);
-  return t;
-}
+/** text.ts wordUnitClass of every UTF-16 code unit (read from filters/char-tables.bin with the category flags). */
+const unitClasses = wordUnitClasses;
 // n-gram hashes, grown in place from n to n+1 words: A[i] covers words[i .. i+n-1]
 let ga = new Int32Array(0),
   gb = new Int32Array(0);
@@ -1216,25 +1209,13 @@ function scanSentences(text: string, minHan: number): void {
   sentChars = total;
 }
 /**
- * scanSentences' class of every UTF-16 code unit, made at the first use: 1 a character that counts (not JavaScript
- * whitespace), 3 a Han character (counts too), 0 whitespace, SENT_OTHER for the units that need their own branch: "\n",
- * "\r", 。！？ and a high surrogate. A table read per unit instead of charFlags, isJsSpace and three comparisons
- * (scanSentences over the sample's Chinese documents 45 → 22 ms, warm).
+ * scanSentences' class of every UTF-16 code unit (text.ts sentenceClassOf, read from filters/char-tables.bin with the
+ * category flags): 1 a character that counts (not JavaScript whitespace), 3 a Han character (counts too), 0
+ * whitespace, SENT_OTHER for the units that need their own branch: "\n", "\r", 。！？ and a high surrogate. A table read
+ * per unit instead of charFlags, isJsSpace and three comparisons (scanSentences over the sample's Chinese documents 45
+ * → 22 ms, warm).
  */
-const SENT_OTHER = 4;
-let sentClassTable: Uint8Array | null = null;
-// (made by its own function, as unitClasses)
-const sentenceClasses = (): Uint8Array => sentClassTable ?? (sentClassTable = sentenceClassesOnce());
-function sentenceClassesOnce(): Uint8Array {
-  const t = new Uint8Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) {
-    const f = charFlags(c);
-    t[c] = ((f & C_SPACE) === 0 || !isJsSpace(c) ? 1 : 0) | (f & C_HAN ? 2 : 0);
-  }
-  for (const c of [10, 13, 0x3002, 0xff01, 0xff1f]) t[c] = SENT_OTHER;
-  t.fill(SENT_OTHER, 0xd800, 0xdc00);
-  return t;
-}
+const SENT_OTHER = SENTENCE_CLASS_OTHER;
 
 /** Two sorted lists of [start, end) pairs as one sorted list of disjoint pairs (overlapping or touching ones joined). */
 function mergeRuns(a: readonly number[], b: readonly number[]): number[] {

@@ -25,15 +25,31 @@ import {
   wordsOf,
   Words,
   wordUnitClass,
+  wordUnitClasses,
+  sentenceClasses,
+  SENTENCE_CLASS_OTHER,
   isPunctChar,
 } from './text.ts';
 import * as S from './stats.ts';
+import { isJsSpace } from '../pipeline/document.ts';
 import { readSample } from './harness.ts';
 
 test('the BMP tables in use (filters/char-tables.bin where it is current) are their definitions', () => {
-  const { flags, bits } = bmpTablesByDefinition();
+  const { flags, bits, words, sentences } = bmpTablesByDefinition();
+  const inUseWords = wordUnitClasses(),
+    inUseSentences = sentenceClasses();
   for (let cp = 0; cp < 0x10000; cp++) {
     assert.equal(charFlags(cp), flags[cp], `flags of U+${cp.toString(16)}`);
+    assert.equal(inUseWords[cp], wordUnitClass(cp), `word unit class of U+${cp.toString(16)}`);
+    assert.equal(words[cp], wordUnitClass(cp), `word unit class of U+${cp.toString(16)} by definition`);
+    // scanSentences' classes: 1 counts, 3 Han, 0 JavaScript whitespace, 4 its own branch
+    const own =
+      cp === 10 || cp === 13 || cp === 0x3002 || cp === 0xff01 || cp === 0xff1f || (cp >= 0xd800 && cp < 0xdc00);
+    const s = own
+      ? SENTENCE_CLASS_OTHER
+      : (isJsSpace(cp) ? 0 : 1) | (/\p{Script=Han}/u.test(String.fromCharCode(cp)) ? 2 : 0);
+    assert.equal(inUseSentences[cp], s, `sentence class of U+${cp.toString(16)}`);
+    assert.equal(sentences[cp], s, `sentence class of U+${cp.toString(16)} by definition`);
     const c = cpCounts(String.fromCharCode(cp));
     const got = (c.alnum ? 1 : 0) | (c.special ? 2 : 0) | (c.djSpecial ? 4 : 0) | (c.space ? 8 : 0);
     assert.equal(got, bits[cp], `count bits of U+${cp.toString(16)}`);
@@ -42,7 +58,10 @@ test('the BMP tables in use (filters/char-tables.bin where it is current) are th
   const file = readFileSync(CHAR_TABLES_URL);
   assert.equal(file.toString('latin1', 0, 16), CHAR_TABLES_MAGIC);
   if (file.toString('latin1', 16, 32).replace(/\0+$/, '') === process.versions.unicode)
-    assert.ok(file.subarray(32).equals(Buffer.concat([flags, bits])), 'filters/char-tables.bin is stale');
+    assert.ok(
+      file.subarray(32).equals(Buffer.concat([flags, bits, words, sentences])),
+      'filters/char-tables.bin is stale',
+    );
 });
 
 /** Deterministic random strings over an alphabet that exercises the edge cases (spaces, breaks, surrogates, case). */

@@ -131,28 +131,60 @@ const countBits = (cp: number) => countBitsOf(cp, charFlags(cp));
 
 /**
  * The BMP's category flags (charFlags) and count bits (CP_BITS) by their definitions above: ~65k code points through
- * eight regular expressions (~20 ms), what filters/gen-char-tables.ts writes to filters/char-tables.bin.
+ * eight regular expressions (~20 ms), what filters/gen-char-tables.ts writes to filters/char-tables.bin. With them, two
+ * tables made from the flags: wordUnitClass of every code unit (filters/stats.ts hashWords) and the sentence scan's
+ * class of every code unit (filters/stats.ts scanSentences, SENT_OTHER). Made here, a process reads them with the
+ * others: each was a loop over 65,536 units that V8 compiled on-stack once per process, only to build the table.
  */
-export function bmpTablesByDefinition(): { flags: Uint8Array; bits: Uint8Array } {
+export function bmpTablesByDefinition(): BmpTables {
   const flags = new Uint8Array(0x10000),
-    bits = new Uint8Array(0x10000);
+    bits = new Uint8Array(0x10000),
+    words = new Uint8Array(0x10000),
+    sentences = new Uint8Array(0x10000);
   for (let cp = 0; cp < 0x10000; cp++) {
-    flags[cp] = cp >= 0xd800 && cp <= 0xdfff ? C_OTHER : classify(cp);
-    bits[cp] = countBitsOf(cp, flags[cp]);
+    const f = cp >= 0xd800 && cp <= 0xdfff ? C_OTHER : classify(cp);
+    flags[cp] = f;
+    bits[cp] = countBitsOf(cp, f);
+    words[cp] = wordUnitClassOf(cp, f);
+    sentences[cp] = sentenceClassOf(cp, f);
   }
-  return { flags, bits };
+  return { flags, bits, words, sentences };
+}
+interface BmpTables {
+  flags: Uint8Array;
+  bits: Uint8Array;
+  /** wordUnitClass per code unit */
+  words: Uint8Array;
+  /** the sentence scan's class per code unit (SENTENCE_CLASS_OTHER for the units with their own branch) */
+  sentences: Uint8Array;
+}
+/** wordUnitClass of BMP code unit c, whose category flags are f. */
+function wordUnitClassOf(c: number, f: number): number {
+  if ((c & 0xf800) === 0xd800) return 4;
+  return ((f & C_LETTER) !== 0 ? 1 : 0) | ((f & (C_PUNCT | C_SYMBOL)) !== 0 || isJsSpace(c) ? 2 : 0);
+}
+/**
+ * filters/stats.ts scanSentences' class of a UTF-16 code unit: 1 a character that counts (not JavaScript whitespace),
+ * 3 a Han character (counts too), 0 whitespace, SENTENCE_CLASS_OTHER for the units that need their own branch: "\n",
+ * "\r", 。！？ and a high surrogate.
+ */
+export const SENTENCE_CLASS_OTHER = 4;
+function sentenceClassOf(c: number, f: number): number {
+  if (c === 10 || c === 13 || c === 0x3002 || c === 0xff01 || c === 0xff1f || (c >= 0xd800 && c < 0xdc00))
+    return SENTENCE_CLASS_OTHER;
+  return ((f & C_SPACE) === 0 || !isJsSpace(c) ? 1 : 0) | (f & C_HAN ? 2 : 0);
 }
 
 /**
- * filters/char-tables.bin (written by filters/gen-char-tables.ts): the two BMP tables as bmpTablesByDefinition makes
+ * filters/char-tables.bin (written by filters/gen-char-tables.ts): the four BMP tables as bmpTablesByDefinition makes
  * them, computed once and read here with one file read. The regular expressions' classes are the Unicode version of
  * the running Node's ICU: the file holds the version it was made with and is used only under that version (elsewhere
- * the tables are computed, as when the file is missing). Layout: magic "steel-char-table", the Unicode version (16 bytes, NUL-padded), the flags
- * (65,536 bytes), the count bits (65,536 bytes).
+ * the tables are computed, as when the file is missing). Layout: magic "steel-char-table", the Unicode version (16
+ * bytes, NUL-padded), the flags, the count bits, the word unit classes, the sentence classes (65,536 bytes each).
  */
 export const CHAR_TABLES_MAGIC = 'steel-char-table';
 export const CHAR_TABLES_URL = new URL('./char-tables.bin', import.meta.url);
-function bmpTables(): { flags: Uint8Array; bits: Uint8Array } {
+function bmpTables(): BmpTables {
   let b: Buffer;
   try {
     b = readFileSync(CHAR_TABLES_URL);
@@ -160,17 +192,20 @@ function bmpTables(): { flags: Uint8Array; bits: Uint8Array } {
     return bmpTablesByDefinition(); // (before filters/gen-char-tables.ts has made it)
   }
   if (
-    b.length === 32 + 0x20000 &&
+    b.length === 32 + 4 * 0x10000 &&
     b.toString('latin1', 0, 16) === CHAR_TABLES_MAGIC &&
     b.toString('latin1', 16, 32).replace(/\0+$/, '') === process.versions.unicode
-  )
-    return {
-      flags: new Uint8Array(b.buffer, b.byteOffset + 32, 0x10000),
-      bits: new Uint8Array(b.buffer, b.byteOffset + 32 + 0x10000, 0x10000),
-    };
+  ) {
+    const at = (k: number) => new Uint8Array(b.buffer, b.byteOffset + 32 + k * 0x10000, 0x10000);
+    return { flags: at(0), bits: at(1), words: at(2), sentences: at(3) };
+  }
   return bmpTablesByDefinition();
 }
-const { flags: BMP, bits: CP_BITS } = bmpTables();
+const { flags: BMP, bits: CP_BITS, words: WORD_UNIT_CLASSES, sentences: SENTENCE_CLASSES } = bmpTables();
+/** wordUnitClass of every UTF-16 code unit (filters/stats.ts hashWords reads it per unit). */
+export const wordUnitClasses = (): Uint8Array => WORD_UNIT_CLASSES;
+/** The sentence scan's class of every UTF-16 code unit (sentenceClassOf). */
+export const sentenceClasses = (): Uint8Array => SENTENCE_CLASSES;
 // feedback before the first compile: a first astral code point after the compile (classify not yet called where V8
 // records it) threw away the code of the functions that inline charFlags. BMP calls first: V8 allocates a function's
 // feedback only after its first calls.
