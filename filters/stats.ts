@@ -1385,7 +1385,7 @@ function asJiebaWords(w: Words): void {
  * statistics were optimised on English text. Each statistic (those without a WebAssembly kernel, which would be loaded
  * for nothing) runs here, at load, on a short text that takes those branches; the results are not used.
  */
-function primeBranches(): void {
+function primeBranches(): readonly object[] {
   const line =
     'The quick (brown) fox — jumps… over “the” lazy dog’s 1,000 tails thé Ωmega! 汉字测试，中文句子。繁體字「引號。」……' +
     ' 😊 𠀀𠀁 👍🏽 é\r\n• bullet...\n- dash\n| a | b |\n\t  \u3000x\u2028y\n... ¿¡ ## Thé T\n\n';
@@ -1436,5 +1436,44 @@ function primeBranches(): void {
     // wordRepetition's lower-cased hashes (the rest of it is the n-gram kernel's)
     lowerHashes(w, new Int32Array(w.n), new Int32Array(w.n));
   }
+  // Then the per-word loops that a long document makes hot (hashWords, stopwordCount, flaggedRatio with isFlagged, and
+  // the Chinese substring count), called here until V8 compiles them. The first long document of a run compiled each
+  // on-stack (its loop hot inside one call) and then, at the next calls, the whole function again: two compiles each
+  // per process. The calls are short (~50 words): a call still running in the interpreter when its compiled code
+  // comes is compiled on-stack if it runs long enough for V8 to look again (as a long document is). Both kinds of
+  // words, as above.
+  // (with words longer than any flagged entry that begin as one does: isFlagged's read past its list of lengths)
+  const t = plain + 'thereafter overlong\n';
+  const w = whitespaceSpans(t),
+    jw = whitespaceSpans(t);
+  asJiebaWords(jw);
+  // and a flagged list of Chinese entries only (its index has no ASCII entries: an array of another kind in the same
+  // field, which, first met after the compile, threw away the code of flaggedRatio)
+  const zhFlagged = new Set(['汉字', '引號']);
+  // and a Latin list with entries of one length (isFlagged's loop over them: its second round, first run after the
+  // compile, threw the code that inlines it away)
+  const flagged = new Set(['tha', 'the', 'over', 'a']);
+  for (let k = 0; k < 160; k++) {
+    const words = k & 1 ? jw : w;
+    hashWords(words);
+    stopwordCount(words, k % 3 ? stop : zhStop);
+    flaggedRatio(t, words, k % 5 ? flagged : zhFlagged, cjk);
+  }
+  return [
+    stop,
+    zhStop,
+    cjk,
+    zhFlagged,
+    flagged,
+    w,
+    jw,
+    flaggedIndex(stop),
+    flaggedIndex(zhFlagged),
+    flaggedIndex(flagged),
+  ];
 }
-primeBranches();
+/**
+ * The priming's objects, kept (as filters/framework.ts PRIMED_RULES): the code compiled here holds their maps weakly,
+ * and once they were collected flaggedRatio's code was thrown away ("weak objects") and compiled again.
+ */
+export const PRIMED_STATS = primeBranches();
