@@ -1451,13 +1451,14 @@ function primeBranches(): readonly object[] {
   // field, which, first met after the compile, threw away the code of flaggedRatio)
   const zhFlagged = new Set(['汉字', '引號']);
   // and a Latin list with entries of one length (isFlagged's loop over them: its second round, first run after the
-  // compile, threw the code that inlines it away)
+  // compile, threw the code that inlines it away), in one call of four: isFlagged, called for each word that begins
+  // as an entry does, was compiled on its own too when every call used it (flaggedRatio's code inlines it)
   const flagged = new Set(['tha', 'the', 'over', 'a']);
   for (let k = 0; k < 160; k++) {
     const words = k & 1 ? jw : w;
     hashWords(words);
     stopwordCount(words, k % 3 ? stop : zhStop);
-    flaggedRatio(t, words, k % 5 ? flagged : zhFlagged, cjk);
+    flaggedRatio(t, words, k % 4 ? zhFlagged : flagged, cjk);
   }
   return [
     stop,
