@@ -23,6 +23,16 @@ function runs(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
+/** Whether a process answers signal 0 (a pid that exited but is not reaped yet still does). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 test('multi-process: runs every rank in worker processes, writes markers, returns stats in rank order', async () => {
   const dir = tmpDir('steel-exec-');
   const ex = new LocalExecutor({ ...quiet, inProcess: 'never' });
@@ -310,15 +320,6 @@ test('prestart: the workers started before the first step run its tasks; none wi
   // rank 0 (this process's) waits until every rank has started: the child runs the others
   assert.equal(stats[0]!.pid, process.pid);
   assert.deepEqual([stats[1]!.pid, stats[2]!.pid], [pids[0], pids[0]], 'the prestarted worker ran the child lane');
-  // (a pid that exited but is not reaped yet still answers signal 0)
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   await ex.close();
   assert.equal(alive(pids[0]!), false, 'close resolves once its worker has exited and been reaped');
 
@@ -395,14 +396,6 @@ test('auto with 2 workers and kinds: the child starts on the kind this process d
 
 test('release: the idle workers exit now, unless every task runs in a worker (the next step would start a new one)', async () => {
   const dir = tmpDir('steel-exec-');
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const step = (ex: LocalExecutor, name: string, workers: number) =>
     ex.runTasks(squareTask, { dir }, { name, stateDir: join(dir, 'state'), count: 2, workers });
   const auto = new LocalExecutor(quiet);
