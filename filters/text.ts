@@ -160,6 +160,8 @@ interface BmpTables {
 }
 /** wordUnitClass of BMP code unit c, whose category flags are f. */
 function wordUnitClassOf(c: number, f: number): number {
+  // (one test that every unit runs: a range test's second half, first run at the first surrogate after the loop over
+  // 0..0xffff was compiled, threw that code away)
   if ((c & 0xf800) === 0xd800) return 4;
   return ((f & C_LETTER) !== 0 ? 1 : 0) | ((f & (C_PUNCT | C_SYMBOL)) !== 0 || isJsSpace(c) ? 2 : 0);
 }
@@ -492,10 +494,7 @@ export const isPunctChar = (cp: number): boolean => (charFlags(cp) & (C_PUNCT | 
  * surrogate (its word is classified by code points in JavaScript).
  */
 export function wordUnitClass(c: number): number {
-  // (one test that every unit runs: a table built over 0..0xffff compiled this before its first surrogate, and a
-  // range test's second half, first run there, threw that code away)
-  if ((c & 0xf800) === 0xd800) return 4;
-  return ((BMP[c] & C_LETTER) !== 0 ? 1 : 0) | (isPunctChar(c) ? 2 : 0);
+  return wordUnitClassOf(c, BMP[c]!);
 }
 
 /** Words of a list of strings (words made elsewhere, e.g. data-juicer's stripped words): spans of their concatenation. */
