@@ -170,6 +170,18 @@ export const BUNDLE_TAIL = '\n})';
 export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flush-bytecode'];
 
 /**
+ * Heap flags of a prep's worker processes, given on their command line (startPrepWorkers; pipeline/node-entry.ts
+ * nodeEntry gives the bundle's workers the same, so that its executor adopts those started here), and set by runBundle
+ * in every process that runs the bundle: V8 hashes all its flags into a code cache and rejects one made under others,
+ * so the `steel` process and scripts/build.mjs's (where a heap flag set after start changes nothing else) set them too.
+ * `--initial-old-space-size=128`: V8 skips full GCs while the old generation is under 128 MB (its minimum allocation
+ * limit) instead of starting from a limit of a few MB over the live heap. A worker's live heap is 10-30 MB: it ran ~20
+ * mark-compacts (and their concurrent marking) in a 75 MB prep, ~8 with the flag (those that its ArrayBuffers' growth
+ * starts). Measured: bench/results/prep.md, session 28, h28b. A flag at start only: the `steel` process cannot have it.
+ */
+export const WORKER_HEAP_FLAGS = ['--initial-old-space-size=128'];
+
+/**
  * Compiles and runs the bundle `file` (the function BUNDLE_HEAD … BUNDLE_TAIL around CommonJS code) in this process
  * with V8's code cache `cachedData` (a Buffer from script.createCachedData(), or undefined): its exports
  * (cli/bundle.ts), and the script (for createCachedData). V8 checks the cache against its own version and flags and
@@ -179,7 +191,7 @@ export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flu
  * builds.
  */
 export function runBundle(file, cachedData, name = file) {
-  for (const f of V8_FLAGS) setFlagsFromString(f);
+  for (const f of [...V8_FLAGS, ...WORKER_HEAP_FLAGS]) setFlagsFromString(f);
   // latin1: scripts/build.mjs writes the bundle in ASCII, which reads faster so than as UTF-8 (nothing to decode)
   const script = new Script(readFileSync(file, 'latin1'), { filename: name, cachedData });
   const module = { exports: {} };
@@ -260,7 +272,7 @@ export async function startPrepWorkers(argv) {
   const env = { ...process.env, STEEL_WORKER: '1' };
   return Array.from({ length: n }, () => {
     const child = fork(join(ROOT, 'cli', 'bundle-worker.mjs'), [], {
-      execArgv: [],
+      execArgv: WORKER_HEAP_FLAGS,
       env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

@@ -39,12 +39,19 @@ declare const STEEL_BUNDLE: boolean | undefined;
 export const IN_BUNDLE = typeof STEEL_BUNDLE !== 'undefined';
 
 /**
+ * Node flags of the bundle's worker processes: cli/dist.mjs WORKER_HEAP_FLAGS (which says why; the bundle's code cache
+ * is made under them, and cli/steel.js' early workers start with them), written out here as the bundle does not load
+ * that file (cli/dist.test.ts checks that the executor adopts those workers, which needs the same flags).
+ */
+export const BUNDLE_WORKER_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
+/**
  * How to start a process running the module `path` (named as for moduleFile): `node ...execArgv file ARGS`. From
  * dist/steel.cjs, the worker entry cli/worker.ts is that bundle's worker too (cli/bundle-worker.mjs).
  */
 export function nodeEntry(path: string): { file: string; execArgv: string[] } {
   if (IN_BUNDLE && path === fileURLToPath(new URL('../cli/worker.ts', import.meta.url)))
-    return { file: join(REPO_ROOT, 'cli', 'bundle-worker.mjs'), execArgv: [] };
+    return { file: join(REPO_ROOT, 'cli', 'bundle-worker.mjs'), execArgv: [...BUNDLE_WORKER_FLAGS] };
   const file = moduleFile(path);
   return { file, execArgv: file.endsWith('.ts') ? ['--import', tsxLoader()] : [] };
 }
