@@ -172,14 +172,25 @@ export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flu
 /**
  * Heap flags of a prep's worker processes, given on their command line (startPrepWorkers; pipeline/node-entry.ts
  * nodeEntry gives the bundle's workers the same, so that its executor adopts those started here), and set by runBundle
- * in every process that runs the bundle: V8 hashes all its flags into a code cache and rejects one made under others,
- * so the `steel` process and scripts/build.mjs's (where a heap flag set after start changes nothing else) set them too.
+ * (HEAP_FLAGS) in every process that runs the bundle: V8 hashes all its flags into a code cache and rejects one made
+ * under others, so the `steel` process and scripts/build.mjs's (where this flag set after start changes nothing) set it
+ * too.
  * `--initial-old-space-size=128`: V8 skips full GCs while the old generation is under 128 MB (its minimum allocation
  * limit) instead of starting from a limit of a few MB over the live heap. A worker's live heap is 10-30 MB: it ran ~20
  * mark-compacts (and their concurrent marking) in a 75 MB prep, ~8 with the flag (those that its ArrayBuffers' growth
- * starts). Measured: bench/results/prep.md, session 28, h28b. A flag at start only: the `steel` process cannot have it.
+ * starts). Read when the heap is made only: the `steel` process, started without flags, cannot have it.
  */
 export const WORKER_HEAP_FLAGS = ['--initial-old-space-size=128'];
+
+/**
+ * Heap flags runBundle sets in every process that runs the bundle (WORKER_HEAP_FLAGS among them, see there).
+ * `--heap-growing-percent=300`: after a full GC, the next one when the old generation has grown to 4× what survived
+ * (V8 picks a factor of 1.1-4 from its GC and mutator speeds; in a fresh process it picked low ones and ran a full GC
+ * every few MB). A flag read at each GC, so set here it works in the `steel` process too: its full GCs in a 75 MB
+ * prep 32 → 13. V8 caps the limit at halfway to the heap's maximum; the flag also overrides the smaller factors V8
+ * takes under memory pressure (prep's live heap is 10-30 MB). Measured: bench/results/prep.md, session 28, h28b.
+ */
+export const HEAP_FLAGS = [...WORKER_HEAP_FLAGS, '--heap-growing-percent=300'];
 
 /**
  * Compiles and runs the bundle `file` (the function BUNDLE_HEAD … BUNDLE_TAIL around CommonJS code) in this process
@@ -191,7 +202,7 @@ export const WORKER_HEAP_FLAGS = ['--initial-old-space-size=128'];
  * builds.
  */
 export function runBundle(file, cachedData, name = file) {
-  for (const f of [...V8_FLAGS, ...WORKER_HEAP_FLAGS]) setFlagsFromString(f);
+  for (const f of [...V8_FLAGS, ...HEAP_FLAGS]) setFlagsFromString(f);
   // latin1: scripts/build.mjs writes the bundle in ASCII, which reads faster so than as UTF-8 (nothing to decode)
   const script = new Script(readFileSync(file, 'latin1'), { filename: name, cachedData });
   const module = { exports: {} };

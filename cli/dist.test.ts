@@ -6,10 +6,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PRESTART_MAX } from '../pipeline/executor.ts';
+import { BUNDLE_WORKER_FLAGS } from '../pipeline/node-entry.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // plain JavaScript without types (cli/steel.js reads it before it may load TypeScript)
-const { BUNDLED } = (await import(new URL('./dist.mjs', import.meta.url).href)) as { BUNDLED: string[] };
+const { BUNDLED, WORKER_HEAP_FLAGS } = (await import(new URL('./dist.mjs', import.meta.url).href)) as {
+  BUNDLED: string[];
+  WORKER_HEAP_FLAGS: string[];
+};
 const DIST = join(ROOT, 'dist');
 const bare = new RegExp(`^(${BUNDLED.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})(/|$)`);
 
@@ -200,6 +204,29 @@ test('dist/steel.cjs: its code cache is made under V8_FLAGS, which runBundle set
   const out = JSON.parse(r.stdout) as { flags: number; plain: boolean; used: boolean };
   assert.ok(out.flags > 0, 'V8_FLAGS is empty');
   assert.deepEqual(out, { flags: out.flags, plain: true, used: true });
+});
+
+test("a prep's workers start with WORKER_HEAP_FLAGS and load the bundle with its code cache", () => {
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  const dist = JSON.stringify(pathToFileURL(join(ROOT, 'cli/dist.mjs')).href);
+  const load = `const { loadBundle } = await import(${dist}); console.log(loadBundle().cacheUsed);`;
+  // the flags on the command line (a worker) and none (the steel process, the build's): runBundle sets them in both,
+  // so V8's hash of its flags, which a code cache must match, is the same
+  for (const flags of [WORKER_HEAP_FLAGS, []]) {
+    const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', load], {
+      encoding: 'utf8',
+      cwd: ROOT,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'true', `code cache rejected with ${JSON.stringify(flags)}`);
+  }
+  assert.ok(WORKER_HEAP_FLAGS.includes('--initial-old-space-size=128'));
+  assert.deepEqual(
+    [...BUNDLE_WORKER_FLAGS],
+    WORKER_HEAP_FLAGS,
+    "the bundle's executor starts workers with other flags",
+  );
 });
 
 test('a prep of N ≥ 2 local workers: N − 1 bundle workers started before the bundle loads, which its executor takes', async () => {
