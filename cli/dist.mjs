@@ -172,7 +172,7 @@ export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flu
 /**
  * Heap flags of a prep's worker processes, given on their command line (startPrepWorkers; pipeline/node-entry.ts
  * nodeEntry gives the bundle's workers the same, so that its executor adopts those started here), and set by runBundle
- * (HEAP_FLAGS) in every process that runs the bundle: V8 hashes all its flags into a code cache and rejects one made
+ * in every process that runs the bundle: V8 hashes all its flags into a code cache and rejects one made
  * under others, so the `steel` process and scripts/build.mjs's (where this flag set after start changes nothing) set it
  * too.
  * `--initial-old-space-size=128`: V8 skips full GCs while the old generation is under 128 MB (its minimum allocation
@@ -183,14 +183,22 @@ export const V8_FLAGS = ['--max-inlined-bytecode-size-cumulative=300', '--no-flu
 export const WORKER_HEAP_FLAGS = ['--initial-old-space-size=128'];
 
 /**
- * Heap flags runBundle sets in every process that runs the bundle (WORKER_HEAP_FLAGS among them, see there).
+ * Heap flags of a `steel prep` process (cli/steel.js) and of the bundle's worker processes (cli/bundle-worker.mjs: the
+ * tasks of prep and the other data commands), set once the bundle is compiled: not among the flags its code cache is
+ * checked against.
  * `--heap-growing-percent=300`: after a full GC, the next one when the old generation has grown to 4× what survived
  * (V8 picks a factor of 1.1-4 from its GC and mutator speeds; in a fresh process it picked low ones and ran a full GC
- * every few MB). A flag read at each GC, so set here it works in the `steel` process too: its full GCs in a 75 MB
- * prep 32 → 13. V8 caps the limit at halfway to the heap's maximum; the flag also overrides the smaller factors V8
- * takes under memory pressure (prep's live heap is 10-30 MB). Measured: bench/results/prep.md, session 28, h28b.
+ * every few MB). V8 reads it at each GC, so set at run time it works in the `steel` process too: its full GCs in a
+ * 75 MB prep 32 → 13. V8 caps the limit at halfway to the heap's maximum; the flag also overrides the smaller factors
+ * V8 takes under memory pressure (prep's live heap is 10-30 MB), hence prep only. Measured: bench/results/prep.md,
+ * session 28, h28b.
  */
-export const HEAP_FLAGS = [...WORKER_HEAP_FLAGS, '--heap-growing-percent=300'];
+export const PREP_HEAP_FLAGS = ['--heap-growing-percent=300'];
+
+/** Sets PREP_HEAP_FLAGS in this process (after the bundle is compiled: see there). */
+export function setPrepHeapFlags() {
+  for (const f of PREP_HEAP_FLAGS) setFlagsFromString(f);
+}
 
 /**
  * Compiles and runs the bundle `file` (the function BUNDLE_HEAD … BUNDLE_TAIL around CommonJS code) in this process
@@ -202,7 +210,7 @@ export const HEAP_FLAGS = [...WORKER_HEAP_FLAGS, '--heap-growing-percent=300'];
  * builds.
  */
 export function runBundle(file, cachedData, name = file) {
-  for (const f of [...V8_FLAGS, ...HEAP_FLAGS]) setFlagsFromString(f);
+  for (const f of [...V8_FLAGS, ...WORKER_HEAP_FLAGS]) setFlagsFromString(f);
   // latin1: scripts/build.mjs writes the bundle in ASCII, which reads faster so than as UTF-8 (nothing to decode)
   const script = new Script(readFileSync(file, 'latin1'), { filename: name, cachedData });
   const module = { exports: {} };

@@ -3,7 +3,7 @@
 // `npm run build`): its one-file build dist/steel.cjs, loaded with V8's code cache (cli/bundle.ts). When dist/ is missing or older than the sources (a dev checkout after an edit or a pull), it runs
 // the TypeScript sources through tsx instead: same behaviour, slower start (about 1 s more); `npm run build` (a few seconds: it also runs a small prep for the code cache)
 // makes it fast again. See cli/dist.mjs.
-import { distState, loadBundle, startPrepWorkers } from './dist.mjs';
+import { distState, loadBundle, setPrepHeapFlags, startPrepWorkers } from './dist.mjs';
 
 const state = distState();
 let main;
@@ -13,6 +13,7 @@ if (state === 'fresh') {
   // the one-file build, dist/steel.cjs, with V8's code cache (cli/bundle.ts)
   let adoptWorkers;
   ({ main, adoptWorkers } = loadBundle());
+  if (process.argv[2] === 'prep') setPrepHeapFlags();
   adoptWorkers(workers);
 } else {
   if (process.stderr.isTTY) {
