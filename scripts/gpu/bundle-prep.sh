@@ -19,6 +19,8 @@ cat > "$tmp/run-dist.mjs" <<'JS'
 const d = await import('./cli/dist.mjs');
 const workers = d.startPrepWorkers ? await d.startPrepWorkers(process.argv.slice(2)) : [];
 const b = d.loadBundle ? d.loadBundle() : await import('./dist/cli/main.js');
+// as cli/steel.js: a prep's heap flags, set once the bundle is compiled (where the tree's dist.mjs has them)
+if (process.argv[2] === 'prep') d.setPrepHeapFlags?.();
 b.adoptWorkers?.(workers);
 process.exitCode = await b.main(process.argv.slice(2));
 // as cli/steel.js: a prep ends with process.exit() (its workers reaped), without Node's teardown
