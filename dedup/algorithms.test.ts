@@ -704,6 +704,46 @@ test('jaccardSorted(a, b, t) stops early below t and answers >= t as the full me
   assert.equal(jaccardSorted(sorted([]), sorted([]), 1), 1);
 });
 
+test('jaccardSorted of large sets (two merges, split at a value) equals the one-merge Jaccard, and answers >= t alike', () => {
+  const u32 = seededRandom(31);
+  const rnd = () => u32() / 2 ** 32;
+  const sorted = (xs: number[]) => uniqueSorted(Uint32Array.from(xs));
+  // the Jaccard by one plain merge
+  const plain = (a: Uint32Array, b: Uint32Array) => {
+    let i = 0;
+    let j = 0;
+    let inter = 0;
+    while (i < a.length && j < b.length) {
+      if (a[i]! === b[j]!) {
+        inter++;
+        i++;
+        j++;
+      } else if (a[i]! < b[j]!) i++;
+      else j++;
+    }
+    const union = a.length + b.length - inter;
+    return union === 0 ? 1 : inter / union;
+  };
+  for (let round = 0; round < 300; round++) {
+    const n = 200 + Math.floor(rnd() * 3000);
+    const base = Array.from({ length: n }, () => Math.floor(rnd() * 2 ** 32));
+    const keep = rnd();
+    // some pairs skewed: b's values mostly above or below a's middle, so one merge ends long before the other
+    const skew = round % 3 === 0 ? (x: number) => x > 2 ** 31 || rnd() < 0.2 : () => true;
+    const a = sorted(base.filter(() => rnd() < 0.5 + keep / 2));
+    const b = sorted(
+      base.filter((x) => rnd() < 0.5 + keep / 2 && skew(x)).concat(round % 5 === 0 ? [0, 2 ** 32 - 1] : []),
+    );
+    const J = plain(a, b);
+    assert.equal(jaccardSorted(a, b), J, `round ${round}, |a| ${a.length}, |b| ${b.length}`);
+    assert.equal(jaccardSorted(b, a), J);
+    for (const t of [0.5, 0.7, 0.8, 0.9, J])
+      assert.equal(jaccardSorted(a, b, t) >= t, J >= t, `round ${round}, t ${t}`);
+  }
+  const same = sorted(Array.from({ length: 1000 }, (_, i) => i * 7));
+  assert.equal(jaccardSorted(same, same, 0.8), 1);
+});
+
 test('buckets: members with equal payloads collapse onto the first, whatever their hashes collide with', () => {
   const rnd = seededRandom(21);
   const width = 6;

@@ -214,28 +214,88 @@ export function spaceShingles(text: string, n: number, lowercase: boolean): Uint
 }
 
 /**
+ * Words each set must have for jaccardSorted to cut the merge in two (below, one merge: the cut's binary search and the
+ * second merge's bookkeeping cost more than they save).
+ */
+const SPLIT_WORDS = 256;
+
+/** The first index of sorted `b` whose value is ≥ x (b.length when none). */
+function lowerBound(b: Uint32Array, x: number): number {
+  let lo = 0;
+  let hi = b.length;
+  while (lo < hi) {
+    const m = (lo + hi) >>> 1;
+    if (b[m]! < x) lo = m + 1;
+    else hi = m;
+  }
+  return lo;
+}
+
+/**
  * Exact Jaccard similarity of two sets given as sorted unique Uint32Arrays. With `atLeast`, the merge stops as soon as
  * the Jaccard can no longer reach it and returns a bound below it: with `inter` matches so far and at most min(rest of
- * a, rest of b) to come, J <= hi / (|a| + |b| - hi) where hi is their sum (the final J is at most that in real
- * numbers, and a correctly rounded division keeps the order, so `jaccardSorted(a, b, t) >= t` answers as the full
+ * a, rest of b) to come in each merge, J <= hi / (|a| + |b| - hi) where hi is their sum (the final J is at most that in
+ * real numbers, and a correctly rounded division keeps the order, so `jaccardSorted(a, b, t) >= t` answers as the full
  * merge would). Checked every 64 steps.
+ *
+ * Two merges, interleaved, when both sets have SPLIT_WORDS or more: the values below a[|a| / 2] (a's first half and
+ * b's values below it, by binary search) and the rest. A merge's step is a chain (the next load's index depends on the
+ * last compare), so one merge runs at the latency of that chain; two independent chains in one loop body run side by
+ * side (the verify step's checks of the 75 MB set, 295k merges of ~1,200 steps each: 0.77 -> 0.56 CPU-s in one
+ * process; four chains were no faster). The sum of both merges' matches is the intersection: the halves split the
+ * values.
  */
 export function jaccardSorted(a: Uint32Array, b: Uint32Array, atLeast = 0): number {
   const na = a.length;
   const nb = b.length;
+  // merge 1: a[0, ma) with b[0, mb); merge 2: a[ma, na) with b[mb, nb) (empty when not split)
+  const ma = na >= SPLIT_WORDS && nb >= SPLIT_WORDS ? na >>> 1 : na;
+  const mb = ma < na ? lowerBound(b, a[ma]!) : nb;
   let i = 0;
   let j = 0;
+  let p = ma;
+  let q = mb;
   let inter = 0;
-  while (i < na && j < nb) {
-    // branch-free steps: which side advances is a coin toss the branch predictor loses
-    for (let k = 0; k < 64 && i < na && j < nb; k++) {
+  // both merges, 64 steps each at a time while each has 64 words left on both sides (no bounds to test in the block)
+  while (ma - i >= 64 && mb - j >= 64 && na - p >= 64 && nb - q >= 64) {
+    for (let k = 0; k < 64; k++) {
+      // branch-free steps: which side advances is a coin toss the branch predictor loses
+      const x = a[i]!;
+      const y = b[j]!;
+      const x2 = a[p]!;
+      const y2 = b[q]!;
+      inter += +(x === y) + +(x2 === y2);
+      i += +(x <= y);
+      j += +(y <= x);
+      p += +(x2 <= y2);
+      q += +(y2 <= x2);
+    }
+    const hi = inter + Math.min(ma - i, mb - j) + Math.min(na - p, nb - q);
+    const bound = hi / (na + nb - hi);
+    if (bound < atLeast) return bound;
+  }
+  // then the rest of each merge alone
+  while (i < ma && j < mb) {
+    for (let k = 0; k < 64 && i < ma && j < mb; k++) {
       const x = a[i]!;
       const y = b[j]!;
       inter += +(x === y);
       i += +(x <= y);
       j += +(y <= x);
     }
-    const hi = inter + Math.min(na - i, nb - j);
+    const hi = inter + Math.min(ma - i, mb - j) + Math.min(na - p, nb - q);
+    const bound = hi / (na + nb - hi);
+    if (bound < atLeast) return bound;
+  }
+  while (p < na && q < nb) {
+    for (let k = 0; k < 64 && p < na && q < nb; k++) {
+      const x = a[p]!;
+      const y = b[q]!;
+      inter += +(x === y);
+      p += +(x <= y);
+      q += +(y <= x);
+    }
+    const hi = inter + Math.min(na - p, nb - q);
     const bound = hi / (na + nb - hi);
     if (bound < atLeast) return bound;
   }
