@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/prep-corpus.ts OUT_DIR [--mb N]      (N: English man-page text to take, MB; default 12)
  *   npx tsx bench/prep-corpus.ts OUT_DIR --tiny N      (N documents of the bundled sample, spread over its files)
+ *   npx tsx bench/prep-corpus.ts OUT_DIR --docs N      (N MB of English package documentation, for larger sets)
  *
  * Sources (the sample's own packages, manpages / manpages-zh / debian-reference / fortunes, are left out):
  * - English man pages, /usr/share/man/man[1-8]/*.gz of every package but `manpages` (dpkg -L), rendered by the
@@ -12,7 +13,12 @@
  * - Chinese man pages, /usr/share/man/zh_CN and zh_TW (passwd, login, man-db: not manpages-zh);
  * - Chinese message catalogs, /usr/share/locale/zh_{CN,TW,HK}/LC_MESSAGES/*.mo: the translations (msgstr) of each
  *   catalog, one per line, cut into documents of at most ~6,000 characters at a line end.
- * Writes OUT_DIR/extra-en.jsonl.zst and OUT_DIR/extra-zh.jsonl.zst (or OUT_DIR/tiny.jsonl.zst) and prints the sizes.
+ * - with --docs: the English text of /usr/share/doc/PACKAGE/ (changelogs, NEWS, READMEs and other notes, plain or .gz;
+ *   not copyright files, which are licences repeated across packages), in path order, each file cut into documents of
+ *   at most ~20,000 characters at a line end, up to N MB: real text on the scale of a larger prep (the man pages end
+ *   near 76 MB).
+ * Writes OUT_DIR/extra-en.jsonl.zst and OUT_DIR/extra-zh.jsonl.zst (or OUT_DIR/tiny.jsonl.zst, or
+ * OUT_DIR/extra-doc.jsonl.zst) and prints the sizes.
  * Read them as the sample corpus (`--input 'sample=OUT_DIR/*.jsonl.zst'`) so they get the sample's unification.
  */
 import { spawnSync } from 'node:child_process';
@@ -26,12 +32,12 @@ import { readLines } from '../pipeline/readers/jsonl.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
 
 const { values, positionals } = parseArgs({
-  options: { mb: { type: 'string', default: '12' }, tiny: { type: 'string' } },
+  options: { mb: { type: 'string', default: '12' }, tiny: { type: 'string' }, docs: { type: 'string' } },
   allowPositionals: true,
 });
 const out = positionals[0];
 if (!out) {
-  console.error('usage: prep-corpus.ts OUT_DIR [--mb N | --tiny N]');
+  console.error('usage: prep-corpus.ts OUT_DIR [--mb N | --tiny N | --docs N]');
   process.exit(2);
 }
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -92,8 +98,62 @@ function moStrings(buf: Buffer): string[] {
   return outS;
 }
 
+/** Every regular file under `dir`, in path order. */
+function walk(dir: string): string[] {
+  const outP: string[] = [];
+  for (const n of readdirSync(dir).sort()) {
+    const p = join(dir, n);
+    const st = lstatSync(p);
+    if (st.isDirectory()) outP.push(...walk(p));
+    else if (st.isFile()) outP.push(p);
+  }
+  return outP;
+}
+
 mkdirSync(out, { recursive: true });
-if (values.tiny) {
+if (values.docs) {
+  const cap = Number(values.docs) * 1e6;
+  const docs: SampleDoc[] = [];
+  let bytes = 0;
+  for (const p of walk('/usr/share/doc')) {
+    if (/copyright|\.(html|png|svg|jpg|gif|pdf|css|js|json|xml|py|c|h|sh|pl|el|conf|cfg|ini|ya?ml)(\.gz)?$/i.test(p))
+      continue;
+    let text: string;
+    try {
+      const raw = readFileSync(p);
+      text = utf8.decode(p.endsWith('.gz') ? gunzipSync(raw) : raw);
+    } catch {
+      continue; // not UTF-8, or not gzip
+    }
+    if (text.includes('\0')) continue; // binary
+    let cur: string[] = [];
+    let len = 0;
+    let part = 0;
+    const flush = () => {
+      const t = normalizeSample(cur.join('\n'));
+      if (t.replace(/\s/g, '').length >= 200) {
+        docs.push({
+          id: `installed-doc/${p.slice('/usr/share/doc/'.length)}#${++part}`,
+          text: t,
+          source: 'installed-doc-en',
+          lang: 'en',
+          meta: { package: 'installed', version: '', path: p, license: 'per package' },
+        });
+        bytes += Buffer.byteLength(t);
+      }
+      cur = [];
+      len = 0;
+    };
+    for (const l of text.split('\n')) {
+      cur.push(l);
+      len += l.length + 1;
+      if (len >= 20000) flush();
+    }
+    flush();
+    if (bytes >= cap) break;
+  }
+  writeZst(join(out, 'extra-doc.jsonl.zst'), docs);
+} else if (values.tiny) {
   // N documents of the sample, spread evenly over its files (every k-th document of the whole list)
   const dir = new URL('../corpora-manifests/sample/', import.meta.url).pathname;
   const docs: SampleDoc[] = [];
