@@ -29,6 +29,8 @@ import {
   bandTasks,
   fileDonePath,
   fileGroups,
+  fileOf,
+  groupOfFile,
   inputFilesFor,
   readIndexManifest,
   type IndexManifest,
@@ -37,7 +39,7 @@ import {
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
 import { checkProfile, releaseWrittenSets, setsTasks, verifyPlan, type VerifyPlan } from './stages/verify.ts';
-import { CorruptIntermediateError } from './runfile.ts';
+import { CorruptIntermediateError, RecordReader } from './runfile.ts';
 
 export interface DedupResult {
   read: number;
@@ -162,7 +164,7 @@ export async function runDedup(
     log,
     memoryEdges: opts.memoryClusteringEdges ?? MEMORY_CLUSTERING_EDGES,
   });
-  const filtered = await clock.time('filter', () => filterStage(post, run, opts));
+  const filtered = await clock.time('filter', () => filterStage(post, run, { ...opts, fileBytes: sig.fileBytes }));
   if (opts.sink) opts.release?.();
   const indexDir = cfg.writeIndex ? await clock.time('index', () => indexStage(post, run)) : undefined;
 
@@ -298,7 +300,8 @@ async function signatureStage(cfg: DedupConfig, run: RunCtx, keepCorrupt: boolea
   const offsets = new Array<number>(F + 1).fill(0);
   const runs = new Array<number>(F).fill(0);
   const corrupt = new Array<CorruptFile | undefined>(F);
-  const out = { offsets, runs, rejected: 0, bytes: 0, unsigned: 0, corrupt: [] as CorruptFile[] };
+  const fileBytes = new Array<number>(F).fill(0);
+  const out = { offsets, runs, rejected: 0, bytes: 0, fileBytes, unsigned: 0, corrupt: [] as CorruptFile[] };
   for (const s of stats) {
     for (const f of s.files) {
       if (f.corrupt) {
@@ -310,6 +313,7 @@ async function signatureStage(cfg: DedupConfig, run: RunCtx, keepCorrupt: boolea
       runs[f.file] = f.runs;
       out.rejected += f.rejected;
       out.bytes += f.bytes;
+      fileBytes[f.file] = f.bytes;
     }
   }
   for (let i = 0; i < F; i++) offsets[i + 1]! += offsets[i]!;
@@ -499,7 +503,7 @@ async function keeperStage(post: PostArgs, run: RunCtx) {
 async function filterStage(
   post: PostArgs,
   run: RunCtx,
-  opts: { sink?: SinkSpec; operators?: OperatorRegistry; canonicalInputs?: boolean },
+  opts: { sink?: SinkSpec; operators?: OperatorRegistry; canonicalInputs?: boolean; fileBytes: number[] },
 ) {
   const { cfg } = post;
   const { sink, operators } = opts;
@@ -513,6 +517,8 @@ async function filterStage(
     stateDir: run.state,
     count: cfg.groups,
     workers: run.workers,
+    // the lanes take the groups largest first (one lane: rank order, no estimate needed)
+    ...(run.workers > 1 && cfg.groups > 1 ? { sizes: filterCosts(post, opts.fileBytes) } : {}),
   });
   const out = {
     read: 0,
@@ -532,6 +538,48 @@ async function filterStage(
     out.duplicatesFile,
   );
   return out;
+}
+
+/** What a filter task pays per byte of text it reads and drops, against one it keeps (writes and hands the sink). */
+const FILTER_READ_COST = 0.3;
+
+/**
+ * An estimate of each filter task's work, from what the clusters step decided: the group's text bytes it keeps
+ * (written and tokenized: most of a task's cost) plus FILTER_READ_COST of all it reads (decompressed and parsed, kept
+ * or not). A file's kept bytes are its text bytes (`fileBytes`, from its signatures) times the share of its documents
+ * kept: reduce/ names the dropped ones (a member that is not its cluster's keeper). Their lengths (sig/info) are not
+ * read: a scan of every info file cost the step's lane ~50 ms, these records ~8 ms. Undefined when a reduce/ file is
+ * missing or damaged: the filter task then reports it, as it does without the estimate.
+ */
+export function filterCosts(post: PostArgs, fileBytes: number[]): number[] | undefined {
+  const { cfg, num } = post;
+  const F = cfg.inputs.length;
+  const newDocs = num.offsets[F]!;
+  const dropped = new Float64Array(F);
+  try {
+    for (let g = 0; g < cfg.groups; g++)
+      for (const f of inputFilesFor(join(cfg.workDir, 'reduce'), g)) {
+        const r = new RecordReader(f);
+        try {
+          while (r.next()) {
+            const node = r.rec[0]!;
+            if (node !== r.rec[1] && node < newDocs) dropped[fileOf(num, node)[0]]!++;
+          }
+        } finally {
+          r.close();
+        }
+      }
+  } catch {
+    return undefined;
+  }
+  const costs = new Array<number>(cfg.groups).fill(0);
+  for (let fi = 0; fi < F; fi++) {
+    const bytes = fileBytes[fi] ?? 0;
+    const docs = num.offsets[fi + 1]! - num.offsets[fi]!;
+    const kept = docs > 0 ? bytes * Math.max(0, 1 - dropped[fi]! / docs) : 0;
+    costs[groupOfFile(cfg, fi)]! += kept + FILTER_READ_COST * bytes;
+  }
+  return costs;
 }
 
 /**
