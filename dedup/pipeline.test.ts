@@ -942,3 +942,47 @@ test('a verify step killed with 2 workers resumes with 1 worker on the recorded 
     (e: Error) => e.message.includes(planPath) && /not a verify plan/.test(e.message),
   );
 });
+
+test('the filter step with several workers gives its tasks an estimate of their cost: the bytes they keep, and a share of those they read', async () => {
+  const dir = tmpDir('dd-fcost-');
+  const rnd = seededRandom(5);
+  // group 0: the larger input, ten near-copies of one document (nine dropped); group 1: ten distinct documents
+  const base = randomEn(rnd, 2000).split(' ');
+  const copies = Array.from({ length: 10 }, (_, v) => base.map((w, i) => (i === v ? `${w}q` : w)).join(' '));
+  const distinct = Array.from({ length: 10 }, () => randomEn(rnd, 1000));
+  const files = [copies, distinct].map((texts, f) => {
+    const file = join(dir, `in${f}.jsonl`);
+    writeFileSync(file, texts.map((text, i) => JSON.stringify({ id: `f${f}-${i}`, text })).join('\n') + '\n');
+    return file;
+  });
+  const given = new Map<number, number[] | undefined>();
+  class Spy extends LocalExecutor {
+    override runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions) {
+      if (o.name === 'dedup-filter') given.set(o.workers, o.sizes);
+      return super.runTasks(task, args, o);
+    }
+  }
+  const counts = [];
+  for (const workers of [1, 2]) {
+    const out = join(dir, `out-${workers}`);
+    const r = await runDedup(
+      { ...cfgFor('minhash', files, out), groups: 2 },
+      new Spy({ inProcess: 'always', ...quiet }),
+      {
+        workers,
+        log: noLog,
+      },
+    );
+    counts.push([r.read, r.kept, r.dropped]);
+  }
+  assert.deepEqual(counts[0], [20, 11, 9], 'nine near-copies dropped');
+  assert.deepEqual(counts[1], counts[0]);
+  assert.equal(given.get(1), undefined, 'one worker: rank order, no estimate');
+  const sizes = given.get(2);
+  assert.ok(sizes, 'two workers: an estimate per group');
+  const bytes = [copies, distinct].map((t) => t.reduce((a, s) => a + Buffer.byteLength(s), 0));
+  const expect = [bytes[0]! / 10 + 0.3 * bytes[0]!, bytes[1]! + 0.3 * bytes[1]!];
+  for (let g = 0; g < 2; g++)
+    assert.ok(Math.abs(sizes[g]! - expect[g]!) < 1e-6 * expect[g]!, `group ${g}: ${sizes[g]}`);
+  assert.ok(sizes[1]! > sizes[0]!, 'the group of distinct documents first, though its input is smaller');
+});
