@@ -110,15 +110,15 @@ async function pass(t: Stages): Promise<string> {
   const candBytes = Array.from({ length: cfg.groups }, (_, g) =>
     t.common.inputFilesFor(join(work!, 'cand'), g).reduce((a, f) => a + statSync(f).size, 0),
   );
-  const setsOf =
-    'setsTasks' in t.verify
-      ? t.verify.setsTasks(cfg, num, candBytes).setsOf
-      : cfg.inputs.map((_, f) => t.common.groupOfFile(cfg, f));
-  const nSets = setsOf.reduce((a, t) => Math.max(a, t + 1), 0);
+  // a tree before the sets tasks by node ranges (sets) took a sets task per file (setsOf): both are passed
+  const split = t.verify.setsTasks(cfg, num, candBytes) as { bounds?: number[]; setsOf?: number[] };
+  const sets = split.bounds ?? [];
+  const setsOf = split.setsOf ?? [];
+  const nSets = split.bounds ? sets.length - 1 : setsOf.reduce((a, t) => Math.max(a, t + 1), 0);
   const ranges = Number(values['verify-tasks']);
   for (let g = 0; g < nSets; g++) {
     // the sets tasks' profiles of pairs (a tree before them: none)
-    const r = await t.verify.verifySetsTask.run(g, nSets, { cfg, num, setsOf, ranges }, ctx);
+    const r = await t.verify.verifySetsTask.run(g, nSets, { cfg, num, sets, ...{ setsOf }, ranges }, ctx);
     profiles.push((r as { profile?: number[] }).profile ?? []);
   }
   line.push(`sets ${(cpu() - c0).toFixed(3)}`);
@@ -131,14 +131,14 @@ async function pass(t: Stages): Promise<string> {
     ? undefined
     : t.verify.verifyPlan(
         'checkProfile' in t.verify && ranges > 1
-          ? [...profiles, t.verify.checkProfile({ cfg, num, setsOf, ranges }, nodes)]
+          ? [...profiles, t.verify.checkProfile({ cfg, num, sets, ...{ setsOf }, ranges }, nodes)]
           : profiles,
         ranges,
         nodes,
       );
   const world = plan ? plan.bounds.length - 1 : cfg.groups;
   for (let k = 0; k < world; k++) {
-    const s = await t.verify.verifyTask.run(k, world, { cfg, num, setsOf, ranges, plan: plan! }, ctx);
+    const s = await t.verify.verifyTask.run(k, world, { cfg, num, sets, ...{ setsOf }, ranges, plan: plan! }, ctx);
     for (const k of Object.keys(st) as (keyof typeof st)[]) st[k] += s[k];
   }
   line.push(`verify ${(cpu() - c0).toFixed(3)}`, JSON.stringify(st));

@@ -40,7 +40,7 @@ import {
   openPairs,
   readSetsFile,
   setCheck,
-  setsCount,
+  setsTaskOf,
   setsTasks,
   verifyPlan,
 } from './stages/verify.ts';
@@ -651,18 +651,29 @@ test("verifyPlan cuts the candidate pairs into ranges of about equal cost at the
   }
 });
 
-test('setsTasks gives each verify-sets task a run of files of about equal estimated cost, cutting the heavy group', () => {
+test('setsTasks gives each verify-sets task a node range of about equal estimated cost, cut inside a file', () => {
   // 8 files of 100 documents in 4 groups of 2 (2 workers): 2 tasks; the candidates in group 1 (files 2, 3), some in 3
   const cfg = { inputs: Array.from({ length: 8 }, (_, i) => `f${i}`), groups: 4, groupOf: [0, 0, 1, 1, 2, 2, 3, 3] };
   const num = { offsets: Array.from({ length: 9 }, (_, i) => i * 100), indexDocs: 0, runs: [] };
-  const { setsOf, sizes } = setsTasks(cfg as unknown as DedupConfig, num, [0, 1000, 0, 200]);
-  assert.deepEqual(setsOf, [0, 0, 0, 1, 1, 1, 1, 1], 'files 2 and 3 in different tasks');
-  assert.deepEqual(sizes, [500, 700]);
-  // no candidates: runs by documents, every task non-empty
-  assert.deepEqual(setsTasks(cfg as unknown as DedupConfig, num, [0, 0, 0, 0]).setsOf, [0, 0, 0, 0, 1, 1, 1, 1]);
+  const C = cfg as unknown as DedupConfig;
+  // files 2 and 3 cost 500 each, 6 and 7 100 each: the share (600) ends a fifth into file 3 (whole files: 500 / 700)
+  assert.deepEqual(setsTasks(C, num, [0, 1000, 0, 200]), { bounds: [0, 320, 800], sizes: [600, 600] });
+  // a share's end within SETS_SNAP (2%) of a file's end: the range ends there
+  assert.deepEqual(setsTasks(C, num, [0, 1000, 0, 20]), { bounds: [0, 300, 800], sizes: [500, 520] });
+  // no candidates: ranges by documents
+  assert.deepEqual(setsTasks(C, num, [0, 0, 0, 0]).bounds, [0, 400, 800]);
   // one worker (2 groups): one task
   const one = { ...cfg, groups: 2, groupOf: [0, 0, 0, 0, 1, 1, 1, 1] } as unknown as DedupConfig;
-  assert.deepEqual(setsTasks(one, num, [1000, 200]).setsOf, [0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(setsTasks(one, num, [1000, 200]), { bounds: [0, 800], sizes: [1200] });
+  // 3 workers over 2 files: 3 ranges, two of them inside the first file
+  const three = { inputs: ['a', 'b'], groups: 6, groupOf: [0, 3] } as unknown as DedupConfig;
+  const n3 = { offsets: [0, 90, 100], indexDocs: 0, runs: [] };
+  assert.deepEqual(setsTasks(three, n3, [900, 0, 0, 0, 0, 0]).bounds, [0, 30, 60, 100]);
+  // no documents: one empty range
+  assert.deepEqual(
+    setsTasks(C, { offsets: new Array<number>(9).fill(0), indexDocs: 0, runs: [] }, [0, 0, 0, 0]).bounds,
+    [0, 0],
+  );
   // a corpus of 200,000 input files (no spread of one argument per file: past ~100k it overflows the stack)
   const F = 200_000;
   const big = {
@@ -673,8 +684,16 @@ test('setsTasks gives each verify-sets task a run of files of about equal estima
   const bigNum = { offsets: Array.from({ length: F + 1 }, (_, i) => i * 10), indexDocs: 0, runs: [] };
   const b = setsTasks(big as unknown as DedupConfig, bigNum, [10, 10, 10, 10]);
   assert.equal(b.sizes.length, 2);
-  assert.equal(setsCount(b.setsOf), 2);
-  assert.equal(setsCount([]), 0);
+  assert.equal(b.bounds.length, 3);
+});
+
+test("setsTaskOf finds the sets task of a node from the ranges' bounds", () => {
+  const bounds = [0, 320, 321, 800];
+  assert.deepEqual(
+    [0, 319, 320, 321, 799, 800, 5000].map((n) => setsTaskOf(bounds, n)),
+    [0, 0, 1, 2, 2, -1, -1],
+  );
+  assert.equal(setsTaskOf([0, 0], 0), -1);
 });
 
 test('jaccardSorted(a, b, t) stops early below t and answers >= t as the full merge, at J = t exactly too', () => {
@@ -984,7 +1003,7 @@ test("checkProfile counts each other pair that no task's likely pairs join and t
     want.set(Math.floor(u / block) * block, (want.get(Math.floor(u / block) * block) ?? 0) + a + b);
   }
   const flat = [...want].sort((x, y) => x[0] - y[0]).flat();
-  const args = { cfg, num: { offsets: [0, cut, nodes] } as never, setsOf: [0, 1], ranges: 2 };
+  const args = { cfg, num: { offsets: [0, cut, nodes] } as never, sets: [0, cut, nodes], ranges: 2 };
   assert.deepEqual(checkProfile(args, nodes), flat);
   assert.ok(flat.length > 20, 'blocks with checks');
   // a sets task of a run with one range wrote no open pairs: its pairs file gives the same profile

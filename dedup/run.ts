@@ -350,11 +350,11 @@ async function verifyStage(
   const candBytes = Array.from({ length: cfg.groups }, (_, g) =>
     inputFilesFor(join(cfg.workDir, 'cand'), g).reduce((a, f) => a + statSync(f).size, 0),
   );
-  // the sets tasks: runs of consecutive files of about equal estimated cost
-  const { setsOf, sizes } = setsTasks(cfg, num, candBytes);
+  // the sets tasks: consecutive node ranges of about equal estimated cost
+  const { bounds: setsBounds, sizes } = setsTasks(cfg, num, candBytes);
   const sets = await run.executor.runTasks(
     verifySetsTask,
-    { cfg, num, setsOf, ranges: run.workers },
+    { cfg, num, sets: setsBounds, ranges: run.workers },
     { name: 'dedup-verify-sets', stateDir: run.state, count: sizes.length, workers: run.workers, sizes },
   );
   // a range a worker: each range's task checks every likely pair too (verifyPlan), which more ranges repeat more often
@@ -364,7 +364,10 @@ async function verifyStage(
   const plan = recordedPlan(cfg, run, nodes, () =>
     verifyPlan(
       run.workers > 1
-        ? [...sets.map((s) => s.profile ?? []), checkProfile({ cfg, num, setsOf, ranges: run.workers }, nodes)]
+        ? [
+            ...sets.map((s) => s.profile ?? []),
+            checkProfile({ cfg, num, sets: setsBounds, ranges: run.workers }, nodes),
+          ]
         : [],
       run.workers,
       nodes,
@@ -374,7 +377,7 @@ async function verifyStage(
   const st = await run.executor
     .runTasks(
       verifyTask,
-      { cfg, num, setsOf, ranges: run.workers, plan },
+      { cfg, num, sets: setsBounds, ranges: run.workers, plan },
       {
         name: 'dedup-verify',
         stateDir: run.state,

@@ -33,8 +33,6 @@ import { jaccardSorted, sortedSet } from '../text.ts';
 import {
   pad,
   crashPoint,
-  fileGroups,
-  fileOf,
   groupOfFile,
   inputFilesFor,
   linesPath,
@@ -48,8 +46,11 @@ import type { DedupConfig } from '../config.ts';
 export interface VerifyArgs {
   cfg: DedupConfig;
   num: Numbering;
-  /** The sets task of each input file (setsTasks): runs of consecutive files. */
-  setsOf: number[];
+  /**
+   * The sets tasks' node ranges (setsTasks): task t takes the candidate documents of nodes sets[t] .. sets[t + 1] - 1
+   * (a range may start or end inside an input file).
+   */
+  sets: number[];
   /** The verify step's tasks (a plan by checkProfile when more than one: the sets tasks then write their open pairs). */
   ranges: number;
 }
@@ -68,58 +69,85 @@ const otherPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s
 /** Those of a sets task's other pairs that its likely pairs do not join (openPairs; the verify plan's input): u, v each, sorted. */
 const openPath = (cfg: DedupConfig, t: number) => join(cfg.workDir, 'vsets', `s${pad(t)}.open.bin`);
 
-/** The nodes first .. end - 1 of sets task `t` (its files': consecutive), and the groups of those files. */
+/** The nodes first .. end - 1 of sets task `t` (setsTasks), and the groups of the input files that hold them. */
 function setsRange(args: VerifyArgs, t: number): { first: number; end: number; groups: number[] } {
-  const { cfg, num, setsOf } = args;
-  let first = Infinity;
-  let end = 0;
+  const { cfg, num, sets } = args;
+  const first = sets[t]!;
+  const end = sets[t + 1]!;
   const groups = new Set<number>();
-  for (let fi = 0; fi < cfg.inputs.length; fi++) {
-    if (setsOf[fi] !== t) continue;
-    first = Math.min(first, num.offsets[fi]!);
-    end = Math.max(end, num.offsets[fi + 1]!);
-    groups.add(groupOfFile(cfg, fi));
-  }
-  return end === 0 ? { first: 0, end: 0, groups: [] } : { first, end, groups: [...groups] };
+  for (let fi = 0; fi < cfg.inputs.length; fi++)
+    if (num.offsets[fi]! < end && num.offsets[fi + 1]! > first) groups.add(groupOfFile(cfg, fi));
+  return first < end ? { first, end, groups: [...groups] } : { first: 0, end: 0, groups: [] };
 }
 
 /**
- * The sets task of each input file (`sizes`: each task's estimate): cfg.groups / 2 runs of consecutive files (fileGroups)
- * of about equal estimated cost, a file's cost its group's candidate records (`candBytes`: its cand/ files' bytes)
- * shared by the group's files by their documents (the candidates are where the near-duplicates are: in a few files,
- * often of one group). Derived from the run's settings and intermediates only, so a resumed run assigns the same.
+ * The verify sets tasks' node ranges (`bounds`: task t's nodes bounds[t] .. bounds[t + 1] - 1; `sizes`: each task's
+ * estimate): cfg.groups / 2 consecutive ranges of about equal estimated cost, a file's cost its group's candidate
+ * records (`candBytes`: its cand/ files' bytes) shared by the group's files by their documents (the candidates are
+ * where the near-duplicates are: in a few files, often of one group), and a file's cost spread evenly over its
+ * documents: a range ends inside a file where that is nearer its share than the file's ends (by more than
+ * SETS_SNAP of a share). With whole files a range took the heavy group's files or not: at 75 MB with 2 workers the
+ * two tasks' estimates were 32.7 / 28.9 M (the lanes' CPU 0.84 / 0.78 s); a range cut inside a file reads that file's
+ * lines up to its documents and its group's cand/ files, as the other range does (~15 ms at 75 MB). Derived from the
+ * run's settings and intermediates only, so a resumed run assigns the same.
  */
 export function setsTasks(
   cfg: DedupConfig,
   num: Numbering,
   candBytes: readonly number[],
-): { setsOf: number[]; sizes: number[] } {
+): { bounds: number[]; sizes: number[] } {
   const F = cfg.inputs.length;
-  const docs = (fi: number) => num.offsets[fi + 1]! - num.offsets[fi]!;
+  const o = num.offsets;
+  const nodes = o[F]!;
+  const docs = (fi: number) => o[fi + 1]! - o[fi]!;
   const groupDocs = new Array<number>(cfg.groups).fill(0);
   const groupFiles = new Array<number>(cfg.groups).fill(0);
   for (let fi = 0; fi < F; fi++) {
     groupDocs[groupOfFile(cfg, fi)]! += docs(fi);
     groupFiles[groupOfFile(cfg, fi)]!++;
   }
-  const cost = Array.from({ length: F }, (_, fi) => {
+  let cost = Array.from({ length: F }, (_, fi) => {
     const g = groupOfFile(cfg, fi);
     return (candBytes[g] ?? 0) * (groupDocs[g]! > 0 ? docs(fi) / groupDocs[g]! : 1 / groupFiles[g]!);
   });
-  // a task a worker (cfg.groups is twice the workers, or the files): a run cut inside a group reads the group's cand/
-  // files again; with cfg.groups runs the 51 MB set's sets step took 0.2-0.4 CPU-s more than with its 4 groups
-  const setsOf = fileGroups(cost, Math.min(F, Math.max(1, Math.round(cfg.groups / 2))));
-  const sizes = new Array<number>(setsCount(setsOf)).fill(0);
-  for (let fi = 0; fi < F; fi++) sizes[setsOf[fi]!]! += cost[fi]!;
-  return { setsOf, sizes };
+  let total = cost.reduce((a, c) => a + c, 0);
+  // no candidates: ranges of equal documents
+  if (!(total > 0)) {
+    cost = Array.from({ length: F }, (_, fi) => docs(fi));
+    total = nodes;
+  }
+  // a task a worker (cfg.groups is twice the workers): a range cut inside a group reads the group's cand/ files again;
+  // with cfg.groups tasks the 51 MB set's sets step took 0.2-0.4 CPU-s more than with its 4 groups
+  const tasks = Math.max(1, Math.min(nodes, Math.round(cfg.groups / 2)));
+  const share = total / tasks;
+  // the estimated cost of the nodes before `node` (a file's spread over its documents)
+  const costBefore = (node: number) => {
+    let c = 0;
+    for (let fi = 0; fi < F && o[fi]! < node; fi++)
+      c += o[fi + 1]! <= node ? cost[fi]! : (cost[fi]! * (node - o[fi]!)) / docs(fi);
+    return c;
+  };
+  const bounds = [0];
+  let fi = 0;
+  let before = 0;
+  for (let k = 1; k < tasks; k++) {
+    const want = share * k;
+    while (fi < F && before + cost[fi]! < want) before += cost[fi++]!;
+    if (fi >= F) break;
+    // inside file fi, or at one of its ends when that is within SETS_SNAP of a share of the cut
+    let cut = o[fi]! + Math.round(((want - before) / (cost[fi]! || 1)) * docs(fi));
+    if (want - before <= SETS_SNAP * share) cut = o[fi]!;
+    else if (before + cost[fi]! - want <= SETS_SNAP * share) cut = o[fi + 1]!;
+    if (cut > bounds.at(-1)! && cut < nodes) bounds.push(cut);
+  }
+  bounds.push(nodes);
+  const sizes: number[] = [];
+  for (let t = 0; t + 1 < bounds.length; t++) sizes.push(costBefore(bounds[t + 1]!) - costBefore(bounds[t]!));
+  return { bounds, sizes };
 }
 
-/** How many sets tasks `setsOf` (a task per input file) names: a loop, as a spread of one argument per file overflows the stack past ~100k files. */
-export function setsCount(setsOf: readonly number[]): number {
-  let n = 0;
-  for (const t of setsOf) if (t >= n) n = t + 1;
-  return n;
-}
+/** How near (a part of a task's share) a range's estimated end may be to a file's end to end there instead (setsTasks). */
+const SETS_SNAP = 0.02;
 
 /**
  * The candidate documents of the node range first .. end - 1 (a sets task's files): the nodes in the range of the
@@ -278,8 +306,8 @@ const CHECK_BLOCKS = 1024;
  * forests skip more of some ranges' pairs).
  */
 export function checkProfile(args: VerifyArgs, nodes: number): number[] {
-  const { cfg, setsOf } = args;
-  const n = setsCount(setsOf);
+  const { cfg, sets } = args;
+  const n = sets.length - 1;
   // each candidate document's set size (its sets task's index), and a forest of the likely pairs (union by index)
   const size = new Uint32Array(nodes);
   const parent = new Int32Array(nodes);
@@ -336,11 +364,11 @@ function taskPairs(
   lo: number,
   hi: number,
 ): { parts: Uint32Array[]; likely: number; total: number } {
-  const { cfg, setsOf } = args;
+  const { cfg, sets } = args;
   const pairsOf = (path: string) => recordsOf(path, 2);
   const parts: Uint32Array[] = [];
   let total = 0;
-  const n = setsCount(setsOf);
+  const n = sets.length - 1;
   for (let t = 0; t < n; t++) {
     parts.push(pairsOf(likelyPath(cfg, t)));
     total += parts[t]!.length / 2;
@@ -368,6 +396,19 @@ function taskPairs(
   // and threw away the filters' optimised code that had counted on a small integer (`--trace-deopt`, "code
   // dependencies" at this return)
   return { likely: n, total, parts };
+}
+
+/** The sets task whose range holds `node` (setsTasks' bounds; -1 past the last). */
+export function setsTaskOf(bounds: readonly number[], node: number): number {
+  if (!(node < bounds.at(-1)!)) return -1;
+  let lo = 0;
+  let hi = bounds.length - 2;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (bounds[mid]! <= node) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** A reader of a cand/ file's records (u, v, estimate; checked as read). */
@@ -439,7 +480,7 @@ export function setCheck(words: Uint32Array): number {
 
 /** Step a: shingle sets of the candidate documents of the task's files (a run of consecutive files, setsTasks). */
 async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx: TaskContext) {
-  const { cfg, num, setsOf } = args;
+  const { cfg, num } = args;
   // the task's node range, and the groups of its files (whose cand/ files record its documents' pairs)
   const { first, end, groups } = setsRange(args, rank);
   const { nodes: needed, likely, others, release } = rangeCandidates(cfg, groups, first, end);
@@ -462,9 +503,10 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
   let bytes = 0;
   try {
     for (let fi = 0; fi < cfg.inputs.length && needed.size > 0; fi++) {
-      if (setsOf[fi] !== rank) continue;
+      if (num.offsets[fi + 1]! <= first || num.offsets[fi]! >= end) continue;
       let any = false;
-      for (let n = num.offsets[fi]!; n < num.offsets[fi + 1]! && !any; n++) any = needed.has(n);
+      const to = Math.min(end, num.offsets[fi + 1]!);
+      for (let n = Math.max(first, num.offsets[fi]!); n < to && !any; n++) any = needed.has(n);
       if (!any) continue;
       await neededDocuments(cfg, num, fi, needed, (node, doc) => {
         const set = sortedSet(minhashShingles(cfg, doc.text, doc.lang));
@@ -820,7 +862,7 @@ function checkPairs(
 
 /** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
 async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ctx: TaskContext) {
-  const { cfg, num, plan } = args;
+  const { cfg, plan } = args;
   const lo = plan.bounds[rank];
   const hi = plan.bounds[rank + 1];
   if (lo === undefined || hi === undefined) throw new Error(`dedup verify: no range for task ${rank} in the plan`);
@@ -836,7 +878,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const files: (RecordRanges | Uint32Array[] | undefined)[] = [];
   let inMemory = 0;
   const locate = (node: number): Located => {
-    const g = args.setsOf[fileOf(num, node)[0]]!;
+    const g = setsTaskOf(args.sets, node);
     if (!files[g]) {
       const path = setsPath(cfg, g);
       if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
