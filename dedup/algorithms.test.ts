@@ -40,6 +40,7 @@ import {
   openPairs,
   readSetsFile,
   setCheck,
+  candShare,
   setsTaskOf,
   setsTasks,
   verifyPlan,
@@ -651,24 +652,48 @@ test("verifyPlan cuts the candidate pairs into ranges of about equal cost at the
   }
 });
 
-test('setsTasks gives each verify-sets task a node range of about equal estimated cost, cut inside a file', () => {
-  // 8 files of 100 documents in 4 groups of 2 (2 workers): 2 tasks; the candidates in group 1 (files 2, 3), some in 3
+test("setsTasks gives each verify-sets task a node range of about equal estimated cost (the candidates' text), cut inside a file", () => {
+  // 8 files of 100 documents in 4 groups of 2 (2 workers): 2 tasks
   const cfg = { inputs: Array.from({ length: 8 }, (_, i) => `f${i}`), groups: 4, groupOf: [0, 0, 1, 1, 2, 2, 3, 3] };
   const num = { offsets: Array.from({ length: 9 }, (_, i) => i * 100), indexDocs: 0, runs: [] };
   const C = cfg as unknown as DedupConfig;
-  // files 2 and 3 cost 500 each, 6 and 7 100 each: the share (600) ends a fifth into file 3 (whole files: 500 / 700)
-  assert.deepEqual(setsTasks(C, num, [0, 1000, 0, 200]), { bounds: [0, 320, 800], sizes: [600, 600] });
-  // a share's end within SETS_SNAP (2%) of a file's end: the range ends there
-  assert.deepEqual(setsTasks(C, num, [0, 1000, 0, 20]), { bounds: [0, 300, 800], sizes: [500, 520] });
+  // cand/ bytes of r records a document (12 bytes a record, 200 documents a group): candShare r / (r + 5)
+  const cand = (...r: number[]) => r.map((x) => 12 * x * 200);
+  assert.equal(candShare(cand(45)[0]!, 200), 0.9);
+  assert.equal(candShare(0, 200), 0);
+  assert.equal(candShare(0, 0), 0);
+  const text = new Array<number>(8).fill(1000);
+  // group 0 holds 82% of the cand/ bytes but 47% of the estimated cost (files 900, 900, 500 × 4, 0, 0): the share
+  // (1900) ends 100 into file 2, of which the second task also pays SETS_RESCAN (10%) of the part before: 21 documents
+  const r = setsTasks(C, num, cand(45, 5, 5, 0), text);
+  assert.deepEqual(r.bounds, [0, 221, 800]);
+  assert.deepEqual(
+    r.sizes.map((x) => Math.round(x * 10) / 10),
+    [1905, 1905.5],
+  );
+  // by text: file 0 of 2,800 bytes costs 2,520, and the share (2710) ends 190 into file 1
+  const heavy = setsTasks(C, num, cand(45, 5, 5, 0), [2800, ...text.slice(1)]);
+  assert.deepEqual(heavy.bounds, [0, 122, 800]);
+  assert.deepEqual(
+    heavy.sizes.map((x) => Math.round(x * 10) / 10),
+    [2718, 2721.8],
+  );
+  // a share's end within SETS_SNAP (5%) of a file's end: the range ends there (1922.5 is 77.5 past file 1's end)
+  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0), [1050, ...text.slice(1)]), {
+    bounds: [0, 200, 800],
+    sizes: [1845, 2000],
+  });
+  // without the files' text: their documents
+  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0)).bounds, [0, 221, 800]);
   // no candidates: ranges by documents
   assert.deepEqual(setsTasks(C, num, [0, 0, 0, 0]).bounds, [0, 400, 800]);
   // one worker (2 groups): one task
   const one = { ...cfg, groups: 2, groupOf: [0, 0, 0, 0, 1, 1, 1, 1] } as unknown as DedupConfig;
-  assert.deepEqual(setsTasks(one, num, [1000, 200]), { bounds: [0, 800], sizes: [1200] });
-  // 3 workers over 2 files: 3 ranges, two of them inside the first file
+  assert.deepEqual(setsTasks(one, num, [24_000, 24_000], text), { bounds: [0, 800], sizes: [4000] });
+  // 3 workers over 2 files: 3 ranges, two of them inside the first file (later ones a little shorter: SETS_RESCAN)
   const three = { inputs: ['a', 'b'], groups: 6, groupOf: [0, 3] } as unknown as DedupConfig;
   const n3 = { offsets: [0, 90, 100], indexDocs: 0, runs: [] };
-  assert.deepEqual(setsTasks(three, n3, [900, 0, 0, 0, 0, 0]).bounds, [0, 30, 60, 100]);
+  assert.deepEqual(setsTasks(three, n3, [900, 0, 0, 0, 0, 0]).bounds, [0, 32, 63, 100]);
   // no documents: one empty range
   assert.deepEqual(
     setsTasks(C, { offsets: new Array<number>(9).fill(0), indexDocs: 0, runs: [] }, [0, 0, 0, 0]).bounds,
@@ -682,7 +707,7 @@ test('setsTasks gives each verify-sets task a node range of about equal estimate
     groupOf: Array.from({ length: F }, (_, i) => i >> 16),
   };
   const bigNum = { offsets: Array.from({ length: F + 1 }, (_, i) => i * 10), indexDocs: 0, runs: [] };
-  const b = setsTasks(big as unknown as DedupConfig, bigNum, [10, 10, 10, 10]);
+  const b = setsTasks(big as unknown as DedupConfig, bigNum, [10, 10, 10, 10], new Array<number>(F).fill(100));
   assert.equal(b.sizes.length, 2);
   assert.equal(b.bounds.length, 3);
 });

@@ -350,8 +350,14 @@ async function verifyStage(
   const candBytes = Array.from({ length: cfg.groups }, (_, g) =>
     inputFilesFor(join(cfg.workDir, 'cand'), g).reduce((a, f) => a + statSync(f).size, 0),
   );
-  // the sets tasks: consecutive node ranges of about equal estimated cost
-  const { bounds: setsBounds, sizes } = setsTasks(cfg, num, candBytes);
+  // the sets tasks: consecutive node ranges of about equal estimated cost (the text of each file, as signed)
+  const textBytes = cfg.inputs.map((_, fi) => signedFile(cfg, fi)?.bytes);
+  const { bounds: setsBounds, sizes } = setsTasks(
+    cfg,
+    num,
+    candBytes,
+    textBytes.every((b) => b !== undefined) ? textBytes : undefined,
+  );
   const sets = await run.executor.runTasks(
     verifySetsTask,
     { cfg, num, sets: setsBounds, ranges: run.workers },

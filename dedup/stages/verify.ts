@@ -82,33 +82,32 @@ function setsRange(args: VerifyArgs, t: number): { first: number; end: number; g
 
 /**
  * The verify sets tasks' node ranges (`bounds`: task t's nodes bounds[t] .. bounds[t + 1] - 1; `sizes`: each task's
- * estimate): cfg.groups / 2 consecutive ranges of about equal estimated cost, a file's cost its group's candidate
- * records (`candBytes`: its cand/ files' bytes) shared by the group's files by their documents (the candidates are
- * where the near-duplicates are: in a few files, often of one group), and a file's cost spread evenly over its
- * documents: a range ends inside a file where that is nearer its share than the file's ends (by more than
- * SETS_SNAP of a share). With whole files a range took the heavy group's files or not: at 75 MB with 2 workers the
- * two tasks' estimates were 32.7 / 28.9 M (the lanes' CPU 0.84 / 0.78 s); a range cut inside a file reads that file's
- * lines up to its documents and its group's cand/ files, as the other range does (~15 ms at 75 MB). Derived from the
- * run's settings and intermediates only, so a resumed run assigns the same.
+ * estimate): cfg.groups / 2 consecutive ranges of about equal estimated cost. A task's cost is mostly its candidate
+ * documents' text (their shingle sets): a file's cost is its text (`fileBytes`: its documents' UTF-8 bytes, as signed; without
+ * them its documents) times the share of its group's documents that are candidates, estimated from the group's candidate
+ * records (`candBytes`: its cand/ files' bytes) per document (candShare). A file's cost is spread evenly over its
+ * documents, and a range ends inside a file where that is nearer its share than the file's ends (by more than
+ * SETS_SNAP of a share); the task that starts inside a file also decodes the file's lines before its range
+ * (SETS_RESCAN of their cost, charged to it). Big set (75 MB + 100 MB of package documentation, 2 workers): group 0
+ * held 98% of the cand/ bytes but 49% of the candidates' text, and sharing the cost by cand/ bytes gave the tasks
+ * 21.9 / 61.8 M characters of candidates (CPU 0.94 / 1.84 s). Derived from the run's settings and intermediates
+ * only, so a resumed run assigns the same.
  */
 export function setsTasks(
   cfg: DedupConfig,
   num: Numbering,
   candBytes: readonly number[],
+  fileBytes?: readonly number[],
 ): { bounds: number[]; sizes: number[] } {
   const F = cfg.inputs.length;
   const o = num.offsets;
   const nodes = o[F]!;
   const docs = (fi: number) => o[fi + 1]! - o[fi]!;
   const groupDocs = new Array<number>(cfg.groups).fill(0);
-  const groupFiles = new Array<number>(cfg.groups).fill(0);
-  for (let fi = 0; fi < F; fi++) {
-    groupDocs[groupOfFile(cfg, fi)]! += docs(fi);
-    groupFiles[groupOfFile(cfg, fi)]!++;
-  }
+  for (let fi = 0; fi < F; fi++) groupDocs[groupOfFile(cfg, fi)]! += docs(fi);
   let cost = Array.from({ length: F }, (_, fi) => {
     const g = groupOfFile(cfg, fi);
-    return (candBytes[g] ?? 0) * (groupDocs[g]! > 0 ? docs(fi) / groupDocs[g]! : 1 / groupFiles[g]!);
+    return (fileBytes?.[fi] ?? docs(fi)) * candShare(candBytes[g] ?? 0, groupDocs[g]!);
   });
   let total = cost.reduce((a, c) => a + c, 0);
   // no candidates: ranges of equal documents
@@ -127,6 +126,12 @@ export function setsTasks(
       c += o[fi + 1]! <= node ? cost[fi]! : (cost[fi]! * (node - o[fi]!)) / docs(fi);
     return c;
   };
+  // what a range that starts at `node` inside a file pays for that file's lines before it
+  const rescan = (node: number) => {
+    let fi = 0;
+    while (fi < F && o[fi + 1]! <= node) fi++;
+    return fi < F && node > o[fi]! ? SETS_RESCAN * (costBefore(node) - costBefore(o[fi]!)) : 0;
+  };
   const bounds = [0];
   let fi = 0;
   let before = 0;
@@ -134,20 +139,46 @@ export function setsTasks(
     const want = share * k;
     while (fi < F && before + cost[fi]! < want) before += cost[fi++]!;
     if (fi >= F) break;
-    // inside file fi, or at one of its ends when that is within SETS_SNAP of a share of the cut
-    let cut = o[fi]! + Math.round(((want - before) / (cost[fi]! || 1)) * docs(fi));
+    // inside file fi (the next range pays SETS_RESCAN of the part before: the cut moves by half of that), or at one
+    // of its ends when that is within SETS_SNAP of a share of the cut
+    const part = (want - before) / ((cost[fi]! || 1) * (1 - SETS_RESCAN / 2));
+    let cut = o[fi]! + Math.round(Math.min(1, part) * docs(fi));
     if (want - before <= SETS_SNAP * share) cut = o[fi]!;
     else if (before + cost[fi]! - want <= SETS_SNAP * share) cut = o[fi + 1]!;
     if (cut > bounds.at(-1)! && cut < nodes) bounds.push(cut);
   }
   bounds.push(nodes);
   const sizes: number[] = [];
-  for (let t = 0; t + 1 < bounds.length; t++) sizes.push(costBefore(bounds[t + 1]!) - costBefore(bounds[t]!));
+  for (let t = 0; t + 1 < bounds.length; t++)
+    sizes.push(costBefore(bounds[t + 1]!) - costBefore(bounds[t]!) + rescan(bounds[t]!));
   return { bounds, sizes };
 }
 
-/** How near (a part of a task's share) a range's estimated end may be to a file's end to end there instead (setsTasks). */
-const SETS_SNAP = 0.02;
+/**
+ * How near (a part of a task's share) a range's estimated end may be to a file's end to end there instead (setsTasks):
+ * a range cut inside a file costs its task that file's lines before it and its group's cand/ files again (SETS_RESCAN),
+ * and the estimate is within ~5% (the big set: 41.6 / 42.1 M characters of candidates for 44.1 / 42.7 M estimated).
+ */
+const SETS_SNAP = 0.05;
+
+/**
+ * What decoding a file's lines before a range costs the range's task, a part of those lines' estimated cost (zstd
+ * and the line scan, no parse or sets; with the re-read of the group's cand/ files: at 75 MB ~15 ms of ~0.8 s).
+ */
+const SETS_RESCAN = 0.1;
+
+/** Candidate records per document at which about half of a group's text is its candidates' (candShare). */
+const CAND_HALF_RECORDS = 5;
+
+/**
+ * The estimated share of a group's text that is its candidates', from its `docs` documents and its cand/ files' bytes
+ * (12-byte records; a pair has one per band it shares, so a candidate has many): r / (r + CAND_HALF_RECORDS) of r
+ * records a document. Measured (2 workers): r = 0.1-0.6: 3-20%; 19-20: 78%; 250-350: 90-93%.
+ */
+export function candShare(candBytes: number, docs: number): number {
+  const r = docs > 0 ? candBytes / 12 / docs : 0;
+  return r / (r + CAND_HALF_RECORDS);
+}
 
 /**
  * The candidate documents of the node range first .. end - 1 (a sets task's files): the nodes in the range of the
