@@ -662,34 +662,30 @@ test("setsTasks gives each verify-sets task a node range of about equal estimate
   assert.equal(candShare(cand(45)[0]!, 200), 0.9);
   assert.equal(candShare(0, 200), 0);
   assert.equal(candShare(0, 0), 0);
-  const text = new Array<number>(8).fill(1000);
-  // group 0 holds 82% of the cand/ bytes but 47% of the estimated cost (files 900, 900, 500 × 4, 0, 0): the share
-  // (1900) ends 100 into file 2, of which the second task also pays SETS_RESCAN (10%) of the part before: 21 documents
+  const text = new Array<number>(8).fill(10_000);
+  // a file's cost: its text × its group's candShare, and CAND_BYTE_COST (0.33) of its group's cand/ bytes by its
+  // documents: files 0, 1: 9,000 + 17,820; 2-5: 5,000 + 1,980; 6, 7: 0. The share (40,780) ends 13,960 into file 1,
+  // of which the second task also pays SETS_RESCAN (10%) of the part before: 55 documents
   const r = setsTasks(C, num, cand(45, 5, 5, 0), text);
-  assert.deepEqual(r.bounds, [0, 221, 800]);
+  assert.deepEqual(r.bounds, [0, 155, 800]);
   assert.deepEqual(
     r.sizes.map((x) => Math.round(x * 10) / 10),
-    [1905, 1905.5],
+    [41_571, 41_464.1],
   );
-  // by text: file 0 of 2,800 bytes costs 2,520, and the share (2710) ends 190 into file 1
-  const heavy = setsTasks(C, num, cand(45, 5, 5, 0), [2800, ...text.slice(1)]);
-  assert.deepEqual(heavy.bounds, [0, 122, 800]);
-  assert.deepEqual(
-    heavy.sizes.map((x) => Math.round(x * 10) / 10),
-    [2718, 2721.8],
-  );
-  // a share's end within SETS_SNAP (5%) of a file's end: the range ends there (1922.5 is 77.5 past file 1's end)
-  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0), [1050, ...text.slice(1)]), {
+  // by text: file 0 of 28,000 bytes costs 43,020, and the share ends 23 documents into file 1
+  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0), [28_000, ...text.slice(1)]).bounds, [0, 123, 800]);
+  // a share's end within SETS_SNAP (5%) of a file's end: the range ends there (51,780 is 1,860 before file 1's end)
+  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0), [10_000, 10_000, 21_000, 21_000, 21_000, 21_000, 0, 0]), {
     bounds: [0, 200, 800],
-    sizes: [1845, 2000],
+    sizes: [53_640, 49_920],
   });
   // without the files' text: their documents
-  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0)).bounds, [0, 221, 800]);
+  assert.deepEqual(setsTasks(C, num, cand(45, 5, 5, 0)).bounds, [0, 124, 800]);
   // no candidates: ranges by documents
   assert.deepEqual(setsTasks(C, num, [0, 0, 0, 0]).bounds, [0, 400, 800]);
   // one worker (2 groups): one task
   const one = { ...cfg, groups: 2, groupOf: [0, 0, 0, 0, 1, 1, 1, 1] } as unknown as DedupConfig;
-  assert.deepEqual(setsTasks(one, num, [24_000, 24_000], text), { bounds: [0, 800], sizes: [4000] });
+  assert.deepEqual(setsTasks(one, num, [24_000, 24_000], text), { bounds: [0, 800], sizes: [55_840] });
   // 3 workers over 2 files: 3 ranges, two of them inside the first file (later ones a little shorter: SETS_RESCAN)
   const three = { inputs: ['a', 'b'], groups: 6, groupOf: [0, 3] } as unknown as DedupConfig;
   const n3 = { offsets: [0, 90, 100], indexDocs: 0, runs: [] };

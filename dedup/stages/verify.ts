@@ -83,15 +83,17 @@ function setsRange(args: VerifyArgs, t: number): { first: number; end: number; g
 /**
  * The verify sets tasks' node ranges (`bounds`: task t's nodes bounds[t] .. bounds[t + 1] - 1; `sizes`: each task's
  * estimate): cfg.groups / 2 consecutive ranges of about equal estimated cost. A task's cost is mostly its candidate
- * documents' text (their shingle sets): a file's cost is its text (`fileBytes`: its documents' UTF-8 bytes, as signed; without
- * them its documents) times the share of its group's documents that are candidates, estimated from the group's candidate
- * records (`candBytes`: its cand/ files' bytes) per document (candShare). A file's cost is spread evenly over its
- * documents, and a range ends inside a file where that is nearer its share than the file's ends (by more than
- * SETS_SNAP of a share); the task that starts inside a file also decodes the file's lines before its range
- * (SETS_RESCAN of their cost, charged to it). Big set (75 MB + 100 MB of package documentation, 2 workers): group 0
- * held 98% of the cand/ bytes but 49% of the candidates' text, and sharing the cost by cand/ bytes gave the tasks
- * 21.9 / 61.8 M characters of candidates (CPU 0.94 / 1.84 s). Derived from the run's settings and intermediates
- * only, so a resumed run assigns the same.
+ * documents' text (their shingle sets) and its pairs' cand/ records: a file's cost is its text (`fileBytes`: its
+ * documents' UTF-8 bytes, as signed; without them its documents) times the share of its group's text that is
+ * candidates', estimated from the group's candidate records (`candBytes`: its cand/ files' bytes) a document
+ * (candShare), plus CAND_BYTE_COST of its group's cand/ bytes shared by the group's files by their documents. A
+ * file's cost is spread evenly over its documents, and a range ends inside a file where that is nearer its share than
+ * the file's ends (by more than SETS_SNAP of a share); the task that starts inside a file also decodes the file's
+ * lines before its range (SETS_RESCAN of their cost, charged to it). Big set (75 MB + 100 MB of package
+ * documentation, 2 workers): group 0 held 98% of the cand/ bytes but 49% of the candidates' text, and sharing the
+ * cost by cand/ bytes alone gave the tasks 21.9 / 61.8 M characters of candidates (CPU 0.85 / 1.78 s); by text
+ * alone, 41.6 / 42.1 M, but CPU 1.59 / 1.20 (group 0's 3.8 M records). Derived from the run's settings and
+ * intermediates only, so a resumed run assigns the same.
  */
 export function setsTasks(
   cfg: DedupConfig,
@@ -107,7 +109,11 @@ export function setsTasks(
   for (let fi = 0; fi < F; fi++) groupDocs[groupOfFile(cfg, fi)]! += docs(fi);
   let cost = Array.from({ length: F }, (_, fi) => {
     const g = groupOfFile(cfg, fi);
-    return (fileBytes?.[fi] ?? docs(fi)) * candShare(candBytes[g] ?? 0, groupDocs[g]!);
+    const byDocs = groupDocs[g]! > 0 ? docs(fi) / groupDocs[g]! : 0;
+    return (
+      (fileBytes?.[fi] ?? docs(fi)) * candShare(candBytes[g] ?? 0, groupDocs[g]!) +
+      CAND_BYTE_COST * (candBytes[g] ?? 0) * byDocs
+    );
   });
   let total = cost.reduce((a, c) => a + c, 0);
   // no candidates: ranges of equal documents
@@ -166,6 +172,13 @@ const SETS_SNAP = 0.05;
  * and the line scan, no parse or sets; with the re-read of the group's cand/ files: at 75 MB ~15 ms of ~0.8 s).
  */
 const SETS_RESCAN = 0.1;
+
+/**
+ * What a byte of a group's cand/ records costs the sets task of its first nodes (their pairs' scan, sort and files),
+ * shared by the group's files by their documents, in bytes of candidates' text (setsTasks): the big set's 2-worker
+ * runs (sets CPU ~25 ns a character of candidates, ~100 ns a 12-byte record).
+ */
+const CAND_BYTE_COST = 0.33;
 
 /** Candidate records per document at which about half of a group's text is its candidates' (candShare). */
 const CAND_HALF_RECORDS = 5;
