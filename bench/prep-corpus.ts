@@ -30,6 +30,7 @@ import { zstdCompress } from '../pipeline/readers/zstd.ts';
 import { normalizeSample, roffToText, type SampleDoc } from '../corpora-manifests/sample/convert.ts';
 import { readLines } from '../pipeline/readers/jsonl.ts';
 import { writeFileAtomic } from '../pipeline/fsutil.ts';
+import { regularFilesUnder } from './files.ts';
 
 const { values, positionals } = parseArgs({
   options: { mb: { type: 'string', default: '12' }, tiny: { type: 'string' }, docs: { type: 'string' } },
@@ -98,24 +99,12 @@ function moStrings(buf: Buffer): string[] {
   return outS;
 }
 
-/** Every regular file under `dir`, in path order. */
-function walk(dir: string): string[] {
-  const outP: string[] = [];
-  for (const n of readdirSync(dir).sort()) {
-    const p = join(dir, n);
-    const st = lstatSync(p);
-    if (st.isDirectory()) outP.push(...walk(p));
-    else if (st.isFile()) outP.push(p);
-  }
-  return outP;
-}
-
 mkdirSync(out, { recursive: true });
 if (values.docs) {
   const cap = Number(values.docs) * 1e6;
   const docs: SampleDoc[] = [];
   let bytes = 0;
-  for (const p of walk('/usr/share/doc')) {
+  for (const p of regularFilesUnder('/usr/share/doc')) {
     if (/copyright|\.(html|png|svg|jpg|gif|pdf|css|js|json|xml|py|c|h|sh|pl|el|conf|cfg|ini|ya?ml)(\.gz)?$/i.test(p))
       continue;
     let text: string;

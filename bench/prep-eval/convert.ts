@@ -17,10 +17,11 @@
  * properties (mixed: 20-80% of the prose units are Latin words; table: >= 30% of non-empty lines are table rows;
  * code: >= 30% of the characters are in <pre> blocks). The language label of each document is in labels.jsonl.
  */
-import { readFileSync, readdirSync, lstatSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, relative, basename } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
+import { regularFilesUnder } from '../files.ts';
 import {
   htmlToText,
   splitHtmlSections,
@@ -40,16 +41,6 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function readUtf8(path: string): string {
   const buf = path.endsWith('.gz') ? gunzipSync(readFileSync(path)) : readFileSync(path);
   return utf8.decode(buf);
-}
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  for (const n of readdirSync(dir).sort()) {
-    const p = join(dir, n);
-    const st = lstatSync(p);
-    if (st.isDirectory()) out.push(...walk(p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
 }
 function version(root: string, pkg: string): string {
   const f = join(root, pkg, '.version');
@@ -134,7 +125,7 @@ function docbook(
 ): EvalDoc[] {
   const ver = version(root, pkg);
   const out: EvalDoc[] = [];
-  for (const f of walk(join(root, pkg, dir))) {
+  for (const f of regularFilesUnder(join(root, pkg, dir))) {
     if (!suffix.test(f) || basename(f).startsWith('index.')) continue;
     for (const s of splitHtmlSections(readUtf8(f))) {
       const d = doc(
@@ -156,7 +147,7 @@ function docbook(
 function asciidoc(root: string, pkg: string, dir: string, locale: string, license: string): EvalDoc[] {
   const ver = version(root, pkg);
   const out: EvalDoc[] = [];
-  for (const f of walk(join(root, pkg, dir))) {
+  for (const f of regularFilesUnder(join(root, pkg, dir))) {
     if (!f.endsWith('.html')) continue;
     const html = readUtf8(f).replace(/<h([2-5]) id="([^"]+)">/g, '<h$1 class="title"><a id="$2"></a>');
     for (const s of splitHtmlSections(html)) {
@@ -188,7 +179,9 @@ function pages(
   first = 0,
 ): EvalDoc[] {
   const ver = version(root, pkg);
-  const files = walk(join(root, pkg, dir)).filter((f) => suffix.test(f) && !/big-page|index_toc|\/index\./.test(f));
+  const files = regularFilesUnder(join(root, pkg, dir)).filter(
+    (f) => suffix.test(f) && !/big-page|index_toc|\/index\./.test(f),
+  );
   const out: EvalDoc[] = [];
   for (let i = first; i < files.length; i += step) {
     const f = files[i];
@@ -273,7 +266,7 @@ function man(
   first = 0,
 ): EvalDoc[] {
   const ver = version(root, pkg);
-  const files = walk(join(root, pkg, dir)).filter((f) => /\.\d\w*(\.gz)?$/.test(f));
+  const files = regularFilesUnder(join(root, pkg, dir)).filter((f) => /\.\d\w*(\.gz)?$/.test(f));
   const out: EvalDoc[] = [];
   let k = 0;
   for (const f of files) {
