@@ -16,6 +16,7 @@ import {
   pad,
   bandRuns,
   crashPoint,
+  lastAtMost,
   type Numbering,
   nodeOf,
   groupOfFile,
@@ -109,15 +110,7 @@ export class NodeGroups {
   }
   /** The group of node n (n ≥ 0). */
   of(n: number): number {
-    const s = this.starts;
-    let lo = 0;
-    let hi = s.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (s[mid]! <= n) lo = mid;
-      else hi = mid - 1;
-    }
-    return this.groups[lo]!;
+    return this.groups[lastAtMost(this.starts, n, this.starts.length)]!;
   }
 }
 

@@ -153,18 +153,27 @@ export function nodeOf(num: Numbering, file: number, doc: number): number {
   return file === INDEX_FILE ? num.offsets[num.offsets.length - 1]! + doc : num.offsets[file]! + doc;
 }
 
+/**
+ * The last index i < n of ascending `a` with a[i] <= x (a binary search; a[0] <= x is the caller's: 0 otherwise): the
+ * file of a node (fileOf), a node's group (buckets.ts NodeGroups), a node's verify sets task (verify.ts setsTaskOf).
+ */
+export function lastAtMost(a: ArrayLike<number>, x: number, n: number): number {
+  let lo = 0;
+  let hi = n - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (a[mid]! <= x) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 /** File index of a node (INDEX_FILE for index documents) and its document number in that file. */
 export function fileOf(num: Numbering, node: number): [number, number] {
   const o = num.offsets;
   const F = o.length - 1;
   if (node >= o[F]!) return [INDEX_FILE, node - o[F]!];
-  let lo = 0;
-  let hi = F - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (o[mid]! <= node) lo = mid;
-    else hi = mid - 1;
-  }
+  let lo = lastAtMost(o, node, F);
   // skip empty files that share the offset
   while (lo + 1 < F && o[lo + 1]! <= node) lo++;
   return [lo, node - o[lo]!];

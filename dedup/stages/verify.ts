@@ -33,6 +33,7 @@ import { jaccardSorted, sortedSet } from '../text.ts';
 import {
   pad,
   crashPoint,
+  lastAtMost,
   groupOfFile,
   inputFilesFor,
   linesPath,
@@ -445,14 +446,7 @@ function taskPairs(
 /** The sets task whose range holds `node` (setsTasks' bounds; -1 past the last). */
 export function setsTaskOf(bounds: readonly number[], node: number): number {
   if (!(node < bounds.at(-1)!)) return -1;
-  let lo = 0;
-  let hi = bounds.length - 2;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (bounds[mid]! <= node) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
+  return lastAtMost(bounds, node, bounds.length - 1);
 }
 
 /** A reader of a cand/ file's records (u, v, estimate; checked as read). */
