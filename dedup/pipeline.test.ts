@@ -943,7 +943,7 @@ test('a verify step killed with 2 workers resumes with 1 worker on the recorded 
   );
 });
 
-test('the filter step with several workers gives its tasks an estimate of their cost: the bytes they keep, and a share of those they read', async () => {
+test('the filter step with several workers gives its tasks an estimate of their cost: the bytes they keep, a share of those they read, and the documents they keep', async () => {
   const dir = tmpDir('dd-fcost-');
   const rnd = seededRandom(5);
   // group 0: the larger input, ten near-copies of one document (nine dropped); group 1: ten distinct documents
@@ -981,8 +981,43 @@ test('the filter step with several workers gives its tasks an estimate of their 
   const sizes = given.get(2);
   assert.ok(sizes, 'two workers: an estimate per group');
   const bytes = [copies, distinct].map((t) => t.reduce((a, s) => a + Buffer.byteLength(s), 0));
-  const expect = [bytes[0]! / 10 + 0.3 * bytes[0]!, bytes[1]! + 0.3 * bytes[1]!];
+  // a kept document also costs 1000 bytes' worth: one kept in group 0, ten in group 1
+  const expect = [bytes[0]! / 10 + 0.3 * bytes[0]! + 1000, bytes[1]! + 0.3 * bytes[1]! + 10 * 1000];
   for (let g = 0; g < 2; g++)
     assert.ok(Math.abs(sizes[g]! - expect[g]!) < 1e-6 * expect[g]!, `group ${g}: ${sizes[g]}`);
   assert.ok(sizes[1]! > sizes[0]!, 'the group of distinct documents first, though its input is smaller');
+});
+
+test('the filter estimate counts the documents a group keeps: many short documents go before a few long ones of more bytes', async () => {
+  const dir = tmpDir('dd-fdocs-');
+  const rnd = seededRandom(7);
+  // group 0: two long distinct documents; group 1: thirty short distinct ones, fewer bytes in all
+  const long = Array.from({ length: 2 }, () => randomEn(rnd, 3000));
+  const short = Array.from({ length: 30 }, () => randomEn(rnd, 150));
+  const files = [long, short].map((texts, f) => {
+    const file = join(dir, `in${f}.jsonl`);
+    writeFileSync(file, texts.map((text, i) => JSON.stringify({ id: `f${f}-${i}`, text })).join('\n') + '\n');
+    return file;
+  });
+  const bytes = [long, short].map((t) => t.reduce((a, s) => a + Buffer.byteLength(s), 0));
+  assert.ok(bytes[0]! > bytes[1]!, 'group 0 holds more text');
+  let sizes: number[] | undefined;
+  class Spy extends LocalExecutor {
+    override runTasks<A, R extends TaskResult>(task: Task<string, A, R>, args: NoInfer<A>, o: RunTasksOptions) {
+      if (o.name === 'dedup-filter') sizes = o.sizes;
+      return super.runTasks(task, args, o);
+    }
+  }
+  const out = join(dir, 'out');
+  const r = await runDedup(
+    { ...cfgFor('minhash', files, out), groups: 2 },
+    new Spy({ inProcess: 'always', ...quiet }),
+    {
+      workers: 2,
+      log: noLog,
+    },
+  );
+  assert.deepEqual([r.read, r.kept], [32, 32], 'nothing dropped');
+  assert.ok(sizes, 'two workers: an estimate per group');
+  assert.ok(sizes[1]! > sizes[0]!, `the group of thirty short documents first (${sizes.join(', ')})`);
 });
