@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -166,7 +166,7 @@ test('dist/steel.cjs: cli/steel.js runs it with its code cache, nothing of dist/
     assert.equal(viaSteel.status, 0, viaSteel.stderr);
     const loaded = readFileSync(log, 'utf8').trim().split('\n');
     assert.deepEqual(
-      loaded.filter((u) => u.startsWith('file:') && !u.endsWith('/cli/steel.js') && !u.endsWith('/cli/dist.mjs')),
+      loaded.filter((u) => u.startsWith('file:') && !/\/cli\/(steel\.js|dist\.mjs|prep-workers\.mjs)$/.test(u)),
       [],
     );
     const viaModules = spawnSync(
@@ -264,4 +264,48 @@ test('a prep of N ≥ 2 local workers: N − 1 bundle workers started before the
   assert.equal(out.early.length, 1);
   assert.deepEqual(out.pids, out.early, 'the executor forked a worker of its own instead of taking the early one');
   assert.equal(out.worker, '1');
+});
+
+test("cli/steel.js starts a prep's workers before it reads cli/dist.mjs and walks the sources (distState)", () => {
+  const b = spawnSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--if-stale'], { encoding: 'utf8' });
+  assert.equal(b.status, 0, b.stderr);
+  const dir = mkdtempSync(join(tmpdir(), 'steel-early-'));
+  try {
+    // records, in the steel process, the order of its first fork and its first readdirSync (distState's walk)
+    const hook = join(dir, 'hook.mjs');
+    writeFileSync(
+      hook,
+      `import cp from 'node:child_process';
+      import fs from 'node:fs';
+      import { syncBuiltinESMExports } from 'node:module';
+      const order = [];
+      if (!process.send) {
+        const fork = cp.fork, readdirSync = fs.readdirSync;
+        cp.fork = (...a) => (order.push('fork'), fork(...a));
+        fs.readdirSync = (...a) => (order.push('readdir'), readdirSync(...a));
+        syncBuiltinESMExports();
+        process.on('exit', () => process.stderr.write('ORDER ' + [...new Set(order)].join(',') + '\\n'));
+      }`,
+    );
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        pathToFileURL(hook).href,
+        join(ROOT, 'cli/steel.js'),
+        'prep',
+        '--workers',
+        '2',
+        '--input',
+        join(dir, 'none.jsonl'),
+        '--out',
+        join(dir, 'out'),
+      ],
+      { encoding: 'utf8', cwd: dir },
+    );
+    const order = /^ORDER (.*)$/m.exec(r.stderr)?.[1];
+    assert.equal(order?.split(',').slice(0, 2).join(','), 'fork,readdir', r.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
