@@ -395,53 +395,112 @@ export interface VerifyPlan {
   sizes: number[];
 }
 
+/** Pairs of another range's likely pairs a verify task checks between two looks for that range's likely edges. */
+const LIKELY_CHUNK = 2048;
+
 /**
- * A verify task's candidate pairs (u, v), u < v, each once, as u · 2³² + v: first every likely pair (the sets tasks'
- * vsets/sT.likely.bin files, in task order: by u and v), whatever its u (they join their documents before the others
- * are reached, and the task's forest then skips those; every task checks all of them in the same order, so each has
- * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the
- * vsets/sT.pairs.bin files of the sets tasks whose nodes the range overlaps (each by u and v, the tasks' nodes
- * ascending: a first node's pairs together). As `parts` of (u, v) words, the files' own (no copy into one array):
- * the first `likely` parts the likely pairs'; `total` pairs in all.
+ * A verify task's candidate pairs (u, v), u < v, each once, as `parts` of (u, v) words, the files' own (no copy into
+ * one array), each of a `kinds` kind, `total` pairs in all:
+ *  - OWN_LIKELY: its range's likely pairs (sketch estimate at the threshold or above; lo ≤ u < hi: the sets tasks'
+ *    vsets/sT.likely.bin files, in task order, by u and v): few checks, as its forest soon joins a cluster's documents;
+ *  - OTHER_LIKELY: then each other range's likely pairs (plan order; parts of at most LIKELY_CHUNK pairs, range j's
+ *    parts from `likelyFrom[j]` to `likelyFrom[j + 1]`): for the forest only, checked until that range's task has
+ *    written its likely edges (likelyEdgesPath), which then take their place;
+ *  - OWN_OTHER: the others with lo ≤ u < hi, from the vsets/sT.pairs.bin files of the sets tasks whose nodes the range
+ *    overlaps (each by u and v, the tasks' nodes ascending: a first node's pairs together), which the forest of every
+ *    likely edge mostly skips.
  */
 function taskPairs(
   args: VerifyPairsArgs,
   lo: number,
   hi: number,
-): { parts: Uint32Array[]; likely: number; total: number } {
-  const { cfg, sets } = args;
+): { parts: Uint32Array[]; kinds: number[]; likelyFrom: number[]; likely: number[]; total: number } {
+  const { cfg, sets, plan } = args;
   const pairsOf = (path: string) => recordsOf(path, 2);
   const parts: Uint32Array[] = [];
+  const kinds: number[] = [];
   let total = 0;
+  const add = (w: Uint32Array, kind: number) => {
+    parts.push(w);
+    kinds.push(kind);
+    total += w.length / 2;
+  };
+  // the pairs of `w` (by u) from the first with u ≥ a to the first with u ≥ b (binary searches)
+  const slice = (w: Uint32Array, a: number, b: number) => {
+    const from = (x: number) => {
+      let l = 0;
+      let h = w.length / 2;
+      while (l < h) {
+        const m = (l + h) >>> 1;
+        if (w[2 * m]! < x) l = m + 1;
+        else h = m;
+      }
+      return 2 * l;
+    };
+    return w.subarray(from(a), from(b));
+  };
   const n = sets.length - 1;
-  for (let t = 0; t < n; t++) {
-    parts.push(pairsOf(likelyPath(cfg, t)));
-    total += parts[t]!.length / 2;
+  const likely = Array.from({ length: n }, (_, t) => pairsOf(likelyPath(cfg, t)));
+  const lb = likelyBounds(likely, plan.bounds.length - 1, plan.bounds.at(-1)!);
+  const rank = plan.bounds.indexOf(lo);
+  for (const w of likely) add(slice(w, lb[rank]!, lb[rank + 1]!), OWN_LIKELY);
+  const likelyFrom: number[] = [];
+  for (let j = 0; j + 1 < lb.length; j++) {
+    likelyFrom.push(parts.length);
+    const a = lb[j]!;
+    const b = lb[j + 1]!;
+    if (j === rank) continue;
+    for (const w of likely) {
+      const r = slice(w, a, b);
+      for (let i = 0; i < r.length; i += 2 * LIKELY_CHUNK) add(r.subarray(i, i + 2 * LIKELY_CHUNK), OTHER_LIKELY);
+    }
   }
+  likelyFrom.push(parts.length);
   for (let t = 0; t < n; t++) {
     const { first, end } = setsRange(args, t);
     if (first >= hi || end <= lo) continue;
-    const w = pairsOf(otherPath(cfg, t));
-    // the pairs from the first with u ≥ lo to the first with u ≥ hi (by u: binary searches)
-    const from = (x: number) => {
-      let a = 0;
-      let b = w.length / 2;
-      while (a < b) {
-        const m = (a + b) >>> 1;
-        if (w[2 * m]! < x) a = m + 1;
-        else b = m;
-      }
-      return 2 * a;
-    };
-    parts.push(w.subarray(from(lo), from(hi)));
-    total += parts.at(-1)!.length / 2;
+    add(slice(pairsOf(otherPath(cfg, t)), lo, hi), OWN_OTHER);
   }
-  // `likely` first: an object literal's layout follows its keys in order from the first, and the filters' documents
-  // statistics return `{ parts, … }` with a count in `parts`: an array there made that field any value for both,
-  // and threw away the filters' optimised code that had counted on a small integer (`--trace-deopt`, "code
-  // dependencies" at this return)
-  return { likely: n, total, parts };
+  return { parts, kinds, likelyFrom, likely: lb, total };
 }
+
+/**
+ * The verify tasks' shares of the likely pairs (`likely`: each sets task's, by u and v, in task order: all of them by
+ * u and v): `ranges` consecutive ranges of first nodes (bounds, from 0 to `nodes`) of about equal count, each cut
+ * before a first node. Task k checks the likely pairs of range k with a forest of those only (its likely edges,
+ * likelyEdgesPath) and takes the other ranges' edges from their tasks, so the ranges are cut by the likely pairs'
+ * count, not by the verify plan's (whose ranges hold the other pairs: at 75 MB the plan's first range held a fifth of
+ * the likely pairs).
+ */
+export function likelyBounds(likely: readonly Uint32Array[], ranges: number, nodes: number): number[] {
+  const total = likely.reduce((a, w) => a + w.length / 2, 0);
+  const bounds = [0];
+  let t = 0;
+  let before = 0;
+  for (let k = 1; k < ranges; k++) {
+    // the first node of the pair at index total·k/ranges (of every likely pair), or the range's end past the last
+    const at = Math.floor((total * k) / ranges);
+    while (t < likely.length && before + likely[t]!.length / 2 <= at) before += likely[t++]!.length / 2;
+    const cut = t < likely.length ? likely[t]![2 * (at - before)]! : nodes;
+    bounds.push(Math.min(nodes, Math.max(bounds.at(-1)!, cut)));
+  }
+  bounds.push(nodes);
+  return bounds;
+}
+
+/** The kinds of a verify task's parts of pairs (taskPairs). */
+const OWN_LIKELY = 0;
+const OTHER_LIKELY = 1;
+const OWN_OTHER = 2;
+
+/**
+ * The likely edges of the verify range lo .. hi - 1 (the edges its task verified among its own likely pairs, with a
+ * forest of those only: so the same whichever task or run makes them), written by its task once it has checked them
+ * and read by the other ranges' tasks in place of checking those pairs. Named by the range, so a file of another plan
+ * is never taken for this one's.
+ */
+const likelyEdgesPath = (cfg: DedupConfig, lo: number, hi: number) =>
+  join(cfg.workDir, 'vsets', `v${lo}-${hi}.likely-edges.bin`);
 
 /** The sets task whose range holds `node` (setsTasks' bounds; -1 past the last). */
 export function setsTaskOf(bounds: readonly number[], node: number): number {
@@ -810,41 +869,40 @@ interface SetSource {
 }
 
 /**
- * A verify task's pair loop: every pair of `parts` in order, skipped when the task's forest of verified edges already
- * joins u and v (the edge would not change any component), or when J ≤ min(|U|, |V|) / max(|U|, |V|) is below the
- * threshold `t` (sets of too different sizes); else its exact Jaccard. The own pairs' edges (u in [lo, hi): every
- * pair after the first `likely` parts, the likely ones by u) are gathered in `edges` in order (the caller writes
- * them); a likely pair of another range joins the forest only (its own task writes its edge: the same forest, the
- * same edges). Shaped so TurboFan compiles it once a process: the loop is compiled while it runs (OSR), and a
+ * A verify task's pair loop: every pair of `parts` in order (taskPairs: each part of kind OWN_LIKELY, OTHER_LIKELY or
+ * OWN_OTHER), skipped when the task's forest of verified edges already joins u and v (the edge would not change any
+ * component), or when J ≤ min(|U|, |V|) / max(|U|, |V|) is below the threshold `t` (sets of too different sizes); else
+ * its exact Jaccard. Every verified edge is gathered in `edges` in order (the caller writes them all: another range's
+ * likely edge that this task checked itself is written by both tasks, which the clustering takes as one), so every
+ * edge of any task's forest is written. `between(p, forest, edges, ne)` is called before each part p of `parts` and
+ * gives the part to go on with (p, or past another range's likely pairs whose edges it joined to the forest from
+ * that range's file). The counts are of the own pairs (kinds OWN_LIKELY and OWN_OTHER); `repeated`: another range's
+ * likely pairs checked. Shaped so TurboFan compiles it once a process: the loop is compiled while it runs (OSR), and a
  * statement that has not run by then has no type feedback, so reaching it later threw the compiled loop away (3
  * compiles a lane of a `--workers 2` run, each a job of 10-180 ms; 2 with one worker): the first part's end (the
- * outer loop's step), the first own edge or the first of another range's likely pairs, `u < hi`'s first false. So
- * the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still interpreted), `own` is 0
- * or 1 with both comparisons made, the counts are adds of 0 or 1 on every path, and each verified pair is stored in
- * `edges`, the index advancing only for an own one. (h24a measured this shape slower with one worker in some runs;
+ * outer loop's step), the first own edge or the first of another range's likely pairs. So the first part is cut
+ * after FIRST_RUN pairs (the outer step and `between` run while the loop is still interpreted), `own` is 0 or 1, and
+ * the counts are adds of 0 or 1 on every path. (h24a measured this shape slower with one worker in some runs;
  * session 26's fresh-process pairs on the 75 MB set's work folder did not: one-range verify median 1.13 -> 1.08
  * CPU-s, lower in 5 of 8, and 1.06 -> 1.05 in 6 more, with the bundle's inlining flag and without.)
  */
 function checkPairs(
   parts: Uint32Array[],
-  likely: number,
-  lo: number,
-  hi: number,
+  kinds: readonly number[],
   total: number,
   t: number,
   sets: SetSource,
+  between: (p: number, forest: Forest, edges: Uint32Array, ne: number) => number,
   ctx: TaskContext,
-): { edges: Uint32Array; pairs: number; connected: number; bySize: number; repeated: number } {
+): { edges: Uint32Array; pairs: number; verified: number; connected: number; bySize: number; repeated: number } {
   const head = parts[0] ?? new Uint32Array(0);
-  const seq =
-    head.length > 2 * FIRST_RUN
-      ? [head.subarray(0, 2 * FIRST_RUN), head.subarray(2 * FIRST_RUN), ...parts.slice(1)]
-      : parts;
-  const likelyParts = likely + seq.length - parts.length;
+  const split = head.length > 2 * FIRST_RUN ? 1 : 0;
+  const seq = split ? [head.subarray(0, 2 * FIRST_RUN), head.subarray(2 * FIRST_RUN), ...parts.slice(1)] : parts;
   const joined = new Forest();
   let edges = new Uint32Array(EDGE_WORDS);
   let ne = 0;
   let pairs = 0;
+  let verified = 0;
   let connected = 0;
   let bySize = 0;
   let repeated = 0;
@@ -853,13 +911,15 @@ function checkPairs(
   let slotNode = -1;
   let su = 0;
   for (let p = 0, i = 0; p < seq.length; p++) {
+    // (the split's first piece is part 0's: `between` sees part 0 at its second)
+    if (p >= split) p = between(p - split, joined, edges, ne) + split;
+    if (p >= seq.length) break;
     const w = seq[p]!;
-    const isLikely = p < likelyParts;
+    const own = +(kinds[Math.max(0, p - split)] !== OTHER_LIKELY);
     for (let j = 0; j + 1 < w.length; j += 2, i++) {
       if ((i & 4095) === 0) ctx.progress(i, total);
       const u = w[j]!;
       const v = w[j + 1]!;
-      const own = isLikely ? +(u >= lo) & +(u < hi) : 1;
       pairs += own;
       if (u !== slotNode) {
         su = joined.slot(u);
@@ -891,11 +951,13 @@ function checkPairs(
         }
         edges[ne] = u;
         edges[ne + 1] = v;
-        ne += 2 * own;
+        ne += 2;
+        verified += own;
       }
     }
   }
-  return { edges: edges.subarray(0, ne), pairs, connected, bySize, repeated };
+  between(parts.length, joined, edges, ne);
+  return { edges: edges.subarray(0, ne), pairs, verified, connected, bySize, repeated };
 }
 
 /** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
@@ -904,7 +966,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const lo = plan.bounds[rank];
   const hi = plan.bounds[rank + 1];
   if (lo === undefined || hi === undefined) throw new Error(`dedup verify: no range for task ${rank} in the plan`);
-  const { parts, likely, total } = taskPairs(args, lo, hi);
+  const { parts, kinds, likelyFrom, likely, total } = taskPairs(args, lo, hi);
   const outDir = join(cfg.workDir, 'edges', `from-v${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
   const pw = new PartitionedWriter(outDir, cfg.partitions, 2);
@@ -958,16 +1020,48 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       return set;
     },
   };
+  // the likely edges of the other ranges (likelyEdgesPath): each range's joined to the forest from its file once
+  // its task has written it (looked for before each part of its pairs, LIKELY_CHUNK pairs), else checked here
+  const { bounds } = plan;
+  const ranges = bounds.length - 1;
+  const joinedRange = new Uint8Array(ranges);
+  let wroteOwn = ranges < 2;
+  let range = 0;
+  const between = (p: number, forest: Forest, edges: Uint32Array, ne: number): number => {
+    if (!wroteOwn && p >= likelyFrom[0]!) {
+      // the own likely pairs checked: their edges (the first in `edges`) for the other ranges' tasks
+      const out = new RecordWriter(likelyEdgesPath(cfg, likely[rank]!, likely[rank + 1]!), 2);
+      try {
+        out.writeMany(edges, ne / 2);
+        out.close();
+      } catch (e) {
+        out.abort();
+        throw e;
+      }
+      wroteOwn = true;
+    }
+    for (;;) {
+      while (range < ranges && likelyFrom[range + 1]! <= p) range++;
+      if (range >= ranges || p < likelyFrom[range]! || joinedRange[range]) return p;
+      const path = likelyEdgesPath(cfg, likely[range]!, likely[range + 1]!);
+      if (!existsSync(path)) return p;
+      const w = recordsOf(path, 2);
+      for (let k = 0; k + 1 < w.length; k += 2) forest.join(w[k]!, w[k + 1]!);
+      joinedRange[range] = 1;
+      p = likelyFrom[range + 1]!;
+    }
+  };
   try {
-    const r = checkPairs(parts, likely, lo, hi, total, cfg.minhash.threshold, sets, ctx);
+    const r = checkPairs(parts, kinds, total, cfg.minhash.threshold, sets, between, ctx);
     for (let k = 0; k < r.edges.length; k += 2) pw.writeEdge(r.edges[k]!, r.edges[k + 1]!);
     crashPoint('verify');
     pw.close();
     // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
-    // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
+    // likely pairs of the other ranges it checked for its forest before their tasks' likely edges were there (each is
+    // also checked by its own task)
     return {
       pairs: r.pairs,
-      verified: r.edges.length / 2,
+      verified: r.verified,
       connected: r.connected,
       bySize: r.bySize,
       repeated: r.repeated,
