@@ -10,8 +10,11 @@
  *             records of its bands in cand/), and with more than one verify range those of its other pairs that its
  *             likely pairs do not join -> vsets/sT.open.bin (openPairs); it returns its profile of pairs (pairProfile)
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the sets tasks' profiles of
- *             pairs and checkProfile's of checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
- *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
+ *             pairs and checkProfile's of checks; one range with one worker): its share of the likely pairs
+ *             (likelyBounds; their edges also -> vsets/vLO-HI.likely-edges.bin for the other tasks), the other shares'
+ *             likely edges (from those files, or checked itself until they are there), then the range's other pairs
+ *             (u < v) -> edges/from-vK/to-P.bin (the edges it verified) when J(u, v) ≥ threshold, reading each set by
+ *             offset from its sets task's file:
  *             the whole file (one buffer, a view per set) when the task's files fit in SETS_IN_MEMORY, else each range as
  *             needed; each set checked against the index's check word
  *
@@ -494,10 +497,11 @@ const OTHER_LIKELY = 1;
 const OWN_OTHER = 2;
 
 /**
- * The likely edges of the verify range lo .. hi - 1 (the edges its task verified among its own likely pairs, with a
- * forest of those only: so the same whichever task or run makes them), written by its task once it has checked them
- * and read by the other ranges' tasks in place of checking those pairs. Named by the range, so a file of another plan
- * is never taken for this one's.
+ * The likely edges of the likely pairs with first nodes lo .. hi - 1 (a verify task's share, likelyBounds: the edges
+ * its task verified among them with a forest of those only, so the same whichever task or run makes them), written
+ * by that task once it has checked them and read by the other verify tasks in place of checking those pairs (each
+ * task writes its own edges, so every edge of a task's forest is written). Named by the share, so a file of another
+ * plan's share is never taken for this one's.
  */
 const likelyEdgesPath = (cfg: DedupConfig, lo: number, hi: number) =>
   join(cfg.workDir, 'vsets', `v${lo}-${hi}.likely-edges.bin`);
@@ -819,37 +823,56 @@ const SETS_READ_WORDS = 1 << 18;
  * fresh memory (h22a) gained nothing over one buffer (h24a).
  */
 export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
-  const r = new RecordRanges(path);
-  try {
-    const n = ix.length / INDEX_WIDTH;
-    const sets = new Array<Uint32Array>(n);
-    // the file's body at its offsets, each set a view of it (a run is read into its place)
-    const body = spareWords(r.count * r.width);
-    for (let a = 0; a < n;) {
-      // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
-      const from = ix[a * INDEX_WIDTH + 1]!;
-      let to = from;
-      let b = a;
-      for (; b < n; b++) {
-        const s = ix[b * INDEX_WIDTH + 1]!;
-        const e = s + ix[b * INDEX_WIDTH + 2]!;
-        if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
-        to = e;
+  return readSetsFrom(path, ix, 0).sets;
+}
+
+/**
+ * readSetsFile's sets from set `first` on (the sets before it left out, `sets[k]` undefined), and `rest`, which reads
+ * those into the same buffer when called (once).
+ */
+export function readSetsFrom(path: string, ix: Uint32Array, first: number): { sets: Uint32Array[]; rest: () => void } {
+  const n = ix.length / INDEX_WIDTH;
+  const sets = new Array<Uint32Array>(n);
+  let body: Uint32Array | undefined;
+  const read = (a0: number, b0: number) => {
+    const r = new RecordRanges(path);
+    try {
+      // the file's body at its offsets, each set a view of it (a run is read into its place)
+      body ??= spareWords(r.count * r.width);
+      for (let a = a0; a < b0;) {
+        // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
+        const from = ix[a * INDEX_WIDTH + 1]!;
+        let to = from;
+        let b = a;
+        for (; b < b0; b++) {
+          const s = ix[b * INDEX_WIDTH + 1]!;
+          const e = s + ix[b * INDEX_WIDTH + 2]!;
+          if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
+          to = e;
+        }
+        r.read(from, to - from, body.subarray(from, to));
+        for (let k = a; k < b; k++) {
+          const s = ix[k * INDEX_WIDTH + 1]!;
+          const set = body.subarray(s, s + ix[k * INDEX_WIDTH + 2]!);
+          if (setCheck(set) !== (ix[k * INDEX_WIDTH + 3]! | 0))
+            throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
+          sets[k] = set;
+        }
+        a = b;
       }
-      r.read(from, to - from, body.subarray(from, to));
-      for (let k = a; k < b; k++) {
-        const s = ix[k * INDEX_WIDTH + 1]!;
-        const set = body.subarray(s, s + ix[k * INDEX_WIDTH + 2]!);
-        if (setCheck(set) !== (ix[k * INDEX_WIDTH + 3]! | 0))
-          throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
-        sets[k] = set;
-      }
-      a = b;
+    } finally {
+      r.close();
     }
-    return sets;
-  } finally {
-    r.close();
-  }
+  };
+  read(Math.min(first, n), n);
+  let done = first <= 0;
+  return {
+    sets,
+    rest: () => {
+      if (!done) read(0, Math.min(first, n));
+      done = true;
+    },
+  };
 }
 
 /** Pairs of a task's first part run before its loop steps to the next part (checkPairs: type feedback). */
@@ -976,6 +999,12 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   // a sets task's file read whole while they fit in SETS_IN_MEMORY (readSetsFile: a view per set, each checked), else
   // read set by set (or as this process's sets tasks wrote it: writtenSets)
   const files: (RecordRanges | Uint32Array[] | undefined)[] = [];
+  // per sets task, the sets of a file read whole that are not read yet (those before set front[g]: rest[g] reads them)
+  const front = new Int32Array(args.sets.length);
+  const rest: (() => void)[] = [];
+  // the lowest first node of the task's own pairs (its likely share's and its range's): every pair it writes has
+  // u ≥ lowest, and v > u
+  const lowest = Math.min(lo, likely[rank]!);
   let inMemory = 0;
   const locate = (node: number): Located => {
     const g = setsTaskOf(args.sets, node);
@@ -987,7 +1016,17 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       const size = statSync(path).size;
       if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
         const held = writtenSetsOf(path);
-        files[g] = held?.length === ix.length / INDEX_WIDTH ? held : readSetsFile(path, ix);
+        if (held?.length === ix.length / INDEX_WIDTH) files[g] = held;
+        else {
+          // the sets from the task's lowest own first node on (the index is by node); those before it only if
+          // another range's likely pair needs one (checked here before that range's likely edges are there)
+          let from = 0;
+          while (from < ix.length / INDEX_WIDTH && ix[from * INDEX_WIDTH]! < lowest) from++;
+          const r = readSetsFrom(path, ix, from);
+          files[g] = r.sets;
+          front[g] = from;
+          rest[g] = r.rest;
+        }
         inMemory += size;
       } else files[g] = new RecordRanges(path);
     }
@@ -995,6 +1034,10 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
     const f = files[g]!;
+    if (i < front[g]! * INDEX_WIDTH) {
+      rest[g]!();
+      front[g] = 0;
+    }
     return Array.isArray(f)
       ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! | 0 }
       : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! | 0 };
