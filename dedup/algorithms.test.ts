@@ -37,10 +37,8 @@ import { tmpDir } from '../pipeline/test-fixtures/tmp-dir.ts';
 import {
   checkProfile,
   Forest,
-  likelyBounds,
   openPairs,
   readSetsFile,
-  readSetsFrom,
   setCheck,
   candShare,
   setsTaskOf,
@@ -924,19 +922,6 @@ test('readSetsFile gives every set of a sets file as written, read in runs of an
     want,
   );
   assert.equal(spent.others.buffer.byteLength, 0, 'the kernel memory grown for the body (its old buffer detached)');
-  // from a set on (a verify task's lowest own first node), the sets before it when first asked for
-  for (const first of [0, 1, 5, 200, sizes.length, sizes.length + 3]) {
-    const part = readSetsFrom(path, ix, first);
-    for (let k = 0; k < sizes.length; k++)
-      if (k < first) assert.equal(part.sets[k], undefined, `set ${k} not read`);
-      else assert.deepEqual([...part.sets[k]!], want[k]);
-    part.rest();
-    part.rest();
-    assert.deepEqual(
-      part.sets.map((s) => [...s]),
-      want,
-    );
-  }
   // a flipped word in the large set (node 104, words 3006 ..): named
   const bytes = readFileSync(path);
   bytes[16 + (3006 + 10) * 4] ^= 0x04;
@@ -1051,46 +1036,4 @@ test("checkProfile counts each other pair that no task's likely pairs join and t
     () => checkProfile(args, nodes),
     (e: Error) => e instanceof CorruptIntermediateError && e.message.includes('s00000.pairs.bin'),
   );
-});
-
-test("likelyBounds: the verify tasks' shares of the likely pairs, of about equal counts, each cut before a first node", () => {
-  let seed = 5;
-  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
-  for (let round = 0; round < 40; round++) {
-    const nodes = 50 + Math.floor(rnd() * 400);
-    // each sets task's likely pairs (u < v) by u and v, the tasks' u ranges consecutive
-    const pairs: [number, number][] = [];
-    for (let u = 0; u + 1 < nodes; u++)
-      if (rnd() < 0.3) {
-        const k = 1 + Math.floor(rnd() * (round % 3 === 0 ? 30 : 4));
-        const vs = new Set<number>();
-        for (let i = 0; i < k; i++) vs.add(u + 1 + Math.floor(rnd() * (nodes - u - 1)));
-        for (const v of [...vs].sort((a, b) => a - b)) pairs.push([u, v]);
-      }
-    const cut = Math.floor(rnd() * nodes);
-    const files = [pairs.filter(([u]) => u < cut), pairs.filter(([u]) => u >= cut)].map((ps) =>
-      Uint32Array.from(ps.flat()),
-    );
-    for (const ranges of [1, 2, 3, 5]) {
-      const b = likelyBounds(files, ranges, nodes);
-      assert.equal(b.length, ranges + 1);
-      assert.equal(b[0], 0);
-      assert.equal(b[ranges], nodes);
-      for (let k = 1; k <= ranges; k++) assert.ok(b[k]! >= b[k - 1]!, 'ascending');
-      const counts = Array.from(
-        { length: ranges },
-        (_, k) => pairs.filter(([u]) => u >= b[k]! && u < b[k + 1]!).length,
-      );
-      assert.equal(
-        counts.reduce((a, c) => a + c, 0),
-        pairs.length,
-      );
-      // a cut is at the first node of the pair at its share's index: a range holds its share, give or take that
-      // node's pairs
-      const most = Math.max(1, ...pairs.map(([u]) => pairs.filter(([x]) => x === u).length));
-      for (const c of counts)
-        assert.ok(Math.abs(c - pairs.length / ranges) <= most + 1, `${counts} of ${pairs.length}`);
-    }
-  }
-  assert.deepEqual(likelyBounds([new Uint32Array(0)], 2, 10), [0, 10, 10], 'no likely pairs: the first range');
 });

@@ -859,35 +859,6 @@ test('minhash verify split over ranges by the workers checks every pair once, wi
   assert.ok(pairs! - connected! - bySize! > verified!, 'pairs below the threshold checked');
 });
 
-test('minhash verify tasks share the likely pairs: each writes the likely edges of its share, which the other takes instead of checking them, to the result of one task', async () => {
-  const dir = tmpDir('dd-likely-');
-  const files = clusterFiles(dir);
-  const runs = [];
-  for (const workers of [1, 2]) {
-    const out = join(dir, `out-${workers}`);
-    const logs: string[] = [];
-    const cfg = { ...cfgFor('minhash', files, out), groups: 2 };
-    await runDedup(cfg, new LocalExecutor({ inProcess: 'always', ...quiet }), {
-      workers,
-      log: (m: string) => logs.push(m),
-    });
-    const markers = join(out, 'work', '.state', 'dedup-verify');
-    const stats = readdirSync(markers)
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => JSON.parse(readFileSync(join(markers, f), 'utf8')) as { stats: { repeated: number } })
-      .map((m) => m.stats.repeated);
-    const edgeFiles = readdirSync(join(out, 'work', 'vsets')).filter((f) => f.endsWith('.likely-edges.bin'));
-    runs.push({ dups: [...dupMap(out)].sort(), counts: verifyCounts(logs), repeated: stats, edgeFiles });
-  }
-  assert.ok(runs[0]!.dups.length >= 30, 'the clusters found');
-  assert.deepEqual(runs[0]!.edgeFiles, [], 'one task: no likely edges written for others');
-  assert.equal(runs[1]!.edgeFiles.length, 2, 'two tasks: the likely edges of each share');
-  // the tasks run one after the other here: the second takes the first's likely edges, and checks none of its pairs
-  assert.equal(Math.min(...runs[1]!.repeated), 0);
-  assert.deepEqual(runs[1]!.dups, runs[0]!.dups);
-  assert.equal(runs[1]!.counts[1], runs[0]!.counts[1], 'every distinct candidate pair counted once');
-});
-
 test('the sets step writes each other pair once, by u and v, which verify takes from it; a damaged or missing pairs file is named', async () => {
   const dir = tmpDir('dd-pairs-');
   const files = clusterFiles(dir);

@@ -435,10 +435,6 @@ function recordedPlan(cfg: DedupConfig, run: RunCtx, nodes: number, make: () => 
   const edges = join(cfg.workDir, 'edges');
   if (existsSync(edges))
     for (const d of readdirSync(edges)) if (d.startsWith('from-v')) rmSync(join(edges, d), { recursive: true });
-  // and the likely edges of an earlier plan's ranges (dedup/stages/verify.ts likelyEdgesPath)
-  const vsets = join(cfg.workDir, 'vsets');
-  if (existsSync(vsets))
-    for (const f of readdirSync(vsets)) if (f.endsWith('.likely-edges.bin')) rmSync(join(vsets, f), { force: true });
   writeFileAtomic(path, JSON.stringify(plan) + '\n');
   return plan;
 }

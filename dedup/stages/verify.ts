@@ -10,11 +10,8 @@
  *             records of its bands in cand/), and with more than one verify range those of its other pairs that its
  *             likely pairs do not join -> vsets/sT.open.bin (openPairs); it returns its profile of pairs (pairProfile)
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the sets tasks' profiles of
- *             pairs and checkProfile's of checks; one range with one worker): its share of the likely pairs
- *             (likelyBounds; their edges also -> vsets/vLO-HI.likely-edges.bin for the other tasks), the other shares'
- *             likely edges (from those files, or checked itself until they are there), then the range's other pairs
- *             (u < v) -> edges/from-vK/to-P.bin (the edges it verified) when J(u, v) ≥ threshold, reading each set by
- *             offset from its sets task's file:
+ *             pairs and checkProfile's of checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
+ *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
  *             the whole file (one buffer, a view per set) when the task's files fit in SETS_IN_MEMORY, else each range as
  *             needed; each set checked against the index's check word
  *
@@ -398,113 +395,53 @@ export interface VerifyPlan {
   sizes: number[];
 }
 
-/** Pairs of another range's likely pairs a verify task checks between two looks for that range's likely edges. */
-const LIKELY_CHUNK = 2048;
-
 /**
- * A verify task's candidate pairs (u, v), u < v, each once, as `parts` of (u, v) words, the files' own (no copy into
- * one array), each of a `kinds` kind, `total` pairs in all:
- *  - OWN_LIKELY: its range's likely pairs (sketch estimate at the threshold or above; lo ≤ u < hi: the sets tasks'
- *    vsets/sT.likely.bin files, in task order, by u and v): few checks, as its forest soon joins a cluster's documents;
- *  - OTHER_LIKELY: then each other range's likely pairs (plan order; parts of at most LIKELY_CHUNK pairs, range j's
- *    parts from `likelyFrom[j]` to `likelyFrom[j + 1]`): for the forest only, checked until that range's task has
- *    written its likely edges (likelyEdgesPath), which then take their place;
- *  - OWN_OTHER: the others with lo ≤ u < hi, from the vsets/sT.pairs.bin files of the sets tasks whose nodes the range
- *    overlaps (each by u and v, the tasks' nodes ascending: a first node's pairs together), which the forest of every
- *    likely edge mostly skips.
+ * A verify task's candidate pairs (u, v), u < v, each once, as u · 2³² + v: first every likely pair (the sets tasks'
+ * vsets/sT.likely.bin files, in task order: by u and v), whatever its u (they join their documents before the others
+ * are reached, and the task's forest then skips those; every task checks all of them in the same order, so each has
+ * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the
+ * vsets/sT.pairs.bin files of the sets tasks whose nodes the range overlaps (each by u and v, the tasks' nodes
+ * ascending: a first node's pairs together). As `parts` of (u, v) words, the files' own (no copy into one array):
+ * the first `likely` parts the likely pairs'; `total` pairs in all.
  */
 function taskPairs(
   args: VerifyPairsArgs,
   lo: number,
   hi: number,
-): { parts: Uint32Array[]; kinds: number[]; likelyFrom: number[]; likely: number[]; total: number } {
-  const { cfg, sets, plan } = args;
+): { parts: Uint32Array[]; likely: number; total: number } {
+  const { cfg, sets } = args;
   const pairsOf = (path: string) => recordsOf(path, 2);
   const parts: Uint32Array[] = [];
-  const kinds: number[] = [];
   let total = 0;
-  const add = (w: Uint32Array, kind: number) => {
-    parts.push(w);
-    kinds.push(kind);
-    total += w.length / 2;
-  };
-  // the pairs of `w` (by u) from the first with u ≥ a to the first with u ≥ b (binary searches)
-  const slice = (w: Uint32Array, a: number, b: number) => {
-    const from = (x: number) => {
-      let l = 0;
-      let h = w.length / 2;
-      while (l < h) {
-        const m = (l + h) >>> 1;
-        if (w[2 * m]! < x) l = m + 1;
-        else h = m;
-      }
-      return 2 * l;
-    };
-    return w.subarray(from(a), from(b));
-  };
   const n = sets.length - 1;
-  const likely = Array.from({ length: n }, (_, t) => pairsOf(likelyPath(cfg, t)));
-  const lb = likelyBounds(likely, plan.bounds.length - 1, plan.bounds.at(-1)!);
-  const rank = plan.bounds.indexOf(lo);
-  for (const w of likely) add(slice(w, lb[rank]!, lb[rank + 1]!), OWN_LIKELY);
-  const likelyFrom: number[] = [];
-  for (let j = 0; j + 1 < lb.length; j++) {
-    likelyFrom.push(parts.length);
-    const a = lb[j]!;
-    const b = lb[j + 1]!;
-    if (j === rank) continue;
-    for (const w of likely) {
-      const r = slice(w, a, b);
-      for (let i = 0; i < r.length; i += 2 * LIKELY_CHUNK) add(r.subarray(i, i + 2 * LIKELY_CHUNK), OTHER_LIKELY);
-    }
+  for (let t = 0; t < n; t++) {
+    parts.push(pairsOf(likelyPath(cfg, t)));
+    total += parts[t]!.length / 2;
   }
-  likelyFrom.push(parts.length);
   for (let t = 0; t < n; t++) {
     const { first, end } = setsRange(args, t);
     if (first >= hi || end <= lo) continue;
-    add(slice(pairsOf(otherPath(cfg, t)), lo, hi), OWN_OTHER);
+    const w = pairsOf(otherPath(cfg, t));
+    // the pairs from the first with u ≥ lo to the first with u ≥ hi (by u: binary searches)
+    const from = (x: number) => {
+      let a = 0;
+      let b = w.length / 2;
+      while (a < b) {
+        const m = (a + b) >>> 1;
+        if (w[2 * m]! < x) a = m + 1;
+        else b = m;
+      }
+      return 2 * a;
+    };
+    parts.push(w.subarray(from(lo), from(hi)));
+    total += parts.at(-1)!.length / 2;
   }
-  return { parts, kinds, likelyFrom, likely: lb, total };
+  // `likely` first: an object literal's layout follows its keys in order from the first, and the filters' documents
+  // statistics return `{ parts, … }` with a count in `parts`: an array there made that field any value for both,
+  // and threw away the filters' optimised code that had counted on a small integer (`--trace-deopt`, "code
+  // dependencies" at this return)
+  return { likely: n, total, parts };
 }
-
-/**
- * The verify tasks' shares of the likely pairs (`likely`: each sets task's, by u and v, in task order: all of them by
- * u and v): `ranges` consecutive ranges of first nodes (bounds, from 0 to `nodes`) of about equal count, each cut
- * before a first node. Task k checks the likely pairs of range k with a forest of those only (its likely edges,
- * likelyEdgesPath) and takes the other ranges' edges from their tasks, so the ranges are cut by the likely pairs'
- * count, not by the verify plan's (whose ranges hold the other pairs: at 75 MB the plan's first range held a fifth of
- * the likely pairs).
- */
-export function likelyBounds(likely: readonly Uint32Array[], ranges: number, nodes: number): number[] {
-  const total = likely.reduce((a, w) => a + w.length / 2, 0);
-  const bounds = [0];
-  let t = 0;
-  let before = 0;
-  for (let k = 1; k < ranges; k++) {
-    // the first node of the pair at index total·k/ranges (of every likely pair), or the range's end past the last
-    const at = Math.floor((total * k) / ranges);
-    while (t < likely.length && before + likely[t]!.length / 2 <= at) before += likely[t++]!.length / 2;
-    const cut = t < likely.length ? likely[t]![2 * (at - before)]! : nodes;
-    bounds.push(Math.min(nodes, Math.max(bounds.at(-1)!, cut)));
-  }
-  bounds.push(nodes);
-  return bounds;
-}
-
-/** The kinds of a verify task's parts of pairs (taskPairs). */
-const OWN_LIKELY = 0;
-const OTHER_LIKELY = 1;
-const OWN_OTHER = 2;
-
-/**
- * The likely edges of the likely pairs with first nodes lo .. hi - 1 (a verify task's share, likelyBounds: the edges
- * its task verified among them with a forest of those only, so the same whichever task or run makes them), written
- * by that task once it has checked them and read by the other verify tasks in place of checking those pairs (each
- * task writes its own edges, so every edge of a task's forest is written). Named by the share, so a file of another
- * plan's share is never taken for this one's.
- */
-const likelyEdgesPath = (cfg: DedupConfig, lo: number, hi: number) =>
-  join(cfg.workDir, 'vsets', `v${lo}-${hi}.likely-edges.bin`);
 
 /** The sets task whose range holds `node` (setsTasks' bounds; -1 past the last). */
 export function setsTaskOf(bounds: readonly number[], node: number): number {
@@ -823,56 +760,37 @@ const SETS_READ_WORDS = 1 << 18;
  * fresh memory (h22a) gained nothing over one buffer (h24a).
  */
 export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
-  return readSetsFrom(path, ix, 0).sets;
-}
-
-/**
- * readSetsFile's sets from set `first` on (the sets before it left out, `sets[k]` undefined), and `rest`, which reads
- * those into the same buffer when called (once).
- */
-export function readSetsFrom(path: string, ix: Uint32Array, first: number): { sets: Uint32Array[]; rest: () => void } {
-  const n = ix.length / INDEX_WIDTH;
-  const sets = new Array<Uint32Array>(n);
-  let body: Uint32Array | undefined;
-  const read = (a0: number, b0: number) => {
-    const r = new RecordRanges(path);
-    try {
-      // the file's body at its offsets, each set a view of it (a run is read into its place)
-      body ??= spareWords(r.count * r.width);
-      for (let a = a0; a < b0;) {
-        // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
-        const from = ix[a * INDEX_WIDTH + 1]!;
-        let to = from;
-        let b = a;
-        for (; b < b0; b++) {
-          const s = ix[b * INDEX_WIDTH + 1]!;
-          const e = s + ix[b * INDEX_WIDTH + 2]!;
-          if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
-          to = e;
-        }
-        r.read(from, to - from, body.subarray(from, to));
-        for (let k = a; k < b; k++) {
-          const s = ix[k * INDEX_WIDTH + 1]!;
-          const set = body.subarray(s, s + ix[k * INDEX_WIDTH + 2]!);
-          if (setCheck(set) !== (ix[k * INDEX_WIDTH + 3]! | 0))
-            throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
-          sets[k] = set;
-        }
-        a = b;
+  const r = new RecordRanges(path);
+  try {
+    const n = ix.length / INDEX_WIDTH;
+    const sets = new Array<Uint32Array>(n);
+    // the file's body at its offsets, each set a view of it (a run is read into its place)
+    const body = spareWords(r.count * r.width);
+    for (let a = 0; a < n;) {
+      // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
+      const from = ix[a * INDEX_WIDTH + 1]!;
+      let to = from;
+      let b = a;
+      for (; b < n; b++) {
+        const s = ix[b * INDEX_WIDTH + 1]!;
+        const e = s + ix[b * INDEX_WIDTH + 2]!;
+        if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
+        to = e;
       }
-    } finally {
-      r.close();
+      r.read(from, to - from, body.subarray(from, to));
+      for (let k = a; k < b; k++) {
+        const s = ix[k * INDEX_WIDTH + 1]!;
+        const set = body.subarray(s, s + ix[k * INDEX_WIDTH + 2]!);
+        if (setCheck(set) !== (ix[k * INDEX_WIDTH + 3]! | 0))
+          throw new CorruptIntermediateError(path, `shingle set of node ${ix[k * INDEX_WIDTH]} fails its check`);
+        sets[k] = set;
+      }
+      a = b;
     }
-  };
-  read(Math.min(first, n), n);
-  let done = first <= 0;
-  return {
-    sets,
-    rest: () => {
-      if (!done) read(0, Math.min(first, n));
-      done = true;
-    },
-  };
+    return sets;
+  } finally {
+    r.close();
+  }
 }
 
 /** Pairs of a task's first part run before its loop steps to the next part (checkPairs: type feedback). */
@@ -892,40 +810,41 @@ interface SetSource {
 }
 
 /**
- * A verify task's pair loop: every pair of `parts` in order (taskPairs: each part of kind OWN_LIKELY, OTHER_LIKELY or
- * OWN_OTHER), skipped when the task's forest of verified edges already joins u and v (the edge would not change any
- * component), or when J ≤ min(|U|, |V|) / max(|U|, |V|) is below the threshold `t` (sets of too different sizes); else
- * its exact Jaccard. Every verified edge is gathered in `edges` in order (the caller writes them all: another range's
- * likely edge that this task checked itself is written by both tasks, which the clustering takes as one), so every
- * edge of any task's forest is written. `between(p, forest, edges, ne)` is called before each part p of `parts` and
- * gives the part to go on with (p, or past another range's likely pairs whose edges it joined to the forest from
- * that range's file). The counts are of the own pairs (kinds OWN_LIKELY and OWN_OTHER); `repeated`: another range's
- * likely pairs checked. Shaped so TurboFan compiles it once a process: the loop is compiled while it runs (OSR), and a
+ * A verify task's pair loop: every pair of `parts` in order, skipped when the task's forest of verified edges already
+ * joins u and v (the edge would not change any component), or when J ≤ min(|U|, |V|) / max(|U|, |V|) is below the
+ * threshold `t` (sets of too different sizes); else its exact Jaccard. The own pairs' edges (u in [lo, hi): every
+ * pair after the first `likely` parts, the likely ones by u) are gathered in `edges` in order (the caller writes
+ * them); a likely pair of another range joins the forest only (its own task writes its edge: the same forest, the
+ * same edges). Shaped so TurboFan compiles it once a process: the loop is compiled while it runs (OSR), and a
  * statement that has not run by then has no type feedback, so reaching it later threw the compiled loop away (3
  * compiles a lane of a `--workers 2` run, each a job of 10-180 ms; 2 with one worker): the first part's end (the
- * outer loop's step), the first own edge or the first of another range's likely pairs. So the first part is cut
- * after FIRST_RUN pairs (the outer step and `between` run while the loop is still interpreted), `own` is 0 or 1, and
- * the counts are adds of 0 or 1 on every path. (h24a measured this shape slower with one worker in some runs;
+ * outer loop's step), the first own edge or the first of another range's likely pairs, `u < hi`'s first false. So
+ * the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still interpreted), `own` is 0
+ * or 1 with both comparisons made, the counts are adds of 0 or 1 on every path, and each verified pair is stored in
+ * `edges`, the index advancing only for an own one. (h24a measured this shape slower with one worker in some runs;
  * session 26's fresh-process pairs on the 75 MB set's work folder did not: one-range verify median 1.13 -> 1.08
  * CPU-s, lower in 5 of 8, and 1.06 -> 1.05 in 6 more, with the bundle's inlining flag and without.)
  */
 function checkPairs(
   parts: Uint32Array[],
-  kinds: readonly number[],
+  likely: number,
+  lo: number,
+  hi: number,
   total: number,
   t: number,
   sets: SetSource,
-  between: (p: number, forest: Forest, edges: Uint32Array, ne: number) => number,
   ctx: TaskContext,
-): { edges: Uint32Array; pairs: number; verified: number; connected: number; bySize: number; repeated: number } {
+): { edges: Uint32Array; pairs: number; connected: number; bySize: number; repeated: number } {
   const head = parts[0] ?? new Uint32Array(0);
-  const split = head.length > 2 * FIRST_RUN ? 1 : 0;
-  const seq = split ? [head.subarray(0, 2 * FIRST_RUN), head.subarray(2 * FIRST_RUN), ...parts.slice(1)] : parts;
+  const seq =
+    head.length > 2 * FIRST_RUN
+      ? [head.subarray(0, 2 * FIRST_RUN), head.subarray(2 * FIRST_RUN), ...parts.slice(1)]
+      : parts;
+  const likelyParts = likely + seq.length - parts.length;
   const joined = new Forest();
   let edges = new Uint32Array(EDGE_WORDS);
   let ne = 0;
   let pairs = 0;
-  let verified = 0;
   let connected = 0;
   let bySize = 0;
   let repeated = 0;
@@ -934,15 +853,13 @@ function checkPairs(
   let slotNode = -1;
   let su = 0;
   for (let p = 0, i = 0; p < seq.length; p++) {
-    // (the split's first piece is part 0's: `between` sees part 0 at its second)
-    if (p >= split) p = between(p - split, joined, edges, ne) + split;
-    if (p >= seq.length) break;
     const w = seq[p]!;
-    const own = +(kinds[Math.max(0, p - split)] !== OTHER_LIKELY);
+    const isLikely = p < likelyParts;
     for (let j = 0; j + 1 < w.length; j += 2, i++) {
       if ((i & 4095) === 0) ctx.progress(i, total);
       const u = w[j]!;
       const v = w[j + 1]!;
+      const own = isLikely ? +(u >= lo) & +(u < hi) : 1;
       pairs += own;
       if (u !== slotNode) {
         su = joined.slot(u);
@@ -974,13 +891,11 @@ function checkPairs(
         }
         edges[ne] = u;
         edges[ne + 1] = v;
-        ne += 2;
-        verified += own;
+        ne += 2 * own;
       }
     }
   }
-  between(parts.length, joined, edges, ne);
-  return { edges: edges.subarray(0, ne), pairs, verified, connected, bySize, repeated };
+  return { edges: edges.subarray(0, ne), pairs, connected, bySize, repeated };
 }
 
 /** Step b: exact Jaccard of the range's pairs (each not already joined by the task's edges). */
@@ -989,7 +904,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const lo = plan.bounds[rank];
   const hi = plan.bounds[rank + 1];
   if (lo === undefined || hi === undefined) throw new Error(`dedup verify: no range for task ${rank} in the plan`);
-  const { parts, kinds, likelyFrom, likely, total } = taskPairs(args, lo, hi);
+  const { parts, likely, total } = taskPairs(args, lo, hi);
   const outDir = join(cfg.workDir, 'edges', `from-v${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
   const pw = new PartitionedWriter(outDir, cfg.partitions, 2);
@@ -999,12 +914,6 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   // a sets task's file read whole while they fit in SETS_IN_MEMORY (readSetsFile: a view per set, each checked), else
   // read set by set (or as this process's sets tasks wrote it: writtenSets)
   const files: (RecordRanges | Uint32Array[] | undefined)[] = [];
-  // per sets task, the sets of a file read whole that are not read yet (those before set front[g]: rest[g] reads them)
-  const front = new Int32Array(args.sets.length);
-  const rest: (() => void)[] = [];
-  // the lowest first node of the task's own pairs (its likely share's and its range's): every pair it writes has
-  // u ≥ lowest, and v > u
-  const lowest = Math.min(lo, likely[rank]!);
   let inMemory = 0;
   const locate = (node: number): Located => {
     const g = setsTaskOf(args.sets, node);
@@ -1016,17 +925,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       const size = statSync(path).size;
       if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
         const held = writtenSetsOf(path);
-        if (held?.length === ix.length / INDEX_WIDTH) files[g] = held;
-        else {
-          // the sets from the task's lowest own first node on (the index is by node); those before it only if
-          // another range's likely pair needs one (checked here before that range's likely edges are there)
-          let from = 0;
-          while (from < ix.length / INDEX_WIDTH && ix[from * INDEX_WIDTH]! < lowest) from++;
-          const r = readSetsFrom(path, ix, from);
-          files[g] = r.sets;
-          front[g] = from;
-          rest[g] = r.rest;
-        }
+        files[g] = held?.length === ix.length / INDEX_WIDTH ? held : readSetsFile(path, ix);
         inMemory += size;
       } else files[g] = new RecordRanges(path);
     }
@@ -1034,10 +933,6 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
     const f = files[g]!;
-    if (i < front[g]! * INDEX_WIDTH) {
-      rest[g]!();
-      front[g] = 0;
-    }
     return Array.isArray(f)
       ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! | 0 }
       : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! | 0 };
@@ -1063,48 +958,16 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
       return set;
     },
   };
-  // the likely edges of the other ranges (likelyEdgesPath): each range's joined to the forest from its file once
-  // its task has written it (looked for before each part of its pairs, LIKELY_CHUNK pairs), else checked here
-  const { bounds } = plan;
-  const ranges = bounds.length - 1;
-  const joinedRange = new Uint8Array(ranges);
-  let wroteOwn = ranges < 2;
-  let range = 0;
-  const between = (p: number, forest: Forest, edges: Uint32Array, ne: number): number => {
-    if (!wroteOwn && p >= likelyFrom[0]!) {
-      // the own likely pairs checked: their edges (the first in `edges`) for the other ranges' tasks
-      const out = new RecordWriter(likelyEdgesPath(cfg, likely[rank]!, likely[rank + 1]!), 2);
-      try {
-        out.writeMany(edges, ne / 2);
-        out.close();
-      } catch (e) {
-        out.abort();
-        throw e;
-      }
-      wroteOwn = true;
-    }
-    for (;;) {
-      while (range < ranges && likelyFrom[range + 1]! <= p) range++;
-      if (range >= ranges || p < likelyFrom[range]! || joinedRange[range]) return p;
-      const path = likelyEdgesPath(cfg, likely[range]!, likely[range + 1]!);
-      if (!existsSync(path)) return p;
-      const w = recordsOf(path, 2);
-      for (let k = 0; k + 1 < w.length; k += 2) forest.join(w[k]!, w[k + 1]!);
-      joinedRange[range] = 1;
-      p = likelyFrom[range + 1]!;
-    }
-  };
   try {
-    const r = checkPairs(parts, kinds, total, cfg.minhash.threshold, sets, between, ctx);
+    const r = checkPairs(parts, likely, lo, hi, total, cfg.minhash.threshold, sets, ctx);
     for (let k = 0; k < r.edges.length; k += 2) pw.writeEdge(r.edges[k]!, r.edges[k + 1]!);
     crashPoint('verify');
     pw.close();
     // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
-    // likely pairs of the other ranges it checked for its forest before their tasks' likely edges were there (each is
-    // also checked by its own task)
+    // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
     return {
       pairs: r.pairs,
-      verified: r.verified,
+      verified: r.edges.length / 2,
       connected: r.connected,
       bySize: r.bySize,
       repeated: r.repeated,
