@@ -44,9 +44,10 @@ export function prepWorkersToStart(argv, cpus = availableParallelism()) {
 
 /**
  * Starts the worker processes prepWorkersToStart counts, as the bundle's local executor starts its workers
- * (cli/bundle-worker.mjs, no Node flags, stdin ignored, IPC): cli/steel.js calls it before it loads the bundle, so
+ * (cli/bundle-worker.mjs, WORKER_HEAP_FLAGS, stdin ignored, IPC): cli/steel.js calls it before it loads the bundle, so
  * that they load it beside this process (~0.25 CPU-s each on the VM), not after this process has planned its run.
- * Called before dist/ is known to be fresh: the caller ends them when it is not. Unref'd (they exit when this process does); the bundle's executor adopts them (pipeline/executor.ts adoptWorkers).
+ * Called before dist/ is known to be fresh: the caller ends them when it is not. Unref'd (they exit when this process
+ * does); the bundle's executor adopts them (pipeline/executor.ts adoptWorkers).
  * Returns [{ child, env }] (env: the environment each was started with). The worker flag's variable is written out
  * here (settings.ts names it: `worker`), as this runs before the bundle; the executor adopts a worker only when its
  * environment is the one it would give a worker (cli/dist.test.ts checks that it does).
