@@ -412,7 +412,7 @@ export class LocalExecutor implements Executor {
 }
 
 /**
- * The most worker processes LocalExecutor.prestart starts before a run's plan (cli/dist.mjs' startPrepWorkers starts
+ * The most worker processes LocalExecutor.prestart starts before a run's plan (cli/prep-workers.mjs' startPrepWorkers starts
  * as many at most): each costs ~0.25 CPU-s and its memory even if the run turns out to need fewer lanes.
  */
 export const PRESTART_MAX = 7;
@@ -421,7 +421,7 @@ export const PRESTART_MAX = 7;
 const startedEarly: { child: ChildProcess; env: NodeJS.ProcessEnv }[] = [];
 
 /**
- * Worker processes cli/steel.js started (cli/dist.mjs startPrepWorkers) before it loaded the bundle, with the
+ * Worker processes cli/steel.js started (cli/prep-workers.mjs startPrepWorkers) before it loaded the bundle, with the
  * environment each was started with: the next LocalExecutor.prestart takes them as its idle workers (those that run
  * its worker entry, as many as it wants; the others are sent away), and a step replaces one whose environment is not
  * this process's now. Unref'd: not adopted, they go when this process does.
