@@ -412,8 +412,8 @@ export class LocalExecutor implements Executor {
 }
 
 /**
- * The most worker processes LocalExecutor.prestart starts before a run's plan (cli/prep-workers.mjs' startPrepWorkers starts
- * as many at most): each costs ~0.25 CPU-s and its memory even if the run turns out to need fewer lanes.
+ * The most worker processes LocalExecutor.prestart starts before a run's plan (cli/prep-workers.mjs' startPrepWorkers
+ * starts as many at most): each costs ~0.25 CPU-s and its memory even if the run turns out to need fewer lanes.
  */
 export const PRESTART_MAX = 7;
 
