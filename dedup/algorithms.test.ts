@@ -39,6 +39,11 @@ import {
   Forest,
   openPairs,
   readSetsFile,
+  rangeNodes,
+  likelyNear,
+  rangeHomes,
+  readProfile,
+  verifyHomes,
   setCheck,
   candShare,
   setsTaskOf,
@@ -887,7 +892,42 @@ test('fileGroups: consecutive files, every group used, about equal bytes; the sl
   }
 });
 
-test('readSetsFile gives every set of a sets file as written, read in runs of any size, and names a damaged set', () => {
+test('a verify range keeps the likely pairs near its own pairs: those with an end among its nodes, one step out', () => {
+  // two sets tasks' likely pairs: a cluster of nodes 0-3 with one pair to 25, and another source's pairs 20-35
+  const likely = [Uint32Array.of(0, 1, 0, 2, 1, 2, 3, 25), Uint32Array.of(20, 21, 21, 22, 25, 26, 26, 35, 30, 31)];
+  const keep = (lo: number, hi: number, others: number[]) => {
+    const parts = [...likely, Uint32Array.from(others)];
+    const near = rangeNodes(parts, 2, lo, hi, 40);
+    const ends = near.slice();
+    const kept = likely.map((w) => [...likelyNear(w, near, ends)]);
+    const ones = (m: Uint8Array) => [...m.keys()].filter((x) => m[x] === 1);
+    return { near: ones(near), kept, ends: ones(ends) };
+  };
+  // range [0, 10): its pairs' ends, its likely pairs' (3-25), and 26 one step out (25-26); 26-35 kept, as it touches
+  // 26 (35's set then loaded); the other source's other pairs left
+  assert.deepEqual(keep(0, 10, [0, 5, 1, 9]), {
+    near: [0, 1, 2, 3, 5, 9, 25, 26],
+    kept: [
+      [0, 1, 0, 2, 1, 2, 3, 25],
+      [25, 26, 26, 35],
+    ],
+    ends: [0, 1, 2, 3, 5, 9, 25, 26, 35],
+  });
+  // range [20, 40): its own and 3 (3-25 touches 25); the first cluster's inner pairs left
+  assert.deepEqual(keep(20, 40, [20, 22, 30, 33]), {
+    near: [3, 20, 21, 22, 25, 26, 30, 31, 33, 35],
+    kept: [
+      [3, 25],
+      [20, 21, 21, 22, 25, 26, 26, 35, 30, 31],
+    ],
+    ends: [3, 20, 21, 22, 25, 26, 30, 31, 33, 35],
+  });
+  // every pair near: the same array
+  const all = new Uint8Array(40).fill(1);
+  assert.equal(likelyNear(likely[0]!, all, all), likely[0]);
+});
+
+test('readSetsFile gives every set of a sets file as written (or those of the nodes wanted), read in runs of any size, and names a damaged set', () => {
   const dir = tmpDir('dd-readsets-');
   const path = join(dir, 's.bin');
   const data = new RecordWriter(path, 1);
@@ -909,8 +949,15 @@ test('readSetsFile gives every set of a sets file as written, read in runs of an
   index.close();
   const ix = readAllRecords(join(dir, 's.idx.bin')).words;
   assert.deepEqual(
-    readSetsFile(path, ix).map((s) => [...s]),
+    readSetsFile(path, ix).map((s) => [...s!]),
     want,
+  );
+  // the nodes wanted only (every third, and the large set's, node 104): the others not read
+  const mask = new Uint8Array(100 + sizes.length);
+  for (let k = 0; k < sizes.length; k++) if (k % 3 === 0 || k === 4) mask[100 + k] = 1;
+  assert.deepEqual(
+    Array.from(readSetsFile(path, ix, mask), (s) => (s ? [...s] : undefined)),
+    want.map((w, k) => (mask[100 + k] ? w : undefined)),
   );
   // into a spent RangePairs' memory (spareWords, grown to the file's body): the same sets
   const rp = new RangePairs(0, 4, 1, 1);
@@ -918,7 +965,7 @@ test('readSetsFile gives every set of a sets file as written, read in runs of an
   rp.release();
   const inSpare = readSetsFile(path, ix);
   assert.deepEqual(
-    inSpare.map((s) => [...s]),
+    inSpare.map((s) => [...s!]),
     want,
   );
   assert.equal(spent.others.buffer.byteLength, 0, 'the kernel memory grown for the body (its old buffer detached)');
@@ -931,6 +978,10 @@ test('readSetsFile gives every set of a sets file as written, read in runs of an
     (e: Error) =>
       e instanceof CorruptIntermediateError && e.message.includes(path) && /node 104 fails its check/.test(e.message),
   );
+  assert.throws(() => readSetsFile(path, ix, mask), /node 104 fails its check/);
+  // not wanted: not read
+  mask[104] = 0;
+  assert.equal(readSetsFile(path, ix, mask)[4], undefined);
 });
 
 /** Labels of nodes 0 .. n - 1 joined by `pairs` ([u, v] each): a naive relabelling, for the union-finds' tests. */
@@ -970,6 +1021,37 @@ test("openPairs keeps exactly the other pairs whose ends the task's likely pairs
     );
     if (nLikely > 20) assert.ok(want.length < others.length && want.length > 0, 'some joined, some not');
   }
+});
+
+test("each verify range's home is the sets task with most of its sets' words; the reads outside it move the cut", () => {
+  const dir = tmpDir('dd-homes-');
+  mkdirSync(join(dir, 'vsets'));
+  // sets task 0: nodes 0-99 of 10 words each; task 1: nodes 100-149 of 100 words each
+  const sizes = (t: number) => (t === 0 ? { from: 0, n: 100, words: 10 } : { from: 100, n: 50, words: 100 });
+  for (const t of [0, 1]) {
+    const w = new RecordWriter(join(dir, 'vsets', `s0000${t}.idx.bin`), 4);
+    const { from, n, words } = sizes(t);
+    for (let k = 0; k < n; k++) w.write(Uint32Array.of(from + k, k * words, words, 0));
+    w.close();
+  }
+  const args = {
+    cfg: { workDir: dir } as DedupConfig,
+    num: { offsets: [0, 150], indexDocs: 0, runs: [1] },
+    sets: [0, 100, 150],
+    ranges: 2,
+  };
+  // pairs' costs even over the nodes: cut at 75
+  const even = Array.from({ length: 150 }, (_, x) => [x, 100]).flat();
+  const first = verifyPlan([even], 2, 150);
+  assert.deepEqual(first.bounds, [0, 75, 150]);
+  // [0, 75): 750 words of task 0; [75, 150): 250 of task 0, 5000 of task 1
+  assert.deepEqual(rangeHomes(args, first), [0, 1]);
+  assert.deepEqual(verifyHomes(args, first, [111, 222]), [111, 222]);
+  // the second range reads back the sets of nodes 75-99 (task 0's): 8 words of merge a word read
+  const reads = readProfile(args, first, 150);
+  assert.deepEqual(reads, Array.from({ length: 25 }, (_, k) => [75 + k, 80]).flat());
+  // so the cut moves up: the second range has fewer pairs
+  assert.deepEqual(verifyPlan([even, reads], 2, 150).bounds, [0, 80, 150]);
 });
 
 test("checkProfile counts each other pair that no task's likely pairs join and the sizes leave open, by its sets' words", () => {

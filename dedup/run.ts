@@ -38,7 +38,15 @@ import {
 } from './stages/common.ts';
 import { signedFile, type SignedFile } from './stages/signatures.ts';
 import type { FilterArgs } from './stages/filter.ts';
-import { checkProfile, releaseWrittenSets, setsTasks, verifyPlan, type VerifyPlan } from './stages/verify.ts';
+import {
+  checkProfile,
+  releaseWrittenSets,
+  setsTasks,
+  readProfile,
+  verifyHomes,
+  verifyPlan,
+  type VerifyPlan,
+} from './stages/verify.ts';
 import { CorruptIntermediateError, RecordReader } from './runfile.ts';
 
 export interface DedupResult {
@@ -363,22 +371,29 @@ async function verifyStage(
     { cfg, num, sets: setsBounds, ranges: run.workers },
     { name: 'dedup-verify-sets', stateDir: run.state, count: sizes.length, workers: run.workers, sizes },
   );
-  // a range a worker: each range's task checks every likely pair too (verifyPlan), which more ranges repeat more often
+  // a range a worker: each range's task checks the likely pairs near its own too (verifyPlan), which more ranges repeat
   const nodes = num.offsets[num.offsets.length - 1]!;
   // the ranges cut by the estimated cost of their pairs and checks (one range needs none; a sets task's marker from
   // before the profiles has none)
-  const plan = recordedPlan(cfg, run, nodes, () =>
-    verifyPlan(
-      run.workers > 1
-        ? [
-            ...sets.map((s) => s.profile ?? []),
-            checkProfile({ cfg, num, sets: setsBounds, ranges: run.workers }, nodes),
-          ]
-        : [],
-      run.workers,
-      nodes,
-    ),
-  );
+  const va = { cfg, num, sets: setsBounds, ranges: run.workers };
+  const plan = recordedPlan(cfg, run, nodes, () => {
+    if (run.workers === 1) return verifyPlan([], 1, nodes);
+    const profiles = [...sets.map((s) => s.profile ?? []), checkProfile(va, nodes)];
+    const first = verifyPlan(profiles, run.workers, nodes);
+    // cut again with what each range of that cut reads back outside its home's sets (readProfile)
+    return first.bounds.length > 2
+      ? verifyPlan([...profiles, readProfile(va, first, nodes)], run.workers, nodes)
+      : first;
+  });
+  // each range in the process that holds most of its sets, when it can (verifyHomes)
+  const prefer =
+    plan.bounds.length > 2
+      ? verifyHomes(
+          va,
+          plan,
+          sets.map((s) => s.pid),
+        )
+      : undefined;
   // the sets the sets tasks of this process held for its verify tasks are dropped, whatever the outcome
   const st = await run.executor
     .runTasks(
@@ -390,6 +405,7 @@ async function verifyStage(
         count: plan.bounds.length - 1,
         workers: run.workers,
         sizes: plan.sizes,
+        ...(prefer ? { prefer } : {}),
       },
     )
     .finally(releaseWrittenSets);
@@ -398,8 +414,9 @@ async function verifyStage(
   const connected = st.reduce((a, s) => a + s.connected, 0);
   const bySize = st.reduce((a, s) => a + s.bySize, 0);
   const repeated = st.reduce((a, s) => a + (s.repeated ?? 0), 0);
+  const setsRead = st.reduce((a, s) => a + (s.setsRead ?? 0), 0);
   log(
-    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read; ${st.length} verify task(s), ${repeated} checks of other tasks' likely pairs repeated`,
+    `verify: ${verified} of ${pairs} distinct candidate pairs have exact Jaccard ≥ ${cfg.minhash.threshold}, ${connected} not checked (their documents already joined by those), ${bySize} below it by their sets' sizes; ${sets.reduce((a, s) => a + s.docs, 0)} documents re-read; ${st.length} verify task(s), ${repeated} checks of other tasks' likely pairs repeated, ${(setsRead / 1e6).toFixed(1)} MB of shingle sets read back`,
   );
   return verified;
 }

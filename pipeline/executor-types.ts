@@ -28,6 +28,12 @@ export interface RunTasksOptions {
    * order of tasks only.
    */
   kinds?: number[];
+  /**
+   * The process (pid) each rank would rather run in, or undefined: where its inputs are held in memory (e.g. what an
+   * earlier step's task left there). The local executor with several workers gives a lane the first pending task that
+   * prefers its process, else the next one, as without; with `kinds` too, this decides. A hint for the order of tasks only.
+   */
+  prefer?: (number | undefined)[];
 }
 
 /** What one task run by an executor used (from its completion marker). */

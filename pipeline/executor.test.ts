@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { adoptWorkers, LocalExecutor, TaskFailedError, readMarker, markerPath } from './executor.ts';
@@ -392,6 +392,33 @@ test('auto with 2 workers and kinds: the child starts on the kind this process d
   const order = readFileSync(join(dir, 'runs.txt'), 'utf8').trim().split('\n').map(Number);
   assert.deepEqual(order.filter((r) => r !== 0).slice(0, 3), [2, 4, 5]);
   assert.deepEqual(runs(dir), [0, 1, 2, 3, 4, 5]);
+});
+
+const mkdirp = (d: string) => (mkdirSync(d, { recursive: true }), d);
+
+test('auto with 2 workers and prefer: each lane takes first the tasks that prefer its process', async () => {
+  const dir = tmpDir('steel-exec-');
+  const ex = new LocalExecutor(quiet);
+  const step = (name: string, waitFor: [number, number][], prefer?: (number | undefined)[]) =>
+    ex.runTasks(
+      squareTask,
+      { dir: mkdirp(join(dir, name)), waitFor },
+      { name, stateDir: join(dir, 'state'), count: 2, workers: 2, sizes: [2, 1], ...(prefer ? { prefer } : {}) },
+    );
+  // without: this process takes the largest (0) first, and runs it until 1 is done (in the child)
+  const plain = await step('plain', [[0, 1]]);
+  const child = plain[1]!.pid;
+  assert.deepEqual(
+    plain.map((s) => s.pid),
+    [process.pid, child],
+  );
+  // rank 0 prefers the child (the same worker, idle since), rank 1 this process: this process runs 1 until 0 is done
+  const pref = await step('pref', [[1, 0]], [child, process.pid]);
+  ex.close();
+  assert.deepEqual(
+    pref.map((s) => s.pid),
+    [child, process.pid],
+  );
 });
 
 test('release: the idle workers exit now, unless every task runs in a worker (the next step would start a new one)', async () => {

@@ -204,9 +204,10 @@ export class LocalExecutor implements Executor {
     const here = mode !== 'never';
     const children = mode === 'always' ? 0 : here ? lanes - 1 : lanes;
     const queue = [...pending];
-    const pick = picker(queue, (o.workers || 1) > 1 ? o.kinds : undefined);
-    /** The kind of the tasks this process's lane runs (set by its first). */
-    const mine: Affinity = {};
+    const many = (o.workers || 1) > 1;
+    const pick = picker(queue, many ? o.kinds : undefined, many ? o.prefer : undefined);
+    /** This process's lane (the kind of its tasks set by its first). */
+    const mine: Affinity = { pid: process.pid };
     // the ranks sent to each child and not yet answered; a rank a child has not started may be taken back (claims)
     const claims = new Claims(join(dir, 'claims'));
     try {
@@ -303,7 +304,7 @@ export class LocalExecutor implements Executor {
          * waits in the child (sent ahead, while the queue holds more than one, so that the child's next task does not
          * wait for this process's answer when this process is busy with a task of its own).
          */
-        const own: Affinity = {};
+        const own: Affinity = { pid: child.pid };
         const sent = claims.lane(() => {
           if (queue.length) send(pick.take(own)!);
         });
@@ -515,9 +516,10 @@ class Lane {
   }
 }
 
-/** The kind of tasks one lane runs: undefined until its first task. */
+/** One lane: the kind of tasks it runs (undefined until its first task) and its process. */
 interface Affinity {
   kind?: number;
+  pid?: number;
 }
 
 /** How the lanes take their tasks from the queue (pending ranks, the largest first). */
@@ -536,9 +538,27 @@ interface Picker {
 /**
  * The queue's order (largest first), with `kinds` (RunTasksOptions.kinds): a lane takes the first task of its kind;
  * a lane's first task is the first of a kind no other lane has, when there is one; with none of its kind left, the
- * queue's head (and the lane's kind becomes that task's).
+ * queue's head (and the lane's kind becomes that task's). With `prefer` (RunTasksOptions.prefer, instead of kinds): a
+ * lane takes the first task that prefers its process, else the queue's head.
  */
-function picker(queue: number[], kinds: number[] | undefined): Picker {
+function picker(queue: number[], kinds: number[] | undefined, prefer?: (number | undefined)[]): Picker {
+  if (prefer) {
+    const mine = (r: number, lane: Affinity) => lane.pid !== undefined && prefer[r] === lane.pid;
+    return {
+      queue,
+      take(lane) {
+        const [r] = queue.splice(
+          Math.max(
+            0,
+            queue.findIndex((q) => mine(q, lane)),
+          ),
+          1,
+        );
+        return r;
+      },
+      before: (rank, lane) => mine(rank, lane) || !queue.some((r) => mine(r, lane)),
+    };
+  }
   if (!kinds) return { queue, take: () => queue.shift(), before: () => true };
   const lanes = new Set<Affinity>();
   const own = (r: number, lane: Affinity) => (kinds[r] ?? 0) === lane.kind;

@@ -10,10 +10,12 @@
  *             records of its bands in cand/), and with more than one verify range those of its other pairs that its
  *             likely pairs do not join -> vsets/sT.open.bin (openPairs); it returns its profile of pairs (pairProfile)
  *  b. verify: one task per range of first nodes of about equal cost (verifyPlan over the sets tasks' profiles of
- *             pairs and checkProfile's of checks; one range with one worker): every likely pair, then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges
- *             of the range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file:
- *             the whole file (one buffer, a view per set) when the task's files fit in SETS_IN_MEMORY, else each range as
- *             needed; each set checked against the index's check word
+ *             pairs, checkProfile's of checks and readProfile's of sets read back; one range with one worker), run
+ *             where its sets are held (verifyHomes): the likely pairs (all with one range, those near its own with
+ *             several: rangeNodes), then the range's other pairs (u < v) -> edges/from-vK/to-P.bin (the edges of the
+ *             range's pairs) when J(u, v) ≥ threshold, reading each set by offset from its sets task's file: the sets
+ *             the range may need (one buffer, a view per set) when they fit in SETS_IN_MEMORY, else each as needed;
+ *             each set checked against the index's check word
  *
  * A task holds its range's candidate pairs, the index of the candidate documents (16 bytes each) and at most
  * SETS_IN_MEMORY bytes of sets files, never every set. Every file is written under a temporary name and renamed when
@@ -262,14 +264,14 @@ function pairProfile(first: number, end: number, others: Uint32Array): number[] 
 }
 
 /**
- * How the verify step's tasks split the candidate pairs: task k checks every likely pair (sketch estimate at the
- * threshold or above: few checks, as its forest soon joins a cluster's documents) and writes the edges of those whose
- * first node u is in [bounds[k], bounds[k + 1]); then the other pairs of that range, most of the checks, which a
- * forest of the likely edges skips as well as one task's would. The ranges are of about equal estimated cost (the
- * profiles, pairProfile and checkProfile) cut at their blocks' first nodes; `sizes` are the ranges' estimates (the executor runs the
- * largest first). At most `tasks` ranges, none without pairs (one range when there are none). Every task's forest is
- * made of verified edges, so the components (and every output) do not depend on the split; a task's forest has the
- * other pairs' edges of its own range only, so more ranges may check a few more pairs.
+ * How the verify step's tasks split the candidate pairs: task k checks the likely pairs near its own (sketch estimate
+ * at the threshold or above: few checks, as its forest soon joins a cluster's documents; rangeNodes) and writes the
+ * edges of those whose first node u is in [bounds[k], bounds[k + 1]); then the other pairs of that range, most of the
+ * checks, which a forest of the likely edges skips about as well as one task's would. The ranges are of about equal
+ * estimated cost (the profiles, pairProfile and checkProfile) cut at their blocks' first nodes; `sizes` are the ranges'
+ * estimates (the executor runs the largest first). At most `tasks` ranges, none without pairs (one range when there are
+ * none). Every task's forest is made of verified edges, so the components (and every output) do not depend on the
+ * split; a task's forest has the other pairs' edges of its own range only, so more ranges may check a few more pairs.
  */
 export function verifyPlan(profiles: readonly number[][], tasks: number, nodes: number): VerifyPlan {
   const blocks: [number, number][] = [];
@@ -343,12 +345,11 @@ const CHECK_BLOCKS = 1024;
  * The verify step's profile of checks, from the sets tasks' files: the node range cut into CHECK_BLOCKS blocks of equal
  * node count, each non-empty one as its first node and the estimated cost of the checks of the other pairs (u < v)
  * whose first node is in it (flat: node, cost, node, …; verifyPlan's input, with the sets tasks' pairProfile: the
- * pairs' own cost). A pair's check costs: nothing when a
- * forest of every likely pair already joins u and v (a verify task checks every likely pair first, and then skips
- * such pairs: most of them) or when the sets' sizes decide it, else the sets' words (the merge's steps). Only the
- * sets tasks' open pairs (openPairs) are read: the others are joined by some likely pairs. Where the sets tasks'
- * counts of pair records by first node left one verify task of two with 1.4× the other's checks at 75 MB (the
- * forests skip more of some ranges' pairs).
+ * pairs' own cost). A pair's check costs: nothing when a forest of every likely pair already joins u and v (a verify
+ * task checks the likely pairs near its own first, and then skips such pairs: most of them) or when the sets' sizes
+ * decide it, else the sets' words (the merge's steps). Only the sets tasks' open pairs (openPairs) are read: the others
+ * are joined by some likely pairs. Where the sets tasks' counts of pair records by first node left one verify task of
+ * two with 1.4× the other's checks at 75 MB (the forests skip more of some ranges' pairs).
  */
 export function checkProfile(args: VerifyArgs, nodes: number): number[] {
   const { cfg, sets } = args;
@@ -398,17 +399,17 @@ export interface VerifyPlan {
 /**
  * A verify task's candidate pairs (u, v), u < v, each once, as u · 2³² + v: first every likely pair (the sets tasks'
  * vsets/sT.likely.bin files, in task order: by u and v), whatever its u (they join their documents before the others
- * are reached, and the task's forest then skips those; every task checks all of them in the same order, so each has
- * the same forest of them, and writes the edges of its own), then the others with lo ≤ u < hi, from the
- * vsets/sT.pairs.bin files of the sets tasks whose nodes the range overlaps (each by u and v, the tasks' nodes
- * ascending: a first node's pairs together). As `parts` of (u, v) words, the files' own (no copy into one array):
- * the first `likely` parts the likely pairs'; `total` pairs in all.
+ * are reached, and the task's forest then skips those; it writes the edges of its own), then the others with lo ≤ u <
+ * hi, from the vsets/sT.pairs.bin files of the sets tasks whose nodes the range overlaps (each by u and v, the tasks'
+ * nodes ascending: a first node's pairs together). As `parts` of (u, v) words, the files' own (no copy into one array):
+ * the first `likely` parts the likely pairs'; `total` pairs in all. A range of several keeps only the likely pairs near
+ * its own (`near`: rangeNodes, the nodes whose sets it may load).
  */
 function taskPairs(
   args: VerifyPairsArgs,
   lo: number,
   hi: number,
-): { parts: Uint32Array[]; likely: number; total: number } {
+): { parts: Uint32Array[]; likely: number; total: number; near: Uint8Array | undefined } {
   const { cfg, sets } = args;
   const pairsOf = (path: string) => recordsOf(path, 2);
   const parts: Uint32Array[] = [];
@@ -436,11 +437,144 @@ function taskPairs(
     parts.push(w.subarray(from(lo), from(hi)));
     total += parts.at(-1)!.length / 2;
   }
+  // a range of several: the likely pairs near its own (rangeNodes); one range (lo 0, hi past the last node) keeps all
+  let near: Uint8Array | undefined;
+  const nodes = args.num.offsets.at(-1)!;
+  if (lo > 0 || hi < nodes) {
+    const own = rangeNodes(parts, n, lo, hi, nodes);
+    // the sets it may load: those of its own pairs' ends and of the likely pairs it keeps
+    near = own.slice();
+    for (let t = 0; t < n; t++) {
+      const kept = likelyNear(parts[t]!, own, near);
+      total -= (parts[t]!.length - kept.length) / 2;
+      parts[t] = kept;
+    }
+  }
   // `likely` first: an object literal's layout follows its keys in order from the first, and the filters' documents
   // statistics return `{ parts, … }` with a count in `parts`: an array there made that field any value for both,
   // and threw away the filters' optimised code that had counted on a small integer (`--trace-deopt`, "code
   // dependencies" at this return)
-  return { likely: n, total, parts };
+  return { likely: n, total, parts, near };
+}
+
+/**
+ * The nodes a verify range's forest needs (1 = needed; `nodes` the node count): the ends of its own pairs (the other
+ * pairs of `parts` after the first `likely`, and the likely pairs with lo ≤ u < hi), then the ends of every likely pair
+ * that has one of those (one step). The range checks only the likely pairs with an end among them (likelyNear), and
+ * loads only the sets of its pairs' ends (taskPairs' `near`): another range's likely pair far from its own pairs
+ * (another source's near-duplicates) joins nothing it checks. One step recovers what the range's own nodes alone lose,
+ * the chains through one node of another range (265 MB set, 2 ranges: the second range's merges 452 M words by all
+ * likely pairs, 474 M by its own nodes, 452 M with the step; the first range's checks of other ranges' likely pairs 67
+ * M words → 16 M, and of the second sets file 2 of 4,186 sets needed instead of all). The outputs do not depend on it:
+ * a pair skipped is joined by verified edges, each written by some range (every range checks its own likely pairs, in
+ * the same order).
+ */
+export function rangeNodes(
+  parts: readonly Uint32Array[],
+  likely: number,
+  lo: number,
+  hi: number,
+  nodes: number,
+): Uint8Array {
+  const own = new Uint8Array(nodes);
+  for (let p = likely; p < parts.length; p++) {
+    const w = parts[p]!;
+    for (let i = 0; i < w.length; i++) own[w[i]!] = 1;
+  }
+  for (let p = 0; p < likely; p++) {
+    const w = parts[p]!;
+    for (let i = 0; i + 1 < w.length; i += 2) {
+      if (w[i]! < lo || w[i]! >= hi) continue;
+      own[w[i]!] = 1;
+      own[w[i + 1]!] = 1;
+    }
+  }
+  const near = own.slice();
+  for (let p = 0; p < likely; p++) {
+    const w = parts[p]!;
+    for (let i = 0; i + 1 < w.length; i += 2) {
+      if ((own[w[i]!]! | own[w[i + 1]!]!) === 0) continue;
+      near[w[i]!] = 1;
+      near[w[i + 1]!] = 1;
+    }
+  }
+  return near;
+}
+
+/** The pairs of `w` (u, v, u, v, …) with an end in `near` (rangeNodes), in order; their ends marked in `ends`. */
+export function likelyNear(w: Uint32Array, near: Uint8Array, ends: Uint8Array): Uint32Array {
+  const out = new Uint32Array(w.length);
+  let k = 0;
+  for (let i = 0; i + 1 < w.length; i += 2) {
+    if ((near[w[i]!]! | near[w[i + 1]!]!) === 0) continue;
+    ends[w[i]!] = 1;
+    ends[w[i + 1]!] = 1;
+    out[k++] = w[i]!;
+    out[k++] = w[i + 1]!;
+  }
+  return k === w.length ? w : out.subarray(0, k);
+}
+
+/**
+ * Each verify range's home (-1: none): the sets task holding the most words of the sets of the range's nodes (by the
+ * sets tasks' indexes), whose process takes them from memory (writtenSets) where it runs the range (verifyHomes), and
+ * reads the others back. At 265 MB with 2 workers the first range's sets are all in the first task's file, the
+ * second's mostly in the second's (125 of 200 MB).
+ */
+export function rangeHomes(args: VerifyArgs, plan: VerifyPlan): number[] {
+  const ranges = plan.bounds.length - 1;
+  const tasks = args.sets.length - 1;
+  const words = Array.from({ length: ranges }, () => new Array<number>(tasks).fill(0));
+  for (let t = 0; t < tasks; t++) {
+    const ix = recordsOf(setsIndexPath(args.cfg, t), INDEX_WIDTH);
+    for (let i = 0; i < ix.length; i += INDEX_WIDTH) words[lastAtMost(plan.bounds, ix[i]!, ranges)]![t]! += ix[i + 2]!;
+  }
+  return words.map((w) => {
+    const t = w.indexOf(Math.max(...w));
+    return w[t]! > 0 ? t : -1;
+  });
+}
+
+/**
+ * The process each verify range of `plan` would rather run in (RunTasksOptions.prefer): its home's (rangeHomes).
+ * `pids`: each sets task's process (its result), undefined where not known.
+ */
+export function verifyHomes(
+  args: VerifyArgs,
+  plan: VerifyPlan,
+  pids: readonly (number | undefined)[],
+): (number | undefined)[] {
+  return rangeHomes(args, plan).map((t) => (t < 0 ? undefined : pids[t]));
+}
+
+/**
+ * What reading a word of a set back costs a verify task, in words of a check's merge (checkProfile's unit): 265 MB,
+ * 2 workers, each range in its home's process, VM: the range that read 21.3 M words back took 0.76 CPU-s for 490 M
+ * words merged, the other 0.51 for 442 M and none read (~1.15 ns a word merged, ~9 ns a word read and checked).
+ */
+const READ_WORDS = 8;
+
+/**
+ * The verify plan's profile of the sets its ranges read back (verifyPlan's input beside pairProfile's and
+ * checkProfile's): by the ranges of `plan` (a first cut) and their homes (rangeHomes), each node whose set is in another
+ * sets task's file than its range's home costs READ_WORDS a word of its set; in CHECK_BLOCKS blocks of nodes (flat:
+ * node, cost, …). So the range that reads more back gets fewer pairs.
+ */
+export function readProfile(args: VerifyArgs, plan: VerifyPlan, nodes: number): number[] {
+  const homes = rangeHomes(args, plan);
+  const ranges = plan.bounds.length - 1;
+  const block = Math.max(1, Math.ceil(nodes / CHECK_BLOCKS));
+  const cost = new Float64Array(Math.ceil(nodes / block));
+  for (let t = 0; t < args.sets.length - 1; t++) {
+    const ix = recordsOf(setsIndexPath(args.cfg, t), INDEX_WIDTH);
+    for (let i = 0; i < ix.length; i += INDEX_WIDTH) {
+      const x = ix[i]!;
+      if (homes[lastAtMost(plan.bounds, x, ranges)] !== t) cost[Math.floor(x / block)]! += READ_WORDS * ix[i + 2]!;
+    }
+  }
+  const out: number[] = [];
+  for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(b * block, cost[b]!);
+  return out;
 }
 
 /** The sets task whose range holds `node` (setsTasks' bounds; -1 past the last). */
@@ -481,8 +615,8 @@ const INDEX_WIDTH = 4;
  * written) with the file's size and mtime when closed, while they fit in SETS_IN_MEMORY: a verify task of the same
  * process (one worker: every task runs in the `steel` process) that reads a sets task's file whole takes its sets from
  * here instead of reading the file back and checking it. The files are written all the same (worker processes and a
- * resumed run read them). Held in worker processes too (a verify task reads every sets file: each then reads the
- * others' only; at most SETS_IN_MEMORY a process); dropped after use (releaseWrittenSets): the `steel` process's after
+ * resumed run read them). Held in worker processes too (a verify task runs where most of its sets are held,
+ * verifyHomes, and reads the others back; at most SETS_IN_MEMORY a process); dropped after use (releaseWrittenSets): the `steel` process's after
  * the verify stage (dedup/run.ts: with one worker it runs every verify task), a worker's at the end of its verify task
  * (a lane runs one: verifyPlan) and by a clustering task, the step after verify (a lane that ran no verify task).
  */
@@ -589,7 +723,8 @@ async function runVerifySets(rank: number, _world: number, args: VerifyArgs, ctx
     throw e;
   }
   ctx.progress(1, 1);
-  return { docs, words: start, chars: bytes, profile };
+  // pid: the process that holds the sets (writtenSets; verifyHomes)
+  return { docs, words: start, chars: bytes, profile, pid: process.pid };
 }
 
 /**
@@ -757,24 +892,30 @@ const SETS_READ_WORDS = 1 << 18;
  * of at most SETS_READ_WORDS, each set checked while its run is in the cache. The buffer is this process's spare
  * memory when it has some (spareWords: a lane's sets task's kernel memory, pages already touched: at 75 MB the other
  * lane's file read with 6.4k and 10.8k page faults instead of 14.5k and 15k); small copies per set where it was
- * fresh memory (h22a) gained nothing over one buffer (h24a).
+ * fresh memory (h22a) gained nothing over one buffer (h24a). With `want` (1 per node wanted: rangeNodes), only the
+ * sets of the nodes wanted are read and checked; the others are left undefined.
  */
-export function readSetsFile(path: string, ix: Uint32Array): Uint32Array[] {
+export function readSetsFile(path: string, ix: Uint32Array, want?: Uint8Array): (Uint32Array | undefined)[] {
   const r = new RecordRanges(path);
   try {
     const n = ix.length / INDEX_WIDTH;
-    const sets = new Array<Uint32Array>(n);
+    const sets = new Array<Uint32Array | undefined>(n);
+    const wanted = (k: number) => want === undefined || want[ix[k * INDEX_WIDTH]!] === 1;
     // the file's body at its offsets, each set a view of it (a run is read into its place)
     const body = spareWords(r.count * r.width);
     for (let a = 0; a < n;) {
-      // sets a .. b - 1: consecutive in the file, at most SETS_READ_WORDS words (or one set)
+      if (!wanted(a)) {
+        a++;
+        continue;
+      }
+      // sets a .. b - 1: wanted, consecutive in the file, at most SETS_READ_WORDS words (or one set)
       const from = ix[a * INDEX_WIDTH + 1]!;
       let to = from;
       let b = a;
       for (; b < n; b++) {
         const s = ix[b * INDEX_WIDTH + 1]!;
         const e = s + ix[b * INDEX_WIDTH + 2]!;
-        if (s !== to || (e - from > SETS_READ_WORDS && b > a)) break;
+        if (s !== to || (e - from > SETS_READ_WORDS && b > a) || !wanted(b)) break;
         to = e;
       }
       r.read(from, to - from, body.subarray(from, to));
@@ -812,18 +953,19 @@ interface SetSource {
 /**
  * A verify task's pair loop: every pair of `parts` in order, skipped when the task's forest of verified edges already
  * joins u and v (the edge would not change any component), or when J ≤ min(|U|, |V|) / max(|U|, |V|) is below the
- * threshold `t` (sets of too different sizes); else its exact Jaccard. The own pairs' edges (u in [lo, hi): every
- * pair after the first `likely` parts, the likely ones by u) are gathered in `edges` in order (the caller writes
- * them); a likely pair of another range joins the forest only (its own task writes its edge: the same forest, the
- * same edges). Shaped so TurboFan compiles it once a process: the loop is compiled while it runs (OSR), and a
- * statement that has not run by then has no type feedback, so reaching it later threw the compiled loop away (3
- * compiles a lane of a `--workers 2` run, each a job of 10-180 ms; 2 with one worker): the first part's end (the
- * outer loop's step), the first own edge or the first of another range's likely pairs, `u < hi`'s first false. So
- * the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still interpreted), `own` is 0
- * or 1 with both comparisons made, the counts are adds of 0 or 1 on every path, and each verified pair is stored in
- * `edges`, the index advancing only for an own one. (h24a measured this shape slower with one worker in some runs;
- * session 26's fresh-process pairs on the 75 MB set's work folder did not: one-range verify median 1.13 -> 1.08
- * CPU-s, lower in 5 of 8, and 1.06 -> 1.05 in 6 more, with the bundle's inlining flag and without.)
+ * threshold `t` (sets of too different sizes); else its exact Jaccard. The own pairs' edges (u in [lo, hi): every pair
+ * after the first `likely` parts, the likely ones by u) are gathered in `edges` in order (the caller writes them); a
+ * likely pair of another range joins the forest only (its own task, which checks it too unless its own forest of
+ * earlier verified edges joins its ends, writes its edge: so every edge of any forest joins documents that written
+ * edges join, and a pair skipped is joined by written edges). Shaped so TurboFan compiles it once a process: the loop
+ * is compiled while it runs (OSR), and a statement that has not run by then has no type feedback, so reaching it later
+ * threw the compiled loop away (3 compiles a lane of a `--workers 2` run, each a job of 10-180 ms; 2 with one worker):
+ * the first part's end (the outer loop's step), the first own edge or the first of another range's likely pairs, `u <
+ * hi`'s first false. So the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still
+ * interpreted), `own` is 0 or 1 with both comparisons made, the counts are adds of 0 or 1 on every path, and each
+ * verified pair is stored in `edges`, the index advancing only for an own one. (h24a measured this shape slower with
+ * one worker in some runs; session 26's fresh-process pairs on the 75 MB set's work folder did not: one-range verify
+ * median 1.13 -> 1.08 CPU-s, lower in 5 of 8, and 1.06 -> 1.05 in 6 more, with the bundle's inlining flag and without.)
  */
 function checkPairs(
   parts: Uint32Array[],
@@ -904,38 +1046,52 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
   const lo = plan.bounds[rank];
   const hi = plan.bounds[rank + 1];
   if (lo === undefined || hi === undefined) throw new Error(`dedup verify: no range for task ${rank} in the plan`);
-  const { parts, likely, total } = taskPairs(args, lo, hi);
+  const { parts, likely, total, near } = taskPairs(args, lo, hi);
   const outDir = join(cfg.workDir, 'edges', `from-v${pad(rank)}`);
   rmSync(outDir, { recursive: true, force: true });
   const pw = new PartitionedWriter(outDir, cfg.partitions, 2);
   // node -> its record in the index of its sets task (start, length, check), loaded per task when first needed
   const where = new Map<number, number>();
   const idx: Uint32Array[] = [];
-  // a sets task's file read whole while they fit in SETS_IN_MEMORY (readSetsFile: a view per set, each checked), else
-  // read set by set (or as this process's sets tasks wrote it: writtenSets)
-  const files: (RecordRanges | Uint32Array[] | undefined)[] = [];
+  // a sets task's file read whole (a range of several: the sets of its nodes, `near`) while they fit in
+  // SETS_IN_MEMORY (readSetsFile: a view per set, each checked), else read set by set (or as this process's sets
+  // tasks wrote it: writtenSets)
+  const files: (RecordRanges | (Uint32Array | undefined)[] | undefined)[] = [];
   let inMemory = 0;
+  // bytes of sets read back from the files (not held by this process: writtenSets)
+  let readBack = 0;
   const locate = (node: number): Located => {
     const g = setsTaskOf(args.sets, node);
     if (!files[g]) {
       const path = setsPath(cfg, g);
       if (!existsSync(path)) throw new CorruptIntermediateError(path, 'missing');
       const ix = (idx[g] = recordsOf(setsIndexPath(cfg, g), INDEX_WIDTH));
-      for (let i = 0; i < ix.length; i += INDEX_WIDTH) where.set(ix[i]!, i);
+      let words = 0;
+      for (let i = 0; i < ix.length; i += INDEX_WIDTH) {
+        where.set(ix[i]!, i);
+        if (near === undefined || near[ix[i]!] === 1) words += ix[i + 2]!;
+      }
+      const cap = testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY;
+      const held = writtenSetsOf(path);
       const size = statSync(path).size;
-      if (inMemory + size <= (testHooks().dedupSetsInMemory ?? SETS_IN_MEMORY)) {
-        const held = writtenSetsOf(path);
-        files[g] = held?.length === ix.length / INDEX_WIDTH ? held : readSetsFile(path, ix);
+      if (held?.length === ix.length / INDEX_WIDTH && inMemory + size <= cap) {
+        files[g] = held;
         inMemory += size;
+      } else if (inMemory + 4 * words <= cap) {
+        files[g] = readSetsFile(path, ix, near);
+        inMemory += 4 * words;
+        readBack += 4 * words;
       } else files[g] = new RecordRanges(path);
     }
     const i = where.get(node);
     if (i === undefined) throw new CorruptIntermediateError(setsIndexPath(cfg, g), `no shingle set for node ${node}`);
     const ix = idx[g]!;
     const f = files[g]!;
-    return Array.isArray(f)
-      ? { node, file: f[i / INDEX_WIDTH]!, start: 0, length: ix[i + 2]!, check: ix[i + 3]! | 0 }
-      : { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! | 0 };
+    if (!Array.isArray(f)) return { node, file: f, start: ix[i + 1]!, length: ix[i + 2]!, check: ix[i + 3]! | 0 };
+    const set = f[i / INDEX_WIDTH];
+    if (set === undefined)
+      throw new Error(`dedup verify: the set of node ${node} was not read (not among the range's nodes)`);
+    return { node, file: set, start: 0, length: ix[i + 2]!, check: ix[i + 3]! | 0 };
   };
   let bufU: Uint32Array = new Uint32Array(4096);
   let bufV: Uint32Array = new Uint32Array(4096);
@@ -945,6 +1101,7 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     if (at.file instanceof Uint32Array) return [into, at.file];
     if (into.length < n) into = new Uint32Array(n * 2);
     const set = at.file.read(at.start, n, into);
+    readBack += 4 * n;
     if (setCheck(set) !== at.check)
       throw new CorruptIntermediateError(at.file.path, `shingle set of node ${at.node} fails its check`);
     return [into, set];
@@ -964,13 +1121,15 @@ async function runVerify(rank: number, _world: number, args: VerifyPairsArgs, ct
     crashPoint('verify');
     pw.close();
     // the task's own pairs (u in its range): checked, not checked (joined), decided by size, edges; `repeated`: the
-    // likely pairs of the other ranges it checked for its forest (each is also checked by its own task)
+    // likely pairs of the other ranges it checked for its forest (each is also checked by its own task); `setsRead`:
+    // bytes of sets read back from the sets files
     return {
       pairs: r.pairs,
       verified: r.edges.length / 2,
       connected: r.connected,
       bySize: r.bySize,
       repeated: r.repeated,
+      setsRead: readBack,
     };
   } catch (err) {
     pw.abort();
