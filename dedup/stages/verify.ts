@@ -441,11 +441,12 @@ function taskPairs(
   let near: Uint8Array | undefined;
   const nodes = args.num.offsets.at(-1)!;
   if (lo > 0 || hi < nodes) {
-    const own = rangeNodes(parts, n, lo, hi, nodes);
+    // its pairs' ends and one step out (the likely pairs it keeps touch one)
+    const around = rangeNodes(parts, n, lo, hi, nodes);
     // the sets it may load: those of its own pairs' ends and of the likely pairs it keeps
-    near = own.slice();
+    near = around.slice();
     for (let t = 0; t < n; t++) {
-      const kept = likelyNear(parts[t]!, own, near);
+      const kept = likelyNear(parts[t]!, around, near);
       total -= (parts[t]!.length - kept.length) / 2;
       parts[t] = kept;
     }
