@@ -43,6 +43,7 @@ import {
   likelyNear,
   rangeHomes,
   readProfile,
+  setsIndexes,
   verifyHomes,
   setCheck,
   candShare,
@@ -1045,10 +1046,11 @@ test("each verify range's home is the sets task with most of its sets' words; th
   const first = verifyPlan([even], 2, 150);
   assert.deepEqual(first.bounds, [0, 75, 150]);
   // [0, 75): 750 words of task 0; [75, 150): 250 of task 0, 5000 of task 1
-  assert.deepEqual(rangeHomes(args, first), [0, 1]);
-  assert.deepEqual(verifyHomes(args, first, [111, 222]), [111, 222]);
+  const indexes = setsIndexes(args);
+  assert.deepEqual(rangeHomes(first, indexes), [0, 1]);
+  assert.deepEqual(verifyHomes(first, indexes, [111, 222]), [111, 222]);
   // the second range reads back the sets of nodes 75-99 (task 0's): 8 words of merge a word read
-  const reads = readProfile(args, first, 150);
+  const reads = readProfile(first, indexes, 150);
   assert.deepEqual(reads, Array.from({ length: 25 }, (_, k) => [75 + k, 80]).flat());
   // so the cut moves up: the second range has fewer pairs
   assert.deepEqual(verifyPlan([even, reads], 2, 150).bounds, [0, 80, 150]);

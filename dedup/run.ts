@@ -43,6 +43,7 @@ import {
   releaseWrittenSets,
   setsTasks,
   readProfile,
+  setsIndexes,
   verifyHomes,
   verifyPlan,
   type VerifyPlan,
@@ -376,21 +377,24 @@ async function verifyStage(
   // the ranges cut by the estimated cost of their pairs and checks (one range needs none; a sets task's marker from
   // before the profiles has none)
   const va = { cfg, num, sets: setsBounds, ranges: run.workers };
+  // the sets tasks' indexes, read once for the plan's second cut and the ranges' homes
+  let indexes: Uint32Array[] | undefined;
+  const ixs = () => (indexes ??= setsIndexes(va));
   const plan = recordedPlan(cfg, run, nodes, () => {
     if (run.workers === 1) return verifyPlan([], 1, nodes);
     const profiles = [...sets.map((s) => s.profile ?? []), checkProfile(va, nodes)];
     const first = verifyPlan(profiles, run.workers, nodes);
     // cut again with what each range of that cut reads back outside its home's sets (readProfile)
     return first.bounds.length > 2
-      ? verifyPlan([...profiles, readProfile(va, first, nodes)], run.workers, nodes)
+      ? verifyPlan([...profiles, readProfile(first, ixs(), nodes)], run.workers, nodes)
       : first;
   });
   // each range in the process that holds most of its sets, when it can (verifyHomes)
   const prefer =
     plan.bounds.length > 2
       ? verifyHomes(
-          va,
           plan,
+          ixs(),
           sets.map((s) => s.pid),
         )
       : undefined;

@@ -522,18 +522,21 @@ export function likelyNear(w: Uint32Array, near: Uint8Array, ends: Uint8Array): 
  * reads the others back. At 265 MB with 2 workers the first range's sets are all in the first task's file, the
  * second's mostly in the second's (125 of 200 MB).
  */
-export function rangeHomes(args: VerifyArgs, plan: VerifyPlan): number[] {
+export function rangeHomes(plan: VerifyPlan, indexes: readonly Uint32Array[]): number[] {
   const ranges = plan.bounds.length - 1;
-  const tasks = args.sets.length - 1;
-  const words = Array.from({ length: ranges }, () => new Array<number>(tasks).fill(0));
-  for (let t = 0; t < tasks; t++) {
-    const ix = recordsOf(setsIndexPath(args.cfg, t), INDEX_WIDTH);
+  const words = Array.from({ length: ranges }, () => new Array<number>(indexes.length).fill(0));
+  indexes.forEach((ix, t) => {
     for (let i = 0; i < ix.length; i += INDEX_WIDTH) words[lastAtMost(plan.bounds, ix[i]!, ranges)]![t]! += ix[i + 2]!;
-  }
+  });
   return words.map((w) => {
     const t = w.indexOf(Math.max(...w));
     return w[t]! > 0 ? t : -1;
   });
+}
+
+/** The sets tasks' indexes (vsets/sT.idx.bin, checked as read), for rangeHomes and readProfile. */
+export function setsIndexes(args: VerifyArgs): Uint32Array[] {
+  return Array.from({ length: args.sets.length - 1 }, (_, t) => recordsOf(setsIndexPath(args.cfg, t), INDEX_WIDTH));
 }
 
 /**
@@ -541,11 +544,11 @@ export function rangeHomes(args: VerifyArgs, plan: VerifyPlan): number[] {
  * `pids`: each sets task's process (its result), undefined where not known.
  */
 export function verifyHomes(
-  args: VerifyArgs,
   plan: VerifyPlan,
+  indexes: readonly Uint32Array[],
   pids: readonly (number | undefined)[],
 ): (number | undefined)[] {
-  return rangeHomes(args, plan).map((t) => (t < 0 ? undefined : pids[t]));
+  return rangeHomes(plan, indexes).map((t) => (t < 0 ? undefined : pids[t]));
 }
 
 /**
@@ -561,18 +564,17 @@ const READ_WORDS = 8;
  * sets task's file than its range's home costs READ_WORDS a word of its set; in CHECK_BLOCKS blocks of nodes (flat:
  * node, cost, …). So the range that reads more back gets fewer pairs.
  */
-export function readProfile(args: VerifyArgs, plan: VerifyPlan, nodes: number): number[] {
-  const homes = rangeHomes(args, plan);
+export function readProfile(plan: VerifyPlan, indexes: readonly Uint32Array[], nodes: number): number[] {
+  const homes = rangeHomes(plan, indexes);
   const ranges = plan.bounds.length - 1;
   const block = Math.max(1, Math.ceil(nodes / CHECK_BLOCKS));
   const cost = new Float64Array(Math.ceil(nodes / block));
-  for (let t = 0; t < args.sets.length - 1; t++) {
-    const ix = recordsOf(setsIndexPath(args.cfg, t), INDEX_WIDTH);
+  indexes.forEach((ix, t) => {
     for (let i = 0; i < ix.length; i += INDEX_WIDTH) {
       const x = ix[i]!;
       if (homes[lastAtMost(plan.bounds, x, ranges)] !== t) cost[Math.floor(x / block)]! += READ_WORDS * ix[i + 2]!;
     }
-  }
+  });
   const out: number[] = [];
   for (let b = 0; b < cost.length; b++) if (cost[b]! > 0) out.push(b * block, cost[b]!);
   return out;
@@ -617,9 +619,10 @@ const INDEX_WIDTH = 4;
  * process (one worker: every task runs in the `steel` process) that reads a sets task's file whole takes its sets from
  * here instead of reading the file back and checking it. The files are written all the same (worker processes and a
  * resumed run read them). Held in worker processes too (a verify task runs where most of its sets are held,
- * verifyHomes, and reads the others back; at most SETS_IN_MEMORY a process); dropped after use (releaseWrittenSets): the `steel` process's after
- * the verify stage (dedup/run.ts: with one worker it runs every verify task), a worker's at the end of its verify task
- * (a lane runs one: verifyPlan) and by a clustering task, the step after verify (a lane that ran no verify task).
+ * verifyHomes, and reads the others back; at most SETS_IN_MEMORY a process); dropped after use (releaseWrittenSets):
+ * the `steel` process's after the verify stage (dedup/run.ts: with one worker it runs every verify task), a worker's at
+ * the end of its verify task (a lane runs one: verifyPlan) and by a clustering task, the step after verify (a lane that
+ * ran no verify task).
  */
 const writtenSets = new Map<string, { sets: Uint32Array[]; words: number; size: number; mtimeMs: number }>();
 
@@ -961,8 +964,8 @@ interface SetSource {
  * edges join, and a pair skipped is joined by written edges). Shaped so TurboFan compiles it once a process: the loop
  * is compiled while it runs (OSR), and a statement that has not run by then has no type feedback, so reaching it later
  * threw the compiled loop away (3 compiles a lane of a `--workers 2` run, each a job of 10-180 ms; 2 with one worker):
- * the first part's end (the outer loop's step), the first own edge or the first of another range's likely pairs, `u <
- * hi`'s first false. So the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still
+ * the first part's end (the outer loop's step), the first own edge or the first of another range's likely pairs,
+ * `u < hi`'s first false. So the first part is cut after FIRST_RUN pairs (the outer step runs while the loop is still
  * interpreted), `own` is 0 or 1 with both comparisons made, the counts are adds of 0 or 1 on every path, and each
  * verified pair is stored in `edges`, the index advancing only for an own one. (h24a measured this shape slower with
  * one worker in some runs; session 26's fresh-process pairs on the 75 MB set's work folder did not: one-range verify
