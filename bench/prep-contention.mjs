@@ -1,0 +1,162 @@
+// Where a `steel prep` loses when the second core of a pair is busy with the same work: a 1-worker prep pinned to the
+// first core alone, then two 1-worker preps at once, one pinned to each core (CORES, default 0,1), ROUNDS times. Per
+// step it prints the CPU-seconds alone and paired (medians; the order alternates by round) and their ratio: the steps whose ratio is above 1 are the
+// ones the hardware slows (a shared last-level cache, memory bandwidth), which a `--workers 2` run pays in every
+// step that runs on both cores at once. bench/core-contention.mjs measures the same on synthetic loops.
+// Plain Node (no tsx, no npm packages), so that it runs where only a Node binary and a built tree are (the GPU host:
+// --node the staged runtime, --entry run-dist.mjs of scripts/gpu/bundle-prep.sh). Linux, `taskset` on PATH.
+//   node bench/prep-contention.mjs [--rounds 3] [--input SPEC]... [--work DIR] [--node PATH] [--entry FILE]
+// --input: as `steel prep --input` (repeatable; default none: the bundled sample). --work: where the runs' outputs
+// go (default a fresh folder under the OS's temp folder, removed at the end). --entry: the `steel` entry to run
+// (default this checkout's cli/steel.js; its dist/ must be fresh, `npm run build`, or the runs go through tsx).
+// Checks its output: every run prepares the same input with one worker, so every run's outputs (documents, shards,
+// exclusions, the duplicates' list) must be byte-identical; it exits 1 when they are not, or when a run fails.
+// The CPU per step comes from each run's task markers (.state/, the steps' `cpu_seconds`, the map steps' from
+// stats.json): with one worker every task runs in the `steel` process, so they hold all of its CPU time.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    input: { type: 'string', multiple: true, default: [] },
+    work: { type: 'string' },
+    node: { type: 'string', default: process.execPath },
+    entry: { type: 'string', default: join(ROOT, 'cli', 'steel.js') },
+  },
+});
+const CORES = (process.env.CORES ?? '0,1').split(',');
+if (CORES.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, e.g. 0,1`);
+const rounds = Number(values.rounds);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: a whole number ≥ 1`);
+const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-contention-'));
+
+/** One `steel prep --workers 1` pinned to `core`, its outputs in `out`; resolves to its wall seconds. */
+function prep(core, out) {
+  rmSync(out, { recursive: true, force: true });
+  const args = ['-c', core, values.node, values.entry, 'prep', '--workers', '1', '--quiet', '--out', out];
+  for (const i of values.input) args.push('--input', i);
+  const t0 = performance.now();
+  return new Promise((ok, fail) => {
+    const child = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    child.on('error', fail);
+    child.on('close', (code) =>
+      code === 0
+        ? ok((performance.now() - t0) / 1000)
+        : fail(
+            new Error(`steel prep --out ${out} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`),
+          ),
+    );
+  });
+}
+
+/** Every task marker under `dir` (NNN.json with name and cpu_seconds), its CPU summed by step name. */
+function markerCpu(dir, into) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) markerCpu(p, into);
+    else if (/^\d+\.json$/.test(e.name)) {
+      const m = JSON.parse(readFileSync(p, 'utf8'));
+      if (typeof m.name === 'string' && typeof m.cpu_seconds === 'number')
+        into.set(m.name, (into.get(m.name) ?? 0) + m.cpu_seconds);
+    }
+  }
+  return into;
+}
+
+/** A run's CPU-seconds: the whole command (stats.json), each step's tasks, and the map steps'. */
+function runCpu(out) {
+  const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
+  const cpu = new Map([['whole run', stats.cpu_seconds]]);
+  for (const [name, c] of markerCpu(join(out, '.state'), new Map())) cpu.set(`step ${name}`, c);
+  for (const s of stats.stages) if (s.kind !== 'global' && s.op !== undefined) cpu.set(`map: ${s.name}`, s.cpu_seconds);
+  return cpu;
+}
+
+/** sha256 of a run's outputs: its documents, shards, exclusions and duplicates' list, file by file in name order. */
+function outputDigest(out) {
+  const h = createHash('sha256');
+  const files = [];
+  for (const d of ['docs', 'shards', 'excluded'])
+    if (existsSync(join(out, d))) for (const f of readdirSync(join(out, d)).sort()) files.push(join(d, f));
+  const dups = join('.state', 'p1-minhash_dedup', 'duplicates.jsonl');
+  if (existsSync(join(out, dups))) files.push(dups);
+  if (files.length === 0) throw new Error(`${out}: no outputs`);
+  for (const f of files) {
+    if (!statSync(join(out, f)).isFile()) continue;
+    h.update(f + '\0');
+    h.update(
+      createHash('sha256')
+        .update(readFileSync(join(out, f)))
+        .digest(),
+    );
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+const alone = [];
+const paired = [];
+const digests = new Set();
+try {
+  for (let r = 1; r <= rounds; r++) {
+    const a = join(work, `alone-${r}`);
+    const pa = CORES.map((c, k) => join(work, `pair${k}-${r}`));
+    // alone first in odd rounds, the pair first in even ones (the machine's speed drifts)
+    const both = () => Promise.all(pa.map((o, k) => prep(CORES[k], o)));
+    let wallA, wallP;
+    if (r % 2) [wallA, wallP] = [await prep(CORES[0], a), await both()];
+    else [wallP, wallA] = [await both(), await prep(CORES[0], a)];
+    for (const o of [a, ...pa]) digests.add(outputDigest(o));
+    alone.push(runCpu(a));
+    for (const o of pa) paired.push(runCpu(o));
+    console.log(
+      `round ${r}: alone ${wallA.toFixed(2)} s (${alone.at(-1).get('whole run').toFixed(2)} CPU-s); both at once ` +
+        wallP
+          .map(
+            (w, k) =>
+              `${w.toFixed(2)} s (${paired
+                .at(k - 2)
+                .get('whole run')
+                .toFixed(2)} CPU-s)`,
+          )
+          .join(' / '),
+    );
+  }
+} finally {
+  if (!values.work) rmSync(work, { recursive: true, force: true });
+}
+if (digests.size !== 1) {
+  console.error(`outputs differ between runs of the same prep: ${[...digests].join(', ')}`);
+  process.exit(1);
+}
+
+const rows = [...alone[0].keys()].map((k) => {
+  const a = median(alone.map((m) => m.get(k) ?? 0));
+  const p = median(paired.map((m) => m.get(k) ?? 0));
+  // how many paired values lie above every value alone (a loss the rounds' spread does not explain)
+  const top = Math.max(...alone.map((m) => m.get(k) ?? 0));
+  const above = paired.filter((m) => (m.get(k) ?? 0) > top).length;
+  return { k, a, p, above };
+});
+const steps = rows.filter((r) => !r.k.startsWith('map: '));
+const mapSteps = rows.filter((r) => r.k.startsWith('map: ')).sort((x, y) => y.a - x.a);
+const w = Math.max(...rows.map((r) => r.k.length));
+console.log(`\noutputs identical in all ${alone.length + paired.length} runs (${[...digests][0]})`);
+console.log(`${'CPU-s (medians)'.padEnd(w)}   alone  paired  ratio  paired runs above every run alone`);
+for (const r of [...steps, ...mapSteps.slice(0, 8)])
+  console.log(
+    `${r.k.padEnd(w)} ${r.a.toFixed(3).padStart(7)} ${r.p.toFixed(3).padStart(7)} ${(r.a ? r.p / r.a : 0).toFixed(3).padStart(6)}  ${r.above} of ${paired.length}`,
+  );
