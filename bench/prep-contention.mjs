@@ -1,8 +1,9 @@
 // Where a `steel prep` loses when the second core of a pair is busy with the same work: a 1-worker prep pinned to the
-// first core alone, then two 1-worker preps at once, one pinned to each core (CORES, default 0,1), ROUNDS times. Per
-// step it prints the CPU-seconds alone and paired (medians; the order alternates by round) and their ratio: the steps whose ratio is above 1 are the
-// ones the hardware slows (a shared last-level cache, memory bandwidth), which a `--workers 2` run pays in every
-// step that runs on both cores at once. bench/core-contention.mjs measures the same on synthetic loops.
+// first core alone, then two 1-worker preps at once, one pinned to each core (CORES, default 0,1), ROUNDS times (the
+// order alternates by round). Per step it prints the CPU-seconds alone and paired (medians) and their ratio: the steps
+// whose ratio is above 1 are the ones the hardware slows (a shared last-level cache, memory bandwidth), which a
+// `--workers 2` run pays in every step that runs on both cores at once. bench/core-contention.mjs measures the same on
+// synthetic loops.
 // Plain Node (no tsx, no npm packages), so that it runs where only a Node binary and a built tree are (the GPU host:
 // --node the staged runtime, --entry run-dist.mjs of scripts/gpu/bundle-prep.sh). Linux, `taskset` on PATH.
 //   node bench/prep-contention.mjs [--rounds 3] [--input SPEC]... [--work DIR] [--node PATH] [--entry FILE]
@@ -115,7 +116,12 @@ try {
     const a = join(work, `alone-${r}`);
     const pa = CORES.map((c, k) => join(work, `pair${k}-${r}`));
     // alone first in odd rounds, the pair first in even ones (the machine's speed drifts)
-    const both = () => Promise.all(pa.map((o, k) => prep(CORES[k], o)));
+    const both = async () => {
+      // both settled before a failure is reported (the finally below removes the folder the other one writes)
+      const rs = await Promise.allSettled(pa.map((o, k) => prep(CORES[k], o)));
+      for (const x of rs) if (x.status === 'rejected') throw x.reason;
+      return rs.map((x) => x.value);
+    };
     let wallA, wallP;
     if (r % 2) [wallA, wallP] = [await prep(CORES[0], a), await both()];
     else [wallP, wallA] = [await both(), await prep(CORES[0], a)];
