@@ -9,12 +9,13 @@
 //   node bench/prep-contention.mjs [--rounds 3] [--input SPEC]... [--work DIR] [--node PATH] [--entry FILE]
 // --input: as `steel prep --input` (repeatable; default none: the bundled sample). --work: where the runs' outputs
 // go (default a fresh folder under the OS's temp folder, removed at the end). --entry: the `steel` entry to run
-// (default this checkout's cli/steel.js; its dist/ must be fresh, `npm run build`, or the runs go through tsx).
+// (default this checkout's cli/steel.js, whose dist/ it first rebuilds when stale: a stale one would run the sources
+// through tsx, slower and not what is measured).
 // Checks its output: every run prepares the same input with one worker, so every run's outputs (documents, shards,
 // exclusions, the duplicates' list) must be byte-identical; it exits 1 when they are not, or when a run fails.
 // The CPU per step comes from each run's task markers (.state/, the steps' `cpu_seconds`, the map steps' from
 // stats.json): with one worker every task runs in the `steel` process, so they hold all of its CPU time.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,6 +38,13 @@ if (CORES.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, 
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: a whole number ≥ 1`);
 const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-contention-'));
+if (resolve(values.entry) === join(ROOT, 'cli', 'steel.js')) {
+  const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) throw new Error('scripts/build.mjs --if-stale failed');
+}
 
 /** One `steel prep --workers 1` pinned to `core`, its outputs in `out`; resolves to its wall seconds. */
 function prep(core, out) {
