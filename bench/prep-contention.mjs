@@ -37,7 +37,6 @@ const CORES = (process.env.CORES ?? '0,1').split(',');
 if (CORES.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, e.g. 0,1`);
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: a whole number ≥ 1`);
-const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-contention-'));
 if (resolve(values.entry) === join(ROOT, 'cli', 'steel.js')) {
   const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
     cwd: ROOT,
@@ -45,6 +44,7 @@ if (resolve(values.entry) === join(ROOT, 'cli', 'steel.js')) {
   });
   if (build.status !== 0) throw new Error('scripts/build.mjs --if-stale failed');
 }
+const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-contention-'));
 
 /** One `steel prep --workers 1` pinned to `core`, its outputs in `out`; resolves to its wall seconds. */
 function prep(core, out) {
