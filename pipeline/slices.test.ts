@@ -1,11 +1,13 @@
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import fs, { readFileSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cjkShare, planFile, textKind } from './slices.ts';
-import { scanFrame } from './readers/zstd.ts';
+import { scanFrame, zstdDecoder } from './readers/zstd.ts';
 import { readRecords } from './readers/index.ts';
 import type { FileSlice } from './readers/types.ts';
 import { zstdCompressChunk } from './writers/index.ts';
@@ -100,6 +102,38 @@ test('slices of a multi-frame zstd file (with and without content sizes) and of 
   writeFileSync(join(dir, 'one.jsonl.zst'), await zstdCompressChunk(raw));
   assert.deepEqual(planFile(join(dir, 'one.jsonl.zst'), undefined, 40_000), { text: raw.length });
   assert.equal(planFile(files.plain, 'text', 40_000).slices, undefined);
+});
+
+test('planning a zstd file reads each of its bytes once, frames larger than a read included', async () => {
+  const dir = tmpDir('steel-slices-once-');
+  // 6 frames of ~600 KB of text that barely compresses (more than one 256 KiB read each), lines across frames
+  const line = () => JSON.stringify({ text: randomBytes(3000).toString('base64') }) + '\n';
+  const raw = Buffer.from(Array.from({ length: 1200 }, line).join(''));
+  const frames: Uint8Array[] = [];
+  for (let off = 0; off < raw.length; off += 600_000)
+    frames.push(await zstdCompressChunk(raw.subarray(off, off + 600_000)));
+  const file = join(dir, 'big.jsonl.zst');
+  writeFileSync(file, Buffer.concat(frames));
+  const size = fs.statSync(file).size;
+  zstdDecoder(); // its module's file read before the count
+  let read = 0;
+  const real = fs.readSync;
+  const spy = mock.method(fs, 'readSync', (...a: Parameters<typeof fs.readSync>) => {
+    const n = (real as (...b: unknown[]) => number)(...a);
+    read += n;
+    return n;
+  });
+  syncBuiltinESMExports();
+  let plan;
+  try {
+    plan = planFile(file, undefined, 1 << 20);
+  } finally {
+    spy.mock.restore();
+    syncBuiltinESMExports();
+  }
+  assert.equal(plan.text, raw.length);
+  assert.equal(plan.slices?.length, Math.ceil(raw.length / (1 << 20)));
+  assert.ok(size > 6 * (256 << 10) && read === size, `${read} bytes read of a ${size}-byte file`);
 });
 
 /** A plan's slices without their file offsets (which differ between the compressed forms of one text). */
