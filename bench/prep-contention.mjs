@@ -15,57 +15,31 @@
 // exclusions, the duplicates' list) must be byte-identical; it exits 1 when they are not, or when a run fails.
 // The CPU per step comes from each run's task markers (.state/, the steps' `cpu_seconds`, the map steps' from
 // stats.json): with one worker every task runs in the `steel` process, so they hold all of its CPU time.
-import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildIfStale, median, outputDigest, prepRun, STEEL } from './prep-runs.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     input: { type: 'string', multiple: true, default: [] },
     work: { type: 'string' },
     node: { type: 'string', default: process.execPath },
-    entry: { type: 'string', default: join(ROOT, 'cli', 'steel.js') },
+    entry: { type: 'string', default: STEEL },
   },
 });
 const CORES = (process.env.CORES ?? '0,1').split(',');
 if (CORES.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, e.g. 0,1`);
 const rounds = Number(values.rounds);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: a whole number ≥ 1`);
-if (resolve(values.entry) === join(ROOT, 'cli', 'steel.js')) {
-  const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  if (build.status !== 0) throw new Error('scripts/build.mjs --if-stale failed');
-}
+buildIfStale(values.entry);
 const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-contention-'));
 
 /** One `steel prep --workers 1` pinned to `core`, its outputs in `out`; resolves to its wall seconds. */
-function prep(core, out) {
-  rmSync(out, { recursive: true, force: true });
-  const args = ['-c', core, values.node, values.entry, 'prep', '--workers', '1', '--quiet', '--out', out];
-  for (const i of values.input) args.push('--input', i);
-  const t0 = performance.now();
-  return new Promise((ok, fail) => {
-    const child = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (b) => (err += b));
-    child.on('error', fail);
-    child.on('close', (code) =>
-      code === 0
-        ? ok((performance.now() - t0) / 1000)
-        : fail(
-            new Error(`steel prep --out ${out} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`),
-          ),
-    );
-  });
-}
+const prep = (core, out) =>
+  prepRun({ node: values.node, entry: values.entry, cores: core, workers: 1, inputs: values.input, out });
 
 /** Every task marker under `dir` (NNN.json with name and cpu_seconds), its CPU summed by step name. */
 function markerCpu(dir, into) {
@@ -89,32 +63,6 @@ function runCpu(out) {
   for (const s of stats.stages) if (s.kind !== 'global' && s.op !== undefined) cpu.set(`map: ${s.name}`, s.cpu_seconds);
   return cpu;
 }
-
-/** sha256 of a run's outputs: its documents, shards, exclusions and duplicates' list, file by file in name order. */
-function outputDigest(out) {
-  const h = createHash('sha256');
-  const files = [];
-  for (const d of ['docs', 'shards', 'excluded'])
-    if (existsSync(join(out, d))) for (const f of readdirSync(join(out, d)).sort()) files.push(join(d, f));
-  const dups = join('.state', 'p1-minhash_dedup', 'duplicates.jsonl');
-  if (existsSync(join(out, dups))) files.push(dups);
-  if (files.length === 0) throw new Error(`${out}: no outputs`);
-  for (const f of files) {
-    if (!statSync(join(out, f)).isFile()) continue;
-    h.update(f + '\0');
-    h.update(
-      createHash('sha256')
-        .update(readFileSync(join(out, f)))
-        .digest(),
-    );
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const alone = [];
 const paired = [];

@@ -1,0 +1,79 @@
+// What the prep benchmarks that run whole `steel prep` commands share (bench/prep-contention.mjs,
+// bench/prep-speedup.mjs): the entry's dist/ rebuilt when stale, one pinned run, a digest of its outputs, a median.
+// Plain Node (no tsx, no npm packages), so that they run where only a Node binary and a built tree are (the GPU host).
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const STEEL = join(ROOT, 'cli', 'steel.js');
+
+/**
+ * Rebuilds this checkout's dist/ when `entry` is its cli/steel.js and dist/ is stale: a stale one would run the
+ * sources through tsx, slower and not what is measured (it warns only on a terminal).
+ */
+export function buildIfStale(entry) {
+  if (resolve(entry) !== STEEL) return;
+  const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) throw new Error('scripts/build.mjs --if-stale failed');
+}
+
+/**
+ * One `steel prep --workers W --quiet` pinned to `cores` (taskset's list, e.g. "0" or "0,1"), its outputs in `out`
+ * (removed first); resolves to its wall seconds, or rejects with the end of its stderr when it fails.
+ */
+export function prepRun({ node, entry, cores, workers, inputs, out }) {
+  rmSync(out, { recursive: true, force: true });
+  const args = ['-c', cores, node, entry, 'prep', '--workers', String(workers), '--quiet', '--out', out];
+  for (const i of inputs) args.push('--input', i);
+  const t0 = performance.now();
+  return new Promise((ok, fail) => {
+    const child = spawn('taskset', args, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b) => (err += b));
+    child.on('error', fail);
+    child.on('close', (code) =>
+      code === 0
+        ? ok((performance.now() - t0) / 1000)
+        : fail(
+            new Error(`steel prep --out ${out} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`),
+          ),
+    );
+  });
+}
+
+/** The whole command's CPU-seconds (stats.json: every process of the run). */
+export function runCpuSeconds(out) {
+  return JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8')).cpu_seconds;
+}
+
+/** sha256 of a run's outputs: its documents, shards, exclusions and duplicates' list, file by file in name order. */
+export function outputDigest(out) {
+  const h = createHash('sha256');
+  const files = [];
+  for (const d of ['docs', 'shards', 'excluded'])
+    if (existsSync(join(out, d))) for (const f of readdirSync(join(out, d)).sort()) files.push(join(d, f));
+  const dups = join('.state', 'p1-minhash_dedup', 'duplicates.jsonl');
+  if (existsSync(join(out, dups))) files.push(dups);
+  if (files.length === 0) throw new Error(`${out}: no outputs`);
+  for (const f of files) {
+    if (!statSync(join(out, f)).isFile()) continue;
+    h.update(f + '\0');
+    h.update(
+      createHash('sha256')
+        .update(readFileSync(join(out, f)))
+        .digest(),
+    );
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
