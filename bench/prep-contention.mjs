@@ -15,31 +15,14 @@
 // exclusions, the duplicates' list) must be byte-identical; it exits 1 when they are not, or when a run fails.
 // The CPU per step comes from each run's task markers (.state/, the steps' `cpu_seconds`, the map steps' from
 // stats.json): with one worker every task runs in the `steel` process, so they hold all of its CPU time.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildIfStale, median, outputDigest, prepRun, STEEL } from './prep-runs.mjs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { median, outputDigest, prepRun, setUp } from './prep-runs.mjs';
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '3' },
-    input: { type: 'string', multiple: true, default: [] },
-    work: { type: 'string' },
-    node: { type: 'string', default: process.execPath },
-    entry: { type: 'string', default: STEEL },
-  },
-});
-const CORES = (process.env.CORES ?? '0,1').split(',');
-if (CORES.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, e.g. 0,1`);
-const rounds = Number(values.rounds);
-if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}: a whole number ≥ 1`);
-buildIfStale(values.entry);
-const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-contention-'));
+const { node, entry, inputs, cores: CORES, count: rounds, work, owned } = setUp(['rounds', '3'], 'steel-contention-');
 
 /** One `steel prep --workers 1` pinned to `core`, its outputs in `out`; resolves to its wall seconds. */
-const prep = (core, out) =>
-  prepRun({ node: values.node, entry: values.entry, cores: core, workers: 1, inputs: values.input, out });
+const prep = (core, out) => prepRun({ node, entry, cores: core, workers: 1, inputs, out });
 
 /** Every task marker under `dir` (NNN.json with name and cpu_seconds), its CPU summed by step name. */
 function markerCpu(dir, into) {
@@ -98,7 +81,7 @@ try {
     );
   }
 } finally {
-  if (!values.work) rmSync(work, { recursive: true, force: true });
+  if (owned) rmSync(work, { recursive: true, force: true });
 }
 if (digests.size !== 1) {
   console.error(`outputs differ between runs of the same prep: ${[...digests].join(', ')}`);

@@ -3,12 +3,40 @@
 // Plain Node (no tsx, no npm packages), so that they run where only a Node binary and a built tree are (the GPU host).
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const STEEL = join(ROOT, 'cli', 'steel.js');
+
+/**
+ * A prep benchmark's command line: `--NAME N` (a whole number ≥ 1, default `dflt`), `--input SPEC`... (as
+ * `steel prep --input`), `--work DIR`, `--node PATH`, `--entry FILE` (default this checkout's cli/steel.js, its dist/
+ * rebuilt when stale), and CORES (two, default 0,1). The work folder is `--work`, else a fresh one under the OS's temp
+ * folder named `prefix`..., which `owned` says the caller removes at the end.
+ */
+export function setUp([name, dflt], prefix) {
+  const { values } = parseArgs({
+    options: {
+      [name]: { type: 'string', default: dflt },
+      input: { type: 'string', multiple: true, default: [] },
+      work: { type: 'string' },
+      node: { type: 'string', default: process.execPath },
+      entry: { type: 'string', default: STEEL },
+    },
+  });
+  const cores = (process.env.CORES ?? '0,1').split(',');
+  if (cores.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, e.g. 0,1`);
+  const count = Number(values[name]);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`--${name} ${values[name]}: a whole number ≥ 1`);
+  buildIfStale(values.entry);
+  const owned = !values.work;
+  const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), prefix));
+  return { node: values.node, entry: values.entry, inputs: values.input, cores, count, work, owned };
+}
 
 /**
  * Rebuilds this checkout's dist/ when `entry` is its cli/steel.js and dist/ is stale: a stale one would run the

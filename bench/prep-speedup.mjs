@@ -13,36 +13,20 @@
 // Checks its output: the 1-worker runs must write byte-identical outputs (documents, shards, exclusions, the
 // duplicates' list), and so must the 2-worker runs (the two differ from each other by design: the MinHash step's file
 // groups follow the worker count); it exits 1 when they do not, or when a run fails.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildIfStale, median, outputDigest, prepRun, runCpuSeconds, STEEL } from './prep-runs.mjs';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { median, outputDigest, prepRun, runCpuSeconds, setUp } from './prep-runs.mjs';
 
 /** Issue 21's target for the speed-up. */
 const TARGET = 1.8;
 
-const { values } = parseArgs({
-  options: {
-    pairs: { type: 'string', default: '5' },
-    input: { type: 'string', multiple: true, default: [] },
-    work: { type: 'string' },
-    node: { type: 'string', default: process.execPath },
-    entry: { type: 'string', default: STEEL },
-  },
-});
-const CORES = (process.env.CORES ?? '0,1').split(',');
-if (CORES.length !== 2) throw new Error(`CORES=${process.env.CORES}: two cores, e.g. 0,1`);
-const pairs = Number(values.pairs);
-if (!Number.isInteger(pairs) || pairs < 1) throw new Error(`--pairs ${values.pairs}: a whole number ≥ 1`);
-buildIfStale(values.entry);
-const work = values.work ? resolve(values.work) : mkdtempSync(join(tmpdir(), 'steel-speedup-'));
+const { node, entry, inputs, cores: CORES, count: pairs, work, owned } = setUp(['pairs', '5'], 'steel-speedup-');
 
 /** One prep with `workers` (1: on the first core; 2: on both); its wall and CPU seconds and its outputs' digest. */
 async function run(workers) {
   const out = join(work, `w${workers}`);
   const cores = workers === 1 ? CORES[0] : CORES.join(',');
-  const wall = await prepRun({ node: values.node, entry: values.entry, cores, workers, inputs: values.input, out });
+  const wall = await prepRun({ node, entry, cores, workers, inputs, out });
   return { wall, cpu: runCpuSeconds(out), digest: outputDigest(out) };
 }
 
@@ -66,7 +50,7 @@ try {
     );
   }
 } finally {
-  if (!values.work) rmSync(work, { recursive: true, force: true });
+  if (owned) rmSync(work, { recursive: true, force: true });
 }
 for (const [name, runs] of [
   ['1-worker', one],
