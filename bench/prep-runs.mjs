@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-export const STEEL = join(ROOT, 'cli', 'steel.js');
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const STEEL = join(ROOT, 'cli', 'steel.js');
 
 /**
  * A prep benchmark's command line: `--NAME N` (a whole number ≥ 1, default `dflt`), `--input SPEC`... (as
@@ -42,7 +42,7 @@ export function setUp([name, dflt], prefix) {
  * Rebuilds this checkout's dist/ when `entry` is its cli/steel.js and dist/ is stale: a stale one would run the
  * sources through tsx, slower and not what is measured (it warns only on a terminal).
  */
-export function buildIfStale(entry) {
+function buildIfStale(entry) {
   if (resolve(entry) !== STEEL) return;
   const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), '--if-stale'], {
     cwd: ROOT,
